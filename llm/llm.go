@@ -1,0 +1,112 @@
+// Package llm streams chat completions from OpenAI-compatible models.
+//
+// The hub depends only on the interfaces here. Implementations: the
+// go-openai client for any OpenAI-compatible base URL (llm/openai), the
+// offline demo model (llm/demo), and a router that picks one by model id.
+// llm/fakeai is a real OpenAI-compatible HTTP server for tests and benchmarks.
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Role of a prompt message.
+type Role string
+
+// Prompt roles.
+const (
+	RoleSystem    Role = "system"
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+)
+
+// Message is one prompt message sent upstream.
+type Message struct {
+	Role    Role
+	Content string
+}
+
+// Request is one chat completion request.
+type Request struct {
+	Model     string
+	Messages  []Message
+	MaxTokens int // 0: the upstream's default
+}
+
+// Usage is the token accounting the upstream reported (nil when it did not).
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+	TotalTokens      int
+}
+
+// Result is how a finished stream ended.
+type Result struct {
+	FinishReason string // "stop", "length", ... as the upstream said; "" if it did not
+	Usage        *Usage
+}
+
+// Streamer streams one chat completion. onDelta is called, from the
+// calling goroutine, with each piece of text in order (never empty, always
+// whole UTF-8 characters). Stream returns when the upstream finished, failed
+// or ctx was cancelled; cancelling ctx aborts the upstream request at once and
+// returns an error wrapping context.Canceled (or the cause).
+type Streamer interface {
+	Stream(ctx context.Context, req Request, onDelta func(text string)) (Result, error)
+}
+
+// ModelInfo describes a model a user may pick.
+type ModelInfo struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Demo    bool   `json:"demo"`    // the offline demo model, not a real LLM
+	Default bool   `json:"default"` // used when a conversation names no model
+}
+
+// Catalog lists the models users may pick.
+type Catalog interface {
+	Models(ctx context.Context) ([]ModelInfo, error)
+}
+
+// ErrorKind classifies upstream failures for messages, metrics and retries.
+type ErrorKind string
+
+// Error kinds.
+const (
+	KindRateLimited  ErrorKind = "rate_limited"   // 429
+	KindUpstream     ErrorKind = "upstream_error" // 5xx or other non-2xx
+	KindConnection   ErrorKind = "connection"     // refused, reset, cut mid-stream
+	KindTimeout      ErrorKind = "timeout"        // first-token or idle timeout
+	KindMalformed    ErrorKind = "malformed"      // a chunk that does not parse
+	KindBadRequest   ErrorKind = "bad_request"    // 4xx other than 429: not retried
+	KindUnknownModel ErrorKind = "unknown_model"
+)
+
+// Error is an upstream failure. Message is safe to show to the user (it
+// never contains an API key).
+type Error struct {
+	Kind    ErrorKind
+	Status  int // HTTP status, when there was one
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("%s (HTTP %d): %s", e.Kind, e.Status, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Kind, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of an *Error in err's chain, or "" if there is none.
+func KindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return ""
+}

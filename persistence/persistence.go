@@ -1,0 +1,188 @@
+// Package persistence defines what the server stores (users, conversations,
+// messages) and the small interfaces the rest of the server uses to store it.
+//
+// Two implementations live in sub-packages: persistence/sqlite (the embedded,
+// zero-setup default) and persistence/mongo (production, MongoDB through the
+// official driver). Both pass the same contract suite in persistence/storetest.
+package persistence
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every store returns (possibly wrapped); compare with errors.Is.
+var (
+	// ErrNotFound means the record does not exist or is not owned by the caller.
+	ErrNotFound = errors.New("not found")
+	// ErrDuplicate means a unique key (user email, per-owner client message id) is taken.
+	ErrDuplicate = errors.New("duplicate")
+	// ErrInvalidCursor means a pagination cursor could not be decoded.
+	ErrInvalidCursor = errors.New("invalid cursor")
+)
+
+// Role is the author of a message.
+type Role string
+
+// Message roles.
+const (
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+)
+
+// Status is the lifecycle state of a message. User messages are always
+// complete; assistant messages start streaming and end in one of the others.
+type Status string
+
+// Message statuses.
+const (
+	StatusStreaming   Status = "streaming"
+	StatusComplete    Status = "complete"
+	StatusCancelled   Status = "cancelled"
+	StatusError       Status = "error"
+	StatusInterrupted Status = "interrupted"
+)
+
+// Final reports whether s ends a message's life (anything but streaming).
+func (s Status) Final() bool { return s != StatusStreaming && s != "" }
+
+// User is an account.
+type User struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"` // stored lower-cased, unique
+	Name         string    `json:"name"`
+	PasswordHash string    `json:"-"`
+	TokenVersion int64     `json:"-"` // bumped on logout: older tokens stop working
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+}
+
+// Conversation is one chat thread owned by one user.
+type Conversation struct {
+	ID           string    `json:"id"`
+	OwnerID      string    `json:"-"`
+	Title        string    `json:"title"`
+	Model        string    `json:"model"`
+	SystemPrompt string    `json:"systemPrompt"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"` // moves forward with every new message
+}
+
+// Usage is the token accounting an upstream model reported.
+type Usage struct {
+	PromptTokens     int `json:"promptTokens"`
+	CompletionTokens int `json:"completionTokens"`
+	TotalTokens      int `json:"totalTokens"`
+}
+
+// Message is one node of a conversation's message tree. Regenerating an
+// answer or editing a user message creates a sibling: a message with the same
+// ParentID. The root messages of a conversation have an empty ParentID.
+type Message struct {
+	ID              string    `json:"id"`
+	ConversationID  string    `json:"conversationId"`
+	OwnerID         string    `json:"-"`
+	ParentID        string    `json:"parentId"`
+	Role            Role      `json:"role"`
+	Content         string    `json:"content"`
+	Model           string    `json:"model,omitempty"`
+	Status          Status    `json:"status"`
+	FinishReason    string    `json:"finishReason,omitempty"`
+	Usage           *Usage    `json:"usage,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	ClientMessageID string    `json:"clientMessageId"` // unique per owner; generated when the client sends none
+	CreatedAt       time.Time `json:"createdAt"`
+	UpdatedAt       time.Time `json:"updatedAt"`
+}
+
+// MessageUpdate is one change to a stored message, as the batching writer
+// hands it to a store. Zero fields mean "unchanged".
+type MessageUpdate struct {
+	ID           string
+	Append       string // appended to Content; never rewrites what is stored
+	Status       Status
+	FinishReason string
+	Usage        *Usage
+	Error        string
+	At           time.Time // becomes UpdatedAt
+}
+
+// ConversationPatch changes some fields of a conversation; nil means unchanged.
+type ConversationPatch struct {
+	Title        *string
+	Model        *string
+	SystemPrompt *string
+}
+
+// ListQuery selects a page of a user's conversations, newest (by UpdatedAt) first.
+type ListQuery struct {
+	Cursor string // opaque, from a previous page's NextCursor; "" is the first page
+	Limit  int    // stores clamp it to 1..100; 0 means 30
+	Search string // case-insensitive substring of the title or of any message's text
+}
+
+// ConversationPage is one page of conversations.
+type ConversationPage struct {
+	Conversations []Conversation
+	NextCursor    string // "" on the last page
+}
+
+// Users stores accounts.
+type Users interface {
+	// CreateUser stores u, filling ID and timestamps; ErrDuplicate if the email is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// UserByEmail finds a user by lower-cased email.
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// UserByID finds a user by id.
+	UserByID(ctx context.Context, id string) (User, error)
+	// BumpTokenVersion increments the user's token version and returns the new one.
+	BumpTokenVersion(ctx context.Context, id string) (int64, error)
+}
+
+// Conversations stores conversations. Every method is scoped to an owner:
+// another owner's id behaves exactly like an unknown id (ErrNotFound).
+type Conversations interface {
+	// CreateConversation stores c, filling ID and timestamps.
+	CreateConversation(ctx context.Context, c *Conversation) error
+	// Conversation returns one conversation.
+	Conversation(ctx context.Context, ownerID, id string) (Conversation, error)
+	// ListConversations returns a page of the owner's conversations, newest first.
+	ListConversations(ctx context.Context, ownerID string, q ListQuery) (ConversationPage, error)
+	// UpdateConversation applies p and returns the result; UpdatedAt moves forward.
+	UpdateConversation(ctx context.Context, ownerID, id string, p ConversationPatch) (Conversation, error)
+	// DeleteConversation removes the conversation and all its messages.
+	DeleteConversation(ctx context.Context, ownerID, id string) error
+}
+
+// Messages stores messages.
+type Messages interface {
+	// InsertMessage stores m, filling ID (when empty), ClientMessageID (when
+	// empty) and timestamps, and moves the conversation's UpdatedAt to
+	// m.CreatedAt. A ClientMessageID the owner already used gives ErrDuplicate
+	// and stores nothing.
+	InsertMessage(ctx context.Context, m *Message) error
+	// Message returns one message of the owner.
+	Message(ctx context.Context, ownerID, id string) (Message, error)
+	// MessageByClientID returns the owner's message with that client id.
+	MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (Message, error)
+	// Messages returns every message of a conversation (all branches), oldest first.
+	Messages(ctx context.Context, ownerID, conversationID string) ([]Message, error)
+	// ApplyMessageUpdates writes a batch of updates in one bulk operation
+	// (unordered where the database allows). Updates to unknown ids are ignored.
+	ApplyMessageUpdates(ctx context.Context, updates []MessageUpdate) error
+	// InterruptStreaming marks every message still streaming as interrupted
+	// (run at start: those were left by a crash) and returns how many changed.
+	InterruptStreaming(ctx context.Context) (int, error)
+}
+
+// Store is everything the server persists, plus its lifecycle.
+type Store interface {
+	Users
+	Conversations
+	Messages
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close(ctx context.Context) error
+}
