@@ -1,0 +1,175 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"chatd/persistence"
+)
+
+// Append queues text to be appended to message id. It never waits for the
+// database: it only copies text into the message's pending buffer, which the
+// flush goroutine writes at the next checkpoint. Empty text is ignored. Text
+// is dropped (and counted in Stats.Dropped) after Close, after Finish for the
+// same id, and when MaxPending is reached (see Writer).
+func (w *Writer) Append(id, text string) {
+	if id == "" || text == "" {
+		return
+	}
+	w.mu.Lock()
+	wake, why := w.appendLocked(id, text)
+	w.mu.Unlock()
+	if wake {
+		signal(w.armC)
+	}
+	if why != "" {
+		w.log.Error("persisting streamed text: text dropped", "messageId", id, "reason", why)
+	}
+}
+
+// appendLocked adds text to id's entry. It reports whether the flush loop
+// must be woken to schedule a checkpoint, and why text was dropped when that
+// is worth a log line (once per message).
+func (w *Writer) appendLocked(id, text string) (wake bool, dropped string) {
+	e := w.entries[id]
+	switch {
+	case w.closed:
+		w.stats.Dropped++
+		return false, ""
+	case e == nil:
+		if e, dropped = w.admitLocked(id); e == nil {
+			w.stats.Dropped++
+			return false, dropped
+		}
+	case e.final != nil:
+		w.stats.Dropped++
+		return false, "appended after Finish"
+	}
+	e.text = append(e.text, text...)
+	w.stats.PendingBytes += len(text)
+	if !w.armed {
+		w.armed = true
+		return true, ""
+	}
+	return false, ""
+}
+
+// admitLocked starts tracking message id, or refuses when MaxPending messages
+// are tracked; a refused message is remembered (up to MaxPending of them) so
+// that the rest of its text is refused too, and the reason is returned on
+// the first refusal only.
+func (w *Writer) admitLocked(id string) (*entry, string) {
+	if _, ok := w.rejected[id]; ok {
+		return nil, ""
+	}
+	if len(w.entries) >= w.opts.MaxPending {
+		if len(w.rejected) < w.opts.MaxPending {
+			w.rejected[id] = struct{}{}
+		}
+		return nil, fmt.Sprintf("%d messages pending (MaxPending)", len(w.entries))
+	}
+	e := &entry{id: id}
+	w.entries[id] = e
+	return e, ""
+}
+
+// Finish records u as the final update of message u.ID (status, finish
+// reason, usage, error; u.Append is added after all text appended so far),
+// starts a flush at once and waits until the update is durable. u.At
+// defaults to the time of the call.
+//
+// It returns nil once the store has written the update (and all of the
+// message's text before it). If ctx ends first it returns an error wrapping
+// ctx's error and the last store error; the update stays queued and is still
+// written if the store recovers before Close gives up. It returns ErrClosed
+// after Close, and ErrOverloaded when the message's text was dropped or a new
+// message cannot be tracked (see Writer).
+func (w *Writer) Finish(ctx context.Context, u persistence.MessageUpdate) error {
+	if u.ID == "" {
+		return errors.New("batch: finish: empty message id")
+	}
+	if u.At.IsZero() {
+		u.At = w.opts.Now()
+	}
+	w.mu.Lock()
+	done, err := w.finishLocked(u)
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	signal(w.kickC)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return w.finishAbandoned(ctx, u.ID, done)
+	}
+}
+
+// finishLocked merges u into its entry and queues the entry for the next
+// flush; the returned channel receives the outcome.
+func (w *Writer) finishLocked(u persistence.MessageUpdate) (<-chan error, error) {
+	if w.closed {
+		return nil, fmt.Errorf("batch: finish message %s: %w", u.ID, ErrClosed)
+	}
+	e := w.entries[u.ID]
+	if e == nil {
+		if _, ok := w.rejected[u.ID]; ok {
+			delete(w.rejected, u.ID)
+			return nil, fmt.Errorf("batch: finish message %s: its text was dropped: %w", u.ID, ErrOverloaded)
+		}
+		if e, _ = w.admitLocked(u.ID); e == nil {
+			delete(w.rejected, u.ID)
+			return nil, fmt.Errorf("batch: finish message %s: %w", u.ID, ErrOverloaded)
+		}
+	}
+	e.text = append(e.text, u.Append...)
+	w.stats.PendingBytes += len(u.Append)
+	u.Append = ""
+	e.final = mergeFinal(e.final, u)
+	if !e.queued {
+		e.queued = true
+		w.finals = append(w.finals, e)
+	}
+	done := make(chan error, 1)
+	e.waiters = append(e.waiters, done)
+	return done, nil
+}
+
+// mergeFinal returns u, keeping the fields of an earlier final update (a
+// second Finish of the same message) that u leaves zero.
+func mergeFinal(prev *persistence.MessageUpdate, u persistence.MessageUpdate) *persistence.MessageUpdate {
+	if prev != nil {
+		if u.Status == "" {
+			u.Status = prev.Status
+		}
+		if u.FinishReason == "" {
+			u.FinishReason = prev.FinishReason
+		}
+		if u.Usage == nil {
+			u.Usage = prev.Usage
+		}
+		if u.Error == "" {
+			u.Error = prev.Error
+		}
+	}
+	return &u
+}
+
+// finishAbandoned builds Finish's error after ctx ended, unless the outcome
+// arrived at the same moment.
+func (w *Writer) finishAbandoned(ctx context.Context, id string, done <-chan error) error {
+	select {
+	case err := <-done:
+		return err
+	default:
+	}
+	w.mu.Lock()
+	var last error
+	if e := w.entries[id]; e != nil {
+		last = e.lastErr
+	}
+	w.mu.Unlock()
+	return fmt.Errorf("batch: final update of message %s not durable yet: %w", id, errors.Join(ctx.Err(), last))
+}

@@ -1,0 +1,83 @@
+package batch
+
+import (
+	"context"
+	"time"
+
+	"chatd/persistence"
+)
+
+// write runs one bulk write and records its outcome in the stats, the
+// metrics and, on failure, the log.
+func (w *Writer) write(updates []persistence.MessageUpdate) error {
+	ctx, cancel := context.WithTimeout(w.baseCtx, w.opts.WriteTimeout)
+	defer cancel()
+	start := time.Now()
+	err := w.store.ApplyMessageUpdates(ctx, updates)
+	latency := time.Since(start)
+	w.mu.Lock()
+	w.stats.LastFlushLatency = latency
+	if err != nil {
+		w.stats.Failures++
+	} else {
+		w.stats.Flushes++
+		w.stats.Updates += uint64(len(updates))
+	}
+	w.mu.Unlock()
+	if w.opts.Metrics != nil {
+		w.opts.Metrics.Flushed(len(updates), latency, err)
+	}
+	if err != nil {
+		w.log.Warn("persisting message updates failed; will retry", "updates", len(updates), "err", err)
+	}
+	return err
+}
+
+// commit applies the outcome of a bulk write to its entries. On success the
+// written text leaves the front of each entry's buffer, and a written final
+// update releases its waiters and the entry. On failure nothing moves: the
+// text stays ahead of whatever was appended meanwhile, and is retried.
+func (w *Writer) commit(items []item, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, it := range items {
+		e := it.e
+		if err != nil {
+			e.lastErr = err
+			continue
+		}
+		e.lastErr = nil
+		e.text = append(e.text[:0], e.text[it.n:]...)
+		w.stats.PendingBytes -= it.n
+		if it.final {
+			w.releaseLocked(e, nil)
+		}
+	}
+	if err == nil {
+		w.finals = removeReleased(w.finals)
+	}
+}
+
+// releaseLocked stops tracking e and tells its Finish callers the outcome.
+func (w *Writer) releaseLocked(e *entry, err error) {
+	for _, c := range e.waiters {
+		c <- err // buffered, and each waiter receives once
+	}
+	e.waiters = nil
+	e.queued = false
+	w.stats.PendingBytes -= len(e.text)
+	e.text = nil
+	delete(w.entries, e.id)
+}
+
+// removeReleased drops the entries that are no longer queued from finals.
+func removeReleased(finals []*entry) []*entry {
+	kept := finals[:0]
+	for _, e := range finals {
+		if e.queued {
+			kept = append(kept, e)
+		}
+	}
+	clear(finals[len(kept):])
+	return kept
+}

@@ -1,0 +1,164 @@
+package batch
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"chatd/persistence"
+)
+
+// mode selects what a flush writes.
+type mode int
+
+const (
+	finalsOnly  mode = iota // final updates (a Finish is waiting)
+	checkpoints             // final updates, and text up to word boundaries
+	everything              // final updates and all text (draining)
+)
+
+// item is one update of a bulk write and what it takes out of its entry.
+type item struct {
+	e     *entry
+	n     int  // bytes of e.text written
+	final bool // carries e.final
+}
+
+// run is the flush goroutine: it writes final updates as soon as they come,
+// checkpoints when the interval timer fires, retries after failures, and
+// drains when Close is called.
+func (w *Writer) run() {
+	defer close(w.doneC)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var failures int // consecutive failed flushes; >0 means a retry is scheduled
+	timerOn := false
+	for {
+		var err error
+		select {
+		case <-w.stopC:
+			w.drainErr = w.drain(w.drainCtx)
+			return
+		case <-w.armC:
+			if !timerOn {
+				timer.Reset(w.opts.Interval)
+				timerOn = true
+			}
+			continue
+		case <-w.kickC:
+			if failures > 0 {
+				continue // the scheduled retry writes it
+			}
+			err = w.flush(finalsOnly)
+		case <-timer.C:
+			timerOn = false
+			err = w.flush(checkpoints)
+		}
+		switch {
+		case err != nil:
+			failures++
+			timer.Reset(w.backoff(failures))
+			timerOn = true
+		case !timerOn: // after a checkpoint or a successful retry
+			failures = 0
+			if w.rearm() {
+				timer.Reset(w.opts.Interval)
+				timerOn = true
+			}
+		}
+	}
+}
+
+// rearm reports whether text still waits for a checkpoint, and records in
+// w.armed that the loop knows it; when it returns false, the next Append
+// wakes the loop.
+func (w *Writer) rearm() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed = w.stats.PendingBytes > 0
+	return w.armed
+}
+
+// backoff returns how long to wait after the given number of consecutive
+// failures: RetryBase doubled per failure up to RetryMax, then a uniformly
+// random duration between half of that and all of it.
+func (w *Writer) backoff(failures int) time.Duration {
+	d := w.opts.RetryBase
+	for i := 1; i < failures && d < w.opts.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, w.opts.RetryMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// flush writes what m selects, in bulk writes of at most MaxBatch updates,
+// until nothing selected is left or a write fails.
+func (w *Writer) flush(m mode) error {
+	w.round++
+	round := w.round
+	for {
+		items, updates := w.collect(m, round)
+		if len(items) == 0 {
+			return nil
+		}
+		err := w.write(updates)
+		w.commit(items, err)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// collect takes the next bulk write out of the pending entries: final
+// updates first, in Finish order, then (unless m is finalsOnly) the text of
+// entries not yet written in this round.
+func (w *Writer) collect(m mode, round uint64) ([]item, []persistence.MessageUpdate) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var items []item
+	var updates []persistence.MessageUpdate
+	add := func(it item, u persistence.MessageUpdate) bool {
+		items = append(items, it)
+		updates = append(updates, u)
+		return len(items) < w.opts.MaxBatch
+	}
+	for _, e := range w.finals {
+		if !add(item{e: e, n: len(e.text), final: true}, finalUpdate(e)) {
+			return items, updates
+		}
+	}
+	if m == finalsOnly {
+		return items, updates
+	}
+	now := w.opts.Now()
+	for _, e := range w.entries {
+		if e.queued || e.round == round {
+			continue
+		}
+		n := w.cutLocked(e, m)
+		if n == 0 {
+			continue
+		}
+		e.round = round
+		u := persistence.MessageUpdate{ID: e.id, Append: string(e.text[:n]), At: now}
+		if !add(item{e: e, n: n}, u) {
+			break
+		}
+	}
+	return items, updates
+}
+
+// cutLocked returns how much of e's pending text a flush in mode m writes.
+func (w *Writer) cutLocked(e *entry, m mode) int {
+	if m == everything {
+		return len(e.text)
+	}
+	return checkpointCut(e.text, w.opts.MaxHoldBack)
+}
+
+// finalUpdate is e's final update carrying all of e's pending text.
+func finalUpdate(e *entry) persistence.MessageUpdate {
+	u := *e.final
+	u.Append = string(e.text)
+	return u
+}

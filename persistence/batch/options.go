@@ -1,0 +1,103 @@
+package batch
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"chatd/persistence"
+)
+
+// Store is what the Writer needs from a database: one bulk write of message
+// updates. persistence.Store implements it.
+type Store interface {
+	ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error
+}
+
+// Metrics receives measurements from the Writer, so the wiring in cmd can
+// export them (for example as Prometheus histograms) without this package
+// knowing about any metrics library. Calls come from the Writer's flush
+// goroutine and must not block.
+type Metrics interface {
+	// Flushed is called after every bulk write with the number of updates it
+	// carried, how long the store took and the store's error (nil on success).
+	Flushed(updates int, latency time.Duration, err error)
+}
+
+// Options configures a Writer. Zero fields take the documented defaults.
+type Options struct {
+	// Interval is the checkpoint interval: a streaming message's pending text
+	// is written at most once per Interval. It defaults to 300ms.
+	Interval time.Duration
+	// MaxBatch is the largest number of updates in one bulk write; a flush
+	// with more is split into several writes. It defaults to 256.
+	MaxBatch int
+	// MaxPending bounds the messages the Writer tracks at once (each message
+	// counts from its first Append until its final update is durable), which
+	// bounds memory while the database is unavailable. It defaults to 10,000.
+	// See Writer for what happens when it is reached.
+	MaxPending int
+	// MaxHoldBack is the longest trailing partial word a checkpoint holds
+	// back; a longer tail is written whole (still on a UTF-8 character
+	// boundary). It defaults to 256 bytes.
+	MaxHoldBack int
+	// RetryBase is the first backoff after a failed bulk write; each further
+	// consecutive failure doubles it, up to RetryMax, with jitter (the wait is
+	// uniformly random between half and all of the backoff). RetryBase
+	// defaults to 100ms and RetryMax to 5s.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// WriteTimeout bounds one bulk write. It defaults to 10s.
+	WriteTimeout time.Duration
+	// Logger receives failures and dropped text; it defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, is told about every bulk write.
+	Metrics Metrics
+	// Now returns the current time, stamped on updates as At; it defaults to
+	// time.Now.
+	Now func() time.Time
+}
+
+// Defaults for Options.
+const (
+	DefaultInterval     = 300 * time.Millisecond
+	DefaultMaxBatch     = 256
+	DefaultMaxPending   = 10_000
+	DefaultMaxHoldBack  = 256
+	DefaultRetryBase    = 100 * time.Millisecond
+	DefaultRetryMax     = 5 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	setDuration(&o.Interval, DefaultInterval)
+	setInt(&o.MaxBatch, DefaultMaxBatch)
+	setInt(&o.MaxPending, DefaultMaxPending)
+	setInt(&o.MaxHoldBack, DefaultMaxHoldBack)
+	setDuration(&o.RetryBase, DefaultRetryBase)
+	setDuration(&o.RetryMax, DefaultRetryMax)
+	setDuration(&o.WriteTimeout, DefaultWriteTimeout)
+	if o.RetryMax < o.RetryBase {
+		o.RetryMax = o.RetryBase
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+func setInt(n *int, def int) {
+	if *n <= 0 {
+		*n = def
+	}
+}

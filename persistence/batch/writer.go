@@ -1,0 +1,150 @@
+// Package batch persists streaming answers with a bounded number of database
+// writes.
+//
+// The hub inserts an assistant message (status streaming) through the store,
+// then hands the Writer each piece of text as it arrives (Append) and, at the
+// end, the final update (Finish). The Writer coalesces every piece of a
+// message into one update per checkpoint interval and writes the updates of
+// all messages together in bulk (Store.ApplyMessageUpdates), so the number of
+// writes an answer costs grows with how long it streams, never with how many
+// tokens it has: pieces arriving within one interval cost one write, or none
+// when the final update comes first.
+package batch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"chatd/persistence"
+)
+
+// Errors returned by Finish and Close; compare with errors.Is.
+var (
+	// ErrClosed means the Writer was closed before the update was durable.
+	ErrClosed = errors.New("batch writer closed")
+	// ErrOverloaded means MaxPending was reached: the message's text was
+	// dropped, and its final update was not written.
+	ErrOverloaded = errors.New("batch writer overloaded")
+)
+
+// Writer batches message updates into bulk writes. Its methods are safe for
+// concurrent use.
+//
+// Lifecycle: New starts one flush goroutine, owned by the Writer; Close
+// drains what is pending and ends it. Every message given to Append must end
+// with Finish, and nothing may be appended to a message after its Finish.
+//
+// Checkpoints: a message's pending text is written at most once per
+// Options.Interval, counted from its first unwritten piece, and only up to a
+// word boundary (see checkpointCut: the MongoDB store keeps text as an array
+// of chunks and searches chunk by chunk, so words are not split across
+// chunks; a partial word longer than Options.MaxHoldBack is written anyway;
+// a UTF-8 character is never split). A final update is written at once,
+// with all pending text, without waiting for the interval.
+//
+// Order: updates of one message are written one at a time, in order, and
+// each bulk write carries at most one update per message, so a final update
+// is never overtaken by older text. Text of a failed write stays at the front
+// of the message's pending text, ahead of anything appended since.
+//
+// Failures: a failed bulk write is retried, with everything pending, after
+// an exponential backoff with jitter (Options.RetryBase, RetryMax), for as
+// long as the Writer runs. Finish returns when its ctx ends, but the update
+// stays queued and is written when the store recovers.
+//
+// Overload: at most Options.MaxPending messages are tracked. The first Append
+// of a new message beyond that is dropped, with an error log and the Dropped
+// counter, and so is the rest of that message's text (a message is never
+// stored with a hole in it); its Finish returns ErrOverloaded without
+// writing, so the hub can report the failure. The message stays streaming in
+// the database until InterruptStreaming marks it interrupted. Messages
+// already tracked keep every piece.
+type Writer struct {
+	store Store
+	opts  Options
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	entries  map[string]*entry   // tracked messages, by id
+	finals   []*entry            // entries whose final update waits, in Finish order
+	rejected map[string]struct{} // messages whose text is being dropped
+	armed    bool                // the flush loop knows text waits for a checkpoint
+	closed   bool
+	stats    Stats
+
+	armC  chan struct{} // text waits for a checkpoint (buffered, 1)
+	kickC chan struct{} // a final update waits (buffered, 1)
+	stopC chan struct{} // closed by Close
+
+	doneC      chan struct{} // closed when the flush goroutine returns
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+	drainCtx   context.Context // set by Close before stopC is closed
+	drainErr   error           // set by the flush goroutine before doneC is closed
+	round      uint64          // flush rounds so far; used by the flush goroutine only
+	closeOnce  sync.Once
+}
+
+// entry is the pending state of one message.
+type entry struct {
+	id      string
+	text    []byte                     // appended text not yet durable, in order
+	final   *persistence.MessageUpdate // the final update (without Append), once Finish ran
+	queued  bool                       // in Writer.finals
+	waiters []chan error               // Finish calls waiting for the final update
+	round   uint64                     // last flush round that checkpointed it
+	lastErr error                      // the last store error for a write carrying it
+}
+
+// Stats are the Writer's counters, for metrics and tests.
+type Stats struct {
+	Messages         int           // messages tracked: from first Append until the final update is durable
+	PendingBytes     int           // appended text not yet durable
+	Flushes          uint64        // successful bulk writes
+	Failures         uint64        // failed bulk writes
+	Updates          uint64        // updates in successful bulk writes
+	Dropped          uint64        // Append calls whose text was dropped
+	LastFlushLatency time.Duration // duration of the last bulk write
+}
+
+// New returns a Writer over store and starts its flush goroutine; call Close
+// to drain and stop it.
+func New(store Store, opts Options) *Writer {
+	opts = opts.withDefaults()
+	base, cancel := context.WithCancel(context.Background())
+	w := &Writer{
+		store:      store,
+		opts:       opts,
+		log:        opts.Logger,
+		entries:    make(map[string]*entry),
+		rejected:   make(map[string]struct{}),
+		armC:       make(chan struct{}, 1),
+		kickC:      make(chan struct{}, 1),
+		stopC:      make(chan struct{}),
+		doneC:      make(chan struct{}),
+		baseCtx:    base,
+		cancelBase: cancel,
+	}
+	go w.run()
+	return w
+}
+
+// Stats returns a snapshot of the Writer's counters.
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.stats
+	s.Messages = len(w.entries)
+	return s
+}
+
+// signal wakes the flush goroutine through c without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

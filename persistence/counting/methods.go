@@ -1,0 +1,108 @@
+package counting
+
+import (
+	"context"
+
+	"chatd/persistence"
+)
+
+// CreateUser counts one write.
+func (s *Store) CreateUser(ctx context.Context, u *persistence.User) error {
+	return s.wrote("CreateUser", s.inner.CreateUser(ctx, u))
+}
+
+// UserByEmail counts one read.
+func (s *Store) UserByEmail(ctx context.Context, email string) (persistence.User, error) {
+	s.read()
+	return s.inner.UserByEmail(ctx, email)
+}
+
+// UserByID counts one read.
+func (s *Store) UserByID(ctx context.Context, id string) (persistence.User, error) {
+	s.read()
+	return s.inner.UserByID(ctx, id)
+}
+
+// BumpTokenVersion counts one write.
+func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) {
+	v, err := s.inner.BumpTokenVersion(ctx, id)
+	return v, s.wrote("BumpTokenVersion", err)
+}
+
+// CreateConversation counts one write.
+func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
+	return s.wrote("CreateConversation", s.inner.CreateConversation(ctx, c))
+}
+
+// Conversation counts one read.
+func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error) {
+	s.read()
+	return s.inner.Conversation(ctx, ownerID, id)
+}
+
+// ListConversations counts one read.
+func (s *Store) ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
+	s.read()
+	return s.inner.ListConversations(ctx, ownerID, q)
+}
+
+// UpdateConversation counts one write.
+func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
+	c, err := s.inner.UpdateConversation(ctx, ownerID, id, p)
+	return c, s.wrote("UpdateConversation", err)
+}
+
+// DeleteConversation counts one write.
+func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) error {
+	return s.wrote("DeleteConversation", s.inner.DeleteConversation(ctx, ownerID, id))
+}
+
+// InsertMessage counts one write.
+func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
+	return s.wrote("InsertMessage", s.inner.InsertMessage(ctx, m))
+}
+
+// Message counts one read.
+func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
+	s.read()
+	return s.inner.Message(ctx, ownerID, id)
+}
+
+// MessageByClientID counts one read.
+func (s *Store) MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (persistence.Message, error) {
+	s.read()
+	return s.inner.MessageByClientID(ctx, ownerID, clientMessageID)
+}
+
+// Messages counts one read.
+func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
+	s.read()
+	return s.inner.Messages(ctx, ownerID, conversationID)
+}
+
+// ApplyMessageUpdates counts one write, plus the updates and the bytes of
+// appended text it carries.
+func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+	err := s.inner.ApplyMessageUpdates(ctx, updates)
+	var bytes int64
+	for _, u := range updates {
+		bytes += int64(len(u.Append))
+	}
+	s.mu.Lock()
+	s.counts.MessageUpdates += int64(len(updates))
+	s.counts.AppendedBytes += bytes
+	s.mu.Unlock()
+	return s.wrote("ApplyMessageUpdates", err)
+}
+
+// InterruptStreaming counts one write.
+func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
+	n, err := s.inner.InterruptStreaming(ctx)
+	return n, s.wrote("InterruptStreaming", err)
+}
+
+// Ping is passed through uncounted.
+func (s *Store) Ping(ctx context.Context) error { return s.inner.Ping(ctx) }
+
+// Close is passed through uncounted.
+func (s *Store) Close(ctx context.Context) error { return s.inner.Close(ctx) }
