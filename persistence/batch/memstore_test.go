@@ -1,0 +1,171 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chatd/persistence"
+)
+
+// memStore is an in-memory recording implementation of the Writer's small
+// Store interface. It checks the Writer's promises as updates arrive: one
+// update per message per bulk write, and nothing after a final status.
+type memStore struct {
+	t *testing.T
+
+	mu     sync.Mutex
+	calls  int                           // ApplyMessageUpdates calls, failed ones included
+	writes int                           // successful calls
+	chunks map[string][]string           // appended text per message, one element per update
+	final  map[string]persistence.Status // final status per message
+	last   map[string]persistence.MessageUpdate
+	fail   func(call int) error // optional: the error for call number n (1-based)
+	gate   chan struct{}        // optional: each call waits for a receive
+}
+
+func newMemStore(t *testing.T) *memStore {
+	return &memStore{
+		t:      t,
+		chunks: make(map[string][]string),
+		final:  make(map[string]persistence.Status),
+		last:   make(map[string]persistence.MessageUpdate),
+	}
+}
+
+func (s *memStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+	s.mu.Lock()
+	s.calls++
+	n, fail, gate := s.calls, s.fail, s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if fail != nil {
+		if err := fail(n); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes++
+	seen := make(map[string]bool, len(updates))
+	for _, u := range updates {
+		if seen[u.ID] {
+			s.t.Errorf("bulk write %d carries message %s twice", n, u.ID)
+		}
+		seen[u.ID] = true
+		if st, done := s.final[u.ID]; done {
+			s.t.Errorf("message %s updated after its final status %s: %+v", u.ID, st, u)
+		}
+		if u.At.IsZero() {
+			s.t.Errorf("update of %s without At", u.ID)
+		}
+		if u.Append != "" {
+			s.chunks[u.ID] = append(s.chunks[u.ID], u.Append)
+		}
+		if u.Status.Final() {
+			s.final[u.ID] = u.Status
+		}
+		s.last[u.ID] = u
+	}
+	return nil
+}
+
+// setFail installs f as the failure injector.
+func (s *memStore) setFail(f func(call int) error) {
+	s.mu.Lock()
+	s.fail = f
+	s.mu.Unlock()
+}
+
+// text returns the stored text of message id.
+func (s *memStore) text(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.chunks[id], "")
+}
+
+// chunkList returns a copy of message id's stored chunks.
+func (s *memStore) chunkList(id string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.chunks[id]...)
+}
+
+// counts returns the number of calls and of successful calls.
+func (s *memStore) counts() (calls, writes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls, s.writes
+}
+
+// status returns message id's last update and whether it has a final status.
+func (s *memStore) status(id string) (persistence.MessageUpdate, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.final[id]
+	return s.last[id], ok
+}
+
+// testCtx returns a context bounded by a generous per-test timeout.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newWriter returns a Writer over store that is closed when the test ends.
+func newWriter(t *testing.T, store Store, opts Options) *Writer {
+	t.Helper()
+	w := New(store, opts)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = w.Close(ctx)
+	})
+	return w
+}
+
+// eventually polls cond until it holds or ctx ends.
+func eventually(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// tokens returns n word-like pieces and their concatenation.
+func tokens(prefix string, n int) ([]string, string) {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d ", prefix, i)
+		if i%3 == 1 { // some pieces end inside a word
+			out[i] = fmt.Sprintf("%s%d", prefix, i)
+		}
+	}
+	return out, strings.Join(out, "")
+}
+
+// complete is a final update of message id.
+func complete(id string) persistence.MessageUpdate {
+	return persistence.MessageUpdate{ID: id, Status: persistence.StatusComplete, FinishReason: "stop",
+		Usage: &persistence.Usage{PromptTokens: 3, CompletionTokens: 5, TotalTokens: 8}}
+}
