@@ -1,0 +1,108 @@
+package hub
+
+import (
+	"sync"
+
+	"chatd/hub/protocol"
+)
+
+// conv is the live state of one conversation: who follows it and the
+// answer running in it. Everything in it is guarded by mu, which is also
+// held while a generation appends text and delivers its deltas, so that
+// catching up and following are one atomic step.
+type conv struct {
+	id    string
+	owner string
+
+	mu       sync.Mutex
+	subs     map[Subscriber]struct{}
+	gen      *generation // the running answer, or nil
+	reserved bool        // a send or regenerate is preparing a generation
+	dead     bool        // removed from the hub: look it up again
+}
+
+// deliverLocked hands f to every subscriber. Deliver never blocks, so this
+// is safe under c.mu.
+func (c *conv) deliverLocked(f *protocol.Frame) {
+	for sub := range c.subs {
+		sub.Deliver(f)
+	}
+}
+
+// idleLocked reports whether the state can be forgotten.
+func (c *conv) idleLocked() bool {
+	return len(c.subs) == 0 && c.gen == nil && !c.reserved
+}
+
+// lookup returns the live state of a conversation, or nil.
+func (h *Hub) lookup(id string) *conv {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.convs[id]
+}
+
+// lockConv returns the conversation's state, created if needed, locked.
+// The caller unlocks c.mu and, when it may have left the state idle,
+// calls h.release(c).
+func (h *Hub) lockConv(id, owner string) *conv {
+	for {
+		h.mu.Lock()
+		c := h.convs[id]
+		if c == nil {
+			c = &conv{id: id, owner: owner, subs: make(map[Subscriber]struct{})}
+			h.convs[id] = c
+		}
+		h.mu.Unlock()
+		c.mu.Lock()
+		if !c.dead {
+			return c
+		}
+		c.mu.Unlock()
+	}
+}
+
+// release forgets c if nobody follows it and nothing runs in it.
+func (h *Hub) release(c *conv) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h.dropIfIdleLocked(c)
+}
+
+// dropIfIdleLocked needs h.mu and c.mu held.
+func (h *Hub) dropIfIdleLocked(c *conv) {
+	if c.idleLocked() && !c.dead {
+		c.dead = true
+		delete(h.convs, c.id)
+	}
+}
+
+// followLocked adds sub to c's subscribers; c.mu is held.
+func (h *Hub) followLocked(c *conv, sub Subscriber) {
+	if sub == nil {
+		return
+	}
+	c.subs[sub] = struct{}{}
+	h.followMu.Lock()
+	m := h.follows[sub]
+	if m == nil {
+		m = make(map[string]*conv)
+		h.follows[sub] = m
+	}
+	m[c.id] = c
+	h.followMu.Unlock()
+}
+
+// unfollow removes sub from c's subscribers and forgets c if it is idle.
+func (h *Hub) unfollow(c *conv, sub Subscriber) {
+	c.mu.Lock()
+	delete(c.subs, sub)
+	c.mu.Unlock()
+	h.followMu.Lock()
+	if m := h.follows[sub]; m != nil && m[c.id] == c {
+		delete(m, c.id)
+	}
+	h.followMu.Unlock()
+	h.release(c)
+}

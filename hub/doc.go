@@ -1,0 +1,15 @@
+// Package hub owns live generations (model answers) and fans their frames
+// out to every connection of a user that follows a conversation.
+//
+// A generation belongs to the hub, not to the connection that asked for it:
+// closing the tab that sent a prompt does not stop its answer. Connections
+// are Subscribers, a small interface the transports implement; the hub
+// knows no sockets or HTTP. Each conversation has one state (its
+// subscribers and at most one running generation) guarded by one mutex, so
+// a subscriber that joins mid-answer gets exactly the text so far and then
+// every later delta, with no gap and no duplicate.
+//
+// Frames are encoded once (package protocol) and the same bytes are handed
+// to every subscriber; Deliver never blocks, so a slow subscriber slows
+// nobody else down.
+package hub

@@ -1,0 +1,178 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/llm"
+	"chatd/persistence"
+)
+
+// generation is one model answer being produced. Its text and delivery
+// state are guarded by conv.mu.
+type generation struct {
+	id     string // ties logs of the socket, the upstream request and the message together
+	hub    *Hub
+	conv   *conv
+	msg    persistence.Message // the assistant message as inserted (status streaming)
+	prompt string              // the user message answered, for the title
+	connID string              // the connection that asked
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc // ends the answer; the cause says why
+	stop   context.CancelFunc      // releases the MaxDuration timer
+	done   chan struct{}           // closed after the done frame went out
+
+	// Guarded by conv.mu.
+	text      []byte
+	sent      int // bytes of text already delivered in deltas
+	lastFlush time.Time
+	queued    bool // waiting in the flusher
+	tokens    int
+	firstAt   time.Time
+}
+
+// onDelta is called by the model stream, in order, from the generation's goroutine.
+func (g *generation) onDelta(text string) {
+	c := g.conv
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g.tokens == 0 {
+		g.firstAt = now
+	}
+	g.tokens++
+	g.text = append(g.text, text...)
+	g.hub.opts.Writer.Append(g.msg.ID, text)
+	if g.sent == 0 || now.Sub(g.lastFlush) >= g.hub.opts.CoalesceInterval ||
+		len(g.text)-g.sent >= g.hub.opts.CoalesceBytes {
+		g.flushLocked(now)
+		return
+	}
+	if !g.queued {
+		g.queued = true
+		g.hub.flush.add(g)
+	}
+}
+
+// flushLocked delivers the text not yet sent as one delta; conv.mu is held.
+func (g *generation) flushLocked(now time.Time) {
+	g.queued = false
+	if len(g.text) == g.sent {
+		return
+	}
+	f := protocol.Delta(g.msg.ConversationID, g.msg.ID, int64(len(g.text)), string(g.text[g.sent:]))
+	g.sent = len(g.text)
+	g.lastFlush = now
+	g.conv.deliverLocked(f)
+	g.hub.opts.Metrics.DeltaSent(len(g.conv.subs))
+}
+
+// run streams the answer and finishes it; it owns the generation's goroutine.
+func (g *generation) run(req llm.Request) {
+	h := g.hub
+	defer h.work.Done()
+	defer g.stop()
+	defer g.cancel(nil)
+	start := time.Now()
+	h.log.Info("generation started", "generation", g.id, "connection", g.connID,
+		"conversation", g.msg.ConversationID, "message", g.msg.ID, "model", req.Model)
+	h.opts.Metrics.GenerationStarted(req.Model)
+	res, err := h.opts.Model.Stream(g.ctx, req, g.onDelta)
+	final, errBody := g.outcome(res, err)
+	g.finish(final, errBody)
+	h.record(g, final, errBody, time.Since(start))
+	h.maybeTitle(g, final)
+}
+
+// outcome turns the stream's result into the message's final state.
+func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpdate, *protocol.ErrorBody) {
+	u := persistence.MessageUpdate{ID: g.msg.ID, Status: persistence.StatusComplete, FinishReason: res.FinishReason}
+	if res.Usage != nil {
+		u.Usage = &persistence.Usage{PromptTokens: res.Usage.PromptTokens,
+			CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens}
+	}
+	if err == nil {
+		return u, nil
+	}
+	var body *protocol.ErrorBody
+	switch cause := context.Cause(g.ctx); {
+	case errors.Is(cause, errCancelled), errors.Is(cause, errSuperseded):
+		u.Status = persistence.StatusCancelled
+	case errors.Is(cause, errShutdown):
+		u.Status = persistence.StatusInterrupted
+		body = &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: "The server restarted while answering; the text so far is kept."}
+	case errors.Is(cause, context.DeadlineExceeded):
+		u.Status = persistence.StatusError
+		body = &protocol.ErrorBody{Code: string(llm.KindTimeout), Message: "The answer took longer than the server allows."}
+	default:
+		u.Status = persistence.StatusError
+		body = upstreamError(err)
+	}
+	if body != nil {
+		u.Error = body.Message
+	}
+	return u, body
+}
+
+func upstreamError(err error) *protocol.ErrorBody {
+	var e *llm.Error
+	if errors.As(err, &e) {
+		return &protocol.ErrorBody{Code: string(e.Kind), Message: e.Message}
+	}
+	return &protocol.ErrorBody{Code: protocol.CodeInternal, Message: "The answer failed unexpectedly."}
+}
+
+// finish stores the final state, then sends the done frame to every
+// subscriber and frees the conversation for the next answer.
+func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.ErrorBody) {
+	h, c := g.hub, g.conv
+	c.mu.Lock()
+	g.flushLocked(time.Now())
+	final := g.msg
+	final.Content = string(g.text)
+	c.mu.Unlock()
+
+	u.At = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
+	if err := h.opts.Writer.Finish(ctx, u); err != nil {
+		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
+	}
+	cancel()
+
+	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
+	c.mu.Lock()
+	c.deliverLocked(protocol.Done(final, errBody))
+	c.gen = nil
+	c.mu.Unlock()
+	close(g.done)
+	h.release(c)
+}
+
+func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protocol.ErrorBody, total time.Duration) {
+	g.conv.mu.Lock()
+	tokens, firstAt, size := g.tokens, g.firstAt, len(g.text)
+	g.conv.mu.Unlock()
+	var ttft time.Duration
+	if tokens > 0 {
+		ttft = firstAt.Sub(g.startedAt())
+	}
+	kind := ""
+	if errBody != nil {
+		kind = errBody.Code
+	}
+	h.opts.Metrics.GenerationFinished(g.msg.Model, string(u.Status), kind, ttft, tokens, total)
+	level := slog.LevelInfo
+	if u.Status == persistence.StatusError {
+		level = slog.LevelWarn
+	}
+	h.log.Log(context.Background(), level, "generation finished", "generation", g.id,
+		"conversation", g.msg.ConversationID, "message", g.msg.ID, "status", u.Status,
+		"error_code", kind, "tokens", tokens, "bytes", size, "ttft", ttft, "duration", total)
+}
+
+// startedAt is when the message was created, which is when the request started.
+func (g *generation) startedAt() time.Time { return g.msg.CreatedAt }

@@ -1,0 +1,275 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/llm"
+	"chatd/persistence"
+)
+
+// Store is what the hub reads and writes directly; streaming text goes
+// through the Writer instead.
+type Store interface {
+	CreateConversation(ctx context.Context, c *persistence.Conversation) error
+	Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error)
+	UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error)
+	InsertMessage(ctx context.Context, m *persistence.Message) error
+	Message(ctx context.Context, ownerID, id string) (persistence.Message, error)
+	MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (persistence.Message, error)
+	Messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error)
+}
+
+// Writer persists streaming answers in batches (persistence/batch).
+type Writer interface {
+	// Append queues more text of a message; it never blocks on the database.
+	Append(id, text string)
+	// Finish writes the final state of a message and returns once it is durable.
+	Finish(ctx context.Context, u persistence.MessageUpdate) error
+}
+
+// Model streams answers and knows which models exist.
+type Model interface {
+	llm.Streamer
+	llm.Catalog
+}
+
+// Titler names a conversation from its first exchange; it must always
+// return something usable (falling back to the prompt's first words).
+type Titler func(ctx context.Context, model, prompt, answer string) string
+
+// Options configure a Hub. Zero fields take the documented defaults.
+type Options struct {
+	Store  Store
+	Writer Writer
+	Model  Model
+	// Titler names new conversations; nil leaves titles empty.
+	Titler Titler
+	// Metrics receives counters; nil records nothing.
+	Metrics Metrics
+	Logger  *slog.Logger
+	// CoalesceInterval is the longest a delta waits to be merged with the
+	// next ones; it defaults to 25ms. The first token of an answer is never held.
+	CoalesceInterval time.Duration
+	// CoalesceBytes sends the pending text at once when it grows past it; it defaults to 4096.
+	CoalesceBytes int
+	// MaxDuration bounds one answer; it defaults to 10 minutes.
+	MaxDuration time.Duration
+	// FinishTimeout bounds the final database write of an answer; it defaults to 10s.
+	FinishTimeout time.Duration
+	// HistoryChars bounds the prompt history sent upstream; it defaults to 100,000 characters.
+	HistoryChars int
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = nopMetrics{}
+	}
+	if o.CoalesceInterval <= 0 {
+		o.CoalesceInterval = 25 * time.Millisecond
+	}
+	if o.CoalesceBytes <= 0 {
+		o.CoalesceBytes = 4096
+	}
+	if o.MaxDuration <= 0 {
+		o.MaxDuration = 10 * time.Minute
+	}
+	if o.FinishTimeout <= 0 {
+		o.FinishTimeout = 10 * time.Second
+	}
+	if o.HistoryChars <= 0 {
+		o.HistoryChars = 100_000
+	}
+}
+
+// Causes of a generation's end, read with context.Cause.
+var (
+	errCancelled  = errors.New("cancelled by the user")
+	errSuperseded = errors.New("replaced by a regenerated answer")
+	errShutdown   = errors.New("the server is shutting down")
+)
+
+// Hub owns live generations and the subscribers that follow them.
+type Hub struct {
+	opts Options
+	log  *slog.Logger
+
+	base       context.Context // parent of every generation; cancelled by Shutdown
+	cancelBase context.CancelCauseFunc
+	work       sync.WaitGroup // generations and title jobs
+
+	// Lock order: mu before any conv.mu; followMu is innermost.
+	mu      sync.Mutex
+	closing bool
+	users   map[string]map[Subscriber]struct{}
+	convs   map[string]*conv
+
+	followMu sync.Mutex
+	follows  map[Subscriber]map[string]*conv // what each subscriber follows
+
+	flush flusher
+}
+
+// New returns a Hub. Call Run to start its delta flusher and Shutdown to
+// end every generation.
+func New(opts Options) *Hub {
+	opts.setDefaults()
+	base, cancel := context.WithCancelCause(context.Background())
+	return &Hub{
+		opts:       opts,
+		log:        opts.Logger,
+		base:       base,
+		cancelBase: cancel,
+		users:      make(map[string]map[Subscriber]struct{}),
+		follows:    make(map[Subscriber]map[string]*conv),
+		convs:      make(map[string]*conv),
+		flush:      flusher{pending: make(map[*generation]struct{})},
+	}
+}
+
+// Run sends coalesced deltas every CoalesceInterval until ctx ends.
+func (h *Hub) Run(ctx context.Context) error {
+	t := time.NewTicker(h.opts.CoalesceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			h.flush.tick()
+		}
+	}
+}
+
+// Shutdown stops accepting work, ends every running generation as
+// interrupted (its text stored and its done frame sent) and waits for them,
+// or for ctx.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	h.cancelBase(errShutdown)
+	done := make(chan struct{})
+	go func() {
+		h.work.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Register makes sub receive the user-wide frames of its user (conversations
+// created, renamed or deleted). Call Detach when the connection ends.
+func (h *Hub) Register(sub Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.users[sub.UserID()]
+	if set == nil {
+		set = make(map[Subscriber]struct{})
+		h.users[sub.UserID()] = set
+	}
+	set[sub] = struct{}{}
+}
+
+// Detach forgets sub everywhere: user-wide frames and every conversation it followed.
+func (h *Hub) Detach(sub Subscriber) {
+	h.mu.Lock()
+	if set := h.users[sub.UserID()]; set != nil {
+		delete(set, sub)
+		if len(set) == 0 {
+			delete(h.users, sub.UserID())
+		}
+	}
+	h.mu.Unlock()
+	h.followMu.Lock()
+	followed := h.follows[sub]
+	delete(h.follows, sub)
+	h.followMu.Unlock()
+	for _, c := range followed {
+		h.unfollow(c, sub)
+	}
+}
+
+// Connections returns how many subscribers a user has registered.
+func (h *Hub) Connections(userID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.users[userID])
+}
+
+// CloseUser closes every connection of a user, for example after logout.
+func (h *Hub) CloseUser(userID string) {
+	for _, sub := range h.userSubs(userID) {
+		sub.Close(protocol.CloseUnauthorized, "signed out")
+	}
+}
+
+// ConversationChanged tells every connection of the owner that a
+// conversation was "created", "updated" or "deleted".
+func (h *Hub) ConversationChanged(ownerID, action string, c persistence.Conversation) {
+	f := protocol.Conversation(action, c)
+	for _, sub := range h.userSubs(ownerID) {
+		sub.Deliver(f)
+	}
+}
+
+// ActiveMessageID returns the id of the answer running in a conversation, or "".
+func (h *Hub) ActiveMessageID(conversationID string) string {
+	c := h.lookup(conversationID)
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == nil {
+		return ""
+	}
+	return c.gen.msg.ID
+}
+
+// CancelConversation stops the running answer of a conversation, if the
+// owner matches, and waits briefly for it to end (used before a delete).
+func (h *Hub) CancelConversation(ownerID, conversationID string) {
+	c := h.lookup(conversationID)
+	if c == nil || c.owner != ownerID {
+		return
+	}
+	c.mu.Lock()
+	g := c.gen
+	c.mu.Unlock()
+	if g == nil {
+		return
+	}
+	g.cancel(errCancelled)
+	select {
+	case <-g.done:
+	case <-time.After(h.opts.FinishTimeout):
+	}
+}
+
+func (h *Hub) userSubs(userID string) []Subscriber {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	subs := make([]Subscriber, 0, len(h.users[userID]))
+	for sub := range h.users[userID] {
+		subs = append(subs, sub)
+	}
+	return subs
+}
+
+func (h *Hub) isClosing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closing
+}

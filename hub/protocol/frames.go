@@ -1,0 +1,153 @@
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+
+	"chatd/persistence"
+)
+
+// Frame is one encoded server frame. It is encoded once and the same bytes
+// go to every subscriber, whatever the transport.
+type Frame struct {
+	Type           string
+	ConversationID string
+	MessageID      string // the answer a delta or done belongs to
+	Seq            int64  // resume cursor of a delta or done (the SSE id)
+	Data           []byte // the JSON object, without a trailing newline
+}
+
+// IsDone reports whether f is the done frame of the answer messageID.
+func (f *Frame) IsDone(messageID string) bool {
+	return f.Type == TypeDone && f.MessageID == messageID
+}
+
+// Usage is the token accounting carried by done frames.
+type Usage = persistence.Usage
+
+// ErrorBody is the structured error inside a done frame.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type helloFrame struct {
+	Type          string `json:"type"`
+	Protocol      string `json:"protocol"`
+	UserID        string `json:"userId"`
+	ConnectionID  string `json:"connectionId"`
+	MaxFrameBytes int64  `json:"maxFrameBytes"`
+}
+
+type ackFrame struct {
+	Type           string          `json:"type"`
+	ID             json.RawMessage `json:"id,omitempty"`
+	ConversationID string          `json:"conversationId,omitempty"`
+	UserMessageID  string          `json:"userMessageId,omitempty"`
+	MessageID      string          `json:"messageId,omitempty"`
+}
+
+type conversationFrame struct {
+	Type         string                   `json:"type"`
+	Action       string                   `json:"action"`
+	Conversation persistence.Conversation `json:"conversation"`
+}
+
+type messageFrame struct {
+	Type           string              `json:"type"`
+	ConversationID string              `json:"conversationId"`
+	Message        persistence.Message `json:"message"`
+}
+
+type deltaFrame struct {
+	Type           string `json:"type"`
+	ConversationID string `json:"conversationId"`
+	MessageID      string `json:"messageId"`
+	Seq            int64  `json:"seq"`
+	Text           string `json:"text"`
+}
+
+type doneFrame struct {
+	Type           string     `json:"type"`
+	ConversationID string     `json:"conversationId"`
+	MessageID      string     `json:"messageId"`
+	Seq            int64      `json:"seq"`
+	Status         string     `json:"status"`
+	FinishReason   string     `json:"finishReason,omitempty"`
+	Usage          *Usage     `json:"usage,omitempty"`
+	Error          *ErrorBody `json:"error,omitempty"`
+}
+
+type errorFrame struct {
+	Type    string          `json:"type"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+}
+
+type pongFrame struct {
+	Type string          `json:"type"`
+	ID   json.RawMessage `json:"id,omitempty"`
+	Time int64           `json:"time"`
+}
+
+func encode(f *Frame, v any) *Frame {
+	data, err := json.Marshal(v)
+	if err != nil {
+		// Every frame type above is plain data; this cannot fail.
+		panic("protocol: encode frame: " + err.Error())
+	}
+	f.Data = data
+	return f
+}
+
+// Hello is the first frame of a WebSocket connection.
+func Hello(userID, connectionID string, maxFrameBytes int64) *Frame {
+	return encode(&Frame{Type: TypeHello}, helloFrame{TypeHello, Name, userID, connectionID, maxFrameBytes})
+}
+
+// Ack accepts the client frame with that id.
+func Ack(id json.RawMessage) *Frame {
+	return encode(&Frame{Type: TypeAck}, ackFrame{Type: TypeAck, ID: id})
+}
+
+// AckSend accepts a send or regenerate frame, naming what it created.
+func AckSend(id json.RawMessage, conversationID, userMessageID, messageID string) *Frame {
+	return encode(&Frame{Type: TypeAck, ConversationID: conversationID, MessageID: messageID},
+		ackFrame{TypeAck, id, conversationID, userMessageID, messageID})
+}
+
+// Conversation tells a user's connections that a conversation was created,
+// updated or deleted (action).
+func Conversation(action string, c persistence.Conversation) *Frame {
+	return encode(&Frame{Type: TypeConversation, ConversationID: c.ID}, conversationFrame{TypeConversation, action, c})
+}
+
+// Message carries a stored message.
+func Message(m persistence.Message) *Frame {
+	return encode(&Frame{Type: TypeMessage, ConversationID: m.ConversationID, MessageID: m.ID},
+		messageFrame{TypeMessage, m.ConversationID, m})
+}
+
+// Delta carries more text of an answer; seq is the answer's length in bytes after it.
+func Delta(conversationID, messageID string, seq int64, text string) *Frame {
+	return encode(&Frame{Type: TypeDelta, ConversationID: conversationID, MessageID: messageID, Seq: seq},
+		deltaFrame{TypeDelta, conversationID, messageID, seq, text})
+}
+
+// Done ends an answer. errBody is nil unless the answer failed or was interrupted.
+func Done(m persistence.Message, errBody *ErrorBody) *Frame {
+	seq := int64(len(m.Content))
+	return encode(&Frame{Type: TypeDone, ConversationID: m.ConversationID, MessageID: m.ID, Seq: seq},
+		doneFrame{TypeDone, m.ConversationID, m.ID, seq, string(m.Status), m.FinishReason, m.Usage, errBody})
+}
+
+// ErrorFrame refuses the client frame with that id.
+func ErrorFrame(id json.RawMessage, e *Error) *Frame {
+	return encode(&Frame{Type: TypeError}, errorFrame{TypeError, id, e.Code, e.Message})
+}
+
+// Pong answers a ping.
+func Pong(id json.RawMessage) *Frame {
+	return encode(&Frame{Type: TypePong}, pongFrame{TypePong, id, time.Now().UnixMilli()})
+}

@@ -1,0 +1,369 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/llm"
+	"chatd/persistence"
+)
+
+// SendRequest asks for a user message to be stored and answered.
+type SendRequest struct {
+	FrameID         json.RawMessage // echoed in the ack
+	ConnectionID    string          // for logs
+	ConversationID  string          // "" creates a conversation
+	Content         string
+	ClientMessageID string
+	ParentMessageID *string // nil: after the latest message; "": a new root
+	Model           string
+}
+
+// RegenerateRequest asks for an answer to be produced again.
+type RegenerateRequest struct {
+	FrameID        json.RawMessage
+	ConnectionID   string
+	ConversationID string
+	MessageID      string // the answer to replace; "" is the latest answer
+	Model          string
+}
+
+// Result names what a send or regenerate created (or found, for a repeated
+// client message id).
+type Result struct {
+	ConversationID string
+	UserMessageID  string
+	MessageID      string // the answer; "" if a repeated send has none
+}
+
+// Send stores the user's message and starts its answer. sub (which may be
+// nil) follows the conversation from then on and receives the ack first.
+func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendRequest) (Result, error) {
+	if h.isClosing() {
+		return Result{}, errUnavailable
+	}
+	conv, err := h.sendTarget(ctx, userID, req)
+	if err != nil {
+		return Result{}, err
+	}
+	if req.ClientMessageID != "" {
+		if m, err := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err == nil {
+			return h.repeatSend(ctx, sub, m, req.FrameID)
+		} else if !errors.Is(err, persistence.ErrNotFound) {
+			return Result{}, fmt.Errorf("find client message %q: %w", req.ClientMessageID, err)
+		}
+	}
+	model, err := h.pickModel(ctx, req.Model, conv.Model)
+	if err != nil {
+		return Result{}, err
+	}
+	history, parentID, err := h.sendParent(ctx, userID, conv.ID, req.ParentMessageID)
+	if err != nil {
+		return Result{}, err
+	}
+	c, err := h.reserve(conv.ID, userID, sub)
+	if err != nil {
+		return Result{}, err
+	}
+	user := persistence.Message{ConversationID: conv.ID, OwnerID: userID, ParentID: parentID,
+		Role: persistence.RoleUser, Content: req.Content, Status: persistence.StatusComplete,
+		ClientMessageID: req.ClientMessageID}
+	if err := h.opts.Store.InsertMessage(ctx, &user); err != nil {
+		h.unreserve(c)
+		if errors.Is(err, persistence.ErrDuplicate) {
+			if m, err2 := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err2 == nil {
+				return h.repeatSend(ctx, sub, m, req.FrameID)
+			}
+		}
+		return Result{}, fmt.Errorf("store user message: %w", err)
+	}
+	conv.UpdatedAt = user.CreatedAt
+	h.ConversationChanged(userID, "updated", conv)
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
+	return h.startAnswer(ctx, c, conv, append(history, user), user, model, from, []persistence.Message{user})
+}
+
+// sendTarget loads the conversation of a send, creating it when the request names none.
+func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (persistence.Conversation, error) {
+	if req.ConversationID != "" {
+		return h.ownedConversation(ctx, userID, req.ConversationID)
+	}
+	model, err := h.pickModel(ctx, req.Model, "")
+	if err != nil {
+		return persistence.Conversation{}, err
+	}
+	conv := persistence.Conversation{OwnerID: userID, Model: model}
+	if err := h.opts.Store.CreateConversation(ctx, &conv); err != nil {
+		return conv, fmt.Errorf("create conversation: %w", err)
+	}
+	h.ConversationChanged(userID, "created", conv)
+	return conv, nil
+}
+
+// sendParent returns the conversation's messages and the parent a new user
+// message gets.
+func (h *Hub) sendParent(ctx context.Context, userID, convID string, parent *string) ([]persistence.Message, string, error) {
+	msgs, err := h.opts.Store.Messages(ctx, userID, convID)
+	if err != nil {
+		return nil, "", fmt.Errorf("load messages of %s: %w", convID, err)
+	}
+	switch {
+	case parent == nil && len(msgs) == 0:
+		return msgs, "", nil
+	case parent == nil:
+		return msgs, msgs[len(msgs)-1].ID, nil
+	case *parent == "":
+		return msgs, "", nil
+	}
+	if !slices.ContainsFunc(msgs, func(m persistence.Message) bool { return m.ID == *parent }) {
+		return nil, "", protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", *parent)
+	}
+	return msgs, *parent, nil
+}
+
+// repeatSend answers a send whose client message id was already stored:
+// nothing new is stored or started.
+func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, frameID json.RawMessage) (Result, error) {
+	res := Result{ConversationID: user.ConversationID, UserMessageID: user.ID}
+	msgs, err := h.opts.Store.Messages(ctx, user.OwnerID, user.ConversationID)
+	if err != nil {
+		return res, fmt.Errorf("load messages of %s: %w", user.ConversationID, err)
+	}
+	for _, m := range msgs {
+		if m.ParentID == user.ID && m.Role == persistence.RoleAssistant {
+			res.MessageID = m.ID
+		}
+	}
+	c := h.lockConv(user.ConversationID, user.OwnerID)
+	defer h.release(c)
+	defer c.mu.Unlock()
+	if sub != nil {
+		sub.Deliver(protocol.AckSend(frameID, res.ConversationID, res.UserMessageID, res.MessageID))
+		h.followLocked(c, sub)
+		if g := c.gen; g != nil && g.msg.ID == res.MessageID {
+			g.catchUpLocked(sub, 0, true)
+		}
+	}
+	return res, nil
+}
+
+// Regenerate cancels the running answer, if any, and answers the same user
+// message again as a sibling of the old answer.
+func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req RegenerateRequest) (Result, error) {
+	if h.isClosing() {
+		return Result{}, errUnavailable
+	}
+	conv, err := h.ownedConversation(ctx, userID, req.ConversationID)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := h.stopRunning(ctx, conv.ID, errSuperseded); err != nil {
+		return Result{}, err
+	}
+	msgs, err := h.opts.Store.Messages(ctx, userID, conv.ID)
+	if err != nil {
+		return Result{}, fmt.Errorf("load messages of %s: %w", conv.ID, err)
+	}
+	old, err := regenerateTarget(msgs, req.MessageID)
+	if err != nil {
+		return Result{}, err
+	}
+	user, ok := findMessage(msgs, old.ParentID)
+	if !ok {
+		return Result{}, protocol.Errorf(protocol.CodeInvalidField, "the answer %s has no user message to answer again", old.ID)
+	}
+	model, err := h.pickModel(ctx, req.Model, firstNonEmpty(old.Model, conv.Model))
+	if err != nil {
+		return Result{}, err
+	}
+	c, err := h.reserve(conv.ID, userID, sub)
+	if err != nil {
+		return Result{}, err
+	}
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
+	return h.startAnswer(ctx, c, conv, msgs, user, model, from, nil)
+}
+
+func regenerateTarget(msgs []persistence.Message, id string) (persistence.Message, error) {
+	if id != "" {
+		m, ok := findMessage(msgs, id)
+		if !ok {
+			return m, protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", id)
+		}
+		if m.Role != persistence.RoleAssistant {
+			return m, protocol.Errorf(protocol.CodeInvalidField, "messageId must name an answer, not a user message")
+		}
+		return m, nil
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == persistence.RoleAssistant {
+			return msgs[i], nil
+		}
+	}
+	return persistence.Message{}, protocol.Errorf(protocol.CodeNotFound, "this conversation has no answer to regenerate")
+}
+
+// Cancel stops the running answer of a conversation for every subscriber.
+// It is idempotent: with nothing running it does nothing.
+func (h *Hub) Cancel(ctx context.Context, userID, conversationID string) error {
+	if c := h.lookup(conversationID); c == nil || c.owner != userID {
+		if _, err := h.ownedConversation(ctx, userID, conversationID); err != nil {
+			return err
+		}
+		return nil
+	}
+	h.CancelConversation(userID, conversationID)
+	return nil
+}
+
+// stopRunning cancels the conversation's answer with cause and waits for its done.
+func (h *Hub) stopRunning(ctx context.Context, convID string, cause error) error {
+	c := h.lookup(convID)
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	g := c.gen
+	c.mu.Unlock()
+	if g == nil {
+		return nil
+	}
+	g.cancel(cause)
+	select {
+	case <-g.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the running answer to stop: %w", ctx.Err())
+	}
+}
+
+// reserve claims the conversation for a new answer and makes sub follow it.
+func (h *Hub) reserve(convID, userID string, sub Subscriber) (*conv, error) {
+	c := h.lockConv(convID, userID)
+	defer c.mu.Unlock()
+	h.followLocked(c, sub)
+	if c.gen != nil || c.reserved {
+		return nil, protocol.Errorf(protocol.CodeGenerationRunning,
+			"an answer is already running in this conversation; cancel it or regenerate")
+	}
+	c.reserved = true
+	return c, nil
+}
+
+func (h *Hub) unreserve(c *conv) {
+	c.mu.Lock()
+	c.reserved = false
+	c.mu.Unlock()
+	h.release(c)
+}
+
+// origin is the connection and frame that asked for an answer.
+type origin struct {
+	sub     Subscriber // may be nil
+	frameID json.RawMessage
+	connID  string
+}
+
+// startAnswer inserts the streaming answer under user, acks the request,
+// announces the new messages and starts the generation. The caller reserved c.
+func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Conversation, msgs []persistence.Message,
+	user persistence.Message, model string, from origin, announce []persistence.Message,
+) (Result, error) {
+	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
+		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming}
+	if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
+		h.unreserve(c)
+		return Result{}, fmt.Errorf("store answer: %w", err)
+	}
+	req := llm.Request{Model: model, Messages: buildPrompt(conv.SystemPrompt, msgs, user.ID, h.opts.HistoryChars)}
+	g := h.newGeneration(c, answer, user.Content, from.connID)
+	res := Result{ConversationID: conv.ID, UserMessageID: user.ID, MessageID: answer.ID}
+
+	c.mu.Lock()
+	if from.sub != nil {
+		from.sub.Deliver(protocol.AckSend(from.frameID, res.ConversationID, res.UserMessageID, res.MessageID))
+	}
+	for _, m := range append(announce, answer) {
+		c.deliverLocked(protocol.Message(m))
+	}
+	c.reserved = false
+	c.gen = g
+	h.work.Add(1)
+	c.mu.Unlock()
+	go g.run(req)
+	return res, nil
+}
+
+func (h *Hub) newGeneration(c *conv, answer persistence.Message, prompt, connID string) *generation {
+	ctx, cancel := context.WithCancelCause(h.base)
+	ctx, stop := context.WithTimeoutCause(ctx, h.opts.MaxDuration, context.DeadlineExceeded)
+	return &generation{id: persistence.NewID(), hub: h, conv: c, msg: answer, prompt: prompt, connID: connID,
+		ctx: ctx, cancel: cancel, stop: stop, done: make(chan struct{}), lastFlush: time.Now()}
+}
+
+// ownedConversation loads a conversation of userID; another user's id is not found.
+func (h *Hub) ownedConversation(ctx context.Context, userID, id string) (persistence.Conversation, error) {
+	conv, err := h.opts.Store.Conversation(ctx, userID, id)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return conv, protocol.Errorf(protocol.CodeNotFound, "conversation %s not found", id)
+	}
+	if err != nil {
+		return conv, fmt.Errorf("load conversation %s: %w", id, err)
+	}
+	return conv, nil
+}
+
+// pickModel returns the model to use: the requested one, else the
+// conversation's, else the catalog's default.
+func (h *Hub) pickModel(ctx context.Context, requested, fallback string) (string, error) {
+	models, err := h.opts.Model.Models(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list models: %w", err)
+	}
+	known := func(id string) bool {
+		return slices.ContainsFunc(models, func(m llm.ModelInfo) bool { return m.ID == id })
+	}
+	if requested != "" {
+		if !known(requested) {
+			return "", protocol.Errorf(protocol.CodeUnknownModel, "model %q is not available", requested)
+		}
+		return requested, nil
+	}
+	if fallback != "" && known(fallback) {
+		return fallback, nil
+	}
+	for _, m := range models {
+		if m.Default {
+			return m.ID, nil
+		}
+	}
+	if len(models) > 0 {
+		return models[0].ID, nil
+	}
+	return "", protocol.Errorf(protocol.CodeUnknownModel, "no model is configured")
+}
+
+var errUnavailable = protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down; try again in a moment")
+
+func findMessage(msgs []persistence.Message, id string) (persistence.Message, bool) {
+	for _, m := range msgs {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return persistence.Message{}, false
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

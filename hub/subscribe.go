@@ -1,0 +1,130 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// SubscribeRequest asks to follow a conversation and, optionally, to resume
+// one answer after the first lastSeq bytes a client already has.
+type SubscribeRequest struct {
+	FrameID        json.RawMessage
+	ConversationID string
+	MessageID      string
+	LastSeq        *int64
+}
+
+// Subscribe makes sub follow a conversation. It acks, then catches sub up:
+// with a running answer, a message frame and one delta with all the text
+// sent so far (or, when resuming that answer, only what follows lastSeq);
+// when resuming an answer that already ended, the rest of its stored text
+// and its done frame.
+func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req SubscribeRequest) error {
+	if c := h.lookup(req.ConversationID); c == nil || c.owner != userID {
+		if _, err := h.ownedConversation(ctx, userID, req.ConversationID); err != nil {
+			return err
+		}
+	}
+	c := h.lockConv(req.ConversationID, userID)
+	h.followLocked(c, sub)
+	g := c.gen
+	if g != nil && g.msg.ID == req.MessageID {
+		from := int64(0)
+		if req.LastSeq != nil {
+			from = *req.LastSeq
+		}
+		if err := checkSeq(g.text[:g.sent], from); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		sub.Deliver(protocol.Ack(req.FrameID))
+		g.catchUpLocked(sub, from, false)
+		c.mu.Unlock()
+		return nil
+	}
+	sub.Deliver(protocol.Ack(req.FrameID))
+	if g != nil {
+		g.catchUpLocked(sub, 0, true)
+	}
+	c.mu.Unlock()
+	if req.MessageID == "" {
+		return nil
+	}
+	return h.resumeStored(ctx, sub, userID, req)
+}
+
+// Unsubscribe stops sub following a conversation.
+func (h *Hub) Unsubscribe(sub Subscriber, conversationID string) {
+	if c := h.lookup(conversationID); c != nil {
+		h.unfollow(c, sub)
+	}
+}
+
+// catchUpLocked sends sub the answer's text after from, up to what the
+// other subscribers have been sent, so the next delta continues it
+// exactly. withMessage first announces the answer itself. conv.mu is held.
+func (g *generation) catchUpLocked(sub Subscriber, from int64, withMessage bool) {
+	if withMessage {
+		sub.Deliver(protocol.Message(g.msg))
+	}
+	if int(from) < g.sent {
+		sub.Deliver(protocol.Delta(g.msg.ConversationID, g.msg.ID, int64(g.sent), string(g.text[from:g.sent])))
+	}
+}
+
+// resumeStored finishes a resume from the stored answer, which is final
+// once its generation has ended.
+func (h *Hub) resumeStored(ctx context.Context, sub Subscriber, userID string, req SubscribeRequest) error {
+	m, err := h.opts.Store.Message(ctx, userID, req.MessageID)
+	if errors.Is(err, persistence.ErrNotFound) || err == nil && m.ConversationID != req.ConversationID {
+		return protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", req.MessageID)
+	}
+	if err != nil {
+		return fmt.Errorf("load message %s: %w", req.MessageID, err)
+	}
+	if m.Role != persistence.RoleAssistant {
+		return protocol.Errorf(protocol.CodeInvalidField, "messageId must name an answer")
+	}
+	from := int64(0)
+	if req.LastSeq != nil {
+		from = *req.LastSeq
+	}
+	if err := checkSeq([]byte(m.Content), from); err != nil {
+		return err
+	}
+	if int(from) < len(m.Content) {
+		sub.Deliver(protocol.Delta(m.ConversationID, m.ID, int64(len(m.Content)), m.Content[from:]))
+	}
+	if m.Status.Final() {
+		sub.Deliver(protocol.Done(m, storedError(m)))
+	}
+	return nil
+}
+
+// storedError rebuilds the error of a done frame from a stored answer.
+func storedError(m persistence.Message) *protocol.ErrorBody {
+	switch m.Status {
+	case persistence.StatusInterrupted:
+		return &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: firstNonEmpty(m.Error, "The answer was interrupted.")}
+	case persistence.StatusError:
+		return &protocol.ErrorBody{Code: "upstream_error", Message: firstNonEmpty(m.Error, "The answer failed.")}
+	}
+	return nil
+}
+
+// checkSeq validates a resume cursor against text.
+func checkSeq(text []byte, seq int64) error {
+	if seq < 0 || seq > int64(len(text)) {
+		return protocol.Errorf(protocol.CodeBadSeq, "lastSeq %d is outside the answer (%d bytes)", seq, len(text))
+	}
+	if seq < int64(len(text)) && !utf8.RuneStart(text[seq]) {
+		return protocol.Errorf(protocol.CodeBadSeq, "lastSeq %d falls inside a character", seq)
+	}
+	return nil
+}

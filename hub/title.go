@@ -1,0 +1,46 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"chatd/persistence"
+)
+
+// titleTimeout bounds the title request of a new conversation.
+const titleTimeout = 20 * time.Second
+
+// maybeTitle names the conversation after its first answer, if it has no
+// title yet, and tells the owner's tabs.
+func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
+	if h.opts.Titler == nil || final.Status == persistence.StatusInterrupted {
+		return
+	}
+	h.work.Add(1)
+	go func() {
+		defer h.work.Done()
+		ctx, cancel := context.WithTimeout(h.base, titleTimeout)
+		defer cancel()
+		conv, err := h.opts.Store.Conversation(ctx, g.msg.OwnerID, g.msg.ConversationID)
+		if err != nil || conv.Title != "" {
+			return
+		}
+		g.conv.mu.Lock()
+		answer := string(g.text)
+		g.conv.mu.Unlock()
+		title := h.opts.Titler(ctx, g.msg.Model, g.prompt, answer)
+		if title == "" {
+			return
+		}
+		// The user may have named it meanwhile: theirs wins.
+		if conv, err = h.opts.Store.Conversation(ctx, g.msg.OwnerID, conv.ID); err != nil || conv.Title != "" {
+			return
+		}
+		conv, err = h.opts.Store.UpdateConversation(ctx, g.msg.OwnerID, conv.ID, persistence.ConversationPatch{Title: &title})
+		if err != nil {
+			h.log.Warn("store conversation title", "conversation", conv.ID, "err", err)
+			return
+		}
+		h.ConversationChanged(g.msg.OwnerID, "updated", conv)
+	}()
+}
