@@ -1,0 +1,200 @@
+package fakeai
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Message is one prompt message of a recorded request.
+type Message struct {
+	Role    string
+	Content string
+}
+
+// Recorded is what the server saw of one chat completion request.
+type Recorded struct {
+	Seq          int64 // 1 for the first request
+	Model        string
+	Messages     []Message
+	Stream       bool
+	IncludeUsage bool
+	MaxTokens    int // max_tokens or max_completion_tokens; 0 when absent
+	Header       http.Header
+	Config       Config // the effective configuration
+	Fault        Fault  // the fault actually applied (FaultTimes may drop it)
+}
+
+// chatRequest is the part of an OpenAI chat completion request we read.
+type chatRequest struct {
+	Model    string `json:"model"`
+	Messages []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	} `json:"messages"`
+	Stream        bool `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	MaxTokens           int `json:"max_tokens"`
+	MaxCompletionTokens int `json:"max_completion_tokens"`
+}
+
+// Recorded returns the most recent requests, oldest first (at most
+// Options.RecordLimit).
+func (s *Server) Recorded() []Recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Recorded(nil), s.records...)
+}
+
+// LastRequest returns the most recent request; ok is false when there was
+// none.
+func (s *Server) LastRequest() (r Recorded, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.records) == 0 {
+		return Recorded{}, false
+	}
+	return s.records[len(s.records)-1], true
+}
+
+func (s *Server) record(r Recorded) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.records) >= s.opts.RecordLimit {
+		n := copy(s.records, s.records[1:])
+		s.records = s.records[:n]
+	}
+	s.records = append(s.records, r)
+}
+
+// chat serves POST /v1/chat/completions.
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	seq := s.requests.Add(1)
+	if !s.authorized(w, r) {
+		return
+	}
+	req, msgs, err := decodeChat(w, r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "invalid_request_error", "")
+		return
+	}
+	cfg, key, err := resolve(s.opts.Defaults, r.Header, lastUser(msgs))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "invalid_request_error", "")
+		return
+	}
+	rec := Recorded{
+		Seq: seq, Model: req.Model, Messages: msgs, Stream: req.Stream,
+		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
+		MaxTokens:    max(req.MaxTokens, req.MaxCompletionTokens),
+		Header:       r.Header.Clone(), Config: cfg,
+	}
+	if s.faultApplies(cfg, key) {
+		rec.Fault = cfg.Fault
+	}
+	s.record(rec)
+	s.opts.Logger.Debug("fakeai request", "seq", seq, "model", req.Model,
+		"stream", req.Stream, "fault", rec.Fault, "tokens", cfg.Tokens)
+	s.respond(w, r, rec)
+}
+
+// respond answers a decoded request.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
+	if code := rec.Fault.status(); code != 0 {
+		writeStatusFault(w, code, rec.Config.RetryAfter)
+		return
+	}
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	st := newStream(s, w, r, rec)
+	if rec.Stream {
+		st.serveSSE()
+	} else {
+		st.serveJSON()
+	}
+}
+
+// writeStatusFault answers with an error status as OpenAI would.
+func writeStatusFault(w http.ResponseWriter, code int, retryAfter time.Duration) {
+	switch {
+	case code == http.StatusTooManyRequests:
+		if retryAfter > 0 {
+			secs := int64((retryAfter + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			w.Header().Set("retry-after-ms", strconv.FormatInt(retryAfter.Milliseconds(), 10))
+		}
+		writeError(w, code, "Rate limit reached for requests. Please try again later.",
+			"requests", "rate_limit_exceeded")
+	case code >= 500:
+		writeError(w, code, "The server had an error while processing your request. Sorry about that!",
+			"server_error", "")
+	default:
+		writeError(w, code, fmt.Sprintf("Fake error with status %d.", code),
+			"invalid_request_error", "")
+	}
+}
+
+// decodeChat reads the request body.
+func decodeChat(w http.ResponseWriter, r *http.Request) (chatRequest, []Message, error) {
+	var req chatRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 8<<20))
+	if err != nil {
+		return req, nil, fmt.Errorf("reading body: %w", err)
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return req, nil, fmt.Errorf("invalid JSON body: %w", err)
+	}
+	if len(req.Messages) == 0 {
+		return req, nil, fmt.Errorf("'messages' must not be empty")
+	}
+	msgs := make([]Message, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = Message{Role: m.Role, Content: contentText(m.Content)}
+	}
+	return req, msgs, nil
+}
+
+// contentText reads a message content given as a string or as an array of
+// parts ({"type":"text","text":...}).
+func contentText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	_ = json.Unmarshal(raw, &parts)
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(p.Text)
+	}
+	return b.String()
+}
+
+// lastUser returns the content of the last user message.
+func lastUser(msgs []Message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == "user" {
+			return msgs[i].Content
+		}
+	}
+	return ""
+}
+
+// promptTokens counts the words of every message, markers left out: the
+// fake's prompt_tokens.
+func promptTokens(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(strings.Fields(StripMarkers(m.Content)))
+	}
+	return n
+}

@@ -1,0 +1,230 @@
+package fakeai
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode selects the text a stream produces.
+type Mode string
+
+// Modes.
+const (
+	// ModeText cycles through a fixed vocabulary of ASCII and multi-byte
+	// words ("héllo", "中文", "🙂", ...), each followed by a space.
+	ModeText Mode = "text"
+	// ModeMarkdown produces a markdown document with a heading, a list, a
+	// table, inline code and fenced code blocks with a language.
+	ModeMarkdown Mode = "markdown"
+	// ModeXSS produces markdown carrying script injection payloads
+	// (<script>, an <img onerror>, a javascript: link) for front-end tests.
+	ModeXSS Mode = "xss"
+)
+
+// Fault is a failure the server injects into a response.
+type Fault string
+
+// Faults. Besides these, any three-digit HTTP status ("429", "500", "503",
+// "400", ...) answers the request with that status and an OpenAI-style
+// error body.
+const (
+	FaultNone        Fault = ""
+	FaultRateLimit   Fault = "429"        // HTTP 429 with Retry-After (see Config.RetryAfter)
+	FaultServerError Fault = "500"        // HTTP 500
+	FaultHangFirst   Fault = "hang_first" // headers and the role chunk, then nothing until the client leaves
+	FaultHangMid     Fault = "hang_mid"   // FaultAfter tokens, then nothing until the client leaves
+	FaultCutMid      Fault = "cut_mid"    // FaultAfter tokens, then the TCP connection is closed (FIN)
+	FaultResetMid    Fault = "reset_mid"  // FaultAfter tokens, then the TCP connection is reset (RST)
+	FaultMalformed   Fault = "malformed"  // FaultAfter tokens, then a chunk that is not valid JSON, then [DONE]
+	FaultErrorMid    Fault = "error_mid"  // FaultAfter tokens, then `data: {"error":{...}}`
+)
+
+// Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
+type Stamp string
+
+// Stamps.
+const (
+	StampNone  Stamp = ""
+	StampFirst Stamp = "first" // only the first content token
+	StampAll   Stamp = "all"   // every content token
+)
+
+// Config is how one response behaves. The server's Options.Defaults apply
+// to every request; X-Fake-* headers and a [[fake ...]] marker override
+// them field by field (see the package documentation).
+type Config struct {
+	// Tokens is the number of content tokens; 0 means the mode's natural
+	// length (20 for text, one whole document for markdown and xss). A
+	// request's max_tokens lower than this ends the stream early with
+	// finish_reason "length".
+	Tokens int
+	// Delay is the pause between content tokens; it defaults to 0.
+	Delay time.Duration
+	// FirstDelay is the pause after the headers before the first token.
+	FirstDelay time.Duration
+	// Mode is the text produced; it defaults to ModeText.
+	Mode Mode
+	// Fault is the failure to inject; it defaults to none.
+	Fault Fault
+	// FaultAfter is the number of content tokens sent before a mid-stream
+	// fault; a negative value means half of the tokens.
+	FaultAfter int
+	// FaultTimes limits the fault to the first FaultTimes requests that
+	// carry the same overrides (0: every request).
+	FaultTimes int
+	// RetryAfter, when positive, is sent with a 429 as "Retry-After"
+	// (whole seconds, rounded up) and "retry-after-ms".
+	RetryAfter time.Duration
+	// Split writes each token holding a multi-byte UTF-8 character in two
+	// network writes (two flushes) that cut that character in two.
+	Split bool
+	// Tag, when set, is put in front of the first token's content
+	// followed by a space, so a load generator can tell streams apart.
+	Tag string
+	// Stamp adds "[ts:<MonotonicNanos>] " in front of the content of the
+	// first or of every token (not part of ExpectedText; see StripStamps).
+	Stamp Stamp
+}
+
+var markerRE = regexp.MustCompile(`\[\[fake(\s[^\]]*)?\]\]`)
+
+// StripMarkers removes every [[fake ...]] marker from s.
+func StripMarkers(s string) string {
+	return strings.TrimSpace(markerRE.ReplaceAllString(s, ""))
+}
+
+// headerKeys maps X-Fake-* headers to marker keys.
+var headerKeys = []string{
+	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
+	"retry_after", "split", "tag", "stamp",
+}
+
+// headerName returns the X-Fake-* header for a marker key.
+func headerName(key string) string {
+	return "X-Fake-" + strings.ReplaceAll(key, "_", "-")
+}
+
+// resolve applies the request's headers, then the marker in prompt, on top
+// of def. It returns the config and a key naming the overrides (used to
+// count FaultTimes).
+func resolve(def Config, h http.Header, prompt string) (Config, string, error) {
+	c := def
+	var key strings.Builder
+	for _, k := range headerKeys {
+		if v := h.Get(headerName(k)); v != "" {
+			if err := c.set(k, v); err != nil {
+				return c, "", err
+			}
+			fmt.Fprintf(&key, "%s=%s ", k, v)
+		}
+	}
+	for _, m := range markerRE.FindAllStringSubmatch(prompt, -1) {
+		for _, f := range strings.Fields(m[1]) {
+			k, v, _ := strings.Cut(f, "=")
+			if err := c.set(k, v); err != nil {
+				return c, "", err
+			}
+		}
+		key.WriteString(m[0])
+	}
+	return c, key.String(), nil
+}
+
+// set applies one key=value override.
+func (c *Config) set(k, v string) error {
+	var err error
+	switch k {
+	case "tokens":
+		c.Tokens, err = strconv.Atoi(v)
+	case "delay":
+		c.Delay, err = time.ParseDuration(v)
+	case "first_delay":
+		c.FirstDelay, err = time.ParseDuration(v)
+	case "mode":
+		c.Mode, err = parseMode(v)
+	case "fault":
+		c.Fault, err = ParseFault(v)
+	case "after":
+		c.FaultAfter, err = strconv.Atoi(v)
+	case "times":
+		c.FaultTimes, err = strconv.Atoi(v)
+	case "retry_after":
+		c.RetryAfter, err = parseSeconds(v)
+	case "split":
+		c.Split, err = strconv.ParseBool(v)
+	case "tag":
+		c.Tag = v
+	case "stamp":
+		c.Stamp, err = parseStamp(v)
+	default:
+		return fmt.Errorf("fakeai: unknown setting %q", k)
+	}
+	if err != nil {
+		return fmt.Errorf("fakeai: setting %s=%q: %w", k, v, err)
+	}
+	return nil
+}
+
+// parseSeconds accepts "2" (seconds) or a Go duration ("1500ms").
+func parseSeconds(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func parseMode(v string) (Mode, error) {
+	switch m := Mode(v); m {
+	case "", ModeText, ModeMarkdown, ModeXSS:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown mode")
+}
+
+func parseStamp(v string) (Stamp, error) {
+	switch s := Stamp(v); s {
+	case StampNone, StampFirst, StampAll:
+		return s, nil
+	case "0", "none":
+		return StampNone, nil
+	}
+	return "", fmt.Errorf("unknown stamp")
+}
+
+// ParseFault checks a fault name: one of the Fault constants or a
+// three-digit HTTP status from 400 to 599.
+func ParseFault(v string) (Fault, error) {
+	switch f := Fault(v); f {
+	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
+		FaultMalformed, FaultErrorMid:
+		return f, nil
+	case "none":
+		return FaultNone, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 400 && n <= 599 {
+		return Fault(v), nil
+	}
+	return "", fmt.Errorf("unknown fault")
+}
+
+// status returns the HTTP status of a status fault, or 0.
+func (f Fault) status() int {
+	n, err := strconv.Atoi(string(f))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// midStream reports whether f happens after some tokens were sent.
+func (f Fault) midStream() bool {
+	switch f {
+	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid:
+		return true
+	}
+	return false
+}

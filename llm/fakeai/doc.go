@@ -1,0 +1,104 @@
+// Package fakeai is a real OpenAI-compatible HTTP server for tests and
+// benchmarks: it streams genuine server-sent events over TCP, the way the
+// OpenAI API does, and injects faults on demand.
+//
+// # Use
+//
+//	srv := fakeai.Start(t, fakeai.Options{})            // in tests; srv.URL ends in /v1
+//	ts := httptest.NewServer(fakeai.New(fakeai.Options{})) // or serve it yourself
+//	go run ./cmd/fakeai -addr :8081 -delay 20ms           // as a process
+//
+// Endpoints: POST /v1/chat/completions (streaming and not), GET /v1/models,
+// GET /healthz. The same paths without the /v1 prefix work too.
+//
+// # Stream format
+//
+// A streaming response (request "stream": true) is:
+//
+//	data: {"id":"chatcmpl-fake1","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_fakeai","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"x_fake_ts":123}
+//
+//	data: {..."choices":[{"index":0,"delta":{"content":"Hello "},"logprobs":null,"finish_reason":null}],"x_fake_ts":124}
+//
+//	... one chunk per token ...
+//
+//	data: {..."choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"x_fake_ts":125}
+//
+//	data: {..."choices":[],"usage":{"prompt_tokens":3,"completion_tokens":20,"total_tokens":23},"x_fake_ts":126}
+//
+//	data: [DONE]
+//
+// The usage chunk is sent only when the request has
+// "stream_options": {"include_usage": true}; the other chunks then carry
+// "usage": null, as OpenAI's do. finish_reason is "length" when the
+// request's max_tokens (or max_completion_tokens) cut the answer short.
+// prompt_tokens is the number of whitespace-separated words in all
+// messages (markers left out); completion_tokens the number of content
+// chunks.
+//
+// Every chunk has an extra field "x_fake_ts": the CLOCK_MONOTONIC time in
+// nanoseconds at which it was encoded (see MonotonicNanos), comparable with
+// a reading of the same clock in another process on the host.
+//
+// # Configuration
+//
+// Each request behaves as Options.Defaults says, overridden by X-Fake-*
+// request headers, overridden in turn by a marker anywhere in the last user
+// message:
+//
+//	[[fake tokens=500 delay=5ms fault=hang_mid after=10]]
+//
+// Keys (header X-Fake-<Key> with "_" written "-", e.g. X-Fake-Retry-After):
+//
+//	tokens=N        content tokens (Config.Tokens); 0: the mode's natural length
+//	delay=D         pause between tokens, a Go duration ("20ms")
+//	first_delay=D   pause before the first token
+//	mode=M          text | markdown | xss
+//	fault=F         429 | 500 | any status 400-599 | hang_first | hang_mid |
+//	                cut_mid | reset_mid | malformed | error_mid | none
+//	after=K         content tokens sent before a mid-stream fault (negative: half)
+//	times=N         the fault hits only the first N requests carrying the same
+//	                overrides (the same marker text and X-Fake-* headers);
+//	                later ones succeed, e.g. "fault=429 times=1" for a retry test
+//	retry_after=S   Retry-After for 429: seconds ("2") or a duration ("1500ms");
+//	                also sent as retry-after-ms
+//	split=BOOL      send every token holding a multi-byte UTF-8 character in two
+//	                network writes (two flushes) that cut the character in two
+//	tag=WORD        put "WORD " in front of the first token's content
+//	stamp=S         first | all: put "[ts:<MonotonicNanos>] " in front of the
+//	                content of the first or every token
+//
+// An unknown key or a bad value is answered with HTTP 400, so typos show.
+//
+// Faults: hang_first sends the headers and the role chunk, then nothing;
+// hang_mid sends K tokens, then nothing (both last until the client leaves,
+// Server.Close is called or Options.MaxHang passes); cut_mid sends K tokens
+// and closes the TCP connection without ending the chunked body; reset_mid
+// does the same with a TCP RST; malformed sends K tokens, then a chunk of
+// truncated JSON, then [DONE]; error_mid sends K tokens, then an
+// OpenAI-style `data: {"error":{...}}` event. A status fault answers with
+// that status and an OpenAI-style error body; 429 carries Retry-After when
+// retry_after is set. Non-streaming requests get the same faults where they
+// make sense.
+//
+// Modes: text cycles through a vocabulary that mixes ASCII with two-,
+// three- and four-byte characters ("héllo", "中文", "🙂"); markdown is a
+// document with headings, a list, a table and fenced code blocks; xss is
+// markdown with <script>alert(1)</script>, <img src=x onerror=alert(1)>,
+// [x](javascript:alert(1)) and similar payloads. ExpectedText(cfg) (and
+// Tokens, ExpectedPrefix) give the exact text of a response, without stamps;
+// StripStamps and ParseStamps handle the stamps.
+//
+// # Observing clients
+//
+// Requests counts chat requests, Recorded and LastRequest return what was
+// received (model, messages, max tokens, headers, effective config), Aborts
+// counts responses the client abandoned before they were complete (its
+// request context ended or a write failed), and WaitAbort/WaitAborts block
+// until aborts are seen. ActiveStreams is the number of responses in
+// progress.
+//
+// # Cost
+//
+// A stream is served by its handler goroutine with one time.Ticker and one
+// reused encoding buffer, so hundreds of concurrent streams are cheap.
+package fakeai

@@ -1,0 +1,554 @@
+package fakeai_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"chatd/llm/fakeai"
+)
+
+// chunk is a parsed streaming chunk.
+type chunk struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index int `json:"index"`
+		Delta struct {
+			Role    string  `json:"role"`
+			Content *string `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
+	TS int64 `json:"x_fake_ts"`
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// post sends a chat completion request and returns the response.
+func post(t *testing.T, ctx context.Context, url string, body map[string]any, hdr map[string]string) *http.Response {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/chat/completions", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func streamBody(prompt string, usage bool) map[string]any {
+	b := map[string]any{
+		"model":    "fake-mini",
+		"stream":   true,
+		"messages": []map[string]any{{"role": "system", "content": "be brief"}, {"role": "user", "content": prompt}},
+	}
+	if usage {
+		b["stream_options"] = map[string]any{"include_usage": true}
+	}
+	return b
+}
+
+// parseSSE splits a raw body into events and decodes them; done reports a
+// final "data: [DONE]".
+func parseSSE(t *testing.T, raw []byte) (chunks []chunk, done bool) {
+	t.Helper()
+	events := strings.Split(string(raw), "\n\n")
+	if events[len(events)-1] != "" {
+		t.Fatalf("body does not end with a blank line: %q", events[len(events)-1])
+	}
+	for _, ev := range events[:len(events)-1] {
+		data, ok := strings.CutPrefix(ev, "data: ")
+		if !ok || strings.Contains(data, "\n") {
+			t.Fatalf("event is not one data line: %q", ev)
+		}
+		if done {
+			t.Fatalf("event after [DONE]: %q", ev)
+		}
+		if data == "[DONE]" {
+			done = true
+			continue
+		}
+		var c chunk
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			t.Fatalf("chunk %q: %v", data, err)
+		}
+		chunks = append(chunks, c)
+	}
+	return chunks, done
+}
+
+func TestStreamFormat(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	ctx := testCtx(t)
+	before := fakeai.MonotonicNanos()
+	resp := post(t, ctx, srv.URL, streamBody("one two three [[fake tokens=25]]", true), nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, done := parseSSE(t, raw)
+	if !done {
+		t.Fatal("no [DONE]")
+	}
+	if len(chunks) != 25+3 {
+		t.Fatalf("got %d chunks, want role + 25 tokens + finish + usage", len(chunks))
+	}
+	var text strings.Builder
+	last := before
+	for i, c := range chunks {
+		if c.Object != "chat.completion.chunk" || c.ID != chunks[0].ID || c.Model != "fake-mini" || c.Created == 0 {
+			t.Fatalf("chunk %d header: %+v", i, c)
+		}
+		if c.TS < last {
+			t.Fatalf("chunk %d x_fake_ts %d went back from %d", i, c.TS, last)
+		}
+		last = c.TS
+		if i < len(chunks)-1 && c.Usage != nil {
+			t.Fatalf("chunk %d has usage", i)
+		}
+		if len(c.Choices) == 1 && c.Choices[0].Delta.Content != nil {
+			text.WriteString(*c.Choices[0].Delta.Content)
+		}
+	}
+	if chunks[0].Choices[0].Delta.Role != "assistant" {
+		t.Fatalf("first chunk has no role: %+v", chunks[0])
+	}
+	if got, want := text.String(), fakeai.ExpectedText(fakeai.Config{Tokens: 25}); got != want {
+		t.Fatalf("text\n got %q\nwant %q", got, want)
+	}
+	fin := chunks[len(chunks)-2]
+	if fin.Choices[0].FinishReason == nil || *fin.Choices[0].FinishReason != "stop" {
+		t.Fatalf("finish chunk: %+v", fin)
+	}
+	u := chunks[len(chunks)-1]
+	if len(u.Choices) != 0 || u.Usage == nil || u.Usage.CompletionTokens != 25 ||
+		u.Usage.PromptTokens != 5 || u.Usage.TotalTokens != 30 {
+		t.Fatalf("usage chunk: %+v", u)
+	}
+	// The usage:null fields are present when usage was asked for.
+	if !bytes.Contains(raw, []byte(`"finish_reason":null}],"usage":null,"x_fake_ts":`)) {
+		t.Fatalf("chunks lack usage:null: %s", raw[:200])
+	}
+}
+
+func TestStreamSettings(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 7}})
+	tests := []struct {
+		name       string
+		prompt     string
+		headers    map[string]string
+		maxTokens  int
+		wantText   string
+		wantFinish string
+	}{
+		{"defaults", "hi", nil, 0, fakeai.ExpectedText(fakeai.Config{Tokens: 7}), "stop"},
+		{"marker", "hi [[fake tokens=3]]", nil, 0, fakeai.ExpectedText(fakeai.Config{Tokens: 3}), "stop"},
+		{"header", "hi", map[string]string{"X-Fake-Tokens": "4"}, 0, fakeai.ExpectedText(fakeai.Config{Tokens: 4}), "stop"},
+		{"marker beats header", "[[fake tokens=2]]", map[string]string{"X-Fake-Tokens": "4"}, 0, fakeai.ExpectedText(fakeai.Config{Tokens: 2}), "stop"},
+		{"max tokens", "hi", nil, 5, fakeai.ExpectedText(fakeai.Config{Tokens: 5}), "length"},
+		{"markdown", "[[fake mode=markdown tokens=0]]", nil, 0, fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeMarkdown}), "stop"},
+		{"xss", "[[fake mode=xss tokens=0]]", nil, 0, fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeXSS}), "stop"},
+		{"tag", "[[fake tag=req-42 tokens=3]]", nil, 0, "req-42 " + fakeai.ExpectedText(fakeai.Config{Tokens: 3}), "stop"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := streamBody(tc.prompt, false)
+			if tc.maxTokens > 0 {
+				body["max_tokens"] = tc.maxTokens
+			}
+			raw, _ := io.ReadAll(post(t, testCtx(t), srv.URL, body, tc.headers).Body)
+			chunks, done := parseSSE(t, raw)
+			var text strings.Builder
+			finish := ""
+			for _, c := range chunks {
+				if c.Choices[0].Delta.Content != nil {
+					text.WriteString(*c.Choices[0].Delta.Content)
+				}
+				if f := c.Choices[0].FinishReason; f != nil {
+					finish = *f
+				}
+			}
+			if !done || text.String() != tc.wantText || finish != tc.wantFinish {
+				t.Fatalf("done=%v finish=%q text\n got %q\nwant %q", done, finish, text.String(), tc.wantText)
+			}
+		})
+	}
+}
+
+func TestDocumentModes(t *testing.T) {
+	t.Parallel()
+	md := fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeMarkdown})
+	for _, want := range []string{"```go\n", "```python\n", "- first item", "| Name | Value |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	xss := fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeXSS})
+	for _, want := range []string{"<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "](javascript:alert(1))"} {
+		if !strings.Contains(xss, want) {
+			t.Errorf("xss lacks %q", want)
+		}
+	}
+	// Asking for more tokens than a document has repeats it.
+	n := len(fakeai.Tokens(fakeai.Config{Mode: fakeai.ModeMarkdown}))
+	long := fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeMarkdown, Tokens: 2 * n})
+	if long != md+"\n"+md {
+		t.Errorf("repeated document is %q", long)
+	}
+}
+
+func TestStatusFaults(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	ctx := testCtx(t)
+	prompt := "[[fake fault=429 times=2 retry_after=1500ms]]"
+	for i, want := range []int{429, 429, 200} {
+		resp := post(t, ctx, srv.URL, streamBody(prompt, false), nil)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("request %d: status %d, want %d", i, resp.StatusCode, want)
+		}
+		if want == 429 {
+			if resp.Header.Get("Retry-After") != "2" || resp.Header.Get("retry-after-ms") != "1500" {
+				t.Fatalf("retry headers: %v", resp.Header)
+			}
+			var e struct{ Error struct{ Message, Type string } }
+			if json.Unmarshal(body, &e) != nil || e.Error.Message == "" {
+				t.Fatalf("error body %q", body)
+			}
+		}
+	}
+	resp := post(t, ctx, srv.URL, streamBody("[[fake fault=503]]", false), nil)
+	if resp.StatusCode != 503 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	resp = post(t, ctx, srv.URL, streamBody("[[fake bogus=1]]", false), nil)
+	if resp.StatusCode != 400 {
+		t.Fatalf("unknown key: status %d", resp.StatusCode)
+	}
+	if got := srv.Requests(); got != 5 {
+		t.Fatalf("Requests() = %d, want 5", got)
+	}
+}
+
+func TestMidStreamFaults(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	tests := []struct {
+		fault   string
+		wantErr bool   // reading the body fails
+		tail    string // what the body ends with
+	}{
+		{"cut_mid", true, ""},
+		{"malformed", false, `{"content":"bro` + "\n\ndata: [DONE]\n\n"},
+		{"error_mid", false, `"type":"server_error"}}` + "\n\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			t.Parallel()
+			resp := post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=10 after=4 fault="+tc.fault+"]]", false), nil)
+			raw, err := io.ReadAll(resp.Body)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("read error %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantErr && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("read error %v, want unexpected EOF", err)
+			}
+			if !strings.HasSuffix(string(raw), tc.tail) {
+				t.Fatalf("body ends %q", raw[max(0, len(raw)-120):])
+			}
+			want := fakeai.ExpectedPrefix(fakeai.Config{Tokens: 10}, 4)
+			if !strings.Contains(string(raw), jsonContent(want[len(want)-6:])) {
+				t.Fatalf("body lacks the 4th token: %s", raw)
+			}
+		})
+	}
+}
+
+// jsonContent returns s as it appears inside a JSON string.
+func jsonContent(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
+func TestHangAndAbort(t *testing.T) {
+	t.Parallel()
+	for _, fault := range []string{"hang_first", "hang_mid"} {
+		t.Run(fault, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{})
+			ctx, cancel := context.WithCancel(testCtx(t))
+			resp := post(t, ctx, srv.URL, streamBody("[[fake tokens=10 after=3 fault="+fault+"]]", false), nil)
+			buf := make([]byte, 64)
+			if _, err := resp.Body.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			if err := srv.WaitAbort(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			if srv.Aborts() != 1 {
+				t.Fatalf("Aborts() = %d", srv.Aborts())
+			}
+		})
+	}
+}
+
+// recordingListener records the bytes of every Write on its connections.
+type recordingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return &recordingConn{Conn: c, l: l}, err
+}
+
+type recordingConn struct {
+	net.Conn
+	l *recordingListener
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.l.mu.Lock()
+	c.l.writes = append(c.l.writes, append([]byte(nil), p...))
+	c.l.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func TestSplitUTF8AcrossWrites(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.New(fakeai.Options{})
+	hs := httptest.NewUnstartedServer(srv)
+	rl := &recordingListener{Listener: hs.Listener}
+	hs.Listener = rl
+	hs.Start()
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+
+	resp := post(t, testCtx(t), hs.URL+"/v1", streamBody("[[fake tokens=16 split=1]]", false), nil)
+	raw, _ := io.ReadAll(resp.Body)
+	chunks, _ := parseSSE(t, raw)
+	var text strings.Builder
+	for _, c := range chunks {
+		if c.Choices[0].Delta.Content != nil {
+			text.WriteString(*c.Choices[0].Delta.Content)
+		}
+	}
+	if want := fakeai.ExpectedText(fakeai.Config{Tokens: 16}); text.String() != want {
+		t.Fatalf("text %q, want %q", text.String(), want)
+	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	split := map[int]bool{} // widths of the characters cut at a write's end
+	for _, w := range rl.writes {
+		w = bytes.TrimSuffix(w, []byte("\r\n")) // the chunked encoding's framing
+		i := len(w) - 1
+		for i > 0 && !utf8.RuneStart(w[i]) {
+			i--
+		}
+		if i >= 0 && w[i] >= 0xC0 && !utf8.FullRune(w[i:]) {
+			switch {
+			case w[i] >= 0xF0:
+				split[4] = true
+			case w[i] >= 0xE0:
+				split[3] = true
+			default:
+				split[2] = true
+			}
+		}
+	}
+	for _, n := range []int{2, 3, 4} {
+		if !split[n] {
+			t.Errorf("no %d-byte character was split across writes (%d writes)", n, len(rl.writes))
+		}
+	}
+}
+
+func TestStamps(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	before := fakeai.MonotonicNanos()
+	resp := post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=6 stamp=all tag=x1]]", false), nil)
+	raw, _ := io.ReadAll(resp.Body)
+	chunks, _ := parseSSE(t, raw)
+	var text strings.Builder
+	for _, c := range chunks {
+		if c.Choices[0].Delta.Content != nil {
+			text.WriteString(*c.Choices[0].Delta.Content)
+		}
+	}
+	stamps := fakeai.ParseStamps(text.String())
+	if len(stamps) != 6 {
+		t.Fatalf("%d stamps in %q", len(stamps), text.String())
+	}
+	after := fakeai.MonotonicNanos()
+	for i, s := range stamps {
+		if s < before || s > after || (i > 0 && s < stamps[i-1]) {
+			t.Fatalf("stamp %d = %d outside [%d, %d]", i, s, before, after)
+		}
+	}
+	if got, want := fakeai.StripStamps(text.String()), fakeai.ExpectedText(fakeai.Config{Tokens: 6, Tag: "x1"}); got != want {
+		t.Fatalf("stripped %q, want %q", got, want)
+	}
+	if !strings.HasPrefix(text.String(), "[ts:") {
+		t.Fatalf("first token does not start with its stamp: %q", text.String())
+	}
+}
+
+func TestNonStreaming(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	body := streamBody("hello [[fake tokens=9 mode=xss]]", false)
+	body["stream"] = false
+	body["max_tokens"] = 5
+	resp := post(t, testCtx(t), srv.URL, body, nil)
+	var got struct {
+		Object  string
+		Choices []struct {
+			Message      struct{ Role, Content string }
+			FinishReason string `json:"finish_reason"`
+		}
+		Usage struct {
+			CompletionTokens int `json:"completion_tokens"`
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := fakeai.ExpectedPrefix(fakeai.Config{Tokens: 9, Mode: fakeai.ModeXSS}, 5)
+	if got.Object != "chat.completion" || got.Choices[0].Message.Content != want ||
+		got.Choices[0].FinishReason != "length" || got.Usage.CompletionTokens != 5 {
+		t.Fatalf("response %+v, want content %q", got, want)
+	}
+}
+
+func TestModelsAndAuth(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: "sk-test-secret", Models: []string{"a", "b"}})
+	ctx := testCtx(t)
+	get := func(key string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/models", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	if resp := get("wrong"); resp.StatusCode != 401 {
+		t.Fatalf("wrong key: %d", resp.StatusCode)
+	}
+	var list struct {
+		Object string
+		Data   []struct{ ID, Object string }
+	}
+	if err := json.NewDecoder(get("sk-test-secret").Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Object != "list" || len(list.Data) != 2 || list.Data[0].ID != "a" || list.Data[1].Object != "model" {
+		t.Fatalf("models %+v", list)
+	}
+	if srv.ModelListRequests() != 2 {
+		t.Fatalf("ModelListRequests() = %d", srv.ModelListRequests())
+	}
+}
+
+func TestRecorded(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{RecordLimit: 2})
+	ctx := testCtx(t)
+	for _, p := range []string{"first", "second", "third [[fake tokens=1]]"} {
+		body := streamBody(p, true)
+		body["max_tokens"] = 12
+		_, _ = io.ReadAll(post(t, ctx, srv.URL, body, map[string]string{"X-Fake-Delay": "1ms"}).Body)
+	}
+	recs := srv.Recorded()
+	if len(recs) != 2 || recs[0].Seq != 2 || recs[1].Seq != 3 {
+		t.Fatalf("recorded %+v", recs)
+	}
+	last, ok := srv.LastRequest()
+	if !ok || last.Model != "fake-mini" || len(last.Messages) != 2 || last.Messages[1].Content != "third [[fake tokens=1]]" ||
+		last.Messages[0].Role != "system" || !last.IncludeUsage || last.MaxTokens != 12 || !last.Stream ||
+		last.Config.Tokens != 1 || last.Config.Delay != time.Millisecond {
+		t.Fatalf("last request %+v", last)
+	}
+}
+
+func TestManyConcurrentStreams(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 20, Delay: 5 * time.Millisecond}})
+	ctx := testCtx(t)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 300}}
+	t.Cleanup(client.CloseIdleConnections)
+	var wg sync.WaitGroup
+	errs := make(chan error, 300)
+	for range 300 {
+		wg.Go(func() {
+			b, _ := json.Marshal(streamBody("go", false))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/chat/completions", bytes.NewReader(b))
+			resp, err := client.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if !bytes.Contains(raw, []byte("data: [DONE]")) || strings.Count(string(raw), `"content":`) != 21 {
+				errs <- errors.New("incomplete stream")
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if srv.Requests() != 300 || srv.ActiveStreams() != 0 || srv.Aborts() != 0 {
+		t.Fatalf("requests %d active %d aborts %d", srv.Requests(), srv.ActiveStreams(), srv.Aborts())
+	}
+}

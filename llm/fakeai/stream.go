@@ -1,0 +1,276 @@
+package fakeai
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// stream is one response in progress. Its methods run on the handler's
+// goroutine only.
+type stream struct {
+	s       *Server
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	r       *http.Request
+	rec     Recorded
+	cfg     Config
+	tokens  []string
+	finish  string // "stop" or "length"
+	after   int    // tokens before a mid-stream fault
+	ended   bool   // the client left or the server closed: stop writing
+	created int64
+}
+
+func newStream(s *Server, w http.ResponseWriter, r *http.Request, rec Recorded) *stream {
+	st := &stream{
+		s: s, w: w, rc: http.NewResponseController(w), r: r, rec: rec,
+		cfg: rec.Config, tokens: Tokens(rec.Config), finish: "stop",
+		created: time.Now().Unix(),
+	}
+	if rec.MaxTokens > 0 && rec.MaxTokens < len(st.tokens) {
+		st.tokens, st.finish = st.tokens[:rec.MaxTokens], "length"
+	}
+	st.after = st.cfg.FaultAfter
+	if st.after < 0 {
+		st.after = len(st.tokens) / 2
+	}
+	st.after = min(st.after, len(st.tokens))
+	return st
+}
+
+func (st *stream) id() string {
+	return "chatcmpl-fake" + strconv.FormatInt(st.rec.Seq, 10)
+}
+
+// serveSSE streams the response as server-sent events.
+func (st *stream) serveSSE() {
+	h := st.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	st.w.WriteHeader(http.StatusOK)
+	enc := newChunkEncoder(st.id(), st.created, st.rec.Model, st.rec.IncludeUsage)
+	if !st.write(enc.content("", true), -1) || st.rec.Fault == FaultHangFirst {
+		st.hang()
+		return
+	}
+	if !st.sleep(st.cfg.FirstDelay) {
+		return
+	}
+	if !st.sendTokens(enc, len(enc.head)) {
+		return
+	}
+	if st.rec.Fault.midStream() && st.after == len(st.tokens) {
+		st.midFault()
+		return
+	}
+	if !st.write(enc.finish(st.finish), -1) {
+		return
+	}
+	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)), -1) {
+		return
+	}
+	st.write([]byte("data: [DONE]\n\n"), -1)
+}
+
+// sendTokens sends the content tokens, one per tick, and injects a
+// mid-stream fault after st.after tokens. It reports whether to go on.
+func (st *stream) sendTokens(enc *chunkEncoder, contentAt int) bool {
+	var tick <-chan time.Time
+	if st.cfg.Delay > 0 {
+		t := time.NewTicker(st.cfg.Delay)
+		defer t.Stop()
+		tick = t.C
+	}
+	for i, tok := range st.tokens {
+		if st.rec.Fault.midStream() && i == st.after {
+			st.midFault()
+			return false
+		}
+		if i > 0 && !st.wait(tick) {
+			return false
+		}
+		if st.cfg.Stamp == StampAll || (st.cfg.Stamp == StampFirst && i == 0) {
+			tok = stampNow() + tok
+		}
+		split := -1
+		if st.cfg.Split {
+			split = contentAt
+		}
+		if !st.write(enc.content(tok, false), split) {
+			return false
+		}
+	}
+	return true
+}
+
+// midFault injects the configured mid-stream fault.
+func (st *stream) midFault() {
+	switch st.rec.Fault {
+	case FaultHangMid:
+		st.hang()
+	case FaultCutMid:
+		st.cut(false)
+	case FaultResetMid:
+		st.cut(true)
+	case FaultMalformed:
+		if st.write([]byte(`data: {"id":"`+st.id()+`","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"bro`+"\n\n"), -1) {
+			st.write([]byte("data: [DONE]\n\n"), -1)
+		}
+	case FaultErrorMid:
+		st.write(append([]byte("data: "), errorBody("The server had an error while processing your request.", "server_error", "")...), -1)
+		st.write([]byte("\n"), -1)
+	}
+}
+
+// write sends frame and flushes it. With split >= 0, a frame holding a
+// multi-byte character at or after offset split goes out in two flushed
+// writes that cut the character in two. It reports whether the client is
+// still there.
+func (st *stream) write(frame []byte, split int) bool {
+	if st.ended {
+		return false
+	}
+	if split >= 0 {
+		if k := splitPoint(frame, split); k > 0 {
+			if !st.flushWrite(frame[:k]) {
+				return false
+			}
+			frame = frame[k:]
+		}
+	}
+	return st.flushWrite(frame)
+}
+
+func (st *stream) flushWrite(b []byte) bool {
+	if _, err := st.w.Write(b); err != nil {
+		st.abort()
+		return false
+	}
+	if err := st.rc.Flush(); err != nil {
+		st.abort()
+		return false
+	}
+	return true
+}
+
+// wait waits for the next tick (nil: do not wait). It reports false when
+// the client left or the server is closing.
+func (st *stream) wait(tick <-chan time.Time) bool {
+	if st.ended {
+		return false
+	}
+	if tick == nil {
+		select {
+		case <-st.r.Context().Done():
+			st.abort()
+			return false
+		default:
+			return true
+		}
+	}
+	select {
+	case <-tick:
+		return true
+	case <-st.r.Context().Done():
+		st.abort()
+	case <-st.s.done:
+		st.ended = true
+	}
+	return false
+}
+
+// sleep pauses for d (nothing when d <= 0).
+func (st *stream) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return st.wait(nil)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	return st.wait(t.C)
+}
+
+// hang waits until the client leaves, the server closes or MaxHang passes.
+func (st *stream) hang() {
+	st.sleep(st.s.opts.MaxHang)
+}
+
+// abort records that the client left before the response was complete.
+func (st *stream) abort() {
+	if !st.ended {
+		st.ended = true
+		st.s.noteAbort()
+	}
+}
+
+// cut closes the connection under the response: with reset, as a TCP RST.
+func (st *stream) cut(reset bool) {
+	conn, _, err := st.rc.Hijack()
+	if err != nil {
+		// HTTP/2 cannot be hijacked: abort the stream instead.
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok && reset {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+	st.ended = true
+}
+
+// serveJSON answers a non-streaming request after the stream's duration.
+func (st *stream) serveJSON() {
+	switch st.rec.Fault {
+	case FaultHangFirst, FaultHangMid:
+		st.hang()
+		return
+	case FaultCutMid, FaultResetMid:
+		st.cut(st.rec.Fault == FaultResetMid)
+		return
+	case FaultErrorMid:
+		writeStatusFault(st.w, http.StatusInternalServerError, 0)
+		return
+	}
+	total := st.cfg.FirstDelay + time.Duration(max(len(st.tokens)-1, 0))*st.cfg.Delay
+	if !st.sleep(total) {
+		return
+	}
+	st.w.Header().Set("Content-Type", "application/json")
+	if st.rec.Fault == FaultMalformed {
+		_, _ = st.w.Write([]byte(`{"id":"` + st.id() + `","object":"chat.completion","choices":[{"index":0,"mess`))
+		return
+	}
+	_ = st.jsonEncoder().Encode(st.completion())
+}
+
+func (st *stream) jsonEncoder() *json.Encoder {
+	enc := json.NewEncoder(st.w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+// completion is the non-streaming response body.
+func (st *stream) completion() map[string]any {
+	text := ExpectedText(st.cfg)
+	if len(st.tokens) < len(Tokens(st.cfg)) {
+		text = ExpectedPrefix(st.cfg, len(st.tokens))
+	}
+	prompt := promptTokens(st.rec.Messages)
+	return map[string]any{
+		"id": st.id(), "object": "chat.completion", "created": st.created,
+		"model": st.rec.Model, "system_fingerprint": "fp_fakeai",
+		"choices": []map[string]any{{
+			"index":         0,
+			"message":       map[string]any{"role": "assistant", "content": text, "refusal": nil},
+			"logprobs":      nil,
+			"finish_reason": st.finish,
+		}},
+		"usage": map[string]any{
+			"prompt_tokens": prompt, "completion_tokens": len(st.tokens),
+			"total_tokens": prompt + len(st.tokens),
+		},
+		"x_fake_ts": MonotonicNanos(),
+	}
+}
