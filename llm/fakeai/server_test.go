@@ -248,7 +248,9 @@ func TestStatusFaults(t *testing.T) {
 			if resp.Header.Get("Retry-After") != "2" || resp.Header.Get("retry-after-ms") != "1500" {
 				t.Fatalf("retry headers: %v", resp.Header)
 			}
-			var e struct{ Error struct{ Message, Type string } }
+			var e struct {
+				Error struct{ Message, Type string }
+			}
 			if json.Unmarshal(body, &e) != nil || e.Error.Message == "" {
 				t.Fatalf("error body %q", body)
 			}
