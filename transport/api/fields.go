@@ -1,0 +1,91 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"chatd/llm"
+	"chatd/persistence"
+	"chatd/transport/httperr"
+)
+
+// Field limits from docs/api.md.
+const (
+	MaxTitleChars        = 200
+	MaxSystemPromptChars = 8000
+	MaxModelChars        = 200
+	MaxQueryChars        = 200
+	MaxCursorBytes       = 1024
+)
+
+// fields are the writable fields of a conversation; nil means "not given".
+type fields struct {
+	Title        *string `json:"title"`
+	Model        *string `json:"model"`
+	SystemPrompt *string `json:"systemPrompt"`
+}
+
+// validate checks and normalises f (titles are trimmed) and checks that a
+// named model is in the catalog.
+func (f *fields) validate(ctx context.Context, catalog llm.Catalog) error {
+	if f.Title != nil {
+		t := strings.TrimSpace(*f.Title)
+		f.Title = &t
+		if err := checkText("title", t, MaxTitleChars, false); err != nil {
+			return err
+		}
+	}
+	if f.SystemPrompt != nil {
+		if err := checkText("systemPrompt", *f.SystemPrompt, MaxSystemPromptChars, true); err != nil {
+			return err
+		}
+	}
+	if f.Model != nil {
+		return checkModel(ctx, catalog, *f.Model)
+	}
+	return nil
+}
+
+func (f *fields) empty() bool { return f.Title == nil && f.Model == nil && f.SystemPrompt == nil }
+
+func (f *fields) patch() persistence.ConversationPatch {
+	return persistence.ConversationPatch{Title: f.Title, Model: f.Model, SystemPrompt: f.SystemPrompt}
+}
+
+// checkText checks a text field's length (in characters) and that it holds
+// no control characters (other than newlines and tabs when multiline).
+func checkText(name, s string, maxChars int, multiline bool) error {
+	if !utf8.ValidString(s) {
+		return httperr.InvalidField(name, "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n > maxChars {
+		return httperr.InvalidField(name, fmt.Sprintf("must be at most %d characters (got %d)", maxChars, n))
+	}
+	bad := strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r'))
+	})
+	if bad >= 0 {
+		return httperr.InvalidField(name, "must not contain control characters")
+	}
+	return nil
+}
+
+// checkModel accepts "" (the default model) and the ids the catalog lists.
+func checkModel(ctx context.Context, catalog llm.Catalog, model string) error {
+	if err := checkText("model", model, MaxModelChars, false); err != nil || model == "" || catalog == nil {
+		return err
+	}
+	models, err := catalog.Models(ctx)
+	if err != nil {
+		return httperr.Unavailable("the model list is unavailable; retry", fmt.Errorf("list models: %w", err))
+	}
+	for _, m := range models {
+		if m.ID == model {
+			return nil
+		}
+	}
+	return httperr.InvalidField("model", fmt.Sprintf("unknown model %q; see GET /api/models", model))
+}

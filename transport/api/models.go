@@ -1,0 +1,35 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/llm"
+	"chatd/transport/httperr"
+)
+
+// Models serves GET /api/models from a catalog.
+type Models struct {
+	catalog llm.Catalog
+}
+
+// NewModels returns the models route; a nil catalog lists no models.
+func NewModels(catalog llm.Catalog) *Models { return &Models{catalog: catalog} }
+
+// Routes registers GET /models on authed.
+func (h *Models) Routes(authed gin.IRouter) { authed.GET("/models", h.list) }
+
+func (h *Models) list(c *gin.Context) {
+	models := []llm.ModelInfo{}
+	if h.catalog != nil {
+		m, err := h.catalog.Models(c.Request.Context())
+		if err != nil {
+			httperr.AbortError(c, httperr.Unavailable("the model list is unavailable; retry", fmt.Errorf("list models: %w", err)))
+			return
+		}
+		models = append(models, m...)
+	}
+	c.JSON(http.StatusOK, gin.H{"models": models})
+}

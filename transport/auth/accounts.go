@@ -1,0 +1,286 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/persistence"
+	"chatd/transport/httperr"
+)
+
+// Login limit defaults.
+const (
+	DefaultMaxFailuresPerAccount = 5
+	DefaultMaxFailuresPerIP      = 20
+	DefaultFailureWindow         = 15 * time.Minute
+	DefaultMaxTrackedKeys        = 100_000
+)
+
+// AccountStore is what the account routes need from the store.
+type AccountStore interface {
+	CreateUser(ctx context.Context, u *persistence.User) error
+	UserByEmail(ctx context.Context, email string) (persistence.User, error)
+	UserByID(ctx context.Context, id string) (persistence.User, error)
+	BumpTokenVersion(ctx context.Context, id string) (int64, error)
+}
+
+// AccountOptions configure the account routes.
+type AccountOptions struct {
+	// BcryptCost is the bcrypt work factor; it defaults to DefaultBcryptCost.
+	// Tests may lower it to bcrypt.MinCost (4).
+	BcryptCost int
+	// MaxConcurrentHashes bounds simultaneous bcrypt runs; it defaults to
+	// runtime.NumCPU().
+	MaxConcurrentHashes int
+	// HashQueueWait is the longest wait for a hashing slot before a 503; it
+	// defaults to DefaultHashQueueWait.
+	HashQueueWait time.Duration
+	// RegistrationClosed makes POST /api/auth/register answer 403.
+	RegistrationClosed bool
+	// MaxFailuresPerAccount and MaxFailuresPerIP are the failed logins
+	// allowed per FailureWindow before 429; they default to
+	// DefaultMaxFailuresPerAccount and DefaultMaxFailuresPerIP.
+	MaxFailuresPerAccount int
+	MaxFailuresPerIP      int
+	// FailureWindow defaults to DefaultFailureWindow.
+	FailureWindow time.Duration
+	// MaxTrackedKeys bounds each limiter's memory; it defaults to
+	// DefaultMaxTrackedKeys.
+	MaxTrackedKeys int
+	// OnLogout, when set, is called after a logout revoked the user's
+	// tokens (to close the user's live connections). It must not block.
+	OnLogout func(userID string)
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; it defaults to time.Now.
+	Now func() time.Time
+}
+
+func (o *AccountOptions) setDefaults() {
+	if o.BcryptCost == 0 {
+		o.BcryptCost = DefaultBcryptCost
+	}
+	if o.MaxConcurrentHashes <= 0 {
+		o.MaxConcurrentHashes = runtime.NumCPU()
+	}
+	if o.HashQueueWait <= 0 {
+		o.HashQueueWait = DefaultHashQueueWait
+	}
+	if o.MaxFailuresPerAccount <= 0 {
+		o.MaxFailuresPerAccount = DefaultMaxFailuresPerAccount
+	}
+	if o.MaxFailuresPerIP <= 0 {
+		o.MaxFailuresPerIP = DefaultMaxFailuresPerIP
+	}
+	if o.FailureWindow <= 0 {
+		o.FailureWindow = DefaultFailureWindow
+	}
+	if o.MaxTrackedKeys <= 0 {
+		o.MaxTrackedKeys = DefaultMaxTrackedKeys
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Accounts serves /api/auth: register, login, me and logout.
+type Accounts struct {
+	store     AccountStore
+	authn     *Authenticator
+	passwords *passwords
+	byIP      *failureLimiter
+	byAccount *failureLimiter
+	opts      AccountOptions
+}
+
+// NewAccounts returns the account routes. It computes one bcrypt hash at
+// the configured cost (the dummy compared for unknown emails).
+func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) (*Accounts, error) {
+	opts.setDefaults()
+	p, err := newPasswords(opts.BcryptCost, opts.MaxConcurrentHashes, opts.HashQueueWait)
+	if err != nil {
+		return nil, err
+	}
+	return &Accounts{
+		store: store, authn: authn, passwords: p, opts: opts,
+		byIP:      newFailureLimiter(opts.MaxFailuresPerIP, opts.FailureWindow, opts.MaxTrackedKeys, opts.Now),
+		byAccount: newFailureLimiter(opts.MaxFailuresPerAccount, opts.FailureWindow, opts.MaxTrackedKeys, opts.Now),
+	}, nil
+}
+
+// Routes registers the account routes under api (the /api group).
+func (a *Accounts) Routes(api gin.IRouter) {
+	g := api.Group("/auth")
+	g.POST("/register", a.register)
+	g.POST("/login", a.login)
+	g.GET("/me", a.authn.Middleware(), a.me)
+	g.POST("/logout", a.authn.Middleware(), a.logout)
+}
+
+// UserView is a user as the API shows it.
+type UserView struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func viewOf(u persistence.User) UserView {
+	return UserView{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+// Session is the answer to register and login.
+type Session struct {
+	Token string   `json:"token"`
+	User  UserView `json:"user"`
+}
+
+type registerRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+func (a *Accounts) register(c *gin.Context) {
+	if a.opts.RegistrationClosed {
+		httperr.AbortError(c, httperr.Forbidden("registration is closed on this server"))
+		return
+	}
+	var req registerRequest
+	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	u, err := newUser(req)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	if u.PasswordHash, err = a.passwords.hash(c.Request.Context(), req.Password); err != nil {
+		httperr.AbortError(c, hashError(err))
+		return
+	}
+	err = a.store.CreateUser(c.Request.Context(), &u)
+	if errors.Is(err, persistence.ErrDuplicate) {
+		httperr.AbortError(c, httperr.Conflict("an account with this email already exists"))
+		return
+	}
+	if err != nil {
+		httperr.AbortError(c, fmt.Errorf("create user: %w", err))
+		return
+	}
+	a.opts.Logger.Info("account registered", slog.String("user_id", u.ID))
+	a.answerSession(c, http.StatusCreated, u)
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (a *Accounts) login(c *gin.Context) {
+	var req loginRequest
+	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	if req.Email == "" || req.Password == "" {
+		httperr.AbortError(c, httperr.InvalidField("email, password", "both are required"))
+		return
+	}
+	email, ip := normalizeEmail(req.Email), c.ClientIP()
+	if err := a.checkLimits(ip, email); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	u, ok, err := a.verify(c.Request.Context(), email, req.Password)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	if !ok {
+		a.byIP.fail(ip)
+		a.byAccount.fail(email)
+		httperr.AbortError(c, httperr.Unauthorized("wrong email or password"))
+		return
+	}
+	a.byAccount.reset(email)
+	a.answerSession(c, http.StatusOK, u)
+}
+
+// checkLimits refuses a login from a blocked IP or for a blocked account.
+func (a *Accounts) checkLimits(ip, email string) error {
+	wait, blocked := a.byIP.blocked(ip)
+	if w, b := a.byAccount.blocked(email); b {
+		wait, blocked = max(wait, w), true
+	}
+	if blocked {
+		return httperr.RateLimited("too many failed logins; try again later", wait)
+	}
+	return nil
+}
+
+// verify checks email and password. An unknown email costs the same bcrypt
+// comparison as a known one and gives the same ok == false.
+func (a *Accounts) verify(ctx context.Context, email, password string) (persistence.User, bool, error) {
+	u, err := a.store.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		return u, false, fmt.Errorf("find user by email: %w", err)
+	}
+	ok, cerr := a.passwords.compare(ctx, u.PasswordHash, password)
+	if cerr != nil {
+		return u, false, hashError(cerr)
+	}
+	return u, ok && err == nil, nil
+}
+
+func (a *Accounts) me(c *gin.Context) {
+	id, _ := IdentityFrom(c)
+	u, err := a.store.UserByID(c.Request.Context(), id.UserID)
+	if err != nil {
+		httperr.AbortError(c, fmt.Errorf("load user %s: %w", id.UserID, err))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"user": viewOf(u)})
+}
+
+func (a *Accounts) logout(c *gin.Context) {
+	id, _ := IdentityFrom(c)
+	if _, err := a.store.BumpTokenVersion(c.Request.Context(), id.UserID); err != nil {
+		httperr.AbortError(c, fmt.Errorf("revoke tokens of %s: %w", id.UserID, err))
+		return
+	}
+	if a.opts.OnLogout != nil {
+		a.opts.OnLogout(id.UserID)
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (a *Accounts) answerSession(c *gin.Context, status int, u persistence.User) {
+	token, _, err := a.authn.Issue(u)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(status, Session{Token: token, User: viewOf(u)})
+}
+
+// hashError maps a hashing failure to the client's answer.
+func hashError(err error) error {
+	if errors.Is(err, ErrBusy) {
+		return httperr.Unavailable("the server is busy; retry in a moment", err)
+	}
+	return err
+}

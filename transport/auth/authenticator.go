@@ -1,0 +1,136 @@
+// Package auth holds accounts and sessions: password hashing, login rate
+// limiting, HS256 JWTs revocable through a per-user token version, the gin
+// middleware that authenticates API requests, and the /api/auth routes.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/persistence"
+	"chatd/transport/httperr"
+)
+
+// ErrUnauthorized is wrapped by every Authenticate error that means "this
+// token does not let anyone in" (missing, malformed, badly signed, expired,
+// revoked, or its user is gone). Other errors are store failures.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Identity is who a verified token speaks for.
+type Identity struct {
+	UserID       string
+	TokenVersion int64
+	ExpiresAt    time.Time
+}
+
+// UserFinder is what the Authenticator needs from the store.
+type UserFinder interface {
+	UserByID(ctx context.Context, id string) (persistence.User, error)
+}
+
+// Authenticator issues and verifies tokens.
+type Authenticator struct {
+	users  UserFinder
+	tokens *tokens
+}
+
+// NewAuthenticator returns an Authenticator checking tokens against users;
+// it fails when opts.Secret is too short.
+func NewAuthenticator(users UserFinder, opts Options) (*Authenticator, error) {
+	t, err := newTokens(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Authenticator{users: users, tokens: t}, nil
+}
+
+// Issue returns a signed token for u at its current token version, and when
+// it expires.
+func (a *Authenticator) Issue(u persistence.User) (string, time.Time, error) {
+	return a.tokens.issue(u.ID, u.TokenVersion)
+}
+
+// Authenticate verifies token (signature, algorithm, iss, aud, exp, iat,
+// sub, tv) and checks that its token version is still the user's current
+// one. Errors wrapping ErrUnauthorized mean the token is no good; any other
+// error is a store failure.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identity, error) {
+	if token == "" {
+		return Identity{}, fmt.Errorf("%w: no token", ErrUnauthorized)
+	}
+	c, err := a.tokens.parse(token)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	}
+	u, err := a.users.UserByID(ctx, c.Subject)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return Identity{}, fmt.Errorf("%w: user %s no longer exists", ErrUnauthorized, c.Subject)
+	}
+	if err != nil {
+		return Identity{}, fmt.Errorf("load user %s: %w", c.Subject, err)
+	}
+	if u.TokenVersion != *c.TokenVersion {
+		return Identity{}, fmt.Errorf("%w: token revoked", ErrUnauthorized)
+	}
+	return Identity{UserID: u.ID, TokenVersion: u.TokenVersion, ExpiresAt: c.ExpiresAt.Time}, nil
+}
+
+// Middleware authenticates the request's Authorization: Bearer token and
+// stores the Identity for IdentityFrom. It answers 401 unauthorized for a
+// missing or bad token and 503 unavailable when the store cannot be read.
+func (a *Authenticator) Middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, err := a.Authenticate(c.Request.Context(), BearerToken(c.Request.Header))
+		if err != nil {
+			AbortAuthError(c, err)
+			return
+		}
+		SetIdentity(c, id)
+		c.Next()
+	}
+}
+
+// AbortAuthError answers an Authenticate error: 401 (with WWW-Authenticate)
+// when it wraps ErrUnauthorized, else 503.
+func AbortAuthError(c *gin.Context, err error) {
+	if errors.Is(err, ErrUnauthorized) {
+		c.Header("WWW-Authenticate", `Bearer realm="chatd"`)
+		httperr.AbortError(c, httperr.Unauthorized("missing, invalid, expired or revoked token"))
+		return
+	}
+	httperr.AbortError(c, httperr.Unavailable("cannot check the token now; retry", err))
+}
+
+const identityKey = "chatd.auth.identity"
+
+// SetIdentity stores id in c (the request logger reads it too). Middleware
+// calls it; a handler that authenticates by other means (a WebSocket
+// subprotocol) may too.
+func SetIdentity(c *gin.Context, id Identity) { c.Set(identityKey, id) }
+
+// IdentityFrom returns the Identity Middleware (or SetIdentity) stored in c.
+func IdentityFrom(c *gin.Context) (Identity, bool) {
+	v, ok := c.Get(identityKey)
+	if !ok {
+		return Identity{}, false
+	}
+	id, ok := v.(Identity)
+	return id, ok
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <token>"
+// header (scheme case-insensitive), or "" when there is none.
+func BearerToken(h http.Header) string {
+	v := strings.TrimSpace(h.Get("Authorization"))
+	scheme, token, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}

@@ -1,0 +1,106 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Password hashing defaults. bcrypt rather than argon2id: its memory use per
+// hash is a few KiB, so the semaphore below bounds its whole cost (CPU); a
+// memory-hard argon2id at a useful setting (64 MiB per hash) would turn a
+// login flood into a memory problem as well. bcrypt's 72-byte input limit is
+// enforced at registration.
+const (
+	// DefaultBcryptCost is the bcrypt work factor (about 0.2-0.3 s per hash
+	// on a current core).
+	DefaultBcryptCost = 12
+	// DefaultHashQueueWait is how long a request waits for a hashing slot
+	// before it is answered 503.
+	DefaultHashQueueWait = 2 * time.Second
+	// MinPasswordChars and MaxPasswordBytes bound a password.
+	MinPasswordChars = 8
+	MaxPasswordBytes = 72
+)
+
+// ErrBusy means every hashing slot stayed taken for the whole queue wait.
+var ErrBusy = errors.New("password hashing is saturated")
+
+// passwords hashes and compares passwords with at most cap(slots) hashes at
+// a time, so a login or registration flood queues (briefly) instead of
+// taking every core.
+type passwords struct {
+	cost  int
+	slots chan struct{}
+	wait  time.Duration
+	dummy []byte // a real hash of a random password, compared for unknown emails
+}
+
+func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error) {
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("auth: bcrypt cost %d outside %d..%d", cost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	p := &passwords{cost: cost, slots: make(chan struct{}, concurrency), wait: wait}
+	random := make([]byte, 32)
+	_, _ = rand.Read(random)
+	dummy, err := bcrypt.GenerateFromPassword([]byte(fmt.Sprintf("%x", random)[:MaxPasswordBytes-8]), cost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: make the dummy hash: %w", err)
+	}
+	p.dummy = dummy
+	return p, nil
+}
+
+// acquire takes a hashing slot, waiting at most p.wait.
+func (p *passwords) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case p.slots <- struct{}{}:
+		return func() { <-p.slots }, nil
+	default:
+	}
+	t := time.NewTimer(p.wait)
+	defer t.Stop()
+	select {
+	case p.slots <- struct{}{}:
+		return func() { <-p.slots }, nil
+	case <-t.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// hash returns the bcrypt hash of password.
+func (p *passwords) hash(ctx context.Context, password string) (string, error) {
+	release, err := p.acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), p.cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// compare reports whether password matches hash. An empty hash (unknown
+// user) is compared against the dummy hash, so it costs the same time and
+// always fails.
+func (p *passwords) compare(ctx context.Context, hash, password string) (bool, error) {
+	release, err := p.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	if hash == "" {
+		_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(password))
+		return false, nil
+	}
+	err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	return err == nil, nil
+}

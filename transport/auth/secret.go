@@ -1,0 +1,82 @@
+package auth
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// LoadOrCreateSecret returns the secret kept in the file at path, creating
+// it (32 random bytes, hex-encoded, mode 0600) when it does not exist, so
+// tokens survive a restart. created reports whether it was made now. A file
+// readable by others is tightened to 0600; one holding fewer than
+// MinSecretBytes is an error.
+func LoadOrCreateSecret(path string) (secret []byte, created bool, err error) {
+	secret, err = readSecret(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = createSecret(path); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, false, err
+		}
+		created = err == nil
+		secret, err = readSecret(path)
+	}
+	return secret, created, err
+}
+
+func readSecret(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("restrict %s to mode 0600: %w", path, err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read JWT secret: %w", err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < MinSecretBytes {
+		return nil, fmt.Errorf("the JWT secret in %s is %d bytes, fewer than %d: delete the file to have a new one made (every session ends)", path, len(b), MinSecretBytes)
+	}
+	return b, nil
+}
+
+// createSecret writes a new secret to a temporary file and links it into
+// place, so a crash never leaves a half-written secret and two processes
+// starting at once agree on one.
+func createSecret(path string) error {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("generate JWT secret: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".jwt-secret-*")
+	if err != nil {
+		return fmt.Errorf("create JWT secret: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(raw) + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write JWT secret: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return fmt.Errorf("store JWT secret at %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"chatd/persistence"
+)
+
+// Token defaults.
+const (
+	// MinSecretBytes is the shortest HMAC secret accepted (256 bits, the
+	// size of the HS256 digest).
+	MinSecretBytes = 32
+	// DefaultTTL is how long a token lives: 7 days. There is no refresh
+	// token; a session ends when the token expires or the user logs out
+	// (which revokes every token of that user at once).
+	DefaultTTL = 7 * 24 * time.Hour
+	// DefaultIssuer and DefaultAudience fill the iss and aud claims.
+	DefaultIssuer   = "chatd"
+	DefaultAudience = "chatd"
+	// DefaultLeeway tolerates clock skew between servers on exp and iat.
+	DefaultLeeway = 30 * time.Second
+	// maxTokenBytes refuses absurd tokens before any parsing.
+	maxTokenBytes = 4096
+)
+
+// Options configure an Authenticator.
+type Options struct {
+	// Secret signs and verifies tokens (HS256); at least MinSecretBytes. Required.
+	Secret []byte
+	// TTL is a token's lifetime; it defaults to DefaultTTL.
+	TTL time.Duration
+	// Issuer is the iss claim; it defaults to DefaultIssuer.
+	Issuer string
+	// Audience is the aud claim; it defaults to DefaultAudience.
+	Audience string
+	// Leeway is the clock skew tolerated; it defaults to DefaultLeeway.
+	Leeway time.Duration
+	// Now is the clock; it defaults to time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() error {
+	if len(o.Secret) < MinSecretBytes {
+		return fmt.Errorf("auth: the JWT secret must be at least %d bytes, got %d", MinSecretBytes, len(o.Secret))
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Issuer == "" {
+		o.Issuer = DefaultIssuer
+	}
+	if o.Audience == "" {
+		o.Audience = DefaultAudience
+	}
+	if o.Leeway <= 0 {
+		o.Leeway = DefaultLeeway
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// claims is the whole token payload: who (sub), which token generation
+// (tv), and the registered time/issuer/audience claims. Nothing personal.
+type claims struct {
+	jwt.RegisteredClaims
+	TokenVersion *int64 `json:"tv"`
+}
+
+// Validate checks what the jwt validator does not: a well-formed subject,
+// a token version and an issue time must all be present.
+func (c claims) Validate() error {
+	switch {
+	case !persistence.ValidID(c.Subject):
+		return fmt.Errorf("%w: sub", jwt.ErrTokenRequiredClaimMissing)
+	case c.TokenVersion == nil:
+		return fmt.Errorf("%w: tv", jwt.ErrTokenRequiredClaimMissing)
+	case c.IssuedAt == nil:
+		return fmt.Errorf("%w: iat", jwt.ErrTokenRequiredClaimMissing)
+	}
+	return nil
+}
+
+// tokens signs and parses the server's JWTs.
+type tokens struct {
+	opts   Options
+	parser *jwt.Parser
+}
+
+func newTokens(opts Options) (*tokens, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	opts.Secret = append([]byte(nil), opts.Secret...)
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(opts.Issuer),
+		jwt.WithAudience(opts.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(opts.Leeway),
+		jwt.WithTimeFunc(opts.Now),
+		jwt.WithStrictDecoding(),
+	)
+	return &tokens{opts: opts, parser: p}, nil
+}
+
+// issue returns a signed token for the user at token version tv.
+func (t *tokens) issue(userID string, tv int64) (string, time.Time, error) {
+	now := t.opts.Now().Truncate(time.Second)
+	exp := now.Add(t.opts.TTL)
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   userID,
+			Issuer:    t.opts.Issuer,
+			Audience:  jwt.ClaimStrings{t.opts.Audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		TokenVersion: &tv,
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.opts.Secret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
+	}
+	return s, exp, nil
+}
+
+// parse verifies a token's signature and claims.
+func (t *tokens) parse(token string) (claims, error) {
+	var c claims
+	if len(token) > maxTokenBytes {
+		return c, errors.New("token too long")
+	}
+	_, err := t.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) {
+		return t.opts.Secret, nil
+	})
+	return c, err
+}

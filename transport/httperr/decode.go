@@ -1,0 +1,110 @@
+package httperr
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// DecodeJSON reads one JSON object from r's body into dst. Every failure is
+// an *Error: 413 too_large when the body is over the limit set with
+// http.MaxBytesReader (see LimitBody); 400 bad_request for a body that is not
+// exactly one JSON object, has an unknown field, or is sent with a
+// Content-Type other than JSON (no Content-Type is accepted); 400
+// invalid_field, naming the field, for a value of the wrong JSON type.
+func DecodeJSON(r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return BadRequest("the body must be JSON (Content-Type: application/json)")
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		if tooLarge(err) {
+			return decodeError(err)
+		}
+		return BadRequest("the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// decodeError turns a json decoding error into a client-facing *Error.
+func decodeError(err error) *Error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case tooLarge(err):
+		return TooLarge(err)
+	case errors.Is(err, io.EOF):
+		return BadRequest("the body is empty; a JSON object is expected")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return BadRequest("the body is not valid JSON")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return BadRequest("the body must be a JSON object")
+		}
+		return InvalidField(typ.Field, fmt.Sprintf("must be a %s", jsonKind(typ.Type.Kind().String())))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return BadRequest("unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return BadRequest("the body is not valid JSON")
+	}
+}
+
+// LimitBody caps every request body at limit bytes (http.MaxBytesReader);
+// reading past it fails with *http.MaxBytesError, which DecodeJSON answers
+// with 413. A declared Content-Length over the limit is refused at once.
+func LimitBody(limit int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > limit {
+			AbortError(c, TooLarge(&http.MaxBytesError{Limit: limit}))
+			return
+		}
+		if c.Request.Body != nil && c.Request.Body != http.NoBody {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		}
+		c.Next()
+	}
+}
+
+// TooLarge is a 413 too_large for a body over the limit.
+func TooLarge(cause error) *Error {
+	msg := "request body too large"
+	var mbe *http.MaxBytesError
+	if errors.As(cause, &mbe) {
+		msg = fmt.Sprintf("request body larger than %d bytes", mbe.Limit)
+	}
+	return New(http.StatusRequestEntityTooLarge, CodeTooLarge, msg)
+}
+
+func tooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(kind string) string {
+	switch {
+	case kind == "string":
+		return "string"
+	case kind == "bool":
+		return "boolean"
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "number"
+	case kind == "slice", kind == "array":
+		return "array"
+	default:
+		return "object"
+	}
+}

@@ -1,0 +1,148 @@
+// Package httperr is the one error shape every HTTP route answers with:
+//
+//	{"error": {"code": "not_found", "message": "conversation not found"}}
+//
+// with the matching status. Handlers return or abort with an *Error; anything
+// else becomes a logged 500 "internal" whose cause never reaches the client.
+package httperr
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Codes, as listed in docs/api.md.
+const (
+	CodeBadRequest       = "bad_request"        // 400: malformed JSON or id
+	CodeInvalidField     = "invalid_field"      // 400: a field fails validation; the message names it
+	CodeUnauthorized     = "unauthorized"       // 401
+	CodeForbidden        = "forbidden"          // 403
+	CodeNotFound         = "not_found"          // 404, also for another user's ids
+	CodeMethodNotAllowed = "method_not_allowed" // 405
+	CodeConflict         = "conflict"           // 409
+	CodeTooLarge         = "too_large"          // 413: body over the limit
+	CodeRateLimited      = "rate_limited"       // 429, with Retry-After
+	CodeInternal         = "internal"           // 500
+	CodeUnavailable      = "unavailable"        // 503
+)
+
+// Error is an HTTP error the client may see. Err, when set, is the cause:
+// it is logged, never sent.
+type Error struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter time.Duration // > 0 adds a Retry-After header (whole seconds, rounded up)
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns an *Error with the given status, code and message.
+func New(status int, code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message}
+}
+
+// BadRequest is a 400 bad_request.
+func BadRequest(message string) *Error { return New(http.StatusBadRequest, CodeBadRequest, message) }
+
+// InvalidField is a 400 invalid_field whose message starts with the field name.
+func InvalidField(field, problem string) *Error {
+	return New(http.StatusBadRequest, CodeInvalidField, field+": "+problem)
+}
+
+// Unauthorized is a 401 unauthorized.
+func Unauthorized(message string) *Error {
+	return New(http.StatusUnauthorized, CodeUnauthorized, message)
+}
+
+// Forbidden is a 403 forbidden.
+func Forbidden(message string) *Error { return New(http.StatusForbidden, CodeForbidden, message) }
+
+// NotFound is a 404 not_found.
+func NotFound(message string) *Error { return New(http.StatusNotFound, CodeNotFound, message) }
+
+// Conflict is a 409 conflict.
+func Conflict(message string) *Error { return New(http.StatusConflict, CodeConflict, message) }
+
+// RateLimited is a 429 rate_limited telling the client to wait retryAfter.
+func RateLimited(message string, retryAfter time.Duration) *Error {
+	e := New(http.StatusTooManyRequests, CodeRateLimited, message)
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// Internal is a 500 internal; cause is logged, the client sees a generic message.
+func Internal(cause error) *Error {
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal,
+		Message: "internal server error", Err: cause}
+}
+
+// Unavailable is a 503 unavailable (a busy server or an unreachable database);
+// cause is logged.
+func Unavailable(message string, cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+		Message: message, Err: cause, RetryAfter: time.Second}
+}
+
+// body is the JSON document every error is sent as.
+type body struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// Write sends e to w (headers and body). It is for plain net/http code; gin
+// handlers use Abort or AbortError.
+func Write(w http.ResponseWriter, e *Error) {
+	var b body
+	b.Error.Code, b.Error.Message = e.Code, e.Message
+	data, _ := json.Marshal(b) // two strings: cannot fail
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+// Abort stops the gin chain and answers with status, code and message.
+func Abort(c *gin.Context, status int, code, message string) {
+	AbortError(c, New(status, code, message))
+}
+
+// AbortError stops the gin chain and answers with err: an *Error in err's
+// chain is sent as is, anything else is a 500. Errors with a cause (and every
+// 5xx) are attached to the context (c.Errors) so the request log shows them.
+func AbortError(c *gin.Context, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = Internal(err)
+	}
+	if e.Err != nil || e.Status >= 500 {
+		_ = c.Error(err) // gin keeps it for the request logger
+	}
+	c.Abort()
+	if c.Writer.Written() {
+		return // too late to change the answer (a stream already started)
+	}
+	Write(c.Writer, e)
+}

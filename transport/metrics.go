@@ -1,0 +1,121 @@
+package transport
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"chatd/transport/auth"
+	"chatd/transport/httperr"
+)
+
+// MetricsOptions configure GET /metrics. A request is let in when its
+// client IP (gin's ClientIP: see RouterOptions.TrustedProxies) is inside
+// one of Allow, or when it carries "Authorization: Bearer <Token>".
+// Everyone else gets 403.
+type MetricsOptions struct {
+	// Token, when set, lets in requests bearing it.
+	Token string
+	// Allow lists the networks let in without a token. Empty: none.
+	Allow []netip.Prefix
+	// Registerer receives the HTTP metrics; it defaults to
+	// prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
+	// Gatherer is what /metrics exposes; it defaults to
+	// prometheus.DefaultGatherer (which includes Go and process metrics).
+	Gatherer prometheus.Gatherer
+}
+
+// httpMetrics counts requests and their durations by route.
+type httpMetrics struct {
+	opts     MetricsOptions
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	handler  gin.HandlerFunc
+}
+
+func newHTTPMetrics(opts MetricsOptions) (*httpMetrics, error) {
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.DefaultRegisterer
+	}
+	if opts.Gatherer == nil {
+		opts.Gatherer = prometheus.DefaultGatherer
+	}
+	m := &httpMetrics{opts: opts}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatd_http_requests_total",
+		Help: "HTTP requests answered, by method, route pattern and status code.",
+	}, []string{"method", "route", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "chatd_http_request_duration_seconds",
+		Help:    "Time to answer HTTP requests (for WebSocket and SSE: the connection's life), by method and route pattern.",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 60, 600},
+	}, []string{"method", "route"})
+	var err error
+	if m.requests, err = register(opts.Registerer, requests); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(opts.Registerer, duration); err != nil {
+		return nil, err
+	}
+	h := promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})
+	m.handler = gin.WrapH(h)
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same name (a second router in one process, as in tests).
+func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
+	err := r.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+// observe records each request once it is done.
+func (m *httpMetrics) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := routeOf(c)
+	m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+}
+
+// serve is GET /metrics.
+func (m *httpMetrics) serve(c *gin.Context) {
+	if !m.allowed(c) {
+		httperr.AbortError(c, httperr.Forbidden("metrics are only served to allowed addresses or with the metrics token"))
+		return
+	}
+	m.handler(c)
+}
+
+func (m *httpMetrics) allowed(c *gin.Context) bool {
+	if m.opts.Token != "" {
+		got := auth.BearerToken(c.Request.Header)
+		if subtle.ConstantTimeCompare([]byte(got), []byte(m.opts.Token)) == 1 {
+			return true
+		}
+	}
+	ip, err := netip.ParseAddr(c.ClientIP())
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range m.opts.Allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

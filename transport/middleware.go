@@ -1,0 +1,124 @@
+package transport
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/transport/auth"
+	"chatd/transport/httperr"
+)
+
+// RequestIDHeader carries a request's id, from the client (or a proxy) or
+// generated; the answer always echoes it.
+const RequestIDHeader = "X-Request-ID"
+
+const requestIDKey = "chatd.request_id"
+
+// RequestID returns the id of c's request.
+func RequestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+// requestLog assigns the request id and writes one JSON line per request
+// once it is done: id, user (when known), method, route, path (never the
+// query), status, duration, bytes, client IP and the error behind a 5xx.
+// Headers and bodies are never logged.
+func requestLog(logger *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := c.GetHeader(RequestIDHeader)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		c.Set(requestIDKey, id)
+		c.Header(RequestIDHeader, id)
+
+		c.Next()
+
+		status := c.Writer.Status()
+		attrs := []slog.Attr{
+			slog.String("request_id", id),
+			slog.String("method", c.Request.Method),
+			slog.String("route", routeOf(c)),
+			slog.String("path", c.Request.URL.Path),
+			slog.Int("status", status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int("bytes", max(c.Writer.Size(), 0)),
+			slog.String("client_ip", c.ClientIP()),
+		}
+		if who, ok := auth.IdentityFrom(c); ok {
+			attrs = append(attrs, slog.String("user_id", who.UserID))
+		}
+		if err := c.Errors.Last(); err != nil {
+			attrs = append(attrs, slog.String("err", err.Err.Error()))
+		}
+		logger.LogAttrs(c.Request.Context(), levelOf(status), "http request", attrs...)
+	}
+}
+
+// routeOf is the matched route pattern, or a fixed word for the rest (so
+// log and metric labels stay few).
+func routeOf(c *gin.Context) string {
+	if r := c.FullPath(); r != "" {
+		return r
+	}
+	return "unmatched"
+}
+
+func levelOf(status int) slog.Level {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return slog.LevelWarn
+	case status >= 500:
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// validRequestID accepts 1..128 characters of letters, digits, '-', '_', '.'.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recovery turns a panic into a logged JSON 500 (when nothing was sent
+// yet). http.ErrAbortHandler keeps its meaning: abort the response.
+func recovery(logger *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			logger.Error("panic serving request",
+				slog.String("request_id", RequestID(c)),
+				slog.String("panic", fmt.Sprint(p)),
+				slog.String("stack", string(debug.Stack())))
+			httperr.AbortError(c, httperr.Internal(fmt.Errorf("panic: %v", p)))
+		}()
+		c.Next()
+	}
+}

@@ -1,0 +1,97 @@
+package transport
+
+import (
+	"io/fs"
+	"log/slog"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/transport/api"
+	"chatd/transport/auth"
+	"chatd/transport/httperr"
+)
+
+// DefaultBodyLimit caps request bodies (1 MiB).
+const DefaultBodyLimit = 1 << 20
+
+// RouterOptions are the parts NewRouter composes. Auth, Accounts,
+// Conversations, Models and Health are required.
+type RouterOptions struct {
+	// Logger receives one line per request; it defaults to slog.Default().
+	Logger *slog.Logger
+
+	Auth          *auth.Authenticator
+	Accounts      *auth.Accounts
+	Conversations *api.Conversations
+	Models        *api.Models
+	Health        *api.Health
+
+	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-For /
+	// X-Real-IP headers are believed (gin's ClientIP). Empty: none, the
+	// client IP is the connection's peer.
+	TrustedProxies []string
+	// BodyLimit caps request bodies in bytes; it defaults to DefaultBodyLimit.
+	BodyLimit int64
+	// Static is the built front end (index.html, assets/...). Nil serves a
+	// placeholder page explaining how to build it.
+	Static fs.FS
+	// Metrics configures GET /metrics.
+	Metrics MetricsOptions
+	// Register, when set, adds routes (the WebSocket and SSE routes).
+	Register func(Routes)
+}
+
+// Routes are where Register adds routes. Route parameters must use the
+// names already in the tree: a conversation id is ":id"
+// (/api/conversations/:id/...).
+type Routes struct {
+	// Engine is the root: /ws goes here.
+	Engine *gin.Engine
+	// API is the /api group with no authentication.
+	API *gin.RouterGroup
+	// Authed is the /api group behind the authentication middleware
+	// (auth.IdentityFrom gives the user).
+	Authed *gin.RouterGroup
+}
+
+// NewRouter returns the server's handler. It fails only on a malformed
+// trusted proxy or metrics setting.
+func NewRouter(opts RouterOptions) (*gin.Engine, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = DefaultBodyLimit
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
+		return nil, err
+	}
+	metrics, err := newHTTPMetrics(opts.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), httperr.LimitBody(opts.BodyLimit))
+
+	opts.Health.Routes(r)
+	r.GET("/metrics", metrics.serve)
+	apiGroup := r.Group("/api")
+	opts.Health.Routes(apiGroup)
+	opts.Accounts.Routes(apiGroup)
+	authed := apiGroup.Group("", opts.Auth.Middleware())
+	opts.Conversations.Routes(authed)
+	opts.Models.Routes(authed)
+	if opts.Register != nil {
+		opts.Register(Routes{Engine: r, API: apiGroup, Authed: authed})
+	}
+
+	r.NoMethod(func(c *gin.Context) {
+		httperr.Abort(c, 405, httperr.CodeMethodNotAllowed, "method not allowed on this route")
+	})
+	r.NoRoute(frontEnd(opts.Static))
+	return r, nil
+}
