@@ -47,7 +47,7 @@ func (w *Writer) commit(items []item, err error) {
 			continue
 		}
 		e.lastErr = nil
-		e.text = append(e.text[:0], e.text[it.n:]...)
+		e.text = shift(e.text, it.n)
 		w.stats.PendingBytes -= it.n
 		if it.final {
 			w.releaseLocked(e, nil)
@@ -80,4 +80,16 @@ func removeReleased(finals []*entry) []*entry {
 	}
 	clear(finals[len(kept):])
 	return kept
+}
+
+// keepBuffer is the largest emptied text buffer an entry keeps for reuse;
+// a larger one is released, so idle running answers hold little memory.
+const keepBuffer = 4 << 10
+
+// shift removes the first n bytes of text, reusing its buffer.
+func shift(text []byte, n int) []byte {
+	if n == len(text) && cap(text) > keepBuffer {
+		return nil
+	}
+	return append(text[:0], text[n:]...)
 }

@@ -28,45 +28,71 @@ type item struct {
 // drains when Close is called.
 func (w *Writer) run() {
 	defer close(w.doneC)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var failures int // consecutive failed flushes; >0 means a retry is scheduled
-	timerOn := false
+	l := &loop{w: w, timer: time.NewTimer(time.Hour)}
+	l.timer.Stop()
+	defer l.timer.Stop()
 	for {
-		var err error
 		select {
 		case <-w.stopC:
 			w.drainErr = w.drain(w.drainCtx)
 			return
 		case <-w.armC:
-			if !timerOn {
-				timer.Reset(w.opts.Interval)
-				timerOn = true
-			}
-			continue
+			l.arm()
 		case <-w.kickC:
-			if failures > 0 {
-				continue // the scheduled retry writes it
-			}
-			err = w.flush(finalsOnly)
-		case <-timer.C:
-			timerOn = false
-			err = w.flush(checkpoints)
-		}
-		switch {
-		case err != nil:
-			failures++
-			timer.Reset(w.backoff(failures))
-			timerOn = true
-		case !timerOn: // after a checkpoint or a successful retry
-			failures = 0
-			if w.rearm() {
-				timer.Reset(w.opts.Interval)
-				timerOn = true
-			}
+			l.kick()
+		case <-l.timer.C:
+			l.tick()
 		}
 	}
+}
+
+// loop is the flush goroutine's state. One timer serves both the checkpoint
+// interval and, after a failure, the retry backoff.
+type loop struct {
+	w        *Writer
+	timer    *time.Timer
+	timerOn  bool
+	failures int // consecutive failed flushes; >0 means a retry is scheduled
+}
+
+// arm schedules a checkpoint, unless one (or a retry) already is.
+func (l *loop) arm() {
+	if !l.timerOn {
+		l.schedule(l.w.opts.Interval)
+	}
+}
+
+// kick writes waiting final updates at once, unless a retry is scheduled
+// (which writes them too).
+func (l *loop) kick() {
+	if l.failures == 0 && l.w.flush(finalsOnly) != nil {
+		l.failed()
+	}
+}
+
+// tick runs a checkpoint (or a retry) and schedules the next one if text is
+// still pending.
+func (l *loop) tick() {
+	l.timerOn = false
+	if l.w.flush(checkpoints) != nil {
+		l.failed()
+		return
+	}
+	l.failures = 0
+	if l.w.rearm() {
+		l.schedule(l.w.opts.Interval)
+	}
+}
+
+// failed schedules a retry after the backoff for one more failure.
+func (l *loop) failed() {
+	l.failures++
+	l.schedule(l.w.backoff(l.failures))
+}
+
+func (l *loop) schedule(d time.Duration) {
+	l.timer.Reset(d)
+	l.timerOn = true
 }
 
 // rearm reports whether text still waits for a checkpoint, and records in

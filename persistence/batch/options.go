@@ -34,7 +34,9 @@ type Options struct {
 	MaxBatch int
 	// MaxPending bounds the messages the Writer tracks at once (each message
 	// counts from its first Append until its final update is durable), which
-	// bounds memory while the database is unavailable. It defaults to 10,000.
+	// bounds memory while the database is unavailable. It defaults to 10,000
+	// and must stay above the number of answers the hub runs at once, since a
+	// running answer is tracked even when everything it produced is written.
 	// See Writer for what happens when it is reached.
 	MaxPending int
 	// MaxHoldBack is the longest trailing partial word a checkpoint holds

@@ -37,13 +37,17 @@ var (
 // drains what is pending and ends it. Every message given to Append must end
 // with Finish, and nothing may be appended to a message after its Finish.
 //
-// Checkpoints: a message's pending text is written at most once per
-// Options.Interval, counted from its first unwritten piece, and only up to a
-// word boundary (see checkpointCut: the MongoDB store keeps text as an array
-// of chunks and searches chunk by chunk, so words are not split across
-// chunks; a partial word longer than Options.MaxHoldBack is written anyway;
-// a UTF-8 character is never split). A final update is written at once,
-// with all pending text, without waiting for the interval.
+// Checkpoints: the pending text of all messages is written together, in
+// bulk, on a timer that ticks every Options.Interval while any text is
+// pending (and sleeps otherwise), so a message's text is written at most
+// once per interval. A checkpoint writes only up to a word boundary: the
+// MongoDB store keeps text as an array of appended chunks and searches chunk
+// by chunk, so a word must not be split across chunks. It writes up to and
+// including the last whitespace character and holds back the trailing
+// partial word, unless that is longer than Options.MaxHoldBack bytes; it
+// never splits a UTF-8 character. A final update is written at once, with all
+// pending text, without waiting for the interval; Close writes all pending
+// text, partial words included.
 //
 // Order: updates of one message are written one at a time, in order, and
 // each bulk write carries at most one update per message, so a final update
