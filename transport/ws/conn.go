@@ -1,0 +1,169 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// conn is one WebSocket connection, seen by the hub as a Subscriber.
+type conn struct {
+	h        *Handler
+	ws       *websocket.Conn
+	id       string
+	userID   string
+	expires  time.Time
+	started  time.Time
+	queue    chan *protocol.Frame
+	closing  chan struct{} // closed by kick: the writer closes the socket
+	kickOnce sync.Once
+	code     protocol.CloseCode // set by kick, read by the writer after closing is closed
+	reason   string
+	ctx      context.Context // ends when either goroutine of the connection ends
+	cancel   context.CancelFunc
+}
+
+func newConn(h *Handler, ws *websocket.Conn, id Identity) *conn {
+	ws.SetReadLimit(h.opts.ReadLimit)
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
+		started: time.Now(),
+		queue:   make(chan *protocol.Frame, h.opts.QueueSize),
+		closing: make(chan struct{}),
+		ctx:     ctx, cancel: cancel,
+	}
+}
+
+// UserID implements hub.Subscriber.
+func (c *conn) UserID() string { return c.userID }
+
+// ConnectionID implements hub.Subscriber.
+func (c *conn) ConnectionID() string { return c.id }
+
+// Deliver implements hub.Subscriber: it queues f, or disconnects a client
+// whose queue is full (4408), never blocking the caller.
+func (c *conn) Deliver(f *protocol.Frame) {
+	select {
+	case c.queue <- f:
+	default:
+		if c.kick(protocol.CloseSlowClient, "too slow: send queue full; reconnect and resume") {
+			c.h.opts.Metrics.SlowClientDisconnected()
+		}
+	}
+}
+
+// Close implements hub.Subscriber.
+func (c *conn) Close(code protocol.CloseCode, reason string) { c.kick(code, reason) }
+
+// kick asks the writer to close the socket; the first reason wins.
+func (c *conn) kick(code protocol.CloseCode, reason string) bool {
+	first := false
+	c.kickOnce.Do(func() {
+		c.code, c.reason = code, reason
+		close(c.closing)
+		first = true
+	})
+	return first
+}
+
+// serve runs the connection: the writer in its own goroutine, the reader in
+// this one. It returns when both have ended.
+func (c *conn) serve() {
+	h := c.h
+	h.opts.Metrics.ConnectionOpened()
+	defer h.opts.Metrics.ConnectionClosed()
+	h.opts.Hub.Register(c)
+	defer h.opts.Hub.Detach(c)
+	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		defer c.cancel()
+		c.writeLoop()
+	}()
+	c.readLoop()
+	c.cancel()
+	<-writerDone
+	h.log.Info("websocket closed", "connection", c.id, "user", c.userID,
+		"duration", time.Since(c.started).Round(time.Millisecond), "close_code", int(c.code), "reason", c.reason)
+}
+
+// writeLoop is the only code that writes to the socket.
+func (c *conn) writeLoop() {
+	ping := time.NewTicker(c.h.opts.PingInterval)
+	defer ping.Stop()
+	var expiry <-chan time.Time
+	if !c.expires.IsZero() {
+		t := time.NewTimer(time.Until(c.expires))
+		defer t.Stop()
+		expiry = t.C
+	}
+	for {
+		select {
+		case f := <-c.queue:
+			if err := c.write(f); err != nil {
+				c.ws.CloseNow()
+				return
+			}
+		case <-ping.C:
+			if err := c.ping(); err != nil {
+				c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
+				c.ws.CloseNow()
+				return
+			}
+		case <-expiry:
+			c.kick(protocol.CloseUnauthorized, "token expired")
+		case <-c.closing:
+			c.closeSocket()
+			return
+		case <-c.ctx.Done():
+			c.ws.CloseNow()
+			return
+		}
+	}
+}
+
+func (c *conn) write(f *protocol.Frame) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.WriteTimeout)
+	defer cancel()
+	return c.ws.Write(ctx, websocket.MessageText, f.Data)
+}
+
+func (c *conn) ping() error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PingTimeout)
+	defer cancel()
+	return c.ws.Ping(ctx)
+}
+
+// closeSocket sends the close frame of kick. On shutdown (1001) the frames
+// already queued, such as the done of an interrupted answer, go out first.
+func (c *conn) closeSocket() {
+	if c.code == protocol.CloseGoingAway {
+		c.drain()
+	}
+	err := c.ws.Close(websocket.StatusCode(c.code), c.reason)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		c.h.log.Debug("websocket close handshake", "connection", c.id, "err", err)
+	}
+}
+
+func (c *conn) drain() {
+	for {
+		select {
+		case f := <-c.queue:
+			if c.write(f) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}

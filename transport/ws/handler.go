@@ -1,0 +1,249 @@
+// Package ws serves the live channel: GET /ws upgraded to a WebSocket that
+// speaks the chat.v1 protocol (hub/protocol, docs/protocol.md).
+//
+// Authentication and the origin check happen before the upgrade. Each
+// connection has exactly two goroutines: the handler's, which reads frames
+// and dispatches them to the hub, and a writer, the only goroutine that
+// writes to the socket; everyone else hands it frames through a bounded
+// queue without blocking.
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"chatd/hub"
+	"chatd/hub/protocol"
+)
+
+// Hub is the part of the hub the live channel uses.
+type Hub interface {
+	Register(sub hub.Subscriber)
+	Detach(sub hub.Subscriber)
+	Send(ctx context.Context, sub hub.Subscriber, userID string, req hub.SendRequest) (hub.Result, error)
+	Regenerate(ctx context.Context, sub hub.Subscriber, userID string, req hub.RegenerateRequest) (hub.Result, error)
+	Cancel(ctx context.Context, userID, conversationID string) error
+	Subscribe(ctx context.Context, sub hub.Subscriber, userID string, req hub.SubscribeRequest) error
+	Unsubscribe(sub hub.Subscriber, conversationID string)
+}
+
+// Identity is who a token belongs to.
+type Identity struct {
+	UserID    string
+	ExpiresAt time.Time
+}
+
+// ErrUnauthorized is what Authenticate returns (wrapped) for a bad token;
+// any other error is a server failure.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Authenticate checks a bearer token.
+type Authenticate func(ctx context.Context, token string) (Identity, error)
+
+// Metrics receives what the live channel counts.
+type Metrics interface {
+	ConnectionOpened()
+	ConnectionClosed()
+	SlowClientDisconnected()
+}
+
+// Options configure a Handler. Zero fields take the documented defaults.
+type Options struct {
+	Hub          Hub
+	Authenticate Authenticate
+	// Origins admits cross-origin browsers (see OriginChecker); same-host is always allowed.
+	Origins *OriginChecker
+	Metrics Metrics
+	Logger  *slog.Logger
+	// ReadLimit is the largest client frame in bytes; it defaults to 64 KiB.
+	// A larger frame closes the connection with 1009.
+	ReadLimit int64
+	// QueueSize is how many frames may wait for a slow client; it defaults
+	// to 512. A client whose queue fills up is closed with 4408.
+	QueueSize int
+	// WriteTimeout bounds one frame write; it defaults to 10s.
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings; it defaults to 25s
+	// (under the 60 s idle timeout of common proxies).
+	PingInterval time.Duration
+	// PingTimeout is how long a pong may take before the peer counts as dead; it defaults to 15s.
+	PingTimeout time.Duration
+	// MaxConnsPerUser bounds one user's open connections; it defaults to 20.
+	MaxConnsPerUser int
+	// FramesPerMinute bounds one user's client frames; it defaults to 300.
+	FramesPerMinute int
+	// SendsPerMinute bounds one user's send and regenerate frames; it defaults to 30.
+	SendsPerMinute int
+	// MaxInvalidFrames closes a connection with 1008 after that many invalid
+	// frames in a minute; it defaults to 10.
+	MaxInvalidFrames int
+	// DispatchTimeout bounds the handling of one client frame; it defaults to 30s.
+	DispatchTimeout time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = nopMetrics{}
+	}
+	if o.Origins == nil {
+		o.Origins = &OriginChecker{}
+	}
+	setDefault(&o.ReadLimit, 64<<10)
+	setDefault(&o.QueueSize, 512)
+	setDefault(&o.WriteTimeout, 10*time.Second)
+	setDefault(&o.PingInterval, 25*time.Second)
+	setDefault(&o.PingTimeout, 15*time.Second)
+	setDefault(&o.MaxConnsPerUser, 20)
+	setDefault(&o.FramesPerMinute, 300)
+	setDefault(&o.SendsPerMinute, 30)
+	setDefault(&o.MaxInvalidFrames, 10)
+	setDefault(&o.DispatchTimeout, 30*time.Second)
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Handler upgrades authenticated requests and runs their connections.
+type Handler struct {
+	opts   Options
+	log    *slog.Logger
+	limits *userLimits
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*conn]struct{}
+	wg      sync.WaitGroup
+}
+
+// NewHandler returns a Handler; call Shutdown to close its connections.
+func NewHandler(opts Options) *Handler {
+	opts.setDefaults()
+	return &Handler{
+		opts:   opts,
+		log:    opts.Logger,
+		limits: newUserLimits(opts.MaxConnsPerUser, opts.FramesPerMinute, opts.SendsPerMinute),
+		conns:  make(map[*conn]struct{}),
+	}
+}
+
+// ServeHTTP authenticates, checks the origin and limits, upgrades, and
+// serves the connection until it ends.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if tokenInQuery(r) {
+		writeError(w, http.StatusBadRequest, "bad_request", "tokens in the query string are refused; send Authorization: Bearer or the bearer.<token> subprotocol")
+		return
+	}
+	if !h.opts.Origins.Check(r) {
+		writeError(w, http.StatusForbidden, "forbidden", "origin not allowed")
+		return
+	}
+	id, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if !h.limits.acquireConn(id.UserID) {
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many open connections for this user")
+		return
+	}
+	defer h.limits.releaseConn(id.UserID)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{protocol.Name},
+		InsecureSkipVerify: true, // the origin was checked above, with proxies in mind
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		h.log.Info("websocket upgrade failed", "err", err)
+		return
+	}
+	c := newConn(h, ws, id)
+	if !h.track(c) {
+		ws.Close(websocket.StatusCode(protocol.CloseGoingAway), "server shutting down")
+		return
+	}
+	defer h.untrack(c)
+	c.serve()
+}
+
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
+	token := requestToken(r)
+	if token == "" {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "missing token: send Authorization: Bearer <token> or the subprotocol bearer.<token>")
+		return Identity{}, false
+	}
+	id, err := h.opts.Authenticate(r.Context(), token)
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid or expired token")
+		return id, false
+	case err != nil:
+		h.log.Error("authenticate websocket", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "cannot check the token right now")
+		return id, false
+	}
+	return id, true
+}
+
+func (h *Handler) track(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	return true
+}
+
+func (h *Handler) untrack(c *conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// Shutdown refuses new connections, closes open ones with 1001 after their
+// queued frames are written, and waits for them or for ctx.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.Close(protocol.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.ws.CloseNow()
+		}
+		return ctx.Err()
+	}
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) ConnectionOpened()       {}
+func (nopMetrics) ConnectionClosed()       {}
+func (nopMetrics) SlowClientDisconnected() {}

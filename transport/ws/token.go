@@ -1,0 +1,45 @@
+package ws
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// bearerProtocolPrefix marks the subprotocol that carries a browser's token.
+const bearerProtocolPrefix = "bearer."
+
+// requestToken finds the token in Authorization: Bearer, or in the
+// Sec-WebSocket-Protocol list as bearer.<token>.
+func requestToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	for _, line := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(line, ",") {
+			if p = strings.TrimSpace(p); strings.HasPrefix(p, bearerProtocolPrefix) {
+				return p[len(bearerProtocolPrefix):]
+			}
+		}
+	}
+	return ""
+}
+
+// tokenInQuery reports a token passed in the URL, which is refused: URLs
+// end up in access logs and browser history.
+func tokenInQuery(r *http.Request) bool {
+	q := r.URL.Query()
+	for _, k := range []string{"token", "access_token", "jwt", "auth", "authorization", "bearer"} {
+		if q.Has(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeError answers a refused upgrade with the structured JSON error.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
