@@ -1,0 +1,226 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"chatd/persistence"
+)
+
+// Page size limits of ListConversations.
+const (
+	defaultPageSize = 30
+	maxPageSize     = 100
+)
+
+// CreateConversation stores c, filling ID (when empty) and timestamps.
+func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
+	owner, ok := objectID(c.OwnerID)
+	if !ok {
+		return fmt.Errorf("create conversation: invalid owner id %q", c.OwnerID)
+	}
+	id, err := idOrNew(c.ID)
+	if err != nil {
+		return fmt.Errorf("create conversation: %w", err)
+	}
+	t := now()
+	d := conversationDoc{
+		ID:           id,
+		OwnerID:      owner,
+		Title:        c.Title,
+		Model:        c.Model,
+		SystemPrompt: c.SystemPrompt,
+		CreatedAt:    t,
+		UpdatedAt:    t,
+	}
+	if _, err := s.conversations.InsertOne(ctx, d); err != nil {
+		return fmt.Errorf("create conversation: %w", mapErr(err))
+	}
+	*c = d.conversation()
+	return nil
+}
+
+// ownedFilter selects document id of owner; ok is false when either id is
+// malformed (such a document cannot exist).
+func ownedFilter(ownerID, id string) (f bson.D, ok bool) {
+	owner, ok1 := objectID(ownerID)
+	oid, ok2 := objectID(id)
+	return bson.D{{Key: "_id", Value: oid}, {Key: "owner_id", Value: owner}}, ok1 && ok2
+}
+
+// Conversation returns one conversation of the owner.
+func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error) {
+	filter, ok := ownedFilter(ownerID, id)
+	if !ok {
+		return persistence.Conversation{}, fmt.Errorf("conversation %s: %w", id, persistence.ErrNotFound)
+	}
+	var d conversationDoc
+	if err := s.conversations.FindOne(ctx, filter).Decode(&d); err != nil {
+		return persistence.Conversation{}, fmt.Errorf("conversation %s: %w", id, mapErr(err))
+	}
+	return d.conversation(), nil
+}
+
+// ListConversations returns a page of the owner's conversations, newest
+// (updated_at, then _id) first, using a range filter on the cursor position
+// rather than skip. A search matches, case-insensitively, a substring of the
+// title or of any message of the conversation (see searchRegex).
+func (s *Store) ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
+	limit := clampLimit(q.Limit)
+	clauses := bson.A{}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return persistence.ConversationPage{}, fmt.Errorf("list conversations: %w", err)
+		}
+		clauses = append(clauses, c.after())
+	}
+	owner, ok := objectID(ownerID)
+	if !ok {
+		return persistence.ConversationPage{}, nil // nobody owns anything under a malformed id
+	}
+	if q.Search != "" {
+		match, err := s.searchFilter(ctx, owner, q.Search)
+		if err != nil {
+			return persistence.ConversationPage{}, fmt.Errorf("list conversations: %w", err)
+		}
+		clauses = append(clauses, match)
+	}
+	filter := bson.D{{Key: "owner_id", Value: owner}}
+	if len(clauses) > 0 {
+		filter = append(filter, bson.E{Key: "$and", Value: clauses})
+	}
+	return s.conversationPage(ctx, filter, limit)
+}
+
+// clampLimit applies ListQuery's documented limits.
+func clampLimit(n int) int {
+	switch {
+	case n == 0:
+		return defaultPageSize
+	case n < 1:
+		return 1
+	case n > maxPageSize:
+		return maxPageSize
+	}
+	return n
+}
+
+// conversationPage runs filter sorted newest first and reads limit+1
+// documents to know whether another page follows.
+func (s *Store) conversationPage(ctx context.Context, filter bson.D, limit int) (persistence.ConversationPage, error) {
+	opts := options.Find().
+		SetSort(bson.D{{Key: "updated_at", Value: -1}, {Key: "_id", Value: -1}}).
+		SetLimit(int64(limit + 1))
+	cur, err := s.conversations.Find(ctx, filter, opts)
+	if err != nil {
+		return persistence.ConversationPage{}, fmt.Errorf("list conversations: %w", err)
+	}
+	var docs []conversationDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return persistence.ConversationPage{}, fmt.Errorf("list conversations: %w", err)
+	}
+	page := persistence.ConversationPage{Conversations: make([]persistence.Conversation, 0, min(len(docs), limit))}
+	for i, d := range docs {
+		if i == limit {
+			last := docs[limit-1]
+			page.NextCursor = pageCursor{updatedAt: last.UpdatedAt, id: last.ID}.encode()
+			break
+		}
+		page.Conversations = append(page.Conversations, d.conversation())
+	}
+	return page, nil
+}
+
+// searchRegex matches text containing the search term, case-insensitively.
+// The term is escaped, so it is a plain substring, never a pattern.
+func searchRegex(term string) bson.Regex {
+	return bson.Regex{Pattern: regexp.QuoteMeta(term), Options: "i"}
+}
+
+// searchFilter is the clause matching the owner's conversations whose title
+// or one of whose messages contains term.
+//
+// A message's text is an array of chunks (see ApplyMessageUpdates) and the
+// regex is matched against each chunk, not against the joined text. The
+// batching writer flushes checkpoints at whitespace boundaries, so a word is
+// never split across chunks and any single word is found; a phrase spanning
+// a checkpoint boundary is not.
+func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term string) (bson.D, error) {
+	re := searchRegex(term)
+	res := s.messages.Distinct(ctx, "conversation_id", bson.D{
+		{Key: "owner_id", Value: owner},
+		{Key: "content", Value: re},
+	})
+	ids := []bson.ObjectID{}
+	if err := res.Decode(&ids); err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	return bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "title", Value: re}},
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+	}}}, nil
+}
+
+// UpdateConversation applies p and returns the result. UpdatedAt moves to
+// now, or stays if a message already moved it later.
+func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
+	filter, ok := ownedFilter(ownerID, id)
+	if !ok {
+		return persistence.Conversation{}, fmt.Errorf("update conversation %s: %w", id, persistence.ErrNotFound)
+	}
+	update := bson.D{{Key: "$max", Value: bson.D{{Key: "updated_at", Value: now()}}}}
+	if set := patchFields(p); len(set) > 0 {
+		update = append(update, bson.E{Key: "$set", Value: set})
+	}
+	var d conversationDoc
+	err := s.conversations.FindOneAndUpdate(ctx, filter, update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if err != nil {
+		return persistence.Conversation{}, fmt.Errorf("update conversation %s: %w", id, mapErr(err))
+	}
+	return d.conversation(), nil
+}
+
+// patchFields is the $set document of p.
+func patchFields(p persistence.ConversationPatch) bson.D {
+	var set bson.D
+	if p.Title != nil {
+		set = append(set, bson.E{Key: "title", Value: *p.Title})
+	}
+	if p.Model != nil {
+		set = append(set, bson.E{Key: "model", Value: *p.Model})
+	}
+	if p.SystemPrompt != nil {
+		set = append(set, bson.E{Key: "system_prompt", Value: *p.SystemPrompt})
+	}
+	return set
+}
+
+// DeleteConversation removes the conversation and its messages. With no
+// transactions to rely on, messages go first: if the server dies between the
+// two deletes, the conversation is still listed (with fewer or no messages)
+// and deleting it again finishes the job; no message is ever left without
+// its conversation.
+func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) error {
+	filter, ok := ownedFilter(ownerID, id)
+	if !ok {
+		return fmt.Errorf("delete conversation %s: %w", id, persistence.ErrNotFound)
+	}
+	msgs := bson.D{{Key: "conversation_id", Value: filter[0].Value}, {Key: "owner_id", Value: filter[1].Value}}
+	if _, err := s.messages.DeleteMany(ctx, msgs); err != nil {
+		return fmt.Errorf("delete messages of conversation %s: %w", id, err)
+	}
+	res, err := s.conversations.DeleteOne(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("delete conversation %s: %w", id, err)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("delete conversation %s: %w", id, persistence.ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package mongo
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"chatd/persistence"
+)
+
+// userDoc is a document of the users collection.
+type userDoc struct {
+	ID           bson.ObjectID `bson:"_id"`
+	Email        string        `bson:"email"` // unique index
+	Name         string        `bson:"name"`
+	PasswordHash string        `bson:"password_hash"`
+	TokenVersion int64         `bson:"token_version"`
+	CreatedAt    time.Time     `bson:"created_at"`
+	UpdatedAt    time.Time     `bson:"updated_at"`
+}
+
+// conversationDoc is a document of the conversations collection.
+type conversationDoc struct {
+	ID           bson.ObjectID `bson:"_id"`
+	OwnerID      bson.ObjectID `bson:"owner_id"`
+	Title        string        `bson:"title"`
+	Model        string        `bson:"model"`
+	SystemPrompt string        `bson:"system_prompt"`
+	CreatedAt    time.Time     `bson:"created_at"`
+	UpdatedAt    time.Time     `bson:"updated_at"`
+}
+
+// messageDoc is a document of the messages collection. Every field is always
+// written, in particular both fields of the unique (owner_id,
+// client_message_id) index.
+type messageDoc struct {
+	ID              bson.ObjectID  `bson:"_id"`
+	ConversationID  bson.ObjectID  `bson:"conversation_id"`
+	OwnerID         bson.ObjectID  `bson:"owner_id"`
+	ParentID        *bson.ObjectID `bson:"parent_id"` // null for a root message
+	Role            string         `bson:"role"`
+	Content         []string       `bson:"content"` // chunks, joined when read
+	Model           string         `bson:"model"`
+	Status          string         `bson:"status"`
+	FinishReason    string         `bson:"finish_reason"`
+	Usage           *usageDoc      `bson:"usage"`
+	Error           string         `bson:"error"`
+	ClientMessageID string         `bson:"client_message_id"`
+	CreatedAt       time.Time      `bson:"created_at"`
+	UpdatedAt       time.Time      `bson:"updated_at"`
+}
+
+// usageDoc is the token accounting of a message.
+type usageDoc struct {
+	PromptTokens     int `bson:"prompt_tokens"`
+	CompletionTokens int `bson:"completion_tokens"`
+	TotalTokens      int `bson:"total_tokens"`
+}
+
+// objectID parses a persistence id. Only the lower-case form NewID produces
+// is accepted, so an id read back is byte for byte the id written.
+func objectID(id string) (bson.ObjectID, bool) {
+	if !persistence.ValidID(id) {
+		return bson.ObjectID{}, false
+	}
+	oid, err := bson.ObjectIDFromHex(id)
+	return oid, err == nil
+}
+
+// newObjectID mints a persistence id as an ObjectID.
+func newObjectID() bson.ObjectID {
+	oid, _ := objectID(persistence.NewID()) // NewID always gives a valid id
+	return oid
+}
+
+// idOrNew parses id, or mints one when id is empty.
+func idOrNew(id string) (bson.ObjectID, error) {
+	if id == "" {
+		return newObjectID(), nil
+	}
+	oid, ok := objectID(id)
+	if !ok {
+		return oid, fmt.Errorf("invalid id %q", id)
+	}
+	return oid, nil
+}
+
+// now is the current time as the store keeps it.
+func now() time.Time { return normTime(time.Now()) }
+
+// normTime is t as a BSON date reads back: UTC, millisecond precision.
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+func (d userDoc) user() persistence.User {
+	return persistence.User{
+		ID:           d.ID.Hex(),
+		Email:        d.Email,
+		Name:         d.Name,
+		PasswordHash: d.PasswordHash,
+		TokenVersion: d.TokenVersion,
+		CreatedAt:    d.CreatedAt,
+		UpdatedAt:    d.UpdatedAt,
+	}
+}
+
+func (d conversationDoc) conversation() persistence.Conversation {
+	return persistence.Conversation{
+		ID:           d.ID.Hex(),
+		OwnerID:      d.OwnerID.Hex(),
+		Title:        d.Title,
+		Model:        d.Model,
+		SystemPrompt: d.SystemPrompt,
+		CreatedAt:    d.CreatedAt,
+		UpdatedAt:    d.UpdatedAt,
+	}
+}
+
+func (d messageDoc) message() persistence.Message {
+	m := persistence.Message{
+		ID:              d.ID.Hex(),
+		ConversationID:  d.ConversationID.Hex(),
+		OwnerID:         d.OwnerID.Hex(),
+		Role:            persistence.Role(d.Role),
+		Content:         strings.Join(d.Content, ""),
+		Model:           d.Model,
+		Status:          persistence.Status(d.Status),
+		FinishReason:    d.FinishReason,
+		Error:           d.Error,
+		ClientMessageID: d.ClientMessageID,
+		CreatedAt:       d.CreatedAt,
+		UpdatedAt:       d.UpdatedAt,
+	}
+	if d.ParentID != nil {
+		m.ParentID = d.ParentID.Hex()
+	}
+	if d.Usage != nil {
+		m.Usage = &persistence.Usage{
+			PromptTokens:     d.Usage.PromptTokens,
+			CompletionTokens: d.Usage.CompletionTokens,
+			TotalTokens:      d.Usage.TotalTokens,
+		}
+	}
+	return m
+}
+
+// usageDocOf converts u; nil stays nil.
+func usageDocOf(u *persistence.Usage) *usageDoc {
+	if u == nil {
+		return nil
+	}
+	return &usageDoc{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+}
+
+// chunksOf is the initial content array of a message.
+func chunksOf(content string) []string {
+	if content == "" {
+		return []string{}
+	}
+	return []string{content}
+}

@@ -1,0 +1,87 @@
+package mongo_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+	drv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"chatd/persistence"
+	"chatd/persistence/ferret"
+	"chatd/persistence/mongo"
+)
+
+// testTimeout bounds each test; the machine is shared, so it is generous.
+const testTimeout = 2 * time.Minute
+
+// env is one test's FerretDB, store on it and a raw client to inspect documents.
+type env struct {
+	uri   string
+	store *mongo.Store
+	raw   *drv.Database
+}
+
+// newEnv starts FerretDB and opens a store on it; both end with the test.
+func newEnv(t *testing.T, monitor *event.CommandMonitor) (context.Context, env) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	uri := ferret.Start(t)
+	store, err := mongo.Open(ctx, mongo.Options{
+		URI:     uri,
+		Logger:  slog.New(ferret.NewTestHandler(t, slog.LevelInfo)),
+		Monitor: monitor,
+	})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := store.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	client, err := drv.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return ctx, env{uri: uri, store: store, raw: client.Database(mongo.DefaultDatabase)}
+}
+
+// mustUser creates a user with the given email.
+func mustUser(ctx context.Context, t *testing.T, s persistence.Store, email string) persistence.User {
+	t.Helper()
+	u := persistence.User{Email: email, Name: "N", PasswordHash: "h"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatalf("create user %s: %v", email, err)
+	}
+	return u
+}
+
+// mustConversation creates a conversation of owner.
+func mustConversation(ctx context.Context, t *testing.T, s persistence.Store, owner, title string) persistence.Conversation {
+	t.Helper()
+	c := persistence.Conversation{OwnerID: owner, Title: title, Model: "m"}
+	if err := s.CreateConversation(ctx, &c); err != nil {
+		t.Fatalf("create conversation %q: %v", title, err)
+	}
+	return c
+}
+
+// mustMessage inserts a message into c.
+func mustMessage(ctx context.Context, t *testing.T, s persistence.Store, c persistence.Conversation, role persistence.Role, content string) persistence.Message {
+	t.Helper()
+	status := persistence.StatusComplete
+	if role == persistence.RoleAssistant {
+		status = persistence.StatusStreaming
+	}
+	m := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, Role: role, Content: content, Status: status}
+	if err := s.InsertMessage(ctx, &m); err != nil {
+		t.Fatalf("insert message: %v", err)
+	}
+	return m
+}

@@ -1,0 +1,162 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"chatd/persistence"
+)
+
+// InsertMessage stores m, filling ID and ClientMessageID (when empty) and
+// CreatedAt/UpdatedAt (when zero), then moves the conversation's UpdatedAt
+// forward to m.CreatedAt. The message is written first: if the owner has no
+// such conversation, it is removed again and ErrNotFound returned.
+func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
+	d, err := newMessageDoc(m)
+	if err != nil {
+		return fmt.Errorf("insert message: %w", err)
+	}
+	if _, err := s.messages.InsertOne(ctx, d); err != nil {
+		return fmt.Errorf("insert message: %w", mapErr(err))
+	}
+	res, err := s.conversations.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}},
+		bson.D{{Key: "$max", Value: bson.D{{Key: "updated_at", Value: d.CreatedAt}}}})
+	if err == nil && res.MatchedCount == 0 {
+		err = persistence.ErrNotFound
+	}
+	if err != nil {
+		s.removeMessage(ctx, d.ID)
+		return fmt.Errorf("insert message in conversation %s: %w", m.ConversationID, err)
+	}
+	*m = d.message()
+	return nil
+}
+
+// removeMessage undoes an insert whose conversation update failed.
+func (s *Store) removeMessage(ctx context.Context, id bson.ObjectID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.messages.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		s.log.Warn("remove message left without conversation", "message", id.Hex(), "err", err)
+	}
+}
+
+// newMessageDoc validates m and fills its defaults.
+func newMessageDoc(m *persistence.Message) (messageDoc, error) {
+	conv, ok1 := objectID(m.ConversationID)
+	owner, ok2 := objectID(m.OwnerID)
+	if !ok1 || !ok2 {
+		return messageDoc{}, fmt.Errorf("conversation %q of owner %q: %w", m.ConversationID, m.OwnerID, persistence.ErrNotFound)
+	}
+	id, err := idOrNew(m.ID)
+	if err != nil {
+		return messageDoc{}, err
+	}
+	d := messageDoc{
+		ID: id, ConversationID: conv, OwnerID: owner,
+		Role: string(m.Role), Content: chunksOf(m.Content), Model: m.Model,
+		Status: string(m.Status), FinishReason: m.FinishReason, Usage: usageDocOf(m.Usage), Error: m.Error,
+		ClientMessageID: m.ClientMessageID,
+		CreatedAt:       normTime(m.CreatedAt), UpdatedAt: normTime(m.UpdatedAt),
+	}
+	if m.ParentID != "" {
+		parent, ok := objectID(m.ParentID)
+		if !ok {
+			return messageDoc{}, fmt.Errorf("parent message %q: %w", m.ParentID, persistence.ErrNotFound)
+		}
+		d.ParentID = &parent
+	}
+	if d.ClientMessageID == "" {
+		d.ClientMessageID = persistence.NewID()
+	}
+	if m.CreatedAt.IsZero() {
+		d.CreatedAt = now()
+	}
+	if m.UpdatedAt.IsZero() {
+		d.UpdatedAt = d.CreatedAt
+	}
+	return d, nil
+}
+
+// Message returns one message of the owner.
+func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
+	filter, ok := ownedFilter(ownerID, id)
+	if !ok {
+		return persistence.Message{}, fmt.Errorf("message %s: %w", id, persistence.ErrNotFound)
+	}
+	m, err := s.findMessage(ctx, filter)
+	if err != nil {
+		return m, fmt.Errorf("message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// MessageByClientID returns the owner's message with that client id.
+func (s *Store) MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (persistence.Message, error) {
+	owner, ok := objectID(ownerID)
+	if !ok {
+		return persistence.Message{}, fmt.Errorf("message with client id %q: %w", clientMessageID, persistence.ErrNotFound)
+	}
+	m, err := s.findMessage(ctx, bson.D{{Key: "owner_id", Value: owner}, {Key: "client_message_id", Value: clientMessageID}})
+	if err != nil {
+		return m, fmt.Errorf("message with client id %q: %w", clientMessageID, err)
+	}
+	return m, nil
+}
+
+func (s *Store) findMessage(ctx context.Context, filter bson.D) (persistence.Message, error) {
+	var d messageDoc
+	if err := s.messages.FindOne(ctx, filter).Decode(&d); err != nil {
+		return persistence.Message{}, mapErr(err)
+	}
+	return d.message(), nil
+}
+
+// Messages returns every message of a conversation of the owner (all
+// branches), oldest first; none for an unknown conversation.
+func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
+	owner, ok1 := objectID(ownerID)
+	conv, ok2 := objectID(conversationID)
+	out := []persistence.Message{}
+	if !ok1 || !ok2 {
+		return out, nil
+	}
+	cur, err := s.messages.Find(ctx,
+		bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}},
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
+	}
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	for cur.Next(ctx) {
+		var d messageDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
+		}
+		out = append(out, d.message())
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
+	}
+	return out, nil
+}
+
+// InterruptStreaming marks every message still streaming as interrupted and
+// returns how many changed.
+func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
+	res, err := s.messages.UpdateMany(ctx,
+		bson.D{{Key: "status", Value: string(persistence.StatusStreaming)}},
+		bson.D{{Key: "$set", Value: bson.D{
+			{Key: "status", Value: string(persistence.StatusInterrupted)},
+			{Key: "updated_at", Value: now()},
+		}}})
+	if err != nil {
+		return 0, fmt.Errorf("interrupt streaming messages: %w", err)
+	}
+	return int(res.ModifiedCount), nil
+}

@@ -1,0 +1,172 @@
+// Package mongo is the production persistence.Store, on MongoDB through the
+// official Go driver (v2).
+//
+// Layout: one document per user (users), per conversation (conversations)
+// and per message (messages); nothing grows inside a user or conversation
+// document. Ids are persistence.NewID strings, which are ObjectID hex, stored
+// as ObjectID _id values (12 bytes, sorted by creation time); owner_id,
+// conversation_id and parent_id reference them the same way (a root
+// message's parent_id is null). A message's text is stored as an array of
+// chunks in content (see ApplyMessageUpdates). Times are BSON dates, so the
+// store keeps them in UTC at millisecond precision.
+//
+// The store uses only what both MongoDB and FerretDB v1 (the in-process test
+// server, see persistence/ferret) support: no transactions, change streams,
+// TTL, text or partial indexes, pipeline updates or aggregation.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"chatd/persistence"
+)
+
+// Options configures Open.
+type Options struct {
+	// URI is a standard MongoDB connection string (mongodb:// or
+	// mongodb+srv://, with any of its options: TLS, replicaSet, authSource...).
+	// Required.
+	URI string
+	// Database is the database name; it defaults to the database in the URI
+	// path, else "chatd".
+	Database string
+	// Logger receives the store's logs; it defaults to slog.Default().
+	Logger *slog.Logger
+	// ConnectTimeout bounds connecting and the first ping in Open; it
+	// defaults to 10s. A connectTimeoutMS in the URI overrides it for the
+	// driver's own connection attempts.
+	ConnectTimeout time.Duration
+	// Monitor, when set, sees every command the driver sends (tests and
+	// benchmarks count writes with it).
+	Monitor *event.CommandMonitor
+}
+
+// Default option values.
+const (
+	DefaultDatabase       = "chatd"
+	DefaultConnectTimeout = 10 * time.Second
+)
+
+// Store is a persistence.Store on MongoDB. It is safe for concurrent use.
+type Store struct {
+	client        *mongo.Client
+	db            *mongo.Database
+	users         *mongo.Collection
+	conversations *mongo.Collection
+	messages      *mongo.Collection
+	meta          *mongo.Collection
+	log           *slog.Logger
+}
+
+var _ persistence.Store = (*Store)(nil)
+
+// Open connects to MongoDB, checks that it answers within ConnectTimeout,
+// creates the indexes (idempotently) and applies pending schema migrations.
+// Errors name the host(s) but never the password.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.URI == "" {
+		return nil, errors.New("open mongodb store: empty URI")
+	}
+	parts := splitURI(opts.URI)
+	if opts.Database == "" {
+		opts.Database = parts.database
+	}
+	if opts.Database == "" {
+		opts.Database = DefaultDatabase
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+
+	client, err := connect(ctx, opts, parts)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore(client, opts)
+	if err := s.setUp(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("open mongodb store on %s: %w", parts.hosts, err)
+	}
+	opts.Logger.Info("mongodb store opened", "hosts", parts.hosts, "database", opts.Database)
+	return s, nil
+}
+
+// connect creates the client and pings the primary within ConnectTimeout.
+func connect(ctx context.Context, opts Options, parts uriParts) (*mongo.Client, error) {
+	co := options.Client().
+		SetAppName("chatd").
+		SetConnectTimeout(opts.ConnectTimeout).
+		ApplyURI(opts.URI) // after the defaults: the URI's own options win
+	if opts.Monitor != nil {
+		co.SetMonitor(opts.Monitor)
+	}
+	client, err := mongo.Connect(co)
+	if err != nil {
+		return nil, parts.redact(fmt.Errorf("connect to mongodb %s: %w", parts.hosts, err))
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
+	defer cancel()
+	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, parts.redact(fmt.Errorf("mongodb %s did not answer a ping within %s: %w",
+			parts.hosts, opts.ConnectTimeout, err))
+	}
+	return client, nil
+}
+
+func newStore(client *mongo.Client, opts Options) *Store {
+	db := client.Database(opts.Database)
+	return &Store{
+		client:        client,
+		db:            db,
+		users:         db.Collection("users"),
+		conversations: db.Collection("conversations"),
+		messages:      db.Collection("messages"),
+		meta:          db.Collection("meta"),
+		log:           opts.Logger,
+	}
+}
+
+// Ping checks that the primary answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("ping mongodb: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects from MongoDB, waiting (within ctx) for operations in
+// flight.
+func (s *Store) Close(ctx context.Context) error {
+	if err := s.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("close mongodb store: %w", err)
+	}
+	return nil
+}
+
+// mapErr turns driver errors into the persistence errors callers compare
+// with errors.Is, keeping the driver error's text when there is one.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return persistence.ErrNotFound
+	case mongo.IsDuplicateKeyError(err):
+		return fmt.Errorf("%w (%w)", persistence.ErrDuplicate, err)
+	default:
+		return err
+	}
+}

@@ -1,0 +1,179 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// schemaID is the _id of the meta document recording the schema version.
+const schemaID = "schema"
+
+// migration is one step of the schema history. Steps run in order, each at
+// most once per database as far as the schema document knows; they must be
+// idempotent anyway, since two servers starting together may both run one.
+type migration struct {
+	version int
+	name    string
+	up      func(ctx context.Context, s *Store) error
+}
+
+// migrations is the ordered schema history; append, never edit or reorder.
+// Indexes are not migrations: ensureIndexes creates them at every Open.
+var migrations = []migration{
+	{version: 1, name: "baseline: users, conversations, messages with chunked content", up: nil},
+}
+
+// schemaDoc is the meta document that records the applied migrations.
+type schemaDoc struct {
+	ID      string         `bson:"_id"`
+	Version int            `bson:"version"`
+	Applied []appliedEntry `bson:"applied"`
+}
+
+// appliedEntry records one applied migration.
+type appliedEntry struct {
+	Version   int       `bson:"version"`
+	Name      string    `bson:"name"`
+	AppliedAt time.Time `bson:"applied_at"`
+}
+
+// indexSpec is one index the store relies on.
+type indexSpec struct {
+	coll   func(s *Store) *mongo.Collection
+	name   string
+	unique bool
+	keys   bson.D
+	reason string // why the store needs it
+}
+
+// indexes lists every index; names are fixed so creating them again is a
+// no-op. No unique index may have a field a document can lack: FerretDB
+// tolerates that, MongoDB indexes the missing field as null and rejects the
+// second such document.
+var indexes = []indexSpec{
+	{
+		coll:   func(s *Store) *mongo.Collection { return s.users },
+		name:   "email_unique",
+		unique: true,
+		keys:   bson.D{{Key: "email", Value: 1}},
+		reason: "sign-in by email; one account per email",
+	},
+	{
+		coll:   func(s *Store) *mongo.Collection { return s.conversations },
+		name:   "owner_updated",
+		keys:   bson.D{{Key: "owner_id", Value: 1}, {Key: "updated_at", Value: -1}, {Key: "_id", Value: -1}},
+		reason: "a user's conversations newest first, paginated by (updated_at, _id)",
+	},
+	{
+		coll:   func(s *Store) *mongo.Collection { return s.messages },
+		name:   "conversation_created",
+		keys:   bson.D{{Key: "conversation_id", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}},
+		reason: "a conversation's messages oldest first",
+	},
+	{
+		coll:   func(s *Store) *mongo.Collection { return s.messages },
+		name:   "owner_client_message_unique",
+		unique: true,
+		keys:   bson.D{{Key: "owner_id", Value: 1}, {Key: "client_message_id", Value: 1}},
+		reason: "idempotent sends: one message per client message id and owner",
+	},
+	{
+		coll:   func(s *Store) *mongo.Collection { return s.messages },
+		name:   "status",
+		keys:   bson.D{{Key: "status", Value: 1}},
+		reason: "InterruptStreaming at start finds the few streaming messages without a scan",
+	},
+}
+
+// model is the createIndexes form of ix.
+func (ix indexSpec) model() mongo.IndexModel {
+	o := options.Index().SetName(ix.name)
+	if ix.unique {
+		o.SetUnique(true)
+	}
+	return mongo.IndexModel{Keys: ix.keys, Options: o}
+}
+
+// setUp creates the indexes and applies pending migrations.
+func (s *Store) setUp(ctx context.Context) error {
+	if err := s.ensureIndexes(ctx); err != nil {
+		return err
+	}
+	return s.migrate(ctx)
+}
+
+// ensureIndexes creates every index; existing ones are left as they are.
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	for _, ix := range indexes {
+		c := ix.coll(s)
+		if _, err := c.Indexes().CreateOne(ctx, ix.model()); err != nil {
+			return fmt.Errorf("create index %s.%s: %w", c.Name(), ix.name, err)
+		}
+	}
+	return nil
+}
+
+// migrate applies the migrations newer than the recorded schema version.
+func (s *Store) migrate(ctx context.Context) error {
+	current, err := s.schemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	latest := migrations[len(migrations)-1].version
+	if current > latest {
+		return fmt.Errorf("database schema version %d is newer than this server knows (%d): upgrade the server", current, latest)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		if err := s.apply(ctx, m); err != nil {
+			return err
+		}
+		s.log.Info("mongodb schema migrated", "version", m.version, "migration", m.name)
+	}
+	return nil
+}
+
+// schemaVersion reads the recorded version; 0 for a new database.
+func (s *Store) schemaVersion(ctx context.Context) (int, error) {
+	var d schemaDoc
+	err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: schemaID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return d.Version, nil
+}
+
+// apply runs m and records it, unless another server recorded it first.
+func (s *Store) apply(ctx context.Context, m migration) error {
+	if m.up != nil {
+		if err := m.up(ctx, s); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	filter := bson.D{{Key: "_id", Value: schemaID}, {Key: "version", Value: bson.D{{Key: "$lt", Value: m.version}}}}
+	update := bson.D{
+		{Key: "$set", Value: bson.D{{Key: "version", Value: m.version}}},
+		{Key: "$push", Value: bson.D{{Key: "applied", Value: appliedEntry{Version: m.version, Name: m.name, AppliedAt: now()}}}},
+	}
+	_, err := s.meta.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		// The document exists with version >= m.version: another server
+		// recorded this step while we ran it.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record migration %d: %w", m.version, err)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"chatd/persistence"
+)
+
+// CreateUser stores u, filling ID (when empty) and timestamps and
+// lower-casing Email; ErrDuplicate if the email is taken.
+func (s *Store) CreateUser(ctx context.Context, u *persistence.User) error {
+	id, err := idOrNew(u.ID)
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	t := now()
+	d := userDoc{
+		ID:           id,
+		Email:        strings.ToLower(u.Email),
+		Name:         u.Name,
+		PasswordHash: u.PasswordHash,
+		TokenVersion: u.TokenVersion,
+		CreatedAt:    t,
+		UpdatedAt:    t,
+	}
+	if _, err := s.users.InsertOne(ctx, d); err != nil {
+		return fmt.Errorf("create user: %w", mapErr(err))
+	}
+	*u = d.user()
+	return nil
+}
+
+// UserByEmail finds a user by email (compared lower-cased).
+func (s *Store) UserByEmail(ctx context.Context, email string) (persistence.User, error) {
+	u, err := s.findUser(ctx, bson.D{{Key: "email", Value: strings.ToLower(email)}})
+	if err != nil {
+		return u, fmt.Errorf("user by email: %w", err)
+	}
+	return u, nil
+}
+
+// UserByID finds a user by id.
+func (s *Store) UserByID(ctx context.Context, id string) (persistence.User, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return persistence.User{}, fmt.Errorf("user %s: %w", id, persistence.ErrNotFound)
+	}
+	u, err := s.findUser(ctx, bson.D{{Key: "_id", Value: oid}})
+	if err != nil {
+		return u, fmt.Errorf("user %s: %w", id, err)
+	}
+	return u, nil
+}
+
+func (s *Store) findUser(ctx context.Context, filter bson.D) (persistence.User, error) {
+	var d userDoc
+	if err := s.users.FindOne(ctx, filter).Decode(&d); err != nil {
+		return persistence.User{}, mapErr(err)
+	}
+	return d.user(), nil
+}
+
+// BumpTokenVersion increments the user's token version and returns the new
+// one, in one atomic findAndModify.
+func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return 0, fmt.Errorf("bump token version of user %s: %w", id, persistence.ErrNotFound)
+	}
+	var d struct {
+		TokenVersion int64 `bson:"token_version"`
+	}
+	err := s.users.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: oid}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "token_version", Value: int64(1)}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After), // no projection: FerretDB lacks it here
+	).Decode(&d)
+	if err != nil {
+		return 0, fmt.Errorf("bump token version of user %s: %w", id, mapErr(err))
+	}
+	return d.TokenVersion, nil
+}
