@@ -15,7 +15,7 @@ import (
 // Store interface. It checks the Writer's promises as updates arrive: one
 // update per message per bulk write, and nothing after a final status.
 type memStore struct {
-	t *testing.T
+	t testing.TB
 
 	mu     sync.Mutex
 	calls  int                           // ApplyMessageUpdates calls, failed ones included
@@ -27,7 +27,7 @@ type memStore struct {
 	gate   chan struct{}        // optional: each call waits for a receive
 }
 
-func newMemStore(t *testing.T) *memStore {
+func newMemStore(t testing.TB) *memStore {
 	return &memStore{
 		t:      t,
 		chunks: make(map[string][]string),
