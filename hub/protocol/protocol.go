@@ -123,7 +123,7 @@ func DecodeClient(data []byte) (ClientFrame, *Error) {
 		f.ID = nil
 		return f, err
 	}
-	return f, validate(&f)
+	return f, f.Validate()
 }
 
 func asTypeError(err error, target **json.UnmarshalTypeError) bool {
@@ -165,7 +165,8 @@ func validID(id json.RawMessage) *Error {
 	return Errorf(CodeInvalidField, "id must be a string or a number")
 }
 
-func validate(f *ClientFrame) *Error {
+// Validate checks the fields f's type needs.
+func (f *ClientFrame) Validate() *Error {
 	switch f.Type {
 	case "":
 		return Errorf(CodeUnknownType, "field \"type\" is missing")

@@ -20,6 +20,8 @@ import (
 
 	"chatd/hub"
 	"chatd/hub/protocol"
+	"chatd/transport/httperr"
+	"chatd/transport/limits"
 )
 
 // Hub is the part of the hub the live channel uses.
@@ -74,12 +76,9 @@ type Options struct {
 	PingInterval time.Duration
 	// PingTimeout is how long a pong may take before the peer counts as dead; it defaults to 15s.
 	PingTimeout time.Duration
-	// MaxConnsPerUser bounds one user's open connections; it defaults to 20.
-	MaxConnsPerUser int
-	// FramesPerMinute bounds one user's client frames; it defaults to 300.
-	FramesPerMinute int
-	// SendsPerMinute bounds one user's send and regenerate frames; it defaults to 30.
-	SendsPerMinute int
+	// Limits bounds each user's connections and frames; it defaults to
+	// limits.New with its defaults. Share one with the SSE routes.
+	Limits *limits.Users
 	// MaxInvalidFrames closes a connection with 1008 after that many invalid
 	// frames in a minute; it defaults to 10.
 	MaxInvalidFrames int
@@ -102,9 +101,9 @@ func (o *Options) setDefaults() {
 	setDefault(&o.WriteTimeout, 10*time.Second)
 	setDefault(&o.PingInterval, 25*time.Second)
 	setDefault(&o.PingTimeout, 15*time.Second)
-	setDefault(&o.MaxConnsPerUser, 20)
-	setDefault(&o.FramesPerMinute, 300)
-	setDefault(&o.SendsPerMinute, 30)
+	if o.Limits == nil {
+		o.Limits = limits.New(limits.Options{})
+	}
 	setDefault(&o.MaxInvalidFrames, 10)
 	setDefault(&o.DispatchTimeout, 30*time.Second)
 }
@@ -117,9 +116,8 @@ func setDefault[T int | int64 | time.Duration](v *T, d T) {
 
 // Handler upgrades authenticated requests and runs their connections.
 type Handler struct {
-	opts   Options
-	log    *slog.Logger
-	limits *userLimits
+	opts Options
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	closing bool
@@ -131,10 +129,9 @@ type Handler struct {
 func NewHandler(opts Options) *Handler {
 	opts.setDefaults()
 	return &Handler{
-		opts:   opts,
-		log:    opts.Logger,
-		limits: newUserLimits(opts.MaxConnsPerUser, opts.FramesPerMinute, opts.SendsPerMinute),
-		conns:  make(map[*conn]struct{}),
+		opts:  opts,
+		log:   opts.Logger,
+		conns: make(map[*conn]struct{}),
 	}
 }
 
@@ -142,22 +139,22 @@ func NewHandler(opts Options) *Handler {
 // serves the connection until it ends.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tokenInQuery(r) {
-		writeError(w, http.StatusBadRequest, "bad_request", "tokens in the query string are refused; send Authorization: Bearer or the bearer.<token> subprotocol")
+		httperr.Write(w, httperr.New(http.StatusBadRequest, httperr.CodeBadRequest, "tokens in the query string are refused; send Authorization: Bearer or the bearer.<token> subprotocol"))
 		return
 	}
 	if !h.opts.Origins.Check(r) {
-		writeError(w, http.StatusForbidden, "forbidden", "origin not allowed")
+		httperr.Write(w, httperr.New(http.StatusForbidden, httperr.CodeForbidden, "origin not allowed"))
 		return
 	}
 	id, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
-	if !h.limits.acquireConn(id.UserID) {
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many open connections for this user")
+	if !h.opts.Limits.AcquireConn(id.UserID) {
+		httperr.Write(w, httperr.New(http.StatusTooManyRequests, httperr.CodeRateLimited, "too many open connections for this user"))
 		return
 	}
-	defer h.limits.releaseConn(id.UserID)
+	defer h.opts.Limits.ReleaseConn(id.UserID)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Name},
 		InsecureSkipVerify: true, // the origin was checked above, with proxies in mind
@@ -179,17 +176,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
 	token := requestToken(r)
 	if token == "" {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "missing token: send Authorization: Bearer <token> or the subprotocol bearer.<token>")
+		httperr.Write(w, httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "missing token: send Authorization: Bearer <token> or the subprotocol bearer.<token>"))
 		return Identity{}, false
 	}
 	id, err := h.opts.Authenticate(r.Context(), token)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
-		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid or expired token")
+		httperr.Write(w, httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "invalid or expired token"))
 		return id, false
 	case err != nil:
 		h.log.Error("authenticate websocket", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "cannot check the token right now")
+		httperr.Write(w, httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable, "cannot check the token right now"))
 		return id, false
 	}
 	return id, true

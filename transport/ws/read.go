@@ -30,7 +30,7 @@ func (c *conn) readLoop() {
 			c.refuse(f.ID, perr, abuse)
 			continue
 		}
-		if rerr := c.h.limits.allowFrame(c.userID, f.Type); rerr != nil {
+		if rerr := c.h.opts.Limits.AllowFrame(c.userID, f.Type); rerr != nil {
 			c.refuse(f.ID, rerr, abuse)
 			continue
 		}

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -35,11 +34,4 @@ func tokenInQuery(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// writeError answers a refused upgrade with the structured JSON error.
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
 }

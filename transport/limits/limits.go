@@ -1,4 +1,6 @@
-package ws
+// Package limits holds the per-user limits of the live transports: open
+// connections and client frames per minute, shared by WebSocket and SSE.
+package limits
 
 import (
 	"sync"
@@ -7,9 +9,10 @@ import (
 	"chatd/hub/protocol"
 )
 
-// userLimits bounds, per user, open connections and frames per minute. It
-// is shared by all connections of a handler.
-type userLimits struct {
+// Users bounds, per user, open connections and frames per minute. One
+// Users is shared by every live transport of a server; it is safe for
+// concurrent use.
+type Users struct {
 	maxConns int
 	frames   rate
 	sends    rate
@@ -55,12 +58,34 @@ func (b *bucket) take(r rate, now time.Time) bool {
 	return true
 }
 
-func newUserLimits(maxConns, framesPerMinute, sendsPerMinute int) *userLimits {
-	return &userLimits{maxConns: maxConns, frames: perMinute(framesPerMinute),
+// Options configure Users. Zero fields take the documented defaults.
+type Options struct {
+	// MaxConns bounds one user's open connections; it defaults to 20.
+	MaxConns int
+	// FramesPerMinute bounds one user's client frames; it defaults to 300.
+	FramesPerMinute int
+	// SendsPerMinute bounds one user's send and regenerate requests; it defaults to 30.
+	SendsPerMinute int
+}
+
+// New returns Users with opts.
+func New(opts Options) *Users {
+	return newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
+}
+
+func orDefault(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func newUsers(maxConns, framesPerMinute, sendsPerMinute int) *Users {
+	return &Users{maxConns: maxConns, frames: perMinute(framesPerMinute),
 		sends: perMinute(sendsPerMinute), users: make(map[string]*userState)}
 }
 
-func (l *userLimits) state(userID string) *userState {
+func (l *Users) state(userID string) *userState {
 	s := l.users[userID]
 	if s == nil {
 		s = &userState{}
@@ -69,8 +94,8 @@ func (l *userLimits) state(userID string) *userState {
 	return s
 }
 
-// acquireConn counts a new connection, or refuses it past the limit.
-func (l *userLimits) acquireConn(userID string) bool {
+// AcquireConn counts a new connection, or refuses it past the limit.
+func (l *Users) AcquireConn(userID string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweepLocked(time.Now())
@@ -82,7 +107,8 @@ func (l *userLimits) acquireConn(userID string) bool {
 	return true
 }
 
-func (l *userLimits) releaseConn(userID string) {
+// ReleaseConn forgets a connection counted by AcquireConn.
+func (l *Users) ReleaseConn(userID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if s := l.users[userID]; s != nil && s.conns > 0 {
@@ -90,8 +116,9 @@ func (l *userLimits) releaseConn(userID string) {
 	}
 }
 
-// allowFrame spends the user's budget for one client frame.
-func (l *userLimits) allowFrame(userID, typ string) *protocol.Error {
+// AllowFrame spends the user's budget for one client frame of type typ
+// (a protocol frame type); sends and regenerates also spend the send budget.
+func (l *Users) AllowFrame(userID, typ string) *protocol.Error {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -107,7 +134,7 @@ func (l *userLimits) allowFrame(userID, typ string) *protocol.Error {
 
 // sweepLocked forgets users without connections whose buckets are full
 // again, so memory stays bounded.
-func (l *userLimits) sweepLocked(now time.Time) {
+func (l *Users) sweepLocked(now time.Time) {
 	if now.Sub(l.swept) < time.Minute {
 		return
 	}
@@ -117,27 +144,4 @@ func (l *userLimits) sweepLocked(now time.Time) {
 			delete(l.users, id)
 		}
 	}
-}
-
-// strikes counts events in a sliding window and reports when a limit is hit.
-type strikes struct {
-	limit  int
-	window time.Duration
-	times  []time.Time
-}
-
-func newStrikes(limit int, window time.Duration) *strikes {
-	return &strikes{limit: limit, window: window}
-}
-
-// hit records one event and reports whether the window now holds more than limit.
-func (s *strikes) hit(now time.Time) bool {
-	keep := s.times[:0]
-	for _, t := range s.times {
-		if now.Sub(t) < s.window {
-			keep = append(keep, t)
-		}
-	}
-	s.times = append(keep, now)
-	return len(s.times) > s.limit
 }
