@@ -1,0 +1,121 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"chatd/persistence"
+)
+
+const convCols = `id, owner_id, title, model, system_prompt, created_at, updated_at`
+
+var (
+	qInsertConv = writeQ(`INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	qConvByID   = readQ(`SELECT ` + convCols + ` FROM conversations WHERE id = ? AND owner_id = ?`)
+	qConvExists = readQ(`SELECT 1 FROM conversations WHERE id = ? AND owner_id = ?`)
+	qUpdateConv = writeQ(`UPDATE conversations SET
+		title = coalesce(?, title),
+		model = coalesce(?, model),
+		system_prompt = coalesce(?, system_prompt),
+		updated_at = max(updated_at + 1, ?)
+	WHERE id = ? AND owner_id = ?
+	RETURNING ` + convCols)
+	qDeleteConvMsgs = writeQ(`DELETE FROM messages WHERE conversation_id = ? AND owner_id = ?`)
+	qDeleteConv     = writeQ(`DELETE FROM conversations WHERE id = ? AND owner_id = ?`)
+)
+
+// CreateConversation stores c, filling ID (when empty) and timestamps.
+func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
+	v := *c
+	if err := fillID(&v.ID); err != nil {
+		return fmt.Errorf("sqlite: create conversation: %w", err)
+	}
+	now := s.clock.now()
+	v.CreatedAt, v.UpdatedAt = fromNanos(now), fromNanos(now)
+	_, err := s.exec(ctx, qInsertConv, v.ID, v.OwnerID, v.Title, v.Model, v.SystemPrompt, now, now)
+	if err != nil {
+		return fmt.Errorf("sqlite: create conversation: %w", mapErr(err))
+	}
+	*c = v
+	return nil
+}
+
+// Conversation returns one of the owner's conversations.
+func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error) {
+	row, err := s.queryRow(ctx, qConvByID, id, ownerID)
+	if err != nil {
+		return persistence.Conversation{}, fmt.Errorf("sqlite: conversation %s: %w", id, err)
+	}
+	c, err := scanConv(row)
+	if err != nil {
+		return c, fmt.Errorf("sqlite: conversation %s: %w", id, mapErr(err))
+	}
+	return c, nil
+}
+
+// UpdateConversation applies p and moves UpdatedAt forward.
+func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
+	row, err := s.writeRow(ctx, qUpdateConv, nullable(p.Title), nullable(p.Model), nullable(p.SystemPrompt),
+		s.clock.now(), id, ownerID)
+	if err != nil {
+		return persistence.Conversation{}, fmt.Errorf("sqlite: update conversation %s: %w", id, err)
+	}
+	c, err := scanConv(row)
+	if err != nil {
+		return c, fmt.Errorf("sqlite: update conversation %s: %w", id, mapErr(err))
+	}
+	return c, nil
+}
+
+// DeleteConversation removes the conversation and its messages in one transaction.
+func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) error {
+	err := s.write(ctx, func(tx *writeTx) error {
+		if _, err := tx.exec(ctx, qDeleteConvMsgs, id, ownerID); err != nil {
+			return err
+		}
+		n, err := tx.exec(ctx, qDeleteConv, id, ownerID)
+		if err == nil && n == 0 {
+			err = persistence.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete conversation %s: %w", id, err)
+	}
+	return nil
+}
+
+// convExists reports whether the owner has the conversation.
+func (s *Store) convExists(ctx context.Context, ownerID, id string) (bool, error) {
+	row, err := s.queryRow(ctx, qConvExists, id, ownerID)
+	if err != nil {
+		return false, err
+	}
+	var one int
+	err = row.Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// scanConv reads one conversation row in convCols order.
+func scanConv(r rowScanner) (persistence.Conversation, error) {
+	var c persistence.Conversation
+	var created, updated int64
+	if err := r.Scan(&c.ID, &c.OwnerID, &c.Title, &c.Model, &c.SystemPrompt, &created, &updated); err != nil {
+		return persistence.Conversation{}, err
+	}
+	c.CreatedAt, c.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return c, nil
+}
+
+// nullable turns a nil pointer into SQL NULL.
+func nullable(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -1,0 +1,205 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"chatd/persistence"
+)
+
+// Every statement the store runs is declared once with readQ or writeQ and
+// prepared when the store opens: a write transaction holds the only writer
+// connection, so nothing may need to prepare on it while one is running.
+var readQueries, writeQueries []string
+
+// readQ registers q to be prepared on the read pool.
+func readQ(q string) string { readQueries = append(readQueries, q); return q }
+
+// writeQ registers q to be prepared on the writer.
+func writeQ(q string) string { writeQueries = append(writeQueries, q); return q }
+
+// stmtCache holds a pool's prepared statements; it is read-only once built.
+type stmtCache struct {
+	m map[string]*sql.Stmt
+}
+
+// prepareAll prepares every query on db.
+func prepareAll(ctx context.Context, db *sql.DB, queries []string) (*stmtCache, error) {
+	c := &stmtCache{m: make(map[string]*sql.Stmt, len(queries))}
+	for _, q := range queries {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			_ = c.close()
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		c.m[q] = st
+	}
+	return c, nil
+}
+
+// get returns the prepared statement for query.
+func (c *stmtCache) get(query string) (*sql.Stmt, error) {
+	st, ok := c.m[query]
+	if !ok {
+		return nil, fmt.Errorf("statement was not prepared: %q", query)
+	}
+	return st, nil
+}
+
+// close closes every statement.
+func (c *stmtCache) close() error {
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// clock hands out strictly increasing Unix-nanosecond timestamps, so two
+// writes never share a timestamp within one store.
+type clock struct {
+	mu   sync.Mutex
+	last int64
+}
+
+// now returns the current time in nanoseconds, later than any earlier result.
+func (c *clock) now() int64 {
+	n := time.Now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n <= c.last {
+		n = c.last + 1
+	}
+	c.last = n
+	return n
+}
+
+// fromNanos converts a stored timestamp to a UTC time.
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// toNanos converts t to a stored timestamp; the zero time is 0.
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// mapErr translates driver errors to the persistence sentinel errors.
+func mapErr(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return errors.Join(persistence.ErrDuplicate, err)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return persistence.ErrNotFound
+	}
+	return err
+}
+
+// rowScanner is what *sql.Row and *sql.Rows have in common.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// query runs a cached read statement.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.rStmts.get(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow runs a cached read statement that returns one row.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	st, err := s.rStmts.get(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
+// exec runs a single write statement outside any explicit transaction and
+// returns the number of changed rows.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	st, err := s.wStmts.get(q)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// writeRow runs a single write statement with RETURNING that yields one row.
+func (s *Store) writeRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	st, err := s.wStmts.get(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
+// write runs fn in one write transaction (BEGIN IMMEDIATE on the single
+// writer connection) and commits it when fn succeeds.
+func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(&writeTx{tx: tx, stmts: s.wStmts}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// writeTx is a write transaction that reuses the writer's prepared statements.
+type writeTx struct {
+	tx    *sql.Tx
+	stmts *stmtCache
+}
+
+// exec runs q in the transaction and returns the number of changed rows.
+func (t *writeTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryRow runs q (a statement with RETURNING, say) in the transaction.
+func (t *writeTx) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
+// stmt returns the cached statement q bound to the transaction.
+func (t *writeTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	st, err := t.stmts.get(q)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(ctx, st), nil
+}

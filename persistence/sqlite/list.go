@@ -1,0 +1,196 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"modernc.org/sqlite"
+
+	"chatd/persistence"
+)
+
+// List queries: newest activity first, ties by id, one extra row to know
+// whether another page follows. The index conversations_owner_updated
+// serves the order and the cursor range; search adds a per-conversation
+// check of the title and of every message through chatd_icontains.
+const (
+	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
+	listCursor = ` AND (updated_at, id) < (?2, ?3)`
+	listSearch = ` AND (chatd_icontains(title, ?4) OR EXISTS (
+		SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND chatd_icontains(m.content, ?4)))`
+	listOrder = ` ORDER BY updated_at DESC, id DESC LIMIT ?5`
+)
+
+var (
+	qList             = readQ(listSelect + listOrder)
+	qListCursor       = readQ(listSelect + listCursor + listOrder)
+	qListSearch       = readQ(listSelect + listSearch + listOrder)
+	qListCursorSearch = readQ(listSelect + listCursor + listSearch + listOrder)
+)
+
+// Limits of ListQuery.Limit.
+const (
+	defaultLimit = 30
+	maxLimit     = 100
+)
+
+// ListConversations returns a page of the owner's conversations, newest
+// first, optionally only those whose title or any message contains
+// q.Search, compared case-insensitively (both sides lower-cased).
+func (s *Store) ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
+	page, err := s.list(ctx, ownerID, q)
+	if err != nil {
+		return persistence.ConversationPage{}, fmt.Errorf("sqlite: list conversations: %w", err)
+	}
+	return page, nil
+}
+
+func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
+	var page persistence.ConversationPage
+	limit := clampLimit(q.Limit)
+	var cur cursor
+	if q.Cursor != "" {
+		var err error
+		if cur, err = decodeCursor(q.Cursor); err != nil {
+			return page, err
+		}
+	}
+	query := pickListQuery(q.Cursor != "", q.Search != "")
+	rows, err := s.query(ctx, query, ownerID, cur.updatedAt, cur.id, strings.ToLower(q.Search), limit+1)
+	if err != nil {
+		return page, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanConv(rows)
+		if err != nil {
+			return page, err
+		}
+		page.Conversations = append(page.Conversations, c)
+	}
+	if err := rows.Err(); err != nil {
+		return page, err
+	}
+	if len(page.Conversations) > limit {
+		page.Conversations = page.Conversations[:limit]
+		last := page.Conversations[limit-1]
+		page.NextCursor = encodeCursor(cursor{updatedAt: last.UpdatedAt.UnixNano(), id: last.ID})
+	}
+	return page, nil
+}
+
+// pickListQuery returns the list statement for the given filters.
+func pickListQuery(withCursor, withSearch bool) string {
+	switch {
+	case withCursor && withSearch:
+		return qListCursorSearch
+	case withCursor:
+		return qListCursor
+	case withSearch:
+		return qListSearch
+	default:
+		return qList
+	}
+}
+
+// clampLimit maps 0 to the default and clamps the rest to 1..maxLimit.
+func clampLimit(n int) int {
+	switch {
+	case n == 0:
+		return defaultLimit
+	case n < 1:
+		return 1
+	case n > maxLimit:
+		return maxLimit
+	default:
+		return n
+	}
+}
+
+// cursor is the position after the last conversation of a page.
+type cursor struct {
+	updatedAt int64
+	id        string
+}
+
+// cursorVersion leads every encoded cursor so the format can change.
+const cursorVersion = 1
+
+// encodeCursor returns base64url(version, updated_at as 8 bytes, 12-byte id).
+func encodeCursor(c cursor) string {
+	id, err := hex.DecodeString(c.id)
+	if err != nil || len(id) != 12 {
+		panic(fmt.Sprintf("sqlite: stored conversation id %q is not a valid id", c.id))
+	}
+	b := make([]byte, 0, 21)
+	b = append(b, cursorVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.updatedAt))
+	b = append(b, id...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeCursor parses what encodeCursor made, or fails with ErrInvalidCursor.
+func decodeCursor(s string) (cursor, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != 21 || b[0] != cursorVersion {
+		return cursor{}, persistence.ErrInvalidCursor
+	}
+	return cursor{
+		updatedAt: int64(binary.BigEndian.Uint64(b[1:9])),
+		id:        hex.EncodeToString(b[9:]),
+	}, nil
+}
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("chatd_icontains", 2, icontainsFunc)
+}
+
+// icontainsFunc is chatd_icontains(text, lowerNeedle): 1 when text,
+// lower-cased, contains lowerNeedle literally (no wildcards of any kind).
+func icontainsFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	text, _ := args[0].(string)
+	needle, _ := args[1].(string)
+	return icontains(text, needle), nil
+}
+
+// icontains reports whether strings.ToLower(text) contains lowerNeedle,
+// without allocating when text is ASCII.
+func icontains(text, lowerNeedle string) bool {
+	if lowerNeedle == "" {
+		return true
+	}
+	for i := 0; i < len(text); i++ {
+		if text[i] >= utf8.RuneSelf {
+			return strings.Contains(strings.ToLower(text), lowerNeedle)
+		}
+	}
+	n := len(lowerNeedle)
+	first := lowerNeedle[0]
+	for i := 0; i+n <= len(text); i++ {
+		if lowerASCII(text[i]) != first {
+			continue
+		}
+		j := 1
+		for j < n && lowerASCII(text[i+j]) == lowerNeedle[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerASCII lower-cases an ASCII letter.
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}

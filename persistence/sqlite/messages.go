@@ -1,0 +1,198 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"chatd/persistence"
+)
+
+const msgCols = `id, conversation_id, owner_id, parent_id, role, content, model, status, finish_reason,
+	prompt_tokens, completion_tokens, total_tokens, error, client_message_id, created_at, updated_at`
+
+var (
+	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ? AND owner_id = ?`)
+	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qMsgByID   = readQ(`SELECT ` + msgCols + ` FROM messages WHERE id = ? AND owner_id = ?`)
+	qMsgByCID  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE owner_id = ? AND client_message_id = ?`)
+	qMsgsConv  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ? AND owner_id = ?
+		ORDER BY created_at, id`)
+	// qUpdateMsg applies one MessageUpdate: ?1 id, ?2 append, ?3 status,
+	// ?4 finish reason, ?5 has usage, ?6-?8 usage, ?9 error, ?10 at (0: keep).
+	qUpdateMsg = writeQ(`UPDATE messages SET
+		content = content || ?2,
+		status = CASE WHEN ?3 = '' THEN status ELSE ?3 END,
+		finish_reason = CASE WHEN ?4 = '' THEN finish_reason ELSE ?4 END,
+		prompt_tokens = CASE WHEN ?5 THEN ?6 ELSE prompt_tokens END,
+		completion_tokens = CASE WHEN ?5 THEN ?7 ELSE completion_tokens END,
+		total_tokens = CASE WHEN ?5 THEN ?8 ELSE total_tokens END,
+		error = CASE WHEN ?9 = '' THEN error ELSE ?9 END,
+		updated_at = CASE WHEN ?10 = 0 THEN updated_at ELSE ?10 END
+	WHERE id = ?1`)
+	qInterrupt = writeQ(`UPDATE messages SET status = 'interrupted', updated_at = ? WHERE status = 'streaming'`)
+)
+
+// InsertMessage stores m, filling ID and ClientMessageID when empty and the
+// timestamps always, and moves the conversation's UpdatedAt to m.CreatedAt,
+// all in one transaction. ErrNotFound when the owner has no such
+// conversation; ErrDuplicate (nothing stored) when the id or the owner's
+// client message id is taken.
+func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
+	v := *m
+	if err := fillID(&v.ID); err != nil {
+		return fmt.Errorf("sqlite: insert message: %w", err)
+	}
+	if v.ClientMessageID == "" {
+		v.ClientMessageID = persistence.NewID()
+	}
+	now := s.clock.now()
+	v.CreatedAt, v.UpdatedAt = fromNanos(now), fromNanos(now)
+	err := s.write(ctx, func(tx *writeTx) error {
+		n, err := tx.exec(ctx, qTouchConv, now, v.ConversationID, v.OwnerID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return persistence.ErrNotFound
+		}
+		p, c, t := usageArgs(v.Usage)
+		_, err = tx.exec(ctx, qInsertMsg, v.ID, v.ConversationID, v.OwnerID, v.ParentID, string(v.Role), v.Content,
+			v.Model, string(v.Status), v.FinishReason, p, c, t, v.Error, v.ClientMessageID, now, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: insert message into conversation %s: %w", v.ConversationID, mapErr(err))
+	}
+	*m = v
+	return nil
+}
+
+// Message returns one of the owner's messages.
+func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
+	m, err := s.oneMsg(ctx, qMsgByID, id, ownerID)
+	if err != nil {
+		return m, fmt.Errorf("sqlite: message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// MessageByClientID returns the owner's message with that client id.
+func (s *Store) MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (persistence.Message, error) {
+	m, err := s.oneMsg(ctx, qMsgByCID, ownerID, clientMessageID)
+	if err != nil {
+		return m, fmt.Errorf("sqlite: message by client id %q: %w", clientMessageID, err)
+	}
+	return m, nil
+}
+
+// oneMsg runs a query that returns at most one message.
+func (s *Store) oneMsg(ctx context.Context, q string, args ...any) (persistence.Message, error) {
+	row, err := s.queryRow(ctx, q, args...)
+	if err != nil {
+		return persistence.Message{}, err
+	}
+	m, err := scanMsg(row)
+	return m, mapErr(err)
+}
+
+// Messages returns every message of the owner's conversation (all
+// branches), oldest first; ErrNotFound when the owner has no such conversation.
+func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
+	ms, err := s.messages(ctx, ownerID, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages of conversation %s: %w", conversationID, err)
+	}
+	return ms, nil
+}
+
+func (s *Store) messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
+	rows, err := s.query(ctx, qMsgsConv, conversationID, ownerID)
+	if err != nil {
+		return nil, err
+	}
+	ms := []persistence.Message{}
+	for rows.Next() {
+		m, err := scanMsg(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ms) > 0 {
+		return ms, nil
+	}
+	ok, err := s.convExists(ctx, ownerID, conversationID)
+	if err == nil && !ok {
+		err = persistence.ErrNotFound
+	}
+	return ms, err
+}
+
+// ApplyMessageUpdates writes the batch in one transaction with one prepared
+// statement. Appends are concatenated by SQLite (content = content || ?),
+// never read and rewritten here; unknown ids change nothing.
+func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+	if len(updates) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx *writeTx) error {
+		st, err := tx.stmt(ctx, qUpdateMsg)
+		if err != nil {
+			return err
+		}
+		for _, u := range updates {
+			p, c, t := usageArgs(u.Usage)
+			if _, err := st.ExecContext(ctx, u.ID, u.Append, string(u.Status), u.FinishReason,
+				u.Usage != nil, p, c, t, u.Error, toNanos(u.At)); err != nil {
+				return fmt.Errorf("message %s: %w", u.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: apply %d message updates: %w", len(updates), err)
+	}
+	return nil
+}
+
+// InterruptStreaming marks every streaming message interrupted and returns how many changed.
+func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
+	n, err := s.exec(ctx, qInterrupt, s.clock.now())
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: interrupt streaming messages: %w", err)
+	}
+	return int(n), nil
+}
+
+// usageArgs returns the three usage columns, NULL for a nil usage.
+func usageArgs(u *persistence.Usage) (p, c, t any) {
+	if u == nil {
+		return nil, nil, nil
+	}
+	return int64(u.PromptTokens), int64(u.CompletionTokens), int64(u.TotalTokens)
+}
+
+// scanMsg reads one message row in msgCols order.
+func scanMsg(r rowScanner) (persistence.Message, error) {
+	var m persistence.Message
+	var role, status string
+	var p, c, t sql.NullInt64
+	var created, updated int64
+	err := r.Scan(&m.ID, &m.ConversationID, &m.OwnerID, &m.ParentID, &role, &m.Content, &m.Model, &status,
+		&m.FinishReason, &p, &c, &t, &m.Error, &m.ClientMessageID, &created, &updated)
+	if err != nil {
+		return persistence.Message{}, err
+	}
+	m.Role, m.Status = persistence.Role(role), persistence.Status(status)
+	if p.Valid {
+		m.Usage = &persistence.Usage{PromptTokens: int(p.Int64), CompletionTokens: int(c.Int64), TotalTokens: int(t.Int64)}
+	}
+	m.CreatedAt, m.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return m, nil
+}

@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+)
+
+// migrations are applied in order; PRAGMA user_version records how many
+// have run. Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: users, conversations, messages.
+	`
+CREATE TABLE users (
+	id            TEXT    NOT NULL PRIMARY KEY,
+	email         TEXT    NOT NULL,
+	name          TEXT    NOT NULL,
+	password_hash TEXT    NOT NULL,
+	token_version INTEGER NOT NULL DEFAULT 0,
+	created_at    INTEGER NOT NULL, -- Unix nanoseconds, as every *_at column
+	updated_at    INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX users_email ON users (email);
+
+CREATE TABLE conversations (
+	id            TEXT    NOT NULL PRIMARY KEY,
+	owner_id      TEXT    NOT NULL,
+	title         TEXT    NOT NULL,
+	model         TEXT    NOT NULL,
+	system_prompt TEXT    NOT NULL,
+	created_at    INTEGER NOT NULL,
+	updated_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX conversations_owner_updated ON conversations (owner_id, updated_at DESC, id DESC);
+
+CREATE TABLE messages (
+	id                TEXT    NOT NULL PRIMARY KEY,
+	conversation_id   TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+	owner_id          TEXT    NOT NULL,
+	parent_id         TEXT    NOT NULL,
+	role              TEXT    NOT NULL,
+	content           TEXT    NOT NULL,
+	model             TEXT    NOT NULL,
+	status            TEXT    NOT NULL,
+	finish_reason     TEXT    NOT NULL,
+	prompt_tokens     INTEGER, -- usage: all three NULL when none was reported
+	completion_tokens INTEGER,
+	total_tokens      INTEGER,
+	error             TEXT    NOT NULL,
+	client_message_id TEXT    NOT NULL,
+	created_at        INTEGER NOT NULL,
+	updated_at        INTEGER NOT NULL,
+	CHECK ((prompt_tokens IS NULL) = (completion_tokens IS NULL)
+	   AND (prompt_tokens IS NULL) = (total_tokens IS NULL))
+) STRICT;
+CREATE INDEX messages_conversation_created ON messages (conversation_id, created_at, id);
+CREATE UNIQUE INDEX messages_owner_client_id ON messages (owner_id, client_message_id);
+CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
+`,
+}
+
+// SchemaVersion is the schema version this package writes (the number of migrations).
+func SchemaVersion() int { return len(migrations) }
+
+// migrate applies pending migrations in one transaction on the writer.
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("migrate: database schema version %d is newer than this program's %d", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate: to version %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			return fmt.Errorf("migrate: record version %d: %w", v+1, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
+	}
+	if version < len(migrations) {
+		s.log.Info("database schema migrated", "path", s.path, "from", version, "to", len(migrations))
+	}
+	return nil
+}

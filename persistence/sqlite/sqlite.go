@@ -1,0 +1,209 @@
+// Package sqlite is the embedded, zero-setup persistence.Store: one SQLite
+// file (WAL mode) through the pure-Go modernc.org/sqlite driver.
+//
+// Connections: every write goes through a single writer connection (SQLite
+// allows one writer at a time, so queuing in Go is cheaper than lock retries
+// and can never fail with "database is locked"); reads use a small pool of
+// query-only connections that WAL lets run alongside the writer.
+//
+// Timestamps are stored as integer Unix nanoseconds from a clock that never
+// repeats a value within a store, so list and message order is exact even for
+// records written in the same microsecond.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Options configures Open. Only Path is required.
+type Options struct {
+	// Path is the database file. Its directory is created (mode 0700) when
+	// missing, and a new file is created with mode 0600. The server passes
+	// <dataDir>/chatd.db. In-memory databases are not supported (the writer
+	// and the readers must see the same file).
+	Path string
+	// Logger receives the store's logs; it defaults to slog.Default().
+	Logger *slog.Logger
+	// ReadConns is the number of pooled read connections; it defaults to 4.
+	ReadConns int
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process (a backup tool, a second server by mistake); it defaults to 5s.
+	BusyTimeout time.Duration
+	// CacheSizeKiB is SQLite's page cache per connection; it defaults to 8192 (8 MiB).
+	CacheSizeKiB int
+}
+
+// withDefaults returns o with zero fields set to their documented defaults.
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = 4
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	if o.CacheSizeKiB <= 0 {
+		o.CacheSizeKiB = 8192
+	}
+	return o
+}
+
+// Store is the SQLite persistence.Store. It is safe for concurrent use.
+type Store struct {
+	log    *slog.Logger
+	path   string
+	w      *sql.DB // exactly one connection: every write
+	r      *sql.DB // query-only pool: every read
+	wStmts *stmtCache
+	rStmts *stmtCache
+	clock  clock
+}
+
+// Open opens (creating when needed) the database at opts.Path, applies
+// pending schema migrations and returns a ready store.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if opts.Path == "" {
+		return nil, errors.New("sqlite: open: empty path")
+	}
+	path, err := filepath.Abs(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
+	}
+	if err := prepareFile(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path}
+	if err := s.openPools(ctx, opts); err != nil {
+		s.closePools()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// prepareFile creates the directory (0700) and an empty database file
+// (0600) so that SQLite, and its -wal and -shm files, inherit private modes.
+func prepareFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openPools opens the writer, migrates, then opens the read pool.
+func (s *Store) openPools(ctx context.Context, opts Options) error {
+	var err error
+	if s.w, err = sql.Open("sqlite", dsn(s.path, opts, false)); err != nil {
+		return err
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("writer: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if s.r, err = sql.Open("sqlite", dsn(s.path, opts, true)); err != nil {
+		return err
+	}
+	s.r.SetMaxOpenConns(opts.ReadConns)
+	s.r.SetMaxIdleConns(opts.ReadConns)
+	s.r.SetConnMaxLifetime(0)
+	s.r.SetConnMaxIdleTime(0)
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("readers: %w", err)
+	}
+	if s.wStmts, err = prepareAll(ctx, s.w, writeQueries); err != nil {
+		return fmt.Errorf("writer: %w", err)
+	}
+	if s.rStmts, err = prepareAll(ctx, s.r, readQueries); err != nil {
+		return fmt.Errorf("readers: %w", err)
+	}
+	return nil
+}
+
+// dsn builds the driver's URI: pragmas run on every new connection.
+func dsn(path string, opts Options, readOnly bool) string {
+	q := url.Values{}
+	pragmas := []string{
+		fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()),
+		"journal_mode(WAL)",
+		"synchronous(NORMAL)",
+		"foreign_keys(1)",
+		fmt.Sprintf("cache_size(%d)", -opts.CacheSizeKiB),
+		"temp_store(MEMORY)",
+		"journal_size_limit(67108864)",
+	}
+	if readOnly {
+		pragmas = append(pragmas, "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	q["_pragma"] = pragmas
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	if u.Path != "" && u.Path[0] != '/' { // Windows drive letters
+		u.Path = "/" + u.Path
+	}
+	return u.String()
+}
+
+// Ping checks that both pools answer.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping writer: %w", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping readers: %w", err)
+	}
+	return nil
+}
+
+// Close lets SQLite refresh its query statistics and releases every
+// connection; the last one checkpoints the WAL into the main file.
+func (s *Store) Close(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, "PRAGMA optimize"); err != nil {
+		s.log.Warn("optimize before close failed", "err", err)
+	}
+	if err := s.closePools(); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// closePools closes whatever openPools managed to open.
+func (s *Store) closePools() error {
+	var errs []error
+	for _, c := range []*stmtCache{s.wStmts, s.rStmts} {
+		if c != nil {
+			errs = append(errs, c.close())
+		}
+	}
+	for _, db := range []*sql.DB{s.r, s.w} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }

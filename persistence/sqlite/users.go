@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"chatd/persistence"
+)
+
+const userCols = `id, email, name, password_hash, token_version, created_at, updated_at`
+
+var (
+	qInsertUser = writeQ(`INSERT INTO users (` + userCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	qUserByID   = readQ(`SELECT ` + userCols + ` FROM users WHERE id = ?`)
+	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ?`)
+	qBumpToken  = writeQ(`UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING token_version`)
+)
+
+// CreateUser stores u, filling ID (when empty) and timestamps; the email is
+// stored as given (callers lower-case it) and must be unique.
+func (s *Store) CreateUser(ctx context.Context, u *persistence.User) error {
+	v := *u
+	if err := fillID(&v.ID); err != nil {
+		return fmt.Errorf("sqlite: create user: %w", err)
+	}
+	now := s.clock.now()
+	v.CreatedAt, v.UpdatedAt = fromNanos(now), fromNanos(now)
+	_, err := s.exec(ctx, qInsertUser, v.ID, v.Email, v.Name, v.PasswordHash, v.TokenVersion, now, now)
+	if err != nil {
+		return fmt.Errorf("sqlite: create user: %w", mapErr(err))
+	}
+	*u = v
+	return nil
+}
+
+// UserByEmail finds a user by (lower-cased) email.
+func (s *Store) UserByEmail(ctx context.Context, email string) (persistence.User, error) {
+	u, err := s.userBy(ctx, qUserByMail, email)
+	if err != nil {
+		return u, fmt.Errorf("sqlite: user by email: %w", err)
+	}
+	return u, nil
+}
+
+// UserByID finds a user by id.
+func (s *Store) UserByID(ctx context.Context, id string) (persistence.User, error) {
+	u, err := s.userBy(ctx, qUserByID, id)
+	if err != nil {
+		return u, fmt.Errorf("sqlite: user %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// userBy runs a one-user query.
+func (s *Store) userBy(ctx context.Context, q, arg string) (persistence.User, error) {
+	var u persistence.User
+	row, err := s.queryRow(ctx, q, arg)
+	if err != nil {
+		return u, err
+	}
+	var created, updated int64
+	err = row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.TokenVersion, &created, &updated)
+	if err != nil {
+		return persistence.User{}, mapErr(err)
+	}
+	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return u, nil
+}
+
+// BumpTokenVersion increments the user's token version and returns the new one.
+func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) {
+	var v int64
+	row, err := s.writeRow(ctx, qBumpToken, id)
+	if err == nil {
+		err = row.Scan(&v)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: bump token version of %s: %w", id, mapErr(err))
+	}
+	return v, nil
+}
+
+// fillID sets an empty *id to a new id and rejects a malformed given one.
+func fillID(id *string) error {
+	if *id == "" {
+		*id = persistence.NewID()
+		return nil
+	}
+	if !persistence.ValidID(*id) {
+		return fmt.Errorf("invalid id %q", *id)
+	}
+	return nil
+}

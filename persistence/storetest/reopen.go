@@ -1,0 +1,117 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"chatd/persistence"
+)
+
+// RunReopen checks that data survives closing the store and opening the same
+// database again, the way a server restart does (including crash recovery
+// with InterruptStreaming and cursors handed out before the restart).
+//
+// open returns a fresh, empty store and a reopen function that opens the
+// same underlying database again. The suite closes the first store before it
+// calls reopen, and closes the reopened store at the end; open should
+// register any other cleanup itself.
+func RunReopen(t *testing.T, open func(t *testing.T) (persistence.Store, func(t *testing.T) persistence.Store)) {
+	t.Helper()
+	t.Run("Reopen", func(t *testing.T) {
+		t.Parallel()
+		first, reopen := open(t)
+		f := writeReopenFixture(t, first)
+		closeStore(t, first)
+
+		s := reopen(t)
+		t.Cleanup(func() { closeStore(t, s) })
+		f.check(t, s)
+	})
+}
+
+// reopenFixture is what was written before the restart.
+type reopenFixture struct {
+	user      persistence.User
+	convs     []persistence.Conversation // newest first, as listed
+	messages  []persistence.Message      // of convs[0], oldest first
+	streaming persistence.Message        // left streaming by the "crash"
+	cursor    string                     // after the first page of one
+}
+
+func writeReopenFixture(t *testing.T, s persistence.Store) reopenFixture {
+	t.Helper()
+	ctx := testCtx(t)
+	u := mkUser(t, s, "durable")
+	v, err := s.BumpTokenVersion(ctx, u.ID)
+	noErr(t, "BumpTokenVersion", err)
+	u.TokenVersion = v
+
+	older := mkConv(t, s, u.ID, "older")
+	mkMsg(t, s, older, "", persistence.RoleUser, "old words")
+	c := mkConv(t, s, u.ID, "Durable 🚀")
+	q := mkMsg(t, s, c, "", persistence.RoleUser, "question")
+	done := mkStreaming(t, s, c, q.ID, "")
+	at := time.Now().UTC()
+	for _, chunk := range []string{"An ", "answer ", "with ", "ünïcødé ✓"} {
+		apply(t, s, persistence.MessageUpdate{ID: done.ID, Append: chunk, At: at})
+	}
+	apply(t, s, persistence.MessageUpdate{ID: done.ID, Status: persistence.StatusComplete, FinishReason: "stop",
+		Usage: &persistence.Usage{PromptTokens: 5, CompletionTokens: 7, TotalTokens: 12}, At: at})
+	streaming := mkStreaming(t, s, c, q.ID, "")
+	apply(t, s, persistence.MessageUpdate{ID: streaming.ID, Append: "cut off mid", At: at})
+
+	f := reopenFixture{user: u}
+	f.convs = listAll(t, s, u.ID, "", 100)
+	f.messages, err = s.Messages(ctx, u.ID, c.ID)
+	noErr(t, "Messages", err)
+	if len(f.convs) != 2 || len(f.messages) != 3 {
+		t.Fatalf("fixture: %d conversations, %d messages", len(f.convs), len(f.messages))
+	}
+	f.streaming = f.messages[2]
+	p, err := s.ListConversations(ctx, u.ID, persistence.ListQuery{Limit: 1})
+	noErr(t, "ListConversations", err)
+	f.cursor = p.NextCursor
+	return f
+}
+
+func (f reopenFixture) check(t *testing.T, s persistence.Store) {
+	t.Helper()
+	ctx := testCtx(t)
+	got, err := s.UserByEmail(ctx, f.user.Email)
+	noErr(t, "UserByEmail after reopen", err)
+	sameUser(t, got, f.user)
+
+	convs := listAll(t, s, f.user.ID, "", 100)
+	if len(convs) != len(f.convs) {
+		t.Fatalf("after reopen: %d conversations, want %d", len(convs), len(f.convs))
+	}
+	for i := range convs {
+		sameConv(t, convs[i], f.convs[i])
+	}
+	p, err := s.ListConversations(ctx, f.user.ID, persistence.ListQuery{Cursor: f.cursor, Limit: 1})
+	noErr(t, "ListConversations with a cursor from before the restart", err)
+	sameIDs(t, "second page after reopen", convIDs(p.Conversations), []string{f.convs[1].ID})
+	sameIDs(t, "search after reopen", convIDs(listAll(t, s, f.user.ID, "ÜNÏCØDÉ", 10)), []string{f.convs[0].ID})
+
+	ms, err := s.Messages(ctx, f.user.ID, f.convs[0].ID)
+	noErr(t, "Messages after reopen", err)
+	sameIDs(t, "messages after reopen", msgIDs(ms), msgIDs(f.messages))
+	for i := range ms {
+		sameMsg(t, ms[i], f.messages[i])
+	}
+
+	n, err := s.InterruptStreaming(ctx)
+	noErr(t, "InterruptStreaming after reopen", err)
+	if n != 1 {
+		t.Fatalf("InterruptStreaming after reopen = %d, want 1", n)
+	}
+	m := getMsg(t, s, f.user.ID, f.streaming.ID)
+	if m.Status != persistence.StatusInterrupted || m.Content != "cut off mid" {
+		t.Fatalf("left-over streaming message: status %q content %q", m.Status, m.Content)
+	}
+
+	// The reopened store keeps working.
+	more := mkMsg(t, s, f.convs[1], "", persistence.RoleUser, "after restart")
+	sameMsg(t, getMsg(t, s, f.user.ID, more.ID), more)
+	sameIDs(t, "list after a new message", convIDs(listAll(t, s, f.user.ID, "", 100)), []string{f.convs[1].ID, f.convs[0].ID})
+}

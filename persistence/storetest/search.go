@@ -1,0 +1,190 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+
+	"chatd/persistence"
+)
+
+func searchTests() []storeTest {
+	return []storeTest{
+		{"TitlesAndMessages", testSearchTitlesAndMessages},
+		{"AppendedText", testSearchAppendedText},
+		{"SpecialCharacters", testSearchSpecialCharacters},
+		{"OwnerScoped", testSearchOwnerScoped},
+		{"Pagination", testSearchPagination},
+	}
+}
+
+// searchCase is one query and the titles (keys of the fixture) it must find.
+type searchCase struct {
+	q    string
+	want []string
+}
+
+// runSearchCases checks every case against the fixture titles->conversation.
+func runSearchCases(t *testing.T, s persistence.Store, owner string, convs map[string]persistence.Conversation, cases []searchCase) {
+	t.Helper()
+	for _, tc := range cases {
+		var want []string
+		for _, title := range tc.want {
+			c, ok := convs[title]
+			if !ok {
+				t.Fatalf("fixture has no conversation %q", title)
+			}
+			want = append(want, c.ID)
+		}
+		for _, limit := range []int{100, 1} {
+			got := listAll(t, s, owner, tc.q, limit)
+			sameIDSet(t, fmt.Sprintf("search %q (limit %d)", tc.q, limit), convIDs(got), want)
+		}
+	}
+}
+
+func testSearchTitlesAndMessages(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "searcher")
+	convs := map[string]persistence.Conversation{}
+	add := func(title string, msgs ...string) {
+		c := mkConv(t, s, u.ID, title)
+		parent := ""
+		for _, text := range msgs {
+			parent = mkMsg(t, s, c, parent, persistence.RoleUser, text).ID
+		}
+		convs[title] = c
+	}
+	add("Planning the Berlin Trip", "what should I pack?")
+	add("Recipes", "How do I make a sourdough starter?", "Also: the QUOKKA is my favourite animal.")
+	add("Untitled", "nothing to see", "really nothing")
+	add("Русский разговор", "Привет, как дела?")
+	add("Café notes", "Émile ordered a crème brûlée")
+	add("Many matches", "quokka one", "quokka two", "quokka three")
+
+	runSearchCases(t, s, u.ID, convs, []searchCase{
+		{"berlin", []string{"Planning the Berlin Trip"}},
+		{"BERLIN", []string{"Planning the Berlin Trip"}},
+		{"ng the b", []string{"Planning the Berlin Trip"}},
+		{"sourdough", []string{"Recipes"}},
+		{"quokka", []string{"Recipes", "Many matches"}},
+		{"Quokka Is", []string{"Recipes"}},
+		{"okk", []string{"Recipes", "Many matches"}},
+		{"pack?", []string{"Planning the Berlin Trip"}},
+		{"привет", []string{"Русский разговор"}},
+		{"РАЗГОВОР", []string{"Русский разговор"}},
+		{"émile", []string{"Café notes"}},
+		{"CAFÉ", []string{"Café notes"}},
+		{"crème brûlée", []string{"Café notes"}},
+		{"absent-word", nil},
+		{"", []string{"Planning the Berlin Trip", "Recipes", "Untitled", "Русский разговор", "Café notes", "Many matches"}},
+	})
+}
+
+func testSearchAppendedText(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u := mkUser(t, s, "streamer")
+	c := mkConv(t, s, u.ID, "plain title")
+	q := mkMsg(t, s, c, "", persistence.RoleUser, "tell me something")
+	a := mkStreaming(t, s, c, q.ID, "")
+	for _, chunk := range []string{"The ", "pango", "lin is ", "scaly."} {
+		noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: chunk}}))
+	}
+	runSearchCases(t, s, u.ID, map[string]persistence.Conversation{"c": c}, []searchCase{
+		{"PANGOLIN", []string{"c"}},
+		{"lin is scaly", []string{"c"}},
+		{"pangolins", nil},
+	})
+}
+
+func testSearchSpecialCharacters(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "special")
+	convs := map[string]persistence.Conversation{}
+	add := func(title, msg string) {
+		c := mkConv(t, s, u.ID, title)
+		mkMsg(t, s, c, "", persistence.RoleUser, msg)
+		convs[title] = c
+	}
+	add("percent", "I am 100% sure")
+	add("underscore", "use snake_case names")
+	add("regex", "the pattern a.*(b is odd")
+	add("brackets", "array[0] and {braces} and ^anchors$")
+	add("backslash", `a path C:\temp\new and a|b`)
+	add("quotes", `it's "quoted" -- ok; DROP TABLE x;`)
+	add("plain", "abc abxc a-b snakeXcase 1000 sure")
+
+	runSearchCases(t, s, u.ID, convs, []searchCase{
+		{"%", []string{"percent"}},
+		{"100%", []string{"percent"}},
+		{"0% s", []string{"percent"}},
+		{"_", []string{"underscore"}},
+		{"e_c", []string{"underscore"}},
+		{".*(", []string{"regex"}},
+		{"a.*(b", []string{"regex"}},
+		{".", []string{"regex"}},
+		{"a.c", nil},
+		{"[0]", []string{"brackets"}},
+		{"{braces}", []string{"brackets"}},
+		{"^anchors$", []string{"brackets"}},
+		{"$", []string{"brackets"}},
+		{`\temp\`, []string{"backslash"}},
+		{`\`, []string{"backslash"}},
+		{"a|b", []string{"backslash"}},
+		{`"quoted"`, []string{"quotes"}},
+		{"it's", []string{"quotes"}},
+		{"; DROP", []string{"quotes"}},
+		{"*", []string{"regex"}},
+		{"(", []string{"regex"}},
+		{"?", nil},
+		{"+", nil},
+	})
+}
+
+func testSearchOwnerScoped(t *testing.T, s persistence.Store) {
+	a, b := mkUser(t, s, "alice"), mkUser(t, s, "bob")
+	ca := mkConv(t, s, a.ID, "alice about zebras")
+	mkMsg(t, s, ca, "", persistence.RoleUser, "striped giraffe")
+	cb := mkConv(t, s, b.ID, "bob about zebras")
+	mkMsg(t, s, cb, "", persistence.RoleUser, "striped giraffe")
+	cb2 := mkConv(t, s, b.ID, "bob unrelated")
+	// A message of bob's in alice's conversation cannot exist, but a message
+	// of alice's that mentions bob's word must not surface bob's conversation.
+	mkMsg(t, s, cb2, "", persistence.RoleUser, "okapi")
+
+	runSearchCases(t, s, a.ID, map[string]persistence.Conversation{"a": ca}, []searchCase{
+		{"zebra", []string{"a"}},
+		{"giraffe", []string{"a"}},
+		{"okapi", nil},
+		{"bob", nil},
+	})
+	runSearchCases(t, s, b.ID, map[string]persistence.Conversation{"b": cb, "b2": cb2}, []searchCase{
+		{"zebra", []string{"b"}},
+		{"okapi", []string{"b2"}},
+		{"alice", nil},
+	})
+}
+
+func testSearchPagination(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "pagesearch")
+	var want []string
+	for i := range 25 {
+		switch {
+		case i%3 == 0: // matches through a message
+			c := mkConv(t, s, u.ID, fmt.Sprintf("conversation %d", i))
+			mkMsg(t, s, c, "", persistence.RoleUser, fmt.Sprintf("the needle number %d", i))
+			mkMsg(t, s, c, "", persistence.RoleAssistant, "filler text")
+			want = append(want, c.ID)
+		case i%5 == 0: // matches through the title and two messages
+			c := mkConv(t, s, u.ID, fmt.Sprintf("Needle in title %d", i))
+			mkMsg(t, s, c, "", persistence.RoleUser, "another needle")
+			mkMsg(t, s, c, "", persistence.RoleAssistant, "needles everywhere")
+			want = append(want, c.ID)
+		default:
+			c := mkConv(t, s, u.ID, fmt.Sprintf("conversation %d", i))
+			mkMsg(t, s, c, "", persistence.RoleUser, "nothing relevant here")
+		}
+	}
+	full := convIDs(listAll(t, s, u.ID, "NEEDLE", 100))
+	sameIDSet(t, "search needle", full, want)
+	for _, limit := range []int{1, 2, 4, 7, len(want), len(want) + 1} {
+		sameIDs(t, fmt.Sprintf("paged search (limit %d)", limit), convIDs(listAll(t, s, u.ID, "needle", limit)), full)
+	}
+}

@@ -1,0 +1,153 @@
+// Package storetest is the contract test suite every persistence.Store
+// implementation must pass, plus shared benchmarks (see RunBenchmarks).
+//
+// A store package calls it from its own tests:
+//
+//	func TestContract(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) persistence.Store {
+//			return openFreshStore(t)
+//		})
+//	}
+//
+//	func TestReopen(t *testing.T) {
+//		storetest.RunReopen(t, func(t *testing.T) (persistence.Store, func(t *testing.T) persistence.Store) {
+//			s, path := openFreshStoreAndRememberWhere(t)
+//			return s, func(t *testing.T) persistence.Store { return openExisting(t, path) }
+//		})
+//	}
+//
+// Conventions both entry points follow:
+//
+//   - open is called once per sub-test and must return a fresh, empty store.
+//     Sub-tests run in parallel (t.Parallel), so open must be safe to call
+//     concurrently and stores must not share data.
+//   - The suite closes every store it receives exactly once (through
+//     t.Cleanup, or explicitly before reopening). open must not close it, but
+//     should register any other cleanup itself (t.TempDir, dropping a test
+//     database): cleanups run last-in first-out, so they run after Close.
+//   - Timestamps a store fills into the struct it was given must be exactly
+//     what it returns later (time.Time.Equal): a store with millisecond
+//     resolution truncates before filling. Ordering must still follow
+//     insertion order for records created one after another, at any speed.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"chatd/persistence"
+)
+
+// testTimeout bounds every sub-test; generous because the machine is shared.
+const testTimeout = 2 * time.Minute
+
+// storeTest is one named contract check run against a fresh store.
+type storeTest struct {
+	name string
+	fn   func(t *testing.T, s persistence.Store)
+}
+
+// Run runs the whole contract suite (everything except reopening, see
+// RunReopen) with a fresh store from open for every sub-test.
+func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
+	t.Helper()
+	groups := []struct {
+		name  string
+		tests []storeTest
+	}{
+		{"Users", userTests()},
+		{"Conversations", conversationTests()},
+		{"List", listTests()},
+		{"Search", searchTests()},
+		{"Messages", messageTests()},
+		{"Updates", updateTests()},
+		{"Concurrency", concurrencyTests()},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			t.Parallel()
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					s := open(t)
+					t.Cleanup(func() { closeStore(t, s) })
+					tc.fn(t, s)
+				})
+			}
+		})
+	}
+}
+
+// closeStore closes s with a bounded context and reports an error.
+func closeStore(t *testing.T, s persistence.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// testCtx returns a context that ends with the test or after testTimeout.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// wantErr fails the test unless errors.Is(err, want).
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+// noErr fails the test on a non-nil err.
+func noErr(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// badIDs are ids no store may find: a well-formed unknown one and malformed ones.
+func badIDs() []string {
+	return []string{persistence.NewID(), "not-an-id", "", "ZZZZZZZZZZZZZZZZZZZZZZZZ"}
+}
+
+// checkRecent fails unless ts is set and close to the window [before, after].
+// The slack allows stores that truncate to milliseconds or keep a strictly
+// increasing clock.
+func checkRecent(t *testing.T, what string, ts, before, after time.Time) {
+	t.Helper()
+	const slack = time.Second
+	if ts.IsZero() || ts.Before(before.Add(-slack)) || ts.After(after.Add(slack)) {
+		t.Fatalf("%s = %v, want between %v and %v", what, ts, before, after)
+	}
+}
+
+// sameTime fails unless a and b are the same instant.
+func sameTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) {
+		t.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// waitPast returns once the wall clock is clearly past ts (by more than a
+// millisecond, the coarsest store resolution we allow), so that a following
+// write gets a strictly later timestamp on every store.
+func waitPast(t *testing.T, ts time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !time.Now().After(ts.Add(2 * time.Millisecond)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("clock did not pass %v", ts)
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+}

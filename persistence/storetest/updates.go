@@ -1,0 +1,228 @@
+package storetest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/persistence"
+)
+
+func updateTests() []storeTest {
+	return []storeTest{
+		{"AppendInOrder", testUpdAppendInOrder},
+		{"AppendUnicode", testUpdAppendUnicode},
+		{"FinalFields", testUpdFinalFields},
+		{"ZeroFieldsUnchanged", testUpdZeroFields},
+		{"Batch", testUpdBatch},
+		{"UnknownIgnored", testUpdUnknownIgnored},
+		{"EmptyBatch", testUpdEmptyBatch},
+		{"InterruptStreaming", testUpdInterrupt},
+	}
+}
+
+// streamingFixture makes a user, a conversation, a question and a streaming answer.
+func streamingFixture(t *testing.T, s persistence.Store, initial string) (persistence.User, persistence.Conversation, persistence.Message) {
+	t.Helper()
+	u := mkUser(t, s, "streamer")
+	c := mkConv(t, s, u.ID, "stream")
+	q := mkMsg(t, s, c, "", persistence.RoleUser, "question")
+	return u, c, mkStreaming(t, s, c, q.ID, initial)
+}
+
+// apply writes one batch and fails the test on error.
+func apply(t *testing.T, s persistence.Store, ups ...persistence.MessageUpdate) {
+	t.Helper()
+	noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(testCtx(t), ups))
+}
+
+// sameAt fails unless got is at, allowing truncation to milliseconds.
+func sameAt(t *testing.T, what string, got, at time.Time) {
+	t.Helper()
+	if !got.Equal(at) && !got.Equal(at.Truncate(time.Millisecond)) {
+		t.Fatalf("%s = %v, want %v", what, got, at)
+	}
+}
+
+func testUpdAppendInOrder(t *testing.T, s persistence.Store) {
+	u, _, m := streamingFixture(t, s, "Start:")
+	var want strings.Builder
+	want.WriteString("Start:")
+	for i := range 200 {
+		chunk := fmt.Sprintf(" tok%d", i)
+		want.WriteString(chunk)
+		apply(t, s, persistence.MessageUpdate{ID: m.ID, Append: chunk, At: time.Now()})
+	}
+	got := getMsg(t, s, u.ID, m.ID)
+	if got.Content != want.String() {
+		t.Fatalf("content after 200 appends =\n%q\nwant\n%q", got.Content, want.String())
+	}
+	if got.Status != persistence.StatusStreaming {
+		t.Fatalf("appends changed status to %q", got.Status)
+	}
+}
+
+func testUpdAppendUnicode(t *testing.T, s persistence.Store) {
+	u, _, m := streamingFixture(t, s, "")
+	chunks := []string{"héllo ", "wörld, ", "世界", "，", "привет ", "🎉", "👩‍💻", " 🇩🇪 ", "e\u0301", "\t\n", `"quotes" \ 'single' `, "% _ * end"}
+	for _, c := range chunks {
+		apply(t, s, persistence.MessageUpdate{ID: m.ID, Append: c})
+	}
+	got := getMsg(t, s, u.ID, m.ID)
+	if want := strings.Join(chunks, ""); got.Content != want {
+		t.Fatalf("content = %q, want %q", got.Content, want)
+	}
+}
+
+func testUpdFinalFields(t *testing.T, s persistence.Store) {
+	u, c, m := streamingFixture(t, s, "partial")
+	at := time.Now().Add(time.Second).UTC()
+	usage := &persistence.Usage{PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}
+	apply(t, s, persistence.MessageUpdate{ID: m.ID, Append: " done", Status: persistence.StatusComplete,
+		FinishReason: "stop", Usage: usage, At: at})
+	got := getMsg(t, s, u.ID, m.ID)
+	want := m
+	want.Content, want.Status, want.FinishReason, want.Usage = "partial done", persistence.StatusComplete, "stop", usage
+	want.UpdatedAt = got.UpdatedAt
+	sameMsg(t, got, want)
+	sameAt(t, "UpdatedAt", got.UpdatedAt, at)
+
+	// A later error keeps what it does not mention.
+	at2 := at.Add(time.Second)
+	apply(t, s, persistence.MessageUpdate{ID: m.ID, Status: persistence.StatusError, Error: "upstream failed", At: at2})
+	got = getMsg(t, s, u.ID, m.ID)
+	want.Status, want.Error, want.UpdatedAt = persistence.StatusError, "upstream failed", got.UpdatedAt
+	sameMsg(t, got, want)
+	sameAt(t, "UpdatedAt", got.UpdatedAt, at2)
+
+	ms, err := s.Messages(testCtx(t), u.ID, c.ID)
+	noErr(t, "Messages", err)
+	if len(ms) != 2 || ms[1].ID != m.ID {
+		t.Fatalf("Messages = %v, want the question then %s", msgIDs(ms), m.ID)
+	}
+	sameMsg(t, ms[1], got)
+}
+
+func testUpdZeroFields(t *testing.T, s persistence.Store) {
+	u, _, m := streamingFixture(t, s, "abc")
+	apply(t, s, persistence.MessageUpdate{ID: m.ID, Append: "def"})
+	got := getMsg(t, s, u.ID, m.ID)
+	want := m
+	want.Content = "abcdef"
+	want.UpdatedAt = got.UpdatedAt
+	sameMsg(t, got, want)
+
+	apply(t, s, persistence.MessageUpdate{ID: m.ID, Usage: &persistence.Usage{PromptTokens: 1, CompletionTokens: 1, TotalTokens: 2}})
+	apply(t, s, persistence.MessageUpdate{ID: m.ID, FinishReason: "length"})
+	got = getMsg(t, s, u.ID, m.ID)
+	if got.Content != "abcdef" || got.Status != persistence.StatusStreaming || got.FinishReason != "length" ||
+		got.Usage == nil || got.Usage.TotalTokens != 2 || got.Error != "" {
+		t.Fatalf("after partial updates: %+v usage %v", got, got.Usage)
+	}
+}
+
+func testUpdBatch(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "batcher")
+	c := mkConv(t, s, u.ID, "batch")
+	var ms []persistence.Message
+	for i := range 10 {
+		ms = append(ms, mkStreaming(t, s, c, "", fmt.Sprintf("m%d:", i)))
+	}
+	bystander := mkStreaming(t, s, c, "", "untouched")
+	at := time.Now().UTC()
+	var ups []persistence.MessageUpdate
+	for i, m := range ms {
+		up := persistence.MessageUpdate{ID: m.ID, Append: fmt.Sprintf("+%d", i), At: at}
+		if i%2 == 0 {
+			up.Status, up.FinishReason = persistence.StatusComplete, "stop"
+			up.Usage = &persistence.Usage{PromptTokens: i, CompletionTokens: i, TotalTokens: 2 * i}
+		}
+		ups = append(ups, up)
+	}
+	apply(t, s, ups...)
+	for i, m := range ms {
+		got := getMsg(t, s, u.ID, m.ID)
+		if want := fmt.Sprintf("m%d:+%d", i, i); got.Content != want {
+			t.Fatalf("message %d content = %q, want %q", i, got.Content, want)
+		}
+		wantStatus := persistence.StatusStreaming
+		if i%2 == 0 {
+			wantStatus = persistence.StatusComplete
+			if got.Usage == nil || got.Usage.TotalTokens != 2*i || got.FinishReason != "stop" {
+				t.Fatalf("message %d: usage %v finish %q", i, got.Usage, got.FinishReason)
+			}
+		} else if got.Usage != nil {
+			t.Fatalf("message %d: usage %v, want nil", i, got.Usage)
+		}
+		if got.Status != wantStatus {
+			t.Fatalf("message %d status = %q, want %q", i, got.Status, wantStatus)
+		}
+		sameAt(t, "UpdatedAt", got.UpdatedAt, at)
+	}
+	sameMsg(t, getMsg(t, s, u.ID, bystander.ID), bystander)
+}
+
+func testUpdUnknownIgnored(t *testing.T, s persistence.Store) {
+	u, _, m := streamingFixture(t, s, "x")
+	apply(t, s,
+		persistence.MessageUpdate{ID: persistence.NewID(), Append: "lost", Status: persistence.StatusComplete},
+		persistence.MessageUpdate{ID: "not-an-id", Append: "lost"},
+		persistence.MessageUpdate{ID: m.ID, Append: "y"},
+		persistence.MessageUpdate{ID: persistence.NewID(), Append: "lost"},
+	)
+	if got := getMsg(t, s, u.ID, m.ID); got.Content != "xy" {
+		t.Fatalf("content = %q, want %q", got.Content, "xy")
+	}
+}
+
+func testUpdEmptyBatch(t *testing.T, s persistence.Store) {
+	u, _, m := streamingFixture(t, s, "x")
+	noErr(t, "ApplyMessageUpdates(nil)", s.ApplyMessageUpdates(testCtx(t), nil))
+	noErr(t, "ApplyMessageUpdates(empty)", s.ApplyMessageUpdates(testCtx(t), []persistence.MessageUpdate{}))
+	sameMsg(t, getMsg(t, s, u.ID, m.ID), m)
+}
+
+func testUpdInterrupt(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	n, err := s.InterruptStreaming(ctx)
+	noErr(t, "InterruptStreaming(empty store)", err)
+	if n != 0 {
+		t.Fatalf("InterruptStreaming on an empty store = %d", n)
+	}
+	a, b := mkUser(t, s, "alice"), mkUser(t, s, "bob")
+	ca, cb := mkConv(t, s, a.ID, "a"), mkConv(t, s, b.ID, "b")
+	streaming := []persistence.Message{
+		mkStreaming(t, s, ca, "", "half an ans"),
+		mkStreaming(t, s, ca, "", ""),
+		mkStreaming(t, s, cb, "", "bob's partial"),
+	}
+	done := []persistence.Message{
+		mkMsg(t, s, ca, "", persistence.RoleUser, "question"),
+		mkMsg(t, s, cb, "", persistence.RoleAssistant, "complete answer"),
+	}
+	failed := mkStreaming(t, s, cb, "", "failed")
+	apply(t, s, persistence.MessageUpdate{ID: failed.ID, Status: persistence.StatusError, Error: "boom"})
+	failed = getMsg(t, s, b.ID, failed.ID)
+	done = append(done, failed)
+
+	n, err = s.InterruptStreaming(ctx)
+	noErr(t, "InterruptStreaming", err)
+	if n != len(streaming) {
+		t.Fatalf("InterruptStreaming = %d, want %d", n, len(streaming))
+	}
+	for _, m := range streaming {
+		got := getMsg(t, s, m.OwnerID, m.ID)
+		if got.Status != persistence.StatusInterrupted || got.Content != m.Content {
+			t.Fatalf("streaming message after InterruptStreaming: status %q content %q", got.Status, got.Content)
+		}
+	}
+	for _, m := range done {
+		sameMsg(t, getMsg(t, s, m.OwnerID, m.ID), m)
+	}
+	n, err = s.InterruptStreaming(ctx)
+	noErr(t, "second InterruptStreaming", err)
+	if n != 0 {
+		t.Fatalf("second InterruptStreaming = %d, want 0", n)
+	}
+}

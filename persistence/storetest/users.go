@@ -1,0 +1,135 @@
+package storetest
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"chatd/persistence"
+)
+
+func userTests() []storeTest {
+	return []storeTest{
+		{"CreateFillsFields", testUserCreate},
+		{"DuplicateEmail", testUserDuplicateEmail},
+		{"ConcurrentDuplicateEmail", testUserConcurrentDuplicate},
+		{"Unknown", testUserUnknown},
+		{"BumpTokenVersion", testUserBumpTokenVersion},
+		{"Ping", testPing},
+	}
+}
+
+func testUserCreate(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	before := time.Now()
+	u := persistence.User{Email: "ada@example.test", Name: "Ada Lovelace", PasswordHash: "$2a$10$hash"}
+	noErr(t, "CreateUser", s.CreateUser(ctx, &u))
+	after := time.Now()
+	if !persistence.ValidID(u.ID) {
+		t.Fatalf("CreateUser filled ID %q, want a valid id", u.ID)
+	}
+	checkRecent(t, "CreatedAt", u.CreatedAt, before, after)
+	checkRecent(t, "UpdatedAt", u.UpdatedAt, before, after)
+	if u.TokenVersion != 0 {
+		t.Fatalf("TokenVersion = %d, want 0", u.TokenVersion)
+	}
+
+	byID, err := s.UserByID(ctx, u.ID)
+	noErr(t, "UserByID", err)
+	sameUser(t, byID, u)
+	byEmail, err := s.UserByEmail(ctx, "ada@example.test")
+	noErr(t, "UserByEmail", err)
+	sameUser(t, byEmail, u)
+
+	other := mkUser(t, s, "grace")
+	if other.ID == u.ID {
+		t.Fatalf("two users got the same id %s", u.ID)
+	}
+}
+
+func testUserDuplicateEmail(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	first := persistence.User{Email: "dup@example.test", Name: "First", PasswordHash: "h1"}
+	noErr(t, "CreateUser", s.CreateUser(ctx, &first))
+	second := persistence.User{Email: "dup@example.test", Name: "Second", PasswordHash: "h2"}
+	wantErr(t, "CreateUser with a taken email", s.CreateUser(ctx, &second), persistence.ErrDuplicate)
+
+	got, err := s.UserByEmail(ctx, "dup@example.test")
+	noErr(t, "UserByEmail", err)
+	sameUser(t, got, first)
+
+	// A different email is fine afterwards.
+	third := persistence.User{Email: "dup2@example.test", Name: "Third", PasswordHash: "h3"}
+	noErr(t, "CreateUser with a free email", s.CreateUser(ctx, &third))
+}
+
+func testUserConcurrentDuplicate(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.CreateUser(ctx, &persistence.User{Email: "race@example.test", Name: "racer", PasswordHash: "h"})
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, persistence.ErrDuplicate):
+			t.Fatalf("concurrent CreateUser: unexpected error %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d concurrent creations of one email succeeded, want exactly 1", ok)
+	}
+}
+
+func testUserUnknown(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	mkUser(t, s, "someone")
+	for _, id := range badIDs() {
+		_, err := s.UserByID(ctx, id)
+		wantErr(t, "UserByID("+id+")", err, persistence.ErrNotFound)
+		_, err = s.BumpTokenVersion(ctx, id)
+		wantErr(t, "BumpTokenVersion("+id+")", err, persistence.ErrNotFound)
+	}
+	_, err := s.UserByEmail(ctx, "nobody@example.test")
+	wantErr(t, "UserByEmail(unknown)", err, persistence.ErrNotFound)
+}
+
+func testUserBumpTokenVersion(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u := mkUser(t, s, "bumper")
+	other := mkUser(t, s, "bystander")
+	for want := int64(1); want <= 3; want++ {
+		got, err := s.BumpTokenVersion(ctx, u.ID)
+		noErr(t, "BumpTokenVersion", err)
+		if got != want {
+			t.Fatalf("BumpTokenVersion = %d, want %d", got, want)
+		}
+	}
+	got, err := s.UserByID(ctx, u.ID)
+	noErr(t, "UserByID", err)
+	if got.TokenVersion != 3 {
+		t.Fatalf("stored TokenVersion = %d, want 3", got.TokenVersion)
+	}
+	if got.Email != u.Email || got.Name != u.Name || got.PasswordHash != u.PasswordHash {
+		t.Fatalf("BumpTokenVersion changed other fields: %+v, was %+v", got, u)
+	}
+	o, err := s.UserByID(ctx, other.ID)
+	noErr(t, "UserByID(other)", err)
+	if o.TokenVersion != 0 {
+		t.Fatalf("another user's TokenVersion = %d, want 0", o.TokenVersion)
+	}
+}
+
+func testPing(t *testing.T, s persistence.Store) {
+	noErr(t, "Ping", s.Ping(testCtx(t)))
+}
