@@ -1,0 +1,274 @@
+// Package sse serves the live channel's fallback for clients that cannot
+// open a WebSocket: the same frames, as Server-Sent Events over plain HTTP
+// (event: the frame type, id: its seq, data: its JSON), read by the browser
+// with fetch and a ReadableStream.
+package sse
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/hub"
+	"chatd/hub/protocol"
+	"chatd/persistence"
+	"chatd/transport/auth"
+	"chatd/transport/httperr"
+	"chatd/transport/limits"
+)
+
+// Hub is the part of the hub the SSE routes use.
+type Hub interface {
+	Register(sub hub.Subscriber)
+	Detach(sub hub.Subscriber)
+	Send(ctx context.Context, sub hub.Subscriber, userID string, req hub.SendRequest) (hub.Result, error)
+	Regenerate(ctx context.Context, sub hub.Subscriber, userID string, req hub.RegenerateRequest) (hub.Result, error)
+	Cancel(ctx context.Context, userID, conversationID string) error
+	Subscribe(ctx context.Context, sub hub.Subscriber, userID string, req hub.SubscribeRequest) error
+	ActiveMessageID(conversationID string) string
+}
+
+// Options configure a Handler. Zero fields take the documented defaults.
+type Options struct {
+	Hub Hub
+	// Limits is shared with the WebSocket handler; it defaults to limits.New's defaults.
+	Limits *limits.Users
+	Logger *slog.Logger
+	// QueueSize is how many frames may wait for a slow client; it defaults to 512.
+	QueueSize int
+	// KeepAlive is the interval of comment lines that keep proxies from
+	// closing an idle stream; it defaults to 15s.
+	KeepAlive time.Duration
+	// RequestTimeout bounds starting an answer; it defaults to 30s.
+	RequestTimeout time.Duration
+}
+
+// Handler serves the SSE routes.
+type Handler struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	closing bool
+	streams map[*stream]struct{}
+}
+
+// NewHandler returns a Handler.
+func NewHandler(opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Limits == nil {
+		opts.Limits = limits.New(limits.Options{})
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 512
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = 15 * time.Second
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 30 * time.Second
+	}
+	return &Handler{opts: opts, log: opts.Logger, streams: make(map[*stream]struct{})}
+}
+
+// Routes adds the SSE routes to an authenticated /api group.
+func (h *Handler) Routes(authed gin.IRouter) {
+	authed.POST("/conversations/:id/messages", h.send)
+	authed.POST("/conversations/:id/regenerate", h.regenerate)
+	authed.POST("/conversations/:id/cancel", h.cancel)
+	authed.GET("/conversations/:id/stream", h.resume)
+}
+
+type sendBody struct {
+	Content         *string `json:"content"`
+	ClientMessageID string  `json:"clientMessageId"`
+	ParentMessageID *string `json:"parentMessageId"`
+	Model           string  `json:"model"`
+}
+
+func (h *Handler) send(c *gin.Context) {
+	user, convID, ok := h.request(c, protocol.TypeSend)
+	if !ok {
+		return
+	}
+	var b sendBody
+	if err := httperr.DecodeJSON(c.Request, &b); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	f := protocol.ClientFrame{Type: protocol.TypeSend, ConversationID: convID, Content: b.Content,
+		ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model}
+	if perr := f.Validate(); perr != nil {
+		httperr.AbortError(c, statusOf(perr))
+		return
+	}
+	h.start(c, user, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+		return h.opts.Hub.Send(ctx, sub, user, hub.SendRequest{ConnectionID: connID(sub), ConversationID: convID,
+			Content: *b.Content, ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model})
+	})
+}
+
+type regenerateBody struct {
+	MessageID string `json:"messageId"`
+	Model     string `json:"model"`
+}
+
+func (h *Handler) regenerate(c *gin.Context) {
+	user, convID, ok := h.request(c, protocol.TypeRegenerate)
+	if !ok {
+		return
+	}
+	var b regenerateBody
+	if c.Request.ContentLength != 0 {
+		if err := httperr.DecodeJSON(c.Request, &b); err != nil {
+			httperr.AbortError(c, err)
+			return
+		}
+	}
+	if b.MessageID != "" && !persistence.ValidID(b.MessageID) {
+		httperr.AbortError(c, httperr.InvalidField("messageId", "is not a valid id"))
+		return
+	}
+	h.start(c, user, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+		return h.opts.Hub.Regenerate(ctx, sub, user, hub.RegenerateRequest{ConnectionID: connID(sub),
+			ConversationID: convID, MessageID: b.MessageID, Model: b.Model})
+	})
+}
+
+func (h *Handler) cancel(c *gin.Context) {
+	user, convID, ok := h.request(c, protocol.TypeCancel)
+	if !ok {
+		return
+	}
+	if err := h.opts.Hub.Cancel(c.Request.Context(), user, convID); err != nil {
+		httperr.AbortError(c, statusOf(err))
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (h *Handler) resume(c *gin.Context) {
+	user, convID, ok := h.request(c, protocol.TypeSubscribe)
+	if !ok {
+		return
+	}
+	req, err := resumeRequest(c, convID)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	if req.MessageID == "" {
+		req.MessageID = h.opts.Hub.ActiveMessageID(convID)
+	}
+	if req.MessageID == "" {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	s := h.open(user)
+	defer h.close(s)
+	if err := h.opts.Hub.Subscribe(c.Request.Context(), s, user, req); err != nil {
+		httperr.AbortError(c, statusOf(err))
+		return
+	}
+	h.pump(c, s, req.MessageID)
+}
+
+// resumeRequest reads messageId and lastSeq (or the Last-Event-ID header).
+func resumeRequest(c *gin.Context, convID string) (hub.SubscribeRequest, error) {
+	req := hub.SubscribeRequest{ConversationID: convID, MessageID: c.Query("messageId")}
+	if req.MessageID != "" && !persistence.ValidID(req.MessageID) {
+		return req, httperr.InvalidField("messageId", "is not a valid id")
+	}
+	seq := c.Query("lastSeq")
+	if seq == "" {
+		seq = c.GetHeader("Last-Event-ID")
+	}
+	if seq != "" {
+		n, err := strconv.ParseInt(seq, 10, 64)
+		if err != nil || n < 0 {
+			return req, httperr.InvalidField("lastSeq", "must be a non-negative integer")
+		}
+		req.LastSeq = &n
+	}
+	return req, nil
+}
+
+// request checks the caller, the conversation id and the user's frame budget.
+func (h *Handler) request(c *gin.Context, typ string) (user, convID string, ok bool) {
+	id, _ := auth.IdentityFrom(c)
+	convID = c.Param("id")
+	if !persistence.ValidID(convID) {
+		httperr.AbortError(c, httperr.BadRequest("malformed conversation id"))
+		return "", "", false
+	}
+	if perr := h.opts.Limits.AllowFrame(id.UserID, typ); perr != nil {
+		httperr.AbortError(c, httperr.RateLimited(perr.Message, 10*time.Second))
+		return "", "", false
+	}
+	return id.UserID, convID, true
+}
+
+// start begins an answer with do and streams it, or answers 202 with the
+// new ids when the client does not accept an event stream.
+func (h *Handler) start(c *gin.Context, user string, do func(context.Context, hub.Subscriber) (hub.Result, error)) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	defer cancel()
+	if !acceptsEvents(c.Request) {
+		res, err := do(ctx, nil)
+		if err != nil {
+			httperr.AbortError(c, statusOf(err))
+			return
+		}
+		c.JSON(http.StatusAccepted, gin.H{"conversationId": res.ConversationID,
+			"userMessageId": res.UserMessageID, "messageId": res.MessageID})
+		return
+	}
+	s := h.open(user)
+	defer h.close(s)
+	res, err := do(ctx, s)
+	if err != nil {
+		httperr.AbortError(c, statusOf(err))
+		return
+	}
+	if res.MessageID == "" { // a repeated send whose answer is gone: nothing to follow
+		h.pump(c, s, "")
+		return
+	}
+	h.pump(c, s, res.MessageID)
+}
+
+func acceptsEvents(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if containsToken(v, "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// statusOf maps hub errors to HTTP errors.
+func statusOf(err error) error {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	status := map[string]int{
+		protocol.CodeNotFound:          http.StatusNotFound,
+		protocol.CodeGenerationRunning: http.StatusConflict,
+		protocol.CodeRateLimited:       http.StatusTooManyRequests,
+		protocol.CodeUnavailable:       http.StatusServiceUnavailable,
+		protocol.CodeInternal:          http.StatusInternalServerError,
+	}[pe.Code]
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	return httperr.New(status, pe.Code, pe.Message)
+}

@@ -1,0 +1,182 @@
+package sse
+
+import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/hub"
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// stream is one SSE response, seen by the hub as a Subscriber. The
+// handler's goroutine is its only writer.
+type stream struct {
+	id      string
+	userID  string
+	queue   chan *protocol.Frame
+	closing chan struct{}
+	once    sync.Once
+}
+
+// UserID implements hub.Subscriber.
+func (s *stream) UserID() string { return s.userID }
+
+// ConnectionID implements hub.Subscriber.
+func (s *stream) ConnectionID() string { return s.id }
+
+// Deliver implements hub.Subscriber; a client too slow to keep its queue
+// from filling up is disconnected (it resumes with Last-Event-ID).
+func (s *stream) Deliver(f *protocol.Frame) {
+	select {
+	case s.queue <- f:
+	default:
+		s.Close(protocol.CloseSlowClient, "too slow")
+	}
+}
+
+// Close implements hub.Subscriber: the response ends.
+func (s *stream) Close(protocol.CloseCode, string) {
+	s.once.Do(func() { close(s.closing) })
+}
+
+func connID(sub hub.Subscriber) string {
+	if sub == nil {
+		return ""
+	}
+	return sub.ConnectionID()
+}
+
+// open registers a new stream with the hub and the handler.
+func (h *Handler) open(user string) *stream {
+	s := &stream{id: persistence.NewID(), userID: user,
+		queue: make(chan *protocol.Frame, h.opts.QueueSize), closing: make(chan struct{})}
+	h.mu.Lock()
+	if h.closing {
+		s.Close(protocol.CloseGoingAway, "")
+	}
+	h.streams[s] = struct{}{}
+	h.mu.Unlock()
+	h.opts.Hub.Register(s)
+	return s
+}
+
+func (h *Handler) close(s *stream) {
+	h.opts.Hub.Detach(s)
+	h.mu.Lock()
+	delete(h.streams, s)
+	h.mu.Unlock()
+}
+
+// Shutdown ends every open stream after the frames already queued (the
+// hub's Shutdown has queued the done frames of interrupted answers).
+func (h *Handler) Shutdown() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closing = true
+	for s := range h.streams {
+		s.Close(protocol.CloseGoingAway, "")
+	}
+}
+
+// pump writes the stream's frames as events until the done frame of
+// messageID, the client leaves, or the stream is closed.
+func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
+	w := c.Writer
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hd.Set("Cache-Control", "no-cache, no-transform")
+	hd.Set("X-Accel-Buffering", "no")
+	hd.Set("Connection", "keep-alive")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriter(w)
+	keep := time.NewTicker(h.opts.KeepAlive)
+	defer keep.Stop()
+	flush := func() bool {
+		if bw.Flush() != nil {
+			return false
+		}
+		w.Flush()
+		return true
+	}
+	if !flush() {
+		return
+	}
+	if messageID == "" { // nothing to follow: send what is queued and end
+		drain(bw, s, messageID)
+		flush()
+		return
+	}
+	for {
+		select {
+		case f := <-s.queue:
+			writeEvent(bw, f)
+			if f.IsDone(messageID) {
+				flush()
+				return
+			}
+			if len(s.queue) == 0 && !flush() {
+				return
+			}
+		case <-keep.C:
+			bw.WriteString(": keep-alive\n\n")
+			if !flush() {
+				return
+			}
+		case <-s.closing:
+			drain(bw, s, messageID)
+			flush()
+			return
+		case <-c.Request.Context().Done():
+			return
+		}
+	}
+}
+
+// drain writes what is queued (on shutdown, the done frames).
+func drain(bw *bufio.Writer, s *stream, messageID string) {
+	for {
+		select {
+		case f := <-s.queue:
+			writeEvent(bw, f)
+			if f.IsDone(messageID) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// writeEvent writes f as one event. Frame JSON holds no raw newlines, so
+// data is a single line.
+func writeEvent(bw *bufio.Writer, f *protocol.Frame) {
+	bw.WriteString("event: ")
+	bw.WriteString(f.Type)
+	bw.WriteByte('\n')
+	if f.Type == protocol.TypeDelta || f.Type == protocol.TypeDone {
+		bw.WriteString("id: ")
+		bw.WriteString(strconv.FormatInt(f.Seq, 10))
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("data: ")
+	bw.Write(f.Data)
+	bw.WriteString("\n\n")
+}
+
+// containsToken reports whether a comma-separated header value lists
+// token (ignoring parameters such as q=).
+func containsToken(v, token string) bool {
+	for _, part := range strings.Split(v, ",") {
+		if mt, _, _ := strings.Cut(strings.TrimSpace(part), ";"); strings.EqualFold(strings.TrimSpace(mt), token) {
+			return true
+		}
+	}
+	return false
+}
