@@ -74,6 +74,14 @@ func (f *fixture) driverWrites() int64 {
 	return f.driver()
 }
 
+// commands describes the database write commands since before, if known.
+func (f *fixture) commands(before int64) string {
+	if f.driver == nil {
+		return ""
+	}
+	return fmt.Sprintf(", %d database write commands", f.driver()-before)
+}
+
 // check loads message id and compares it with the text and final update.
 func (f *fixture) check(t *testing.T, id, text string, final persistence.MessageUpdate) {
 	t.Helper()
@@ -110,8 +118,8 @@ func testWithinOneInterval(t *testing.T, open openStore) {
 		must(t, "Finish", w.Finish(ctx, final))
 		must(t, "Close", w.Close(ctx))
 		c := f.store.Writes()
-		t.Logf("%5d tokens: %d store writes (%d updates, %d bytes), %d database write commands",
-			n, c.Writes, c.MessageUpdates, c.AppendedBytes, f.driverWrites()-before)
+		t.Logf("%5d tokens: %d store writes (%d updates, %d bytes)%s",
+			n, c.Writes, c.MessageUpdates, c.AppendedBytes, f.commands(before))
 		if c.Writes != 1 || c.ByMethod["ApplyMessageUpdates"] != 1 || c.MessageUpdates != 1 {
 			t.Errorf("%d tokens cost %+v, want exactly one ApplyMessageUpdates of one update", n, c)
 		}
@@ -145,8 +153,8 @@ func testStreaming(t *testing.T, open openStore) {
 		must(t, "Close", w.Close(ctx))
 		c := f.store.Writes()
 		bound := int64(elapsed/interval) + 2
-		t.Logf("%5d tokens over %v: %d store writes (bound %d), %d database write commands",
-			n, elapsed.Round(time.Millisecond), c.Writes, bound, f.driverWrites()-before)
+		t.Logf("%5d tokens over %v: %d store writes (bound %d)%s",
+			n, elapsed.Round(time.Millisecond), c.Writes, bound, f.commands(before))
 		if c.Writes > bound || c.Writes != c.ByMethod["ApplyMessageUpdates"] || c.Errors != 0 {
 			t.Errorf("%d tokens over %v cost %+v, want at most %d ApplyMessageUpdates", n, elapsed, c, bound)
 		}
@@ -209,6 +217,7 @@ func testConcurrentAnswers(t *testing.T, open openStore) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	t.Logf("writer stats: %+v", w.Stats())
 	must(t, "Close", w.Close(ctx))
 	close(errs)
 	for err := range errs {
