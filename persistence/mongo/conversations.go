@@ -152,18 +152,40 @@ func searchRegex(term string) bson.Regex {
 // a checkpoint boundary is not.
 func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term string) (bson.D, error) {
 	re := searchRegex(term)
-	res := s.messages.Distinct(ctx, "conversation_id", bson.D{
-		{Key: "owner_id", Value: owner},
-		{Key: "content", Value: re},
-	})
-	ids := []bson.ObjectID{}
-	if err := res.Decode(&ids); err != nil {
-		return nil, fmt.Errorf("search messages: %w", err)
+	ids, err := s.conversationsWithText(ctx, owner, re)
+	if err != nil {
+		return nil, err
 	}
 	return bson.D{{Key: "$or", Value: bson.A{
 		bson.D{{Key: "title", Value: re}},
 		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 	}}}, nil
+}
+
+// conversationsWithText returns the ids of the owner's conversations with a
+// message chunk matching re. It groups in an aggregation rather than using
+// the distinct command: FerretDB's distinct refuses maxTimeMS, which the
+// driver adds whenever the context has a deadline.
+func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, re bson.Regex) ([]bson.ObjectID, error) {
+	pipeline := bson.A{
+		bson.D{{Key: "$match", Value: bson.D{{Key: "owner_id", Value: owner}, {Key: "content", Value: re}}}},
+		bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$conversation_id"}}}},
+	}
+	cur, err := s.messages.Aggregate(ctx, pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	var groups []struct {
+		ID bson.ObjectID `bson:"_id"`
+	}
+	if err := cur.All(ctx, &groups); err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	ids := make([]bson.ObjectID, len(groups))
+	for i, g := range groups {
+		ids[i] = g.ID
+	}
+	return ids, nil
 }
 
 // UpdateConversation applies p and returns the result. UpdatedAt moves to

@@ -12,7 +12,8 @@
 //
 // The store uses only what both MongoDB and FerretDB v1 (the in-process test
 // server, see persistence/ferret) support: no transactions, change streams,
-// TTL, text or partial indexes, pipeline updates or aggregation.
+// TTL, text or partial indexes, pipeline updates, or aggregation beyond
+// $match and $group.
 package mongo
 
 import (
