@@ -158,8 +158,8 @@ func testStreaming(t *testing.T, open openStore) {
 		if c.Writes > bound || c.Writes != c.ByMethod["ApplyMessageUpdates"] || c.Errors != 0 {
 			t.Errorf("%d tokens over %v cost %+v, want at most %d ApplyMessageUpdates", n, elapsed, c, bound)
 		}
-		if f.driver != nil && f.driverWrites()-before > 2*bound {
-			t.Errorf("%d database write commands, want at most %d", f.driverWrites()-before, 2*bound)
+		if cmds := f.driverWrites() - before; f.driver != nil && cmds != c.Writes {
+			t.Errorf("%d database write commands for %d store writes, want one each", cmds, c.Writes)
 		}
 		f.check(t, m.ID, text, final)
 	}
