@@ -1,0 +1,233 @@
+// Package app wires every part of chatd (store, batching writer, hub,
+// accounts, REST API, WebSocket and SSE transports) into one HTTP handler
+// with a lifecycle. cmd/chatd builds its Config from the environment; tests
+// build one directly and serve App.Handler with httptest.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/hub"
+	"chatd/persistence"
+	"chatd/persistence/batch"
+	"chatd/transport"
+	"chatd/transport/api"
+	"chatd/transport/auth"
+	"chatd/transport/limits"
+	"chatd/transport/sse"
+	"chatd/transport/ws"
+)
+
+// Config is everything App needs. Store, Model and Auth.Secret are required.
+type Config struct {
+	Store  persistence.Store
+	Model  hub.Model
+	Titler hub.Titler // nil: conversations keep no automatic title
+	Logger *slog.Logger
+
+	Auth     auth.Options
+	Accounts auth.AccountOptions // OnLogout is set by App
+
+	// AllowedOrigins lists browser origins besides the server's own host
+	// that may open the WebSocket.
+	AllowedOrigins []string
+	// TrustedProxies are the addresses or CIDRs whose forwarded headers are believed.
+	TrustedProxies []string
+	BodyLimit      int64
+	Static         fs.FS
+	Metrics        transport.MetricsOptions
+
+	Hub    hub.Options   // Store, Writer, Model, Titler, Metrics and Logger are set by App
+	Writer batch.Options // Logger and Metrics are set by App when empty
+	WS     ws.Options    // Hub, Authenticate, Origins, Limits, Metrics and Logger are set by App
+	SSE    sse.Options   // Hub, Limits and Logger are set by App
+	Limits limits.Options
+}
+
+// App is a wired server.
+type App struct {
+	cfg     Config
+	handler http.Handler
+	hub     *hub.Hub
+	writer  *batch.Writer
+	ws      *ws.Handler
+	sse     *sse.Handler
+	health  *api.Health
+
+	stopHub context.CancelFunc
+	hubDone chan struct{}
+	once    sync.Once
+	err     error
+}
+
+// New wires an App and starts its background work (the hub's delta
+// flusher and the batching writer); Shutdown ends it.
+func New(cfg Config) (*App, error) {
+	if cfg.Store == nil || cfg.Model == nil {
+		return nil, errors.New("app: Store and Model are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	authn, err := auth.NewAuthenticator(cfg.Store, cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := newLiveMetrics(cfg.Metrics.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, hubDone: make(chan struct{})}
+	a.writer = batch.New(cfg.Store, writerOptions(cfg, metrics))
+	if err := metrics.watchWriter(a.writer); err != nil {
+		return nil, err
+	}
+	a.hub = hub.New(hubOptions(cfg, a.writer, metrics))
+	lim := limits.New(cfg.Limits)
+	origins, err := originChecker(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.ws = ws.NewHandler(wsOptions(cfg, a.hub, authn, origins, lim, metrics))
+	sseOpts := cfg.SSE
+	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger = a.hub, lim, cfg.Logger
+	a.sse = sse.NewHandler(sseOpts)
+	if a.handler, err = a.router(authn); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopHub = cancel
+	go func() {
+		defer close(a.hubDone)
+		_ = a.hub.Run(ctx)
+	}()
+	return a, nil
+}
+
+func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
+	cfg := a.cfg
+	accOpts := cfg.Accounts
+	accOpts.OnLogout = a.hub.CloseUser
+	if accOpts.Logger == nil {
+		accOpts.Logger = cfg.Logger
+	}
+	accounts, err := auth.NewAccounts(cfg.Store, authn, accOpts)
+	if err != nil {
+		return nil, err
+	}
+	a.health = api.NewHealth(cfg.Store, 0)
+	r, err := transport.NewRouter(transport.RouterOptions{
+		Logger:   cfg.Logger,
+		Auth:     authn,
+		Accounts: accounts,
+		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
+			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger}),
+		Models:         api.NewModels(cfg.Model),
+		Health:         a.health,
+		TrustedProxies: cfg.TrustedProxies,
+		BodyLimit:      cfg.BodyLimit,
+		Static:         cfg.Static,
+		Metrics:        cfg.Metrics,
+		Register: func(routes transport.Routes) {
+			routes.Engine.GET("/ws", gin.WrapH(a.ws))
+			a.sse.Routes(routes.Authed)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build router: %w", err)
+	}
+	return r, nil
+}
+
+// Handler is the server's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Hub is the live hub (for tests and diagnostics).
+func (a *App) Hub() *hub.Hub { return a.hub }
+
+// Writer is the batching writer (for tests and diagnostics).
+func (a *App) Writer() *batch.Writer { return a.writer }
+
+// Shutdown ends the live channel in order: /readyz turns 503; running
+// answers end as interrupted, their text stored and their done frames
+// queued; SSE streams and WebSockets send what is queued and close (1001);
+// the batching writer drains. The HTTP server's own Shutdown (which stops
+// accepting) runs beside it. The store is the caller's to close afterwards.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.once.Do(func() {
+		a.health.SetDraining()
+		errHub := a.hub.Shutdown(ctx)
+		a.sse.Shutdown()
+		errWS := a.ws.Shutdown(ctx)
+		a.stopHub()
+		<-a.hubDone
+		errWriter := a.writer.Close(ctx)
+		a.err = errors.Join(errHub, errWS, errWriter)
+	})
+	return a.err
+}
+
+func writerOptions(cfg Config, m *liveMetrics) batch.Options {
+	o := cfg.Writer
+	if o.Logger == nil {
+		o.Logger = cfg.Logger
+	}
+	if o.Metrics == nil {
+		o.Metrics = m
+	}
+	return o
+}
+
+func hubOptions(cfg Config, w *batch.Writer, m *liveMetrics) hub.Options {
+	o := cfg.Hub
+	o.Store, o.Writer, o.Model, o.Titler, o.Logger = cfg.Store, w, cfg.Model, cfg.Titler, cfg.Logger
+	if o.Metrics == nil {
+		o.Metrics = m
+	}
+	return o
+}
+
+func wsOptions(cfg Config, h *hub.Hub, authn *auth.Authenticator, origins *ws.OriginChecker,
+	lim *limits.Users, m *liveMetrics,
+) ws.Options {
+	o := cfg.WS
+	o.Hub, o.Origins, o.Limits, o.Logger = h, origins, lim, cfg.Logger
+	if o.Metrics == nil {
+		o.Metrics = m
+	}
+	o.Authenticate = func(ctx context.Context, token string) (ws.Identity, error) {
+		id, err := authn.Authenticate(ctx, token)
+		if errors.Is(err, auth.ErrUnauthorized) {
+			return ws.Identity{}, fmt.Errorf("%w: %v", ws.ErrUnauthorized, err)
+		}
+		return ws.Identity{UserID: id.UserID, ExpiresAt: id.ExpiresAt}, err
+	}
+	return o
+}
+
+// originChecker builds the WebSocket origin check from the allowed origins
+// and the trusted proxies (whose X-Forwarded-Host is believed).
+func originChecker(cfg Config) (*ws.OriginChecker, error) {
+	oc := &ws.OriginChecker{Allowed: cfg.AllowedOrigins}
+	for _, p := range cfg.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, fmt.Errorf("trusted proxy %q: not an address or CIDR", p)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		oc.TrustedProxies = append(oc.TrustedProxies, prefix)
+	}
+	return oc, nil
+}

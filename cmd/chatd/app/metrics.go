@@ -1,0 +1,138 @@
+package app
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"chatd/persistence/batch"
+)
+
+// liveMetrics exports what the hub, the WebSocket handler and the batching
+// writer count, as Prometheus metrics. It implements hub.Metrics,
+// ws.Metrics and batch.Metrics.
+type liveMetrics struct {
+	connections  prometheus.Gauge
+	active       prometheus.Gauge
+	ttft         *prometheus.HistogramVec
+	tokensPerSec *prometheus.HistogramVec
+	finished     *prometheus.CounterVec
+	upstreamErrs *prometheus.CounterVec
+	deltas       prometheus.Counter
+	deltaFrames  prometheus.Counter
+	slowClients  prometheus.Counter
+	flushLatency prometheus.Histogram
+	flushFails   prometheus.Counter
+	reg          prometheus.Registerer
+}
+
+func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
+	if reg == nil {
+		reg = prometheus.DefaultRegisterer
+	}
+	m := &liveMetrics{reg: reg}
+	latency := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30}
+	var errs []error
+	gauge := func(name, help string) prometheus.Gauge {
+		g, err := register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help}))
+		errs = append(errs, err)
+		return g
+	}
+	counter := func(name, help string) prometheus.Counter {
+		c, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
+		errs = append(errs, err)
+		return c
+	}
+	m.connections = gauge("chatd_ws_connections", "Open WebSocket connections.")
+	m.active = gauge("chatd_generations_active", "Answers being generated now.")
+	m.deltas = counter("chatd_deltas_sent_total", "Delta frames handed to subscribers (one per subscriber).")
+	m.deltaFrames = counter("chatd_delta_frames_encoded_total", "Delta frames encoded (once, whatever the number of subscribers).")
+	m.slowClients = counter("chatd_slow_client_disconnects_total", "Connections closed because their send queue filled up.")
+	m.flushFails = counter("chatd_writer_flush_failures_total", "Bulk writes of the batching writer that failed (and were retried).")
+	var err error
+	m.ttft, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "chatd_time_to_first_token_seconds", Help: "Time from a request to the first token of its answer, by model.",
+		Buckets: latency}, []string{"model"}))
+	errs = append(errs, err)
+	m.tokensPerSec, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "chatd_tokens_per_second", Help: "Upstream deltas per second after the first token, by model.",
+		Buckets: []float64{1, 5, 10, 20, 40, 80, 160, 320, 640}}, []string{"model"}))
+	errs = append(errs, err)
+	m.finished, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatd_generations_total", Help: "Finished answers by model and final status."}, []string{"model", "status"}))
+	errs = append(errs, err)
+	m.upstreamErrs, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatd_upstream_errors_total", Help: "Answers that failed upstream, by model and error kind."}, []string{"model", "kind"}))
+	errs = append(errs, err)
+	m.flushLatency, err = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "chatd_writer_flush_seconds", Help: "Duration of the batching writer's bulk writes.", Buckets: latency}))
+	errs = append(errs, err)
+	return m, errors.Join(errs...)
+}
+
+// watchWriter exports the writer's queue depth.
+func (m *liveMetrics) watchWriter(w *batch.Writer) error {
+	_, err1 := register(m.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "chatd_writer_messages", Help: "Messages the batching writer tracks (streaming, or with updates not yet durable).",
+	}, func() float64 { return float64(w.Stats().Messages) }))
+	_, err2 := register(m.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "chatd_writer_pending_bytes", Help: "Streamed text waiting in the batching writer to be written.",
+	}, func() float64 { return float64(w.Stats().PendingBytes) }))
+	return errors.Join(err1, err2)
+}
+
+// register registers c, or returns the collector already registered under
+// its name (several Apps in one test process share the default registry).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+// GenerationStarted implements hub.Metrics.
+func (m *liveMetrics) GenerationStarted(string) { m.active.Inc() }
+
+// GenerationFinished implements hub.Metrics.
+func (m *liveMetrics) GenerationFinished(model, status, errorCode string, ttft time.Duration, tokens int, total time.Duration) {
+	m.active.Dec()
+	m.finished.WithLabelValues(model, status).Inc()
+	if status == "error" {
+		m.upstreamErrs.WithLabelValues(model, errorCode).Inc()
+	}
+	if tokens == 0 {
+		return
+	}
+	m.ttft.WithLabelValues(model).Observe(ttft.Seconds())
+	if streaming := total - ttft; tokens > 1 && streaming > 0 {
+		m.tokensPerSec.WithLabelValues(model).Observe(float64(tokens-1) / streaming.Seconds())
+	}
+}
+
+// DeltaSent implements hub.Metrics.
+func (m *liveMetrics) DeltaSent(n int) {
+	m.deltaFrames.Inc()
+	m.deltas.Add(float64(n))
+}
+
+// ConnectionOpened implements ws.Metrics.
+func (m *liveMetrics) ConnectionOpened() { m.connections.Inc() }
+
+// ConnectionClosed implements ws.Metrics.
+func (m *liveMetrics) ConnectionClosed() { m.connections.Dec() }
+
+// SlowClientDisconnected implements ws.Metrics.
+func (m *liveMetrics) SlowClientDisconnected() { m.slowClients.Inc() }
+
+// Flushed implements batch.Metrics.
+func (m *liveMetrics) Flushed(_ int, latency time.Duration, err error) {
+	m.flushLatency.Observe(latency.Seconds())
+	if err != nil {
+		m.flushFails.Inc()
+	}
+}
