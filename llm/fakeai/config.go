@@ -41,6 +41,7 @@ const (
 	FaultResetMid    Fault = "reset_mid"  // FaultAfter tokens, then the TCP connection is reset (RST)
 	FaultMalformed   Fault = "malformed"  // FaultAfter tokens, then a chunk that is not valid JSON, then [DONE]
 	FaultErrorMid    Fault = "error_mid"  // FaultAfter tokens, then `data: {"error":{...}}`
+	FaultEndMid      Fault = "end_mid"    // FaultAfter tokens, then a clean end of the body without finish_reason or [DONE]
 )
 
 // Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
@@ -200,7 +201,7 @@ func parseStamp(v string) (Stamp, error) {
 func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
-		FaultMalformed, FaultErrorMid:
+		FaultMalformed, FaultErrorMid, FaultEndMid:
 		return f, nil
 	case "none":
 		return FaultNone, nil
@@ -223,7 +224,7 @@ func (f Fault) status() int {
 // midStream reports whether f happens after some tokens were sent.
 func (f Fault) midStream() bool {
 	switch f {
-	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid:
+	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid, FaultEndMid:
 		return true
 	}
 	return false

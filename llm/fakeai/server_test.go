@@ -276,10 +276,12 @@ func TestMidStreamFaults(t *testing.T) {
 		fault   string
 		wantErr bool   // reading the body fails
 		tail    string // what the body ends with
+		absent  string // what the body must not hold
 	}{
-		{"cut_mid", true, ""},
-		{"malformed", false, `{"content":"bro` + "\n\ndata: [DONE]\n\n"},
-		{"error_mid", false, `"type":"server_error"}}` + "\n\n"},
+		{"cut_mid", true, "", "[DONE]"},
+		{"malformed", false, `{"content":"bro` + "\n\ndata: [DONE]\n\n", `"finish_reason":"stop"`},
+		{"error_mid", false, `"type":"server_error"}}` + "\n\n", "[DONE]"},
+		{"end_mid", false, "}\n\n", "[DONE]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
@@ -292,7 +294,7 @@ func TestMidStreamFaults(t *testing.T) {
 			if tc.wantErr && !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Fatalf("read error %v, want unexpected EOF", err)
 			}
-			if !strings.HasSuffix(string(raw), tc.tail) {
+			if !strings.HasSuffix(string(raw), tc.tail) || strings.Contains(string(raw), tc.absent) {
 				t.Fatalf("body ends %q", raw[max(0, len(raw)-120):])
 			}
 			want := fakeai.ExpectedPrefix(fakeai.Config{Tokens: 10}, 4)

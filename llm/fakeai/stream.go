@@ -123,6 +123,8 @@ func (st *stream) midFault() {
 	case FaultErrorMid:
 		st.write(append([]byte("data: "), errorBody("The server had an error while processing your request.", "server_error", "")...), -1)
 		st.write([]byte("\n"), -1)
+	case FaultEndMid:
+		// Returning ends the chunked body properly, without [DONE].
 	}
 }
 
@@ -232,6 +234,8 @@ func (st *stream) serveJSON() {
 	case FaultErrorMid:
 		writeStatusFault(st.w, http.StatusInternalServerError, 0)
 		return
+	case FaultEndMid:
+		return // an empty 200 body
 	}
 	total := st.cfg.FirstDelay + time.Duration(max(len(st.tokens)-1, 0))*st.cfg.Delay
 	if !st.sleep(total) {

@@ -1,0 +1,126 @@
+package openai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	goopenai "github.com/sashabaranov/go-openai"
+
+	"chatd/llm"
+)
+
+// attempt is the state of one HTTP request of a Stream call. The transport
+// fills status, header and body from the request's context.
+type attempt struct {
+	status    int
+	header    http.Header
+	body      *doneWatcher
+	delivered atomic.Bool // some text reached onDelta: never retry
+}
+
+type attemptKey struct{}
+
+// Causes of a context cancelled by the stream's timer.
+var (
+	errFirstTokenTimeout = errors.New("first token timeout")
+	errIdleTimeout       = errors.New("idle timeout")
+	// errNoDone is a stream that ended cleanly without [DONE] or a finish reason.
+	errNoDone = errors.New("stream ended before [DONE]")
+)
+
+// attempt sends one request and streams its answer.
+func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionRequest, onDelta func(string), st *attempt) (llm.Result, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(c.opts.FirstTokenTimeout, func() {
+		if st.delivered.Load() {
+			cancel(errIdleTimeout)
+		} else {
+			cancel(errFirstTokenTimeout)
+		}
+	})
+	defer timer.Stop()
+
+	stream, err := c.api.CreateChatCompletionStream(context.WithValue(actx, attemptKey{}, st), oreq)
+	if err != nil {
+		return llm.Result{}, c.failure(actx, st, err)
+	}
+	defer stream.Close()
+	var res llm.Result
+	var text utf8Joiner
+	for {
+		if st.delivered.Load() {
+			timer.Reset(c.opts.IdleTimeout)
+		}
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
+			if rest := text.flush(); rest != "" {
+				onDelta(rest)
+			}
+			return res, nil
+		}
+		if errors.Is(err, io.EOF) {
+			err = errNoDone
+		}
+		if err != nil {
+			return res, c.failure(actx, st, err)
+		}
+		if out := applyChunk(&res, &text, chunk); out != "" {
+			st.delivered.Store(true)
+			onDelta(out)
+		}
+	}
+}
+
+// applyChunk records a chunk's finish reason and usage and returns the
+// whole characters of text it completes.
+func applyChunk(res *llm.Result, text *utf8Joiner, chunk goopenai.ChatCompletionStreamResponse) string {
+	if u := chunk.Usage; u != nil {
+		res.Usage = &llm.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+	}
+	out := ""
+	for _, ch := range chunk.Choices {
+		if ch.Index != 0 {
+			continue
+		}
+		if ch.FinishReason != "" {
+			res.FinishReason = string(ch.FinishReason)
+		}
+		out += text.push(ch.Delta.Content + ch.Delta.Refusal)
+	}
+	return out
+}
+
+// failure turns an attempt's error into an *llm.Error, or into ctx's error
+// when the caller's context ended.
+func (c *Client) failure(actx context.Context, st *attempt, err error) error {
+	cause := context.Cause(actx)
+	switch {
+	case errors.Is(cause, errFirstTokenTimeout):
+		return &llm.Error{Kind: llm.KindTimeout, Err: fmt.Errorf("%w: %w", cause, err),
+			Message: fmt.Sprintf("The model did not start answering within %s.", c.opts.FirstTokenTimeout)}
+	case errors.Is(cause, errIdleTimeout):
+		return &llm.Error{Kind: llm.KindTimeout, Err: fmt.Errorf("%w: %w", cause, err),
+			Message: fmt.Sprintf("The model stopped sending for %s.", c.opts.IdleTimeout)}
+	case actx.Err() != nil:
+		return err // the caller's context ended; Stream reports it
+	}
+	return classify(err, st, c.opts.APIKey)
+}
+
+// sleep waits for d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

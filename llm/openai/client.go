@@ -1,0 +1,189 @@
+// Package openai streams chat completions from any OpenAI-compatible API
+// (OpenAI, Azure OpenAI, Ollama, vLLM, llm/fakeai) with
+// github.com/sashabaranov/go-openai, adding what a chat server needs:
+// retries before the first token only, first-token and idle timeouts,
+// prompt cancellation and failures classified as *llm.Error.
+package openai
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	goopenai "github.com/sashabaranov/go-openai"
+
+	"chatd/llm"
+)
+
+// Options configures a Client. Zero fields take the documented defaults.
+type Options struct {
+	// APIKey is sent as a bearer token (as "api-key" with Azure); empty
+	// sends none (Ollama, vLLM).
+	APIKey string
+	// BaseURL is the API root including its version path; it defaults to
+	// "https://api.openai.com/v1" (Ollama: "http://localhost:11434/v1";
+	// Azure: "https://<resource>.openai.azure.com").
+	BaseURL string
+	// Azure selects Azure OpenAI: model ids name deployments and
+	// AzureAPIVersion is sent as api-version.
+	Azure bool
+	// AzureAPIVersion defaults to go-openai's default for Azure.
+	AzureAPIVersion string
+	// HTTPClient defaults to a client with a large idle connection pool and
+	// no overall timeout (streams are long; the timeouts below bound them).
+	// A client with Timeout set would cut long answers.
+	HTTPClient *http.Client
+	// MaxRetries is how many times a request is retried before its first
+	// token (429, 5xx, connection refused or reset); it defaults to 2, and a
+	// negative value disables retries. Nothing is retried after a token.
+	MaxRetries int
+	// RetryBase is the first backoff; it doubles on every retry, with
+	// jitter. It defaults to 500ms.
+	RetryBase time.Duration
+	// RetryMax caps a backoff and an upstream's Retry-After; it defaults to 8s.
+	RetryMax time.Duration
+	// FirstTokenTimeout bounds the wait from sending the request to the
+	// first piece of text; it defaults to 30s.
+	FirstTokenTimeout time.Duration
+	// IdleTimeout bounds the wait for the next chunk once text flows; it
+	// defaults to 30s.
+	IdleTimeout time.Duration
+	// DisableStreamUsage stops asking for usage in the stream
+	// (stream_options.include_usage), for servers that reject it.
+	DisableStreamUsage bool
+	// Logger receives retries; it defaults to slog.Default(). The API key is
+	// never logged.
+	Logger *slog.Logger
+}
+
+// DefaultBaseURL is the OpenAI API.
+const DefaultBaseURL = "https://api.openai.com/v1"
+
+// Client streams chat completions; it implements llm.Streamer and
+// llm.Catalog and is safe for concurrent use.
+type Client struct {
+	api  *goopenai.Client
+	opts Options
+	log  *slog.Logger
+}
+
+var (
+	_ llm.Streamer = (*Client)(nil)
+	_ llm.Catalog  = (*Client)(nil)
+)
+
+// New returns a Client.
+func New(opts Options) *Client {
+	opts = withDefaults(opts)
+	cfg := goopenai.DefaultConfig(opts.APIKey)
+	if opts.Azure {
+		cfg = goopenai.DefaultAzureConfig(opts.APIKey, opts.BaseURL)
+		if opts.AzureAPIVersion != "" {
+			cfg.APIVersion = opts.AzureAPIVersion
+		}
+	}
+	cfg.BaseURL = opts.BaseURL
+	cfg.HTTPClient = doer{opts.HTTPClient}
+	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger}
+}
+
+func withDefaults(o Options) Options {
+	o.BaseURL = strings.TrimRight(o.BaseURL, "/")
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	if o.HTTPClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 512
+		o.HTTPClient = &http.Client{Transport: tr}
+	}
+	switch {
+	case o.MaxRetries == 0:
+		o.MaxRetries = 2
+	case o.MaxRetries < 0:
+		o.MaxRetries = 0
+	}
+	o.RetryBase = positive(o.RetryBase, 500*time.Millisecond)
+	o.RetryMax = positive(o.RetryMax, 8*time.Second)
+	o.FirstTokenTimeout = positive(o.FirstTokenTimeout, 30*time.Second)
+	o.IdleTimeout = positive(o.IdleTimeout, 30*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+func positive(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Stream implements llm.Streamer. It retries only before the first piece
+// of text reached onDelta; its errors are *llm.Error, or wrap ctx's error
+// when ctx ended.
+func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+	oreq := c.request(req)
+	for try := 0; ; try++ {
+		st := &attempt{}
+		res, err := c.attempt(ctx, oreq, onDelta, st)
+		if err == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return res, ctxError(ctx)
+		}
+		if st.delivered.Load() || try >= c.opts.MaxRetries || !retryable(err) {
+			return res, err
+		}
+		wait := c.backoff(try, retryAfter(st.header))
+		c.log.Warn("llm upstream retry", "model", req.Model, "retry", try+1,
+			"kind", llm.KindOf(err), "status", st.status, "wait", wait)
+		if !sleep(ctx, wait) {
+			return res, ctxError(ctx)
+		}
+	}
+}
+
+// request converts an llm.Request.
+func (c *Client) request(req llm.Request) goopenai.ChatCompletionRequest {
+	msgs := make([]goopenai.ChatCompletionMessage, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = goopenai.ChatCompletionMessage{Role: string(m.Role), Content: m.Content}
+	}
+	r := goopenai.ChatCompletionRequest{Model: req.Model, Messages: msgs, Stream: true}
+	if !c.opts.DisableStreamUsage {
+		r.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
+	}
+	if req.MaxTokens > 0 {
+		if reasoningModel(req.Model) {
+			r.MaxCompletionTokens = req.MaxTokens
+		} else {
+			r.MaxTokens = req.MaxTokens
+		}
+	}
+	return r
+}
+
+// reasoningModel reports models that refuse max_tokens (go-openai checks).
+func reasoningModel(model string) bool {
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "gpt-6"} {
+		if strings.HasPrefix(model, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ctxError wraps ctx's error and, when it differs, its cause.
+func ctxError(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause != nil && cause != err {
+		return fmt.Errorf("llm stream: %w: %w", err, cause)
+	}
+	return fmt.Errorf("llm stream: %w", err)
+}

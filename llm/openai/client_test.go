@@ -1,0 +1,370 @@
+package openai_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"chatd/llm"
+	"chatd/llm/fakeai"
+	"chatd/llm/openai"
+)
+
+const testKey = "sk-test-0123456789abcdef"
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newClient returns a client of url with fast retries and generous timeouts.
+func newClient(url string, mod func(*openai.Options)) *openai.Client {
+	o := openai.Options{
+		BaseURL: url, APIKey: testKey,
+		RetryBase: time.Millisecond, RetryMax: 20 * time.Millisecond,
+		FirstTokenTimeout: 20 * time.Second, IdleTimeout: 20 * time.Second,
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	return openai.New(o)
+}
+
+// run streams one answer to prompt and collects the deltas.
+type run struct {
+	deltas []string
+	res    llm.Result
+	err    error
+}
+
+func (r run) text() string { return strings.Join(r.deltas, "") }
+
+func stream(ctx context.Context, c llm.Streamer, prompt string, maxTokens int) run {
+	var r run
+	req := llm.Request{Model: "fake-mini", MaxTokens: maxTokens, Messages: []llm.Message{
+		{Role: llm.RoleSystem, Content: "You are terse."},
+		{Role: llm.RoleUser, Content: prompt},
+	}}
+	r.res, r.err = c.Stream(ctx, req, func(s string) { r.deltas = append(r.deltas, s) })
+	return r
+}
+
+// checkDeltas fails on an empty delta or one that is not whole UTF-8.
+func checkDeltas(t *testing.T, deltas []string) {
+	t.Helper()
+	for i, d := range deltas {
+		if d == "" || !utf8.ValidString(d) {
+			t.Fatalf("delta %d is %q", i, d)
+		}
+	}
+}
+
+func TestStreamText(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	c := newClient(srv.URL, nil)
+	tests := []struct {
+		name       string
+		prompt     string
+		maxTokens  int
+		want       string
+		wantFinish string
+		wantUsage  llm.Usage
+	}{
+		{"split utf8", "tell me [[fake tokens=40 split=1]]", 0,
+			fakeai.ExpectedText(fakeai.Config{Tokens: 40}), "stop", llm.Usage{PromptTokens: 5, CompletionTokens: 40, TotalTokens: 45}},
+		{"markdown", "[[fake mode=markdown split=1 delay=1ms]]", 0,
+			fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeMarkdown}), "stop", llm.Usage{PromptTokens: 3, CompletionTokens: len(fakeai.Tokens(fakeai.Config{Mode: fakeai.ModeMarkdown})), TotalTokens: 3 + len(fakeai.Tokens(fakeai.Config{Mode: fakeai.ModeMarkdown}))}},
+		{"xss", "x [[fake mode=xss]]", 0,
+			fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeXSS}), "stop", llm.Usage{PromptTokens: 4, CompletionTokens: len(fakeai.Tokens(fakeai.Config{Mode: fakeai.ModeXSS})), TotalTokens: 4 + len(fakeai.Tokens(fakeai.Config{Mode: fakeai.ModeXSS}))}},
+		{"length", "a b [[fake tokens=30]]", 7,
+			fakeai.ExpectedPrefix(fakeai.Config{Tokens: 30}, 7), "length", llm.Usage{PromptTokens: 5, CompletionTokens: 7, TotalTokens: 12}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := stream(testCtx(t), c, tc.prompt, tc.maxTokens)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			checkDeltas(t, r.deltas)
+			if r.text() != tc.want {
+				t.Fatalf("text\n got %q\nwant %q", r.text(), tc.want)
+			}
+			if r.res.FinishReason != tc.wantFinish || r.res.Usage == nil || *r.res.Usage != tc.wantUsage {
+				t.Fatalf("result %+v usage %+v, want %q %+v", r.res, r.res.Usage, tc.wantFinish, tc.wantUsage)
+			}
+		})
+	}
+}
+
+func TestRequestSent(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	r := stream(testCtx(t), newClient(srv.URL, nil), "hello [[fake tokens=2]]", 16)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	got, _ := srv.LastRequest()
+	if got.Model != "fake-mini" || !got.Stream || !got.IncludeUsage || got.MaxTokens != 16 ||
+		len(got.Messages) != 2 || got.Messages[0] != (fakeai.Message{Role: "system", Content: "You are terse."}) ||
+		got.Messages[1].Role != "user" || got.Header.Get("Authorization") != "Bearer "+testKey {
+		t.Fatalf("request %+v", got)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		prompt   string
+		wantKind llm.ErrorKind // "" for success
+		status   int
+		requests int64
+	}{
+		{"429 once then success", "[[fake fault=429 times=1]]", "", 0, 2},
+		{"429 with long Retry-After is capped", "[[fake fault=429 times=1 retry_after=30]]", "", 0, 2},
+		{"429 always", "[[fake fault=429 retry_after=1500ms]]", llm.KindRateLimited, 429, 3},
+		{"503 twice then success", "[[fake fault=503 times=2]]", "", 0, 3},
+		{"500 always", "[[fake fault=500]]", llm.KindUpstream, 500, 3},
+		{"400 is not retried", "[[fake fault=400]]", llm.KindBadRequest, 400, 1},
+		{"404 is not retried", "[[fake fault=404]]", llm.KindBadRequest, 404, 1},
+		{"cut before the first token is retried", "[[fake fault=cut_mid after=0 times=1]]", "", 0, 2},
+		{"reset before the first token is retried", "[[fake fault=reset_mid after=0 times=1]]", "", 0, 2},
+		{"malformed before the first token is not retried", "[[fake fault=malformed after=0]]", llm.KindMalformed, 0, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 5}})
+			start := time.Now()
+			r := stream(testCtx(t), newClient(srv.URL, nil), tc.prompt, 0)
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("took %v: Retry-After not capped", elapsed)
+			}
+			if got := srv.Requests(); got != tc.requests {
+				t.Errorf("server saw %d requests, want %d", got, tc.requests)
+			}
+			if tc.wantKind == "" {
+				if r.err != nil || r.text() != fakeai.ExpectedText(fakeai.Config{Tokens: 5}) {
+					t.Fatalf("err %v, text %q", r.err, r.text())
+				}
+				return
+			}
+			var e *llm.Error
+			if !errors.As(r.err, &e) || e.Kind != tc.wantKind || e.Status != tc.status || e.Message == "" {
+				t.Fatalf("err %#v, want kind %s status %d", r.err, tc.wantKind, tc.status)
+			}
+			if len(r.deltas) != 0 {
+				t.Fatalf("deltas %q from a failed request", r.deltas)
+			}
+		})
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens here now
+	var dials atomic.Int64
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, a)
+	}}
+	c := newClient("http://"+addr+"/v1", func(o *openai.Options) { o.HTTPClient = &http.Client{Transport: tr} })
+	r := stream(testCtx(t), c, "hi", 0)
+	if llm.KindOf(r.err) != llm.KindConnection {
+		t.Fatalf("err %v, want connection", r.err)
+	}
+	if dials.Load() != 3 {
+		t.Fatalf("%d dials, want 1 + 2 retries", dials.Load())
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		prompt  string
+		opts    func(*openai.Options)
+		partial string
+	}{
+		{"hang before the first token", "[[fake tokens=10 fault=hang_first]]",
+			func(o *openai.Options) { o.FirstTokenTimeout = 300 * time.Millisecond }, ""},
+		{"slow first token", "[[fake tokens=10 first_delay=20s]]",
+			func(o *openai.Options) { o.FirstTokenTimeout = 300 * time.Millisecond }, ""},
+		{"hang mid-stream", "[[fake tokens=10 after=4 fault=hang_mid]]",
+			func(o *openai.Options) { o.IdleTimeout = 300 * time.Millisecond },
+			fakeai.ExpectedPrefix(fakeai.Config{Tokens: 10}, 4)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{})
+			start := time.Now()
+			r := stream(testCtx(t), newClient(srv.URL, tc.opts), tc.prompt, 0)
+			if llm.KindOf(r.err) != llm.KindTimeout {
+				t.Fatalf("err %v, want timeout", r.err)
+			}
+			if elapsed := time.Since(start); elapsed > 10*time.Second {
+				t.Fatalf("timeout took %v", elapsed)
+			}
+			if r.text() != tc.partial || srv.Requests() != 1 {
+				t.Fatalf("partial %q (want %q), %d requests", r.text(), tc.partial, srv.Requests())
+			}
+			// The upstream request was really aborted.
+			if err := srv.WaitAbort(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestMidStreamFailures(t *testing.T) {
+	t.Parallel()
+	partial := fakeai.ExpectedPrefix(fakeai.Config{Tokens: 10}, 5)
+	tests := []struct {
+		fault string
+		kind  llm.ErrorKind
+		exact bool // the partial text is exactly the 5 tokens sent
+	}{
+		{"cut_mid", llm.KindConnection, true},
+		{"reset_mid", llm.KindConnection, false}, // an RST may drop unread bytes
+		{"end_mid", llm.KindConnection, true},
+		{"malformed", llm.KindMalformed, true},
+		{"error_mid", llm.KindUpstream, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{})
+			r := stream(testCtx(t), newClient(srv.URL, nil), "[[fake tokens=10 after=5 delay=2ms split=1 fault="+tc.fault+"]]", 0)
+			if llm.KindOf(r.err) != tc.kind {
+				t.Fatalf("err %v, want %s", r.err, tc.kind)
+			}
+			checkDeltas(t, r.deltas)
+			if tc.exact && r.text() != partial || !strings.HasPrefix(partial, r.text()) {
+				t.Fatalf("partial text %q, want %q", r.text(), partial)
+			}
+			if srv.Requests() != 1 {
+				t.Fatalf("%d requests: retried after the first token", srv.Requests())
+			}
+		})
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	c := newClient(srv.URL, nil)
+	cause := errors.New("user pressed stop")
+	ctx, cancel := context.WithCancelCause(testCtx(t))
+	var n int
+	var cancelledAt time.Time
+	req := llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "[[fake tokens=1000 delay=5ms]]"}}}
+	_, err := c.Stream(ctx, req, func(string) {
+		if n++; n == 3 {
+			cancelledAt = time.Now()
+			cancel(cause)
+		}
+	})
+	if since := time.Since(cancelledAt); since > 2*time.Second {
+		t.Fatalf("returned %v after cancel", since)
+	}
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) || llm.KindOf(err) != "" {
+		t.Fatalf("err %v, want context.Canceled and the cause", err)
+	}
+	if err := srv.WaitAbort(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCancelDuringBackoff(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	c := newClient(srv.URL, func(o *openai.Options) { o.RetryMax = time.Minute })
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan run, 1)
+	go func() { done <- stream(ctx, c, "[[fake fault=429 retry_after=60]]", 0) }()
+	for srv.Requests() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case r := <-done:
+		if !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("err %v", r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stream kept waiting out Retry-After after cancel")
+	}
+}
+
+func TestErrorsNeverShowTheKey(t *testing.T) {
+	t.Parallel()
+	// The fake repeats a wrong key in its 401 body, as careless upstreams do.
+	srv := fakeai.Start(t, fakeai.Options{APIKey: "sk-the-right-one"})
+	c := newClient(srv.URL, nil)
+	r := stream(testCtx(t), c, "hi", 0)
+	var e *llm.Error
+	if !errors.As(r.err, &e) || e.Kind != llm.KindBadRequest || e.Status != 401 {
+		t.Fatalf("err %v", r.err)
+	}
+	if strings.Contains(e.Error(), testKey) || strings.Contains(e.Message, testKey) || strings.Contains(e.Message, "0123456789") {
+		t.Fatalf("error shows the key: %q", e.Error())
+	}
+	if srv.Requests() != 1 {
+		t.Fatalf("%d requests: a 401 was retried", srv.Requests())
+	}
+	if _, err := c.Models(testCtx(t)); llm.KindOf(err) != llm.KindBadRequest || strings.Contains(err.Error(), testKey) {
+		t.Fatalf("Models error %v", err)
+	}
+}
+
+func TestModels(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Models: []string{"gpt-x", "llama-y"}})
+	got, err := newClient(srv.URL, nil).Models(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []llm.ModelInfo{{ID: "gpt-x", Name: "gpt-x"}, {ID: "llama-y", Name: "llama-y"}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("models %+v", got)
+	}
+}
+
+func TestConcurrentStreams(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 30, Delay: 2 * time.Millisecond, Split: true}})
+	c := newClient(srv.URL, nil)
+	want := fakeai.ExpectedText(fakeai.Config{Tokens: 30})
+	errs := make(chan error, 100)
+	for range 100 {
+		go func() {
+			r := stream(testCtx(t), c, "go", 0)
+			if r.err == nil && r.text() != want {
+				r.err = errors.New("wrong text " + r.text())
+			}
+			errs <- r.err
+		}()
+	}
+	for range 100 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,94 @@
+package openai
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	goopenai "github.com/sashabaranov/go-openai"
+
+	"chatd/llm"
+)
+
+// classify turns a failed attempt into an *llm.Error whose Message is safe
+// to show: upstream text is included only for rejected requests, cleaned of
+// the API key and of anything that looks like one.
+func classify(err error, st *attempt, key string) *llm.Error {
+	var apiErr *goopenai.APIError
+	var reqErr *goopenai.RequestError
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 0:
+		// An error event inside a 200 stream.
+		return &llm.Error{Kind: llm.KindUpstream, Err: err,
+			Message: "The model provider reported an error: " + clean(apiErr.Message, key)}
+	case errors.As(err, &apiErr):
+		return statusError(apiErr.HTTPStatusCode, apiErr.Message, key, err)
+	case errors.As(err, &reqErr):
+		return statusError(reqErr.HTTPStatusCode, "", key, err)
+	case malformed(err):
+		return &llm.Error{Kind: llm.KindMalformed, Err: err,
+			Message: "The model provider sent a reply that could not be read."}
+	case st.status == 0 && !errors.As(err, &urlErr):
+		// go-openai refused to build the request (model or parameters).
+		return &llm.Error{Kind: llm.KindBadRequest, Err: err,
+			Message: "The request could not be sent: " + clean(err.Error(), key)}
+	case st.status == 0:
+		return &llm.Error{Kind: llm.KindConnection, Err: err,
+			Message: "Could not reach the model provider."}
+	}
+	return &llm.Error{Kind: llm.KindConnection, Status: st.status, Err: err,
+		Message: "The connection to the model provider was lost before the answer was complete."}
+}
+
+// statusError classifies an HTTP error status.
+func statusError(code int, upstream, key string, err error) *llm.Error {
+	e := &llm.Error{Status: code, Err: err, Kind: llm.KindBadRequest}
+	detail := ""
+	if upstream != "" {
+		detail = ": " + clean(upstream, key)
+	}
+	switch {
+	case code == http.StatusTooManyRequests:
+		e.Kind, e.Message = llm.KindRateLimited, "The model provider is rate limiting requests; try again in a moment."
+	case code >= 500 || code < 400:
+		e.Kind, e.Message = llm.KindUpstream, "The model provider had an error."
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		e.Message = "The model provider refused the credentials; check the API key."
+	case code == http.StatusNotFound:
+		e.Message = "The model provider does not know this model or endpoint" + detail
+	default:
+		e.Message = "The model provider rejected the request" + detail
+	}
+	return e
+}
+
+// malformed reports errors of a chunk that does not parse.
+func malformed(err error) bool {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	return errors.As(err, &syn) || errors.As(err, &typ) ||
+		errors.Is(err, goopenai.ErrTooManyEmptyStreamMessages)
+}
+
+var keyLike = regexp.MustCompile(`\b(sk|pk|rk|key)-[A-Za-z0-9_*\-]{4,}`)
+
+// maxDetail bounds upstream text quoted in a message.
+const maxDetail = 200
+
+// clean makes upstream text safe to show: no API key (nor anything shaped
+// like one), one line, at most maxDetail characters.
+func clean(s, key string) string {
+	if key != "" {
+		s = strings.ReplaceAll(s, key, "[redacted]")
+	}
+	s = keyLike.ReplaceAllString(s, "[redacted]")
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > maxDetail {
+		s = string(r[:maxDetail]) + "…"
+	}
+	return s
+}

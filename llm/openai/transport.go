@@ -1,0 +1,78 @@
+package openai
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+)
+
+// doer is the HTTP client go-openai calls. For a Stream attempt it records
+// the response status and headers (for Retry-After) and watches the body
+// for the final "data: [DONE]" (go-openai reports a clean end of the body
+// and [DONE] alike as io.EOF).
+type doer struct{ c *http.Client }
+
+func (d doer) Do(req *http.Request) (*http.Response, error) {
+	resp, err := d.c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
+		st.status, st.header = resp.StatusCode, resp.Header
+		if resp.StatusCode < 300 {
+			st.body = &doneWatcher{ReadCloser: resp.Body}
+			resp.Body = st.body
+		}
+	}
+	return resp, nil
+}
+
+// doneWatcher passes a body through and notices a "data: [DONE]" line. It
+// is read from one goroutine.
+type doneWatcher struct {
+	io.ReadCloser
+	line []byte // the start of the current line
+	long bool   // the current line is too long to be [DONE]
+	done bool
+}
+
+const maxDoneLine = 32
+
+func (w *doneWatcher) Read(p []byte) (int, error) {
+	n, err := w.ReadCloser.Read(p)
+	w.scan(p[:n])
+	return n, err
+}
+
+// sawDone reports whether a [DONE] line went by.
+func (w *doneWatcher) sawDone() bool {
+	return w != nil && w.done
+}
+
+func (w *doneWatcher) scan(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		seg := b
+		if i >= 0 {
+			seg = b[:i]
+		}
+		if !w.long && len(w.line)+len(seg) <= maxDoneLine {
+			w.line = append(w.line, seg...)
+		} else {
+			w.long = true
+		}
+		if i < 0 {
+			return
+		}
+		if !w.long && isDoneLine(w.line) {
+			w.done = true
+		}
+		w.line, w.long = w.line[:0], false
+		b = b[i+1:]
+	}
+}
+
+func isDoneLine(line []byte) bool {
+	rest, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("data:"))
+	return ok && bytes.Equal(bytes.TrimSpace(rest), []byte("[DONE]"))
+}
