@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// testDomain is the server_name the test renders; it resolves to loopback
+// everywhere, and the test's clients dial 127.0.0.1 anyway.
+const testDomain = "localhost"
+
+// selfSigned writes a fresh self-signed ECDSA certificate for testDomain and
+// 127.0.0.1 into dir and returns a pool that trusts it.
+func selfSigned(t testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: testDomain},
+		DNSNames:              []string{testDomain},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
+	writePEM(t, certFile, "CERTIFICATE", der, 0o644)
+	writePEM(t, keyFile, "PRIVATE KEY", keyDER, 0o600)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
+	t.Helper()
+	b := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+	if err := os.WriteFile(path, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nginxSite is a running nginx with the rendered configuration.
+type nginxSite struct {
+	HTTPPort, HTTPSPort int
+	Conf                string // the rendered configuration file
+	Prefix              string
+	Pool                *x509.CertPool
+	proc                *proc
+}
+
+// nginxOptions are the values the test substitutes into nginx.conf.
+type nginxOptions struct {
+	Root          string // static root (a built front end)
+	Upstream      string // host:port of chatd
+	WSReadTimeout int    // seconds; 0 keeps the file's value
+}
+
+// Origin is the browser origin of the HTTPS site.
+func (s *nginxSite) Origin() string {
+	return fmt.Sprintf("https://%s:%d", testDomain, s.HTTPSPort)
+}
+
+// startNginx renders nginx.conf with deploy/render-nginx.sh, checks it with
+// nginx -t and runs it in the foreground until the test ends.
+func startNginx(t *testing.T, o nginxOptions) *nginxSite {
+	t.Helper()
+	nginx := need(t, "nginx", "apt-get update && apt-get install -y nginx")
+	root := repoRoot(t)
+	prefix := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, prefix)
+	s := &nginxSite{HTTPPort: freePort(t), HTTPSPort: freePort(t), Prefix: prefix, Pool: pool}
+	s.Conf = filepath.Join(prefix, "nginx.conf")
+	args := []string{
+		"bash", filepath.Join(root, "deploy", "render-nginx.sh"),
+		"--domain", testDomain, "--listen-addr", "127.0.0.1",
+		"--http-port", strconv.Itoa(s.HTTPPort), "--https-port", strconv.Itoa(s.HTTPSPort),
+		"--prefix", prefix, "--cert", certFile, "--key", keyFile,
+		"--root", o.Root, "--upstream", o.Upstream, "-o", s.Conf,
+	}
+	if os.Geteuid() == 0 {
+		// Workers would otherwise drop to www-data, which cannot read the
+		// test's private temporary directories.
+		args = append(args, "--user", "root")
+	} else {
+		args = append(args, "--no-user")
+	}
+	if o.WSReadTimeout > 0 {
+		args = append(args, "--ws-read-timeout", strconv.Itoa(o.WSReadTimeout))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := run(ctx, nil, root, args...); err != nil {
+		t.Fatalf("render nginx.conf: %v\n%s", err, out)
+	}
+	if out, err := run(ctx, nil, prefix, nginx, "-t", "-p", prefix, "-c", s.Conf); err != nil {
+		t.Fatalf("nginx -t rejects the rendered nginx.conf: %v\n%s", err, out)
+	}
+	s.proc = startProc(t, "nginx", nil, prefix, nginx, "-p", prefix, "-c", s.Conf, "-g", "daemon off;")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- nginx error.log:\n%s", tail(filepath.Join(prefix, "error.log"), 30))
+		}
+	})
+	// nginx is up when the HTTP port answers its redirect.
+	c := s.Client(false)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := c.Get(fmt.Sprintf("http://%s:%d/", testDomain, s.HTTPPort))
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if perr := s.proc.exited(); perr != nil {
+			t.Fatal(perr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not answer on port %d: %v", s.HTTPPort, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+// Client returns an HTTP client that trusts the test certificate and dials
+// 127.0.0.1 whatever the host name, with HTTP/2 over TLS like a browser
+// (h2 false: HTTP/1.1 only, as a WebSocket needs).
+func (s *nginxSite) Client(h2 bool) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		},
+		TLSClientConfig:     &tls.Config{RootCAs: s.Pool, ServerName: testDomain},
+		ForceAttemptHTTP2:   h2,
+		MaxIdleConnsPerHost: 4,
+	}
+	if !h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+}
+
+// URL is an https URL on the site.
+func (s *nginxSite) URL(path string) string {
+	return s.Origin() + path
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# pm2-setup.sh sets up pm2 for chatd on a server, as the user that runs pm2
+# (docs/deploy.md, "Option B: pm2"):
+#
+#   1. installs the pm2-logrotate module and configures it: rotate daily at
+#      midnight and whenever a file passes 100 MB, gzip rotated files, keep 7;
+#   2. starts chatd from deploy/ecosystem.config.js (or reloads it);
+#   3. with --startup, registers pm2 to start at boot (prints the systemd
+#      command to run as root) and saves the process list.
+#
+# Usage: deploy/pm2-setup.sh [--startup]
+# Environment: CHATD_BIN, CHATD_ENV_FILE, CHATD_LOG_DIR, CHATD_WORKDIR as in
+# ecosystem.config.js; PM2_HOME as pm2 itself (default ~/.pm2).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+pm2() { npx --prefix "$here" --no-install pm2 "$@"; }
+
+if [ ! -x "$here/node_modules/.bin/pm2" ]; then
+	echo "pm2-setup.sh: pm2 is not installed: run  npm ci --prefix $here" >&2
+	exit 1
+fi
+
+mkdir -p "${CHATD_LOG_DIR:-/var/log/chatd}"
+
+# Log rotation (the settings the seed used, plus a size cap).
+pm2 install pm2-logrotate
+pm2 set pm2-logrotate:compress true
+pm2 set pm2-logrotate:retain 7
+pm2 set pm2-logrotate:rotateInterval '0 0 * * *'
+pm2 set pm2-logrotate:max_size 100M
+pm2 set pm2-logrotate:dateFormat 'YYYY-MM-DD_HH-mm-ss'
+
+# Start, or reload with the current file and environment.
+if pm2 describe chatd >/dev/null 2>&1; then
+	pm2 reload "$here/ecosystem.config.js" --update-env
+else
+	pm2 start "$here/ecosystem.config.js"
+fi
+
+if [ "${1:-}" = "--startup" ]; then
+	pm2 startup systemd
+	pm2 save
+fi
+pm2 status
