@@ -30,7 +30,8 @@ func (w *Writer) Append(id, text string) {
 
 // appendLocked adds text to id's entry. It reports whether the flush loop
 // must be woken to schedule a checkpoint, and why text was dropped when that
-// is worth a log line (once per message).
+// is worth a log line (not for every piece of a refused message, nor after
+// Close).
 func (w *Writer) appendLocked(id, text string) (wake bool, dropped string) {
 	e := w.entries[id]
 	switch {
@@ -85,6 +86,10 @@ func (w *Writer) admitLocked(id string) (*entry, string) {
 // written if the store recovers before Close gives up. It returns ErrClosed
 // after Close, and ErrOverloaded when the message's text was dropped or a new
 // message cannot be tracked (see Writer).
+//
+// ctx bounds only the wait: give it a deadline, and do not pass a context
+// that is already cancelled (such as the one of a generation the user just
+// stopped), or Finish returns at once without waiting for the write.
 func (w *Writer) Finish(ctx context.Context, u persistence.MessageUpdate) error {
 	if u.ID == "" {
 		return errors.New("batch: finish: empty message id")

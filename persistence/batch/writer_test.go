@@ -55,6 +55,7 @@ func TestCheckpointsBoundedByDuration(t *testing.T) {
 			pieces, want := tokens("w", n)
 			start := time.Now()
 			streamFor(pieces, 8*interval, func(p string) { w.Append("m", p) })
+			eventually(ctx, t, "a checkpoint", func() bool { c, _ := store.counts(); return c > 0 })
 			if err := w.Finish(ctx, complete("m")); err != nil {
 				t.Fatalf("Finish: %v", err)
 			}
@@ -98,6 +99,7 @@ func TestFinishOrdering(t *testing.T) {
 			time.Sleep(3 * time.Millisecond) // let checkpoints interleave
 		}
 	}
+	eventually(ctx, t, "a checkpoint", func() bool { return len(store.chunkList("m")) > 0 })
 	u := complete("m")
 	u.Append = "tail."
 	if err := w.Finish(ctx, u); err != nil {
