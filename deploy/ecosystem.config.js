@@ -78,11 +78,13 @@ module.exports = {
 
       // Logs: the server writes JSON lines (log/slog) to stdout and only
       // panics or early start-up failures to stderr. pm2 prefixes each line
-      // with the time; pm2-logrotate (deploy/pm2-setup.sh) rotates the files.
+      // with the time ("2026-01-02T15:04:05.000+00:00: {...}");
+      // pm2-logrotate (deploy/pm2-setup.sh) rotates the files.
+      // log_date_format alone turns the prefix on: "time: true" would
+      // replace this format by one without milliseconds and time zone.
       out_file: path.join(logDir, 'chatd.out.log'),
       error_file: path.join(logDir, 'chatd.error.log'),
       merge_logs: true, // no "-<id>" suffix in the file names
-      time: true,
       log_date_format: 'YYYY-MM-DDTHH:mm:ss.SSSZ',
     },
   ],
