@@ -42,9 +42,13 @@ func writeReopenFixture(t *testing.T, s persistence.Store) reopenFixture {
 	t.Helper()
 	ctx := testCtx(t)
 	u := mkUser(t, s, "durable")
-	v, err := s.BumpTokenVersion(ctx, u.ID)
+	_, err := s.BumpTokenVersion(ctx, u.ID)
 	noErr(t, "BumpTokenVersion", err)
-	u.TokenVersion = v
+	u, err = s.UserByID(ctx, u.ID)
+	noErr(t, "UserByID", err)
+	if u.TokenVersion != 1 {
+		t.Fatalf("TokenVersion = %d after one bump", u.TokenVersion)
+	}
 
 	older := mkConv(t, s, u.ID, "older")
 	mkMsg(t, s, older, "", persistence.RoleUser, "old words")

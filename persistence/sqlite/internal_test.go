@@ -1,0 +1,192 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/persistence"
+)
+
+func openTest(t *testing.T, opts Options) *Store {
+	t.Helper()
+	if opts.Path == "" {
+		opts.Path = filepath.Join(t.TempDir(), "chatd.db")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// TestPragmas checks the settings on the writer and on every reader connection.
+func TestPragmas(t *testing.T) {
+	t.Parallel()
+	const readers = 3
+	s := openTest(t, Options{ReadConns: readers, BusyTimeout: 7 * time.Second})
+	ctx := context.Background()
+	want := map[string]int64{"busy_timeout": 7000, "foreign_keys": 1, "synchronous": 1, "cache_size": -8192, "temp_store": 2}
+	check := func(name string, c *sql.Conn, queryOnly int64) {
+		t.Helper()
+		var mode string
+		if err := c.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("%s: journal_mode = %q (%v), want wal", name, mode, err)
+		}
+		w := map[string]int64{"query_only": queryOnly}
+		for k, v := range want {
+			w[k] = v
+		}
+		for pragma, v := range w {
+			var got int64
+			if err := c.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil || got != v {
+				t.Fatalf("%s: PRAGMA %s = %d (%v), want %d", name, pragma, got, err, v)
+			}
+		}
+	}
+	wc, err := s.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("writer", wc, 0)
+	wc.Close()
+	var conns []*sql.Conn
+	for range readers { // hold them all so each check sees a distinct connection
+		c, err := s.r.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		check("reader "+string(rune('0'+i)), c, 1)
+		c.Close()
+	}
+	if st := s.w.Stats(); st.MaxOpenConnections != 1 {
+		t.Fatalf("writer pool allows %d connections, want 1", st.MaxOpenConnections)
+	}
+	if st := s.r.Stats(); st.MaxOpenConnections != readers {
+		t.Fatalf("read pool allows %d connections, want %d", st.MaxOpenConnections, readers)
+	}
+}
+
+// TestReaderIsQueryOnly checks that the read pool cannot write.
+func TestReaderIsQueryOnly(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, Options{})
+	_, err := s.r.ExecContext(context.Background(), `INSERT INTO users VALUES ('x','x','x','x',0,0,0)`)
+	if err == nil || !strings.Contains(err.Error(), "readonly") {
+		t.Fatalf("write through the read pool: err = %v, want a read-only error", err)
+	}
+}
+
+// TestQueryPlans checks that the hot queries use their indexes: no table
+// scans and no sorting in a temporary b-tree.
+func TestQueryPlans(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, Options{})
+	cases := []struct {
+		name, query, index string
+		args               []any
+	}{
+		{"list", qList, "conversations_owner_updated", []any{"o", 0, "", "", 31}},
+		{"list with cursor", qListCursor, "conversations_owner_updated", []any{"o", 1, "a", "", 31}},
+		{"search", qListSearch, "conversations_owner_updated", []any{"o", 0, "", "x", 31}},
+		{"messages", qMsgsConv, "messages_conversation_created", []any{"c", "o"}},
+		{"by client id", qMsgByCID, "messages_owner_client_id", []any{"o", "c"}},
+		{"interrupt", qInterrupt, "messages_streaming", []any{1}},
+		{"user by email", qUserByMail, "users_email", []any{"e"}},
+	}
+	for _, tc := range cases {
+		rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		all := strings.Join(plan, "\n")
+		t.Logf("%s:\n%s", tc.name, all)
+		if !strings.Contains(all, "USING INDEX "+tc.index) || strings.Contains(all, "TEMP B-TREE") || strings.Contains(all, "SCAN ") {
+			t.Fatalf("%s: plan does not use %s cleanly:\n%s", tc.name, tc.index, all)
+		}
+	}
+}
+
+func TestIContains(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		text, needle string
+		want         bool
+	}{
+		{"Hello World", "world", true},
+		{"Hello World", "o w", true},
+		{"Hello World", "worlds", false},
+		{"", "", true},
+		{"abc", "", true},
+		{"", "a", false},
+		{"100% sure", "0%", true},
+		{"snakeXcase", "e_c", false},
+		{"ÀÉÎ õü", "éî", true},
+		{"ПРИВЕТ мир", "привет", true},
+		{"plain ascii", "é", false},
+		{"KELVIN", "kel", true},
+		{"a.*(b", ".*(", true},
+		{"abc", "a.c", false},
+	}
+	for _, tc := range cases {
+		if got := icontains(tc.text, strings.ToLower(tc.needle)); got != tc.want {
+			t.Errorf("icontains(%q, %q) = %v, want %v", tc.text, tc.needle, got, tc.want)
+		}
+	}
+	// The ASCII fast path agrees with lower-casing everything.
+	r := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "abcABC xyzXYZ%_.*"
+	for range 20000 {
+		text, needle := randString(r, alphabet, 12), randString(r, alphabet, 3)
+		want := strings.Contains(strings.ToLower(text), strings.ToLower(needle))
+		if got := icontains(text, strings.ToLower(needle)); got != want {
+			t.Fatalf("icontains(%q, %q) = %v, want %v", text, needle, got, want)
+		}
+	}
+}
+
+func randString(r *rand.Rand, alphabet string, max int) string {
+	b := make([]byte, r.IntN(max+1))
+	for i := range b {
+		b[i] = alphabet[r.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := cursor{updatedAt: time.Now().UnixNano(), id: persistence.NewID()}
+	got, err := decodeCursor(encodeCursor(c))
+	if err != nil || got != c {
+		t.Fatalf("round trip = %+v, %v; want %+v", got, err, c)
+	}
+}
