@@ -1,0 +1,257 @@
+package transport_test
+
+import (
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/transport"
+	"chatd/transport/auth"
+)
+
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) { o.BodyLimit = 4 << 10 }})
+	a := e.register("Big")
+	huge := `{"title":"` + strings.Repeat("x", 5<<10) + `"}`
+	expect(t, "declared length over the limit", e.do("POST", "/api/conversations", a.token, huge), http.StatusRequestEntityTooLarge, "too_large")
+
+	// A chunked body has no declared length: the limit trips while reading.
+	e2 := newEnv(t, envOptions{})
+	b := e2.register("Chunked")
+	req, _ := http.NewRequest("POST", e2.srv.URL+"/api/conversations", &slowReader{data: []byte(`{"systemPrompt":"` + strings.Repeat("y", 2<<20) + `"}`)})
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := e2.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked 2 MiB body: status %d, want 413", res.StatusCode)
+	}
+	if req.ContentLength != 0 {
+		t.Fatalf("the request was not chunked (ContentLength %d)", req.ContentLength)
+	}
+}
+
+// slowReader hides its length, so the client sends it chunked.
+type slowReader struct {
+	data []byte
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data[:min(len(r.data), 64<<10)])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestUnknownRoutesAndMethods(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Static = fstest.MapFS{
+			"index.html":         {Data: []byte("<html>app</html>")},
+			"assets/app-abc1.js": {Data: []byte("console.log(1)")},
+			"favicon.svg":        {Data: []byte("<svg/>")},
+		}
+	}})
+	a := e.register("Router")
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"GET", "/api/nope", 404, "not_found"},
+		{"GET", "/api", 404, "not_found"},
+		{"POST", "/api/conversations/x/y/z", 404, "not_found"},
+		{"GET", "/ws", 404, "not_found"}, // nothing registered it here: never the app
+		{"GET", "/api/auth/register", 405, "method_not_allowed"},
+		{"PUT", "/api/conversations", 405, "method_not_allowed"},
+		{"POST", "/some/app/path", 404, "not_found"},
+		{"GET", "/assets/missing.js", 404, "not_found"},
+	} {
+		r := e.do(c.method, c.path, a.token, nil)
+		expect(t, c.method+" "+c.path, r, c.status, c.code)
+	}
+
+	for _, c := range []struct{ path, body, cache string }{
+		{"/", "<html>app</html>", "no-cache"},
+		{"/c/0123456789abcdef01234567", "<html>app</html>", "no-cache"},
+		{"/settings", "<html>app</html>", "no-cache"},
+		{"/assets/app-abc1.js", "console.log(1)", "public, max-age=31536000, immutable"},
+		{"/favicon.svg", "<svg/>", "no-cache"},
+	} {
+		r := e.do("GET", c.path, "", nil)
+		if r.status != 200 || string(r.body) != c.body || r.header.Get("Cache-Control") != c.cache {
+			t.Fatalf("GET %s: %d %q cache %q", c.path, r.status, r.body, r.header.Get("Cache-Control"))
+		}
+		if !strings.Contains(r.header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Fatalf("GET %s: no CSP", c.path)
+		}
+	}
+}
+
+func TestPlaceholderWithoutFrontEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	r := e.do("GET", "/conversations/anything", "", nil)
+	if r.status != 200 || !strings.Contains(string(r.body), "front end was not built") ||
+		!strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("placeholder: %d %s", r.status, r.body)
+	}
+	expect(t, "api stays JSON", e.do("GET", "/api/what", "", nil), 404, "not_found")
+}
+
+func TestRegisterHookAndRecovery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Register = func(r transport.Routes) {
+			r.Engine.GET("/ws", func(c *gin.Context) { c.String(200, "ws here") })
+			r.Authed.POST("/conversations/:id/cancel", func(c *gin.Context) {
+				id, _ := auth.IdentityFrom(c)
+				c.String(200, id.UserID+" "+c.Param("id"))
+			})
+			r.API.GET("/boom", func(c *gin.Context) { panic("kaboom") })
+		}
+	}})
+	a := e.register("Hooker")
+	if r := e.do("GET", "/ws", "", nil); r.status != 200 || string(r.body) != "ws here" {
+		t.Fatalf("/ws: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/api/conversations/abc/cancel", a.token, nil); r.status != 200 || string(r.body) != a.id+" abc" {
+		t.Fatalf("authed hook route: %d %s", r.status, r.body)
+	}
+	expect(t, "authed hook route without token", e.do("POST", "/api/conversations/abc/cancel", "", nil), 401, "unauthorized")
+	r := e.do("GET", "/api/boom", "", nil)
+	expect(t, "panic", r, 500, "internal")
+	if strings.Contains(string(r.body), "kaboom") {
+		t.Fatal("the panic value reached the client")
+	}
+	if !strings.Contains(e.logs.String(), "kaboom") {
+		t.Fatal("the panic was not logged")
+	}
+	// The server still answers.
+	expect(t, "after panic", e.do("GET", "/api/auth/me", a.token, nil), 200, "")
+}
+
+func TestRequestLog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	a := e.register("Logger")
+	r := e.do("GET", "/api/conversations?q=hush", a.token, nil, "X-Request-ID", "trace-42")
+	if r.header.Get("X-Request-ID") != "trace-42" {
+		t.Fatalf("X-Request-ID echoed as %q", r.header.Get("X-Request-ID"))
+	}
+	r = e.do("GET", "/healthz", "", nil, "X-Request-ID", "bad id with spaces")
+	generated := r.header.Get("X-Request-ID")
+	if generated == "" || strings.Contains(generated, " ") {
+		t.Fatalf("generated id %q", generated)
+	}
+
+	var found, health bool
+	for _, l := range e.logs.lines(t) {
+		if l["msg"] != "http request" {
+			continue
+		}
+		switch l["request_id"] {
+		case "trace-42":
+			found = true
+			if l["user_id"] != a.id || l["method"] != "GET" || l["route"] != "/api/conversations" ||
+				l["path"] != "/api/conversations" || l["status"] != float64(200) || l["bytes"].(float64) <= 0 {
+				t.Fatalf("log line %v", l)
+			}
+			if _, ok := l["duration_ms"].(float64); !ok {
+				t.Fatalf("no duration in %v", l)
+			}
+		case generated:
+			health = true
+		}
+	}
+	if !found || !health {
+		t.Fatalf("request lines missing (found %v, health %v):\n%s", found, health, e.logs.String())
+	}
+	logs := e.logs.String()
+	for _, secret := range []string{a.token, a.password, "hush", "Bearer"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the log holds %q", secret)
+		}
+	}
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	for _, p := range []string{"/healthz", "/readyz", "/api/healthz", "/api/readyz"} {
+		r := e.do("GET", p, "", nil)
+		if r.status != 200 || string(r.body) != `{"status":"ok"}` {
+			t.Fatalf("%s: %d %s", p, r.status, r.body)
+		}
+	}
+	e.health.SetDraining()
+	expect(t, "readyz while draining", e.do("GET", "/readyz", "", nil), 503, "unavailable")
+	expect(t, "healthz while draining", e.do("GET", "/healthz", "", nil), 200, "")
+
+	e2 := newEnv(t, envOptions{})
+	if err := e2.store.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "readyz with the database closed", e2.do("GET", "/api/readyz", "", nil), 503, "unavailable")
+}
+
+func TestMetricsAccess(t *testing.T) {
+	t.Parallel()
+	open := newEnv(t, envOptions{})
+	open.do("GET", "/healthz", "", nil)
+	r := open.do("GET", "/metrics", "", nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `chatd_http_requests_total{code="200",method="GET",route="/healthz"}`) {
+		t.Fatalf("metrics from an allowed address: %d\n%s", r.status, r.body)
+	}
+
+	closed := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Metrics.Allow = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		o.Metrics.Token = "scrape-token"
+	}})
+	expect(t, "metrics from elsewhere", closed.do("GET", "/metrics", "", nil), 403, "forbidden")
+	expect(t, "metrics with a wrong token", closed.do("GET", "/metrics", "nope", nil), 403, "forbidden")
+	expect(t, "spoofed forwarded address", closed.do("GET", "/metrics", "", nil, "X-Forwarded-For", "10.1.2.3"), 403, "forbidden")
+	if r := closed.do("GET", "/metrics", "scrape-token", nil); r.status != 200 {
+		t.Fatalf("metrics with the token: %d", r.status)
+	}
+}
+
+// TestTrustedProxies: forwarded headers count only from trusted proxies,
+// so a client cannot dodge the per-IP login limit by inventing addresses.
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	limits := auth.AccountOptions{MaxFailuresPerIP: 2, MaxFailuresPerAccount: 100}
+	fail := func(e *env, xff string) int {
+		return e.do("POST", "/api/auth/login", "", map[string]string{"email": "x@example.com", "password": "wrong pass"}, "X-Forwarded-For", xff).status
+	}
+
+	direct := newEnv(t, envOptions{accounts: limits})
+	fail(direct, "1.1.1.1")
+	fail(direct, "2.2.2.2")
+	if got := fail(direct, "3.3.3.3"); got != 429 {
+		t.Fatalf("untrusted X-Forwarded-For escaped the IP limit: %d", got)
+	}
+
+	proxied := newEnv(t, envOptions{accounts: limits, router: func(o *transport.RouterOptions) {
+		o.TrustedProxies = []string{"127.0.0.1"}
+	}})
+	fail(proxied, "1.1.1.1")
+	fail(proxied, "1.1.1.1")
+	if got := fail(proxied, "1.1.1.1"); got != 429 {
+		t.Fatalf("the forwarded client was not limited: %d", got)
+	}
+	if got := fail(proxied, "2.2.2.2"); got != 401 {
+		t.Fatalf("another forwarded client was limited too: %d", got)
+	}
+}
