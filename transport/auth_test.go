@@ -210,10 +210,13 @@ func TestTokenValidation(t *testing.T) {
 	expect(t, "well-formed token", e.do("GET", "/api/auth/me", hs256(nil), nil), http.StatusOK, "")
 
 	cases := map[string]string{
-		"alg none":          sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil)),
-		"HS512":             sign(jwt.SigningMethodHS512, testSecret, claims(nil)),
-		"another secret":    sign(jwt.SigningMethodHS256, []byte("another secret, 32 bytes at least!!"), claims(nil)),
-		"expired":           hs256(func(c jwt.MapClaims) { c["iat"] = now.Add(-2 * time.Hour).Unix(); c["exp"] = now.Add(-time.Hour).Unix() }),
+		"alg none":       sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil)),
+		"HS512":          sign(jwt.SigningMethodHS512, testSecret, claims(nil)),
+		"another secret": sign(jwt.SigningMethodHS256, []byte("another secret, 32 bytes at least!!"), claims(nil)),
+		"expired": hs256(func(c jwt.MapClaims) {
+			c["iat"] = now.Add(-2 * time.Hour).Unix()
+			c["exp"] = now.Add(-time.Hour).Unix()
+		}),
 		"no exp":            hs256(func(c jwt.MapClaims) { delete(c, "exp") }),
 		"issued in future":  hs256(func(c jwt.MapClaims) { c["iat"] = now.Add(time.Hour).Unix() }),
 		"no iat":            hs256(func(c jwt.MapClaims) { delete(c, "iat") }),
