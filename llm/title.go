@@ -1,0 +1,153 @@
+package llm
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Titler names conversations with a cheap model call. Its Title method
+// matches the hub's titler function type.
+type Titler struct {
+	// Streamer answers the title request (usually the Router).
+	Streamer Streamer
+	// Timeout bounds the model call; it defaults to 10s.
+	Timeout time.Duration
+	// MaxTokens bounds the title's length in tokens; it defaults to 16.
+	MaxTokens int
+	// Logger receives failures at debug level; it defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Title names a conversation with s (see Titler.Title).
+func Title(ctx context.Context, s Streamer, model, prompt, answer string) string {
+	return (&Titler{Streamer: s}).Title(ctx, model, prompt, answer)
+}
+
+// Limits of a title, in characters and words.
+const (
+	maxTitleChars    = 60
+	maxFallbackChars = 50
+	maxFallbackWords = 6
+)
+
+const titleSystemPrompt = "You name chat conversations. Reply with a title of 3 to 6 words " +
+	"for the conversation below, in the language of the user's message. " +
+	"Reply with the title only: no quotes, no markdown, no final punctuation."
+
+// demoer is implemented by Streamers that can tell a demo model apart.
+type demoer interface{ IsDemo(model string) bool }
+
+// Title asks the model for a 3-6 word title of the first exchange and
+// cleans it (one line, no quotes or final punctuation, at most 60
+// characters). With a demo model, or when the call fails or returns
+// nothing usable, it falls back to FallbackTitle(prompt). It never returns
+// an empty string.
+func (t *Titler) Title(ctx context.Context, model, prompt, answer string) string {
+	if t.Streamer == nil {
+		return FallbackTitle(prompt)
+	}
+	if d, ok := t.Streamer.(demoer); ok && d.IsDemo(model) {
+		return FallbackTitle(prompt)
+	}
+	ctx, cancel := context.WithTimeout(ctx, positiveOr(t.Timeout, 10*time.Second))
+	defer cancel()
+	var b strings.Builder
+	req := Request{Model: model, MaxTokens: t.MaxTokens, Messages: []Message{
+		{Role: RoleSystem, Content: titleSystemPrompt},
+		{Role: RoleUser, Content: "User message:\n" + shorten(prompt, 1500) + "\n\nAssistant answer:\n" + shorten(answer, 1500)},
+	}}
+	if req.MaxTokens <= 0 {
+		req.MaxTokens = 16
+	}
+	_, err := t.Streamer.Stream(ctx, req, func(s string) {
+		if b.Len() < 4*maxTitleChars {
+			b.WriteString(s)
+		}
+	})
+	title := CleanTitle(b.String())
+	if err != nil || title == "" {
+		t.logger().Debug("llm title fallback", "model", model, "err", err)
+		return FallbackTitle(prompt)
+	}
+	return title
+}
+
+func (t *Titler) logger() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return slog.Default()
+}
+
+func positiveOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// CleanTitle turns a model's reply into a title: its first non-empty line
+// without a "Title:" label, markdown, quotes or final punctuation, at most
+// 60 characters cut at a word boundary. It returns "" when nothing is left.
+func CleanTitle(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			s = line
+			break
+		}
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if label, rest, ok := strings.Cut(s, ":"); ok && strings.EqualFold(strings.Trim(label, "*# "), "title") {
+		s = rest
+	}
+	s = strings.TrimLeft(s, " \t*#_`\"'“”‘’«»「『")
+	s = strings.TrimRightFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || strings.ContainsRune(".!?,;:。！？，；：…*_`\"'“”‘’«»」』", r)
+	})
+	return cutWords(s, maxTitleChars, 0)
+}
+
+// FallbackTitle names a conversation after the first words of its prompt:
+// one line, at most 6 words and 50 characters, cut at a word boundary
+// (with "…" when cut). An empty prompt gives "New chat".
+func FallbackTitle(prompt string) string {
+	s := strings.TrimLeft(strings.Join(strings.Fields(prompt), " "), "#>*-` ")
+	if s == "" {
+		return "New chat"
+	}
+	return cutWords(s, maxFallbackChars, maxFallbackWords)
+}
+
+// cutWords shortens a single-line s to at most maxChars characters and
+// maxWords words (0: any), at a word boundary when there is one, ending
+// with "…" when it cut.
+func cutWords(s string, maxChars, maxWords int) string {
+	words := strings.Fields(s)
+	whole := strings.Join(words, " ")
+	if (maxWords == 0 || len(words) <= maxWords) && utf8.RuneCountInString(whole) <= maxChars {
+		return whole
+	}
+	if maxWords > 0 && len(words) > maxWords {
+		words = words[:maxWords]
+	}
+	limit := maxChars - 1 // room for the ellipsis
+	out := ""
+	for i, w := range words {
+		next := w
+		if i > 0 {
+			next = out + " " + w
+		}
+		if utf8.RuneCountInString(next) > limit {
+			if i == 0 {
+				out = string([]rune(w)[:limit])
+			}
+			break
+		}
+		out = next
+	}
+	return strings.TrimRightFunc(out, func(r rune) bool { return unicode.IsPunct(r) || unicode.IsSpace(r) }) + "…"
+}

@@ -1,0 +1,130 @@
+package llm_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"chatd/llm"
+	"chatd/llm/demo"
+	"chatd/llm/fakeai"
+)
+
+func TestTitleFromModel(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	up := client(srv.URL)
+	tests := []struct{ prompt, want string }{
+		{"Plan a trip [[fake tokens=4]]", "Hello héllo world wörld"},
+		{"Plan a trip [[fake tokens=3 mode=markdown]]", "Streaming answer"},
+		// The fake ignores the title length asked for: the title is cut.
+		{"Plan a trip [[fake tokens=40]]", "Hello héllo world wörld 中文 字符 emoji 🙂 naïve café €uro data…"},
+	}
+	for _, tc := range tests {
+		got := llm.Title(testCtx(t), up, "fake-mini", tc.prompt, "an answer")
+		if got != tc.want {
+			t.Errorf("Title(%q) = %q, want %q", tc.prompt, got, tc.want)
+		}
+	}
+	last, _ := srv.LastRequest()
+	if last.Model != "fake-mini" || last.MaxTokens != 16 || last.Messages[0].Role != "system" ||
+		!strings.Contains(last.Messages[0].Content, "3 to 6 words") || !strings.Contains(last.Messages[1].Content, "an answer") {
+		t.Fatalf("title request %+v", last)
+	}
+}
+
+func TestTitleFallback(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	up := client(srv.URL)
+	router := llm.NewRouter(llm.RouterOptions{Routes: []llm.Route{{Info: demo.Info(), Streamer: demo.New(demo.Options{Delay: -1})}}})
+	tests := []struct {
+		name   string
+		titler *llm.Titler
+		prompt string
+		want   string
+	}{
+		{"upstream error", &llm.Titler{Streamer: up}, "Explain quantum computing to a ten year old [[fake fault=500]]", "Explain quantum computing to a ten…"},
+		{"bad request", &llm.Titler{Streamer: up}, "Why is the sky blue [[fake fault=400]]", "Why is the sky blue [[fake…"},
+		{"timeout", &llm.Titler{Streamer: up, Timeout: 200 * time.Millisecond}, "Sort a slice [[fake fault=hang_first]]", "Sort a slice [[fake fault=hang_first]]"},
+		{"empty answer", &llm.Titler{Streamer: up}, "Hi [[fake tokens=1 mode=markdown]]", "Hi [[fake tokens=1 mode=markdown]]"},
+		{"demo model", &llm.Titler{Streamer: router}, "How do I\nsort a slice in Go?", "How do I sort a slice…"},
+		{"no streamer", &llm.Titler{}, "", "New chat"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			model := "fake-mini"
+			if tc.name == "demo model" {
+				model = demo.ModelID
+			}
+			if got := tc.titler.Title(testCtx(t), model, tc.prompt, "answer"); got != tc.want {
+				t.Fatalf("title %q, want %q", got, tc.want)
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("took %v", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestTitleCancelledContext(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := llm.Title(ctx, client(srv.URL), "m", "Hello there", ""); got != "Hello there" {
+		t.Fatalf("title %q", got)
+	}
+}
+
+func TestCleanTitle(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{`Title: "Trip to Paris".`, "Trip to Paris"},
+		{"**Go Slices Explained**", "Go Slices Explained"},
+		{"\n\n  Hello   world!\nsecond line", "Hello world"},
+		{"「東京旅行の計画」。", "東京旅行の計画"},
+		{"# Heading", "Heading"},
+		{"'Why?'", "Why"},
+		{strings.Repeat("abcdefghi ", 8), strings.TrimSpace(strings.Repeat("abcdefghi ", 6)) + "…"},
+		{"  ", ""},
+		{`""`, ""},
+	}
+	for _, tc := range tests {
+		got := llm.CleanTitle(tc.in)
+		if got != tc.want {
+			t.Errorf("CleanTitle(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if utf8.RuneCountInString(got) > 60 {
+			t.Errorf("CleanTitle(%q) is %d characters", tc.in, utf8.RuneCountInString(got))
+		}
+	}
+}
+
+func TestFallbackTitle(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"", "New chat"},
+		{"  \n ", "New chat"},
+		{"  hi  ", "hi"},
+		{"line one\nline two", "line one line two"},
+		{"one two three four five six seven eight", "one two three four five six…"},
+		{strings.Repeat("x", 100), strings.Repeat("x", 49) + "…"},
+		{"# Heading question?", "Heading question?"},
+		{"Supercalifragilistic expialidocious antidisestablishmentarianism words", "Supercalifragilistic expialidocious…"},
+		{"你好，世界", "你好，世界"},
+	}
+	for _, tc := range tests {
+		got := llm.FallbackTitle(tc.in)
+		if got != tc.want {
+			t.Errorf("FallbackTitle(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if utf8.RuneCountInString(got) > 50 || strings.Contains(got, "\n") {
+			t.Errorf("FallbackTitle(%q) = %q: too long or not one line", tc.in, got)
+		}
+	}
+}
