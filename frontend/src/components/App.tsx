@@ -1,0 +1,34 @@
+import { useCallback, useEffect, useState } from 'react';
+import { useAppState } from '../hooks/app';
+import { AuthPage } from './AuthPage';
+import { ChatView } from './ChatView';
+import { Sidebar } from './Sidebar';
+import { Toasts } from './Toasts';
+
+/** App picks the page for the route. */
+export function App() {
+  const route = useAppState((s) => s.route);
+  return (
+    <>
+      {route.name === 'chat' ? <ChatLayout conversationId={route.conversationId} /> : <AuthPage mode={route.name} />}
+      <Toasts />
+    </>
+  );
+}
+
+function ChatLayout({ conversationId }: { conversationId: string | null }) {
+  const [open, setOpen] = useState(false);
+  const close = useCallback(() => setOpen(false), []);
+  useEffect(() => {
+    if (!open) return;
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(false);
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [open]);
+  return (
+    <div className="layout">
+      <Sidebar open={open} onClose={close} />
+      <ChatView conversationId={conversationId} onOpenSidebar={() => setOpen(true)} />
+    </div>
+  );
+}

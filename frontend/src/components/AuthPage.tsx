@@ -1,0 +1,126 @@
+// Sign-in and registration.
+
+import { useEffect, useState, type FormEvent } from 'react';
+import { useApp, useAppState } from '../hooks/app';
+import { ApiError } from '../lib/api';
+import { errorText } from '../lib/chat';
+
+/** authErrorText explains a failed sign-in or registration. */
+export function authErrorText(err: unknown, mode: 'login' | 'register'): string {
+  if (err instanceof ApiError) {
+    if (err.status === 409) return 'An account with this email already exists. Sign in instead.';
+    if (err.status === 401 && mode === 'login') return 'Wrong email or password.';
+    if (err.status === 429) {
+      const wait = err.retryAfter !== undefined ? ` Try again in ${err.retryAfter} seconds.` : ' Try again later.';
+      return `Too many attempts.${wait}`;
+    }
+    if (err.status === 403 && mode === 'register') return 'Registration is closed on this server.';
+  }
+  return errorText(err);
+}
+
+/** AuthPage renders the sign-in or registration form. */
+export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
+  const app = useApp();
+  const notice = useAppState((s) => s.session.notice);
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [name, setName] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [pending, setPending] = useState(false);
+  const [waitUntil, setWaitUntil] = useState(0);
+  const [now, setNow] = useState(Date.now());
+
+  useEffect(() => {
+    if (waitUntil <= now) return;
+    const t = setTimeout(() => setNow(Date.now()), 1000);
+    return () => clearTimeout(t);
+  }, [waitUntil, now]);
+  useEffect(() => setError(null), [mode]);
+
+  const waiting = Math.max(0, Math.ceil((waitUntil - now) / 1000));
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    setPending(true);
+    try {
+      if (mode === 'login') await app.login(email.trim(), password);
+      else await app.register(email.trim(), password, name.trim() || email.trim().split('@')[0]!);
+    } catch (err) {
+      setError(authErrorText(err, mode));
+      if (err instanceof ApiError && err.status === 429 && err.retryAfter) {
+        setWaitUntil(Date.now() + err.retryAfter * 1000);
+        setNow(Date.now());
+      }
+    } finally {
+      setPending(false);
+    }
+  }
+
+  const other = mode === 'login' ? '/register' : '/login';
+  return (
+    <main className="auth">
+      <form className="auth-card" onSubmit={submit} noValidate={false} aria-labelledby="auth-title">
+        <div className="brand">chatd</div>
+        <h1 id="auth-title">{mode === 'login' ? 'Sign in' : 'Create your account'}</h1>
+        {notice && (
+          <p className="notice" role="status">
+            {notice}
+          </p>
+        )}
+        {mode === 'register' && (
+          <label>
+            Name
+            <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="name" maxLength={100} name="name" />
+          </label>
+        )}
+        <label>
+          Email
+          <input
+            type="email"
+            required
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            autoComplete="email"
+            name="email"
+            autoFocus
+          />
+        </label>
+        <label>
+          Password
+          <input
+            type="password"
+            required
+            minLength={mode === 'register' ? 8 : undefined}
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            autoComplete={mode === 'login' ? 'current-password' : 'new-password'}
+            name="password"
+          />
+        </label>
+        {mode === 'register' && <p className="hint">At least 8 characters.</p>}
+        {error && (
+          <p className="form-error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" className="primary" disabled={pending || waiting > 0}>
+          {waiting > 0 ? `Wait ${waiting} s` : pending ? 'Please wait…' : mode === 'login' ? 'Sign in' : 'Create account'}
+        </button>
+        <p className="switch">
+          {mode === 'login' ? 'No account yet?' : 'Already have an account?'}{' '}
+          <a
+            href={other}
+            onClick={(e) => {
+              e.preventDefault();
+              app.navigate(other);
+            }}
+          >
+            {mode === 'login' ? 'Create one' : 'Sign in'}
+          </a>
+        </p>
+      </form>
+    </main>
+  );
+}

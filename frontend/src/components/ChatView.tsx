@@ -1,0 +1,181 @@
+// The open conversation: header (title, model, system prompt, export), the
+// shown path of messages, and the composer.
+
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { useApp, useAppState } from '../hooks/app';
+import { useThreadView } from '../hooks/useThreadView';
+import { ChatApp } from '../lib/chat';
+import { streamingAnswer } from '../lib/thread';
+import { Composer } from './Composer';
+import { Icon } from './icons';
+import { MessageItem } from './MessageItem';
+import { ModelPicker, modelLabel } from './ModelPicker';
+import { SystemPromptDialog } from './SystemPromptDialog';
+
+/** ChatView renders one conversation, or a new chat when conversationId is null. */
+export function ChatView({ conversationId, onOpenSidebar }: { conversationId: string | null; onOpenSidebar: () => void }) {
+  const app = useApp();
+  const thread = useAppState((s) => (conversationId ? s.threads[conversationId] : undefined));
+  const loadError = useAppState((s) => (conversationId ? s.threadErrors[conversationId] : undefined));
+  const models = useAppState((s) => s.models);
+  const newChat = useAppState((s) => s.newChat);
+  const busy = useAppState((s) => !!s.busy[ChatApp.draftKey(conversationId)]);
+  const shown = useThreadView(thread);
+  const [promptOpen, setPromptOpen] = useState(false);
+
+  const conversation = thread?.conversation ?? null;
+  const running = thread ? streamingAnswer(thread) : undefined;
+  const model = conversation?.model || newChat.model;
+  const modelName = (id: string | undefined) => {
+    const m = models.find((x) => x.id === (id || model));
+    return m ? modelLabel(m) : id || '';
+  };
+  const title = conversation ? conversation.title || 'New chat' : 'New chat';
+
+  useEffect(() => {
+    document.title = conversation?.title ? `${conversation.title} · chatd` : 'chatd';
+  }, [conversation?.title]);
+
+  const closePrompt = useCallback(() => setPromptOpen(false), []);
+
+  return (
+    <main className="chat" aria-label="Conversation">
+      <header className="chat-head">
+        <button type="button" className="icon only-narrow" aria-label="Open conversations" onClick={onOpenSidebar}>
+          <Icon name="menu" />
+        </button>
+        <h1 className="chat-title" title={title}>
+          {title}
+        </h1>
+        <div className="chat-tools">
+          <ModelPicker models={models} value={model} onChange={(id) => void app.setModel(id)} />
+          <button type="button" className="icon" aria-label="System prompt" title="System prompt" onClick={() => setPromptOpen(true)}>
+            <Icon name="settings" />
+          </button>
+          {conversationId && conversation && <ExportMenu id={conversationId} />}
+        </div>
+      </header>
+      {promptOpen && (
+        <SystemPromptDialog
+          initial={conversation ? conversation.systemPrompt : newChat.systemPrompt}
+          onSave={(text) => app.setSystemPrompt(text)}
+          onClose={closePrompt}
+        />
+      )}
+      <MessageList conversationId={conversationId} loading={!!conversationId && !thread?.loaded && !loadError}>
+        {loadError ? (
+          <div className="empty" role="alert">
+            <p>{loadError}</p>
+            {conversationId && (
+              <button type="button" onClick={() => void app.loadThread(conversationId)}>
+                Try again
+              </button>
+            )}
+          </div>
+        ) : shown.length === 0 && (!conversationId || thread?.loaded) ? (
+          <div className="empty">
+            <h2>How can I help?</h2>
+            <p className="hint">Answers appear as they are written. Markdown, code and math are rendered.</p>
+          </div>
+        ) : (
+          shown.map((s) => (
+            <MessageItem
+              key={s.message.id}
+              message={s.message}
+              version={s.version}
+              versions={s.versions}
+              locked={!!running || busy}
+              modelName={modelName(s.message.model)}
+            />
+          ))
+        )}
+      </MessageList>
+      <div className="composer-wrap">
+        <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} />
+        <p className="fineprint">Answers can be wrong. Check important information.</p>
+      </div>
+    </main>
+  );
+}
+
+/** MessageList scrolls with a growing answer while the reader is at the bottom. */
+function MessageList({ conversationId, loading, children }: { conversationId: string | null; loading: boolean; children: React.ReactNode }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const [away, setAway] = useState(false);
+
+  useLayoutEffect(() => {
+    stick.current = true;
+    setAway(false);
+  }, [conversationId]);
+
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  });
+
+  function onScroll() {
+    const el = ref.current;
+    if (!el) return;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    stick.current = atBottom;
+    setAway(!atBottom);
+  }
+
+  return (
+    <div className="messages" ref={ref} onScroll={onScroll} aria-busy={loading || undefined}>
+      <div className="messages-inner">{loading ? <p className="hint loading">Loading…</p> : children}</div>
+      {away && (
+        <button
+          type="button"
+          className="to-bottom"
+          aria-label="Scroll to the latest message"
+          onClick={() => {
+            const el = ref.current;
+            if (el) el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });
+          }}
+        >
+          ↓
+        </button>
+      )}
+    </div>
+  );
+}
+
+function ExportMenu({ id }: { id: string }) {
+  const app = useApp();
+  const [open, setOpen] = useState(false);
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(false);
+    const onDown = (e: MouseEvent) => !ref.current?.contains(e.target as Node) && setOpen(false);
+    document.addEventListener('keydown', onKey);
+    document.addEventListener('mousedown', onDown);
+    return () => {
+      document.removeEventListener('keydown', onKey);
+      document.removeEventListener('mousedown', onDown);
+    };
+  }, [open]);
+  const pick = (format: 'markdown' | 'json') => {
+    setOpen(false);
+    void app.exportConversation(id, format);
+  };
+  return (
+    <div className="menu" ref={ref}>
+      <button type="button" className="icon" aria-label="Export" aria-haspopup="menu" aria-expanded={open} title="Export" onClick={() => setOpen(!open)}>
+        <Icon name="download" />
+      </button>
+      {open && (
+        <div className="menu-list" role="menu">
+          <button type="button" role="menuitem" onClick={() => pick('markdown')}>
+            Export as Markdown
+          </button>
+          <button type="button" role="menuitem" onClick={() => pick('json')}>
+            Export as JSON
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}

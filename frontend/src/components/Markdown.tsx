@@ -1,0 +1,33 @@
+// Renders markdown block by block: each block's HTML is memoised, so while an
+// answer streams only its last block touches the DOM.
+
+import { memo, useMemo, type MouseEvent } from 'react';
+import { renderBlocks } from '../lib/markdown';
+import { copyText } from '../lib/clipboard';
+
+const Block = memo(function Block({ html }: { html: string }) {
+  return <div className="md-block" dangerouslySetInnerHTML={{ __html: html }} />;
+});
+
+function onClick(e: MouseEvent<HTMLDivElement>): void {
+  const button = (e.target as HTMLElement).closest<HTMLButtonElement>('button.code-copy');
+  if (!button) return;
+  const code = button.closest('.code-block')?.querySelector('code');
+  if (!code) return;
+  void copyText(code.textContent ?? '').then((ok) => {
+    button.textContent = ok ? 'Copied' : 'Copy failed';
+    setTimeout(() => (button.textContent = 'Copy'), 1500);
+  });
+}
+
+/** Markdown renders sanitized markdown. */
+export const Markdown = memo(function Markdown({ text }: { text: string }) {
+  const blocks = useMemo(() => renderBlocks(text), [text]);
+  return (
+    <div className="md" onClick={onClick}>
+      {blocks.map((html, i) => (
+        <Block key={i} html={html} />
+      ))}
+    </div>
+  );
+});

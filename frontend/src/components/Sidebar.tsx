@@ -1,0 +1,207 @@
+// The list of conversations: newest first, infinite scroll, server-side
+// search, new chat, inline rename, delete with confirmation.
+
+import { memo, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useApp, useAppState } from '../hooks/app';
+import { useTheme } from '../hooks/useTheme';
+import type { Conversation } from '../lib/protocol';
+import { Dialog } from './Dialog';
+import { Icon } from './icons';
+import { StatusLine } from './StatusLine';
+
+/** Sidebar renders the conversation list and the account controls. */
+export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void }) {
+  const app = useApp();
+  const list = useAppState((s) => s.list);
+  const activeId = useAppState((s) => (s.route.name === 'chat' ? s.route.conversationId : null));
+  const user = useAppState((s) => s.session.user);
+  const [theme, cycleTheme] = useTheme();
+  const [confirm, setConfirm] = useState<Conversation | null>(null);
+  const sentinel = useRef<HTMLLIElement>(null);
+
+  useEffect(() => {
+    const el = sentinel.current;
+    if (!el || typeof IntersectionObserver === 'undefined') return;
+    const io = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) void app.loadMore();
+    });
+    io.observe(el);
+    return () => io.disconnect();
+  }, [app, list.nextCursor]);
+
+  const go = (path: string) => {
+    app.navigate(path);
+    onClose();
+  };
+
+  return (
+    <>
+      <nav className={`sidebar${open ? ' open' : ''}`} aria-label="Conversations">
+        <div className="side-head">
+          <button type="button" className="new-chat" onClick={() => go('/')}>
+            <Icon name="plus" /> New chat
+          </button>
+          <button type="button" className="icon only-narrow" aria-label="Close conversations" onClick={onClose}>
+            <Icon name="close" />
+          </button>
+        </div>
+        <div className="search">
+          <Icon name="search" size={16} />
+          <input
+            type="search"
+            placeholder="Search conversations"
+            aria-label="Search conversations"
+            value={list.query}
+            onChange={(e) => app.setQuery(e.target.value)}
+          />
+        </div>
+        <ul className="conv-list">
+          {list.items.map((c) => (
+            <ConversationItem key={c.id} c={c} active={c.id === activeId} onOpen={() => go(`/c/${c.id}`)} onDelete={() => setConfirm(c)} />
+          ))}
+          {list.loaded && list.items.length === 0 && !list.loading && (
+            <li className="hint empty-list">{list.appliedQuery ? 'No conversation matches.' : 'No conversations yet.'}</li>
+          )}
+          {list.error && (
+            <li className="form-error">
+              {list.error}{' '}
+              <button type="button" className="link-button" onClick={() => void app.reloadList()}>
+                Retry
+              </button>
+            </li>
+          )}
+          {list.nextCursor && (
+            <li ref={sentinel} className="hint more">
+              <button type="button" className="link-button" onClick={() => void app.loadMore()} disabled={list.loading}>
+                {list.loading ? 'Loading…' : 'Load more'}
+              </button>
+            </li>
+          )}
+        </ul>
+        <div className="side-foot">
+          <StatusLine />
+          <div className="account">
+            <span className="who" title={user?.email}>
+              {user?.name || user?.email || ''}
+            </span>
+            <button type="button" className="icon" aria-label={`Theme: ${theme}. Change theme`} title={`Theme: ${theme}`} onClick={cycleTheme}>
+              <Icon name={theme === 'dark' ? 'moon' : theme === 'light' ? 'sun' : 'system'} />
+            </button>
+            <button type="button" className="icon" aria-label="Sign out" title="Sign out" onClick={() => void app.logout()}>
+              <Icon name="logout" />
+            </button>
+          </div>
+        </div>
+      </nav>
+      {open && <div className="scrim only-narrow" onClick={onClose} aria-hidden="true" />}
+      {confirm && (
+        <Dialog
+          title="Delete conversation?"
+          onClose={() => setConfirm(null)}
+          actions={
+            <>
+              <button type="button" onClick={() => setConfirm(null)} data-autofocus>
+                Cancel
+              </button>
+              <button
+                type="button"
+                className="danger"
+                onClick={() => {
+                  const id = confirm.id;
+                  setConfirm(null);
+                  void app.remove(id);
+                }}
+              >
+                Delete
+              </button>
+            </>
+          }
+        >
+          <p>
+            “{confirm.title || 'New chat'}” and all its messages will be deleted. This cannot be undone.
+          </p>
+        </Dialog>
+      )}
+    </>
+  );
+}
+
+interface ItemProps {
+  c: Conversation;
+  active: boolean;
+  onOpen: () => void;
+  onDelete: () => void;
+}
+
+const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onDelete }: ItemProps) {
+  const app = useApp();
+  const [editing, setEditing] = useState(false);
+  const [title, setTitle] = useState(c.title);
+  const input = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    if (editing) input.current?.select();
+  }, [editing]);
+
+  function save() {
+    setEditing(false);
+    const t = title.trim();
+    if (t && t !== c.title) void app.rename(c.id, t);
+  }
+  function onKey(e: KeyboardEvent<HTMLInputElement>) {
+    if (e.key === 'Enter') save();
+    else if (e.key === 'Escape') {
+      setTitle(c.title);
+      setEditing(false);
+    }
+  }
+
+  if (editing) {
+    return (
+      <li className="conv editing">
+        <input
+          ref={input}
+          value={title}
+          onChange={(e) => setTitle(e.target.value)}
+          onKeyDown={onKey}
+          onBlur={save}
+          maxLength={200}
+          aria-label="Conversation title"
+        />
+      </li>
+    );
+  }
+  return (
+    <li className={`conv${active ? ' active' : ''}`} data-conversation-id={c.id}>
+      <a
+        href={`/c/${c.id}`}
+        aria-current={active ? 'page' : undefined}
+        onClick={(e) => {
+          if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+          e.preventDefault();
+          onOpen();
+        }}
+        title={c.title || 'New chat'}
+      >
+        {c.title || 'New chat'}
+      </a>
+      <span className="conv-actions">
+        <button
+          type="button"
+          className="icon"
+          aria-label={`Rename “${c.title || 'New chat'}”`}
+          title="Rename"
+          onClick={() => {
+            setTitle(c.title);
+            setEditing(true);
+          }}
+        >
+          <Icon name="pencil" size={15} />
+        </button>
+        <button type="button" className="icon" aria-label={`Delete “${c.title || 'New chat'}”`} title="Delete" onClick={onDelete}>
+          <Icon name="trash" size={15} />
+        </button>
+      </span>
+    </li>
+  );
+});

@@ -1,0 +1,197 @@
+// The REST client: JSON over fetch with the Bearer token on every request.
+
+import type { Conversation, Message, ModelInfo, User } from './protocol';
+
+/** ApiError is a failed request: an HTTP error, or status 0 for a network failure. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Seconds from Retry-After (429), when given. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** AuthResult is the answer of register and login. */
+export interface AuthResult {
+  token: string;
+  user: User;
+}
+
+/** ConversationPage is one page of the sidebar list. */
+export interface ConversationPage {
+  conversations: Conversation[];
+  nextCursor: string;
+}
+
+/** ConversationSnapshot is GET /api/conversations/:id. */
+export interface ConversationSnapshot {
+  conversation: Conversation;
+  messages: Message[];
+  activeMessageId: string;
+}
+
+/** ConversationPatch changes some fields of a conversation. */
+export interface ConversationPatch {
+  title?: string;
+  model?: string;
+  systemPrompt?: string;
+}
+
+/** ApiOptions configure an ApiClient. */
+export interface ApiOptions {
+  /** Returns the current token, or null when signed out. */
+  token: () => string | null;
+  /** Called when an authenticated request answers 401 (expired or revoked token). */
+  onUnauthorized: () => void;
+  /** Base URL; defaults to "" (same origin). */
+  base?: string;
+  /** fetch implementation; defaults to the global one. */
+  fetch?: typeof fetch;
+}
+
+/** parseRetryAfter reads a Retry-After header (seconds or an HTTP date). */
+export function parseRetryAfter(v: string | null): number | undefined {
+  if (!v) return undefined;
+  const n = Number(v);
+  if (Number.isFinite(n)) return Math.max(0, Math.ceil(n));
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+}
+
+/** errorFromResponse builds an ApiError from a non-2xx response's JSON error body. */
+export async function errorFromResponse(res: Response): Promise<ApiError> {
+  let code = 'http_' + res.status;
+  let message = res.statusText || `HTTP ${res.status}`;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    if (body?.error?.code) code = body.error.code;
+    if (body?.error?.message) message = body.error.message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(res.status, code, message, parseRetryAfter(res.headers.get('Retry-After')));
+}
+
+/** ApiClient calls the REST API of docs/api.md. */
+export class ApiClient {
+  private readonly base: string;
+  private readonly doFetch: typeof fetch;
+
+  constructor(private readonly opts: ApiOptions) {
+    this.base = opts.base ?? '';
+    this.doFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  /** headers returns the auth header (and more) for a request. */
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    const token = this.opts.token();
+    return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+  }
+
+  /** raw performs a request and returns the response when it is 2xx; it throws ApiError otherwise. */
+  async raw(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; auth?: boolean } = {}): Promise<Response> {
+    const headers = this.headers(init.headers);
+    if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await this.doFetch(this.base + path, {
+        method,
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        signal: init.signal,
+        cache: 'no-store',
+      });
+    } catch (err) {
+      if (err instanceof DOMException && err.name === 'AbortError') throw err;
+      throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection.');
+    }
+    if (res.ok) return res;
+    const error = await errorFromResponse(res);
+    if (res.status === 401 && init.auth !== false) this.opts.onUnauthorized();
+    throw error;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const res = await this.raw(method, path, { body, auth });
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  register(email: string, password: string, name: string): Promise<AuthResult> {
+    return this.json('POST', '/api/auth/register', { email, password, name }, false);
+  }
+
+  login(email: string, password: string): Promise<AuthResult> {
+    return this.json('POST', '/api/auth/login', { email, password }, false);
+  }
+
+  me(): Promise<{ user: User }> {
+    return this.json('GET', '/api/auth/me');
+  }
+
+  logout(): Promise<void> {
+    return this.json('POST', '/api/auth/logout', undefined, false);
+  }
+
+  models(): Promise<{ models: ModelInfo[] }> {
+    return this.json('GET', '/api/models');
+  }
+
+  listConversations(q: { cursor?: string; query?: string; limit?: number }): Promise<ConversationPage> {
+    const p = new URLSearchParams();
+    p.set('limit', String(q.limit ?? 30));
+    if (q.cursor) p.set('cursor', q.cursor);
+    if (q.query) p.set('q', q.query);
+    return this.json('GET', `/api/conversations?${p.toString()}`);
+  }
+
+  createConversation(c: ConversationPatch): Promise<{ conversation: Conversation }> {
+    return this.json('POST', '/api/conversations', c);
+  }
+
+  conversation(id: string): Promise<ConversationSnapshot> {
+    return this.json('GET', `/api/conversations/${encodeURIComponent(id)}`);
+  }
+
+  updateConversation(id: string, patch: ConversationPatch): Promise<{ conversation: Conversation }> {
+    return this.json('PATCH', `/api/conversations/${encodeURIComponent(id)}`, patch);
+  }
+
+  deleteConversation(id: string): Promise<void> {
+    return this.json('DELETE', `/api/conversations/${encodeURIComponent(id)}`);
+  }
+
+  /** exportConversation downloads an export as a Blob with its suggested file name. */
+  async exportConversation(id: string, format: 'markdown' | 'json'): Promise<{ blob: Blob; filename: string }> {
+    const res = await this.raw('GET', `/api/conversations/${encodeURIComponent(id)}/export?format=${format}`);
+    const blob = await res.blob();
+    const fallback = `conversation-${id}.${format === 'markdown' ? 'md' : 'json'}`;
+    return { blob, filename: filenameFrom(res.headers.get('Content-Disposition')) ?? fallback };
+  }
+}
+
+/** filenameFrom reads the file name of a Content-Disposition header. */
+export function filenameFrom(cd: string | null): string | undefined {
+  if (!cd) return undefined;
+  const star = /filename\*\s*=\s*(?:UTF-8'')?([^;]+)/i.exec(cd);
+  if (star?.[1]) {
+    try {
+      return sanitizeFilename(decodeURIComponent(star[1].trim().replace(/^"|"$/g, '')));
+    } catch {
+      // fall through to filename=
+    }
+  }
+  const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(cd);
+  const name = plain?.[2] ?? plain?.[1];
+  return name ? sanitizeFilename(name.trim()) : undefined;
+}
+
+function sanitizeFilename(name: string): string | undefined {
+  const clean = name.replace(/[/\\\u0000-\u001f]/g, '_').trim();
+  return clean || undefined;
+}

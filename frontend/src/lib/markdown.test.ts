@@ -1,0 +1,194 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { clearMarkdownCache, renderBlocks, renderMarkdown } from './markdown';
+
+/** dom renders markdown into a detached element, the way the app inserts it. */
+function dom(src: string): HTMLElement {
+  const el = document.createElement('div');
+  el.innerHTML = renderMarkdown(src);
+  return el;
+}
+
+/** assertInert fails when el holds anything a browser could execute. */
+function assertInert(el: HTMLElement): void {
+  expect(el.querySelectorAll('script, iframe, frame, object, embed, form, style, link, meta, base').length).toBe(0);
+  for (const node of Array.from(el.querySelectorAll('*'))) {
+    for (const attr of Array.from(node.attributes)) {
+      expect(attr.name.toLowerCase().startsWith('on'), `${node.tagName} has ${attr.name}`).toBe(false);
+      expect(attr.name.toLowerCase()).not.toBe('srcdoc');
+      if (['href', 'src', 'action', 'formaction', 'xlink:href'].includes(attr.name.toLowerCase())) {
+        const v = attr.value.replace(/[\s\u0000-\u001f]/g, '').toLowerCase();
+        expect(v.startsWith('javascript:'), `${attr.name}=${attr.value}`).toBe(false);
+        expect(v.startsWith('vbscript:'), `${attr.name}=${attr.value}`).toBe(false);
+        expect(v.startsWith('data:'), `${attr.name}=${attr.value}`).toBe(false);
+      }
+    }
+  }
+}
+
+beforeEach(() => clearMarkdownCache());
+
+describe('code fences', () => {
+  it('highlights a fence with a known language and labels it', () => {
+    const el = dom('```js\nconst a = 1;\n```');
+    const code = el.querySelector('pre code')!;
+    expect(code.className).toBe('hljs language-js');
+    expect(code.querySelector('.hljs-keyword')?.textContent).toBe('const');
+    expect(el.querySelector('.code-lang')?.textContent).toBe('js');
+    expect(el.querySelector('button.code-copy')).not.toBeNull();
+    expect(code.textContent).toBe('const a = 1;\n');
+  });
+
+  it('shows code without a language escaped and unhighlighted', () => {
+    const el = dom('```\n<b>bold</b> & <script>x</script>\n```');
+    const code = el.querySelector('pre code')!;
+    expect(code.querySelector('span')).toBeNull();
+    expect(code.querySelector('b')).toBeNull();
+    expect(code.textContent).toBe('<b>bold</b> & <script>x</script>\n');
+    expect(el.querySelector('.code-lang')?.textContent).toBe('text');
+    assertInert(el);
+  });
+
+  it('falls back to plaintext for an unknown language', () => {
+    const el = dom('```nosuchlang\nif (a < b) { x() }\n```');
+    const code = el.querySelector('pre code')!;
+    expect(code.className).toBe('hljs language-nosuchlang');
+    expect(code.querySelector('span')).toBeNull();
+    expect(code.textContent).toBe('if (a < b) { x() }\n');
+  });
+
+  it('takes only the first word of the info string', () => {
+    const el = dom('```python title="x"\nprint(1)\n```');
+    expect(el.querySelector('pre code')!.className).toBe('hljs language-python');
+  });
+});
+
+describe('text', () => {
+  it('turns single newlines into <br> (breaks)', () => {
+    const el = dom('line one\nline two');
+    expect(el.querySelectorAll('p br').length).toBe(1);
+  });
+
+  it('renders GFM tables', () => {
+    const el = dom('| a | b |\n|---|:-:|\n| 1 | 2 |\n| 3 | 4 |');
+    expect(el.querySelectorAll('table thead th').length).toBe(2);
+    expect(el.querySelectorAll('table tbody tr').length).toBe(2);
+    expect(el.querySelector('tbody td')?.textContent).toBe('1');
+  });
+
+  it('renders inline math', () => {
+    const el = dom('Euler: $e^{i\\pi} + 1 = 0$ holds.');
+    expect(el.querySelector('p .katex')).not.toBeNull();
+    expect(el.querySelector('.katex-display')).toBeNull();
+    expect(el.querySelector('annotation')?.textContent).toBe('e^{i\\pi} + 1 = 0');
+  });
+
+  it('renders block math', () => {
+    const el = dom('Before\n\n$$\n\\int_0^1 x^2\\,dx = \\frac{1}{3}\n$$\n\nAfter');
+    expect(el.querySelector('.math-block .katex-display')).not.toBeNull();
+    expect(el.textContent).toContain('After');
+  });
+
+  it('does not turn prices into math', () => {
+    const el = dom('It costs $5 and $10, or between $5-$10.');
+    expect(el.querySelector('.katex')).toBeNull();
+    expect(el.textContent?.trim()).toBe('It costs $5 and $10, or between $5-$10.');
+  });
+
+  it('shows bad TeX as an error without throwing', () => {
+    const el = dom('$\\frac{1$ and $$\\begin{x}$$');
+    assertInert(el);
+    expect(el.textContent).toContain('frac');
+  });
+
+  it('keeps dollar signs inside code spans', () => {
+    const el = dom('Run `echo $HOME$x` now');
+    expect(el.querySelector('code')?.textContent).toBe('echo $HOME$x');
+    expect(el.querySelector('.katex')).toBeNull();
+  });
+});
+
+describe('links and images', () => {
+  it('opens links in a new tab without opener', () => {
+    const a = dom('[docs](https://example.com/a?b=1)').querySelector('a')!;
+    expect(a.getAttribute('href')).toBe('https://example.com/a?b=1');
+    expect(a.getAttribute('target')).toBe('_blank');
+    expect(a.getAttribute('rel')).toBe('noopener noreferrer');
+  });
+
+  it('autolinks bare URLs with the same attributes', () => {
+    const a = dom('see https://example.org now').querySelector('a')!;
+    expect(a.getAttribute('rel')).toBe('noopener noreferrer');
+  });
+
+  it('renders https images and drops others', () => {
+    const el = dom('![cat](https://img.example/cat.png) ![dog](http://img.example/dog.png) ![x](data:image/png;base64,AAAA)');
+    const imgs = el.querySelectorAll('img');
+    expect(imgs.length).toBe(1);
+    expect(imgs[0]!.getAttribute('src')).toBe('https://img.example/cat.png');
+    expect(el.textContent).toContain('dog');
+    assertInert(el);
+  });
+});
+
+describe('XSS payloads produce no executable markup', () => {
+  const payloads: Array<[string, string]> = [
+    ['script tag', '<script>window.__xss = 1</script>'],
+    ['img onerror', '<img src=x onerror="window.__xss=1">'],
+    ['svg onload', '<svg onload="window.__xss=1"><circle r="1"/></svg>'],
+    ['javascript link', '[click](javascript:window.__xss=1)'],
+    ['javascript link with spaces and case', '[click]( JaVaScRiPt:alert(1) )'],
+    ['entity-encoded javascript link', '[click](javascript&#58;alert(1))'],
+    ['vbscript link', '[click](vbscript:msgbox(1))'],
+    ['data link', '[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)'],
+    ['iframe srcdoc', '<iframe srcdoc="<script>parent.__xss=1</script>"></iframe>'],
+    ['html inside link text', '[<img src=x onerror=alert(1)>](https://example.com)'],
+    ['html inside link title', '[a](https://example.com "x\\" onmouseover=\\"alert(1)")'],
+    ['autolink javascript', '<javascript:alert(1)>'],
+    ['image with javascript', '![x](javascript:alert(1))'],
+    ['data image', '![x](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)'],
+    ['inline html in paragraph', 'hello <a href="javascript:alert(1)">x</a> <b onclick=alert(1)>b</b>'],
+    ['html block', '<div>\n<style>body{display:none}</style>\n<form action="https://evil"><input></form>\n</div>'],
+    ['object and embed', '<object data="x.swf"></object><embed src="x.swf">'],
+    ['math href', '$\\href{javascript:alert(1)}{x}$ and $$\\url{javascript:alert(2)}$$'],
+    ['details ontoggle', '<details open ontoggle=alert(1)>'],
+    ['meta refresh', '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">'],
+  ];
+  for (const [name, src] of payloads) {
+    it(name, () => {
+      const el = dom(src);
+      assertInert(el);
+    });
+  }
+
+  it('shows raw HTML as text', () => {
+    const el = dom('<script>alert(1)</script>');
+    expect(el.textContent).toContain('<script>alert(1)</script>');
+  });
+
+  it('keeps link text but drops a javascript href', () => {
+    const el = dom('[click me](javascript:alert(1))');
+    expect(el.querySelector('a')).toBeNull();
+    expect(el.textContent).toContain('click me');
+  });
+});
+
+describe('renderBlocks', () => {
+  it('re-renders only the growing tail', () => {
+    const head = '# Title\n\nFirst paragraph.\n\n```go\nfunc main() {}\n```\n\n';
+    const a = renderBlocks(head + 'Growing tex');
+    const b = renderBlocks(head + 'Growing text here');
+    expect(a.length).toBe(b.length);
+    expect(a.slice(0, -1)).toEqual(b.slice(0, -1));
+    expect(a[a.length - 1]).not.toEqual(b[b.length - 1]);
+  });
+
+  it('renders an unclosed fence while streaming', () => {
+    const el = dom('```ts\nconst x = 1;\n');
+    expect(el.querySelector('pre code.language-ts')).not.toBeNull();
+  });
+
+  it('resolves reference links defined later', () => {
+    const a = dom('See [the docs][d].\n\n[d]: https://example.com/docs').querySelector('a');
+    expect(a?.getAttribute('href')).toBe('https://example.com/docs');
+  });
+});

@@ -1,0 +1,176 @@
+// Markdown for model output: the seed's marked + marked-highlight +
+// highlight.js settings (breaks on, language from the fence, plaintext when
+// unknown, escaped and unhighlighted without a language), hardened: raw HTML
+// is shown as text, links and images are filtered, and the HTML is passed
+// through DOMPurify. Rendering works block by block with a cache, so a growing
+// answer only re-renders its last block.
+
+import DOMPurify from 'dompurify';
+import hljs from 'highlight.js/lib/common';
+import dockerfile from 'highlight.js/lib/languages/dockerfile';
+import nginx from 'highlight.js/lib/languages/nginx';
+import powershell from 'highlight.js/lib/languages/powershell';
+import { Marked, type Tokens } from 'marked';
+import { markedHighlight } from 'marked-highlight';
+import { mathExtension } from './math';
+
+hljs.registerLanguage('dockerfile', dockerfile);
+hljs.registerLanguage('nginx', nginx);
+hljs.registerLanguage('powershell', powershell);
+
+const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** escapeHtml escapes text for HTML content and attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => escapes[c] ?? c);
+}
+
+/** fenceLang returns the first word of a fence's info string. */
+function fenceLang(info: string | undefined): string {
+  return /\S*/.exec(info ?? '')?.[0] ?? '';
+}
+
+/** safeHref returns the URL if it is http(s), mailto or relative, else null. */
+export function safeHref(href: string): string | null {
+  const probe = href.replace(/[\u0000-\u0020\u007f-\u009f]/g, '').toLowerCase();
+  const scheme = /^([a-z][a-z0-9+.-]*):/.exec(probe);
+  if (scheme) return ['http', 'https', 'mailto'].includes(scheme[1]!) ? href : null;
+  if (probe.startsWith('//')) return 'https:' + href.trim();
+  if (/&#|&[a-z]+;/i.test(probe)) return null; // entity tricks: not worth the risk
+  return href;
+}
+
+function isHttpsUrl(src: string): boolean {
+  return /^https:\/\/[^\s]+$/i.test(src.trim());
+}
+
+function createMarked(): Marked {
+  const md = new Marked(
+    markedHighlight({
+      langPrefix: 'hljs language-',
+      highlight(code, lang) {
+        if (!code && !lang) return '';
+        if (!lang) return code;
+        const language = hljs.getLanguage(lang) ? lang : 'plaintext';
+        return hljs.highlight(code, { language, ignoreIllegals: true }).value;
+      },
+    }),
+  );
+  md.use({ gfm: true, breaks: true });
+  md.use(mathExtension());
+  md.use({
+    renderer: {
+      // Raw HTML in model output is text, never markup (the seed used he.encode).
+      html(token: Tokens.HTML | Tokens.Tag) {
+        return escapeHtml(token.text);
+      },
+      code(token: Tokens.Code) {
+        const lang = fenceLang(token.lang);
+        const body = (token.escaped ? token.text : escapeHtml(token.text)).replace(/\n$/, '');
+        const cls = lang ? `hljs language-${escapeHtml(lang)}` : 'hljs';
+        const label = escapeHtml(lang || 'text');
+        return (
+          `<div class="code-block"><div class="code-head"><span class="code-lang">${label}</span>` +
+          `<button type="button" class="code-copy" aria-label="Copy ${label} code">Copy</button></div>` +
+          `<pre><code class="${cls}">${body}\n</code></pre></div>\n`
+        );
+      },
+      link(token: Tokens.Link) {
+        const inner = this.parser.parseInline(token.tokens);
+        const href = safeHref(token.href);
+        if (href === null) return inner;
+        const title = token.title ? ` title="${escapeHtml(token.title)}"` : '';
+        return `<a href="${escapeHtml(href)}"${title} target="_blank" rel="noopener noreferrer">${inner}</a>`;
+      },
+      image(token: Tokens.Image) {
+        if (!isHttpsUrl(token.href)) return escapeHtml(token.text);
+        const title = token.title ? ` title="${escapeHtml(token.title)}"` : '';
+        return `<img src="${escapeHtml(token.href)}" alt="${escapeHtml(token.text)}"${title} loading="lazy" referrerpolicy="no-referrer">`;
+      },
+    },
+  });
+  return md;
+}
+
+const md = createMarked();
+
+let purifier: ReturnType<typeof DOMPurify> | null = null;
+
+function getPurifier(): ReturnType<typeof DOMPurify> {
+  if (purifier) return purifier;
+  const p = DOMPurify(window);
+  p.addHook('afterSanitizeAttributes', (node) => {
+    const el = node as Element;
+    if (el.tagName === 'A') {
+      if (el.hasAttribute('href')) {
+        el.setAttribute('target', '_blank');
+        el.setAttribute('rel', 'noopener noreferrer');
+      }
+    } else if (el.tagName === 'IMG') {
+      const src = el.getAttribute('src') ?? '';
+      if (!isHttpsUrl(src)) el.removeAttribute('src');
+    }
+  });
+  purifier = p;
+  return p;
+}
+
+/** sanitize passes HTML through DOMPurify with this app's policy. */
+export function sanitize(html: string): string {
+  return getPurifier().sanitize(html, {
+    ADD_ATTR: ['target', 'encoding'],
+    ADD_TAGS: ['semantics', 'annotation'],
+    FORBID_TAGS: ['style', 'form', 'input', 'textarea', 'select', 'iframe', 'frame', 'object', 'embed', 'link', 'meta', 'base'],
+    FORBID_ATTR: ['srcdoc', 'formaction', 'action', 'xlink:href'],
+    ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#|\/|\.\.?\/|[^:/?#]*(?:[/?#]|$))/i,
+  });
+}
+
+const CACHE_LIMIT = 3000;
+const cache = new Map<string, string>();
+
+function cached(raw: string): string {
+  const hit = cache.get(raw);
+  if (hit !== undefined) {
+    cache.delete(raw);
+    cache.set(raw, hit);
+    return hit;
+  }
+  const html = sanitize(md.parse(raw, { async: false }));
+  cache.set(raw, html);
+  if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+  return html;
+}
+
+/**
+ * renderBlocks renders markdown as a list of HTML blocks, one per top-level
+ * block of the document. Blocks are cached by source, so while an answer
+ * grows only the changed tail is parsed, highlighted and sanitized again.
+ * A document with reference-style link definitions renders as one block
+ * (a definition may be used anywhere).
+ */
+export function renderBlocks(src: string): string[] {
+  if (!src) return [];
+  const tokens = md.lexer(src);
+  if (Object.keys(tokens.links).length > 0) return [cached(src)];
+  const out: string[] = [];
+  let pending = '';
+  for (const token of tokens) {
+    pending += token.raw;
+    if (token.type === 'space') continue;
+    out.push(cached(pending));
+    pending = '';
+  }
+  if (pending.trim() && out.length === 0) out.push(cached(pending));
+  return out;
+}
+
+/** renderMarkdown renders a whole document to one sanitized HTML string. */
+export function renderMarkdown(src: string): string {
+  return renderBlocks(src).join('');
+}
+
+/** clearMarkdownCache empties the block cache (for tests). */
+export function clearMarkdownCache(): void {
+  cache.clear();
+}

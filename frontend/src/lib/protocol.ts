@@ -1,0 +1,221 @@
+// Wire types of the chatd API. They mirror docs/protocol.md (live channel,
+// chat.v1) and docs/api.md (REST) field for field; keep them in this one file.
+
+/** Status of a stored message. User messages are always complete. */
+export type MessageStatus = 'streaming' | 'complete' | 'cancelled' | 'error' | 'interrupted';
+
+/** Role of a message's author. */
+export type Role = 'user' | 'assistant';
+
+/** Token accounting reported by the model. */
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+/** An account (`user` in api.md). */
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A conversation (`conversation` in api.md). */
+export interface Conversation {
+  id: string;
+  title: string;
+  model: string;
+  systemPrompt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A stored message, one node of the conversation's message tree. */
+export interface Message {
+  id: string;
+  conversationId: string;
+  /** "" for a root message. */
+  parentId: string;
+  role: Role;
+  content: string;
+  model?: string;
+  status: MessageStatus;
+  finishReason?: string;
+  usage?: Usage | null;
+  /** A human-readable error for error/interrupted answers (REST stores a string). */
+  error?: string;
+  clientMessageId?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A model a user may pick (`GET /api/models`). */
+export interface ModelInfo {
+  id: string;
+  name: string;
+  demo: boolean;
+  default: boolean;
+}
+
+/** `{error: {code, message}}`: every REST error and the error of a done frame. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+// ---- client -> server frames ----
+
+export type FrameId = string | number;
+
+export interface SendFrame {
+  type: 'send';
+  id?: FrameId;
+  conversationId?: string;
+  content: string;
+  clientMessageId?: string;
+  parentMessageId?: string;
+  model?: string;
+}
+
+export interface CancelFrame {
+  type: 'cancel';
+  id?: FrameId;
+  conversationId: string;
+}
+
+export interface RegenerateFrame {
+  type: 'regenerate';
+  id?: FrameId;
+  conversationId: string;
+  messageId?: string;
+  model?: string;
+}
+
+export interface SubscribeFrame {
+  type: 'subscribe';
+  id?: FrameId;
+  conversationId: string;
+  messageId?: string;
+  lastSeq?: number;
+}
+
+export interface UnsubscribeFrame {
+  type: 'unsubscribe';
+  id?: FrameId;
+  conversationId: string;
+}
+
+export interface PingFrame {
+  type: 'ping';
+  id?: FrameId;
+}
+
+export type ClientFrame =
+  | SendFrame
+  | CancelFrame
+  | RegenerateFrame
+  | SubscribeFrame
+  | UnsubscribeFrame
+  | PingFrame;
+
+// ---- server -> client frames ----
+
+export interface HelloFrame {
+  type: 'hello';
+  protocol: string;
+  userId: string;
+  maxFrameBytes: number;
+  connectionId: string;
+}
+
+export interface AckFrame {
+  type: 'ack';
+  id?: FrameId;
+  conversationId?: string;
+  userMessageId?: string;
+  messageId?: string;
+}
+
+export interface ConversationFrame {
+  type: 'conversation';
+  action: 'created' | 'updated' | 'deleted';
+  conversation: Conversation;
+}
+
+export interface MessageFrame {
+  type: 'message';
+  conversationId: string;
+  message: Message;
+}
+
+export interface DeltaFrame {
+  type: 'delta';
+  conversationId: string;
+  messageId: string;
+  seq: number;
+  text: string;
+}
+
+export interface DoneFrame {
+  type: 'done';
+  conversationId: string;
+  messageId: string;
+  seq: number;
+  status: Exclude<MessageStatus, 'streaming'>;
+  finishReason?: string;
+  usage?: Usage | null;
+  error?: ErrorBody | null;
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  id?: FrameId;
+  code: string;
+  message: string;
+}
+
+export interface PongFrame {
+  type: 'pong';
+  id?: FrameId;
+}
+
+export type ServerFrame =
+  | HelloFrame
+  | AckFrame
+  | ConversationFrame
+  | MessageFrame
+  | DeltaFrame
+  | DoneFrame
+  | ErrorFrame
+  | PongFrame;
+
+/** WebSocket close codes of protocol.md. */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  PolicyViolation: 1008,
+  TooBig: 1009,
+  Unauthorized: 4401,
+  TooSlow: 4408,
+  RateLimited: 4429,
+} as const;
+
+/** The subprotocol of this protocol version. */
+export const PROTOCOL = 'chat.v1';
+
+/** Parses one server frame; returns null for anything that is not a typed JSON object. */
+export function parseServerFrame(data: string): ServerFrame | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const t = (v as { type?: unknown }).type;
+  if (typeof t !== 'string') return null;
+  return v as ServerFrame;
+}

@@ -1,0 +1,102 @@
+// The application state held by the store, and pure updates of its parts.
+
+import type { Conversation, ModelInfo, User } from './protocol';
+import type { Route } from './router';
+import type { Thread } from './thread';
+import type { TransportStatus } from './transport';
+
+/** ListState is the sidebar's list of conversations. */
+export interface ListState {
+  items: readonly Conversation[];
+  nextCursor: string;
+  /** The search text as typed; the list holds results for `appliedQuery`. */
+  query: string;
+  appliedQuery: string;
+  loading: boolean;
+  loaded: boolean;
+  error: string | null;
+}
+
+/** Toast is a short message shown to the user. */
+export interface Toast {
+  id: number;
+  text: string;
+  kind: 'error' | 'info';
+}
+
+/** Session is who is signed in. */
+export interface Session {
+  token: string | null;
+  user: User | null;
+  /** Shown on the sign-in page (for example "your session expired"). */
+  notice: string | null;
+}
+
+/** AppState is everything the UI renders. */
+export interface AppState {
+  session: Session;
+  route: Route;
+  link: TransportStatus;
+  models: readonly ModelInfo[];
+  /** Model and system prompt for a chat that is not created yet. */
+  newChat: { model: string; systemPrompt: string };
+  list: ListState;
+  threads: Readonly<Record<string, Thread>>;
+  /** Errors loading a conversation, by id. */
+  threadErrors: Readonly<Record<string, string>>;
+  /** Conversations with a send/regenerate waiting for its ack. */
+  busy: Readonly<Record<string, boolean>>;
+  /** Composer text per conversation id ("new" for a new chat). */
+  drafts: Readonly<Record<string, string>>;
+  toasts: readonly Toast[];
+}
+
+/** initialList is an empty, not yet loaded list. */
+export const initialList: ListState = {
+  items: [],
+  nextCursor: '',
+  query: '',
+  appliedQuery: '',
+  loading: false,
+  loaded: false,
+  error: null,
+};
+
+function newestFirst(a: Conversation, b: Conversation): number {
+  if (a.updatedAt !== b.updatedAt) return a.updatedAt < b.updatedAt ? 1 : -1;
+  return a.id < b.id ? 1 : -1;
+}
+
+/** upsertConversation puts c into the list, newest activity first. */
+export function upsertConversation(list: ListState, c: Conversation, addIfMissing = true): ListState {
+  const exists = list.items.some((x) => x.id === c.id);
+  if (!exists && (!addIfMissing || list.appliedQuery)) return list;
+  const items = [...list.items.filter((x) => x.id !== c.id), c].sort(newestFirst);
+  return { ...list, items };
+}
+
+/** removeConversation drops a conversation from the list. */
+export function removeConversation(list: ListState, id: string): ListState {
+  if (!list.items.some((x) => x.id === id)) return list;
+  return { ...list, items: list.items.filter((x) => x.id !== id) };
+}
+
+/** touchConversation moves a conversation's activity time forward (a new message). */
+export function touchConversation(list: ListState, id: string, at: string): ListState {
+  const c = list.items.find((x) => x.id === id);
+  if (!c || c.updatedAt >= at) return list;
+  return upsertConversation(list, { ...c, updatedAt: at });
+}
+
+/** appendPage adds a fetched page, skipping ids already shown. */
+export function appendPage(list: ListState, page: readonly Conversation[], nextCursor: string): ListState {
+  const seen = new Set(list.items.map((c) => c.id));
+  return {
+    ...list,
+    items: [...list.items, ...page.filter((c) => !seen.has(c.id))],
+    nextCursor,
+    loading: false,
+    loaded: true,
+    error: null,
+  };
+}

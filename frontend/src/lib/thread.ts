@@ -1,0 +1,316 @@
+// A conversation's message tree and the live-delta rules, as pure functions
+// over immutable values (the store swaps whole objects; React compares refs).
+
+import type { Conversation, DeltaFrame, DoneFrame, Message } from './protocol';
+import { utf8Length, utf8Suffix } from './utf8';
+
+/** Thread is what the client knows of one conversation. */
+export interface Thread {
+  id: string;
+  conversation: Conversation | null;
+  /** Every known message of every branch, by id. */
+  messages: Readonly<Record<string, Message>>;
+  /** Children ids per parent id ("" for roots), oldest first. */
+  children: Readonly<Record<string, readonly string[]>>;
+  /** The version the user chose under a parent; absent: the latest leaf wins. */
+  selected: Readonly<Record<string, string>>;
+  /** Bytes of text applied so far, per streaming answer: the resume cursor. */
+  seq: Readonly<Record<string, number>>;
+  /** True once a REST snapshot was merged in. */
+  loaded: boolean;
+}
+
+/** What a delta or done did to a thread. */
+export type ApplyResult = 'applied' | 'duplicate' | 'gap';
+
+/** Prefix of the id of a user message shown before the server stored it. */
+export const PENDING_PREFIX = 'local:';
+
+/** newThread returns an empty thread for a conversation id. */
+export function newThread(id: string): Thread {
+  return { id, conversation: null, messages: {}, children: {}, selected: {}, seq: {}, loaded: false };
+}
+
+function byAge(a: Message, b: Message): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function insertChild(
+  children: Readonly<Record<string, readonly string[]>>,
+  messages: Readonly<Record<string, Message>>,
+  m: Message,
+): Record<string, readonly string[]> {
+  const list = children[m.parentId] ?? [];
+  if (list.includes(m.id)) return children as Record<string, readonly string[]>;
+  const next = [...list, m.id].sort((a, b) => byAge(messages[a] ?? m, messages[b] ?? m));
+  return { ...children, [m.parentId]: next };
+}
+
+function removeChild(
+  children: Readonly<Record<string, readonly string[]>>,
+  parentId: string,
+  id: string,
+): Record<string, readonly string[]> {
+  const list = children[parentId];
+  if (!list) return children as Record<string, readonly string[]>;
+  return { ...children, [parentId]: list.filter((x) => x !== id) };
+}
+
+/** Merges two versions of one message's text: the longer wins when one extends the other. */
+function mergeContent(local: Message | undefined, incoming: Message): Message {
+  if (!local) return incoming;
+  // A snapshot taken before the answer ended must not undo its end.
+  if (local.status !== 'streaming' && incoming.status === 'streaming') return local;
+  const keepLocal =
+    incoming.status === 'streaming' &&
+    local.content.length > incoming.content.length &&
+    local.content.startsWith(incoming.content);
+  return keepLocal ? { ...incoming, content: local.content, status: local.status } : incoming;
+}
+
+/**
+ * activePath returns the messages shown to the user, root first: under each
+ * parent the chosen version, by default the one leading to the latest leaf.
+ */
+export function activePath(t: Thread): Message[] {
+  const latest = new Map<string, string>();
+  const path: Message[] = [];
+  let parent = '';
+  for (let guard = 0; guard < 10000; guard++) {
+    const id = chosenChild(t, parent, latest);
+    const m = id ? t.messages[id] : undefined;
+    if (!m) break;
+    path.push(m);
+    parent = m.id;
+  }
+  return path;
+}
+
+/** chosenChild is the version shown under parent: the user's choice, else the one with the latest leaf. */
+function chosenChild(t: Thread, parent: string, memo: Map<string, string>): string | undefined {
+  const list = t.children[parent];
+  if (!list || list.length === 0) return undefined;
+  const sel = t.selected[parent];
+  if (sel && list.includes(sel)) return sel;
+  let best: string | undefined;
+  let bestAt = '';
+  for (const id of list) {
+    const at = latestIn(t, id, memo);
+    if (best === undefined || at >= bestAt) {
+      best = id;
+      bestAt = at;
+    }
+  }
+  return best;
+}
+
+/** latestIn returns the newest createdAt in the subtree under id (memoised). */
+function latestIn(t: Thread, id: string, memo: Map<string, string>): string {
+  const known = memo.get(id);
+  if (known !== undefined) return known;
+  let at = t.messages[id]?.createdAt ?? '';
+  for (const child of t.children[id] ?? []) {
+    const c = latestIn(t, child, memo);
+    if (c > at) at = c;
+  }
+  memo.set(id, at);
+  return at;
+}
+
+/** siblings returns the versions of a message (itself included), oldest first. */
+export function siblings(t: Thread, id: string): readonly string[] {
+  const m = t.messages[id];
+  if (!m) return [];
+  return t.children[m.parentId] ?? [id];
+}
+
+/** selectVersion shows message id (and its branch) in place of its siblings. */
+export function selectVersion(t: Thread, id: string): Thread {
+  const m = t.messages[id];
+  if (!m || t.selected[m.parentId] === id) return t;
+  return { ...t, selected: { ...t.selected, [m.parentId]: id } };
+}
+
+/** stepVersion moves from message id to its previous (-1) or next (+1) sibling. */
+export function stepVersion(t: Thread, id: string, dir: -1 | 1): Thread {
+  const list = siblings(t, id);
+  const i = list.indexOf(id);
+  const next = list[i + dir];
+  return next ? selectVersion(t, next) : t;
+}
+
+/** leafOf returns the last message of the active path, or undefined for an empty thread. */
+export function leafOf(t: Thread): Message | undefined {
+  const p = activePath(t);
+  return p[p.length - 1];
+}
+
+/**
+ * upsertMessage stores a message from a `message` frame (or an ack). A new
+ * message whose parent is on the shown path becomes the shown version, so a
+ * tab follows answers and edits made anywhere. A pending local copy with the
+ * same clientMessageId is replaced.
+ */
+export function upsertMessage(t: Thread, incoming: Message): Thread {
+  let next = t;
+  const pendingId = incoming.clientMessageId ? PENDING_PREFIX + incoming.clientMessageId : '';
+  let wasSelected = false;
+  if (pendingId && next.messages[pendingId]) {
+    const p = next.messages[pendingId]!;
+    wasSelected = next.selected[p.parentId] === pendingId;
+    next = removeMessage(next, pendingId);
+  }
+  const local = next.messages[incoming.id];
+  const onPath = !local && (wasSelected || isOnPath(next, incoming.parentId));
+  const merged = mergeContent(local, incoming);
+  const messages = { ...next.messages, [merged.id]: merged };
+  const children = insertChild(next.children, messages, merged);
+  const seq = { ...next.seq };
+  if (merged.status === 'streaming') seq[merged.id] = Math.max(seq[merged.id] ?? 0, utf8Length(merged.content));
+  else delete seq[merged.id];
+  const selected = onPath ? { ...next.selected, [merged.parentId]: merged.id } : next.selected;
+  return { ...next, messages, children, seq, selected };
+}
+
+function isOnPath(t: Thread, parentId: string): boolean {
+  if (parentId === '') return true;
+  return activePath(t).some((m) => m.id === parentId);
+}
+
+function removeMessage(t: Thread, id: string): Thread {
+  const m = t.messages[id];
+  if (!m) return t;
+  const messages = { ...t.messages };
+  delete messages[id];
+  const selected = { ...t.selected };
+  if (selected[m.parentId] === id) delete selected[m.parentId];
+  return { ...t, messages, children: removeChild(t.children, m.parentId, id), selected };
+}
+
+/** addPending shows a user message right away, before the server stored it. */
+export function addPending(t: Thread, clientMessageId: string, parentId: string, content: string): Thread {
+  const now = new Date().toISOString();
+  const m: Message = {
+    id: PENDING_PREFIX + clientMessageId,
+    conversationId: t.id,
+    parentId,
+    role: 'user',
+    content,
+    status: 'complete',
+    clientMessageId,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const messages = { ...t.messages, [m.id]: m };
+  return {
+    ...t,
+    messages,
+    children: insertChild(t.children, messages, m),
+    selected: { ...t.selected, [parentId]: m.id },
+  };
+}
+
+/** dropPending removes a pending user message (its send failed). */
+export function dropPending(t: Thread, clientMessageId: string): Thread {
+  return removeMessage(t, PENDING_PREFIX + clientMessageId);
+}
+
+/**
+ * applyDelta appends a delta when it continues the text exactly: the applied
+ * seq plus the byte length of the text equals its seq. A delta that ends at or
+ * before what is applied is a duplicate; one that overlaps (a catch-up that
+ * repeats known text) contributes only its new tail; one that starts after the
+ * applied text, or names an unknown message, is a gap: reload and resume.
+ */
+export function applyDelta(t: Thread, f: DeltaFrame): { thread: Thread; result: ApplyResult } {
+  const m = t.messages[f.messageId];
+  if (!m) return { thread: t, result: 'gap' };
+  const prev = t.seq[m.id] ?? utf8Length(m.content);
+  if (f.seq <= prev) return { thread: t, result: 'duplicate' };
+  if (m.status !== 'streaming') return { thread: t, result: 'gap' };
+  const start = f.seq - utf8Length(f.text);
+  if (start > prev) return { thread: t, result: 'gap' };
+  const add = start === prev ? f.text : utf8Suffix(f.text, prev - start);
+  const updated: Message = { ...m, content: m.content + add };
+  return {
+    thread: { ...t, messages: { ...t.messages, [m.id]: updated }, seq: { ...t.seq, [m.id]: f.seq } },
+    result: 'applied',
+  };
+}
+
+/**
+ * applyDone ends an answer. When its seq says text is missing, the result is
+ * a gap (the stored message is final before `done` is sent: reload it).
+ */
+export function applyDone(t: Thread, f: DoneFrame): { thread: Thread; result: ApplyResult } {
+  const m = t.messages[f.messageId];
+  if (!m) return { thread: t, result: 'gap' };
+  const have = t.seq[m.id] ?? utf8Length(m.content);
+  const updated: Message = {
+    ...m,
+    status: f.status,
+    finishReason: f.finishReason ?? m.finishReason,
+    usage: f.usage ?? m.usage ?? null,
+    error: f.error ? f.error.message || f.error.code : m.error,
+  };
+  const seq = { ...t.seq };
+  delete seq[m.id];
+  const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq };
+  if (f.seq > have) {
+    // Keep it streaming-free but flag the gap so the caller reloads the text.
+    return { thread, result: 'gap' };
+  }
+  return { thread, result: m.status === 'streaming' ? 'applied' : 'duplicate' };
+}
+
+/**
+ * mergeSnapshot folds a REST snapshot (GET /api/conversations/:id) into the
+ * thread. Messages are never removed one by one, so the result is the union;
+ * a streaming answer keeps the longer of the two texts when one extends the
+ * other, and pending messages the server now has are replaced.
+ */
+export function mergeSnapshot(t: Thread, conversation: Conversation, messages: readonly Message[]): Thread {
+  let next: Thread = { ...t, conversation, loaded: true };
+  const all: Record<string, Message> = { ...next.messages };
+  const seq: Record<string, number> = { ...next.seq };
+  for (const incoming of messages) {
+    const pendingId = incoming.clientMessageId ? PENDING_PREFIX + incoming.clientMessageId : '';
+    if (pendingId && all[pendingId]) delete all[pendingId];
+    const local = all[incoming.id];
+    const merged = mergeContent(local, incoming);
+    all[merged.id] = merged;
+    if (merged.status === 'streaming') seq[merged.id] = utf8Length(merged.content);
+    else delete seq[merged.id];
+  }
+  const children: Record<string, string[]> = {};
+  for (const m of Object.values(all)) (children[m.parentId] ??= []).push(m.id);
+  for (const list of Object.values(children)) list.sort((a, b) => byAge(all[a]!, all[b]!));
+  const selected: Record<string, string> = {};
+  for (const [parent, id] of Object.entries(next.selected)) {
+    const sel = id.startsWith(PENDING_PREFIX) && !all[id] ? undefined : id;
+    if (sel && all[sel]) selected[parent] = sel;
+  }
+  // A pending message the server stored keeps being the shown version.
+  for (const [parent, id] of Object.entries(t.selected)) {
+    if (!id.startsWith(PENDING_PREFIX) || all[id]) continue;
+    const cmid = id.slice(PENDING_PREFIX.length);
+    const real = messages.find((m) => m.clientMessageId === cmid);
+    if (real) selected[parent] = real.id;
+  }
+  next = { ...next, messages: all, children, seq, selected };
+  return next;
+}
+
+/** streamingAnswer returns the running answer of the thread, if any. */
+export function streamingAnswer(t: Thread): Message | undefined {
+  for (const m of Object.values(t.messages)) if (m.status === 'streaming') return m;
+  return undefined;
+}
+
+/** resumePoint is what to hand back as subscribe's messageId + lastSeq. */
+export function resumePoint(t: Thread): { messageId: string; lastSeq: number } | undefined {
+  const m = streamingAnswer(t);
+  if (!m) return undefined;
+  return { messageId: m.id, lastSeq: t.seq[m.id] ?? utf8Length(m.content) };
+}

@@ -1,0 +1,96 @@
+// The live channel seen by the store: one interface, two implementations
+// (WebSocket in ws.ts, SSE read with fetch in sseTransport.ts).
+
+import type { ServerFrame } from './protocol';
+
+/** TransportKind names the implementation. */
+export type TransportKind = 'ws' | 'sse';
+
+/** LinkState is what the status line shows. */
+export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+/** TransportStatus is the state of the live channel. */
+export interface TransportStatus {
+  state: LinkState;
+  kind: TransportKind;
+  /** A short human explanation (close reason, error), when there is one. */
+  detail?: string;
+}
+
+/** Accepted is what an ack of send/regenerate carries. */
+export interface Accepted {
+  conversationId: string;
+  userMessageId?: string;
+  messageId?: string;
+}
+
+/** SendRequest is a user message to store and answer. */
+export interface SendRequest {
+  conversationId: string;
+  content: string;
+  clientMessageId: string;
+  parentMessageId?: string;
+  model?: string;
+}
+
+/** RegenerateRequest asks for another answer to the same user message. */
+export interface RegenerateRequest {
+  conversationId: string;
+  messageId?: string;
+  model?: string;
+}
+
+/** Resume is where a streaming answer continues: subscribe's messageId + lastSeq. */
+export interface Resume {
+  messageId: string;
+  lastSeq: number;
+}
+
+/** TransportHandlers are the store's callbacks. */
+export interface TransportHandlers {
+  /** Every server frame, in order. */
+  frame(f: ServerFrame): void;
+  /** The channel changed state. */
+  status(s: TransportStatus): void;
+  /** The channel is back after a cut: whole messages may have been missed. */
+  reconnected(): void;
+  /** The token was refused (close 4401, HTTP 401): sign in again. */
+  unauthorized(): void;
+  /** The WebSocket cannot be opened while HTTP works: switch to the fallback. */
+  fallback(): void;
+  /** The resume point of a conversation's streaming answer, if any. */
+  resumePoint(conversationId: string): Resume | undefined;
+  /** A subscribe was refused (bad_seq, not_found, ...). */
+  subscribeFailed(conversationId: string, code: string): void;
+}
+
+/** Transport is the live channel. */
+export interface Transport {
+  readonly kind: TransportKind;
+  /** start connects; it returns at once. */
+  start(): void;
+  /** stop disconnects for good and fails pending requests. */
+  stop(): void;
+  /** send stores a user message and starts an answer. */
+  send(r: SendRequest): Promise<Accepted>;
+  /** regenerate answers a user message again. */
+  regenerate(r: RegenerateRequest): Promise<Accepted>;
+  /** cancel stops the running answer of a conversation, for every tab. */
+  cancel(conversationId: string): Promise<void>;
+  /** subscribe follows a conversation (again after every reconnect, resuming by seq). */
+  subscribe(conversationId: string): void;
+  /** resubscribe asks again now, from the current resume point (after a gap). */
+  resubscribe(conversationId: string): void;
+  /** unsubscribe stops following. */
+  unsubscribe(conversationId: string): void;
+  /** reconnectNow retries at once (a user's "retry", the browser going online). */
+  reconnectNow(): void;
+  /** drop cuts the connection as a network failure would (debugging and tests). */
+  drop(): void;
+}
+
+/** backoffDelay is exponential backoff with jitter: half fixed, half random. */
+export function backoffDelay(attempt: number, baseMs = 500, maxMs = 30000, rand: () => number = Math.random): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
+  return Math.round(exp / 2 + (rand() * exp) / 2);
+}

@@ -1,0 +1,313 @@
+// The WebSocket transport: one socket per tab at /ws, the token passed as the
+// subprotocol "bearer.<jwt>", reconnects with backoff and jitter, resubscribes
+// with the resume point of a streaming answer, and reports close codes as
+// protocol.md says.
+
+import { ApiError } from './api';
+import { CloseCode, PROTOCOL, parseServerFrame, type AckFrame, type ClientFrame, type ServerFrame } from './protocol';
+import {
+  backoffDelay,
+  type Accepted,
+  type RegenerateRequest,
+  type SendRequest,
+  type Transport,
+  type TransportHandlers,
+} from './transport';
+
+/** AuthCheck says whether the token still works when a socket will not open. */
+export type AuthCheck = () => Promise<'ok' | 'unauthorized' | 'offline'>;
+
+/** WSOptions configure a WSTransport. */
+export interface WSOptions {
+  /** The token for the bearer subprotocol. */
+  token: () => string | null;
+  /** Asked after a socket failed to open, to tell a dead token from a refused upgrade. */
+  checkAuth: AuthCheck;
+  /** URL of the socket; defaults to /ws on this origin (ws: or wss: like the page). */
+  url?: string;
+  /** Failed opens (while HTTP works) before asking for the fallback; defaults to 3. */
+  fallbackAfter?: number;
+  /** How long a send/regenerate/cancel waits for its ack; defaults to 20 s. */
+  requestTimeoutMs?: number;
+  /** Interval of the client's own ping frames; defaults to 25 s. */
+  pingIntervalMs?: number;
+  /** WebSocket constructor; defaults to the global one. */
+  WebSocketImpl?: typeof WebSocket;
+}
+
+interface Pending {
+  resolve: (f: AckFrame) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** defaultSocketURL is /ws on the page's origin. */
+export function defaultSocketURL(loc: Location = window.location): string {
+  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
+}
+
+/** WSTransport implements Transport over one WebSocket. */
+export class WSTransport implements Transport {
+  readonly kind = 'ws' as const;
+  private ws: WebSocket | null = null;
+  private stopped = true;
+  private attempt = 0;
+  private failedOpens = 0;
+  private everConnected = false;
+  private nextId = 1;
+  private readonly pending = new Map<string, Pending>();
+  private readonly subs = new Set<string>();
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private pongDeadline: ReturnType<typeof setTimeout> | undefined;
+  private readonly onOnline = () => this.reconnectNow();
+
+  constructor(
+    private readonly handlers: TransportHandlers,
+    private readonly opts: WSOptions,
+  ) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    window.addEventListener('online', this.onOnline);
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    window.removeEventListener('online', this.onOnline);
+    clearTimeout(this.retryTimer);
+    this.stopPing();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      ws.onopen = null;
+      ws.close(CloseCode.Normal);
+    }
+    this.failAll('Disconnected');
+  }
+
+  send(r: SendRequest): Promise<Accepted> {
+    return this.request({ type: 'send', ...r }).then((a) => accepted(a, r.conversationId));
+  }
+
+  regenerate(r: RegenerateRequest): Promise<Accepted> {
+    return this.request({ type: 'regenerate', ...r }).then((a) => accepted(a, r.conversationId));
+  }
+
+  async cancel(conversationId: string): Promise<void> {
+    await this.request({ type: 'cancel', conversationId });
+  }
+
+  subscribe(conversationId: string): void {
+    this.subs.add(conversationId);
+    this.sendSubscribe(conversationId);
+  }
+
+  resubscribe(conversationId: string): void {
+    if (this.subs.has(conversationId)) this.sendSubscribe(conversationId);
+  }
+
+  unsubscribe(conversationId: string): void {
+    if (!this.subs.delete(conversationId)) return;
+    if (this.isOpen()) this.write({ type: 'unsubscribe', conversationId });
+  }
+
+  reconnectNow(): void {
+    if (this.stopped || this.isOpen() || this.ws?.readyState === WebSocket.CONNECTING) return;
+    clearTimeout(this.retryTimer);
+    this.attempt = 0;
+    this.connect();
+  }
+
+  drop(): void {
+    this.ws?.close(4000, 'dropped by the client');
+  }
+
+  private isOpen(): boolean {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const token = this.opts.token();
+    if (!token) {
+      this.handlers.unauthorized();
+      return;
+    }
+    this.handlers.status({ state: this.everConnected ? 'reconnecting' : 'connecting', kind: 'ws' });
+    const Impl = this.opts.WebSocketImpl ?? WebSocket;
+    let ws: WebSocket;
+    try {
+      ws = new Impl(this.opts.url ?? defaultSocketURL(), [PROTOCOL, `bearer.${token}`]);
+    } catch {
+      void this.failedOpen();
+      return;
+    }
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.onOpen();
+    };
+    ws.onmessage = (ev) => this.onMessage(ev);
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.onClose(ev, opened);
+    };
+  }
+
+  private onOpen(): void {
+    const again = this.everConnected;
+    this.everConnected = true;
+    this.attempt = 0;
+    this.failedOpens = 0;
+    this.handlers.status({ state: 'connected', kind: 'ws' });
+    for (const id of this.subs) this.sendSubscribe(id);
+    this.startPing();
+    if (again) this.handlers.reconnected();
+  }
+
+  private onMessage(ev: MessageEvent): void {
+    if (typeof ev.data !== 'string') return;
+    const f = parseServerFrame(ev.data);
+    if (!f) return;
+    this.settle(f);
+    this.handlers.frame(f);
+  }
+
+  /** settle resolves or rejects the request an ack, error or pong answers. */
+  private settle(f: ServerFrame): void {
+    if (f.type !== 'ack' && f.type !== 'error' && f.type !== 'pong') return;
+    if (f.type === 'pong') clearTimeout(this.pongDeadline);
+    if (f.id === undefined) return;
+    const key = String(f.id);
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    clearTimeout(p.timer);
+    if (f.type === 'error') p.reject(new ApiError(0, f.code, f.message));
+    else if (f.type === 'ack') p.resolve(f);
+  }
+
+  private onClose(ev: CloseEvent, opened: boolean): void {
+    this.stopPing();
+    this.failAll('The connection was lost');
+    if (this.stopped) return;
+    switch (ev.code) {
+      case CloseCode.Unauthorized:
+        this.handlers.unauthorized();
+        return;
+      case CloseCode.PolicyViolation:
+      case CloseCode.TooBig:
+        this.handlers.status({
+          state: 'offline',
+          kind: 'ws',
+          detail: ev.code === CloseCode.TooBig ? 'The server refused a message that was too large.' : 'The server closed the connection (policy violation).',
+        });
+        return;
+      case CloseCode.TooSlow:
+        this.schedule(50 + Math.random() * 200);
+        return;
+      case CloseCode.RateLimited:
+        this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: 'Rate limited; waiting before reconnecting.' });
+        this.schedule(10000 + Math.random() * 5000);
+        return;
+      default:
+        if (!opened) void this.failedOpen();
+        else this.schedule(backoffDelay(this.attempt++, 250));
+    }
+  }
+
+  /** failedOpen decides, with an HTTP check, between sign-in, offline, retry and fallback. */
+  private async failedOpen(): Promise<void> {
+    const verdict = await this.opts.checkAuth().catch(() => 'offline' as const);
+    if (this.stopped) return;
+    if (verdict === 'unauthorized') {
+      this.handlers.unauthorized();
+      return;
+    }
+    if (verdict === 'offline') {
+      this.handlers.status({ state: 'offline', kind: 'ws', detail: 'The server cannot be reached.' });
+    } else if (++this.failedOpens >= (this.opts.fallbackAfter ?? 3)) {
+      this.handlers.fallback();
+      return;
+    } else {
+      this.handlers.status({ state: 'reconnecting', kind: 'ws' });
+    }
+    this.schedule(backoffDelay(this.attempt++, 500));
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), ms);
+  }
+
+  private sendSubscribe(conversationId: string): void {
+    if (!this.isOpen()) return; // sent on (re)open
+    const resume = this.handlers.resumePoint(conversationId);
+    const frame: ClientFrame = { type: 'subscribe', conversationId, ...(resume ?? {}) };
+    this.request(frame, 0).catch((err: unknown) => {
+      if (err instanceof ApiError && err.code !== 'network') this.handlers.subscribeFailed(conversationId, err.code);
+    });
+  }
+
+  /** request writes a frame with a fresh id and waits for its ack (timeoutMs 0: no timeout). */
+  private request(frame: ClientFrame, timeoutMs = this.opts.requestTimeoutMs ?? 20000): Promise<AckFrame> {
+    if (!this.isOpen()) {
+      return Promise.reject(new ApiError(0, 'network', 'Not connected to the server; reconnecting…'));
+    }
+    const id = `c${this.nextId++}`;
+    return new Promise<AckFrame>((resolve, reject) => {
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              this.pending.delete(id);
+              reject(new ApiError(0, 'timeout', 'The server did not answer in time.'));
+            }, timeoutMs)
+          : undefined;
+      this.pending.set(id, { resolve, reject, timer });
+      this.write({ ...frame, id });
+    });
+  }
+
+  private write(frame: ClientFrame): void {
+    try {
+      this.ws?.send(JSON.stringify(frame));
+    } catch {
+      // the close handler deals with a dead socket
+    }
+  }
+
+  private failAll(message: string): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new ApiError(0, 'network', message));
+    }
+    this.pending.clear();
+  }
+
+  private startPing(): void {
+    this.stopPing();
+    const every = this.opts.pingIntervalMs ?? 25000;
+    this.pingTimer = setInterval(() => {
+      if (!this.isOpen()) return;
+      this.write({ type: 'ping', id: `p${this.nextId++}` });
+      clearTimeout(this.pongDeadline);
+      this.pongDeadline = setTimeout(() => this.ws?.close(4000, 'no pong'), Math.min(every, 15000));
+    }, every);
+  }
+
+  private stopPing(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongDeadline);
+  }
+}
+
+function accepted(a: AckFrame, conversationId: string): Accepted {
+  return { conversationId: a.conversationId ?? conversationId, userMessageId: a.userMessageId, messageId: a.messageId };
+}
