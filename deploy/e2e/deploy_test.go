@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -46,6 +47,7 @@ func TestDeployment(t *testing.T) {
 	t.Run("security headers", func(t *testing.T) { checkSecurityHeaders(t, site, acct.Token) })
 	t.Run("health and metrics", func(t *testing.T) { checkHealth(t, site) })
 	t.Run("rest api", func(t *testing.T) { checkAPI(t, site, acct) })
+	t.Run("client address forwarded by nginx only", func(t *testing.T) { checkForwarded(t, site, srv) })
 	t.Run("websocket generation over wss", func(t *testing.T) { checkWebSocket(t, site, acct) })
 	t.Run("sse generation arrives unbuffered", func(t *testing.T) { checkSSE(t, site, acct) })
 	t.Run("foreign origin refused, own origin accepted", func(t *testing.T) { checkOrigin(t, site, acct) })
@@ -580,5 +582,60 @@ func checkIdleControl(t *testing.T, static, openai string) {
 		case <-time.After(wsIdle + 5*time.Second):
 			t.Fatalf("a socket without pings stayed open %v: is proxy_read_timeout %ds rendered into %s?", wsIdle+5*time.Second, wsReadTimeout, site.Conf)
 		}
+	}
+}
+
+// checkForwarded shows the server sees the real client address through
+// nginx (CHATD_TRUSTED_PROXIES=127.0.0.1), that nginx replaces an
+// X-Forwarded-For the client made up, and that the server ignores that
+// header from anyone but the proxy. The client connects from 127.0.0.5 and
+// the server's request log says which address it saw.
+func checkForwarded(t *testing.T, site *nginxSite, srv *chatdServer) {
+	const clientIP = "127.0.0.5"
+	local := &net.TCPAddr{IP: net.ParseIP(clientIP)}
+	probe := func(c *http.Client, url string) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		req.Header.Set("X-Real-IP", "203.0.113.9")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s from %s: %v", url, clientIP, err)
+		}
+		resp.Body.Close()
+	}
+	viaNginx := fmt.Sprintf("/api/forwarded-check-nginx-%d", time.Now().UnixNano())
+	probe(site.clientFrom(true, local), site.URL(viaNginx))
+	direct := fmt.Sprintf("/api/forwarded-check-direct-%d", time.Now().UnixNano())
+	d := &net.Dialer{LocalAddr: local}
+	probe(&http.Client{Transport: &http.Transport{DialContext: d.DialContext}}, "http://"+srv.Addr+direct)
+	for path, want := range map[string]string{viaNginx: clientIP, direct: clientIP} {
+		if got := loggedClientIP(t, srv.proc.log, path); got != want {
+			t.Errorf("request %s: the server saw client %q, want %q", path, got, want)
+		}
+	}
+}
+
+// loggedClientIP waits for the server's request log record of path and
+// returns its client_ip.
+func loggedClientIP(t *testing.T, logFile, path string) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(logFile)
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, path) {
+				continue
+			}
+			var rec struct {
+				Path     string `json:"path"`
+				ClientIP string `json:"client_ip"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Path == path {
+				return rec.ClientIP
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request log record with path %s in %s", path, logFile)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -159,7 +160,12 @@ func startNginx(t *testing.T, o nginxOptions) *nginxSite {
 // 127.0.0.1 whatever the host name, with HTTP/2 over TLS like a browser
 // (h2 false: HTTP/1.1 only, as a WebSocket needs).
 func (s *nginxSite) Client(h2 bool) *http.Client {
-	d := &net.Dialer{Timeout: 5 * time.Second}
+	return s.clientFrom(h2, nil)
+}
+
+// clientFrom is Client with connections from a given local address.
+func (s *nginxSite) clientFrom(h2 bool, local net.Addr) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: local}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			_, port, err := net.SplitHostPort(addr)
@@ -181,4 +187,32 @@ func (s *nginxSite) Client(h2 bool) *http.Client {
 // URL is an https URL on the site.
 func (s *nginxSite) URL(path string) string {
 	return s.Origin() + path
+}
+
+// TestShippedNginxConf checks nginx.conf as shipped, with its production
+// ports, IPv6 listeners, worker user and upstream, changing only the
+// certificate paths (the real ones do not exist here) and pid, log and
+// temporary paths (to stay out of the system's nginx).
+func TestShippedNginxConf(t *testing.T) {
+	nginx := need(t, "nginx", "apt-get update && apt-get install -y nginx")
+	root := repoRoot(t)
+	prefix := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, prefix)
+	conf := filepath.Join(prefix, "nginx.conf")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := run(ctx, nil, root, "bash", filepath.Join(root, "deploy", "render-nginx.sh"),
+		"--cert", certFile, "--key", keyFile, "--prefix", prefix, "-o", conf); err != nil {
+		t.Fatalf("render: %v\n%s", err, out)
+	}
+	out, err := run(ctx, nil, prefix, nginx, "-t", "-p", prefix, "-c", conf)
+	if err != nil {
+		t.Fatalf("nginx -t rejects nginx.conf: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		// As non-root, nginx warns that "user" is ignored; anything else is a finding.
+		if strings.Contains(line, "[warn]") && !(os.Geteuid() != 0 && strings.Contains(line, `"user" directive`)) {
+			t.Errorf("nginx -t: %s", line)
+		}
+	}
 }

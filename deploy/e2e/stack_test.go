@@ -15,14 +15,18 @@ import (
 // frontend/dist (built with npm run build when the front end's packages are
 // installed but it was not built yet), else a small stand-in with the same
 // layout, which is reported (the browser check then cannot run).
+//
+// CHATD_E2E_FRONTEND=standin forces the stand-in (to check nginx and the
+// server while the front end does not build; the browser check then fails).
 func frontendRoot(t *testing.T) (dir string, real bool) {
 	t.Helper()
 	root := repoRoot(t)
 	dist := filepath.Join(root, "frontend", "dist")
-	if _, err := os.Stat(filepath.Join(dist, "index.html")); err == nil {
+	standin := os.Getenv("CHATD_E2E_FRONTEND") == "standin"
+	if _, err := os.Stat(filepath.Join(dist, "index.html")); err == nil && !standin {
 		return dist, true
 	}
-	if _, err := os.Stat(filepath.Join(root, "frontend", "node_modules")); err == nil {
+	if _, err := os.Stat(filepath.Join(root, "frontend", "node_modules")); err == nil && !standin {
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
 		out, err := run(ctx, nil, filepath.Join(root, "frontend"), "npm", "run", "build")
@@ -31,7 +35,7 @@ func frontendRoot(t *testing.T) (dir string, real bool) {
 		}
 		return dist, true
 	}
-	t.Logf("frontend/dist is not built and frontend/node_modules is missing: serving a stand-in front end")
+	t.Logf("serving a stand-in front end (frontend/dist not built, frontend/node_modules missing, or CHATD_E2E_FRONTEND=standin)")
 	dir = t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "assets"), 0o755); err != nil {
 		t.Fatal(err)
