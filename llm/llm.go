@@ -2,8 +2,10 @@
 //
 // The hub depends only on the interfaces here. Implementations: the
 // go-openai client for any OpenAI-compatible base URL (llm/openai), the
-// offline demo model (llm/demo), and a router that picks one by model id.
-// llm/fakeai is a real OpenAI-compatible HTTP server for tests and benchmarks.
+// offline demo model (llm/demo), and a router that picks one by model id
+// (Router; llm/models builds it from configuration). Titler names
+// conversations. llm/fakeai is a real OpenAI-compatible HTTP server for
+// tests and benchmarks.
 package llm
 
 import (

@@ -48,12 +48,18 @@ type run struct {
 
 func (r run) text() string { return strings.Join(r.deltas, "") }
 
-func stream(ctx context.Context, c llm.Streamer, prompt string, maxTokens int) run {
-	var r run
-	req := llm.Request{Model: "fake-mini", MaxTokens: maxTokens, Messages: []llm.Message{
+// request asks fake-mini to answer prompt.
+func request(prompt string) llm.Request {
+	return llm.Request{Model: "fake-mini", Messages: []llm.Message{
 		{Role: llm.RoleSystem, Content: "You are terse."},
 		{Role: llm.RoleUser, Content: prompt},
 	}}
+}
+
+func stream(ctx context.Context, c llm.Streamer, prompt string, maxTokens int) run {
+	var r run
+	req := request(prompt)
+	req.MaxTokens = maxTokens
 	r.res, r.err = c.Stream(ctx, req, func(s string) { r.deltas = append(r.deltas, s) })
 	return r
 }
