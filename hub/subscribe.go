@@ -31,32 +31,58 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 			return err
 		}
 	}
-	c := h.lockConv(req.ConversationID, userID)
-	h.followLocked(c, sub)
-	g := c.gen
-	if g != nil && g.msg.ID == req.MessageID {
-		from := int64(0)
-		if req.LastSeq != nil {
-			from = *req.LastSeq
-		}
-		if err := checkSeq(g.text[:g.sent], from); err != nil {
-			c.mu.Unlock()
+	from := int64(0)
+	if req.LastSeq != nil {
+		from = *req.LastSeq
+	}
+	if req.MessageID != "" {
+		if resumed, err := h.resumeLive(sub, req, from); resumed || err != nil {
 			return err
 		}
-		sub.Deliver(protocol.Ack(req.FrameID))
-		g.catchUpLocked(sub, from, false)
-		c.mu.Unlock()
-		return nil
 	}
+	var stored *persistence.Message
+	if req.MessageID != "" {
+		m, err := h.storedAnswer(ctx, userID, req, from)
+		if err != nil {
+			return err
+		}
+		stored = &m
+	}
+	c := h.lockConv(req.ConversationID, userID)
+	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
-	if g != nil {
+	if g := c.gen; g != nil {
 		g.catchUpLocked(sub, 0, true)
 	}
 	c.mu.Unlock()
-	if req.MessageID == "" {
-		return nil
+	if stored != nil {
+		if int(from) < len(stored.Content) {
+			sub.Deliver(protocol.Delta(stored.ConversationID, stored.ID, int64(len(stored.Content)), stored.Content[from:]))
+		}
+		if stored.Status.Final() {
+			sub.Deliver(protocol.Done(*stored, storedError(*stored)))
+		}
 	}
-	return h.resumeStored(ctx, sub, userID, req)
+	return nil
+}
+
+// resumeLive resumes the answer req names if it is running: it acks and
+// sends the text after from, and sub follows the conversation.
+func (h *Hub) resumeLive(sub Subscriber, req SubscribeRequest, from int64) (bool, error) {
+	c := h.lockConv(req.ConversationID, sub.UserID())
+	defer h.release(c)
+	defer c.mu.Unlock()
+	g := c.gen
+	if g == nil || g.msg.ID != req.MessageID {
+		return false, nil
+	}
+	if err := checkSeq(g.text[:g.sent], from); err != nil {
+		return true, err
+	}
+	h.followLocked(c, sub)
+	sub.Deliver(protocol.Ack(req.FrameID))
+	g.catchUpLocked(sub, from, false)
+	return true, nil
 }
 
 // Unsubscribe stops sub following a conversation.
@@ -78,33 +104,20 @@ func (g *generation) catchUpLocked(sub Subscriber, from int64, withMessage bool)
 	}
 }
 
-// resumeStored finishes a resume from the stored answer, which is final
-// once its generation has ended.
-func (h *Hub) resumeStored(ctx context.Context, sub Subscriber, userID string, req SubscribeRequest) error {
+// storedAnswer loads the answer a resume names, once its generation has
+// ended (its stored state is then final), and checks the cursor against it.
+func (h *Hub) storedAnswer(ctx context.Context, userID string, req SubscribeRequest, from int64) (persistence.Message, error) {
 	m, err := h.opts.Store.Message(ctx, userID, req.MessageID)
 	if errors.Is(err, persistence.ErrNotFound) || err == nil && m.ConversationID != req.ConversationID {
-		return protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", req.MessageID)
+		return m, protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", req.MessageID)
 	}
 	if err != nil {
-		return fmt.Errorf("load message %s: %w", req.MessageID, err)
+		return m, fmt.Errorf("load message %s: %w", req.MessageID, err)
 	}
 	if m.Role != persistence.RoleAssistant {
-		return protocol.Errorf(protocol.CodeInvalidField, "messageId must name an answer")
+		return m, protocol.Errorf(protocol.CodeInvalidField, "messageId must name an answer")
 	}
-	from := int64(0)
-	if req.LastSeq != nil {
-		from = *req.LastSeq
-	}
-	if err := checkSeq([]byte(m.Content), from); err != nil {
-		return err
-	}
-	if int(from) < len(m.Content) {
-		sub.Deliver(protocol.Delta(m.ConversationID, m.ID, int64(len(m.Content)), m.Content[from:]))
-	}
-	if m.Status.Final() {
-		sub.Deliver(protocol.Done(m, storedError(m)))
-	}
-	return nil
+	return m, checkSeq([]byte(m.Content), from)
 }
 
 // storedError rebuilds the error of a done frame from a stored answer.

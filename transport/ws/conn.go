@@ -22,8 +22,9 @@ type conn struct {
 	started  time.Time
 	queue    chan *protocol.Frame
 	closing  chan struct{} // closed by kick: the writer closes the socket
-	kickOnce sync.Once
-	code     protocol.CloseCode // set by kick, read by the writer after closing is closed
+	kickMu   sync.Mutex
+	kicked   bool
+	code     protocol.CloseCode // why kick closed the connection
 	reason   string
 	ctx      context.Context // ends when either goroutine of the connection ends
 	cancel   context.CancelFunc
@@ -64,13 +65,21 @@ func (c *conn) Close(code protocol.CloseCode, reason string) { c.kick(code, reas
 
 // kick asks the writer to close the socket; the first reason wins.
 func (c *conn) kick(code protocol.CloseCode, reason string) bool {
-	first := false
-	c.kickOnce.Do(func() {
-		c.code, c.reason = code, reason
-		close(c.closing)
-		first = true
-	})
-	return first
+	c.kickMu.Lock()
+	defer c.kickMu.Unlock()
+	if c.kicked {
+		return false
+	}
+	c.kicked, c.code, c.reason = true, code, reason
+	close(c.closing)
+	return true
+}
+
+// closeReason is what kick recorded (zero if nothing kicked the connection).
+func (c *conn) closeReason() (protocol.CloseCode, string) {
+	c.kickMu.Lock()
+	defer c.kickMu.Unlock()
+	return c.code, c.reason
 }
 
 // serve runs the connection: the writer in its own goroutine, the reader in
@@ -92,8 +101,9 @@ func (c *conn) serve() {
 	c.readLoop()
 	c.cancel()
 	<-writerDone
+	code, reason := c.closeReason()
 	h.log.Info("websocket closed", "connection", c.id, "user", c.userID,
-		"duration", time.Since(c.started).Round(time.Millisecond), "close_code", int(c.code), "reason", c.reason)
+		"duration", time.Since(c.started).Round(time.Millisecond), "close_code", int(code), "reason", reason)
 }
 
 // writeLoop is the only code that writes to the socket.
@@ -146,10 +156,11 @@ func (c *conn) ping() error {
 // closeSocket sends the close frame of kick. On shutdown (1001) the frames
 // already queued, such as the done of an interrupted answer, go out first.
 func (c *conn) closeSocket() {
-	if c.code == protocol.CloseGoingAway {
+	code, reason := c.closeReason()
+	if code == protocol.CloseGoingAway {
 		c.drain()
 	}
-	err := c.ws.Close(websocket.StatusCode(c.code), c.reason)
+	err := c.ws.Close(websocket.StatusCode(code), reason)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.h.log.Debug("websocket close handshake", "connection", c.id, "err", err)
 	}

@@ -374,10 +374,26 @@ func (cl *client) until(match func(frame) bool) []frame {
 	}
 }
 
-// expect returns the next frame, which must be of type typ.
+// live drops the user-wide conversation frames, which arrive at any time.
+func live(frames []frame) []frame {
+	var out []frame
+	for _, f := range frames {
+		if f.Type != "conversation" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// expect returns the next frame, which must be of type typ; user-wide
+// conversation frames, which arrive at any time, are skipped unless typ is
+// "conversation".
 func (cl *client) expect(typ string) frame {
 	cl.t.Helper()
 	f := cl.next()
+	for f.Type == "conversation" && typ != "conversation" {
+		f = cl.next()
+	}
 	if f.Type != typ {
 		cl.t.Fatalf("got frame %s, want type %s", f.raw, typ)
 	}
