@@ -126,6 +126,14 @@ func TestRequestSent(t *testing.T) {
 		got.Messages[1].Role != "user" || got.Header.Get("Authorization") != "Bearer "+testKey {
 		t.Fatalf("request %+v", got)
 	}
+	// Reasoning models refuse max_tokens: max_completion_tokens is sent.
+	req := request("[[fake tokens=9]]")
+	req.Model, req.MaxTokens = "o3-mini", 5
+	var text strings.Builder
+	res, err := newClient(srv.URL, nil).Stream(testCtx(t), req, func(s string) { text.WriteString(s) })
+	if got, _ := srv.LastRequest(); err != nil || got.Model != "o3-mini" || got.MaxTokens != 5 || res.FinishReason != "length" {
+		t.Fatalf("o3-mini: err %v, request %+v, result %+v", err, got, res)
+	}
 }
 
 func TestRetries(t *testing.T) {
