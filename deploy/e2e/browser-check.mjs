@@ -53,33 +53,44 @@ try {
     ws.on('socketerror', (e) => result.errors.push(`websocket error: ${e}`));
   });
 
-  const resp = await page.goto(base + '/', { waitUntil: 'load' });
-  step(`loaded ${resp?.status()} ${resp?.headers()['content-security-policy'] ? 'with CSP' : 'WITHOUT CSP'}`);
+  page.on('dialog', async (d) => {
+    result.errors.push(`a script ran: ${d.type()} "${d.message()}"`);
+    await d.dismiss();
+  });
+
+  // A deep link: nginx's SPA fallback serves the app, its router shows the
+  // registration form.
+  const resp = await page.goto(base + '/register', { waitUntil: 'load' });
+  step(`loaded /register: ${resp?.status()} ${resp?.headers()['content-security-policy'] ? 'with CSP' : 'WITHOUT CSP'}`);
 
   // Sign up.
-  const email = `browser-${Date.now()}@example.com`;
-  const toRegister = page.getByRole('button', { name: /create (an )?account|sign up|register/i }).first();
-  const nameField = page.getByLabel(/^name|display name|your name/i);
-  if ((await nameField.count()) === 0) await toRegister.click();
-  await page.getByLabel(/name/i).first().fill('Browser Check');
-  await page.getByLabel(/e-?mail/i).first().fill(email);
-  await page.getByLabel(/password/i).first().fill('correct horse battery');
-  await page.getByRole('button', { name: /create (an )?account|sign up|register/i }).last().click();
+  await page.getByLabel('Name').fill('Browser Check');
+  await page.getByLabel('Email').fill(`browser-${Date.now()}@example.com`);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  const composer = page.getByRole('textbox', { name: 'Message' });
+  await composer.waitFor({ timeout: 20000 });
   step('registered');
 
   // Send one message; the fake model answers with a markdown document
-  // (heading, table, fenced code with a language).
-  const composer = page.getByRole('textbox').last();
-  await composer.waitFor({ timeout: 15000 });
+  // (heading, list, table, fenced code with a language).
   await composer.fill('Show me markdown [[fake mode=markdown delay=5ms]]');
   await composer.press('Enter');
-  step('sent');
-  const code = page.locator('pre code.hljs, pre code[class*="language-"]').first();
+  const code = page.locator('.msg-assistant pre code.hljs, .msg-assistant pre code[class*="language-"]').first();
   await code.waitFor({ timeout: 30000 });
-  step('answer rendered with a highlighted code block');
+  await page.locator('.msg-assistant table').first().waitFor({ timeout: 30000 });
+  step('answer rendered: highlighted code block and table');
+  result.answer = (await code.textContent())?.slice(0, 200) ?? '';
+
+  // A second answer full of script injection payloads: the renderer must
+  // neutralise them, so nothing runs and nothing even reaches the CSP.
+  await page.getByRole('button', { name: 'Send message' }).waitFor({ timeout: 30000 });
+  await composer.fill('Payloads please [[fake mode=xss delay=5ms]]');
+  await composer.press('Enter');
+  await page.getByText('End of payloads.').waitFor({ timeout: 30000 });
+  step('payload answer rendered');
   // Let the stream finish and the page settle.
   await page.waitForTimeout(1000);
-  result.answer = (await code.textContent())?.slice(0, 200) ?? '';
   result.violations = await page.evaluate(() => window.__cspViolations);
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   result.ok = true;
