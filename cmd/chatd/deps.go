@@ -1,5 +1,7 @@
 package main
 
+// These blank imports keep go.mod's requirements in place while the
+// packages that use them are being written.
 import (
 	_ "github.com/FerretDB/FerretDB/ferretdb"
 	_ "github.com/coder/websocket"
@@ -11,5 +13,3 @@ import (
 	_ "golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite"
 )
-
-func main() {}

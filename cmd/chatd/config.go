@@ -1,0 +1,270 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"chatd/transport/auth"
+)
+
+// Environments (CHATD_ENV).
+const (
+	envDevelopment = "development"
+	envProduction  = "production"
+)
+
+// Config is the server's whole configuration, read from environment
+// variables only (see README.md for the table).
+type Config struct {
+	Addr    string // CHATD_ADDR, default ":8080"
+	Env     string // CHATD_ENV: "development" (default) or "production"
+	DataDir string // CHATD_DATA_DIR, default "./data": SQLite file, generated JWT secret
+
+	MongoURI         string        // MONGODB_URI; empty: the embedded SQLite store
+	MongoDatabase    string        // MONGODB_DATABASE; default: the database in MONGODB_URI, else "chatd"
+	DBConnectTimeout time.Duration // CHATD_DB_CONNECT_TIMEOUT, default 10s
+
+	JWTSecret string        // JWT_SECRET; required (>= 32 bytes) in production
+	JWTTTL    time.Duration // JWT_TTL, default 168h
+
+	OpenAIKey                string   // OPENAI_API_KEY; empty: the demo model only
+	OpenAIBaseURL            string   // OPENAI_BASE_URL, default https://api.openai.com/v1
+	OpenAIModels             []string // OPENAI_MODELS, comma list; the first is the default
+	OpenAIModelsFromUpstream bool     // OPENAI_MODELS_FROM_UPSTREAM, default false
+
+	AllowedOrigins []string       // CHATD_ALLOWED_ORIGINS: extra browser origins for /ws
+	TrustedProxies []string       // CHATD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For is believed
+	Registration   bool           // CHATD_REGISTRATION: "open" (default) or "closed"
+	ShutdownGrace  time.Duration  // CHATD_SHUTDOWN_GRACE, default 15s
+	StaticDir      string         // CHATD_STATIC_DIR: serve the front end from this directory
+	MetricsToken   string         // CHATD_METRICS_TOKEN
+	MetricsAllow   []netip.Prefix // CHATD_METRICS_ALLOW, default loopback
+	BodyLimit      int64          // CHATD_BODY_LIMIT, default 1MiB
+	LogLevel       slog.Level     // CHATD_LOG_LEVEL, default info
+
+	BcryptCost         int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production)
+	LoginFailAccount   int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
+	LoginFailIP        int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
+	LoginFailureWindow time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
+
+	// Live channel settings (hub, transport/ws, transport/sse) go here.
+}
+
+// Production reports whether CHATD_ENV=production.
+func (c Config) Production() bool { return c.Env == envProduction }
+
+// configReader reads variables and collects every problem, so one start
+// reports all of them.
+type configReader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *configReader) fail(name, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (r *configReader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *configReader) duration(name string, def, min, max time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min || d > max {
+		r.fail(name, "%q is not a duration from %s to %s (examples: 90s, 15m, 168h)", v, min, max)
+		return def
+	}
+	return d
+}
+
+func (r *configReader) integer(name string, def, min, max int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.fail(name, "%q is not a whole number from %d to %d", v, min, max)
+		return def
+	}
+	return n
+}
+
+func (r *configReader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "%q is not true or false", v)
+		return def
+	}
+	return b
+}
+
+func (r *configReader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(r.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return def
+}
+
+// list splits a comma list, dropping empty items.
+func (r *configReader) list(name, def string) []string {
+	var out []string
+	for _, item := range strings.Split(r.str(name, def), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// loadConfig reads the configuration; every invalid value is reported.
+func loadConfig(getenv func(string) string) (Config, error) {
+	r := &configReader{getenv: getenv}
+	c := Config{
+		Addr:          r.str("CHATD_ADDR", ":8080"),
+		Env:           r.oneOf("CHATD_ENV", envDevelopment, envDevelopment, envProduction),
+		DataDir:       r.str("CHATD_DATA_DIR", "./data"),
+		MongoURI:      r.str("MONGODB_URI", ""),
+		MongoDatabase: r.str("MONGODB_DATABASE", ""),
+		JWTSecret:     strings.TrimSpace(getenv("JWT_SECRET")),
+		JWTTTL:        r.duration("JWT_TTL", auth.DefaultTTL, time.Minute, 365*24*time.Hour),
+
+		DBConnectTimeout: r.duration("CHATD_DB_CONNECT_TIMEOUT", 10*time.Second, time.Second, 5*time.Minute),
+
+		OpenAIKey:                strings.TrimSpace(getenv("OPENAI_API_KEY")),
+		OpenAIBaseURL:            r.str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+		OpenAIModels:             r.list("OPENAI_MODELS", ""),
+		OpenAIModelsFromUpstream: r.boolean("OPENAI_MODELS_FROM_UPSTREAM", false),
+
+		TrustedProxies: r.list("CHATD_TRUSTED_PROXIES", ""),
+		Registration:   r.oneOf("CHATD_REGISTRATION", "open", "open", "closed") == "open",
+		ShutdownGrace:  r.duration("CHATD_SHUTDOWN_GRACE", 15*time.Second, 0, 10*time.Minute),
+		StaticDir:      r.str("CHATD_STATIC_DIR", ""),
+		MetricsToken:   strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
+		BodyLimit:      r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),
+		LogLevel:       r.level("CHATD_LOG_LEVEL"),
+
+		BcryptCost:         r.integer("CHATD_BCRYPT_COST", auth.DefaultBcryptCost, 4, 31),
+		LoginFailAccount:   r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
+		LoginFailIP:        r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
+		LoginFailureWindow: r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
+	}
+	c.AllowedOrigins = r.origins("CHATD_ALLOWED_ORIGINS")
+	c.MetricsAllow = r.prefixes("CHATD_METRICS_ALLOW", "127.0.0.0/8,::1/128")
+	r.prefixes("CHATD_TRUSTED_PROXIES", "") // validated here, passed on as strings
+	r.checkURL("OPENAI_BASE_URL", c.OpenAIBaseURL)
+	r.checkMongoURI(c.MongoURI)
+	r.checkSecrets(c)
+	return c, errors.Join(r.errs...)
+}
+
+// checkSecrets applies the production rules.
+func (r *configReader) checkSecrets(c Config) {
+	switch {
+	case c.JWTSecret != "" && len(c.JWTSecret) < auth.MinSecretBytes:
+		r.fail("JWT_SECRET", "is %d bytes; it must be at least %d (generate one with: openssl rand -hex 32)", len(c.JWTSecret), auth.MinSecretBytes)
+	case c.JWTSecret == "" && c.Production():
+		r.fail("JWT_SECRET", "must be set (at least %d bytes) when CHATD_ENV=production (generate one with: openssl rand -hex 32)", auth.MinSecretBytes)
+	}
+	if c.Production() && c.BcryptCost < auth.DefaultBcryptCost {
+		r.fail("CHATD_BCRYPT_COST", "is %d; production needs at least %d", c.BcryptCost, auth.DefaultBcryptCost)
+	}
+}
+
+func (r *configReader) level(name string) slog.Level {
+	var l slog.Level
+	v := r.str(name, "info")
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, "%q is not one of debug, info, warn, error", v)
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// size reads a byte count: a whole number with an optional unit B, KiB
+// (or K, KB) or MiB (or M, MB), all powers of 1024.
+func (r *configReader) size(name string, def, min, max int64) int64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	num := strings.TrimRight(v, "BKMiBbkm ")
+	unit := strings.ToUpper(strings.TrimSpace(v[len(num):]))
+	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20}[unit]
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || mult == 0 || n*mult < min || n*mult > max {
+		r.fail(name, "%q is not a size from %d to %d bytes (examples: 1048576, 512KiB, 2MiB)", v, min, max)
+		return def
+	}
+	return n * mult
+}
+
+// prefixes reads a comma list of IP addresses and CIDRs.
+func (r *configReader) prefixes(name, def string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, item := range r.list(name, def) {
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil {
+				r.fail(name, "%q is not an IP address or CIDR", item)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// origins reads a comma list of browser origins (scheme://host[:port]).
+func (r *configReader) origins(name string) []string {
+	var out []string
+	for _, item := range r.list(name, "") {
+		u, err := url.Parse(item)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			r.fail(name, "%q is not an origin like https://chat.example.com", item)
+			continue
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return out
+}
+
+func (r *configReader) checkURL(name, v string) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, "%q is not an http(s) URL", v)
+	}
+}
+
+func (r *configReader) checkMongoURI(v string) {
+	if v == "" {
+		return
+	}
+	if !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
+		r.fail("MONGODB_URI", "%q must start with mongodb:// or mongodb+srv://", redactURI(v))
+	}
+}

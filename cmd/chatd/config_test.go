@@ -1,0 +1,155 @@
+package main
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envOf returns a getenv over m.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Addr: ":8080", Env: "development", DataDir: "./data", DBConnectTimeout: 10 * time.Second,
+		JWTTTL: 7 * 24 * time.Hour, OpenAIBaseURL: "https://api.openai.com/v1", Registration: true,
+		ShutdownGrace: 15 * time.Second, BodyLimit: 1 << 20, BcryptCost: 12,
+		LoginFailAccount: 5, LoginFailIP: 20, LoginFailureWindow: 15 * time.Minute,
+		MetricsAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+	if c.upstreamConfigured() {
+		t.Fatal("no key and the default URL: the demo model should serve")
+	}
+}
+
+func TestLoadConfigValues(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(envOf(map[string]string{
+		"CHATD_ADDR": "127.0.0.1:9000", "CHATD_ENV": "Production", "CHATD_DATA_DIR": "/var/lib/chatd",
+		"MONGODB_URI": "mongodb://u:p@db1:27017,db2/chat?authSource=admin", "MONGODB_DATABASE": "chat2",
+		"JWT_SECRET": strings.Repeat("s", 32), "JWT_TTL": "24h",
+		"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://localhost:11434/v1", "OPENAI_MODELS": " gpt-a , ,gpt-b",
+		"OPENAI_MODELS_FROM_UPSTREAM": "true",
+		"CHATD_ALLOWED_ORIGINS": "https://Chat.Example.com, http://localhost:5173/",
+		"CHATD_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8", "CHATD_REGISTRATION": "closed",
+		"CHATD_SHUTDOWN_GRACE": "0s", "CHATD_STATIC_DIR": "/srv/www", "CHATD_METRICS_TOKEN": "m",
+		"CHATD_METRICS_ALLOW": "10.1.0.0/16,192.168.1.7", "CHATD_BODY_LIMIT": "2MiB", "CHATD_LOG_LEVEL": "debug",
+		"CHATD_BCRYPT_COST": "13", "CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "3", "CHATD_LOGIN_MAX_FAILURES_IP": "50",
+		"CHATD_LOGIN_FAILURE_WINDOW": "1h", "CHATD_DB_CONNECT_TIMEOUT": "3s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"addr", c.Addr, "127.0.0.1:9000"},
+		{"env", c.Production(), true},
+		{"database", c.MongoDatabase, "chat2"},
+		{"ttl", c.JWTTTL, 24 * time.Hour},
+		{"models", c.OpenAIModels, []string{"gpt-a", "gpt-b"}},
+		{"from upstream", c.OpenAIModelsFromUpstream, true},
+		{"origins", c.AllowedOrigins, []string{"https://chat.example.com", "http://localhost:5173"}},
+		{"proxies", c.TrustedProxies, []string{"127.0.0.1", "10.0.0.0/8"}},
+		{"registration", c.Registration, false},
+		{"grace", c.ShutdownGrace, time.Duration(0)},
+		{"metrics allow", c.MetricsAllow, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("192.168.1.7/32")}},
+		{"body limit", c.BodyLimit, int64(2 << 20)},
+		{"log level", c.LogLevel.String(), "DEBUG"},
+		{"bcrypt", c.BcryptCost, 13},
+		{"login limits", []int{c.LoginFailAccount, c.LoginFailIP}, []int{3, 50}},
+		{"window", c.LoginFailureWindow, time.Hour},
+		{"connect timeout", c.DBConnectTimeout, 3 * time.Second},
+		{"upstream", c.upstreamConfigured(), true},
+	}
+	for _, ch := range checks {
+		if !reflect.DeepEqual(ch.got, ch.want) {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("k", 32)
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string // the variable the error must name
+	}{
+		{"unknown env", map[string]string{"CHATD_ENV": "staging"}, "CHATD_ENV"},
+		{"production without secret", map[string]string{"CHATD_ENV": "production"}, "JWT_SECRET"},
+		{"production short secret", map[string]string{"CHATD_ENV": "production", "JWT_SECRET": "short"}, "JWT_SECRET"},
+		{"short secret in development", map[string]string{"JWT_SECRET": strings.Repeat("k", 31)}, "JWT_SECRET"},
+		{"production weak bcrypt", map[string]string{"CHATD_ENV": "production", "JWT_SECRET": secret, "CHATD_BCRYPT_COST": "10"}, "CHATD_BCRYPT_COST"},
+		{"bcrypt out of range", map[string]string{"CHATD_BCRYPT_COST": "3"}, "CHATD_BCRYPT_COST"},
+		{"ttl not a duration", map[string]string{"JWT_TTL": "7d"}, "JWT_TTL"},
+		{"ttl too short", map[string]string{"JWT_TTL": "5s"}, "JWT_TTL"},
+		{"grace negative", map[string]string{"CHATD_SHUTDOWN_GRACE": "-1s"}, "CHATD_SHUTDOWN_GRACE"},
+		{"registration", map[string]string{"CHATD_REGISTRATION": "maybe"}, "CHATD_REGISTRATION"},
+		{"bool", map[string]string{"OPENAI_MODELS_FROM_UPSTREAM": "yes please"}, "OPENAI_MODELS_FROM_UPSTREAM"},
+		{"base url", map[string]string{"OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL"},
+		{"origin with path", map[string]string{"CHATD_ALLOWED_ORIGINS": "https://a.example/app"}, "CHATD_ALLOWED_ORIGINS"},
+		{"origin without scheme", map[string]string{"CHATD_ALLOWED_ORIGINS": "a.example"}, "CHATD_ALLOWED_ORIGINS"},
+		{"proxy", map[string]string{"CHATD_TRUSTED_PROXIES": "my-proxy"}, "CHATD_TRUSTED_PROXIES"},
+		{"metrics cidr", map[string]string{"CHATD_METRICS_ALLOW": "10.0.0.0/33"}, "CHATD_METRICS_ALLOW"},
+		{"body limit", map[string]string{"CHATD_BODY_LIMIT": "1GiB"}, "CHATD_BODY_LIMIT"},
+		{"body limit too small", map[string]string{"CHATD_BODY_LIMIT": "100"}, "CHATD_BODY_LIMIT"},
+		{"log level", map[string]string{"CHATD_LOG_LEVEL": "loud"}, "CHATD_LOG_LEVEL"},
+		{"login limit", map[string]string{"CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "0"}, "CHATD_LOGIN_MAX_FAILURES_ACCOUNT"},
+		{"mongo scheme", map[string]string{"MONGODB_URI": "postgres://u:hunter2@h/db"}, "MONGODB_URI"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := loadConfig(envOf(c.env))
+			if err == nil || !strings.Contains(err.Error(), c.want+":") {
+				t.Fatalf("error %v, want one naming %s", err, c.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error shows a password: %v", err)
+			}
+		})
+	}
+
+	// Every problem is reported at once.
+	_, err := loadConfig(envOf(map[string]string{"JWT_TTL": "x", "CHATD_ENV": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "JWT_TTL") || !strings.Contains(err.Error(), "CHATD_ENV") {
+		t.Fatalf("want both problems, got %v", err)
+	}
+}
+
+func TestRedactURI(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, redacted, hosts string }{
+		{"mongodb://user:s3cret@db:27017/chatd?authSource=admin", "mongodb://user:xxxxx@db:27017/chatd?authSource=admin", "db:27017"},
+		{"mongodb://u:p%40ss@h1:1,h2:2/?replicaSet=rs", "mongodb://u:xxxxx@h1:1,h2:2/?replicaSet=rs", "h1:1,h2:2"},
+		{"mongodb+srv://u:pw@cluster.example.net", "mongodb+srv://u:xxxxx@cluster.example.net", "cluster.example.net"},
+		{"mongodb://u:p@ss@h", "mongodb://u:xxxxx@h", "h"},
+		{"mongodb://onlyuser@h/db", "mongodb://onlyuser@h/db", "h"},
+		{"mongodb://h:27017", "mongodb://h:27017", "h:27017"},
+	}
+	for _, c := range cases {
+		if got := redactURI(c.in); got != c.redacted {
+			t.Errorf("redactURI(%q) = %q, want %q", c.in, got, c.redacted)
+		}
+		if got := uriHosts(c.in); got != c.hosts {
+			t.Errorf("uriHosts(%q) = %q, want %q", c.in, got, c.hosts)
+		}
+	}
+	if got := scrubPassword("auth failed for p@ss and p%40ss", "mongodb://u:p%40ss@h"); strings.Contains(got, "p@ss") || strings.Contains(got, "p%40ss") {
+		t.Errorf("scrubPassword left the password: %q", got)
+	}
+}

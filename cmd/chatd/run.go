@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"chatd/cmd/chatd/app"
+	"chatd/persistence"
+	"chatd/transport"
+	"chatd/transport/auth"
+)
+
+// run starts the server and blocks until ctx ends (a signal), then shuts
+// down within the grace period. Configuration comes from getenv; logs go to
+// stdout as JSON lines. ready, when set, is called with the listening
+// address once requests are accepted (tests listen on ":0").
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(net.Addr)) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", cfg.Addr),
+		slog.String("data_dir", cfg.DataDir), slog.Bool("registration_open", cfg.Registration))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+
+	store, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore(store, logger)
+	if n, err := store.InterruptStreaming(ctx); err != nil {
+		return fmt.Errorf("mark answers left streaming as interrupted: %w", err)
+	} else if n > 0 {
+		logger.Warn("answers left streaming by the last run marked interrupted", slog.Int("count", n))
+	}
+
+	a, err := newApp(cfg, store, logger)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, a, logger, ready)
+}
+
+// newApp wires the model, accounts, REST API and live channel over store.
+func newApp(cfg Config, store persistence.Store, logger *slog.Logger) (*app.App, error) {
+	secret, err := jwtSecret(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	static, err := staticFiles(cfg)
+	if err != nil {
+		return nil, err
+	}
+	model, titler := newModel(cfg, logger)
+	return app.New(app.Config{
+		Store:  store,
+		Model:  model,
+		Titler: titler,
+		Logger: logger,
+		Auth:   auth.Options{Secret: secret, TTL: cfg.JWTTTL},
+		Accounts: auth.AccountOptions{
+			BcryptCost:            cfg.BcryptCost,
+			RegistrationClosed:    !cfg.Registration,
+			MaxFailuresPerAccount: cfg.LoginFailAccount,
+			MaxFailuresPerIP:      cfg.LoginFailIP,
+			FailureWindow:         cfg.LoginFailureWindow,
+		},
+		AllowedOrigins: cfg.AllowedOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+		BodyLimit:      cfg.BodyLimit,
+		Static:         static,
+		Metrics:        transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
+	})
+}
+
+// jwtSecret is JWT_SECRET, or in development the secret kept in
+// <dataDir>/jwt-secret (made on first start). loadConfig already refused a
+// missing secret in production.
+func jwtSecret(cfg Config, logger *slog.Logger) ([]byte, error) {
+	if cfg.JWTSecret != "" {
+		return []byte(cfg.JWTSecret), nil
+	}
+	path := filepath.Join(cfg.DataDir, "jwt-secret")
+	secret, created, err := auth.LoadOrCreateSecret(path)
+	if err != nil {
+		return nil, fmt.Errorf("JWT secret: %w", err)
+	}
+	if created {
+		logger.Warn("JWT_SECRET is not set: generated a development secret", slog.String("path", path))
+	}
+	return secret, nil
+}
+
+// staticFiles is the front end to serve: CHATD_STATIC_DIR when set, else
+// nil (the router's placeholder page).
+func staticFiles(cfg Config) (fs.FS, error) {
+	if cfg.StaticDir == "" {
+		return nil, nil
+	}
+	dir := os.DirFS(cfg.StaticDir)
+	if _, err := fs.Stat(dir, "index.html"); err != nil {
+		return nil, fmt.Errorf("CHATD_STATIC_DIR=%s: no index.html there (build the front end first): %w", cfg.StaticDir, err)
+	}
+	return dir, nil
+}
+
+// serve listens, answers until ctx ends, then shuts down: /readyz turns
+// 503, new connections are refused, live answers end as interrupted and
+// sockets close with 1001, and requests in flight get cfg.ShutdownGrace to
+// finish before the rest are cut.
+func serve(ctx context.Context, cfg Config, a *app.App, logger *slog.Logger, ready func(net.Addr)) error {
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = a.Shutdown(context.Background())
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("listening", slog.String("addr", ln.Addr().String()))
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	var serveErr error
+	select {
+	case serveErr = <-served:
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", slog.Duration("grace", cfg.ShutdownGrace))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(sctx) }()
+	appErr := a.Shutdown(sctx)
+	httpErr := <-httpDone
+	if errors.Is(httpErr, context.DeadlineExceeded) {
+		logger.Warn("grace period over: closing the remaining connections")
+		httpErr = srv.Close()
+	}
+	if serveErr == nil {
+		serveErr = <-served
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	if err := errors.Join(serveErr, httpErr, appErr); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func closeStore(s persistence.Store, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		logger.Error("close store", slog.String("err", err.Error()))
+	}
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"chatd/persistence"
+	"chatd/persistence/mongo"
+	"chatd/persistence/sqlite"
+)
+
+// openStore opens MongoDB when MONGODB_URI is set, else the embedded SQLite
+// file <dataDir>/chatd.db. Errors name the MongoDB hosts, never the password.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (persistence.Store, error) {
+	if cfg.MongoURI == "" {
+		path := filepath.Join(cfg.DataDir, "chatd.db")
+		logger.Info("opening store", slog.String("store", "sqlite"), slog.String("path", path))
+		s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("open the SQLite store: %w", err)
+		}
+		return s, nil
+	}
+	logger.Info("opening store", slog.String("store", "mongodb"), slog.String("uri", redactURI(cfg.MongoURI)))
+	ctx, cancel := context.WithTimeout(ctx, cfg.DBConnectTimeout)
+	defer cancel()
+	s, err := mongo.Open(ctx, mongo.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase,
+		Logger: logger, ConnectTimeout: cfg.DBConnectTimeout})
+	if err != nil {
+		msg := scrubPassword(err.Error(), cfg.MongoURI)
+		return nil, fmt.Errorf("connect to MongoDB at %s within %s: %w", uriHosts(cfg.MongoURI), cfg.DBConnectTimeout, errors.New(msg))
+	}
+	return s, nil
+}
