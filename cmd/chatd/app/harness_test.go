@@ -412,13 +412,19 @@ func (cl *client) closeStatus() websocket.StatusCode {
 	return -1
 }
 
-// quiet fails if a frame arrives within d.
+// quiet fails if a frame other than a user-wide conversation frame arrives within d.
 func (cl *client) quiet(d time.Duration) {
 	cl.t.Helper()
-	select {
-	case f := <-cl.frames:
-		cl.t.Fatalf("unexpected frame %s", f.raw)
-	case <-time.After(d):
+	deadline := time.After(d)
+	for {
+		select {
+		case f := <-cl.frames:
+			if f.Type != "conversation" {
+				cl.t.Fatalf("unexpected frame %s", f.raw)
+			}
+		case <-deadline:
+			return
+		}
 	}
 }
 
@@ -438,11 +444,17 @@ func answer(t *testing.T, frames []frame, messageID string) (text string, done f
 		switch f.Type {
 		case "delta":
 			if want := int64(b.Len() + len(f.Text)); f.Seq != want {
+				for _, g := range frames {
+					t.Log(g.raw)
+				}
 				t.Fatalf("delta seq %d after %d bytes + %d: gap or duplicate (%s)", f.Seq, b.Len(), len(f.Text), f.raw)
 			}
 			b.WriteString(f.Text)
 		case "done":
 			if f.Seq != int64(b.Len()) {
+				for _, g := range frames {
+					t.Log(g.raw)
+				}
 				t.Fatalf("done seq %d, but %d bytes were delivered", f.Seq, b.Len())
 			}
 			return b.String(), f

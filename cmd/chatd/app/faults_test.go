@@ -1,0 +1,73 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/llm/fakeai"
+	"chatd/persistence"
+)
+
+// TestUpstreamFaults: every upstream failure ends in exactly one done with
+// status error and a clear message, the partial text stored, the server
+// healthy afterwards; a 429 followed by success is retried.
+func TestUpstreamFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		marker   string
+		status   string
+		code     string
+		partial  bool // some text arrived before the failure
+		requests int64
+	}{
+		{"429 then success", "fault=429 times=1", "complete", "", false, 2},
+		{"500 every time", "fault=500", "error", "upstream_error", false, 3},
+		{"hang before the first token", "fault=hang_first", "error", "timeout", false, 1},
+		{"hang mid-stream", "fault=hang_mid after=5", "error", "timeout", true, 1},
+		{"cut mid-stream", "fault=cut_mid after=5", "error", "connection", true, 1},
+		{"malformed chunk", "fault=malformed after=5", "error", "malformed", true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{})
+			u := e.register(t)
+			a := e.dial(t, u)
+			ack := a.start("fail [[fake tokens=20 " + tt.marker + "]]")
+			frames := live(a.until(isDone(ack.MessageID)))
+			text, done := answer(t, frames, ack.MessageID)
+			code, msg := done.doneError()
+			if done.Status != tt.status || code != tt.code {
+				t.Fatalf("done %s, want status %s code %q", done.raw, tt.status, tt.code)
+			}
+			if tt.status == "error" && len(msg) < 10 {
+				t.Fatalf("error message %q is not a clear explanation", msg)
+			}
+			if tt.partial && (text == "" || !strings.HasPrefix(fakeai.ExpectedText(fakeai.Config{Tokens: 20}), text)) {
+				t.Fatalf("partial text %q", text)
+			}
+			if got := e.fake.Requests(); got != tt.requests {
+				t.Fatalf("%d upstream requests, want %d", got, tt.requests)
+			}
+			stored := e.thread(t, u, ack.ConversationID).message(t, ack.MessageID)
+			if string(stored.Status) != tt.status || stored.Content != text {
+				t.Fatalf("stored %q (%s), streamed %q (%s)", stored.Content, stored.Status, text, tt.status)
+			}
+			if tt.status == "error" && stored.Error == "" {
+				t.Fatalf("stored answer has no error text")
+			}
+			// Exactly one done, and the server still answers.
+			a.quiet(50 * time.Millisecond)
+			e.rest(t, "", http.MethodGet, "/healthz", nil, http.StatusOK, nil)
+			a.write(sendFrame("next", ack.ConversationID, "now works"))
+			next := live(a.until(func(f frame) bool { return f.Type == "ack" }))
+			_, ok := answer(t, live(a.until(isDone(next[len(next)-1].MessageID))), next[len(next)-1].MessageID)
+			if ok.Status != string(persistence.StatusComplete) {
+				t.Fatalf("the next answer ended %s", ok.raw)
+			}
+		})
+	}
+}
