@@ -5,6 +5,7 @@ package openai_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,12 +14,17 @@ import (
 	"chatd/llm/fakeai"
 )
 
-// BenchmarkConcurrentStreams runs 800 concurrent streams of 50 tokens at
-// 50 tokens/s through the client against the fake server in this process.
-// It reports the CPU time per stream (client and server together) and the
-// delivery lag of tokens, from the fake's stamp to onDelta.
+// BenchmarkConcurrentStreams runs 100 and 800 concurrent streams of 50
+// tokens at 50 tokens/s through the client against the fake server in this
+// process. It reports the CPU time per stream (client and server together)
+// and the delivery lag of tokens, from the fake's stamp to onDelta.
 func BenchmarkConcurrentStreams(b *testing.B) {
-	const streams = 800
+	for _, n := range []int{100, 800} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) { benchStreams(b, n) })
+	}
+}
+
+func benchStreams(b *testing.B, streams int) {
 	srv := fakeai.Start(b, fakeai.Options{Defaults: fakeai.Config{Tokens: 50, Delay: 20 * time.Millisecond, Stamp: fakeai.StampAll}})
 	c := newClient(srv.URL, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
