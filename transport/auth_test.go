@@ -293,3 +293,35 @@ func mustDecodeSegment(t *testing.T, token string) []byte {
 	}
 	return b
 }
+
+// TestHashingSaturation: with every hashing slot busy past the queue wait,
+// logins are refused with 503 instead of piling up.
+func TestHashingSaturation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{accounts: auth.AccountOptions{BcryptCost: 10, MaxConcurrentHashes: 1,
+		HashQueueWait: time.Millisecond, MaxFailuresPerIP: 1000, MaxFailuresPerAccount: 1000}})
+	var wg sync.WaitGroup
+	statuses := make(chan response, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- e.do("POST", "/api/auth/login", "", map[string]string{"email": "flood@example.com", "password": "flooding"})
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for r := range statuses {
+		counts[r.status]++
+		if r.status == http.StatusServiceUnavailable {
+			expect(t, "saturated", r, 503, "unavailable")
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("503 without Retry-After")
+			}
+		}
+	}
+	if counts[503] == 0 || counts[401] == 0 || counts[401]+counts[503] != 8 {
+		t.Fatalf("statuses %v: want some 401 (hashed) and some 503 (refused)", counts)
+	}
+}

@@ -1,0 +1,66 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestPasswordsCompare(t *testing.T) {
+	t.Parallel()
+	p, err := newPasswords(bcrypt.MinCost, 2, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := p.hash(ctx, "hunter22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost([]byte(h)); cost != bcrypt.MinCost {
+		t.Fatalf("cost %d", cost)
+	}
+	for _, c := range []struct {
+		hash, pw string
+		want     bool
+	}{{h, "hunter22", true}, {h, "hunter23", false}, {"", "hunter22", false}, {"", "", false}} {
+		got, err := p.compare(ctx, c.hash, c.pw)
+		if err != nil || got != c.want {
+			t.Errorf("compare(%q, %q) = %v, %v; want %v", c.hash, c.pw, got, err, c.want)
+		}
+	}
+	if _, err := newPasswords(3, 1, time.Second); err == nil {
+		t.Fatal("cost 3 accepted")
+	}
+}
+
+func TestPasswordsSaturated(t *testing.T) {
+	t.Parallel()
+	p, err := newPasswords(bcrypt.MinCost, 1, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := p.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := p.hash(context.Background(), "password"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("hash with every slot taken: %v, want ErrBusy", err)
+	}
+	if waited := time.Since(start); waited < 20*time.Millisecond {
+		t.Fatalf("gave up after %v, before the queue wait", waited)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.compare(ctx, "", "password"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("compare with a cancelled context: %v", err)
+	}
+	release()
+	if _, err := p.hash(context.Background(), "password"); err != nil {
+		t.Fatalf("hash after release: %v", err)
+	}
+}

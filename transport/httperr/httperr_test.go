@@ -1,0 +1,107 @@
+package httperr
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+func TestWrite(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	Write(rec, RateLimited("slow down", 1500*time.Millisecond))
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "2" ||
+		rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+		t.Fatalf("%d %v", rec.Code, rec.Header())
+	}
+	if got := strings.TrimSpace(rec.Body.String()); got != `{"error":{"code":"rate_limited","message":"slow down"}}` {
+		t.Fatalf("body %s", got)
+	}
+}
+
+func TestAbortErrorHidesCauses(t *testing.T) {
+	t.Parallel()
+	gin.SetMode(gin.ReleaseMode)
+	for _, c := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{errors.New("database password is hunter2"), 500, CodeInternal},
+		{Unavailable("busy", errors.New("pool hunter2 exhausted")), 503, CodeUnavailable},
+		{NotFound("conversation not found"), 404, CodeNotFound},
+		{errors.Join(errors.New("wrapped"), Conflict("taken")), 409, CodeConflict},
+	} {
+		rec := httptest.NewRecorder()
+		ctx, _ := gin.CreateTestContext(rec)
+		AbortError(ctx, c.err)
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != c.status || body.Error.Code != c.code || strings.Contains(rec.Body.String(), "hunter2") {
+			t.Errorf("%v: %d %s", c.err, rec.Code, rec.Body)
+		}
+		if !ctx.IsAborted() {
+			t.Errorf("%v: chain not aborted", c.err)
+		}
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	t.Parallel()
+	type target struct {
+		Name  string `json:"name"`
+		Count int    `json:"count"`
+	}
+	cases := []struct {
+		name, body, ctype string
+		limit             int64
+		status            int
+		code              string
+	}{
+		{"ok", `{"name":"a","count":2}`, "application/json", 0, 0, ""},
+		{"ok with charset", `{"name":"a"}`, "application/json; charset=utf-8", 0, 0, ""},
+		{"no content type", `{"name":"a"}`, "", 0, 0, ""},
+		{"form content type", `{"name":"a"}`, "application/x-www-form-urlencoded", 0, 400, CodeBadRequest},
+		{"empty", ``, "application/json", 0, 400, CodeBadRequest},
+		{"syntax", `{"name":`, "application/json", 0, 400, CodeBadRequest},
+		{"array", `[1,2]`, "application/json", 0, 400, CodeBadRequest},
+		{"unknown field", `{"nam":"a"}`, "application/json", 0, 400, CodeBadRequest},
+		{"wrong type", `{"count":"two"}`, "application/json", 0, 400, CodeInvalidField},
+		{"trailing object", `{"name":"a"}{"name":"b"}`, "application/json", 0, 400, CodeBadRequest},
+		{"trailing garbage", `{"name":"a"} x`, "application/json", 0, 400, CodeBadRequest},
+		{"too large", `{"name":"` + strings.Repeat("a", 100) + `"}`, "application/json", 50, 413, CodeTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+			if c.ctype != "" {
+				req.Header.Set("Content-Type", c.ctype)
+			}
+			if c.limit > 0 {
+				req.Body = http.MaxBytesReader(httptest.NewRecorder(), req.Body, c.limit)
+			}
+			var dst target
+			err := DecodeJSON(req, &dst)
+			if c.status == 0 {
+				if err != nil || dst.Name != "a" {
+					t.Fatalf("err %v, dst %+v", err, dst)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Status != c.status || e.Code != c.code {
+				t.Fatalf("err %v, want %d %s", err, c.status, c.code)
+			}
+		})
+	}
+}
