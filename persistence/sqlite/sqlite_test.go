@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func openAt(t testing.TB, path string) *sqlite.Store {
 func TestContract(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) persistence.Store {
-		return openAt(t, filepath.Join(t.TempDir(), "chatd.db"))
+		return wrapMutant(openAt(t, filepath.Join(t.TempDir(), "chatd.db")))
 	})
 }
 
@@ -39,6 +40,10 @@ func TestReopen(t *testing.T) {
 	t.Parallel()
 	storetest.RunReopen(t, func(t *testing.T) (persistence.Store, func(t *testing.T) persistence.Store) {
 		path := filepath.Join(t.TempDir(), "data", "chatd.db")
-		return openAt(t, path), func(t *testing.T) persistence.Store { return openAt(t, path) }
+		reopen := func(t *testing.T) persistence.Store { return wrapMutant(openAt(t, path)) }
+		if os.Getenv(mutantEnv) == "forget-on-reopen" {
+			reopen = func(t *testing.T) persistence.Store { return openAt(t, filepath.Join(t.TempDir(), "other.db")) }
+		}
+		return wrapMutant(openAt(t, path)), reopen
 	})
 }

@@ -59,6 +59,7 @@ func testSearchTitlesAndMessages(t *testing.T, s persistence.Store) {
 	add("Русский разговор", "Привет, как дела?")
 	add("Café notes", "Émile ordered a crème brûlée")
 	add("Many matches", "quokka one", "quokka two", "quokka three")
+	add("", "", "") // empty title and texts never match a non-empty query
 
 	runSearchCases(t, s, u.ID, convs, []searchCase{
 		{"berlin", []string{"Planning the Berlin Trip"}},
@@ -75,7 +76,7 @@ func testSearchTitlesAndMessages(t *testing.T, s persistence.Store) {
 		{"CAFÉ", []string{"Café notes"}},
 		{"crème brûlée", []string{"Café notes"}},
 		{"absent-word", nil},
-		{"", []string{"Planning the Berlin Trip", "Recipes", "Untitled", "Русский разговор", "Café notes", "Many matches"}},
+		{"", []string{"Planning the Berlin Trip", "Recipes", "Untitled", "Русский разговор", "Café notes", "Many matches", ""}},
 	})
 }
 
