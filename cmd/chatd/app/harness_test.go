@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,10 +50,13 @@ type env struct {
 }
 
 type envOptions struct {
-	mongo bool                 // the MongoDB store on an in-process FerretDB instead of SQLite
-	fake  fakeai.Options       // the fake upstream
-	model func(*openai.Options) // tweak the upstream client
-	tweak func(*Config)        // tweak the app
+	mongo bool // the MongoDB store on an in-process FerretDB instead of SQLite
+	// smallBuffers shrinks the server's socket send buffers, so a client
+	// that stops reading blocks the server's writes quickly.
+	smallBuffers bool
+	fake         fakeai.Options        // the fake upstream
+	model        func(*openai.Options) // tweak the upstream client
+	tweak        func(*Config)         // tweak the app
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -105,7 +110,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("app.New: %v", err)
 	}
 	e.app = app
-	e.srv = httptest.NewServer(app.Handler())
+	e.srv = httptest.NewUnstartedServer(app.Handler())
+	if o.smallBuffers {
+		e.srv.Listener = smallBufferListener{e.srv.Listener}
+	}
+	e.srv.Start()
 	t.Cleanup(e.close)
 	return e
 }
@@ -123,6 +132,27 @@ func (e *env) close() {
 			e.t.Errorf("close store: %v", err)
 		}
 	})
+}
+
+// smallBufferListener gives accepted connections a small send buffer.
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// smallReadBufferClient dials with a small socket receive buffer.
+func smallReadBufferClient() *http.Client {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 }
 
 // testLogger sends logs at warning and above to the test's log.

@@ -1,0 +1,281 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TestUpgradeRefused: bad requests are refused before any upgrade, with a
+// structured JSON error.
+func TestUpgradeRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	u := e.register(t)
+	other, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": u.ID, "tv": 0,
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(), "iss": "chatd", "aud": "chatd"}).
+		SignedString([]byte(strings.Repeat("x", 32)))
+	tests := []struct {
+		name   string
+		path   string
+		header map[string]string
+		status int
+		code   string
+	}{
+		{"no token", "/ws", nil, 401, "unauthorized"},
+		{"garbage token", "/ws", map[string]string{"Authorization": "Bearer not.a.jwt"}, 401, "unauthorized"},
+		{"token signed with another secret", "/ws", map[string]string{"Authorization": "Bearer " + other}, 401, "unauthorized"},
+		{"token in the query string", "/ws?token=" + u.Token, nil, 400, "bad_request"},
+		{"token in the query string and the header", "/ws?access_token=x", map[string]string{"Authorization": "Bearer " + u.Token}, 400, "bad_request"},
+		{"foreign origin", "/ws", map[string]string{"Authorization": "Bearer " + u.Token, "Origin": "https://evil.example"}, 403, "forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.header {
+				h.Set(k, v)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			url := "ws" + strings.TrimPrefix(e.srv.URL, "http") + tt.path
+			c, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+			if err == nil {
+				c.CloseNow()
+				t.Fatalf("upgrade accepted")
+			}
+			if res == nil || res.StatusCode != tt.status {
+				t.Fatalf("status %v, want %d (%v)", res, tt.status, err)
+			}
+			var body struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.NewDecoder(res.Body).Decode(&body); err != nil || body.Error.Code != tt.code || body.Error.Message == "" {
+				t.Fatalf("body %+v (%v), want code %s", body, err, tt.code)
+			}
+		})
+	}
+	if n := e.fake.Requests(); n != 0 {
+		t.Fatalf("upstream called %d times", n)
+	}
+}
+
+// TestBrowserHandshake: a browser passes its token as a subprotocol and
+// gets only the protocol name back; its own origin is accepted.
+func TestBrowserHandshake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	u := e.register(t)
+	h := http.Header{}
+	h.Set("Origin", e.srv.URL)
+	cl := e.dialWith(t, &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{"chat.v1", "bearer." + u.Token}})
+	if got := cl.c.Subprotocol(); got != "chat.v1" {
+		t.Fatalf("negotiated subprotocol %q, want chat.v1", got)
+	}
+	cl.write(`{"type":"ping","id":"p"}`)
+	cl.expect("pong")
+}
+
+// TestBadFrames: invalid frames get error frames and keep the connection;
+// many of them close it with 1008; an oversized frame closes it with 1009.
+func TestBadFrames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.WS.MaxInvalidFrames = 13 }})
+	u := e.register(t)
+	cl := e.dial(t, u)
+	tests := []struct {
+		frame string
+		code  string
+		id    string
+	}{
+		{`not json`, "bad_frame", ""},
+		{`[1,2]`, "bad_frame", ""},
+		{`{"type":"send","id":"a"`, "bad_frame", ""},
+		{`{"id":"b"}`, "unknown_type", `"b"`},
+		{`{"type":"dance","id":"c"}`, "unknown_type", `"c"`},
+		{`{"type":"send","id":"d"}`, "invalid_field", `"d"`},
+		{`{"type":"send","id":"e","content":42}`, "invalid_field", `"e"`},
+		{`{"type":"send","id":"f","content":"hi","conversationId":"nope"}`, "invalid_field", `"f"`},
+		{`{"type":"cancel","id":"g"}`, "invalid_field", `"g"`},
+		{`{"type":"subscribe","id":"h","conversationId":"0123456789abcdef01234567","lastSeq":-1}`, "invalid_field", `"h"`},
+		{`{"type":"send","id":"i","content":"` + strings.Repeat("x", 32001) + `"}`, "invalid_field", `"i"`},
+		{`{"type":"ping","id":{"an":"object"}}`, "invalid_field", ""},
+	}
+	for _, tt := range tests {
+		cl.write(tt.frame)
+		f := cl.expect("error")
+		if f.Code != tt.code || string(f.ID) != tt.id && !(tt.id == "" && f.ID == nil) || f.errorText() == "" {
+			t.Fatalf("frame %.60s: got %s, want code %s id %s", tt.frame, f.raw, tt.code, tt.id)
+		}
+		cl.write(`{"type":"ping","id":"alive"}`) // the connection is kept
+		cl.expect("pong")
+	}
+	// Binary frames are refused too; one more invalid frame passes the
+	// abuse limit (13 a minute here) and closes the connection with 1008.
+	ctx := context.Background()
+	if err := cl.c.Write(ctx, websocket.MessageBinary, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if f := cl.expect("error"); f.Code != "bad_frame" {
+		t.Fatalf("binary frame: %s", f.raw)
+	}
+	cl.write("garbage")
+	if got := cl.closeStatus(); got != websocket.StatusPolicyViolation {
+		t.Fatalf("close status %d, want 1008", got)
+	}
+
+	big := e.dial(t, u)
+	big.write(`{"type":"send","content":"` + strings.Repeat("y", 70<<10) + `"}`)
+	if got := big.closeStatus(); got != websocket.StatusMessageTooBig {
+		t.Fatalf("close status %d, want 1009", got)
+	}
+	if n := e.fake.Requests(); n != 0 {
+		t.Fatalf("upstream called %d times", n)
+	}
+}
+
+// TestOtherUsersIDs: another user's conversation or message answers
+// not_found, calls no upstream and stores nothing.
+func TestOtherUsersIDs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	alice, bob := e.register(t), e.register(t)
+	a := e.dial(t, alice)
+	ack := a.start("private")
+	a.until(isDone(ack.MessageID))
+	before := e.thread(t, alice, ack.ConversationID)
+	requests := e.fake.Requests()
+	writes := e.store.Writes().Writes
+
+	b := e.dial(t, bob)
+	frames := []map[string]any{
+		{"type": "send", "id": "1", "conversationId": ack.ConversationID, "content": "hi"},
+		{"type": "regenerate", "id": "2", "conversationId": ack.ConversationID},
+		{"type": "cancel", "id": "3", "conversationId": ack.ConversationID},
+		{"type": "subscribe", "id": "4", "conversationId": ack.ConversationID},
+		{"type": "subscribe", "id": "5", "conversationId": ack.ConversationID, "messageId": ack.MessageID, "lastSeq": 0},
+		{"type": "send", "id": "6", "conversationId": "0123456789abcdef01234567", "content": "hi"},
+	}
+	for _, f := range frames {
+		b.write(f)
+		got := b.expect("error")
+		if got.Code != "not_found" {
+			t.Fatalf("%v: %s", f, got.raw)
+		}
+	}
+	// A send of bob's own naming alice's message as parent is refused too.
+	b.write(map[string]any{"type": "send", "id": "7", "content": "hi", "parentMessageId": ack.MessageID})
+	b.until(func(f frame) bool { return f.Type == "error" && f.Code == "not_found" })
+	if e.fake.Requests() != requests {
+		t.Fatalf("upstream called for another user's ids")
+	}
+	after := e.thread(t, alice, ack.ConversationID)
+	if len(after.Messages) != len(before.Messages) {
+		t.Fatalf("alice's conversation changed: %d -> %d messages", len(before.Messages), len(after.Messages))
+	}
+	// Bob's own refused send created his new conversation (one write) at most; nothing of alice's.
+	if w := e.store.Writes().Writes - writes; w > 1 {
+		t.Fatalf("%d writes for refused frames", w)
+	}
+	a.quiet(50 * time.Millisecond)
+}
+
+// TestLogoutClosesSockets: logging out closes every socket of the user
+// with 4401 within a second or two, and the old token no longer upgrades.
+func TestLogoutClosesSockets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	u, other := e.register(t), e.register(t)
+	a, b, c := e.dial(t, u), e.dial(t, u), e.dial(t, other)
+	start := time.Now()
+	e.rest(t, u.Token, http.MethodPost, "/api/auth/logout", nil, http.StatusNoContent, nil)
+	for _, cl := range []*client{a, b} {
+		if got := cl.closeStatus(); got != 4401 {
+			t.Fatalf("close status %d, want 4401", got)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("sockets closed after %s", d)
+	}
+	c.write(`{"type":"ping"}`)
+	c.expect("pong")
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+u.Token)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if conn, res, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: h}); err == nil || res.StatusCode != 401 {
+		if conn != nil {
+			conn.CloseNow()
+		}
+		t.Fatalf("revoked token upgraded: %v", err)
+	}
+}
+
+// TestLimits: too many connections get 429 before the upgrade; too many
+// sends per minute get rate_limited.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		c.Limits.MaxConns = 2
+		c.Limits.SendsPerMinute = 4 // a burst of 1
+	}})
+	u := e.register(t)
+	a := e.dial(t, u)
+	e.dial(t, u)
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+u.Token)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if conn, res, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: h}); err == nil || res.StatusCode != 429 {
+		if conn != nil {
+			conn.CloseNow()
+		}
+		t.Fatalf("third connection: %v", err)
+	}
+	ack := a.start("one")
+	a.until(isDone(ack.MessageID))
+	a.write(sendFrame("two", ack.ConversationID, "two"))
+	if f := a.expect("error"); f.Code != "rate_limited" || string(f.ID) != `"two"` {
+		t.Fatalf("second send: %s", f.raw)
+	}
+}
+
+// TestTokenExpiry closes a socket with 4401 when its token expires.
+func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.Auth.TTL = 1500 * time.Millisecond; c.Auth.Leeway = time.Nanosecond }})
+	cl := e.dial(t, e.register(t))
+	if got := cl.closeStatus(); got != 4401 {
+		t.Fatalf("close status %d, want 4401", got)
+	}
+}
+
+// TestSlowClient: a tab that stops reading is disconnected with 4408 when
+// its queue fills up, while another tab keeps receiving every frame.
+func TestSlowClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{smallBuffers: true, tweak: func(c *Config) { c.WS.QueueSize = 16 }})
+	u := e.register(t)
+	fast := e.dial(t, u)
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+u.Token)
+	slow := e.dialWith(t, &websocket.DialOptions{HTTPHeader: h, HTTPClient: smallReadBufferClient()})
+	slow.paused.Store(true) // its reader stops: the kernel buffers fill, then the queue
+	ack := fast.start("flood [[fake tokens=30000 delay=0ms]]")
+	slow.write(map[string]any{"type": "subscribe", "conversationId": ack.ConversationID})
+	frames := live(fast.until(isDone(ack.MessageID)))
+	text, done := answer(t, frames, ack.MessageID)
+	if done.Status != "complete" || len(text) == 0 {
+		t.Fatalf("fast tab: %s", done.raw)
+	}
+	close(slow.resume)
+	slow.paused.Store(false)
+	if got := slow.closeStatus(); got != 4408 {
+		t.Fatalf("slow tab closed with %d, want 4408", got)
+	}
+}
