@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { SSEParser, readSSE, type SSEEvent } from './sse';
+
+function parseAll(chunks: string[]): { events: SSEEvent[]; parser: SSEParser } {
+  const events: SSEEvent[] = [];
+  const parser = new SSEParser((e) => events.push(e));
+  for (const c of chunks) parser.feed(c);
+  return { events, parser };
+}
+
+describe('SSEParser', () => {
+  it('parses typed events with ids', () => {
+    const { events, parser } = parseAll(['event: delta\nid: 12\ndata: {"seq":12}\n\n']);
+    expect(events).toEqual([{ event: 'delta', data: '{"seq":12}', id: '12' }]);
+    expect(parser.lastEventId).toBe('12');
+  });
+
+  it('joins multi-line data and defaults the event name', () => {
+    const { events } = parseAll(['data: a\ndata: b\n\n']);
+    expect(events).toEqual([{ event: 'message', data: 'a\nb', id: undefined }]);
+  });
+
+  it('ignores comments (keep-alives) and unknown fields', () => {
+    const { events } = parseAll([': ping\n\nretry: 100\nfoo: bar\ndata: x\n\n']);
+    expect(events.map((e) => e.data)).toEqual(['x']);
+  });
+
+  it('handles CRLF and CR line ends', () => {
+    const { events } = parseAll(['event: a\r\ndata: 1\r\n\r\nevent: b\rdata: 2\r\r']);
+    expect(events.map((e) => [e.event, e.data])).toEqual([
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+  });
+
+  it('handles chunks split anywhere, including inside CRLF', () => {
+    const text = 'event: delta\r\nid: 5\r\ndata: {"text":"héllo"}\r\n\r\nevent: done\r\ndata: {}\r\n\r\n';
+    for (let cut = 1; cut < text.length; cut++) {
+      const { events } = parseAll([text.slice(0, cut), text.slice(cut)]);
+      expect(events.map((e) => e.event), `cut at ${cut}`).toEqual(['delta', 'done']);
+      expect(events[0]!.data).toBe('{"text":"héllo"}');
+    }
+  });
+
+  it('keeps only one leading space after the colon, and allows no space', () => {
+    const { events } = parseAll(['data:x\n\ndata:  y\n\n']);
+    expect(events.map((e) => e.data)).toEqual(['x', ' y']);
+  });
+
+  it('drops an event without its blank line at the end', () => {
+    const { events, parser } = parseAll(['data: complete\n\ndata: partial\n']);
+    parser.end();
+    expect(events.map((e) => e.data)).toEqual(['complete']);
+  });
+
+  it('does not dispatch events without data', () => {
+    const { events, parser } = parseAll(['id: 7\n\n']);
+    expect(events).toEqual([]);
+    expect(parser.lastEventId).toBe('7');
+  });
+});
+
+describe('readSSE', () => {
+  it('decodes UTF-8 split across network chunks', async () => {
+    const bytes = new TextEncoder().encode('event: delta\ndata: {"text":"中文🙂"}\n\n');
+    const body = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        for (let i = 0; i < bytes.length; i += 3) ctrl.enqueue(bytes.slice(i, i + 3));
+        ctrl.close();
+      },
+    });
+    const events: SSEEvent[] = [];
+    await readSSE(body, (e) => events.push(e));
+    expect(events).toEqual([{ event: 'delta', data: '{"text":"中文🙂"}', id: undefined }]);
+  });
+
+  it('rejects when the stream errors (a cut connection)', async () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        ctrl.enqueue(new TextEncoder().encode('data: one\n\n'));
+        ctrl.error(new Error('network'));
+      },
+    });
+    const events: SSEEvent[] = [];
+    await expect(readSSE(body, (e) => events.push(e))).rejects.toThrow('network');
+  });
+});

@@ -1,0 +1,263 @@
+import { describe, expect, it } from 'vitest';
+import type { Conversation, DeltaFrame, DoneFrame, Message } from './protocol';
+import {
+  PENDING_PREFIX,
+  activePath,
+  addPending,
+  applyDelta,
+  applyDone,
+  dropPending,
+  leafOf,
+  mergeSnapshot,
+  newThread,
+  resumePoint,
+  siblings,
+  stepVersion,
+  upsertMessage,
+  type Thread,
+} from './thread';
+
+const conv: Conversation = { id: 'c1', title: 't', model: 'm', systemPrompt: '', createdAt: 't0', updatedAt: 't0' };
+let clock = 0;
+
+function msg(id: string, parentId: string, role: 'user' | 'assistant', content = '', status: Message['status'] = 'complete', extra: Partial<Message> = {}): Message {
+  const at = new Date(Date.UTC(2026, 0, 1, 0, 0, clock++)).toISOString();
+  return { id, conversationId: 'c1', parentId, role, content, status, createdAt: at, updatedAt: at, ...extra };
+}
+
+function delta(messageId: string, seq: number, text: string): DeltaFrame {
+  return { type: 'delta', conversationId: 'c1', messageId, seq, text };
+}
+
+function done(messageId: string, seq: number, status: DoneFrame['status'] = 'complete', extra: Partial<DoneFrame> = {}): DoneFrame {
+  return { type: 'done', conversationId: 'c1', messageId, seq, status, ...extra };
+}
+
+function ids(t: Thread): string[] {
+  return activePath(t).map((m) => m.id);
+}
+
+/** streaming builds a thread with one user message and a streaming answer. */
+function streaming(content = ''): Thread {
+  let t = newThread('c1');
+  t = upsertMessage(t, msg('u1', '', 'user', 'hi'));
+  t = upsertMessage(t, msg('a1', 'u1', 'assistant', content, 'streaming'));
+  return t;
+}
+
+describe('applyDelta: seq logic', () => {
+  it('appends deltas that continue exactly', () => {
+    let t = streaming();
+    for (const [seq, text] of [
+      [5, 'Hello'],
+      [6, ' '],
+      [12, 'héllo'],
+      [16, '🙂'],
+    ] as const) {
+      const r = applyDelta(t, delta('a1', seq, text));
+      expect(r.result).toBe('applied');
+      t = r.thread;
+    }
+    expect(t.messages.a1!.content).toBe('Hello héllo🙂');
+    expect(t.seq.a1).toBe(16);
+    expect(resumePoint(t)).toEqual({ messageId: 'a1', lastSeq: 16 });
+  });
+
+  it('ignores a duplicate (seq at or below what is applied)', () => {
+    let t = applyDelta(streaming(), delta('a1', 5, 'Hello')).thread;
+    const again = applyDelta(t, delta('a1', 5, 'Hello'));
+    expect(again.result).toBe('duplicate');
+    expect(again.thread).toBe(t);
+    t = again.thread;
+    expect(applyDelta(t, delta('a1', 3, 'llo')).result).toBe('duplicate');
+    expect(t.messages.a1!.content).toBe('Hello');
+  });
+
+  it('reports a gap when text is missing, and changes nothing', () => {
+    const t = applyDelta(streaming(), delta('a1', 5, 'Hello')).thread;
+    const r = applyDelta(t, delta('a1', 12, 'world'));
+    expect(r.result).toBe('gap');
+    expect(r.thread.messages.a1!.content).toBe('Hello');
+  });
+
+  it('takes only the new tail of an overlapping catch-up delta', () => {
+    const t = applyDelta(streaming(), delta('a1', 6, 'Héllo')).thread;
+    const r = applyDelta(t, delta('a1', 12, 'Héllo world'));
+    expect(r.result).toBe('applied');
+    expect(r.thread.messages.a1!.content).toBe('Héllo world');
+    expect(r.thread.seq.a1).toBe(12);
+  });
+
+  it('reports a gap for an unknown message', () => {
+    expect(applyDelta(streaming(), delta('zz', 3, 'abc')).result).toBe('gap');
+  });
+
+  it('resumes from content loaded over REST', () => {
+    const t = streaming('Hello');
+    expect(resumePoint(t)).toEqual({ messageId: 'a1', lastSeq: 5 });
+    const r = applyDelta(t, delta('a1', 11, ' world'));
+    expect(r.result).toBe('applied');
+    expect(r.thread.messages.a1!.content).toBe('Hello world');
+  });
+
+  it('a catch-up message frame with empty content does not erase known text', () => {
+    let t = applyDelta(streaming(), delta('a1', 5, 'Hello')).thread;
+    t = upsertMessage(t, msg('a1', 'u1', 'assistant', '', 'streaming'));
+    expect(t.messages.a1!.content).toBe('Hello');
+    const r = applyDelta(t, delta('a1', 11, 'Hello world'));
+    expect(r.thread.messages.a1!.content).toBe('Hello world');
+  });
+});
+
+describe('applyDone', () => {
+  it('ends the answer with status, usage and error', () => {
+    let t = applyDelta(streaming(), delta('a1', 5, 'Hello')).thread;
+    const r = applyDone(t, done('a1', 5, 'error', { error: { code: 'upstream_error', message: 'upstream failed' }, usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3 } }));
+    t = r.thread;
+    expect(r.result).toBe('applied');
+    expect(t.messages.a1!.status).toBe('error');
+    expect(t.messages.a1!.error).toBe('upstream failed');
+    expect(t.messages.a1!.usage?.totalTokens).toBe(3);
+    expect(resumePoint(t)).toBeUndefined();
+    expect(applyDelta(t, delta('a1', 5, 'Hello')).result).toBe('duplicate');
+  });
+
+  it('reports a gap when done says more text exists than was applied', () => {
+    const t = applyDelta(streaming(), delta('a1', 5, 'Hello')).thread;
+    const r = applyDone(t, done('a1', 11, 'complete'));
+    expect(r.result).toBe('gap');
+    expect(r.thread.messages.a1!.status).toBe('complete');
+  });
+
+  it('a second done is a duplicate', () => {
+    const t = applyDone(streaming('x'), done('a1', 1, 'cancelled')).thread;
+    expect(applyDone(t, done('a1', 1, 'cancelled')).result).toBe('duplicate');
+  });
+});
+
+describe('branches and versions', () => {
+  /** u1 -> a1 | a2 (regenerated); u1' (edited root) -> a3 */
+  function tree(): Thread {
+    let t = newThread('c1');
+    t = upsertMessage(t, msg('u1', '', 'user', 'q1'));
+    t = upsertMessage(t, msg('a1', 'u1', 'assistant', 'first'));
+    t = upsertMessage(t, msg('u2', 'a1', 'user', 'follow-up'));
+    t = upsertMessage(t, msg('a2', 'u2', 'assistant', 'second'));
+    return t;
+  }
+
+  it('shows the path to the latest leaf', () => {
+    expect(ids(tree())).toEqual(['u1', 'a1', 'u2', 'a2']);
+    expect(leafOf(tree())!.id).toBe('a2');
+  });
+
+  it('a regenerated answer becomes the shown version and counts as a sibling', () => {
+    let t = tree();
+    t = upsertMessage(t, msg('a2b', 'u2', 'assistant', '', 'streaming'));
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2b']);
+    expect(siblings(t, 'a2b')).toEqual(['a2', 'a2b']);
+    t = stepVersion(t, 'a2b', -1);
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2']);
+    t = stepVersion(t, 'a2', -1);
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2']);
+    t = stepVersion(t, 'a2', 1);
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2b']);
+  });
+
+  it('an edited earlier message makes a branch; switching shows each branch with its descendants', () => {
+    let t = tree();
+    // edit u2 (child of a1): a new user message under a1, and its answer
+    t = upsertMessage(t, msg('u2e', 'a1', 'user', 'edited follow-up'));
+    t = upsertMessage(t, msg('a4', 'u2e', 'assistant', 'edited answer'));
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2e', 'a4']);
+    expect(siblings(t, 'u2e')).toEqual(['u2', 'u2e']);
+    t = stepVersion(t, 'u2e', -1);
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2']);
+    t = stepVersion(t, 'u2', 1);
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2e', 'a4']);
+  });
+
+  it('switching to an old branch picks its latest leaf by default', () => {
+    let t = tree();
+    t = upsertMessage(t, msg('a2b', 'u2', 'assistant', 'regen'));
+    t = upsertMessage(t, msg('u3', 'a2', 'user', 'on the old answer')); // newest leaf under a2
+    // the newest activity is under a2, so by default a2's branch is shown
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2b']); // a2b was selected when it arrived
+    const fresh = mergeSnapshot(newThread('c1'), conv, Object.values(t.messages));
+    expect(ids(fresh)).toEqual(['u1', 'a1', 'u2', 'a2', 'u3']);
+  });
+
+  it('edits of the first message are roots', () => {
+    let t = tree();
+    t = upsertMessage(t, msg('u1e', '', 'user', 'q1 edited'));
+    expect(ids(t)).toEqual(['u1e']);
+    expect(siblings(t, 'u1e')).toEqual(['u1', 'u1e']);
+    t = stepVersion(t, 'u1e', -1);
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2']);
+  });
+
+  it('a message on a branch that is not shown does not change the view', () => {
+    let t = tree();
+    t = upsertMessage(t, msg('u2e', 'a1', 'user', 'edit'));
+    t = stepVersion(t, 'u2e', -1); // back to u2's branch
+    t = upsertMessage(t, msg('a5', 'u2e', 'assistant', 'answer on hidden branch'));
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2']);
+  });
+});
+
+describe('pending messages', () => {
+  it('shows a pending user message and replaces it with the stored one', () => {
+    let t = newThread('c1');
+    t = upsertMessage(t, msg('u1', '', 'user', 'q'));
+    t = upsertMessage(t, msg('a1', 'u1', 'assistant', 'x'));
+    t = addPending(t, 'cm1', 'a1', 'next');
+    expect(ids(t)).toEqual(['u1', 'a1', PENDING_PREFIX + 'cm1']);
+    t = upsertMessage(t, msg('u2', 'a1', 'user', 'next', 'complete', { clientMessageId: 'cm1' }));
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2']);
+    expect(t.messages[PENDING_PREFIX + 'cm1']).toBeUndefined();
+    expect(siblings(t, 'u2')).toEqual(['u2']);
+  });
+
+  it('drops a pending message whose send failed', () => {
+    let t = upsertMessage(newThread('c1'), msg('u1', '', 'user', 'q'));
+    t = addPending(t, 'cm2', 'u1', 'x');
+    t = dropPending(t, 'cm2');
+    expect(ids(t)).toEqual(['u1']);
+  });
+});
+
+describe('mergeSnapshot', () => {
+  it('keeps the longer streaming text and does not undo an ended answer', () => {
+    let t = applyDelta(streaming(), delta('a1', 11, 'Hello world')).thread;
+    const stale = [msg('u1', '', 'user', 'hi'), { ...msg('a1', 'u1', 'assistant', 'Hello', 'streaming') }];
+    t = mergeSnapshot(t, conv, stale);
+    expect(t.messages.a1!.content).toBe('Hello world');
+    expect(t.seq.a1).toBe(11);
+
+    t = applyDone(t, done('a1', 11)).thread;
+    t = mergeSnapshot(t, conv, stale);
+    expect(t.messages.a1!.status).toBe('complete');
+    expect(t.messages.a1!.content).toBe('Hello world');
+  });
+
+  it('takes the longer stored text and keeps messages it does not list', () => {
+    let t = streaming('Hel');
+    t = upsertMessage(t, msg('u9', 'a1', 'user', 'arrived by frame'));
+    t = mergeSnapshot(t, conv, [msg('u1', '', 'user', 'hi'), msg('a1', 'u1', 'assistant', 'Hello', 'streaming')]);
+    expect(t.messages.a1!.content).toBe('Hello');
+    expect(t.seq.a1).toBe(5);
+    expect(t.messages.u9).toBeDefined();
+    expect(t.loaded).toBe(true);
+  });
+
+  it('replaces a pending message the server stored and keeps it shown', () => {
+    let t = upsertMessage(newThread('c1'), msg('u1', '', 'user', 'q'));
+    t = upsertMessage(t, msg('a1', 'u1', 'assistant', 'a'));
+    t = upsertMessage(t, msg('a1b', 'u1', 'assistant', 'b'));
+    t = stepVersion(t, 'a1b', -1);
+    t = addPending(t, 'cm3', 'a1', 'next');
+    const stored = msg('u2', 'a1', 'user', 'next', 'complete', { clientMessageId: 'cm3' });
+    t = mergeSnapshot(t, conv, [...Object.values(t.messages).filter((m) => !m.id.startsWith(PENDING_PREFIX)), stored]);
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2']);
+  });
+});

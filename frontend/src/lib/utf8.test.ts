@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { utf8Length, utf8Suffix } from './utf8';
+
+describe('utf8', () => {
+  it.each([
+    ['', 0],
+    ['abc', 3],
+    ['héllo', 6],
+    ['中文', 6],
+    ['🙂', 4],
+    ['a🙂b', 6],
+  ])('utf8Length(%j) = %i', (s, n) => {
+    expect(utf8Length(s)).toBe(n);
+    expect(utf8Length(s)).toBe(new TextEncoder().encode(s).length);
+  });
+
+  it('takes the suffix after a byte offset on character boundaries', () => {
+    expect(utf8Suffix('héllo', 3)).toBe('llo');
+    expect(utf8Suffix('中文🙂', 6)).toBe('🙂');
+    expect(utf8Suffix('abc', 0)).toBe('abc');
+    expect(utf8Suffix('abc', 9)).toBe('');
+  });
+});
