@@ -32,8 +32,9 @@ type RouterOptions struct {
 	TrustedProxies []string
 	// BodyLimit caps request bodies in bytes; it defaults to DefaultBodyLimit.
 	BodyLimit int64
-	// Static is the built front end (index.html, assets/...). Nil serves a
-	// placeholder page explaining how to build it.
+	// Static is the built web client (index.html, assets/...), served with
+	// package frontend's single-page-app rules. Nil serves the client built
+	// into the binary (-tags embedui), or a page explaining how to build it.
 	Static fs.FS
 	// Metrics configures GET /metrics.
 	Metrics MetricsOptions
@@ -92,6 +93,6 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	r.NoMethod(func(c *gin.Context) {
 		httperr.Abort(c, 405, httperr.CodeMethodNotAllowed, "method not allowed on this route")
 	})
-	r.NoRoute(frontEnd(opts.Static))
+	r.NoRoute(webClient(opts.Static))
 	return r, nil
 }

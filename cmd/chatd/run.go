@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"chatd/cmd/chatd/app"
+	"chatd/frontend"
 	"chatd/persistence"
 	"chatd/transport"
 	"chatd/transport/auth"
@@ -103,15 +104,15 @@ func jwtSecret(cfg Config, logger *slog.Logger) ([]byte, error) {
 	return secret, nil
 }
 
-// staticFiles is the front end to serve: CHATD_STATIC_DIR when set, else
-// nil (the router's placeholder page).
+// staticFiles is the web client to serve: CHATD_STATIC_DIR when set, else
+// nil (the client built into the binary, or a placeholder page).
 func staticFiles(cfg Config) (fs.FS, error) {
 	if cfg.StaticDir == "" {
 		return nil, nil
 	}
-	dir := os.DirFS(cfg.StaticDir)
-	if _, err := fs.Stat(dir, "index.html"); err != nil {
-		return nil, fmt.Errorf("CHATD_STATIC_DIR=%s: no index.html there (build the front end first): %w", cfg.StaticDir, err)
+	dir, err := frontend.Dir(cfg.StaticDir)
+	if err != nil {
+		return nil, fmt.Errorf("CHATD_STATIC_DIR: build the web client first (cd frontend && npm ci && npm run build): %w", err)
 	}
 	return dir, nil
 }
