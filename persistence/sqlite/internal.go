@@ -98,7 +98,7 @@ func mapErr(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return errors.Join(persistence.ErrDuplicate, err)
+			return fmt.Errorf("%w: %v", persistence.ErrDuplicate, err)
 		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,52 @@ func TestCursorRoundTrip(t *testing.T) {
 	got, err := decodeCursor(encodeCursor(c))
 	if err != nil || got != c {
 		t.Fatalf("round trip = %+v, %v; want %+v", got, err, c)
+	}
+}
+
+// TestListTies checks pagination when several conversations share one
+// UpdatedAt (possible after a clock step back or an import): order falls
+// back to id, descending, and no page repeats or drops one.
+func TestListTies(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	owner := persistence.NewID()
+	var want []string
+	for i := range 7 {
+		c := persistence.Conversation{OwnerID: owner, Title: "tie"}
+		if err := s.CreateConversation(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, c.ID)
+		if i == 3 { // one newer conversation in the middle
+			continue
+		}
+		if _, err := s.w.ExecContext(ctx, `UPDATE conversations SET updated_at = 42 WHERE id = ?`, c.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Expected: the untouched one first, then the tied ones by id descending.
+	tied := append(append([]string(nil), want[:3]...), want[4:]...)
+	sort.Sort(sort.Reverse(sort.StringSlice(tied)))
+	expect := append([]string{want[3]}, tied...)
+	for _, limit := range []int{1, 2, 3, 10} {
+		var got []string
+		cur := ""
+		for {
+			p, err := s.ListConversations(ctx, owner, persistence.ListQuery{Cursor: cur, Limit: limit, Search: ""})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range p.Conversations {
+				got = append(got, c.ID)
+			}
+			if cur = p.NextCursor; cur == "" {
+				break
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(expect, ",") {
+			t.Fatalf("limit %d: got %v, want %v", limit, got, expect)
+		}
 	}
 }

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"chatd/persistence"
 )
 
 // Options configures Open. Only Path is required.
@@ -60,6 +62,8 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+var _ persistence.Store = (*Store)(nil)
+
 // Store is the SQLite persistence.Store. It is safe for concurrent use.
 type Store struct {
 	log    *slog.Logger
@@ -87,9 +91,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path}
 	if err := s.openPools(ctx, opts); err != nil {
-		s.closePools()
+		_ = s.closePools()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	s.log.Info("sqlite store open", "path", path, "schema_version", SchemaVersion(), "read_conns", opts.ReadConns)
 	return s, nil
 }
 

@@ -16,7 +16,13 @@
 //		})
 //	}
 //
-// Conventions both entry points follow:
+// and, for performance (see RunBenchmarks):
+//
+//	func BenchmarkStore(b *testing.B) {
+//		storetest.RunBenchmarks(b, func(b *testing.B) persistence.Store { return openFreshStore(b) })
+//	}
+//
+// Conventions the entry points follow:
 //
 //   - open is called once per sub-test and must return a fresh, empty store.
 //     Sub-tests run in parallel (t.Parallel), so open must be safe to call
@@ -29,6 +35,21 @@
 //     what it returns later (time.Time.Equal): a store with millisecond
 //     resolution truncates before filling. Ordering must still follow
 //     insertion order for records created one after another, at any speed.
+//
+// Choices the suite pins down where the interface comments leave room:
+//
+//   - Malformed ids ("not-an-id", "") behave like unknown ids: ErrNotFound,
+//     never a parse error. InsertMessage into an unknown conversation or
+//     another owner's is ErrNotFound; a taken message ID is ErrDuplicate.
+//   - ListQuery.Limit: 0 means 30, below 1 means 1, above 100 means 100.
+//     NextCursor is "" exactly when no conversation follows (no empty last
+//     page). Any cursor the store did not hand out, including a valid one
+//     with bytes appended or cut off, is ErrInvalidCursor.
+//   - Search is a literal substring match after lower-casing both sides
+//     with Unicode rules (so "ПРИВЕТ" finds "привет"); no character is a
+//     wildcard or pattern syntax.
+//   - MessageUpdate.At becomes UpdatedAt exactly, or truncated to the
+//     millisecond; a zero At is not checked.
 package storetest
 
 import (
