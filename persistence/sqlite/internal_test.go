@@ -186,7 +186,11 @@ func randString(r *rand.Rand, alphabet string, max int) string {
 func TestCursorRoundTrip(t *testing.T) {
 	t.Parallel()
 	c := cursor{updatedAt: time.Now().UnixNano(), id: persistence.NewID()}
-	got, err := decodeCursor(encodeCursor(c))
+	enc, err := encodeCursor(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeCursor(enc)
 	if err != nil || got != c {
 		t.Fatalf("round trip = %+v, %v; want %+v", got, err, c)
 	}

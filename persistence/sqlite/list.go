@@ -55,8 +55,9 @@ func (s *Store) ListConversations(ctx context.Context, ownerID string, q persist
 	return page, nil
 }
 
+// list runs the page query; Conversations is never nil.
 func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
-	var page persistence.ConversationPage
+	page := persistence.ConversationPage{Conversations: []persistence.Conversation{}}
 	limit := clampLimit(q.Limit)
 	var cur cursor
 	if q.Cursor != "" {
@@ -84,9 +85,9 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	if len(page.Conversations) > limit {
 		page.Conversations = page.Conversations[:limit]
 		last := page.Conversations[limit-1]
-		page.NextCursor = encodeCursor(cursor{updatedAt: last.UpdatedAt.UnixNano(), id: last.ID})
+		page.NextCursor, err = encodeCursor(cursor{updatedAt: last.UpdatedAt.UnixNano(), id: last.ID})
 	}
-	return page, nil
+	return page, err
 }
 
 // pickListQuery returns the list statement for the given filters.
@@ -127,16 +128,16 @@ type cursor struct {
 const cursorVersion = 1
 
 // encodeCursor returns base64url(version, updated_at as 8 bytes, 12-byte id).
-func encodeCursor(c cursor) string {
+func encodeCursor(c cursor) (string, error) {
 	id, err := hex.DecodeString(c.id)
 	if err != nil || len(id) != 12 {
-		panic(fmt.Sprintf("sqlite: stored conversation id %q is not a valid id", c.id))
+		return "", fmt.Errorf("stored conversation id %q is not a valid id", c.id)
 	}
 	b := make([]byte, 0, 21)
 	b = append(b, cursorVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.updatedAt))
 	b = append(b, id...)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // decodeCursor parses what encodeCursor made, or fails with ErrInvalidCursor.

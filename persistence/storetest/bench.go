@@ -57,6 +57,9 @@ func (o BenchOptions) withDefaults() BenchOptions {
 //   - InsertMessage: a new 1 KB message in an existing conversation.
 //   - AppendStreaming: ApplyMessageUpdates with one Append of a token to a
 //     streaming message (rotated every 400 appends, as answers end).
+//   - AppendBatch50: ApplyMessageUpdates with 50 appends to 50 streaming
+//     messages at once, as the batching writer sends under load; it also
+//     reports ns/update.
 //
 // The fill runs once per call; all sub-benchmarks share it (run with
 // -count=1, and use -benchtime to trade time for precision). The store is
@@ -90,6 +93,7 @@ func RunBenchmarksWith(b *testing.B, open func(b *testing.B) persistence.Store, 
 	b.Run("SearchMiss", func(b *testing.B) { benchSearch(b, s, d, "no-such-word", false) })
 	b.Run("InsertMessage", func(b *testing.B) { benchInsert(b, s, d, opts.MessageBytes) })
 	b.Run("AppendStreaming", func(b *testing.B) { benchAppend(b, s, d) })
+	b.Run("AppendBatch50", func(b *testing.B) { benchAppendBatch(b, s, d, 50) })
 }
 
 // rareWord appears in about one message in a hundred.
@@ -266,4 +270,51 @@ func benchAppend(b *testing.B, s persistence.Store, d benchData) {
 			b.Fatalf("append: %v", err)
 		}
 	}
+}
+
+func benchAppendBatch(b *testing.B, s persistence.Store, d benchData, n int) {
+	ctx := context.Background()
+	ids := make([]string, n)
+	for i := range ids {
+		c := d.convs[(i*31)%len(d.convs)]
+		m := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, Role: persistence.RoleAssistant,
+			Model: "bench", Status: persistence.StatusStreaming}
+		if err := s.InsertMessage(ctx, &m); err != nil {
+			b.Fatalf("insert streaming: %v", err)
+		}
+		ids[i] = m.ID
+	}
+	ups := make([]persistence.MessageUpdate, n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if i > 0 && i%200 == 0 { // keep answers at a realistic size
+			b.StopTimer()
+			for k, id := range ids {
+				ups[k] = persistence.MessageUpdate{ID: id, Status: persistence.StatusComplete, At: time.Now()}
+			}
+			if err := s.ApplyMessageUpdates(ctx, ups); err != nil {
+				b.Fatalf("complete: %v", err)
+			}
+			for k := range ids {
+				c := d.convs[(i+k*31)%len(d.convs)]
+				m := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, Role: persistence.RoleAssistant,
+					Model: "bench", Status: persistence.StatusStreaming}
+				if err := s.InsertMessage(ctx, &m); err != nil {
+					b.Fatalf("insert streaming: %v", err)
+				}
+				ids[k] = m.ID
+			}
+			b.StartTimer()
+		}
+		at := time.Now()
+		for k, id := range ids {
+			ups[k] = persistence.MessageUpdate{ID: id, Append: " token-ish text", At: at}
+		}
+		if err := s.ApplyMessageUpdates(ctx, ups); err != nil {
+			b.Fatalf("append batch: %v", err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/update")
 }
