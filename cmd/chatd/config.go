@@ -176,6 +176,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r.checkURL("OPENAI_BASE_URL", c.OpenAIBaseURL)
 	r.checkMongoURI(c.MongoURI)
 	r.checkSecrets(c)
+	if c.upstreamConfigured() && len(c.OpenAIModels) == 0 && !c.OpenAIModelsFromUpstream {
+		r.fail("OPENAI_MODELS", "name at least one model (gpt-4o-mini,gpt-4o) or set OPENAI_MODELS_FROM_UPSTREAM=true")
+	}
 	return c, errors.Join(r.errs...)
 }
 

@@ -110,6 +110,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"body limit too small", map[string]string{"CHATD_BODY_LIMIT": "100"}, "CHATD_BODY_LIMIT"},
 		{"log level", map[string]string{"CHATD_LOG_LEVEL": "loud"}, "CHATD_LOG_LEVEL"},
 		{"login limit", map[string]string{"CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "0"}, "CHATD_LOGIN_MAX_FAILURES_ACCOUNT"},
+		{"upstream without models", map[string]string{"OPENAI_API_KEY": "sk-x"}, "OPENAI_MODELS"},
 		{"mongo scheme", map[string]string{"MONGODB_URI": "postgres://u:hunter2@h/db"}, "MONGODB_URI"},
 	}
 	for _, c := range cases {

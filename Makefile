@@ -1,0 +1,78 @@
+# chatd: build, run and test.  `make help` lists the targets.
+#
+#   make run    build the web client and the server, start it (embedded
+#               SQLite store in ./data, offline demo model unless
+#               OPENAI_API_KEY is set)
+#   make test   every test suite: formatting and vet, Go tests with the race
+#               detector (including the nginx deployment tests in
+#               deploy/e2e), and the web client's unit tests
+#
+# Each suite is its own target; add new ones to TEST_SUITES.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+NPM       ?= npm
+BIN       := bin
+CHATD     := $(BIN)/chatd
+# embedui puts frontend/dist into the binary (see package frontend).
+BUILD_TAGS ?= embedui
+GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
+BENCH_FLAGS   ?= -run '^$$' -bench . -benchmem -timeout 30m
+
+# The suites `make test` runs, in order. Front-end browser tests
+# (test-e2e) join here when they land.
+TEST_SUITES := lint test-go test-frontend
+
+# Every Go file of the module, including files behind build tags.
+GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .TestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./...)
+
+.PHONY: help run build build-go frontend test $(TEST_SUITES) fmt vet bench clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+run: build ## build everything and start the server on :8080 (CHATD_* variables apply)
+	./$(CHATD)
+
+build: frontend build-go ## build the web client and the server binary (bin/chatd)
+
+build-go: ## build bin/chatd with the web client built into it
+	$(GO) build -tags '$(BUILD_TAGS)' -o $(CHATD) ./cmd/chatd
+
+frontend: frontend/node_modules ## build the web client into frontend/dist
+	cd frontend && $(NPM) run build
+
+frontend/node_modules: frontend/package-lock.json
+	cd frontend && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+deploy/node_modules: deploy/package-lock.json
+	cd deploy && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+test: $(TEST_SUITES) ## run every test suite
+
+lint: ## gofmt check and go vet
+	@bad="$$(gofmt -l $(GO_FILES))"; if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+
+test-go: deploy/node_modules frontend/node_modules ## Go tests with the race detector (SQLite, FerretDB, fake OpenAI, nginx)
+	$(GO) test $(GO_TEST_FLAGS) ./...
+
+test-frontend: frontend/node_modules ## the web client's unit tests (vitest)
+	cd frontend && $(NPM) test
+
+fmt: ## format the Go code
+	gofmt -w $(GO_FILES)
+
+vet: ## go vet
+	$(GO) vet ./...
+
+bench: ## Go benchmarks
+	$(GO) test $(BENCH_FLAGS) ./...
+
+clean: ## remove build output
+	rm -rf $(BIN) frontend/dist
