@@ -61,7 +61,8 @@ CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
 // SchemaVersion is the schema version this package writes (the number of migrations).
 func SchemaVersion() int { return len(migrations) }
 
-// migrate applies pending migrations in one transaction on the writer.
+// migrate applies pending migrations in one transaction on the writer and
+// records the version it found in s.migratedFrom.
 func (s *Store) migrate(ctx context.Context) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -86,8 +87,6 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrate: commit: %w", err)
 	}
-	if version < len(migrations) {
-		s.log.Info("database schema migrated", "path", s.path, "from", version, "to", len(migrations))
-	}
+	s.migratedFrom = version
 	return nil
 }

@@ -73,6 +73,8 @@ type Store struct {
 	wStmts *stmtCache
 	rStmts *stmtCache
 	clock  clock
+
+	migratedFrom int // schema version found at Open
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
@@ -94,7 +96,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.closePools()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s.log.Info("sqlite store open", "path", path, "schema_version", SchemaVersion(), "read_conns", opts.ReadConns)
+	s.log.Info("sqlite store open", "path", path, "schema_version", SchemaVersion(),
+		"migrated_from", s.migratedFrom, "read_conns", opts.ReadConns)
 	return s, nil
 }
 
