@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
+	"unicode"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -144,48 +146,112 @@ func searchRegex(term string) bson.Regex {
 
 // searchFilter is the clause matching the owner's conversations whose title
 // or one of whose messages contains term.
-//
-// A message's text is an array of chunks (see ApplyMessageUpdates) and the
-// regex is matched against each chunk, not against the joined text. The
-// batching writer flushes checkpoints at whitespace boundaries, so a word is
-// never split across chunks and any single word is found; a phrase spanning
-// a checkpoint boundary is not.
 func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term string) (bson.D, error) {
-	re := searchRegex(term)
-	ids, err := s.conversationsWithText(ctx, owner, re)
+	ids, err := s.conversationsWithText(ctx, owner, term)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("search messages: %w", err)
 	}
 	return bson.D{{Key: "$or", Value: bson.A{
-		bson.D{{Key: "title", Value: re}},
+		bson.D{{Key: "title", Value: searchRegex(term)}},
 		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 	}}}, nil
 }
 
 // conversationsWithText returns the ids of the owner's conversations with a
-// message chunk matching re. It groups in an aggregation rather than using
-// the distinct command: FerretDB's distinct refuses maxTimeMS, which the
-// driver adds whenever the context has a deadline.
-func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, re bson.Regex) ([]bson.ObjectID, error) {
+// message whose text contains term, case-insensitively.
+//
+// A message's text is an array of chunks, and the database matches a regex
+// against each element, not against the joined text. A term without
+// whitespace lies inside one word of the text; a word lies inside one chunk
+// or, when a chunk boundary cut it, inside one element of split_words (see
+// ApplyMessageUpdates), so matching the elements finds it. A term with
+// whitespace can span chunks: the database finds the messages where it lies
+// inside one chunk, and the candidates whose elements contain each of its
+// words are read and checked against their joined text.
+func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, term string) ([]bson.ObjectID, error) {
+	ids, err := s.groupConversations(ctx, bson.D{{Key: "owner_id", Value: owner}, elementsMatch(term)})
+	words := strings.FieldsFunc(term, unicode.IsSpace)
+	if err != nil || len(words) == 0 || (len(words) == 1 && words[0] == term) {
+		return ids, err
+	}
+	filter := bson.D{
+		{Key: "owner_id", Value: owner},
+		{Key: "conversation_id", Value: bson.D{{Key: "$nin", Value: ids}}},
+	}
+	all := bson.A{}
+	for _, w := range words {
+		all = append(all, bson.D{elementsMatch(w)})
+	}
+	filter = append(filter, bson.E{Key: "$and", Value: all})
+	more, err := s.verifyText(ctx, filter, term)
+	return append(ids, more...), err
+}
+
+// elementsMatch is the clause matching messages with a chunk or split word
+// containing term.
+func elementsMatch(term string) bson.E {
+	re := searchRegex(term)
+	return bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "content", Value: re}},
+		bson.D{{Key: "split_words", Value: re}},
+	}}
+}
+
+// groupConversations returns the distinct conversation ids of the messages
+// matching filter. It groups in an aggregation rather than using the
+// distinct command: FerretDB's distinct refuses maxTimeMS, which the driver
+// adds whenever the context has a deadline.
+func (s *Store) groupConversations(ctx context.Context, filter bson.D) ([]bson.ObjectID, error) {
 	pipeline := bson.A{
-		bson.D{{Key: "$match", Value: bson.D{{Key: "owner_id", Value: owner}, {Key: "content", Value: re}}}},
+		bson.D{{Key: "$match", Value: filter}},
 		bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$conversation_id"}}}},
 	}
 	cur, err := s.messages.Aggregate(ctx, pipeline)
 	if err != nil {
-		return nil, fmt.Errorf("search messages: %w", err)
+		return nil, err
 	}
 	var groups []struct {
 		ID bson.ObjectID `bson:"_id"`
 	}
 	if err := cur.All(ctx, &groups); err != nil {
-		return nil, fmt.Errorf("search messages: %w", err)
+		return nil, err
 	}
 	ids := make([]bson.ObjectID, len(groups))
 	for i, g := range groups {
 		ids[i] = g.ID
 	}
 	return ids, nil
+}
+
+// verifyText reads the messages matching filter and returns the distinct
+// conversation ids of those whose joined text contains term.
+func (s *Store) verifyText(ctx context.Context, filter bson.D, term string) ([]bson.ObjectID, error) {
+	re, err := regexp.Compile("(?i)" + regexp.QuoteMeta(term))
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.messages.Find(ctx, filter,
+		options.Find().SetProjection(bson.D{{Key: "conversation_id", Value: 1}, {Key: "content", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	seen := map[bson.ObjectID]bool{}
+	var ids []bson.ObjectID
+	for cur.Next(ctx) {
+		var d struct {
+			ConversationID bson.ObjectID `bson:"conversation_id"`
+			Content        []string      `bson:"content"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return nil, err
+		}
+		if !seen[d.ConversationID] && re.MatchString(strings.Join(d.Content, "")) {
+			seen[d.ConversationID] = true
+			ids = append(ids, d.ConversationID)
+		}
+	}
+	return ids, cur.Err()
 }
 
 // UpdateConversation applies p and returns the result. UpdatedAt moves to
@@ -200,6 +266,7 @@ func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p pe
 		update = append(update, bson.E{Key: "$set", Value: set})
 	}
 	var d conversationDoc
+	defer s.locks.lock(filter[0].Value.(bson.ObjectID))()
 	err := s.conversations.FindOneAndUpdate(ctx, filter, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 	if err != nil {

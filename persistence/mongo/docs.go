@@ -3,6 +3,7 @@ package mongo
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -41,7 +42,8 @@ type messageDoc struct {
 	OwnerID         bson.ObjectID  `bson:"owner_id"`
 	ParentID        *bson.ObjectID `bson:"parent_id"` // null for a root message
 	Role            string         `bson:"role"`
-	Content         []string       `bson:"content"` // chunks, joined when read
+	Content         []string       `bson:"content"`     // chunks, joined when read
+	SplitWords      []string       `bson:"split_words"` // words cut by a chunk boundary, whole
 	Model           string         `bson:"model"`
 	Status          string         `bson:"status"`
 	FinishReason    string         `bson:"finish_reason"`
@@ -87,8 +89,31 @@ func idOrNew(id string) (bson.ObjectID, error) {
 	return oid, nil
 }
 
-// now is the current time as the store keeps it.
-func now() time.Time { return normTime(time.Now()) }
+// clock hands out strictly increasing millisecond timestamps, shared by
+// every Store of the process. BSON dates have millisecond resolution, and
+// records written one after another in the same millisecond (a question and
+// its answer placeholder, a burst of new conversations) must still sort in
+// the order they were written; ids cannot break the tie, since
+// persistence.NewID puts random bytes before its counter. Under more than
+// one timestamped write per millisecond, sustained, the clock runs ahead of
+// the wall clock by the backlog and catches up when the load drops.
+var clock struct {
+	mu   sync.Mutex
+	last int64 // Unix milliseconds of the last timestamp handed out
+}
+
+// now returns the current time as the store keeps it (UTC, milliseconds),
+// later than any earlier result in this process.
+func now() time.Time {
+	ms := time.Now().UnixMilli()
+	clock.mu.Lock()
+	if ms <= clock.last {
+		ms = clock.last + 1
+	}
+	clock.last = ms
+	clock.mu.Unlock()
+	return time.UnixMilli(ms).UTC()
+}
 
 // normTime is t as a BSON date reads back: UTC, millisecond precision.
 func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }

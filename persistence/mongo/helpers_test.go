@@ -3,6 +3,7 @@ package mongo_test
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -18,6 +19,20 @@ import (
 // testTimeout bounds each test; the machine is shared, so it is generous.
 const testTimeout = 2 * time.Minute
 
+// ferretSlots limits how many tests use FerretDB at once. FerretDB is CPU
+// bound (it scans and decodes whole collections in Go), so running every
+// parallel test at once on a small machine only makes each slower, until
+// the slowest pass their per-test deadlines. A test waits for a slot before
+// it starts its clock.
+var ferretSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// takeFerretSlot holds a slot until the test ends.
+func takeFerretSlot(t *testing.T) {
+	t.Helper()
+	ferretSlots <- struct{}{}
+	t.Cleanup(func() { <-ferretSlots })
+}
+
 // env is one test's FerretDB, store on it and a raw client to inspect documents.
 type env struct {
 	uri   string
@@ -28,12 +43,13 @@ type env struct {
 // newEnv starts FerretDB and opens a store on it; both end with the test.
 func newEnv(t *testing.T, monitor *event.CommandMonitor) (context.Context, env) {
 	t.Helper()
+	takeFerretSlot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	uri := ferret.Start(t)
 	store, err := mongo.Open(ctx, mongo.Options{
 		URI:     uri,
-		Logger:  slog.New(ferret.NewTestHandler(t, slog.LevelInfo)),
+		Logger:  testLogger(t),
 		Monitor: monitor,
 	})
 	if err != nil {
@@ -84,4 +100,9 @@ func mustMessage(ctx context.Context, t *testing.T, s persistence.Store, c persi
 		t.Fatalf("insert message: %v", err)
 	}
 	return m
+}
+
+// testLogger writes the store's logs to the test log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(ferret.NewTestHandler(t, slog.LevelInfo))
 }

@@ -23,17 +23,30 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 	if _, err := s.messages.InsertOne(ctx, d); err != nil {
 		return fmt.Errorf("insert message: %w", mapErr(err))
 	}
-	res, err := s.conversations.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}},
-		bson.D{{Key: "$max", Value: bson.D{{Key: "updated_at", Value: d.CreatedAt}}}})
-	if err == nil && res.MatchedCount == 0 {
-		err = persistence.ErrNotFound
-	}
-	if err != nil {
+	if err := s.touchConversation(ctx, d); err != nil {
 		s.removeMessage(ctx, d.ID)
 		return fmt.Errorf("insert message in conversation %s: %w", m.ConversationID, err)
 	}
+	if d.Status == string(persistence.StatusStreaming) {
+		s.tails.set(d.ID, trailingWord(m.Content))
+	}
 	*m = d.message()
+	return nil
+}
+
+// touchConversation moves the conversation of d forward to d.CreatedAt;
+// ErrNotFound when the owner has no such conversation.
+func (s *Store) touchConversation(ctx context.Context, d messageDoc) error {
+	defer s.locks.lock(d.ConversationID)()
+	res, err := s.conversations.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}},
+		bson.D{{Key: "$max", Value: bson.D{{Key: "updated_at", Value: d.CreatedAt}}}})
+	if err != nil {
+		return err
+	}
+	if res.MatchedCount == 0 {
+		return persistence.ErrNotFound
+	}
 	return nil
 }
 
@@ -59,7 +72,7 @@ func newMessageDoc(m *persistence.Message) (messageDoc, error) {
 	}
 	d := messageDoc{
 		ID: id, ConversationID: conv, OwnerID: owner,
-		Role: string(m.Role), Content: chunksOf(m.Content), Model: m.Model,
+		Role: string(m.Role), Content: chunksOf(m.Content), SplitWords: []string{}, Model: m.Model,
 		Status: string(m.Status), FinishReason: m.FinishReason, Usage: usageDocOf(m.Usage), Error: m.Error,
 		ClientMessageID: m.ClientMessageID,
 		CreatedAt:       normTime(m.CreatedAt), UpdatedAt: normTime(m.UpdatedAt),
@@ -118,37 +131,52 @@ func (s *Store) findMessage(ctx context.Context, filter bson.D) (persistence.Mes
 }
 
 // Messages returns every message of a conversation of the owner (all
-// branches), oldest first; none for an unknown conversation.
+// branches), oldest first; ErrNotFound when the owner has no such
+// conversation.
 func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
 	owner, ok1 := objectID(ownerID)
 	conv, ok2 := objectID(conversationID)
-	out := []persistence.Message{}
 	if !ok1 || !ok2 {
-		return out, nil
+		return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, persistence.ErrNotFound)
 	}
+	out, err := s.findMessages(ctx, owner, conv)
+	if err != nil {
+		return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
+	}
+	if len(out) == 0 {
+		// Only an empty result needs the conversation checked.
+		if _, err := s.Conversation(ctx, ownerID, conversationID); err != nil {
+			return nil, fmt.Errorf("messages of %w", err)
+		}
+	}
+	return out, nil
+}
+
+// findMessages reads the messages of conversation conv of owner, oldest first.
+func (s *Store) findMessages(ctx context.Context, owner, conv bson.ObjectID) ([]persistence.Message, error) {
 	cur, err := s.messages.Find(ctx,
 		bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}},
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
-		return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
+		return nil, err
 	}
 	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	out := []persistence.Message{}
 	for cur.Next(ctx) {
 		var d messageDoc
 		if err := cur.Decode(&d); err != nil {
-			return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
+			return nil, err
 		}
 		out = append(out, d.message())
 	}
-	if err := cur.Err(); err != nil {
-		return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
-	}
-	return out, nil
+	return out, cur.Err()
 }
 
 // InterruptStreaming marks every message still streaming as interrupted and
 // returns how many changed.
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
+	defer s.locks.lockAll()()
+	defer s.tails.clear()
 	res, err := s.messages.UpdateMany(ctx,
 		bson.D{{Key: "status", Value: string(persistence.StatusStreaming)}},
 		bson.D{{Key: "$set", Value: bson.D{

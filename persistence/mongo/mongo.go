@@ -7,8 +7,10 @@
 // as ObjectID _id values (12 bytes, sorted by creation time); owner_id,
 // conversation_id and parent_id reference them the same way (a root
 // message's parent_id is null). A message's text is stored as an array of
-// chunks in content (see ApplyMessageUpdates). Times are BSON dates, so the
-// store keeps them in UTC at millisecond precision.
+// chunks in content, with the words a chunk boundary cut in two kept whole
+// in split_words for search (see ApplyMessageUpdates and ListConversations).
+// Times are BSON dates, so the store keeps them in UTC at millisecond
+// precision, from a clock that never repeats a value.
 //
 // The store uses only what both MongoDB and FerretDB v1 (the in-process test
 // server, see persistence/ferret) support: no transactions, change streams,
@@ -66,6 +68,8 @@ type Store struct {
 	messages      *mongo.Collection
 	meta          *mongo.Collection
 	log           *slog.Logger
+	locks         docLocks  // see docLocks: FerretDB's updates are not atomic
+	tails         tailCache // trailing partial words of streaming messages
 }
 
 var _ persistence.Store = (*Store)(nil)

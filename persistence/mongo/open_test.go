@@ -105,7 +105,7 @@ func TestOpenSchemaAndIndexes(t *testing.T) {
 	t.Parallel()
 	ctx, e := newEnv(t, nil)
 
-	again, err := mongo.Open(ctx, mongo.Options{URI: e.uri})
+	again, err := mongo.Open(ctx, mongo.Options{URI: e.uri, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("second open: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestOpenSchemaAndIndexes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := mongo.Open(ctx, mongo.Options{URI: e.uri}); err == nil {
+	if s, err := mongo.Open(ctx, mongo.Options{URI: e.uri, Logger: testLogger(t)}); err == nil {
 		_ = s.Close(ctx)
 		t.Fatal("Open accepted a schema version newer than it knows")
 	} else if !strings.Contains(err.Error(), "99") {
@@ -162,8 +162,9 @@ func TestOpenDatabaseFromURIPath(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	takeFerretSlot(t)
 	uri := ferret.Start(t)
-	s, err := mongo.Open(ctx, mongo.Options{URI: strings.TrimSuffix(uri, "/") + "/otherdb"})
+	s, err := mongo.Open(ctx, mongo.Options{URI: strings.TrimSuffix(uri, "/") + "/otherdb", Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestOpenDatabaseFromURIPath(t *testing.T) {
 	if err := s.CreateUser(ctx, &u); err != nil {
 		t.Fatal(err)
 	}
-	e, err := mongo.Open(ctx, mongo.Options{URI: uri, Database: "otherdb"})
+	e, err := mongo.Open(ctx, mongo.Options{URI: uri, Database: "otherdb", Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,8 +170,8 @@ func TestMessagesLifecycle(t *testing.T) {
 	if err != nil || len(all) != 2 || all[0].ID != q.ID || all[1].ID != a.ID {
 		t.Fatalf("Messages = %+v, %v; want question then answer", all, err)
 	}
-	if other, err := s.Messages(ctx, persistence.NewID(), c.ID); err != nil || len(other) != 0 {
-		t.Errorf("Messages of another owner = %+v, %v; want none", other, err)
+	if other, err := s.Messages(ctx, persistence.NewID(), c.ID); !errors.Is(err, persistence.ErrNotFound) {
+		t.Errorf("Messages of another owner = %+v, %v; want ErrNotFound", other, err)
 	}
 }
 

@@ -75,6 +75,7 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 	var d struct {
 		TokenVersion int64 `bson:"token_version"`
 	}
+	defer s.locks.lock(oid)()
 	err := s.users.FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: oid}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "token_version", Value: int64(1)}}}},

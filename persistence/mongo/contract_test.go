@@ -1,0 +1,55 @@
+package mongo_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+
+	"chatd/persistence"
+	"chatd/persistence/ferret"
+	"chatd/persistence/mongo"
+	"chatd/persistence/storetest"
+)
+
+// dbCounter names a fresh database per store, so contract sub-tests can
+// share one FerretDB per group without sharing data.
+var dbCounter atomic.Int64
+
+// openOn opens a store on database db of uri; the suite closes it.
+func openOn(t *testing.T, uri, db string) persistence.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s, err := mongo.Open(ctx, mongo.Options{
+		URI:      uri,
+		Database: db,
+		Logger:   slog.New(ferret.NewTestHandler(t, slog.LevelWarn)),
+	})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+// TestContract runs the shared store contract suite on FerretDB, one
+// FerretDB per sub-test.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) persistence.Store {
+		takeFerretSlot(t)
+		return openOn(t, ferret.Start(t), fmt.Sprint("contract", dbCounter.Add(1)))
+	})
+}
+
+// TestContractReopen checks data survives closing and reopening the store.
+func TestContractReopen(t *testing.T) {
+	t.Parallel()
+	storetest.RunReopen(t, func(t *testing.T) (persistence.Store, func(t *testing.T) persistence.Store) {
+		takeFerretSlot(t)
+		uri := ferret.Start(t)
+		db := fmt.Sprint("reopen", dbCounter.Add(1))
+		return openOn(t, uri, db), func(t *testing.T) persistence.Store { return openOn(t, uri, db) }
+	})
+}

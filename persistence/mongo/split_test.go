@@ -1,0 +1,67 @@
+package mongo
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAppendText(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", maxSplitRunes+5)
+	tests := []struct {
+		name, tail, chunk, split, newTail string
+	}{
+		{"first chunk", "", "Hello wor", "", "wor"},
+		{"ends at a space", "", "Hello ", "", ""},
+		{"word continues", "wor", "ld and more", "world", "more"},
+		{"boundary at a space", "", " world", "", "world"},
+		{"next starts with a space", "wor", " ld", "", "ld"},
+		{"no space in the chunk", "pho", "tosyn", "photosyn", "photosyn"},
+		{"empty chunk", "abc", "", "", "abc"},
+		{"newline counts as space", "abc", "def\nghi", "abcdef", "ghi"},
+		{"long head is cut", "ab", long + " z", "ab" + strings.Repeat("x", maxSplitRunes), "z"},
+		{"long tail keeps its end", "", "a" + long, "", strings.Repeat("x", maxSplitRunes)},
+		{"multi-byte characters", "数据", "库存储", "数据库存储", "数据库存储"},
+		{"non-breaking space", "a", "b\u00a0c", "ab", "c"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			split, tail := appendText(tt.tail, tt.chunk)
+			if split != tt.split || tail != tt.newTail {
+				t.Errorf("appendText(%q, %q) = %q, %q; want %q, %q", tt.tail, tt.chunk, split, tail, tt.split, tt.newTail)
+			}
+		})
+	}
+}
+
+func TestLastRunesKeepsCharactersWhole(t *testing.T) {
+	t.Parallel()
+	s := strings.Repeat("語", maxSplitRunes*2)
+	if got := lastRunes(s, maxSplitRunes); got != strings.Repeat("語", maxSplitRunes) {
+		t.Errorf("lastRunes = %q", got)
+	}
+	if got := trailingWord("one two 語語"); got != "語語" {
+		t.Errorf("trailingWord = %q", got)
+	}
+}
+
+func TestDocLocksOrderAndRelease(t *testing.T) {
+	t.Parallel()
+	var l docLocks
+	a, b := newObjectID(), newObjectID()
+	unlock := l.lock(a, b, a) // duplicates and shared stripes lock once
+	unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.lockAll()()
+		l.lock(b)()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a lock was not released")
+	}
+}
