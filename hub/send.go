@@ -47,7 +47,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	if h.isClosing() {
 		return Result{}, errUnavailable
 	}
-	conv, err := h.sendTarget(ctx, userID, req)
+	conv, created, err := h.sendTarget(ctx, userID, req)
 	if err != nil {
 		return Result{}, err
 	}
@@ -83,26 +83,33 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		return Result{}, fmt.Errorf("store user message: %w", err)
 	}
 	conv.UpdatedAt = user.CreatedAt
-	h.ConversationChanged(userID, "updated", conv)
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
-	return h.startAnswer(ctx, c, conv, append(history, user), user, model, from, []persistence.Message{user})
+	res, err := h.startAnswer(ctx, c, conv, append(history, user), user, model, from, []persistence.Message{user})
+	// The user's tabs move the conversation up (or add it) after the ack.
+	action := "updated"
+	if created {
+		action = "created"
+	}
+	h.ConversationChanged(userID, action, conv)
+	return res, err
 }
 
-// sendTarget loads the conversation of a send, creating it when the request names none.
-func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (persistence.Conversation, error) {
+// sendTarget loads the conversation of a send, creating it when the
+// request names none (created is then true).
+func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (conv persistence.Conversation, created bool, err error) {
 	if req.ConversationID != "" {
-		return h.ownedConversation(ctx, userID, req.ConversationID)
+		conv, err = h.ownedConversation(ctx, userID, req.ConversationID)
+		return conv, false, err
 	}
 	model, err := h.pickModel(ctx, req.Model, "")
 	if err != nil {
-		return persistence.Conversation{}, err
+		return conv, false, err
 	}
-	conv := persistence.Conversation{OwnerID: userID, Model: model}
+	conv = persistence.Conversation{OwnerID: userID, Model: model}
 	if err := h.opts.Store.CreateConversation(ctx, &conv); err != nil {
-		return conv, fmt.Errorf("create conversation: %w", err)
+		return conv, false, fmt.Errorf("create conversation: %w", err)
 	}
-	h.ConversationChanged(userID, "created", conv)
-	return conv, nil
+	return conv, true, nil
 }
 
 // sendParent returns the conversation's messages and the parent a new user
@@ -127,27 +134,33 @@ func (h *Hub) sendParent(ctx context.Context, userID, convID string, parent *str
 }
 
 // repeatSend answers a send whose client message id was already stored:
-// nothing new is stored or started.
+// nothing new is stored or started. The connection follows the answer: a
+// running one is caught up, an ended one is sent whole with its done.
 func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, frameID json.RawMessage) (Result, error) {
 	res := Result{ConversationID: user.ConversationID, UserMessageID: user.ID}
 	msgs, err := h.opts.Store.Messages(ctx, user.OwnerID, user.ConversationID)
 	if err != nil {
 		return res, fmt.Errorf("load messages of %s: %w", user.ConversationID, err)
 	}
-	for _, m := range msgs {
+	var answer *persistence.Message
+	for i, m := range msgs {
 		if m.ParentID == user.ID && m.Role == persistence.RoleAssistant {
-			res.MessageID = m.ID
+			answer, res.MessageID = &msgs[i], m.ID
 		}
+	}
+	if sub == nil {
+		return res, nil
 	}
 	c := h.lockConv(user.ConversationID, user.OwnerID)
 	defer h.release(c)
 	defer c.mu.Unlock()
-	if sub != nil {
-		sub.Deliver(protocol.AckSend(frameID, res.ConversationID, res.UserMessageID, res.MessageID))
-		h.followLocked(c, sub)
-		if g := c.gen; g != nil && g.msg.ID == res.MessageID {
-			g.catchUpLocked(sub, 0, true)
-		}
+	sub.Deliver(protocol.AckSend(frameID, res.ConversationID, res.UserMessageID, res.MessageID))
+	h.followLocked(c, sub)
+	if g := c.gen; g != nil && g.msg.ID == res.MessageID {
+		g.catchUpLocked(sub, 0, true)
+	} else if answer != nil && answer.Status.Final() {
+		sub.Deliver(protocol.Message(*answer))
+		sub.Deliver(protocol.Done(*answer, storedError(*answer)))
 	}
 	return res, nil
 }

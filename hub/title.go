@@ -36,9 +36,11 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 		if conv, err = h.opts.Store.Conversation(ctx, g.msg.OwnerID, conv.ID); err != nil || conv.Title != "" {
 			return
 		}
-		conv, err = h.opts.Store.UpdateConversation(ctx, g.msg.OwnerID, conv.ID, persistence.ConversationPatch{Title: &title})
+		conv, err = h.opts.Store.UpdateConversation(ctx, g.msg.OwnerID, g.msg.ConversationID, persistence.ConversationPatch{Title: &title})
 		if err != nil {
-			h.log.Warn("store conversation title", "conversation", conv.ID, "err", err)
+			if ctx.Err() == nil {
+				h.log.Warn("store conversation title", "conversation", g.msg.ConversationID, "err", err)
+			}
 			return
 		}
 		h.ConversationChanged(g.msg.OwnerID, "updated", conv)

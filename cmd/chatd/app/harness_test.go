@@ -528,3 +528,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func decodeFrame(t *testing.T, s string) frame {
+	t.Helper()
+	var f frame
+	if err := json.Unmarshal([]byte(s), &f); err != nil {
+		t.Fatalf("undecodable frame %q: %v", s, err)
+	}
+	f.raw = s
+	return f
+}

@@ -22,17 +22,18 @@ func TestRawSession(t *testing.T) {
 			cl := e.dial(t, u)
 
 			cl.write(`{"type":"send","id":"a1","content":"Hello there [[fake tokens=40 split=true mode=markdown]]"}`)
-			conv := cl.expect("conversation")
-			if conv.Action != "created" || conv.Conversation == nil || !persistence.ValidID(conv.Conversation.ID) {
-				t.Fatalf("first frame: %s", conv.raw)
-			}
 			frames := cl.until(func(f frame) bool { return f.Type == "done" })
-			var ack frame
+			if frames[0].Type != "ack" {
+				t.Fatalf("first frame %s, want the ack", frames[0].raw)
+			}
+			var ack, conv frame
 			var msgs []persistence.Message
 			for _, f := range frames {
 				switch f.Type {
 				case "ack":
 					ack = f
+				case "conversation":
+					conv = f
 				case "message":
 					if ack.Type == "" {
 						t.Fatalf("message frame before the ack: %s", f.raw)
@@ -40,7 +41,10 @@ func TestRawSession(t *testing.T) {
 					msgs = append(msgs, f.stored(t))
 				}
 			}
-			if string(ack.ID) != `"a1"` || ack.ConversationID != conv.Conversation.ID {
+			if conv.Action != "created" || conv.Conversation == nil || conv.Conversation.ID != ack.ConversationID {
+				t.Fatalf("conversation frame %s", conv.raw)
+			}
+			if string(ack.ID) != `"a1"` || !persistence.ValidID(ack.ConversationID) {
 				t.Fatalf("ack %s", ack.raw)
 			}
 			if len(msgs) != 2 || msgs[0].Role != persistence.RoleUser || msgs[1].Role != persistence.RoleAssistant ||

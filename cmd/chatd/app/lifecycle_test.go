@@ -1,0 +1,309 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"chatd/llm/fakeai"
+	"chatd/persistence"
+)
+
+// TestShutdownMidStream: shutting down (what SIGTERM triggers) ends a
+// running answer as interrupted with its text stored, every tab gets its
+// done, then sockets close with 1001. It runs on both stores.
+func TestShutdownMidStream(t *testing.T) {
+	t.Parallel()
+	for _, store := range []string{"sqlite", "mongo"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{mongo: store == "mongo"})
+			u := e.register(t)
+			a, b := e.dial(t, u), e.dial(t, u)
+			ack := a.start("long [[fake tokens=1000 delay=10ms]]")
+			b.write(map[string]any{"type": "subscribe", "conversationId": ack.ConversationID})
+			seenA := a.until(func(f frame) bool { return f.Type == "delta" && f.Seq > 20 })
+
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := e.app.Shutdown(ctx); err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			text, done := answer(t, live(append(seenA, a.until(isDone(ack.MessageID))...)), ack.MessageID)
+			if done.Status != "interrupted" {
+				t.Fatalf("done %s", done.raw)
+			}
+			if code, _ := done.doneError(); code != "shutdown" {
+				t.Fatalf("done error code %q", code)
+			}
+			fb := b.until(isDone(ack.MessageID))
+			if fb[len(fb)-1].Status != "interrupted" {
+				t.Fatalf("second tab's done %s", fb[len(fb)-1].raw)
+			}
+			for _, cl := range []*client{a, b} {
+				if got := cl.closeStatus(); got != websocket.StatusGoingAway {
+					t.Fatalf("close status %d, want 1001", got)
+				}
+			}
+			m, err := e.store.Message(ctx, u.ID, ack.MessageID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Status != persistence.StatusInterrupted || m.Content != text || len(text) == 0 {
+				t.Fatalf("stored %q (%s), streamed %q", m.Content, m.Status, text)
+			}
+			// After shutdown, new work is refused.
+			res, err := http.Get(e.srv.URL + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("/readyz %d after shutdown", res.StatusCode)
+			}
+		})
+	}
+}
+
+// TestDeadPeer: a client that stops answering pings is dropped.
+func TestDeadPeer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		c.WS.PingInterval = 200 * time.Millisecond
+		c.WS.PingTimeout = 300 * time.Millisecond
+	}})
+	u := e.register(t)
+	alive := e.dial(t, u)
+	dead := e.dial(t, u)
+	dead.paused.Store(true)
+	dead.write(`{"type":"ping"}`) // its reader takes the pong, then stops: pings go unanswered
+	waitFor(t, "the dead peer to be dropped", func() bool { return e.app.Hub().Connections(u.ID) == 1 })
+	time.Sleep(600 * time.Millisecond) // several ping rounds: the reading client stays
+	alive.write(`{"type":"ping"}`)
+	alive.expect("pong")
+	close(dead.resume)
+}
+
+// TestGoroutinesReturn: after connections, answers and SSE streams end,
+// the number of goroutines returns to where it was.
+func TestGoroutinesReturn(t *testing.T) {
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.Limits.SendsPerMinute = 600 }})
+	u := e.register(t)
+	warm := e.dial(t, u)
+	warm.c.Close(websocket.StatusNormalClosure, "")
+	time.Sleep(50 * time.Millisecond)
+	base := runtime.NumGoroutine()
+	for i := 0; i < 5; i++ {
+		cl := e.dial(t, u)
+		ack := cl.start(fmt.Sprintf("round %d [[fake tokens=20]]", i))
+		cl.until(isDone(ack.MessageID))
+		cl.c.Close(websocket.StatusNormalClosure, "bye")
+		e.sse(t, u, http.MethodPost, "/api/conversations/"+ack.ConversationID+"/messages",
+			`{"content":"over sse"}`, nil)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct {
+	name, id string
+	data     frame
+}
+
+// sse calls a live route with Accept: text/event-stream and returns the
+// events until the stream ends (or stop returns true).
+func (e *env) sse(t *testing.T, u user, method, path, body string, header map[string]string, stop ...func(sseEvent) bool) ([]sseEvent, *http.Response) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var rd *strings.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	} else {
+		rd = strings.NewReader("")
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, e.srv.URL+path, rd)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+u.Token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, res
+	}
+	var out []sseEvent
+	var cur sseEvent
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur.name != "" {
+				out = append(out, cur)
+				if len(stop) > 0 && stop[0](cur) {
+					return out, res
+				}
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, "event: "):
+			cur.name = line[len("event: "):]
+		case strings.HasPrefix(line, "id: "):
+			cur.id = line[len("id: "):]
+		case strings.HasPrefix(line, "data: "):
+			cur.data = decodeFrame(t, line[len("data: "):])
+		}
+	}
+	return out, res
+}
+
+func frames(events []sseEvent) []frame {
+	var out []frame
+	for _, ev := range events {
+		out = append(out, ev.data)
+	}
+	return out
+}
+
+// TestSSEFallback: a generation started over SSE streams the same frames
+// (with the seq as event id), is seen live by a WebSocket tab, and resumes
+// with Last-Event-ID.
+func TestSSEFallback(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	u := e.register(t)
+	var created struct{ Conversation persistence.Conversation }
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, &created)
+	convID := created.Conversation.ID
+	tab := e.dial(t, u)
+	tab.write(map[string]any{"type": "subscribe", "id": "s", "conversationId": convID})
+	tab.expect("ack")
+
+	events, res := e.sse(t, u, http.MethodPost, "/api/conversations/"+convID+"/messages",
+		`{"content":"over http [[fake tokens=50 delay=2ms split=true]]","clientMessageId":"sse-1"}`, nil)
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") || res.Header.Get("X-Accel-Buffering") != "no" {
+		t.Fatalf("headers %v", res.Header)
+	}
+	if len(events) < 4 || events[0].name != "ack" {
+		t.Fatalf("events %+v", events)
+	}
+	ack := events[0].data
+	for _, ev := range events {
+		if ev.name != ev.data.Type {
+			t.Fatalf("event name %q for a %s frame", ev.name, ev.data.Type)
+		}
+		if (ev.name == "delta" || ev.name == "done") && ev.id != fmt.Sprint(ev.data.Seq) {
+			t.Fatalf("event id %q, seq %d", ev.id, ev.data.Seq)
+		}
+	}
+	text, done := answer(t, frames(events), ack.MessageID)
+	want := fakeai.ExpectedText(fakeai.Config{Tokens: 50})
+	if text != want || done.Status != "complete" || events[len(events)-1].name != "done" {
+		t.Fatalf("SSE text %q (%s), want %q", text, done.Status, want)
+	}
+	wsText, _ := answer(t, live(tab.until(isDone(ack.MessageID))), ack.MessageID)
+	if wsText != want {
+		t.Fatalf("the WebSocket tab saw %q", wsText)
+	}
+
+	// Resume after the end with Last-Event-ID: exactly the rest, then done.
+	cut := int64(len(want) / 2)
+	for !utf8Start(want, cut) {
+		cut++
+	}
+	rest, _ := e.sse(t, u, http.MethodGet, "/api/conversations/"+convID+"/stream?messageId="+ack.MessageID, "",
+		map[string]string{"Last-Event-ID": fmt.Sprint(cut)})
+	prefix := frame{Type: "delta", MessageID: ack.MessageID, Seq: cut, Text: want[:cut]}
+	got, d := answer(t, append([]frame{prefix}, frames(rest)...), ack.MessageID)
+	if got != want || d.Status != "complete" {
+		t.Fatalf("resumed %q", got)
+	}
+
+	// A WebSocket-started answer resumes over SSE while it runs.
+	tab.write(sendFrame("w", convID, "from the socket [[fake tokens=200 delay=5ms]]"))
+	wsAck := live(tab.until(func(f frame) bool { return f.Type == "ack" }))
+	id := wsAck[len(wsAck)-1].MessageID
+	tab.until(func(f frame) bool { return f.Type == "delta" })
+	follow, _ := e.sse(t, u, http.MethodGet, "/api/conversations/"+convID+"/stream", "", nil)
+	got, d = answer(t, frames(follow), id)
+	if got != fakeai.ExpectedText(fakeai.Config{Tokens: 200}) || d.Status != "complete" {
+		t.Fatalf("SSE follow of a socket answer: %q (%s)", got, d.Status)
+	}
+
+	// The same client message id over SSE again starts nothing.
+	before := e.fake.Requests()
+	e.sse(t, u, http.MethodPost, "/api/conversations/"+convID+"/messages", `{"content":"again","clientMessageId":"sse-1"}`, nil)
+	if e.fake.Requests() != before {
+		t.Fatalf("a repeated clientMessageId started an answer")
+	}
+	// Nothing running: 204.
+	if _, res := e.sse(t, u, http.MethodGet, "/api/conversations/"+convID+"/stream", "", nil); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("stream with nothing running: %d", res.StatusCode)
+	}
+}
+
+// TestSSECancelAndErrors covers the SSE cancel route and its refusals.
+func TestSSECancelAndErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	u, other := e.register(t), e.register(t)
+	var created struct{ Conversation persistence.Conversation }
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, &created)
+	convID := created.Conversation.ID
+
+	// Without Accept: text/event-stream, 202 and the ids.
+	var started struct{ ConversationID, UserMessageID, MessageID string }
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations/"+convID+"/messages",
+		map[string]string{"content": "background [[fake tokens=200 delay=5ms]]"}, http.StatusAccepted, &started)
+	if started.MessageID == "" {
+		t.Fatalf("202 body %+v", started)
+	}
+	e.rest(t, other.Token, http.MethodPost, "/api/conversations/"+convID+"/cancel", nil, http.StatusNotFound, nil)
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations/"+convID+"/messages",
+		map[string]string{"content": "second"}, http.StatusConflict, nil)
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations/"+convID+"/cancel", nil, http.StatusNoContent, nil)
+	waitFor(t, "the cancelled answer to be stored", func() bool {
+		m, err := e.store.Message(context.Background(), u.ID, started.MessageID)
+		return err == nil && m.Status == persistence.StatusCancelled
+	})
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations/nope/messages", map[string]string{"content": "x"}, http.StatusBadRequest, nil)
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations/"+convID+"/messages", map[string]string{"content": ""}, http.StatusBadRequest, nil)
+	e.rest(t, "", http.MethodPost, "/api/conversations/"+convID+"/messages", map[string]string{"content": "x"}, http.StatusUnauthorized, nil)
+	if _, res := e.sse(t, other, http.MethodGet, "/api/conversations/"+convID+"/stream?messageId="+started.MessageID, "", nil); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("another user's stream: %d", res.StatusCode)
+	}
+	// Regenerate over SSE makes a sibling.
+	events, _ := e.sse(t, u, http.MethodPost, "/api/conversations/"+convID+"/regenerate", `{}`, nil)
+	ack := live(frames(events))[0]
+	if ack.Type != "ack" || ack.UserMessageID != started.UserMessageID {
+		t.Fatalf("regenerate ack %+v", ack)
+	}
+	if _, d := answer(t, frames(events), ack.MessageID); d.Status != "complete" {
+		t.Fatalf("regenerated answer %s", d.raw)
+	}
+}
+
+func utf8Start(s string, i int64) bool { return i >= int64(len(s)) || s[i]&0xC0 != 0x80 }
