@@ -313,9 +313,10 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 }
 
 func (h *Hub) newGeneration(c *conv, answer persistence.Message, prompt, connID string) *generation {
-	ctx, cancel := context.WithCancelCause(h.base)
+	id := persistence.NewID()
+	ctx, cancel := context.WithCancelCause(llm.WithRequestID(h.base, id))
 	ctx, stop := context.WithTimeoutCause(ctx, h.opts.MaxDuration, context.DeadlineExceeded)
-	return &generation{id: persistence.NewID(), hub: h, conv: c, msg: answer, prompt: prompt, connID: connID,
+	return &generation{id: id, hub: h, conv: c, msg: answer, prompt: prompt, connID: connID,
 		ctx: ctx, cancel: cancel, stop: stop, done: make(chan struct{}), lastFlush: time.Now()}
 }
 

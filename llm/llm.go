@@ -112,3 +112,18 @@ func KindOf(err error) ErrorKind {
 	}
 	return ""
 }
+
+type requestIDKey struct{}
+
+// WithRequestID tags ctx with the id of the generation a request serves.
+// Clients send it upstream as X-Request-ID and put it in their logs, so one
+// id ties a socket, an upstream request and a stored message together.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the id WithRequestID put in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}

@@ -141,7 +141,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 			return res, err
 		}
 		wait := c.backoff(try, retryAfter(st.header))
-		c.log.Warn("llm upstream retry", "model", req.Model, "retry", try+1,
+		c.log.Warn("llm upstream retry", "generation", llm.RequestID(ctx), "model", req.Model, "retry", try+1,
 			"kind", llm.KindOf(err), "status", st.status, "wait", wait)
 		if !sleep(ctx, wait) {
 			return res, ctxError(ctx)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+
+	"chatd/llm"
 )
 
 // doer is the HTTP client go-openai calls. For a Stream attempt it records
@@ -13,6 +15,9 @@ import (
 type doer struct{ c *http.Client }
 
 func (d doer) Do(req *http.Request) (*http.Response, error) {
+	if id := llm.RequestID(req.Context()); id != "" {
+		req.Header.Set("X-Request-ID", id)
+	}
 	resp, err := d.c.Do(req)
 	if err != nil {
 		return nil, err

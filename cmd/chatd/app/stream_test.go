@@ -70,6 +70,11 @@ func TestRawSession(t *testing.T) {
 				t.Fatalf("only %d delta frames: the answer was not streamed", deltas)
 			}
 
+			// The upstream request carries the generation id.
+			if rec, ok := e.fake.LastRequest(); !ok || !persistence.ValidID(rec.Header.Get("X-Request-ID")) || !rec.IncludeUsage {
+				t.Fatalf("upstream request headers %v, include_usage %v", rec.Header, rec.IncludeUsage)
+			}
+
 			// The stored answer is final as soon as done arrived.
 			th := e.thread(t, u, ack.ConversationID)
 			stored := th.message(t, ack.MessageID)
