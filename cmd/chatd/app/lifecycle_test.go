@@ -307,3 +307,40 @@ func TestSSECancelAndErrors(t *testing.T) {
 }
 
 func utf8Start(s string, i int64) bool { return i >= int64(len(s)) || s[i]&0xC0 != 0x80 }
+
+// TestMetrics: /metrics needs the token (or an allowed address) and
+// exports the live channel's metrics.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.Metrics.Token = "metrics-secret" }})
+	u := e.register(t)
+	cl := e.dial(t, u)
+	ack := cl.start("measure me")
+	cl.until(isDone(ack.MessageID))
+	cl.write(sendFrame("f", ack.ConversationID, "fail [[fake fault=400]]"))
+	failed := live(cl.until(func(f frame) bool { return f.Type == "ack" }))
+	cl.until(isDone(failed[len(failed)-1].MessageID))
+	e.rest(t, "", http.MethodGet, "/metrics", nil, http.StatusForbidden, nil)
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer metrics-secret")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body := new(strings.Builder)
+	if _, err := bufio.NewReader(res.Body).WriteTo(body); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: %d %v", res.StatusCode, err)
+	}
+	for _, name := range []string{
+		"chatd_ws_connections", "chatd_generations_active", `chatd_generations_total{model="fake-mini",status="complete"}`,
+		`chatd_time_to_first_token_seconds_bucket{model="fake-mini"`, "chatd_tokens_per_second_bucket",
+		"chatd_deltas_sent_total", "chatd_delta_frames_encoded_total", "chatd_slow_client_disconnects_total",
+		"chatd_writer_flush_seconds_bucket", "chatd_writer_flush_failures_total", "chatd_writer_messages",
+		`chatd_upstream_errors_total{kind="bad_request",model="fake-mini"}`, "chatd_http_requests_total",
+	} {
+		if !strings.Contains(body.String(), name) {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+}
