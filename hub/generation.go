@@ -33,6 +33,7 @@ type generation struct {
 	queued    bool // waiting in the flusher
 	tokens    int
 	firstAt   time.Time
+	lastAt    time.Time
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
@@ -45,6 +46,7 @@ func (g *generation) onDelta(text string) {
 		g.firstAt = now
 	}
 	g.tokens++
+	g.lastAt = now
 	g.text = append(g.text, text...)
 	g.hub.opts.Writer.Append(g.msg.ID, text)
 	if g.sent == 0 || now.Sub(g.lastFlush) >= g.hub.opts.CoalesceInterval ||
@@ -154,7 +156,7 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 
 func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protocol.ErrorBody, total time.Duration) {
 	g.conv.mu.Lock()
-	tokens, firstAt, size := g.tokens, g.firstAt, len(g.text)
+	tokens, firstAt, lastAt, size := g.tokens, g.firstAt, g.lastAt, len(g.text)
 	g.conv.mu.Unlock()
 	var ttft time.Duration
 	if tokens > 0 {
@@ -164,7 +166,7 @@ func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protoc
 	if errBody != nil {
 		kind = errBody.Code
 	}
-	h.opts.Metrics.GenerationFinished(g.msg.Model, string(u.Status), kind, ttft, tokens, total)
+	h.opts.Metrics.GenerationFinished(g.msg.Model, string(u.Status), kind, ttft, tokens, lastAt.Sub(firstAt))
 	level := slog.LevelInfo
 	if u.Status == persistence.StatusError {
 		level = slog.LevelWarn

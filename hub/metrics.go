@@ -9,8 +9,9 @@ type Metrics interface {
 	GenerationStarted(model string)
 	// GenerationFinished records how an answer ended: its status, the error
 	// code (or ""), the time to its first token (0 when none came), its
-	// number of deltas from upstream and its whole duration.
-	GenerationFinished(model, status, errorCode string, ttft time.Duration, tokens int, total time.Duration)
+	// number of deltas from upstream and the time from its first to its
+	// last delta.
+	GenerationFinished(model, status, errorCode string, ttft time.Duration, tokens int, streaming time.Duration)
 	// DeltaSent counts one delta frame handed to n subscribers.
 	DeltaSent(n int)
 }

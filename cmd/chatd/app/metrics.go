@@ -99,7 +99,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 func (m *liveMetrics) GenerationStarted(string) { m.active.Inc() }
 
 // GenerationFinished implements hub.Metrics.
-func (m *liveMetrics) GenerationFinished(model, status, errorCode string, ttft time.Duration, tokens int, total time.Duration) {
+func (m *liveMetrics) GenerationFinished(model, status, errorCode string, ttft time.Duration, tokens int, streaming time.Duration) {
 	m.active.Dec()
 	m.finished.WithLabelValues(model, status).Inc()
 	if status == "error" {
@@ -109,7 +109,7 @@ func (m *liveMetrics) GenerationFinished(model, status, errorCode string, ttft t
 		return
 	}
 	m.ttft.WithLabelValues(model).Observe(ttft.Seconds())
-	if streaming := total - ttft; tokens > 1 && streaming > 0 {
+	if tokens > 1 && streaming > 0 {
 		m.tokensPerSec.WithLabelValues(model).Observe(float64(tokens-1) / streaming.Seconds())
 	}
 }
