@@ -1,0 +1,80 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestDecodeClient(t *testing.T) {
+	conv := "0123456789abcdef01234567"
+	tests := []struct {
+		name  string
+		frame string
+		code  string // "" means valid
+		id    string // the id the error must echo
+	}{
+		{"send new conversation", `{"type":"send","content":"hi"}`, "", ""},
+		{"send with everything", `{"type":"send","id":"x","conversationId":"` + conv + `","content":"hi","clientMessageId":"c1","parentMessageId":"","model":"m"}`, "", ""},
+		{"numeric id", `{"type":"ping","id":12}`, "", ""},
+		{"cancel", `{"type":"cancel","conversationId":"` + conv + `"}`, "", ""},
+		{"regenerate", `{"type":"regenerate","conversationId":"` + conv + `","messageId":"` + conv + `"}`, "", ""},
+		{"subscribe with cursor", `{"type":"subscribe","conversationId":"` + conv + `","messageId":"` + conv + `","lastSeq":10}`, "", ""},
+		{"unsubscribe", `{"type":"unsubscribe","conversationId":"` + conv + `"}`, "", ""},
+		{"surrounding space", "  \n{\"type\":\"ping\"}\n", "", ""},
+		{"not json", `hello`, CodeBadFrame, ""},
+		{"array", `[]`, CodeBadFrame, ""},
+		{"truncated", `{"type":"ping"`, CodeBadFrame, ""},
+		{"empty", ``, CodeBadFrame, ""},
+		{"no type", `{"id":"a"}`, CodeUnknownType, `"a"`},
+		{"unknown type", `{"type":"fly","id":"b"}`, CodeUnknownType, `"b"`},
+		{"send without content", `{"type":"send","id":"c"}`, CodeInvalidField, `"c"`},
+		{"send blank content", `{"type":"send","content":"  \n "}`, CodeInvalidField, ""},
+		{"content of the wrong type", `{"type":"send","id":"d","content":1}`, CodeInvalidField, `"d"`},
+		{"content too long", `{"type":"send","content":"` + strings.Repeat("é", MaxContentChars+1) + `"}`, CodeInvalidField, ""},
+		{"content at the limit", `{"type":"send","content":"` + strings.Repeat("é", MaxContentChars) + `"}`, "", ""},
+		{"bad conversation id", `{"type":"send","content":"x","conversationId":"zz"}`, CodeInvalidField, ""},
+		{"bad parent id", `{"type":"send","content":"x","parentMessageId":"zz"}`, CodeInvalidField, ""},
+		{"long client message id", `{"type":"send","content":"x","clientMessageId":"` + strings.Repeat("a", 65) + `"}`, CodeInvalidField, ""},
+		{"cancel without conversation", `{"type":"cancel"}`, CodeInvalidField, ""},
+		{"negative cursor", `{"type":"subscribe","conversationId":"` + conv + `","lastSeq":-1}`, CodeInvalidField, ""},
+		{"cursor of the wrong type", `{"type":"subscribe","id":"e","conversationId":"` + conv + `","lastSeq":"1"}`, CodeInvalidField, `"e"`},
+		{"object id", `{"type":"ping","id":{}}`, CodeInvalidField, ""},
+		{"long id", `{"type":"ping","id":"` + strings.Repeat("i", 65) + `"}`, CodeInvalidField, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := DecodeClient([]byte(tt.frame))
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || err.Code != tt.code {
+				t.Fatalf("got %v, want code %s", err, tt.code)
+			}
+			if string(f.ID) != tt.id {
+				t.Fatalf("echoed id %s, want %s", f.ID, tt.id)
+			}
+		})
+	}
+}
+
+func TestServerFramesEncodeOnce(t *testing.T) {
+	f := Delta("c", "m", 7, "héllo\n<b>")
+	var back map[string]any
+	if err := json.Unmarshal(f.Data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back["type"] != "delta" || back["seq"] != float64(7) || back["text"] != "héllo\n<b>" || f.Seq != 7 || f.MessageID != "m" {
+		t.Fatalf("delta frame %s", f.Data)
+	}
+	if strings.ContainsAny(string(f.Data), "\n\r") {
+		t.Fatalf("frame data holds a raw newline: %q", f.Data)
+	}
+	e := ErrorFrame(json.RawMessage(`"q"`), Errorf(CodeNotFound, "nope %d", 1))
+	if string(e.Data) != `{"type":"error","id":"q","code":"not_found","message":"nope 1"}` {
+		t.Fatalf("error frame %s", e.Data)
+	}
+}
