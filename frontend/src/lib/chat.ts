@@ -614,13 +614,15 @@ export class ChatApp {
     const id = this.openId;
     const m = id ? this.store.state.threads[id]?.messages[messageId] : undefined;
     if (!id || !m || !text.trim()) return;
-    await this.submit(id, text, m.parentId || undefined, null);
+    // parentMessageId "" asks for a new root (an edit of the first message).
+    await this.submit(id, text, m.parentId, null);
   }
 
   private async submit(id: string, content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
     const transport = this.transport;
     if (!transport) return;
     const cmid = newClientId();
+    if (draftKey) this.holdDraft(draftKey, content);
     this.store.set((s) => ({
       ...s,
       threads: { ...s.threads, [id]: addPending(s.threads[id] ?? newThread(id), cmid, parentMessageId ?? '', content) },
@@ -628,7 +630,7 @@ export class ChatApp {
       drafts: draftKey ? { ...s.drafts, [draftKey]: '' } : s.drafts,
     }));
     try {
-      await transport.send({ conversationId: id, content, clientMessageId: cmid, ...(parentMessageId ? { parentMessageId } : {}) });
+      await transport.send({ conversationId: id, content, clientMessageId: cmid, ...(parentMessageId !== undefined ? { parentMessageId } : {}) });
       if (draftKey) this.persist.saveDraft(draftKey, '');
     } catch (err) {
       this.store.set((s) => {
@@ -717,6 +719,13 @@ export class ChatApp {
         this.persist.saveDraft(key, text);
       }, 200),
     );
+  }
+
+  /** holdDraft cancels a pending save and stores the text being sent, until the server has it. */
+  private holdDraft(key: string, text: string): void {
+    clearTimeout(this.draftTimers.get(key));
+    this.draftTimers.delete(key);
+    this.persist.saveDraft(key, text);
   }
 
   private flushDrafts(): void {

@@ -1,0 +1,369 @@
+// Browser end-to-end tests: Debian's Chromium (playwright-core) against the
+// real chatd server and the real fake OpenAI server. Run with
+// `npm run e2e` (after `npm run build`); screenshots go to test-results/e2e/.
+
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { startStack, waitFor } from './harness.mjs';
+import {
+  answerText,
+  assertInert,
+  conversationId,
+  lastAnswer,
+  login,
+  normalize,
+  register,
+  sampleGrowth,
+  send,
+  shot,
+  shown,
+  statusLine,
+  uniqueEmail,
+  waitDone,
+  waitStreaming,
+  watch,
+} from './helpers.mjs';
+
+let stack;
+
+before(async () => {
+  stack = await startStack();
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+async function newPage(base = stack.base) {
+  const context = await stack.browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  const seen = watch(page);
+  return { context, page, seen, base };
+}
+
+describe('accounts', () => {
+  test('register, a taken email, a wrong password, sign in', async () => {
+    const { context, page, seen } = await newPage();
+    const email = uniqueEmail('acct');
+    await page.goto(stack.base + '/');
+    assert.match(page.url(), /\/login$/);
+    await shot(page, '01-sign-in');
+    await register(page, stack.base, email, 'good password 1');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+
+    await page.getByRole('link', { name: 'Create one' }).click();
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('good password 1');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('alert').filter({ hasText: 'already exists' }).waitFor();
+
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await login(page, email, 'wrong password');
+    await page.getByRole('alert').filter({ hasText: 'Wrong email or password' }).waitFor();
+    await shot(page, '02-sign-in-error');
+    await page.getByLabel('Password').fill('good password 1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Message', { exact: true }).waitFor();
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});
+
+describe('one conversation, start to end', () => {
+  let page;
+  let context;
+  let seen;
+  let id;
+  const word = `alpha${Date.now()}`;
+
+  before(async () => {
+    ({ context, page, seen } = await newPage());
+    await register(page, stack.base, uniqueEmail('conv'));
+  });
+  after(async () => {
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
+  test('the answer arrives token by token and matches the model text exactly', async () => {
+    await send(page, `${word} first question [[fake tokens=60 delay=40ms]]`);
+    const lengths = await sampleGrowth(page);
+    assert.ok(lengths.length >= 4, `answer shown in ${lengths.length} steps: ${lengths}`);
+    const a = await waitDone(page);
+    assert.equal(a.status, 'complete');
+    const expected = await stack.expectedText({ tokens: 60 });
+    assert.equal(a.content, expected);
+    assert.equal(normalize(await answerText(page)), normalize(expected));
+    id = conversationId(page);
+    assert.ok(id, 'the URL names the conversation');
+    await page.locator('.usage').last().waitFor();
+    await shot(page, '03-answer');
+  });
+
+  test('Stop ends an answer mid-way', async () => {
+    await send(page, `${word} second [[fake tokens=400 delay=30ms]]`);
+    await waitStreaming(page, 40);
+    await page.getByRole('button', { name: 'Stop generating' }).click();
+    const a = await waitDone(page);
+    assert.equal(a.status, 'cancelled');
+    const full = await stack.expectedText({ tokens: 400 });
+    assert.ok(a.content.length > 0 && a.content.length < full.length, `stopped at ${a.content.length} of ${full.length}`);
+    assert.ok(full.startsWith(a.content), 'the stopped text is a prefix of the answer');
+    await page.locator('.msg-status').filter({ hasText: 'Stopped' }).waitFor();
+    await shot(page, '04-stopped');
+  });
+
+  test('Regenerate makes a second version; the switcher moves between them', async () => {
+    const before = await shown(page);
+    assert.equal(before.length, 4);
+    await page.getByRole('button', { name: 'Regenerate answer' }).first().click();
+    await waitFor(async () => (await shown(page)).length === 2, { what: 'the regenerated branch to show' });
+    const a = await waitDone(page);
+    assert.equal(a.status, 'complete');
+    assert.equal(a.content, await stack.expectedText({ tokens: 60 }));
+    assert.notEqual(a.id, before[1].id);
+    const counter = page.locator('.msg-assistant .version-count');
+    assert.equal(await counter.innerText(), '2/2');
+    await shot(page, '05-regenerated');
+
+    await page.getByRole('button', { name: 'Previous version' }).click();
+    await waitFor(async () => (await shown(page)).length === 4, { what: 'version 1 with its follow-ups' });
+    assert.deepEqual((await shown(page)).map((m) => m.id), before.map((m) => m.id));
+    assert.equal(await page.locator('.msg-assistant .version-count').first().innerText(), '1/2');
+    await page.getByRole('button', { name: 'Next version' }).click();
+    await waitFor(async () => (await shown(page))[1]?.id === a.id, { what: 'version 2 again' });
+  });
+
+  test('editing the first message and resending makes a branch', async () => {
+    await page.getByRole('button', { name: 'Edit message' }).first().click();
+    const edit = page.getByLabel('Edit your message');
+    await edit.fill(`${word} edited question [[fake tokens=30 delay=30ms]]`);
+    await edit.press('Enter');
+    await waitFor(async () => (await shown(page))[0]?.content.includes('edited question'), { what: 'the edited branch' });
+    const a = await waitDone(page);
+    assert.equal(a.content, await stack.expectedText({ tokens: 30 }));
+    const path = await shown(page);
+    assert.equal(path.length, 2);
+    assert.equal(await page.locator('.msg-user .version-count').first().innerText(), '2/2');
+    await shot(page, '06-edited-branch');
+
+    await page.locator('.msg-user').first().getByRole('button', { name: 'Previous version' }).click();
+    await waitFor(async () => (await shown(page))[0]?.content.includes('first question'), { what: 'the original branch' });
+    assert.equal((await shown(page)).length, 2, 'the original branch shows its latest version (the regenerated answer)');
+    await page.locator('.msg-user').first().getByRole('button', { name: 'Next version' }).click();
+    await waitFor(async () => (await shown(page))[0]?.content.includes('edited question'), { what: 'the edited branch again' });
+  });
+
+  test('a reload finds the whole conversation, branches included', async () => {
+    await page.reload();
+    await waitFor(async () => (await shown(page)).length === 2 && (await shown(page))[0].content.includes('edited'), { what: 'the conversation after reload' });
+    assert.equal(await page.getByLabel('Message', { exact: true }).inputValue(), '', 'sent text is not left as a draft');
+    assert.equal(await page.locator('.msg-user .version-count').first().innerText(), '2/2');
+    await page.locator('.msg-user').first().getByRole('button', { name: 'Previous version' }).click();
+    await waitFor(async () => (await shown(page))[0]?.content.includes('first question'), { what: 'the original branch after reload' });
+    await page.locator('.msg-assistant').first().getByRole('button', { name: 'Previous version' }).click();
+    await waitFor(async () => (await shown(page)).length === 4, { what: 'the stopped answer after reload' });
+    assert.equal((await shown(page))[3].status, 'cancelled');
+  });
+
+  test('search finds it in the sidebar', async () => {
+    const search = page.getByLabel('Search conversations');
+    await search.fill(word);
+    await page.locator(`.conv[data-conversation-id="${id}"]`).waitFor();
+    await search.fill(`nothing-${Date.now()}`);
+    await page.getByText('No conversation matches.').waitFor();
+    await search.fill('');
+    await page.locator(`.conv[data-conversation-id="${id}"]`).waitFor();
+  });
+
+  test('rename inline, persisted', async () => {
+    const item = page.locator(`.conv[data-conversation-id="${id}"]`);
+    await item.hover();
+    await item.getByRole('button', { name: /^Rename/ }).click();
+    const input = page.getByLabel('Conversation title');
+    await input.fill(`Renamed ${word}`);
+    await input.press('Enter');
+    await page.locator('.chat-title').filter({ hasText: `Renamed ${word}` }).waitFor();
+    await page.reload();
+    await page.locator(`.conv[data-conversation-id="${id}"]`).filter({ hasText: `Renamed ${word}` }).waitFor();
+  });
+
+  test('export to Markdown downloads the conversation', async () => {
+    await page.getByRole('button', { name: 'Export' }).click();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('menuitem', { name: 'Export as Markdown' }).click()]);
+    const text = await readFile(await download.path(), 'utf8');
+    assert.ok(text.includes(word), 'the export holds the messages');
+  });
+
+  test('phone width and dark theme', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, '07-phone');
+    await page.getByRole('button', { name: 'Open conversations' }).click();
+    await page.locator('.sidebar.open').waitFor();
+    await page.waitForFunction(() => getComputedStyle(document.querySelector('.sidebar')).transform === 'none');
+    await shot(page, '08-phone-sidebar');
+    await page.keyboard.press('Escape');
+    await page.locator('.sidebar.open').waitFor({ state: 'detached' });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const theme = page.getByRole('button', { name: /^Theme:/ });
+    await theme.click(); // system -> light
+    await theme.click(); // light -> dark
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    await shot(page, '09-dark');
+    await theme.click(); // back to system
+  });
+
+  test('delete with confirmation', async () => {
+    const item = page.locator(`.conv[data-conversation-id="${id}"]`);
+    await item.hover();
+    await item.getByRole('button', { name: /^Delete/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await item.waitFor({ state: 'detached' });
+    await waitFor(() => new URL(page.url()).pathname === '/', { what: 'the new-chat page' });
+    const status = await page.evaluate(async (cid) => {
+      const res = await fetch(`/api/conversations/${cid}`, { headers: { Authorization: `Bearer ${localStorage.getItem('chatd.token')}` } });
+      return res.status;
+    }, id);
+    assert.equal(status, 404);
+  });
+});
+
+describe('live updates', () => {
+  test('a second tab sees a generation live and can stop it', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('tabs'));
+    await send(page, 'hello [[fake tokens=5 delay=10ms]]');
+    await waitDone(page);
+    const id = conversationId(page);
+
+    const page2 = await context.newPage();
+    const seen2 = watch(page2);
+    await page2.goto(`${stack.base}/c/${id}`);
+    await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 to load the conversation' });
+
+    await send(page, 'long one [[fake tokens=300 delay=30ms]]');
+    const first = await waitStreaming(page2, 10);
+    const later = await waitFor(async () => {
+      const a = await lastAnswer(page2);
+      return a.content.length > first.content.length + 20 ? a : null;
+    }, { what: 'tab 2 to see the answer grow' });
+    assert.equal(later.id, first.id);
+    await shot(page2, '10-second-tab-live');
+    await page2.getByRole('button', { name: 'Stop generating' }).click();
+    const a1 = await waitDone(page);
+    const a2 = await waitDone(page2);
+    assert.equal(a1.status, 'cancelled');
+    assert.equal(a2.status, 'cancelled');
+    assert.equal(a1.content, a2.content);
+    assert.ok((await stack.expectedText({ tokens: 300 })).startsWith(a1.content));
+    assert.deepEqual([...seen.errors, ...seen2.errors], []);
+    await context.close();
+  });
+
+  test('a cut WebSocket reconnects and the text has no duplicate or missing part', async () => {
+    const { context, page, seen } = await newPage();
+    let sockets = 0;
+    page.on('websocket', () => sockets++);
+    await register(page, stack.base, uniqueEmail('cut'));
+    await waitFor(async () => (await statusLine(page))?.state === 'connected', { what: 'connected' });
+    await send(page, 'resume me [[fake tokens=200 delay=30ms]]');
+    await waitStreaming(page, 30);
+    await page.evaluate(() => window.__chatd.dropConnection());
+    await waitFor(() => sockets >= 2, { what: 'a second WebSocket' });
+    const mid = await waitStreaming(page, 250);
+    await page.evaluate(() => window.__chatd.dropConnection());
+    await waitFor(() => sockets >= 3, { what: 'a third WebSocket' });
+    const a = await waitDone(page);
+    assert.ok(mid.content.length >= 250);
+    const expected = await stack.expectedText({ tokens: 200 });
+    assert.equal(a.status, 'complete');
+    assert.equal(a.content, expected);
+    assert.equal(normalize(await answerText(page)), normalize(expected));
+    assert.equal(await page.evaluate(() => window.__chatd.transport()), 'ws');
+    assert.equal((await statusLine(page)).state, 'connected');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
+  test('an expired session returns to sign-in and keeps the unsent text', async () => {
+    const a = await newPage();
+    const creds = await register(a.page, stack.base, uniqueEmail('expire'));
+    const b = await newPage();
+    await b.page.goto(stack.base + '/login');
+    await login(b.page, creds.email, creds.password);
+    const box = b.page.getByLabel('Message', { exact: true });
+    await box.fill('an unsent draft that must survive');
+    await waitFor(async () => (await statusLine(b.page))?.state === 'connected', { what: 'tab B connected' });
+
+    await a.page.getByRole('button', { name: 'Sign out' }).click(); // revokes every token of the user
+    await b.page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await b.page.getByText('Your session has ended').waitFor();
+    await shot(b.page, '11-session-ended');
+    await login(b.page, creds.email, creds.password);
+    await waitFor(async () => (await b.page.getByLabel('Message', { exact: true }).inputValue()) === 'an unsent draft that must survive', {
+      what: 'the draft after signing in again',
+    });
+    assert.deepEqual([...a.seen.errors, ...b.seen.errors], []);
+    await a.context.close();
+    await b.context.close();
+  });
+});
+
+describe('safety', () => {
+  test('an XSS payload from the model does not execute', async () => {
+    const { context, page, seen } = await newPage();
+    await context.addInitScript(() => {
+      window.__xss = undefined;
+      window.alert = () => {
+        window.__xss = 'alert';
+      };
+    });
+    await register(page, stack.base, uniqueEmail('xss'));
+    await send(page, 'show me html [[fake mode=xss delay=5ms]]');
+    const a = await waitDone(page);
+    assert.equal(a.content, await stack.expectedText({ mode: 'xss' }));
+    await page.waitForTimeout(300); // give a payload's onerror/onload a chance to fire
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    assert.deepEqual(seen.dialogs, []);
+    await assertInert(page);
+    assert.ok((await answerText(page)).includes('<script>'), 'raw HTML is shown as text');
+    await shot(page, '12-xss-inert');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});
+
+describe('fallback transport', () => {
+  test('with WebSocket upgrades refused, chat works over SSE', async () => {
+    const { context, page, seen } = await newPage(stack.proxyBase);
+    await register(page, stack.proxyBase, uniqueEmail('sse'));
+    await waitFor(async () => (await statusLine(page))?.transport === 'sse', { what: 'the SSE fallback' });
+    const status = await statusLine(page);
+    assert.match(status.text, /HTTP streaming/);
+
+    await send(page, 'over http [[fake tokens=60 delay=40ms]]');
+    const lengths = await sampleGrowth(page);
+    assert.ok(lengths.length >= 4, `answer shown in ${lengths.length} steps`);
+    const a = await waitDone(page);
+    assert.equal(a.content, await stack.expectedText({ tokens: 60 }));
+    await shot(page, '13-sse-fallback');
+
+    await send(page, 'cut me [[fake tokens=120 delay=30ms]]');
+    await waitStreaming(page, 40);
+    await page.evaluate(() => window.__chatd.dropConnection());
+    const b = await waitDone(page);
+    assert.equal(b.status, 'complete');
+    assert.equal(b.content, await stack.expectedText({ tokens: 120 }));
+
+    await send(page, 'stop me [[fake tokens=400 delay=30ms]]');
+    await waitStreaming(page, 20);
+    await page.getByRole('button', { name: 'Stop generating' }).click();
+    assert.equal((await waitDone(page)).status, 'cancelled');
+    assert.equal(await page.evaluate(() => window.__chatd.transport()), 'sse');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});

@@ -1,0 +1,151 @@
+// Page helpers for the end-to-end tests: they act as a user would (typing,
+// clicking) and read state from the DOM, plus the client's debug hook
+// window.__chatd for the raw text it assembled from deltas.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { artifactsDir, waitFor } from './harness.mjs';
+
+let userSeq = 0;
+
+/** uniqueEmail returns an email no other test uses. */
+export function uniqueEmail(tag) {
+  return `${tag}-${Date.now()}-${++userSeq}@example.com`;
+}
+
+/** shot saves a screenshot under frontend/test-results/e2e/. */
+export async function shot(page, name) {
+  await page.screenshot({ path: join(artifactsDir, `${name}.png`) });
+}
+
+/** watch records page errors and dialogs, so a test can assert there were none. */
+export function watch(page) {
+  const seen = { errors: [], dialogs: [] };
+  page.on('pageerror', (e) => seen.errors.push(e.message));
+  page.on('dialog', async (d) => {
+    seen.dialogs.push(d.message());
+    await d.dismiss().catch(() => undefined);
+  });
+  return seen;
+}
+
+/** register creates an account through the form and waits for the chat page. */
+export async function register(page, base, email, password = 'correct horse battery') {
+  await page.goto(`${base}/register`);
+  await page.getByLabel('Name').fill('E2E User');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByLabel('Message', { exact: true }).waitFor();
+  return { email, password };
+}
+
+/** login signs in through the form. */
+export async function login(page, email, password) {
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** send types a message and presses Enter. */
+export async function send(page, text) {
+  const box = page.getByLabel('Message', { exact: true });
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+/** shown returns the messages of the shown path, as the client holds them. */
+export function shown(page) {
+  return page.evaluate(() => window.__chatd.shown());
+}
+
+/** lastAnswer returns the last assistant message of the shown path. */
+export async function lastAnswer(page) {
+  const path = await shown(page);
+  return path.filter((m) => m.role === 'assistant').at(-1);
+}
+
+/** waitAnswerStarted waits until the shown path ends with a streaming answer holding text. */
+export async function waitStreaming(page, minChars = 1) {
+  return waitFor(
+    async () => {
+      const a = await lastAnswer(page);
+      return a && a.status === 'streaming' && a.content.length >= minChars ? a : null;
+    },
+    { what: 'a streaming answer' },
+  );
+}
+
+/** waitDone waits until the last answer of the shown path has ended. */
+export async function waitDone(page, timeout = 60000) {
+  return waitFor(
+    async () => {
+      const a = await lastAnswer(page);
+      return a && a.status !== 'streaming' && !a.id.startsWith('local:') ? a : null;
+    },
+    { timeout, what: 'the answer to end' },
+  );
+}
+
+/** answerText is the rendered text of the last answer in the DOM. */
+export function answerText(page) {
+  return page.locator('.msg-assistant').last().locator('.msg-body').innerText();
+}
+
+/**
+ * sampleGrowth reads the DOM text of the last answer while it streams and
+ * returns the distinct lengths seen, in order.
+ */
+export async function sampleGrowth(page, timeout = 60000) {
+  const lengths = [];
+  const end = Date.now() + timeout;
+  while (Date.now() < end) {
+    const state = await page.evaluate(() => {
+      const el = [...document.querySelectorAll('.msg-assistant')].at(-1);
+      return el ? { status: el.getAttribute('data-status'), len: el.querySelector('.msg-body')?.textContent?.length ?? 0 } : null;
+    });
+    if (state && state.len > 0 && lengths.at(-1) !== state.len) lengths.push(state.len);
+    if (state && state.status !== 'streaming' && lengths.length > 0) return lengths;
+    await new Promise((r) => setTimeout(r, 60));
+  }
+  throw new Error('the answer did not end while sampling');
+}
+
+/** normalize collapses whitespace, to compare rendered text with source text. */
+export function normalize(s) {
+  return s.replace(/\s+/g, ' ').trim();
+}
+
+/** assertInert fails when the messages hold executable markup. */
+export async function assertInert(page) {
+  const bad = await page.evaluate(() => {
+    const out = [];
+    for (const root of document.querySelectorAll('.msg')) {
+      if (root.querySelector('script, iframe, object, embed, frame')) out.push('dangerous element');
+      for (const el of root.querySelectorAll('*')) {
+        for (const a of el.attributes) {
+          if (a.name.startsWith('on')) out.push(`${el.tagName} ${a.name}`);
+          if (['href', 'src', 'action', 'formaction'].includes(a.name) && /^\s*(javascript|vbscript|data):/i.test(a.value)) {
+            out.push(`${el.tagName} ${a.name}=${a.value}`);
+          }
+        }
+      }
+    }
+    return out;
+  });
+  assert.deepEqual(bad, []);
+}
+
+/** conversationId reads the open conversation's id from the URL. */
+export function conversationId(page) {
+  const m = /\/c\/([0-9a-f]{24})/.exec(page.url());
+  return m ? m[1] : null;
+}
+
+/** statusLine returns the connection status line's transport and text. */
+export function statusLine(page) {
+  return page.evaluate(() => {
+    const el = document.querySelector('.status-line');
+    return el ? { transport: el.getAttribute('data-transport'), state: el.getAttribute('data-state'), text: el.textContent } : null;
+  });
+}
