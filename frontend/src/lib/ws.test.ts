@@ -1,0 +1,194 @@
+// WSTransport against a scripted stand-in for the browser's WebSocket (the
+// real server is exercised by the end-to-end tests in e2e/).
+
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { TransportHandlers, TransportStatus } from './transport';
+import { WSTransport, type AuthCheck } from './ws';
+
+class FakeSocket {
+  static all: FakeSocket[] = [];
+  readyState = 0;
+  sent: Array<Record<string, unknown>> = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((ev: { data: string }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  constructor(
+    readonly url: string,
+    readonly protocols: string[],
+  ) {
+    FakeSocket.all.push(this);
+  }
+  send(data: string) {
+    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+  }
+  close(code = 1000) {
+    this.finish(code);
+  }
+  // ---- script ----
+  open() {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  receive(frame: object) {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+  finish(code: number) {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.onclose?.({ code, reason: '' });
+  }
+  last() {
+    return this.sent[this.sent.length - 1]!;
+  }
+}
+
+function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok') {
+  const statuses: TransportStatus[] = [];
+  const handlers: TransportHandlers & Record<string, ReturnType<typeof vi.fn>> = {
+    frame: vi.fn(),
+    status: vi.fn((s: TransportStatus) => statuses.push(s)),
+    reconnected: vi.fn(),
+    unauthorized: vi.fn(),
+    fallback: vi.fn(),
+    resumePoint: vi.fn(() => ({ messageId: 'm1', lastSeq: 42 })),
+    subscribeFailed: vi.fn(),
+  };
+  const checkAuth = vi.fn(async () => verdict);
+  const t = new WSTransport(handlers, {
+    token: () => 'tok',
+    checkAuth,
+    url: 'ws://host/ws',
+    WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
+    pingIntervalMs: 1_000_000,
+  });
+  return { t, handlers, statuses, checkAuth, socket: () => FakeSocket.all[FakeSocket.all.length - 1]! };
+}
+
+beforeEach(() => {
+  FakeSocket.all = [];
+  vi.useFakeTimers();
+});
+afterEach(() => vi.useRealTimers());
+
+describe('WSTransport', () => {
+  it('passes the token as the bearer subprotocol and subscribes with the resume point on open', () => {
+    const { t, handlers, statuses, socket } = setup();
+    t.subscribe('c1');
+    t.start();
+    expect(socket().url).toBe('ws://host/ws');
+    expect(socket().protocols).toEqual(['chat.v1', 'bearer.tok']);
+    socket().open();
+    expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+    expect(socket().last()).toMatchObject({ type: 'subscribe', conversationId: 'c1', messageId: 'm1', lastSeq: 42 });
+    expect(handlers.reconnected).not.toHaveBeenCalled();
+  });
+
+  it('resolves a send on its ack and rejects on its error', async () => {
+    const { t, socket } = setup();
+    t.start();
+    socket().open();
+    const ok = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'x' });
+    const sent = socket().last();
+    socket().receive({ type: 'ack', id: sent.id, conversationId: 'c1', userMessageId: 'u', messageId: 'a' });
+    await expect(ok).resolves.toEqual({ conversationId: 'c1', userMessageId: 'u', messageId: 'a' });
+
+    const bad = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'y' });
+    socket().receive({ type: 'error', id: socket().last().id, code: 'generation_running', message: 'busy' });
+    await expect(bad).rejects.toMatchObject({ code: 'generation_running' });
+  });
+
+  it('rejects requests at once while disconnected', async () => {
+    const { t } = setup();
+    t.start();
+    await expect(t.cancel('c1')).rejects.toMatchObject({ code: 'network' });
+  });
+
+  it('reconnects with backoff after a cut and resumes every subscription', async () => {
+    const { t, handlers, statuses, socket } = setup();
+    t.subscribe('c1');
+    t.start();
+    socket().open();
+    const pending = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'x' });
+    socket().finish(1006);
+    await expect(pending).rejects.toMatchObject({ code: 'network' });
+    expect(FakeSocket.all.length).toBe(1);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(FakeSocket.all.length).toBe(2);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    socket().open();
+    expect(socket().last()).toMatchObject({ type: 'subscribe', conversationId: 'c1', messageId: 'm1', lastSeq: 42 });
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+  });
+
+  it('reconnects at once after 4408 (too slow)', async () => {
+    const { t, socket } = setup();
+    t.start();
+    socket().open();
+    socket().finish(4408);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(FakeSocket.all.length).toBe(2);
+  });
+
+  it('sends the user to sign in on 4401 and does not reconnect', async () => {
+    const { t, handlers, socket } = setup();
+    t.start();
+    socket().open();
+    socket().finish(4401);
+    expect(handlers.unauthorized).toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all.length).toBe(1);
+  });
+
+  it.each([1008, 1009])('shows an error and stops on %i', async (code) => {
+    const { t, statuses, socket } = setup();
+    t.start();
+    socket().open();
+    socket().finish(code);
+    expect(statuses.at(-1)?.state).toBe('offline');
+    expect(statuses.at(-1)?.detail).toBeTruthy();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all.length).toBe(1);
+  });
+
+  it('asks for the fallback after sockets that never open while HTTP works', async () => {
+    const { t, handlers, checkAuth, socket } = setup('ok');
+    t.start();
+    for (let i = 0; i < 3; i++) {
+      socket().finish(1006);
+      await vi.advanceTimersByTimeAsync(5000);
+    }
+    expect(checkAuth).toHaveBeenCalledTimes(3);
+    expect(handlers.fallback).toHaveBeenCalledTimes(1);
+  });
+
+  it('a refused token before the upgrade means sign in, not fallback', async () => {
+    const { t, handlers, socket } = setup('unauthorized');
+    t.start();
+    socket().finish(1006);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(handlers.unauthorized).toHaveBeenCalled();
+    expect(handlers.fallback).not.toHaveBeenCalled();
+  });
+
+  it('an unreachable server is offline and retried, never a fallback', async () => {
+    const { t, handlers, statuses, socket } = setup('offline');
+    t.start();
+    for (let i = 0; i < 5; i++) {
+      socket().finish(1006);
+      await vi.advanceTimersByTimeAsync(40_000);
+    }
+    expect(statuses.some((s) => s.state === 'offline')).toBe(true);
+    expect(handlers.fallback).not.toHaveBeenCalled();
+    expect(FakeSocket.all.length).toBe(6);
+  });
+
+  it('routes subscribe errors to the store', async () => {
+    const { t, handlers, socket } = setup();
+    t.start();
+    socket().open();
+    t.subscribe('c2');
+    socket().receive({ type: 'error', id: socket().last().id, code: 'bad_seq', message: 'no' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c2', 'bad_seq');
+  });
+});
