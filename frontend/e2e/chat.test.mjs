@@ -70,6 +70,26 @@ describe('accounts', () => {
     assert.deepEqual(seen.errors, []);
     await context.close();
   });
+
+  test('repeated failures are rate limited with a countdown', async () => {
+    const { context, page } = await newPage();
+    const email = uniqueEmail('limit');
+    await register(page, stack.base, email, 'good password 2');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    let limited = false;
+    for (let i = 0; i < 12 && !limited; i++) {
+      await login(page, email, `wrong ${i}`);
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      limited = /Too many attempts\. Try again in \d+ seconds/.test(await alert.innerText());
+      if (!limited) await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    }
+    assert.ok(limited, 'the server answered 429 and the page said so');
+    const button = page.getByRole('button', { name: /^Wait \d+ s$/ });
+    assert.ok(await button.isDisabled(), 'sign-in waits for Retry-After');
+    await shot(page, '02b-rate-limited');
+    await context.close();
+  });
 });
 
 describe('one conversation, start to end', () => {
@@ -100,7 +120,28 @@ describe('one conversation, start to end', () => {
     id = conversationId(page);
     assert.ok(id, 'the URL names the conversation');
     await page.locator('.usage').last().waitFor();
+    await page.locator(`.conv[data-conversation-id="${id}"] a`).filter({ hasNotText: 'New chat' }).waitFor();
     await shot(page, '03-answer');
+  });
+
+  test('system prompt and model are saved on the conversation', async () => {
+    await page.getByRole('button', { name: 'System prompt' }).click();
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'System prompt' }).click();
+    await page.getByRole('dialog').getByLabel('System prompt').fill('You answer like a pirate.');
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await page.getByLabel('Model').selectOption('fake-large');
+    const conv = await waitFor(async () => {
+      const c = await page.evaluate(async (cid) => {
+        const res = await fetch(`/api/conversations/${cid}`, { headers: { Authorization: `Bearer ${localStorage.getItem('chatd.token')}` } });
+        return (await res.json()).conversation;
+      }, id);
+      return c.model === 'fake-large' ? c : null;
+    }, { what: 'the model to be saved' });
+    assert.equal(conv.systemPrompt, 'You answer like a pirate.');
   });
 
   test('Stop ends an answer mid-way', async () => {
@@ -309,6 +350,62 @@ describe('live updates', () => {
     assert.deepEqual([...a.seen.errors, ...b.seen.errors], []);
     await a.context.close();
     await b.context.close();
+  });
+});
+
+describe('rendering and lists', () => {
+  test('a markdown answer: highlighted code with a working copy button, a table', async () => {
+    const { context, page, seen } = await newPage();
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.base });
+    await register(page, stack.base, uniqueEmail('md'));
+    await send(page, 'show markdown [[fake mode=markdown delay=5ms]]');
+    const a = await waitDone(page);
+    assert.equal(a.content, await stack.expectedText({ mode: 'markdown' }));
+    const block = page.locator('.msg-assistant .code-block').first();
+    assert.equal(await block.locator('.code-lang').innerText(), 'go');
+    assert.ok((await block.locator('.hljs-keyword').count()) > 0, 'the code is highlighted');
+    assert.equal(await page.locator('.msg-assistant table tbody tr').count(), 2);
+    await block.getByRole('button', { name: /Copy go code/ }).click();
+    await block.getByRole('button', { name: /Copy go code/ }).filter({ hasText: 'Copied' }).waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert.ok(copied.startsWith('package main') && copied.includes('fmt.Println("héllo", i) // a <b>comment</b>'), copied);
+    await shot(page, '14-markdown');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
+  test('the sidebar loads more conversations as it scrolls', async () => {
+    const { context, page } = await newPage();
+    await register(page, stack.base, uniqueEmail('many'));
+    await page.evaluate(async () => {
+      const headers = { Authorization: `Bearer ${localStorage.getItem('chatd.token')}`, 'Content-Type': 'application/json' };
+      for (let i = 0; i < 35; i++) {
+        await fetch('/api/conversations', { method: 'POST', headers, body: JSON.stringify({ title: `Topic ${String(i).padStart(2, '0')}` }) });
+      }
+    });
+    await page.reload();
+    await waitFor(async () => (await page.locator('.conv').count()) === 30, { what: 'the first page' });
+    assert.equal(await page.locator('.conv').first().innerText(), 'Topic 34', 'newest first');
+    await page.locator('.conv-list').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await waitFor(async () => (await page.locator('.conv').count()) === 35, { what: 'the second page' });
+    assert.equal(await page.locator('.conv').last().innerText(), 'Topic 00');
+    await context.close();
+  });
+
+  test('the offline demo model is labelled as such and answers', async () => {
+    const demoBase = await stack.startDemoServer();
+    const { context, page, seen } = await newPage(demoBase);
+    await register(page, demoBase, uniqueEmail('demo'));
+    const picker = page.getByLabel('Model');
+    await waitFor(async () => (await picker.locator('option:checked').innerText()) === 'Demo (offline)', { what: 'the demo label' });
+    await page.getByRole('note').filter({ hasText: 'no real model is used' }).waitFor();
+    await send(page, 'hello demo');
+    const a = await waitDone(page);
+    assert.equal(a.status, 'complete');
+    assert.ok(a.content.length > 0);
+    await shot(page, '15-demo-model');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
   });
 });
 

@@ -162,8 +162,34 @@ export async function startStack() {
     return JSON.parse(stdout);
   }
 
+  const extra = [];
+  /** startDemoServer starts a second chatd with no upstream: only the offline demo model. */
+  async function startDemoServer() {
+    const port = await freePort();
+    const child = startProcess(
+      'chatd-demo',
+      join(bin, 'chatd'),
+      [],
+      {
+        CHATD_ADDR: `127.0.0.1:${port}`,
+        CHATD_DATA_DIR: join(work, 'data-demo'),
+        OPENAI_API_KEY: '',
+        OPENAI_BASE_URL: '',
+        OPENAI_MODELS: '',
+        CHATD_BCRYPT_COST: '4',
+        ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
+      },
+      artifactsDir,
+    );
+    extra.push(child);
+    const demoBase = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${demoBase}/readyz`)).ok, { timeout: 60000, what: 'demo chatd /readyz' });
+    return demoBase;
+  }
+
   async function stop() {
     await browser.close().catch(() => undefined);
+    for (const child of extra) await stopProcess(child);
     proxy.server.closeAllConnections?.();
     proxy.server.close();
     await stopProcess(chatd);
@@ -171,5 +197,5 @@ export async function startStack() {
     rmSync(work, { recursive: true, force: true });
   }
 
-  return { base, proxyBase: `http://127.0.0.1:${proxy.port}`, browser, expectedText, stop };
+  return { base, proxyBase: `http://127.0.0.1:${proxy.port}`, browser, expectedText, startDemoServer, stop };
 }
