@@ -5,7 +5,8 @@
 #               OPENAI_API_KEY is set)
 #   make test   every test suite: formatting and vet, Go tests with the race
 #               detector (including the nginx deployment tests in
-#               deploy/e2e), and the web client's unit tests
+#               deploy/e2e), the web client's type check and unit tests, and
+#               its browser end-to-end tests
 #
 # Each suite is its own target; add new ones to TEST_SUITES.
 
@@ -22,9 +23,8 @@ BUILD_TAGS ?= embedui
 GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
 BENCH_FLAGS   ?= -run '^$$' -bench . -benchmem -timeout 30m
 
-# The suites `make test` runs, in order. Front-end browser tests
-# (test-e2e) join here when they land.
-TEST_SUITES := lint test-go test-frontend
+# The suites `make test` runs, in order.
+TEST_SUITES := lint test-go test-frontend test-e2e
 
 # Every Go file of the module, including files behind build tags.
 GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .TestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./...)
@@ -62,8 +62,12 @@ lint: ## gofmt check and go vet
 test-go: deploy/node_modules frontend/node_modules ## Go tests with the race detector (SQLite, FerretDB, fake OpenAI, nginx)
 	$(GO) test $(GO_TEST_FLAGS) ./...
 
-test-frontend: frontend/node_modules ## the web client's unit tests (vitest)
+test-frontend: frontend/node_modules ## the web client's type check and unit tests (Vitest)
+	cd frontend && $(NPM) run typecheck
 	cd frontend && $(NPM) test
+
+test-e2e: frontend ## browser end-to-end tests: Chromium against the real chatd and fakeai
+	cd frontend && CI=true $(NPM) run e2e
 
 fmt: ## format the Go code
 	gofmt -w $(GO_FILES)
