@@ -83,7 +83,8 @@ func (s *Store) ListConversations(ctx context.Context, ownerID string, q persist
 	}
 	owner, ok := objectID(ownerID)
 	if !ok {
-		return persistence.ConversationPage{}, nil // nobody owns anything under a malformed id
+		// Nobody owns anything under a malformed id.
+		return persistence.ConversationPage{Conversations: []persistence.Conversation{}}, nil
 	}
 	if q.Search != "" {
 		match, err := s.searchFilter(ctx, owner, q.Search)

@@ -106,3 +106,18 @@ func mustMessage(ctx context.Context, t *testing.T, s persistence.Store, c persi
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(ferret.NewTestHandler(t, slog.LevelInfo))
 }
+
+// dropDatabase removes a benchmark's database from a real server.
+func dropDatabase(tb testing.TB, uri, db string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client, err := drv.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		tb.Errorf("drop %s: %v", db, err)
+		return
+	}
+	defer func() { _ = client.Disconnect(ctx) }()
+	if err := client.Database(db).Drop(ctx); err != nil {
+		tb.Errorf("drop %s: %v", db, err)
+	}
+}

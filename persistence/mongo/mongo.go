@@ -162,7 +162,9 @@ func (s *Store) Close(ctx context.Context) error {
 }
 
 // mapErr turns driver errors into the persistence errors callers compare
-// with errors.Is, keeping the driver error's text when there is one.
+// with errors.Is. A duplicate key error becomes ErrDuplicate alone: the
+// server's message quotes the key, which may be an email address, and
+// callers log errors.
 func mapErr(err error) error {
 	switch {
 	case err == nil:
@@ -170,7 +172,7 @@ func mapErr(err error) error {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return persistence.ErrNotFound
 	case mongo.IsDuplicateKeyError(err):
-		return fmt.Errorf("%w (%w)", persistence.ErrDuplicate, err)
+		return persistence.ErrDuplicate
 	default:
 		return err
 	}

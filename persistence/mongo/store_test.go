@@ -23,6 +23,8 @@ func TestUsers(t *testing.T) {
 	dup := persistence.User{Email: "ADA@example.com", Name: "again"}
 	if err := s.CreateUser(ctx, &dup); !errors.Is(err, persistence.ErrDuplicate) {
 		t.Fatalf("second user with the same email: %v, want ErrDuplicate", err)
+	} else if strings.Contains(strings.ToLower(err.Error()), "ada@") {
+		t.Errorf("the duplicate error %q quotes the email", err)
 	}
 	byEmail, err := s.UserByEmail(ctx, "ada@example.com")
 	if err != nil || byEmail != u {
