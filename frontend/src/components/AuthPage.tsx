@@ -11,12 +11,19 @@ export function authErrorText(err: unknown, mode: 'login' | 'register'): string 
     if (err.status === 409) return 'An account with this email already exists. Sign in instead.';
     if (err.status === 401 && mode === 'login') return 'Wrong email or password.';
     if (err.status === 429) {
-      const wait = err.retryAfter !== undefined ? ` Try again in ${err.retryAfter} seconds.` : ' Try again later.';
+      const wait = err.retryAfter !== undefined ? ` Try again in ${formatWait(err.retryAfter)}.` : ' Try again later.';
       return `Too many attempts.${wait}`;
     }
     if (err.status === 403 && mode === 'register') return 'Registration is closed on this server.';
   }
   return errorText(err);
+}
+
+/** formatWait says how long to wait in words. */
+export function formatWait(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minutes`;
 }
 
 /** AuthPage renders the sign-in or registration form. */
@@ -81,7 +88,10 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
             type="email"
             required
             value={email}
-            onChange={(e) => setEmail(e.target.value)}
+            onChange={(e) => {
+              setEmail(e.target.value);
+              setWaitUntil(0); // the limit was for the other address
+            }}
             autoComplete="email"
             name="email"
             autoFocus
@@ -106,7 +116,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
           </p>
         )}
         <button type="submit" className="primary" disabled={pending || waiting > 0}>
-          {waiting > 0 ? `Wait ${waiting} s` : pending ? 'Please wait…' : mode === 'login' ? 'Sign in' : 'Create account'}
+          {waiting > 0 ? `Wait ${formatWait(waiting)}` : pending ? 'Please wait…' : mode === 'login' ? 'Sign in' : 'Create account'}
         </button>
         <p className="switch">
           {mode === 'login' ? 'No account yet?' : 'Already have an account?'}{' '}

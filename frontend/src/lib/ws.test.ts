@@ -88,19 +88,36 @@ describe('WSTransport', () => {
     t.start();
     socket().open();
     const ok = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'x' });
+    await vi.advanceTimersByTimeAsync(0);
     const sent = socket().last();
     socket().receive({ type: 'ack', id: sent.id, conversationId: 'c1', userMessageId: 'u', messageId: 'a' });
     await expect(ok).resolves.toEqual({ conversationId: 'c1', userMessageId: 'u', messageId: 'a' });
 
     const bad = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'y' });
+    await vi.advanceTimersByTimeAsync(0);
     socket().receive({ type: 'error', id: socket().last().id, code: 'generation_running', message: 'busy' });
     await expect(bad).rejects.toMatchObject({ code: 'generation_running' });
   });
 
-  it('rejects requests at once while disconnected', async () => {
+  it('a request made while reconnecting goes out once the socket is open', async () => {
+    const { t, socket } = setup();
+    t.start();
+    const p = t.cancel('c1');
+    await vi.advanceTimersByTimeAsync(100);
+    socket().open();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket().last()).toMatchObject({ type: 'cancel', conversationId: 'c1' });
+    socket().receive({ type: 'ack', id: socket().last().id });
+    await expect(p).resolves.toBeUndefined();
+  });
+
+  it('a request fails when the socket stays down', async () => {
     const { t } = setup();
     t.start();
-    await expect(t.cancel('c1')).rejects.toMatchObject({ code: 'network' });
+    const p = t.cancel('c1');
+    const check = expect(p).rejects.toMatchObject({ code: 'network' });
+    await vi.advanceTimersByTimeAsync(6000);
+    await check;
   });
 
   it('reconnects with backoff after a cut and resumes every subscription', async () => {
@@ -109,6 +126,7 @@ describe('WSTransport', () => {
     t.start();
     socket().open();
     const pending = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'x' });
+    await vi.advanceTimersByTimeAsync(0);
     socket().finish(1006);
     await expect(pending).rejects.toMatchObject({ code: 'network' });
     expect(FakeSocket.all.length).toBe(1);

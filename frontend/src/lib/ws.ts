@@ -29,6 +29,8 @@ export interface WSOptions {
   fallbackAfter?: number;
   /** How long a send/regenerate/cancel waits for its ack; defaults to 20 s. */
   requestTimeoutMs?: number;
+  /** How long a request waits for a (re)connecting socket; defaults to 5 s. */
+  openWaitMs?: number;
   /** Interval of the client's own ping frames; defaults to 25 s. */
   pingIntervalMs?: number;
   /** WebSocket constructor; defaults to the global one. */
@@ -60,6 +62,7 @@ export class WSTransport implements Transport {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongDeadline: ReturnType<typeof setTimeout> | undefined;
+  private readonly openWaiters = new Set<() => void>();
   private readonly onOnline = () => this.reconnectNow();
 
   constructor(
@@ -88,18 +91,40 @@ export class WSTransport implements Transport {
       ws.close(CloseCode.Normal);
     }
     this.failAll('Disconnected');
+    for (const wake of [...this.openWaiters]) wake();
   }
 
-  send(r: SendRequest): Promise<Accepted> {
-    return this.request({ type: 'send', ...r }).then((a) => accepted(a, r.conversationId));
+  async send(r: SendRequest): Promise<Accepted> {
+    await this.whenOpen();
+    return accepted(await this.request({ type: 'send', ...r }), r.conversationId);
   }
 
-  regenerate(r: RegenerateRequest): Promise<Accepted> {
-    return this.request({ type: 'regenerate', ...r }).then((a) => accepted(a, r.conversationId));
+  async regenerate(r: RegenerateRequest): Promise<Accepted> {
+    await this.whenOpen();
+    return accepted(await this.request({ type: 'regenerate', ...r }), r.conversationId);
   }
 
   async cancel(conversationId: string): Promise<void> {
+    await this.whenOpen();
     await this.request({ type: 'cancel', conversationId });
+  }
+
+  /**
+   * whenOpen waits a little for a socket that is (re)connecting, so a message
+   * sent during a short cut goes out once the socket is back instead of failing.
+   */
+  private whenOpen(): Promise<void> {
+    if (this.isOpen() || this.stopped) return Promise.resolve();
+    const wait = this.opts.openWaitMs ?? 5000;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.openWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, wait);
+      this.openWaiters.add(done);
+    });
   }
 
   subscribe(conversationId: string): void {
@@ -168,6 +193,7 @@ export class WSTransport implements Transport {
     this.failedOpens = 0;
     this.handlers.status({ state: 'connected', kind: 'ws' });
     for (const id of this.subs) this.sendSubscribe(id);
+    for (const wake of [...this.openWaiters]) wake();
     this.startPing();
     if (again) this.handlers.reconnected();
   }

@@ -1,0 +1,105 @@
+// ChatApp wiring: frames from a scripted socket and answers from a scripted
+// fetch (stand-ins for the browser APIs; the real server is covered by e2e/).
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ChatApp } from './chat';
+import { memoryKV } from './persist';
+import type { Message } from './protocol';
+
+const CID = '0123456789abcdef01234567';
+
+class FakeSocket {
+  static all: FakeSocket[] = [];
+  readyState = 0;
+  sent: Array<Record<string, unknown>> = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((ev: { data: string }) => void) | null = null;
+  onclose: ((ev: { code: number }) => void) | null = null;
+  constructor() {
+    FakeSocket.all.push(this);
+  }
+  send(d: string) {
+    this.sent.push(JSON.parse(d) as Record<string, unknown>);
+  }
+  close() {
+    this.readyState = 3;
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  receive(f: object) {
+    this.onmessage?.({ data: JSON.stringify(f) });
+  }
+}
+
+function message(id: string, parentId: string, role: Message['role'], content: string, status: Message['status']): Message {
+  return { id, conversationId: CID, parentId, role, content, status, createdAt: `2026-01-01T00:00:0${id.length}Z`, updatedAt: '' };
+}
+
+function setup(snapshots: Array<Message[]>) {
+  const calls: string[] = [];
+  let snap = 0;
+  const fetchImpl = vi.fn(async (input: RequestInfo | URL) => {
+    const url = String(input);
+    calls.push(url);
+    const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+    if (url.startsWith('/api/models')) return json({ models: [{ id: 'm', name: 'M', demo: false, default: true }] });
+    if (url.startsWith('/api/auth/me')) return json({ user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } });
+    if (url.startsWith('/api/conversations?')) return json({ conversations: [], nextCursor: '' });
+    if (url.startsWith(`/api/conversations/${CID}`)) {
+      const messages = snapshots[Math.min(snap++, snapshots.length - 1)];
+      return json({ conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' }, messages, activeMessageId: 'a1' });
+    }
+    return new Response('{}', { status: 404 });
+  });
+  const kv = memoryKV();
+  kv.setItem('chatd.token', 'tok');
+  FakeSocket.all = [];
+  history.replaceState(null, '', `/c/${CID}`);
+  const app = new ChatApp({ kv, fetch: fetchImpl as typeof fetch, WebSocketImpl: FakeSocket as unknown as typeof WebSocket, socketUrl: 'ws://x/ws', throttleMs: 0 });
+  app.start();
+  const socket = () => FakeSocket.all[FakeSocket.all.length - 1]!;
+  const answer = () => app.store.state.threads[CID]?.messages.a1;
+  const snapshotsFetched = () => calls.filter((u) => u === `/api/conversations/${CID}`).length;
+  return { app, socket, answer, snapshotsFetched };
+}
+
+afterEach(() => history.replaceState(null, '', '/'));
+
+describe('ChatApp', () => {
+  it('applies deltas in order, reloads over REST on a gap, then resumes from the applied seq', async () => {
+    const u1 = message('u1', '', 'user', 'hi', 'complete');
+    const { socket, answer, snapshotsFetched } = setup([
+      [u1, message('a1', 'u1', 'assistant', 'Hello', 'streaming')],
+      [u1, message('a1', 'u1', 'assistant', 'Hello world and more', 'streaming')],
+    ]);
+    await vi.waitFor(() => expect(answer()?.content).toBe('Hello'));
+    socket().open();
+    expect(socket().sent.at(-1)).toMatchObject({ type: 'subscribe', conversationId: CID, messageId: 'a1', lastSeq: 5 });
+
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: ' world' });
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: ' world' }); // duplicate
+    await vi.waitFor(() => expect(answer()?.content).toBe('Hello world'));
+
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 40, text: 'later text' }); // gap
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(2));
+    await vi.waitFor(() => expect(socket().sent.at(-1)).toMatchObject({ type: 'subscribe', messageId: 'a1', lastSeq: 20 }));
+    expect(answer()?.content).toBe('Hello world and more');
+
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 24, text: ' end' });
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 24, status: 'complete' });
+    await vi.waitFor(() => expect(answer()).toMatchObject({ content: 'Hello world and more end', status: 'complete' }));
+  });
+
+  it('a close with 4401 signs out and keeps the draft', async () => {
+    const { app, socket } = setup([[message('u1', '', 'user', 'hi', 'complete')]]);
+    socket().open();
+    app.setDraft(CID, 'unsent words');
+    socket().onclose?.({ code: 4401 });
+    expect(app.store.state.session.token).toBeNull();
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(app.store.state.session.notice).toMatch(/session has ended/);
+    expect(app.draft(CID)).toBe('unsent words');
+  });
+});
