@@ -374,6 +374,25 @@ describe('rendering and lists', () => {
     await context.close();
   });
 
+  test('a failed answer shows its status and the error', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('fail'));
+    await send(page, 'break [[fake tokens=40 fault=error_mid after=5 delay=20ms]]');
+    const a = await waitDone(page);
+    assert.equal(a.status, 'error');
+    const badge = page.locator('.msg-status.status-error');
+    await badge.waitFor();
+    assert.match(await badge.innerText(), /^Error: .+/);
+    await shot(page, '16-error-status');
+    assert.deepEqual(seen.errors, []);
+
+    await page.getByRole('button', { name: 'Export' }).click();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('menuitem', { name: 'Export as JSON' }).click()]);
+    const exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+    assert.ok(JSON.stringify(exported).includes('break [[fake'), 'the JSON export holds the messages');
+    await context.close();
+  });
+
   test('the sidebar loads more conversations as it scrolls', async () => {
     const { context, page } = await newPage();
     await register(page, stack.base, uniqueEmail('many'));
