@@ -46,12 +46,26 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 	return nil
 }
 
-// ownedFilter selects document id of owner; ok is false when either id is
-// malformed (such a document cannot exist).
-func ownedFilter(ownerID, id string) (f bson.D, ok bool) {
+// ownedRef is a document id and its owner's.
+type ownedRef struct{ id, owner bson.ObjectID }
+
+// parseOwned parses both ids; ok is false when either is malformed (no
+// such document can exist).
+func parseOwned(ownerID, id string) (r ownedRef, ok bool) {
 	owner, ok1 := objectID(ownerID)
 	oid, ok2 := objectID(id)
-	return bson.D{{Key: "_id", Value: oid}, {Key: "owner_id", Value: owner}}, ok1 && ok2
+	return ownedRef{id: oid, owner: owner}, ok1 && ok2
+}
+
+// filter selects the document only if the owner owns it.
+func (r ownedRef) filter() bson.D {
+	return bson.D{{Key: "_id", Value: r.id}, {Key: "owner_id", Value: r.owner}}
+}
+
+// ownedFilter is parseOwned's filter.
+func ownedFilter(ownerID, id string) (f bson.D, ok bool) {
+	r, ok := parseOwned(ownerID, id)
+	return r.filter(), ok
 }
 
 // Conversation returns one conversation of the owner.
@@ -258,7 +272,7 @@ func (s *Store) verifyText(ctx context.Context, filter bson.D, term string) ([]b
 // UpdateConversation applies p and returns the result. UpdatedAt moves to
 // now, or stays if a message already moved it later.
 func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
-	filter, ok := ownedFilter(ownerID, id)
+	ref, ok := parseOwned(ownerID, id)
 	if !ok {
 		return persistence.Conversation{}, fmt.Errorf("update conversation %s: %w", id, persistence.ErrNotFound)
 	}
@@ -267,8 +281,8 @@ func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p pe
 		update = append(update, bson.E{Key: "$set", Value: set})
 	}
 	var d conversationDoc
-	defer s.locks.lock(filter[0].Value.(bson.ObjectID))()
-	err := s.conversations.FindOneAndUpdate(ctx, filter, update,
+	defer s.locks.lock(ref.id)()
+	err := s.conversations.FindOneAndUpdate(ctx, ref.filter(), update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 	if err != nil {
 		return persistence.Conversation{}, fmt.Errorf("update conversation %s: %w", id, mapErr(err))
@@ -294,18 +308,19 @@ func patchFields(p persistence.ConversationPatch) bson.D {
 // DeleteConversation removes the conversation and its messages. With no
 // transactions to rely on, messages go first: if the server dies between the
 // two deletes, the conversation is still listed (with fewer or no messages)
-// and deleting it again finishes the job; no message is ever left without
-// its conversation.
+// and deleting it again finishes the job, rather than messages left behind
+// with no conversation to reach them by. (A message inserted concurrently,
+// between the two deletes, can still be left behind.)
 func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) error {
-	filter, ok := ownedFilter(ownerID, id)
+	ref, ok := parseOwned(ownerID, id)
 	if !ok {
 		return fmt.Errorf("delete conversation %s: %w", id, persistence.ErrNotFound)
 	}
-	msgs := bson.D{{Key: "conversation_id", Value: filter[0].Value}, {Key: "owner_id", Value: filter[1].Value}}
+	msgs := bson.D{{Key: "conversation_id", Value: ref.id}, {Key: "owner_id", Value: ref.owner}}
 	if _, err := s.messages.DeleteMany(ctx, msgs); err != nil {
 		return fmt.Errorf("delete messages of conversation %s: %w", id, err)
 	}
-	res, err := s.conversations.DeleteOne(ctx, filter)
+	res, err := s.conversations.DeleteOne(ctx, ref.filter())
 	if err != nil {
 		return fmt.Errorf("delete conversation %s: %w", id, err)
 	}

@@ -62,7 +62,6 @@ const (
 // Store is a persistence.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
 	client        *mongo.Client
-	db            *mongo.Database
 	users         *mongo.Collection
 	conversations *mongo.Collection
 	messages      *mongo.Collection
@@ -102,7 +101,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := newStore(client, opts)
 	if err := s.setUp(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("open mongodb store on %s: %w", parts.hosts, err)
+		return nil, parts.redact(fmt.Errorf("open mongodb store on %s: %w", parts.hosts, err))
 	}
 	opts.Logger.Info("mongodb store opened", "hosts", parts.hosts, "database", opts.Database)
 	return s, nil
@@ -135,7 +134,6 @@ func newStore(client *mongo.Client, opts Options) *Store {
 	db := client.Database(opts.Database)
 	return &Store{
 		client:        client,
-		db:            db,
 		users:         db.Collection("users"),
 		conversations: db.Collection("conversations"),
 		messages:      db.Collection("messages"),
