@@ -53,7 +53,21 @@ type Config struct {
 	LoginFailIP        int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
 	LoginFailureWindow time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
 
-	// Live channel settings (hub, transport/ws, transport/sse) go here.
+	// Live channel (hub, transport/ws, transport/sse, persistence/batch, llm).
+	WSReadLimit        int64         // CHATD_WS_READ_LIMIT, default 64KiB: larger frames close with 1009
+	WSQueue            int           // CHATD_WS_QUEUE, default 512 frames: a client that lets it fill is closed with 4408
+	WSPingInterval     time.Duration // CHATD_WS_PING_INTERVAL, default 25s
+	WSPingTimeout      time.Duration // CHATD_WS_PING_TIMEOUT, default 15s
+	MaxConnsPerUser    int           // CHATD_MAX_CONNS_PER_USER, default 20
+	FramesPerMinute    int           // CHATD_FRAMES_PER_MINUTE, default 300
+	SendsPerMinute     int           // CHATD_SENDS_PER_MINUTE, default 30
+	CoalesceInterval   time.Duration // CHATD_COALESCE_INTERVAL, default 25ms
+	CheckpointInterval time.Duration // CHATD_CHECKPOINT_INTERVAL, default 300ms
+	MaxAnswerDuration  time.Duration // CHATD_MAX_ANSWER_DURATION, default 10m
+	FirstTokenTimeout  time.Duration // CHATD_FIRST_TOKEN_TIMEOUT, default 30s
+	IdleTimeout        time.Duration // CHATD_IDLE_TIMEOUT, default 30s
+	UpstreamRetries    int           // CHATD_UPSTREAM_RETRIES, default 2 (before the first token only)
+	DemoDelay          time.Duration // CHATD_DEMO_DELAY, default 25ms: the demo model's pace
 }
 
 // Production reports whether CHATD_ENV=production.
@@ -169,6 +183,21 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LoginFailAccount:   r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
 		LoginFailIP:        r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
 		LoginFailureWindow: r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
+
+		WSReadLimit:        r.size("CHATD_WS_READ_LIMIT", 64<<10, 4<<10, 16<<20),
+		WSQueue:            r.integer("CHATD_WS_QUEUE", 512, 16, 1<<16),
+		WSPingInterval:     r.duration("CHATD_WS_PING_INTERVAL", 25*time.Second, 100*time.Millisecond, 10*time.Minute),
+		WSPingTimeout:      r.duration("CHATD_WS_PING_TIMEOUT", 15*time.Second, 100*time.Millisecond, 10*time.Minute),
+		MaxConnsPerUser:    r.integer("CHATD_MAX_CONNS_PER_USER", 20, 1, 10000),
+		FramesPerMinute:    r.integer("CHATD_FRAMES_PER_MINUTE", 300, 4, 1<<20),
+		SendsPerMinute:     r.integer("CHATD_SENDS_PER_MINUTE", 30, 1, 1<<20),
+		CoalesceInterval:   r.duration("CHATD_COALESCE_INTERVAL", 25*time.Millisecond, time.Millisecond, time.Second),
+		CheckpointInterval: r.duration("CHATD_CHECKPOINT_INTERVAL", 300*time.Millisecond, 10*time.Millisecond, time.Minute),
+		MaxAnswerDuration:  r.duration("CHATD_MAX_ANSWER_DURATION", 10*time.Minute, time.Second, 24*time.Hour),
+		FirstTokenTimeout:  r.duration("CHATD_FIRST_TOKEN_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
+		IdleTimeout:        r.duration("CHATD_IDLE_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
+		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, 10),
+		DemoDelay:          r.duration("CHATD_DEMO_DELAY", 25*time.Millisecond, 0, time.Second),
 	}
 	c.AllowedOrigins = r.origins("CHATD_ALLOWED_ORIGINS")
 	c.MetricsAllow = r.prefixes("CHATD_METRICS_ALLOW", "127.0.0.0/8,::1/128")

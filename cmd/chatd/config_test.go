@@ -25,6 +25,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 		ShutdownGrace: 15 * time.Second, BodyLimit: 1 << 20, BcryptCost: 12,
 		LoginFailAccount: 5, LoginFailIP: 20, LoginFailureWindow: 15 * time.Minute,
 		MetricsAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		WSReadLimit:  64 << 10, WSQueue: 512, WSPingInterval: 25 * time.Second, WSPingTimeout: 15 * time.Second,
+		MaxConnsPerUser: 20, FramesPerMinute: 300, SendsPerMinute: 30,
+		CoalesceInterval: 25 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
+		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
+		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
@@ -48,6 +53,8 @@ func TestLoadConfigValues(t *testing.T) {
 		"CHATD_METRICS_ALLOW": "10.1.0.0/16,192.168.1.7", "CHATD_BODY_LIMIT": "2MiB", "CHATD_LOG_LEVEL": "debug",
 		"CHATD_BCRYPT_COST": "13", "CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "3", "CHATD_LOGIN_MAX_FAILURES_IP": "50",
 		"CHATD_LOGIN_FAILURE_WINDOW": "1h", "CHATD_DB_CONNECT_TIMEOUT": "3s",
+		"CHATD_WS_READ_LIMIT": "128KiB", "CHATD_WS_PING_INTERVAL": "2s", "CHATD_SENDS_PER_MINUTE": "5",
+		"CHATD_COALESCE_INTERVAL": "40ms", "CHATD_CHECKPOINT_INTERVAL": "1s", "CHATD_UPSTREAM_RETRIES": "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +81,12 @@ func TestLoadConfigValues(t *testing.T) {
 		{"window", c.LoginFailureWindow, time.Hour},
 		{"connect timeout", c.DBConnectTimeout, 3 * time.Second},
 		{"upstream", c.upstreamConfigured(), true},
+		{"read limit", c.WSReadLimit, int64(128 << 10)},
+		{"ping", c.WSPingInterval, 2 * time.Second},
+		{"sends", c.SendsPerMinute, 5},
+		{"coalesce", c.CoalesceInterval, 40 * time.Millisecond},
+		{"checkpoint", c.CheckpointInterval, time.Second},
+		{"retries", retries(c.UpstreamRetries), -1},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {

@@ -6,7 +6,7 @@ import (
 
 	"chatd/hub"
 	"chatd/llm"
-	"chatd/llm/demo"
+	"chatd/llm/models"
 	"chatd/llm/openai"
 )
 
@@ -17,24 +17,28 @@ func (c Config) upstreamConfigured() bool {
 	return c.OpenAIKey != "" || c.OpenAIBaseURL != openai.DefaultBaseURL
 }
 
-// newModel builds the model router: the OPENAI_MODELS list (and, with
-// OPENAI_MODELS_FROM_UPSTREAM, whatever the upstream lists) served by the
-// OpenAI-compatible client, or the offline demo model when no upstream is
-// configured. The titler names conversations with the same router.
+// newModel builds the model router (see llm/models): the OPENAI_MODELS list
+// (and, with OPENAI_MODELS_FROM_UPSTREAM, whatever the upstream lists)
+// served by the OpenAI-compatible client, or the offline demo model when no
+// upstream is configured. The titler names conversations with the same router.
 func newModel(cfg Config, logger *slog.Logger) (*llm.Router, hub.Titler) {
-	opts := llm.RouterOptions{Logger: logger}
+	mc := models.Config{DemoDelay: cfg.DemoDelay, Logger: logger}
 	if cfg.upstreamConfigured() {
-		client := openai.New(openai.Options{APIKey: cfg.OpenAIKey, BaseURL: cfg.OpenAIBaseURL, Logger: logger})
-		opts.Routes = llm.Routes(strings.Join(cfg.OpenAIModels, ","), client)
-		if cfg.OpenAIModelsFromUpstream {
-			opts.Upstream, opts.UpstreamStreamer = client, client
-		}
-	} else {
-		info := demo.Info()
-		info.Default = true
-		opts.Routes = []llm.Route{{Info: info, Streamer: demo.New(demo.Options{})}}
+		mc.APIKey, mc.BaseURL = cfg.OpenAIKey, cfg.OpenAIBaseURL
+		mc.Models, mc.Discover = strings.Join(cfg.OpenAIModels, ","), cfg.OpenAIModelsFromUpstream
+		mc.Client = openai.Options{MaxRetries: retries(cfg.UpstreamRetries),
+			FirstTokenTimeout: cfg.FirstTokenTimeout, IdleTimeout: cfg.IdleTimeout}
 	}
-	router := llm.NewRouter(opts)
+	router := models.New(mc)
 	titler := &llm.Titler{Streamer: router, Logger: logger}
 	return router, titler.Title
+}
+
+// retries maps the configured count to openai.Options.MaxRetries, where 0
+// means the default and a negative number none.
+func retries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -15,9 +15,14 @@ import (
 
 	"chatd/cmd/chatd/app"
 	"chatd/frontend"
+	"chatd/hub"
 	"chatd/persistence"
+	"chatd/persistence/batch"
 	"chatd/transport"
 	"chatd/transport/auth"
+	"chatd/transport/limits"
+	"chatd/transport/sse"
+	"chatd/transport/ws"
 )
 
 // run starts the server and blocks until ctx ends (a signal), then shuts
@@ -83,6 +88,13 @@ func newApp(cfg Config, store persistence.Store, logger *slog.Logger) (*app.App,
 		BodyLimit:      cfg.BodyLimit,
 		Static:         static,
 		Metrics:        transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
+		Hub:            hub.Options{CoalesceInterval: cfg.CoalesceInterval, MaxDuration: cfg.MaxAnswerDuration},
+		Writer:         batch.Options{Interval: cfg.CheckpointInterval},
+		WS: ws.Options{ReadLimit: cfg.WSReadLimit, QueueSize: cfg.WSQueue,
+			PingInterval: cfg.WSPingInterval, PingTimeout: cfg.WSPingTimeout},
+		SSE: sse.Options{QueueSize: cfg.WSQueue},
+		Limits: limits.Options{MaxConns: cfg.MaxConnsPerUser, FramesPerMinute: cfg.FramesPerMinute,
+			SendsPerMinute: cfg.SendsPerMinute},
 	})
 }
 

@@ -148,6 +148,7 @@ func TestOtherUsersIDs(t *testing.T) {
 	a := e.dial(t, alice)
 	ack := a.start("private")
 	a.until(isDone(ack.MessageID))
+	a.until(func(f frame) bool { return f.Type == "conversation" && f.Conversation.Title != "" }) // the last write of that answer
 	before := e.thread(t, alice, ack.ConversationID)
 	requests := e.fake.Requests()
 	writes := e.store.Writes().Writes
