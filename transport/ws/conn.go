@@ -14,20 +14,20 @@ import (
 
 // conn is one WebSocket connection, seen by the hub as a Subscriber.
 type conn struct {
-	h        *Handler
-	ws       *websocket.Conn
-	id       string
-	userID   string
-	expires  time.Time
-	started  time.Time
-	queue    chan *protocol.Frame
-	closing  chan struct{} // closed by kick: the writer closes the socket
-	kickMu   sync.Mutex
-	kicked   bool
-	code     protocol.CloseCode // why kick closed the connection
-	reason   string
-	ctx      context.Context // ends when either goroutine of the connection ends
-	cancel   context.CancelFunc
+	h       *Handler
+	ws      *websocket.Conn
+	id      string
+	userID  string
+	expires time.Time
+	started time.Time
+	queue   chan *protocol.Frame
+	closing chan struct{} // closed by kick: the writer closes the socket
+	kickMu  sync.Mutex
+	kicked  bool
+	code    protocol.CloseCode // why kick closed the connection
+	reason  string
+	ctx     context.Context // ends when either goroutine of the connection ends
+	cancel  context.CancelFunc
 }
 
 func newConn(h *Handler, ws *websocket.Conn, id Identity) *conn {
