@@ -85,6 +85,39 @@ func (h *Handler) Routes(authed gin.IRouter) {
 	authed.POST("/conversations/:id/regenerate", h.regenerate)
 	authed.POST("/conversations/:id/cancel", h.cancel)
 	authed.GET("/conversations/:id/stream", h.resume)
+	authed.GET("/events", h.events)
+}
+
+// events is a long-lived stream of the user's conversation frames and, with
+// ?conversationId=, of everything that conversation's subscribers receive
+// (messageId and lastSeq, or Last-Event-ID, resume an answer as in
+// subscribe). It ends when the client leaves, at logout or shutdown, or
+// when the client is too slow; the client then opens it again.
+func (h *Handler) events(c *gin.Context) {
+	id, _ := auth.IdentityFrom(c)
+	if perr := h.opts.Limits.AllowFrame(id.UserID, protocol.TypeSubscribe); perr != nil {
+		httperr.AbortError(c, httperr.RateLimited(perr.Message, 10*time.Second))
+		return
+	}
+	convID := c.Query("conversationId")
+	if convID != "" && !persistence.ValidID(convID) {
+		httperr.AbortError(c, httperr.InvalidField("conversationId", "is not a valid id"))
+		return
+	}
+	s := h.open(id.UserID)
+	defer h.close(s)
+	if convID != "" {
+		req, err := resumeRequest(c, convID)
+		if err != nil {
+			httperr.AbortError(c, err)
+			return
+		}
+		if err := h.opts.Hub.Subscribe(c.Request.Context(), s, id.UserID, req); err != nil {
+			httperr.AbortError(c, statusOf(err))
+			return
+		}
+	}
+	h.stream(c, s, func(*protocol.Frame) bool { return false })
 }
 
 type sendBody struct {

@@ -86,8 +86,20 @@ func (h *Handler) Shutdown() {
 }
 
 // pump writes the stream's frames as events until the done frame of
-// messageID, the client leaves, or the stream is closed.
+// messageID ("" ends once the queue is written), the client leaves, or the
+// stream is closed.
 func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
+	if messageID == "" {
+		h.stream(c, s, func(*protocol.Frame) bool { return len(s.queue) == 0 })
+		return
+	}
+	h.stream(c, s, func(f *protocol.Frame) bool { return f.IsDone(messageID) })
+}
+
+// stream writes the response headers, then the stream's frames as events
+// until last says a frame was the last, the client leaves, or the stream is
+// closed. Comment lines keep idle proxies from closing it.
+func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) bool) {
 	w := c.Writer
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -108,16 +120,11 @@ func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
 	if !flush() {
 		return
 	}
-	if messageID == "" { // nothing to follow: send what is queued and end
-		drain(bw, s, messageID)
-		flush()
-		return
-	}
 	for {
 		select {
 		case f := <-s.queue:
 			writeEvent(bw, f)
-			if f.IsDone(messageID) {
+			if last(f) {
 				flush()
 				return
 			}
@@ -130,7 +137,7 @@ func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
 				return
 			}
 		case <-s.closing:
-			drain(bw, s, messageID)
+			drain(bw, s, last)
 			flush()
 			return
 		case <-c.Request.Context().Done():
@@ -140,12 +147,12 @@ func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
 }
 
 // drain writes what is queued (on shutdown, the done frames).
-func drain(bw *bufio.Writer, s *stream, messageID string) {
+func drain(bw *bufio.Writer, s *stream, last func(*protocol.Frame) bool) {
 	for {
 		select {
 		case f := <-s.queue:
 			writeEvent(bw, f)
-			if f.IsDone(messageID) {
+			if last(f) {
 				return
 			}
 		default:

@@ -344,3 +344,58 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestSSEEvents: GET /api/events follows the user's conversation frames and
+// one conversation's answers for as long as it is open; logout ends it.
+func TestSSEEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	u := e.register(t)
+	var created struct{ Conversation persistence.Conversation }
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, &created)
+	convID := created.Conversation.ID
+
+	type result struct {
+		events []sseEvent
+		res    *http.Response
+	}
+	got := make(chan result, 1)
+	go func() {
+		ev, res := e.sse(t, u, http.MethodGet, "/api/events?conversationId="+convID, "", nil)
+		got <- result{ev, res}
+	}()
+	waitFor(t, "the event stream to subscribe", func() bool { return e.app.Hub().Connections(u.ID) == 1 })
+	tab := e.dial(t, u)
+	tab.write(sendFrame("1", convID, "first [[fake tokens=30]]"))
+	a1 := live(tab.until(func(f frame) bool { return f.Type == "ack" }))
+	tab.until(isDone(a1[len(a1)-1].MessageID))
+	tab.write(sendFrame("2", convID, "second [[fake tokens=30]]"))
+	a2 := live(tab.until(func(f frame) bool { return f.Type == "ack" }))
+	tab.until(isDone(a2[len(a2)-1].MessageID))
+	waitFor(t, "the title", func() bool { return e.thread(t, u, convID).Conversation.Title != "" })
+	time.Sleep(50 * time.Millisecond) // the title's frame follows its write
+
+	e.rest(t, u.Token, http.MethodPost, "/api/auth/logout", nil, http.StatusNoContent, nil)
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(testTimeout):
+		t.Fatal("the event stream did not end at logout")
+	}
+	fs := frames(r.events)
+	want := fakeai.ExpectedText(fakeai.Config{Tokens: 30})
+	for _, id := range []string{a1[len(a1)-1].MessageID, a2[len(a2)-1].MessageID} {
+		if text, done := answer(t, fs, id); text != want || done.Status != "complete" {
+			t.Fatalf("answer %s over /api/events: %q (%s)", id, text, done.Status)
+		}
+	}
+	titled := false
+	for _, f := range fs {
+		if f.Type == "conversation" && f.Conversation.Title != "" {
+			titled = true
+		}
+	}
+	if !titled {
+		t.Fatal("the event stream missed the title")
+	}
+}
