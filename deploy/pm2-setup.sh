@@ -23,7 +23,10 @@ fi
 
 mkdir -p "${CHATD_LOG_DIR:-/var/log/chatd}"
 
-# Log rotation (the settings the seed used, plus a size cap).
+# Log rotation (the settings the seed used, plus a size cap). pm2-logrotate
+# 3.0.0 ignores compress (keymetrics/pm2-logrotate#201); it is set for the
+# fixed release. For compressed files now, use deploy/logrotate-chatd
+# instead of this module (docs/deploy.md).
 pm2 install pm2-logrotate
 pm2 set pm2-logrotate:compress true
 pm2 set pm2-logrotate:retain 7

@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -145,6 +148,8 @@ func TestPM2(t *testing.T) {
 	}
 	t.Logf("pm2 restarted chatd: pid %d -> %d", first.PID, again.PID)
 
+	checkLogrotate(t, ctx, logDir, health)
+
 	// A stop is graceful: the server handles pm2's signal (SIGINT) and shuts
 	// down by itself, well before kill_timeout would make pm2 SIGKILL it.
 	stopStart := time.Now()
@@ -199,4 +204,73 @@ func checkPM2Log(t *testing.T, path string) (msgs []string) {
 	}
 	t.Logf("%s: %d lines, %d JSON records", path, lines, jsonLines)
 	return msgs
+}
+
+// checkLogrotate rotates pm2's log files with deploy/logrotate-chatd (paths
+// pointed at the test's log directory) and checks a compressed copy holds
+// the old lines while pm2 keeps appending to the truncated file.
+func checkLogrotate(t *testing.T, ctx context.Context, logDir, health string) {
+	logrotate := need(t, "logrotate", "apt-get install -y logrotate")
+	root := repoRoot(t)
+	conf, err := os.ReadFile(filepath.Join(root, "deploy", "logrotate-chatd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "/var/log/chatd/*.log {") {
+		t.Fatalf("deploy/logrotate-chatd does not rotate /var/log/chatd/*.log")
+	}
+	dir := t.TempDir()
+	confPath := filepath.Join(dir, "chatd.logrotate")
+	rendered := strings.Replace(string(conf), "/var/log/chatd/", logDir+"/", 1)
+	if err := os.WriteFile(confPath, []byte(rendered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(logDir, "chatd.out.log"))
+	if out, err := run(ctx, nil, dir, logrotate, "--force", "--state", filepath.Join(dir, "state"), confPath); err != nil {
+		t.Fatalf("logrotate: %v\n%s", err, out)
+	}
+	rotated, _ := filepath.Glob(filepath.Join(logDir, "chatd.out.log-*.gz"))
+	if len(rotated) != 1 {
+		t.Fatalf("after logrotate: %v, want one chatd.out.log-*.gz", rotated)
+	}
+	// pm2 may still have been appending the last request's line.
+	if got := gunzip(t, rotated[0]); len(before) == 0 || !bytes.HasPrefix(got, before) {
+		t.Errorf("%s (%d bytes) does not hold the %d bytes logged before the rotation", rotated[0], len(got), len(before))
+	}
+	// pm2 goes on writing at the start of the truncated file.
+	if err := waitOK(ctx, http.DefaultClient, health, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(logDir, "chatd.out.log")
+	for {
+		b, _ := os.ReadFile(out)
+		if len(b) > 0 {
+			if b[0] == 0 {
+				t.Fatalf("%s starts with NUL bytes after copytruncate: the writer does not append", out)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("nothing written to %s after the rotation", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("logrotate: %s (%d bytes of log before)", filepath.Base(rotated[0]), len(before))
+}
+
+func gunzip(t *testing.T, path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return b
 }
