@@ -29,7 +29,8 @@ export function Composer({ draftKey, streaming, busy }: ComposerProps) {
   }, [text]);
 
   useLayoutEffect(() => {
-    ref.current?.focus();
+    // Focus for keyboards and mice; on touch screens it would pop the keyboard up.
+    if (window.matchMedia?.('(pointer: fine)').matches) ref.current?.focus();
   }, [draftKey]);
 
   const canSend = !streaming && !busy && text.trim().length > 0;

@@ -1,7 +1,7 @@
 // Renders markdown block by block: each block's HTML is memoised, so while an
 // answer streams only its last block touches the DOM.
 
-import { memo, useMemo, type MouseEvent } from 'react';
+import { memo, useDeferredValue, useMemo, type MouseEvent } from 'react';
 import { renderBlocks } from '../lib/markdown';
 import { copyText } from '../lib/clipboard';
 
@@ -22,7 +22,10 @@ function onClick(e: MouseEvent<HTMLDivElement>): void {
 
 /** Markdown renders sanitized markdown. */
 export const Markdown = memo(function Markdown({ text }: { text: string }) {
-  const blocks = useMemo(() => renderBlocks(text), [text]);
+  // Deferred: when rendering falls behind a fast stream, React skips
+  // intermediate texts instead of queueing them, and typing stays responsive.
+  const deferred = useDeferredValue(text);
+  const blocks = useMemo(() => renderBlocks(deferred), [deferred]);
   return (
     <div className="md" onClick={onClick}>
       {blocks.map((html, i) => (
