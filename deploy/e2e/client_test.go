@@ -210,7 +210,22 @@ type sseEvent struct {
 // readSSE parses a text/event-stream body until it ends, stamping each event
 // with its arrival time relative to start.
 func readSSE(body io.Reader, start time.Time) ([]sseEvent, error) {
+	ch := make(chan sseEvent)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- streamSSE(body, start, ch)
+		close(ch)
+	}()
 	var evs []sseEvent
+	for e := range ch {
+		evs = append(evs, e)
+	}
+	return evs, <-errc
+}
+
+// streamSSE parses a text/event-stream body, delivering each event on out
+// as it completes, until the body ends.
+func streamSSE(body io.Reader, start time.Time, out chan<- sseEvent) error {
 	var cur sseEvent
 	var data []string
 	sc := bufio.NewScanner(body)
@@ -222,7 +237,7 @@ func readSSE(body io.Reader, start time.Time) ([]sseEvent, error) {
 			if cur.Event != "" || len(data) > 0 {
 				cur.Data = strings.Join(data, "\n")
 				cur.At = time.Since(start)
-				evs = append(evs, cur)
+				out <- cur
 			}
 			cur, data = sseEvent{}, nil
 		case strings.HasPrefix(line, ":"):
@@ -235,5 +250,5 @@ func readSSE(body io.Reader, start time.Time) ([]sseEvent, error) {
 			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
 		}
 	}
-	return evs, sc.Err()
+	return sc.Err()
 }

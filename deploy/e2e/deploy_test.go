@@ -50,6 +50,7 @@ func TestDeployment(t *testing.T) {
 	t.Run("client address forwarded by nginx only", func(t *testing.T) { checkForwarded(t, site, srv) })
 	t.Run("websocket generation over wss", func(t *testing.T) { checkWebSocket(t, site, acct) })
 	t.Run("sse generation arrives unbuffered", func(t *testing.T) { checkSSE(t, site, acct) })
+	t.Run("long-lived sse event stream is not buffered", func(t *testing.T) { checkEventStream(t, site, acct) })
 	t.Run("foreign origin refused, own origin accepted", func(t *testing.T) { checkOrigin(t, site, acct) })
 
 	// The slow checks run side by side.
@@ -641,5 +642,75 @@ func loggedClientIP(t *testing.T, logFile, path string) string {
 			t.Fatalf("no request log record with path %s in %s", path, logFile)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkEventStream opens the long-lived SSE stream of a user's events
+// (GET /api/events) through nginx and checks that a small event (a
+// conversation created over REST) arrives at once, not when a proxy buffer
+// fills or the stream ends.
+//
+// Over HTTP/2 nginx holds the response headers back until the first body
+// byte, and the server writes nothing before the first event or its 15 s
+// keep-alive comment, so the client cannot tell when the stream is open:
+// conversations are created until one's event arrives, and each event's
+// delay is measured from the creation of the conversation it names.
+func checkEventStream(t *testing.T, site *nginxSite, a account) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, site.URL("/api/events"), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+a.Token)
+	start := time.Now()
+	events := make(chan sseEvent, 16)
+	go func() {
+		defer close(events)
+		resp, err := site.Client(true).Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			events <- sseEvent{Event: "status", Data: fmt.Sprintf("%d %s", resp.StatusCode, b)}
+			return
+		}
+		events <- sseEvent{Event: "open", At: time.Since(start)}
+		streamSSE(resp.Body, start, events)
+	}()
+	created := map[string]time.Duration{} // conversation id -> when it was created
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	create := func() { created[newConversation(t, site.Client(true), site.Origin(), a.Token)] = time.Since(start) }
+	create()
+	for {
+		select {
+		case e, ok := <-events:
+			switch {
+			case !ok:
+				t.Fatal("the event stream ended before any conversation event")
+			case e.Event == "status":
+				t.Fatalf("GET /api/events: %s", e.Data)
+			case e.Event == "open":
+				t.Logf("/api/events headers after %v", e.At.Round(time.Millisecond))
+			case e.Event == "conversation":
+				for id, at := range created {
+					if strings.Contains(e.Data, id) {
+						if delay := e.At - at; delay > time.Second {
+							t.Fatalf("the conversation event arrived %v after the conversation was created: the stream is buffered", delay)
+						} else {
+							t.Logf("conversation event %v after the creation", delay.Round(time.Millisecond))
+						}
+						return
+					}
+				}
+			}
+		case <-tick.C:
+			if len(created) < 10 {
+				create()
+			}
+		case <-ctx.Done():
+			t.Fatalf("no conversation event within %v (%d conversations created)", time.Since(start).Round(time.Millisecond), len(created))
+		}
 	}
 }
