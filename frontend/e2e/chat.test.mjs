@@ -374,6 +374,32 @@ describe('rendering and lists', () => {
     await context.close();
   });
 
+  test('a 5,000-token markdown answer streams without freezing the page', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('long'));
+    await page.evaluate(() => {
+      window.__longtasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.__longtasks.push(Math.round(e.duration));
+      }).observe({ type: 'longtask', buffered: true });
+    });
+    const started = Date.now();
+    await send(page, 'a long one [[fake mode=markdown tokens=5000 delay=1ms]]');
+    const a = await waitDone(page, 180000);
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(a.content, await stack.expectedText({ mode: 'markdown', tokens: 5000 }));
+    const blocks = await page.locator('.msg-assistant .code-block').count();
+    const longTasks = await page.evaluate(() => window.__longtasks);
+    const worst = Math.max(0, ...longTasks);
+    console.log(`5,000-token answer: ${a.content.length} chars, ${blocks} code blocks, ${seconds.toFixed(1)} s, long tasks: ${longTasks.length}, worst ${worst} ms`);
+    assert.ok(blocks > 100, `${blocks} code blocks rendered`);
+    // Generous: a frozen page shows multi-second tasks; a healthy one stays far below.
+    assert.ok(worst < 1500, `the longest main-thread task took ${worst} ms`);
+    await shot(page, '17-long-answer');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
   test('a failed answer shows its status and the error', async () => {
     const { context, page, seen } = await newPage();
     await register(page, stack.base, uniqueEmail('fail'));
