@@ -45,7 +45,7 @@ func TestDeployment(t *testing.T) {
 	t.Run("tls versions, http2 and unknown names", func(t *testing.T) { checkTLS(t, site) })
 	t.Run("static files, cache headers and spa fallback", func(t *testing.T) { checkStatic(t, site) })
 	t.Run("security headers", func(t *testing.T) { checkSecurityHeaders(t, site, acct.Token) })
-	t.Run("health and metrics", func(t *testing.T) { checkHealth(t, site) })
+	t.Run("health and metrics", func(t *testing.T) { checkHealth(t, site, srv) })
 	t.Run("rest api", func(t *testing.T) { checkAPI(t, site, acct) })
 	t.Run("client address forwarded by nginx only", func(t *testing.T) { checkForwarded(t, site, srv) })
 	t.Run("websocket generation over wss", func(t *testing.T) { checkWebSocket(t, site, acct) })
@@ -279,7 +279,7 @@ func checkSecurityHeaders(t *testing.T, site *nginxSite, token string) {
 	}
 }
 
-func checkHealth(t *testing.T, site *nginxSite) {
+func checkHealth(t *testing.T, site *nginxSite, srv *chatdServer) {
 	c := site.Client(true)
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, b := get(t, c, site.URL(path), nil)
@@ -290,6 +290,11 @@ func checkHealth(t *testing.T, site *nginxSite) {
 	}
 	if resp, _ := get(t, c, site.URL("/metrics"), nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("/metrics through nginx: %d, want 403 (not public)", resp.StatusCode)
+	}
+	// Scraped from the host, on the server's own address (docs/deploy.md).
+	resp, b := get(t, http.DefaultClient, "http://"+srv.Addr+"/metrics", nil)
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte("chatd_http_requests_total")) {
+		t.Errorf("GET %s/metrics from loopback: %d, %.200s", srv.Addr, resp.StatusCode, b)
 	}
 }
 
