@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -47,6 +48,7 @@ type Config struct {
 	MetricsAllow   []netip.Prefix // CHATD_METRICS_ALLOW, default loopback
 	BodyLimit      int64          // CHATD_BODY_LIMIT, default 1MiB
 	LogLevel       slog.Level     // CHATD_LOG_LEVEL, default info
+	PprofAddr      string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
 
 	BcryptCost         int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production)
 	LoginFailAccount   int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
@@ -178,6 +180,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MetricsToken:   strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
 		BodyLimit:      r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),
 		LogLevel:       r.level("CHATD_LOG_LEVEL"),
+		PprofAddr:      r.loopbackAddr("CHATD_PPROF_ADDR"),
 
 		BcryptCost:         r.integer("CHATD_BCRYPT_COST", auth.DefaultBcryptCost, 4, 31),
 		LoginFailAccount:   r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
@@ -283,6 +286,25 @@ func (r *configReader) origins(name string) []string {
 		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
 	return out
+}
+
+// loopbackAddr reads a host:port whose host is a loopback address (or
+// "localhost"); "" when unset.
+func (r *configReader) loopbackAddr(name string) string {
+	v := r.str(name, "")
+	if v == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(v)
+	if _, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil {
+		r.fail(name, "%q is not a host:port such as 127.0.0.1:6060", v)
+		return ""
+	}
+	if a, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !a.IsLoopback()) {
+		r.fail(name, "%q is not a loopback address: profiles must not be reachable from other hosts", v)
+		return ""
+	}
+	return v
 }
 
 func (r *configReader) checkURL(name, v string) {

@@ -55,6 +55,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"CHATD_LOGIN_FAILURE_WINDOW": "1h", "CHATD_DB_CONNECT_TIMEOUT": "3s",
 		"CHATD_WS_READ_LIMIT": "128KiB", "CHATD_WS_PING_INTERVAL": "2s", "CHATD_SENDS_PER_MINUTE": "5",
 		"CHATD_COALESCE_INTERVAL": "40ms", "CHATD_CHECKPOINT_INTERVAL": "1s", "CHATD_UPSTREAM_RETRIES": "0",
+		"CHATD_PPROF_ADDR": "[::1]:0",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +88,7 @@ func TestLoadConfigValues(t *testing.T) {
 		{"coalesce", c.CoalesceInterval, 40 * time.Millisecond},
 		{"checkpoint", c.CheckpointInterval, time.Second},
 		{"retries", retries(c.UpstreamRetries), -1},
+		{"pprof", c.PprofAddr, "[::1]:0"},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -125,6 +127,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"login limit", map[string]string{"CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "0"}, "CHATD_LOGIN_MAX_FAILURES_ACCOUNT"},
 		{"upstream without models", map[string]string{"OPENAI_API_KEY": "sk-x"}, "OPENAI_MODELS"},
 		{"mongo scheme", map[string]string{"MONGODB_URI": "postgres://u:hunter2@h/db"}, "MONGODB_URI"},
+		{"pprof on every interface", map[string]string{"CHATD_PPROF_ADDR": ":6060"}, "CHATD_PPROF_ADDR"},
+		{"pprof on a public address", map[string]string{"CHATD_PPROF_ADDR": "10.0.0.1:6060"}, "CHATD_PPROF_ADDR"},
+		{"pprof without port", map[string]string{"CHATD_PPROF_ADDR": "127.0.0.1"}, "CHATD_PPROF_ADDR"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -37,6 +37,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", cfg.Addr),
 		slog.String("data_dir", cfg.DataDir), slog.Bool("registration_open", cfg.Registration))
+	if cfg.PprofAddr != "" {
+		stopPprof, err := startPprof(cfg.PprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
