@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -51,6 +52,7 @@ func TestDeployment(t *testing.T) {
 	t.Run("websocket generation over wss", func(t *testing.T) { checkWebSocket(t, site, acct) })
 	t.Run("sse generation arrives unbuffered", func(t *testing.T) { checkSSE(t, site, acct) })
 	t.Run("long-lived sse event stream is not buffered", func(t *testing.T) { checkEventStream(t, site, acct) })
+	t.Run("deploy/smoke.sh passes against the site", func(t *testing.T) { checkSmokeScript(t, site) })
 	t.Run("foreign origin refused, own origin accepted", func(t *testing.T) { checkOrigin(t, site, acct) })
 
 	// The slow checks run side by side.
@@ -718,4 +720,21 @@ func checkEventStream(t *testing.T, site *nginxSite, a account) {
 			t.Fatalf("no conversation event within %v (%d conversations created)", time.Since(start).Round(time.Millisecond), len(created))
 		}
 	}
+}
+
+// checkSmokeScript runs the operators' post-deploy check against the site.
+func checkSmokeScript(t *testing.T, site *nginxSite) {
+	need(t, "curl", "apt-get install -y curl")
+	root := repoRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := run(ctx, nil, root, "bash", filepath.Join(root, "deploy", "smoke.sh"),
+		"--cacert", site.CertFile,
+		"--resolve", fmt.Sprintf("%s:%d:127.0.0.1", testDomain, site.HTTPSPort),
+		"--resolve", fmt.Sprintf("%s:%d:127.0.0.1", testDomain, site.HTTPPort),
+		site.Origin(), fmt.Sprintf("http://%s:%d", testDomain, site.HTTPPort))
+	if err != nil || !strings.Contains(out, ", 0 failed") {
+		t.Fatalf("smoke.sh: %v\n%s", err, out)
+	}
+	t.Logf("smoke.sh: %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
 }

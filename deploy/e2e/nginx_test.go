@@ -77,6 +77,7 @@ func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
 type nginxSite struct {
 	HTTPPort, HTTPSPort int
 	Conf                string // the rendered configuration file
+	CertFile            string // the self-signed certificate (PEM)
 	Prefix              string
 	Pool                *x509.CertPool
 	proc                *proc
@@ -102,7 +103,7 @@ func startNginx(t *testing.T, o nginxOptions) *nginxSite {
 	root := repoRoot(t)
 	prefix := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, prefix)
-	s := &nginxSite{HTTPPort: freePort(t), HTTPSPort: freePort(t), Prefix: prefix, Pool: pool}
+	s := &nginxSite{HTTPPort: freePort(t), HTTPSPort: freePort(t), Prefix: prefix, Pool: pool, CertFile: certFile}
 	s.Conf = filepath.Join(prefix, "nginx.conf")
 	args := []string{
 		"bash", filepath.Join(root, "deploy", "render-nginx.sh"),
