@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,6 +55,7 @@ func TestDeployment(t *testing.T) {
 	t.Run("sse generation arrives unbuffered", func(t *testing.T) { checkSSE(t, site, acct) })
 	t.Run("long-lived sse event stream is not buffered", func(t *testing.T) { checkEventStream(t, site, acct) })
 	t.Run("deploy/smoke.sh passes against the site", func(t *testing.T) { checkSmokeScript(t, site) })
+	t.Run("deploy/nginx-local.sh serves the app and the api", func(t *testing.T) { checkNginxLocal(t, srv, static) })
 	t.Run("foreign origin refused, own origin accepted", func(t *testing.T) { checkOrigin(t, site, acct) })
 
 	// The slow checks run side by side.
@@ -737,4 +740,67 @@ func checkSmokeScript(t *testing.T, site *nginxSite) {
 		t.Fatalf("smoke.sh: %v\n%s", err, out)
 	}
 	t.Logf("smoke.sh: %s", strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]))
+}
+
+// checkNginxLocal starts deploy/nginx-local.sh in front of the server, reads
+// the URL and certificate it prints, uses the site, and stops it with
+// SIGTERM: nginx must exit and the temporary directory disappear.
+func checkNginxLocal(t *testing.T, srv *chatdServer, static string) {
+	root := repoRoot(t)
+	p := startProc(t, "nginx-local", nil, root, "bash", filepath.Join(root, "deploy", "nginx-local.sh"),
+		"--upstream", srv.Addr, "--root", static)
+	vars := map[string]string{}
+	deadline := time.Now().Add(30 * time.Second)
+	for vars["CERT"] == "" {
+		if err := p.exited(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx-local.sh printed no CERT line:\n%s", tail(p.log, 20))
+		}
+		time.Sleep(50 * time.Millisecond)
+		b, _ := os.ReadFile(p.log)
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && (k == "BASE_URL" || k == "HTTP_URL" || k == "CERT") {
+				vars[k] = v
+			}
+		}
+	}
+	pemBytes, err := os.ReadFile(vars["CERT"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := waitOK(ctx, c, vars["BASE_URL"]+"/readyz", p); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get(t, c, vars["BASE_URL"]+"/c/0123456789abcdef01234567", nil)
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`id="root"`)) || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Errorf("deep link through nginx-local.sh: %d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+	}
+	dir := filepath.Dir(vars["CERT"])
+	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("nginx-local.sh did not exit on SIGTERM")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("nginx-local.sh left %s behind (%v)", dir, err)
+	}
+	if _, err := c.Get(vars["BASE_URL"] + "/healthz"); err == nil {
+		t.Error("nginx still answers after nginx-local.sh exited")
+	}
 }
