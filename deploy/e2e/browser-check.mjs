@@ -6,7 +6,10 @@
 // Run by deploy/e2e (browser_test.go); by hand:
 //   BASE_URL=https://localhost:8443 node deploy/e2e/browser-check.mjs
 // Environment: BASE_URL (required), CHROMIUM (default /usr/bin/chromium),
-// SCREENSHOT (a PNG path to save the final page to, optional).
+// SCREENSHOT (a PNG path to save the final page to, optional), MATH_BASE_URL
+// (optional: a site running the offline demo model, which quotes the prompt,
+// so TeX in the prompt comes back as rendered math: KaTeX's inline styles
+// must apply under the CSP).
 // Prints one JSON object on stdout: {ok, steps, violations, errors, ...}.
 import { chromium } from 'playwright-core';
 
@@ -15,7 +18,7 @@ if (!base) {
   console.error('BASE_URL is required');
   process.exit(2);
 }
-const result = { ok: false, steps: [], violations: [], errors: [], answer: '', transport: '' };
+const result = { ok: false, steps: [], violations: [], errors: [], answer: '', transport: '', math: null };
 const step = (s) => result.steps.push(s);
 
 const browser = await chromium.launch({
@@ -93,6 +96,35 @@ try {
   await page.waitForTimeout(1000);
   result.violations = await page.evaluate(() => window.__cspViolations);
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+
+  if (process.env.MATH_BASE_URL) {
+    const mathPage = await context.newPage();
+    await mathPage.goto(process.env.MATH_BASE_URL + '/register', { waitUntil: 'load' });
+    await mathPage.getByLabel('Name').fill('Math Check');
+    await mathPage.getByLabel('Email').fill(`math-${Date.now()}@example.com`);
+    await mathPage.getByLabel('Password').fill('correct horse battery');
+    await mathPage.getByRole('button', { name: 'Create account' }).click();
+    const box = mathPage.getByRole('textbox', { name: 'Message' });
+    await box.waitFor({ timeout: 20000 });
+    await box.fill('Euler: $e^{i\\pi} + 1 = 0$ and $\\sqrt{x^2+1}$');
+    await box.press('Enter');
+    const katex = mathPage.locator('.msg-assistant .katex').first();
+    await katex.waitFor({ timeout: 30000 });
+    await mathPage.getByText('To chat with a real model').waitFor({ timeout: 30000 });
+    // KaTeX sizes its struts with style="height:…"; under a CSP without
+    // 'unsafe-inline' for styles the attribute is dropped and math collapses.
+    result.math = await mathPage.evaluate(() => {
+      const styled = [...document.querySelectorAll('.msg-assistant .katex [style]')];
+      return {
+        elements: document.querySelectorAll('.msg-assistant .katex').length,
+        styled: styled.length,
+        applied: styled.filter((el) => el.style.length > 0).length,
+      };
+    });
+    result.violations.push(...(await mathPage.evaluate(() => window.__cspViolations)));
+    step(`math rendered: ${JSON.stringify(result.math)}`);
+    if (process.env.SCREENSHOT) await mathPage.screenshot({ path: process.env.SCREENSHOT.replace(/\.png$/, '-math.png') });
+  }
   result.ok = true;
 } catch (e) {
   result.errors.push(`check failed: ${e.message.split('\n')[0]}`);

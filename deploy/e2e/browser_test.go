@@ -18,13 +18,20 @@ type browserResult struct {
 	Errors     []string          `json:"errors"`
 	Answer     string            `json:"answer"`
 	Transport  string            `json:"transport"`
+	Math       *struct {
+		Elements, Styled, Applied int
+	} `json:"math"`
 }
 
 // checkBrowser runs deploy/e2e/browser-check.mjs (playwright-core from
 // deploy/node_modules, the system's Chromium) against the site: sign up,
 // send a message, read the rendered answer, with no CSP violation and no
 // page error along the way.
-func checkBrowser(t *testing.T, site *nginxSite) {
+//
+// mathSite, when not nil, runs the offline demo model, which quotes the
+// prompt: math in the prompt comes back rendered by KaTeX, whose inline
+// styles must apply under the CSP.
+func checkBrowser(t *testing.T, site, mathSite *nginxSite) {
 	node := need(t, "node", "apt-get install -y nodejs npm")
 	chromium := need(t, "chromium", "apt-get install -y chromium")
 	root := repoRoot(t)
@@ -37,8 +44,11 @@ func checkBrowser(t *testing.T, site *nginxSite) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := run(ctx, []string{"BASE_URL=" + site.Origin(), "CHROMIUM=" + chromium, "SCREENSHOT=" + shot},
-		root, node, filepath.Join(root, "deploy", "e2e", "browser-check.mjs"))
+	env := []string{"BASE_URL=" + site.Origin(), "CHROMIUM=" + chromium, "SCREENSHOT=" + shot}
+	if mathSite != nil {
+		env = append(env, "MATH_BASE_URL="+mathSite.Origin())
+	}
+	out, err := run(ctx, env, root, node, filepath.Join(root, "deploy", "e2e", "browser-check.mjs"))
 	// The result is the last line; Chromium may print before it.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var res browserResult
@@ -54,6 +64,11 @@ func checkBrowser(t *testing.T, site *nginxSite) {
 	}
 	for _, e := range res.Errors {
 		t.Errorf("browser: %s", e)
+	}
+	if mathSite != nil && res.OK {
+		if m := res.Math; m == nil || m.Elements == 0 || m.Styled == 0 || m.Applied != m.Styled {
+			t.Errorf("math under the CSP: %+v, want KaTeX elements whose inline styles all apply", m)
+		}
 	}
 	if res.OK && res.Transport != "websocket" {
 		t.Errorf("the app did not open a WebSocket through nginx (transport %q)", res.Transport)

@@ -73,7 +73,11 @@ func TestDeployment(t *testing.T) {
 			if !realFrontend {
 				t.Fatal("the front end is not built (frontend/dist) and cannot be built here (npm ci in frontend/ first): the browser check needs the real app")
 			}
-			checkBrowser(t, site)
+			// A second site runs the offline demo model (no model API
+			// configured), which quotes the prompt: math comes back rendered.
+			demo := startChatd(t, chatdOptions{Extra: []string{"CHATD_DEMO_DELAY=1ms"}})
+			demoSite := startNginx(t, nginxOptions{Root: static, Upstream: demo.Addr})
+			checkBrowser(t, site, demoSite)
 		})
 	})
 }
@@ -272,7 +276,7 @@ func checkSecurityHeaders(t *testing.T, site *nginxSite, token string) {
 			t.Errorf("%s: %d Content-Security-Policy headers, want 1", path, len(csp))
 			continue
 		}
-		for _, d := range []string{"default-src 'self'", "script-src 'self';", "object-src 'none'",
+		for _, d := range []string{"default-src 'self'", "script-src 'self';", "style-src-elem 'self';", "object-src 'none'",
 			"frame-ancestors 'none'", "img-src 'self' https:", "connect-src 'self' wss://" + testDomain + ":"} {
 			if !strings.Contains(csp[0], d) {
 				t.Errorf("%s: CSP lacks %q: %s", path, d, csp[0])
