@@ -51,11 +51,21 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// TestMain removes the binaries the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaries.dir != "" {
+		os.RemoveAll(binaries.dir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds the Go programs the test runs, once per test binary.
 var binaries struct {
-	once sync.Once
-	dir  string
-	err  error
+	once  sync.Once
+	dir   string
+	err   error
+	build sync.Mutex // one build at a time; parallel tests wait for it
 }
 
 // buildBinary returns the path of a freshly built ./cmd/<name>.
@@ -67,6 +77,8 @@ func buildBinary(t testing.TB, name string) string {
 	if binaries.err != nil {
 		t.Fatal(binaries.err)
 	}
+	binaries.build.Lock()
+	defer binaries.build.Unlock()
 	out := filepath.Join(binaries.dir, name)
 	if _, err := os.Stat(out); err == nil {
 		return out
