@@ -117,6 +117,9 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 		w.Flush()
 		return true
 	}
+	// A first comment line sends the headers on their way at once: proxies
+	// (nginx over HTTP/2) hold them until the first body byte.
+	bw.WriteString(": open\n\n")
 	if !flush() {
 		return
 	}
