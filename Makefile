@@ -24,12 +24,12 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
 BENCH_FLAGS   ?= -run '^$$' -bench . -benchmem -timeout 30m
 
 # The suites `make test` runs, in order.
-TEST_SUITES := lint test-go test-frontend test-e2e
+TEST_SUITES := lint test-go test-frontend test-e2e test-bench-smoke
 
 # Every Go file of the module, including files behind build tags.
 GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .TestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./...)
 
-.PHONY: help run build build-go frontend test $(TEST_SUITES) fmt vet bench clean
+.PHONY: help run build build-go frontend test $(TEST_SUITES) fmt vet bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -75,8 +75,13 @@ fmt: ## format the Go code
 vet: ## go vet
 	$(GO) vet ./...
 
-bench: ## Go benchmarks
-	$(GO) test $(BENCH_FLAGS) ./...
+bench: ## the benchmark suite, chatd against baselines in the same run (docs/benchmarks.md; ~15 min; part of it: BENCH_ARGS="-scenarios latency -rounds 3"). Go micro-benchmarks: go test $(BENCH_FLAGS) ./...
+	$(GO) run ./bench $(BENCH_ARGS)
+
+bench-smoke: ## every benchmark scenario with a few connections for a few seconds: checks the harness, measures nothing
+	$(GO) run ./bench -smoke $(BENCH_ARGS)
+
+test-bench-smoke: bench-smoke ## the benchmark harness's smoke run (no timing assertions; fails when the harness breaks)
 
 clean: ## remove build output
 	rm -rf $(BIN) frontend/dist

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"chatd/bench/load"
+)
+
+// capacity ramps the relay and chatd up until a level's p99 lateness
+// passes the limit (or answers fail), then compares their CPU per token
+// and runs the all-at-once scenario.
+func capacity(ctx context.Context, e *env, r *report, c config) error {
+	users := max(maxOf(c.capacityLevels), c.cpuStreams, c.burstStreams)
+	if err := e.startChatd(ctx, users); err != nil {
+		return err
+	}
+	if err := ramp(ctx, e, r, c); err != nil {
+		return err
+	}
+	if err := cpuPerToken(ctx, e, r, c); err != nil {
+		return err
+	}
+	return burst(ctx, e, r, c)
+}
+
+func ramp(ctx context.Context, e *env, r *report, c config) error {
+	best := map[string]int{}
+	stopped := map[string]bool{}
+	var rows [][]string
+	for _, n := range c.capacityLevels {
+		for _, t := range []string{load.TargetRelay, load.TargetChatd} {
+			if stopped[t] {
+				continue
+			}
+			s, err := e.run(ctx, runSpec{target: t, streams: n, tokens: c.capacityTokens, delay: c.capacityDelay, spread: c.capacitySpread})
+			if err != nil {
+				return err
+			}
+			ok := s.res.OK() && s.res.Lateness.P99 <= c.capacityLimit
+			if ok {
+				best[t] = n
+			} else {
+				stopped[t] = true
+			}
+			rows = append(rows, []string{fmt.Sprint(n), t, f2(s.res.Lateness.P50), f2(s.res.Lateness.P99), f2(s.res.Lateness.Max),
+				f2(s.res.TTFT.P99), fmt.Sprintf("%d/%d", s.res.Answers, s.res.Expected),
+				f1(s.serverCPU / max(s.res.Wall, 0.001) * 100), f1(s.cpuPerToken(c.capacityTokens)),
+				f1(float64(s.serverRSS) / (1 << 20)), f1(s.load1), map[bool]string{true: "ok", false: "**over**"}[ok]})
+		}
+		if stopped[load.TargetChatd] && stopped[load.TargetRelay] {
+			break
+		}
+	}
+	ceiling := func(t string) string {
+		if !stopped[t] {
+			return fmt.Sprintf(">= %d (the ramp's end)", best[t])
+		}
+		return fmt.Sprint(best[t])
+	}
+	r.check("concurrent streams, p99 lateness <= 50 ms", ">= 800", ceiling(load.TargetChatd)+" (relay: "+ceiling(load.TargetRelay)+")", best[load.TargetChatd] >= 800)
+	r.section("2. Capacity", fmt.Sprintf(`
+Ramp: N streams of %d tokens at %.0f tokens/s (%s apart), started over %s, one
+run per level and target (relay, then chatd), until a level's p99 lateness
+passes %.0f ms or an answer fails. CPU %% is the server's CPU time over the
+run's length (200%% = both cores); CPU/token is in microseconds per token
+produced upstream; RSS after the run; load is the machine's 1-minute load
+average when the run started.
+
+%s
+Highest level passed: chatd %s, relay %s.`, c.capacityTokens, float64(time.Second)/float64(c.capacityDelay), c.capacityDelay,
+		c.capacitySpread, c.capacityLimit,
+		table([]string{"streams", "target", "lateness p50", "p99", "max", "TTFT p99", "answers", "CPU %", "CPU µs/token", "RSS MiB", "load", ""}, rows),
+		ceiling(load.TargetChatd), ceiling(load.TargetRelay)))
+	return nil
+}
+
+// cpuPerToken compares the server CPU time per token of chatd and the relay,
+// interleaved; the first chatd run is profiled.
+func cpuPerToken(ctx context.Context, e *env, r *report, c config) error {
+	dur := time.Duration(c.cpuTokens-1) * c.capacityDelay
+	got := map[string][]sample{}
+	profile := filepath.Join(e.dir, "chatd-cpu.pprof")
+	for round := range c.rounds {
+		for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd}, round) {
+			rs := runSpec{target: t, streams: c.cpuStreams, tokens: c.cpuTokens, delay: c.capacityDelay, spread: time.Second}
+			if t == load.TargetChatd && round == 0 {
+				rs.profile, rs.profileFor = profile, dur
+			}
+			s, err := e.run(ctx, rs)
+			if err != nil {
+				return err
+			}
+			noteBroken(r, fmt.Sprintf("CPU per token, %s", t), s)
+			got[t] = append(got[t], s)
+		}
+	}
+	per := func(t string) float64 {
+		return medianOf(got[t], func(s sample) float64 { return s.cpuPerToken(c.cpuTokens) })
+	}
+	ratio := pairMedian(got[load.TargetChatd], got[load.TargetRelay], func(a, b sample) float64 {
+		return a.cpuPerToken(c.cpuTokens) / b.cpuPerToken(c.cpuTokens)
+	})
+	r.check("CPU per token against baseline B", "<= 1.5x", fmt.Sprintf("%s (%s vs %s µs)", times(ratio), f1(per(load.TargetChatd)), f1(per(load.TargetRelay))), ratio <= 1.5)
+	top, err := pprofTop(ctx, e.bins.chatd, profile, 25)
+	if err != nil {
+		r.problem("CPU profile: %v", err)
+	}
+	topCum, _ := pprofTop(ctx, e.bins.chatd, profile, 25, "-cum")
+	r.section("2b. CPU per token", fmt.Sprintf(`
+%d streams x %d tokens at %.0f tokens/s, %d rounds, relay and chatd interleaved.
+Server CPU time (from /proc, between the load generator's start and end marks)
+per token produced upstream, median over rounds; the ratio is taken round by round.
+
+%s
+The first chatd run's CPU profile (saved as %s):
+
+%s
+%s
+`, c.cpuStreams, c.cpuTokens, float64(time.Second)/float64(c.capacityDelay), c.rounds,
+		table([]string{"target", "CPU µs/token", "fake upstream CPU µs/token", "chatd / relay"}, [][]string{
+			{load.TargetRelay, f1(per(load.TargetRelay)), f1(medianOf(got[load.TargetRelay], fakePerToken(c.cpuTokens))), ""},
+			{load.TargetChatd, f1(per(load.TargetChatd)), f1(medianOf(got[load.TargetChatd], fakePerToken(c.cpuTokens))), times(ratio)},
+		}), filepath.Base(profile), codeBlock(top), codeBlock(topCum)))
+	return nil
+}
+
+func fakePerToken(tokens int) func(sample) float64 {
+	return func(s sample) float64 { return s.fakeCPU / float64(max(s.res.Expected*tokens, 1)) * 1e6 }
+}
+
+func codeBlock(s string) string { return "```\n" + s + "```\n" }
+
+// burst runs N clients x tokens at a rate, all starting at once, on the
+// three targets interleaved, and reports the total time.
+func burst(ctx context.Context, e *env, r *report, c config) error {
+	got := map[string][]sample{}
+	for round := range c.rounds {
+		for _, t := range rotate(targets, round) {
+			s, err := e.run(ctx, runSpec{target: t, streams: c.burstStreams, tokens: c.burstTokens, delay: c.burstDelay})
+			if err != nil {
+				return err
+			}
+			noteBroken(r, fmt.Sprintf("burst, %s", t), s)
+			got[t] = append(got[t], s)
+		}
+	}
+	ideal := (time.Duration(c.burstTokens) * c.burstDelay).Seconds()
+	var rows [][]string
+	for _, t := range targets {
+		rows = append(rows, []string{t, f2(medianOf(got[t], func(s sample) float64 { return s.res.Wall })),
+			f2(medianOf(got[t], func(s sample) float64 { return s.res.TTFT.P99 })),
+			f2(medianOf(got[t], func(s sample) float64 { return s.res.Lateness.P99 })),
+			f1(medianOf(got[t], func(s sample) float64 { return s.serverCPU }))})
+	}
+	wall := medianOf(got[load.TargetChatd], func(s sample) float64 { return s.res.Wall })
+	limit := ideal * 1.1
+	r.check(fmt.Sprintf("%d clients x %d tokens at %.0f tokens/s, total time", c.burstStreams, c.burstTokens, float64(time.Second)/float64(c.burstDelay)),
+		fmt.Sprintf("<= %.1f s (ideal %.1f s)", limit, ideal), f2(wall)+" s", wall <= limit)
+	r.section("2c. All at once", fmt.Sprintf(`
+%d clients send at the same instant and each receives %d tokens at %.0f tokens/s
+(ideal total %.1f s). Total time is from the first prompt to the last answer's
+end; median over %d interleaved rounds.
+
+%s`, c.burstStreams, c.burstTokens, float64(time.Second)/float64(c.burstDelay), ideal, c.rounds,
+		table([]string{"target", "total s", "TTFT p99 ms", "lateness p99 ms", "server CPU s"}, rows)))
+	return nil
+}

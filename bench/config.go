@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config holds every scenario's parameters; fullConfig and smokeConfig are
+// the two presets, and flags override parts of them.
+type config struct {
+	rounds   int           // interleaved rounds of every comparison
+	coalesce time.Duration // chatd's CHATD_COALESCE_INTERVAL (its default)
+
+	latencyLevels  []int // concurrent streams
+	latencyTokens  int
+	latencyDelay   time.Duration
+	latencySamples int // at least this many answers per stream level and run
+
+	capacityLevels []int // the ramp
+	capacityTokens int
+	capacityDelay  time.Duration
+	capacitySpread time.Duration
+	capacityLimit  float64 // ms of p99 lateness that ends the ramp
+
+	cpuStreams int // CPU per token, chatd against the relay
+	cpuTokens  int
+
+	burstStreams int // N clients x tokens at a rate, all at once
+	burstTokens  int
+	burstDelay   time.Duration
+
+	memoryLevels []int
+	memoryRounds int
+	memoryUsers  int
+
+	writeTokens []int
+	writePaced  time.Duration // a second series spreads every answer over this long
+
+	fanTabs   []int
+	fanUsers  int
+	fanTokens int
+	fanDelay  time.Duration
+}
+
+func fullConfig() config {
+	return config{
+		rounds: 5, coalesce: 25 * time.Millisecond,
+		latencyLevels: []int{1, 10, 50, 200}, latencyTokens: 25, latencyDelay: 20 * time.Millisecond, latencySamples: 12,
+		capacityLevels: []int{200, 400, 600, 800, 1000, 1200, 1400, 1600}, capacityTokens: 500,
+		capacityDelay: 20 * time.Millisecond, capacitySpread: 2 * time.Second, capacityLimit: 50,
+		cpuStreams: 200, cpuTokens: 100,
+		burstStreams: 250, burstTokens: 500, burstDelay: 10 * time.Millisecond,
+		memoryLevels: []int{1000, 5000}, memoryRounds: 3, memoryUsers: 1000,
+		writeTokens: []int{10, 1000, 10000}, writePaced: 1500 * time.Millisecond,
+		fanTabs: []int{1, 2, 4, 8}, fanUsers: 20, fanTokens: 200, fanDelay: 10 * time.Millisecond,
+	}
+}
+
+// smokeConfig exercises every scenario with a few connections for a few
+// seconds: it keeps the harness working, it measures nothing worth reading.
+func smokeConfig() config {
+	return config{
+		rounds: 1, coalesce: 25 * time.Millisecond,
+		latencyLevels: []int{1, 3}, latencyTokens: 10, latencyDelay: 10 * time.Millisecond, latencySamples: 2,
+		capacityLevels: []int{4}, capacityTokens: 20, capacityDelay: 10 * time.Millisecond,
+		capacitySpread: 100 * time.Millisecond, capacityLimit: 50,
+		cpuStreams: 3, cpuTokens: 10,
+		burstStreams: 3, burstTokens: 20, burstDelay: 5 * time.Millisecond,
+		memoryLevels: []int{20}, memoryRounds: 1, memoryUsers: 5,
+		writeTokens: []int{10, 200}, writePaced: 200 * time.Millisecond,
+		fanTabs: []int{1, 2}, fanUsers: 2, fanTokens: 20, fanDelay: 5 * time.Millisecond,
+	}
+}
+
+// intList is a flag holding a comma-separated list of numbers.
+type intList []int
+
+func (l *intList) String() string {
+	s := make([]string, len(*l))
+	for i, v := range *l {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	*l = nil
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a list of positive numbers", v)
+		}
+		*l = append(*l, n)
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"chatd/bench/load"
+)
+
+// bins are the binaries the benchmark runs, built from this module.
+type bins struct{ chatd, fakeai, relay, loadgen string }
+
+// build compiles the four binaries into dir.
+func build(ctx context.Context, dir string) (bins, error) {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return bins{}, err
+	}
+	b := bins{filepath.Join(dir, "chatd"), filepath.Join(dir, "fakeai"), filepath.Join(dir, "relay"), filepath.Join(dir, "loadgen")}
+	for _, t := range []struct{ out, pkg string }{
+		{b.chatd, "./cmd/chatd"}, {b.fakeai, "./cmd/fakeai"}, {b.relay, "./cmd/relay"}, {b.loadgen, "./cmd/loadgen"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return b, fmt.Errorf("go build %s: %w\n%s", t.pkg, err, out)
+		}
+	}
+	return b, nil
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
+		return "", fmt.Errorf("run the benchmark inside the chatd module (go env GOMOD: %v)", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// env is the set of processes of a benchmark run.
+type env struct {
+	bins bins
+	dir  string // logs, data directories, profiles
+
+	fake    *proc
+	fakeURL string // API root, http://host:port/v1
+
+	relay      *proc
+	relayURL   string // ws://host:port/ws
+	relayPprof string
+
+	chatd      *proc
+	chatdURL   string // http://host:port
+	chatdPprof string
+	chatdRuns  int
+	usersFile  string
+	users      int
+}
+
+var (
+	textAddrRE  = regexp.MustCompile(`listening addr=(\S+)`)
+	pprofAddrRE = regexp.MustCompile(`pprof listening addr=(\S+)`)
+	chatdAddrRE = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+	chatdPprof  = regexp.MustCompile(`"msg":"pprof listening","addr":"([^"]+)"`)
+)
+
+// startUpstream starts the fake OpenAI server and the relay in front of it.
+func (e *env) startUpstream(ctx context.Context) error {
+	p, err := startProc(ctx, "fakeai", e.bins.fakeai, []string{"-addr", "127.0.0.1:0", "-log-level", "info"}, nil, e.dir,
+		map[string]*regexp.Regexp{"addr": regexp.MustCompile(`fakeai listening.* addr=(\S+)`)})
+	if err != nil {
+		return err
+	}
+	e.fake, e.fakeURL = p, "http://"+p.addrs["addr"]+"/v1"
+	p, err = startProc(ctx, "relay", e.bins.relay, []string{"-addr", "127.0.0.1:0", "-upstream", e.fakeURL, "-pprof", "127.0.0.1:0"}, nil, e.dir,
+		map[string]*regexp.Regexp{"addr": regexp.MustCompile(`^relay listening addr=(\S+)`), "pprof": pprofAddrRE})
+	if err != nil {
+		return err
+	}
+	e.relay, e.relayURL, e.relayPprof = p, "ws://"+p.addrs["addr"]+"/ws", p.addrs["pprof"]
+	return nil
+}
+
+// startChatd starts a fresh chatd (a new SQLite data directory) and
+// registers users accounts through its API. The per-user limits are raised
+// so that the load, not the limits, is measured; everything else keeps the
+// production defaults (coalescing 25ms, checkpoints 300ms, info logs).
+func (e *env) startChatd(ctx context.Context, users int) error {
+	e.stopChatd()
+	e.chatdRuns++
+	data := filepath.Join(e.dir, fmt.Sprintf("chatd-data-%d", e.chatdRuns))
+	env := []string{
+		"CHATD_ADDR=127.0.0.1:0", "CHATD_DATA_DIR=" + data, "CHATD_PPROF_ADDR=127.0.0.1:0",
+		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + e.fakeURL, "OPENAI_MODELS=fake-mini",
+		"CHATD_BCRYPT_COST=4", "CHATD_MAX_CONNS_PER_USER=10000",
+		"CHATD_SENDS_PER_MINUTE=1000000", "CHATD_FRAMES_PER_MINUTE=1000000",
+	}
+	p, err := startProc(ctx, fmt.Sprintf("chatd-%d", e.chatdRuns), e.bins.chatd, nil, env, e.dir,
+		map[string]*regexp.Regexp{"addr": chatdAddrRE, "pprof": chatdPprof})
+	if err != nil {
+		return err
+	}
+	e.chatd, e.chatdURL, e.chatdPprof = p, "http://"+p.addrs["addr"], p.addrs["pprof"]
+	e.usersFile = filepath.Join(e.dir, fmt.Sprintf("users-%d.json", e.chatdRuns))
+	out, err := exec.CommandContext(ctx, e.bins.loadgen, "register", "-url", e.chatdURL, "-n", strconv.Itoa(users),
+		"-parallel", "4", "-out", e.usersFile).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("register %d users: %w: %s", users, err, out)
+	}
+	e.users = users
+	return nil
+}
+
+func (e *env) stopChatd() {
+	if e.chatd != nil {
+		e.chatd.stop()
+		e.chatd = nil
+	}
+}
+
+func (e *env) close() {
+	e.stopChatd()
+	e.relay.stop()
+	e.fake.stop()
+}
+
+// server returns the process serving a target (nil for the upstream,
+// which has no server in between).
+func (e *env) server(target string) *proc {
+	switch target {
+	case load.TargetChatd:
+		return e.chatd
+	case load.TargetRelay:
+		return e.relay
+	}
+	return nil
+}
+
+// runSpec is one loadgen run.
+type runSpec struct {
+	target  string
+	streams int
+	answers int
+	tokens  int
+	delay   time.Duration
+	spread  time.Duration
+	tabs    int
+	stall   bool
+	// profile, when set, is a file to save the server's CPU profile of the
+	// streaming part of the run to (profileFor long).
+	profile    string
+	profileFor time.Duration
+}
+
+// sample is what one run measured: the load generator's result and the
+// CPU the processes used while the streams ran.
+type sample struct {
+	res       load.Result
+	serverCPU float64 // seconds; 0 for the upstream target
+	fakeCPU   float64
+	loadCPU   float64 // the whole loadgen process, setup included
+	serverRSS int64   // after the run
+	load1     float64
+}
+
+// cpuPerToken is the server's CPU time per token produced upstream, in µs.
+func (s sample) cpuPerToken(tokensPerAnswer int) float64 {
+	n := s.res.Expected * tokensPerAnswer
+	if n == 0 {
+		return 0
+	}
+	return s.serverCPU / float64(n) * 1e6
+}
+
+// run runs loadgen for rs and samples the server's CPU time between its
+// start and end marks.
+func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
+	url := map[string]string{load.TargetChatd: e.chatdURL, load.TargetRelay: e.relayURL, load.TargetUpstream: e.fakeURL}[rs.target]
+	args := []string{"run", "-marks", "-target", rs.target, "-url", url, "-streams", strconv.Itoa(rs.streams),
+		"-answers", strconv.Itoa(max(rs.answers, 1)), "-tokens", strconv.Itoa(rs.tokens), "-delay", rs.delay.String(),
+		"-spread", rs.spread.String(), "-tabs", strconv.Itoa(max(rs.tabs, 1))}
+	if rs.target == load.TargetChatd {
+		args = append(args, "-users", e.usersFile)
+	}
+	if rs.stall {
+		args = append(args, "-stall")
+	}
+	cmd := exec.CommandContext(ctx, e.bins.loadgen, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return sample{}, err
+	}
+	s := sample{load1: loadAvg()}
+	if err := cmd.Start(); err != nil {
+		return s, err
+	}
+	srv := e.server(rs.target)
+	var srv0, fake0 float64
+	profDone := make(chan error, 1)
+	profDone <- nil
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var last []byte
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case bytes.Equal(line, []byte(`{"mark":"start"}`)):
+			srv0, fake0 = e.cpu(srv), cpuSeconds(e.fake.pid())
+			if rs.profile != "" && srv != nil {
+				<-profDone
+				go func() { profDone <- e.profile(ctx, rs.target, rs.profileFor, rs.profile) }()
+			}
+		case bytes.Equal(line, []byte(`{"mark":"end"}`)):
+			s.serverCPU, s.fakeCPU = e.cpu(srv)-srv0, cpuSeconds(e.fake.pid())-fake0
+		default:
+			last = append(last[:0], line...)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return s, fmt.Errorf("loadgen %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	s.loadCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	if srv != nil {
+		s.serverRSS = rssBytes(srv.pid())
+	}
+	if err := json.Unmarshal(last, &s.res); err != nil {
+		return s, fmt.Errorf("loadgen output %q: %w", last, err)
+	}
+	if err := <-profDone; err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (e *env) cpu(p *proc) float64 {
+	if p == nil {
+		return 0
+	}
+	return cpuSeconds(p.pid())
+}
+
+// profile saves the CPU profile of a target's server over d to file.
+func (e *env) profile(ctx context.Context, target string, d time.Duration, file string) error {
+	addr := e.chatdPprof
+	if target == load.TargetRelay {
+		addr = e.relayPprof
+	}
+	return saveProfile(ctx, addr, fmt.Sprintf("profile?seconds=%d", max(int(d.Seconds()), 1)), file)
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"chatd/bench/load"
+)
+
+// fanout runs one generation per user followed by 1, 2, 4, 8 tabs of that
+// user, interleaved, and reports the server CPU each extra tab adds per
+// token; then compares the tabs' lateness with all tabs reading and with
+// one tab per user that stops reading.
+func fanout(ctx context.Context, e *env, r *report, c config) error {
+	if err := e.startChatd(ctx, c.fanUsers); err != nil {
+		return err
+	}
+	spec := func(tabs int, stall bool) runSpec {
+		return runSpec{target: load.TargetChatd, streams: c.fanUsers, tokens: c.fanTokens, delay: c.fanDelay,
+			spread: 500 * time.Millisecond, tabs: tabs, stall: stall}
+	}
+	got := map[int][]sample{}
+	for round := range c.rounds {
+		for _, tabs := range rotate(c.fanTabs, round) {
+			s, err := e.run(ctx, spec(tabs, false))
+			if err != nil {
+				return err
+			}
+			noteBroken(r, fmt.Sprintf("fan-out %d tabs", tabs), s)
+			got[tabs] = append(got[tabs], s)
+		}
+	}
+	one := got[c.fanTabs[0]]
+	perTok := func(s sample) float64 { return s.cpuPerToken(c.fanTokens) }
+	var rows [][]string
+	for _, tabs := range c.fanTabs {
+		extra := pairMedian(got[tabs], one, func(a, b sample) float64 {
+			return (perTok(a) - perTok(b)) / float64(max(tabs-c.fanTabs[0], 1))
+		})
+		mism := 0
+		for _, s := range got[tabs] {
+			mism += s.res.Mismatched
+		}
+		rows = append(rows, []string{fmt.Sprint(tabs), f2(medianOf(got[tabs], perTok)),
+			map[bool]string{true: f2(extra), false: "-"}[tabs > c.fanTabs[0]],
+			map[bool]string{true: fmt.Sprintf("%.0f%%", extra/medianOf(one, perTok)*100), false: "-"}[tabs > c.fanTabs[0]],
+			f2(medianOf(got[tabs], func(s sample) float64 { return s.res.Lateness.P99 })),
+			fmt.Sprintf("%d of %d", mism, (tabs-1)*c.fanUsers*len(got[tabs]))})
+	}
+	most := c.fanTabs[len(c.fanTabs)-1]
+	extra := pairMedian(got[most], one, func(a, b sample) float64 { return (perTok(a) - perTok(b)) / float64(max(most-c.fanTabs[0], 1)) })
+	r.check(fmt.Sprintf("extra CPU per tab per token (%d tabs)", most), "well under one tab's cost (encoded once)",
+		fmt.Sprintf("%s µs vs %s µs for the first tab", f2(extra), f2(medianOf(one, perTok))), extra < medianOf(one, perTok)/2)
+	stall, err := stalled(ctx, e, r, c, most, spec)
+	if err != nil {
+		return err
+	}
+	r.section("5. Fan-out", fmt.Sprintf(`
+%d users each run one generation of %d tokens at %.0f tokens/s, followed by
+1, 2, 4 or 8 of their tabs (the first sends, the others subscribe first); %d
+rounds with the tab counts interleaved. Server CPU per token produced upstream
+(µs), and the extra CPU each tab beyond the first adds per token, round by
+round against the one-tab run. "Different sequences" counts follower tabs
+whose delta frames (seq and text, in order) differed from the sending tab's.
+
+%s
+%s`, c.fanUsers, c.fanTokens, float64(time.Second)/float64(c.fanDelay), c.rounds,
+		table([]string{"tabs", "CPU µs/token", "extra µs/token per tab", "extra / first tab", "lateness p99 ms", "different sequences"}, rows), stall))
+	return nil
+}
+
+// stalled compares the reading tabs' lateness with every tab reading and
+// with the last tab of each user not reading (its socket buffer 4 KiB).
+func stalled(ctx context.Context, e *env, r *report, c config, tabs int, spec func(int, bool) runSpec) (string, error) {
+	var all, one []sample
+	for round := range c.rounds {
+		for _, st := range rotate([]bool{false, true}, round) {
+			s, err := e.run(ctx, spec(tabs, st))
+			if err != nil {
+				return "", err
+			}
+			noteBroken(r, fmt.Sprintf("fan-out %d tabs, stall %v", tabs, st), s)
+			if st {
+				one = append(one, s)
+			} else {
+				all = append(all, s)
+			}
+		}
+	}
+	p99 := func(s sample) float64 { return s.res.Lateness.P99 }
+	p50 := func(s sample) float64 { return s.res.Lateness.P50 }
+	ratio := pairMedian(one, all, func(a, b sample) float64 { return p99(a) / p99(b) })
+	r.check("one tab stops reading: the others' p99 lateness", "moves <= 10%", fmt.Sprintf("x%.2f", ratio), ratio <= 1.10 && ratio >= 0.90)
+	codes := map[int]int{}
+	closed, stalledTabs := 0, 0
+	for _, s := range one {
+		closed += s.res.StalledClosed
+		stalledTabs += s.res.StalledTabs
+		for k, v := range s.res.StalledCodes {
+			codes[k] += v
+		}
+	}
+	return fmt.Sprintf(`Then %d tabs per user, all reading, against the same with the last tab of
+every user not reading (4 KiB receive buffer), %d rounds interleaved; lateness
+of the reading tabs (ms):
+
+%s
+The stalled tabs: %d of %d were closed by the server during or right after the
+answer (close codes seen: %v); the others had their frames waiting when they
+read again.`, tabs, c.rounds,
+		table([]string{"run", "lateness p50", "p99", "p99 ratio (stalled / all reading, per round)"}, [][]string{
+			{"all tabs read", f2(medianOf(all, p50)), f2(medianOf(all, p99)), ""},
+			{"one tab per user stalls", f2(medianOf(one, p50)), f2(medianOf(one, p99)), fmt.Sprintf("x%.2f", ratio)},
+		}), closed, stalledTabs, codes), nil
+}

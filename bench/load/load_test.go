@@ -1,0 +1,123 @@
+package load
+
+import (
+	"context"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/bench/relay"
+	"chatd/llm/fakeai"
+)
+
+func TestPercentiles(t *testing.T) {
+	t.Parallel()
+	hundred := make([]int64, 100)
+	for i := range hundred {
+		hundred[i] = int64(100-i) * 1e6
+	}
+	cases := []struct {
+		samples       []int64
+		p50, p99, max float64
+	}{
+		{nil, 0, 0, 0},
+		{[]int64{5e6}, 5, 5, 5},
+		{[]int64{4e6, 1e6, 3e6, 2e6}, 2, 4, 4},
+		{hundred, 50, 99, 100},
+	}
+	for _, c := range cases {
+		s := Summarize(c.samples)
+		if s.P50 != c.p50 || s.P99 != c.p99 || s.Max != c.max || s.N != len(c.samples) {
+			t.Errorf("Summarize(%v) = %+v, want p50 %v p99 %v max %v", c.samples, s, c.p50, c.p99, c.max)
+		}
+	}
+}
+
+// TestStamps: the load generator's stamp parser agrees with llm/fakeai's.
+func TestStamps(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{
+		"", "no stamps", "[ts:12] héllo ", "[ts:1] a [ts:22] b [ts:333] 中文 ",
+		"[ts:] broken [ts:x] also [ts:5]no space [ts:7] ok ", "tail [ts:9",
+	} {
+		if got, want := appendStamps(nil, text), fakeai.ParseStamps(text); !slices.Equal(got, want) {
+			t.Errorf("appendStamps(%q) = %v, want %v", text, got, want)
+		}
+		if got, want := stripStamps(text), fakeai.StripStamps(text); got != want {
+			t.Errorf("stripStamps(%q) = %q, want %q", text, got, want)
+		}
+	}
+}
+
+func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") + "/ws" }
+
+// TestRunBaselines drives the two baselines for real: the fake upstream
+// read directly and the relay in front of it.
+func TestRunBaselines(t *testing.T) {
+	t.Parallel()
+	fake := fakeai.Start(t, fakeai.Options{})
+	rel := httptest.NewServer(relay.New(relay.Options{Upstream: fake.URL}))
+	t.Cleanup(rel.Close)
+	cases := []struct{ target, url string }{
+		{TargetUpstream, fake.URL},
+		{TargetRelay, wsURL(rel.URL)},
+	}
+	for _, c := range cases {
+		t.Run(c.target, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			starts, ends := 0, 0
+			res, err := Run(ctx, Spec{Target: c.target, URL: c.url, Streams: 3, Answers: 2, Tokens: 15,
+				Delay: 2 * time.Millisecond, OnStart: func() { starts++ }, OnEnd: func() { ends++ }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK() || res.Answers != 6 || res.Tokens != 90 || res.TTFT.N != 6 || res.Lateness.N != 90 {
+				t.Fatalf("result %+v", res)
+			}
+			if starts != 1 || ends != 1 {
+				t.Fatalf("OnStart %d, OnEnd %d times", starts, ends)
+			}
+			if res.Lateness.Max <= 0 || res.Lateness.Max > 10_000 || res.TTFT.P50 <= 0 {
+				t.Fatalf("implausible timings %+v %+v", res.TTFT, res.Lateness)
+			}
+		})
+	}
+}
+
+// TestRunDetectsBrokenAnswers: an answer cut short counts as an error, on
+// both baselines.
+func TestRunDetectsBrokenAnswers(t *testing.T) {
+	t.Parallel()
+	fake := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Fault: fakeai.FaultEndMid, FaultAfter: 3}})
+	rel := httptest.NewServer(relay.New(relay.Options{Upstream: fake.URL}))
+	t.Cleanup(rel.Close)
+	for _, c := range []struct{ target, url string }{{TargetUpstream, fake.URL}, {TargetRelay, wsURL(rel.URL)}} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		res, err := Run(ctx, Spec{Target: c.target, URL: c.url, Streams: 2, Tokens: 10})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.OK() || res.Errors != 2 || res.Answers != 0 {
+			t.Fatalf("%s: answers cut short passed: %+v", c.target, res)
+		}
+	}
+}
+
+func TestIdleRelay(t *testing.T) {
+	t.Parallel()
+	fake := fakeai.Start(t, fakeai.Options{})
+	rel := httptest.NewServer(relay.New(relay.Options{Upstream: fake.URL}))
+	t.Cleanup(rel.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ready := false
+	dropped, err := Idle(ctx, IdleSpec{Target: TargetRelay, URL: wsURL(rel.URL), Conns: 20},
+		func() { ready = true; cancel() })
+	if err != nil || dropped != 0 || !ready {
+		t.Fatalf("Idle: ready %v, %d dropped, %v", ready, dropped, err)
+	}
+}

@@ -1,0 +1,174 @@
+// Command bench is chatd's benchmark suite: it builds chatd, the fake
+// OpenAI server (cmd/fakeai), the minimal relay (cmd/relay) and the load
+// generator (cmd/loadgen), runs them as separate processes on this host and
+// reports chatd's latency, capacity, memory, database writes and fan-out as
+// ratios and differences against baselines measured in the same run:
+// (A) the load generator reading the fake upstream directly and (B) the
+// relay. Baselines and chatd are interleaved round by round and the median
+// of the per-round comparisons is reported, because a shared machine is
+// noisy.
+//
+//	go run ./bench                          # everything (make bench)
+//	go run ./bench -scenarios latency,memory -rounds 3
+//	go run ./bench -smoke                   # a few connections, a few seconds (make bench-smoke)
+//
+// The report (Markdown) goes to stdout and to <out>/report.md; profiles and
+// server logs stay in <out>. The exit status is non-zero when the harness
+// itself failed (a run that errored, answers that did not arrive whole);
+// targets missed are reported, not failures.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// scenarios in the order of the issue.
+var scenarios = []struct {
+	name string
+	run  func(context.Context, *env, *report, config) error
+}{
+	{"latency", latency}, {"capacity", capacity}, {"memory", memory}, {"writes", writes}, {"fanout", fanout},
+}
+
+type options struct {
+	scenarios string
+	smoke     bool
+	out       string
+	reportTo  string
+	cfg       config
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&o.scenarios, "scenarios", "latency,capacity,memory,writes,fanout", "scenarios to run, comma-separated")
+	fs.BoolVar(&o.smoke, "smoke", false, "a few connections for a few seconds per scenario, to check the harness")
+	fs.StringVar(&o.out, "out", "", "directory for the report, profiles and logs (default: a new temporary directory)")
+	fs.StringVar(&o.reportTo, "report", "", "also write the Markdown report to this file")
+	rounds := fs.Int("rounds", 0, "interleaved rounds per comparison (default 5; 1 with -smoke)")
+	var lat, capa, mem intList
+	fs.Var(&lat, "latency-levels", "concurrent streams of the latency scenario (default 1,10,50,200)")
+	fs.Var(&capa, "capacity-levels", "the capacity ramp (default 200,400,...,1600)")
+	fs.Var(&mem, "memory-levels", "idle connections of the memory scenario (default 1000,5000)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.cfg = fullConfig()
+	if o.smoke {
+		o.cfg = smokeConfig()
+	}
+	if *rounds > 0 {
+		o.cfg.rounds = *rounds
+	}
+	for _, ov := range []struct {
+		flag intList
+		to   *[]int
+	}{{lat, &o.cfg.latencyLevels}, {capa, &o.cfg.capacityLevels}, {mem, &o.cfg.memoryLevels}} {
+		if len(ov.flag) > 0 {
+			*ov.to = ov.flag
+		}
+	}
+	for _, s := range strings.Split(o.scenarios, ",") {
+		if !known(s) {
+			return o, fmt.Errorf("unknown scenario %q", s)
+		}
+	}
+	return o, nil
+}
+
+func known(name string) bool {
+	for _, s := range scenarios {
+		if s.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func run(ctx context.Context, args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if _, err := raiseFileLimit(); err != nil {
+		return fmt.Errorf("raise the open files limit: %w", err)
+	}
+	tempOut := o.out == ""
+	if tempOut {
+		if o.out, err = os.MkdirTemp("", "chatd-bench-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	start, load0 := time.Now(), loadAvg()
+	logf("building into %s", o.out)
+	b, err := build(ctx, filepath.Join(o.out, "bin"))
+	if err != nil {
+		return err
+	}
+	e := &env{bins: b, dir: o.out}
+	defer e.close()
+	if err := e.startUpstream(ctx); err != nil {
+		return err
+	}
+	r := &report{}
+	for _, s := range scenarios {
+		if !strings.Contains(","+o.scenarios+",", ","+s.name+",") {
+			continue
+		}
+		logf("scenario %s (load %.2f)", s.name, loadAvg())
+		t := time.Now()
+		if err := s.run(ctx, e, r, o.cfg); err != nil {
+			r.problem("scenario %s failed: %v", s.name, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		logf("scenario %s done in %s", s.name, time.Since(t).Round(time.Second))
+	}
+	e.close()
+	md := r.markdown(header(ctx, o, args, start, load0))
+	fmt.Print(md)
+	if err := os.WriteFile(filepath.Join(o.out, "report.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if o.reportTo != "" {
+		if err := os.WriteFile(o.reportTo, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	if len(r.problems) > 0 {
+		logf("report, profiles and logs in %s", o.out)
+		return fmt.Errorf("%d problems found by the harness (see the report)", len(r.problems))
+	}
+	if o.smoke && tempOut {
+		return os.RemoveAll(o.out)
+	}
+	logf("report, profiles and logs in %s", o.out)
+	return nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench %s: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

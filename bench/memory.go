@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"chatd/bench/load"
+)
+
+// idleSample is what N idle connections cost a server.
+type idleSample struct {
+	heapStack  float64 // bytes per connection of heap in use plus stacks, after a GC
+	rss        float64 // bytes per connection of resident memory
+	goroutines float64 // per connection
+	dropped    int
+}
+
+// memory opens N idle connections (authenticated ones on chatd) on the
+// relay and on chatd, interleaved, and measures what each costs the server
+// after a garbage collection.
+func memory(ctx context.Context, e *env, r *report, c config) error {
+	if err := e.startChatd(ctx, c.memoryUsers); err != nil {
+		return err
+	}
+	got := map[string]map[int][]idleSample{load.TargetRelay: {}, load.TargetChatd: {}}
+	for _, n := range c.memoryLevels {
+		for round := range c.memoryRounds {
+			for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd}, round) {
+				heap := ""
+				if t == load.TargetChatd && round == 0 && n == maxOf(c.memoryLevels) {
+					heap = filepath.Join(e.dir, "chatd-idle-heap.pprof")
+				}
+				s, err := e.idle(ctx, t, n, heap)
+				if err != nil {
+					return err
+				}
+				if s.dropped > 0 {
+					r.problem("memory: the server closed %d of %d idle %s connections", s.dropped, n, t)
+				}
+				got[t][n] = append(got[t][n], s)
+			}
+		}
+	}
+	var rows [][]string
+	for _, n := range c.memoryLevels {
+		for _, t := range []string{load.TargetRelay, load.TargetChatd} {
+			ss := got[t][n]
+			rows = append(rows, []string{fmt.Sprint(n), t,
+				f1(medianOf(ss, func(s idleSample) float64 { return s.heapStack / 1024 })),
+				f1(medianOf(ss, func(s idleSample) float64 { return s.rss / 1024 })),
+				f2(medianOf(ss, func(s idleSample) float64 { return s.goroutines }))})
+		}
+		kib := medianOf(got[load.TargetChatd][n], func(s idleSample) float64 { return s.heapStack / 1024 })
+		r.check(fmt.Sprintf("memory per idle authenticated connection, %d", n), "<= 32 KiB", f1(kib)+" KiB", kib <= 32)
+		g := medianOf(got[load.TargetChatd][n], func(s idleSample) float64 { return s.goroutines })
+		r.check(fmt.Sprintf("goroutines per idle connection, %d", n), "<= 2 (the reader and one more)", f2(g), g <= 2.05)
+	}
+	r.section("3. Memory per idle connection", fmt.Sprintf(`
+N WebSockets opened and left idle (chatd's authenticated with a JWT, spread
+over %d users; the relay's bare). Per connection: Go heap in use plus goroutine
+stacks after a forced GC (the pprof heap endpoint with gc=1, MemStats HeapInuse +
+StackInuse), resident set size from /proc, goroutines; differences between before
+opening and after, divided by N; median of %d rounds. The relay is the bare
+library: a handler goroutine blocked in Read and the library's buffers.
+
+%s`, c.memoryUsers, c.memoryRounds,
+		table([]string{"connections", "server", "KiB heap+stacks / conn", "KiB RSS / conn", "goroutines / conn"}, rows)))
+	return nil
+}
+
+// idle measures n idle connections to target; heap, when set, receives a
+// heap profile taken while they are open.
+func (e *env) idle(ctx context.Context, target string, n int, heap string) (idleSample, error) {
+	srv, addr := e.relay, e.relayPprof
+	url := e.relayURL
+	if target == load.TargetChatd {
+		srv, addr, url = e.chatd, e.chatdPprof, e.chatdURL
+	}
+	before, g0, rss0, err := e.idleState(ctx, addr, srv)
+	if err != nil {
+		return idleSample{}, err
+	}
+	cmd := exec.CommandContext(ctx, e.bins.loadgen, "idle", "-target", target, "-url", url, "-users", e.usersFile, "-conns", strconv.Itoa(n))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return idleSample{}, err
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != fmt.Sprintf(`{"ready":%d}`, n) {
+		stdin.Close()
+		return idleSample{}, fmt.Errorf("loadgen idle %d %s: %q, %v", n, target, lines.Text(), cmd.Wait())
+	}
+	after, g1, rss1, err := e.settled(ctx, addr, srv, g0+n)
+	if err == nil && heap != "" {
+		err = saveProfile(ctx, addr, "heap", heap)
+	}
+	stdin.Close()
+	var out struct{ Dropped int }
+	if lines.Scan() {
+		_ = json.Unmarshal(lines.Bytes(), &out)
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	if werr := cmd.Wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		return idleSample{}, err
+	}
+	d := float64(n)
+	return idleSample{
+		heapStack:  float64(after.HeapInuse+after.StackInuse-before.HeapInuse-before.StackInuse) / d,
+		rss:        float64(rss1-rss0) / d,
+		goroutines: float64(g1-g0) / d,
+		dropped:    out.Dropped,
+	}, nil
+}
+
+func (e *env) idleState(ctx context.Context, addr string, p *proc) (memStats, int, int64, error) {
+	m, err := readMemStats(ctx, addr)
+	if err != nil {
+		return m, 0, 0, err
+	}
+	g, err := goroutines(ctx, addr)
+	return m, g, rssBytes(p.pid()), err
+}
+
+// settled waits until the server's goroutine count stops moving (at least
+// want, or unchanged over three readings) and returns its state then.
+func (e *env) settled(ctx context.Context, addr string, p *proc, want int) (memStats, int, int64, error) {
+	prev, same := -1, 0
+	for range 50 {
+		g, err := goroutines(ctx, addr)
+		if err != nil {
+			return memStats{}, 0, 0, err
+		}
+		if g == prev {
+			same++
+		} else {
+			same = 0
+		}
+		if same >= 3 || g >= want && same >= 1 {
+			break
+		}
+		prev = g
+		time.Sleep(200 * time.Millisecond)
+	}
+	return e.idleState(ctx, addr, p)
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// report collects the benchmark's Markdown sections and target checks.
+type report struct {
+	sections []string
+	checks   []check
+	problems []string // the harness found something wrong (failed or broken runs)
+}
+
+// check is one target of the issue, measured.
+type check struct {
+	what, target, measured string
+	met                    bool
+}
+
+func (r *report) section(title, body string) {
+	r.sections = append(r.sections, "## "+title+"\n\n"+strings.TrimSpace(body)+"\n")
+}
+
+func (r *report) check(what, target, measured string, met bool) {
+	r.checks = append(r.checks, check{what, target, measured, met})
+}
+
+func (r *report) problem(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+// markdown is the whole report under header.
+func (r *report) markdown(header string) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(header) + "\n\n")
+	if len(r.checks) > 0 {
+		rows := make([][]string, len(r.checks))
+		for i, c := range r.checks {
+			rows[i] = []string{c.what, c.target, c.measured, map[bool]string{true: "met", false: "**missed**"}[c.met]}
+		}
+		b.WriteString("## Targets\n\n" + table([]string{"what", "target", "measured (median of rounds)", ""}, rows) + "\n")
+	}
+	if len(r.problems) > 0 {
+		b.WriteString("## Problems found by the harness\n\n")
+		for _, p := range r.problems {
+			b.WriteString("- " + p + "\n")
+		}
+		b.WriteString("\n")
+	}
+	for _, s := range r.sections {
+		b.WriteString(s + "\n")
+	}
+	return b.String()
+}
+
+// table renders a Markdown table.
+func table(headers []string, rows [][]string) string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(headers, " | ") + " |\n|")
+	for range headers {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, row := range rows {
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+// median of vs (0 for none); vs is not modified.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianOf is the median of f over samples.
+func medianOf[T any](samples []T, f func(T) float64) float64 {
+	vs := make([]float64, len(samples))
+	for i, s := range samples {
+		vs[i] = f(s)
+	}
+	return median(vs)
+}
+
+// pairMedian is the median over rounds of f(candidate, baseline), round by round.
+func pairMedian(cand, base []sample, f func(c, b sample) float64) float64 {
+	var vs []float64
+	for i := range min(len(cand), len(base)) {
+		vs = append(vs, f(cand[i], base[i]))
+	}
+	return median(vs)
+}
+
+// times formats a ratio; one over a zero measurement (a run too short for
+// /proc's 10 ms resolution) is shown as such.
+func times(v float64) string {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return "n/a (too short to measure)"
+	}
+	return fmt.Sprintf("%.2fx", v)
+}
+
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
+
+// rotate returns xs rotated left by k, so rounds alternate which target goes first.
+func rotate[T any](xs []T, k int) []T {
+	k %= len(xs)
+	return append(slices.Clone(xs[k:]), xs[:k]...)
+}
