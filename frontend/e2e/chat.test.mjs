@@ -15,6 +15,7 @@ import {
   normalize,
   register,
   sampleGrowth,
+  sampleStreaming,
   send,
   shot,
   shown,
@@ -34,6 +35,17 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
+
+/** fallbackConnected waits for the SSE fallback to be up and returns the status line. */
+function fallbackConnected(page) {
+  return waitFor(
+    async () => {
+      const s = await statusLine(page);
+      return s?.transport === 'sse' && s.state === 'connected' ? s : null;
+    },
+    { what: 'the SSE fallback to connect' },
+  );
+}
 
 async function newPage(base = stack.base) {
   const context = await stack.browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
@@ -482,8 +494,7 @@ describe('fallback transport', () => {
   test('with WebSocket upgrades refused, chat works over SSE', async () => {
     const { context, page, seen } = await newPage(stack.proxyBase);
     await register(page, stack.proxyBase, uniqueEmail('sse'));
-    await waitFor(async () => (await statusLine(page))?.transport === 'sse', { what: 'the SSE fallback' });
-    const status = await statusLine(page);
+    const status = await fallbackConnected(page);
     assert.match(status.text, /HTTP streaming/);
 
     await send(page, 'over http [[fake tokens=60 delay=40ms]]');
@@ -507,5 +518,73 @@ describe('fallback transport', () => {
     assert.equal(await page.evaluate(() => window.__chatd.transport()), 'sse');
     assert.deepEqual(seen.errors, []);
     await context.close();
+  });
+
+  test('with upgrades refused, a second page follows answers, titles, renames, deletes and the logout live', async () => {
+    const a = await newPage(stack.proxyBase);
+    const creds = await register(a.page, stack.proxyBase, uniqueEmail('sse-tabs'));
+    const b = await newPage(stack.proxyBase); // another browser: no shared storage, only the server links them
+    await b.page.goto(stack.proxyBase + '/login');
+    await login(b.page, creds.email, creds.password);
+    await b.page.getByLabel('Message', { exact: true }).waitFor();
+    await fallbackConnected(a.page);
+    await fallbackConnected(b.page);
+    await b.page.evaluate(() => {
+      window.__notReloaded = true;
+    });
+
+    // A new conversation and its automatic title reach page B's sidebar.
+    await send(a.page, 'name me [[fake tokens=6 delay=10ms]]');
+    await waitDone(a.page);
+    const id = conversationId(a.page);
+    const title = await waitFor(async () => {
+      const c = await a.page.evaluate(async (cid) => {
+        const res = await fetch(`/api/conversations/${cid}`, { headers: { Authorization: `Bearer ${localStorage.getItem('chatd.token')}` } });
+        return (await res.json()).conversation;
+      }, id);
+      return c.title;
+    }, { what: 'the automatic title' });
+    const itemB = b.page.locator(`.conv[data-conversation-id="${id}"]`);
+    await waitFor(async () => (await itemB.innerText().catch(() => '')) === title, { timeout: 10000, what: `page B's sidebar to show "${title}"` });
+
+    // Page B opens it and sees an answer started by page A stream in, then stops it.
+    await itemB.locator('a').click();
+    await waitFor(async () => (await shown(b.page)).length === 2, { what: 'page B to load the conversation' });
+    await send(a.page, 'long one [[fake tokens=300 delay=30ms]]');
+    const lengths = await sampleStreaming(b.page, 5);
+    assert.ok(lengths.every((n, i) => i === 0 || n > lengths[i - 1]), `page B's samples grow: ${lengths}`);
+    await shot(b.page, '18-sse-second-page-live');
+    await b.page.getByRole('button', { name: 'Stop generating' }).click();
+    const [endA, endB] = [await waitDone(a.page), await waitDone(b.page)];
+    assert.equal(endA.status, 'cancelled');
+    assert.equal(endB.status, 'cancelled');
+    assert.equal(endA.id, endB.id);
+    assert.equal(endA.content, endB.content);
+    assert.ok((await stack.expectedText({ tokens: 300 })).startsWith(endA.content), 'no duplicated or missing text');
+    assert.ok(endA.content.length < (await stack.expectedText({ tokens: 300 })).length, 'stopped before the end');
+
+    // A rename in page A shows in page B's sidebar and header; a delete removes it there.
+    const itemA = a.page.locator(`.conv[data-conversation-id="${id}"]`);
+    await itemA.hover();
+    await itemA.getByRole('button', { name: /^Rename/ }).click();
+    const renamed = `Renamed over SSE ${Date.now()}`;
+    await a.page.getByLabel('Conversation title').fill(renamed);
+    await a.page.getByLabel('Conversation title').press('Enter');
+    await itemB.filter({ hasText: renamed }).waitFor({ timeout: 10000 });
+    await b.page.locator('.chat-title').filter({ hasText: renamed }).waitFor({ timeout: 10000 });
+    await itemA.hover();
+    await itemA.getByRole('button', { name: /^Delete/ }).click();
+    await a.page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await itemB.waitFor({ state: 'detached', timeout: 10000 });
+    await waitFor(() => new URL(b.page.url()).pathname === '/', { timeout: 10000, what: 'page B to leave the deleted conversation' });
+    assert.equal(await b.page.evaluate(() => window.__notReloaded), true, 'page B was never reloaded');
+
+    // Signing out in page A ends page B's event stream; page B returns to sign-in.
+    await a.page.getByRole('button', { name: 'Sign out' }).click();
+    await b.page.getByText('Your session has ended').waitFor({ timeout: 15000 });
+    assert.equal(await b.page.evaluate(() => window.__chatd.transport()), null);
+    assert.deepEqual([...a.seen.errors, ...b.seen.errors], []);
+    await a.context.close();
+    await b.context.close();
   });
 });

@@ -57,9 +57,11 @@ async function goBuild(out, pkg, tags) {
 function startProcess(name, bin, args, env, logDir) {
   const log = createWriteStream(join(logDir, `${name}.log`));
   const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  child.on('exit', (code, signal) => log.write(`\n[${name} exited: code=${code} signal=${signal}]\n`));
+  // The log ends once, after both pipes are drained ('close' follows them and
+  // 'exit'); ending it with the pipes raced with the exit line.
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  child.on('close', (code, signal) => log.end(`\n[${name} exited: code=${code} signal=${signal}]\n`));
   return child;
 }
 

@@ -111,6 +111,30 @@ export async function sampleGrowth(page, timeout = 60000) {
   throw new Error('the answer did not end while sampling');
 }
 
+/**
+ * sampleStreaming reads the DOM text of the last answer while it streams,
+ * until it has seen `steps` distinct lengths; it returns them in order. It
+ * fails if the answer ends first.
+ */
+export async function sampleStreaming(page, steps = 4, timeout = 60000) {
+  const lengths = [];
+  const end = Date.now() + timeout;
+  while (Date.now() < end) {
+    const state = await page.evaluate(() => {
+      const el = [...document.querySelectorAll('.msg-assistant')].at(-1);
+      return el ? { status: el.getAttribute('data-status'), len: el.querySelector('.msg-body')?.textContent?.length ?? 0 } : null;
+    });
+    if (state?.status === 'streaming' && state.len > 0 && lengths.at(-1) !== state.len) {
+      lengths.push(state.len);
+      if (lengths.length >= steps) return lengths;
+    } else if (state && state.status !== 'streaming' && lengths.length > 0) {
+      throw new Error(`the answer ended after ${lengths.length} samples: ${lengths}`);
+    }
+    await new Promise((r) => setTimeout(r, 60));
+  }
+  throw new Error(`the answer did not grow ${steps} times (seen ${lengths})`);
+}
+
 /** normalize collapses whitespace, to compare rendered text with source text. */
 export function normalize(s) {
   return s.replace(/\s+/g, ' ').trim();

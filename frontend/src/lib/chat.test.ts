@@ -102,4 +102,18 @@ describe('ChatApp', () => {
     expect(app.store.state.session.notice).toMatch(/session has ended/);
     expect(app.draft(CID)).toBe('unsent words');
   });
+
+  it('a late copy of a conversation frame (two streams over SSE) does not undo a newer one', async () => {
+    const { app, socket } = setup([[message('u1', '', 'user', 'hi', 'complete')]]);
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    const conv = (title: string, updatedAt: string) => ({ id: CID, title, model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt });
+    const title = () => app.store.state.threads[CID]?.conversation?.title;
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('Renamed', '2026-01-01T00:00:02.5Z') });
+    expect(title()).toBe('Renamed');
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('', '2026-01-01T00:00:01.123456789Z') });
+    expect(title()).toBe('Renamed');
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('Renamed again', '2026-01-01T00:00:02.500000001Z') });
+    expect(title()).toBe('Renamed again');
+  });
 });

@@ -75,6 +75,8 @@ export class ChatApp {
   private readonly resyncing = new Set<string>();
   private readonly resyncAgain = new Set<string>();
   private readonly draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** The updatedAt (ms) of the newest server copy of each conversation applied. */
+  private readonly conversationAt = new Map<string, number>();
 
   constructor(private readonly opts: ChatAppOptions = {}) {
     this.persist = new Persist(opts.kv ?? browserKV());
@@ -181,7 +183,7 @@ export class ChatApp {
             url: this.opts.socketUrl,
             WebSocketImpl: this.opts.WebSocketImpl,
           })
-        : new SSETransport(this.api, handlers);
+        : new SSETransport(this.api, handlers, { checkAuth: () => this.checkAuth() });
     this.transport.start();
     if (this.openId) this.transport.subscribe(this.openId);
   }
@@ -264,6 +266,7 @@ export class ChatApp {
     this.transport?.stop();
     this.transport = null;
     this.openId = null;
+    this.conversationAt.clear();
     this.persist.clearSession();
     this.store.set((s) => ({
       ...s,
@@ -310,7 +313,6 @@ export class ChatApp {
           this.store.set((s) => ({ ...s, threads: { ...s.threads, [t.id]: r.thread } }));
           if (r.result === 'gap') void this.resync(t.id);
         }
-        if (this.transport?.kind === 'sse') this.refreshAfterAnswer();
         return;
       }
       case 'error':
@@ -323,6 +325,7 @@ export class ChatApp {
 
   private onConversationFrame(f: ConversationFrame): void {
     const c = f.conversation;
+    if (f.action !== 'deleted' && this.isStale(c)) return;
     if (f.action === 'deleted') {
       this.forget(c.id);
       if (this.openId === c.id) {
@@ -339,12 +342,6 @@ export class ChatApp {
         threads: t ? { ...s.threads, [c.id]: { ...t, conversation: c } } : s.threads,
       };
     });
-  }
-
-  private refreshAfterAnswer(): void {
-    // Without a WebSocket there are no conversation frames: titles come from the list.
-    setTimeout(() => void this.refreshListHead(), 300);
-    setTimeout(() => void this.refreshListHead(), 3000);
   }
 
   private onSubscribeFailed(id: string, code: string): void {
@@ -494,6 +491,7 @@ export class ChatApp {
   }
 
   private forget(id: string): void {
+    this.conversationAt.delete(id);
     this.store.set((s) => {
       const threads = { ...s.threads };
       delete threads[id];
@@ -512,7 +510,23 @@ export class ChatApp {
     }
   }
 
+  /**
+   * isStale says whether c is older than a copy already applied, and
+   * remembers it otherwise. Over SSE the same frame can come on two streams
+   * (a POST's and GET /api/events), one lagging: a late copy must not undo a
+   * rename or a title.
+   */
+  private isStale(c: Conversation): boolean {
+    const at = Date.parse(c.updatedAt);
+    if (Number.isNaN(at)) return false;
+    const known = this.conversationAt.get(c.id);
+    if (known !== undefined && at < known) return true;
+    this.conversationAt.set(c.id, at);
+    return false;
+  }
+
   private applyConversation(c: Conversation): void {
+    if (this.isStale(c)) return;
     this.store.set((s) => {
       const t = s.threads[c.id];
       return {

@@ -1,8 +1,20 @@
 // The fallback transport for when a WebSocket cannot be opened: the SSE
 // routes of protocol.md read with fetch + ReadableStream (EventSource cannot
-// send the Authorization header). An open conversation is followed by asking
-// GET .../stream again and again: 204 means nothing runs, a stream carries a
-// running answer until its done; a cut stream resumes from the seq applied.
+// send the Authorization header).
+//
+// One long-lived GET /api/events carries the user's `conversation` frames
+// (new chats, titles, renames, deletes in other tabs) and, with
+// ?conversationId=, every frame a WebSocket subscribe to the open
+// conversation would receive. Opening another conversation opens a new
+// stream for it; the previous one is closed shortly after the new one is
+// open, so no user frame falls between the two. When the stream ends (logout,
+// shutdown, a full queue, a network cut) the token is checked with
+// /api/auth/me and the stream is opened again with backoff, resuming the
+// streaming answer by messageId + lastSeq.
+//
+// Sends and regenerations are POSTs that stream their own frames too; a frame
+// that arrives on both streams is applied once by the store (seq rules for
+// deltas and done, upserts for messages and conversations).
 
 import { ApiError, type ApiClient } from './api';
 import { parseServerFrame, type ServerFrame } from './protocol';
@@ -10,7 +22,9 @@ import { readSSE } from './sse';
 import {
   backoffDelay,
   type Accepted,
+  type AuthCheck,
   type RegenerateRequest,
+  type Resume,
   type SendRequest,
   type Transport,
   type TransportHandlers,
@@ -18,21 +32,56 @@ import {
 
 /** SSEOptions configure an SSETransport. */
 export interface SSEOptions {
-  /** Pause between two GET .../stream when nothing runs; defaults to 3 s. */
-  pollIntervalMs?: number;
+  /** Asked when the event stream ends, to tell a revoked token (logout) from a cut; defaults to "ok". */
+  checkAuth?: AuthCheck;
+  /** How long a replaced stream is still read after its successor opened; defaults to 500 ms. */
+  overlapMs?: number;
+  /** A stream open this long resets the backoff when it ends; defaults to 10 s. */
+  stableAfterMs?: number;
 }
 
 const STATUS_DETAIL = 'live updates via HTTP streaming';
+
+/** One GET /api/events request. */
+interface EventStream {
+  readonly ctrl: AbortController;
+  readonly conversationId: string | null;
+  /** When the response headers arrived; 0 while connecting. */
+  openedAt: number;
+}
+
+/** eventsPath is the URL of the event stream following conversationId (if any) from resume. */
+export function eventsPath(conversationId: string | null, resume?: Resume): string {
+  if (!conversationId) return '/api/events';
+  const q = new URLSearchParams({ conversationId });
+  if (resume) {
+    q.set('messageId', resume.messageId);
+    q.set('lastSeq', String(resume.lastSeq));
+  }
+  return `/api/events?${q.toString()}`;
+}
 
 /** SSETransport implements Transport with HTTP requests and event streams. */
 export class SSETransport implements Transport {
   readonly kind = 'sse' as const;
   private stopped = true;
-  private readonly follows = new Map<string, AbortController>();
-  private readonly posting = new Map<string, number>();
-  private readonly wakers = new Map<string, () => void>();
+  /** The conversation the event stream should follow. */
+  private target: string | null = null;
+  /** The newest event stream (connecting or open); null between attempts. */
+  private current: EventStream | null = null;
+  /** Every event stream not yet ended, current included. */
+  private readonly streams = new Set<EventStream>();
   private readonly posts = new Set<AbortController>();
+  private reopenTimer: ReturnType<typeof setTimeout> | undefined;
+  private retargetQueued = false;
+  private forceReopen = false;
+  /** The next open asks without a resume point (the last one was refused). */
+  private skipResume = false;
   private failures = 0;
+  private everOpened = false;
+  /** A stream was lost: the next one to open reports a reconnect. */
+  private cut = false;
+  private readonly onOnline = () => this.reconnectNow();
 
   constructor(
     private readonly api: ApiClient,
@@ -43,15 +92,20 @@ export class SSETransport implements Transport {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.handlers.status({ state: 'connected', kind: 'sse', detail: STATUS_DETAIL });
+    window.addEventListener('online', this.onOnline);
+    this.handlers.status({ state: 'connecting', kind: 'sse', detail: STATUS_DETAIL });
+    this.schedule(0); // a subscribe right after start names the conversation of the first stream
   }
 
   stop(): void {
     this.stopped = true;
-    for (const c of this.follows.values()) c.abort();
+    window.removeEventListener('online', this.onOnline);
+    clearTimeout(this.reopenTimer);
+    for (const s of this.streams) s.ctrl.abort();
     for (const c of this.posts) c.abort();
-    this.follows.clear();
+    this.streams.clear();
     this.posts.clear();
+    this.current = null;
   }
 
   send(r: SendRequest): Promise<Accepted> {
@@ -69,39 +123,171 @@ export class SSETransport implements Transport {
   }
 
   subscribe(conversationId: string): void {
-    if (this.follows.has(conversationId) || this.stopped) return;
-    const ctrl = new AbortController();
-    this.follows.set(conversationId, ctrl);
-    void this.follow(conversationId, ctrl.signal);
+    if (this.target === conversationId) return;
+    this.target = conversationId;
+    this.skipResume = false;
+    this.retarget(false);
   }
 
   resubscribe(conversationId: string): void {
-    this.wakers.get(conversationId)?.();
+    if (this.target === conversationId) this.retarget(true);
   }
 
   unsubscribe(conversationId: string): void {
-    this.follows.get(conversationId)?.abort();
-    this.follows.delete(conversationId);
+    if (this.target !== conversationId) return;
+    this.target = null;
+    this.retarget(false);
   }
 
   reconnectNow(): void {
-    for (const wake of this.wakers.values()) wake();
+    if (this.stopped || this.current) return;
+    this.failures = 0;
+    this.open();
   }
 
   drop(): void {
     for (const c of this.posts) c.abort();
+    for (const s of this.streams) s.ctrl.abort();
+  }
+
+  /**
+   * retarget opens a stream for the current target, once the caller's
+   * synchronous changes are done (an unsubscribe followed by a subscribe is
+   * one new stream). Between attempts (backoff) the next attempt uses it.
+   */
+  private retarget(force: boolean): void {
+    if (this.stopped) return;
+    this.forceReopen ||= force;
+    if (this.retargetQueued) return;
+    this.retargetQueued = true;
+    queueMicrotask(() => {
+      this.retargetQueued = false;
+      const force = this.forceReopen;
+      this.forceReopen = false;
+      if (this.stopped || !this.current) return;
+      if (!force && this.current.conversationId === this.target) return;
+      this.open();
+    });
+  }
+
+  /** open starts a stream for the target; a stream still connecting is given up, an open one kept until this one opens. */
+  private open(): void {
+    clearTimeout(this.reopenTimer);
+    const prev = this.current;
+    if (prev && prev.openedAt === 0) {
+      this.streams.delete(prev);
+      prev.ctrl.abort();
+    }
+    const s: EventStream = { ctrl: new AbortController(), conversationId: this.target, openedAt: 0 };
+    this.current = s;
+    this.streams.add(s);
+    void this.run(s);
+  }
+
+  /** run opens one stream and reads it to its end. */
+  private async run(s: EventStream): Promise<void> {
+    const resume = s.conversationId && !this.skipResume ? this.handlers.resumePoint(s.conversationId) : undefined;
+    this.skipResume = false;
+    let res: Response;
+    try {
+      res = await this.api.raw('GET', eventsPath(s.conversationId, resume), {
+        headers: { Accept: 'text/event-stream' },
+        signal: s.ctrl.signal,
+      });
+    } catch (err) {
+      this.streams.delete(s);
+      if (s !== this.current || this.stopped) return;
+      this.current = null;
+      this.openFailed(err, s.conversationId, resume !== undefined);
+      return;
+    }
+    if (s !== this.current || this.stopped) {
+      this.streams.delete(s);
+      s.ctrl.abort();
+      return;
+    }
+    s.openedAt = Date.now();
+    this.opened(s);
+    await this.pump(res).catch(() => undefined);
+    this.streams.delete(s);
+    if (s !== this.current || this.stopped) return; // replaced: its successor carries on
+    this.current = null;
+    if (Date.now() - s.openedAt >= (this.opts.stableAfterMs ?? 10000)) this.failures = 0;
+    void this.ended();
+  }
+
+  /** opened retires the streams this one replaces and reports the channel up. */
+  private opened(s: EventStream): void {
+    for (const old of this.streams) {
+      if (old !== s) setTimeout(() => old.ctrl.abort(), this.opts.overlapMs ?? 500);
+    }
+    const again = this.cut && this.everOpened;
+    this.cut = false;
+    this.everOpened = true;
+    this.handlers.status({ state: 'connected', kind: 'sse', detail: STATUS_DETAIL });
+    if (again) this.handlers.reconnected();
+  }
+
+  /** ended handles the end of the current stream: sign-in after a logout, else reopen with backoff. */
+  private async ended(): Promise<void> {
+    this.cut = true;
+    this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
+    const verdict = this.opts.checkAuth ? await this.opts.checkAuth().catch(() => 'offline' as const) : 'ok';
+    if (this.stopped || this.current) return;
+    if (verdict === 'unauthorized') {
+      this.handlers.unauthorized();
+      return;
+    }
+    this.schedule(this.lost());
+  }
+
+  /** openFailed decides what follows a refused or failed GET /api/events. */
+  private openFailed(err: unknown, conversationId: string | null, resumed: boolean): void {
+    this.cut = true;
+    if (!(err instanceof ApiError)) {
+      this.schedule(this.lost()); // aborted by drop(), or a network failure
+      return;
+    }
+    if (err.status === 401) return; // the API client already asked for sign-in
+    if (err.status === 429) {
+      this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: 'Rate limited; waiting before reconnecting.' });
+      this.schedule((err.retryAfter ?? 10) * 1000);
+      return;
+    }
+    if (conversationId && (err.status === 400 || err.status === 404)) {
+      if (err.code === 'bad_seq') this.handlers.subscribeFailed(conversationId, err.code);
+      if (resumed) {
+        // Follow the conversation without the refused resume point: the
+        // server catches up the running answer from its start.
+        this.skipResume = true;
+      } else {
+        this.handlers.subscribeFailed(conversationId, err.code);
+        if (this.target === conversationId) this.target = null; // keep the user's frames coming
+      }
+      this.schedule(0);
+      return;
+    }
+    this.schedule(this.lost());
+  }
+
+  /** lost counts a failure, reports it and returns the pause before the next attempt. */
+  private lost(): number {
+    this.failures++;
+    this.handlers.status({ state: this.failures > 3 ? 'offline' : 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
+    return backoffDelay(this.failures - 1, 250, 15000);
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.reopenTimer);
+    this.reopenTimer = setTimeout(() => {
+      if (!this.stopped && !this.current) this.open();
+    }, ms);
   }
 
   /** post starts an answer and streams its frames; it resolves on the ack. */
   private async post(conversationId: string, what: string, body: object): Promise<Accepted> {
     const ctrl = new AbortController();
     this.posts.add(ctrl);
-    this.posting.set(conversationId, (this.posting.get(conversationId) ?? 0) + 1);
-    const finish = () => {
-      this.posts.delete(ctrl);
-      this.posting.set(conversationId, (this.posting.get(conversationId) ?? 1) - 1);
-      this.resubscribe(conversationId); // follow again: resumes a cut answer, sees the next one
-    };
     let res: Response;
     try {
       res = await this.api.raw('POST', `/api/conversations/${encodeURIComponent(conversationId)}/${what}`, {
@@ -110,7 +296,7 @@ export class SSETransport implements Transport {
         signal: ctrl.signal,
       });
     } catch (err) {
-      finish();
+      this.posts.delete(ctrl);
       throw err;
     }
     return new Promise<Accepted>((resolve, reject) => {
@@ -127,7 +313,7 @@ export class SSETransport implements Transport {
       this.pump(res, onFrame)
         .catch(() => undefined)
         .finally(() => {
-          finish();
+          this.posts.delete(ctrl);
           if (!settled) reject(new ApiError(0, 'network', 'The stream ended before the server accepted the message.'));
         });
     });
@@ -141,73 +327,6 @@ export class SSETransport implements Transport {
       if (!f) return;
       tap?.(f);
       this.handlers.frame(f);
-    });
-  }
-
-  /** follow asks GET .../stream until unsubscribed: catch-up, live deltas, resume after cuts. */
-  private async follow(conversationId: string, signal: AbortSignal): Promise<void> {
-    const base = `/api/conversations/${encodeURIComponent(conversationId)}/stream`;
-    while (!signal.aborted && !this.stopped) {
-      if ((this.posting.get(conversationId) ?? 0) > 0) {
-        await this.sleep(conversationId, 1000, signal);
-        continue;
-      }
-      const resume = this.handlers.resumePoint(conversationId);
-      const query = resume ? `?messageId=${encodeURIComponent(resume.messageId)}&lastSeq=${resume.lastSeq}` : '';
-      let pause = this.opts.pollIntervalMs ?? 3000;
-      try {
-        const res = await this.api.raw('GET', base + query, { headers: { Accept: 'text/event-stream' }, signal });
-        this.recovered();
-        if (res.status !== 204) {
-          await this.pump(res);
-          pause = 200;
-        }
-      } catch (err) {
-        if (signal.aborted) return;
-        if (!(err instanceof ApiError)) {
-          pause = this.lost();
-        } else if (err.status === 0) {
-          pause = this.lost();
-        } else if (err.status === 401) {
-          return; // the API client already asked for sign-in
-        } else if (err.status === 404) {
-          this.follows.delete(conversationId);
-          this.handlers.subscribeFailed(conversationId, err.code);
-          return;
-        } else {
-          this.handlers.subscribeFailed(conversationId, err.code);
-          pause = 1000;
-        }
-      }
-      await this.sleep(conversationId, pause, signal);
-    }
-  }
-
-  private recovered(): void {
-    if (this.failures === 0) return;
-    this.failures = 0;
-    this.handlers.status({ state: 'connected', kind: 'sse', detail: STATUS_DETAIL });
-    this.handlers.reconnected();
-  }
-
-  private lost(): number {
-    this.failures++;
-    this.handlers.status({ state: this.failures > 3 ? 'offline' : 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
-    return backoffDelay(this.failures, 500, 15000);
-  }
-
-  /** sleep waits ms, or less when woken by resubscribe or aborted. */
-  private sleep(conversationId: string, ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        if (this.wakers.get(conversationId) === done) this.wakers.delete(conversationId);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      signal.addEventListener('abort', done);
-      this.wakers.set(conversationId, done);
     });
   }
 }

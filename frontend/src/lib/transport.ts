@@ -46,6 +46,9 @@ export interface Resume {
   lastSeq: number;
 }
 
+/** AuthCheck says whether the token still works when the live channel fails. */
+export type AuthCheck = () => Promise<'ok' | 'unauthorized' | 'offline'>;
+
 /** TransportHandlers are the store's callbacks. */
 export interface TransportHandlers {
   /** Every server frame, in order. */

@@ -8,14 +8,14 @@ import { CloseCode, PROTOCOL, parseServerFrame, type AckFrame, type ClientFrame,
 import {
   backoffDelay,
   type Accepted,
+  type AuthCheck,
   type RegenerateRequest,
   type SendRequest,
   type Transport,
   type TransportHandlers,
 } from './transport';
 
-/** AuthCheck says whether the token still works when a socket will not open. */
-export type AuthCheck = () => Promise<'ok' | 'unauthorized' | 'offline'>;
+export type { AuthCheck } from './transport';
 
 /** WSOptions configure a WSTransport. */
 export interface WSOptions {

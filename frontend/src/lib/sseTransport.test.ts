@@ -1,0 +1,336 @@
+// SSETransport against a scripted fetch (a stand-in for the browser's fetch
+// and its streaming bodies; the real server is exercised by e2e/).
+
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ApiClient } from './api';
+import { SSETransport, eventsPath } from './sseTransport';
+import type { AuthCheck, Resume, TransportHandlers, TransportStatus } from './transport';
+
+/** Call is one request the transport made; the test answers it. */
+class Call {
+  body: ReadableStreamDefaultController<Uint8Array> | null = null;
+  aborted = false;
+  private resolve!: (r: Response) => void;
+  private reject!: (e: unknown) => void;
+  readonly response: Promise<Response>;
+
+  constructor(
+    readonly url: string,
+    readonly init: RequestInit,
+  ) {
+    this.response = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    init.signal?.addEventListener('abort', () => {
+      this.aborted = true;
+      const e = new DOMException('aborted', 'AbortError');
+      this.reject(e);
+      try {
+        this.body?.error(e);
+      } catch {
+        // already closed
+      }
+    });
+  }
+
+  header(name: string): string | undefined {
+    return (this.init.headers as Record<string, string>)[name];
+  }
+
+  /** stream answers 200 with an event stream the test writes to. */
+  stream(): void {
+    const body = new ReadableStream<Uint8Array>({ start: (c) => void (this.body = c) });
+    this.resolve(new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } }));
+  }
+
+  /** error answers with a JSON error. */
+  error(status: number, code: string, headers: Record<string, string> = {}): void {
+    this.resolve(new Response(JSON.stringify({ error: { code, message: code } }), { status, headers: { 'Content-Type': 'application/json', ...headers } }));
+  }
+
+  fail(): void {
+    this.reject(new TypeError('Failed to fetch'));
+  }
+
+  frame(f: { type: string; seq?: number }): void {
+    const id = f.seq !== undefined ? `id: ${f.seq}\n` : '';
+    this.body!.enqueue(new TextEncoder().encode(`event: ${f.type}\n${id}data: ${JSON.stringify(f)}\n\n`));
+  }
+
+  end(): void {
+    this.body!.close();
+  }
+}
+
+function setup(opts: { verdict?: Awaited<ReturnType<AuthCheck>>; resume?: Resume } = {}) {
+  const calls: Call[] = [];
+  const fetchImpl = vi.fn((input: RequestInfo | URL, init?: RequestInit) => {
+    const c = new Call(String(input), init ?? {});
+    calls.push(c);
+    return c.response;
+  });
+  const onUnauthorized = vi.fn();
+  const api = new ApiClient({ token: () => 'tok', onUnauthorized, fetch: fetchImpl as typeof fetch });
+  const statuses: TransportStatus[] = [];
+  const frames: Array<Record<string, unknown>> = [];
+  const handlers: TransportHandlers & Record<string, ReturnType<typeof vi.fn>> = {
+    frame: vi.fn((f) => frames.push(f as unknown as Record<string, unknown>)),
+    status: vi.fn((s: TransportStatus) => statuses.push(s)),
+    reconnected: vi.fn(),
+    unauthorized: vi.fn(),
+    fallback: vi.fn(),
+    resumePoint: vi.fn(() => opts.resume),
+    subscribeFailed: vi.fn(),
+  };
+  const checkAuth = vi.fn(async () => opts.verdict ?? 'ok');
+  const t = new SSETransport(api, handlers, { checkAuth, overlapMs: 500, stableAfterMs: 10000 });
+  const events = () => calls.filter((c) => c.url.startsWith('/api/events'));
+  return { t, calls, events, last: () => events().at(-1)!, handlers, statuses, frames, checkAuth, onUnauthorized };
+}
+
+const delta = (seq: number, text: string) => ({ type: 'delta', conversationId: 'c1', messageId: 'm1', seq, text });
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+});
+afterEach(() => vi.useRealTimers());
+
+/** settle lets fetch promises and stream reads run (no time passes). */
+const settle = () => vi.advanceTimersByTimeAsync(0);
+
+describe('eventsPath', () => {
+  it('names the conversation and the resume point', () => {
+    expect(eventsPath(null)).toBe('/api/events');
+    expect(eventsPath('c1')).toBe('/api/events?conversationId=c1');
+    expect(eventsPath('c1', { messageId: 'm1', lastSeq: 42 })).toBe('/api/events?conversationId=c1&messageId=m1&lastSeq=42');
+  });
+});
+
+describe('SSETransport', () => {
+  it('opens one event stream for the followed conversation, with the token and the resume point', async () => {
+    const { t, events, last, statuses, frames } = setup({ resume: { messageId: 'm1', lastSeq: 5 } });
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    expect(events()).toHaveLength(1);
+    expect(last().url).toBe('/api/events?conversationId=c1&messageId=m1&lastSeq=5');
+    expect(last().header('Authorization')).toBe('Bearer tok');
+    expect(last().header('Accept')).toBe('text/event-stream');
+    expect(statuses.at(-1)?.state).toBe('connecting');
+    last().stream();
+    await settle();
+    expect(statuses.at(-1)).toMatchObject({ state: 'connected', kind: 'sse' });
+    last().frame(delta(11, ' world'));
+    last().frame({ type: 'conversation', action: 'updated', conversation: { id: 'c1', title: 'T' } } as never);
+    await settle();
+    expect(frames.map((f) => f.type)).toEqual(['delta', 'conversation']);
+    t.stop();
+  });
+
+  it('a switch opens one new stream and closes the old one only after the new one is open', async () => {
+    const { t, events, frames } = setup();
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    const first = events()[0]!;
+    first.stream();
+    await settle();
+
+    t.unsubscribe('c1');
+    t.subscribe('c2');
+    await settle();
+    expect(events().map((c) => c.url)).toEqual(['/api/events?conversationId=c1', '/api/events?conversationId=c2']);
+    const second = events()[1]!;
+    first.frame({ type: 'conversation', action: 'deleted', conversation: { id: 'x' } } as never); // still read
+    await settle();
+    expect(first.aborted).toBe(false);
+    second.stream();
+    await settle();
+    expect(first.aborted).toBe(false); // read a little longer: nothing falls between the two
+    await vi.advanceTimersByTimeAsync(500);
+    expect(first.aborted).toBe(true);
+    expect(second.aborted).toBe(false);
+    expect(frames).toHaveLength(1);
+
+    t.unsubscribe('c2'); // the user's frames keep coming without a conversation
+    await settle();
+    expect(events().at(-1)!.url).toBe('/api/events');
+    t.stop();
+    expect(events().every((c) => c.aborted)).toBe(true);
+  });
+
+  it('a stream that has not opened yet is given up for the next one', async () => {
+    const { t, events } = setup();
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    t.subscribe('c2');
+    await settle();
+    expect(events()[0]!.aborted).toBe(true);
+    expect(events()[1]!.url).toBe('/api/events?conversationId=c2');
+    t.stop();
+  });
+
+  it('when the server ends the stream it checks the token, then reopens with backoff and resumes', async () => {
+    const resume = { messageId: 'm1', lastSeq: 0 };
+    const { t, events, last, handlers, statuses, checkAuth } = setup({ resume });
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    last().stream();
+    await settle();
+    resume.lastSeq = 17;
+    last().end(); // shutdown or a full queue
+    await settle();
+    expect(checkAuth).toHaveBeenCalledTimes(1);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    expect(events()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(events()).toHaveLength(2);
+    expect(last().url).toBe('/api/events?conversationId=c1&messageId=m1&lastSeq=17');
+    last().stream();
+    await settle();
+    expect(statuses.at(-1)?.state).toBe('connected');
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+    t.stop();
+  });
+
+  it('after a logout (the stream ends, /api/auth/me says 401) it asks for sign-in and stops', async () => {
+    const { t, events, last, handlers } = setup({ verdict: 'unauthorized' });
+    t.start();
+    await settle();
+    last().stream();
+    await settle();
+    last().end();
+    await settle();
+    expect(handlers.unauthorized).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(60000);
+    expect(events()).toHaveLength(1);
+    t.stop();
+  });
+
+  it('a 401 on opening is left to the API client', async () => {
+    const { t, events, last, onUnauthorized } = setup();
+    t.start();
+    await settle();
+    last().error(401, 'unauthorized');
+    await settle();
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(60000);
+    expect(events()).toHaveLength(1);
+    t.stop();
+  });
+
+  it('a deleted conversation is reported and the stream reopens without it', async () => {
+    const { t, events, last, handlers } = setup();
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    last().error(404, 'not_found');
+    await settle();
+    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'not_found');
+    await settle();
+    expect(events().map((c) => c.url)).toEqual(['/api/events?conversationId=c1', '/api/events']);
+    t.stop();
+  });
+
+  it('a refused resume point (bad_seq) is reported and the conversation followed from the start of its answer', async () => {
+    const { t, events, last, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 99 } });
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    last().error(400, 'bad_seq');
+    await settle();
+    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'bad_seq');
+    expect(events().map((c) => c.url)).toEqual([
+      '/api/events?conversationId=c1&messageId=m1&lastSeq=99',
+      '/api/events?conversationId=c1',
+    ]);
+    t.stop();
+  });
+
+  it('network failures back off, go offline, and reconnectNow retries at once', async () => {
+    const { t, events, last, statuses } = setup();
+    t.start();
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(i === 0 ? 0 : 2000);
+      expect(events()).toHaveLength(i + 1);
+      last().fail();
+      await settle();
+    }
+    expect(statuses.at(-1)?.state).toBe('offline');
+    t.reconnectNow();
+    expect(events()).toHaveLength(5);
+    last().stream();
+    await settle();
+    expect(statuses.at(-1)?.state).toBe('connected');
+    t.stop();
+  });
+
+  it('rate limiting waits for Retry-After', async () => {
+    const { t, events, last } = setup();
+    t.start();
+    await settle();
+    last().error(429, 'rate_limited', { 'Retry-After': '7' });
+    await settle();
+    await vi.advanceTimersByTimeAsync(6900);
+    expect(events()).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(events()).toHaveLength(2);
+    t.stop();
+  });
+
+  it('drop cuts the stream and the posts; the stream comes back resuming', async () => {
+    const { t, calls, events, last, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 8 } });
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    last().stream();
+    await settle();
+    const sent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    await settle();
+    const post = calls.find((c) => c.url.endsWith('/messages'))!;
+    post.stream();
+    post.frame({ type: 'ack', conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' } as never);
+    await expect(sent).resolves.toEqual({ conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' });
+    t.drop();
+    await settle();
+    expect(post.aborted).toBe(true);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(events()).toHaveLength(2);
+    expect(last().url).toBe('/api/events?conversationId=c1&messageId=m1&lastSeq=8');
+    last().stream();
+    await settle();
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+    t.stop();
+  });
+
+  it('a send posts with Accept: text/event-stream, hands its frames over and rejects on an error frame', async () => {
+    const { t, calls, frames } = setup();
+    t.start();
+    await settle();
+    const sent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k', parentMessageId: '' });
+    await settle();
+    const post = calls.find((c) => c.url === '/api/conversations/c1/messages')!;
+    expect(post.init.method).toBe('POST');
+    expect(post.header('Accept')).toBe('text/event-stream');
+    expect(JSON.parse(String(post.init.body))).toEqual({ content: 'hi', clientMessageId: 'k', parentMessageId: '' });
+    post.stream();
+    post.frame({ type: 'ack', conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' } as never);
+    post.frame(delta(3, 'abc'));
+    post.end();
+    await expect(sent).resolves.toMatchObject({ messageId: 'm1' });
+    await settle();
+    expect(frames.map((f) => f.type)).toEqual(['ack', 'delta']);
+
+    const refused = t.regenerate({ conversationId: 'c1' });
+    await settle();
+    const again = calls.find((c) => c.url === '/api/conversations/c1/regenerate')!;
+    again.stream();
+    again.frame({ type: 'error', code: 'generation_running', message: 'busy' } as never);
+    again.end();
+    await expect(refused).rejects.toMatchObject({ code: 'generation_running' });
+    t.stop();
+  });
+});
