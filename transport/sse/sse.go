@@ -104,7 +104,11 @@ func (h *Handler) events(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("conversationId", "is not a valid id"))
 		return
 	}
-	s := h.open(id.UserID)
+	s, err := h.open(id.UserID)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
 	defer h.close(s)
 	if convID != "" {
 		req, err := resumeRequest(c, convID)
@@ -205,7 +209,11 @@ func (h *Handler) resume(c *gin.Context) {
 		c.Status(http.StatusNoContent)
 		return
 	}
-	s := h.open(user)
+	s, err := h.open(user)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
 	defer h.close(s)
 	if err := h.opts.Hub.Subscribe(c.Request.Context(), s, user, req); err != nil {
 		httperr.AbortError(c, statusOf(err))
@@ -264,7 +272,11 @@ func (h *Handler) start(c *gin.Context, user string, do func(context.Context, hu
 			"userMessageId": res.UserMessageID, "messageId": res.MessageID})
 		return
 	}
-	s := h.open(user)
+	s, err := h.open(user)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
 	defer h.close(s)
 	res, err := do(ctx, s)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
+	"chatd/transport/httperr"
 )
 
 // stream is one SSE response, seen by the hub as a Subscriber. The
@@ -53,8 +54,13 @@ func connID(sub hub.Subscriber) string {
 	return sub.ConnectionID()
 }
 
-// open registers a new stream with the hub and the handler.
-func (h *Handler) open(user string) *stream {
+// open registers a new stream with the hub and the handler. A stream
+// takes one of its user's connection slots (shared with WebSockets) until
+// close; none left is a 429.
+func (h *Handler) open(user string) (*stream, error) {
+	if !h.opts.Limits.AcquireConn(user) {
+		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
+	}
 	s := &stream{id: persistence.NewID(), userID: user,
 		queue: make(chan *protocol.Frame, h.opts.QueueSize), closing: make(chan struct{})}
 	h.mu.Lock()
@@ -64,7 +70,7 @@ func (h *Handler) open(user string) *stream {
 	h.streams[s] = struct{}{}
 	h.mu.Unlock()
 	h.opts.Hub.Register(s)
-	return s
+	return s, nil
 }
 
 func (h *Handler) close(s *stream) {
@@ -72,6 +78,7 @@ func (h *Handler) close(s *stream) {
 	h.mu.Lock()
 	delete(h.streams, s)
 	h.mu.Unlock()
+	h.opts.Limits.ReleaseConn(s.userID)
 }
 
 // Shutdown ends every open stream after the frames already queued (the

@@ -238,6 +238,10 @@ func TestLimits(t *testing.T) {
 		}
 		t.Fatalf("third connection: %v", err)
 	}
+	// SSE streams take the same slots.
+	if _, res := e.sse(t, u, http.MethodGet, "/api/events", "", nil); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("an event stream beyond the limit: %d", res.StatusCode)
+	}
 	ack := a.start("one")
 	a.until(isDone(ack.MessageID))
 	a.write(sendFrame("two", ack.ConversationID, "two"))
