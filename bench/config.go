@@ -24,7 +24,7 @@ type config struct {
 	capacitySpread time.Duration
 	capacityLimit  float64 // ms of p99 lateness that ends the ramp
 
-	cpuStreams int // CPU per token, chatd against the relay
+	cpuStreams int // CPU per token, chatd against the relay, at the capacity scenario's rate
 	cpuTokens  int
 
 	burstStreams int // N clients x tokens at a rate, all at once
@@ -48,9 +48,9 @@ func fullConfig() config {
 	return config{
 		rounds: 5, coalesce: 25 * time.Millisecond,
 		latencyLevels: []int{1, 10, 50, 200}, latencyTokens: 25, latencyDelay: 20 * time.Millisecond, latencySamples: 12,
-		capacityLevels: []int{200, 400, 600, 800, 1000, 1200, 1400, 1600}, capacityTokens: 500,
+		capacityLevels: []int{200, 400, 800, 1200, 1600}, capacityTokens: 500,
 		capacityDelay: 20 * time.Millisecond, capacitySpread: 2 * time.Second, capacityLimit: 50,
-		cpuStreams: 200, cpuTokens: 100,
+		cpuStreams: 200, cpuTokens: 500,
 		burstStreams: 250, burstTokens: 500, burstDelay: 10 * time.Millisecond,
 		memoryLevels: []int{1000, 5000}, memoryRounds: 3, memoryUsers: 1000,
 		writeTokens: []int{10, 1000, 10000}, writePaced: 1500 * time.Millisecond,

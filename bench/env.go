@@ -58,6 +58,7 @@ type env struct {
 	relay      *proc
 	relayURL   string // ws://host:port/ws
 	relayPprof string
+	relayRuns  int
 
 	chatd      *proc
 	chatdURL   string // http://host:port
@@ -82,7 +83,18 @@ func (e *env) startUpstream(ctx context.Context) error {
 		return err
 	}
 	e.fake, e.fakeURL = p, "http://"+p.addrs["addr"]+"/v1"
-	p, err = startProc(ctx, "relay", e.bins.relay, []string{"-addr", "127.0.0.1:0", "-upstream", e.fakeURL, "-pprof", "127.0.0.1:0"}, nil, e.dir,
+	return e.startRelay(ctx)
+}
+
+// startRelay starts (or restarts) the relay.
+func (e *env) startRelay(ctx context.Context) error {
+	if e.relay != nil {
+		e.relay.stop()
+		e.relay = nil
+	}
+	e.relayRuns++
+	p, err := startProc(ctx, fmt.Sprintf("relay-%d", e.relayRuns), e.bins.relay,
+		[]string{"-addr", "127.0.0.1:0", "-upstream", e.fakeURL, "-pprof", "127.0.0.1:0"}, nil, e.dir,
 		map[string]*regexp.Regexp{"addr": regexp.MustCompile(`^relay listening addr=(\S+)`), "pprof": pprofAddrRE})
 	if err != nil {
 		return err

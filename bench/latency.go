@@ -51,7 +51,7 @@ func latency(ctx context.Context, e *env, r *report, c config) error {
 	}
 	r.section("1. Added latency", fmt.Sprintf(`
 Streams of %d tokens %s apart (%.0f tokens/s), started evenly over one answer's
-duration, each asking for %d+ answers in turn (about N answers in flight); %d rounds,
+duration, each asking for max(2, %d/N) answers in turn (about N answers in flight); %d rounds,
 targets interleaved (A B C, B C A, ...). Milliseconds; each cell is the median over
 rounds of that run's percentile. A = the fake upstream read directly, B = the
 minimal relay, C = chatd.
@@ -60,7 +60,7 @@ minimal relay, C = chatd.
 Added by chatd, per round against the same round's baseline, median over rounds
 (time to first token p50 and p99; lateness p99):
 
-%s`, c.latencyTokens, c.latencyDelay, float64(time.Second)/float64(c.latencyDelay), 2, c.rounds,
+%s`, c.latencyTokens, c.latencyDelay, float64(time.Second)/float64(c.latencyDelay), c.latencySamples, c.rounds,
 		table([]string{"streams", "target", "TTFT p50", "p90", "p99", "max", "lateness p50", "p90", "p99", "max", "tokens/run"}, rows),
 		table([]string{"streams", "TTFT p50 vs A", "vs B", "TTFT p99 vs A", "vs B", "lateness p99 vs A", "vs B"}, added)))
 	return nil

@@ -68,7 +68,7 @@ func parseFlags(args []string) (options, error) {
 	rounds := fs.Int("rounds", 0, "interleaved rounds per comparison (default 5; 1 with -smoke)")
 	var lat, capa, mem intList
 	fs.Var(&lat, "latency-levels", "concurrent streams of the latency scenario (default 1,10,50,200)")
-	fs.Var(&capa, "capacity-levels", "the capacity ramp (default 200,400,...,1600)")
+	fs.Var(&capa, "capacity-levels", "the capacity ramp (default 200,400,800,1200,1600)")
 	fs.Var(&mem, "memory-levels", "idle connections of the memory scenario (default 1000,5000)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

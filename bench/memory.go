@@ -17,7 +17,7 @@ import (
 // idleSample is what N idle connections cost a server.
 type idleSample struct {
 	heapStack  float64 // bytes per connection of heap in use plus stacks, after a GC
-	rss        float64 // bytes per connection of resident memory
+	rss        float64 // bytes per connection of resident memory, over the fresh process's
 	goroutines float64 // per connection
 	dropped    int
 }
@@ -26,9 +26,15 @@ type idleSample struct {
 // relay and on chatd, interleaved, and measures what each costs the server
 // after a garbage collection.
 func memory(ctx context.Context, e *env, r *report, c config) error {
+	// Fresh processes: resident memory, which a Go process keeps once it
+	// has it, then grows from a known start.
+	if err := e.startRelay(ctx); err != nil {
+		return err
+	}
 	if err := e.startChatd(ctx, c.memoryUsers); err != nil {
 		return err
 	}
+	fresh := map[string]int64{load.TargetRelay: rssBytes(e.relay.pid()), load.TargetChatd: rssBytes(e.chatd.pid())}
 	got := map[string]map[int][]idleSample{load.TargetRelay: {}, load.TargetChatd: {}}
 	for _, n := range c.memoryLevels {
 		for round := range c.memoryRounds {
@@ -37,7 +43,7 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 				if t == load.TargetChatd && round == 0 && n == maxOf(c.memoryLevels) {
 					heap = filepath.Join(e.dir, "chatd-idle-heap.pprof")
 				}
-				s, err := e.idle(ctx, t, n, heap)
+				s, err := e.idle(ctx, t, n, heap, fresh[t])
 				if err != nil {
 					return err
 				}
@@ -66,8 +72,10 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 N WebSockets opened and left idle (chatd's authenticated with a JWT, spread
 over %d users; the relay's bare). Per connection: Go heap in use plus goroutine
 stacks after a forced GC (the pprof heap endpoint with gc=1, MemStats HeapInuse +
-StackInuse), resident set size from /proc, goroutines; differences between before
-opening and after, divided by N; median of %d rounds. The relay is the bare
+StackInuse) and goroutines, differences between before opening and after,
+divided by N; resident set size (from /proc) with the N connections open over
+the freshly started process's, divided by N (an upper bound: it includes the
+garbage and the runtime's slack); median of %d rounds. The relay is the bare
 library: a handler goroutine blocked in Read and the library's buffers.
 
 %s`, c.memoryUsers, c.memoryRounds,
@@ -76,14 +84,15 @@ library: a handler goroutine blocked in Read and the library's buffers.
 }
 
 // idle measures n idle connections to target; heap, when set, receives a
-// heap profile taken while they are open.
-func (e *env) idle(ctx context.Context, target string, n int, heap string) (idleSample, error) {
+// heap profile taken while they are open. freshRSS is the server's resident
+// memory when it started, before any connection.
+func (e *env) idle(ctx context.Context, target string, n int, heap string, freshRSS int64) (idleSample, error) {
 	srv, addr := e.relay, e.relayPprof
 	url := e.relayURL
 	if target == load.TargetChatd {
 		srv, addr, url = e.chatd, e.chatdPprof, e.chatdURL
 	}
-	before, g0, rss0, err := e.idleState(ctx, addr, srv)
+	before, g0, _, err := e.idleState(ctx, addr, srv)
 	if err != nil {
 		return idleSample{}, err
 	}
@@ -117,7 +126,7 @@ func (e *env) idle(ctx context.Context, target string, n int, heap string) (idle
 	d := float64(n)
 	return idleSample{
 		heapStack:  float64(after.HeapInuse+after.StackInuse-before.HeapInuse-before.StackInuse) / d,
-		rss:        float64(rss1-rss0) / d,
+		rss:        float64(rss1-freshRSS) / d,
 		goroutines: float64(g1-g0) / d,
 		dropped:    out.Dropped,
 	}, nil
