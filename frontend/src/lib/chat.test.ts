@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChatApp } from './chat';
 import { memoryKV } from './persist';
-import type { Message } from './protocol';
+import type { Conversation, Message } from './protocol';
 
 const CID = '0123456789abcdef01234567';
 
@@ -37,7 +37,10 @@ function message(id: string, parentId: string, role: Message['role'], content: s
   return { id, conversationId: CID, parentId, role, content, status, createdAt: `2026-01-01T00:00:0${id.length}Z`, updatedAt: '' };
 }
 
-function setup(snapshots: Array<Message[]>) {
+/** A list page the scripted server answers GET /api/conversations with. */
+type ListAnswer = (params: URLSearchParams) => { conversations: Conversation[]; nextCursor: string };
+
+function setup(snapshots: Array<Message[]>, list: ListAnswer = () => ({ conversations: [], nextCursor: '' })) {
   const calls: string[] = [];
   let snap = 0;
   const fetchImpl = vi.fn(async (input: RequestInfo | URL) => {
@@ -46,7 +49,7 @@ function setup(snapshots: Array<Message[]>) {
     const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
     if (url.startsWith('/api/models')) return json({ models: [{ id: 'm', name: 'M', demo: false, default: true }] });
     if (url.startsWith('/api/auth/me')) return json({ user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } });
-    if (url.startsWith('/api/conversations?')) return json({ conversations: [], nextCursor: '' });
+    if (url.startsWith('/api/conversations?')) return json(list(new URLSearchParams(url.slice(url.indexOf('?') + 1))));
     if (url.startsWith(`/api/conversations/${CID}`)) {
       const messages = snapshots[Math.min(snap++, snapshots.length - 1)];
       return json({ conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' }, messages, activeMessageId: 'a1' });
@@ -66,6 +69,11 @@ function setup(snapshots: Array<Message[]>) {
 }
 
 afterEach(() => history.replaceState(null, '', '/'));
+
+function conv(id: string, title: string, updatedAt: string): Conversation {
+  return { id, title, model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt };
+}
+
 
 describe('ChatApp', () => {
   it('applies deltas in order, reloads over REST on a gap, then resumes from the applied seq', async () => {
@@ -115,5 +123,53 @@ describe('ChatApp', () => {
     expect(title()).toBe('Renamed');
     socket().receive({ type: 'conversation', action: 'updated', conversation: conv('Renamed again', '2026-01-01T00:00:02.500000001Z') });
     expect(title()).toBe('Renamed again');
+  });
+  it('new activity in a conversation beyond the loaded pages brings it to the top; a delete removes it for good', async () => {
+    // The sidebar holds the first page (newest first); older ones are on the next page.
+    const first = [conv('c3', 'three', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:05.5Z')];
+    const { app, socket } = setup([[message('u1', '', 'user', 'hi', 'complete')]], () => ({ conversations: first, nextCursor: 'page2' }));
+    socket().open();
+    const ids = () => app.store.state.list.items.map((c) => c.id);
+    await vi.waitFor(() => expect(ids()).toEqual(['c3', 'c2']));
+
+    // Another tab sent a message in c1 (not loaded): the frame carries the whole conversation.
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('c1', 'one', '2026-01-04T00:00:00Z') });
+    expect(ids()).toEqual(['c1', 'c3', 'c2']);
+    expect(app.store.state.list.items[0]!.title).toBe('one');
+
+    // Same-second times with trailing zeros dropped order by value ("05Z" is before "05.5Z").
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('c0', 'zero', '2026-01-02T00:00:05Z') });
+    expect(ids()).toEqual(['c1', 'c3', 'c2']); // older than the oldest loaded: its page brings it
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('c2', 'two', '2026-01-04T00:00:00.25Z') });
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('c3', 'three', '2026-01-04T00:00:00.2Z') });
+    expect(ids()).toEqual(['c2', 'c3', 'c1']);
+
+    // Deleted elsewhere: gone, and a late copy of an update (SSE: two streams) does not bring it back.
+    socket().receive({ type: 'conversation', action: 'deleted', conversation: conv('c1', 'one', '2026-01-04T00:00:00Z') });
+    expect(ids()).toEqual(['c2', 'c3']);
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('c1', 'one', '2026-01-04T00:00:01Z') });
+    expect(ids()).toEqual(['c2', 'c3']);
+  });
+
+  it('search results are updated in place but never get conversations the server did not match', async () => {
+    const all = [conv('c3', 'three', '2026-01-03T00:00:00Z'), conv('c2', 'two topic', '2026-01-02T00:00:00Z')];
+    const { app, socket } = setup([[message('u1', '', 'user', 'hi', 'complete')]], (q) => ({
+      conversations: all.filter((c) => !q.get('q') || c.title.includes(q.get('q')!)),
+      nextCursor: '',
+    }));
+    socket().open();
+    const ids = () => app.store.state.list.items.map((c) => c.id);
+    await vi.waitFor(() => expect(ids()).toEqual(['c3', 'c2']));
+    app.setQuery('topic');
+    await vi.waitFor(() => expect(app.store.state.list.appliedQuery).toBe('topic'));
+    await vi.waitFor(() => expect(ids()).toEqual(['c2']));
+
+    socket().receive({ type: 'conversation', action: 'created', conversation: conv('c4', 'new', '2026-01-05T00:00:00Z') });
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('c1', 'old', '2026-01-05T00:00:01Z') });
+    expect(ids()).toEqual(['c2']);
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('c2', 'two topic, renamed', '2026-01-05T00:00:02Z') });
+    expect(app.store.state.list.items.map((c) => c.title)).toEqual(['two topic, renamed']);
+    socket().receive({ type: 'conversation', action: 'deleted', conversation: conv('c2', 'two topic, renamed', '2026-01-05T00:00:02Z') });
+    expect(ids()).toEqual([]);
   });
 });

@@ -17,6 +17,7 @@ import {
 } from './state';
 import { SSETransport } from './sseTransport';
 import { Store } from './store';
+import { compareTimes, parseTime } from './time';
 import {
   PENDING_PREFIX,
   addPending,
@@ -75,8 +76,10 @@ export class ChatApp {
   private readonly resyncing = new Set<string>();
   private readonly resyncAgain = new Set<string>();
   private readonly draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  /** The updatedAt (ms) of the newest server copy of each conversation applied. */
-  private readonly conversationAt = new Map<string, number>();
+  /** The updatedAt of the newest server copy of each conversation applied. */
+  private readonly conversationAt = new Map<string, string>();
+  /** Conversations deleted in this session: a late frame must not bring one back. */
+  private readonly deleted = new Set<string>();
 
   constructor(private readonly opts: ChatAppOptions = {}) {
     this.persist = new Persist(opts.kv ?? browserKV());
@@ -267,6 +270,7 @@ export class ChatApp {
     this.transport = null;
     this.openId = null;
     this.conversationAt.clear();
+    this.deleted.clear();
     this.persist.clearSession();
     this.store.set((s) => ({
       ...s,
@@ -325,7 +329,7 @@ export class ChatApp {
 
   private onConversationFrame(f: ConversationFrame): void {
     const c = f.conversation;
-    if (f.action !== 'deleted' && this.isStale(c)) return;
+    if (f.action !== 'deleted' && (this.deleted.has(c.id) || this.isStale(c))) return;
     if (f.action === 'deleted') {
       this.forget(c.id);
       if (this.openId === c.id) {
@@ -334,11 +338,14 @@ export class ChatApp {
       }
       return;
     }
+    // Created or updated (new activity, a title, a rename): the frame carries
+    // the whole conversation, so one not loaded in the sidebar yet (an older
+    // one that just got a message) is added where it now sorts: the top.
     this.store.set((s) => {
       const t = s.threads[c.id];
       return {
         ...s,
-        list: upsertConversation(s.list, c, f.action === 'created'),
+        list: upsertConversation(s.list, c),
         threads: t ? { ...s.threads, [c.id]: { ...t, conversation: c } } : s.threads,
       };
     });
@@ -492,6 +499,7 @@ export class ChatApp {
 
   private forget(id: string): void {
     this.conversationAt.delete(id);
+    this.deleted.add(id);
     this.store.set((s) => {
       const threads = { ...s.threads };
       delete threads[id];
@@ -517,11 +525,10 @@ export class ChatApp {
    * rename or a title.
    */
   private isStale(c: Conversation): boolean {
-    const at = Date.parse(c.updatedAt);
-    if (Number.isNaN(at)) return false;
+    if (!parseTime(c.updatedAt)) return false;
     const known = this.conversationAt.get(c.id);
-    if (known !== undefined && at < known) return true;
-    this.conversationAt.set(c.id, at);
+    if (known !== undefined && compareTimes(c.updatedAt, known) < 0) return true;
+    this.conversationAt.set(c.id, c.updatedAt);
     return false;
   }
 

@@ -3,6 +3,7 @@
 import type { Conversation, ModelInfo, User } from './protocol';
 import type { Route } from './router';
 import type { Thread } from './thread';
+import { compareTimes } from './time';
 import type { TransportStatus } from './transport';
 
 /** ListState is the sidebar's list of conversations. */
@@ -62,15 +63,34 @@ export const initialList: ListState = {
   error: null,
 };
 
+/** newestFirst orders conversations by activity, newest first; ids (newer ids are larger) break ties. */
 function newestFirst(a: Conversation, b: Conversation): number {
-  if (a.updatedAt !== b.updatedAt) return a.updatedAt < b.updatedAt ? 1 : -1;
-  return a.id < b.id ? 1 : -1;
+  const d = compareTimes(b.updatedAt, a.updatedAt);
+  if (d !== 0) return d;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
-/** upsertConversation puts c into the list, newest activity first. */
+/**
+ * belongsInLoaded says whether a conversation missing from the list falls
+ * within the part of the server's order that is loaded: before the oldest
+ * loaded item, or anywhere once the last page is in. One further down comes
+ * with a later page.
+ */
+function belongsInLoaded(list: ListState, c: Conversation): boolean {
+  const oldest = list.items.at(-1);
+  return !list.nextCursor || !oldest || newestFirst(c, oldest) < 0;
+}
+
+/**
+ * upsertConversation puts c into the list, newest activity first. A
+ * conversation the list does not hold is added only when addIfMissing, when
+ * the list is not a search result (the server decides what matches), and
+ * when it sorts within the loaded pages: new activity in an older
+ * conversation brings it to the top.
+ */
 export function upsertConversation(list: ListState, c: Conversation, addIfMissing = true): ListState {
   const exists = list.items.some((x) => x.id === c.id);
-  if (!exists && (!addIfMissing || list.appliedQuery)) return list;
+  if (!exists && (!addIfMissing || list.appliedQuery || !belongsInLoaded(list, c))) return list;
   const items = [...list.items.filter((x) => x.id !== c.id), c].sort(newestFirst);
   return { ...list, items };
 }
@@ -84,7 +104,7 @@ export function removeConversation(list: ListState, id: string): ListState {
 /** touchConversation moves a conversation's activity time forward (a new message). */
 export function touchConversation(list: ListState, id: string, at: string): ListState {
   const c = list.items.find((x) => x.id === id);
-  if (!c || c.updatedAt >= at) return list;
+  if (!c || compareTimes(c.updatedAt, at) >= 0) return list;
   return upsertConversation(list, { ...c, updatedAt: at });
 }
 

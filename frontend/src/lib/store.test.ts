@@ -63,6 +63,61 @@ describe('list updates', () => {
     expect(upsertConversation(searching, c('n', '2026-01-03')).items.length).toBe(2);
   });
 
+  it('orders same-second times by their value, not their text', () => {
+    // The server drops trailing zeros: as strings "05Z" > "05.5Z" and "05.1Z" > "05.15Z".
+    const l = appendPage(initialList, [], '');
+    const items = [
+      c('x', '2026-01-01T00:00:05Z'),
+      c('y', '2026-01-01T00:00:05.5Z'),
+      c('z', '2026-01-01T00:00:05.1Z'),
+      c('w', '2026-01-01T00:00:05.15Z'),
+      c('v', '2026-01-01T00:00:05.123456789Z'),
+    ].reduce((acc, x) => upsertConversation(acc, x), l).items;
+    expect(items.map((x) => x.id)).toEqual(['y', 'w', 'v', 'z', 'x']);
+  });
+
+  it('breaks ties in time by id, newest id first', () => {
+    const at = '2026-01-01T00:00:05.25Z';
+    const l = [c('a1', at), c('a3', '2026-01-01T00:00:05.250Z'), c('a2', at)].reduce((acc, x) => upsertConversation(acc, x), appendPage(initialList, [], ''));
+    expect(l.items.map((x) => x.id)).toEqual(['a3', 'a2', 'a1']);
+  });
+
+  it('touch moves only forward, comparing times by value', () => {
+    let l = appendPage(initialList, [c('b', '2026-01-01T00:00:05.5Z'), c('a', '2026-01-01T00:00:05.1Z')], '');
+    l = touchConversation(l, 'a', '2026-01-01T00:00:05Z'); // earlier than a's time: no change
+    expect(l.items.map((x) => x.id)).toEqual(['b', 'a']);
+    expect(l.items[1]!.updatedAt).toBe('2026-01-01T00:00:05.1Z');
+    l = touchConversation(l, 'a', '2026-01-01T00:00:05.55Z');
+    expect(l.items.map((x) => x.id)).toEqual(['a', 'b']);
+  });
+
+  it('adds a conversation missing from the loaded pages when it sorts within them', () => {
+    // Two pages of three exist; the first is loaded (its oldest item is 'c').
+    const paged = appendPage(initialList, [c('e', '2026-01-05'), c('d', '2026-01-04'), c('c', '2026-01-03')], 'next');
+    // New activity in 'a' (on the unloaded page): it moves to the top.
+    let l = upsertConversation(paged, c('a', '2026-01-06'));
+    expect(l.items.map((x) => x.id)).toEqual(['a', 'e', 'd', 'c']);
+    // A rename of an old one that did not move stays for its page to bring.
+    l = upsertConversation(l, c('b', '2026-01-02', 'Renamed'));
+    expect(l.items.map((x) => x.id)).toEqual(['a', 'e', 'd', 'c']);
+    // With every page loaded, it goes where it sorts.
+    l = upsertConversation({ ...l, nextCursor: '' }, c('b', '2026-01-02', 'Renamed'));
+    expect(l.items.map((x) => x.id)).toEqual(['a', 'e', 'd', 'c', 'b']);
+    // Not when asked not to (a conversation opened by its link).
+    expect(upsertConversation(paged, c('f', '2026-01-07'), false).items.map((x) => x.id)).toEqual(['e', 'd', 'c']);
+  });
+
+  it('search results take updates of their items but never new items', () => {
+    const results = { ...appendPage(initialList, [c('d', '2026-01-04'), c('c', '2026-01-03')], ''), appliedQuery: 'topic' };
+    let l = upsertConversation(results, c('a', '2026-01-06', 'does not match'));
+    expect(l.items.map((x) => x.id)).toEqual(['d', 'c']);
+    l = upsertConversation(l, c('c', '2026-01-06', 'topic, renamed'));
+    expect(l.items.map((x) => [x.id, x.title])).toEqual([
+      ['c', 'topic, renamed'],
+      ['d', 'd'],
+    ]);
+  });
+
   it('appends pages without duplicates', () => {
     const l = appendPage(base, [c('a', '2026-01-01'), c('z', '2025-12-31')], '');
     expect(l.items.map((x) => x.id)).toEqual(['b', 'a', 'z']);

@@ -2,6 +2,7 @@
 // over immutable values (the store swaps whole objects; React compares refs).
 
 import type { Conversation, DeltaFrame, DoneFrame, Message } from './protocol';
+import { compareTimes } from './time';
 import { utf8Length, utf8Suffix } from './utf8';
 
 /** Thread is what the client knows of one conversation. */
@@ -32,7 +33,8 @@ export function newThread(id: string): Thread {
 }
 
 function byAge(a: Message, b: Message): number {
-  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? -1 : 1;
+  const d = compareTimes(a.createdAt, b.createdAt);
+  if (d !== 0) return d;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
@@ -112,7 +114,7 @@ function latestIn(t: Thread, id: string, memo: Map<string, string>): string {
   let at = t.messages[id]?.createdAt ?? '';
   for (const child of t.children[id] ?? []) {
     const c = latestIn(t, child, memo);
-    if (c > at) at = c;
+    if (compareTimes(c, at) > 0) at = c;
   }
   memo.set(id, at);
   return at;
