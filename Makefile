@@ -6,7 +6,7 @@
 #   make test   every test suite: formatting and vet, Go tests with the race
 #               detector (including the nginx deployment tests in
 #               deploy/e2e), the web client's type check and unit tests, and
-#               its browser end-to-end tests
+#               its browser end-to-end tests, directly and through nginx
 #
 # Each suite is its own target; add new ones to TEST_SUITES.
 
@@ -24,7 +24,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
 BENCH_FLAGS   ?= -run '^$$' -bench . -benchmem -timeout 30m
 
 # The suites `make test` runs, in order.
-TEST_SUITES := lint test-go test-frontend test-e2e test-bench-smoke
+TEST_SUITES := lint test-go test-frontend test-e2e test-e2e-nginx test-bench-smoke
 
 # Every Go file of the module, including files behind build tags.
 GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .TestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./...)
@@ -32,7 +32,7 @@ GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}}
 .PHONY: help run build build-go frontend test $(TEST_SUITES) fmt vet bench bench-smoke clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 run: build ## build everything and start the server on :8080 (CHATD_* variables apply)
 	./$(CHATD)
@@ -68,6 +68,9 @@ test-frontend: frontend/node_modules ## the web client's type check and unit tes
 
 test-e2e: frontend ## browser end-to-end tests: Chromium against the real chatd and fakeai
 	cd frontend && CI=true $(NPM) run e2e
+
+test-e2e-nginx: frontend ## the browser end-to-end tests again, through nginx.conf over HTTPS (deploy/nginx-local.sh; needs nginx), failing on any CSP violation
+	cd frontend && CI=true $(NPM) run e2e:nginx
 
 fmt: ## format the Go code
 	gofmt -w $(GO_FILES)

@@ -1,10 +1,13 @@
 // Browser end-to-end tests: Debian's Chromium (playwright-core) against the
 // real chatd server and the real fake OpenAI server. Run with
 // `npm run e2e` (after `npm run build`); screenshots go to test-results/e2e/.
+// `npm run e2e:nginx` runs the same tests through the repository's nginx.conf
+// over HTTPS (see harness.mjs); every test, in every mode, fails on a
+// Content-Security-Policy violation.
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { startStack, waitFor } from './harness.mjs';
 import {
   answerText,
@@ -34,6 +37,10 @@ before(async () => {
 
 after(async () => {
   await stack?.stop();
+});
+
+afterEach(() => {
+  assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
 });
 
 /** fallbackConnected waits for the SSE fallback to be up and returns the status line. */
@@ -431,21 +438,45 @@ describe('rendering and lists', () => {
     await context.close();
   });
 
-  test('the sidebar loads more conversations as it scrolls', async () => {
-    const { context, page } = await newPage();
+  test('the sidebar loads more conversations as it scrolls; activity in an older one brings it to the top', async () => {
+    const { context, page, seen } = await newPage();
     await register(page, stack.base, uniqueEmail('many'));
-    await page.evaluate(async () => {
+    const ids = await page.evaluate(async () => {
       const headers = { Authorization: `Bearer ${localStorage.getItem('chatd.token')}`, 'Content-Type': 'application/json' };
+      const out = [];
       for (let i = 0; i < 35; i++) {
-        await fetch('/api/conversations', { method: 'POST', headers, body: JSON.stringify({ title: `Topic ${String(i).padStart(2, '0')}` }) });
+        const res = await fetch('/api/conversations', { method: 'POST', headers, body: JSON.stringify({ title: `Topic ${String(i).padStart(2, '0')}` }) });
+        out.push((await res.json()).conversation.id);
       }
+      return out;
     });
     await page.reload();
     await waitFor(async () => (await page.locator('.conv').count()) === 30, { what: 'the first page' });
     assert.equal(await page.locator('.conv').first().innerText(), 'Topic 34', 'newest first');
+    assert.equal(await page.locator(`.conv[data-conversation-id="${ids[0]}"]`).count(), 0, 'Topic 00 is on the second page');
+
+    // A message in Topic 00 from elsewhere (a plain REST send: the answer runs
+    // on the server): its conversation frame brings it to the top at once.
+    const status = await page.evaluate(async (cid) => {
+      const res = await fetch(`/api/conversations/${cid}/messages`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${localStorage.getItem('chatd.token')}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ content: 'back to an old topic [[fake tokens=3 delay=5ms]]' }),
+      });
+      return res.status;
+    }, ids[0]);
+    assert.equal(status, 202);
+    await waitFor(async () => (await page.locator('.conv').first().getAttribute('data-conversation-id')) === ids[0], {
+      timeout: 10000,
+      what: 'Topic 00 at the top of the sidebar',
+    });
+    assert.equal(await page.locator('.conv').count(), 31);
+
     await page.locator('.conv-list').evaluate((el) => el.scrollTo(0, el.scrollHeight));
-    await waitFor(async () => (await page.locator('.conv').count()) === 35, { what: 'the second page' });
-    assert.equal(await page.locator('.conv').last().innerText(), 'Topic 00');
+    await waitFor(async () => (await page.locator('.conv').count()) === 35, { what: 'the second page, without a duplicate' });
+    assert.equal(await page.locator('.conv').first().innerText(), 'Topic 00');
+    assert.equal(await page.locator('.conv').last().innerText(), 'Topic 01');
+    assert.deepEqual(seen.errors, []);
     await context.close();
   });
 
@@ -490,6 +521,9 @@ describe('safety', () => {
   });
 });
 
+// stack.proxyBase answers WebSocket upgrades with 502. Through nginx
+// (E2E_NGINX=1) it is a second nginx whose upstream is that refusing proxy,
+// so these tests also run the SSE routes through nginx's streaming locations.
 describe('fallback transport', () => {
   test('with WebSocket upgrades refused, chat works over SSE', async () => {
     const { context, page, seen } = await newPage(stack.proxyBase);

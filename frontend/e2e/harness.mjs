@@ -2,11 +2,28 @@
 // the real chatd server (embedded SQLite in a temp dir, the built front end),
 // an optional proxy that refuses WebSocket upgrades, and Debian's Chromium
 // driven by playwright-core.
+//
+// Modes (environment):
+//   E2E_EMBEDDED=1  chatd serves the front end built into it (-tags embedui)
+//                   instead of frontend/dist from disk.
+//   E2E_NGINX=1     the browser reaches every server through the
+//                   repository's nginx.conf over HTTPS (deploy/nginx-local.sh:
+//                   TLS with a fresh self-signed certificate the contexts
+//                   accept, HTTP/2, nginx's security headers and CSP, its
+//                   static files and its proxying of /api, /ws and the SSE
+//                   routes). Needs Debian's nginx (.ci/run installs it).
+//
+// In every mode each browser context records Content-Security-Policy
+// violations (securitypolicyviolation events, seen by an init script before
+// any app script runs, and Chromium's console reports of them);
+// takeViolations() hands them to the tests, and stop() fails when any were
+// recorded.
 
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,8 +37,43 @@ export const frontendDir = resolve(here, '..');
 export const repoDir = resolve(frontendDir, '..');
 export const artifactsDir = join(frontendDir, 'test-results', 'e2e');
 
-/** freePort asks the kernel for an unused loopback port. */
+/**
+ * ephemeralLow is the lowest local port the kernel gives outgoing
+ * connections. A busy machine (a load test next door) holds thousands of
+ * them, and a listener cannot bind a port one of them uses.
+ */
+function ephemeralLow() {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 0) return low;
+  } catch {
+    // not Linux: the IANA range
+  }
+  return 49152;
+}
+
+/**
+ * freePort returns a loopback port nothing uses: a random one below the
+ * ephemeral range that a listener could bind a moment ago (so outgoing
+ * connections do not take it before the server binds it), else one the
+ * kernel picks.
+ */
 async function freePort() {
+  const low = ephemeralLow();
+  const min = 10000;
+  for (let i = 0; low - min >= 1000 && i < 50; i++) {
+    const port = min + Math.floor(Math.random() * (low - min));
+    const probe = net.createServer();
+    probe.listen(port, '127.0.0.1');
+    try {
+      await once(probe, 'listening');
+    } catch {
+      continue; // taken
+    }
+    probe.close();
+    await once(probe, 'close');
+    return port;
+  }
   const srv = net.createServer();
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
@@ -104,6 +156,128 @@ async function refusingProxy(targetPort) {
   return { server, port: server.address().port };
 }
 
+/** httpsReady says whether GET url answers 200, verifying the server with the test certificate ca. */
+function httpsReady(url, ca) {
+  const u = new URL(url);
+  return new Promise((resolvePromise) => {
+    // Connect to the address nginx listens on; SNI and Host name the site
+    // (other names get no TLS handshake, as in production).
+    const req = https.get(
+      { host: '127.0.0.1', port: u.port, path: u.pathname, servername: u.hostname, headers: { Host: u.host }, ca, timeout: 5000 },
+      (res) => {
+        res.resume();
+        resolvePromise(res.statusCode === 200);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolvePromise(false));
+  });
+}
+
+/**
+ * startNginx runs deploy/nginx-local.sh (the repository's nginx.conf over
+ * TLS) in front of 127.0.0.1:upstreamPort, serving frontend/dist, and
+ * returns its https base URL once it answers /readyz through the proxy.
+ * Its files (rendered configuration, certificate, access and error logs) are
+ * kept in test-results/e2e/nginx-<name>/. The ports are chosen here (the
+ * script's own choice can land on a port an outgoing connection holds), and
+ * a start that fails (a port taken before nginx binds it) is retried.
+ */
+async function startNginx(name, upstreamPort) {
+  const script = join(repoDir, 'deploy', 'nginx-local.sh');
+  const dir = join(artifactsDir, `nginx-${name}`);
+  for (const f of readdirSync(artifactsDir)) if (f.startsWith(`nginx-${name}-attempt`)) rmSync(join(artifactsDir, f));
+  let lastError;
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    rmSync(dir, { recursive: true, force: true });
+    const [httpsPort, httpPort] = [await freePort(), await freePort()];
+    const logName = attempt === 1 ? `nginx-${name}` : `nginx-${name}-attempt${attempt}`;
+    const child = startProcess(
+      logName,
+      'bash',
+      [
+        script,
+        '--upstream',
+        `127.0.0.1:${upstreamPort}`,
+        '--root',
+        join(frontendDir, 'dist'),
+        '--https-port',
+        String(httpsPort),
+        '--http-port',
+        String(httpPort),
+        '--dir',
+        dir,
+      ],
+      {},
+      artifactsDir,
+    );
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    try {
+      const printed = await waitFor(
+        () => {
+          if (exited()) return { exited: true };
+          const base = /^BASE_URL=(\S+)$/m.exec(out)?.[1];
+          const cert = /^CERT=(\S+)$/m.exec(out)?.[1];
+          return base && cert ? { base, cert } : null;
+        },
+        { timeout: 60000, what: `nginx-local.sh (${name}) to print BASE_URL` },
+      );
+      if (printed.exited) throw new Error(`nginx-local.sh exited before printing BASE_URL (see ${logName}.log)`);
+      const ca = readFileSync(printed.cert);
+      const ready = await waitFor(async () => exited() || (await httpsReady(`${printed.base}/readyz`, ca)), {
+        timeout: 60000,
+        what: `${printed.base}/readyz through nginx (${name})`,
+      });
+      if (exited()) throw new Error(`nginx exited before serving (see ${logName}.log)`);
+      if (ready) return { base: printed.base, child };
+    } catch (err) {
+      lastError = err;
+      await stopProcess(child);
+    }
+  }
+  throw new Error(
+    `nginx in front of 127.0.0.1:${upstreamPort} did not start: ${lastError?.message} ` +
+      `(deploy/nginx-local.sh needs nginx and openssl: apt-get install -y nginx; logs in ${artifactsDir}/nginx-${name}*.log and ${dir}/)`,
+  );
+}
+
+/**
+ * watchContext makes a browser context record CSP violations into seen: the
+ * securitypolicyviolation events of every document (an init script, before
+ * any app script, hands them to a binding) and Chromium's console reports.
+ * Every other console error goes to consoleLog (a stream), for reading
+ * after a run: the tests provoke many on purpose (a 401 for a wrong
+ * password, 502s for refused WebSocket upgrades, cut connections).
+ */
+async function watchContext(context, seen, consoleLog) {
+  await context.exposeBinding('__e2eCspViolation', ({ page }, v) => {
+    seen.push({ via: 'event', page: page?.url(), ...v });
+  });
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__e2eCspViolation?.({
+        directive: e.effectiveDirective,
+        blocked: e.blockedURI,
+        sample: e.sample,
+        source: e.sourceFile,
+        line: e.lineNumber,
+        disposition: e.disposition,
+      });
+    });
+  });
+  const watchPage = (page) =>
+    page.on('console', (m) => {
+      if (/Content[ -]Security[ -]Policy/i.test(m.text())) seen.push({ via: 'console', page: page.url(), type: m.type(), text: m.text() });
+      else if (m.type() === 'error') consoleLog.write(`${new Date().toISOString()} ${page.url()}: ${m.text()}\n`);
+    });
+  context.pages().forEach(watchPage);
+  context.on('page', watchPage);
+}
+
 /** startStack builds and starts everything; call stop() when done. */
 export async function startStack() {
   mkdirSync(artifactsDir, { recursive: true });
@@ -115,6 +289,7 @@ export async function startStack() {
   const bin = join(work, 'bin');
   mkdirSync(bin);
   const embedded = process.env.E2E_EMBEDDED === '1';
+  const viaNginx = process.env.E2E_NGINX === '1';
   await Promise.all([
     goBuild(join(bin, 'chatd'), './cmd/chatd', embedded ? 'embedui' : ''),
     goBuild(join(bin, 'fakeai'), './cmd/fakeai'),
@@ -134,14 +309,44 @@ export async function startStack() {
       OPENAI_API_KEY: 'test',
       OPENAI_MODELS: 'fake-mini,fake-large',
       CHATD_BCRYPT_COST: '4',
+      // As deployed behind nginx (deploy/chatd.env.example).
+      ...(viaNginx ? { CHATD_TRUSTED_PROXIES: '127.0.0.1' } : {}),
       ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
     },
     artifactsDir,
   );
-  const base = `http://127.0.0.1:${chatPort}`;
-  await waitFor(async () => (await fetch(`${base}/readyz`)).ok, { timeout: 60000, what: 'chatd /readyz' });
-  const proxy = await refusingProxy(chatPort);
+  const direct = `http://127.0.0.1:${chatPort}`;
+  // Through nginx, the refusing proxy sits between nginx and chatd: nginx
+  // passes the browser's upgrade on and relays the proxy's 502, so the
+  // fallback tests run the SSE routes through nginx's streaming locations.
+  const nginxes = [];
+  let proxy;
+  let base = direct;
+  let proxyBase;
+  try {
+    await waitFor(async () => (await fetch(`${direct}/readyz`)).ok, { timeout: 60000, what: 'chatd /readyz' });
+    proxy = await refusingProxy(chatPort);
+    proxyBase = `http://127.0.0.1:${proxy.port}`;
+    if (viaNginx) {
+      const started = await Promise.allSettled([startNginx('main', chatPort), startNginx('refusing', proxy.port)]);
+      for (const r of started) if (r.status === 'fulfilled') nginxes.push(r.value.child);
+      const failed = started.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      [base, proxyBase] = started.map((r) => r.value.base);
+    }
+  } catch (err) {
+    // Leave nothing running behind a failed start.
+    for (const child of nginxes) await stopProcess(child);
+    proxy?.server.close();
+    await stopProcess(chatd);
+    await stopProcess(fake);
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
 
+  const violations = [];
+  let reported = 0;
+  const consoleLog = createWriteStream(join(artifactsDir, 'console-errors.log'));
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     headless: true,
@@ -156,6 +361,15 @@ export async function startStack() {
       '--no-first-run',
     ],
   });
+  // Every context the tests open records CSP violations and, through nginx,
+  // accepts the test certificate (the page is still an https: origin under
+  // nginx's headers).
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options = {}) => {
+    const context = await newContext({ ...options, ...(viaNginx ? { ignoreHTTPSErrors: true } : {}) });
+    await watchContext(context, violations, consoleLog);
+    return context;
+  };
 
   async function expectedText(cfg) {
     const args = ['-tokens', String(cfg.tokens ?? 0), '-mode', cfg.mode ?? 'text'];
@@ -184,20 +398,35 @@ export async function startStack() {
       artifactsDir,
     );
     extra.push(child);
-    const demoBase = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${demoBase}/readyz`)).ok, { timeout: 60000, what: 'demo chatd /readyz' });
-    return demoBase;
+    const demoDirect = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${demoDirect}/readyz`)).ok, { timeout: 60000, what: 'demo chatd /readyz' });
+    if (!viaNginx) return demoDirect;
+    const demo = await startNginx('demo', port);
+    nginxes.push(demo.child);
+    return demo.base;
+  }
+
+  /** takeViolations returns the CSP violations recorded since the last call. */
+  function takeViolations() {
+    const fresh = violations.slice(reported);
+    reported = violations.length;
+    return fresh;
   }
 
   async function stop() {
     await browser.close().catch(() => undefined);
+    consoleLog.end();
+    for (const child of nginxes) await stopProcess(child);
     for (const child of extra) await stopProcess(child);
     proxy.server.closeAllConnections?.();
     proxy.server.close();
     await stopProcess(chatd);
     await stopProcess(fake);
     rmSync(work, { recursive: true, force: true });
+    if (violations.length > 0) {
+      throw new Error(`${violations.length} Content-Security-Policy violation(s) during the run:\n${violations.map((v) => JSON.stringify(v)).join('\n')}`);
+    }
   }
 
-  return { base, proxyBase: `http://127.0.0.1:${proxy.port}`, browser, expectedText, startDemoServer, stop };
+  return { base, proxyBase, viaNginx, browser, expectedText, startDemoServer, takeViolations, stop };
 }
