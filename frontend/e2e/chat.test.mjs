@@ -487,10 +487,17 @@ describe('rendering and lists', () => {
     const picker = page.getByLabel('Model');
     await waitFor(async () => (await picker.locator('option:checked').innerText()) === 'Demo (offline)', { what: 'the demo label' });
     await page.getByRole('note').filter({ hasText: 'no real model is used' }).waitFor();
-    await send(page, 'hello demo');
+    // The demo model quotes the prompt: the math comes back rendered by
+    // KaTeX, whose inline style attributes must apply under the CSP.
+    await send(page, 'hello demo: $e^{i\\pi} + 1 = 0$');
     const a = await waitDone(page);
     assert.equal(a.status, 'complete');
     assert.ok(a.content.length > 0);
+    const math = await page.evaluate(() => {
+      const styled = [...document.querySelectorAll('.msg-assistant .katex [style]')];
+      return { katex: document.querySelectorAll('.msg-assistant .katex').length, styled: styled.length, applied: styled.filter((el) => el.style.length > 0).length };
+    });
+    assert.ok(math.katex > 0 && math.styled > 0 && math.applied === math.styled, `math under the CSP: ${JSON.stringify(math)}`);
     await shot(page, '15-demo-model');
     assert.deepEqual(seen.errors, []);
     await context.close();
