@@ -37,11 +37,14 @@ command -v openssl >/dev/null || { echo "nginx-local.sh: openssl is not installe
 [ -f "$root/index.html" ] || { echo "nginx-local.sh: no index.html in $root (build the front end: make frontend)" >&2; exit 1; }
 root="$(cd "$root" && pwd)"
 
-# free_port prints a loopback port nothing listens on (a moment ago).
+# free_port prints a loopback port nothing listens on (a moment ago), below
+# the kernel's ephemeral range, where outgoing connections could hold it.
 free_port() {
-	local p
+	local p low=32768
+	[ -r /proc/sys/net/ipv4/ip_local_port_range ] && read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$low" -gt 12000 ] || low=32768
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
