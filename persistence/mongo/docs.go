@@ -93,8 +93,9 @@ func idOrNew(id string) (bson.ObjectID, error) {
 // every Store of the process. BSON dates have millisecond resolution, and
 // records written one after another in the same millisecond (a question and
 // its answer placeholder, a burst of new conversations) must still sort in
-// the order they were written; ids cannot break the tie, since
-// persistence.NewID puts random bytes before its counter. Under more than
+// the order they were written. Ids alone cannot be trusted to break the tie:
+// callers may supply ids minted by another process, and NewID's counter
+// starts at a random value and wraps. Under more than
 // one timestamped write per millisecond, sustained, the clock runs ahead of
 // the wall clock by the backlog and catches up when the load drops.
 var clock struct {
