@@ -16,7 +16,7 @@ import (
 // liveFrame is the part of a server frame these tests read.
 type liveFrame struct {
 	Type, ID, ConversationID, MessageID, Text, Status, Code string
-	Seq                                                    int
+	Seq                                                     int
 }
 
 // TestFerretLiveChannel runs the binary's run() with MONGODB_URI pointing
