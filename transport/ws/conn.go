@@ -28,18 +28,24 @@ type conn struct {
 	reason  string
 	ctx     context.Context // ends when either goroutine of the connection ends
 	cancel  context.CancelFunc
+	// watchdog closes the socket when one write takes longer than
+	// WriteTimeout; the writer arms it around every write.
+	watchdog *time.Timer
 }
 
 func newConn(h *Handler, ws *websocket.Conn, id Identity) *conn {
 	ws.SetReadLimit(h.opts.ReadLimit)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{
+	c := &conn{
 		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
 		started: time.Now(),
 		queue:   make(chan *protocol.Frame, h.opts.QueueSize),
 		closing: make(chan struct{}),
 		ctx:     ctx, cancel: cancel,
 	}
+	c.watchdog = time.AfterFunc(h.opts.WriteTimeout, c.writeStuck)
+	c.watchdog.Stop()
+	return c
 }
 
 // UserID implements hub.Subscriber.
@@ -141,10 +147,22 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// write sends one frame. The library gets a context that never ends, so a
+// frame costs it no timer and no context registration; instead the
+// connection's watchdog closes the socket if the write takes longer than
+// WriteTimeout (a peer that stopped reading), which fails the write.
 func (c *conn) write(f *protocol.Frame) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.WriteTimeout)
-	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageText, f.Data)
+	c.watchdog.Reset(c.h.opts.WriteTimeout)
+	err := c.ws.Write(context.Background(), websocket.MessageText, f.Data)
+	c.watchdog.Stop()
+	return err
+}
+
+// writeStuck runs when a write outlived WriteTimeout: it closes the socket,
+// which ends the write with an error.
+func (c *conn) writeStuck() {
+	c.h.log.Info("websocket write timed out", "connection", c.id, "timeout", c.h.opts.WriteTimeout)
+	c.ws.CloseNow()
 }
 
 func (c *conn) ping() error {
