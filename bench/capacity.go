@@ -9,21 +9,13 @@ import (
 	"chatd/bench/load"
 )
 
-// capacity ramps the relay and chatd up until a level's p99 lateness
-// passes the limit (or answers fail), then compares their CPU per token
-// and runs the all-at-once scenario.
+// capacity ramps the three targets up until chatd's p99 lateness passes the
+// limit (or answers fail).
 func capacity(ctx context.Context, e *env, r *report, c config) error {
-	users := max(maxOf(c.capacityLevels), c.cpuStreams, c.burstStreams)
-	if err := e.startChatd(ctx, users); err != nil {
+	if err := e.startChatd(ctx, maxOf(c.capacityLevels)); err != nil {
 		return err
 	}
-	if err := ramp(ctx, e, r, c); err != nil {
-		return err
-	}
-	if err := cpuPerToken(ctx, e, r, c); err != nil {
-		return err
-	}
-	return burst(ctx, e, r, c)
+	return ramp(ctx, e, r, c)
 }
 
 // ramp runs the three targets at each level, interleaved, until chatd's
@@ -114,14 +106,17 @@ func i0(c config, i int) int {
 }
 
 // cpuPerToken compares the server CPU time per token of chatd and the relay,
-// interleaved; the first chatd run is profiled.
+// interleaved; the first run of each is profiled.
 func cpuPerToken(ctx context.Context, e *env, r *report, c config) error {
+	if err := e.startChatd(ctx, c.cpuStreams); err != nil {
+		return err
+	}
 	dur := time.Duration(c.cpuTokens-1)*c.capacityDelay + time.Second
 	got := map[string][]sample{}
 	profile := filepath.Join(e.dir, "chatd-cpu.pprof")
 	for round := range c.rounds {
 		for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd}, round) {
-			rs := runSpec{target: t, streams: c.cpuStreams, tokens: c.cpuTokens, delay: c.capacityDelay, spread: time.Second}
+			rs := runSpec{target: t, streams: c.cpuStreams, tokens: c.cpuTokens, delay: c.capacityDelay, spread: time.Second, allocs: true}
 			if t == load.TargetRelay && round == 0 {
 				rs.profile, rs.profileFor = filepath.Join(e.dir, "relay-cpu.pprof"), dur
 			}
@@ -152,6 +147,9 @@ func cpuPerToken(ctx context.Context, e *env, r *report, c config) error {
 %d streams x %d tokens at %.0f tokens/s, %d rounds, relay and chatd interleaved.
 Server CPU time (from /proc, between the load generator's start and end marks)
 per token produced upstream, median over rounds; the ratio is taken round by round.
+Allocations are the server's heap allocations over the same window (MemStats
+Mallocs and TotalAlloc through pprof): unlike CPU time on a shared machine,
+they do not depend on the neighbours.
 
 %s
 The first chatd run's CPU profile (saved as %s, with relay-cpu.pprof beside it), by
@@ -160,11 +158,18 @@ flat time, then by cumulative time:
 %s
 %s
 `, c.cpuStreams, c.cpuTokens, float64(time.Second)/float64(c.capacityDelay), c.rounds,
-		table([]string{"target", "CPU µs/token", "fake upstream CPU µs/token", "chatd / relay"}, [][]string{
-			{load.TargetRelay, f1(per(load.TargetRelay)), f1(medianOf(got[load.TargetRelay], fakePerToken(c.cpuTokens))), ""},
-			{load.TargetChatd, f1(per(load.TargetChatd)), f1(medianOf(got[load.TargetChatd], fakePerToken(c.cpuTokens))), times(ratio)},
+		table([]string{"target", "CPU µs/token", "chatd / relay", "allocations/token", "bytes allocated/token", "fake upstream CPU µs/token"}, [][]string{
+			cpuRow(load.TargetRelay, got, c, per, ""),
+			cpuRow(load.TargetChatd, got, c, per, times(ratio)),
 		}), filepath.Base(profile), codeBlock(top), codeBlock(topCum)))
 	return nil
+}
+
+func cpuRow(t string, got map[string][]sample, c config, per func(string) float64, ratio string) []string {
+	return []string{t, f1(per(t)), ratio,
+		f1(medianOf(got[t], func(s sample) float64 { return s.perToken(s.allocs, c.cpuTokens) })),
+		f1(medianOf(got[t], func(s sample) float64 { return s.perToken(s.allocBytes, c.cpuTokens) })),
+		f1(medianOf(got[t], fakePerToken(c.cpuTokens)))}
 }
 
 func fakePerToken(tokens int) func(sample) float64 {
@@ -176,6 +181,9 @@ func codeBlock(s string) string { return "```\n" + s + "```\n" }
 // burst runs N clients x tokens at a rate, all starting at once, on the
 // three targets interleaved, and reports the total time.
 func burst(ctx context.Context, e *env, r *report, c config) error {
+	if err := e.startChatd(ctx, c.burstStreams); err != nil {
+		return err
+	}
 	got := map[string][]sample{}
 	for round := range c.rounds {
 		for _, t := range rotate(targets, round) {

@@ -172,6 +172,9 @@ type runSpec struct {
 	// streaming part of the run to (profileFor long).
 	profile    string
 	profileFor time.Duration
+	// allocs samples the server's allocation counters (through pprof) at
+	// the start and end marks.
+	allocs bool
 }
 
 // sample is what one run measured: the load generator's result and the
@@ -183,6 +186,14 @@ type sample struct {
 	loadCPU   float64 // the whole loadgen process, setup included
 	serverRSS int64   // after the run
 	load1     float64
+	// allocs and allocBytes are what the server allocated while the
+	// streams ran (runSpec.allocs only).
+	allocs, allocBytes int64
+}
+
+// perToken divides a server count by the tokens produced upstream.
+func (s sample) perToken(v int64, tokensPerAnswer int) float64 {
+	return float64(v) / float64(max(s.res.Expected*tokensPerAnswer, 1))
 }
 
 // cpuPerToken is the server's CPU time per token produced upstream, in µs.
@@ -220,6 +231,7 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	}
 	srv := e.server(rs.target)
 	var srv0, fake0 float64
+	var alloc0 memStats
 	profDone := make(chan error, 1)
 	profDone <- nil
 	sc := bufio.NewScanner(stdout)
@@ -229,6 +241,9 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		line := sc.Bytes()
 		switch {
 		case bytes.Equal(line, []byte(`{"mark":"start"}`)):
+			if rs.allocs && srv != nil {
+				alloc0, _ = allocStats(ctx, e.pprofAddr(rs.target))
+			}
 			srv0, fake0 = e.cpu(srv), cpuSeconds(e.fake.pid())
 			if rs.profile != "" && srv != nil {
 				<-profDone
@@ -236,6 +251,11 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 			}
 		case bytes.Equal(line, []byte(`{"mark":"end"}`)):
 			s.serverCPU, s.fakeCPU = e.cpu(srv)-srv0, cpuSeconds(e.fake.pid())-fake0
+			if rs.allocs && srv != nil {
+				if m, err := allocStats(ctx, e.pprofAddr(rs.target)); err == nil && alloc0.Mallocs > 0 {
+					s.allocs, s.allocBytes = m.Mallocs-alloc0.Mallocs, m.TotalAlloc-alloc0.TotalAlloc
+				}
+			}
 		default:
 			last = append(last[:0], line...)
 		}
@@ -265,9 +285,13 @@ func (e *env) cpu(p *proc) float64 {
 
 // profile saves the CPU profile of a target's server over d to file.
 func (e *env) profile(ctx context.Context, target string, d time.Duration, file string) error {
-	addr := e.chatdPprof
+	return saveProfile(ctx, e.pprofAddr(target), fmt.Sprintf("profile?seconds=%d", max(int(d.Seconds()), 1)), file)
+}
+
+// pprofAddr is the profiling address of a target's server.
+func (e *env) pprofAddr(target string) string {
 	if target == load.TargetRelay {
-		addr = e.relayPprof
+		return e.relayPprof
 	}
-	return saveProfile(ctx, addr, fmt.Sprintf("profile?seconds=%d", max(int(d.Seconds()), 1)), file)
+	return e.chatdPprof
 }

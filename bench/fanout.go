@@ -93,9 +93,10 @@ func stalled(ctx context.Context, e *env, r *report, c config, tabs int, spec fu
 	ratio := pairMedian(one, all, func(a, b sample) float64 { return p99(a) / p99(b) })
 	r.check("one tab stops reading: the others' p99 lateness", "moves <= 10%", fmt.Sprintf("x%.2f", ratio), ratio <= 1.10 && ratio >= 0.90)
 	codes := map[int]int{}
-	closed, stalledTabs := 0, 0
+	closed, caught, stalledTabs := 0, 0, 0
 	for _, s := range one {
 		closed += s.res.StalledClosed
+		caught += s.res.StalledCaughtUp
 		stalledTabs += s.res.StalledTabs
 		for k, v := range s.res.StalledCodes {
 			codes[k] += v
@@ -106,11 +107,11 @@ every user not reading (4 KiB receive buffer), %d rounds interleaved; lateness
 of the reading tabs (ms):
 
 %s
-The stalled tabs: %d of %d were closed by the server during or right after the
-answer (close codes seen: %v); the others had their frames waiting when they
-read again.`, tabs, c.rounds,
+When the stalled tabs read again: %d of %d had been closed by the server (close
+codes: %v; 4408 is a full send queue, -1 a socket closed without a close frame,
+as after a write timeout), %d were still open and received the whole answer.`, tabs, c.rounds,
 		table([]string{"run", "lateness p50", "p99", "p99 ratio (stalled / all reading, per round)"}, [][]string{
 			{"all tabs read", f2(medianOf(all, p50)), f2(medianOf(all, p99)), ""},
 			{"one tab per user stalls", f2(medianOf(one, p50)), f2(medianOf(one, p99)), fmt.Sprintf("x%.2f", ratio)},
-		}), closed, stalledTabs, codes), nil
+		}), closed, stalledTabs, codes, caught), nil
 }

@@ -28,11 +28,11 @@ func header(ctx context.Context, o options, args []string, start time.Time, load
 - machine: %s, %d logical CPUs, %s RAM, %s
 - Go %s, commit %s%s
 - load average (1 min): %.2f at the start, %.2f at the end; the machine is shared
-- command: go run ./bench %s`,
+- command: go run ./bench %s%s`,
 		kind, start.UTC().Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second),
 		cpuModel(), runtime.NumCPU(), memTotal(), kernel(),
 		strings.TrimPrefix(runtime.Version(), "go"), strings.TrimSpace(string(commit)), state,
-		load0, loadAvg(), strings.Join(args, " "))
+		load0, loadAvg(), strings.Join(args, " "), chatdNote(o))
 }
 
 func cpuModel() string {
@@ -59,4 +59,11 @@ func memTotal() string {
 func kernel() string {
 	data, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return "Linux " + strings.TrimSpace(string(data))
+}
+
+func chatdNote(o options) string {
+	if o.chatdBin == "" {
+		return ""
+	}
+	return "\n- chatd: the prebuilt binary " + o.chatdBin + " (not built from this tree)"
 }

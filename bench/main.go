@@ -47,7 +47,8 @@ var scenarios = []struct {
 	name string
 	run  func(context.Context, *env, *report, config) error
 }{
-	{"latency", latency}, {"capacity", capacity}, {"memory", memory}, {"writes", writes}, {"fanout", fanout},
+	{"latency", latency}, {"capacity", capacity}, {"cpu", cpuPerToken}, {"burst", burst},
+	{"memory", memory}, {"writes", writes}, {"fanout", fanout},
 }
 
 type options struct {
@@ -55,17 +56,19 @@ type options struct {
 	smoke     bool
 	out       string
 	reportTo  string
+	chatdBin  string
 	cfg       config
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenarios, "scenarios", "latency,capacity,memory,writes,fanout", "scenarios to run, comma-separated")
+	fs.StringVar(&o.scenarios, "scenarios", "latency,capacity,cpu,burst,memory,writes,fanout", "scenarios to run, comma-separated")
 	fs.BoolVar(&o.smoke, "smoke", false, "a few connections for a few seconds per scenario, to check the harness")
 	fs.StringVar(&o.out, "out", "", "directory for the report, profiles and logs (default: a new temporary directory)")
 	fs.StringVar(&o.reportTo, "report", "", "also write the Markdown report to this file")
 	rounds := fs.Int("rounds", 0, "interleaved rounds per comparison (default 5; 1 with -smoke)")
+	fs.StringVar(&o.chatdBin, "chatd-bin", "", "run this chatd binary instead of building ./cmd/chatd (to measure another version)")
 	var lat, capa, mem intList
 	fs.Var(&lat, "latency-levels", "concurrent streams of the latency scenario (default 1,10,50,200)")
 	fs.Var(&capa, "capacity-levels", "the capacity ramp (default 200,400,800,1200,1600)")
@@ -126,6 +129,9 @@ func run(ctx context.Context, args []string) error {
 	b, err := build(ctx, filepath.Join(o.out, "bin"))
 	if err != nil {
 		return err
+	}
+	if o.chatdBin != "" {
+		b.chatd = o.chatdBin
 	}
 	e := &env{bins: b, dir: o.out}
 	defer e.close()

@@ -38,14 +38,26 @@ type memStats struct {
 	StackInuse int64
 	Sys        int64
 	NumGC      int64
+	Mallocs    int64 // cumulative count of heap objects allocated
+	TotalAlloc int64 // cumulative bytes allocated
 }
 
-var memStatRE = regexp.MustCompile(`(?m)^# (HeapInuse|Stack|Sys|NumGC) = (\d+)`)
+var memStatRE = regexp.MustCompile(`(?m)^# (HeapInuse|Stack|Sys|NumGC|Mallocs|TotalAlloc) = (\d+)`)
 
 // readMemStats runs a garbage collection in the process (heap?gc=1) and
 // returns its MemStats, which the debug=1 heap profile ends with.
 func readMemStats(ctx context.Context, addr string) (memStats, error) {
-	data, err := pprofGet(ctx, addr, "heap?gc=1&debug=1")
+	return memStatsOf(ctx, addr, "heap?gc=1&debug=1")
+}
+
+// allocStats returns the MemStats without a collection first (only the
+// cumulative counters are meaningful then).
+func allocStats(ctx context.Context, addr string) (memStats, error) {
+	return memStatsOf(ctx, addr, "heap?debug=1")
+}
+
+func memStatsOf(ctx context.Context, addr, path string) (memStats, error) {
+	data, err := pprofGet(ctx, addr, path)
 	if err != nil {
 		return memStats{}, err
 	}
@@ -61,6 +73,10 @@ func readMemStats(ctx context.Context, addr string) (memStats, error) {
 			m.Sys = n
 		case "NumGC":
 			m.NumGC = n
+		case "Mallocs":
+			m.Mallocs = n
+		case "TotalAlloc":
+			m.TotalAlloc = n
 		}
 	}
 	if m.HeapInuse == 0 {

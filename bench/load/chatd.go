@@ -226,17 +226,15 @@ func waitAnswer(ctx context.Context, r *recorder, t *tab, sendAt int64) (answerE
 	return ev.done, nil
 }
 
-func (s *chatdStream) finish(res *Result, lateness *[]int64) {
-	if s.stall != nil {
-		res.StalledTabs++
-		if code, closed := s.stall.drain(3 * time.Second); closed {
-			res.StalledClosed++
-			if res.StalledCodes == nil {
-				res.StalledCodes = map[int]int{}
-			}
-			res.StalledCodes[code]++
-		}
+// drainStalled lets the stalled tab, if any, read again (see tab.drain).
+func (s *chatdStream) drainStalled(d time.Duration) (stallOutcome, bool) {
+	if s.stall == nil {
+		return stallOutcome{}, false
 	}
+	return s.stall.drain(d), true
+}
+
+func (s *chatdStream) finish(res *Result, lateness *[]int64) {
 	s.close()
 	for _, t := range s.tabs {
 		if t != s.stall {

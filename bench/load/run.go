@@ -53,6 +53,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	res := Result{Target: spec.Target, Streams: spec.Streams, Tabs: spec.Tabs,
 		Expected: spec.Streams * spec.Answers}
+	drainStalled(streams, &res)
 	var lateness []int64
 	for _, s := range streams {
 		s.finish(&res, &lateness)
@@ -60,6 +61,43 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	r.fill(&res, t0)
 	res.Lateness = Summarize(lateness)
 	return res, nil
+}
+
+// stallDrain is the longest a stalled tab is given, once it reads again, to
+// show what became of it.
+const stallDrain = 5 * time.Second
+
+// drainStalled lets every stalled tab read again, all at once, and counts
+// what became of them.
+func drainStalled(streams []stream, res *Result) {
+	type staller interface {
+		drainStalled(time.Duration) (stallOutcome, bool)
+	}
+	outcomes := make([]stallOutcome, len(streams))
+	has := make([]bool, len(streams))
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		if st, ok := s.(staller); ok {
+			wg.Go(func() { outcomes[i], has[i] = st.drainStalled(stallDrain) })
+		}
+	}
+	wg.Wait()
+	for i, o := range outcomes {
+		if !has[i] {
+			continue
+		}
+		res.StalledTabs++
+		switch {
+		case o.closed:
+			res.StalledClosed++
+			if res.StalledCodes == nil {
+				res.StalledCodes = map[int]int{}
+			}
+			res.StalledCodes[o.code]++
+		case o.caughtUp:
+			res.StalledCaughtUp++
+		}
+	}
 }
 
 func setup(ctx context.Context, spec *Spec) ([]stream, error) {

@@ -114,11 +114,14 @@ type Result struct {
 	// Mismatched counts follower tabs whose delta sequence differed from
 	// the sending tab's.
 	Mismatched int `json:"mismatched"`
-	// StalledTabs counts tabs that stopped reading; StalledClosed how many
-	// of them the server closed, with the codes seen.
-	StalledTabs   int         `json:"stalledTabs"`
-	StalledClosed int         `json:"stalledClosed"`
-	StalledCodes  map[int]int `json:"stalledCodes,omitempty"`
+	// StalledTabs counts tabs that stopped reading. Once they read again,
+	// StalledClosed of them found their connection closed by the server
+	// (StalledCodes counts the close codes, -1 for none) and
+	// StalledCaughtUp were still open and received the whole answer late.
+	StalledTabs     int         `json:"stalledTabs"`
+	StalledClosed   int         `json:"stalledClosed"`
+	StalledCodes    map[int]int `json:"stalledCodes,omitempty"`
+	StalledCaughtUp int         `json:"stalledCaughtUp"`
 	// Errors counts failures (refused sends, broken or wrong answers,
 	// timeouts); FirstErrors keeps a few of them.
 	Errors      int      `json:"errors"`

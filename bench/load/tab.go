@@ -115,6 +115,9 @@ func (t *tab) read() {
 			continue
 		}
 		if t.draining.Load() {
+			if f.Type == "done" {
+				t.send(event{kind: "caughtup"})
+			}
 			continue
 		}
 		t.handle(f, at, len(data))
@@ -234,21 +237,31 @@ func (t *tab) wait(ctx context.Context, kinds ...string) (event, error) {
 	}
 }
 
-// drain lets a stalled tab read again and waits up to d for the server to
-// close it: it reports the close code and whether it closed.
-func (t *tab) drain(d time.Duration) (code int, closed bool) {
+// stallOutcome is what became of a tab that stopped reading, once it read again.
+type stallOutcome struct {
+	closed   bool // the server had closed the connection
+	code     int  // its close code (-1: no close frame)
+	caughtUp bool // it was still open and received the answer's end
+}
+
+// drain lets a stalled tab read again and waits up to d for what it
+// finds: the close the server sent, or the end of the answer.
+func (t *tab) drain(d time.Duration) stallOutcome {
 	close(t.resume)
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
 		case ev := <-t.events:
-			if ev.kind == "closed" {
-				code, _ = strconv.Atoi(ev.id)
-				return code, true
+			switch ev.kind {
+			case "closed":
+				code, _ := strconv.Atoi(ev.id)
+				return stallOutcome{closed: true, code: code}
+			case "caughtup":
+				return stallOutcome{caughtUp: true}
 			}
 		case <-timer.C:
-			return 0, false
+			return stallOutcome{}
 		}
 	}
 }
