@@ -5,40 +5,94 @@ import (
 	"time"
 )
 
-// flusher holds generations with coalesced text waiting to be sent; the
-// hub's Run loop sends it every CoalesceInterval. One flusher serves every
-// generation, so coalescing costs no goroutine or timer per answer.
+// flushSlots is how many buckets (and ticks) one coalescing interval spans.
+const flushSlots = 8
+
+// flusher sends coalesced text when it is due. A generation whose last
+// delta went out less than CoalesceInterval ago waits, with the instant it
+// is due (its last delta plus the interval), in a ring of buckets each one
+// tick long; the hub's Run loop wakes at every bucket's start while any
+// text waits, and sends the text of the buckets that began. Each answer is
+// flushed on its own cadence, so the writers of hundreds of sockets wake a
+// few at a time rather than all together at one global tick (which, on a
+// busy machine, made the last of them wait for all the others), and
+// coalescing still costs no goroutine or timer per answer. Text is sent at
+// most one tick before it is due, never after (but for scheduling), so no
+// delta waits longer than the interval.
 type flusher struct {
+	base time.Time     // bucket i begins at base + i*step
+	step time.Duration // the length of a bucket
+	wake chan struct{} // buffered (1): the wheel went from empty to busy
+
 	mu      sync.Mutex
-	pending map[*generation]struct{}
+	next    int64           // the first bucket not yet sent
+	buckets [][]*generation // ring: bucket i is buckets[i % len]
+	entries int             // queued entries (a generation flushed early may leave a stale one)
+
+	due []*generation // scratch of tick, which only the Run goroutine calls
 }
 
-// add queues g; the caller holds g.conv.mu (flusher.mu is taken inside it).
-func (f *flusher) add(g *generation) {
-	f.mu.Lock()
-	f.pending[g] = struct{}{}
-	f.mu.Unlock()
+func newFlusher(interval time.Duration) *flusher {
+	step := max(interval/flushSlots, time.Millisecond)
+	return &flusher{
+		base:    time.Now(),
+		step:    step,
+		wake:    make(chan struct{}, 1),
+		buckets: make([][]*generation, int((interval+step-1)/step)+2),
+	}
 }
 
-// tick sends the waiting text of every queued generation.
-func (f *flusher) tick() {
+// index is the bucket instant t falls in.
+func (f *flusher) index(t time.Time) int64 { return int64(t.Sub(f.base) / f.step) }
+
+// untilNext is the time from now to the start of the next bucket.
+func (f *flusher) untilNext(now time.Time) time.Duration {
+	return f.base.Add(time.Duration(f.index(now)+1) * f.step).Sub(now)
+}
+
+// add queues g, due at due (at most one interval after now), and returns
+// its bucket, which g keeps in flushAt. The caller holds g.conv.mu
+// (flusher.mu is taken inside it).
+func (f *flusher) add(g *generation, due, now time.Time) int64 {
 	f.mu.Lock()
-	if len(f.pending) == 0 {
-		f.mu.Unlock()
-		return
+	defer f.mu.Unlock()
+	if f.entries == 0 {
+		f.next = max(f.next, f.index(now)) // the wheel was idle: Run's timer restarts
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
 	}
-	gens := make([]*generation, 0, len(f.pending))
-	for g := range f.pending {
-		gens = append(gens, g)
+	n := int64(len(f.buckets))
+	i := min(max(f.index(due), f.next), f.next+n-1) // never beyond the ring (only if ticks run late)
+	f.buckets[i%n] = append(f.buckets[i%n], g)
+	f.entries++
+	return i
+}
+
+// tick sends the waiting text of the generations in every bucket that has
+// begun by now, and reports whether text still waits.
+func (f *flusher) tick(now time.Time) (more bool) {
+	f.mu.Lock()
+	cur := f.index(now)
+	n := int64(len(f.buckets))
+	for ; f.next <= cur && f.entries > 0; f.next++ {
+		b := &f.buckets[f.next%n]
+		f.due = append(f.due, *b...)
+		f.entries -= len(*b)
+		clear(*b)
+		*b = (*b)[:0]
 	}
-	clear(f.pending)
+	more = f.entries > 0
 	f.mu.Unlock()
-	now := time.Now()
-	for _, g := range gens {
+	for _, g := range f.due {
 		g.conv.mu.Lock()
-		if g.queued {
+		if g.queued && g.flushAt <= cur { // else a stale entry: g was sent early and queued again
 			g.flushLocked(now)
 		}
 		g.conv.mu.Unlock()
 	}
+	clear(f.due)
+	f.due = f.due[:0]
+	return more
 }

@@ -30,7 +30,8 @@ type generation struct {
 	text      []byte
 	sent      int // bytes of text already delivered in deltas
 	lastFlush time.Time
-	queued    bool // waiting in the flusher
+	queued    bool  // waiting in the flusher
+	flushAt   int64 // the flusher's bucket, while queued
 	tokens    int
 	firstAt   time.Time
 	lastAt    time.Time
@@ -56,7 +57,7 @@ func (g *generation) onDelta(text string) {
 	}
 	if !g.queued {
 		g.queued = true
-		g.hub.flush.add(g)
+		g.flushAt = g.hub.flush.add(g, g.lastFlush.Add(g.hub.opts.CoalesceInterval), now)
 	}
 }
 

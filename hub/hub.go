@@ -114,7 +114,7 @@ type Hub struct {
 	followMu sync.Mutex
 	follows  map[Subscriber]map[string]*conv // what each subscriber follows
 
-	flush flusher
+	flush *flusher
 }
 
 // New returns a Hub. Call Run to start its delta flusher and Shutdown to
@@ -130,20 +130,28 @@ func New(opts Options) *Hub {
 		users:      make(map[string]map[Subscriber]struct{}),
 		follows:    make(map[Subscriber]map[string]*conv),
 		convs:      make(map[string]*conv),
-		flush:      flusher{pending: make(map[*generation]struct{})},
+		flush:      newFlusher(opts.CoalesceInterval),
 	}
 }
 
-// Run sends coalesced deltas every CoalesceInterval until ctx ends.
+// Run sends coalesced deltas when they are due until ctx ends. While no
+// text waits it sleeps; otherwise it wakes every CoalesceInterval/8 (see
+// flusher).
 func (h *Hub) Run(ctx context.Context) error {
-	t := time.NewTicker(h.opts.CoalesceInterval)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-h.flush.wake:
+			t.Reset(h.flush.untilNext(time.Now()))
 		case <-t.C:
-			h.flush.tick()
+			now := time.Now()
+			if h.flush.tick(now) {
+				t.Reset(h.flush.untilNext(now))
+			}
 		}
 	}
 }

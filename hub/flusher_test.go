@@ -1,0 +1,138 @@
+package hub
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// recorder is a Subscriber that keeps the frames it is handed.
+type recorder struct {
+	mu     sync.Mutex
+	frames []*protocol.Frame
+}
+
+func (r *recorder) UserID() string                   { return "u" }
+func (r *recorder) ConnectionID() string             { return "c" }
+func (r *recorder) Close(protocol.CloseCode, string) {}
+func (r *recorder) Deliver(f *protocol.Frame) {
+	r.mu.Lock()
+	r.frames = append(r.frames, f)
+	r.mu.Unlock()
+}
+func (r *recorder) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.frames) }
+
+// queuedGen is a generation with unsent text, followed by its own recorder.
+func queuedGen(h *Hub, id string) (*generation, *recorder) {
+	rec := &recorder{}
+	c := &conv{id: "conv-" + id, subs: map[Subscriber]struct{}{rec: {}}}
+	g := &generation{hub: h, conv: c, msg: persistence.Message{ID: id, ConversationID: c.id}, text: []byte("token ")}
+	c.gen = g
+	return g, rec
+}
+
+// queue puts g in the wheel as onDelta does, due at due.
+func queue(f *flusher, g *generation, due, now time.Time) {
+	g.conv.mu.Lock()
+	defer g.conv.mu.Unlock()
+	g.queued = true
+	g.flushAt = f.add(g, due, now)
+}
+
+// TestFlusherSendsEachAnswerWhenDue: every answer's text goes out at the
+// tick of the bucket its due time falls in (at most one bucket early, never
+// late), not all at one global tick.
+func TestFlusherSendsEachAnswerWhenDue(t *testing.T) {
+	t.Parallel()
+	h := New(Options{CoalesceInterval: 40 * time.Millisecond}) // buckets of 5ms
+	f := h.flush
+	t0 := time.Now()
+	f.base, f.next = t0, 0
+	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+
+	g1, r1 := queuedGen(h, "a")
+	g2, r2 := queuedGen(h, "b")
+	g3, r3 := queuedGen(h, "c")
+	queue(f, g1, at(5), at(0))
+	queue(f, g2, at(17), at(1))
+	queue(f, g3, at(38), at(2))
+	select {
+	case <-f.wake:
+	default:
+		t.Fatal("the first queued answer did not wake the Run loop")
+	}
+	steps := []struct {
+		ms   float64
+		sent [3]int
+		more bool
+	}{
+		{4.9, [3]int{0, 0, 0}, true},
+		{5, [3]int{1, 0, 0}, true},
+		{14.9, [3]int{1, 0, 0}, true},
+		{15, [3]int{1, 1, 0}, true}, // due at 17: its bucket began at 15
+		{34, [3]int{1, 1, 0}, true},
+		{35, [3]int{1, 1, 1}, false},
+	}
+	for _, s := range steps {
+		more := f.tick(at(s.ms))
+		if got := [3]int{r1.count(), r2.count(), r3.count()}; got != s.sent || more != s.more {
+			t.Fatalf("at %.1fms: sent %v (more %v), want %v (more %v)", s.ms, got, more, s.sent, s.more)
+		}
+	}
+}
+
+// TestFlusherStaleEntry: an answer sent early (by its next token, or its
+// end) and queued again goes out once, at its new due time.
+func TestFlusherStaleEntry(t *testing.T) {
+	t.Parallel()
+	h := New(Options{CoalesceInterval: 40 * time.Millisecond})
+	f := h.flush
+	t0 := time.Now()
+	f.base, f.next = t0, 0
+	ms := func(v int) time.Time { return t0.Add(time.Duration(v) * time.Millisecond) }
+
+	g, rec := queuedGen(h, "a")
+	queue(f, g, ms(10), ms(0))
+	g.conv.mu.Lock()
+	g.flushLocked(ms(3)) // sent early
+	g.text = append(g.text, "more "...)
+	g.conv.mu.Unlock()
+	queue(f, g, ms(33), ms(4))
+	if f.tick(ms(12)); rec.count() != 1 {
+		t.Fatalf("the stale entry sent the text again early: %d frames", rec.count())
+	}
+	if more := f.tick(ms(30)); rec.count() != 2 || more {
+		t.Fatalf("at its due bucket: %d frames (want 2), more %v", rec.count(), more)
+	}
+	if f.tick(ms(80)); rec.count() != 2 {
+		t.Fatalf("sent twice: %d frames", rec.count())
+	}
+}
+
+// TestFlusherLateTicks: when ticks run late, queued text stays in the ring
+// and everything due is sent by the next tick.
+func TestFlusherLateTicks(t *testing.T) {
+	t.Parallel()
+	h := New(Options{CoalesceInterval: 40 * time.Millisecond})
+	f := h.flush
+	t0 := time.Now()
+	f.base, f.next = t0, 0
+	var recs []*recorder
+	for i := range 30 {
+		g, rec := queuedGen(h, string(rune('a'+i)))
+		now := t0.Add(time.Duration(i) * 7 * time.Millisecond) // no tick for 200ms
+		queue(f, g, now.Add(39*time.Millisecond), now)
+		recs = append(recs, rec)
+	}
+	if more := f.tick(t0.Add(time.Second)); more {
+		t.Fatal("text still queued after a tick past every due time")
+	}
+	for i, r := range recs {
+		if r.count() != 1 {
+			t.Fatalf("answer %d: %d frames, want 1", i, r.count())
+		}
+	}
+}
