@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -68,6 +69,14 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 		g := medianOf(got[load.TargetChatd][n], func(s idleSample) float64 { return s.goroutines })
 		r.check(fmt.Sprintf("goroutines per idle connection, %d", n), "<= 2 (the reader and one more)", f2(g), g <= 2.05)
 	}
+	heapTop := ""
+	if heapFile := filepath.Join(e.dir, "chatd-idle-heap.pprof"); fileExists(heapFile) {
+		top, err := pprofTop(ctx, e.bins.chatd, heapFile, 12, "-sample_index=inuse_space")
+		if err != nil {
+			r.problem("idle heap profile: %v", err)
+		}
+		heapTop = fmt.Sprintf("chatd's heap with %d idle connections open (chatd-idle-heap.pprof), by what allocated it:\n\n%s", maxOf(c.memoryLevels), codeBlock(top))
+	}
 	r.section("3. Memory per idle connection", fmt.Sprintf(`
 N WebSockets opened and left idle (chatd's authenticated with a JWT, spread
 over %d users; the relay's bare). Per connection: Go heap in use plus goroutine
@@ -78,8 +87,9 @@ the freshly started process's, divided by N (an upper bound: it includes the
 garbage and the runtime's slack); median of %d rounds. The relay is the bare
 library: a handler goroutine blocked in Read and the library's buffers.
 
+%s
 %s`, c.memoryUsers, c.memoryRounds,
-		table([]string{"connections", "server", "KiB heap+stacks / conn", "KiB RSS / conn", "goroutines / conn"}, rows)))
+		table([]string{"connections", "server", "KiB heap+stacks / conn", "KiB RSS / conn", "goroutines / conn"}, rows), heapTop))
 	return nil
 }
 
@@ -130,6 +140,11 @@ func (e *env) idle(ctx context.Context, target string, n int, heap string, fresh
 		goroutines: float64(g1-g0) / d,
 		dropped:    out.Dropped,
 	}, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (e *env) idleState(ctx context.Context, addr string, p *proc) (memStats, int, int64, error) {
