@@ -52,6 +52,7 @@ func ramp(ctx context.Context, e *env, r *report, c config) error {
 			rows = append(rows, []string{fmt.Sprint(n), t, f2(s.res.Lateness.P50), f2(s.res.Lateness.P99), overCell,
 				f2(s.res.Lateness.Max), f2(s.res.TTFT.P99), fmt.Sprintf("%d/%d", s.res.Answers, s.res.Expected),
 				f1(s.serverCPU / max(s.res.Wall, 0.001) * 100), f1(s.cpuPerToken(c.capacityTokens)),
+				f1(s.fakeCPU / max(s.res.Wall, 0.001) * 100), f1(s.loadCPU / max(s.loadWall, 0.001) * 100),
 				f1(float64(s.serverRSS) / (1 << 20)), f1(s.load1), map[bool]string{true: "ok", false: "**over**"}[ok]})
 		}
 		cs := got[load.TargetChatd]
@@ -83,14 +84,16 @@ same level (or an answer fails). "over A" is chatd's (or the relay's) p99 minus
 the upstream-only run's: what the server adds, as opposed to what the load
 generator and the fake upstream cost a machine this busy. CPU %% is the
 server's CPU time over the run's length (200%% = both cores); CPU/token in
-microseconds per token produced upstream; RSS after the run; load is the
-machine's 1-minute load average when the run started.
+microseconds per token produced upstream; the fake upstream's CPU over the
+same window and the load generator's over its whole life (setup included) show
+how much of the two cores the other processes of the benchmark take; RSS after
+the run; load is the machine's 1-minute load average when the run started.
 
 %s
 Highest level within %.0f ms: chatd %s, chatd over the upstream-only run %s,
 relay %s, upstream alone %s.`, c.capacityTokens, float64(time.Second)/float64(c.capacityDelay), c.capacityDelay,
 		c.capacitySpread, c.capacityLimit,
-		table([]string{"streams", "target", "lateness p50", "p99", "p99 over A", "max", "TTFT p99", "answers", "CPU %", "CPU µs/token", "RSS MiB", "load", ""}, rows),
+		table([]string{"streams", "target", "lateness p50", "p99", "p99 over A", "max", "TTFT p99", "answers", "CPU %", "CPU µs/token", "fake upstream CPU %", "loadgen CPU %", "RSS MiB", "load", ""}, rows),
 		c.capacityLimit, ceiling(passed[load.TargetChatd], failed[load.TargetChatd]), ceiling(added, false),
 		ceiling(passed[load.TargetRelay], failed[load.TargetRelay]), ceiling(passed[load.TargetUpstream], failed[load.TargetUpstream])))
 	return nil

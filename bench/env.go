@@ -184,6 +184,7 @@ type sample struct {
 	serverCPU float64 // seconds; 0 for the upstream target
 	fakeCPU   float64
 	loadCPU   float64 // the whole loadgen process, setup included
+	loadWall  float64 // the loadgen process's lifetime, seconds
 	serverRSS int64   // after the run
 	load1     float64
 	// allocs and allocBytes are what the server allocated while the
@@ -226,6 +227,7 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		return sample{}, err
 	}
 	s := sample{load1: loadAvg()}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return s, err
 	}
@@ -264,6 +266,7 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		return s, fmt.Errorf("loadgen %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	s.loadCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	s.loadWall = time.Since(started).Seconds()
 	if srv != nil {
 		s.serverRSS = rssBytes(srv.pid())
 	}
