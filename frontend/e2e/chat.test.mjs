@@ -269,11 +269,18 @@ describe('one conversation, start to end', () => {
     await page.locator('.sidebar.open').waitFor({ state: 'detached' });
     await page.setViewportSize({ width: 1280, height: 800 });
     const theme = page.getByRole('button', { name: /^Theme:/ });
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await theme.click(); // system -> light
+    assert.equal(await background(), 'rgb(255, 255, 255)');
     await theme.click(); // light -> dark
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    assert.equal(await background(), 'rgb(23, 24, 27)');
     await shot(page, '09-dark');
-    await theme.click(); // back to system
+    await theme.click(); // back to system: the system's scheme decides
+    await page.emulateMedia({ colorScheme: 'dark' });
+    assert.equal(await background(), 'rgb(23, 24, 27)');
+    await page.emulateMedia({ colorScheme: 'light' });
+    assert.equal(await background(), 'rgb(255, 255, 255)');
   });
 
   test('delete with confirmation', async () => {
