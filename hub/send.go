@@ -47,10 +47,8 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	if h.isClosing() {
 		return Result{}, errUnavailable
 	}
-	conv, created, err := h.sendTarget(ctx, userID, req)
-	if err != nil {
-		return Result{}, err
-	}
+	// A repeated send is found first, so a retry of the send that created
+	// a conversation does not create another.
 	if req.ClientMessageID != "" {
 		if m, err := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err == nil {
 			return h.repeatSend(ctx, sub, m, req.FrameID)
@@ -58,9 +56,15 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 			return Result{}, fmt.Errorf("find client message %q: %w", req.ClientMessageID, err)
 		}
 	}
-	model, err := h.pickModel(ctx, req.Model, conv.Model)
+	conv, created, err := h.sendTarget(ctx, userID, req)
 	if err != nil {
 		return Result{}, err
+	}
+	model := conv.Model // a new conversation's model was picked as it was created
+	if !created {
+		if model, err = h.pickModel(ctx, req.Model, conv.Model); err != nil {
+			return Result{}, err
+		}
 	}
 	history, parentID, err := h.sendParent(ctx, userID, conv.ID, req.ParentMessageID)
 	if err != nil {

@@ -154,9 +154,6 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Hub is the live hub (for tests and diagnostics).
 func (a *App) Hub() *hub.Hub { return a.hub }
 
-// Writer is the batching writer (for tests and diagnostics).
-func (a *App) Writer() *batch.Writer { return a.writer }
-
 // Shutdown ends the live channel in order: /readyz turns 503; running
 // answers end as interrupted, their text stored and their done frames
 // queued; SSE streams and WebSockets send what is queued and close (1001);

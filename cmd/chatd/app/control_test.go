@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,19 @@ func TestSameClientMessageID(t *testing.T) {
 	}
 	if msgs := e.thread(t, u, ack.ConversationID).Messages; len(msgs) != 2 {
 		t.Fatalf("%d messages stored, want 2", len(msgs))
+	}
+	// A retry of the first send as it was (no conversation id) creates no
+	// second conversation.
+	delete(send, "conversationId")
+	send["id"] = "3"
+	a.write(send)
+	third := live(a.until(func(f frame) bool { return f.Type == "ack" && string(f.ID) == `"3"` }))
+	if got := third[len(third)-1]; got.ConversationID != ack.ConversationID || got.UserMessageID != ack.UserMessageID {
+		t.Fatalf("retry acked %s", got.raw)
+	}
+	var page struct{ Conversations []persistence.Conversation }
+	e.rest(t, u.Token, http.MethodGet, "/api/conversations", nil, http.StatusOK, &page)
+	if len(page.Conversations) != 1 {
+		t.Fatalf("%d conversations after a retried first send, want 1", len(page.Conversations))
 	}
 }
