@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -55,7 +56,7 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	kv := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
 		cfg := jetstream.KeyValueConfig{Bucket: b.name(name), History: 1, TTL: ttl,
 			Storage: jetstream.FileStorage, Replicas: r}
-		s, err := b.js.CreateOrUpdateKeyValue(ctx, cfg)
+		s, err := b.strongKV(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 		}
@@ -80,6 +81,34 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 		return nil, err
 	}
 	return &res, nil
+}
+
+// strongKV binds the bucket, creating it first if needed, with reads served
+// by the stream's leader: KV buckets allow "direct" reads from any replica
+// by default, which may lag, and a lock read must see the last write.
+func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, cfg.Bucket) // another instance was first
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.js.Stream(ctx, "KV_"+cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	if sc := st.CachedInfo().Config; sc.AllowDirect {
+		sc.AllowDirect = false
+		if _, err := b.js.UpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("turn direct reads off: %w", err)
+		}
+		return b.js.KeyValue(ctx, cfg.Bucket)
+	}
+	return kv, nil
 }
 
 func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error) {
