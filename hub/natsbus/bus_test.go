@@ -116,8 +116,20 @@ func waitJudging(t *testing.T, ctx context.Context, b *Bus) {
 	}
 }
 
+// startCluster starts an embedded cluster and sets up the bus's buckets
+// and stream once (instances creating them at the same moment slow each
+// other down; see provisionStepTimeout).
 func startCluster(t *testing.T) *natstest.Cluster {
-	return natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+	t.Helper()
+	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, _ := newBus(t, c, "setup", time.Second)
+	waitHealthy(t, ctx, b)
+	if err := b.Close(ctx); err != nil {
+		t.Fatalf("close setup bus: %v", err)
+	}
+	return c
 }
 
 func answer(conv, msg, inst string) hub.AnswerRef {

@@ -10,6 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// provisionStepTimeout bounds creating one bucket or the stream. Two
+// instances creating the same one at once can leave one request
+// unanswered; a short bound retries it soon.
+const provisionStepTimeout = 2 * time.Second
+
 // resources are the JetStream buckets and stream the bus uses.
 type resources struct {
 	locks, leases, conns, sends jetstream.KeyValue
@@ -56,7 +61,9 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	kv := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
 		cfg := jetstream.KeyValueConfig{Bucket: b.name(name), History: 1, TTL: ttl,
 			Storage: jetstream.FileStorage, Replicas: r}
-		s, err := b.strongKV(ctx, cfg)
+		sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+		defer cancel()
+		s, err := b.strongKV(sctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 		}
@@ -76,7 +83,9 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	if res.sends, err = kv("sends", time.Minute); err != nil {
 		return nil, err
 	}
-	res.stream, err = b.provisionStream(ctx, r)
+	sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+	defer cancel()
+	res.stream, err = b.provisionStream(sctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -139,9 +148,7 @@ func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error)
 // watches the buckets and renews the lease until ctx ends.
 func (b *Bus) run(ctx context.Context) {
 	for attempt := 0; b.res.Load() == nil; attempt++ {
-		pctx, cancel := opContext(ctx)
-		res, err := b.provision(pctx)
-		cancel()
+		res, err := b.provision(ctx)
 		if err == nil {
 			b.setProvisionErr(nil)
 			b.res.Store(res)
