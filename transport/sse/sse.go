@@ -31,7 +31,9 @@ type Hub interface {
 	Regenerate(ctx context.Context, sub hub.Subscriber, userID string, req hub.RegenerateRequest) (hub.Result, error)
 	Cancel(ctx context.Context, userID, conversationID string) error
 	Subscribe(ctx context.Context, sub hub.Subscriber, userID string, req hub.SubscribeRequest) error
-	ActiveMessageID(conversationID string) string
+	// ActiveAnswer returns the running answer of the user's conversation,
+	// or "" when nothing runs or the conversation is not the user's.
+	ActiveAnswer(userID, conversationID string) string
 }
 
 // Options configure a Handler. Zero fields take the documented defaults.
@@ -203,7 +205,7 @@ func (h *Handler) resume(c *gin.Context) {
 		return
 	}
 	if req.MessageID == "" {
-		req.MessageID = h.opts.Hub.ActiveMessageID(convID)
+		req.MessageID = h.opts.Hub.ActiveAnswer(user, convID)
 	}
 	if req.MessageID == "" {
 		c.Status(http.StatusNoContent)
