@@ -23,7 +23,7 @@ type conn struct {
 	started time.Time
 	queue   chan *protocol.Frame
 	work    chan protocol.ClientFrame // valid frames waiting for the worker
-	closing chan struct{} // closed by kick: the writer closes the socket
+	closing chan struct{}             // closed by kick: the writer closes the socket
 	kickMu  sync.Mutex
 	kicked  bool
 	code    protocol.CloseCode // why kick closed the connection
