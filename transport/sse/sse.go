@@ -49,6 +49,10 @@ type Options struct {
 	KeepAlive time.Duration
 	// RequestTimeout bounds starting an answer; it defaults to 30s.
 	RequestTimeout time.Duration
+	// WriteTimeout bounds each write of a stream to its socket; it
+	// defaults to 10s. A client that stops reading is disconnected after
+	// it, its connection slot freed; it resumes with Last-Event-ID.
+	WriteTimeout time.Duration
 }
 
 // Handler serves the SSE routes.
@@ -77,6 +81,9 @@ func NewHandler(opts Options) *Handler {
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
 	}
 	return &Handler{opts: opts, log: opts.Logger, streams: make(map[*stream]struct{})}
 }
