@@ -261,9 +261,9 @@ func TestFollow(t *testing.T) {
 	frames := testFrames(a, 40)
 
 	early := followAsync(ctx, peer, a)
-	publish(t, ctx, owner, frames[:20])
+	publish(t, ctx, owner, a, frames[:20])
 	middle := followAsync(ctx, peer, a)
-	publish(t, ctx, owner, frames[20:])
+	publish(t, ctx, owner, a, frames[20:])
 	late := followAsync(ctx, peer, a)
 	for name, res := range map[string]chan followResult{"early": early, "middle": middle, "late": late} {
 		r := <-res
@@ -305,11 +305,11 @@ func testFrames(a hub.AnswerRef, n int) []*protocol.Frame {
 }
 
 // publish publishes frames in order, retrying a failed publish as the hub does.
-func publish(t *testing.T, ctx context.Context, b *Bus, frames []*protocol.Frame) {
+func publish(t *testing.T, ctx context.Context, b *Bus, a hub.AnswerRef, frames []*protocol.Frame) {
 	t.Helper()
 	for _, f := range frames {
 		for {
-			err := b.Publish(ctx, f)
+			err := b.Publish(ctx, a, f)
 			if err == nil {
 				break
 			}
