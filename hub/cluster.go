@@ -171,7 +171,7 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 	a := *lock
 	h.spawn(&h.pubs, func() {
 		f := &protocol.Frame{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}
-		if h.retry("publish abort", func(ctx context.Context) error { return h.bus.Publish(ctx, f) }) {
+		if h.retry("publish abort", func(ctx context.Context) error { return h.bus.Publish(ctx, a, f) }) {
 			h.retry("release lock", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
 		}
 	})
@@ -325,7 +325,7 @@ func (h *Hub) takeOver(orphan AnswerRef) {
 	if last == nil {
 		return
 	}
-	if h.retry("publish the done of an orphaned answer", func(ctx context.Context) error { return h.bus.Publish(ctx, last) }) {
+	if h.retry("publish the done of an orphaned answer", func(ctx context.Context) error { return h.bus.Publish(ctx, mine, last) }) {
 		h.retry("release an orphaned answer's lock", func(ctx context.Context) error { return h.bus.Release(ctx, mine) })
 	}
 }

@@ -57,6 +57,11 @@ type Options struct {
 	CoalesceInterval time.Duration
 	// CoalesceBytes sends the pending text at once when it grows past it; it defaults to 4096.
 	CoalesceBytes int
+	// CoalesceMinGap is the shortest pause after a delta that still lets
+	// the next text go out at once when no subscriber is busy; text that
+	// comes sooner (a fast model) is merged. It defaults to a fifth of
+	// CoalesceInterval.
+	CoalesceMinGap time.Duration
 	// MaxDuration bounds one answer; it defaults to 10 minutes.
 	MaxDuration time.Duration
 	// FinishTimeout bounds the final database write of an answer; it defaults to 10s.
@@ -78,6 +83,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CoalesceInterval <= 0 {
 		o.CoalesceInterval = 25 * time.Millisecond
+	}
+	if o.CoalesceMinGap <= 0 {
+		o.CoalesceMinGap = o.CoalesceInterval / 5
 	}
 	if o.CoalesceBytes <= 0 {
 		o.CoalesceBytes = 4096
@@ -268,6 +276,18 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 		}
 	}
 	return h.remoteRunningID(conversationID)
+}
+
+// ActiveAnswer is ActiveMessageID for the conversation's owner only; for
+// any other user it returns "", as for a conversation with nothing
+// running, so a caller that has not checked ownership learns nothing of
+// another user's conversation.
+func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
+	c := h.lookup(conversationID)
+	if c == nil || c.owner != ownerID {
+		return ""
+	}
+	return h.ActiveMessageID(conversationID)
 }
 
 // CancelConversation stops the running answer of a conversation, if the

@@ -67,7 +67,7 @@ func (h *Hub) publish(o *outbox) {
 			return
 		}
 		for _, f := range o.take() {
-			if !h.retry("publish answer frame", func(ctx context.Context) error { return h.bus.Publish(ctx, f) }) {
+			if !h.retry("publish answer frame", func(ctx context.Context) error { return h.bus.Publish(ctx, o.ref, f) }) {
 				return
 			}
 			if !started {

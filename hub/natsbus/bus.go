@@ -31,9 +31,9 @@ type Bus struct {
 
 	res     atomic.Pointer[resources] // set once JetStream is provisioned
 	provErr atomic.Pointer[error]     // why it is not yet
-	conn  connState
-	lease *leaseView
-	locks *lockView
+	conn    connState
+	lease   *leaseView
+	locks   *lockView
 
 	ctx    context.Context
 	cancel context.CancelFunc

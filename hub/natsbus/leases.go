@@ -236,7 +236,5 @@ func (b *Bus) reportOrphans() {
 
 // errorsIsKV reports whether err says a KV compare failed (the key changed).
 func errorsIsKV(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) ||
-		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }

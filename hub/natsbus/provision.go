@@ -2,12 +2,18 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// provisionStepTimeout bounds creating one bucket or the stream. Two
+// instances creating the same one at once can leave one request
+// unanswered; a short bound retries it soon.
+const provisionStepTimeout = 2 * time.Second
 
 // resources are the JetStream buckets and stream the bus uses.
 type resources struct {
@@ -55,7 +61,9 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	kv := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
 		cfg := jetstream.KeyValueConfig{Bucket: b.name(name), History: 1, TTL: ttl,
 			Storage: jetstream.FileStorage, Replicas: r}
-		s, err := b.js.CreateOrUpdateKeyValue(ctx, cfg)
+		sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+		defer cancel()
+		s, err := b.strongKV(sctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 		}
@@ -75,11 +83,41 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	if res.sends, err = kv("sends", time.Minute); err != nil {
 		return nil, err
 	}
-	res.stream, err = b.provisionStream(ctx, r)
+	sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+	defer cancel()
+	res.stream, err = b.provisionStream(sctx, r)
 	if err != nil {
 		return nil, err
 	}
 	return &res, nil
+}
+
+// strongKV binds the bucket, creating it first if needed, with reads served
+// by the stream's leader: KV buckets allow "direct" reads from any replica
+// by default, which may lag, and a lock read must see the last write.
+func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, cfg.Bucket) // another instance was first
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.js.Stream(ctx, "KV_"+cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	if sc := st.CachedInfo().Config; sc.AllowDirect {
+		sc.AllowDirect = false
+		if _, err := b.js.UpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("turn direct reads off: %w", err)
+		}
+		return b.js.KeyValue(ctx, cfg.Bucket)
+	}
+	return kv, nil
 }
 
 func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error) {
@@ -110,9 +148,7 @@ func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error)
 // watches the buckets and renews the lease until ctx ends.
 func (b *Bus) run(ctx context.Context) {
 	for attempt := 0; b.res.Load() == nil; attempt++ {
-		pctx, cancel := opContext(ctx)
-		res, err := b.provision(pctx)
-		cancel()
+		res, err := b.provision(ctx)
 		if err == nil {
 			b.setProvisionErr(nil)
 			b.res.Store(res)

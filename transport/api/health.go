@@ -21,12 +21,18 @@ type Pinger interface {
 }
 
 // Health serves /healthz (the process runs) and /readyz (the database
-// answers and the server is not shutting down).
+// answers, the cluster bus if any is usable, and the server is not
+// shutting down).
 type Health struct {
 	db          Pinger
 	pingTimeout time.Duration
 	draining    atomic.Bool
+	bus         func(ctx context.Context) error
 }
+
+// SetBusCheck makes /readyz answer 503, with check's error as the reason,
+// while the cluster bus is unusable. Call it before serving.
+func (h *Health) SetBusCheck(check func(ctx context.Context) error) { h.bus = check }
 
 // NewHealth returns the health routes; pingTimeout defaults to
 // DefaultPingTimeout.
@@ -41,11 +47,11 @@ func NewHealth(db Pinger, pingTimeout time.Duration) *Health {
 // stops sending new requests while the server shuts down.
 func (h *Health) SetDraining() { h.draining.Store(true) }
 
-// Routes registers GET /healthz and GET /readyz on r (the engine and the
-// /api group both get them).
+// Routes registers GET and HEAD /healthz and /readyz on r (the engine and
+// the /api group both get them; load balancers often probe with HEAD).
 func (h *Health) Routes(r gin.IRouter) {
-	r.GET("/healthz", h.healthz)
-	r.GET("/readyz", h.readyz)
+	r.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", h.healthz)
+	r.Match([]string{http.MethodGet, http.MethodHead}, "/readyz", h.readyz)
 }
 
 func (h *Health) healthz(c *gin.Context) {
@@ -63,6 +69,12 @@ func (h *Health) readyz(c *gin.Context) {
 	if err := h.db.Ping(ctx); err != nil {
 		httperr.AbortError(c, httperr.Unavailable("not ready: the database does not answer", fmt.Errorf("ping database: %w", err)))
 		return
+	}
+	if h.bus != nil {
+		if err := h.bus(ctx); err != nil {
+			httperr.AbortError(c, httperr.Unavailable("not ready: the cluster bus is unavailable: "+err.Error(), err))
+			return
+		}
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})

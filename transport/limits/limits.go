@@ -1,8 +1,10 @@
-// Package limits holds the per-user limits of the live transports: open
-// connections and client frames per minute, shared by WebSocket and SSE.
+// Package limits holds the per-user limits of the transports: open live
+// connections, client frames per minute (shared by WebSocket and SSE), and
+// new conversations per minute (REST and the live channel together).
 package limits
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -16,6 +18,8 @@ type Users struct {
 	maxConns int
 	frames   rate
 	sends    rate
+	convs    rate
+	shared   *sharedLimits // nil: per process only
 
 	mu    sync.Mutex
 	users map[string]*userState
@@ -26,6 +30,7 @@ type userState struct {
 	conns  int
 	frames bucket
 	sends  bucket
+	convs  bucket
 }
 
 // rate is a token bucket's refill per second and capacity.
@@ -45,6 +50,12 @@ type bucket struct {
 
 // take spends one token if there is one.
 func (b *bucket) take(r rate, now time.Time) bool {
+	_, ok := b.takeOrWait(r, now)
+	return ok
+}
+
+// takeOrWait spends one token, or says how long until there is one.
+func (b *bucket) takeOrWait(r rate, now time.Time) (time.Duration, bool) {
 	if b.last.IsZero() {
 		b.tokens = r.burst
 	} else {
@@ -52,10 +63,10 @@ func (b *bucket) take(r rate, now time.Time) bool {
 	}
 	b.last = now
 	if b.tokens < 1 {
-		return false
+		return time.Duration((1 - b.tokens) / r.perSecond * float64(time.Second)), false
 	}
 	b.tokens--
-	return true
+	return 0, true
 }
 
 // Options configure Users. Zero fields take the documented defaults.
@@ -66,11 +77,28 @@ type Options struct {
 	FramesPerMinute int
 	// SendsPerMinute bounds one user's send and regenerate requests; it defaults to 30.
 	SendsPerMinute int
+	// ConversationsPerMinute bounds the conversations one user creates
+	// (POST /api/conversations and sends without a conversation), with a
+	// burst of as many; it defaults to 10.
+	ConversationsPerMinute int
+
+	// Shared, when set, also holds MaxConns and SendsPerMinute for each
+	// user across every instance of a cluster (see Shared); nil keeps them
+	// per process.
+	Shared Shared
+	// SharedTimeout bounds one call to Shared; it defaults to 2s.
+	SharedTimeout time.Duration
+	// Logger reports a Shared backend that cannot be reached; it defaults to slog.Default().
+	Logger *slog.Logger
 }
 
 // New returns Users with opts.
 func New(opts Options) *Users {
-	return newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
+	l := newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
+	n := orDefault(opts.ConversationsPerMinute, 10)
+	l.convs = rate{perSecond: float64(n) / 60, burst: float64(n)}
+	l.shared = newSharedLimits(opts, orDefault(opts.SendsPerMinute, 30))
+	return l
 }
 
 func orDefault(v, d int) int {
@@ -94,8 +122,20 @@ func (l *Users) state(userID string) *userState {
 	return s
 }
 
-// AcquireConn counts a new connection, or refuses it past the limit.
+// AcquireConn counts a new connection, or refuses it past the limit (of
+// this process, and of the cluster with Options.Shared).
 func (l *Users) AcquireConn(userID string) bool {
+	if !l.acquireLocal(userID) {
+		return false
+	}
+	if !l.shared.acquireConn(userID, l.maxConns) {
+		l.releaseLocal(userID)
+		return false
+	}
+	return true
+}
+
+func (l *Users) acquireLocal(userID string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweepLocked(time.Now())
@@ -109,6 +149,11 @@ func (l *Users) AcquireConn(userID string) bool {
 
 // ReleaseConn forgets a connection counted by AcquireConn.
 func (l *Users) ReleaseConn(userID string) {
+	l.releaseLocal(userID)
+	l.shared.releaseConn(userID)
+}
+
+func (l *Users) releaseLocal(userID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if s := l.users[userID]; s != nil && s.conns > 0 {
@@ -117,8 +162,19 @@ func (l *Users) ReleaseConn(userID string) {
 }
 
 // AllowFrame spends the user's budget for one client frame of type typ
-// (a protocol frame type); sends and regenerates also spend the send budget.
+// (a protocol frame type); sends and regenerates also spend the send budget
+// (of this process, and of the cluster with Options.Shared).
 func (l *Users) AllowFrame(userID, typ string) *protocol.Error {
+	if perr := l.allowLocal(userID, typ); perr != nil {
+		return perr
+	}
+	if (typ == protocol.TypeSend || typ == protocol.TypeRegenerate) && !l.shared.takeSend(userID) {
+		return protocol.Errorf(protocol.CodeRateLimited, "too many messages per minute; wait a moment")
+	}
+	return nil
+}
+
+func (l *Users) allowLocal(userID, typ string) *protocol.Error {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -132,6 +188,28 @@ func (l *Users) AllowFrame(userID, typ string) *protocol.Error {
 	return nil
 }
 
+// AllowConversation spends the user's budget for creating one
+// conversation, or says how long to wait for the next.
+func (l *Users) AllowConversation(userID string) (time.Duration, bool) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state(userID).convs.takeOrWait(l.convs, now)
+}
+
+// ConnectedUsers returns the users with at least one open connection.
+func (l *Users) ConnectedUsers() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for id, s := range l.users {
+		if s.conns > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // sweepLocked forgets users without connections whose buckets are full
 // again, so memory stays bounded.
 func (l *Users) sweepLocked(now time.Time) {
@@ -140,7 +218,8 @@ func (l *Users) sweepLocked(now time.Time) {
 	}
 	l.swept = now
 	for id, s := range l.users {
-		if s.conns == 0 && now.Sub(s.frames.last) > 2*time.Minute && now.Sub(s.sends.last) > 2*time.Minute {
+		if s.conns == 0 && now.Sub(s.frames.last) > 2*time.Minute && now.Sub(s.sends.last) > 2*time.Minute &&
+			now.Sub(s.convs.last) > 2*time.Minute {
 			delete(l.users, id)
 		}
 	}

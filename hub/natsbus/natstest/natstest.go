@@ -231,7 +231,7 @@ func (c *Cluster) serverOptions(n *node) *server.Options {
 		StoreDir:   n.storeDir,
 		// Small limits keep the test store small; the bus configures its own.
 		JetStreamMaxMemory: 64 << 20,
-		JetStreamMaxStore:  256 << 20,
+		JetStreamMaxStore:  4 << 30, // a limit, not an allocation
 		Username:           c.opts.User,
 		Password:           c.opts.Password,
 		Authorization:      c.opts.Token,
