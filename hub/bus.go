@@ -72,17 +72,19 @@ type Bus interface {
 	// own lease expires and the answer is orphaned again.
 	Claim(ctx context.Context, orphan AnswerRef) (AnswerRef, error)
 
-	// Publish appends f to the stream of the answer f.MessageID (f carries
-	// ConversationID, MessageID, Type, Seq and the encoded Data; ship all
-	// of them, the receiver rebuilds an equal *protocol.Frame without
-	// re-encoding). The hub calls it from one goroutine per answer, in
+	// Publish appends f to the stream of answer a (keyed by a.MessageID:
+	// f.MessageID is not always the answer's, the user's message frame of
+	// a send travels in its answer's stream too). f carries Type,
+	// ConversationID, MessageID, Seq and the encoded Data; ship all of
+	// them, the receiver rebuilds an equal *protocol.Frame without
+	// re-encoding. The hub calls it from one goroutine per answer, in
 	// order, with coalesced deltas (tens per second at most, never one per
 	// token), and retries a failed call itself, so Publish returns once f
 	// is stored by the bus, or with an error (never a partial success
 	// that reorders frames). The stream of an answer ends with a frame of
 	// type done or FrameAborted; the bus keeps it at least until a few
 	// minutes after that (the implementation bounds its size and age).
-	Publish(ctx context.Context, f *protocol.Frame) error
+	Publish(ctx context.Context, a AnswerRef, f *protocol.Frame) error
 	// Follow calls fn, from one goroutine and in order, with every frame
 	// published for answer a, from its first frame on (frames already
 	// published first, then each new one as it comes). It returns nil

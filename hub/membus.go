@@ -209,13 +209,13 @@ func (b *MemBus) Claim(_ context.Context, orphan AnswerRef) (AnswerRef, error) {
 }
 
 // Publish implements Bus.
-func (b *MemBus) Publish(_ context.Context, f *protocol.Frame) error {
+func (b *MemBus) Publish(_ context.Context, a AnswerRef, f *protocol.Frame) error {
 	b.c.mu.Lock()
 	defer b.c.mu.Unlock()
 	if err := b.usableLocked(); err != nil {
 		return err
 	}
-	s := b.c.stream(f.MessageID)
+	s := b.c.stream(a.MessageID)
 	s.frames = append(s.frames, f)
 	b.c.changedLocked()
 	return nil

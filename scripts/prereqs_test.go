@@ -139,9 +139,9 @@ func TestPrereqs(t *testing.T) {
 		exit:   0,
 		notErr: []string{"make test cannot run", "installing"},
 	}, {
-		name:  "Node too old and apt offers no newer one",
-		stubs: func() map[string]string { s := everything(); s["node"] = "echo 18.20.4"; return s }(),
-		exit:  1,
+		name:   "Node too old and apt offers no newer one",
+		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 18.20.4"; return s }(),
+		exit:   1,
 		stderr: []string{"Install these yourself", "Node.js 20.19 or later with npm (found 18.20.4)"},
 		notErr: []string{"Install them all", "nginx"},
 	}, {
