@@ -43,7 +43,9 @@ func TestClusterStart(t *testing.T) {
 	defer cancel()
 	firstDelta := make(chan struct{})
 	ended := make(chan string, 1)
-	go func() { ended <- sseAnswer(ctx, t, a.url, token, convID, "[[fake tokens=120 delay=25ms]] go", firstDelta) }()
+	go func() {
+		ended <- sseAnswer(ctx, t, a.url, token, convID, "[[fake tokens=120 delay=25ms]] go", firstDelta)
+	}()
 	select {
 	case <-firstDelta:
 	case status := <-ended:
