@@ -377,7 +377,7 @@ func checkBusOverConf(ctx context.Context, t *testing.T, c *natsCluster) {
 		{Type: protocol.TypeDone, ConversationID: ref.ConversationID, MessageID: ref.MessageID, Seq: 5, Data: []byte(`{"type":"done"}`)},
 	}
 	for _, f := range frames {
-		if err := a.Publish(ctx, f); err != nil {
+		if err := a.Publish(ctx, ref, f); err != nil {
 			t.Fatalf("publish: %v", err)
 		}
 	}
