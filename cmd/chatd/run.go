@@ -54,21 +54,32 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return err
 	}
 	defer closeStore(store, logger)
-	if n, err := store.InterruptStreaming(ctx); err != nil {
-		return fmt.Errorf("mark answers left streaming as interrupted: %w", err)
-	} else if n > 0 {
-		logger.Warn("answers left streaming by the last run marked interrupted", slog.Int("count", n))
+	bus, shared, err := openBus(cfg, logger)
+	if err != nil {
+		return err
+	}
+	// In a cluster, answers left streaming may belong to live instances:
+	// only an expired lease ends another instance's answers (hub/natsbus).
+	if bus == nil {
+		if n, err := store.InterruptStreaming(ctx); err != nil {
+			return fmt.Errorf("mark answers left streaming as interrupted: %w", err)
+		} else if n > 0 {
+			logger.Warn("answers left streaming by the last run marked interrupted", slog.Int("count", n))
+		}
 	}
 
-	a, err := newApp(cfg, store, logger)
+	a, err := newApp(cfg, store, logger, bus, shared)
 	if err != nil {
+		if bus != nil {
+			_ = bus.Close(context.Background())
+		}
 		return err
 	}
 	return serve(ctx, cfg, a, logger, ready)
 }
 
 // newApp wires the model, accounts, REST API and live channel over store.
-func newApp(cfg Config, store persistence.Store, logger *slog.Logger) (*app.App, error) {
+func newApp(cfg Config, store persistence.Store, logger *slog.Logger, bus app.Bus, shared limits.Shared) (*app.App, error) {
 	secret, err := jwtSecret(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -103,6 +114,8 @@ func newApp(cfg Config, store persistence.Store, logger *slog.Logger) (*app.App,
 		SSE: sse.Options{QueueSize: cfg.WSQueue},
 		Limits: limits.Options{MaxConns: cfg.MaxConnsPerUser, FramesPerMinute: cfg.FramesPerMinute,
 			SendsPerMinute: cfg.SendsPerMinute},
+		Bus:          bus,
+		SharedLimits: shared,
 	})
 }
 
