@@ -131,6 +131,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.
 	}
 	if bus != nil { // a nil *natsbus.Bus must not become a non-nil interface
 		ac.Bus = bus
+		ac.SharedLimits = bus.Limits() // connections and sends per user, cluster-wide
 	}
 	return app.New(ac)
 }

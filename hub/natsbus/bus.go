@@ -89,9 +89,11 @@ func (b *Bus) natsOptions() []nats.Option {
 		nats.CustomReconnectDelay(backoff),
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			b.conn.lost()
-			b.log.Warn("NATS connection lost", slog.Any("err", err))
+			if !nc.IsClosed() {
+				b.log.Warn("NATS connection lost", slog.Any("err", err))
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.conn.up()
