@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -25,13 +26,15 @@ type busCluster struct {
 }
 
 // chatd settings shared by the bus scenario's instances: the per-user
-// limits raised as in startChatd, one signing key for the cluster.
+// limits raised as in startChatd, one signing key for the cluster, and
+// loadgen's registrations taken as coming from many addresses (sign-ups
+// are limited per address).
 func (e *env) busChatdEnv(mongoURI, db string) []string {
 	return []string{
 		"CHATD_ADDR=127.0.0.1:0", "MONGODB_URI=" + mongoURI, "MONGODB_DATABASE=" + db,
 		"JWT_SECRET=bench-cluster-secret-of-at-least-32-bytes",
 		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + e.fakeURL, "OPENAI_MODELS=fake-mini",
-		"CHATD_BCRYPT_COST=4", "CHATD_MAX_CONNS_PER_USER=10000",
+		"CHATD_BCRYPT_COST=4", "CHATD_MAX_CONNS_PER_USER=10000", "CHATD_TRUSTED_PROXIES=127.0.0.1",
 		"CHATD_SENDS_PER_MINUTE=1000000", "CHATD_FRAMES_PER_MINUTE=1000000",
 	}
 }
@@ -40,8 +43,11 @@ func (e *env) busChatdEnv(mongoURI, db string) []string {
 // the cluster and on the single process.
 func (e *env) startBusCluster(ctx context.Context, users int) (*busCluster, error) {
 	b := &busCluster{}
-	var err error
-	b.stack, err = startProc(ctx, "devstack", e.bins.devstack, []string{"-dir", e.dir + "/devstack"}, nil, e.dir,
+	data, err := os.MkdirTemp(e.dir, "bus-data-") // fresh, even in a reused -out
+	if err != nil {
+		return b, err
+	}
+	b.stack, err = startProc(ctx, "devstack", e.bins.devstack, []string{"-dir", data + "/devstack"}, nil, e.dir,
 		map[string]*regexp.Regexp{"mongo": regexp.MustCompile(`^MONGODB_URI=(\S+)`), "nats": regexp.MustCompile(`^CHATD_NATS_URL=(\S+)`)})
 	if err != nil {
 		return b, err
@@ -49,7 +55,7 @@ func (e *env) startBusCluster(ctx context.Context, users int) (*busCluster, erro
 	mongoURI, natsURL := b.stack.addrs["mongo"], b.stack.addrs["nats"]
 	for i := range 2 { // one at a time: the first sets JetStream up
 		env := append(e.busChatdEnv(mongoURI, "chatd_bench_cluster"), "CHATD_NATS_URL="+natsURL,
-			fmt.Sprintf("CHATD_INSTANCE_ID=bench-%d", i+1), fmt.Sprintf("CHATD_DATA_DIR=%s/bus-chatd-%d", e.dir, i+1))
+			fmt.Sprintf("CHATD_INSTANCE_ID=bench-%d", i+1), fmt.Sprintf("CHATD_DATA_DIR=%s/chatd-%d", data, i+1))
 		p, err := startProc(ctx, fmt.Sprintf("bus-chatd-%d", i+1), e.bins.chatd, nil, env, e.dir,
 			map[string]*regexp.Regexp{"addr": chatdAddrRE})
 		if err != nil {
@@ -61,7 +67,7 @@ func (e *env) startBusCluster(ctx context.Context, users int) (*busCluster, erro
 			return b, err
 		}
 	}
-	env := append(e.busChatdEnv(mongoURI, "chatd_bench_solo"), "CHATD_DATA_DIR="+e.dir+"/bus-solo")
+	env := append(e.busChatdEnv(mongoURI, "chatd_bench_solo"), "CHATD_DATA_DIR="+data+"/solo")
 	if b.solo, err = startProc(ctx, "bus-solo", e.bins.chatd, nil, env, e.dir,
 		map[string]*regexp.Regexp{"addr": chatdAddrRE}); err != nil {
 		return b, err
