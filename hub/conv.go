@@ -49,6 +49,23 @@ func (c *conv) runningIDLocked() string {
 	return ""
 }
 
+// Busy is what a Subscriber may also implement to say it is still writing
+// or holding queued frames; the hub then merges the next deltas instead of
+// handing it one more frame at once (see generation.flushNowLocked).
+type Busy interface {
+	Busy() bool
+}
+
+// busyLocked reports whether any subscriber says it is busy; c.mu is held.
+func (c *conv) busyLocked() bool {
+	for sub := range c.subs {
+		if b, ok := sub.(Busy); ok && b.Busy() {
+			return true
+		}
+	}
+	return false
+}
+
 // idleLocked reports whether the state can be forgotten.
 func (c *conv) idleLocked() bool {
 	return len(c.subs) == 0 && c.gen == nil && !c.reserved

@@ -57,6 +57,11 @@ type Options struct {
 	CoalesceInterval time.Duration
 	// CoalesceBytes sends the pending text at once when it grows past it; it defaults to 4096.
 	CoalesceBytes int
+	// CoalesceMinGap is the shortest pause after a delta that still lets
+	// the next text go out at once when no subscriber is busy; text that
+	// comes sooner (a fast model) is merged. It defaults to a fifth of
+	// CoalesceInterval.
+	CoalesceMinGap time.Duration
 	// MaxDuration bounds one answer; it defaults to 10 minutes.
 	MaxDuration time.Duration
 	// FinishTimeout bounds the final database write of an answer; it defaults to 10s.
@@ -78,6 +83,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CoalesceInterval <= 0 {
 		o.CoalesceInterval = 25 * time.Millisecond
+	}
+	if o.CoalesceMinGap <= 0 {
+		o.CoalesceMinGap = o.CoalesceInterval / 5
 	}
 	if o.CoalesceBytes <= 0 {
 		o.CoalesceBytes = 4096
