@@ -315,6 +315,10 @@ func TestClusterOwnerCrash(t *testing.T) {
 		t.Fatalf("stored %q %q", m.Status, m.Content)
 	}
 	tc.waitUnlocked(t, conv.ID)
+	// B and C were both told; exactly one of them ended the answer.
+	if n := countType(streamFrames(tc.mem, res.MessageID), res.MessageID, protocol.TypeDone); n != 1 {
+		t.Fatalf("the answer's stream has %d done frames, want 1", n)
+	}
 	next := tc.send(t, b, onB, conv.ID, "again")
 	again := b.model.next(t)
 	close(again.tokens)
@@ -441,4 +445,48 @@ func TestClusterBusDown(t *testing.T) {
 	}
 	tc.send(t, b, back, other.ID, "works again")
 	close(b.model.next(t).tokens)
+}
+
+// streamFrames is what the bus holds for an answer.
+func streamFrames(c *MemCluster, messageID string) []*protocol.Frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*protocol.Frame(nil), c.stream(messageID).frames...)
+}
+
+// TestClusterRepeatedSendOnAnotherHub: a send retried on another hub (the
+// first connection dropped before its ack) starts nothing new and follows
+// the answer still running on the first hub, from its start.
+func TestClusterRepeatedSendOnAnotherHub(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	req := SendRequest{ConversationID: conv.ID, Content: "hi", ClientMessageID: "retry-1"}
+	first, err := a.Send(context.Background(), nil, tc.user.ID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := a.model.next(t)
+	run.say(t, "so far ")
+	tc.waitStored(t, first.MessageID, "checkpoint", func(m persistence.Message) bool { return m.Content == "so far " })
+
+	s := newTab(tc.user.ID, "b1")
+	t.Cleanup(func() { b.Detach(s) })
+	again, err := b.Send(context.Background(), s, tc.user.ID, req)
+	if err != nil || again != first {
+		t.Fatalf("repeated send: %+v %v, want %+v", again, err, first)
+	}
+	run.say(t, "and the rest")
+	close(run.tokens)
+	s.waitDone(t, first.MessageID)
+	frames, _ := s.snapshot()
+	if text, dones, err := answerOf(frames, first.MessageID, 0); err != nil || text != "so far and the rest" || dones != 1 {
+		t.Fatalf("retried tab: %q %d %v\n%s", text, dones, err, dump(frames))
+	}
+	select {
+	case r := <-b.model.runs:
+		t.Fatalf("the repeated send started an answer on B: %+v", r.req)
+	default:
+	}
 }
