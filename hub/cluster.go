@@ -284,17 +284,27 @@ func (b busHandler) Control(a AnswerRef, kind ControlKind) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	g := c.gen
-	c.mu.Unlock()
-	if g == nil || g.msg.ID != a.MessageID {
-		return
-	}
 	cause := errCancelled
 	if kind == ControlSupersede {
 		cause = errSuperseded
 	}
-	g.cancel(cause)
+	c.mu.Lock()
+	g := c.gen
+	if g == nil && c.lock != nil && c.lock.MessageID == a.MessageID {
+		c.halt = cause // still being prepared: stopped as soon as it runs
+	}
+	c.mu.Unlock()
+	if g != nil && g.msg.ID == a.MessageID {
+		g.cancel(cause)
+	}
+}
+
+// haltLocked applies a stop that came while g was being prepared; c.mu is held.
+func haltLocked(c *conv, g *generation) {
+	if c.halt != nil {
+		g.cancel(c.halt)
+		c.halt = nil
+	}
 }
 
 // Orphaned implements BusHandler.

@@ -490,3 +490,44 @@ func TestClusterRepeatedSendOnAnotherHub(t *testing.T) {
 	default:
 	}
 }
+
+// TestClusterCancelWhilePreparing: a cancel from B that reaches A while A
+// holds the lock but has not started the answer yet stops the answer as
+// soon as it runs; B's cancel returns after its done.
+func TestClusterCancelWhilePreparing(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	waiting, release := a.store.hold()
+	sent := make(chan Result, 1)
+	go func() {
+		res, err := a.Send(context.Background(), nil, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "hi"})
+		if err != nil {
+			t.Error(err)
+		}
+		sent <- res
+	}()
+	<-waiting // A holds the lock; the answer is not stored yet
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- b.Cancel(context.Background(), tc.user.ID, conv.ID) }()
+	waitFor(t, "the cancel to reach A", func() bool {
+		c := a.lookup(conv.ID)
+		if c == nil {
+			return false
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.halt != nil
+	})
+	release()
+	res := <-sent
+	if st := onB.waitDone(t, res.MessageID); st != "cancelled" {
+		t.Fatalf("done %q", st)
+	}
+	if err := <-cancelled; err != nil {
+		t.Fatal(err)
+	}
+	tc.waitUnlocked(t, conv.ID)
+}

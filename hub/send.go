@@ -291,7 +291,7 @@ func (h *Hub) unreserve(c *conv) {
 	c.mu.Lock()
 	c.reserved = false
 	lock := c.lock
-	c.lock = nil
+	c.lock, c.halt = nil, nil
 	c.mu.Unlock()
 	h.abortLock(lock)
 	h.release(c)
@@ -330,6 +330,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	}
 	c.reserved = false
 	c.gen = g
+	haltLocked(c, g)
 	h.work.Add(1)
 	c.mu.Unlock()
 	go g.run(req)
