@@ -187,7 +187,7 @@ func answerOf(frames []*protocol.Frame, id string, from int64) (text string, don
 			if dones > 0 {
 				return "", dones, fmt.Errorf("delta after done")
 			}
-			piece, derr := decodeDeltaText(f)
+			piece, derr := deltaText(f)
 			if derr != nil {
 				return "", dones, derr
 			}

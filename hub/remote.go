@@ -228,7 +228,7 @@ func (m *mirror) onFrame(f *protocol.Frame) {
 	switch f.Type {
 	case protocol.TypeDelta:
 		from := len(m.text)
-		text, err := decodeDeltaText(f)
+		text, err := deltaText(f)
 		if err != nil || f.Seq != int64(from+len(text)) {
 			m.h.log.Error("an answer's stream is inconsistent; its followers here reconnect",
 				"message", m.ref.MessageID, "seq", f.Seq, "have", from, "err", err)
@@ -292,8 +292,8 @@ func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 	}
 }
 
-// decodeDeltaText reads the text of an encoded delta frame.
-func decodeDeltaText(f *protocol.Frame) (string, error) {
+// deltaText reads the text of an encoded delta frame.
+func deltaText(f *protocol.Frame) (string, error) {
 	var d struct {
 		Text string `json:"text"`
 	}
