@@ -204,15 +204,16 @@ func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind) e
 }
 
 // remoteRunningID is the id of the answer the cluster lock of a
-// conversation names, or "" (also when the bus cannot say).
-func (h *Hub) remoteRunningID(convID string) string {
+// conversation names, or "" (also when the bus cannot say, and when
+// ownerID is not empty and does not own the conversation).
+func (h *Hub) remoteRunningID(convID, ownerID string) string {
 	if h.solo {
 		return ""
 	}
 	ctx, cancel := context.WithTimeout(h.base, busTimeout)
 	defer cancel()
 	a, ok, err := h.bus.Running(ctx, convID)
-	if err != nil || !ok {
+	if err != nil || !ok || ownerID != "" && a.UserID != ownerID {
 		return ""
 	}
 	return a.MessageID

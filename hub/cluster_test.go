@@ -38,6 +38,18 @@ func TestClusterFollowRemoteAnswer(t *testing.T) {
 	run := a.model.next(t)
 	run.say(t, "héllo ", "wörld ")
 	onB.waitText(t, res.MessageID, "héllo wörld ")
+	// Every hub names the running answer (REST thread, SSE resume), to its owner only.
+	for _, h := range tc.hubs {
+		if got := h.ActiveAnswer(tc.user.ID, conv.ID); got != res.MessageID {
+			t.Fatalf("ActiveAnswer on %s = %q, want %q", h.name, got, res.MessageID)
+		}
+		if got := h.ActiveAnswer(persistence.NewID(), conv.ID); got != "" {
+			t.Fatalf("ActiveAnswer for another user on %s = %q", h.name, got)
+		}
+	}
+	if got := tc.start(t, "C").ActiveMessageID(conv.ID); got != res.MessageID {
+		t.Fatalf("ActiveMessageID on a hub that follows nothing = %q", got)
+	}
 
 	late := tc.follow(t, b, "b2", conv.ID) // joins mid-answer
 	late.waitText(t, res.MessageID, "héllo wörld ")
