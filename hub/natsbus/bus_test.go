@@ -272,6 +272,15 @@ func TestFollow(t *testing.T) {
 		}
 		checkFrames(t, name, r.frames, frames)
 	}
+	// Every follow deleted its consumer when it ended.
+	st, err := peer.js.Stream(ctx, peer.res.Load().stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil || info.State.Consumers != 0 {
+		t.Fatalf("the answer stream keeps %d consumers after the follows ended (%v)", info.State.Consumers, err)
+	}
 }
 
 type followResult struct {
