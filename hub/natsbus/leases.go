@@ -210,7 +210,7 @@ func (b *Bus) renewLoop(ctx context.Context, res *resources) {
 
 func (b *Bus) renew(ctx context.Context, res *resources) {
 	val, _ := json.Marshal(lease{Instance: b.id, Renewed: time.Now().UTC()})
-	rctx, cancel := context.WithTimeout(ctx, b.opts.RenewEvery)
+	rctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
 	_, err := res.leases.Put(rctx, token(b.id), val)
 	cancel()
 	if err != nil && ctx.Err() == nil {
@@ -234,7 +234,13 @@ func (b *Bus) reportOrphans() {
 	}
 }
 
-// errorsIsKV reports whether err says a KV compare failed (the key changed).
+// errorsIsKV reports whether err says a KV compare failed (the key changed
+// or exists). Creating a key over a delete marker reports a conflict as a
+// bare "wrong last sequence" (10164 on replicated buckets), wrapped in
+// neither ErrKeyExists nor ErrKeyRevisionMismatch.
 func errorsIsKV(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		(errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
 }
