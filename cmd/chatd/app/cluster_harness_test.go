@@ -45,7 +45,7 @@ type cluster struct {
 }
 
 type clusterOptions struct {
-	instances int            // defaults to 3
+	instances int           // defaults to 3
 	tweak     func(*Config) // tweak every instance
 }
 
