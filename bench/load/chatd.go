@@ -47,7 +47,11 @@ func setupChatd(ctx context.Context, spec *Spec) ([]stream, error) {
 		}
 		for k := range spec.Tabs {
 			stall := spec.StallTab && k > 0 && k == spec.Tabs-1
-			c, err := DialChatd(setupCtx, spec.URL, u.Token, stall)
+			url := spec.URL
+			if k > 0 && spec.FollowURL != "" {
+				url = spec.FollowURL
+			}
+			c, err := DialChatd(setupCtx, url, u.Token, stall)
 			if err != nil {
 				return err
 			}
@@ -241,6 +245,18 @@ func (s *chatdStream) finish(res *Result, lateness *[]int64) {
 			t.addTo(res, lateness)
 		}
 	}
+}
+
+// followerLateness is the lateness of the reading follower tabs' tokens;
+// call it after finish.
+func (s *chatdStream) followerLateness() []int64 {
+	var out []int64
+	for _, t := range s.tabs[1:] {
+		if t != s.stall {
+			out = append(out, t.lateness...)
+		}
+	}
+	return out
 }
 
 func (s *chatdStream) close() {

@@ -16,6 +16,7 @@ import (
 	"chatd/cmd/chatd/app"
 	"chatd/frontend"
 	"chatd/hub"
+	"chatd/hub/natsbus"
 	"chatd/persistence"
 	"chatd/persistence/batch"
 	"chatd/transport"
@@ -54,32 +55,45 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return err
 	}
 	defer closeStore(store, logger)
-	bus, shared, err := openBus(cfg, logger)
+	if err := sweepStreaming(ctx, cfg, store, logger); err != nil {
+		return err
+	}
+	bus, err := openBus(cfg, logger)
 	if err != nil {
 		return err
 	}
-	// In a cluster, answers left streaming may belong to live instances:
-	// only an expired lease ends another instance's answers (hub/natsbus).
-	if bus == nil {
-		if n, err := store.InterruptStreaming(ctx); err != nil {
-			return fmt.Errorf("mark answers left streaming as interrupted: %w", err)
-		} else if n > 0 {
-			logger.Warn("answers left streaming by the last run marked interrupted", slog.Int("count", n))
-		}
-	}
 
-	a, err := newApp(cfg, store, logger, bus, shared)
+	a, err := newApp(cfg, store, bus, logger)
 	if err != nil {
 		if bus != nil {
-			_ = bus.Close(context.Background())
+			closeBus(bus, logger)
 		}
 		return err
 	}
-	return serve(ctx, cfg, a, logger, ready)
+	return serve(ctx, cfg, a, logger, ready) // a.Shutdown closes the bus
 }
 
-// newApp wires the model, accounts, REST API and live channel over store.
-func newApp(cfg Config, store persistence.Store, logger *slog.Logger, bus app.Bus, shared limits.Shared) (*app.App, error) {
+// sweepStreaming marks answers left streaming by the last run of this
+// process as interrupted. In a cluster it does nothing: other instances'
+// answers are streaming in the same store, and a dead instance's answers
+// are ended by the live ones when its lease expires (docs/scale.md).
+func sweepStreaming(ctx context.Context, cfg Config, store persistence.Store, logger *slog.Logger) error {
+	if cfg.Cluster.Enabled() {
+		return nil
+	}
+	n, err := store.InterruptStreaming(ctx)
+	if err != nil {
+		return fmt.Errorf("mark answers left streaming as interrupted: %w", err)
+	}
+	if n > 0 {
+		logger.Warn("answers left streaming by the last run marked interrupted", slog.Int("count", n))
+	}
+	return nil
+}
+
+// newApp wires the model, accounts, REST API and live channel over store,
+// joined to the cluster through bus when it is not nil.
+func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.Logger) (*app.App, error) {
 	secret, err := jwtSecret(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -89,7 +103,7 @@ func newApp(cfg Config, store persistence.Store, logger *slog.Logger, bus app.Bu
 		return nil, err
 	}
 	model, titler := newModel(cfg, logger)
-	return app.New(app.Config{
+	ac := app.Config{
 		Store:  store,
 		Model:  model,
 		Titler: titler,
@@ -114,9 +128,12 @@ func newApp(cfg Config, store persistence.Store, logger *slog.Logger, bus app.Bu
 		SSE: sse.Options{QueueSize: cfg.WSQueue},
 		Limits: limits.Options{MaxConns: cfg.MaxConnsPerUser, FramesPerMinute: cfg.FramesPerMinute,
 			SendsPerMinute: cfg.SendsPerMinute},
-		Bus:          bus,
-		SharedLimits: shared,
-	})
+	}
+	if bus != nil { // a nil *natsbus.Bus must not become a non-nil interface
+		ac.Bus = bus
+		ac.SharedLimits = bus.Limits() // connections and sends per user, cluster-wide
+	}
+	return app.New(ac)
 }
 
 // jwtSecret is JWT_SECRET, or in development the secret kept in
