@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -9,12 +8,6 @@ import (
 	"chatd/hub/protocol"
 	"chatd/persistence"
 )
-
-// nopWriter is a Writer that stores nothing.
-type nopWriter struct{}
-
-func (nopWriter) Append(string, string)                                     {}
-func (nopWriter) Finish(context.Context, persistence.MessageUpdate) error { return nil }
 
 // nopSub is a Subscriber that drops what it is handed.
 type nopSub struct{}

@@ -275,7 +275,7 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 			return id
 		}
 	}
-	return h.remoteRunningID(conversationID)
+	return h.remoteRunningID(conversationID, "")
 }
 
 // ActiveAnswer is ActiveMessageID for the conversation's owner only; for
@@ -284,7 +284,10 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 // another user's conversation.
 func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
 	c := h.lookup(conversationID)
-	if c == nil || c.owner != ownerID {
+	if c == nil {
+		return h.remoteRunningID(conversationID, ownerID) // checks the owner
+	}
+	if c.owner != ownerID {
 		return ""
 	}
 	return h.ActiveMessageID(conversationID)

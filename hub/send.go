@@ -159,6 +159,10 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	if sub == nil {
 		return res, nil
 	}
+	var elsewhere *AnswerRef // the answer still runs, on another instance
+	if answer != nil && !answer.Status.Final() {
+		elsewhere = h.runningElsewhere(ctx, user.ConversationID, answer.ID)
+	}
 	c := h.lockConv(user.ConversationID, user.OwnerID)
 	defer h.release(c)
 	defer c.mu.Unlock()
@@ -171,6 +175,8 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	} else if answer != nil && answer.Status.Final() {
 		sub.Deliver(protocol.Message(*answer))
 		sub.Deliver(protocol.Done(*answer, storedError(*answer)))
+	} else if elsewhere != nil {
+		h.mirrorLocked(c, *elsewhere) // sub gets it from its first frame
 	}
 	return res, nil
 }
@@ -285,7 +291,7 @@ func (h *Hub) unreserve(c *conv) {
 	c.mu.Lock()
 	c.reserved = false
 	lock := c.lock
-	c.lock = nil
+	c.lock, c.halt = nil, nil
 	c.mu.Unlock()
 	h.abortLock(lock)
 	h.release(c)
@@ -324,6 +330,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	}
 	c.reserved = false
 	c.gen = g
+	haltLocked(c, g)
 	h.work.Add(1)
 	c.mu.Unlock()
 	go g.run(req)

@@ -73,10 +73,11 @@ func (b *Bus) Follow(ctx context.Context, a hub.AnswerRef, fn func(*protocol.Fra
 	}
 	stream := b.res.Load().stream
 	down := b.conn.down()
-	it, err := b.orderedMessages(ctx, stream, a, down)
+	cons, it, err := b.orderedMessages(ctx, stream, a, down)
 	if err != nil {
 		return err
 	}
+	defer b.dropConsumer(stream, cons)
 	defer it.Stop()
 	stop := make(chan struct{})
 	defer close(stop)
@@ -113,11 +114,12 @@ func (b *Bus) Follow(ctx context.Context, a hub.AnswerRef, fn func(*protocol.Fra
 
 // orderedMessages creates the ordered consumer of an answer, retrying while
 // JetStream elects leaders after a node loss, until ctx ends or the bus is down.
-func (b *Bus) orderedMessages(ctx context.Context, stream string, a hub.AnswerRef, down <-chan struct{}) (jetstream.MessagesContext, error) {
+func (b *Bus) orderedMessages(ctx context.Context, stream string, a hub.AnswerRef, down <-chan struct{}) (jetstream.Consumer, jetstream.MessagesContext, error) {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{b.subject("answer", token(a.MessageID))},
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: 30 * time.Second,
+		InactiveThreshold: 10 * time.Second, // a backstop: dropConsumer deletes it
+
 	}
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := opContext(ctx)
@@ -126,18 +128,30 @@ func (b *Bus) orderedMessages(ctx context.Context, stream string, a hub.AnswerRe
 		if err == nil {
 			it, merr := c.Messages()
 			if merr == nil {
-				return it, nil
+				return c, it, nil
 			}
 			err = merr
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-down:
-			return nil, unavailable("follow "+a.MessageID, err)
+			return nil, nil, unavailable("follow "+a.MessageID, err)
 		case <-time.After(backoff(attempt)):
 		}
 	}
+}
+
+// dropConsumer deletes a follow's ordered consumer once it is done with,
+// so the server does not keep it until its inactivity threshold.
+func (b *Bus) dropConsumer(stream string, c jetstream.Consumer) {
+	info := c.CachedInfo()
+	if info == nil || !b.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = b.js.DeleteConsumer(ctx, stream, info.Name) // best effort: the threshold removes it anyway
 }
 
 func isClosed(ch <-chan struct{}) bool {

@@ -54,8 +54,8 @@ func New(opts Options) (*Bus, error) {
 	b := &Bus{opts: opts, id: opts.InstanceID,
 		log: opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID))}
 	b.conn.init(opts.OutageGrace)
-	b.lease = newLeaseView(opts.LeaseTTL)
-	b.locks = newLockView()
+	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL)
+	b.locks = newLockView(b.lease)
 	nc, err := nats.Connect(strings.Join(opts.URLs, ","), b.natsOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: connect to %s: %w", strings.Join(opts.URLs, ","), err)

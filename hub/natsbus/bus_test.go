@@ -152,7 +152,9 @@ func TestLocks(t *testing.T) {
 	waitHealthy(t, ctx, buses...)
 
 	for round := range 5 {
-		conv := fmt.Sprintf("conv%d", round)
+		// One conversation throughout: from the second round on, its key
+		// holds a delete marker, where a lost Create reports a bare conflict.
+		conv := "conv-locks"
 		var wins atomic.Int32
 		var winner atomic.Pointer[hub.AnswerRef]
 		holders := make(chan hub.AnswerRef, 3)
@@ -271,6 +273,15 @@ func TestFollow(t *testing.T) {
 			t.Fatalf("%s follower: %v", name, r.err)
 		}
 		checkFrames(t, name, r.frames, frames)
+	}
+	// Every follow deleted its consumer when it ended.
+	st, err := peer.js.Stream(ctx, peer.res.Load().stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil || info.State.Consumers != 0 {
+		t.Fatalf("the answer stream keeps %d consumers after the follows ended (%v)", info.State.Consumers, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,8 +26,9 @@ var _ limits.Shared = (*Limits)(nil)
 // Limits returns the cluster-wide limits over this bus.
 func (b *Bus) Limits() *Limits { return &Limits{b: b} }
 
-// casRetries bounds the compare-and-swap attempts of one limit update.
-const casRetries = 10
+// casRetries bounds the compare-and-swap attempts of one limit update
+// (a user's tabs reconnecting together after a restart contend on one key).
+const casRetries = 30
 
 // connCounts is the value of a user's key in chatd_conns: open
 // connections per instance.
@@ -179,6 +181,12 @@ func casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
 		}
 		if !errorsIsKV(err) {
 			return unavailable("write limit "+key, err)
+		}
+		// Lost the race: wait a random moment so the contenders spread out.
+		select {
+		case <-ctx.Done():
+			return unavailable("update limit "+key, ctx.Err())
+		case <-time.After(time.Duration(rand.Int64N(int64(5 * time.Millisecond)))):
 		}
 	}
 	return unavailable("update limit "+key, errors.New("too many concurrent updates"))

@@ -143,6 +143,7 @@ func TestClusterNATSFaults(t *testing.T) {
 	seenA := onA.until(func(f frame) bool { return f.Type == "delta" && f.MessageID == ack2.MessageID })
 	follower := b.dial(t, u)
 	subscribe(follower, ack2.ConversationID)
+	follower.until(func(f frame) bool { return f.Type == "delta" }) // B mirrors the answer
 	c.nats.StopAll()
 	if got := follower.until(func(f frame) bool { return f.Type == "error" }); got[len(got)-1].Code != "unavailable" {
 		t.Fatalf("follower's error frame: %s", got[len(got)-1].raw)

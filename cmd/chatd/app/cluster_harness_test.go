@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 
 // clusterLease is the lease TTL of the test instances: short, so a crash
 // is detected within the test's patience.
-const clusterLease = time.Second
+const clusterLease = 2 * time.Second
 
 // cluster is several chatd instances (each an App with its own httptest
 // server, MongoDB client and NATS connection) sharing one MongoDB store on
@@ -36,10 +37,15 @@ type cluster struct {
 	nodes   []*env
 	buses   []*natsbus.Bus
 	crashed []bool // instances killed by crash: their shutdown errors are expected
+
+	uri        string        // the shared MongoDB store
+	tweak      func(*Config) // applied to every instance
+	mu         sync.Mutex    // guards nodes[i].srv across restarts
+	generation []int         // restarts of each instance (names its new instance id)
 }
 
 type clusterOptions struct {
-	instances int            // defaults to 3
+	instances int           // defaults to 3
 	tweak     func(*Config) // tweak every instance
 }
 
@@ -48,27 +54,34 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	if o.instances == 0 {
 		o.instances = 3
 	}
-	c := &cluster{nats: natstest.Start(t, natstest.Options{}), fake: fakeai.Start(t, fakeai.Options{})}
-	uri := ferret.Start(t)
+	c := &cluster{nats: natstest.Start(t, natstest.Options{}), fake: fakeai.Start(t, fakeai.Options{}),
+		uri: ferret.Start(t), tweak: o.tweak}
 	c.provision(t)
 	for i := range o.instances {
 		c.nodes = append(c.nodes, nil)
 		c.buses = append(c.buses, nil)
 		c.crashed = append(c.crashed, false)
-		c.start(t, i, uri, o.tweak)
+		c.generation = append(c.generation, 0)
+		c.start(t, i, c.uri, o.tweak)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
 	for _, b := range c.buses {
-		for b.Health(ctx) != nil {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("bus %s not healthy: %v", b.InstanceID(), b.Health(ctx))
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
+		c.waitHealthy(t, b)
 	}
 	return c
+}
+
+// waitHealthy waits until b is usable.
+func (c *cluster) waitHealthy(t *testing.T, b *natsbus.Bus) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for b.Health(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("bus %s not healthy: %v", b.InstanceID(), b.Health(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // provision sets the buckets and the stream up once, before the instances
@@ -103,7 +116,10 @@ func (c *cluster) start(t *testing.T, i int, uri string, tweak func(*Config)) {
 	if err != nil {
 		t.Fatalf("open mongo store: %v", err)
 	}
-	bus, err := natsbus.New(natsbus.Options{URLs: c.nats.URLs(), InstanceID: fmt.Sprintf("inst-%c", 'a'+i),
+	c.mu.Lock()
+	id := fmt.Sprintf("inst-%c%d", 'a'+i, c.generation[i])
+	c.mu.Unlock()
+	bus, err := natsbus.New(natsbus.Options{URLs: c.nats.URLs(), InstanceID: id,
 		LeaseTTL: clusterLease, OutageGrace: 500 * time.Millisecond, Logger: testLogger(t),
 		Stream: natsbus.StreamLimits{MaxBytes: 64 << 20}})
 	if err != nil {
@@ -133,8 +149,10 @@ func (c *cluster) start(t *testing.T, i int, uri string, tweak func(*Config)) {
 	}
 	e.app = a
 	e.srv = httptest.NewServer(a.Handler())
-	t.Cleanup(func() { c.stop(t, i) })
+	t.Cleanup(func() { c.stopEnv(t, e, i) })
+	c.mu.Lock()
 	c.nodes[i], c.buses[i] = e, bus
+	c.mu.Unlock()
 }
 
 // crash kills instance i as kill -9 would, as far as the cluster can tell:
@@ -146,9 +164,9 @@ func (c *cluster) crash(i int) {
 	c.buses[i].Kill()
 }
 
-// stop shuts instance i down as the binary does, then its store.
-func (c *cluster) stop(t *testing.T, i int) {
-	e := c.nodes[i]
+// stopEnv shuts instance i (e) down as the binary does, then its store;
+// an instance already shut down (restart) only has its store closed.
+func (c *cluster) stopEnv(t *testing.T, e *env, i int) {
 	timeout := testTimeout
 	if c.crashed[i] {
 		timeout = 2 * time.Second // nothing left to drain: it is dead for the cluster
