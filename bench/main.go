@@ -73,13 +73,19 @@ func parseFlags(args []string) (options, error) {
 	fs.Var(&lat, "latency-levels", "concurrent streams of the latency scenario (default 1,10,50,200)")
 	fs.Var(&capa, "capacity-levels", "the capacity ramp (default 200,400,800,1200,1600)")
 	fs.Var(&mem, "memory-levels", "idle connections of the memory scenario (default 1000,5000)")
-	fs.Var(&busLv, "bus-levels", "concurrent streams of the bus scenario (default 50,200)")
+	fs.Var(&busLv, "bus-levels", "concurrent streams of the bus scenario (default 50,200 with -bus-mongodb-uri, else 50)")
+	fs.StringVar(&o.cfg.busMongoURI, "bus-mongodb-uri", "", "bus scenario: a real MongoDB for the instances (default: FerretDB from cmd/devstack, which cannot hold 200 streams)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.cfg = fullConfig()
+	busMongo := o.cfg.busMongoURI
 	if o.smoke {
 		o.cfg = smokeConfig()
+	}
+	o.cfg.busMongoURI = busMongo
+	if busMongo == "" && !o.smoke && len(busLv) == 0 {
+		o.cfg.busLevels = []int{50} // FerretDB times out at 200 streams (docs/scale.md)
 	}
 	if *rounds > 0 {
 		o.cfg.rounds = *rounds
