@@ -38,6 +38,7 @@ type chatdCluster struct {
 	env   []string // shared by every instance
 	nodes []*chatdServer
 	site  *nginxSite
+	nats  *natsCluster
 }
 
 // startChatdCluster starts the NATS cluster (three nats-server processes
@@ -50,7 +51,7 @@ func startChatdCluster(t *testing.T) *chatdCluster {
 	nats := startNATSCluster(t, false)
 	mongoURI := ferret.Start(t)
 	openai := fakeAI(t)
-	c := &chatdCluster{t: t, bin: buildBinary(t, "chatd")}
+	c := &chatdCluster{t: t, bin: buildBinary(t, "chatd"), nats: nats}
 	c.env = append(nats.ChatdEnv(),
 		"MONGODB_URI="+mongoURI, "MONGODB_DATABASE=chatd_cluster",
 		"JWT_SECRET="+strings.Repeat("c", 40), "CHATD_BCRYPT_COST=4",
@@ -147,6 +148,9 @@ func TestClusterBehindNginx(t *testing.T) {
 	})
 	t.Run("rolling restart during running answers cuts none", func(t *testing.T) {
 		checkRollingRestart(t, c)
+	})
+	t.Run("a NATS node lost mid-answer changes nothing", func(t *testing.T) {
+		checkNATSNodeLoss(t, c, acct.Token)
 	})
 	t.Run("kill -9 of an instance ends its answer interrupted within the lease", func(t *testing.T) {
 		checkInstanceCrash(t, c, acct.Token)
@@ -313,6 +317,68 @@ func checkRollingRestart(t *testing.T, c *chatdCluster) {
 		t.Error("no tab was ever closed by a stopping instance: the restarts did not hit the answers")
 	}
 	t.Logf("%d answers, %d tabs, %d reconnects after 1001 closes", len(all)/2, len(all), reconnects)
+}
+
+// checkNATSNodeLoss kills the JetStream meta leader among the NATS nodes
+// while an answer runs on chatd-1 and a tab on chatd-2 follows it: both
+// tabs must get the whole answer, complete, as if nothing happened.
+func checkNATSNodeLoss(t *testing.T, c *chatdCluster, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	convID := newConversation(t, c.site.Client(true), c.site.Origin(), token)
+	tabs := []*liveTab{{name: "sender on chatd-1", conv: convID}, {name: "follower on chatd-2", conv: convID}}
+	conns := make([]*wsConn, 2)
+	for i := range conns {
+		w, err := c.dialNode(ctx, i, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = w
+	}
+	if err := tabs[1].subscribe(ctx, conns[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := conns[0].send(ctx, map[string]any{"type": "send", "id": "n1", "conversationId": convID,
+		"content": "[[fake tokens=150 delay=20ms]] node loss"}); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 1)
+	errs := make(chan error, 2)
+	for i, st := range []chan struct{}{nil, started} {
+		go func() { errs <- tabs[i].follow(ctx, conns[i], nil, st) }()
+	}
+	select {
+	case <-started:
+	case err := <-errs:
+		t.Fatalf("a tab ended before the answer started: %v", err)
+	}
+	leader := c.nats.Nodes[0].jsz(t).Meta.Leader
+	var victim *natsNode
+	for _, n := range c.nats.Nodes {
+		if n.Name == leader {
+			victim = n
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no JetStream meta leader among the nodes (leader %q)", leader)
+	}
+	if err := syscall.Kill(-victim.proc.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-victim.proc.done
+	for range tabs {
+		if err := <-errs; err != nil {
+			t.Fatalf("after %s was killed: %v", victim.Name, err)
+		}
+	}
+	content, status := storedAnswer(t, c.site, token, convID, tabs[0].msgID)
+	for _, tab := range tabs {
+		if tab.status != "complete" || tab.text.String() != content || tab.reconnects != 0 {
+			t.Errorf("%s: %s with %d bytes after %d reconnects; stored %s, %d bytes", tab.name, tab.status,
+				tab.text.Len(), tab.reconnects, status, len(content))
+		}
+	}
+	t.Logf("killed NATS node %s (the meta leader) mid-answer; both tabs got all %d bytes", victim.Name, len(content))
 }
 
 // checkInstanceCrash kills the instance running an answer; a tab on
