@@ -246,7 +246,8 @@ func checkRollingRestart(t *testing.T, c *chatdCluster) {
 			token := token // this answer's user, for the goroutines below
 			convID := newConversation(t, client, c.site.Origin(), token)
 			sender := &liveTab{name: fmt.Sprintf("wave %d answer %d sender", wave+1, n+1), conv: convID}
-			follower := &liveTab{name: fmt.Sprintf("wave %d answer %d follower", wave+1, n+1), conv: convID}
+			follower := &liveTab{name: fmt.Sprintf("wave %d answer %d follower", wave+1, n+1), conv: convID,
+				lookup: latestAnswer(client, c.site.Origin(), token, convID)}
 			all = append(all, sender, follower)
 			tokens[sender] = token
 			fw, err := c.dialSite(ctx, token)
@@ -300,10 +301,11 @@ func checkRollingRestart(t *testing.T, c *chatdCluster) {
 	for _, f := range failures {
 		t.Error(f)
 	}
-	reconnects := 0
+	reconnects, reloads := 0, 0
 	for i := 0; i < len(all); i += 2 {
 		sender, follower := all[i], all[i+1]
 		reconnects += sender.reconnects + follower.reconnects
+		reloads += follower.reloads
 		content, status := storedAnswer(t, c.site, tokens[sender], sender.conv, sender.msgID)
 		if status != "complete" || sender.status != "complete" || follower.status != "complete" {
 			t.Errorf("%s: stored %s, sender saw %s, follower saw %s", sender.name, status, sender.status, follower.status)
@@ -316,7 +318,8 @@ func checkRollingRestart(t *testing.T, c *chatdCluster) {
 	if reconnects == 0 {
 		t.Error("no tab was ever closed by a stopping instance: the restarts did not hit the answers")
 	}
-	t.Logf("%d answers, %d tabs, %d reconnects after 1001 closes", len(all)/2, len(all), reconnects)
+	t.Logf("%d answers, %d tabs, %d reconnects after 1001 closes (%d by a follower that had received nothing of its answer yet)",
+		len(all)/2, len(all), reconnects, reloads)
 }
 
 // checkNATSNodeLoss kills the JetStream meta leader among the NATS nodes
@@ -465,7 +468,40 @@ type liveTab struct {
 	seq        int
 	status     string
 	reconnects int
+	reloads    int // reconnects that needed the conversation over REST
 	lost       int // bytes seen but not stored (crash: after the last checkpoint)
+	// lookup, when set, finds the answer's message id over REST, for a
+	// reconnect before anything of the answer arrived.
+	lookup func(context.Context) (string, error)
+}
+
+// latestAnswer returns a lookup of the newest assistant message of convID
+// through the site.
+func latestAnswer(c *http.Client, base, token, convID string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/conversations/"+convID, nil)
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Messages []struct{ ID, Role string } `json:"messages"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("GET conversation %s: status %d, %v", convID, resp.StatusCode, err)
+		}
+		for i := len(out.Messages) - 1; i >= 0; i-- {
+			if out.Messages[i].Role == "assistant" {
+				return out.Messages[i].ID, nil
+			}
+		}
+		return "", fmt.Errorf("conversation %s has no answer", convID)
+	}
 }
 
 func (lt *liveTab) seqNow() int {
@@ -506,6 +542,17 @@ func (lt *liveTab) follow(ctx context.Context, w *wsConn, redial func(context.Co
 			}
 		}
 		lt.reconnects++
+		if lt.msgID == "" && lt.lookup != nil {
+			// Nothing of the answer arrived before the connection ended: a
+			// client reloads the conversation (the answer may even have
+			// ended meanwhile) and resumes from the answer's start.
+			id, err := lt.lookup(ctx)
+			if err != nil {
+				return fmt.Errorf("reload the conversation: %w", err)
+			}
+			lt.msgID = id
+			lt.reloads++
+		}
 		if err := lt.subscribe(ctx, w); err != nil {
 			return err
 		}
