@@ -43,10 +43,11 @@ type config struct {
 	fanTokens int
 	fanDelay  time.Duration
 
-	busLevels []int // concurrent streams, each with a sender and a follower tab
-	busTokens int
-	busDelay  time.Duration
-	busSpread time.Duration
+	busLevels   []int // concurrent streams, each with a sender and a follower tab
+	busTokens   int
+	busDelay    time.Duration
+	busSpread   time.Duration
+	busMongoURI string // a real MongoDB for the bus scenario; empty: FerretDB in cmd/devstack
 
 	growthSQLite growthSize // the data-growth scenario on the embedded store
 	growthFerret growthSize // and on the MongoDB store over FerretDB (much smaller: FerretDB scans)

@@ -90,6 +90,15 @@ func CreateConversation(ctx context.Context, baseURL, token string) (string, err
 
 // postJSON posts body and decodes the answer, which must have status want.
 func postJSON(ctx context.Context, url, token string, body any, want int, out any) error {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return postWith(ctx, url, h, body, want, out)
+}
+
+// postWith is postJSON with request headers h.
+func postWith(ctx context.Context, url string, h http.Header, body any, want int, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -98,10 +107,8 @@ func postJSON(ctx context.Context, url, token string, body any, want int, out an
 	if err != nil {
 		return err
 	}
+	req.Header = h.Clone()
 	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
 	res, err := restClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("POST %s: %w", url, err)
