@@ -104,6 +104,19 @@ func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 	return now.Sub(seenSince) > v.ttl
 }
 
+// forget drops what is known of instances silent for longer than the
+// leases bucket keeps their entries (their keys are gone there too), so
+// the view does not grow with every instance that ever ran.
+func (v *leaseView) forget(now time.Time, after time.Duration) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for key, last := range v.seen {
+		if now.Sub(last) > after {
+			delete(v.seen, key)
+		}
+	}
+}
+
 // lockView mirrors the locks bucket.
 type lockView struct {
 	mu       sync.Mutex
@@ -222,6 +235,7 @@ func (b *Bus) reportOrphans() {
 	if !ok || h == nil || b.conn.err() != nil {
 		return
 	}
+	b.lease.forget(now, leaseBucketAge(b.opts.LeaseTTL))
 	for _, a := range b.locks.orphans(b.id, b.lease, now) {
 		b.log.Info("answer of a dead instance", slog.String("message_id", a.MessageID),
 			slog.String("owner_instance", a.Instance))

@@ -139,6 +139,16 @@ func TestOrphanReports(t *testing.T) {
 	if got := step(40 * time.Second); len(got) != 0 {
 		t.Fatalf("a released lock reported: %+v", got)
 	}
+	// The dead instance is forgotten once the bucket no longer keeps it.
+	now, _ := leases.judging()
+	leases.forget(now, 30*time.Second)
+	leases.mu.Lock()
+	_, kept := leases.seen[token("dead")]
+	_, live := leases.seen[token("live")]
+	leases.mu.Unlock()
+	if kept || !live {
+		t.Fatalf("after forget: dead kept %v, live kept %v", kept, live)
+	}
 }
 
 var errTest = errors.New("renewal failed")
