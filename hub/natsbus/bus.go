@@ -38,7 +38,6 @@ type Bus struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	subs   []*nats.Subscription
 }
 
 var _ hub.Bus = (*Bus)(nil)

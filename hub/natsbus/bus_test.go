@@ -395,3 +395,32 @@ func TestControlAndEvents(t *testing.T) {
 	}
 	recA.waitFor(t, ctx, "event from b", func() bool { return len(recA.events) == 1 })
 }
+
+// TestSingleNode: against one NATS server the buckets and the stream get
+// one replica and the bus works.
+func TestSingleNode(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, Token: "tok"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := New(Options{URLs: c.URLs(), InstanceID: "solo", Token: "tok", Stream: StreamLimits{MaxBytes: 64 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	waitHealthy(t, ctx, b)
+	if r := b.replicas(); r != 1 {
+		t.Fatalf("replicas = %d on one server, want 1", r)
+	}
+	a := answer("conv-solo", "msg-solo", b.InstanceID())
+	if _, err := b.Acquire(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	frames := testFrames(a, 3)
+	publish(t, ctx, b, a, frames)
+	r := <-followAsync(ctx, b, a)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkFrames(t, "solo", r.frames, frames)
+}

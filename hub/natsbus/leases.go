@@ -27,7 +27,7 @@ type leaseView struct {
 
 	mu          sync.Mutex
 	self        string
-	seen        map[string]time.Time // instance -> created of its newest lease
+	seen        map[string]time.Time // token(instance) -> created of its newest lease
 	ownNow      time.Time            // created of this instance's newest lease seen
 	streakStart time.Time            // ownNow when renewals last resumed after a failure
 	renewedAt   time.Time            // local time of the last successful renewal
@@ -50,7 +50,7 @@ func (v *leaseView) apply(e jetstream.KeyValueEntry) {
 	if json.Unmarshal(e.Value(), &l) != nil {
 		return
 	}
-	v.seen[l.Instance] = e.Created()
+	v.seen[e.Key()] = e.Created()
 	if l.Instance == v.self && e.Created().After(v.ownNow) {
 		if v.streakStart.IsZero() {
 			v.streakStart = e.Created()
@@ -98,10 +98,23 @@ func (v *leaseView) judging() (now time.Time, ok bool) {
 func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if last, ok := v.seen[instance]; ok {
+	if last, ok := v.seen[token(instance)]; ok {
 		return now.Sub(last) > v.ttl
 	}
 	return now.Sub(seenSince) > v.ttl
+}
+
+// forget drops what is known of instances silent for longer than the
+// leases bucket keeps their entries (their keys are gone there too), so
+// the view does not grow with every instance that ever ran.
+func (v *leaseView) forget(now time.Time, after time.Duration) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for key, last := range v.seen {
+		if now.Sub(last) > after {
+			delete(v.seen, key)
+		}
+	}
 }
 
 // lockView mirrors the locks bucket.
@@ -222,6 +235,7 @@ func (b *Bus) reportOrphans() {
 	if !ok || h == nil || b.conn.err() != nil {
 		return
 	}
+	b.lease.forget(now, leaseBucketAge(b.opts.LeaseTTL))
 	for _, a := range b.locks.orphans(b.id, b.lease, now) {
 		b.log.Info("answer of a dead instance", slog.String("message_id", a.MessageID),
 			slog.String("owner_instance", a.Instance))

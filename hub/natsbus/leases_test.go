@@ -30,7 +30,7 @@ func (e entry) Operation() jetstream.KeyValueOp { return e.op }
 
 func leaseEntry(inst string, at time.Time) entry {
 	v, _ := json.Marshal(lease{Instance: inst})
-	return entry{key: inst, value: v, created: at, op: jetstream.KeyValuePut}
+	return entry{key: token(inst), value: v, created: at, op: jetstream.KeyValuePut}
 }
 
 func lockEntryOf(ref hub.AnswerRef, rev uint64) entry {
@@ -46,6 +46,7 @@ func TestLeaseJudgement(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name      string
+		peerID    string          // defaults to "peer"
 		self      []time.Duration // own renewals seen (offsets from t0)
 		peer      *time.Duration  // the peer's newest lease, if any
 		deleted   bool            // the peer deleted its lease (clean shutdown)
@@ -61,20 +62,25 @@ func TestLeaseJudgement(t *testing.T) {
 		{name: "peer never seen, lock new", self: []time.Duration{0, 12 * time.Second}, lockSince: 11 * time.Second, judging: true},
 		{name: "peer never seen, lock older than a TTL", self: []time.Duration{0, 25 * time.Second}, lockSince: 12 * time.Second, judging: true, peerDead: true},
 		{name: "peer deleted its lease", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true},
+		{name: "peer with an encoded id deleted its lease", peerID: "host.example-1", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			peer := tt.peerID
+			if peer == "" {
+				peer = "peer"
+			}
 			v := newLeaseView("me", ttl)
 			v.renewed(nil)
 			for _, d := range tt.self {
 				v.apply(leaseEntry("me", t0.Add(d)))
 			}
 			if tt.peer != nil {
-				v.apply(leaseEntry("peer", t0.Add(*tt.peer)))
+				v.apply(leaseEntry(peer, t0.Add(*tt.peer)))
 			}
 			if tt.deleted {
-				v.apply(entry{key: "peer", op: jetstream.KeyValueDelete})
+				v.apply(entry{key: token(peer), op: jetstream.KeyValueDelete})
 			}
 			if tt.failed {
 				v.renewed(errTest)
@@ -86,7 +92,7 @@ func TestLeaseJudgement(t *testing.T) {
 			if !ok {
 				return
 			}
-			if dead := v.dead("peer", now, t0.Add(tt.lockSince)); dead != tt.peerDead {
+			if dead := v.dead(peer, now, t0.Add(tt.lockSince)); dead != tt.peerDead {
 				t.Fatalf("dead = %v, want %v", dead, tt.peerDead)
 			}
 		})
@@ -132,6 +138,16 @@ func TestOrphanReports(t *testing.T) {
 	locks.apply(entry{key: orphan.ConversationID, op: jetstream.KeyValueDelete})
 	if got := step(40 * time.Second); len(got) != 0 {
 		t.Fatalf("a released lock reported: %+v", got)
+	}
+	// The dead instance is forgotten once the bucket no longer keeps it.
+	now, _ := leases.judging()
+	leases.forget(now, 30*time.Second)
+	leases.mu.Lock()
+	_, kept := leases.seen[token("dead")]
+	_, live := leases.seen[token("live")]
+	leases.mu.Unlock()
+	if kept || !live {
+		t.Fatalf("after forget: dead kept %v, live kept %v", kept, live)
 	}
 }
 

@@ -31,6 +31,10 @@ func (b *Bus) provisionErr() error {
 	return fmt.Errorf("waiting for NATS")
 }
 
+// leaseBucketAge is how long the leases bucket keeps an entry: six lease
+// TTLs, at least a minute.
+func leaseBucketAge(ttl time.Duration) time.Duration { return max(6*ttl, time.Minute) }
+
 // name is a bucket or stream name under the prefix.
 func (b *Bus) name(s string) string { return b.opts.Prefix + "_" + s }
 
@@ -74,7 +78,7 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	if res.locks, err = kv("locks", 0); err != nil {
 		return nil, err
 	}
-	if res.leases, err = kv("leases", max(6*b.opts.LeaseTTL, time.Minute)); err != nil {
+	if res.leases, err = kv("leases", leaseBucketAge(b.opts.LeaseTTL)); err != nil {
 		return nil, err
 	}
 	if res.conns, err = kv("conns", 0); err != nil {

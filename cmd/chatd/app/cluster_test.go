@@ -286,3 +286,50 @@ func noSecondDone(t *testing.T, tab *client, d time.Duration) {
 		}
 	}
 }
+
+// TestClusterRegenerate (behaviour 2): a regenerate from a tab on B stops
+// the answer running on A (upstream aborted within a second, one done,
+// cancelled) and starts the new answer, which every tab follows to its end.
+func TestClusterRegenerate(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	a, b := c.nodes[0], c.nodes[1]
+	u := a.register(t)
+	tabA, tabB := a.dial(t, u), b.dial(t, u)
+	ack := tabA.start("regenerate me [[fake tokens=400 delay=5ms]]")
+	seenB := subscribe(tabB, ack.ConversationID)
+	seenB = append(seenB, tabB.until(func(f frame) bool { return f.Type == "delta" })...)
+
+	tabB.write(map[string]any{"type": "regenerate", "id": "rg", "conversationId": ack.ConversationID})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.fake.WaitAbort(ctx); err != nil {
+		t.Fatalf("the upstream on A was not aborted within 1s of the regenerate on B: %v", err)
+	}
+	framesB := live(append(seenB, tabB.until(func(f frame) bool { return f.Type == "ack" && string(f.ID) == `"rg"` })...))
+	if _, done := delivered(t, framesB, ack.MessageID); done.Status != "cancelled" {
+		t.Fatalf("old answer on B ended %s", done.raw)
+	}
+	re := framesB[len(framesB)-1]
+	if re.MessageID == "" || re.MessageID == ack.MessageID {
+		t.Fatalf("regenerate ack %s", re.raw)
+	}
+	want := fakeai.ExpectedText(fakeai.Config{Tokens: 400})
+	restB := live(tabB.until(isDone(re.MessageID)))
+	if text, done := answer(t, restB, re.MessageID); done.Status != "complete" || text != want {
+		t.Fatalf("new answer on B: %d bytes, %s", len(text), done.raw)
+	}
+	framesA := live(tabA.until(isDone(re.MessageID)))
+	var oldDone int
+	for _, f := range framesA {
+		if f.Type == "done" && f.MessageID == ack.MessageID {
+			oldDone++
+		}
+	}
+	if oldDone != 1 {
+		t.Fatalf("tab on A got %d dones of the old answer, want 1", oldDone)
+	}
+	if text, done := answer(t, framesA, re.MessageID); done.Status != "complete" || text != want {
+		t.Fatalf("new answer on A: %d bytes, %s", len(text), done.raw)
+	}
+}
