@@ -59,7 +59,8 @@ func (e *env) startBusCluster(ctx context.Context, users int, mongoURI2 string) 
 		mongoURI = mongoURI2
 	}
 	run := time.Now().Unix() // fresh databases, even on a MongoDB kept between runs
-	for i := range 2 {       // one at a time: the first sets JetStream up
+	// One at a time: the first sets JetStream up.
+	for i := range 2 {
 		env := append(e.busChatdEnv(mongoURI, fmt.Sprintf("chatd_bench_cluster_%d", run)), "CHATD_NATS_URL="+natsURL,
 			fmt.Sprintf("CHATD_INSTANCE_ID=bench-%d", i+1), fmt.Sprintf("CHATD_DATA_DIR=%s/chatd-%d", data, i+1))
 		p, err := startProc(ctx, fmt.Sprintf("bus-chatd-%d", i+1), e.bins.chatd, nil, env, e.dir,
