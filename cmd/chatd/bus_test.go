@@ -67,6 +67,15 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 		}
 		text.WriteString(f.Text)
 	}
+	for _, s := range []*server{s1, s2} {
+		logs := s.logs.String()
+		if !strings.Contains(logs, `"msg":"joining the cluster"`) || !strings.Contains(logs, `"nats_auth":"user chatd"`) {
+			t.Errorf("no cluster start line in the logs:\n%s", logs)
+		}
+		if strings.Contains(logs, "nats pw") {
+			t.Errorf("the NATS password is in the logs:\n%s", logs)
+		}
+	}
 }
 
 // waitReadyz polls /readyz until it answers 200 (the bus connects in the background).
