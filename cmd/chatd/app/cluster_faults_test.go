@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -174,9 +175,17 @@ func TestClusterNATSFaults(t *testing.T) {
 	if err != nil || stored.Status != persistence.StatusComplete || stored.Content != full {
 		t.Fatalf("answer of the outage stored as %s (%d bytes), %v", stored.Status, len(stored.Content), err)
 	}
+	// A tab on A follows a conversation in which B then starts an answer.
+	var created struct {
+		Conversation struct {
+			ID string `json:"id"`
+		} `json:"conversation"`
+	}
+	b.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"title": "after"}, http.StatusCreated, &created)
+	seen := subscribe(onA, created.Conversation.ID)
 	onB3 := b.dial(t, u)
-	ack3 := onB3.start("after the outage [[fake tokens=40]]")
-	seen := subscribe(onA, ack3.ConversationID)
+	onB3.write(sendFrame("after", created.Conversation.ID, "after the outage [[fake tokens=40]]"))
+	ack3 := onB3.expect("ack")
 	text, done = answer(t, live(append(seen, onA.until(isDone(ack3.MessageID))...)), ack3.MessageID)
 	if done.Status != "complete" || text != fakeai.ExpectedText(fakeai.Config{Tokens: 40}) {
 		t.Fatalf("after recovery, a follower on A got %d bytes, %s", len(text), done.raw)

@@ -135,7 +135,7 @@ func (c *cluster) start(t *testing.T, i int, uri string, tweak func(*Config)) {
 		Titler:       func(_ context.Context, _, prompt, _ string) string { return "Title: " + firstWords(prompt) },
 		Auth:         auth.Options{Secret: []byte(strings.Repeat("s", 32))},
 		Accounts:     auth.AccountOptions{BcryptCost: bcrypt.MinCost},
-		Hub:          hub.Options{CoalesceInterval: 10 * time.Millisecond},
+		Hub:          hub.Options{CoalesceInterval: 40 * time.Millisecond}, // fewer bus messages on a loaded test machine
 		Bus:          bus,
 		SharedLimits: bus.Limits(),
 	}
