@@ -43,6 +43,9 @@ func (s *stream) Deliver(f *protocol.Frame) {
 	}
 }
 
+// Busy implements hub.Busy: frames wait to be written.
+func (s *stream) Busy() bool { return len(s.queue) > 0 }
+
 // Close implements hub.Subscriber: the response ends. The first reason wins.
 func (s *stream) Close(code protocol.CloseCode, _ string) {
 	s.once.Do(func() {
