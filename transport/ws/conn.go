@@ -34,7 +34,9 @@ type conn struct {
 	// watchdog closes the socket when one write takes longer than
 	// WriteTimeout; the writer arms it around every write.
 	watchdog *time.Timer
-	writing  atomic.Bool // a frame is being written
+	pinging  atomic.Bool    // a ping waits for its pong
+	pings    sync.WaitGroup // the ping goroutines
+	writing  atomic.Bool    // a frame is being written
 }
 
 func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
@@ -97,9 +99,9 @@ func (c *conn) closeReason() (protocol.CloseCode, string) {
 	return c.code, c.reason
 }
 
-// serve runs the connection: the writer, the worker and the pinger in
-// goroutines of their own, the reader in this one. It returns when all
-// four have ended; any of them ending ends the others.
+// serve runs the connection: the writer and the worker in goroutines of
+// their own, the reader in this one, and each ping in a short-lived one.
+// It returns when all have ended; any of them ending ends the others.
 func (c *conn) serve() {
 	h := c.h
 	h.opts.Metrics.ConnectionOpened()
@@ -109,7 +111,7 @@ func (c *conn) serve() {
 	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
 
 	var wg sync.WaitGroup
-	for _, loop := range []func(){c.writeLoop, c.workLoop, c.pingLoop} {
+	for _, loop := range []func(){c.writeLoop, c.workLoop} {
 		wg.Go(func() {
 			defer c.cancel()
 			loop()
@@ -118,6 +120,7 @@ func (c *conn) serve() {
 	c.readLoop()
 	c.cancel()
 	wg.Wait()
+	c.pings.Wait()
 	code, reason := c.closeReason()
 	h.log.Info("websocket closed", "connection", c.id, "user", c.userID,
 		"duration", time.Since(c.started).Round(time.Millisecond), "close_code", int(code), "reason", reason)
@@ -126,6 +129,8 @@ func (c *conn) serve() {
 // writeLoop is the only code that writes data and close frames to the
 // socket.
 func (c *conn) writeLoop() {
+	ping := time.NewTicker(c.h.opts.PingInterval)
+	defer ping.Stop()
 	var expiry <-chan time.Time
 	if !c.expires.IsZero() {
 		t := time.NewTimer(time.Until(c.expires))
@@ -139,6 +144,8 @@ func (c *conn) writeLoop() {
 				c.ws.CloseNow()
 				return
 			}
+		case <-ping.C:
+			c.startPing()
 		case <-expiry:
 			c.kick(protocol.CloseUnauthorized, "token expired")
 		case <-c.closing:
@@ -171,26 +178,24 @@ func (c *conn) writeStuck() {
 	c.ws.CloseNow()
 }
 
-// pingLoop pings the peer every PingInterval and ends the connection when
-// a pong does not come back within PingTimeout. It runs beside the writer:
-// waiting for a pong never holds up a delta, and the reader, which never
-// waits on the hub, takes the pong in as soon as it arrives.
-func (c *conn) pingLoop() {
-	t := time.NewTicker(c.h.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			if err := c.ping(); err != nil {
-				if c.ctx.Err() == nil {
-					c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
-				}
-				return
-			}
-		}
+// startPing pings the peer from a short-lived goroutine, one ping at a
+// time, and ends the connection when the pong does not come back within
+// PingTimeout. Waiting for the pong never holds up the writer's deltas,
+// and the reader, which never waits on the hub, takes the pong in as soon
+// as it arrives.
+func (c *conn) startPing() {
+	if !c.pinging.CompareAndSwap(false, true) {
+		return
 	}
+	c.pings.Go(func() {
+		defer c.pinging.Store(false)
+		if err := c.ping(); err != nil {
+			if c.ctx.Err() == nil {
+				c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
+			}
+			c.cancel()
+		}
+	})
 }
 
 func (c *conn) ping() error {

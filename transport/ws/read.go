@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -56,7 +57,7 @@ func (c *conn) workLoop() {
 		case <-c.ctx.Done():
 			return
 		case f := <-c.work:
-			if err := c.dispatch(f); err != nil {
+			if err := c.dispatch(f); err != nil && !errors.Is(err, errAnswered) {
 				c.Deliver(protocol.ErrorFrame(f.ID, c.protocolError(f, err)))
 			}
 		}
@@ -92,7 +93,7 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 	defer cancel()
 	hb := c.h.opts.Hub
 	if f.Type == protocol.TypeSend || f.Type == protocol.TypeRegenerate {
-		if err := c.recheck(ctx); err != nil {
+		if err := c.recheck(ctx, f.ID); err != nil {
 			return err
 		}
 	}
@@ -125,15 +126,20 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 	return nil
 }
 
+// errAnswered is returned by a frame's handling that already answered it.
+var errAnswered = errors.New("frame already answered")
+
 // recheck authenticates the connection's token again before work that
 // stores something: an account deleted or signed out since the upgrade is
 // refused, and its connection closed with 4401.
-func (c *conn) recheck(ctx context.Context) error {
+func (c *conn) recheck(ctx context.Context, frameID json.RawMessage) error {
 	_, err := c.h.opts.Authenticate(ctx, c.token)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
+		// The error is queued before the close, which then writes it first.
+		c.Deliver(protocol.ErrorFrame(frameID, protocol.Errorf(protocol.CodeUnauthorized, "this session has ended; sign in again")))
 		c.kick(protocol.CloseUnauthorized, "signed out or account removed")
-		return protocol.Errorf(protocol.CodeUnauthorized, "this session has ended; sign in again")
+		return errAnswered
 	case err != nil:
 		c.h.log.Warn("recheck websocket token", "connection", c.id, "err", err)
 		return protocol.Errorf(protocol.CodeUnavailable, "cannot check the session right now; retry")
