@@ -23,7 +23,7 @@ type conn struct {
 	token   string // rechecked before each send and regenerate
 	started time.Time
 	queue   chan *protocol.Frame
-	work    chan protocol.ClientFrame // valid frames waiting for the worker
+	work    chan *protocol.ClientFrame // valid frames waiting for the worker
 	closing chan struct{}             // closed by kick: the writer closes the socket
 	kickMu  sync.Mutex
 	kicked  bool
@@ -46,7 +46,7 @@ func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
 		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
 		token: token, started: time.Now(),
 		queue:   make(chan *protocol.Frame, h.opts.QueueSize),
-		work:    make(chan protocol.ClientFrame, h.opts.MaxPendingFrames),
+		work:    make(chan *protocol.ClientFrame, h.opts.MaxPendingFrames),
 		closing: make(chan struct{}),
 		ctx:     ctx, cancel: cancel,
 	}

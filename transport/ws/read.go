@@ -42,7 +42,7 @@ func (c *conn) readLoop() {
 			continue
 		}
 		select {
-		case c.work <- f:
+		case c.work <- &f:
 		default:
 			c.refuse(f.ID, protocol.Errorf(protocol.CodeRateLimited, "too many frames waiting for an answer; wait for the acks"), abuse)
 		}
@@ -57,8 +57,8 @@ func (c *conn) workLoop() {
 		case <-c.ctx.Done():
 			return
 		case f := <-c.work:
-			if err := c.dispatch(f); err != nil && !errors.Is(err, errAnswered) {
-				c.Deliver(protocol.ErrorFrame(f.ID, c.protocolError(f, err)))
+			if err := c.dispatch(*f); err != nil && !errors.Is(err, errAnswered) {
+				c.Deliver(protocol.ErrorFrame(f.ID, c.protocolError(*f, err)))
 			}
 		}
 	}
