@@ -116,6 +116,8 @@ func (e *env) startChatd(ctx context.Context, users int) error {
 		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + e.fakeURL, "OPENAI_MODELS=fake-mini",
 		"CHATD_BCRYPT_COST=4", "CHATD_MAX_CONNS_PER_USER=10000",
 		"CHATD_SENDS_PER_MINUTE=1000000", "CHATD_FRAMES_PER_MINUTE=1000000",
+		"CHATD_REGISTRATIONS_PER_HOUR_IP=1000000", "CHATD_CONVERSATIONS_PER_MINUTE=1000000",
+		"CHATD_MAX_CONNECTIONS=1000000",
 	}
 	p, err := startProc(ctx, fmt.Sprintf("chatd-%d", e.chatdRuns), e.bins.chatd, nil, env, e.dir,
 		map[string]*regexp.Regexp{"addr": chatdAddrRE, "pprof": chatdPprof})
