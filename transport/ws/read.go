@@ -41,12 +41,26 @@ func (c *conn) readLoop() {
 			c.Deliver(protocol.Pong(f.ID))
 			continue
 		}
+		c.startWorker()
 		select {
 		case c.work <- &f:
 		default:
 			c.refuse(f.ID, protocol.Errorf(protocol.CodeRateLimited, "too many frames waiting for an answer; wait for the acks"), abuse)
 		}
 	}
+}
+
+// startWorker starts the worker the first time a frame needs it. Only the
+// reader calls it.
+func (c *conn) startWorker() {
+	if c.work != nil {
+		return
+	}
+	c.work = make(chan *protocol.ClientFrame, c.h.opts.MaxPendingFrames)
+	c.helpers.Go(func() {
+		defer c.cancel()
+		c.workLoop()
+	})
 }
 
 // workLoop runs the frames the reader handed over, one at a time and in
