@@ -281,13 +281,30 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 // ActiveAnswer is ActiveMessageID for the conversation's owner only; for
 // any other user it returns "", as for a conversation with nothing
 // running, so a caller that has not checked ownership learns nothing of
-// another user's conversation.
+// another user's conversation. An answer running on another instance
+// counts when the bus names the same owner.
 func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
-	c := h.lookup(conversationID)
-	if c == nil || c.owner != ownerID {
+	if c := h.lookup(conversationID); c != nil {
+		c.mu.Lock()
+		owner, id := c.owner, c.runningIDLocked()
+		c.mu.Unlock()
+		if owner != ownerID {
+			return ""
+		}
+		if id != "" {
+			return id
+		}
+	}
+	if h.solo {
 		return ""
 	}
-	return h.ActiveMessageID(conversationID)
+	ctx, cancel := context.WithTimeout(h.base, busTimeout)
+	defer cancel()
+	a, ok, err := h.bus.Running(ctx, conversationID)
+	if err != nil || !ok || a.UserID != ownerID {
+		return ""
+	}
+	return a.MessageID
 }
 
 // CancelConversation stops the running answer of a conversation, if the

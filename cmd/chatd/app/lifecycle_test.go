@@ -350,11 +350,15 @@ func TestSSEEvents(t *testing.T) {
 	tab := e.dial(t, u)
 	titled := func(f frame) bool { return f.Type == "conversation" && f.Conversation.Title != "" }
 	var seen []frame
+	isAck := func(f frame) bool { return f.Type == "ack" }
 	tab.write(sendFrame("1", convID, "first [[fake tokens=30]]"))
-	a1 := live(tab.until(func(f frame) bool { return f.Type == "ack" }))
+	seen = append(seen, tab.until(isAck)...)
+	a1 := live(seen)
 	seen = append(seen, tab.until(isDone(a1[len(a1)-1].MessageID))...)
 	tab.write(sendFrame("2", convID, "second [[fake tokens=30]]"))
-	a2 := live(tab.until(func(f frame) bool { return f.Type == "ack" }))
+	toAck := tab.until(isAck)
+	seen = append(seen, toAck...)
+	a2 := live(toAck)
 	seen = append(seen, tab.until(isDone(a2[len(a2)-1].MessageID))...)
 	// The hub hands the title's frame to the tab and the event stream in
 	// one pass; logout then ends the stream after what it has queued.
