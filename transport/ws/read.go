@@ -106,15 +106,8 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
 	hb := c.h.opts.Hub
-	if f.Type == protocol.TypeSend || f.Type == protocol.TypeRegenerate {
-		if err := c.recheck(ctx, f.ID); err != nil {
-			return err
-		}
-	}
-	if f.Type == protocol.TypeSend && f.ConversationID == "" {
-		if wait, ok := c.h.opts.Limits.AllowConversation(c.userID); !ok {
-			return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
-		}
+	if err := c.admit(ctx, f); err != nil {
+		return err
 	}
 	switch f.Type {
 	case protocol.TypeSend:
@@ -137,6 +130,24 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 		hb.Unsubscribe(c, f.ConversationID)
 	}
 	c.Deliver(protocol.Ack(f.ID))
+	return nil
+}
+
+// admit checks what a frame that stores something needs before the hub
+// sees it: a session still valid, and for a send that creates a
+// conversation, the user's budget of new conversations.
+func (c *conn) admit(ctx context.Context, f protocol.ClientFrame) error {
+	if f.Type != protocol.TypeSend && f.Type != protocol.TypeRegenerate {
+		return nil
+	}
+	if err := c.recheck(ctx, f.ID); err != nil {
+		return err
+	}
+	if f.Type == protocol.TypeSend && f.ConversationID == "" {
+		if wait, ok := c.h.opts.Limits.AllowConversation(c.userID); !ok {
+			return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
+		}
+	}
 	return nil
 }
 
