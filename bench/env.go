@@ -121,6 +121,8 @@ func (e *env) startChatd(ctx context.Context, users int) error {
 		// loadgen registers each account from its own forwarded address:
 		// sign-ups are limited per client address.
 		"CHATD_TRUSTED_PROXIES=127.0.0.1",
+		"CHATD_REGISTRATIONS_PER_HOUR_IP=1000000", "CHATD_CONVERSATIONS_PER_MINUTE=1000000",
+		"CHATD_MAX_CONNECTIONS=1000000",
 	}
 	p, err := startProc(ctx, fmt.Sprintf("chatd-%d", e.chatdRuns), e.bins.chatd, nil, env, e.dir,
 		map[string]*regexp.Regexp{"addr": chatdAddrRE, "pprof": chatdPprof})

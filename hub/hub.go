@@ -281,16 +281,21 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 // ActiveAnswer is ActiveMessageID for the conversation's owner only; for
 // any other user it returns "", as for a conversation with nothing
 // running, so a caller that has not checked ownership learns nothing of
-// another user's conversation.
+// another user's conversation. An answer running on another instance
+// counts when the bus names the same owner.
 func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
-	c := h.lookup(conversationID)
-	if c == nil {
-		return h.remoteRunningID(conversationID, ownerID) // checks the owner
+	if c := h.lookup(conversationID); c != nil {
+		c.mu.Lock()
+		owner, id := c.owner, c.runningIDLocked()
+		c.mu.Unlock()
+		if owner != ownerID {
+			return ""
+		}
+		if id != "" {
+			return id
+		}
 	}
-	if c.owner != ownerID {
-		return ""
-	}
-	return h.ActiveMessageID(conversationID)
+	return h.remoteRunningID(conversationID, ownerID) // checks the owner
 }
 
 // CancelConversation stops the running answer of a conversation, if the

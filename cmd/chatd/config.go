@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"chatd/transport"
 	"chatd/transport/auth"
+	"chatd/transport/ws"
 )
 
 // Environments (CHATD_ENV).
@@ -39,24 +41,28 @@ type Config struct {
 	OpenAIModels             []string // OPENAI_MODELS, comma list; the first is the default
 	OpenAIModelsFromUpstream bool     // OPENAI_MODELS_FROM_UPSTREAM, default false
 
-	AllowedOrigins []string       // CHATD_ALLOWED_ORIGINS: extra browser origins for /ws
-	TrustedProxies []string       // CHATD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For is believed
-	Registration   bool           // CHATD_REGISTRATION: "open" (default) or "closed"
-	ShutdownGrace  time.Duration  // CHATD_SHUTDOWN_GRACE, default 15s
-	StaticDir      string         // CHATD_STATIC_DIR: serve the front end from this directory
-	MetricsToken   string         // CHATD_METRICS_TOKEN
-	MetricsAllow   []netip.Prefix // CHATD_METRICS_ALLOW, default loopback
-	BodyLimit      int64          // CHATD_BODY_LIMIT, default 1MiB
-	LogLevel       slog.Level     // CHATD_LOG_LEVEL, default info
-	PprofAddr      string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
+	AllowedOrigins  []string       // CHATD_ALLOWED_ORIGINS: extra browser origins for /ws
+	TrustedProxies  []string       // CHATD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For is believed
+	Registration    bool           // CHATD_REGISTRATION: "open" (default) or "closed"
+	ShutdownGrace   time.Duration  // CHATD_SHUTDOWN_GRACE, default 15s
+	StaticDir       string         // CHATD_STATIC_DIR: serve the front end from this directory
+	MetricsToken    string         // CHATD_METRICS_TOKEN
+	MetricsAllow    []netip.Prefix // CHATD_METRICS_ALLOW, default loopback
+	BodyLimit       int64          // CHATD_BODY_LIMIT, default 1MiB
+	BodyReadTimeout time.Duration  // CHATD_BODY_READ_TIMEOUT, default 30s: a request body must arrive within it
+	MaxConnections  int            // CHATD_MAX_CONNECTIONS, default 10000: open TCP connections; more wait to be accepted
+	LogLevel        slog.Level     // CHATD_LOG_LEVEL, default info
+	PprofAddr       string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
 
-	BcryptCost         int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production)
-	LoginFailAccount   int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
-	LoginFailIP        int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
-	LoginFailureWindow time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
+	BcryptCost             int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production)
+	LoginFailAccount       int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
+	LoginFailIP            int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
+	LoginFailureWindow     time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
+	RegistrationsPerHourIP int           // CHATD_REGISTRATIONS_PER_HOUR_IP, default 10
+	ConversationsPerMinute int           // CHATD_CONVERSATIONS_PER_MINUTE, default 10 (per user, REST and live together)
 
 	// Live channel (hub, transport/ws, transport/sse, persistence/batch, llm).
-	WSReadLimit        int64         // CHATD_WS_READ_LIMIT, default 64KiB: larger frames close with 1009
+	WSReadLimit        int64         // CHATD_WS_READ_LIMIT, default ws.DefaultReadLimit (391KiB): larger frames close with 1009
 	WSQueue            int           // CHATD_WS_QUEUE, default 512 frames: a client that lets it fill is closed with 4408
 	WSPingInterval     time.Duration // CHATD_WS_PING_INTERVAL, default 25s
 	WSPingTimeout      time.Duration // CHATD_WS_PING_TIMEOUT, default 15s
@@ -176,21 +182,25 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		OpenAIModels:             r.list("OPENAI_MODELS", ""),
 		OpenAIModelsFromUpstream: r.boolean("OPENAI_MODELS_FROM_UPSTREAM", false),
 
-		TrustedProxies: r.list("CHATD_TRUSTED_PROXIES", ""),
-		Registration:   r.oneOf("CHATD_REGISTRATION", "open", "open", "closed") == "open",
-		ShutdownGrace:  r.duration("CHATD_SHUTDOWN_GRACE", 15*time.Second, 0, 10*time.Minute),
-		StaticDir:      r.str("CHATD_STATIC_DIR", ""),
-		MetricsToken:   strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
-		BodyLimit:      r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),
-		LogLevel:       r.level("CHATD_LOG_LEVEL"),
-		PprofAddr:      r.loopbackAddr("CHATD_PPROF_ADDR"),
+		TrustedProxies:  r.list("CHATD_TRUSTED_PROXIES", ""),
+		Registration:    r.oneOf("CHATD_REGISTRATION", "open", "open", "closed") == "open",
+		ShutdownGrace:   r.duration("CHATD_SHUTDOWN_GRACE", 15*time.Second, 0, 10*time.Minute),
+		StaticDir:       r.str("CHATD_STATIC_DIR", ""),
+		MetricsToken:    strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
+		BodyLimit:       r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),
+		BodyReadTimeout: r.duration("CHATD_BODY_READ_TIMEOUT", transport.DefaultBodyReadTimeout, 100*time.Millisecond, 10*time.Minute),
+		MaxConnections:  r.integer("CHATD_MAX_CONNECTIONS", 10_000, 16, 10_000_000),
+		LogLevel:        r.level("CHATD_LOG_LEVEL"),
+		PprofAddr:       r.loopbackAddr("CHATD_PPROF_ADDR"),
 
-		BcryptCost:         r.integer("CHATD_BCRYPT_COST", auth.DefaultBcryptCost, 4, 31),
-		LoginFailAccount:   r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
-		LoginFailIP:        r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
-		LoginFailureWindow: r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
+		BcryptCost:             r.integer("CHATD_BCRYPT_COST", auth.DefaultBcryptCost, 4, 31),
+		LoginFailAccount:       r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
+		LoginFailIP:            r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
+		LoginFailureWindow:     r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
+		RegistrationsPerHourIP: r.integer("CHATD_REGISTRATIONS_PER_HOUR_IP", auth.DefaultRegistrationsPerHourIP, 1, 1_000_000),
+		ConversationsPerMinute: r.integer("CHATD_CONVERSATIONS_PER_MINUTE", 10, 1, 1_000_000),
 
-		WSReadLimit:        r.size("CHATD_WS_READ_LIMIT", 64<<10, 4<<10, 16<<20),
+		WSReadLimit:        r.size("CHATD_WS_READ_LIMIT", ws.DefaultReadLimit, 4<<10, 16<<20),
 		WSQueue:            r.integer("CHATD_WS_QUEUE", 512, 16, 1<<16),
 		WSPingInterval:     r.duration("CHATD_WS_PING_INTERVAL", 25*time.Second, 100*time.Millisecond, 10*time.Minute),
 		WSPingTimeout:      r.duration("CHATD_WS_PING_TIMEOUT", 15*time.Second, 100*time.Millisecond, 10*time.Minute),

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"chatd/cmd/chatd/app"
 	"chatd/frontend"
 	"chatd/hub"
@@ -110,24 +112,26 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.
 		Logger: logger,
 		Auth:   auth.Options{Secret: secret, TTL: cfg.JWTTTL},
 		Accounts: auth.AccountOptions{
-			BcryptCost:            cfg.BcryptCost,
-			RegistrationClosed:    !cfg.Registration,
-			MaxFailuresPerAccount: cfg.LoginFailAccount,
-			MaxFailuresPerIP:      cfg.LoginFailIP,
-			FailureWindow:         cfg.LoginFailureWindow,
+			BcryptCost:             cfg.BcryptCost,
+			RegistrationClosed:     !cfg.Registration,
+			MaxFailuresPerAccount:  cfg.LoginFailAccount,
+			MaxFailuresPerIP:       cfg.LoginFailIP,
+			FailureWindow:          cfg.LoginFailureWindow,
+			RegistrationsPerHourIP: cfg.RegistrationsPerHourIP,
 		},
-		AllowedOrigins: cfg.AllowedOrigins,
-		TrustedProxies: cfg.TrustedProxies,
-		BodyLimit:      cfg.BodyLimit,
-		Static:         static,
-		Metrics:        transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
-		Hub:            hub.Options{CoalesceInterval: cfg.CoalesceInterval, MaxDuration: cfg.MaxAnswerDuration},
-		Writer:         batch.Options{Interval: cfg.CheckpointInterval},
+		AllowedOrigins:  cfg.AllowedOrigins,
+		TrustedProxies:  cfg.TrustedProxies,
+		BodyLimit:       cfg.BodyLimit,
+		BodyReadTimeout: cfg.BodyReadTimeout,
+		Static:          static,
+		Metrics:         transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
+		Hub:             hub.Options{CoalesceInterval: cfg.CoalesceInterval, MaxDuration: cfg.MaxAnswerDuration},
+		Writer:          batch.Options{Interval: cfg.CheckpointInterval},
 		WS: ws.Options{ReadLimit: cfg.WSReadLimit, QueueSize: cfg.WSQueue,
 			PingInterval: cfg.WSPingInterval, PingTimeout: cfg.WSPingTimeout},
 		SSE: sse.Options{QueueSize: cfg.WSQueue},
 		Limits: limits.Options{MaxConns: cfg.MaxConnsPerUser, FramesPerMinute: cfg.FramesPerMinute,
-			SendsPerMinute: cfg.SendsPerMinute},
+			SendsPerMinute: cfg.SendsPerMinute, ConversationsPerMinute: cfg.ConversationsPerMinute},
 	}
 	if bus != nil { // a nil *natsbus.Bus must not become a non-nil interface
 		ac.Bus = bus
@@ -185,6 +189,11 @@ func serve(ctx context.Context, cfg Config, a *app.App, logger *slog.Logger, rea
 		_ = a.Shutdown(context.Background())
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	// Past MaxConnections, new connections wait in the kernel's backlog
+	// until one closes; headers must arrive within ReadHeaderTimeout and
+	// bodies within CHATD_BODY_READ_TIMEOUT, so idle or slow clients
+	// cannot hold the slots.
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", slog.String("addr", ln.Addr().String()))

@@ -309,6 +309,11 @@ export async function startStack() {
       OPENAI_API_KEY: 'test',
       OPENAI_MODELS: 'fake-mini,fake-large',
       CHATD_BCRYPT_COST: '4',
+      // The suite signs up dozens of accounts from one address, and one
+      // test creates 35 conversations at once: the per-IP sign-up and the
+      // per-user creation limits (tested in Go) would refuse them.
+      CHATD_REGISTRATIONS_PER_HOUR_IP: '100000',
+      CHATD_CONVERSATIONS_PER_MINUTE: '100000',
       // As deployed behind nginx (deploy/chatd.env.example).
       ...(viaNginx ? { CHATD_TRUSTED_PROXIES: '127.0.0.1' } : {}),
       ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),

@@ -44,8 +44,14 @@ type Config struct {
 	// TrustedProxies are the addresses or CIDRs whose forwarded headers are believed.
 	TrustedProxies []string
 	BodyLimit      int64
-	Static         fs.FS
-	Metrics        transport.MetricsOptions
+	// BodyReadTimeout bounds the arrival of a request body (see
+	// transport.RouterOptions); zero takes the default.
+	BodyReadTimeout time.Duration
+	// AccountCheckInterval is how often the accounts of open live
+	// connections are checked to still exist (auth.Watch); zero takes the default.
+	AccountCheckInterval time.Duration
+	Static               fs.FS
+	Metrics              transport.MetricsOptions
 
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
 	Writer batch.Options  // Logger and Metrics are set by App when empty
@@ -122,19 +128,25 @@ func New(cfg Config) (*App, error) {
 	sseOpts := cfg.SSE
 	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger = a.hub, lim, cfg.Logger
 	a.sse = sse.NewHandler(sseOpts)
-	if a.handler, err = a.router(authn); err != nil {
+	if a.handler, err = a.router(authn, lim); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopHub = cancel
 	go func() {
 		defer close(a.hubDone)
+		var watch sync.WaitGroup // closes the live connections of removed accounts
+		watch.Go(func() {
+			auth.Watch(ctx, auth.WatchOptions{Users: cfg.Store, Connected: lim.ConnectedUsers,
+				Close: a.hub.CloseUser, Interval: cfg.AccountCheckInterval, Logger: cfg.Logger})
+		})
 		_ = a.hub.Run(ctx)
+		watch.Wait()
 	}()
 	return a, nil
 }
 
-func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
+func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler, error) {
 	cfg := a.cfg
 	accOpts := cfg.Accounts
 	accOpts.OnLogout = a.hub.CloseUser
@@ -155,12 +167,14 @@ func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
 			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger}),
-		Models:         api.NewModels(cfg.Model),
-		Health:         a.health,
-		TrustedProxies: cfg.TrustedProxies,
-		BodyLimit:      cfg.BodyLimit,
-		Static:         cfg.Static,
-		Metrics:        cfg.Metrics,
+		Models:          api.NewModels(cfg.Model),
+		Health:          a.health,
+		TrustedProxies:  cfg.TrustedProxies,
+		BodyLimit:       cfg.BodyLimit,
+		BodyReadTimeout: cfg.BodyReadTimeout,
+		Limits:          lim,
+		Static:          cfg.Static,
+		Metrics:         cfg.Metrics,
 		Register: func(routes transport.Routes) {
 			routes.Engine.GET("/ws", gin.WrapH(a.ws))
 			a.sse.Routes(routes.Authed)
