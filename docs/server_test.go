@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"chatd/llm"
 	"chatd/llm/models"
 	"chatd/persistence/sqlite"
+	"chatd/transport"
 	"chatd/transport/auth"
 )
 
@@ -44,6 +46,8 @@ func startServer(t *testing.T) *httptest.Server {
 		Auth:     auth.Options{Secret: []byte(strings.Repeat("d", 32))},
 		Accounts: auth.AccountOptions{BcryptCost: bcrypt.MinCost},
 		Hub:      hub.Options{CoalesceInterval: 40 * time.Millisecond},
+		// CHATD_METRICS_ALLOW's default.
+		Metrics: transport.MetricsOptions{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 	})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
