@@ -102,6 +102,7 @@ func TestDocumentedRoutes(t *testing.T) {
 	newConversation := func() string {
 		return do(t, http.MethodPost, srv.URL+"/api/conversations", token, `{}`).field(t, "conversation.id")
 	}
+	shared := newConversation()
 
 	var logout []route // last: it ends the session
 	for _, r := range append(apiRoutes, liveRoutes...) {
@@ -109,7 +110,11 @@ func TestDocumentedRoutes(t *testing.T) {
 			logout = append(logout, r)
 			continue
 		}
-		checkRoute(t, srv.URL, token, r, newConversation(), strings.HasPrefix(r.where, "api.md:"))
+		conv := shared
+		if r.method == http.MethodDelete {
+			conv = newConversation()
+		}
+		checkRoute(t, srv.URL, token, r, conv, strings.HasPrefix(r.where, "api.md:"))
 	}
 	if len(logout) != 1 {
 		t.Fatalf("logout documented %d times", len(logout))

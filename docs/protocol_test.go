@@ -75,7 +75,7 @@ var (
 	wscatRe  = regexp.MustCompile(`wscat -c ws://localhost:(\d+)/ws -H "Authorization: Bearer \$T"`)
 	hexIDRe  = regexp.MustCompile(`^[0-9a-f]{24}$`)
 	valueKey = map[string]bool{"type": true, "action": true, "status": true, "role": true, "code": true,
-		"protocol": true, "finishReason": true, "model": true, "maxFrameBytes": true}
+		"protocol": true, "finishReason": true, "model": true}
 )
 
 // TestWalkthroughReplays replays every frame protocol.md's wscat session
