@@ -147,7 +147,7 @@ func cpuPerToken(ctx context.Context, e *env, r *report, c config) error {
 	}
 	topCum, _ := pprofTop(ctx, e.bins.chatd, profile, 25, "-cum")
 	r.section("2b. CPU per token", fmt.Sprintf(`
-%d streams x %d tokens at %.0f tokens/s, %d rounds, relay and chatd interleaved.
+%s x %d tokens at %.0f tokens/s, %d rounds, relay and chatd interleaved.
 Server CPU time (from /proc, between the load generator's start and end marks)
 per token produced upstream, median over rounds; the ratio is taken round by round.
 Allocations are the server's heap allocations over the same window (MemStats
@@ -160,7 +160,7 @@ flat time, then by cumulative time:
 
 %s
 %s
-`, c.cpuStreams, c.cpuTokens, float64(time.Second)/float64(c.capacityDelay), c.rounds,
+`, streams(c.cpuStreams), c.cpuTokens, float64(time.Second)/float64(c.capacityDelay), c.rounds,
 		table([]string{"target", "CPU µs/token", "chatd / relay", "allocations/token", "bytes allocated/token", "fake upstream CPU µs/token"}, [][]string{
 			cpuRow(load.TargetRelay, got, c, per, ""),
 			cpuRow(load.TargetChatd, got, c, per, times(ratio)),

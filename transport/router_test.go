@@ -257,3 +257,38 @@ func TestTrustedProxies(t *testing.T) {
 		t.Fatalf("another forwarded client was limited too: %d", got)
 	}
 }
+
+// TestRequestLogRouteNames: what the web client serves (assets, fonts,
+// pages) is logged as route "static", other unmatched requests as
+// "unmatched", matched ones by their pattern.
+func TestRequestLogRouteNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Static = fstest.MapFS{
+			"index.html":                          {Data: []byte("<html>app</html>")},
+			"assets/KaTeX_Main-Regular-abc.woff2": {Data: []byte("font")},
+		}
+	}})
+	want := map[string]string{
+		"/assets/KaTeX_Main-Regular-abc.woff2": transport.RouteStatic,
+		"/c/0123456789abcdef01234567":          transport.RouteStatic,
+		"/":                                    transport.RouteStatic,
+		"/assets/missing.js":                   transport.RouteStatic,
+		"/api/nope":                            transport.RouteUnmatched,
+		"/healthz":                             "/healthz",
+	}
+	for path := range want {
+		e.do("GET", path, "", nil)
+	}
+	got := map[string]string{}
+	for _, l := range e.logs.lines(t) {
+		if l["msg"] == "http request" {
+			got[l["path"].(string)] = l["route"].(string)
+		}
+	}
+	for path, route := range want {
+		if got[path] != route {
+			t.Errorf("GET %s logged as route %q, want %q", path, got[path], route)
+		}
+	}
+}

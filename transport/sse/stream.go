@@ -42,6 +42,9 @@ func (s *stream) Deliver(f *protocol.Frame) {
 	}
 }
 
+// Busy implements hub.Busy: frames wait to be written.
+func (s *stream) Busy() bool { return len(s.queue) > 0 }
+
 // Close implements hub.Subscriber: the response ends.
 func (s *stream) Close(protocol.CloseCode, string) {
 	s.once.Do(func() { close(s.closing) })

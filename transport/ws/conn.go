@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -31,6 +32,7 @@ type conn struct {
 	// watchdog closes the socket when one write takes longer than
 	// WriteTimeout; the writer arms it around every write.
 	watchdog *time.Timer
+	writing  atomic.Bool // a frame is being written
 }
 
 func newConn(h *Handler, ws *websocket.Conn, id Identity) *conn {
@@ -65,6 +67,10 @@ func (c *conn) Deliver(f *protocol.Frame) {
 		}
 	}
 }
+
+// Busy implements hub.Busy: frames wait in the queue or one is being
+// written, so the hub merges the next deltas rather than adding a frame.
+func (c *conn) Busy() bool { return len(c.queue) > 0 || c.writing.Load() }
 
 // Close implements hub.Subscriber.
 func (c *conn) Close(code protocol.CloseCode, reason string) { c.kick(code, reason) }
@@ -152,9 +158,11 @@ func (c *conn) writeLoop() {
 // connection's watchdog closes the socket if the write takes longer than
 // WriteTimeout (a peer that stopped reading), which fails the write.
 func (c *conn) write(f *protocol.Frame) error {
+	c.writing.Store(true)
 	c.watchdog.Reset(c.h.opts.WriteTimeout)
 	err := c.ws.Write(context.Background(), websocket.MessageText, f.Data)
 	c.watchdog.Stop()
+	c.writing.Store(false)
 	return err
 }
 
