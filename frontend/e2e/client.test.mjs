@@ -223,6 +223,16 @@ describe('long messages', () => {
     await msg.getByRole('button', { name: 'Show less' }).waitFor();
     assert.ok((await rect(msg.locator('.msg-text-body'))).height > collapsed * 2, 'expanded');
     assert.equal((await shown(page))[0].content.length, 31000, 'stored whole');
+
+    // The system prompt (8,000 characters at most) is refused too, never cut.
+    await page.getByRole('button', { name: 'System prompt' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('System prompt').fill('z'.repeat(8001));
+    assert.equal((await dialog.getByLabel('System prompt').inputValue()).length, 8001);
+    assert.match(await dialog.locator('.counter').innerText(), /^8,001 \/ 8,000 characters: too long/);
+    assert.equal(await dialog.getByRole('button', { name: 'Save' }).isDisabled(), true);
+    await shot(page, '28b-system-prompt-too-long');
+    await page.keyboard.press('Escape');
     assert.deepEqual(seen.errors, []);
     await context.close();
   });
