@@ -107,10 +107,15 @@ func latencyChecks(r *report, c config, n int, got map[string][]sample) {
 		p99 := addedMs(got, load.TargetUpstream, ttftP99)
 		r.check("added TTFT p99, 50 streams", "<= 15 ms", f2(p99)+" ms", p99 <= 15)
 	}
-	limit := float64(c.coalesce.Milliseconds()) + 5
-	late := addedMs(got, load.TargetUpstream, lateP99)
+	// Issue 12's targets, against the relay (B) in the same run: a token
+	// waits for no timer when nothing is queued.
+	limit := 5.0
+	if n > 50 {
+		limit = 30
+	}
+	late := addedMs(got, load.TargetRelay, lateP99)
 	abs := medianOf(got[load.TargetChatd], func(s sample) float64 { return s.res.Lateness.P99 })
-	r.check("added lateness p99, "+streams(n), fmt.Sprintf("<= %.0f ms (coalescing + 5)", limit),
+	r.check("added lateness p99 over the relay, "+streams(n), fmt.Sprintf("<= %.0f ms", limit),
 		fmt.Sprintf("%s ms (chatd alone %s ms)", f2(late), f2(abs)), late <= limit)
 }
 

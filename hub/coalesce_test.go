@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +72,11 @@ func TestAdaptiveCoalescing(t *testing.T) {
 			var got []string
 			for _, f := range rec.frames {
 				if f.Type == "delta" {
-					got = append(got, deltaText(t, f.Data))
+					text, err := deltaText(f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, text)
 				}
 			}
 			if strings.Join(got, "|") != strings.Join(tt.deltas, "|") {
@@ -81,16 +84,4 @@ func TestAdaptiveCoalescing(t *testing.T) {
 			}
 		})
 	}
-}
-
-// deltaText is the text of an encoded delta frame.
-func deltaText(t *testing.T, data []byte) string {
-	t.Helper()
-	var d struct {
-		Text string `json:"text"`
-	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		t.Fatalf("decode delta %s: %v", data, err)
-	}
-	return d.Text
 }

@@ -278,6 +278,18 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 	return h.remoteRunningID(conversationID)
 }
 
+// ActiveAnswer is ActiveMessageID for the conversation's owner only; for
+// any other user it returns "", as for a conversation with nothing
+// running, so a caller that has not checked ownership learns nothing of
+// another user's conversation.
+func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
+	c := h.lookup(conversationID)
+	if c == nil || c.owner != ownerID {
+		return ""
+	}
+	return h.ActiveMessageID(conversationID)
+}
+
 // CancelConversation stops the running answer of a conversation, if the
 // owner matches, and waits briefly for it to end (used before a delete).
 func (h *Hub) CancelConversation(ownerID, conversationID string) {

@@ -197,7 +197,15 @@ func TestHealth(t *testing.T) {
 			t.Fatalf("%s: %d %s", p, r.status, r.body)
 		}
 	}
+	for _, p := range []string{"/healthz", "/readyz", "/api/healthz", "/api/readyz"} {
+		if r := e.do("HEAD", p, "", nil); r.status != 200 || len(r.body) != 0 {
+			t.Fatalf("HEAD %s: %d %q", p, r.status, r.body)
+		}
+	}
 	e.health.SetDraining()
+	if r := e.do("HEAD", "/readyz", "", nil); r.status != 503 {
+		t.Fatalf("HEAD /readyz while draining: %d", r.status)
+	}
 	expect(t, "readyz while draining", e.do("GET", "/readyz", "", nil), 503, "unavailable")
 	expect(t, "healthz while draining", e.do("GET", "/healthz", "", nil), 200, "")
 
