@@ -54,6 +54,7 @@ type Config struct {
 	LoginFailAccount   int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
 	LoginFailIP        int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
 	LoginFailureWindow time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
+	SignupsPerHourIP   int           // CHATD_REGISTRATIONS_PER_HOUR_IP, default 10
 
 	// Live channel (hub, transport/ws, transport/sse, persistence/batch, llm).
 	WSReadLimit        int64         // CHATD_WS_READ_LIMIT, default 64KiB: larger frames close with 1009
@@ -189,6 +190,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LoginFailAccount:   r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
 		LoginFailIP:        r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
 		LoginFailureWindow: r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
+		SignupsPerHourIP:   r.integer("CHATD_REGISTRATIONS_PER_HOUR_IP", auth.DefaultRegistrationsPerHourIP, 1, 1000000),
 
 		WSReadLimit:        r.size("CHATD_WS_READ_LIMIT", 64<<10, 4<<10, 16<<20),
 		WSQueue:            r.integer("CHATD_WS_QUEUE", 512, 16, 1<<16),

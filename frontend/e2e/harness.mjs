@@ -309,6 +309,8 @@ export async function startStack() {
       OPENAI_API_KEY: 'test',
       OPENAI_MODELS: 'fake-mini,fake-large',
       CHATD_BCRYPT_COST: '4',
+      // Every test registers its own users, all from one address.
+      CHATD_REGISTRATIONS_PER_HOUR_IP: '1000',
       // As deployed behind nginx (deploy/chatd.env.example).
       ...(viaNginx ? { CHATD_TRUSTED_PROXIES: '127.0.0.1' } : {}),
       ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
@@ -393,6 +395,7 @@ export async function startStack() {
         OPENAI_BASE_URL: '',
         OPENAI_MODELS: '',
         CHATD_BCRYPT_COST: '4',
+        CHATD_REGISTRATIONS_PER_HOUR_IP: '1000',
         ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
       },
       artifactsDir,
