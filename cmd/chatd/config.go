@@ -64,6 +64,7 @@ type Config struct {
 	MaxConnsPerUser    int           // CHATD_MAX_CONNS_PER_USER, default 20
 	FramesPerMinute    int           // CHATD_FRAMES_PER_MINUTE, default 300
 	SendsPerMinute     int           // CHATD_SENDS_PER_MINUTE, default 30
+	ConvsPerMinute     int           // CHATD_CONVERSATIONS_PER_MINUTE, default 10
 	CoalesceInterval   time.Duration // CHATD_COALESCE_INTERVAL, default 25ms
 	CheckpointInterval time.Duration // CHATD_CHECKPOINT_INTERVAL, default 300ms
 	MaxAnswerDuration  time.Duration // CHATD_MAX_ANSWER_DURATION, default 10m
@@ -199,6 +200,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxConnsPerUser:    r.integer("CHATD_MAX_CONNS_PER_USER", 20, 1, 10000),
 		FramesPerMinute:    r.integer("CHATD_FRAMES_PER_MINUTE", 300, 4, 1<<20),
 		SendsPerMinute:     r.integer("CHATD_SENDS_PER_MINUTE", 30, 1, 1<<20),
+		ConvsPerMinute:     r.integer("CHATD_CONVERSATIONS_PER_MINUTE", 10, 1, 1<<20),
 		CoalesceInterval:   r.duration("CHATD_COALESCE_INTERVAL", 25*time.Millisecond, time.Millisecond, time.Second),
 		CheckpointInterval: r.duration("CHATD_CHECKPOINT_INTERVAL", 300*time.Millisecond, 10*time.Millisecond, time.Minute),
 		MaxAnswerDuration:  r.duration("CHATD_MAX_ANSWER_DURATION", 10*time.Minute, time.Second, 24*time.Hour),

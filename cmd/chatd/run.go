@@ -103,7 +103,7 @@ func newApp(cfg Config, store persistence.Store, logger *slog.Logger) (*app.App,
 			PingInterval: cfg.WSPingInterval, PingTimeout: cfg.WSPingTimeout},
 		SSE: sse.Options{QueueSize: cfg.WSQueue},
 		Limits: limits.Options{MaxConns: cfg.MaxConnsPerUser, FramesPerMinute: cfg.FramesPerMinute,
-			SendsPerMinute: cfg.SendsPerMinute},
+			SendsPerMinute: cfg.SendsPerMinute, ConversationsPerMinute: cfg.ConvsPerMinute},
 	})
 }
 

@@ -311,6 +311,8 @@ export async function startStack() {
       CHATD_BCRYPT_COST: '4',
       // Every test registers its own users, all from one address.
       CHATD_REGISTRATIONS_PER_HOUR_IP: '1000',
+      // The sidebar test creates 35 conversations at once.
+      CHATD_CONVERSATIONS_PER_MINUTE: '100',
       // As deployed behind nginx (deploy/chatd.env.example).
       ...(viaNginx ? { CHATD_TRUSTED_PROXIES: '127.0.0.1' } : {}),
       ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
