@@ -101,7 +101,7 @@ func New(cfg Config) (*App, error) {
 	sseOpts := cfg.SSE
 	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger = a.hub, lim, cfg.Logger
 	a.sse = sse.NewHandler(sseOpts)
-	if a.handler, err = a.router(authn); err != nil {
+	if a.handler, err = a.router(authn, lim); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,7 +113,7 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
-func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
+func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler, error) {
 	cfg := a.cfg
 	accOpts := cfg.Accounts
 	accOpts.OnLogout = a.hub.CloseUser
@@ -135,6 +135,7 @@ func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
 		Health:         a.health,
 		TrustedProxies: cfg.TrustedProxies,
 		BodyLimit:      cfg.BodyLimit,
+		Limits:         lim, // one budget for POST /api/conversations and the live transports
 		Static:         cfg.Static,
 		Metrics:        cfg.Metrics,
 		Register: func(routes transport.Routes) {
