@@ -398,6 +398,7 @@ export async function startStack() {
         OPENAI_BASE_URL: '',
         OPENAI_MODELS: '',
         CHATD_BCRYPT_COST: '4',
+        CHATD_REGISTRATIONS_PER_HOUR_IP: '1000',
         ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
       },
       artifactsDir,

@@ -225,6 +225,18 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// TestConversationBudget: POST /api/conversations spends the configured
+// per-user budget (the router shares the app's limits, not its defaults).
+func TestConversationBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.Limits.ConversationsPerMinute = 12 }})
+	u := e.register(t)
+	for i := 0; i < 12; i++ {
+		e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"title": "t"}, http.StatusCreated, nil)
+	}
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"title": "t"}, http.StatusTooManyRequests, nil)
+}
+
 // TestTokenExpiry closes a socket with 4401 when its token expires.
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
