@@ -63,7 +63,14 @@ type Options struct {
 	FinishTimeout time.Duration
 	// HistoryChars bounds the prompt history sent upstream; it defaults to 100,000 characters.
 	HistoryChars int
+	// MaxAnswerBytes bounds the text of one answer: at that size the
+	// stream is stopped and the answer stored complete with finish reason
+	// "length". It defaults to DefaultMaxAnswerBytes.
+	MaxAnswerBytes int
 }
+
+// DefaultMaxAnswerBytes is the default Options.MaxAnswerBytes (256 KiB).
+const DefaultMaxAnswerBytes = 256 << 10
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
@@ -86,6 +93,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.HistoryChars <= 0 {
 		o.HistoryChars = 100_000
+	}
+	if o.MaxAnswerBytes <= 0 {
+		o.MaxAnswerBytes = DefaultMaxAnswerBytes
 	}
 }
 
@@ -276,8 +286,17 @@ func (h *Hub) userSubs(userID string) []Subscriber {
 	return subs
 }
 
-func (h *Hub) isClosing() bool {
+// enter counts a Send or Regenerate in h.work, unless the hub is closing;
+// the caller calls h.work.Done when it returns. The check and the count
+// are one critical section: Shutdown, which sets closing under h.mu before
+// it waits, then waits for every request already past the check, so none
+// can start an answer after the wait (and write to a closed batch writer).
+func (h *Hub) enter() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.closing
+	if h.closing {
+		return false
+	}
+	h.work.Add(1)
+	return true
 }
