@@ -95,7 +95,7 @@ type Message struct {
 	Usage           *Usage    `json:"usage,omitempty"`
 	Error           string    `json:"error,omitempty"`
 	ErrorCode       string    `json:"errorCode,omitempty"` // the done frame's error code (timeout, upstream_error...)
-	ClientMessageID string    `json:"clientMessageId"` // unique per owner; generated when the client sends none
+	ClientMessageID string    `json:"clientMessageId"`     // unique per owner; generated when the client sends none
 	CreatedAt       time.Time `json:"createdAt"`
 	UpdatedAt       time.Time `json:"updatedAt"`
 }

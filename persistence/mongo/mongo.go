@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -67,8 +68,9 @@ type Store struct {
 	messages      *mongo.Collection
 	meta          *mongo.Collection
 	log           *slog.Logger
-	locks         docLocks  // see docLocks: FerretDB's updates are not atomic
-	tails         tailCache // trailing partial words of streaming messages
+	locks         docLocks    // see docLocks: FerretDB's updates are not atomic
+	tails         tailCache   // trailing partial words of streaming messages
+	noSlice       atomic.Bool // the server refused a $slice projection (FerretDB v1)
 }
 
 var _ persistence.Store = (*Store)(nil)

@@ -2,11 +2,13 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"chatd/persistence"
@@ -115,12 +117,34 @@ func (s *Store) findMessageList(ctx context.Context, filter bson.D, opts *option
 // one whole user message.
 const contentSlice = 64
 
-// ReadContent hands fn the message's text, a slice of its chunks at a time.
+// ReadContent hands fn the message's text, a slice of its chunks at a
+// time ($slice projection), so a large answer is never held whole. Servers
+// without $slice projections (FerretDB v1) read the text whole, once, and
+// hand it over in pieces.
 func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
 	filter, ok := ownedFilter(ownerID, id)
 	if !ok {
 		return fmt.Errorf("read text of message %s: %w", id, persistence.ErrNotFound)
 	}
+	var err error
+	if !s.noSlice.Load() {
+		err = s.readSlices(ctx, filter, fn)
+		if isNotImplemented(err) {
+			s.noSlice.Store(true)
+			s.log.Info("the server has no $slice projection: message texts are read whole")
+		}
+	}
+	if s.noSlice.Load() {
+		err = s.readWhole(ctx, filter, fn)
+	}
+	if err != nil {
+		return fmt.Errorf("read text of message %s: %w", id, err)
+	}
+	return nil
+}
+
+// readSlices reads the chunks contentSlice at a time.
+func (s *Store) readSlices(ctx context.Context, filter bson.D, fn func(string) error) error {
 	for skip := 0; ; skip += contentSlice {
 		var d struct {
 			Content []string `bson:"content"`
@@ -131,7 +155,7 @@ func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(str
 			if skip > 0 && mapErr(err) == persistence.ErrNotFound {
 				return nil // deleted meanwhile
 			}
-			return fmt.Errorf("read text of message %s: %w", id, mapErr(err))
+			return mapErr(err)
 		}
 		if len(d.Content) > 0 {
 			if err := fn(strings.Join(d.Content, "")); err != nil {
@@ -142,6 +166,38 @@ func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(str
 			return nil
 		}
 	}
+}
+
+// readWhole reads every chunk at once and hands them over in pieces.
+func (s *Store) readWhole(ctx context.Context, filter bson.D, fn func(string) error) error {
+	var d struct {
+		Content []string `bson:"content"`
+	}
+	err := s.messages.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "content", Value: 1}})).Decode(&d)
+	if err != nil {
+		return mapErr(err)
+	}
+	var piece strings.Builder
+	for _, c := range d.Content {
+		piece.WriteString(c)
+		if piece.Len() >= persistence.ContentPieceBytes {
+			if err := fn(piece.String()); err != nil {
+				return err
+			}
+			piece.Reset()
+		}
+	}
+	if piece.Len() > 0 {
+		return fn(piece.String())
+	}
+	return nil
+}
+
+// isNotImplemented reports whether the server refused a command it does
+// not implement (FerretDB's answer to some projections).
+func isNotImplemented(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(238)
 }
 
 // probeID is the _id of the meta document ProbeWrite rewrites.

@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	qMsgCreated  = readQ(`SELECT created_at FROM messages WHERE id = ? AND conversation_id = ? AND owner_id = ?`)
-	qMsgsNewest  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
+	qMsgCreated = readQ(`SELECT created_at FROM messages WHERE id = ? AND conversation_id = ? AND owner_id = ?`)
+	qMsgsNewest = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
 		ORDER BY created_at DESC, id DESC LIMIT ?3`)
 	qMsgsBefore = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
 		AND (created_at, id) < (?4, ?5) ORDER BY created_at DESC, id DESC LIMIT ?3`)

@@ -124,7 +124,7 @@ func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.health = api.NewHealth(cfg.Store, 0)
+	a.health = api.NewHealthWith(api.HealthOptions{Store: cfg.Store, Writes: a.writer, Logger: cfg.Logger})
 	r, err := transport.NewRouter(transport.RouterOptions{
 		Logger:   cfg.Logger,
 		Auth:     authn,
