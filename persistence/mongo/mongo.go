@@ -75,6 +75,23 @@ type Store struct {
 
 var _ persistence.Store = (*Store)(nil)
 
+// withDefaults returns o with every zero field set to its documented default.
+func (o Options) withDefaults(parts uriParts) Options {
+	if o.Database == "" {
+		o.Database = parts.database
+	}
+	if o.Database == "" {
+		o.Database = DefaultDatabase
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	return o
+}
+
 // Open connects to MongoDB, checks that it answers within ConnectTimeout,
 // creates the indexes (idempotently) and applies pending schema migrations.
 // Errors name the host(s) but never the password.
@@ -83,18 +100,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, errors.New("open mongodb store: empty URI")
 	}
 	parts := splitURI(opts.URI)
-	if opts.Database == "" {
-		opts.Database = parts.database
-	}
-	if opts.Database == "" {
-		opts.Database = DefaultDatabase
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = DefaultConnectTimeout
-	}
+	opts = opts.withDefaults(parts)
 
 	client, err := connect(ctx, opts, parts)
 	if err != nil {
