@@ -258,31 +258,54 @@ type mdBody struct {
 }
 
 func (b *mdBody) write(piece string) error {
-	for i := 0; i < len(piece); {
-		r, size := utf8.DecodeRuneInString(piece[i:])
-		i += size
-		if r == '\r' && i < len(piece) && piece[i] == '\n' {
-			continue // a CRLF line end is a newline
-		}
-		if r == '\n' {
-			b.newline++
-			b.endLine()
+	for len(piece) > 0 {
+		// Plain text up to the next byte that needs a look goes out at once.
+		n := plainPrefix(piece)
+		if n > 0 {
+			b.text(piece[:n])
+			piece = piece[n:]
 			continue
 		}
-		for ; b.newline > 0; b.newline-- {
-			b.w.WriteByte('\n')
+		r, size := utf8.DecodeRuneInString(piece)
+		switch {
+		case r == '\r' && len(piece) > 1 && piece[1] == '\n':
+			// a CRLF line end is a newline: the \n follows
+		case r == '\n':
+			b.newline++
+			b.endLine()
+		default:
+			if p, ok := controlPicture(r); ok {
+				b.text(p)
+			} else {
+				b.text(piece[:size])
+			}
 		}
-		b.started = true
-		if len(b.line) < 3+maxFenceIndent {
-			b.line = append(b.line, string(r)...)
-		}
-		if s, ok := controlPicture(r); ok {
-			b.w.WriteString(s)
-		} else {
-			b.w.WriteString(piece[i-size : i])
-		}
+		piece = piece[size:]
 	}
 	return nil
+}
+
+// plainPrefix is the length of s's prefix without newlines, control
+// characters or C1 controls (whose UTF-8 form starts with 0xC2).
+func plainPrefix(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == 0xc2 {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// text writes s, which holds no newline, after the newlines held back.
+func (b *mdBody) text(s string) {
+	for ; b.newline > 0; b.newline-- {
+		b.w.WriteByte('\n')
+	}
+	b.started = true
+	if room := 3 + maxFenceIndent - len(b.line); room > 0 {
+		b.line = append(b.line, s[:min(room, len(s))]...)
+	}
+	b.w.WriteString(s)
 }
 
 // maxFenceIndent is how many spaces may precede a fence.
