@@ -131,4 +131,3 @@ func residentBytes(t *testing.T) int64 {
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
 }
-
