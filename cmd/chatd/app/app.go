@@ -43,8 +43,11 @@ type Config struct {
 	// TrustedProxies are the addresses or CIDRs whose forwarded headers are believed.
 	TrustedProxies []string
 	BodyLimit      int64
-	Static         fs.FS
-	Metrics        transport.MetricsOptions
+	// SearchesPerMinute bounds each user's conversation searches; 0 takes
+	// api.DefaultSearchesPerMinute.
+	SearchesPerMinute int
+	Static            fs.FS
+	Metrics           transport.MetricsOptions
 
 	Hub    hub.Options   // Store, Writer, Model, Titler, Metrics and Logger are set by App
 	Writer batch.Options // Logger and Metrics are set by App when empty
@@ -130,7 +133,7 @@ func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
 		Auth:     authn,
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
-			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger}),
+			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute}),
 		Models:         api.NewModels(cfg.Model),
 		Health:         a.health,
 		TrustedProxies: cfg.TrustedProxies,
