@@ -39,9 +39,11 @@ type generation struct {
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
-func (g *generation) onDelta(text string) {
+func (g *generation) onDelta(text string) { g.onDeltaAt(text, time.Now()) }
+
+// onDeltaAt is onDelta with text arriving at now.
+func (g *generation) onDeltaAt(text string, now time.Time) {
 	c := g.conv
-	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if text = g.capLocked(text); text == "" {
@@ -54,8 +56,7 @@ func (g *generation) onDelta(text string) {
 	g.lastAt = now
 	g.text = append(g.text, text...)
 	g.hub.opts.Writer.Append(g.msg.ID, text)
-	if g.sent == 0 || now.Sub(g.lastFlush) >= g.hub.opts.CoalesceInterval ||
-		len(g.text)-g.sent >= g.hub.opts.CoalesceBytes {
+	if g.flushNowLocked(now) {
 		g.flushLocked(now)
 		return
 	}
@@ -63,6 +64,27 @@ func (g *generation) onDelta(text string) {
 		g.queued = true
 		g.flushAt = g.hub.flush.add(g, g.lastFlush.Add(g.hub.opts.CoalesceInterval), now)
 	}
+}
+
+// flushNowLocked decides whether text that arrived at now goes out at
+// once (adaptive coalescing). It does when nothing was sent yet, when the
+// last delta is CoalesceInterval old, or when CoalesceBytes wait; and
+// otherwise when merging would not pay: the last delta is at least
+// CoalesceMinGap old (not a fast model) and no subscriber is still writing
+// or holding queued frames (not many streams, no write in flight). Else
+// the text waits, at most until CoalesceInterval after the last delta, and
+// goes out with what follows it. Every subscriber gets the same deltas, so
+// tabs of one conversation see one delta sequence. conv.mu is held.
+func (g *generation) flushNowLocked(now time.Time) bool {
+	o := &g.hub.opts
+	since := now.Sub(g.lastFlush)
+	switch {
+	case g.sent == 0, since >= o.CoalesceInterval, len(g.text)-g.sent >= o.CoalesceBytes:
+		return true
+	case since < o.CoalesceMinGap:
+		return false
+	}
+	return !g.conv.busyLocked()
 }
 
 // flushLocked delivers the text not yet sent as one delta; conv.mu is held.

@@ -72,6 +72,9 @@ type Config struct {
 	IdleTimeout        time.Duration // CHATD_IDLE_TIMEOUT, default 30s
 	UpstreamRetries    int           // CHATD_UPSTREAM_RETRIES, default 2 (before the first token only)
 	DemoDelay          time.Duration // CHATD_DEMO_DELAY, default 25ms: the demo model's pace
+
+	// Cluster: several instances over NATS JetStream (cluster.go).
+	Cluster ClusterConfig
 }
 
 // Production reports whether CHATD_ENV=production.
@@ -211,6 +214,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r.prefixes("CHATD_TRUSTED_PROXIES", "") // validated here, passed on as strings
 	r.checkURL("OPENAI_BASE_URL", c.OpenAIBaseURL)
 	r.checkMongoURI(c.MongoURI)
+	c.Cluster = r.readCluster(c.MongoURI != "")
 	r.checkSecrets(c)
 	if c.upstreamConfigured() && len(c.OpenAIModels) == 0 && !c.OpenAIModelsFromUpstream {
 		r.fail("OPENAI_MODELS", "name at least one model (gpt-4o-mini,gpt-4o) or set OPENAI_MODELS_FROM_UPSTREAM=true")
