@@ -14,8 +14,11 @@
 //
 // The store uses only what both MongoDB and FerretDB v1 (the in-process test
 // server, see persistence/ferret) support: no transactions, change streams,
-// TTL, text or partial indexes, pipeline updates, or aggregation beyond
-// $match and $group.
+// TTL or partial indexes, pipeline updates, or aggregation beyond $match and
+// $group. Two features are used where the server has them, with a fallback
+// where it has not (FerretDB v1): a text index that narrows searches
+// (textindex.go) and $slice projections that read a long text in parts
+// (ReadContent).
 package mongo
 
 import (
@@ -71,6 +74,7 @@ type Store struct {
 	locks         docLocks    // see docLocks: FerretDB's updates are not atomic
 	tails         tailCache   // trailing partial words of streaming messages
 	noSlice       atomic.Bool // the server refused a $slice projection (FerretDB v1)
+	textIndex     bool        // searches may use the text index (set by Open)
 }
 
 var _ persistence.Store = (*Store)(nil)

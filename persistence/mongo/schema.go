@@ -107,6 +107,7 @@ func (s *Store) setUp(ctx context.Context) error {
 	if err := s.ensureIndexes(ctx); err != nil {
 		return err
 	}
+	s.textIndex = s.ensureTextIndex(ctx)
 	return s.migrate(ctx)
 }
 
