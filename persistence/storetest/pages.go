@@ -172,7 +172,7 @@ func testReadContent(t *testing.T, s persistence.Store) {
 	word := "ab 中文 é 🙂 "
 	var want strings.Builder
 	for want.Len() < 2*persistence.ContentPieceBytes+1000 {
-		chunk := strings.Repeat(word, 500+want.Len()%7)
+		chunk := strings.Repeat(word, 4000+want.Len()%7) // about 64 KB: few writes, for slow servers
 		want.WriteString(chunk)
 		noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: chunk}}))
 	}
