@@ -35,6 +35,7 @@ type generation struct {
 	tokens    int
 	firstAt   time.Time
 	lastAt    time.Time
+	capped    bool // the text reached MaxAnswerBytes: the rest is dropped
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
@@ -45,6 +46,9 @@ func (g *generation) onDeltaAt(text string, now time.Time) {
 	c := g.conv
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if text = g.capLocked(text); text == "" {
+		return
+	}
 	if g.tokens == 0 {
 		g.firstAt = now
 	}
@@ -108,7 +112,7 @@ func (g *generation) run(req llm.Request) {
 	h.opts.Metrics.GenerationStarted(req.Model)
 	res, err := h.opts.Model.Stream(g.ctx, req, g.onDelta)
 	final, errBody := g.outcome(res, err)
-	g.finish(final, errBody)
+	final, errBody = g.finish(final, errBody)
 	h.record(g, final, errBody, time.Since(start))
 	h.maybeTitle(g, final)
 }
@@ -119,6 +123,10 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 	if res.Usage != nil {
 		u.Usage = &persistence.Usage{PromptTokens: res.Usage.PromptTokens,
 			CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens}
+	}
+	if g.isCapped() {
+		u.Status, u.FinishReason = persistence.StatusComplete, "length"
+		return u, nil
 	}
 	if err == nil {
 		return u, nil
@@ -138,10 +146,14 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 		body = upstreamError(err)
 	}
 	if body != nil {
-		u.Error = body.Message
+		u.Error, u.ErrorCode = body.Message, body.Code
 	}
 	return u, body
 }
+
+// errNotStored is the error of a done whose final state could not be stored.
+var errNotStored = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
+	Message: "The answer could not be saved: the database is not accepting writes. The server keeps trying; reload the conversation later."}
 
 func upstreamError(err error) *protocol.ErrorBody {
 	var e *llm.Error
@@ -152,8 +164,9 @@ func upstreamError(err error) *protocol.ErrorBody {
 }
 
 // finish stores the final state, then sends the done frame to every
-// subscriber and frees the conversation for the next answer.
-func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.ErrorBody) {
+// subscriber and frees the conversation for the next answer. It returns
+// the state the done frame reported.
+func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.ErrorBody) (persistence.MessageUpdate, *protocol.ErrorBody) {
 	h, c := g.hub, g.conv
 	c.mu.Lock()
 	g.flushLocked(time.Now())
@@ -164,7 +177,10 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	u.At = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
 	if err := h.opts.Writer.Finish(ctx, u); err != nil {
+		// The done must not claim what is not stored: the answer is
+		// reported failed. The writer keeps the update and retries it.
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
+		u.Status, u.Error, errBody = persistence.StatusError, errNotStored.Message, errNotStored
 	}
 	cancel()
 
@@ -175,6 +191,7 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	c.mu.Unlock()
 	close(g.done)
 	h.release(c)
+	return u, errBody
 }
 
 func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protocol.ErrorBody, total time.Duration) {

@@ -68,11 +68,18 @@ type Options struct {
 	FinishTimeout time.Duration
 	// HistoryChars bounds the prompt history sent upstream; it defaults to 100,000 characters.
 	HistoryChars int
+	// MaxAnswerBytes bounds the text of one answer: at that size the
+	// stream is stopped and the answer stored complete with finish reason
+	// "length". It defaults to DefaultMaxAnswerBytes.
+	MaxAnswerBytes int
 	// Bus connects this hub to the other instances of a cluster; it
 	// defaults to NewLocalBus() (one process: nothing is published). With
 	// a Bus of several instances, Store must implement MessageInterrupter.
 	Bus Bus
 }
+
+// DefaultMaxAnswerBytes is the default Options.MaxAnswerBytes (256 KiB).
+const DefaultMaxAnswerBytes = 256 << 10
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
@@ -98,6 +105,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.HistoryChars <= 0 {
 		o.HistoryChars = 100_000
+	}
+	if o.MaxAnswerBytes <= 0 {
+		o.MaxAnswerBytes = DefaultMaxAnswerBytes
 	}
 	if o.Bus == nil {
 		o.Bus = NewLocalBus()
@@ -336,6 +346,22 @@ func (h *Hub) userSubs(userID string) []Subscriber {
 	return subs
 }
 
+// enter counts a Send or Regenerate in h.work, unless the hub is closing;
+// the caller calls h.work.Done when it returns. The check and the count
+// are one critical section: Shutdown, which sets closing under h.mu before
+// it waits, then waits for every request already past the check, so none
+// can start an answer after the wait (and write to a closed batch writer).
+func (h *Hub) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.work.Add(1)
+	return true
+}
+
+// isClosing reports whether Shutdown has begun.
 func (h *Hub) isClosing() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

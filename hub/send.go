@@ -44,9 +44,10 @@ type Result struct {
 // Send stores the user's message and starts its answer. sub (which may be
 // nil) follows the conversation from then on and receives the ack first.
 func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendRequest) (Result, error) {
-	if h.isClosing() {
+	if !h.enter() {
 		return Result{}, errUnavailable
 	}
+	defer h.work.Done()
 	// A repeated send is found first, so a retry of the send that created
 	// a conversation does not create another.
 	if req.ClientMessageID != "" {
@@ -184,9 +185,10 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 // Regenerate cancels the running answer, if any, and answers the same user
 // message again as a sibling of the old answer.
 func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req RegenerateRequest) (Result, error) {
-	if h.isClosing() {
+	if !h.enter() {
 		return Result{}, errUnavailable
 	}
+	defer h.work.Done()
 	conv, err := h.ownedConversation(ctx, userID, req.ConversationID)
 	if err != nil {
 		return Result{}, err

@@ -72,6 +72,8 @@ type Config struct {
 	CoalesceInterval   time.Duration // CHATD_COALESCE_INTERVAL, default 25ms
 	CheckpointInterval time.Duration // CHATD_CHECKPOINT_INTERVAL, default 300ms
 	MaxAnswerDuration  time.Duration // CHATD_MAX_ANSWER_DURATION, default 10m
+	MaxAnswerBytes     int           // CHATD_MAX_ANSWER_BYTES, default 256KiB: a longer answer ends with finish reason length
+	SearchesPerMinute  int           // CHATD_SEARCHES_PER_MINUTE, default 30: conversation searches per user
 	FirstTokenTimeout  time.Duration // CHATD_FIRST_TOKEN_TIMEOUT, default 30s
 	IdleTimeout        time.Duration // CHATD_IDLE_TIMEOUT, default 30s
 	UpstreamRetries    int           // CHATD_UPSTREAM_RETRIES, default 2 (before the first token only)
@@ -210,6 +212,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		CoalesceInterval:   r.duration("CHATD_COALESCE_INTERVAL", 25*time.Millisecond, time.Millisecond, time.Second),
 		CheckpointInterval: r.duration("CHATD_CHECKPOINT_INTERVAL", 300*time.Millisecond, 10*time.Millisecond, time.Minute),
 		MaxAnswerDuration:  r.duration("CHATD_MAX_ANSWER_DURATION", 10*time.Minute, time.Second, 24*time.Hour),
+		MaxAnswerBytes:     int(r.size("CHATD_MAX_ANSWER_BYTES", 256<<10, 1<<10, 64<<20)),
+		SearchesPerMinute:  r.integer("CHATD_SEARCHES_PER_MINUTE", 30, 1, 1<<20),
 		FirstTokenTimeout:  r.duration("CHATD_FIRST_TOKEN_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
 		IdleTimeout:        r.duration("CHATD_IDLE_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
 		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, 10),

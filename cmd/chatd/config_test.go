@@ -31,7 +31,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxConnsPerUser: 20, FramesPerMinute: 300, SendsPerMinute: 30,
 		CoalesceInterval: 25 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
 		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
-		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond,
+		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond, MaxAnswerBytes: 256 << 10, SearchesPerMinute: 30,
 		Cluster: ClusterConfig{LeaseTTL: 10 * time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -50,8 +50,11 @@ type Config struct {
 	// AccountCheckInterval is how often the accounts of open live
 	// connections are checked to still exist (auth.Watch); zero takes the default.
 	AccountCheckInterval time.Duration
-	Static               fs.FS
-	Metrics              transport.MetricsOptions
+	// SearchesPerMinute bounds each user's conversation searches; 0 takes
+	// api.DefaultSearchesPerMinute.
+	SearchesPerMinute int
+	Static            fs.FS
+	Metrics           transport.MetricsOptions
 
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
 	Writer batch.Options  // Logger and Metrics are set by App when empty
@@ -157,7 +160,7 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 	if err != nil {
 		return nil, err
 	}
-	a.health = api.NewHealth(cfg.Store, 0)
+	a.health = api.NewHealthWith(api.HealthOptions{Store: cfg.Store, Writes: a.writer, Logger: cfg.Logger})
 	if cfg.Bus != nil {
 		a.health.SetBusCheck(a.hub.BusHealth)
 	}
@@ -166,7 +169,7 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 		Auth:     authn,
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
-			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger}),
+			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute}),
 		Models:          api.NewModels(cfg.Model),
 		Health:          a.health,
 		TrustedProxies:  cfg.TrustedProxies,
