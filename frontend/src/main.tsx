@@ -18,7 +18,7 @@ declare global {
       app: ChatApp;
       dropConnection: () => void;
       transport: () => string | null;
-      shown: () => Array<{ id: string; role: string; status: string; content: string }>;
+      shown: () => Array<{ id: string; role: string; status: string; content: string; reasoning: string; omittedMessages: number }>;
     };
   }
 }
@@ -29,7 +29,16 @@ window.__chatd = {
   shown: () => {
     const s = app.store.state;
     const t = s.route.name === 'chat' && s.route.conversationId ? s.threads[s.route.conversationId] : undefined;
-    return t ? activePath(t).map((m) => ({ id: m.id, role: m.role, status: m.status, content: m.content })) : [];
+    return t
+      ? activePath(t).map((m) => ({
+          id: m.id,
+          role: m.role,
+          status: m.status,
+          content: m.content,
+          reasoning: m.reasoning ?? '',
+          omittedMessages: m.omittedMessages ?? 0,
+        }))
+      : [];
   },
 };
 

@@ -9,8 +9,9 @@ import { isQueued, streamingAnswer } from '../lib/thread';
 import { Composer } from './Composer';
 import { Icon } from './icons';
 import { MessageItem } from './MessageItem';
-import { DemoNotice, ModelPicker, currentModel, modelLabel } from './ModelPicker';
-import { SystemPromptDialog } from './SystemPromptDialog';
+import { currentModel, modelLabel } from '../lib/models';
+import { DemoNotice, ModelPicker } from './ModelPicker';
+import { SettingsDialog } from './SettingsDialog';
 
 /** ChatView renders one conversation, or a new chat when conversationId is null. */
 export function ChatView({ conversationId, onOpenSidebar }: { conversationId: string | null; onOpenSidebar: () => void }) {
@@ -18,6 +19,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   const thread = useAppState((s) => (conversationId ? s.threads[conversationId] : undefined));
   const loadError = useAppState((s) => (conversationId ? s.threadErrors[conversationId] : undefined));
   const models = useAppState((s) => s.models);
+  const upstreams = useAppState((s) => s.upstreams);
   const newChat = useAppState((s) => s.newChat);
   const busy = useAppState((s) => !!s.busy[ChatApp.draftKey(conversationId)]);
   const linkUp = useAppState((s) => s.link.state === 'connected');
@@ -54,8 +56,14 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
           {title}
         </h1>
         <div className="chat-tools">
-          <ModelPicker models={models} value={model} onChange={(id) => void app.setModel(id)} />
-          <button type="button" className="icon" aria-label="System prompt" title="System prompt" onClick={() => setPromptOpen(true)}>
+          <ModelPicker models={models} upstreams={upstreams} value={model} onChange={(id) => void app.setModel(id)} />
+          <button
+            type="button"
+            className="icon"
+            aria-label="System prompt and parameters"
+            title="System prompt and parameters"
+            onClick={() => setPromptOpen(true)}
+          >
             <Icon name="settings" />
           </button>
           {conversationId && conversation && <ExportMenu id={conversationId} />}
@@ -63,9 +71,11 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
       </header>
       {demo && <DemoNotice />}
       {promptOpen && (
-        <SystemPromptDialog
-          initial={conversation ? conversation.systemPrompt : newChat.systemPrompt}
-          onSave={(text) => app.setSystemPrompt(text)}
+        <SettingsDialog
+          systemPrompt={conversation ? conversation.systemPrompt : newChat.systemPrompt}
+          params={conversation ? conversation.params : newChat.params}
+          model={currentModel(models, model)}
+          onSave={(text, params) => app.saveSettings(text, params)}
           onClose={closePrompt}
         />
       )}
@@ -103,6 +113,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
               queued={!!thread && isQueued(thread, s.message.id)}
               linkUp={linkUp}
               unconfirmed={!!thread?.unconfirmed[s.message.id]}
+              thinking={thread?.thinking[s.message.id]}
             />
           ))
         )}

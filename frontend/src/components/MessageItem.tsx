@@ -5,10 +5,12 @@ import { useApp } from '../hooks/app';
 import { copyText } from '../lib/clipboard';
 import { charCount, isLongMessage, lengthStatus } from '../lib/limits';
 import type { Message, Usage as UsageCounts } from '../lib/protocol';
-import { usageLabel } from '../lib/usage';
+import type { ThinkingTimes } from '../lib/reasoning';
+import { omittedLabel, usageLabel } from '../lib/usage';
 import { PENDING_PREFIX } from '../lib/thread';
 import { Icon } from './icons';
 import { Markdown } from './Markdown';
+import { Thinking } from './Thinking';
 
 /** MessageItemProps: the message, its version position and whether actions are allowed. */
 export interface MessageItemProps {
@@ -24,6 +26,8 @@ export interface MessageItemProps {
   linkUp: boolean;
   /** An answer the server ended while going away: its stored state comes after reconnecting. */
   unconfirmed: boolean;
+  /** When the answer thought, as this tab saw it (reasoning models). */
+  thinking: ThinkingTimes | undefined;
 }
 
 const statusText: Record<string, string> = {
@@ -33,7 +37,7 @@ const statusText: Record<string, string> = {
 };
 
 /** MessageItem renders one message. */
-export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed }: MessageItemProps) {
+export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed, thinking }: MessageItemProps) {
   const app = useApp();
   const [editing, setEditing] = useState(false);
   const [copied, setCopied] = useState(false);
@@ -69,9 +73,13 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       ) : isUser ? (
         <UserText text={message.content} />
       ) : (
-        <div className="msg-body">
-          {message.content ? <Markdown text={message.content} /> : streaming ? <Typing /> : null}
-        </div>
+        <>
+          {message.reasoning && <Thinking reasoning={message.reasoning} times={thinking} thinkingNow={streaming && !message.content} />}
+          <div className="msg-body">
+            {message.content ? <Markdown text={message.content} /> : streaming && !message.reasoning ? <Typing /> : null}
+          </div>
+          {!isUser && <OmittedNote omitted={message.omittedMessages} />}
+        </>
       )}
       {queued && <QueuedNote conversationId={message.conversationId} clientMessageId={message.clientMessageId ?? ''} />}
       {pending && !queued && <div className="msg-note">Sending…</div>}
@@ -148,6 +156,16 @@ export const MessageItem = memo(function MessageItem({ message, version, version
     </article>
   );
 });
+
+function OmittedNote({ omitted }: { omitted: number | undefined }) {
+  const label = omittedLabel(omitted);
+  if (!label) return null;
+  return (
+    <p className="omitted-note" role="note" title={label.title} data-omitted={omitted}>
+      {label.text}
+    </p>
+  );
+}
 
 function Usage({ usage }: { usage: UsageCounts }) {
   const { text, title } = usageLabel(usage);

@@ -1,6 +1,6 @@
 // The REST client: JSON over fetch with the Bearer token on every request.
 
-import type { Conversation, Message, ModelInfo, User } from './protocol';
+import type { Conversation, Message, ModelInfo, Params, UpstreamInfo, User } from './protocol';
 
 /** ApiError is a failed request: an HTTP error, or status 0 for a network failure. */
 export class ApiError extends Error {
@@ -49,6 +49,8 @@ export interface ConversationPatch {
   title?: string;
   model?: string;
   systemPrompt?: string;
+  /** Replaces the whole set; `{}` clears it. */
+  params?: Params;
 }
 
 /** ApiOptions configure an ApiClient. */
@@ -147,7 +149,7 @@ export class ApiClient {
     return this.json('POST', '/api/auth/logout', undefined, false);
   }
 
-  models(): Promise<{ models: ModelInfo[] }> {
+  models(): Promise<{ models: ModelInfo[]; upstreams?: UpstreamInfo[] }> {
     return this.json('GET', '/api/models');
   }
 

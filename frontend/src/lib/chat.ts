@@ -5,7 +5,7 @@
 // store that React reads through hooks/. Here live only routing, the
 // dispatch of server frames and the order of things at sign-in and sign-out.
 
-import { ApiClient, ApiError } from './api';
+import { ApiClient, ApiError, type ConversationPatch } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
 import { ConversationThread } from './conversationThread';
@@ -13,7 +13,8 @@ import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText } from './errors';
 import { Persist, browserKV, type KV } from './persist';
-import type { ServerFrame, User } from './protocol';
+import { isEmptyParams, sameParams, serverRefusal, type ServerRefusal } from './params';
+import type { Params, ServerFrame, User } from './protocol';
 import { parseRoute, routePath, type Route } from './router';
 import { Session } from './session';
 import { initialList, type AppState } from './state';
@@ -62,6 +63,7 @@ export class ChatApp {
         route: { name: 'chat', conversationId: null },
         link: { state: 'connecting', kind: 'ws' },
         models: [],
+        upstreams: [],
         newChat: { model: this.persist.get(MODEL_PREF) ?? '', systemPrompt: '' },
         list: initialList,
         threads: {},
@@ -252,6 +254,9 @@ export class ChatApp {
       case 'delta':
         if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).delta(f);
         return;
+      case 'reasoning':
+        if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).reasoning(f);
+        return;
       case 'done':
         if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).done(f);
         return;
@@ -350,22 +355,39 @@ export class ChatApp {
     }
   }
 
-  /** setSystemPrompt saves the system prompt of the open conversation (or of the next new chat). */
-  async setSystemPrompt(systemPrompt: string): Promise<boolean> {
-    if (this.openId && this.store.state.threads[this.openId]?.conversation) {
-      return this.patch(this.openId, { systemPrompt });
+  /**
+   * saveSettings saves the system prompt and parameters of the open
+   * conversation with one PATCH (the parameters only when they changed, so
+   * a prompt edit is never refused for parameters the user left alone), or
+   * keeps them for the next new chat. It returns null when saved, else the
+   * refusal in plain words, naming the parameter the server refused.
+   */
+  async saveSettings(systemPrompt: string, params: Params): Promise<ServerRefusal | null> {
+    const conversation = this.openId ? this.store.state.threads[this.openId]?.conversation : undefined;
+    if (!this.openId || !conversation) {
+      this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt, params: isEmptyParams(params) ? undefined : params } }));
+      return null;
     }
-    this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt } }));
-    return true;
+    const patch: ConversationPatch = {};
+    if (systemPrompt !== conversation.systemPrompt) patch.systemPrompt = systemPrompt;
+    if (!sameParams(params, conversation.params)) patch.params = params;
+    if (Object.keys(patch).length === 0) return null;
+    try {
+      const { conversation: saved } = await this.api.updateConversation(this.openId, patch);
+      this.list.apply(saved);
+      return null;
+    } catch (err) {
+      return serverRefusal(err);
+    }
   }
 
   private async loadModels(): Promise<void> {
     try {
-      const { models } = await this.api.models();
+      const { models, upstreams = [] } = await this.api.models();
       this.store.set((s) => {
         const known = models.some((m) => m.id === s.newChat.model);
         const fallback = models.find((m) => m.default)?.id ?? models[0]?.id ?? '';
-        return { ...s, models, newChat: { ...s.newChat, model: known ? s.newChat.model : fallback } };
+        return { ...s, models, upstreams, newChat: { ...s.newChat, model: known ? s.newChat.model : fallback } };
       });
     } catch {
       // the picker stays empty; the server's default model is used
@@ -399,16 +421,17 @@ export class ChatApp {
   }
 
   private async createForSend(): Promise<string | null> {
-    const { model, systemPrompt } = this.store.state.newChat;
+    const { model, systemPrompt, params } = this.store.state.newChat;
     this.setBusy(NEW_CHAT, true);
     try {
       const { conversation } = await this.api.createConversation({
         ...(model ? { model } : {}),
         ...(systemPrompt ? { systemPrompt } : {}),
+        ...(params && !isEmptyParams(params) ? { params } : {}),
       });
       this.thread(conversation.id).adopt(conversation);
       this.list.apply(conversation);
-      this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: '' } }));
+      this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: '', params: undefined } }));
       this.navigate(`/c/${conversation.id}`);
       return conversation.id;
     } catch (err) {

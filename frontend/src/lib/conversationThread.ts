@@ -8,7 +8,7 @@ import { ApiError, type ApiClient } from './api';
 import type { Drafts } from './drafts';
 import { errorText, isConnectionError } from './errors';
 import { newClientId } from './persist';
-import type { Conversation, DeltaFrame, DoneFrame, Message } from './protocol';
+import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
 import type { AppState } from './state';
 import type { Store } from './store';
 import {
@@ -16,6 +16,7 @@ import {
   addPending,
   applyDelta,
   applyDone,
+  applyReasoning,
   dropPending,
   leafOf,
   mergeOlder,
@@ -171,6 +172,13 @@ export class ConversationThread {
   /** delta applies a `delta` frame (published lazily: one render per throttle interval). */
   delta(f: DeltaFrame): void {
     const r = applyDelta(this.thread, f);
+    if (r.result === 'applied') this.update(() => r.thread, true);
+    else if (r.result === 'gap') void this.resync();
+  }
+
+  /** reasoning applies a `reasoning` frame (published lazily, like deltas). */
+  reasoning(f: ReasoningFrame): void {
+    const r = applyReasoning(this.thread, f);
     if (r.result === 'applied') this.update(() => r.thread, true);
     else if (r.result === 'gap') void this.resync();
   }

@@ -29,8 +29,25 @@ export interface Conversation {
   title: string;
   model: string;
   systemPrompt: string;
+  /** Sampling parameters; absent when the conversation sets none (the model's defaults apply). */
+  params?: Params;
   createdAt: string;
   updatedAt: string;
+}
+
+/**
+ * A conversation's sampling parameters (api.md, "Parameters"); an absent
+ * field takes the model's default.
+ */
+export interface Params {
+  /** 0 to 2. */
+  temperature?: number;
+  /** Above 0, at most 1. */
+  topP?: number;
+  /** The longest answer in tokens: 1 to the model's maxOutputTokens. */
+  maxTokens?: number;
+  /** At most 4 sequences of 1 to 64 characters. */
+  stop?: string[];
 }
 
 /** A stored message, one node of the conversation's message tree. */
@@ -41,12 +58,16 @@ export interface Message {
   parentId: string;
   role: Role;
   content: string;
+  /** A reasoning model's "thinking", kept apart from content (absent when there was none). */
+  reasoning?: string;
   model?: string;
   status: MessageStatus;
   finishReason?: string;
   usage?: Usage | null;
   /** A human-readable error for error/interrupted answers (REST stores a string). */
   error?: string;
+  /** How many earlier messages were left out of this answer's prompt to fit the context window. */
+  omittedMessages?: number;
   clientMessageId?: string;
   createdAt: string;
   updatedAt: string;
@@ -58,6 +79,22 @@ export interface ModelInfo {
   name: string;
   demo: boolean;
   default: boolean;
+  /** The upstream server that serves it (absent for the demo model). */
+  upstream?: string;
+  /** The upstream's label, the title of its group in the picker. */
+  upstreamLabel?: string;
+  /** The context window in tokens, when known. */
+  contextTokens?: number;
+  /** The bound of a conversation's maxTokens, when the model has one. */
+  maxOutputTokens?: number;
+  /** The parameters used where a conversation sets none. */
+  defaults?: Params;
+}
+
+/** An upstream server of `GET /api/models`, in the order its models come. */
+export interface UpstreamInfo {
+  name: string;
+  label: string;
 }
 
 /** `{error: {code, message}}`: every REST error and the error of a done frame. */
@@ -100,6 +137,8 @@ export interface SubscribeFrame {
   conversationId: string;
   messageId?: string;
   lastSeq?: number;
+  /** The reasoning's cursor (rseq) to resume from; absent counts as 0. */
+  lastReasoningSeq?: number;
 }
 
 export interface UnsubscribeFrame {
@@ -159,11 +198,24 @@ export interface DeltaFrame {
   text: string;
 }
 
+/** More of a reasoning model's "thinking"; rseq is the reasoning's length in bytes after it. */
+export interface ReasoningFrame {
+  type: 'reasoning';
+  conversationId: string;
+  messageId: string;
+  rseq: number;
+  text: string;
+}
+
 export interface DoneFrame {
   type: 'done';
   conversationId: string;
   messageId: string;
   seq: number;
+  /** The reasoning's final length in bytes (absent when the answer had none). */
+  rseq?: number;
+  /** Messages left out of the prompt to fit the model's context window (absent: none). */
+  omittedMessages?: number;
   status: Exclude<MessageStatus, 'streaming'>;
   finishReason?: string;
   usage?: Usage | null;
@@ -188,6 +240,7 @@ export type ServerFrame =
   | ConversationFrame
   | MessageFrame
   | DeltaFrame
+  | ReasoningFrame
   | DoneFrame
   | ErrorFrame
   | PongFrame;

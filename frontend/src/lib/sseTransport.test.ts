@@ -104,6 +104,9 @@ describe('eventsPath', () => {
     expect(eventsPath(null)).toBe('/api/events');
     expect(eventsPath('c1')).toBe('/api/events?conversationId=c1');
     expect(eventsPath('c1', { messageId: 'm1', lastSeq: 42 })).toBe('/api/events?conversationId=c1&messageId=m1&lastSeq=42');
+    expect(eventsPath('c1', { messageId: 'm1', lastSeq: 0, lastReasoningSeq: 111 })).toBe(
+      '/api/events?conversationId=c1&messageId=m1&lastSeq=0&lastReasoningSeq=111',
+    );
   });
 });
 

@@ -10,7 +10,7 @@
 // open, so no user frame falls between the two. When the stream ends (logout,
 // shutdown, a full queue, a network cut) the token is checked with
 // /api/auth/me and the stream is opened again with backoff, resuming the
-// streaming answer by messageId + lastSeq.
+// streaming answer by messageId + lastSeq (+ lastReasoningSeq).
 //
 // Sends and regenerations are POSTs that stream their own frames too; a frame
 // that arrives on both streams is applied once by the store (seq rules for
@@ -57,6 +57,7 @@ export function eventsPath(conversationId: string | null, resume?: Resume): stri
   if (resume) {
     q.set('messageId', resume.messageId);
     q.set('lastSeq', String(resume.lastSeq));
+    if (resume.lastReasoningSeq) q.set('lastReasoningSeq', String(resume.lastReasoningSeq));
   }
   return `/api/events?${q.toString()}`;
 }

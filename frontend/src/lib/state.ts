@@ -1,6 +1,6 @@
 // The application state held by the store, and pure updates of its parts.
 
-import type { Conversation, ModelInfo, User } from './protocol';
+import type { Conversation, ModelInfo, Params, UpstreamInfo, User } from './protocol';
 import type { Route } from './router';
 import type { Thread } from './thread';
 import { compareTimes } from './time';
@@ -39,8 +39,10 @@ export interface AppState {
   route: Route;
   link: TransportStatus;
   models: readonly ModelInfo[];
-  /** Model and system prompt for a chat that is not created yet. */
-  newChat: { model: string; systemPrompt: string };
+  /** The upstream servers of the models, in the picker's order. */
+  upstreams: readonly UpstreamInfo[];
+  /** Model, system prompt and parameters for a chat that is not created yet. */
+  newChat: { model: string; systemPrompt: string; params?: Params };
   list: ListState;
   threads: Readonly<Record<string, Thread>>;
   /** Errors loading a conversation, by id. */

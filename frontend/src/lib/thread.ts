@@ -1,7 +1,8 @@
 // A conversation's message tree and the live-delta rules, as pure functions
 // over immutable values (the store swaps whole objects; React compares refs).
 
-import type { Conversation, DeltaFrame, DoneFrame, Message } from './protocol';
+import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
+import { endThinking, startThinking, type ThinkingTimes } from './reasoning';
 import { compareTimes } from './time';
 import { utf8Length, utf8Suffix } from './utf8';
 
@@ -17,6 +18,10 @@ export interface Thread {
   selected: Readonly<Record<string, string>>;
   /** Bytes of text applied so far, per streaming answer: the resume cursor. */
   seq: Readonly<Record<string, number>>;
+  /** Bytes of reasoning applied so far, per streaming answer: the reasoning's resume cursor. */
+  rseq: Readonly<Record<string, number>>;
+  /** When answers thought, as this tab saw it (see reasoning.ts), by message id. */
+  thinking: Readonly<Record<string, ThinkingTimes>>;
   /** True once a REST snapshot was merged in. */
   loaded: boolean;
   /** The server holds older messages than the loaded ones (a paged snapshot). */
@@ -62,6 +67,8 @@ export function newThread(id: string): Thread {
     children: {},
     selected: {},
     seq: {},
+    rseq: {},
+    thinking: {},
     loaded: false,
     hasMore: false,
     loadingOlder: false,
@@ -98,16 +105,51 @@ function removeChild(
   return { ...children, [parentId]: list.filter((x) => x !== id) };
 }
 
-/** Merges two versions of one message's text: the longer wins when one extends the other. */
+/** longer returns local when it extends incoming (text applied live beyond a snapshot), else incoming. */
+function longer(local: string, incoming: string): string {
+  return local.length > incoming.length && local.startsWith(incoming) ? local : incoming;
+}
+
+/**
+ * Merges two versions of one message: for a streaming answer, the longer of
+ * the two texts and of the two reasonings wins when one extends the other.
+ */
 function mergeContent(local: Message | undefined, incoming: Message): Message {
   if (!local) return incoming;
   // A snapshot taken before the answer ended must not undo its end.
   if (local.status !== 'streaming' && incoming.status === 'streaming') return local;
-  const keepLocal =
-    incoming.status === 'streaming' &&
-    local.content.length > incoming.content.length &&
-    local.content.startsWith(incoming.content);
-  return keepLocal ? { ...incoming, content: local.content, status: local.status } : incoming;
+  if (incoming.status !== 'streaming') return incoming;
+  const content = longer(local.content, incoming.content);
+  const reasoning = longer(local.reasoning ?? '', incoming.reasoning ?? '');
+  if (content === incoming.content && reasoning === (incoming.reasoning ?? '')) return incoming;
+  return { ...incoming, content, ...(reasoning ? { reasoning } : {}) };
+}
+
+/** setCursors records (or, for an ended message, forgets) the resume cursors of m. */
+function setCursors(seq: Record<string, number>, rseq: Record<string, number>, m: Message, keepHigher: boolean): void {
+  if (m.status !== 'streaming') {
+    delete seq[m.id];
+    delete rseq[m.id];
+    return;
+  }
+  const s = utf8Length(m.content);
+  const r = utf8Length(m.reasoning ?? '');
+  seq[m.id] = keepHigher ? Math.max(seq[m.id] ?? 0, s) : s;
+  rseq[m.id] = keepHigher ? Math.max(rseq[m.id] ?? 0, r) : r;
+}
+
+/** thinkingSeen starts the thinking times of a streaming answer that reasons and has no text yet. */
+function thinkingSeen(thinking: Readonly<Record<string, ThinkingTimes>>, m: Message, now: number): Readonly<Record<string, ThinkingTimes>> {
+  if (m.status !== 'streaming' || m.content !== '' || !m.reasoning || thinking[m.id]) return thinking;
+  return { ...thinking, [m.id]: startThinking(undefined, m.createdAt, now) };
+}
+
+/** thinkingEnded records the end of an answer's thinking (its first text, or its end). */
+function thinkingEnded(thinking: Readonly<Record<string, ThinkingTimes>>, id: string, now: number): Readonly<Record<string, ThinkingTimes>> {
+  const known = thinking[id];
+  if (!known || known.end !== undefined) return thinking;
+  const ended = endThinking(known, now);
+  return ended ? { ...thinking, [id]: ended } : withoutKey(thinking, id);
 }
 
 /**
@@ -243,12 +285,13 @@ export function upsertMessage(t: Thread, incoming: Message): Thread {
   const messages = { ...next.messages, [merged.id]: merged };
   const children = insertChild(next.children, messages, merged);
   const seq = { ...next.seq };
-  if (merged.status === 'streaming') seq[merged.id] = Math.max(seq[merged.id] ?? 0, utf8Length(merged.content));
-  else delete seq[merged.id];
+  const rseq = { ...next.rseq };
+  setCursors(seq, rseq, merged, true);
+  const thinking = thinkingSeen(next.thinking, merged, Date.now());
   const selected = onPath ? { ...next.selected, [merged.parentId]: merged.id } : next.selected;
   const unconfirmed = next.unconfirmed[merged.id] ? withoutKey(next.unconfirmed, merged.id) : next.unconfirmed;
   next = incoming.clientMessageId ? unqueue(next, incoming.clientMessageId) : next;
-  return { ...next, messages, children, seq, selected, unconfirmed };
+  return { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed };
 }
 
 function withoutKey<T>(r: Readonly<Record<string, T>>, key: string): Record<string, T> {
@@ -307,18 +350,50 @@ export function dropPending(t: Thread, clientMessageId: string): Thread {
  * repeats known text) contributes only its new tail; one that starts after the
  * applied text, or names an unknown message, is a gap: reload and resume.
  */
-export function applyDelta(t: Thread, f: DeltaFrame): { thread: Thread; result: ApplyResult } {
+export function applyDelta(t: Thread, f: DeltaFrame, now = Date.now()): { thread: Thread; result: ApplyResult } {
   const m = t.messages[f.messageId];
   if (!m) return { thread: t, result: 'gap' };
-  const prev = t.seq[m.id] ?? utf8Length(m.content);
-  if (f.seq <= prev) return { thread: t, result: 'duplicate' };
-  if (m.status !== 'streaming') return { thread: t, result: 'gap' };
-  const start = f.seq - utf8Length(f.text);
-  if (start > prev) return { thread: t, result: 'gap' };
-  const add = start === prev ? f.text : utf8Suffix(f.text, prev - start);
-  const updated: Message = { ...m, content: m.content + add };
+  const next = continuation(m.status, t.seq[m.id] ?? utf8Length(m.content), f.seq, f.text);
+  if (typeof next === 'string') return { thread: t, result: next };
+  const updated: Message = { ...m, content: m.content + next.add };
+  const thinking = m.content === '' ? thinkingEnded(t.thinking, m.id, now) : t.thinking;
   return {
-    thread: { ...t, messages: { ...t.messages, [m.id]: updated }, seq: { ...t.seq, [m.id]: f.seq } },
+    thread: { ...t, messages: { ...t.messages, [m.id]: updated }, seq: { ...t.seq, [m.id]: f.seq }, thinking },
+    result: 'applied',
+  };
+}
+
+/**
+ * continuation returns the part of a frame's text that continues a stream
+ * applied up to prev bytes (the seq rules of applyDelta), or why none does.
+ */
+function continuation(status: Message['status'], prev: number, seq: number, text: string): { add: string } | 'duplicate' | 'gap' {
+  if (seq <= prev) return 'duplicate';
+  if (status !== 'streaming') return 'gap';
+  const start = seq - utf8Length(text);
+  if (start > prev) return 'gap';
+  return { add: start === prev ? text : utf8Suffix(text, prev - start) };
+}
+
+/**
+ * applyReasoning appends a reasoning frame by the same rules as applyDelta,
+ * on the reasoning's own cursor (rseq): duplicates are dropped, an overlap
+ * contributes its new tail, a frame after a hole is a gap.
+ */
+export function applyReasoning(t: Thread, f: ReasoningFrame, now = Date.now()): { thread: Thread; result: ApplyResult } {
+  const m = t.messages[f.messageId];
+  if (!m) return { thread: t, result: 'gap' };
+  const have = m.reasoning ?? '';
+  const next = continuation(m.status, t.rseq[m.id] ?? utf8Length(have), f.rseq, f.text);
+  if (typeof next === 'string') return { thread: t, result: next };
+  const updated: Message = { ...m, reasoning: have + next.add };
+  return {
+    thread: {
+      ...t,
+      messages: { ...t.messages, [m.id]: updated },
+      rseq: { ...t.rseq, [m.id]: f.rseq },
+      thinking: thinkingSeen(t.thinking, updated, now),
+    },
     result: 'applied',
   };
 }
@@ -327,24 +402,28 @@ export function applyDelta(t: Thread, f: DeltaFrame): { thread: Thread; result: 
  * applyDone ends an answer. When its seq says text is missing, the result is
  * a gap (the stored message is final before `done` is sent: reload it).
  */
-export function applyDone(t: Thread, f: DoneFrame): { thread: Thread; result: ApplyResult } {
+export function applyDone(t: Thread, f: DoneFrame, now = Date.now()): { thread: Thread; result: ApplyResult } {
   const m = t.messages[f.messageId];
   if (!m) return { thread: t, result: 'gap' };
   const have = t.seq[m.id] ?? utf8Length(m.content);
+  const haveReasoning = t.rseq[m.id] ?? utf8Length(m.reasoning ?? '');
   const updated: Message = {
     ...m,
     status: f.status,
     finishReason: f.finishReason ?? m.finishReason,
     usage: f.usage ?? m.usage ?? null,
     error: f.error ? f.error.message || f.error.code : m.error,
+    ...(f.omittedMessages ? { omittedMessages: f.omittedMessages } : {}),
   };
   const seq = { ...t.seq };
   delete seq[m.id];
+  const rseq = withoutKey(t.rseq, m.id);
+  const thinking = m.status === 'streaming' ? thinkingEnded(t.thinking, m.id, now) : t.thinking;
   // A server going away ends its answers with `shutdown` before it is gone:
   // that is not yet what it stores once back, so the end waits for a reload.
   const unconfirmed = f.error?.code === SHUTDOWN ? { ...t.unconfirmed, [m.id]: true as const } : t.unconfirmed;
-  const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq, unconfirmed };
-  if (f.seq > have) {
+  const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq, rseq, thinking, unconfirmed };
+  if (f.seq > have || (f.rseq ?? 0) > haveReasoning) {
     // Keep it streaming-free but flag the gap so the caller reloads the text.
     return { thread, result: 'gap' };
   }
@@ -383,14 +462,17 @@ export function mergeOlder(t: Thread, messages: readonly Message[], hasMore: boo
 function mergeMessages(t: Thread, messages: readonly Message[]): Thread {
   const all: Record<string, Message> = { ...t.messages };
   const seq: Record<string, number> = { ...t.seq };
+  const rseq: Record<string, number> = { ...t.rseq };
+  let thinking = t.thinking;
+  const now = Date.now();
   for (const incoming of messages) {
     const pendingId = incoming.clientMessageId ? PENDING_PREFIX + incoming.clientMessageId : '';
     if (pendingId && all[pendingId]) delete all[pendingId];
     const local = all[incoming.id];
     const merged = mergeContent(local, incoming);
     all[merged.id] = merged;
-    if (merged.status === 'streaming') seq[merged.id] = utf8Length(merged.content);
-    else delete seq[merged.id];
+    setCursors(seq, rseq, merged, false);
+    thinking = thinkingSeen(thinking, merged, now);
   }
   const children: Record<string, string[]> = {};
   for (const m of Object.values(all)) (children[m.parentId] ??= []).push(m.id);
@@ -409,7 +491,7 @@ function mergeMessages(t: Thread, messages: readonly Message[]): Thread {
   }
   const stored = new Set(messages.map((m) => m.clientMessageId).filter(Boolean));
   const queued = t.queued.filter((q) => !stored.has(q.clientMessageId));
-  return { ...t, messages: all, children, seq, selected, queued: queued.length === t.queued.length ? t.queued : queued };
+  return { ...t, messages: all, children, seq, rseq, thinking, selected, queued: queued.length === t.queued.length ? t.queued : queued };
 }
 
 /** queueSend marks a pending message as waiting for the connection. */
@@ -440,9 +522,13 @@ export function streamingAnswer(t: Thread): Message | undefined {
   return undefined;
 }
 
-/** resumePoint is what to hand back as subscribe's messageId + lastSeq. */
-export function resumePoint(t: Thread): { messageId: string; lastSeq: number } | undefined {
+/**
+ * resumePoint is what to hand back as subscribe's messageId + lastSeq, and
+ * lastReasoningSeq once some reasoning was applied (absent counts as 0).
+ */
+export function resumePoint(t: Thread): { messageId: string; lastSeq: number; lastReasoningSeq?: number } | undefined {
   const m = streamingAnswer(t);
   if (!m) return undefined;
-  return { messageId: m.id, lastSeq: t.seq[m.id] ?? utf8Length(m.content) };
+  const lastReasoningSeq = t.rseq[m.id] ?? utf8Length(m.reasoning ?? '');
+  return { messageId: m.id, lastSeq: t.seq[m.id] ?? utf8Length(m.content), ...(lastReasoningSeq > 0 ? { lastReasoningSeq } : {}) };
 }

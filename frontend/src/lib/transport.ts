@@ -40,10 +40,12 @@ export interface RegenerateRequest {
   model?: string;
 }
 
-/** Resume is where a streaming answer continues: subscribe's messageId + lastSeq. */
+/** Resume is where a streaming answer continues: subscribe's messageId + lastSeq (+ lastReasoningSeq). */
 export interface Resume {
   messageId: string;
   lastSeq: number;
+  /** The reasoning's cursor; absent: 0 (all the reasoning is sent again). */
+  lastReasoningSeq?: number;
 }
 
 /** AuthCheck says whether the token still works when the live channel fails. */

@@ -1,0 +1,225 @@
+// The conversation's settings: its system prompt and, beside it, its
+// sampling parameters (temperature, top-p, max answer tokens, stop
+// sequences). Out-of-range values are shown inline in plain words and
+// never saved; a refusal by the server is shown on the field it names.
+
+import { useId, useState } from 'react';
+import { MAX_SYSTEM_PROMPT_CHARS, lengthStatus } from '../lib/limits';
+import {
+  MAX_STOP_SEQUENCES,
+  PARAM_LABELS,
+  checkParams,
+  defaultHint,
+  paramsForm,
+  type ParamErrors,
+  type ParamField,
+  type ParamsForm,
+  type ServerRefusal,
+} from '../lib/params';
+import type { ModelInfo, Params } from '../lib/protocol';
+import { Dialog } from './Dialog';
+
+/** SettingsDialogProps: the stored settings, the conversation's model, and the save action. */
+export interface SettingsDialogProps {
+  systemPrompt: string;
+  params: Params | undefined;
+  /** The conversation's model (bounds and defaults), when known. */
+  model: ModelInfo | undefined;
+  /** Saves; resolves to null when saved, else the refusal. */
+  onSave: (systemPrompt: string, params: Params) => Promise<ServerRefusal | null>;
+  onClose: () => void;
+}
+
+/** SettingsDialog edits a conversation's system prompt and parameters. */
+export function SettingsDialog({ systemPrompt, params, model, onSave, onClose }: SettingsDialogProps) {
+  const [text, setText] = useState(systemPrompt);
+  const [form, setForm] = useState<ParamsForm>(() => paramsForm(params));
+  const [touched, setTouched] = useState<Partial<Record<ParamField, boolean>>>({});
+  const [refusal, setRefusal] = useState<ServerRefusal | null>(null);
+  const [saving, setSaving] = useState(false);
+  // Always counted (the limit is small); over it, Save is refused, never the text cut.
+  const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0);
+  const counterId = useId();
+  const check = checkParams(form, model);
+  const localErrors: ParamErrors = check.ok ? {} : check.errors;
+  const shownError = (f: ParamField): string | undefined =>
+    (touched[f] ? localErrors[f] : undefined) ?? (refusal?.field === f ? refusal.text : undefined);
+
+  function edit(field: ParamField, next: Partial<ParamsForm>) {
+    setForm((f) => ({ ...f, ...next }));
+    if (refusal?.field === field || (refusal && !refusal.field)) setRefusal(null);
+  }
+
+  async function save() {
+    setTouched({ temperature: true, topP: true, maxTokens: true, stop: true });
+    if (!check.ok || length.over) return;
+    setSaving(true);
+    const refused = await onSave(text, check.params);
+    setSaving(false);
+    if (refused) setRefusal(refused);
+    else onClose();
+  }
+
+  const touch = (f: ParamField) => () => setTouched((t) => ({ ...t, [f]: true }));
+  return (
+    <Dialog
+      title="System prompt and parameters"
+      onClose={onClose}
+      actions={
+        <>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="button" className="primary" disabled={saving || length.over} onClick={() => void save()}>
+            Save
+          </button>
+        </>
+      }
+    >
+      <p className="hint">Instructions the model gets before every message of this conversation.</p>
+      <textarea
+        className="system-prompt"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        rows={6}
+        aria-describedby={counterId}
+        aria-invalid={length.over || undefined}
+        aria-label="System prompt"
+        placeholder="You are a helpful assistant."
+      />
+      <p id={counterId} className={`hint counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : undefined}>
+        {length.text}
+      </p>
+      <fieldset className="params">
+        <legend>Parameters</legend>
+        <p className="hint">Leave a field empty to use the model&apos;s default.</p>
+        <div className="params-grid">
+          <NumberField
+            field="temperature"
+            value={form.temperature}
+            placeholder={defaultHint(model, 'temperature')}
+            hint="0 to 2: higher is more varied."
+            error={shownError('temperature')}
+            onChange={(v) => edit('temperature', { temperature: v })}
+            onBlur={touch('temperature')}
+          />
+          <NumberField
+            field="topP"
+            value={form.topP}
+            placeholder={defaultHint(model, 'topP')}
+            hint="Above 0, at most 1."
+            error={shownError('topP')}
+            onChange={(v) => edit('topP', { topP: v })}
+            onBlur={touch('topP')}
+          />
+          <NumberField
+            field="maxTokens"
+            value={form.maxTokens}
+            placeholder={defaultHint(model, 'maxTokens')}
+            hint={model?.maxOutputTokens ? `1 to ${model.maxOutputTokens.toLocaleString('en-US')} for this model.` : 'The longest answer, in tokens.'}
+            error={shownError('maxTokens')}
+            integer
+            onChange={(v) => edit('maxTokens', { maxTokens: v })}
+            onBlur={touch('maxTokens')}
+          />
+        </div>
+        <StopSequences
+          stop={form.stop}
+          error={shownError('stop')}
+          onChange={(stop) => edit('stop', { stop })}
+          onBlur={touch('stop')}
+        />
+      </fieldset>
+      {refusal && !refusal.field && (
+        <p className="form-error" role="alert">
+          {refusal.text}
+        </p>
+      )}
+    </Dialog>
+  );
+}
+
+interface NumberFieldProps {
+  field: Exclude<ParamField, 'stop'>;
+  value: string;
+  placeholder: string;
+  hint: string;
+  error: string | undefined;
+  integer?: boolean;
+  onChange: (v: string) => void;
+  onBlur: () => void;
+}
+
+function NumberField({ field, value, placeholder, hint, error, integer, onChange, onBlur }: NumberFieldProps) {
+  const id = useId();
+  return (
+    <div className={`param${error ? ' invalid' : ''}`} data-param={field}>
+      <label htmlFor={id}>{PARAM_LABELS[field]}</label>
+      <input
+        id={id}
+        type="text"
+        inputMode={integer ? 'numeric' : 'decimal'}
+        autoComplete="off"
+        spellCheck={false}
+        value={value}
+        placeholder={placeholder}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={`${id}-note`}
+        onChange={(e) => onChange(e.target.value)}
+        onBlur={onBlur}
+      />
+      <p id={`${id}-note`} className={error ? 'field-error' : 'hint'} role={error ? 'alert' : undefined}>
+        {error ?? hint}
+      </p>
+    </div>
+  );
+}
+
+interface StopSequencesProps {
+  stop: readonly string[];
+  error: string | undefined;
+  onChange: (stop: string[]) => void;
+  onBlur: () => void;
+}
+
+function StopSequences({ stop, error, onChange, onBlur }: StopSequencesProps) {
+  const id = useId();
+  const rows = stop.length > 0 ? stop : [''];
+  const set = (i: number, v: string) => onChange(rows.map((s, j) => (j === i ? v : s)));
+  return (
+    <div className={`param stop${error ? ' invalid' : ''}`} data-param="stop" role="group" aria-labelledby={`${id}-label`}>
+      <span id={`${id}-label`} className="param-label">
+        {PARAM_LABELS.stop}
+      </span>
+      {rows.map((s, i) => (
+        <div className="stop-row" key={i}>
+          <input
+            type="text"
+            autoComplete="off"
+            spellCheck={false}
+            value={s}
+            aria-label={`Stop sequence ${i + 1}`}
+            aria-invalid={error ? true : undefined}
+            aria-describedby={`${id}-note`}
+            placeholder={i === 0 ? 'none' : ''}
+            onChange={(e) => set(i, e.target.value)}
+            onBlur={onBlur}
+          />
+          {(rows.length > 1 || s !== '') && (
+            <button type="button" className="icon" aria-label={`Remove stop sequence ${i + 1}`} onClick={() => onChange(rows.filter((_, j) => j !== i))}>
+              ×
+            </button>
+          )}
+        </div>
+      ))}
+      {rows.length < MAX_STOP_SEQUENCES && rows[rows.length - 1] !== '' && (
+        <button type="button" className="link-button add-stop" onClick={() => onChange([...rows, ''])}>
+          Add a stop sequence
+        </button>
+      )}
+      <p id={`${id}-note`} className={error ? 'field-error' : 'hint'} role={error ? 'alert' : undefined}>
+        {error ?? `Up to ${MAX_STOP_SEQUENCES}; the answer ends where one appears. Write \\n for a line break.`}
+      </p>
+    </div>
+  );
+}

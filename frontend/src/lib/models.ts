@@ -1,0 +1,54 @@
+// The models of GET /api/models as the picker shows them: grouped under the
+// upstream server that serves each, in the server's order.
+
+import type { ModelInfo, UpstreamInfo } from './protocol';
+
+/** ModelGroup is one upstream's models, titled with its label. */
+export interface ModelGroup {
+  name: string;
+  label: string;
+  models: readonly ModelInfo[];
+}
+
+/** ModelGroups are the models without an upstream (the demo model), then each upstream's. */
+export interface ModelGroups {
+  ungrouped: readonly ModelInfo[];
+  groups: readonly ModelGroup[];
+}
+
+/**
+ * groupModels sorts models under their upstreams, in the order of the
+ * upstreams list; an upstream a model names but the list lacks (an older or
+ * partial answer) follows, titled with the model's upstreamLabel. Models
+ * keep their order within a group.
+ */
+export function groupModels(models: readonly ModelInfo[], upstreams: readonly UpstreamInfo[] = []): ModelGroups {
+  const ungrouped: ModelInfo[] = [];
+  const byName = new Map<string, { label: string; models: ModelInfo[] }>();
+  for (const u of upstreams) byName.set(u.name, { label: u.label || u.name, models: [] });
+  for (const m of models) {
+    if (!m.upstream) {
+      ungrouped.push(m);
+      continue;
+    }
+    let g = byName.get(m.upstream);
+    if (!g) {
+      g = { label: m.upstreamLabel || m.upstream, models: [] };
+      byName.set(m.upstream, g);
+    }
+    g.models.push(m);
+  }
+  const groups: ModelGroup[] = [];
+  for (const [name, g] of byName) if (g.models.length > 0) groups.push({ name, label: g.label, models: g.models });
+  return { ungrouped, groups };
+}
+
+/** modelLabel is how a model is named in the UI. */
+export function modelLabel(m: ModelInfo): string {
+  return m.demo ? 'Demo (offline)' : m.name || m.id;
+}
+
+/** currentModel is the model shown as picked for value (the default when value is unknown). */
+export function currentModel(models: readonly ModelInfo[], value: string): ModelInfo | undefined {
+  return models.find((m) => m.id === value) ?? models.find((m) => m.default);
+}

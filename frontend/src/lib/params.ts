@@ -1,0 +1,164 @@
+// A conversation's sampling parameters as the settings dialog edits them:
+// the form's text fields, their checks in plain words (the ranges of
+// docs/api.md, refused rather than clamped, as the server does), and the
+// server's own refusal (`invalid_field` naming `params.<field>`) read back
+// onto the field it names.
+
+import { ApiError } from './api';
+import type { ModelInfo, Params } from './protocol';
+
+/** ParamField names one parameter. */
+export type ParamField = 'temperature' | 'topP' | 'maxTokens' | 'stop';
+
+/** PARAM_LABELS are the fields' names as the dialog shows them. */
+export const PARAM_LABELS: Readonly<Record<ParamField, string>> = {
+  temperature: 'Temperature',
+  topP: 'Top-p',
+  maxTokens: 'Max answer tokens',
+  stop: 'Stop sequences',
+};
+
+/** Limits of docs/api.md. */
+export const MAX_TEMPERATURE = 2;
+export const MAX_STOP_SEQUENCES = 4;
+export const MAX_STOP_CHARS = 64;
+/** The bound of maxTokens for a model without maxOutputTokens. */
+export const MAX_TOKENS_UNKNOWN = 1 << 20;
+
+/** ParamsForm is the dialog's text: "" leaves a parameter to the model's default. */
+export interface ParamsForm {
+  temperature: string;
+  topP: string;
+  maxTokens: string;
+  /** Stop sequences as typed, with \n, \t and \\ for a line break, a tab and a backslash. */
+  stop: readonly string[];
+}
+
+/** ParamErrors are the fields' problems in plain words. */
+export type ParamErrors = Partial<Record<ParamField, string>>;
+
+/** escapeStop shows a stop sequence in one line: a line break as \n, a tab as \t, a backslash as \\. */
+export function escapeStop(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\t/g, '\\t');
+}
+
+/** unescapeStop reads a typed stop sequence back (the inverse of escapeStop); other backslashes stay. */
+export function unescapeStop(s: string): string {
+  return s.replace(/\\(\\|n|t)/g, (_, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : '\\'));
+}
+
+/** paramsForm fills the form from stored parameters. */
+export function paramsForm(p: Params | undefined): ParamsForm {
+  return {
+    temperature: p?.temperature === undefined ? '' : String(p.temperature),
+    topP: p?.topP === undefined ? '' : String(p.topP),
+    maxTokens: p?.maxTokens === undefined ? '' : String(p.maxTokens),
+    stop: (p?.stop ?? []).map(escapeStop),
+  };
+}
+
+/** maxTokensBound is the largest maxTokens the model takes. */
+export function maxTokensBound(model: ModelInfo | undefined): number {
+  return model?.maxOutputTokens && model.maxOutputTokens > 0 ? model.maxOutputTokens : MAX_TOKENS_UNKNOWN;
+}
+
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+function parseDecimal(text: string): number | undefined {
+  const t = text.trim();
+  return DECIMAL.test(t) ? Number(t) : undefined;
+}
+
+function chars(s: string): number {
+  return [...s].length;
+}
+
+/** ParamsCheck is the form read into parameters, or the problems that keep it from saving. */
+export type ParamsCheck = { ok: true; params: Params } | { ok: false; errors: ParamErrors };
+
+/**
+ * checkParams reads the form into parameters for model, with a message in
+ * plain words for every field out of range. Empty fields (and empty stop
+ * lines) are left unset.
+ */
+export function checkParams(form: ParamsForm, model: ModelInfo | undefined): ParamsCheck {
+  const errors: ParamErrors = {};
+  const params: Params = {};
+  if (form.temperature.trim()) {
+    const v = parseDecimal(form.temperature);
+    if (v === undefined || v < 0 || v > MAX_TEMPERATURE) errors.temperature = `Temperature must be a number from 0 to ${MAX_TEMPERATURE}.`;
+    else params.temperature = v;
+  }
+  if (form.topP.trim()) {
+    const v = parseDecimal(form.topP);
+    if (v === undefined || v <= 0 || v > 1) errors.topP = 'Top-p must be a number above 0 and at most 1.';
+    else params.topP = v;
+  }
+  if (form.maxTokens.trim()) {
+    const bound = maxTokensBound(model);
+    const t = form.maxTokens.trim();
+    const v = /^\d+$/.test(t) ? Number(t) : undefined;
+    if (v === undefined || v < 1 || v > bound) {
+      errors.maxTokens = `Max answer tokens must be a whole number from 1 to ${bound.toLocaleString('en-US')}${model?.maxOutputTokens ? ' for this model' : ''}.`;
+    } else params.maxTokens = v;
+  }
+  const stop = form.stop.filter((s) => s !== '').map(unescapeStop);
+  if (stop.length > MAX_STOP_SEQUENCES) errors.stop = `At most ${MAX_STOP_SEQUENCES} stop sequences.`;
+  else {
+    const long = stop.findIndex((s) => chars(s) > MAX_STOP_CHARS);
+    if (long >= 0) errors.stop = `Stop sequence ${long + 1} is ${chars(stop[long]!)} characters long; at most ${MAX_STOP_CHARS}.`;
+    else if (stop.length > 0) params.stop = stop;
+  }
+  return Object.keys(errors).length > 0 ? { ok: false, errors } : { ok: true, params };
+}
+
+/** sameParams says whether two sets of parameters are equal (absent and empty alike). */
+export function sameParams(a: Params | undefined, b: Params | undefined): boolean {
+  const sa = a?.stop ?? [];
+  const sb = b?.stop ?? [];
+  return (
+    a?.temperature === b?.temperature &&
+    a?.topP === b?.topP &&
+    a?.maxTokens === b?.maxTokens &&
+    sa.length === sb.length &&
+    sa.every((s, i) => s === sb[i])
+  );
+}
+
+/** isEmptyParams says whether p sets nothing. */
+export function isEmptyParams(p: Params | undefined): boolean {
+  return sameParams(p, undefined);
+}
+
+/** ServerRefusal is a refused save in plain words, with the field it names, if any. */
+export interface ServerRefusal {
+  field?: ParamField;
+  text: string;
+}
+
+const FIELD_ERROR = /^params\.(temperature|topP|maxTokens|stop):\s*(.*)$/s;
+
+/**
+ * serverRefusal reads a refused save: an `invalid_field` naming
+ * `params.<field>` becomes "<Label> <problem>." on that field (for
+ * "params.temperature: must be from 0 to 2 (got 2.5)": "Temperature must be
+ * from 0 to 2 (got 2.5)."); any other error keeps the server's text.
+ */
+export function serverRefusal(err: unknown): ServerRefusal {
+  if (err instanceof ApiError && err.code === 'invalid_field') {
+    const m = FIELD_ERROR.exec(err.message);
+    if (m) {
+      const field = m[1] as ParamField;
+      const problem = m[2]!.trim().replace(/\.$/, '');
+      return { field, text: `${PARAM_LABELS[field]} ${problem}.` };
+    }
+  }
+  if (err instanceof ApiError) return { text: err.status === 0 ? err.message : `The server refused the settings: ${err.message}` };
+  return { text: err instanceof Error ? err.message : String(err) };
+}
+
+/** defaultHint describes what an empty field means for model: its default, else the upstream's own. */
+export function defaultHint(model: ModelInfo | undefined, field: Exclude<ParamField, 'stop'>): string {
+  const v = model?.defaults?.[field];
+  return v === undefined ? 'model default' : `default ${v}`;
+}
