@@ -65,8 +65,24 @@ type Conversation struct {
 	Title        string    `json:"title"`
 	Model        string    `json:"model"`
 	SystemPrompt string    `json:"systemPrompt"`
+	Params       *Params   `json:"params,omitempty"` // sampling parameters; nil (or unset fields): the model's defaults
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"` // moves forward with every new message
+}
+
+// Params are a conversation's sampling parameters. A nil (or empty) field
+// means "the model's default"; the API validates ranges before they are
+// stored (see docs/api.md).
+type Params struct {
+	Temperature *float64 `json:"temperature,omitempty"` // 0 to 2
+	TopP        *float64 `json:"topP,omitempty"`        // above 0, at most 1
+	MaxTokens   *int     `json:"maxTokens,omitempty"`   // longest answer, in tokens
+	Stop        []string `json:"stop,omitempty"`        // up to 4 stop sequences
+}
+
+// IsZero reports whether p sets nothing (a nil p too).
+func (p *Params) IsZero() bool {
+	return p == nil || p.Temperature == nil && p.TopP == nil && p.MaxTokens == nil && len(p.Stop) == 0
 }
 
 // Usage is the token accounting an upstream model reported.
@@ -80,17 +96,21 @@ type Usage struct {
 // answer or editing a user message creates a sibling: a message with the same
 // ParentID. The root messages of a conversation have an empty ParentID.
 type Message struct {
-	ID              string    `json:"id"`
-	ConversationID  string    `json:"conversationId"`
-	OwnerID         string    `json:"-"`
-	ParentID        string    `json:"parentId"`
-	Role            Role      `json:"role"`
-	Content         string    `json:"content"`
-	Model           string    `json:"model,omitempty"`
-	Status          Status    `json:"status"`
-	FinishReason    string    `json:"finishReason,omitempty"`
-	Usage           *Usage    `json:"usage,omitempty"`
-	Error           string    `json:"error,omitempty"`
+	ID             string `json:"id"`
+	ConversationID string `json:"conversationId"`
+	OwnerID        string `json:"-"`
+	ParentID       string `json:"parentId"`
+	Role           Role   `json:"role"`
+	Content        string `json:"content"`
+	Reasoning      string `json:"reasoning,omitempty"` // the model's reasoning ("thinking"), never sent upstream again
+	Model          string `json:"model,omitempty"`
+	Status         Status `json:"status"`
+	FinishReason   string `json:"finishReason,omitempty"`
+	Usage          *Usage `json:"usage,omitempty"`
+	Error          string `json:"error,omitempty"`
+	// OmittedMessages is how many earlier messages of the thread were left
+	// out of this answer's prompt to fit the model's context window.
+	OmittedMessages int       `json:"omittedMessages,omitempty"`
 	ClientMessageID string    `json:"clientMessageId"` // unique per owner; generated when the client sends none
 	CreatedAt       time.Time `json:"createdAt"`
 	UpdatedAt       time.Time `json:"updatedAt"`
@@ -99,13 +119,15 @@ type Message struct {
 // MessageUpdate is one change to a stored message, as the batching writer
 // hands it to a store. Zero fields mean "unchanged".
 type MessageUpdate struct {
-	ID           string
-	Append       string // appended to Content; never rewrites what is stored
-	Status       Status
-	FinishReason string
-	Usage        *Usage
-	Error        string
-	At           time.Time // becomes UpdatedAt
+	ID     string
+	Append string // appended to Content; never rewrites what is stored
+	// AppendReasoning is appended to Reasoning, like Append.
+	AppendReasoning string
+	Status          Status
+	FinishReason    string
+	Usage           *Usage
+	Error           string
+	At              time.Time // becomes UpdatedAt
 }
 
 // ConversationPatch changes some fields of a conversation; nil means unchanged.
@@ -113,6 +135,7 @@ type ConversationPatch struct {
 	Title        *string
 	Model        *string
 	SystemPrompt *string
+	Params       *Params // replaces the whole set
 }
 
 // ListQuery selects a page of a user's conversations, newest (by UpdatedAt) first.

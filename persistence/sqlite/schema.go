@@ -56,6 +56,14 @@ CREATE INDEX messages_conversation_created ON messages (conversation_id, created
 CREATE UNIQUE INDEX messages_owner_client_id ON messages (owner_id, client_message_id);
 CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
 `,
+	// 2: a model's reasoning beside its answer, prompt messages left out to
+	// fit the context window, and per-conversation sampling parameters
+	// (JSON, '' when none are set).
+	`
+ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN omitted_messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN params TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).
