@@ -24,12 +24,33 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 	}
 	if st, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
 		st.status, st.header = resp.StatusCode, resp.Header
-		if resp.StatusCode < 300 {
-			st.body = &doneWatcher{ReadCloser: resp.Body}
+		switch {
+		case resp.StatusCode < 300 && st.list != nil:
+			resp.Body = &teeBody{ReadCloser: resp.Body, copy: st.list}
+		case resp.StatusCode < 300:
+			st.body = &doneWatcher{ReadCloser: newSSEFixer(resp.Body)}
 			resp.Body = st.body
 		}
 	}
 	return resp, nil
+}
+
+// teeBody keeps a copy of a body go-openai decodes (the model list), so
+// fields it does not know can be read too.
+type teeBody struct {
+	io.ReadCloser
+	copy *bytes.Buffer
+}
+
+// maxListBody bounds the copy of a model list.
+const maxListBody = 4 << 20
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if t.copy.Len()+n <= maxListBody {
+		t.copy.Write(p[:n])
+	}
+	return n, err
 }
 
 // doneWatcher passes a body through and notices a "data: [DONE]" line. It
