@@ -29,6 +29,8 @@ type generation struct {
 	// Guarded by conv.mu.
 	text      []byte
 	sent      int // bytes of text already delivered in deltas
+	reasoning []byte
+	rsent     int // bytes of reasoning already delivered in reasoning frames
 	lastFlush time.Time
 	queued    bool  // waiting in the flusher
 	flushAt   int64 // the flusher's bucket, while queued
@@ -43,15 +45,26 @@ func (g *generation) onDelta(text string) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	g.tokenLocked(now)
+	g.text = append(g.text, text...)
+	g.hub.opts.Writer.Append(g.msg.ID, text)
+	g.scheduleLocked(now, g.sent == 0)
+}
+
+// tokenLocked counts one piece of text or reasoning; conv.mu is held.
+func (g *generation) tokenLocked(now time.Time) {
 	if g.tokens == 0 {
 		g.firstAt = now
 	}
 	g.tokens++
 	g.lastAt = now
-	g.text = append(g.text, text...)
-	g.hub.opts.Writer.Append(g.msg.ID, text)
-	if g.sent == 0 || now.Sub(g.lastFlush) >= g.hub.opts.CoalesceInterval ||
-		len(g.text)-g.sent >= g.hub.opts.CoalesceBytes {
+}
+
+// scheduleLocked sends the pending text and reasoning now (first: the first
+// piece of either is never held) or queues them in the flusher; conv.mu is held.
+func (g *generation) scheduleLocked(now time.Time, first bool) {
+	pending := len(g.text) - g.sent + len(g.reasoning) - g.rsent
+	if first || now.Sub(g.lastFlush) >= g.hub.opts.CoalesceInterval || pending >= g.hub.opts.CoalesceBytes {
 		g.flushLocked(now)
 		return
 	}
@@ -61,13 +74,15 @@ func (g *generation) onDelta(text string) {
 	}
 }
 
-// flushLocked delivers the text not yet sent as one delta; conv.mu is held.
+// flushLocked delivers the reasoning and the text not yet sent, as one
+// reasoning frame and one delta; conv.mu is held.
 func (g *generation) flushLocked(now time.Time) {
 	g.queued = false
+	g.flushReasoningLocked(now)
 	if len(g.text) == g.sent {
 		return
 	}
-	f := protocol.Delta(g.msg.ConversationID, g.msg.ID, int64(len(g.text)), string(g.text[g.sent:]))
+	f := protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(len(g.text)), int64(g.rsent), string(g.text[g.sent:]))
 	g.sent = len(g.text)
 	g.lastFlush = now
 	g.conv.deliverLocked(f)
@@ -84,6 +99,7 @@ func (g *generation) run(req llm.Request) {
 	h.log.Info("generation started", "generation", g.id, "connection", g.connID,
 		"conversation", g.msg.ConversationID, "message", g.msg.ID, "model", req.Model)
 	h.opts.Metrics.GenerationStarted(req.Model)
+	req.OnReasoning = g.onReasoning
 	res, err := h.opts.Model.Stream(g.ctx, req, g.onDelta)
 	final, errBody := g.outcome(res, err)
 	g.finish(final, errBody)
@@ -136,7 +152,7 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	c.mu.Lock()
 	g.flushLocked(time.Now())
 	final := g.msg
-	final.Content = string(g.text)
+	final.Content, final.Reasoning = string(g.text), string(g.reasoning)
 	c.mu.Unlock()
 
 	u.At = time.Now()

@@ -28,6 +28,8 @@ type Store interface {
 type Writer interface {
 	// Append queues more text of a message; it never blocks on the database.
 	Append(id, text string)
+	// AppendReasoning queues more reasoning of a message, like Append.
+	AppendReasoning(id, text string)
 	// Finish writes the final state of a message and returns once it is durable.
 	Finish(ctx context.Context, u persistence.MessageUpdate) error
 }

@@ -161,7 +161,7 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	sub.Deliver(protocol.AckSend(frameID, res.ConversationID, res.UserMessageID, res.MessageID))
 	h.followLocked(c, sub)
 	if g := c.gen; g != nil && g.msg.ID == res.MessageID {
-		g.catchUpLocked(sub, 0, true)
+		g.catchUpLocked(sub, 0, 0, true)
 	} else if answer != nil && answer.Status.Final() {
 		sub.Deliver(protocol.Message(*answer))
 		sub.Deliver(protocol.Done(*answer, storedError(*answer)))
