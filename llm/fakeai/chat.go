@@ -28,6 +28,7 @@ type Recorded struct {
 	TopP         *float64 // nil when absent
 	Stop         []string // a string or an array of strings; nil when absent
 	Body         []byte   // the request body as received
+	Query        string   // the request URL's raw query
 	Header       http.Header
 	Config       Config // the effective configuration
 	Fault        Fault  // the fault actually applied (FaultTimes may drop it)
@@ -102,6 +103,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 		MaxTokens:    max(req.MaxTokens, req.MaxCompletionTokens),
 		Temperature:  req.Temperature, TopP: req.TopP, Stop: stopList(req.Stop), Body: req.body,
+		Query:  r.URL.RawQuery,
 		Header: r.Header.Clone(), Config: cfg,
 	}
 	if s.faultApplies(cfg, key) {

@@ -52,6 +52,12 @@ type Options struct {
 	// IdleTimeout bounds the wait for the next chunk once text flows; it
 	// defaults to 30s.
 	IdleTimeout time.Duration
+	// Headers are added to every request (an api-key header, an
+	// organisation header, ...); they win over go-openai's own.
+	Headers map[string]string
+	// Query parameters are added to every request URL (Azure's
+	// api-version).
+	Query map[string]string
 	// DisableStreamUsage stops asking for usage in the stream
 	// (stream_options.include_usage), for servers that reject it.
 	DisableStreamUsage bool
@@ -87,7 +93,7 @@ func New(opts Options) *Client {
 		}
 	}
 	cfg.BaseURL = opts.BaseURL
-	cfg.HTTPClient = doer{opts.HTTPClient}
+	cfg.HTTPClient = doer{c: opts.HTTPClient, headers: opts.Headers, query: opts.Query}
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger}
 }
 

@@ -12,11 +12,25 @@ import (
 // the response status and headers (for Retry-After) and watches the body
 // for the final "data: [DONE]" (go-openai reports a clean end of the body
 // and [DONE] alike as io.EOF).
-type doer struct{ c *http.Client }
+type doer struct {
+	c       *http.Client
+	headers map[string]string
+	query   map[string]string
+}
 
 func (d doer) Do(req *http.Request) (*http.Response, error) {
 	if id := llm.RequestID(req.Context()); id != "" {
 		req.Header.Set("X-Request-ID", id)
+	}
+	for k, v := range d.headers {
+		req.Header.Set(k, v)
+	}
+	if len(d.query) > 0 {
+		q := req.URL.Query()
+		for k, v := range d.query {
+			q.Set(k, v)
+		}
+		req.URL.RawQuery = q.Encode()
 	}
 	resp, err := d.c.Do(req)
 	if err != nil {

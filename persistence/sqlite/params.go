@@ -7,7 +7,7 @@ import (
 	"chatd/persistence"
 )
 
-// encodeParams is the params column of a conversation: JSON, or '' when
+// encodeParams is the params column of a conversation: JSON, or ” when
 // nothing is set.
 func encodeParams(p *persistence.Params) (string, error) {
 	if p.IsZero() {
@@ -28,7 +28,7 @@ func patchParams(p *persistence.Params) (any, error) {
 	return encodeParams(p)
 }
 
-// decodeParams reads a params column into *p ('' leaves it nil).
+// decodeParams reads a params column into *p (” leaves it nil).
 func decodeParams(s string, p **persistence.Params) error {
 	if s == "" {
 		return nil
