@@ -291,13 +291,13 @@ type origin struct {
 func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Conversation, msgs []persistence.Message,
 	user persistence.Message, model string, from origin, announce []persistence.Message,
 ) (Result, error) {
+	req, omitted := h.request(ctx, conv, msgs, user.ID, model)
 	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
-		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming}
+		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted}
 	if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
 		h.unreserve(c)
 		return Result{}, fmt.Errorf("store answer: %w", err)
 	}
-	req := llm.Request{Model: model, Messages: buildPrompt(conv.SystemPrompt, msgs, user.ID, h.opts.HistoryChars)}
 	g := h.newGeneration(c, answer, user.Content, from.connID)
 	res := Result{ConversationID: conv.ID, UserMessageID: user.ID, MessageID: answer.ID}
 

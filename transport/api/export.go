@@ -134,6 +134,7 @@ func writeHeader(b *bytes.Buffer, conv persistence.Conversation, count int, now 
 	fmt.Fprintf(b, "# %s\n\n", title)
 	fmt.Fprintf(b, "- Model: %s\n- Created: %s\n- Last activity: %s\n- Exported: %s\n- Messages: %d\n\n",
 		model, stamp(conv.CreatedAt), stamp(conv.UpdatedAt), stamp(now), count)
+	writeParams(b, conv.Params)
 	if conv.SystemPrompt != "" {
 		b.WriteString("## System prompt\n\n")
 		for _, line := range strings.Split(conv.SystemPrompt, "\n") {
@@ -153,6 +154,7 @@ func writeMessage(b *bytes.Buffer, n int, m *persistence.Message, version string
 		}
 	}
 	fmt.Fprintf(b, "### %d. %s%s\n\n", n, who, version)
+	writeReasoning(b, m)
 	content := strings.TrimRight(m.Content, "\n")
 	if content != "" {
 		b.WriteString(content)

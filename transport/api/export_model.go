@@ -1,0 +1,56 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"chatd/persistence"
+)
+
+// writeParams adds a "- Parameters:" line to a markdown export's header
+// when the conversation sets any (the header list ends with a blank line,
+// so it is inserted before it).
+func writeParams(b *bytes.Buffer, p *persistence.Params) {
+	if p.IsZero() {
+		return
+	}
+	var parts []string
+	if p.Temperature != nil {
+		parts = append(parts, "temperature "+strconv.FormatFloat(*p.Temperature, 'g', -1, 64))
+	}
+	if p.TopP != nil {
+		parts = append(parts, "top-p "+strconv.FormatFloat(*p.TopP, 'g', -1, 64))
+	}
+	if p.MaxTokens != nil {
+		parts = append(parts, fmt.Sprintf("max tokens %d", *p.MaxTokens))
+	}
+	if len(p.Stop) > 0 {
+		quoted := make([]string, len(p.Stop))
+		for i, s := range p.Stop {
+			quoted[i] = strconv.Quote(s)
+		}
+		parts = append(parts, "stop "+strings.Join(quoted, ", "))
+	}
+	b.Truncate(b.Len() - 1) // the blank line after the list
+	fmt.Fprintf(b, "- Parameters: %s\n\n", strings.Join(parts, "; "))
+}
+
+// writeReasoning renders an answer's reasoning before its text, as a
+// quoted block headed "Reasoning", so a reader tells it from the answer.
+func writeReasoning(b *bytes.Buffer, m *persistence.Message) {
+	r := strings.TrimRight(m.Reasoning, "\n")
+	if r == "" {
+		return
+	}
+	b.WriteString("> **Reasoning**\n>\n")
+	for _, line := range strings.Split(r, "\n") {
+		if line == "" {
+			b.WriteString(">\n")
+			continue
+		}
+		fmt.Fprintf(b, "> %s\n", line)
+	}
+	b.WriteString("\n")
+}
