@@ -104,7 +104,9 @@ func TestParamsValidation(t *testing.T) {
 			{http.MethodPost, "/api/conversations"},
 			{http.MethodPatch, "/api/conversations/" + created.Conversation.ID},
 		} {
-			var body struct{ Error struct{ Code, Message string } }
+			var body struct {
+				Error struct{ Code, Message string }
+			}
 			e.rest(t, u.Token, req.method, req.path, map[string]any{"params": tc.params}, http.StatusBadRequest, &body)
 			if body.Error.Code != "invalid_field" || !strings.Contains(body.Error.Message, tc.field) {
 				t.Fatalf("%s %v: %+v", req.method, tc.params, body.Error)
