@@ -6,13 +6,19 @@
 #   make test   every test suite: formatting and vet, Go tests with the race
 #               detector (including the nginx deployment tests in
 #               deploy/e2e), the web client's type check and unit tests, and
-#               its browser end-to-end tests, directly and through nginx
+#               its browser end-to-end tests, directly and through nginx.
+#               It checks first (scripts/prereqs.sh) that the programs the
+#               suites need are installed, installing them as root with apt.
 #
 # Each suite is its own target; add new ones to TEST_SUITES.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
+
+# nginx and logrotate live in /usr/sbin on Debian, which a user's PATH may
+# lack; Go's own archive installs into /usr/local/go/bin.
+export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 
 GO        ?= go
 NPM       ?= npm
@@ -29,7 +35,7 @@ TEST_SUITES := lint test-go test-frontend test-e2e test-e2e-nginx test-bench-smo
 # Every Go file of the module, including files behind build tags.
 GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .TestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./...)
 
-.PHONY: help run build build-go frontend test $(TEST_SUITES) fmt vet bench bench-smoke clean
+.PHONY: help run build build-go frontend prereqs test $(TEST_SUITES) fmt vet bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,7 +59,12 @@ deploy/node_modules: deploy/package-lock.json
 	cd deploy && $(NPM) ci --no-audit --no-fund
 	@touch $@
 
-test: $(TEST_SUITES) ## run every test suite
+prereqs: ## check that the programs the test suites need are installed; as root with apt, install what is missing (one apt-get install), else list it all with the command that installs it
+	@scripts/prereqs.sh
+
+# The check runs before any suite, also under make -j.
+test: prereqs ## run every test suite (after make prereqs)
+	@$(MAKE) --no-print-directory $(TEST_SUITES)
 
 lint: ## gofmt check and go vet
 	@bad="$$(gofmt -l $(GO_FILES))"; if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi

@@ -42,6 +42,9 @@ type config struct {
 	fanUsers  int
 	fanTokens int
 	fanDelay  time.Duration
+
+	growthSQLite growthSize // the data-growth scenario on the embedded store
+	growthFerret growthSize // and on the MongoDB store over FerretDB (much smaller: FerretDB scans)
 }
 
 func fullConfig() config {
@@ -55,6 +58,8 @@ func fullConfig() config {
 		memoryLevels: []int{1000, 5000}, memoryRounds: 3, memoryUsers: 1000,
 		writeTokens: []int{10, 1000, 10000}, writePaced: 1500 * time.Millisecond,
 		fanTabs: []int{1, 2, 4, 8}, fanUsers: 20, fanTokens: 200, fanDelay: 10 * time.Millisecond,
+		growthSQLite: growthSize{users: 500, conversations: 50_000, messages: 1_000_000, samples: 2000},
+		growthFerret: growthSize{users: 25, conversations: 250, messages: 5000, samples: 200},
 	}
 }
 
@@ -71,6 +76,8 @@ func smokeConfig() config {
 		memoryLevels: []int{20}, memoryRounds: 1, memoryUsers: 5,
 		writeTokens: []int{10, 200}, writePaced: 200 * time.Millisecond,
 		fanTabs: []int{1, 2}, fanUsers: 2, fanTokens: 20, fanDelay: 5 * time.Millisecond,
+		growthSQLite: growthSize{users: 5, conversations: 50, messages: 500, samples: 20},
+		growthFerret: growthSize{users: 2, conversations: 4, messages: 40, samples: 5},
 	}
 }
 

@@ -48,7 +48,7 @@ var scenarios = []struct {
 	run  func(context.Context, *env, *report, config) error
 }{
 	{"latency", latency}, {"capacity", capacity}, {"cpu", cpuPerToken}, {"burst", burst},
-	{"memory", memory}, {"writes", writes}, {"fanout", fanout},
+	{"memory", memory}, {"writes", writes}, {"fanout", fanout}, {"growth", growth},
 }
 
 type options struct {
@@ -63,7 +63,7 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenarios, "scenarios", "latency,capacity,cpu,burst,memory,writes,fanout", "scenarios to run, comma-separated")
+	fs.StringVar(&o.scenarios, "scenarios", "latency,capacity,cpu,burst,memory,writes,fanout,growth", "scenarios to run, comma-separated")
 	fs.BoolVar(&o.smoke, "smoke", false, "a few connections for a few seconds per scenario, to check the harness")
 	fs.StringVar(&o.out, "out", "", "directory for the report, profiles and logs (default: a new temporary directory)")
 	fs.StringVar(&o.reportTo, "report", "", "also write the Markdown report to this file")

@@ -110,6 +110,14 @@ func times(v float64) string {
 	return fmt.Sprintf("%.2fx", v)
 }
 
+// streams is "1 stream" or "n streams".
+func streams(n int) string {
+	if n == 1 {
+		return "1 stream"
+	}
+	return fmt.Sprintf("%d streams", n)
+}
+
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
 func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
 

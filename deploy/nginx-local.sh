@@ -5,7 +5,7 @@
 # test at it. No root needed (with root, workers run as root so they can read
 # private temporary directories).
 #
-#   deploy/nginx-local.sh --upstream 127.0.0.1:8080 [--root frontend/dist]
+#   deploy/nginx-local.sh --upstream 127.0.0.1:8080[,127.0.0.1:8081...] [--root frontend/dist]
 #       [--https-port 8443] [--http-port 8081] [--ws-read-timeout S] [--dir DIR]
 #
 # It prints, before nginx starts serving:
@@ -14,14 +14,16 @@
 #   CERT=<dir>/fullchain.pem       (trust it, or accept the certificate error)
 # and then runs nginx until it gets SIGTERM or SIGINT (Ctrl-C). Ports default
 # to free ones; files (certificate, rendered nginx.conf, logs) go to --dir or
-# a new temporary directory, removed on exit unless --dir was given.
+# a new temporary directory, removed on exit unless --dir was given. Several
+# chatd instances (a cluster, docs/scale.md): a comma list or several
+# --upstream options, balanced round-robin as in production.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 upstream="" root="$here/../frontend/dist" https_port="" http_port="" ws_timeout="" dir=""
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--upstream) upstream="$2"; shift 2 ;;
+	--upstream) upstream="${upstream:+$upstream,}$2"; shift 2 ;;
 	--root) root="$2"; shift 2 ;;
 	--https-port) https_port="$2"; shift 2 ;;
 	--http-port) http_port="$2"; shift 2 ;;

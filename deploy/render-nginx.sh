@@ -10,7 +10,9 @@
 #   --cert FILE           replaces /etc/ssl/chatd/fullchain.pem
 #   --key FILE            replaces /etc/ssl/chatd/privkey.pem
 #   --root DIR            replaces /srv/chatd/frontend (the built front end)
-#   --upstream HOST:PORT  replaces 127.0.0.1:8080 (the chatd server)
+#   --upstream HOST:PORT  replaces 127.0.0.1:8080 (the chatd server); several
+#                         instances: repeat the option or give a comma list
+#                         (one "server" line each, round-robin)
 #   --http-port PORT      replaces port 80
 #   --https-port PORT     replaces port 443 (and adds it to the redirect
 #                         target and the CSP's wss:// source when not 443)
@@ -50,7 +52,7 @@ while [ $# -gt 0 ]; do
 	--cert) cert="$2"; shift 2 ;;
 	--key) key="$2"; shift 2 ;;
 	--root) root="$2"; shift 2 ;;
-	--upstream) upstream="$2"; shift 2 ;;
+	--upstream) upstream="${upstream:+$upstream,}$2"; shift 2 ;;
 	--http-port) http_port="$2"; shift 2 ;;
 	--https-port) https_port="$2"; shift 2 ;;
 	--listen-addr) listen_addr="$2"; shift 2 ;;
@@ -87,7 +89,19 @@ d="${domain:-chat.example.com}"
 if [ -n "$cert" ]; then replace "/etc/ssl/chatd/fullchain.pem" "$cert"; fi
 if [ -n "$key" ]; then replace "/etc/ssl/chatd/privkey.pem" "$key"; fi
 if [ -n "$root" ]; then replace "root /srv/chatd/frontend;" "root $root;"; fi
-if [ -n "$upstream" ]; then replace "server 127.0.0.1:8080;" "server $upstream;"; fi
+if [ -n "$upstream" ]; then
+	servers="" sep=""
+	IFS=, read -r -a addrs <<<"$upstream"
+	for addr in "${addrs[@]}"; do
+		addr="${addr// /}"
+		[ -n "$addr" ] || continue
+		case "$addr" in *[!A-Za-z0-9.:_\[\]-]*) die "--upstream: \"$addr\" is not a HOST:PORT" ;; esac
+		servers="$servers${sep}server $addr max_fails=1 fail_timeout=5s;"
+		sep=$'\n        '
+	done
+	[ -n "$servers" ] || die "--upstream names no server"
+	replace "server 127.0.0.1:8080 max_fails=1 fail_timeout=5s;" "$servers"
+fi
 if [ -n "$ws_timeout" ]; then replace "proxy_read_timeout 3600s;" "proxy_read_timeout ${ws_timeout}s;"; fi
 
 if [ -n "$listen_addr" ]; then

@@ -6,6 +6,10 @@
 //   - index.html is always revalidated ("no-cache") and is the answer for "/"
 //     and for any deep link without a file extension (for example /c/<id>);
 //   - a missing file with an extension is a 404, never index.html;
+//   - a path with a segment starting with a dot (.env, .git/config) is a
+//     404: a directory given as CHATD_STATIC_DIR may hold such files;
+//   - every HTML answer, not only index.html, carries the security headers
+//     (Content-Security-Policy, X-Frame-Options, Referrer-Policy);
 //   - paths under /api and /ws are never claimed: they belong to the router,
 //     which answers its own JSON 404 (see Reserved and Options.NotFound).
 //
@@ -36,10 +40,14 @@ const (
 )
 
 // contentSecurityPolicy is sent with index.html: scripts and styles only from
-// this origin (KaTeX needs inline style attributes), images from https, the
-// live channel on this origin, no plugins, no framing.
+// this origin (KaTeX needs inline style attributes), the live channel on this
+// origin, no plugins, no framing. Images: this origin, data: (the favicon)
+// and https:, because a markdown image in an answer may be shown; the client
+// never creates that <img> by itself, only when the reader clicks the
+// placeholder that names its host (src/lib/images.ts). A CSP cannot follow a
+// per-image choice; a same-origin image proxy would be the stricter design.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; " +
-	"style-src 'self' 'unsafe-inline'; img-src 'self' https: data: blob:; font-src 'self' data:; " +
+	"style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; font-src 'self' data:; " +
 	"connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Assets returns the built web client and true, or a placeholder page and
@@ -107,6 +115,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+	if hidden(name) {
+		http.NotFound(w, r)
+		return
+	}
 	if name == "" || name == "index.html" {
 		h.serveIndex(w, r)
 		return
@@ -152,9 +164,6 @@ func (h *handler) serveIndex(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "web client not available", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Referrer-Policy", "strict-origin-when-cross-origin")
 	h.send(w, r, "index.html", f, info, cacheRevalidate)
 }
 
@@ -164,8 +173,9 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, name string, f fs
 	hd := w.Header()
 	hd.Set("Cache-Control", cache)
 	hd.Set("X-Content-Type-Options", "nosniff")
-	if ext := path.Ext(name); ext == ".html" {
+	if ext := strings.ToLower(path.Ext(name)); ext == ".html" || ext == ".htm" {
 		hd.Set("Content-Type", "text/html; charset=utf-8")
+		setPageHeaders(hd)
 	}
 	rs, ok := f.(io.ReadSeeker)
 	if !ok {
@@ -184,6 +194,23 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, name string, f fs
 		modTime = time.Time{} // embedded files have no time: rely on the ETag
 	}
 	http.ServeContent(w, r, name, modTime, rs)
+}
+
+// setPageHeaders adds the headers every HTML page gets.
+func setPageHeaders(hd http.Header) {
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+}
+
+// hidden reports whether a cleaned path has a segment starting with a dot.
+func hidden(name string) bool {
+	for _, seg := range strings.Split(name, "/") {
+		if strings.HasPrefix(seg, ".") {
+			return true
+		}
+	}
+	return false
 }
 
 // etag returns a strong ETag from the file's content, computed once per name.

@@ -210,3 +210,73 @@ func readAll(t *testing.T, res *http.Response) string {
 	}
 	return string(data)
 }
+
+// TestStaticDirDotfilesAndPages serves a directory as CHATD_STATIC_DIR
+// does: dotfiles and dot-directories are 404, and every HTML page carries
+// the same security headers as index.html.
+func TestStaticDirDotfilesAndPages(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"index.html":        testIndex,
+		".env":              "SECRET=1",
+		".git/config":       "[core]",
+		"assets/.hidden.js": "x",
+		"other.html":        "<p>other</p>",
+		"docs/page.htm":     "<p>page</p>",
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys, err := Dir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(fsys, Options{}))
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		path    string
+		status  int
+		headers bool
+	}{
+		{"/.env", 404, false},
+		{"/.git/config", 404, false},
+		{"/assets/.hidden.js", 404, false},
+		{"/x/../.env", 404, false},
+		{"/%2eenv", 404, false},
+		{"/", 200, true},
+		{"/other.html", 200, true},
+		{"/docs/page.htm", 200, true},
+		{"/c/abc", 200, true},
+	}
+	for _, tc := range tests {
+		for _, method := range []string{"GET", "HEAD"} {
+			req, _ := http.NewRequest(method, srv.URL+tc.path, nil)
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(t, res)
+			if res.StatusCode != tc.status {
+				t.Errorf("%s %s: status %d, want %d (body %q)", method, tc.path, res.StatusCode, tc.status, body)
+			}
+			if strings.Contains(body, "SECRET") || strings.Contains(body, "[core]") {
+				t.Errorf("%s %s served a dotfile: %q", method, tc.path, body)
+			}
+			if !tc.headers {
+				continue
+			}
+			for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"} {
+				if res.Header.Get(h) == "" {
+					t.Errorf("%s %s: HTML answer without %s", method, tc.path, h)
+				}
+			}
+		}
+	}
+}

@@ -19,6 +19,12 @@ type conv struct {
 	gen      *generation // the running answer, or nil
 	reserved bool        // a send or regenerate is preparing a generation
 	dead     bool        // removed from the hub: look it up again
+
+	// Cluster state (remote.go, publish.go); all nil with one instance.
+	remote *mirror    // an answer running on another instance, mirrored here
+	next   *AnswerRef // a remote answer that started before remote ended
+	lock   *AnswerRef // the cluster lock taken for the reserved answer
+	out    *outbox    // frames of the local answer waiting to be published
 }
 
 // deliverLocked hands f to every subscriber. Deliver never blocks, so this
@@ -27,6 +33,37 @@ func (c *conv) deliverLocked(f *protocol.Frame) {
 	for sub := range c.subs {
 		sub.Deliver(f)
 	}
+	if c.out != nil && c.out.push(f) {
+		c.out = nil // the answer's last frame
+	}
+}
+
+// runningIDLocked is the id of the answer running here or mirrored, or "".
+func (c *conv) runningIDLocked() string {
+	switch {
+	case c.gen != nil:
+		return c.gen.msg.ID
+	case c.remote != nil:
+		return c.remote.ref.MessageID
+	}
+	return ""
+}
+
+// Busy is what a Subscriber may also implement to say it is still writing
+// or holding queued frames; the hub then merges the next deltas instead of
+// handing it one more frame at once (see generation.flushNowLocked).
+type Busy interface {
+	Busy() bool
+}
+
+// busyLocked reports whether any subscriber says it is busy; c.mu is held.
+func (c *conv) busyLocked() bool {
+	for sub := range c.subs {
+		if b, ok := sub.(Busy); ok && b.Busy() {
+			return true
+		}
+	}
+	return false
 }
 
 // idleLocked reports whether the state can be forgotten.
@@ -75,6 +112,10 @@ func (h *Hub) dropIfIdleLocked(c *conv) {
 	if c.idleLocked() && !c.dead {
 		c.dead = true
 		delete(h.convs, c.id)
+		if c.remote != nil {
+			c.remote.stop() // nobody here follows it any more
+			c.remote, c.next = nil, nil
+		}
 	}
 }
 

@@ -40,9 +40,11 @@ type generation struct {
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
-func (g *generation) onDelta(text string) {
+func (g *generation) onDelta(text string) { g.onDeltaAt(text, time.Now()) }
+
+// onDeltaAt is onDelta with text arriving at now.
+func (g *generation) onDeltaAt(text string, now time.Time) {
 	c := g.conv
-	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g.tokenLocked(now)
@@ -63,8 +65,7 @@ func (g *generation) tokenLocked(now time.Time) {
 // scheduleLocked sends the pending text and reasoning now (first: the first
 // piece of either is never held) or queues them in the flusher; conv.mu is held.
 func (g *generation) scheduleLocked(now time.Time, first bool) {
-	pending := len(g.text) - g.sent + len(g.reasoning) - g.rsent
-	if first || now.Sub(g.lastFlush) >= g.hub.opts.CoalesceInterval || pending >= g.hub.opts.CoalesceBytes {
+	if first || g.flushNowLocked(now) {
 		g.flushLocked(now)
 		return
 	}
@@ -72,6 +73,28 @@ func (g *generation) scheduleLocked(now time.Time, first bool) {
 		g.queued = true
 		g.flushAt = g.hub.flush.add(g, g.lastFlush.Add(g.hub.opts.CoalesceInterval), now)
 	}
+}
+
+// flushNowLocked decides whether text that arrived at now goes out at
+// once (adaptive coalescing). It does when nothing was sent yet, when the
+// last delta is CoalesceInterval old, or when CoalesceBytes of text and
+// reasoning wait; and otherwise when merging would not pay: the last delta is at least
+// CoalesceMinGap old (not a fast model) and no subscriber is still writing
+// or holding queued frames (not many streams, no write in flight). Else
+// the text waits, at most until CoalesceInterval after the last delta, and
+// goes out with what follows it. Every subscriber gets the same deltas, so
+// tabs of one conversation see one delta sequence. conv.mu is held.
+func (g *generation) flushNowLocked(now time.Time) bool {
+	o := &g.hub.opts
+	since := now.Sub(g.lastFlush)
+	switch {
+	case g.sent == 0 && g.rsent == 0, since >= o.CoalesceInterval,
+		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= o.CoalesceBytes:
+		return true
+	case since < o.CoalesceMinGap:
+		return false
+	}
+	return !g.conv.busyLocked()
 }
 
 // flushLocked delivers the reasoning and the text not yet sent, as one

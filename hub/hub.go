@@ -59,12 +59,21 @@ type Options struct {
 	CoalesceInterval time.Duration
 	// CoalesceBytes sends the pending text at once when it grows past it; it defaults to 4096.
 	CoalesceBytes int
+	// CoalesceMinGap is the shortest pause after a delta that still lets
+	// the next text go out at once when no subscriber is busy; text that
+	// comes sooner (a fast model) is merged. It defaults to a fifth of
+	// CoalesceInterval.
+	CoalesceMinGap time.Duration
 	// MaxDuration bounds one answer; it defaults to 10 minutes.
 	MaxDuration time.Duration
 	// FinishTimeout bounds the final database write of an answer; it defaults to 10s.
 	FinishTimeout time.Duration
 	// HistoryChars bounds the prompt history sent upstream; it defaults to 100,000 characters.
 	HistoryChars int
+	// Bus connects this hub to the other instances of a cluster; it
+	// defaults to NewLocalBus() (one process: nothing is published). With
+	// a Bus of several instances, Store must implement MessageInterrupter.
+	Bus Bus
 }
 
 func (o *Options) setDefaults() {
@@ -77,6 +86,9 @@ func (o *Options) setDefaults() {
 	if o.CoalesceInterval <= 0 {
 		o.CoalesceInterval = 25 * time.Millisecond
 	}
+	if o.CoalesceMinGap <= 0 {
+		o.CoalesceMinGap = o.CoalesceInterval / 5
+	}
 	if o.CoalesceBytes <= 0 {
 		o.CoalesceBytes = 4096
 	}
@@ -88,6 +100,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.HistoryChars <= 0 {
 		o.HistoryChars = 100_000
+	}
+	if o.Bus == nil {
+		o.Bus = NewLocalBus()
 	}
 }
 
@@ -117,6 +132,8 @@ type Hub struct {
 	follows  map[Subscriber]map[string]*conv // what each subscriber follows
 
 	flush *flusher
+
+	cluster // the other instances (cluster.go)
 }
 
 // New returns a Hub. Call Run to start its delta flusher and Shutdown to
@@ -124,7 +141,7 @@ type Hub struct {
 func New(opts Options) *Hub {
 	opts.setDefaults()
 	base, cancel := context.WithCancelCause(context.Background())
-	return &Hub{
+	h := &Hub{
 		opts:       opts,
 		log:        opts.Logger,
 		base:       base,
@@ -133,7 +150,10 @@ func New(opts Options) *Hub {
 		follows:    make(map[Subscriber]map[string]*conv),
 		convs:      make(map[string]*conv),
 		flush:      newFlusher(opts.CoalesceInterval),
+		cluster:    newCluster(opts.Bus),
 	}
+	opts.Bus.Attach(busHandler{h})
+	return h
 }
 
 // Run sends coalesced deltas when they are due until ctx ends. While no
@@ -173,10 +193,13 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
+		h.stopBusWork()
 		return ctx.Err()
 	}
+	err := h.waitPublished(ctx)
+	h.stopBusWork()
+	return err
 }
 
 // Register makes sub receive the user-wide frames of its user (conversations
@@ -220,8 +243,13 @@ func (h *Hub) Connections(userID string) int {
 
 // CloseUser closes every connection of a user, for example after logout.
 func (h *Hub) CloseUser(userID string) {
+	h.closeUserLocal(userID, protocol.CloseUnauthorized, "signed out")
+	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}})
+}
+
+func (h *Hub) closeUserLocal(userID string, code protocol.CloseCode, reason string) {
 	for _, sub := range h.userSubs(userID) {
-		sub.Close(protocol.CloseUnauthorized, "signed out")
+		sub.Close(code, reason)
 	}
 }
 
@@ -229,36 +257,60 @@ func (h *Hub) CloseUser(userID string) {
 // conversation was "created", "updated" or "deleted".
 func (h *Hub) ConversationChanged(ownerID, action string, c persistence.Conversation) {
 	f := protocol.Conversation(action, c)
-	for _, sub := range h.userSubs(ownerID) {
+	h.deliverUser(ownerID, f)
+	h.broadcast(UserEvent{UserID: ownerID, Frame: f})
+}
+
+func (h *Hub) deliverUser(userID string, f *protocol.Frame) {
+	for _, sub := range h.userSubs(userID) {
 		sub.Deliver(f)
 	}
 }
 
 // ActiveMessageID returns the id of the answer running in a conversation, or "".
 func (h *Hub) ActiveMessageID(conversationID string) string {
+	if c := h.lookup(conversationID); c != nil {
+		c.mu.Lock()
+		id := c.runningIDLocked()
+		c.mu.Unlock()
+		if id != "" {
+			return id
+		}
+	}
+	return h.remoteRunningID(conversationID)
+}
+
+// ActiveAnswer is ActiveMessageID for the conversation's owner only; for
+// any other user it returns "", as for a conversation with nothing
+// running, so a caller that has not checked ownership learns nothing of
+// another user's conversation.
+func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
 	c := h.lookup(conversationID)
-	if c == nil {
+	if c == nil || c.owner != ownerID {
 		return ""
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen == nil {
-		return ""
-	}
-	return c.gen.msg.ID
+	return h.ActiveMessageID(conversationID)
 }
 
 // CancelConversation stops the running answer of a conversation, if the
 // owner matches, and waits briefly for it to end (used before a delete).
 func (h *Hub) CancelConversation(ownerID, conversationID string) {
 	c := h.lookup(conversationID)
-	if c == nil || c.owner != ownerID {
+	if c != nil && c.owner != ownerID {
 		return
 	}
-	c.mu.Lock()
-	g := c.gen
-	c.mu.Unlock()
+	var g *generation
+	if c != nil {
+		c.mu.Lock()
+		g = c.gen
+		c.mu.Unlock()
+	}
 	if g == nil {
+		ctx, cancel := context.WithTimeout(h.base, h.opts.FinishTimeout)
+		defer cancel()
+		if err := h.stopRemote(ctx, conversationID, ControlCancel); err != nil {
+			h.log.Warn("cancel a remote answer", "conversation", conversationID, "err", err)
+		}
 		return
 	}
 	g.cancel(errCancelled)

@@ -74,6 +74,10 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	if err != nil {
 		return Result{}, err
 	}
+	if err := h.lockCluster(ctx, c, userID, false); err != nil {
+		h.unreserve(c)
+		return Result{}, err
+	}
 	user := persistence.Message{ConversationID: conv.ID, OwnerID: userID, ParentID: parentID,
 		Role: persistence.RoleUser, Content: req.Content, Status: persistence.StatusComplete,
 		ClientMessageID: req.ClientMessageID}
@@ -162,6 +166,8 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	h.followLocked(c, sub)
 	if g := c.gen; g != nil && g.msg.ID == res.MessageID {
 		g.catchUpLocked(sub, 0, 0, true)
+	} else if m := c.remote; m != nil && m.ref.MessageID == res.MessageID {
+		m.catchUpLocked(sub, 0, true)
 	} else if answer != nil && answer.Status.Final() {
 		sub.Deliver(protocol.Message(*answer))
 		sub.Deliver(protocol.Done(*answer, storedError(*answer)))
@@ -202,6 +208,10 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	if err != nil {
 		return Result{}, err
 	}
+	if err := h.lockCluster(ctx, c, userID, true); err != nil {
+		h.unreserve(c)
+		return Result{}, err
+	}
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
 	return h.startAnswer(ctx, c, conv, msgs, user, model, from, nil)
 }
@@ -232,7 +242,6 @@ func (h *Hub) Cancel(ctx context.Context, userID, conversationID string) error {
 		if _, err := h.ownedConversation(ctx, userID, conversationID); err != nil {
 			return err
 		}
-		return nil
 	}
 	h.CancelConversation(userID, conversationID)
 	return nil
@@ -241,14 +250,14 @@ func (h *Hub) Cancel(ctx context.Context, userID, conversationID string) error {
 // stopRunning cancels the conversation's answer with cause and waits for its done.
 func (h *Hub) stopRunning(ctx context.Context, convID string, cause error) error {
 	c := h.lookup(convID)
-	if c == nil {
-		return nil
+	var g *generation
+	if c != nil {
+		c.mu.Lock()
+		g = c.gen
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	g := c.gen
-	c.mu.Unlock()
 	if g == nil {
-		return nil
+		return h.stopRemote(ctx, convID, ControlSupersede)
 	}
 	g.cancel(cause)
 	select {
@@ -275,7 +284,10 @@ func (h *Hub) reserve(convID, userID string, sub Subscriber) (*conv, error) {
 func (h *Hub) unreserve(c *conv) {
 	c.mu.Lock()
 	c.reserved = false
+	lock := c.lock
+	c.lock = nil
 	c.mu.Unlock()
+	h.abortLock(lock)
 	h.release(c)
 }
 
@@ -294,6 +306,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	req, omitted := h.request(ctx, conv, msgs, user.ID, model)
 	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
 		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted}
+	answer.ID = c.lockedAnswerID() // "" with one instance: the store picks it
 	if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
 		h.unreserve(c)
 		return Result{}, fmt.Errorf("store answer: %w", err)
@@ -302,6 +315,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	res := Result{ConversationID: conv.ID, UserMessageID: user.ID, MessageID: answer.ID}
 
 	c.mu.Lock()
+	h.publishLocked(c)
 	if from.sub != nil {
 		from.sub.Deliver(protocol.AckSend(from.frameID, res.ConversationID, res.UserMessageID, res.MessageID))
 	}

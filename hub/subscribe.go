@@ -41,6 +41,9 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 		if resumed, err := h.resumeLive(sub, req, from); resumed || err != nil {
 			return err
 		}
+		if resumed, err := h.resumeRemote(ctx, sub, req, from); resumed || err != nil {
+			return err
+		}
 	}
 	var stored *persistence.Message
 	if req.MessageID != "" {
@@ -55,8 +58,11 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 	sub.Deliver(protocol.Ack(req.FrameID))
 	if g := c.gen; g != nil {
 		g.catchUpLocked(sub, 0, 0, true)
+	} else if m := c.remote; m != nil {
+		m.catchUpLocked(sub, 0, true)
 	}
 	c.mu.Unlock()
+	h.followRemote(ctx, c.id, sub)
 	if stored != nil {
 		storedReasoning(sub, *stored, from, reasoningCursor(req))
 		if int(from) < len(stored.Content) {
@@ -78,7 +84,7 @@ func (h *Hub) resumeLive(sub Subscriber, req SubscribeRequest, from int64) (bool
 	defer c.mu.Unlock()
 	g := c.gen
 	if g == nil || g.msg.ID != req.MessageID {
-		return false, nil
+		return h.resumeMirrorLocked(c, sub, req, from)
 	}
 	if err := checkSeq(g.text[:g.sent], from); err != nil {
 		return true, err

@@ -99,6 +99,20 @@ type Defaults struct {
 	Stop        []string `json:"stop,omitempty"`
 }
 
+// DefaultModel is the id of list's default model: the one marked Default,
+// else the first; "" for an empty list.
+func DefaultModel(list []ModelInfo) string {
+	for _, m := range list {
+		if m.Default {
+			return m.ID
+		}
+	}
+	if len(list) > 0 {
+		return list[0].ID
+	}
+	return ""
+}
+
 // Catalog lists the models users may pick.
 type Catalog interface {
 	Models(ctx context.Context) ([]ModelInfo, error)

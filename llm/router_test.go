@@ -176,3 +176,20 @@ func TestRouterUpstreamDown(t *testing.T) {
 		t.Fatalf("stream err %v", err)
 	}
 }
+
+func TestDefaultModel(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		list []llm.ModelInfo
+		want string
+	}{
+		{"empty", nil, ""},
+		{"marked", []llm.ModelInfo{{ID: "a"}, {ID: "b", Default: true}}, "b"},
+		{"none marked: the first", []llm.ModelInfo{{ID: "a"}, {ID: "b"}}, "a"},
+	} {
+		if got := llm.DefaultModel(tt.list); got != tt.want {
+			t.Errorf("%s: DefaultModel = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -197,6 +197,13 @@ type Messages interface {
 	// InterruptStreaming marks every message still streaming as interrupted
 	// (run at start: those were left by a crash) and returns how many changed.
 	InterruptStreaming(ctx context.Context) (int, error)
+	// InterruptMessage marks the owner's message id interrupted, with
+	// reason as its error (when not empty) and at as its UpdatedAt, if and
+	// only if it is still streaming; its text stays as stored. It returns
+	// the message as stored after the call, changed or not (ErrNotFound
+	// for an unknown id). In a cluster, the instance that took over the
+	// answers of a dead one ends them with it.
+	InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (Message, error)
 }
 
 // Store is everything the server persists, plus its lifecycle.

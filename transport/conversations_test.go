@@ -27,7 +27,13 @@ func TestConversationCRUD(t *testing.T) {
 	if conv["title"] != "Trip plans" || conv["model"] != "gpt-test" || conv["systemPrompt"] != "Be brief.\nAlways." {
 		t.Fatalf("created %v", conv)
 	}
-	expect(t, "create with no body", e.do("POST", "/api/conversations", a.token, nil), http.StatusCreated, "")
+	for _, body := range []any{nil, map[string]string{"title": "No model"}, map[string]string{"model": ""}} {
+		r := e.do("POST", "/api/conversations", a.token, body)
+		expect(t, fmt.Sprintf("create with %v", body), r, http.StatusCreated, "")
+		if got := r.json(t)["conversation"].(map[string]any)["model"]; got != "demo" {
+			t.Fatalf("created with %v: model %q, want the default model \"demo\"", body, got)
+		}
+	}
 	expect(t, "unknown model", e.do("POST", "/api/conversations", a.token, map[string]string{"model": "gpt-99"}), 400, "invalid_field")
 	expect(t, "title too long", e.do("POST", "/api/conversations", a.token, map[string]string{"title": strings.Repeat("t", 201)}), 400, "invalid_field")
 	expect(t, "title with a newline", e.do("POST", "/api/conversations", a.token, map[string]string{"title": "a\nb"}), 400, "invalid_field")

@@ -61,13 +61,27 @@ func requestLog(logger *slog.Logger) gin.HandlerFunc {
 	}
 }
 
+// Route names of requests no route pattern matched, in logs and metrics.
+const (
+	// RouteStatic is a request the web client answered: its assets
+	// (scripts, styles, KaTeX fonts) and its pages.
+	RouteStatic = "static"
+	// RouteUnmatched is any other request no route matched (a JSON 404 or 405).
+	RouteUnmatched = "unmatched"
+)
+
+const routeKey = "chatd.route"
+
 // routeOf is the matched route pattern, or a fixed word for the rest (so
 // log and metric labels stay few).
 func routeOf(c *gin.Context) string {
 	if r := c.FullPath(); r != "" {
 		return r
 	}
-	return "unmatched"
+	if r := c.GetString(routeKey); r != "" {
+		return r
+	}
+	return RouteUnmatched
 }
 
 func levelOf(status int) slog.Level {

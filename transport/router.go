@@ -3,12 +3,14 @@ package transport
 import (
 	"io/fs"
 	"log/slog"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"chatd/transport/api"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
+	"chatd/transport/limits"
 )
 
 // DefaultBodyLimit caps request bodies (1 MiB).
@@ -32,6 +34,14 @@ type RouterOptions struct {
 	TrustedProxies []string
 	// BodyLimit caps request bodies in bytes; it defaults to DefaultBodyLimit.
 	BodyLimit int64
+	// BodyReadTimeout is how long a request body may take to arrive; it
+	// defaults to DefaultBodyReadTimeout. A slower body fails and its
+	// connection is closed.
+	BodyReadTimeout time.Duration
+	// Limits holds the per-user budget of new conversations spent by POST
+	// /api/conversations; share it with the live transports. It defaults
+	// to limits.New's defaults.
+	Limits *limits.Users
 	// Static is the built web client (index.html, assets/...), served with
 	// package frontend's single-page-app rules. Nil serves the client built
 	// into the binary (-tags embedui), or a page explaining how to build it.
@@ -64,6 +74,12 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if opts.BodyLimit <= 0 {
 		opts.BodyLimit = DefaultBodyLimit
 	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if opts.Limits == nil {
+		opts.Limits = limits.New(limits.Options{})
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -76,14 +92,15 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), httperr.LimitBody(opts.BodyLimit))
+	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), httperr.LimitBody(opts.BodyLimit),
+		bodyDeadline(opts.BodyReadTimeout))
 
 	opts.Health.Routes(r)
 	r.GET("/metrics", metrics.serve)
 	apiGroup := r.Group("/api")
 	opts.Health.Routes(apiGroup)
 	opts.Accounts.Routes(apiGroup)
-	authed := apiGroup.Group("", opts.Auth.Middleware())
+	authed := apiGroup.Group("", opts.Auth.Middleware(), limitCreation(opts.Limits))
 	opts.Conversations.Routes(authed)
 	opts.Models.Routes(authed)
 	if opts.Register != nil {

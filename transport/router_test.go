@@ -197,7 +197,15 @@ func TestHealth(t *testing.T) {
 			t.Fatalf("%s: %d %s", p, r.status, r.body)
 		}
 	}
+	for _, p := range []string{"/healthz", "/readyz", "/api/healthz", "/api/readyz"} {
+		if r := e.do("HEAD", p, "", nil); r.status != 200 || len(r.body) != 0 {
+			t.Fatalf("HEAD %s: %d %q", p, r.status, r.body)
+		}
+	}
 	e.health.SetDraining()
+	if r := e.do("HEAD", "/readyz", "", nil); r.status != 503 {
+		t.Fatalf("HEAD /readyz while draining: %d", r.status)
+	}
 	expect(t, "readyz while draining", e.do("GET", "/readyz", "", nil), 503, "unavailable")
 	expect(t, "healthz while draining", e.do("GET", "/healthz", "", nil), 200, "")
 
@@ -255,5 +263,40 @@ func TestTrustedProxies(t *testing.T) {
 	}
 	if got := fail(proxied, "2.2.2.2"); got != 401 {
 		t.Fatalf("another forwarded client was limited too: %d", got)
+	}
+}
+
+// TestRequestLogRouteNames: what the web client serves (assets, fonts,
+// pages) is logged as route "static", other unmatched requests as
+// "unmatched", matched ones by their pattern.
+func TestRequestLogRouteNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Static = fstest.MapFS{
+			"index.html":                          {Data: []byte("<html>app</html>")},
+			"assets/KaTeX_Main-Regular-abc.woff2": {Data: []byte("font")},
+		}
+	}})
+	want := map[string]string{
+		"/assets/KaTeX_Main-Regular-abc.woff2": transport.RouteStatic,
+		"/c/0123456789abcdef01234567":          transport.RouteStatic,
+		"/":                                    transport.RouteStatic,
+		"/assets/missing.js":                   transport.RouteStatic,
+		"/api/nope":                            transport.RouteUnmatched,
+		"/healthz":                             "/healthz",
+	}
+	for path := range want {
+		e.do("GET", path, "", nil)
+	}
+	got := map[string]string{}
+	for _, l := range e.logs.lines(t) {
+		if l["msg"] == "http request" {
+			got[l["path"].(string)] = l["route"].(string)
+		}
+	}
+	for path, route := range want {
+		if got[path] != route {
+			t.Errorf("GET %s logged as route %q, want %q", path, got[path], route)
+		}
 	}
 }

@@ -27,6 +27,7 @@ func webClient(static fs.FS) gin.HandlerFunc {
 			httperr.AbortError(c, httperr.NotFound("no such route: "+c.Request.Method+" "+p))
 			return
 		}
+		c.Set(routeKey, RouteStatic)
 		h.ServeHTTP(c.Writer, c.Request)
 	}
 }

@@ -74,6 +74,9 @@ type Config struct {
 	IdleTimeout        time.Duration // CHATD_IDLE_TIMEOUT, default 30s
 	UpstreamRetries    int           // CHATD_UPSTREAM_RETRIES, default 2 (before the first token only)
 	DemoDelay          time.Duration // CHATD_DEMO_DELAY, default 25ms: the demo model's pace
+
+	// Cluster: several instances over NATS JetStream (cluster.go).
+	Cluster ClusterConfig
 }
 
 // Production reports whether CHATD_ENV=production.
@@ -211,6 +214,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r.prefixes("CHATD_TRUSTED_PROXIES", "") // validated here, passed on as strings
 	r.checkURL("OPENAI_BASE_URL", c.OpenAIBaseURL)
 	r.checkMongoURI(c.MongoURI)
+	c.Cluster = r.readCluster(c.MongoURI != "")
 	r.checkSecrets(c)
 	c.UpstreamsFile = r.str("CHATD_UPSTREAMS_FILE", "")
 	if c.UpstreamsFile != "" {

@@ -30,6 +30,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		CoalesceInterval: 25 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
 		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
 		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond,
+		Cluster: ClusterConfig{LeaseTTL: 10 * time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)

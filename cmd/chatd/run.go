@@ -27,13 +27,14 @@ import (
 
 // run starts the server and blocks until ctx ends (a signal), then shuts
 // down within the grace period. Configuration comes from getenv; logs go to
-// stdout as JSON lines. ready, when set, is called with the listening
+// stdout as JSON lines, after a short human banner when stdout is a terminal. ready, when set, is called with the listening
 // address once requests are accepted (tests listen on ":0").
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(net.Addr)) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	printBanner(stdout, isTerminal(stdout), cfg)
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", cfg.Addr),
 		slog.String("data_dir", cfg.DataDir), slog.Bool("registration_open", cfg.Registration))

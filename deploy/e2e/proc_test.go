@@ -71,6 +71,13 @@ var binaries struct {
 // buildBinary returns the path of a freshly built ./cmd/<name>.
 func buildBinary(t testing.TB, name string) string {
 	t.Helper()
+	return buildGoBinary(t, name, "./cmd/"+name)
+}
+
+// buildGoBinary returns the path of program pkg (a ./cmd directory or a
+// module path from go.mod) built as name.
+func buildGoBinary(t testing.TB, name, pkg string) string {
+	t.Helper()
 	binaries.once.Do(func() {
 		binaries.dir, binaries.err = os.MkdirTemp("", "chatd-e2e-bin-")
 	})
@@ -85,10 +92,10 @@ func buildBinary(t testing.TB, name string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/"+name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = repoRoot(t)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, b)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return out
 }

@@ -14,7 +14,6 @@ import (
 // checks both exist) and that it keeps the settings production relies on.
 // Starting the unit needs a running systemd, which this test does not assume.
 func TestSystemdUnit(t *testing.T) {
-	analyze := need(t, "systemd-analyze", "apt-get install -y systemd")
 	root := repoRoot(t)
 	unit, err := os.ReadFile(filepath.Join(root, "deploy", "chatd.service"))
 	if err != nil {
@@ -35,18 +34,79 @@ func TestSystemdUnit(t *testing.T) {
 		}
 	}
 
+	verifyUnit(t, "chatd.service", text, "chatd.env.example",
+		"ExecStart=/usr/local/bin/chatd", "ExecStart="+buildBinary(t, "chatd"),
+		"EnvironmentFile=/etc/chatd/chatd.env", "EnvironmentFile=")
+}
+
+// TestNATSSystemdUnit checks deploy/nats-server.service the same way, with
+// the real nats-server binary, and that it keeps its hardening, its lame
+// duck stop and the environment deploy/nats-server.conf reads.
+func TestNATSSystemdUnit(t *testing.T) {
+	root := repoRoot(t)
+	unit, err := os.ReadFile(filepath.Join(root, "deploy", "nats-server.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(unit)
+	for _, want := range []string{
+		"ExecStart=/usr/local/bin/nats-server --config /etc/nats/nats-server.conf\n",
+		"EnvironmentFile=/etc/nats/nats.env\n", "Environment=NATS_SERVER_NAME=%l\n",
+		"KillSignal=SIGUSR2\n", "Restart=on-failure\n", "DynamicUser=yes\n", "StateDirectory=nats\n",
+		"NoNewPrivileges=yes\n", "ProtectSystem=strict\n", "ProtectHome=yes\n", "PrivateTmp=yes\n",
+		"PrivateDevices=yes\n", "ProtectKernelTunables=yes\n", "ProtectKernelModules=yes\n",
+		"RestrictAddressFamilies=AF_INET AF_INET6\n", "MemoryDenyWriteExecute=yes\n",
+		"CapabilityBoundingSet=\n", "SystemCallFilter=@system-service\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("nats-server.service lacks %q", strings.TrimSpace(want))
+		}
+	}
+	// The store directory the conf names is the unit's StateDirectory.
+	conf, err := os.ReadFile(filepath.Join(root, "deploy", "nats-server.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "store_dir: /var/lib/nats/") {
+		t.Error("nats-server.conf keeps JetStream outside /var/lib/nats, the unit's StateDirectory")
+	}
+	// The lame duck period fits in the stop timeout.
+	if !strings.Contains(string(conf), "lame_duck_duration: 30s\n") || !strings.Contains(text, "TimeoutStopSec=60s\n") {
+		t.Error("lame_duck_duration (nats-server.conf) must stay well below TimeoutStopSec (nats-server.service)")
+	}
+	bin := buildGoBinary(t, "nats-server", "github.com/nats-io/nats-server/v2")
+	verifyUnit(t, "nats-server.service", text, "nats.env.example",
+		"ExecStart=/usr/local/bin/nats-server", "ExecStart="+bin,
+		"EnvironmentFile=/etc/nats/nats.env", "EnvironmentFile=")
+}
+
+// verifyUnit runs systemd-analyze verify on unit text (named name) with
+// each replacement pair applied; an "EnvironmentFile=" replacement gets a
+// copy of deploy/<envExample> appended, since verify checks it exists.
+func verifyUnit(t *testing.T, name, text, envExample string, replacements ...string) {
+	t.Helper()
+	analyze := need(t, "systemd-analyze", "apt-get install -y systemd")
+	root := repoRoot(t)
 	dir := t.TempDir()
-	envFile := filepath.Join(dir, "chatd.env")
-	example, err := os.ReadFile(filepath.Join(root, "deploy", "chatd.env.example"))
+	envFile := filepath.Join(dir, strings.TrimSuffix(envExample, ".example"))
+	example, err := os.ReadFile(filepath.Join(root, "deploy", envExample))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(envFile, example, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	text = strings.Replace(text, "ExecStart=/usr/local/bin/chatd", "ExecStart="+buildBinary(t, "chatd"), 1)
-	text = strings.Replace(text, "EnvironmentFile=/etc/chatd/chatd.env", "EnvironmentFile="+envFile, 1)
-	path := filepath.Join(dir, "chatd.service")
+	for i := 0; i+1 < len(replacements); i += 2 {
+		old, new := replacements[i], replacements[i+1]
+		if new == "EnvironmentFile=" {
+			new += envFile
+		}
+		if !strings.Contains(text, old) {
+			t.Fatalf("%s lacks %q", name, old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +116,6 @@ func TestSystemdUnit(t *testing.T) {
 	// verify exits 0 on unknown keys and unparsable values, only warning:
 	// any output is a finding.
 	if err != nil || strings.TrimSpace(out) != "" {
-		t.Fatalf("systemd-analyze verify chatd.service: %v\n%s", err, out)
+		t.Fatalf("systemd-analyze verify %s: %v\n%s", name, err, out)
 	}
 }

@@ -48,6 +48,7 @@ const (
 	CodeBadSeq            = "bad_seq"
 	CodeUnknownModel      = "unknown_model"
 	CodeRateLimited       = "rate_limited"
+	CodeUnauthorized      = "unauthorized" // the session ended (logout, account removed)
 	CodeUnavailable       = "unavailable"
 	CodeInternal          = "internal"
 	// CodeShutdown is the error code of a done frame ended by server shutdown.

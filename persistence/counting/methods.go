@@ -2,6 +2,7 @@ package counting
 
 import (
 	"context"
+	"time"
 
 	"chatd/persistence"
 )
@@ -99,6 +100,12 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
 	n, err := s.inner.InterruptStreaming(ctx)
 	return n, s.wrote("InterruptStreaming", err)
+}
+
+// InterruptMessage counts one write.
+func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
+	m, err := s.inner.InterruptMessage(ctx, ownerID, id, reason, at)
+	return m, s.wrote("InterruptMessage", err)
 }
 
 // Ping is passed through uncounted.

@@ -189,3 +189,28 @@ func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
 	}
 	return int(res.ModifiedCount), nil
 }
+
+// InterruptMessage marks one message of the owner interrupted if it is
+// still streaming, and returns it as stored.
+func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
+	r, ok := parseOwned(ownerID, id)
+	if !ok {
+		return persistence.Message{}, fmt.Errorf("interrupt message %s: %w", id, persistence.ErrNotFound)
+	}
+	if at.IsZero() {
+		at = now()
+	}
+	set := bson.D{{Key: "status", Value: string(persistence.StatusInterrupted)}, {Key: "updated_at", Value: normTime(at)}}
+	if reason != "" {
+		set = append(set, bson.E{Key: "error", Value: reason})
+	}
+	filter := append(r.filter(), bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
+	unlock := s.locks.lock(r.id)
+	_, err := s.messages.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
+	unlock()
+	s.tails.forget(r.id)
+	if err != nil {
+		return persistence.Message{}, fmt.Errorf("interrupt message %s: %w", id, mapErr(err))
+	}
+	return s.Message(ctx, ownerID, id)
+}

@@ -130,18 +130,11 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, 
 	return st.QueryRowContext(ctx, args...), nil
 }
 
-// exec runs a single write statement outside any explicit transaction and
-// returns the number of changed rows.
+// exec runs a single write statement as its own transaction (grouped
+// with concurrent ones by the committer) and returns the number of changed
+// rows.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	st, err := s.wStmts.get(q)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return s.execTx(ctx, q, args...)
 }
 
 // writeRow runs a single write statement with RETURNING that yields one row.
@@ -151,20 +144,6 @@ func (s *Store) writeRow(ctx context.Context, q string, args ...any) (*sql.Row, 
 		return nil, err
 	}
 	return st.QueryRowContext(ctx, args...), nil
-}
-
-// write runs fn in one write transaction (BEGIN IMMEDIATE on the single
-// writer connection) and commits it when fn succeeds.
-func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(&writeTx{tx: tx, stmts: s.wStmts}); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // writeTx is a write transaction that reuses the writer's prepared statements.

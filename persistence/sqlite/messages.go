@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"chatd/persistence"
 )
@@ -34,6 +35,10 @@ var (
 		updated_at = CASE WHEN ?10 = 0 THEN updated_at ELSE ?10 END
 	WHERE id = ?1`)
 	qInterrupt = writeQ(`UPDATE messages SET status = 'interrupted', updated_at = ? WHERE status = 'streaming'`)
+	// qInterruptOne: ?1 id, ?2 owner, ?3 error ('' keeps it), ?4 at.
+	qInterruptOne = writeQ(`UPDATE messages SET status = 'interrupted',
+		error = CASE WHEN ?3 = '' THEN error ELSE ?3 END, updated_at = ?4
+	WHERE id = ?1 AND owner_id = ?2 AND status = 'streaming'`)
 )
 
 // InsertMessage stores m, filling ID and ClientMessageID when empty and the
@@ -172,6 +177,18 @@ func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("sqlite: interrupt streaming messages: %w", err)
 	}
 	return int(n), nil
+}
+
+// InterruptMessage marks one message interrupted if it is still streaming
+// and returns it as stored.
+func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
+	if at.IsZero() {
+		at = fromNanos(s.clock.now())
+	}
+	if _, err := s.exec(ctx, qInterruptOne, id, ownerID, reason, toNanos(at)); err != nil {
+		return persistence.Message{}, fmt.Errorf("sqlite: interrupt message %s: %w", id, err)
+	}
+	return s.Message(ctx, ownerID, id)
 }
 
 // usageArgs returns the three usage columns, NULL for a nil usage.

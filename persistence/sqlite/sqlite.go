@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -75,6 +76,12 @@ type Store struct {
 	clock  clock
 
 	migratedFrom int // schema version found at Open
+
+	// The group committer (group.go): every write transaction.
+	writes   chan *writeOp
+	stop     chan struct{} // closed by Close
+	stopOnce sync.Once
+	stopped  chan struct{} // closed when the committer ended
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
@@ -146,6 +153,7 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 	if s.rStmts, err = prepareAll(ctx, s.r, readQueries); err != nil {
 		return fmt.Errorf("readers: %w", err)
 	}
+	s.startCommitter()
 	return nil
 }
 
@@ -199,6 +207,7 @@ func (s *Store) Close(ctx context.Context) error {
 
 // closePools closes whatever openPools managed to open.
 func (s *Store) closePools() error {
+	s.stopCommitter()
 	var errs []error
 	for _, c := range []*stmtCache{s.wStmts, s.rStmts} {
 		if c != nil {

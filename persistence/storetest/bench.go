@@ -80,50 +80,54 @@ func RunBenchmarksWith(b *testing.B, open func(b *testing.B) persistence.Store, 
 		}
 	})
 	start := time.Now()
-	d, err := fill(s, opts)
+	d, err := Fill(context.Background(), s, opts)
 	if err != nil {
 		b.Fatalf("fill: %v", err)
 	}
 	b.Logf("filled %d users, %d conversations, %d messages of ~%d bytes in %v",
-		len(d.users), len(d.convs), d.messages, opts.MessageBytes, time.Since(start).Round(time.Millisecond))
+		len(d.Users), len(d.Conversations), d.Messages, opts.MessageBytes, time.Since(start).Round(time.Millisecond))
 
 	b.Run("ListFirstPage", func(b *testing.B) { benchList(b, s, d) })
 	b.Run("LoadConversation", func(b *testing.B) { benchLoad(b, s, d) })
-	b.Run("SearchRare", func(b *testing.B) { benchSearch(b, s, d, rareWord, true) })
+	b.Run("SearchRare", func(b *testing.B) { benchSearch(b, s, d, RareWord, true) })
 	b.Run("SearchMiss", func(b *testing.B) { benchSearch(b, s, d, "no-such-word", false) })
 	b.Run("InsertMessage", func(b *testing.B) { benchInsert(b, s, d, opts.MessageBytes) })
 	b.Run("AppendStreaming", func(b *testing.B) { benchAppend(b, s, d) })
 	b.Run("AppendBatch50", func(b *testing.B) { benchAppendBatch(b, s, d, 50) })
 }
 
-// rareWord appears in about one message in a hundred.
-const rareWord = "zanzibar"
+// RareWord appears in about one message in a hundred.
+const RareWord = "zanzibar"
 
-// benchData is what fill created.
-type benchData struct {
-	users    []persistence.User
-	convs    []persistence.Conversation // round-robin over users
-	perConv  int
-	messages int
+// Dataset is what Fill created.
+type Dataset struct {
+	Users           []persistence.User
+	Conversations   []persistence.Conversation // round-robin over Users
+	PerConversation int                        // messages in each conversation
+	Messages        int                        // in all
 }
 
-// fill creates the data set through the normal Store API.
-func fill(s persistence.Store, o BenchOptions) (benchData, error) {
-	ctx := context.Background()
-	d := benchData{perConv: max(o.Messages/o.Conversations, 1)}
+// Fill creates the data set o describes in s through the normal Store API
+// (users, then conversations round-robin over them, then alternating user
+// and assistant messages of about o.MessageBytes each, one text in a
+// hundred holding RareWord). The benchmarks here and the data-growth
+// scenario of the bench command share it.
+func Fill(ctx context.Context, s persistence.Store, o BenchOptions) (Dataset, error) {
+	o = o.withDefaults()
+	d := Dataset{PerConversation: max(o.Messages/o.Conversations, 1)}
 	for i := range o.Users {
 		u := persistence.User{Email: fmt.Sprintf("bench%d@example.test", i), Name: fmt.Sprintf("Bench %d", i), PasswordHash: "x"}
 		if err := s.CreateUser(ctx, &u); err != nil {
 			return d, err
 		}
-		d.users = append(d.users, u)
+		d.Users = append(d.Users, u)
 	}
 	for i := range o.Conversations {
-		c := persistence.Conversation{OwnerID: d.users[i%o.Users].ID, Title: fmt.Sprintf("Conversation %d about things", i), Model: "bench"}
+		c := persistence.Conversation{OwnerID: d.Users[i%o.Users].ID, Title: fmt.Sprintf("Conversation %d about things", i), Model: "bench"}
 		if err := s.CreateConversation(ctx, &c); err != nil {
 			return d, err
 		}
-		d.convs = append(d.convs, c)
+		d.Conversations = append(d.Conversations, c)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, o.FillWorkers)
@@ -132,8 +136,8 @@ func fill(s persistence.Store, o BenchOptions) (benchData, error) {
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(w), 42))
-			for i := w; i < len(d.convs); i += o.FillWorkers {
-				if errs[w] = fillConv(ctx, s, d.convs[i], d.perConv, o.MessageBytes, r); errs[w] != nil {
+			for i := w; i < len(d.Conversations); i += o.FillWorkers {
+				if errs[w] = fillConv(ctx, s, d.Conversations[i], d.PerConversation, o.MessageBytes, r); errs[w] != nil {
 					return
 				}
 			}
@@ -145,7 +149,7 @@ func fill(s persistence.Store, o BenchOptions) (benchData, error) {
 			return d, err
 		}
 	}
-	d.messages = d.perConv * len(d.convs)
+	d.Messages = d.PerConversation * len(d.Conversations)
 	return d, nil
 }
 
@@ -154,7 +158,7 @@ func fillConv(ctx context.Context, s persistence.Store, c persistence.Conversati
 	parent := ""
 	for k := range n {
 		m := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, ParentID: parent,
-			Role: persistence.RoleUser, Content: benchText(r, size), Status: persistence.StatusComplete}
+			Role: persistence.RoleUser, Content: BenchText(r, size), Status: persistence.StatusComplete}
 		if k%2 == 1 {
 			m.Role, m.Model = persistence.RoleAssistant, "bench"
 			m.Usage = &persistence.Usage{PromptTokens: 100, CompletionTokens: 200, TotalTokens: 300}
@@ -171,12 +175,12 @@ var benchWords = strings.Fields(`the quick brown fox jumps over lazy dog model a
 	context window latency budget server client socket message conversation search index
 	golang sqlite mongo database vector prompt system user assistant reply history cache`)
 
-// benchText returns about size bytes of words; one text in a hundred holds rareWord.
-func benchText(r *rand.Rand, size int) string {
+// BenchText returns about size bytes of words; one text in a hundred holds RareWord.
+func BenchText(r *rand.Rand, size int) string {
 	var sb strings.Builder
 	sb.Grow(size + 16)
 	if r.IntN(100) == 0 {
-		sb.WriteString(rareWord + " ")
+		sb.WriteString(RareWord + " ")
 	}
 	for sb.Len() < size {
 		sb.WriteString(benchWords[r.IntN(len(benchWords))])
@@ -185,36 +189,36 @@ func benchText(r *rand.Rand, size int) string {
 	return sb.String()
 }
 
-func benchList(b *testing.B, s persistence.Store, d benchData) {
+func benchList(b *testing.B, s persistence.Store, d Dataset) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		u := d.users[i%len(d.users)]
+		u := d.Users[i%len(d.Users)]
 		p, err := s.ListConversations(ctx, u.ID, persistence.ListQuery{Limit: 30})
-		if err != nil || len(p.Conversations) != min(30, len(d.convs)/len(d.users)) {
+		if err != nil || len(p.Conversations) != min(30, len(d.Conversations)/len(d.Users)) {
 			b.Fatalf("list: %d conversations, %v", len(p.Conversations), err)
 		}
 	}
 }
 
-func benchLoad(b *testing.B, s persistence.Store, d benchData) {
+func benchLoad(b *testing.B, s persistence.Store, d Dataset) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		c := d.convs[(i*7919)%len(d.convs)]
+		c := d.Conversations[(i*7919)%len(d.Conversations)]
 		ms, err := s.Messages(ctx, c.OwnerID, c.ID)
-		if err != nil || len(ms) != d.perConv {
+		if err != nil || len(ms) != d.PerConversation {
 			b.Fatalf("load: %d messages, %v", len(ms), err)
 		}
 	}
 }
 
-func benchSearch(b *testing.B, s persistence.Store, d benchData, word string, wantHits bool) {
+func benchSearch(b *testing.B, s persistence.Store, d Dataset, word string, wantHits bool) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	hits := 0
 	for i := 0; b.Loop(); i++ {
-		u := d.users[i%len(d.users)]
+		u := d.Users[i%len(d.Users)]
 		p, err := s.ListConversations(ctx, u.ID, persistence.ListQuery{Limit: 30, Search: word})
 		if err != nil {
 			b.Fatalf("search: %v", err)
@@ -226,16 +230,16 @@ func benchSearch(b *testing.B, s persistence.Store, d benchData, word string, wa
 	}
 }
 
-func benchInsert(b *testing.B, s persistence.Store, d benchData, size int) {
+func benchInsert(b *testing.B, s persistence.Store, d Dataset, size int) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(7, 7))
 	texts := make([]string, 64)
 	for i := range texts {
-		texts[i] = benchText(r, size)
+		texts[i] = BenchText(r, size)
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		c := d.convs[(i*104729)%len(d.convs)]
+		c := d.Conversations[(i*104729)%len(d.Conversations)]
 		m := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, Role: persistence.RoleUser,
 			Content: texts[i%len(texts)], Status: persistence.StatusComplete}
 		if err := s.InsertMessage(ctx, &m); err != nil {
@@ -244,12 +248,12 @@ func benchInsert(b *testing.B, s persistence.Store, d benchData, size int) {
 	}
 }
 
-func benchAppend(b *testing.B, s persistence.Store, d benchData) {
+func benchAppend(b *testing.B, s persistence.Store, d Dataset) {
 	ctx := context.Background()
 	const perAnswer = 400
 	var cur persistence.Message
 	newAnswer := func(i int) {
-		c := d.convs[i%len(d.convs)]
+		c := d.Conversations[i%len(d.Conversations)]
 		cur = persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, Role: persistence.RoleAssistant,
 			Model: "bench", Status: persistence.StatusStreaming}
 		if err := s.InsertMessage(ctx, &cur); err != nil {
@@ -272,11 +276,11 @@ func benchAppend(b *testing.B, s persistence.Store, d benchData) {
 	}
 }
 
-func benchAppendBatch(b *testing.B, s persistence.Store, d benchData, n int) {
+func benchAppendBatch(b *testing.B, s persistence.Store, d Dataset, n int) {
 	ctx := context.Background()
 	ids := make([]string, n)
 	for i := range ids {
-		c := d.convs[(i*31)%len(d.convs)]
+		c := d.Conversations[(i*31)%len(d.Conversations)]
 		m := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, Role: persistence.RoleAssistant,
 			Model: "bench", Status: persistence.StatusStreaming}
 		if err := s.InsertMessage(ctx, &m); err != nil {
@@ -297,7 +301,7 @@ func benchAppendBatch(b *testing.B, s persistence.Store, d benchData, n int) {
 				b.Fatalf("complete: %v", err)
 			}
 			for k := range ids {
-				c := d.convs[(i+k*31)%len(d.convs)]
+				c := d.Conversations[(i+k*31)%len(d.Conversations)]
 				m := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, Role: persistence.RoleAssistant,
 					Model: "bench", Status: persistence.StatusStreaming}
 				if err := s.InsertMessage(ctx, &m); err != nil {

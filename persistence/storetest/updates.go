@@ -19,6 +19,7 @@ func updateTests() []storeTest {
 		{"UnknownIgnored", testUpdUnknownIgnored},
 		{"EmptyBatch", testUpdEmptyBatch},
 		{"InterruptStreaming", testUpdInterrupt},
+		{"InterruptMessage", testUpdInterruptOne},
 	}
 }
 
@@ -224,5 +225,50 @@ func testUpdInterrupt(t *testing.T, s persistence.Store) {
 	noErr(t, "second InterruptStreaming", err)
 	if n != 0 {
 		t.Fatalf("second InterruptStreaming = %d, want 0", n)
+	}
+}
+
+// testUpdInterruptOne: InterruptMessage ends exactly one streaming message
+// of its owner, keeping its stored text, and changes nothing else: not a
+// final message, not another owner's, not the other streaming ones.
+func testUpdInterruptOne(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, c, m := streamingFixture(t, s, "checkpoint text")
+	other := mkStreaming(t, s, c, "", "still going")
+	bob := mkUser(t, s, "bob")
+	at := time.Now().Add(time.Minute)
+
+	_, err := s.InterruptMessage(ctx, bob.ID, m.ID, "gone", at)
+	wantErr(t, "InterruptMessage(another owner's message)", err, persistence.ErrNotFound)
+	for _, id := range badIDs() {
+		_, err := s.InterruptMessage(ctx, u.ID, id, "gone", at)
+		wantErr(t, "InterruptMessage(unknown id "+id+")", err, persistence.ErrNotFound)
+	}
+	if got := getMsg(t, s, u.ID, m.ID); got.Status != persistence.StatusStreaming {
+		t.Fatalf("status after refused InterruptMessage calls = %q, want streaming", got.Status)
+	}
+
+	got, err := s.InterruptMessage(ctx, u.ID, m.ID, "the instance running it stopped", at)
+	noErr(t, "InterruptMessage", err)
+	if got.Status != persistence.StatusInterrupted || got.Content != "checkpoint text" ||
+		got.Error != "the instance running it stopped" {
+		t.Fatalf("InterruptMessage returned status %q content %q error %q", got.Status, got.Content, got.Error)
+	}
+	sameAt(t, "UpdatedAt", got.UpdatedAt, at)
+	sameMsg(t, getMsg(t, s, u.ID, m.ID), got)
+	if o := getMsg(t, s, u.ID, other.ID); o.Status != persistence.StatusStreaming {
+		t.Fatalf("the other streaming message became %q", o.Status)
+	}
+
+	// A final message is returned as it is: a late claim never overwrites
+	// an answer its owner finished.
+	apply(t, s, persistence.MessageUpdate{ID: other.ID, Append: " and done", Status: persistence.StatusComplete, At: time.Now()})
+	again, err := s.InterruptMessage(ctx, u.ID, other.ID, "late", at.Add(time.Minute))
+	noErr(t, "InterruptMessage(complete message)", err)
+	if again.Status != persistence.StatusComplete || again.Content != "still going and done" || again.Error != "" {
+		t.Fatalf("InterruptMessage changed a complete message: status %q content %q error %q", again.Status, again.Content, again.Error)
+	}
+	if twice, err := s.InterruptMessage(ctx, u.ID, m.ID, "", at.Add(time.Hour)); err != nil || twice.Error != got.Error {
+		t.Fatalf("second InterruptMessage: %v, error %q (want the first one's %q kept)", err, twice.Error, got.Error)
 	}
 }

@@ -125,6 +125,9 @@ func (h *Conversations) create(c *gin.Context) {
 	if f.Model != nil {
 		conv.Model = *f.Model
 	}
+	if conv.Model == "" {
+		conv.Model = h.defaultModel(c.Request.Context())
+	}
 	if f.SystemPrompt != nil {
 		conv.SystemPrompt = *f.SystemPrompt
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -93,4 +94,19 @@ func checkModel(ctx context.Context, catalog llm.Catalog, model string) error {
 		}
 	}
 	return httperr.InvalidField("model", fmt.Sprintf("unknown model %q; see GET /api/models", model))
+}
+
+// defaultModel is the catalog's default model, which a conversation created
+// without a model stores. It is "" without a catalog or when the list cannot
+// be read: the hub then picks the default when the first message is sent.
+func (h *Conversations) defaultModel(ctx context.Context) string {
+	if h.catalog == nil {
+		return ""
+	}
+	models, err := h.catalog.Models(ctx)
+	if err != nil {
+		h.logger.Warn("list models for a new conversation", slog.String("err", err.Error()))
+		return ""
+	}
+	return llm.DefaultModel(models)
 }

@@ -41,11 +41,11 @@ func NewHealth(db Pinger, pingTimeout time.Duration) *Health {
 // stops sending new requests while the server shuts down.
 func (h *Health) SetDraining() { h.draining.Store(true) }
 
-// Routes registers GET /healthz and GET /readyz on r (the engine and the
-// /api group both get them).
+// Routes registers GET and HEAD /healthz and /readyz on r (the engine and
+// the /api group both get them; load balancers often probe with HEAD).
 func (h *Health) Routes(r gin.IRouter) {
-	r.GET("/healthz", h.healthz)
-	r.GET("/readyz", h.readyz)
+	r.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", h.healthz)
+	r.Match([]string{http.MethodGet, http.MethodHead}, "/readyz", h.readyz)
 }
 
 func (h *Health) healthz(c *gin.Context) {

@@ -21,6 +21,9 @@ const (
 	DefaultMaxFailuresPerIP      = 20
 	DefaultFailureWindow         = 15 * time.Minute
 	DefaultMaxTrackedKeys        = 100_000
+	// DefaultRegistrationsPerHourIP bounds sign-ups from one client IP
+	// per hour (each new account brings fresh per-user limits).
+	DefaultRegistrationsPerHourIP = 10
 )
 
 // AccountStore is what the account routes need from the store.
@@ -51,6 +54,10 @@ type AccountOptions struct {
 	MaxFailuresPerIP      int
 	// FailureWindow defaults to DefaultFailureWindow.
 	FailureWindow time.Duration
+	// RegistrationsPerHourIP bounds registrations from one client IP in
+	// an hour (counted from its first); more get 429 with Retry-After. It
+	// defaults to DefaultRegistrationsPerHourIP.
+	RegistrationsPerHourIP int
 	// MaxTrackedKeys bounds each limiter's memory; it defaults to
 	// DefaultMaxTrackedKeys.
 	MaxTrackedKeys int
@@ -82,6 +89,9 @@ func (o *AccountOptions) setDefaults() {
 	if o.FailureWindow <= 0 {
 		o.FailureWindow = DefaultFailureWindow
 	}
+	if o.RegistrationsPerHourIP <= 0 {
+		o.RegistrationsPerHourIP = DefaultRegistrationsPerHourIP
+	}
 	if o.MaxTrackedKeys <= 0 {
 		o.MaxTrackedKeys = DefaultMaxTrackedKeys
 	}
@@ -98,8 +108,9 @@ type Accounts struct {
 	store     AccountStore
 	authn     *Authenticator
 	passwords *passwords
-	byIP      *failureLimiter
-	byAccount *failureLimiter
+	byIP      *windowLimiter // failed logins per client IP
+	byAccount *windowLimiter // failed logins per account (normalised email)
+	signups   *windowLimiter // registrations per client IP
 	opts      AccountOptions
 }
 
@@ -113,8 +124,9 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 	}
 	return &Accounts{
 		store: store, authn: authn, passwords: p, opts: opts,
-		byIP:      newFailureLimiter(opts.MaxFailuresPerIP, opts.FailureWindow, opts.MaxTrackedKeys, opts.Now),
-		byAccount: newFailureLimiter(opts.MaxFailuresPerAccount, opts.FailureWindow, opts.MaxTrackedKeys, opts.Now),
+		byIP:      newWindowLimiter(opts.MaxFailuresPerIP, opts.FailureWindow, opts.MaxTrackedKeys, opts.Now),
+		byAccount: newWindowLimiter(opts.MaxFailuresPerAccount, opts.FailureWindow, opts.MaxTrackedKeys, opts.Now),
+		signups:   newWindowLimiter(opts.RegistrationsPerHourIP, time.Hour, opts.MaxTrackedKeys, opts.Now),
 	}, nil
 }
 
@@ -167,21 +179,42 @@ func (a *Accounts) register(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
-	if u.PasswordHash, err = a.passwords.hash(c.Request.Context(), req.Password); err != nil {
-		httperr.AbortError(c, hashError(err))
+	// The attempt is counted before the hash, so parallel sign-ups from
+	// one address cannot all pass; only a server failure gives it back.
+	// A taken email counts too: it slows down probing for accounts.
+	ip := c.ClientIP()
+	if wait, ok := a.signups.take(ip); !ok {
+		httperr.AbortError(c, httperr.RateLimited("too many registrations from this address; try again later", wait))
 		return
 	}
-	err = a.store.CreateUser(c.Request.Context(), &u)
-	if errors.Is(err, persistence.ErrDuplicate) {
-		httperr.AbortError(c, httperr.Conflict("an account with this email already exists"))
-		return
-	}
-	if err != nil {
-		httperr.AbortError(c, fmt.Errorf("create user: %w", err))
+	if err := a.create(c.Request.Context(), &u, req.Password); err != nil {
+		if !errors.Is(err, errTaken) {
+			a.signups.refund(ip)
+		}
+		httperr.AbortError(c, err)
 		return
 	}
 	a.opts.Logger.Info("account registered", slog.String("user_id", u.ID))
 	a.answerSession(c, http.StatusCreated, u)
+}
+
+// errTaken is the conflict answered for an email that has an account.
+var errTaken = httperr.Conflict("an account with this email already exists")
+
+// create hashes the password and stores u.
+func (a *Accounts) create(ctx context.Context, u *persistence.User, password string) error {
+	var err error
+	if u.PasswordHash, err = a.passwords.hash(ctx, password); err != nil {
+		return hashError(err)
+	}
+	err = a.store.CreateUser(ctx, u)
+	if errors.Is(err, persistence.ErrDuplicate) {
+		return errTaken
+	}
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
 }
 
 type loginRequest struct {
@@ -199,42 +232,56 @@ func (a *Accounts) login(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("email, password", "both are required"))
 		return
 	}
+	// The rules registration applies to a password's bytes: a longer
+	// password could otherwise match on its first 72 bytes alone.
+	if p := passwordProblem(req.Password); p != "" {
+		httperr.AbortError(c, httperr.InvalidField("password", p))
+		return
+	}
 	email, ip := normalizeEmail(req.Email), c.ClientIP()
-	if err := a.checkLimits(ip, email); err != nil {
+	if err := a.reserve(ip, email); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
-	u, ok, err := a.verify(c.Request.Context(), email, req.Password)
+	u, ok, err := a.verify(c.Request.Context(), req.Email, req.Password)
 	if err != nil {
+		a.byIP.refund(ip)
+		a.byAccount.refund(email)
 		httperr.AbortError(c, err)
 		return
 	}
 	if !ok {
-		a.byIP.fail(ip)
-		a.byAccount.fail(email)
 		httperr.AbortError(c, httperr.Unauthorized("wrong email or password"))
 		return
 	}
 	a.byAccount.reset(email)
+	a.byIP.refund(ip)
 	a.answerSession(c, http.StatusOK, u)
 }
 
-// checkLimits refuses a login from a blocked IP or for a blocked account.
-func (a *Accounts) checkLimits(ip, email string) error {
-	wait, blocked := a.byIP.blocked(ip)
-	if w, b := a.byAccount.blocked(email); b {
-		wait, blocked = max(wait, w), true
+// reserve counts a login attempt against the client IP and the account
+// before its password is checked, in one step each, so a burst of parallel
+// guesses checks at most the limit's number of passwords; past it the
+// answer is 429. A successful login gives the attempt back.
+func (a *Accounts) reserve(ip, email string) error {
+	wait, ok := a.byIP.take(ip)
+	if ok {
+		if wait, ok = a.byAccount.take(email); !ok {
+			a.byIP.refund(ip)
+		}
 	}
-	if blocked {
+	if !ok {
 		return httperr.RateLimited("too many failed logins; try again later", wait)
 	}
 	return nil
 }
 
 // verify checks email and password. An unknown email costs the same bcrypt
-// comparison as a known one and gives the same ok == false.
+// comparison as a known one and gives the same ok == false. The email is
+// looked up normalised, then (for accounts stored before NFKC) in its
+// older form.
 func (a *Accounts) verify(ctx context.Context, email, password string) (persistence.User, bool, error) {
-	u, err := a.store.UserByEmail(ctx, email)
+	u, err := a.userByEmail(ctx, email)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		return u, false, fmt.Errorf("find user by email: %w", err)
 	}
@@ -243,6 +290,14 @@ func (a *Accounts) verify(ctx context.Context, email, password string) (persiste
 		return u, false, hashError(cerr)
 	}
 	return u, ok && err == nil, nil
+}
+
+func (a *Accounts) userByEmail(ctx context.Context, email string) (persistence.User, error) {
+	u, err := a.store.UserByEmail(ctx, normalizeEmail(email))
+	if legacy := legacyEmail(email); errors.Is(err, persistence.ErrNotFound) && legacy != normalizeEmail(email) {
+		return a.store.UserByEmail(ctx, legacy)
+	}
+	return u, err
 }
 
 func (a *Accounts) me(c *gin.Context) {

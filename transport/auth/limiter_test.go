@@ -12,15 +12,15 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-func TestFailureLimiterWindow(t *testing.T) {
+func TestWindowLimiterWindow(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
-	l := newFailureLimiter(3, 15*time.Minute, 100, c.now)
+	l := newWindowLimiter(3, 15*time.Minute, 100, c.now)
 	for i := 0; i < 3; i++ {
 		if _, blocked := l.blocked("k"); blocked {
 			t.Fatalf("blocked after %d failures", i)
 		}
-		l.fail("k")
+		l.take("k")
 		c.advance(time.Minute)
 	}
 	wait, blocked := l.blocked("k")
@@ -34,12 +34,12 @@ func TestFailureLimiterWindow(t *testing.T) {
 	if _, blocked := l.blocked("k"); blocked {
 		t.Fatal("still blocked after the window")
 	}
-	l.fail("k")
+	l.take("k")
 	if _, blocked := l.blocked("k"); blocked {
 		t.Fatal("a new window starts from zero")
 	}
-	l.fail("k")
-	l.fail("k")
+	l.take("k")
+	l.take("k")
 	if _, blocked := l.blocked("k"); !blocked {
 		t.Fatal("three failures in the new window do not block")
 	}
@@ -49,19 +49,19 @@ func TestFailureLimiterWindow(t *testing.T) {
 	}
 }
 
-func TestFailureLimiterMemoryBound(t *testing.T) {
+func TestWindowLimiterMemoryBound(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
-	l := newFailureLimiter(5, time.Minute, 100, c.now)
+	l := newWindowLimiter(5, time.Minute, 100, c.now)
 	for i := 0; i < 10_000; i++ {
-		l.fail("ip-" + strconv.Itoa(i))
+		l.take("ip-" + strconv.Itoa(i))
 		if n := l.size(); n > 100 {
 			t.Fatalf("%d keys tracked, bound is 100", n)
 		}
 	}
 	// Expired entries are swept once a window has passed.
 	c.advance(2 * time.Minute)
-	l.fail("late")
+	l.take("late")
 	if n := l.size(); n != 1 {
 		t.Fatalf("%d keys after expiry, want 1", n)
 	}

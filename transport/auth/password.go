@@ -14,7 +14,7 @@ import (
 // hash is a few KiB, so the semaphore below bounds its whole cost (CPU); a
 // memory-hard argon2id at a useful setting (64 MiB per hash) would turn a
 // login flood into a memory problem as well. bcrypt's 72-byte input limit is
-// enforced at registration.
+// enforced at registration and login alike (see passwordProblem).
 const (
 	// DefaultBcryptCost is the bcrypt work factor (about 0.2-0.3 s per hash
 	// on a current core).
@@ -38,6 +38,9 @@ type passwords struct {
 	slots chan struct{}
 	wait  time.Duration
 	dummy []byte // a real hash of a random password, compared for unknown emails
+	// checked, when set, is called before each comparison (tests count
+	// how many passwords a burst of logins got to check).
+	checked func()
 }
 
 func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error) {
@@ -97,6 +100,9 @@ func (p *passwords) compare(ctx context.Context, hash, password string) (bool, e
 		return false, err
 	}
 	defer release()
+	if p.checked != nil {
+		p.checked()
+	}
 	if hash == "" {
 		_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(password))
 		return false, nil

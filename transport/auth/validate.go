@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"chatd/persistence"
 	"chatd/transport/httperr"
 )
@@ -16,37 +18,137 @@ const (
 	maxNameChars  = 100
 )
 
-// normalizeEmail trims and lower-cases an email address.
-func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// normalizeEmail is the form an email is stored and looked up in: trimmed,
+// NFKC-normalised (fullwidth "ａ" is "a", ligatures are split) and lower
+// case, so look-alike spellings of one address are one account.
+func normalizeEmail(s string) string {
+	return norm.NFKC.String(strings.ToLower(norm.NFKC.String(strings.TrimSpace(s))))
+}
+
+// legacyEmail is how emails were normalised before NFKC (trimmed, lower
+// case): accounts stored that way are still found at login.
+func legacyEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // validEmail reports whether s (normalised) is a bare address: no display
-// name, no angle brackets, no comments.
+// name, no angle brackets, no comments, a dot in the domain, and letters of
+// one script in the local part and in each label of the domain.
 func validEmail(s string) bool {
 	if s == "" || len(s) > maxEmailBytes {
 		return false
 	}
 	a, err := mail.ParseAddress(s)
-	return err == nil && a.Name == "" && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	domain := s[at+1:]
+	if !strings.Contains(domain, ".") || mixedScript(s[:at]) {
+		return false
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if mixedScript(label) {
+			return false
+		}
+	}
+	return true
+}
+
+// textProblem names what makes s unacceptable as an email or a name, or
+// returns "": invalid UTF-8 (which JSON decoding turns into U+FFFD),
+// control characters, line and paragraph separators, and bidirectional
+// formatting characters (overrides, embeddings, isolates and marks, which
+// can make a name display as something else).
+func textProblem(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
+		return "must be valid UTF-8 text"
+	}
+	bad := func(r rune) bool {
+		return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) ||
+			unicode.In(r, unicode.Zl, unicode.Zp)
+	}
+	if strings.IndexFunc(s, bad) >= 0 {
+		return "must not contain control or bidirectional formatting characters"
+	}
+	return ""
+}
+
+// cjk are the scripts written together in Chinese, Japanese and Korean
+// text; they count as one script for mixedScript.
+var cjk = []*unicode.RangeTable{unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul, unicode.Bopomofo}
+
+// mixedScript reports whether the letters of s belong to more than one
+// script (Chinese, Japanese and Korean scripts counting as one). Digits,
+// punctuation and other characters common to every script are ignored. A
+// Cyrillic "а" among Latin letters is mixed: it would make a look-alike of
+// another address.
+func mixedScript(s string) bool {
+	seen := ""
+	for _, r := range s {
+		if !unicode.IsLetter(r) {
+			continue
+		}
+		script := scriptOf(r)
+		if seen == "" {
+			seen = script
+		} else if script != seen {
+			return true
+		}
+	}
+	return false
+}
+
+// scriptOf names the script of letter r.
+func scriptOf(r rune) string {
+	if r < utf8.RuneSelf || unicode.Is(unicode.Latin, r) {
+		return "Latin"
+	}
+	if unicode.In(r, cjk...) {
+		return "CJK"
+	}
+	for name, table := range unicode.Scripts {
+		if name != "Common" && name != "Inherited" && unicode.Is(table, r) {
+			return name
+		}
+	}
+	return "Unknown"
+}
+
+// passwordProblem applies the byte rules of a password (registration and
+// login alike): bcrypt reads at most 72 bytes, so longer passwords are
+// refused rather than cut, and a NUL is refused because a password padded
+// with NULs up to 72 bytes would hash like the unpadded one.
+func passwordProblem(pw string) string {
+	switch {
+	case len(pw) > MaxPasswordBytes:
+		return "must be at most 72 bytes"
+	case strings.IndexByte(pw, 0) >= 0:
+		return "must not contain NUL characters"
+	}
+	return ""
 }
 
 // newUser validates a registration and returns the user to store (without
 // its password hash).
 func newUser(req registerRequest) (persistence.User, error) {
+	if p := textProblem(req.Email); p != "" {
+		return persistence.User{}, httperr.InvalidField("email", p)
+	}
+	if p := textProblem(req.Name); p != "" {
+		return persistence.User{}, httperr.InvalidField("name", p)
+	}
 	email := normalizeEmail(req.Email)
-	name := strings.TrimSpace(req.Name)
+	name := norm.NFC.String(strings.TrimSpace(req.Name))
 	switch {
 	case !validEmail(email):
-		return persistence.User{}, httperr.InvalidField("email", "must be an email address like name@example.com")
+		return persistence.User{}, httperr.InvalidField("email", "must be an email address like name@example.com, its letters in one script")
 	case utf8.RuneCountInString(req.Password) < MinPasswordChars:
 		return persistence.User{}, httperr.InvalidField("password", "must be at least 8 characters")
-	case len(req.Password) > MaxPasswordBytes:
-		return persistence.User{}, httperr.InvalidField("password", "must be at most 72 bytes")
+	case passwordProblem(req.Password) != "":
+		return persistence.User{}, httperr.InvalidField("password", passwordProblem(req.Password))
 	case name == "":
 		return persistence.User{}, httperr.InvalidField("name", "is required")
-	case utf8.RuneCountInString(name) > maxNameChars || !utf8.ValidString(name):
+	case utf8.RuneCountInString(name) > maxNameChars:
 		return persistence.User{}, httperr.InvalidField("name", "must be at most 100 characters")
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return persistence.User{}, httperr.InvalidField("name", "must not contain control characters")
 	}
 	return persistence.User{Email: email, Name: name}, nil
 }

@@ -1,5 +1,6 @@
-// Package limits holds the per-user limits of the live transports: open
-// connections and client frames per minute, shared by WebSocket and SSE.
+// Package limits holds the per-user limits of the transports: open live
+// connections, client frames per minute (shared by WebSocket and SSE), and
+// new conversations per minute (REST and the live channel together).
 package limits
 
 import (
@@ -16,6 +17,7 @@ type Users struct {
 	maxConns int
 	frames   rate
 	sends    rate
+	convs    rate
 
 	mu    sync.Mutex
 	users map[string]*userState
@@ -26,6 +28,7 @@ type userState struct {
 	conns  int
 	frames bucket
 	sends  bucket
+	convs  bucket
 }
 
 // rate is a token bucket's refill per second and capacity.
@@ -45,6 +48,12 @@ type bucket struct {
 
 // take spends one token if there is one.
 func (b *bucket) take(r rate, now time.Time) bool {
+	_, ok := b.takeOrWait(r, now)
+	return ok
+}
+
+// takeOrWait spends one token, or says how long until there is one.
+func (b *bucket) takeOrWait(r rate, now time.Time) (time.Duration, bool) {
 	if b.last.IsZero() {
 		b.tokens = r.burst
 	} else {
@@ -52,10 +61,10 @@ func (b *bucket) take(r rate, now time.Time) bool {
 	}
 	b.last = now
 	if b.tokens < 1 {
-		return false
+		return time.Duration((1 - b.tokens) / r.perSecond * float64(time.Second)), false
 	}
 	b.tokens--
-	return true
+	return 0, true
 }
 
 // Options configure Users. Zero fields take the documented defaults.
@@ -66,11 +75,18 @@ type Options struct {
 	FramesPerMinute int
 	// SendsPerMinute bounds one user's send and regenerate requests; it defaults to 30.
 	SendsPerMinute int
+	// ConversationsPerMinute bounds the conversations one user creates
+	// (POST /api/conversations and sends without a conversation), with a
+	// burst of as many; it defaults to 10.
+	ConversationsPerMinute int
 }
 
 // New returns Users with opts.
 func New(opts Options) *Users {
-	return newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
+	l := newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
+	n := orDefault(opts.ConversationsPerMinute, 10)
+	l.convs = rate{perSecond: float64(n) / 60, burst: float64(n)}
+	return l
 }
 
 func orDefault(v, d int) int {
@@ -132,6 +148,28 @@ func (l *Users) AllowFrame(userID, typ string) *protocol.Error {
 	return nil
 }
 
+// AllowConversation spends the user's budget for creating one
+// conversation, or says how long to wait for the next.
+func (l *Users) AllowConversation(userID string) (time.Duration, bool) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state(userID).convs.takeOrWait(l.convs, now)
+}
+
+// ConnectedUsers returns the users with at least one open connection.
+func (l *Users) ConnectedUsers() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for id, s := range l.users {
+		if s.conns > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // sweepLocked forgets users without connections whose buckets are full
 // again, so memory stays bounded.
 func (l *Users) sweepLocked(now time.Time) {
@@ -140,7 +178,8 @@ func (l *Users) sweepLocked(now time.Time) {
 	}
 	l.swept = now
 	for id, s := range l.users {
-		if s.conns == 0 && now.Sub(s.frames.last) > 2*time.Minute && now.Sub(s.sends.last) > 2*time.Minute {
+		if s.conns == 0 && now.Sub(s.frames.last) > 2*time.Minute && now.Sub(s.sends.last) > 2*time.Minute &&
+			now.Sub(s.convs.last) > 2*time.Minute {
 			delete(l.users, id)
 		}
 	}

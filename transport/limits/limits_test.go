@@ -57,3 +57,43 @@ func TestBucketRefills(t *testing.T) {
 		t.Fatal("the bucket did not refill after a second")
 	}
 }
+
+// TestConversationBudgetParallel: the per-user creation budget holds under
+// parallel callers, says how long to wait, and users do not share it.
+func TestConversationBudgetParallel(t *testing.T) {
+	t.Parallel()
+	l := New(Options{ConversationsPerMinute: 5})
+	allowed := make(chan bool, 50)
+	done := make(chan struct{})
+	for range 50 {
+		go func() {
+			_, ok := l.AllowConversation("u")
+			allowed <- ok
+			done <- struct{}{}
+		}()
+	}
+	for range 50 {
+		<-done
+	}
+	close(allowed)
+	n := 0
+	for ok := range allowed {
+		if ok {
+			n++
+		}
+	}
+	if n != 5 {
+		t.Fatalf("%d conversations allowed in a burst, want 5", n)
+	}
+	wait, ok := l.AllowConversation("u")
+	if ok || wait <= 0 || wait > 12*time.Second {
+		t.Fatalf("after the burst: ok %v, wait %v; want a wait of at most 12s (5 per minute)", ok, wait)
+	}
+	if _, ok := l.AllowConversation("v"); !ok {
+		t.Fatal("another user shares the budget")
+	}
+	l.AcquireConn("v")
+	if got := l.ConnectedUsers(); len(got) != 1 || got[0] != "v" {
+		t.Fatalf("ConnectedUsers = %v, want [v]", got)
+	}
+}

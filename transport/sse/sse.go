@@ -31,7 +31,9 @@ type Hub interface {
 	Regenerate(ctx context.Context, sub hub.Subscriber, userID string, req hub.RegenerateRequest) (hub.Result, error)
 	Cancel(ctx context.Context, userID, conversationID string) error
 	Subscribe(ctx context.Context, sub hub.Subscriber, userID string, req hub.SubscribeRequest) error
-	ActiveMessageID(conversationID string) string
+	// ActiveAnswer returns the running answer of the user's conversation,
+	// or "" when nothing runs or the conversation is not the user's.
+	ActiveAnswer(userID, conversationID string) string
 }
 
 // Options configure a Handler. Zero fields take the documented defaults.
@@ -47,6 +49,10 @@ type Options struct {
 	KeepAlive time.Duration
 	// RequestTimeout bounds starting an answer; it defaults to 30s.
 	RequestTimeout time.Duration
+	// WriteTimeout bounds each write of a stream to its socket; it
+	// defaults to 10s. A client that stops reading is disconnected after
+	// it, its connection slot freed; it resumes with Last-Event-ID.
+	WriteTimeout time.Duration
 }
 
 // Handler serves the SSE routes.
@@ -75,6 +81,9 @@ func NewHandler(opts Options) *Handler {
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
 	}
 	return &Handler{opts: opts, log: opts.Logger, streams: make(map[*stream]struct{})}
 }
@@ -203,7 +212,7 @@ func (h *Handler) resume(c *gin.Context) {
 		return
 	}
 	if req.MessageID == "" {
-		req.MessageID = h.opts.Hub.ActiveMessageID(convID)
+		req.MessageID = h.opts.Hub.ActiveAnswer(user, convID)
 	}
 	if req.MessageID == "" {
 		c.Status(http.StatusNoContent)

@@ -23,6 +23,7 @@ type stream struct {
 	queue   chan *protocol.Frame
 	closing chan struct{}
 	once    sync.Once
+	code    protocol.CloseCode // why the stream was closed; set once, before closing is closed
 }
 
 // UserID implements hub.Subscriber.
@@ -41,9 +42,23 @@ func (s *stream) Deliver(f *protocol.Frame) {
 	}
 }
 
-// Close implements hub.Subscriber: the response ends.
-func (s *stream) Close(protocol.CloseCode, string) {
-	s.once.Do(func() { close(s.closing) })
+// Busy implements hub.Busy: frames wait to be written.
+func (s *stream) Busy() bool { return len(s.queue) > 0 }
+
+// Close implements hub.Subscriber: the response ends. The first reason wins.
+func (s *stream) Close(code protocol.CloseCode, _ string) {
+	s.once.Do(func() {
+		s.code = code
+		close(s.closing)
+	})
+}
+
+// drains reports whether the frames still queued when the stream was
+// closed are written before it ends: on shutdown (the done frames of
+// interrupted answers) and at logout, not for a client too slow to take
+// them.
+func (s *stream) drains() bool {
+	return s.code == protocol.CloseGoingAway || s.code == protocol.CloseUnauthorized
 }
 
 func connID(sub hub.Subscriber) string {
@@ -104,9 +119,15 @@ func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
 
 // stream writes the response headers, then the stream's frames as events
 // until last says a frame was the last, the client leaves, or the stream is
-// closed. Comment lines keep idle proxies from closing it.
+// closed. Comment lines keep idle proxies from closing it. Every write has
+// WriteTimeout to reach the socket: a client that stops reading makes it
+// fail, which ends the response and frees the stream's connection slot.
 func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) bool) {
 	w := c.Writer
+	rc := http.NewResponseController(w)
+	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout)) }
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	deadline()
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
 	hd.Set("Cache-Control", "no-cache, no-transform")
@@ -132,6 +153,7 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	for {
 		select {
 		case f := <-s.queue:
+			deadline()
 			writeEvent(bw, f)
 			if last(f) {
 				flush()
@@ -141,13 +163,17 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 				return
 			}
 		case <-keep.C:
+			deadline()
 			bw.WriteString(": keep-alive\n\n")
 			if !flush() {
 				return
 			}
 		case <-s.closing:
-			drain(bw, s, last)
-			flush()
+			if s.drains() {
+				deadline()
+				drain(bw, s, last)
+				flush()
+			}
 			return
 		case <-c.Request.Context().Done():
 			return
@@ -155,7 +181,8 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	}
 }
 
-// drain writes what is queued (on shutdown, the done frames).
+// drain writes what is queued (on shutdown, the done frames), within the
+// write deadline set before it.
 func drain(bw *bufio.Writer, s *stream, last func(*protocol.Frame) bool) {
 	for {
 		select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -19,9 +20,11 @@ type conn struct {
 	id      string
 	userID  string
 	expires time.Time
+	token   string // rechecked before each send and regenerate
 	started time.Time
 	queue   chan *protocol.Frame
-	closing chan struct{} // closed by kick: the writer closes the socket
+	work    chan protocol.ClientFrame // valid frames waiting for the worker
+	closing chan struct{}             // closed by kick: the writer closes the socket
 	kickMu  sync.Mutex
 	kicked  bool
 	code    protocol.CloseCode // why kick closed the connection
@@ -31,15 +34,17 @@ type conn struct {
 	// watchdog closes the socket when one write takes longer than
 	// WriteTimeout; the writer arms it around every write.
 	watchdog *time.Timer
+	writing  atomic.Bool // a frame is being written
 }
 
-func newConn(h *Handler, ws *websocket.Conn, id Identity) *conn {
+func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
 	ws.SetReadLimit(h.opts.ReadLimit)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
-		started: time.Now(),
+		token: token, started: time.Now(),
 		queue:   make(chan *protocol.Frame, h.opts.QueueSize),
+		work:    make(chan protocol.ClientFrame, h.opts.MaxPendingFrames),
 		closing: make(chan struct{}),
 		ctx:     ctx, cancel: cancel,
 	}
@@ -66,6 +71,10 @@ func (c *conn) Deliver(f *protocol.Frame) {
 	}
 }
 
+// Busy implements hub.Busy: frames wait in the queue or one is being
+// written, so the hub merges the next deltas rather than adding a frame.
+func (c *conn) Busy() bool { return len(c.queue) > 0 || c.writing.Load() }
+
 // Close implements hub.Subscriber.
 func (c *conn) Close(code protocol.CloseCode, reason string) { c.kick(code, reason) }
 
@@ -88,8 +97,9 @@ func (c *conn) closeReason() (protocol.CloseCode, string) {
 	return c.code, c.reason
 }
 
-// serve runs the connection: the writer in its own goroutine, the reader in
-// this one. It returns when both have ended.
+// serve runs the connection: the writer, the worker and the pinger in
+// goroutines of their own, the reader in this one. It returns when all
+// four have ended; any of them ending ends the others.
 func (c *conn) serve() {
 	h := c.h
 	h.opts.Metrics.ConnectionOpened()
@@ -98,24 +108,24 @@ func (c *conn) serve() {
 	defer h.opts.Hub.Detach(c)
 	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
 
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		defer c.cancel()
-		c.writeLoop()
-	}()
+	var wg sync.WaitGroup
+	for _, loop := range []func(){c.writeLoop, c.workLoop, c.pingLoop} {
+		wg.Go(func() {
+			defer c.cancel()
+			loop()
+		})
+	}
 	c.readLoop()
 	c.cancel()
-	<-writerDone
+	wg.Wait()
 	code, reason := c.closeReason()
 	h.log.Info("websocket closed", "connection", c.id, "user", c.userID,
 		"duration", time.Since(c.started).Round(time.Millisecond), "close_code", int(code), "reason", reason)
 }
 
-// writeLoop is the only code that writes to the socket.
+// writeLoop is the only code that writes data and close frames to the
+// socket.
 func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.h.opts.PingInterval)
-	defer ping.Stop()
 	var expiry <-chan time.Time
 	if !c.expires.IsZero() {
 		t := time.NewTimer(time.Until(c.expires))
@@ -126,12 +136,6 @@ func (c *conn) writeLoop() {
 		select {
 		case f := <-c.queue:
 			if err := c.write(f); err != nil {
-				c.ws.CloseNow()
-				return
-			}
-		case <-ping.C:
-			if err := c.ping(); err != nil {
-				c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
 				c.ws.CloseNow()
 				return
 			}
@@ -152,9 +156,11 @@ func (c *conn) writeLoop() {
 // connection's watchdog closes the socket if the write takes longer than
 // WriteTimeout (a peer that stopped reading), which fails the write.
 func (c *conn) write(f *protocol.Frame) error {
+	c.writing.Store(true)
 	c.watchdog.Reset(c.h.opts.WriteTimeout)
 	err := c.ws.Write(context.Background(), websocket.MessageText, f.Data)
 	c.watchdog.Stop()
+	c.writing.Store(false)
 	return err
 }
 
@@ -165,17 +171,40 @@ func (c *conn) writeStuck() {
 	c.ws.CloseNow()
 }
 
+// pingLoop pings the peer every PingInterval and ends the connection when
+// a pong does not come back within PingTimeout. It runs beside the writer:
+// waiting for a pong never holds up a delta, and the reader, which never
+// waits on the hub, takes the pong in as soon as it arrives.
+func (c *conn) pingLoop() {
+	t := time.NewTicker(c.h.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			if err := c.ping(); err != nil {
+				if c.ctx.Err() == nil {
+					c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
+				}
+				return
+			}
+		}
+	}
+}
+
 func (c *conn) ping() error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PingTimeout)
 	defer cancel()
 	return c.ws.Ping(ctx)
 }
 
-// closeSocket sends the close frame of kick. On shutdown (1001) the frames
-// already queued, such as the done of an interrupted answer, go out first.
+// closeSocket sends the close frame of kick. On shutdown (1001) and when
+// the session ends (4401) the frames already queued, such as the done of
+// an interrupted answer or the error of a refused send, go out first.
 func (c *conn) closeSocket() {
 	code, reason := c.closeReason()
-	if code == protocol.CloseGoingAway {
+	if code == protocol.CloseGoingAway || code == protocol.CloseUnauthorized {
 		c.drain()
 	}
 	err := c.ws.Close(websocket.StatusCode(code), reason)

@@ -2,10 +2,15 @@
 // speaks the chat.v1 protocol (hub/protocol, docs/protocol.md).
 //
 // Authentication and the origin check happen before the upgrade. Each
-// connection has exactly two goroutines: the handler's, which reads frames
-// and dispatches them to the hub, and a writer, the only goroutine that
-// writes to the socket; everyone else hands it frames through a bounded
-// queue without blocking.
+// connection has four goroutines, all ended through the connection's
+// context: the handler's, which reads frames (so pongs and close frames
+// are always noticed) and hands valid ones to a worker through a bounded
+// queue; the worker, which runs them against the hub one at a time, in
+// order; a writer, the only goroutine that writes data and close frames,
+// which everyone else hands frames through a bounded queue without
+// blocking; and a pinger, which sends pings and waits for their pongs
+// without holding up the writer (the library writes each frame under its
+// own lock, so a ping goes out between two data frames).
 package ws
 
 import (
@@ -55,6 +60,12 @@ type Metrics interface {
 	SlowClientDisconnected()
 }
 
+// DefaultReadLimit is the default largest client frame: a send of
+// protocol.MaxContentChars characters fits whatever the script, even with
+// every character JSON-escaped as a \uXXXX surrogate pair (12 bytes), plus
+// 16 KiB for the other fields.
+const DefaultReadLimit = protocol.MaxContentChars*12 + 16<<10
+
 // Options configure a Handler. Zero fields take the documented defaults.
 type Options struct {
 	Hub          Hub
@@ -63,8 +74,8 @@ type Options struct {
 	Origins *OriginChecker
 	Metrics Metrics
 	Logger  *slog.Logger
-	// ReadLimit is the largest client frame in bytes; it defaults to 64 KiB.
-	// A larger frame closes the connection with 1009.
+	// ReadLimit is the largest client frame in bytes; it defaults to
+	// DefaultReadLimit. A larger frame closes the connection with 1009.
 	ReadLimit int64
 	// QueueSize is how many frames may wait for a slow client; it defaults
 	// to 512. A client whose queue fills up is closed with 4408.
@@ -84,6 +95,10 @@ type Options struct {
 	MaxInvalidFrames int
 	// DispatchTimeout bounds the handling of one client frame; it defaults to 30s.
 	DispatchTimeout time.Duration
+	// MaxPendingFrames is how many client frames may wait for the worker
+	// while it runs a slow one; it defaults to 16. More are answered
+	// rate_limited without waiting, so the reader never stalls.
+	MaxPendingFrames int
 }
 
 func (o *Options) setDefaults() {
@@ -96,7 +111,7 @@ func (o *Options) setDefaults() {
 	if o.Origins == nil {
 		o.Origins = &OriginChecker{}
 	}
-	setDefault(&o.ReadLimit, 64<<10)
+	setDefault(&o.ReadLimit, DefaultReadLimit)
 	setDefault(&o.QueueSize, 512)
 	setDefault(&o.WriteTimeout, 10*time.Second)
 	setDefault(&o.PingInterval, 25*time.Second)
@@ -106,6 +121,7 @@ func (o *Options) setDefaults() {
 	}
 	setDefault(&o.MaxInvalidFrames, 10)
 	setDefault(&o.DispatchTimeout, 30*time.Second)
+	setDefault(&o.MaxPendingFrames, 16)
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, d T) {
@@ -164,7 +180,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("websocket upgrade failed", "err", err)
 		return
 	}
-	c := newConn(h, ws, id)
+	c := newConn(h, ws, id, requestToken(r))
 	if !h.track(c) {
 		ws.Close(websocket.StatusCode(protocol.CloseGoingAway), "server shutting down")
 		return

@@ -11,8 +11,10 @@ import (
 	"chatd/hub/protocol"
 )
 
-// readLoop reads client frames and dispatches them, one at a time, until
-// the peer leaves or the connection is closed.
+// readLoop reads client frames until the peer leaves or the connection is
+// closed. It answers what needs no hub (pings, invalid frames) itself and
+// hands the rest to the worker without waiting: it is always reading, so
+// pongs and close frames are noticed even while the hub is slow.
 func (c *conn) readLoop() {
 	abuse := newStrikes(c.h.opts.MaxInvalidFrames, time.Minute)
 	for {
@@ -34,8 +36,29 @@ func (c *conn) readLoop() {
 			c.refuse(f.ID, rerr, abuse)
 			continue
 		}
-		if err := c.dispatch(f); err != nil {
-			c.Deliver(protocol.ErrorFrame(f.ID, c.protocolError(f, err)))
+		if f.Type == protocol.TypePing {
+			c.Deliver(protocol.Pong(f.ID))
+			continue
+		}
+		select {
+		case c.work <- f:
+		default:
+			c.refuse(f.ID, protocol.Errorf(protocol.CodeRateLimited, "too many frames waiting for an answer; wait for the acks"), abuse)
+		}
+	}
+}
+
+// workLoop runs the frames the reader handed over, one at a time and in
+// order, until the connection ends.
+func (c *conn) workLoop() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case f := <-c.work:
+			if err := c.dispatch(f); err != nil {
+				c.Deliver(protocol.ErrorFrame(f.ID, c.protocolError(f, err)))
+			}
 		}
 	}
 }
@@ -68,10 +91,17 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
 	hb := c.h.opts.Hub
+	if f.Type == protocol.TypeSend || f.Type == protocol.TypeRegenerate {
+		if err := c.recheck(ctx); err != nil {
+			return err
+		}
+	}
+	if f.Type == protocol.TypeSend && f.ConversationID == "" {
+		if wait, ok := c.h.opts.Limits.AllowConversation(c.userID); !ok {
+			return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
+		}
+	}
 	switch f.Type {
-	case protocol.TypePing:
-		c.Deliver(protocol.Pong(f.ID))
-		return nil
 	case protocol.TypeSend:
 		_, err := hb.Send(ctx, c, c.userID, hub.SendRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, Content: *f.Content, ClientMessageID: f.ClientMessageID,
@@ -93,6 +123,22 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 		hb.Unsubscribe(c, f.ConversationID)
 	}
 	c.Deliver(protocol.Ack(f.ID))
+	return nil
+}
+
+// recheck authenticates the connection's token again before work that
+// stores something: an account deleted or signed out since the upgrade is
+// refused, and its connection closed with 4401.
+func (c *conn) recheck(ctx context.Context) error {
+	_, err := c.h.opts.Authenticate(ctx, c.token)
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		c.kick(protocol.CloseUnauthorized, "signed out or account removed")
+		return protocol.Errorf(protocol.CodeUnauthorized, "this session has ended; sign in again")
+	case err != nil:
+		c.h.log.Warn("recheck websocket token", "connection", c.id, "err", err)
+		return protocol.Errorf(protocol.CodeUnavailable, "cannot check the session right now; retry")
+	}
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+
+	"chatd/transport/ws"
 )
 
 // TestUpgradeRefused: bad requests are refused before any upgrade, with a
@@ -130,7 +132,7 @@ func TestBadFrames(t *testing.T) {
 	}
 
 	big := e.dial(t, u)
-	big.write(`{"type":"send","content":"` + strings.Repeat("y", 70<<10) + `"}`)
+	big.write(`{"type":"send","content":"` + strings.Repeat("y", ws.DefaultReadLimit) + `"}`)
 	if got := big.closeStatus(); got != websocket.StatusMessageTooBig {
 		t.Fatalf("close status %d, want 1009", got)
 	}
@@ -264,7 +266,9 @@ func TestTokenExpiry(t *testing.T) {
 // its queue fills up, while another tab keeps receiving every frame.
 func TestSlowClient(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{smallBuffers: true, tweak: func(c *Config) { c.WS.QueueSize = 16 }})
+	// The write timeout is long: the slow tab only reads again after the
+	// whole flood, and must then get the 4408 close frame, not a cut.
+	e := newEnv(t, envOptions{smallBuffers: true, tweak: func(c *Config) { c.WS.QueueSize = 16; c.WS.WriteTimeout = time.Minute }})
 	u := e.register(t)
 	fast := e.dial(t, u)
 	h := http.Header{}

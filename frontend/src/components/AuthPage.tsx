@@ -3,7 +3,8 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { ApiError } from '../lib/api';
-import { errorText } from '../lib/chat';
+import { errorText } from '../lib/errors';
+import { PASSWORD_HINT, emailProblem, fieldProblem, passwordProblem } from '../lib/password';
 
 /** authErrorText explains a failed sign-in or registration. */
 export function authErrorText(err: unknown, mode: 'login' | 'register'): string {
@@ -15,6 +16,7 @@ export function authErrorText(err: unknown, mode: 'login' | 'register'): string 
       return `Too many attempts.${wait}`;
     }
     if (err.status === 403 && mode === 'register') return 'Registration is closed on this server.';
+    if (err.status === 400 && mode === 'register') return fieldProblem(err.message) ?? 'The server did not accept these details. Check them and try again.';
   }
   return errorText(err);
 }
@@ -34,6 +36,8 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   const [password, setPassword] = useState('');
   const [name, setName] = useState('');
   const [error, setError] = useState<string | null>(null);
+  /** Problems with the fields, shown under each once the form was submitted. */
+  const [checked, setChecked] = useState(false);
   const [pending, setPending] = useState(false);
   const [waitUntil, setWaitUntil] = useState(0);
   const [now, setNow] = useState(Date.now());
@@ -43,13 +47,27 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
     const t = setTimeout(() => setNow(Date.now()), 1000);
     return () => clearTimeout(t);
   }, [waitUntil, now]);
-  useEffect(() => setError(null), [mode]);
+  useEffect(() => {
+    setError(null);
+    setChecked(false);
+  }, [mode]);
+
+  const emailError = checked ? emailProblem(email) : null;
+  const passwordError = checked ? (mode === 'register' ? passwordProblem(password) : password ? null : 'Enter your password.') : null;
 
   const waiting = Math.max(0, Math.ceil((waitUntil - now) / 1000));
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError(null);
+    setChecked(true);
+    const bad = emailProblem(email) ?? (mode === 'register' ? passwordProblem(password) : password ? null : 'Enter your password.');
+    if (bad) {
+      // Focus the first field in error: its explanation is read with it.
+      const form = e.currentTarget as HTMLFormElement;
+      form.querySelector<HTMLInputElement>(emailProblem(email) ? 'input[name=email]' : 'input[name=password]')?.focus();
+      return;
+    }
     setPending(true);
     try {
       if (mode === 'login') await app.login(email.trim(), password);
@@ -68,7 +86,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   const other = mode === 'login' ? '/register' : '/login';
   return (
     <main className="auth">
-      <form className="auth-card" onSubmit={submit} noValidate={false} aria-labelledby="auth-title">
+      <form className="auth-card" onSubmit={submit} noValidate aria-labelledby="auth-title">
         <div className="brand">chatd</div>
         <h1 id="auth-title">{mode === 'login' ? 'Sign in' : 'Create your account'}</h1>
         {notice && (
@@ -95,21 +113,38 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
             autoComplete="email"
             name="email"
             autoFocus
+            aria-invalid={!!emailError || undefined}
+            aria-describedby={emailError ? 'email-error' : undefined}
           />
         </label>
+        {emailError && (
+          <p id="email-error" className="form-error field-error">
+            {emailError}
+          </p>
+        )}
         <label>
           Password
           <input
             type="password"
             required
-            minLength={mode === 'register' ? 8 : undefined}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
             autoComplete={mode === 'login' ? 'current-password' : 'new-password'}
             name="password"
+            aria-invalid={!!passwordError || undefined}
+            aria-describedby={[passwordError ? 'password-error' : '', mode === 'register' ? 'password-hint' : ''].join(' ').trim() || undefined}
           />
         </label>
-        {mode === 'register' && <p className="hint">At least 8 characters.</p>}
+        {passwordError && (
+          <p id="password-error" className="form-error field-error">
+            {passwordError}
+          </p>
+        )}
+        {mode === 'register' && (
+          <p id="password-hint" className="hint">
+            {PASSWORD_HINT}
+          </p>
+        )}
         {error && (
           <p className="form-error" role="alert">
             {error}
@@ -131,6 +166,9 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
           </a>
         </p>
       </form>
+      <p className="about">
+        chatd is a self-hosted chat with language models: answers appear as they are written, and your conversations stay on this server.
+      </p>
     </main>
   );
 }

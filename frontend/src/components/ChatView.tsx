@@ -5,11 +5,11 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react
 import { useApp, useAppState } from '../hooks/app';
 import { useThreadView } from '../hooks/useThreadView';
 import { ChatApp } from '../lib/chat';
-import { streamingAnswer } from '../lib/thread';
+import { isQueued, streamingAnswer } from '../lib/thread';
 import { Composer } from './Composer';
 import { Icon } from './icons';
 import { MessageItem } from './MessageItem';
-import { ModelPicker, modelLabel } from './ModelPicker';
+import { DemoNotice, ModelPicker, currentModel, modelLabel } from './ModelPicker';
 import { SystemPromptDialog } from './SystemPromptDialog';
 
 /** ChatView renders one conversation, or a new chat when conversationId is null. */
@@ -20,6 +20,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   const models = useAppState((s) => s.models);
   const newChat = useAppState((s) => s.newChat);
   const busy = useAppState((s) => !!s.busy[ChatApp.draftKey(conversationId)]);
+  const linkUp = useAppState((s) => s.link.state === 'connected');
   const shown = useThreadView(thread);
   const [promptOpen, setPromptOpen] = useState(false);
 
@@ -31,17 +32,22 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
     return m ? modelLabel(m) : id || '';
   };
   const title = conversation ? conversation.title || 'New chat' : 'New chat';
+  const demo = !!currentModel(models, model)?.demo;
+  const queued = (thread?.queued.length ?? 0) > 0;
 
   useEffect(() => {
     document.title = conversation?.title ? `${conversation.title} · chatd` : 'chatd';
   }, [conversation?.title]);
 
   const closePrompt = useCallback(() => setPromptOpen(false), []);
+  const loadOlder = useCallback(() => {
+    if (conversationId) void app.loadOlder(conversationId);
+  }, [app, conversationId]);
 
   return (
     <main className="chat" aria-label="Conversation">
       <header className="chat-head">
-        <button type="button" className="icon only-narrow" aria-label="Open conversations" onClick={onOpenSidebar}>
+        <button type="button" className="icon only-narrow" aria-label="Open conversations" title="Conversations" onClick={onOpenSidebar}>
           <Icon name="menu" />
         </button>
         <h1 className="chat-title" title={title}>
@@ -55,6 +61,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
           {conversationId && conversation && <ExportMenu id={conversationId} />}
         </div>
       </header>
+      {demo && <DemoNotice />}
       {promptOpen && (
         <SystemPromptDialog
           initial={conversation ? conversation.systemPrompt : newChat.systemPrompt}
@@ -62,7 +69,14 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
           onClose={closePrompt}
         />
       )}
-      <MessageList conversationId={conversationId} loading={!!conversationId && !thread?.loaded && !loadError}>
+      <MessageList
+        conversationId={conversationId}
+        loading={!!conversationId && !thread?.loaded && !loadError}
+        firstId={shown[0]?.message.id}
+        hasMore={!!thread?.hasMore && !loadError}
+        loadingOlder={!!thread?.loadingOlder}
+        onNearTop={loadOlder}
+      >
         {loadError ? (
           <div className="empty" role="alert">
             <p>{loadError}</p>
@@ -84,25 +98,46 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
               message={s.message}
               version={s.version}
               versions={s.versions}
-              locked={!!running || busy}
+              locked={!!running || busy || queued}
               modelName={modelName(s.message.model)}
+              queued={!!thread && isQueued(thread, s.message.id)}
+              linkUp={linkUp}
+              unconfirmed={!!thread?.unconfirmed[s.message.id]}
             />
           ))
         )}
       </MessageList>
       <div className="composer-wrap">
-        <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} />
+        <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} />
         <p className="fineprint">Answers can be wrong. Check important information.</p>
       </div>
     </main>
   );
 }
 
-/** MessageList scrolls with a growing answer while the reader is at the bottom. */
-function MessageList({ conversationId, loading, children }: { conversationId: string | null; loading: boolean; children: React.ReactNode }) {
+/** MessageListProps: what the list shows and how it asks for older messages. */
+interface MessageListProps {
+  conversationId: string | null;
+  loading: boolean;
+  /** The first shown message: when older ones are put above it, the view stays where it was. */
+  firstId: string | undefined;
+  /** Older messages are on the server. */
+  hasMore: boolean;
+  loadingOlder: boolean;
+  onNearTop: () => void;
+  children: React.ReactNode;
+}
+
+/**
+ * MessageList scrolls with a growing answer while the reader is at the
+ * bottom, and asks for older messages when the reader nears the top,
+ * keeping what is on screen in place when they arrive.
+ */
+function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, onNearTop, children }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
+  const before = useRef<{ firstId: string | undefined; height: number; top: number }>({ firstId: undefined, height: 0, top: 0 });
 
   useLayoutEffect(() => {
     stick.current = true;
@@ -111,8 +146,21 @@ function MessageList({ conversationId, loading, children }: { conversationId: st
 
   useLayoutEffect(() => {
     const el = ref.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
+    if (!el) return;
+    const prev = before.current;
+    if (stick.current) el.scrollTop = el.scrollHeight;
+    else if (prev.firstId && firstId !== prev.firstId && el.querySelector(`[data-message-id="${CSS.escape(prev.firstId)}"]`)) {
+      // Older messages were put above: keep the same message under the eye.
+      el.scrollTop = prev.top + (el.scrollHeight - prev.height);
+    }
+    before.current = { firstId, height: el.scrollHeight, top: el.scrollTop };
   });
+
+  useEffect(() => {
+    // A first page shorter than the screen cannot be scrolled: ask at once.
+    const el = ref.current;
+    if (el && hasMore && !loadingOlder && !loading && el.scrollHeight <= el.clientHeight + 200) onNearTop();
+  }, [hasMore, loadingOlder, loading, firstId, onNearTop]);
 
   function onScroll() {
     const el = ref.current;
@@ -120,16 +168,32 @@ function MessageList({ conversationId, loading, children }: { conversationId: st
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
     stick.current = atBottom;
     setAway(!atBottom);
+    before.current = { ...before.current, top: el.scrollTop };
+    if (hasMore && !loadingOlder && el.scrollTop < 300) onNearTop();
   }
 
   return (
-    <div className="messages" ref={ref} onScroll={onScroll} aria-busy={loading || undefined}>
-      <div className="messages-inner">{loading ? <p className="hint loading">Loading…</p> : children}</div>
+    <div className="messages" ref={ref} onScroll={onScroll} aria-busy={loading || loadingOlder || undefined}>
+      <div className="messages-inner">
+        {hasMore && !loading && (
+          <div className="older">
+            {loadingOlder ? (
+              <p className="hint">Loading earlier messages…</p>
+            ) : (
+              <button type="button" className="link-button" onClick={onNearTop}>
+                Load earlier messages
+              </button>
+            )}
+          </div>
+        )}
+        {loading ? <p className="hint loading">Loading…</p> : children}
+      </div>
       {away && (
         <button
           type="button"
           className="to-bottom"
           aria-label="Scroll to the latest message"
+          title="Scroll to the latest message"
           onClick={() => {
             const el = ref.current;
             if (el) el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });

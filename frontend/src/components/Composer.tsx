@@ -1,8 +1,11 @@
 // The message box: Enter sends, Shift+Enter adds a line, it grows with the
-// text, and its text is kept per conversation (see ChatApp.setDraft).
+// text, and its text is kept per conversation (see ChatApp.setDraft). Near
+// the length limit a counter shows; over it sending is refused with the
+// reason, never cut.
 
-import { useLayoutEffect, useRef, type FormEvent, type KeyboardEvent } from 'react';
+import { useId, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
+import { lengthStatus } from '../lib/limits';
 import { Icon } from './icons';
 
 /** ComposerProps: where the draft lives and what the button does now. */
@@ -12,10 +15,12 @@ export interface ComposerProps {
   streaming: boolean;
   /** A send is waiting for the server. */
   busy: boolean;
+  /** A message of this conversation waits for the connection. */
+  queued?: boolean;
 }
 
 /** Composer renders the message box with its Send / Stop button. */
-export function Composer({ draftKey, streaming, busy }: ComposerProps) {
+export function Composer({ draftKey, streaming, busy, queued = false }: ComposerProps) {
   const app = useApp();
   const stored = useAppState((s) => s.drafts[draftKey]);
   const text = stored ?? app.draft(draftKey);
@@ -33,7 +38,9 @@ export function Composer({ draftKey, streaming, busy }: ComposerProps) {
     if (window.matchMedia?.('(pointer: fine)').matches) ref.current?.focus();
   }, [draftKey]);
 
-  const canSend = !streaming && !busy && text.trim().length > 0;
+  const length = lengthStatus(text);
+  const counterId = useId();
+  const canSend = !streaming && !busy && !queued && !length.over && text.trim().length > 0;
 
   function send() {
     if (canSend) void app.send(text);
@@ -50,7 +57,14 @@ export function Composer({ draftKey, streaming, busy }: ComposerProps) {
     }
   }
 
+  const why = length.over ? 'Too long to send' : queued ? 'Your last message waits for the connection' : 'Send';
   return (
+    <>
+    {(length.show || queued) && (
+      <p id={counterId} className={`counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : 'status'}>
+        {length.show ? length.text : 'Your last message is sent when the connection is back; then you can send the next.'}
+      </p>
+    )}
     <form className="composer" onSubmit={onSubmit}>
       <textarea
         ref={ref}
@@ -59,18 +73,20 @@ export function Composer({ draftKey, streaming, busy }: ComposerProps) {
         onKeyDown={onKeyDown}
         placeholder="Send a message (Enter to send, Shift+Enter for a new line)"
         aria-label="Message"
+        aria-describedby={length.show || queued ? counterId : undefined}
+        aria-invalid={length.over || undefined}
         rows={1}
-        maxLength={32000}
       />
       {streaming ? (
         <button type="submit" className="send stop" aria-label="Stop generating" title="Stop">
           <Icon name="stop" />
         </button>
       ) : (
-        <button type="submit" className="send" aria-label="Send message" title="Send" disabled={!canSend}>
+        <button type="submit" className="send" aria-label="Send message" title={why} disabled={!canSend}>
           <Icon name="send" />
         </button>
       )}
     </form>
+    </>
   );
 }

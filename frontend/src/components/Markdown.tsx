@@ -1,15 +1,27 @@
 // Renders markdown block by block: each block's HTML is memoised, so while an
 // answer streams only its last block touches the DOM.
 
-import { memo, useDeferredValue, useMemo, type MouseEvent } from 'react';
-import { renderBlocks } from '../lib/markdown';
+import { memo, useDeferredValue, useLayoutEffect, useMemo, useRef, type MouseEvent } from 'react';
 import { copyText } from '../lib/clipboard';
+import { revealImage, revealKnown } from '../lib/images';
+import { renderBlocks } from '../lib/markdown';
 
 const Block = memo(function Block({ html }: { html: string }) {
-  return <div className="md-block" dangerouslySetInnerHTML={{ __html: html }} />;
+  const ref = useRef<HTMLDivElement>(null);
+  // A block rendered anew (a streaming answer's last block) shows again the
+  // images the reader already asked for.
+  useLayoutEffect(() => {
+    if (ref.current) revealKnown(ref.current);
+  }, [html]);
+  return <div className="md-block" ref={ref} dangerouslySetInnerHTML={{ __html: html }} />;
 });
 
 function onClick(e: MouseEvent<HTMLDivElement>): void {
+  const image = (e.target as HTMLElement).closest<HTMLButtonElement>('button.remote-image');
+  if (image) {
+    revealImage(image);
+    return;
+  }
   const button = (e.target as HTMLElement).closest<HTMLButtonElement>('button.code-copy');
   if (!button) return;
   const code = button.closest('.code-block')?.querySelector('code');

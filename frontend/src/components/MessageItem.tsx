@@ -1,9 +1,11 @@
 // One message of the shown path: its text, status, usage and actions.
 
-import { memo, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { memo, useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp } from '../hooks/app';
 import { copyText } from '../lib/clipboard';
-import type { Message } from '../lib/protocol';
+import { charCount, isLongMessage, lengthStatus } from '../lib/limits';
+import type { Message, Usage as UsageCounts } from '../lib/protocol';
+import { usageLabel } from '../lib/usage';
 import { PENDING_PREFIX } from '../lib/thread';
 import { Icon } from './icons';
 import { Markdown } from './Markdown';
@@ -16,6 +18,12 @@ export interface MessageItemProps {
   /** An answer is running in the conversation: no regenerate or edit now. */
   locked: boolean;
   modelName: string;
+  /** A user message waiting for the connection to be sent. */
+  queued: boolean;
+  /** The live channel is connected. */
+  linkUp: boolean;
+  /** An answer the server ended while going away: its stored state comes after reconnecting. */
+  unconfirmed: boolean;
 }
 
 const statusText: Record<string, string> = {
@@ -25,7 +33,7 @@ const statusText: Record<string, string> = {
 };
 
 /** MessageItem renders one message. */
-export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName }: MessageItemProps) {
+export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed }: MessageItemProps) {
   const app = useApp();
   const [editing, setEditing] = useState(false);
   const [copied, setCopied] = useState(false);
@@ -59,17 +67,31 @@ export const MessageItem = memo(function MessageItem({ message, version, version
           }}
         />
       ) : isUser ? (
-        <div className="msg-text">{message.content}</div>
+        <UserText text={message.content} />
       ) : (
         <div className="msg-body">
           {message.content ? <Markdown text={message.content} /> : streaming ? <Typing /> : null}
         </div>
       )}
-      {!streaming && statusText[message.status] && (
-        <div className={`msg-status status-${message.status}`} role="note">
-          {statusText[message.status]}
-          {message.error ? `: ${message.error}` : message.status === 'cancelled' ? ' by the user.' : '.'}
+      {queued && <QueuedNote conversationId={message.conversationId} clientMessageId={message.clientMessageId ?? ''} />}
+      {pending && !queued && <div className="msg-note">Sending…</div>}
+      {streaming && !linkUp && (
+        <div className="msg-status status-waiting" role="note">
+          Connection lost. Reconnecting… The answer continues on the server and resumes here where it stopped.
         </div>
+      )}
+      {unconfirmed ? (
+        <div className="msg-status status-waiting" role="note">
+          Connection lost: the server is going away. Reconnecting to learn what it kept of this answer…
+        </div>
+      ) : (
+        !streaming &&
+        statusText[message.status] && (
+          <div className={`msg-status status-${message.status}`} role="note">
+            {statusText[message.status]}
+            {message.error ? `: ${message.error}` : message.status === 'cancelled' ? ' by the user.' : '.'}
+          </div>
+        )
       )}
       {!editing && (
         <div className="msg-actions">
@@ -120,16 +142,51 @@ export const MessageItem = memo(function MessageItem({ message, version, version
               <Icon name="refresh" size={16} />
             </button>
           )}
-          {!isUser && message.usage && !streaming && (
-            <span className="usage" title={`${message.usage.promptTokens} prompt + ${message.usage.completionTokens} completion tokens`}>
-              {message.usage.totalTokens} tokens
-            </span>
-          )}
+          {!isUser && message.usage && !streaming && <Usage usage={message.usage} />}
         </div>
       )}
     </article>
   );
 });
+
+function Usage({ usage }: { usage: UsageCounts }) {
+  const { text, title } = usageLabel(usage);
+  return (
+    <span className="usage" title={title} aria-label={title}>
+      {text}
+    </span>
+  );
+}
+
+/** UserText shows a user's message; a long one collapsed with "Show more". */
+function UserText({ text }: { text: string }) {
+  const long = isLongMessage(text);
+  const [open, setOpen] = useState(false);
+  const id = useId();
+  if (!long) return <div className="msg-text">{text}</div>;
+  return (
+    <div className={`msg-text collapsible${open ? ' expanded' : ''}`}>
+      <div id={id} className="msg-text-body">
+        {text}
+      </div>
+      <button type="button" className="link-button show-more" aria-expanded={open} aria-controls={id} onClick={() => setOpen(!open)}>
+        {open ? 'Show less' : `Show more (${charCount(text).toLocaleString('en-US')} characters)`}
+      </button>
+    </div>
+  );
+}
+
+function QueuedNote({ conversationId, clientMessageId }: { conversationId: string; clientMessageId: string }) {
+  const app = useApp();
+  return (
+    <div className="msg-note queued" role="status">
+      Not sent yet: waiting for the connection. It is sent as soon as the server is reachable.{' '}
+      <button type="button" className="link-button" onClick={() => app.cancelQueued(conversationId, clientMessageId)}>
+        Cancel and edit
+      </button>
+    </div>
+  );
+}
 
 function Typing() {
   return (
@@ -143,6 +200,9 @@ function Typing() {
 
 function EditBox({ initial, onCancel, onSubmit }: { initial: string; onCancel: () => void; onSubmit: (text: string) => void }) {
   const [text, setText] = useState(initial);
+  const length = lengthStatus(text);
+  const counterId = useId();
+  const ok = !!text.trim() && !length.over;
   const ref = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
     const ta = ref.current;
@@ -154,17 +214,31 @@ function EditBox({ initial, onCancel, onSubmit }: { initial: string; onCancel: (
     if (e.key === 'Escape') onCancel();
     else if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
-      if (text.trim()) onSubmit(text);
+      if (ok) onSubmit(text);
     }
   }
   return (
     <div className="edit-box">
-      <textarea ref={ref} value={text} onChange={(e) => setText(e.target.value)} onKeyDown={onKey} aria-label="Edit your message" rows={3} />
+      <textarea
+        ref={ref}
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={onKey}
+        aria-label="Edit your message"
+        aria-describedby={length.show ? counterId : undefined}
+        aria-invalid={length.over || undefined}
+        rows={3}
+      />
+      {length.show && (
+        <p id={counterId} className={`counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : undefined}>
+          {length.text}
+        </p>
+      )}
       <div className="edit-actions">
         <button type="button" onClick={onCancel}>
           Cancel
         </button>
-        <button type="button" className="primary" disabled={!text.trim()} onClick={() => onSubmit(text)}>
+        <button type="button" className="primary" disabled={!ok} onClick={() => onSubmit(text)}>
           Send
         </button>
       </div>

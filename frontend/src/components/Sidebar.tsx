@@ -4,6 +4,7 @@
 import { memo, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { useTheme } from '../hooks/useTheme';
+import { nextTheme } from '../lib/theme';
 import type { Conversation } from '../lib/protocol';
 import { Dialog } from './Dialog';
 import { Icon } from './icons';
@@ -41,7 +42,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
           <button type="button" className="new-chat" onClick={() => go('/')}>
             <Icon name="plus" /> New chat
           </button>
-          <button type="button" className="icon only-narrow" aria-label="Close conversations" onClick={onClose}>
+          <button type="button" className="icon only-narrow" aria-label="Close conversations" title="Close" onClick={onClose}>
             <Icon name="close" />
           </button>
         </div>
@@ -84,7 +85,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             <span className="who" title={user?.email}>
               {user?.name || user?.email || ''}
             </span>
-            <button type="button" className="icon" aria-label={`Theme: ${theme}. Change theme`} title={`Theme: ${theme}`} onClick={cycleTheme}>
+            <button type="button" className="icon" aria-label={`Theme: ${theme}. Change theme`} title={`Theme: ${theme}. Click for ${nextTheme(theme)}`} onClick={cycleTheme}>
               <Icon name={theme === 'dark' ? 'moon' : theme === 'light' ? 'sun' : 'system'} />
             </button>
             <button type="button" className="icon" aria-label="Sign out" title="Sign out" onClick={() => void app.logout()}>

@@ -9,7 +9,7 @@ export function Toasts() {
       {toasts.map((t) => (
         <div key={t.id} className={`toast toast-${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'}>
           <span>{t.text}</span>
-          <button type="button" className="icon" aria-label="Dismiss" onClick={() => app.dismissToast(t.id)}>
+          <button type="button" className="icon" aria-label="Dismiss" title="Dismiss" onClick={() => app.dismissToast(t.id)}>
             ×
           </button>
         </div>

@@ -31,8 +31,17 @@ export interface ConversationPage {
 /** ConversationSnapshot is GET /api/conversations/:id. */
 export interface ConversationSnapshot {
   conversation: Conversation;
+  /** The newest messages (all of them when hasMore is false), oldest first. */
   messages: Message[];
   activeMessageId: string;
+  /** Older messages are left on the server; absent (an unpaged server) means false. */
+  hasMore?: boolean;
+}
+
+/** MessagePage is GET /api/conversations/:id/messages?before=: older messages, oldest first. */
+export interface MessagePage {
+  messages: Message[];
+  hasMore?: boolean;
 }
 
 /** ConversationPatch changes some fields of a conversation. */
@@ -156,6 +165,12 @@ export class ApiClient {
 
   conversation(id: string): Promise<ConversationSnapshot> {
     return this.json('GET', `/api/conversations/${encodeURIComponent(id)}`);
+  }
+
+  /** olderMessages fetches up to limit messages older than the message before. */
+  olderMessages(id: string, before: string, limit = 100): Promise<MessagePage> {
+    const p = new URLSearchParams({ before, limit: String(limit) });
+    return this.json('GET', `/api/conversations/${encodeURIComponent(id)}/messages?${p.toString()}`);
   }
 
   updateConversation(id: string, patch: ConversationPatch): Promise<{ conversation: Conversation }> {

@@ -1,39 +1,28 @@
-// ChatApp is the framework-free heart of the client: it owns the store, the
-// REST client and the live transport, turns server frames into state, and
-// offers the actions the UI calls. React binds to it in hooks/.
+// ChatApp wires the client's parts together and offers the actions the UI
+// calls: the session (session.ts), the live channel (connection.ts), the
+// sidebar's list (conversationList.ts), one state machine per open
+// conversation (conversationThread.ts), drafts and toasts, all writing one
+// store that React reads through hooks/. Here live only routing, the
+// dispatch of server frames and the order of things at sign-in and sign-out.
 
 import { ApiClient, ApiError } from './api';
+import { Connection } from './connection';
+import { ConversationList } from './conversationList';
+import { ConversationThread } from './conversationThread';
 import { saveBlob } from './download';
-import { Persist, browserKV, newClientId, type KV } from './persist';
-import type { Conversation, ConversationFrame, ServerFrame, User } from './protocol';
+import { Drafts, NEW_CHAT, draftKey } from './drafts';
+import { errorText } from './errors';
+import { Persist, browserKV, type KV } from './persist';
+import type { ServerFrame, User } from './protocol';
 import { parseRoute, routePath, type Route } from './router';
-import {
-  appendPage,
-  initialList,
-  removeConversation,
-  touchConversation,
-  upsertConversation,
-  type AppState,
-} from './state';
-import { SSETransport } from './sseTransport';
+import { Session } from './session';
+import { initialList, type AppState } from './state';
 import { Store } from './store';
-import { compareTimes, parseTime } from './time';
-import {
-  PENDING_PREFIX,
-  addPending,
-  applyDelta,
-  applyDone,
-  dropPending,
-  leafOf,
-  mergeSnapshot,
-  newThread,
-  resumePoint,
-  stepVersion,
-  upsertMessage,
-  type Thread,
-} from './thread';
-import type { Transport, TransportHandlers, TransportKind } from './transport';
-import { WSTransport } from './ws';
+import { resumePoint } from './thread';
+import { Toaster } from './toasts';
+import type { TransportKind } from './transport';
+
+export { errorText } from './errors';
 
 /** ChatAppOptions configure a ChatApp; every field has a browser default. */
 export interface ChatAppOptions {
@@ -49,44 +38,27 @@ export interface ChatAppOptions {
   throttleMs?: number;
 }
 
-const NEW = 'new';
 const MODEL_PREF = 'chatd.model';
-const FALLBACK_FLAG = 'chatd.transport';
-
-/** errorText returns a message fit for the user. */
-export function errorText(err: unknown): string {
-  if (err instanceof ApiError) {
-    if (err.status === 429 && err.retryAfter !== undefined) return `${err.message} (try again in ${err.retryAfter} s)`;
-    return err.message;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** ChatApp is the client's state machine. */
 export class ChatApp {
   readonly store: Store<AppState>;
   readonly api: ApiClient;
   private readonly persist: Persist;
-  private transport: Transport | null = null;
+  private readonly session: Session;
+  private readonly connection: Connection;
+  private readonly list: ConversationList;
+  private readonly drafts: Drafts;
+  private readonly toaster: Toaster;
+  private readonly threads = new Map<string, ConversationThread>();
   private openId: string | null = null;
   private returnTo: string | null = null;
-  private listSeq = 0;
-  private searchTimer: ReturnType<typeof setTimeout> | undefined;
-  private toastSeq = 0;
-  private readonly resyncing = new Set<string>();
-  private readonly resyncAgain = new Set<string>();
-  private readonly draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  /** The updatedAt of the newest server copy of each conversation applied. */
-  private readonly conversationAt = new Map<string, string>();
-  /** Conversations deleted in this session: a late frame must not bring one back. */
-  private readonly deleted = new Set<string>();
 
-  constructor(private readonly opts: ChatAppOptions = {}) {
+  constructor(opts: ChatAppOptions = {}) {
     this.persist = new Persist(opts.kv ?? browserKV());
-    const token = this.persist.token();
     this.store = new Store<AppState>(
       {
-        session: { token, user: token ? this.persist.user<User>() : null, notice: null },
+        session: Session.initial(this.persist),
         route: { name: 'chat', conversationId: null },
         link: { state: 'connecting', kind: 'ws' },
         models: [],
@@ -100,11 +72,51 @@ export class ChatApp {
       },
       { throttleMs: opts.throttleMs },
     );
-    this.api = new ApiClient({
-      token: () => this.store.state.session.token,
-      onUnauthorized: () => this.expire(),
-      fetch: opts.fetch,
+    this.session = new Session(this.store, this.persist);
+    this.api = new ApiClient({ token: () => this.session.token(), onUnauthorized: () => this.expire(), fetch: opts.fetch });
+    this.list = new ConversationList(this.store, this.api);
+    this.drafts = new Drafts(this.store, this.persist);
+    this.toaster = new Toaster(this.store);
+    this.connection = new Connection({
+      api: this.api,
+      persist: this.persist,
+      token: () => this.session.token(),
+      followed: () => this.openId,
+      socketUrl: opts.socketUrl,
+      WebSocketImpl: opts.WebSocketImpl,
+      handlers: {
+        frame: (f) => this.onFrame(f),
+        status: (link) => {
+          this.store.set((s) => ({ ...s, link }));
+          if (link.state === 'connected') this.flushQueues();
+        },
+        reconnected: () => this.onReconnected(),
+        unauthorized: () => this.expire(),
+        resumePoint: (id) => {
+          const t = this.store.state.threads[id];
+          return t ? resumePoint(t) : undefined;
+        },
+        subscribeFailed: (id, code) => this.thread(id).subscribeFailed(code),
+      },
     });
+  }
+
+  /** thread returns the state machine of a conversation, made on first use. */
+  private thread(id: string): ConversationThread {
+    let t = this.threads.get(id);
+    if (!t) {
+      t = new ConversationThread(id, {
+        store: this.store,
+        api: this.api,
+        drafts: this.drafts,
+        transport: () => this.connection.transport,
+        connected: () => this.store.state.link.state === 'connected' && !!this.connection.transport,
+        toast: (text, kind) => this.toast(text, kind),
+        loadedConversation: (c) => this.list.loaded(c),
+      });
+      this.threads.set(id, t);
+    }
+    return t;
   }
 
   // ---- lifecycle and navigation ----
@@ -113,8 +125,8 @@ export class ChatApp {
   start(): void {
     window.addEventListener('popstate', () => this.applyRoute(parseRoute(location.pathname)));
     window.addEventListener('storage', (e) => this.onStorage(e));
-    window.addEventListener('pagehide', () => this.flushDrafts());
-    if (this.store.state.session.token) this.startSession();
+    window.addEventListener('pagehide', () => this.drafts.flush());
+    if (this.session.token()) this.startSession();
     this.applyRoute(parseRoute(location.pathname), true);
   }
 
@@ -128,7 +140,7 @@ export class ChatApp {
   }
 
   private applyRoute(route: Route, initial = false): void {
-    const signedIn = !!this.store.state.session.token;
+    const signedIn = !!this.session.token();
     if (route.name === 'chat' && !signedIn) {
       this.returnTo = routePath(route) === '/' ? this.returnTo : routePath(route);
       route = { name: 'login' };
@@ -144,84 +156,25 @@ export class ChatApp {
   }
 
   private startSession(): void {
-    this.connect(this.preferredKind());
+    this.connection.start();
     void this.loadModels();
-    void this.reloadList();
-    void this.api
-      .me()
-      .then(({ user }) => {
-        this.persist.saveSession(this.store.state.session.token ?? '', user);
-        this.store.set((s) => ({ ...s, session: { ...s.session, user } }));
-      })
-      .catch(() => undefined);
-  }
-
-  private preferredKind(): TransportKind {
-    try {
-      return sessionStorage.getItem(FALLBACK_FLAG) === 'sse' || this.persist.get(FALLBACK_FLAG) === 'sse' ? 'sse' : 'ws';
-    } catch {
-      return 'ws';
-    }
-  }
-
-  private connect(kind: TransportKind): void {
-    this.transport?.stop();
-    const handlers: TransportHandlers = {
-      frame: (f) => this.onFrame(f),
-      status: (link) => this.store.set((s) => ({ ...s, link })),
-      reconnected: () => this.onReconnected(),
-      unauthorized: () => this.expire(),
-      fallback: () => this.fallback(),
-      resumePoint: (id) => {
-        const t = this.store.state.threads[id];
-        return t ? resumePoint(t) : undefined;
-      },
-      subscribeFailed: (id, code) => this.onSubscribeFailed(id, code),
-    };
-    this.transport =
-      kind === 'ws'
-        ? new WSTransport(handlers, {
-            token: () => this.store.state.session.token,
-            checkAuth: () => this.checkAuth(),
-            url: this.opts.socketUrl,
-            WebSocketImpl: this.opts.WebSocketImpl,
-          })
-        : new SSETransport(this.api, handlers, { checkAuth: () => this.checkAuth() });
-    this.transport.start();
-    if (this.openId) this.transport.subscribe(this.openId);
-  }
-
-  private fallback(): void {
-    try {
-      sessionStorage.setItem(FALLBACK_FLAG, 'sse');
-    } catch {
-      // remembered for this page only
-    }
-    this.connect('sse');
-  }
-
-  private async checkAuth(): Promise<'ok' | 'unauthorized' | 'offline'> {
-    try {
-      await this.api.raw('GET', '/api/auth/me', { auth: false });
-      return 'ok';
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) return 'unauthorized';
-      if (err instanceof ApiError && err.status >= 400 && err.status < 500) return 'ok';
-      return 'offline';
-    }
+    void this.list.reload();
+    void this.session.refreshUser(this.api);
   }
 
   private onReconnected(): void {
-    void this.refreshListHead();
-    if (this.openId) void this.loadThread(this.openId);
+    void this.list.refreshHead();
+    if (this.openId) void this.thread(this.openId).load();
+  }
+
+  private flushQueues(): void {
+    for (const [id, t] of this.threads) if (this.store.state.threads[id]?.queued.length) void t.flushQueue();
   }
 
   private onStorage(e: StorageEvent): void {
-    if (e.key !== Persist.tokenKey) return;
-    const mine = this.store.state.session.token;
-    if (!e.newValue && mine) this.expire('You signed out in another tab.');
-    else if (e.newValue && e.newValue !== mine) {
-      this.store.set((s) => ({ ...s, session: { token: e.newValue, user: this.persist.user<User>(), notice: null } }));
+    const change = this.session.otherTab(e);
+    if (change?.kind === 'signedOut') this.expire('You signed out in another tab.');
+    else if (change?.kind === 'signedIn') {
       this.startSession();
       this.applyRoute(parseRoute(location.pathname));
     }
@@ -242,8 +195,10 @@ export class ChatApp {
   }
 
   private signedIn(token: string, user: User): void {
-    this.persist.saveSession(token, user);
-    this.store.set((s) => ({ ...s, session: { token, user, notice: null }, list: initialList, threads: {}, threadErrors: {} }));
+    this.session.signIn(token, user);
+    this.list.reset();
+    this.threads.clear();
+    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {} }));
     this.startSession();
     const to = this.returnTo ?? '/';
     this.returnTo = null;
@@ -259,28 +214,19 @@ export class ChatApp {
 
   /** expire handles a token the server refused: back to sign-in, drafts kept. */
   expire(notice = 'Your session has ended. Sign in again to continue; your unsent text is kept.'): void {
-    if (!this.store.state.session.token) return;
+    if (!this.session.token()) return;
     if (this.store.state.route.name === 'chat') this.returnTo = location.pathname;
     this.endSession(notice);
   }
 
   private endSession(notice: string | null): void {
-    this.flushDrafts();
-    this.transport?.stop();
-    this.transport = null;
+    this.drafts.flush();
+    this.connection.stop();
     this.openId = null;
-    this.conversationAt.clear();
-    this.deleted.clear();
-    this.persist.clearSession();
-    this.store.set((s) => ({
-      ...s,
-      session: { token: null, user: null, notice },
-      list: initialList,
-      threads: {},
-      threadErrors: {},
-      busy: {},
-      drafts: {},
-    }));
+    this.threads.clear();
+    this.list.reset();
+    this.session.end(notice);
+    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, busy: {}, drafts: {} }));
     this.navigate('/login', true);
   }
 
@@ -289,36 +235,26 @@ export class ChatApp {
   private onFrame(f: ServerFrame): void {
     switch (f.type) {
       case 'conversation':
-        this.onConversationFrame(f);
-        return;
-      case 'message':
-        this.store.set((s) => {
-          const t = s.threads[f.conversationId];
-          if (!t) return { ...s, list: touchConversation(s.list, f.conversationId, f.message.createdAt) };
-          return {
-            ...s,
-            threads: { ...s.threads, [t.id]: upsertMessage(t, f.message) },
-            list: touchConversation(s.list, f.conversationId, f.message.createdAt),
-          };
-        });
-        return;
-      case 'delta': {
-        const t = this.store.state.threads[f.conversationId];
-        if (!t) return;
-        const r = applyDelta(t, f);
-        if (r.result === 'applied') this.store.setLazy((s) => ({ ...s, threads: { ...s.threads, [t.id]: r.thread } }));
-        else if (r.result === 'gap') void this.resync(t.id);
-        return;
-      }
-      case 'done': {
-        const t = this.store.state.threads[f.conversationId];
-        if (t) {
-          const r = applyDone(t, f);
-          this.store.set((s) => ({ ...s, threads: { ...s.threads, [t.id]: r.thread } }));
-          if (r.result === 'gap') void this.resync(t.id);
+        if (f.action !== 'deleted') {
+          this.list.apply(f.conversation);
+          return;
+        }
+        this.forget(f.conversation.id);
+        if (this.openId === f.conversation.id) {
+          this.toast('This conversation was deleted.', 'info');
+          this.navigate('/', true);
         }
         return;
-      }
+      case 'message':
+        if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).message(f.message);
+        this.list.touch(f.conversationId, f.message.createdAt);
+        return;
+      case 'delta':
+        if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).delta(f);
+        return;
+      case 'done':
+        if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).done(f);
+        return;
       case 'error':
         if (f.id === undefined) this.toast(f.message || f.code, 'error');
         return;
@@ -327,155 +263,51 @@ export class ChatApp {
     }
   }
 
-  private onConversationFrame(f: ConversationFrame): void {
-    const c = f.conversation;
-    if (f.action !== 'deleted' && (this.deleted.has(c.id) || this.isStale(c))) return;
-    if (f.action === 'deleted') {
-      this.forget(c.id);
-      if (this.openId === c.id) {
-        this.toast('This conversation was deleted.', 'info');
-        this.navigate('/', true);
-      }
-      return;
-    }
-    // Created or updated (new activity, a title, a rename): the frame carries
-    // the whole conversation, so one not loaded in the sidebar yet (an older
-    // one that just got a message) is added where it now sorts: the top.
-    this.store.set((s) => {
-      const t = s.threads[c.id];
-      return {
-        ...s,
-        list: upsertConversation(s.list, c),
-        threads: t ? { ...s.threads, [c.id]: { ...t, conversation: c } } : s.threads,
-      };
-    });
-  }
-
-  private onSubscribeFailed(id: string, code: string): void {
-    if (code === 'bad_seq') void this.resync(id);
-    else if (code === 'not_found') {
-      this.store.set((s) => ({ ...s, threadErrors: { ...s.threadErrors, [id]: 'This conversation does not exist or was deleted.' } }));
-    }
-  }
-
-  /** resync reloads a conversation after a gap and resumes its answer from the applied seq. */
-  private async resync(id: string): Promise<void> {
-    if (this.resyncing.has(id)) {
-      this.resyncAgain.add(id);
-      return;
-    }
-    this.resyncing.add(id);
-    try {
-      await this.loadThread(id);
-      this.transport?.resubscribe(id);
-    } finally {
-      this.resyncing.delete(id);
-      if (this.resyncAgain.delete(id)) setTimeout(() => void this.resync(id), 500);
-    }
+  private forget(id: string): void {
+    this.list.forget(id);
+    this.threads.delete(id);
   }
 
   // ---- conversations ----
 
   private open(id: string | null): void {
     if (this.openId === id) return;
-    if (this.openId) this.transport?.unsubscribe(this.openId);
+    if (this.openId) this.connection.transport?.unsubscribe(this.openId);
     this.openId = id;
     if (!id) {
-      this.loadDraft(NEW);
+      this.drafts.load(NEW_CHAT);
       return;
     }
-    if (!this.store.state.threads[id]) {
-      this.store.set((s) => ({ ...s, threads: { ...s.threads, [id]: newThread(id) } }));
-    }
-    this.loadDraft(id);
-    this.transport?.subscribe(id);
-    void this.loadThread(id);
+    const t = this.thread(id);
+    t.ensure();
+    this.drafts.load(id);
+    this.connection.transport?.subscribe(id);
+    void t.load();
   }
 
   /** loadThread fetches a conversation and merges it into what is known. */
-  async loadThread(id: string): Promise<void> {
-    try {
-      const snap = await this.api.conversation(id);
-      this.store.set((s) => {
-        const t = s.threads[id] ?? newThread(id);
-        const errors = { ...s.threadErrors };
-        delete errors[id];
-        return {
-          ...s,
-          threads: { ...s.threads, [id]: mergeSnapshot(t, snap.conversation, snap.messages) },
-          threadErrors: errors,
-          list: upsertConversation(s.list, snap.conversation, false),
-        };
-      });
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) return;
-      const text =
-        err instanceof ApiError && (err.status === 404 || err.status === 400)
-          ? 'This conversation does not exist or was deleted.'
-          : `Could not load the conversation: ${errorText(err)}`;
-      this.store.set((s) => ({ ...s, threadErrors: { ...s.threadErrors, [id]: text } }));
-    }
+  loadThread(id: string): Promise<void> {
+    return this.thread(id).load();
+  }
+
+  /** loadOlder fetches the messages before the oldest loaded one (scrolling up). */
+  loadOlder(id: string): Promise<void> {
+    return this.thread(id).loadOlder();
   }
 
   /** reloadList fetches the first page of the list for the applied search. */
-  async reloadList(): Promise<void> {
-    const seq = ++this.listSeq;
-    const query = this.store.state.list.appliedQuery;
-    this.store.set((s) => ({ ...s, list: { ...s.list, loading: true, error: null } }));
-    try {
-      const page = await this.api.listConversations({ query });
-      if (seq !== this.listSeq) return;
-      this.store.set((s) => ({ ...s, list: appendPage({ ...s.list, items: [] }, page.conversations, page.nextCursor) }));
-    } catch (err) {
-      if (seq !== this.listSeq) return;
-      this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
-    }
+  reloadList(): Promise<void> {
+    return this.list.reload();
   }
 
-  /** loadMore fetches the next page (infinite scroll). */
-  async loadMore(): Promise<void> {
-    const { list } = this.store.state;
-    if (list.loading || !list.nextCursor) return;
-    const seq = this.listSeq;
-    this.store.set((s) => ({ ...s, list: { ...s.list, loading: true } }));
-    try {
-      const page = await this.api.listConversations({ query: list.appliedQuery, cursor: list.nextCursor });
-      if (seq !== this.listSeq) return;
-      this.store.set((s) => ({ ...s, list: appendPage(s.list, page.conversations, page.nextCursor) }));
-    } catch (err) {
-      if (seq !== this.listSeq) return;
-      this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
-    }
-  }
-
-  private async refreshListHead(): Promise<void> {
-    try {
-      const page = await this.api.listConversations({ query: this.store.state.list.appliedQuery });
-      this.store.set((s) => {
-        let list = s.list;
-        const threads = { ...s.threads };
-        for (const c of page.conversations) {
-          list = upsertConversation(list, c);
-          const t = threads[c.id];
-          if (t) threads[c.id] = { ...t, conversation: c };
-        }
-        return { ...s, list, threads };
-      });
-    } catch {
-      // the next refresh will do
-    }
+  /** loadMore fetches the next page of the list (infinite scroll). */
+  loadMore(): Promise<void> {
+    return this.list.loadMore();
   }
 
   /** setQuery changes the search text; the server is asked after a pause in typing. */
   setQuery(query: string): void {
-    this.store.set((s) => ({ ...s, list: { ...s.list, query } }));
-    clearTimeout(this.searchTimer);
-    this.searchTimer = setTimeout(() => {
-      const applied = query.trim();
-      if (applied === this.store.state.list.appliedQuery && this.store.state.list.loaded) return;
-      this.store.set((s) => ({ ...s, list: { ...s.list, appliedQuery: applied } }));
-      void this.reloadList();
-    }, 300);
+    this.list.setQuery(query);
   }
 
   /** rename changes a conversation's title. */
@@ -497,51 +329,15 @@ export class ChatApp {
     if (this.openId === id) this.navigate('/', true);
   }
 
-  private forget(id: string): void {
-    this.conversationAt.delete(id);
-    this.deleted.add(id);
-    this.store.set((s) => {
-      const threads = { ...s.threads };
-      delete threads[id];
-      return { ...s, list: removeConversation(s.list, id), threads };
-    });
-  }
-
   private async patch(id: string, p: { title?: string; model?: string; systemPrompt?: string }): Promise<boolean> {
     try {
       const { conversation } = await this.api.updateConversation(id, p);
-      this.applyConversation(conversation);
+      this.list.apply(conversation);
       return true;
     } catch (err) {
       this.toast(`Could not save: ${errorText(err)}`, 'error');
       return false;
     }
-  }
-
-  /**
-   * isStale says whether c is older than a copy already applied, and
-   * remembers it otherwise. Over SSE the same frame can come on two streams
-   * (a POST's and GET /api/events), one lagging: a late copy must not undo a
-   * rename or a title.
-   */
-  private isStale(c: Conversation): boolean {
-    if (!parseTime(c.updatedAt)) return false;
-    const known = this.conversationAt.get(c.id);
-    if (known !== undefined && compareTimes(c.updatedAt, known) < 0) return true;
-    this.conversationAt.set(c.id, c.updatedAt);
-    return false;
-  }
-
-  private applyConversation(c: Conversation): void {
-    if (this.isStale(c)) return;
-    this.store.set((s) => {
-      const t = s.threads[c.id];
-      return {
-        ...s,
-        list: upsertConversation(s.list, c),
-        threads: t ? { ...s.threads, [c.id]: { ...t, conversation: c } } : s.threads,
-      };
-    });
   }
 
   /** setModel picks the model of the open conversation, or of the next new chat. */
@@ -590,114 +386,37 @@ export class ChatApp {
 
   /** send posts the composer's text to the open conversation, creating one for a new chat. */
   async send(text: string): Promise<void> {
-    if (!text.trim() || !this.transport) return;
+    if (!text.trim() || !this.connection.transport) return;
     let id = this.openId;
-    let draftKey = id ?? NEW;
+    let key = draftKey(id);
     if (!id) {
       id = await this.createForSend();
       if (!id) return;
-      this.setDraft(NEW, '');
-      draftKey = id;
+      this.drafts.set(NEW_CHAT, '');
+      key = id;
     }
-    const t = this.store.state.threads[id];
-    const leaf = t ? leafOf(t) : undefined;
-    const parent = leaf && !leaf.id.startsWith(PENDING_PREFIX) ? leaf.id : undefined;
-    await this.submit(id, text, parent, draftKey);
+    await this.thread(id).sendAfterLeaf(text, key);
   }
 
   private async createForSend(): Promise<string | null> {
     const { model, systemPrompt } = this.store.state.newChat;
-    this.setBusy(NEW, true);
+    this.setBusy(NEW_CHAT, true);
     try {
       const { conversation } = await this.api.createConversation({
         ...(model ? { model } : {}),
         ...(systemPrompt ? { systemPrompt } : {}),
       });
-      const t: Thread = { ...newThread(conversation.id), conversation, loaded: true };
-      this.store.set((s) => ({
-        ...s,
-        threads: { ...s.threads, [t.id]: t },
-        list: upsertConversation(s.list, conversation),
-        newChat: { ...s.newChat, systemPrompt: '' },
-      }));
+      this.thread(conversation.id).adopt(conversation);
+      this.list.apply(conversation);
+      this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: '' } }));
       this.navigate(`/c/${conversation.id}`);
       return conversation.id;
     } catch (err) {
       this.toast(`Could not start a conversation: ${errorText(err)}`, 'error');
       return null;
     } finally {
-      this.setBusy(NEW, false);
+      this.setBusy(NEW_CHAT, false);
     }
-  }
-
-  /** editAndResend sends a new version of an earlier user message: a new branch. */
-  async editAndResend(messageId: string, text: string): Promise<void> {
-    const id = this.openId;
-    const m = id ? this.store.state.threads[id]?.messages[messageId] : undefined;
-    if (!id || !m || !text.trim()) return;
-    // parentMessageId "" asks for a new root (an edit of the first message).
-    await this.submit(id, text, m.parentId, null);
-  }
-
-  private async submit(id: string, content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
-    const transport = this.transport;
-    if (!transport) return;
-    const cmid = newClientId();
-    if (draftKey) this.holdDraft(draftKey, content);
-    this.store.set((s) => ({
-      ...s,
-      threads: { ...s.threads, [id]: addPending(s.threads[id] ?? newThread(id), cmid, parentMessageId ?? '', content) },
-      busy: { ...s.busy, [id]: true },
-      drafts: draftKey ? { ...s.drafts, [draftKey]: '' } : s.drafts,
-    }));
-    try {
-      await transport.send({ conversationId: id, content, clientMessageId: cmid, ...(parentMessageId !== undefined ? { parentMessageId } : {}) });
-      if (draftKey) this.persist.saveDraft(draftKey, '');
-    } catch (err) {
-      this.store.set((s) => {
-        const t = s.threads[id];
-        return { ...s, threads: t ? { ...s.threads, [id]: dropPending(t, cmid) } : s.threads };
-      });
-      if (draftKey && !this.store.state.drafts[draftKey]) this.setDraft(draftKey, content);
-      this.toast(`Message not sent: ${errorText(err)}`, 'error');
-    } finally {
-      this.setBusy(id, false);
-    }
-  }
-
-  /** stop cancels the running answer of the open conversation (for every tab). */
-  async stop(): Promise<void> {
-    const id = this.openId;
-    if (!id || !this.transport) return;
-    try {
-      await this.transport.cancel(id);
-    } catch (err) {
-      this.toast(`Could not stop: ${errorText(err)}`, 'error');
-    }
-  }
-
-  /** regenerate answers the same user message again, as a new version. */
-  async regenerate(messageId: string): Promise<void> {
-    const id = this.openId;
-    if (!id || !this.transport) return;
-    this.setBusy(id, true);
-    try {
-      await this.transport.regenerate({ conversationId: id, messageId });
-    } catch (err) {
-      this.toast(`Could not regenerate: ${errorText(err)}`, 'error');
-    } finally {
-      this.setBusy(id, false);
-    }
-  }
-
-  /** switchVersion shows the previous or next version of a message. */
-  switchVersion(messageId: string, dir: -1 | 1): void {
-    const id = this.openId;
-    if (!id) return;
-    this.store.set((s) => {
-      const t = s.threads[id];
-      return t ? { ...s, threads: { ...s.threads, [id]: stepVersion(t, messageId, dir) } } : s;
-    });
   }
 
   private setBusy(key: string, on: boolean): void {
@@ -709,80 +428,76 @@ export class ChatApp {
     });
   }
 
+  /** editAndResend sends a new version of an earlier user message: a new branch. */
+  async editAndResend(messageId: string, text: string): Promise<void> {
+    const id = this.openId;
+    const m = id ? this.store.state.threads[id]?.messages[messageId] : undefined;
+    if (!id || !m || !text.trim()) return;
+    // parentMessageId "" asks for a new root (an edit of the first message).
+    await this.thread(id).send(text, m.parentId, null);
+  }
+
+  /** cancelQueued takes a message waiting for the connection back into the composer. */
+  cancelQueued(conversationId: string, clientMessageId: string): void {
+    this.thread(conversationId).cancelQueued(clientMessageId);
+  }
+
+  /** stop cancels the running answer of the open conversation (for every tab). */
+  async stop(): Promise<void> {
+    if (this.openId) await this.thread(this.openId).stop();
+  }
+
+  /** regenerate answers the same user message again, as a new version. */
+  async regenerate(messageId: string): Promise<void> {
+    if (this.openId) await this.thread(this.openId).regenerate(messageId);
+  }
+
+  /** switchVersion shows the previous or next version of a message. */
+  switchVersion(messageId: string, dir: -1 | 1): void {
+    if (this.openId) this.thread(this.openId).switchVersion(messageId, dir);
+  }
+
   // ---- drafts ----
 
   /** draftKey is the composer's key for a conversation id (or a new chat). */
   static draftKey(conversationId: string | null): string {
-    return conversationId ?? NEW;
-  }
-
-  private loadDraft(key: string): void {
-    if (this.store.state.drafts[key] !== undefined) return;
-    const text = this.persist.draft(key);
-    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: text } }));
+    return draftKey(conversationId);
   }
 
   /** draft returns the composer text for a key, loading it from storage once. */
   draft(key: string): string {
-    const known = this.store.state.drafts[key];
-    if (known !== undefined) return known;
-    return this.persist.draft(key);
+    return this.drafts.get(key);
   }
 
   /** setDraft keeps the composer text in memory now and in localStorage shortly. */
   setDraft(key: string, text: string): void {
-    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: text } }));
-    clearTimeout(this.draftTimers.get(key));
-    this.draftTimers.set(
-      key,
-      setTimeout(() => {
-        this.draftTimers.delete(key);
-        this.persist.saveDraft(key, text);
-      }, 200),
-    );
-  }
-
-  /** holdDraft cancels a pending save and stores the text being sent, until the server has it. */
-  private holdDraft(key: string, text: string): void {
-    clearTimeout(this.draftTimers.get(key));
-    this.draftTimers.delete(key);
-    this.persist.saveDraft(key, text);
-  }
-
-  private flushDrafts(): void {
-    for (const [key, timer] of this.draftTimers) {
-      clearTimeout(timer);
-      this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
-    }
-    this.draftTimers.clear();
+    this.drafts.set(key, text);
   }
 
   // ---- toasts and debugging ----
 
   /** toast shows a short message for a few seconds. */
   toast(text: string, kind: 'error' | 'info' = 'info'): void {
-    const id = ++this.toastSeq;
-    this.store.set((s) => ({ ...s, toasts: [...s.toasts.slice(-3), { id, text, kind }] }));
-    setTimeout(() => this.dismissToast(id), kind === 'error' ? 8000 : 4000);
+    this.toaster.show(text, kind);
   }
 
   /** dismissToast hides a toast. */
   dismissToast(id: number): void {
-    this.store.set((s) => ({ ...s, toasts: s.toasts.filter((t) => t.id !== id) }));
+    this.toaster.dismiss(id);
   }
 
   /** retryConnection reconnects now (the status line's retry). */
   retryConnection(): void {
-    this.transport?.reconnectNow();
+    this.connection.transport?.reconnectNow();
   }
 
   /** dropConnection cuts the live connection as a network failure would (tests, debugging). */
   dropConnection(): void {
-    this.transport?.drop();
+    this.connection.transport?.drop();
   }
 
   /** transportKind says which transport is in use. */
   transportKind(): TransportKind | null {
-    return this.transport?.kind ?? null;
+    return this.connection.transport?.kind ?? null;
   }
 }

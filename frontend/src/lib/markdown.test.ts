@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { clearMarkdownCache, renderBlocks, renderMarkdown } from './markdown';
+import { clearMarkdownCache, renderBlocks, renderMarkdown, sanitize } from './markdown';
 
 /** dom renders markdown into a detached element, the way the app inserts it. */
 function dom(src: string): HTMLElement {
@@ -120,13 +120,22 @@ describe('links and images', () => {
     expect(a.getAttribute('rel')).toBe('noopener noreferrer');
   });
 
-  it('renders https images and drops others', () => {
-    const el = dom('![cat](https://img.example/cat.png) ![dog](http://img.example/dog.png) ![x](data:image/png;base64,AAAA)');
-    const imgs = el.querySelectorAll('img');
-    expect(imgs.length).toBe(1);
-    expect(imgs[0]!.getAttribute('src')).toBe('https://img.example/cat.png');
+  it('turns https images into a placeholder naming the host, with no <img> and nothing fetched', () => {
+    const el = dom('![cat](https://img.example/cat.png?secret=a%20b) ![dog](http://img.example/dog.png) ![x](data:image/png;base64,AAAA)');
+    expect(el.querySelectorAll('img').length).toBe(0);
+    const buttons = el.querySelectorAll<HTMLButtonElement>('button.remote-image');
+    expect(buttons.length).toBe(1);
+    expect(buttons[0]!.dataset.src).toBe('https://img.example/cat.png?secret=a%20b');
+    expect(buttons[0]!.dataset.alt).toBe('cat');
+    expect(buttons[0]!.textContent).toBe('Image from img.example: cat. Click to load it from that site.');
     expect(el.textContent).toContain('dog');
     assertInert(el);
+  });
+
+  it('drops an <img> that reaches the sanitizer', () => {
+    const el = document.createElement('div');
+    el.innerHTML = sanitize('<p><img src="https://img.example/a.png">x</p>');
+    expect(el.querySelectorAll('img').length).toBe(0);
   });
 });
 

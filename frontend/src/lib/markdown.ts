@@ -12,6 +12,7 @@ import nginx from 'highlight.js/lib/languages/nginx';
 import powershell from 'highlight.js/lib/languages/powershell';
 import { Marked, type Tokens } from 'marked';
 import { markedHighlight } from 'marked-highlight';
+import { imageHost } from './images';
 import { mathExtension } from './math';
 
 hljs.registerLanguage('dockerfile', dockerfile);
@@ -82,10 +83,16 @@ function createMarked(): Marked {
         const title = token.title ? ` title="${escapeHtml(token.title)}"` : '';
         return `<a href="${escapeHtml(href)}"${title} target="_blank" rel="noopener noreferrer">${inner}</a>`;
       },
+      // A remote image becomes a button naming its host: nothing is fetched
+      // until the reader clicks it (lib/images.ts makes the <img> then).
       image(token: Tokens.Image) {
-        if (!isHttpsUrl(token.href)) return escapeHtml(token.text);
-        const title = token.title ? ` title="${escapeHtml(token.title)}"` : '';
-        return `<img src="${escapeHtml(token.href)}" alt="${escapeHtml(token.text)}"${title} loading="lazy" referrerpolicy="no-referrer">`;
+        const host = isHttpsUrl(token.href) ? imageHost(token.href) : null;
+        if (!host) return escapeHtml(token.text);
+        const alt = token.text ? `: ${escapeHtml(token.text)}` : '';
+        return (
+          `<button type="button" class="remote-image" data-src="${escapeHtml(token.href.trim())}" data-alt="${escapeHtml(token.text)}"` +
+          ` title="Load ${escapeHtml(token.href.trim())}">Image from ${escapeHtml(host)}${alt}. Click to load it from that site.</button>`
+        );
       },
     },
   });
@@ -106,9 +113,6 @@ function getPurifier(): ReturnType<typeof DOMPurify> {
         el.setAttribute('target', '_blank');
         el.setAttribute('rel', 'noopener noreferrer');
       }
-    } else if (el.tagName === 'IMG') {
-      const src = el.getAttribute('src') ?? '';
-      if (!isHttpsUrl(src)) el.removeAttribute('src');
     }
   });
   purifier = p;
@@ -120,7 +124,7 @@ export function sanitize(html: string): string {
   return getPurifier().sanitize(html, {
     ADD_ATTR: ['target', 'encoding'],
     ADD_TAGS: ['semantics', 'annotation'],
-    FORBID_TAGS: ['style', 'form', 'input', 'textarea', 'select', 'iframe', 'frame', 'object', 'embed', 'link', 'meta', 'base'],
+    FORBID_TAGS: ['img', 'picture', 'source', 'video', 'audio', 'style', 'form', 'input', 'textarea', 'select', 'iframe', 'frame', 'object', 'embed', 'link', 'meta', 'base'],
     FORBID_ATTR: ['srcdoc', 'formaction', 'action', 'xlink:href'],
     ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#|\/|\.\.?\/|[^:/?#]*(?:[/?#]|$))/i,
   });

@@ -8,8 +8,15 @@ import {
   applyDone,
   dropPending,
   leafOf,
+  isQueued,
+  mergeOlder,
   mergeSnapshot,
   newThread,
+  oldestLoaded,
+  queueSend,
+  storedByClientId,
+  topParent,
+  unqueue,
   resumePoint,
   siblings,
   stepVersion,
@@ -259,5 +266,52 @@ describe('mergeSnapshot', () => {
     const stored = msg('u2', 'a1', 'user', 'next', 'complete', { clientMessageId: 'cm3' });
     t = mergeSnapshot(t, conv, [...Object.values(t.messages).filter((m) => !m.id.startsWith(PENDING_PREFIX)), stored]);
     expect(ids(t)).toEqual(['u1', 'a1', 'u2']);
+  });
+});
+
+describe('paging: the shown path of a partly loaded conversation', () => {
+  it('starts above the anchor at the oldest loaded ancestor and grows as older pages arrive', () => {
+    const all = [msg('p0', '', 'user'), msg('p1', 'p0', 'assistant'), msg('p2', 'p1', 'user'), msg('p3', 'p2', 'assistant')];
+    let t = mergeSnapshot(newThread('c1'), conv, all.slice(2), { hasMore: true, activeMessageId: 'p3' });
+    expect(t.hasMore).toBe(true);
+    expect(topParent(t)).toBe('p1');
+    expect(ids(t)).toEqual(['p2', 'p3']);
+    expect(oldestLoaded(t)).toBe('p2');
+    t = mergeOlder(t, all.slice(0, 2), false);
+    expect(topParent(t)).toBe('');
+    expect(ids(t)).toEqual(['p0', 'p1', 'p2', 'p3']);
+  });
+
+  it('a fresh snapshot of a complete thread keeps it complete; a first one without hasMore is complete', () => {
+    const all = [msg('q0', '', 'user'), msg('q1', 'q0', 'assistant')];
+    const first = mergeSnapshot(newThread('c1'), conv, all);
+    expect(first.hasMore).toBe(false);
+    expect(mergeSnapshot(first, conv, all.slice(1), { hasMore: true }).hasMore).toBe(false);
+  });
+});
+
+describe('the send queue', () => {
+  it('a stored copy (message frame or snapshot) ends the wait', () => {
+    let t = addPending(newThread('c1'), 'cm1', '', 'hello');
+    t = queueSend(t, { clientMessageId: 'cm1', content: 'hello', draftKey: 'c1' });
+    expect(isQueued(t, 'local:cm1')).toBe(true);
+    expect(queueSend(t, { clientMessageId: 'cm1', content: 'hello', draftKey: 'c1' }).queued).toHaveLength(1);
+    const stored = msg('s1', '', 'user', 'hello', 'complete', { clientMessageId: 'cm1' });
+    expect(upsertMessage(t, stored).queued).toEqual([]);
+    expect(mergeSnapshot(t, conv, [stored]).queued).toEqual([]);
+    expect(storedByClientId(upsertMessage(t, stored), 'cm1')).toBe(true);
+    expect(unqueue(t, 'cm1').queued).toEqual([]);
+  });
+});
+
+describe('an answer ended by a shutdown', () => {
+  it('is unconfirmed until a snapshot or message frame says what was stored', () => {
+    const t = streaming('Hi');
+    const r = applyDone(t, done('a1', 2, 'interrupted', { error: { code: 'shutdown', message: 'The server restarted' } }));
+    expect(r.thread.unconfirmed).toEqual({ a1: true });
+    expect(applyDone(t, done('a1', 2, 'error', { error: { code: 'upstream', message: 'x' } })).thread.unconfirmed).toEqual({});
+    const stored = msg('a1', 'u1', 'assistant', 'Hi', 'interrupted');
+    expect(mergeSnapshot(r.thread, conv, [stored]).unconfirmed).toEqual({});
+    expect(upsertMessage(r.thread, stored).unconfirmed).toEqual({});
   });
 });

@@ -19,17 +19,56 @@ export interface Thread {
   seq: Readonly<Record<string, number>>;
   /** True once a REST snapshot was merged in. */
   loaded: boolean;
+  /** The server holds older messages than the loaded ones (a paged snapshot). */
+  hasMore: boolean;
+  /** An older page is being fetched. */
+  loadingOlder: boolean;
+  /** The leaf the server called active in the last snapshot: the shown path starts above it. */
+  anchor: string;
+  /** Sends waiting for the connection, oldest first (see queueSend). */
+  queued: readonly QueuedSend[];
+  /**
+   * Answers whose end the client heard of while the server was going away
+   * (a `shutdown` done): their stored status is taken after reconnecting.
+   */
+  unconfirmed: Readonly<Record<string, true>>;
+}
+
+/** QueuedSend is a user message shown as pending, to be sent once connected. */
+export interface QueuedSend {
+  clientMessageId: string;
+  content: string;
+  /** undefined: after the active leaf; "" a new root (an edit of the first message). */
+  parentMessageId?: string;
+  /** The composer that held the text ("new", a conversation id), or null for an edit. */
+  draftKey: string | null;
 }
 
 /** What a delta or done did to a thread. */
 export type ApplyResult = 'applied' | 'duplicate' | 'gap';
+
+/** The error code of an answer ended by a server shutting down (protocol.md). */
+export const SHUTDOWN = 'shutdown';
 
 /** Prefix of the id of a user message shown before the server stored it. */
 export const PENDING_PREFIX = 'local:';
 
 /** newThread returns an empty thread for a conversation id. */
 export function newThread(id: string): Thread {
-  return { id, conversation: null, messages: {}, children: {}, selected: {}, seq: {}, loaded: false };
+  return {
+    id,
+    conversation: null,
+    messages: {},
+    children: {},
+    selected: {},
+    seq: {},
+    loaded: false,
+    hasMore: false,
+    loadingOlder: false,
+    anchor: '',
+    queued: [],
+    unconfirmed: {},
+  };
 }
 
 function byAge(a: Message, b: Message): number {
@@ -78,7 +117,7 @@ function mergeContent(local: Message | undefined, incoming: Message): Message {
 export function activePath(t: Thread): Message[] {
   const latest = new Map<string, string>();
   const path: Message[] = [];
-  let parent = '';
+  let parent = topParent(t);
   for (let guard = 0; guard < 10000; guard++) {
     const id = chosenChild(t, parent, latest);
     const m = id ? t.messages[id] : undefined;
@@ -87,6 +126,41 @@ export function activePath(t: Thread): Message[] {
     parent = m.id;
   }
   return path;
+}
+
+/**
+ * topParent is the parent id the shown path starts under: "" (the roots)
+ * when the whole tree is loaded; with older messages still on the server,
+ * the parent of the oldest loaded ancestor of the anchor (the active leaf),
+ * so the newest part of the conversation shows while the rest waits.
+ * Messages whose parent is not loaded stay in `children` under that id and
+ * join the path when their parent arrives.
+ */
+export function topParent(t: Thread): string {
+  if (!t.hasMore) return '';
+  let m = t.messages[t.anchor] ?? newest(t);
+  for (let guard = 0; m && guard < 100000; guard++) {
+    const parent = t.messages[m.parentId];
+    if (!parent) return m.parentId;
+    m = parent;
+  }
+  return '';
+}
+
+function newest(t: Thread): Message | undefined {
+  let best: Message | undefined;
+  for (const m of Object.values(t.messages)) if (!best || byAge(best, m) < 0) best = m;
+  return best;
+}
+
+/** oldestLoaded returns the id of the oldest message the server sent (the `before` of the next older page). */
+export function oldestLoaded(t: Thread): string | undefined {
+  let best: Message | undefined;
+  for (const m of Object.values(t.messages)) {
+    if (m.id.startsWith(PENDING_PREFIX)) continue;
+    if (!best || byAge(m, best) < 0) best = m;
+  }
+  return best?.id;
 }
 
 /** chosenChild is the version shown under parent: the user's choice, else the one with the latest leaf. */
@@ -172,7 +246,15 @@ export function upsertMessage(t: Thread, incoming: Message): Thread {
   if (merged.status === 'streaming') seq[merged.id] = Math.max(seq[merged.id] ?? 0, utf8Length(merged.content));
   else delete seq[merged.id];
   const selected = onPath ? { ...next.selected, [merged.parentId]: merged.id } : next.selected;
-  return { ...next, messages, children, seq, selected };
+  const unconfirmed = next.unconfirmed[merged.id] ? withoutKey(next.unconfirmed, merged.id) : next.unconfirmed;
+  next = incoming.clientMessageId ? unqueue(next, incoming.clientMessageId) : next;
+  return { ...next, messages, children, seq, selected, unconfirmed };
+}
+
+function withoutKey<T>(r: Readonly<Record<string, T>>, key: string): Record<string, T> {
+  const out = { ...r };
+  delete out[key];
+  return out;
 }
 
 function isOnPath(t: Thread, parentId: string): boolean {
@@ -258,7 +340,10 @@ export function applyDone(t: Thread, f: DoneFrame): { thread: Thread; result: Ap
   };
   const seq = { ...t.seq };
   delete seq[m.id];
-  const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq };
+  // A server going away ends its answers with `shutdown` before it is gone:
+  // that is not yet what it stores once back, so the end waits for a reload.
+  const unconfirmed = f.error?.code === SHUTDOWN ? { ...t.unconfirmed, [m.id]: true as const } : t.unconfirmed;
+  const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq, unconfirmed };
   if (f.seq > have) {
     // Keep it streaming-free but flag the gap so the caller reloads the text.
     return { thread, result: 'gap' };
@@ -266,16 +351,38 @@ export function applyDone(t: Thread, f: DoneFrame): { thread: Thread; result: Ap
   return { thread, result: m.status === 'streaming' ? 'applied' : 'duplicate' };
 }
 
+/** SnapshotPage says what part of the conversation a snapshot holds. */
+export interface SnapshotPage {
+  /** More, older messages are on the server (absent: false, an unpaged server). */
+  hasMore?: boolean;
+  /** The server's active leaf. */
+  activeMessageId?: string;
+}
+
 /**
  * mergeSnapshot folds a REST snapshot (GET /api/conversations/:id) into the
  * thread. Messages are never removed one by one, so the result is the union;
  * a streaming answer keeps the longer of the two texts when one extends the
- * other, and pending messages the server now has are replaced.
+ * other, and pending messages the server now has are replaced. A snapshot
+ * holds the newest messages: once everything older was loaded (or never was
+ * missing) a reload keeps the thread complete.
  */
-export function mergeSnapshot(t: Thread, conversation: Conversation, messages: readonly Message[]): Thread {
-  let next: Thread = { ...t, conversation, loaded: true };
-  const all: Record<string, Message> = { ...next.messages };
-  const seq: Record<string, number> = { ...next.seq };
+export function mergeSnapshot(t: Thread, conversation: Conversation, messages: readonly Message[], page: SnapshotPage = {}): Thread {
+  const hasMore = t.loaded ? t.hasMore && !!page.hasMore : !!page.hasMore;
+  const unconfirmed = { ...t.unconfirmed };
+  for (const m of messages) delete unconfirmed[m.id];
+  const merged = mergeMessages(t, messages);
+  return { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? t.anchor, unconfirmed };
+}
+
+/** mergeOlder folds a page of older messages (GET .../messages?before=) into the thread. */
+export function mergeOlder(t: Thread, messages: readonly Message[], hasMore: boolean): Thread {
+  return { ...mergeMessages(t, messages), hasMore, loadingOlder: false };
+}
+
+function mergeMessages(t: Thread, messages: readonly Message[]): Thread {
+  const all: Record<string, Message> = { ...t.messages };
+  const seq: Record<string, number> = { ...t.seq };
   for (const incoming of messages) {
     const pendingId = incoming.clientMessageId ? PENDING_PREFIX + incoming.clientMessageId : '';
     if (pendingId && all[pendingId]) delete all[pendingId];
@@ -289,7 +396,7 @@ export function mergeSnapshot(t: Thread, conversation: Conversation, messages: r
   for (const m of Object.values(all)) (children[m.parentId] ??= []).push(m.id);
   for (const list of Object.values(children)) list.sort((a, b) => byAge(all[a]!, all[b]!));
   const selected: Record<string, string> = {};
-  for (const [parent, id] of Object.entries(next.selected)) {
+  for (const [parent, id] of Object.entries(t.selected)) {
     const sel = id.startsWith(PENDING_PREFIX) && !all[id] ? undefined : id;
     if (sel && all[sel]) selected[parent] = sel;
   }
@@ -300,8 +407,31 @@ export function mergeSnapshot(t: Thread, conversation: Conversation, messages: r
     const real = messages.find((m) => m.clientMessageId === cmid);
     if (real) selected[parent] = real.id;
   }
-  next = { ...next, messages: all, children, seq, selected };
-  return next;
+  const stored = new Set(messages.map((m) => m.clientMessageId).filter(Boolean));
+  const queued = t.queued.filter((q) => !stored.has(q.clientMessageId));
+  return { ...t, messages: all, children, seq, selected, queued: queued.length === t.queued.length ? t.queued : queued };
+}
+
+/** queueSend marks a pending message as waiting for the connection. */
+export function queueSend(t: Thread, q: QueuedSend): Thread {
+  if (t.queued.some((x) => x.clientMessageId === q.clientMessageId)) return t;
+  return { ...t, queued: [...t.queued, q] };
+}
+
+/** unqueue forgets a queued send (sent, refused or cancelled). */
+export function unqueue(t: Thread, clientMessageId: string): Thread {
+  if (!t.queued.some((x) => x.clientMessageId === clientMessageId)) return t;
+  return { ...t, queued: t.queued.filter((x) => x.clientMessageId !== clientMessageId) };
+}
+
+/** isQueued says whether a shown message is a send waiting for the connection. */
+export function isQueued(t: Thread, messageId: string): boolean {
+  return messageId.startsWith(PENDING_PREFIX) && t.queued.some((q) => PENDING_PREFIX + q.clientMessageId === messageId);
+}
+
+/** storedByClientId says whether the server sent back the message of a clientMessageId. */
+export function storedByClientId(t: Thread, clientMessageId: string): boolean {
+  return Object.values(t.messages).some((m) => m.clientMessageId === clientMessageId && !m.id.startsWith(PENDING_PREFIX));
 }
 
 /** streamingAnswer returns the running answer of the thread, if any. */

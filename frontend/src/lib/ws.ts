@@ -245,7 +245,11 @@ export class WSTransport implements Transport {
         return;
       default:
         if (!opened) void this.failedOpen();
-        else this.schedule(backoffDelay(this.attempt++, 250));
+        else {
+          // Say so now: until the retry the link is down, whatever the last status said.
+          this.handlers.status({ state: 'reconnecting', kind: 'ws' });
+          this.schedule(backoffDelay(this.attempt++, 250));
+        }
     }
   }
 

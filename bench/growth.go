@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"time"
+
+	"chatd/bench/load"
+	"chatd/persistence"
+	"chatd/persistence/ferret"
+	"chatd/persistence/mongo"
+	"chatd/persistence/sqlite"
+	"chatd/persistence/storetest"
+)
+
+// growthSize is one data set of the growth scenario.
+type growthSize struct {
+	users, conversations, messages int
+	samples                        int // timed operations of each kind
+}
+
+func (g growthSize) String() string {
+	return fmt.Sprintf("%d messages of ~1 KB in %d conversations of %d users", g.messages, g.conversations, g.users)
+}
+
+// growthOp is one kind of store operation the scenario times.
+type growthOp struct {
+	name   string
+	target time.Duration // p99 target on the embedded store
+	run    func(ctx context.Context, i int) error
+}
+
+// growth fills the embedded SQLite store with a large data set through the
+// normal Store API and times what a user does against it (p99 over many
+// operations), then measures how long chatd takes to start on that
+// database. The MongoDB store is filled with a much smaller set on the
+// in-process FerretDB, whose figures are FerretDB's (it scans whole
+// collections), not MongoDB's. The store runs in this process: these are
+// the store's own latencies, without HTTP.
+func growth(ctx context.Context, e *env, r *report, c config) error {
+	var rows [][]string
+	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	for _, m := range lite {
+		rows = append(rows, append([]string{"SQLite", c.growthSQLite.String()}, m.cells()...))
+		r.check(fmt.Sprintf("SQLite, %d messages: %s p99", c.growthSQLite.messages, m.op), "< "+m.target.String(),
+			msCell(m.p99), m.p99 < m.target)
+	}
+	r.check(fmt.Sprintf("SQLite, %d messages: start-up to /readyz 200", c.growthSQLite.messages), "< 1s",
+		startup.Round(time.Millisecond).String(), startup < time.Second)
+	ferretRows, err := e.growthFerret(ctx, c.growthFerret)
+	if err != nil {
+		return fmt.Errorf("ferretdb: %w", err)
+	}
+	for _, m := range ferretRows {
+		rows = append(rows, append([]string{"MongoDB store on FerretDB", c.growthFerret.String()}, m.cells()...))
+	}
+	r.section("8. Data growth", fmt.Sprintf(`
+The store filled through its own API, then %d timed operations of each kind
+against it, one at a time, in this process (no HTTP): a user's first page of
+30 conversations, one conversation's messages, a new 1 KB message, one
+checkpoint of a streaming answer, a search of a user's messages for a word in
+about one message in a hundred and for a word that is nowhere. Start-up is
+chatd's process started on the filled SQLite database until /readyz answers
+200: %s. The MongoDB rows ran on FerretDB v1.24 (SQLite underneath, whole
+collections scanned): they show the MongoDB store's code working at that
+size, not MongoDB's speed.
+
+%s`, c.growthSQLite.samples, startup.Round(time.Millisecond),
+		table([]string{"store", "data set", "operation", "p50 ms", "p99 ms", "max ms"}, rows)))
+	return nil
+}
+
+// growthResult is one operation's timings.
+type growthResult struct {
+	op            string
+	target        time.Duration
+	p50, p99, max time.Duration
+}
+
+func (m growthResult) cells() []string {
+	return []string{m.op, msCell(m.p50), msCell(m.p99), msCell(m.max)}
+}
+
+func msCell(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
+
+// growthSQLite fills a SQLite store, times the operations, closes it and
+// times chatd's start-up on it.
+func (e *env) growthSQLite(ctx context.Context, size growthSize) ([]growthResult, time.Duration, error) {
+	dir, err := os.MkdirTemp(e.dir, "growth-sqlite-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(dir)
+	quiet := slog.New(slog.DiscardHandler)
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "chatd.db"), Logger: quiet})
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := fillAndTime(ctx, s, size)
+	if cerr := s.Close(ctx); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	startup, err := e.timeStartup(ctx, dir)
+	return res, startup, err
+}
+
+// growthFerret does the same on the MongoDB store over an in-process FerretDB.
+func (e *env) growthFerret(ctx context.Context, size growthSize) ([]growthResult, error) {
+	dir, err := os.MkdirTemp(e.dir, "growth-ferret-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	quiet := slog.New(slog.DiscardHandler)
+	uri, stop, err := ferret.StartServer(ctx, dir, quiet)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	s, err := mongo.Open(ctx, mongo.Options{URI: uri, Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close(context.Background())
+	return fillAndTime(ctx, s, size)
+}
+
+// fillAndTime fills s with size and times each operation size.samples times.
+func fillAndTime(ctx context.Context, s persistence.Store, size growthSize) ([]growthResult, error) {
+	start := time.Now()
+	d, err := storetest.Fill(ctx, s, storetest.BenchOptions{Users: size.users,
+		Conversations: size.conversations, Messages: size.messages, MessageBytes: 1024})
+	if err != nil {
+		return nil, fmt.Errorf("fill: %w", err)
+	}
+	logf("growth: filled %s in %s", size, time.Since(start).Round(time.Second))
+	var out []growthResult
+	for _, op := range growthOps(s, d) {
+		lat := make([]int64, 0, size.samples)
+		for i := range size.samples {
+			t := time.Now()
+			if err := op.run(ctx, i); err != nil {
+				return nil, fmt.Errorf("%s: %w", op.name, err)
+			}
+			lat = append(lat, int64(time.Since(t)))
+		}
+		slices.Sort(lat)
+		out = append(out, growthResult{op: op.name, target: op.target,
+			p50: time.Duration(load.Percentile(lat, 50)), p99: time.Duration(load.Percentile(lat, 99)),
+			max: time.Duration(lat[len(lat)-1])})
+	}
+	return out, nil
+}
+
+// growthOps are the timed operations over the filled data set d.
+func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
+	r := rand.New(rand.NewPCG(3, 5))
+	texts := make([]string, 64)
+	for i := range texts {
+		texts[i] = storetest.BenchText(r, 1024)
+	}
+	user := func(i int) persistence.User { return d.Users[(i*7919)%len(d.Users)] }
+	conv := func(i int) persistence.Conversation { return d.Conversations[(i*104729)%len(d.Conversations)] }
+	var streaming persistence.Message
+	search := func(word string) func(context.Context, int) error {
+		return func(ctx context.Context, i int) error {
+			_, err := s.ListConversations(ctx, user(i).ID, persistence.ListQuery{Limit: 30, Search: word})
+			return err
+		}
+	}
+	return []growthOp{
+		{"list a user's conversations", 2 * time.Millisecond, func(ctx context.Context, i int) error {
+			_, err := s.ListConversations(ctx, user(i).ID, persistence.ListQuery{Limit: 30})
+			return err
+		}},
+		{"open a conversation", 2 * time.Millisecond, func(ctx context.Context, i int) error {
+			c := conv(i)
+			_, err := s.Messages(ctx, c.OwnerID, c.ID)
+			return err
+		}},
+		{"append a message", 2 * time.Millisecond, func(ctx context.Context, i int) error {
+			c := conv(i)
+			m := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, Role: persistence.RoleUser,
+				Content: texts[i%len(texts)], Status: persistence.StatusComplete}
+			return s.InsertMessage(ctx, &m)
+		}},
+		{"update a streaming answer", 2 * time.Millisecond, func(ctx context.Context, i int) error {
+			if i%200 == 0 { // a new answer every 200 checkpoints, as answers end
+				c := conv(i)
+				streaming = persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID,
+					Role: persistence.RoleAssistant, Model: "bench", Status: persistence.StatusStreaming}
+				if err := s.InsertMessage(ctx, &streaming); err != nil {
+					return err
+				}
+			}
+			return s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: streaming.ID,
+				Append: " some streamed text", At: time.Now()}})
+		}},
+		{"search a user's messages (rare word)", 20 * time.Millisecond, search(storetest.RareWord)},
+		{"search a user's messages (no match)", 20 * time.Millisecond, search("nosuchwordanywhere")},
+	}
+}
+
+// timeStartup starts chatd on the data directory dir and returns the time
+// from the process's start to /readyz answering 200.
+func (e *env) timeStartup(ctx context.Context, dir string) (time.Duration, error) {
+	start := time.Now()
+	p, err := startProc(ctx, "chatd-growth", e.bins.chatd, nil,
+		[]string{"CHATD_ADDR=127.0.0.1:0", "CHATD_DATA_DIR=" + dir}, e.dir,
+		map[string]*regexp.Regexp{"addr": chatdAddrRE})
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	url := "http://" + p.addrs["addr"] + "/readyz"
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start), nil
+			}
+		}
+		if time.Since(start) > time.Minute {
+			return 0, fmt.Errorf("chatd on %s not ready after a minute", dir)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

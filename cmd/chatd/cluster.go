@@ -1,0 +1,190 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Cluster settings: several instances joined by a NATS JetStream cluster
+// (docs/scale.md). All of them are read by readCluster.
+const (
+	envNATSURL      = "CHATD_NATS_URL"
+	envNATSCreds    = "CHATD_NATS_CREDS"
+	envNATSUser     = "CHATD_NATS_USER"
+	envNATSPassword = "CHATD_NATS_PASSWORD"
+	envNATSToken    = "CHATD_NATS_TOKEN"
+	envNATSTLSCA    = "CHATD_NATS_TLS_CA"
+	envInstanceID   = "CHATD_INSTANCE_ID"
+	envLeaseTTL     = "CHATD_LEASE_TTL"
+)
+
+// Lease bounds: an instance renews its leases several times per TTL, so
+// below a second renewals would crowd the bus; above five minutes a crashed
+// instance's answers would stay "streaming" for too long.
+const (
+	defaultLeaseTTL = 10 * time.Second
+	minLeaseTTL     = time.Second
+	maxLeaseTTL     = 5 * time.Minute
+)
+
+// instanceIDRE is what an instance id may hold: it becomes a NATS subject
+// token and a JetStream KV key, where dots, spaces, * and > are special.
+var instanceIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ClusterConfig is how this instance joins the others; empty URLs mean a
+// single process with the in-process hub (no NATS at all).
+type ClusterConfig struct {
+	URLs       []string      // CHATD_NATS_URL, comma list of nats:// or tls:// URLs
+	CredsFile  string        // CHATD_NATS_CREDS: a NATS .creds file (user JWT and nkey seed)
+	User       string        // CHATD_NATS_USER, with Password
+	Password   string        // CHATD_NATS_PASSWORD
+	Token      string        // CHATD_NATS_TOKEN
+	TLSCA      string        // CHATD_NATS_TLS_CA: PEM file of the CAs that signed the NATS servers' certificates
+	InstanceID string        // CHATD_INSTANCE_ID, default <hostname>-<8 hex digits>
+	LeaseTTL   time.Duration // CHATD_LEASE_TTL, default 10s: how long a crashed instance's answers stay "streaming"
+}
+
+// Enabled reports whether CHATD_NATS_URL is set.
+func (c ClusterConfig) Enabled() bool { return len(c.URLs) > 0 }
+
+// readCluster reads the cluster settings. Credentials are never echoed in
+// an error. storeShared says whether the store can be shared between
+// instances (MongoDB); with NATS set it must be.
+func (r *configReader) readCluster(storeShared bool) ClusterConfig {
+	c := ClusterConfig{
+		URLs:      r.natsURLs(envNATSURL),
+		CredsFile: r.str(envNATSCreds, ""),
+		User:      r.str(envNATSUser, ""),
+		Password:  r.getenv(envNATSPassword), // spaces may belong to a password
+		Token:     strings.TrimSpace(r.getenv(envNATSToken)),
+		TLSCA:     r.str(envNATSTLSCA, ""),
+		LeaseTTL:  r.duration(envLeaseTTL, defaultLeaseTTL, minLeaseTTL, maxLeaseTTL),
+	}
+	if !c.Enabled() {
+		for _, name := range []string{envNATSCreds, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA} {
+			if r.getenv(name) != "" {
+				r.fail(name, "is set but %s is not: set %s to join the cluster, or remove %s", envNATSURL, envNATSURL, name)
+			}
+		}
+		return c
+	}
+	if !storeShared {
+		r.fail(envNATSURL, "needs MONGODB_URI: every instance of a cluster must share one store, and the embedded SQLite store belongs to one process (docs/scale.md)")
+	}
+	r.checkNATSAuth(c)
+	if c.CredsFile != "" {
+		r.checkReadableFile(envNATSCreds, c.CredsFile)
+	}
+	if c.TLSCA != "" {
+		r.checkCAFile(envNATSTLSCA, c.TLSCA)
+	}
+	c.InstanceID = r.str(envInstanceID, "")
+	switch {
+	case c.InstanceID == "":
+		c.InstanceID = defaultInstanceID(os.Hostname)
+	case !instanceIDRE.MatchString(c.InstanceID):
+		r.fail(envInstanceID, "%q must be 1 to 64 letters, digits, - or _ (it names this instance in NATS subjects and keys)", c.InstanceID)
+	}
+	return c
+}
+
+// natsURLs reads a comma list of NATS server URLs. Credentials in a URL are
+// refused (they would end up in logs): they have variables of their own.
+func (r *configReader) natsURLs(name string) []string {
+	var out []string
+	for _, item := range r.list(name, "") {
+		u, err := url.Parse(item)
+		switch {
+		case err != nil || u.Host == "" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "":
+			r.fail(name, "%q is not a URL like nats://nats1.internal:4222", redactNATSURL(item))
+		case u.Scheme != "nats" && u.Scheme != "tls":
+			r.fail(name, "%q must start with nats:// or tls://", redactNATSURL(item))
+		case u.User != nil:
+			r.fail(name, "%q carries credentials: set %s and %s, %s or %s instead", redactNATSURL(item),
+				envNATSUser, envNATSPassword, envNATSToken, envNATSCreds)
+		default:
+			out = append(out, strings.TrimSuffix(item, "/"))
+		}
+	}
+	return out
+}
+
+// checkNATSAuth allows at most one way to authenticate, and a user only
+// with a password.
+func (r *configReader) checkNATSAuth(c ClusterConfig) {
+	var set []string
+	if c.CredsFile != "" {
+		set = append(set, envNATSCreds)
+	}
+	if c.User != "" || c.Password != "" {
+		set = append(set, envNATSUser+"/"+envNATSPassword)
+		if c.User == "" || c.Password == "" {
+			r.fail(envNATSUser, "%s and %s go together: set both or neither", envNATSUser, envNATSPassword)
+		}
+	}
+	if c.Token != "" {
+		set = append(set, envNATSToken)
+	}
+	if len(set) > 1 {
+		r.fail(envNATSCreds, "set only one way to authenticate to NATS, not %s", strings.Join(set, " and "))
+	}
+}
+
+func (r *configReader) checkReadableFile(name, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		r.fail(name, "cannot read %q: %v", path, err)
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		r.fail(name, "%q is not a regular file", path)
+	}
+}
+
+func (r *configReader) checkCAFile(name, path string) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		r.fail(name, "cannot read %q: %v", path, err)
+		return
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		r.fail(name, "%q holds no PEM certificate", path)
+	}
+}
+
+// redactNATSURL hides the user, password or token written into a NATS URL.
+func redactNATSURL(v string) string {
+	scheme, rest, ok := strings.Cut(v, "://")
+	if !ok {
+		return v
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return v
+	}
+	return scheme + "://xxxxx@" + rest[at+1:]
+}
+
+// defaultInstanceID is the host name (characters an id may not hold
+// replaced by "-", at most 40 of them) and 8 random hex digits, so two
+// instances on one host, or a restarted one, never share an id.
+func defaultInstanceID(hostname func() (string, error)) string {
+	host, err := hostname()
+	if err != nil || host == "" {
+		host = "chatd"
+	}
+	host = regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(host, "-")
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return host + "-" + hex.EncodeToString(b[:])
+}

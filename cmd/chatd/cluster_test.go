@@ -1,0 +1,197 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testMongo = "mongodb://chatd:pw@db1:27017/chatd"
+
+// clusterFiles writes a credentials file and a CA certificate for the
+// tests and returns their paths.
+func clusterFiles(t *testing.T) (creds, ca string) {
+	t.Helper()
+	dir := t.TempDir()
+	creds = filepath.Join(dir, "chatd.creds")
+	if err := os.WriteFile(creds, []byte("-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "nats test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return creds, ca
+}
+
+func TestClusterConfigValues(t *testing.T) {
+	t.Parallel()
+	creds, ca := clusterFiles(t)
+	cases := []struct {
+		name string
+		env  map[string]string
+		want ClusterConfig
+	}{
+		{"unset is one process", nil, ClusterConfig{LeaseTTL: 10 * time.Second}},
+		{"three servers and a password", map[string]string{
+			"MONGODB_URI": testMongo, "CHATD_NATS_URL": " nats://n1:4222, tls://n2:4222/ ,,nats://10.0.0.3",
+			"CHATD_NATS_USER": "chatd", "CHATD_NATS_PASSWORD": " pass word ", "CHATD_INSTANCE_ID": "web-1_a",
+			"CHATD_LEASE_TTL": "3s", "CHATD_NATS_TLS_CA": ca,
+		}, ClusterConfig{URLs: []string{"nats://n1:4222", "tls://n2:4222", "nats://10.0.0.3"}, User: "chatd",
+			Password: " pass word ", TLSCA: ca, InstanceID: "web-1_a", LeaseTTL: 3 * time.Second}},
+		{"credentials file", map[string]string{
+			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222", "CHATD_NATS_CREDS": creds, "CHATD_INSTANCE_ID": "a",
+		}, ClusterConfig{URLs: []string{"nats://n1:4222"}, CredsFile: creds, InstanceID: "a", LeaseTTL: 10 * time.Second}},
+		{"token", map[string]string{
+			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1", "CHATD_NATS_TOKEN": " s3cret ", "CHATD_INSTANCE_ID": "b",
+			"CHATD_LEASE_TTL": "5m",
+		}, ClusterConfig{URLs: []string{"nats://n1"}, Token: "s3cret", InstanceID: "b", LeaseTTL: 5 * time.Minute}},
+		{"instance id alone changes nothing", map[string]string{"CHATD_INSTANCE_ID": "c"},
+			ClusterConfig{LeaseTTL: 10 * time.Second}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfig(envOf(c.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.Cluster, c.want) {
+				t.Fatalf("cluster:\n got %+v\nwant %+v", cfg.Cluster, c.want)
+			}
+			if cfg.Cluster.Enabled() != (len(c.want.URLs) > 0) {
+				t.Fatalf("Enabled() = %v", cfg.Cluster.Enabled())
+			}
+		})
+	}
+}
+
+func TestClusterDefaultInstanceID(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(envOf(map[string]string{"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !instanceIDRE.MatchString(cfg.Cluster.InstanceID) {
+		t.Fatalf("default instance id %q is not a valid id", cfg.Cluster.InstanceID)
+	}
+	cases := []struct {
+		host   string
+		err    error
+		prefix string
+	}{
+		{"web-1.example.internal", nil, "web-1-example-internal-"},
+		{"", nil, "chatd-"},
+		{"ignored", errors.New("no host name"), "chatd-"},
+		{strings.Repeat("h", 70), nil, strings.Repeat("h", 40) + "-"},
+	}
+	for _, c := range cases {
+		a := defaultInstanceID(func() (string, error) { return c.host, c.err })
+		b := defaultInstanceID(func() (string, error) { return c.host, c.err })
+		if !strings.HasPrefix(a, c.prefix) || len(a) != len(c.prefix)+8 || !instanceIDRE.MatchString(a) {
+			t.Errorf("host %q: id %q, want %s<8 hex digits>", c.host, a, c.prefix)
+		}
+		if a == b {
+			t.Errorf("host %q: two starts got the same id %q", c.host, a)
+		}
+	}
+}
+
+func TestClusterConfigErrors(t *testing.T) {
+	t.Parallel()
+	creds, _ := clusterFiles(t)
+	base := func(kv ...string) map[string]string {
+		m := map[string]string{"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string // the variable the error must name
+	}{
+		{"nats with the sqlite store", map[string]string{"CHATD_NATS_URL": "nats://n1:4222"}, "CHATD_NATS_URL"},
+		{"not a url", base("CHATD_NATS_URL", "n1:4222"), "CHATD_NATS_URL"},
+		{"wrong scheme", base("CHATD_NATS_URL", "http://n1:4222"), "CHATD_NATS_URL"},
+		{"path", base("CHATD_NATS_URL", "nats://n1:4222/x"), "CHATD_NATS_URL"},
+		{"one bad of two", base("CHATD_NATS_URL", "nats://n1:4222,nats//n2"), "CHATD_NATS_URL"},
+		{"password in the url", base("CHATD_NATS_URL", "nats://chatd:hunter2@n1:4222"), "CHATD_NATS_URL"},
+		{"token in the url", base("CHATD_NATS_URL", "nats://hunter2@n1:4222"), "CHATD_NATS_URL"},
+		{"user without password", base("CHATD_NATS_USER", "chatd"), "CHATD_NATS_USER"},
+		{"password without user", base("CHATD_NATS_PASSWORD", "hunter2"), "CHATD_NATS_USER"},
+		{"token and password", base("CHATD_NATS_TOKEN", "hunter2", "CHATD_NATS_USER", "u", "CHATD_NATS_PASSWORD", "hunter2"), "CHATD_NATS_CREDS"},
+		{"creds and token", base("CHATD_NATS_CREDS", creds, "CHATD_NATS_TOKEN", "hunter2"), "CHATD_NATS_CREDS"},
+		{"missing creds file", base("CHATD_NATS_CREDS", "/nonexistent/chatd.creds"), "CHATD_NATS_CREDS"},
+		{"creds is a directory", base("CHATD_NATS_CREDS", t.TempDir()), "CHATD_NATS_CREDS"},
+		{"missing ca", base("CHATD_NATS_TLS_CA", "/nonexistent/ca.pem"), "CHATD_NATS_TLS_CA"},
+		{"ca is not pem", base("CHATD_NATS_TLS_CA", creds), "CHATD_NATS_TLS_CA"},
+		{"instance id with a dot", base("CHATD_INSTANCE_ID", "web.1"), "CHATD_INSTANCE_ID"},
+		{"instance id wildcard", base("CHATD_INSTANCE_ID", ">"), "CHATD_INSTANCE_ID"},
+		{"instance id too long", base("CHATD_INSTANCE_ID", strings.Repeat("a", 65)), "CHATD_INSTANCE_ID"},
+		{"lease too short", base("CHATD_LEASE_TTL", "500ms"), "CHATD_LEASE_TTL"},
+		{"lease too long", base("CHATD_LEASE_TTL", "6m"), "CHATD_LEASE_TTL"},
+		{"lease not a duration", base("CHATD_LEASE_TTL", "10"), "CHATD_LEASE_TTL"},
+		{"password without nats", map[string]string{"CHATD_NATS_PASSWORD": "hunter2"}, "CHATD_NATS_PASSWORD"},
+		{"token without nats", map[string]string{"CHATD_NATS_TOKEN": "hunter2"}, "CHATD_NATS_TOKEN"},
+		{"creds without nats", map[string]string{"CHATD_NATS_CREDS": creds}, "CHATD_NATS_CREDS"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(envOf(c.env))
+			if err == nil || !strings.Contains(err.Error(), c.want+":") {
+				t.Fatalf("error %v, want one naming %s", err, c.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error shows a secret: %v", err)
+			}
+		})
+	}
+
+	// NATS over SQLite is reported together with the other bad values.
+	_, err := loadConfig(envOf(map[string]string{"CHATD_NATS_URL": "nats://n1", "JWT_TTL": "x", "CHATD_LEASE_TTL": "0s"}))
+	for _, name := range []string{"CHATD_NATS_URL: needs MONGODB_URI", "JWT_TTL:", "CHATD_LEASE_TTL:"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("want %q among the problems, got %v", name, err)
+		}
+	}
+}
+
+func TestRedactNATSURL(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, want string }{
+		{"nats://u:p@h:4222", "nats://xxxxx@h:4222"},
+		{"nats://tok@h", "nats://xxxxx@h"},
+		{"tls://h:4222", "tls://h:4222"},
+		{"h:4222", "h:4222"},
+	}
+	for _, c := range cases {
+		if got := redactNATSURL(c.in); got != c.want {
+			t.Errorf("redactNATSURL(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

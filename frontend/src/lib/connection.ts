@@ -1,0 +1,91 @@
+// The choice of live channel: the WebSocket, or the SSE fallback once the
+// WebSocket cannot be opened while HTTP works (remembered for the tab, and
+// across tabs when set in localStorage by hand).
+
+import { ApiError, type ApiClient } from './api';
+import type { Persist } from './persist';
+import { SSETransport } from './sseTransport';
+import type { Transport, TransportHandlers, TransportKind } from './transport';
+import { WSTransport } from './ws';
+
+const FALLBACK_FLAG = 'chatd.transport';
+
+/** ConnectionOptions configure a Connection. */
+export interface ConnectionOptions {
+  api: ApiClient;
+  persist: Persist;
+  /** The current token. */
+  token: () => string | null;
+  /** The conversation the tab follows now (the open one), if any. */
+  followed: () => string | null;
+  /** The app's frame and status handlers (fallback is handled here). */
+  handlers: Omit<TransportHandlers, 'fallback'>;
+  /** Socket URL; defaults to /ws on this origin. */
+  socketUrl?: string;
+  /** WebSocket constructor; defaults to the global one. */
+  WebSocketImpl?: typeof WebSocket;
+}
+
+/** Connection owns the one live transport of the tab. */
+export class Connection {
+  private current: Transport | null = null;
+
+  constructor(private readonly opts: ConnectionOptions) {}
+
+  /** transport is the live channel, or null when stopped. */
+  get transport(): Transport | null {
+    return this.current;
+  }
+
+  /** start connects with the preferred kind and follows the open conversation. */
+  start(): void {
+    this.connect(this.preferredKind());
+  }
+
+  /** stop disconnects. */
+  stop(): void {
+    this.current?.stop();
+    this.current = null;
+  }
+
+  private preferredKind(): TransportKind {
+    try {
+      return sessionStorage.getItem(FALLBACK_FLAG) === 'sse' || this.opts.persist.get(FALLBACK_FLAG) === 'sse' ? 'sse' : 'ws';
+    } catch {
+      return 'ws';
+    }
+  }
+
+  private connect(kind: TransportKind): void {
+    this.current?.stop();
+    const handlers: TransportHandlers = { ...this.opts.handlers, fallback: () => this.fallback() };
+    const checkAuth = () => this.checkAuth();
+    this.current =
+      kind === 'ws'
+        ? new WSTransport(handlers, { token: this.opts.token, checkAuth, url: this.opts.socketUrl, WebSocketImpl: this.opts.WebSocketImpl })
+        : new SSETransport(this.opts.api, handlers, { checkAuth });
+    this.current.start();
+    const followed = this.opts.followed();
+    if (followed) this.current.subscribe(followed);
+  }
+
+  private fallback(): void {
+    try {
+      sessionStorage.setItem(FALLBACK_FLAG, 'sse');
+    } catch {
+      // remembered for this page only
+    }
+    this.connect('sse');
+  }
+
+  private async checkAuth(): Promise<'ok' | 'unauthorized' | 'offline'> {
+    try {
+      await this.opts.api.raw('GET', '/api/auth/me', { auth: false });
+      return 'ok';
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return 'unauthorized';
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500) return 'ok';
+      return 'offline';
+    }
+  }
+}

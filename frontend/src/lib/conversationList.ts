@@ -1,0 +1,148 @@
+// The sidebar's list of conversations: pages newest first, server-side
+// search after a pause in typing, and the conversations' own changes (live
+// frames, renames) applied in place without letting a late copy undo a newer
+// one or bring a deleted conversation back.
+
+import type { ApiClient } from './api';
+import { errorText } from './errors';
+import type { Conversation } from './protocol';
+import { appendPage, initialList, removeConversation, touchConversation, upsertConversation, type AppState } from './state';
+import type { Store } from './store';
+import { compareTimes, parseTime } from './time';
+
+/** ConversationListOptions configure a ConversationList. */
+export interface ConversationListOptions {
+  /** Pause in typing before a search is sent; defaults to 300 ms. */
+  searchDelayMs?: number;
+}
+
+/** ConversationList loads and updates AppState.list (and conversation copies in threads). */
+export class ConversationList {
+  private seq = 0;
+  private searchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The updatedAt of the newest server copy of each conversation applied. */
+  private readonly appliedAt = new Map<string, string>();
+  /** Conversations deleted in this session: a late frame must not bring one back. */
+  private readonly deleted = new Set<string>();
+
+  constructor(
+    private readonly store: Store<AppState>,
+    private readonly api: ApiClient,
+    private readonly opts: ConversationListOptions = {},
+  ) {}
+
+  /** reset empties the list and forgets what was applied (signing in or out). */
+  reset(): void {
+    this.seq++;
+    clearTimeout(this.searchTimer);
+    this.appliedAt.clear();
+    this.deleted.clear();
+    this.store.set((s) => ({ ...s, list: initialList }));
+  }
+
+  /** reload fetches the first page for the applied search. */
+  async reload(): Promise<void> {
+    const seq = ++this.seq;
+    const query = this.store.state.list.appliedQuery;
+    this.store.set((s) => ({ ...s, list: { ...s.list, loading: true, error: null } }));
+    try {
+      const page = await this.api.listConversations({ query });
+      if (seq !== this.seq) return;
+      this.store.set((s) => ({ ...s, list: appendPage({ ...s.list, items: [] }, page.conversations, page.nextCursor) }));
+    } catch (err) {
+      if (seq !== this.seq) return;
+      this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
+    }
+  }
+
+  /** loadMore fetches the next page (infinite scroll). */
+  async loadMore(): Promise<void> {
+    const { list } = this.store.state;
+    if (list.loading || !list.nextCursor) return;
+    const seq = this.seq;
+    this.store.set((s) => ({ ...s, list: { ...s.list, loading: true } }));
+    try {
+      const page = await this.api.listConversations({ query: list.appliedQuery, cursor: list.nextCursor });
+      if (seq !== this.seq) return;
+      this.store.set((s) => ({ ...s, list: appendPage(s.list, page.conversations, page.nextCursor) }));
+    } catch (err) {
+      if (seq !== this.seq) return;
+      this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
+    }
+  }
+
+  /** refreshHead merges the first page again (after a reconnect: frames may have been missed). */
+  async refreshHead(): Promise<void> {
+    try {
+      const page = await this.api.listConversations({ query: this.store.state.list.appliedQuery });
+      for (const c of page.conversations) this.apply(c, false);
+    } catch {
+      // the next refresh will do
+    }
+  }
+
+  /** setQuery changes the search text; the server is asked after a pause in typing. */
+  setQuery(query: string): void {
+    this.store.set((s) => ({ ...s, list: { ...s.list, query } }));
+    clearTimeout(this.searchTimer);
+    this.searchTimer = setTimeout(() => {
+      const applied = query.trim();
+      if (applied === this.store.state.list.appliedQuery && this.store.state.list.loaded) return;
+      this.store.set((s) => ({ ...s, list: { ...s.list, appliedQuery: applied } }));
+      void this.reload();
+    }, this.opts.searchDelayMs ?? 300);
+  }
+
+  /**
+   * apply puts a server copy of a conversation into the list (and into its
+   * loaded thread) unless it was deleted or an applied copy is newer. It
+   * returns false when it was ignored.
+   */
+  apply(c: Conversation, checkStale = true): boolean {
+    if (this.deleted.has(c.id) || (checkStale && this.isStale(c))) return false;
+    this.store.set((s) => {
+      const t = s.threads[c.id];
+      return {
+        ...s,
+        list: upsertConversation(s.list, c),
+        threads: t ? { ...s.threads, [c.id]: { ...t, conversation: c } } : s.threads,
+      };
+    });
+    return true;
+  }
+
+  /** loaded records a conversation fetched with its messages: updated in the list, never added to it. */
+  loaded(c: Conversation): void {
+    this.store.set((s) => ({ ...s, list: upsertConversation(s.list, c, false) }));
+  }
+
+  /** touch moves a conversation's activity time forward (a new message). */
+  touch(id: string, at: string): void {
+    this.store.set((s) => ({ ...s, list: touchConversation(s.list, id, at) }));
+  }
+
+  /** forget removes a deleted conversation for good, its thread included. */
+  forget(id: string): void {
+    this.appliedAt.delete(id);
+    this.deleted.add(id);
+    this.store.set((s) => {
+      const threads = { ...s.threads };
+      delete threads[id];
+      return { ...s, list: removeConversation(s.list, id), threads };
+    });
+  }
+
+  /**
+   * isStale says whether c is older than a copy already applied, and
+   * remembers it otherwise. Over SSE the same frame can come on two streams
+   * (a POST's and GET /api/events), one lagging: a late copy must not undo a
+   * rename or a title.
+   */
+  private isStale(c: Conversation): boolean {
+    if (!parseTime(c.updatedAt)) return false;
+    const known = this.appliedAt.get(c.id);
+    if (known !== undefined && compareTimes(c.updatedAt, known) < 0) return true;
+    this.appliedAt.set(c.id, c.updatedAt);
+    return false;
+  }
+}

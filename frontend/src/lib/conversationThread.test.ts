@@ -1,0 +1,231 @@
+// One conversation through ChatApp: the send queue across a lost
+// connection, paging of long conversations, and an answer ended by a server
+// going away.
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Message } from './protocol';
+import { activePath } from './thread';
+import { CID, json, message, setup } from './testkit';
+
+afterEach(() => history.replaceState(null, '', '/'));
+
+const u1 = message('u1', '', 'user', 'hi', 'complete');
+const a1 = message('a1', 'u1', 'assistant', 'Hello', 'complete');
+
+/** connected starts the app on the test conversation with an open socket and the thread loaded. */
+async function connected(opts: Parameters<typeof setup>[0] = { snapshots: [[u1, a1]] }) {
+  const s = setup(opts);
+  s.socket().open();
+  await vi.waitFor(() => expect(s.thread()?.loaded).toBe(true));
+  return s;
+}
+
+describe('sending while the connection is down', () => {
+  it('queues the message, keeps it out of the composer, and sends it with the same clientMessageId once reconnected', async () => {
+    const { app, kv, socket, thread } = await connected();
+    const first = socket();
+    first.cut();
+    expect(app.store.state.link.state).toBe('reconnecting');
+
+    app.setDraft(CID, 'sent while offline');
+    await app.send('sent while offline');
+    const q = thread()!.queued;
+    expect(q).toHaveLength(1);
+    expect(activePath(thread()!).at(-1)).toMatchObject({ id: `local:${q[0]!.clientMessageId}`, content: 'sent while offline' });
+    expect(app.store.state.drafts[CID]).toBe('');
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('sent while offline'); // kept in storage until the server has it
+    expect(first.framesOf('send')).toHaveLength(0);
+    expect(app.store.state.toasts).toEqual([]);
+
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const frame = socket().framesOf('send')[0]!;
+    expect(frame).toMatchObject({ conversationId: CID, content: 'sent while offline', clientMessageId: q[0]!.clientMessageId, parentMessageId: 'a1' });
+    socket().receive({ type: 'ack', id: frame.id, conversationId: CID, userMessageId: 'u2', messageId: 'a2' });
+    socket().receive({ type: 'message', conversationId: CID, message: message('u2', 'a1', 'user', 'sent while offline', 'complete', { clientMessageId: q[0]!.clientMessageId }) });
+    await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2']);
+    expect(app.store.state.drafts[CID]).toBe('');
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
+    expect(app.store.state.toasts).toEqual([]);
+  });
+
+  it('a send cut off before its ack is queued and repeated, never given back to the composer', async () => {
+    const { app, socket, thread } = await connected();
+    const first = socket();
+    const sending = app.send('lost on the way');
+    await vi.waitFor(() => expect(first.framesOf('send')).toHaveLength(1));
+    const cmid = first.framesOf('send')[0]!.clientMessageId;
+    first.cut();
+    await sending;
+    expect(thread()!.queued.map((q) => q.clientMessageId)).toEqual([cmid]);
+    expect(app.store.state.drafts[CID]).toBe('');
+    expect(app.store.state.link.state).not.toBe('connected');
+
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send').map((f) => f.clientMessageId)).toEqual([cmid]));
+    expect(app.store.state.toasts).toEqual([]);
+  });
+
+  it('a message the server stored before the cut is not sent again', async () => {
+    let stored: Message | null = null;
+    const { app, socket, thread, snapshotsFetched } = await connected({
+      snapshots: [[u1, a1]],
+      route: (url, init) => (url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' && stored ? json({ conversation: { id: CID }, messages: [u1, a1, stored], activeMessageId: stored.id }) : undefined),
+    });
+    const first = socket();
+    const sending = app.send('stored anyway');
+    await vi.waitFor(() => expect(first.framesOf('send')).toHaveLength(1));
+    const cmid = String(first.framesOf('send')[0]!.clientMessageId);
+    stored = message('u2', 'a1', 'user', 'stored anyway', 'complete', { clientMessageId: cmid });
+    first.cut();
+    await sending;
+    expect(thread()!.queued).toHaveLength(1);
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    const before = snapshotsFetched();
+    socket().open(); // reconnected: the thread is reloaded and holds the stored message
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(before + 1));
+    await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2']);
+    expect(socket().framesOf('send').length).toBeLessThanOrEqual(1); // at most one repeat, which the server dedups
+  });
+
+  it('a message the server refuses is taken back into the composer with the reason', async () => {
+    const { app, socket, thread } = await connected();
+    const sending = app.send('too fast');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'rate_limited', message: 'Too many messages; wait a moment.' });
+    await sending;
+    expect(thread()!.queued).toHaveLength(0);
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1']);
+    expect(app.store.state.drafts[CID]).toBe('too fast');
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Message not sent: Too many messages; wait a moment.']);
+  });
+
+  it('cancelling a queued message puts its text back', async () => {
+    const { app, socket, thread } = await connected();
+    socket().cut();
+    await app.send('changed my mind');
+    const [q] = thread()!.queued;
+    app.cancelQueued(CID, q!.clientMessageId);
+    expect(thread()!.queued).toHaveLength(0);
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1']);
+    expect(app.store.state.drafts[CID]).toBe('changed my mind');
+  });
+});
+
+/** at gives the n-th message a creation time n seconds after midnight. */
+function at(n: number): string {
+  return new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString();
+}
+
+/** chain builds a linear conversation of n messages, m0 (a root) to m{n-1}. */
+function chain(n: number): Message[] {
+  return Array.from({ length: n }, (_, i) =>
+    message(`m${i}`, i === 0 ? '' : `m${i - 1}`, i % 2 === 0 ? 'user' : 'assistant', `text ${i}`, 'complete', { createdAt: at(i), updatedAt: at(i) }),
+  );
+}
+
+describe('long conversations are paged', () => {
+  function paged(all: Message[], first: number, pageSize: number) {
+    const olderCalls: URLSearchParams[] = [];
+    const s = setup({
+      snapshots: [all.slice(-first)],
+      snapshotExtra: { hasMore: all.length > first, activeMessageId: all.at(-1)!.id },
+      route: (url) => {
+        if (!url.startsWith(`/api/conversations/${CID}/messages?`)) return undefined;
+        const p = new URLSearchParams(url.slice(url.indexOf('?') + 1));
+        olderCalls.push(p);
+        const end = all.findIndex((m) => m.id === p.get('before'));
+        const start = Math.max(0, end - Number(p.get('limit')));
+        return json({ messages: all.slice(start, end), hasMore: start > 0 });
+      },
+    });
+    s.socket().open();
+    return { ...s, olderCalls, pageSize };
+  }
+
+  it('shows the newest messages first and joins older pages above them until none is left', async () => {
+    const all = chain(250);
+    const { app, thread, olderCalls } = paged(all, 200, 100);
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    expect(thread()!.hasMore).toBe(true);
+    let path = activePath(thread()!);
+    expect(path).toHaveLength(200);
+    expect(path[0]!.id).toBe('m50'); // its parent m49 is not loaded yet
+    expect(path.at(-1)!.id).toBe('m249');
+
+    await app.loadOlder(CID);
+    expect(olderCalls.map((p) => [p.get('before'), p.get('limit')])).toEqual([['m50', '100']]);
+    path = activePath(thread()!);
+    expect(path).toHaveLength(250);
+    expect(path[0]!.id).toBe('m0');
+    expect(thread()!.hasMore).toBe(false);
+
+    await app.loadOlder(CID); // nothing left: no request
+    expect(olderCalls).toHaveLength(1);
+  });
+
+  it('a message whose parent is not loaded waits in the tree and joins the path when the parent arrives', async () => {
+    const all = chain(6);
+    // An edit of m2 (a second version, parent m1) made elsewhere, newest of all.
+    const edit = message('m2b', 'm1', 'user', 'edited', 'complete', { createdAt: at(10), updatedAt: at(10) });
+    const { app, thread } = paged([...all, edit], 3, 100);
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    // The newest page: m4, m5 and m2b; m2b's parent m1 is on the server.
+    expect(thread()!.children.m1).toEqual(['m2b']);
+    await app.loadOlder(CID);
+    const path = activePath(thread()!).map((m) => m.id);
+    expect(path).toEqual(['m0', 'm1', 'm2b']);
+    expect(thread()!.children.m1).toEqual(['m2', 'm2b']);
+  });
+
+  it('an answer without hasMore (an unpaged server) is the whole conversation', async () => {
+    const { app, thread, calls } = await connected({ snapshots: [chain(4)] });
+    expect(thread()!.hasMore).toBe(false);
+    await app.loadOlder(CID);
+    expect(calls.some((c) => c.url.includes('/messages?'))).toBe(false);
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['m0', 'm1', 'm2', 'm3']);
+  });
+
+  it('a reload after everything was loaded keeps the conversation complete', async () => {
+    const all = chain(8);
+    const { app, thread, socket, snapshotsFetched } = paged(all, 4, 100);
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    await app.loadOlder(CID);
+    expect(thread()!.hasMore).toBe(false);
+    const first = socket();
+    first.cut();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(2));
+    expect(thread()!.hasMore).toBe(false);
+    expect(activePath(thread()!)).toHaveLength(8);
+  });
+});
+
+describe('an answer ended by a server going away', () => {
+  it('waits for the stored status after reconnecting instead of believing the shutdown frame', async () => {
+    const streaming = message('a1', 'u1', 'assistant', 'Hel', 'streaming');
+    const interrupted = message('a1', 'u1', 'assistant', 'Hello', 'interrupted', { error: 'The server restarted while answering; the text so far is kept.' });
+    const { socket, thread, answer } = await connected({ snapshots: [[u1, streaming], [u1, interrupted]] });
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 5, text: 'lo' });
+    socket().receive({
+      type: 'done',
+      conversationId: CID,
+      messageId: 'a1',
+      seq: 5,
+      status: 'interrupted',
+      error: { code: 'shutdown', message: 'The server restarted while answering; the text so far is kept.' },
+    });
+    expect(thread()!.unconfirmed.a1).toBe(true);
+    const first = socket();
+    first.cut(1001);
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(thread()!.unconfirmed.a1).toBeUndefined());
+    expect(answer()).toMatchObject({ status: 'interrupted', content: 'Hello' });
+  });
+});

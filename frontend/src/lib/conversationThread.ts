@@ -1,0 +1,303 @@
+// One conversation's state machine: loading (newest messages first, older
+// pages on demand), live frames, resync after a gap, and sending with an
+// outbox: a message written while the connection is down is shown pending,
+// marked as waiting, and sent once connected (its clientMessageId makes a
+// repeat safe); only a refusal by the server gives the text back.
+
+import { ApiError, type ApiClient } from './api';
+import type { Drafts } from './drafts';
+import { errorText, isConnectionError } from './errors';
+import { newClientId } from './persist';
+import type { Conversation, DeltaFrame, DoneFrame, Message } from './protocol';
+import type { AppState } from './state';
+import type { Store } from './store';
+import {
+  PENDING_PREFIX,
+  addPending,
+  applyDelta,
+  applyDone,
+  dropPending,
+  leafOf,
+  mergeOlder,
+  mergeSnapshot,
+  newThread,
+  oldestLoaded,
+  queueSend,
+  stepVersion,
+  storedByClientId,
+  unqueue,
+  upsertMessage,
+  type QueuedSend,
+  type Thread,
+} from './thread';
+import type { Transport } from './transport';
+
+/** ThreadDeps are what a conversation's state machine uses of the app. */
+export interface ThreadDeps {
+  store: Store<AppState>;
+  api: ApiClient;
+  drafts: Drafts;
+  /** The live channel, or null while signed out. */
+  transport: () => Transport | null;
+  /** Whether the live channel is connected now. */
+  connected: () => boolean;
+  toast: (text: string, kind?: 'error' | 'info') => void;
+  /** A snapshot was loaded: update the conversation in the list. */
+  loadedConversation: (c: Conversation) => void;
+  /** Delay before a second resync asked for during one; defaults to 500 ms. */
+  resyncDelayMs?: number;
+  /** Messages per older page; defaults to 100. */
+  olderPageSize?: number;
+}
+
+const NOT_FOUND = 'This conversation does not exist or was deleted.';
+
+/** ConversationThread drives AppState.threads[id], .threadErrors[id] and .busy[id]. */
+export class ConversationThread {
+  private resyncing = false;
+  private resyncAgain = false;
+  private flushing = false;
+
+  constructor(
+    readonly id: string,
+    private readonly deps: ThreadDeps,
+  ) {}
+
+  /** thread is the current value (an empty one until loaded). */
+  get thread(): Thread {
+    return this.deps.store.state.threads[this.id] ?? newThread(this.id);
+  }
+
+  private update(fn: (t: Thread) => Thread, lazy = false): void {
+    const apply = (s: AppState): AppState => {
+      const t = s.threads[this.id];
+      if (!t) return s;
+      const next = fn(t);
+      return next === t ? s : { ...s, threads: { ...s.threads, [this.id]: next } };
+    };
+    if (lazy) this.deps.store.setLazy(apply);
+    else this.deps.store.set(apply);
+  }
+
+  /** ensure makes the thread exist in the store (opening it shows "Loading…"). */
+  ensure(): void {
+    if (this.deps.store.state.threads[this.id]) return;
+    this.deps.store.set((s) => ({ ...s, threads: { ...s.threads, [this.id]: newThread(this.id) } }));
+  }
+
+  /** adopt puts a conversation just created by this tab in place, loaded and empty. */
+  adopt(conversation: Conversation): void {
+    const t: Thread = { ...newThread(this.id), conversation, loaded: true };
+    this.deps.store.set((s) => ({ ...s, threads: { ...s.threads, [this.id]: t } }));
+  }
+
+  // ---- loading ----
+
+  /** load fetches the newest messages and merges them into what is known. */
+  async load(): Promise<void> {
+    try {
+      const snap = await this.deps.api.conversation(this.id);
+      this.deps.store.set((s) => {
+        const errors = { ...s.threadErrors };
+        delete errors[this.id];
+        const t = mergeSnapshot(s.threads[this.id] ?? newThread(this.id), snap.conversation, snap.messages, snap);
+        return { ...s, threads: { ...s.threads, [this.id]: t }, threadErrors: errors };
+      });
+      this.deps.loadedConversation(snap.conversation);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return;
+      const text =
+        err instanceof ApiError && (err.status === 404 || err.status === 400)
+          ? NOT_FOUND
+          : `Could not load the conversation: ${errorText(err)}`;
+      this.setError(text);
+    }
+  }
+
+  /** loadOlder fetches the page before the oldest loaded message (scrolling up). */
+  async loadOlder(): Promise<void> {
+    const t = this.thread;
+    const before = oldestLoaded(t);
+    if (!t.hasMore || t.loadingOlder || !before) return;
+    this.update((x) => ({ ...x, loadingOlder: true }));
+    try {
+      const page = await this.deps.api.olderMessages(this.id, before, this.deps.olderPageSize ?? 100);
+      this.update((x) => mergeOlder(x, page.messages, page.hasMore ?? false));
+    } catch (err) {
+      this.update((x) => ({ ...x, loadingOlder: false }));
+      if (!(err instanceof ApiError && err.status === 401)) this.deps.toast(`Could not load earlier messages: ${errorText(err)}`, 'error');
+    }
+  }
+
+  private setError(text: string): void {
+    this.deps.store.set((s) => ({ ...s, threadErrors: { ...s.threadErrors, [this.id]: text } }));
+  }
+
+  /** subscribeFailed handles a refused subscribe. */
+  subscribeFailed(code: string): void {
+    if (code === 'bad_seq') void this.resync();
+    else if (code === 'not_found') this.setError(NOT_FOUND);
+  }
+
+  /** resync reloads after a gap and resumes the answer from the applied seq. */
+  async resync(): Promise<void> {
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return;
+    }
+    this.resyncing = true;
+    try {
+      await this.load();
+      this.deps.transport()?.resubscribe(this.id);
+    } finally {
+      this.resyncing = false;
+      if (this.resyncAgain) {
+        this.resyncAgain = false;
+        setTimeout(() => void this.resync(), this.deps.resyncDelayMs ?? 500);
+      }
+    }
+  }
+
+  // ---- live frames ----
+
+  /** message applies a `message` frame. */
+  message(m: Message): void {
+    this.update((t) => upsertMessage(t, m));
+  }
+
+  /** delta applies a `delta` frame (published lazily: one render per throttle interval). */
+  delta(f: DeltaFrame): void {
+    const r = applyDelta(this.thread, f);
+    if (r.result === 'applied') this.update(() => r.thread, true);
+    else if (r.result === 'gap') void this.resync();
+  }
+
+  /** done applies a `done` frame. */
+  done(f: DoneFrame): void {
+    const r = applyDone(this.thread, f);
+    this.update(() => r.thread);
+    if (r.result === 'gap') void this.resync();
+  }
+
+  // ---- sending ----
+
+  /** sendAfterLeaf sends text after the shown path's last stored message. */
+  async sendAfterLeaf(text: string, draftKey: string): Promise<void> {
+    const leaf = leafOf(this.thread);
+    const parent = leaf && !leaf.id.startsWith(PENDING_PREFIX) ? leaf.id : undefined;
+    await this.send(text, parent, draftKey);
+  }
+
+  /**
+   * send shows the message as pending and sends it, or queues it when the
+   * connection is down. parentMessageId "" asks for a new root (an edit of
+   * the first message); undefined lets the server append to the active leaf.
+   */
+  async send(content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
+    const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey };
+    if (draftKey) this.deps.drafts.hold(draftKey, content);
+    this.ensure();
+    this.update((t) => addPending(t, q.clientMessageId, parentMessageId ?? '', content));
+    if (!this.deps.connected()) {
+      this.update((t) => queueSend(t, q));
+      return;
+    }
+    await this.deliver(q);
+  }
+
+  /**
+   * deliver sends one message; it returns false when the connection failed
+   * and the message waits in the queue.
+   */
+  private async deliver(q: QueuedSend): Promise<boolean> {
+    const transport = this.deps.transport();
+    this.setBusy(true);
+    try {
+      if (!transport) throw new ApiError(0, 'network', 'Not connected.');
+      await transport.send({
+        conversationId: this.id,
+        content: q.content,
+        clientMessageId: q.clientMessageId,
+        ...(q.parentMessageId !== undefined ? { parentMessageId: q.parentMessageId } : {}),
+      });
+      this.update((t) => unqueue(t, q.clientMessageId));
+      if (q.draftKey) this.deps.drafts.release(q.draftKey);
+      return true;
+    } catch (err) {
+      if (isConnectionError(err)) {
+        this.update((t) => queueSend(t, q));
+        return false;
+      }
+      this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
+      if (q.draftKey) this.deps.drafts.giveBack(q.draftKey, q.content);
+      this.deps.toast(`Message not sent: ${errorText(err)}`, 'error');
+      return true;
+    } finally {
+      this.setBusy(false);
+    }
+  }
+
+  /** flushQueue sends the waiting messages in order (the connection is back). */
+  async flushQueue(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (let q = this.thread.queued[0]; q; q = this.thread.queued[0]) {
+        if (storedByClientId(this.thread, q.clientMessageId)) {
+          this.update((t) => unqueue(t, q!.clientMessageId));
+          continue;
+        }
+        if (!(await this.deliver(q))) return; // down again: the next connect retries
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** cancelQueued takes a waiting message back into the composer. */
+  cancelQueued(clientMessageId: string): void {
+    const q = this.thread.queued.find((x) => x.clientMessageId === clientMessageId);
+    if (!q) return;
+    this.update((t) => dropPending(unqueue(t, clientMessageId), clientMessageId));
+    if (q.draftKey) this.deps.drafts.giveBack(q.draftKey, q.content);
+  }
+
+  /** regenerate answers the same user message again, as a new version. */
+  async regenerate(messageId: string): Promise<void> {
+    const transport = this.deps.transport();
+    if (!transport) return;
+    this.setBusy(true);
+    try {
+      await transport.regenerate({ conversationId: this.id, messageId });
+    } catch (err) {
+      this.deps.toast(`Could not regenerate: ${errorText(err)}`, 'error');
+    } finally {
+      this.setBusy(false);
+    }
+  }
+
+  /** stop cancels the running answer (for every tab). */
+  async stop(): Promise<void> {
+    const transport = this.deps.transport();
+    if (!transport) return;
+    try {
+      await transport.cancel(this.id);
+    } catch (err) {
+      this.deps.toast(`Could not stop: ${errorText(err)}`, 'error');
+    }
+  }
+
+  /** switchVersion shows the previous or next version of a message. */
+  switchVersion(messageId: string, dir: -1 | 1): void {
+    this.update((t) => stepVersion(t, messageId, dir));
+  }
+
+  private setBusy(on: boolean): void {
+    this.deps.store.set((s) => {
+      const busy = { ...s.busy };
+      if (on) busy[this.id] = true;
+      else delete busy[this.id];
+      return { ...s, busy };
+    });
+  }
+}

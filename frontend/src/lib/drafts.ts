@@ -1,0 +1,82 @@
+// The composer's text per conversation: in the store at once, in
+// localStorage shortly after (and at once before the page goes away), and
+// held in storage while a send is on its way.
+
+import type { Persist } from './persist';
+import type { AppState } from './state';
+import type { Store } from './store';
+
+/** NEW_CHAT is the draft key of a chat that is not created yet. */
+export const NEW_CHAT = 'new';
+
+/** draftKey is the composer's key for a conversation id (or a new chat). */
+export function draftKey(conversationId: string | null): string {
+  return conversationId ?? NEW_CHAT;
+}
+
+/** Drafts keeps composer texts. */
+export class Drafts {
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly store: Store<AppState>,
+    private readonly persist: Persist,
+    private readonly saveDelayMs = 200,
+  ) {}
+
+  /** load puts a key's stored text into the store once. */
+  load(key: string): void {
+    if (this.store.state.drafts[key] !== undefined) return;
+    const text = this.persist.draft(key);
+    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: text } }));
+  }
+
+  /** get returns the composer text of a key, from storage when not loaded yet. */
+  get(key: string): string {
+    return this.store.state.drafts[key] ?? this.persist.draft(key);
+  }
+
+  /** set keeps the text in memory now and in storage shortly. */
+  set(key: string, text: string): void {
+    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: text } }));
+    clearTimeout(this.timers.get(key));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        this.persist.saveDraft(key, text);
+      }, this.saveDelayMs),
+    );
+  }
+
+  /**
+   * hold empties the composer for a send while keeping text in storage until
+   * the server has it: a reload or a closed tab before then finds it again.
+   */
+  hold(key: string, text: string): void {
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+    this.persist.saveDraft(key, text);
+    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: '' } }));
+  }
+
+  /** release stores the composer's current text in place of a held one (the server has the send). */
+  release(key: string): void {
+    if (this.timers.has(key)) return; // a save of newer typing is on its way
+    this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
+  }
+
+  /** giveBack puts a text that could not be sent back into an empty composer. */
+  giveBack(key: string, text: string): void {
+    if (!this.store.state.drafts[key]) this.set(key, text);
+  }
+
+  /** flush saves every pending change now (page hiding, signing out). */
+  flush(): void {
+    for (const [key, timer] of this.timers) {
+      clearTimeout(timer);
+      this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
+    }
+    this.timers.clear();
+  }
+}

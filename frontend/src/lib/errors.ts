@@ -1,0 +1,24 @@
+// How failures read to a person, and which ones a retry can cure.
+
+import { ApiError } from './api';
+
+/** errorText returns a message fit for the user. */
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.status === 429 && err.retryAfter !== undefined) return `${err.message} (try again in ${err.retryAfter} s)`;
+    return err.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * isConnectionError says whether err means the server was not reached or
+ * went away (no answer, a lost socket, a proxy's 502/503/504): the request
+ * may be repeated once connected. An answer from chatd itself (a refused
+ * message, a rate limit) is not one.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof ApiError)) return false;
+  if (err.status === 0) return err.code === 'network' || err.code === 'timeout';
+  return err.status === 502 || err.status === 503 || err.status === 504;
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { COLLAPSE_CHARS, MAX_MESSAGE_CHARS, charCount, isLongMessage, lengthStatus } from './limits';
+
+describe('lengthStatus', () => {
+  const cases: Array<{ name: string; text: string; show: boolean; over: boolean; words?: RegExp }> = [
+    { name: 'short', text: 'hello', show: false, over: false },
+    { name: 'just below the counter', text: 'a'.repeat(27999), show: false, over: false },
+    { name: 'near the limit', text: 'a'.repeat(31000), show: true, over: false, words: /^31,000 \/ 32,000 characters$/ },
+    { name: 'at the limit', text: 'a'.repeat(MAX_MESSAGE_CHARS), show: true, over: false },
+    { name: 'a 39,900-character paste', text: 'a'.repeat(39900), show: true, over: true, words: /^39,900 \/ 32,000 characters: too long to send\. Remove 7,900 characters/ },
+    // 16,001 emoji are 32,002 UTF-16 units but 16,001 characters for the server.
+    { name: 'emoji count once', text: '🙂'.repeat(16001), show: false, over: false },
+    { name: 'emoji over the limit', text: '🙂'.repeat(32001), show: true, over: true },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const s = lengthStatus(c.text);
+      expect(s.show).toBe(c.show);
+      expect(s.over).toBe(c.over);
+      if (c.words) expect(s.text).toMatch(c.words);
+    });
+  }
+
+  it('counts code points as the server does', () => {
+    expect(charCount('é🙂a')).toBe(3);
+  });
+});
+
+describe('isLongMessage', () => {
+  const cases: Array<[string, string, boolean]> = [
+    ['short', 'hello', false],
+    ['at the character limit', 'a'.repeat(COLLAPSE_CHARS), false],
+    ['over the character limit', 'a'.repeat(COLLAPSE_CHARS + 1), true],
+    ['20 lines', Array(20).fill('x').join('\n'), false],
+    ['21 lines', Array(21).fill('x').join('\n'), true],
+  ];
+  for (const [name, text, long] of cases) it(name, () => expect(isLongMessage(text)).toBe(long));
+});

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { emailProblem, fieldProblem, passwordProblem } from './password';
+
+describe('passwordProblem', () => {
+  const cases: Array<[string, string, RegExp | null]> = [
+    ['empty', '', /at least 8 characters/],
+    ['too short', 'abc1234', /too short: 7 characters\. Use at least 8/],
+    ['one character', 'a', /1 character\./],
+    ['8 characters', 'abcd1234', null],
+    ['72 plain bytes', 'a'.repeat(72), null],
+    ['73 plain bytes', 'a'.repeat(73), /too long: it takes 73 bytes, and at most 72 fit/],
+    ['37 accented letters are 74 bytes', 'é'.repeat(37), /too long: it takes 74 bytes/],
+    ['18 emoji are 72 bytes', '🙂'.repeat(18), null],
+    ['4 emoji are 4 characters, too short', '🙂'.repeat(4), /too short: 4 characters/],
+  ];
+  for (const [name, pw, want] of cases) {
+    it(name, () => {
+      const got = passwordProblem(pw);
+      if (want === null) expect(got).toBeNull();
+      else expect(got).toMatch(want);
+    });
+  }
+});
+
+describe('emailProblem', () => {
+  it('asks for an address and refuses what cannot be one', () => {
+    expect(emailProblem('')).toMatch(/Enter your email/);
+    expect(emailProblem('nobody')).toMatch(/does not look like an email/);
+    expect(emailProblem(' a@b.c ')).toBeNull();
+  });
+});
+
+describe('fieldProblem', () => {
+  it('turns the server refusal into plain words, never the raw text', () => {
+    expect(fieldProblem('password: must be at most 72 bytes')).toMatch(/^This password is too long/);
+    expect(fieldProblem('password: must be at least 8 characters')).toMatch(/^This password is too short/);
+    expect(fieldProblem('email: invalid')).toMatch(/email address was not accepted/);
+    expect(fieldProblem('something else')).toBeNull();
+  });
+});

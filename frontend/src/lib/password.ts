@@ -1,0 +1,53 @@
+// The password rules of registration (docs/api.md: 8 characters to 72 bytes,
+// bcrypt's limit), said in plain words before the server is asked.
+
+import { utf8Length } from './utf8';
+
+export const PASSWORD_MIN_CHARS = 8;
+export const PASSWORD_MAX_BYTES = 72;
+
+/** PASSWORD_HINT is shown under the field. */
+export const PASSWORD_HINT = 'At least 8 characters and at most 72 bytes: 72 plain letters or digits, fewer with accents or emoji (2 to 4 bytes each).';
+
+/** passwordProblem explains why a new password is refused, or returns null when it is fine. */
+export function passwordProblem(password: string): string | null {
+  const chars = [...password].length;
+  if (chars < PASSWORD_MIN_CHARS) {
+    return chars === 0
+      ? 'Choose a password of at least 8 characters.'
+      : `This password is too short: ${chars} character${chars === 1 ? '' : 's'}. Use at least 8.`;
+  }
+  const bytes = utf8Length(password);
+  if (bytes > PASSWORD_MAX_BYTES) {
+    return `This password is too long: it takes ${bytes} bytes, and at most 72 fit (plain letters and digits take 1 byte each, accented letters 2, emoji 4). Shorten it.`;
+  }
+  return null;
+}
+
+/** emailProblem explains an address that cannot be one, or returns null. */
+export function emailProblem(email: string): string | null {
+  const e = email.trim();
+  if (!e) return 'Enter your email address.';
+  if (!/^[^\s@]+@[^\s@]+$/.test(e)) return 'This does not look like an email address (name@example.com).';
+  return null;
+}
+
+/**
+ * fieldProblem turns the server's refusal of a field (`invalid_field`,
+ * "password: must be at most 72 bytes") into plain words, or null when the
+ * message names no field this page knows.
+ */
+export function fieldProblem(message: string): string | null {
+  const m = /^\s*(password|email|name)\b/i.exec(message);
+  if (!m) return null;
+  switch (m[1]!.toLowerCase()) {
+    case 'password':
+      return /most|long/i.test(message)
+        ? 'This password is too long: at most 72 bytes fit (plain letters and digits take 1 byte each, accented letters 2, emoji 4). Shorten it.'
+        : 'This password is too short. Use at least 8 characters.';
+    case 'email':
+      return 'This email address was not accepted. Check it and try again.';
+    default:
+      return 'This name was not accepted: use at most 100 characters.';
+  }
+}

@@ -1,0 +1,23 @@
+// Short notices: a toast per event, at most four shown, each hidden after a while.
+
+import type { AppState } from './state';
+import type { Store } from './store';
+
+/** Toaster shows and hides toasts in the store. */
+export class Toaster {
+  private seq = 0;
+
+  constructor(private readonly store: Store<AppState>) {}
+
+  /** show displays text for 4 s (info) or 8 s (error). */
+  show(text: string, kind: 'error' | 'info' = 'info'): void {
+    const id = ++this.seq;
+    this.store.set((s) => ({ ...s, toasts: [...s.toasts.slice(-3), { id, text, kind }] }));
+    setTimeout(() => this.dismiss(id), kind === 'error' ? 8000 : 4000);
+  }
+
+  /** dismiss hides a toast. */
+  dismiss(id: number): void {
+    this.store.set((s) => ({ ...s, toasts: s.toasts.filter((t) => t.id !== id) }));
+  }
+}

@@ -1,0 +1,362 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// busTimeout bounds one bus call made on behalf of a request.
+const busTimeout = 5 * time.Second
+
+// cluster is the hub's side of the Bus: what it owns for the other
+// instances. With a bus of one instance (solo) every method returns at once.
+type cluster struct {
+	bus  Bus
+	self string
+	solo bool
+
+	// busCtx outlives the generations (their done frames must still be
+	// published after Shutdown cancelled them); stopBusWork ends it.
+	busCtx  context.Context
+	stopBus context.CancelFunc
+
+	bgMu    sync.Mutex
+	stopped bool
+	pubs    sync.WaitGroup // publishers of local answers (publish.go)
+	bg      sync.WaitGroup // mirrors and orphan take-overs
+}
+
+func newCluster(bus Bus) cluster {
+	ctx, cancel := context.WithCancel(context.Background())
+	mb, isMem := bus.(*MemBus)
+	return cluster{bus: bus, self: bus.InstanceID(), solo: isMem && mb.solo(), busCtx: ctx, stopBus: cancel}
+}
+
+// spawn runs fn on a goroutine counted in wg, unless bus work was stopped.
+func (cl *cluster) spawn(wg *sync.WaitGroup, fn func()) bool {
+	cl.bgMu.Lock()
+	defer cl.bgMu.Unlock()
+	if cl.stopped {
+		return false
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// stopBusWork ends publishers, mirrors and take-overs and waits for them.
+func (cl *cluster) stopBusWork() {
+	cl.bgMu.Lock()
+	cl.stopped = true
+	cl.bgMu.Unlock()
+	cl.stopBus()
+	cl.pubs.Wait()
+	cl.bg.Wait()
+}
+
+// waitPublished waits until every local answer's frames were published
+// and its lock released, or ctx ends.
+func (cl *cluster) waitPublished(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		cl.pubs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish the last frames to the cluster: %w", ctx.Err())
+	}
+}
+
+// retry calls fn until it succeeds or bus work stops (false), with a
+// backoff from 20ms to 2s; each call gets busTimeout.
+func (h *Hub) retry(what string, fn func(ctx context.Context) error) bool {
+	wait := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(h.busCtx, busTimeout)
+		err := fn(ctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			h.log.Warn("cluster bus call failed; retrying", "call", what, "attempt", attempt, "err", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-h.busCtx.Done():
+			t.Stop()
+			h.log.Error("cluster bus call abandoned at shutdown", "call", what, "err", err)
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// clusterError turns a bus error into the protocol error a client gets.
+func clusterError(err error) error {
+	if errors.Is(err, ErrLockHeld) {
+		return protocol.Errorf(protocol.CodeGenerationRunning,
+			"an answer is already running in this conversation; cancel it or regenerate")
+	}
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		return err
+	}
+	return protocol.Errorf(protocol.CodeUnavailable, "the cluster cannot be reached; try again in a moment")
+}
+
+// lockCluster takes the cluster-wide lock of c for a new answer, whose
+// message id it picks, and keeps it in c.lock for startAnswer. patient
+// waits (up to FinishTimeout) while another answer still holds it: a
+// regenerate has just seen the done of the answer it replaces, whose
+// instance releases the lock right after publishing that done.
+func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient bool) error {
+	if h.solo {
+		return nil
+	}
+	ref := AnswerRef{ConversationID: c.id, MessageID: persistence.NewID(), UserID: userID, Instance: h.self}
+	deadline := time.Now().Add(h.opts.FinishTimeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		actx, cancel := context.WithTimeout(ctx, busTimeout)
+		_, err := h.bus.Acquire(actx, ref)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			c.lock = &ref
+			c.mu.Unlock()
+			return nil
+		}
+		if !patient || !errors.Is(err, ErrLockHeld) || time.Now().After(deadline) {
+			return clusterError(err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// lockedAnswerID is the message id the cluster lock of c was taken for, or "".
+func (c *conv) lockedAnswerID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lock == nil {
+		return ""
+	}
+	return c.lock.MessageID
+}
+
+// abortLock gives up a lock whose answer never started: followers that
+// found it are told (FrameAborted), then it is released.
+func (h *Hub) abortLock(lock *AnswerRef) {
+	if lock == nil {
+		return
+	}
+	a := *lock
+	h.spawn(&h.pubs, func() {
+		f := &protocol.Frame{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}
+		if h.retry("publish abort", func(ctx context.Context) error { return h.bus.Publish(ctx, a, f) }) {
+			h.retry("release lock", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
+		}
+	})
+}
+
+// stopRemote stops the answer running in a conversation on another
+// instance (kind says why) and waits for its done frame, or ctx.
+func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind) error {
+	if h.solo {
+		return nil
+	}
+	a, ok, err := h.bus.Running(ctx, convID)
+	if err != nil {
+		return clusterError(err)
+	}
+	if !ok || a.Instance == h.self {
+		return nil
+	}
+	if err := h.bus.Control(ctx, a, kind); err != nil {
+		// Its instance may have died: the take-over ends it, so wait anyway.
+		h.log.Warn("stop a remote answer", "message", a.MessageID, "instance", a.Instance, "err", err)
+	}
+	if err := h.bus.Follow(ctx, a, func(*protocol.Frame) {}); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for the running answer to stop: %w", ctx.Err())
+		}
+		return clusterError(err)
+	}
+	return nil
+}
+
+// remoteRunningID is the id of the answer the cluster lock of a
+// conversation names, or "" (also when the bus cannot say).
+func (h *Hub) remoteRunningID(convID string) string {
+	if h.solo {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(h.base, busTimeout)
+	defer cancel()
+	a, ok, err := h.bus.Running(ctx, convID)
+	if err != nil || !ok {
+		return ""
+	}
+	return a.MessageID
+}
+
+// broadcast sends a user event to the other instances; a failure is
+// logged (this instance has delivered it already).
+func (h *Hub) broadcast(ev UserEvent) {
+	if h.solo {
+		return
+	}
+	ctx, cancel := context.WithTimeout(h.busCtx, busTimeout)
+	defer cancel()
+	if err := h.bus.Broadcast(ctx, ev); err != nil {
+		h.log.Warn("broadcast to the cluster", "user", ev.UserID, "err", err)
+	}
+}
+
+// BusHealth reports whether the cluster bus is usable (nil with one instance).
+func (h *Hub) BusHealth(ctx context.Context) error {
+	if h.solo {
+		return nil
+	}
+	return h.bus.Health(ctx)
+}
+
+// Drain prepares a rolling restart: it refuses new answers (unavailable)
+// but lets the running ones go on, streaming to their followers here and,
+// over the bus, on other instances (where this instance's tabs reconnect),
+// until they end or ctx ends. Then it ends what still runs as Shutdown
+// does (stored as interrupted, done sent) and waits up to FinishTimeout
+// for that and for the last frames to be published.
+func (h *Hub) Drain(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	idle := make(chan struct{})
+	go func() {
+		h.work.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FinishTimeout)
+	defer cancel()
+	return h.Shutdown(sctx)
+}
+
+// busHandler is the hub as its Bus sees it.
+type busHandler struct{ h *Hub }
+
+// UserEvent implements BusHandler.
+func (b busHandler) UserEvent(ev UserEvent) {
+	switch {
+	case ev.Frame != nil:
+		b.h.deliverUser(ev.UserID, ev.Frame)
+	case ev.Close != nil:
+		b.h.closeUserLocal(ev.UserID, ev.Close.Code, ev.Close.Reason)
+	case ev.Started != nil:
+		b.h.remoteStarted(*ev.Started)
+	}
+}
+
+// Control implements BusHandler.
+func (b busHandler) Control(a AnswerRef, kind ControlKind) {
+	c := b.h.lookup(a.ConversationID)
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	g := c.gen
+	c.mu.Unlock()
+	if g == nil || g.msg.ID != a.MessageID {
+		return
+	}
+	cause := errCancelled
+	if kind == ControlSupersede {
+		cause = errSuperseded
+	}
+	g.cancel(cause)
+}
+
+// Orphaned implements BusHandler.
+func (b busHandler) Orphaned(a AnswerRef) {
+	h := b.h
+	if a.Instance == h.self {
+		return
+	}
+	h.spawn(&h.bg, func() { h.takeOver(a) })
+}
+
+// takeOver ends the answer of a dead instance, if this instance wins its
+// lock: stored as interrupted with its last checkpoint's text, a done frame
+// to its followers everywhere, the lock released.
+func (h *Hub) takeOver(orphan AnswerRef) {
+	var mine AnswerRef
+	var claimErr error
+	if !h.retry("claim orphaned answer", func(ctx context.Context) error {
+		mine, claimErr = h.bus.Claim(ctx, orphan)
+		if errors.Is(claimErr, ErrLockHeld) {
+			return nil // another instance won, or the lock is gone
+		}
+		return claimErr
+	}) || claimErr != nil {
+		return
+	}
+	last := h.interruptOrphan(mine)
+	if last == nil {
+		return
+	}
+	if h.retry("publish the done of an orphaned answer", func(ctx context.Context) error { return h.bus.Publish(ctx, mine, last) }) {
+		h.retry("release an orphaned answer's lock", func(ctx context.Context) error { return h.bus.Release(ctx, mine) })
+	}
+}
+
+// interruptOrphan marks a claimed answer interrupted in the store (if it
+// still streams) and returns the frame that ends its stream: its done, or
+// FrameAborted when its message was never stored. nil: bus work stopped.
+func (h *Hub) interruptOrphan(a AnswerRef) *protocol.Frame {
+	in, ok := h.opts.Store.(MessageInterrupter)
+	if !ok {
+		h.log.Error("the store cannot interrupt one message; an orphaned answer stays streaming",
+			"message", a.MessageID)
+		return nil
+	}
+	var m persistence.Message
+	var gone bool
+	if !h.retry("interrupt an orphaned answer", func(ctx context.Context) error {
+		var err error
+		m, err = in.InterruptMessage(ctx, a.UserID, a.MessageID, "The server answering stopped; the text so far is kept.", time.Now())
+		gone = errors.Is(err, persistence.ErrNotFound)
+		if gone {
+			return nil
+		}
+		return err
+	}) {
+		return nil
+	}
+	if gone {
+		return &protocol.Frame{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}
+	}
+	h.log.Info("answer of a dead instance ended", "message", a.MessageID, "conversation", a.ConversationID,
+		"status", m.Status, "bytes", len(m.Content))
+	return protocol.Done(m, storedError(m))
+}

@@ -1,0 +1,444 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// liveFrames are the frames of answer id a tab applies (message, delta, done).
+func liveFrames(frames []*protocol.Frame, id string) [][]byte {
+	var out [][]byte
+	for _, f := range frames {
+		if f.MessageID == id && (f.Type == protocol.TypeMessage || f.Type == protocol.TypeDelta || f.Type == protocol.TypeDone) {
+			out = append(out, f.Data)
+		}
+	}
+	return out
+}
+
+// TestClusterFollowRemoteAnswer: a tab on B following a conversation sees
+// the answer running on A live, frame for frame the bytes A's own tab gets,
+// with exactly one done; a tab joining on B mid-answer is caught up with no
+// gap and no duplicate.
+func TestClusterFollowRemoteAnswer(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+
+	res := tc.send(t, a, onA, conv.ID, "hello")
+	run := a.model.next(t)
+	run.say(t, "héllo ", "wörld ")
+	onB.waitText(t, res.MessageID, "héllo wörld ")
+
+	late := tc.follow(t, b, "b2", conv.ID) // joins mid-answer
+	late.waitText(t, res.MessageID, "héllo wörld ")
+	run.say(t, "中文 ", "🙂")
+	close(run.tokens)
+
+	const want = "héllo wörld 中文 🙂"
+	for _, s := range []*tab{onA, onB, late} {
+		if st := s.waitDone(t, res.MessageID); st != "complete" {
+			t.Fatalf("tab %s: done status %q", s.id, st)
+		}
+		frames, _ := s.snapshot()
+		text, dones, err := answerOf(frames, res.MessageID, 0)
+		if err != nil || text != want || dones != 1 {
+			t.Fatalf("tab %s: text %q dones %d err %v\n%s", s.id, text, dones, err, dump(frames))
+		}
+	}
+	fa, _ := onA.snapshot()
+	fb, _ := onB.snapshot()
+	la, lb := liveFrames(fa, res.MessageID), liveFrames(fb, res.MessageID)
+	if len(la) != len(lb) {
+		t.Fatalf("A's tab got %d frames, B's %d", len(la), len(lb))
+	}
+	for i := range la {
+		if !bytes.Equal(la[i], lb[i]) {
+			t.Fatalf("frame %d differs:\nA %s\nB %s", i, la[i], lb[i])
+		}
+	}
+	if countType(fb, "", protocol.TypeMessage) != 2 { // the user's message and the answer
+		t.Fatalf("B's tab got %d message frames, want 2:\n%s", countType(fb, "", protocol.TypeMessage), dump(fb))
+	}
+	tc.waitUnlocked(t, conv.ID)
+	if m := tc.message(t, res.MessageID); m.Status != persistence.StatusComplete || m.Content != want {
+		t.Fatalf("stored %q %q", m.Status, m.Content)
+	}
+}
+
+// TestClusterResumeOnThirdHub: a tab that had part of an answer running on
+// A reconnects to C (which follows nothing yet) and resumes by messageId and
+// lastSeq: it gets exactly the rest. A second resume on C, now that C
+// mirrors the answer, is caught up from the mirror. A cursor inside a
+// character is refused.
+func TestClusterResumeOnThirdHub(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B", "C")
+	a, b, c := tc.hubs[0], tc.hubs[1], tc.hubs[2]
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	run := a.model.next(t)
+	run.say(t, "naïve ", "café ")
+	onB.waitText(t, res.MessageID, "naïve café ")
+	lastSeq := int64(len("naïve "))
+
+	resume := func(name string, seq int64) (*tab, error) {
+		s := newTab(tc.user.ID, name)
+		t.Cleanup(func() { c.Detach(s) })
+		err := c.Subscribe(context.Background(), s, tc.user.ID,
+			SubscribeRequest{ConversationID: conv.ID, MessageID: res.MessageID, LastSeq: &seq})
+		return s, err
+	}
+	first, err := resume("c1", lastSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.waitUntil(t, "ack", func(fs []*protocol.Frame, _ protocol.CloseCode) bool { return countType(fs, "", protocol.TypeAck) == 1 })
+	run.say(t, "€uro ")
+	second, err := resume("c2", int64(len("naïve café ")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.waitUntil(t, "the rest", func(fs []*protocol.Frame, _ protocol.CloseCode) bool {
+		text, _, err := answerOf(fs, res.MessageID, int64(len("naïve café ")))
+		return err == nil && text == "€uro "
+	})
+	if _, err := resume("c3", 3); errCode(err) != protocol.CodeBadSeq { // inside "ï"
+		t.Fatalf("resume inside a character: %v, want bad_seq", err)
+	}
+	run.say(t, "日本語")
+	close(run.tokens)
+	for s, from := range map[*tab]int64{first: lastSeq, second: int64(len("naïve café "))} {
+		s.waitDone(t, res.MessageID)
+		frames, _ := s.snapshot()
+		text, dones, err := answerOf(frames, res.MessageID, from)
+		want := "naïve café €uro 日本語"[from:]
+		if err != nil || text != want || dones != 1 {
+			t.Fatalf("tab %s resumed at %d: text %q (want %q) dones %d err %v\n%s", s.id, from, text, want, dones, err, dump(frames))
+		}
+		if n := countType(frames, res.MessageID, protocol.TypeMessage); n != 0 {
+			t.Fatalf("tab %s resumed but got %d message frames", s.id, n)
+		}
+	}
+}
+
+// TestClusterStopFromAnotherHub: cancel and regenerate sent to B stop the
+// answer running on A (its upstream request is aborted within 1s); each
+// answer gets exactly one done on every tab; the regenerated answer runs on
+// B under the cluster lock.
+func TestClusterStopFromAnotherHub(t *testing.T) {
+	t.Parallel()
+	for _, regenerate := range []bool{false, true} {
+		name := "cancel"
+		if regenerate {
+			name = "regenerate"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A", "B")
+			a, b := tc.hubs[0], tc.hubs[1]
+			conv := tc.conversation(t)
+			onA := tc.follow(t, a, "a1", conv.ID)
+			onB := tc.follow(t, b, "b1", conv.ID)
+			res := tc.send(t, a, onA, conv.ID, "hi")
+			run := a.model.next(t)
+			run.say(t, "partial ")
+			onB.waitText(t, res.MessageID, "partial ")
+
+			start := time.Now()
+			var newID string
+			if regenerate {
+				r, err := b.Regenerate(context.Background(), onB, tc.user.ID, RegenerateRequest{ConversationID: conv.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				newID = r.MessageID
+			} else if err := b.Cancel(context.Background(), tc.user.ID, conv.ID); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-run.aborted:
+				if d := time.Since(start); d > time.Second {
+					t.Fatalf("upstream aborted after %v", d)
+				}
+			case <-time.After(time.Second):
+				t.Fatal("the upstream request on A was not aborted within 1s")
+			}
+			for _, s := range []*tab{onA, onB} {
+				if st := s.waitDone(t, res.MessageID); st != "cancelled" {
+					t.Fatalf("tab %s: done %q", s.id, st)
+				}
+			}
+			if m := tc.message(t, res.MessageID); m.Status != persistence.StatusCancelled || m.Content != "partial " {
+				t.Fatalf("stored %q %q", m.Status, m.Content)
+			}
+			if regenerate {
+				again := b.model.next(t) // the new answer runs on B
+				if lock, _ := tc.mem.Lock(conv.ID); lock.Instance != "B" || lock.MessageID != newID {
+					t.Fatalf("lock %+v, want B running %s", lock, newID)
+				}
+				again.say(t, "fresh")
+				close(again.tokens)
+				for _, s := range []*tab{onA, onB} {
+					s.waitText(t, newID, "fresh")
+					s.waitDone(t, newID)
+				}
+			}
+			tc.waitUnlocked(t, conv.ID)
+			for _, s := range []*tab{onA, onB} {
+				frames, _ := s.snapshot()
+				for _, id := range []string{res.MessageID, newID} {
+					if id != "" && countType(frames, id, protocol.TypeDone) != 1 {
+						t.Fatalf("tab %s: %d dones for %s\n%s", s.id, countType(frames, id, protocol.TypeDone), id, dump(frames))
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestClusterConcurrentSends: two sends into one conversation on two hubs
+// at the same moment start one answer; the other is refused with
+// generation_running and stores nothing.
+func TestClusterConcurrentSends(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	conv := tc.conversation(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	results := make([]Result, 2)
+	gate := make(chan struct{})
+	for i, h := range tc.hubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			results[i], errs[i] = h.Send(context.Background(), nil, tc.user.ID,
+				SendRequest{ConversationID: conv.ID, Content: "race " + h.name})
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatal("both sends started an answer")
+			}
+			winner = i
+		case errCode(err) != protocol.CodeGenerationRunning:
+			t.Fatalf("send on %s: %v, want generation_running", tc.hubs[i].name, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no send started: %v", errs)
+	}
+	run := tc.hubs[winner].model.next(t)
+	close(run.tokens)
+	tc.waitStored(t, results[winner].MessageID, "complete", func(m persistence.Message) bool { return m.Status.Final() })
+	msgs, err := tc.store.Messages(context.Background(), tc.user.ID, conv.ID)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("stored %d messages (%v), want the winner's question and answer", len(msgs), err)
+	}
+}
+
+// TestClusterUserEvents: conversation frames and close-user reach every
+// connection of the user on every hub, once.
+func TestClusterUserEvents(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B", "C")
+	tabs := make([]*tab, len(tc.hubs))
+	for i, h := range tc.hubs {
+		tabs[i] = newTab(tc.user.ID, "t"+h.name)
+		h.Register(tabs[i])
+	}
+	conv := tc.conversation(t)
+	tc.hubs[0].ConversationChanged(tc.user.ID, "updated", conv)
+	for _, s := range tabs {
+		s.waitUntil(t, "conversation frame", func(fs []*protocol.Frame, _ protocol.CloseCode) bool {
+			return countType(fs, "", protocol.TypeConversation) == 1
+		})
+	}
+	tc.hubs[1].CloseUser(tc.user.ID)
+	for _, s := range tabs {
+		s.waitUntil(t, "close 4401", func(_ []*protocol.Frame, closed protocol.CloseCode) bool {
+			return closed == protocol.CloseUnauthorized
+		})
+		frames, _ := s.snapshot()
+		if n := countType(frames, "", protocol.TypeConversation); n != 1 {
+			t.Fatalf("tab %s got %d conversation frames", s.id, n)
+		}
+	}
+}
+
+// TestClusterOwnerCrash: A dies mid-answer (its lease expires); exactly one
+// other hub stores the answer interrupted with the last checkpoint's text,
+// every follower on B and C gets one done interrupted, the lock is
+// released and a new answer can start.
+func TestClusterOwnerCrash(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B", "C")
+	a, b, c := tc.hubs[0], tc.hubs[1], tc.hubs[2]
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	onC := tc.follow(t, c, "c1", conv.ID)
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	run := a.model.next(t)
+	run.say(t, "kept ", "text ")
+	onC.waitText(t, res.MessageID, "kept text ")
+	tc.waitStored(t, res.MessageID, "checkpoint", func(m persistence.Message) bool { return m.Content == "kept text " })
+
+	a.crashed = true
+	tc.mem.Crash("A")
+	for _, s := range []*tab{onB, onC} {
+		if st := s.waitDone(t, res.MessageID); st != "interrupted" {
+			t.Fatalf("tab %s: done %q", s.id, st)
+		}
+		frames, _ := s.snapshot()
+		if n := countType(frames, res.MessageID, protocol.TypeDone); n != 1 {
+			t.Fatalf("tab %s: %d dones", s.id, n)
+		}
+	}
+	m := tc.message(t, res.MessageID)
+	if m.Status != persistence.StatusInterrupted || m.Content != "kept text " {
+		t.Fatalf("stored %q %q", m.Status, m.Content)
+	}
+	tc.waitUnlocked(t, conv.ID)
+	next := tc.send(t, b, onB, conv.ID, "again")
+	again := b.model.next(t)
+	close(again.tokens)
+	onC.waitDone(t, next.MessageID)
+}
+
+// TestClusterDrain: a draining hub refuses new answers but keeps streaming
+// its running one to followers on other hubs until it ends; Drain returns
+// then. An answer longer than the drain's grace ends interrupted.
+func TestClusterDrain(t *testing.T) {
+	t.Parallel()
+	for _, finishes := range []bool{true, false} {
+		name := "answer ends within the grace"
+		if !finishes {
+			name = "grace runs out"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A", "B")
+			a, b := tc.hubs[0], tc.hubs[1]
+			conv := tc.conversation(t)
+			onB := tc.follow(t, b, "b1", conv.ID)
+			res := tc.send(t, a, nil, conv.ID, "hi")
+			run := a.model.next(t)
+			run.say(t, "before ")
+			onB.waitText(t, res.MessageID, "before ")
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			drained := make(chan error, 1)
+			go func() { drained <- a.Drain(ctx) }()
+			waitFor(t, "the drain to begin", a.isClosing)
+			other := tc.conversation(t)
+			if _, err := a.Send(context.Background(), nil, tc.user.ID, SendRequest{ConversationID: other.ID, Content: "x"}); errCode(err) != protocol.CodeUnavailable {
+				t.Fatalf("send while draining: %v, want unavailable", err)
+			}
+			run.say(t, "during")
+			onB.waitText(t, res.MessageID, "before during")
+			want := "complete"
+			if finishes {
+				close(run.tokens)
+			} else {
+				want = "interrupted"
+				cancel()
+			}
+			if st := onB.waitDone(t, res.MessageID); st != want {
+				t.Fatalf("done %q, want %q", st, want)
+			}
+			select {
+			case err := <-drained:
+				if err != nil {
+					t.Fatalf("Drain: %v", err)
+				}
+			case <-time.After(waitLimit):
+				t.Fatal("Drain did not return")
+			}
+			tc.waitUnlocked(t, conv.ID)
+			if m := tc.message(t, res.MessageID); string(m.Status) != want || m.Content != "before during" {
+				t.Fatalf("stored %q %q", m.Status, m.Content)
+			}
+		})
+	}
+}
+
+// waitFor polls cond until it holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen", what)
+		}
+		time.Sleep(time.Millisecond) // polling, not synchronising
+	}
+}
+
+// TestClusterBusDown: with the bus down, the owner's tabs keep their
+// answer, followers elsewhere get an error frame and are closed so they
+// reconnect, and sends are refused with unavailable. When the bus is back,
+// the stream catches up: a tab resuming on another hub gets the rest and
+// the done, and new answers start again.
+func TestClusterBusDown(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, onA, conv.ID, "hi")
+	run := a.model.next(t)
+	run.say(t, "one ")
+	onB.waitText(t, res.MessageID, "one ")
+
+	tc.mem.SetDown(true)
+	onB.waitUntil(t, "error unavailable and close", func(fs []*protocol.Frame, closed protocol.CloseCode) bool {
+		return closed == protocol.CloseGoingAway && countType(fs, "", protocol.TypeError) == 1
+	})
+	run.say(t, "two ")
+	onA.waitText(t, res.MessageID, "one two ")
+	other := tc.conversation(t)
+	for _, h := range tc.hubs {
+		_, err := h.Send(context.Background(), nil, tc.user.ID, SendRequest{ConversationID: other.ID, Content: "x"})
+		if errCode(err) != protocol.CodeUnavailable {
+			t.Fatalf("send on %s with the bus down: %v, want unavailable", h.name, err)
+		}
+	}
+	close(run.tokens)
+	if st := onA.waitDone(t, res.MessageID); st != "complete" {
+		t.Fatalf("owner's tab: done %q", st)
+	}
+
+	tc.mem.SetDown(false)
+	tc.waitUnlocked(t, conv.ID) // the owner published the rest and released the lock
+	seq := int64(len("one "))
+	back := newTab(tc.user.ID, "b2")
+	if err := b.Subscribe(context.Background(), back, tc.user.ID,
+		SubscribeRequest{ConversationID: conv.ID, MessageID: res.MessageID, LastSeq: &seq}); err != nil {
+		t.Fatal(err)
+	}
+	back.waitDone(t, res.MessageID)
+	frames, _ := back.snapshot()
+	if text, dones, err := answerOf(frames, res.MessageID, seq); err != nil || text != "two " || dones != 1 {
+		t.Fatalf("resumed after the outage: %q %d %v", text, dones, err)
+	}
+	tc.send(t, b, back, other.ID, "works again")
+	close(b.model.next(t).tokens)
+}

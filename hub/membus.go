@@ -1,0 +1,304 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"chatd/hub/protocol"
+)
+
+// MemCluster is an in-memory Bus engine: the members it hands out (Join)
+// share its locks, answer streams and events, within one process. With one
+// member (NewLocalBus) it is a single chatd process, today's behaviour; with
+// several it is a cluster of hubs in one process for tests, with faults to
+// inject (SetDown, Crash). Streams are kept until the cluster is dropped.
+type MemCluster struct {
+	solo bool // one member: the hub skips publishing, nobody could follow
+
+	mu      sync.Mutex
+	members map[string]*MemBus
+	locks   map[string]AnswerRef  // by conversation id
+	streams map[string]*memStream // by message id
+	down    bool
+	wake    chan struct{} // closed and replaced when anything changes
+}
+
+type memStream struct {
+	frames []*protocol.Frame
+}
+
+// NewMemCluster returns an empty in-memory cluster.
+func NewMemCluster() *MemCluster {
+	return &MemCluster{members: make(map[string]*MemBus), locks: make(map[string]AnswerRef),
+		streams: make(map[string]*memStream), wake: make(chan struct{})}
+}
+
+// NewLocalBus returns the bus of a single chatd process: a cluster of one,
+// which the hub recognises so that it publishes nothing.
+func NewLocalBus() *MemBus {
+	c := NewMemCluster()
+	c.solo = true
+	return c.Join("local")
+}
+
+// Join adds a member (an instance) named id; the id must be new.
+func (c *MemCluster) Join(id string) *MemBus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.members[id]; ok {
+		panic("membus: instance " + id + " joined twice")
+	}
+	b := &MemBus{c: c, id: id}
+	c.members[id] = b
+	return b
+}
+
+// SetDown makes the whole bus unreachable (true) or reachable again (false):
+// while down, every call fails with ErrBusUnavailable and every Follow
+// returns it.
+func (c *MemCluster) SetDown(down bool) {
+	c.mu.Lock()
+	c.down = down
+	c.changedLocked()
+	c.mu.Unlock()
+}
+
+// Crash lets the lease of instance id expire, as if its process died: from
+// then on its calls fail with ErrBusUnavailable (it is cut off), and every
+// live member is told (Orphaned) of each lock it held, so exactly one of
+// them, through Claim, ends each answer.
+func (c *MemCluster) Crash(id string) {
+	c.mu.Lock()
+	b := c.members[id]
+	if b == nil || b.dead.Load() {
+		c.mu.Unlock()
+		return
+	}
+	b.dead.Store(true)
+	c.changedLocked()
+	var orphans []AnswerRef
+	for _, a := range c.locks {
+		if a.Instance == id {
+			orphans = append(orphans, a)
+		}
+	}
+	live := c.liveLocked("")
+	c.mu.Unlock()
+	for _, m := range live {
+		for _, a := range orphans {
+			if h := m.handler(); h != nil {
+				h.Orphaned(a)
+			}
+		}
+	}
+}
+
+// Lock returns the holder of a conversation's lock, for tests.
+func (c *MemCluster) Lock(conversationID string) (AnswerRef, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.locks[conversationID]
+	return a, ok
+}
+
+// changedLocked wakes every Follow; c.mu is held.
+func (c *MemCluster) changedLocked() {
+	close(c.wake)
+	c.wake = make(chan struct{})
+}
+
+// liveLocked returns the members whose lease is live, but except.
+func (c *MemCluster) liveLocked(except string) []*MemBus {
+	var live []*MemBus
+	for id, m := range c.members {
+		if id != except && !m.dead.Load() {
+			live = append(live, m)
+		}
+	}
+	return live
+}
+
+// MemBus is one member of a MemCluster; it implements Bus.
+type MemBus struct {
+	c    *MemCluster
+	id   string
+	h    atomic.Pointer[BusHandler]
+	dead atomic.Bool // its lease expired (Crash)
+}
+
+var _ Bus = (*MemBus)(nil)
+
+func (b *MemBus) handler() BusHandler {
+	if p := b.h.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// InstanceID implements Bus.
+func (b *MemBus) InstanceID() string { return b.id }
+
+// Attach implements Bus.
+func (b *MemBus) Attach(h BusHandler) { b.h.Store(&h) }
+
+// usableLocked reports ErrBusUnavailable when the bus is down or b crashed; c.mu is held.
+func (b *MemBus) usableLocked() error {
+	switch {
+	case b.c.down:
+		return fmt.Errorf("membus: %w: the bus is down", ErrBusUnavailable)
+	case b.dead.Load():
+		return fmt.Errorf("membus: %w: instance %s lost its lease", ErrBusUnavailable, b.id)
+	}
+	return nil
+}
+
+// Acquire implements Bus.
+func (b *MemBus) Acquire(_ context.Context, a AnswerRef) (AnswerRef, error) {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return AnswerRef{}, err
+	}
+	if cur, ok := b.c.locks[a.ConversationID]; ok {
+		return cur, fmt.Errorf("conversation %s: %w by %s on %s", a.ConversationID, ErrLockHeld, cur.MessageID, cur.Instance)
+	}
+	b.c.locks[a.ConversationID] = a
+	return a, nil
+}
+
+// Release implements Bus.
+func (b *MemBus) Release(_ context.Context, a AnswerRef) error {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return err
+	}
+	if b.c.locks[a.ConversationID] == a {
+		delete(b.c.locks, a.ConversationID)
+	}
+	return nil
+}
+
+// Running implements Bus.
+func (b *MemBus) Running(_ context.Context, conversationID string) (AnswerRef, bool, error) {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return AnswerRef{}, false, err
+	}
+	a, ok := b.c.locks[conversationID]
+	return a, ok, nil
+}
+
+// Claim implements Bus.
+func (b *MemBus) Claim(_ context.Context, orphan AnswerRef) (AnswerRef, error) {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return AnswerRef{}, err
+	}
+	if b.c.locks[orphan.ConversationID] != orphan {
+		return AnswerRef{}, fmt.Errorf("claim %s: %w", orphan.MessageID, ErrLockHeld)
+	}
+	mine := orphan
+	mine.Instance = b.id
+	b.c.locks[orphan.ConversationID] = mine
+	return mine, nil
+}
+
+// Publish implements Bus.
+func (b *MemBus) Publish(_ context.Context, a AnswerRef, f *protocol.Frame) error {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return err
+	}
+	s := b.c.stream(a.MessageID)
+	s.frames = append(s.frames, f)
+	b.c.changedLocked()
+	return nil
+}
+
+// stream returns the stream of an answer, created if needed; c.mu is held.
+func (c *MemCluster) stream(messageID string) *memStream {
+	s := c.streams[messageID]
+	if s == nil {
+		s = &memStream{}
+		c.streams[messageID] = s
+	}
+	return s
+}
+
+// Follow implements Bus.
+func (b *MemBus) Follow(ctx context.Context, a AnswerRef, fn func(*protocol.Frame)) error {
+	next := 0
+	for {
+		b.c.mu.Lock()
+		if err := b.usableLocked(); err != nil {
+			b.c.mu.Unlock()
+			return err
+		}
+		frames := b.c.stream(a.MessageID).frames[next:]
+		next += len(frames)
+		wake := b.c.wake
+		b.c.mu.Unlock()
+		for _, f := range frames {
+			fn(f)
+			if f.Type == protocol.TypeDone || f.Type == FrameAborted {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+// Control implements Bus.
+func (b *MemBus) Control(_ context.Context, a AnswerRef, kind ControlKind) error {
+	b.c.mu.Lock()
+	err := b.usableLocked()
+	target := b.c.members[a.Instance]
+	b.c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if target == nil || target.dead.Load() {
+		return fmt.Errorf("control %s: %w: instance %s is gone", a.MessageID, ErrBusUnavailable, a.Instance)
+	}
+	if h := target.handler(); h != nil {
+		h.Control(a, kind)
+	}
+	return nil
+}
+
+// Broadcast implements Bus.
+func (b *MemBus) Broadcast(_ context.Context, ev UserEvent) error {
+	b.c.mu.Lock()
+	err := b.usableLocked()
+	others := b.c.liveLocked(b.id)
+	b.c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, m := range others {
+		if h := m.handler(); h != nil {
+			h.UserEvent(ev)
+		}
+	}
+	return nil
+}
+
+// Health implements Bus.
+func (b *MemBus) Health(context.Context) error {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	return b.usableLocked()
+}
+
+// solo reports whether b is a cluster of one (nobody else could follow).
+func (b *MemBus) solo() bool { return b.c.solo }

@@ -1,0 +1,266 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"chatd/hub"
+)
+
+// opTimeout bounds one NATS round trip when the caller's context allows more.
+const opTimeout = 5 * time.Second
+
+// Bus is a hub.Bus over NATS JetStream; see the package doc. Its methods
+// are safe for concurrent use.
+type Bus struct {
+	opts Options
+	log  *slog.Logger
+	id   string
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	h    atomic.Pointer[hub.BusHandler]
+
+	res     atomic.Pointer[resources] // set once JetStream is provisioned
+	provErr atomic.Pointer[error]     // why it is not yet
+	conn    connState
+	lease   *leaseView
+	locks   *lockView
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	subs   []*nats.Subscription
+}
+
+var _ hub.Bus = (*Bus)(nil)
+
+// New connects to NATS and starts the bus's background work: provisioning
+// the buckets and the stream (retried until NATS answers), renewing the
+// lease and watching the other instances. It returns at once even when NATS
+// is unreachable; Health says when the bus is usable. Close ends it.
+func New(opts Options) (*Bus, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	b := &Bus{opts: opts, id: opts.InstanceID,
+		log: opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID))}
+	b.conn.init(opts.OutageGrace)
+	b.lease = newLeaseView(opts.LeaseTTL)
+	b.locks = newLockView()
+	nc, err := nats.Connect(strings.Join(opts.URLs, ","), b.natsOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: connect to %s: %w", strings.Join(opts.URLs, ","), err)
+	}
+	b.nc = nc
+	if nc.IsConnected() {
+		b.conn.up()
+	}
+	if b.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
+	}
+	if err := b.subscribe(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.run(b.ctx)
+	}()
+	return b, nil
+}
+
+func (b *Bus) natsOptions() []nats.Option {
+	o := []nats.Option{
+		nats.Name("chatd " + b.id),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.CustomReconnectDelay(backoff),
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.conn.lost()
+			b.log.Warn("NATS connection lost", slog.Any("err", err))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.conn.up()
+			b.log.Info("NATS connection back", slog.String("server", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ConnectHandler(func(*nats.Conn) { b.conn.up() }),
+		nats.ClosedHandler(func(*nats.Conn) { b.conn.lost() }),
+	}
+	switch {
+	case b.opts.CredsFile != "":
+		o = append(o, nats.UserCredentials(b.opts.CredsFile))
+	case b.opts.User != "":
+		o = append(o, nats.UserInfo(b.opts.User, b.opts.Password))
+	case b.opts.Token != "":
+		o = append(o, nats.Token(b.opts.Token))
+	}
+	if b.opts.TLSCAFile != "" {
+		o = append(o, nats.RootCAs(b.opts.TLSCAFile))
+	}
+	return o
+}
+
+// backoff is the wait before reconnect attempt n: 50ms doubling up to 2s.
+func backoff(attempts int) time.Duration {
+	d := 50 * time.Millisecond << min(attempts, 6)
+	return min(d, 2*time.Second)
+}
+
+// InstanceID implements hub.Bus.
+func (b *Bus) InstanceID() string { return b.id }
+
+// Attach implements hub.Bus.
+func (b *Bus) Attach(h hub.BusHandler) { b.h.Store(&h) }
+
+func (b *Bus) handler() hub.BusHandler {
+	if p := b.h.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Health implements hub.Bus: nil when connected (or lost for less than
+// OutageGrace), provisioned, and this instance's lease renewed within LeaseTTL.
+func (b *Bus) Health(context.Context) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	if age := b.lease.sinceRenewed(); age > b.opts.LeaseTTL {
+		return fmt.Errorf("natsbus: %w: lease of %s not renewed for %s", hub.ErrBusUnavailable, b.id, age.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// usable returns the resources, or an error wrapping hub.ErrBusUnavailable
+// when the connection is down or JetStream is not provisioned yet.
+func (b *Bus) usable() error {
+	if err := b.conn.err(); err != nil {
+		return err
+	}
+	if b.res.Load() == nil {
+		return fmt.Errorf("natsbus: %w: JetStream not set up yet: %v", hub.ErrBusUnavailable, b.provisionErr())
+	}
+	return nil
+}
+
+// Close stops renewing, deletes this instance's lease (its answers must have
+// ended: the hub drains before), and closes the connection.
+func (b *Bus) Close(ctx context.Context) error {
+	b.cancel()
+	b.wg.Wait()
+	var err error
+	if r := b.res.Load(); r != nil && b.nc.IsConnected() {
+		dctx, cancel := opContext(ctx)
+		err = r.leases.Delete(dctx, token(b.id))
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("natsbus: delete lease of %s: %w", b.id, err)
+		}
+	}
+	if derr := b.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+		err = errors.Join(err, derr)
+	}
+	return err
+}
+
+// Kill drops the connection at once without deleting the lease or ending
+// anything, as a crashed process would (for tests of crash recovery).
+func (b *Bus) Kill() {
+	b.cancel()
+	b.nc.Close()
+	b.wg.Wait()
+}
+
+// opContext bounds one round trip by opTimeout within ctx.
+func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, opTimeout)
+}
+
+// unavailable wraps err, a failed NATS call, as hub.ErrBusUnavailable.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("natsbus: %s: %w: %w", what, hub.ErrBusUnavailable, err)
+}
+
+// connState tracks the connection: the bus counts as down once it has been
+// lost for longer than grace.
+type connState struct {
+	grace  time.Duration
+	mu     sync.Mutex
+	lostAt time.Time // zero while connected
+	downCh chan struct{}
+	timer  *time.Timer
+}
+
+func (c *connState) init(grace time.Duration) {
+	c.grace = grace
+	c.downCh = make(chan struct{})
+	c.lost() // not connected yet
+}
+
+func (c *connState) lost() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.lostAt.IsZero() && c.timer != nil {
+		return
+	}
+	if c.lostAt.IsZero() {
+		c.lostAt = time.Now()
+	}
+	ch := c.downCh
+	c.timer = time.AfterFunc(c.grace, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.lostAt.IsZero() && c.downCh == ch {
+			close(ch)
+		}
+	})
+}
+
+func (c *connState) up() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.lostAt = time.Time{}
+	select {
+	case <-c.downCh:
+		c.downCh = make(chan struct{}) // it was declared down: a new episode starts
+	default:
+	}
+}
+
+// down returns a channel closed once the current connection is declared down.
+func (c *connState) down() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.downCh
+}
+
+// err returns why the bus is down, or nil (also while lost within grace).
+func (c *connState) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lostAt.IsZero() {
+		return nil
+	}
+	if since := time.Since(c.lostAt); since >= c.grace {
+		return fmt.Errorf("natsbus: %w: no NATS connection for %s", hub.ErrBusUnavailable, since.Round(time.Millisecond))
+	}
+	return nil
+}

@@ -1,0 +1,374 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"chatd/hub"
+	"chatd/hub/natsbus/natstest"
+	"chatd/hub/protocol"
+)
+
+// recorder is a hub.BusHandler that records what the bus calls.
+type recorder struct {
+	mu       sync.Mutex
+	events   []hub.UserEvent
+	controls []controlMsg
+	orphans  []hub.AnswerRef
+	changed  chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
+
+func (r *recorder) note() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) UserEvent(ev hub.UserEvent) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+	r.note()
+}
+
+func (r *recorder) Control(a hub.AnswerRef, kind hub.ControlKind) {
+	r.mu.Lock()
+	r.controls = append(r.controls, controlMsg{Answer: a, Kind: kind})
+	r.mu.Unlock()
+	r.note()
+}
+
+func (r *recorder) Orphaned(a hub.AnswerRef) {
+	r.mu.Lock()
+	r.orphans = append(r.orphans, a)
+	r.mu.Unlock()
+	r.note()
+}
+
+// waitFor polls cond (under r.mu) until it holds or ctx ends.
+func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for {
+		r.mu.Lock()
+		ok := cond()
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-r.changed:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// newBus connects an instance to the cluster; it is closed when the test ends.
+func newBus(t *testing.T, c *natstest.Cluster, id string, ttl time.Duration) (*Bus, *recorder) {
+	t.Helper()
+	b, err := New(Options{URLs: c.URLs(), InstanceID: id, User: "chatd", Password: "pw",
+		LeaseTTL: ttl, OutageGrace: 500 * time.Millisecond, Stream: StreamLimits{MaxBytes: 64 << 20}})
+	if err != nil {
+		t.Fatalf("new bus %s: %v", id, err)
+	}
+	rec := newRecorder()
+	b.Attach(rec)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	return b, rec
+}
+
+// waitHealthy waits until every bus reports itself usable.
+func waitHealthy(t *testing.T, ctx context.Context, buses ...*Bus) {
+	t.Helper()
+	for _, b := range buses {
+		for b.Health(ctx) != nil {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("bus %s not healthy: %v", b.id, b.Health(ctx))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// waitJudging waits until b may declare other instances dead (a full
+// lease TTL of renewals).
+func waitJudging(t *testing.T, ctx context.Context, b *Bus) {
+	t.Helper()
+	for {
+		if _, ok := b.lease.judging(); ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("bus %s never judges leases", b.id)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func startCluster(t *testing.T) *natstest.Cluster {
+	return natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+}
+
+func answer(conv, msg, inst string) hub.AnswerRef {
+	return hub.AnswerRef{ConversationID: conv, MessageID: msg, UserID: "u1", Instance: inst}
+}
+
+// TestLocks covers the conversation lock across three instances: one
+// Acquire wins among concurrent ones, the others learn the holder, Release
+// is a compare-and-delete, and exactly one Claim wins.
+func TestLocks(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var buses []*Bus
+	for i := range 3 {
+		b, _ := newBus(t, c, fmt.Sprintf("locks-%d", i), 2*time.Second)
+		buses = append(buses, b)
+	}
+	waitHealthy(t, ctx, buses...)
+
+	for round := range 5 {
+		conv := fmt.Sprintf("conv%d", round)
+		var wins atomic.Int32
+		var winner atomic.Pointer[hub.AnswerRef]
+		holders := make(chan hub.AnswerRef, 3)
+		var wg sync.WaitGroup
+		for i, b := range buses {
+			wg.Go(func() {
+				a := answer(conv, fmt.Sprintf("m%d-%d", round, i), b.InstanceID())
+				holder, err := b.Acquire(ctx, a)
+				switch {
+				case err == nil:
+					wins.Add(1)
+					winner.Store(&a)
+				case errors.Is(err, hub.ErrLockHeld):
+					holders <- holder
+				default:
+					t.Errorf("acquire: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		close(holders)
+		if wins.Load() != 1 {
+			t.Fatalf("round %d: %d instances acquired the lock, want 1", round, wins.Load())
+		}
+		w := *winner.Load()
+		for h := range holders {
+			if h != w {
+				t.Fatalf("loser saw holder %+v, want %+v", h, w)
+			}
+		}
+		got, ok, err := buses[2].Running(ctx, conv)
+		if err != nil || !ok || got != w {
+			t.Fatalf("Running = %+v %v %v, want %+v", got, ok, err, w)
+		}
+		// A release by a different answer changes nothing.
+		other := w
+		other.MessageID = "someone-else"
+		if err := buses[0].Release(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := buses[1].Running(ctx, conv); !ok {
+			t.Fatal("a release by another answer removed the lock")
+		}
+		if err := buses[0].Release(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		ghost := answer(conv, "m-ghost", "ghost") // held by an instance that died
+		if _, err := buses[0].Acquire(ctx, ghost); err != nil {
+			t.Fatalf("acquire after release: %v", err)
+		}
+		claimed := claimRace(t, ctx, buses, ghost)
+		if err := buses[0].Release(ctx, ghost); err != nil { // no longer the holder: no-op
+			t.Fatal(err)
+		}
+		if got, ok, _ := buses[0].Running(ctx, conv); !ok || got != claimed {
+			t.Fatalf("after a stale release the lock is %+v %v, want %+v", got, ok, claimed)
+		}
+		if err := buses[1].Release(ctx, claimed); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := buses[1].Running(ctx, conv); ok {
+			t.Fatal("the lock survived its holder's release")
+		}
+	}
+}
+
+// claimRace makes every bus Claim a at once and checks exactly one wins.
+func claimRace(t *testing.T, ctx context.Context, buses []*Bus, a hub.AnswerRef) hub.AnswerRef {
+	t.Helper()
+	var wins atomic.Int32
+	var mine atomic.Pointer[hub.AnswerRef]
+	var wg sync.WaitGroup
+	for _, b := range buses {
+		wg.Go(func() {
+			got, err := b.Claim(ctx, a)
+			switch {
+			case err == nil:
+				wins.Add(1)
+				mine.Store(&got)
+				if got.Instance != b.InstanceID() || got.MessageID != a.MessageID {
+					t.Errorf("claim returned %+v", got)
+				}
+			case !errors.Is(err, hub.ErrLockHeld):
+				t.Errorf("claim: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d claims won, want 1", wins.Load())
+	}
+	return *mine.Load()
+}
+
+// TestFollow checks an answer's frames reach followers in order, from its
+// first frame, whether they start before it, in its middle or after its end.
+func TestFollow(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "follow-owner", 2*time.Second)
+	peer, _ := newBus(t, c, "follow-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+	a := answer("c-follow", "m-follow", owner.InstanceID())
+	frames := testFrames(a, 40)
+
+	early := followAsync(ctx, peer, a)
+	publish(t, ctx, owner, frames[:20])
+	middle := followAsync(ctx, peer, a)
+	publish(t, ctx, owner, frames[20:])
+	late := followAsync(ctx, peer, a)
+	for name, res := range map[string]chan followResult{"early": early, "middle": middle, "late": late} {
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("%s follower: %v", name, r.err)
+		}
+		checkFrames(t, name, r.frames, frames)
+	}
+}
+
+type followResult struct {
+	frames []*protocol.Frame
+	err    error
+}
+
+func followAsync(ctx context.Context, b *Bus, a hub.AnswerRef) chan followResult {
+	res := make(chan followResult, 1)
+	go func() {
+		var got []*protocol.Frame
+		err := b.Follow(ctx, a, func(f *protocol.Frame) { got = append(got, f) })
+		res <- followResult{got, err}
+	}()
+	return res
+}
+
+// testFrames is an answer's message frame, n deltas and its done frame.
+func testFrames(a hub.AnswerRef, n int) []*protocol.Frame {
+	fs := []*protocol.Frame{{Type: protocol.TypeMessage, ConversationID: a.ConversationID, MessageID: a.MessageID,
+		Data: []byte(`{"type":"message"}`)}}
+	var seq int64
+	for i := range n {
+		text := fmt.Sprintf("part %d; ", i)
+		seq += int64(len(text))
+		fs = append(fs, &protocol.Frame{Type: protocol.TypeDelta, ConversationID: a.ConversationID,
+			MessageID: a.MessageID, Seq: seq, Data: fmt.Appendf(nil, `{"type":"delta","text":%q}`, text)})
+	}
+	return append(fs, &protocol.Frame{Type: protocol.TypeDone, ConversationID: a.ConversationID,
+		MessageID: a.MessageID, Seq: seq, Data: []byte(`{"type":"done"}`)})
+}
+
+// publish publishes frames in order, retrying a failed publish as the hub does.
+func publish(t *testing.T, ctx context.Context, b *Bus, frames []*protocol.Frame) {
+	t.Helper()
+	for _, f := range frames {
+		for {
+			err := b.Publish(ctx, f)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("publish: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond) // retry pace, as the hub's publisher
+		}
+	}
+}
+
+func checkFrames(t *testing.T, name string, got, want []*protocol.Frame) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d frames, want %d", name, len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Type != w.Type || g.Seq != w.Seq || g.MessageID != w.MessageID ||
+			g.ConversationID != w.ConversationID || string(g.Data) != string(w.Data) {
+			t.Fatalf("%s: frame %d = %+v, want %+v", name, i, g, w)
+		}
+	}
+}
+
+// TestControlAndEvents checks control reaches the instance running an
+// answer (and fails fast for a gone one) and user events reach every other
+// instance but not the sender.
+func TestControlAndEvents(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, recA := newBus(t, c, "ctl-a", 2*time.Second)
+	b, recB := newBus(t, c, "ctl-b", 2*time.Second)
+	cc, recC := newBus(t, c, "ctl-c", 2*time.Second)
+	waitHealthy(t, ctx, a, b, cc)
+
+	ref := answer("conv-ctl", "msg-ctl", a.InstanceID())
+	if err := b.Control(ctx, ref, hub.ControlCancel); err != nil {
+		t.Fatalf("control: %v", err)
+	}
+	recA.mu.Lock()
+	if len(recA.controls) != 1 || recA.controls[0].Answer != ref || recA.controls[0].Kind != hub.ControlCancel {
+		t.Fatalf("owner got controls %+v", recA.controls)
+	}
+	recA.mu.Unlock()
+	gone := ref
+	gone.Instance = "nobody"
+	if err := b.Control(ctx, gone, hub.ControlSupersede); !errors.Is(err, hub.ErrBusUnavailable) {
+		t.Fatalf("control of a gone instance: %v, want ErrBusUnavailable", err)
+	}
+
+	ev := hub.UserEvent{UserID: "u1", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(`{"x":1}`)}}
+	closeEv := hub.UserEvent{UserID: "u1", Close: &hub.UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}}
+	for _, e := range []hub.UserEvent{ev, closeEv} {
+		if err := a.Broadcast(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []*recorder{recB, recC} {
+		r.waitFor(t, ctx, "user events", func() bool { return len(r.events) == 2 })
+		r.mu.Lock()
+		if string(r.events[0].Frame.Data) != `{"x":1}` || r.events[1].Close.Code != protocol.CloseUnauthorized {
+			t.Fatalf("events %+v", r.events)
+		}
+		r.mu.Unlock()
+	}
+	// A later event on b proves a's own events never came back to a.
+	if err := b.Broadcast(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	recA.waitFor(t, ctx, "event from b", func() bool { return len(recA.events) == 1 })
+}

@@ -1,0 +1,101 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+
+	"chatd/hub"
+)
+
+// hdrOrigin names the instance that broadcast an event.
+const hdrOrigin = "Chatd-Origin"
+
+type controlMsg struct {
+	Answer hub.AnswerRef   `json:"answer"`
+	Kind   hub.ControlKind `json:"kind"`
+}
+
+// subscribe listens for control requests to this instance and for the
+// user events of the others. The subscriptions survive reconnects.
+func (b *Bus) subscribe() error {
+	ctl, err := b.nc.Subscribe(b.subject("ctl", token(b.id)), b.onControl)
+	if err != nil {
+		return fmt.Errorf("natsbus: subscribe to control: %w", err)
+	}
+	ev, err := b.nc.Subscribe(b.subject("events", ">"), b.onEvent)
+	if err != nil {
+		return fmt.Errorf("natsbus: subscribe to events: %w", err)
+	}
+	b.subs = []*nats.Subscription{ctl, ev}
+	return nil
+}
+
+func (b *Bus) onControl(m *nats.Msg) {
+	var c controlMsg
+	if err := json.Unmarshal(m.Data, &c); err != nil {
+		b.log.Warn("bad control message", slog.Any("err", err))
+		return
+	}
+	if h := b.handler(); h != nil {
+		h.Control(c.Answer, c.Kind)
+	}
+	_ = m.Respond([]byte("ok"))
+}
+
+func (b *Bus) onEvent(m *nats.Msg) {
+	if m.Header.Get(hdrOrigin) == b.id {
+		return
+	}
+	var ev hub.UserEvent
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		b.log.Warn("bad user event", slog.Any("err", err))
+		return
+	}
+	if h := b.handler(); h != nil {
+		h.UserEvent(ev)
+	}
+}
+
+// Control implements hub.Bus: a request to the instance running a, which
+// answers once its hub was told.
+func (b *Bus) Control(ctx context.Context, a hub.AnswerRef, kind hub.ControlKind) error {
+	if err := b.conn.err(); err != nil {
+		return err
+	}
+	data, err := json.Marshal(controlMsg{Answer: a, Kind: kind})
+	if err != nil {
+		return fmt.Errorf("natsbus: encode control: %w", err)
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	if _, err := b.nc.RequestWithContext(ctx, b.subject("ctl", token(a.Instance)), data); err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			err = fmt.Errorf("instance %s is gone: %w", a.Instance, err)
+		}
+		return unavailable(fmt.Sprintf("%s %s", kind, a.MessageID), err)
+	}
+	return nil
+}
+
+// Broadcast implements hub.Bus with a core NATS publish (at most once;
+// buffered by the client across a short reconnect).
+func (b *Bus) Broadcast(_ context.Context, ev hub.UserEvent) error {
+	if err := b.conn.err(); err != nil {
+		return err
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("natsbus: encode user event: %w", err)
+	}
+	msg := &nats.Msg{Subject: b.subject("events", token(ev.UserID)), Data: data, Header: nats.Header{}}
+	msg.Header.Set(hdrOrigin, b.id)
+	if err := b.nc.PublishMsg(msg); err != nil {
+		return unavailable("broadcast to "+ev.UserID, err)
+	}
+	return nil
+}

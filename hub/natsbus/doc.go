@@ -1,0 +1,61 @@
+// Package natsbus implements the hub's Bus (hub.Bus) over NATS with
+// JetStream, so that several chatd instances act as one. The hub knows
+// nothing of NATS: cmd/chatd builds a Bus from Options and hands it to the
+// app as a hub.Bus.
+//
+// # What NATS carries
+//
+// Names start with Options.Prefix ("chatd"); <id> is a chatd id (or an
+// encoded form of any other string).
+//
+//   - KV bucket chatd_locks: one key per conversation with a running
+//     answer, whose value names the answer and the instance running it.
+//     Acquire creates the key only if absent; Release and Claim compare
+//     the revision they read (compare-and-delete, compare-and-swap), so
+//     exactly one instance wins a takeover. No TTL: a lock lives as long
+//     as its instance's lease. History 1.
+//   - KV bucket chatd_leases: one key per instance, renewed every
+//     RenewEvery (LeaseTTL/3, 10s/3 by default). An instance whose newest
+//     lease is older than LeaseTTL (by the stream's own clock) is dead;
+//     every live instance watches both buckets and reports the locks of
+//     dead instances to its hub (BusHandler.Orphaned). Entries vanish
+//     after 6 x LeaseTTL (at least a minute); a clean shutdown deletes
+//     its own.
+//   - Stream CHATD_ANSWERS, subjects chatd.answer.<messageId>: the frames
+//     of each answer (its message frames, coalesced deltas, done), one
+//     message per coalesced frame, never one per token. Followers on other
+//     instances read an answer from its first frame with an ordered
+//     consumer. Bounded (StreamLimits): frames older than 15 minutes
+//     (MaxAge), at most 1 GiB per replica (MaxBytes), at most 100,000
+//     frames per answer, at most 1 MiB per frame; the oldest frames are
+//     discarded first. File storage, duplicate window 1 minute.
+//     Sizing: an answer of N bytes of text costs about N plus 150 bytes per
+//     frame; with the default 25ms coalescing a 2,000-token answer over 40
+//     seconds is at most 1,600 frames (in practice a few hundred), about
+//     200 KB. At 1 GiB the stream holds some 5,000 such answers per 15
+//     minutes, far beyond what the hub runs; MaxAge is the bound that
+//     usually applies.
+//   - KV buckets chatd_conns and chatd_sends (Limits): per-user open
+//     connections per instance (dropped for instances whose lease
+//     expired) and the cluster-wide send token bucket of each user (kept
+//     for one minute after the last send).
+//   - Core NATS (not stored): chatd.ctl.<instance> (cancel and supersede,
+//     request/reply to the instance running the answer) and
+//     chatd.events.<userId> (user-wide frames, closing a user's
+//     connections, "answer started" notices), at most once.
+//
+// Every bucket and the stream have Options.Replicas replicas (3 on a NATS
+// cluster of three or more nodes), so one NATS node lost changes nothing.
+//
+// # Faults
+//
+// The client reconnects forever with a capped backoff. The bus counts as
+// down once the connection has been lost for OutageGrace: Health fails
+// with the reason, followed answers end with hub.ErrBusUnavailable, and
+// new locks cannot be taken (the hub refuses sends as unavailable rather
+// than risk running one twice). Answers this instance runs go on for its
+// own tabs; nothing here blocks a generation on bus I/O longer than the
+// caller's context. When NATS is back, the lease is renewed first and the
+// locks of other instances are judged only after a full LeaseTTL of
+// renewals, so instances cut off together never declare each other dead.
+package natsbus

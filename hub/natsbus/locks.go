@@ -1,0 +1,129 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"chatd/hub"
+)
+
+// lockRetries bounds the retries of a lock operation whose key changed
+// between reading and writing it.
+const lockRetries = 3
+
+// Acquire implements hub.Bus: create-if-absent on the conversation's key.
+func (b *Bus) Acquire(ctx context.Context, a hub.AnswerRef) (hub.AnswerRef, error) {
+	if err := b.usable(); err != nil {
+		return hub.AnswerRef{}, err
+	}
+	kv := b.res.Load().locks
+	val, err := json.Marshal(a)
+	if err != nil {
+		return hub.AnswerRef{}, fmt.Errorf("natsbus: encode lock: %w", err)
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	key := token(a.ConversationID)
+	for range lockRetries {
+		_, err := kv.Create(ctx, key, val)
+		if err == nil {
+			return a, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return hub.AnswerRef{}, unavailable("acquire lock of "+a.ConversationID, err)
+		}
+		holder, _, found, err := b.readLock(ctx, kv, key)
+		if err != nil {
+			return hub.AnswerRef{}, err
+		}
+		if found {
+			return holder, fmt.Errorf("natsbus: conversation %s: %w by %s on %s",
+				a.ConversationID, hub.ErrLockHeld, holder.MessageID, holder.Instance)
+		}
+		// Released between Create and Get: try again.
+	}
+	return hub.AnswerRef{}, unavailable("acquire lock of "+a.ConversationID, errors.New("the lock keeps changing"))
+}
+
+// readLock reads a conversation's lock; found is false when nobody holds it.
+func (b *Bus) readLock(ctx context.Context, kv jetstream.KeyValue, key string) (hub.AnswerRef, uint64, bool, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return hub.AnswerRef{}, 0, false, nil
+	}
+	if err != nil {
+		return hub.AnswerRef{}, 0, false, unavailable("read lock "+key, err)
+	}
+	var ref hub.AnswerRef
+	if err := json.Unmarshal(e.Value(), &ref); err != nil {
+		return hub.AnswerRef{}, 0, false, fmt.Errorf("natsbus: decode lock %s: %w", key, err)
+	}
+	return ref, e.Revision(), true, nil
+}
+
+// Release implements hub.Bus: compare-and-delete by revision.
+func (b *Bus) Release(ctx context.Context, a hub.AnswerRef) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	kv := b.res.Load().locks
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	key := token(a.ConversationID)
+	holder, rev, found, err := b.readLock(ctx, kv, key)
+	if err != nil || !found || holder != a {
+		return err
+	}
+	err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	if err == nil || errorsIsKV(err) {
+		return nil // released, or taken over by someone else meanwhile
+	}
+	return unavailable("release lock of "+a.ConversationID, err)
+}
+
+// Running implements hub.Bus.
+func (b *Bus) Running(ctx context.Context, conversationID string) (hub.AnswerRef, bool, error) {
+	if err := b.usable(); err != nil {
+		return hub.AnswerRef{}, false, err
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	ref, _, found, err := b.readLock(ctx, b.res.Load().locks, token(conversationID))
+	return ref, found, err
+}
+
+// Claim implements hub.Bus: compare-and-swap by revision, so exactly one
+// instance takes an orphaned answer over.
+func (b *Bus) Claim(ctx context.Context, orphan hub.AnswerRef) (hub.AnswerRef, error) {
+	if err := b.usable(); err != nil {
+		return hub.AnswerRef{}, err
+	}
+	kv := b.res.Load().locks
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	key := token(orphan.ConversationID)
+	holder, rev, found, err := b.readLock(ctx, kv, key)
+	if err != nil {
+		return hub.AnswerRef{}, err
+	}
+	if !found || holder != orphan {
+		return hub.AnswerRef{}, fmt.Errorf("natsbus: claim %s: %w", orphan.MessageID, hub.ErrLockHeld)
+	}
+	mine := orphan
+	mine.Instance = b.id
+	val, err := json.Marshal(mine)
+	if err != nil {
+		return hub.AnswerRef{}, fmt.Errorf("natsbus: encode lock: %w", err)
+	}
+	if _, err := kv.Update(ctx, key, val, rev); err != nil {
+		if errorsIsKV(err) {
+			return hub.AnswerRef{}, fmt.Errorf("natsbus: claim %s: %w", orphan.MessageID, hub.ErrLockHeld)
+		}
+		return hub.AnswerRef{}, unavailable("claim "+orphan.MessageID, err)
+	}
+	return mine, nil
+}

@@ -1,0 +1,266 @@
+// Package natstest runs a real NATS cluster with JetStream inside a test
+// process: three nodes (by default) with routes between them, each with
+// its own temporary store directory and random ports. Tests kill and
+// restart single nodes or the whole cluster on the same ports and
+// directories to exercise faults. It is for tests only: the production
+// binary never imports nats-server.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Options configure a Cluster. Zero fields take the documented defaults.
+type Options struct {
+	// Nodes is the number of servers; it defaults to 3.
+	Nodes int
+	// User and Password, when set, are required of every client.
+	User, Password string
+	// Token, when set (and User is not), is required of every client.
+	Token string
+	// ReadyTimeout bounds each wait for the cluster to be ready; it defaults to 30s.
+	ReadyTimeout time.Duration
+}
+
+// Cluster is a running embedded NATS cluster. Its methods are safe for
+// concurrent use.
+type Cluster struct {
+	t    testing.TB
+	opts Options
+	name string
+
+	mu    sync.Mutex
+	nodes []*node
+}
+
+type node struct {
+	name        string
+	clientPort  int
+	clusterPort int
+	storeDir    string
+	srv         *server.Server // nil while the node is down
+}
+
+// Start starts a cluster and waits until JetStream is ready on every node
+// with a meta leader elected. The cluster stops when the test ends.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Nodes <= 0 {
+		opts.Nodes = 3
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 30 * time.Second
+	}
+	c := &Cluster{t: t, opts: opts, name: "chatd-test"}
+	ports := freePorts(t, 2*opts.Nodes)
+	for i := range opts.Nodes {
+		c.nodes = append(c.nodes, &node{
+			name:        "n" + strconv.Itoa(i+1),
+			clientPort:  ports[2*i],
+			clusterPort: ports[2*i+1],
+			storeDir:    t.TempDir(),
+		})
+	}
+	t.Cleanup(c.StopAll)
+	c.StartAll()
+	return c
+}
+
+// URLs returns the client URLs of every node (down ones included), as a
+// client would be configured.
+func (c *Cluster) URLs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	urls := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", n.clientPort)
+	}
+	return urls
+}
+
+// Nodes is the number of nodes.
+func (c *Cluster) Nodes() int { return len(c.nodes) }
+
+// Kill stops node i (0-based) abruptly, keeping its ports and store for Restart.
+func (c *Cluster) Kill(i int) {
+	c.mu.Lock()
+	srv := c.nodes[i].srv
+	c.nodes[i].srv = nil
+	c.mu.Unlock()
+	if srv != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}
+}
+
+// Restart starts node i again on its ports and store directory and waits
+// until the cluster is ready again.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	c.startNode(i)
+	c.WaitReady()
+}
+
+// StopAll stops every node (the whole NATS service is down).
+func (c *Cluster) StopAll() {
+	for i := range c.nodes {
+		c.Kill(i)
+	}
+}
+
+// StartAll starts every node that is down on its old ports and store
+// directory and waits until the cluster is ready.
+func (c *Cluster) StartAll() {
+	c.t.Helper()
+	var wg sync.WaitGroup
+	for i := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.startNode(i)
+		}()
+	}
+	wg.Wait()
+	c.WaitReady()
+}
+
+// LeaderIndex returns the node that holds the JetStream meta leadership, or -1.
+func (c *Cluster) LeaderIndex() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, n := range c.nodes {
+		if n.srv != nil && n.srv.JetStreamIsLeader() {
+			return i
+		}
+	}
+	return -1
+}
+
+// WaitReady waits until every running node accepts clients, has its routes
+// and current JetStream state, and one of them is the meta leader.
+func (c *Cluster) WaitReady() {
+	c.t.Helper()
+	deadline := time.Now().Add(c.opts.ReadyTimeout)
+	for {
+		why := c.notReady()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("natstest: cluster not ready after %s: %s", c.opts.ReadyTimeout, why)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the servers' state, not synchronising
+	}
+}
+
+func (c *Cluster) notReady() string {
+	c.mu.Lock()
+	running := make([]*node, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		if n.srv != nil {
+			running = append(running, n)
+		}
+	}
+	c.mu.Unlock()
+	leader := false
+	for _, n := range running {
+		switch {
+		case n.srv.NumRoutes() < len(running)-1:
+			return n.name + " misses routes"
+		case !n.srv.JetStreamEnabled():
+			return n.name + " has no JetStream"
+		case !n.srv.JetStreamIsCurrent():
+			return n.name + " JetStream not current"
+		}
+		leader = leader || n.srv.JetStreamIsLeader()
+	}
+	if !leader {
+		return "no meta leader"
+	}
+	return ""
+}
+
+func (c *Cluster) startNode(i int) {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.nodes[i]
+	if n.srv != nil {
+		c.mu.Unlock()
+		return
+	}
+	opts := c.serverOptions(n)
+	c.mu.Unlock()
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		c.t.Errorf("natstest: new server %s: %v", n.name, err)
+		return
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(c.opts.ReadyTimeout) {
+		srv.Shutdown()
+		c.t.Errorf("natstest: %s did not start on port %d", n.name, n.clientPort)
+		return
+	}
+	c.mu.Lock()
+	n.srv = srv
+	c.mu.Unlock()
+}
+
+func (c *Cluster) serverOptions(n *node) *server.Options {
+	var routes []*url.URL
+	for _, o := range c.nodes {
+		if o != n {
+			routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", o.clusterPort)})
+		}
+	}
+	opts := &server.Options{
+		ServerName: n.name,
+		Host:       "127.0.0.1",
+		Port:       n.clientPort,
+		NoLog:      true,
+		NoSigs:     true,
+		JetStream:  true,
+		StoreDir:   n.storeDir,
+		// Small limits keep the test store small; the bus configures its own.
+		JetStreamMaxMemory: 64 << 20,
+		JetStreamMaxStore:  4 << 30, // a limit, not an allocation
+		Username:           c.opts.User,
+		Password:           c.opts.Password,
+		Authorization:      c.opts.Token,
+	}
+	if len(c.nodes) > 1 {
+		opts.Cluster = server.ClusterOpts{Name: c.name, Host: "127.0.0.1", Port: n.clusterPort}
+		opts.Routes = routes
+	}
+	return opts
+}
+
+// freePorts returns n ports that were free a moment ago on the loopback
+// interface.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("natstest: free port: %v", err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}

@@ -1,0 +1,121 @@
+package natsbus
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Options configure a Bus. URLs is required; other zero fields take the
+// documented defaults.
+type Options struct {
+	// URLs are the NATS servers to connect to ("nats://host:4222" or
+	// "tls://host:4222"); the client also learns the other cluster members
+	// from the servers.
+	URLs []string
+	// InstanceID names this chatd process in the cluster; it must be unique
+	// among live instances. It defaults to the host name plus a random suffix.
+	InstanceID string
+
+	// User and Password authenticate with user/password.
+	User, Password string
+	// Token authenticates with a token (when User is empty).
+	Token string
+	// CredsFile is a NATS credentials file (JWT and NKey seed), for
+	// decentralised authentication.
+	CredsFile string
+	// TLSCAFile is a PEM file of the CAs that sign the servers'
+	// certificates; setting it requires TLS. Without it, "tls://" URLs use
+	// the system roots.
+	TLSCAFile string
+
+	// LeaseTTL is how long an instance that stops renewing its lease is
+	// still taken for alive; after it, a live instance ends that instance's
+	// answers as interrupted. It defaults to 10s.
+	LeaseTTL time.Duration
+	// RenewEvery is how often the lease is renewed; it defaults to
+	// LeaseTTL/3 and is at most LeaseTTL/2.
+	RenewEvery time.Duration
+	// OutageGrace is how long the connection may be lost before the bus
+	// counts as down: followed answers end with ErrBusUnavailable and
+	// Health fails. A short loss (one NATS node restarting, the client
+	// moving to another node) stays invisible. It defaults to 3s.
+	OutageGrace time.Duration
+	// Replicas is the replication factor of the buckets and of the answer
+	// stream; it defaults to 3 when the NATS cluster has at least three
+	// nodes, else 1.
+	Replicas int
+	// Stream bounds what JetStream keeps of answers; see StreamLimits.
+	Stream StreamLimits
+	// Prefix starts the names of every subject, bucket and stream, so that
+	// several chatd deployments can share one NATS account; it defaults
+	// to "chatd".
+	Prefix string
+
+	Logger *slog.Logger
+}
+
+// StreamLimits bound the answer stream, which holds the frames of running
+// and recently ended answers. Old frames are discarded first when a limit
+// is reached.
+type StreamLimits struct {
+	// MaxAge is how long a frame is kept; it defaults to 15 minutes (the
+	// hub's default longest answer, 10 minutes, plus 5 minutes for
+	// followers to catch up after it ended).
+	MaxAge time.Duration
+	// MaxBytes bounds the whole stream on each replica; it defaults to 1 GiB.
+	MaxBytes int64
+	// MaxMsgsPerAnswer bounds the frames kept of one answer; it defaults
+	// to 100,000 (a 10-minute answer coalesced at 25ms is at most 24,000).
+	MaxMsgsPerAnswer int64
+	// MaxMsgSize bounds one frame; it defaults to 1 MiB.
+	MaxMsgSize int32
+}
+
+// Defaults of Options.
+const (
+	DefaultLeaseTTL    = 10 * time.Second
+	DefaultOutageGrace = 3 * time.Second
+	DefaultPrefix      = "chatd"
+)
+
+func (o *Options) setDefaults() error {
+	if len(o.URLs) == 0 {
+		return errors.New("natsbus: no NATS URL")
+	}
+	if o.InstanceID == "" {
+		o.InstanceID = defaultInstanceID()
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.RenewEvery <= 0 || o.RenewEvery > o.LeaseTTL/2 {
+		o.RenewEvery = o.LeaseTTL / 3
+	}
+	if o.OutageGrace <= 0 {
+		o.OutageGrace = DefaultOutageGrace
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Stream.setDefaults()
+	return nil
+}
+
+func (l *StreamLimits) setDefaults() {
+	if l.MaxAge <= 0 {
+		l.MaxAge = 15 * time.Minute
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = 1 << 30
+	}
+	if l.MaxMsgsPerAnswer <= 0 {
+		l.MaxMsgsPerAnswer = 100_000
+	}
+	if l.MaxMsgSize <= 0 {
+		l.MaxMsgSize = 1 << 20
+	}
+}

@@ -1,0 +1,171 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// resources are the JetStream buckets and stream the bus uses.
+type resources struct {
+	locks, leases, conns, sends jetstream.KeyValue
+	stream                      string
+}
+
+func (b *Bus) setProvisionErr(err error) { b.provErr.Store(&err) }
+
+// provisionErr is why JetStream is not set up yet.
+func (b *Bus) provisionErr() error {
+	if p := b.provErr.Load(); p != nil && *p != nil {
+		return *p
+	}
+	return fmt.Errorf("waiting for NATS")
+}
+
+// name is a bucket or stream name under the prefix.
+func (b *Bus) name(s string) string { return b.opts.Prefix + "_" + s }
+
+// subject is a subject under the prefix.
+func (b *Bus) subject(parts ...string) string {
+	s := b.opts.Prefix
+	for _, p := range parts {
+		s += "." + p
+	}
+	return s
+}
+
+// replicas is Options.Replicas, or 3 when the connected cluster has at
+// least three servers, else 1.
+func (b *Bus) replicas() int {
+	if b.opts.Replicas > 0 {
+		return b.opts.Replicas
+	}
+	if len(b.nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// provision creates or updates the buckets and the stream; it is idempotent.
+func (b *Bus) provision(ctx context.Context) (*resources, error) {
+	r := b.replicas()
+	kv := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
+		cfg := jetstream.KeyValueConfig{Bucket: b.name(name), History: 1, TTL: ttl,
+			Storage: jetstream.FileStorage, Replicas: r}
+		s, err := b.strongKV(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
+		}
+		return s, nil
+	}
+	var res resources
+	var err error
+	if res.locks, err = kv("locks", 0); err != nil {
+		return nil, err
+	}
+	if res.leases, err = kv("leases", max(6*b.opts.LeaseTTL, time.Minute)); err != nil {
+		return nil, err
+	}
+	if res.conns, err = kv("conns", 0); err != nil {
+		return nil, err
+	}
+	if res.sends, err = kv("sends", time.Minute); err != nil {
+		return nil, err
+	}
+	res.stream, err = b.provisionStream(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// strongKV binds the bucket, creating it first if needed, with reads served
+// by the stream's leader: KV buckets allow "direct" reads from any replica
+// by default, which may lag, and a lock read must see the last write.
+func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, cfg.Bucket) // another instance was first
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.js.Stream(ctx, "KV_"+cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	if sc := st.CachedInfo().Config; sc.AllowDirect {
+		sc.AllowDirect = false
+		if _, err := b.js.UpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("turn direct reads off: %w", err)
+		}
+		return b.js.KeyValue(ctx, cfg.Bucket)
+	}
+	return kv, nil
+}
+
+func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error) {
+	l := b.opts.Stream
+	cfg := jetstream.StreamConfig{
+		Name:              "CHATD_ANSWERS",
+		Subjects:          []string{b.subject("answer", "*")},
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		MaxAge:            l.MaxAge,
+		MaxBytes:          l.MaxBytes,
+		MaxMsgsPerSubject: l.MaxMsgsPerAnswer,
+		MaxMsgSize:        l.MaxMsgSize,
+		Duplicates:        time.Minute,
+	}
+	if b.opts.Prefix != DefaultPrefix {
+		cfg.Name = "CHATD_" + b.opts.Prefix + "_ANSWERS"
+	}
+	if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return "", fmt.Errorf("stream %s: %w", cfg.Name, err)
+	}
+	return cfg.Name, nil
+}
+
+// run provisions JetStream (retrying with backoff until NATS answers), then
+// watches the buckets and renews the lease until ctx ends.
+func (b *Bus) run(ctx context.Context) {
+	for attempt := 0; b.res.Load() == nil; attempt++ {
+		pctx, cancel := opContext(ctx)
+		res, err := b.provision(pctx)
+		cancel()
+		if err == nil {
+			b.setProvisionErr(nil)
+			b.res.Store(res)
+			break
+		}
+		b.setProvisionErr(err)
+		if attempt%20 == 0 {
+			b.log.Warn("NATS JetStream not ready; retrying", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff(attempt)):
+		}
+	}
+	res := b.res.Load()
+	b.wg.Add(2)
+	go func() {
+		defer b.wg.Done()
+		b.watch(ctx, res.leases, b.lease.apply)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.watch(ctx, res.locks, b.locks.apply)
+	}()
+	b.renewLoop(ctx, res)
+}

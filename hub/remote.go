@@ -1,0 +1,287 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"chatd/hub/protocol"
+)
+
+// mirror is an answer running on another instance as this hub's tabs see
+// it: it follows the answer's stream on the bus from its first frame,
+// hands every frame (the owner's encoded bytes) to the conversation's
+// subscribers, and rebuilds the answer's text so that a tab joining or
+// resuming here is caught up exactly as for a local answer: no gap, no
+// duplicate. Its state is guarded by conv.mu, like a generation's.
+type mirror struct {
+	h      *Hub
+	conv   *conv
+	ref    AnswerRef
+	cancel context.CancelFunc
+
+	// Guarded by conv.mu.
+	message *protocol.Frame      // the answer's message frame, once received
+	text    []byte               // the answer's text so far
+	ahead   map[Subscriber]int64 // resumed subscribers whose cursor is past text
+	ended   bool                 // its done (or abort) was handled
+}
+
+// remoteStarted is told that answer a started on another instance; if tabs
+// here follow its conversation, they get it mirrored.
+func (h *Hub) remoteStarted(a AnswerRef) {
+	if a.Instance == h.self {
+		return
+	}
+	c := h.lookup(a.ConversationID)
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if len(c.subs) > 0 {
+		h.mirrorLocked(c, a)
+	}
+	c.mu.Unlock()
+}
+
+// followRemote mirrors the answer running elsewhere in a conversation sub
+// just began to follow. It runs after sub was added, so an answer that
+// starts later is announced (remoteStarted) and one that started before is
+// found here; both paths may find the same answer, which is mirrored once.
+func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
+	if h.solo {
+		return
+	}
+	c := h.lookup(convID)
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	busy := c.gen != nil || c.remote != nil || c.reserved
+	c.mu.Unlock()
+	if busy {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	a, ok, err := h.bus.Running(ctx, convID)
+	if err != nil {
+		sub.Deliver(protocol.ErrorFrame(nil, protocol.Errorf(protocol.CodeUnavailable,
+			"answers running on other servers cannot be shown now; reload in a moment")))
+		h.log.Warn("look up the running answer", "conversation", convID, "err", err)
+		return
+	}
+	if ok && a.Instance != h.self {
+		h.remoteStarted(a)
+	}
+}
+
+// resumeRemote resumes, for sub, the answer req names if it runs on another
+// instance.
+func (h *Hub) resumeRemote(ctx context.Context, sub Subscriber, req SubscribeRequest, from int64) (bool, error) {
+	if h.solo {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	a, ok, err := h.bus.Running(ctx, req.ConversationID)
+	if err != nil {
+		return true, clusterError(err)
+	}
+	if !ok || a.MessageID != req.MessageID || a.Instance == h.self {
+		return false, nil
+	}
+	c := h.lockConv(req.ConversationID, sub.UserID())
+	defer h.release(c)
+	defer c.mu.Unlock()
+	h.mirrorLocked(c, a)
+	return h.resumeMirrorLocked(c, sub, req, from)
+}
+
+// mirrorLocked makes sure answer a is mirrored in c; c.mu is held.
+func (h *Hub) mirrorLocked(c *conv, a AnswerRef) {
+	switch {
+	case c.gen != nil || c.dead:
+		return
+	case c.remote == nil:
+		ctx, cancel := context.WithCancel(h.base)
+		m := &mirror{h: h, conv: c, ref: a, cancel: cancel}
+		if h.spawn(&h.bg, func() { m.run(ctx) }) {
+			c.remote = m
+		} else {
+			cancel()
+		}
+	case c.remote.ref.MessageID != a.MessageID:
+		c.next = &a // the previous one has not been seen ending yet
+	}
+}
+
+// resumeMirrorLocked resumes the mirrored answer req names after from; c.mu is held.
+func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, from int64) (bool, error) {
+	m := c.remote
+	if m == nil || m.ref.MessageID != req.MessageID {
+		return false, nil
+	}
+	caughtUp := from < int64(len(m.text)) || from == int64(len(m.text)) && m.message != nil
+	if caughtUp {
+		if err := checkSeq(m.text, from); err != nil {
+			return true, err
+		}
+	}
+	h.followLocked(c, sub)
+	sub.Deliver(protocol.Ack(req.FrameID))
+	if caughtUp {
+		m.catchUpLocked(sub, from, false)
+	} else {
+		// The mirror is still reading the stream up to the present: sub
+		// gets the text from its cursor on when it gets there.
+		if m.ahead == nil {
+			m.ahead = make(map[Subscriber]int64)
+		}
+		m.ahead[sub] = from
+	}
+	return true, nil
+}
+
+// catchUpLocked is generation.catchUpLocked for a mirror; conv.mu is held.
+func (m *mirror) catchUpLocked(sub Subscriber, from int64, withMessage bool) {
+	delete(m.ahead, sub)
+	if withMessage && m.message != nil {
+		sub.Deliver(m.message)
+	}
+	if int(from) < len(m.text) {
+		sub.Deliver(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, int64(len(m.text)), string(m.text[from:])))
+	}
+}
+
+func (m *mirror) stop() { m.cancel() }
+
+// run follows the answer's stream until its done, the mirror is stopped
+// (nobody here follows it any more, or shutdown) or the bus fails.
+func (m *mirror) run(ctx context.Context) {
+	err := m.h.bus.Follow(ctx, m.ref, m.onFrame)
+	c := m.conv
+	c.mu.Lock()
+	failed := err != nil && ctx.Err() == nil && !m.ended
+	if failed {
+		m.h.log.Warn("lost an answer running on another instance", "message", m.ref.MessageID,
+			"instance", m.ref.Instance, "err", err)
+		m.failLocked()
+	}
+	m.endLocked()
+	c.mu.Unlock()
+	m.cancel()
+	m.h.release(c)
+}
+
+// failLocked tells the followers that the answer can no longer be shown
+// from here: an error frame, then their connection closes so that they
+// reconnect and resume (on any instance, once the bus is back).
+func (m *mirror) failLocked() {
+	f := protocol.ErrorFrame(nil, protocol.Errorf(protocol.CodeUnavailable,
+		"lost the connection to the server running this answer; reconnecting"))
+	for sub := range m.conv.subs {
+		sub.Deliver(f)
+		sub.Close(protocol.CloseGoingAway, "cluster bus unavailable; reconnect and resume")
+	}
+}
+
+// endLocked retires m and mirrors the answer that started meanwhile, if any.
+func (m *mirror) endLocked() {
+	m.ended = true
+	c := m.conv
+	if c.remote != m {
+		return
+	}
+	c.remote = nil
+	if next := c.next; next != nil {
+		c.next = nil
+		if len(c.subs) > 0 {
+			m.h.mirrorLocked(c, *next)
+		}
+	}
+}
+
+// onFrame applies one frame of the stream, in order.
+func (m *mirror) onFrame(f *protocol.Frame) {
+	c := m.conv
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m.ended || c.remote != m {
+		return
+	}
+	switch f.Type {
+	case protocol.TypeDelta:
+		from := len(m.text)
+		text, err := deltaText(f)
+		if err != nil || f.Seq != int64(from+len(text)) {
+			m.h.log.Error("an answer's stream is inconsistent; its followers here reconnect",
+				"message", m.ref.MessageID, "seq", f.Seq, "have", from, "err", err)
+			m.failLocked()
+			m.endLocked()
+			m.cancel()
+			return
+		}
+		m.text = append(m.text, text...)
+		m.deliverLocked(f, from)
+		m.h.opts.Metrics.DeltaSent(len(c.subs))
+	case protocol.TypeMessage:
+		if f.MessageID == m.ref.MessageID {
+			m.message = f
+		}
+		m.deliverLocked(f, 0)
+	case protocol.TypeDone:
+		clear(m.ahead) // whatever their cursor, the answer ends for them too
+		m.deliverLocked(f, 0)
+		m.endLocked()
+	case FrameAborted:
+		m.endLocked()
+	default:
+		m.deliverLocked(f, 0)
+	}
+}
+
+// deliverLocked hands f to the conversation's subscribers. A subscriber
+// resumed past the text so far (ahead) gets nothing until a delta reaches
+// its cursor, then only the text after it. from is where a delta's text
+// begins.
+func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
+	c := m.conv
+	if len(m.ahead) == 0 {
+		for sub := range c.subs {
+			sub.Deliver(f)
+		}
+		return
+	}
+	for sub := range c.subs {
+		cursor, ok := m.ahead[sub]
+		switch {
+		case !ok:
+			sub.Deliver(f)
+		case f.Type != protocol.TypeDelta || f.Seq <= cursor:
+			// before its cursor: it has this already
+		case int(cursor) == from:
+			delete(m.ahead, sub)
+			sub.Deliver(f)
+		default:
+			delete(m.ahead, sub)
+			if err := checkSeq(m.text, cursor); err != nil {
+				var perr *protocol.Error
+				errors.As(err, &perr)
+				sub.Deliver(protocol.ErrorFrame(nil, perr))
+				sub.Close(protocol.CloseGoingAway, "resume cursor inside a character; reload")
+				continue
+			}
+			sub.Deliver(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, f.Seq, string(m.text[cursor:])))
+		}
+	}
+}
+
+// deltaText reads the text of an encoded delta frame.
+func deltaText(f *protocol.Frame) (string, error) {
+	var d struct {
+		Text string `json:"text"`
+	}
+	err := json.Unmarshal(f.Data, &d)
+	return d.Text, err
+}

@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Group commit. Every write transaction of the store goes through one
+// committer goroutine, which runs the transactions that callers queued
+// while it was busy together in one database transaction, each in a
+// savepoint of its own: one caller's failure rolls back only its own
+// changes, and a burst of concurrent writes (hundreds of users sending at
+// the same instant) costs one commit instead of one each. A caller returns
+// only once its changes are committed (or failed), exactly as with a
+// transaction of its own.
+
+// maxGroup bounds how many transactions are committed together.
+const maxGroup = 64
+
+var (
+	qSavepoint  = writeQ(`SAVEPOINT grp`)
+	qRelease    = writeQ(`RELEASE grp`)
+	qRollbackTo = writeQ(`ROLLBACK TO grp`)
+)
+
+// writeOp is one caller's transaction waiting for the committer.
+type writeOp struct {
+	ctx  context.Context
+	fn   func(tx *writeTx) error
+	done chan error // buffered (1)
+}
+
+// errStoreClosed answers writes queued after Close.
+var errStoreClosed = errors.New("sqlite: store closed")
+
+// startCommitter starts the goroutine that runs every write transaction;
+// stopCommitter ends it after the transactions already queued.
+func (s *Store) startCommitter() {
+	s.writes = make(chan *writeOp)
+	s.stop = make(chan struct{})
+	s.stopped = make(chan struct{})
+	go s.commitLoop()
+}
+
+func (s *Store) stopCommitter() {
+	if s.stop == nil {
+		return
+	}
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.stopped
+}
+
+// write runs fn in a write transaction and returns once it is committed or
+// failed. fn runs on the committer's goroutine, possibly beside other
+// callers' fns in the same database transaction, inside a savepoint of its
+// own; it must only use tx and ctx.
+func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- op:
+	case <-s.stopped:
+		return errStoreClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once taken, the op runs (or is skipped because ctx ended) and
+	// reports; waiting for that keeps "returned" meaning "not pending".
+	return <-op.done
+}
+
+// commitLoop is the committer: it takes a waiting transaction, every other
+// one already waiting (up to maxGroup), and commits them together.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	group := make([]*writeOp, 0, maxGroup)
+	for {
+		select {
+		case op := <-s.writes:
+			group = append(group[:0], op)
+		case <-s.stop:
+			return
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case op := <-s.writes:
+				group = append(group, op)
+			default:
+				break more
+			}
+		}
+		s.commitGroup(group)
+		clear(group)
+	}
+}
+
+// commitGroup runs group's transactions in one database transaction and
+// reports each one's outcome.
+func (s *Store) commitGroup(group []*writeOp) {
+	errs := make([]error, len(group))
+	tx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, op := range group {
+			op.done <- fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	wtx := &writeTx{tx: tx, stmts: s.wStmts}
+	solo := len(group) == 1
+	for i, op := range group {
+		if err := op.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if solo {
+			errs[i] = op.fn(wtx)
+			continue
+		}
+		errs[i] = s.inSavepoint(op, wtx)
+	}
+	if solo && errs[0] != nil {
+		_ = tx.Rollback()
+		group[0].done <- errs[0]
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("commit: %w", err)
+			}
+		}
+	}
+	for i, op := range group {
+		op.done <- errs[i]
+	}
+}
+
+// inSavepoint runs op's fn in a savepoint of the group's transaction,
+// rolling back only its own changes when it fails.
+func (s *Store) inSavepoint(op *writeOp, wtx *writeTx) error {
+	ctx := context.Background() // the savepoint statements are the group's, not op's
+	if _, err := wtx.exec(ctx, qSavepoint); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err := op.fn(wtx)
+	if err != nil {
+		if _, rerr := wtx.exec(ctx, qRollbackTo); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+	}
+	if _, rerr := wtx.exec(ctx, qRelease); rerr != nil {
+		return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+	}
+	return err
+}
+
+// execTx runs a single write statement as a transaction of the group
+// committer and returns the number of changed rows.
+func (s *Store) execTx(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *writeTx) error {
+		var err error
+		n, err = tx.exec(ctx, q, args...)
+		return err
+	})
+	return n, err
+}

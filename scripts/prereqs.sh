@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# prereqs.sh checks that this machine has every program `make test` needs,
+# and installs what is missing when it can. `make test` runs it first (as
+# `make prereqs`), and so does .ci/run.
+#
+# - Nothing missing: prints nothing, exits 0.
+# - Missing programs that Debian's apt provides, as root with apt-get: one
+#   `apt-get update` and ONE `apt-get install` of all of them, then checks again.
+# - Otherwise (not root, no apt-get, or Go or Node.js missing, which need
+#   versions apt may not have): one message on stderr that lists everything
+#   missing and the command that installs it, exit 1, within a second or two
+#   and before any test suite runs.
+#
+# Environment:
+#   PREREQS_APT_GET   the apt-get to run instead of installing only as root
+#                     with the apt-get on PATH, e.g. "sudo apt-get" for a
+#                     user with sudo (tests point it at a fake)
+#   PREREQS_DRY_RUN=1 print the apt-get commands instead of running them
+#
+# Uses bash built-ins only (no coreutils), so it also runs with a bare PATH.
+set -uo pipefail
+
+min_node=20.19  # vite 8 needs ^20.19 or >= 22.12
+min_go=1.21     # from 1.21 on, go fetches the toolchain go.mod names by itself
+
+apt=()     # apt packages to install
+why=()     # one line per missing program
+manual=()  # what apt cannot provide here, with how to get it
+
+# need PROGRAM PACKAGE PURPOSE: PROGRAM must be on PATH; PACKAGE provides it.
+need() {
+	command -v "$1" >/dev/null 2>&1 && return
+	apt+=("$2")
+	why+=("$(printf '  %-16s %s (apt package %s)' "$1" "$3" "$2")")
+}
+
+# need_file FILE PACKAGE PURPOSE: like need, for a file.
+need_file() {
+	[ -e "$1" ] && return
+	apt+=("$2")
+	why+=("$(printf '  %-16s %s (apt package %s)' "${1##*/}" "$3" "$2")")
+}
+
+# version_ge A B: whether dotted version A >= B (numeric parts, at most 3).
+version_ge() {
+	local IFS=.
+	local -a a=($1) b=($2)
+	local i
+	for i in 0 1 2; do
+		((${a[i]:-0} > ${b[i]:-0})) && return 0
+		((${a[i]:-0} < ${b[i]:-0})) && return 1
+	done
+	return 0
+}
+
+# apt_candidate PACKAGE prints the version apt would install, if any.
+apt_candidate() {
+	command -v apt-cache >/dev/null 2>&1 || return
+	local line
+	while read -r line; do
+		if [[ $line =~ ^Candidate:\ ([0-9]+\.[0-9]+\.[0-9]+) ]]; then
+			echo "${BASH_REMATCH[1]}"
+			return
+		fi
+	done < <(apt-cache policy "$1" 2>/dev/null)
+}
+
+check_go() {
+	local v=""
+	if command -v go >/dev/null 2>&1 && [[ $(GOTOOLCHAIN=local go version 2>/dev/null) =~ go([0-9]+\.[0-9]+(\.[0-9]+)?) ]]; then
+		v=${BASH_REMATCH[1]}
+		version_ge "$v" "$min_go" && return
+	fi
+	manual+=("  Go${v:+ (found $v)}: the version go.mod names, or any Go ${min_go}+ (it fetches that one itself): https://go.dev/doc/install")
+}
+
+check_node() {
+	local v="" cand
+	if command -v node >/dev/null 2>&1; then
+		v=$(node -p 'process.versions.node' 2>/dev/null)
+		if [ -n "$v" ] && version_ge "$v" "$min_node"; then
+			need npm npm "installs the web client's packages (npm ci)"
+			return
+		fi
+	fi
+	cand=$(apt_candidate nodejs)
+	if [ -n "$cand" ] && version_ge "$cand" "$min_node"; then
+		apt+=(nodejs npm)
+		why+=("$(printf '  %-16s %s (apt packages nodejs npm)' node "Node.js ${min_node}+ for the web client's build and tests${v:+, found $v}")")
+		return
+	fi
+	manual+=("  Node.js ${min_node} or later with npm${v:+ (found $v)}${cand:+; apt offers only $cand}: https://nodejs.org/en/download (Debian/Ubuntu: https://github.com/nodesource/distributions)")
+}
+
+need make make "runs the test suites"
+need git git "the benchmark report names the commit"
+need curl curl "deploy/smoke.sh and the deployment tests"
+need openssl openssl "test certificates (deploy/nginx-local.sh, deployment tests)"
+need_file /etc/ssl/certs/ca-certificates.crt ca-certificates "HTTPS to the Go and npm registries"
+need gcc gcc "go test -race needs cgo"
+need_file /usr/include/stdio.h libc6-dev "go test -race needs cgo"
+need nginx nginx "deployment tests and make test-e2e-nginx run nginx.conf"
+need logrotate logrotate "deployment tests check deploy/logrotate-chatd"
+need systemd-analyze systemd "deployment tests verify deploy/chatd.service"
+need chromium chromium "browser tests (deployment tests, make test-e2e)"
+check_go
+check_node
+
+[ ${#why[@]} -eq 0 ] && [ ${#manual[@]} -eq 0 ] && exit 0
+
+# The installer: PREREQS_APT_GET, else apt-get as root; none once it ran.
+installer=()
+if [ -n "${_PREREQS_INSTALLED:-}" ]; then
+	:
+elif [ -n "${PREREQS_APT_GET:-}" ]; then
+	read -r -a installer <<<"$PREREQS_APT_GET"
+elif [ "$EUID" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+	installer=(apt-get)
+fi
+
+install_cmd="apt-get update && apt-get install -y --no-install-recommends ${apt[*]}"
+[ "$EUID" -eq 0 ] || install_cmd="sudo apt-get update && sudo apt-get install -y --no-install-recommends ${apt[*]}"
+
+if [ ${#manual[@]} -eq 0 ] && [ ${#installer[@]} -gt 0 ]; then
+	echo "prereqs: installing ${apt[*]} (${installer[*]})" >&2
+	if [ "${PREREQS_DRY_RUN:-}" = 1 ]; then
+		echo "${installer[*]} update"
+		echo "${installer[*]} install -y --no-install-recommends ${apt[*]}"
+		exit 0
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if "${installer[@]}" update -qq && "${installer[@]}" install -y -qq --no-install-recommends "${apt[@]}"; then
+		# Check again: the packages must really provide the programs.
+		_PREREQS_INSTALLED="${apt[*]}" exec "$BASH" "${BASH_SOURCE[0]}"
+	fi
+	echo "prereqs: ${installer[*]} install ${apt[*]} failed" >&2
+	exit 1
+fi
+
+{
+	echo "make test cannot run: this machine lacks what the test suites need."
+	[ -z "${_PREREQS_INSTALLED:-}" ] || echo "(still missing after apt-get install ${_PREREQS_INSTALLED})"
+	if [ ${#why[@]} -gt 0 ]; then
+		echo
+		printf '%s\n' "${why[@]}"
+		echo
+		echo "Install them all with one command:"
+		echo
+		echo "  $install_cmd"
+	fi
+	if [ ${#manual[@]} -gt 0 ]; then
+		echo
+		echo "Install these yourself (apt has no suitable version):"
+		echo
+		printf '%s\n' "${manual[@]}"
+	fi
+	echo
+	echo "Then run make test again."
+} >&2
+exit 1

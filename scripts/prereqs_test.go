@@ -1,0 +1,218 @@
+// Package scripts holds the tests of the repository's shell scripts.
+package scripts
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// allPrograms are the programs prereqs.sh looks for on PATH, and the apt
+// packages that provide them, in the script's order.
+var allPrograms = []struct{ program, pkg string }{
+	{"make", "make"}, {"git", "git"}, {"curl", "curl"}, {"openssl", "openssl"}, {"gcc", "gcc"},
+	{"nginx", "nginx"}, {"logrotate", "logrotate"}, {"systemd-analyze", "systemd"}, {"chromium", "chromium"},
+}
+
+const aptPackages = "make git curl openssl gcc nginx logrotate systemd chromium"
+
+// prereqsRun is one run of prereqs.sh with a PATH of stub programs only.
+type prereqsRun struct {
+	stdout, stderr string
+	exit           int
+	took           time.Duration
+	aptCalls       []string // the fake apt-get's arguments, one call a line
+}
+
+// stub writes an executable shell script into dir.
+func stub(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/bash\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runPrereqs runs the script with PATH = a directory holding only the
+// given stubs (name -> script body), plus env.
+func runPrereqs(t *testing.T, stubs map[string]string, env ...string) prereqsRun {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatalf("bash: %v", err)
+	}
+	bin := t.TempDir()
+	for name, body := range stubs {
+		stub(t, bin, name, body)
+	}
+	log := filepath.Join(t.TempDir(), "apt-get.log")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bash, "prereqs.sh")
+	cmd.Env = append([]string{"PATH=" + bin, "FAKE_LOG=" + log, "FAKE_BIN=" + bin}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	r := prereqsRun{stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.exit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run prereqs.sh: %v", err)
+	}
+	if b, err := os.ReadFile(log); err == nil {
+		r.aptCalls = strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+	return r
+}
+
+// fakeAptGet logs its arguments; with provide, an install also creates
+// stubs of every program, as the real packages would.
+func fakeAptGet(t *testing.T, provide bool) string {
+	t.Helper()
+	chmod, err := exec.LookPath("chmod")
+	if err != nil {
+		t.Fatalf("chmod: %v", err)
+	}
+	body := `printf '%s\n' "$*" >>"$FAKE_LOG"`
+	if provide {
+		var names []string
+		for _, p := range allPrograms {
+			names = append(names, p.program)
+		}
+		body += fmt.Sprintf(`
+if [ "$1" = install ]; then
+	for p in %s; do printf '#!/bin/bash\n' >"$FAKE_BIN/$p"; %s +x "$FAKE_BIN/$p"; done
+fi`, strings.Join(names, " "), chmod)
+	}
+	dir := t.TempDir()
+	stub(t, dir, "apt-get", body)
+	return filepath.Join(dir, "apt-get")
+}
+
+// goodGoNode are stubs of a Go and a Node.js recent enough, with npm.
+func goodGoNode() map[string]string {
+	return map[string]string{
+		"go":   `echo "go version go1.26.8 linux/amd64"`,
+		"node": `echo 20.20.2`,
+		"npm":  `exit 0`,
+	}
+}
+
+func everything() map[string]string {
+	s := goodGoNode()
+	for _, p := range allPrograms {
+		s[p.program] = "exit 0"
+	}
+	return s
+}
+
+func TestPrereqs(t *testing.T) {
+	t.Parallel()
+	withAll := fakeAptGet(t, true)
+	withNothing := fakeAptGet(t, false)
+	installLine := "install -y -qq --no-install-recommends " + aptPackages
+
+	tests := []struct {
+		name     string
+		stubs    map[string]string
+		env      []string
+		exit     int
+		stderr   []string // all must appear
+		notErr   []string // none may appear
+		aptCalls []string
+	}{{
+		name:  "bare PATH: one message listing everything and the one command",
+		stubs: nil,
+		exit:  1,
+		stderr: []string{"make test cannot run", "Install them all with one command:",
+			"apt-get update && apt-get install -y --no-install-recommends " + aptPackages,
+			"Go: the version go.mod names", "Node.js 20.19 or later with npm"},
+	}, {
+		name:   "everything present: silent",
+		stubs:  everything(),
+		exit:   0,
+		notErr: []string{"make test cannot run", "installing"},
+	}, {
+		name:   "Node too old and apt offers no newer one",
+		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 18.20.4"; return s }(),
+		exit:   1,
+		stderr: []string{"Install these yourself", "Node.js 20.19 or later with npm (found 18.20.4)"},
+		notErr: []string{"Install them all", "nginx"},
+	}, {
+		name:   "Go and Node missing: nothing installed, all named at once",
+		stubs:  nil,
+		env:    []string{"PREREQS_APT_GET=" + withAll},
+		exit:   1,
+		stderr: []string{"Install them all with one command:", "Install these yourself"},
+	}, {
+		name:     "installer: one update, one install of every package, then checks again",
+		stubs:    goodGoNode(),
+		env:      []string{"PREREQS_APT_GET=" + withAll},
+		exit:     0,
+		stderr:   []string{"prereqs: installing " + aptPackages},
+		notErr:   []string{"make test cannot run"},
+		aptCalls: []string{"update -qq", installLine},
+	}, {
+		name:     "installer that installs nothing: says what is still missing",
+		stubs:    goodGoNode(),
+		env:      []string{"PREREQS_APT_GET=" + withNothing},
+		exit:     1,
+		stderr:   []string{"still missing after apt-get install " + aptPackages, "chromium"},
+		aptCalls: []string{"update -qq", installLine},
+	}, {
+		name:   "dry run prints the commands and runs none",
+		stubs:  goodGoNode(),
+		env:    []string{"PREREQS_APT_GET=" + withAll, "PREREQS_DRY_RUN=1"},
+		exit:   0,
+		stderr: []string{"prereqs: installing " + aptPackages},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := runPrereqs(t, tt.stubs, tt.env...)
+			if r.exit != tt.exit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", r.exit, tt.exit, r.stderr)
+			}
+			if r.took > 5*time.Second {
+				t.Errorf("took %s, want a few seconds at most", r.took)
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+				}
+			}
+			for _, s := range tt.notErr {
+				if strings.Contains(r.stderr, s) {
+					t.Errorf("stderr has %q:\n%s", s, r.stderr)
+				}
+			}
+			if strings.Join(r.aptCalls, "|") != strings.Join(tt.aptCalls, "|") {
+				t.Errorf("apt-get calls %q, want %q", r.aptCalls, tt.aptCalls)
+			}
+			if tt.exit == 1 && strings.Count(r.stderr, "make test cannot run") != 1 {
+				t.Errorf("want exactly one message:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+// TestPrereqsListsEveryProgram checks the bare-PATH message names each
+// program and its package once.
+func TestPrereqsListsEveryProgram(t *testing.T) {
+	t.Parallel()
+	r := runPrereqs(t, nil)
+	for _, p := range allPrograms {
+		if n := strings.Count(r.stderr, "\n  "+p.program+" "); n != 1 {
+			t.Errorf("%s listed %d times:\n%s", p.program, n, r.stderr)
+		}
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout %q, want the message on stderr only", r.stdout)
+	}
+}

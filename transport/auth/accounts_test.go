@@ -1,0 +1,242 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
+
+	"chatd/persistence"
+	"chatd/persistence/sqlite"
+)
+
+// accountsEnv serves the account routes over a real SQLite store.
+type accountsEnv struct {
+	t        *testing.T
+	srv      *httptest.Server
+	store    *sqlite.Store
+	accounts *Accounts
+}
+
+func newAccountsEnv(t *testing.T, opts AccountOptions) *accountsEnv {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close(context.Background()) })
+	authn, err := NewAuthenticator(store, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.BcryptCost == 0 {
+		opts.BcryptCost = bcrypt.MinCost
+	}
+	a, err := NewAccounts(store, authn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	a.Routes(r.Group("/api"))
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return &accountsEnv{t: t, srv: srv, store: store, accounts: a}
+}
+
+// post sends body (a JSON value, or raw bytes) and returns the status and
+// the error code of an error answer.
+func (e *accountsEnv) post(path string, body any) (int, string, http.Header) {
+	e.t.Helper()
+	data, ok := body.([]byte)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	res, err := e.srv.Client().Post(e.srv.URL+path, "application/json", bytes.NewReader(data))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Error struct{ Code, Message string }
+	}
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out.Error.Code + " " + out.Error.Message, res.Header
+}
+
+func (e *accountsEnv) register(email, password string) {
+	e.t.Helper()
+	if status, msg, _ := e.post("/api/auth/register", map[string]string{"email": email, "password": password, "name": "N"}); status != http.StatusCreated {
+		e.t.Fatalf("register %s: %d %s", email, status, msg)
+	}
+}
+
+// TestParallelGuessesCheckAtMostTheLimit sends 20 wrong passwords at once:
+// the attempt is counted before the hash, so at most the account's limit
+// of passwords is checked and the rest are refused with 429.
+func TestParallelGuessesCheckAtMostTheLimit(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 5, MaxFailuresPerIP: 1000})
+	e.register("target@example.com", "the right password")
+	var checked atomic.Int32
+	e.accounts.passwords.checked = func() { checked.Add(1) }
+
+	statuses := make(chan int, 20)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 20 {
+		wg.Go(func() {
+			<-start
+			status, _, _ := e.post("/api/auth/login", map[string]string{"email": "target@example.com", "password": "guess number " + string(rune('a'+i))})
+			statuses <- status
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if n := checked.Load(); n > 5 {
+		t.Fatalf("%d passwords checked in a burst against a limit of 5", n)
+	}
+	if count[http.StatusUnauthorized] > 5 || count[http.StatusUnauthorized]+count[http.StatusTooManyRequests] != 20 {
+		t.Fatalf("answers %v: want at most 5 x 401 and the rest 429", count)
+	}
+	// A success gives its attempt back to the IP and clears the account.
+	e2 := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 2, MaxFailuresPerIP: 2})
+	e2.register("ok@example.com", "the right password")
+	for range 3 {
+		if status, msg, _ := e2.post("/api/auth/login", map[string]string{"email": "ok@example.com", "password": "the right password"}); status != http.StatusOK {
+			t.Fatalf("successful logins use up the limit: %d %s", status, msg)
+		}
+	}
+}
+
+// TestLoginPasswordBytes: login applies registration's byte rules, so a
+// password longer than bcrypt's 72 bytes, or padded with NULs, never
+// matches on its first 72 bytes.
+func TestLoginPasswordBytes(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 100})
+	pw71 := strings.Repeat("p", 71)
+	e.register("long@example.com", pw71)
+	pw72 := strings.Repeat("q", 72)
+	e.register("full@example.com", pw72)
+	cases := []struct {
+		name, email, password string
+		status                int
+	}{
+		{"the password itself", "long@example.com", pw71, http.StatusOK},
+		{"72 bytes exactly", "full@example.com", pw72, http.StatusOK},
+		{"padded with a NUL to 72 bytes", "long@example.com", pw71 + "\x00", http.StatusBadRequest},
+		{"padded with NULs past 72 bytes", "long@example.com", pw71 + "\x00\x00\x00", http.StatusBadRequest},
+		{"more bytes after the first 72", "full@example.com", pw72 + "extra", http.StatusBadRequest},
+		{"wrong password", "full@example.com", strings.Repeat("q", 71) + "r", http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		status, msg, _ := e.post("/api/auth/login", map[string]string{"email": c.email, "password": c.password})
+		if status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, status, msg, c.status)
+		}
+		if status == http.StatusBadRequest && !strings.HasPrefix(msg, "invalid_field") {
+			t.Errorf("%s: %s, want invalid_field naming the password", c.name, msg)
+		}
+	}
+	status, msg, _ := e.post("/api/auth/register", map[string]string{"email": "nul@example.com", "password": "password\x00", "name": "N"})
+	if status != http.StatusBadRequest {
+		t.Errorf("register with a NUL: %d %s", status, msg)
+	}
+}
+
+// TestEmailAndNameText: look-alike spellings of an address are one
+// account, mixed scripts and invalid or directional text are refused
+// naming the field, and accounts stored before NFKC still log in.
+func TestEmailAndNameText(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 100, MaxFailuresPerIP: 1000, RegistrationsPerHourIP: 1000})
+	e.register("ada@example.com", "analytical engine")
+	cases := []struct {
+		name, email, userName string
+		status                int
+		field                 string
+	}{
+		{"fullwidth letter", "ａda@example.com", "N", http.StatusConflict, ""},
+		{"upper case and fullwidth", "ＡＤＡ@EXAMPLE.com", "N", http.StatusConflict, ""},
+		{"Cyrillic a in a Latin local part", "\u0430da@example.com", "N", http.StatusBadRequest, "email"},
+		{"Cyrillic e in a Latin domain", "ada@\u0435xample.com", "N", http.StatusBadRequest, "email"},
+		{"bidi override in the email", "ada\u202e@example.com", "N", http.StatusBadRequest, "email"},
+		{"bidi override in the name", "b@example.com", "Eve\u202egnp.exe", http.StatusBadRequest, "name"},
+		{"isolate in the name", "b@example.com", "Eve\u2066x", http.StatusBadRequest, "name"},
+		{"control character in the name", "b@example.com", "Eve\x07", http.StatusBadRequest, "name"},
+		{"replacement character in the name", "b@example.com", "Eve\ufffd", http.StatusBadRequest, "name"},
+		{"one script per part", "иван@пример.рф", "Иван", http.StatusCreated, ""},
+		{"Japanese scripts together", "ひらがなカタカナ漢字@example.jp", "N", http.StatusCreated, ""},
+	}
+	for _, c := range cases {
+		status, msg, _ := e.post("/api/auth/register", map[string]string{"email": c.email, "password": "12345678", "name": c.userName})
+		if status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, status, msg, c.status)
+			continue
+		}
+		if c.field != "" && !strings.Contains(msg, c.field) {
+			t.Errorf("%s: %q does not name the field %s", c.name, msg, c.field)
+		}
+	}
+	// Invalid UTF-8 in the raw body (encoding/json would quietly make it U+FFFD).
+	raw := []byte("{\"email\":\"c\xff@example.com\",\"password\":\"12345678\",\"name\":\"N\"}")
+	if status, msg, _ := e.post("/api/auth/register", raw); status != http.StatusBadRequest || !strings.Contains(msg, "email") {
+		t.Errorf("invalid UTF-8 email: %d %s", status, msg)
+	}
+	if status, msg, _ := e.post("/api/auth/login", map[string]string{"email": "ＡDA@example.com", "password": "analytical engine"}); status != http.StatusOK {
+		t.Errorf("login with a fullwidth spelling: %d %s", status, msg)
+	}
+	// An account stored before normalisation (lower case, not NFKC).
+	hash, _ := bcrypt.GenerateFromPassword([]byte("legacy password"), bcrypt.MinCost)
+	legacy := persistence.User{Email: "ｂob@example.com", Name: "Bob", PasswordHash: string(hash)}
+	if err := e.store.CreateUser(context.Background(), &legacy); err != nil {
+		t.Fatal(err)
+	}
+	if status, msg, _ := e.post("/api/auth/login", map[string]string{"email": "ｂob@example.com", "password": "legacy password"}); status != http.StatusOK {
+		t.Errorf("login of an account stored before NFKC: %d %s", status, msg)
+	}
+}
+
+// TestRegistrationsPerIP: parallel sign-ups from one address pass at most
+// the hourly limit; the rest get 429 with Retry-After.
+func TestRegistrationsPerIP(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{RegistrationsPerHourIP: 3})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	count := map[int]int{}
+	for i := range 12 {
+		wg.Go(func() {
+			status, _, h := e.post("/api/auth/register", map[string]string{
+				"email": "user" + string(rune('a'+i)) + "@example.com", "password": "12345678", "name": "N"})
+			if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			mu.Lock()
+			count[status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if count[http.StatusCreated] != 3 || count[http.StatusTooManyRequests] != 9 {
+		t.Fatalf("answers %v: want 3 x 201 and 9 x 429", count)
+	}
+}

@@ -1,0 +1,239 @@
+// Package hubtest is a small in-memory stand-in for the hub, for the
+// transports' own tests: it implements the Hub interfaces of transport/ws
+// and transport/sse, records what it was asked, lets a test deliver frames
+// to the subscribers it holds, and lets a test make a call slow (as a slow
+// store would) by blocking it until released.
+package hubtest
+
+import (
+	"context"
+	"sync"
+
+	"chatd/hub"
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// Hub is the fake. Zero value is not usable: call New.
+type Hub struct {
+	mu       sync.Mutex
+	subs     map[hub.Subscriber]struct{}
+	sends    []hub.SendRequest
+	subReqs  []hub.SubscribeRequest
+	cancels  []string
+	owners   map[string]string // conversation id -> owner
+	active   map[string]string // conversation id -> running answer
+	changed  chan struct{}     // closed and replaced on every change
+	block    chan struct{}     // while non-nil, Send waits for it to close
+	entered  chan struct{}     // signalled when a blocked Send starts waiting
+	detached int
+}
+
+// New returns an empty fake hub.
+func New() *Hub {
+	return &Hub{subs: map[hub.Subscriber]struct{}{}, owners: map[string]string{},
+		active: map[string]string{}, changed: make(chan struct{}), entered: make(chan struct{}, 16)}
+}
+
+// notifyLocked wakes WaitFor callers. Called with h.mu held.
+func (h *Hub) notifyLocked() {
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+// WaitFor waits until cond (called with the hub locked) holds or ctx ends;
+// it reports whether cond held.
+func (h *Hub) WaitFor(ctx context.Context, cond func(*Hub) bool) bool {
+	for {
+		h.mu.Lock()
+		ok, ch := cond(h), h.changed
+		h.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// AddConversation makes id a conversation of owner; running names its
+// running answer ("" for none).
+func (h *Hub) AddConversation(id, owner, running string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.owners[id], h.active[id] = owner, running
+}
+
+// Block makes every Send wait until Unblock (a slow store).
+func (h *Hub) Block() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.block = make(chan struct{})
+}
+
+// Unblock releases the Sends waiting since Block.
+func (h *Hub) Unblock() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.block != nil {
+		close(h.block)
+		h.block = nil
+	}
+}
+
+// Entered is signalled each time a Send starts waiting on Block.
+func (h *Hub) Entered() <-chan struct{} { return h.entered }
+
+// Subscribers returns the registered subscribers of user.
+func (h *Hub) Subscribers(user string) []hub.Subscriber {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []hub.Subscriber
+	for s := range h.subs {
+		if s.UserID() == user {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Count is the number of registered subscribers (any user).
+func (h *Hub) Count() int { return len(h.subs) }
+
+// Detached is how many subscribers were detached. Read under WaitFor.
+func (h *Hub) Detached() int { return h.detached }
+
+// Sends returns the send requests received so far.
+func (h *Hub) Sends() []hub.SendRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hub.SendRequest(nil), h.sends...)
+}
+
+// SendCount is len(Sends()). Read under WaitFor.
+func (h *Hub) SendCount() int { return len(h.sends) }
+
+// SubscribeRequests returns the subscribe requests received so far.
+func (h *Hub) SubscribeRequests() []hub.SubscribeRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hub.SubscribeRequest(nil), h.subReqs...)
+}
+
+// DeliverAll delivers f to every registered subscriber of user.
+func (h *Hub) DeliverAll(user string, f *protocol.Frame) {
+	for _, s := range h.Subscribers(user) {
+		s.Deliver(f)
+	}
+}
+
+// Register implements the transports' Hub.
+func (h *Hub) Register(sub hub.Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subs[sub] = struct{}{}
+	h.notifyLocked()
+}
+
+// Detach implements the transports' Hub.
+func (h *Hub) Detach(sub hub.Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, sub)
+	h.detached++
+	h.notifyLocked()
+}
+
+func (h *Hub) owned(user, conv string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owners[conv] != user {
+		return protocol.Errorf(protocol.CodeNotFound, "conversation %s not found", conv)
+	}
+	return nil
+}
+
+// Send implements the transports' Hub: it acks with new ids (after Block
+// is released, when blocked) and answers not_found for a conversation the
+// user does not own.
+func (h *Hub) Send(ctx context.Context, sub hub.Subscriber, user string, req hub.SendRequest) (hub.Result, error) {
+	h.mu.Lock()
+	h.sends = append(h.sends, req)
+	block := h.block
+	h.notifyLocked()
+	h.mu.Unlock()
+	if block != nil {
+		h.entered <- struct{}{}
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return hub.Result{}, ctx.Err()
+		}
+	}
+	if req.ConversationID != "" {
+		if err := h.owned(user, req.ConversationID); err != nil {
+			return hub.Result{}, err
+		}
+	}
+	res := hub.Result{ConversationID: req.ConversationID, UserMessageID: persistence.NewID(), MessageID: persistence.NewID()}
+	if res.ConversationID == "" {
+		res.ConversationID = persistence.NewID()
+	}
+	if sub != nil {
+		sub.Deliver(protocol.AckSend(req.FrameID, res.ConversationID, res.UserMessageID, res.MessageID))
+	}
+	return res, nil
+}
+
+// Regenerate implements the transports' Hub.
+func (h *Hub) Regenerate(_ context.Context, sub hub.Subscriber, user string, req hub.RegenerateRequest) (hub.Result, error) {
+	if err := h.owned(user, req.ConversationID); err != nil {
+		return hub.Result{}, err
+	}
+	res := hub.Result{ConversationID: req.ConversationID, UserMessageID: persistence.NewID(), MessageID: persistence.NewID()}
+	if sub != nil {
+		sub.Deliver(protocol.AckSend(req.FrameID, res.ConversationID, res.UserMessageID, res.MessageID))
+	}
+	return res, nil
+}
+
+// Cancel implements the transports' Hub.
+func (h *Hub) Cancel(_ context.Context, user, conv string) error {
+	if err := h.owned(user, conv); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cancels = append(h.cancels, conv)
+	return nil
+}
+
+// Subscribe implements the transports' Hub: it records the request and acks.
+func (h *Hub) Subscribe(_ context.Context, sub hub.Subscriber, user string, req hub.SubscribeRequest) error {
+	if err := h.owned(user, req.ConversationID); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.subReqs = append(h.subReqs, req)
+	h.notifyLocked()
+	h.mu.Unlock()
+	sub.Deliver(protocol.Ack(req.FrameID))
+	return nil
+}
+
+// Unsubscribe implements the transports' Hub.
+func (h *Hub) Unsubscribe(hub.Subscriber, string) {}
+
+// ActiveAnswer implements the transports' Hub: the running answer of the
+// owner's conversation, "" for anyone else.
+func (h *Hub) ActiveAnswer(user, conv string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owners[conv] != user {
+		return ""
+	}
+	return h.active[conv]
+}

@@ -1,0 +1,354 @@
+package sse_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+	"chatd/transport"
+	"chatd/transport/auth"
+	"chatd/transport/httperr"
+	"chatd/transport/internal/hubtest"
+	"chatd/transport/limits"
+	"chatd/transport/sse"
+)
+
+const testTimeout = 20 * time.Second
+
+// server serves the SSE routes over the fake hub. Requests name their
+// user with "Authorization: Bearer token-<user>"; the body limit is the
+// router's default.
+type server struct {
+	t      *testing.T
+	hub    *hubtest.Hub
+	srv    *httptest.Server
+	limits *limits.Users
+}
+
+func newServer(t *testing.T, opts sse.Options, smallBuffers bool) *server {
+	t.Helper()
+	s := &server{t: t, hub: hubtest.New()}
+	opts.Hub = s.hub
+	if opts.Limits == nil {
+		opts.Limits = limits.New(limits.Options{})
+	}
+	s.limits = opts.Limits
+	opts.Logger = slog.New(slog.DiscardHandler)
+	h := sse.NewHandler(opts)
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	authed := r.Group("/api", httperr.LimitBody(transport.DefaultBodyLimit), func(c *gin.Context) {
+		user, ok := strings.CutPrefix(auth.BearerToken(c.Request.Header), "token-")
+		if !ok {
+			httperr.AbortError(c, httperr.Unauthorized("no token"))
+			return
+		}
+		auth.SetIdentity(c, auth.Identity{UserID: user})
+	})
+	h.Routes(authed)
+	s.srv = httptest.NewUnstartedServer(r)
+	if smallBuffers {
+		s.srv.Listener = smallBufferListener{s.srv.Listener}
+	}
+	s.srv.Start()
+	t.Cleanup(func() {
+		h.Shutdown()
+		s.srv.Close()
+	})
+	return s
+}
+
+// request sends a request and returns the answer, its body unread.
+func (s *server) request(user, method, path, body string, header ...string) *http.Response {
+	s.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, s.srv.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer token-"+user)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := s.srv.Client().Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	s.t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+func (s *server) waitHub(what string, cond func(*hubtest.Hub) bool) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if !s.hub.WaitFor(ctx, cond) {
+		s.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// event is one server-sent event.
+type event struct{ name, id, data string }
+
+// readEvent reads the next event, skipping comment lines.
+func readEvent(t *testing.T, r *bufio.Reader) (event, error) {
+	t.Helper()
+	var ev event
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return ev, err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if ev.name != "" {
+				return ev, nil
+			}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event: "):
+			ev.name = line[len("event: "):]
+		case strings.HasPrefix(line, "id: "):
+			ev.id = line[len("id: "):]
+		case strings.HasPrefix(line, "data: "):
+			ev.data = line[len("data: "):]
+		default:
+			t.Fatalf("unexpected line %q", line)
+		}
+	}
+}
+
+func field(data, name string) string {
+	i := strings.Index(data, `"`+name+`":"`)
+	if i < 0 {
+		return ""
+	}
+	rest := data[i+len(name)+4:]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// TestEventFraming: a send streams its frames as events (event: the type,
+// id: the seq of deltas and done, data: the JSON) and ends after its done.
+func TestEventFraming(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	res := s.request("u", "POST", "/api/conversations/"+conv+"/messages", `{"content":"hi"}`, "Accept", "text/event-stream")
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") ||
+		res.Header.Get("X-Accel-Buffering") != "no" {
+		t.Fatalf("answer %d %v", res.StatusCode, res.Header)
+	}
+	r := bufio.NewReader(res.Body)
+	ack, err := readEvent(t, r)
+	if err != nil || ack.name != "ack" || ack.id != "" {
+		t.Fatalf("first event %+v (%v)", ack, err)
+	}
+	msgID := field(ack.data, "messageId")
+	s.hub.DeliverAll("u", protocol.Delta(conv, msgID, 5, "hello"))
+	s.hub.DeliverAll("u", protocol.Done(persistence.Message{ID: msgID, ConversationID: conv, Status: persistence.StatusComplete, Content: "hello"}, nil))
+	delta, _ := readEvent(t, r)
+	done, _ := readEvent(t, r)
+	if delta.name != "delta" || delta.id != "5" || !strings.Contains(delta.data, `"text":"hello"`) {
+		t.Fatalf("delta event %+v", delta)
+	}
+	if done.name != "done" || done.id != "5" {
+		t.Fatalf("done event %+v", done)
+	}
+	if _, err := readEvent(t, r); err != io.EOF {
+		t.Fatalf("the stream goes on after its done: %v", err)
+	}
+	// Without Accept: text/event-stream, 202 with the ids.
+	res = s.request("u", "POST", "/api/conversations/"+conv+"/messages", `{"content":"hi"}`)
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("plain send: %d", res.StatusCode)
+	}
+}
+
+// TestResumeCursor: GET .../stream resumes after lastSeq, or after the
+// Last-Event-ID header an EventSource sends; a bad cursor is a 400.
+func TestResumeCursor(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv, msg := persistence.NewID(), persistence.NewID()
+	s.hub.AddConversation(conv, "u", msg)
+	tests := []struct {
+		name, query, lastEventID string
+		status                   int
+		want                     int64
+	}{
+		{"Last-Event-ID", "", "7", 200, 7},
+		{"lastSeq wins", "&lastSeq=3", "7", 200, 3},
+		{"bad cursor", "&lastSeq=x", "", 400, 0},
+		{"negative cursor", "", "-1", 400, 0},
+	}
+	for _, tc := range tests {
+		var hdr []string
+		if tc.lastEventID != "" {
+			hdr = []string{"Last-Event-ID", tc.lastEventID}
+		}
+		before := len(s.hub.SubscribeRequests())
+		res := s.request("u", "GET", "/api/conversations/"+conv+"/stream?messageId="+msg+tc.query, "", hdr...)
+		if res.StatusCode != tc.status {
+			t.Fatalf("%s: status %d, want %d", tc.name, res.StatusCode, tc.status)
+		}
+		if tc.status != 200 {
+			continue
+		}
+		ack, err := readEvent(t, bufio.NewReader(res.Body))
+		if err != nil || ack.name != "ack" {
+			t.Fatalf("%s: %+v %v", tc.name, ack, err)
+		}
+		reqs := s.hub.SubscribeRequests()
+		if len(reqs) != before+1 || reqs[before].LastSeq == nil || *reqs[before].LastSeq != tc.want || reqs[before].MessageID != msg {
+			t.Fatalf("%s: subscribe requests %+v", tc.name, reqs)
+		}
+		res.Body.Close()
+	}
+}
+
+// TestResumeForeignIDLooksUnknown: without messageId, resuming another
+// user's conversation answers exactly like an unknown id, whether or not
+// an answer runs in it.
+func TestResumeForeignIDLooksUnknown(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	running, idle := persistence.NewID(), persistence.NewID()
+	s.hub.AddConversation(running, "alice", persistence.NewID())
+	s.hub.AddConversation(idle, "alice", "")
+	answer := func(conv string) string {
+		res := s.request("bob", "GET", "/api/conversations/"+conv+"/stream", "")
+		body, _ := io.ReadAll(res.Body)
+		return fmt.Sprintf("%d %s", res.StatusCode, strings.ReplaceAll(string(body), conv, "ID"))
+	}
+	unknown := answer(persistence.NewID())
+	for name, conv := range map[string]string{"running": running, "idle": idle} {
+		if got := answer(conv); got != unknown {
+			t.Errorf("bob on alice's %s conversation: %q; on an unknown id: %q", name, got, unknown)
+		}
+	}
+}
+
+// TestRESTSendFitsContent: the REST send takes MaxContentChars characters
+// of any script within the default body limit.
+func TestRESTSendFitsContent(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	for _, content := range []string{strings.Repeat("中", protocol.MaxContentChars), strings.Repeat(`\ud83d\ude00`, protocol.MaxContentChars)} {
+		res := s.request("u", "POST", "/api/conversations/"+conv+"/messages", `{"content":"`+content+`"}`)
+		if res.StatusCode != http.StatusAccepted {
+			body, _ := io.ReadAll(res.Body)
+			t.Fatalf("status %d: %s", res.StatusCode, body)
+		}
+	}
+	for _, send := range s.hub.Sends() {
+		if n := utf8.RuneCountInString(send.Content); n != protocol.MaxContentChars {
+			t.Fatalf("the hub got %d characters", n)
+		}
+	}
+}
+
+// TestStoppedReaderDisconnected: an event stream whose client stops
+// reading is closed within the write timeout once its queue fills, its
+// connection slot is freed, and the client can resume.
+func TestStoppedReaderDisconnected(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{QueueSize: 8, WriteTimeout: 300 * time.Millisecond,
+		Limits: limits.New(limits.Options{MaxConns: 1})}, true)
+	conv, msg := persistence.NewID(), persistence.NewID()
+	s.hub.AddConversation(conv, "u", msg)
+	conn := dialSmall(t, strings.TrimPrefix(s.srv.URL, "http://"))
+	fmt.Fprintf(conn, "GET /api/events HTTP/1.1\r\nHost: chatd\r\nAuthorization: Bearer token-u\r\n\r\n")
+	br := bufio.NewReaderSize(conn, 512)
+	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, "200") {
+		t.Fatalf("status line %q %v", line, err)
+	}
+	s.waitHub("the stream to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
+	// The client reads no more; the server's sends fill the socket
+	// buffers, then the queue.
+	text := strings.Repeat("x", 16<<10)
+	start := time.Now()
+	for i := range 200 {
+		s.hub.DeliverAll("u", protocol.Delta(conv, msg, int64(i+1)*int64(len(text)), text))
+	}
+	s.waitHub("the stream to end", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("disconnected after %v", d)
+	}
+	if !s.limits.AcquireConn("u") {
+		t.Fatal("the stream's connection slot was not freed")
+	}
+	s.limits.ReleaseConn("u")
+	res := s.request("u", "GET", "/api/conversations/"+conv+"/stream?messageId="+msg, "", "Last-Event-ID", "16384")
+	if res.StatusCode != 200 {
+		t.Fatalf("resume: %d", res.StatusCode)
+	}
+	if ev, err := readEvent(t, bufio.NewReader(res.Body)); err != nil || ev.name != "ack" {
+		t.Fatalf("resume: %+v %v", ev, err)
+	}
+}
+
+// TestStreamsEndAtLogout: closing a user's subscribers (logout, account
+// removed) ends their event streams after what is queued.
+func TestStreamsEndAtLogout(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	res := s.request("u", "GET", "/api/events", "")
+	r := bufio.NewReader(res.Body)
+	s.waitHub("the stream to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
+	s.hub.DeliverAll("u", protocol.Conversation("updated", persistence.Conversation{ID: persistence.NewID()}))
+	for _, sub := range s.hub.Subscribers("u") {
+		sub.Close(protocol.CloseUnauthorized, "signed out")
+	}
+	if ev, err := readEvent(t, r); err != nil || ev.name != "conversation" {
+		t.Fatalf("queued frame: %+v %v", ev, err)
+	}
+	if _, err := readEvent(t, r); err != io.EOF {
+		t.Fatalf("stream still open: %v", err)
+	}
+}
+
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// dialSmall opens a TCP connection with a small receive buffer.
+func dialSmall(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}

@@ -1,0 +1,270 @@
+package ws_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+	"chatd/transport/internal/hubtest"
+	"chatd/transport/limits"
+	"chatd/transport/ws"
+)
+
+// TestUpgradeRefused: authentication, the origin check and the connection
+// limit all answer before the upgrade, with the API's JSON errors.
+func TestUpgradeRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: 1})}})
+	s.dial(dialOptions{user: "full"}) // takes full's only slot
+	tests := []struct {
+		name   string
+		query  string
+		header map[string]string
+		status int
+	}{
+		{"no token", "", nil, http.StatusUnauthorized},
+		{"bad token", "", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
+		{"token in the query", "?access_token=token-a", nil, http.StatusBadRequest},
+		{"foreign origin", "", map[string]string{"Authorization": "Bearer token-a", "Origin": "https://evil.example"}, http.StatusForbidden},
+		{"over the connection limit", "", map[string]string{"Authorization": "Bearer token-full"}, http.StatusTooManyRequests},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tc.header {
+				h.Set(k, v)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			c, res, err := websocket.Dial(ctx, s.url()+tc.query, &websocket.DialOptions{HTTPHeader: h})
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("upgraded")
+			}
+			if res == nil || res.StatusCode != tc.status {
+				t.Fatalf("answer %v, want %d", res, tc.status)
+			}
+			if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Fatalf("Content-Type %q", ct)
+			}
+		})
+	}
+	// The subprotocol carries a browser's token.
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, s.url(), &websocket.DialOptions{Subprotocols: []string{protocol.Name, "bearer.token-b"}})
+	if err != nil {
+		t.Fatalf("subprotocol token: %v", err)
+	}
+	if c.Subprotocol() != protocol.Name {
+		t.Fatalf("subprotocol %q", c.Subprotocol())
+	}
+	c.CloseNow()
+}
+
+// TestFrameLimitFitsContent: any content within protocol.MaxContentChars
+// fits in a frame under the default read limit, in any script and even
+// fully JSON-escaped; a frame over the limit closes with 1009.
+func TestFrameLimitFitsContent(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	cl := s.dial(dialOptions{user: "u"})
+	if hello := cl.expect("hello"); hello.Max != ws.DefaultReadLimit {
+		t.Fatalf("hello advertises %d bytes, want %d", hello.Max, ws.DefaultReadLimit)
+	}
+	escaped := strings.Repeat(`\ud83d\ude00`, protocol.MaxContentChars) // 😀, 12 bytes each
+	tests := []struct{ name, content string }{
+		{"Han", strings.Repeat("中", protocol.MaxContentChars)},
+		{"emoji", strings.Repeat("😀", protocol.MaxContentChars)},
+		{"escaped emoji", escaped},
+	}
+	for i, tc := range tests {
+		var content string
+		if tc.name == "escaped emoji" {
+			content = tc.content
+		} else {
+			b, _ := json.Marshal(tc.content)
+			content = string(b[1 : len(b)-1])
+		}
+		cl.write(`{"type":"send","id":"` + tc.name + `","content":"` + content + `"}`)
+		if f := cl.expect("ack"); string(f.ID) != `"`+tc.name+`"` {
+			t.Fatalf("%s: %s", tc.name, f.raw)
+		}
+		sends := s.hub.Sends()
+		if got := utf8.RuneCountInString(sends[i].Content); got != protocol.MaxContentChars {
+			t.Fatalf("%s: the hub got %d characters", tc.name, got)
+		}
+	}
+	big := s.dial(dialOptions{user: "u"})
+	big.expect("hello")
+	big.write(`{"type":"send","content":"` + strings.Repeat("y", ws.DefaultReadLimit) + `"}`)
+	if got := big.closeStatus(); got != websocket.StatusMessageTooBig {
+		t.Fatalf("close status %d, want 1009", got)
+	}
+}
+
+// TestBadFramesAnswered: invalid frames get error frames and the
+// connection stays; too many close it with 1008.
+func TestBadFramesAnswered(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{opts: ws.Options{MaxInvalidFrames: 4}})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	tests := []struct{ frame, code string }{
+		{`not json`, protocol.CodeBadFrame},
+		{`{"type":"dance","id":"c"}`, protocol.CodeUnknownType},
+		{`{"type":"send","id":"d"}`, protocol.CodeInvalidField},
+		{`{"type":"cancel","id":"g"}`, protocol.CodeInvalidField},
+	}
+	for _, tc := range tests {
+		cl.write(tc.frame)
+		if f := cl.expect("error"); f.Code != tc.code {
+			t.Fatalf("%s: %s, want %s", tc.frame, f.raw, tc.code)
+		}
+		cl.write(`{"type":"ping","id":"alive"}`)
+		cl.expect("pong")
+	}
+	cl.write(`garbage`)
+	cl.expect("error")
+	if got := cl.closeStatus(); got != websocket.StatusPolicyViolation {
+		t.Fatalf("close status %d, want 1008", got)
+	}
+}
+
+// TestSlowClientClosed4408: a client that stops reading is closed with
+// 4408 once its queue fills, and its connection is detached from the hub.
+func TestSlowClientClosed4408(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{smallBuffers: true, opts: ws.Options{QueueSize: 8}})
+	cl := s.dial(dialOptions{user: "slow", paused: true, smallBuffer: true})
+	s.waitHub("the connection to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
+	text := strings.Repeat("x", 16<<10)
+	for i := range 200 {
+		s.hub.DeliverAll("slow", protocol.Delta("c", "m", int64(i+1)*int64(len(text)), text))
+	}
+	close(cl.resume)
+	for {
+		select {
+		case <-cl.frames:
+			continue
+		case <-cl.closed:
+		}
+		break
+	}
+	if got := websocket.CloseStatus(cl.err); got != websocket.StatusCode(protocol.CloseSlowClient) {
+		t.Fatalf("close status %d, want 4408 (%v)", got, cl.err)
+	}
+	s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
+	if !s.limits.AcquireConn("slow") {
+		t.Fatal("the slow connection's slot was not freed")
+	}
+}
+
+// TestPingsDuringSlowSend: while a send waits on a slow store, the server
+// keeps pinging, the reader keeps taking the pongs in, deltas keep
+// flowing, and the healthy client is not dropped; the send then completes.
+// Before, the reader ran the send itself and the writer waited for the
+// pong, so the client was dropped after PingTimeout.
+func TestPingsDuringSlowSend(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{opts: ws.Options{PingInterval: 20 * time.Millisecond, PingTimeout: 300 * time.Millisecond}})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	s.hub.Block()
+	cl.write(`{"type":"send","id":"slow","content":"hi"}`)
+	<-s.hub.Entered()
+	// 20 pings at 20 ms span far more than PingTimeout; after each one a
+	// delta must come through at once.
+	for i := range 20 {
+		select {
+		case <-cl.pings:
+		case <-cl.closed:
+			t.Fatalf("dropped during a slow send after %d pings: %v", i, cl.err)
+		case <-time.After(testTimeout):
+			t.Fatal("no ping")
+		}
+		s.hub.DeliverAll("u", protocol.Delta("c", "m", int64(i+1), "x"))
+		if f := cl.expect("delta"); f.Seq != int64(i+1) {
+			t.Fatalf("delta %s", f.raw)
+		}
+	}
+	s.hub.Unblock()
+	if f := cl.expect("ack"); string(f.ID) != `"slow"` {
+		t.Fatalf("ack %s", f.raw)
+	}
+}
+
+// TestPendingFramesBounded: frames waiting behind a slow one are bounded;
+// past the bound they are refused at once, and pings are answered.
+func TestPendingFramesBounded(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{opts: ws.Options{MaxPendingFrames: 2}})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	s.hub.Block()
+	cl.write(`{"type":"send","id":"1","content":"a"}`)
+	<-s.hub.Entered()
+	cl.write(`{"type":"send","id":"2","content":"b"}`)
+	cl.write(`{"type":"send","id":"3","content":"c"}`)
+	cl.write(`{"type":"send","id":"4","content":"d"}`)
+	if f := cl.expect("error"); f.Code != protocol.CodeRateLimited || string(f.ID) != `"4"` {
+		t.Fatalf("fourth frame: %s", f.raw)
+	}
+	cl.write(`{"type":"ping","id":"p"}`)
+	cl.expect("pong")
+	s.hub.Unblock()
+	for _, id := range []string{`"1"`, `"2"`, `"3"`} {
+		if f := cl.expect("ack"); string(f.ID) != id {
+			t.Fatalf("ack %s, want id %s: frames run in order", f.raw, id)
+		}
+	}
+}
+
+// TestSendAfterAccountRemoved: a send on a socket whose account was
+// deleted (or signed out elsewhere) since the upgrade is refused before
+// the hub sees it, and the socket closes with 4401.
+func TestSendAfterAccountRemoved(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	cl := s.dial(dialOptions{user: "gone"})
+	cl.expect("hello")
+	s.revoke("gone")
+	cl.write(`{"type":"send","id":"1","content":"hi"}`)
+	if f := cl.expect("error"); f.Code != protocol.CodeUnauthorized {
+		t.Fatalf("send after removal: %s", f.raw)
+	}
+	if got := cl.closeStatus(); got != websocket.StatusCode(protocol.CloseUnauthorized) {
+		t.Fatalf("close status %d, want 4401", got)
+	}
+	if n := len(s.hub.Sends()); n != 0 {
+		t.Fatalf("the hub got %d sends", n)
+	}
+}
+
+// TestNewConversationBudget: sends that create a conversation spend the
+// user's conversation budget (shared with POST /api/conversations); sends
+// into an existing conversation do not.
+func TestNewConversationBudget(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{ConversationsPerMinute: 2})}})
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	for i, want := range []string{"ack", "ack", "error"} {
+		cl.write(`{"type":"send","id":"n` + string(rune('0'+i)) + `","content":"hi"}`)
+		if f := cl.expect(want); want == "error" && f.Code != protocol.CodeRateLimited {
+			t.Fatalf("third new conversation: %s", f.raw)
+		}
+	}
+	cl.write(`{"type":"send","id":"e","content":"hi","conversationId":"` + conv + `"}`)
+	cl.expect("ack")
+}

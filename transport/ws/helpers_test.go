@@ -1,0 +1,247 @@
+package ws_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"chatd/transport/internal/hubtest"
+	"chatd/transport/limits"
+	"chatd/transport/ws"
+)
+
+// testTimeout bounds every wait.
+const testTimeout = 20 * time.Second
+
+// server is a Handler over the fake hub, behind a real HTTP server. Tokens
+// are "token-<user>"; revoke makes a user's token fail from then on.
+type server struct {
+	t       *testing.T
+	hub     *hubtest.Hub
+	handler *ws.Handler
+	srv     *httptest.Server
+	limits  *limits.Users
+
+	mu      sync.Mutex
+	revoked map[string]bool
+}
+
+type serverOptions struct {
+	opts         ws.Options
+	smallBuffers bool // small socket send buffers on the server side
+}
+
+func newServer(t *testing.T, o serverOptions) *server {
+	t.Helper()
+	s := &server{t: t, hub: hubtest.New(), revoked: map[string]bool{}}
+	opts := o.opts
+	opts.Hub = s.hub
+	if opts.Limits == nil {
+		opts.Limits = limits.New(limits.Options{})
+	}
+	s.limits = opts.Limits
+	opts.Authenticate = s.authenticate
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.handler = ws.NewHandler(opts)
+	s.srv = httptest.NewUnstartedServer(s.handler)
+	if o.smallBuffers {
+		s.srv.Listener = smallBufferListener{s.srv.Listener}
+	}
+	s.srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		_ = s.handler.Shutdown(ctx)
+		s.srv.Close()
+	})
+	return s
+}
+
+func (s *server) authenticate(_ context.Context, token string) (ws.Identity, error) {
+	user, ok := strings.CutPrefix(token, "token-")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ok || s.revoked[user] {
+		return ws.Identity{}, fmt.Errorf("%w: bad token", ws.ErrUnauthorized)
+	}
+	return ws.Identity{UserID: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
+}
+
+func (s *server) revoke(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked[user] = true
+}
+
+func (s *server) url() string { return "ws" + strings.TrimPrefix(s.srv.URL, "http") }
+
+// waitHub waits until cond holds on the fake hub.
+func (s *server) waitHub(what string, cond func(*hubtest.Hub) bool) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if !s.hub.WaitFor(ctx, cond) {
+		s.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// frame is a server frame, decoded loosely.
+type frame struct {
+	Type    string          `json:"type"`
+	ID      json.RawMessage `json:"id"`
+	Code    string          `json:"code"`
+	Message json.RawMessage `json:"message"`
+	Text    string          `json:"text"`
+	Seq     int64           `json:"seq"`
+	Max     int64           `json:"maxFrameBytes"`
+	raw     string
+}
+
+// client is a test WebSocket whose frames a goroutine reads, unless it
+// was dialled paused (then it reads nothing until resume).
+type client struct {
+	t      *testing.T
+	c      *websocket.Conn
+	frames chan frame
+	closed chan struct{}
+	err    error
+	pings  chan struct{} // one per ping received
+	resume chan struct{}
+}
+
+type dialOptions struct {
+	user        string
+	paused      bool // read nothing until resume is closed
+	smallBuffer bool // small socket receive buffer
+}
+
+func (s *server) dial(o dialOptions) *client {
+	s.t.Helper()
+	cl := &client{t: s.t, frames: make(chan frame, 10_000), closed: make(chan struct{}),
+		pings: make(chan struct{}, 10_000), resume: make(chan struct{})}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer token-"+o.user)
+	opts := &websocket.DialOptions{HTTPHeader: h, OnPingReceived: func(context.Context, []byte) bool {
+		cl.pings <- struct{}{}
+		return true
+	}}
+	if o.smallBuffer {
+		opts.HTTPClient = smallReadBufferClient()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, s.url(), opts)
+	if err != nil {
+		s.t.Fatalf("dial: %v", err)
+	}
+	c.SetReadLimit(16 << 20)
+	cl.c = c
+	s.t.Cleanup(func() { c.CloseNow() })
+	if !o.paused {
+		close(cl.resume)
+	}
+	go cl.read()
+	return cl
+}
+
+func (cl *client) read() {
+	defer close(cl.closed)
+	<-cl.resume
+	for {
+		_, data, err := cl.c.Read(context.Background())
+		if err != nil {
+			cl.err = err
+			return
+		}
+		f := frame{raw: string(data)}
+		if err := json.Unmarshal(data, &f); err != nil {
+			cl.err = err
+			return
+		}
+		cl.frames <- f
+	}
+}
+
+func (cl *client) write(s string) {
+	cl.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := cl.c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+		cl.t.Fatalf("write: %v", err)
+	}
+}
+
+// next returns the next frame.
+func (cl *client) next() frame {
+	cl.t.Helper()
+	select {
+	case f := <-cl.frames:
+		return f
+	case <-cl.closed:
+		select {
+		case f := <-cl.frames:
+			return f
+		default:
+		}
+		cl.t.Fatalf("connection ended while waiting for a frame: %v", cl.err)
+	case <-time.After(testTimeout):
+		cl.t.Fatalf("no frame within %s", testTimeout)
+	}
+	return frame{}
+}
+
+// expect returns the next frame, which must be of type typ.
+func (cl *client) expect(typ string) frame {
+	cl.t.Helper()
+	f := cl.next()
+	if f.Type != typ {
+		cl.t.Fatalf("got %.200s, want a %s frame", f.raw, typ)
+	}
+	return f
+}
+
+// closeStatus waits for the connection to end and returns its close code.
+func (cl *client) closeStatus() websocket.StatusCode {
+	cl.t.Helper()
+	select {
+	case <-cl.closed:
+		return websocket.CloseStatus(cl.err)
+	case <-time.After(testTimeout):
+		cl.t.Fatalf("connection still open after %s", testTimeout)
+	}
+	return -1
+}
+
+// smallBufferListener gives accepted connections a small send buffer.
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// smallReadBufferClient dials with a small socket receive buffer.
+func smallReadBufferClient() *http.Client {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
