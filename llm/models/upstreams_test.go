@@ -239,3 +239,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestExampleFile: deploy/upstreams.example.yaml is a valid upstreams file.
+func TestExampleFile(t *testing.T) {
+	t.Parallel()
+	f, err := models.ReadFile("../../deploy/upstreams.example.yaml", func(string) string { return "set" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Upstreams) != 4 || f.Default != "gpt-4o-mini" {
+		t.Fatalf("example file read as %+v", f)
+	}
+}
