@@ -166,7 +166,7 @@ func (r *Router) entries(ctx context.Context) ([]entry, error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i, s := range r.sources {
-		wg.Go(func() {
+		get := func() {
 			list, err := s.models(ctx, r.base, r.opts.FirstListWait)
 			mu.Lock()
 			lists[i] = list
@@ -174,7 +174,12 @@ func (r *Router) entries(ctx context.Context) ([]entry, error) {
 				firstErr = err
 			}
 			mu.Unlock()
-		})
+		}
+		if s.up.Catalog == nil {
+			get() // configured models only: nothing to wait for
+		} else {
+			wg.Go(get) // first lists are awaited side by side
+		}
 	}
 	wg.Wait()
 	var out []entry

@@ -260,3 +260,29 @@ func TestReasoningSSEEventIDs(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSurrogatePairsAcrossChunks (issue 10 item 21): an upstream that cuts
+// emoji inside their UTF-16 surrogate pairs (`\ud83d` ending one chunk,
+// `\ude42` starting the next) still gives the emoji, not two U+FFFD, in the
+// live deltas of two tabs and in the stored answer.
+func TestSurrogatePairsAcrossChunks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	u := e.register(t)
+	a, b := e.dial(t, u), e.dial(t, u)
+	ack := a.start("emoji [[fake tokens=24 surrogates=true delay=10ms]]")
+	b.write(map[string]any{"type": "subscribe", "id": "j", "conversationId": ack.ConversationID})
+	want := fakeai.ExpectedText(fakeai.Config{Tokens: 24})
+	for name, cl := range map[string]*client{"sender": a, "follower": b} {
+		text, done := answer(t, cl.until(isDone(ack.MessageID)), ack.MessageID)
+		if text != want || done.Status != "complete" {
+			t.Fatalf("%s tab: %q (%s), want %q", name, text, done.Status, want)
+		}
+		if strings.ContainsRune(text, '\uFFFD') {
+			t.Fatalf("%s tab got replacement characters: %q", name, text)
+		}
+	}
+	if m := e.thread(t, u, ack.ConversationID).message(t, ack.MessageID); m.Content != want || !strings.Contains(m.Content, "🙂") {
+		t.Fatalf("stored %q, want %q", m.Content, want)
+	}
+}
