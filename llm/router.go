@@ -228,12 +228,6 @@ func (r *Router) Stream(ctx context.Context, req Request, onDelta func(string)) 
 	return e.src.up.Streamer.Stream(ctx, req, onDelta)
 }
 
-// Model returns the model an id names (empty: the default model).
-func (r *Router) Model(ctx context.Context, id string) (ModelInfo, error) {
-	e, err := r.route(ctx, id)
-	return e.info, err
-}
-
 // route finds the model an id names (empty: the default model): an id
 // listed by Models, or "upstream/name".
 func (r *Router) route(ctx context.Context, id string) (entry, error) {
