@@ -53,10 +53,11 @@ type RouterOptions struct {
 	// minute. A stale list keeps being served while a fresh one is fetched
 	// in the background; a failed fetch is retried after at most 5 seconds.
 	CacheTTL time.Duration
-	// FirstListWait bounds how long Models waits for an upstream's first
-	// list; it defaults to 2s. An upstream that has not answered by then
-	// is left out (its fetch goes on in the background), so one slow or
-	// hung upstream delays nobody else's models for longer.
+	// FirstListWait bounds how long Models waits for an upstream's very
+	// first list, counted from when that fetch started; it defaults to 2s.
+	// An upstream that has not answered by then is left out (its fetch
+	// goes on in the background), and nobody waits for it again: one slow
+	// or hung upstream delays the others' models once, at most this long.
 	FirstListWait time.Duration
 	// Default is the id of the default model; it defaults to the first
 	// model marked Default, else the first model.

@@ -26,6 +26,8 @@ type source struct {
 	retryAt   time.Time
 	lastErr   error
 	fetching  chan struct{} // closed when the running fetch ends; nil when none runs
+	firstAt   time.Time     // when the first fetch started
+	tried     bool          // a fetch has ended (well or not)
 }
 
 // models returns the upstream's configured models, then the listed ones it
@@ -48,19 +50,26 @@ func (s *source) models(ctx, base context.Context, wait time.Duration) ([]ModelI
 	return out, err
 }
 
-// cached returns the cached list, starting a fetch when it is stale, and
-// waiting (at most wait, or until ctx ends) only when there is none yet.
+// cached returns the cached list, starting a fetch when it is stale. Only
+// the very first fetch is waited for, and only until wait after it started
+// (or ctx ends): later callers, and callers after a failure, get what there
+// is at once.
 func (s *source) cached(ctx, base context.Context, wait time.Duration) ([]ModelInfo, error) {
 	s.mu.Lock()
 	now := time.Now()
 	stale := !s.ok || now.Sub(s.fetchedAt) >= s.ttl
 	if stale && s.fetching == nil && !now.Before(s.retryAt) {
+		if s.firstAt.IsZero() {
+			s.firstAt = now
+		}
 		s.fetching = make(chan struct{})
 		go s.fetch(base, s.fetching)
 	}
-	list, ok, err, done := s.listed, s.ok, s.lastErr, s.fetching
+	list, err, done := s.listed, s.lastErr, s.fetching
+	wait -= now.Sub(s.firstAt)
+	first := !s.tried && done != nil && wait > 0
 	s.mu.Unlock()
-	if ok || done == nil {
+	if !first {
 		return list, errIfEmpty(list, err)
 	}
 	t := time.NewTimer(wait)
@@ -105,7 +114,7 @@ func (s *source) fetch(base context.Context, done chan struct{}) {
 	slices.SortFunc(kept, func(a, b ModelInfo) int { return strings.Compare(a.ID, b.ID) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fetching = nil
+	s.fetching, s.tried = nil, true
 	now := time.Now()
 	if err != nil {
 		s.lastErr = err
