@@ -96,22 +96,20 @@ type Usage struct {
 // answer or editing a user message creates a sibling: a message with the same
 // ParentID. The root messages of a conversation have an empty ParentID.
 type Message struct {
-	ID             string `json:"id"`
-	ConversationID string `json:"conversationId"`
-	OwnerID        string `json:"-"`
-	ParentID       string `json:"parentId"`
-	Role           Role   `json:"role"`
-	Content        string `json:"content"`
-	Reasoning      string `json:"reasoning,omitempty"` // the model's reasoning ("thinking"), never sent upstream again
-	Model          string `json:"model,omitempty"`
-	Status         Status `json:"status"`
-	FinishReason   string `json:"finishReason,omitempty"`
-	Usage          *Usage `json:"usage,omitempty"`
-	Error          string `json:"error,omitempty"`
-	// OmittedMessages is how many earlier messages of the thread were left
-	// out of this answer's prompt to fit the model's context window.
-	OmittedMessages int       `json:"omittedMessages,omitempty"`
-	ClientMessageID string    `json:"clientMessageId"` // unique per owner; generated when the client sends none
+	ID              string    `json:"id"`
+	ConversationID  string    `json:"conversationId"`
+	OwnerID         string    `json:"-"`
+	ParentID        string    `json:"parentId"`
+	Role            Role      `json:"role"`
+	Content         string    `json:"content"`
+	Reasoning       string    `json:"reasoning,omitempty"` // the model's reasoning ("thinking"), never sent upstream again
+	Model           string    `json:"model,omitempty"`
+	Status          Status    `json:"status"`
+	FinishReason    string    `json:"finishReason,omitempty"`
+	Usage           *Usage    `json:"usage,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	OmittedMessages int       `json:"omittedMessages,omitempty"` // earlier messages left out of the prompt to fit the context window
+	ClientMessageID string    `json:"clientMessageId"`           // unique per owner; generated when the client sends none
 	CreatedAt       time.Time `json:"createdAt"`
 	UpdatedAt       time.Time `json:"updatedAt"`
 }
@@ -119,15 +117,15 @@ type Message struct {
 // MessageUpdate is one change to a stored message, as the batching writer
 // hands it to a store. Zero fields mean "unchanged".
 type MessageUpdate struct {
-	ID     string
-	Append string // appended to Content; never rewrites what is stored
-	// AppendReasoning is appended to Reasoning, like Append.
+	ID           string
+	Append       string // appended to Content; never rewrites what is stored
+	Status       Status
+	FinishReason string
+	Usage        *Usage
+	Error        string
+	At           time.Time // becomes UpdatedAt
+	// AppendReasoning is appended to Reasoning, like Append to Content.
 	AppendReasoning string
-	Status          Status
-	FinishReason    string
-	Usage           *Usage
-	Error           string
-	At              time.Time // becomes UpdatedAt
 }
 
 // ConversationPatch changes some fields of a conversation; nil means unchanged.

@@ -69,16 +69,16 @@ type deltaFrame struct {
 }
 
 type doneFrame struct {
-	Type            string     `json:"type"`
-	ConversationID  string     `json:"conversationId"`
-	MessageID       string     `json:"messageId"`
-	Seq             int64      `json:"seq"`
-	RSeq            int64      `json:"rseq,omitempty"`
-	OmittedMessages int        `json:"omittedMessages,omitempty"`
-	Status          string     `json:"status"`
-	FinishReason    string     `json:"finishReason,omitempty"`
-	Usage           *Usage     `json:"usage,omitempty"`
-	Error           *ErrorBody `json:"error,omitempty"`
+	Type           string     `json:"type"`
+	ConversationID string     `json:"conversationId"`
+	MessageID      string     `json:"messageId"`
+	Seq            int64      `json:"seq"`
+	RSeq           int64      `json:"rseq,omitempty"`
+	Omitted        int        `json:"omittedMessages,omitempty"`
+	Status         string     `json:"status"`
+	FinishReason   string     `json:"finishReason,omitempty"`
+	Usage          *Usage     `json:"usage,omitempty"`
+	Error          *ErrorBody `json:"error,omitempty"`
 }
 
 type errorFrame struct {

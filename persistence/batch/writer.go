@@ -94,14 +94,15 @@ type Writer struct {
 
 // entry is the pending state of one message.
 type entry struct {
-	id        string
-	text      []byte                     // appended text not yet durable, in order
-	reasoning []byte                     // appended reasoning not yet durable, in order
-	final     *persistence.MessageUpdate // the final update (without Append), once Finish ran
-	queued    bool                       // in Writer.finals
-	waiters   []chan error               // Finish calls waiting for the final update
-	round     uint64                     // last flush round that checkpointed it
-	lastErr   error                      // the last store error for a write carrying it
+	id      string
+	text    []byte                     // appended text not yet durable, in order
+	final   *persistence.MessageUpdate // the final update (without Append), once Finish ran
+	queued  bool                       // in Writer.finals
+	waiters []chan error               // Finish calls waiting for the final update
+	round   uint64                     // last flush round that checkpointed it
+	lastErr error                      // the last store error for a write carrying it
+	// reasoning is appended reasoning not yet durable, in order.
+	reasoning []byte
 }
 
 // Stats are the Writer's counters, for metrics and tests.
