@@ -26,22 +26,41 @@ import (
 type sseFixer struct {
 	io.ReadCloser
 	buf  []byte   // read buffer
-	in   []byte   // bytes read, not yet a whole line
-	out  []byte   // rewritten bytes waiting for Read
+	in   []byte   // bytes read, not yet a whole line (reused)
+	out  []byte   // rewritten bytes (reused); out[pos:] waits for Read
+	pos  int
 	held [][]byte // a data line ending in a high surrogate, then the lines after it
 	err  error    // the underlying reader's error, once seen
 }
 
 func newSSEFixer(body io.ReadCloser) *sseFixer {
-	return &sseFixer{ReadCloser: body, buf: make([]byte, 32<<10)}
+	return &sseFixer{ReadCloser: body}
 }
 
+// Read passes whole lines that need no rewrite straight through (the
+// common case costs two scans, no copy); anything else goes through the
+// line buffers.
 func (f *sseFixer) Read(p []byte) (int, error) {
-	for len(f.out) == 0 {
+	if f.pos == len(f.out) && len(f.in) == 0 && f.held == nil && f.err == nil {
+		n, err := f.ReadCloser.Read(p)
+		b := p[:n]
+		if n == 0 || b[n-1] == '\n' && !bytes.Contains(b, escapeU) && !bytes.Contains(b, reasoningKey) {
+			return n, err
+		}
+		f.in = append(f.in, b...)
+		f.err = err
+		f.out, f.pos = f.out[:0], 0
+		f.lines() // a partial line waits below for the rest
+	}
+	if f.buf == nil {
+		f.buf = make([]byte, 4<<10)
+	}
+	for f.pos == len(f.out) {
+		f.out, f.pos = f.out[:0], 0
 		if f.err != nil {
 			f.release()
 			f.out = append(f.out, f.in...)
-			f.in = nil
+			f.in = f.in[:0]
 			if len(f.out) == 0 {
 				return 0, f.err
 			}
@@ -52,24 +71,24 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 		f.err = err
 		f.lines()
 	}
-	n := copy(p, f.out)
-	f.out = f.out[n:]
-	if len(f.out) == 0 {
-		f.out = f.out[:0:0] // let the consumed buffer go
-	}
+	n := copy(p, f.out[f.pos:])
+	f.pos += n
 	return n, nil
 }
 
-// lines processes every complete line in f.in.
+// lines processes every complete line in f.in and keeps the rest (a
+// partial line) at the start of f.in.
 func (f *sseFixer) lines() {
+	rest := f.in
 	for {
-		i := bytes.IndexByte(f.in, '\n')
+		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
-			return
+			break
 		}
-		f.line(f.in[:i+1])
-		f.in = f.in[i+1:]
+		f.line(rest[:i+1])
+		rest = rest[i+1:]
 	}
+	f.in = append(f.in[:0], rest...)
 }
 
 var (

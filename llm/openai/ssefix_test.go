@@ -1,6 +1,8 @@
 package openai
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -47,4 +49,45 @@ func TestSSEFixer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkSSEFixer measures the fixer on a stream of ordinary chunks read
+// as go-openai reads them (bufio, 4 KiB), against the bare body.
+func BenchmarkSSEFixer(b *testing.B) {
+	var sb strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&sb, `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"tök%d "},"finish_reason":null}]}`+"\n\n", i)
+	}
+	stream := sb.String()
+	for _, fix := range []bool{false, true} {
+		b.Run(fmt.Sprintf("fix=%v", fix), func(b *testing.B) {
+			b.SetBytes(int64(len(stream)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var body io.ReadCloser = io.NopCloser(&chunked{s: stream})
+				if fix {
+					body = newSSEFixer(body)
+				}
+				r := bufio.NewReaderSize(body, 4096)
+				for {
+					if _, err := r.ReadBytes('\n'); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// chunked returns one SSE event per Read, as a server flushing each chunk does.
+type chunked struct{ s string }
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if c.s == "" {
+		return 0, io.EOF
+	}
+	i := strings.Index(c.s, "\n\n") + 2
+	n := copy(p, c.s[:i])
+	c.s = c.s[n:]
+	return n, nil
 }
