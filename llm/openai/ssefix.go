@@ -25,9 +25,9 @@ import (
 // them) pass through untouched. It is read from one goroutine.
 type sseFixer struct {
 	io.ReadCloser
-	buf  []byte   // read buffer
-	in   []byte   // bytes read, not yet a whole line (reused)
-	out  []byte   // rewritten bytes (reused); out[pos:] waits for Read
+	buf  []byte // read buffer
+	in   []byte // bytes read, not yet a whole line (reused)
+	out  []byte // rewritten bytes (reused); out[pos:] waits for Read
 	pos  int
 	held [][]byte // a data line ending in a high surrogate, then the lines after it
 	err  error    // the underlying reader's error, once seen
