@@ -60,7 +60,7 @@ deploy/node_modules: deploy/package-lock.json
 	@touch $@
 
 prereqs: ## check that the programs the test suites need are installed; as root with apt, install what is missing (one apt-get install), else list it all with the command that installs it
-	@scripts/prereqs.sh
+	@$(SHELL) scripts/prereqs.sh
 
 # The check runs before any suite, also under make -j.
 test: prereqs ## run every test suite (after make prereqs)

@@ -43,6 +43,12 @@ type config struct {
 	fanTokens int
 	fanDelay  time.Duration
 
+	busLevels   []int // concurrent streams, each with a sender and a follower tab
+	busTokens   int
+	busDelay    time.Duration
+	busSpread   time.Duration
+	busMongoURI string // a real MongoDB for the bus scenario; empty: FerretDB in cmd/devstack
+
 	growthSQLite growthSize // the data-growth scenario on the embedded store
 	growthFerret growthSize // and on the MongoDB store over FerretDB (much smaller: FerretDB scans)
 }
@@ -58,6 +64,7 @@ func fullConfig() config {
 		memoryLevels: []int{1000, 5000}, memoryRounds: 3, memoryUsers: 1000,
 		writeTokens: []int{10, 1000, 10000}, writePaced: 1500 * time.Millisecond,
 		fanTabs: []int{1, 2, 4, 8}, fanUsers: 20, fanTokens: 200, fanDelay: 10 * time.Millisecond,
+		busLevels: []int{50, 200}, busTokens: 200, busDelay: 20 * time.Millisecond, busSpread: 2 * time.Second,
 		growthSQLite: growthSize{users: 500, conversations: 50_000, messages: 1_000_000, samples: 2000},
 		growthFerret: growthSize{users: 25, conversations: 250, messages: 5000, samples: 200},
 	}
@@ -76,6 +83,7 @@ func smokeConfig() config {
 		memoryLevels: []int{20}, memoryRounds: 1, memoryUsers: 5,
 		writeTokens: []int{10, 200}, writePaced: 200 * time.Millisecond,
 		fanTabs: []int{1, 2}, fanUsers: 2, fanTokens: 20, fanDelay: 5 * time.Millisecond,
+		busLevels: []int{3}, busTokens: 20, busDelay: 10 * time.Millisecond, busSpread: 100 * time.Millisecond,
 		growthSQLite: growthSize{users: 5, conversations: 50, messages: 500, samples: 20},
 		growthFerret: growthSize{users: 2, conversations: 4, messages: 40, samples: 5},
 	}

@@ -18,17 +18,19 @@ import (
 )
 
 // bins are the binaries the benchmark runs, built from this module.
-type bins struct{ chatd, fakeai, relay, loadgen string }
+type bins struct{ chatd, fakeai, relay, loadgen, devstack string }
 
-// build compiles the four binaries into dir.
+// build compiles the binaries into dir.
 func build(ctx context.Context, dir string) (bins, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return bins{}, err
 	}
-	b := bins{filepath.Join(dir, "chatd"), filepath.Join(dir, "fakeai"), filepath.Join(dir, "relay"), filepath.Join(dir, "loadgen")}
+	b := bins{filepath.Join(dir, "chatd"), filepath.Join(dir, "fakeai"), filepath.Join(dir, "relay"), filepath.Join(dir, "loadgen"),
+		filepath.Join(dir, "devstack")}
 	for _, t := range []struct{ out, pkg string }{
 		{b.chatd, "./cmd/chatd"}, {b.fakeai, "./cmd/fakeai"}, {b.relay, "./cmd/relay"}, {b.loadgen, "./cmd/loadgen"},
+		{b.devstack, "./cmd/devstack"},
 	} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
 		cmd.Dir = root
@@ -116,6 +118,11 @@ func (e *env) startChatd(ctx context.Context, users int) error {
 		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + e.fakeURL, "OPENAI_MODELS=fake-mini",
 		"CHATD_BCRYPT_COST=4", "CHATD_MAX_CONNS_PER_USER=10000",
 		"CHATD_SENDS_PER_MINUTE=1000000", "CHATD_FRAMES_PER_MINUTE=1000000",
+		// loadgen registers each account from its own forwarded address:
+		// sign-ups are limited per client address.
+		"CHATD_TRUSTED_PROXIES=127.0.0.1",
+		"CHATD_REGISTRATIONS_PER_HOUR_IP=1000000", "CHATD_CONVERSATIONS_PER_MINUTE=1000000",
+		"CHATD_MAX_CONNECTIONS=1000000",
 	}
 	p, err := startProc(ctx, fmt.Sprintf("chatd-%d", e.chatdRuns), e.bins.chatd, nil, env, e.dir,
 		map[string]*regexp.Regexp{"addr": chatdAddrRE, "pprof": chatdPprof})
@@ -175,6 +182,12 @@ type runSpec struct {
 	// allocs samples the server's allocation counters (through pprof) at
 	// the start and end marks.
 	allocs bool
+	// url, followURL, usersFile and servers, when set, replace the target's
+	// URL, its users and the processes whose CPU is counted (summed), for
+	// chatd processes other than e.chatd (the bus scenario's cluster);
+	// followURL is where the tabs after the first connect.
+	url, followURL, usersFile string
+	servers                   []*proc
 }
 
 // sample is what one run measured: the load generator's result and the
@@ -210,11 +223,18 @@ func (s sample) cpuPerToken(tokensPerAnswer int) float64 {
 // start and end marks.
 func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	url := map[string]string{load.TargetChatd: e.chatdURL, load.TargetRelay: e.relayURL, load.TargetUpstream: e.fakeURL}[rs.target]
+	usersFile := e.usersFile
+	if rs.url != "" {
+		url, usersFile = rs.url, rs.usersFile
+	}
 	args := []string{"run", "-marks", "-target", rs.target, "-url", url, "-streams", strconv.Itoa(rs.streams),
 		"-answers", strconv.Itoa(max(rs.answers, 1)), "-tokens", strconv.Itoa(rs.tokens), "-delay", rs.delay.String(),
 		"-spread", rs.spread.String(), "-tabs", strconv.Itoa(max(rs.tabs, 1))}
 	if rs.target == load.TargetChatd {
-		args = append(args, "-users", e.usersFile)
+		args = append(args, "-users", usersFile)
+	}
+	if rs.followURL != "" {
+		args = append(args, "-follow-url", rs.followURL)
 	}
 	if rs.stall {
 		args = append(args, "-stall")
@@ -232,6 +252,12 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		return s, err
 	}
 	srv := e.server(rs.target)
+	servers := rs.servers
+	if len(servers) > 0 {
+		srv = servers[0]
+	} else if srv != nil {
+		servers = []*proc{srv}
+	}
 	var srv0, fake0 float64
 	var alloc0 memStats
 	profDone := make(chan error, 1)
@@ -246,13 +272,13 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 			if rs.allocs && srv != nil {
 				alloc0, _ = allocStats(ctx, e.pprofAddr(rs.target))
 			}
-			srv0, fake0 = e.cpu(srv), cpuSeconds(e.fake.pid())
+			srv0, fake0 = e.cpuAll(servers), cpuSeconds(e.fake.pid())
 			if rs.profile != "" && srv != nil {
 				<-profDone
 				go func() { profDone <- e.profile(ctx, rs.target, rs.profileFor, rs.profile) }()
 			}
 		case bytes.Equal(line, []byte(`{"mark":"end"}`)):
-			s.serverCPU, s.fakeCPU = e.cpu(srv)-srv0, cpuSeconds(e.fake.pid())-fake0
+			s.serverCPU, s.fakeCPU = e.cpuAll(servers)-srv0, cpuSeconds(e.fake.pid())-fake0
 			if rs.allocs && srv != nil {
 				if m, err := allocStats(ctx, e.pprofAddr(rs.target)); err == nil && alloc0.Mallocs > 0 {
 					s.allocs, s.allocBytes = m.Mallocs-alloc0.Mallocs, m.TotalAlloc-alloc0.TotalAlloc
@@ -277,6 +303,15 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// cpuAll is the CPU time the processes used so far, summed.
+func (e *env) cpuAll(ps []*proc) float64 {
+	var sum float64
+	for _, p := range ps {
+		sum += e.cpu(p)
+	}
+	return sum
 }
 
 func (e *env) cpu(p *proc) float64 {

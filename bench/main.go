@@ -48,7 +48,7 @@ var scenarios = []struct {
 	run  func(context.Context, *env, *report, config) error
 }{
 	{"latency", latency}, {"capacity", capacity}, {"cpu", cpuPerToken}, {"burst", burst},
-	{"memory", memory}, {"writes", writes}, {"fanout", fanout}, {"growth", growth},
+	{"memory", memory}, {"writes", writes}, {"fanout", fanout}, {"growth", growth}, {"bus", bus},
 }
 
 type options struct {
@@ -63,22 +63,29 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenarios, "scenarios", "latency,capacity,cpu,burst,memory,writes,fanout,growth", "scenarios to run, comma-separated")
+	fs.StringVar(&o.scenarios, "scenarios", "latency,capacity,cpu,burst,memory,writes,fanout,growth,bus", "scenarios to run, comma-separated")
 	fs.BoolVar(&o.smoke, "smoke", false, "a few connections for a few seconds per scenario, to check the harness")
 	fs.StringVar(&o.out, "out", "", "directory for the report, profiles and logs (default: a new temporary directory)")
 	fs.StringVar(&o.reportTo, "report", "", "also write the Markdown report to this file")
 	rounds := fs.Int("rounds", 0, "interleaved rounds per comparison (default 5; 1 with -smoke)")
 	fs.StringVar(&o.chatdBin, "chatd-bin", "", "run this chatd binary instead of building ./cmd/chatd (to measure another version)")
-	var lat, capa, mem intList
+	var lat, capa, mem, busLv intList
 	fs.Var(&lat, "latency-levels", "concurrent streams of the latency scenario (default 1,10,50,200)")
 	fs.Var(&capa, "capacity-levels", "the capacity ramp (default 200,400,800,1200,1600)")
 	fs.Var(&mem, "memory-levels", "idle connections of the memory scenario (default 1000,5000)")
+	fs.Var(&busLv, "bus-levels", "concurrent streams of the bus scenario (default 50,200 with -bus-mongodb-uri, else 50)")
+	fs.StringVar(&o.cfg.busMongoURI, "bus-mongodb-uri", "", "bus scenario: a real MongoDB for the instances (default: FerretDB from cmd/devstack, which cannot hold 200 streams)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.cfg = fullConfig()
+	busMongo := o.cfg.busMongoURI
 	if o.smoke {
 		o.cfg = smokeConfig()
+	}
+	o.cfg.busMongoURI = busMongo
+	if busMongo == "" && !o.smoke && len(busLv) == 0 {
+		o.cfg.busLevels = []int{50} // FerretDB times out at 200 streams (docs/scale.md)
 	}
 	if *rounds > 0 {
 		o.cfg.rounds = *rounds
@@ -86,7 +93,7 @@ func parseFlags(args []string) (options, error) {
 	for _, ov := range []struct {
 		flag intList
 		to   *[]int
-	}{{lat, &o.cfg.latencyLevels}, {capa, &o.cfg.capacityLevels}, {mem, &o.cfg.memoryLevels}} {
+	}{{lat, &o.cfg.latencyLevels}, {capa, &o.cfg.capacityLevels}, {mem, &o.cfg.memoryLevels}, {busLv, &o.cfg.busLevels}} {
 		if len(ov.flag) > 0 {
 			*ov.to = ov.flag
 		}

@@ -280,3 +280,26 @@ func TestStaticDirDotfilesAndPages(t *testing.T) {
 		}
 	}
 }
+
+// TestImageSources pins the CSP's img-src: this origin, data: (the favicon)
+// and https: for markdown images the reader chose to load (the client
+// creates such an <img> only after a click); no blob: and no plain http:.
+func TestImageSources(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(New(testFS(), Options{}))
+	t.Cleanup(srv.Close)
+	res, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var img string
+	for _, d := range strings.Split(res.Header.Get("Content-Security-Policy"), ";") {
+		if d = strings.TrimSpace(d); strings.HasPrefix(d, "img-src ") {
+			img = d
+		}
+	}
+	if want := "img-src 'self' https: data:"; img != want {
+		t.Errorf("CSP image sources %q, want %q", img, want)
+	}
+}

@@ -204,15 +204,16 @@ func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind) e
 }
 
 // remoteRunningID is the id of the answer the cluster lock of a
-// conversation names, or "" (also when the bus cannot say).
-func (h *Hub) remoteRunningID(convID string) string {
+// conversation names, or "" (also when the bus cannot say, and when
+// ownerID is not empty and does not own the conversation).
+func (h *Hub) remoteRunningID(convID, ownerID string) string {
 	if h.solo {
 		return ""
 	}
 	ctx, cancel := context.WithTimeout(h.base, busTimeout)
 	defer cancel()
 	a, ok, err := h.bus.Running(ctx, convID)
-	if err != nil || !ok {
+	if err != nil || !ok || ownerID != "" && a.UserID != ownerID {
 		return ""
 	}
 	return a.MessageID
@@ -284,17 +285,27 @@ func (b busHandler) Control(a AnswerRef, kind ControlKind) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	g := c.gen
-	c.mu.Unlock()
-	if g == nil || g.msg.ID != a.MessageID {
-		return
-	}
 	cause := errCancelled
 	if kind == ControlSupersede {
 		cause = errSuperseded
 	}
-	g.cancel(cause)
+	c.mu.Lock()
+	g := c.gen
+	if g == nil && c.lock != nil && c.lock.MessageID == a.MessageID {
+		c.halt = cause // still being prepared: stopped as soon as it runs
+	}
+	c.mu.Unlock()
+	if g != nil && g.msg.ID == a.MessageID {
+		g.cancel(cause)
+	}
+}
+
+// haltLocked applies a stop that came while g was being prepared; c.mu is held.
+func haltLocked(c *conv, g *generation) {
+	if c.halt != nil {
+		g.cancel(c.halt)
+		c.halt = nil
+	}
 }
 
 // Orphaned implements BusHandler.

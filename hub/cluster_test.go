@@ -38,6 +38,18 @@ func TestClusterFollowRemoteAnswer(t *testing.T) {
 	run := a.model.next(t)
 	run.say(t, "héllo ", "wörld ")
 	onB.waitText(t, res.MessageID, "héllo wörld ")
+	// Every hub names the running answer (REST thread, SSE resume), to its owner only.
+	for _, h := range tc.hubs {
+		if got := h.ActiveAnswer(tc.user.ID, conv.ID); got != res.MessageID {
+			t.Fatalf("ActiveAnswer on %s = %q, want %q", h.name, got, res.MessageID)
+		}
+		if got := h.ActiveAnswer(persistence.NewID(), conv.ID); got != "" {
+			t.Fatalf("ActiveAnswer for another user on %s = %q", h.name, got)
+		}
+	}
+	if got := tc.start(t, "C").ActiveMessageID(conv.ID); got != res.MessageID {
+		t.Fatalf("ActiveMessageID on a hub that follows nothing = %q", got)
+	}
 
 	late := tc.follow(t, b, "b2", conv.ID) // joins mid-answer
 	late.waitText(t, res.MessageID, "héllo wörld ")
@@ -315,6 +327,10 @@ func TestClusterOwnerCrash(t *testing.T) {
 		t.Fatalf("stored %q %q", m.Status, m.Content)
 	}
 	tc.waitUnlocked(t, conv.ID)
+	// B and C were both told; exactly one of them ended the answer.
+	if n := countType(streamFrames(tc.mem, res.MessageID), res.MessageID, protocol.TypeDone); n != 1 {
+		t.Fatalf("the answer's stream has %d done frames, want 1", n)
+	}
 	next := tc.send(t, b, onB, conv.ID, "again")
 	again := b.model.next(t)
 	close(again.tokens)
@@ -441,4 +457,89 @@ func TestClusterBusDown(t *testing.T) {
 	}
 	tc.send(t, b, back, other.ID, "works again")
 	close(b.model.next(t).tokens)
+}
+
+// streamFrames is what the bus holds for an answer.
+func streamFrames(c *MemCluster, messageID string) []*protocol.Frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*protocol.Frame(nil), c.stream(messageID).frames...)
+}
+
+// TestClusterRepeatedSendOnAnotherHub: a send retried on another hub (the
+// first connection dropped before its ack) starts nothing new and follows
+// the answer still running on the first hub, from its start.
+func TestClusterRepeatedSendOnAnotherHub(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	req := SendRequest{ConversationID: conv.ID, Content: "hi", ClientMessageID: "retry-1"}
+	first, err := a.Send(context.Background(), nil, tc.user.ID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := a.model.next(t)
+	run.say(t, "so far ")
+	tc.waitStored(t, first.MessageID, "checkpoint", func(m persistence.Message) bool { return m.Content == "so far " })
+
+	s := newTab(tc.user.ID, "b1")
+	t.Cleanup(func() { b.Detach(s) })
+	again, err := b.Send(context.Background(), s, tc.user.ID, req)
+	if err != nil || again != first {
+		t.Fatalf("repeated send: %+v %v, want %+v", again, err, first)
+	}
+	run.say(t, "and the rest")
+	close(run.tokens)
+	s.waitDone(t, first.MessageID)
+	frames, _ := s.snapshot()
+	if text, dones, err := answerOf(frames, first.MessageID, 0); err != nil || text != "so far and the rest" || dones != 1 {
+		t.Fatalf("retried tab: %q %d %v\n%s", text, dones, err, dump(frames))
+	}
+	select {
+	case r := <-b.model.runs:
+		t.Fatalf("the repeated send started an answer on B: %+v", r.req)
+	default:
+	}
+}
+
+// TestClusterCancelWhilePreparing: a cancel from B that reaches A while A
+// holds the lock but has not started the answer yet stops the answer as
+// soon as it runs; B's cancel returns after its done.
+func TestClusterCancelWhilePreparing(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	waiting, release := a.store.hold()
+	sent := make(chan Result, 1)
+	go func() {
+		res, err := a.Send(context.Background(), nil, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "hi"})
+		if err != nil {
+			t.Error(err)
+		}
+		sent <- res
+	}()
+	<-waiting // A holds the lock; the answer is not stored yet
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- b.Cancel(context.Background(), tc.user.ID, conv.ID) }()
+	waitFor(t, "the cancel to reach A", func() bool {
+		c := a.lookup(conv.ID)
+		if c == nil {
+			return false
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.halt != nil
+	})
+	release()
+	res := <-sent
+	if st := onB.waitDone(t, res.MessageID); st != "cancelled" {
+		t.Fatalf("done %q", st)
+	}
+	if err := <-cancelled; err != nil {
+		t.Fatal(err)
+	}
+	tc.waitUnlocked(t, conv.ID)
 }

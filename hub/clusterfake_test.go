@@ -252,6 +252,7 @@ type testHub struct {
 	model  *scriptModel
 	writer *batch.Writer
 	bus    *MemBus
+	store  *gateStore
 	// crashed: the test killed it; its shutdown at cleanup does not wait
 	// to publish (a killed process would not).
 	crashed bool
@@ -278,9 +279,9 @@ func newTestCluster(t *testing.T, names ...string) *testCluster {
 
 func (tc *testCluster) start(t *testing.T, name string) *testHub {
 	t.Helper()
-	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name)}
+	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
 	th.writer = batch.New(tc.store, batch.Options{Interval: 5 * time.Millisecond})
-	th.Hub = New(Options{Store: tc.store, Writer: th.writer, Model: th.model, Bus: th.bus,
+	th.Hub = New(Options{Store: th.store, Writer: th.writer, Model: th.model, Bus: th.bus,
 		CoalesceInterval: 2 * time.Millisecond, FinishTimeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -303,6 +304,35 @@ func (tc *testCluster) start(t *testing.T, name string) *testHub {
 		_ = th.writer.Close(wctx)
 	})
 	return th
+}
+
+// gateStore is the shared store as one instance sees it; with gate set,
+// inserting an answer waits for it, so a test can act while an answer is
+// being prepared.
+type gateStore struct {
+	*sqlite.Store
+	mu      sync.Mutex
+	gate    chan struct{} // closed by the test to let the insert go on
+	waiting chan struct{} // closed when an answer insert waits at the gate
+}
+
+// hold makes the next answer inserts wait until the returned release is called.
+func (s *gateStore) hold() (waiting <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate, s.waiting = make(chan struct{}), make(chan struct{})
+	return s.waiting, func() { close(s.gate) }
+}
+
+func (s *gateStore) InsertMessage(ctx context.Context, m *persistence.Message) error {
+	s.mu.Lock()
+	gate, waiting := s.gate, s.waiting
+	s.mu.Unlock()
+	if gate != nil && m.Role == persistence.RoleAssistant {
+		close(waiting)
+		<-gate
+	}
+	return s.Store.InsertMessage(ctx, m)
 }
 
 // conversation creates a conversation of the test user.

@@ -25,6 +25,7 @@ type conv struct {
 	next   *AnswerRef // a remote answer that started before remote ended
 	lock   *AnswerRef // the cluster lock taken for the reserved answer
 	out    *outbox    // frames of the local answer waiting to be published
+	halt   error      // a stop that came for the reserved answer before it ran
 }
 
 // deliverLocked hands f to every subscriber. Deliver never blocks, so this

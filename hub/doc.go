@@ -18,4 +18,16 @@
 // Frames are encoded once (package protocol) and the same bytes are handed
 // to every subscriber; Deliver never blocks, so a slow subscriber slows
 // nobody else down.
+//
+// Several instances act as one through a Bus (bus.go): an answer is still
+// owned by the instance that holds its upstream stream, which takes a
+// cluster-wide lock per conversation before storing anything and publishes
+// the answer's frames (coalesced, from a per-answer outbox, never under a
+// conversation's lock: publish.go). Other instances mirror a running answer
+// for their own tabs from its stream, rebuilding its text so that catch-up
+// and resume work as for a local answer (remote.go); cancel and regenerate
+// reach the owner as control messages; user-wide frames and logouts go to
+// every instance; and when an instance's lease expires, one live instance
+// claims each of its answers and ends it as interrupted (cluster.go).
+// NewLocalBus, the default, is one process: nothing is published.
 package hub

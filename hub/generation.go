@@ -37,6 +37,7 @@ type generation struct {
 	tokens    int
 	firstAt   time.Time
 	lastAt    time.Time
+	capped    bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
@@ -47,6 +48,9 @@ func (g *generation) onDeltaAt(text string, now time.Time) {
 	c := g.conv
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if text = g.capLocked(len(g.text), text); text == "" {
+		return
+	}
 	g.tokenLocked(now)
 	g.text = append(g.text, text...)
 	g.hub.opts.Writer.Append(g.msg.ID, text)
@@ -125,7 +129,7 @@ func (g *generation) run(req llm.Request) {
 	req.OnReasoning = g.onReasoning
 	res, err := h.opts.Model.Stream(g.ctx, req, g.onDelta)
 	final, errBody := g.outcome(res, err)
-	g.finish(final, errBody)
+	final, errBody = g.finish(final, errBody)
 	h.record(g, final, errBody, time.Since(start))
 	h.maybeTitle(g, final)
 }
@@ -136,6 +140,10 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 	if res.Usage != nil {
 		u.Usage = &persistence.Usage{PromptTokens: res.Usage.PromptTokens,
 			CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens}
+	}
+	if g.isCapped() {
+		u.Status, u.FinishReason = persistence.StatusComplete, "length"
+		return u, nil
 	}
 	if err == nil {
 		return u, nil
@@ -155,10 +163,14 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 		body = upstreamError(err)
 	}
 	if body != nil {
-		u.Error = body.Message
+		u.Error, u.ErrorCode = body.Message, body.Code
 	}
 	return u, body
 }
+
+// errNotStored is the error of a done whose final state could not be stored.
+var errNotStored = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
+	Message: "The answer could not be saved: the database is not accepting writes. The server keeps trying; reload the conversation later."}
 
 func upstreamError(err error) *protocol.ErrorBody {
 	var e *llm.Error
@@ -169,8 +181,9 @@ func upstreamError(err error) *protocol.ErrorBody {
 }
 
 // finish stores the final state, then sends the done frame to every
-// subscriber and frees the conversation for the next answer.
-func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.ErrorBody) {
+// subscriber and frees the conversation for the next answer. It returns
+// the state the done frame reported.
+func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.ErrorBody) (persistence.MessageUpdate, *protocol.ErrorBody) {
 	h, c := g.hub, g.conv
 	c.mu.Lock()
 	g.flushLocked(time.Now())
@@ -181,7 +194,10 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	u.At = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
 	if err := h.opts.Writer.Finish(ctx, u); err != nil {
+		// The done must not claim what is not stored: the answer is
+		// reported failed. The writer keeps the update and retries it.
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
+		u.Status, u.Error, errBody = persistence.StatusError, errNotStored.Message, errNotStored
 	}
 	cancel()
 
@@ -192,6 +208,7 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	c.mu.Unlock()
 	close(g.done)
 	h.release(c)
+	return u, errBody
 }
 
 func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protocol.ErrorBody, total time.Duration) {

@@ -70,11 +70,18 @@ type Options struct {
 	FinishTimeout time.Duration
 	// HistoryChars bounds the prompt history sent upstream; it defaults to 100,000 characters.
 	HistoryChars int
+	// MaxAnswerBytes bounds the text of one answer, and apart from it
+	// its reasoning: at that size the stream is stopped and the answer
+	// stored complete with finish reason "length". It defaults to DefaultMaxAnswerBytes.
+	MaxAnswerBytes int
 	// Bus connects this hub to the other instances of a cluster; it
 	// defaults to NewLocalBus() (one process: nothing is published). With
 	// a Bus of several instances, Store must implement MessageInterrupter.
 	Bus Bus
 }
+
+// DefaultMaxAnswerBytes is the default Options.MaxAnswerBytes (256 KiB).
+const DefaultMaxAnswerBytes = 256 << 10
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
@@ -100,6 +107,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.HistoryChars <= 0 {
 		o.HistoryChars = 100_000
+	}
+	if o.MaxAnswerBytes <= 0 {
+		o.MaxAnswerBytes = DefaultMaxAnswerBytes
 	}
 	if o.Bus == nil {
 		o.Bus = NewLocalBus()
@@ -277,19 +287,27 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 			return id
 		}
 	}
-	return h.remoteRunningID(conversationID)
+	return h.remoteRunningID(conversationID, "")
 }
 
 // ActiveAnswer is ActiveMessageID for the conversation's owner only; for
 // any other user it returns "", as for a conversation with nothing
 // running, so a caller that has not checked ownership learns nothing of
-// another user's conversation.
+// another user's conversation. An answer running on another instance
+// counts when the bus names the same owner.
 func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
-	c := h.lookup(conversationID)
-	if c == nil || c.owner != ownerID {
-		return ""
+	if c := h.lookup(conversationID); c != nil {
+		c.mu.Lock()
+		owner, id := c.owner, c.runningIDLocked()
+		c.mu.Unlock()
+		if owner != ownerID {
+			return ""
+		}
+		if id != "" {
+			return id
+		}
 	}
-	return h.ActiveMessageID(conversationID)
+	return h.remoteRunningID(conversationID, ownerID) // checks the owner
 }
 
 // CancelConversation stops the running answer of a conversation, if the
@@ -330,6 +348,22 @@ func (h *Hub) userSubs(userID string) []Subscriber {
 	return subs
 }
 
+// enter counts a Send or Regenerate in h.work, unless the hub is closing;
+// the caller calls h.work.Done when it returns. The check and the count
+// are one critical section: Shutdown, which sets closing under h.mu before
+// it waits, then waits for every request already past the check, so none
+// can start an answer after the wait (and write to a closed batch writer).
+func (h *Hub) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.work.Add(1)
+	return true
+}
+
+// isClosing reports whether Shutdown has begun.
 func (h *Hub) isClosing() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

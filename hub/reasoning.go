@@ -20,6 +20,9 @@ func (g *generation) onReasoning(text string) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if text = g.capLocked(len(g.reasoning), text); text == "" {
+		return
+	}
 	g.tokenLocked(now)
 	g.reasoning = append(g.reasoning, text...)
 	g.hub.opts.Writer.AppendReasoning(g.msg.ID, text)

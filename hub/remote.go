@@ -100,6 +100,21 @@ func (h *Hub) resumeRemote(ctx context.Context, sub Subscriber, req SubscribeReq
 	return h.resumeMirrorLocked(c, sub, req, from)
 }
 
+// runningElsewhere returns the lock of answer messageID if it runs on
+// another instance, else nil (also when the bus cannot say).
+func (h *Hub) runningElsewhere(ctx context.Context, convID, messageID string) *AnswerRef {
+	if h.solo {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	a, ok, err := h.bus.Running(ctx, convID)
+	if err != nil || !ok || a.MessageID != messageID || a.Instance == h.self {
+		return nil
+	}
+	return &a
+}
+
 // mirrorLocked makes sure answer a is mirrored in c; c.mu is held.
 func (h *Hub) mirrorLocked(c *conv, a AnswerRef) {
 	switch {

@@ -44,9 +44,10 @@ type Result struct {
 // Send stores the user's message and starts its answer. sub (which may be
 // nil) follows the conversation from then on and receives the ack first.
 func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendRequest) (Result, error) {
-	if h.isClosing() {
+	if !h.enter() {
 		return Result{}, errUnavailable
 	}
+	defer h.work.Done()
 	// A repeated send is found first, so a retry of the send that created
 	// a conversation does not create another.
 	if req.ClientMessageID != "" {
@@ -159,6 +160,10 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	if sub == nil {
 		return res, nil
 	}
+	var elsewhere *AnswerRef // the answer still runs, on another instance
+	if answer != nil && !answer.Status.Final() {
+		elsewhere = h.runningElsewhere(ctx, user.ConversationID, answer.ID)
+	}
 	c := h.lockConv(user.ConversationID, user.OwnerID)
 	defer h.release(c)
 	defer c.mu.Unlock()
@@ -171,6 +176,8 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	} else if answer != nil && answer.Status.Final() {
 		sub.Deliver(protocol.Message(*answer))
 		sub.Deliver(protocol.Done(*answer, storedError(*answer)))
+	} else if elsewhere != nil {
+		h.mirrorLocked(c, *elsewhere) // sub gets it from its first frame
 	}
 	return res, nil
 }
@@ -178,9 +185,10 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 // Regenerate cancels the running answer, if any, and answers the same user
 // message again as a sibling of the old answer.
 func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req RegenerateRequest) (Result, error) {
-	if h.isClosing() {
+	if !h.enter() {
 		return Result{}, errUnavailable
 	}
+	defer h.work.Done()
 	conv, err := h.ownedConversation(ctx, userID, req.ConversationID)
 	if err != nil {
 		return Result{}, err
@@ -285,7 +293,7 @@ func (h *Hub) unreserve(c *conv) {
 	c.mu.Lock()
 	c.reserved = false
 	lock := c.lock
-	c.lock = nil
+	c.lock, c.halt = nil, nil
 	c.mu.Unlock()
 	h.abortLock(lock)
 	h.release(c)
@@ -324,6 +332,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	}
 	c.reserved = false
 	c.gen = g
+	haltLocked(c, g)
 	h.work.Add(1)
 	c.mu.Unlock()
 	go g.run(req)

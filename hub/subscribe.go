@@ -26,7 +26,9 @@ type SubscribeRequest struct {
 // with a running answer, a message frame and one delta with all the text
 // sent so far (or, when resuming that answer, only what follows lastSeq);
 // when resuming an answer that already ended, the rest of its stored text
-// and its done frame.
+// and its done frame. A lastSeq without a messageId applies to the answer
+// running now (as if messageId named it); with nothing running it has
+// nothing to resume and is ignored.
 func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req SubscribeRequest) error {
 	if c := h.lookup(req.ConversationID); c == nil || c.owner != userID {
 		if _, err := h.ownedConversation(ctx, userID, req.ConversationID); err != nil {
@@ -37,7 +39,7 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 	if req.LastSeq != nil {
 		from = *req.LastSeq
 	}
-	if req.MessageID != "" {
+	if req.MessageID != "" || req.LastSeq != nil {
 		if resumed, err := h.resumeLive(sub, req, from); resumed || err != nil {
 			return err
 		}
@@ -76,14 +78,15 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 	return nil
 }
 
-// resumeLive resumes the answer req names if it is running: it acks and
-// sends the text after from, and sub follows the conversation.
+// resumeLive resumes the answer req names (any running answer when it
+// names none) if it is running: it acks and sends the text after from, and
+// sub follows the conversation.
 func (h *Hub) resumeLive(sub Subscriber, req SubscribeRequest, from int64) (bool, error) {
 	c := h.lockConv(req.ConversationID, sub.UserID())
 	defer h.release(c)
 	defer c.mu.Unlock()
 	g := c.gen
-	if g == nil || g.msg.ID != req.MessageID {
+	if g == nil || req.MessageID != "" && g.msg.ID != req.MessageID {
 		return h.resumeMirrorLocked(c, sub, req, from)
 	}
 	if err := checkSeq(g.text[:g.sent], from); err != nil {
@@ -94,7 +97,7 @@ func (h *Hub) resumeLive(sub Subscriber, req SubscribeRequest, from int64) (bool
 	}
 	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
-	g.catchUpLocked(sub, from, reasoningCursor(req), false)
+	g.catchUpLocked(sub, from, reasoningCursor(req), req.MessageID == "") // unnamed: say which answer it is
 	return true, nil
 }
 
@@ -144,7 +147,8 @@ func storedError(m persistence.Message) *protocol.ErrorBody {
 	case persistence.StatusInterrupted:
 		return &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: firstNonEmpty(m.Error, "The answer was interrupted.")}
 	case persistence.StatusError:
-		return &protocol.ErrorBody{Code: "upstream_error", Message: firstNonEmpty(m.Error, "The answer failed.")}
+		// Answers stored before error codes were kept say upstream_error.
+		return &protocol.ErrorBody{Code: firstNonEmpty(m.ErrorCode, "upstream_error"), Message: firstNonEmpty(m.Error, "The answer failed.")}
 	}
 	return nil
 }

@@ -11,9 +11,11 @@ import (
 const titleTimeout = 20 * time.Second
 
 // maybeTitle names the conversation after its first answer, if it has no
-// title yet, and tells the owner's tabs.
+// title yet, and tells the owner's tabs. A failed or interrupted answer
+// asks for no title (the upstream just failed, or the server is stopping):
+// a later answer names the conversation.
 func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
-	if h.opts.Titler == nil || final.Status == persistence.StatusInterrupted {
+	if h.opts.Titler == nil || final.Status == persistence.StatusInterrupted || final.Status == persistence.StatusError {
 		return
 	}
 	h.work.Add(1)

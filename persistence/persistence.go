@@ -20,6 +20,9 @@ var (
 	ErrDuplicate = errors.New("duplicate")
 	// ErrInvalidCursor means a pagination cursor could not be decoded.
 	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrCorrupt means the database answers but its data is damaged (SQLite
+	// "database disk image is malformed"): restore it from a backup.
+	ErrCorrupt = errors.New("database corrupted")
 )
 
 // Role is the author of a message.
@@ -108,6 +111,7 @@ type Message struct {
 	FinishReason    string    `json:"finishReason,omitempty"`
 	Usage           *Usage    `json:"usage,omitempty"`
 	Error           string    `json:"error,omitempty"`
+	ErrorCode       string    `json:"errorCode,omitempty"`       // the done frame's error code (timeout, upstream_error...)
 	OmittedMessages int       `json:"omittedMessages,omitempty"` // earlier messages left out of the prompt to fit the context window
 	ClientMessageID string    `json:"clientMessageId"`           // unique per owner; generated when the client sends none
 	CreatedAt       time.Time `json:"createdAt"`
@@ -123,6 +127,7 @@ type MessageUpdate struct {
 	FinishReason string
 	Usage        *Usage
 	Error        string
+	ErrorCode    string
 	At           time.Time // becomes UpdatedAt
 	// AppendReasoning is appended to Reasoning, like Append to Content.
 	AppendReasoning string
@@ -189,6 +194,19 @@ type Messages interface {
 	MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (Message, error)
 	// Messages returns every message of a conversation (all branches), oldest first.
 	Messages(ctx context.Context, ownerID, conversationID string) ([]Message, error)
+	// MessagePage returns the newest q.Limit messages of a conversation
+	// created before q.Before (all of them when Before is ""), oldest first,
+	// and whether older ones exist. A Before that names no message of the
+	// conversation gives ErrNotFound.
+	MessagePage(ctx context.Context, ownerID, conversationID string, q PageQuery) (MessagePage, error)
+	// MessageOutline returns every message of a conversation like Messages,
+	// but with empty Content: the tree of a large conversation, in little
+	// memory (read the texts with ReadContent).
+	MessageOutline(ctx context.Context, ownerID, conversationID string) ([]Message, error)
+	// ReadContent calls fn with the text of one of the owner's messages, in
+	// order, in pieces of at most about ContentPieceBytes bytes (never
+	// splitting a UTF-8 character), so a large answer is never held whole.
+	ReadContent(ctx context.Context, ownerID, id string, fn func(piece string) error) error
 	// ApplyMessageUpdates writes a batch of updates in one bulk operation
 	// (unordered where the database allows). Updates to unknown ids are ignored.
 	ApplyMessageUpdates(ctx context.Context, updates []MessageUpdate) error
@@ -204,6 +222,40 @@ type Messages interface {
 	InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (Message, error)
 }
 
+// PageQuery selects a page of a conversation's messages.
+type PageQuery struct {
+	Before string // a message id: only older messages; "" is the newest page
+	Limit  int    // stores clamp it to 1..MaxPageLimit; 0 means DefaultPageLimit
+}
+
+// Limits of PageQuery.Limit.
+const (
+	DefaultPageLimit = 200
+	MaxPageLimit     = 500
+)
+
+// ClampPageLimit maps 0 to DefaultPageLimit and clamps n to 1..MaxPageLimit.
+func ClampPageLimit(n int) int {
+	switch {
+	case n == 0:
+		return DefaultPageLimit
+	case n < 1:
+		return 1
+	case n > MaxPageLimit:
+		return MaxPageLimit
+	}
+	return n
+}
+
+// MessagePage is one page of a conversation's messages, oldest first.
+type MessagePage struct {
+	Messages []Message
+	HasMore  bool // older messages exist
+}
+
+// ContentPieceBytes is about the largest piece ReadContent hands over.
+const ContentPieceBytes = 256 << 10
+
 // Store is everything the server persists, plus its lifecycle.
 type Store interface {
 	Users
@@ -211,6 +263,10 @@ type Store interface {
 	Messages
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+	// ProbeWrite makes one tiny durable write (for readiness checks): it
+	// fails while the database cannot write (a full disk, a read-only or
+	// corrupted file). A corrupted database gives an error wrapping ErrCorrupt.
+	ProbeWrite(ctx context.Context) error
 	// Close releases the store's resources.
 	Close(ctx context.Context) error
 }

@@ -124,6 +124,7 @@ func TestPrereqs(t *testing.T) {
 		env      []string
 		exit     int
 		stderr   []string // all must appear
+		stdout   string   // must appear
 		notErr   []string // none may appear
 		aptCalls []string
 	}{{
@@ -171,6 +172,7 @@ func TestPrereqs(t *testing.T) {
 		env:    []string{"PREREQS_APT_GET=" + withAll, "PREREQS_DRY_RUN=1"},
 		exit:   0,
 		stderr: []string{"prereqs: installing " + aptPackages},
+		stdout: withAll + " install -y --no-install-recommends " + aptPackages,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,6 +188,9 @@ func TestPrereqs(t *testing.T) {
 				if !strings.Contains(r.stderr, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
 				}
+			}
+			if !strings.Contains(r.stdout, tt.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdout, r.stdout)
 			}
 			for _, s := range tt.notErr {
 				if strings.Contains(r.stderr, s) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -53,13 +52,8 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	if errors.Is(err, io.EOF) {
 		b.once.Do(b.clear)
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = errBodyTimeout
-	}
-	return n, err
+	return n, err // a timeout wraps os.ErrDeadlineExceeded: httperr.DecodeJSON answers 408
 }
-
-var errBodyTimeout = errors.New("the request body did not arrive in time")
 
 // limitCreation spends the user's conversation budget on POST
 // /api/conversations (sends that create a conversation spend it in the

@@ -24,6 +24,7 @@ import (
 	"chatd/transport"
 	"chatd/transport/api"
 	"chatd/transport/auth"
+	"chatd/transport/limits"
 )
 
 // testSecret signs the test server's tokens.
@@ -90,6 +91,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Health:        e.health,
 		Metrics: transport.MetricsOptions{Registerer: registry, Gatherer: registry,
 			Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		// Tests create many conversations; TestConversationCreationLimit sets its own.
+		Limits: limits.New(limits.Options{ConversationsPerMinute: 1 << 20}),
 	}
 	if o.router != nil {
 		o.router(&opts)

@@ -47,7 +47,11 @@ func setupChatd(ctx context.Context, spec *Spec) ([]stream, error) {
 		}
 		for k := range spec.Tabs {
 			stall := spec.StallTab && k > 0 && k == spec.Tabs-1
-			c, err := DialChatd(setupCtx, spec.URL, u.Token, stall)
+			url := spec.URL
+			if k > 0 && spec.FollowURL != "" {
+				url = spec.FollowURL
+			}
+			c, err := DialChatd(setupCtx, url, u.Token, stall)
 			if err != nil {
 				return err
 			}
@@ -86,6 +90,15 @@ func CreateConversation(ctx context.Context, baseURL, token string) (string, err
 
 // postJSON posts body and decodes the answer, which must have status want.
 func postJSON(ctx context.Context, url, token string, body any, want int, out any) error {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return postWith(ctx, url, h, body, want, out)
+}
+
+// postWith is postJSON with request headers h.
+func postWith(ctx context.Context, url string, h http.Header, body any, want int, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -94,10 +107,8 @@ func postJSON(ctx context.Context, url, token string, body any, want int, out an
 	if err != nil {
 		return err
 	}
+	req.Header = h.Clone()
 	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
 	res, err := restClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("POST %s: %w", url, err)
@@ -241,6 +252,18 @@ func (s *chatdStream) finish(res *Result, lateness *[]int64) {
 			t.addTo(res, lateness)
 		}
 	}
+}
+
+// followerLateness is the lateness of the reading follower tabs' tokens;
+// call it after finish.
+func (s *chatdStream) followerLateness() []int64 {
+	var out []int64
+	for _, t := range s.tabs[1:] {
+		if t != s.stall {
+			out = append(out, t.lateness...)
+		}
+	}
+	return out
 }
 
 func (s *chatdStream) close() {

@@ -19,7 +19,11 @@ func Register(ctx context.Context, baseURL string, n, parallelism int, prefix st
 		}
 		body := map[string]string{"email": fmt.Sprintf("%s%d@bench.example", prefix, i),
 			"password": "bench password", "name": fmt.Sprintf("Bench %d", i)}
-		if err := postJSON(ctx, baseURL+"/api/auth/register", "", body, http.StatusCreated, &out); err != nil {
+		// Sign-ups are limited per client address: each account comes
+		// from an address of its own, which chatd believes when it trusts
+		// 127.0.0.1 as a proxy (CHATD_TRUSTED_PROXIES) and ignores otherwise.
+		h := http.Header{"X-Forwarded-For": {fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}}
+		if err := postWith(ctx, baseURL+"/api/auth/register", h, body, http.StatusCreated, &out); err != nil {
 			return err
 		}
 		users[i] = User{ID: out.User.ID, Token: out.Token}

@@ -54,12 +54,16 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	res := Result{Target: spec.Target, Streams: spec.Streams, Tabs: spec.Tabs,
 		Expected: spec.Streams * spec.Answers}
 	drainStalled(streams, &res)
-	var lateness []int64
+	var lateness, follower []int64
 	for _, s := range streams {
 		s.finish(&res, &lateness)
+		if cs, ok := s.(*chatdStream); ok {
+			follower = append(follower, cs.followerLateness()...)
+		}
 	}
 	r.fill(&res, t0)
 	res.Lateness = Summarize(lateness)
+	res.FollowerLateness = Summarize(follower)
 	return res, nil
 }
 

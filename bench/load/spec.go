@@ -27,6 +27,10 @@ type Spec struct {
 	// URL is chatd's base URL (http://host:port), the relay's WebSocket URL
 	// (ws://host:port/ws) or the fake upstream's API root (http://host:port/v1).
 	URL string
+	// FollowURL, when set, is where a chatd stream's tabs after the first
+	// connect: another instance of a cluster, so what they receive crossed
+	// the bus between instances. Empty: URL.
+	FollowURL string
 	// Users are chatd accounts; stream i uses Users[i % len(Users)].
 	Users []User
 	// Model is the model asked for; it defaults to "fake-mini".
@@ -109,6 +113,9 @@ type Result struct {
 	// is, per token, its arrival minus the fake upstream's stamp.
 	TTFT     Summary `json:"ttftMs"`
 	Lateness Summary `json:"latenessMs"`
+	// FollowerLateness is Lateness of the follower tabs alone (chatd with
+	// more than one tab).
+	FollowerLateness Summary `json:"followerLatenessMs"`
 	// Wall is the time from the first prompt to the last answer's end, in seconds.
 	Wall float64 `json:"wallSeconds"`
 	// Mismatched counts follower tabs whose delta sequence differed from

@@ -37,6 +37,9 @@ const (
 // token and a JetStream KV key, where dots, spaces, * and > are special.
 var instanceIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// notInIDRE matches what a host name may hold and an instance id may not.
+var notInIDRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
 // ClusterConfig is how this instance joins the others; empty URLs mean a
 // single process with the in-process hub (no NATS at all).
 type ClusterConfig struct {
@@ -180,7 +183,7 @@ func defaultInstanceID(hostname func() (string, error)) string {
 	if err != nil || host == "" {
 		host = "chatd"
 	}
-	host = regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(host, "-")
+	host = notInIDRE.ReplaceAllString(host, "-")
 	if len(host) > 40 {
 		host = host[:40]
 	}

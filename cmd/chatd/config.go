@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"chatd/llm/models"
+	"chatd/transport"
 	"chatd/transport/auth"
+	"chatd/transport/ws"
 )
 
 // Environments (CHATD_ENV).
@@ -43,24 +45,28 @@ type Config struct {
 	UpstreamsFile string       // CHATD_UPSTREAMS_FILE: several upstreams (JSON or YAML); wins over OPENAI_*
 	Upstreams     *models.File // the file, read and validated
 
-	AllowedOrigins []string       // CHATD_ALLOWED_ORIGINS: extra browser origins for /ws
-	TrustedProxies []string       // CHATD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For is believed
-	Registration   bool           // CHATD_REGISTRATION: "open" (default) or "closed"
-	ShutdownGrace  time.Duration  // CHATD_SHUTDOWN_GRACE, default 15s
-	StaticDir      string         // CHATD_STATIC_DIR: serve the front end from this directory
-	MetricsToken   string         // CHATD_METRICS_TOKEN
-	MetricsAllow   []netip.Prefix // CHATD_METRICS_ALLOW, default loopback
-	BodyLimit      int64          // CHATD_BODY_LIMIT, default 1MiB
-	LogLevel       slog.Level     // CHATD_LOG_LEVEL, default info
-	PprofAddr      string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
+	AllowedOrigins  []string       // CHATD_ALLOWED_ORIGINS: extra browser origins for /ws
+	TrustedProxies  []string       // CHATD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For is believed
+	Registration    bool           // CHATD_REGISTRATION: "open" (default) or "closed"
+	ShutdownGrace   time.Duration  // CHATD_SHUTDOWN_GRACE, default 15s
+	StaticDir       string         // CHATD_STATIC_DIR: serve the front end from this directory
+	MetricsToken    string         // CHATD_METRICS_TOKEN
+	MetricsAllow    []netip.Prefix // CHATD_METRICS_ALLOW, default loopback
+	BodyLimit       int64          // CHATD_BODY_LIMIT, default 1MiB
+	BodyReadTimeout time.Duration  // CHATD_BODY_READ_TIMEOUT, default 30s: a request body must arrive within it
+	MaxConnections  int            // CHATD_MAX_CONNECTIONS, default 10000: open TCP connections; more wait to be accepted
+	LogLevel        slog.Level     // CHATD_LOG_LEVEL, default info
+	PprofAddr       string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
 
-	BcryptCost         int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production)
-	LoginFailAccount   int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
-	LoginFailIP        int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
-	LoginFailureWindow time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
+	BcryptCost             int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production)
+	LoginFailAccount       int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
+	LoginFailIP            int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
+	LoginFailureWindow     time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
+	RegistrationsPerHourIP int           // CHATD_REGISTRATIONS_PER_HOUR_IP, default 10
+	ConversationsPerMinute int           // CHATD_CONVERSATIONS_PER_MINUTE, default 10 (per user, REST and live together)
 
 	// Live channel (hub, transport/ws, transport/sse, persistence/batch, llm).
-	WSReadLimit        int64         // CHATD_WS_READ_LIMIT, default 64KiB: larger frames close with 1009
+	WSReadLimit        int64         // CHATD_WS_READ_LIMIT, default ws.DefaultReadLimit (391KiB): larger frames close with 1009
 	WSQueue            int           // CHATD_WS_QUEUE, default 512 frames: a client that lets it fill is closed with 4408
 	WSPingInterval     time.Duration // CHATD_WS_PING_INTERVAL, default 25s
 	WSPingTimeout      time.Duration // CHATD_WS_PING_TIMEOUT, default 15s
@@ -70,6 +76,8 @@ type Config struct {
 	CoalesceInterval   time.Duration // CHATD_COALESCE_INTERVAL, default 25ms
 	CheckpointInterval time.Duration // CHATD_CHECKPOINT_INTERVAL, default 300ms
 	MaxAnswerDuration  time.Duration // CHATD_MAX_ANSWER_DURATION, default 10m
+	MaxAnswerBytes     int           // CHATD_MAX_ANSWER_BYTES, default 256KiB: a longer answer ends with finish reason length
+	SearchesPerMinute  int           // CHATD_SEARCHES_PER_MINUTE, default 30: conversation searches per user
 	FirstTokenTimeout  time.Duration // CHATD_FIRST_TOKEN_TIMEOUT, default 30s
 	IdleTimeout        time.Duration // CHATD_IDLE_TIMEOUT, default 30s
 	UpstreamRetries    int           // CHATD_UPSTREAM_RETRIES, default 2 (before the first token only)
@@ -180,21 +188,25 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		OpenAIModels:             r.list("OPENAI_MODELS", ""),
 		OpenAIModelsFromUpstream: r.boolean("OPENAI_MODELS_FROM_UPSTREAM", false),
 
-		TrustedProxies: r.list("CHATD_TRUSTED_PROXIES", ""),
-		Registration:   r.oneOf("CHATD_REGISTRATION", "open", "open", "closed") == "open",
-		ShutdownGrace:  r.duration("CHATD_SHUTDOWN_GRACE", 15*time.Second, 0, 10*time.Minute),
-		StaticDir:      r.str("CHATD_STATIC_DIR", ""),
-		MetricsToken:   strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
-		BodyLimit:      r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),
-		LogLevel:       r.level("CHATD_LOG_LEVEL"),
-		PprofAddr:      r.loopbackAddr("CHATD_PPROF_ADDR"),
+		TrustedProxies:  r.list("CHATD_TRUSTED_PROXIES", ""),
+		Registration:    r.oneOf("CHATD_REGISTRATION", "open", "open", "closed") == "open",
+		ShutdownGrace:   r.duration("CHATD_SHUTDOWN_GRACE", 15*time.Second, 0, 10*time.Minute),
+		StaticDir:       r.str("CHATD_STATIC_DIR", ""),
+		MetricsToken:    strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
+		BodyLimit:       r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),
+		BodyReadTimeout: r.duration("CHATD_BODY_READ_TIMEOUT", transport.DefaultBodyReadTimeout, 100*time.Millisecond, 10*time.Minute),
+		MaxConnections:  r.integer("CHATD_MAX_CONNECTIONS", 10_000, 16, 10_000_000),
+		LogLevel:        r.level("CHATD_LOG_LEVEL"),
+		PprofAddr:       r.loopbackAddr("CHATD_PPROF_ADDR"),
 
-		BcryptCost:         r.integer("CHATD_BCRYPT_COST", auth.DefaultBcryptCost, 4, 31),
-		LoginFailAccount:   r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
-		LoginFailIP:        r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
-		LoginFailureWindow: r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
+		BcryptCost:             r.integer("CHATD_BCRYPT_COST", auth.DefaultBcryptCost, 4, 31),
+		LoginFailAccount:       r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
+		LoginFailIP:            r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
+		LoginFailureWindow:     r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
+		RegistrationsPerHourIP: r.integer("CHATD_REGISTRATIONS_PER_HOUR_IP", auth.DefaultRegistrationsPerHourIP, 1, 1_000_000),
+		ConversationsPerMinute: r.integer("CHATD_CONVERSATIONS_PER_MINUTE", 10, 1, 1_000_000),
 
-		WSReadLimit:        r.size("CHATD_WS_READ_LIMIT", 64<<10, 4<<10, 16<<20),
+		WSReadLimit:        r.size("CHATD_WS_READ_LIMIT", ws.DefaultReadLimit, 4<<10, 16<<20),
 		WSQueue:            r.integer("CHATD_WS_QUEUE", 512, 16, 1<<16),
 		WSPingInterval:     r.duration("CHATD_WS_PING_INTERVAL", 25*time.Second, 100*time.Millisecond, 10*time.Minute),
 		WSPingTimeout:      r.duration("CHATD_WS_PING_TIMEOUT", 15*time.Second, 100*time.Millisecond, 10*time.Minute),
@@ -204,6 +216,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		CoalesceInterval:   r.duration("CHATD_COALESCE_INTERVAL", 25*time.Millisecond, time.Millisecond, time.Second),
 		CheckpointInterval: r.duration("CHATD_CHECKPOINT_INTERVAL", 300*time.Millisecond, 10*time.Millisecond, time.Minute),
 		MaxAnswerDuration:  r.duration("CHATD_MAX_ANSWER_DURATION", 10*time.Minute, time.Second, 24*time.Hour),
+		MaxAnswerBytes:     int(r.size("CHATD_MAX_ANSWER_BYTES", 256<<10, 1<<10, 64<<20)),
+		SearchesPerMinute:  r.integer("CHATD_SEARCHES_PER_MINUTE", 30, 1, 1<<20),
 		FirstTokenTimeout:  r.duration("CHATD_FIRST_TOKEN_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
 		IdleTimeout:        r.duration("CHATD_IDLE_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
 		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, 10),

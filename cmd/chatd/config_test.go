@@ -24,12 +24,14 @@ func TestLoadConfigDefaults(t *testing.T) {
 		JWTTTL: 7 * 24 * time.Hour, OpenAIBaseURL: "https://api.openai.com/v1", Registration: true,
 		ShutdownGrace: 15 * time.Second, BodyLimit: 1 << 20, BcryptCost: 12,
 		LoginFailAccount: 5, LoginFailIP: 20, LoginFailureWindow: 15 * time.Minute,
+		BodyReadTimeout: 30 * time.Second, MaxConnections: 10_000,
+		RegistrationsPerHourIP: 10, ConversationsPerMinute: 10,
 		MetricsAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-		WSReadLimit:  64 << 10, WSQueue: 512, WSPingInterval: 25 * time.Second, WSPingTimeout: 15 * time.Second,
+		WSReadLimit:  32000*12 + 16<<10, WSQueue: 512, WSPingInterval: 25 * time.Second, WSPingTimeout: 15 * time.Second,
 		MaxConnsPerUser: 20, FramesPerMinute: 300, SendsPerMinute: 30,
 		CoalesceInterval: 25 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
 		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
-		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond,
+		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond, MaxAnswerBytes: 256 << 10, SearchesPerMinute: 30,
 		Cluster: ClusterConfig{LeaseTTL: 10 * time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -56,7 +58,8 @@ func TestLoadConfigValues(t *testing.T) {
 		"CHATD_LOGIN_FAILURE_WINDOW": "1h", "CHATD_DB_CONNECT_TIMEOUT": "3s",
 		"CHATD_WS_READ_LIMIT": "128KiB", "CHATD_WS_PING_INTERVAL": "2s", "CHATD_SENDS_PER_MINUTE": "5",
 		"CHATD_COALESCE_INTERVAL": "40ms", "CHATD_CHECKPOINT_INTERVAL": "1s", "CHATD_UPSTREAM_RETRIES": "0",
-		"CHATD_PPROF_ADDR": "[::1]:0",
+		"CHATD_PPROF_ADDR": "[::1]:0", "CHATD_BODY_READ_TIMEOUT": "5s", "CHATD_MAX_CONNECTIONS": "500",
+		"CHATD_REGISTRATIONS_PER_HOUR_IP": "3", "CHATD_CONVERSATIONS_PER_MINUTE": "4",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +93,10 @@ func TestLoadConfigValues(t *testing.T) {
 		{"checkpoint", c.CheckpointInterval, time.Second},
 		{"retries", retries(c.UpstreamRetries), -1},
 		{"pprof", c.PprofAddr, "[::1]:0"},
+		{"body read timeout", c.BodyReadTimeout, 5 * time.Second},
+		{"max connections", c.MaxConnections, 500},
+		{"registrations", c.RegistrationsPerHourIP, 3},
+		{"conversations", c.ConversationsPerMinute, 4},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {

@@ -13,9 +13,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"chatd/cmd/chatd/app"
 	"chatd/frontend"
 	"chatd/hub"
+	"chatd/hub/natsbus"
 	"chatd/persistence"
 	"chatd/persistence/batch"
 	"chatd/transport"
@@ -54,21 +57,45 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return err
 	}
 	defer closeStore(store, logger)
-	if n, err := store.InterruptStreaming(ctx); err != nil {
-		return fmt.Errorf("mark answers left streaming as interrupted: %w", err)
-	} else if n > 0 {
-		logger.Warn("answers left streaming by the last run marked interrupted", slog.Int("count", n))
+	if err := sweepStreaming(ctx, cfg, store, logger); err != nil {
+		return err
 	}
-
-	a, err := newApp(cfg, store, logger)
+	bus, err := openBus(cfg, logger)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, a, logger, ready)
+
+	a, err := newApp(cfg, store, bus, logger)
+	if err != nil {
+		if bus != nil {
+			closeBus(bus, logger)
+		}
+		return err
+	}
+	return serve(ctx, cfg, a, logger, ready) // a.Shutdown closes the bus
 }
 
-// newApp wires the model, accounts, REST API and live channel over store.
-func newApp(cfg Config, store persistence.Store, logger *slog.Logger) (*app.App, error) {
+// sweepStreaming marks answers left streaming by the last run of this
+// process as interrupted. In a cluster it does nothing: other instances'
+// answers are streaming in the same store, and a dead instance's answers
+// are ended by the live ones when its lease expires (docs/scale.md).
+func sweepStreaming(ctx context.Context, cfg Config, store persistence.Store, logger *slog.Logger) error {
+	if cfg.Cluster.Enabled() {
+		return nil
+	}
+	n, err := store.InterruptStreaming(ctx)
+	if err != nil {
+		return fmt.Errorf("mark answers left streaming as interrupted: %w", err)
+	}
+	if n > 0 {
+		logger.Warn("answers left streaming by the last run marked interrupted", slog.Int("count", n))
+	}
+	return nil
+}
+
+// newApp wires the model, accounts, REST API and live channel over store,
+// joined to the cluster through bus when it is not nil.
+func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.Logger) (*app.App, error) {
 	secret, err := jwtSecret(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -78,32 +105,41 @@ func newApp(cfg Config, store persistence.Store, logger *slog.Logger) (*app.App,
 		return nil, err
 	}
 	model, titler := newModel(cfg, logger)
-	return app.New(app.Config{
+	ac := app.Config{
 		Store:  store,
 		Model:  model,
 		Titler: titler,
 		Logger: logger,
 		Auth:   auth.Options{Secret: secret, TTL: cfg.JWTTTL},
 		Accounts: auth.AccountOptions{
-			BcryptCost:            cfg.BcryptCost,
-			RegistrationClosed:    !cfg.Registration,
-			MaxFailuresPerAccount: cfg.LoginFailAccount,
-			MaxFailuresPerIP:      cfg.LoginFailIP,
-			FailureWindow:         cfg.LoginFailureWindow,
+			BcryptCost:             cfg.BcryptCost,
+			RegistrationClosed:     !cfg.Registration,
+			MaxFailuresPerAccount:  cfg.LoginFailAccount,
+			MaxFailuresPerIP:       cfg.LoginFailIP,
+			FailureWindow:          cfg.LoginFailureWindow,
+			RegistrationsPerHourIP: cfg.RegistrationsPerHourIP,
 		},
-		AllowedOrigins: cfg.AllowedOrigins,
-		TrustedProxies: cfg.TrustedProxies,
-		BodyLimit:      cfg.BodyLimit,
-		Static:         static,
-		Metrics:        transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
-		Hub:            hub.Options{CoalesceInterval: cfg.CoalesceInterval, MaxDuration: cfg.MaxAnswerDuration},
-		Writer:         batch.Options{Interval: cfg.CheckpointInterval},
+		AllowedOrigins:  cfg.AllowedOrigins,
+		TrustedProxies:  cfg.TrustedProxies,
+		BodyLimit:       cfg.BodyLimit,
+		BodyReadTimeout: cfg.BodyReadTimeout,
+		Static:          static,
+		Metrics:         transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
+		Hub: hub.Options{CoalesceInterval: cfg.CoalesceInterval, MaxDuration: cfg.MaxAnswerDuration,
+			MaxAnswerBytes: cfg.MaxAnswerBytes},
+		SearchesPerMinute: cfg.SearchesPerMinute,
+		Writer:            batch.Options{Interval: cfg.CheckpointInterval},
 		WS: ws.Options{ReadLimit: cfg.WSReadLimit, QueueSize: cfg.WSQueue,
 			PingInterval: cfg.WSPingInterval, PingTimeout: cfg.WSPingTimeout},
 		SSE: sse.Options{QueueSize: cfg.WSQueue},
 		Limits: limits.Options{MaxConns: cfg.MaxConnsPerUser, FramesPerMinute: cfg.FramesPerMinute,
-			SendsPerMinute: cfg.SendsPerMinute},
-	})
+			SendsPerMinute: cfg.SendsPerMinute, ConversationsPerMinute: cfg.ConversationsPerMinute},
+	}
+	if bus != nil { // a nil *natsbus.Bus must not become a non-nil interface
+		ac.Bus = bus
+		ac.SharedLimits = bus.Limits() // connections and sends per user, cluster-wide
+	}
+	return app.New(ac)
 }
 
 // jwtSecret is JWT_SECRET, or in development the secret kept in
@@ -155,6 +191,11 @@ func serve(ctx context.Context, cfg Config, a *app.App, logger *slog.Logger, rea
 		_ = a.Shutdown(context.Background())
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	// Past MaxConnections, new connections wait in the kernel's backlog
+	// until one closes; headers must arrive within ReadHeaderTimeout and
+	// bodies within CHATD_BODY_READ_TIMEOUT, so idle or slow clients
+	// cannot hold the slots.
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", slog.String("addr", ln.Addr().String()))

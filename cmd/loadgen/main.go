@@ -89,6 +89,7 @@ func runLoad(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wri
 	var s load.Spec
 	fs.StringVar(&s.Target, "target", load.TargetChatd, "chatd | relay | upstream")
 	fs.StringVar(&s.URL, "url", "http://127.0.0.1:8080", "chatd base URL, relay ws:// URL or upstream API root")
+	fs.StringVar(&s.FollowURL, "follow-url", "", "chatd: base URL of another instance for the tabs after the first (default: -url)")
 	users := fs.String("users", "", "JSON file of registered users (chatd)")
 	fs.StringVar(&s.Model, "model", "fake-mini", "model to ask for")
 	fs.IntVar(&s.Streams, "streams", 1, "concurrent streams")

@@ -119,13 +119,18 @@ type wsConn struct {
 // dialWS opens the live channel the way a browser does: token in the
 // subprotocol list and an Origin header.
 func dialWS(ctx context.Context, s *nginxSite, token, origin string) (*wsConn, *http.Response, error) {
+	wsURL := strings.Replace(s.URL("/ws"), "https://", "wss://", 1)
+	return dialLive(ctx, wsURL, s.Client(false), token, origin)
+}
+
+// dialLive opens the live channel at wsURL (ws:// or wss://) over client.
+func dialLive(ctx context.Context, wsURL string, client *http.Client, token, origin string) (*wsConn, *http.Response, error) {
 	h := http.Header{}
 	if origin != "" {
 		h.Set("Origin", origin)
 	}
-	wsURL := strings.Replace(s.URL("/ws"), "https://", "wss://", 1)
 	c, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
-		HTTPClient:   s.Client(false),
+		HTTPClient:   client,
 		HTTPHeader:   h,
 		Subprotocols: []string{"chat.v1", "bearer." + token},
 	})

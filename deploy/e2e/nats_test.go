@@ -8,7 +8,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -17,6 +19,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"chatd/hub"
+	"chatd/hub/natsbus"
+	"chatd/hub/protocol"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -317,6 +323,96 @@ func (c *natsCluster) connect(t testing.TB, user, password string) (*nats.Conn, 
 	return nc, errs
 }
 
+// busHandler records what a natsbus delivers to its hub.
+type busHandler struct {
+	events   chan hub.UserEvent
+	controls chan hub.AnswerRef
+}
+
+func (h *busHandler) UserEvent(ev hub.UserEvent)                 { h.events <- ev }
+func (h *busHandler) Control(a hub.AnswerRef, _ hub.ControlKind) { h.controls <- a }
+func (h *busHandler) Orphaned(hub.AnswerRef)                     {}
+
+// checkBusOverConf runs two hub/natsbus instances as the chatd user over
+// TLS and uses every kind of resource they need: the bucket locks, the
+// answer stream followed from another instance, control requests and user
+// events. A permission the conf lacks fails here.
+func checkBusOverConf(ctx context.Context, t *testing.T, c *natsCluster) {
+	t.Helper()
+	// One after the other: JetStream answers two clients creating the
+	// same stream at the same moment only after a timeout.
+	buses := make([]*natsbus.Bus, 2)
+	handlers := make([]*busHandler, 2)
+	for i := range buses {
+		b, err := natsbus.New(natsbus.Options{URLs: c.ClientURLs(), InstanceID: fmt.Sprintf("conf-%d", i),
+			User: "chatd", Password: c.Secrets.Chatd, TLSCAFile: c.CAFile,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close(context.Background()) })
+		handlers[i] = &busHandler{events: make(chan hub.UserEvent, 4), controls: make(chan hub.AnswerRef, 4)}
+		b.Attach(handlers[i])
+		buses[i] = b
+		for b.Health(ctx) != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("natsbus over deploy/nats-server.conf never became healthy: %v", b.Health(ctx))
+			}
+			time.Sleep(50 * time.Millisecond) // polling Health
+		}
+	}
+	a, b := buses[0], buses[1]
+	ref := hub.AnswerRef{ConversationID: "64b000000000000000000001", MessageID: "64b000000000000000000002",
+		UserID: "64b000000000000000000003", Instance: a.InstanceID()}
+	if _, err := a.Acquire(ctx, ref); err != nil {
+		t.Fatalf("acquire: %v", err)
+	}
+	other := ref
+	other.Instance, other.MessageID = b.InstanceID(), "64b000000000000000000004"
+	if _, err := b.Acquire(ctx, other); !errors.Is(err, hub.ErrLockHeld) {
+		t.Fatalf("second acquire: %v, want the lock held", err)
+	}
+	frames := []*protocol.Frame{
+		{Type: "delta", ConversationID: ref.ConversationID, MessageID: ref.MessageID, Seq: 5, Data: []byte(`{"text":"hello"}`)},
+		{Type: protocol.TypeDone, ConversationID: ref.ConversationID, MessageID: ref.MessageID, Seq: 5, Data: []byte(`{"type":"done"}`)},
+	}
+	for _, f := range frames {
+		if err := a.Publish(ctx, ref, f); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	var got []string
+	if err := b.Follow(ctx, ref, func(f *protocol.Frame) { got = append(got, f.Type+":"+string(f.Data)) }); err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	if want := []string{`delta:{"text":"hello"}`, `done:{"type":"done"}`}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("followed %v, want %v", got, want)
+	}
+	if err := b.Control(ctx, ref, hub.ControlCancel); err != nil {
+		t.Fatalf("control: %v", err)
+	}
+	if got := <-handlers[0].controls; got != ref {
+		t.Errorf("control reached %v, want %v", got, ref)
+	}
+	if err := b.Broadcast(ctx, hub.UserEvent{UserID: ref.UserID, Started: &ref}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-handlers[0].events:
+		if ev.Started == nil || *ev.Started != ref {
+			t.Errorf("event %+v", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("the user event did not arrive")
+	}
+	if err := a.Release(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := b.Running(ctx, ref.ConversationID); err != nil || ok {
+		t.Fatalf("after release: running %v, %v", ok, err)
+	}
+}
+
 // TestNATSServerConfParses checks deploy/nats-server.conf as shipped with
 // the nats-server library: the values chatd relies on, and that every
 // variable of deploy/nats.env.example is required (a node never starts
@@ -411,30 +507,33 @@ func TestNATSServerCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chatd's JetStream account: %v", err)
 	}
-	if acct.Limits.MaxMemory != 64<<20 || acct.Limits.MaxStore != 2<<30 {
-		t.Errorf("account limits %+v, want 64MB memory and 2GB file", acct.Limits)
+	if acct.Limits.MaxMemory != 64<<20 || acct.Limits.MaxStore != 4<<30 {
+		t.Errorf("account limits %+v, want 64MB memory and 4GB file", acct.Limits)
 	}
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "chatd_probe", Replicas: 3, TTL: time.Minute})
+	checkBusOverConf(ctx, t, c)
+	st, err := js.Stream(ctx, "CHATD_ANSWERS")
 	if err != nil {
-		t.Fatalf("create a replicated key-value bucket as chatd: %v", err)
-	}
-	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
-		t.Fatal(err)
-	}
-	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CHATD_PROBE", Subjects: []string{"chatd.probe.>"},
-		Replicas: 3, MaxAge: time.Minute, MaxBytes: 1 << 20})
-	if err != nil {
-		t.Fatalf("create a replicated stream as chatd: %v", err)
-	}
-	if _, err := js.Publish(ctx, "chatd.probe.a", []byte("delta")); err != nil {
-		t.Fatal(err)
+		t.Fatalf("chatd's answer stream: %v", err)
 	}
 	si, err := st.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if si.State.Msgs != 1 || si.Cluster == nil || len(si.Cluster.Replicas) != 2 {
-		t.Errorf("stream state %+v, cluster %+v: want one message on three replicas", si.State, si.Cluster)
+	if si.State.Msgs == 0 || si.Cluster == nil || len(si.Cluster.Replicas) != 2 {
+		t.Errorf("answer stream state %+v, cluster %+v: want frames on three replicas", si.State, si.Cluster)
+	}
+
+	// Another stream than chatd's: refused.
+	go func() {
+		_, _ = js.CreateStream(ctx, jetstream.StreamConfig{Name: "BILLING", Subjects: []string{"chatd.billing.>"}})
+	}()
+	select {
+	case err := <-asyncErrs:
+		if !strings.Contains(err.Error(), "BILLING") {
+			t.Errorf("want a permissions violation for the BILLING stream, got %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("creating another stream was not refused")
 	}
 
 	// Outside chatd's subjects: refused.

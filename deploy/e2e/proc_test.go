@@ -35,7 +35,7 @@ func need(t testing.TB, tool, install string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
-		t.Fatalf("%s is required by the deployment test but is not installed: %s", tool, install)
+		t.Fatalf("%s is required by the deployment test but is not installed: %s (make prereqs lists, and as root installs, everything the tests need)", tool, install)
 	}
 	return p
 }

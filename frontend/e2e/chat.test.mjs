@@ -330,6 +330,44 @@ describe('live updates', () => {
     await context.close();
   });
 
+  test('two tabs on two instances of a cluster: the second sees a generation live and stops it', async () => {
+    // The instances share the store and a NATS bus (docs/scale.md); each tab
+    // talks to its own instance only, so everything the second tab sees of
+    // the answer came over the bus.
+    const [a, b] = await stack.startClusterPair();
+    const { context, page, seen } = await newPage(a);
+    const creds = await register(page, a, uniqueEmail('cluster'));
+    await send(page, 'hello [[fake tokens=5 delay=10ms]]');
+    await waitDone(page);
+    const id = conversationId(page);
+
+    const page2 = await context.newPage();
+    const seen2 = watch(page2);
+    await page2.goto(`${b}/login`);
+    await login(page2, creds.email, creds.password);
+    await page2.getByLabel('Message', { exact: true }).waitFor();
+    await page2.goto(`${b}/c/${id}`);
+    await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 (instance b) to load the conversation' });
+
+    await send(page, 'long one [[fake tokens=300 delay=30ms]]');
+    const first = await waitStreaming(page2, 10);
+    const later = await waitFor(async () => {
+      const ans = await lastAnswer(page2);
+      return ans.content.length > first.content.length + 20 ? ans : null;
+    }, { what: 'tab 2 to see the answer running on instance a grow' });
+    assert.equal(later.id, first.id);
+    await shot(page2, '10b-second-tab-other-instance');
+    await page2.getByRole('button', { name: 'Stop generating' }).click();
+    const a1 = await waitDone(page);
+    const a2 = await waitDone(page2);
+    assert.equal(a1.status, 'cancelled');
+    assert.equal(a2.status, 'cancelled');
+    assert.equal(a1.content, a2.content);
+    assert.ok((await stack.expectedText({ tokens: 300 })).startsWith(a1.content));
+    assert.deepEqual([...seen.errors, ...seen2.errors], []);
+    await context.close();
+  });
+
   test('a cut WebSocket reconnects and the text has no duplicate or missing part', async () => {
     const { context, page, seen } = await newPage();
     let sockets = 0;

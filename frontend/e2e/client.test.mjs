@@ -223,6 +223,16 @@ describe('long messages', () => {
     await msg.getByRole('button', { name: 'Show less' }).waitFor();
     assert.ok((await rect(msg.locator('.msg-text-body'))).height > collapsed * 2, 'expanded');
     assert.equal((await shown(page))[0].content.length, 31000, 'stored whole');
+
+    // The system prompt (8,000 characters at most) is refused too, never cut.
+    await page.getByRole('button', { name: 'System prompt' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('System prompt').fill('z'.repeat(8001));
+    assert.equal((await dialog.getByLabel('System prompt').inputValue()).length, 8001);
+    assert.match(await dialog.locator('.counter').innerText(), /^8,001 \/ 8,000 characters: too long/);
+    assert.equal(await dialog.getByRole('button', { name: 'Save' }).isDisabled(), true);
+    await shot(page, '28b-system-prompt-too-long');
+    await page.keyboard.press('Escape');
     assert.deepEqual(seen.errors, []);
     await context.close();
   });
@@ -277,6 +287,73 @@ describe('answers', () => {
     assert.equal(imageRequests[0].headers().referer, undefined, 'no Referer sent');
     await waitFor(() => img.evaluate((el) => el.complete && el.naturalWidth === 1), { what: 'the image to load' });
     await shot(page, '30-image-loaded');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});
+
+describe('long conversations', () => {
+  // The server's paging (GET /api/conversations/:id with hasMore, GET
+  // .../messages?before=) is answered here by the browser's router over a
+  // real conversation, so the client's side runs against the contract.
+  test('open on the newest messages; scrolling to the top loads older ones and keeps the view in place', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('paged'));
+    const conversation = await page.evaluate(async () => {
+      const res = await fetch('/api/conversations', {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${localStorage.getItem('chatd.token')}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ title: 'A long conversation' }),
+      });
+      return (await res.json()).conversation;
+    });
+    const total = 300;
+    const all = Array.from({ length: total }, (_, i) => {
+      const at = new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
+      return {
+        id: `msg${String(i).padStart(4, '0')}`,
+        conversationId: conversation.id,
+        parentId: i === 0 ? '' : `msg${String(i - 1).padStart(4, '0')}`,
+        role: i % 2 === 0 ? 'user' : 'assistant',
+        content: `Message number ${i}.\n\nA second paragraph, so each takes some room.`,
+        status: 'complete',
+        createdAt: at,
+        updatedAt: at,
+      };
+    });
+    const older = [];
+    await context.route(`**/api/conversations/${conversation.id}`, (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      return route.fulfill({ json: { conversation, messages: all.slice(-200), activeMessageId: all.at(-1).id, hasMore: true } });
+    });
+    await context.route(`**/api/conversations/${conversation.id}/messages?*`, (route) => {
+      const q = new URL(route.request().url()).searchParams;
+      older.push(`${q.get('before')}/${q.get('limit')}`);
+      const end = all.findIndex((m) => m.id === q.get('before'));
+      const start = Math.max(0, end - Number(q.get('limit')));
+      return route.fulfill({ json: { messages: all.slice(start, end), hasMore: start > 0 } });
+    });
+
+    await page.goto(`${stack.base}/c/${conversation.id}`);
+    await waitFor(async () => (await shown(page)).length === 200, { what: 'the newest 200 messages' });
+    assert.equal((await shown(page))[0].id, 'msg0100');
+    assert.deepEqual(older, [], 'nothing older is asked for while the reader is at the bottom');
+    await page.getByRole('button', { name: 'Load earlier messages' }).waitFor();
+
+    const list = page.locator('.messages');
+    const anchor = page.locator('[data-message-id="msg0100"]');
+    await list.evaluate((el) => el.scrollTo(0, 0));
+    await waitFor(async () => (await shown(page)).length === total, { what: 'the older messages' });
+    assert.deepEqual(older, ['msg0100/100']);
+    assert.equal((await shown(page))[0].id, 'msg0000');
+    // The message that was at the top is still on screen: the view did not jump to the oldest one.
+    const box = await rect(anchor);
+    const view = await rect(list);
+    assert.ok(box.top >= view.top - 5 && box.top < view.bottom, `msg0100 stays in view: ${JSON.stringify({ box, view })}`);
+    await shot(page, '34-older-messages-loaded');
+    await page.getByRole('button', { name: 'Load earlier messages' }).waitFor({ state: 'detached' });
+    await list.evaluate((el) => el.scrollTo(0, 0));
+    assert.deepEqual(older, ['msg0100/100'], 'no request once everything is loaded');
     assert.deepEqual(seen.errors, []);
     await context.close();
   });

@@ -309,6 +309,11 @@ export async function startStack() {
       OPENAI_API_KEY: 'test',
       OPENAI_MODELS: 'fake-mini,fake-large',
       CHATD_BCRYPT_COST: '4',
+      // The suite signs up dozens of accounts from one address, and one
+      // test creates 35 conversations at once: the per-IP sign-up and the
+      // per-user creation limits (tested in Go) would refuse them.
+      CHATD_REGISTRATIONS_PER_HOUR_IP: '100000',
+      CHATD_CONVERSATIONS_PER_MINUTE: '100000',
       // As deployed behind nginx (deploy/chatd.env.example).
       ...(viaNginx ? { CHATD_TRUSTED_PROXIES: '127.0.0.1' } : {}),
       ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
@@ -393,6 +398,7 @@ export async function startStack() {
         OPENAI_BASE_URL: '',
         OPENAI_MODELS: '',
         CHATD_BCRYPT_COST: '4',
+        CHATD_REGISTRATIONS_PER_HOUR_IP: '1000',
         ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
       },
       artifactsDir,
@@ -406,6 +412,65 @@ export async function startStack() {
     return demo.base;
   }
 
+  /**
+   * startClusterPair starts two chatd instances joined as one cluster (the
+   * way docs/scale.md deploys them): cmd/devstack runs the MongoDB-compatible
+   * store (FerretDB) and a NATS server with JetStream they share, and both
+   * instances sign tokens with the same secret and stream from the fake
+   * upstream. Returns the two base URLs (two origins; through nginx, one
+   * nginx each).
+   */
+  async function startClusterPair() {
+    await goBuild(join(bin, 'devstack'), './cmd/devstack');
+    const devstack = startProcess('devstack', join(bin, 'devstack'), ['-dir', join(work, 'devstack')], {}, artifactsDir);
+    extra.push(devstack);
+    let out = '';
+    devstack.stdout.on('data', (chunk) => { out += chunk; });
+    const shared = await waitFor(() => {
+      const uri = /^MONGODB_URI=(\S+)$/m.exec(out)?.[1];
+      const nats = /^CHATD_NATS_URL=(\S+)$/m.exec(out)?.[1];
+      return uri && nats ? { uri, nats } : null;
+    }, { timeout: 60000, what: 'devstack to print its URLs' });
+    const bases = [];
+    for (const name of ['a', 'b']) {
+      const port = await freePort();
+      const child = startProcess(
+        `chatd-cluster-${name}`,
+        join(bin, 'chatd'),
+        [],
+        {
+          CHATD_ADDR: `127.0.0.1:${port}`,
+          CHATD_DATA_DIR: join(work, `data-cluster-${name}`),
+          MONGODB_URI: shared.uri,
+          MONGODB_DATABASE: 'chatd_e2e_cluster',
+          CHATD_NATS_URL: shared.nats,
+          CHATD_INSTANCE_ID: `e2e-${name}`,
+          JWT_SECRET: 'e2e-cluster-secret-of-at-least-32-bytes',
+          OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
+          OPENAI_API_KEY: 'test',
+          OPENAI_MODELS: 'fake-mini,fake-large',
+          CHATD_BCRYPT_COST: '4',
+          ...(viaNginx ? { CHATD_TRUSTED_PROXIES: '127.0.0.1' } : {}),
+          ...(embedded ? {} : { CHATD_STATIC_DIR: join(frontendDir, 'dist') }),
+        },
+        artifactsDir,
+      );
+      extra.push(child);
+      const instance = `http://127.0.0.1:${port}`;
+      // One at a time: the first sets up JetStream's buckets and stream.
+      await waitFor(async () => (await fetch(`${instance}/readyz`).catch(() => ({ ok: false }))).ok,
+        { timeout: 60000, what: `cluster chatd ${name} /readyz` });
+      if (!viaNginx) {
+        bases.push(instance);
+        continue;
+      }
+      const site = await startNginx(`cluster-${name}`, port);
+      nginxes.push(site.child);
+      bases.push(site.base);
+    }
+    return bases;
+  }
+
   /** takeViolations returns the CSP violations recorded since the last call. */
   function takeViolations() {
     const fresh = violations.slice(reported);
@@ -417,7 +482,8 @@ export async function startStack() {
     await browser.close().catch(() => undefined);
     consoleLog.end();
     for (const child of nginxes) await stopProcess(child);
-    for (const child of extra) await stopProcess(child);
+    // Newest first: cluster instances stop before the store and NATS they use.
+    for (const child of [...extra].reverse()) await stopProcess(child);
     proxy.server.closeAllConnections?.();
     proxy.server.close();
     await stopProcess(chatd);
@@ -428,5 +494,5 @@ export async function startStack() {
     }
   }
 
-  return { base, proxyBase, viaNginx, browser, expectedText, startDemoServer, takeViolations, stop };
+  return { base, proxyBase, viaNginx, browser, expectedText, startDemoServer, startClusterPair, takeViolations, stop };
 }

@@ -21,43 +21,45 @@ const (
 	hdrType = "Chatd-Type"
 	hdrConv = "Chatd-Conversation"
 	hdrSeq  = "Chatd-Seq"
+	hdrMsg  = "Chatd-Message"
 )
 
 // Publish implements hub.Bus: one stream message per frame, acknowledged by
 // JetStream. A retried publish of the same frame is dropped by JetStream's
 // duplicate window (the message id is derived from the frame).
-func (b *Bus) Publish(ctx context.Context, f *protocol.Frame) error {
+func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
-	msg := &nats.Msg{Subject: b.subject("answer", token(f.MessageID)), Data: f.Data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: b.subject("answer", token(a.MessageID)), Data: f.Data, Header: nats.Header{}}
 	msg.Header.Set(hdrType, f.Type)
+	msg.Header.Set(hdrMsg, f.MessageID)
 	msg.Header.Set(hdrConv, f.ConversationID)
 	msg.Header.Set(hdrSeq, strconv.FormatInt(f.Seq, 10))
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	if _, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(frameID(f))); err != nil {
+	if _, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(frameID(a, f))); err != nil {
 		return unavailable("publish frame of "+f.MessageID, err)
 	}
 	return nil
 }
 
 // frameID names a frame for JetStream's duplicate detection.
-func frameID(f *protocol.Frame) string {
+func frameID(a hub.AnswerRef, f *protocol.Frame) string {
 	h := fnv.New64a()
 	_, _ = h.Write(f.Data)
-	return f.MessageID + "." + f.Type + "." + strconv.FormatInt(f.Seq, 10) + "." + hex.EncodeToString(h.Sum(nil))
+	return a.MessageID + "." + f.MessageID + "." + f.Type + "." + strconv.FormatInt(f.Seq, 10) + "." + hex.EncodeToString(h.Sum(nil))
 }
 
 // decodeFrame rebuilds the frame a stream message carries.
-func decodeFrame(messageID string, m jetstream.Msg) (*protocol.Frame, error) {
+func decodeFrame(answerID string, m jetstream.Msg) (*protocol.Frame, error) {
 	h := m.Headers()
 	seq, err := strconv.ParseInt(h.Get(hdrSeq), 10, 64)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: frame of %s: bad seq %q", messageID, h.Get(hdrSeq))
+		return nil, fmt.Errorf("natsbus: frame of %s: bad seq %q", answerID, h.Get(hdrSeq))
 	}
 	return &protocol.Frame{Type: h.Get(hdrType), ConversationID: h.Get(hdrConv),
-		MessageID: messageID, Seq: seq, Data: m.Data()}, nil
+		MessageID: h.Get(hdrMsg), Seq: seq, Data: m.Data()}, nil
 }
 
 // Follow implements hub.Bus with an ordered consumer on the answer's
@@ -71,10 +73,11 @@ func (b *Bus) Follow(ctx context.Context, a hub.AnswerRef, fn func(*protocol.Fra
 	}
 	stream := b.res.Load().stream
 	down := b.conn.down()
-	it, err := b.orderedMessages(ctx, stream, a, down)
+	cons, it, err := b.orderedMessages(ctx, stream, a, down)
 	if err != nil {
 		return err
 	}
+	defer b.dropConsumer(stream, cons)
 	defer it.Stop()
 	stop := make(chan struct{})
 	defer close(stop)
@@ -111,11 +114,12 @@ func (b *Bus) Follow(ctx context.Context, a hub.AnswerRef, fn func(*protocol.Fra
 
 // orderedMessages creates the ordered consumer of an answer, retrying while
 // JetStream elects leaders after a node loss, until ctx ends or the bus is down.
-func (b *Bus) orderedMessages(ctx context.Context, stream string, a hub.AnswerRef, down <-chan struct{}) (jetstream.MessagesContext, error) {
+func (b *Bus) orderedMessages(ctx context.Context, stream string, a hub.AnswerRef, down <-chan struct{}) (jetstream.Consumer, jetstream.MessagesContext, error) {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{b.subject("answer", token(a.MessageID))},
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: 30 * time.Second,
+		InactiveThreshold: 10 * time.Second, // a backstop: dropConsumer deletes it
+
 	}
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := opContext(ctx)
@@ -124,18 +128,30 @@ func (b *Bus) orderedMessages(ctx context.Context, stream string, a hub.AnswerRe
 		if err == nil {
 			it, merr := c.Messages()
 			if merr == nil {
-				return it, nil
+				return c, it, nil
 			}
 			err = merr
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-down:
-			return nil, unavailable("follow "+a.MessageID, err)
+			return nil, nil, unavailable("follow "+a.MessageID, err)
 		case <-time.After(backoff(attempt)):
 		}
 	}
+}
+
+// dropConsumer deletes a follow's ordered consumer once it is done with,
+// so the server does not keep it until its inactivity threshold.
+func (b *Bus) dropConsumer(stream string, c jetstream.Consumer) {
+	info := c.CachedInfo()
+	if info == nil || !b.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = b.js.DeleteConsumer(ctx, stream, info.Name) // best effort: the threshold removes it anyway
 }
 
 func isClosed(ch <-chan struct{}) bool {

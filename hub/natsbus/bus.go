@@ -38,7 +38,6 @@ type Bus struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	subs   []*nats.Subscription
 }
 
 var _ hub.Bus = (*Bus)(nil)
@@ -54,8 +53,8 @@ func New(opts Options) (*Bus, error) {
 	b := &Bus{opts: opts, id: opts.InstanceID,
 		log: opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID))}
 	b.conn.init(opts.OutageGrace)
-	b.lease = newLeaseView(opts.LeaseTTL)
-	b.locks = newLockView()
+	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL)
+	b.locks = newLockView(b.lease)
 	nc, err := nats.Connect(strings.Join(opts.URLs, ","), b.natsOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: connect to %s: %w", strings.Join(opts.URLs, ","), err)
@@ -89,9 +88,11 @@ func (b *Bus) natsOptions() []nats.Option {
 		nats.CustomReconnectDelay(backoff),
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			b.conn.lost()
-			b.log.Warn("NATS connection lost", slog.Any("err", err))
+			if !nc.IsClosed() {
+				b.log.Warn("NATS connection lost", slog.Any("err", err))
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.conn.up()

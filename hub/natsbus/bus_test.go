@@ -116,8 +116,20 @@ func waitJudging(t *testing.T, ctx context.Context, b *Bus) {
 	}
 }
 
+// startCluster starts an embedded cluster and sets up the bus's buckets
+// and stream once (instances creating them at the same moment slow each
+// other down; see provisionStepTimeout).
 func startCluster(t *testing.T) *natstest.Cluster {
-	return natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+	t.Helper()
+	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, _ := newBus(t, c, "setup", time.Second)
+	waitHealthy(t, ctx, b)
+	if err := b.Close(ctx); err != nil {
+		t.Fatalf("close setup bus: %v", err)
+	}
+	return c
 }
 
 func answer(conv, msg, inst string) hub.AnswerRef {
@@ -140,7 +152,9 @@ func TestLocks(t *testing.T) {
 	waitHealthy(t, ctx, buses...)
 
 	for round := range 5 {
-		conv := fmt.Sprintf("conv%d", round)
+		// One conversation throughout: from the second round on, its key
+		// holds a delete marker, where a lost Create reports a bare conflict.
+		conv := "conv-locks"
 		var wins atomic.Int32
 		var winner atomic.Pointer[hub.AnswerRef]
 		holders := make(chan hub.AnswerRef, 3)
@@ -249,9 +263,9 @@ func TestFollow(t *testing.T) {
 	frames := testFrames(a, 40)
 
 	early := followAsync(ctx, peer, a)
-	publish(t, ctx, owner, frames[:20])
+	publish(t, ctx, owner, a, frames[:20])
 	middle := followAsync(ctx, peer, a)
-	publish(t, ctx, owner, frames[20:])
+	publish(t, ctx, owner, a, frames[20:])
 	late := followAsync(ctx, peer, a)
 	for name, res := range map[string]chan followResult{"early": early, "middle": middle, "late": late} {
 		r := <-res
@@ -259,6 +273,15 @@ func TestFollow(t *testing.T) {
 			t.Fatalf("%s follower: %v", name, r.err)
 		}
 		checkFrames(t, name, r.frames, frames)
+	}
+	// Every follow deleted its consumer when it ended.
+	st, err := peer.js.Stream(ctx, peer.res.Load().stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil || info.State.Consumers != 0 {
+		t.Fatalf("the answer stream keeps %d consumers after the follows ended (%v)", info.State.Consumers, err)
 	}
 }
 
@@ -293,11 +316,11 @@ func testFrames(a hub.AnswerRef, n int) []*protocol.Frame {
 }
 
 // publish publishes frames in order, retrying a failed publish as the hub does.
-func publish(t *testing.T, ctx context.Context, b *Bus, frames []*protocol.Frame) {
+func publish(t *testing.T, ctx context.Context, b *Bus, a hub.AnswerRef, frames []*protocol.Frame) {
 	t.Helper()
 	for _, f := range frames {
 		for {
-			err := b.Publish(ctx, f)
+			err := b.Publish(ctx, a, f)
 			if err == nil {
 				break
 			}
@@ -371,4 +394,33 @@ func TestControlAndEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	recA.waitFor(t, ctx, "event from b", func() bool { return len(recA.events) == 1 })
+}
+
+// TestSingleNode: against one NATS server the buckets and the stream get
+// one replica and the bus works.
+func TestSingleNode(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, Token: "tok"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := New(Options{URLs: c.URLs(), InstanceID: "solo", Token: "tok", Stream: StreamLimits{MaxBytes: 64 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	waitHealthy(t, ctx, b)
+	if r := b.replicas(); r != 1 {
+		t.Fatalf("replicas = %d on one server, want 1", r)
+	}
+	a := answer("conv-solo", "msg-solo", b.InstanceID())
+	if _, err := b.Acquire(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	frames := testFrames(a, 3)
+	publish(t, ctx, b, a, frames)
+	r := <-followAsync(ctx, b, a)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkFrames(t, "solo", r.frames, frames)
 }

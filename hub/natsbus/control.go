@@ -21,17 +21,15 @@ type controlMsg struct {
 }
 
 // subscribe listens for control requests to this instance and for the
-// user events of the others. The subscriptions survive reconnects.
+// user events of the others. The subscriptions survive reconnects; Close
+// drains them with the connection.
 func (b *Bus) subscribe() error {
-	ctl, err := b.nc.Subscribe(b.subject("ctl", token(b.id)), b.onControl)
-	if err != nil {
+	if _, err := b.nc.Subscribe(b.subject("ctl", token(b.id)), b.onControl); err != nil {
 		return fmt.Errorf("natsbus: subscribe to control: %w", err)
 	}
-	ev, err := b.nc.Subscribe(b.subject("events", ">"), b.onEvent)
-	if err != nil {
+	if _, err := b.nc.Subscribe(b.subject("events", "*"), b.onEvent); err != nil {
 		return fmt.Errorf("natsbus: subscribe to events: %w", err)
 	}
-	b.subs = []*nats.Subscription{ctl, ev}
 	return nil
 }
 

@@ -13,7 +13,9 @@
 //     Acquire creates the key only if absent; Release and Claim compare
 //     the revision they read (compare-and-delete, compare-and-swap), so
 //     exactly one instance wins a takeover. No TTL: a lock lives as long
-//     as its instance's lease. History 1.
+//     as its instance's lease. History 1. Reads go to the bucket's stream
+//     leader (direct reads from any replica are turned off), so a read
+//     right after a write sees it.
 //   - KV bucket chatd_leases: one key per instance, renewed every
 //     RenewEvery (LeaseTTL/3, 10s/3 by default). An instance whose newest
 //     lease is older than LeaseTTL (by the stream's own clock) is dead;
@@ -25,7 +27,8 @@
 //     of each answer (its message frames, coalesced deltas, done), one
 //     message per coalesced frame, never one per token. Followers on other
 //     instances read an answer from its first frame with an ordered
-//     consumer. Bounded (StreamLimits): frames older than 15 minutes
+//     consumer, deleted when the follow ends (an abandoned one expires
+//     after 10 seconds of inactivity). Bounded (StreamLimits): frames older than 15 minutes
 //     (MaxAge), at most 1 GiB per replica (MaxBytes), at most 100,000
 //     frames per answer, at most 1 MiB per frame; the oldest frames are
 //     discarded first. File storage, duplicate window 1 minute.

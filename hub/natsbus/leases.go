@@ -27,15 +27,15 @@ type leaseView struct {
 
 	mu          sync.Mutex
 	self        string
-	seen        map[string]time.Time // instance -> created of its newest lease
+	seen        map[string]time.Time // token(instance) -> created of its newest lease
 	ownNow      time.Time            // created of this instance's newest lease seen
 	streakStart time.Time            // ownNow when renewals last resumed after a failure
 	renewedAt   time.Time            // local time of the last successful renewal
 	failed      bool                 // the last renewal failed
 }
 
-func newLeaseView(ttl time.Duration) *leaseView {
-	return &leaseView{ttl: ttl, seen: make(map[string]time.Time)}
+func newLeaseView(self string, ttl time.Duration) *leaseView {
+	return &leaseView{self: self, ttl: ttl, seen: make(map[string]time.Time)}
 }
 
 // apply records one entry of the leases bucket.
@@ -50,7 +50,7 @@ func (v *leaseView) apply(e jetstream.KeyValueEntry) {
 	if json.Unmarshal(e.Value(), &l) != nil {
 		return
 	}
-	v.seen[l.Instance] = e.Created()
+	v.seen[e.Key()] = e.Created()
 	if l.Instance == v.self && e.Created().After(v.ownNow) {
 		if v.streakStart.IsZero() {
 			v.streakStart = e.Created()
@@ -98,10 +98,23 @@ func (v *leaseView) judging() (now time.Time, ok bool) {
 func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if last, ok := v.seen[instance]; ok {
+	if last, ok := v.seen[token(instance)]; ok {
 		return now.Sub(last) > v.ttl
 	}
 	return now.Sub(seenSince) > v.ttl
+}
+
+// forget drops what is known of instances silent for longer than the
+// leases bucket keeps their entries (their keys are gone there too), so
+// the view does not grow with every instance that ever ran.
+func (v *leaseView) forget(now time.Time, after time.Duration) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for key, last := range v.seen {
+		if now.Sub(last) > after {
+			delete(v.seen, key)
+		}
+	}
 }
 
 // lockView mirrors the locks bucket.
@@ -109,7 +122,7 @@ type lockView struct {
 	mu       sync.Mutex
 	locks    map[string]*lockEntry // by key
 	reported map[string]time.Time  // key -> lease time of the last Orphaned report
-	ownNow   func() time.Time
+	ownNow   func() time.Time      // the leases' clock; set once by newLockView
 }
 
 type lockEntry struct {
@@ -118,8 +131,10 @@ type lockEntry struct {
 	firstSeen time.Time // lease clock when this revision was first seen
 }
 
-func newLockView() *lockView {
-	return &lockView{locks: make(map[string]*lockEntry), reported: make(map[string]time.Time)}
+// newLockView mirrors the locks, dating each by leases' clock.
+func newLockView(leases *leaseView) *lockView {
+	return &lockView{locks: make(map[string]*lockEntry), reported: make(map[string]time.Time),
+		ownNow: func() time.Time { now, _ := leases.judging(); return now }}
 }
 
 func (v *lockView) apply(e jetstream.KeyValueEntry) {
@@ -134,10 +149,7 @@ func (v *lockView) apply(e jetstream.KeyValueEntry) {
 	if json.Unmarshal(e.Value(), &ref) != nil {
 		return
 	}
-	var first time.Time
-	if v.ownNow != nil {
-		first = v.ownNow()
-	}
+	first := v.ownNow()
 	v.locks[e.Key()] = &lockEntry{ref: ref, rev: e.Revision(), firstSeen: first}
 }
 
@@ -191,10 +203,6 @@ func (b *Bus) watch(ctx context.Context, kv jetstream.KeyValue, apply func(jetst
 // renewLoop renews the lease every RenewEvery and then reports the locks of
 // dead instances to the hub, until ctx ends.
 func (b *Bus) renewLoop(ctx context.Context, res *resources) {
-	b.lease.mu.Lock()
-	b.lease.self = b.id
-	b.lease.mu.Unlock()
-	b.locks.ownNow = func() time.Time { now, _ := b.lease.judging(); return now }
 	t := time.NewTicker(b.opts.RenewEvery)
 	defer t.Stop()
 	for {
@@ -210,7 +218,7 @@ func (b *Bus) renewLoop(ctx context.Context, res *resources) {
 
 func (b *Bus) renew(ctx context.Context, res *resources) {
 	val, _ := json.Marshal(lease{Instance: b.id, Renewed: time.Now().UTC()})
-	rctx, cancel := context.WithTimeout(ctx, b.opts.RenewEvery)
+	rctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
 	_, err := res.leases.Put(rctx, token(b.id), val)
 	cancel()
 	if err != nil && ctx.Err() == nil {
@@ -227,6 +235,7 @@ func (b *Bus) reportOrphans() {
 	if !ok || h == nil || b.conn.err() != nil {
 		return
 	}
+	b.lease.forget(now, leaseBucketAge(b.opts.LeaseTTL))
 	for _, a := range b.locks.orphans(b.id, b.lease, now) {
 		b.log.Info("answer of a dead instance", slog.String("message_id", a.MessageID),
 			slog.String("owner_instance", a.Instance))
@@ -234,7 +243,13 @@ func (b *Bus) reportOrphans() {
 	}
 }
 
-// errorsIsKV reports whether err says a KV compare failed (the key changed).
+// errorsIsKV reports whether err says a KV compare failed (the key changed
+// or exists). Creating a key over a delete marker reports a conflict as a
+// bare "wrong last sequence" (10164 on replicated buckets), wrapped in
+// neither ErrKeyExists nor ErrKeyRevisionMismatch.
 func errorsIsKV(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		(errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
 }

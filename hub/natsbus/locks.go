@@ -33,7 +33,7 @@ func (b *Bus) Acquire(ctx context.Context, a hub.AnswerRef) (hub.AnswerRef, erro
 		if err == nil {
 			return a, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !errorsIsKV(err) {
 			return hub.AnswerRef{}, unavailable("acquire lock of "+a.ConversationID, err)
 		}
 		holder, _, found, err := b.readLock(ctx, kv, key)

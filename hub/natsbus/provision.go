@@ -10,6 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// provisionStepTimeout bounds creating one bucket or the stream. Two
+// instances creating the same one at once can leave one request
+// unanswered; a short bound retries it soon.
+const provisionStepTimeout = 2 * time.Second
+
 // resources are the JetStream buckets and stream the bus uses.
 type resources struct {
 	locks, leases, conns, sends jetstream.KeyValue
@@ -25,6 +30,10 @@ func (b *Bus) provisionErr() error {
 	}
 	return fmt.Errorf("waiting for NATS")
 }
+
+// leaseBucketAge is how long the leases bucket keeps an entry: six lease
+// TTLs, at least a minute.
+func leaseBucketAge(ttl time.Duration) time.Duration { return max(6*ttl, time.Minute) }
 
 // name is a bucket or stream name under the prefix.
 func (b *Bus) name(s string) string { return b.opts.Prefix + "_" + s }
@@ -56,7 +65,9 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	kv := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
 		cfg := jetstream.KeyValueConfig{Bucket: b.name(name), History: 1, TTL: ttl,
 			Storage: jetstream.FileStorage, Replicas: r}
-		s, err := b.strongKV(ctx, cfg)
+		sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+		defer cancel()
+		s, err := b.strongKV(sctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 		}
@@ -67,7 +78,7 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	if res.locks, err = kv("locks", 0); err != nil {
 		return nil, err
 	}
-	if res.leases, err = kv("leases", max(6*b.opts.LeaseTTL, time.Minute)); err != nil {
+	if res.leases, err = kv("leases", leaseBucketAge(b.opts.LeaseTTL)); err != nil {
 		return nil, err
 	}
 	if res.conns, err = kv("conns", 0); err != nil {
@@ -76,7 +87,9 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	if res.sends, err = kv("sends", time.Minute); err != nil {
 		return nil, err
 	}
-	res.stream, err = b.provisionStream(ctx, r)
+	sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+	defer cancel()
+	res.stream, err = b.provisionStream(sctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -139,9 +152,7 @@ func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error)
 // watches the buckets and renews the lease until ctx ends.
 func (b *Bus) run(ctx context.Context) {
 	for attempt := 0; b.res.Load() == nil; attempt++ {
-		pctx, cancel := opContext(ctx)
-		res, err := b.provision(pctx)
-		cancel()
+		res, err := b.provision(ctx)
 		if err == nil {
 			b.setProvisionErr(nil)
 			b.res.Store(res)

@@ -175,6 +175,9 @@ func mergeFinal(prev *persistence.MessageUpdate, u persistence.MessageUpdate) *p
 		if u.Error == "" {
 			u.Error = prev.Error
 		}
+		if u.ErrorCode == "" {
+			u.ErrorCode = prev.ErrorCode
+		}
 	}
 	return &u
 }

@@ -17,6 +17,7 @@ func (w *Writer) write(updates []persistence.MessageUpdate) error {
 	latency := time.Since(start)
 	w.mu.Lock()
 	w.stats.LastFlushLatency = latency
+	w.lastErr = err
 	if err != nil {
 		w.stats.Failures++
 	} else {

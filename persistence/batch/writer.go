@@ -78,6 +78,7 @@ type Writer struct {
 	armed    bool                // the flush loop knows text waits for a checkpoint
 	closed   bool
 	stats    Stats
+	lastErr  error // of the last bulk write; nil once one succeeds
 
 	armC  chan struct{} // text waits for a checkpoint (buffered, 1)
 	kickC chan struct{} // a final update waits (buffered, 1)
@@ -145,6 +146,15 @@ func (w *Writer) Stats() Stats {
 	s := w.stats
 	s.Messages = len(w.entries)
 	return s
+}
+
+// Err returns the error of the last bulk write, or nil when it succeeded
+// (or none ran yet): while it is not nil the store is failing writes and
+// the Writer is retrying them. Readiness checks report it.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastErr
 }
 
 // signal wakes the flush goroutine through c without blocking.

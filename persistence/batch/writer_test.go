@@ -279,11 +279,17 @@ func TestFinishTimesOutThenRecovers(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, down) {
 		t.Fatalf("Finish = %v, want deadline exceeded and the store error", err)
 	}
+	if !errors.Is(w.Err(), down) {
+		t.Fatalf("Err while the store is down = %v, want %v", w.Err(), down)
+	}
 	store.setFail(nil)
 	eventually(ctx, t, "the final update after recovery", func() bool {
 		_, final := store.status("m")
 		return final
 	})
+	if err := w.Err(); err != nil {
+		t.Fatalf("Err after recovery = %v, want nil", err)
+	}
 	if got := store.text("m"); got != "some text " {
 		t.Errorf("stored text %q", got)
 	}

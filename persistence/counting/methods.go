@@ -113,3 +113,24 @@ func (s *Store) Ping(ctx context.Context) error { return s.inner.Ping(ctx) }
 
 // Close is passed through uncounted.
 func (s *Store) Close(ctx context.Context) error { return s.inner.Close(ctx) }
+
+// MessagePage counts one read.
+func (s *Store) MessagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
+	s.read()
+	return s.inner.MessagePage(ctx, ownerID, conversationID, q)
+}
+
+// MessageOutline counts one read.
+func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
+	s.read()
+	return s.inner.MessageOutline(ctx, ownerID, conversationID)
+}
+
+// ReadContent counts one read.
+func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
+	s.read()
+	return s.inner.ReadContent(ctx, ownerID, id, fn)
+}
+
+// ProbeWrite is passed through uncounted, like Ping.
+func (s *Store) ProbeWrite(ctx context.Context) error { return s.inner.ProbeWrite(ctx) }

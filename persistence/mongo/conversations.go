@@ -184,8 +184,15 @@ func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term stri
 // whitespace can span chunks: the database finds the messages where it lies
 // inside one chunk, and the candidates whose elements contain each of its
 // words are read and checked against their joined text.
+//
+// With the text index (MongoDB, see textFilter), a term holding a whole
+// word first narrows both reads to the messages that hold that word.
 func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, term string) ([]bson.ObjectID, error) {
-	ids, err := s.groupConversations(ctx, bson.D{{Key: "owner_id", Value: owner}, elementsMatch(term)})
+	var narrow bson.D
+	if s.textIndex {
+		narrow = textFilter(term)
+	}
+	ids, err := s.groupConversations(ctx, append(bson.D{{Key: "owner_id", Value: owner}, elementsMatch(term)}, narrow...))
 	words := strings.FieldsFunc(term, unicode.IsSpace)
 	if err != nil || len(words) == 0 || (len(words) == 1 && words[0] == term) {
 		return ids, err
@@ -199,7 +206,7 @@ func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, 
 		all = append(all, bson.D{elementsMatch(w)})
 	}
 	filter = append(filter, bson.E{Key: "$and", Value: all})
-	more, err := s.verifyText(ctx, filter, term)
+	more, err := s.verifyText(ctx, append(filter, narrow...), term)
 	return append(ids, more...), err
 }
 

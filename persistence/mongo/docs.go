@@ -52,6 +52,7 @@ type messageDoc struct {
 	FinishReason    string         `bson:"finish_reason"`
 	Usage           *usageDoc      `bson:"usage"`
 	Error           string         `bson:"error"`
+	ErrorCode       string         `bson:"error_code"` // absent in documents older than schema 2: read as ""
 	ClientMessageID string         `bson:"client_message_id"`
 	CreatedAt       time.Time      `bson:"created_at"`
 	UpdatedAt       time.Time      `bson:"updated_at"`
@@ -160,6 +161,7 @@ func (d messageDoc) message() persistence.Message {
 		Status:          persistence.Status(d.Status),
 		FinishReason:    d.FinishReason,
 		Error:           d.Error,
+		ErrorCode:       d.ErrorCode,
 		ClientMessageID: d.ClientMessageID,
 		CreatedAt:       d.CreatedAt,
 		UpdatedAt:       d.UpdatedAt,

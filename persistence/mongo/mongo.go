@@ -14,8 +14,11 @@
 //
 // The store uses only what both MongoDB and FerretDB v1 (the in-process test
 // server, see persistence/ferret) support: no transactions, change streams,
-// TTL, text or partial indexes, pipeline updates, or aggregation beyond
-// $match and $group.
+// TTL or partial indexes, pipeline updates, or aggregation beyond $match and
+// $group. Two features are used where the server has them, with a fallback
+// where it has not (FerretDB v1): a text index that narrows searches
+// (textindex.go) and $slice projections that read a long text in parts
+// (ReadContent).
 package mongo
 
 import (
@@ -23,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -67,11 +71,30 @@ type Store struct {
 	messages      *mongo.Collection
 	meta          *mongo.Collection
 	log           *slog.Logger
-	locks         docLocks  // see docLocks: FerretDB's updates are not atomic
-	tails         tailCache // trailing partial words of streaming messages
+	locks         docLocks    // see docLocks: FerretDB's updates are not atomic
+	tails         tailCache   // trailing partial words of streaming messages
+	noSlice       atomic.Bool // the server refused a $slice projection (FerretDB v1)
+	textIndex     bool        // searches may use the text index (set by Open)
 }
 
 var _ persistence.Store = (*Store)(nil)
+
+// withDefaults returns o with every zero field set to its documented default.
+func (o Options) withDefaults(parts uriParts) Options {
+	if o.Database == "" {
+		o.Database = parts.database
+	}
+	if o.Database == "" {
+		o.Database = DefaultDatabase
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	return o
+}
 
 // Open connects to MongoDB, checks that it answers within ConnectTimeout,
 // creates the indexes (idempotently) and applies pending schema migrations.
@@ -81,18 +104,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, errors.New("open mongodb store: empty URI")
 	}
 	parts := splitURI(opts.URI)
-	if opts.Database == "" {
-		opts.Database = parts.database
-	}
-	if opts.Database == "" {
-		opts.Database = DefaultDatabase
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = DefaultConnectTimeout
-	}
+	opts = opts.withDefaults(parts)
 
 	client, err := connect(ctx, opts, parts)
 	if err != nil {

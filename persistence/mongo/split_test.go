@@ -65,3 +65,27 @@ func TestDocLocksOrderAndRelease(t *testing.T) {
 		t.Fatal("a lock was not released")
 	}
 }
+
+// TestOptionDefaults checks the documented defaults (the connect timeout
+// is checked as configured, not by waiting 10s for a server that never
+// answers; TestOpenTimeoutIsAContextError shows the timeout is applied).
+func TestOptionDefaults(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		opts        Options
+		uri         string
+		wantDB      string
+		wantTimeout time.Duration
+	}{
+		{Options{}, "mongodb://h/", DefaultDatabase, 10 * time.Second},
+		{Options{}, "mongodb://h/chat", "chat", DefaultConnectTimeout},
+		{Options{Database: "x", ConnectTimeout: time.Second}, "mongodb://h/chat", "x", time.Second},
+		{Options{ConnectTimeout: -1}, "mongodb://h", DefaultDatabase, DefaultConnectTimeout},
+	}
+	for _, tc := range cases {
+		o := tc.opts.withDefaults(splitURI(tc.uri))
+		if o.Database != tc.wantDB || o.ConnectTimeout != tc.wantTimeout || o.Logger == nil {
+			t.Errorf("%+v with %s: database %q, timeout %s; want %q, %s", tc.opts, tc.uri, o.Database, o.ConnectTimeout, tc.wantDB, tc.wantTimeout)
+		}
+	}
+}

@@ -120,6 +120,9 @@ func (m *mergedUpdate) merge(u persistence.MessageUpdate) {
 	if u.Error != "" {
 		m.set.Error = u.Error
 	}
+	if u.ErrorCode != "" {
+		m.set.ErrorCode = u.ErrorCode
+	}
 	if !u.At.IsZero() {
 		m.set.At = u.At
 	}
@@ -161,6 +164,9 @@ func (m *mergedUpdate) setFields() bson.D {
 	}
 	if m.set.Error != "" {
 		set = append(set, bson.E{Key: "error", Value: m.set.Error})
+	}
+	if m.set.ErrorCode != "" {
+		set = append(set, bson.E{Key: "error_code", Value: m.set.ErrorCode})
 	}
 	if !m.set.At.IsZero() {
 		set = append(set, bson.E{Key: "updated_at", Value: normTime(m.set.At)})

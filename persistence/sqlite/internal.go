@@ -100,6 +100,10 @@ func mapErr(err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("%w: %v", persistence.ErrDuplicate, err)
 		}
+		switch se.Code() & 0xff { // primary result code
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("%w: %v", persistence.ErrCorrupt, err)
+		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return persistence.ErrNotFound

@@ -17,12 +17,23 @@ import (
 
 // List queries: newest activity first, ties by id, one extra row to know
 // whether another page follows. The index conversations_owner_updated
-// serves the order and the cursor range; search adds a per-conversation
-// check of the title and of every message through chatd_icontains.
+// serves the order and the cursor range. Search matches the title with
+// chatd_icontains, and message text through the trigram index message_fts
+// (schema.go): the index finds the messages whose lower-cased text holds
+// the lower-cased query (3 characters or more), chatd_icontains confirms
+// each one, and answers still streaming (not indexed yet; few, found by
+// the messages_streaming index) are checked directly. A query shorter than
+// a trigram checks every message of the user (listScan).
 const (
 	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
-	listSearch = ` AND (` + matchTitle + ` OR EXISTS (
+	listSearch = ` AND (` + matchTitle + ` OR id IN (
+		SELECT m.conversation_id FROM messages m WHERE m.rowid IN (
+			SELECT rowid FROM message_fts WHERE message_fts MATCH ?6)
+		AND +m.owner_id = ?1 AND ` + matchContent + ` -- unary +: look rows up by rowid, not by owner
+		UNION ALL
+		SELECT m.conversation_id FROM messages m WHERE m.status = 'streaming' AND m.owner_id = ?1 AND ` + matchContent + `))`
+	listScan = ` AND (` + matchTitle + ` OR EXISTS (
 		SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND ` + matchContent + `))`
 	// The driver crashes on an empty BLOB argument, and an empty text never
 	// contains a (non-empty) needle: CASE guarantees the call is skipped.
@@ -36,7 +47,12 @@ var (
 	qListCursor       = readQ(listSelect + listCursor + listOrder)
 	qListSearch       = readQ(listSelect + listSearch + listOrder)
 	qListCursorSearch = readQ(listSelect + listCursor + listSearch + listOrder)
+	qListScan         = readQ(listSelect + listScan + listOrder)
+	qListCursorScan   = readQ(listSelect + listCursor + listScan + listOrder)
 )
+
+// minIndexedRunes is the shortest query the trigram index can answer.
+const minIndexedRunes = 3
 
 // Limits of ListQuery.Limit.
 const (
@@ -66,8 +82,13 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 			return page, err
 		}
 	}
-	query := pickListQuery(q.Cursor != "", q.Search != "")
-	rows, err := s.query(ctx, query, ownerID, cur.updatedAt, cur.id, strings.ToLower(q.Search), limit+1)
+	needle := strings.ToLower(q.Search)
+	kind := searchKind(needle)
+	args := []any{ownerID, cur.updatedAt, cur.id, needle, limit + 1}
+	if kind == indexSearch {
+		args = append(args, ftsPhrase(needle))
+	}
+	rows, err := s.query(ctx, pickListQuery(q.Cursor != "", kind), args...)
 	if err != nil {
 		return page, err
 	}
@@ -90,18 +111,42 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	return page, err
 }
 
-// pickListQuery returns the list statement for the given filters.
-func pickListQuery(withCursor, withSearch bool) string {
+// How a list query searches.
+const (
+	noSearch = iota
+	indexSearch
+	scanSearch
+)
+
+// searchKind picks how to search for the lower-cased needle.
+func searchKind(needle string) int {
 	switch {
-	case withCursor && withSearch:
-		return qListCursorSearch
-	case withCursor:
-		return qListCursor
-	case withSearch:
-		return qListSearch
+	case needle == "":
+		return noSearch
+	case utf8.RuneCountInString(needle) < minIndexedRunes:
+		return scanSearch
 	default:
-		return qList
+		return indexSearch
 	}
+}
+
+// ftsPhrase quotes needle as one FTS5 phrase: with the trigram tokenizer,
+// it matches text that contains needle.
+func ftsPhrase(needle string) string {
+	return `"` + strings.ReplaceAll(needle, `"`, `""`) + `"`
+}
+
+// pickListQuery returns the list statement for the given filters.
+func pickListQuery(withCursor bool, search int) string {
+	queries := map[int][2]string{
+		noSearch:    {qList, qListCursor},
+		indexSearch: {qListSearch, qListCursorSearch},
+		scanSearch:  {qListScan, qListCursorScan},
+	}[search]
+	if withCursor {
+		return queries[1]
+	}
+	return queries[0]
 }
 
 // clampLimit maps 0 to the default and clamps the rest to 1..maxLimit.

@@ -10,28 +10,29 @@ import (
 )
 
 const msgCols = `id, conversation_id, owner_id, parent_id, role, content, model, status, finish_reason,
-	prompt_tokens, completion_tokens, total_tokens, error, client_message_id, created_at, updated_at,
+	prompt_tokens, completion_tokens, total_tokens, error, error_code, client_message_id, created_at, updated_at,
 	reasoning, omitted_messages`
 
 var (
 	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ? AND owner_id = ?`)
-	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qMsgByID   = readQ(`SELECT ` + msgCols + ` FROM messages WHERE id = ? AND owner_id = ?`)
 	qMsgByCID  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE owner_id = ? AND client_message_id = ?`)
 	qMsgsConv  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ? AND owner_id = ?
 		ORDER BY created_at, id`)
 	// qUpdateMsg applies one MessageUpdate: ?1 id, ?2 append, ?3 status,
 	// ?4 finish reason, ?5 has usage, ?6-?8 usage, ?9 error, ?10 at (0: keep),
-	// ?11 reasoning append.
+	// ?11 error code, ?12 reasoning append.
 	qUpdateMsg = writeQ(`UPDATE messages SET
 		content = content || ?2,
-		reasoning = reasoning || ?11,
+		reasoning = reasoning || ?12,
 		status = CASE WHEN ?3 = '' THEN status ELSE ?3 END,
 		finish_reason = CASE WHEN ?4 = '' THEN finish_reason ELSE ?4 END,
 		prompt_tokens = CASE WHEN ?5 THEN ?6 ELSE prompt_tokens END,
 		completion_tokens = CASE WHEN ?5 THEN ?7 ELSE completion_tokens END,
 		total_tokens = CASE WHEN ?5 THEN ?8 ELSE total_tokens END,
 		error = CASE WHEN ?9 = '' THEN error ELSE ?9 END,
+		error_code = CASE WHEN ?11 = '' THEN error_code ELSE ?11 END,
 		updated_at = CASE WHEN ?10 = 0 THEN updated_at ELSE ?10 END
 	WHERE id = ?1`)
 	qInterrupt = writeQ(`UPDATE messages SET status = 'interrupted', updated_at = ? WHERE status = 'streaming'`)
@@ -66,7 +67,7 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 		}
 		p, c, t := usageArgs(v.Usage)
 		_, err = tx.exec(ctx, qInsertMsg, v.ID, v.ConversationID, v.OwnerID, v.ParentID, string(v.Role), v.Content,
-			v.Model, string(v.Status), v.FinishReason, p, c, t, v.Error, v.ClientMessageID, now, now,
+			v.Model, string(v.Status), v.FinishReason, p, c, t, v.Error, v.ErrorCode, v.ClientMessageID, now, now,
 			v.Reasoning, int64(v.OmittedMessages))
 		return err
 	})
@@ -158,7 +159,7 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 		for _, u := range updates {
 			p, c, t := usageArgs(u.Usage)
 			if _, err := st.ExecContext(ctx, u.ID, u.Append, string(u.Status), u.FinishReason,
-				u.Usage != nil, p, c, t, u.Error, toNanos(u.At), u.AppendReasoning); err != nil {
+				u.Usage != nil, p, c, t, u.Error, toNanos(u.At), u.ErrorCode, u.AppendReasoning); err != nil {
 				return fmt.Errorf("message %s: %w", u.ID, err)
 			}
 		}
@@ -206,7 +207,7 @@ func scanMsg(r rowScanner) (persistence.Message, error) {
 	var p, c, t sql.NullInt64
 	var created, updated, omitted int64
 	err := r.Scan(&m.ID, &m.ConversationID, &m.OwnerID, &m.ParentID, &role, &m.Content, &m.Model, &status,
-		&m.FinishReason, &p, &c, &t, &m.Error, &m.ClientMessageID, &created, &updated, &m.Reasoning, &omitted)
+		&m.FinishReason, &p, &c, &t, &m.Error, &m.ErrorCode, &m.ClientMessageID, &created, &updated, &m.Reasoning, &omitted)
 	if err != nil {
 		return persistence.Message{}, err
 	}

@@ -56,7 +56,41 @@ CREATE INDEX messages_conversation_created ON messages (conversation_id, created
 CREATE UNIQUE INDEX messages_owner_client_id ON messages (owner_id, client_message_id);
 CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
 `,
-	// 2: a model's reasoning beside its answer, prompt messages left out to
+	// 2: the error code of a failed answer; a table for write probes; the
+	// search index. message_fts holds the lower-cased text (chatd_lower, Go's
+	// strings.ToLower) of every message that is no longer streaming, as
+	// trigrams, keyed by the message's rowid; it stores no copy of the text
+	// (contentless). Triggers keep it in sync: a streaming answer is indexed
+	// once, when its final update lands, not at every checkpoint. A tool
+	// that writes messages must register chatd_lower (the sqlite3 shell
+	// cannot: use chatd, or drop the triggers and rebuild the index).
+	`
+ALTER TABLE messages ADD COLUMN error_code TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE probe (
+	id INTEGER NOT NULL PRIMARY KEY,
+	at INTEGER NOT NULL
+) STRICT;
+
+CREATE VIRTUAL TABLE message_fts USING fts5 (
+	body, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
+);
+CREATE TRIGGER message_fts_insert AFTER INSERT ON messages
+WHEN new.status != 'streaming' AND new.content != '' BEGIN
+	INSERT INTO message_fts (rowid, body) VALUES (new.rowid, chatd_lower(new.content));
+END;
+CREATE TRIGGER message_fts_update AFTER UPDATE OF status, content ON messages
+WHEN new.status != 'streaming' AND (old.status = 'streaming' OR new.content != old.content) BEGIN
+	DELETE FROM message_fts WHERE rowid = old.rowid;
+	INSERT INTO message_fts (rowid, body) SELECT new.rowid, chatd_lower(new.content) WHERE new.content != '';
+END;
+CREATE TRIGGER message_fts_delete AFTER DELETE ON messages BEGIN
+	DELETE FROM message_fts WHERE rowid = old.rowid;
+END;
+INSERT INTO message_fts (rowid, body)
+	SELECT rowid, chatd_lower(content) FROM messages WHERE status != 'streaming' AND content != '';
+`,
+	// 3: a model's reasoning beside its answer, prompt messages left out to
 	// fit the context window, and per-conversation sampling parameters
 	// (JSON, '' when none are set).
 	`

@@ -44,6 +44,12 @@ type Options struct {
 	BusyTimeout time.Duration
 	// CacheSizeKiB is SQLite's page cache per connection; it defaults to 8192 (8 MiB).
 	CacheSizeKiB int
+	// SharedDir skips the lock file: by default Open holds an exclusive
+	// lock on chatd.lock in the database's directory until Close, and fails
+	// with ErrLocked (naming the directory and the other process) while
+	// another process, or another Store, holds it. Tests that play a second
+	// process on purpose set it.
+	SharedDir bool
 }
 
 // withDefaults returns o with zero fields set to their documented defaults.
@@ -74,6 +80,7 @@ type Store struct {
 	wStmts *stmtCache
 	rStmts *stmtCache
 	clock  clock
+	lock   *dirLock // nil with Options.SharedDir
 
 	migratedFrom int // schema version found at Open
 
@@ -95,12 +102,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
 	}
-	if err := prepareFile(path); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path}
+	if !opts.SharedDir {
+		if s.lock, err = lockDir(filepath.Dir(path)); err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+	}
+	if err := prepareFile(path); err != nil {
+		_ = s.lock.unlock()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	if err := s.openPools(ctx, opts); err != nil {
 		_ = s.closePools()
+		_ = s.lock.unlock()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s.log.Info("sqlite store open", "path", path, "schema_version", SchemaVersion(),
@@ -199,7 +216,11 @@ func (s *Store) Close(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, "PRAGMA optimize"); err != nil {
 		s.log.Warn("optimize before close failed", "err", err)
 	}
-	if err := s.closePools(); err != nil {
+	err := s.closePools()
+	if uerr := s.lock.unlock(); err == nil {
+		err = uerr
+	}
+	if err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil

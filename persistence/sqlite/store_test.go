@@ -167,7 +167,7 @@ func TestConcurrencyNoLocks(t *testing.T) {
 	s := openAt(t, path)
 	closeOnCleanup(t, s)
 	ctx := testCtx(t)
-	other, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: quietLogger(), ReadConns: 1})
+	other, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: quietLogger(), ReadConns: 1, SharedDir: true})
 	if err != nil {
 		t.Fatal(err)
 	}

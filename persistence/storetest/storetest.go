@@ -85,6 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"Messages", messageTests()},
 		{"Updates", updateTests()},
 		{"Concurrency", concurrencyTests()},
+		{"Pages", pageTests()},
 		{"ModelFeatures", modelFeatureTests()},
 	}
 	for _, g := range groups {

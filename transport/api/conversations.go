@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -21,7 +24,9 @@ type ConversationStore interface {
 	ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error)
 	UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error)
 	DeleteConversation(ctx context.Context, ownerID, id string) error
-	Messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error)
+	MessagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error)
+	MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error)
+	ReadContent(ctx context.Context, ownerID, id string, fn func(piece string) error) error
 }
 
 // ConversationOptions configure the conversation routes.
@@ -32,14 +37,22 @@ type ConversationOptions struct {
 	Catalog llm.Catalog
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// SearchesPerMinute bounds each user's searches (list requests with q);
+	// beyond it they get 429 with Retry-After. It defaults to
+	// DefaultSearchesPerMinute; a negative value removes the bound.
+	SearchesPerMinute int
 }
+
+// DefaultSearchesPerMinute is the default ConversationOptions.SearchesPerMinute.
+const DefaultSearchesPerMinute = 30
 
 // Conversations serves /api/conversations.
 type Conversations struct {
-	store   ConversationStore
-	live    Live
-	catalog llm.Catalog
-	logger  *slog.Logger
+	store    ConversationStore
+	live     Live
+	catalog  llm.Catalog
+	logger   *slog.Logger
+	searches *userRate // nil: unbounded
 }
 
 // NewConversations returns the conversation routes over store.
@@ -50,7 +63,14 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Conversations{store: store, live: opts.Live, catalog: opts.Catalog, logger: opts.Logger}
+	if opts.SearchesPerMinute == 0 {
+		opts.SearchesPerMinute = DefaultSearchesPerMinute
+	}
+	h := &Conversations{store: store, live: opts.Live, catalog: opts.Catalog, logger: opts.Logger}
+	if opts.SearchesPerMinute > 0 {
+		h.searches = newUserRate(opts.SearchesPerMinute, time.Minute)
+	}
+	return h
 }
 
 // Routes registers the routes on authed, the /api group behind the
@@ -60,6 +80,7 @@ func (h *Conversations) Routes(authed gin.IRouter) {
 	g.GET("", h.list)
 	g.POST("", h.create)
 	g.GET("/:id", h.get)
+	g.GET("/:id/messages", h.messages)
 	g.PATCH("/:id", h.update)
 	g.DELETE("/:id", h.delete)
 	g.GET("/:id/export", h.export)
@@ -76,6 +97,12 @@ func (h *Conversations) list(c *gin.Context) {
 	if err != nil {
 		httperr.AbortError(c, err)
 		return
+	}
+	if q.Search != "" && h.searches != nil {
+		if wait, ok := h.searches.take(ownerID(c), time.Now()); !ok {
+			httperr.AbortError(c, httperr.RateLimited("too many searches; try again in a moment", wait))
+			return
+		}
 	}
 	page, err := h.store.ListConversations(c.Request.Context(), ownerID(c), q)
 	if err != nil {
@@ -157,47 +184,91 @@ func (h *Conversations) readFields(c *gin.Context, f *fields) error {
 	return f.validate(c.Request.Context(), h.catalog)
 }
 
-// thread is the answer to GET /api/conversations/:id.
+// thread is the answer to GET /api/conversations/:id: the conversation and
+// its newest messages (oldest first); hasMore says older ones exist (GET
+// /api/conversations/:id/messages?before= pages back).
 type thread struct {
 	Conversation    persistence.Conversation `json:"conversation"`
 	Messages        []persistence.Message    `json:"messages"`
+	HasMore         bool                     `json:"hasMore"`
 	ActiveMessageID string                   `json:"activeMessageId"`
 }
 
 func (h *Conversations) get(c *gin.Context) {
-	t, ok := h.loadThread(c)
+	id, ok := conversationID(c)
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, t)
-}
-
-// loadThread reads the :id conversation and all its messages, or answers
-// the error and returns false.
-func (h *Conversations) loadThread(c *gin.Context) (thread, bool) {
-	id, ok := conversationID(c)
-	if !ok {
-		return thread{}, false
+	q, err := pageQuery(c, false)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
 	conv, err := h.store.Conversation(ctx, owner, id)
 	if err != nil {
 		httperr.AbortError(c, storeError(err, "load conversation "+id))
-		return thread{}, false
+		return
 	}
 	// The running answer is read before the messages: the hub stores an
 	// answer's message before reporting it running, so the id it names is
 	// in the list.
 	active := h.live.ActiveMessageID(id)
-	msgs, err := h.store.Messages(ctx, owner, id)
+	page, err := h.store.MessagePage(ctx, owner, id, q)
 	if err != nil {
 		httperr.AbortError(c, storeError(err, "load messages of "+id))
-		return thread{}, false
+		return
 	}
-	if msgs == nil {
-		msgs = []persistence.Message{}
+	c.JSON(http.StatusOK, thread{Conversation: conv, Messages: page.Messages, HasMore: page.HasMore, ActiveMessageID: active})
+}
+
+// messagePage is the answer to GET /api/conversations/:id/messages.
+type messagePage struct {
+	Messages []persistence.Message `json:"messages"`
+	HasMore  bool                  `json:"hasMore"`
+}
+
+// messages pages back through a conversation: the messages created before
+// ?before= (a message id), newest ?limit= of them, oldest first.
+func (h *Conversations) messages(c *gin.Context) {
+	id, ok := conversationID(c)
+	if !ok {
+		return
 	}
-	return thread{Conversation: conv, Messages: msgs, ActiveMessageID: active}, true
+	q, err := pageQuery(c, true)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	page, err := h.store.MessagePage(c.Request.Context(), ownerID(c), id, q)
+	if errors.Is(err, persistence.ErrNotFound) && q.Before != "" {
+		httperr.AbortError(c, httperr.NotFound("conversation or message not found"))
+		return
+	}
+	if err != nil {
+		httperr.AbortError(c, storeError(err, "load messages of "+id))
+		return
+	}
+	c.JSON(http.StatusOK, messagePage{Messages: page.Messages, HasMore: page.HasMore})
+}
+
+// pageQuery reads limit (1..500, default 200) and, when withBefore, before.
+func pageQuery(c *gin.Context, withBefore bool) (persistence.PageQuery, error) {
+	var q persistence.PageQuery
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > persistence.MaxPageLimit {
+			return q, httperr.InvalidField("limit", fmt.Sprintf("must be a whole number from 1 to %d", persistence.MaxPageLimit))
+		}
+		q.Limit = n
+	}
+	if withBefore {
+		q.Before = c.Query("before")
+		if q.Before != "" && !persistence.ValidID(q.Before) {
+			return q, httperr.InvalidField("before", "must be a message id")
+		}
+	}
+	return q, nil
 }
 
 func (h *Conversations) update(c *gin.Context) {

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,7 +19,8 @@ import (
 // ExportFormat is the "format" field of a JSON export.
 const ExportFormat = "chatd.conversation.v1"
 
-// jsonExport is the document GET .../export?format=json downloads.
+// jsonExport is the document GET .../export?format=json downloads (its
+// messages are written one by one, see writeJSON).
 type jsonExport struct {
 	Format       string                   `json:"format"`
 	ExportedAt   time.Time                `json:"exportedAt"`
@@ -25,31 +28,109 @@ type jsonExport struct {
 	Messages     []persistence.Message    `json:"messages"`
 }
 
+// export streams a download of the conversation. The messages' outline
+// (everything but their text) is read first; each text is then read and
+// written in pieces, so an export holds at most one piece of text
+// (persistence.ContentPieceBytes) at a time, however large the
+// conversation. An error after the first bytes can only cut the download
+// short (and is logged).
 func (h *Conversations) export(c *gin.Context) {
 	format := c.DefaultQuery("format", "markdown")
 	if format != "markdown" && format != "json" {
 		httperr.AbortError(c, httperr.InvalidField("format", "must be markdown or json"))
 		return
 	}
-	t, ok := h.loadThread(c)
+	id, ok := conversationID(c)
 	if !ok {
 		return
 	}
-	now := time.Now().UTC()
-	var body []byte
-	var ctype, ext string
-	if format == "json" {
-		body, _ = json.MarshalIndent(jsonExport{Format: ExportFormat, ExportedAt: now,
-			Conversation: t.Conversation, Messages: t.Messages}, "", "  ")
-		ctype, ext = "application/json; charset=utf-8", "json"
-	} else {
-		body = markdown(t.Conversation, t.Messages, now)
-		ctype, ext = "text/markdown; charset=utf-8", "md"
+	ctx, owner := c.Request.Context(), ownerID(c)
+	conv, err := h.store.Conversation(ctx, owner, id)
+	if err != nil {
+		httperr.AbortError(c, storeError(err, "load conversation "+id))
+		return
 	}
-	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, exportFilename(t.Conversation, ext)))
+	msgs, err := h.store.MessageOutline(ctx, owner, id)
+	if err != nil {
+		httperr.AbortError(c, storeError(err, "load messages of "+id))
+		return
+	}
+	ctype, ext := "text/markdown; charset=utf-8", "md"
+	if format == "json" {
+		ctype, ext = "application/json; charset=utf-8", "json"
+	}
+	c.Header("Content-Type", ctype)
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, exportFilename(conv, ext)))
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Header("Cache-Control", "no-store")
-	c.Data(http.StatusOK, ctype, body)
+	c.Status(http.StatusOK)
+	w := bufio.NewWriterSize(c.Writer, 32<<10)
+	text := func(m *persistence.Message, fn func(string) error) error {
+		return h.store.ReadContent(ctx, owner, m.ID, fn)
+	}
+	now := time.Now().UTC()
+	if format == "json" {
+		err = writeJSON(w, conv, msgs, now, text)
+	} else {
+		err = writeMarkdown(w, conv, msgs, now, text)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil && ctx.Err() == nil {
+		h.logger.Warn("export cut short", "conversation", id, "err", err)
+	}
+}
+
+// textReader hands the text of a message to fn in pieces.
+type textReader func(m *persistence.Message, fn func(piece string) error) error
+
+// writeJSON writes the jsonExport document, each message's text streamed
+// into its "content" field.
+func writeJSON(w *bufio.Writer, conv persistence.Conversation, msgs []persistence.Message, now time.Time, text textReader) error {
+	head, err := json.Marshal(jsonExport{Format: ExportFormat, ExportedAt: now, Conversation: conv, Messages: []persistence.Message{}})
+	if err != nil {
+		return err
+	}
+	w.Write(bytes.TrimSuffix(head, []byte("[]}"))) // ..."messages":
+	w.WriteString("[")
+	for i := range msgs {
+		if i > 0 {
+			w.WriteString(",")
+		}
+		if err := writeJSONMessage(w, &msgs[i], text); err != nil {
+			return err
+		}
+	}
+	_, err = w.WriteString("]}\n")
+	return err
+}
+
+// contentField is how an empty content field is encoded.
+const contentField = `"content":""`
+
+// writeJSONMessage encodes m (whose Content is empty) and writes its text
+// into the content field piece by piece.
+func writeJSONMessage(w *bufio.Writer, m *persistence.Message, text textReader) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	at := bytes.Index(b, []byte(contentField)) + len(contentField) - 1 // at the closing quote
+	w.Write(b[:at])
+	err = text(m, func(piece string) error {
+		q, err := json.Marshal(piece)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(q[1 : len(q)-1])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b[at:])
+	return err
 }
 
 // exportFilename is "chatd-<title slug>-<id>.<ext>": ASCII letters, digits
@@ -79,15 +160,14 @@ func exportFilename(conv persistence.Conversation, ext string) string {
 	return fmt.Sprintf("chatd-%s-%s.%s", slug, conv.ID, ext)
 }
 
-// markdown renders a conversation for reading. The main thread comes first:
-// from the newest root, each message followed by its newest reply (what the
-// app shows by default). Every other version (an earlier or later answer
-// from regenerating, an edited question) follows in its own section,
-// "Another version of message N", continued with its own newest replies.
-// Messages are numbered in print order; each appears exactly once.
-func markdown(conv persistence.Conversation, msgs []persistence.Message, now time.Time) []byte {
-	var b bytes.Buffer
-	writeHeader(&b, conv, len(msgs), now)
+// writeMarkdown renders a conversation for reading. The main thread comes
+// first: from the newest root, each message followed by its newest reply
+// (what the app shows by default). Every other version (an earlier or
+// later answer from regenerating, an edited question) follows in its own
+// section, "Another version of message N", continued with its own newest
+// replies. Messages are numbered in print order; each appears exactly once.
+func writeMarkdown(w *bufio.Writer, conv persistence.Conversation, msgs []persistence.Message, now time.Time, text textReader) error {
+	writeHeader(w, conv, len(msgs), now)
 	tree := newMessageTree(msgs)
 	type branch struct {
 		start     *persistence.Message
@@ -95,8 +175,8 @@ func markdown(conv persistence.Conversation, msgs []persistence.Message, now tim
 	}
 	roots := tree.children[""]
 	if len(roots) == 0 {
-		b.WriteString("_No messages._\n")
-		return b.Bytes()
+		_, err := w.WriteString("_No messages._\n")
+		return err
 	}
 	queue := []branch{{start: roots[len(roots)-1]}}
 	queued := map[string]bool{queue[0].start.ID: true}
@@ -105,11 +185,13 @@ func markdown(conv persistence.Conversation, msgs []persistence.Message, now tim
 		br := queue[0]
 		queue = queue[1:]
 		if br.versionOf > 0 {
-			fmt.Fprintf(&b, "## Another version of message %d\n\n", br.versionOf)
+			fmt.Fprintf(w, "## Another version of message %d\n\n", br.versionOf)
 		}
 		for m := br.start; m != nil; m = tree.newestChild(m.ID) {
 			n++
-			writeMessage(&b, n, m, tree.versionLabel(m))
+			if err := writeMessage(w, n, m, tree.versionLabel(m), text); err != nil {
+				return err
+			}
 			for _, s := range tree.siblings(m) {
 				if !queued[s.ID] {
 					queued[s.ID] = true
@@ -119,10 +201,10 @@ func markdown(conv persistence.Conversation, msgs []persistence.Message, now tim
 			queued[m.ID] = true
 		}
 	}
-	return b.Bytes()
+	return nil
 }
 
-func writeHeader(b *bytes.Buffer, conv persistence.Conversation, count int, now time.Time) {
+func writeHeader(w *bufio.Writer, conv persistence.Conversation, count int, now time.Time) {
 	title := conv.Title
 	if title == "" {
 		title = "Untitled conversation"
@@ -131,42 +213,156 @@ func writeHeader(b *bytes.Buffer, conv persistence.Conversation, count int, now 
 	if model == "" {
 		model = "default"
 	}
-	fmt.Fprintf(b, "# %s\n\n", title)
-	fmt.Fprintf(b, "- Model: %s\n- Created: %s\n- Last activity: %s\n- Exported: %s\n- Messages: %d\n\n",
-		model, stamp(conv.CreatedAt), stamp(conv.UpdatedAt), stamp(now), count)
-	writeParams(b, conv.Params)
+	fmt.Fprintf(w, "# %s\n\n", escapeControls(title))
+	fmt.Fprintf(w, "- Model: %s\n- Created: %s\n- Last activity: %s\n- Exported: %s\n- Messages: %d\n",
+		escapeControls(model), stamp(conv.CreatedAt), stamp(conv.UpdatedAt), stamp(now), count)
+	writeParams(w, conv.Params)
+	w.WriteString("\n")
 	if conv.SystemPrompt != "" {
-		b.WriteString("## System prompt\n\n")
+		w.WriteString("## System prompt\n\n")
 		for _, line := range strings.Split(conv.SystemPrompt, "\n") {
-			fmt.Fprintf(b, "> %s\n", line)
+			fmt.Fprintf(w, "> %s\n", escapeControls(line))
 		}
-		b.WriteString("\n")
+		w.WriteString("\n")
 	}
-	b.WriteString("## Conversation\n\n")
+	w.WriteString("## Conversation\n\n")
 }
 
-func writeMessage(b *bytes.Buffer, n int, m *persistence.Message, version string) {
+func writeMessage(w *bufio.Writer, n int, m *persistence.Message, version string, text textReader) error {
 	who := "User"
 	if m.Role == persistence.RoleAssistant {
 		who = "Assistant"
 		if m.Model != "" {
-			who += " (" + m.Model + ")"
+			who += " (" + escapeControls(m.Model) + ")"
 		}
 	}
-	fmt.Fprintf(b, "### %d. %s%s\n\n", n, who, version)
-	writeReasoning(b, m)
-	content := strings.TrimRight(m.Content, "\n")
-	if content != "" {
-		b.WriteString(content)
-		b.WriteString("\n")
-		if openFence(content) {
-			b.WriteString("```\n") // a cut-off answer must not swallow the rest of the file
-		}
-		b.WriteString("\n")
+	fmt.Fprintf(w, "### %d. %s%s\n\n", n, who, version)
+	writeReasoning(w, m)
+	body := &mdBody{w: w}
+	if err := text(m, body.write); err != nil {
+		return err
 	}
+	body.end()
 	if note := statusNote(m); note != "" {
-		fmt.Fprintf(b, "_%s_\n\n", note)
+		fmt.Fprintf(w, "_%s_\n\n", escapeControls(note))
 	}
+	return nil
+}
+
+// mdBody writes a message's text as it arrives in pieces: control
+// characters escaped, trailing newlines dropped, and a code fence the text
+// leaves open closed, so a cut-off answer cannot swallow the rest of the file.
+type mdBody struct {
+	w       *bufio.Writer
+	started bool
+	newline int    // newlines held back: written only if more text follows
+	line    []byte // the current line's start (enough to spot a fence)
+	open    bool   // inside a ``` fence
+}
+
+func (b *mdBody) write(piece string) error {
+	for len(piece) > 0 {
+		// Plain text up to the next byte that needs a look goes out at once.
+		n := plainPrefix(piece)
+		if n > 0 {
+			b.text(piece[:n])
+			piece = piece[n:]
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(piece)
+		switch {
+		case r == '\r' && len(piece) > 1 && piece[1] == '\n':
+			// a CRLF line end is a newline: the \n follows
+		case r == '\n':
+			b.newline++
+			b.endLine()
+		default:
+			if p, ok := controlPicture(r); ok {
+				b.text(p)
+			} else {
+				b.text(piece[:size])
+			}
+		}
+		piece = piece[size:]
+	}
+	return nil
+}
+
+// plainPrefix is the length of s's prefix without newlines, control
+// characters or C1 controls (whose UTF-8 form starts with 0xC2).
+func plainPrefix(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == 0xc2 {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// text writes s, which holds no newline, after the newlines held back.
+func (b *mdBody) text(s string) {
+	for ; b.newline > 0; b.newline-- {
+		b.w.WriteByte('\n')
+	}
+	b.started = true
+	if room := 3 + maxFenceIndent - len(b.line); room > 0 {
+		b.line = append(b.line, s[:min(room, len(s))]...)
+	}
+	b.w.WriteString(s)
+}
+
+// maxFenceIndent is how many spaces may precede a fence.
+const maxFenceIndent = 64
+
+// endLine notes whether the line that just ended opened or closed a fence.
+func (b *mdBody) endLine() {
+	if strings.HasPrefix(strings.TrimLeft(string(b.line), " "), "```") {
+		b.open = !b.open
+	}
+	b.line = b.line[:0]
+}
+
+// end finishes the text: the last line, a closing fence if needed, a blank line.
+func (b *mdBody) end() {
+	if !b.started {
+		return
+	}
+	b.endLine()
+	b.w.WriteString("\n")
+	if b.open {
+		b.w.WriteString("```\n")
+	}
+	b.w.WriteString("\n")
+}
+
+// controlPicture returns the visible form of a control character other
+// than tab and newline: its Unicode control picture (U+2400..U+2421) for
+// C0 controls (NUL is ␀, BEL ␇, ESC ␛) and DEL, a \u escape for C1 controls.
+func controlPicture(r rune) (string, bool) {
+	switch {
+	case r == '\t' || r == '\n':
+		return "", false
+	case r < 0x20:
+		return string(rune(0x2400 + r)), true
+	case r == 0x7f:
+		return "\u2421", true
+	case r >= 0x80 && r < 0xa0:
+		return fmt.Sprintf("\\u%04x", r), true
+	}
+	return "", false
+}
+
+// escapeControls escapes the control characters of a short string.
+func escapeControls(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if p, ok := controlPicture(r); ok {
+			b.WriteString(p)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func statusNote(m *persistence.Message) string {
@@ -181,17 +377,6 @@ func statusNote(m *persistence.Message) string {
 		return "Answer still being written when exported."
 	}
 	return ""
-}
-
-// openFence reports whether s leaves a ``` code fence open.
-func openFence(s string) bool {
-	open := false
-	for _, line := range strings.Split(s, "\n") {
-		if strings.HasPrefix(strings.TrimLeft(line, " "), "```") {
-			open = !open
-		}
-	}
-	return open
 }
 
 func oneLine(s string) string {

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"bytes"
+	"bufio"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,9 +10,8 @@ import (
 )
 
 // writeParams adds a "- Parameters:" line to a markdown export's header
-// when the conversation sets any (the header list ends with a blank line,
-// so it is inserted before it).
-func writeParams(b *bytes.Buffer, p *persistence.Params) {
+// list when the conversation sets any.
+func writeParams(b *bufio.Writer, p *persistence.Params) {
 	if p.IsZero() {
 		return
 	}
@@ -29,17 +28,16 @@ func writeParams(b *bytes.Buffer, p *persistence.Params) {
 	if len(p.Stop) > 0 {
 		quoted := make([]string, len(p.Stop))
 		for i, s := range p.Stop {
-			quoted[i] = strconv.Quote(s)
+			quoted[i] = strconv.Quote(s) // control characters escaped too
 		}
 		parts = append(parts, "stop "+strings.Join(quoted, ", "))
 	}
-	b.Truncate(b.Len() - 1) // the blank line after the list
-	fmt.Fprintf(b, "- Parameters: %s\n\n", strings.Join(parts, "; "))
+	fmt.Fprintf(b, "- Parameters: %s\n", strings.Join(parts, "; "))
 }
 
 // writeReasoning renders an answer's reasoning before its text, as a
 // quoted block headed "Reasoning", so a reader tells it from the answer.
-func writeReasoning(b *bytes.Buffer, m *persistence.Message) {
+func writeReasoning(b *bufio.Writer, m *persistence.Message) {
 	r := strings.TrimRight(m.Reasoning, "\n")
 	if r == "" {
 		return
@@ -50,7 +48,7 @@ func writeReasoning(b *bytes.Buffer, m *persistence.Message) {
 			b.WriteString(">\n")
 			continue
 		}
-		fmt.Fprintf(b, "> %s\n", line)
+		fmt.Fprintf(b, "> %s\n", escapeControls(line))
 	}
 	b.WriteString("\n")
 }

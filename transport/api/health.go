@@ -2,39 +2,103 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"chatd/persistence"
 	"chatd/transport/httperr"
 )
 
-// DefaultPingTimeout bounds the database ping behind /readyz.
-const DefaultPingTimeout = 2 * time.Second
+// Defaults of HealthOptions.
+const (
+	DefaultPingTimeout   = 2 * time.Second
+	DefaultProbeInterval = 5 * time.Second
+)
 
 // Pinger is the store's health check.
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Health serves /healthz (the process runs) and /readyz (the database
-// answers and the server is not shutting down).
-type Health struct {
-	db          Pinger
-	pingTimeout time.Duration
-	draining    atomic.Bool
+// WriteProber is a store that can make a tiny test write
+// (persistence.Store.ProbeWrite).
+type WriteProber interface {
+	ProbeWrite(ctx context.Context) error
 }
 
-// NewHealth returns the health routes; pingTimeout defaults to
-// DefaultPingTimeout.
+// WriteStatus reports whether background writes are failing: the batching
+// writer's Err, non-nil while the store refuses its writes.
+type WriteStatus interface {
+	Err() error
+}
+
+// HealthOptions configure the health routes. Zero fields take the
+// documented defaults.
+type HealthOptions struct {
+	// Store is pinged by /readyz; if it is a WriteProber, /readyz also
+	// checks that it can write (at most once per ProbeInterval). Required.
+	Store Pinger
+	// Writes, when set, turns /readyz 503 while its Err is not nil.
+	Writes WriteStatus
+	// PingTimeout bounds the ping and the probe write; it defaults to DefaultPingTimeout.
+	PingTimeout time.Duration
+	// ProbeInterval is how often /readyz makes a probe write; the result is
+	// reused in between, so polling /readyz never writes more often. It
+	// defaults to DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// Logger receives one line when readiness is lost and one when it is
+	// back; it defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Health serves /healthz (the process runs) and /readyz (the database
+// answers and accepts writes, the cluster bus if any is usable, and the
+// server is not shutting down).
+type Health struct {
+	opts     HealthOptions
+	prober   WriteProber // nil when the store cannot probe
+	draining atomic.Bool
+
+	mu       sync.Mutex
+	probedAt time.Time
+	probeErr error
+	probing  bool
+	failing  string // the reason last logged; "" while ready
+
+	bus func(ctx context.Context) error // the cluster bus's health, or nil
+}
+
+// SetBusCheck makes /readyz answer 503, with check's error as the reason,
+// while the cluster bus is unusable. Call it before serving.
+func (h *Health) SetBusCheck(check func(ctx context.Context) error) { h.bus = check }
+
+// NewHealth returns the health routes over db; pingTimeout defaults to
+// DefaultPingTimeout. See NewHealthWith for the other options.
 func NewHealth(db Pinger, pingTimeout time.Duration) *Health {
-	if pingTimeout <= 0 {
-		pingTimeout = DefaultPingTimeout
+	return NewHealthWith(HealthOptions{Store: db, PingTimeout: pingTimeout})
+}
+
+// NewHealthWith returns the health routes.
+func NewHealthWith(opts HealthOptions) *Health {
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = DefaultPingTimeout
 	}
-	return &Health{db: db, pingTimeout: pingTimeout}
+	if opts.ProbeInterval <= 0 {
+		opts.ProbeInterval = DefaultProbeInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &Health{opts: opts}
+	h.prober, _ = opts.Store.(WriteProber)
+	return h
 }
 
 // SetDraining makes /readyz answer 503 from now on, so a load balancer
@@ -58,12 +122,79 @@ func (h *Health) readyz(c *gin.Context) {
 		httperr.AbortError(c, httperr.Unavailable("not ready: shutting down", nil))
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), h.pingTimeout)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.PingTimeout)
 	defer cancel()
-	if err := h.db.Ping(ctx); err != nil {
-		httperr.AbortError(c, httperr.Unavailable("not ready: the database does not answer", fmt.Errorf("ping database: %w", err)))
+	if reason, err := h.check(ctx); err != nil {
+		h.report(reason, err)
+		httperr.AbortError(c, httperr.Unavailable("not ready: "+reason, err))
 		return
 	}
+	if h.bus != nil {
+		if err := h.bus(ctx); err != nil {
+			httperr.AbortError(c, httperr.Unavailable("not ready: the cluster bus is unavailable: "+err.Error(), err))
+			return
+		}
+	}
+	h.report("", nil)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// check returns why the server is not ready, or "" and nil.
+func (h *Health) check(ctx context.Context) (string, error) {
+	if err := h.opts.Store.Ping(ctx); err != nil {
+		return "the database does not answer", fmt.Errorf("ping database: %w", err)
+	}
+	if h.opts.Writes != nil {
+		if err := h.opts.Writes.Err(); err != nil {
+			return "the database does not accept writes", fmt.Errorf("write answers: %w", err)
+		}
+	}
+	if err := h.probe(ctx); err != nil {
+		if errors.Is(err, persistence.ErrCorrupt) {
+			return "the database file is corrupted", err
+		}
+		return "the database does not accept writes", err
+	}
+	return "", nil
+}
+
+// probe makes a probe write, or returns the last result when one was made
+// less than ProbeInterval ago or is running now.
+func (h *Health) probe(ctx context.Context) error {
+	if h.prober == nil {
+		return nil
+	}
+	h.mu.Lock()
+	if h.probing || !h.probedAt.IsZero() && time.Since(h.probedAt) < h.opts.ProbeInterval {
+		err := h.probeErr
+		h.mu.Unlock()
+		return err
+	}
+	h.probing = true
+	h.mu.Unlock()
+	err := h.prober.ProbeWrite(ctx)
+	h.mu.Lock()
+	h.probing, h.probedAt, h.probeErr = false, time.Now(), err
+	h.mu.Unlock()
+	return err
+}
+
+// report logs one line when readiness is lost (or its reason changes) and
+// one when it is back.
+func (h *Health) report(reason string, err error) {
+	h.mu.Lock()
+	prev := h.failing
+	h.failing = reason
+	h.mu.Unlock()
+	switch {
+	case reason == prev:
+	case reason == "":
+		h.opts.Logger.Info("ready again: the database answers and accepts writes")
+	case errors.Is(err, persistence.ErrCorrupt):
+		h.opts.Logger.Error("not ready: the database file is corrupted (malformed); stop the server and restore it from a backup",
+			slog.String("err", err.Error()))
+	default:
+		h.opts.Logger.Error("not ready: "+reason, slog.String("err", err.Error()))
+	}
 }

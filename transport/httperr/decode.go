@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -31,7 +32,7 @@ func DecodeJSON(r *http.Request, dst any) error {
 		return decodeError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		if tooLarge(err) {
+		if tooLarge(err) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return decodeError(err)
 		}
 		return BadRequest("the body must hold exactly one JSON object")
@@ -46,6 +47,8 @@ func decodeError(err error) *Error {
 	switch {
 	case tooLarge(err):
 		return TooLarge(err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return New(http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time")
 	case errors.Is(err, io.EOF):
 		return BadRequest("the body is empty; a JSON object is expected")
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):

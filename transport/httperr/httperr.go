@@ -26,6 +26,7 @@ const (
 	CodeForbidden        = "forbidden"          // 403
 	CodeNotFound         = "not_found"          // 404, also for another user's ids
 	CodeMethodNotAllowed = "method_not_allowed" // 405
+	CodeRequestTimeout   = "request_timeout"    // 408: the body did not arrive in time
 	CodeConflict         = "conflict"           // 409
 	CodeTooLarge         = "too_large"          // 413: body over the limit
 	CodeRateLimited      = "rate_limited"       // 429, with Retry-After

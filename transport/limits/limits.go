@@ -4,6 +4,7 @@
 package limits
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ type Users struct {
 	frames   rate
 	sends    rate
 	convs    rate
+	shared   *sharedLimits // nil: per process only
 
 	mu    sync.Mutex
 	users map[string]*userState
@@ -79,6 +81,15 @@ type Options struct {
 	// (POST /api/conversations and sends without a conversation), with a
 	// burst of as many; it defaults to 10.
 	ConversationsPerMinute int
+
+	// Shared, when set, also holds MaxConns and SendsPerMinute for each
+	// user across every instance of a cluster (see Shared); nil keeps them
+	// per process.
+	Shared Shared
+	// SharedTimeout bounds one call to Shared; it defaults to 2s.
+	SharedTimeout time.Duration
+	// Logger reports a Shared backend that cannot be reached; it defaults to slog.Default().
+	Logger *slog.Logger
 }
 
 // New returns Users with opts.
@@ -86,6 +97,7 @@ func New(opts Options) *Users {
 	l := newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
 	n := orDefault(opts.ConversationsPerMinute, 10)
 	l.convs = rate{perSecond: float64(n) / 60, burst: float64(n)}
+	l.shared = newSharedLimits(opts, orDefault(opts.SendsPerMinute, 30))
 	return l
 }
 
@@ -110,8 +122,20 @@ func (l *Users) state(userID string) *userState {
 	return s
 }
 
-// AcquireConn counts a new connection, or refuses it past the limit.
+// AcquireConn counts a new connection, or refuses it past the limit (of
+// this process, and of the cluster with Options.Shared).
 func (l *Users) AcquireConn(userID string) bool {
+	if !l.acquireLocal(userID) {
+		return false
+	}
+	if !l.shared.acquireConn(userID, l.maxConns) {
+		l.releaseLocal(userID)
+		return false
+	}
+	return true
+}
+
+func (l *Users) acquireLocal(userID string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweepLocked(time.Now())
@@ -125,6 +149,11 @@ func (l *Users) AcquireConn(userID string) bool {
 
 // ReleaseConn forgets a connection counted by AcquireConn.
 func (l *Users) ReleaseConn(userID string) {
+	l.releaseLocal(userID)
+	l.shared.releaseConn(userID)
+}
+
+func (l *Users) releaseLocal(userID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if s := l.users[userID]; s != nil && s.conns > 0 {
@@ -133,8 +162,19 @@ func (l *Users) ReleaseConn(userID string) {
 }
 
 // AllowFrame spends the user's budget for one client frame of type typ
-// (a protocol frame type); sends and regenerates also spend the send budget.
+// (a protocol frame type); sends and regenerates also spend the send budget
+// (of this process, and of the cluster with Options.Shared).
 func (l *Users) AllowFrame(userID, typ string) *protocol.Error {
+	if perr := l.allowLocal(userID, typ); perr != nil {
+		return perr
+	}
+	if (typ == protocol.TypeSend || typ == protocol.TypeRegenerate) && !l.shared.takeSend(userID) {
+		return protocol.Errorf(protocol.CodeRateLimited, "too many messages per minute; wait a moment")
+	}
+	return nil
+}
+
+func (l *Users) allowLocal(userID, typ string) *protocol.Error {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

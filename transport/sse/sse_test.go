@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -23,6 +22,7 @@ import (
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/hubtest"
+	"chatd/transport/internal/nettest"
 	"chatd/transport/limits"
 	"chatd/transport/sse"
 )
@@ -62,7 +62,7 @@ func newServer(t *testing.T, opts sse.Options, smallBuffers bool) *server {
 	h.Routes(authed)
 	s.srv = httptest.NewUnstartedServer(r)
 	if smallBuffers {
-		s.srv.Listener = smallBufferListener{s.srv.Listener}
+		s.srv.Listener = nettest.SmallSendBuffers(s.srv.Listener)
 	}
 	s.srv.Start()
 	t.Cleanup(func() {
@@ -327,25 +327,10 @@ func TestStreamsEndAtLogout(t *testing.T) {
 	}
 }
 
-type smallBufferListener struct{ net.Listener }
-
-func (l smallBufferListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(4096)
-	}
-	return c, err
-}
-
 // dialSmall opens a TCP connection with a small receive buffer.
 func dialSmall(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-	}}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := nettest.SmallReceiveBuffer().Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

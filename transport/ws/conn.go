@@ -23,8 +23,8 @@ type conn struct {
 	token   string // rechecked before each send and regenerate
 	started time.Time
 	queue   chan *protocol.Frame
-	work    chan protocol.ClientFrame // valid frames waiting for the worker
-	closing chan struct{}             // closed by kick: the writer closes the socket
+	work    chan *protocol.ClientFrame // valid frames waiting for the worker; made with it
+	closing chan struct{}              // closed by kick: the writer closes the socket
 	kickMu  sync.Mutex
 	kicked  bool
 	code    protocol.CloseCode // why kick closed the connection
@@ -34,7 +34,9 @@ type conn struct {
 	// watchdog closes the socket when one write takes longer than
 	// WriteTimeout; the writer arms it around every write.
 	watchdog *time.Timer
-	writing  atomic.Bool // a frame is being written
+	pinging  atomic.Bool    // a ping waits for its pong
+	helpers  sync.WaitGroup // the writer, the worker and the pings
+	writing  atomic.Bool    // a frame is being written
 }
 
 func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
@@ -44,7 +46,6 @@ func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
 		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
 		token: token, started: time.Now(),
 		queue:   make(chan *protocol.Frame, h.opts.QueueSize),
-		work:    make(chan protocol.ClientFrame, h.opts.MaxPendingFrames),
 		closing: make(chan struct{}),
 		ctx:     ctx, cancel: cancel,
 	}
@@ -97,9 +98,11 @@ func (c *conn) closeReason() (protocol.CloseCode, string) {
 	return c.code, c.reason
 }
 
-// serve runs the connection: the writer, the worker and the pinger in
-// goroutines of their own, the reader in this one. It returns when all
-// four have ended; any of them ending ends the others.
+// serve runs the connection: the writer in a goroutine of its own, the
+// reader in this one, the worker from the first frame that needs the hub
+// (an idle connection costs two goroutines), and each ping in a
+// short-lived one. It returns when all have ended; the writer, the reader
+// or the worker ending ends the others.
 func (c *conn) serve() {
 	h := c.h
 	h.opts.Metrics.ConnectionOpened()
@@ -108,16 +111,13 @@ func (c *conn) serve() {
 	defer h.opts.Hub.Detach(c)
 	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
 
-	var wg sync.WaitGroup
-	for _, loop := range []func(){c.writeLoop, c.workLoop, c.pingLoop} {
-		wg.Go(func() {
-			defer c.cancel()
-			loop()
-		})
-	}
+	c.helpers.Go(func() {
+		defer c.cancel()
+		c.writeLoop()
+	})
 	c.readLoop()
 	c.cancel()
-	wg.Wait()
+	c.helpers.Wait()
 	code, reason := c.closeReason()
 	h.log.Info("websocket closed", "connection", c.id, "user", c.userID,
 		"duration", time.Since(c.started).Round(time.Millisecond), "close_code", int(code), "reason", reason)
@@ -126,6 +126,8 @@ func (c *conn) serve() {
 // writeLoop is the only code that writes data and close frames to the
 // socket.
 func (c *conn) writeLoop() {
+	ping := time.NewTicker(c.h.opts.PingInterval)
+	defer ping.Stop()
 	var expiry <-chan time.Time
 	if !c.expires.IsZero() {
 		t := time.NewTimer(time.Until(c.expires))
@@ -139,6 +141,8 @@ func (c *conn) writeLoop() {
 				c.ws.CloseNow()
 				return
 			}
+		case <-ping.C:
+			c.startPing()
 		case <-expiry:
 			c.kick(protocol.CloseUnauthorized, "token expired")
 		case <-c.closing:
@@ -171,26 +175,24 @@ func (c *conn) writeStuck() {
 	c.ws.CloseNow()
 }
 
-// pingLoop pings the peer every PingInterval and ends the connection when
-// a pong does not come back within PingTimeout. It runs beside the writer:
-// waiting for a pong never holds up a delta, and the reader, which never
-// waits on the hub, takes the pong in as soon as it arrives.
-func (c *conn) pingLoop() {
-	t := time.NewTicker(c.h.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			if err := c.ping(); err != nil {
-				if c.ctx.Err() == nil {
-					c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
-				}
-				return
-			}
-		}
+// startPing pings the peer from a short-lived goroutine, one ping at a
+// time, and ends the connection when the pong does not come back within
+// PingTimeout. Waiting for the pong never holds up the writer's deltas,
+// and the reader, which never waits on the hub, takes the pong in as soon
+// as it arrives.
+func (c *conn) startPing() {
+	if !c.pinging.CompareAndSwap(false, true) {
+		return
 	}
+	c.helpers.Go(func() {
+		defer c.pinging.Store(false)
+		if err := c.ping(); err != nil {
+			if c.ctx.Err() == nil {
+				c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
+			}
+			c.cancel()
+		}
+	})
 }
 
 func (c *conn) ping() error {
@@ -199,12 +201,12 @@ func (c *conn) ping() error {
 	return c.ws.Ping(ctx)
 }
 
-// closeSocket sends the close frame of kick. On shutdown (1001) and when
-// the session ends (4401) the frames already queued, such as the done of
-// an interrupted answer or the error of a refused send, go out first.
+// closeSocket sends the close frame of kick. The frames already queued go
+// out first (the done of an interrupted answer at shutdown, the error that
+// explains a 1008 or a 4401), except for a client too slow to take them.
 func (c *conn) closeSocket() {
 	code, reason := c.closeReason()
-	if code == protocol.CloseGoingAway || code == protocol.CloseUnauthorized {
+	if code != protocol.CloseSlowClient {
 		c.drain()
 	}
 	err := c.ws.Close(websocket.StatusCode(code), reason)

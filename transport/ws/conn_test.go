@@ -111,32 +111,74 @@ func TestFrameLimitFitsContent(t *testing.T) {
 	}
 }
 
-// TestBadFramesAnswered: invalid frames get error frames and the
-// connection stays; too many close it with 1008.
+// TestBadFramesAnswered: invalid frames get error frames (echoing the id
+// when one could be read) and the connection stays; binary frames are
+// refused too; one more invalid frame than MaxInvalidFrames a minute
+// closes it with 1008.
 func TestBadFramesAnswered(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{opts: ws.Options{MaxInvalidFrames: 4}})
+	s := newServer(t, serverOptions{opts: ws.Options{MaxInvalidFrames: 13}})
 	cl := s.dial(dialOptions{user: "u"})
 	cl.expect("hello")
-	tests := []struct{ frame, code string }{
-		{`not json`, protocol.CodeBadFrame},
-		{`{"type":"dance","id":"c"}`, protocol.CodeUnknownType},
-		{`{"type":"send","id":"d"}`, protocol.CodeInvalidField},
-		{`{"type":"cancel","id":"g"}`, protocol.CodeInvalidField},
+	tests := []struct{ frame, code, id string }{
+		{`not json`, "bad_frame", ""},
+		{`[1,2]`, "bad_frame", ""},
+		{`{"type":"send","id":"a"`, "bad_frame", ""},
+		{`{"id":"b"}`, "unknown_type", `"b"`},
+		{`{"type":"dance","id":"c"}`, "unknown_type", `"c"`},
+		{`{"type":"send","id":"d"}`, "invalid_field", `"d"`},
+		{`{"type":"send","id":"e","content":42}`, "invalid_field", `"e"`},
+		{`{"type":"send","id":"f","content":"hi","conversationId":"nope"}`, "invalid_field", `"f"`},
+		{`{"type":"cancel","id":"g"}`, "invalid_field", `"g"`},
+		{`{"type":"subscribe","id":"h","conversationId":"0123456789abcdef01234567","lastSeq":-1}`, "invalid_field", `"h"`},
+		{`{"type":"send","id":"i","content":"` + strings.Repeat("x", protocol.MaxContentChars+1) + `"}`, "invalid_field", `"i"`},
+		{`{"type":"ping","id":{"an":"object"}}`, "invalid_field", ""},
 	}
 	for _, tc := range tests {
 		cl.write(tc.frame)
-		if f := cl.expect("error"); f.Code != tc.code {
-			t.Fatalf("%s: %s, want %s", tc.frame, f.raw, tc.code)
+		f := cl.expect("error")
+		if f.Code != tc.code || string(f.ID) != tc.id && !(tc.id == "" && f.ID == nil) || len(f.Message) == 0 {
+			t.Fatalf("frame %.60s: got %s, want code %s id %s", tc.frame, f.raw, tc.code, tc.id)
 		}
-		cl.write(`{"type":"ping","id":"alive"}`)
+		cl.write(`{"type":"ping","id":"alive"}`) // the connection is kept
 		cl.expect("pong")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := cl.c.Write(ctx, websocket.MessageBinary, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if f := cl.expect("error"); f.Code != protocol.CodeBadFrame {
+		t.Fatalf("binary frame: %s", f.raw)
 	}
 	cl.write(`garbage`)
 	cl.expect("error")
 	if got := cl.closeStatus(); got != websocket.StatusPolicyViolation {
 		t.Fatalf("close status %d, want 1008", got)
 	}
+	if n := len(s.hub.Sends()); n != 0 {
+		t.Fatalf("the hub got %d sends", n)
+	}
+}
+
+// TestDeadPeerDropped: a peer that stops answering pings is dropped after
+// the ping timeout, while one that reads keeps being pinged and stays.
+func TestDeadPeerDropped(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{opts: ws.Options{PingInterval: 20 * time.Millisecond, PingTimeout: 200 * time.Millisecond}})
+	alive := s.dial(dialOptions{user: "u"})
+	s.dial(dialOptions{user: "u", paused: true}) // reads nothing: pongs never go out
+	s.waitHub("the dead peer to be dropped", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
+	for range 20 { // 400 ms of pings, twice the timeout, after the drop
+		select {
+		case <-alive.pings:
+		case <-alive.closed:
+			t.Fatalf("the reading client was dropped: %v", alive.err)
+		}
+	}
+	alive.write(`{"type":"ping","id":"p"}`)
+	alive.expect("hello")
+	alive.expect("pong")
 }
 
 // TestSlowClientClosed4408: a client that stops reading is closed with

@@ -2,15 +2,16 @@
 // speaks the chat.v1 protocol (hub/protocol, docs/protocol.md).
 //
 // Authentication and the origin check happen before the upgrade. Each
-// connection has four goroutines, all ended through the connection's
+// connection has three goroutines, all ended through the connection's
 // context: the handler's, which reads frames (so pongs and close frames
 // are always noticed) and hands valid ones to a worker through a bounded
 // queue; the worker, which runs them against the hub one at a time, in
-// order; a writer, the only goroutine that writes data and close frames,
-// which everyone else hands frames through a bounded queue without
-// blocking; and a pinger, which sends pings and waits for their pongs
-// without holding up the writer (the library writes each frame under its
-// own lock, so a ping goes out between two data frames).
+// order; and a writer, the only goroutine that writes data and close
+// frames, which everyone else hands frames through a bounded queue without
+// blocking. Every PingInterval the writer starts a short-lived goroutine
+// that sends a ping and waits for its pong, so the wait never holds up a
+// delta (the library writes each frame under its own lock, so the ping
+// goes out between two data frames).
 package ws
 
 import (

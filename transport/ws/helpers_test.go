@@ -5,18 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"chatd/transport/internal/hubtest"
+	"chatd/transport/internal/nettest"
 	"chatd/transport/limits"
 	"chatd/transport/ws"
 )
@@ -58,7 +57,7 @@ func newServer(t *testing.T, o serverOptions) *server {
 	s.handler = ws.NewHandler(opts)
 	s.srv = httptest.NewUnstartedServer(s.handler)
 	if o.smallBuffers {
-		s.srv.Listener = smallBufferListener{s.srv.Listener}
+		s.srv.Listener = nettest.SmallSendBuffers(s.srv.Listener)
 	}
 	s.srv.Start()
 	t.Cleanup(func() {
@@ -139,7 +138,7 @@ func (s *server) dial(o dialOptions) *client {
 		return true
 	}}
 	if o.smallBuffer {
-		opts.HTTPClient = smallReadBufferClient()
+		opts.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: nettest.SmallReceiveBuffer().DialContext}}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -223,25 +222,4 @@ func (cl *client) closeStatus() websocket.StatusCode {
 		cl.t.Fatalf("connection still open after %s", testTimeout)
 	}
 	return -1
-}
-
-// smallBufferListener gives accepted connections a small send buffer.
-type smallBufferListener struct{ net.Listener }
-
-func (l smallBufferListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(4096)
-	}
-	return c, err
-}
-
-// smallReadBufferClient dials with a small socket receive buffer.
-func smallReadBufferClient() *http.Client {
-	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-	}}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 }

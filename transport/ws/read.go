@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -40,12 +41,26 @@ func (c *conn) readLoop() {
 			c.Deliver(protocol.Pong(f.ID))
 			continue
 		}
+		c.startWorker()
 		select {
-		case c.work <- f:
+		case c.work <- &f:
 		default:
 			c.refuse(f.ID, protocol.Errorf(protocol.CodeRateLimited, "too many frames waiting for an answer; wait for the acks"), abuse)
 		}
 	}
+}
+
+// startWorker starts the worker the first time a frame needs it. Only the
+// reader calls it.
+func (c *conn) startWorker() {
+	if c.work != nil {
+		return
+	}
+	c.work = make(chan *protocol.ClientFrame, c.h.opts.MaxPendingFrames)
+	c.helpers.Go(func() {
+		defer c.cancel()
+		c.workLoop()
+	})
 }
 
 // workLoop runs the frames the reader handed over, one at a time and in
@@ -56,8 +71,8 @@ func (c *conn) workLoop() {
 		case <-c.ctx.Done():
 			return
 		case f := <-c.work:
-			if err := c.dispatch(f); err != nil {
-				c.Deliver(protocol.ErrorFrame(f.ID, c.protocolError(f, err)))
+			if err := c.dispatch(*f); err != nil && !errors.Is(err, errAnswered) {
+				c.Deliver(protocol.ErrorFrame(f.ID, c.protocolError(*f, err)))
 			}
 		}
 	}
@@ -91,15 +106,8 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
 	hb := c.h.opts.Hub
-	if f.Type == protocol.TypeSend || f.Type == protocol.TypeRegenerate {
-		if err := c.recheck(ctx); err != nil {
-			return err
-		}
-	}
-	if f.Type == protocol.TypeSend && f.ConversationID == "" {
-		if wait, ok := c.h.opts.Limits.AllowConversation(c.userID); !ok {
-			return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
-		}
+	if err := c.admit(ctx, f); err != nil {
+		return err
 	}
 	switch f.Type {
 	case protocol.TypeSend:
@@ -126,15 +134,38 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 	return nil
 }
 
+// admit checks what a frame that stores something needs before the hub
+// sees it: a session still valid, and for a send that creates a
+// conversation, the user's budget of new conversations.
+func (c *conn) admit(ctx context.Context, f protocol.ClientFrame) error {
+	if f.Type != protocol.TypeSend && f.Type != protocol.TypeRegenerate {
+		return nil
+	}
+	if err := c.recheck(ctx, f.ID); err != nil {
+		return err
+	}
+	if f.Type == protocol.TypeSend && f.ConversationID == "" {
+		if wait, ok := c.h.opts.Limits.AllowConversation(c.userID); !ok {
+			return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
+		}
+	}
+	return nil
+}
+
+// errAnswered is returned by a frame's handling that already answered it.
+var errAnswered = errors.New("frame already answered")
+
 // recheck authenticates the connection's token again before work that
 // stores something: an account deleted or signed out since the upgrade is
 // refused, and its connection closed with 4401.
-func (c *conn) recheck(ctx context.Context) error {
+func (c *conn) recheck(ctx context.Context, frameID json.RawMessage) error {
 	_, err := c.h.opts.Authenticate(ctx, c.token)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
+		// The error is queued before the close, which then writes it first.
+		c.Deliver(protocol.ErrorFrame(frameID, protocol.Errorf(protocol.CodeUnauthorized, "this session has ended; sign in again")))
 		c.kick(protocol.CloseUnauthorized, "signed out or account removed")
-		return protocol.Errorf(protocol.CodeUnauthorized, "this session has ended; sign in again")
+		return errAnswered
 	case err != nil:
 		c.h.log.Warn("recheck websocket token", "connection", c.id, "err", err)
 		return protocol.Errorf(protocol.CodeUnavailable, "cannot check the session right now; retry")

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -43,14 +44,38 @@ type Config struct {
 	// TrustedProxies are the addresses or CIDRs whose forwarded headers are believed.
 	TrustedProxies []string
 	BodyLimit      int64
-	Static         fs.FS
-	Metrics        transport.MetricsOptions
+	// BodyReadTimeout bounds the arrival of a request body (see
+	// transport.RouterOptions); zero takes the default.
+	BodyReadTimeout time.Duration
+	// AccountCheckInterval is how often the accounts of open live
+	// connections are checked to still exist (auth.Watch); zero takes the default.
+	AccountCheckInterval time.Duration
+	// SearchesPerMinute bounds each user's conversation searches; 0 takes
+	// api.DefaultSearchesPerMinute.
+	SearchesPerMinute int
+	Static            fs.FS
+	Metrics           transport.MetricsOptions
 
-	Hub    hub.Options   // Store, Writer, Model, Titler, Metrics and Logger are set by App
-	Writer batch.Options // Logger and Metrics are set by App when empty
-	WS     ws.Options    // Hub, Authenticate, Origins, Limits, Metrics and Logger are set by App
-	SSE    sse.Options   // Hub, Limits and Logger are set by App
-	Limits limits.Options
+	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
+	Writer batch.Options  // Logger and Metrics are set by App when empty
+	WS     ws.Options     // Hub, Authenticate, Origins, Limits, Metrics and Logger are set by App
+	SSE    sse.Options    // Hub, Limits and Logger are set by App
+	Limits limits.Options // Shared is set by App from SharedLimits
+
+	// Bus joins this instance to the others of a cluster (hub/natsbus);
+	// nil runs one process alone (Hub.Bus is set from it). /readyz reports
+	// it, and Shutdown closes it last.
+	Bus Bus
+	// SharedLimits counts each user's connections and sends across the
+	// cluster; nil keeps the limits per process.
+	SharedLimits limits.Shared
+}
+
+// Bus is the cluster bus as the app uses it: the hub's Bus, and Close,
+// which ends this instance's membership once its answers are over.
+type Bus interface {
+	hub.Bus
+	Close(ctx context.Context) error
 }
 
 // App is a wired server.
@@ -92,7 +117,12 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.hub = hub.New(hubOptions(cfg, a.writer, metrics))
-	lim := limits.New(cfg.Limits)
+	limOpts := cfg.Limits
+	limOpts.Shared = cfg.SharedLimits
+	if limOpts.Logger == nil {
+		limOpts.Logger = cfg.Logger
+	}
+	lim := limits.New(limOpts)
 	origins, err := originChecker(cfg)
 	if err != nil {
 		return nil, err
@@ -101,19 +131,25 @@ func New(cfg Config) (*App, error) {
 	sseOpts := cfg.SSE
 	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger = a.hub, lim, cfg.Logger
 	a.sse = sse.NewHandler(sseOpts)
-	if a.handler, err = a.router(authn); err != nil {
+	if a.handler, err = a.router(authn, lim); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopHub = cancel
 	go func() {
 		defer close(a.hubDone)
+		var watch sync.WaitGroup // closes the live connections of removed accounts
+		watch.Go(func() {
+			auth.Watch(ctx, auth.WatchOptions{Users: cfg.Store, Connected: lim.ConnectedUsers,
+				Close: a.hub.CloseUser, Interval: cfg.AccountCheckInterval, Logger: cfg.Logger})
+		})
 		_ = a.hub.Run(ctx)
+		watch.Wait()
 	}()
 	return a, nil
 }
 
-func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
+func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler, error) {
 	cfg := a.cfg
 	accOpts := cfg.Accounts
 	accOpts.OnLogout = a.hub.CloseUser
@@ -124,19 +160,24 @@ func (a *App) router(authn *auth.Authenticator) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.health = api.NewHealth(cfg.Store, 0)
+	a.health = api.NewHealthWith(api.HealthOptions{Store: cfg.Store, Writes: a.writer, Logger: cfg.Logger})
+	if cfg.Bus != nil {
+		a.health.SetBusCheck(a.hub.BusHealth)
+	}
 	r, err := transport.NewRouter(transport.RouterOptions{
 		Logger:   cfg.Logger,
 		Auth:     authn,
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
-			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger}),
-		Models:         api.NewModels(cfg.Model),
-		Health:         a.health,
-		TrustedProxies: cfg.TrustedProxies,
-		BodyLimit:      cfg.BodyLimit,
-		Static:         cfg.Static,
-		Metrics:        cfg.Metrics,
+			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute}),
+		Models:          api.NewModels(cfg.Model),
+		Health:          a.health,
+		TrustedProxies:  cfg.TrustedProxies,
+		BodyLimit:       cfg.BodyLimit,
+		BodyReadTimeout: cfg.BodyReadTimeout,
+		Limits:          lim,
+		Static:          cfg.Static,
+		Metrics:         cfg.Metrics,
 		Register: func(routes transport.Routes) {
 			routes.Engine.GET("/ws", gin.WrapH(a.ws))
 			a.sse.Routes(routes.Authed)
@@ -159,9 +200,19 @@ func (a *App) Hub() *hub.Hub { return a.hub }
 // queued; SSE streams and WebSockets send what is queued and close (1001);
 // the batching writer drains. The HTTP server's own Shutdown (which stops
 // accepting) runs beside it. The store is the caller's to close afterwards.
+//
+// With a cluster Bus it is a rolling restart instead: /readyz turns 503,
+// tabs are closed first (1001) so they reconnect to other instances, and
+// the running answers go on streaming to them over the bus until they end
+// or ctx ends (the rest are then interrupted as above); then the writer
+// drains and the bus is closed (the instance leaves the cluster).
 func (a *App) Shutdown(ctx context.Context) error {
 	a.once.Do(func() {
 		a.health.SetDraining()
+		if a.cfg.Bus != nil {
+			a.err = a.drainCluster(ctx)
+			return
+		}
 		errHub := a.hub.Shutdown(ctx)
 		a.sse.Shutdown()
 		errWS := a.ws.Shutdown(ctx)
@@ -172,6 +223,25 @@ func (a *App) Shutdown(ctx context.Context) error {
 	})
 	return a.err
 }
+
+// drainCluster is Shutdown with a cluster bus.
+func (a *App) drainCluster(ctx context.Context) error {
+	a.sse.Shutdown()
+	errWS := a.ws.Shutdown(ctx)
+	errHub := a.hub.Drain(ctx)
+	a.stopHub()
+	<-a.hubDone
+	// The grace may be spent on the answers: the last writes get their own bound.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWritesTimeout)
+	defer cancel()
+	errWriter := a.writer.Close(fctx)
+	errBus := a.cfg.Bus.Close(fctx)
+	return errors.Join(errWS, errHub, errWriter, errBus)
+}
+
+// finalWritesTimeout bounds the writer's drain and the bus's close after a
+// cluster drain used the whole grace period.
+const finalWritesTimeout = 10 * time.Second
 
 func writerOptions(cfg Config, m *liveMetrics) batch.Options {
 	o := cfg.Writer
@@ -187,6 +257,9 @@ func writerOptions(cfg Config, m *liveMetrics) batch.Options {
 func hubOptions(cfg Config, w *batch.Writer, m *liveMetrics) hub.Options {
 	o := cfg.Hub
 	o.Store, o.Writer, o.Model, o.Titler, o.Logger = cfg.Store, w, cfg.Model, cfg.Titler, cfg.Logger
+	if cfg.Bus != nil {
+		o.Bus = cfg.Bus
+	}
 	if o.Metrics == nil {
 		o.Metrics = m
 	}

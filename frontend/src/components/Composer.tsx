@@ -60,33 +60,38 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
   const why = length.over ? 'Too long to send' : queued ? 'Your last message waits for the connection' : 'Send';
   return (
     <>
-    {(length.show || queued) && (
-      <p id={counterId} className={`counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : 'status'}>
-        {length.show ? length.text : 'Your last message is sent when the connection is back; then you can send the next.'}
-      </p>
-    )}
-    <form className="composer" onSubmit={onSubmit}>
-      <textarea
-        ref={ref}
-        value={text}
-        onChange={(e) => app.setDraft(draftKey, e.target.value)}
-        onKeyDown={onKeyDown}
-        placeholder="Send a message (Enter to send, Shift+Enter for a new line)"
-        aria-label="Message"
-        aria-describedby={length.show || queued ? counterId : undefined}
-        aria-invalid={length.over || undefined}
-        rows={1}
-      />
-      {streaming ? (
-        <button type="submit" className="send stop" aria-label="Stop generating" title="Stop">
-          <Icon name="stop" />
-        </button>
-      ) : (
-        <button type="submit" className="send" aria-label="Send message" title={why} disabled={!canSend}>
-          <Icon name="send" />
-        </button>
+      {queued && !length.show && (
+        <p id={counterId} className="counter" role="status">
+          Your last message is sent when the connection is back; then you can send the next.
+        </p>
       )}
-    </form>
+      {length.show && (
+        <p id={counterId} className={`counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : undefined}>
+          {length.text}
+        </p>
+      )}
+      <form className="composer" onSubmit={onSubmit}>
+        <textarea
+          ref={ref}
+          value={text}
+          onChange={(e) => app.setDraft(draftKey, e.target.value)}
+          onKeyDown={onKeyDown}
+          placeholder="Send a message (Enter to send, Shift+Enter for a new line)"
+          aria-label="Message"
+          aria-describedby={length.show || queued ? counterId : undefined}
+          aria-invalid={length.over || undefined}
+          rows={1}
+        />
+        {streaming ? (
+          <button type="submit" className="send stop" aria-label="Stop generating" title="Stop">
+            <Icon name="stop" />
+          </button>
+        ) : (
+          <button type="submit" className="send" aria-label="Send message" title={why} disabled={!canSend}>
+            <Icon name="send" />
+          </button>
+        )}
+      </form>
     </>
   );
 }

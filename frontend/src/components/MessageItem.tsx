@@ -152,7 +152,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
 function Usage({ usage }: { usage: UsageCounts }) {
   const { text, title } = usageLabel(usage);
   return (
-    <span className="usage" title={title} aria-label={title}>
+    <span className="usage" title={title}>
       {text}
     </span>
   );

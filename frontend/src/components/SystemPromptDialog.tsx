@@ -1,10 +1,14 @@
-import { useState } from 'react';
+import { useId, useState } from 'react';
+import { MAX_SYSTEM_PROMPT_CHARS, lengthStatus } from '../lib/limits';
 import { Dialog } from './Dialog';
 
 /** SystemPromptDialog edits a conversation's system prompt. */
 export function SystemPromptDialog({ initial, onSave, onClose }: { initial: string; onSave: (text: string) => Promise<boolean>; onClose: () => void }) {
   const [text, setText] = useState(initial);
   const [saving, setSaving] = useState(false);
+  // Always counted (the limit is small); over it, Save is refused, never the text cut.
+  const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0);
+  const counterId = useId();
   return (
     <Dialog
       title="System prompt"
@@ -17,7 +21,7 @@ export function SystemPromptDialog({ initial, onSave, onClose }: { initial: stri
           <button
             type="button"
             className="primary"
-            disabled={saving}
+            disabled={saving || length.over}
             onClick={async () => {
               setSaving(true);
               const ok = await onSave(text);
@@ -35,12 +39,15 @@ export function SystemPromptDialog({ initial, onSave, onClose }: { initial: stri
         className="system-prompt"
         value={text}
         onChange={(e) => setText(e.target.value)}
-        maxLength={8000}
         rows={8}
+        aria-describedby={counterId}
+        aria-invalid={length.over || undefined}
         aria-label="System prompt"
         placeholder="You are a helpful assistant."
       />
-      <p className="hint">{text.length} / 8000</p>
+      <p id={counterId} className={`hint counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : undefined}>
+        {length.text}
+      </p>
     </Dialog>
   );
 }

@@ -229,3 +229,30 @@ describe('an answer ended by a server going away', () => {
     expect(answer()).toMatchObject({ status: 'interrupted', content: 'Hello' });
   });
 });
+
+describe('a send with no answer while the link looks up', () => {
+  it('is queued and sent again with the same clientMessageId, not left waiting for a reconnect that never comes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { app, socket, thread } = setup({ snapshots: [[u1, a1]] });
+      socket().open();
+      await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+      const sending = app.send('no ack');
+      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+      const cmid = socket().framesOf('send')[0]!.clientMessageId;
+      await vi.advanceTimersByTimeAsync(20000); // the ack timeout
+      await sending;
+      expect(thread()!.queued.map((q) => q.clientMessageId)).toEqual([cmid]);
+      expect(app.store.state.link.state).toBe('connected');
+      await vi.advanceTimersByTimeAsync(3000); // the retry
+      expect(socket().framesOf('send').map((f) => f.clientMessageId)).toEqual([cmid, cmid]);
+      const second = socket().framesOf('send')[1]!;
+      socket().receive({ type: 'ack', id: second.id, conversationId: CID, userMessageId: 'u2', messageId: 'a2' });
+      await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
+      expect(app.store.state.drafts[CID]).toBe('');
+      expect(app.store.state.toasts).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

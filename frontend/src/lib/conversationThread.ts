@@ -48,6 +48,8 @@ export interface ThreadDeps {
   resyncDelayMs?: number;
   /** Messages per older page; defaults to 100. */
   olderPageSize?: number;
+  /** Pause before sending the queue again when a send failed while the link still looked up; defaults to 3 s. */
+  retryDelayMs?: number;
 }
 
 const NOT_FOUND = 'This conversation does not exist or was deleted.';
@@ -57,6 +59,7 @@ export class ConversationThread {
   private resyncing = false;
   private resyncAgain = false;
   private flushing = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly id: string,
@@ -226,6 +229,9 @@ export class ConversationThread {
     } catch (err) {
       if (isConnectionError(err)) {
         this.update((t) => queueSend(t, q));
+        // Usually the link is down and its return sends the queue; when it
+        // still looks up (no ack in time, a proxy's 502), try again shortly.
+        if (this.deps.connected()) this.retrySoon();
         return false;
       }
       this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
@@ -235,6 +241,11 @@ export class ConversationThread {
     } finally {
       this.setBusy(false);
     }
+  }
+
+  private retrySoon(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.flushQueue(), this.deps.retryDelayMs ?? 3000);
   }
 
   /** flushQueue sends the waiting messages in order (the connection is back). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COLLAPSE_CHARS, MAX_MESSAGE_CHARS, charCount, isLongMessage, lengthStatus } from './limits';
+import { COLLAPSE_CHARS, MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, charCount, isLongMessage, lengthStatus } from './limits';
 
 describe('lengthStatus', () => {
   const cases: Array<{ name: string; text: string; show: boolean; over: boolean; words?: RegExp }> = [
@@ -35,4 +35,11 @@ describe('isLongMessage', () => {
     ['21 lines', Array(21).fill('x').join('\n'), true],
   ];
   for (const [name, text, long] of cases) it(name, () => expect(isLongMessage(text)).toBe(long));
+});
+
+describe('the system prompt limit', () => {
+  it('is always counted and refused over 8,000 characters', () => {
+    expect(lengthStatus('', MAX_SYSTEM_PROMPT_CHARS, 0)).toMatchObject({ show: true, over: false, text: '0 / 8,000 characters' });
+    expect(lengthStatus('a'.repeat(8001), MAX_SYSTEM_PROMPT_CHARS, 0)).toMatchObject({ over: true });
+  });
 });

@@ -5,6 +5,9 @@
 /** MAX_MESSAGE_CHARS is the server's limit on a message (protocol.md: characters, that is code points). */
 export const MAX_MESSAGE_CHARS = 32000;
 
+/** MAX_SYSTEM_PROMPT_CHARS is the server's limit on a system prompt (docs/api.md). */
+export const MAX_SYSTEM_PROMPT_CHARS = 8000;
+
 /** COUNTER_FROM is the length from which the counter shows. */
 export const COUNTER_FROM = 28000;
 

@@ -109,11 +109,13 @@ func (c *Cluster) Restart(i int) {
 	c.WaitReady()
 }
 
-// StopAll stops every node (the whole NATS service is down).
+// StopAll stops every node at once (the whole NATS service is down).
 func (c *Cluster) StopAll() {
+	var wg sync.WaitGroup
 	for i := range c.nodes {
-		c.Kill(i)
+		wg.Go(func() { c.Kill(i) })
 	}
+	wg.Wait()
 }
 
 // StartAll starts every node that is down on its old ports and store

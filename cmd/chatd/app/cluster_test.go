@@ -1,0 +1,335 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"chatd/llm/fakeai"
+	"chatd/persistence"
+)
+
+// TestClusterFollowResumeCancel (issue 9, behaviours 1 and 2): a tab on B
+// joins an answer running on A mid-stream and sees it byte-exact; a tab on
+// C resumes it with messageId+lastSeq; a cancel from B stops it on A, the
+// upstream request is aborted within a second, and every tab gets exactly
+// one done.
+func TestClusterFollowResumeCancel(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
+	u := a.register(t)
+	tabA := a.dial(t, u)
+	ack := tabA.start("follow me [[fake tokens=600 delay=5ms]]")
+	seenA := tabA.until(func(f frame) bool { return f.Type == "delta" && f.Seq > 40 })
+
+	tabB := b.dial(t, u)
+	seenB := subscribe(tabB, ack.ConversationID)
+	seenB = append(seenB, tabB.until(func(f frame) bool { return f.Type == "delta" && f.Seq > 200 })...)
+	have, _ := answer(t, live(seenB), ack.MessageID)
+	lastSeq := int64(len(have))
+
+	tabC := cc.dial(t, u)
+	tabC.write(map[string]any{"type": "subscribe", "id": "r", "conversationId": ack.ConversationID,
+		"messageId": ack.MessageID, "lastSeq": lastSeq})
+	seenC := tabC.until(func(f frame) bool { return f.Type == "delta" })
+
+	tabB.write(map[string]any{"type": "cancel", "id": "c", "conversationId": ack.ConversationID})
+	sent := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.fake.WaitAbort(ctx); err != nil {
+		t.Fatalf("the upstream on A was not aborted within 1s of the cancel on B: %v", err)
+	}
+	t.Logf("upstream aborted %s after the cancel", time.Since(sent))
+
+	textA, doneA := answer(t, live(append(seenA, tabA.until(isDone(ack.MessageID))...)), ack.MessageID)
+	textB, doneB := answer(t, live(append(seenB, tabB.until(isDone(ack.MessageID))...)), ack.MessageID)
+	restC := live(append(seenC, tabC.until(isDone(ack.MessageID))...))
+	prefix := frame{Type: "delta", MessageID: ack.MessageID, Seq: lastSeq, Text: have}
+	var fromC []frame
+	for _, f := range restC {
+		if f.Type == "delta" || f.Type == "done" {
+			fromC = append(fromC, f)
+		}
+	}
+	textC, doneC := answer(t, append([]frame{prefix}, fromC...), ack.MessageID)
+	for name, d := range map[string]frame{"A": doneA, "B": doneB, "C": doneC} {
+		if d.Status != "cancelled" {
+			t.Fatalf("tab on %s: done %s, want cancelled", name, d.raw)
+		}
+	}
+	if textA == "" || textA != textB || textA != textC {
+		t.Fatalf("texts differ: A %d bytes, B %d, C %d", len(textA), len(textB), len(textC))
+	}
+	for _, tab := range []*client{tabA, tabB, tabC} {
+		noSecondDone(t, tab, 200*time.Millisecond)
+	}
+	stored := a.thread(t, u, ack.ConversationID).message(t, ack.MessageID)
+	if stored.Status != persistence.StatusCancelled || stored.Content != textA {
+		t.Fatalf("stored %d bytes (%s), want %d (cancelled)", len(stored.Content), stored.Status, len(textA))
+	}
+}
+
+// TestClusterOneAnswerPerConversation (behaviour 3): two sends into one
+// conversation on two instances at the same moment start one answer; the
+// other gets generation_running.
+func TestClusterOneAnswerPerConversation(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	u := c.nodes[0].register(t)
+	first := c.nodes[0].dial(t, u)
+	ack := first.start("hello")
+	first.until(isDone(ack.MessageID))
+
+	for round := range 3 {
+		tabs := []*client{c.nodes[1].dial(t, u), c.nodes[2].dial(t, u)}
+		var wg sync.WaitGroup
+		for _, tab := range tabs {
+			wg.Go(func() { tab.write(sendFrame("race", ack.ConversationID, "race [[fake tokens=50 delay=5ms]]")) })
+		}
+		wg.Wait()
+		var acks, running int
+		var started frame
+		for _, tab := range tabs {
+			f := tab.until(func(f frame) bool { return f.Type == "ack" || f.Type == "error" })
+			last := f[len(f)-1]
+			switch {
+			case last.Type == "ack":
+				acks++
+				started = last
+			case last.Code == "generation_running":
+				running++
+			default:
+				t.Fatalf("round %d: %s", round, last.raw)
+			}
+		}
+		if acks != 1 || running != 1 {
+			t.Fatalf("round %d: %d answers started, %d refused; want 1 and 1", round, acks, running)
+		}
+		c.lockFree(t, ack.ConversationID)
+		if m := c.nodes[0].thread(t, u, ack.ConversationID).message(t, started.MessageID); m.Status != persistence.StatusComplete {
+			t.Fatalf("round %d: the answer ended %s", round, m.Status)
+		}
+		for _, tab := range tabs {
+			tab.c.CloseNow()
+		}
+	}
+}
+
+// TestClusterUserEvents (behaviour 4): conversation frames reach the
+// user's tabs on every instance, and a logout on one instance closes the
+// user's sockets everywhere with 4401 within a second.
+func TestClusterUserEvents(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	u := c.nodes[0].register(t)
+	tabs := []*client{c.nodes[0].dial(t, u), c.nodes[1].dial(t, u), c.nodes[2].dial(t, u)}
+	ack := tabs[0].start("events please")
+	tabs[0].until(isDone(ack.MessageID))
+	for i, tab := range tabs[1:] {
+		f := tab.until(func(f frame) bool {
+			return f.Type == "conversation" && f.Conversation != nil && f.Conversation.ID == ack.ConversationID
+		})
+		if got := f[len(f)-1]; got.Action != "created" {
+			t.Fatalf("instance %d: first conversation frame %s", i+1, got.raw)
+		}
+	}
+	c.nodes[2].rest(t, u.Token, http.MethodPatch, "/api/conversations/"+ack.ConversationID,
+		map[string]string{"title": "Renamed on C"}, http.StatusOK, nil)
+	for _, tab := range tabs[:2] {
+		tab.until(func(f frame) bool {
+			return f.Type == "conversation" && f.Conversation != nil && f.Conversation.Title == "Renamed on C"
+		})
+	}
+
+	start := time.Now()
+	c.nodes[1].rest(t, u.Token, http.MethodPost, "/api/auth/logout", nil, http.StatusNoContent, nil)
+	for i, tab := range tabs {
+		if code := tab.closeStatus(); code != 4401 {
+			t.Fatalf("tab on instance %d closed with %d, want 4401", i, code)
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("logout reached every instance in %s, want within 1s", took)
+	}
+}
+
+// TestClusterLimits (behaviour 5): open connections and sends per minute
+// hold for the cluster as a whole.
+func TestClusterLimits(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{tweak: func(cfg *Config) {
+		cfg.Limits.MaxConns = 2
+		cfg.Limits.SendsPerMinute = 4 // a burst of one send
+	}})
+	u := c.nodes[0].register(t)
+	tabA, tabB := c.nodes[0].dial(t, u), c.nodes[1].dial(t, u)
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+u.Token)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, res, err := websocket.Dial(ctx, c.nodes[2].wsURL(), &websocket.DialOptions{HTTPHeader: h})
+	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection on a third instance: %v (response %v), want 429", err, res)
+	}
+	ack := tabA.start("one send")
+	tabA.until(isDone(ack.MessageID))
+	tabB.write(sendFrame("second", ack.ConversationID, "another"))
+	f := tabB.until(func(f frame) bool { return f.Type == "error" || f.Type == "ack" })
+	if last := f[len(f)-1]; last.Code != "rate_limited" {
+		t.Fatalf("a second send on another instance right away: %s, want rate_limited", last.raw)
+	}
+	// A closed connection frees its place for the cluster.
+	tabA.c.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "a free connection slot", func() bool {
+		conn, _, err := websocket.Dial(ctx, c.nodes[2].wsURL(), &websocket.DialOptions{HTTPHeader: h})
+		if err != nil {
+			return false
+		}
+		conn.CloseNow()
+		return true
+	})
+}
+
+// TestClusterCrash (behaviour 6): an instance dies mid-answer (its NATS
+// connection and lease renewal stop at once, nothing of its shutdown runs).
+// Within the lease TTL another instance stores the answer as interrupted
+// with its last checkpoint's text, and the tabs following it elsewhere get
+// done with status interrupted.
+func TestClusterCrash(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
+	u := b.register(t)
+	tabA := a.dial(t, u)
+	ack := tabA.start("crash [[fake tokens=100 delay=5ms fault=hang_mid after=60]]")
+	tabB, tabC := b.dial(t, u), cc.dial(t, u)
+	seenB := subscribe(tabB, ack.ConversationID)
+	seenC := subscribe(tabC, ack.ConversationID)
+	seenB = append(seenB, tabB.until(func(f frame) bool { return f.Type == "delta" })...)
+	// Wait for a checkpoint of the hanging answer.
+	waitFor(t, "a checkpoint", func() bool {
+		m, err := b.store.Message(context.Background(), u.ID, ack.MessageID)
+		return err == nil && len(m.Content) > 0
+	})
+
+	crashed := time.Now()
+	c.crash(0)
+	textB, doneB := delivered(t, live(append(seenB, tabB.until(isDone(ack.MessageID))...)), ack.MessageID)
+	textC, doneC := delivered(t, live(append(seenC, tabC.until(isDone(ack.MessageID))...)), ack.MessageID)
+	took := time.Since(crashed)
+	if doneB.Status != "interrupted" || doneC.Status != "interrupted" {
+		t.Fatalf("done frames %s / %s, want interrupted", doneB.raw, doneC.raw)
+	}
+	if took > 4*clusterLease {
+		t.Fatalf("the dead instance's answer ended %s after the crash; lease TTL %s", took, clusterLease)
+	}
+	stored, err := b.store.Message(context.Background(), u.ID, ack.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Status != persistence.StatusInterrupted || stored.Content == "" ||
+		int64(len(stored.Content)) != doneB.Seq || doneC.Seq != doneB.Seq {
+		t.Fatalf("stored %d bytes (%s); done seq %d / %d", len(stored.Content), stored.Status, doneB.Seq, doneC.Seq)
+	}
+	full := fakeai.ExpectedText(fakeai.Config{Tokens: 100})
+	for _, text := range []string{textB, textC} {
+		if !strings.HasPrefix(stored.Content, text) || !strings.HasPrefix(full, stored.Content) {
+			t.Fatalf("a tab's text (%d bytes) or the stored text (%d) is not a prefix of the answer", len(text), len(stored.Content))
+		}
+	}
+}
+
+// delivered joins the deltas of one answer as answer does, but lets the
+// done frame claim more than was delivered: the frames a crashed instance
+// produced but never published are lost with it, while its last checkpoint
+// (what done counts) may hold more.
+func delivered(t *testing.T, frames []frame, messageID string) (string, frame) {
+	t.Helper()
+	var text strings.Builder
+	var done frame
+	for _, f := range frames {
+		if f.MessageID != messageID {
+			continue
+		}
+		switch f.Type {
+		case "delta":
+			if f.Seq != int64(text.Len()+len(f.Text)) {
+				t.Fatalf("delta seq %d after %d bytes: gap or duplicate", f.Seq, text.Len())
+			}
+			text.WriteString(f.Text)
+		case "done":
+			done = f
+		}
+	}
+	return text.String(), done
+}
+
+// noSecondDone fails if a done frame arrives on tab within d.
+func noSecondDone(t *testing.T, tab *client, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case f := <-tab.frames:
+			if f.Type == "done" {
+				t.Fatalf("a second done: %s", f.raw)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// TestClusterRegenerate (behaviour 2): a regenerate from a tab on B stops
+// the answer running on A (upstream aborted within a second, one done,
+// cancelled) and starts the new answer, which every tab follows to its end.
+func TestClusterRegenerate(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	a, b := c.nodes[0], c.nodes[1]
+	u := a.register(t)
+	tabA, tabB := a.dial(t, u), b.dial(t, u)
+	ack := tabA.start("regenerate me [[fake tokens=400 delay=5ms]]")
+	seenB := subscribe(tabB, ack.ConversationID)
+	seenB = append(seenB, tabB.until(func(f frame) bool { return f.Type == "delta" })...)
+
+	tabB.write(map[string]any{"type": "regenerate", "id": "rg", "conversationId": ack.ConversationID})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.fake.WaitAbort(ctx); err != nil {
+		t.Fatalf("the upstream on A was not aborted within 1s of the regenerate on B: %v", err)
+	}
+	framesB := live(append(seenB, tabB.until(func(f frame) bool { return f.Type == "ack" && string(f.ID) == `"rg"` })...))
+	if _, done := delivered(t, framesB, ack.MessageID); done.Status != "cancelled" {
+		t.Fatalf("old answer on B ended %s", done.raw)
+	}
+	re := framesB[len(framesB)-1]
+	if re.MessageID == "" || re.MessageID == ack.MessageID {
+		t.Fatalf("regenerate ack %s", re.raw)
+	}
+	want := fakeai.ExpectedText(fakeai.Config{Tokens: 400})
+	restB := live(tabB.until(isDone(re.MessageID)))
+	if text, done := answer(t, restB, re.MessageID); done.Status != "complete" || text != want {
+		t.Fatalf("new answer on B: %d bytes, %s", len(text), done.raw)
+	}
+	framesA := live(tabA.until(isDone(re.MessageID)))
+	var oldDone int
+	for _, f := range framesA {
+		if f.Type == "done" && f.MessageID == ack.MessageID {
+			oldDone++
+		}
+	}
+	if oldDone != 1 {
+		t.Fatalf("tab on A got %d dones of the old answer, want 1", oldDone)
+	}
+	if text, done := answer(t, framesA, re.MessageID); done.Status != "complete" || text != want {
+		t.Fatalf("new answer on A: %d bytes, %s", len(text), done.raw)
+	}
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/hub/natsbus/natstest"
+	"chatd/llm/fakeai"
+	"chatd/persistence/ferret"
+)
+
+// TestClusterStartKeepsLiveAnswers: with CHATD_NATS_URL set, a second
+// instance starting on the shared MongoDB store leaves the answer the first
+// one is streaming alone (the single-process start-up sweep would have
+// marked it interrupted), /readyz of both reports the bus ready, and the
+// answer ends complete.
+func TestClusterStartKeepsLiveAnswers(t *testing.T) {
+	t.Parallel()
+	nc := natstest.Start(t, natstest.Options{User: "chatd", Password: "nats pw"})
+	fake := fakeai.Start(t, fakeai.Options{})
+	mongoURI := ferret.Start(t)
+	env := func(id string) map[string]string {
+		return testEnv(t.TempDir(), "MONGODB_URI", mongoURI, "OPENAI_API_KEY", "sk-test",
+			"OPENAI_BASE_URL", fake.URL, "OPENAI_MODELS", "fake-mini",
+			"JWT_SECRET", strings.Repeat("k", 32),
+			"CHATD_NATS_URL", strings.Join(nc.URLs(), ","), "CHATD_NATS_USER", "chatd",
+			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "2s")
+	}
+	s1 := start(t, env("first"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("first instance logs:\n%s", s1.logs)
+		}
+	})
+	waitReadyz(t, s1.url)
+	token, convID := registerAndCreate(t, s1.url)
+	ws := dialLive(t, s1.url, token)
+	writeLive(t, ws, map[string]any{"type": "send", "id": "1", "conversationId": convID,
+		"content": "keep streaming [[fake tokens=300 delay=10ms]]"})
+	msgID := readLive(t, ws, func(f liveFrame) bool { return f.Type == "ack" }).MessageID
+	var text strings.Builder
+	text.WriteString(readLive(t, ws, func(f liveFrame) bool { return f.Type == "delta" }).Text)
+
+	s2 := start(t, env("second"))
+	st, body := call(t, "GET", s2.url+"/api/conversations/"+convID, token, nil)
+	mustStatus(t, "thread on the second instance", st, http.StatusOK, body)
+	for _, m := range body["messages"].([]any) {
+		msg := m.(map[string]any)
+		if msg["id"] == msgID && msg["status"] != "streaming" {
+			t.Fatalf("the second instance's start turned the first's running answer %v", msg["status"])
+		}
+	}
+	if strings.Contains(s2.logs.String(), "marked interrupted") {
+		t.Fatalf("the second instance swept answers at start:\n%s", s2.logs)
+	}
+	waitReadyz(t, s2.url)
+
+	for {
+		f := readLive(t, ws, func(f liveFrame) bool { return f.MessageID == msgID && (f.Type == "delta" || f.Type == "done") })
+		if f.Type == "done" {
+			if f.Status != "complete" || text.String() != fakeai.ExpectedText(fakeai.Config{Tokens: 300}) {
+				t.Fatalf("answer ended %s with %d bytes", f.Status, text.Len())
+			}
+			break
+		}
+		text.WriteString(f.Text)
+	}
+	for _, s := range []*server{s1, s2} {
+		logs := s.logs.String()
+		if !strings.Contains(logs, `"msg":"joining the cluster"`) || !strings.Contains(logs, `"nats_auth":"user chatd"`) {
+			t.Errorf("no cluster start line in the logs:\n%s", logs)
+		}
+		if strings.Contains(logs, "nats pw") {
+			t.Errorf("the NATS password is in the logs:\n%s", logs)
+		}
+	}
+}
+
+// waitReadyz polls /readyz until it answers 200 (the bus connects in the background).
+func waitReadyz(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		res, err := http.Get(url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz of %s never turned 200", url)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a status, not synchronising
+	}
+}

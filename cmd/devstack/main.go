@@ -1,0 +1,105 @@
+// Command devstack runs, on this machine, what several chatd instances
+// share: an in-process FerretDB (the MongoDB wire protocol over SQLite
+// files) and a NATS server with JetStream, both on loopback. It is for
+// trying a cluster locally and for the browser tests; it is not a
+// production setup (docs/scale.md is).
+//
+//	go run ./cmd/devstack -dir /tmp/devstack
+//
+// Once both accept connections it prints
+//
+//	MONGODB_URI=mongodb://127.0.0.1:<port>/
+//	CHATD_NATS_URL=nats://127.0.0.1:<port>
+//
+// and runs until SIGINT or SIGTERM. Start each chatd with these two lines,
+// the same JWT_SECRET and its own CHATD_ADDR.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"chatd/persistence/ferret"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		slog.Error("devstack stopped", slog.String("err", err.Error()))
+		os.Exit(1)
+	}
+}
+
+// run starts FerretDB and NATS in dir, prints their URLs to out and serves
+// until ctx ends.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory for the data (default: a new temporary one, removed on exit)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		tmp, err := os.MkdirTemp("", "chatd-devstack-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*dir = tmp
+	}
+	for _, sub := range []string{"mongo", "nats"} {
+		if err := os.MkdirAll(filepath.Join(*dir, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	uri, stopMongo, err := ferret.StartServer(sctx, filepath.Join(*dir, "mongo"), nil)
+	if err != nil {
+		return err
+	}
+	defer stopMongo()
+	ns, err := startNATS(filepath.Join(*dir, "nats"))
+	if err != nil {
+		return err
+	}
+	defer ns.WaitForShutdown()
+	defer ns.Shutdown()
+	fmt.Fprintf(out, "MONGODB_URI=%s\nCHATD_NATS_URL=%s\n", uri, ns.ClientURL())
+	<-ctx.Done()
+	return nil
+}
+
+// startNATS runs one NATS server with JetStream storing in dir, on a random
+// loopback port, and waits until it takes clients.
+func startNATS(dir string) (*server.Server, error) {
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "devstack",
+		Host:       "127.0.0.1",
+		Port:       server.RANDOM_PORT,
+		NoSigs:     true,
+		NoLog:      true,
+		JetStream:  true,
+		StoreDir:   dir,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("nats server did not start within 30s")
+	}
+	return ns, nil
+}

@@ -1,0 +1,191 @@
+package docs
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// route is one documented route: a row of a route table.
+type route struct {
+	method, path string // path as documented, with :id and the query
+	status       int    // the first status the row names; 0: none
+	where        string
+}
+
+var (
+	routeCellRe = regexp.MustCompile("^`(GET|POST|PATCH|PUT|DELETE) (/[^` ]*)`")
+	aliasRe     = regexp.MustCompile("\\(also `(/[^`]+)`\\)")
+	statusRe    = regexp.MustCompile(`\b([1-5]\d\d)\b`)
+)
+
+// routes reads the route tables of a document: rows whose first cell is
+// "`METHOD /path`", each alias "(also `/path`)" as a route of its own.
+func routes(t *testing.T, file string) []route {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []route
+	for i, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(strings.ReplaceAll(line, `\|`, "/"), " | ")
+		m := routeCellRe.FindStringSubmatch(strings.TrimPrefix(cells[0], "| "))
+		if m == nil {
+			continue
+		}
+		r := route{method: m[1], path: m[2], where: file + ":" + strconv.Itoa(i+1)}
+		if s := statusRe.FindStringSubmatch(cells[len(cells)-1]); s != nil {
+			r.status, _ = strconv.Atoi(s[1])
+		}
+		out = append(out, r)
+		for _, a := range aliasRe.FindAllStringSubmatch(cells[0], -1) {
+			alias := r
+			alias.path = a[1]
+			out = append(out, alias)
+		}
+	}
+	return out
+}
+
+// requestBodies are valid bodies for the documented routes that take one;
+// a new documented POST or PATCH route needs one here.
+var requestBodies = map[string]string{
+	"POST /api/auth/register":                `{"email":"grace@example.com","password":"another good one","name":"Grace"}`,
+	"POST /api/auth/login":                   `{"email":"ada@example.com","password":"correct horse battery"}`,
+	"POST /api/conversations":                `{"title":"Docs"}`,
+	"PATCH /api/conversations/:id":           `{"title":"Renamed"}`,
+	"POST /api/conversations/:id/messages":   `{"content":"Hello"}`,
+	"POST /api/conversations/:id/regenerate": `{}`,
+	"POST /api/auth/logout":                  ``,
+	"POST /api/conversations/:id/cancel":     ``,
+	"DELETE /api/conversations/:id":          ``,
+	"GET /api/conversations/:id/export":      ``,
+	"GET /api/conversations/:id/stream":      ``,
+	"GET /api/events":                        ``,
+	"GET /api/conversations":                 ``,
+	"GET /api/conversations/:id":             ``,
+	"GET /api/auth/me":                       ``,
+	"GET /api/models":                        ``,
+	"GET /healthz":                           ``,
+	"GET /api/healthz":                       ``,
+	"GET /readyz":                            ``,
+	"GET /api/readyz":                        ``,
+	"GET /metrics":                           ``,
+}
+
+// TestDocumentedRoutes calls every route the route tables of api.md and
+// protocol.md list, signed in, with a valid body: each exists and answers
+// the first status its row names (api.md) or at least is no unknown route
+// (protocol.md's streaming routes).
+func TestDocumentedRoutes(t *testing.T) {
+	t.Parallel()
+	apiRoutes, liveRoutes := routes(t, "api.md"), routes(t, "protocol.md")
+	if len(apiRoutes) < 14 || len(liveRoutes) < 5 {
+		t.Fatalf("found %d routes in api.md and %d in protocol.md", len(apiRoutes), len(liveRoutes))
+	}
+	srv := startServer(t)
+	reg := do(t, http.MethodPost, srv.URL+"/api/auth/register", "",
+		`{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}`)
+	if reg.status != http.StatusCreated {
+		t.Fatalf("register: %d %s", reg.status, reg.body)
+	}
+	token := reg.field(t, "token")
+	newConversation := func() string {
+		return do(t, http.MethodPost, srv.URL+"/api/conversations", token, `{}`).field(t, "conversation.id")
+	}
+	shared := newConversation()
+
+	var logout []route // last: it ends the session
+	for _, r := range append(apiRoutes, liveRoutes...) {
+		if r.path == "/api/auth/logout" {
+			logout = append(logout, r)
+			continue
+		}
+		conv := shared
+		if r.method == http.MethodDelete {
+			conv = newConversation()
+		}
+		checkRoute(t, srv.URL, token, r, conv, strings.HasPrefix(r.where, "api.md:"))
+	}
+	if len(logout) != 1 {
+		t.Fatalf("logout documented %d times", len(logout))
+	}
+	checkRoute(t, srv.URL, token, logout[0], "", true)
+	if r := do(t, http.MethodGet, srv.URL+"/api/auth/me", token, ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("after logout: %d", r.status)
+	}
+}
+
+// checkRoute calls one documented route on conversation conv.
+func checkRoute(t *testing.T, base, token string, r route, conv string, wantStatus bool) {
+	t.Helper()
+	path, _, _ := strings.Cut(r.path, "?")
+	body, ok := requestBodies[r.method+" "+path]
+	if !ok {
+		t.Errorf("%s: %s %s is documented but the test has no request for it; add one to requestBodies", r.where, r.method, path)
+		return
+	}
+	url := base + strings.ReplaceAll(path, ":id", conv)
+	if strings.HasSuffix(path, "/export") {
+		url += "?format=json"
+	}
+	status, text := call(t, r.method, url, token, body)
+	if status == http.StatusMethodNotAllowed || (status == http.StatusNotFound && strings.Contains(text, "no such route")) {
+		t.Errorf("%s: %s %s is not a route of the server (%d %s)", r.where, r.method, path, status, text)
+		return
+	}
+	if wantStatus && r.status != 0 && status != r.status {
+		t.Errorf("%s: %s %s answered %d, documented %d (%s)", r.where, r.method, path, status, r.status, text)
+	}
+}
+
+// call sends a request and returns the status and the start of the body;
+// it does not wait for a stream to end.
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		return res.StatusCode, "(a stream)"
+	}
+	buf := make([]byte, 512)
+	n, _ := readWithin(res, buf, 5*time.Second)
+	return res.StatusCode, string(buf[:n])
+}
+
+// readWithin reads the start of a body, giving up after d.
+func readWithin(res *http.Response, buf []byte, d time.Duration) (int, error) {
+	timer := time.AfterFunc(d, func() { res.Body.Close() })
+	defer timer.Stop()
+	n := 0
+	for n < len(buf) {
+		k, err := res.Body.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,261 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"chatd/hub"
+)
+
+// TestLeaseExpiryTakeover: while an instance renews its lease nobody
+// reports its locks; once it dies (no shutdown path), every live instance
+// is told within about a lease TTL, and exactly one Claim wins.
+func TestLeaseExpiryTakeover(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const ttl = time.Second
+	a, _ := newBus(t, c, "lease-a", ttl)
+	b, recB := newBus(t, c, "lease-b", ttl)
+	cc, recC := newBus(t, c, "lease-c", ttl)
+	waitHealthy(t, ctx, a, b, cc)
+	ref := answer("conv-lease", "msg-lease", a.InstanceID())
+	if _, err := a.Acquire(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	waitJudging(t, ctx, b)
+	waitJudging(t, ctx, cc)
+	// Both judge leases and see the lock (it was taken before they judged):
+	// a live owner's lock is never reported.
+	for _, r := range []*recorder{recB, recC} {
+		r.mu.Lock()
+		n := len(r.orphans)
+		r.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("a live instance's lock was reported orphaned %d times", n)
+		}
+	}
+
+	killed := time.Now()
+	a.Kill()
+	for _, r := range []*recorder{recB, recC} {
+		r.waitFor(t, ctx, "orphan report", func() bool { return len(r.orphans) > 0 })
+		r.mu.Lock()
+		if r.orphans[0] != ref {
+			t.Fatalf("orphan %+v, want %+v", r.orphans[0], ref)
+		}
+		r.mu.Unlock()
+	}
+	if took := time.Since(killed); took > 3*ttl {
+		t.Fatalf("orphan reported %s after the kill, want within about one TTL (%s)", took, ttl)
+	}
+	mine := claimRace(t, ctx, []*Bus{b, cc}, ref)
+	winner := b
+	if mine.Instance == cc.InstanceID() {
+		winner = cc
+	}
+	if err := winner.Release(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := b.Running(ctx, ref.ConversationID); ok {
+		t.Fatal("the claimed lock was not released")
+	}
+}
+
+// TestNodeLossMidAnswer: killing each NATS node in turn while an answer is
+// published and followed changes nothing a follower sees: every frame, in
+// order, once.
+func TestNodeLossMidAnswer(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "loss-owner", 2*time.Second)
+	peer, _ := newBus(t, c, "loss-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+	a := answer("conv-loss", "msg-loss", owner.InstanceID())
+	frames := testFrames(a, 90)
+	res := followAsync(ctx, peer, a)
+	for i := range 3 {
+		publish(t, ctx, owner, a, frames[i*30:(i+1)*30])
+		c.Kill(i)
+		publish(t, ctx, owner, a, frames[i*30+30:i*30+31])
+		c.Restart(i)
+	}
+	publish(t, ctx, owner, a, frames[91:])
+	r := <-res
+	if r.err != nil {
+		t.Fatalf("follow across node losses: %v", r.err)
+	}
+	checkFrames(t, "follower", r.frames, frames)
+}
+
+// TestOutageAndRecovery: with every NATS node down the bus reports itself
+// down, refuses locks (never runs an answer twice), ends follows with
+// ErrBusUnavailable; when NATS is back it recovers without a restart, and
+// instances cut off together do not declare each other dead.
+func TestOutageAndRecovery(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ttl = time.Second
+	a, recA := newBus(t, c, "out-a", ttl)
+	b, recB := newBus(t, c, "out-b", ttl)
+	waitHealthy(t, ctx, a, b)
+	held := answer("conv-out", "msg-out", a.InstanceID())
+	if _, err := a.Acquire(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	waitJudging(t, ctx, b)
+	follow := followAsync(ctx, b, held)
+
+	c.StopAll()
+	for _, bus := range []*Bus{a, b} {
+		waitUnhealthy(t, ctx, bus)
+	}
+	if err := b.Health(ctx); !errors.Is(err, hub.ErrBusUnavailable) {
+		t.Fatalf("health while NATS is down: %v", err)
+	}
+	if r := <-follow; !errors.Is(r.err, hub.ErrBusUnavailable) {
+		t.Fatalf("follow while NATS is down ended with %v, want ErrBusUnavailable", r.err)
+	}
+	if _, err := b.Acquire(ctx, answer("conv-other", "m", b.InstanceID())); !errors.Is(err, hub.ErrBusUnavailable) {
+		t.Fatalf("acquire while NATS is down: %v, want ErrBusUnavailable", err)
+	}
+	if err := a.Publish(ctx, held, testFrames(held, 1)[0]); !errors.Is(err, hub.ErrBusUnavailable) {
+		t.Fatalf("publish while NATS is down: %v", err)
+	}
+
+	c.StartAll()
+	waitHealthy(t, ctx, a, b)
+	waitJudging(t, ctx, b)
+	waitJudging(t, ctx, a)
+	// Both judged a full TTL after the outage: nobody was declared dead.
+	for _, r := range []*recorder{recA, recB} {
+		r.mu.Lock()
+		n := len(r.orphans)
+		r.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("an instance cut off with the others was declared dead (%d reports)", n)
+		}
+	}
+	if _, err := b.Acquire(ctx, answer(held.ConversationID, "m2", b.InstanceID())); !errors.Is(err, hub.ErrLockHeld) {
+		t.Fatalf("the lock held across the outage: %v, want ErrLockHeld", err)
+	}
+	publish(t, ctx, a, held, testFrames(held, 3))
+	r := <-followAsync(ctx, b, held)
+	if r.err != nil || len(r.frames) != 5 {
+		t.Fatalf("follow after recovery: %d frames, %v", len(r.frames), r.err)
+	}
+	if err := b.Control(ctx, held, hub.ControlCancel); err != nil {
+		t.Fatalf("control after recovery: %v", err)
+	}
+}
+
+func waitUnhealthy(t *testing.T, ctx context.Context, b *Bus) {
+	t.Helper()
+	for b.Health(ctx) == nil {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("bus %s stays healthy with NATS down", b.id)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestSharedLimits: connections and sends are limited across instances
+// under parallel requests, and a dead instance's connections stop counting.
+func TestSharedLimits(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const ttl = time.Second
+	var buses []*Bus
+	for i := range 3 {
+		b, _ := newBus(t, c, fmt.Sprintf("lim-%d", i), ttl)
+		buses = append(buses, b)
+	}
+	waitHealthy(t, ctx, buses...)
+
+	const maxConns = 5
+	granted := make([]atomic.Int32, len(buses))
+	parallel(t, buses, 4, func(i int, l *Limits) error {
+		ok, err := l.AcquireConn(ctx, "user-c", maxConns)
+		if ok {
+			granted[i].Add(1)
+		}
+		return err
+	})
+	total := 0
+	for i := range granted {
+		total += int(granted[i].Load())
+	}
+	if total != maxConns {
+		t.Fatalf("%d connections granted across the cluster, want %d", total, maxConns)
+	}
+	var sends atomic.Int32
+	parallel(t, buses, 4, func(_ int, l *Limits) error {
+		ok, err := l.TakeSend(ctx, "user-s", 8) // burst of 2
+		if ok {
+			sends.Add(1)
+		}
+		return err
+	})
+	if sends.Load() != 2 {
+		t.Fatalf("%d sends allowed at once across the cluster, want the burst of 2", sends.Load())
+	}
+
+	// The instance holding connections dies: once its lease expires, its
+	// connections no longer count.
+	victim := 0
+	for i := range granted {
+		if granted[i].Load() > 0 {
+			victim = i
+			break
+		}
+	}
+	survivor := buses[(victim+1)%3]
+	waitJudging(t, ctx, survivor)
+	buses[victim].Kill()
+	for {
+		ok, err := survivor.Limits().AcquireConn(ctx, "user-c", maxConns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("a dead instance's connections stay counted")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// parallel runs fn n times on each bus's Limits at once.
+func parallel(t *testing.T, buses []*Bus, n int, fn func(i int, l *Limits) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, b := range buses {
+		for range n {
+			wg.Go(func() {
+				<-start
+				if err := fn(i, b.Limits()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+}

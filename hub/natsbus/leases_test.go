@@ -1,0 +1,156 @@
+package natsbus
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"chatd/hub"
+)
+
+// entry is a KV entry as a watcher delivers it.
+type entry struct {
+	key     string
+	value   []byte
+	rev     uint64
+	created time.Time
+	op      jetstream.KeyValueOp
+}
+
+func (e entry) Bucket() string                  { return "test" }
+func (e entry) Key() string                     { return e.key }
+func (e entry) Value() []byte                   { return e.value }
+func (e entry) Revision() uint64                { return e.rev }
+func (e entry) Created() time.Time              { return e.created }
+func (e entry) Delta() uint64                   { return 0 }
+func (e entry) Operation() jetstream.KeyValueOp { return e.op }
+
+func leaseEntry(inst string, at time.Time) entry {
+	v, _ := json.Marshal(lease{Instance: inst})
+	return entry{key: token(inst), value: v, created: at, op: jetstream.KeyValuePut}
+}
+
+func lockEntryOf(ref hub.AnswerRef, rev uint64) entry {
+	v, _ := json.Marshal(ref)
+	return entry{key: ref.ConversationID, value: v, rev: rev, op: jetstream.KeyValuePut}
+}
+
+// TestLeaseJudgement covers when an instance counts as dead, by the leases
+// stream's clock only (never this host's).
+func TestLeaseJudgement(t *testing.T) {
+	t.Parallel()
+	const ttl = 10 * time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		peerID    string          // defaults to "peer"
+		self      []time.Duration // own renewals seen (offsets from t0)
+		peer      *time.Duration  // the peer's newest lease, if any
+		deleted   bool            // the peer deleted its lease (clean shutdown)
+		failed    bool            // the last own renewal failed
+		judging   bool
+		peerDead  bool
+		lockSince time.Duration // when the peer's lock was first seen
+	}{
+		{name: "fresh start: not judging yet", self: []time.Duration{0, 3 * time.Second}, peer: ptr(0)},
+		{name: "peer renewing", self: []time.Duration{0, 12 * time.Second}, peer: ptr(9 * time.Second), judging: true},
+		{name: "peer silent for more than a TTL", self: []time.Duration{0, 21 * time.Second}, peer: ptr(10 * time.Second), judging: true, peerDead: true},
+		{name: "own renewals failing: no judgement", self: []time.Duration{0, 30 * time.Second}, peer: ptr(0), failed: true},
+		{name: "peer never seen, lock new", self: []time.Duration{0, 12 * time.Second}, lockSince: 11 * time.Second, judging: true},
+		{name: "peer never seen, lock older than a TTL", self: []time.Duration{0, 25 * time.Second}, lockSince: 12 * time.Second, judging: true, peerDead: true},
+		{name: "peer deleted its lease", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true},
+		{name: "peer with an encoded id deleted its lease", peerID: "host.example-1", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			peer := tt.peerID
+			if peer == "" {
+				peer = "peer"
+			}
+			v := newLeaseView("me", ttl)
+			v.renewed(nil)
+			for _, d := range tt.self {
+				v.apply(leaseEntry("me", t0.Add(d)))
+			}
+			if tt.peer != nil {
+				v.apply(leaseEntry(peer, t0.Add(*tt.peer)))
+			}
+			if tt.deleted {
+				v.apply(entry{key: token(peer), op: jetstream.KeyValueDelete})
+			}
+			if tt.failed {
+				v.renewed(errTest)
+			}
+			now, ok := v.judging()
+			if ok != tt.judging {
+				t.Fatalf("judging = %v, want %v", ok, tt.judging)
+			}
+			if !ok {
+				return
+			}
+			if dead := v.dead(peer, now, t0.Add(tt.lockSince)); dead != tt.peerDead {
+				t.Fatalf("dead = %v, want %v", dead, tt.peerDead)
+			}
+		})
+	}
+}
+
+// TestOrphanReports: a dead instance's lock is reported once per TTL, a
+// live one's and this instance's never, and a released lock no more.
+func TestOrphanReports(t *testing.T) {
+	t.Parallel()
+	const ttl = 10 * time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	leases := newLeaseView("me", ttl)
+	leases.renewed(nil)
+	locks := newLockView(leases)
+	leases.apply(leaseEntry("me", t0))
+	leases.apply(leaseEntry("live", t0))
+	leases.apply(leaseEntry("dead", t0))
+	mine := hub.AnswerRef{ConversationID: "c1", MessageID: "m1", Instance: "me"}
+	alive := hub.AnswerRef{ConversationID: "c2", MessageID: "m2", Instance: "live"}
+	orphan := hub.AnswerRef{ConversationID: "c3", MessageID: "m3", Instance: "dead"}
+	for i, r := range []hub.AnswerRef{mine, alive, orphan} {
+		locks.apply(lockEntryOf(r, uint64(i+1)))
+	}
+	step := func(at time.Duration) []hub.AnswerRef {
+		leases.apply(leaseEntry("me", t0.Add(at)))
+		leases.apply(leaseEntry("live", t0.Add(at)))
+		now, ok := leases.judging()
+		if !ok {
+			t.Fatalf("not judging at %s", at)
+		}
+		return locks.orphans("me", leases, now)
+	}
+	if got := step(11 * time.Second); len(got) != 1 || got[0] != orphan {
+		t.Fatalf("first report %+v, want only %+v", got, orphan)
+	}
+	if got := step(15 * time.Second); len(got) != 0 {
+		t.Fatalf("reported again within a TTL: %+v", got)
+	}
+	if got := step(22 * time.Second); len(got) != 1 {
+		t.Fatalf("not reported again after a TTL: %+v", got)
+	}
+	locks.apply(entry{key: orphan.ConversationID, op: jetstream.KeyValueDelete})
+	if got := step(40 * time.Second); len(got) != 0 {
+		t.Fatalf("a released lock reported: %+v", got)
+	}
+	// The dead instance is forgotten once the bucket no longer keeps it.
+	now, _ := leases.judging()
+	leases.forget(now, 30*time.Second)
+	leases.mu.Lock()
+	_, kept := leases.seen[token("dead")]
+	_, live := leases.seen[token("live")]
+	leases.mu.Unlock()
+	if kept || !live {
+		t.Fatalf("after forget: dead kept %v, live kept %v", kept, live)
+	}
+}
+
+var errTest = errors.New("renewal failed")
+
+func ptr(d time.Duration) *time.Duration { return &d }

@@ -1,0 +1,193 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"chatd/transport/limits"
+)
+
+// Limits holds per-user limits for the whole cluster (limits.Shared) in
+// the buckets chatd_conns and chatd_sends. Every change is a
+// compare-and-swap on the user's key, so parallel requests on several
+// instances never pass a limit together. Connection counts are kept per
+// instance and those of instances whose lease expired are dropped, so a
+// crashed instance's connections do not stay counted.
+type Limits struct{ b *Bus }
+
+var _ limits.Shared = (*Limits)(nil)
+
+// Limits returns the cluster-wide limits over this bus.
+func (b *Bus) Limits() *Limits { return &Limits{b: b} }
+
+// casRetries bounds the compare-and-swap attempts of one limit update
+// (a user's tabs reconnecting together after a restart contend on one key).
+const casRetries = 30
+
+// connCounts is the value of a user's key in chatd_conns: open
+// connections per instance.
+type connCounts map[string]int
+
+// AcquireConn implements limits.Shared.
+func (l *Limits) AcquireConn(ctx context.Context, userID string, max int) (bool, error) {
+	ok := false
+	err := l.updateConns(ctx, userID, func(c connCounts) bool {
+		total := 0
+		for _, n := range c {
+			total += n
+		}
+		if ok = total < max; ok {
+			c[l.b.id]++
+		}
+		return ok
+	})
+	return ok, err
+}
+
+// ReleaseConn implements limits.Shared.
+func (l *Limits) ReleaseConn(ctx context.Context, userID string) error {
+	return l.updateConns(ctx, userID, func(c connCounts) bool {
+		if c[l.b.id] == 0 {
+			return false
+		}
+		if c[l.b.id]--; c[l.b.id] == 0 {
+			delete(c, l.b.id)
+		}
+		return true
+	})
+}
+
+// updateConns applies change to the user's counts (without the counts of
+// dead instances) and writes them back if change returns true.
+func (l *Limits) updateConns(ctx context.Context, userID string, change func(connCounts) bool) error {
+	if err := l.b.usable(); err != nil {
+		return err
+	}
+	kv := l.b.res.Load().conns
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	return casLoop(ctx, kv, token(userID), func(val []byte) ([]byte, bool, error) {
+		c := connCounts{}
+		if val != nil {
+			if err := json.Unmarshal(val, &c); err != nil {
+				return nil, false, fmt.Errorf("decode connection counts: %w", err)
+			}
+		}
+		pruned := l.pruneDead(c)
+		if !change(c) && !pruned {
+			return nil, false, nil
+		}
+		if len(c) == 0 {
+			return nil, true, nil // delete the key
+		}
+		out, err := json.Marshal(c)
+		return out, true, err
+	})
+}
+
+// pruneDead drops the counts of instances whose lease expired; it does
+// nothing until this instance may judge leases (see leaseView.judging).
+func (l *Limits) pruneDead(c connCounts) bool {
+	now, ok := l.b.lease.judging()
+	if !ok {
+		return false
+	}
+	pruned := false
+	for inst := range c {
+		if inst != l.b.id && l.b.lease.dead(inst, now, time.Time{}) {
+			delete(c, inst)
+			pruned = true
+		}
+	}
+	return pruned
+}
+
+// sendBucket is the value of a user's key in chatd_sends: a token bucket.
+type sendBucket struct {
+	Tokens float64   `json:"tokens"`
+	Last   time.Time `json:"last"`
+}
+
+// TakeSend implements limits.Shared: a token bucket refilled at
+// perMinute/60 per second up to perMinute/4 (at least 1).
+func (l *Limits) TakeSend(ctx context.Context, userID string, perMinute int) (bool, error) {
+	if err := l.b.usable(); err != nil {
+		return false, err
+	}
+	kv := l.b.res.Load().sends
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	rate, burst := float64(perMinute)/60, max(1, float64(perMinute)/4)
+	ok := false
+	err := casLoop(ctx, kv, token(userID), func(val []byte) ([]byte, bool, error) {
+		now := time.Now()
+		s := sendBucket{Tokens: burst, Last: now}
+		if val != nil {
+			if err := json.Unmarshal(val, &s); err != nil {
+				return nil, false, fmt.Errorf("decode send bucket: %w", err)
+			}
+			s.Tokens = min(burst, s.Tokens+max(0, now.Sub(s.Last).Seconds())*rate)
+			s.Last = now
+		}
+		if ok = s.Tokens >= 1; !ok {
+			return nil, false, nil
+		}
+		s.Tokens--
+		out, err := json.Marshal(s)
+		return out, true, err
+	})
+	return ok, err
+}
+
+// casLoop reads key, calls change with its value (nil when absent) and
+// writes the result back only if the key did not change meanwhile,
+// retrying on conflicts. change returns write=false to leave the key
+// alone, and a nil value with write=true to delete it.
+func casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
+	change func(val []byte) (out []byte, write bool, err error),
+) error {
+	for range casRetries {
+		var val []byte
+		var rev uint64
+		e, err := kv.Get(ctx, key)
+		switch {
+		case err == nil:
+			val, rev = e.Value(), e.Revision()
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return unavailable("read limit "+key, err)
+		}
+		out, write, err := change(val)
+		if err != nil || !write {
+			return err
+		}
+		switch {
+		case out == nil && rev == 0:
+			return nil
+		case out == nil:
+			err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		case rev == 0:
+			_, err = kv.Create(ctx, key, out)
+		default:
+			_, err = kv.Update(ctx, key, out, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errorsIsKV(err) {
+			return unavailable("write limit "+key, err)
+		}
+		// Lost the race: wait a random moment so the contenders spread out.
+		select {
+		case <-ctx.Done():
+			return unavailable("update limit "+key, ctx.Err())
+		case <-time.After(time.Duration(rand.Int64N(int64(5 * time.Millisecond)))):
+		}
+	}
+	return unavailable("update limit "+key, errors.New("too many concurrent updates"))
+}

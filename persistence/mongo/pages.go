@@ -1,0 +1,214 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"chatd/persistence"
+)
+
+// MessagePage returns the newest q.Limit messages created before q.Before
+// (or the newest ones), oldest first, and whether older ones exist.
+func (s *Store) MessagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
+	page, err := s.messagePage(ctx, ownerID, conversationID, q)
+	if err != nil {
+		return page, fmt.Errorf("page of conversation %s before %q: %w", conversationID, q.Before, err)
+	}
+	return page, nil
+}
+
+func (s *Store) messagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
+	page := persistence.MessagePage{Messages: []persistence.Message{}}
+	owner, ok1 := objectID(ownerID)
+	conv, ok2 := objectID(conversationID)
+	if !ok1 || !ok2 {
+		return page, persistence.ErrNotFound
+	}
+	filter := bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}}
+	if q.Before != "" {
+		before, err := s.pageStart(ctx, filter, q.Before)
+		if err != nil {
+			return page, err
+		}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: before.CreatedAt}}}},
+			bson.D{{Key: "created_at", Value: before.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: before.ID}}}},
+		}})
+	}
+	limit := persistence.ClampPageLimit(q.Limit)
+	ms, err := s.findMessageList(ctx, filter, options.Find().
+		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit+1)))
+	if err != nil {
+		return page, err
+	}
+	if len(ms) == 0 && q.Before == "" {
+		if _, err := s.Conversation(ctx, ownerID, conversationID); err != nil {
+			return page, err
+		}
+	}
+	if len(ms) > limit {
+		page.HasMore, ms = true, ms[:limit]
+	}
+	slices.Reverse(ms)
+	page.Messages = ms
+	return page, nil
+}
+
+// pageStart reads the creation time and id of the message a page starts
+// before; ErrNotFound unless it is in the conversation filter selects.
+func (s *Store) pageStart(ctx context.Context, filter bson.D, id string) (messageDoc, error) {
+	var d messageDoc
+	oid, ok := objectID(id)
+	if !ok {
+		return d, persistence.ErrNotFound
+	}
+	f := append(slices.Clone(filter), bson.E{Key: "_id", Value: oid})
+	err := s.messages.FindOne(ctx, f, options.FindOne().SetProjection(bson.D{{Key: "created_at", Value: 1}})).Decode(&d)
+	return d, mapErr(err)
+}
+
+// MessageOutline returns the conversation's messages without their text.
+func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
+	owner, ok1 := objectID(ownerID)
+	conv, ok2 := objectID(conversationID)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("outline of conversation %s: %w", conversationID, persistence.ErrNotFound)
+	}
+	ms, err := s.findMessageList(ctx,
+		bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}},
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).
+			SetProjection(bson.D{{Key: "content", Value: 0}, {Key: "split_words", Value: 0}}))
+	if err == nil && len(ms) == 0 {
+		_, err = s.Conversation(ctx, ownerID, conversationID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outline of conversation %s: %w", conversationID, err)
+	}
+	return ms, nil
+}
+
+// findMessageList runs a find on messages.
+func (s *Store) findMessageList(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]persistence.Message, error) {
+	cur, err := s.messages.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	out := []persistence.Message{}
+	for cur.Next(ctx) {
+		var d messageDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d.message())
+	}
+	return out, cur.Err()
+}
+
+// contentSlice is how many chunks of a message's text one read fetches.
+// Chunks are checkpoints (a few hundred bytes to a few kilobytes each) or
+// one whole user message.
+const contentSlice = 64
+
+// ReadContent hands fn the message's text, a slice of its chunks at a
+// time ($slice projection), so a large answer is never held whole. Servers
+// without $slice projections (FerretDB v1) read the text whole, once, and
+// hand it over in pieces.
+func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
+	filter, ok := ownedFilter(ownerID, id)
+	if !ok {
+		return fmt.Errorf("read text of message %s: %w", id, persistence.ErrNotFound)
+	}
+	var err error
+	if !s.noSlice.Load() {
+		err = s.readSlices(ctx, filter, fn)
+		if isNotImplemented(err) {
+			s.noSlice.Store(true)
+			s.log.Info("the server has no $slice projection: message texts are read whole")
+		}
+	}
+	if s.noSlice.Load() {
+		err = s.readWhole(ctx, filter, fn)
+	}
+	if err != nil {
+		return fmt.Errorf("read text of message %s: %w", id, err)
+	}
+	return nil
+}
+
+// readSlices reads the chunks contentSlice at a time.
+func (s *Store) readSlices(ctx context.Context, filter bson.D, fn func(string) error) error {
+	for skip := 0; ; skip += contentSlice {
+		var d struct {
+			Content []string `bson:"content"`
+		}
+		proj := bson.D{{Key: "content", Value: bson.D{{Key: "$slice", Value: bson.A{skip, contentSlice}}}}}
+		err := s.messages.FindOne(ctx, filter, options.FindOne().SetProjection(proj)).Decode(&d)
+		if err != nil {
+			if skip > 0 && mapErr(err) == persistence.ErrNotFound {
+				return nil // deleted meanwhile
+			}
+			return mapErr(err)
+		}
+		if len(d.Content) > 0 {
+			if err := fn(strings.Join(d.Content, "")); err != nil {
+				return err
+			}
+		}
+		if len(d.Content) < contentSlice {
+			return nil
+		}
+	}
+}
+
+// readWhole reads every chunk at once and hands them over in pieces.
+func (s *Store) readWhole(ctx context.Context, filter bson.D, fn func(string) error) error {
+	var d struct {
+		Content []string `bson:"content"`
+	}
+	err := s.messages.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "content", Value: 1}})).Decode(&d)
+	if err != nil {
+		return mapErr(err)
+	}
+	var piece strings.Builder
+	for _, c := range d.Content {
+		piece.WriteString(c)
+		if piece.Len() >= persistence.ContentPieceBytes {
+			if err := fn(piece.String()); err != nil {
+				return err
+			}
+			piece.Reset()
+		}
+	}
+	if piece.Len() > 0 {
+		return fn(piece.String())
+	}
+	return nil
+}
+
+// isNotImplemented reports whether the server refused a command it does
+// not implement (FerretDB's answer to some projections).
+func isNotImplemented(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(238)
+}
+
+// probeID is the _id of the meta document ProbeWrite rewrites.
+const probeID = "probe"
+
+// ProbeWrite rewrites one small meta document.
+func (s *Store) ProbeWrite(ctx context.Context) error {
+	_, err := s.meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: probeID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: now()}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("probe write: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"modernc.org/sqlite"
+
+	"chatd/persistence"
+)
+
+var (
+	qMsgCreated = readQ(`SELECT created_at FROM messages WHERE id = ? AND conversation_id = ? AND owner_id = ?`)
+	qMsgsNewest = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
+		ORDER BY created_at DESC, id DESC LIMIT ?3`)
+	qMsgsBefore = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
+		AND (created_at, id) < (?4, ?5) ORDER BY created_at DESC, id DESC LIMIT ?3`)
+	qMsgsOutline = readQ(`SELECT ` + strings.Replace(msgCols, " content,", " '',", 1) + ` FROM messages
+		WHERE conversation_id = ? AND owner_id = ? ORDER BY created_at, id`)
+	qContentLen   = readQ(`SELECT length(CAST(content AS BLOB)) FROM messages WHERE id = ? AND owner_id = ?`)
+	qContentPiece = readQ(`SELECT substr(CAST(content AS BLOB), ?, ?) FROM messages WHERE id = ? AND owner_id = ?`)
+	qProbe        = writeQ(`INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
+)
+
+// MessagePage returns the newest q.Limit messages created before q.Before
+// (or the newest ones), oldest first, and whether older ones exist.
+func (s *Store) MessagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
+	page, err := s.messagePage(ctx, ownerID, conversationID, q)
+	if err != nil {
+		return page, fmt.Errorf("sqlite: page of conversation %s before %q: %w", conversationID, q.Before, err)
+	}
+	return page, nil
+}
+
+func (s *Store) messagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
+	page := persistence.MessagePage{Messages: []persistence.Message{}}
+	limit := persistence.ClampPageLimit(q.Limit)
+	query, args := qMsgsNewest, []any{conversationID, ownerID, limit + 1}
+	if q.Before != "" {
+		row, err := s.queryRow(ctx, qMsgCreated, q.Before, conversationID, ownerID)
+		if err != nil {
+			return page, err
+		}
+		var created int64
+		if err := row.Scan(&created); err != nil {
+			return page, mapErr(err)
+		}
+		query, args = qMsgsBefore, append(args, created, q.Before)
+	}
+	ms, err := s.scanMsgs(ctx, query, args...)
+	if err != nil {
+		return page, err
+	}
+	if len(ms) == 0 && q.Before == "" {
+		if ok, err := s.convExists(ctx, ownerID, conversationID); err != nil || !ok {
+			return page, cmpErr(err, persistence.ErrNotFound)
+		}
+	}
+	if len(ms) > limit {
+		page.HasMore, ms = true, ms[:limit]
+	}
+	slices.Reverse(ms)
+	page.Messages = ms
+	return page, nil
+}
+
+// MessageOutline returns the conversation's messages without their text.
+func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
+	ms, err := s.scanMsgs(ctx, qMsgsOutline, conversationID, ownerID)
+	if err == nil && len(ms) == 0 {
+		var ok bool
+		if ok, err = s.convExists(ctx, ownerID, conversationID); err == nil && !ok {
+			err = persistence.ErrNotFound
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: outline of conversation %s: %w", conversationID, err)
+	}
+	return ms, nil
+}
+
+// scanMsgs runs a read query returning messages.
+func (s *Store) scanMsgs(ctx context.Context, q string, args ...any) ([]persistence.Message, error) {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ms := []persistence.Message{}
+	for rows.Next() {
+		m, err := scanMsg(rows)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, mapErr(rows.Err())
+}
+
+// ReadContent hands fn the message's text in pieces of about
+// persistence.ContentPieceBytes. The length is read first: text appended
+// meanwhile (a streaming answer) is left for the next read.
+func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
+	if err := s.readContent(ctx, ownerID, id, fn); err != nil {
+		return fmt.Errorf("sqlite: read text of message %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) readContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
+	row, err := s.queryRow(ctx, qContentLen, id, ownerID)
+	if err != nil {
+		return err
+	}
+	var size int
+	if err := row.Scan(&size); err != nil {
+		return mapErr(err)
+	}
+	for off := 0; off < size; {
+		row, err := s.queryRow(ctx, qContentPiece, off+1, min(persistence.ContentPieceBytes, size-off), id, ownerID)
+		if err != nil {
+			return err
+		}
+		var b []byte
+		if err := row.Scan(&b); err != nil {
+			return mapErr(err)
+		}
+		if len(b) == 0 {
+			return nil // the message was deleted meanwhile
+		}
+		n := wholeRunes(b, off+len(b) == size)
+		if err := fn(string(b[:n])); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
+// wholeRunes returns how much of b ends on a character boundary: all of it
+// at the end of the text, else up to the start of a last, cut character.
+func wholeRunes(b []byte, last bool) int {
+	if last {
+		return len(b)
+	}
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if utf8.FullRune(b[i:]) || i == 0 {
+				return len(b)
+			}
+			return i
+		}
+	}
+	return len(b)
+}
+
+// ProbeWrite rewrites one row of the probe table.
+func (s *Store) ProbeWrite(ctx context.Context) error {
+	if _, err := s.exec(ctx, qProbe, s.clock.now()); err != nil {
+		return fmt.Errorf("sqlite: probe write: %w", mapErr(err))
+	}
+	return nil
+}
+
+// cmpErr returns err, or fallback when err is nil.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("chatd_lower", 1, lowerFunc)
+}
+
+// lowerFunc is chatd_lower(text): strings.ToLower, the folding search
+// compares with (see message_fts in schema.go).
+func lowerFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	switch v := args[0].(type) {
+	case string:
+		return strings.ToLower(v), nil
+	case []byte:
+		return strings.ToLower(string(v)), nil
+	}
+	return "", nil
+}

@@ -1,0 +1,233 @@
+package storetest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"chatd/persistence"
+)
+
+func pageTests() []storeTest {
+	return []storeTest{
+		{"ErrorCode", testErrorCode},
+		{"MessagePages", testMessagePages},
+		{"MessagePageErrors", testMessagePageErrors},
+		{"Outline", testOutline},
+		{"ReadContent", testReadContent},
+		{"ProbeWrite", testProbeWrite},
+		{"SearchFinishedAnswer", testSearchFinishedAnswer},
+	}
+}
+
+func testErrorCode(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u := mkUser(t, s, "codes")
+	c := mkConv(t, s, u.ID, "codes")
+	q := mkMsg(t, s, c, "", persistence.RoleUser, "hi")
+	a := mkStreaming(t, s, c, q.ID, "")
+	if got := getMsg(t, s, u.ID, a.ID).ErrorCode; got != "" {
+		t.Fatalf("new message ErrorCode = %q, want empty", got)
+	}
+	noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{
+		{ID: a.ID, Append: "half", Status: persistence.StatusError, Error: "took too long", ErrorCode: "timeout"}}))
+	got := getMsg(t, s, u.ID, a.ID)
+	if got.ErrorCode != "timeout" || got.Error != "took too long" || got.Status != persistence.StatusError {
+		t.Fatalf("after the final update: %+v", got)
+	}
+	noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "!"}}))
+	if got := getMsg(t, s, u.ID, a.ID).ErrorCode; got != "timeout" {
+		t.Fatalf("an update without a code changed it to %q", got)
+	}
+	m := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, ParentID: q.ID, Role: persistence.RoleAssistant,
+		Status: persistence.StatusError, Error: "x", ErrorCode: "rate_limited"}
+	noErr(t, "InsertMessage", s.InsertMessage(ctx, &m))
+	if got := getMsg(t, s, u.ID, m.ID).ErrorCode; got != "rate_limited" {
+		t.Fatalf("inserted ErrorCode = %q", got)
+	}
+}
+
+// mkThread inserts n messages, alternating user and assistant, each the
+// reply of the one before, and returns their ids oldest first.
+func mkThread(t *testing.T, s persistence.Store, c persistence.Conversation, n int) []string {
+	t.Helper()
+	var ids []string
+	parent := ""
+	for i := range n {
+		role := persistence.RoleUser
+		if i%2 == 1 {
+			role = persistence.RoleAssistant
+		}
+		parent = mkMsg(t, s, c, parent, role, fmt.Sprintf("message %d", i)).ID
+		ids = append(ids, parent)
+	}
+	return ids
+}
+
+func testMessagePages(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u := mkUser(t, s, "pager")
+	c := mkConv(t, s, u.ID, "long")
+	ids := mkThread(t, s, c, 7)
+	cases := []struct {
+		before   string
+		limit    int
+		want     []string
+		wantMore bool
+	}{
+		{"", 3, ids[4:], true},
+		{ids[4], 3, ids[1:4], true},
+		{ids[1], 3, ids[:1], false},
+		{ids[0], 3, nil, false},
+		{"", 0, ids, false},
+		{"", 7, ids, false},
+		{"", 6, ids[1:], true},
+		{ids[6], 100, ids[:6], false},
+	}
+	for _, tc := range cases {
+		p, err := s.MessagePage(ctx, u.ID, c.ID, persistence.PageQuery{Before: tc.before, Limit: tc.limit})
+		noErr(t, "MessagePage", err)
+		what := fmt.Sprintf("page before %q limit %d", tc.before, tc.limit)
+		sameIDs(t, what, msgIDs(p.Messages), tc.want)
+		if p.HasMore != tc.wantMore {
+			t.Fatalf("%s: HasMore = %v, want %v", what, p.HasMore, tc.wantMore)
+		}
+		if p.Messages == nil {
+			t.Fatalf("%s: nil Messages", what)
+		}
+	}
+	p, err := s.MessagePage(ctx, u.ID, c.ID, persistence.PageQuery{Limit: 2})
+	noErr(t, "MessagePage", err)
+	sameMsg(t, p.Messages[1], getMsg(t, s, u.ID, ids[6]))
+}
+
+func testMessagePageErrors(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, other := mkUser(t, s, "owner"), mkUser(t, s, "other")
+	c := mkConv(t, s, u.ID, "mine")
+	c2 := mkConv(t, s, u.ID, "second")
+	ids := mkThread(t, s, c, 2)
+	elsewhere := mkThread(t, s, c2, 1)
+	empty := mkConv(t, s, u.ID, "empty")
+	p, err := s.MessagePage(ctx, u.ID, empty.ID, persistence.PageQuery{})
+	noErr(t, "MessagePage of an empty conversation", err)
+	if len(p.Messages) != 0 || p.HasMore {
+		t.Fatalf("empty conversation: %+v", p)
+	}
+	for _, id := range badIDs() {
+		if id == "" {
+			continue
+		}
+		_, err := s.MessagePage(ctx, u.ID, id, persistence.PageQuery{})
+		wantErr(t, "page of unknown conversation "+id, err, persistence.ErrNotFound)
+		_, err = s.MessagePage(ctx, u.ID, c.ID, persistence.PageQuery{Before: id})
+		wantErr(t, "page before unknown message "+id, err, persistence.ErrNotFound)
+	}
+	_, err = s.MessagePage(ctx, other.ID, c.ID, persistence.PageQuery{})
+	wantErr(t, "another owner's conversation", err, persistence.ErrNotFound)
+	_, err = s.MessagePage(ctx, other.ID, c.ID, persistence.PageQuery{Before: ids[1]})
+	wantErr(t, "another owner's message", err, persistence.ErrNotFound)
+	_, err = s.MessagePage(ctx, u.ID, c.ID, persistence.PageQuery{Before: elsewhere[0]})
+	wantErr(t, "a message of another conversation", err, persistence.ErrNotFound)
+}
+
+func testOutline(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, other := mkUser(t, s, "outliner"), mkUser(t, s, "stranger")
+	c := mkConv(t, s, u.ID, "outline")
+	mkThread(t, s, c, 5)
+	full, err := s.Messages(ctx, u.ID, c.ID)
+	noErr(t, "Messages", err)
+	out, err := s.MessageOutline(ctx, u.ID, c.ID)
+	noErr(t, "MessageOutline", err)
+	if len(out) != len(full) {
+		t.Fatalf("outline has %d messages, want %d", len(out), len(full))
+	}
+	for i := range full {
+		want := full[i]
+		want.Content = ""
+		sameMsg(t, out[i], want)
+	}
+	empty := mkConv(t, s, u.ID, "empty")
+	out, err = s.MessageOutline(ctx, u.ID, empty.ID)
+	noErr(t, "outline of an empty conversation", err)
+	if len(out) != 0 {
+		t.Fatalf("empty outline: %v", out)
+	}
+	_, err = s.MessageOutline(ctx, other.ID, c.ID)
+	wantErr(t, "another owner's outline", err, persistence.ErrNotFound)
+	_, err = s.MessageOutline(ctx, u.ID, persistence.NewID())
+	wantErr(t, "unknown conversation's outline", err, persistence.ErrNotFound)
+}
+
+func testReadContent(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, other := mkUser(t, s, "reader"), mkUser(t, s, "nosy")
+	c := mkConv(t, s, u.ID, "big")
+	q := mkMsg(t, s, c, "", persistence.RoleUser, "short question é")
+	a := mkStreaming(t, s, c, q.ID, "")
+	// More than two pieces of text whose characters are 1 to 4 bytes long,
+	// appended in uneven chunks as checkpoints would be.
+	word := "ab 中文 é 🙂 "
+	var want strings.Builder
+	for want.Len() < 2*persistence.ContentPieceBytes+1000 {
+		chunk := strings.Repeat(word, 4000+want.Len()%7) // about 64 KB: few writes, for slow servers
+		want.WriteString(chunk)
+		noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: chunk}}))
+	}
+	for _, tc := range []struct {
+		id, want string
+	}{{q.ID, q.Content}, {a.ID, want.String()}} {
+		var got strings.Builder
+		pieces := 0
+		err := s.ReadContent(ctx, u.ID, tc.id, func(p string) error {
+			pieces++
+			if !utf8.ValidString(p) {
+				t.Fatalf("piece %d cuts a character", pieces)
+			}
+			got.WriteString(p)
+			return nil
+		})
+		noErr(t, "ReadContent", err)
+		if got.String() != tc.want {
+			t.Fatalf("ReadContent gave %d bytes, want %d", got.Len(), len(tc.want))
+		}
+		if len(tc.want) > 2*persistence.ContentPieceBytes && pieces < 2 {
+			t.Fatalf("%d bytes came in %d piece(s)", got.Len(), pieces)
+		}
+	}
+	stop := fmt.Errorf("stop")
+	err := s.ReadContent(ctx, u.ID, a.ID, func(string) error { return stop })
+	wantErr(t, "ReadContent with a failing callback", err, stop)
+	err = s.ReadContent(ctx, other.ID, a.ID, func(string) error { return nil })
+	wantErr(t, "another owner's text", err, persistence.ErrNotFound)
+	err = s.ReadContent(ctx, u.ID, persistence.NewID(), func(string) error { return nil })
+	wantErr(t, "unknown message's text", err, persistence.ErrNotFound)
+}
+
+func testProbeWrite(t *testing.T, s persistence.Store) {
+	for range 3 {
+		noErr(t, "ProbeWrite", s.ProbeWrite(testCtx(t)))
+	}
+}
+
+// testSearchFinishedAnswer: an answer's text is found while it streams,
+// after its final update (which may carry the last text), and no longer
+// once its conversation is deleted.
+func testSearchFinishedAnswer(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u := mkUser(t, s, "finisher")
+	c := mkConv(t, s, u.ID, "plain title")
+	q := mkMsg(t, s, c, "", persistence.RoleUser, "tell me")
+	a := mkStreaming(t, s, c, q.ID, "")
+	convs := map[string]persistence.Conversation{"c": c}
+	noErr(t, "append", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "The axolotl "}}))
+	runSearchCases(t, s, u.ID, convs, []searchCase{{"axolotl", []string{"c"}}, {"regrows", nil}})
+	noErr(t, "final", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "regrows limbs.",
+		Status: persistence.StatusComplete, FinishReason: "stop"}}))
+	runSearchCases(t, s, u.ID, convs, []searchCase{
+		{"axolotl", []string{"c"}}, {"REGROWS LIMBS", []string{"c"}}, {"l r", []string{"c"}}, {"limbs!", nil}})
+	noErr(t, "DeleteConversation", s.DeleteConversation(ctx, u.ID, c.ID))
+	runSearchCases(t, s, u.ID, nil, []searchCase{{"axolotl", nil}})
+}

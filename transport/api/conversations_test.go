@@ -1,0 +1,214 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/persistence"
+	"chatd/persistence/sqlite"
+	"chatd/transport/api"
+	"chatd/transport/auth"
+)
+
+// apiEnv serves the conversation routes over a real SQLite store; the
+// X-User header names the signed-in user.
+type apiEnv struct {
+	store *sqlite.Store
+	srv   *httptest.Server
+}
+
+func newAPIEnv(t *testing.T, opts api.ConversationOptions) *apiEnv {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	authed := r.Group("/api", func(c *gin.Context) { auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")}) })
+	opts.Logger = quiet
+	api.NewConversations(s, opts).Routes(authed)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return &apiEnv{store: s, srv: srv}
+}
+
+// get answers GET path as user.
+func (e *apiEnv) get(t *testing.T, user, path string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.srv.URL+path, nil)
+	req.Header.Set("X-User", user)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body
+}
+
+// conversation stores a conversation of owner with n messages, each the
+// reply of the one before, and returns it with the message ids oldest first.
+func (e *apiEnv) conversation(t *testing.T, owner string, contents ...string) (persistence.Conversation, []string) {
+	t.Helper()
+	ctx := t.Context()
+	c := persistence.Conversation{OwnerID: owner, Title: "paged"}
+	if err := e.store.CreateConversation(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	parent := ""
+	for i, text := range contents {
+		role := persistence.RoleUser
+		if i%2 == 1 {
+			role = persistence.RoleAssistant
+		}
+		m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: parent, Role: role,
+			Content: text, Status: persistence.StatusComplete}
+		if err := e.store.InsertMessage(ctx, &m); err != nil {
+			t.Fatal(err)
+		}
+		parent = m.ID
+		ids = append(ids, m.ID)
+	}
+	return c, ids
+}
+
+type pageBody struct {
+	Messages []persistence.Message `json:"messages"`
+	HasMore  *bool                 `json:"hasMore"`
+	Error    struct{ Code string } `json:"error"`
+}
+
+func ids(ms []persistence.Message) []string {
+	out := []string{}
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// TestMessagePaging (issue 10, item 12): GET /api/conversations/:id gives
+// the newest messages and hasMore; /messages?before= pages back, oldest
+// first; bad or foreign ids answer like unknown ones.
+func TestMessagePaging(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := persistence.NewID()
+	contents := make([]string, 7)
+	for i := range contents {
+		contents[i] = fmt.Sprintf("message %d", i)
+	}
+	c, all := e.conversation(t, owner, contents...)
+	base := "/api/conversations/" + c.ID
+	cases := []struct {
+		name, path string
+		status     int
+		want       []string
+		more       bool
+		code       string
+	}{
+		{"small conversation whole", base, 200, all, false, ""},
+		{"newest page", base + "?limit=3", 200, all[4:], true, ""},
+		{"older page", base + "/messages?before=" + all[4] + "&limit=3", 200, all[1:4], true, ""},
+		{"oldest page", base + "/messages?before=" + all[1] + "&limit=3", 200, all[:1], false, ""},
+		{"before the first", base + "/messages?before=" + all[0], 200, []string{}, false, ""},
+		{"messages without before", base + "/messages?limit=2", 200, all[5:], true, ""},
+		{"limit 0", base + "?limit=0", 400, nil, false, "invalid_field"},
+		{"limit too large", base + "/messages?limit=501", 400, nil, false, "invalid_field"},
+		{"malformed before", base + "/messages?before=nope", 400, nil, false, "invalid_field"},
+		{"unknown before", base + "/messages?before=" + persistence.NewID(), 404, nil, false, "not_found"},
+		{"unknown conversation", "/api/conversations/" + persistence.NewID() + "/messages", 404, nil, false, "not_found"},
+	}
+	for _, tc := range cases {
+		res, body := e.get(t, owner, tc.path)
+		if res.StatusCode != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.name, res.StatusCode, body, tc.status)
+		}
+		var p pageBody
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if tc.status != 200 {
+			if p.Error.Code != tc.code {
+				t.Fatalf("%s: code %q, want %q", tc.name, p.Error.Code, tc.code)
+			}
+			continue
+		}
+		if got := ids(p.Messages); strings.Join(got, ",") != strings.Join(tc.want, ",") || p.HasMore == nil || *p.HasMore != tc.more {
+			t.Fatalf("%s: %v hasMore %v, want %v hasMore %v", tc.name, got, p.HasMore, tc.want, tc.more)
+		}
+	}
+	// Another user's conversation and message answer like unknown ones.
+	for _, path := range []string{base, base + "/messages", base + "/messages?before=" + all[3]} {
+		if res, body := e.get(t, persistence.NewID(), path); res.StatusCode != 404 {
+			t.Fatalf("another user's %s: %d %s", path, res.StatusCode, body)
+		}
+	}
+}
+
+// TestSearchRate (issue 10, item 12): searches beyond the per-user rate get
+// 429 with Retry-After; plain listing and other users are not affected.
+func TestSearchRate(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{SearchesPerMinute: 3})
+	a, b := persistence.NewID(), persistence.NewID()
+	for i := range 3 {
+		if res, body := e.get(t, a, "/api/conversations?q=word"); res.StatusCode != 200 {
+			t.Fatalf("search %d: %d %s", i, res.StatusCode, body)
+		}
+	}
+	res, body := e.get(t, a, "/api/conversations?q=word")
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("4th search: %d (Retry-After %q) %s, want 429 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"), body)
+	}
+	if res, _ := e.get(t, a, "/api/conversations"); res.StatusCode != 200 {
+		t.Fatalf("listing without q after the limit: %d", res.StatusCode)
+	}
+	if res, _ := e.get(t, b, "/api/conversations?q=word"); res.StatusCode != 200 {
+		t.Fatalf("another user's search: %d", res.StatusCode)
+	}
+}
+
+// TestMarkdownEscapesControls (issue 10, item 13): NUL, BEL, ESC and other
+// control characters reach a Markdown export as visible control pictures,
+// never raw; tab, newline and CRLF line ends stay text.
+func TestMarkdownEscapesControls(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := persistence.NewID()
+	c, _ := e.conversation(t, owner, "nul\x00 bel\x07 esc\x1b[31m red", "del\x7f c1\u0085 tab\tend\r\nnext line")
+	_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+	md := string(body)
+	for _, want := range []string{"nul␀ bel␇ esc␛[31m red", `del␡ c1\u0085 tab` + "\tend\nnext line"} {
+		if !strings.Contains(md, want) {
+			t.Fatalf("export lacks %q:\n%q", want, md)
+		}
+	}
+	for _, r := range md {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			t.Fatalf("export holds a raw control character %U:\n%q", r, md)
+		}
+	}
+	// The JSON export keeps the text exact.
+	_, body = e.get(t, owner, "/api/conversations/"+c.ID+"/export?format=json")
+	var doc struct{ Messages []persistence.Message }
+	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Messages) != 2 || doc.Messages[0].Content != "nul\x00 bel\x07 esc\x1b[31m red" {
+		t.Fatalf("json export %v: %s", err, body)
+	}
+}

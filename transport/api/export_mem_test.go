@@ -1,0 +1,136 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"chatd/persistence"
+	"chatd/transport/api"
+)
+
+// TestExportMemory (issue 10, item 12): 20 concurrent exports of a
+// conversation holding a 6 MB answer add at most 50 MB to the Go heap, in
+// both formats, on a server that exported it before (SQLite's page caches,
+// bounded by sqlite.Options.CacheSizeKiB, already full). Not parallel: it measures the process. The peaks are
+// logged: go test -run TestExportMemory -v ./transport/api/
+func TestExportMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 6 MB answer")
+	}
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := persistence.NewID()
+	c, _ := e.conversation(t, owner, "write me a very long answer",
+		strings.Repeat("streamed tokens, \"quoted\" <html> & émoji 🙂\n", 6<<20/48))
+	want := 6 << 20
+	// Warm up as a running server is: the read connections' page caches
+	// (bounded by CacheSizeKiB) fill with the answer's pages.
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); download(t, e, owner, "/api/conversations/"+c.ID+"/export?format=json") }()
+	}
+	wg.Wait()
+	t.Logf("4 concurrent exports to warm up: %s", time.Since(start))
+	for _, format := range []string{"json", "markdown"} {
+		t.Run(format, func(t *testing.T) {
+			path := "/api/conversations/" + c.ID + "/export?format=" + format
+			heap, rss := peakDuring(t, func() {
+				var wg sync.WaitGroup
+				for range 20 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if n := download(t, e, owner, path); n < int64(want) {
+							t.Errorf("export of %d bytes, want at least %d", n, want)
+						}
+					}()
+				}
+				wg.Wait()
+			})
+			t.Logf("20 concurrent %s exports of a %d-byte answer: peak heap +%.1f MB, peak RSS +%.1f MB",
+				format, want, float64(heap)/(1<<20), float64(rss)/(1<<20))
+			// The resident set also holds what SQLite's read connections
+			// materialise (at most one whole text per connection, bounded by
+			// the read pool) and freed memory the runtime has not returned
+			// yet, which depends on the machine's load: it is logged, not
+			// asserted.
+			if heap > 50<<20 {
+				t.Fatalf("peak heap grew by %.1f MB, want at most 50 MB", float64(heap)/(1<<20))
+			}
+		})
+	}
+}
+
+// download reads the export to the end, keeping none of it.
+func download(t *testing.T, e *apiEnv, user, path string) int64 {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.srv.URL+path, nil)
+	req.Header.Set("X-User", user)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	defer res.Body.Close()
+	n, err := io.Copy(io.Discard, res.Body)
+	if err != nil || res.StatusCode != 200 {
+		t.Errorf("export: %d, %v", res.StatusCode, err)
+	}
+	return n
+}
+
+// peakDuring runs fn and returns how far the heap in use and the resident
+// set size rose above their level before it, at their peaks (sampled
+// every few milliseconds).
+func peakDuring(t *testing.T, fn func()) (heap, rss int64) {
+	t.Helper()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	baseHeap, baseRSS := int64(ms.HeapInuse), residentBytes(t)
+	var peakHeap, peakRSS atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peakHeap.Store(max(peakHeap.Load(), int64(ms.HeapInuse)))
+			peakRSS.Store(max(peakRSS.Load(), residentBytes(t)))
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	<-sampled
+	return peakHeap.Load() - baseHeap, peakRSS.Load() - baseRSS
+}
+
+// residentBytes is the process's resident set size (Linux), or 0.
+func residentBytes(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}

@@ -1,0 +1,87 @@
+package limits
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Shared holds per-user limits for every instance of a cluster together
+// (hub/natsbus implements it over NATS JetStream KV; the app injects it).
+// Users consults it after its own per-process check, so the in-process
+// path stays as fast as without it. A crashed instance's connections must
+// not stay counted forever (the implementation ties them to the
+// instance's lease). Methods are safe for concurrent use.
+type Shared interface {
+	// AcquireConn counts one more open connection of the user unless the
+	// cluster already holds max of them.
+	AcquireConn(ctx context.Context, userID string, max int) (bool, error)
+	// ReleaseConn forgets one connection counted by AcquireConn on this instance.
+	ReleaseConn(ctx context.Context, userID string) error
+	// TakeSend spends one of the user's sends: perMinute per minute across
+	// the cluster, with a burst of perMinute/4 (as the per-process bucket).
+	TakeSend(ctx context.Context, userID string, perMinute int) (bool, error)
+}
+
+// sharedLimits calls a Shared backend with a timeout. When the backend
+// cannot be reached it lets the request through (the per-process limits
+// still hold) and logs: an outage of the bus must not lock users out.
+type sharedLimits struct {
+	s              Shared
+	timeout        time.Duration
+	sendsPerMinute int
+	log            *slog.Logger
+}
+
+func newSharedLimits(opts Options, sendsPerMinute int) *sharedLimits {
+	if opts.Shared == nil {
+		return nil
+	}
+	sl := &sharedLimits{s: opts.Shared, timeout: opts.SharedTimeout, sendsPerMinute: sendsPerMinute, log: opts.Logger}
+	if sl.timeout <= 0 {
+		sl.timeout = 2 * time.Second
+	}
+	if sl.log == nil {
+		sl.log = slog.Default()
+	}
+	return sl
+}
+
+func (sl *sharedLimits) acquireConn(userID string, max int) bool {
+	if sl == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
+	defer cancel()
+	ok, err := sl.s.AcquireConn(ctx, userID, max)
+	if err != nil {
+		sl.log.Warn("cluster-wide connection limit unavailable; per-process limit only", slog.Any("err", err))
+		return true
+	}
+	return ok
+}
+
+func (sl *sharedLimits) releaseConn(userID string) {
+	if sl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
+	defer cancel()
+	if err := sl.s.ReleaseConn(ctx, userID); err != nil {
+		sl.log.Warn("release a cluster-wide connection count", slog.Any("err", err))
+	}
+}
+
+func (sl *sharedLimits) takeSend(userID string) bool {
+	if sl == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
+	defer cancel()
+	ok, err := sl.s.TakeSend(ctx, userID, sl.sendsPerMinute)
+	if err != nil {
+		sl.log.Warn("cluster-wide send limit unavailable; per-process limit only", slog.Any("err", err))
+		return true
+	}
+	return ok
+}

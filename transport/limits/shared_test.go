@@ -1,0 +1,111 @@
+package limits
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"chatd/hub/protocol"
+)
+
+// cluster is an in-memory Shared: the counts of several instances in one
+// map (hub/natsbus tests the NATS one against a real cluster).
+type cluster struct {
+	mu    sync.Mutex
+	conns map[string]int
+	sends map[string]int // sends left
+	down  bool
+	calls int
+}
+
+func (c *cluster) AcquireConn(_ context.Context, user string, max int) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.down {
+		return false, errors.New("bus down")
+	}
+	if c.conns[user] >= max {
+		return false, nil
+	}
+	c.conns[user]++
+	return true, nil
+}
+
+func (c *cluster) ReleaseConn(_ context.Context, user string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.down {
+		return errors.New("bus down")
+	}
+	c.conns[user]--
+	return nil
+}
+
+func (c *cluster) TakeSend(_ context.Context, user string, _ int) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.down {
+		return false, errors.New("bus down")
+	}
+	if c.sends[user] == 0 {
+		return false, nil
+	}
+	c.sends[user]--
+	return true, nil
+}
+
+// TestSharedLimits: two instances' Users over one Shared hold the limits
+// together; a refusal by the cluster gives the local slot back; an
+// unreachable Shared lets requests through (the per-process limits still
+// hold); frames other than sends never reach it.
+func TestSharedLimits(t *testing.T) {
+	t.Parallel()
+	c := &cluster{conns: map[string]int{}, sends: map[string]int{"u": 1}}
+	a := New(Options{MaxConns: 2, Shared: c})
+	b := New(Options{MaxConns: 2, Shared: c})
+	if !a.AcquireConn("u") || !b.AcquireConn("u") {
+		t.Fatal("the first two connections of the cluster were refused")
+	}
+	if a.AcquireConn("u") {
+		t.Fatal("a third connection in the cluster was accepted")
+	}
+	// The refused one did not keep a's local slot: a's second local slot is free.
+	c.conns["u"] = 0
+	if !a.AcquireConn("u") {
+		t.Fatal("a refusal by the cluster kept the local slot")
+	}
+	b.ReleaseConn("u")
+	if c.conns["u"] != 0 {
+		t.Fatalf("release not passed on: cluster counts %d", c.conns["u"])
+	}
+
+	if err := a.AllowFrame("u", protocol.TypeSend); err != nil {
+		t.Fatalf("first send: %v", err)
+	}
+	if err := b.AllowFrame("u", protocol.TypeSend); err == nil || err.Code != protocol.CodeRateLimited {
+		t.Fatalf("a second send on another instance: %v, want rate_limited", err)
+	}
+	before := c.calls
+	if err := b.AllowFrame("u", protocol.TypePing); err != nil {
+		t.Fatal(err)
+	}
+	if c.calls != before {
+		t.Fatal("a ping consulted the cluster")
+	}
+
+	c.down = true
+	fresh := New(Options{MaxConns: 1, Shared: c})
+	if !fresh.AcquireConn("w") {
+		t.Fatal("an unreachable cluster refused a connection")
+	}
+	if fresh.AcquireConn("w") {
+		t.Fatal("the per-process limit did not hold while the cluster is unreachable")
+	}
+	if err := fresh.AllowFrame("w", protocol.TypeSend); err != nil {
+		t.Fatalf("an unreachable cluster refused a send: %v", err)
+	}
+}
