@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"Updates", updateTests()},
 		{"Concurrency", concurrencyTests()},
 		{"Pages", pageTests()},
+		{"ModelFeatures", modelFeatureTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
