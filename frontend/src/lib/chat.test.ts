@@ -4,7 +4,7 @@
 // conversationThread.test.ts.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CID, message, setup } from './testkit';
+import { CID, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -58,5 +58,116 @@ describe('ChatApp', () => {
     expect(title()).toBe('Renamed');
     socket().receive({ type: 'conversation', action: 'updated', conversation: conv('Renamed again', '2026-01-01T00:00:02.500000001Z') });
     expect(title()).toBe('Renamed again');
+  });
+});
+
+describe('ChatApp with reasoning models (issue 13)', () => {
+  const u1 = message('u1', '', 'user', 'why?', 'complete');
+  const r = (rseq: number, text: string) => ({ type: 'reasoning', conversationId: CID, messageId: 'a1', rseq, text });
+  const d = (seq: number, text: string) => ({ type: 'delta', conversationId: CID, messageId: 'a1', seq, text });
+
+  it('resumes the reasoning after a cut from its own cursor: no gap, no duplicate', async () => {
+    const { socket, answer } = setup({ snapshots: [[u1, message('a1', 'u1', 'assistant', '', 'streaming')]] });
+    await vi.waitFor(() => expect(answer()?.status).toBe('streaming'));
+    const first = socket();
+    first.open();
+    expect(first.sent.at(-1)).toEqual({ type: 'subscribe', id: expect.any(String), conversationId: CID, messageId: 'a1', lastSeq: 0 });
+    first.receive(r(4, 'Let '));
+    first.receive(r(7, 'me '));
+    first.receive(r(13, 'think '));
+    await vi.waitFor(() => expect(answer()?.reasoning).toBe('Let me think '));
+    first.cut();
+
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    expect(socket().sent.at(-1)).toMatchObject({ type: 'subscribe', conversationId: CID, messageId: 'a1', lastSeq: 0, lastReasoningSeq: 13 });
+    // The server sends exactly what follows each cursor; a repeat of the old frame is dropped.
+    socket().receive(r(13, 'think '));
+    socket().receive(r(23, 'ünïcode ')); // 10 bytes
+    socket().receive(d(6, 'Hello '));
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 6, rseq: 23, status: 'complete', omittedMessages: 3 });
+    await vi.waitFor(() => expect(answer()).toMatchObject({ status: 'complete', reasoning: 'Let me think ünïcode ', content: 'Hello ', omittedMessages: 3 }));
+  });
+
+  it('a reasoning frame after a hole reloads over REST and resumes both cursors from the snapshot', async () => {
+    const { socket, answer, snapshotsFetched } = setup({
+      snapshots: [
+        [u1, message('a1', 'u1', 'assistant', '', 'streaming')],
+        [u1, message('a1', 'u1', 'assistant', 'Hi', 'streaming', { reasoning: 'Let me think ' })],
+      ],
+    });
+    await vi.waitFor(() => expect(answer()?.status).toBe('streaming'));
+    socket().open();
+    socket().receive(r(4, 'Let '));
+    socket().receive(r(40, 'much later'));
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(2));
+    await vi.waitFor(() => expect(socket().sent.at(-1)).toMatchObject({ type: 'subscribe', messageId: 'a1', lastSeq: 2, lastReasoningSeq: 13 }));
+    expect(answer()).toMatchObject({ reasoning: 'Let me think ', content: 'Hi' });
+  });
+
+  it('keeps the upstreams of /api/models for the picker', async () => {
+    const models = [
+      { id: 'a', name: 'A', demo: false, default: true, upstream: 'one', upstreamLabel: 'One' },
+      { id: 'b', name: 'B', demo: false, default: false, upstream: 'two', upstreamLabel: 'Two' },
+    ];
+    const upstreams = [
+      { name: 'one', label: 'One' },
+      { name: 'two', label: 'Two' },
+    ];
+    const { app } = setup({ route: (url) => (url.startsWith('/api/models') ? json({ models, upstreams }) : undefined) });
+    await vi.waitFor(() => expect(app.store.state.upstreams).toEqual(upstreams));
+    expect(app.store.state.models).toEqual(models);
+  });
+});
+
+describe('ChatApp.saveSettings', () => {
+  const saved = (params: object | undefined, systemPrompt = '') => ({ id: CID, title: 't', model: 'm', systemPrompt, ...(params ? { params } : {}), createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:05Z' });
+
+  it('PATCHes only what changed and shows the saved parameters', async () => {
+    const patches: unknown[] = [];
+    const { app, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        if (url === `/api/conversations/${CID}` && init?.method === 'PATCH') {
+          const body = JSON.parse(String(init.body)) as { params?: object; systemPrompt?: string };
+          patches.push(body);
+          return json({ conversation: saved(body.params, body.systemPrompt ?? '') });
+        }
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    expect(await app.saveSettings('', {})).toBeNull();
+    expect(patches).toEqual([]); // nothing changed: no request
+    expect(await app.saveSettings('', { temperature: 0.2, stop: ['\n\nUser:'] })).toBeNull();
+    expect(patches).toEqual([{ params: { temperature: 0.2, stop: ['\n\nUser:'] } }]);
+    expect(thread()?.conversation?.params).toEqual({ temperature: 0.2, stop: ['\n\nUser:'] });
+  });
+
+  it('returns the server\'s refusal on the field it names, and changes nothing', async () => {
+    const { app, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) =>
+        url === `/api/conversations/${CID}` && init?.method === 'PATCH'
+          ? json({ error: { code: 'invalid_field', message: 'params.maxTokens: must be at most 4096 for this model (got 999999)' } }, 400)
+          : undefined,
+    });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    expect(await app.saveSettings('', { maxTokens: 999999 })).toEqual({ field: 'maxTokens', text: 'Max answer tokens must be at most 4096 for this model (got 999999).' });
+    expect(thread()?.conversation?.params).toBeUndefined();
+    expect(app.store.state.toasts).toEqual([]);
+  });
+
+  it('keeps a new chat\'s settings and creates the conversation with them', async () => {
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => (url === '/api/conversations' && init?.method === 'POST' ? json({ conversation: saved({ topP: 0.9 }, 'Be brief.') }, 201) : undefined),
+    });
+    socket().open();
+    expect(await app.saveSettings('Be brief.', { topP: 0.9 })).toBeNull();
+    expect(app.store.state.newChat).toMatchObject({ systemPrompt: 'Be brief.', params: { topP: 0.9 } });
+    void app.send('hello');
+    await vi.waitFor(() => expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ systemPrompt: 'Be brief.', params: { topP: 0.9 } }));
+    await vi.waitFor(() => expect(app.store.state.newChat.params).toBeUndefined());
   });
 });

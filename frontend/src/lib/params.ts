@@ -150,11 +150,17 @@ export function serverRefusal(err: unknown): ServerRefusal {
     if (m) {
       const field = m[1] as ParamField;
       const problem = m[2]!.trim().replace(/\.$/, '');
-      return { field, text: `${PARAM_LABELS[field]} ${problem}.` };
+      return { field, text: `${refusalSubject(field, problem)} ${problem}.` };
     }
   }
   if (err instanceof ApiError) return { text: err.status === 0 ? err.message : `The server refused the settings: ${err.message}` };
   return { text: err instanceof Error ? err.message : String(err) };
+}
+
+/** refusalSubject is what a refusal's problem is about: "Stop" for "sequence 2 must be …", else the field's label. */
+function refusalSubject(field: ParamField, problem: string): string {
+  if (field !== 'stop') return PARAM_LABELS[field];
+  return problem.startsWith('sequence ') ? 'Stop' : `${PARAM_LABELS.stop}:`;
 }
 
 /** defaultHint describes what an empty field means for model: its default, else the upstream's own. */
