@@ -21,7 +21,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -278,6 +278,40 @@ async function watchContext(context, seen, consoleLog) {
   context.on('page', watchPage);
 }
 
+/**
+ * upstreamsFile writes the CHATD_UPSTREAMS_FILE of the main chatd: two
+ * upstreams (both served by the one fake OpenAI server) so the picker groups
+ * models under two labels; fake-large bounds maxTokens, fake-reasoner is
+ * the model the reasoning tests pick (the fake emits reasoning on request),
+ * and fake-tiny has a context window small enough that a few long
+ * messages no longer fit.
+ */
+function upstreamsFile(dir, fakePort) {
+  const baseURL = `http://127.0.0.1:${fakePort}/v1`;
+  const file = join(dir, 'upstreams.json');
+  const config = {
+    default: 'fake-mini',
+    upstreams: [
+      {
+        name: 'fake',
+        label: 'Fake AI',
+        baseURL,
+        apiKey: 'test',
+        models: [{ id: 'fake-mini' }, { id: 'fake-large', maxOutputTokens: 4096 }],
+      },
+      {
+        name: 'local',
+        label: 'Local (fake reasoner)',
+        baseURL,
+        apiKey: 'test',
+        models: [{ id: 'fake-reasoner', name: 'Fake reasoner' }, { id: 'fake-tiny', name: 'Fake tiny', contextTokens: 400 }],
+      },
+    ],
+  };
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
 /** startStack builds and starts everything; call stop() when done. */
 export async function startStack() {
   mkdirSync(artifactsDir, { recursive: true });
@@ -305,9 +339,7 @@ export async function startStack() {
     {
       CHATD_ADDR: `127.0.0.1:${chatPort}`,
       CHATD_DATA_DIR: join(work, 'data'),
-      OPENAI_BASE_URL: `http://127.0.0.1:${fakePort}/v1`,
-      OPENAI_API_KEY: 'test',
-      OPENAI_MODELS: 'fake-mini,fake-large',
+      CHATD_UPSTREAMS_FILE: upstreamsFile(work, fakePort),
       CHATD_BCRYPT_COST: '4',
       // The suite signs up dozens of accounts from one address, and one
       // test creates 35 conversations at once: the per-IP sign-up and the
@@ -380,6 +412,12 @@ export async function startStack() {
     const args = ['-tokens', String(cfg.tokens ?? 0), '-mode', cfg.mode ?? 'text'];
     if (cfg.tag) args.push('-tag', cfg.tag);
     const { stdout } = await run(join(bin, 'fakeexpect'), args);
+    return JSON.parse(stdout);
+  }
+
+  /** expectedReasoning is the exact reasoning the fake streams for `reasoning=N`. */
+  async function expectedReasoning(n) {
+    const { stdout } = await run(join(bin, 'fakeexpect'), ['-reasoning', String(n), '-what', 'reasoning']);
     return JSON.parse(stdout);
   }
 
@@ -494,5 +532,5 @@ export async function startStack() {
     }
   }
 
-  return { base, proxyBase, viaNginx, browser, expectedText, startDemoServer, startClusterPair, takeViolations, stop };
+  return { base, proxyBase, viaNginx, browser, expectedText, expectedReasoning, startDemoServer, startClusterPair, takeViolations, stop };
 }
