@@ -191,6 +191,40 @@ describe('a reasoning model', () => {
   });
 });
 
+describe('a reasoning model over the SSE fallback', () => {
+  test('with WebSocket upgrades refused, the thinking streams and resumes after a cut from lastReasoningSeq', async () => {
+    const { context, page, seen } = await newPage(stack.proxyBase);
+    const streams = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/api/events?')) streams.push(new URL(r.url()).searchParams);
+    });
+    await register(page, stack.proxyBase, uniqueEmail('think-sse'));
+    await waitFor(async () => {
+      const s = await statusLine(page);
+      return s?.transport === 'sse' && s.state === 'connected';
+    }, { what: 'the SSE fallback to connect' });
+    await page.getByLabel('Model').selectOption('fake-reasoner');
+    await send(page, 'over http [[fake reasoning=60 tokens=20 delay=50ms]]');
+    const before = await waitFor(async () => {
+      const a = await lastAnswer(page);
+      return a?.status === 'streaming' && a.reasoning.length > 40 && a.content === '' ? a : null;
+    }, { what: 'the page to be mid-thinking over SSE' });
+    assert.equal((await thinking(page)).state, 'thinking');
+    const opened = streams.length;
+    await page.evaluate(() => window.__chatd.dropConnection());
+    const resumed = await waitFor(() => streams.slice(opened).find((q) => q.get('messageId') === before.id), { what: 'the event stream to reopen' });
+    assert.ok(Number(resumed.get('lastReasoningSeq')) >= Buffer.byteLength(before.reasoning, 'utf8'), `resumed from ${resumed}`);
+
+    const a = await waitDone(page);
+    assert.equal(a.status, 'complete');
+    assert.equal(a.reasoning, await stack.expectedReasoning(60));
+    assert.equal(a.content, await stack.expectedText({ tokens: 20 }));
+    assert.equal(await page.evaluate(() => window.__chatd.transport()), 'sse');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});
+
 describe('the model picker', () => {
   test('groups models under their upstream\'s label', async () => {
     const { context, page, seen } = await newPage();
@@ -240,6 +274,9 @@ describe('conversation parameters', () => {
     await dialog.getByRole('textbox', { name: 'Stop sequence 1' }).fill('\\n\\nUser:');
     await dialog.getByLabel('System prompt', { exact: true }).fill('Answer briefly.');
     await shot(page, '36-params-valid');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, '36b-params-phone');
+    await page.setViewportSize({ width: 1280, height: 800 });
     await dialog.getByRole('button', { name: 'Save' }).click();
     await dialog.waitFor({ state: 'detached' });
     const conv = await conversationOf(page, id);

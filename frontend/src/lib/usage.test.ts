@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { usageLabel } from './usage';
+import { omittedLabel, usageLabel } from './usage';
 
 describe('usageLabel', () => {
   it("shows the answer's tokens and the prompt's on hover", () => {
@@ -9,5 +9,20 @@ describe('usageLabel', () => {
   });
   it('says "token" for one', () => {
     expect(usageLabel({ promptTokens: 3, completionTokens: 1, totalTokens: 4 }).text).toBe('1 token');
+  });
+});
+
+describe('omittedLabel', () => {
+  it('says nothing when no message was left out', () => {
+    expect(omittedLabel(undefined)).toBeNull();
+    expect(omittedLabel(0)).toBeNull();
+  });
+
+  it('is a quiet note with the count on hover', () => {
+    expect(omittedLabel(1)).toEqual({
+      text: 'Earlier messages were not sent to the model',
+      title: "1 earlier message was left out of this answer's prompt to fit the model's context window. The system prompt and the newest messages were sent.",
+    });
+    expect(omittedLabel(1204)?.title).toMatch(/^1,204 earlier messages were left out/);
   });
 });
