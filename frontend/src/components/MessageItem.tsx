@@ -78,7 +78,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
           <div className="msg-body">
             {message.content ? <Markdown text={message.content} /> : streaming && !message.reasoning ? <Typing /> : null}
           </div>
-          {!isUser && <OmittedNote omitted={message.omittedMessages} />}
+          <OmittedNote omitted={message.omittedMessages} />
         </>
       )}
       {queued && <QueuedNote conversationId={message.conversationId} clientMessageId={message.clientMessageId ?? ''} />}
