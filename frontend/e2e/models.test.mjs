@@ -191,6 +191,36 @@ describe('a reasoning model', () => {
   });
 });
 
+describe('a reasoning model, stopped', () => {
+  test('Stop while the model thinks keeps the thinking so far, collapsed, and says it was stopped', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('think-stop'));
+    await page.getByLabel('Model').selectOption('fake-reasoner');
+    await send(page, 'stop me [[fake reasoning=200 tokens=20 delay=50ms]]');
+    await waitFor(async () => {
+      const a = await lastAnswer(page);
+      return a?.status === 'streaming' && a.reasoning.length > 30 ? a : null;
+    }, { what: 'the model to be thinking' });
+    await page.getByRole('button', { name: 'Stop generating' }).click();
+    const a = await waitDone(page);
+    assert.equal(a.status, 'cancelled');
+    assert.equal(a.content, '');
+    const full = await stack.expectedReasoning(200);
+    assert.ok(a.reasoning.length > 30 && a.reasoning.length < full.length && full.startsWith(a.reasoning), 'the thinking so far is kept');
+    const t = await thinking(page);
+    assert.equal(t.state, 'done');
+    assert.equal(t.expanded, false);
+    assert.match(t.label, /^Thought for \d+ s$/);
+    await page.locator('.msg-status').filter({ hasText: 'Stopped' }).waitFor();
+    await page.reload();
+    await page.locator('.msg-assistant .thinking').waitFor();
+    assert.equal((await shown(page)).at(-1).reasoning, a.reasoning, 'stored as it was shown');
+    await shot(page, '33b-thinking-stopped');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});
+
 describe('a reasoning model over the SSE fallback', () => {
   test('with WebSocket upgrades refused, the thinking streams and resumes after a cut from lastReasoningSeq', async () => {
     const { context, page, seen } = await newPage(stack.proxyBase);
