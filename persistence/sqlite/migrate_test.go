@@ -76,7 +76,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 		`PRAGMA user_version = 2`,
 		`INSERT INTO conversations VALUES ('` + convID + `', '` + owner + `', 'old', 'm', '', 1, 2)`,
 		`INSERT INTO messages VALUES ('` + msgID + `', '` + convID + `', '` + owner + `', '',
-			'assistant', 'a quokka smiles', 'm', 'error', '', NULL, NULL, NULL, 'it failed', 'timeout', 'x1', 1, 1)`,
+			'assistant', 'a quokka smiles', 'm', 'error', '', NULL, NULL, NULL, 'it failed', 'x1', 1, 1, 'timeout')`,
 	}
 	for _, q := range stmts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
