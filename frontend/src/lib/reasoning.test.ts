@@ -163,8 +163,11 @@ describe('thinking times as a tab sees them', () => {
   });
 
   it('a snapshot of an answer still thinking starts the clock; a clock ahead of the tab is not trusted', () => {
-    const t = mergeSnapshot(newThread('c1'), conv, [msg('u1', '', 'user', 'why?'), msg('a1', 'u1', 'assistant', '', 'streaming', { reasoning: 'Let ' })]);
-    expect(t.thinking.a1!.start).toBe(T0 + 1000);
+    const snap = [msg('u1', '', 'user', 'why?'), msg('a1', 'u1', 'assistant', '', 'streaming', { reasoning: 'Let ' })];
+    const t = mergeSnapshot(newThread('c1'), conv, snap, {}, T0 + 3000);
+    expect(t.thinking.a1).toEqual({ start: T0 + 1000, seen: T0 + 3000 });
+    // Its first text, seen a while later, ends it.
+    expect(applyDelta(t, delta(6, 'Hello '), T0 + 7000).thread.thinking.a1).toEqual({ start: T0 + 1000, seen: T0 + 3000, end: T0 + 7000 });
     expect(startThinking(undefined, new Date(T0 + 9000).toISOString(), T0 + 5000)).toEqual({ start: T0 + 5000, seen: T0 + 5000 });
     expect(startThinking(undefined, 'not a time', T0 + 5000)).toEqual({ start: T0 + 5000, seen: T0 + 5000 });
   });

@@ -270,7 +270,7 @@ export function leafOf(t: Thread): Message | undefined {
  * tab follows answers and edits made anywhere. A pending local copy with the
  * same clientMessageId is replaced.
  */
-export function upsertMessage(t: Thread, incoming: Message): Thread {
+export function upsertMessage(t: Thread, incoming: Message, now = Date.now()): Thread {
   let next = t;
   const pendingId = incoming.clientMessageId ? PENDING_PREFIX + incoming.clientMessageId : '';
   let wasSelected = false;
@@ -287,7 +287,7 @@ export function upsertMessage(t: Thread, incoming: Message): Thread {
   const seq = { ...next.seq };
   const rseq = { ...next.rseq };
   setCursors(seq, rseq, merged, true);
-  const thinking = thinkingSeen(next.thinking, merged, Date.now());
+  const thinking = thinkingSeen(next.thinking, merged, now);
   const selected = onPath ? { ...next.selected, [merged.parentId]: merged.id } : next.selected;
   const unconfirmed = next.unconfirmed[merged.id] ? withoutKey(next.unconfirmed, merged.id) : next.unconfirmed;
   next = incoming.clientMessageId ? unqueue(next, incoming.clientMessageId) : next;
@@ -446,25 +446,24 @@ export interface SnapshotPage {
  * holds the newest messages: once everything older was loaded (or never was
  * missing) a reload keeps the thread complete.
  */
-export function mergeSnapshot(t: Thread, conversation: Conversation, messages: readonly Message[], page: SnapshotPage = {}): Thread {
+export function mergeSnapshot(t: Thread, conversation: Conversation, messages: readonly Message[], page: SnapshotPage = {}, now = Date.now()): Thread {
   const hasMore = t.loaded ? t.hasMore && !!page.hasMore : !!page.hasMore;
   const unconfirmed = { ...t.unconfirmed };
   for (const m of messages) delete unconfirmed[m.id];
-  const merged = mergeMessages(t, messages);
+  const merged = mergeMessages(t, messages, now);
   return { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? t.anchor, unconfirmed };
 }
 
 /** mergeOlder folds a page of older messages (GET .../messages?before=) into the thread. */
-export function mergeOlder(t: Thread, messages: readonly Message[], hasMore: boolean): Thread {
-  return { ...mergeMessages(t, messages), hasMore, loadingOlder: false };
+export function mergeOlder(t: Thread, messages: readonly Message[], hasMore: boolean, now = Date.now()): Thread {
+  return { ...mergeMessages(t, messages, now), hasMore, loadingOlder: false };
 }
 
-function mergeMessages(t: Thread, messages: readonly Message[]): Thread {
+function mergeMessages(t: Thread, messages: readonly Message[], now: number): Thread {
   const all: Record<string, Message> = { ...t.messages };
   const seq: Record<string, number> = { ...t.seq };
   const rseq: Record<string, number> = { ...t.rseq };
   let thinking = t.thinking;
-  const now = Date.now();
   for (const incoming of messages) {
     const pendingId = incoming.clientMessageId ? PENDING_PREFIX + incoming.clientMessageId : '';
     if (pendingId && all[pendingId]) delete all[pendingId];
