@@ -543,3 +543,25 @@ func TestClusterCancelWhilePreparing(t *testing.T) {
 	}
 	tc.waitUnlocked(t, conv.ID)
 }
+
+// TestClusterSubscribeDuringOutage: a subscribe while the bus is down
+// cannot learn whether an answer runs elsewhere; the tab gets an
+// unavailable error and is closed (1001) so that it reconnects and
+// subscribes again, instead of staying open and blind.
+func TestClusterSubscribeDuringOutage(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	b := tc.hubs[1]
+	conv := tc.conversation(t)
+	tc.mem.SetDown(true)
+	s := newTab(tc.user.ID, "b1")
+	b.Register(s)
+	t.Cleanup(func() { b.Detach(s) })
+	if err := b.Subscribe(context.Background(), s, tc.user.ID, SubscribeRequest{ConversationID: conv.ID}); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	s.waitUntil(t, "error unavailable and close", func(fs []*protocol.Frame, closed protocol.CloseCode) bool {
+		return closed == protocol.CloseGoingAway && countType(fs, "", protocol.TypeError) == 1
+	})
+	tc.mem.SetDown(false)
+}

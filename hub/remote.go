@@ -66,8 +66,12 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 	defer cancel()
 	a, ok, err := h.bus.Running(ctx, convID)
 	if err != nil {
+		// Like a mirror that fails: error, then close, so the tab
+		// reconnects and subscribes again once the bus is back (an open
+		// tab would never learn of the answer running elsewhere).
 		sub.Deliver(protocol.ErrorFrame(nil, protocol.Errorf(protocol.CodeUnavailable,
-			"answers running on other servers cannot be shown now; reload in a moment")))
+			"answers running on other servers cannot be shown now; reconnecting")))
+		sub.Close(protocol.CloseGoingAway, "cluster bus unavailable; reconnect and subscribe again")
 		h.log.Warn("look up the running answer", "conversation", convID, "err", err)
 		return
 	}
