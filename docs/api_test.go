@@ -73,6 +73,7 @@ var requestBodies = map[string]string{
 	"GET /api/events":                        ``,
 	"GET /api/conversations":                 ``,
 	"GET /api/conversations/:id":             ``,
+	"GET /api/conversations/:id/messages":    ``,
 	"GET /api/auth/me":                       ``,
 	"GET /api/models":                        ``,
 	"GET /healthz":                           ``,

@@ -56,6 +56,10 @@ func (m *scriptModel) Stream(ctx context.Context, req llm.Request, onDelta func(
 			if !ok {
 				return llm.Result{FinishReason: "stop"}, nil
 			}
+			if thought, ok := strings.CutPrefix(tok, "think:"); ok && req.OnReasoning != nil {
+				req.OnReasoning(thought) // a token "think:x" is reasoning "x"
+				continue
+			}
 			onDelta(tok)
 		}
 	}

@@ -21,6 +21,7 @@ func (r *busyRecorder) Busy() bool { return r.busy }
 type nopWriter struct{}
 
 func (nopWriter) Append(string, string)                                   {}
+func (nopWriter) AppendReasoning(string, string)                          {}
 func (nopWriter) Finish(context.Context, persistence.MessageUpdate) error { return nil }
 
 // TestAdaptiveCoalescing: text goes out at once when merging would not pay

@@ -7,7 +7,13 @@
 // knows no sockets or HTTP. Each conversation has one state (its
 // subscribers and at most one running generation) guarded by one mutex, so
 // a subscriber that joins mid-answer gets exactly the text so far and then
-// every later delta, with no gap and no duplicate.
+// every later delta, with no gap and no duplicate. A reasoning model's
+// "thinking" is a second stream of the same answer (reasoning.go), with its
+// own cursor and the same guarantees.
+//
+// Before an answer starts, its request is built from the conversation's
+// sampling parameters over the model's defaults (params.go), and its
+// history is fitted into the model's context window (prompt.go, prune.go).
 //
 // Frames are encoded once (package protocol) and the same bytes are handed
 // to every subscriber; Deliver never blocks, so a slow subscriber slows

@@ -125,6 +125,7 @@ func (s *memStore) apply(u persistence.MessageUpdate) {
 			continue
 		}
 		m.Content += u.Append
+		m.Reasoning += u.AppendReasoning
 		if u.Status != "" {
 			m.Status, m.FinishReason, m.Usage, m.Error, m.ErrorCode = u.Status, u.FinishReason, u.Usage, u.Error, u.ErrorCode
 		}
@@ -145,6 +146,10 @@ type memWriter struct {
 
 func (w *memWriter) Append(id, text string) {
 	w.store.apply(persistence.MessageUpdate{ID: id, Append: text})
+}
+
+func (w *memWriter) AppendReasoning(id, text string) {
+	w.store.apply(persistence.MessageUpdate{ID: id, AppendReasoning: text})
 }
 
 func (w *memWriter) Finish(_ context.Context, u persistence.MessageUpdate) error {

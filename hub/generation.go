@@ -29,13 +29,15 @@ type generation struct {
 	// Guarded by conv.mu.
 	text      []byte
 	sent      int // bytes of text already delivered in deltas
+	reasoning []byte
+	rsent     int // bytes of reasoning already delivered in reasoning frames
 	lastFlush time.Time
 	queued    bool  // waiting in the flusher
 	flushAt   int64 // the flusher's bucket, while queued
 	tokens    int
 	firstAt   time.Time
 	lastAt    time.Time
-	capped    bool // the text reached MaxAnswerBytes: the rest is dropped
+	capped    bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
@@ -46,17 +48,28 @@ func (g *generation) onDeltaAt(text string, now time.Time) {
 	c := g.conv
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if text = g.capLocked(text); text == "" {
+	if text = g.capLocked(len(g.text), text); text == "" {
 		return
 	}
+	g.tokenLocked(now)
+	g.text = append(g.text, text...)
+	g.hub.opts.Writer.Append(g.msg.ID, text)
+	g.scheduleLocked(now, g.sent == 0)
+}
+
+// tokenLocked counts one piece of text or reasoning; conv.mu is held.
+func (g *generation) tokenLocked(now time.Time) {
 	if g.tokens == 0 {
 		g.firstAt = now
 	}
 	g.tokens++
 	g.lastAt = now
-	g.text = append(g.text, text...)
-	g.hub.opts.Writer.Append(g.msg.ID, text)
-	if g.flushNowLocked(now) {
+}
+
+// scheduleLocked sends the pending text and reasoning now (first: the first
+// piece of either is never held) or queues them in the flusher; conv.mu is held.
+func (g *generation) scheduleLocked(now time.Time, first bool) {
+	if first || g.flushNowLocked(now) {
 		g.flushLocked(now)
 		return
 	}
@@ -68,8 +81,8 @@ func (g *generation) onDeltaAt(text string, now time.Time) {
 
 // flushNowLocked decides whether text that arrived at now goes out at
 // once (adaptive coalescing). It does when nothing was sent yet, when the
-// last delta is CoalesceInterval old, or when CoalesceBytes wait; and
-// otherwise when merging would not pay: the last delta is at least
+// last delta is CoalesceInterval old, or when CoalesceBytes of text and
+// reasoning wait; and otherwise when merging would not pay: the last delta is at least
 // CoalesceMinGap old (not a fast model) and no subscriber is still writing
 // or holding queued frames (not many streams, no write in flight). Else
 // the text waits, at most until CoalesceInterval after the last delta, and
@@ -79,7 +92,8 @@ func (g *generation) flushNowLocked(now time.Time) bool {
 	o := &g.hub.opts
 	since := now.Sub(g.lastFlush)
 	switch {
-	case g.sent == 0, since >= o.CoalesceInterval, len(g.text)-g.sent >= o.CoalesceBytes:
+	case g.sent == 0 && g.rsent == 0, since >= o.CoalesceInterval,
+		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= o.CoalesceBytes:
 		return true
 	case since < o.CoalesceMinGap:
 		return false
@@ -87,13 +101,15 @@ func (g *generation) flushNowLocked(now time.Time) bool {
 	return !g.conv.busyLocked()
 }
 
-// flushLocked delivers the text not yet sent as one delta; conv.mu is held.
+// flushLocked delivers the reasoning and the text not yet sent, as one
+// reasoning frame and one delta; conv.mu is held.
 func (g *generation) flushLocked(now time.Time) {
 	g.queued = false
+	g.flushReasoningLocked(now)
 	if len(g.text) == g.sent {
 		return
 	}
-	f := protocol.Delta(g.msg.ConversationID, g.msg.ID, int64(len(g.text)), string(g.text[g.sent:]))
+	f := protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(len(g.text)), int64(g.rsent), string(g.text[g.sent:]))
 	g.sent = len(g.text)
 	g.lastFlush = now
 	g.conv.deliverLocked(f)
@@ -110,6 +126,7 @@ func (g *generation) run(req llm.Request) {
 	h.log.Info("generation started", "generation", g.id, "connection", g.connID,
 		"conversation", g.msg.ConversationID, "message", g.msg.ID, "model", req.Model)
 	h.opts.Metrics.GenerationStarted(req.Model)
+	req.OnReasoning = g.onReasoning
 	res, err := h.opts.Model.Stream(g.ctx, req, g.onDelta)
 	final, errBody := g.outcome(res, err)
 	final, errBody = g.finish(final, errBody)
@@ -171,7 +188,7 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	c.mu.Lock()
 	g.flushLocked(time.Now())
 	final := g.msg
-	final.Content = string(g.text)
+	final.Content, final.Reasoning = string(g.text), string(g.reasoning)
 	c.mu.Unlock()
 
 	u.At = time.Now()

@@ -28,6 +28,8 @@ type Store interface {
 type Writer interface {
 	// Append queues more text of a message; it never blocks on the database.
 	Append(id, text string)
+	// AppendReasoning queues more reasoning of a message, like Append.
+	AppendReasoning(id, text string)
 	// Finish writes the final state of a message and returns once it is durable.
 	Finish(ctx context.Context, u persistence.MessageUpdate) error
 }
@@ -68,9 +70,9 @@ type Options struct {
 	FinishTimeout time.Duration
 	// HistoryChars bounds the prompt history sent upstream; it defaults to 100,000 characters.
 	HistoryChars int
-	// MaxAnswerBytes bounds the text of one answer: at that size the
-	// stream is stopped and the answer stored complete with finish reason
-	// "length". It defaults to DefaultMaxAnswerBytes.
+	// MaxAnswerBytes bounds the text of one answer, and apart from it
+	// its reasoning: at that size the stream is stopped and the answer
+	// stored complete with finish reason "length". It defaults to DefaultMaxAnswerBytes.
 	MaxAnswerBytes int
 	// Bus connects this hub to the other instances of a cluster; it
 	// defaults to NewLocalBus() (one process: nothing is published). With

@@ -5,19 +5,28 @@ import (
 	"chatd/persistence"
 )
 
+// promptLimits bound the history of a prompt.
+type promptLimits struct {
+	chars  int // the path's characters (bytes); 0: no bound
+	tokens int // estimated tokens of everything sent, system prompt included; 0: no bound
+}
+
 // buildPrompt returns the messages sent upstream to answer leafID: the
 // system prompt, then the path from the conversation's root to leafID
-// (other branches are not part of this answer's history). When the path is
-// longer than maxChars, the oldest messages are left out; the leaf is
-// always kept. Answers that produced no text are skipped.
-func buildPrompt(system string, msgs []persistence.Message, leafID string, maxChars int) []llm.Message {
+// (other branches are not part of this answer's history), and how many
+// messages of that path were left out. When the path exceeds a limit, the
+// oldest messages are left out; the system prompt and the leaf are always
+// kept. Answers that produced no text are skipped (and not counted), and
+// only Content is sent: an answer's reasoning never goes back upstream.
+func buildPrompt(system string, msgs []persistence.Message, leafID string, lim promptLimits) ([]llm.Message, int) {
 	byID := make(map[string]persistence.Message, len(msgs))
 	for _, m := range msgs {
 		byID[m.ID] = m
 	}
 	var path []llm.Message // leaf first
-	budget := maxChars
-	for id := leafID; id != ""; {
+	chars, tokens := lim.chars, lim.tokens-estimateTokens(system)
+	omitted, full := 0, false
+	for id, steps := leafID, 0; id != "" && steps <= len(byID); steps++ { // steps: a cycle ends the walk
 		m, ok := byID[id]
 		if !ok {
 			break
@@ -26,14 +35,15 @@ func buildPrompt(system string, msgs []persistence.Message, leafID string, maxCh
 		if m.Content == "" {
 			continue
 		}
-		if len(path) > 0 && len(m.Content) > budget {
-			break
+		cost := estimateTokens(m.Content)
+		if full || len(path) > 0 && (lim.chars > 0 && len(m.Content) > chars || lim.tokens > 0 && cost > tokens) {
+			full = true
+			omitted++
+			continue
 		}
-		budget -= len(m.Content)
+		chars -= len(m.Content)
+		tokens -= cost
 		path = append(path, llm.Message{Role: role(m.Role), Content: m.Content})
-		if len(byID) < len(path) { // a cycle: stop rather than loop
-			break
-		}
 	}
 	out := make([]llm.Message, 0, len(path)+1)
 	if system != "" {
@@ -42,7 +52,7 @@ func buildPrompt(system string, msgs []persistence.Message, leafID string, maxCh
 	for i := len(path) - 1; i >= 0; i-- {
 		out = append(out, path[i])
 	}
-	return out
+	return out, omitted
 }
 
 func role(r persistence.Role) llm.Role {

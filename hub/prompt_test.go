@@ -17,26 +17,52 @@ func TestBuildPrompt(t *testing.T) {
 		{ID: "a2", ParentID: "u2", Role: persistence.RoleAssistant, Content: ""}, // failed: no text
 		{ID: "u2e", ParentID: "a1", Role: persistence.RoleUser, Content: "two, edited"},
 	}
+	// Estimated tokens: "one" 1+4=5, "answer one" 4+4=8, "two" 5, "be brief" 3+4=7.
 	tests := []struct {
 		name, system, leaf string
-		max                int
+		lim                promptLimits
 		want               string
+		omitted            int
 	}{
-		{"branch path", "", "u2e", 1000, "[user:one assistant:answer one user:two, edited]"},
-		{"other branch", "", "u2", 1000, "[user:one assistant:answer one user:two]"},
-		{"system prompt first", "be brief", "u1", 1000, "[system:be brief user:one]"},
-		{"empty answers skipped", "", "a2", 1000, "[user:one assistant:answer one user:two]"},
-		{"oldest dropped past the budget", "", "u2", 14, "[assistant:answer one user:two]"},
-		{"the leaf always kept", "", "u2e", 1, "[user:two, edited]"},
-		{"unknown leaf", "", "zz", 1000, "[]"},
+		{"branch path", "", "u2e", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two, edited]", 0},
+		{"other branch", "", "u2", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two]", 0},
+		{"system prompt first", "be brief", "u1", promptLimits{chars: 1000}, "[system:be brief user:one]", 0},
+		{"empty answers skipped", "", "a2", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two]", 0},
+		{"oldest dropped past the chars", "", "u2", promptLimits{chars: 14}, "[assistant:answer one user:two]", 1},
+		{"the leaf always kept", "", "u2e", promptLimits{chars: 1}, "[user:two, edited]", 2},
+		{"unknown leaf", "", "zz", promptLimits{chars: 1000}, "[]", 0},
+		{"tokens: all fit exactly", "", "u2", promptLimits{tokens: 18}, "[user:one assistant:answer one user:two]", 0},
+		{"tokens: one short drops the oldest", "", "u2", promptLimits{tokens: 17}, "[assistant:answer one user:two]", 1},
+		{"tokens: system prompt counted", "be brief", "u2", promptLimits{tokens: 25}, "[system:be brief user:one assistant:answer one user:two]", 0},
+		{"tokens: system prompt kept, history cut", "be brief", "u2", promptLimits{tokens: 24}, "[system:be brief assistant:answer one user:two]", 1},
+		{"tokens: leaf kept beyond the budget", "be brief", "u2", promptLimits{tokens: 1}, "[system:be brief user:two]", 2},
+		{"a gap stays a gap", "", "u2", promptLimits{tokens: 10}, "[user:two]", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := buildPrompt(tt.system, msgs, tt.leaf, tt.max)
-			if s := show(got); s != tt.want {
-				t.Fatalf("got %s, want %s", s, tt.want)
+			got, omitted := buildPrompt(tt.system, msgs, tt.leaf, tt.lim)
+			if s := show(got); s != tt.want || omitted != tt.omitted {
+				t.Fatalf("got %s (%d left out), want %s (%d)", s, omitted, tt.want, tt.omitted)
 			}
 		})
+	}
+}
+
+func TestPromptTokenBudget(t *testing.T) {
+	tests := []struct{ ctx, maxTokens, want int }{
+		{0, 100, 0},                     // unknown window: no bound
+		{8000, 0, 8000 - 2000 - 16},     // a quarter kept for the answer
+		{100000, 0, 100000 - 4096 - 16}, // at most 4096
+		{8000, 500, 8000 - 500 - 16},    // the conversation's maxTokens
+		{100, 200, 1},                   // never below one
+	}
+	for _, tt := range tests {
+		if got := promptTokenBudget(tt.ctx, tt.maxTokens); got != tt.want {
+			t.Errorf("promptTokenBudget(%d, %d) = %d, want %d", tt.ctx, tt.maxTokens, got, tt.want)
+		}
+	}
+	if estimateTokens("") != 0 || estimateTokens("abc") != 5 || estimateTokens("abcd") != 6 || estimateTokens("中文") != 6 {
+		t.Fatal("estimateTokens")
 	}
 }
 

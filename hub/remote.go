@@ -23,10 +23,12 @@ type mirror struct {
 	cancel context.CancelFunc
 
 	// Guarded by conv.mu.
-	message *protocol.Frame      // the answer's message frame, once received
-	text    []byte               // the answer's text so far
-	ahead   map[Subscriber]int64 // resumed subscribers whose cursor is past text
-	ended   bool                 // its done (or abort) was handled
+	message   *protocol.Frame      // the answer's message frame, once received
+	text      []byte               // the answer's text so far
+	reasoning []byte               // the answer's reasoning so far
+	aheadR    map[Subscriber]int64 // reasoning cursors of subscribers in ahead
+	ahead     map[Subscriber]int64 // resumed subscribers whose cursor is past text
+	ended     bool                 // its done (or abort) was handled
 }
 
 // remoteStarted is told that answer a started on another instance; if tabs
@@ -143,17 +145,24 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 	if m == nil || m.ref.MessageID != req.MessageID {
 		return false, nil
 	}
+	rfrom := reasoningCursor(req)
 	caughtUp := from < int64(len(m.text)) || from == int64(len(m.text)) && m.message != nil
+	caughtUp = caughtUp && rfrom <= int64(len(m.reasoning))
 	if caughtUp {
 		if err := checkSeq(m.text, from); err != nil {
+			return true, err
+		}
+		if err := checkReasoningSeq(m.reasoning, rfrom); err != nil {
 			return true, err
 		}
 	}
 	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
 	if caughtUp {
+		m.catchUpReasoningLocked(sub, rfrom)
 		m.catchUpLocked(sub, from, false)
 	} else {
+		m.aheadLocked(sub, rfrom)
 		// The mirror is still reading the stream up to the present: sub
 		// gets the text from its cursor on when it gets there.
 		if m.ahead == nil {
@@ -167,8 +176,12 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 // catchUpLocked is generation.catchUpLocked for a mirror; conv.mu is held.
 func (m *mirror) catchUpLocked(sub Subscriber, from int64, withMessage bool) {
 	delete(m.ahead, sub)
+	delete(m.aheadR, sub)
 	if withMessage && m.message != nil {
 		sub.Deliver(m.message)
+	}
+	if withMessage {
+		m.catchUpReasoningLocked(sub, 0)
 	}
 	if int(from) < len(m.text) {
 		sub.Deliver(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, int64(len(m.text)), string(m.text[from:])))
@@ -244,15 +257,18 @@ func (m *mirror) onFrame(f *protocol.Frame) {
 			return
 		}
 		m.text = append(m.text, text...)
-		m.deliverLocked(f, from)
+		m.deliverLocked(withRSeq(f, len(m.reasoning)), from)
 		m.h.opts.Metrics.DeltaSent(len(c.subs))
 	case protocol.TypeMessage:
 		if f.MessageID == m.ref.MessageID {
 			m.message = f
 		}
 		m.deliverLocked(f, 0)
+	case protocol.TypeReasoning:
+		m.onReasoningLocked(f)
 	case protocol.TypeDone:
 		clear(m.ahead) // whatever their cursor, the answer ends for them too
+		clear(m.aheadR)
 		m.deliverLocked(f, 0)
 		m.endLocked()
 	case FrameStored:

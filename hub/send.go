@@ -170,7 +170,7 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	sub.Deliver(protocol.AckSend(frameID, res.ConversationID, res.UserMessageID, res.MessageID))
 	h.followLocked(c, sub)
 	if g := c.gen; g != nil && g.msg.ID == res.MessageID {
-		g.catchUpLocked(sub, 0, true)
+		g.catchUpLocked(sub, 0, 0, true)
 	} else if m := c.remote; m != nil && m.ref.MessageID == res.MessageID {
 		m.catchUpLocked(sub, 0, true)
 	} else if answer != nil && answer.Status.Final() {
@@ -311,14 +311,14 @@ type origin struct {
 func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Conversation, msgs []persistence.Message,
 	user persistence.Message, model string, from origin, announce []persistence.Message,
 ) (Result, error) {
+	req, omitted := h.request(ctx, conv, msgs, user.ID, model)
 	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
-		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming}
+		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted}
 	answer.ID = c.lockedAnswerID() // "" with one instance: the store picks it
 	if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
 		h.unreserve(c)
 		return Result{}, fmt.Errorf("store answer: %w", err)
 	}
-	req := llm.Request{Model: model, Messages: buildPrompt(conv.SystemPrompt, msgs, user.ID, h.opts.HistoryChars)}
 	g := h.newGeneration(c, answer, user.Content, from.connID)
 	res := Result{ConversationID: conv.ID, UserMessageID: user.ID, MessageID: answer.ID}
 

@@ -18,6 +18,8 @@ type SubscribeRequest struct {
 	ConversationID string
 	MessageID      string
 	LastSeq        *int64
+	// LastReasoningSeq is the reasoning cursor of the resume (nil: 0).
+	LastReasoningSeq *int64
 }
 
 // Subscribe makes sub follow a conversation. It acks, then catches sub up:
@@ -57,15 +59,17 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
 	if g := c.gen; g != nil {
-		g.catchUpLocked(sub, 0, true)
+		g.catchUpLocked(sub, 0, 0, true)
 	} else if m := c.remote; m != nil {
 		m.catchUpLocked(sub, 0, true)
 	}
 	c.mu.Unlock()
 	h.followRemote(ctx, c.id, sub)
 	if stored != nil {
+		storedReasoning(sub, *stored, from, reasoningCursor(req))
 		if int(from) < len(stored.Content) {
-			sub.Deliver(protocol.Delta(stored.ConversationID, stored.ID, int64(len(stored.Content)), stored.Content[from:]))
+			sub.Deliver(protocol.DeltaAt(stored.ConversationID, stored.ID, int64(len(stored.Content)),
+				int64(len(stored.Reasoning)), stored.Content[from:]))
 		}
 		if stored.Status.Final() {
 			sub.Deliver(protocol.Done(*stored, storedError(*stored)))
@@ -88,9 +92,12 @@ func (h *Hub) resumeLive(sub Subscriber, req SubscribeRequest, from int64) (bool
 	if err := checkSeq(g.text[:g.sent], from); err != nil {
 		return true, err
 	}
+	if err := checkReasoningSeq(g.reasoning[:g.rsent], reasoningCursor(req)); err != nil {
+		return true, err
+	}
 	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
-	g.catchUpLocked(sub, from, req.MessageID == "") // unnamed: say which answer it is
+	g.catchUpLocked(sub, from, reasoningCursor(req), req.MessageID == "") // unnamed: say which answer it is
 	return true, nil
 }
 
@@ -101,15 +108,17 @@ func (h *Hub) Unsubscribe(sub Subscriber, conversationID string) {
 	}
 }
 
-// catchUpLocked sends sub the answer's text after from, up to what the
-// other subscribers have been sent, so the next delta continues it
-// exactly. withMessage first announces the answer itself. conv.mu is held.
-func (g *generation) catchUpLocked(sub Subscriber, from int64, withMessage bool) {
+// catchUpLocked sends sub the answer's reasoning after rfrom and text after
+// from, up to what the other subscribers have been sent, so the next frames
+// continue them exactly. withMessage first announces the answer itself.
+// conv.mu is held.
+func (g *generation) catchUpLocked(sub Subscriber, from, rfrom int64, withMessage bool) {
 	if withMessage {
 		sub.Deliver(protocol.Message(g.msg))
 	}
+	g.catchUpReasoningLocked(sub, rfrom)
 	if int(from) < g.sent {
-		sub.Deliver(protocol.Delta(g.msg.ConversationID, g.msg.ID, int64(g.sent), string(g.text[from:g.sent])))
+		sub.Deliver(protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(g.sent), int64(g.rsent), string(g.text[from:g.sent])))
 	}
 }
 
@@ -125,6 +134,9 @@ func (h *Hub) storedAnswer(ctx context.Context, userID string, req SubscribeRequ
 	}
 	if m.Role != persistence.RoleAssistant {
 		return m, protocol.Errorf(protocol.CodeInvalidField, "messageId must name an answer")
+	}
+	if err := checkReasoningSeq([]byte(m.Reasoning), reasoningCursor(req)); err != nil {
+		return m, err
 	}
 	return m, checkSeq([]byte(m.Content), from)
 }

@@ -35,6 +35,18 @@ type Request struct {
 	Model     string
 	Messages  []Message
 	MaxTokens int // 0: the upstream's default
+
+	// Sampling parameters; nil (or empty) leaves the upstream's default.
+	Temperature *float64
+	TopP        *float64
+	Stop        []string
+
+	// OnReasoning, when set, receives the model's reasoning ("thinking")
+	// text, streamed by reasoning models as reasoning_content (or
+	// reasoning) beside the answer, under the same rules as onDelta
+	// (in order, from the calling goroutine, never empty, whole UTF-8
+	// characters). Nil drops it.
+	OnReasoning func(text string)
 }
 
 // Usage is the token accounting the upstream reported (nil when it did not).
@@ -65,6 +77,26 @@ type ModelInfo struct {
 	Name    string `json:"name"`
 	Demo    bool   `json:"demo"`    // the offline demo model, not a real LLM
 	Default bool   `json:"default"` // used when a conversation names no model
+	// Upstream names the upstream serving the model ("" for the demo
+	// model), UpstreamLabel is its display name.
+	Upstream      string `json:"upstream,omitempty"`
+	UpstreamLabel string `json:"upstreamLabel,omitempty"`
+	// ContextTokens is the model's context window in tokens (0: unknown);
+	// prompts are fitted into it (see docs/protocol.md).
+	ContextTokens int `json:"contextTokens,omitempty"`
+	// MaxOutputTokens bounds a conversation's maxTokens (0: no bound).
+	MaxOutputTokens int `json:"maxOutputTokens,omitempty"`
+	// Defaults are the sampling parameters used where a conversation sets none.
+	Defaults Defaults `json:"defaults"`
+}
+
+// Defaults are a model's default sampling parameters; nil and zero fields
+// leave the upstream's own default.
+type Defaults struct {
+	Temperature *float64 `json:"temperature,omitempty"`
+	TopP        *float64 `json:"topP,omitempty"`
+	MaxTokens   int      `json:"maxTokens,omitempty"`
+	Stop        []string `json:"stop,omitempty"`
 }
 
 // DefaultModel is the id of list's default model: the one marked Default,
@@ -98,6 +130,9 @@ const (
 	KindMalformed    ErrorKind = "malformed"      // a chunk that does not parse
 	KindBadRequest   ErrorKind = "bad_request"    // 4xx other than 429: not retried
 	KindUnknownModel ErrorKind = "unknown_model"
+	// KindContextLength is a prompt the upstream refused as longer than
+	// the model's context window.
+	KindContextLength ErrorKind = "context_length"
 )
 
 // Error is an upstream failure. Message is safe to show to the user (it

@@ -16,41 +16,69 @@ type Route struct {
 	Streamer Streamer
 }
 
+// Upstream is one source of models of a Router: an OpenAI-compatible
+// server with the models configured for it and, optionally, the models its
+// GET /v1/models lists.
+type Upstream struct {
+	// Name identifies the upstream: it prefixes a model id ("name/model")
+	// when an earlier upstream already offers a model of the same name.
+	Name string
+	// Label is the upstream's display name; it defaults to Name.
+	Label    string
+	Streamer Streamer
+	// Models are the configured models, in order: ID is the name the
+	// upstream knows (the Router may prefix it), the other fields as
+	// listed by the Router.
+	Models []ModelInfo
+	// Catalog, when set, is asked for more models; each one it lists (and
+	// Filter keeps) is offered with Discovered's context window, output
+	// bound and defaults, unless the upstream reports its own window.
+	Catalog    Catalog
+	Discovered ModelInfo
+	// Filter keeps the listed models users may pick; it defaults to
+	// ChatModel, which drops embedding, audio, image and moderation models.
+	Filter func(id string) bool
+	// ListTimeout bounds one model list request; it defaults to 10s.
+	ListTimeout time.Duration
+}
+
 // RouterOptions configures a Router. Zero fields take the documented
 // defaults.
 type RouterOptions struct {
-	// Routes are the fixed models, listed in this order: the configured
-	// model list, or the demo model.
+	// Routes are fixed models listed first, in this order (the demo model).
 	Routes []Route
-	// Upstream, when set, is asked for more models (an OpenAI-compatible
-	// GET /v1/models); each one it lists is served by UpstreamStreamer.
-	Upstream         Catalog
-	UpstreamStreamer Streamer
-	// Filter keeps the upstream models users may pick; it defaults to
-	// ChatModel, which drops embedding, audio, image and moderation models.
-	Filter func(id string) bool
+	// Upstreams are listed after Routes, in this order.
+	Upstreams []Upstream
 	// CacheTTL is how long an upstream list is reused; it defaults to one
-	// minute. A failed fetch is retried after at most 5 seconds, and the
-	// last good list is used meanwhile.
+	// minute. A stale list keeps being served while a fresh one is fetched
+	// in the background; a failed fetch is retried after at most 5 seconds.
 	CacheTTL time.Duration
+	// FirstListWait bounds how long Models waits for an upstream's very
+	// first list, counted from when that fetch started; it defaults to 2s.
+	// An upstream that has not answered by then is left out (its fetch
+	// goes on in the background), and nobody waits for it again: one slow
+	// or hung upstream delays the others' models once, at most this long.
+	FirstListWait time.Duration
 	// Default is the id of the default model; it defaults to the first
-	// route marked Default, else the first route, else the first upstream
-	// model.
+	// model marked Default, else the first model.
 	Default string
 	// Logger receives upstream list failures; it defaults to slog.Default().
 	Logger *slog.Logger
 }
 
 // Router serves several models behind one Streamer and Catalog: it
-// dispatches a Request by its Model (empty: the default model) and refuses
-// unknown models with an *Error of KindUnknownModel. Safe for concurrent use.
+// dispatches a Request by its Model (empty: the default model) to the
+// upstream serving it, and refuses unknown models with an *Error of
+// KindUnknownModel. Model ids are unique: a model whose name an earlier
+// upstream already offers gets the id "upstream/name". The id
+// "upstream/name" also reaches any model by its upstream's name. Safe for
+// concurrent use; no lock is held across a network request.
 type Router struct {
-	opts RouterOptions
+	opts    RouterOptions
+	sources []*source
 
-	mu        sync.Mutex // held while fetching, so one fetch runs at a time
-	upstream  []ModelInfo
-	fetchedAt time.Time
-	retryAt   time.Time
+	base   context.Context // parent of background list fetches; cancelled by Close
+	cancel context.CancelFunc
 }
 
 var (
@@ -58,19 +86,39 @@ var (
 	_ Catalog  = (*Router)(nil)
 )
 
-// NewRouter returns a Router.
+// NewRouter returns a Router. Close ends its background list fetches.
 func NewRouter(opts RouterOptions) *Router {
-	if opts.Filter == nil {
-		opts.Filter = ChatModel
-	}
 	if opts.CacheTTL <= 0 {
 		opts.CacheTTL = time.Minute
+	}
+	if opts.FirstListWait <= 0 {
+		opts.FirstListWait = 2 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Router{opts: opts}
+	base, cancel := context.WithCancel(context.Background())
+	r := &Router{opts: opts, base: base, cancel: cancel}
+	for _, rt := range opts.Routes {
+		r.sources = append(r.sources, &source{up: Upstream{Streamer: rt.Streamer, Models: []ModelInfo{rt.Info}}})
+	}
+	for _, up := range opts.Upstreams {
+		if up.Label == "" {
+			up.Label = up.Name
+		}
+		if up.Filter == nil {
+			up.Filter = ChatModel
+		}
+		if up.ListTimeout <= 0 {
+			up.ListTimeout = 10 * time.Second
+		}
+		r.sources = append(r.sources, &source{up: up, ttl: opts.CacheTTL, log: opts.Logger})
+	}
+	return r
 }
+
+// Close stops the background model list fetches.
+func (r *Router) Close() { r.cancel() }
 
 // Routes returns one route per id of a comma-separated list ("gpt-4o-mini,
 // gpt-4o"), all served by s, skipping blanks and repeats. The first is
@@ -87,118 +135,129 @@ func Routes(list string, s Streamer) []Route {
 	return out
 }
 
-// Models implements Catalog: the fixed routes, then the upstream's models,
-// with exactly one marked Default. It fails only when there is no model
-// at all.
+// entry is one model as the Router offers it.
+type entry struct {
+	info   ModelInfo
+	src    *source
+	remote string // the name the upstream knows
+}
+
+// Models implements Catalog: every upstream's models in order, with
+// exactly one marked Default. It fails only when there is no model at all.
 func (r *Router) Models(ctx context.Context) ([]ModelInfo, error) {
-	out := make([]ModelInfo, 0, len(r.opts.Routes))
-	for _, rt := range r.opts.Routes {
-		out = append(out, rt.Info)
-	}
-	ups, err := r.upstreamModels(ctx)
-	for _, m := range ups {
-		if !slices.ContainsFunc(out, func(o ModelInfo) bool { return o.ID == m.ID }) {
-			out = append(out, m)
-		}
-	}
-	if len(out) == 0 {
+	entries, err := r.entries(ctx)
+	if len(entries) == 0 {
 		if err == nil {
 			err = &Error{Kind: KindUnknownModel, Message: "No model is available."}
 		}
 		return nil, fmt.Errorf("list models: %w", err)
 	}
-	def := r.defaultID(out)
-	for i := range out {
-		out[i].Default = out[i].ID == def
+	out := make([]ModelInfo, len(entries))
+	for i, e := range entries {
+		out[i] = e.info
 	}
 	return out, nil
 }
 
-// defaultID picks the default model of a non-empty list.
-func (r *Router) defaultID(list []ModelInfo) string {
-	if r.opts.Default != "" && slices.ContainsFunc(list, func(m ModelInfo) bool { return m.ID == r.opts.Default }) {
-		return r.opts.Default
-	}
-	for _, m := range list {
-		if m.Default {
-			return m.ID
+// entries lists every model with unique ids and one default; err is the
+// first upstream list failure, if any.
+func (r *Router) entries(ctx context.Context) ([]entry, error) {
+	lists := make([][]ModelInfo, len(r.sources))
+	var firstErr error
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, s := range r.sources {
+		get := func() {
+			list, err := s.models(ctx, r.base, r.opts.FirstListWait)
+			mu.Lock()
+			lists[i] = list
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+		}
+		if s.up.Catalog == nil {
+			get() // configured models only: nothing to wait for
+		} else {
+			wg.Go(get) // first lists are awaited side by side
 		}
 	}
-	return list[0].ID
+	wg.Wait()
+	var out []entry
+	taken := make(map[string]bool)
+	for i, s := range r.sources {
+		for _, m := range lists[i] {
+			e := entry{info: m, src: s, remote: m.ID}
+			if taken[m.ID] {
+				if s.up.Name == "" || taken[s.up.Name+"/"+m.ID] {
+					continue
+				}
+				e.info.ID = s.up.Name + "/" + m.ID
+			}
+			taken[e.info.ID] = true
+			out = append(out, e)
+		}
+	}
+	r.markDefault(out)
+	return out, firstErr
 }
 
-// upstreamModels returns the cached upstream list, fetching it when stale.
-func (r *Router) upstreamModels(ctx context.Context) ([]ModelInfo, error) {
-	if r.opts.Upstream == nil {
-		return nil, nil
+// markDefault marks exactly one entry Default.
+func (r *Router) markDefault(list []entry) {
+	if len(list) == 0 {
+		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	if now.Sub(r.fetchedAt) < r.opts.CacheTTL || now.Before(r.retryAt) {
-		return r.upstream, nil
+	def := list[0].info.ID
+	if i := slices.IndexFunc(list, func(e entry) bool { return e.info.Default }); i >= 0 {
+		def = list[i].info.ID
 	}
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	list, err := r.opts.Upstream.Models(fctx)
-	if err != nil {
-		r.retryAt = now.Add(min(5*time.Second, r.opts.CacheTTL))
-		r.opts.Logger.Warn("llm upstream model list failed", "err", err, "cached", len(r.upstream))
-		return r.upstream, err
+	if slices.ContainsFunc(list, func(e entry) bool { return e.info.ID == r.opts.Default }) {
+		def = r.opts.Default
 	}
-	kept := make([]ModelInfo, 0, len(list))
-	for _, m := range list {
-		if r.opts.Filter(m.ID) {
-			kept = append(kept, ModelInfo{ID: m.ID, Name: m.Name})
-		}
+	for i := range list {
+		list[i].info.Default = list[i].info.ID == def
 	}
-	slices.SortFunc(kept, func(a, b ModelInfo) int { return strings.Compare(a.ID, b.ID) })
-	r.upstream, r.fetchedAt = kept, now
-	return kept, nil
 }
 
 // Stream implements Streamer: it dispatches req by req.Model.
 func (r *Router) Stream(ctx context.Context, req Request, onDelta func(string)) (Result, error) {
-	s, id, err := r.route(ctx, req.Model)
+	e, err := r.route(ctx, req.Model)
 	if err != nil {
 		return Result{}, err
 	}
-	req.Model = id
-	return s.Stream(ctx, req, onDelta)
+	req.Model = e.remote
+	return e.src.up.Streamer.Stream(ctx, req, onDelta)
 }
 
-// route finds the Streamer of a model id (empty: the default model).
-func (r *Router) route(ctx context.Context, id string) (Streamer, string, error) {
-	if id != "" {
-		for _, rt := range r.opts.Routes {
-			if rt.Info.ID == id {
-				return rt.Streamer, id, nil
+// route finds the model an id names (empty: the default model): an id
+// listed by Models, or "upstream/name".
+func (r *Router) route(ctx context.Context, id string) (entry, error) {
+	entries, err := r.entries(ctx)
+	for _, e := range entries {
+		if id == "" && e.info.Default || id != "" && e.info.ID == id {
+			return e, nil
+		}
+	}
+	if name, remote, ok := strings.Cut(id, "/"); ok {
+		for _, e := range entries {
+			if e.src.up.Name == name && e.remote == remote {
+				return e, nil
 			}
 		}
 	}
-	models, err := r.Models(ctx)
-	if err != nil {
-		return nil, id, err
+	if len(entries) == 0 && err != nil {
+		return entry{}, err
 	}
-	if id == "" {
-		id = r.defaultID(models)
-		for _, rt := range r.opts.Routes {
-			if rt.Info.ID == id {
-				return rt.Streamer, id, nil
-			}
-		}
-	}
-	if r.opts.UpstreamStreamer != nil && slices.ContainsFunc(models, func(m ModelInfo) bool { return m.ID == id }) {
-		return r.opts.UpstreamStreamer, id, nil
-	}
-	return nil, id, &Error{Kind: KindUnknownModel, Message: fmt.Sprintf("The model %q is not available.", shorten(id, 80))}
+	return entry{}, &Error{Kind: KindUnknownModel, Message: fmt.Sprintf("The model %q is not available.", shorten(id, 80))}
 }
 
 // IsDemo reports whether id names a demo model (see Title).
 func (r *Router) IsDemo(id string) bool {
-	for _, rt := range r.opts.Routes {
-		if rt.Info.ID == id {
-			return rt.Info.Demo
+	for _, s := range r.sources {
+		for _, m := range s.up.Models {
+			if m.ID == id {
+				return m.Demo
+			}
 		}
 	}
 	return false

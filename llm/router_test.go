@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -97,14 +98,15 @@ func TestRouterDiscovery(t *testing.T) {
 		Defaults: fakeai.Config{Tokens: 3},
 	})
 	up := client(srv.URL)
-	r := llm.NewRouter(llm.RouterOptions{Upstream: up, UpstreamStreamer: up, Logger: quiet})
+	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{discovering("up", up)}, Logger: quiet})
 	for range 3 {
 		models, err := r.Models(testCtx(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []llm.ModelInfo{{ID: "gpt-4o", Name: "gpt-4o", Default: true}, {ID: "llama3", Name: "llama3"}}
-		if len(models) != 2 || models[0] != want[0] || models[1] != want[1] {
+		want := []llm.ModelInfo{{ID: "gpt-4o", Name: "gpt-4o", Default: true, Upstream: "up", UpstreamLabel: "up"},
+			{ID: "llama3", Name: "llama3", Upstream: "up", UpstreamLabel: "up"}}
+		if !reflect.DeepEqual(models, want) {
 			t.Fatalf("models %+v", models)
 		}
 	}
@@ -118,8 +120,10 @@ func TestRouterDiscovery(t *testing.T) {
 		t.Fatalf("filtered model: %v", err)
 	}
 
-	// A short TTL asks again.
-	r2 := llm.NewRouter(llm.RouterOptions{Upstream: up, UpstreamStreamer: up, CacheTTL: time.Nanosecond, Default: "llama3", Logger: quiet})
+	// A short TTL asks again (in the background, serving the last list meanwhile).
+	r2 := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{discovering("up", up)}, CacheTTL: time.Nanosecond,
+		Default: "llama3", Logger: quiet})
+	t.Cleanup(r2.Close)
 	before := srv.ModelListRequests()
 	for range 2 {
 		models, err := r2.Models(testCtx(t))
@@ -127,9 +131,21 @@ func TestRouterDiscovery(t *testing.T) {
 			t.Fatalf("models %+v, %v", models, err)
 		}
 	}
-	if n := srv.ModelListRequests() - before; n != 2 {
-		t.Fatalf("upstream asked %d times with an expired cache", n)
+	deadline := time.Now().Add(time.Minute)
+	for srv.ModelListRequests()-before < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("upstream asked %d times with an expired cache", srv.ModelListRequests()-before)
+		}
+		if _, err := r2.Models(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// discovering is an upstream that offers what its model list says.
+func discovering(name string, c *openai.Client) llm.Upstream {
+	return llm.Upstream{Name: name, Streamer: c, Catalog: c}
 }
 
 func TestRouterUpstreamDown(t *testing.T) {
@@ -143,13 +159,15 @@ func TestRouterUpstreamDown(t *testing.T) {
 	up := client(url)
 
 	// With fixed routes the list still works.
-	r := llm.NewRouter(llm.RouterOptions{Routes: llm.Routes("gpt-4o-mini", up), Upstream: up, UpstreamStreamer: up, Logger: quiet})
+	fixed := discovering("up", up)
+	fixed.Models = []llm.ModelInfo{{ID: "gpt-4o-mini", Name: "gpt-4o-mini"}}
+	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{fixed}, Logger: quiet})
 	models, err := r.Models(testCtx(t))
 	if err != nil || len(models) != 1 || models[0].ID != "gpt-4o-mini" || !models[0].Default {
 		t.Fatalf("models %+v, %v", models, err)
 	}
 	// Without, the failure shows.
-	r = llm.NewRouter(llm.RouterOptions{Upstream: up, UpstreamStreamer: up, Logger: quiet})
+	r = llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{discovering("up", up)}, Logger: quiet})
 	if _, err := r.Models(testCtx(t)); llm.KindOf(err) != llm.KindConnection {
 		t.Fatalf("err %v, want connection", err)
 	}

@@ -68,8 +68,24 @@ type Conversation struct {
 	Title        string    `json:"title"`
 	Model        string    `json:"model"`
 	SystemPrompt string    `json:"systemPrompt"`
+	Params       *Params   `json:"params,omitempty"` // sampling parameters; nil (or unset fields): the model's defaults
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"` // moves forward with every new message
+}
+
+// Params are a conversation's sampling parameters. A nil (or empty) field
+// means "the model's default"; the API validates ranges before they are
+// stored (see docs/api.md).
+type Params struct {
+	Temperature *float64 `json:"temperature,omitempty"` // 0 to 2
+	TopP        *float64 `json:"topP,omitempty"`        // above 0, at most 1
+	MaxTokens   *int     `json:"maxTokens,omitempty"`   // longest answer, in tokens
+	Stop        []string `json:"stop,omitempty"`        // up to 4 stop sequences
+}
+
+// IsZero reports whether p sets nothing (a nil p too).
+func (p *Params) IsZero() bool {
+	return p == nil || p.Temperature == nil && p.TopP == nil && p.MaxTokens == nil && len(p.Stop) == 0
 }
 
 // Usage is the token accounting an upstream model reported.
@@ -89,13 +105,15 @@ type Message struct {
 	ParentID        string    `json:"parentId"`
 	Role            Role      `json:"role"`
 	Content         string    `json:"content"`
+	Reasoning       string    `json:"reasoning,omitempty"` // the model's reasoning ("thinking"), never sent upstream again
 	Model           string    `json:"model,omitempty"`
 	Status          Status    `json:"status"`
 	FinishReason    string    `json:"finishReason,omitempty"`
 	Usage           *Usage    `json:"usage,omitempty"`
 	Error           string    `json:"error,omitempty"`
-	ErrorCode       string    `json:"errorCode,omitempty"` // the done frame's error code (timeout, upstream_error...)
-	ClientMessageID string    `json:"clientMessageId"`     // unique per owner; generated when the client sends none
+	ErrorCode       string    `json:"errorCode,omitempty"`       // the done frame's error code (timeout, upstream_error...)
+	OmittedMessages int       `json:"omittedMessages,omitempty"` // earlier messages left out of the prompt to fit the context window
+	ClientMessageID string    `json:"clientMessageId"`           // unique per owner; generated when the client sends none
 	CreatedAt       time.Time `json:"createdAt"`
 	UpdatedAt       time.Time `json:"updatedAt"`
 }
@@ -111,6 +129,8 @@ type MessageUpdate struct {
 	Error        string
 	ErrorCode    string
 	At           time.Time // becomes UpdatedAt
+	// AppendReasoning is appended to Reasoning, like Append to Content.
+	AppendReasoning string
 }
 
 // ConversationPatch changes some fields of a conversation; nil means unchanged.
@@ -118,6 +138,7 @@ type ConversationPatch struct {
 	Title        *string
 	Model        *string
 	SystemPrompt *string
+	Params       *Params // replaces the whole set
 }
 
 // ListQuery selects a page of a user's conversations, newest (by UpdatedAt) first.

@@ -295,7 +295,9 @@ func TestModels(t *testing.T) {
 	a := e.register("Modeler")
 	r := e.do("GET", "/api/models", a.token, nil)
 	expect(t, "models", r, 200, "")
-	want := `{"models":[{"id":"demo","name":"Demo","demo":true,"default":true},{"id":"gpt-test","name":"GPT test","demo":false,"default":false}]}`
+	want := `{"models":[{"id":"demo","name":"Demo","demo":true,"default":true,"defaults":{}},` +
+		`{"id":"gpt-test","name":"GPT test","demo":false,"default":false,"defaults":{}}],` +
+		`"upstreams":[{"name":"","label":""}]}` // models of no named upstream: one group named ""
 	if string(r.body) != want {
 		t.Fatalf("models = %s", r.body)
 	}

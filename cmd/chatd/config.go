@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"chatd/llm/models"
 	"chatd/transport"
 	"chatd/transport/auth"
 	"chatd/transport/ws"
@@ -40,6 +41,9 @@ type Config struct {
 	OpenAIBaseURL            string   // OPENAI_BASE_URL, default https://api.openai.com/v1
 	OpenAIModels             []string // OPENAI_MODELS, comma list; the first is the default
 	OpenAIModelsFromUpstream bool     // OPENAI_MODELS_FROM_UPSTREAM, default false
+
+	UpstreamsFile string       // CHATD_UPSTREAMS_FILE: several upstreams (JSON or YAML); wins over OPENAI_*
+	Upstreams     *models.File // the file, read and validated
 
 	AllowedOrigins  []string       // CHATD_ALLOWED_ORIGINS: extra browser origins for /ws
 	TrustedProxies  []string       // CHATD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For is believed
@@ -226,7 +230,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r.checkMongoURI(c.MongoURI)
 	c.Cluster = r.readCluster(c.MongoURI != "")
 	r.checkSecrets(c)
-	if c.upstreamConfigured() && len(c.OpenAIModels) == 0 && !c.OpenAIModelsFromUpstream {
+	c.UpstreamsFile = r.str("CHATD_UPSTREAMS_FILE", "")
+	if c.UpstreamsFile != "" {
+		f, err := models.ReadFile(c.UpstreamsFile, getenv)
+		if err != nil {
+			r.fail("CHATD_UPSTREAMS_FILE", "%v", err)
+		}
+		c.Upstreams = f
+	} else if c.upstreamConfigured() && len(c.OpenAIModels) == 0 && !c.OpenAIModelsFromUpstream {
 		r.fail("OPENAI_MODELS", "name at least one model (gpt-4o-mini,gpt-4o) or set OPENAI_MODELS_FROM_UPSTREAM=true")
 	}
 	return c, errors.Join(r.errs...)

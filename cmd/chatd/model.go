@@ -17,17 +17,18 @@ func (c Config) upstreamConfigured() bool {
 	return c.OpenAIKey != "" || c.OpenAIBaseURL != openai.DefaultBaseURL
 }
 
-// newModel builds the model router (see llm/models): the OPENAI_MODELS list
-// (and, with OPENAI_MODELS_FROM_UPSTREAM, whatever the upstream lists)
-// served by the OpenAI-compatible client, or the offline demo model when no
-// upstream is configured. The titler names conversations with the same router.
+// newModel builds the model router (see llm/models): the upstreams of
+// CHATD_UPSTREAMS_FILE; else the OPENAI_MODELS list (and, with
+// OPENAI_MODELS_FROM_UPSTREAM, whatever the upstream lists) served by the
+// OpenAI-compatible client; else the offline demo model. The titler names
+// conversations with the same router.
 func newModel(cfg Config, logger *slog.Logger) (*llm.Router, hub.Titler) {
-	mc := models.Config{DemoDelay: cfg.DemoDelay, Logger: logger}
-	if cfg.upstreamConfigured() {
+	mc := models.Config{DemoDelay: cfg.DemoDelay, Logger: logger, File: cfg.Upstreams}
+	mc.Client = openai.Options{MaxRetries: retries(cfg.UpstreamRetries),
+		FirstTokenTimeout: cfg.FirstTokenTimeout, IdleTimeout: cfg.IdleTimeout}
+	if cfg.Upstreams == nil && cfg.upstreamConfigured() {
 		mc.APIKey, mc.BaseURL = cfg.OpenAIKey, cfg.OpenAIBaseURL
 		mc.Models, mc.Discover = strings.Join(cfg.OpenAIModels, ","), cfg.OpenAIModelsFromUpstream
-		mc.Client = openai.Options{MaxRetries: retries(cfg.UpstreamRetries),
-			FirstTokenTimeout: cfg.FirstTokenTimeout, IdleTimeout: cfg.IdleTimeout}
 	}
 	router := models.New(mc)
 	titler := &llm.Titler{Streamer: router, Logger: logger}

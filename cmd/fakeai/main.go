@@ -62,6 +62,11 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&d.RetryAfter, "retry-after", 0, "Retry-After sent with 429")
 	fs.BoolVar(&d.Split, "split", false, "split multi-byte characters across two network writes")
 	stamp := fs.String("stamp", "", "first | all: prefix token content with [ts:<CLOCK_MONOTONIC ns>]")
+	fs.IntVar(&d.Reasoning, "reasoning", 0, "reasoning chunks before the content of every answer")
+	rkey := fs.String("reasoning-key", "reasoning_content", "reasoning_content | reasoning | mixed: the delta field of reasoning chunks")
+	fs.BoolVar(&d.Surrogates, "surrogates", false, "split characters outside the BMP across two chunks inside their UTF-16 surrogate pair")
+	fs.IntVar(&d.Context, "context", 0, "refuse prompts of more than this many words with context_length_exceeded (0: never)")
+	fs.IntVar(&c.opts.ContextLength, "context-length", 0, "context_length listed by /v1/models (0: none)")
 	models := fs.String("models", strings.Join(fakeai.DefaultModels, ","), "comma-separated ids listed by /v1/models")
 	fs.StringVar(&c.opts.APIKey, "api-key", os.Getenv("FAKEAI_API_KEY"), "require this bearer key (default $FAKEAI_API_KEY; empty: none)")
 	fs.DurationVar(&c.opts.MaxHang, "max-hang", 10*time.Minute, "longest a hang fault lasts")
@@ -76,9 +81,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if d.Fault, err = fakeai.ParseFault(*fault); err != nil {
 		return c, fmt.Errorf("-fault %q: %w", *fault, err)
 	}
-	d.Mode, d.Stamp = fakeai.Mode(*mode), fakeai.Stamp(*stamp)
-	if !validMode(d.Mode) || !validStamp(d.Stamp) {
-		return c, fmt.Errorf("bad -mode %q or -stamp %q", *mode, *stamp)
+	d.Mode, d.Stamp, d.ReasoningKey = fakeai.Mode(*mode), fakeai.Stamp(*stamp), fakeai.ReasoningKey(*rkey)
+	if !validMode(d.Mode) || !validStamp(d.Stamp) || !validKey(d.ReasoningKey) {
+		return c, fmt.Errorf("bad -mode %q, -stamp %q or -reasoning-key %q", *mode, *stamp, *rkey)
 	}
 	c.opts.Models = strings.Split(*models, ",")
 	return c, nil
@@ -86,6 +91,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 
 func validMode(m fakeai.Mode) bool {
 	return m == fakeai.ModeText || m == fakeai.ModeMarkdown || m == fakeai.ModeXSS
+}
+
+func validKey(k fakeai.ReasoningKey) bool {
+	return k == fakeai.KeyReasoningContent || k == fakeai.KeyReasoning || k == fakeai.KeyMixed
 }
 
 func validStamp(s fakeai.Stamp) bool {

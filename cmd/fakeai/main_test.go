@@ -110,11 +110,18 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-mode", "poetry"}, true},
 		{[]string{"-stamp", "first", "-mode", "markdown"}, false},
 		{[]string{"extra"}, true},
+		{[]string{"-reasoning", "8", "-reasoning-key", "mixed", "-surrogates", "-context", "100", "-context-length", "4096"}, false},
+		{[]string{"-reasoning-key", "thoughts"}, true},
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("parseFlags(%q) error %v, want error %v", tc.args, err, tc.wantErr)
 		}
+	}
+	c, err := parseFlags([]string{"-reasoning", "8", "-reasoning-key", "reasoning", "-surrogates", "-context", "100", "-context-length", "4096"}, io.Discard)
+	d := c.opts.Defaults
+	if err != nil || d.Reasoning != 8 || d.ReasoningKey != "reasoning" || !d.Surrogates || d.Context != 100 || c.opts.ContextLength != 4096 {
+		t.Fatalf("parsed %+v, %v", c.opts, err)
 	}
 }

@@ -393,7 +393,8 @@ export async function startStack() {
       [],
       {
         CHATD_ADDR: `127.0.0.1:${port}`,
-        CHATD_DATA_DIR: join(work, 'data-demo'),
+        // A directory per server: a data directory is locked by the chatd using it.
+        CHATD_DATA_DIR: join(work, `data-demo-${port}`),
         OPENAI_API_KEY: '',
         OPENAI_BASE_URL: '',
         OPENAI_MODELS: '',

@@ -14,6 +14,7 @@ type Frame struct {
 	ConversationID string
 	MessageID      string // the answer a delta or done belongs to
 	Seq            int64  // resume cursor of a delta or done (the SSE id)
+	RSeq           int64  // reasoning cursor of a reasoning, delta or done frame (see EventID)
 	Data           []byte // the JSON object, without a trailing newline
 }
 
@@ -72,6 +73,8 @@ type doneFrame struct {
 	ConversationID string     `json:"conversationId"`
 	MessageID      string     `json:"messageId"`
 	Seq            int64      `json:"seq"`
+	RSeq           int64      `json:"rseq,omitempty"`
+	Omitted        int        `json:"omittedMessages,omitempty"`
 	Status         string     `json:"status"`
 	FinishReason   string     `json:"finishReason,omitempty"`
 	Usage          *Usage     `json:"usage,omitempty"`
@@ -135,11 +138,12 @@ func Delta(conversationID, messageID string, seq int64, text string) *Frame {
 		deltaFrame{TypeDelta, conversationID, messageID, seq, text})
 }
 
-// Done ends an answer. errBody is nil unless the answer failed or was interrupted.
+// Done ends an answer. errBody is nil unless the answer failed or was
+// interrupted. seq and rseq are the lengths of its text and reasoning.
 func Done(m persistence.Message, errBody *ErrorBody) *Frame {
-	seq := int64(len(m.Content))
-	return encode(&Frame{Type: TypeDone, ConversationID: m.ConversationID, MessageID: m.ID, Seq: seq},
-		doneFrame{TypeDone, m.ConversationID, m.ID, seq, string(m.Status), m.FinishReason, m.Usage, errBody})
+	seq, rseq := int64(len(m.Content)), int64(len(m.Reasoning))
+	return encode(&Frame{Type: TypeDone, ConversationID: m.ConversationID, MessageID: m.ID, Seq: seq, RSeq: rseq},
+		doneFrame{TypeDone, m.ConversationID, m.ID, seq, rseq, m.OmittedMessages, string(m.Status), m.FinishReason, m.Usage, errBody})
 }
 
 // ErrorFrame refuses the client frame with that id.

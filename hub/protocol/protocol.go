@@ -32,6 +32,7 @@ const (
 	TypeConversation = "conversation"
 	TypeMessage      = "message"
 	TypeDelta        = "delta"
+	TypeReasoning    = "reasoning"
 	TypeDone         = "done"
 	TypeError        = "error"
 	TypePong         = "pong"
@@ -88,6 +89,8 @@ type ClientFrame struct {
 	MessageID       string  `json:"messageId,omitempty"`
 	Model           string  `json:"model,omitempty"`
 	LastSeq         *int64  `json:"lastSeq,omitempty"`
+	// LastReasoningSeq is the reasoning cursor of a resume (see TypeReasoning).
+	LastReasoningSeq *int64 `json:"lastReasoningSeq,omitempty"`
 }
 
 // Error is a refusal with a protocol error code; it becomes an error frame
@@ -216,6 +219,9 @@ func validateSubscribe(f *ClientFrame) *Error {
 	}
 	if f.LastSeq != nil && *f.LastSeq < 0 {
 		return Errorf(CodeInvalidField, "lastSeq must not be negative")
+	}
+	if f.LastReasoningSeq != nil && *f.LastReasoningSeq < 0 {
+		return Errorf(CodeInvalidField, "lastReasoningSeq must not be negative")
 	}
 	return nil
 }

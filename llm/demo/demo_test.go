@@ -3,6 +3,7 @@ package demo_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -109,7 +110,7 @@ func TestCatalog(t *testing.T) {
 	t.Parallel()
 	m := demo.New(demo.Options{})
 	models, err := m.Models(context.Background())
-	if err != nil || len(models) != 1 || models[0] != demo.Info() || !models[0].Demo || models[0].ID != "demo" {
+	if err != nil || len(models) != 1 || !reflect.DeepEqual(models[0], demo.Info()) || !models[0].Demo || models[0].ID != "demo" {
 		t.Fatalf("models %+v, %v", models, err)
 	}
 	if !strings.Contains(models[0].Name, "Demo") {

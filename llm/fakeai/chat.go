@@ -23,7 +23,12 @@ type Recorded struct {
 	Messages     []Message
 	Stream       bool
 	IncludeUsage bool
-	MaxTokens    int // max_tokens or max_completion_tokens; 0 when absent
+	MaxTokens    int      // max_tokens or max_completion_tokens; 0 when absent
+	Temperature  *float64 // nil when absent
+	TopP         *float64 // nil when absent
+	Stop         []string // a string or an array of strings; nil when absent
+	Body         []byte   // the request body as received
+	Query        string   // the request URL's raw query
 	Header       http.Header
 	Config       Config // the effective configuration
 	Fault        Fault  // the fault actually applied (FaultTimes may drop it)
@@ -40,8 +45,12 @@ type chatRequest struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	MaxTokens           int `json:"max_tokens"`
-	MaxCompletionTokens int `json:"max_completion_tokens"`
+	MaxTokens           int             `json:"max_tokens"`
+	MaxCompletionTokens int             `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	Stop                json.RawMessage `json:"stop"`
+	body                []byte
 }
 
 // Recorded returns the most recent requests, oldest first (at most
@@ -93,7 +102,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		Seq: seq, Model: req.Model, Messages: msgs, Stream: req.Stream,
 		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 		MaxTokens:    max(req.MaxTokens, req.MaxCompletionTokens),
-		Header:       r.Header.Clone(), Config: cfg,
+		Temperature:  req.Temperature, TopP: req.TopP, Stop: stopList(req.Stop), Body: req.body,
+		Query:  r.URL.RawQuery,
+		Header: r.Header.Clone(), Config: cfg,
 	}
 	if s.faultApplies(cfg, key) {
 		rec.Fault = cfg.Fault
@@ -108,6 +119,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 	if code := rec.Fault.status(); code != 0 {
 		writeStatusFault(w, code, rec.Config.RetryAfter)
+		return
+	}
+	if n := promptTokens(rec.Messages); rec.Config.Context > 0 && n > rec.Config.Context {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("This model's maximum context length is %d tokens. "+
+			"However, your messages resulted in %d tokens. Please reduce the length of the messages.", rec.Config.Context, n),
+			"invalid_request_error", "context_length_exceeded")
 		return
 	}
 	s.active.Add(1)
@@ -150,6 +167,7 @@ func decodeChat(w http.ResponseWriter, r *http.Request) (chatRequest, []Message,
 	if err := json.Unmarshal(body, &req); err != nil {
 		return req, nil, fmt.Errorf("invalid JSON body: %w", err)
 	}
+	req.body = body
 	if len(req.Messages) == 0 {
 		return req, nil, fmt.Errorf("'messages' must not be empty")
 	}
@@ -177,6 +195,17 @@ func contentText(raw json.RawMessage) string {
 		b.WriteString(p.Text)
 	}
 	return b.String()
+}
+
+// stopList reads "stop" given as a string or an array of strings.
+func stopList(raw json.RawMessage) []string {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}
+	}
+	var list []string
+	_ = json.Unmarshal(raw, &list)
+	return list
 }
 
 // lastUser returns the content of the last user message.

@@ -89,6 +89,20 @@ type Config struct {
 	// Stamp adds "[ts:<MonotonicNanos>] " in front of the content of the
 	// first or of every token (not part of ExpectedText; see StripStamps).
 	Stamp Stamp
+	// Reasoning is the number of reasoning chunks sent before the content
+	// (see ReasoningTokens), each one Delay apart like content tokens.
+	Reasoning int
+	// ReasoningKey is the delta field of reasoning chunks; it defaults to
+	// reasoning_content.
+	ReasoningKey ReasoningKey
+	// Surrogates sends every token holding a character outside the Basic
+	// Multilingual Plane ("🙂") as two chunks cut inside the character's
+	// UTF-16 surrogate pair: one ends with `\ud83d`, the next starts with
+	// `\ude42`.
+	Surrogates bool
+	// Context, when positive, refuses a prompt of more than Context prompt
+	// tokens (see promptTokens) with OpenAI's 400 context_length_exceeded.
+	Context int
 }
 
 var markerRE = regexp.MustCompile(`\[\[fake(\s[^\]]*)?\]\]`)
@@ -101,7 +115,7 @@ func StripMarkers(s string) string {
 // headerKeys maps X-Fake-* headers to marker keys.
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
-	"retry_after", "split", "tag", "stamp",
+	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -161,6 +175,14 @@ func (c *Config) set(k, v string) error {
 		c.Tag = v
 	case "stamp":
 		c.Stamp, err = parseStamp(v)
+	case "reasoning":
+		c.Reasoning, err = strconv.Atoi(v)
+	case "reasoning_key":
+		c.ReasoningKey, err = parseReasoningKey(v)
+	case "surrogates":
+		c.Surrogates, err = strconv.ParseBool(v)
+	case "context":
+		c.Context, err = strconv.Atoi(v)
 	default:
 		return fmt.Errorf("fakeai: unknown setting %q", k)
 	}

@@ -10,6 +10,8 @@
 //
 // Endpoints: POST /v1/chat/completions (streaming and not), GET /v1/models,
 // GET /healthz. The same paths without the /v1 prefix work too.
+// Options.ContextLength is listed as each model's context_length, and
+// Options.ModelsDelay (or SetModelsDelay) makes the model list slow.
 //
 // # Stream format
 //
@@ -33,7 +35,7 @@
 // request's max_tokens (or max_completion_tokens) cut the answer short.
 // prompt_tokens is the number of whitespace-separated words in all
 // messages (markers left out); completion_tokens the number of content
-// chunks.
+// and reasoning chunks.
 //
 // Every chunk has an extra field "x_fake_ts": the CLOCK_MONOTONIC time in
 // nanoseconds at which it was encoded (see MonotonicNanos), comparable with
@@ -66,6 +68,15 @@
 //	tag=WORD        put "WORD " in front of the first token's content
 //	stamp=S         first | all: put "[ts:<MonotonicNanos>] " in front of the
 //	                content of the first or every token
+//	reasoning=N     send N reasoning chunks (see ReasoningTokens) before the
+//	                content, Delay apart, as a reasoning model does
+//	reasoning_key=K reasoning_content (default) | reasoning | mixed: the delta
+//	                field of reasoning chunks (mixed alternates the two)
+//	surrogates=BOOL send each token holding a character outside the BMP as
+//	                two chunks cut inside its UTF-16 surrogate pair: one
+//	                ends with the escape \ud83d, the next starts with \ude42
+//	context=N       refuse a prompt of more than N prompt tokens with
+//	                HTTP 400 and code context_length_exceeded, as OpenAI does
 //
 // An unknown key or a bad value is answered with HTTP 400, so typos show.
 //
@@ -92,7 +103,8 @@
 // # Observing clients
 //
 // Requests counts chat requests, Recorded and LastRequest return what was
-// received (model, messages, max tokens, headers, effective config), Aborts
+// received (model, messages, max tokens, temperature, top_p, stop, the raw
+// body, headers, effective config), Aborts
 // counts responses the client abandoned before they were complete (its
 // request context ended or a write failed), and WaitAbort/WaitAborts block
 // until aborts are seen. ActiveStreams is the number of responses in

@@ -32,6 +32,12 @@ type Options struct {
 	MaxHang time.Duration
 	// Logger receives one debug line per request; it defaults to discarding.
 	Logger *slog.Logger
+	// ContextLength, when positive, is listed by GET /v1/models as every
+	// model's "context_length" (as OpenRouter and LM Studio report it).
+	ContextLength int
+	// ModelsDelay makes GET /v1/models wait this long (or until the client
+	// leaves) before answering; SetModelsDelay changes it while running.
+	ModelsDelay time.Duration
 }
 
 // DefaultModels are listed by GET /v1/models when Options.Models is empty.
@@ -47,6 +53,7 @@ type Server struct {
 
 	requests   atomic.Int64 // chat completion requests
 	modelLists atomic.Int64 // GET /v1/models requests
+	listDelay  atomic.Int64 // ModelsDelay, in nanoseconds
 	active     atomic.Int64 // streams in progress
 
 	mu          sync.Mutex
@@ -81,6 +88,7 @@ func New(opts Options) *Server {
 		faultCounts: make(map[string]int),
 		done:        make(chan struct{}),
 	}
+	s.listDelay.Store(int64(opts.ModelsDelay))
 	s.mux = http.NewServeMux()
 	for _, prefix := range []string{"/v1", ""} {
 		s.mux.HandleFunc("POST "+prefix+"/chat/completions", s.chat)
@@ -163,23 +171,39 @@ func (s *Server) faultApplies(c Config, key string) bool {
 	return s.faultCounts[key] <= c.FaultTimes
 }
 
+// SetModelsDelay changes how long GET /v1/models waits before answering.
+func (s *Server) SetModelsDelay(d time.Duration) { s.listDelay.Store(int64(d)) }
+
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	s.modelLists.Add(1)
 	if !s.authorized(w, r) {
 		return
 	}
+	if d := time.Duration(s.listDelay.Load()); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		}
+	}
 	type model struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
+		ID            string `json:"id"`
+		Object        string `json:"object"`
+		Created       int64  `json:"created"`
+		OwnedBy       string `json:"owned_by"`
+		ContextLength int    `json:"context_length,omitempty"`
 	}
 	list := struct {
 		Object string  `json:"object"`
 		Data   []model `json:"data"`
 	}{Object: "list"}
 	for _, id := range s.opts.Models {
-		list.Data = append(list.Data, model{ID: id, Object: "model", Created: s.created, OwnedBy: "fakeai"})
+		list.Data = append(list.Data, model{ID: id, Object: "model", Created: s.created, OwnedBy: "fakeai",
+			ContextLength: s.opts.ContextLength})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(list)

@@ -60,7 +60,7 @@ func (st *stream) serveSSE() {
 	if !st.sleep(st.cfg.FirstDelay) {
 		return
 	}
-	if !st.sendTokens(enc, len(enc.head)) {
+	if !st.sendReasoning(enc) || !st.sendTokens(enc, len(enc.head)) {
 		return
 	}
 	if st.rec.Fault.midStream() && st.after == len(st.tokens) {
@@ -70,7 +70,7 @@ func (st *stream) serveSSE() {
 	if !st.write(enc.finish(st.finish), -1) {
 		return
 	}
-	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)), -1) {
+	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)+max(st.cfg.Reasoning, 0)), -1) {
 		return
 	}
 	st.write([]byte("data: [DONE]\n\n"), -1)
@@ -100,11 +100,41 @@ func (st *stream) sendTokens(enc *chunkEncoder, contentAt int) bool {
 		if st.cfg.Split {
 			split = contentAt
 		}
+		if a, b, ok := surrogateHalves(tok); ok && st.cfg.Surrogates {
+			if !st.write(enc.contentJSON(a), -1) || !st.write(enc.contentJSON(b), -1) {
+				return false
+			}
+			continue
+		}
 		if !st.write(enc.content(tok, false), split) {
 			return false
 		}
 	}
 	return true
+}
+
+// sendReasoning sends the reasoning chunks, one per tick, before the
+// content. It reports whether to go on.
+func (st *stream) sendReasoning(enc *chunkEncoder) bool {
+	toks := ReasoningTokens(st.cfg)
+	if len(toks) == 0 {
+		return true
+	}
+	var tick <-chan time.Time
+	if st.cfg.Delay > 0 {
+		t := time.NewTicker(st.cfg.Delay)
+		defer t.Stop()
+		tick = t.C
+	}
+	for i, tok := range toks {
+		if i > 0 && !st.wait(tick) {
+			return false
+		}
+		if !st.write(enc.reasoning(st.cfg.ReasoningKey, i, tok), -1) {
+			return false
+		}
+	}
+	return st.wait(tick) // the content follows one tick later
 }
 
 // midFault injects the configured mid-stream fault.

@@ -1,10 +1,13 @@
 // Package models wires the model catalog from configuration: the offline
-// demo model when no provider is configured, otherwise an OpenAI-compatible
-// upstream serving a configured model list and/or the models it lists.
+// demo model when no provider is configured; otherwise the upstreams of an
+// upstreams file (CHATD_UPSTREAMS_FILE), or the one upstream the OPENAI_*
+// variables describe, each serving its configured models and/or the models
+// it lists.
 package models
 
 import (
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,8 +18,11 @@ import (
 
 // Config is the model configuration of a server.
 type Config struct {
-	// APIKey and BaseURL select the upstream; with neither set, only the
-	// offline demo model is offered.
+	// File, when set, lists the upstreams; the single-upstream fields
+	// below (APIKey to AzureAPIVersion) are then ignored.
+	File *File
+	// APIKey and BaseURL select the one upstream of the shorthand; with
+	// neither set (and no File), only the offline demo model is offered.
 	APIKey  string
 	BaseURL string
 	// Models is a comma-separated list of model ids users may pick
@@ -28,45 +34,132 @@ type Config struct {
 	// Azure and AzureAPIVersion select Azure OpenAI (see openai.Options).
 	Azure           bool
 	AzureAPIVersion string
-	// Client tunes the upstream client (retries, timeouts, HTTP client);
-	// its APIKey, BaseURL, Azure, AzureAPIVersion and Logger are taken
-	// from this Config.
+	// Client tunes every upstream client (retries, timeouts, HTTP client);
+	// its APIKey, BaseURL, Azure, Headers, Query and Logger are taken from
+	// the upstream, and an upstream's own timeouts and retries win.
 	Client openai.Options
 	// DemoDelay is the demo model's pause between tokens (see demo.Options).
 	DemoDelay time.Duration
-	// CacheTTL is how long an upstream model list is reused (see
-	// llm.RouterOptions).
-	CacheTTL time.Duration
+	// CacheTTL is how long an upstream model list is reused and
+	// FirstListWait how long a list waits for an upstream's first one
+	// (see llm.RouterOptions).
+	CacheTTL      time.Duration
+	FirstListWait time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
 
 // Demo reports whether c selects the offline demo model.
 func (c Config) Demo() bool {
-	return strings.TrimSpace(c.APIKey) == "" && strings.TrimSpace(c.BaseURL) == ""
+	return c.File == nil && strings.TrimSpace(c.APIKey) == "" && strings.TrimSpace(c.BaseURL) == ""
 }
 
 // New returns the Router for c. Pass it to the hub as its model, and
-// (&llm.Titler{Streamer: router}).Title as its titler.
+// (&llm.Titler{Streamer: router}).Title as its titler; Close it at exit.
 func New(c Config) *llm.Router {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	opts := llm.RouterOptions{CacheTTL: c.CacheTTL, Logger: c.Logger}
-	if c.Demo() {
+	opts := llm.RouterOptions{CacheTTL: c.CacheTTL, FirstListWait: c.FirstListWait, Logger: c.Logger}
+	switch {
+	case c.Demo():
 		d := demo.New(demo.Options{Delay: c.DemoDelay})
 		info := demo.Info()
 		info.Default = true
 		opts.Routes = []llm.Route{{Info: info, Streamer: d}}
-		return llm.NewRouter(opts)
-	}
-	co := c.Client
-	co.APIKey, co.BaseURL = strings.TrimSpace(c.APIKey), strings.TrimSpace(c.BaseURL)
-	co.Azure, co.AzureAPIVersion, co.Logger = c.Azure, c.AzureAPIVersion, c.Logger
-	up := openai.New(co)
-	opts.Routes = llm.Routes(c.Models, up)
-	if c.Discover || len(opts.Routes) == 0 {
-		opts.Upstream, opts.UpstreamStreamer = up, up
+	case c.File != nil:
+		opts.Default = c.File.Default
+		for _, u := range c.File.Upstreams {
+			opts.Upstreams = append(opts.Upstreams, c.upstream(u))
+		}
+	default:
+		opts.Upstreams = []llm.Upstream{c.shorthand()}
 	}
 	return llm.NewRouter(opts)
+}
+
+// shorthand is the one upstream of the OPENAI_* variables, named "openai".
+func (c Config) shorthand() llm.Upstream {
+	u := UpstreamConfig{Name: "openai", Label: hostOf(c.BaseURL), BaseURL: strings.TrimSpace(c.BaseURL),
+		APIKey: strings.TrimSpace(c.APIKey), Azure: c.Azure, AzureAPIVersion: c.AzureAPIVersion, Discover: c.Discover}
+	for _, r := range llm.Routes(c.Models, nil) {
+		u.Models = append(u.Models, ModelConfig{ID: r.Info.ID})
+	}
+	if len(u.Models) == 0 {
+		u.Discover = true
+	}
+	return c.upstream(u)
+}
+
+// upstream builds the llm.Upstream of one configured server.
+func (c Config) upstream(u UpstreamConfig) llm.Upstream {
+	co := c.Client
+	co.APIKey, co.BaseURL, co.Azure, co.AzureAPIVersion = u.APIKey, u.BaseURL, u.Azure, u.AzureAPIVersion
+	co.Headers, co.Query, co.Logger = u.Headers, u.Query, c.Logger
+	if u.Timeouts.FirstToken > 0 {
+		co.FirstTokenTimeout = time.Duration(u.Timeouts.FirstToken)
+	}
+	if u.Timeouts.Idle > 0 {
+		co.IdleTimeout = time.Duration(u.Timeouts.Idle)
+	}
+	if u.Retries != nil {
+		co.MaxRetries = *u.Retries
+		if co.MaxRetries == 0 {
+			co.MaxRetries = -1 // openai.Options: negative disables retries
+		}
+	}
+	client := openai.New(co)
+	out := llm.Upstream{Name: u.Name, Label: firstNonEmpty(u.Label, u.Name), Streamer: client,
+		ListTimeout: time.Duration(u.Timeouts.List),
+		Discovered: llm.ModelInfo{ContextTokens: u.ContextTokens, MaxOutputTokens: u.MaxOutputTokens,
+			Defaults: defaults(u.Defaults, Defaults{})}}
+	for i, m := range u.Models {
+		out.Models = append(out.Models, llm.ModelInfo{ID: m.ID, Name: firstNonEmpty(m.Name, m.ID),
+			Default:         m.Default || (i == 0 && c.File == nil),
+			ContextTokens:   firstPositive(m.ContextTokens, u.ContextTokens),
+			MaxOutputTokens: firstPositive(m.MaxOutputTokens, u.MaxOutputTokens),
+			Defaults:        defaults(m.Defaults, u.Defaults)})
+	}
+	if u.Discover {
+		out.Catalog = client
+	}
+	return out
+}
+
+// defaults merges a model's defaults over its upstream's.
+func defaults(m, u Defaults) llm.Defaults {
+	d := llm.Defaults{Temperature: m.Temperature, TopP: m.TopP, MaxTokens: m.MaxTokens, Stop: m.Stop}
+	if d.Temperature == nil {
+		d.Temperature = u.Temperature
+	}
+	if d.TopP == nil {
+		d.TopP = u.TopP
+	}
+	if d.MaxTokens == 0 {
+		d.MaxTokens = u.MaxTokens
+	}
+	if d.Stop == nil {
+		d.Stop = u.Stop
+	}
+	return d
+}
+
+// hostOf is the host of a base URL, the shorthand upstream's label.
+func hostOf(base string) string {
+	if base == "" {
+		base = openai.DefaultBaseURL
+	}
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "openai"
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

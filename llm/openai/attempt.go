@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,8 @@ type attempt struct {
 	status    int
 	header    http.Header
 	body      *doneWatcher
-	delivered atomic.Bool // some text reached onDelta: never retry
+	list      *bytes.Buffer // a model list request: the body is copied here
+	delivered atomic.Bool   // some text reached onDelta: never retry
 }
 
 type attemptKey struct{}
@@ -33,8 +35,14 @@ var (
 	errNoDone = errors.New("stream ended before [DONE]")
 )
 
+// sink receives a stream's text: the answer, and the reasoning (nil: dropped).
+type sink struct {
+	text      func(string)
+	reasoning func(string)
+}
+
 // attempt sends one request and streams its answer.
-func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionRequest, onDelta func(string), st *attempt) (llm.Result, error) {
+func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionRequest, out sink, st *attempt) (llm.Result, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	timer := time.AfterFunc(c.opts.FirstTokenTimeout, func() {
@@ -52,16 +60,14 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	}
 	defer stream.Close()
 	var res llm.Result
-	var text utf8Joiner
+	var text, reasoning utf8Joiner
 	for {
 		if st.delivered.Load() {
 			timer.Reset(c.opts.IdleTimeout)
 		}
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
-			if rest := text.flush(); rest != "" {
-				onDelta(rest)
-			}
+			out.deliver(reasoning.flush(), text.flush())
 			return res, nil
 		}
 		if errors.Is(err, io.EOF) {
@@ -70,20 +76,34 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		if err != nil {
 			return res, c.failure(actx, st, err)
 		}
-		if out := applyChunk(&res, &text, chunk); out != "" {
+		r, t := applyChunk(&res, &text, &reasoning, chunk)
+		if out.deliver(r, t) {
 			st.delivered.Store(true)
-			onDelta(out)
 		}
 	}
 }
 
+// deliver hands reasoning, then text, to their callbacks, and reports
+// whether anything was delivered.
+func (s sink) deliver(reasoning, text string) bool {
+	if reasoning != "" && s.reasoning != nil {
+		s.reasoning(reasoning)
+	} else {
+		reasoning = ""
+	}
+	if text != "" {
+		s.text(text)
+	}
+	return reasoning != "" || text != ""
+}
+
 // applyChunk records a chunk's finish reason and usage and returns the
-// whole characters of text it completes.
-func applyChunk(res *llm.Result, text *utf8Joiner, chunk goopenai.ChatCompletionStreamResponse) string {
+// whole characters of reasoning and of text it completes.
+func applyChunk(res *llm.Result, text, reasoning *utf8Joiner, chunk goopenai.ChatCompletionStreamResponse) (string, string) {
 	if u := chunk.Usage; u != nil {
 		res.Usage = &llm.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 	}
-	out := ""
+	r, t := "", ""
 	for _, ch := range chunk.Choices {
 		if ch.Index != 0 {
 			continue
@@ -91,9 +111,10 @@ func applyChunk(res *llm.Result, text *utf8Joiner, chunk goopenai.ChatCompletion
 		if ch.FinishReason != "" {
 			res.FinishReason = string(ch.FinishReason)
 		}
-		out += text.push(ch.Delta.Content + ch.Delta.Refusal)
+		r += reasoning.push(ch.Delta.ReasoningContent)
+		t += text.push(ch.Delta.Content + ch.Delta.Refusal)
 	}
-	return out
+	return r, t
 }
 
 // failure turns an attempt's error into an *llm.Error, or into ctx's error

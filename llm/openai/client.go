@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -51,6 +52,12 @@ type Options struct {
 	// IdleTimeout bounds the wait for the next chunk once text flows; it
 	// defaults to 30s.
 	IdleTimeout time.Duration
+	// Headers are added to every request (an api-key header, an
+	// organisation header, ...); they win over go-openai's own.
+	Headers map[string]string
+	// Query parameters are added to every request URL (Azure's
+	// api-version).
+	Query map[string]string
 	// DisableStreamUsage stops asking for usage in the stream
 	// (stream_options.include_usage), for servers that reject it.
 	DisableStreamUsage bool
@@ -86,7 +93,7 @@ func New(opts Options) *Client {
 		}
 	}
 	cfg.BaseURL = opts.BaseURL
-	cfg.HTTPClient = doer{opts.HTTPClient}
+	cfg.HTTPClient = doer{c: opts.HTTPClient, headers: opts.Headers, query: opts.Query}
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger}
 }
 
@@ -128,9 +135,10 @@ func positive(d, def time.Duration) time.Duration {
 // when ctx ended.
 func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
 	oreq := c.request(req)
+	out := sink{text: onDelta, reasoning: req.OnReasoning}
 	for try := 0; ; try++ {
 		st := &attempt{}
-		res, err := c.attempt(ctx, oreq, onDelta, st)
+		res, err := c.attempt(ctx, oreq, out, st)
 		if err == nil {
 			return res, nil
 		}
@@ -166,7 +174,24 @@ func (c *Client) request(req llm.Request) goopenai.ChatCompletionRequest {
 			r.MaxTokens = req.MaxTokens
 		}
 	}
+	if req.Temperature != nil {
+		r.Temperature = nonZero(*req.Temperature)
+	}
+	if req.TopP != nil {
+		r.TopP = nonZero(*req.TopP)
+	}
+	r.Stop = req.Stop
 	return r
+}
+
+// nonZero converts a sampling parameter for go-openai, whose omitempty
+// fields would drop a 0: zero is sent as the smallest positive float32
+// (go-openai's documented workaround), which upstreams treat as 0.
+func nonZero(v float64) float32 {
+	if v == 0 {
+		return math.SmallestNonzeroFloat32
+	}
+	return float32(v)
 }
 
 // reasoningModel reports models that refuse max_tokens (go-openai checks).

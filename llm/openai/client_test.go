@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -356,7 +357,7 @@ func TestModels(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []llm.ModelInfo{{ID: "gpt-x", Name: "gpt-x"}, {ID: "llama-y", Name: "llama-y"}}
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("models %+v", got)
 	}
 }

@@ -25,6 +25,9 @@ func classify(err error, st *attempt, key string) *llm.Error {
 		// An error event inside a 200 stream.
 		return &llm.Error{Kind: llm.KindUpstream, Err: err,
 			Message: "The model provider reported an error: " + clean(apiErr.Message, key)}
+	case errors.As(err, &apiErr) && contextLength(apiErr):
+		return &llm.Error{Kind: llm.KindContextLength, Status: apiErr.HTTPStatusCode, Err: err,
+			Message: "The conversation is too long for this model's context window: " + clean(apiErr.Message, key)}
 	case errors.As(err, &apiErr):
 		return statusError(apiErr.HTTPStatusCode, apiErr.Message, key, err)
 	case errors.As(err, &reqErr):
@@ -42,6 +45,27 @@ func classify(err error, st *attempt, key string) *llm.Error {
 	}
 	return &llm.Error{Kind: llm.KindConnection, Status: st.status, Err: err,
 		Message: "The connection to the model provider was lost before the answer was complete."}
+}
+
+// contextLength reports an upstream refusal of a prompt longer than the
+// model's context window: OpenAI's code context_length_exceeded, or the
+// wording of vLLM, llama.cpp, Ollama and others.
+func contextLength(e *goopenai.APIError) bool {
+	if e.HTTPStatusCode != http.StatusBadRequest && e.HTTPStatusCode != http.StatusRequestEntityTooLarge &&
+		e.HTTPStatusCode != 0 {
+		return false
+	}
+	if code, ok := e.Code.(string); ok && code == "context_length_exceeded" {
+		return true
+	}
+	m := strings.ToLower(e.Message)
+	for _, s := range []string{"maximum context length", "context length exceeded", "context_length_exceeded",
+		"exceeds the context window", "exceed context window", "context window exceeded"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // statusError classifies an HTTP error status.

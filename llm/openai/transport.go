@@ -12,11 +12,25 @@ import (
 // the response status and headers (for Retry-After) and watches the body
 // for the final "data: [DONE]" (go-openai reports a clean end of the body
 // and [DONE] alike as io.EOF).
-type doer struct{ c *http.Client }
+type doer struct {
+	c       *http.Client
+	headers map[string]string
+	query   map[string]string
+}
 
 func (d doer) Do(req *http.Request) (*http.Response, error) {
 	if id := llm.RequestID(req.Context()); id != "" {
 		req.Header.Set("X-Request-ID", id)
+	}
+	for k, v := range d.headers {
+		req.Header.Set(k, v)
+	}
+	if len(d.query) > 0 {
+		q := req.URL.Query()
+		for k, v := range d.query {
+			q.Set(k, v)
+		}
+		req.URL.RawQuery = q.Encode()
 	}
 	resp, err := d.c.Do(req)
 	if err != nil {
@@ -24,12 +38,33 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 	}
 	if st, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
 		st.status, st.header = resp.StatusCode, resp.Header
-		if resp.StatusCode < 300 {
-			st.body = &doneWatcher{ReadCloser: resp.Body}
+		switch {
+		case resp.StatusCode < 300 && st.list != nil:
+			resp.Body = &teeBody{ReadCloser: resp.Body, copy: st.list}
+		case resp.StatusCode < 300:
+			st.body = &doneWatcher{ReadCloser: newSSEFixer(resp.Body)}
 			resp.Body = st.body
 		}
 	}
 	return resp, nil
+}
+
+// teeBody keeps a copy of a body go-openai decodes (the model list), so
+// fields it does not know can be read too.
+type teeBody struct {
+	io.ReadCloser
+	copy *bytes.Buffer
+}
+
+// maxListBody bounds the copy of a model list.
+const maxListBody = 4 << 20
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if t.copy.Len()+n <= maxListBody {
+		t.copy.Write(p[:n])
+	}
+	return n, err
 }
 
 // doneWatcher passes a body through and notices a "data: [DONE]" line. It

@@ -14,11 +14,23 @@ import (
 // is dropped (and counted in Stats.Dropped) after Close, after Finish for the
 // same id, and when MaxPending is reached (see Writer).
 func (w *Writer) Append(id, text string) {
+	w.add(id, text, false)
+}
+
+// AppendReasoning queues text to be appended to message id's reasoning. It
+// behaves exactly like Append (same entry, same checkpoints, same limits);
+// reasoning is cut at any character boundary, as it is not searched.
+func (w *Writer) AppendReasoning(id, text string) {
+	w.add(id, text, true)
+}
+
+// add queues content or reasoning text of message id.
+func (w *Writer) add(id, text string, reasoning bool) {
 	if id == "" || text == "" {
 		return
 	}
 	w.mu.Lock()
-	wake, why := w.appendLocked(id, text)
+	wake, why := w.appendLocked(id, text, reasoning)
 	w.mu.Unlock()
 	if wake {
 		signal(w.armC)
@@ -32,7 +44,7 @@ func (w *Writer) Append(id, text string) {
 // must be woken to schedule a checkpoint, and why text was dropped when that
 // is worth a log line (not for every piece of a refused message, nor after
 // Close).
-func (w *Writer) appendLocked(id, text string) (wake bool, dropped string) {
+func (w *Writer) appendLocked(id, text string, reasoning bool) (wake bool, dropped string) {
 	e := w.entries[id]
 	switch {
 	case w.closed:
@@ -47,7 +59,11 @@ func (w *Writer) appendLocked(id, text string) (wake bool, dropped string) {
 		w.stats.Dropped++
 		return false, "appended after Finish"
 	}
-	e.text = append(e.text, text...)
+	if reasoning {
+		e.reasoning = append(e.reasoning, text...)
+	} else {
+		e.text = append(e.text, text...)
+	}
 	w.stats.PendingBytes += len(text)
 	if !w.armed {
 		w.armed = true
@@ -130,8 +146,9 @@ func (w *Writer) finishLocked(u persistence.MessageUpdate) (<-chan error, error)
 		}
 	}
 	e.text = append(e.text, u.Append...)
-	w.stats.PendingBytes += len(u.Append)
-	u.Append = ""
+	e.reasoning = append(e.reasoning, u.AppendReasoning...)
+	w.stats.PendingBytes += len(u.Append) + len(u.AppendReasoning)
+	u.Append, u.AppendReasoning = "", ""
 	e.final = mergeFinal(e.final, u)
 	if !e.queued {
 		e.queued = true

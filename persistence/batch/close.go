@@ -61,7 +61,7 @@ func (w *Writer) abandon(cause error) error {
 	defer w.mu.Unlock()
 	lost := 0
 	for _, e := range w.entries {
-		if len(e.text) > 0 || e.queued {
+		if len(e.text) > 0 || len(e.reasoning) > 0 || e.queued {
 			lost++
 		}
 		w.releaseLocked(e, fmt.Errorf("batch: final update of message %s: %w", e.id, ErrClosed))

@@ -49,7 +49,8 @@ func (w *Writer) commit(items []item, err error) {
 		}
 		e.lastErr = nil
 		e.text = shift(e.text, it.n)
-		w.stats.PendingBytes -= it.n
+		e.reasoning = shift(e.reasoning, it.rn)
+		w.stats.PendingBytes -= it.n + it.rn
 		if it.final {
 			w.releaseLocked(e, nil)
 		}
@@ -66,8 +67,8 @@ func (w *Writer) releaseLocked(e *entry, err error) {
 	}
 	e.waiters = nil
 	e.queued = false
-	w.stats.PendingBytes -= len(e.text)
-	e.text = nil
+	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
+	e.text, e.reasoning = nil, nil
 	delete(w.entries, e.id)
 }
 

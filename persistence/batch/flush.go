@@ -20,6 +20,7 @@ const (
 type item struct {
 	e     *entry
 	n     int  // bytes of e.text written
+	rn    int  // bytes of e.reasoning written
 	final bool // carries e.final
 }
 
@@ -149,7 +150,7 @@ func (w *Writer) collect(m mode, round uint64) ([]item, []persistence.MessageUpd
 		return len(items) < w.opts.MaxBatch
 	}
 	for _, e := range w.finals {
-		if !add(item{e: e, n: len(e.text), final: true}, finalUpdate(e)) {
+		if !add(item{e: e, n: len(e.text), rn: len(e.reasoning), final: true}, finalUpdate(e)) {
 			return items, updates
 		}
 	}
@@ -161,13 +162,14 @@ func (w *Writer) collect(m mode, round uint64) ([]item, []persistence.MessageUpd
 		if e.queued || e.round == round {
 			continue
 		}
-		n := w.cutLocked(e, m)
-		if n == 0 {
+		n, rn := w.cutLocked(e, m), reasoningCut(e.reasoning, m)
+		if n == 0 && rn == 0 {
 			continue
 		}
 		e.round = round
-		u := persistence.MessageUpdate{ID: e.id, Append: string(e.text[:n]), At: now}
-		if !add(item{e: e, n: n}, u) {
+		u := persistence.MessageUpdate{ID: e.id, Append: string(e.text[:n]),
+			AppendReasoning: string(e.reasoning[:rn]), At: now}
+		if !add(item{e: e, n: n, rn: rn}, u) {
 			break
 		}
 	}
@@ -182,9 +184,19 @@ func (w *Writer) cutLocked(e *entry, m mode) int {
 	return checkpointCut(e.text, w.opts.MaxHoldBack)
 }
 
+// reasoningCut returns how much of pending reasoning a flush in mode m
+// writes: whole characters (reasoning is not searched, so words may be cut).
+func reasoningCut(reasoning []byte, m mode) int {
+	if m == everything {
+		return len(reasoning)
+	}
+	return completeLen(reasoning)
+}
+
 // finalUpdate is e's final update carrying all of e's pending text.
 func finalUpdate(e *entry) persistence.MessageUpdate {
 	u := *e.final
 	u.Append = string(e.text)
+	u.AppendReasoning = string(e.reasoning)
 	return u
 }

@@ -28,6 +28,7 @@ func runStoreWrites(t *testing.T, open openStore) {
 	t.Run("Streaming", func(t *testing.T) { t.Parallel(); testStreaming(t, open) })
 	t.Run("SplitWordsSearchable", func(t *testing.T) { t.Parallel(); testSplitWordsSearchable(t, open) })
 	t.Run("ConcurrentAnswers", func(t *testing.T) { t.Parallel(); testConcurrentAnswers(t, open) })
+	t.Run("Reasoning", func(t *testing.T) { t.Parallel(); testReasoning(t, open) })
 }
 
 // fixture is a user's conversation with a question, in a counting store.

@@ -102,6 +102,8 @@ type entry struct {
 	waiters []chan error               // Finish calls waiting for the final update
 	round   uint64                     // last flush round that checkpointed it
 	lastErr error                      // the last store error for a write carrying it
+	// reasoning is appended reasoning not yet durable, in order.
+	reasoning []byte
 }
 
 // Stats are the Writer's counters, for metrics and tests.

@@ -36,6 +36,7 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 		Title:        c.Title,
 		Model:        c.Model,
 		SystemPrompt: c.SystemPrompt,
+		Params:       paramsDocOf(c.Params),
 		CreatedAt:    t,
 		UpdatedAt:    t,
 	}
@@ -308,6 +309,9 @@ func patchFields(p persistence.ConversationPatch) bson.D {
 	}
 	if p.SystemPrompt != nil {
 		set = append(set, bson.E{Key: "system_prompt", Value: *p.SystemPrompt})
+	}
+	if p.Params != nil {
+		set = append(set, bson.E{Key: "params", Value: paramsDocOf(p.Params)})
 	}
 	return set
 }

@@ -29,6 +29,7 @@ type conversationDoc struct {
 	Title        string        `bson:"title"`
 	Model        string        `bson:"model"`
 	SystemPrompt string        `bson:"system_prompt"`
+	Params       *paramsDoc    `bson:"params,omitempty"` // absent: the model's defaults
 	CreatedAt    time.Time     `bson:"created_at"`
 	UpdatedAt    time.Time     `bson:"updated_at"`
 }
@@ -44,6 +45,8 @@ type messageDoc struct {
 	Role            string         `bson:"role"`
 	Content         []string       `bson:"content"`     // chunks, joined when read
 	SplitWords      []string       `bson:"split_words"` // words cut by a chunk boundary, whole
+	Reasoning       []string       `bson:"reasoning"`   // chunks like content; absent in documents older than it
+	OmittedMessages int            `bson:"omitted_messages"`
 	Model           string         `bson:"model"`
 	Status          string         `bson:"status"`
 	FinishReason    string         `bson:"finish_reason"`
@@ -139,6 +142,7 @@ func (d conversationDoc) conversation() persistence.Conversation {
 		Title:        d.Title,
 		Model:        d.Model,
 		SystemPrompt: d.SystemPrompt,
+		Params:       d.Params.params(),
 		CreatedAt:    d.CreatedAt,
 		UpdatedAt:    d.UpdatedAt,
 	}
@@ -151,6 +155,8 @@ func (d messageDoc) message() persistence.Message {
 		OwnerID:         d.OwnerID.Hex(),
 		Role:            persistence.Role(d.Role),
 		Content:         strings.Join(d.Content, ""),
+		Reasoning:       strings.Join(d.Reasoning, ""),
+		OmittedMessages: d.OmittedMessages,
 		Model:           d.Model,
 		Status:          persistence.Status(d.Status),
 		FinishReason:    d.FinishReason,

@@ -73,6 +73,7 @@ func newMessageDoc(m *persistence.Message) (messageDoc, error) {
 	d := messageDoc{
 		ID: id, ConversationID: conv, OwnerID: owner,
 		Role: string(m.Role), Content: chunksOf(m.Content), SplitWords: []string{}, Model: m.Model,
+		Reasoning: chunksOf(m.Reasoning), OmittedMessages: m.OmittedMessages,
 		Status: string(m.Status), FinishReason: m.FinishReason, Usage: usageDocOf(m.Usage), Error: m.Error, ErrorCode: m.ErrorCode,
 		ClientMessageID: m.ClientMessageID,
 		CreatedAt:       normTime(m.CreatedAt), UpdatedAt: normTime(m.UpdatedAt),

@@ -106,8 +106,8 @@ func TestOpenSchemaAndIndexes(t *testing.T) {
 	if err := e.raw.Collection("meta").FindOne(ctx, bson.D{{Key: "_id", Value: "schema"}}).Decode(&schema); err != nil {
 		t.Fatalf("read schema: %v", err)
 	}
-	if schema.Version != 2 || len(schema.Applied) != 2 {
-		t.Errorf("schema = %+v, want versions 1 and 2 applied once each", schema)
+	if schema.Version != 3 || len(schema.Applied) != 3 {
+		t.Errorf("schema = %+v, want versions 1 to 3 applied once each", schema)
 	}
 
 	wantIndexes := map[string][]string{

@@ -29,6 +29,9 @@ var migrations = []migration{
 	{version: 1, name: "baseline: users, conversations, messages with chunked content", up: nil},
 	// Documents written before it lack error_code and read as "" (nothing to rewrite).
 	{version: 2, name: "messages: error_code of failed answers", up: nil},
+	// Documents written before it lack reasoning, omitted_messages and
+	// params and read as empty (nothing to rewrite).
+	{version: 3, name: "messages: reasoning and omitted_messages; conversations: params", up: nil},
 }
 
 // schemaDoc is the meta document that records the applied migrations.

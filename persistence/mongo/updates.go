@@ -67,9 +67,10 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 
 // mergedUpdate is every change of one batch to one message.
 type mergedUpdate struct {
-	id   bson.ObjectID
-	text strings.Builder           // the batch's appends, in order
-	set  persistence.MessageUpdate // the other fields; Append unused
+	id        bson.ObjectID
+	text      strings.Builder           // the batch's appends, in order
+	reasoning strings.Builder           // the batch's reasoning appends, in order
+	set       persistence.MessageUpdate // the other fields; Append unused
 
 	known   bool   // the message exists, as far as the tail cache knows
 	split   string // a word the new chunk completes, "" if none
@@ -106,6 +107,7 @@ func mergeUpdates(updates []persistence.MessageUpdate) []*mergedUpdate {
 // merge folds u into m.
 func (m *mergedUpdate) merge(u persistence.MessageUpdate) {
 	m.text.WriteString(u.Append)
+	m.reasoning.WriteString(u.AppendReasoning)
 	if u.Status != "" {
 		m.set.Status = u.Status
 	}
@@ -129,11 +131,17 @@ func (m *mergedUpdate) merge(u persistence.MessageUpdate) {
 // update is the update document of m; empty when m changes nothing.
 func (m *mergedUpdate) update() bson.D {
 	var doc bson.D
+	var push bson.D
 	if m.text.Len() > 0 {
-		push := bson.D{{Key: "content", Value: bson.D{{Key: "$each", Value: bson.A{m.text.String()}}}}}
+		push = append(push, bson.E{Key: "content", Value: bson.D{{Key: "$each", Value: bson.A{m.text.String()}}}})
 		if m.split != "" {
 			push = append(push, bson.E{Key: "split_words", Value: bson.D{{Key: "$each", Value: bson.A{m.split}}}})
 		}
+	}
+	if m.reasoning.Len() > 0 {
+		push = append(push, bson.E{Key: "reasoning", Value: bson.D{{Key: "$each", Value: bson.A{m.reasoning.String()}}}})
+	}
+	if len(push) > 0 {
 		doc = append(doc, bson.E{Key: "$push", Value: push})
 	}
 	if set := m.setFields(); len(set) > 0 {

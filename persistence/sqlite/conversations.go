@@ -9,16 +9,17 @@ import (
 	"chatd/persistence"
 )
 
-const convCols = `id, owner_id, title, model, system_prompt, created_at, updated_at`
+const convCols = `id, owner_id, title, model, system_prompt, created_at, updated_at, params`
 
 var (
-	qInsertConv = writeQ(`INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	qInsertConv = writeQ(`INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	qConvByID   = readQ(`SELECT ` + convCols + ` FROM conversations WHERE id = ? AND owner_id = ?`)
 	qConvExists = readQ(`SELECT 1 FROM conversations WHERE id = ? AND owner_id = ?`)
 	qUpdateConv = writeQ(`UPDATE conversations SET
 		title = coalesce(?, title),
 		model = coalesce(?, model),
 		system_prompt = coalesce(?, system_prompt),
+		params = coalesce(?, params),
 		updated_at = max(updated_at + 1, ?)
 	WHERE id = ? AND owner_id = ?
 	RETURNING ` + convCols)
@@ -34,7 +35,11 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 	}
 	now := s.clock.now()
 	v.CreatedAt, v.UpdatedAt = fromNanos(now), fromNanos(now)
-	_, err := s.exec(ctx, qInsertConv, v.ID, v.OwnerID, v.Title, v.Model, v.SystemPrompt, now, now)
+	params, err := encodeParams(v.Params)
+	if err != nil {
+		return fmt.Errorf("sqlite: create conversation: %w", err)
+	}
+	_, err = s.exec(ctx, qInsertConv, v.ID, v.OwnerID, v.Title, v.Model, v.SystemPrompt, now, now, params)
 	if err != nil {
 		return fmt.Errorf("sqlite: create conversation: %w", mapErr(err))
 	}
@@ -57,8 +62,12 @@ func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persisten
 
 // UpdateConversation applies p and moves UpdatedAt forward.
 func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
+	params, err := patchParams(p.Params)
+	if err != nil {
+		return persistence.Conversation{}, fmt.Errorf("sqlite: update conversation %s: %w", id, err)
+	}
 	row, err := s.writeRow(ctx, qUpdateConv, nullable(p.Title), nullable(p.Model), nullable(p.SystemPrompt),
-		s.clock.now(), id, ownerID)
+		params, s.clock.now(), id, ownerID)
 	if err != nil {
 		return persistence.Conversation{}, fmt.Errorf("sqlite: update conversation %s: %w", id, err)
 	}
@@ -105,7 +114,11 @@ func (s *Store) convExists(ctx context.Context, ownerID, id string) (bool, error
 func scanConv(r rowScanner) (persistence.Conversation, error) {
 	var c persistence.Conversation
 	var created, updated int64
-	if err := r.Scan(&c.ID, &c.OwnerID, &c.Title, &c.Model, &c.SystemPrompt, &created, &updated); err != nil {
+	var params string
+	if err := r.Scan(&c.ID, &c.OwnerID, &c.Title, &c.Model, &c.SystemPrompt, &created, &updated, &params); err != nil {
+		return persistence.Conversation{}, err
+	}
+	if err := decodeParams(params, &c.Params); err != nil {
 		return persistence.Conversation{}, err
 	}
 	c.CreatedAt, c.UpdatedAt = fromNanos(created), fromNanos(updated)

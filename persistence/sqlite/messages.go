@@ -10,20 +10,22 @@ import (
 )
 
 const msgCols = `id, conversation_id, owner_id, parent_id, role, content, model, status, finish_reason,
-	prompt_tokens, completion_tokens, total_tokens, error, error_code, client_message_id, created_at, updated_at`
+	prompt_tokens, completion_tokens, total_tokens, error, error_code, client_message_id, created_at, updated_at,
+	reasoning, omitted_messages`
 
 var (
 	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ? AND owner_id = ?`)
-	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qMsgByID   = readQ(`SELECT ` + msgCols + ` FROM messages WHERE id = ? AND owner_id = ?`)
 	qMsgByCID  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE owner_id = ? AND client_message_id = ?`)
 	qMsgsConv  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ? AND owner_id = ?
 		ORDER BY created_at, id`)
 	// qUpdateMsg applies one MessageUpdate: ?1 id, ?2 append, ?3 status,
 	// ?4 finish reason, ?5 has usage, ?6-?8 usage, ?9 error, ?10 at (0: keep),
-	// ?11 error code.
+	// ?11 error code, ?12 reasoning append.
 	qUpdateMsg = writeQ(`UPDATE messages SET
 		content = content || ?2,
+		reasoning = reasoning || ?12,
 		status = CASE WHEN ?3 = '' THEN status ELSE ?3 END,
 		finish_reason = CASE WHEN ?4 = '' THEN finish_reason ELSE ?4 END,
 		prompt_tokens = CASE WHEN ?5 THEN ?6 ELSE prompt_tokens END,
@@ -65,7 +67,8 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 		}
 		p, c, t := usageArgs(v.Usage)
 		_, err = tx.exec(ctx, qInsertMsg, v.ID, v.ConversationID, v.OwnerID, v.ParentID, string(v.Role), v.Content,
-			v.Model, string(v.Status), v.FinishReason, p, c, t, v.Error, v.ErrorCode, v.ClientMessageID, now, now)
+			v.Model, string(v.Status), v.FinishReason, p, c, t, v.Error, v.ErrorCode, v.ClientMessageID, now, now,
+			v.Reasoning, int64(v.OmittedMessages))
 		return err
 	})
 	if err != nil {
@@ -156,7 +159,7 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 		for _, u := range updates {
 			p, c, t := usageArgs(u.Usage)
 			if _, err := st.ExecContext(ctx, u.ID, u.Append, string(u.Status), u.FinishReason,
-				u.Usage != nil, p, c, t, u.Error, toNanos(u.At), u.ErrorCode); err != nil {
+				u.Usage != nil, p, c, t, u.Error, toNanos(u.At), u.ErrorCode, u.AppendReasoning); err != nil {
 				return fmt.Errorf("message %s: %w", u.ID, err)
 			}
 		}
@@ -202,12 +205,13 @@ func scanMsg(r rowScanner) (persistence.Message, error) {
 	var m persistence.Message
 	var role, status string
 	var p, c, t sql.NullInt64
-	var created, updated int64
+	var created, updated, omitted int64
 	err := r.Scan(&m.ID, &m.ConversationID, &m.OwnerID, &m.ParentID, &role, &m.Content, &m.Model, &status,
-		&m.FinishReason, &p, &c, &t, &m.Error, &m.ErrorCode, &m.ClientMessageID, &created, &updated)
+		&m.FinishReason, &p, &c, &t, &m.Error, &m.ErrorCode, &m.ClientMessageID, &created, &updated, &m.Reasoning, &omitted)
 	if err != nil {
 		return persistence.Message{}, err
 	}
+	m.OmittedMessages = int(omitted)
 	m.Role, m.Status = persistence.Role(role), persistence.Status(status)
 	if p.Valid {
 		m.Usage = &persistence.Usage{PromptTokens: int(p.Int64), CompletionTokens: int(c.Int64), TotalTokens: int(t.Int64)}

@@ -90,6 +90,14 @@ END;
 INSERT INTO message_fts (rowid, body)
 	SELECT rowid, chatd_lower(content) FROM messages WHERE status != 'streaming' AND content != '';
 `,
+	// 3: a model's reasoning beside its answer, prompt messages left out to
+	// fit the context window, and per-conversation sampling parameters
+	// (JSON, '' when none are set).
+	`
+ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN omitted_messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN params TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).

@@ -158,6 +158,13 @@ func (h *Conversations) create(c *gin.Context) {
 	if f.SystemPrompt != nil {
 		conv.SystemPrompt = *f.SystemPrompt
 	}
+	if err := checkParams(c.Request.Context(), h.catalog, conv.Model, f.Params); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	if !f.Params.IsZero() {
+		conv.Params = f.Params
+	}
 	if err := h.store.CreateConversation(c.Request.Context(), &conv); err != nil {
 		httperr.AbortError(c, storeError(err, "create conversation"))
 		return
@@ -275,10 +282,14 @@ func (h *Conversations) update(c *gin.Context) {
 		return
 	}
 	if f.empty() {
-		httperr.AbortError(c, httperr.BadRequest("nothing to change: give title, model or systemPrompt"))
+		httperr.AbortError(c, httperr.BadRequest("nothing to change: give title, model, systemPrompt or params"))
 		return
 	}
 	owner := ownerID(c)
+	if err := h.checkPatchParams(c, owner, id, &f); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
 	conv, err := h.store.UpdateConversation(c.Request.Context(), owner, id, f.patch())
 	if err != nil {
 		httperr.AbortError(c, storeError(err, "update conversation "+id))

@@ -214,8 +214,10 @@ func writeHeader(w *bufio.Writer, conv persistence.Conversation, count int, now 
 		model = "default"
 	}
 	fmt.Fprintf(w, "# %s\n\n", escapeControls(title))
-	fmt.Fprintf(w, "- Model: %s\n- Created: %s\n- Last activity: %s\n- Exported: %s\n- Messages: %d\n\n",
+	fmt.Fprintf(w, "- Model: %s\n- Created: %s\n- Last activity: %s\n- Exported: %s\n- Messages: %d\n",
 		escapeControls(model), stamp(conv.CreatedAt), stamp(conv.UpdatedAt), stamp(now), count)
+	writeParams(w, conv.Params)
+	w.WriteString("\n")
 	if conv.SystemPrompt != "" {
 		w.WriteString("## System prompt\n\n")
 		for _, line := range strings.Split(conv.SystemPrompt, "\n") {
@@ -235,6 +237,7 @@ func writeMessage(w *bufio.Writer, n int, m *persistence.Message, version string
 		}
 	}
 	fmt.Fprintf(w, "### %d. %s%s\n\n", n, who, version)
+	writeReasoning(w, m)
 	body := &mdBody{w: w}
 	if err := text(m, body.write); err != nil {
 		return err

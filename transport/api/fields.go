@@ -27,6 +27,9 @@ type fields struct {
 	Title        *string `json:"title"`
 	Model        *string `json:"model"`
 	SystemPrompt *string `json:"systemPrompt"`
+	// Params replaces the conversation's sampling parameters (checked by
+	// checkParams once the model is known).
+	Params *persistence.Params `json:"params"`
 }
 
 // validate checks and normalises f (titles are trimmed) and checks that a
@@ -50,10 +53,12 @@ func (f *fields) validate(ctx context.Context, catalog llm.Catalog) error {
 	return nil
 }
 
-func (f *fields) empty() bool { return f.Title == nil && f.Model == nil && f.SystemPrompt == nil }
+func (f *fields) empty() bool {
+	return f.Title == nil && f.Model == nil && f.SystemPrompt == nil && f.Params == nil
+}
 
 func (f *fields) patch() persistence.ConversationPatch {
-	return persistence.ConversationPatch{Title: f.Title, Model: f.Model, SystemPrompt: f.SystemPrompt}
+	return persistence.ConversationPatch{Title: f.Title, Model: f.Model, SystemPrompt: f.SystemPrompt, Params: f.Params}
 }
 
 // checkText checks a text field's length (in characters) and that it holds

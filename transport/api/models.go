@@ -31,5 +31,25 @@ func (h *Models) list(c *gin.Context) {
 		}
 		models = append(models, m...)
 	}
-	c.JSON(http.StatusOK, gin.H{"models": models})
+	c.JSON(http.StatusOK, gin.H{"models": models, "upstreams": upstreams(models)})
+}
+
+// upstream is one group of /api/models.
+type upstream struct {
+	Name  string `json:"name"`
+	Label string `json:"label"`
+}
+
+// upstreams lists the upstreams of models in the order they first appear
+// (the demo model's group has the name "").
+func upstreams(models []llm.ModelInfo) []upstream {
+	out := []upstream{}
+	seen := make(map[string]bool)
+	for _, m := range models {
+		if !seen[m.Upstream] {
+			seen[m.Upstream] = true
+			out = append(out, upstream{Name: m.Upstream, Label: m.UpstreamLabel})
+		}
+	}
+	return out
 }

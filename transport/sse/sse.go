@@ -237,16 +237,29 @@ func resumeRequest(c *gin.Context, convID string) (hub.SubscribeRequest, error) 
 	if req.MessageID != "" && !persistence.ValidID(req.MessageID) {
 		return req, httperr.InvalidField("messageId", "is not a valid id")
 	}
-	seq := c.Query("lastSeq")
-	if seq == "" {
-		seq = c.GetHeader("Last-Event-ID")
-	}
-	if seq != "" {
-		n, err := strconv.ParseInt(seq, 10, 64)
-		if err != nil || n < 0 {
-			return req, httperr.InvalidField("lastSeq", "must be a non-negative integer")
+	seq, rseq := c.Query("lastSeq"), c.Query("lastReasoningSeq")
+	if seq == "" && rseq == "" {
+		if id := c.GetHeader("Last-Event-ID"); id != "" {
+			n, r, err := protocol.ParseEventID(id)
+			if err != nil {
+				return req, httperr.InvalidField("Last-Event-ID", "must be <seq> or <seq>/<rseq>")
+			}
+			req.LastSeq, req.LastReasoningSeq = &n, r
+			return req, nil
 		}
-		req.LastSeq = &n
+	}
+	for _, q := range []struct {
+		name, value string
+		dst         **int64
+	}{{"lastSeq", seq, &req.LastSeq}, {"lastReasoningSeq", rseq, &req.LastReasoningSeq}} {
+		if q.value == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(q.value, 10, 64)
+		if err != nil || n < 0 {
+			return req, httperr.InvalidField(q.name, "must be a non-negative integer")
+		}
+		*q.dst = &n
 	}
 	return req, nil
 }

@@ -3,7 +3,6 @@ package sse
 import (
 	"bufio"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -204,9 +203,9 @@ func writeEvent(bw *bufio.Writer, f *protocol.Frame) {
 	bw.WriteString("event: ")
 	bw.WriteString(f.Type)
 	bw.WriteByte('\n')
-	if f.Type == protocol.TypeDelta || f.Type == protocol.TypeDone {
+	if f.Type == protocol.TypeDelta || f.Type == protocol.TypeDone || f.Type == protocol.TypeReasoning {
 		bw.WriteString("id: ")
-		bw.WriteString(strconv.FormatInt(f.Seq, 10))
+		bw.WriteString(f.EventID())
 		bw.WriteByte('\n')
 	}
 	bw.WriteString("data: ")

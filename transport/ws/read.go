@@ -125,7 +125,8 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 		}
 	case protocol.TypeSubscribe:
 		return hb.Subscribe(ctx, c, c.userID, hub.SubscribeRequest{FrameID: f.ID,
-			ConversationID: f.ConversationID, MessageID: f.MessageID, LastSeq: f.LastSeq})
+			ConversationID: f.ConversationID, MessageID: f.MessageID, LastSeq: f.LastSeq,
+			LastReasoningSeq: f.LastReasoningSeq})
 	case protocol.TypeUnsubscribe:
 		hb.Unsubscribe(c, f.ConversationID)
 	}

@@ -267,7 +267,10 @@ func TestSlowClient(t *testing.T) {
 	h.Set("Authorization", "Bearer "+u.Token)
 	slow := e.dialWith(t, &websocket.DialOptions{HTTPHeader: h, HTTPClient: smallReadBufferClient()})
 	slow.paused.Store(true) // its reader stops: the kernel buffers fill, then the queue
-	ack := fast.start("flood [[fake tokens=30000 delay=0ms]]")
+	// Paced, so that the flood lasts many coalescing intervals: a busy tab
+	// makes the hub merge deltas (adaptive coalescing), and an instant
+	// flood would fit in fewer frames than the queue holds.
+	ack := fast.start("flood [[fake tokens=3000 delay=1ms]]")
 	slow.write(map[string]any{"type": "subscribe", "conversationId": ack.ConversationID})
 	frames := live(fast.until(isDone(ack.MessageID)))
 	text, done := answer(t, frames, ack.MessageID)

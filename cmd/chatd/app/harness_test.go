@@ -253,6 +253,8 @@ type frame struct {
 	UserMessageID  string                    `json:"userMessageId"`
 	MessageID      string                    `json:"messageId"`
 	Seq            int64                     `json:"seq"`
+	RSeq           int64                     `json:"rseq"`
+	Omitted        int                       `json:"omittedMessages"`
 	Text           string                    `json:"text"`
 	Status         string                    `json:"status"`
 	FinishReason   string                    `json:"finishReason"`

@@ -1,0 +1,64 @@
+package hub
+
+import (
+	"context"
+
+	"chatd/llm"
+	"chatd/persistence"
+)
+
+// request builds the upstream request answering leafID: the conversation's
+// sampling parameters over the model's defaults, and the history fitted
+// into the model's context window. It returns how many messages were left
+// out.
+func (h *Hub) request(ctx context.Context, conv persistence.Conversation, msgs []persistence.Message,
+	leafID, model string,
+) (llm.Request, int) {
+	info := h.modelInfo(ctx, model)
+	req := llm.Request{Model: model}
+	applyParams(&req, conv.Params, info)
+	lim := promptLimits{chars: h.opts.HistoryChars, tokens: promptTokenBudget(info.ContextTokens, req.MaxTokens)}
+	var omitted int
+	req.Messages, omitted = buildPrompt(conv.SystemPrompt, msgs, leafID, lim)
+	return req, omitted
+}
+
+// modelInfo returns what the catalog says of a model (the zero value when
+// it lists none of that id: no window, no defaults).
+func (h *Hub) modelInfo(ctx context.Context, id string) llm.ModelInfo {
+	models, err := h.opts.Model.Models(ctx)
+	if err != nil {
+		return llm.ModelInfo{ID: id}
+	}
+	for _, m := range models {
+		if m.ID == id {
+			return m
+		}
+	}
+	return llm.ModelInfo{ID: id}
+}
+
+// applyParams sets req's sampling parameters: the conversation's where it
+// sets them, else the model's defaults. maxTokens is capped at the model's
+// output bound (a conversation may have been tuned for another model).
+func applyParams(req *llm.Request, p *persistence.Params, info llm.ModelInfo) {
+	d := info.Defaults
+	req.Temperature, req.TopP, req.MaxTokens, req.Stop = d.Temperature, d.TopP, d.MaxTokens, d.Stop
+	if p != nil {
+		if p.Temperature != nil {
+			req.Temperature = p.Temperature
+		}
+		if p.TopP != nil {
+			req.TopP = p.TopP
+		}
+		if p.MaxTokens != nil {
+			req.MaxTokens = *p.MaxTokens
+		}
+		if len(p.Stop) > 0 {
+			req.Stop = p.Stop
+		}
+	}
+	if info.MaxOutputTokens > 0 && req.MaxTokens > info.MaxOutputTokens {
+		req.MaxTokens = info.MaxOutputTokens
+	}
+}

@@ -1,0 +1,47 @@
+package hub
+
+// Fitting a prompt into a model's context window, without a network call.
+//
+// Tokens are estimated from bytes: one token per 3 bytes of text, rounded
+// up, plus 4 per message for the role and framing. OpenAI's tokenizers
+// average about 4 bytes of English per token, and about 3 bytes (one
+// character) of Chinese or Japanese, so the estimate errs on the high side
+// for most text; what it gets wrong is caught by the upstream's own
+// refusal, which ends the answer with a context_length error.
+//
+// The budget of a prompt is the model's context window less the room kept
+// for the answer (the conversation's maxTokens, else a quarter of the
+// window up to 4096 tokens) and a margin of 16 tokens for the reply's
+// priming.
+
+const (
+	bytesPerToken   = 3
+	tokensPerMsg    = 4
+	primingTokens   = 16
+	answerRoomMax   = 4096
+	answerRoomShare = 4 // a quarter of the window
+)
+
+// estimateTokens is the estimated token cost of one message of text s
+// (0 for no message).
+func estimateTokens(s string) int {
+	if s == "" {
+		return 0
+	}
+	return (len(s)+bytesPerToken-1)/bytesPerToken + tokensPerMsg
+}
+
+// promptTokenBudget is how many estimated tokens a prompt may use with a
+// context window of contextTokens (0: unknown, no bound) and an answer of
+// at most maxTokens (0: not set). It is at least 1, so the newest message
+// is still sent when the window is tiny (the upstream then decides).
+func promptTokenBudget(contextTokens, maxTokens int) int {
+	if contextTokens <= 0 {
+		return 0
+	}
+	room := maxTokens
+	if room <= 0 {
+		room = min(contextTokens/answerRoomShare, answerRoomMax)
+	}
+	return max(contextTokens-room-primingTokens, 1)
+}

@@ -1,0 +1,105 @@
+package fakeai
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// ReasoningKey is the delta field reasoning chunks use.
+type ReasoningKey string
+
+// Reasoning field spellings.
+const (
+	// KeyReasoningContent is DeepSeek's and older vLLM's spelling (the default).
+	KeyReasoningContent ReasoningKey = "reasoning_content"
+	// KeyReasoning is OpenRouter's, Ollama's and newer vLLM's spelling.
+	KeyReasoning ReasoningKey = "reasoning"
+	// KeyMixed alternates the two spellings chunk by chunk.
+	KeyMixed ReasoningKey = "mixed"
+)
+
+// reasoningWords is the vocabulary of reasoning chunks, with multi-byte
+// characters like the text mode's.
+var reasoningWords = []string{
+	"Let", "me", "think", "step", "by", "step:", "the", "user", "wants", "ünïcode", "中文", "🤔", "so", "first", "check.",
+}
+
+// ReasoningTokens returns the reasoning chunks a response with config c
+// sends before its content (none unless c.Reasoning > 0).
+func ReasoningTokens(c Config) []string {
+	out := make([]string, max(c.Reasoning, 0))
+	for i := range out {
+		out[i] = reasoningWords[i%len(reasoningWords)] + " "
+	}
+	return out
+}
+
+// ExpectedReasoning returns the exact reasoning text of a response with config c.
+func ExpectedReasoning(c Config) string {
+	return strings.Join(ReasoningTokens(c), "")
+}
+
+func parseReasoningKey(v string) (ReasoningKey, error) {
+	switch k := ReasoningKey(v); k {
+	case "", KeyReasoningContent, KeyReasoning, KeyMixed:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown reasoning key")
+}
+
+// key returns the field of reasoning chunk i.
+func (k ReasoningKey) key(i int) string {
+	switch {
+	case k == KeyReasoning, k == KeyMixed && i%2 == 1:
+		return string(KeyReasoning)
+	}
+	return string(KeyReasoningContent)
+}
+
+// reasoning returns the frame of reasoning chunk i.
+func (e *chunkEncoder) reasoning(key ReasoningKey, i int, text string) []byte {
+	b := append(e.buf[:0], e.head...)
+	b = append(b, `{"index":0,"delta":{"`...)
+	b = append(b, key.key(i)...)
+	b = append(b, `":`...)
+	b = appendString(b, text)
+	b = append(b, `},"logprobs":null,"finish_reason":null}]`...)
+	return e.end(b, e.usageNull)
+}
+
+// contentJSON returns the frame of a content delta whose JSON string body
+// (without quotes) is given already escaped.
+func (e *chunkEncoder) contentJSON(escaped []byte) []byte {
+	b := append(e.buf[:0], e.head...)
+	b = append(b, `{"index":0,"delta":{"content":"`...)
+	b = append(b, escaped...)
+	b = append(b, `"},"logprobs":null,"finish_reason":null}]`...)
+	return e.end(b, e.usageNull)
+}
+
+// surrogateHalves returns a token holding a character outside the Basic
+// Multilingual Plane as two JSON string bodies, cut between the two
+// \u escapes of that character's UTF-16 surrogate pair, as a server that
+// chunks text by JavaScript string index sends it; ok is false when the
+// token has no such character.
+func surrogateHalves(tok string) (first, second []byte, ok bool) {
+	for i, r := range tok {
+		if r <= 0xFFFF {
+			continue
+		}
+		hi, lo := 0xD800+((r-0x10000)>>10), 0xDC00+((r-0x10000)&0x3FF)
+		first = escaped(tok[:i])
+		first = fmt.Appendf(first, `\u%04x`, hi)
+		second = fmt.Appendf(nil, `\u%04x`, lo)
+		second = append(second, escaped(tok[i+utf8.RuneLen(r):])...)
+		return first, second, true
+	}
+	return nil, nil, false
+}
+
+// escaped is s as a JSON string body, without the quotes.
+func escaped(s string) []byte {
+	b := appendString(nil, s)
+	return b[1 : len(b)-1]
+}

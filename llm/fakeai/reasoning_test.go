@@ -1,0 +1,105 @@
+package fakeai_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/llm/fakeai"
+)
+
+// TestReasoningAndSurrogatesOnTheWire: reasoning chunks come first, in the
+// field the request asks for; surrogates mode cuts each emoji between the
+// two escapes of its UTF-16 pair across two chunks; the wire text decodes
+// to the expected reasoning and content.
+func TestReasoningAndSurrogatesOnTheWire(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	resp := post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=8 reasoning=4 reasoning_key=mixed surrogates=true]] hi", true), nil)
+	raw, _ := io.ReadAll(resp.Body)
+	body := string(raw)
+	for _, want := range []string{`"delta":{"reasoning_content":"Let "}`, `"delta":{"reasoning":"me "}`, `\ud83d"}`, `{"content":"\ude42 "}`} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("stream lacks %s:\n%s", want, body)
+		}
+	}
+	if strings.Index(body, `"reasoning`) > strings.Index(body, `"content":"Hello`) {
+		t.Fatal("reasoning came after the content")
+	}
+	var reasoning, content strings.Builder
+	var usage *struct {
+		CompletionTokens int `json:"completion_tokens"`
+	}
+	for _, line := range strings.Split(body, "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var c struct {
+			Choices []struct {
+				Delta map[string]string `json:"delta"`
+			} `json:"choices"`
+			Usage *struct {
+				CompletionTokens int `json:"completion_tokens"`
+			} `json:"usage"`
+		}
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+		for _, ch := range c.Choices {
+			reasoning.WriteString(ch.Delta["reasoning_content"] + ch.Delta["reasoning"])
+			content.WriteString(ch.Delta["content"])
+		}
+	}
+	cfg := fakeai.Config{Tokens: 8, Reasoning: 4}
+	if reasoning.String() != fakeai.ExpectedReasoning(cfg) {
+		t.Fatalf("reasoning %q, want %q", reasoning.String(), fakeai.ExpectedReasoning(cfg))
+	}
+	// Decoding each chunk on its own turns the halves into U+FFFD: what a
+	// client that does not join them shows.
+	if want := strings.ReplaceAll(fakeai.ExpectedText(cfg), "🙂", "\uFFFD\uFFFD"); content.String() != want {
+		t.Fatalf("content %q, want %q", content.String(), want)
+	}
+	if usage == nil || usage.CompletionTokens != 12 {
+		t.Fatalf("usage %+v, want 12 completion tokens (8 content + 4 reasoning)", usage)
+	}
+}
+
+// TestContextRefusalAndList: a prompt over context=N is refused as OpenAI
+// does; the model list reports ContextLength and waits ModelsDelay.
+func TestContextRefusalAndList(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{ContextLength: 4096})
+	resp := post(t, testCtx(t), srv.URL, streamBody("[[fake context=2]] one two three", false), nil)
+	var e struct {
+		Error struct{ Message, Code string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != http.StatusBadRequest ||
+		e.Error.Code != "context_length_exceeded" || !strings.Contains(e.Error.Message, "maximum context length is 2 tokens") {
+		t.Fatalf("status %d, %+v, %v", resp.StatusCode, e, err)
+	}
+	list := func() string {
+		r, err := http.Get(srv.URL + "/models")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return string(b)
+	}
+	if l := list(); !strings.Contains(l, `"context_length":4096`) {
+		t.Fatalf("list %s", l)
+	}
+	srv.SetModelsDelay(150 * time.Millisecond)
+	start := time.Now()
+	list()
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("the list came after %v despite a 150ms delay", d)
+	}
+}

@@ -1,0 +1,246 @@
+package models
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"chatd/llm"
+)
+
+// File is an upstreams file (CHATD_UPSTREAMS_FILE), in JSON or YAML; see
+// deploy/upstreams.example.yaml and the README.
+type File struct {
+	// Upstreams are offered in this order; model ids are unique across
+	// them (a name an earlier upstream offers becomes "upstream/name").
+	Upstreams []UpstreamConfig `json:"upstreams"`
+	// Default is the id of the default model; it defaults to the model
+	// marked default, else the first one.
+	Default string `json:"default,omitempty"`
+}
+
+// UpstreamConfig is one OpenAI-compatible server.
+type UpstreamConfig struct {
+	// Name identifies the upstream (letters, digits, ".", "_", "-"): it
+	// prefixes clashing model ids and groups /api/models. Label is its
+	// display name (default: Name).
+	Name  string `json:"name"`
+	Label string `json:"label,omitempty"`
+	// BaseURL is the API root including its version path
+	// ("https://api.openai.com/v1", "http://localhost:11434/v1").
+	BaseURL string `json:"baseURL"`
+	// APIKey, or the name of the environment variable holding it
+	// (APIKeyEnv, preferred: keeps the secret out of the file). Neither:
+	// no key is sent (Ollama, vLLM).
+	APIKey    string `json:"apiKey,omitempty"`
+	APIKeyEnv string `json:"apiKeyEnv,omitempty"`
+	// Headers and Query are added to every request (Azure: the api-key
+	// header and the api-version query parameter).
+	Headers map[string]string `json:"headers,omitempty"`
+	Query   map[string]string `json:"query,omitempty"`
+	// Azure selects go-openai's Azure OpenAI mode (models name
+	// deployments, the key goes in api-key); AzureAPIVersion its api-version.
+	Azure           bool   `json:"azure,omitempty"`
+	AzureAPIVersion string `json:"azureAPIVersion,omitempty"`
+	// Models are offered in order; Discover also offers what the
+	// upstream's GET /models lists. At least one of the two is needed.
+	Models   []ModelConfig `json:"models,omitempty"`
+	Discover bool          `json:"discover,omitempty"`
+	// Timeouts and Retries of this upstream's requests; zero values take
+	// the server's (CHATD_FIRST_TOKEN_TIMEOUT, CHATD_IDLE_TIMEOUT,
+	// CHATD_UPSTREAM_RETRIES; 10s for the model list).
+	Timeouts Timeouts `json:"timeouts,omitempty"`
+	Retries  *int     `json:"retries,omitempty"`
+	// ContextTokens, MaxOutputTokens and Defaults apply to every model of
+	// the upstream that does not set its own.
+	ContextTokens   int      `json:"contextTokens,omitempty"`
+	MaxOutputTokens int      `json:"maxOutputTokens,omitempty"`
+	Defaults        Defaults `json:"defaults,omitempty"`
+}
+
+// ModelConfig is one configured model; in a file it may also be given as
+// just its id ("gpt-4o-mini").
+type ModelConfig struct {
+	ID              string   `json:"id"`
+	Name            string   `json:"name,omitempty"` // display name; default: ID
+	Default         bool     `json:"default,omitempty"`
+	ContextTokens   int      `json:"contextTokens,omitempty"`
+	MaxOutputTokens int      `json:"maxOutputTokens,omitempty"`
+	Defaults        Defaults `json:"defaults,omitempty"`
+}
+
+// UnmarshalJSON accepts an id string or an object.
+func (m *ModelConfig) UnmarshalJSON(b []byte) error {
+	var id string
+	if json.Unmarshal(b, &id) == nil {
+		*m = ModelConfig{ID: id}
+		return nil
+	}
+	type plain ModelConfig
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*plain)(m))
+}
+
+// Defaults are default sampling parameters.
+type Defaults struct {
+	Temperature *float64 `json:"temperature,omitempty"`
+	TopP        *float64 `json:"topP,omitempty"`
+	MaxTokens   int      `json:"maxTokens,omitempty"`
+	Stop        []string `json:"stop,omitempty"`
+}
+
+// Timeouts of one upstream, as Go durations ("30s").
+type Timeouts struct {
+	FirstToken Duration `json:"firstToken,omitempty"`
+	Idle       Duration `json:"idle,omitempty"`
+	List       Duration `json:"list,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("90s").
+type Duration time.Duration
+
+// UnmarshalJSON reads "90s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string such as \"30s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration such as \"30s\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes "90s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// ReadFile reads and validates an upstreams file: YAML when its name ends
+// in .yaml or .yml, else JSON. Unknown fields are refused, so typos show.
+// getenv resolves apiKeyEnv.
+func ReadFile(path string, getenv func(string) string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read upstreams file: %w", err)
+	}
+	f, err := Parse(data, filepath.Ext(path), getenv)
+	if err != nil {
+		return nil, fmt.Errorf("upstreams file %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse reads an upstreams file's content; ext ".yaml" or ".yml" selects
+// YAML, anything else JSON.
+func Parse(data []byte, ext string, getenv func(string) string) (*File, error) {
+	if e := strings.ToLower(ext); e == ".yaml" || e == ".yml" {
+		j, err := yaml.YAMLToJSON(data)
+		if err != nil {
+			return nil, fmt.Errorf("invalid YAML: %w", err)
+		}
+		data = j
+	}
+	var f File
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("invalid file: %w", err)
+	}
+	if err := f.validate(getenv); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// validate checks every upstream and resolves API keys; it reports every
+// problem at once.
+func (f *File) validate(getenv func(string) string) error {
+	var errs []error
+	if len(f.Upstreams) == 0 {
+		errs = append(errs, errors.New("no upstreams"))
+	}
+	seen := make(map[string]bool)
+	for i := range f.Upstreams {
+		u := &f.Upstreams[i]
+		fail := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("upstream %d (%q): %s", i+1, u.Name, fmt.Sprintf(format, args...)))
+		}
+		if !nameRE.MatchString(u.Name) {
+			fail("name must be 1-64 letters, digits, '.', '_' or '-'")
+		}
+		if seen[u.Name] {
+			fail("name is used twice")
+		}
+		seen[u.Name] = true
+		if p, err := url.Parse(u.BaseURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			fail("baseURL %q is not an http(s) URL", u.BaseURL)
+		}
+		if u.APIKeyEnv != "" {
+			if u.APIKey != "" {
+				fail("set apiKey or apiKeyEnv, not both")
+			}
+			if u.APIKey = strings.TrimSpace(getenv(u.APIKeyEnv)); u.APIKey == "" {
+				fail("apiKeyEnv names %s, which is not set", u.APIKeyEnv)
+			}
+		}
+		if len(u.Models) == 0 && !u.Discover {
+			fail("list models or set discover: true")
+		}
+		if u.ContextTokens < 0 || u.MaxOutputTokens < 0 {
+			fail("contextTokens and maxOutputTokens must not be negative")
+		}
+		if err := checkDefaults(u.Defaults, u.MaxOutputTokens); err != nil {
+			fail("defaults: %v", err)
+		}
+		ids := make(map[string]bool)
+		for _, m := range u.Models {
+			switch {
+			case strings.TrimSpace(m.ID) == "" || len(m.ID) > 200:
+				fail("a model needs an id of at most 200 bytes")
+			case ids[m.ID]:
+				fail("model %q is listed twice", m.ID)
+			case m.ContextTokens < 0 || m.MaxOutputTokens < 0:
+				fail("model %q: contextTokens and maxOutputTokens must not be negative", m.ID)
+			}
+			ids[m.ID] = true
+			if err := checkDefaults(m.Defaults, firstPositive(m.MaxOutputTokens, u.MaxOutputTokens)); err != nil {
+				fail("model %q: defaults: %v", m.ID, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkDefaults validates default parameters like a conversation's.
+func checkDefaults(d Defaults, maxOutput int) error {
+	var maxTokens *int
+	if d.MaxTokens != 0 {
+		maxTokens = &d.MaxTokens
+	}
+	if err := llm.CheckParams(d.Temperature, d.TopP, maxTokens, d.Stop, maxOutput); err != nil {
+		return err
+	}
+	return nil
+}
+
+func firstPositive(v ...int) int {
+	for _, n := range v {
+		if n > 0 {
+			return n
+		}
+	}
+	return 0
+}

@@ -1,0 +1,259 @@
+package openai
+
+import (
+	"bytes"
+	"io"
+)
+
+// sseFixer rewrites the server-sent events of a chat completion stream,
+// line by line, before go-openai decodes them:
+//
+//   - A delta's "reasoning" string (OpenRouter, Ollama, newer vLLM) is
+//     renamed "reasoning_content" (DeepSeek, older vLLM), the spelling
+//     go-openai decodes, unless the chunk already carries that key.
+//   - A UTF-16 surrogate pair split across two chunks (an upstream that
+//     chunks text by JavaScript string index sends `...\ud83d"` in one
+//     chunk and `"\ude42...` in the next) is joined: the low half's escape
+//     moves to the end of the earlier chunk's string, so the text decodes
+//     to the character meant instead of two U+FFFD. encoding/json turns
+//     each lone half into U+FFFD, so this must happen before decoding. A
+//     chunk whose content ends in a high surrogate is held back until the
+//     next data line arrives (or the body ends); a surrogate that finds no
+//     partner is left alone and still decodes to U+FFFD.
+//
+// Lines without a backslash-u escape or a "reasoning" key (nearly all of
+// them) pass through untouched. It is read from one goroutine.
+type sseFixer struct {
+	io.ReadCloser
+	buf  []byte // read buffer
+	in   []byte // bytes read, not yet a whole line (reused)
+	out  []byte // rewritten bytes (reused); out[pos:] waits for Read
+	pos  int
+	held [][]byte // a data line ending in a high surrogate, then the lines after it
+	err  error    // the underlying reader's error, once seen
+}
+
+func newSSEFixer(body io.ReadCloser) *sseFixer {
+	return &sseFixer{ReadCloser: body}
+}
+
+// Read passes whole lines that need no rewrite straight through (the
+// common case costs two scans, no copy); anything else goes through the
+// line buffers.
+func (f *sseFixer) Read(p []byte) (int, error) {
+	if f.pos == len(f.out) && len(f.in) == 0 && f.held == nil && f.err == nil {
+		n, err := f.ReadCloser.Read(p)
+		b := p[:n]
+		if n == 0 || b[n-1] == '\n' && !bytes.Contains(b, escapeU) && !bytes.Contains(b, reasoningKey) {
+			return n, err
+		}
+		f.in = append(f.in, b...)
+		f.err = err
+		f.out, f.pos = f.out[:0], 0
+		f.lines() // a partial line waits below for the rest
+	}
+	if f.buf == nil {
+		f.buf = make([]byte, 4<<10)
+	}
+	for f.pos == len(f.out) {
+		f.out, f.pos = f.out[:0], 0
+		if f.err != nil {
+			f.release()
+			f.out = append(f.out, f.in...)
+			f.in = f.in[:0]
+			if len(f.out) == 0 {
+				return 0, f.err
+			}
+			break
+		}
+		n, err := f.ReadCloser.Read(f.buf)
+		f.in = append(f.in, f.buf[:n]...)
+		f.err = err
+		f.lines()
+	}
+	n := copy(p, f.out[f.pos:])
+	f.pos += n
+	return n, nil
+}
+
+// lines processes every complete line in f.in and keeps the rest (a
+// partial line) at the start of f.in.
+func (f *sseFixer) lines() {
+	rest := f.in
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		f.line(rest[:i+1])
+		rest = rest[i+1:]
+	}
+	f.in = append(f.in[:0], rest...)
+}
+
+var (
+	dataPrefix   = []byte("data:")
+	escapeU      = []byte(`\u`)
+	reasoningKey = []byte(`"reasoning"`)
+)
+
+// line rewrites one line (with its newline) into f.out or f.held.
+func (f *sseFixer) line(l []byte) {
+	payload, isData := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix)
+	isData = isData && bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{"))
+	switch {
+	case !isData && f.held == nil:
+		f.out = append(f.out, l...)
+		return
+	case !isData:
+		if bytes.Equal(bytes.TrimSpace(payload), []byte("[DONE]")) {
+			f.release()
+			f.out = append(f.out, l...)
+		} else {
+			f.held = append(f.held, bytes.Clone(l))
+		}
+		return
+	case f.held == nil && !bytes.Contains(l, escapeU) && !bytes.Contains(l, reasoningKey):
+		f.out = append(f.out, l...)
+		return
+	}
+	l = renameReasoning(bytes.Clone(l))
+	if f.held != nil {
+		f.held[0], l = joinSurrogates(f.held[0], l)
+		f.release()
+	}
+	if endsInHighSurrogate(l) {
+		f.held = [][]byte{l}
+		return
+	}
+	f.out = append(f.out, l...)
+}
+
+// release sends the held lines on unchanged.
+func (f *sseFixer) release() {
+	for _, l := range f.held {
+		f.out = append(f.out, l...)
+	}
+	f.held = nil
+}
+
+// textKeys are the delta fields whose text may be split.
+var textKeys = []string{"content", "reasoning_content", "refusal"}
+
+// endsInHighSurrogate reports whether a text field of line ends with a
+// high-surrogate escape.
+func endsInHighSurrogate(line []byte) bool {
+	fields := scanFields(line)
+	for _, k := range textKeys {
+		if v, ok := fields[k]; ok && highAtEnd(line[v.start:v.end]) {
+			return true
+		}
+	}
+	return false
+}
+
+// joinSurrogates moves the low-surrogate escape starting a text field of
+// next to the end of the same field of held when that ends in a high one.
+func joinSurrogates(held, next []byte) ([]byte, []byte) {
+	for _, k := range textKeys {
+		hf, nf := scanFields(held), scanFields(next)
+		h, ok1 := hf[k]
+		n, ok2 := nf[k]
+		if !ok1 || !ok2 || !highAtEnd(held[h.start:h.end]) || !lowAtStart(next[n.start:n.end]) {
+			continue
+		}
+		low := bytes.Clone(next[n.start : n.start+6])
+		held = append(held[:h.end:h.end], append(low, held[h.end:]...)...)
+		next = append(next[:n.start:n.start], next[n.start+6:]...)
+	}
+	return held, next
+}
+
+// renameReasoning renames a "reasoning" string field to
+// "reasoning_content" when line has no "reasoning_content" field.
+func renameReasoning(line []byte) []byte {
+	if !bytes.Contains(line, reasoningKey) {
+		return line
+	}
+	fields := scanFields(line)
+	v, ok := fields["reasoning"]
+	if _, both := fields["reasoning_content"]; !ok || both || v.key < 0 {
+		return line
+	}
+	// v.key is the offset of the key's closing quote.
+	out := make([]byte, 0, len(line)+8)
+	out = append(out, line[:v.key]...)
+	out = append(out, "_content"...)
+	return append(out, line[v.key:]...)
+}
+
+// span is a string value: its text is line[start:end] (between the quotes);
+// key is the offset of its key's closing quote.
+type span struct{ key, start, end int }
+
+// scanFields returns the string-valued fields of a JSON line by key name
+// (the last one wins; names with escapes are not matched).
+func scanFields(line []byte) map[string]span {
+	type str struct{ start, end int }
+	var strs []str
+	for i := 0; i < len(line); i++ {
+		if line[i] != '"' {
+			continue
+		}
+		j := i + 1
+		for j < len(line) && line[j] != '"' {
+			if line[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		strs = append(strs, str{i + 1, min(j, len(line))})
+		i = j
+	}
+	fields := make(map[string]span)
+	for k := 0; k+1 < len(strs); k++ {
+		colon := skipSpace(line, strs[k].end+1)
+		if colon >= len(line) || line[colon] != ':' || skipSpace(line, colon+1) != strs[k+1].start-1 {
+			continue
+		}
+		fields[string(line[strs[k].start:strs[k].end])] = span{key: strs[k].end, start: strs[k+1].start, end: strs[k+1].end}
+		k++
+	}
+	return fields
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// highAtEnd reports whether s ends with an escaped high surrogate
+// (\uD800-\uDBFF) that is a real escape, not an escaped backslash.
+func highAtEnd(s []byte) bool {
+	n := len(s)
+	if n < 6 || !surrogateEscape(s[n-6:], "89abAB") {
+		return false
+	}
+	slashes := 0
+	for i := n - 7; i >= 0 && s[i] == '\\'; i-- {
+		slashes++
+	}
+	return slashes%2 == 0
+}
+
+// lowAtStart reports whether s starts with an escaped low surrogate (\uDC00-\uDFFF).
+func lowAtStart(s []byte) bool {
+	return len(s) >= 6 && surrogateEscape(s[:6], "cdefCDEF")
+}
+
+// surrogateEscape reports whether e is `\uD` + one of second + two hex digits.
+func surrogateEscape(e []byte, second string) bool {
+	return e[0] == '\\' && e[1] == 'u' && (e[2] == 'd' || e[2] == 'D') &&
+		bytes.IndexByte([]byte(second), e[3]) >= 0 && isHex(e[4]) && isHex(e[5])
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}

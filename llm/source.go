@@ -1,0 +1,126 @@
+package llm
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// source is one upstream of a Router with its cached model list. The list
+// is fetched by a background goroutine, one at a time, never under mu:
+// callers get the last list at once (a stale one while a fresh one is
+// fetched), and wait only for an upstream's first list, at most
+// FirstListWait.
+type source struct {
+	up  Upstream
+	ttl time.Duration
+	log *slog.Logger
+
+	mu        sync.Mutex
+	listed    []ModelInfo // the last good list, filtered and sorted
+	ok        bool        // listed was fetched at least once
+	fetchedAt time.Time
+	retryAt   time.Time
+	lastErr   error
+	fetching  chan struct{} // closed when the running fetch ends; nil when none runs
+	firstAt   time.Time     // when the first fetch started
+	tried     bool          // a fetch has ended (well or not)
+}
+
+// models returns the upstream's configured models, then the listed ones it
+// does not configure; err is the last list failure when there is no list.
+func (s *source) models(ctx, base context.Context, wait time.Duration) ([]ModelInfo, error) {
+	out := make([]ModelInfo, 0, len(s.up.Models))
+	for _, m := range s.up.Models {
+		m.Upstream, m.UpstreamLabel = s.up.Name, s.up.Label
+		out = append(out, m)
+	}
+	if s.up.Catalog == nil {
+		return out, nil
+	}
+	listed, err := s.cached(ctx, base, wait)
+	for _, m := range listed {
+		if !slices.ContainsFunc(out, func(o ModelInfo) bool { return o.ID == m.ID }) {
+			out = append(out, m)
+		}
+	}
+	return out, err
+}
+
+// cached returns the cached list, starting a fetch when it is stale. Only
+// the very first fetch is waited for, and only until wait after it started
+// (or ctx ends): later callers, and callers after a failure, get what there
+// is at once.
+func (s *source) cached(ctx, base context.Context, wait time.Duration) ([]ModelInfo, error) {
+	s.mu.Lock()
+	now := time.Now()
+	stale := !s.ok || now.Sub(s.fetchedAt) >= s.ttl
+	if stale && s.fetching == nil && !now.Before(s.retryAt) {
+		if s.firstAt.IsZero() {
+			s.firstAt = now
+		}
+		s.fetching = make(chan struct{})
+		go s.fetch(base, s.fetching)
+	}
+	list, err, done := s.listed, s.lastErr, s.fetching
+	wait -= now.Sub(s.firstAt)
+	first := !s.tried && done != nil && wait > 0
+	s.mu.Unlock()
+	if !first {
+		return list, errIfEmpty(list, err)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listed, errIfEmpty(s.listed, s.lastErr)
+}
+
+func errIfEmpty(list []ModelInfo, err error) error {
+	if len(list) > 0 {
+		return nil
+	}
+	return err
+}
+
+// fetch asks the upstream for its models and stores the outcome; it closes
+// done when it ends.
+func (s *source) fetch(base context.Context, done chan struct{}) {
+	defer close(done)
+	ctx, cancel := context.WithTimeout(base, s.up.ListTimeout)
+	defer cancel()
+	list, err := s.up.Catalog.Models(ctx)
+	kept := make([]ModelInfo, 0, len(list))
+	for _, m := range list {
+		if !s.up.Filter(m.ID) {
+			continue
+		}
+		info := s.up.Discovered
+		info.ID, info.Name, info.Demo, info.Default = m.ID, m.ID, false, false
+		info.Upstream, info.UpstreamLabel = s.up.Name, s.up.Label
+		if m.ContextTokens > 0 {
+			info.ContextTokens = m.ContextTokens
+		}
+		kept = append(kept, info)
+	}
+	slices.SortFunc(kept, func(a, b ModelInfo) int { return strings.Compare(a.ID, b.ID) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fetching, s.tried = nil, true
+	now := time.Now()
+	if err != nil {
+		s.lastErr = err
+		s.retryAt = now.Add(min(5*time.Second, s.ttl))
+		s.log.Warn("llm upstream model list failed", "upstream", s.up.Name, "err", err, "cached", len(s.listed))
+		return
+	}
+	s.listed, s.ok, s.fetchedAt, s.lastErr = kept, true, now, nil
+}
