@@ -194,6 +194,15 @@ type UserClose struct {
 // reaches a client.
 const FrameAborted = "_aborted"
 
+// FrameStored is the type of a hub-internal frame that an instance ending
+// a dead instance's answer publishes just before its done: Seq is the
+// stored text's length and Data ({"text": ...}) its last bytes, at most
+// storedTailMax (all of it for most answers). Followers use it to catch
+// up with text the dead instance stored but never published, so that
+// their text equals the stored text when the done comes. It never reaches
+// a client.
+const FrameStored = "_stored"
+
 // Errors of a Bus; compare with errors.Is.
 var (
 	// ErrBusUnavailable means the bus cannot be reached now.

@@ -332,19 +332,23 @@ func (h *Hub) takeOver(orphan AnswerRef) {
 	}) || claimErr != nil {
 		return
 	}
-	last := h.interruptOrphan(mine)
-	if last == nil {
-		return
+	frames := h.interruptOrphan(mine)
+	for _, f := range frames {
+		if !h.retry("publish the end of an orphaned answer", func(ctx context.Context) error { return h.bus.Publish(ctx, mine, f) }) {
+			return
+		}
 	}
-	if h.retry("publish the done of an orphaned answer", func(ctx context.Context) error { return h.bus.Publish(ctx, mine, last) }) {
+	if frames != nil {
 		h.retry("release an orphaned answer's lock", func(ctx context.Context) error { return h.bus.Release(ctx, mine) })
 	}
 }
 
 // interruptOrphan marks a claimed answer interrupted in the store (if it
-// still streams) and returns the frame that ends its stream: its done, or
-// FrameAborted when its message was never stored. nil: bus work stopped.
-func (h *Hub) interruptOrphan(a AnswerRef) *protocol.Frame {
+// still streams) and returns the frames that end its stream: the stored
+// text (FrameStored, so followers get what the dead instance stored but
+// had not published) and its done, or FrameAborted when its message was
+// never stored. nil: bus work stopped.
+func (h *Hub) interruptOrphan(a AnswerRef) []*protocol.Frame {
 	in, ok := h.opts.Store.(MessageInterrupter)
 	if !ok {
 		h.log.Error("the store cannot interrupt one message; an orphaned answer stays streaming",
@@ -365,9 +369,9 @@ func (h *Hub) interruptOrphan(a AnswerRef) *protocol.Frame {
 		return nil
 	}
 	if gone {
-		return &protocol.Frame{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}
+		return []*protocol.Frame{{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}}
 	}
 	h.log.Info("answer of a dead instance ended", "message", a.MessageID, "conversation", a.ConversationID,
 		"status", m.Status, "bytes", len(m.Content))
-	return protocol.Done(m, storedError(m))
+	return []*protocol.Frame{storedFrame(m), protocol.Done(m, storedError(m))}
 }

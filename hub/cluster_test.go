@@ -337,6 +337,86 @@ func TestClusterOwnerCrash(t *testing.T) {
 	onC.waitDone(t, next.MessageID)
 }
 
+// TestClusterOwnerCrashCatchUp: the followers of a dead instance's answer
+// end with exactly the stored text. Text stored but never published (the
+// bus lost the instance first) reaches them before the done; when they
+// got more than was stored (the last checkpoint died with the instance),
+// the done says the stored length and status interrupted.
+func TestClusterOwnerCrashCatchUp(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name             string
+		published, after string // text before the crash, text said after it
+		stored           string // the text stored when the answer is ended
+		freezeCheckpoint bool   // checkpoints stop before the crash
+	}{
+		{name: "stored but not published", published: "kept ", after: "lost ", stored: "kept lost "},
+		{name: "published but not stored", published: "kept ", after: "", stored: "kept ", freezeCheckpoint: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A", "B", "C")
+			a, b, c := tc.hubs[0], tc.hubs[1], tc.hubs[2]
+			conv := tc.conversation(t)
+			onB := tc.follow(t, b, "b1", conv.ID)
+			onC := tc.follow(t, c, "c1", conv.ID)
+			res := tc.send(t, a, nil, conv.ID, "hi")
+			run := a.model.next(t)
+			run.say(t, tt.published)
+			onC.waitText(t, res.MessageID, tt.published)
+			tc.waitStored(t, res.MessageID, "checkpoint", func(m persistence.Message) bool { return m.Content == tt.published })
+			delivered := tt.published
+			if tt.freezeCheckpoint {
+				release := a.store.holdUpdates()
+				t.Cleanup(release)
+				run.say(t, "unstored ")
+				delivered += "unstored "
+				onB.waitText(t, res.MessageID, delivered)
+				onC.waitText(t, res.MessageID, delivered)
+			}
+			var releases []func()
+			for _, h := range []*testHub{b, c} {
+				releases = append(releases, h.store.holdInterrupts())
+				t.Cleanup(releases[len(releases)-1])
+			}
+			a.crashed = true
+			tc.mem.Crash("A")
+			if tt.after != "" {
+				run.say(t, tt.after)
+				tc.waitStored(t, res.MessageID, "checkpoint after the crash", func(m persistence.Message) bool { return m.Content == tt.stored })
+			}
+			for _, release := range releases {
+				release()
+			}
+			for _, s := range []*tab{onB, onC} {
+				if st := s.waitDone(t, res.MessageID); st != "interrupted" {
+					t.Fatalf("tab %s: done %q", s.id, st)
+				}
+				frames, _ := s.snapshot()
+				text, dones, err := answerOf(frames, res.MessageID, 0)
+				if err != nil || dones != 1 {
+					t.Fatalf("tab %s: %d dones, %v\n%s", s.id, dones, err, dump(frames))
+				}
+				want := tt.stored
+				if len(delivered) > len(want) {
+					want = delivered // more than stored: the done below says so
+				}
+				if text != want {
+					t.Fatalf("tab %s: text %q, want %q", s.id, text, want)
+				}
+				for _, f := range frames {
+					if f.Type == protocol.TypeDone && f.MessageID == res.MessageID && f.Seq != int64(len(tt.stored)) {
+						t.Fatalf("tab %s: done seq %d, want the stored length %d", s.id, f.Seq, len(tt.stored))
+					}
+				}
+			}
+			if m := tc.message(t, res.MessageID); m.Status != persistence.StatusInterrupted || m.Content != tt.stored {
+				t.Fatalf("stored %q %q", m.Status, m.Content)
+			}
+		})
+	}
+}
+
 // TestClusterDrain: a draining hub refuses new answers but keeps streaming
 // its running one to followers on other hubs until it ends; Drain returns
 // then. An answer longer than the drain's grace ends interrupted.
@@ -542,4 +622,26 @@ func TestClusterCancelWhilePreparing(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc.waitUnlocked(t, conv.ID)
+}
+
+// TestClusterSubscribeDuringOutage: a subscribe while the bus is down
+// cannot learn whether an answer runs elsewhere; the tab gets an
+// unavailable error and is closed (1001) so that it reconnects and
+// subscribes again, instead of staying open and blind.
+func TestClusterSubscribeDuringOutage(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	b := tc.hubs[1]
+	conv := tc.conversation(t)
+	tc.mem.SetDown(true)
+	s := newTab(tc.user.ID, "b1")
+	b.Register(s)
+	t.Cleanup(func() { b.Detach(s) })
+	if err := b.Subscribe(context.Background(), s, tc.user.ID, SubscribeRequest{ConversationID: conv.ID}); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	s.waitUntil(t, "error unavailable and close", func(fs []*protocol.Frame, closed protocol.CloseCode) bool {
+		return closed == protocol.CloseGoingAway && countType(fs, "", protocol.TypeError) == 1
+	})
+	tc.mem.SetDown(false)
 }

@@ -280,7 +280,7 @@ func newTestCluster(t *testing.T, names ...string) *testCluster {
 func (tc *testCluster) start(t *testing.T, name string) *testHub {
 	t.Helper()
 	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
-	th.writer = batch.New(tc.store, batch.Options{Interval: 5 * time.Millisecond})
+	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond})
 	th.Hub = New(Options{Store: th.store, Writer: th.writer, Model: th.model, Bus: th.bus,
 		CoalesceInterval: 2 * time.Millisecond, FinishTimeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -314,6 +314,44 @@ type gateStore struct {
 	mu      sync.Mutex
 	gate    chan struct{} // closed by the test to let the insert go on
 	waiting chan struct{} // closed when an answer insert waits at the gate
+	// interrupts and updates, when set, make InterruptMessage and
+	// ApplyMessageUpdates (checkpoints) wait until they are closed.
+	interrupts, updates chan struct{}
+}
+
+// holdInterrupts makes InterruptMessage wait until the returned release is called.
+func (s *gateStore) holdInterrupts() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.interrupts = make(chan struct{})
+	return sync.OnceFunc(func() { close(s.interrupts) })
+}
+
+// holdUpdates makes checkpoints wait until the returned release is called.
+func (s *gateStore) holdUpdates() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updates = make(chan struct{})
+	return sync.OnceFunc(func() { close(s.updates) })
+}
+
+func (s *gateStore) wait(gate *chan struct{}) {
+	s.mu.Lock()
+	g := *gate
+	s.mu.Unlock()
+	if g != nil {
+		<-g
+	}
+}
+
+func (s *gateStore) InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
+	s.wait(&s.interrupts)
+	return s.Store.InterruptMessage(ctx, ownerID, id, reason, at)
+}
+
+func (s *gateStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+	s.wait(&s.updates)
+	return s.Store.ApplyMessageUpdates(ctx, updates)
 }
 
 // hold makes the next answer inserts wait until the returned release is called.

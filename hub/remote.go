@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 
 	"chatd/hub/protocol"
+	"chatd/persistence"
 )
 
 // mirror is an answer running on another instance as this hub's tabs see
@@ -68,8 +70,12 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 	defer cancel()
 	a, ok, err := h.bus.Running(ctx, convID)
 	if err != nil {
+		// Like a mirror that fails: error, then close, so the tab
+		// reconnects and subscribes again once the bus is back (an open
+		// tab would never learn of the answer running elsewhere).
 		sub.Deliver(protocol.ErrorFrame(nil, protocol.Errorf(protocol.CodeUnavailable,
-			"answers running on other servers cannot be shown now; reload in a moment")))
+			"answers running on other servers cannot be shown now; reconnecting")))
+		sub.Close(protocol.CloseGoingAway, "cluster bus unavailable; reconnect and subscribe again")
 		h.log.Warn("look up the running answer", "conversation", convID, "err", err)
 		return
 	}
@@ -265,12 +271,63 @@ func (m *mirror) onFrame(f *protocol.Frame) {
 		clear(m.aheadR)
 		m.deliverLocked(f, 0)
 		m.endLocked()
+	case FrameStored:
+		m.storedLocked(f)
 	case FrameAborted:
 		m.endLocked()
 	default:
 		m.deliverLocked(f, 0)
 	}
 }
+
+// storedLocked catches the followers up with the stored text of an answer
+// a dead instance ran (FrameStored, before its done): the stored bytes
+// past what the stream carried. When the stream carried more than was
+// stored, nothing is sent: the done that follows says the stored length
+// (below what the followers have), and they reload. A stored text that
+// does not continue the streamed one fails the followers (they reconnect
+// and load the stored answer).
+func (m *mirror) storedLocked(f *protocol.Frame) {
+	tail, err := deltaText(f)
+	have := int64(len(m.text))
+	from := f.Seq - int64(len(tail))
+	switch {
+	case err == nil && have >= f.Seq:
+		return
+	case err == nil && have >= from && string(m.text[from:]) == tail[:have-from]:
+		rest := tail[have-from:]
+		m.text = append(m.text, rest...)
+		m.deliverLocked(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, f.Seq, rest), int(have))
+		return
+	}
+	m.h.log.Error("the stored text of an ended answer does not continue its stream; its followers here reconnect",
+		"message", m.ref.MessageID, "stored", f.Seq, "have", have, "err", err)
+	m.failLocked()
+	m.endLocked()
+	m.cancel()
+}
+
+// storedFrame is the FrameStored of an answer's stored text.
+func storedFrame(msg persistence.Message) *protocol.Frame {
+	tail := msg.Content
+	if len(tail) > storedTailMax {
+		cut := len(tail) - storedTailMax
+		for cut < len(tail) && !utf8.RuneStart(tail[cut]) {
+			cut++
+		}
+		tail = tail[cut:]
+	}
+	data, _ := json.Marshal(struct {
+		Text string `json:"text"`
+	}{tail})
+	return &protocol.Frame{Type: FrameStored, ConversationID: msg.ConversationID, MessageID: msg.ID,
+		Seq: int64(len(msg.Content)), Data: data}
+}
+
+// storedTailMax bounds the text a FrameStored carries, well within a bus
+// message (natsbus's default limit is 1 MiB). Followers that missed more
+// than that of an answer are failed and reload it.
+const storedTailMax = 256 << 10
 
 // deliverLocked hands f to the conversation's subscribers. A subscriber
 // resumed past the text so far (ahead) gets nothing until a delta reaches

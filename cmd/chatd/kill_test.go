@@ -55,20 +55,37 @@ func TestClusterKill9(t *testing.T) {
 		"content": "die [[fake tokens=200 delay=5ms fault=hang_mid after=50]]"})
 	msgID := readLive(t, onA, func(f liveFrame) bool { return f.Type == "ack" }).MessageID
 	writeLive(t, onB, map[string]any{"type": "subscribe", "id": "s", "conversationId": convID})
-	readLive(t, onB, func(f liveFrame) bool { return f.Type == "delta" && f.MessageID == msgID })
-	waitStored(t, b.url, token, convID, msgID, func(m map[string]any) bool { return m["content"] != "" })
+	// B's tab joins the answer's text as a client does, up to its done.
+	var text strings.Builder
+	joined := func(f liveFrame) bool {
+		if f.Type == "delta" && f.MessageID == msgID {
+			if f.Seq != text.Len()+len(f.Text) {
+				t.Fatalf("delta seq %d after %d bytes: gap or duplicate", f.Seq, text.Len())
+			}
+			text.WriteString(f.Text)
+		}
+		return f.Type == "done" && f.MessageID == msgID
+	}
+	readLive(t, onB, func(f liveFrame) bool { joined(f); return f.Type == "delta" && f.MessageID == msgID })
+	// All the text before the hang is checkpointed: B's tab then has at
+	// most what is stored and must end with exactly that.
+	kept := fakeai.ExpectedPrefix(fakeai.Config{Tokens: 200}, 50)
+	waitStored(t, b.url, token, convID, msgID, func(m map[string]any) bool { return m["content"] == kept })
 
 	killed := time.Now()
 	if err := a.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	done := readLive(t, onB, func(f liveFrame) bool { return f.Type == "done" && f.MessageID == msgID })
+	done := readLive(t, onB, joined)
 	if took := time.Since(killed); done.Status != "interrupted" || took > 3*lease {
 		t.Fatalf("B's tab got done %s %s after the kill (lease %s)", done.Status, took, lease)
 	}
 	m := waitStored(t, b.url, token, convID, msgID, func(m map[string]any) bool { return m["status"] != "streaming" })
 	if m["status"] != "interrupted" || len(m["content"].(string)) != done.Seq || done.Seq == 0 {
 		t.Fatalf("stored %v with %d bytes; done seq %d", m["status"], len(m["content"].(string)), done.Seq)
+	}
+	if text.String() != m["content"] {
+		t.Fatalf("B's tab has %d bytes, the stored text %d", text.Len(), len(m["content"].(string)))
 	}
 }
 

@@ -117,8 +117,8 @@ func waitJudging(t *testing.T, ctx context.Context, b *Bus) {
 }
 
 // startCluster starts an embedded cluster and sets up the bus's buckets
-// and stream once (instances creating them at the same moment slow each
-// other down; see provisionStepTimeout).
+// and stream once, so that tests do not each pay for creating them
+// (TestStartTogether covers instances creating them at the same moment).
 func startCluster(t *testing.T) *natstest.Cluster {
 	t.Helper()
 	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
@@ -423,4 +423,28 @@ func TestSingleNode(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	checkFrames(t, "solo", r.frames, frames)
+}
+
+// TestStartTogether: instances starting at the same moment on a fresh
+// cluster all create the buckets and the stream; none waits out a timeout
+// because another created the same one first.
+func TestStartTogether(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	var buses []*Bus
+	for i := range 3 {
+		b, _ := newBus(t, c, fmt.Sprintf("together-%d", i), 2*time.Second)
+		buses = append(buses, b)
+	}
+	waitHealthy(t, ctx, buses...)
+	// A request left unanswered used to be waited out for 2s (the old
+	// per-step timeout) before being retried.
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("three instances starting together were ready after %v, want within 2s", took)
+	} else {
+		t.Logf("three instances starting together were ready after %v", took)
+	}
 }

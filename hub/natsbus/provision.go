@@ -5,15 +5,51 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// provisionStepTimeout bounds creating one bucket or the stream. Two
-// instances creating the same one at once can leave one request
-// unanswered; a short bound retries it soon.
-const provisionStepTimeout = 2 * time.Second
+// provisionStepTimeout bounds creating one bucket or the stream.
+const provisionStepTimeout = 5 * time.Second
+
+// provisionAttemptTimeout bounds one attempt of a step; it doubles with
+// each retry, up to eight times. Instances creating or updating the same
+// stream at the same moment can leave all but one request unanswered by
+// JetStream: a short bound, then reading again what the winner created,
+// keeps them from waiting out the step's timeout.
+const provisionAttemptTimeout = 150 * time.Millisecond
+
+// ensure runs an idempotent provisioning step until it succeeds, retrying
+// quickly (with jitter, so instances started together spread out) when an
+// attempt went unanswered or lost a race to another instance.
+func ensure[T any](ctx context.Context, step func(context.Context) (T, error)) (T, error) {
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, provisionAttemptTimeout<<min(attempt, 3))
+		v, err := step(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !lostRace(err) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(time.Duration(rand.Int64N(int64(25 * time.Millisecond)))):
+		}
+	}
+}
+
+// lostRace reports an error of a provisioning request that another
+// instance doing the same thing explains: no answer in time, the bucket
+// or stream created meanwhile with another configuration, or a stream
+// just created that the server answering is not yet serving.
+func lostRace(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) ||
+		errors.Is(err, jetstream.ErrStreamNotFound)
+}
 
 // resources are the JetStream buckets and stream the bus uses.
 type resources struct {
@@ -67,7 +103,7 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 			Storage: jetstream.FileStorage, Replicas: r}
 		sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
 		defer cancel()
-		s, err := b.strongKV(sctx, cfg)
+		s, err := ensure(sctx, func(ctx context.Context) (jetstream.KeyValue, error) { return b.strongKV(ctx, cfg) })
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 		}
@@ -89,7 +125,7 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
 	defer cancel()
-	res.stream, err = b.provisionStream(sctx, r)
+	res.stream, err = ensure(sctx, func(ctx context.Context) (string, error) { return b.provisionStream(ctx, r) })
 	if err != nil {
 		return nil, err
 	}
