@@ -138,9 +138,9 @@ type BusHandler interface {
 	//
 	// The hub then Claims a; the winner marks the message interrupted in
 	// the store if it is still streaming (MessageInterrupter, keeping the
-	// last checkpoint's text), publishes a done frame with status
-	// interrupted and the stored text's length as seq, and Releases the
-	// lock. Nothing else ever marks another instance's answer interrupted:
+	// last checkpoint's text), publishes a FrameStored with the stored
+	// text and then a done frame with status interrupted and the stored
+	// text's length as seq, and Releases the lock. Nothing else ever marks another instance's answer interrupted:
 	// in a cluster the start-up InterruptStreaming sweep must not run.
 	Orphaned(a AnswerRef)
 }
