@@ -440,10 +440,12 @@ func TestStartTogether(t *testing.T) {
 		buses = append(buses, b)
 	}
 	waitHealthy(t, ctx, buses...)
-	// A request left unanswered used to be waited out for 2s (the old
-	// per-step timeout) before being retried.
-	if took := time.Since(start); took > 2*time.Second {
-		t.Fatalf("three instances starting together were ready after %v, want within 2s", took)
+	// A request left unanswered used to be waited out for a whole step
+	// timeout (2s per step, several steps; 5s per step before that) before
+	// being retried; now it takes about a second, up to 1.7s under -race.
+	// The bound leaves room for a loaded CI machine.
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("three instances starting together were ready after %v, want within 4s", took)
 	} else {
 		t.Logf("three instances starting together were ready after %v", took)
 	}
