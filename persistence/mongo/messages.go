@@ -155,22 +155,9 @@ func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([
 
 // findMessages reads the messages of conversation conv of owner, oldest first.
 func (s *Store) findMessages(ctx context.Context, owner, conv bson.ObjectID) ([]persistence.Message, error) {
-	cur, err := s.messages.Find(ctx,
+	return s.findMessageList(ctx,
 		bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}},
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
-	out := []persistence.Message{}
-	for cur.Next(ctx) {
-		var d messageDoc
-		if err := cur.Decode(&d); err != nil {
-			return nil, err
-		}
-		out = append(out, d.message())
-	}
-	return out, cur.Err()
 }
 
 // InterruptStreaming marks every message still streaming as interrupted and
