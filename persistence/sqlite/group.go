@@ -155,9 +155,9 @@ func (s *Store) inSavepoint(op *writeOp, wtx *writeTx) error {
 	return err
 }
 
-// execTx runs a single write statement as a transaction of the group
-// committer and returns the number of changed rows.
-func (s *Store) execTx(ctx context.Context, q string, args ...any) (int64, error) {
+// exec runs a single write statement as its own transaction (grouped with
+// concurrent ones by the committer) and returns the number of changed rows.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(tx *writeTx) error {
 		var err error

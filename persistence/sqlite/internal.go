@@ -134,13 +134,6 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, 
 	return st.QueryRowContext(ctx, args...), nil
 }
 
-// exec runs a single write statement as its own transaction (grouped
-// with concurrent ones by the committer) and returns the number of changed
-// rows.
-func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return s.execTx(ctx, q, args...)
-}
-
 // writeRow runs a single write statement with RETURNING that yields one row.
 func (s *Store) writeRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
 	st, err := s.wStmts.get(q)
