@@ -349,7 +349,7 @@ func (s *gateStore) InterruptMessage(ctx context.Context, ownerID, id, reason st
 	return s.Store.InterruptMessage(ctx, ownerID, id, reason, at)
 }
 
-func (s *gateStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+func (s *gateStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	s.wait(&s.updates)
 	return s.Store.ApplyMessageUpdates(ctx, updates)
 }

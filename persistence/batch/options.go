@@ -9,9 +9,11 @@ import (
 )
 
 // Store is what the Writer needs from a database: one bulk write of message
-// updates. persistence.Store implements it.
+// updates, conditional on each message still streaming, that returns the
+// ids of the updates that did not apply (persistence.Messages documents
+// it). persistence.Store implements it.
 type Store interface {
-	ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error
+	ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) (skipped []string, err error)
 }
 
 // Metrics receives measurements from the Writer, so the wiring in cmd can
