@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -193,7 +194,12 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 
 	u.At = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
-	if err := h.opts.Writer.Finish(ctx, u); err != nil {
+	err := h.opts.Writer.Finish(ctx, u)
+	var stored *persistence.Message
+	if errors.Is(err, persistence.ErrNotStreaming) {
+		stored, err = g.fenced(ctx)
+	}
+	if err != nil {
 		// The done must not claim what is not stored: the answer is
 		// reported failed. The writer keeps the update and retries it.
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
@@ -202,13 +208,50 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	cancel()
 
 	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
+	if stored != nil {
+		final, errBody = *stored, storedError(*stored)
+		u = persistence.MessageUpdate{ID: final.ID, Status: final.Status, FinishReason: final.FinishReason,
+			Usage: final.Usage, Error: final.Error, ErrorCode: final.ErrorCode, At: final.UpdatedAt}
+	}
 	c.mu.Lock()
+	if stored != nil && c.out != nil {
+		// For the other instances, like an instance ending a dead one's
+		// answer: the stored text, then the done (publish.go publishes
+		// neither if the answer was claimed: the claimant ended it).
+		c.out.push(storedFrame(final))
+	}
 	c.deliverLocked(protocol.Done(final, errBody))
 	c.gen = nil
 	c.mu.Unlock()
 	close(g.done)
 	h.release(c)
 	return u, errBody
+}
+
+// fenced reads the stored state of an answer whose final update the store
+// did not apply: the message is no longer streaming because another
+// instance ended it (it took the answer over while this one was cut off
+// from the cluster long enough for its lease to expire), or this final
+// update was already applied by an attempt whose reply was lost. The done
+// then reports what is stored, never more. It returns (nil, nil) when the
+// message is gone (its conversation was deleted): the done reports the
+// answer's own end, as nothing stored contradicts it.
+func (g *generation) fenced(ctx context.Context) (*persistence.Message, error) {
+	m, err := g.hub.opts.Store.Message(ctx, g.msg.OwnerID, g.msg.ID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the answer ended elsewhere: %w", err)
+	case !m.Status.Final():
+		return nil, fmt.Errorf("the store skipped the final update of a message still %s", m.Status)
+	}
+	g.conv.mu.Lock()
+	sent := len(g.text)
+	g.conv.mu.Unlock()
+	g.hub.log.Warn("answer ended elsewhere: reporting its stored state", "generation", g.id,
+		"message", g.msg.ID, "status", m.Status, "stored_bytes", len(m.Content), "streamed_bytes", sent)
+	return &m, nil
 }
 
 func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protocol.ErrorBody, total time.Duration) {

@@ -58,8 +58,18 @@ func (h *Hub) publishLocked(c *conv) {
 // publish owns o: it publishes its frames in order, retrying failures,
 // tells the other instances the answer started after its first frame,
 // and releases the lock after the done frame.
+//
+// Fencing: while this instance was cut off from the bus long enough for
+// its lease to expire, another instance may have claimed the answer and
+// ended it (FrameStored and done, see BusHandler.Orphaned). So after a
+// failed call, and before the end of an answer whose final update the
+// store refused (FrameStored, see generation.fenced), the publisher checks
+// that the lock still names the answer; if it does not, the claimant
+// published the answer's end, and this publisher stops without
+// publishing or releasing anything: every answer gets one done across the
+// cluster.
 func (h *Hub) publish(o *outbox) {
-	started := false
+	started, suspect := false, false
 	for {
 		select {
 		case <-o.wake:
@@ -67,7 +77,26 @@ func (h *Hub) publish(o *outbox) {
 			return
 		}
 		for _, f := range o.take() {
-			if !h.retry("publish answer frame", func(ctx context.Context) error { return h.bus.Publish(ctx, o.ref, f) }) {
+			suspect = suspect || f.Type == FrameStored
+			claimed := false
+			if !h.retry("publish answer frame", func(ctx context.Context) error {
+				if suspect {
+					owned, err := h.owns(ctx, o.ref)
+					if err != nil || !owned {
+						claimed = err == nil
+						return err
+					}
+					suspect = false
+				}
+				err := h.bus.Publish(ctx, o.ref, f)
+				suspect = err != nil
+				return err
+			}) {
+				return
+			}
+			if claimed {
+				h.log.Warn("answer taken over by another instance while this one was cut off; it published the answer's end",
+					"message", o.ref.MessageID, "conversation", o.ref.ConversationID)
 				return
 			}
 			if !started {
@@ -80,4 +109,10 @@ func (h *Hub) publish(o *outbox) {
 			}
 		}
 	}
+}
+
+// owns reports whether the lock of a's conversation still names exactly a.
+func (h *Hub) owns(ctx context.Context, a AnswerRef) (bool, error) {
+	cur, held, err := h.bus.Running(ctx, a.ConversationID)
+	return held && cur == a, err
 }
