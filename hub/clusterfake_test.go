@@ -280,7 +280,8 @@ func newTestCluster(t *testing.T, names ...string) *testCluster {
 func (tc *testCluster) start(t *testing.T, name string) *testHub {
 	t.Helper()
 	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
-	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond})
+	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond,
+		OnFenced: func(id string) { th.EndedElsewhere(id) }}) // as cmd/chatd/app wires it
 	th.Hub = New(Options{Store: th.store, Writer: th.writer, Model: th.model, Bus: th.bus,
 		CoalesceInterval: 2 * time.Millisecond, FinishTimeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"testing"
+	"time"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -17,6 +18,8 @@ import (
 // the store keeps interrupted with the checkpoint's text, the owner's tab
 // gets done interrupted with the stored length as seq, and no tab and no
 // stream gets a second done, whether the split has healed by then or not.
+// The owner learns it from its first refused checkpoint and stops the
+// answer there.
 func TestClusterSplitOwnerFenced(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -57,7 +60,13 @@ func TestClusterSplitOwnerFenced(t *testing.T) {
 				tc.mem.Rejoin("A")
 			}
 			release()
-			close(run.tokens) // the answer ends on A: "stop"
+			// A's held checkpoint is refused: A stops the answer at once
+			// (its upstream request is aborted) rather than at its end.
+			select {
+			case <-run.aborted:
+			case <-time.After(waitLimit):
+				t.Fatal("A's upstream request was not stopped after the store refused its checkpoint")
+			}
 
 			if st := onA.waitDone(t, res.MessageID); st != "interrupted" {
 				t.Fatalf("the owner's tab: done %q, want interrupted (what the store and the cluster say)", st)
@@ -85,8 +94,10 @@ func TestClusterSplitOwnerFenced(t *testing.T) {
 				t.Fatalf("follower on B has %q, the store %q", text, stored.Content)
 			}
 			if tt.heal {
-				// A's publisher found the answer claimed: it published
-				// nothing after the claimant's done.
+				// A's publisher found the answer claimed before its end:
+				// it published no second end. (A delta it published
+				// before it knew may follow the claimant's done: every
+				// follower stops reading a stream at its first done.)
 				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 				defer cancel()
 				if err := a.waitPublished(ctx); err != nil {
@@ -94,8 +105,8 @@ func TestClusterSplitOwnerFenced(t *testing.T) {
 				}
 			}
 			frames := streamFrames(tc.mem, res.MessageID)
-			if n := countType(frames, res.MessageID, protocol.TypeDone); n != 1 || frames[len(frames)-1].Type != protocol.TypeDone {
-				t.Fatalf("the answer's stream has %d done frames, and ends with %q\n%s", n, frames[len(frames)-1].Type, dump(frames))
+			if n, s := countType(frames, res.MessageID, protocol.TypeDone), countType(frames, res.MessageID, FrameStored); n != 1 || s != 1 {
+				t.Fatalf("the answer's stream has %d done and %d stored frames, want 1 each\n%s", n, s, dump(frames))
 			}
 			tc.waitUnlocked(t, conv.ID)
 		})

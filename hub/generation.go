@@ -153,6 +153,8 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 	switch cause := context.Cause(g.ctx); {
 	case errors.Is(cause, errCancelled), errors.Is(cause, errSuperseded):
 		u.Status = persistence.StatusCancelled
+	case errors.Is(cause, errEndedElsewhere):
+		u.Status = persistence.StatusInterrupted // not stored: finish reports the stored state
 	case errors.Is(cause, errShutdown):
 		u.Status = persistence.StatusInterrupted
 		body = &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: "The server restarted while answering; the text so far is kept."}

@@ -47,6 +47,12 @@ func (w *Writer) write(updates []persistence.MessageUpdate) ([]string, error) {
 // text stays ahead of whatever was appended meanwhile, and is retried. An
 // entry the store skipped is fenced (see fenceLocked).
 func (w *Writer) commit(items []item, skipped []string, err error) {
+	var fenced []string
+	defer func() {
+		for _, id := range fenced {
+			w.opts.OnFenced(id)
+		}
+	}()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, it := range items {
@@ -61,7 +67,9 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 		w.stats.PendingBytes -= it.n + it.rn
 		switch {
 		case slices.Contains(skipped, e.id):
-			w.fenceLocked(e, it.final)
+			if w.fenceLocked(e, it.final) && w.opts.OnFenced != nil {
+				fenced = append(fenced, e.id)
+			}
 		case it.final:
 			w.releaseLocked(e, nil)
 		}
@@ -76,15 +84,17 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 // pending text is dropped, as is all text appended to it from now on, and
 // its Finish returns an error wrapping persistence.ErrNotStreaming without
 // writing anything: at once if the skipped update was the final one,
-// else when Finish comes.
-func (w *Writer) fenceLocked(e *entry, final bool) {
+// else when Finish comes. It reports whether e stays tracked as fenced
+// (its producer has not finished it yet).
+func (w *Writer) fenceLocked(e *entry, final bool) bool {
 	if final || e.queued {
 		w.releaseLocked(e, fmt.Errorf("batch: final update of message %s not applied: %w", e.id, persistence.ErrNotStreaming))
-		return
+		return false
 	}
 	e.fenced = true
 	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
 	e.text, e.reasoning = nil, nil
+	return true
 }
 
 // releaseLocked stops tracking e and tells its Finish callers the outcome.

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +27,13 @@ func TestFencedMessage(t *testing.T) {
 			t.Parallel()
 			ctx := testCtx(t)
 			store := newMemStore(t)
-			w := newWriter(t, store, Options{Interval: 2 * time.Millisecond})
+			var mu sync.Mutex
+			var told []string
+			w := newWriter(t, store, Options{Interval: 2 * time.Millisecond, OnFenced: func(id string) {
+				mu.Lock()
+				told = append(told, id)
+				mu.Unlock()
+			}})
 			w.Append("fenced", "before ")
 			w.Append("other", "kept ")
 			eventually(ctx, t, "the first checkpoint", func() bool {
@@ -66,6 +73,13 @@ func TestFencedMessage(t *testing.T) {
 			}
 			if s := w.Stats(); s.Messages != 0 || s.PendingBytes != 0 || s.Skipped != 1 {
 				t.Errorf("stats after both finished: %+v, want nothing tracked and one skipped update", s)
+			}
+			// OnFenced tells of a fence found before Finish, once; a
+			// skipped final update is told by Finish itself.
+			mu.Lock()
+			defer mu.Unlock()
+			if want := map[bool]int{true: 1, false: 0}[tt.checkpoint]; len(told) != want || want == 1 && told[0] != "fenced" {
+				t.Errorf("OnFenced told %q, want %d call(s) for the fenced message", told, want)
 			}
 		})
 	}
