@@ -47,7 +47,11 @@ import (
 // InterruptMessage overwrites the interrupt (status streaming again, the
 // text appended). That window is one statement long, but it exists: on
 // FerretDB the fence makes a late owner's writes lose against a claim that
-// came first, not against one that came at the same moment.
+// came first, not against one that came at the same moment. Cost: MongoDB
+// finds each message by its _id index; FerretDB v1 (SQLite) pushes only a
+// filter of _id alone down to its database, so there each statement reads
+// the collection through (small in tests; FerretDB is not the production
+// target, see docs/benchmarks.md for its figures).
 func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	merged, skipped := mergeUpdates(updates)
 	if len(merged) == 0 {
