@@ -267,8 +267,8 @@ func (h *Hub) Drain(ctx context.Context) error {
 // EndedElsewhere stops the answer producing message messageID, if it runs
 // here: the store refused its checkpoint because the message is no longer
 // streaming, which means another instance took the answer over while this
-// one was cut off from the cluster (wire it to persistence/batch
-// Options.OnFenced). Producing more would only show this instance's tabs
+// one was cut off from the cluster, or is gone (its conversation was
+// deleted). Wire it to persistence/batch Options.OnFenced. Producing more would only show this instance's tabs
 // text that is never stored; the answer's done reports the stored state
 // (see generation.fenced). It does no I/O and never blocks.
 func (h *Hub) EndedElsewhere(messageID string) {
@@ -286,7 +286,8 @@ func (h *Hub) EndedElsewhere(messageID string) {
 	}
 	h.mu.Unlock()
 	if g != nil {
-		h.log.Warn("answer ended by another instance: stopping it here", "generation", g.id, "message", messageID)
+		h.log.Warn("the store refused the answer's text (ended by another instance, or deleted): stopping it here",
+			"generation", g.id, "message", messageID)
 		g.cancel(errEndedElsewhere)
 	}
 }
