@@ -97,7 +97,8 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 // unapplied tells, after a bulk write that matched fewer statements than
 // it had, which of merged did not apply, by reading the messages back: an
 // unknown message; a checkpoint whose message is not streaming; a final
-// update whose message does not carry its status and time. A checkpoint
+// update whose message does not carry its status and time (one that does
+// is a retry of an update that applied, and counts as applied). A checkpoint
 // that applied just before another instance ended the message counts as
 // skipped: its message is final either way. If the read fails, every final
 // update of the batch counts as skipped, and no checkpoint: the caller
