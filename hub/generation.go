@@ -194,29 +194,9 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	final.Content, final.Reasoning = string(g.text), string(g.reasoning)
 	c.mu.Unlock()
 
-	u.At = time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
-	err := h.opts.Writer.Finish(ctx, u)
-	var stored *persistence.Message
-	if errors.Is(err, persistence.ErrNotStreaming) {
-		stored, err = g.fenced(ctx)
-	}
-	if err != nil {
-		// The done must not claim what is not stored: the answer is
-		// reported failed. The writer keeps the update and retries it.
-		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
-		u.Status, u.Error, errBody = persistence.StatusError, errNotStored.Message, errNotStored
-	}
-	cancel()
-
-	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
-	if stored != nil {
-		final, errBody = *stored, storedError(*stored)
-		u = persistence.MessageUpdate{ID: final.ID, Status: final.Status, FinishReason: final.FinishReason,
-			Usage: final.Usage, Error: final.Error, ErrorCode: final.ErrorCode, At: final.UpdatedAt}
-	}
+	final, u, errBody, fenced := g.store(final, u, errBody)
 	c.mu.Lock()
-	if stored != nil && c.out != nil {
+	if fenced && c.out != nil {
 		// For the other instances, like an instance ending a dead one's
 		// answer: the stored text, then the done (publish.go publishes
 		// neither if the answer was claimed: the claimant ended it).
@@ -228,6 +208,36 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	close(g.done)
 	h.release(c)
 	return u, errBody
+}
+
+// store writes the final update u of the answer final (its text so far)
+// and returns what the done frame reports: final and u as stored, and
+// fenced when the store refused u because the message had been ended
+// elsewhere, so that the stored message replaces the answer's own end.
+func (g *generation) store(final persistence.Message, u persistence.MessageUpdate, errBody *protocol.ErrorBody) (
+	persistence.Message, persistence.MessageUpdate, *protocol.ErrorBody, bool) {
+	h := g.hub
+	u.At = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
+	defer cancel()
+	err := h.opts.Writer.Finish(ctx, u)
+	var stored *persistence.Message
+	if errors.Is(err, persistence.ErrNotStreaming) {
+		stored, err = g.fenced(ctx)
+	}
+	if err != nil {
+		// The done must not claim what is not stored: the answer is
+		// reported failed. The writer keeps the update and retries it.
+		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
+		u.Status, u.Error, errBody = persistence.StatusError, errNotStored.Message, errNotStored
+	}
+	if stored != nil {
+		m := *stored
+		return m, persistence.MessageUpdate{ID: m.ID, Status: m.Status, FinishReason: m.FinishReason,
+			Usage: m.Usage, Error: m.Error, ErrorCode: m.ErrorCode, At: m.UpdatedAt}, storedError(m), true
+	}
+	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
+	return final, u, errBody, false
 }
 
 // fenced reads the stored state of an answer whose final update the store

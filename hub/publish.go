@@ -58,6 +58,23 @@ func (h *Hub) publishLocked(c *conv) {
 // publish owns o: it publishes its frames in order, retrying failures,
 // tells the other instances the answer started after its first frame,
 // and releases the lock after the done frame.
+func (h *Hub) publish(o *outbox) {
+	p := &publisher{h: h, o: o}
+	for {
+		select {
+		case <-o.wake:
+		case <-h.busCtx.Done():
+			return
+		}
+		for _, f := range o.take() {
+			if !p.send(f) {
+				return
+			}
+		}
+	}
+}
+
+// publisher is the state of one answer's publish goroutine.
 //
 // Fencing: while this instance was cut off from the bus long enough for
 // its lease to expire, another instance may have claimed the answer and
@@ -68,47 +85,47 @@ func (h *Hub) publishLocked(c *conv) {
 // published the answer's end, and this publisher stops without
 // publishing or releasing anything: every answer gets one done across the
 // cluster.
-func (h *Hub) publish(o *outbox) {
-	started, suspect := false, false
-	for {
-		select {
-		case <-o.wake:
-		case <-h.busCtx.Done():
-			return
-		}
-		for _, f := range o.take() {
-			suspect = suspect || f.Type == FrameStored
-			claimed := false
-			if !h.retry("publish answer frame", func(ctx context.Context) error {
-				if suspect {
-					owned, err := h.owns(ctx, o.ref)
-					if err != nil || !owned {
-						claimed = err == nil
-						return err
-					}
-					suspect = false
-				}
-				err := h.bus.Publish(ctx, o.ref, f)
-				suspect = err != nil
+type publisher struct {
+	h       *Hub
+	o       *outbox
+	started bool // the answer's start was broadcast
+	suspect bool // check the lock before the next frame
+}
+
+// send publishes f, then broadcasts the start or releases the lock as
+// due; false means stop: the answer ended, was claimed, or bus work stopped.
+func (p *publisher) send(f *protocol.Frame) bool {
+	h, ref := p.h, p.o.ref
+	p.suspect = p.suspect || f.Type == FrameStored
+	claimed := false
+	if !h.retry("publish answer frame", func(ctx context.Context) error {
+		if p.suspect {
+			owned, err := h.owns(ctx, ref)
+			if err != nil || !owned {
+				claimed = err == nil
 				return err
-			}) {
-				return
-			}
-			if claimed {
-				h.log.Warn("answer taken over by another instance while this one was cut off; it published the answer's end",
-					"message", o.ref.MessageID, "conversation", o.ref.ConversationID)
-				return
-			}
-			if !started {
-				started = true
-				h.broadcast(UserEvent{UserID: o.ref.UserID, Started: &o.ref})
-			}
-			if f.Type == protocol.TypeDone || f.Type == FrameAborted {
-				h.retry("release conversation lock", func(ctx context.Context) error { return h.bus.Release(ctx, o.ref) })
-				return
 			}
 		}
+		err := h.bus.Publish(ctx, ref, f)
+		p.suspect = err != nil
+		return err
+	}) {
+		return false
 	}
+	if claimed {
+		h.log.Warn("answer taken over by another instance while this one was cut off; it published the answer's end",
+			"message", ref.MessageID, "conversation", ref.ConversationID)
+		return false
+	}
+	if !p.started {
+		p.started = true
+		h.broadcast(UserEvent{UserID: ref.UserID, Started: &ref})
+	}
+	if f.Type == protocol.TypeDone || f.Type == FrameAborted {
+		h.retry("release conversation lock", func(ctx context.Context) error { return h.bus.Release(ctx, ref) })
+		return false
+	}
+	return true
 }
 
 // owns reports whether the lock of a's conversation still names exactly a.
