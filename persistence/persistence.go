@@ -226,11 +226,16 @@ type Messages interface {
 	//
 	// It returns the ids of the updates that did not apply, because their
 	// message is unknown or no longer streaming (each id once, in no
-	// particular order; nil when all applied). On error, which updates
-	// applied is unknown, and skipped is nil. The MongoDB store infers the
-	// ids when its bulk write matched fewer messages than it had updates
-	// (see persistence/mongo), and on FerretDB, whose updates are not
-	// atomic, the fence can be crossed by a write racing InterruptMessage.
+	// particular order; nil when all applied; an id is returned when none
+	// of its updates in the batch applied). On error, which updates
+	// applied is unknown, and skipped is nil. A caller that finds its
+	// final update skipped reads the message to learn its stored state.
+	// The MongoDB store infers the ids when its bulk write matched fewer
+	// messages than it had updates (see persistence/mongo: it may count a
+	// final update found already stored as applied, or, if it cannot read
+	// back, every final update as skipped), and on FerretDB, whose updates
+	// are not atomic, the fence can be crossed by a write racing
+	// InterruptMessage.
 	ApplyMessageUpdates(ctx context.Context, updates []MessageUpdate) (skipped []string, err error)
 	// InterruptStreaming marks every message still streaming as interrupted
 	// (run at start: those were left by a crash) and returns how many changed.
