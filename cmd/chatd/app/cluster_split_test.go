@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"chatd/llm/fakeai"
 	"chatd/persistence"
 )
 
@@ -47,7 +48,8 @@ func (s *holdStore) ApplyMessageUpdates(ctx context.Context, u []persistence.Mes
 // gets done interrupted. A's later writes must not change that: when A's
 // answer ends, the store still says interrupted with the checkpoint's
 // text, and A's own tab gets done interrupted with the stored length as
-// seq, not complete. (A's checkpoints are held while B takes over so that
+// seq, not complete; and A stops the answer (its upstream request) at its
+// first refused checkpoint. (A's checkpoints are held while B takes over so that
 // none races the take-over: on FerretDB an update racing InterruptMessage
 // can win, see persistence/mongo.ApplyMessageUpdates.)
 func TestClusterSplitOwnerFenced(t *testing.T) {
@@ -62,7 +64,8 @@ func TestClusterSplitOwnerFenced(t *testing.T) {
 	a, b := c.nodes[0], c.nodes[1]
 	u := b.register(t)
 	tabA := a.dial(t, u)
-	ack := tabA.start("split [[fake tokens=600 delay=10ms]]")
+	const prompt = "split [[fake tokens=2000 delay=10ms]]" // 20 s, unless stopped
+	ack := tabA.start(prompt)
 	tabB := b.dial(t, u)
 	seenB := subscribe(tabB, ack.ConversationID)
 	seenB = append(seenB, tabB.until(func(f frame) bool { return f.Type == "delta" })...)
@@ -98,5 +101,9 @@ func TestClusterSplitOwnerFenced(t *testing.T) {
 	}
 	if !strings.HasPrefix(textA, stored.Content) {
 		t.Fatalf("A's tab streamed %d bytes that do not begin with the stored %d", len(textA), len(stored.Content))
+	}
+	// A stopped the answer at its first refused checkpoint, not at its end.
+	if full := fakeai.ExpectedText(fakeai.Config{Tokens: 2000}); len(textA) >= len(full) {
+		t.Fatalf("A streamed the whole answer (%d bytes) after the cluster had ended it", len(textA))
 	}
 }
