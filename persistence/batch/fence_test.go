@@ -46,7 +46,11 @@ func TestFencedMessage(t *testing.T) {
 			if tt.checkpoint {
 				final.Append = ""
 				w.Append("fenced", "after ")
-				eventually(ctx, t, "a skipped checkpoint", func() bool { return store.skips("fenced") == 1 })
+				eventually(ctx, t, "OnFenced after a skipped checkpoint", func() bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return len(told) > 0
+				})
 				w.Append("fenced", "dropped ")
 				if s := w.Stats(); s.PendingBytes != len("more ") && s.PendingBytes != 0 {
 					t.Errorf("pending bytes %d: the fenced message's text is still held", s.PendingBytes)
