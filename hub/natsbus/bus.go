@@ -34,6 +34,13 @@ type Bus struct {
 	conn    connState
 	lease   *leaseView
 	locks   *lockView
+	live    *liveFrames // every answer's frames as published, to the follows
+	liveSub *nats.Subscription
+	replies *replyMux   // answers of direct gets
+	pubs    *publishers // numbering of the answers published here
+	// idleAfter is how long a follow hears nothing before it checks
+	// JetStream for a lost last frame (followIdle; tests shorten it).
+	idleAfter time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -51,7 +58,9 @@ func New(opts Options) (*Bus, error) {
 		return nil, err
 	}
 	b := &Bus{opts: opts, id: opts.InstanceID,
-		log: opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID))}
+		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
+		live: newLiveFrames(opts.Prefix + ".answer."), replies: newReplyMux(), pubs: newPublishers(),
+		idleAfter: followIdle}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL)
 	b.locks = newLockView(b.lease)
@@ -96,7 +105,14 @@ func (b *Bus) natsOptions() []nats.Option {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.conn.up()
+			b.live.resyncAll() // frames published meanwhile were not received
 			b.log.Info("NATS connection back", slog.String("server", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil && sub == b.liveSub {
+				b.live.resyncAll() // frames were dropped
+			}
+			b.log.Warn("NATS error", slog.Any("err", err))
 		}),
 		nats.ConnectHandler(func(*nats.Conn) { b.conn.up() }),
 		nats.ClosedHandler(func(*nats.Conn) { b.conn.lost() }),
@@ -264,4 +280,12 @@ func (c *connState) err() error {
 		return fmt.Errorf("natsbus: %w: no NATS connection for %s", hub.ErrBusUnavailable, since.Round(time.Millisecond))
 	}
 	return nil
+}
+
+// downErr is why the bus is down.
+func (b *Bus) downErr() error {
+	if err := b.conn.err(); err != nil {
+		return err
+	}
+	return errors.New("the NATS connection was lost")
 }

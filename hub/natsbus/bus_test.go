@@ -335,6 +335,9 @@ func publish(t *testing.T, ctx context.Context, b *Bus, a hub.AnswerRef, frames 
 func checkFrames(t *testing.T, name string, got, want []*protocol.Frame) {
 	t.Helper()
 	if len(got) != len(want) {
+		for i, g := range got {
+			t.Logf("%s: got %d: %s %d %s", name, i, g.Type, g.Seq, g.Data)
+		}
 		t.Fatalf("%s: got %d frames, want %d", name, len(got), len(want))
 	}
 	for i := range want {

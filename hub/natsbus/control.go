@@ -20,8 +20,9 @@ type controlMsg struct {
 	Kind   hub.ControlKind `json:"kind"`
 }
 
-// subscribe listens for control requests to this instance and for the
-// user events of the others. The subscriptions survive reconnects; Close
+// subscribe listens for control requests to this instance, for the user
+// events of the others, for every answer's frames (see liveFrames) and for
+// the answers of direct gets. The subscriptions survive reconnects; Close
 // drains them with the connection.
 func (b *Bus) subscribe() error {
 	if _, err := b.nc.Subscribe(b.subject("ctl", token(b.id)), b.onControl); err != nil {
@@ -30,7 +31,12 @@ func (b *Bus) subscribe() error {
 	if _, err := b.nc.Subscribe(b.subject("events", "*"), b.onEvent); err != nil {
 		return fmt.Errorf("natsbus: subscribe to events: %w", err)
 	}
-	return nil
+	sub, err := b.live.subscribe(b.nc)
+	if err != nil {
+		return err
+	}
+	b.liveSub = sub
+	return b.replies.subscribe(b.nc)
 }
 
 func (b *Bus) onControl(m *nats.Msg) {

@@ -174,6 +174,10 @@ func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error)
 		MaxMsgsPerSubject: l.MaxMsgsPerAnswer,
 		MaxMsgSize:        l.MaxMsgSize,
 		Duplicates:        time.Minute,
+		// Followers read stored frames with batched direct gets, which
+		// any replica answers; they confirm the end with the leader (see
+		// readStored), so a lagging replica delays nothing and hides nothing.
+		AllowDirect: true,
 	}
 	if b.opts.Prefix != DefaultPrefix {
 		cfg.Name = "CHATD_" + b.opts.Prefix + "_ANSWERS"
