@@ -17,9 +17,8 @@ import (
 const (
 	// followIdle is how long a follow hears nothing before it asks the
 	// stream leader for the answer's last frame (a lost last frame would
-	// otherwise be waited for forever); then it asks every followRecheck.
-	followIdle    = time.Second
-	followRecheck = 2 * time.Second
+	// otherwise be waited for forever); then it asks every two followIdle.
+	followIdle = time.Second
 	// gapTries bounds the reads of frames a live frame's number skipped.
 	gapTries = 5
 )
@@ -98,7 +97,7 @@ func (f *follow) run(ctx context.Context) error {
 			}
 		case <-idle.C:
 			f.checkTail(ctx)
-			idle.Reset(followRecheck)
+			idle.Reset(2 * f.b.idleAfter)
 		}
 	}
 	if f.ended || f.err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 )
@@ -28,9 +29,9 @@ type liveFrames struct {
 	prefix string // subject prefix up to the answer's token
 	mu     sync.Mutex
 	queues map[string]map[*liveQueue]struct{} // by answer token
-	// drop, set by tests before any follow, loses the frames it returns
-	// true for, as a network fault would.
-	drop func(*nats.Msg) bool
+	// drop, set by tests, loses the frames it returns true for, as a
+	// network fault would.
+	drop atomic.Pointer[func(*nats.Msg) bool]
 }
 
 func newLiveFrames(prefix string) *liveFrames {
@@ -74,7 +75,7 @@ func (l *liveFrames) remove(tok string, q *liveQueue) {
 // deliver hands m to the follows of its answer; it never blocks.
 func (l *liveFrames) deliver(m *nats.Msg) {
 	tok, ok := strings.CutPrefix(m.Subject, l.prefix)
-	if !ok || l.drop != nil && l.drop(m) {
+	if drop := l.drop.Load(); !ok || drop != nil && (*drop)(m) {
 		return
 	}
 	l.mu.Lock()
