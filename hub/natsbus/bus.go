@@ -38,6 +38,8 @@ type Bus struct {
 	liveSub *nats.Subscription
 	replies *replyMux   // answers of direct gets
 	pubs    *publishers // numbering of the answers published here
+	// directOffUntil (unix ns) pauses direct gets after one went unanswered.
+	directOffUntil atomic.Int64
 	// idleAfter is how long a follow hears nothing before it checks
 	// JetStream for a lost last frame (followIdle; tests shorten it).
 	idleAfter time.Duration

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -20,6 +22,15 @@ import (
 
 // directBatch is how many frames one direct get asks for.
 const directBatch = 256
+
+// directTimeout bounds a direct get; one that goes unanswered (the user
+// may not publish to $JS.API.DIRECT.GET.<stream>, see
+// deploy/nats-server.conf) turns direct gets off for directPause, and the
+// reads go through the leader meanwhile.
+const (
+	directTimeout = time.Second
+	directPause   = time.Minute
+)
 
 // directMaxBytes bounds the bytes of one direct get's answer (at least
 // one frame is always sent).
@@ -47,7 +58,7 @@ func (b *Bus) readStored(ctx context.Context, stream, subj string, after, upTo u
 	for {
 		more, last, stop, err := b.directBatch(ctx, stream, subj, after, upTo, fn)
 		if err != nil && !errors.Is(err, errNoDirect) {
-			return after, err
+			return max(after, last), err
 		}
 		after = max(after, last)
 		if stop || upTo > 0 && after >= upTo {
@@ -138,12 +149,16 @@ const jsNoMessageFound = 10037
 // the sequence after (up to upTo when not 0) and hands them to fn until it
 // returns false (stop). more says frames remain after the last one sent.
 func (b *Bus) directBatch(ctx context.Context, stream, subj string, after, upTo uint64, fn func(storedMsg) bool) (more bool, last uint64, stop bool, err error) {
+	if time.Now().UnixNano() < b.directOffUntil.Load() {
+		return false, 0, false, errNoDirect
+	}
 	body, err := json.Marshal(msgGetRequest{Seq: after + 1, NextFor: subj, Batch: directBatch,
 		MaxBytes: directMaxBytes, UpToSeq: upTo})
 	if err != nil {
 		return false, 0, false, err
 	}
-	ctx, cancel := opContext(ctx)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, directTimeout)
 	defer cancel()
 	replies, done := b.replies.open()
 	defer done()
@@ -154,6 +169,12 @@ func (b *Bus) directBatch(ctx context.Context, stream, subj string, after, upTo 
 		var m *nats.Msg
 		select {
 		case <-ctx.Done():
+			if parent.Err() == nil && last == 0 {
+				b.directOffUntil.Store(time.Now().Add(directPause).UnixNano())
+				b.log.Warn("a direct get went unanswered; reading through the stream leader for a while",
+					slog.String("stream", stream), slog.Duration("pause", directPause))
+				return false, 0, false, errNoDirect
+			}
 			return false, last, false, fmt.Errorf("direct get from %s: %w", stream, ctx.Err())
 		case m = <-replies.ch:
 		}
