@@ -64,6 +64,7 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	}
 	b.pubs.acked(a.MessageID, numbered{id: id, n: n, prev: prev, seq: ack.Sequence},
 		f.Type == protocol.TypeDone || f.Type == hub.FrameAborted)
+	b.live.deliver(msg) // follows here: the connection does not echo it back
 	return nil
 }
 

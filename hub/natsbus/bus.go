@@ -40,6 +40,8 @@ type Bus struct {
 	pubs    *publishers // numbering of the answers published here
 	// directOffUntil (unix ns) pauses direct gets after one went unanswered.
 	directOffUntil atomic.Int64
+	eventSeq       atomic.Uint64 // numbers the user events broadcast here
+	seen           recentIDs     // user events handed to the hub
 	// idleAfter is how long a follow hears nothing before it checks
 	// JetStream for a lost last frame (followIdle; tests shorten it).
 	idleAfter time.Duration
@@ -74,7 +76,9 @@ func New(opts Options) (*Bus, error) {
 	if nc.IsConnected() {
 		b.conn.up()
 	}
-	if b.js, err = jetstream.New(nc); err != nil {
+	if b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+		b.log.Warn("store a user event", slog.String("subject", m.Subject), slog.Any("err", err))
+	})); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
 	}
@@ -95,6 +99,11 @@ func (b *Bus) natsOptions() []nats.Option {
 	o := []nats.Option{
 		nats.Name("chatd " + b.id),
 		nats.MaxReconnects(-1),
+		// What this instance publishes never comes back to it: its own
+		// user events are not for it, and its answers' frames reach its
+		// own follows from Publish (not at all otherwise: every instance
+		// would receive every frame it publishes).
+		nats.NoEcho(),
 		nats.RetryOnFailedConnect(true),
 		nats.CustomReconnectDelay(backoff),
 		nats.PingInterval(5 * time.Second),
@@ -130,7 +139,7 @@ func (b *Bus) natsOptions() []nats.Option {
 	if b.opts.TLSCAFile != "" {
 		o = append(o, nats.RootCAs(b.opts.TLSCAFile))
 	}
-	return o
+	return append(o, b.opts.clientOptions...)
 }
 
 // backoff is the wait before reconnect attempt n: 50ms doubling up to 2s.

@@ -54,7 +54,8 @@ func lostRace(err error) bool {
 // resources are the JetStream buckets and stream the bus uses.
 type resources struct {
 	locks, leases, conns, sends jetstream.KeyValue
-	stream                      string
+	stream                      string       // the answers
+	events                      eventsStream // user events
 }
 
 func (b *Bus) setProvisionErr(err error) { b.provErr.Store(&err) }
@@ -126,6 +127,12 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
 	defer cancel()
 	res.stream, err = ensure(sctx, func(ctx context.Context) (string, error) { return b.provisionStream(ctx, r) })
+	if err != nil {
+		return nil, err
+	}
+	ectx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+	defer cancel()
+	res.events, err = ensure(ectx, func(ctx context.Context) (eventsStream, error) { return b.provisionEvents(ctx, r) })
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +216,11 @@ func (b *Bus) run(ctx context.Context) {
 		}
 	}
 	res := b.res.Load()
-	b.wg.Add(2)
+	b.wg.Add(3)
+	go func() {
+		defer b.wg.Done()
+		b.consumeEvents(ctx, res.events)
+	}()
 	go func() {
 		defer b.wg.Done()
 		b.watch(ctx, res.leases, b.lease.apply)
