@@ -51,12 +51,12 @@ var errNoMsg = errors.New("no message")
 var errNoDirect = errors.New("direct gets unavailable")
 
 // readStored calls fn with each frame stored on subj after the stream
-// sequence after, in stream order, up to the sequence upTo (0: to the
-// end), until fn returns false. It returns the sequence of the last frame
-// it handed to fn (after when none).
+// sequence after, in stream order, at least up to the sequence upTo (0:
+// to the end; a batch may go past it), until fn returns false. It returns
+// the sequence of the last frame it handed to fn (after when none).
 func (b *Bus) readStored(ctx context.Context, stream, subj string, after, upTo uint64, fn func(storedMsg) bool) (uint64, error) {
 	for {
-		more, last, stop, err := b.directBatch(ctx, stream, subj, after, upTo, fn)
+		more, last, stop, err := b.directBatch(ctx, stream, subj, after, fn)
 		if err != nil && !errors.Is(err, errNoDirect) {
 			return max(after, last), err
 		}
@@ -95,7 +95,6 @@ type msgGetRequest struct {
 	NextFor  string `json:"next_by_subj,omitempty"`
 	Batch    int    `json:"batch,omitempty"`
 	MaxBytes int    `json:"max_bytes,omitempty"`
-	UpToSeq  uint64 `json:"up_to_seq,omitempty"`
 }
 
 // leaderGet is one message get answered by the stream leader.
@@ -146,14 +145,14 @@ func (b *Bus) leaderGet(ctx context.Context, stream string, req msgGetRequest) (
 const jsNoMessageFound = 10037
 
 // directBatch asks a replica for up to directBatch frames of subj after
-// the sequence after (up to upTo when not 0) and hands them to fn until it
-// returns false (stop). more says frames remain after the last one sent.
-func (b *Bus) directBatch(ctx context.Context, stream, subj string, after, upTo uint64, fn func(storedMsg) bool) (more bool, last uint64, stop bool, err error) {
+// the sequence after and hands them to fn until it returns false (stop).
+// more says frames remain after the last one sent.
+func (b *Bus) directBatch(ctx context.Context, stream, subj string, after uint64, fn func(storedMsg) bool) (more bool, last uint64, stop bool, err error) {
 	if time.Now().UnixNano() < b.directOffUntil.Load() {
 		return false, 0, false, errNoDirect
 	}
 	body, err := json.Marshal(msgGetRequest{Seq: after + 1, NextFor: subj, Batch: directBatch,
-		MaxBytes: directMaxBytes, UpToSeq: upTo})
+		MaxBytes: directMaxBytes})
 	if err != nil {
 		return false, 0, false, err
 	}
