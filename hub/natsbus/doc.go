@@ -58,12 +58,22 @@
 //     expired) and the cluster-wide send token bucket of each user (kept
 //     for one minute after the last send).
 //   - Core NATS (not stored): chatd.answer.* as above (the live copy of
-//     each stored frame), chatd.ctl.<instance> (cancel and supersede,
-//     request/reply to the instance running the answer) and
-//     chatd.events.<userId> (user-wide frames, closing a user's
-//     connections, "answer started" notices), at most once.
+//     each stored frame) and chatd.ctl.<instance> (cancel and supersede,
+//     request/reply to the instance running the answer).
+//   - Stream CHATD_EVENTS, subjects chatd.events.<userId>: user-wide
+//     frames, closing a user's connections, "answer started" notices.
+//     Core NATS delivers each at once to every connected instance; the
+//     stream keeps it two minutes (at most 64 MiB), and every instance
+//     also reads the stream with one ordered consumer made when the bus
+//     is set up, so an instance cut off for a moment gets what it missed
+//     when it is back. Each event carries an id: it is handed to the hub
+//     once. (An event missed on core NATS and read later from the stream
+//     may reach the hub after a newer one.)
 //
-// Every bucket and the stream have Options.Replicas replicas (3 on a NATS
+// A connection never receives what it published itself (no echo): the
+// frames of this instance's answers reach its own follows from Publish.
+//
+// Every bucket and stream has Options.Replicas replicas (3 on a NATS
 // cluster of three or more nodes), so one NATS node lost changes nothing.
 //
 // # Faults
