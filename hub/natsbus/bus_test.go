@@ -274,14 +274,14 @@ func TestFollow(t *testing.T) {
 		}
 		checkFrames(t, name, r.frames, frames)
 	}
-	// Every follow deleted its consumer when it ended.
+	// Following makes no JetStream consumer on the answer stream.
 	st, err := peer.js.Stream(ctx, peer.res.Load().stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil || info.State.Consumers != 0 {
-		t.Fatalf("the answer stream keeps %d consumers after the follows ended (%v)", info.State.Consumers, err)
+		t.Fatalf("the answer stream has %d consumers after three follows (%v)", info.State.Consumers, err)
 	}
 }
 
@@ -336,7 +336,7 @@ func checkFrames(t *testing.T, name string, got, want []*protocol.Frame) {
 	t.Helper()
 	if len(got) != len(want) {
 		for i, g := range got {
-			t.Logf("%s: got %d: %s %d %s", name, i, g.Type, g.Seq, g.Data)
+			t.Logf("%s: got frame %d: %s seq %d %s", name, i, g.Type, g.Seq, g.Data)
 		}
 		t.Fatalf("%s: got %d frames, want %d", name, len(got), len(want))
 	}
