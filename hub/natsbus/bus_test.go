@@ -445,10 +445,11 @@ func TestStartTogether(t *testing.T) {
 	waitHealthy(t, ctx, buses...)
 	// A request left unanswered used to be waited out for a whole step
 	// timeout (2s per step, several steps; 5s per step before that) before
-	// being retried; now it takes about a second, up to 1.7s under -race.
-	// The bound leaves room for a loaded CI machine.
-	if took := time.Since(start); took > 4*time.Second {
-		t.Fatalf("three instances starting together were ready after %v, want within 4s", took)
+	// being retried; now it takes about a second, up to 1.7s under -race
+	// (with the events stream, six steps: 1.7 to 2.9s on the shared 2-core
+	// machine at load 14). The bound leaves room for a loaded CI machine.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("three instances starting together were ready after %v, want within 5s", took)
 	} else {
 		t.Logf("three instances starting together were ready after %v", took)
 	}
