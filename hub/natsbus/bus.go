@@ -42,6 +42,7 @@ type Bus struct {
 	directOffUntil atomic.Int64
 	eventSeq       atomic.Uint64 // numbers the user events broadcast here
 	seen           recentIDs     // user events handed to the hub
+	eventsRead     atomic.Int64  // user events read from the events stream
 	// idleAfter is how long a follow hears nothing before it checks
 	// JetStream for a lost last frame (followIdle; tests shorten it).
 	idleAfter time.Duration

@@ -32,6 +32,9 @@ const (
 // hdrEventID names a user event for deduplication ("<origin>.<n>").
 const hdrEventID = "Chatd-Event"
 
+// eventsAttemptTimeout bounds one attempt to create the events consumer.
+const eventsAttemptTimeout = time.Second
+
 // eventsHeartbeat is the idle heartbeat of the events consumer: a
 // consumer that goes silent is recreated after two missed ones.
 const eventsHeartbeat = 2 * time.Second
@@ -73,12 +76,17 @@ func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.subject("events", "*")},
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: es.lastSeq + 1}
 	for attempt := 0; ; attempt++ {
-		cctx, cancel := opContext(ctx)
+		// A short bound: a request lost with the connection is retried
+		// at once instead of waited out.
+		cctx, cancel := context.WithTimeout(ctx, eventsAttemptTimeout)
 		c, err := b.js.OrderedConsumer(cctx, es.name, cfg)
 		cancel()
 		var cc jetstream.ConsumeContext
 		if err == nil {
-			cc, err = c.Consume(func(m jetstream.Msg) { b.receiveEvent(m.Headers(), m.Data()) },
+			cc, err = c.Consume(func(m jetstream.Msg) {
+				b.eventsRead.Add(1)
+				b.receiveEvent(m.Headers(), m.Data())
+			},
 				jetstream.PullHeartbeat(eventsHeartbeat))
 		}
 		if err == nil {

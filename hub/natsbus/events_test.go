@@ -41,6 +41,13 @@ func TestEventsSurviveCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, ctx, "the event before the cut", func() bool { return len(rec.events) == 1 })
+	for cut.eventsRead.Load() == 0 { // the instance reads the stream, as it does once running
+		select {
+		case <-ctx.Done():
+			t.Fatal("the events stream is never read")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 
 	p.cutOff()
 	for cut.nc.IsConnected() {
@@ -64,8 +71,15 @@ func TestEventsSurviveCutOff(t *testing.T) {
 	}
 	waitEventsStored(t, ctx, sender, 4)
 	p.restore()
-
+	restored := time.Now()
 	rec.waitFor(t, ctx, "the events broadcast during the cut", func() bool { return len(rec.events) >= 4 })
+	// 0.1 to 0.7s here (the reconnect's backoff, then the consumer picks
+	// up where it was); a lost request waited out would take 5s.
+	if took := time.Since(restored); took > 3*time.Second {
+		t.Fatalf("the events missed during the cut arrived %v after it ended, want within 3s", took)
+	} else {
+		t.Logf("the events missed during the cut arrived %v after it ended", took)
+	}
 	// One more event proves nothing else was queued behind it.
 	last := hub.UserEvent{UserID: "u-ev", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(`{"n":3}`)}}
 	if err := sender.Broadcast(ctx, last); err != nil {
