@@ -17,8 +17,8 @@ import (
 // TestFollowStartMany: 50 follows started at the same moment on another
 // instance, of 50 answers that have begun, all get their first frame
 // quickly. With a JetStream consumer per follow (created through the
-// cluster's meta leader) the slowest took 0.4 to 1.6 s, and a follow whose
-// consumer went silent about 2 s more.
+// cluster's meta leader) the slowest took 0.64 to 2.4 s in this test
+// under -race, and a follow whose consumer went silent about 2 s more.
 func TestFollowStartMany(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
@@ -72,9 +72,12 @@ func TestFollowStartMany(t *testing.T) {
 	}
 	slices.Sort(firsts)
 	t.Logf("50 follows started at once: first frame after p50 %v, max %v", firsts[answers/2], firsts[answers-1])
-	// About 30 ms here under -race; the bound leaves room for a loaded machine.
-	if worst := firsts[answers-1]; worst > 400*time.Millisecond {
-		t.Fatalf("the slowest of 50 follows got its first frame after %v, want within 400ms", worst)
+	// 2 to 140ms here without -race, 60 to 150ms under -race (which slows
+	// the embedded servers too) on the shared 2-core machine, where the
+	// consumer per follow took 0.64 to 2.4s; the bound leaves room for a
+	// loaded machine.
+	if worst := firsts[answers-1]; worst > 500*time.Millisecond {
+		t.Fatalf("the slowest of 50 follows got its first frame after %v, want within 500ms", worst)
 	}
 }
 
