@@ -75,6 +75,10 @@ func (b *Bus) provisionEvents(ctx context.Context, replicas int) (eventsStream, 
 func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.subject("events", "*")},
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: es.lastSeq + 1}
+	handle := func(m jetstream.Msg) {
+		b.eventsRead.Add(1)
+		b.receiveEvent(m.Headers(), m.Data())
+	}
 	for attempt := 0; ; attempt++ {
 		// A short bound: a request lost with the connection is retried
 		// at once instead of waited out.
@@ -83,11 +87,7 @@ func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
 		cancel()
 		var cc jetstream.ConsumeContext
 		if err == nil {
-			cc, err = c.Consume(func(m jetstream.Msg) {
-				b.eventsRead.Add(1)
-				b.receiveEvent(m.Headers(), m.Data())
-			},
-				jetstream.PullHeartbeat(eventsHeartbeat))
+			cc, err = c.Consume(handle, jetstream.PullHeartbeat(eventsHeartbeat))
 		}
 		if err == nil {
 			<-ctx.Done()
