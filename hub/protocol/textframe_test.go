@@ -2,8 +2,10 @@ package protocol
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // textFrameCases are strings json.Marshal escapes in every way it can.
@@ -30,10 +32,24 @@ func TestTextFrameMatchesMarshal(t *testing.T) {
 	}
 }
 
+// TestTextFrameInvalidUTF8 pins invalid UTF-8 as encoding/json writes it
+// by default: each bad byte as the escape \ufffd.
+func TestTextFrameInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	f := DeltaAt("c", "m", 1, 0, []byte("a\xffb\xe4\xb8"))
+	if want := `{"type":"delta","conversationId":"c","messageId":"m","seq":1,"text":"a\ufffdb\ufffd\ufffd"}`; string(f.Data) != want {
+		t.Fatalf("got %s, want %s", f.Data, want)
+	}
+}
+
+// checkTextFrames compares the frames with json.Marshal: byte for byte when
+// the strings are valid UTF-8, by value otherwise (GOEXPERIMENT=jsonv2's
+// encoding/json writes U+FFFD unescaped where the default writes \ufffd).
 func checkTextFrames(t *testing.T, conv, msg, text string) {
 	t.Helper()
 	delta, _ := json.Marshal(deltaFrame{TypeDelta, conv, msg, 42, text})
 	reasoning, _ := json.Marshal(reasoningFrame{TypeReasoning, conv, msg, 7, text})
+	valid := utf8.ValidString(conv + msg + text)
 	tests := []struct {
 		name string
 		f    *Frame
@@ -46,7 +62,7 @@ func checkTextFrames(t *testing.T, conv, msg, text string) {
 		{"Reasoning bytes", Reasoning(conv, msg, 42, 7, []byte(text)), reasoning},
 	}
 	for _, tc := range tests {
-		if string(tc.f.Data) != string(tc.want) {
+		if valid && string(tc.f.Data) != string(tc.want) || !valid && !sameJSON(tc.f.Data, tc.want) {
 			t.Fatalf("%s(%q) = %s, want %s", tc.name, text, tc.f.Data, tc.want)
 		}
 	}
@@ -56,6 +72,12 @@ func checkTextFrames(t *testing.T, conv, msg, text string) {
 	if f := Reasoning(conv, msg, 42, 7, text); f.Type != TypeReasoning || f.Seq != 42 || f.RSeq != 7 {
 		t.Fatalf("reasoning frame fields %+v", f)
 	}
+}
+
+// sameJSON reports whether a and b are JSON objects with equal values.
+func sameJSON(a, b []byte) bool {
+	var va, vb map[string]any
+	return json.Unmarshal(a, &va) == nil && json.Unmarshal(b, &vb) == nil && reflect.DeepEqual(va, vb)
 }
 
 func FuzzTextFrame(f *testing.F) {
