@@ -1,6 +1,10 @@
 package openai
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // appendCompact appends to dst a smaller form of payload, the JSON object
 // of one chat completion chunk, that go-openai decodes to the same values
@@ -23,7 +27,7 @@ import "bytes"
 func appendCompact(dst, payload []byte) ([]byte, bool) {
 	c := compactor{in: payload, out: dst}
 	c.space()
-	if c.i >= len(c.in) || c.in[c.i] != '{' || !c.object(&chunkLevel, 0) {
+	if c.i >= len(c.in) || c.in[c.i] != '{' || !c.object(chunkLevel, 0) {
 		return dst, false
 	}
 	if c.space(); c.i != len(c.in) {
@@ -65,46 +69,72 @@ type field struct {
 // (ChatCompletionStreamResponse, ChatCompletionStreamChoice,
 // ChatCompletionStreamChoiceDelta): every JSON name it decodes, with what
 // may be dropped.
-type level struct{ fields []field }
+type level struct {
+	fields []field
+	slots  [64]int8 // 1 + the index of the field in each nameSlot; 0: none
+}
+
+// newLevel returns the level of fields; no two may share a slot.
+func newLevel(fields ...field) *level {
+	l := &level{fields: fields}
+	for i, f := range fields {
+		slot := nameSlot([]byte(f.name))
+		if l.slots[slot] != 0 {
+			panic("openai: compact: " + f.name + " and " + fields[l.slots[slot]-1].name + " share a slot")
+		}
+		l.slots[slot] = int8(i + 1)
+	}
+	return l
+}
+
+// nameSlot hashes a name's length and its first and last bytes with ASCII
+// letters folded to lower case, so a name that differs from a field's only
+// in case lands in that field's slot.
+func nameSlot(name []byte) int {
+	if len(name) == 0 {
+		return 0
+	}
+	return (len(name) + int(name[0]|0x20) + int(name[len(name)-1]|0x20)) & 63
+}
 
 var (
-	deltaLevel = level{fields: []field{
-		{name: "content", act: dropEmpty}, {name: "role", act: dropString},
-		{name: "function_call", act: keep}, {name: "tool_calls", act: keep},
-		{name: "refusal", act: dropEmpty}, {name: "reasoning_content", act: dropEmpty},
-	}}
-	choiceLevel = level{fields: []field{
-		{name: "index", act: dropZero}, {name: "delta", act: descendObject, sub: &deltaLevel},
-		{name: "logprobs", act: dropNull}, {name: "finish_reason", act: dropNull},
-		{name: "content_filter_results", act: keep},
-	}}
-	chunkLevel = level{fields: []field{
-		{name: "id", act: dropString}, {name: "object", act: dropString}, {name: "created", act: dropInt},
-		{name: "model", act: dropString}, {name: "choices", act: descendArray, sub: &choiceLevel},
-		{name: "system_fingerprint", act: dropString}, {name: "prompt_annotations", act: keep},
-		{name: "prompt_filter_results", act: keep}, {name: "usage", act: dropNull},
-		{name: "error", act: refuse},
-	}}
+	deltaLevel = newLevel(
+		field{name: "content", act: dropEmpty}, field{name: "role", act: dropString},
+		field{name: "function_call", act: keep}, field{name: "tool_calls", act: keep},
+		field{name: "refusal", act: dropEmpty}, field{name: "reasoning_content", act: dropEmpty},
+	)
+	choiceLevel = newLevel(
+		field{name: "index", act: dropZero}, field{name: "delta", act: descendObject, sub: deltaLevel},
+		field{name: "logprobs", act: dropNull}, field{name: "finish_reason", act: dropNull},
+		field{name: "content_filter_results", act: keep},
+	)
+	chunkLevel = newLevel(
+		field{name: "id", act: dropString}, field{name: "object", act: dropString}, field{name: "created", act: dropInt},
+		field{name: "model", act: dropString}, field{name: "choices", act: descendArray, sub: choiceLevel},
+		field{name: "system_fingerprint", act: dropString}, field{name: "prompt_annotations", act: keep},
+		field{name: "prompt_filter_results", act: keep}, field{name: "usage", act: dropNull},
+		field{name: "error", act: refuse},
+	)
 )
 
 // maxDepth bounds nesting; deeper payloads are left alone.
 const maxDepth = 64
 
 // find returns the index of the field named key, or -1 for a name
-// go-openai ignores; ok is false for a name it might match otherwise.
+// go-openai ignores; ok is false for a name it might match otherwise (in
+// another case, or spelled with an escape or non-ASCII bytes).
 func (l *level) find(key []byte) (idx int, ok bool) {
-	for i := range l.fields {
-		if string(key) == l.fields[i].name {
-			return i, true
+	if s := l.slots[nameSlot(key)]; s != 0 {
+		name := l.fields[s-1].name
+		if string(key) == name {
+			return int(s - 1), true
+		}
+		if len(key) == len(name) && bytes.EqualFold(key, []byte(name)) {
+			return -1, false
 		}
 	}
 	for _, b := range key {
 		if b == '\\' || b >= 0x80 {
-			return -1, false
-		}
-	}
-	for i := range l.fields {
-		if bytes.EqualFold(key, []byte(l.fields[i].name)) {
 			return -1, false
 		}
 	}
@@ -356,34 +386,71 @@ func (c *compactor) string() bool {
 	if c.i >= len(c.in) || c.in[c.i] != '"' {
 		return false
 	}
+	in := c.in
 	i := c.i + 1
-	for i < len(c.in) {
-		switch b := c.in[i]; {
-		case b == '"':
+	for {
+		if i = nextSpecial(in, i); i >= len(in) {
+			return false
+		}
+		switch in[i] {
+		case '"':
 			c.i = i + 1
 			return true
-		case b < 0x20:
+		case '\\':
+			n := escapeLen(in[i:])
+			if n == 0 {
+				return false
+			}
+			i += n
+		default: // a control character
 			return false
-		case b == '\\':
-			if i+1 >= len(c.in) {
-				return false
-			}
-			switch c.in[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(c.in) || !isHex(c.in[i+2]) || !isHex(c.in[i+3]) || !isHex(c.in[i+4]) || !isHex(c.in[i+5]) {
-					return false
-				}
-				i += 6
-			default:
-				return false
-			}
-		default:
-			i++
 		}
 	}
-	return false
+}
+
+// nextSpecial returns the index of the first quote, backslash or control
+// character (below 0x20) in in at or after i, or len(in); it tests eight
+// bytes at a time.
+func nextSpecial(in []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(in); i += 8 {
+		w := binary.LittleEndian.Uint64(in[i:])
+		q, bs := w^(ones*'"'), w^(ones*'\\')
+		// Each term flags the bytes that are zero (below 0x20 for the
+		// last); the lowest flag is always a true one.
+		m := (q-ones)&^q | (bs-ones)&^bs | (w-ones*0x20)&^w
+		if m &= highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(in) && plainByte[in[i]] {
+		i++
+	}
+	return i
+}
+
+// plainByte marks the bytes that stand for themselves inside a JSON string.
+var plainByte = func() (t [256]bool) {
+	for b := 0x20; b < 256; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+// escapeLen returns the length of the valid escape e starts with, or 0.
+func escapeLen(e []byte) int {
+	if len(e) < 2 {
+		return 0
+	}
+	switch e[1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2
+	case 'u':
+		if len(e) >= 6 && isHex(e[2]) && isHex(e[3]) && isHex(e[4]) && isHex(e[5]) {
+			return 6
+		}
+	}
+	return 0
 }
 
 // number checks the number at c.i against JSON's grammar.
@@ -440,12 +507,9 @@ func (c *compactor) literal(lit string) bool {
 
 // space skips JSON whitespace.
 func (c *compactor) space() {
-	for c.i < len(c.in) {
-		switch c.in[c.i] {
-		case ' ', '\t', '\n', '\r':
-			c.i++
-		default:
-			return
-		}
+	for c.i < len(c.in) && c.in[c.i] <= ' ' && isSpace(c.in[c.i]) {
+		c.i++
 	}
 }
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }

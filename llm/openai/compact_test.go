@@ -211,3 +211,66 @@ func TestCompactKeepsDst(t *testing.T) {
 		t.Fatalf("got %q, %v", out, ok)
 	}
 }
+
+// BenchmarkCompact compacts a stamped fakeai chunk (as the bench's cpu
+// scenario streams them) and, for scale, decodes it as go-openai does.
+func BenchmarkCompact(b *testing.B) {
+	line := []byte(`{"id":"chatcmpl-fake123","object":"chat.completion.chunk","created":1764750000,"model":"fake-mini","system_fingerprint":"fp_fakeai","choices":[{"index":0,"delta":{"content":"[ts:1234567890123456] lorem "},"logprobs":null,"finish_reason":null}],"usage":null,"x_fake_ts":1234567890123456}`)
+	b.Run("compact", func(b *testing.B) {
+		b.SetBytes(int64(len(line)))
+		b.ReportAllocs()
+		var out []byte
+		for b.Loop() {
+			out, _ = appendCompact(out[:0], line)
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.SetBytes(int64(len(line)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var r goopenai.ChatCompletionStreamResponse
+			_ = json.Unmarshal(line, &r)
+		}
+	})
+	compact, _ := appendCompact(nil, line)
+	b.Run("unmarshal compacted", func(b *testing.B) {
+		b.SetBytes(int64(len(compact)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var r goopenai.ChatCompletionStreamResponse
+			_ = json.Unmarshal(compact, &r)
+		}
+	})
+}
+
+// TestNextSpecial compares the eight-bytes-at-a-time scan with a plain
+// loop for every special byte at every position, behind every kind of
+// ordinary byte.
+func TestNextSpecial(t *testing.T) {
+	t.Parallel()
+	naive := func(in []byte, i int) int {
+		for i < len(in) && in[i] >= 0x20 && in[i] != '"' && in[i] != '\\' {
+			i++
+		}
+		return i
+	}
+	fills := []byte{' ', '!', '#', '[', ']', 'a', 0x7f, 0x80, 0x9f, 0xa0, 0xdf, 0xe0, 0xff}
+	specials := []byte{'"', '\\', 0x00, 0x01, 0x0a, 0x1f}
+	for _, fill := range fills {
+		for n := 0; n <= 20; n++ {
+			for at := -1; at < n; at++ {
+				for _, sp := range specials {
+					in := bytes.Repeat([]byte{fill}, n)
+					if at >= 0 {
+						in[at] = sp
+					}
+					for from := 0; from <= n; from++ {
+						if got, want := nextSpecial(in, from), naive(in, from); got != want {
+							t.Fatalf("nextSpecial(%q, %d) = %d, want %d", in, from, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
