@@ -23,6 +23,8 @@ import (
 //     partner is left alone and still decodes to U+FFFD.
 //   - Every data line's chunk is compacted (appendCompact): the members
 //     chatd never reads are dropped, so go-openai decodes less.
+//   - The blank line ending a data line's event is dropped when a data line
+//     follows it (see emit).
 //
 // Other lines pass through untouched. It is read from one goroutine.
 type sseFixer struct {
