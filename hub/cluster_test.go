@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -702,7 +703,7 @@ func TestClusterSlowBusMergesDeltas(t *testing.T) {
 	a := tc.startWith(t, "A", func(m *MemBus) Bus {
 		held = &heldBus{MemBus: m, waiting: make(chan struct{}, 1)}
 		return held
-	})
+	}, nil)
 	b := tc.start(t, "B")
 	conv := tc.conversation(t)
 	onA := tc.follow(t, a, "a1", conv.ID)
@@ -740,4 +741,56 @@ func TestClusterSlowBusMergesDeltas(t *testing.T) {
 	if text, dones, err := answerOf(fb, res.MessageID, 0); err != nil || text != want || dones != 1 {
 		t.Fatalf("B's tab: text %q dones %d err %v", text, dones, err)
 	}
+}
+
+// TestClusterPublishInFlightCoalesces: a publish to the bus in flight is a
+// write in flight: the deltas produced meanwhile are merged for every tab,
+// so the owner's tab and a tab on another instance get the same deltas.
+func TestClusterPublishInFlightCoalesces(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	var held *heldBus
+	a := tc.startWith(t, "A", func(m *MemBus) Bus {
+		held = &heldBus{MemBus: m, waiting: make(chan struct{}, 1)}
+		return held
+	}, func(o *Options) {
+		// Without a write in flight every token goes out at once; with
+		// one, they wait for the end of the answer.
+		o.CoalesceInterval, o.CoalesceMinGap = time.Hour, time.Nanosecond
+	})
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+
+	res := tc.send(t, a, onA, conv.ID, "hello")
+	run := a.model.next(t)
+	run.say(t, "0 ")
+	onB.waitText(t, res.MessageID, "0 ")
+	release := held.hold()
+	run.say(t, "1 ")
+	<-held.waiting // "1 " is being published
+	run.say(t, "2 ", "3 ", "4 ")
+	close(run.tokens)
+	onA.waitDone(t, res.MessageID)
+	release()
+	onB.waitDone(t, res.MessageID)
+
+	fa, _ := onA.snapshot()
+	fb, _ := onB.snapshot()
+	da, db := deltaData(fa, res.MessageID), deltaData(fb, res.MessageID)
+	if len(da) != 3 || strings.Join(da, "\n") != strings.Join(db, "\n") {
+		t.Fatalf("deltas differ or were not merged (want 3 on each tab)\nA:\n%s\nB:\n%s", strings.Join(da, "\n"), strings.Join(db, "\n"))
+	}
+}
+
+// deltaData is the encoded delta frames of answer id, in order.
+func deltaData(frames []*protocol.Frame, id string) []string {
+	var out []string
+	for _, f := range frames {
+		if f.Type == protocol.TypeDelta && f.MessageID == id {
+			out = append(out, string(f.Data))
+		}
+	}
+	return out
 }
