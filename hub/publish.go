@@ -17,8 +17,19 @@ type outbox struct {
 	ref  AnswerRef
 	wake chan struct{} // buffered (1): frames wait
 
-	mu     sync.Mutex
-	frames []*protocol.Frame
+	mu      sync.Mutex
+	frames  []*protocol.Frame
+	sending bool // the publisher holds taken frames not all published yet
+}
+
+// busy reports whether frames wait for the bus or are being published: a
+// write in flight, so the generation coalesces what comes meanwhile
+// (conv.busyLocked), and every tab, here or on another instance, gets
+// the same deltas.
+func (o *outbox) busy() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sending || len(o.frames) > 0
 }
 
 // push queues f and reports whether it is the answer's last frame.
@@ -33,12 +44,21 @@ func (o *outbox) push(f *protocol.Frame) (last bool) {
 	return f.Type == protocol.TypeDone || f.Type == FrameAborted
 }
 
+// take returns the frames waiting; the outbox stays busy until sent.
 func (o *outbox) take() []*protocol.Frame {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fs := o.frames
 	o.frames = nil
+	o.sending = len(fs) > 0
 	return fs
+}
+
+// sent says the frames of the last take were published.
+func (o *outbox) sent() {
+	o.mu.Lock()
+	o.sending = false
+	o.mu.Unlock()
 }
 
 // publishLocked starts publishing the answer c is about to run under the
@@ -66,11 +86,12 @@ func (h *Hub) publish(o *outbox) {
 		case <-h.busCtx.Done():
 			return
 		}
-		for _, f := range o.take() {
+		for _, f := range mergeText(o.take()) {
 			if !p.send(f) {
 				return
 			}
 		}
+		o.sent()
 	}
 }
 
