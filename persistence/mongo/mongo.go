@@ -18,7 +18,10 @@
 // $group. Two features are used where the server has them, with a fallback
 // where it has not (FerretDB v1): a text index that narrows searches
 // (textindex.go) and $slice projections that read a long text in parts
-// (ReadContent).
+// (ReadContent). Where FerretDB is detected (its buildInfo reply), message
+// updates check the fence with a find by _id before writing, because
+// FerretDB v1 reads the whole collection for any other filter (see
+// ApplyMessageUpdates).
 package mongo
 
 import (
@@ -75,6 +78,7 @@ type Store struct {
 	tails         tailCache   // trailing partial words of streaming messages
 	noSlice       atomic.Bool // the server refused a $slice projection (FerretDB v1)
 	textIndex     bool        // searches may use the text index (set by Open)
+	ferretDB      bool        // the server is FerretDB (set by Open): see ApplyMessageUpdates
 }
 
 var _ persistence.Store = (*Store)(nil)

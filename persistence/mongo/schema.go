@@ -111,6 +111,7 @@ func (s *Store) setUp(ctx context.Context) error {
 		return err
 	}
 	s.textIndex = s.ensureTextIndex(ctx)
+	s.ferretDB = s.detectFerretDB(ctx)
 	return s.migrate(ctx)
 }
 

@@ -2,7 +2,9 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -65,23 +67,36 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 		ids[i] = m.id
 	}
 	defer s.locks.lock(ids...)()
-	if err := s.splitWords(ctx, merged); err != nil {
+	write, missed, read := merged, map[bson.ObjectID]bool(nil), map[bson.ObjectID]string(nil)
+	if s.ferretDB {
+		var err error
+		if write, missed, read, err = s.checkFence(ctx, merged); err != nil {
+			return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
+		}
+	}
+	if err := s.splitWords(ctx, write, read); err != nil {
 		return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 	}
-	models := make([]mongo.WriteModel, 0, len(merged))
-	for _, m := range merged {
-		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: m.id}, {Key: "status", Value: string(persistence.StatusStreaming)}}).
-			SetUpdate(m.update()))
-	}
-	res, err := s.messages.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	if err != nil {
-		s.tails.forget(ids...) // which statements applied is unknown
-		return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
-	}
-	var missed map[bson.ObjectID]bool
-	if res.MatchedCount < int64(len(models)) {
-		missed = s.unapplied(ctx, merged)
+	if len(write) > 0 {
+		models := make([]mongo.WriteModel, 0, len(write))
+		for _, m := range write {
+			filter := bson.D{{Key: "_id", Value: m.id}}
+			if !s.ferretDB {
+				filter = append(filter, bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
+			}
+			models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(m.update()))
+		}
+		res, err := s.messages.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		if err != nil {
+			s.tails.forget(ids...) // which statements applied is unknown
+			return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
+		}
+		if res.MatchedCount < int64(len(models)) {
+			if missed == nil {
+				missed = make(map[bson.ObjectID]bool, len(write))
+			}
+			maps.Copy(missed, s.unapplied(ctx, write))
+		}
 	}
 	for _, m := range merged {
 		switch {
@@ -95,6 +110,63 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 		}
 	}
 	return skipped, nil
+}
+
+// checkFence reads each message of merged by _id (the one filter FerretDB
+// v1 finds without reading the whole collection) and sorts the updates
+// out: write holds those whose message is streaming; missed marks those
+// that do not apply (unknown message, message final), except a final
+// update its message already carries (see landed), which counts as
+// applied and is not written again. tails holds the trailing partial words
+// of the messages in write whose tail the cache does not know (read with
+// the status, so splitWords needs no read of its own). The caller holds
+// the messages' document locks.
+func (s *Store) checkFence(ctx context.Context, merged []*mergedUpdate) (write []*mergedUpdate, missed map[bson.ObjectID]bool, tails map[bson.ObjectID]string, err error) {
+	missed = make(map[bson.ObjectID]bool, len(merged))
+	tails = make(map[bson.ObjectID]string)
+	for _, m := range merged {
+		proj := bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}
+		_, cached := s.tails.get(m.id)
+		needTail := m.text.Len() > 0 && !cached
+		if needTail {
+			proj = append(proj, bson.E{Key: "content", Value: 1})
+		}
+		var d storedState
+		err := s.messages.FindOne(ctx, bson.D{{Key: "_id", Value: m.id}}, options.FindOne().SetProjection(proj)).Decode(&d)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			missed[m.id] = true
+		case err != nil:
+			return nil, nil, nil, fmt.Errorf("check message %s is streaming: %w", m.id.Hex(), err)
+		case d.Status == string(persistence.StatusStreaming):
+			write = append(write, m)
+			if needTail {
+				tails[m.id] = trailingWord(strings.Join(d.Content, ""))
+			}
+		default:
+			missed[m.id] = !m.landed(d)
+		}
+	}
+	return write, missed, tails, nil
+}
+
+// storedState is what the fence checks of a stored message.
+type storedState struct {
+	ID        bson.ObjectID `bson:"_id"`
+	Status    string        `bson:"status"`
+	UpdatedAt time.Time     `bson:"updated_at"`
+	Content   []string      `bson:"content,omitempty"` // only when asked for
+}
+
+// landed reports whether the stored state d is what m leaves when it
+// applies: a checkpoint leaves the message streaming; a final update leaves
+// its status and, when it has one, its time (a final update found so is a
+// retry of one that applied).
+func (m *mergedUpdate) landed(d storedState) bool {
+	if !m.set.Status.Final() {
+		return d.Status == string(persistence.StatusStreaming)
+	}
+	return d.Status == string(m.set.Status) && (m.set.At.IsZero() || d.UpdatedAt.Equal(normTime(m.set.At)))
 }
 
 // unapplied tells, after a bulk write that matched fewer statements than
@@ -113,11 +185,7 @@ func (s *Store) unapplied(ctx context.Context, merged []*mergedUpdate) map[bson.
 	for i, m := range merged {
 		ids[i], byID[m.id] = m.id, m
 	}
-	var docs []struct {
-		ID        bson.ObjectID `bson:"_id"`
-		Status    string        `bson:"status"`
-		UpdatedAt time.Time     `bson:"updated_at"`
-	}
+	var docs []storedState
 	cur, err := s.messages.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 		options.Find().SetProjection(bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}))
 	if err == nil {
@@ -139,11 +207,7 @@ func (s *Store) unapplied(ctx context.Context, merged []*mergedUpdate) map[bson.
 		if m == nil {
 			continue
 		}
-		if m.set.Status.Final() {
-			missed[d.ID] = d.Status != string(m.set.Status) || !m.set.At.IsZero() && !d.UpdatedAt.Equal(normTime(m.set.At))
-		} else {
-			missed[d.ID] = d.Status != string(persistence.StatusStreaming)
-		}
+		missed[d.ID] = !m.landed(d)
 	}
 	return missed
 }
@@ -263,10 +327,11 @@ func (m *mergedUpdate) setFields() bson.D {
 }
 
 // splitWords fills split and newTail of every update that appends text,
-// reading the stored text of messages the tail cache does not know (after a
-// restart, or when another process inserted them). The caller holds the
-// messages' document locks.
-func (s *Store) splitWords(ctx context.Context, merged []*mergedUpdate) error {
+// taking the tail from the cache, else from read (tails the caller has
+// read already; may be nil), else reading the stored text of the message
+// (after a restart, or when another process inserted it). The caller holds
+// the messages' document locks.
+func (s *Store) splitWords(ctx context.Context, merged []*mergedUpdate, read map[bson.ObjectID]string) error {
 	tails := make(map[bson.ObjectID]string)
 	var missing []bson.ObjectID
 	for _, m := range merged {
@@ -274,6 +339,8 @@ func (s *Store) splitWords(ctx context.Context, merged []*mergedUpdate) error {
 			continue
 		}
 		if tail, ok := s.tails.get(m.id); ok {
+			tails[m.id] = tail
+		} else if tail, ok := read[m.id]; ok {
 			tails[m.id] = tail
 		} else {
 			missing = append(missing, m.id)
