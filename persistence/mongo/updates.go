@@ -17,7 +17,9 @@ import (
 )
 
 // ApplyMessageUpdates writes a batch of updates as one unordered bulk write
-// (one update command on the wire, one statement per message).
+// (one update command on the wire, one statement per message; on FerretDB,
+// after a find by _id per message, one statement per message found
+// streaming, and no command when there is none).
 //
 // Text is never rewritten: MongoDB has no string append outside pipeline
 // updates (which FerretDB lacks), so a message's content is an array of
@@ -31,32 +33,51 @@ import (
 //
 // Unordered statements may run in any order, so updates are first merged per
 // message id: the appends concatenated in batch order, and for the other
-// fields the last non-zero value. Updates are filtered by _id and by status
+// fields the last non-zero value. Updates apply only while their message is
 // streaming (the fence, see persistence.Messages): they come from the
 // server's batching writer for messages it created, not from a user's
-// request, and they stop applying once the message is final.
+// request, and they stop applying once the message is final. The fence
+// takes one of two paths, chosen at Open by the server's buildInfo reply
+// (FerretDB adds ferretdbVersion to it):
 //
-// Which statements matched: a bulk write reports only a total. When it
-// matched every statement (the normal case) nothing was skipped; otherwise
-// the messages are read back (see unapplied) and malformed ids count as
-// skipped too.
+//   - MongoDB: each statement is filtered by _id and status streaming; the
+//     filter and the update of one document are one atomic step, so an
+//     update never lands on a message InterruptMessage ended. A bulk write
+//     reports only a total: when it matched every statement (the normal
+//     case) nothing was skipped; otherwise the messages are read back (see
+//     unapplied).
+//   - FerretDB: v1 (SQLite) pushes only a filter of _id alone down to its
+//     database; with the status condition every statement read the whole
+//     collection. So each message is first read by _id (checkFence, which
+//     also reads the text's tail when the cache lacks it), and only the
+//     updates of messages found streaming are written, each filtered by _id
+//     alone; an unknown or final message is skipped without a write (one
+//     deleted between the check and the write is found by unapplied). The
+//     check and the write happen under the messages' document locks
+//     (docLocks), which InterruptMessage takes too, so within one process
+//     nothing ends a message between them. Across processes (a cluster on
+//     one FerretDB) an InterruptMessage can land between the check and the
+//     write; the write then appends to (or, if final, sets the status of)
+//     the interrupted message. The filtered path was not safe there either:
+//     FerretDB (v1) runs an update as a read of the matching documents
+//     followed by a write of the whole document, without a transaction, so
+//     an update that read the message while it streamed overwrote a
+//     concurrent interrupt with status streaming. On FerretDB the fence
+//     makes a late owner's writes lose against a claim that came first, not
+//     against one that came at the same moment.
 //
-// Atomicity: on MongoDB the filter and the update of one document are one
-// atomic step, so an update never lands on a message InterruptMessage ended.
-// FerretDB (v1) runs an update as a read of the matching documents followed
-// by a write of the whole document, without a transaction: an update that
-// read the message while it was streaming and writes it after a concurrent
-// InterruptMessage overwrites the interrupt (status streaming again, the
-// text appended). That window is one statement long, but it exists: on
-// FerretDB the fence makes a late owner's writes lose against a claim that
-// came first, not against one that came at the same moment. Cost: MongoDB
-// finds each message by its _id index; FerretDB v1 (SQLite) pushes only a
-// filter of _id alone down to its database, so there each statement reads
-// the collection through: BenchmarkFerretDB/AppendStreaming over 5,000
-// messages went from 235 ms to 1,370 ms per update with the fence (small
-// collections in tests; FerretDB is not the production target). Not done
-// yet: on FerretDB, filter by _id alone and check the status with a find
-// by _id per message, which FerretDB's lack of atomicity makes no weaker.
+// On both paths malformed ids count as skipped, and a final update whose
+// message already carries its status and time is a retry of one that
+// applied: it counts as applied and changes nothing (see landed).
+//
+// Cost on FerretDB (BenchmarkFerretDB, CHATD_BENCH_USERS=10
+// CHATD_BENCH_CONVERSATIONS=200 CHATD_BENCH_MESSAGES=5000, on a shared
+// 2-core machine): AppendStreaming took 598 ms per update with the
+// {_id, status} filter and 159 ms with the check by _id (-benchtime 100x;
+// 1,437 and 121 ms in a back-to-back run at 5x); AppendBatch50 took 53.7 s
+// per batch of 50 (1,073 ms per update) and 5.9 s (118 ms per update) at
+// 5x. The check is one find per message: FerretDB does not push $in down
+// either. MongoDB finds each message by its _id index on either path.
 func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	merged, skipped := mergeUpdates(updates)
 	if len(merged) == 0 {
