@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -46,7 +48,7 @@ type growthOp struct {
 // the store's own latencies, without HTTP.
 func growth(ctx context.Context, e *env, r *report, c config) error {
 	var rows [][]string
-	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite)
+	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite, c.growthDir)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -57,9 +59,11 @@ func growth(ctx context.Context, e *env, r *report, c config) error {
 	}
 	r.check(fmt.Sprintf("SQLite, %d messages: start-up to /readyz 200", c.growthSQLite.messages), "< 1s",
 		startup.Round(time.Millisecond).String(), startup < time.Second)
-	ferretRows, err := e.growthFerret(ctx, c.growthFerret)
-	if err != nil {
-		return fmt.Errorf("ferretdb: %w", err)
+	var ferretRows []growthResult
+	if !c.growthNoFerret {
+		if ferretRows, err = e.growthFerret(ctx, c.growthFerret); err != nil {
+			return fmt.Errorf("ferretdb: %w", err)
+		}
 	}
 	for _, m := range ferretRows {
 		rows = append(rows, append([]string{"MongoDB store on FerretDB", c.growthFerret.String()}, m.cells()...))
@@ -94,19 +98,24 @@ func (m growthResult) cells() []string {
 func msCell(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
 
 // growthSQLite fills a SQLite store, times the operations, closes it and
-// times chatd's start-up on it.
-func (e *env) growthSQLite(ctx context.Context, size growthSize) ([]growthResult, time.Duration, error) {
-	dir, err := os.MkdirTemp(e.dir, "growth-sqlite-")
-	if err != nil {
-		return nil, 0, err
+// times chatd's start-up on it. With growthDir set, the filled database and
+// a description of its data set (growth.json) stay there, and a later run
+// of the same size reuses them instead of filling again.
+func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir string) ([]growthResult, time.Duration, error) {
+	dir := growthDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp(e.dir, "growth-sqlite-"); err != nil {
+			return nil, 0, err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	quiet := slog.New(slog.DiscardHandler)
 	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "chatd.db"), Logger: quiet})
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := fillAndTime(ctx, s, size)
+	res, err := fillAndTime(ctx, s, size, dir)
 	if cerr := s.Close(ctx); err == nil {
 		err = cerr
 	}
@@ -115,6 +124,40 @@ func (e *env) growthSQLite(ctx context.Context, size growthSize) ([]growthResult
 	}
 	startup, err := e.timeStartup(ctx, dir)
 	return res, startup, err
+}
+
+// savedGrowth is growth.json: the data set a kept database holds.
+type savedGrowth struct {
+	Size    string            `json:"size"`
+	Dataset storetest.Dataset `json:"dataset"`
+}
+
+// loadGrowth returns the data set saved in dir for size, if there is one.
+func loadGrowth(dir string, size growthSize) (storetest.Dataset, bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "growth.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return storetest.Dataset{}, false, nil
+	}
+	if err != nil {
+		return storetest.Dataset{}, false, err
+	}
+	var g savedGrowth
+	if err := json.Unmarshal(b, &g); err != nil {
+		return storetest.Dataset{}, false, fmt.Errorf("read %s: %w", filepath.Join(dir, "growth.json"), err)
+	}
+	if g.Size != size.String() {
+		return storetest.Dataset{}, false, fmt.Errorf("%s holds %s, not %s: use another -growth-dir", dir, g.Size, size)
+	}
+	return g.Dataset, true, nil
+}
+
+// saveGrowth writes growth.json for a database just filled in dir.
+func saveGrowth(dir string, size growthSize, d storetest.Dataset) error {
+	b, err := json.Marshal(savedGrowth{Size: size.String(), Dataset: d})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "growth.json"), b, 0o600)
 }
 
 // growthFerret does the same on the MongoDB store over an in-process FerretDB.
@@ -135,18 +178,38 @@ func (e *env) growthFerret(ctx context.Context, size growthSize) ([]growthResult
 		return nil, err
 	}
 	defer s.Close(context.Background())
-	return fillAndTime(ctx, s, size)
+	return fillAndTime(ctx, s, size, "")
 }
 
-// fillAndTime fills s with size and times each operation size.samples times.
-func fillAndTime(ctx context.Context, s persistence.Store, size growthSize) ([]growthResult, error) {
-	start := time.Now()
-	d, err := storetest.Fill(ctx, s, storetest.BenchOptions{Users: size.users,
-		Conversations: size.conversations, Messages: size.messages, MessageBytes: 1024})
-	if err != nil {
-		return nil, fmt.Errorf("fill: %w", err)
+// fillAndTime fills s with size (or, when keep names a directory holding
+// a saved data set of that size, reuses it) and times each operation
+// size.samples times.
+func fillAndTime(ctx context.Context, s persistence.Store, size growthSize, keep string) ([]growthResult, error) {
+	var d storetest.Dataset
+	reused := false
+	if keep != "" {
+		var err error
+		if d, reused, err = loadGrowth(keep, size); err != nil {
+			return nil, err
+		}
 	}
-	logf("growth: filled %s in %s", size, time.Since(start).Round(time.Second))
+	if reused {
+		logf("growth: reusing %s in %s", size, keep)
+	} else {
+		start := time.Now()
+		var err error
+		d, err = storetest.Fill(ctx, s, storetest.BenchOptions{Users: size.users,
+			Conversations: size.conversations, Messages: size.messages, MessageBytes: 1024})
+		if err != nil {
+			return nil, fmt.Errorf("fill: %w", err)
+		}
+		logf("growth: filled %s in %s", size, time.Since(start).Round(time.Second))
+		if keep != "" {
+			if err := saveGrowth(keep, size, d); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var out []growthResult
 	for _, op := range growthOps(s, d) {
 		lat := make([]int64, 0, size.samples)

@@ -130,6 +130,8 @@ func (s *Store) commitGroup(group []*writeOp) {
 				errs[i] = fmt.Errorf("commit: %w", err)
 			}
 		}
+	} else {
+		s.wrote()
 	}
 	for i, op := range group {
 		op.done <- errs[i]

@@ -22,15 +22,19 @@ import (
 // (schema.go): the index finds the messages whose lower-cased text holds
 // the lower-cased query (3 characters or more), chatd_icontains confirms
 // each one, and answers still streaming (not indexed yet; few, found by
-// the messages_streaming index) are checked directly. A query shorter than
+// the messages_streaming index) are checked directly. The index's hits are
+// every user's: the query walks the owner's entries of the
+// messages_owner_client_id index (which hold the rowid) and keeps those
+// among the hits, so only the owner's matching rows are read, not a row per
+// hit of every user (measured in docs/benchmarks.md, data growth). A query shorter than
 // a trigram checks every message of the user (listScan).
 const (
 	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
 	listSearch = ` AND (` + matchTitle + ` OR id IN (
-		SELECT m.conversation_id FROM messages m WHERE m.rowid IN (
+		SELECT m.conversation_id FROM messages m WHERE m.owner_id = ?1 AND +m.rowid IN (
 			SELECT rowid FROM message_fts WHERE message_fts MATCH ?6)
-		AND +m.owner_id = ?1 AND ` + matchContent + ` -- unary +: look rows up by rowid, not by owner
+		AND ` + matchContent + ` -- unary +: walk the owner's messages, not everyone's index hits
 		UNION ALL
 		SELECT m.conversation_id FROM messages m WHERE m.status = 'streaming' AND m.owner_id = ?1 AND ` + matchContent + `))`
 	listScan = ` AND (` + matchTitle + ` OR EXISTS (
