@@ -228,6 +228,10 @@ func fillAndTime(ctx context.Context, s persistence.Store, size growthSize, keep
 	return out, nil
 }
 
+// answerUpdates is how many updates a streaming answer of the growth
+// scenario gets; the last one completes it.
+const answerUpdates = 200
+
 // growthOps are the timed operations over the filled data set d.
 func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 	r := rand.New(rand.NewPCG(3, 5))
@@ -250,8 +254,11 @@ func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 			return err
 		}},
 		{"open a conversation", 2 * time.Millisecond, func(ctx context.Context, i int) error {
-			c := conv(i)
-			_, err := s.Messages(ctx, c.OwnerID, c.ID)
+			c := conv(i) // as GET /api/conversations/:id: the conversation, then its newest page
+			if _, err := s.Conversation(ctx, c.OwnerID, c.ID); err != nil {
+				return err
+			}
+			_, err := s.MessagePage(ctx, c.OwnerID, c.ID, persistence.PageQuery{})
 			return err
 		}},
 		{"append a message", 2 * time.Millisecond, func(ctx context.Context, i int) error {
@@ -261,7 +268,7 @@ func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 			return s.InsertMessage(ctx, &m)
 		}},
 		{"update a streaming answer", 2 * time.Millisecond, func(ctx context.Context, i int) error {
-			if i%200 == 0 { // a new answer every 200 checkpoints, as answers end
+			if i%answerUpdates == 0 { // a new answer every 200 updates (its insert is timed too)
 				c := conv(i)
 				streaming = persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID,
 					Role: persistence.RoleAssistant, Model: "bench", Status: persistence.StatusStreaming}
@@ -269,8 +276,11 @@ func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 					return err
 				}
 			}
-			return s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: streaming.ID,
-				Append: " some streamed text", At: time.Now()}})
+			up := persistence.MessageUpdate{ID: streaming.ID, Append: " some streamed text", At: time.Now()}
+			if i%answerUpdates == answerUpdates-1 { // the final update: the answer enters the search index
+				up.Status, up.FinishReason = persistence.StatusComplete, "stop"
+			}
+			return s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up})
 		}},
 		{"search a user's messages (rare word)", 20 * time.Millisecond, search(storetest.RareWord)},
 		{"search a user's messages (no match)", 20 * time.Millisecond, search("nosuchwordanywhere")},

@@ -72,3 +72,22 @@ func TestCheckpointer(t *testing.T) {
 		})
 	}
 }
+
+// waitIndexed waits until the search index has taken in every queued message.
+func waitIndexed(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := s.SearchBacklog(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("search index backlog still %d", n)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+	}
+}

@@ -132,6 +132,7 @@ func (s *Store) commitGroup(group []*writeOp) {
 		}
 	} else {
 		s.wrote()
+		s.pokeIndexer()
 	}
 	for i, op := range group {
 		op.done <- errs[i]

@@ -19,10 +19,11 @@ import (
 // whether another page follows. The index conversations_owner_updated
 // serves the order and the cursor range. Search matches the title with
 // chatd_icontains, and message text through the trigram index message_fts
-// (schema.go): the index finds the messages whose lower-cased text holds
+// (search.go, in the search file attached as "search"): the index finds the messages whose lower-cased text holds
 // the lower-cased query (3 characters or more), chatd_icontains confirms
 // each one, and answers still streaming (not indexed yet; few, found by
-// the messages_streaming index) are checked directly. The index's hits are
+// the messages_streaming index) and messages queued for the index
+// (search_pending) are checked directly. The index's hits are
 // every user's: the query walks the owner's entries of the
 // messages_owner_client_id index (which hold the rowid) and keeps those
 // among the hits, so only the owner's matching rows are read, not a row per
@@ -33,8 +34,11 @@ const (
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
 	listSearch = ` AND (` + matchTitle + ` OR id IN (
 		SELECT m.conversation_id FROM messages m WHERE m.owner_id = ?1 AND +m.rowid IN (
-			SELECT rowid FROM message_fts WHERE message_fts MATCH ?6)
+			SELECT rowid FROM search.message_fts WHERE message_fts MATCH ?6)
 		AND ` + matchContent + ` -- unary +: walk the owner's messages, not everyone's index hits
+		UNION ALL
+		SELECT m.conversation_id FROM search_pending p CROSS JOIN messages m ON m.rowid = p.msg
+		WHERE m.owner_id = ?1 AND ` + matchContent + ` -- queued for the index (few): CROSS JOIN reads the queue first
 		UNION ALL
 		SELECT m.conversation_id FROM messages m WHERE m.status = 'streaming' AND m.owner_id = ?1 AND ` + matchContent + `))`
 	listScan = ` AND (` + matchTitle + ` OR EXISTS (

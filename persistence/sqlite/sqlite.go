@@ -109,6 +109,14 @@ type Store struct {
 	ckEnded    chan struct{} // closed when the checkpointer ended
 	ckLog      atomic.Int64  // the last checkpoint's log size in pages, for tests
 	ckDone     atomic.Int64  // and how many of them it had copied
+
+	// The search index (search.go): its own file, connection and goroutine.
+	searchPath string
+	sx         *sql.DB       // the indexer's connection to the search file
+	ixPoke     chan struct{} // (1) the queue may have grown
+	ixStop     chan struct{} // closed by Close
+	ixStopOnce sync.Once
+	ixEnded    chan struct{} // closed when the indexer ended
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
@@ -174,6 +182,9 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
+	if err := s.openSearch(ctx, opts); err != nil {
+		return err
+	}
 	if s.r, err = sql.Open("sqlite", dsn(s.path, opts, roleReader)); err != nil {
 		return err
 	}
@@ -194,6 +205,7 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 		return err
 	}
 	s.startCommitter()
+	s.startIndexer()
 	return nil
 }
 
@@ -202,6 +214,7 @@ const (
 	roleWriter = iota
 	roleReader
 	roleCheckpointer
+	roleIndexer // the search file's writer
 )
 
 // dsn builds the driver's URI for a connection of role: pragmas run on
@@ -220,6 +233,7 @@ func dsn(path string, opts Options, role int) string {
 	switch role {
 	case roleReader:
 		pragmas = append(pragmas, "query_only(1)")
+		q.Set(searchParam, searchPath(path))
 	case roleWriter:
 		q.Set("_txlock", "immediate")
 		if opts.CheckpointInterval > 0 {
@@ -227,6 +241,8 @@ func dsn(path string, opts Options, role int) string {
 		}
 	case roleCheckpointer:
 		pragmas = append(pragmas, "wal_autocheckpoint(0)")
+	case roleIndexer:
+		q.Set("_txlock", "immediate")
 	}
 	q["_pragma"] = pragmas
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
@@ -265,6 +281,7 @@ func (s *Store) Close(ctx context.Context) error {
 
 // closePools closes whatever openPools managed to open.
 func (s *Store) closePools() error {
+	s.stopIndexer()
 	s.stopCommitter()
 	s.stopCheckpointer()
 	var errs []error
@@ -273,7 +290,7 @@ func (s *Store) closePools() error {
 			errs = append(errs, c.close())
 		}
 	}
-	for _, db := range []*sql.DB{s.ck, s.r, s.w} {
+	for _, db := range []*sql.DB{s.sx, s.ck, s.r, s.w} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
