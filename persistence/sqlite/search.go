@@ -37,6 +37,11 @@ import (
 // extension, plus this.
 const searchFileSuffix = "-search.db"
 
+// SearchPath returns the path of the search index's file for a store whose
+// database is at path: chatd-search.db beside chatd.db. It can be deleted
+// while the server is stopped; the next start rebuilds it.
+func SearchPath(path string) string { return searchPath(path) }
+
 // searchPath returns the search file's path for the store at path.
 func searchPath(path string) string {
 	return strings.TrimSuffix(path, filepath.Ext(path)) + searchFileSuffix
