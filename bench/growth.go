@@ -254,7 +254,7 @@ type searchBacklogger interface {
 // operations.
 func waitSearchIndex(ctx context.Context, s persistence.Store) error {
 	b, ok := s.(searchBacklogger)
-	if !ok || b == (*sqlite.Store)(nil) {
+	if !ok {
 		return nil
 	}
 	start := time.Now()

@@ -78,6 +78,7 @@ func parseFlags(args []string) (options, error) {
 	var growthDir string
 	fs.StringVar(&growthDir, "growth-dir", "", "growth scenario: keep the filled SQLite database in this directory and reuse it on later runs of the same size (default: fill a new one each run and delete it)")
 	growthMessages := fs.Int("growth-messages", 0, "growth scenario: messages in the SQLite data set, with one conversation per 20 and one user per 2,000 (default 1,000,000)")
+	growthSamples := fs.Int("growth-samples", 0, "growth scenario: timed operations of each kind on SQLite (default 2000)")
 	growthFerret := fs.Bool("growth-ferret", true, "growth scenario: also fill and time the MongoDB store on FerretDB")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -90,6 +91,9 @@ func parseFlags(args []string) (options, error) {
 	o.cfg.busMongoURI = busMongo
 	o.cfg.growthDir = growthDir
 	o.cfg.growthNoFerret = !*growthFerret
+	if *growthSamples > 0 {
+		o.cfg.growthSQLite.samples = *growthSamples
+	}
 	if *growthMessages > 0 {
 		n := *growthMessages
 		o.cfg.growthSQLite.messages = n

@@ -69,8 +69,10 @@ answer is spread over %s whatever its length. Writes are store calls
 (counting wrapper); bytes are the text handed to the store. MongoDB runs on
 an in-process FerretDB: its commands and their BSON size are what the
 driver's command monitor saw, and its timings are FerretDB's (SQLite
-underneath), not MongoDB's. SQLite WAL is the growth of the write-ahead log
-(checkpointed to zero before each answer): the pages SQLite really wrote.
+underneath), not MongoDB's. SQLite WAL is the growth of the write-ahead logs
+of chatd.db and of its search index chatd-search.db (both checkpointed to
+zero before each answer; the search index is written behind the answer's
+final state, and waited for): the pages SQLite really wrote.
 
 %s
 How checkpoints avoid rewriting the text: every checkpoint and the final
