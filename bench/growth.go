@@ -137,6 +137,7 @@ func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir strin
 type savedGrowth struct {
 	Size    string            `json:"size"`
 	Dataset storetest.Dataset `json:"dataset"`
+	Owners  []string          `json:"owners"` // of Dataset.Conversations (not in their JSON)
 }
 
 // loadGrowth returns the data set saved in dir for size, if there is one.
@@ -152,15 +153,22 @@ func loadGrowth(dir string, size growthSize) (storetest.Dataset, bool, error) {
 	if err := json.Unmarshal(b, &g); err != nil {
 		return storetest.Dataset{}, false, fmt.Errorf("read %s: %w", filepath.Join(dir, "growth.json"), err)
 	}
-	if g.Size != size.String() {
+	if g.Size != size.String() || len(g.Owners) != len(g.Dataset.Conversations) {
 		return storetest.Dataset{}, false, fmt.Errorf("%s holds %s, not %s: use another -growth-dir", dir, g.Size, size)
+	}
+	for i, o := range g.Owners {
+		g.Dataset.Conversations[i].OwnerID = o
 	}
 	return g.Dataset, true, nil
 }
 
 // saveGrowth writes growth.json for a database just filled in dir.
 func saveGrowth(dir string, size growthSize, d storetest.Dataset) error {
-	b, err := json.Marshal(savedGrowth{Size: size.String(), Dataset: d})
+	g := savedGrowth{Size: size.String(), Dataset: d}
+	for _, c := range d.Conversations {
+		g.Owners = append(g.Owners, c.OwnerID)
+	}
+	b, err := json.Marshal(g)
 	if err != nil {
 		return err
 	}
