@@ -23,24 +23,27 @@ import (
 // the lower-cased query (3 characters or more), chatd_icontains confirms
 // each one, and answers still streaming (not indexed yet; few, found by
 // the messages_streaming index) and messages queued for the index
-// (search_pending) are checked directly. The index's hits are
-// every user's: the query walks the owner's entries of the
-// messages_owner_client_id index (which hold the rowid) and keeps those
-// among the hits, so only the owner's matching rows are read, not a row per
-// hit of every user (measured in docs/benchmarks.md, data growth). A query shorter than
+// (search_pending) are checked directly. The index's keys put each user's
+// messages in a rowid range of their own (searchKey), and the query reads
+// only the owner's range: the owner's hits, not every user's (measured in
+// docs/benchmarks.md, data growth). A query shorter than
 // a trigram checks every message of the user (listScan).
 const (
 	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
 	listSearch = ` AND (` + matchTitle + ` OR id IN (
-		SELECT m.conversation_id FROM messages m WHERE m.owner_id = ?1 AND +m.rowid IN (
-			SELECT rowid FROM search.message_fts WHERE message_fts MATCH ?6)
-		AND ` + matchContent + ` -- unary +: walk the owner's messages, not everyone's index hits
+		SELECT m.conversation_id FROM messages m WHERE m.rowid IN (
+			SELECT rowid & ` + msgMask + ` FROM search.message_fts WHERE message_fts MATCH ?6
+			AND rowid BETWEEN ` + ownerKey + ` AND ` + ownerKey + ` + ` + msgMask + `)
+		AND +m.owner_id = ?1 AND ` + matchContent + ` -- the owner's key range only; unary +: by rowid
 		UNION ALL
 		SELECT m.conversation_id FROM search_pending p CROSS JOIN messages m ON m.rowid = p.msg
 		WHERE m.owner_id = ?1 AND ` + matchContent + ` -- queued for the index (few): CROSS JOIN reads the queue first
 		UNION ALL
 		SELECT m.conversation_id FROM messages m WHERE m.status = 'streaming' AND m.owner_id = ?1 AND ` + matchContent + `))`
+	// ownerKey is the first search key of the owner's messages (search.go).
+	ownerKey = `(coalesce((SELECT rowid FROM users WHERE id = ?1), 0) << 40)`
+	msgMask  = `1099511627775` // 1<<40 - 1
 	listScan = ` AND (` + matchTitle + ` OR EXISTS (
 		SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND ` + matchContent + `))`
 	// The driver crashes on an empty BLOB argument, and an empty text never

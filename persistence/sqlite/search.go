@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -56,21 +57,31 @@ const indexBatch = 256
 
 // searchSchema is the search file's schema; user_version 1 once applied.
 // message_fts holds the lower-cased text (Go's strings.ToLower, as
-// chatd_icontains compares) of every finished message, as trigrams, keyed
-// by the message's rowid, without a copy of the text (contentless);
-// indexed lists those rowids, so that an update or delete removes an entry
-// only where there is one.
+// chatd_icontains compares) of every finished message, as trigrams,
+// without a copy of the text (contentless), keyed by searchKey: the
+// owner's users rowid in the high bits and the message's rowid in the low
+// 40, so that one user's entries are one rowid range, which a search reads
+// alone (FTS5 seeks each trigram's list to the range) instead of every
+// user's hits. indexed maps each indexed message to its key, so that an
+// update or delete removes an entry only where there is one.
 const searchSchema = `
 CREATE VIRTUAL TABLE message_fts USING fts5 (
 	body, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
 );
-CREATE TABLE indexed (msg INTEGER NOT NULL PRIMARY KEY) STRICT;
+CREATE TABLE indexed (msg INTEGER NOT NULL PRIMARY KEY, key INTEGER NOT NULL) STRICT;
 PRAGMA user_version = 1;
 `
 
+// msgBits is how many low bits of a search key hold the message's rowid.
+const msgBits = 40
+
+// searchKey is message_fts's rowid for a message of the user with rowid owner.
+func searchKey(owner, msg int64) int64 { return owner<<msgBits | msg }
+
 var (
-	qPendingBatch = readQ(`SELECT p.msg, p.tag, coalesce(m.status, ''), coalesce(m.content, '')
-		FROM search_pending p LEFT JOIN messages m ON m.rowid = p.msg ORDER BY p.msg LIMIT ?`)
+	qPendingBatch = readQ(`SELECT p.msg, p.tag, coalesce(m.status, ''), coalesce(m.content, ''), coalesce(u.rowid, 0)
+		FROM search_pending p LEFT JOIN messages m ON m.rowid = p.msg LEFT JOIN users u ON u.id = m.owner_id
+		ORDER BY p.msg LIMIT ?`)
 	qPendingCount = readQ(`SELECT count(*) FROM search_pending`)
 	qPendingDone  = writeQ(`DELETE FROM search_pending WHERE msg = ? AND tag = ?`)
 	qQueueAll     = writeQ(`INSERT OR REPLACE INTO search_pending (msg, tag)
@@ -201,6 +212,7 @@ func (s *Store) indexLoop() {
 type pendingMsg struct {
 	msg, tag        int64
 	status, content string
+	owner           int64 // the owner's users rowid; 0 without one (their range is 0's)
 }
 
 // indexOnce brings the index up to date for one batch of the queue and
@@ -213,7 +225,7 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	var batch []pendingMsg
 	for rows.Next() {
 		var p pendingMsg
-		if err := rows.Scan(&p.msg, &p.tag, &p.status, &p.content); err != nil {
+		if err := rows.Scan(&p.msg, &p.tag, &p.status, &p.content, &p.owner); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("read the queue: %w", err)
 		}
@@ -255,22 +267,24 @@ func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg) error {
 	}
 	defer func() { _ = tx.Rollback() }()
 	for _, p := range batch {
-		res, err := tx.ExecContext(ctx, `DELETE FROM indexed WHERE msg = ?`, p.msg)
-		if err != nil {
-			return fmt.Errorf("index message %d: %w", p.msg, err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM message_fts WHERE rowid = ?`, p.msg); err != nil {
+		var old int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM indexed WHERE msg = ? RETURNING key`, p.msg).Scan(&old)
+		switch {
+		case err == nil:
+			if _, err := tx.ExecContext(ctx, `DELETE FROM message_fts WHERE rowid = ?`, old); err != nil {
 				return fmt.Errorf("index message %d: %w", p.msg, err)
 			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("index message %d: %w", p.msg, err)
 		}
 		if p.status == "" || p.status == "streaming" || p.content == "" {
 			continue // deleted, streaming again, or nothing to find
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO message_fts (rowid, body) VALUES (?, ?)`, p.msg, strings.ToLower(p.content)); err != nil {
+		key := searchKey(p.owner, p.msg)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO message_fts (rowid, body) VALUES (?, ?)`, key, strings.ToLower(p.content)); err != nil {
 			return fmt.Errorf("index message %d: %w", p.msg, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO indexed (msg) VALUES (?)`, p.msg); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO indexed (msg, key) VALUES (?, ?)`, p.msg, key); err != nil {
 			return fmt.Errorf("index message %d: %w", p.msg, err)
 		}
 	}
