@@ -194,6 +194,7 @@ func (c *conn) startPing() {
 				c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
 			}
 			c.cancel()
+			c.ws.CloseNow() // ends the read, and a write stuck on the dead peer
 		}
 	})
 }

@@ -175,7 +175,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, httperr.New(http.StatusTooManyRequests, httperr.CodeRateLimited, "too many open connections for this user"))
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallReadBuffer{w}, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Name},
 		InsecureSkipVerify: true, // the origin was checked above, with proxies in mind
 		CompressionMode:    websocket.CompressionDisabled,

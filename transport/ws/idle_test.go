@@ -1,8 +1,13 @@
 package ws_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime/pprof"
@@ -104,4 +109,85 @@ func equalCounts(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// TestFramesRightAfterUpgrade: frames a client sends in the same packet as
+// its upgrade request, which the HTTP server has already read into its own
+// buffer by the upgrade, are not lost when the connection moves to its own
+// smaller read buffer.
+func TestFramesRightAfterUpgrade(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	conn, err := net.Dial("tcp", s.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(testTimeout))
+	var out bytes.Buffer
+	out.WriteString("GET / HTTP/1.1\r\nHost: chatd.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+		"Authorization: Bearer token-u\r\n\r\n")
+	const pings = 40 // more than the connection's read buffer holds
+	for i := range pings {
+		writeClientFrame(&out, fmt.Sprintf(`{"type":"ping","id":"p%d"}`, i))
+	}
+	if _, err := conn.Write(out.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", res, err)
+	}
+	want := []string{`"hello"`}
+	for i := range pings {
+		want = append(want, fmt.Sprintf(`"id":"p%d"`, i))
+	}
+	for _, w := range want {
+		got, err := readServerFrame(br)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", w, err)
+		}
+		if !strings.Contains(got, w) {
+			t.Fatalf("got %s, want a frame with %s", got, w)
+		}
+	}
+}
+
+// writeClientFrame appends a masked text frame of at most 125 bytes.
+func writeClientFrame(b *bytes.Buffer, payload string) {
+	mask := [4]byte{1, 2, 3, 4}
+	b.WriteByte(0x81)
+	b.WriteByte(0x80 | byte(len(payload)))
+	b.Write(mask[:])
+	for i := range len(payload) {
+		b.WriteByte(payload[i] ^ mask[i%4])
+	}
+}
+
+// readServerFrame reads one unmasked, unfragmented text frame.
+func readServerFrame(br *bufio.Reader) (string, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return "", err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var ext [2]byte
+		if _, err := io.ReadFull(br, ext[:]); err != nil {
+			return "", err
+		}
+		n = uint64(binary.BigEndian.Uint16(ext[:]))
+	case 127:
+		var ext [8]byte
+		if _, err := io.ReadFull(br, ext[:]); err != nil {
+			return "", err
+		}
+		n = binary.BigEndian.Uint64(ext[:])
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(br, p)
+	return string(p), err
 }
