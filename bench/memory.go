@@ -23,9 +23,12 @@ type idleSample struct {
 	dropped    int
 }
 
+// chatdSSE stands for chatd's SSE event streams in the memory scenario.
+const chatdSSE = "chatd SSE"
+
 // memory opens N idle connections (authenticated ones on chatd) on the
 // relay and on chatd, interleaved, and measures what each costs the server
-// after a garbage collection.
+// after a garbage collection; and as many of chatd's SSE event streams.
 func memory(ctx context.Context, e *env, r *report, c config) error {
 	// Fresh processes: resident memory, which a Go process keeps once it
 	// has it, then grows from a known start.
@@ -44,10 +47,12 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 		}
 		baseG[t] = g
 	}
-	got := map[string]map[int][]idleSample{load.TargetRelay: {}, load.TargetChatd: {}}
+	got := map[string]map[int][]idleSample{load.TargetRelay: {}, load.TargetChatd: {}, chatdSSE: {}}
+	baseG[chatdSSE] = baseG[load.TargetChatd]
+	fresh[chatdSSE] = fresh[load.TargetChatd]
 	for _, n := range c.memoryLevels {
 		for round := range c.memoryRounds {
-			for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd}, round) {
+			for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd, chatdSSE}, round) {
 				heap := ""
 				if t == load.TargetChatd && round == 0 && n == maxOf(c.memoryLevels) {
 					heap = filepath.Join(e.dir, "chatd-idle-heap.pprof")
@@ -65,7 +70,7 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 	}
 	var rows [][]string
 	for _, n := range c.memoryLevels {
-		for _, t := range []string{load.TargetRelay, load.TargetChatd} {
+		for _, t := range []string{load.TargetRelay, load.TargetChatd, chatdSSE} {
 			ss := got[t][n]
 			rows = append(rows, []string{fmt.Sprint(n), t,
 				f1(medianOf(ss, func(s idleSample) float64 { return s.heapStack / 1024 })),
@@ -96,6 +101,8 @@ previous round's connections are gone) and after, divided by N; resident set siz
 the freshly started process's, divided by N (an upper bound: it includes the
 garbage and the runtime's slack); median of %d rounds. The relay is the bare
 library: a handler goroutine blocked in Read and the library's buffers.
+"chatd SSE" is chatd's user-wide event stream (GET /api/events), the live
+channel's fallback, opened as many times and left idle.
 
 %s
 %s`, c.memoryUsers, c.memoryRounds,
@@ -110,8 +117,13 @@ library: a handler goroutine blocked in Read and the library's buffers.
 func (e *env) idle(ctx context.Context, target string, n int, heap string, freshRSS int64, freshG int) (idleSample, error) {
 	srv, addr := e.relay, e.relayPprof
 	url := e.relayURL
-	if target == load.TargetChatd {
+	args := []string{"idle", "-target", target}
+	switch target {
+	case load.TargetChatd:
 		srv, addr, url = e.chatd, e.chatdPprof, e.chatdURL
+	case chatdSSE:
+		srv, addr, url = e.chatd, e.chatdPprof, e.chatdURL
+		args = []string{"idle", "-target", load.TargetChatd, "-sse"}
 	}
 	// The previous round's connections first finish closing; otherwise
 	// what they still hold would count as the baseline.
@@ -122,7 +134,7 @@ func (e *env) idle(ctx context.Context, target string, n int, heap string, fresh
 	if err != nil {
 		return idleSample{}, err
 	}
-	cmd := exec.CommandContext(ctx, e.bins.loadgen, "idle", "-target", target, "-url", url, "-users", e.usersFile, "-conns", strconv.Itoa(n))
+	cmd := exec.CommandContext(ctx, e.bins.loadgen, append(args, "-url", url, "-users", e.usersFile, "-conns", strconv.Itoa(n))...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
