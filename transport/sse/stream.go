@@ -144,22 +144,26 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	if _, err := w.WriteString(": open\n\n"); err != nil || !flush() {
 		return
 	}
+	// event writes one frame and flushes once none waits; false ends the stream.
+	event := func(f *protocol.Frame) bool {
+		deadline()
+		if writeEvent(w, f) != nil {
+			return false
+		}
+		if last(f) {
+			flush()
+			return false
+		}
+		return s.queue.Len() > 0 || flush()
+	}
 	for {
 		select {
-		case <-s.queue.Ready():
-			f, ok := s.queue.Pop()
-			if !ok {
-				continue
-			}
-			deadline()
-			if writeEvent(w, f) != nil {
+		case f := <-s.queue.C():
+			if !event(f) {
 				return
 			}
-			if last(f) {
-				flush()
-				return
-			}
-			if s.queue.Len() == 0 && !flush() {
+		case <-s.queue.More():
+			if f, ok := s.queue.Pop(); ok && !event(f) {
 				return
 			}
 		case <-keep.C:

@@ -135,12 +135,13 @@ func (c *conn) writeLoop() {
 	}
 	for {
 		select {
-		case <-c.queue.Ready():
-			f, ok := c.queue.Pop()
-			if !ok {
-				continue
+		case f := <-c.queue.C():
+			if c.write(f) != nil {
+				c.ws.CloseNow()
+				return
 			}
-			if err := c.write(f); err != nil {
+		case <-c.queue.More():
+			if f, ok := c.queue.Pop(); ok && c.write(f) != nil {
 				c.ws.CloseNow()
 				return
 			}

@@ -18,39 +18,62 @@ func frames(n int) []*protocol.Frame {
 	return fs
 }
 
-// ready reports whether Ready holds a value, taking it.
-func ready(q *outbox.Queue) bool {
-	select {
-	case <-q.Ready():
-		return true
-	default:
-		return false
+// take receives the next frame the way a writer does: from C, or Pop
+// after More.
+func take(t *testing.T, q *outbox.Queue) *protocol.Frame {
+	t.Helper()
+	for {
+		select {
+		case f := <-q.C():
+			return f
+		case <-q.More():
+			if f, ok := q.Pop(); ok {
+				return f
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no frame with %d waiting", q.Len())
+		}
 	}
 }
 
-// TestQueue: frames come out in order, at most max wait, Ready holds a
-// value exactly while frames wait, and the backing array grows with what
-// waits and is released after a burst.
+// idle reports whether neither C nor More has anything (taking a More value).
+func idle(q *outbox.Queue) bool {
+	select {
+	case <-q.C():
+		return false
+	case <-q.More():
+		_, ok := q.Pop()
+		return !ok
+	default:
+		return true
+	}
+}
+
+// TestQueue: frames come out in order, at most max wait, the channel part
+// takes the first ChanFrames and the rest spills into an array that grows
+// with what waits and is released after a burst.
 func TestQueue(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
 		max      int
-		push     int // frames pushed before popping
+		push     int // frames pushed before taking
 		accepted int
-		capAfter int // backing array once popped empty
+		spills   bool // frames spilled beyond the channel part
+		capAfter int  // spill array once taken empty
 	}{
-		{"one frame", 512, 1, 1, 1},
-		{"a few frames keep their room", 512, 10, 10, 16},
-		{"a burst gives its room back", 512, 100, 100, 0},
-		{"over the bound", 3, 5, 3, 4},
+		{"fits the channel", 512, outbox.ChanFrames, outbox.ChanFrames, false, 0},
+		{"a few more keep their room", 512, outbox.ChanFrames + 10, outbox.ChanFrames + 10, true, 16},
+		{"a burst gives its room back", 512, 100, 100, true, 0},
+		{"over the bound", 11, 20, 11, true, 4},
+		{"a bound below the channel's size", 3, 5, 3, false, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			q := outbox.New(tc.max)
-			if q.Cap() != 0 || q.Len() != 0 || ready(q) {
-				t.Fatalf("new queue: cap %d, len %d, or ready", q.Cap(), q.Len())
+			if q.SpillCap() != 0 || q.Len() != 0 || !idle(q) {
+				t.Fatalf("new queue: spill %d, len %d, or not idle", q.SpillCap(), q.Len())
 			}
 			in := frames(tc.push)
 			accepted := 0
@@ -60,53 +83,49 @@ func TestQueue(t *testing.T) {
 				}
 			}
 			if accepted != tc.accepted || q.Len() != tc.accepted {
-				t.Fatalf("accepted %d, len %d, want %d", accepted, q.Len(), tc.accepted)
+				t.Fatalf("accepted %d, len %d; want %d", accepted, q.Len(), tc.accepted)
+			}
+			if spill := q.SpillCap(); (spill > 0) != tc.spills || spill > 0 && spill < tc.accepted-outbox.ChanFrames {
+				t.Fatalf("spill array of %d for %d frames", spill, tc.accepted)
 			}
 			for i := range tc.accepted {
-				if !ready(q) {
-					t.Fatalf("not ready with %d frames waiting", q.Len())
-				}
-				f, ok := q.Pop()
-				if !ok || f != in[i] {
-					t.Fatalf("pop %d: got %v %v, want frame %d", i, f, ok, i)
+				if f := take(t, q); f != in[i] {
+					t.Fatalf("frame %d: got seq %d", i, f.Seq)
 				}
 			}
-			if ready(q) {
-				t.Fatal("ready while empty")
+			if !idle(q) {
+				t.Fatal("frames left")
 			}
-			if _, ok := q.Pop(); ok {
-				t.Fatal("popped from an empty queue")
-			}
-			if q.Len() != 0 || q.Cap() != tc.capAfter {
-				t.Fatalf("emptied: len %d, cap %d, want cap %d", q.Len(), q.Cap(), tc.capAfter)
+			if q.Len() != 0 || q.SpillCap() != tc.capAfter {
+				t.Fatalf("emptied: len %d, spill %d, want %d", q.Len(), q.SpillCap(), tc.capAfter)
 			}
 		})
 	}
 }
 
-// TestQueueInterleaved: pushing while popping keeps the order and the
-// bound, and reuses the backing array rather than growing it.
+// TestQueueInterleaved: pushing while taking keeps the order and the
+// bound, and reuses the spill array rather than growing it.
 func TestQueueInterleaved(t *testing.T) {
 	t.Parallel()
-	q := outbox.New(4)
+	const max = outbox.ChanFrames + 4
+	q := outbox.New(max)
 	in := frames(1000)
 	next := 0
 	for i, f := range in {
 		if !q.Push(f) {
 			t.Fatalf("push %d refused with %d waiting", i, q.Len())
 		}
-		if q.Len() == 4 {
-			for range 3 {
-				got, _ := q.Pop()
-				if got != in[next] {
-					t.Fatalf("frame %d out of order", next)
+		if q.Len() == max {
+			for range max - 1 {
+				if got := take(t, q); got != in[next] {
+					t.Fatalf("frame %d out of order (got %d)", next, got.Seq)
 				}
 				next++
 			}
 		}
 	}
-	if c := q.Cap(); c > 4 {
-		t.Fatalf("backing array grew to %d with at most 4 waiting", c)
+	if c := q.SpillCap(); c > 2*max {
+		t.Fatalf("spill array grew to %d with at most %d waiting", c, max)
 	}
 }
 
@@ -131,24 +150,75 @@ func TestQueueConcurrent(t *testing.T) {
 	for i := range last {
 		last[i] = -1
 	}
-	deadline := time.After(20 * time.Second)
-	for got := 0; got < producers*each; {
-		select {
-		case <-q.Ready():
-		case <-deadline:
-			t.Fatalf("got %d of %d frames", got, producers*each)
-		}
-		f, ok := q.Pop()
-		if !ok {
-			continue
-		}
+	for got := 0; got < producers*each; got++ {
+		f := take(t, q)
 		var p int
 		fmt.Sscan(f.ConversationID, &p)
 		if i := int(f.Seq); i != last[p]+1 {
 			t.Fatalf("producer %d: frame %d after %d", p, i, last[p])
 		}
 		last[p] = int(f.Seq)
-		got++
 	}
 	wg.Wait()
+}
+
+// BenchmarkHandOff compares the queue with the channel it replaced: one
+// goroutine adds frames, another takes them; "paced" waits for each frame
+// to be taken before adding the next (a writer that keeps up: the usual
+// case), "backlog" adds as fast as it can (frames pile up and spill).
+func BenchmarkHandOff(b *testing.B) {
+	f := &protocol.Frame{Type: protocol.TypeDelta}
+	for _, paced := range []bool{true, false} {
+		name := map[bool]string{true: "paced", false: "backlog"}[paced]
+		b.Run("outbox/"+name, func(b *testing.B) {
+			q := outbox.New(512)
+			taken := make(chan struct{}, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for n := 0; n < b.N; {
+					select {
+					case <-q.C():
+					case <-q.More():
+						if _, ok := q.Pop(); !ok {
+							continue
+						}
+					}
+					n++
+					if paced {
+						taken <- struct{}{}
+					}
+				}
+			}()
+			for range b.N {
+				for !q.Push(f) {
+				}
+				if paced {
+					<-taken
+				}
+			}
+			<-done
+		})
+		b.Run("channel/"+name, func(b *testing.B) {
+			ch := make(chan *protocol.Frame, 512)
+			taken := make(chan struct{}, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for range b.N {
+					<-ch
+					if paced {
+						taken <- struct{}{}
+					}
+				}
+			}()
+			for range b.N {
+				ch <- f
+				if paced {
+					<-taken
+				}
+			}
+			<-done
+		})
+	}
 }
