@@ -21,7 +21,7 @@ import (
 type stream struct {
 	id      string
 	userID  string
-	queue   *outbox.Queue // grows with what waits
+	queue   *outbox.Queue // grows while frames pile up
 	closing chan struct{}
 	once    sync.Once
 	code    protocol.CloseCode // why the stream was closed; set once, before closing is closed

@@ -23,7 +23,7 @@ type conn struct {
 	expires time.Time
 	token   string // rechecked before each send and regenerate
 	started time.Time
-	queue   *outbox.Queue              // frames for the writer; grows with what waits
+	queue   *outbox.Queue              // frames for the writer; grows while they pile up
 	work    chan *protocol.ClientFrame // valid frames waiting for the worker; made with it
 	closing chan struct{}              // closed by kick: the writer closes the socket
 	kickMu  sync.Mutex

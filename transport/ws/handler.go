@@ -15,7 +15,8 @@
 // for its pong, so the wait never holds up a delta (the library writes
 // each frame under its own lock, so the ping goes out between two data
 // frames). An idle connection holds the reader, the writer, the library's
-// buffers and a few timers, and no room for frames it is not sent.
+// buffers, a few timers and room for a few frames; more room is taken only
+// while frames pile up.
 package ws
 
 import (
