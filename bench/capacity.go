@@ -109,7 +109,9 @@ func i0(c config, i int) int {
 }
 
 // cpuPerToken compares the server CPU time per token of chatd and the relay,
-// interleaved; the first run of each is profiled.
+// interleaved; the first run of each is profiled, and each server's
+// allocation profile (every allocation since it started, sampled) is saved
+// at the end.
 func cpuPerToken(ctx context.Context, e *env, r *report, c config) error {
 	if err := e.startChatd(ctx, c.cpuStreams); err != nil {
 		return err
@@ -132,6 +134,11 @@ func cpuPerToken(ctx context.Context, e *env, r *report, c config) error {
 			}
 			noteBroken(r, fmt.Sprintf("CPU per token, %s", t), s)
 			got[t] = append(got[t], s)
+		}
+	}
+	for _, t := range []string{load.TargetRelay, load.TargetChatd} {
+		if err := saveProfile(ctx, e.pprofAddr(t), "allocs", filepath.Join(e.dir, t+"-allocs.pprof")); err != nil {
+			r.problem("allocation profile of %s: %v", t, err)
 		}
 	}
 	per := func(t string) float64 {

@@ -279,9 +279,19 @@ func newTestCluster(t *testing.T, names ...string) *testCluster {
 
 func (tc *testCluster) start(t *testing.T, name string) *testHub {
 	t.Helper()
+	return tc.startWith(t, name, nil)
+}
+
+// startWith is start with the hub's bus wrapped by wrap (nil: as it is).
+func (tc *testCluster) startWith(t *testing.T, name string, wrap func(*MemBus) Bus) *testHub {
+	t.Helper()
 	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
 	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond})
-	th.Hub = New(Options{Store: th.store, Writer: th.writer, Model: th.model, Bus: th.bus,
+	var bus Bus = th.bus
+	if wrap != nil {
+		bus = wrap(th.bus)
+	}
+	th.Hub = New(Options{Store: th.store, Writer: th.writer, Model: th.model, Bus: bus,
 		CoalesceInterval: 2 * time.Millisecond, FinishTimeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -109,7 +109,7 @@ func (g *generation) flushLocked(now time.Time) {
 	if len(g.text) == g.sent {
 		return
 	}
-	f := protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(len(g.text)), int64(g.rsent), string(g.text[g.sent:]))
+	f := protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(len(g.text)), int64(g.rsent), g.text[g.sent:])
 	g.sent = len(g.text)
 	g.lastFlush = now
 	g.conv.deliverLocked(f)

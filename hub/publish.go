@@ -66,7 +66,7 @@ func (h *Hub) publish(o *outbox) {
 		case <-h.busCtx.Done():
 			return
 		}
-		for _, f := range o.take() {
+		for _, f := range mergeText(o.take()) {
 			if !h.retry("publish answer frame", func(ctx context.Context) error { return h.bus.Publish(ctx, o.ref, f) }) {
 				return
 			}

@@ -35,7 +35,7 @@ func (g *generation) flushReasoningLocked(now time.Time) {
 	if len(g.reasoning) == g.rsent {
 		return
 	}
-	f := protocol.Reasoning(g.msg.ConversationID, g.msg.ID, int64(g.sent), int64(len(g.reasoning)), string(g.reasoning[g.rsent:]))
+	f := protocol.Reasoning(g.msg.ConversationID, g.msg.ID, int64(g.sent), int64(len(g.reasoning)), g.reasoning[g.rsent:])
 	g.rsent = len(g.reasoning)
 	g.lastFlush = now
 	g.conv.deliverLocked(f)

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
-	"time"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,26 +22,70 @@ const (
 	hdrConv = "Chatd-Conversation"
 	hdrSeq  = "Chatd-Seq"
 	hdrMsg  = "Chatd-Message"
+	// hdrN numbers the frames of one answer 1, 2, 3, ...: followers drop a
+	// number they delivered already and fill a skipped one from JetStream.
+	hdrN = "Chatd-N"
+	// hdrPrev is the stream sequence of the answer's frame before this
+	// one (0 for the first): what a follower that missed frames reads up to.
+	hdrPrev = "Chatd-Prev"
 )
 
 // Publish implements hub.Bus: one stream message per frame, acknowledged by
-// JetStream. A retried publish of the same frame is dropped by JetStream's
-// duplicate window (the message id is derived from the frame).
+// JetStream, numbered per answer (hdrN). The number advances only once
+// JetStream acknowledged the frame, so the hub's retry of a failed publish
+// carries the same number, and JetStream's duplicate window (the message
+// id is derived from the frame) stores it once; a frame published again
+// after it was acknowledged keeps its number too.
 func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
-	msg := &nats.Msg{Subject: b.subject("answer", token(a.MessageID)), Data: f.Data, Header: nats.Header{}}
+	stream := b.res.Load().stream
+	subj := b.answerSubject(a.MessageID)
+	id := frameID(a, f)
+	n, prev, err := b.pubs.number(ctx, a.MessageID, id, func(ctx context.Context) (uint64, uint64, error) {
+		return b.lastNumber(ctx, stream, subj)
+	})
+	if err != nil {
+		return unavailable("number the frames of "+a.MessageID, err)
+	}
+	msg := &nats.Msg{Subject: subj, Data: f.Data, Header: nats.Header{}}
 	msg.Header.Set(hdrType, f.Type)
 	msg.Header.Set(hdrMsg, f.MessageID)
 	msg.Header.Set(hdrConv, f.ConversationID)
 	msg.Header.Set(hdrSeq, strconv.FormatInt(f.Seq, 10))
+	msg.Header.Set(hdrN, strconv.FormatUint(n, 10))
+	msg.Header.Set(hdrPrev, strconv.FormatUint(prev, 10))
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	if _, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(frameID(a, f))); err != nil {
+	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	if err != nil {
 		return unavailable("publish frame of "+f.MessageID, err)
 	}
+	b.pubs.acked(a.MessageID, numbered{id: id, n: n, prev: prev, seq: ack.Sequence},
+		f.Type == protocol.TypeDone || f.Type == hub.FrameAborted)
+	b.live.deliver(msg) // follows here: the connection does not echo it back
 	return nil
+}
+
+// answerSubject is the subject of an answer's frames.
+func (b *Bus) answerSubject(messageID string) string { return b.subject("answer", token(messageID)) }
+
+// lastNumber is the number and stream sequence of the last frame stored
+// of an answer (0, 0 when there is none).
+func (b *Bus) lastNumber(ctx context.Context, stream, subj string) (n, seq uint64, err error) {
+	m, err := b.lastStored(ctx, stream, subj)
+	if errors.Is(err, errNoMsg) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err = strconv.ParseUint(m.hdr.Get(hdrN), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("last frame of %s: bad number %q", subj, m.hdr.Get(hdrN))
+	}
+	return n, m.seq, nil
 }
 
 // frameID names a frame for JetStream's duplicate detection.
@@ -51,128 +95,85 @@ func frameID(a hub.AnswerRef, f *protocol.Frame) string {
 	return a.MessageID + "." + f.MessageID + "." + f.Type + "." + strconv.FormatInt(f.Seq, 10) + "." + hex.EncodeToString(h.Sum(nil))
 }
 
-// decodeFrame rebuilds the frame a stream message carries.
-func decodeFrame(answerID string, m jetstream.Msg) (*protocol.Frame, error) {
-	h := m.Headers()
-	seq, err := strconv.ParseInt(h.Get(hdrSeq), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("natsbus: frame of %s: bad seq %q", answerID, h.Get(hdrSeq))
-	}
-	return &protocol.Frame{Type: h.Get(hdrType), ConversationID: h.Get(hdrConv),
-		MessageID: h.Get(hdrMsg), Seq: seq, Data: m.Data()}, nil
+// publishers numbers the frames of the answers this instance publishes.
+// The hub publishes each answer's frames from one goroutine, in order.
+type publishers struct {
+	mu      sync.Mutex
+	answers map[string]*numbered // by answer message id: its last acknowledged frame
 }
 
-// Follow implements hub.Bus with an ordered consumer on the answer's
-// subject, from its first frame. It survives the loss of a NATS node (the
-// consumer is recreated where it stopped); it returns an error wrapping
-// hub.ErrBusUnavailable once the bus is down (OutageGrace without a
-// connection).
-func (b *Bus) Follow(ctx context.Context, a hub.AnswerRef, fn func(*protocol.Frame)) error {
-	if err := b.usable(); err != nil {
-		return err
+// numbered is a frame as published: its id (frameID), number, the
+// stream sequence of the frame before it (prev) and its own (seq).
+// resume: the answer was claimed from a dead instance, its numbering
+// continues from the last stored frame, not yet read.
+type numbered struct {
+	id           string
+	n, prev, seq uint64
+	resume       bool
+}
+
+func newPublishers() *publishers { return &publishers{answers: make(map[string]*numbered)} }
+
+// resume makes the next frame of answer continue the numbering of the
+// frames already stored (an answer claimed from another instance).
+func (p *publishers) resume(answer string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.answers[answer] = &numbered{resume: true}
+}
+
+// number is the number of the frame id of answer and the stream sequence
+// of the frame before it; last reads the last stored frame's for a
+// resumed answer.
+func (p *publishers) number(ctx context.Context, answer, id string, last func(context.Context) (uint64, uint64, error)) (uint64, uint64, error) {
+	p.mu.Lock()
+	l := p.answers[answer]
+	if l == nil {
+		l = &numbered{}
+		p.answers[answer] = l
 	}
-	stream := b.res.Load().stream
-	down := b.conn.down()
-	cons, it, err := b.orderedMessages(ctx, stream, a, down)
-	if err != nil {
-		return err
-	}
-	defer b.dropConsumer(stream, cons)
-	defer it.Stop()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-down:
-		case <-stop:
-			return
-		}
-		it.Stop()
-	}()
-	for {
-		m, err := it.Next()
+	cur := *l
+	p.mu.Unlock()
+	if cur.resume {
+		n, seq, err := last(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if isClosed(down) || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return unavailable("follow "+a.MessageID, b.downErr())
-			}
-			continue // the ordered consumer recreates itself
+			return 0, 0, err
 		}
-		f, err := decodeFrame(a.MessageID, m)
-		if err != nil {
-			return err
-		}
-		fn(f)
-		if f.Type == protocol.TypeDone || f.Type == hub.FrameAborted {
-			return nil
-		}
+		p.mu.Lock()
+		*l = numbered{n: n, seq: seq}
+		p.mu.Unlock()
+		cur = numbered{n: n, seq: seq}
 	}
+	if cur.id == id && cur.n > 0 { // published again: the same frame
+		return cur.n, cur.prev, nil
+	}
+	return cur.n + 1, cur.seq, nil
 }
 
-// orderedMessages creates the ordered consumer of an answer, retrying while
-// JetStream elects leaders after a node loss, until ctx ends or the bus is down.
-func (b *Bus) orderedMessages(ctx context.Context, stream string, a hub.AnswerRef, down <-chan struct{}) (jetstream.Consumer, jetstream.MessagesContext, error) {
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{b.subject("answer", token(a.MessageID))},
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: 10 * time.Second, // a backstop: dropConsumer deletes it
-
-	}
-	for attempt := 0; ; attempt++ {
-		cctx, cancel := opContext(ctx)
-		c, err := b.js.OrderedConsumer(cctx, stream, cfg)
-		cancel()
-		if err == nil {
-			it, merr := c.Messages(jetstream.PullHeartbeat(followHeartbeat))
-			if merr == nil {
-				return c, it, nil
-			}
-			err = merr
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-down:
-			return nil, nil, unavailable("follow "+a.MessageID, err)
-		case <-time.After(backoff(attempt)):
-		}
-	}
-}
-
-// dropConsumer deletes a follow's ordered consumer once it is done with,
-// so the server does not keep it until its inactivity threshold.
-func (b *Bus) dropConsumer(stream string, c jetstream.Consumer) {
-	info := c.CachedInfo()
-	if info == nil || !b.nc.IsConnected() {
+// acked records the last acknowledged frame of answer; the numbering of
+// an answer whose stream ended is dropped.
+func (p *publishers) acked(answer string, f numbered, end bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if end {
+		delete(p.answers, answer)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = b.js.DeleteConsumer(ctx, stream, info.Name) // best effort: the threshold removes it anyway
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
+	if l := p.answers[answer]; l != nil {
+		*l = f
 	}
 }
 
-func (b *Bus) downErr() error {
-	if err := b.conn.err(); err != nil {
-		return err
+// decodeFrame rebuilds the frame a stream message carries and its number.
+func decodeFrame(answerID string, h nats.Header, data []byte) (*protocol.Frame, uint64, error) {
+	seq, err := strconv.ParseInt(h.Get(hdrSeq), 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("natsbus: frame of %s: bad seq %q", answerID, h.Get(hdrSeq))
 	}
-	return errors.New("the NATS connection was lost")
+	n, err := strconv.ParseUint(h.Get(hdrN), 10, 64)
+	if err != nil || n == 0 {
+		return nil, 0, fmt.Errorf("natsbus: frame of %s: bad number %q", answerID, h.Get(hdrN))
+	}
+	return &protocol.Frame{Type: h.Get(hdrType), ConversationID: h.Get(hdrConv),
+		MessageID: h.Get(hdrMsg), Seq: seq, Data: data}, n, nil
 }
-
-// followHeartbeat is the idle heartbeat a follow's consumer asks for: a
-// follow that hears nothing for two of them recreates its consumer where
-// it stopped. With the library's default (5s), a follow whose first pull
-// went unanswered (seen with tens of follows starting at once on a
-// three-node cluster) stalled for 10s; now for about 2s.
-const followHeartbeat = time.Second

@@ -34,6 +34,18 @@ type Bus struct {
 	conn    connState
 	lease   *leaseView
 	locks   *lockView
+	live    *liveFrames // every answer's frames as published, to the follows
+	liveSub *nats.Subscription
+	replies *replyMux   // answers of direct gets
+	pubs    *publishers // numbering of the answers published here
+	// directOffUntil (unix ns) pauses direct gets after one went unanswered.
+	directOffUntil atomic.Int64
+	eventSeq       atomic.Uint64 // numbers the user events broadcast here
+	seen           recentIDs     // user events handed to the hub
+	eventsRead     atomic.Int64  // user events read from the events stream
+	// idleAfter is how long a follow hears nothing before it checks
+	// JetStream for a lost last frame (followIdle; tests shorten it).
+	idleAfter time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -51,7 +63,9 @@ func New(opts Options) (*Bus, error) {
 		return nil, err
 	}
 	b := &Bus{opts: opts, id: opts.InstanceID,
-		log: opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID))}
+		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
+		live: newLiveFrames(opts.Prefix + ".answer."), replies: newReplyMux(), pubs: newPublishers(),
+		idleAfter: followIdle}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL)
 	b.locks = newLockView(b.lease)
@@ -63,7 +77,9 @@ func New(opts Options) (*Bus, error) {
 	if nc.IsConnected() {
 		b.conn.up()
 	}
-	if b.js, err = jetstream.New(nc); err != nil {
+	if b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+		b.log.Warn("store a user event", slog.String("subject", m.Subject), slog.Any("err", err))
+	})); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
 	}
@@ -84,6 +100,11 @@ func (b *Bus) natsOptions() []nats.Option {
 	o := []nats.Option{
 		nats.Name("chatd " + b.id),
 		nats.MaxReconnects(-1),
+		// What this instance publishes never comes back to it: its own
+		// user events are not for it, and its answers' frames reach its
+		// own follows from Publish (not at all otherwise: every instance
+		// would receive every frame it publishes).
+		nats.NoEcho(),
 		nats.RetryOnFailedConnect(true),
 		nats.CustomReconnectDelay(backoff),
 		nats.PingInterval(5 * time.Second),
@@ -96,7 +117,14 @@ func (b *Bus) natsOptions() []nats.Option {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.conn.up()
+			b.live.resyncAll() // frames published meanwhile were not received
 			b.log.Info("NATS connection back", slog.String("server", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil && sub == b.liveSub {
+				b.live.resyncAll() // frames were dropped
+			}
+			b.log.Warn("NATS error", slog.Any("err", err))
 		}),
 		nats.ConnectHandler(func(*nats.Conn) { b.conn.up() }),
 		nats.ClosedHandler(func(*nats.Conn) { b.conn.lost() }),
@@ -112,7 +140,7 @@ func (b *Bus) natsOptions() []nats.Option {
 	if b.opts.TLSCAFile != "" {
 		o = append(o, nats.RootCAs(b.opts.TLSCAFile))
 	}
-	return o
+	return append(o, b.opts.clientOptions...)
 }
 
 // backoff is the wait before reconnect attempt n: 50ms doubling up to 2s.
@@ -264,4 +292,12 @@ func (c *connState) err() error {
 		return fmt.Errorf("natsbus: %w: no NATS connection for %s", hub.ErrBusUnavailable, since.Round(time.Millisecond))
 	}
 	return nil
+}
+
+// downErr is why the bus is down.
+func (b *Bus) downErr() error {
+	if err := b.conn.err(); err != nil {
+		return err
+	}
+	return errors.New("the NATS connection was lost")
 }

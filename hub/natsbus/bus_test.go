@@ -274,14 +274,14 @@ func TestFollow(t *testing.T) {
 		}
 		checkFrames(t, name, r.frames, frames)
 	}
-	// Every follow deleted its consumer when it ended.
+	// Following makes no JetStream consumer on the answer stream.
 	st, err := peer.js.Stream(ctx, peer.res.Load().stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil || info.State.Consumers != 0 {
-		t.Fatalf("the answer stream keeps %d consumers after the follows ended (%v)", info.State.Consumers, err)
+		t.Fatalf("the answer stream has %d consumers after three follows (%v)", info.State.Consumers, err)
 	}
 }
 
@@ -335,6 +335,9 @@ func publish(t *testing.T, ctx context.Context, b *Bus, a hub.AnswerRef, frames 
 func checkFrames(t *testing.T, name string, got, want []*protocol.Frame) {
 	t.Helper()
 	if len(got) != len(want) {
+		for i, g := range got {
+			t.Logf("%s: got frame %d: %s seq %d %s", name, i, g.Type, g.Seq, g.Data)
+		}
 		t.Fatalf("%s: got %d frames, want %d", name, len(got), len(want))
 	}
 	for i := range want {
@@ -442,10 +445,11 @@ func TestStartTogether(t *testing.T) {
 	waitHealthy(t, ctx, buses...)
 	// A request left unanswered used to be waited out for a whole step
 	// timeout (2s per step, several steps; 5s per step before that) before
-	// being retried; now it takes about a second, up to 1.7s under -race.
-	// The bound leaves room for a loaded CI machine.
-	if took := time.Since(start); took > 4*time.Second {
-		t.Fatalf("three instances starting together were ready after %v, want within 4s", took)
+	// being retried; now it takes about a second, up to 1.7s under -race
+	// (with the events stream, six steps: 1.7 to 2.9s on the shared 2-core
+	// machine at load 14). The bound leaves room for a loaded CI machine.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("three instances starting together were ready after %v, want within 5s", took)
 	} else {
 		t.Logf("three instances starting together were ready after %v", took)
 	}

@@ -22,8 +22,10 @@ import (
 // from when a frame was produced until Follow delivers it on the other
 // instance, p50 and p99 over every frame of every answer ("all") and over
 // the frames produced after the follower got its first one ("steady": the
-// per-frame path without the start of the follow). One iteration is
-// one round of 50 answers of 40 frames on the embedded three-node cluster.
+// per-frame path without the start of the follow), and the start of the
+// follows: from the Follow call to its first frame ("start"). One
+// iteration is one round of 50 answers of 40 frames on the embedded
+// three-node cluster.
 //
 //	go test -run '^$' -bench ConcurrentAnswers -benchtime 2x ./hub/natsbus/
 func BenchmarkConcurrentAnswers(b *testing.B) {
@@ -34,6 +36,7 @@ func BenchmarkConcurrentAnswers(b *testing.B) {
 	owner, peer := benchBus(ctx, b, c, "bench-owner"), benchBus(ctx, b, c, "bench-peer")
 	var mu sync.Mutex
 	var late []lateness
+	var starts []time.Duration
 	b.ResetTimer()
 	for round := range b.N {
 		var wg sync.WaitGroup
@@ -42,9 +45,10 @@ func BenchmarkConcurrentAnswers(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				got := benchAnswer(ctx, b, owner, peer, a, frames, every)
+				got, start := benchAnswer(ctx, b, owner, peer, a, frames, every)
 				mu.Lock()
 				late = append(late, got...)
+				starts = append(starts, start)
 				mu.Unlock()
 			}()
 		}
@@ -61,7 +65,7 @@ func BenchmarkConcurrentAnswers(b *testing.B) {
 	for _, s := range []struct {
 		name string
 		d    []time.Duration
-	}{{"all", all}, {"steady", steady}} {
+	}{{"all", all}, {"steady", steady}, {"start", starts}} {
 		slices.Sort(s.d)
 		b.ReportMetric(float64(s.d[len(s.d)/2].Microseconds()), s.name+"-p50-µs")
 		b.ReportMetric(float64(s.d[len(s.d)*99/100].Microseconds()), s.name+"-p99-µs")
@@ -92,8 +96,9 @@ func benchBus(ctx context.Context, b *testing.B, c *natstest.Cluster, id string)
 // benchAnswer runs one answer: a producer queues a frame every interval,
 // a publisher publishes what queued in order, and the peer follows from
 // after the first frame was published (as the Started event makes it).
-// It returns each frame's lateness at the follower.
-func benchAnswer(ctx context.Context, b *testing.B, owner, peer *Bus, a hub.AnswerRef, n int, every time.Duration) []lateness {
+// It returns each frame's lateness at the follower, and how long the
+// follow took from its start to its first frame.
+func benchAnswer(ctx context.Context, b *testing.B, owner, peer *Bus, a hub.AnswerRef, n int, every time.Duration) ([]lateness, time.Duration) {
 	produced := make([]time.Time, n)
 	var mu sync.Mutex
 	var queue []*protocol.Frame
@@ -121,8 +126,12 @@ func benchAnswer(ctx context.Context, b *testing.B, owner, peer *Bus, a hub.Answ
 	}()
 	late := make([]lateness, 0, n)
 	var first time.Time // when the follower got its first frame
+	var begun time.Time // when the follow started
 	followed := make(chan struct{})
 	follow := sync.OnceFunc(func() {
+		mu.Lock()
+		begun = time.Now()
+		mu.Unlock()
 		go func() {
 			defer close(followed)
 			_ = peer.Follow(ctx, a, func(f *protocol.Frame) {
@@ -150,7 +159,7 @@ func benchAnswer(ctx context.Context, b *testing.B, owner, peer *Bus, a hub.Answ
 		for _, f := range fs {
 			if err := owner.Publish(ctx, a, f); err != nil {
 				b.Error(err)
-				return nil
+				return nil, 0
 			}
 		}
 		follow()
@@ -159,5 +168,5 @@ func benchAnswer(ctx context.Context, b *testing.B, owner, peer *Bus, a hub.Answ
 	<-followed
 	mu.Lock()
 	defer mu.Unlock()
-	return late
+	return late, first.Sub(begun)
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
 )
@@ -20,8 +22,9 @@ type controlMsg struct {
 	Kind   hub.ControlKind `json:"kind"`
 }
 
-// subscribe listens for control requests to this instance and for the
-// user events of the others. The subscriptions survive reconnects; Close
+// subscribe listens for control requests to this instance, for the user
+// events of the others, for every answer's frames (see liveFrames) and for
+// the answers of direct gets. The subscriptions survive reconnects; Close
 // drains them with the connection.
 func (b *Bus) subscribe() error {
 	if _, err := b.nc.Subscribe(b.subject("ctl", token(b.id)), b.onControl); err != nil {
@@ -30,7 +33,12 @@ func (b *Bus) subscribe() error {
 	if _, err := b.nc.Subscribe(b.subject("events", "*"), b.onEvent); err != nil {
 		return fmt.Errorf("natsbus: subscribe to events: %w", err)
 	}
-	return nil
+	sub, err := b.live.subscribe(b.nc)
+	if err != nil {
+		return err
+	}
+	b.liveSub = sub
+	return b.replies.subscribe(b.nc)
 }
 
 func (b *Bus) onControl(m *nats.Msg) {
@@ -45,19 +53,7 @@ func (b *Bus) onControl(m *nats.Msg) {
 	_ = m.Respond([]byte("ok"))
 }
 
-func (b *Bus) onEvent(m *nats.Msg) {
-	if m.Header.Get(hdrOrigin) == b.id {
-		return
-	}
-	var ev hub.UserEvent
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		b.log.Warn("bad user event", slog.Any("err", err))
-		return
-	}
-	if h := b.handler(); h != nil {
-		h.UserEvent(ev)
-	}
-}
+func (b *Bus) onEvent(m *nats.Msg) { b.receiveEvent(m.Header, m.Data) }
 
 // Control implements hub.Bus: a request to the instance running a, which
 // answers once its hub was told.
@@ -80,8 +76,10 @@ func (b *Bus) Control(ctx context.Context, a hub.AnswerRef, kind hub.ControlKind
 	return nil
 }
 
-// Broadcast implements hub.Bus with a core NATS publish (at most once;
-// buffered by the client across a short reconnect).
+// Broadcast implements hub.Bus: a publish that core NATS delivers at once
+// to every connected instance and JetStream stores for a while (see
+// events.go), without waiting for the store's acknowledgement (a failed
+// store is logged).
 func (b *Bus) Broadcast(_ context.Context, ev hub.UserEvent) error {
 	if err := b.conn.err(); err != nil {
 		return err
@@ -90,9 +88,16 @@ func (b *Bus) Broadcast(_ context.Context, ev hub.UserEvent) error {
 	if err != nil {
 		return fmt.Errorf("natsbus: encode user event: %w", err)
 	}
+	id := b.id + "." + strconv.FormatUint(b.eventSeq.Add(1), 10)
 	msg := &nats.Msg{Subject: b.subject("events", token(ev.UserID)), Data: data, Header: nats.Header{}}
 	msg.Header.Set(hdrOrigin, b.id)
-	if err := b.nc.PublishMsg(msg); err != nil {
+	msg.Header.Set(hdrEventID, id)
+	if b.res.Load() == nil { // no stream yet: core NATS only
+		err = b.nc.PublishMsg(msg)
+	} else {
+		_, err = b.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
+	}
+	if err != nil {
 		return unavailable("broadcast to "+ev.UserID, err)
 	}
 	return nil

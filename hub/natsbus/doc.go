@@ -25,13 +25,28 @@
 //     its own.
 //   - Stream CHATD_ANSWERS, subjects chatd.answer.<messageId>: the frames
 //     of each answer (its message frames, coalesced deltas, done), one
-//     message per coalesced frame, never one per token. Followers on other
-//     instances read an answer from its first frame with an ordered
-//     consumer, deleted when the follow ends (an abandoned one expires
-//     after 10 seconds of inactivity). Bounded (StreamLimits): frames older than 15 minutes
-//     (MaxAge), at most 1 GiB per replica (MaxBytes), at most 100,000
-//     frames per answer, at most 1 MiB per frame; the oldest frames are
-//     discarded first. File storage, duplicate window 1 minute.
+//     message per coalesced frame, never one per token, each numbered
+//     1, 2, 3, ... per answer (header Chatd-N, advanced only once
+//     JetStream acknowledged the frame; a claimed answer continues the
+//     numbering of its last stored frame) and naming the stream sequence
+//     of the frame before it (Chatd-Prev). Following an answer needs no
+//     JetStream consumer: every instance subscribes (core NATS) to
+//     chatd.answer.* when it starts and hands each frame to the follows
+//     of its answer; a follow registers for live frames, reads what is
+//     stored with batched direct gets (any replica answers; the stream
+//     allows direct gets), confirms the end with the stream leader (a
+//     message get), and delivers stored then live frames by number, each
+//     once. A live frame whose number skips ahead has the missing ones
+//     read from JetStream first; after a reconnect or a slow-consumer
+//     drop every follow reads what it missed, and a follow that hears
+//     nothing for a second asks the leader for the answer's last frame,
+//     so a lost done is never waited for forever. Every instance thus
+//     receives every frame once (tens per second per running answer) and
+//     drops those nobody follows there. Bounded (StreamLimits): frames
+//     older than 15 minutes (MaxAge), at most 1 GiB per replica
+//     (MaxBytes), at most 100,000 frames per answer, at most 1 MiB per
+//     frame; the oldest frames are discarded first. File storage,
+//     duplicate window 1 minute.
 //     Sizing: an answer of N bytes of text costs about N plus 150 bytes per
 //     frame; with the default 25ms coalescing a 2,000-token answer over 40
 //     seconds is at most 1,600 frames (in practice a few hundred), about
@@ -42,12 +57,23 @@
 //     connections per instance (dropped for instances whose lease
 //     expired) and the cluster-wide send token bucket of each user (kept
 //     for one minute after the last send).
-//   - Core NATS (not stored): chatd.ctl.<instance> (cancel and supersede,
-//     request/reply to the instance running the answer) and
-//     chatd.events.<userId> (user-wide frames, closing a user's
-//     connections, "answer started" notices), at most once.
+//   - Core NATS (not stored): chatd.answer.* as above (the live copy of
+//     each stored frame) and chatd.ctl.<instance> (cancel and supersede,
+//     request/reply to the instance running the answer).
+//   - Stream CHATD_EVENTS, subjects chatd.events.<userId>: user-wide
+//     frames, closing a user's connections, "answer started" notices.
+//     Core NATS delivers each at once to every connected instance; the
+//     stream keeps it two minutes (at most 64 MiB), and every instance
+//     also reads the stream with one ordered consumer made when the bus
+//     is set up, so an instance cut off for a moment gets what it missed
+//     when it is back. Each event carries an id: it is handed to the hub
+//     once. (An event missed on core NATS and read later from the stream
+//     may reach the hub after a newer one.)
 //
-// Every bucket and the stream have Options.Replicas replicas (3 on a NATS
+// A connection never receives what it published itself (no echo): the
+// frames of this instance's answers reach its own follows from Publish.
+//
+// Every bucket and stream has Options.Replicas replicas (3 on a NATS
 // cluster of three or more nodes), so one NATS node lost changes nothing.
 //
 // # Faults

@@ -125,5 +125,6 @@ func (b *Bus) Claim(ctx context.Context, orphan hub.AnswerRef) (hub.AnswerRef, e
 		}
 		return hub.AnswerRef{}, unavailable("claim "+orphan.MessageID, err)
 	}
+	b.pubs.resume(orphan.MessageID) // its frames continue the dead instance's numbering
 	return mine, nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Options configure a Bus. URLs is required; other zero fields take the
@@ -53,6 +55,9 @@ type Options struct {
 	Prefix string
 
 	Logger *slog.Logger
+
+	// clientOptions are more NATS client options (tests).
+	clientOptions []nats.Option
 }
 
 // StreamLimits bound the answer stream, which holds the frames of running

@@ -54,7 +54,8 @@ func lostRace(err error) bool {
 // resources are the JetStream buckets and stream the bus uses.
 type resources struct {
 	locks, leases, conns, sends jetstream.KeyValue
-	stream                      string
+	stream                      string       // the answers
+	events                      eventsStream // user events
 }
 
 func (b *Bus) setProvisionErr(err error) { b.provErr.Store(&err) }
@@ -129,6 +130,12 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	if err != nil {
 		return nil, err
 	}
+	ectx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+	defer cancel()
+	res.events, err = ensure(ectx, func(ctx context.Context) (eventsStream, error) { return b.provisionEvents(ctx, r) })
+	if err != nil {
+		return nil, err
+	}
 	return &res, nil
 }
 
@@ -174,6 +181,10 @@ func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error)
 		MaxMsgsPerSubject: l.MaxMsgsPerAnswer,
 		MaxMsgSize:        l.MaxMsgSize,
 		Duplicates:        time.Minute,
+		// Followers read stored frames with batched direct gets, which
+		// any replica answers; they confirm the end with the leader (see
+		// readStored), so a lagging replica delays nothing and hides nothing.
+		AllowDirect: true,
 	}
 	if b.opts.Prefix != DefaultPrefix {
 		cfg.Name = "CHATD_" + b.opts.Prefix + "_ANSWERS"
@@ -205,7 +216,11 @@ func (b *Bus) run(ctx context.Context) {
 		}
 	}
 	res := b.res.Load()
-	b.wg.Add(2)
+	b.wg.Add(3)
+	go func() {
+		defer b.wg.Done()
+		b.consumeEvents(ctx, res.events)
+	}()
 	go func() {
 		defer b.wg.Done()
 		b.watch(ctx, res.leases, b.lease.apply)

@@ -134,8 +134,7 @@ func Message(m persistence.Message) *Frame {
 
 // Delta carries more text of an answer; seq is the answer's length in bytes after it.
 func Delta(conversationID, messageID string, seq int64, text string) *Frame {
-	return encode(&Frame{Type: TypeDelta, ConversationID: conversationID, MessageID: messageID, Seq: seq},
-		deltaFrame{TypeDelta, conversationID, messageID, seq, text})
+	return DeltaAt(conversationID, messageID, seq, 0, text)
 }
 
 // Done ends an answer. errBody is nil unless the answer failed or was

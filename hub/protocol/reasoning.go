@@ -17,16 +17,16 @@ type reasoningFrame struct {
 // Reasoning carries more of an answer's reasoning ("thinking") text; rseq
 // is the reasoning's length in bytes after it, a cursor of its own beside
 // the text's seq, which the frame also records (for EventID).
-func Reasoning(conversationID, messageID string, seq, rseq int64, text string) *Frame {
-	return encode(&Frame{Type: TypeReasoning, ConversationID: conversationID, MessageID: messageID, Seq: seq, RSeq: rseq},
-		reasoningFrame{TypeReasoning, conversationID, messageID, rseq, text})
+func Reasoning[T string | []byte](conversationID, messageID string, seq, rseq int64, text T) *Frame {
+	return textFrame(&Frame{Type: TypeReasoning, ConversationID: conversationID, MessageID: messageID, Seq: seq, RSeq: rseq},
+		"rseq", rseq, text)
 }
 
-// DeltaAt is Delta recording the reasoning cursor rseq as well (for EventID).
-func DeltaAt(conversationID, messageID string, seq, rseq int64, text string) *Frame {
-	f := Delta(conversationID, messageID, seq, text)
-	f.RSeq = rseq
-	return f
+// DeltaAt is Delta recording the reasoning cursor rseq as well (for
+// EventID); text may be the bytes of the answer's buffer (they are copied).
+func DeltaAt[T string | []byte](conversationID, messageID string, seq, rseq int64, text T) *Frame {
+	return textFrame(&Frame{Type: TypeDelta, ConversationID: conversationID, MessageID: messageID, Seq: seq, RSeq: rseq},
+		"seq", seq, text)
 }
 
 // EventID is the SSE id of a delta, reasoning or done frame: "<seq>", or

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"io"
+	"slices"
 )
 
 // sseFixer rewrites the server-sent events of a chat completion stream,
@@ -20,45 +21,35 @@ import (
 //     chunk whose content ends in a high surrogate is held back until the
 //     next data line arrives (or the body ends); a surrogate that finds no
 //     partner is left alone and still decodes to U+FFFD.
+//   - Every data line's chunk is compacted (appendCompact): the members
+//     chatd never reads are dropped, so go-openai decodes less.
+//   - The blank line ending a data line's event is dropped when a data line
+//     follows it (see emit).
 //
-// Lines without a backslash-u escape or a "reasoning" key (nearly all of
-// them) pass through untouched. It is read from one goroutine.
+// Other lines pass through untouched. It is read from one goroutine.
 type sseFixer struct {
 	io.ReadCloser
-	buf  []byte // read buffer
 	in   []byte // bytes read, not yet a whole line (reused)
 	out  []byte // rewritten bytes (reused); out[pos:] waits for Read
 	pos  int
 	held [][]byte // a data line ending in a high surrogate, then the lines after it
 	err  error    // the underlying reader's error, once seen
+
+	afterData bool // the last line written was a data line
+	blankOwed bool // the blank line after it was held back (see emit)
 }
 
 func newSSEFixer(body io.ReadCloser) *sseFixer {
 	return &sseFixer{ReadCloser: body}
 }
 
-// Read passes whole lines that need no rewrite straight through (the
-// common case costs two scans, no copy); anything else goes through the
-// line buffers.
+// Read hands out the rewritten lines; a partial line waits for the rest.
 func (f *sseFixer) Read(p []byte) (int, error) {
-	if f.pos == len(f.out) && len(f.in) == 0 && f.held == nil && f.err == nil {
-		n, err := f.ReadCloser.Read(p)
-		b := p[:n]
-		if n == 0 || b[n-1] == '\n' && !bytes.Contains(b, escapeU) && !bytes.Contains(b, reasoningKey) {
-			return n, err
-		}
-		f.in = append(f.in, b...)
-		f.err = err
-		f.out, f.pos = f.out[:0], 0
-		f.lines() // a partial line waits below for the rest
-	}
-	if f.buf == nil {
-		f.buf = make([]byte, 4<<10)
-	}
 	for f.pos == len(f.out) {
 		f.out, f.pos = f.out[:0], 0
 		if f.err != nil {
 			f.release()
+			f.payBlank()
 			f.out = append(f.out, f.in...)
 			f.in = f.in[:0]
 			if len(f.out) == 0 {
@@ -66,8 +57,9 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 			}
 			break
 		}
-		n, err := f.ReadCloser.Read(f.buf)
-		f.in = append(f.in, f.buf[:n]...)
+		f.in = slices.Grow(f.in, readSize)
+		n, err := f.ReadCloser.Read(f.in[len(f.in):cap(f.in)])
+		f.in = f.in[:len(f.in)+n]
 		f.err = err
 		f.lines()
 	}
@@ -75,6 +67,9 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 	f.pos += n
 	return n, nil
 }
+
+// readSize is the least free space offered to the body's Read.
+const readSize = 4 << 10
 
 // lines processes every complete line in f.in and keeps the rest (a
 // partial line) at the start of f.in.
@@ -95,6 +90,7 @@ var (
 	dataPrefix   = []byte("data:")
 	escapeU      = []byte(`\u`)
 	reasoningKey = []byte(`"reasoning"`)
+	errorStart   = []byte(`{"error":`)
 )
 
 // line rewrites one line (with its newline) into f.out or f.held.
@@ -103,18 +99,18 @@ func (f *sseFixer) line(l []byte) {
 	isData = isData && bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{"))
 	switch {
 	case !isData && f.held == nil:
-		f.out = append(f.out, l...)
+		f.emit(l)
 		return
 	case !isData:
 		if bytes.Equal(bytes.TrimSpace(payload), []byte("[DONE]")) {
 			f.release()
-			f.out = append(f.out, l...)
+			f.emit(l)
 		} else {
 			f.held = append(f.held, bytes.Clone(l))
 		}
 		return
 	case f.held == nil && !bytes.Contains(l, escapeU) && !bytes.Contains(l, reasoningKey):
-		f.out = append(f.out, l...)
+		f.emit(l)
 		return
 	}
 	l = renameReasoning(bytes.Clone(l))
@@ -126,13 +122,13 @@ func (f *sseFixer) line(l []byte) {
 		f.held = [][]byte{l}
 		return
 	}
-	f.out = append(f.out, l...)
+	f.emit(l)
 }
 
-// release sends the held lines on unchanged.
+// release sends the held lines on.
 func (f *sseFixer) release() {
 	for _, l := range f.held {
-		f.out = append(f.out, l...)
+		f.emit(l)
 	}
 	f.held = nil
 }
@@ -256,4 +252,46 @@ func surrogateEscape(e []byte, second string) bool {
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// emit appends line to f.out: a data line's chunk compacted (see
+// appendCompact), and a blank line that ends a data line's event only when
+// what follows it is not a data line. go-openai counts every line that is
+// not a data line toward its limit of empty messages (300), and a data
+// line starts the count again, so a blank line right before a data line
+// changes nothing it does; it only costs a read, an allocation and two
+// regular expressions.
+func (f *sseFixer) emit(line []byte) {
+	if f.afterData && len(bytes.TrimSpace(line)) == 0 {
+		f.afterData, f.blankOwed = false, true
+		return
+	}
+	if payload, ok := bytes.CutPrefix(bytes.TrimLeft(line, " "), dataPrefix); ok {
+		start := len(f.out)
+		if out, ok := appendCompact(append(f.out, dataPrefix...), payload); ok {
+			f.out, f.afterData, f.blankOwed = append(out, '\n'), true, false
+			return
+		}
+		f.out = f.out[:start]
+	}
+	if f.afterData = goDataLine(line); !f.afterData {
+		f.payBlank()
+	}
+	f.blankOwed = false
+	f.out = append(f.out, line...)
+}
+
+// payBlank writes the blank line held back by emit, if any.
+func (f *sseFixer) payBlank() {
+	if f.blankOwed {
+		f.out = append(f.out, '\n')
+		f.blankOwed = false
+	}
+}
+
+// goDataLine reports whether go-openai takes line for a data line (one it
+// decodes, or [DONE]) rather than an empty message or the start of an error.
+func goDataLine(line []byte) bool {
+	rest, ok := bytes.CutPrefix(bytes.TrimSpace(line), dataPrefix)
+	return ok && !bytes.HasPrefix(bytes.TrimLeft(rest, " \t\n\f\r"), errorStart)
 }

@@ -15,26 +15,39 @@ func TestSSEFixer(t *testing.T) {
 	t.Parallel()
 	const head = `data: {"choices":[{"index":0,"delta":{`
 	const tail = "}}]}\n\n"
+	// out is the compacted line go-openai reads (see TestCompact). The blank
+	// line ending a data line's event is held back until a line other than
+	// a data line (or the end) follows.
+	out := func(delta string) string { return `data:{"choices":[{"delta":{` + delta + `}}]}` + "\n" }
+	const errLine = `data: {"error":{"message":"overloaded"}}` + "\n\n"
 	tests := []struct{ name, in, want string }{
-		{"plain lines pass", head + `"content":"hi"` + tail + "data: [DONE]\n\n",
-			head + `"content":"hi"` + tail + "data: [DONE]\n\n"},
+		{"plain lines", head + `"content":"hi"` + tail + "data: [DONE]\n\n",
+			out(`"content":"hi"`) + "data: [DONE]\n\n"},
 		{"split pair joined", head + `"content":"a\ud83d"` + tail + head + `"content":"\ude42b"` + tail,
-			head + `"content":"a\ud83d\ude42"` + tail + head + `"content":"b"` + tail},
+			out(`"content":"a\ud83d\ude42"`) + out(`"content":"b"`) + "\n"},
 		{"split pair in reasoning, upper case", head + `"reasoning_content":"x\uD83E"` + tail + head + `"reasoning_content":"\uDD14"` + tail,
-			head + `"reasoning_content":"x\uD83E\uDD14"` + tail + head + `"reasoning_content":""` + tail},
+			out(`"reasoning_content":"x\uD83E\uDD14"`) + out(``) + "\n"},
 		{"lone high before a plain chunk stays", head + `"content":"a\ud83d"` + tail + head + `"content":"b"` + tail,
-			head + `"content":"a\ud83d"` + tail + head + `"content":"b"` + tail},
+			out(`"content":"a\ud83d"`) + out(`"content":"b"`) + "\n"},
 		{"lone high at the end is released", head + `"content":"a\ud83d"` + tail + "data: [DONE]\n\n",
-			head + `"content":"a\ud83d"` + tail + "data: [DONE]\n\n"},
+			out(`"content":"a\ud83d"`) + "data: [DONE]\n\n"},
 		{"escaped backslash is not an escape", head + `"content":"a\\ud83d"` + tail + head + `"content":"\ude42"` + tail,
-			head + `"content":"a\\ud83d"` + tail + head + `"content":"\ude42"` + tail},
-		{"reasoning renamed", head + `"reasoning":"think"` + tail, head + `"reasoning_content":"think"` + tail},
-		{"reasoning kept beside reasoning_content", head + `"reasoning":"a","reasoning_content":"a"` + tail,
-			head + `"reasoning":"a","reasoning_content":"a"` + tail},
-		{"reasoning object untouched", head + `"reasoning":{"x":1}` + tail, head + `"reasoning":{"x":1}` + tail},
+			out(`"content":"a\\ud83d"`) + out(`"content":"\ude42"`) + "\n"},
+		{"reasoning renamed", head + `"reasoning":"think"` + tail, out(`"reasoning_content":"think"`) + "\n"},
+		{"reasoning kept beside reasoning_content", head + `"reasoning":"a","reasoning_content":"b"` + tail,
+			out(`"reasoning_content":"b"`) + "\n"},
+		{"reasoning object not renamed", head + `"reasoning":{"x":1}` + tail, out(``) + "\n"},
 		{"reasoning inside text untouched", head + `"content":"say \"reasoning\": no"` + tail,
-			head + `"content":"say \"reasoning\": no"` + tail},
+			out(`"content":"say \"reasoning\": no"`) + "\n"},
 		{"unterminated last line", head + `"content":"x"}}]}`, head + `"content":"x"}}]}`},
+		{"unterminated after an event", head + `"content":"x"` + tail + "data: {", out(`"content":"x"`) + "\ndata: {"},
+		{"other lines pass", ": keep-alive\n\nevent: x\ndata: [DONE]\n", ": keep-alive\n\nevent: x\ndata: [DONE]\n"},
+		{"blank kept before a comment", head + `"content":"x"` + tail + ": ping\n\n" + head + `"content":"y"` + tail,
+			out(`"content":"x"`) + "\n: ping\n\n" + out(`"content":"y"`) + "\n"},
+		{"blank kept before an error, which stays", head + `"content":"x"` + tail + errLine,
+			out(`"content":"x"`) + "\n" + errLine},
+		{"CRLF lines", "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\r\n\r\ndata: [DONE]\r\n\r\n",
+			out(`"content":"x"`) + "data: [DONE]\r\n\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,149 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"chatd/hub"
+)
+
+// User events travel twice: on core NATS (chatd.events.<userId>, at once,
+// to every connected instance) and stored in the stream CHATD_EVENTS for
+// eventsMaxAge, which each instance reads with one ordered consumer
+// started when the bus is set up. An instance cut off for a moment gets
+// from the stream what core NATS could not bring it; each event carries
+// an id (hdrEventID) and is handed to the hub once.
+
+// Limits of the events stream: events are small (a conversation's title,
+// a close, an answer's start) and only needed by an instance that missed
+// them for a moment.
+const (
+	eventsMaxAge   = 2 * time.Minute
+	eventsMaxBytes = 64 << 20
+)
+
+// hdrEventID names a user event for deduplication ("<origin>.<n>").
+const hdrEventID = "Chatd-Event"
+
+// eventsAttemptTimeout bounds one attempt to create the events consumer.
+const eventsAttemptTimeout = time.Second
+
+// eventsHeartbeat is the idle heartbeat of the events consumer: a
+// consumer that goes silent is recreated after two missed ones.
+const eventsHeartbeat = 2 * time.Second
+
+// eventsStream is the events stream's name and its last sequence when
+// the bus was set up: the bus reads the events after it.
+type eventsStream struct {
+	name    string
+	lastSeq uint64
+}
+
+// provisionEvents creates or updates the events stream.
+func (b *Bus) provisionEvents(ctx context.Context, replicas int) (eventsStream, error) {
+	cfg := jetstream.StreamConfig{
+		Name:       "CHATD_EVENTS",
+		Subjects:   []string{b.subject("events", "*")},
+		Storage:    jetstream.FileStorage,
+		Replicas:   replicas,
+		Retention:  jetstream.LimitsPolicy,
+		Discard:    jetstream.DiscardOld,
+		MaxAge:     eventsMaxAge,
+		MaxBytes:   eventsMaxBytes,
+		MaxMsgSize: b.opts.Stream.MaxMsgSize,
+		Duplicates: time.Minute,
+	}
+	if b.opts.Prefix != DefaultPrefix {
+		cfg.Name = "CHATD_" + b.opts.Prefix + "_EVENTS"
+	}
+	st, err := b.js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return eventsStream{}, fmt.Errorf("stream %s: %w", cfg.Name, err)
+	}
+	return eventsStream{name: cfg.Name, lastSeq: st.CachedInfo().State.LastSeq}, nil
+}
+
+// consumeEvents reads the events stream after es.lastSeq until ctx ends,
+// handing every event to receiveEvent.
+func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.subject("events", "*")},
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: es.lastSeq + 1}
+	handle := func(m jetstream.Msg) {
+		b.eventsRead.Add(1)
+		b.receiveEvent(m.Headers(), m.Data())
+	}
+	for attempt := 0; ; attempt++ {
+		// A short bound: a request lost with the connection is retried
+		// at once instead of waited out.
+		cctx, cancel := context.WithTimeout(ctx, eventsAttemptTimeout)
+		c, err := b.js.OrderedConsumer(cctx, es.name, cfg)
+		cancel()
+		var cc jetstream.ConsumeContext
+		if err == nil {
+			cc, err = c.Consume(handle, jetstream.PullHeartbeat(eventsHeartbeat))
+		}
+		if err == nil {
+			<-ctx.Done()
+			cc.Stop()
+			return
+		}
+		if attempt%20 == 0 && ctx.Err() == nil {
+			b.log.Warn("read the events stream; retrying", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff(attempt)):
+		}
+	}
+}
+
+// receiveEvent hands an event another instance broadcast to the hub, once.
+func (b *Bus) receiveEvent(h nats.Header, data []byte) {
+	if h.Get(hdrOrigin) == b.id {
+		return
+	}
+	if id := h.Get(hdrEventID); id != "" && !b.seen.add(id) {
+		return
+	}
+	var ev hub.UserEvent
+	if err := json.Unmarshal(data, &ev); err != nil {
+		b.log.Warn("bad user event", slog.Any("err", err))
+		return
+	}
+	if hd := b.handler(); hd != nil {
+		hd.UserEvent(ev)
+	}
+}
+
+// recentIDs remembers the ids of the events handed over in the last one
+// to two eventsMaxAge (longer than the stream keeps them).
+type recentIDs struct {
+	mu       sync.Mutex
+	cur, old map[string]struct{}
+	rotated  time.Time
+}
+
+// add records id; false when it was recorded already.
+func (r *recentIDs) add(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur == nil || time.Since(r.rotated) > eventsMaxAge {
+		r.old, r.cur, r.rotated = r.cur, make(map[string]struct{}), time.Now()
+	}
+	if _, ok := r.cur[id]; ok {
+		return false
+	}
+	if _, ok := r.old[id]; ok {
+		return false
+	}
+	r.cur[id] = struct{}{}
+	return true
+}

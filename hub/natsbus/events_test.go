@@ -1,0 +1,188 @@
+package natsbus
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"chatd/hub"
+	"chatd/hub/protocol"
+)
+
+// TestEventsSurviveCutOff: an instance cut off from NATS while another
+// broadcasts user events gets them once it is back (from the events
+// stream), each once, in order; core NATS alone lost them.
+func TestEventsSurviveCutOff(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := newCutProxy(t, strings.TrimPrefix(c.URLs()[0], "nats://"))
+	sender, _ := newBus(t, c, "ev-sender", 2*time.Second)
+	cut, err := New(Options{URLs: []string{"nats://" + p.addr()}, InstanceID: "ev-cut", User: "chatd", Password: "pw",
+		LeaseTTL: 2 * time.Second, OutageGrace: 500 * time.Millisecond, Stream: StreamLimits{MaxBytes: 64 << 20},
+		clientOptions: []nats.Option{nats.IgnoreDiscoveredServers()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	cut.Attach(rec)
+	t.Cleanup(func() { _ = cut.Close(context.Background()) })
+	waitHealthy(t, ctx, sender, cut)
+
+	first := hub.UserEvent{UserID: "u-ev", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(`{"n":0}`)}}
+	if err := sender.Broadcast(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, ctx, "the event before the cut", func() bool { return len(rec.events) == 1 })
+	for cut.eventsRead.Load() == 0 { // the instance reads the stream, as it does once running
+		select {
+		case <-ctx.Done():
+			t.Fatal("the events stream is never read")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+
+	p.cutOff()
+	for cut.nc.IsConnected() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the cut-off instance stays connected")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	want := []string{`{"n":0}`}
+	for _, d := range []string{`{"n":1}`, `{"n":2}`} {
+		ev := hub.UserEvent{UserID: "u-ev", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(d)}}
+		if err := sender.Broadcast(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, d)
+	}
+	closeEv := hub.UserEvent{UserID: "u-ev", Close: &hub.UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}}
+	if err := sender.Broadcast(ctx, closeEv); err != nil {
+		t.Fatal(err)
+	}
+	waitEventsStored(t, ctx, sender, 4)
+	p.restore()
+	restored := time.Now()
+	rec.waitFor(t, ctx, "the events broadcast during the cut", func() bool { return len(rec.events) >= 4 })
+	// 0.1 to 0.7s here (the reconnect's backoff, then the consumer picks
+	// up where it was); a lost request waited out would take 5s.
+	if took := time.Since(restored); took > 3*time.Second {
+		t.Fatalf("the events missed during the cut arrived %v after it ended, want within 3s", took)
+	} else {
+		t.Logf("the events missed during the cut arrived %v after it ended", took)
+	}
+	// One more event proves nothing else was queued behind it.
+	last := hub.UserEvent{UserID: "u-ev", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(`{"n":3}`)}}
+	if err := sender.Broadcast(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, ctx, "the event after the cut", func() bool { return len(rec.events) >= 5 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var got []string
+	for _, ev := range rec.events {
+		if ev.Close != nil {
+			got = append(got, "close")
+			continue
+		}
+		got = append(got, string(ev.Frame.Data))
+	}
+	want = append(want, "close", `{"n":3}`)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("events after the cut: %v, want %v", got, want)
+	}
+}
+
+// waitEventsStored waits until the events stream holds n messages.
+func waitEventsStored(t *testing.T, ctx context.Context, b *Bus, n uint64) {
+	t.Helper()
+	for {
+		st, err := b.js.Stream(ctx, b.res.Load().events.name)
+		if err == nil && st.CachedInfo().State.Msgs >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d events never stored (%v)", n, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// cutProxy forwards TCP connections to a NATS server until it is cut off:
+// then it closes them and refuses new ones until restored.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.cutOff()
+	})
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *cutProxy) serve() {
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		cut := p.cut
+		p.mu.Unlock()
+		if cut {
+			in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(out, in); out.Close() }()
+		go func() { _, _ = io.Copy(in, out); in.Close() }()
+	}
+}
+
+func (p *cutProxy) cutOff() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+}

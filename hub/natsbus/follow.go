@@ -1,0 +1,190 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"chatd/hub"
+	"chatd/hub/protocol"
+)
+
+// Defaults of the follow's checks for frames it may have missed.
+const (
+	// followIdle is how long a follow hears nothing before it asks the
+	// stream leader for the answer's last frame (a lost last frame would
+	// otherwise be waited for forever); then it asks every two followIdle.
+	followIdle = time.Second
+	// gapTries bounds the reads of frames a live frame's number skipped.
+	gapTries = 5
+)
+
+// errDown ends a follow's context when the bus is declared down.
+var errDown = errors.New("the bus is down")
+
+// Follow implements hub.Bus without a JetStream consumer: it registers for
+// the answer's live frames (the instance's one subscription to every
+// answer), then reads what is already stored (direct gets), and delivers
+// stored then live frames in the order of their numbers, each once. A
+// live frame whose number skips ahead has the missing ones read from
+// JetStream first; after a reconnect or a slow-consumer drop, and after a
+// second of silence, the follow checks JetStream for frames it missed. It
+// returns an error wrapping hub.ErrBusUnavailable once the bus is down
+// (OutageGrace without a connection).
+func (b *Bus) Follow(ctx context.Context, a hub.AnswerRef, fn func(*protocol.Frame)) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	tok := token(a.MessageID)
+	f := &follow{b: b, a: a, fn: fn, stream: b.res.Load().stream, subj: b.answerSubject(a.MessageID),
+		q: b.live.add(tok), next: 1}
+	defer b.live.remove(tok, f.q)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	down := b.conn.down()
+	go func() {
+		select {
+		case <-down:
+			cancel(errDown)
+		case <-ctx.Done():
+		}
+	}()
+	err := f.run(ctx)
+	if errors.Is(context.Cause(ctx), errDown) {
+		return unavailable("follow "+a.MessageID, b.downErr())
+	}
+	return err
+}
+
+// follow is one Follow's state, owned by its goroutine.
+type follow struct {
+	b            *Bus
+	a            hub.AnswerRef
+	fn           func(*protocol.Frame)
+	stream, subj string
+	q            *liveQueue
+	next         uint64 // the number of the next frame to deliver
+	pos          uint64 // every stored frame up to this stream sequence was handled
+	ended        bool   // the done (or aborted) frame was delivered
+	err          error  // a frame that cannot be decoded
+}
+
+func (f *follow) run(ctx context.Context) error {
+	f.catchUp(ctx, 0) // what is stored already
+	idle := time.NewTimer(f.b.idleAfter)
+	defer idle.Stop()
+	for !f.ended && f.err == nil && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-f.q.wake:
+			before := f.next
+			msgs, resync := f.q.take()
+			if resync {
+				f.catchUp(ctx, 0)
+			}
+			for _, m := range msgs {
+				if f.ended || f.err != nil {
+					break
+				}
+				f.live(ctx, m)
+			}
+			if f.next != before {
+				idle.Reset(f.b.idleAfter)
+			}
+		case <-idle.C:
+			f.checkTail(ctx)
+			idle.Reset(2 * f.b.idleAfter)
+		}
+	}
+	if f.ended || f.err != nil {
+		return f.err
+	}
+	return ctx.Err()
+}
+
+// live handles a frame published just now: a number already delivered is
+// dropped, a number past the next one has the skipped ones read first.
+func (f *follow) live(ctx context.Context, m *nats.Msg) {
+	n, _ := strconv.ParseUint(m.Header.Get(hdrN), 10, 64)
+	prev, _ := strconv.ParseUint(m.Header.Get(hdrPrev), 10, 64)
+	if n == 0 {
+		f.deliver(m.Header, m.Data) // fails: not a frame of this bus
+		return
+	}
+	if n < f.next {
+		return
+	}
+	for try := 0; n > f.next && try < gapTries && ctx.Err() == nil && !f.ended; try++ {
+		if try > 0 {
+			wait(ctx, backoff(try-1))
+		}
+		f.catchUp(ctx, prev)
+	}
+	if n < f.next || f.ended || ctx.Err() != nil {
+		return
+	}
+	if n > f.next {
+		f.b.log.Warn("frames of a followed answer are missing from JetStream", slog.String("message", f.a.MessageID),
+			slog.Uint64("from", f.next), slog.Uint64("to", n-1))
+	}
+	f.deliver(m.Header, m.Data)
+	f.pos = max(f.pos, prev)
+}
+
+// catchUp delivers the stored frames after f.pos (up to the stream
+// sequence upTo, 0: all), retrying failed reads until ctx ends.
+func (f *follow) catchUp(ctx context.Context, upTo uint64) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		pos, err := f.b.readStored(ctx, f.stream, f.subj, f.pos, upTo, func(m storedMsg) bool {
+			f.deliver(m.hdr, m.data)
+			return !f.ended && f.err == nil
+		})
+		f.pos = max(f.pos, pos)
+		if err == nil || f.ended || f.err != nil {
+			return
+		}
+		if ctx.Err() == nil && attempt%20 == 0 {
+			f.b.log.Warn("read a followed answer from JetStream; retrying", slog.String("message", f.a.MessageID),
+				slog.Any("err", err))
+		}
+		wait(ctx, backoff(attempt))
+	}
+}
+
+// checkTail asks the leader for the answer's last stored frame and reads
+// what this follow has not delivered.
+func (f *follow) checkTail(ctx context.Context) {
+	n, _, err := f.b.lastNumber(ctx, f.stream, f.subj)
+	if err == nil && n >= f.next {
+		f.catchUp(ctx, 0)
+	}
+}
+
+// deliver hands the frame to fn unless its number was delivered already.
+func (f *follow) deliver(h nats.Header, data []byte) {
+	fr, n, err := decodeFrame(f.a.MessageID, h, data)
+	if err != nil {
+		f.err = err
+		return
+	}
+	if n < f.next {
+		return
+	}
+	f.next = n + 1
+	f.fn(fr)
+	f.ended = fr.Type == protocol.TypeDone || fr.Type == hub.FrameAborted
+}
+
+// wait waits d or until ctx ends.
+func wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
