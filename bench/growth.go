@@ -206,8 +206,9 @@ func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 					return err
 				}
 			}
-			return s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: streaming.ID,
+			_, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: streaming.ID,
 				Append: " some streamed text", At: time.Now()}})
+			return err
 		}},
 		{"search a user's messages (rare word)", 20 * time.Millisecond, search(storetest.RareWord)},
 		{"search a user's messages (no match)", 20 * time.Millisecond, search("nosuchwordanywhere")},

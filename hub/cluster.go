@@ -282,6 +282,34 @@ func (h *Hub) Drain(ctx context.Context) error {
 	return h.Shutdown(sctx)
 }
 
+// EndedElsewhere stops the answer producing message messageID, if it runs
+// here: the store refused its checkpoint because the message is no longer
+// streaming, which means another instance took the answer over while this
+// one was cut off from the cluster, or is gone (its conversation was
+// deleted). Wire it to persistence/batch Options.OnFenced. Producing more would only show this instance's tabs
+// text that is never stored; the answer's done reports the stored state
+// (see generation.fenced). It does no I/O and never blocks.
+func (h *Hub) EndedElsewhere(messageID string) {
+	var g *generation
+	h.mu.Lock()
+	for _, c := range h.convs {
+		c.mu.Lock()
+		if c.gen != nil && c.gen.msg.ID == messageID {
+			g = c.gen
+		}
+		c.mu.Unlock()
+		if g != nil {
+			break
+		}
+	}
+	h.mu.Unlock()
+	if g != nil {
+		h.log.Warn("the store refused the answer's text (ended by another instance, or deleted): stopping it here",
+			"generation", g.id, "message", messageID)
+		g.cancel(errEndedElsewhere)
+	}
+}
+
 // busHandler is the hub as its Bus sees it.
 type busHandler struct{ h *Hub }
 

@@ -287,7 +287,8 @@ func (tc *testCluster) start(t *testing.T, name string) *testHub {
 func (tc *testCluster) startWith(t *testing.T, name string, wrap func(*MemBus) Bus, opts func(*Options)) *testHub {
 	t.Helper()
 	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
-	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond})
+	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond,
+		OnFenced: func(id string) { th.EndedElsewhere(id) }}) // as cmd/chatd/app wires it
 	var bus Bus = th.bus
 	if wrap != nil {
 		bus = wrap(th.bus)
@@ -364,7 +365,7 @@ func (s *gateStore) InterruptMessage(ctx context.Context, ownerID, id, reason st
 	return s.Store.InterruptMessage(ctx, ownerID, id, reason, at)
 }
 
-func (s *gateStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+func (s *gateStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	s.wait(&s.updates)
 	return s.Store.ApplyMessageUpdates(ctx, updates)
 }
