@@ -179,7 +179,8 @@ func bus(ctx context.Context, e *env, r *report, c config) error {
 		for _, mode := range busModes {
 			rows = append(rows, []string{strconv.Itoa(n), mode,
 				f2(medianOf(got[mode], func(s sample) float64 { return s.res.FollowerLateness.P50 })),
-				f2(medianOf(got[mode], p99)), f2(medianOf(got[mode], cpu))})
+				f2(medianOf(got[mode], p99)), f2(medianOf(got[mode], cpu)),
+				f2(medianOf(got[mode], func(s sample) float64 { return float64(s.res.MergedByBus) }))})
 		}
 	}
 	r.section("9. Bus between instances", fmt.Sprintf(`
@@ -193,10 +194,13 @@ answer at %.0f tokens/s, %d rounds with the three runs interleaved. Lateness
 over every chatd of the run (FerretDB and NATS run in devstack and are not
 counted). The targets compare, round by round, the follower on the other
 instance with the one on the same instance (lateness) and with the single
-process (CPU).
+process (CPU). "Merged" is how many follower tabs (median over rounds) got
+the exact text in fewer deltas than the sending tab: deltas that waited
+for a slow bus leave the owner merged (hub/publishmerge.go); a tab whose
+text was not whole and exact is a problem listed above.
 
 %s`, map[bool]string{true: "FerretDB, which times out beyond some 50 streams here: -bus-mongodb-uri measures more",
 		false: "the MongoDB of -bus-mongodb-uri"}[c.busMongoURI == ""], c.busTokens, float64(time.Second)/float64(c.busDelay), c.rounds,
-		table([]string{"streams", "run", "follower lateness p50", "p99", "CPU µs/token"}, rows)))
+		table([]string{"streams", "run", "follower lateness p50", "p99", "CPU µs/token", "merged"}, rows)))
 	return nil
 }

@@ -333,7 +333,8 @@ func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 			if i%answerUpdates == answerUpdates-1 { // the final update: the answer enters the search index
 				up.Status, up.FinishReason = persistence.StatusComplete, "stop"
 			}
-			return s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up})
+			_, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up})
+			return err
 		}},
 		{"search a user's messages (rare word)", 20 * time.Millisecond, search(storetest.RareWord)},
 		{"search a user's messages (no match)", 20 * time.Millisecond, search("nosuchwordanywhere")},

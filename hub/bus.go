@@ -142,6 +142,20 @@ type BusHandler interface {
 	// text and then a done frame with status interrupted and the stored
 	// text's length as seq, and Releases the lock. Nothing else ever marks another instance's answer interrupted:
 	// in a cluster the start-up InterruptStreaming sweep must not run.
+	//
+	// Fencing: the instance whose lease expired may be alive and cut off
+	// from the bus only (a network split), still streaming the answer to
+	// its own tabs and writing it to the store. The store applies an
+	// answer's updates only while it is streaming
+	// (persistence.Messages.ApplyMessageUpdates), so its late checkpoints
+	// and final update change nothing; it stops the answer at the first
+	// refused write, ends its tabs with the stored status and the stored
+	// text's length as seq, and publishes FrameStored and done only if
+	// the lock still names its answer (it checks after any failed bus
+	// call, and before the end of an answer the store refused): one done
+	// per answer across the cluster.
+	// Deltas it published before it knew may follow the claimant's done
+	// in the stream; every follower stops at the first done.
 	Orphaned(a AnswerRef)
 }
 

@@ -122,7 +122,9 @@ func clusterError(err error) error {
 // message id it picks, and keeps it in c.lock for startAnswer. patient
 // waits (up to FinishTimeout) while another answer still holds it: a
 // regenerate has just seen the done of the answer it replaces, whose
-// instance releases the lock right after publishing that done.
+// instance releases the lock right after publishing that done. Any send
+// waits the same way when the answer holding the lock is already stored
+// as ended (a send right after a done).
 func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient bool) error {
 	if h.solo {
 		return nil
@@ -131,13 +133,19 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 	deadline := time.Now().Add(h.opts.FinishTimeout)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		actx, cancel := context.WithTimeout(ctx, busTimeout)
-		_, err := h.bus.Acquire(actx, ref)
+		holder, err := h.bus.Acquire(actx, ref)
 		cancel()
 		if err == nil {
 			c.mu.Lock()
 			c.lock = &ref
 			c.mu.Unlock()
 			return nil
+		}
+		if !patient && errors.Is(err, ErrLockHeld) && h.ended(ctx, holder) {
+			// Its done was sent; its instance releases the lock right
+			// after publishing that done: a send that follows a done at
+			// once waits for that instead of being refused.
+			patient = true
 		}
 		if !patient || !errors.Is(err, ErrLockHeld) || time.Now().After(deadline) {
 			return clusterError(err)
@@ -150,6 +158,16 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 		case <-t.C:
 		}
 	}
+}
+
+// ended reports whether the answer holding a conversation's lock is
+// stored as ended (its final state is stored before its done is sent).
+func (h *Hub) ended(ctx context.Context, holder AnswerRef) bool {
+	if holder.MessageID == "" {
+		return false
+	}
+	m, err := h.opts.Store.Message(ctx, holder.UserID, holder.MessageID)
+	return err == nil && m.Status != persistence.StatusStreaming
 }
 
 // lockedAnswerID is the message id the cluster lock of c was taken for, or "".
@@ -262,6 +280,34 @@ func (h *Hub) Drain(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FinishTimeout)
 	defer cancel()
 	return h.Shutdown(sctx)
+}
+
+// EndedElsewhere stops the answer producing message messageID, if it runs
+// here: the store refused its checkpoint because the message is no longer
+// streaming, which means another instance took the answer over while this
+// one was cut off from the cluster, or is gone (its conversation was
+// deleted). Wire it to persistence/batch Options.OnFenced. Producing more would only show this instance's tabs
+// text that is never stored; the answer's done reports the stored state
+// (see generation.fenced). It does no I/O and never blocks.
+func (h *Hub) EndedElsewhere(messageID string) {
+	var g *generation
+	h.mu.Lock()
+	for _, c := range h.convs {
+		c.mu.Lock()
+		if c.gen != nil && c.gen.msg.ID == messageID {
+			g = c.gen
+		}
+		c.mu.Unlock()
+		if g != nil {
+			break
+		}
+	}
+	h.mu.Unlock()
+	if g != nil {
+		h.log.Warn("the store refused the answer's text (ended by another instance, or deleted): stopping it here",
+			"generation", g.id, "message", messageID)
+		g.cancel(errEndedElsewhere)
+	}
 }
 
 // busHandler is the hub as its Bus sees it.

@@ -3,6 +3,8 @@ package hub
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,11 +13,13 @@ import (
 	"chatd/persistence"
 )
 
-// liveFrames are the frames of answer id a tab applies (message, delta, done).
-func liveFrames(frames []*protocol.Frame, id string) [][]byte {
+// endFrames are the message and done frames of answer id: the frames a
+// remote tab gets byte for byte as the owner's tabs do (deltas may arrive
+// merged when the bus lags, see mergeText; their text is compared apart).
+func endFrames(frames []*protocol.Frame, id string) [][]byte {
 	var out [][]byte
 	for _, f := range frames {
-		if f.MessageID == id && (f.Type == protocol.TypeMessage || f.Type == protocol.TypeDelta || f.Type == protocol.TypeDone) {
+		if f.MessageID == id && (f.Type == protocol.TypeMessage || f.Type == protocol.TypeDone) {
 			out = append(out, f.Data)
 		}
 	}
@@ -23,7 +27,7 @@ func liveFrames(frames []*protocol.Frame, id string) [][]byte {
 }
 
 // TestClusterFollowRemoteAnswer: a tab on B following a conversation sees
-// the answer running on A live, frame for frame the bytes A's own tab gets,
+// the answer running on A live, the bytes A's own tab gets,
 // with exactly one done; a tab joining on B mid-answer is caught up with no
 // gap and no duplicate.
 func TestClusterFollowRemoteAnswer(t *testing.T) {
@@ -69,7 +73,7 @@ func TestClusterFollowRemoteAnswer(t *testing.T) {
 	}
 	fa, _ := onA.snapshot()
 	fb, _ := onB.snapshot()
-	la, lb := liveFrames(fa, res.MessageID), liveFrames(fb, res.MessageID)
+	la, lb := endFrames(fa, res.MessageID), endFrames(fb, res.MessageID)
 	if len(la) != len(lb) {
 		t.Fatalf("A's tab got %d frames, B's %d", len(la), len(lb))
 	}
@@ -644,4 +648,244 @@ func TestClusterSubscribeDuringOutage(t *testing.T) {
 		return closed == protocol.CloseGoingAway && countType(fs, "", protocol.TypeError) == 1
 	})
 	tc.mem.SetDown(false)
+}
+
+// heldBus is a MemBus whose Publish of delta frames waits while held.
+type heldBus struct {
+	*MemBus
+	mu      sync.Mutex
+	gate    chan struct{} // non-nil: held
+	waiting chan struct{} // a publish waits at the gate (buffered 1)
+	deltas  int           // delta frames published
+}
+
+func (b *heldBus) Publish(ctx context.Context, a AnswerRef, f *protocol.Frame) error {
+	if f.Type == protocol.TypeDelta {
+		b.mu.Lock()
+		gate := b.gate
+		b.deltas++
+		b.mu.Unlock()
+		if gate != nil {
+			select {
+			case b.waiting <- struct{}{}:
+			default:
+			}
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return b.MemBus.Publish(ctx, a, f)
+}
+
+func (b *heldBus) hold() (release func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.gate = make(chan struct{})
+	gate := b.gate
+	return func() {
+		b.mu.Lock()
+		b.gate = nil
+		b.mu.Unlock()
+		close(gate)
+	}
+}
+
+// TestClusterSlowBusMergesDeltas: while the bus is slow, the deltas waiting
+// for it go out as one: a tab on another instance lags by about one
+// publish, not by a queue of frames, and still gets the text byte-exact.
+func TestClusterSlowBusMergesDeltas(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	var held *heldBus
+	a := tc.startWith(t, "A", func(m *MemBus) Bus {
+		held = &heldBus{MemBus: m, waiting: make(chan struct{}, 1)}
+		return held
+	}, nil)
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+
+	res := tc.send(t, a, onA, conv.ID, "hello")
+	run := a.model.next(t)
+	run.say(t, "0 ")
+	onB.waitText(t, res.MessageID, "0 ")
+
+	release := held.hold()
+	want := "0 "
+	for i := 1; i <= 10; i++ { // one delta each on A's own tab
+		tok := fmt.Sprintf("%d ", i)
+		want += tok
+		run.say(t, tok)
+		onA.waitText(t, res.MessageID, want)
+	}
+	<-held.waiting // the first of them waits at the gate, the rest in the outbox
+	release()
+	onB.waitText(t, res.MessageID, want)
+	close(run.tokens)
+	for _, s := range []*tab{onA, onB} {
+		if st := s.waitDone(t, res.MessageID); st != "complete" {
+			t.Fatalf("tab %s: done status %q", s.id, st)
+		}
+	}
+	fa, _ := onA.snapshot()
+	fb, _ := onB.snapshot()
+	da, db := countType(fa, res.MessageID, protocol.TypeDelta), countType(fb, res.MessageID, protocol.TypeDelta)
+	// B: the first, the one at the gate (possibly several merged), the rest merged.
+	if da != 11 || db < 2 || db > 3 {
+		t.Fatalf("deltas: A's tab %d (want 11), B's tab %d (want 2 or 3)\n%s", da, db, dump(fb))
+	}
+	if text, dones, err := answerOf(fb, res.MessageID, 0); err != nil || text != want || dones != 1 {
+		t.Fatalf("B's tab: text %q dones %d err %v", text, dones, err)
+	}
+}
+
+// TestClusterPublishInFlightCoalesces: a publish to the bus in flight is a
+// write in flight: the deltas produced meanwhile are merged for every tab,
+// so the owner's tab and a tab on another instance get the same deltas.
+func TestClusterPublishInFlightCoalesces(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	var held *heldBus
+	a := tc.startWith(t, "A", func(m *MemBus) Bus {
+		held = &heldBus{MemBus: m, waiting: make(chan struct{}, 1)}
+		return held
+	}, func(o *Options) {
+		// Without a write in flight every token goes out at once; with
+		// one, they wait for the end of the answer.
+		o.CoalesceInterval, o.CoalesceMinGap = time.Hour, time.Nanosecond
+	})
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+
+	res := tc.send(t, a, onA, conv.ID, "hello")
+	run := a.model.next(t)
+	run.say(t, "0 ")
+	onB.waitText(t, res.MessageID, "0 ")
+	release := held.hold()
+	run.say(t, "1 ")
+	<-held.waiting // "1 " is being published
+	run.say(t, "2 ", "3 ", "4 ")
+	close(run.tokens)
+	onA.waitDone(t, res.MessageID)
+	release()
+	onB.waitDone(t, res.MessageID)
+
+	fa, _ := onA.snapshot()
+	fb, _ := onB.snapshot()
+	da, db := deltaData(fa, res.MessageID), deltaData(fb, res.MessageID)
+	if len(da) != 3 || strings.Join(da, "\n") != strings.Join(db, "\n") {
+		t.Fatalf("deltas differ or were not merged (want 3 on each tab)\nA:\n%s\nB:\n%s", strings.Join(da, "\n"), strings.Join(db, "\n"))
+	}
+}
+
+// deltaData is the encoded delta frames of answer id, in order.
+func deltaData(frames []*protocol.Frame, id string) []string {
+	var out []string
+	for _, f := range frames {
+		if f.Type == protocol.TypeDelta && f.MessageID == id {
+			out = append(out, string(f.Data))
+		}
+	}
+	return out
+}
+
+// releaseGateBus is a MemBus whose Release waits for a gate and which
+// signals every Acquire.
+type releaseGateBus struct {
+	*MemBus
+	gate     chan struct{} // Release waits until it is closed
+	releases chan struct{} // a Release waits (buffered 1)
+	acquires chan struct{} // an Acquire was made (buffered)
+}
+
+func (b *releaseGateBus) Release(ctx context.Context, a AnswerRef) error {
+	if b.gate != nil {
+		select {
+		case b.releases <- struct{}{}:
+		default:
+		}
+		select {
+		case <-b.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return b.MemBus.Release(ctx, a)
+}
+
+func (b *releaseGateBus) Acquire(ctx context.Context, a AnswerRef) (AnswerRef, error) {
+	held, err := b.MemBus.Acquire(ctx, a)
+	if b.acquires != nil {
+		select {
+		case b.acquires <- struct{}{}:
+		default:
+		}
+	}
+	return held, err
+}
+
+// TestClusterSendRightAfterDone: a send on B right after the done of an
+// answer A ran, while A has not yet released the conversation's lock (it
+// does right after publishing the done), waits for that release instead
+// of being refused with generation_running.
+func TestClusterSendRightAfterDone(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	gate := make(chan struct{})
+	onA := &releaseGateBus{gate: gate, releases: make(chan struct{}, 1)}
+	a := tc.startWith(t, "A", func(m *MemBus) Bus { onA.MemBus = m; return onA }, nil)
+	onB := &releaseGateBus{acquires: make(chan struct{}, 8)}
+	b := tc.startWith(t, "B", func(m *MemBus) Bus { onB.MemBus = m; return onB }, nil)
+	conv := tc.conversation(t)
+	tabA := tc.follow(t, a, "a1", conv.ID)
+	tabB := tc.follow(t, b, "b1", conv.ID)
+
+	first := tc.send(t, a, tabA, conv.ID, "first")
+	run := a.model.next(t)
+	run.say(t, "one")
+	close(run.tokens)
+	tabB.waitDone(t, first.MessageID)
+	select { // A published the done and is about to release the lock
+	case <-onA.releases:
+	case <-time.After(waitLimit):
+		t.Fatal("A does not release the lock")
+	}
+	for len(onB.acquires) > 0 {
+		<-onB.acquires
+	}
+
+	type result struct {
+		res Result
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := b.Send(context.Background(), tabB, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "second"})
+		got <- result{res, err}
+	}()
+	for range 2 { // B found the lock held, saw the answer ended, and tries again
+		select {
+		case r := <-got:
+			t.Fatalf("the send returned before the lock was released: %+v %v", r.res, r.err)
+		case <-onB.acquires:
+		case <-time.After(waitLimit):
+			t.Fatal("B does not try to take the lock")
+		}
+	}
+	close(gate)
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("send after the release: %v", r.err)
+	}
+	next := b.model.next(t)
+	close(next.tokens)
+	if st := tabB.waitDone(t, r.res.MessageID); st != "complete" {
+		t.Fatalf("second answer ended %q", st)
+	}
 }

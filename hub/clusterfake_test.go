@@ -279,10 +279,26 @@ func newTestCluster(t *testing.T, names ...string) *testCluster {
 
 func (tc *testCluster) start(t *testing.T, name string) *testHub {
 	t.Helper()
+	return tc.startWith(t, name, nil, nil)
+}
+
+// startWith is start with the hub's bus wrapped by wrap and its options
+// changed by opts (nil: as they are).
+func (tc *testCluster) startWith(t *testing.T, name string, wrap func(*MemBus) Bus, opts func(*Options)) *testHub {
+	t.Helper()
 	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
-	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond})
-	th.Hub = New(Options{Store: th.store, Writer: th.writer, Model: th.model, Bus: th.bus,
-		CoalesceInterval: 2 * time.Millisecond, FinishTimeout: 5 * time.Second})
+	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond,
+		OnFenced: func(id string) { th.EndedElsewhere(id) }}) // as cmd/chatd/app wires it
+	var bus Bus = th.bus
+	if wrap != nil {
+		bus = wrap(th.bus)
+	}
+	o := Options{Store: th.store, Writer: th.writer, Model: th.model, Bus: bus,
+		CoalesceInterval: 2 * time.Millisecond, FinishTimeout: 5 * time.Second}
+	if opts != nil {
+		opts(&o)
+	}
+	th.Hub = New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -349,7 +365,7 @@ func (s *gateStore) InterruptMessage(ctx context.Context, ownerID, id, reason st
 	return s.Store.InterruptMessage(ctx, ownerID, id, reason, at)
 }
 
-func (s *gateStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+func (s *gateStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	s.wait(&s.updates)
 	return s.Store.ApplyMessageUpdates(ctx, updates)
 }

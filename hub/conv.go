@@ -57,8 +57,12 @@ type Busy interface {
 	Busy() bool
 }
 
-// busyLocked reports whether any subscriber says it is busy; c.mu is held.
+// busyLocked reports whether any subscriber says it is busy, or the
+// answer's frames are still being published to the bus; c.mu is held.
 func (c *conv) busyLocked() bool {
+	if c.out != nil && c.out.busy() {
+		return true
+	}
 	for sub := range c.subs {
 		if b, ok := sub.(Busy); ok && b.Busy() {
 			return true

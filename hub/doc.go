@@ -28,6 +28,8 @@
 // and resume work as for a local answer (remote.go); cancel and regenerate
 // reach the owner as control messages; user-wide frames and logouts go to
 // every instance; and when an instance's lease expires, one live instance
-// claims each of its answers and ends it as interrupted (cluster.go).
+// claims each of its answers and ends it as interrupted (cluster.go). If
+// that instance was only cut off, the store refuses its late writes and it
+// ends its own tabs with what is stored (generation.go, publish.go).
 // NewLocalBus, the default, is one process: nothing is published.
 package hub

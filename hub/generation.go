@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -152,6 +153,8 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 	switch cause := context.Cause(g.ctx); {
 	case errors.Is(cause, errCancelled), errors.Is(cause, errSuperseded):
 		u.Status = persistence.StatusCancelled
+	case errors.Is(cause, errEndedElsewhere):
+		u.Status = persistence.StatusInterrupted // not stored: finish reports the stored state
 	case errors.Is(cause, errShutdown):
 		u.Status = persistence.StatusInterrupted
 		body = &protocol.ErrorBody{Code: protocol.CodeShutdown, Message: "The server restarted while answering; the text so far is kept."}
@@ -191,24 +194,76 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 	final.Content, final.Reasoning = string(g.text), string(g.reasoning)
 	c.mu.Unlock()
 
-	u.At = time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
-	if err := h.opts.Writer.Finish(ctx, u); err != nil {
-		// The done must not claim what is not stored: the answer is
-		// reported failed. The writer keeps the update and retries it.
-		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
-		u.Status, u.Error, errBody = persistence.StatusError, errNotStored.Message, errNotStored
-	}
-	cancel()
-
-	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
+	final, u, errBody, fenced := g.store(final, u, errBody)
 	c.mu.Lock()
+	if fenced && c.out != nil {
+		// For the other instances, like an instance ending a dead one's
+		// answer: the stored text, then the done (publish.go publishes
+		// neither if the answer was claimed: the claimant ended it).
+		c.out.push(storedFrame(final))
+	}
 	c.deliverLocked(protocol.Done(final, errBody))
 	c.gen = nil
 	c.mu.Unlock()
 	close(g.done)
 	h.release(c)
 	return u, errBody
+}
+
+// store writes the final update u of the answer final (its text so far)
+// and returns what the done frame reports: final and u as stored, and
+// fenced when the store refused u because the message had been ended
+// elsewhere, so that the stored message replaces the answer's own end.
+func (g *generation) store(final persistence.Message, u persistence.MessageUpdate, errBody *protocol.ErrorBody) (
+	persistence.Message, persistence.MessageUpdate, *protocol.ErrorBody, bool) {
+	h := g.hub
+	u.At = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
+	defer cancel()
+	err := h.opts.Writer.Finish(ctx, u)
+	var stored *persistence.Message
+	if errors.Is(err, persistence.ErrNotStreaming) {
+		stored, err = g.fenced(ctx)
+	}
+	if err != nil {
+		// The done must not claim what is not stored: the answer is
+		// reported failed. The writer keeps the update and retries it.
+		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
+		u.Status, u.Error, errBody = persistence.StatusError, errNotStored.Message, errNotStored
+	}
+	if stored != nil {
+		m := *stored
+		return m, persistence.MessageUpdate{ID: m.ID, Status: m.Status, FinishReason: m.FinishReason,
+			Usage: m.Usage, Error: m.Error, ErrorCode: m.ErrorCode, At: m.UpdatedAt}, storedError(m), true
+	}
+	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
+	return final, u, errBody, false
+}
+
+// fenced reads the stored state of an answer whose final update the store
+// did not apply: the message is no longer streaming because another
+// instance ended it (it took the answer over while this one was cut off
+// from the cluster long enough for its lease to expire), or this final
+// update was already applied by an attempt whose reply was lost. The done
+// then reports what is stored, never more. It returns (nil, nil) when the
+// message is gone (its conversation was deleted): the done reports the
+// answer's own end, as nothing stored contradicts it.
+func (g *generation) fenced(ctx context.Context) (*persistence.Message, error) {
+	m, err := g.hub.opts.Store.Message(ctx, g.msg.OwnerID, g.msg.ID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the answer ended elsewhere: %w", err)
+	case !m.Status.Final():
+		return nil, fmt.Errorf("the store skipped the final update of a message still %s", m.Status)
+	}
+	g.conv.mu.Lock()
+	sent := len(g.text)
+	g.conv.mu.Unlock()
+	g.hub.log.Warn("answer ended elsewhere: reporting its stored state", "generation", g.id,
+		"message", g.msg.ID, "status", m.Status, "stored_bytes", len(m.Content), "streamed_bytes", sent)
+	return &m, nil
 }
 
 func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protocol.ErrorBody, total time.Duration) {

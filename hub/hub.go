@@ -121,6 +121,8 @@ var (
 	errCancelled  = errors.New("cancelled by the user")
 	errSuperseded = errors.New("replaced by a regenerated answer")
 	errShutdown   = errors.New("the server is shutting down")
+	// errEndedElsewhere: the store says another instance ended the answer.
+	errEndedElsewhere = errors.New("ended by another instance")
 )
 
 // Hub owns live generations and the subscribers that follow them.

@@ -13,7 +13,7 @@ import (
 // share its locks, answer streams and events, within one process. With one
 // member (NewLocalBus) it is a single chatd process, today's behaviour; with
 // several it is a cluster of hubs in one process for tests, with faults to
-// inject (SetDown, Crash). Streams are kept until the cluster is dropped.
+// inject (SetDown, Crash, Rejoin). Streams are kept until the cluster is dropped.
 type MemCluster struct {
 	solo bool // one member: the hub skips publishing, nobody could follow
 
@@ -92,6 +92,19 @@ func (c *MemCluster) Crash(id string) {
 				h.Orphaned(a)
 			}
 		}
+	}
+}
+
+// Rejoin ends the cut of instance id that Crash made, as when a network
+// split heals: its calls work again and its lease is live. The locks it
+// held were claimed meanwhile; it finds that out through the bus, as a
+// real instance would.
+func (c *MemCluster) Rejoin(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.members[id]; b != nil && b.dead.Load() {
+		b.dead.Store(false)
+		c.changedLocked()
 	}
 }
 

@@ -17,8 +17,19 @@ type outbox struct {
 	ref  AnswerRef
 	wake chan struct{} // buffered (1): frames wait
 
-	mu     sync.Mutex
-	frames []*protocol.Frame
+	mu      sync.Mutex
+	frames  []*protocol.Frame
+	sending bool // the publisher holds taken frames not all published yet
+}
+
+// busy reports whether frames wait for the bus or are being published: a
+// write in flight, so the generation coalesces what comes meanwhile
+// (conv.busyLocked), and every tab, here or on another instance, gets
+// the same deltas.
+func (o *outbox) busy() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sending || len(o.frames) > 0
 }
 
 // push queues f and reports whether it is the answer's last frame.
@@ -33,12 +44,21 @@ func (o *outbox) push(f *protocol.Frame) (last bool) {
 	return f.Type == protocol.TypeDone || f.Type == FrameAborted
 }
 
+// take returns the frames waiting; the outbox stays busy until sent.
 func (o *outbox) take() []*protocol.Frame {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fs := o.frames
 	o.frames = nil
+	o.sending = len(fs) > 0
 	return fs
+}
+
+// sent says the frames of the last take were published.
+func (o *outbox) sent() {
+	o.mu.Lock()
+	o.sending = false
+	o.mu.Unlock()
 }
 
 // publishLocked starts publishing the answer c is about to run under the
@@ -59,25 +79,78 @@ func (h *Hub) publishLocked(c *conv) {
 // tells the other instances the answer started after its first frame,
 // and releases the lock after the done frame.
 func (h *Hub) publish(o *outbox) {
-	started := false
+	p := &publisher{h: h, o: o}
 	for {
 		select {
 		case <-o.wake:
 		case <-h.busCtx.Done():
 			return
 		}
-		for _, f := range o.take() {
-			if !h.retry("publish answer frame", func(ctx context.Context) error { return h.bus.Publish(ctx, o.ref, f) }) {
-				return
-			}
-			if !started {
-				started = true
-				h.broadcast(UserEvent{UserID: o.ref.UserID, Started: &o.ref})
-			}
-			if f.Type == protocol.TypeDone || f.Type == FrameAborted {
-				h.retry("release conversation lock", func(ctx context.Context) error { return h.bus.Release(ctx, o.ref) })
+		for _, f := range mergeText(o.take()) {
+			if !p.send(f) {
 				return
 			}
 		}
+		o.sent()
 	}
+}
+
+// publisher is the state of one answer's publish goroutine.
+//
+// Fencing: while this instance was cut off from the bus long enough for
+// its lease to expire, another instance may have claimed the answer and
+// ended it (FrameStored and done, see BusHandler.Orphaned). So after a
+// failed call, and before the end of an answer whose final update the
+// store refused (FrameStored, see generation.fenced), the publisher checks
+// that the lock still names the answer; if it does not, the claimant
+// published the answer's end, and this publisher stops without
+// publishing or releasing anything: every answer gets one done across the
+// cluster.
+type publisher struct {
+	h       *Hub
+	o       *outbox
+	started bool // the answer's start was broadcast
+	suspect bool // check the lock before the next frame
+}
+
+// send publishes f, then broadcasts the start or releases the lock as
+// due; false means stop: the answer ended, was claimed, or bus work stopped.
+func (p *publisher) send(f *protocol.Frame) bool {
+	h, ref := p.h, p.o.ref
+	p.suspect = p.suspect || f.Type == FrameStored
+	claimed := false
+	if !h.retry("publish answer frame", func(ctx context.Context) error {
+		if p.suspect {
+			owned, err := h.owns(ctx, ref)
+			if err != nil || !owned {
+				claimed = err == nil
+				return err
+			}
+		}
+		err := h.bus.Publish(ctx, ref, f)
+		p.suspect = err != nil
+		return err
+	}) {
+		return false
+	}
+	if claimed {
+		h.log.Warn("answer taken over by another instance while this one was cut off; it published the answer's end",
+			"message", ref.MessageID, "conversation", ref.ConversationID)
+		return false
+	}
+	if !p.started {
+		p.started = true
+		h.broadcast(UserEvent{UserID: ref.UserID, Started: &ref})
+	}
+	if f.Type == protocol.TypeDone || f.Type == FrameAborted {
+		h.retry("release conversation lock", func(ctx context.Context) error { return h.bus.Release(ctx, ref) })
+		return false
+	}
+	return true
+}
+
+// owns reports whether the lock of a's conversation still names exactly a.
+func (h *Hub) owns(ctx context.Context, a AnswerRef) (bool, error) {
+	cur, held, err := h.bus.Running(ctx, a.ConversationID)
+	return held && cur == a, err
 }

@@ -23,6 +23,11 @@ var (
 	// ErrCorrupt means the database answers but its data is damaged (SQLite
 	// "database disk image is malformed"): restore it from a backup.
 	ErrCorrupt = errors.New("database corrupted")
+	// ErrNotStreaming means an update of a message was not applied because
+	// the message is unknown or no longer streaming: another instance ended
+	// it (see Messages.ApplyMessageUpdates). Read the message to learn its
+	// stored state.
+	ErrNotStreaming = errors.New("message not streaming")
 )
 
 // Role is the author of a message.
@@ -208,8 +213,30 @@ type Messages interface {
 	// splitting a UTF-8 character), so a large answer is never held whole.
 	ReadContent(ctx context.Context, ownerID, id string, fn func(piece string) error) error
 	// ApplyMessageUpdates writes a batch of updates in one bulk operation
-	// (unordered where the database allows). Updates to unknown ids are ignored.
-	ApplyMessageUpdates(ctx context.Context, updates []MessageUpdate) error
+	// (unordered where the database allows).
+	//
+	// An update applies only while its message is still streaming (the
+	// fence): once a message is final, nothing changes it any more, neither
+	// a late checkpoint nor a second final update. That fences off an
+	// instance cut from its cluster whose answer another instance already
+	// ended (InterruptMessage), and makes a retried final update (the first
+	// attempt applied, its reply was lost) change nothing instead of
+	// appending its text twice. A retried checkpoint still appends again:
+	// its message is still streaming.
+	//
+	// It returns the ids of the updates that did not apply, because their
+	// message is unknown or no longer streaming (each id once, in no
+	// particular order; nil when all applied; an id is returned when none
+	// of its updates in the batch applied). On error, which updates
+	// applied is unknown, and skipped is nil. A caller that finds its
+	// final update skipped reads the message to learn its stored state.
+	// The MongoDB store infers the ids when its bulk write matched fewer
+	// messages than it had updates (see persistence/mongo: it may count a
+	// final update found already stored as applied, or, if it cannot read
+	// back, every final update as skipped), and on FerretDB, whose updates
+	// are not atomic, the fence can be crossed by a write racing
+	// InterruptMessage.
+	ApplyMessageUpdates(ctx context.Context, updates []MessageUpdate) (skipped []string, err error)
 	// InterruptStreaming marks every message still streaming as interrupted
 	// (run at start: those were left by a crash) and returns how many changed.
 	InterruptStreaming(ctx context.Context) (int, error)

@@ -214,7 +214,13 @@ func (s *chatdStream) answer(ctx context.Context, r *recorder, a int, conv strin
 		if err != nil {
 			return fmt.Errorf("follower: %w", err)
 		}
-		if ev.done.hash != end.hash || !ev.done.ok {
+		switch {
+		case !ev.done.ok:
+			r.mismatch()
+		case ev.done.hash == end.hash:
+		case s.spec.FollowURL != "" && s.spec.FollowURL != s.spec.URL:
+			r.mergedByBus()
+		default:
 			r.mismatch()
 		}
 	}

@@ -122,6 +122,7 @@ type recorder struct {
 	ttft       []int64
 	answers    int
 	mismatched int
+	merged     int
 	errors     int
 	first      []string
 	lastEnd    int64
@@ -154,6 +155,15 @@ func (r *recorder) mismatch() {
 	r.mu.Unlock()
 }
 
+// mergedByBus notes a follower tab on another instance whose answer was
+// whole and exact but arrived in fewer, merged deltas (the owner's
+// publisher merges the deltas that wait for a slow bus).
+func (r *recorder) mergedByBus() {
+	r.mu.Lock()
+	r.merged++
+	r.mu.Unlock()
+}
+
 func (r *recorder) fail(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -167,7 +177,7 @@ func (r *recorder) fill(res *Result, t0 int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res.TTFT = Summarize(r.ttft)
-	res.Answers, res.Mismatched = r.answers, r.mismatched
+	res.Answers, res.Mismatched, res.MergedByBus = r.answers, r.mismatched, r.merged
 	res.Errors += r.errors
 	res.FirstErrors = append(res.FirstErrors, r.first...)
 	if r.lastEnd > t0 {

@@ -119,8 +119,13 @@ type Result struct {
 	// Wall is the time from the first prompt to the last answer's end, in seconds.
 	Wall float64 `json:"wallSeconds"`
 	// Mismatched counts follower tabs whose delta sequence differed from
-	// the sending tab's.
+	// the sending tab's (for tabs on another instance: whose text was not
+	// whole and exact).
 	Mismatched int `json:"mismatched"`
+	// MergedByBus counts follower tabs on another instance that got the
+	// exact text in a different delta sequence: deltas merged while they
+	// waited for the bus (not an error, see hub/publishmerge.go).
+	MergedByBus int `json:"mergedByBus"`
 	// StalledTabs counts tabs that stopped reading. Once they read again,
 	// StalledClosed of them found their connection closed by the server
 	// (StalledCodes counts the close codes, -1 for none) and

@@ -58,6 +58,9 @@ func (w *Writer) appendLocked(id, text string, reasoning bool) (wake bool, dropp
 	case e.final != nil:
 		w.stats.Dropped++
 		return false, "appended after Finish"
+	case e.fenced:
+		w.stats.Dropped++
+		return false, "" // logged once, when the store skipped it
 	}
 	if reasoning {
 		e.reasoning = append(e.reasoning, text...)
@@ -100,8 +103,11 @@ func (w *Writer) admitLocked(id string) (*entry, string) {
 // message's text before it). If ctx ends first it returns an error wrapping
 // ctx's error and the last store error; the update stays queued and is still
 // written if the store recovers before Close gives up. It returns ErrClosed
-// after Close, and ErrOverloaded when the message's text was dropped or a new
-// message cannot be tracked (see Writer).
+// after Close, ErrOverloaded when the message's text was dropped or a new
+// message cannot be tracked, and an error wrapping persistence.ErrNotStreaming
+// when the store skipped the final update or an earlier checkpoint of the
+// message: it is no longer streaming, and nothing more of it was written
+// (see Writer).
 //
 // ctx bounds only the wait: give it a deadline, and do not pass a context
 // that is already cancelled (such as the one of a generation the user just
@@ -135,6 +141,10 @@ func (w *Writer) finishLocked(u persistence.MessageUpdate) (<-chan error, error)
 		return nil, fmt.Errorf("batch: finish message %s: %w", u.ID, ErrClosed)
 	}
 	e := w.entries[u.ID]
+	if e != nil && e.fenced {
+		w.releaseLocked(e, nil)
+		return nil, fmt.Errorf("batch: final update of message %s not applied: %w", u.ID, persistence.ErrNotStreaming)
+	}
 	if e == nil {
 		if _, ok := w.rejected[u.ID]; ok {
 			delete(w.rejected, u.ID)

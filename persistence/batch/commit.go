@@ -2,18 +2,20 @@ package batch
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"chatd/persistence"
 )
 
 // write runs one bulk write and records its outcome in the stats, the
-// metrics and, on failure, the log.
-func (w *Writer) write(updates []persistence.MessageUpdate) error {
+// metrics and, on failure, the log. It returns the ids the store skipped.
+func (w *Writer) write(updates []persistence.MessageUpdate) ([]string, error) {
 	ctx, cancel := context.WithTimeout(w.baseCtx, w.opts.WriteTimeout)
 	defer cancel()
 	start := time.Now()
-	err := w.store.ApplyMessageUpdates(ctx, updates)
+	skipped, err := w.store.ApplyMessageUpdates(ctx, updates)
 	latency := time.Since(start)
 	w.mu.Lock()
 	w.stats.LastFlushLatency = latency
@@ -23,6 +25,7 @@ func (w *Writer) write(updates []persistence.MessageUpdate) error {
 	} else {
 		w.stats.Flushes++
 		w.stats.Updates += uint64(len(updates))
+		w.stats.Skipped += uint64(len(skipped))
 	}
 	w.mu.Unlock()
 	if w.opts.Metrics != nil {
@@ -31,14 +34,25 @@ func (w *Writer) write(updates []persistence.MessageUpdate) error {
 	if err != nil {
 		w.log.Warn("persisting message updates failed; will retry", "updates", len(updates), "err", err)
 	}
-	return err
+	if len(skipped) > 0 {
+		w.log.Warn("message updates not applied: the messages are no longer streaming (ended elsewhere) or unknown",
+			"messages", skipped)
+	}
+	return skipped, err
 }
 
 // commit applies the outcome of a bulk write to its entries. On success the
 // written text leaves the front of each entry's buffer, and a written final
 // update releases its waiters and the entry. On failure nothing moves: the
-// text stays ahead of whatever was appended meanwhile, and is retried.
-func (w *Writer) commit(items []item, err error) {
+// text stays ahead of whatever was appended meanwhile, and is retried. An
+// entry the store skipped is fenced (see fenceLocked).
+func (w *Writer) commit(items []item, skipped []string, err error) {
+	var fenced []string
+	defer func() {
+		for _, id := range fenced {
+			w.opts.OnFenced(id)
+		}
+	}()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, it := range items {
@@ -51,13 +65,36 @@ func (w *Writer) commit(items []item, err error) {
 		e.text = shift(e.text, it.n)
 		e.reasoning = shift(e.reasoning, it.rn)
 		w.stats.PendingBytes -= it.n + it.rn
-		if it.final {
+		switch {
+		case slices.Contains(skipped, e.id):
+			if w.fenceLocked(e, it.final) && w.opts.OnFenced != nil {
+				fenced = append(fenced, e.id)
+			}
+		case it.final:
 			w.releaseLocked(e, nil)
 		}
 	}
 	if err == nil {
 		w.finals = removeReleased(w.finals)
 	}
+}
+
+// fenceLocked handles an update of e the store did not apply: its message
+// is no longer streaming (another instance ended it) or is gone. Its
+// pending text is dropped, as is all text appended to it from now on, and
+// its Finish returns an error wrapping persistence.ErrNotStreaming without
+// writing anything: at once if the skipped update was the final one,
+// else when Finish comes. It reports whether e stays tracked as fenced
+// (its producer has not finished it yet).
+func (w *Writer) fenceLocked(e *entry, final bool) bool {
+	if final || e.queued {
+		w.releaseLocked(e, fmt.Errorf("batch: final update of message %s not applied: %w", e.id, persistence.ErrNotStreaming))
+		return false
+	}
+	e.fenced = true
+	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
+	e.text, e.reasoning = nil, nil
+	return true
 }
 
 // releaseLocked stops tracking e and tells its Finish callers the outcome.

@@ -128,8 +128,8 @@ func (w *Writer) flush(m mode) error {
 		if len(items) == 0 {
 			return nil
 		}
-		err := w.write(updates)
-		w.commit(items, err)
+		skipped, err := w.write(updates)
+		w.commit(items, skipped, err)
 		if err != nil {
 			return err
 		}

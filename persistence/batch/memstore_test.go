@@ -14,6 +14,7 @@ import (
 // memStore is an in-memory recording implementation of the Writer's small
 // Store interface. It checks the Writer's promises as updates arrive: one
 // update per message per bulk write, and nothing after a final status.
+// Messages ended elsewhere (end) are fenced: their updates are skipped.
 type memStore struct {
 	t testing.TB
 
@@ -25,6 +26,8 @@ type memStore struct {
 	last   map[string]persistence.MessageUpdate
 	fail   func(call int) error // optional: the error for call number n (1-based)
 	gate   chan struct{}        // optional: each call waits for a receive
+	ended  map[string]bool      // messages another instance ended: updates skipped
+	fenced map[string]int       // updates skipped per message
 }
 
 func newMemStore(t testing.TB) *memStore {
@@ -33,10 +36,27 @@ func newMemStore(t testing.TB) *memStore {
 		chunks: make(map[string][]string),
 		final:  make(map[string]persistence.Status),
 		last:   make(map[string]persistence.MessageUpdate),
+		ended:  make(map[string]bool),
+		fenced: make(map[string]int),
 	}
 }
 
-func (s *memStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+// end marks message id ended by another instance: from now on its updates
+// are skipped, as a real store's fence does.
+func (s *memStore) end(id string) {
+	s.mu.Lock()
+	s.ended[id] = true
+	s.mu.Unlock()
+}
+
+// skips returns how many updates of message id were skipped.
+func (s *memStore) skips(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fenced[id]
+}
+
+func (s *memStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	s.mu.Lock()
 	s.calls++
 	n, fail, gate := s.calls, s.fail, s.gate
@@ -45,26 +65,32 @@ func (s *memStore) ApplyMessageUpdates(ctx context.Context, updates []persistenc
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	if fail != nil {
 		if err := fail(n); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.writes++
 	seen := make(map[string]bool, len(updates))
+	var skipped []string
 	for _, u := range updates {
 		if seen[u.ID] {
 			s.t.Errorf("bulk write %d carries message %s twice", n, u.ID)
 		}
 		seen[u.ID] = true
+		if s.ended[u.ID] {
+			s.fenced[u.ID]++
+			skipped = append(skipped, u.ID)
+			continue
+		}
 		if st, done := s.final[u.ID]; done {
 			s.t.Errorf("message %s updated after its final status %s: %+v", u.ID, st, u)
 		}
@@ -79,7 +105,7 @@ func (s *memStore) ApplyMessageUpdates(ctx context.Context, updates []persistenc
 		}
 		s.last[u.ID] = u
 	}
-	return nil
+	return skipped, nil
 }
 
 // setFail installs f as the failure injector.

@@ -9,9 +9,11 @@ import (
 )
 
 // Store is what the Writer needs from a database: one bulk write of message
-// updates. persistence.Store implements it.
+// updates, conditional on each message still streaming, that returns the
+// ids of the updates that did not apply (persistence.Messages documents
+// it). persistence.Store implements it.
 type Store interface {
-	ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error
+	ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) (skipped []string, err error)
 }
 
 // Metrics receives measurements from the Writer, so the wiring in cmd can
@@ -58,6 +60,12 @@ type Options struct {
 	// Now returns the current time, stamped on updates as At; it defaults to
 	// time.Now.
 	Now func() time.Time
+	// OnFenced, when set, is called with the id of a message whose
+	// checkpoint the store skipped because the message is no longer
+	// streaming (see Writer, "Fence"), so that its producer can stop at
+	// once instead of at its Finish. It is called from the flush goroutine
+	// with no lock held, once per message, and must not block.
+	OnFenced func(id string)
 }
 
 // Defaults for Options.

@@ -59,6 +59,13 @@ var (
 // long as the Writer runs. Finish returns when its ctx ends, but the update
 // stays queued and is written when the store recovers.
 //
+// Fence: the store applies an update only while its message is streaming
+// (persistence.Messages.ApplyMessageUpdates). When it skips one, another
+// instance has ended the message (or it was deleted): the Writer drops the
+// message's pending text and everything appended to it later, and its
+// Finish returns an error wrapping persistence.ErrNotStreaming, so the
+// caller reads the stored message and reports that instead of its own.
+//
 // Overload: at most Options.MaxPending messages are tracked. The first Append
 // of a new message beyond that is dropped, with an error log and the Dropped
 // counter, and so is the rest of that message's text (a message is never
@@ -104,6 +111,9 @@ type entry struct {
 	lastErr error                      // the last store error for a write carrying it
 	// reasoning is appended reasoning not yet durable, in order.
 	reasoning []byte
+	// fenced: the store skipped a checkpoint, the message is no longer
+	// streaming; its text is dropped and its Finish fails (see fenceLocked).
+	fenced bool
 }
 
 // Stats are the Writer's counters, for metrics and tests.
@@ -114,6 +124,7 @@ type Stats struct {
 	Failures         uint64        // failed bulk writes
 	Updates          uint64        // updates in successful bulk writes
 	Dropped          uint64        // Append calls whose text was dropped
+	Skipped          uint64        // updates the store did not apply: their message was no longer streaming
 	LastFlushLatency time.Duration // duration of the last bulk write
 }
 

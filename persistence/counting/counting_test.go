@@ -60,7 +60,11 @@ func TestCountsEveryMethod(t *testing.T) {
 	m := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, Role: persistence.RoleAssistant, Status: persistence.StatusStreaming}
 	must(t, "InsertMessage", s.InsertMessage(ctx, &m))
 	updates := []persistence.MessageUpdate{{ID: m.ID, Append: "hello ", At: time.Now()}, {ID: "unknown", Append: "ignored"}}
-	must(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, updates))
+	skipped, err := s.ApplyMessageUpdates(ctx, updates)
+	must(t, "ApplyMessageUpdates", err)
+	if len(skipped) != 1 || skipped[0] != "unknown" {
+		t.Errorf("ApplyMessageUpdates skipped %q, want the unknown id", skipped)
+	}
 	n, err := s.InterruptStreaming(ctx)
 	must(t, "InterruptStreaming", err)
 	if n != 1 {
@@ -129,7 +133,7 @@ func TestConcurrentCounting(t *testing.T) {
 	for range goroutines {
 		wg.Go(func() {
 			for range calls {
-				if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: m.ID, Append: "ab "}}); err != nil {
+				if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: m.ID, Append: "ab "}}); err != nil {
 					t.Errorf("ApplyMessageUpdates: %v", err)
 				}
 			}
@@ -140,7 +144,8 @@ func TestConcurrentCounting(t *testing.T) {
 	if snap.Writes != goroutines*calls || snap.AppendedBytes != 3*goroutines*calls {
 		t.Errorf("Counts = %+v", snap)
 	}
-	must(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, nil))
+	_, err := s.ApplyMessageUpdates(ctx, nil)
+	must(t, "ApplyMessageUpdates", err)
 	if snap.ByMethod["ApplyMessageUpdates"] != goroutines*calls {
 		t.Errorf("snapshot changed after further use: %v", snap.ByMethod)
 	}

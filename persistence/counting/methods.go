@@ -83,8 +83,8 @@ func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([
 
 // ApplyMessageUpdates counts one write, plus the updates and the bytes of
 // appended text it carries.
-func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
-	err := s.inner.ApplyMessageUpdates(ctx, updates)
+func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
+	skipped, err := s.inner.ApplyMessageUpdates(ctx, updates)
 	var bytes int64
 	for _, u := range updates {
 		bytes += int64(len(u.Append))
@@ -93,7 +93,7 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 	s.counts.MessageUpdates += int64(len(updates))
 	s.counts.AppendedBytes += bytes
 	s.mu.Unlock()
-	return s.wrote("ApplyMessageUpdates", err)
+	return skipped, s.wrote("ApplyMessageUpdates", err)
 }
 
 // InterruptStreaming counts one write.

@@ -108,7 +108,7 @@ func TestListConversationsSearch(t *testing.T) {
 	a := mustMessage(ctx, t, s, byAnswer, persistence.RoleAssistant, "")
 	// Checkpoints flushed at whitespace boundaries, as the batching writer does.
 	for _, chunk := range []string{"The price is ", "(a+b)*2 in kyōto ", "yen."} {
-		if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: chunk}}); err != nil {
+		if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: chunk}}); err != nil {
 			t.Fatal(err)
 		}
 	}

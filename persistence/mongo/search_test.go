@@ -21,7 +21,7 @@ func TestSearchAcrossChunks(t *testing.T) {
 		c := mustConversation(ctx, t, s, u.ID, title)
 		a := mustMessage(ctx, t, s, c, persistence.RoleAssistant, "")
 		for _, ch := range chunks {
-			if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: ch}}); err != nil {
+			if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: ch}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -74,7 +74,7 @@ func TestSplitWordAfterReopen(t *testing.T) {
 	u := mustUser(ctx, t, e.store, "a@x")
 	c := mustConversation(ctx, t, e.store, u.ID, "reopened")
 	a := mustMessage(ctx, t, e.store, c, persistence.RoleAssistant, "")
-	if err := e.store.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "half a pango"}}); err != nil {
+	if _, err := e.store.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "half a pango"}}); err != nil {
 		t.Fatal(err)
 	}
 	other, err := mongo.Open(ctx, mongo.Options{URI: e.uri, Logger: testLogger(t)})
@@ -82,7 +82,7 @@ func TestSplitWordAfterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = other.Close(context.Background()) }()
-	if err := other.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "lin and more"}}); err != nil {
+	if _, err := other.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "lin and more"}}); err != nil {
 		t.Fatal(err)
 	}
 	page, err := other.ListConversations(ctx, u.ID, persistence.ListQuery{Search: "pangolin"})

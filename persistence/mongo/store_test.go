@@ -144,7 +144,7 @@ func TestMessagesLifecycle(t *testing.T) {
 			Usage: &persistence.Usage{PromptTokens: 3, CompletionTokens: 5, TotalTokens: 8}, At: at.Add(time.Second)}},
 	}
 	for _, b := range batches {
-		if err := s.ApplyMessageUpdates(ctx, b); err != nil {
+		if _, err := s.ApplyMessageUpdates(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}

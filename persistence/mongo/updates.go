@@ -3,7 +3,9 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -27,14 +29,36 @@ import (
 //
 // Unordered statements may run in any order, so updates are first merged per
 // message id: the appends concatenated in batch order, and for the other
-// fields the last non-zero value. Updates to unknown or malformed ids match
-// nothing and are ignored. Updates are filtered by _id alone: they come from
-// the server's batching writer for messages it created, not from a user's
-// request.
-func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
-	merged := mergeUpdates(updates)
+// fields the last non-zero value. Updates are filtered by _id and by status
+// streaming (the fence, see persistence.Messages): they come from the
+// server's batching writer for messages it created, not from a user's
+// request, and they stop applying once the message is final.
+//
+// Which statements matched: a bulk write reports only a total. When it
+// matched every statement (the normal case) nothing was skipped; otherwise
+// the messages are read back (see unapplied) and malformed ids count as
+// skipped too.
+//
+// Atomicity: on MongoDB the filter and the update of one document are one
+// atomic step, so an update never lands on a message InterruptMessage ended.
+// FerretDB (v1) runs an update as a read of the matching documents followed
+// by a write of the whole document, without a transaction: an update that
+// read the message while it was streaming and writes it after a concurrent
+// InterruptMessage overwrites the interrupt (status streaming again, the
+// text appended). That window is one statement long, but it exists: on
+// FerretDB the fence makes a late owner's writes lose against a claim that
+// came first, not against one that came at the same moment. Cost: MongoDB
+// finds each message by its _id index; FerretDB v1 (SQLite) pushes only a
+// filter of _id alone down to its database, so there each statement reads
+// the collection through: BenchmarkFerretDB/AppendStreaming over 5,000
+// messages went from 235 ms to 1,370 ms per update with the fence (small
+// collections in tests; FerretDB is not the production target). Not done
+// yet: on FerretDB, filter by _id alone and check the status with a find
+// by _id per message, which FerretDB's lack of atomicity makes no weaker.
+func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
+	merged, skipped := mergeUpdates(updates)
 	if len(merged) == 0 {
-		return nil
+		return skipped, nil
 	}
 	ids := make([]bson.ObjectID, len(merged))
 	for i, m := range merged {
@@ -42,27 +66,86 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 	}
 	defer s.locks.lock(ids...)()
 	if err := s.splitWords(ctx, merged); err != nil {
-		return fmt.Errorf("apply %d message updates: %w", len(updates), err)
+		return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 	}
 	models := make([]mongo.WriteModel, 0, len(merged))
 	for _, m := range merged {
 		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: m.id}}).
+			SetFilter(bson.D{{Key: "_id", Value: m.id}, {Key: "status", Value: string(persistence.StatusStreaming)}}).
 			SetUpdate(m.update()))
 	}
-	if _, err := s.messages.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	res, err := s.messages.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err != nil {
 		s.tails.forget(ids...) // which statements applied is unknown
-		return fmt.Errorf("apply %d message updates: %w", len(updates), err)
+		return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
+	}
+	var missed map[bson.ObjectID]bool
+	if res.MatchedCount < int64(len(models)) {
+		missed = s.unapplied(ctx, merged)
 	}
 	for _, m := range merged {
 		switch {
+		case missed[m.id]:
+			s.tails.forget(m.id)
+			skipped = append(skipped, m.id.Hex())
 		case m.set.Status.Final():
 			s.tails.forget(m.id)
 		case m.known && m.text.Len() > 0:
 			s.tails.set(m.id, m.newTail)
 		}
 	}
-	return nil
+	return skipped, nil
+}
+
+// unapplied tells, after a bulk write that matched fewer statements than
+// it had, which of merged did not apply, by reading the messages back: an
+// unknown message; a checkpoint whose message is not streaming; a final
+// update whose message does not carry its status and time (one that does
+// is a retry of an update that applied, and counts as applied). A checkpoint
+// that applied just before another instance ended the message counts as
+// skipped: its message is final either way. If the read fails, every final
+// update of the batch counts as skipped, and no checkpoint: the caller
+// then reads each such message to learn its stored state, which is right
+// whether the update applied or not.
+func (s *Store) unapplied(ctx context.Context, merged []*mergedUpdate) map[bson.ObjectID]bool {
+	ids := make([]bson.ObjectID, len(merged))
+	byID := make(map[bson.ObjectID]*mergedUpdate, len(merged))
+	for i, m := range merged {
+		ids[i], byID[m.id] = m.id, m
+	}
+	var docs []struct {
+		ID        bson.ObjectID `bson:"_id"`
+		Status    string        `bson:"status"`
+		UpdatedAt time.Time     `bson:"updated_at"`
+	}
+	cur, err := s.messages.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}))
+	if err == nil {
+		err = cur.All(ctx, &docs)
+	}
+	missed := make(map[bson.ObjectID]bool, len(merged))
+	if err != nil {
+		s.log.Warn("read back message updates that matched nothing; reporting every final update as skipped", "err", err)
+		for _, m := range merged {
+			missed[m.id] = m.set.Status.Final()
+		}
+		return missed
+	}
+	for _, m := range merged {
+		missed[m.id] = true
+	}
+	for _, d := range docs {
+		m := byID[d.ID]
+		if m == nil {
+			continue
+		}
+		if m.set.Status.Final() {
+			missed[d.ID] = d.Status != string(m.set.Status) || !m.set.At.IsZero() && !d.UpdatedAt.Equal(normTime(m.set.At))
+		} else {
+			missed[d.ID] = d.Status != string(persistence.StatusStreaming)
+		}
+	}
+	return missed
 }
 
 // mergedUpdate is every change of one batch to one message.
@@ -78,15 +161,20 @@ type mergedUpdate struct {
 }
 
 // mergeUpdates merges updates per message, in the order each message first
-// appears, and drops malformed ids and updates that change nothing.
-func mergeUpdates(updates []persistence.MessageUpdate) []*mergedUpdate {
+// appears, and drops updates that change nothing and malformed ids, which
+// it returns (they name no message: skipped).
+func mergeUpdates(updates []persistence.MessageUpdate) ([]*mergedUpdate, []string) {
 	var order []*mergedUpdate
+	var malformed []string
 	byID := make(map[string]*mergedUpdate, len(updates))
 	for _, u := range updates {
 		m := byID[u.ID]
 		if m == nil {
 			oid, ok := objectID(u.ID)
 			if !ok {
+				if !slices.Contains(malformed, u.ID) {
+					malformed = append(malformed, u.ID)
+				}
 				continue
 			}
 			m = &mergedUpdate{id: oid}
@@ -101,7 +189,7 @@ func mergeUpdates(updates []persistence.MessageUpdate) []*mergedUpdate {
 			kept = append(kept, m)
 		}
 	}
-	return kept
+	return kept, malformed
 }
 
 // merge folds u into m.

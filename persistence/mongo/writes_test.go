@@ -70,7 +70,7 @@ func TestApplyMessageUpdatesIsOneUnorderedWrite(t *testing.T) {
 		{[]persistence.MessageUpdate{{ID: answers[2].ID, Append: "z"}, {ID: answers[2].ID, Status: persistence.StatusComplete, FinishReason: "stop"}, {ID: persistence.NewID(), Append: "ignored"}}, 2},
 	}
 	for i, b := range batches {
-		if err := s.ApplyMessageUpdates(ctx, b.updates); err != nil {
+		if _, err := s.ApplyMessageUpdates(ctx, b.updates); err != nil {
 			t.Fatal(err)
 		}
 		cmds := log.take()
@@ -85,7 +85,7 @@ func TestApplyMessageUpdatesIsOneUnorderedWrite(t *testing.T) {
 			t.Errorf("batch %d: %d statements, want %d", i, len(stmts), b.statements)
 		}
 	}
-	if err := s.ApplyMessageUpdates(ctx, nil); err != nil || len(log.take()) != 0 {
+	if _, err := s.ApplyMessageUpdates(ctx, nil); err != nil || len(log.take()) != 0 {
 		t.Errorf("an empty batch wrote (err %v)", err)
 	}
 
@@ -120,7 +120,7 @@ func TestAppendWritesOnlyTheNewText(t *testing.T) {
 		if i == checkpoints-1 {
 			u.Status, u.FinishReason = persistence.StatusComplete, "stop"
 		}
-		if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{u}); err != nil {
+		if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{u}); err != nil {
 			t.Fatal(err)
 		}
 		for _, cmd := range log.take() {

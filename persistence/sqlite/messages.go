@@ -34,7 +34,7 @@ var (
 		error = CASE WHEN ?9 = '' THEN error ELSE ?9 END,
 		error_code = CASE WHEN ?11 = '' THEN error_code ELSE ?11 END,
 		updated_at = CASE WHEN ?10 = 0 THEN updated_at ELSE ?10 END
-	WHERE id = ?1`)
+	WHERE id = ?1 AND status = 'streaming'`)
 	qInterrupt = writeQ(`UPDATE messages SET status = 'interrupted', updated_at = ? WHERE status = 'streaming'`)
 	// qInterruptOne: ?1 id, ?2 owner, ?3 error ('' keeps it), ?4 at.
 	qInterruptOne = writeQ(`UPDATE messages SET status = 'interrupted',
@@ -146,29 +146,44 @@ func (s *Store) messages(ctx context.Context, ownerID, conversationID string) ([
 
 // ApplyMessageUpdates writes the batch in one transaction with one prepared
 // statement. Appends are concatenated by SQLite (content = content || ?),
-// never read and rewritten here; unknown ids change nothing.
-func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) error {
+// never read and rewritten here. Each statement is conditional on the
+// message still streaming, and its changed-row count says whether it
+// applied: unknown ids and final messages are returned as skipped.
+func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	if len(updates) == 0 {
-		return nil
+		return nil, nil
 	}
+	var skipped []string
 	err := s.write(ctx, func(tx *writeTx) error {
 		st, err := tx.stmt(ctx, qUpdateMsg)
 		if err != nil {
 			return err
 		}
+		applied := make(map[string]bool, len(updates))
 		for _, u := range updates {
 			p, c, t := usageArgs(u.Usage)
-			if _, err := st.ExecContext(ctx, u.ID, u.Append, string(u.Status), u.FinishReason,
-				u.Usage != nil, p, c, t, u.Error, toNanos(u.At), u.ErrorCode, u.AppendReasoning); err != nil {
+			res, err := st.ExecContext(ctx, u.ID, u.Append, string(u.Status), u.FinishReason,
+				u.Usage != nil, p, c, t, u.Error, toNanos(u.At), u.ErrorCode, u.AppendReasoning)
+			if err != nil {
 				return fmt.Errorf("message %s: %w", u.ID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("message %s: %w", u.ID, err)
+			}
+			applied[u.ID] = applied[u.ID] || n > 0
+		}
+		for id, ok := range applied {
+			if !ok {
+				skipped = append(skipped, id)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: apply %d message updates: %w", len(updates), err)
+		return nil, fmt.Errorf("sqlite: apply %d message updates: %w", len(updates), err)
 	}
-	return nil
+	return skipped, nil
 }
 
 // InterruptStreaming marks every streaming message interrupted and returns how many changed.

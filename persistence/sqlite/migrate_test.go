@@ -78,7 +78,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 		`PRAGMA user_version = 2`,
 		`INSERT INTO conversations VALUES ('` + convID + `', '` + owner + `', 'old', 'm', '', 1, 2)`,
 		`INSERT INTO messages VALUES ('` + msgID + `', '` + convID + `', '` + owner + `', '',
-			'assistant', 'a quokka smiles', 'm', 'error', '', NULL, NULL, NULL, 'it failed', 'x1', 1, 1, 'timeout')`,
+			'assistant', 'a quokka smiles', 'm', 'streaming', '', NULL, NULL, NULL, 'it failed', 'x1', 1, 1, 'timeout')`,
 	}
 	for _, q := range stmts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
@@ -105,8 +105,9 @@ func TestMigrateFromVersion2(t *testing.T) {
 		t.Fatalf("search after migration: %+v, %v", page, err)
 	}
 
-	if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: msgID, AppendReasoning: "thinking"}}); err != nil {
-		t.Fatal(err)
+	// (Still streaming: a final message takes no more updates.)
+	if skipped, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: msgID, AppendReasoning: "thinking"}}); err != nil || skipped != nil {
+		t.Fatalf("reasoning update: skipped %v, %v", skipped, err)
 	}
 	temp := 0.5
 	if _, err := s.UpdateConversation(ctx, owner, convID, persistence.ConversationPatch{Params: &persistence.Params{Temperature: &temp}}); err != nil {

@@ -107,7 +107,7 @@ func (m *mutant) UserByID(ctx context.Context, id string) (persistence.User, err
 	return u, err
 }
 
-func (m *mutant) ApplyMessageUpdates(ctx context.Context, ups []persistence.MessageUpdate) error {
+func (m *mutant) ApplyMessageUpdates(ctx context.Context, ups []persistence.MessageUpdate) ([]string, error) {
 	if m.kind == "ignore-append" {
 		ups = append([]persistence.MessageUpdate(nil), ups...)
 		for i := range ups {
@@ -117,7 +117,11 @@ func (m *mutant) ApplyMessageUpdates(ctx context.Context, ups []persistence.Mess
 	if m.kind == "last-update-only" && len(ups) > 1 {
 		ups = ups[len(ups)-1:]
 	}
-	return m.Store.ApplyMessageUpdates(ctx, ups)
+	skipped, err := m.Store.ApplyMessageUpdates(ctx, ups)
+	if m.kind == "hide-skipped" {
+		skipped = nil
+	}
+	return skipped, err
 }
 
 func (m *mutant) InterruptStreaming(ctx context.Context) (int, error) {
@@ -150,6 +154,7 @@ func TestSuiteCatchesMutants(t *testing.T) {
 		{"ignore-append", "TestContract/Updates/AppendInOrder"},
 		{"last-update-only", "TestContract/Updates/Batch"},
 		{"interrupt-miscount", "TestContract/Updates/InterruptStreaming"},
+		{"hide-skipped", "TestContract/Updates/FenceAfterInterrupt"},
 		{"forget-on-reopen", "TestReopen/Reopen"},
 	}
 	for _, tc := range cases {

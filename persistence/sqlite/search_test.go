@@ -123,7 +123,7 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 	f := newSearchFixture(t, first)
 	f.insert(t, "a narwhal question", persistence.StatusComplete)
 	a := f.insert(t, "", persistence.StatusStreaming)
-	if err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "the Axolotl answer"}}); err != nil {
+	if _, err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "the Axolotl answer"}}); err != nil {
 		t.Fatal(err)
 	}
 	waitIndexed(t, f.s)
@@ -133,7 +133,7 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 	if !f.found(t, "axolotl") {
 		t.Error("a streaming answer is not found")
 	}
-	if err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Status: persistence.StatusComplete}}); err != nil {
+	if _, err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Status: persistence.StatusComplete}}); err != nil {
 		t.Fatal(err)
 	}
 	waitIndexed(t, f.s)

@@ -141,7 +141,7 @@ func TestCancelledContext(t *testing.T) {
 	if err := s.InsertMessage(cancelled, &m); !errors.Is(err, context.Canceled) {
 		t.Fatalf("InsertMessage with a cancelled context: %v", err)
 	}
-	if err := s.ApplyMessageUpdates(cancelled, []persistence.MessageUpdate{{ID: persistence.NewID(), Append: "x"}}); !errors.Is(err, context.Canceled) {
+	if _, err := s.ApplyMessageUpdates(cancelled, []persistence.MessageUpdate{{ID: persistence.NewID(), Append: "x"}}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("ApplyMessageUpdates with a cancelled context: %v", err)
 	}
 	if _, err := s.ListConversations(cancelled, u.ID, persistence.ListQuery{}); !errors.Is(err, context.Canceled) {
@@ -228,7 +228,7 @@ func hammerWrites(ctx context.Context, s persistence.Store, w, rounds int) error
 			if k == 7 {
 				up.Status = persistence.StatusComplete
 			}
-			if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up}); err != nil {
+			if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up}); err != nil {
 				return err
 			}
 		}

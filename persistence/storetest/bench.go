@@ -270,7 +270,7 @@ func benchAppend(b *testing.B, s persistence.Store, d Dataset) {
 			b.StartTimer()
 		}
 		up := persistence.MessageUpdate{ID: cur.ID, Append: " token-ish text", At: time.Now()}
-		if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up}); err != nil {
+		if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up}); err != nil {
 			b.Fatalf("append: %v", err)
 		}
 	}
@@ -297,7 +297,7 @@ func benchAppendBatch(b *testing.B, s persistence.Store, d Dataset, n int) {
 			for k, id := range ids {
 				ups[k] = persistence.MessageUpdate{ID: id, Status: persistence.StatusComplete, At: time.Now()}
 			}
-			if err := s.ApplyMessageUpdates(ctx, ups); err != nil {
+			if _, err := s.ApplyMessageUpdates(ctx, ups); err != nil {
 				b.Fatalf("complete: %v", err)
 			}
 			for k := range ids {
@@ -315,7 +315,7 @@ func benchAppendBatch(b *testing.B, s persistence.Store, d Dataset, n int) {
 		for k, id := range ids {
 			ups[k] = persistence.MessageUpdate{ID: id, Append: " token-ish text", At: at}
 		}
-		if err := s.ApplyMessageUpdates(ctx, ups); err != nil {
+		if _, err := s.ApplyMessageUpdates(ctx, ups); err != nil {
 			b.Fatalf("append batch: %v", err)
 		}
 	}

@@ -84,7 +84,7 @@ func concWriter(ctx context.Context, s persistence.Store, u persistence.User, ro
 			if k == 4 {
 				up.Status = persistence.StatusComplete
 			}
-			if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up}); err != nil {
+			if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up}); err != nil {
 				return err
 			}
 		}
@@ -160,7 +160,7 @@ func testConcAppends(t *testing.T, s persistence.Store) {
 			defer wg.Done()
 			for i := range each {
 				chunk := fmt.Sprintf("<%d.%d>", w, i)
-				if err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: m.ID, Append: chunk}}); err != nil {
+				if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: m.ID, Append: chunk}}); err != nil {
 					errs <- err
 					return
 				}

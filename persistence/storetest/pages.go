@@ -30,15 +30,15 @@ func testErrorCode(t *testing.T, s persistence.Store) {
 	if got := getMsg(t, s, u.ID, a.ID).ErrorCode; got != "" {
 		t.Fatalf("new message ErrorCode = %q, want empty", got)
 	}
-	noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{
-		{ID: a.ID, Append: "half", Status: persistence.StatusError, Error: "took too long", ErrorCode: "timeout"}}))
-	got := getMsg(t, s, u.ID, a.ID)
-	if got.ErrorCode != "timeout" || got.Error != "took too long" || got.Status != persistence.StatusError {
-		t.Fatalf("after the final update: %+v", got)
-	}
-	noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "!"}}))
+	apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: "half", Error: "took too long", ErrorCode: "timeout"})
+	apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: "!"})
 	if got := getMsg(t, s, u.ID, a.ID).ErrorCode; got != "timeout" {
 		t.Fatalf("an update without a code changed it to %q", got)
+	}
+	apply(t, s, persistence.MessageUpdate{ID: a.ID, Status: persistence.StatusError})
+	got := getMsg(t, s, u.ID, a.ID)
+	if got.ErrorCode != "timeout" || got.Error != "took too long" || got.Status != persistence.StatusError || got.Content != "half!" {
+		t.Fatalf("after the final update: %+v", got)
 	}
 	m := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, ParentID: q.ID, Role: persistence.RoleAssistant,
 		Status: persistence.StatusError, Error: "x", ErrorCode: "rate_limited"}
@@ -174,7 +174,7 @@ func testReadContent(t *testing.T, s persistence.Store) {
 	for want.Len() < 2*persistence.ContentPieceBytes+1000 {
 		chunk := strings.Repeat(word, 4000+want.Len()%7) // about 64 KB: few writes, for slow servers
 		want.WriteString(chunk)
-		noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: chunk}}))
+		apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: chunk})
 	}
 	for _, tc := range []struct {
 		id, want string
@@ -222,10 +222,10 @@ func testSearchFinishedAnswer(t *testing.T, s persistence.Store) {
 	q := mkMsg(t, s, c, "", persistence.RoleUser, "tell me")
 	a := mkStreaming(t, s, c, q.ID, "")
 	convs := map[string]persistence.Conversation{"c": c}
-	noErr(t, "append", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "The axolotl "}}))
+	apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: "The axolotl "})
 	runSearchCases(t, s, u.ID, convs, []searchCase{{"axolotl", []string{"c"}}, {"regrows", nil}})
-	noErr(t, "final", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "regrows limbs.",
-		Status: persistence.StatusComplete, FinishReason: "stop"}}))
+	apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: "regrows limbs.",
+		Status: persistence.StatusComplete, FinishReason: "stop"})
 	runSearchCases(t, s, u.ID, convs, []searchCase{
 		{"axolotl", []string{"c"}}, {"REGROWS LIMBS", []string{"c"}}, {"l r", []string{"c"}}, {"limbs!", nil}})
 	noErr(t, "DeleteConversation", s.DeleteConversation(ctx, u.ID, c.ID))

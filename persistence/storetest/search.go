@@ -81,13 +81,12 @@ func testSearchTitlesAndMessages(t *testing.T, s persistence.Store) {
 }
 
 func testSearchAppendedText(t *testing.T, s persistence.Store) {
-	ctx := testCtx(t)
 	u := mkUser(t, s, "streamer")
 	c := mkConv(t, s, u.ID, "plain title")
 	q := mkMsg(t, s, c, "", persistence.RoleUser, "tell me something")
 	a := mkStreaming(t, s, c, q.ID, "")
 	for _, chunk := range []string{"The ", "pango", "lin is ", "scaly."} {
-		noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: chunk}}))
+		apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: chunk})
 	}
 	runSearchCases(t, s, u.ID, map[string]persistence.Conversation{"c": c}, []searchCase{
 		{"PANGOLIN", []string{"c"}},

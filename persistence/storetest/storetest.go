@@ -50,6 +50,11 @@
 //     wildcard or pattern syntax.
 //   - MessageUpdate.At becomes UpdatedAt exactly, or truncated to the
 //     millisecond; a zero At is not checked.
+//   - ApplyMessageUpdates returns unknown and malformed ids as skipped, and
+//     the ids of messages no longer streaming (a checkpoint or a final
+//     update with a new time after InterruptMessage or a final update),
+//     each once; a final update applied a second time exactly as before
+//     changes nothing, skipped or not.
 package storetest
 
 import (

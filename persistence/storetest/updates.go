@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,10 @@ func updateTests() []storeTest {
 		{"FinalFields", testUpdFinalFields},
 		{"ZeroFieldsUnchanged", testUpdZeroFields},
 		{"Batch", testUpdBatch},
-		{"UnknownIgnored", testUpdUnknownIgnored},
+		{"UnknownSkipped", testUpdUnknownSkipped},
 		{"EmptyBatch", testUpdEmptyBatch},
+		{"FenceAfterInterrupt", testUpdFenceAfterInterrupt},
+		{"RetriedFinalIdempotent", testUpdRetriedFinal},
 		{"InterruptStreaming", testUpdInterrupt},
 		{"InterruptMessage", testUpdInterruptOne},
 	}
@@ -32,10 +35,33 @@ func streamingFixture(t *testing.T, s persistence.Store, initial string) (persis
 	return u, c, mkStreaming(t, s, c, q.ID, initial)
 }
 
-// apply writes one batch and fails the test on error.
+// apply writes one batch and fails the test on error or when an update
+// did not apply.
 func apply(t *testing.T, s persistence.Store, ups ...persistence.MessageUpdate) {
 	t.Helper()
-	noErr(t, "ApplyMessageUpdates", s.ApplyMessageUpdates(testCtx(t), ups))
+	if skipped := applySkipping(t, s, ups...); len(skipped) > 0 {
+		t.Fatalf("ApplyMessageUpdates skipped %v, want every update applied", skipped)
+	}
+}
+
+// applySkipping writes one batch, fails the test on error and returns the
+// ids that did not apply, sorted.
+func applySkipping(t *testing.T, s persistence.Store, ups ...persistence.MessageUpdate) []string {
+	t.Helper()
+	skipped, err := s.ApplyMessageUpdates(testCtx(t), ups)
+	noErr(t, "ApplyMessageUpdates", err)
+	slices.Sort(skipped)
+	return skipped
+}
+
+// wantSkipped fails unless skipped holds exactly ids.
+func wantSkipped(t *testing.T, what string, skipped []string, ids ...string) {
+	t.Helper()
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	if !slices.Equal(skipped, ids) {
+		t.Fatalf("%s: ApplyMessageUpdates skipped %q, want %q", what, skipped, ids)
+	}
 }
 
 // sameAt fails unless got is at, allowing truncation to milliseconds.
@@ -89,13 +115,12 @@ func testUpdFinalFields(t *testing.T, s persistence.Store) {
 	sameMsg(t, got, want)
 	sameAt(t, "UpdatedAt", got.UpdatedAt, at)
 
-	// A later error keeps what it does not mention.
-	at2 := at.Add(time.Second)
-	apply(t, s, persistence.MessageUpdate{ID: m.ID, Status: persistence.StatusError, Error: "upstream failed", At: at2})
-	got = getMsg(t, s, u.ID, m.ID)
-	want.Status, want.Error, want.UpdatedAt = persistence.StatusError, "upstream failed", got.UpdatedAt
-	sameMsg(t, got, want)
-	sameAt(t, "UpdatedAt", got.UpdatedAt, at2)
+	// A final message is not updated any more (the fence): a later error
+	// is skipped and changes nothing.
+	skipped := applySkipping(t, s, persistence.MessageUpdate{ID: m.ID, Status: persistence.StatusError,
+		Error: "upstream failed", At: at.Add(time.Second)})
+	wantSkipped(t, "an update of a complete message", skipped, m.ID)
+	sameMsg(t, getMsg(t, s, u.ID, m.ID), got)
 
 	ms, err := s.Messages(testCtx(t), u.ID, c.ID)
 	noErr(t, "Messages", err)
@@ -164,23 +189,81 @@ func testUpdBatch(t *testing.T, s persistence.Store) {
 	sameMsg(t, getMsg(t, s, u.ID, bystander.ID), bystander)
 }
 
-func testUpdUnknownIgnored(t *testing.T, s persistence.Store) {
+// testUpdUnknownSkipped: updates of unknown ids change nothing and are
+// returned as skipped; the others in the batch apply.
+func testUpdUnknownSkipped(t *testing.T, s persistence.Store) {
 	u, _, m := streamingFixture(t, s, "x")
-	apply(t, s,
-		persistence.MessageUpdate{ID: persistence.NewID(), Append: "lost", Status: persistence.StatusComplete},
-		persistence.MessageUpdate{ID: "not-an-id", Append: "lost"},
+	unknown := []string{persistence.NewID(), "not-an-id", persistence.NewID()}
+	skipped := applySkipping(t, s,
+		persistence.MessageUpdate{ID: unknown[0], Append: "lost", Status: persistence.StatusComplete},
+		persistence.MessageUpdate{ID: unknown[1], Append: "lost"},
 		persistence.MessageUpdate{ID: m.ID, Append: "y"},
-		persistence.MessageUpdate{ID: persistence.NewID(), Append: "lost"},
+		persistence.MessageUpdate{ID: unknown[2], Append: "lost"},
 	)
+	wantSkipped(t, "unknown ids", skipped, unknown...)
 	if got := getMsg(t, s, u.ID, m.ID); got.Content != "xy" {
 		t.Fatalf("content = %q, want %q", got.Content, "xy")
 	}
 }
 
+// testUpdFenceAfterInterrupt: once another instance ended an answer
+// (InterruptMessage), the late checkpoints and the final update of its
+// first instance change nothing and are returned as skipped, in a batch
+// where updates of other messages still apply.
+func testUpdFenceAfterInterrupt(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, c, m := streamingFixture(t, s, "checkpoint ")
+	other := mkStreaming(t, s, c, "", "other ")
+	at := time.Now().Add(time.Minute)
+	ended, err := s.InterruptMessage(ctx, u.ID, m.ID, "taken over", at)
+	noErr(t, "InterruptMessage", err)
+	for _, tt := range []struct {
+		name string
+		up   persistence.MessageUpdate
+	}{
+		{"checkpoint", persistence.MessageUpdate{ID: m.ID, Append: "late text ", At: at.Add(time.Second)}},
+		{"reasoning", persistence.MessageUpdate{ID: m.ID, AppendReasoning: "late thought", At: at.Add(time.Second)}},
+		{"final", persistence.MessageUpdate{ID: m.ID, Append: "the end.", Status: persistence.StatusComplete,
+			FinishReason: "stop", Usage: &persistence.Usage{TotalTokens: 9}, At: at.Add(2 * time.Second)}},
+	} {
+		skipped := applySkipping(t, s, tt.up, persistence.MessageUpdate{ID: other.ID, Append: tt.name + " "})
+		wantSkipped(t, tt.name+" after InterruptMessage", skipped, m.ID)
+		sameMsg(t, getMsg(t, s, u.ID, m.ID), ended)
+	}
+	if got := getMsg(t, s, u.ID, other.ID); got.Content != "other checkpoint reasoning final " || got.Status != persistence.StatusStreaming {
+		t.Fatalf("the other message: status %q content %q", got.Status, got.Content)
+	}
+}
+
+// testUpdRetriedFinal: a final update written again (its first write
+// applied but the writer did not learn it, and retried) is skipped: the
+// text is not appended twice and the first final state stays.
+func testUpdRetriedFinal(t *testing.T, s persistence.Store) {
+	u, _, m := streamingFixture(t, s, "Once ")
+	final := persistence.MessageUpdate{ID: m.ID, Append: "upon a time.", Status: persistence.StatusComplete,
+		FinishReason: "stop", At: time.Now()}
+	apply(t, s, final)
+	first := getMsg(t, s, u.ID, m.ID)
+	if first.Content != "Once upon a time." || first.Status != persistence.StatusComplete {
+		t.Fatalf("after the final update: status %q content %q", first.Status, first.Content)
+	}
+	// The same update again, as the batching writer retries it: nothing
+	// changes. (Whether it counts as skipped is left open: the MongoDB
+	// store sees its own status and time stored, and reports it applied,
+	// which is what the caller needs to know.)
+	_, err := s.ApplyMessageUpdates(testCtx(t), []persistence.MessageUpdate{final})
+	noErr(t, "ApplyMessageUpdates(the same final update)", err)
+	sameMsg(t, getMsg(t, s, u.ID, m.ID), first)
+	retry := final
+	retry.At = final.At.Add(time.Second)
+	wantSkipped(t, "a later final update", applySkipping(t, s, retry), m.ID)
+	sameMsg(t, getMsg(t, s, u.ID, m.ID), first)
+}
+
 func testUpdEmptyBatch(t *testing.T, s persistence.Store) {
 	u, _, m := streamingFixture(t, s, "x")
-	noErr(t, "ApplyMessageUpdates(nil)", s.ApplyMessageUpdates(testCtx(t), nil))
-	noErr(t, "ApplyMessageUpdates(empty)", s.ApplyMessageUpdates(testCtx(t), []persistence.MessageUpdate{}))
+	wantSkipped(t, "ApplyMessageUpdates(nil)", applySkipping(t, s))
+	wantSkipped(t, "ApplyMessageUpdates(empty)", applySkipping(t, s, []persistence.MessageUpdate{}...))
 	sameMsg(t, getMsg(t, s, u.ID, m.ID), m)
 }
 

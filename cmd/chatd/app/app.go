@@ -57,7 +57,7 @@ type Config struct {
 	Metrics           transport.MetricsOptions
 
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
-	Writer batch.Options  // Logger and Metrics are set by App when empty
+	Writer batch.Options  // Logger and Metrics are set by App when empty; OnFenced always
 	WS     ws.Options     // Hub, Authenticate, Origins, Limits, Metrics and Logger are set by App
 	SSE    sse.Options    // Hub, Limits and Logger are set by App
 	Limits limits.Options // Shared is set by App from SharedLimits
@@ -112,7 +112,11 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, hubDone: make(chan struct{})}
-	a.writer = batch.New(cfg.Store, writerOptions(cfg, metrics))
+	wo := writerOptions(cfg, metrics)
+	// The writer tells the hub of an answer another instance ended (it is
+	// only called for an answer the hub runs, so after a.hub is set).
+	wo.OnFenced = func(id string) { a.hub.EndedElsewhere(id) }
+	a.writer = batch.New(cfg.Store, wo)
 	if err := metrics.watchWriter(a.writer); err != nil {
 		return nil, err
 	}

@@ -19,9 +19,9 @@ type diskFull struct {
 
 var errDiskFull = errors.New("database or disk is full (13)")
 
-func (s *diskFull) ApplyMessageUpdates(ctx context.Context, u []persistence.MessageUpdate) error {
+func (s *diskFull) ApplyMessageUpdates(ctx context.Context, u []persistence.MessageUpdate) ([]string, error) {
 	if s.full.Load() {
-		return errDiskFull
+		return nil, errDiskFull
 	}
 	return s.Store.ApplyMessageUpdates(ctx, u)
 }
