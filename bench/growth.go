@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -46,7 +48,7 @@ type growthOp struct {
 // the store's own latencies, without HTTP.
 func growth(ctx context.Context, e *env, r *report, c config) error {
 	var rows [][]string
-	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite)
+	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite, c.growthDir)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -57,23 +59,32 @@ func growth(ctx context.Context, e *env, r *report, c config) error {
 	}
 	r.check(fmt.Sprintf("SQLite, %d messages: start-up to /readyz 200", c.growthSQLite.messages), "< 1s",
 		startup.Round(time.Millisecond).String(), startup < time.Second)
-	ferretRows, err := e.growthFerret(ctx, c.growthFerret)
-	if err != nil {
-		return fmt.Errorf("ferretdb: %w", err)
+	var ferretRows []growthResult
+	if !c.growthNoFerret {
+		if ferretRows, err = e.growthFerret(ctx, c.growthFerret); err != nil {
+			return fmt.Errorf("ferretdb: %w", err)
+		}
 	}
 	for _, m := range ferretRows {
 		rows = append(rows, append([]string{"MongoDB store on FerretDB", c.growthFerret.String()}, m.cells()...))
 	}
 	r.section("8. Data growth", fmt.Sprintf(`
-The store filled through its own API, then %d timed operations of each kind
-against it, one at a time, in this process (no HTTP): a user's first page of
-30 conversations, one conversation's messages, a new 1 KB message, one
-checkpoint of a streaming answer, a search of a user's messages for a word in
-about one message in a hundred and for a word that is nowhere. Start-up is
-chatd's process started on the filled SQLite database until /readyz answers
-200: %s. The MongoDB rows ran on FerretDB v1.24 (SQLite underneath, whole
-collections scanned): they show the MongoDB store's code working at that
-size, not MongoDB's speed.
+The store filled through its own API (or, with -growth-dir, a database
+filled so by an earlier run), then, once the SQLite store's search index
+had taken in every message, %d timed operations of each kind against it,
+one at a time, in this process (no HTTP), every sample counted (no warm-up
+pass; the operating system's page cache holds what the fill just wrote,
+SQLite's own cache is 8 MiB per connection): a user's first page of 30
+conversations; opening a conversation as GET /api/conversations/:id does
+(the conversation, then its newest page of up to 200 messages); a new 1 KB
+message; one update of a streaming answer (a new answer every 200
+updates, its insert timed too, and the 200th update the final one, which
+queues the answer for the search index); a search of a user's messages
+for a word in about one message in a hundred and for a word that is
+nowhere. Start-up is chatd's process started on the filled SQLite
+database until /readyz answers 200: %s. The MongoDB rows ran on FerretDB
+v1.24 (SQLite underneath, whole collections scanned): they show the
+MongoDB store's code working at that size, not MongoDB's speed.
 
 %s`, c.growthSQLite.samples, startup.Round(time.Millisecond),
 		table([]string{"store", "data set", "operation", "p50 ms", "p99 ms", "max ms"}, rows)))
@@ -94,19 +105,24 @@ func (m growthResult) cells() []string {
 func msCell(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
 
 // growthSQLite fills a SQLite store, times the operations, closes it and
-// times chatd's start-up on it.
-func (e *env) growthSQLite(ctx context.Context, size growthSize) ([]growthResult, time.Duration, error) {
-	dir, err := os.MkdirTemp(e.dir, "growth-sqlite-")
-	if err != nil {
-		return nil, 0, err
+// times chatd's start-up on it. With growthDir set, the filled database and
+// a description of its data set (growth.json) stay there, and a later run
+// of the same size reuses them instead of filling again.
+func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir string) ([]growthResult, time.Duration, error) {
+	dir := growthDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp(e.dir, "growth-sqlite-"); err != nil {
+			return nil, 0, err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	quiet := slog.New(slog.DiscardHandler)
 	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "chatd.db"), Logger: quiet})
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := fillAndTime(ctx, s, size)
+	res, err := fillAndTime(ctx, s, size, dir)
 	if cerr := s.Close(ctx); err == nil {
 		err = cerr
 	}
@@ -115,6 +131,48 @@ func (e *env) growthSQLite(ctx context.Context, size growthSize) ([]growthResult
 	}
 	startup, err := e.timeStartup(ctx, dir)
 	return res, startup, err
+}
+
+// savedGrowth is growth.json: the data set a kept database holds.
+type savedGrowth struct {
+	Size    string            `json:"size"`
+	Dataset storetest.Dataset `json:"dataset"`
+	Owners  []string          `json:"owners"` // of Dataset.Conversations (not in their JSON)
+}
+
+// loadGrowth returns the data set saved in dir for size, if there is one.
+func loadGrowth(dir string, size growthSize) (storetest.Dataset, bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "growth.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return storetest.Dataset{}, false, nil
+	}
+	if err != nil {
+		return storetest.Dataset{}, false, err
+	}
+	var g savedGrowth
+	if err := json.Unmarshal(b, &g); err != nil {
+		return storetest.Dataset{}, false, fmt.Errorf("read %s: %w", filepath.Join(dir, "growth.json"), err)
+	}
+	if g.Size != size.String() || len(g.Owners) != len(g.Dataset.Conversations) {
+		return storetest.Dataset{}, false, fmt.Errorf("%s holds %s, not %s: use another -growth-dir", dir, g.Size, size)
+	}
+	for i, o := range g.Owners {
+		g.Dataset.Conversations[i].OwnerID = o
+	}
+	return g.Dataset, true, nil
+}
+
+// saveGrowth writes growth.json for a database just filled in dir.
+func saveGrowth(dir string, size growthSize, d storetest.Dataset) error {
+	g := savedGrowth{Size: size.String(), Dataset: d}
+	for _, c := range d.Conversations {
+		g.Owners = append(g.Owners, c.OwnerID)
+	}
+	b, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "growth.json"), b, 0o600)
 }
 
 // growthFerret does the same on the MongoDB store over an in-process FerretDB.
@@ -135,18 +193,41 @@ func (e *env) growthFerret(ctx context.Context, size growthSize) ([]growthResult
 		return nil, err
 	}
 	defer s.Close(context.Background())
-	return fillAndTime(ctx, s, size)
+	return fillAndTime(ctx, s, size, "")
 }
 
-// fillAndTime fills s with size and times each operation size.samples times.
-func fillAndTime(ctx context.Context, s persistence.Store, size growthSize) ([]growthResult, error) {
-	start := time.Now()
-	d, err := storetest.Fill(ctx, s, storetest.BenchOptions{Users: size.users,
-		Conversations: size.conversations, Messages: size.messages, MessageBytes: 1024})
-	if err != nil {
-		return nil, fmt.Errorf("fill: %w", err)
+// fillAndTime fills s with size (or, when keep names a directory holding
+// a saved data set of that size, reuses it) and times each operation
+// size.samples times.
+func fillAndTime(ctx context.Context, s persistence.Store, size growthSize, keep string) ([]growthResult, error) {
+	var d storetest.Dataset
+	reused := false
+	if keep != "" {
+		var err error
+		if d, reused, err = loadGrowth(keep, size); err != nil {
+			return nil, err
+		}
 	}
-	logf("growth: filled %s in %s", size, time.Since(start).Round(time.Second))
+	if reused {
+		logf("growth: reusing %s in %s", size, keep)
+	} else {
+		start := time.Now()
+		var err error
+		d, err = storetest.Fill(ctx, s, storetest.BenchOptions{Users: size.users,
+			Conversations: size.conversations, Messages: size.messages, MessageBytes: 1024})
+		if err != nil {
+			return nil, fmt.Errorf("fill: %w", err)
+		}
+		logf("growth: filled %s in %s", size, time.Since(start).Round(time.Second))
+		if keep != "" {
+			if err := saveGrowth(keep, size, d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := waitSearchIndex(ctx, s); err != nil {
+		return nil, err
+	}
 	var out []growthResult
 	for _, op := range growthOps(s, d) {
 		lat := make([]int64, 0, size.samples)
@@ -163,6 +244,45 @@ func fillAndTime(ctx context.Context, s persistence.Store, size growthSize) ([]g
 			max: time.Duration(lat[len(lat)-1])})
 	}
 	return out, nil
+}
+
+// answerUpdates is how many updates a streaming answer of the growth
+// scenario gets; the last one completes it.
+const answerUpdates = 200
+
+// searchBacklogger is a store whose search index is built behind its
+// writes (the SQLite store's, search.go).
+type searchBacklogger interface {
+	SearchBacklog(ctx context.Context) (int, error)
+}
+
+// waitSearchIndex waits until s's search index holds every message, so
+// that searches are timed against the index, as on a server that has been
+// running, and the indexer's catching up does not compete with the timed
+// operations.
+func waitSearchIndex(ctx context.Context, s persistence.Store) error {
+	b, ok := s.(searchBacklogger)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	for {
+		n, err := b.SearchBacklog(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if d := time.Since(start); d > time.Second {
+				logf("growth: search index complete after %s more", d.Round(time.Second))
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // growthOps are the timed operations over the filled data set d.
@@ -187,8 +307,11 @@ func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 			return err
 		}},
 		{"open a conversation", 2 * time.Millisecond, func(ctx context.Context, i int) error {
-			c := conv(i)
-			_, err := s.Messages(ctx, c.OwnerID, c.ID)
+			c := conv(i) // as GET /api/conversations/:id: the conversation, then its newest page
+			if _, err := s.Conversation(ctx, c.OwnerID, c.ID); err != nil {
+				return err
+			}
+			_, err := s.MessagePage(ctx, c.OwnerID, c.ID, persistence.PageQuery{})
 			return err
 		}},
 		{"append a message", 2 * time.Millisecond, func(ctx context.Context, i int) error {
@@ -198,7 +321,7 @@ func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 			return s.InsertMessage(ctx, &m)
 		}},
 		{"update a streaming answer", 2 * time.Millisecond, func(ctx context.Context, i int) error {
-			if i%200 == 0 { // a new answer every 200 checkpoints, as answers end
+			if i%answerUpdates == 0 { // a new answer every 200 updates (its insert is timed too)
 				c := conv(i)
 				streaming = persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID,
 					Role: persistence.RoleAssistant, Model: "bench", Status: persistence.StatusStreaming}
@@ -206,8 +329,11 @@ func growthOps(s persistence.Store, d storetest.Dataset) []growthOp {
 					return err
 				}
 			}
-			_, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: streaming.ID,
-				Append: " some streamed text", At: time.Now()}})
+			up := persistence.MessageUpdate{ID: streaming.ID, Append: " some streamed text", At: time.Now()}
+			if i%answerUpdates == answerUpdates-1 { // the final update: the answer enters the search index
+				up.Status, up.FinishReason = persistence.StatusComplete, "stop"
+			}
+			_, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{up})
 			return err
 		}},
 		{"search a user's messages (rare word)", 20 * time.Millisecond, search(storetest.RareWord)},

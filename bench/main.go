@@ -75,15 +75,31 @@ func parseFlags(args []string) (options, error) {
 	fs.Var(&mem, "memory-levels", "idle connections of the memory scenario (default 1000,5000)")
 	fs.Var(&busLv, "bus-levels", "concurrent streams of the bus scenario (default 50,200 with -bus-mongodb-uri, else 50)")
 	fs.StringVar(&o.cfg.busMongoURI, "bus-mongodb-uri", "", "bus scenario: a real MongoDB for the instances (default: FerretDB from cmd/devstack, which cannot hold 200 streams)")
+	var growthDir string
+	fs.StringVar(&growthDir, "growth-dir", "", "growth scenario: keep the filled SQLite database in this directory and reuse it on later runs of the same size (default: fill a new one each run and delete it)")
+	growthMessages := fs.Int("growth-messages", 0, "growth scenario: messages in the SQLite data set, with one conversation per 20 and one user per 2,000 (default 1,000,000)")
+	growthSamples := fs.Int("growth-samples", 0, "growth scenario: timed operations of each kind on SQLite (default 2000)")
+	growthFerret := fs.Bool("growth-ferret", true, "growth scenario: also fill and time the MongoDB store on FerretDB")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	o.cfg = fullConfig()
 	busMongo := o.cfg.busMongoURI
+	o.cfg = fullConfig()
 	if o.smoke {
 		o.cfg = smokeConfig()
 	}
 	o.cfg.busMongoURI = busMongo
+	o.cfg.growthDir = growthDir
+	o.cfg.growthNoFerret = !*growthFerret
+	if *growthSamples > 0 {
+		o.cfg.growthSQLite.samples = *growthSamples
+	}
+	if *growthMessages > 0 {
+		n := *growthMessages
+		o.cfg.growthSQLite.messages = n
+		o.cfg.growthSQLite.conversations = max(n/20, 1)
+		o.cfg.growthSQLite.users = max(n/2000, 1)
+	}
 	if busMongo == "" && !o.smoke && len(busLv) == 0 {
 		o.cfg.busLevels = []int{50} // FerretDB times out at 200 streams (docs/scale.md)
 	}

@@ -23,9 +23,12 @@ type idleSample struct {
 	dropped    int
 }
 
+// chatdSSE stands for chatd's SSE event streams in the memory scenario.
+const chatdSSE = "chatd SSE"
+
 // memory opens N idle connections (authenticated ones on chatd) on the
 // relay and on chatd, interleaved, and measures what each costs the server
-// after a garbage collection.
+// after a garbage collection; and as many of chatd's SSE event streams.
 func memory(ctx context.Context, e *env, r *report, c config) error {
 	// Fresh processes: resident memory, which a Go process keeps once it
 	// has it, then grows from a known start.
@@ -36,15 +39,25 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 		return err
 	}
 	fresh := map[string]int64{load.TargetRelay: rssBytes(e.relay.pid()), load.TargetChatd: rssBytes(e.chatd.pid())}
-	got := map[string]map[int][]idleSample{load.TargetRelay: {}, load.TargetChatd: {}}
+	baseG := map[string]int{}
+	for t, addr := range map[string]string{load.TargetRelay: e.relayPprof, load.TargetChatd: e.chatdPprof} {
+		g, err := goroutines(ctx, addr)
+		if err != nil {
+			return err
+		}
+		baseG[t] = g
+	}
+	got := map[string]map[int][]idleSample{load.TargetRelay: {}, load.TargetChatd: {}, chatdSSE: {}}
+	baseG[chatdSSE] = baseG[load.TargetChatd]
+	fresh[chatdSSE] = fresh[load.TargetChatd]
 	for _, n := range c.memoryLevels {
 		for round := range c.memoryRounds {
-			for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd}, round) {
+			for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd, chatdSSE}, round) {
 				heap := ""
 				if t == load.TargetChatd && round == 0 && n == maxOf(c.memoryLevels) {
 					heap = filepath.Join(e.dir, "chatd-idle-heap.pprof")
 				}
-				s, err := e.idle(ctx, t, n, heap, fresh[t])
+				s, err := e.idle(ctx, t, n, heap, fresh[t], baseG[t])
 				if err != nil {
 					return err
 				}
@@ -57,7 +70,7 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 	}
 	var rows [][]string
 	for _, n := range c.memoryLevels {
-		for _, t := range []string{load.TargetRelay, load.TargetChatd} {
+		for _, t := range []string{load.TargetRelay, load.TargetChatd, chatdSSE} {
 			ss := got[t][n]
 			rows = append(rows, []string{fmt.Sprint(n), t,
 				f1(medianOf(ss, func(s idleSample) float64 { return s.heapStack / 1024 })),
@@ -82,12 +95,14 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 	r.section("3. Memory per idle connection", fmt.Sprintf(`
 N WebSockets opened and left idle (chatd's authenticated with a JWT, spread
 over %d users; the relay's bare). Per connection: Go heap in use plus goroutine
-stacks after a forced GC (the pprof heap endpoint with gc=1, MemStats HeapInuse +
-StackInuse) and goroutines, differences between before opening and after,
-divided by N; resident set size (from /proc) with the N connections open over
+stacks after two forced GCs (the pprof heap endpoint with gc=1, MemStats HeapInuse +
+StackInuse) and goroutines, differences between before opening (once the
+previous round's connections are gone) and after, divided by N; resident set size (from /proc) with the N connections open over
 the freshly started process's, divided by N (an upper bound: it includes the
 garbage and the runtime's slack); median of %d rounds. The relay is the bare
 library: a handler goroutine blocked in Read and the library's buffers.
+"chatd SSE" is chatd's user-wide event stream (GET /api/events), the live
+channel's fallback, opened as many times and left idle.
 
 %s
 %s`, c.memoryUsers, c.memoryRounds,
@@ -96,19 +111,30 @@ library: a handler goroutine blocked in Read and the library's buffers.
 }
 
 // idle measures n idle connections to target; heap, when set, receives a
-// heap profile taken while they are open. freshRSS is the server's resident
-// memory when it started, before any connection.
-func (e *env) idle(ctx context.Context, target string, n int, heap string, freshRSS int64) (idleSample, error) {
+// heap profile taken while they are open. freshRSS and freshG are the
+// server's resident memory and goroutines when it started, before any
+// connection.
+func (e *env) idle(ctx context.Context, target string, n int, heap string, freshRSS int64, freshG int) (idleSample, error) {
 	srv, addr := e.relay, e.relayPprof
 	url := e.relayURL
-	if target == load.TargetChatd {
+	args := []string{"idle", "-target", target}
+	switch target {
+	case load.TargetChatd:
 		srv, addr, url = e.chatd, e.chatdPprof, e.chatdURL
+	case chatdSSE:
+		srv, addr, url = e.chatd, e.chatdPprof, e.chatdURL
+		args = []string{"idle", "-target", load.TargetChatd, "-sse"}
+	}
+	// The previous round's connections first finish closing; otherwise
+	// what they still hold would count as the baseline.
+	if err := e.drained(ctx, addr, freshG); err != nil {
+		return idleSample{}, err
 	}
 	before, g0, _, err := e.idleState(ctx, addr, srv)
 	if err != nil {
 		return idleSample{}, err
 	}
-	cmd := exec.CommandContext(ctx, e.bins.loadgen, "idle", "-target", target, "-url", url, "-users", e.usersFile, "-conns", strconv.Itoa(n))
+	cmd := exec.CommandContext(ctx, e.bins.loadgen, append(args, "-url", url, "-users", e.usersFile, "-conns", strconv.Itoa(n))...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -149,13 +175,32 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
+// idleState returns the server's heap after two collections (the first
+// leaves what sync.Pools held, such as the router's request contexts, for
+// the second to free), its goroutines and its resident memory.
 func (e *env) idleState(ctx context.Context, addr string, p *proc) (memStats, int, int64, error) {
+	if _, err := readMemStats(ctx, addr); err != nil {
+		return memStats{}, 0, 0, err
+	}
 	m, err := readMemStats(ctx, addr)
 	if err != nil {
 		return m, 0, 0, err
 	}
 	g, err := goroutines(ctx, addr)
 	return m, g, rssBytes(p.pid()), err
+}
+
+// drained waits until the server runs at most want goroutines (those it
+// started with), or 30 s.
+func (e *env) drained(ctx context.Context, addr string, want int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		g, err := goroutines(ctx, addr)
+		if err != nil || g <= want || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // settled waits until the server's goroutine count stops moving (at least

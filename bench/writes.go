@@ -69,8 +69,10 @@ answer is spread over %s whatever its length. Writes are store calls
 (counting wrapper); bytes are the text handed to the store. MongoDB runs on
 an in-process FerretDB: its commands and their BSON size are what the
 driver's command monitor saw, and its timings are FerretDB's (SQLite
-underneath), not MongoDB's. SQLite WAL is the growth of the write-ahead log
-(checkpointed to zero before each answer): the pages SQLite really wrote.
+underneath), not MongoDB's. SQLite WAL is the growth of the write-ahead logs
+of chatd.db and of its search index chatd-search.db (both checkpointed to
+zero before each answer; the search index is written behind the answer's
+final state, and waited for): the pages SQLite really wrote.
 
 %s
 How checkpoints avoid rewriting the text: every checkpoint and the final
@@ -158,6 +160,7 @@ type writeServer struct {
 	store  *counting.Store
 	url    string
 	dbPath string
+	sqlite *sqlite.Store // the SQLite store, nil on MongoDB
 	mon    *cmdCounter
 	user   load.User
 	close  func()
@@ -210,11 +213,14 @@ func (e *env) writeServer(ctx context.Context, store string) (*writeServer, erro
 		inner = s
 	} else {
 		path := filepath.Join(dir, "chatd.db")
-		s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: quiet})
+		// The log's size counts what was written only while nothing
+		// checkpoints it: no background checkpoints here (the bytes an
+		// answer writes do not depend on who checkpoints them).
+		s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: quiet, CheckpointInterval: -1})
 		if err != nil {
 			return nil, err
 		}
-		inner, ws.dbPath = s, path
+		inner, ws.dbPath, ws.sqlite = s, path, s
 	}
 	ws.store = counting.Wrap(inner)
 	a, err := app.New(app.Config{Store: ws.store, Logger: quiet,
@@ -286,8 +292,15 @@ func (s *writeServer) answer(ctx context.Context, n int, delay time.Duration) (w
 		}
 	}
 	if s.dbPath != "" {
-		if fi, err := os.Stat(s.dbPath + "-wal"); err == nil {
-			w.wal = fi.Size()
+		// The search index is written behind the store's writes, into a
+		// file of its own: wait for it, and count its log too.
+		if err := waitSearchIndex(ctx, s.sqlite); err != nil {
+			return w, err
+		}
+		for _, p := range []string{s.dbPath, sqlite.SearchPath(s.dbPath)} {
+			if fi, err := os.Stat(p + "-wal"); err == nil {
+				w.wal += fi.Size()
+			}
 		}
 	}
 	return w, nil
@@ -321,17 +334,30 @@ func (s *writeServer) truncateWAL(ctx context.Context) error {
 	if s.dbPath == "" {
 		return nil
 	}
-	db, err := sql.Open("sqlite", "file:"+s.dbPath+"?_pragma=busy_timeout(5000)")
+	if err := waitSearchIndex(ctx, s.sqlite); err != nil {
+		return err
+	}
+	for _, p := range []string{s.dbPath, sqlite.SearchPath(s.dbPath)} {
+		if err := truncateWAL(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// truncateWAL checkpoints and empties the write-ahead log of the database at path.
+func truncateWAL(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	var busy, logFrames, done int
 	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
-		return fmt.Errorf("checkpoint the WAL: %w", err)
+		return fmt.Errorf("checkpoint the WAL of %s: %w", path, err)
 	}
 	if busy != 0 {
-		return errors.New("checkpoint the WAL: the database was busy")
+		return fmt.Errorf("checkpoint the WAL of %s: the database was busy", path)
 	}
 	return nil
 }

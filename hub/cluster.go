@@ -122,7 +122,9 @@ func clusterError(err error) error {
 // message id it picks, and keeps it in c.lock for startAnswer. patient
 // waits (up to FinishTimeout) while another answer still holds it: a
 // regenerate has just seen the done of the answer it replaces, whose
-// instance releases the lock right after publishing that done.
+// instance releases the lock right after publishing that done. Any send
+// waits the same way when the answer holding the lock is already stored
+// as ended (a send right after a done).
 func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient bool) error {
 	if h.solo {
 		return nil
@@ -131,13 +133,19 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 	deadline := time.Now().Add(h.opts.FinishTimeout)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		actx, cancel := context.WithTimeout(ctx, busTimeout)
-		_, err := h.bus.Acquire(actx, ref)
+		holder, err := h.bus.Acquire(actx, ref)
 		cancel()
 		if err == nil {
 			c.mu.Lock()
 			c.lock = &ref
 			c.mu.Unlock()
 			return nil
+		}
+		if !patient && errors.Is(err, ErrLockHeld) && h.ended(ctx, holder) {
+			// Its done was sent; its instance releases the lock right
+			// after publishing that done: a send that follows a done at
+			// once waits for that instead of being refused.
+			patient = true
 		}
 		if !patient || !errors.Is(err, ErrLockHeld) || time.Now().After(deadline) {
 			return clusterError(err)
@@ -150,6 +158,16 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 		case <-t.C:
 		}
 	}
+}
+
+// ended reports whether the answer holding a conversation's lock is
+// stored as ended (its final state is stored before its done is sent).
+func (h *Hub) ended(ctx context.Context, holder AnswerRef) bool {
+	if holder.MessageID == "" {
+		return false
+	}
+	m, err := h.opts.Store.Message(ctx, holder.UserID, holder.MessageID)
+	return err == nil && m.Status != persistence.StatusStreaming
 }
 
 // lockedAnswerID is the message id the cluster lock of c was taken for, or "".

@@ -794,3 +794,98 @@ func deltaData(frames []*protocol.Frame, id string) []string {
 	}
 	return out
 }
+
+// releaseGateBus is a MemBus whose Release waits for a gate and which
+// signals every Acquire.
+type releaseGateBus struct {
+	*MemBus
+	gate     chan struct{} // Release waits until it is closed
+	releases chan struct{} // a Release waits (buffered 1)
+	acquires chan struct{} // an Acquire was made (buffered)
+}
+
+func (b *releaseGateBus) Release(ctx context.Context, a AnswerRef) error {
+	if b.gate != nil {
+		select {
+		case b.releases <- struct{}{}:
+		default:
+		}
+		select {
+		case <-b.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return b.MemBus.Release(ctx, a)
+}
+
+func (b *releaseGateBus) Acquire(ctx context.Context, a AnswerRef) (AnswerRef, error) {
+	held, err := b.MemBus.Acquire(ctx, a)
+	if b.acquires != nil {
+		select {
+		case b.acquires <- struct{}{}:
+		default:
+		}
+	}
+	return held, err
+}
+
+// TestClusterSendRightAfterDone: a send on B right after the done of an
+// answer A ran, while A has not yet released the conversation's lock (it
+// does right after publishing the done), waits for that release instead
+// of being refused with generation_running.
+func TestClusterSendRightAfterDone(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	gate := make(chan struct{})
+	onA := &releaseGateBus{gate: gate, releases: make(chan struct{}, 1)}
+	a := tc.startWith(t, "A", func(m *MemBus) Bus { onA.MemBus = m; return onA }, nil)
+	onB := &releaseGateBus{acquires: make(chan struct{}, 8)}
+	b := tc.startWith(t, "B", func(m *MemBus) Bus { onB.MemBus = m; return onB }, nil)
+	conv := tc.conversation(t)
+	tabA := tc.follow(t, a, "a1", conv.ID)
+	tabB := tc.follow(t, b, "b1", conv.ID)
+
+	first := tc.send(t, a, tabA, conv.ID, "first")
+	run := a.model.next(t)
+	run.say(t, "one")
+	close(run.tokens)
+	tabB.waitDone(t, first.MessageID)
+	select { // A published the done and is about to release the lock
+	case <-onA.releases:
+	case <-time.After(waitLimit):
+		t.Fatal("A does not release the lock")
+	}
+	for len(onB.acquires) > 0 {
+		<-onB.acquires
+	}
+
+	type result struct {
+		res Result
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := b.Send(context.Background(), tabB, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "second"})
+		got <- result{res, err}
+	}()
+	for range 2 { // B found the lock held, saw the answer ended, and tries again
+		select {
+		case r := <-got:
+			t.Fatalf("the send returned before the lock was released: %+v %v", r.res, r.err)
+		case <-onB.acquires:
+		case <-time.After(waitLimit):
+			t.Fatal("B does not try to take the lock")
+		}
+	}
+	close(gate)
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("send after the release: %v", r.err)
+	}
+	next := b.model.next(t)
+	close(next.tokens)
+	if st := tabB.waitDone(t, r.res.MessageID); st != "complete" {
+		t.Fatalf("second answer ended %q", st)
+	}
+}

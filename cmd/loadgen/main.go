@@ -7,7 +7,7 @@
 //	        -streams 50 -tokens 100 -delay 20ms [-answers 2 -spread 1s -tabs 4 -stall]
 //	loadgen run -target relay -url ws://127.0.0.1:8090/ws -streams 50 -tokens 100 -delay 20ms
 //	loadgen run -target upstream -url http://127.0.0.1:8081/v1 -streams 50 -tokens 100 -delay 20ms
-//	loadgen idle -target chatd -url http://127.0.0.1:8080 -users users.json -conns 5000
+//	loadgen idle -target chatd -url http://127.0.0.1:8080 -users users.json -conns 5000 [-sse]
 //
 // run prints one JSON object (load.Result) on stdout, or a table with
 // -table; with -marks it first prints {"mark":"start"} and {"mark":"end"}
@@ -131,6 +131,7 @@ func idle(ctx context.Context, fs *flag.FlagSet, args []string, stdin io.Reader,
 	users := fs.String("users", "", "JSON file of registered users (chatd)")
 	fs.IntVar(&s.Conns, "conns", 100, "connections to open")
 	fs.IntVar(&s.Parallel, "parallel", 32, "connections being opened at once")
+	fs.BoolVar(&s.SSE, "sse", false, "open chatd's event streams (GET /api/events) instead of WebSockets")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

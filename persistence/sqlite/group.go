@@ -130,6 +130,9 @@ func (s *Store) commitGroup(group []*writeOp) {
 				errs[i] = fmt.Errorf("commit: %w", err)
 			}
 		}
+	} else {
+		s.wrote()
+		s.pokeIndexer()
 	}
 	for i, op := range group {
 		op.done <- errs[i]

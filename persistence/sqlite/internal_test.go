@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -98,23 +99,33 @@ func TestReaderIsQueryOnly(t *testing.T) {
 }
 
 // TestQueryPlans checks that the hot queries use their indexes: no table
-// scans and no sorting in a temporary b-tree.
+// scans and no sorting in a temporary b-tree. A search reads only the
+// owner's key range of the trigram index (a seek, "M1><") and the owner's
+// hits by rowid, never every user's hits: at a million messages those were
+// 10,000 rows read per search (docs/benchmarks.md, data growth).
 func TestQueryPlans(t *testing.T) {
+	searchPlan := []string{"SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
+		"SCAN search.message_fts VIRTUAL TABLE INDEX 0:M1><", "SCAN p"}
 	t.Parallel()
 	s := openTest(t, Options{})
 	cases := []struct {
 		name, query, index string
 		args               []any
+		also               []string // further plan lines required
+		never              []string // plan fragments refused
 	}{
-		{"list", qList, "conversations_owner_updated", []any{"o", 0, "", "", 31}},
-		{"list with cursor", qListCursor, "conversations_owner_updated", []any{"o", 1, "a", "", 31}},
-		{"search", qListSearch, "conversations_owner_updated", []any{"o", 0, "", "xyz", 31, `"xyz"`}},
-		{"page", qMsgsNewest, "messages_conversation_created", []any{"c", "o", 201}},
-		{"page before", qMsgsBefore, "messages_conversation_created", []any{"c", "o", 201, 5, "m"}},
-		{"messages", qMsgsConv, "messages_conversation_created", []any{"c", "o"}},
-		{"by client id", qMsgByCID, "messages_owner_client_id", []any{"o", "c"}},
-		{"interrupt", qInterrupt, "messages_streaming", []any{1}},
-		{"user by email", qUserByMail, "users_email", []any{"e"}},
+		{"list", qList, "conversations_owner_updated", []any{"o", 0, "", "", 31}, nil, nil},
+		{"list with cursor", qListCursor, "conversations_owner_updated", []any{"o", 1, "a", "", 31}, nil, nil},
+		{"search", qListSearch, "conversations_owner_updated", []any{"o", 0, "", "xyz", 31, `"xyz"`},
+			searchPlan, nil},
+		{"search with cursor", qListCursorSearch, "conversations_owner_updated", []any{"o", 1, "a", "xyz", 31, `"xyz"`},
+			searchPlan, nil},
+		{"page", qMsgsNewest, "messages_conversation_created", []any{"c", "o", 201}, nil, nil},
+		{"page before", qMsgsBefore, "messages_conversation_created", []any{"c", "o", 201, 5, "m"}, nil, nil},
+		{"messages", qMsgsConv, "messages_conversation_created", []any{"c", "o"}, nil, nil},
+		{"by client id", qMsgByCID, "messages_owner_client_id", []any{"o", "c"}, nil, nil},
+		{"interrupt", qInterrupt, "messages_streaming", []any{1}, nil, nil},
+		{"user by email", qUserByMail, "users_email", []any{"e"}, nil, nil},
 	}
 	for _, tc := range cases {
 		rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
@@ -133,9 +144,23 @@ func TestQueryPlans(t *testing.T) {
 		rows.Close()
 		all := strings.Join(plan, "\n")
 		t.Logf("%s:\n%s", tc.name, all)
-		scans := strings.ReplaceAll(all, "SCAN message_fts VIRTUAL TABLE", "") // the index itself
+		scans := strings.ReplaceAll(all, "SCAN search.message_fts VIRTUAL TABLE", "") // the index itself
+		scans = strings.ReplaceAll(scans, "SCAN p\n", "")                             // the index's queue (few)
+		if strings.Contains(all, "SCAN search.message_fts") && strings.Contains(all, "messages_owner_client_id") {
+			t.Errorf("%s: a search walks the owner's messages instead of the owner's index range:\n%s", tc.name, all)
+		}
 		if !strings.Contains(all, "INDEX "+tc.index) || strings.Contains(all, "TEMP B-TREE") || strings.Contains(scans, "SCAN ") {
 			t.Fatalf("%s: plan does not use %s cleanly:\n%s", tc.name, tc.index, all)
+		}
+		for _, line := range tc.also {
+			if !slices.Contains(plan, line) {
+				t.Errorf("%s: plan lacks %q:\n%s", tc.name, line, all)
+			}
+		}
+		for _, frag := range tc.never {
+			if strings.Contains(all, frag) {
+				t.Errorf("%s: plan has %q:\n%s", tc.name, frag, all)
+			}
 		}
 	}
 }

@@ -19,20 +19,31 @@ import (
 // whether another page follows. The index conversations_owner_updated
 // serves the order and the cursor range. Search matches the title with
 // chatd_icontains, and message text through the trigram index message_fts
-// (schema.go): the index finds the messages whose lower-cased text holds
+// (search.go, in the search file attached as "search"): the index finds the messages whose lower-cased text holds
 // the lower-cased query (3 characters or more), chatd_icontains confirms
 // each one, and answers still streaming (not indexed yet; few, found by
-// the messages_streaming index) are checked directly. A query shorter than
+// the messages_streaming index) and messages queued for the index
+// (search_pending) are checked directly. The index's keys put each user's
+// messages in a rowid range of their own (searchKey), and the query reads
+// only the owner's range: the owner's hits, not every user's (measured in
+// docs/benchmarks.md, data growth). A query shorter than
 // a trigram checks every message of the user (listScan).
 const (
 	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
 	listSearch = ` AND (` + matchTitle + ` OR id IN (
 		SELECT m.conversation_id FROM messages m WHERE m.rowid IN (
-			SELECT rowid FROM message_fts WHERE message_fts MATCH ?6)
-		AND +m.owner_id = ?1 AND ` + matchContent + ` -- unary +: look rows up by rowid, not by owner
+			SELECT rowid & ` + msgMask + ` FROM search.message_fts WHERE message_fts MATCH ?6
+			AND rowid BETWEEN ` + ownerKey + ` AND ` + ownerKey + ` + ` + msgMask + `)
+		AND +m.owner_id = ?1 AND ` + matchContent + ` -- the owner's key range only; unary +: by rowid
+		UNION ALL
+		SELECT m.conversation_id FROM search_pending p CROSS JOIN messages m ON m.rowid = p.msg
+		WHERE m.owner_id = ?1 AND ` + matchContent + ` -- queued for the index (few): CROSS JOIN reads the queue first
 		UNION ALL
 		SELECT m.conversation_id FROM messages m WHERE m.status = 'streaming' AND m.owner_id = ?1 AND ` + matchContent + `))`
+	// ownerKey is the first search key of the owner's messages (search.go).
+	ownerKey = `(coalesce((SELECT rowid FROM users WHERE id = ?1), 0) << 40)`
+	msgMask  = `1099511627775` // 1<<40 - 1
 	listScan = ` AND (` + matchTitle + ` OR EXISTS (
 		SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND ` + matchContent + `))`
 	// The driver crashes on an empty BLOB argument, and an empty text never

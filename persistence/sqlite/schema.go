@@ -98,6 +98,32 @@ ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN omitted_messages INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE conversations ADD COLUMN params TEXT NOT NULL DEFAULT '';
 `,
+	// 4: the search index moves to a file of its own (search.go), so its
+	// merges never hold the store's write lock; this file keeps the queue
+	// of messages the index has yet to take in. Opening the new search file
+	// queues every finished message, so the old index is dropped here.
+	`
+DROP TRIGGER message_fts_insert;
+DROP TRIGGER message_fts_update;
+DROP TRIGGER message_fts_delete;
+DROP TABLE message_fts;
+
+CREATE TABLE search_pending (
+	msg INTEGER NOT NULL PRIMARY KEY, -- a messages rowid
+	tag INTEGER NOT NULL              -- random, new each time the entry is queued
+) STRICT;
+CREATE TRIGGER search_pending_insert AFTER INSERT ON messages
+WHEN new.status != 'streaming' AND new.content != '' BEGIN
+	INSERT OR REPLACE INTO search_pending (msg, tag) VALUES (new.rowid, random());
+END;
+CREATE TRIGGER search_pending_update AFTER UPDATE OF status, content ON messages
+WHEN new.status != 'streaming' AND (old.status = 'streaming' OR new.content != old.content) BEGIN
+	INSERT OR REPLACE INTO search_pending (msg, tag) VALUES (new.rowid, random());
+END;
+CREATE TRIGGER search_pending_delete AFTER DELETE ON messages BEGIN
+	INSERT OR REPLACE INTO search_pending (msg, tag) VALUES (old.rowid, random());
+END;
+`,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).

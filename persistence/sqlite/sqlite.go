@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -44,6 +45,13 @@ type Options struct {
 	BusyTimeout time.Duration
 	// CacheSizeKiB is SQLite's page cache per connection; it defaults to 8192 (8 MiB).
 	CacheSizeKiB int
+	// CheckpointInterval is the least time between two checkpoints of the
+	// write-ahead log by the store's background checkpointer (checkpoint.go),
+	// which keeps checkpoints off the commit path; it defaults to 1s. A
+	// negative value turns the checkpointer off: the connection that
+	// commits then checkpoints, as SQLite does by default, whenever the log
+	// passes 1,000 pages.
+	CheckpointInterval time.Duration
 	// SharedDir skips the lock file: by default Open holds an exclusive
 	// lock on chatd.lock in the database's directory until Close, and fails
 	// with ErrLocked (naming the directory and the other process) while
@@ -65,6 +73,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CacheSizeKiB <= 0 {
 		o.CacheSizeKiB = 8192
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = time.Second
 	}
 	return o
 }
@@ -89,6 +100,23 @@ type Store struct {
 	stop     chan struct{} // closed by Close
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when the committer ended
+
+	// The background checkpointer (checkpoint.go); nil channels when off.
+	ck         *sql.DB       // its own connection
+	dirty      chan struct{} // (1) a commit happened since the last checkpoint
+	ckStop     chan struct{} // closed by Close
+	ckStopOnce sync.Once
+	ckEnded    chan struct{} // closed when the checkpointer ended
+	ckLog      atomic.Int64  // the last checkpoint's log size in pages, for tests
+	ckDone     atomic.Int64  // and how many of them it had copied
+
+	// The search index (search.go): its own file, connection and goroutine.
+	searchPath string
+	sx         *sql.DB       // the indexer's connection to the search file
+	ixPoke     chan struct{} // (1) the queue may have grown
+	ixStop     chan struct{} // closed by Close
+	ixStopOnce sync.Once
+	ixEnded    chan struct{} // closed when the indexer ended
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
@@ -141,7 +169,7 @@ func prepareFile(path string) error {
 // openPools opens the writer, migrates, then opens the read pool.
 func (s *Store) openPools(ctx context.Context, opts Options) error {
 	var err error
-	if s.w, err = sql.Open("sqlite", dsn(s.path, opts, false)); err != nil {
+	if s.w, err = sql.Open("sqlite", dsn(s.path, opts, roleWriter)); err != nil {
 		return err
 	}
 	s.w.SetMaxOpenConns(1)
@@ -154,7 +182,10 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	if s.r, err = sql.Open("sqlite", dsn(s.path, opts, true)); err != nil {
+	if err := s.openSearch(ctx, opts); err != nil {
+		return err
+	}
+	if s.r, err = sql.Open("sqlite", dsn(s.path, opts, roleReader)); err != nil {
 		return err
 	}
 	s.r.SetMaxOpenConns(opts.ReadConns)
@@ -170,12 +201,25 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 	if s.rStmts, err = prepareAll(ctx, s.r, readQueries); err != nil {
 		return fmt.Errorf("readers: %w", err)
 	}
+	if err := s.startCheckpointer(ctx, opts); err != nil {
+		return err
+	}
 	s.startCommitter()
+	s.startIndexer()
 	return nil
 }
 
-// dsn builds the driver's URI: pragmas run on every new connection.
-func dsn(path string, opts Options, readOnly bool) string {
+// What a connection is for.
+const (
+	roleWriter = iota
+	roleReader
+	roleCheckpointer
+	roleIndexer // the search file's writer
+)
+
+// dsn builds the driver's URI for a connection of role: pragmas run on
+// every new connection.
+func dsn(path string, opts Options, role int) string {
 	q := url.Values{}
 	pragmas := []string{
 		fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()),
@@ -186,9 +230,18 @@ func dsn(path string, opts Options, readOnly bool) string {
 		"temp_store(MEMORY)",
 		"journal_size_limit(67108864)",
 	}
-	if readOnly {
+	switch role {
+	case roleReader:
 		pragmas = append(pragmas, "query_only(1)")
-	} else {
+		q.Set(searchParam, searchPath(path))
+	case roleWriter:
+		q.Set("_txlock", "immediate")
+		if opts.CheckpointInterval > 0 {
+			pragmas = append(pragmas, fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages))
+		}
+	case roleCheckpointer:
+		pragmas = append(pragmas, "wal_autocheckpoint(0)")
+	case roleIndexer:
 		q.Set("_txlock", "immediate")
 	}
 	q["_pragma"] = pragmas
@@ -228,14 +281,16 @@ func (s *Store) Close(ctx context.Context) error {
 
 // closePools closes whatever openPools managed to open.
 func (s *Store) closePools() error {
+	s.stopIndexer()
 	s.stopCommitter()
+	s.stopCheckpointer()
 	var errs []error
 	for _, c := range []*stmtCache{s.wStmts, s.rStmts} {
 		if c != nil {
 			errs = append(errs, c.close())
 		}
 	}
-	for _, db := range []*sql.DB{s.r, s.w} {
+	for _, db := range []*sql.DB{s.sx, s.ck, s.r, s.w} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}

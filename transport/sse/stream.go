@@ -1,7 +1,7 @@
 package sse
 
 import (
-	"bufio"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +13,7 @@ import (
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/outbox"
 )
 
 // stream is one SSE response, seen by the hub as a Subscriber. The
@@ -20,7 +21,7 @@ import (
 type stream struct {
 	id      string
 	userID  string
-	queue   chan *protocol.Frame
+	queue   *outbox.Queue // grows while frames pile up
 	closing chan struct{}
 	once    sync.Once
 	code    protocol.CloseCode // why the stream was closed; set once, before closing is closed
@@ -35,15 +36,13 @@ func (s *stream) ConnectionID() string { return s.id }
 // Deliver implements hub.Subscriber; a client too slow to keep its queue
 // from filling up is disconnected (it resumes with Last-Event-ID).
 func (s *stream) Deliver(f *protocol.Frame) {
-	select {
-	case s.queue <- f:
-	default:
+	if !s.queue.Push(f) {
 		s.Close(protocol.CloseSlowClient, "too slow")
 	}
 }
 
 // Busy implements hub.Busy: frames wait to be written.
-func (s *stream) Busy() bool { return len(s.queue) > 0 }
+func (s *stream) Busy() bool { return s.queue.Len() > 0 }
 
 // Close implements hub.Subscriber: the response ends. The first reason wins.
 func (s *stream) Close(code protocol.CloseCode, _ string) {
@@ -76,7 +75,7 @@ func (h *Handler) open(user string) (*stream, error) {
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
 	}
 	s := &stream{id: persistence.NewID(), userID: user,
-		queue: make(chan *protocol.Frame, h.opts.QueueSize), closing: make(chan struct{})}
+		queue: outbox.New(h.opts.QueueSize), closing: make(chan struct{})}
 	h.mu.Lock()
 	if h.closing {
 		s.Close(protocol.CloseGoingAway, "")
@@ -111,7 +110,7 @@ func (h *Handler) Shutdown() {
 // stream is closed.
 func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
 	if messageID == "" {
-		h.stream(c, s, func(*protocol.Frame) bool { return len(s.queue) == 0 })
+		h.stream(c, s, func(*protocol.Frame) bool { return s.queue.Len() == 0 })
 		return
 	}
 	h.stream(c, s, func(f *protocol.Frame) bool { return f.IsDone(messageID) })
@@ -122,6 +121,9 @@ func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
 // closed. Comment lines keep idle proxies from closing it. Every write has
 // WriteTimeout to reach the socket: a client that stops reading makes it
 // fail, which ends the response and frees the stream's connection slot.
+// Events are written straight into the response, whose own buffer (net/http
+// keeps one per response) gathers them until the flush: a stream adds no
+// buffer of its own.
 func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) bool) {
 	w := c.Writer
 	rc := http.NewResponseController(w)
@@ -134,44 +136,45 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	hd.Set("X-Accel-Buffering", "no")
 	hd.Set("Connection", "keep-alive")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriter(w)
 	keep := time.NewTicker(h.opts.KeepAlive)
 	defer keep.Stop()
-	flush := func() bool {
-		if bw.Flush() != nil {
-			return false
-		}
-		w.Flush()
-		return true
-	}
+	flush := func() bool { return rc.Flush() == nil }
 	// A first comment line sends the headers on their way at once: proxies
 	// (nginx over HTTP/2) hold them until the first body byte.
-	bw.WriteString(": open\n\n")
-	if !flush() {
+	if _, err := w.WriteString(": open\n\n"); err != nil || !flush() {
 		return
+	}
+	// event writes one frame and flushes once none waits; false ends the stream.
+	event := func(f *protocol.Frame) bool {
+		deadline()
+		if writeEvent(w, f) != nil {
+			return false
+		}
+		if last(f) {
+			flush()
+			return false
+		}
+		return s.queue.Len() > 0 || flush()
 	}
 	for {
 		select {
-		case f := <-s.queue:
-			deadline()
-			writeEvent(bw, f)
-			if last(f) {
-				flush()
+		case f := <-s.queue.C():
+			if !event(f) {
 				return
 			}
-			if len(s.queue) == 0 && !flush() {
+		case <-s.queue.More():
+			if f, ok := s.queue.Pop(); ok && !event(f) {
 				return
 			}
 		case <-keep.C:
 			deadline()
-			bw.WriteString(": keep-alive\n\n")
-			if !flush() {
+			if _, err := w.WriteString(": keep-alive\n\n"); err != nil || !flush() {
 				return
 			}
 		case <-s.closing:
 			if s.drains() {
 				deadline()
-				drain(bw, s, last)
+				drain(w, s, last)
 				flush()
 			}
 			return
@@ -183,34 +186,51 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 
 // drain writes what is queued (on shutdown, the done frames), within the
 // write deadline set before it.
-func drain(bw *bufio.Writer, s *stream, last func(*protocol.Frame) bool) {
+func drain(w eventWriter, s *stream, last func(*protocol.Frame) bool) {
 	for {
-		select {
-		case f := <-s.queue:
-			writeEvent(bw, f)
-			if last(f) {
-				return
-			}
-		default:
+		f, ok := s.queue.Pop()
+		if !ok || writeEvent(w, f) != nil || last(f) {
 			return
 		}
 	}
 }
 
+// eventWriter is what events are written to: the response.
+type eventWriter interface {
+	io.Writer
+	io.StringWriter
+}
+
 // writeEvent writes f as one event. Frame JSON holds no raw newlines, so
-// data is a single line.
-func writeEvent(bw *bufio.Writer, f *protocol.Frame) {
-	bw.WriteString("event: ")
-	bw.WriteString(f.Type)
-	bw.WriteByte('\n')
+// data is a single line. The response buffers the pieces; the first error
+// (the socket failed) is returned.
+func writeEvent(w eventWriter, f *protocol.Frame) error {
+	ew := errWriter{w: w}
+	ew.str("event: ", f.Type, "\n")
 	if f.Type == protocol.TypeDelta || f.Type == protocol.TypeDone || f.Type == protocol.TypeReasoning {
-		bw.WriteString("id: ")
-		bw.WriteString(f.EventID())
-		bw.WriteByte('\n')
+		ew.str("id: ", f.EventID(), "\n")
 	}
-	bw.WriteString("data: ")
-	bw.Write(f.Data)
-	bw.WriteString("\n\n")
+	ew.str("data: ")
+	if ew.err == nil {
+		_, ew.err = w.Write(f.Data)
+	}
+	ew.str("\n\n")
+	return ew.err
+}
+
+// errWriter writes strings until the first error, which it keeps.
+type errWriter struct {
+	w   eventWriter
+	err error
+}
+
+func (e *errWriter) str(parts ...string) {
+	for _, p := range parts {
+		if e.err != nil {
+			return
+		}
+		_, e.err = e.w.WriteString(p)
+	}
 }
 
 // containsToken reports whether a comma-separated header value lists

@@ -11,6 +11,7 @@ import (
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
+	"chatd/transport/internal/outbox"
 )
 
 // conn is one WebSocket connection, seen by the hub as a Subscriber.
@@ -22,7 +23,7 @@ type conn struct {
 	expires time.Time
 	token   string // rechecked before each send and regenerate
 	started time.Time
-	queue   chan *protocol.Frame
+	queue   *outbox.Queue              // frames for the writer; grows while they pile up
 	work    chan *protocol.ClientFrame // valid frames waiting for the worker; made with it
 	closing chan struct{}              // closed by kick: the writer closes the socket
 	kickMu  sync.Mutex
@@ -45,7 +46,7 @@ func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
 	c := &conn{
 		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
 		token: token, started: time.Now(),
-		queue:   make(chan *protocol.Frame, h.opts.QueueSize),
+		queue:   outbox.New(h.opts.QueueSize),
 		closing: make(chan struct{}),
 		ctx:     ctx, cancel: cancel,
 	}
@@ -63,9 +64,7 @@ func (c *conn) ConnectionID() string { return c.id }
 // Deliver implements hub.Subscriber: it queues f, or disconnects a client
 // whose queue is full (4408), never blocking the caller.
 func (c *conn) Deliver(f *protocol.Frame) {
-	select {
-	case c.queue <- f:
-	default:
+	if !c.queue.Push(f) {
 		if c.kick(protocol.CloseSlowClient, "too slow: send queue full; reconnect and resume") {
 			c.h.opts.Metrics.SlowClientDisconnected()
 		}
@@ -74,7 +73,7 @@ func (c *conn) Deliver(f *protocol.Frame) {
 
 // Busy implements hub.Busy: frames wait in the queue or one is being
 // written, so the hub merges the next deltas rather than adding a frame.
-func (c *conn) Busy() bool { return len(c.queue) > 0 || c.writing.Load() }
+func (c *conn) Busy() bool { return c.queue.Len() > 0 || c.writing.Load() }
 
 // Close implements hub.Subscriber.
 func (c *conn) Close(code protocol.CloseCode, reason string) { c.kick(code, reason) }
@@ -136,8 +135,13 @@ func (c *conn) writeLoop() {
 	}
 	for {
 		select {
-		case f := <-c.queue:
-			if err := c.write(f); err != nil {
+		case f := <-c.queue.C():
+			if c.write(f) != nil {
+				c.ws.CloseNow()
+				return
+			}
+		case <-c.queue.More():
+			if f, ok := c.queue.Pop(); ok && c.write(f) != nil {
 				c.ws.CloseNow()
 				return
 			}
@@ -191,6 +195,7 @@ func (c *conn) startPing() {
 				c.h.log.Info("websocket peer not answering pings", "connection", c.id, "err", err)
 			}
 			c.cancel()
+			c.ws.CloseNow() // ends the read, and a write stuck on the dead peer
 		}
 	})
 }
@@ -217,12 +222,8 @@ func (c *conn) closeSocket() {
 
 func (c *conn) drain() {
 	for {
-		select {
-		case f := <-c.queue:
-			if c.write(f) != nil {
-				return
-			}
-		default:
+		f, ok := c.queue.Pop()
+		if !ok || c.write(f) != nil {
 			return
 		}
 	}

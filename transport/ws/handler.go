@@ -1,17 +1,22 @@
 // Package ws serves the live channel: GET /ws upgraded to a WebSocket that
 // speaks the chat.v1 protocol (hub/protocol, docs/protocol.md).
 //
-// Authentication and the origin check happen before the upgrade. Each
-// connection has three goroutines, all ended through the connection's
-// context: the handler's, which reads frames (so pongs and close frames
-// are always noticed) and hands valid ones to a worker through a bounded
-// queue; the worker, which runs them against the hub one at a time, in
-// order; and a writer, the only goroutine that writes data and close
-// frames, which everyone else hands frames through a bounded queue without
-// blocking. Every PingInterval the writer starts a short-lived goroutine
-// that sends a ping and waits for its pong, so the wait never holds up a
-// delta (the library writes each frame under its own lock, so the ping
-// goes out between two data frames).
+// Authentication and the origin check happen before the upgrade; then the
+// HTTP request returns and the connection runs on goroutines of its own,
+// which the Handler tracks and Shutdown waits for. Each connection has up
+// to three, all ended through the connection's context: the reader, which
+// reads frames (so pongs and close frames are always noticed) and hands
+// valid ones to a worker through a bounded queue; the worker, started by
+// the first frame that needs the hub, which runs them against the hub one
+// at a time, in order; and a writer, the only goroutine that writes data
+// and close frames, which everyone else hands frames through a bounded
+// queue (transport/internal/outbox) without blocking. Every PingInterval
+// the writer starts a short-lived goroutine that sends a ping and waits
+// for its pong, so the wait never holds up a delta (the library writes
+// each frame under its own lock, so the ping goes out between two data
+// frames). An idle connection holds the reader, the writer, the library's
+// buffers, a few timers and room for a few frames; more room is taken only
+// while frames pile up.
 package ws
 
 import (
@@ -171,23 +176,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, httperr.New(http.StatusTooManyRequests, httperr.CodeRateLimited, "too many open connections for this user"))
 		return
 	}
-	defer h.opts.Limits.ReleaseConn(id.UserID)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallReadBuffer{w}, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Name},
 		InsecureSkipVerify: true, // the origin was checked above, with proxies in mind
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		h.opts.Limits.ReleaseConn(id.UserID)
 		h.log.Info("websocket upgrade failed", "err", err)
 		return
 	}
 	c := newConn(h, ws, id, requestToken(r))
 	if !h.track(c) {
+		h.opts.Limits.ReleaseConn(id.UserID)
 		ws.Close(websocket.StatusCode(protocol.CloseGoingAway), "server shutting down")
 		return
 	}
-	defer h.untrack(c)
-	c.serve()
+	// The connection outlives the request: its reader runs on a goroutine
+	// of its own, which the handler tracks and Shutdown waits for, and the
+	// request returns. The HTTP server's goroutine, deep in the router's
+	// middleware with a stack grown by the upgrade, ends, and with it the
+	// request's headers, contexts and router state, instead of staying
+	// parked under every idle connection.
+	go func() {
+		defer h.untrack(c)
+		defer h.opts.Limits.ReleaseConn(id.UserID)
+		c.serve()
+	}()
 }
 
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {

@@ -16,10 +16,16 @@ import (
 // closed. It answers what needs no hub (pings, invalid frames) itself and
 // hands the rest to the worker without waiting: it is always reading, so
 // pongs and close frames are noticed even while the hub is slow.
+//
+// The read is given no context to end it: a cancellable one would make the
+// library register a callback on it for every read, held for as long as an
+// idle connection waits. The socket closing ends the read instead, and
+// whatever ends the connection closes the socket: the writer on its way
+// out (also when the context ends), a failed ping, Shutdown.
 func (c *conn) readLoop() {
 	abuse := newStrikes(c.h.opts.MaxInvalidFrames, time.Minute)
 	for {
-		typ, data, err := c.ws.Read(c.ctx)
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			c.noteReadEnd(err)
 			return

@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/persistence"
+)
+
+// TestCheckpointer: with background checkpoints on (the default), the
+// writer only checkpoints past the backstop, and the store's own
+// connection moves the log into the database file after writes; with them
+// off, the writer checkpoints at SQLite's default of 1,000 pages.
+func TestCheckpointer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		wantAuto int
+	}{
+		{"background", time.Millisecond, walBackstopPages},
+		{"off", -1, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "chatd.db"), CheckpointInterval: tc.interval})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(ctx)
+			var auto int
+			if err := s.w.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil {
+				t.Fatal(err)
+			}
+			if auto != tc.wantAuto {
+				t.Errorf("writer's wal_autocheckpoint = %d, want %d", auto, tc.wantAuto)
+			}
+			u := persistence.User{Email: "ck@example.test", Name: "C", PasswordHash: "x"}
+			if err := s.CreateUser(ctx, &u); err != nil {
+				t.Fatal(err)
+			}
+			c := persistence.Conversation{OwnerID: u.ID, Model: "m"}
+			if err := s.CreateConversation(ctx, &c); err != nil {
+				t.Fatal(err)
+			}
+			for range 20 {
+				m := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, Role: persistence.RoleUser,
+					Content: strings.Repeat("some text ", 800), Status: persistence.StatusComplete}
+				if err := s.InsertMessage(ctx, &m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.interval < 0 {
+				if s.ck != nil {
+					t.Error("a checkpointer runs although CheckpointInterval is negative")
+				}
+				return
+			}
+			// The last write's signal leads to a checkpoint that copies
+			// the whole log (nothing else writes).
+			deadline := time.Now().Add(10 * time.Second)
+			for s.ckLog.Load() == 0 || s.ckDone.Load() != s.ckLog.Load() {
+				if time.Now().After(deadline) {
+					t.Fatalf("no complete background checkpoint: last one copied %d of %d pages", s.ckDone.Load(), s.ckLog.Load())
+				}
+				time.Sleep(time.Millisecond) // polling a condition, with a deadline
+			}
+		})
+	}
+}
+
+// waitIndexed waits until the search index has taken in every queued message.
+func waitIndexed(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := s.SearchBacklog(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("search index backlog still %d", n)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+	}
+}

@@ -1,0 +1,310 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// The search index lives in a database file of its own beside the store's
+// (chatd-search.db for chatd.db), written by a goroutine of its own. The
+// trigram index (FTS5) grows by merging its segments, and a merge step
+// rewrites whole doclists: at a million messages a common trigram's list
+// is megabytes, and a step that falls to a write held the only writer for
+// tens to hundreds of milliseconds (docs/benchmarks.md, data growth). In
+// its own file the index has its own write lock: its merges hold up
+// nobody's message.
+//
+// The store's file keeps a queue, search_pending: triggers add a message's
+// rowid (with a random tag) when it is inserted finished, when it finishes
+// or its text changes after that, and when it is deleted. The indexer reads
+// a batch of the queue with the messages' text, brings the index up to date
+// for them in one transaction of the search file, then removes exactly those
+// queue entries (same tag: an entry queued again meanwhile stays). A search
+// reads the index for the indexed messages and checks the queued ones (and
+// the streaming ones) directly, so it never misses a message the index has
+// not reached yet. The index can always be rebuilt: a missing search file is
+// created and every finished message queued.
+
+// searchFileSuffix names the search file: the store's path without its
+// extension, plus this.
+const searchFileSuffix = "-search.db"
+
+// SearchPath returns the path of the search index's file for a store whose
+// database is at path: chatd-search.db beside chatd.db. It can be deleted
+// while the server is stopped; the next start rebuilds it.
+func SearchPath(path string) string { return searchPath(path) }
+
+// searchPath returns the search file's path for the store at path.
+func searchPath(path string) string {
+	return strings.TrimSuffix(path, filepath.Ext(path)) + searchFileSuffix
+}
+
+// searchParam carries the search file's path in a read connection's DSN:
+// the connection hook attaches it as "search".
+const searchParam = "_chatd_search"
+
+// indexBatch is how many queued messages one indexer transaction takes.
+const indexBatch = 256
+
+// searchSchema is the search file's schema; user_version 1 once applied.
+// message_fts holds the lower-cased text (Go's strings.ToLower, as
+// chatd_icontains compares) of every finished message, as trigrams,
+// without a copy of the text (contentless), keyed by searchKey: the
+// owner's users rowid in the high bits and the message's rowid in the low
+// 40, so that one user's entries are one rowid range, which a search reads
+// alone (FTS5 seeks each trigram's list to the range) instead of every
+// user's hits. indexed maps each indexed message to its key, so that an
+// update or delete removes an entry only where there is one.
+const searchSchema = `
+CREATE VIRTUAL TABLE message_fts USING fts5 (
+	body, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
+);
+CREATE TABLE indexed (msg INTEGER NOT NULL PRIMARY KEY, key INTEGER NOT NULL) STRICT;
+PRAGMA user_version = 1;
+`
+
+// msgBits is how many low bits of a search key hold the message's rowid.
+const msgBits = 40
+
+// searchKey is message_fts's rowid for a message of the user with rowid owner.
+func searchKey(owner, msg int64) int64 { return owner<<msgBits | msg }
+
+var (
+	qPendingBatch = readQ(`SELECT p.msg, p.tag, coalesce(m.status, ''), coalesce(m.content, ''), coalesce(u.rowid, 0)
+		FROM search_pending p LEFT JOIN messages m ON m.rowid = p.msg LEFT JOIN users u ON u.id = m.owner_id
+		ORDER BY p.msg LIMIT ?`)
+	qPendingCount = readQ(`SELECT count(*) FROM search_pending`)
+	qPendingDone  = writeQ(`DELETE FROM search_pending WHERE msg = ? AND tag = ?`)
+	qQueueAll     = writeQ(`INSERT OR REPLACE INTO search_pending (msg, tag)
+		SELECT rowid, random() FROM messages WHERE status != 'streaming' AND content != ''`)
+)
+
+func init() {
+	sqlite.RegisterConnectionHook(attachSearch)
+}
+
+// attachSearch attaches the search file to a connection whose DSN names it.
+func attachSearch(conn sqlite.ExecQuerierContext, dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil // not one of ours
+	}
+	p := u.Query().Get(searchParam)
+	if p == "" {
+		return nil
+	}
+	if _, err := conn.ExecContext(context.Background(), "ATTACH DATABASE ? AS search", []driver.NamedValue{{Ordinal: 1, Value: p}}); err != nil {
+		return fmt.Errorf("attach search index %s: %w", p, err)
+	}
+	return nil
+}
+
+// openSearch opens (creating when needed) the search file with the
+// indexer's connection, and queues every finished message when the file
+// is new. It runs after the migrations and before the read pool opens.
+func (s *Store) openSearch(ctx context.Context, opts Options) error {
+	s.searchPath = searchPath(s.path)
+	if err := prepareFile(s.searchPath); err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	var err error
+	if s.sx, err = sql.Open("sqlite", dsn(s.searchPath, opts, roleIndexer)); err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	s.sx.SetMaxOpenConns(1)
+	s.sx.SetMaxIdleConns(1)
+	s.sx.SetConnMaxLifetime(0)
+	s.sx.SetConnMaxIdleTime(0)
+	var version int
+	if err := s.sx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("search index %s: %w", s.searchPath, err)
+	}
+	if version == 0 {
+		if _, err := s.sx.ExecContext(ctx, searchSchema); err != nil {
+			return fmt.Errorf("search index %s: create: %w", s.searchPath, err)
+		}
+		// A new file: whatever the store holds is not indexed yet.
+		if _, err := s.w.ExecContext(ctx, qQueueAll); err != nil {
+			return fmt.Errorf("search index: queue every message: %w", err)
+		}
+	}
+	return nil
+}
+
+// startIndexer starts the goroutine that indexes queued messages.
+func (s *Store) startIndexer() {
+	s.ixPoke = make(chan struct{}, 1)
+	s.ixStop = make(chan struct{})
+	s.ixEnded = make(chan struct{})
+	s.ixPoke <- struct{}{} // the queue may hold work from before
+	go s.indexLoop()
+}
+
+// stopIndexer ends the indexer after the batch in progress.
+func (s *Store) stopIndexer() {
+	if s.ixStop == nil {
+		return
+	}
+	s.ixStopOnce.Do(func() { close(s.ixStop) })
+	<-s.ixEnded
+}
+
+// pokeIndexer tells the indexer that the queue may have grown.
+func (s *Store) pokeIndexer() {
+	if s.ixPoke == nil {
+		return
+	}
+	select {
+	case s.ixPoke <- struct{}{}:
+	default:
+	}
+}
+
+// indexLoop indexes batches until the queue is empty, then waits for a poke.
+// After a failure it waits a second (or a poke) before trying again.
+func (s *Store) indexLoop() {
+	defer close(s.ixEnded)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.ixStop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-s.ixPoke:
+		case <-retry.C:
+		case <-ctx.Done():
+			return
+		}
+		for {
+			n, err := s.indexOnce(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				s.log.Warn("search indexer failed; retrying", "err", err)
+				retry.Reset(time.Second)
+				break
+			}
+			if n < indexBatch {
+				break
+			}
+		}
+	}
+}
+
+// pendingMsg is one queue entry with its message as stored now.
+type pendingMsg struct {
+	msg, tag        int64
+	status, content string
+	owner           int64 // the owner's users rowid; 0 without one (their range is 0's)
+}
+
+// indexOnce brings the index up to date for one batch of the queue and
+// returns the batch's size.
+func (s *Store) indexOnce(ctx context.Context) (int, error) {
+	rows, err := s.query(ctx, qPendingBatch, indexBatch)
+	if err != nil {
+		return 0, fmt.Errorf("read the queue: %w", err)
+	}
+	var batch []pendingMsg
+	for rows.Next() {
+		var p pendingMsg
+		if err := rows.Scan(&p.msg, &p.tag, &p.status, &p.content, &p.owner); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("read the queue: %w", err)
+		}
+		batch = append(batch, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read the queue: %w", err)
+	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	if err := s.indexBatch(ctx, batch); err != nil {
+		return 0, err
+	}
+	err = s.write(ctx, func(tx *writeTx) error {
+		st, err := tx.stmt(ctx, qPendingDone)
+		if err != nil {
+			return err
+		}
+		for _, p := range batch {
+			if _, err := st.ExecContext(ctx, p.msg, p.tag); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clear %d queue entries: %w", len(batch), err)
+	}
+	return len(batch), nil
+}
+
+// indexBatch writes batch's entries into the search file in one transaction.
+func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg) error {
+	tx, err := s.sx.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("index: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, p := range batch {
+		var old int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM indexed WHERE msg = ? RETURNING key`, p.msg).Scan(&old)
+		switch {
+		case err == nil:
+			if _, err := tx.ExecContext(ctx, `DELETE FROM message_fts WHERE rowid = ?`, old); err != nil {
+				return fmt.Errorf("index message %d: %w", p.msg, err)
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("index message %d: %w", p.msg, err)
+		}
+		if p.status == "" || p.status == "streaming" || p.content == "" {
+			continue // deleted, streaming again, or nothing to find
+		}
+		key := searchKey(p.owner, p.msg)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO message_fts (rowid, body) VALUES (?, ?)`, key, strings.ToLower(p.content)); err != nil {
+			return fmt.Errorf("index message %d: %w", p.msg, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO indexed (msg, key) VALUES (?, ?)`, p.msg, key); err != nil {
+			return fmt.Errorf("index message %d: %w", p.msg, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("index: commit: %w", err)
+	}
+	return nil
+}
+
+// SearchBacklog returns how many messages wait for the search index (they
+// are found by search all the same, checked one by one). The growth
+// benchmark waits for it to reach 0 before it times searches.
+func (s *Store) SearchBacklog(ctx context.Context) (int, error) {
+	row, err := s.queryRow(ctx, qPendingCount)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := row.Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: search backlog: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,173 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"chatd/persistence"
+)
+
+// searchFixture is a store with one user and one conversation.
+type searchFixture struct {
+	s    *Store
+	user persistence.User
+	conv persistence.Conversation
+}
+
+func newSearchFixture(t *testing.T, s *Store) searchFixture {
+	t.Helper()
+	ctx := context.Background()
+	u := persistence.User{Email: "search@example.test", Name: "S", PasswordHash: "x"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	c := persistence.Conversation{OwnerID: u.ID, Model: "m"}
+	if err := s.CreateConversation(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	return searchFixture{s: s, user: u, conv: c}
+}
+
+func (f searchFixture) insert(t *testing.T, text string, status persistence.Status) persistence.Message {
+	t.Helper()
+	m := persistence.Message{ConversationID: f.conv.ID, OwnerID: f.user.ID, Role: persistence.RoleAssistant,
+		Content: text, Status: status}
+	if err := f.s.InsertMessage(context.Background(), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// found reports whether searching for q finds the fixture's conversation.
+func (f searchFixture) found(t *testing.T, q string) bool {
+	t.Helper()
+	page, err := f.s.ListConversations(context.Background(), f.user.ID, persistence.ListQuery{Search: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(page.Conversations) == 1
+}
+
+// indexed returns how many messages the search file holds.
+func indexed(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRowContext(context.Background(), `SELECT count(*) FROM search.indexed`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSearchIndexOwnFile: the search index lives in a file of its own,
+// and a message is stored, and found by search, while that file's writer
+// is held up (as by a long merge of the index); the index takes it in once
+// the file is free again.
+func TestSearchIndexOwnFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatd.db")
+	f := newSearchFixture(t, openTest(t, Options{Path: path}))
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), "chatd-search.db")); err != nil {
+		t.Fatalf("search file: %v", err)
+	}
+
+	// Hold the search file's write lock, as a merge of the index would.
+	other, err := sql.Open("sqlite", "file:"+searchPath(path)+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	hold, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	f.insert(t, "The Okapi is shy", persistence.StatusComplete)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("insert took %v while the search file was locked", d)
+	}
+	if !f.found(t, "okapi") {
+		t.Error("a message not yet indexed is not found")
+	}
+	if n, err := f.s.SearchBacklog(ctx); err != nil || n != 1 {
+		t.Errorf("backlog = %d, %v while the index is locked, want 1", n, err)
+	}
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, f.s)
+	if got := indexed(t, f.s); got != 1 {
+		t.Errorf("indexed %d messages, want 1", got)
+	}
+	if !f.found(t, "OKAPI") || f.found(t, "giraffe") {
+		t.Error("search through the index is wrong")
+	}
+}
+
+// TestSearchIndexFollowsChanges: a streaming answer enters the index when
+// it ends, not before; deleted messages leave it; a search file that went
+// missing is rebuilt from the store on the next open.
+func TestSearchIndexFollowsChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatd.db")
+	first, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newSearchFixture(t, first)
+	f.insert(t, "a narwhal question", persistence.StatusComplete)
+	a := f.insert(t, "", persistence.StatusStreaming)
+	if _, err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "the Axolotl answer"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, f.s)
+	if got := indexed(t, f.s); got != 1 {
+		t.Errorf("indexed %d messages with an answer streaming, want 1", got)
+	}
+	if !f.found(t, "axolotl") {
+		t.Error("a streaming answer is not found")
+	}
+	if _, err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Status: persistence.StatusComplete}}); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, f.s)
+	if got := indexed(t, f.s); got != 2 {
+		t.Errorf("indexed %d messages after the answer ended, want 2", got)
+	}
+	if !f.found(t, "axolotl") || !f.found(t, "narwhal") {
+		t.Error("indexed messages are not found")
+	}
+
+	// A missing search file is rebuilt.
+	if err := f.s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(searchPath(path) + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	s := openTest(t, Options{Path: path})
+	f.s = s
+	if !f.found(t, "narwhal") {
+		t.Error("not found right after the search file was recreated")
+	}
+	waitIndexed(t, s)
+	if got := indexed(t, s); got != 2 {
+		t.Errorf("rebuilt index holds %d messages, want 2", got)
+	}
+
+	if err := s.DeleteConversation(ctx, f.user.ID, f.conv.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	if got := indexed(t, s); got != 0 {
+		t.Errorf("index holds %d messages after their conversation was deleted, want 0", got)
+	}
+}

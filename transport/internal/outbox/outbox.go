@@ -1,0 +1,142 @@
+// Package outbox is a connection's queue of frames waiting for its writer:
+// bounded, first in first out, never blocking the side that adds, and
+// small while little waits. A channel of QueueSize frames costs every
+// connection QueueSize pointers up front (4 KiB for 512), idle or not;
+// this queue keeps a channel of a few frames, which carries the usual
+// traffic at a channel's cost, and spills what does not fit into a slice
+// that grows with what waits and is given back once written.
+package outbox
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"chatd/hub/protocol"
+)
+
+// ChanFrames is how many frames the channel part holds.
+const ChanFrames = 8
+
+// keepCap is the largest spill array an emptied queue keeps; a larger one
+// (left by a burst) is released.
+const keepCap = 16
+
+// Queue holds frames for one writer. Any goroutine may Push; one writer
+// receives from C and, when More is signalled, calls Pop. The zero value
+// is not usable: call New.
+//
+// Frames spill only while the channel is full or others have spilled
+// already, and the writer takes the channel's before the spilled ones, so
+// the frames of one producer (or of producers ordered by a lock) come out
+// in the order they went in.
+type Queue struct {
+	ch      chan *protocol.Frame
+	max     int
+	more    chan struct{}
+	spilled atomic.Int32 // len(spill)-head, readable without the lock
+
+	mu    sync.Mutex
+	spill []*protocol.Frame // spill[head:] wait, oldest first
+	head  int
+}
+
+// New returns an empty queue that holds at most max frames.
+func New(max int) *Queue {
+	return &Queue{ch: make(chan *protocol.Frame, min(ChanFrames, max)), max: max, more: make(chan struct{}, 1)}
+}
+
+// Push adds f at the end, or reports false (and adds nothing) when max
+// frames already wait. It never blocks.
+func (q *Queue) Push(f *protocol.Frame) bool {
+	if q.spilled.Load() == 0 {
+		select {
+		case q.ch <- f:
+			return true
+		default:
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	waiting := len(q.spill) - q.head
+	if waiting == 0 {
+		select { // the writer may have made room meanwhile
+		case q.ch <- f:
+			return true
+		default:
+		}
+	}
+	// While frames spill, the channel only empties (new frames spill
+	// behind the others), so this count does not grow under the lock.
+	if len(q.ch)+waiting >= q.max {
+		return false
+	}
+	if len(q.spill) == cap(q.spill) && q.head > 0 {
+		// Slide the waiting frames to the front rather than grow.
+		n := copy(q.spill, q.spill[q.head:])
+		clear(q.spill[n:])
+		q.spill, q.head = q.spill[:n], 0
+	}
+	q.spill = append(q.spill, f)
+	q.spilled.Store(int32(waiting + 1))
+	q.signal()
+	return true
+}
+
+// C delivers the frames that fit in the channel part, oldest first; the
+// writer receives from it directly.
+func (q *Queue) C() <-chan *protocol.Frame { return q.ch }
+
+// More receives a value while frames wait beyond the channel part: the
+// writer then calls Pop. A value can be left over after the queue was
+// emptied some other way; Pop then reports false.
+func (q *Queue) More() <-chan struct{} { return q.more }
+
+// Pop removes and returns the oldest frame, or reports false when none
+// waits. While spilled frames remain, More holds a value again.
+func (q *Queue) Pop() (*protocol.Frame, bool) {
+	select {
+	case f := <-q.ch:
+		if q.spilled.Load() > 0 {
+			q.signal()
+		}
+		return f, true
+	default:
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.spill) {
+		return nil, false
+	}
+	f := q.spill[q.head]
+	q.spill[q.head] = nil
+	q.head++
+	waiting := len(q.spill) - q.head
+	q.spilled.Store(int32(waiting))
+	switch {
+	case waiting > 0:
+		q.signal()
+	case cap(q.spill) > keepCap:
+		q.spill, q.head = nil, 0
+	default:
+		q.spill, q.head = q.spill[:0], 0
+	}
+	return f, true
+}
+
+// Len returns how many frames wait; it takes no lock.
+func (q *Queue) Len() int { return len(q.ch) + int(q.spilled.Load()) }
+
+// SpillCap returns the length of the spill array, for tests and
+// measurements: 0 for a queue that never held more than the channel part.
+func (q *Queue) SpillCap() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return cap(q.spill)
+}
+
+func (q *Queue) signal() {
+	select {
+	case q.more <- struct{}{}:
+	default:
+	}
+}

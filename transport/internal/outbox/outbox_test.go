@@ -1,0 +1,224 @@
+package outbox_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/transport/internal/outbox"
+)
+
+func frames(n int) []*protocol.Frame {
+	fs := make([]*protocol.Frame, n)
+	for i := range fs {
+		fs[i] = &protocol.Frame{Type: protocol.TypeDelta, Seq: int64(i)}
+	}
+	return fs
+}
+
+// take receives the next frame the way a writer does: from C, or Pop
+// after More.
+func take(t *testing.T, q *outbox.Queue) *protocol.Frame {
+	t.Helper()
+	for {
+		select {
+		case f := <-q.C():
+			return f
+		case <-q.More():
+			if f, ok := q.Pop(); ok {
+				return f
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no frame with %d waiting", q.Len())
+		}
+	}
+}
+
+// idle reports whether neither C nor More has anything (taking a More value).
+func idle(q *outbox.Queue) bool {
+	select {
+	case <-q.C():
+		return false
+	case <-q.More():
+		_, ok := q.Pop()
+		return !ok
+	default:
+		return true
+	}
+}
+
+// TestQueue: frames come out in order, at most max wait, the channel part
+// takes the first ChanFrames and the rest spills into an array that grows
+// with what waits and is released after a burst.
+func TestQueue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		max      int
+		push     int // frames pushed before taking
+		accepted int
+		spills   bool // frames spilled beyond the channel part
+		capAfter int  // spill array once taken empty
+	}{
+		{"fits the channel", 512, outbox.ChanFrames, outbox.ChanFrames, false, 0},
+		{"a few more keep their room", 512, outbox.ChanFrames + 10, outbox.ChanFrames + 10, true, 16},
+		{"a burst gives its room back", 512, 100, 100, true, 0},
+		{"over the bound", 11, 20, 11, true, 4},
+		{"a bound below the channel's size", 3, 5, 3, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := outbox.New(tc.max)
+			if q.SpillCap() != 0 || q.Len() != 0 || !idle(q) {
+				t.Fatalf("new queue: spill %d, len %d, or not idle", q.SpillCap(), q.Len())
+			}
+			in := frames(tc.push)
+			accepted := 0
+			for _, f := range in {
+				if q.Push(f) {
+					accepted++
+				}
+			}
+			if accepted != tc.accepted || q.Len() != tc.accepted {
+				t.Fatalf("accepted %d, len %d; want %d", accepted, q.Len(), tc.accepted)
+			}
+			if spill := q.SpillCap(); (spill > 0) != tc.spills || spill > 0 && spill < tc.accepted-outbox.ChanFrames {
+				t.Fatalf("spill array of %d for %d frames", spill, tc.accepted)
+			}
+			for i := range tc.accepted {
+				if f := take(t, q); f != in[i] {
+					t.Fatalf("frame %d: got seq %d", i, f.Seq)
+				}
+			}
+			if !idle(q) {
+				t.Fatal("frames left")
+			}
+			if q.Len() != 0 || q.SpillCap() != tc.capAfter {
+				t.Fatalf("emptied: len %d, spill %d, want %d", q.Len(), q.SpillCap(), tc.capAfter)
+			}
+		})
+	}
+}
+
+// TestQueueInterleaved: pushing while taking keeps the order and the
+// bound, and reuses the spill array rather than growing it.
+func TestQueueInterleaved(t *testing.T) {
+	t.Parallel()
+	const max = outbox.ChanFrames + 4
+	q := outbox.New(max)
+	in := frames(1000)
+	next := 0
+	for i, f := range in {
+		if !q.Push(f) {
+			t.Fatalf("push %d refused with %d waiting", i, q.Len())
+		}
+		if q.Len() == max {
+			for range max - 1 {
+				if got := take(t, q); got != in[next] {
+					t.Fatalf("frame %d out of order (got %d)", next, got.Seq)
+				}
+				next++
+			}
+		}
+	}
+	if c := q.SpillCap(); c > 2*max {
+		t.Fatalf("spill array grew to %d with at most %d waiting", c, max)
+	}
+}
+
+// TestQueueConcurrent: several producers and one writer that takes a frame
+// per wake-up lose nothing and keep each producer's order.
+func TestQueueConcurrent(t *testing.T) {
+	t.Parallel()
+	const producers, each = 4, 500
+	q := outbox.New(producers * each)
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range each {
+				if !q.Push(&protocol.Frame{Type: protocol.TypeDelta, ConversationID: fmt.Sprint(p), Seq: int64(i)}) {
+					t.Errorf("push refused")
+					return
+				}
+			}
+		})
+	}
+	last := make([]int, producers)
+	for i := range last {
+		last[i] = -1
+	}
+	for got := 0; got < producers*each; got++ {
+		f := take(t, q)
+		var p int
+		fmt.Sscan(f.ConversationID, &p)
+		if i := int(f.Seq); i != last[p]+1 {
+			t.Fatalf("producer %d: frame %d after %d", p, i, last[p])
+		}
+		last[p] = int(f.Seq)
+	}
+	wg.Wait()
+}
+
+// BenchmarkHandOff compares the queue with the channel it replaced: one
+// goroutine adds frames, another takes them; "paced" waits for each frame
+// to be taken before adding the next (a writer that keeps up: the usual
+// case), "backlog" adds as fast as it can (frames pile up and spill).
+func BenchmarkHandOff(b *testing.B) {
+	f := &protocol.Frame{Type: protocol.TypeDelta}
+	for _, paced := range []bool{true, false} {
+		name := map[bool]string{true: "paced", false: "backlog"}[paced]
+		b.Run("outbox/"+name, func(b *testing.B) {
+			q := outbox.New(512)
+			taken := make(chan struct{}, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for n := 0; n < b.N; {
+					select {
+					case <-q.C():
+					case <-q.More():
+						if _, ok := q.Pop(); !ok {
+							continue
+						}
+					}
+					n++
+					if paced {
+						taken <- struct{}{}
+					}
+				}
+			}()
+			for range b.N {
+				for !q.Push(f) {
+				}
+				if paced {
+					<-taken
+				}
+			}
+			<-done
+		})
+		b.Run("channel/"+name, func(b *testing.B) {
+			ch := make(chan *protocol.Frame, 512)
+			taken := make(chan struct{}, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for range b.N {
+					<-ch
+					if paced {
+						taken <- struct{}{}
+					}
+				}
+			}()
+			for range b.N {
+				ch <- f
+				if paced {
+					<-taken
+				}
+			}
+			<-done
+		})
+	}
+}
