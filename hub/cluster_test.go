@@ -693,27 +693,33 @@ func (b *heldBus) hold() (release func()) {
 	}
 }
 
+// startHeldAnswer starts hubs A (its bus a heldBus, its options changed
+// by opts) and B, a tab on each following one conversation, and an answer
+// on A whose first token "0 " reached B's tab.
+func startHeldAnswer(t *testing.T, opts func(*Options)) (held *heldBus, res Result, run *scriptRun, onA, onB *tab) {
+	t.Helper()
+	tc := newTestCluster(t)
+	a := tc.startWith(t, "A", func(m *MemBus) Bus {
+		held = &heldBus{MemBus: m, waiting: make(chan struct{}, 1)}
+		return held
+	}, opts)
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA = tc.follow(t, a, "a1", conv.ID)
+	onB = tc.follow(t, b, "b1", conv.ID)
+	res = tc.send(t, a, onA, conv.ID, "hello")
+	run = a.model.next(t)
+	run.say(t, "0 ")
+	onB.waitText(t, res.MessageID, "0 ")
+	return held, res, run, onA, onB
+}
+
 // TestClusterSlowBusMergesDeltas: while the bus is slow, the deltas waiting
 // for it go out as one: a tab on another instance lags by about one
 // publish, not by a queue of frames, and still gets the text byte-exact.
 func TestClusterSlowBusMergesDeltas(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t)
-	var held *heldBus
-	a := tc.startWith(t, "A", func(m *MemBus) Bus {
-		held = &heldBus{MemBus: m, waiting: make(chan struct{}, 1)}
-		return held
-	}, nil)
-	b := tc.start(t, "B")
-	conv := tc.conversation(t)
-	onA := tc.follow(t, a, "a1", conv.ID)
-	onB := tc.follow(t, b, "b1", conv.ID)
-
-	res := tc.send(t, a, onA, conv.ID, "hello")
-	run := a.model.next(t)
-	run.say(t, "0 ")
-	onB.waitText(t, res.MessageID, "0 ")
-
+	held, res, run, onA, onB := startHeldAnswer(t, nil)
 	release := held.hold()
 	want := "0 "
 	for i := 1; i <= 10; i++ { // one delta each on A's own tab
@@ -748,25 +754,11 @@ func TestClusterSlowBusMergesDeltas(t *testing.T) {
 // so the owner's tab and a tab on another instance get the same deltas.
 func TestClusterPublishInFlightCoalesces(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t)
-	var held *heldBus
-	a := tc.startWith(t, "A", func(m *MemBus) Bus {
-		held = &heldBus{MemBus: m, waiting: make(chan struct{}, 1)}
-		return held
-	}, func(o *Options) {
+	held, res, run, onA, onB := startHeldAnswer(t, func(o *Options) {
 		// Without a write in flight every token goes out at once; with
 		// one, they wait for the end of the answer.
 		o.CoalesceInterval, o.CoalesceMinGap = time.Hour, time.Nanosecond
 	})
-	b := tc.start(t, "B")
-	conv := tc.conversation(t)
-	onA := tc.follow(t, a, "a1", conv.ID)
-	onB := tc.follow(t, b, "b1", conv.ID)
-
-	res := tc.send(t, a, onA, conv.ID, "hello")
-	run := a.model.next(t)
-	run.say(t, "0 ")
-	onB.waitText(t, res.MessageID, "0 ")
 	release := held.hold()
 	run.say(t, "1 ")
 	<-held.waiting // "1 " is being published

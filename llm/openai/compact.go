@@ -142,53 +142,38 @@ func (c *compactor) object(l *level, depth int) bool {
 	if depth >= maxDepth {
 		return false
 	}
-	c.i++
 	c.out = append(c.out, '{')
 	var seen uint32
 	first := true
-	c.space()
-	if c.i < len(c.in) && c.in[c.i] == '}' {
-		c.i++
-		c.out = append(c.out, '}')
-		return true
-	}
-	for {
-		ks := c.i
-		if !c.string() {
-			return false
-		}
-		key := c.in[ks+1 : c.i-1]
-		if c.space(); c.i >= len(c.in) || c.in[c.i] != ':' {
-			return false
-		}
-		c.i++
-		c.space()
-		idx, ok := l.find(key)
-		if !ok || idx >= 0 && seen&(1<<idx) != 0 {
-			return false
-		}
-		if !c.member(l, idx, key, &first, depth) {
-			return false
-		}
-		if idx >= 0 {
-			seen |= 1 << idx
-		}
-		c.space()
-		if c.i >= len(c.in) {
-			return false
-		}
-		switch c.in[c.i] {
-		case ',':
+	if !c.open('}') {
+		for more := true; more; {
+			ks := c.i
+			if !c.string() {
+				return false
+			}
+			key := c.in[ks+1 : c.i-1]
+			if c.space(); c.i >= len(c.in) || c.in[c.i] != ':' {
+				return false
+			}
 			c.i++
 			c.space()
-		case '}':
-			c.i++
-			c.out = append(c.out, '}')
-			return true
-		default:
-			return false
+			idx, ok := l.find(key)
+			if !ok || idx >= 0 && seen&(1<<idx) != 0 {
+				return false
+			}
+			if !c.member(l, idx, key, &first, depth) {
+				return false
+			}
+			if idx >= 0 {
+				seen |= 1 << idx
+			}
+			if more, ok = c.next('}'); !ok {
+				return false
+			}
 		}
 	}
+	c.out = append(c.out, '}')
+	return true
 }
 
 // member reads the value of the member key (field idx of l, or -1 for a
@@ -228,43 +213,31 @@ func (c *compactor) array(l *level, depth int) bool {
 	if depth >= maxDepth {
 		return false
 	}
-	c.i++
 	c.out = append(c.out, '[')
-	c.space()
-	if c.i < len(c.in) && c.in[c.i] == ']' {
-		c.i++
-		c.out = append(c.out, ']')
-		return true
-	}
-	for {
-		if c.i < len(c.in) && c.in[c.i] == '{' {
-			if !c.object(l, depth+1) {
+	if !c.open(']') {
+		for more := true; more; {
+			if c.i < len(c.in) && c.in[c.i] == '{' {
+				if !c.object(l, depth+1) {
+					return false
+				}
+			} else {
+				vs := c.i
+				if !c.value(depth + 1) {
+					return false
+				}
+				c.out = append(c.out, c.in[vs:c.i]...)
+			}
+			var ok bool
+			if more, ok = c.next(']'); !ok {
 				return false
 			}
-		} else {
-			vs := c.i
-			if !c.value(depth + 1) {
-				return false
+			if more {
+				c.out = append(c.out, ',')
 			}
-			c.out = append(c.out, c.in[vs:c.i]...)
-		}
-		c.space()
-		if c.i >= len(c.in) {
-			return false
-		}
-		switch c.in[c.i] {
-		case ',':
-			c.i++
-			c.out = append(c.out, ',')
-			c.space()
-		case ']':
-			c.i++
-			c.out = append(c.out, ']')
-			return true
-		default:
-			return false
 		}
 	}
+	c.out = append(c.out, ']')
+	return true
 }
 
 // key writes `"key":`, after a comma unless it is the object's first.

@@ -35,13 +35,10 @@ func (c *compactor) value(depth int) bool {
 
 // skipComposite checks the object (members) or array at c.i, ending in end.
 func (c *compactor) skipComposite(end byte, depth int, members bool) bool {
-	c.i++
-	c.space()
-	if c.i < len(c.in) && c.in[c.i] == end {
-		c.i++
+	if c.open(end) {
 		return true
 	}
-	for {
+	for more := true; more; {
 		if members {
 			if !c.string() {
 				return false
@@ -55,21 +52,44 @@ func (c *compactor) skipComposite(end byte, depth int, members bool) bool {
 		if !c.value(depth + 1) {
 			return false
 		}
-		c.space()
-		if c.i >= len(c.in) {
-			return false
-		}
-		switch c.in[c.i] {
-		case ',':
-			c.i++
-			c.space()
-		case end:
-			c.i++
-			return true
-		default:
+		var ok bool
+		if more, ok = c.next(end); !ok {
 			return false
 		}
 	}
+	return true
+}
+
+// open moves past the '{' or '[' at c.i and the space after it, and
+// reports whether the container ends right there (its end moved past too).
+func (c *compactor) open(end byte) (empty bool) {
+	c.i++
+	c.space()
+	if c.i < len(c.in) && c.in[c.i] == end {
+		c.i++
+		return true
+	}
+	return false
+}
+
+// next moves past the space and the ',' or end that follow a member or an
+// element: more after a ',' (and the space after it), ok false when
+// neither comes.
+func (c *compactor) next(end byte) (more, ok bool) {
+	c.space()
+	if c.i >= len(c.in) {
+		return false, false
+	}
+	switch c.in[c.i] {
+	case ',':
+		c.i++
+		c.space()
+		return true, true
+	case end:
+		c.i++
+		return false, true
+	}
+	return false, false
 }
 
 // string checks the string at c.i (escapes, no control characters) and
