@@ -64,3 +64,44 @@ func TestPasswordsSaturated(t *testing.T) {
 		t.Fatalf("hash after release: %v", err)
 	}
 }
+
+// TestDummyHash checks the hash compared for unknown emails: a well-formed
+// bcrypt hash of the configured cost (so a comparison does the full work
+// and fails as a wrong password does), made without hashing at that cost:
+// a hasher of bcrypt's highest cost (days per hash) is ready at once.
+func TestDummyHash(t *testing.T) {
+	t.Parallel()
+	for _, cost := range []int{bcrypt.MinCost, 5, DefaultBcryptCost} {
+		h, err := dummyHash(cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := bcrypt.Cost(h); err != nil || got != cost {
+			t.Fatalf("cost %d: dummy %q states cost %d (%v)", cost, h, got, err)
+		}
+		if cost > 5 {
+			continue // the full comparison below takes a quarter second at 12
+		}
+		if err := bcrypt.CompareHashAndPassword(h, []byte("hunter22")); !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+			t.Fatalf("cost %d: comparing with the dummy: %v, want a mismatch", cost, err)
+		}
+	}
+	made := make(chan error, 1)
+	go func() {
+		p, err := newPasswords(bcrypt.MaxCost, 1, time.Second)
+		if err == nil {
+			if c, cerr := bcrypt.Cost(p.dummy); cerr != nil || c != bcrypt.MaxCost {
+				err = errors.Join(errors.New("dummy of the wrong cost"), cerr)
+			}
+		}
+		made <- err
+	}()
+	select {
+	case err := <-made:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("newPasswords at bcrypt's highest cost still hashing after 10s")
+	}
+}
