@@ -19,15 +19,16 @@ import (
 // whether another page follows. The index conversations_owner_updated
 // serves the order and the cursor range. Search matches the title with
 // chatd_icontains, and message text through the trigram index message_fts
-// (search.go, in the search file attached as "search"): the index finds the messages whose lower-cased text holds
-// the lower-cased query (3 characters or more), chatd_icontains confirms
-// each one, and answers still streaming (not indexed yet; few, found by
-// the messages_streaming index) and messages queued for the index
-// (search_pending) are checked directly. The index's keys put each user's
-// messages in a rowid range of their own (searchKey), and the query reads
-// only the owner's range: the owner's hits, not every user's (measured in
-// docs/benchmarks.md, data growth). A query shorter than
-// a trigram checks every message of the user (listScan).
+// (search.go, in the search file attached as "search"): the index finds
+// the messages whose lower-cased text holds the lower-cased query (3
+// characters or more), chatd_icontains confirms each one, and answers
+// still streaming (not indexed yet; few, found by the messages_streaming
+// index) and the owner's messages queued for the index (search_pending,
+// through its index on the owner) are checked directly. The index's keys
+// put each user's messages in a rowid range of their own (searchKey), and
+// the query reads only the owner's range: the owner's hits, not every
+// user's (measured in docs/benchmarks.md, data growth). A query shorter
+// than a trigram checks every message of the user (listScan).
 const (
 	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
@@ -38,7 +39,7 @@ const (
 		AND +m.owner_id = ?1 AND ` + matchContent + ` -- the owner's key range only; unary +: by rowid
 		UNION ALL
 		SELECT m.conversation_id FROM search_pending p CROSS JOIN messages m ON m.rowid = p.msg
-		WHERE m.owner_id = ?1 AND ` + matchContent + ` -- queued for the index (few): CROSS JOIN reads the queue first
+		WHERE p.owner = ?1 AND m.owner_id = ?1 AND ` + matchContent + ` -- the owner's entries queued for the index: CROSS JOIN reads the queue first
 		UNION ALL
 		SELECT m.conversation_id FROM messages m WHERE m.status = 'streaming' AND m.owner_id = ?1 AND ` + matchContent + `))`
 	// ownerKey is the first search key of the owner's messages (search.go).

@@ -122,3 +122,106 @@ func TestMigrateFromVersion2(t *testing.T) {
 		t.Fatalf("conversation after setting parameters: %+v, %v", c, err)
 	}
 }
+
+// TestMigrateFromVersion4: the index's queue entries of a database written
+// by the fourth schema take their messages' owners, and a search while the
+// index has not taken them in yet finds each owner's queued messages, and
+// only the owner's; new entries name their owner too.
+func TestMigrateFromVersion4(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatd.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := []string{"o00000000000000000000001", "o00000000000000000000002"}
+	convs := []string{"c00000000000000000000001", "c00000000000000000000002"}
+	stmts := []string{migrations[0], migrations[1], migrations[2], migrations[3], `PRAGMA user_version = 4`}
+	for i := range owners {
+		stmts = append(stmts,
+			`INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+				VALUES ('`+owners[i]+`', 'u`+owners[i]+`@example.test', 'U', 'x', 1, 1)`,
+			`INSERT INTO conversations (id, owner_id, title, model, system_prompt, created_at, updated_at)
+				VALUES ('`+convs[i]+`', '`+owners[i]+`', 'old', 'm', '', 1, 2)`,
+			`INSERT INTO messages (id, conversation_id, owner_id, parent_id, role, content, model, status,
+				finish_reason, error, client_message_id, created_at, updated_at)
+				VALUES ('a0000000000000000000000`+string(rune('1'+i))+`', '`+convs[i]+`', '`+owners[i]+`', '',
+				'user', 'a quokka smiles', 'm', 'complete', '', '', 'x', 1, 1)`)
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The search file exists (so nothing is queued again at open), and its
+	// writer is held up: the indexer cannot take the queue in.
+	sx, err := sql.Open("sqlite", "file:"+searchPath(path)+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sx.Close()
+	if _, err := sx.ExecContext(ctx, "PRAGMA journal_mode = WAL;"+searchSchema); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := sx.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = hold.Rollback() }()
+
+	s := openTest(t, Options{Path: path})
+	if s.migratedFrom != 4 {
+		t.Fatalf("migrated from %d, want 4", s.migratedFrom)
+	}
+	queued := func() map[string]int {
+		t.Helper()
+		rows, err := s.r.QueryContext(ctx, `SELECT p.owner, m.owner_id FROM search_pending p JOIN messages m ON m.rowid = p.msg`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]int{}
+		for rows.Next() {
+			var owner, msgOwner string
+			if err := rows.Scan(&owner, &msgOwner); err != nil {
+				t.Fatal(err)
+			}
+			if owner != msgOwner {
+				t.Errorf("queue entry names owner %q for a message of %q", owner, msgOwner)
+			}
+			got[owner]++
+		}
+		return got
+	}
+	if got := queued(); got[owners[0]] != 1 || got[owners[1]] != 1 {
+		t.Fatalf("queue after migration: %v, want one entry of each owner", got)
+	}
+	m := persistence.Message{ConversationID: convs[0], OwnerID: owners[0], Role: persistence.RoleUser,
+		Content: "a second quokka", Status: persistence.StatusComplete}
+	if err := s.InsertMessage(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	if got := queued(); got[owners[0]] != 2 || got[owners[1]] != 1 {
+		t.Fatalf("queue after an insert: %v, want 2 and 1", got)
+	}
+	for i, owner := range owners {
+		page, err := s.ListConversations(ctx, owner, persistence.ListQuery{Search: "QUOKKA"})
+		if err != nil || len(page.Conversations) != 1 || page.Conversations[0].ID != convs[i] {
+			t.Fatalf("search of owner %d with the index held up: %+v, %v", i, page, err)
+		}
+	}
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	for i, owner := range owners {
+		page, err := s.ListConversations(ctx, owner, persistence.ListQuery{Search: "quokka smiles"})
+		if err != nil || len(page.Conversations) != 1 || page.Conversations[0].ID != convs[i] {
+			t.Fatalf("search of owner %d through the index: %+v, %v", i, page, err)
+		}
+	}
+}

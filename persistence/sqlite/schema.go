@@ -124,6 +124,31 @@ CREATE TRIGGER search_pending_delete AFTER DELETE ON messages BEGIN
 	INSERT OR REPLACE INTO search_pending (msg, tag) VALUES (old.rowid, random());
 END;
 `,
+	// 5: each queue entry names its message's owner, indexed, so that a
+	// search checks only the owner's queued messages, not every queued
+	// message with its text (while the index lags behind a burst of writes,
+	// thousands; docs/benchmarks.md, data growth). Entries queued before
+	// take their owner from their message (a deleted one's has none left:
+	// it matches nothing).
+	`
+ALTER TABLE search_pending ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+UPDATE search_pending SET owner = coalesce((SELECT owner_id FROM messages WHERE rowid = msg), '');
+CREATE INDEX search_pending_owner ON search_pending (owner, msg);
+DROP TRIGGER search_pending_insert;
+DROP TRIGGER search_pending_update;
+DROP TRIGGER search_pending_delete;
+CREATE TRIGGER search_pending_insert AFTER INSERT ON messages
+WHEN new.status != 'streaming' AND new.content != '' BEGIN
+	INSERT OR REPLACE INTO search_pending (msg, tag, owner) VALUES (new.rowid, random(), new.owner_id);
+END;
+CREATE TRIGGER search_pending_update AFTER UPDATE OF status, content ON messages
+WHEN new.status != 'streaming' AND (old.status = 'streaming' OR new.content != old.content) BEGIN
+	INSERT OR REPLACE INTO search_pending (msg, tag, owner) VALUES (new.rowid, random(), new.owner_id);
+END;
+CREATE TRIGGER search_pending_delete AFTER DELETE ON messages BEGIN
+	INSERT OR REPLACE INTO search_pending (msg, tag, owner) VALUES (old.rowid, random(), old.owner_id);
+END;
+`,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).

@@ -24,7 +24,7 @@ import (
 // nobody's message.
 //
 // The store's file keeps a queue, search_pending: triggers add a message's
-// rowid (with a random tag) when it is inserted finished, when it finishes
+// rowid (with a random tag and its owner) when it is inserted finished, when it finishes
 // or its text changes after that, and when it is deleted. The indexer reads
 // a batch of the queue with the messages' text, brings the index up to date
 // for them in one transaction of the search file, then removes exactly those
@@ -84,8 +84,8 @@ var (
 		ORDER BY p.msg LIMIT ?`)
 	qPendingCount = readQ(`SELECT count(*) FROM search_pending`)
 	qPendingDone  = writeQ(`DELETE FROM search_pending WHERE msg = ? AND tag = ?`)
-	qQueueAll     = writeQ(`INSERT OR REPLACE INTO search_pending (msg, tag)
-		SELECT rowid, random() FROM messages WHERE status != 'streaming' AND content != ''`)
+	qQueueAll     = writeQ(`INSERT OR REPLACE INTO search_pending (msg, tag, owner)
+		SELECT rowid, random(), owner_id FROM messages WHERE status != 'streaming' AND content != ''`)
 )
 
 func init() {
