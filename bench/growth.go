@@ -230,6 +230,11 @@ func fillAndTime(ctx context.Context, s persistence.Store, size growthSize, keep
 	}
 	var out []growthResult
 	for _, op := range growthOps(s, d) {
+		if b, ok := s.(searchBacklogger); ok { // the searches check what the index has not taken in yet
+			if n, err := b.SearchBacklog(ctx); err == nil && n > 0 {
+				logf("growth: %s with %d messages waiting for the search index", op.name, n)
+			}
+		}
 		lat := make([]int64, 0, size.samples)
 		for i := range size.samples {
 			t := time.Now()
