@@ -187,7 +187,10 @@ func bus(ctx context.Context, e *env, r *report, c config) error {
 		for _, mode := range busModes {
 			rows = append(rows, []string{strconv.Itoa(n), mode,
 				f2(medianOf(got[mode], func(s sample) float64 { return s.res.FollowerLateness.P50 })),
-				f2(medianOf(got[mode], p99)), f2(medianOf(got[mode], cpu)),
+				f2(medianOf(got[mode], p99)),
+				f2(medianOf(got[mode], func(s sample) float64 { return s.res.SenderLateness.P99 })),
+				fmt.Sprintf("%+.2f", medianOf(got[mode], func(s sample) float64 { return p99(s) - s.res.SenderLateness.P99 })),
+				f2(medianOf(got[mode], cpu)),
 				f2(medianOf(got[mode], func(s sample) float64 { return float64(s.res.MergedByBus) }))})
 		}
 	}
@@ -202,13 +205,16 @@ answer at %.0f tokens/s, %d rounds with the three runs interleaved. Lateness
 over every chatd of the run (FerretDB and NATS run in devstack and are not
 counted). The targets compare, round by round, the follower on the other
 instance with the one on the same instance (lateness) and with the single
-process (CPU). "Merged" is how many follower tabs (median over rounds) got
+process (CPU). "Sender p99" is the sending tabs' (on instance 1) in the
+same runs, and "follower - sender" the difference within each run: how
+much later a follower got its tokens than a tab on the answer's own
+instance under the same load, median over rounds. "Merged" is how many follower tabs (median over rounds) got
 the exact text in fewer deltas than the sending tab: deltas that waited
 for a slow bus leave the owner merged (hub/publishmerge.go); a tab whose
 text was not whole and exact is a problem listed above.
 
 %s`, map[bool]string{true: "FerretDB (cmd/devstack -only mongo), which times out beyond some 50 streams here: -bus-mongodb-uri measures more",
 		false: "the MongoDB of -bus-mongodb-uri"}[c.busMongoURI == ""], c.busTokens, float64(time.Second)/float64(c.busDelay), c.rounds,
-		table([]string{"streams", "run", "follower lateness p50", "p99", "CPU µs/token", "merged"}, rows)))
+		table([]string{"streams", "run", "follower lateness p50", "p99", "sender p99", "follower - sender p99", "CPU µs/token", "merged"}, rows)))
 	return nil
 }
