@@ -183,6 +183,8 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 	}
 	var skipped []string
 	err := s.write(ctx, func(tx *writeTx) error {
+		ctx := context.WithoutCancel(ctx) // as writeTx's own statements
+		skipped = nil                     // the committer may run fn again (group.go)
 		st, err := tx.stmt(ctx, qUpdateMsg)
 		if err != nil {
 			return err
