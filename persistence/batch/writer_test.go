@@ -176,6 +176,7 @@ func settle(ctx context.Context, t *testing.T, w *Writer) {
 	eventually(ctx, t, "checkpoint", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		w.drainLocked()
 		for _, e := range w.entries {
 			if checkpointCut(e.text, w.opts.MaxHoldBack) > 0 {
 				return false
