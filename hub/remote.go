@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -365,11 +366,34 @@ func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 	}
 }
 
-// deltaText reads the text of an encoded delta frame.
+// deltaText reads the text of an encoded delta frame. A frame as a hub
+// encodes it (protocol's text frames: "type" first, "text" last; frames
+// from the bus come from another instance's hub) whose text has no escape
+// is read without decoding it, which is most frames; the rest go through
+// encoding/json. Outside JSON strings, where every
+// quote is escaped, `,"text":"` can only be the member itself.
 func deltaText(f *protocol.Frame) (string, error) {
+	const key = `,"text":"`
+	if i := bytes.Index(f.Data, []byte(key)); i > 0 && bytes.HasPrefix(f.Data, []byte(`{"type":"`)) && bytes.HasSuffix(f.Data, []byte(`"}`)) {
+		text := f.Data[i+len(key) : len(f.Data)-2]
+		if bytes.IndexByte(text, '\\') < 0 && bytes.IndexByte(text, '"') < 0 && noControl(text) && utf8.Valid(text) {
+			return string(text), nil
+		}
+	}
 	var d struct {
 		Text string `json:"text"`
 	}
 	err := json.Unmarshal(f.Data, &d)
 	return d.Text, err
+}
+
+// noControl reports whether b has no control character, which JSON
+// strings carry only escaped.
+func noControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return false
+		}
+	}
+	return true
 }

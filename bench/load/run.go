@@ -54,16 +54,18 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	res := Result{Target: spec.Target, Streams: spec.Streams, Tabs: spec.Tabs,
 		Expected: spec.Streams * spec.Answers}
 	drainStalled(streams, &res)
-	var lateness, follower []int64
+	var lateness, follower, sender []int64
 	for _, s := range streams {
 		s.finish(&res, &lateness)
-		if cs, ok := s.(*chatdStream); ok {
+		if cs, ok := s.(*chatdStream); ok && len(cs.tabs) > 1 {
 			follower = append(follower, cs.followerLateness()...)
+			sender = append(sender, cs.tabs[0].lateness...)
 		}
 	}
 	r.fill(&res, t0)
 	res.Lateness = Summarize(lateness)
 	res.FollowerLateness = Summarize(follower)
+	res.SenderLateness = Summarize(sender)
 	return res, nil
 }
 

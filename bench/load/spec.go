@@ -116,6 +116,10 @@ type Result struct {
 	// FollowerLateness is Lateness of the follower tabs alone (chatd with
 	// more than one tab).
 	FollowerLateness Summary `json:"followerLatenessMs"`
+	// SenderLateness is Lateness of the sending tabs alone (chatd with
+	// more than one tab): beside FollowerLateness, what a tab on another
+	// instance gets later than one on the answer's own, in the same run.
+	SenderLateness Summary `json:"senderLatenessMs"`
 	// Wall is the time from the first prompt to the last answer's end, in seconds.
 	Wall float64 `json:"wallSeconds"`
 	// Mismatched counts follower tabs whose delta sequence differed from

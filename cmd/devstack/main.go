@@ -12,7 +12,11 @@
 //	CHATD_NATS_URL=nats://127.0.0.1:<port>
 //
 // and runs until SIGINT or SIGTERM. Start each chatd with these two lines,
-// the same JWT_SECRET and its own CHATD_ADDR.
+// the same JWT_SECRET and its own CHATD_ADDR. With -only mongo or -only nats
+// it runs and prints one of the two: in one process the two share one Go
+// runtime, so FerretDB's work (it scans whole collections) delays NATS's,
+// which production, with NATS on machines of its own, does not see; the
+// bus benchmark runs them apart.
 package main
 
 import (
@@ -47,8 +51,12 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory for the data (default: a new temporary one, removed on exit)")
+	only := fs.String("only", "", `run one of the two: "mongo" or "nats" (default: both)`)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *only != "" && *only != "mongo" && *only != "nats" {
+		return fmt.Errorf("devstack: -only %q: want mongo or nats", *only)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "chatd-devstack-")
@@ -65,18 +73,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	uri, stopMongo, err := ferret.StartServer(sctx, filepath.Join(*dir, "mongo"), nil)
-	if err != nil {
-		return err
+	if *only != "nats" {
+		uri, stopMongo, err := ferret.StartServer(sctx, filepath.Join(*dir, "mongo"), nil)
+		if err != nil {
+			return err
+		}
+		defer stopMongo()
+		fmt.Fprintf(out, "MONGODB_URI=%s\n", uri)
 	}
-	defer stopMongo()
-	ns, err := startNATS(filepath.Join(*dir, "nats"))
-	if err != nil {
-		return err
+	if *only != "mongo" {
+		ns, err := startNATS(filepath.Join(*dir, "nats"))
+		if err != nil {
+			return err
+		}
+		defer ns.WaitForShutdown()
+		defer ns.Shutdown()
+		fmt.Fprintf(out, "CHATD_NATS_URL=%s\n", ns.ClientURL())
 	}
-	defer ns.WaitForShutdown()
-	defer ns.Shutdown()
-	fmt.Fprintf(out, "MONGODB_URI=%s\nCHATD_NATS_URL=%s\n", uri, ns.ClientURL())
 	<-ctx.Done()
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
 	"chatd/hub/protocol"
@@ -58,11 +57,11 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	msg.Header.Set(hdrPrev, strconv.FormatUint(prev, 10))
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	seq, err := b.publishAcked(ctx, msg, id)
 	if err != nil {
 		return unavailable("publish frame of "+f.MessageID, err)
 	}
-	b.pubs.acked(a.MessageID, numbered{id: id, n: n, prev: prev, seq: ack.Sequence},
+	b.pubs.acked(a.MessageID, numbered{id: id, n: n, prev: prev, seq: seq},
 		f.Type == protocol.TypeDone || f.Type == hub.FrameAborted)
 	b.live.deliver(msg) // follows here: the connection does not echo it back
 	return nil

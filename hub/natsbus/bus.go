@@ -214,10 +214,17 @@ func (b *Bus) Kill() {
 	b.wg.Wait()
 }
 
-// opContext bounds one round trip by opTimeout within ctx.
+// opContext bounds one round trip by opTimeout within ctx; a ctx that
+// ends sooner is used as it is (the hub bounds each of its calls already,
+// and a context with a timer per frame published was measurable).
 func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= opTimeout {
+		return ctx, noCancel
+	}
 	return context.WithTimeout(ctx, opTimeout)
 }
+
+func noCancel() {}
 
 // unavailable wraps err, a failed NATS call, as hub.ErrBusUnavailable.
 func unavailable(what string, err error) error {

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestOnly starts each service alone and checks that it prints its own
+// line and nothing of the other's before it serves.
+func TestOnly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		only, want, notWant string
+	}{
+		{"nats", "CHATD_NATS_URL=nats://127.0.0.1:", "MONGODB_URI="},
+		{"mongo", "MONGODB_URI=mongodb://127.0.0.1:", "CHATD_NATS_URL="},
+	} {
+		t.Run(tc.only, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				err := run(ctx, []string{"-dir", t.TempDir(), "-only", tc.only}, pw)
+				pw.CloseWithError(err)
+				done <- err
+			}()
+			sc := bufio.NewScanner(pr)
+			if !sc.Scan() {
+				t.Fatalf("no line printed: %v", sc.Err())
+			}
+			if line := sc.Text(); !strings.HasPrefix(line, tc.want) || strings.Contains(line, tc.notWant) {
+				t.Errorf("printed %q, want a line starting with %q", line, tc.want)
+			}
+			cancel()
+			if sc.Scan() {
+				t.Errorf("printed a second line %q", sc.Text())
+			}
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+}
+
+func TestOnlyRefusesUnknown(t *testing.T) {
+	t.Parallel()
+	err := run(context.Background(), []string{"-dir", t.TempDir(), "-only", "redis"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `"redis"`) {
+		t.Fatalf("run -only redis: %v, want an error naming it", err)
+	}
+}
