@@ -34,7 +34,7 @@ type conn struct {
 	code   protocol.CloseCode // why kick closed the connection
 	reason string
 	ctx    context.Context // ends when either goroutine of the connection ends
-	cancel context.CancelFunc
+	cancel func()          // ends ctx and tells the writer (evEnded)
 	// watchdog closes the socket when one write takes longer than
 	// WriteTimeout; the writer marks the start and end of every write.
 	watchdog *watchdog
@@ -56,10 +56,15 @@ func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
 		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
 		token: token, started: time.Now(),
 		queue: outbox.New(h.opts.QueueSize),
-		ctx:   ctx, cancel: cancel,
+		ctx:   ctx,
+	}
+	// ctx ends only through c.cancel, which then wakes the writer (a
+	// context.AfterFunc would cost an idle connection more memory).
+	c.cancel = func() {
+		cancel()
+		c.signal(evEnded)
 	}
 	c.watchdog = newWatchdog(h.opts.WriteTimeout, c.writeStuck)
-	context.AfterFunc(ctx, func() { c.signal(evEnded) })
 	return c
 }
 
