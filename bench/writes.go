@@ -108,7 +108,7 @@ func writeRow(store string, mode int, c config, w writeCost) []string {
 
 func methods(m map[string]int64) string {
 	var parts []string
-	for _, k := range []string{"InsertMessage", "ApplyMessageUpdates", "UpdateConversation", "CreateConversation"} {
+	for _, k := range []string{"InsertMessages", "InsertMessage", "ApplyMessageUpdates", "UpdateConversation", "CreateConversation"} {
 		if m[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 		}

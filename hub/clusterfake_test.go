@@ -379,6 +379,20 @@ func (s *gateStore) hold() (waiting <-chan struct{}, release func()) {
 }
 
 func (s *gateStore) InsertMessage(ctx context.Context, m *persistence.Message) error {
+	s.gateAnswer(m)
+	return s.Store.InsertMessage(ctx, m)
+}
+
+// InsertMessages is the send's one write of the user message and the answer.
+func (s *gateStore) InsertMessages(ctx context.Context, ms ...*persistence.Message) error {
+	for _, m := range ms {
+		s.gateAnswer(m)
+	}
+	return s.Store.InsertMessages(ctx, ms...)
+}
+
+// gateAnswer waits, when hold was called, before an answer's insert.
+func (s *gateStore) gateAnswer(m *persistence.Message) {
 	s.mu.Lock()
 	gate, waiting := s.gate, s.waiting
 	s.mu.Unlock()
@@ -386,7 +400,6 @@ func (s *gateStore) InsertMessage(ctx context.Context, m *persistence.Message) e
 		close(waiting)
 		<-gate
 	}
-	return s.Store.InsertMessage(ctx, m)
 }
 
 // conversation creates a conversation of the test user.

@@ -24,6 +24,9 @@ type memStore struct {
 	msgs  []persistence.Message // insertion order
 	// beforeInsert, when set, runs first in InsertMessage, without the lock.
 	beforeInsert func(m *persistence.Message)
+	// refuse, when set, fails the insert of a message it returns an error
+	// for (and, all or none, of the messages inserted with it).
+	refuse func(m *persistence.Message) error
 }
 
 func newMemStore() *memStore {
@@ -63,24 +66,52 @@ func (s *memStore) UpdateConversation(_ context.Context, ownerID, id string, p p
 	return c, nil
 }
 
-func (s *memStore) InsertMessage(_ context.Context, m *persistence.Message) error {
-	if s.beforeInsert != nil {
-		s.beforeInsert(m)
+func (s *memStore) InsertMessage(ctx context.Context, m *persistence.Message) error {
+	return s.InsertMessages(ctx, m)
+}
+
+// InsertMessages stores ms all or none (persistence.MessagesInserter),
+// filling ids that are empty.
+func (s *memStore) InsertMessages(_ context.Context, ms ...*persistence.Message) error {
+	for _, m := range ms {
+		if s.beforeInsert != nil {
+			s.beforeInsert(m)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.convs[m.ConversationID]; !ok {
-		return persistence.ErrNotFound
-	}
-	for _, old := range s.msgs {
-		if m.ClientMessageID != "" && old.OwnerID == m.OwnerID && old.ClientMessageID == m.ClientMessageID {
-			return persistence.ErrDuplicate
+	for i, m := range ms {
+		if _, ok := s.convs[m.ConversationID]; !ok {
+			return persistence.ErrNotFound
+		}
+		if s.refuse != nil {
+			if err := s.refuse(m); err != nil {
+				return err
+			}
+		}
+		for _, old := range append(slices.Clone(s.msgs), derefs(ms[:i])...) {
+			if m.ClientMessageID != "" && old.OwnerID == m.OwnerID && old.ClientMessageID == m.ClientMessageID ||
+				m.ID != "" && old.ID == m.ID {
+				return persistence.ErrDuplicate
+			}
 		}
 	}
-	m.ID = persistence.NewID()
-	m.CreatedAt, m.UpdatedAt = time.Now(), time.Now()
-	s.msgs = append(s.msgs, *m)
+	for _, m := range ms {
+		if m.ID == "" {
+			m.ID = persistence.NewID()
+		}
+		m.CreatedAt, m.UpdatedAt = time.Now(), time.Now()
+		s.msgs = append(s.msgs, *m)
+	}
 	return nil
+}
+
+func derefs(ms []*persistence.Message) []persistence.Message {
+	out := make([]persistence.Message, len(ms))
+	for i, m := range ms {
+		out[i] = *m
+	}
+	return out
 }
 
 func (s *memStore) Message(_ context.Context, ownerID, id string) (persistence.Message, error) {
@@ -197,6 +228,13 @@ func (m *fakeModel) Stream(ctx context.Context, req llm.Request, onDelta func(st
 	m.requests = append(m.requests, req)
 	m.mu.Unlock()
 	return m.script(ctx, req, onDelta)
+}
+
+// requestCount is the number of Stream calls so far.
+func (m *fakeModel) requestCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.requests)
 }
 
 // say streams pieces, then ends with stop.

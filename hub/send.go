@@ -79,22 +79,24 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		h.unreserve(c)
 		return Result{}, err
 	}
-	user := persistence.Message{ConversationID: conv.ID, OwnerID: userID, ParentID: parentID,
+	// The user message's id is chosen here so that the answer's row, which
+	// names it as its parent, can be stored with it in one write.
+	user := persistence.Message{ID: persistence.NewID(), ConversationID: conv.ID, OwnerID: userID, ParentID: parentID,
 		Role: persistence.RoleUser, Content: req.Content, Status: persistence.StatusComplete,
 		ClientMessageID: req.ClientMessageID}
-	if err := h.opts.Store.InsertMessage(ctx, &user); err != nil {
-		h.unreserve(c)
-		if errors.Is(err, persistence.ErrDuplicate) {
-			if m, err2 := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err2 == nil {
-				return h.repeatSend(ctx, sub, m, req.FrameID)
-			}
-		}
-		return Result{}, fmt.Errorf("store user message: %w", err)
-	}
-	conv.UpdatedAt = user.CreatedAt
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
-	res, err := h.startAnswer(ctx, c, conv, append(history, user), user, model, from, []persistence.Message{user})
+	res, err := h.startAnswer(ctx, c, conv, append(history, user), &user, true, model, from)
+	if err != nil && errors.Is(err, persistence.ErrDuplicate) && req.ClientMessageID != "" {
+		// The same send, repeated at the same instant, was stored first.
+		if m, err2 := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err2 == nil {
+			return h.repeatSend(ctx, sub, m, req.FrameID)
+		}
+	}
+	if user.CreatedAt.IsZero() {
+		return res, err // the user message was not stored
+	}
 	// The user's tabs move the conversation up (or add it) after the ack.
+	conv.UpdatedAt = user.CreatedAt
 	action := "updated"
 	if created {
 		action = "created"
@@ -221,7 +223,7 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 		return Result{}, err
 	}
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
-	return h.startAnswer(ctx, c, conv, msgs, user, model, from, nil)
+	return h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
 }
 
 func regenerateTarget(msgs []persistence.Message, id string) (persistence.Message, error) {
@@ -306,16 +308,25 @@ type origin struct {
 	connID  string
 }
 
-// startAnswer inserts the streaming answer under user, acks the request,
-// announces the new messages and starts the generation. The caller reserved c.
+// startAnswer stores the streaming answer under user (and user first, in
+// the same write where the store allows, when newUser: a send), acks the
+// request, announces the new messages and starts the generation. Nothing
+// goes upstream before both are stored. The caller reserved c.
 func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Conversation, msgs []persistence.Message,
-	user persistence.Message, model string, from origin, announce []persistence.Message,
+	user *persistence.Message, newUser bool, model string, from origin,
 ) (Result, error) {
 	req, omitted := h.request(ctx, conv, msgs, user.ID, model)
 	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
 		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted}
 	answer.ID = c.lockedAnswerID() // "" with one instance: the store picks it
-	if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
+	var announce []persistence.Message
+	if newUser {
+		if err := h.storeSend(ctx, user, &answer); err != nil {
+			h.unreserve(c)
+			return Result{}, err
+		}
+		announce = append(announce, *user)
+	} else if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
 		h.unreserve(c)
 		return Result{}, fmt.Errorf("store answer: %w", err)
 	}
@@ -337,6 +348,26 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	c.mu.Unlock()
 	go g.run(req)
 	return res, nil
+}
+
+// storeSend stores a user's new message and the row of its answer: in one
+// write when the store can (persistence.MessagesInserter), so a burst of
+// sends costs the store one write each, else one after the other. On
+// error, user.CreatedAt stays zero unless the user message was stored.
+func (h *Hub) storeSend(ctx context.Context, user, answer *persistence.Message) error {
+	if mi, ok := h.opts.Store.(persistence.MessagesInserter); ok {
+		if err := mi.InsertMessages(ctx, user, answer); err != nil {
+			return fmt.Errorf("store user message and answer: %w", err)
+		}
+		return nil
+	}
+	if err := h.opts.Store.InsertMessage(ctx, user); err != nil {
+		return fmt.Errorf("store user message: %w", err)
+	}
+	if err := h.opts.Store.InsertMessage(ctx, answer); err != nil {
+		return fmt.Errorf("store answer: %w", err)
+	}
+	return nil
 }
 
 func (h *Hub) newGeneration(c *conv, answer persistence.Message, prompt, connID string) *generation {

@@ -249,6 +249,20 @@ type Messages interface {
 	InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (Message, error)
 }
 
+// MessagesInserter is implemented by stores that can insert several
+// messages in one transaction (the SQLite store). The hub stores a user's
+// message and the row of its answer with one call, so that a burst of
+// sends costs one write each instead of two; a store without it gets two
+// InsertMessage calls.
+type MessagesInserter interface {
+	// InsertMessages stores ms in order, each as InsertMessage would (ids,
+	// client ids and timestamps filled, each later than the one before;
+	// the conversations' UpdatedAt moved forward), all or none: on any
+	// error (ErrNotFound, ErrDuplicate, ...) nothing is stored and no
+	// message is changed.
+	InsertMessages(ctx context.Context, ms ...*Message) error
+}
+
 // PageQuery selects a page of a conversation's messages.
 type PageQuery struct {
 	Before string // a message id: only older messages; "" is the newest page

@@ -18,14 +18,14 @@ type reasoningFrame struct {
 // is the reasoning's length in bytes after it, a cursor of its own beside
 // the text's seq, which the frame also records (for EventID).
 func Reasoning[T string | []byte](conversationID, messageID string, seq, rseq int64, text T) *Frame {
-	return textFrame(&Frame{Type: TypeReasoning, ConversationID: conversationID, MessageID: messageID, Seq: seq, RSeq: rseq},
+	return textFrame(Frame{Type: TypeReasoning, ConversationID: conversationID, MessageID: messageID, Seq: seq, RSeq: rseq},
 		"rseq", rseq, text)
 }
 
 // DeltaAt is Delta recording the reasoning cursor rseq as well (for
 // EventID); text may be the bytes of the answer's buffer (they are copied).
 func DeltaAt[T string | []byte](conversationID, messageID string, seq, rseq int64, text T) *Frame {
-	return textFrame(&Frame{Type: TypeDelta, ConversationID: conversationID, MessageID: messageID, Seq: seq, RSeq: rseq},
+	return textFrame(Frame{Type: TypeDelta, ConversationID: conversationID, MessageID: messageID, Seq: seq, RSeq: rseq},
 		"seq", seq, text)
 }
 

@@ -3,31 +3,80 @@ package protocol
 import (
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // textFrame encodes a delta or reasoning frame, the one frame per token of
 // a stream, without reflection: the same bytes json.Marshal writes for
-// deltaFrame and reasoningFrame (TestTextFrameMatchesMarshal), in two
-// allocations (the Frame and its Data) instead of four. cursor is the
-// value of the frame's cursor member, "seq" or "rseq".
-func textFrame[T string | []byte](f *Frame, cursor string, at int64, text T) *Frame {
+// deltaFrame and reasoningFrame (TestTextFrameMatchesMarshal), in one
+// allocation (allocFrame) where json.Marshal took four. cursor is
+// the value of the frame's cursor member, "seq" or "rseq".
+func textFrame[T string | []byte](f Frame, cursor string, at int64, text T) *Frame {
 	// 80: the member names, quotes and punctuation, and up to 20 digits.
-	b := make([]byte, 0, 80+len(f.Type)+len(cursor)+len(f.ConversationID)+len(f.MessageID)+len(text)+len(text)/8)
+	need := 80 + len(f.Type) + len(cursor) + len(f.ConversationID) + len(f.MessageID) + len(text) + len(text)/8
+	p, b := allocFrame(f, need)
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, f.Type)
+	b = appendJSONString(b, p.Type)
 	b = append(b, `,"conversationId":`...)
-	b = appendJSONString(b, f.ConversationID)
+	b = appendJSONString(b, p.ConversationID)
 	b = append(b, `,"messageId":`...)
-	b = appendJSONString(b, f.MessageID)
+	b = appendJSONString(b, p.MessageID)
 	b = append(b, ',', '"')
 	b = append(b, cursor...)
 	b = append(b, '"', ':')
 	b = strconv.AppendInt(b, at, 10)
 	b = append(b, `,"text":`...)
 	b = appendJSONString(b, text)
-	f.Data = append(b, '}')
-	return f
+	p.Data = append(b, '}')
+	return p
 }
+
+// allocFrame returns a copy of f and an empty buffer of at least need
+// bytes for its Data: in one allocation of 256, 320, 384 or 512 bytes (the
+// allocator's size classes) when need fits beside the Frame, as a token's
+// frame does, else in two.
+func allocFrame(f Frame, need int) (*Frame, []byte) {
+	switch {
+	case need <= len(framed256{}.data):
+		fd := &framed256{Frame: f}
+		return &fd.Frame, fd.data[:0]
+	case need <= len(framed320{}.data):
+		fd := &framed320{Frame: f}
+		return &fd.Frame, fd.data[:0]
+	case need <= len(framed384{}.data):
+		fd := &framed384{Frame: f}
+		return &fd.Frame, fd.data[:0]
+	case need <= len(framed512{}.data):
+		fd := &framed512{Frame: f}
+		return &fd.Frame, fd.data[:0]
+	}
+	p := new(Frame) // not &f: f would then escape on every path
+	*p = f
+	return p, make([]byte, 0, need)
+}
+
+// frameSize is the size of a Frame, which a framed* holds before its bytes.
+const frameSize = int(unsafe.Sizeof(Frame{}))
+
+// A Frame and the bytes of its Data, allocated together.
+type (
+	framed256 struct {
+		Frame
+		data [256 - frameSize]byte
+	}
+	framed320 struct {
+		Frame
+		data [320 - frameSize]byte
+	}
+	framed384 struct {
+		Frame
+		data [384 - frameSize]byte
+	}
+	framed512 struct {
+		Frame
+		data [512 - frameSize]byte
+	}
+)
 
 const hexDigits = "0123456789abcdef"
 

@@ -98,3 +98,27 @@ func BenchmarkDeltaFrame(b *testing.B) {
 		sinkFrame = DeltaAt("0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b", "0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0c", 4242, 0, text)
 	}
 }
+
+// TestTextFrameAllocations: a frame and its bytes come in one allocation
+// while they fit 512 bytes (every token's frame), in two beyond; the
+// bytes are json.Marshal's at every size, across each allocation's limit.
+func TestTextFrameAllocations(t *testing.T) {
+	conv, msg := strings.Repeat("c", 24), strings.Repeat("m", 24)
+	cases := []struct {
+		text   string
+		allocs float64
+	}{
+		{"", 1}, {"hello", 1}, {"[ts:1764755000123456789] word ", 1},
+		{strings.Repeat("x", 100), 1}, {strings.Repeat("é", 100), 1}, {strings.Repeat("x", 240), 1},
+		{strings.Repeat("x", 350), 2}, {strings.Repeat("x", 4000), 2},
+	}
+	for _, tc := range cases {
+		for n := max(len(tc.text)-70, 0); n <= len(tc.text); n += 7 { // the sizes around each case
+			checkTextFrames(t, conv, msg, tc.text[:n])
+		}
+		got := testing.AllocsPerRun(100, func() { _ = DeltaAt(conv, msg, 1, 0, tc.text) })
+		if got != tc.allocs {
+			t.Errorf("delta of %d bytes of text: %v allocations, want %v", len(tc.text), got, tc.allocs)
+		}
+	}
+}

@@ -24,43 +24,44 @@ func (w *Writer) AppendReasoning(id, text string) {
 	w.add(id, text, true)
 }
 
-// add queues content or reasoning text of message id.
+// add queues content or reasoning text of message id: it puts the piece
+// in the inbox and, unless the flush loop already knows text waits, wakes
+// it to schedule a checkpoint. The piece reaches its entry (and the checks
+// of appendLocked) when the inbox is next drained.
 func (w *Writer) add(id, text string, reasoning bool) {
 	if id == "" || text == "" {
 		return
 	}
-	w.mu.Lock()
-	wake, why := w.appendLocked(id, text, reasoning)
-	w.mu.Unlock()
-	if wake {
+	st := &w.inbox[stripeOf(id)]
+	st.mu.Lock()
+	st.pieces = append(st.pieces, piece{id: id, text: text, reasoning: reasoning})
+	st.mu.Unlock()
+	w.inboxLen.Add(1)
+	if !w.armed.Load() && w.armed.CompareAndSwap(false, true) {
 		signal(w.armC)
-	}
-	if why != "" {
-		w.log.Error("persisting streamed text: text dropped", "messageId", id, "reason", why)
 	}
 }
 
-// appendLocked adds text to id's entry. It reports whether the flush loop
-// must be woken to schedule a checkpoint, and why text was dropped when that
-// is worth a log line (not for every piece of a refused message, nor after
-// Close).
-func (w *Writer) appendLocked(id, text string, reasoning bool) (wake bool, dropped string) {
+// appendLocked adds text to id's entry. It returns why text was dropped
+// when that is worth a log line (not for every piece of a refused message,
+// nor after Close).
+func (w *Writer) appendLocked(id, text string, reasoning bool) (dropped string) {
 	e := w.entries[id]
 	switch {
 	case w.closed:
 		w.stats.Dropped++
-		return false, ""
+		return ""
 	case e == nil:
 		if e, dropped = w.admitLocked(id); e == nil {
 			w.stats.Dropped++
-			return false, dropped
+			return dropped
 		}
 	case e.final != nil:
 		w.stats.Dropped++
-		return false, "appended after Finish"
+		return "appended after Finish"
 	case e.fenced:
 		w.stats.Dropped++
-		return false, "" // logged once, when the store skipped it
+		return "" // logged once, when the store skipped it
 	}
 	if reasoning {
 		e.reasoning = append(e.reasoning, text...)
@@ -68,11 +69,7 @@ func (w *Writer) appendLocked(id, text string, reasoning bool) (wake bool, dropp
 		e.text = append(e.text, text...)
 	}
 	w.stats.PendingBytes += len(text)
-	if !w.armed {
-		w.armed = true
-		return true, ""
-	}
-	return false, ""
+	return ""
 }
 
 // admitLocked starts tracking message id, or refuses when MaxPending messages
@@ -137,6 +134,7 @@ func (w *Writer) Finish(ctx context.Context, u persistence.MessageUpdate) error 
 // finishLocked merges u into its entry and queues the entry for the next
 // flush; the returned channel receives the outcome.
 func (w *Writer) finishLocked(u persistence.MessageUpdate) (<-chan error, error) {
+	w.drainLocked() // the text appended before Finish goes first
 	if w.closed {
 		return nil, fmt.Errorf("batch: finish message %s: %w", u.ID, ErrClosed)
 	}

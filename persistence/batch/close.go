@@ -19,6 +19,7 @@ import (
 func (w *Writer) Close(ctx context.Context) error {
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
+		w.drainLocked() // text appended before Close is written
 		w.closed = true
 		w.mu.Unlock()
 		w.drainCtx = ctx
@@ -59,6 +60,7 @@ func (w *Writer) drain(ctx context.Context) error {
 func (w *Writer) abandon(cause error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.drainLocked() // closed: counted as dropped
 	lost := 0
 	for _, e := range w.entries {
 		if len(e.text) > 0 || len(e.reasoning) > 0 || e.queued {

@@ -55,6 +55,7 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 	}()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.drainLocked() // text appended before an entry is released or fenced is judged before
 	for _, it := range items {
 		e := it.e
 		if err != nil {

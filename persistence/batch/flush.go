@@ -98,12 +98,18 @@ func (l *loop) schedule(d time.Duration) {
 
 // rearm reports whether text still waits for a checkpoint, and records in
 // w.armed that the loop knows it; when it returns false, the next Append
-// wakes the loop.
+// wakes the loop. (An Append racing with it either is seen in the inbox
+// here or finds armed false and wakes the loop.)
 func (w *Writer) rearm() bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.armed = w.stats.PendingBytes > 0
-	return w.armed
+	w.drainLocked()
+	pending := w.stats.PendingBytes > 0
+	w.mu.Unlock()
+	if pending {
+		return true
+	}
+	w.armed.Store(false)
+	return w.inboxLen.Load() > 0 && w.armed.CompareAndSwap(false, true)
 }
 
 // backoff returns how long to wait after the given number of consecutive
@@ -142,6 +148,7 @@ func (w *Writer) flush(m mode) error {
 func (w *Writer) collect(m mode, round uint64) ([]item, []persistence.MessageUpdate) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.drainLocked()
 	var items []item
 	var updates []persistence.MessageUpdate
 	add := func(it item, u persistence.MessageUpdate) bool {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatd/persistence"
@@ -82,10 +83,15 @@ type Writer struct {
 	entries  map[string]*entry   // tracked messages, by id
 	finals   []*entry            // entries whose final update waits, in Finish order
 	rejected map[string]struct{} // messages whose text is being dropped
-	armed    bool                // the flush loop knows text waits for a checkpoint
 	closed   bool
 	stats    Stats
 	lastErr  error // of the last bulk write; nil once one succeeds
+
+	// Append puts text in the inbox (inbox.go), not in the entries, so
+	// that hundreds of streams appending at once do not queue on mu.
+	inbox    [inboxStripes]stripe
+	inboxLen atomic.Int64 // pieces in the inbox
+	armed    atomic.Bool  // the flush loop knows text waits for a checkpoint
 
 	armC  chan struct{} // text waits for a checkpoint (buffered, 1)
 	kickC chan struct{} // a final update waits (buffered, 1)
@@ -154,6 +160,7 @@ func New(store Store, opts Options) *Writer {
 func (w *Writer) Stats() Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.drainLocked()
 	s := w.stats
 	s.Messages = len(w.entries)
 	return s

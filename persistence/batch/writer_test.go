@@ -176,6 +176,7 @@ func settle(ctx context.Context, t *testing.T, w *Writer) {
 	eventually(ctx, t, "checkpoint", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		w.drainLocked()
 		for _, e := range w.entries {
 			if checkpointCut(e.text, w.opts.MaxHoldBack) > 0 {
 				return false
@@ -486,5 +487,38 @@ func TestAppendAfterFinishIsDropped(t *testing.T) {
 	}
 	if d := w.Stats().Dropped; d != 1 {
 		t.Errorf("Dropped = %d, want 1", d)
+	}
+}
+
+// TestAppendDoesNotWaitForWriter: Append does not take the Writer's mutex
+// (a burst of streams would queue on it), so it returns while the Writer
+// holds it (here, the test does), and the text is still written, in
+// order, with the final update.
+func TestAppendDoesNotWaitForWriter(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(testCtx(t), 5*time.Second)
+	defer cancel()
+	store := newMemStore(t)
+	w := newWriter(t, store, Options{Interval: time.Hour})
+	w.Append("m", "one ")
+	w.mu.Lock()
+	appended := make(chan struct{})
+	go func() {
+		defer close(appended)
+		w.Append("m", "two ")
+		w.AppendReasoning("m", "why")
+	}()
+	select {
+	case <-appended:
+		w.mu.Unlock()
+	case <-ctx.Done():
+		w.mu.Unlock()
+		t.Fatal("Append waited for the Writer's mutex")
+	}
+	if err := w.Finish(ctx, complete("m")); err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	if got := store.text("m"); got != "one two " {
+		t.Fatalf("stored %q, want %q", got, "one two ")
 	}
 }

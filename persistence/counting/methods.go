@@ -63,6 +63,22 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 	return s.wrote("InsertMessage", s.inner.InsertMessage(ctx, m))
 }
 
+// InsertMessages counts one write when the wrapped store inserts several
+// messages in one call (persistence.MessagesInserter). Otherwise it passes
+// each message to InsertMessage, counting one write each, as the hub does
+// with such a store: then a failure leaves the messages before it stored.
+func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) error {
+	if mi, ok := s.inner.(persistence.MessagesInserter); ok {
+		return s.wrote("InsertMessages", mi.InsertMessages(ctx, ms...))
+	}
+	for _, m := range ms {
+		if err := s.InsertMessage(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Message counts one read.
 func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
 	s.read()

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"chatd/persistence"
 )
@@ -54,4 +57,87 @@ func BenchmarkBurstOfSends(b *testing.B) {
 		}
 		wg.Wait()
 	}
+}
+
+// BenchmarkBurstOfSendRows measures the store's part of 250 sends at the
+// same instant into existing conversations (as the benchmark's clients
+// send): the user message and the answer's row, as two writes (InsertMessage
+// each, the hub before issue 12's burst change) or one (InsertMessages),
+// under a cancellable context as the hub's are. One op is the whole burst.
+func BenchmarkBurstOfSendRows(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		store func(s *Store, ctx context.Context, user, answer *persistence.Message) error
+	}{
+		{"two writes", func(s *Store, ctx context.Context, user, answer *persistence.Message) error {
+			if err := s.InsertMessage(ctx, user); err != nil {
+				return err
+			}
+			return s.InsertMessage(ctx, answer)
+		}},
+		{"one write", func(s *Store, ctx context.Context, user, answer *persistence.Message) error {
+			return s.InsertMessages(ctx, user, answer)
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			const users = 250
+			convs := make([]persistence.Conversation, users)
+			for i := range convs {
+				u := persistence.User{Email: fmt.Sprintf("u%d@example.test", i), Name: "U", PasswordHash: "x"}
+				if err := s.CreateUser(ctx, &u); err != nil {
+					b.Fatal(err)
+				}
+				convs[i] = persistence.Conversation{OwnerID: u.ID, Model: "m"}
+				if err := s.CreateConversation(ctx, &convs[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			var lat []time.Duration
+			cpu0 := cpuTime()
+			for b.Loop() {
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				start := time.Now()
+				for _, c := range convs {
+					wg.Go(func() {
+						defer func() {
+							d := time.Since(start)
+							mu.Lock()
+							lat = append(lat, d)
+							mu.Unlock()
+						}()
+						user := persistence.Message{ID: persistence.NewID(), ConversationID: c.ID, OwnerID: c.OwnerID,
+							Role: persistence.RoleUser, Content: "a question of some length", Status: persistence.StatusComplete}
+						answer := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, ParentID: user.ID,
+							Role: persistence.RoleAssistant, Model: "m", Status: persistence.StatusStreaming}
+						if err := bc.store(s, ctx, &user, &answer); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
+		})
+	}
+}
+
+// cpuTime is the CPU time the process used so far (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

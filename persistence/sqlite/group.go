@@ -2,16 +2,18 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 )
 
 // Group commit. Every write transaction of the store goes through one
 // committer goroutine, which runs the transactions that callers queued
-// while it was busy together in one database transaction, each in a
-// savepoint of its own: one caller's failure rolls back only its own
-// changes, and a burst of concurrent writes (hundreds of users sending at
-// the same instant) costs one commit instead of one each. A caller returns
+// while it was busy together in one database transaction (each in a
+// savepoint of its own once one of them failed, see commitGroup): one
+// caller's failure rolls back only its own changes, and a burst of
+// concurrent writes (hundreds of users sending at the same instant) costs
+// one commit instead of one each. A caller returns
 // only once its changes are committed (or failed), exactly as with a
 // transaction of its own.
 
@@ -96,7 +98,12 @@ func (s *Store) commitLoop() {
 }
 
 // commitGroup runs group's transactions in one database transaction and
-// reports each one's outcome.
+// reports each one's outcome. It first runs them one after the other
+// without savepoints (two statements fewer each); only if one fails does
+// it roll back and run them again, each in a savepoint of its own, so
+// that the failure takes back only that transaction's changes. A
+// transaction's fn may therefore run twice, after a rollback: it must
+// set, not accumulate, what it reports to its caller.
 func (s *Store) commitGroup(group []*writeOp) {
 	errs := make([]error, len(group))
 	tx, err := s.w.BeginTx(context.Background(), nil)
@@ -107,22 +114,28 @@ func (s *Store) commitGroup(group []*writeOp) {
 		return
 	}
 	wtx := &writeTx{tx: tx, stmts: s.wStmts}
-	solo := len(group) == 1
+	failed := false
 	for i, op := range group {
-		if err := op.ctx.Err(); err != nil {
-			errs[i] = err
+		if errs[i] = op.ctx.Err(); errs[i] != nil {
 			continue
 		}
-		if solo {
-			errs[i] = op.fn(wtx)
-			continue
+		if errs[i] = op.fn(wtx); errs[i] != nil {
+			failed = true
+			break
 		}
-		errs[i] = s.inSavepoint(op, wtx)
 	}
-	if solo && errs[0] != nil {
+	if failed && len(group) == 1 {
 		_ = tx.Rollback()
 		group[0].done <- errs[0]
 		return
+	}
+	if failed {
+		if tx, err = s.restartInSavepoints(tx, group, errs); err != nil {
+			for _, op := range group {
+				op.done <- err
+			}
+			return
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		for i := range errs {
@@ -137,6 +150,26 @@ func (s *Store) commitGroup(group []*writeOp) {
 	for i, op := range group {
 		op.done <- errs[i]
 	}
+}
+
+// restartInSavepoints rolls tx back and runs group's transactions again in
+// a new one, each in a savepoint of its own, filling errs.
+func (s *Store) restartInSavepoints(tx *sql.Tx, group []*writeOp, errs []error) (*sql.Tx, error) {
+	if err := tx.Rollback(); err != nil {
+		return nil, fmt.Errorf("roll back the group: %w", err)
+	}
+	tx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	wtx := &writeTx{tx: tx, stmts: s.wStmts}
+	for i, op := range group {
+		if errs[i] = op.ctx.Err(); errs[i] != nil {
+			continue
+		}
+		errs[i] = s.inSavepoint(op, wtx)
+	}
+	return tx, nil
 }
 
 // inSavepoint runs op's fn in a savepoint of the group's transaction,

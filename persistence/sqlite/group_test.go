@@ -90,3 +90,47 @@ func TestWriteAfterClose(t *testing.T) {
 		t.Fatalf("CreateUser after Close: %v, want %v", err, errStoreClosed)
 	}
 }
+
+// TestGroupRerunReportsOnce: when a transaction of a group fails, the
+// committer runs the group again in savepoints; what the others report
+// is what one run found (ApplyMessageUpdates names each skipped id once),
+// and their changes are stored once.
+func TestGroupRerunReportsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, owner, conv := openForInsert(t)
+	const n = 60
+	answers := make([]persistence.Message, n)
+	for i := range answers {
+		answers[i] = persistence.Message{ConversationID: conv, OwnerID: owner, Role: persistence.RoleAssistant,
+			Model: "m", Status: persistence.StatusStreaming}
+		if err := s.InsertMessage(ctx, &answers[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unknown := persistence.NewID()
+	var wg sync.WaitGroup
+	skipped := make([][]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			skipped[i], errs[i] = s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{
+				{ID: answers[i].ID, Append: "x"}, {ID: unknown, Append: "y"}})
+		})
+		wg.Go(func() { // fails: every one of these repeats one client id
+			m := persistence.Message{ConversationID: conv, OwnerID: owner, Role: persistence.RoleUser,
+				Content: "q", Status: persistence.StatusComplete, ClientMessageID: "same"}
+			_ = s.InsertMessage(ctx, &m)
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || len(skipped[i]) != 1 || skipped[i][0] != unknown {
+			t.Fatalf("update %d: skipped %v, err %v; want only %s, once", i, skipped[i], errs[i], unknown)
+		}
+		m, err := s.Message(ctx, owner, answers[i].ID)
+		if err != nil || m.Content != "x" {
+			t.Fatalf("answer %d holds %q (%v), want the append applied once", i, m.Content, err)
+		}
+	}
+}

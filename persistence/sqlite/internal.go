@@ -144,6 +144,12 @@ func (s *Store) writeRow(ctx context.Context, q string, args ...any) (*sql.Row, 
 }
 
 // writeTx is a write transaction that reuses the writer's prepared statements.
+//
+// Its statements ignore the cancellation of the ctx they are given: they
+// run on the group committer (group.go), which checked the caller's ctx
+// before starting its transaction, inside a transaction shared with other
+// callers, and take microseconds; a cancellable ctx would cost the driver
+// a watcher goroutine per statement.
 type writeTx struct {
 	tx    *sql.Tx
 	stmts *stmtCache
@@ -151,6 +157,7 @@ type writeTx struct {
 
 // exec runs q in the transaction and returns the number of changed rows.
 func (t *writeTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	ctx = context.WithoutCancel(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return 0, err
@@ -164,6 +171,7 @@ func (t *writeTx) exec(ctx context.Context, q string, args ...any) (int64, error
 
 // queryRow runs q (a statement with RETURNING, say) in the transaction.
 func (t *writeTx) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	ctx = context.WithoutCancel(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -177,5 +185,5 @@ func (t *writeTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.tx.StmtContext(ctx, st), nil
+	return t.tx.StmtContext(context.WithoutCancel(ctx), st), nil
 }

@@ -48,34 +48,62 @@ var (
 // conversation; ErrDuplicate (nothing stored) when the id or the owner's
 // client message id is taken.
 func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
-	v := *m
-	if err := fillID(&v.ID); err != nil {
-		return fmt.Errorf("sqlite: insert message: %w", err)
+	return s.InsertMessages(ctx, m)
+}
+
+// InsertMessages stores ms in order in one transaction, each as
+// InsertMessage does (each later than the one before); on any error
+// nothing is stored and ms are left unchanged (persistence.MessagesInserter).
+func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) error {
+	vs := make([]persistence.Message, len(ms))
+	for i, m := range ms {
+		v := *m
+		if err := fillID(&v.ID); err != nil {
+			return fmt.Errorf("sqlite: insert message: %w", err)
+		}
+		if v.ClientMessageID == "" {
+			v.ClientMessageID = persistence.NewID()
+		}
+		now := s.clock.now()
+		v.CreatedAt, v.UpdatedAt = fromNanos(now), fromNanos(now)
+		vs[i] = v
 	}
-	if v.ClientMessageID == "" {
-		v.ClientMessageID = persistence.NewID()
-	}
-	now := s.clock.now()
-	v.CreatedAt, v.UpdatedAt = fromNanos(now), fromNanos(now)
+	failed := 0 // the message whose insert failed
 	err := s.write(ctx, func(tx *writeTx) error {
-		n, err := tx.exec(ctx, qTouchConv, now, v.ConversationID, v.OwnerID)
-		if err != nil {
-			return err
+		for i, v := range vs {
+			failed = i
+			if err := insertMsg(ctx, tx, v); err != nil {
+				return err
+			}
 		}
-		if n == 0 {
-			return persistence.ErrNotFound
-		}
-		p, c, t := usageArgs(v.Usage)
-		_, err = tx.exec(ctx, qInsertMsg, v.ID, v.ConversationID, v.OwnerID, v.ParentID, string(v.Role), v.Content,
-			v.Model, string(v.Status), v.FinishReason, p, c, t, v.Error, v.ErrorCode, v.ClientMessageID, now, now,
-			v.Reasoning, int64(v.OmittedMessages))
-		return err
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: insert message into conversation %s: %w", v.ConversationID, mapErr(err))
+		return fmt.Errorf("sqlite: insert message into conversation %s: %w", vs[failed].ConversationID, mapErr(err))
 	}
-	*m = v
+	for i, m := range ms {
+		*m = vs[i]
+	}
 	return nil
+}
+
+// insertMsg inserts v, whose id and timestamps are set, and moves its
+// conversation's UpdatedAt forward; ErrNotFound when the owner has no such
+// conversation.
+func insertMsg(ctx context.Context, tx *writeTx, v persistence.Message) error {
+	now := toNanos(v.CreatedAt)
+	n, err := tx.exec(ctx, qTouchConv, now, v.ConversationID, v.OwnerID)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return persistence.ErrNotFound
+	}
+	p, c, t := usageArgs(v.Usage)
+	_, err = tx.exec(ctx, qInsertMsg, v.ID, v.ConversationID, v.OwnerID, v.ParentID, string(v.Role), v.Content,
+		v.Model, string(v.Status), v.FinishReason, p, c, t, v.Error, v.ErrorCode, v.ClientMessageID, now, now,
+		v.Reasoning, int64(v.OmittedMessages))
+	return err
 }
 
 // Message returns one of the owner's messages.
@@ -155,6 +183,8 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 	}
 	var skipped []string
 	err := s.write(ctx, func(tx *writeTx) error {
+		ctx := context.WithoutCancel(ctx) // as writeTx's own statements
+		skipped = nil                     // the committer may run fn again (group.go)
 		st, err := tx.stmt(ctx, qUpdateMsg)
 		if err != nil {
 			return err

@@ -25,20 +25,29 @@ type conn struct {
 	started time.Time
 	queue   *outbox.Queue              // frames for the writer; grows while they pile up
 	work    chan *protocol.ClientFrame // valid frames waiting for the worker; made with it
-	closing chan struct{}              // closed by kick: the writer closes the socket
-	kickMu  sync.Mutex
-	kicked  bool
-	code    protocol.CloseCode // why kick closed the connection
-	reason  string
-	ctx     context.Context // ends when either goroutine of the connection ends
-	cancel  context.CancelFunc
+	// events are what the writer must do besides writing frames (ev*
+	// bits), signalled through the queue's More channel (queue.Wake), so
+	// that the writer waits on two channels rather than six.
+	events atomic.Uint32
+	kickMu sync.Mutex
+	kicked bool
+	code   protocol.CloseCode // why kick closed the connection
+	reason string
+	ctx    context.Context // ends when either goroutine of the connection ends
+	cancel func()          // ends ctx and tells the writer (evEnded)
 	// watchdog closes the socket when one write takes longer than
-	// WriteTimeout; the writer arms it around every write.
-	watchdog *time.Timer
+	// WriteTimeout; the writer marks the start and end of every write.
+	watchdog *watchdog
 	pinging  atomic.Bool    // a ping waits for its pong
 	helpers  sync.WaitGroup // the writer, the worker and the pings
-	writing  atomic.Bool    // a frame is being written
 }
+
+// Events for the writer (conn.events).
+const (
+	evEnded  uint32 = 1 << iota // ctx ended: close the socket at once
+	evKicked                    // kick: write the close frame
+	evPing                      // PingInterval passed: ping the peer
+)
 
 func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
 	ws.SetReadLimit(h.opts.ReadLimit)
@@ -46,13 +55,23 @@ func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
 	c := &conn{
 		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
 		token: token, started: time.Now(),
-		queue:   outbox.New(h.opts.QueueSize),
-		closing: make(chan struct{}),
-		ctx:     ctx, cancel: cancel,
+		queue: outbox.New(h.opts.QueueSize),
+		ctx:   ctx,
 	}
-	c.watchdog = time.AfterFunc(h.opts.WriteTimeout, c.writeStuck)
-	c.watchdog.Stop()
+	// ctx ends only through c.cancel, which then wakes the writer (a
+	// context.AfterFunc would cost an idle connection more memory).
+	c.cancel = func() {
+		cancel()
+		c.signal(evEnded)
+	}
+	c.watchdog = newWatchdog(h.opts.WriteTimeout, c.writeStuck)
 	return c
+}
+
+// signal hands the writer an event.
+func (c *conn) signal(ev uint32) {
+	c.events.Or(ev)
+	c.queue.Wake()
 }
 
 // UserID implements hub.Subscriber.
@@ -73,7 +92,7 @@ func (c *conn) Deliver(f *protocol.Frame) {
 
 // Busy implements hub.Busy: frames wait in the queue or one is being
 // written, so the hub merges the next deltas rather than adding a frame.
-func (c *conn) Busy() bool { return c.queue.Len() > 0 || c.writing.Load() }
+func (c *conn) Busy() bool { return c.queue.Len() > 0 || c.watchdog.writing() }
 
 // Close implements hub.Subscriber.
 func (c *conn) Close(code protocol.CloseCode, reason string) { c.kick(code, reason) }
@@ -86,7 +105,7 @@ func (c *conn) kick(code protocol.CloseCode, reason string) bool {
 		return false
 	}
 	c.kicked, c.code, c.reason = true, code, reason
-	close(c.closing)
+	c.signal(evKicked)
 	return true
 }
 
@@ -123,38 +142,46 @@ func (c *conn) serve() {
 }
 
 // writeLoop is the only code that writes data and close frames to the
-// socket.
+// socket. It waits on the queue alone: the pings, the token's expiry, a
+// kick and the end of the connection reach it as events through the
+// queue's More channel. Once awake it writes every frame that waits
+// before it waits again, checking the events between frames.
 func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.h.opts.PingInterval)
+	defer c.watchdog.stop()
+	ping := time.AfterFunc(c.h.opts.PingInterval, func() { c.signal(evPing) })
 	defer ping.Stop()
-	var expiry <-chan time.Time
 	if !c.expires.IsZero() {
-		t := time.NewTimer(time.Until(c.expires))
+		t := time.AfterFunc(time.Until(c.expires), func() { c.kick(protocol.CloseUnauthorized, "token expired") })
 		defer t.Stop()
-		expiry = t.C
 	}
 	for {
+		var f *protocol.Frame
 		select {
-		case f := <-c.queue.C():
-			if c.write(f) != nil {
-				c.ws.CloseNow()
-				return
-			}
+		case f = <-c.queue.C():
 		case <-c.queue.More():
-			if f, ok := c.queue.Pop(); ok && c.write(f) != nil {
+		}
+		for {
+			if ev := c.events.Load(); ev != 0 {
+				switch {
+				case ev&evEnded != 0:
+					c.ws.CloseNow()
+					return
+				case ev&evKicked != 0:
+					c.closeSocket(f)
+					return
+				}
+				c.events.And(^evPing)
+				c.startPing()
+				ping.Reset(c.h.opts.PingInterval)
+			}
+			if f != nil && c.write(f) != nil {
 				c.ws.CloseNow()
 				return
 			}
-		case <-ping.C:
-			c.startPing()
-		case <-expiry:
-			c.kick(protocol.CloseUnauthorized, "token expired")
-		case <-c.closing:
-			c.closeSocket()
-			return
-		case <-c.ctx.Done():
-			c.ws.CloseNow()
-			return
+			if c.queue.Len() == 0 {
+				break
+			}
+			f, _ = c.queue.Pop()
 		}
 	}
 }
@@ -164,11 +191,9 @@ func (c *conn) writeLoop() {
 // connection's watchdog closes the socket if the write takes longer than
 // WriteTimeout (a peer that stopped reading), which fails the write.
 func (c *conn) write(f *protocol.Frame) error {
-	c.writing.Store(true)
-	c.watchdog.Reset(c.h.opts.WriteTimeout)
+	c.watchdog.start()
 	err := c.ws.Write(context.Background(), websocket.MessageText, f.Data)
-	c.watchdog.Stop()
-	c.writing.Store(false)
+	c.watchdog.done()
 	return err
 }
 
@@ -206,12 +231,14 @@ func (c *conn) ping() error {
 	return c.ws.Ping(ctx)
 }
 
-// closeSocket sends the close frame of kick. The frames already queued go
-// out first (the done of an interrupted answer at shutdown, the error that
-// explains a 1008 or a 4401), except for a client too slow to take them.
-func (c *conn) closeSocket() {
+// closeSocket sends the close frame of kick. The frames already queued
+// (first taken, the writer's frame taken from the queue but not yet
+// written, if not nil) go out first (the done of an interrupted answer at
+// shutdown, the error that explains a 1008 or a 4401), except for a client
+// too slow to take them.
+func (c *conn) closeSocket(first *protocol.Frame) {
 	code, reason := c.closeReason()
-	if code != protocol.CloseSlowClient {
+	if code != protocol.CloseSlowClient && (first == nil || c.write(first) == nil) {
 		c.drain()
 	}
 	err := c.ws.Close(websocket.StatusCode(code), reason)

@@ -310,3 +310,24 @@ func TestNewConversationBudget(t *testing.T) {
 	cl.write(`{"type":"send","id":"e","content":"hi","conversationId":"` + conv + `"}`)
 	cl.expect("ack")
 }
+
+// TestTokenExpiryCloses4401: when the token the connection was opened with
+// expires, the writer closes the socket with 4401, after the frames
+// already queued, and the connection's slot comes back.
+func TestTokenExpiryCloses4401(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{tokenLife: 300 * time.Millisecond})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	s.hub.DeliverAll("u", protocol.Delta("c", "m", 5, "hello"))
+	cl.expect("delta")
+	select {
+	case <-cl.closed:
+	case <-time.After(testTimeout):
+		t.Fatal("the connection outlived its token")
+	}
+	if got := websocket.CloseStatus(cl.err); got != websocket.StatusCode(protocol.CloseUnauthorized) {
+		t.Fatalf("close status %d, want 4401 (%v)", got, cl.err)
+	}
+	s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
+}

@@ -32,18 +32,24 @@ type server struct {
 	srv     *httptest.Server
 	limits  *limits.Users
 
+	tokenLife time.Duration // how long an identity stays valid; an hour when zero
+
 	mu      sync.Mutex
 	revoked map[string]bool
 }
 
 type serverOptions struct {
 	opts         ws.Options
-	smallBuffers bool // small socket send buffers on the server side
+	smallBuffers bool          // small socket send buffers on the server side
+	tokenLife    time.Duration // identities expire this long after the upgrade (default an hour)
 }
 
 func newServer(t *testing.T, o serverOptions) *server {
 	t.Helper()
-	s := &server{t: t, hub: hubtest.New(), revoked: map[string]bool{}}
+	s := &server{t: t, hub: hubtest.New(), revoked: map[string]bool{}, tokenLife: o.tokenLife}
+	if s.tokenLife == 0 {
+		s.tokenLife = time.Hour
+	}
 	opts := o.opts
 	opts.Hub = s.hub
 	if opts.Limits == nil {
@@ -76,7 +82,7 @@ func (s *server) authenticate(_ context.Context, token string) (ws.Identity, err
 	if !ok || s.revoked[user] {
 		return ws.Identity{}, fmt.Errorf("%w: bad token", ws.ErrUnauthorized)
 	}
-	return ws.Identity{UserID: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
+	return ws.Identity{UserID: user, ExpiresAt: time.Now().Add(s.tokenLife)}, nil
 }
 
 func (s *server) revoke(user string) {

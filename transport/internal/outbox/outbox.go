@@ -91,6 +91,11 @@ func (q *Queue) C() <-chan *protocol.Frame { return q.ch }
 // emptied some other way; Pop then reports false.
 func (q *Queue) More() <-chan struct{} { return q.more }
 
+// Wake puts a value in More without adding a frame, so that a writer
+// waiting on C and More wakes up for an event of its own (a ping due, the
+// connection closing); Pop then reports false unless frames spilled.
+func (q *Queue) Wake() { q.signal() }
+
 // Pop removes and returns the oldest frame, or reports false when none
 // waits. While spilled frames remain, More holds a value again.
 func (q *Queue) Pop() (*protocol.Frame, bool) {

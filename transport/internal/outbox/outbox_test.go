@@ -222,3 +222,40 @@ func BenchmarkHandOff(b *testing.B) {
 		})
 	}
 }
+
+// TestQueueWake: Wake leaves a value in More without a frame (Pop then
+// reports false), once however often it is called, and wakes a writer
+// blocked on C and More.
+func TestQueueWake(t *testing.T) {
+	t.Parallel()
+	q := outbox.New(8)
+	woke := make(chan bool)
+	go func() {
+		select {
+		case <-q.C():
+			woke <- false
+		case <-q.More():
+			woke <- true
+		}
+	}()
+	q.Wake()
+	select {
+	case more := <-woke:
+		if !more {
+			t.Fatal("the writer got a frame, not the wake-up")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wake did not wake the writer")
+	}
+	q.Wake()
+	q.Wake()
+	<-q.More()
+	select {
+	case <-q.More():
+		t.Fatal("two Wakes left two values")
+	default:
+	}
+	if f, ok := q.Pop(); ok || q.Len() != 0 {
+		t.Fatalf("Pop after a Wake returned %v, len %d", f, q.Len())
+	}
+}

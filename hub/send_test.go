@@ -1,0 +1,163 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/llm/fakeai"
+	"chatd/llm/openai"
+	"chatd/persistence"
+	"chatd/persistence/batch"
+	"chatd/persistence/counting"
+	"chatd/persistence/sqlite"
+)
+
+// oneByOne hides a store's InsertMessages: the hub stores a send's two
+// rows with two InsertMessage calls, as with a store that has none.
+type oneByOne struct{ Store }
+
+// upstreamSaw is what the store held when the upstream received a request.
+type upstreamSaw struct {
+	msgs   []persistence.Message
+	writes counting.Counts
+	err    error
+}
+
+// TestSendStoresBeforeUpstream: when the upstream (the fake OpenAI server,
+// over HTTP) receives a send's request, the user message and the answer's
+// row are committed (read back through the store's read connections).
+// With the SQLite store both were stored in one write, so a burst of sends
+// costs one write each; a store without InsertMessages gets two writes,
+// still both before the request.
+func TestSendStoresBeforeUpstream(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		wrap  func(*counting.Store) Store
+		write map[string]int64 // store writes by method when the request arrived
+	}{
+		{"one write", func(s *counting.Store) Store { return s }, map[string]int64{"InsertMessages": 1}},
+		{"a store without InsertMessages", func(s *counting.Store) Store { return oneByOne{s} }, map[string]int64{"InsertMessage": 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = st.Close(context.Background()) })
+			user := persistence.User{Email: "s@example.test", Name: "S", PasswordHash: "x"}
+			if err := st.CreateUser(ctx, &user); err != nil {
+				t.Fatal(err)
+			}
+			conv := persistence.Conversation{OwnerID: user.ID, Model: fakeai.DefaultModels[0], Title: "t"}
+			if err := st.CreateConversation(ctx, &conv); err != nil {
+				t.Fatal(err)
+			}
+			cs := counting.Wrap(st)
+
+			fake := fakeai.New(fakeai.Options{})
+			saw := make(chan upstreamSaw, 1)
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/chat/completions") {
+					msgs, err := st.Messages(r.Context(), user.ID, conv.ID)
+					saw <- upstreamSaw{msgs: msgs, writes: cs.Writes(), err: err}
+				}
+				fake.ServeHTTP(w, r)
+			}))
+			t.Cleanup(func() { fake.Close(); up.Close() })
+
+			writer := batch.New(st, batch.Options{Interval: 5 * time.Millisecond})
+			h := New(Options{Store: tc.wrap(cs), Writer: writer,
+				Model: openai.New(openai.Options{BaseURL: up.URL + "/v1", MaxRetries: -1})})
+			runCtx, stop := context.WithCancel(context.Background())
+			ran := make(chan struct{})
+			go func() { defer close(ran); _ = h.Run(runCtx) }()
+			t.Cleanup(func() {
+				sctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				_ = h.Shutdown(sctx)
+				stop()
+				<-ran
+				_ = writer.Close(sctx)
+			})
+
+			sub := newSub(user.ID)
+			res, err := h.Send(ctx, sub, user.ID, SendRequest{ConversationID: conv.ID, Content: "a question", ClientMessageID: "c1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
+				t.Fatalf("done %+v", done)
+			}
+			var got upstreamSaw
+			select {
+			case got = <-saw:
+			default:
+				t.Fatal("the upstream received no request")
+			}
+			if got.err != nil {
+				t.Fatal(got.err)
+			}
+			if len(got.msgs) != 2 || got.msgs[0].ID != res.UserMessageID || got.msgs[0].Content != "a question" ||
+				got.msgs[1].ID != res.MessageID || got.msgs[1].ParentID != res.UserMessageID ||
+				got.msgs[1].Status != persistence.StatusStreaming {
+				t.Fatalf("stored when the request went upstream: %+v; want the user message %s and its streaming answer %s",
+					got.msgs, res.UserMessageID, res.MessageID)
+			}
+			for _, m := range []string{"InsertMessages", "InsertMessage"} {
+				if got.writes.ByMethod[m] != tc.write[m] {
+					t.Fatalf("store writes when the request went upstream: %v, want %v", got.writes.ByMethod, tc.write)
+				}
+			}
+		})
+	}
+}
+
+// TestSendRefusedStoresNothing: when the answer's row cannot be stored,
+// the user message is not stored either (they are one write), nothing
+// goes upstream, and the conversation is free for the next send.
+func TestSendRefusedStoresNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, Options{}, say("answer"))
+	conv := persistence.Conversation{OwnerID: "u", Model: "fake"}
+	if err := e.store.CreateConversation(ctx, &conv); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("disk full")
+	e.store.refuse = func(m *persistence.Message) error {
+		if m.Role == persistence.RoleAssistant {
+			return refused
+		}
+		return nil
+	}
+	sub := newSub("u")
+	if _, err := e.h.Send(ctx, sub, "u", SendRequest{ConversationID: conv.ID, Content: "lost"}); !errors.Is(err, refused) {
+		t.Fatalf("Send = %v, want %v", err, refused)
+	}
+	if msgs, _ := e.store.Messages(ctx, "u", conv.ID); len(msgs) != 0 {
+		t.Fatalf("stored %+v after a refused send, want nothing", msgs)
+	}
+	if n := e.model.requestCount(); n != 0 {
+		t.Fatalf("%d upstream requests after a refused send, want 0", n)
+	}
+	e.store.refuse = nil
+	res, err := e.h.Send(ctx, sub, "u", SendRequest{ConversationID: conv.ID, Content: "kept"})
+	if err != nil {
+		t.Fatalf("the next send: %v", err)
+	}
+	if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
+		t.Fatalf("done %+v", done)
+	}
+	if msgs, _ := e.store.Messages(ctx, "u", conv.ID); len(msgs) != 2 || msgs[0].Content != "kept" {
+		t.Fatalf("stored %+v, want the second send's two messages", msgs)
+	}
+}
