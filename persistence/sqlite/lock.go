@@ -60,5 +60,7 @@ func (l *dirLock) unlock() error {
 	if l == nil {
 		return nil
 	}
-	return l.f.Close() // closing the descriptor releases the lock
+	// The lock belongs to the open file description, which copies of the
+	// descriptor share (see unlockFile): release it before closing.
+	return errors.Join(unlockFile(l.f), l.f.Close())
 }

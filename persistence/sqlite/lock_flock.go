@@ -21,3 +21,11 @@ func tryLock(f *os.File) error {
 		}
 	}
 }
+
+// unlockFile releases the flock of f explicitly. Closing f alone would
+// not release it while a copy of the descriptor lives on: a child process
+// this process forks holds copies of its descriptors until it execs, and
+// a lock held that way refused a reopen in this process in the meantime.
+func unlockFile(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
