@@ -18,19 +18,8 @@ import (
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
-	u := persistence.User{Email: "g@example.test", Name: "G", PasswordHash: "x"}
-	if err := s.CreateUser(ctx, &u); err != nil {
-		t.Fatal(err)
-	}
-	c := persistence.Conversation{OwnerID: u.ID, Model: "m"}
-	if err := s.CreateConversation(ctx, &c); err != nil {
-		t.Fatal(err)
-	}
+	s, owner, convID := openForInsert(t)
+	u, c := persistence.User{ID: owner}, persistence.Conversation{ID: convID}
 	const n = 200
 	errs := make([]error, n)
 	var wg sync.WaitGroup

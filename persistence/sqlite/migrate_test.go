@@ -16,11 +16,6 @@ import (
 func TestMigrateFromVersion1(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatd.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	stmts := []string{
 		migrations[0],
 		`PRAGMA user_version = 1`,
@@ -30,14 +25,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		`INSERT INTO messages VALUES ('a00000000000000000000002', 'c00000000000000000000001', 'o00000000000000000000001', '',
 			'assistant', 'an axolotl streams', 'm', 'streaming', '', NULL, NULL, NULL, '', 'x2', 2, 2)`,
 	}
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := oldDatabase(t, stmts)
 
 	s := openTest(t, Options{Path: path})
 	if s.migratedFrom != 1 {
@@ -66,11 +54,6 @@ func TestMigrateFromVersion1(t *testing.T) {
 func TestMigrateFromVersion2(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatd.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const owner, convID, msgID = "o00000000000000000000001", "c00000000000000000000001", "a00000000000000000000001"
 	stmts := []string{
 		migrations[0],
@@ -80,14 +63,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 		`INSERT INTO messages VALUES ('` + msgID + `', '` + convID + `', '` + owner + `', '',
 			'assistant', 'a quokka smiles', 'm', 'streaming', '', NULL, NULL, NULL, 'it failed', 'x1', 1, 1, 'timeout')`,
 	}
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := oldDatabase(t, stmts)
 
 	s := openTest(t, Options{Path: path})
 	if s.migratedFrom != 2 {
@@ -130,11 +106,6 @@ func TestMigrateFromVersion2(t *testing.T) {
 func TestMigrateFromVersion4(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatd.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	owners := []string{"o00000000000000000000001", "o00000000000000000000002"}
 	convs := []string{"c00000000000000000000001", "c00000000000000000000002"}
 	stmts := []string{migrations[0], migrations[1], migrations[2], migrations[3], `PRAGMA user_version = 4`}
@@ -149,14 +120,7 @@ func TestMigrateFromVersion4(t *testing.T) {
 				VALUES ('a0000000000000000000000`+string(rune('1'+i))+`', '`+convs[i]+`', '`+owners[i]+`', '',
 				'user', 'a quokka smiles', 'm', 'complete', '', '', 'x', 1, 1)`)
 	}
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := oldDatabase(t, stmts)
 	// The search file exists (so nothing is queued again at open), and its
 	// writer is held up: the indexer cannot take the queue in.
 	sx, err := sql.Open("sqlite", "file:"+searchPath(path)+"?_txlock=immediate")
@@ -224,4 +188,25 @@ func TestMigrateFromVersion4(t *testing.T) {
 			t.Fatalf("search of owner %d through the index: %+v, %v", i, page, err)
 		}
 	}
+}
+
+// oldDatabase writes a database file by running stmts (an old schema and
+// its rows) without the store, and returns its path.
+func oldDatabase(t *testing.T, stmts []string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "chatd.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range stmts {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
