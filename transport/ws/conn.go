@@ -125,9 +125,12 @@ func (c *conn) serve() {
 	h := c.h
 	h.opts.Metrics.ConnectionOpened()
 	defer h.opts.Metrics.ConnectionClosed()
+	// hello is queued before the hub knows the connection: a user-wide
+	// frame (a conversation titled in another tab) may come the moment it
+	// is registered, and hello must be the connection's first frame.
+	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
 	h.opts.Hub.Register(c)
 	defer h.opts.Hub.Detach(c)
-	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
 
 	c.helpers.Go(func() {
 		defer c.cancel()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/internal/hubtest"
@@ -330,4 +331,18 @@ func TestTokenExpiryCloses4401(t *testing.T) {
 		t.Fatalf("close status %d, want 4401 (%v)", got, cl.err)
 	}
 	s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
+}
+
+// TestHelloComesFirst: a user-wide frame the hub delivers the moment the
+// connection is registered (a conversation titled in another tab) comes
+// after hello, never before it.
+func TestHelloComesFirst(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	s.hub.OnRegister(func(sub hub.Subscriber) {
+		sub.Deliver(protocol.Conversation("updated", persistence.Conversation{ID: "c1", Title: "titled"}))
+	})
+	cl := s.dial(dialOptions{user: "u1"})
+	cl.expect("hello")
+	cl.expect("conversation")
 }

@@ -27,6 +27,9 @@ type Hub struct {
 	block    chan struct{}     // while non-nil, Send waits for it to close
 	entered  chan struct{}     // signalled when a blocked Send starts waiting
 	detached int
+	// onRegister, when set, is called by Register (outside the lock) with
+	// the new subscriber: to deliver a frame the moment it is registered.
+	onRegister func(hub.Subscriber)
 }
 
 // New returns an empty fake hub.
@@ -133,9 +136,21 @@ func (h *Hub) DeliverAll(user string, f *protocol.Frame) {
 // Register implements the transports' Hub.
 func (h *Hub) Register(sub hub.Subscriber) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.subs[sub] = struct{}{}
 	h.notifyLocked()
+	fn := h.onRegister
+	h.mu.Unlock()
+	if fn != nil {
+		fn(sub)
+	}
+}
+
+// OnRegister makes Register call fn with each new subscriber, as a hub
+// would deliver a user-wide frame that comes at that moment.
+func (h *Hub) OnRegister(fn func(hub.Subscriber)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onRegister = fn
 }
 
 // Detach implements the transports' Hub.
