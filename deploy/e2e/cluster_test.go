@@ -393,6 +393,12 @@ func checkNATSNodeLoss(t *testing.T, c *chatdCluster, token string) {
 func checkInstanceCrash(t *testing.T, c *chatdCluster, token string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The subtest before this one killed a NATS node; while JetStream
+	// elects new leaders, lease renewals can time out, and an instance
+	// whose renewal failed declares nobody dead before a full TTL of
+	// renewals again (natsbus, leaseView.judging). Measure the crash on a
+	// settled cluster.
+	waitSettled(t, c, 2*clusterLeaseTTL)
 	convID := newConversation(t, c.site.Client(true), c.site.Origin(), token)
 	owner, err := c.dialNode(ctx, 0, token)
 	if err != nil {
@@ -641,4 +647,34 @@ func (lt *liveTab) apply(f frame) error {
 	lt.text.WriteString(f.Text)
 	lt.seq = f.Seq
 	return nil
+}
+
+// waitSettled waits until every instance has answered /readyz with 200 on
+// every poll for d in a row.
+func waitSettled(t *testing.T, c *chatdCluster, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(30*time.Second + d)
+	var since time.Time
+	for {
+		ok := true
+		for _, n := range c.nodes {
+			resp, err := http.Get("http://" + n.Addr + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			ok = ok && err == nil && resp.StatusCode == http.StatusOK
+		}
+		switch {
+		case !ok:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= d:
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the instances were not all ready for %s in a row within 30s", d)
+		}
+		time.Sleep(100 * time.Millisecond) // polling readiness
+	}
 }
