@@ -376,7 +376,7 @@ func deltaText(f *protocol.Frame) (string, error) {
 	const key = `,"text":"`
 	if i := bytes.Index(f.Data, []byte(key)); i > 0 && bytes.HasPrefix(f.Data, []byte(`{"type":"`)) && bytes.HasSuffix(f.Data, []byte(`"}`)) {
 		text := f.Data[i+len(key) : len(f.Data)-2]
-		if bytes.IndexByte(text, '\\') < 0 && bytes.IndexByte(text, '"') < 0 && noControl(text) && utf8.Valid(text) {
+		if unescaped(text) {
 			return string(text), nil
 		}
 	}
@@ -387,13 +387,14 @@ func deltaText(f *protocol.Frame) (string, error) {
 	return d.Text, err
 }
 
-// noControl reports whether b has no control character, which JSON
-// strings carry only escaped.
-func noControl(b []byte) bool {
+// unescaped reports whether b, the inside of a JSON string, is its value
+// as it stands: valid UTF-8 without a quote, a backslash or a control
+// character (which JSON strings carry only escaped).
+func unescaped(b []byte) bool {
 	for _, c := range b {
-		if c < 0x20 {
+		if c < 0x20 || c == '"' || c == '\\' {
 			return false
 		}
 	}
-	return true
+	return utf8.Valid(b)
 }
