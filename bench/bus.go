@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -69,9 +71,10 @@ func (e *env) startBusCluster(ctx context.Context, users int, mongoURI2 string) 
 	// One at a time: the first sets JetStream up.
 	for i := range 2 {
 		env := append(e.busChatdEnv(mongoURI, fmt.Sprintf("chatd_bench_cluster_%d", run)), "CHATD_NATS_URL="+natsURL,
-			fmt.Sprintf("CHATD_INSTANCE_ID=bench-%d", i+1), fmt.Sprintf("CHATD_DATA_DIR=%s/chatd-%d", data, i+1))
+			fmt.Sprintf("CHATD_INSTANCE_ID=bench-%d", i+1), fmt.Sprintf("CHATD_DATA_DIR=%s/chatd-%d", data, i+1),
+			"CHATD_PPROF_ADDR=127.0.0.1:0")
 		p, err := startProc(ctx, fmt.Sprintf("bus-chatd-%d", i+1), e.bins.chatd, nil, env, e.dir,
-			map[string]*regexp.Regexp{"addr": chatdAddrRE})
+			map[string]*regexp.Regexp{"addr": chatdAddrRE, "pprof": chatdPprof})
 		if err != nil {
 			return b, err
 		}
@@ -81,9 +84,10 @@ func (e *env) startBusCluster(ctx context.Context, users int, mongoURI2 string) 
 			return b, err
 		}
 	}
-	env := append(e.busChatdEnv(mongoURI, fmt.Sprintf("chatd_bench_solo_%d", run)), "CHATD_DATA_DIR="+data+"/solo")
+	env := append(e.busChatdEnv(mongoURI, fmt.Sprintf("chatd_bench_solo_%d", run)), "CHATD_DATA_DIR="+data+"/solo",
+		"CHATD_PPROF_ADDR=127.0.0.1:0")
 	if b.solo, err = startProc(ctx, "bus-solo", e.bins.chatd, nil, env, e.dir,
-		map[string]*regexp.Regexp{"addr": chatdAddrRE}); err != nil {
+		map[string]*regexp.Regexp{"addr": chatdAddrRE, "pprof": chatdPprof}); err != nil {
 		return b, err
 	}
 	b.soloURL = "http://" + b.solo.addrs["addr"]
@@ -165,11 +169,28 @@ func bus(ctx context.Context, e *env, r *report, c config) error {
 	p99 := func(s sample) float64 { return s.res.FollowerLateness.P99 }
 	cpu := func(s sample) float64 { return s.cpuPerToken(c.busTokens) }
 	var rows [][]string
+	var profiles []string
 	for _, n := range c.busLevels {
 		got := map[string][]sample{}
 		for round := range c.rounds {
 			for _, mode := range rotate(busModes, round) {
+				var prof func() ([]string, error)
+				if c.busProfile && round == 0 {
+					procs := bc.nodes
+					if mode == busModes[0] {
+						procs = []*proc{bc.solo}
+					}
+					prof = profileProcs(ctx, procs, e.dir, fmt.Sprintf("%d-%s", n, map[string]string{busModes[0]: "single", busModes[1]: "same", busModes[2]: "other"}[mode]),
+						time.Duration(c.busTokens)*c.busDelay+c.busSpread+8*time.Second)
+				}
 				s, err := e.run(ctx, spec(mode, n))
+				if prof != nil {
+					files, perr := prof()
+					if perr != nil {
+						r.problem("bus CPU profile: %v", perr)
+					}
+					profiles = append(profiles, files...)
+				}
 				if err != nil {
 					return err
 				}
@@ -216,5 +237,34 @@ text was not whole and exact is a problem listed above.
 %s`, map[bool]string{true: "FerretDB (cmd/devstack -only mongo), which times out beyond some 50 streams here: -bus-mongodb-uri measures more",
 		false: "the MongoDB of -bus-mongodb-uri"}[c.busMongoURI == ""], c.busTokens, float64(time.Second)/float64(c.busDelay), c.rounds,
 		table([]string{"streams", "run", "follower lateness p50", "p99", "sender p99", "follower - sender p99", "CPU µs/token", "merged"}, rows)))
+	for _, f := range profiles {
+		top, err := pprofTop(ctx, e.bins.chatd, f, 20, "-cum")
+		if err != nil {
+			r.problem("bus CPU profile %s: %v", f, err)
+			continue
+		}
+		r.section("Bus CPU profile "+filepath.Base(f), "```\n"+top+"```\n")
+	}
 	return nil
+}
+
+// profileProcs starts saving the CPU profile of each chatd of procs for
+// about d (from now, while a run starts) to dir/bus-<name>-<n>.pprof; the
+// function it returns waits for the files.
+func profileProcs(ctx context.Context, procs []*proc, dir, name string, d time.Duration) func() ([]string, error) {
+	secs := fmt.Sprintf("profile?seconds=%d", int(d.Round(time.Second)/time.Second)+1)
+	errs := make(chan error, len(procs))
+	var files []string
+	for i, p := range procs {
+		f := filepath.Join(dir, fmt.Sprintf("bus-%s-%d.pprof", name, i+1))
+		files = append(files, f)
+		go func() { errs <- saveProfile(ctx, p.addrs["pprof"], secs, f) }()
+	}
+	return func() ([]string, error) {
+		var err error
+		for range procs {
+			err = errors.Join(err, <-errs)
+		}
+		return files, err
+	}
 }

@@ -48,6 +48,7 @@ type config struct {
 	busDelay    time.Duration
 	busSpread   time.Duration
 	busMongoURI string // a real MongoDB for the bus scenario; empty: FerretDB in cmd/devstack
+	busProfile  bool   // save the cluster instances' CPU profiles (first round of each cluster run)
 
 	growthSQLite   growthSize // the data-growth scenario on the embedded store
 	growthFerret   growthSize // and on the MongoDB store over FerretDB (much smaller: FerretDB scans)

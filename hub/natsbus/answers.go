@@ -63,7 +63,7 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	}
 	b.pubs.acked(a.MessageID, numbered{id: id, n: n, prev: prev, seq: seq},
 		f.Type == protocol.TypeDone || f.Type == hub.FrameAborted)
-	b.live.deliver(msg) // follows here: the connection does not echo it back
+	b.live.deliver(token(a.MessageID), msg) // follows here: the connection does not echo it back
 	return nil
 }
 

@@ -34,8 +34,7 @@ type Bus struct {
 	conn    connState
 	lease   *leaseView
 	locks   *lockView
-	live    *liveFrames // every answer's frames as published, to the follows
-	liveSub *nats.Subscription
+	live    *liveFrames // the follows here, each subscribed to its answer's frames
 	replies *replyMux   // answers of direct gets
 	pubs    *publishers // numbering of the answers published here
 	// directOffUntil (unix ns) pauses direct gets after one went unanswered.
@@ -64,7 +63,7 @@ func New(opts Options) (*Bus, error) {
 	}
 	b := &Bus{opts: opts, id: opts.InstanceID,
 		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
-		live: newLiveFrames(opts.Prefix + ".answer."), replies: newReplyMux(), pubs: newPublishers(),
+		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(),
 		idleAfter: followIdle}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL)
@@ -121,8 +120,8 @@ func (b *Bus) natsOptions() []nats.Option {
 			b.log.Info("NATS connection back", slog.String("server", nc.ConnectedUrlRedacted()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil && sub == b.liveSub {
-				b.live.resyncAll() // frames were dropped
+			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
+				b.live.slow(sub) // frames of a follow were dropped: it reads them from JetStream
 			}
 			b.log.Warn("NATS error", slog.Any("err", err))
 		}),

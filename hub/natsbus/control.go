@@ -23,8 +23,8 @@ type controlMsg struct {
 }
 
 // subscribe listens for control requests to this instance, for the user
-// events of the others, for every answer's frames (see liveFrames) and for
-// the answers of direct gets. The subscriptions survive reconnects; Close
+// events of the others and for the answers of direct gets (each follow
+// subscribes to its answer's frames, see liveFrames). The subscriptions survive reconnects; Close
 // drains them with the connection.
 func (b *Bus) subscribe() error {
 	if _, err := b.nc.Subscribe(b.subject("ctl", token(b.id)), b.onControl); err != nil {
@@ -33,11 +33,6 @@ func (b *Bus) subscribe() error {
 	if _, err := b.nc.Subscribe(b.subject("events", "*"), b.onEvent); err != nil {
 		return fmt.Errorf("natsbus: subscribe to events: %w", err)
 	}
-	sub, err := b.live.subscribe(b.nc)
-	if err != nil {
-		return err
-	}
-	b.liveSub = sub
 	return b.replies.subscribe(b.nc)
 }
 

@@ -26,23 +26,26 @@ const (
 // errDown ends a follow's context when the bus is declared down.
 var errDown = errors.New("the bus is down")
 
-// Follow implements hub.Bus without a JetStream consumer: it registers for
-// the answer's live frames (the instance's one subscription to every
-// answer), then reads what is already stored (direct gets), and delivers
-// stored then live frames in the order of their numbers, each once. A
-// live frame whose number skips ahead has the missing ones read from
-// JetStream first; after a reconnect or a slow-consumer drop, and after a
-// second of silence, the follow checks JetStream for frames it missed. It
-// returns an error wrapping hub.ErrBusUnavailable once the bus is down
+// Follow implements hub.Bus without a JetStream consumer: it subscribes
+// to the answer's live frames (core NATS, this answer's subject only),
+// then reads what is already stored (direct gets), and delivers stored
+// then live frames in the order of their numbers, each once. A live frame
+// whose number skips ahead has the missing ones read from JetStream
+// first; after a reconnect or a slow-consumer drop, and after a second of
+// silence, the follow checks JetStream for frames it missed. It returns
+// an error wrapping hub.ErrBusUnavailable once the bus is down
 // (OutageGrace without a connection).
 func (b *Bus) Follow(ctx context.Context, a hub.AnswerRef, fn func(*protocol.Frame)) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
-	tok := token(a.MessageID)
-	f := &follow{b: b, a: a, fn: fn, stream: b.res.Load().stream, subj: b.answerSubject(a.MessageID),
-		q: b.live.add(tok), next: 1}
-	defer b.live.remove(tok, f.q)
+	subj := b.answerSubject(a.MessageID)
+	ls, err := b.live.add(b.nc, subj, token(a.MessageID))
+	if err != nil {
+		return unavailable("follow "+a.MessageID, err)
+	}
+	defer b.live.remove(ls)
+	f := &follow{b: b, a: a, fn: fn, stream: b.res.Load().stream, subj: subj, ls: ls, next: 1}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	down := b.conn.down()
@@ -53,7 +56,7 @@ func (b *Bus) Follow(ctx context.Context, a hub.AnswerRef, fn func(*protocol.Fra
 		case <-ctx.Done():
 		}
 	}()
-	err := f.run(ctx)
+	err = f.run(ctx)
 	if errors.Is(context.Cause(ctx), errDown) {
 		return unavailable("follow "+a.MessageID, b.downErr())
 	}
@@ -66,7 +69,7 @@ type follow struct {
 	a            hub.AnswerRef
 	fn           func(*protocol.Frame)
 	stream, subj string
-	q            *liveQueue
+	ls           *liveSub
 	next         uint64 // the number of the next frame to deliver
 	pos          uint64 // every stored frame up to this stream sequence was handled
 	ended        bool   // the done (or aborted) frame was delivered
@@ -78,26 +81,23 @@ func (f *follow) run(ctx context.Context) error {
 	idle := time.NewTimer(f.b.idleAfter)
 	defer idle.Stop()
 	for !f.ended && f.err == nil && ctx.Err() == nil {
+		before := f.next
 		select {
 		case <-ctx.Done():
-		case <-f.q.wake:
-			before := f.next
-			msgs, resync := f.q.take()
-			if resync {
-				f.catchUp(ctx, 0)
-			}
-			for _, m := range msgs {
-				if f.ended || f.err != nil {
-					break
-				}
+		case m := <-f.ls.ch:
+			if !f.b.live.lost(m) {
 				f.live(ctx, m)
 			}
-			if f.next != before {
-				idle.Reset(f.b.idleAfter)
-			}
+		case <-f.ls.wake:
 		case <-idle.C:
 			f.checkTail(ctx)
 			idle.Reset(2 * f.b.idleAfter)
+		}
+		if f.ls.resync.Swap(false) && !f.ended && f.err == nil {
+			f.catchUp(ctx, 0)
+		}
+		if f.next != before {
+			idle.Reset(f.b.idleAfter)
 		}
 	}
 	if f.ended || f.err != nil {

@@ -187,3 +187,47 @@ func TestClaimContinuesNumbering(t *testing.T) {
 		checkFrames(t, name, r.frames, want)
 	}
 }
+
+// TestFollowReceivesItsAnswerOnly: an instance receives the frames of the
+// answers its follows follow, not every answer's: while another instance
+// publishes 200 frames of an answer nobody here follows, this instance's
+// connection receives a handful of messages (lease and lock watches), and
+// the answer it follows still arrives whole. With one subscription to
+// every answer's frames it received all 200.
+func TestFollowReceivesItsAnswerOnly(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "only-owner", 2*time.Second)
+	peer, _ := newBus(t, c, "only-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+	followed := answer("c-only-followed", "m-only-followed", owner.InstanceID())
+	other := answer("c-only-other", "m-only-other", owner.InstanceID())
+	frames := testFrames(followed, 10)
+	publish(t, ctx, owner, followed, frames[:1])
+	first := make(chan struct{})
+	res := make(chan followResult, 1)
+	go func() {
+		var got []*protocol.Frame
+		err := peer.Follow(ctx, followed, func(f *protocol.Frame) {
+			if got = append(got, f); len(got) == 1 {
+				close(first)
+			}
+		})
+		res <- followResult{got, err}
+	}()
+	<-first
+	const unfollowed = 200
+	before := peer.nc.Stats().InMsgs
+	publish(t, ctx, owner, other, testFrames(other, unfollowed-2))
+	if got := peer.nc.Stats().InMsgs - before; got >= unfollowed/2 {
+		t.Fatalf("the instance received %d messages while %d frames of an answer it does not follow were published", got, unfollowed)
+	}
+	publish(t, ctx, owner, followed, frames[1:])
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkFrames(t, "followed", r.frames, frames)
+}

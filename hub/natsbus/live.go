@@ -2,147 +2,135 @@ package natsbus
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 )
 
-// liveQueueMax bounds the frames waiting in one follow's queue; past it
-// the follow drops what comes and catches up from JetStream instead.
-const liveQueueMax = 4096
+// liveQueueMax bounds the frames waiting for one follow; past it the
+// frames that come are dropped (a slow consumer) and the follow catches up
+// from JetStream instead.
+const liveQueueMax = 1024
 
-// Pending limits of the instance's subscription to every answer's frames:
-// far above what the hub publishes (tens of frames per second per answer).
-const (
-	livePendingMsgs  = 1 << 20
-	livePendingBytes = 512 << 20
-)
-
-// liveFrames receives the frames of every answer as they are published,
-// on one core NATS subscription per instance made when the bus starts
-// (so its interest has spread through the cluster long before any follow),
-// and hands each to the follows of its answer. A frame missed here (a
-// reconnect, a slow consumer) is read from JetStream by the follow.
+// liveFrames registers the follows of this instance. Each follow receives
+// the frames of its own answer only, as they are published, on a core NATS
+// subscription to that answer's subject made when the follow starts (so
+// an instance receives the frames of the answers its tabs follow, not
+// every answer's), delivered by the connection's read loop straight into
+// the follow's channel. Frames this instance publishes reach its follows
+// from Publish (the connection does not echo them). A frame missed here (a
+// reconnect, a full channel, interest that had not yet reached the NATS
+// server of the publisher) is read from JetStream by the follow.
 type liveFrames struct {
-	prefix string // subject prefix up to the answer's token
-	mu     sync.Mutex
-	queues map[string]map[*liveQueue]struct{} // by answer token
+	mu    sync.Mutex
+	byTok map[string]map[*liveSub]struct{} // by answer token
+	bySub map[*nats.Subscription]*liveSub
 	// drop, set by tests, loses the frames it returns true for, as a
 	// network fault would.
 	drop atomic.Pointer[func(*nats.Msg) bool]
 }
 
-func newLiveFrames(prefix string) *liveFrames {
-	return &liveFrames{prefix: prefix, queues: make(map[string]map[*liveQueue]struct{})}
+func newLiveFrames() *liveFrames {
+	return &liveFrames{byTok: make(map[string]map[*liveSub]struct{}), bySub: make(map[*nats.Subscription]*liveSub)}
 }
 
-// subscribe starts receiving the frames of every answer on nc.
-func (l *liveFrames) subscribe(nc *nats.Conn) (*nats.Subscription, error) {
-	sub, err := nc.Subscribe(l.prefix+"*", l.deliver)
+// liveSub is one follow's live frames, read by its goroutine.
+type liveSub struct {
+	tok    string
+	ch     chan *nats.Msg // filled by the connection's read loop and by Publish
+	sub    *nats.Subscription
+	resync atomic.Bool   // frames may have been missed: read JetStream
+	wake   chan struct{} // buffered (1): resync was set
+}
+
+// add subscribes a follow to subj, the subject of the answer whose token
+// is tok. remove ends it.
+func (l *liveFrames) add(nc *nats.Conn, subj, tok string) (*liveSub, error) {
+	s := &liveSub{tok: tok, ch: make(chan *nats.Msg, liveQueueMax), wake: make(chan struct{}, 1)}
+	// Registered before the subscription exists: a slow-consumer report
+	// for it finds it.
+	l.mu.Lock()
+	if l.byTok[tok] == nil {
+		l.byTok[tok] = make(map[*liveSub]struct{})
+	}
+	l.byTok[tok][s] = struct{}{}
+	l.mu.Unlock()
+	sub, err := nc.ChanSubscribe(subj, s.ch)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: subscribe to answers: %w", err)
-	}
-	if err := sub.SetPendingLimits(livePendingMsgs, livePendingBytes); err != nil {
-		return nil, fmt.Errorf("natsbus: subscribe to answers: %w", err)
-	}
-	return sub, nil
-}
-
-// add registers a follow of the answer whose subject token is tok.
-func (l *liveFrames) add(tok string) *liveQueue {
-	q := &liveQueue{wake: make(chan struct{}, 1)}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.queues[tok] == nil {
-		l.queues[tok] = make(map[*liveQueue]struct{})
-	}
-	l.queues[tok][q] = struct{}{}
-	return q
-}
-
-// remove unregisters q.
-func (l *liveFrames) remove(tok string, q *liveQueue) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.queues[tok], q)
-	if len(l.queues[tok]) == 0 {
-		delete(l.queues, tok)
-	}
-}
-
-// deliver hands m to the follows of its answer; it never blocks.
-func (l *liveFrames) deliver(m *nats.Msg) {
-	tok, ok := strings.CutPrefix(m.Subject, l.prefix)
-	if drop := l.drop.Load(); !ok || drop != nil && (*drop)(m) {
-		return
+		l.remove(s)
+		return nil, fmt.Errorf("natsbus: subscribe to %s: %w", subj, err)
 	}
 	l.mu.Lock()
-	qs := make([]*liveQueue, 0, len(l.queues[tok]))
-	for q := range l.queues[tok] {
-		qs = append(qs, q)
+	s.sub = sub
+	l.bySub[sub] = s
+	l.mu.Unlock()
+	return s, nil
+}
+
+// remove unsubscribes s.
+func (l *liveFrames) remove(s *liveSub) {
+	l.mu.Lock()
+	delete(l.byTok[s.tok], s)
+	if len(l.byTok[s.tok]) == 0 {
+		delete(l.byTok, s.tok)
+	}
+	if s.sub != nil {
+		delete(l.bySub, s.sub)
 	}
 	l.mu.Unlock()
-	for _, q := range qs {
-		q.push(m)
+	if s.sub != nil {
+		_ = s.sub.Unsubscribe() // fails only on a closed connection: nothing left to undo
+	}
+}
+
+// deliver hands m, a frame this instance published, to its follows here;
+// it never blocks.
+func (l *liveFrames) deliver(tok string, m *nats.Msg) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.byTok[tok] {
+		select {
+		case s.ch <- m:
+		default:
+			s.markResync()
+		}
+	}
+}
+
+// slow makes the follow of sub, whose frames the connection dropped (its
+// channel was full), read what it missed.
+func (l *liveFrames) slow(sub *nats.Subscription) {
+	l.mu.Lock()
+	s := l.bySub[sub]
+	l.mu.Unlock()
+	if s != nil {
+		s.markResync()
 	}
 }
 
 // resyncAll makes every follow check JetStream for frames it may have
-// missed (after a reconnect or a slow consumer drop).
+// missed (after a reconnect).
 func (l *liveFrames) resyncAll() {
 	l.mu.Lock()
-	var qs []*liveQueue
-	for _, set := range l.queues {
-		for q := range set {
-			qs = append(qs, q)
+	defer l.mu.Unlock()
+	for _, set := range l.byTok {
+		for s := range set {
+			s.markResync()
 		}
 	}
-	l.mu.Unlock()
-	for _, q := range qs {
-		q.markResync()
-	}
 }
 
-// liveQueue is one follow's queue of live frames, drained by its goroutine.
-type liveQueue struct {
-	mu     sync.Mutex
-	msgs   []*nats.Msg
-	resync bool // frames may have been missed: read JetStream
-	wake   chan struct{}
+// lost reports whether a test's fault loses m.
+func (l *liveFrames) lost(m *nats.Msg) bool {
+	drop := l.drop.Load()
+	return drop != nil && (*drop)(m)
 }
 
-func (q *liveQueue) push(m *nats.Msg) {
-	q.mu.Lock()
-	if len(q.msgs) < liveQueueMax {
-		q.msgs = append(q.msgs, m)
-	} else {
-		q.resync = true
-	}
-	q.mu.Unlock()
-	q.signal()
-}
-
-func (q *liveQueue) markResync() {
-	q.mu.Lock()
-	q.resync = true
-	q.mu.Unlock()
-	q.signal()
-}
-
-func (q *liveQueue) signal() {
+func (s *liveSub) markResync() {
+	s.resync.Store(true)
 	select {
-	case q.wake <- struct{}{}:
+	case s.wake <- struct{}{}:
 	default:
 	}
-}
-
-// take empties the queue.
-func (q *liveQueue) take() (msgs []*nats.Msg, resync bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	msgs, resync = q.msgs, q.resync
-	q.msgs, q.resync = nil, false
-	return msgs, resync
 }
