@@ -30,9 +30,9 @@
 //     JetStream acknowledged the frame; a claimed answer continues the
 //     numbering of its last stored frame) and naming the stream sequence
 //     of the frame before it (Chatd-Prev). Following an answer needs no
-//     JetStream consumer: every instance subscribes (core NATS) to
-//     chatd.answer.* when it starts and hands each frame to the follows
-//     of its answer; a follow registers for live frames, reads what is
+//     JetStream consumer: each follow subscribes (core NATS) to its
+//     answer's subject only, so an instance receives the frames of the
+//     answers its tabs follow and no others; the follow then reads what is
 //     stored with batched direct gets (any replica answers; the stream
 //     allows direct gets), confirms the end with the stream leader (a
 //     message get), and delivers stored then live frames by number, each
@@ -40,12 +40,13 @@
 //     read from JetStream first; after a reconnect or a slow-consumer
 //     drop every follow reads what it missed, and a follow that hears
 //     nothing for a second asks the leader for the answer's last frame,
-//     so a lost done is never waited for forever. Every instance thus
-//     receives every frame once (tens per second per running answer) and
-//     drops those nobody follows there. Bounded (StreamLimits): frames
-//     older than 15 minutes (MaxAge), at most 1 GiB per replica
-//     (MaxBytes), at most 100,000 frames per answer, at most 1 MiB per
-//     frame; the oldest frames are discarded first. File storage,
+//     so a lost done is never waited for forever (a frame published
+//     before the follow's interest reached the publisher's NATS server is
+//     one of these). An instance thus receives each frame of an answer
+//     its tabs follow once, and nothing of the others. Bounded
+//     (StreamLimits): frames older than 15 minutes (MaxAge), at most 1 GiB
+//     per replica (MaxBytes), at most 100,000 frames per answer, at most
+//     1 MiB per frame; the oldest frames are discarded first. File storage,
 //     duplicate window 1 minute.
 //     Sizing: an answer of N bytes of text costs about N plus 150 bytes per
 //     frame; with the default 25ms coalescing a 2,000-token answer over 40
@@ -57,9 +58,10 @@
 //     connections per instance (dropped for instances whose lease
 //     expired) and the cluster-wide send token bucket of each user (kept
 //     for one minute after the last send).
-//   - Core NATS (not stored): chatd.answer.* as above (the live copy of
-//     each stored frame) and chatd.ctl.<instance> (cancel and supersede,
-//     request/reply to the instance running the answer).
+//   - Core NATS (not stored): chatd.answer.<messageId> as above (the
+//     live copy of each stored frame, to the follows of the answer) and
+//     chatd.ctl.<instance> (cancel and supersede, request/reply to the
+//     instance running the answer).
 //   - Stream CHATD_EVENTS, subjects chatd.events.<userId>: user-wide
 //     frames, closing a user's connections, "answer started" notices.
 //     Core NATS delivers each at once to every connected instance; the
