@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
 	"chatd/hub/protocol"
@@ -48,16 +49,10 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	if err != nil {
 		return unavailable("number the frames of "+a.MessageID, err)
 	}
-	msg := &nats.Msg{Subject: subj, Data: f.Data, Header: nats.Header{}}
-	msg.Header.Set(hdrType, f.Type)
-	msg.Header.Set(hdrMsg, f.MessageID)
-	msg.Header.Set(hdrConv, f.ConversationID)
-	msg.Header.Set(hdrSeq, strconv.FormatInt(f.Seq, 10))
-	msg.Header.Set(hdrN, strconv.FormatUint(n, 10))
-	msg.Header.Set(hdrPrev, strconv.FormatUint(prev, 10))
+	msg := &nats.Msg{Subject: subj, Data: f.Data, Header: frameHeader(f, n, prev, id)}
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	seq, err := b.publishAcked(ctx, msg, id)
+	seq, err := b.publishAcked(ctx, msg)
 	if err != nil {
 		return unavailable("publish frame of "+f.MessageID, err)
 	}
@@ -65,6 +60,16 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 		f.Type == protocol.TypeDone || f.Type == hub.FrameAborted)
 	b.live.deliver(token(a.MessageID), msg) // follows here: the connection does not echo it back
 	return nil
+}
+
+// frameHeader is the header of frame f numbered n after the frame at
+// stream sequence prev, with id for JetStream's duplicate detection: the
+// values Header.Set would give, in one allocation instead of seven.
+func frameHeader(f *protocol.Frame, n, prev uint64, id string) nats.Header {
+	v := [...]string{f.Type, f.MessageID, f.ConversationID, strconv.FormatInt(f.Seq, 10),
+		strconv.FormatUint(n, 10), strconv.FormatUint(prev, 10), id}
+	return nats.Header{hdrType: v[0:1:1], hdrMsg: v[1:2:2], hdrConv: v[2:3:3], hdrSeq: v[3:4:4],
+		hdrN: v[4:5:5], hdrPrev: v[5:6:6], jetstream.MsgIDHeader: v[6:7:7]}
 }
 
 // answerSubject is the subject of an answer's frames.

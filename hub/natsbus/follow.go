@@ -109,15 +109,15 @@ func (f *follow) run(ctx context.Context) error {
 // live handles a frame published just now: a number already delivered is
 // dropped, a number past the next one has the skipped ones read first.
 func (f *follow) live(ctx context.Context, m *nats.Msg) {
-	n, _ := strconv.ParseUint(m.Header.Get(hdrN), 10, 64)
-	prev, _ := strconv.ParseUint(m.Header.Get(hdrPrev), 10, 64)
-	if n == 0 {
-		f.deliver(m.Header, m.Data) // fails: not a frame of this bus
+	fr, n, err := decodeFrame(f.a.MessageID, m.Header, m.Data)
+	if err != nil {
+		f.err = err // not a frame of this bus
 		return
 	}
 	if n < f.next {
 		return
 	}
+	prev, _ := strconv.ParseUint(m.Header.Get(hdrPrev), 10, 64)
 	for try := 0; n > f.next && try < gapTries && ctx.Err() == nil && !f.ended; try++ {
 		if try > 0 {
 			wait(ctx, backoff(try-1))
@@ -131,7 +131,7 @@ func (f *follow) live(ctx context.Context, m *nats.Msg) {
 		f.b.log.Warn("frames of a followed answer are missing from JetStream", slog.String("message", f.a.MessageID),
 			slog.Uint64("from", f.next), slog.Uint64("to", n-1))
 	}
-	f.deliver(m.Header, m.Data)
+	f.deliverFrame(fr, n)
 	f.pos = max(f.pos, prev)
 }
 
@@ -171,6 +171,11 @@ func (f *follow) deliver(h nats.Header, data []byte) {
 		f.err = err
 		return
 	}
+	f.deliverFrame(fr, n)
+}
+
+// deliverFrame hands fr, numbered n, to fn unless n was delivered already.
+func (f *follow) deliverFrame(fr *protocol.Frame, n uint64) {
 	if n < f.next {
 		return
 	}

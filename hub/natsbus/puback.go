@@ -12,15 +12,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// publishAcked stores m in JetStream with msgID for its duplicate window
-// and returns the stream sequence JetStream acknowledged. It is what
+// publishAcked stores m (its header names its message id for JetStream's
+// duplicate window) and returns the stream sequence JetStream acknowledged. It is what
 // jetstream.PublishMsg does, without its retry on no responders (the hub
 // retries a failed publish itself) and with the acknowledgement read by
 // parsePubAck: the frames of every answer are published this way, and
 // decoding each acknowledgement with encoding/json was a tenth of the
 // publishing instance's CPU.
-func (b *Bus) publishAcked(ctx context.Context, m *nats.Msg, msgID string) (uint64, error) {
-	m.Header.Set(jetstream.MsgIDHeader, msgID)
+func (b *Bus) publishAcked(ctx context.Context, m *nats.Msg) (uint64, error) {
 	resp, err := b.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
