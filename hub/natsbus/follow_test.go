@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
 	"chatd/hub/protocol"
@@ -230,4 +232,94 @@ func TestFollowReceivesItsAnswerOnly(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	checkFrames(t, "followed", r.frames, frames)
+}
+
+// TestMixedVersions: during a rolling upgrade instances of the version
+// before (one subscription to every answer's frames, chatd.answer.*) and
+// of this one (a subscription per followed answer) share a cluster. The
+// frames on the wire are the same: an old instance's subscription
+// receives each frame this version publishes, live, with the headers it
+// reads; and this version follows an answer an old instance publishes
+// (the same subject and headers, each frame acknowledged and numbered
+// after the previous one's stream sequence).
+func TestMixedVersions(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "mixed-owner", 2*time.Second)
+	peer, _ := newBus(t, c, "mixed-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+
+	t.Run("old instance receives", func(t *testing.T) {
+		old, err := nats.Connect(c.URLs()[1], nats.UserInfo("chatd", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer old.Close()
+		ch := make(chan *nats.Msg, 64)
+		sub, err := old.ChanSubscribe(owner.opts.Prefix+".answer.*", ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		if err := old.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		a := answer("c-mixed-new", "m-mixed-new", owner.InstanceID())
+		frames := testFrames(a, 5)
+		// The old instance's interest reaches the owner's NATS server over
+		// the cluster's routes: publish until the first frame comes through.
+		publish(t, ctx, owner, a, frames[:1])
+		var got []*protocol.Frame
+		for len(got) < len(frames) {
+			select {
+			case m := <-ch:
+				f, n, err := decodeFrame(a.MessageID, m.Header, m.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int(n) == len(got)+1 {
+					got = append(got, f)
+					if n == 1 {
+						publish(t, ctx, owner, a, frames[1:])
+					}
+				}
+			case <-time.After(100 * time.Millisecond):
+				if len(got) == 0 { // not through yet: the first frame again (same number and id)
+					publish(t, ctx, owner, a, frames[:1])
+				}
+			case <-ctx.Done():
+				t.Fatalf("the old instance received %d of %d frames", len(got), len(frames))
+			}
+		}
+		checkFrames(t, "old instance", got, frames)
+	})
+
+	t.Run("old instance publishes", func(t *testing.T) {
+		a := answer("c-mixed-old", "m-mixed-old", "old-instance")
+		frames := testFrames(a, 8)
+		res := followAsync(ctx, peer, a)
+		var prev uint64
+		for i, f := range frames {
+			h := nats.Header{}
+			h.Set(hdrType, f.Type)
+			h.Set(hdrMsg, f.MessageID)
+			h.Set(hdrConv, f.ConversationID)
+			h.Set(hdrSeq, strconv.FormatInt(f.Seq, 10))
+			h.Set(hdrN, strconv.Itoa(i+1))
+			h.Set(hdrPrev, strconv.FormatUint(prev, 10))
+			h.Set(jetstream.MsgIDHeader, frameID(a, f))
+			seq, err := owner.publishAcked(ctx, &nats.Msg{Subject: owner.answerSubject(a.MessageID), Data: f.Data, Header: h})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev = seq
+		}
+		r := <-res
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		checkFrames(t, "this version", r.frames, frames)
+	})
 }
