@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"chatd/bench/load"
@@ -212,6 +213,7 @@ func bus(ctx context.Context, e *env, r *report, c config) error {
 				f2(medianOf(got[mode], func(s sample) float64 { return s.res.SenderLateness.P99 })),
 				fmt.Sprintf("%+.2f", medianOf(got[mode], func(s sample) float64 { return p99(s) - s.res.SenderLateness.P99 })),
 				f2(medianOf(got[mode], cpu)),
+				perInstance(got[mode], c.busTokens),
 				f2(medianOf(got[mode], func(s sample) float64 { return float64(s.res.MergedByBus) }))})
 		}
 	}
@@ -224,7 +226,8 @@ or on the other one, where every frame arrived over the bus. %d tokens per
 answer at %.0f tokens/s, %d rounds with the three runs interleaved. Lateness
 (ms) is the followers' only; CPU (µs per token produced upstream) is summed
 over every chatd of the run (FerretDB and NATS run in devstack and are not
-counted). The targets compare, round by round, the follower on the other
+counted); "per instance" splits it, instance 1 (the senders') + instance 2.
+The targets compare, round by round, the follower on the other
 instance with the one on the same instance (lateness) and with the single
 process (CPU). "Sender p99" is the sending tabs' (on instance 1) in the
 same runs, and "follower - sender" the difference within each run: how
@@ -236,7 +239,7 @@ text was not whole and exact is a problem listed above.
 
 %s`, map[bool]string{true: "FerretDB (cmd/devstack -only mongo), which times out beyond some 50 streams here: -bus-mongodb-uri measures more",
 		false: "the MongoDB of -bus-mongodb-uri"}[c.busMongoURI == ""], c.busTokens, float64(time.Second)/float64(c.busDelay), c.rounds,
-		table([]string{"streams", "run", "follower lateness p50", "p99", "sender p99", "follower - sender p99", "CPU µs/token", "merged"}, rows)))
+		table([]string{"streams", "run", "follower lateness p50", "p99", "sender p99", "follower - sender p99", "CPU µs/token", "per instance", "merged"}, rows)))
 	for _, f := range profiles {
 		top, err := pprofTop(ctx, e.bins.chatd, f, 20, "-cum")
 		if err != nil {
@@ -246,6 +249,24 @@ text was not whole and exact is a problem listed above.
 		r.section("Bus CPU profile "+filepath.Base(f), "```\n"+top+"```\n")
 	}
 	return nil
+}
+
+// perInstance is the CPU per token of each chatd of the runs (median over
+// the runs), "instance 1 + instance 2".
+func perInstance(ss []sample, tokensPerAnswer int) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	var parts []string
+	for i := range ss[0].serverCPUs {
+		parts = append(parts, fmt.Sprintf("%.0f", medianOf(ss, func(s sample) float64 {
+			if i >= len(s.serverCPUs) || s.res.Expected == 0 {
+				return 0
+			}
+			return s.serverCPUs[i] / float64(s.res.Expected*tokensPerAnswer) * 1e6
+		})))
+	}
+	return strings.Join(parts, " + ")
 }
 
 // profileProcs starts saving the CPU profile of each chatd of procs for

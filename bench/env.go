@@ -203,6 +203,8 @@ type sample struct {
 	// allocs and allocBytes are what the server allocated while the
 	// streams ran (runSpec.allocs only).
 	allocs, allocBytes int64
+	// serverCPUs is serverCPU per process (runSpec.servers), in order.
+	serverCPUs []float64
 }
 
 // perToken divides a server count by the tokens produced upstream.
@@ -259,6 +261,7 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		servers = []*proc{srv}
 	}
 	var srv0, fake0 float64
+	var each0 []float64
 	var alloc0 memStats
 	profDone := make(chan error, 1)
 	profDone <- nil
@@ -273,12 +276,16 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 				alloc0, _ = allocStats(ctx, e.pprofAddr(rs.target))
 			}
 			srv0, fake0 = e.cpuAll(servers), cpuSeconds(e.fake.pid())
+			each0 = e.cpuEach(servers)
 			if rs.profile != "" && srv != nil {
 				<-profDone
 				go func() { profDone <- e.profile(ctx, rs.target, rs.profileFor, rs.profile) }()
 			}
 		case bytes.Equal(line, []byte(`{"mark":"end"}`)):
 			s.serverCPU, s.fakeCPU = e.cpuAll(servers)-srv0, cpuSeconds(e.fake.pid())-fake0
+			for i, v := range e.cpuEach(servers) {
+				s.serverCPUs = append(s.serverCPUs, v-each0[i])
+			}
 			if rs.allocs && srv != nil {
 				if m, err := allocStats(ctx, e.pprofAddr(rs.target)); err == nil && alloc0.Mallocs > 0 {
 					s.allocs, s.allocBytes = m.Mallocs-alloc0.Mallocs, m.TotalAlloc-alloc0.TotalAlloc
@@ -303,6 +310,15 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// cpuEach is the CPU time each of the processes used so far.
+func (e *env) cpuEach(ps []*proc) []float64 {
+	out := make([]float64, len(ps))
+	for i, p := range ps {
+		out[i] = e.cpu(p)
+	}
+	return out
 }
 
 // cpuAll is the CPU time the processes used so far, summed.
