@@ -24,8 +24,8 @@ type controlMsg struct {
 
 // subscribe listens for control requests to this instance, for the user
 // events of the others and for the answers of direct gets (each follow
-// subscribes to its answer's frames, see liveFrames). The subscriptions survive reconnects; Close
-// drains them with the connection.
+// subscribes to its answer's frames, see liveFrames). The subscriptions
+// survive reconnects; Close drains them with the connection.
 func (b *Bus) subscribe() error {
 	if _, err := b.nc.Subscribe(b.subject("ctl", token(b.id)), b.onControl); err != nil {
 		return fmt.Errorf("natsbus: subscribe to control: %w", err)
