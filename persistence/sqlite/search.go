@@ -245,11 +245,14 @@ func (s *Store) awaitQuiet(ctx context.Context, since time.Time) bool {
 		} else {
 			t.Reset(wait)
 		}
+		s.ixWaiting.Store(true)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			s.ixWaiting.Store(false)
 			return false
 		}
+		s.ixWaiting.Store(false)
 	}
 }
 

@@ -208,10 +208,9 @@ func TestIndexerWaitsForQuiet(t *testing.T) {
 	}{
 		{"waits while writes are recent", Options{IndexQuiet: time.Hour, IndexMaxLag: time.Hour},
 			func(t *testing.T, f searchFixture) {
-				waits := f.s.ixWaits.Load()
 				f.insert(t, "a quokka", persistence.StatusComplete)
-				// The commit pokes the indexer, which then waits (again).
-				waitFor(t, "the indexer to wait", func() bool { return f.s.ixWaits.Load() > waits })
+				// The fixture's writes and this one poked the indexer, which waits.
+				waitFor(t, "the indexer to wait", f.s.ixWaiting.Load)
 				if n := backlog(t, f.s); n != 1 {
 					t.Errorf("backlog %d right after a write, want 1 (not indexed)", n)
 				}
