@@ -239,12 +239,17 @@ func fillAndTime(ctx context.Context, s persistence.Store, size growthSize, keep
 			return nil, err
 		}
 		lat := make([]int64, 0, size.samples)
+		read := diskReads()
 		for i := range size.samples {
 			t := time.Now()
 			if err := op.run(ctx, i); err != nil {
 				return nil, fmt.Errorf("%s: %w", op.name, err)
 			}
 			lat = append(lat, int64(time.Since(t)))
+		}
+		if read >= 0 { // what the page cache did not hold, for this process
+			read = diskReads() - read
+			logf("growth: %s: %.1f MB read from disk, %.1f KB per operation", op.name, float64(read)/1e6, float64(read)/1e3/float64(size.samples))
 		}
 		slices.Sort(lat)
 		out = append(out, growthResult{op: op.name, target: op.target,

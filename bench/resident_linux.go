@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -57,4 +59,24 @@ func resident(path string) (in, size int64, err error) {
 		}
 	}
 	return min(in, size), size, nil
+}
+
+// diskReads returns how many bytes this process has had read from storage
+// (read_bytes in /proc/self/io: reads the page cache did not answer), or
+// -1 when unknown.
+func diskReads() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("read_bytes: ")); ok {
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
