@@ -48,7 +48,7 @@ type growthOp struct {
 // the store's own latencies, without HTTP.
 func growth(ctx context.Context, e *env, r *report, c config) error {
 	var rows [][]string
-	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite, c.growthDir)
+	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite, c.growthDir, c.growthQuiet)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -111,7 +111,7 @@ func msCell(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6)
 // times chatd's start-up on it. With growthDir set, the filled database and
 // a description of its data set (growth.json) stay there, and a later run
 // of the same size reuses them instead of filling again.
-func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir string) ([]growthResult, time.Duration, error) {
+func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir string, indexQuiet time.Duration) ([]growthResult, time.Duration, error) {
 	dir := growthDir
 	if dir == "" {
 		var err error
@@ -121,7 +121,7 @@ func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir strin
 		defer os.RemoveAll(dir)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "chatd.db"), Logger: quiet})
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "chatd.db"), Logger: quiet, IndexQuiet: indexQuiet})
 	if err != nil {
 		return nil, 0, err
 	}
