@@ -36,29 +36,41 @@ func TestAdaptiveCoalescing(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
+		live   int64 // answers streaming on the instance (0: this one alone)
 		tokens []token
 		deltas []string // what the subscriber got, without any timer firing
 	}{
 		{"slow model, idle tab: every token at once",
-			[]token{{0, false}, {20, false}, {40, false}},
+			0, []token{{0, false}, {20, false}, {40, false}},
 			[]string{"t0", "t1", "t2"}},
 		{"fast model: tokens within the minimum gap wait",
-			[]token{{0, false}, {1, false}, {2, false}, {6, false}},
+			0, []token{{0, false}, {1, false}, {2, false}, {6, false}},
 			[]string{"t0", "t1t2t3"}},
 		{"busy tab: text waits until the tab is free",
-			[]token{{0, false}, {10, true}, {20, true}, {30, false}},
+			0, []token{{0, false}, {10, true}, {20, true}, {30, false}},
 			[]string{"t0", "t1t2t3"}},
 		{"busy tab: never longer than the interval",
-			[]token{{0, false}, {10, true}, {26, true}},
+			0, []token{{0, false}, {10, true}, {26, true}},
 			[]string{"t0", "t1t2"}},
+		{"as many answers as CoalesceStreams: every token at once",
+			4, []token{{0, false}, {20, false}, {40, false}},
+			[]string{"t0", "t1", "t2"}},
+		{"twice CoalesceStreams: the window doubles, idle tabs wait too",
+			8, []token{{0, false}, {20, false}, {40, false}, {60, false}, {80, false}, {100, false}, {120, false}},
+			[]string{"t0", "t1t2t3", "t4t5t6"}},
+		{"far more answers: the window stops at CoalesceMaxInterval",
+			40, []token{{0, false}, {30, false}, {60, false}, {90, false}, {120, false}},
+			[]string{"t0", "t1t2", "t3t4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := New(Options{Writer: nopWriter{}, CoalesceInterval: 25 * time.Millisecond})
+			h := New(Options{Writer: nopWriter{}, CoalesceInterval: 25 * time.Millisecond,
+				CoalesceStreams: 4, CoalesceMaxInterval: 60 * time.Millisecond})
 			if h.opts.CoalesceMinGap != 5*time.Millisecond {
 				t.Fatalf("CoalesceMinGap defaults to %v, want a fifth of the interval", h.opts.CoalesceMinGap)
 			}
+			h.live.Store(tt.live)
 			rec := &busyRecorder{}
 			c := &conv{id: "c1", subs: map[Subscriber]struct{}{rec: {}}}
 			t0 := time.Now()

@@ -76,27 +76,46 @@ func (g *generation) scheduleLocked(now time.Time, first bool) {
 	}
 	if !g.queued {
 		g.queued = true
-		g.flushAt = g.hub.flush.add(g, g.lastFlush.Add(g.hub.opts.CoalesceInterval), now)
+		interval, _ := g.hub.coalesceWindow()
+		g.flushAt = g.hub.flush.add(g, g.lastFlush.Add(interval), now)
 	}
+}
+
+// coalesceWindow returns how long a delta may wait to be merged and the
+// shortest pause after a delta that lets the next text go out at once
+// when no subscriber is busy. Up to CoalesceStreams answers streaming on
+// this instance they are CoalesceInterval and CoalesceMinGap; with more,
+// the window widens in proportion to their number, up to
+// CoalesceMaxInterval, and every delta waits for it: a busy server then
+// writes a frame per several tokens instead of one per token.
+func (h *Hub) coalesceWindow() (interval, minGap time.Duration) {
+	o := &h.opts
+	live := h.live.Load()
+	if live <= int64(o.CoalesceStreams) {
+		return o.CoalesceInterval, o.CoalesceMinGap
+	}
+	w := min(time.Duration(int64(o.CoalesceInterval)*live/int64(o.CoalesceStreams)), o.CoalesceMaxInterval)
+	return w, w
 }
 
 // flushNowLocked decides whether text that arrived at now goes out at
 // once (adaptive coalescing). It does when nothing was sent yet, when the
-// last delta is CoalesceInterval old, or when CoalesceBytes of text and
+// last delta is the coalescing window old, or when CoalesceBytes of text and
 // reasoning wait; and otherwise when merging would not pay: the last delta is at least
-// CoalesceMinGap old (not a fast model) and no subscriber is still writing
-// or holding queued frames (not many streams, no write in flight). Else
-// the text waits, at most until CoalesceInterval after the last delta, and
-// goes out with what follows it. Every subscriber gets the same deltas, so
-// tabs of one conversation see one delta sequence. conv.mu is held.
+// the minimum gap old (not a fast model, not many streams: see
+// coalesceWindow) and no subscriber is still writing or holding queued
+// frames (no write in flight). Else the text waits, at most until the
+// window after the last delta, and goes out with what follows it. Every
+// subscriber gets the same deltas, so tabs of one conversation see one
+// delta sequence. conv.mu is held.
 func (g *generation) flushNowLocked(now time.Time) bool {
-	o := &g.hub.opts
+	interval, minGap := g.hub.coalesceWindow()
 	since := now.Sub(g.lastFlush)
 	switch {
-	case g.sent == 0 && g.rsent == 0, since >= o.CoalesceInterval,
-		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= o.CoalesceBytes:
+	case g.sent == 0 && g.rsent == 0, since >= interval,
+		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= g.hub.opts.CoalesceBytes:
 		return true
-	case since < o.CoalesceMinGap:
+	case since < minGap:
 		return false
 	}
 	return !g.conv.busyLocked()
@@ -121,6 +140,8 @@ func (g *generation) flushLocked(now time.Time) {
 func (g *generation) run(req llm.Request) {
 	h := g.hub
 	defer h.work.Done()
+	h.live.Add(1)
+	defer h.live.Add(-1)
 	defer g.stop()
 	defer g.cancel(nil)
 	start := time.Now()
