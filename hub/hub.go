@@ -66,13 +66,13 @@ type Options struct {
 	// comes sooner (a fast model) is merged. It defaults to a fifth of
 	// CoalesceInterval.
 	CoalesceMinGap time.Duration
-	// CoalesceStreams is how many answers may stream on this instance at
-	// once before coalescing widens: with more, every delta waits for a
-	// window (no text goes out at once) that grows with their number,
-	// CoalesceInterval x answers / CoalesceStreams, up to
-	// CoalesceMaxInterval, so that each frame carries more tokens and a
-	// busy server writes fewer frames. It defaults to 75 per GOMAXPROCS
-	// (150 on two cores).
+	// CoalesceStreams is how many answers streaming on this instance at
+	// once widen coalescing: from that many on, every piece of text waits
+	// (none goes out at once), at most a window that grows with their
+	// number, CoalesceInterval x answers / CoalesceStreams, up to
+	// CoalesceMaxInterval, so that each frame carries several tokens and a
+	// busy server writes fewer frames. It defaults to 100 per GOMAXPROCS
+	// (200 on two cores).
 	CoalesceStreams int
 	// CoalesceMaxInterval bounds the widened window; it defaults to twice
 	// CoalesceInterval (as does a value below CoalesceInterval).
@@ -110,7 +110,7 @@ func (o *Options) setDefaults() {
 		o.CoalesceMinGap = o.CoalesceInterval / 5
 	}
 	if o.CoalesceStreams <= 0 {
-		o.CoalesceStreams = 75 * runtime.GOMAXPROCS(0)
+		o.CoalesceStreams = 100 * runtime.GOMAXPROCS(0)
 	}
 	if o.CoalesceMaxInterval < o.CoalesceInterval {
 		o.CoalesceMaxInterval = 2 * o.CoalesceInterval
