@@ -34,8 +34,8 @@ type generation struct {
 	rsent     int // bytes of reasoning already delivered in reasoning frames
 	lastFlush time.Time
 	pendingAt time.Time // when the oldest text or reasoning not yet sent arrived
-	queued    bool  // waiting in the flusher
-	flushAt   int64 // the flusher's bucket, while queued
+	queued    bool      // waiting in the flusher
+	flushAt   int64     // the flusher's bucket, while queued
 	tokens    int
 	firstAt   time.Time
 	lastAt    time.Time
