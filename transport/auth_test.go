@@ -130,9 +130,12 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 	// Both paths run one bcrypt comparison at the same cost. Time them
 	// interleaved (so load from other tests hits both alike) and compare the
 	// fastest of each: cost 10 is tens of milliseconds, far above the noise
-	// of an HTTP round trip.
+	// of an HTTP round trip. The bounds are wide because a loaded machine
+	// (the whole suite runs in parallel) can slow every sample of one side;
+	// a path that skips bcrypt is hundreds of times faster, far outside
+	// them, and password_test.go checks the dummy's cost exactly.
 	fastest := map[string]time.Duration{}
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 7; i++ {
 		for _, email := range []string{u.email, "ghost" + strconv.Itoa(i) + "@example.com"} {
 			start := time.Now()
 			r := e.do("POST", "/api/auth/login", "", map[string]string{"email": email, "password": "still not it"})
@@ -148,7 +151,7 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 		}
 	}
 	ratio := float64(fastest["unknown"]) / float64(fastest["known"])
-	if ratio < 0.5 || ratio > 2 {
+	if ratio < 1.0/3 || ratio > 3 {
 		t.Fatalf("unknown email took %v, wrong password %v: they should cost about the same", fastest["unknown"], fastest["known"])
 	}
 }

@@ -24,6 +24,7 @@ import {
   shown,
   statusLine,
   uniqueEmail,
+  waitAnswerText,
   waitDone,
   waitStreaming,
   watch,
@@ -135,7 +136,7 @@ describe('one conversation, start to end', () => {
     assert.equal(a.status, 'complete');
     const expected = await stack.expectedText({ tokens: 60 });
     assert.equal(a.content, expected);
-    assert.equal(normalize(await answerText(page)), normalize(expected));
+    await waitAnswerText(page, expected);
     id = conversationId(page);
     assert.ok(id, 'the URL names the conversation');
     await page.locator('.usage').last().waitFor();
@@ -386,7 +387,7 @@ describe('live updates', () => {
     const expected = await stack.expectedText({ tokens: 200 });
     assert.equal(a.status, 'complete');
     assert.equal(a.content, expected);
-    assert.equal(normalize(await answerText(page)), normalize(expected));
+    await waitAnswerText(page, expected);
     assert.equal(await page.evaluate(() => window.__chatd.transport()), 'ws');
     assert.equal((await statusLine(page)).state, 'connected');
     assert.deepEqual(seen.errors, []);

@@ -93,6 +93,22 @@ export function answerText(page) {
 }
 
 /**
+ * waitAnswerText waits until the last answer's rendered text equals
+ * expected, whitespace aside. The client's state can end before the page
+ * shows it: the store's notifications are throttled and the markdown is
+ * rendered from a deferred value.
+ */
+export async function waitAnswerText(page, expected) {
+  const want = normalize(expected);
+  let shownText = '';
+  try {
+    await waitFor(async () => (shownText = normalize(await answerText(page))) === want, { what: 'the answer on the page' });
+  } catch {
+    assert.equal(shownText, want);
+  }
+}
+
+/**
  * sampleGrowth reads the DOM text of the last answer while it streams and
  * returns the distinct lengths seen, in order.
  */
