@@ -49,10 +49,11 @@ type config struct {
 	busSpread   time.Duration
 	busMongoURI string // a real MongoDB for the bus scenario; empty: FerretDB in cmd/devstack
 
-	growthSQLite   growthSize // the data-growth scenario on the embedded store
-	growthFerret   growthSize // and on the MongoDB store over FerretDB (much smaller: FerretDB scans)
-	growthDir      string     // keep the filled SQLite database here and reuse it; empty: a fresh one each run
-	growthNoFerret bool       // skip the FerretDB half of the growth scenario
+	growthSQLite   growthSize    // the data-growth scenario on the embedded store
+	growthFerret   growthSize    // and on the MongoDB store over FerretDB (much smaller: FerretDB scans)
+	growthDir      string        // keep the filled SQLite database here and reuse it; empty: a fresh one each run
+	growthNoFerret bool          // skip the FerretDB half of the growth scenario
+	growthQuiet    time.Duration // sqlite.Options.IndexQuiet of the growth scenario's store (0: its default)
 }
 
 func fullConfig() config {

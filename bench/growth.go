@@ -48,7 +48,7 @@ type growthOp struct {
 // the store's own latencies, without HTTP.
 func growth(ctx context.Context, e *env, r *report, c config) error {
 	var rows [][]string
-	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite, c.growthDir)
+	lite, startup, err := e.growthSQLite(ctx, c.growthSQLite, c.growthDir, c.growthQuiet)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -70,11 +70,14 @@ func growth(ctx context.Context, e *env, r *report, c config) error {
 	}
 	r.section("8. Data growth", fmt.Sprintf(`
 The store filled through its own API (or, with -growth-dir, a database
-filled so by an earlier run), then, once the SQLite store's search index
-had taken in every message, %d timed operations of each kind against it,
-one at a time, in this process (no HTTP), every sample counted (no warm-up
-pass; the operating system's page cache holds what the fill just wrote,
-SQLite's own cache is 8 MiB per connection): a user's first page of 30
+filled so by an earlier run), then %d timed operations of each kind
+against it, one at a time, in this process (no HTTP), every sample
+counted, each kind once the SQLite store's search index has taken in
+every message, those the kinds before it wrote included (untimed; the
+log says how long it took). No warm-up pass: the operating system's page
+cache holds what the fill just wrote or, on a kept database, what the
+machine kept of it (the log gives the share), and SQLite's own cache is
+8 MiB per connection. The operations: a user's first page of 30
 conversations; opening a conversation as GET /api/conversations/:id does
 (the conversation, then its newest page of up to 200 messages); a new 1 KB
 message; one update of a streaming answer (a new answer every 200
@@ -108,7 +111,7 @@ func msCell(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6)
 // times chatd's start-up on it. With growthDir set, the filled database and
 // a description of its data set (growth.json) stay there, and a later run
 // of the same size reuses them instead of filling again.
-func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir string) ([]growthResult, time.Duration, error) {
+func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir string, indexQuiet time.Duration) ([]growthResult, time.Duration, error) {
 	dir := growthDir
 	if dir == "" {
 		var err error
@@ -118,7 +121,7 @@ func (e *env) growthSQLite(ctx context.Context, size growthSize, growthDir strin
 		defer os.RemoveAll(dir)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "chatd.db"), Logger: quiet})
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "chatd.db"), Logger: quiet, IndexQuiet: indexQuiet})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -225,23 +228,28 @@ func fillAndTime(ctx context.Context, s persistence.Store, size growthSize, keep
 			}
 		}
 	}
-	if err := waitSearchIndex(ctx, s); err != nil {
-		return nil, err
+	if keep != "" {
+		logf("growth: %s of the store's files in the page cache before timing", residentShare(keep))
 	}
 	var out []growthResult
 	for _, op := range growthOps(s, d) {
-		if b, ok := s.(searchBacklogger); ok { // the searches check what the index has not taken in yet
-			if n, err := b.SearchBacklog(ctx); err == nil && n > 0 {
-				logf("growth: %s with %d messages waiting for the search index", op.name, n)
-			}
+		// Each operation is timed with the search index caught up with
+		// what the operations before it wrote, not beside its catching up.
+		if err := waitSearchIndex(ctx, s); err != nil {
+			return nil, err
 		}
 		lat := make([]int64, 0, size.samples)
+		read := diskReads()
 		for i := range size.samples {
 			t := time.Now()
 			if err := op.run(ctx, i); err != nil {
 				return nil, fmt.Errorf("%s: %w", op.name, err)
 			}
 			lat = append(lat, int64(time.Since(t)))
+		}
+		if read >= 0 { // what the page cache did not hold, for this process
+			read = diskReads() - read
+			logf("growth: %s: %.1f MB read from disk, %.1f KB per operation", op.name, float64(read)/1e6, float64(read)/1e3/float64(size.samples))
 		}
 		slices.Sort(lat)
 		out = append(out, growthResult{op: op.name, target: op.target,
@@ -264,21 +272,24 @@ type searchBacklogger interface {
 // waitSearchIndex waits until s's search index holds every message, so
 // that searches are timed against the index, as on a server that has been
 // running, and the indexer's catching up does not compete with the timed
-// operations.
+// operations. It logs how long the index took when messages waited.
 func waitSearchIndex(ctx context.Context, s persistence.Store) error {
 	b, ok := s.(searchBacklogger)
 	if !ok {
 		return nil
 	}
-	start := time.Now()
+	start, first := time.Now(), -1
 	for {
 		n, err := b.SearchBacklog(ctx)
 		if err != nil {
 			return err
 		}
+		if first < 0 {
+			first = n
+		}
 		if n == 0 {
-			if d := time.Since(start); d > time.Second {
-				logf("growth: search index complete after %s more", d.Round(time.Second))
+			if first > 0 {
+				logf("growth: the search index took in %d waiting messages in %s", first, time.Since(start).Round(time.Millisecond))
 			}
 			return nil
 		}

@@ -80,6 +80,7 @@ func parseFlags(args []string) (options, error) {
 	growthMessages := fs.Int("growth-messages", 0, "growth scenario: messages in the SQLite data set, with one conversation per 20 and one user per 2,000 (default 1,000,000)")
 	growthSamples := fs.Int("growth-samples", 0, "growth scenario: timed operations of each kind on SQLite (default 2000)")
 	growthFerret := fs.Bool("growth-ferret", true, "growth scenario: also fill and time the MongoDB store on FerretDB")
+	growthQuiet := fs.Duration("growth-index-quiet", 0, "growth scenario: the SQLite store's IndexQuiet (default: the store's, 200ms; negative: index every commit at once, as before the indexer waited for a quiet moment)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,6 +91,7 @@ func parseFlags(args []string) (options, error) {
 	}
 	o.cfg.busMongoURI = busMongo
 	o.cfg.growthDir = growthDir
+	o.cfg.growthQuiet = *growthQuiet
 	o.cfg.growthNoFerret = !*growthFerret
 	if *growthSamples > 0 {
 		o.cfg.growthSQLite.samples = *growthSamples

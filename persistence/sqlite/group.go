@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Group commit. Every write transaction of the store goes through one
@@ -57,7 +58,26 @@ func (s *Store) stopCommitter() {
 // failed. fn runs on the committer's goroutine, possibly beside other
 // callers' fns in the same database transaction, inside a savepoint of its
 // own; it must only use tx and ctx.
+//
+// While it runs, and until it returned, the store counts as busy for the
+// search indexer (awaitQuiet in search.go).
 func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
+	s.writing.Add(1)
+	defer func() {
+		s.lastWrite.Store(time.Now().UnixNano()) // before the count drops: never idle with a stale time
+		s.writing.Add(-1)
+	}()
+	return s.queueWrite(ctx, fn)
+}
+
+// writeBackground is write for the store's own background work (the
+// search indexer's), which does not keep the indexer waiting for itself.
+func (s *Store) writeBackground(ctx context.Context, fn func(tx *writeTx) error) error {
+	return s.queueWrite(ctx, fn)
+}
+
+// queueWrite hands fn to the committer and waits for its outcome.
+func (s *Store) queueWrite(ctx context.Context, fn func(tx *writeTx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- op:

@@ -141,7 +141,8 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 }
 
 // startIndexer starts the goroutine that indexes queued messages.
-func (s *Store) startIndexer() {
+func (s *Store) startIndexer(opts Options) {
+	s.ixQuiet, s.ixMaxLag = opts.IndexQuiet, opts.IndexMaxLag
 	s.ixPoke = make(chan struct{}, 1)
 	s.ixStop = make(chan struct{})
 	s.ixEnded = make(chan struct{})
@@ -169,8 +170,9 @@ func (s *Store) pokeIndexer() {
 	}
 }
 
-// indexLoop indexes batches until the queue is empty, then waits for a poke.
-// After a failure it waits a second (or a poke) before trying again.
+// indexLoop waits for a poke, then for a quiet moment (awaitQuiet), and
+// indexes batches until the queue is empty. After a failure it waits a
+// second (or a poke) before trying again.
 func (s *Store) indexLoop() {
 	defer close(s.ixEnded)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -191,7 +193,11 @@ func (s *Store) indexLoop() {
 		case <-ctx.Done():
 			return
 		}
+		since := time.Now() // the queue's oldest entry may be older: the lag is bounded from here
 		for {
+			if !s.awaitQuiet(ctx, since) {
+				return
+			}
 			n, err := s.indexOnce(ctx)
 			if ctx.Err() != nil {
 				return
@@ -205,6 +211,48 @@ func (s *Store) indexLoop() {
 				break
 			}
 		}
+	}
+}
+
+// awaitQuiet waits until no write other than the indexer's own has been
+// waiting or running for Options.IndexQuiet, or until Options.IndexMaxLag has
+// passed since the indexer was poked at since, whichever comes first. The
+// index's work, FTS5 merging its segments, costs several times what the
+// write that queued a message did (docs/benchmarks.md, data growth): done
+// at once it takes a core from every write of a burst; waiting for the
+// burst's end, it takes the burst's messages in a few large transactions
+// instead. It returns false when the store is closing.
+func (s *Store) awaitQuiet(ctx context.Context, since time.Time) bool {
+	if s.ixQuiet < 0 {
+		return ctx.Err() == nil
+	}
+	s.ixWaits.Add(1)
+	var t *time.Timer
+	for {
+		now := time.Now()
+		idle := now.Sub(time.Unix(0, s.lastWrite.Load()))
+		if s.writing.Load() > 0 {
+			idle = 0 // a write is waiting or running (a slow one must not look like a pause)
+		}
+		lag := now.Sub(since)
+		if idle >= s.ixQuiet || lag >= s.ixMaxLag {
+			return ctx.Err() == nil
+		}
+		wait := min(s.ixQuiet-idle, s.ixMaxLag-lag)
+		if t == nil {
+			t = time.NewTimer(wait)
+			defer t.Stop()
+		} else {
+			t.Reset(wait)
+		}
+		s.ixWaiting.Store(true)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			s.ixWaiting.Store(false)
+			return false
+		}
+		s.ixWaiting.Store(false)
 	}
 }
 
@@ -241,7 +289,7 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	if err := s.indexBatch(ctx, batch); err != nil {
 		return 0, err
 	}
-	err = s.write(ctx, func(tx *writeTx) error {
+	err = s.writeBackground(ctx, func(tx *writeTx) error {
 		st, err := tx.stmt(ctx, qPendingDone)
 		if err != nil {
 			return err

@@ -171,3 +171,134 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 		t.Errorf("index holds %d messages after their conversation was deleted, want 0", got)
 	}
 }
+
+// TestIndexerWaitsForQuiet: the search indexer takes in queued messages
+// only once no write has been waiting or running for Options.IndexQuiet,
+// or once Options.IndexMaxLag has passed while writes kept coming, so
+// that a burst of writes does not share the machine with the index's
+// merges; a queued message is found by search all the same, the
+// indexer's own writes do not keep it waiting, and Close does not wait
+// for a quiet moment.
+func TestIndexerWaitsForQuiet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// waitFor polls cond until it holds, with a deadline.
+	waitFor := func(t *testing.T, what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("still waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond) // polling a condition, with a deadline
+		}
+	}
+	backlog := func(t *testing.T, s *Store) int {
+		t.Helper()
+		n, err := s.SearchBacklog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	tests := []struct {
+		name string
+		opts Options
+		run  func(t *testing.T, f searchFixture)
+	}{
+		{"waits while writes are recent", Options{IndexQuiet: time.Hour, IndexMaxLag: time.Hour},
+			func(t *testing.T, f searchFixture) {
+				f.insert(t, "a quokka", persistence.StatusComplete)
+				// The fixture's writes and this one poked the indexer, which waits.
+				waitFor(t, "the indexer to wait", f.s.ixWaiting.Load)
+				if n := backlog(t, f.s); n != 1 {
+					t.Errorf("backlog %d right after a write, want 1 (not indexed)", n)
+				}
+				if !f.found(t, "QUOKKA") || f.found(t, "wombat") {
+					t.Error("search over the queued message is wrong")
+				}
+				start := time.Now()
+				if err := f.s.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if d := time.Since(start); d > 10*time.Second {
+					t.Errorf("Close took %v with the indexer waiting for a quiet hour", d)
+				}
+			}},
+		{"indexes after a quiet moment, its own write not counting", Options{IndexQuiet: 10 * time.Millisecond, IndexMaxLag: time.Hour},
+			func(t *testing.T, f searchFixture) {
+				f.insert(t, "a quokka", persistence.StatusComplete)
+				last := f.s.lastWrite.Load()
+				waitIndexed(t, f.s)
+				if got := indexed(t, f.s); got != 1 {
+					t.Errorf("indexed %d messages, want 1", got)
+				}
+				if f.s.lastWrite.Load() != last || f.s.writing.Load() != 0 {
+					t.Error("the indexer's own write counted as the store's")
+				}
+				if !f.found(t, "quokka") {
+					t.Error("an indexed message is not found")
+				}
+			}},
+		{"indexes past the lag bound while writes keep coming", Options{IndexQuiet: time.Hour, IndexMaxLag: 20 * time.Millisecond},
+			func(t *testing.T, f searchFixture) {
+				f.insert(t, "a quokka", persistence.StatusComplete)
+				wctx, stop := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { // writes without a pause, until the index took the message in
+					defer close(done)
+					for wctx.Err() == nil {
+						if err := f.s.ProbeWrite(wctx); err != nil && wctx.Err() == nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+				waitIndexed(t, f.s)
+				stop()
+				<-done
+				if got := indexed(t, f.s); got != 1 {
+					t.Errorf("indexed %d messages, want 1", got)
+				}
+			}},
+		{"a write in flight is not a pause", Options{IndexQuiet: 10 * time.Millisecond, IndexMaxLag: time.Hour},
+			func(t *testing.T, f searchFixture) {
+				f.s.writing.Add(1) // as a write that waits for, or holds, the writer
+				waits := f.s.ixWaits.Load()
+				got := make(chan bool, 1)
+				actx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				go func() { got <- f.s.awaitQuiet(actx, time.Now()) }()
+				waitFor(t, "awaitQuiet to start", func() bool { return f.s.ixWaits.Load() > waits })
+				select {
+				case <-got:
+					t.Fatal("awaitQuiet returned while a write was in flight")
+				case <-time.After(5 * f.s.ixQuiet): // several quiet periods: the write still counts
+				}
+				f.s.lastWrite.Store(time.Now().UnixNano())
+				f.s.writing.Add(-1)
+				select {
+				case ok := <-got:
+					if !ok {
+						t.Error("awaitQuiet = false with the store open")
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatal("awaitQuiet did not return after the write ended")
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := tt.opts
+			opts.Path = filepath.Join(t.TempDir(), "chatd.db")
+			opts.Logger = slog.New(slog.DiscardHandler)
+			s, err := Open(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close(ctx) })
+			tt.run(t, newSearchFixture(t, s))
+		})
+	}
+}
