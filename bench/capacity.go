@@ -51,7 +51,7 @@ func ramp(ctx context.Context, e *env, r *report, c config) error {
 			}
 			rows = append(rows, []string{fmt.Sprint(n), t, f2(s.res.Lateness.P50), f2(s.res.Lateness.P99), overCell,
 				f2(s.res.Lateness.Max), f2(s.res.TTFT.P99), fmt.Sprintf("%d/%d", s.res.Answers, s.res.Expected),
-				f1(s.serverCPU / max(s.res.Wall, 0.001) * 100), f1(s.cpuPerToken(c.capacityTokens)),
+				f1(s.serverCPU / max(s.res.Wall, 0.001) * 100), f1(s.cpuPerToken(c.capacityTokens)), f2(s.framesPerToken()),
 				f1(s.fakeCPU / max(s.res.Wall, 0.001) * 100), f1(s.loadCPU / max(s.loadWall, 0.001) * 100),
 				f1(float64(s.serverRSS) / (1 << 20)), f1(s.load1), map[bool]string{true: "ok", false: "**over**"}[ok]})
 		}
@@ -84,7 +84,8 @@ same level (or an answer fails). "over A" is chatd's (or the relay's) p99 minus
 the upstream-only run's: what the server adds, as opposed to what the load
 generator and the fake upstream cost a machine this busy. CPU %% is the
 server's CPU time over the run's length (200%% = both cores); CPU/token in
-microseconds per token produced upstream; the fake upstream's CPU over the
+microseconds per token produced upstream; frames/token is the delta frames a
+tab received per token (below 1 when the server coalesces); the fake upstream's CPU over the
 same window and the load generator's over its whole life (setup included) show
 how much of the two cores the other processes of the benchmark take; RSS after
 the run; load is the machine's 1-minute load average when the run started.
@@ -93,7 +94,7 @@ the run; load is the machine's 1-minute load average when the run started.
 Highest level within %.0f ms: chatd %s, chatd over the upstream-only run %s,
 relay %s, upstream alone %s.`, c.capacityTokens, float64(time.Second)/float64(c.capacityDelay), c.capacityDelay,
 		c.capacitySpread, c.capacityLimit,
-		table([]string{"streams", "target", "lateness p50", "p99", "p99 over A", "max", "TTFT p99", "answers", "CPU %", "CPU µs/token", "fake upstream CPU %", "loadgen CPU %", "RSS MiB", "load", ""}, rows),
+		table([]string{"streams", "target", "lateness p50", "p99", "p99 over A", "max", "TTFT p99", "answers", "CPU %", "CPU µs/token", "frames/token", "fake upstream CPU %", "loadgen CPU %", "RSS MiB", "load", ""}, rows),
 		c.capacityLimit, ceiling(passed[load.TargetChatd], failed[load.TargetChatd]), ceiling(added, false),
 		ceiling(passed[load.TargetRelay], failed[load.TargetRelay]), ceiling(passed[load.TargetUpstream], failed[load.TargetUpstream])))
 	return nil
@@ -165,7 +166,8 @@ Server CPU time (from /proc, between the load generator's start and end marks)
 per token produced upstream, median over rounds; the ratio is taken round by round.
 Allocations are the server's heap allocations over the same window (MemStats
 Mallocs and TotalAlloc through pprof): unlike CPU time on a shared machine,
-they do not depend on the neighbours.
+they do not depend on the neighbours. Frames/token is the delta frames a tab
+received per token (below 1 when the server coalesces).
 
 %s
 The first chatd run's CPU profile (saved as %s, with relay-cpu.pprof beside it), by
@@ -174,7 +176,7 @@ flat time, then by cumulative time:
 %s
 %s
 `, streams(c.cpuStreams), c.cpuTokens, float64(time.Second)/float64(c.capacityDelay), c.rounds,
-		table([]string{"target", "CPU µs/token", "chatd / relay", "allocations/token", "bytes allocated/token", "fake upstream CPU µs/token"}, [][]string{
+		table([]string{"target", "CPU µs/token", "chatd / relay", "allocations/token", "bytes allocated/token", "frames/token", "fake upstream CPU µs/token"}, [][]string{
 			cpuRow(load.TargetRelay, got, c, per, ""),
 			cpuRow(load.TargetChatd, got, c, per, times(ratio)),
 		}), filepath.Base(profile), codeBlock(top), codeBlock(topCum)))
@@ -185,6 +187,7 @@ func cpuRow(t string, got map[string][]sample, c config, per func(string) float6
 	return []string{t, f1(per(t)), ratio,
 		f1(medianOf(got[t], func(s sample) float64 { return s.perToken(s.allocs, c.cpuTokens) })),
 		f1(medianOf(got[t], func(s sample) float64 { return s.perToken(s.allocBytes, c.cpuTokens) })),
+		f2(medianOf(got[t], sample.framesPerToken)),
 		f1(medianOf(got[t], fakePerToken(c.cpuTokens)))}
 }
 

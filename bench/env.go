@@ -212,6 +212,12 @@ func (s sample) perToken(v int64, tokensPerAnswer int) float64 {
 	return float64(v) / float64(max(s.res.Expected*tokensPerAnswer, 1))
 }
 
+// framesPerToken is how many delta frames (or SSE chunks) the tabs read per
+// token they received: 1 for a server that writes every token as it comes.
+func (s sample) framesPerToken() float64 {
+	return float64(s.res.Frames) / float64(max(s.res.Tokens, 1))
+}
+
 // cpuPerToken is the server's CPU time per token produced upstream, in µs.
 func (s sample) cpuPerToken(tokensPerAnswer int) float64 {
 	n := s.res.Expected * tokensPerAnswer

@@ -32,13 +32,15 @@ type flusher struct {
 	due []*generation // scratch of tick, which only the Run goroutine calls
 }
 
-func newFlusher(interval time.Duration) *flusher {
+// newFlusher returns a flusher whose buckets are an eighth of interval
+// long, in a ring that spans the longest wait, maxInterval.
+func newFlusher(interval, maxInterval time.Duration) *flusher {
 	step := max(interval/flushSlots, time.Millisecond)
 	return &flusher{
 		base:    time.Now(),
 		step:    step,
 		wake:    make(chan struct{}, 1),
-		buckets: make([][]*generation, int((interval+step-1)/step)+2),
+		buckets: make([][]*generation, int((max(interval, maxInterval)+step-1)/step)+2),
 	}
 }
 

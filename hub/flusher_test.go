@@ -136,3 +136,24 @@ func TestFlusherLateTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestFlusherWidenedWindow: text due up to CoalesceMaxInterval after now
+// (coalescing widened by many streams) waits for its own bucket, not for
+// the end of a ring sized for CoalesceInterval.
+func TestFlusherWidenedWindow(t *testing.T) {
+	t.Parallel()
+	h := New(Options{CoalesceInterval: 40 * time.Millisecond, CoalesceMaxInterval: 120 * time.Millisecond})
+	f := h.flush
+	t0 := time.Now()
+	f.base, f.next = t0, 0
+	ms := func(v int) time.Time { return t0.Add(time.Duration(v) * time.Millisecond) }
+
+	g, rec := queuedGen(h, "a")
+	queue(f, g, ms(115), ms(0))
+	if f.tick(ms(60)); rec.count() != 0 {
+		t.Fatal("text due at 115ms went out at 60ms")
+	}
+	if more := f.tick(ms(115)); rec.count() != 1 || more {
+		t.Fatalf("at its bucket (115ms): %d frames (want 1), more %v", rec.count(), more)
+	}
+}

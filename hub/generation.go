@@ -33,8 +33,9 @@ type generation struct {
 	reasoning []byte
 	rsent     int // bytes of reasoning already delivered in reasoning frames
 	lastFlush time.Time
-	queued    bool  // waiting in the flusher
-	flushAt   int64 // the flusher's bucket, while queued
+	pendingAt time.Time // when the oldest text or reasoning not yet sent arrived
+	queued    bool      // waiting in the flusher
+	flushAt   int64     // the flusher's bucket, while queued
 	tokens    int
 	firstAt   time.Time
 	lastAt    time.Time
@@ -70,33 +71,64 @@ func (g *generation) tokenLocked(now time.Time) {
 // scheduleLocked sends the pending text and reasoning now (first: the first
 // piece of either is never held) or queues them in the flusher; conv.mu is held.
 func (g *generation) scheduleLocked(now time.Time, first bool) {
-	if first || g.flushNowLocked(now) {
+	if !g.queued {
+		g.pendingAt = now // nothing was waiting: this piece is the oldest unsent
+	}
+	wide, interval := g.hub.coalesceWindow()
+	if first || g.flushNowLocked(now, wide, interval) {
 		g.flushLocked(now)
 		return
 	}
 	if !g.queued {
 		g.queued = true
-		g.flushAt = g.hub.flush.add(g, g.lastFlush.Add(g.hub.opts.CoalesceInterval), now)
+		due := g.lastFlush.Add(interval)
+		if wide {
+			due = g.pendingAt.Add(interval)
+		}
+		g.flushAt = g.hub.flush.add(g, due, now)
 	}
 }
 
-// flushNowLocked decides whether text that arrived at now goes out at
-// once (adaptive coalescing). It does when nothing was sent yet, when the
-// last delta is CoalesceInterval old, or when CoalesceBytes of text and
-// reasoning wait; and otherwise when merging would not pay: the last delta is at least
-// CoalesceMinGap old (not a fast model) and no subscriber is still writing
-// or holding queued frames (not many streams, no write in flight). Else
-// the text waits, at most until CoalesceInterval after the last delta, and
-// goes out with what follows it. Every subscriber gets the same deltas, so
-// tabs of one conversation see one delta sequence. conv.mu is held.
-func (g *generation) flushNowLocked(now time.Time) bool {
-	o := &g.hub.opts
+// coalesceWindow returns whether coalescing is widened and how long text
+// may wait. Up to CoalesceStreams answers streaming on this instance it is
+// not: text waits at most CoalesceInterval after the last delta, and only
+// when merging pays (see flushNowLocked). From CoalesceStreams answers on,
+// every piece of text waits, at most the window after it arrived, which
+// grows with the number of answers (CoalesceInterval x answers /
+// CoalesceStreams, up to CoalesceMaxInterval): a busy server then writes a
+// frame per several tokens instead of one per token, and no token waits
+// longer than the window.
+func (h *Hub) coalesceWindow() (wide bool, interval time.Duration) {
+	o := &h.opts
+	live := h.live.Load()
+	if live < int64(o.CoalesceStreams) {
+		return false, o.CoalesceInterval
+	}
+	return true, min(time.Duration(int64(o.CoalesceInterval)*live/int64(o.CoalesceStreams)), o.CoalesceMaxInterval)
+}
+
+// flushNowLocked decides whether text that arrived at now goes out at once
+// (adaptive coalescing). It does when nothing was sent yet or when
+// CoalesceBytes of text and reasoning wait. Widened (many answers), it
+// does only when the oldest text waiting is the window old. Otherwise it
+// does when the last delta is the window old, and when merging would not
+// pay: the last delta is at least CoalesceMinGap old (not a fast model)
+// and no subscriber is still writing or holding queued frames (no write in
+// flight); else the text waits, at most until the window after the last
+// delta. Text that waits goes out with what follows it. Every subscriber
+// gets the same deltas, so tabs of one conversation see one delta
+// sequence. conv.mu is held.
+func (g *generation) flushNowLocked(now time.Time, wide bool, interval time.Duration) bool {
 	since := now.Sub(g.lastFlush)
 	switch {
-	case g.sent == 0 && g.rsent == 0, since >= o.CoalesceInterval,
-		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= o.CoalesceBytes:
+	case g.sent == 0 && g.rsent == 0,
+		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= g.hub.opts.CoalesceBytes:
 		return true
-	case since < o.CoalesceMinGap:
+	case wide:
+		return now.Sub(g.pendingAt) >= interval
+	case since >= interval:
+		return true
+	case since < g.hub.opts.CoalesceMinGap:
 		return false
 	}
 	return !g.conv.busyLocked()
@@ -121,6 +153,8 @@ func (g *generation) flushLocked(now time.Time) {
 func (g *generation) run(req llm.Request) {
 	h := g.hub
 	defer h.work.Done()
+	h.live.Add(1)
+	defer h.live.Add(-1)
 	defer g.stop()
 	defer g.cancel(nil)
 	start := time.Now()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatd/hub/protocol"
@@ -64,6 +66,17 @@ type Options struct {
 	// comes sooner (a fast model) is merged. It defaults to a fifth of
 	// CoalesceInterval.
 	CoalesceMinGap time.Duration
+	// CoalesceStreams is how many answers streaming on this instance at
+	// once widen coalescing: from that many on, every piece of text waits
+	// (none goes out at once), at most a window that grows with their
+	// number, CoalesceInterval x answers / CoalesceStreams, up to
+	// CoalesceMaxInterval, so that each frame carries several tokens and a
+	// busy server writes fewer frames. It defaults to 100 per GOMAXPROCS
+	// (200 on two cores).
+	CoalesceStreams int
+	// CoalesceMaxInterval bounds the widened window; it defaults to twice
+	// CoalesceInterval (as does a value below CoalesceInterval).
+	CoalesceMaxInterval time.Duration
 	// MaxDuration bounds one answer; it defaults to 10 minutes.
 	MaxDuration time.Duration
 	// FinishTimeout bounds the final database write of an answer; it defaults to 10s.
@@ -95,6 +108,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.CoalesceMinGap <= 0 {
 		o.CoalesceMinGap = o.CoalesceInterval / 5
+	}
+	if o.CoalesceStreams <= 0 {
+		o.CoalesceStreams = 100 * runtime.GOMAXPROCS(0)
+	}
+	if o.CoalesceMaxInterval < o.CoalesceInterval {
+		o.CoalesceMaxInterval = 2 * o.CoalesceInterval
 	}
 	if o.CoalesceBytes <= 0 {
 		o.CoalesceBytes = 4096
@@ -144,6 +163,7 @@ type Hub struct {
 	follows  map[Subscriber]map[string]*conv // what each subscriber follows
 
 	flush *flusher
+	live  atomic.Int64 // generations running on this instance (coalescing widens with them)
 
 	cluster // the other instances (cluster.go)
 }
@@ -161,7 +181,7 @@ func New(opts Options) *Hub {
 		users:      make(map[string]map[Subscriber]struct{}),
 		follows:    make(map[Subscriber]map[string]*conv),
 		convs:      make(map[string]*conv),
-		flush:      newFlusher(opts.CoalesceInterval),
+		flush:      newFlusher(opts.CoalesceInterval, opts.CoalesceMaxInterval),
 		cluster:    newCluster(opts.Bus),
 	}
 	opts.Bus.Attach(busHandler{h})
