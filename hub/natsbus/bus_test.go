@@ -290,14 +290,28 @@ type followResult struct {
 	err    error
 }
 
+// followAsync follows a on b in a goroutine; the channel gets what the
+// follow received and how it ended.
 func followAsync(ctx context.Context, b *Bus, a hub.AnswerRef) chan followResult {
-	res := make(chan followResult, 1)
+	res, _ := followFirst(ctx, b, a)
+	return res
+}
+
+// followFirst is followAsync that also closes first when the follow's
+// first frame arrives.
+func followFirst(ctx context.Context, b *Bus, a hub.AnswerRef) (res chan followResult, first <-chan struct{}) {
+	res = make(chan followResult, 1)
+	firstC := make(chan struct{})
 	go func() {
 		var got []*protocol.Frame
-		err := b.Follow(ctx, a, func(f *protocol.Frame) { got = append(got, f) })
+		err := b.Follow(ctx, a, func(f *protocol.Frame) {
+			if got = append(got, f); len(got) == 1 {
+				close(firstC)
+			}
+		})
 		res <- followResult{got, err}
 	}()
-	return res
+	return res, firstC
 }
 
 // testFrames is an answer's message frame, n deltas and its done frame.

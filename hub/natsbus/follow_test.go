@@ -121,17 +121,7 @@ func TestFollowRecovers(t *testing.T) {
 			a := answer("c-lost-"+tc.name, fmt.Sprintf("m-lost-%d", i), owner.InstanceID())
 			frames := testFrames(a, 10)
 			publish(t, ctx, owner, a, frames[:1])
-			first := make(chan struct{})
-			res := make(chan followResult, 1)
-			go func() {
-				var got []*protocol.Frame
-				err := peer.Follow(ctx, a, func(f *protocol.Frame) {
-					if got = append(got, f); len(got) == 1 {
-						close(first)
-					}
-				})
-				res <- followResult{got, err}
-			}()
+			res, first := followFirst(ctx, peer, a)
 			<-first // read from JetStream: the rest comes live, or is lost
 			publish(t, ctx, owner, a, frames[1:])
 			if tc.reconnect {
@@ -208,17 +198,7 @@ func TestFollowReceivesItsAnswerOnly(t *testing.T) {
 	other := answer("c-only-other", "m-only-other", owner.InstanceID())
 	frames := testFrames(followed, 10)
 	publish(t, ctx, owner, followed, frames[:1])
-	first := make(chan struct{})
-	res := make(chan followResult, 1)
-	go func() {
-		var got []*protocol.Frame
-		err := peer.Follow(ctx, followed, func(f *protocol.Frame) {
-			if got = append(got, f); len(got) == 1 {
-				close(first)
-			}
-		})
-		res <- followResult{got, err}
-	}()
+	res, first := followFirst(ctx, peer, followed)
 	<-first
 	const unfollowed = 200
 	before := peer.nc.Stats().InMsgs
