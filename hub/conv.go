@@ -28,14 +28,15 @@ type conv struct {
 	halt   error      // a stop that came for the reserved answer before it ran
 }
 
-// deliverLocked hands f to every subscriber. Deliver never blocks, so this
-// is safe under c.mu.
+// deliverLocked queues f for the bus, then hands it to every subscriber:
+// a frame a tab here has seen is already in the outbox. Neither step
+// blocks, so this is safe under c.mu.
 func (c *conv) deliverLocked(f *protocol.Frame) {
-	for sub := range c.subs {
-		sub.Deliver(f)
-	}
 	if c.out != nil && c.out.push(f) {
 		c.out = nil // the answer's last frame
+	}
+	for sub := range c.subs {
+		sub.Deliver(f)
 	}
 }
 
