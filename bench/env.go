@@ -266,8 +266,8 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	} else if srv != nil {
 		servers = []*proc{srv}
 	}
-	var srv0, fake0 float64
-	var each0 []float64
+	var fake0 float64
+	var each0 []float64 // each server's CPU at the start mark
 	var alloc0 memStats
 	profDone := make(chan error, 1)
 	profDone <- nil
@@ -281,16 +281,16 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 			if rs.allocs && srv != nil {
 				alloc0, _ = allocStats(ctx, e.pprofAddr(rs.target))
 			}
-			srv0, fake0 = e.cpuAll(servers), cpuSeconds(e.fake.pid())
-			each0 = e.cpuEach(servers)
+			each0, fake0 = e.cpuEach(servers), cpuSeconds(e.fake.pid())
 			if rs.profile != "" && srv != nil {
 				<-profDone
 				go func() { profDone <- e.profile(ctx, rs.target, rs.profileFor, rs.profile) }()
 			}
 		case bytes.Equal(line, []byte(`{"mark":"end"}`)):
-			s.serverCPU, s.fakeCPU = e.cpuAll(servers)-srv0, cpuSeconds(e.fake.pid())-fake0
+			s.fakeCPU = cpuSeconds(e.fake.pid()) - fake0
 			for i, v := range e.cpuEach(servers) {
 				s.serverCPUs = append(s.serverCPUs, v-each0[i])
+				s.serverCPU += v - each0[i]
 			}
 			if rs.allocs && srv != nil {
 				if m, err := allocStats(ctx, e.pprofAddr(rs.target)); err == nil && alloc0.Mallocs > 0 {
@@ -325,15 +325,6 @@ func (e *env) cpuEach(ps []*proc) []float64 {
 		out[i] = e.cpu(p)
 	}
 	return out
-}
-
-// cpuAll is the CPU time the processes used so far, summed.
-func (e *env) cpuAll(ps []*proc) float64 {
-	var sum float64
-	for _, p := range ps {
-		sum += e.cpu(p)
-	}
-	return sum
 }
 
 func (e *env) cpu(p *proc) float64 {

@@ -67,17 +67,13 @@ func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
 		s.lastWrite.Store(time.Now().UnixNano()) // before the count drops: never idle with a stale time
 		s.writing.Add(-1)
 	}()
-	return s.queueWrite(ctx, fn)
+	return s.writeBackground(ctx, fn)
 }
 
 // writeBackground is write for the store's own background work (the
-// search indexer's), which does not keep the indexer waiting for itself.
+// search indexer's), which does not keep the indexer waiting for itself:
+// it hands fn to the committer and waits for its outcome.
 func (s *Store) writeBackground(ctx context.Context, fn func(tx *writeTx) error) error {
-	return s.queueWrite(ctx, fn)
-}
-
-// queueWrite hands fn to the committer and waits for its outcome.
-func (s *Store) queueWrite(ctx context.Context, fn func(tx *writeTx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- op:

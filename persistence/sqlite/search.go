@@ -249,10 +249,11 @@ func (s *Store) awaitQuiet(ctx context.Context, since time.Time) bool {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			s.ixWaiting.Store(false)
-			return false
 		}
 		s.ixWaiting.Store(false)
+		if ctx.Err() != nil {
+			return false
+		}
 	}
 }
 
