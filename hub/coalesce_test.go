@@ -57,9 +57,15 @@ func TestAdaptiveCoalescing(t *testing.T) {
 		{"fewer answers than CoalesceStreams: every token at once",
 			3, []token{{0, false}, {20, false}, {40, false}},
 			[]string{"t0", "t1", "t2"}},
-		{"CoalesceStreams answers: idle tabs wait too, each token at most the interval",
+		{"CoalesceStreams answers: idle tabs wait too, a delta per two pieces",
 			4, []token{{0, false}, {20, false}, {40, false}, {60, false}, {80, false}},
-			[]string{"t0", "t1t2t3"}},
+			[]string{"t0", "t1t2", "t3t4"}},
+		{"CoalesceStreams answers, a fast model: two pieces, but half the window apart",
+			4, []token{{0, false}, {2, false}, {4, false}, {6, false}, {8, false}, {10, false}, {12, false}, {14, false}},
+			[]string{"t0", "t1t2t3t4t5t6t7"}},
+		{"twice CoalesceStreams: four pieces a delta",
+			8, []token{{0, false}, {10, false}, {20, false}, {30, false}, {40, false}, {50, false}, {60, false}, {70, false}, {80, false}},
+			[]string{"t0", "t1t2t3t4", "t5t6t7t8"}},
 		{"twice CoalesceStreams: the window doubles",
 			8, []token{{0, false}, {20, false}, {40, false}, {60, false}, {80, false}, {100, false}},
 			[]string{"t0", "t1t2t3t4"}},
@@ -119,25 +125,31 @@ func (r *clockRecorder) Deliver(f *protocol.Frame) {
 	}
 }
 
-// TestWidenedCoalescingWithTimer: a model at 50 tokens/s for one second,
-// with the flusher ticking as Run does. Below CoalesceStreams answers every
-// token is its own delta; from CoalesceStreams on, the window grows with
-// the answers, a delta carries several tokens, and no token waits longer
-// than the window (plus the flusher's tick, by which it may be early).
+// TestWidenedCoalescingWithTimer: 49 tokens of a model at 50 or 100
+// tokens/s (the first alone, then a number every delta size divides), with the flusher ticking as Run does. Below CoalesceStreams
+// answers every token is its own delta; from CoalesceStreams on, a delta
+// carries two pieces per CoalesceStreams answers or what came within the
+// window, which grows with the answers, whichever is less, and no token
+// waits longer than either. At 100 tokens/s a delta of two pieces goes out
+// after 10 ms; before, every token waited for the whole (31 ms) window,
+// which a burst of 250 sends paid in lateness.
 func TestWidenedCoalescingWithTimer(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		live   int64
-		frames int // the first token alone, then a delta per window
-		window time.Duration
+		gap    time.Duration // between tokens
+		frames int           // the first token alone, then a delta per window or per its pieces
+		wait   time.Duration // the longest a token may wait
 	}{
-		{live: 3, frames: 50, window: 0},
-		{live: 4, frames: 1 + 49/2 + 1, window: 25 * time.Millisecond},
-		{live: 8, frames: 1 + 49/3 + 1, window: 50 * time.Millisecond},
-		{live: 100, frames: 1 + 49/3 + 1, window: 50 * time.Millisecond}, // CoalesceMaxInterval
+		{live: 3, gap: 20 * time.Millisecond, frames: 49, wait: 0},
+		{live: 4, gap: 20 * time.Millisecond, frames: 1 + 48/2, wait: 20 * time.Millisecond},   // two pieces
+		{live: 5, gap: 10 * time.Millisecond, frames: 1 + 48/2, wait: 10 * time.Millisecond},   // a fast model: two pieces, not the 31 ms window
+		{live: 8, gap: 20 * time.Millisecond, frames: 1 + 48/3, wait: 50 * time.Millisecond},   // the window before four pieces
+		{live: 100, gap: 20 * time.Millisecond, frames: 1 + 48/3, wait: 50 * time.Millisecond}, // CoalesceMaxInterval
 	}
+	const tokens = 49
 	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.live, " answers"), func(t *testing.T) {
+		t.Run(fmt.Sprint(tt.live, " answers, ", tt.gap), func(t *testing.T) {
 			t.Parallel()
 			h := New(Options{Writer: nopWriter{}, CoalesceInterval: 25 * time.Millisecond,
 				CoalesceStreams: 4, CoalesceMaxInterval: 50 * time.Millisecond})
@@ -156,8 +168,8 @@ func TestWidenedCoalescingWithTimer(t *testing.T) {
 				}
 			}
 			var arrived []time.Time
-			for i := range 50 {
-				at := t0.Add(time.Duration(i) * 20 * time.Millisecond)
+			for i := range tokens {
+				at := t0.Add(time.Duration(i) * tt.gap)
 				ticksUntil(at)
 				now = at
 				arrived = append(arrived, at)
@@ -176,15 +188,77 @@ func TestWidenedCoalescingWithTimer(t *testing.T) {
 					d = d[2:]
 				}
 			}
-			if len(text) != 100 {
-				t.Fatalf("got %d bytes of text, want 100", len(text))
+			if len(text) != 2*tokens {
+				t.Fatalf("got %d bytes of text, want %d", len(text), 2*tokens)
 			}
 			if len(rec.frames) != tt.frames {
-				t.Errorf("%d deltas for 50 tokens, want %d", len(rec.frames), tt.frames)
+				t.Errorf("%d deltas for %d tokens, want %d", len(rec.frames), tokens, tt.frames)
 			}
-			if waits > tt.window {
-				t.Errorf("a token waited %v, want at most %v", waits, tt.window)
+			if waits > tt.wait {
+				t.Errorf("a token waited %v, want at most %v", waits, tt.wait)
 			}
 		})
+	}
+}
+
+// drainRecorder is a busy recorder that counts the hub's WatchDrain calls.
+type drainRecorder struct {
+	busyRecorder
+	watches int
+}
+
+func (r *drainRecorder) WatchDrain() { r.watches++ }
+
+// TestDrainedSendsHeldText: text held back because a tab was busy goes out
+// when the busy tabs have drained (Hub.Drained), not when the interval
+// ends, and only once no other tab is busy and the model is not fast;
+// each busy tab that held the text is asked to say when it drained, and
+// every tab gets the same deltas.
+func TestDrainedSendsHeldText(t *testing.T) {
+	t.Parallel()
+	h := New(Options{Writer: nopWriter{}, CoalesceInterval: 25 * time.Millisecond})
+	a, b := &drainRecorder{}, &drainRecorder{}
+	c := &conv{id: "c1", subs: map[Subscriber]struct{}{}}
+	c.mu.Lock()
+	h.followLocked(c, a)
+	h.followLocked(c, b)
+	c.mu.Unlock()
+	t0 := time.Now()
+	g := &generation{hub: h, conv: c, msg: persistence.Message{ID: "m1", ConversationID: c.id}, lastFlush: t0}
+	c.gen = g
+	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+	deltas := func(r *drainRecorder) string {
+		t.Helper()
+		var got []string
+		for _, f := range r.frames {
+			text, err := deltaText(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, text)
+		}
+		return strings.Join(got, "|")
+	}
+	step := func(what string, do func(), wantA string, watchA, watchB int) {
+		t.Helper()
+		do()
+		if got := deltas(a); got != wantA {
+			t.Fatalf("%s: deltas %q, want %q", what, got, wantA)
+		}
+		if a.watches != watchA || b.watches != watchB {
+			t.Fatalf("%s: WatchDrain calls %d and %d, want %d and %d", what, a.watches, b.watches, watchA, watchB)
+		}
+	}
+	busy := func(ra, rb bool) func() { return func() { a.busy, b.busy = ra, rb } }
+	step("first token", func() { g.onDeltaAt("t0", at(0)) }, "t0", 0, 0)
+	step("a busy", func() { busy(true, false)(); g.onDeltaAt("t1", at(10)) }, "t0", 1, 0)
+	step("a drained, b busy", func() { busy(false, true)(); h.drainedAt(a, at(11)) }, "t0", 1, 1)
+	step("b drained", func() { busy(false, false)(); h.drainedAt(b, at(12)) }, "t0|t1", 1, 1)
+	step("a fast token while a is busy", func() { busy(true, false)(); g.onDeltaAt("t2", at(13)) }, "t0|t1", 1, 1)
+	step("drained within the minimum gap", func() { busy(false, false)(); h.drainedAt(a, at(14)) }, "t0|t1", 1, 1)
+	step("drained after it", func() { h.drainedAt(a, at(18)) }, "t0|t1|t2", 1, 1)
+	step("drained with nothing held", func() { h.drainedAt(a, at(40)) }, "t0|t1|t2", 1, 1)
+	if deltas(b) != deltas(a) {
+		t.Fatalf("tab b got %q, tab a %q", deltas(b), deltas(a))
 	}
 }

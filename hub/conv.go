@@ -51,21 +51,19 @@ func (c *conv) runningIDLocked() string {
 	return ""
 }
 
-// Busy is what a Subscriber may also implement to say it is still writing
-// or holding queued frames; the hub then merges the next deltas instead of
-// handing it one more frame at once (see generation.flushNowLocked).
-type Busy interface {
-	Busy() bool
-}
-
-// busyLocked reports whether any subscriber says it is busy, or the
-// answer's frames are still being published to the bus; c.mu is held.
+// busyLocked reports whether any subscriber says it is busy (Busy), or
+// the answer's frames are still being published to the bus; c.mu is held.
+// The first busy subscriber that can say when it drained (DrainWatcher) is
+// asked to, so that text held back for it goes out then (Hub.Drained).
 func (c *conv) busyLocked() bool {
 	if c.out != nil && c.out.busy() {
 		return true
 	}
 	for sub := range c.subs {
 		if b, ok := sub.(Busy); ok && b.Busy() {
+			if w, ok := sub.(DrainWatcher); ok {
+				w.WatchDrain()
+			}
 			return true
 		}
 	}

@@ -34,6 +34,7 @@ type generation struct {
 	rsent     int // bytes of reasoning already delivered in reasoning frames
 	lastFlush time.Time
 	pendingAt time.Time // when the oldest text or reasoning not yet sent arrived
+	pending   int       // pieces of text and reasoning not yet sent
 	queued    bool      // waiting in the flusher
 	flushAt   int64     // the flusher's bucket, while queued
 	tokens    int
@@ -73,65 +74,107 @@ func (g *generation) tokenLocked(now time.Time) {
 func (g *generation) scheduleLocked(now time.Time, first bool) {
 	if !g.queued {
 		g.pendingAt = now // nothing was waiting: this piece is the oldest unsent
+		g.pending = 0
 	}
-	wide, interval := g.hub.coalesceWindow()
-	if first || g.flushNowLocked(now, wide, interval) {
+	g.pending++
+	w := g.hub.coalesceWindow()
+	if first || g.flushNowLocked(now, w) {
 		g.flushLocked(now)
 		return
 	}
 	if !g.queued {
 		g.queued = true
-		due := g.lastFlush.Add(interval)
-		if wide {
-			due = g.pendingAt.Add(interval)
+		due := g.lastFlush.Add(w.interval)
+		if w.wide {
+			due = g.pendingAt.Add(w.interval)
 		}
 		g.flushAt = g.hub.flush.add(g, due, now)
 	}
 }
 
-// coalesceWindow returns whether coalescing is widened and how long text
-// may wait. Up to CoalesceStreams answers streaming on this instance it is
-// not: text waits at most CoalesceInterval after the last delta, and only
-// when merging pays (see flushNowLocked). From CoalesceStreams answers on,
-// every piece of text waits, at most the window after it arrived, which
-// grows with the number of answers (CoalesceInterval x answers /
-// CoalesceStreams, up to CoalesceMaxInterval): a busy server then writes a
-// frame per several tokens instead of one per token, and no token waits
-// longer than the window.
-func (h *Hub) coalesceWindow() (wide bool, interval time.Duration) {
+// window is how coalescing treats the text of an answer at one moment.
+type window struct {
+	wide     bool          // every piece waits (many answers stream)
+	interval time.Duration // the longest a piece waits
+	pieces   int           // widened: a delta goes out once it carries this many pieces
+}
+
+// coalesceWindow returns how text is coalesced now. Up to CoalesceStreams
+// answers streaming on this instance it is not widened: text waits at
+// most CoalesceInterval after the last delta, and only when merging pays
+// (see flushNowLocked). From CoalesceStreams answers on, every piece of
+// text waits until the delta carries two pieces per CoalesceStreams
+// answers (two from CoalesceStreams, three from one and a half times as
+// many, ...) or the oldest piece waited the window, which grows with the
+// number of answers (CoalesceInterval x answers / CoalesceStreams, up to
+// CoalesceMaxInterval): a busy server then writes a frame per several
+// tokens instead of one per token, and no token waits longer than the
+// window, nor longer than it takes the model to produce the pieces a
+// delta carries.
+func (h *Hub) coalesceWindow() window {
 	o := &h.opts
 	live := h.live.Load()
 	if live < int64(o.CoalesceStreams) {
-		return false, o.CoalesceInterval
+		return window{interval: o.CoalesceInterval}
 	}
-	return true, min(time.Duration(int64(o.CoalesceInterval)*live/int64(o.CoalesceStreams)), o.CoalesceMaxInterval)
+	return window{wide: true,
+		interval: min(time.Duration(int64(o.CoalesceInterval)*live/int64(o.CoalesceStreams)), o.CoalesceMaxInterval),
+		pieces:   int(2 * live / int64(o.CoalesceStreams))}
 }
 
 // flushNowLocked decides whether text that arrived at now goes out at once
 // (adaptive coalescing). It does when nothing was sent yet or when
 // CoalesceBytes of text and reasoning wait. Widened (many answers), it
-// does only when the oldest text waiting is the window old. Otherwise it
-// does when the last delta is the window old, and when merging would not
-// pay: the last delta is at least CoalesceMinGap old (not a fast model)
-// and no subscriber is still writing or holding queued frames (no write in
+// does when the oldest text waiting is the window old, or when the delta
+// carries the window's pieces and the last one went out at least half the
+// window ago (so a fast model still gets few frames). Otherwise it does
+// when the last delta is the window old, and when merging would not pay:
+// the last delta is at least CoalesceMinGap old (not a fast model) and no
+// subscriber is still writing or holding queued frames (no write in
 // flight); else the text waits, at most until the window after the last
-// delta. Text that waits goes out with what follows it. Every subscriber
-// gets the same deltas, so tabs of one conversation see one delta
-// sequence. conv.mu is held.
-func (g *generation) flushNowLocked(now time.Time, wide bool, interval time.Duration) bool {
+// delta, or until the busy subscribers drained (Hub.Drained). Text that
+// waits goes out with what follows it. Every subscriber gets the same
+// deltas, so tabs of one conversation see one delta sequence. conv.mu is
+// held.
+func (g *generation) flushNowLocked(now time.Time, w window) bool {
 	since := now.Sub(g.lastFlush)
 	switch {
 	case g.sent == 0 && g.rsent == 0,
 		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= g.hub.opts.CoalesceBytes:
 		return true
-	case wide:
-		return now.Sub(g.pendingAt) >= interval
-	case since >= interval:
+	case w.wide:
+		return now.Sub(g.pendingAt) >= w.interval || g.pending >= w.pieces && since >= w.interval/2
+	case since >= w.interval:
 		return true
 	case since < g.hub.opts.CoalesceMinGap:
 		return false
 	}
 	return !g.conv.busyLocked()
+}
+
+// Drained is called by a subscriber that was asked to (DrainWatcher) once
+// it has written every frame queued: the text of its conversations held
+// back because it was busy goes out now if nothing else holds it (another
+// busy subscriber, a fast model), instead of when the interval ends. It
+// must not be called with any lock of the subscriber held.
+func (h *Hub) Drained(sub Subscriber) { h.drainedAt(sub, time.Now()) }
+
+// drainedAt is Drained at now.
+func (h *Hub) drainedAt(sub Subscriber, now time.Time) {
+	var buf [4]*conv
+	convs := buf[:0]
+	h.followMu.Lock()
+	for _, c := range h.follows[sub] {
+		convs = append(convs, c)
+	}
+	h.followMu.Unlock()
+	for _, c := range convs {
+		c.mu.Lock()
+		if g := c.gen; g != nil && g.queued && g.flushNowLocked(now, h.coalesceWindow()) {
+			g.flushLocked(now)
+		}
+		c.mu.Unlock()
+	}
 }
 
 // flushLocked delivers the reasoning and the text not yet sent, as one

@@ -16,3 +16,26 @@ type Subscriber interface {
 	// user logs out).
 	Close(code protocol.CloseCode, reason string)
 }
+
+// Busy is what a Subscriber may also implement to say it is still writing
+// or holding queued frames; the hub then merges the next deltas instead of
+// handing it one more frame at once (see generation.flushNowLocked). A
+// subscriber whose peer stopped reading (a write in flight far longer than
+// usual) should not say it is busy: its queue bound and write timeout deal
+// with it, and the other tabs of its conversations would otherwise get
+// their deltas only when the coalescing interval ends.
+type Busy interface {
+	Busy() bool
+}
+
+// DrainWatcher is what a Busy subscriber may also implement so that text
+// held back because it was busy goes out as soon as it is not, rather than
+// when the coalescing interval ends. WatchDrain asks it to call
+// Hub.Drained with itself once, the next time it has written every frame
+// queued. WatchDrain is called with a conversation's lock held: it must
+// not block nor call into the hub. Drained must be called from the
+// goroutine that writes the subscriber's frames, holding none of the
+// subscriber's locks (the hub may deliver frames to it from inside).
+type DrainWatcher interface {
+	WatchDrain()
+}

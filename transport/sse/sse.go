@@ -34,6 +34,8 @@ type Hub interface {
 	// ActiveAnswer returns the running answer of the user's conversation,
 	// or "" when nothing runs or the conversation is not the user's.
 	ActiveAnswer(userID, conversationID string) string
+	// Drained is called by a stream's writer, as hub.DrainWatcher says.
+	Drained(sub hub.Subscriber)
 }
 
 // Options configure a Handler. Zero fields take the documented defaults.
@@ -53,6 +55,11 @@ type Options struct {
 	// defaults to 10s. A client that stops reading is disconnected after
 	// it, its connection slot freed; it resumes with Last-Event-ID.
 	WriteTimeout time.Duration
+	// StalledWrite is how long writing one event may last before the
+	// client counts as not reading: the stream then stops telling the hub
+	// it is busy, so that the other tabs of its conversations get their
+	// deltas at once rather than merged behind it. It defaults to 5ms.
+	StalledWrite time.Duration
 }
 
 // Handler serves the SSE routes.
@@ -84,6 +91,9 @@ func NewHandler(opts Options) *Handler {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.StalledWrite <= 0 {
+		opts.StalledWrite = 5 * time.Millisecond
 	}
 	return &Handler{opts: opts, log: opts.Logger, streams: make(map[*stream]struct{})}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,7 +26,18 @@ type stream struct {
 	closing chan struct{}
 	once    sync.Once
 	code    protocol.CloseCode // why the stream was closed; set once, before closing is closed
+	stalled time.Duration      // Options.StalledWrite
+	// writeAt is when the event being written began (ns after clockBase,
+	// plus 1), 0 between events; drainAsk is set while the hub waits to
+	// hear that the queue is written (WatchDrain).
+	writeAt  atomic.Int64
+	drainAsk atomic.Bool
 }
+
+// clockBase is what writeAt counts from (a monotonic clock).
+var clockBase = time.Now()
+
+func sinceBase() int64 { return int64(time.Since(clockBase)) + 1 }
 
 // UserID implements hub.Subscriber.
 func (s *stream) UserID() string { return s.userID }
@@ -41,8 +53,32 @@ func (s *stream) Deliver(f *protocol.Frame) {
 	}
 }
 
-// Busy implements hub.Busy: frames wait to be written.
-func (s *stream) Busy() bool { return s.queue.Len() > 0 }
+// Busy implements hub.Busy: frames wait or one is being written. An event
+// being written for longer than StalledWrite means the client stopped
+// reading: the stream is then not busy for the hub, whose other tabs
+// should not wait for it.
+func (s *stream) Busy() bool {
+	if at := s.writeAt.Load(); at != 0 {
+		return time.Duration(sinceBase()-at) < s.stalled
+	}
+	return s.queue.Len() > 0
+}
+
+// WatchDrain implements hub.DrainWatcher: the stream's writer calls the
+// hub's Drained once every queued frame is written, woken in case it went
+// idle just before the request.
+func (s *stream) WatchDrain() {
+	if !s.drainAsk.Swap(true) {
+		s.queue.Wake()
+	}
+}
+
+// drained tells h the queue is written, if it asked; only the writer calls it.
+func (s *stream) drained(h Hub) {
+	if s.queue.Len() == 0 && s.drainAsk.Load() && s.drainAsk.CompareAndSwap(true, false) {
+		h.Drained(s)
+	}
+}
 
 // Close implements hub.Subscriber: the response ends. The first reason wins.
 func (s *stream) Close(code protocol.CloseCode, _ string) {
@@ -74,7 +110,7 @@ func (h *Handler) open(user string) (*stream, error) {
 	if !h.opts.Limits.AcquireConn(user) {
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
 	}
-	s := &stream{id: persistence.NewID(), userID: user,
+	s := &stream{id: persistence.NewID(), userID: user, stalled: h.opts.StalledWrite,
 		queue: outbox.New(h.opts.QueueSize), closing: make(chan struct{})}
 	h.mu.Lock()
 	if h.closing {
@@ -146,6 +182,8 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	}
 	// event writes one frame and flushes once none waits; false ends the stream.
 	event := func(f *protocol.Frame) bool {
+		s.writeAt.Store(sinceBase())
+		defer s.writeAt.Store(0)
 		deadline()
 		if writeEvent(w, f) != nil {
 			return false
@@ -181,6 +219,7 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 		case <-c.Request.Context().Done():
 			return
 		}
+		s.drained(h.opts.Hub)
 	}
 }
 

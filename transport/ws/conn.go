@@ -39,6 +39,7 @@ type conn struct {
 	// WriteTimeout; the writer marks the start and end of every write.
 	watchdog *watchdog
 	pinging  atomic.Bool    // a ping waits for its pong
+	drainAsk atomic.Bool    // the hub asked to hear when the queue is written (WatchDrain)
 	helpers  sync.WaitGroup // the writer, the worker and the pings
 }
 
@@ -92,7 +93,32 @@ func (c *conn) Deliver(f *protocol.Frame) {
 
 // Busy implements hub.Busy: frames wait in the queue or one is being
 // written, so the hub merges the next deltas rather than adding a frame.
-func (c *conn) Busy() bool { return c.queue.Len() > 0 || c.watchdog.writing() }
+// A write in flight for longer than StalledWrite means the peer stopped
+// reading: the connection is then not busy for the hub, whose other tabs
+// should not wait for it.
+func (c *conn) Busy() bool {
+	if d, writing := c.watchdog.inFlight(); writing {
+		return d < c.h.opts.StalledWrite
+	}
+	return c.queue.Len() > 0
+}
+
+// WatchDrain implements hub.DrainWatcher: the writer calls the hub's
+// Drained once it has written every frame queued. The writer is woken in
+// case it went idle just before the request.
+func (c *conn) WatchDrain() {
+	if !c.drainAsk.Swap(true) {
+		c.queue.Wake()
+	}
+}
+
+// drained tells the hub that the queue is written, if it asked; only the
+// writer calls it, between writes.
+func (c *conn) drained() {
+	if c.drainAsk.Load() && c.drainAsk.CompareAndSwap(true, false) {
+		c.h.opts.Hub.Drained(c)
+	}
+}
 
 // Close implements hub.Subscriber.
 func (c *conn) Close(code protocol.CloseCode, reason string) { c.kick(code, reason) }
@@ -148,7 +174,8 @@ func (c *conn) serve() {
 // socket. It waits on the queue alone: the pings, the token's expiry, a
 // kick and the end of the connection reach it as events through the
 // queue's More channel. Once awake it writes every frame that waits
-// before it waits again, checking the events between frames.
+// before it waits again, checking the events between frames, and then
+// tells the hub the queue is written if it asked (WatchDrain).
 func (c *conn) writeLoop() {
 	defer c.watchdog.stop()
 	ping := time.AfterFunc(c.h.opts.PingInterval, func() { c.signal(evPing) })
@@ -186,6 +213,7 @@ func (c *conn) writeLoop() {
 			}
 			f, _ = c.queue.Pop()
 		}
+		c.drained()
 	}
 }
 

@@ -44,6 +44,8 @@ type Hub interface {
 	Cancel(ctx context.Context, userID, conversationID string) error
 	Subscribe(ctx context.Context, sub hub.Subscriber, userID string, req hub.SubscribeRequest) error
 	Unsubscribe(sub hub.Subscriber, conversationID string)
+	// Drained is called by a connection's writer, as hub.DrainWatcher says.
+	Drained(sub hub.Subscriber)
 }
 
 // Identity is who a token belongs to.
@@ -88,6 +90,13 @@ type Options struct {
 	QueueSize int
 	// WriteTimeout bounds one frame write; it defaults to 10s.
 	WriteTimeout time.Duration
+	// StalledWrite is how long a frame write may last before the peer
+	// counts as not reading: the connection then stops telling the hub it
+	// is busy, so that the other tabs of its conversations get their
+	// deltas at once rather than merged behind it (its queue bound and
+	// WriteTimeout deal with it). It defaults to 5ms; a write to a peer
+	// that reads takes microseconds.
+	StalledWrite time.Duration
 	// PingInterval is how often the server pings; it defaults to 25s
 	// (under the 60 s idle timeout of common proxies).
 	PingInterval time.Duration
@@ -120,6 +129,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.ReadLimit, DefaultReadLimit)
 	setDefault(&o.QueueSize, 512)
 	setDefault(&o.WriteTimeout, 10*time.Second)
+	setDefault(&o.StalledWrite, 5*time.Millisecond)
 	setDefault(&o.PingInterval, 25*time.Second)
 	setDefault(&o.PingTimeout, 15*time.Second)
 	if o.Limits == nil {

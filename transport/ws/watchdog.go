@@ -46,8 +46,14 @@ func (w *watchdog) start() {
 // done marks the end of the write.
 func (w *watchdog) done() { w.since.Store(0) }
 
-// writing reports whether a write is in progress.
-func (w *watchdog) writing() bool { return w.since.Load() != 0 }
+// inFlight reports whether a write is in progress, and since how long.
+func (w *watchdog) inFlight() (time.Duration, bool) {
+	s := w.since.Load()
+	if s == 0 {
+		return 0, false
+	}
+	return time.Duration(w.now() - s), true
+}
 
 // stop releases the timer; a write after stop is not watched.
 func (w *watchdog) stop() {

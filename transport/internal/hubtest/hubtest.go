@@ -27,6 +27,7 @@ type Hub struct {
 	block    chan struct{}     // while non-nil, Send waits for it to close
 	entered  chan struct{}     // signalled when a blocked Send starts waiting
 	detached int
+	drained  map[hub.Subscriber]int // Drained calls
 	// onRegister, when set, is called by Register (outside the lock) with
 	// the new subscriber: to deliver a frame the moment it is registered.
 	onRegister func(hub.Subscriber)
@@ -35,7 +36,7 @@ type Hub struct {
 // New returns an empty fake hub.
 func New() *Hub {
 	return &Hub{subs: map[hub.Subscriber]struct{}{}, owners: map[string]string{},
-		active: map[string]string{}, changed: make(chan struct{}), entered: make(chan struct{}, 16)}
+		active: map[string]string{}, drained: map[hub.Subscriber]int{}, changed: make(chan struct{}), entered: make(chan struct{}, 16)}
 }
 
 // notifyLocked wakes WaitFor callers. Called with h.mu held.
@@ -238,6 +239,17 @@ func (h *Hub) Subscribe(_ context.Context, sub hub.Subscriber, user string, req 
 	sub.Deliver(protocol.Ack(req.FrameID))
 	return nil
 }
+
+// Drained implements the transports' Hub: it counts the calls, per subscriber.
+func (h *Hub) Drained(sub hub.Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.drained[sub]++
+	h.notifyLocked()
+}
+
+// DrainedCount is how many times sub called Drained. Read under WaitFor.
+func (h *Hub) DrainedCount(sub hub.Subscriber) int { return h.drained[sub] }
 
 // Unsubscribe implements the transports' Hub.
 func (h *Hub) Unsubscribe(hub.Subscriber, string) {}

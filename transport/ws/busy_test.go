@@ -1,0 +1,105 @@
+package ws_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/hub"
+	"chatd/hub/protocol"
+	"chatd/transport/internal/hubtest"
+	"chatd/transport/ws"
+)
+
+// busySub returns the hub-side view of user's only connection.
+func busySub(t *testing.T, s *server, user string) interface {
+	hub.Busy
+	hub.DrainWatcher
+	hub.Subscriber
+} {
+	t.Helper()
+	s.waitHub("the connection to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
+	sub, ok := s.hub.Subscribers(user)[0].(interface {
+		hub.Busy
+		hub.DrainWatcher
+		hub.Subscriber
+	})
+	if !ok {
+		t.Fatal("the connection implements neither hub.Busy nor hub.DrainWatcher")
+	}
+	return sub
+}
+
+// waitBusy polls sub.Busy until it reports want, within testTimeout.
+func waitBusy(t *testing.T, sub hub.Busy, want bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for sub.Busy() != want {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Busy() still %v", !want)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// TestStalledPeerNotBusy: a connection whose peer stopped reading (a write
+// blocked for longer than StalledWrite) no longer tells the hub it is
+// busy, though frames wait in its queue, so the hub does not hold the
+// other tabs' deltas for it; before, it stayed busy until the write
+// timeout closed it. Once the peer reads again it catches up in order.
+func TestStalledPeerNotBusy(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{smallBuffers: true, opts: ws.Options{StalledWrite: 20 * time.Millisecond}})
+	cl := s.dial(dialOptions{user: "u", paused: true, smallBuffer: true})
+	sub := busySub(t, s, "u")
+	text := strings.Repeat("x", 16<<10)
+	const n = 40 // far more than the socket buffers hold
+	for i := range n {
+		sub.Deliver(protocol.Delta("c", "m", int64(i+1), text))
+	}
+	waitBusy(t, sub, false)
+	close(cl.resume)
+	cl.expect("hello")
+	for i := range n {
+		if f := cl.expect("delta"); f.Seq != int64(i+1) {
+			t.Fatalf("delta %d has seq %d", i+1, f.Seq)
+		}
+	}
+}
+
+// TestDrainedCalledOnce: after WatchDrain the writer calls the hub's
+// Drained once, when its queue is written (also when it was idle already),
+// and not again until the next WatchDrain.
+func TestDrainedCalledOnce(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	sub := busySub(t, s, "u")
+	drained := func(n int) {
+		t.Helper()
+		s.waitHub("Drained", func(h *hubtest.Hub) bool { return h.DrainedCount(sub) == n })
+	}
+	sub.WatchDrain() // the writer is idle: it is woken to say so
+	drained(1)
+	sub.WatchDrain()
+	for i := range 3 {
+		sub.Deliver(protocol.Delta("c", "m", int64(i+1), "x"))
+	}
+	for range 3 {
+		cl.expect("delta")
+	}
+	drained(2)
+	for seq := int64(4); seq < 6; seq++ { // without WatchDrain: no call
+		sub.Deliver(protocol.Delta("c", "m", seq, "x"))
+		cl.expect("delta")
+	}
+	sub.WatchDrain()
+	drained(3)
+	if sub.Busy() {
+		t.Fatal("busy with nothing queued")
+	}
+}
