@@ -68,7 +68,8 @@ type Options struct {
 	CoalesceMinGap time.Duration
 	// CoalesceStreams is how many answers streaming on this instance at
 	// once widen coalescing: from that many on, every piece of text waits
-	// (none goes out at once), at most a window that grows with their
+	// (none goes out at once) until its delta carries two pieces per
+	// CoalesceStreams answers, or at most a window that grows with their
 	// number, CoalesceInterval x answers / CoalesceStreams, up to
 	// CoalesceMaxInterval, so that each frame carries several tokens and a
 	// busy server writes fewer frames. It defaults to 100 per GOMAXPROCS
