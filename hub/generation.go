@@ -126,8 +126,10 @@ func (h *Hub) coalesceWindow() window {
 // (adaptive coalescing). It does when nothing was sent yet or when
 // CoalesceBytes of text and reasoning wait. Widened (many answers), it
 // does when the oldest text waiting is the window old, or when the delta
-// carries the window's pieces and the last one went out at least half the
-// window ago (so a fast model still gets few frames). Otherwise it does
+// carries the window's pieces, the last one went out at least half the
+// window ago (so a fast model still gets few frames) and no subscriber is
+// busy (a machine short of CPU, whose writers lag, merges up to the
+// window). Otherwise it does
 // when the last delta is the window old, and when merging would not pay:
 // the last delta is at least CoalesceMinGap old (not a fast model) and no
 // subscriber is still writing or holding queued frames (no write in
@@ -143,7 +145,8 @@ func (g *generation) flushNowLocked(now time.Time, w window) bool {
 		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= g.hub.opts.CoalesceBytes:
 		return true
 	case w.wide:
-		return now.Sub(g.pendingAt) >= w.interval || g.pending >= w.pieces && since >= w.interval/2
+		return now.Sub(g.pendingAt) >= w.interval ||
+			g.pending >= w.pieces && since >= w.interval/2 && !g.conv.busyLocked()
 	case since >= w.interval:
 		return true
 	case since < g.hub.opts.CoalesceMinGap:
