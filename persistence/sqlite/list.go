@@ -29,7 +29,7 @@ import (
 // the query reads only the owner's range: the owner's hits, not every
 // user's (measured in docs/benchmarks.md, data growth). A query shorter
 // than a trigram checks every message of the user (listScan).
-const (
+var (
 	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
 	listSearch = ` AND (` + matchTitle + ` OR id IN (
@@ -49,10 +49,17 @@ const (
 		SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND ` + matchContent + `))`
 	// The driver crashes on an empty BLOB argument, and an empty text never
 	// contains a (non-empty) needle: CASE guarantees the call is skipped.
-	matchTitle   = `CASE WHEN title = '' THEN 0 ELSE chatd_icontains(CAST(title AS BLOB), ?4) END`
-	matchContent = `CASE WHEN m.content = '' THEN 0 ELSE chatd_icontains(CAST(m.content AS BLOB), ?4) END`
-	listOrder    = ` ORDER BY updated_at DESC, id DESC LIMIT ?5`
+	matchTitle = `CASE WHEN title = '' THEN 0 ELSE chatd_icontains(CAST(title AS BLOB), ?4) END`
+	// A streaming answer's text includes its chunks (chunks.go).
+	matchContent = `CASE WHEN m.status = 'streaming' THEN ` + matchText(`m.content || `+chunkText("content", "m.rowid")) +
+		` ELSE ` + matchText(`m.content`) + ` END`
+	listOrder = ` ORDER BY updated_at DESC, id DESC LIMIT ?5`
 )
+
+// matchText is SQL for: the SQL text expression x holds needle ?4.
+func matchText(x string) string {
+	return `CASE WHEN ` + x + ` = '' THEN 0 ELSE chatd_icontains(CAST(` + x + ` AS BLOB), ?4) END`
+}
 
 var (
 	qList             = readQ(listSelect + listOrder)
