@@ -459,3 +459,69 @@ func TestChunksFenceUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d chunks left", n)
 	}
 }
+
+// BenchmarkCheckpoints200 measures one checkpoint of 200 streaming
+// answers (400 bytes each, about 300 ms of 50 tokens/s with the bench's
+// stamps), as the batching writer sends it, and every 27th op also their
+// final updates (an answer of 8 s), and reports the write-ahead log's
+// bytes per op (the pages SQLite wrote, which its checkpointer then copies
+// into the database) and per byte of text. The log is emptied before each
+// op, outside the timer; the store runs without a background checkpointer
+// so the log holds exactly what the op wrote.
+//
+//	go test -run '^$' -bench Checkpoints200 -count 6 ./persistence/sqlite/
+func BenchmarkCheckpoints200(b *testing.B) {
+	const answers, piece, perAnswer = 200, 400, 27
+	s, err := Open(context.Background(), Options{Path: filepath.Join(b.TempDir(), "chatd.db"),
+		Logger: slog.New(slog.DiscardHandler), CheckpointInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	f := newChunkFixture(b, s, answers)
+	text := strings.Repeat("token text ", piece/11+1)[:piece]
+	ups := make([]persistence.MessageUpdate, answers)
+	var wal, textBytes int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		if i > 0 && i%perAnswer == 0 {
+			for k := range f.answers { // new answers in the same conversations
+				a := persistence.Message{ConversationID: f.convs[k].ID, OwnerID: f.user.ID,
+					Role: persistence.RoleAssistant, Model: "m", Status: persistence.StatusStreaming}
+				if err := s.InsertMessage(context.Background(), &a); err != nil {
+					b.Fatal(err)
+				}
+				f.answers[k] = a
+			}
+		}
+		var busy, logPages, done int
+		if err := s.w.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done); err != nil || busy != 0 {
+			b.Fatalf("truncate the WAL: busy %d, %v", busy, err)
+		}
+		now := time.Now()
+		for k, a := range f.answers {
+			ups[k] = persistence.MessageUpdate{ID: a.ID, Append: text, At: now}
+		}
+		b.StartTimer()
+		f.apply(b, ups...)
+		textBytes += answers * piece
+		if i%perAnswer == perAnswer-1 {
+			for k, a := range f.answers {
+				ups[k] = persistence.MessageUpdate{ID: a.ID, Status: persistence.StatusComplete, FinishReason: "stop", At: now}
+			}
+			f.apply(b, ups...)
+		}
+		b.StopTimer()
+		fi, err := os.Stat(s.path + "-wal")
+		if err != nil {
+			b.Fatal(err)
+		}
+		wal += fi.Size()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(wal)/float64(b.N), "WAL-B/op")
+	b.ReportMetric(float64(wal)/float64(textBytes), "WAL-B/text-B")
+}
