@@ -37,7 +37,7 @@ var msgColNames = []string{"id", "conversation_id", "owner_id", "parent_id", "ro
 var msgCols = strings.Join(msgColNames, ", ")
 
 // chunkText is SQL for column col of the chunks of the message whose rowid
-// is the SQL expression rowid, concatenated in order (” when it has none).
+// is the SQL expression rowid, concatenated in order (empty when it has none).
 func chunkText(col, rowid string) string {
 	return `coalesce((SELECT group_concat(c.` + col + `, '' ORDER BY c.id) FROM message_chunks c WHERE c.msg = ` +
 		rowid + `), '')`
