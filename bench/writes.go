@@ -83,9 +83,9 @@ with the number of checkpoints. SQLite stores each checkpoint as a row of
 its own in a table of chunks (message_chunks), inserted at that table's end
 whatever the answer, and the final update takes the chunks into the
 message's row once and deletes them: a checkpoint writes a few pages (the
-table's last page, a page of its index, the free-page list), shared by every
-answer checkpointed in the same transaction, not the answer's row with its
-whole text so far. A long, slow answer costs a few pages per checkpoint and
+database header, the table's last pages, a page of its index, the free-page
+list's trunk), shared by every answer checkpointed in the same transaction,
+not the answer's row with its whole text so far. A long, slow answer costs a few pages per checkpoint and
 its text twice (the paced rows); a burst answer has no checkpoint, and its
 WAL beyond the shortest answer's is its row and the search index's entries
 for its text.`, pacedName(c), c.writePaced,
