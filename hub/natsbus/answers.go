@@ -49,12 +49,12 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 		return err
 	}
 	stream := b.res.Load().stream
-	subj := b.answerSubject(a.MessageID)
 	id := frameID(a, f)
-	p, err := b.pubs.get(b.nc, a.MessageID)
+	p, err := b.pubs.get(b.nc, a.MessageID, b.answerSubject)
 	if err != nil {
 		return unavailable("publish frame of "+f.MessageID, err)
 	}
+	subj := p.subject
 	// The frame in flight is stored before this one goes out.
 	settled, err := b.settle(ctx, p)
 	if err != nil {

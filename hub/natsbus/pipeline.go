@@ -53,6 +53,8 @@ type publishers struct {
 
 // pubAnswer is one answer published here.
 type pubAnswer struct {
+	subject string // of its frames (Bus.answerSubject)
+
 	// Guarded by publishers.mu.
 	last  numbered // the last acknowledged frame
 	used  time.Time
@@ -83,9 +85,10 @@ type inFlight struct {
 
 func newPublishers() *publishers { return &publishers{answers: make(map[string]*pubAnswer)} }
 
-// get returns the state of answer, subscribed to its acknowledgements.
-// Making a new one drops the subscriptions of answers idle for pubIdle.
-func (p *publishers) get(nc *nats.Conn, answer string) (*pubAnswer, error) {
+// get returns the state of answer, subscribed to its acknowledgements;
+// subject names an answer's subject. Making a new one drops the
+// subscriptions of answers idle for pubIdle.
+func (p *publishers) get(nc *nats.Conn, answer string, subject func(string) string) (*pubAnswer, error) {
 	now := time.Now()
 	p.mu.Lock()
 	a := p.answers[answer]
@@ -99,6 +102,9 @@ func (p *publishers) get(nc *nats.Conn, answer string) (*pubAnswer, error) {
 				o.sub, o.acks, o.inbox = nil, nil, ""
 			}
 		}
+	}
+	if a.subject == "" {
+		a.subject = subject(answer)
 	}
 	a.used = now
 	subscribed := a.sub != nil
