@@ -74,6 +74,10 @@ type Config struct {
 	FramesPerMinute    int           // CHATD_FRAMES_PER_MINUTE, default 300
 	SendsPerMinute     int           // CHATD_SENDS_PER_MINUTE, default 30
 	CoalesceInterval   time.Duration // CHATD_COALESCE_INTERVAL, default 25ms
+	CoalesceStreams    int           // CHATD_COALESCE_STREAMS, default 0: hub.Options' default (100 per CPU)
+	CoalesceMax        time.Duration // CHATD_COALESCE_MAX_INTERVAL, default 0: twice CoalesceInterval
+	SearchIndexQuiet   time.Duration // CHATD_SEARCH_INDEX_QUIET, default 200ms (SQLite store)
+	SearchIndexMaxLag  time.Duration // CHATD_SEARCH_INDEX_MAX_LAG, default 5s (SQLite store)
 	CheckpointInterval time.Duration // CHATD_CHECKPOINT_INTERVAL, default 300ms
 	MaxAnswerDuration  time.Duration // CHATD_MAX_ANSWER_DURATION, default 10m
 	MaxAnswerBytes     int           // CHATD_MAX_ANSWER_BYTES, default 256KiB: a longer answer ends with finish reason length
@@ -214,6 +218,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		FramesPerMinute:    r.integer("CHATD_FRAMES_PER_MINUTE", 300, 4, 1<<20),
 		SendsPerMinute:     r.integer("CHATD_SENDS_PER_MINUTE", 30, 1, 1<<20),
 		CoalesceInterval:   r.duration("CHATD_COALESCE_INTERVAL", 25*time.Millisecond, time.Millisecond, time.Second),
+		CoalesceStreams:    r.integer("CHATD_COALESCE_STREAMS", 0, 1, 1_000_000),
+		CoalesceMax:        r.duration("CHATD_COALESCE_MAX_INTERVAL", 0, time.Millisecond, 10*time.Second),
+		SearchIndexQuiet:   r.duration("CHATD_SEARCH_INDEX_QUIET", 200*time.Millisecond, 0, time.Minute),
+		SearchIndexMaxLag:  r.duration("CHATD_SEARCH_INDEX_MAX_LAG", 5*time.Second, 10*time.Millisecond, time.Hour),
 		CheckpointInterval: r.duration("CHATD_CHECKPOINT_INTERVAL", 300*time.Millisecond, 10*time.Millisecond, time.Minute),
 		MaxAnswerDuration:  r.duration("CHATD_MAX_ANSWER_DURATION", 10*time.Minute, time.Second, 24*time.Hour),
 		MaxAnswerBytes:     int(r.size("CHATD_MAX_ANSWER_BYTES", 256<<10, 1<<10, 64<<20)),
@@ -222,6 +230,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		IdleTimeout:        r.duration("CHATD_IDLE_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
 		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, 10),
 		DemoDelay:          r.duration("CHATD_DEMO_DELAY", 25*time.Millisecond, 0, time.Second),
+	}
+	if c.CoalesceMax != 0 && c.CoalesceMax < c.CoalesceInterval {
+		r.fail("CHATD_COALESCE_MAX_INTERVAL", "%s is below CHATD_COALESCE_INTERVAL (%s); it bounds the widened window, so it must be at least that", c.CoalesceMax, c.CoalesceInterval)
 	}
 	c.AllowedOrigins = r.origins("CHATD_ALLOWED_ORIGINS")
 	c.MetricsAllow = r.prefixes("CHATD_METRICS_ALLOW", "127.0.0.0/8,::1/128")

@@ -32,6 +32,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		CoalesceInterval: 25 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
 		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
 		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond, MaxAnswerBytes: 256 << 10, SearchesPerMinute: 30,
+		SearchIndexQuiet: 200 * time.Millisecond, SearchIndexMaxLag: 5 * time.Second,
 		Cluster: ClusterConfig{LeaseTTL: 10 * time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -60,6 +61,8 @@ func TestLoadConfigValues(t *testing.T) {
 		"CHATD_COALESCE_INTERVAL": "40ms", "CHATD_CHECKPOINT_INTERVAL": "1s", "CHATD_UPSTREAM_RETRIES": "0",
 		"CHATD_PPROF_ADDR": "[::1]:0", "CHATD_BODY_READ_TIMEOUT": "5s", "CHATD_MAX_CONNECTIONS": "500",
 		"CHATD_REGISTRATIONS_PER_HOUR_IP": "3", "CHATD_CONVERSATIONS_PER_MINUTE": "4",
+		"CHATD_COALESCE_STREAMS": "50", "CHATD_COALESCE_MAX_INTERVAL": "100ms",
+		"CHATD_SEARCH_INDEX_QUIET": "0s", "CHATD_SEARCH_INDEX_MAX_LAG": "30s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +94,10 @@ func TestLoadConfigValues(t *testing.T) {
 		{"sends", c.SendsPerMinute, 5},
 		{"coalesce", c.CoalesceInterval, 40 * time.Millisecond},
 		{"checkpoint", c.CheckpointInterval, time.Second},
+		{"coalesce streams", c.CoalesceStreams, 50},
+		{"coalesce max", c.CoalesceMax, 100 * time.Millisecond},
+		{"index quiet", c.SearchIndexQuiet, time.Duration(0)},
+		{"index lag", c.SearchIndexMaxLag, 30 * time.Second},
 		{"retries", retries(c.UpstreamRetries), -1},
 		{"pprof", c.PprofAddr, "[::1]:0"},
 		{"body read timeout", c.BodyReadTimeout, 5 * time.Second},
@@ -137,6 +144,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"mongo scheme", map[string]string{"MONGODB_URI": "postgres://u:hunter2@h/db"}, "MONGODB_URI"},
 		{"pprof on every interface", map[string]string{"CHATD_PPROF_ADDR": ":6060"}, "CHATD_PPROF_ADDR"},
 		{"pprof on a public address", map[string]string{"CHATD_PPROF_ADDR": "10.0.0.1:6060"}, "CHATD_PPROF_ADDR"},
+		{"coalesce streams", map[string]string{"CHATD_COALESCE_STREAMS": "0"}, "CHATD_COALESCE_STREAMS"},
+		{"coalesce max below interval", map[string]string{"CHATD_COALESCE_MAX_INTERVAL": "10ms"}, "CHATD_COALESCE_MAX_INTERVAL"},
+		{"index quiet negative", map[string]string{"CHATD_SEARCH_INDEX_QUIET": "-1s"}, "CHATD_SEARCH_INDEX_QUIET"},
+		{"index lag too short", map[string]string{"CHATD_SEARCH_INDEX_MAX_LAG": "1ms"}, "CHATD_SEARCH_INDEX_MAX_LAG"},
 		{"pprof without port", map[string]string{"CHATD_PPROF_ADDR": "127.0.0.1"}, "CHATD_PPROF_ADDR"},
 	}
 	for _, c := range cases {

@@ -18,7 +18,12 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (persistenc
 	if cfg.MongoURI == "" {
 		path := filepath.Join(cfg.DataDir, "chatd.db")
 		logger.Info("opening store", slog.String("store", "sqlite"), slog.String("path", path))
-		s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: logger})
+		quiet := cfg.SearchIndexQuiet
+		if quiet == 0 {
+			quiet = -1 // sqlite.Options: no wait (its zero means the default)
+		}
+		s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: logger,
+			IndexQuiet: quiet, IndexMaxLag: cfg.SearchIndexMaxLag})
 		if err != nil {
 			return nil, fmt.Errorf("open the SQLite store: %w", err)
 		}
