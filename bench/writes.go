@@ -79,10 +79,16 @@ How checkpoints avoid rewriting the text: every checkpoint and the final
 update carry only the text appended since the previous write
 (MessageUpdate.Append). MongoDB stores a message's text as an array of
 chunks and appends with $push, so the bytes sent grow with the text, not
-with the number of checkpoints. SQLite appends with content = content || ?,
-which sends only the new text but rewrites the row's pages: its WAL grows by
-the whole text so far at every checkpoint, which is why a long, slow answer
-costs SQLite more pages than its length (the paced rows).`, pacedName(c), c.writePaced,
+with the number of checkpoints. SQLite stores each checkpoint as a row of
+its own in a table of chunks (message_chunks), inserted at that table's end
+whatever the answer, and the final update takes the chunks into the
+message's row once and deletes them: a checkpoint writes a few pages (the
+database header, the table's last pages, a page of its index, the free-page
+list's trunk), shared by every answer checkpointed in the same transaction,
+not the answer's row with its whole text so far. A long, slow answer costs a few pages per checkpoint and
+its text twice (the paced rows); a burst answer has no checkpoint, and its
+WAL beyond the shortest answer's is its row and the search index's entries
+for its text.`, pacedName(c), c.writePaced,
 		table([]string{"store", "mode", "tokens", "text bytes", "store writes", "by method", "message updates",
 			"appended bytes", "MongoDB write cmds", "their bytes", "slowest cmd ms (FerretDB)", "SQLite WAL bytes", "answer s"}, rows)))
 	return nil

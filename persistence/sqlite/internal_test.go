@@ -151,7 +151,10 @@ func TestQueryPlans(t *testing.T) {
 		if strings.Contains(all, "SCAN search.message_fts") && strings.Contains(all, "messages_owner_client_id") {
 			t.Errorf("%s: a search walks the owner's messages instead of the owner's index range:\n%s", tc.name, all)
 		}
-		if !strings.Contains(all, "INDEX "+tc.index) || strings.Contains(all, "TEMP B-TREE") || strings.Contains(scans, "SCAN ") {
+		// A streaming answer's chunks are put in order by the aggregate
+		// (chunks.go): a sort of one answer's chunks, only while it streams.
+		sorts := strings.ReplaceAll(all, "USE TEMP B-TREE FOR group_concat(ORDER BY)", "")
+		if !strings.Contains(all, "INDEX "+tc.index) || strings.Contains(sorts, "TEMP B-TREE") || strings.Contains(scans, "SCAN ") {
 			t.Fatalf("%s: plan does not use %s cleanly:\n%s", tc.name, tc.index, all)
 		}
 		for _, line := range tc.also {

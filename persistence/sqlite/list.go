@@ -29,19 +29,19 @@ import (
 // the query reads only the owner's range: the owner's hits, not every
 // user's (measured in docs/benchmarks.md, data growth). A query shorter
 // than a trigram checks every message of the user (listScan).
-const (
+var (
 	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
 	listSearch = ` AND (` + matchTitle + ` OR id IN (
 		SELECT m.conversation_id FROM messages m WHERE m.rowid IN (
 			SELECT rowid & ` + msgMask + ` FROM search.message_fts WHERE message_fts MATCH ?6
 			AND rowid BETWEEN ` + ownerKey + ` AND ` + ownerKey + ` + ` + msgMask + `)
-		AND +m.owner_id = ?1 AND ` + matchContent + ` -- the owner's key range only; unary +: by rowid
+		AND +m.owner_id = ?1 AND ` + matchRow + ` -- the owner's key range only; unary +: by rowid
 		UNION ALL
 		SELECT m.conversation_id FROM search_pending p CROSS JOIN messages m ON m.rowid = p.msg
-		WHERE p.owner = ?1 AND m.owner_id = ?1 AND ` + matchContent + ` -- the owner's entries queued for the index: CROSS JOIN reads the queue first
+		WHERE p.owner = ?1 AND m.owner_id = ?1 AND ` + matchRow + ` -- the owner's entries queued for the index: CROSS JOIN reads the queue first
 		UNION ALL
-		SELECT m.conversation_id FROM messages m WHERE m.status = 'streaming' AND m.owner_id = ?1 AND ` + matchContent + `))`
+		SELECT m.conversation_id FROM messages m WHERE m.status = 'streaming' AND m.owner_id = ?1 AND ` + matchStreaming + `))`
 	// ownerKey is the first search key of the owner's messages (search.go).
 	ownerKey = `(coalesce((SELECT rowid FROM users WHERE id = ?1), 0) << 40)`
 	msgMask  = `1099511627775` // 1<<40 - 1
@@ -49,10 +49,20 @@ const (
 		SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND ` + matchContent + `))`
 	// The driver crashes on an empty BLOB argument, and an empty text never
 	// contains a (non-empty) needle: CASE guarantees the call is skipped.
-	matchTitle   = `CASE WHEN title = '' THEN 0 ELSE chatd_icontains(CAST(title AS BLOB), ?4) END`
-	matchContent = `CASE WHEN m.content = '' THEN 0 ELSE chatd_icontains(CAST(m.content AS BLOB), ?4) END`
-	listOrder    = ` ORDER BY updated_at DESC, id DESC LIMIT ?5`
+	matchTitle = `CASE WHEN title = '' THEN 0 ELSE chatd_icontains(CAST(title AS BLOB), ?4) END`
+	// A streaming answer's text includes its chunks (chunks.go); the
+	// index and its queue hold only finished messages, whose row is their
+	// text (the queue's triggers fire when a message ends: no chunks left).
+	matchRow       = matchText(`m.content`)
+	matchStreaming = matchText(`m.content || ` + chunkText("content", "m.rowid"))
+	matchContent   = `CASE WHEN m.status = 'streaming' THEN ` + matchStreaming + ` ELSE ` + matchRow + ` END`
+	listOrder      = ` ORDER BY updated_at DESC, id DESC LIMIT ?5`
 )
+
+// matchText is SQL for: the SQL text expression x holds needle ?4.
+func matchText(x string) string {
+	return `CASE WHEN ` + x + ` = '' THEN 0 ELSE chatd_icontains(CAST(` + x + ` AS BLOB), ?4) END`
+}
 
 var (
 	qList             = readQ(listSelect + listOrder)

@@ -3,29 +3,28 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"chatd/persistence"
 )
 
-const msgCols = `id, conversation_id, owner_id, parent_id, role, content, model, status, finish_reason,
-	prompt_tokens, completion_tokens, total_tokens, error, error_code, client_message_id, created_at, updated_at,
-	reasoning, omitted_messages`
-
 var (
 	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ? AND owner_id = ?`)
 	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	qMsgByID   = readQ(`SELECT ` + msgCols + ` FROM messages WHERE id = ? AND owner_id = ?`)
-	qMsgByCID  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE owner_id = ? AND client_message_id = ?`)
-	qMsgsConv  = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ? AND owner_id = ?
+	qMsgByID   = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE id = ? AND owner_id = ?`)
+	qMsgByCID  = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE owner_id = ? AND client_message_id = ?`)
+	qMsgsConv  = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ? AND owner_id = ?
 		ORDER BY created_at, id`)
-	// qUpdateMsg applies one MessageUpdate: ?1 id, ?2 append, ?3 status,
-	// ?4 finish reason, ?5 has usage, ?6-?8 usage, ?9 error, ?10 at (0: keep),
-	// ?11 error code, ?12 reasoning append.
+	// qUpdateMsg applies one MessageUpdate that is not a chunk (chunks.go),
+	// taking in the message's chunks first: ?1 id, ?2 append, ?3 status,
+	// ?4 finish reason, ?5 has usage, ?6-?8 usage, ?9 error, ?10 at (0:
+	// keep), ?11 error code, ?12 reasoning append. It returns the row's
+	// rowid, whose chunks are then deleted.
 	qUpdateMsg = writeQ(`UPDATE messages SET
-		content = content || ?2,
-		reasoning = reasoning || ?12,
+		content = content || ` + chunkText("content", "messages.rowid") + ` || ?2,
+		reasoning = reasoning || ` + chunkText("reasoning", "messages.rowid") + ` || ?12,
 		status = CASE WHEN ?3 = '' THEN status ELSE ?3 END,
 		finish_reason = CASE WHEN ?4 = '' THEN finish_reason ELSE ?4 END,
 		prompt_tokens = CASE WHEN ?5 THEN ?6 ELSE prompt_tokens END,
@@ -33,13 +32,23 @@ var (
 		total_tokens = CASE WHEN ?5 THEN ?8 ELSE total_tokens END,
 		error = CASE WHEN ?9 = '' THEN error ELSE ?9 END,
 		error_code = CASE WHEN ?11 = '' THEN error_code ELSE ?11 END,
-		updated_at = CASE WHEN ?10 = 0 THEN updated_at ELSE ?10 END
-	WHERE id = ?1 AND status = 'streaming'`)
-	qInterrupt = writeQ(`UPDATE messages SET status = 'interrupted', updated_at = ? WHERE status = 'streaming'`)
-	// qInterruptOne: ?1 id, ?2 owner, ?3 error ('' keeps it), ?4 at.
+		updated_at = CASE WHEN ?10 = 0 THEN ` + chunkAt("messages.rowid", "updated_at") + ` ELSE ?10 END
+	WHERE id = ?1 AND status = 'streaming'
+	RETURNING rowid`)
+	// qInterrupt ends every streaming message, taking in its chunks
+	// (qDropAllChunks then deletes them): ?1 at.
+	qInterrupt = writeQ(`UPDATE messages SET status = 'interrupted',
+		content = content || ` + chunkText("content", "messages.rowid") + `,
+		reasoning = reasoning || ` + chunkText("reasoning", "messages.rowid") + `, updated_at = ?1
+	WHERE status = 'streaming'`)
+	// qInterruptOne: ?1 id, ?2 owner, ?3 error ('' keeps it), ?4 at; it
+	// takes in the message's chunks and returns its rowid.
 	qInterruptOne = writeQ(`UPDATE messages SET status = 'interrupted',
+		content = content || ` + chunkText("content", "messages.rowid") + `,
+		reasoning = reasoning || ` + chunkText("reasoning", "messages.rowid") + `,
 		error = CASE WHEN ?3 = '' THEN error ELSE ?3 END, updated_at = ?4
-	WHERE id = ?1 AND owner_id = ?2 AND status = 'streaming'`)
+	WHERE id = ?1 AND owner_id = ?2 AND status = 'streaming'
+	RETURNING rowid`)
 )
 
 // InsertMessage stores m, filling ID and ClientMessageID when empty and the
@@ -172,9 +181,11 @@ func (s *Store) messages(ctx context.Context, ownerID, conversationID string) ([
 	return ms, err
 }
 
-// ApplyMessageUpdates writes the batch in one transaction with one prepared
-// statement. Appends are concatenated by SQLite (content = content || ?),
-// never read and rewritten here. Each statement is conditional on the
+// ApplyMessageUpdates writes the batch in one transaction. An update
+// that only appends to a streaming message becomes a chunk (chunks.go);
+// any other takes the message's chunks into its row, with its own text
+// appended (content = content || chunks || ?), and deletes them. Appends
+// are never read and rewritten here. Each statement is conditional on the
 // message still streaming, and its changed-row count says whether it
 // applied: unknown ids and final messages are returned as skipped.
 func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
@@ -183,25 +194,15 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 	}
 	var skipped []string
 	err := s.write(ctx, func(tx *writeTx) error {
-		ctx := context.WithoutCancel(ctx) // as writeTx's own statements
-		skipped = nil                     // the committer may run fn again (group.go)
-		st, err := tx.stmt(ctx, qUpdateMsg)
-		if err != nil {
-			return err
-		}
+		skipped = nil // the committer may run fn again (group.go)
+		w := &updater{ctx: context.WithoutCancel(ctx), tx: tx}
 		applied := make(map[string]bool, len(updates))
 		for _, u := range updates {
-			p, c, t := usageArgs(u.Usage)
-			res, err := st.ExecContext(ctx, u.ID, u.Append, string(u.Status), u.FinishReason,
-				u.Usage != nil, p, c, t, u.Error, toNanos(u.At), u.ErrorCode, u.AppendReasoning)
+			ok, err := w.apply(u)
 			if err != nil {
 				return fmt.Errorf("message %s: %w", u.ID, err)
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("message %s: %w", u.ID, err)
-			}
-			applied[u.ID] = applied[u.ID] || n > 0
+			applied[u.ID] = applied[u.ID] || ok
 		}
 		for id, ok := range applied {
 			if !ok {
@@ -216,9 +217,19 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 	return skipped, nil
 }
 
-// InterruptStreaming marks every streaming message interrupted and returns how many changed.
+// InterruptStreaming marks every streaming message interrupted, with its
+// chunks taken in, and returns how many changed.
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
-	n, err := s.exec(ctx, qInterrupt, s.clock.now())
+	var n int64
+	at := s.clock.now()
+	err := s.write(ctx, func(tx *writeTx) error {
+		var err error
+		if n, err = tx.exec(ctx, qInterrupt, at); err != nil {
+			return err
+		}
+		_, err = tx.exec(ctx, qDropAllChunks) // every message that had chunks streamed
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: interrupt streaming messages: %w", err)
 	}
@@ -231,7 +242,22 @@ func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string
 	if at.IsZero() {
 		at = fromNanos(s.clock.now())
 	}
-	if _, err := s.exec(ctx, qInterruptOne, id, ownerID, reason, toNanos(at)); err != nil {
+	err := s.write(ctx, func(tx *writeTx) error {
+		w := &updater{ctx: context.WithoutCancel(ctx), tx: tx}
+		row, err := tx.queryRow(ctx, qInterruptOne, id, ownerID, reason, toNanos(at))
+		if err != nil {
+			return err
+		}
+		var rowid int64
+		if err := row.Scan(&rowid); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // unknown, or no longer streaming
+			}
+			return err
+		}
+		return w.dropChunks(rowid)
+	})
+	if err != nil {
 		return persistence.Message{}, fmt.Errorf("sqlite: interrupt message %s: %w", id, err)
 	}
 	return s.Message(ctx, ownerID, id)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"chatd/persistence"
 )
@@ -187,6 +189,44 @@ func TestMigrateFromVersion4(t *testing.T) {
 		if err != nil || len(page.Conversations) != 1 || page.Conversations[0].ID != convs[i] {
 			t.Fatalf("search of owner %d through the index: %+v, %v", i, page, err)
 		}
+	}
+}
+
+// TestMigrateFromVersion5: an answer left streaming in a database of the
+// fifth schema (its text so far in its row) takes checkpoints as chunks
+// after the migration, reads as row and chunks together, and the start-up
+// sweep folds both into the row.
+func TestMigrateFromVersion5(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const owner, convID, msgID = "o00000000000000000000001", "c00000000000000000000001", "a00000000000000000000001"
+	stmts := append(slices.Clone(migrations[:5]), `PRAGMA user_version = 5`,
+		`INSERT INTO conversations (id, owner_id, title, model, system_prompt, created_at, updated_at)
+			VALUES ('`+convID+`', '`+owner+`', 'old', 'm', '', 1, 2)`,
+		`INSERT INTO messages (id, conversation_id, owner_id, parent_id, role, content, model, status,
+			finish_reason, error, client_message_id, created_at, updated_at, reasoning)
+			VALUES ('`+msgID+`', '`+convID+`', '`+owner+`', '', 'assistant', 'so far, ', 'm', 'streaming', '', '', 'x', 1, 1, 'hm')`)
+	path := oldDatabase(t, stmts)
+
+	s := openTest(t, Options{Path: path})
+	if s.migratedFrom != 5 {
+		t.Fatalf("migrated from %d, want 5", s.migratedFrom)
+	}
+	at := time.Unix(0, 7).UTC()
+	if skipped, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: msgID, Append: "then more", AppendReasoning: "m", At: at}}); err != nil || skipped != nil {
+		t.Fatalf("checkpoint after migration: skipped %v, %v", skipped, err)
+	}
+	m, err := s.Message(ctx, owner, msgID)
+	if err != nil || m.Content != "so far, then more" || m.Reasoning != "hmm" || !m.UpdatedAt.Equal(at) {
+		t.Fatalf("streaming answer after a checkpoint: %+v, %v", m, err)
+	}
+	if n, err := s.InterruptStreaming(ctx); err != nil || n != 1 {
+		t.Fatalf("InterruptStreaming: %d, %v", n, err)
+	}
+	var content, reasoning string
+	if err := s.w.QueryRowContext(ctx, `SELECT content, reasoning FROM messages WHERE id = ?`, msgID).Scan(&content, &reasoning); err != nil ||
+		content != "so far, then more" || reasoning != "hmm" {
+		t.Fatalf("row after the sweep: %q, %q, %v", content, reasoning, err)
 	}
 }
 

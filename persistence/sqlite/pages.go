@@ -15,14 +15,14 @@ import (
 
 var (
 	qMsgCreated = readQ(`SELECT created_at FROM messages WHERE id = ? AND conversation_id = ? AND owner_id = ?`)
-	qMsgsNewest = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
+	qMsgsNewest = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
 		ORDER BY created_at DESC, id DESC LIMIT ?3`)
-	qMsgsBefore = readQ(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
+	qMsgsBefore = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
 		AND (created_at, id) < (?4, ?5) ORDER BY created_at DESC, id DESC LIMIT ?3`)
-	qMsgsOutline = readQ(`SELECT ` + strings.Replace(msgCols, " content,", " '',", 1) + ` FROM messages
+	qMsgsOutline = readQ(`SELECT ` + readCols("messages", false) + ` FROM messages
 		WHERE conversation_id = ? AND owner_id = ? ORDER BY created_at, id`)
-	qContentLen   = readQ(`SELECT length(CAST(content AS BLOB)) FROM messages WHERE id = ? AND owner_id = ?`)
-	qContentPiece = readQ(`SELECT substr(CAST(content AS BLOB), ?, ?) FROM messages WHERE id = ? AND owner_id = ?`)
+	qContentLen   = readQ(`SELECT length(CAST(` + liveCol("messages", "content") + ` AS BLOB)) FROM messages WHERE id = ? AND owner_id = ?`)
+	qContentPiece = readQ(`SELECT substr(CAST(` + liveCol("messages", "content") + ` AS BLOB), ?, ?) FROM messages WHERE id = ? AND owner_id = ?`)
 	qProbe        = writeQ(`INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
 )
 

@@ -149,6 +149,29 @@ CREATE TRIGGER search_pending_delete AFTER DELETE ON messages BEGIN
 	INSERT OR REPLACE INTO search_pending (msg, tag, owner) VALUES (old.rowid, random(), old.owner_id);
 END;
 `,
+	// 6: a streaming answer's checkpoints append their text (and reasoning)
+	// here instead of rewriting the answer's row (chunks.go): a checkpoint
+	// of many answers then writes the table's last pages and a few pages of
+	// its index, not one row (with its whole text so far) per answer. The
+	// row takes its chunks back, in order, in the update that ends the
+	// answer, which deletes them. Chunks are keyed in insertion order, so a
+	// message's chunks are in id order; at is the update's At (0: none).
+	// Deleting a streaming message deletes its chunks (a rowid can be
+	// taken again by a later message).
+	`
+CREATE TABLE message_chunks (
+	id        INTEGER NOT NULL PRIMARY KEY,
+	msg       INTEGER NOT NULL, -- a messages rowid
+	at        INTEGER NOT NULL,
+	content   TEXT    NOT NULL,
+	reasoning TEXT    NOT NULL
+) STRICT;
+CREATE INDEX message_chunks_msg ON message_chunks (msg);
+CREATE TRIGGER message_chunks_delete AFTER DELETE ON messages
+WHEN old.status = 'streaming' BEGIN
+	DELETE FROM message_chunks WHERE msg = old.rowid;
+END;
+`,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).

@@ -6,6 +6,10 @@
 // and can never fail with "database is locked"); reads use a small pool of
 // query-only connections that WAL lets run alongside the writer.
 //
+// A streaming answer's checkpoints are stored as chunks beside its row,
+// which takes them in when the answer ends (chunks.go): a checkpoint of many
+// answers then writes a few pages instead of every answer's row.
+//
 // Timestamps are stored as integer Unix nanoseconds from a clock that never
 // repeats a value within a store, so list and message order is exact even for
 // records written in the same microsecond.
