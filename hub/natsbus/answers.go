@@ -74,7 +74,7 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	if err != nil {
 		return unavailable("number the frames of "+a.MessageID, err)
 	}
-	msg := &nats.Msg{Subject: subj, Reply: p.replyTo(n), Data: f.Data, Header: frameHeader(f, n, prev, id)}
+	msg := &nats.Msg{Subject: subj, Reply: b.pubs.replyTo(p, n), Data: f.Data, Header: frameHeader(f, n, prev, id)}
 	fl := &inFlight{msg: msg, num: numbered{id: id, n: n, prev: prev}, sent: time.Now()}
 	if err := b.nc.PublishMsg(msg); err != nil {
 		return unavailable("publish frame of "+f.MessageID, err)

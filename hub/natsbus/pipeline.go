@@ -128,7 +128,12 @@ func (p *publishers) get(nc *nats.Conn, answer string, subject func(string) stri
 }
 
 // replyTo is the reply subject of frame n of a.
-func (a *pubAnswer) replyTo(n uint64) string { return a.inbox + "." + strconv.FormatUint(n, 10) }
+func (p *publishers) replyTo(a *pubAnswer, n uint64) string {
+	p.mu.Lock()
+	inbox := a.inbox
+	p.mu.Unlock()
+	return inbox + "." + strconv.FormatUint(n, 10)
+}
 
 // resume makes the next frame of answer continue the numbering of the
 // frames already stored (an answer claimed from another instance).
@@ -200,9 +205,7 @@ func (b *Bus) settle(ctx context.Context, a *pubAnswer) (*inFlight, error) {
 	if err != nil && ctx.Err() == nil {
 		// Lost, late or refused: send it again on the answer's current inbox.
 		m := *fl.msg
-		b.pubs.mu.Lock()
-		m.Reply = a.replyTo(fl.num.n)
-		b.pubs.mu.Unlock()
+		m.Reply = b.pubs.replyTo(a, fl.num.n)
 		fl.msg, fl.sent = &m, time.Now()
 		if err = b.nc.PublishMsg(&m); err == nil {
 			seq, err = b.awaitAck(ctx, a, fl)

@@ -128,3 +128,54 @@ func storedFrames(t *testing.T, ctx context.Context, b *Bus, messageID string) [
 	}
 	return got
 }
+
+// TestPublishIdleAnswerUnsubscribes: an answer that published nothing for
+// pubIdle (its publisher stopped without a done) loses its
+// acknowledgement subscription when another answer starts, and if it
+// publishes again after all, it subscribes again and its numbering goes
+// on, its frame in flight confirmed first.
+func TestPublishIdleAnswerUnsubscribes(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "idle-owner", 2*time.Second)
+	peer, _ := newBus(t, c, "idle-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+	owner.ackWait = 200 * time.Millisecond
+	stopped := answer("c-idle", "m-idle", owner.InstanceID())
+	frames := testFrames(stopped, 4)
+	res := followAsync(ctx, peer, stopped)
+	publish(t, ctx, owner, stopped, frames[:3]) // the third is in flight
+	state := func(id string) *pubAnswer {
+		owner.pubs.mu.Lock()
+		defer owner.pubs.mu.Unlock()
+		return owner.pubs.answers[id]
+	}
+	s := state(stopped.MessageID)
+	owner.pubs.mu.Lock()
+	s.used = time.Now().Add(-pubIdle - time.Minute)
+	owner.pubs.mu.Unlock()
+
+	other := answer("c-idle-2", "m-idle-2", owner.InstanceID())
+	publish(t, ctx, owner, other, testFrames(other, 1)[:1])
+	owner.pubs.mu.Lock()
+	sub, inbox := s.sub, s.inbox
+	owner.pubs.mu.Unlock()
+	if sub != nil || inbox != "" {
+		t.Fatal("the idle answer kept its acknowledgement subscription")
+	}
+	if s := state(other.MessageID); s == nil {
+		t.Fatal("the new answer has no publishing state")
+	}
+
+	publish(t, ctx, owner, stopped, frames[3:])
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkFrames(t, "follower", r.frames, frames)
+	if got := storedFrames(t, ctx, owner, stopped.MessageID); len(got) != len(frames) {
+		t.Fatalf("the stream holds %d frames, want %d", len(got), len(frames))
+	}
+}
