@@ -81,7 +81,11 @@ type Bus interface {
 	// order, with coalesced deltas (tens per second at most, never one per
 	// token), and retries a failed call itself, so Publish returns once f
 	// is stored by the bus, or with an error (never a partial success
-	// that reorders frames). The stream of an answer ends with a frame of
+	// that reorders frames). An implementation may return from a delta or
+	// reasoning frame that is not the answer's first once it is sent, if
+	// it stores it before it sends the answer's next frame (and fails
+	// that call otherwise); the answer's first frame and its end are
+	// stored when Publish returns. The stream of an answer ends with a frame of
 	// type done or FrameAborted; the bus keeps it at least until a few
 	// minutes after that (the implementation bounds its size and age).
 	Publish(ctx context.Context, a AnswerRef, f *protocol.Frame) error

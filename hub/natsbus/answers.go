@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
-	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,33 +31,63 @@ const (
 )
 
 // Publish implements hub.Bus: one stream message per frame, acknowledged by
-// JetStream, numbered per answer (hdrN). The number advances only once
-// JetStream acknowledged the frame, so the hub's retry of a failed publish
-// carries the same number, and JetStream's duplicate window (the message
-// id is derived from the frame) stores it once; a frame published again
-// after it was acknowledged keeps its number too.
+// JetStream, numbered per answer (hdrN), with one frame in flight per
+// answer (see pipeline.go). A delta or reasoning frame that is not the
+// answer's first returns once sent: its acknowledgement is read when the
+// answer's next frame is published, before that frame goes out, so each
+// frame is still stored before the next is sent (and hdrPrev, the stream
+// sequence of the frame before, is always known). The answer's first
+// frame (the hub announces the answer after it) and every other frame,
+// the done and FrameAborted above all, return only once stored. The
+// number advances only once JetStream acknowledged the frame, so the
+// hub's retry of a failed publish carries the same number, and
+// JetStream's duplicate window (the message id is derived from the frame)
+// stores it once; a frame published again after it was acknowledged keeps
+// its number too.
 func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
 	stream := b.res.Load().stream
-	subj := b.answerSubject(a.MessageID)
 	id := frameID(a, f)
-	n, prev, err := b.pubs.number(ctx, a.MessageID, id, func(ctx context.Context) (uint64, uint64, error) {
+	p, err := b.pubs.get(b.nc, a.MessageID, b.answerSubject)
+	if err != nil {
+		return unavailable("publish frame of "+f.MessageID, err)
+	}
+	subj := p.subject
+	// The frame in flight is stored before this one goes out.
+	settled, err := b.settle(ctx, p)
+	if err != nil {
+		return unavailable("publish frame of "+a.MessageID, err)
+	}
+	final := f.Type == protocol.TypeDone || f.Type == hub.FrameAborted
+	if settled != nil && settled.num.id == id { // this very frame: sent before, its call failed waiting
+		if final {
+			b.pubs.end(a.MessageID, p)
+		}
+		b.live.deliver(token(a.MessageID), settled.msg)
+		return nil
+	}
+	n, prev, err := b.pubs.number(ctx, p, id, func(ctx context.Context) (uint64, uint64, error) {
 		return b.lastNumber(ctx, stream, subj)
 	})
 	if err != nil {
 		return unavailable("number the frames of "+a.MessageID, err)
 	}
-	msg := &nats.Msg{Subject: subj, Data: f.Data, Header: frameHeader(f, n, prev, id)}
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	seq, err := b.publishAcked(ctx, msg)
-	if err != nil {
+	msg := &nats.Msg{Subject: subj, Reply: b.pubs.replyTo(p, n), Data: f.Data, Header: frameHeader(f, n, prev, id)}
+	fl := &inFlight{msg: msg, num: numbered{id: id, n: n, prev: prev}, sent: time.Now()}
+	if err := b.nc.PublishMsg(msg); err != nil {
 		return unavailable("publish frame of "+f.MessageID, err)
 	}
-	b.pubs.acked(a.MessageID, numbered{id: id, n: n, prev: prev, seq: seq},
-		f.Type == protocol.TypeDone || f.Type == hub.FrameAborted)
+	p.flight = fl
+	if pipelined := (f.Type == protocol.TypeDelta || f.Type == protocol.TypeReasoning) && n > 1; !pipelined {
+		if _, err := b.settle(ctx, p); err != nil {
+			return unavailable("publish frame of "+f.MessageID, err)
+		}
+		if final {
+			b.pubs.end(a.MessageID, p)
+		}
+	}
 	b.live.deliver(token(a.MessageID), msg) // follows here: the connection does not echo it back
 	return nil
 }
@@ -97,75 +127,6 @@ func frameID(a hub.AnswerRef, f *protocol.Frame) string {
 	h := fnv.New64a()
 	_, _ = h.Write(f.Data)
 	return a.MessageID + "." + f.MessageID + "." + f.Type + "." + strconv.FormatInt(f.Seq, 10) + "." + hex.EncodeToString(h.Sum(nil))
-}
-
-// publishers numbers the frames of the answers this instance publishes.
-// The hub publishes each answer's frames from one goroutine, in order.
-type publishers struct {
-	mu      sync.Mutex
-	answers map[string]*numbered // by answer message id: its last acknowledged frame
-}
-
-// numbered is a frame as published: its id (frameID), number, the
-// stream sequence of the frame before it (prev) and its own (seq).
-// resume: the answer was claimed from a dead instance, its numbering
-// continues from the last stored frame, not yet read.
-type numbered struct {
-	id           string
-	n, prev, seq uint64
-	resume       bool
-}
-
-func newPublishers() *publishers { return &publishers{answers: make(map[string]*numbered)} }
-
-// resume makes the next frame of answer continue the numbering of the
-// frames already stored (an answer claimed from another instance).
-func (p *publishers) resume(answer string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.answers[answer] = &numbered{resume: true}
-}
-
-// number is the number of the frame id of answer and the stream sequence
-// of the frame before it; last reads the last stored frame's for a
-// resumed answer.
-func (p *publishers) number(ctx context.Context, answer, id string, last func(context.Context) (uint64, uint64, error)) (uint64, uint64, error) {
-	p.mu.Lock()
-	l := p.answers[answer]
-	if l == nil {
-		l = &numbered{}
-		p.answers[answer] = l
-	}
-	cur := *l
-	p.mu.Unlock()
-	if cur.resume {
-		n, seq, err := last(ctx)
-		if err != nil {
-			return 0, 0, err
-		}
-		p.mu.Lock()
-		*l = numbered{n: n, seq: seq}
-		p.mu.Unlock()
-		cur = numbered{n: n, seq: seq}
-	}
-	if cur.id == id && cur.n > 0 { // published again: the same frame
-		return cur.n, cur.prev, nil
-	}
-	return cur.n + 1, cur.seq, nil
-}
-
-// acked records the last acknowledged frame of answer; the numbering of
-// an answer whose stream ended is dropped.
-func (p *publishers) acked(answer string, f numbered, end bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if end {
-		delete(p.answers, answer)
-		return
-	}
-	if l := p.answers[answer]; l != nil {
-		*l = f
-	}
 }
 
 // decodeFrame rebuilds the frame a stream message carries and its number.

@@ -45,6 +45,12 @@ type Bus struct {
 	// idleAfter is how long a follow hears nothing before it checks
 	// JetStream for a lost last frame (followIdle; tests shorten it).
 	idleAfter time.Duration
+	// ackWait is how long a frame's JetStream acknowledgement is waited
+	// for before the frame is sent again (opTimeout; tests shorten it).
+	ackWait time.Duration
+	// dropAck, set by tests, loses the acknowledgements it returns true
+	// for, as a network fault would.
+	dropAck atomic.Pointer[func(*nats.Msg) bool]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -64,7 +70,7 @@ func New(opts Options) (*Bus, error) {
 	b := &Bus{opts: opts, id: opts.InstanceID,
 		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
 		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(),
-		idleAfter: followIdle}
+		idleAfter: followIdle, ackWait: opTimeout}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL)
 	b.locks = newLockView(b.lease)

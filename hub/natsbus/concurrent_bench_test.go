@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,9 @@ import (
 // instance, p50 and p99 over every frame of every answer ("all") and over
 // the frames produced after the follower got its first one ("steady": the
 // per-frame path without the start of the follow), and the start of the
-// follows: from the Follow call to its first frame ("start"). One
+// follows: from the Follow call to its first frame ("start"), and the
+// process's CPU time per frame ("cpu-µs/frame": both instances and the
+// three NATS servers, all in this process). One
 // iteration is one round of 50 answers of 40 frames on the embedded
 // three-node cluster.
 //
@@ -37,6 +40,7 @@ func BenchmarkConcurrentAnswers(b *testing.B) {
 	var mu sync.Mutex
 	var late []lateness
 	var starts []time.Duration
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for round := range b.N {
 		var wg sync.WaitGroup
@@ -55,6 +59,7 @@ func BenchmarkConcurrentAnswers(b *testing.B) {
 		wg.Wait()
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N*answers*frames), "cpu-µs/frame")
 	var all, steady []time.Duration
 	for _, l := range late {
 		all = append(all, l.d)
@@ -71,6 +76,17 @@ func BenchmarkConcurrentAnswers(b *testing.B) {
 		b.ReportMetric(float64(s.d[len(s.d)*99/100].Microseconds()), s.name+"-p99-µs")
 	}
 	b.ReportMetric(float64(all[len(all)-1].Microseconds()), "max-µs")
+}
+
+// processCPU is the CPU time (user and system) this process used so far:
+// the embedded NATS servers' too, so only differences between builds
+// measured alike mean something.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // lateness is one frame's: steady when it was produced after the follower

@@ -29,7 +29,12 @@
 //     1, 2, 3, ... per answer (header Chatd-N, advanced only once
 //     JetStream acknowledged the frame; a claimed answer continues the
 //     numbering of its last stored frame) and naming the stream sequence
-//     of the frame before it (Chatd-Prev). Following an answer needs no
+//     of the frame before it (Chatd-Prev). One frame per answer is in
+//     flight: a delta after the first is sent without waiting, and its
+//     acknowledgement (on the answer's own reply subject) is read before
+//     the next frame goes out, so each frame is stored before the next is
+//     sent; the first frame and the done are waited for (pipeline.go).
+//     Following an answer needs no
 //     JetStream consumer: each follow subscribes (core NATS) to its
 //     answer's subject only, so an instance receives the frames of the
 //     answers its tabs follow and no others; the follow then reads what is

@@ -78,7 +78,11 @@ type follow struct {
 
 func (f *follow) run(ctx context.Context) error {
 	f.catchUp(ctx, 0) // what is stored already
-	idle := time.NewTimer(f.b.idleAfter)
+	// The silence check fires quiet after the last frame (or check); a
+	// frame moves last instead of resetting the timer, which fires
+	// early then and is set again for the rest.
+	quiet, last := f.b.idleAfter, time.Now()
+	idle := time.NewTimer(quiet)
 	defer idle.Stop()
 	for !f.ended && f.err == nil && ctx.Err() == nil {
 		before := f.next
@@ -90,14 +94,23 @@ func (f *follow) run(ctx context.Context) error {
 			}
 		case <-f.ls.wake:
 		case <-idle.C:
+			if rest := quiet - time.Since(last); rest > 0 {
+				idle.Reset(rest)
+				break
+			}
 			f.checkTail(ctx)
-			idle.Reset(2 * f.b.idleAfter)
+			quiet, last = 2*f.b.idleAfter, time.Now()
+			idle.Reset(quiet)
 		}
 		if f.ls.resync.Swap(false) && !f.ended && f.err == nil {
 			f.catchUp(ctx, 0)
 		}
 		if f.next != before {
-			idle.Reset(f.b.idleAfter)
+			last = time.Now()
+			if quiet != f.b.idleAfter { // after a check: back to the first wait
+				quiet = f.b.idleAfter
+				idle.Reset(quiet)
+			}
 		}
 	}
 	if f.ended || f.err != nil {

@@ -1,0 +1,269 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// How an answer's frames are published (Publish): each frame is a core
+// NATS publish with a reply subject of the answer's own (its inbox, then
+// the frame's number), on which JetStream acknowledges it; the
+// acknowledgements land in the answer's channel, filled by the
+// connection's read loop. A delta or reasoning frame after the first is
+// not waited for: the publishing goroutine returns to the hub, and reads
+// the acknowledgement when the answer's next frame comes, before sending
+// that one. Tokens come tens of milliseconds apart and an
+// acknowledgement within a millisecond, so it is there already, and the
+// read wakes no goroutine: waiting for each acknowledgement in Publish
+// (a request) parked the publishing goroutine and had the read loop wake
+// it again for every frame. One frame at most is in flight per answer, so
+// every frame is stored before the next is sent, as before: a follower
+// that finds a gap finds the missing frames in the stream, and the
+// stream sequence of the frame before (hdrPrev) is known when a frame is
+// sent.
+
+// ackQueue is the capacity of an answer's acknowledgement channel: one
+// frame is in flight, a second acknowledgement comes when a frame is
+// sent again, the rest is slack. A full channel drops the acknowledgement
+// (a slow consumer); the frame is then sent again after ackWait.
+const ackQueue = 8
+
+// pubIdle is how long an answer publishes nothing before its
+// acknowledgement subscription is dropped (an answer whose publisher
+// stopped without its done: another instance claimed it). It is above
+// the hub's default MaxDuration, so a running answer never loses it; one
+// that does subscribes again on its next frame.
+const pubIdle = 15 * time.Minute
+
+// publishers holds the state of the answers this instance publishes. The
+// hub publishes each answer's frames from one goroutine, in order; the
+// map and each answer's numbering are guarded by mu, its frame in flight
+// belongs to that goroutine.
+type publishers struct {
+	mu      sync.Mutex
+	answers map[string]*pubAnswer // by answer message id
+}
+
+// pubAnswer is one answer published here.
+type pubAnswer struct {
+	subject string // of its frames (Bus.answerSubject)
+
+	// Guarded by publishers.mu.
+	last  numbered // the last acknowledged frame
+	used  time.Time
+	inbox string // the frames' reply subjects are inbox.<n>; "" until subscribed
+	sub   *nats.Subscription
+	acks  chan *nats.Msg
+
+	// Owned by the publishing goroutine.
+	flight *inFlight // sent, its acknowledgement not read yet
+}
+
+// numbered is a frame as published: its id (frameID), number, the
+// stream sequence of the frame before it (prev) and its own (seq).
+// resume: the answer was claimed from a dead instance, its numbering
+// continues from the last stored frame, not yet read.
+type numbered struct {
+	id           string
+	n, prev, seq uint64
+	resume       bool
+}
+
+// inFlight is a frame sent whose acknowledgement was not read yet.
+type inFlight struct {
+	msg  *nats.Msg
+	num  numbered
+	sent time.Time
+}
+
+func newPublishers() *publishers { return &publishers{answers: make(map[string]*pubAnswer)} }
+
+// get returns the state of answer, subscribed to its acknowledgements;
+// subject names an answer's subject. Making a new one drops the
+// subscriptions of answers idle for pubIdle.
+func (p *publishers) get(nc *nats.Conn, answer string, subject func(string) string) (*pubAnswer, error) {
+	now := time.Now()
+	p.mu.Lock()
+	a := p.answers[answer]
+	var idle []*nats.Subscription
+	if a == nil {
+		a = &pubAnswer{}
+		p.answers[answer] = a
+		for _, o := range p.answers {
+			if o.sub != nil && now.Sub(o.used) > pubIdle {
+				idle = append(idle, o.sub)
+				o.sub, o.acks, o.inbox = nil, nil, ""
+			}
+		}
+	}
+	if a.subject == "" {
+		a.subject = subject(answer)
+	}
+	a.used = now
+	subscribed := a.sub != nil
+	p.mu.Unlock()
+	for _, s := range idle {
+		_ = s.Unsubscribe() // fails only on a closed connection: nothing left to undo
+	}
+	if subscribed {
+		return a, nil
+	}
+	inbox := nc.NewInbox()
+	acks := make(chan *nats.Msg, ackQueue)
+	sub, err := nc.ChanSubscribe(inbox+".*", acks)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to the acknowledgements of %s: %w", answer, err)
+	}
+	p.mu.Lock()
+	a.inbox, a.sub, a.acks = inbox, sub, acks
+	p.mu.Unlock()
+	return a, nil
+}
+
+// replyTo is the reply subject of frame n of a.
+func (p *publishers) replyTo(a *pubAnswer, n uint64) string {
+	p.mu.Lock()
+	inbox := a.inbox
+	p.mu.Unlock()
+	return inbox + "." + strconv.FormatUint(n, 10)
+}
+
+// resume makes the next frame of answer continue the numbering of the
+// frames already stored (an answer claimed from another instance).
+func (p *publishers) resume(answer string) {
+	p.mu.Lock()
+	old := p.answers[answer]
+	p.answers[answer] = &pubAnswer{last: numbered{resume: true}}
+	p.mu.Unlock()
+	if old != nil && old.sub != nil {
+		_ = old.sub.Unsubscribe()
+	}
+}
+
+// number is the number of the frame id of answer a and the stream
+// sequence of the frame before it; last reads the last stored frame's for
+// a resumed answer.
+func (p *publishers) number(ctx context.Context, a *pubAnswer, id string, last func(context.Context) (uint64, uint64, error)) (uint64, uint64, error) {
+	p.mu.Lock()
+	cur := a.last
+	p.mu.Unlock()
+	if cur.resume {
+		n, seq, err := last(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		cur = numbered{n: n, seq: seq}
+		p.mu.Lock()
+		a.last = cur
+		p.mu.Unlock()
+	}
+	if cur.id == id && cur.n > 0 { // published again: the same frame
+		return cur.n, cur.prev, nil
+	}
+	return cur.n + 1, cur.seq, nil
+}
+
+// acked records f as the last acknowledged frame of a.
+func (p *publishers) acked(a *pubAnswer, f numbered) {
+	p.mu.Lock()
+	a.last = f
+	p.mu.Unlock()
+}
+
+// end drops the state of answer, whose stream ended.
+func (p *publishers) end(answer string, a *pubAnswer) {
+	p.mu.Lock()
+	if p.answers[answer] == a {
+		delete(p.answers, answer)
+	}
+	sub := a.sub
+	a.sub, a.acks, a.inbox = nil, nil, ""
+	p.mu.Unlock()
+	if sub != nil {
+		_ = sub.Unsubscribe()
+	}
+}
+
+// settle makes sure the frame in flight of a, if any, is stored: it reads
+// its acknowledgement, waiting for it up to ackWait after the frame was
+// sent, and sends the frame again (JetStream stores it once) when none or
+// a failure came. It returns the settled frame (nil when none was in
+// flight); on an error the frame stays in flight, for the next call.
+func (b *Bus) settle(ctx context.Context, a *pubAnswer) (*inFlight, error) {
+	fl := a.flight
+	if fl == nil {
+		return nil, nil
+	}
+	seq, err := b.awaitAck(ctx, a, fl)
+	if err != nil && ctx.Err() == nil {
+		// Lost, late or refused: send it again on the answer's current inbox.
+		m := *fl.msg
+		m.Reply = b.pubs.replyTo(a, fl.num.n)
+		fl.msg, fl.sent = &m, time.Now()
+		if err = b.nc.PublishMsg(&m); err == nil {
+			seq, err = b.awaitAck(ctx, a, fl)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("frame %d: %w", fl.num.n, err)
+	}
+	fl.num.seq = seq
+	b.pubs.acked(a, fl.num)
+	a.flight = nil
+	return fl, nil
+}
+
+// errAckTimeout is an acknowledgement that did not come within ackWait.
+var errAckTimeout = errors.New("natsbus: no JetStream acknowledgement")
+
+// awaitAck reads the acknowledgement of fl from a's channel: the stream
+// sequence JetStream stored it at, or its error. Acknowledgements of other
+// frames (a frame sent twice is acknowledged twice) are skipped.
+func (b *Bus) awaitAck(ctx context.Context, a *pubAnswer, fl *inFlight) (uint64, error) {
+	b.pubs.mu.Lock()
+	acks := a.acks
+	b.pubs.mu.Unlock()
+	if acks == nil {
+		return 0, errAckTimeout // unsubscribed meanwhile: send it again
+	}
+	var timeout <-chan time.Time
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-acks: // most often there already: no timer, no wait
+		default:
+			if timeout == nil {
+				t := time.NewTimer(time.Until(fl.sent.Add(b.ackWait)))
+				defer t.Stop()
+				timeout = t.C
+			}
+			select {
+			case m = <-acks:
+			case <-timeout:
+				return 0, errAckTimeout
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		if m.Subject != fl.msg.Reply || b.ackLost(m) {
+			continue
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+			return 0, jetstream.ErrNoStreamResponse
+		}
+		return parsePubAck(m.Data)
+	}
+}
+
+// ackLost reports whether a test's fault loses the acknowledgement m.
+func (b *Bus) ackLost(m *nats.Msg) bool {
+	drop := b.dropAck.Load()
+	return drop != nil && (*drop)(m)
+}

@@ -1,0 +1,181 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// TestPublishPipeline covers publishing with one frame in flight: a delta
+// after the first returns before JetStream acknowledged it, the next
+// frame goes out only once it is stored (its acknowledgement read, or the
+// frame sent again when the acknowledgement was lost), and the first and
+// the done return only once stored. Whatever acknowledgements are lost,
+// the stream holds every frame once, in order, numbered 1, 2, 3, ... with
+// each frame's hdrPrev the stream sequence of the one before, and a
+// follower on another instance gets the answer byte-exact.
+func TestPublishPipeline(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "pipe-owner", 2*time.Second)
+	peer, _ := newBus(t, c, "pipe-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+	owner.ackWait = 200 * time.Millisecond
+	const deltas = 8 // frames: 1 message, 2..9 deltas, 10 done
+	cases := []struct {
+		name string
+		lose []uint64 // the frames whose first acknowledgement is lost
+	}{
+		{"none lost", nil},
+		{"a delta's lost", []uint64{4}},
+		{"two deltas' in a row lost", []uint64{5, 6}},
+		{"the first frame's lost", []uint64{1}},
+		{"the done's lost", []uint64{deltas + 2}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := answer(fmt.Sprintf("c-pipe-%d", i), fmt.Sprintf("m-pipe-%d", i), owner.InstanceID())
+			frames := testFrames(a, deltas)
+			var mu sync.Mutex
+			acks := map[uint64]int{} // acknowledgements read, by frame number
+			drop := func(m *nats.Msg) bool {
+				if !strings.Contains(m.Subject, ".") {
+					return false
+				}
+				n, _ := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 10, 64)
+				mu.Lock()
+				defer mu.Unlock()
+				acks[n]++
+				for _, l := range tc.lose {
+					if l == n && acks[n] == 1 {
+						return true
+					}
+				}
+				return false
+			}
+			owner.dropAck.Store(&drop)
+			ackCount := func(n uint64) int {
+				mu.Lock()
+				defer mu.Unlock()
+				return acks[n]
+			}
+			res := followAsync(ctx, peer, a)
+			for j, f := range frames {
+				n := uint64(j + 1)
+				if err := owner.Publish(ctx, a, f); err != nil {
+					t.Fatalf("publish frame %d: %v", n, err)
+				}
+				pipelined := n > 1 && n < uint64(len(frames))
+				if got := ackCount(n); pipelined && got != 0 || !pipelined && got == 0 {
+					t.Fatalf("frame %d: %d acknowledgements read when Publish returned; pipelined: %v", n, got, pipelined)
+				}
+				if pipelined && j > 1 && ackCount(n-1) == 0 {
+					t.Fatalf("frame %d went out before frame %d was acknowledged", n, n-1)
+				}
+			}
+			stored := storedFrames(t, ctx, owner, a.MessageID)
+			if len(stored) != len(frames) {
+				t.Fatalf("the stream holds %d frames, want %d", len(stored), len(frames))
+			}
+			var prev uint64
+			for j, m := range stored {
+				f, n, err := decodeFrame(a.MessageID, m.hdr, m.data)
+				if err != nil || n != uint64(j+1) || string(f.Data) != string(frames[j].Data) {
+					t.Fatalf("stored frame %d: number %d, %q, %v; want number %d, %q", j, n, f.Data, err, j+1, frames[j].Data)
+				}
+				if p := m.hdr.Get(hdrPrev); p != strconv.FormatUint(prev, 10) {
+					t.Fatalf("stored frame %d: prev %s, want %d", j+1, p, prev)
+				}
+				prev = m.seq
+			}
+			r := <-res
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			checkFrames(t, "follower", r.frames, frames)
+			for _, l := range tc.lose {
+				if got := ackCount(l); got != 2 {
+					t.Fatalf("frame %d: %d acknowledgements, want 2 (lost, then sent again)", l, got)
+				}
+			}
+			owner.pubs.mu.Lock()
+			_, left := owner.pubs.answers[a.MessageID]
+			owner.pubs.mu.Unlock()
+			if left {
+				t.Fatal("the answer's publishing state outlived its done")
+			}
+		})
+	}
+}
+
+// storedFrames reads every frame stored for an answer.
+func storedFrames(t *testing.T, ctx context.Context, b *Bus, messageID string) []storedMsg {
+	t.Helper()
+	var got []storedMsg
+	if _, err := b.readStored(ctx, b.res.Load().stream, b.answerSubject(messageID), 0, 0, func(m storedMsg) bool {
+		got = append(got, m)
+		return true
+	}); err != nil {
+		t.Fatalf("read the stored frames of %s: %v", messageID, err)
+	}
+	return got
+}
+
+// TestPublishIdleAnswerUnsubscribes: an answer that published nothing for
+// pubIdle (its publisher stopped without a done) loses its
+// acknowledgement subscription when another answer starts, and if it
+// publishes again after all, it subscribes again and its numbering goes
+// on, its frame in flight confirmed first.
+func TestPublishIdleAnswerUnsubscribes(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "idle-owner", 2*time.Second)
+	peer, _ := newBus(t, c, "idle-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+	owner.ackWait = 200 * time.Millisecond
+	stopped := answer("c-idle", "m-idle", owner.InstanceID())
+	frames := testFrames(stopped, 4)
+	res := followAsync(ctx, peer, stopped)
+	publish(t, ctx, owner, stopped, frames[:3]) // the third is in flight
+	state := func(id string) *pubAnswer {
+		owner.pubs.mu.Lock()
+		defer owner.pubs.mu.Unlock()
+		return owner.pubs.answers[id]
+	}
+	s := state(stopped.MessageID)
+	owner.pubs.mu.Lock()
+	s.used = time.Now().Add(-pubIdle - time.Minute)
+	owner.pubs.mu.Unlock()
+
+	other := answer("c-idle-2", "m-idle-2", owner.InstanceID())
+	publish(t, ctx, owner, other, testFrames(other, 1)[:1])
+	owner.pubs.mu.Lock()
+	sub, inbox := s.sub, s.inbox
+	owner.pubs.mu.Unlock()
+	if sub != nil || inbox != "" {
+		t.Fatal("the idle answer kept its acknowledgement subscription")
+	}
+	if s := state(other.MessageID); s == nil {
+		t.Fatal("the new answer has no publishing state")
+	}
+
+	publish(t, ctx, owner, stopped, frames[3:])
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkFrames(t, "follower", r.frames, frames)
+	if got := storedFrames(t, ctx, owner, stopped.MessageID); len(got) != len(frames) {
+		t.Fatalf("the stream holds %d frames, want %d", len(got), len(frames))
+	}
+}
