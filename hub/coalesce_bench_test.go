@@ -1,12 +1,9 @@
 package hub
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
-
-	"chatd/persistence"
 )
 
 // BenchmarkCoalescingWait replays one answer of the benchmark's scenarios
@@ -26,7 +23,11 @@ func BenchmarkCoalescingWait(b *testing.B) {
 			var frames int
 			var waits []time.Duration
 			for b.Loop() {
-				frames, waits = replayAnswer(sc.live, sc.gap, 500)
+				var err error
+				frames, _, waits, err = replayAnswer(Options{CoalesceStreams: 200}, sc.live, sc.gap, 500)
+				if err != nil {
+					b.Fatal(err)
+				}
 			}
 			slices.Sort(waits)
 			var sum time.Duration
@@ -40,44 +41,4 @@ func BenchmarkCoalescingWait(b *testing.B) {
 			b.ReportMetric(ms(waits[len(waits)-1]), "wait-max-ms")
 		})
 	}
-}
-
-// replayAnswer streams tokens pieces gap apart into a generation among
-// live answers and returns the deltas sent and each token's wait.
-func replayAnswer(live int64, gap time.Duration, tokens int) (int, []time.Duration) {
-	h := New(Options{Writer: nopWriter{}, CoalesceStreams: 200})
-	h.live.Store(live)
-	t0 := h.flush.base
-	now := t0
-	rec := &clockRecorder{now: &now}
-	c := &conv{id: "c1", subs: map[Subscriber]struct{}{rec: {}}}
-	g := &generation{hub: h, conv: c, msg: persistence.Message{ID: "m1", ConversationID: c.id}, lastFlush: t0}
-	c.gen = g
-	tick := t0
-	ticksUntil := func(t time.Time) {
-		for ; tick.Before(t); tick = tick.Add(h.flush.step) {
-			now = tick
-			h.flush.tick(now)
-		}
-	}
-	arrived := make([]time.Time, 0, tokens)
-	for i := range tokens {
-		at := t0.Add(time.Duration(i) * gap)
-		ticksUntil(at)
-		now = at
-		arrived = append(arrived, at)
-		g.onDeltaAt(fmt.Sprintf("%04d", i), at)
-	}
-	ticksUntil(now.Add(time.Second))
-	waits := make([]time.Duration, 0, tokens)
-	for i, f := range rec.frames {
-		d, err := deltaText(f)
-		if err != nil {
-			panic(err)
-		}
-		for range len(d) / 4 {
-			waits = append(waits, rec.at[i].Sub(arrived[len(waits)]))
-		}
-	}
-	return len(rec.frames), waits
 }

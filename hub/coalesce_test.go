@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,51 +155,19 @@ func TestWidenedCoalescingWithTimer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.live, " answers, ", tt.gap), func(t *testing.T) {
 			t.Parallel()
-			h := New(Options{Writer: nopWriter{}, CoalesceInterval: 25 * time.Millisecond,
-				CoalesceStreams: 4, CoalesceMaxInterval: 50 * time.Millisecond})
-			h.live.Store(tt.live)
-			t0 := h.flush.base
-			now := t0
-			rec := &clockRecorder{now: &now}
-			c := &conv{id: "c1", subs: map[Subscriber]struct{}{rec: {}}}
-			g := &generation{hub: h, conv: c, msg: persistence.Message{ID: "m1", ConversationID: c.id}, lastFlush: t0}
-			c.gen = g
-			tick := t0 // the Run loop ticks at the start of every bucket
-			ticksUntil := func(t time.Time) {
-				for ; tick.Before(t); tick = tick.Add(h.flush.step) {
-					now = tick
-					h.flush.tick(now)
-				}
+			frames, text, waits, err := replayAnswer(Options{CoalesceInterval: 25 * time.Millisecond,
+				CoalesceStreams: 4, CoalesceMaxInterval: 50 * time.Millisecond}, tt.live, tt.gap, tokens)
+			if err != nil {
+				t.Fatal(err)
 			}
-			var arrived []time.Time
-			for i := range tokens {
-				at := t0.Add(time.Duration(i) * tt.gap)
-				ticksUntil(at)
-				now = at
-				arrived = append(arrived, at)
-				g.onDeltaAt(fmt.Sprintf("%02d", i), at)
+			if want := replayText(tokens); text != want {
+				t.Fatalf("got text %q, want %q", text, want)
 			}
-			ticksUntil(now.Add(time.Second))
-			text, waits := "", time.Duration(0)
-			for i, f := range rec.frames {
-				d, err := deltaText(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for range len(d) / 2 {
-					waits = max(waits, rec.at[i].Sub(arrived[len(text)/2]))
-					text += d[:2]
-					d = d[2:]
-				}
+			if frames != tt.frames {
+				t.Errorf("%d deltas for %d tokens, want %d", frames, tokens, tt.frames)
 			}
-			if len(text) != 2*tokens {
-				t.Fatalf("got %d bytes of text, want %d", len(text), 2*tokens)
-			}
-			if len(rec.frames) != tt.frames {
-				t.Errorf("%d deltas for %d tokens, want %d", len(rec.frames), tokens, tt.frames)
-			}
-			if waits > tt.wait {
-				t.Errorf("a token waited %v, want at most %v", waits, tt.wait)
+			if longest := slices.Max(waits); longest > tt.wait {
+				t.Errorf("a token waited %v, want at most %v", longest, tt.wait)
 			}
 		})
 	}
@@ -264,4 +233,61 @@ func TestDrainedSendsHeldText(t *testing.T) {
 	if deltas(b) != deltas(a) {
 		t.Fatalf("tab b got %q, tab a %q", deltas(b), deltas(a))
 	}
+}
+
+// replayAnswer streams tokens pieces (replayText's, gap apart) into a
+// generation among live answers of a hub with opts, the flusher ticking
+// at the start of every bucket as Run does, and returns the deltas sent,
+// their text and each token's wait.
+func replayAnswer(opts Options, live int64, gap time.Duration, tokens int) (frames int, text string, waits []time.Duration, err error) {
+	opts.Writer = nopWriter{}
+	h := New(opts)
+	h.live.Store(live)
+	t0 := h.flush.base
+	now := t0
+	rec := &clockRecorder{now: &now}
+	c := &conv{id: "c1", subs: map[Subscriber]struct{}{rec: {}}}
+	g := &generation{hub: h, conv: c, msg: persistence.Message{ID: "m1", ConversationID: c.id}, lastFlush: t0}
+	c.gen = g
+	tick := t0
+	ticksUntil := func(t time.Time) {
+		for ; tick.Before(t); tick = tick.Add(h.flush.step) {
+			now = tick
+			h.flush.tick(now)
+		}
+	}
+	arrived := make([]time.Time, 0, tokens)
+	for i := range tokens {
+		at := t0.Add(time.Duration(i) * gap)
+		ticksUntil(at)
+		now = at
+		arrived = append(arrived, at)
+		g.onDeltaAt(replayPiece(i), at)
+	}
+	ticksUntil(now.Add(time.Second))
+	var b strings.Builder
+	waits = make([]time.Duration, 0, tokens)
+	for i, f := range rec.frames {
+		d, err := deltaText(f)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		b.WriteString(d)
+		for range len(d) / len(replayPiece(0)) {
+			waits = append(waits, rec.at[i].Sub(arrived[len(waits)]))
+		}
+	}
+	return len(rec.frames), b.String(), waits, nil
+}
+
+// replayPiece is replayAnswer's token i: four digits, the same length for each.
+func replayPiece(i int) string { return fmt.Sprintf("%04d", i) }
+
+// replayText is the text of replayAnswer's first tokens pieces.
+func replayText(tokens int) string {
+	var b strings.Builder
+	for i := range tokens {
+		b.WriteString(replayPiece(i))
+	}
+	return b.String()
 }
