@@ -776,6 +776,41 @@ func TestClusterPublishInFlightCoalesces(t *testing.T) {
 	}
 }
 
+// TestClusterBusDrainedSendsHeldText: text held back because the bus was
+// still publishing the delta before it goes out once the bus has
+// published, not when the coalescing interval (an hour here) ends, nor
+// only with the answer's end.
+func TestClusterBusDrainedSendsHeldText(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	var held *heldBus
+	a := tc.startWith(t, "A", func(m *MemBus) Bus {
+		held = &heldBus{MemBus: m, waiting: make(chan struct{}, 1)}
+		return held
+	}, func(o *Options) { o.CoalesceInterval, o.CoalesceMinGap = time.Hour, time.Nanosecond })
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, onA, conv.ID, "hello")
+	run := a.model.next(t)
+	release := held.hold()
+	run.say(t, "0 ")
+	<-held.waiting // "0 " is being published
+	run.say(t, "1 ")
+	waitFor(t, `"1 " held back while the bus publishes`, func() bool {
+		c := a.lookup(conv.ID)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.gen != nil && string(c.gen.text) == "0 1 " && c.gen.queued
+	})
+	release()
+	onA.waitText(t, res.MessageID, "0 1 ")
+	onB.waitText(t, res.MessageID, "0 1 ")
+	close(run.tokens)
+	onB.waitDone(t, res.MessageID)
+}
+
 // deltaData is the encoded delta frames of answer id, in order.
 func deltaData(frames []*protocol.Frame, id string) []string {
 	var out []string

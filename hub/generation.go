@@ -172,10 +172,17 @@ func (h *Hub) drainedAt(sub Subscriber, now time.Time) {
 	h.followMu.Unlock()
 	for _, c := range convs {
 		c.mu.Lock()
-		if g := c.gen; g != nil && g.queued && g.flushNowLocked(now, h.coalesceWindow()) {
-			g.flushLocked(now)
-		}
+		h.flushHeldLocked(c, now)
 		c.mu.Unlock()
+	}
+}
+
+// flushHeldLocked sends the text of c's answer held back while something
+// was busy (a subscriber, the bus), if nothing holds it any more; c.mu is
+// held.
+func (h *Hub) flushHeldLocked(c *conv, now time.Time) {
+	if g := c.gen; g != nil && g.queued && g.flushNowLocked(now, h.coalesceWindow()) {
+		g.flushLocked(now)
 	}
 }
 

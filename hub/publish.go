@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"time"
 
 	"chatd/hub/protocol"
 )
@@ -92,7 +93,23 @@ func (h *Hub) publish(o *outbox) {
 			}
 		}
 		o.sent()
+		h.busDrained(o)
 	}
+}
+
+// busDrained sends the text of o's answer held back because the bus was
+// still publishing (conv.busyLocked), now that it is not, rather than
+// when the coalescing interval ends; as Drained does for a subscriber.
+func (h *Hub) busDrained(o *outbox) {
+	c := h.lookup(o.ref.ConversationID)
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.out == o {
+		h.flushHeldLocked(c, time.Now())
+	}
+	c.mu.Unlock()
 }
 
 // publisher is the state of one answer's publish goroutine.
