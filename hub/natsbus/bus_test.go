@@ -116,6 +116,20 @@ func waitJudging(t *testing.T, ctx context.Context, b *Bus) {
 	}
 }
 
+// ownerAndPeer starts a cluster and two buses on it, <name>-owner and
+// <name>-peer (lease TTL 2 s), and waits until both are healthy; ctx ends
+// after limit or with the test.
+func ownerAndPeer(t *testing.T, name string, limit time.Duration) (c *natstest.Cluster, ctx context.Context, owner, peer *Bus) {
+	t.Helper()
+	c = startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	owner, _ = newBus(t, c, name+"-owner", 2*time.Second)
+	peer, _ = newBus(t, c, name+"-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+	return c, ctx, owner, peer
+}
+
 // startCluster starts an embedded cluster and sets up the bus's buckets
 // and stream once, so that tests do not each pay for creating them
 // (TestStartTogether covers instances creating them at the same moment).
@@ -253,12 +267,7 @@ func claimRace(t *testing.T, ctx context.Context, buses []*Bus, a hub.AnswerRef)
 // first frame, whether they start before it, in its middle or after its end.
 func TestFollow(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	owner, _ := newBus(t, c, "follow-owner", 2*time.Second)
-	peer, _ := newBus(t, c, "follow-peer", 2*time.Second)
-	waitHealthy(t, ctx, owner, peer)
+	_, ctx, owner, peer := ownerAndPeer(t, "follow", 30*time.Second)
 	a := answer("c-follow", "m-follow", owner.InstanceID())
 	frames := testFrames(a, 40)
 

@@ -73,12 +73,7 @@ func TestLeaseExpiryTakeover(t *testing.T) {
 // order, once.
 func TestNodeLossMidAnswer(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	owner, _ := newBus(t, c, "loss-owner", 2*time.Second)
-	peer, _ := newBus(t, c, "loss-peer", 2*time.Second)
-	waitHealthy(t, ctx, owner, peer)
+	c, ctx, owner, peer := ownerAndPeer(t, "loss", 60*time.Second)
 	a := answer("conv-loss", "msg-loss", owner.InstanceID())
 	frames := testFrames(a, 90)
 	res := followAsync(ctx, peer, a)

@@ -23,12 +23,7 @@ import (
 // under -race, and a follow whose consumer went silent about 2 s more.
 func TestFollowStartMany(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	owner, _ := newBus(t, c, "many-owner", 2*time.Second)
-	peer, _ := newBus(t, c, "many-peer", 2*time.Second)
-	waitHealthy(t, ctx, owner, peer)
+	_, ctx, owner, peer := ownerAndPeer(t, "many", 60*time.Second)
 	const answers = 50
 	refs := make([]hub.AnswerRef, answers)
 	all := make([][]*protocol.Frame, answers)
@@ -188,12 +183,7 @@ func TestClaimContinuesNumbering(t *testing.T) {
 // every answer's frames it received all 200.
 func TestFollowReceivesItsAnswerOnly(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	owner, _ := newBus(t, c, "only-owner", 2*time.Second)
-	peer, _ := newBus(t, c, "only-peer", 2*time.Second)
-	waitHealthy(t, ctx, owner, peer)
+	_, ctx, owner, peer := ownerAndPeer(t, "only", 60*time.Second)
 	followed := answer("c-only-followed", "m-only-followed", owner.InstanceID())
 	other := answer("c-only-other", "m-only-other", owner.InstanceID())
 	frames := testFrames(followed, 10)
@@ -224,12 +214,7 @@ func TestFollowReceivesItsAnswerOnly(t *testing.T) {
 // after the previous one's stream sequence).
 func TestMixedVersions(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	owner, _ := newBus(t, c, "mixed-owner", 2*time.Second)
-	peer, _ := newBus(t, c, "mixed-peer", 2*time.Second)
-	waitHealthy(t, ctx, owner, peer)
+	c, ctx, owner, peer := ownerAndPeer(t, "mixed", 60*time.Second)
 
 	t.Run("old instance receives", func(t *testing.T) {
 		old, err := nats.Connect(c.URLs()[1], nats.UserInfo("chatd", "pw"))

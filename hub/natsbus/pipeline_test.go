@@ -22,12 +22,7 @@ import (
 // follower on another instance gets the answer byte-exact.
 func TestPublishPipeline(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	owner, _ := newBus(t, c, "pipe-owner", 2*time.Second)
-	peer, _ := newBus(t, c, "pipe-peer", 2*time.Second)
-	waitHealthy(t, ctx, owner, peer)
+	_, ctx, owner, peer := ownerAndPeer(t, "pipe", 60*time.Second)
 	owner.ackWait = 200 * time.Millisecond
 	const deltas = 8 // frames: 1 message, 2..9 deltas, 10 done
 	cases := []struct {
@@ -136,12 +131,7 @@ func storedFrames(t *testing.T, ctx context.Context, b *Bus, messageID string) [
 // on, its frame in flight confirmed first.
 func TestPublishIdleAnswerUnsubscribes(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	owner, _ := newBus(t, c, "idle-owner", 2*time.Second)
-	peer, _ := newBus(t, c, "idle-peer", 2*time.Second)
-	waitHealthy(t, ctx, owner, peer)
+	_, ctx, owner, peer := ownerAndPeer(t, "idle", 30*time.Second)
 	owner.ackWait = 200 * time.Millisecond
 	stopped := answer("c-idle", "m-idle", owner.InstanceID())
 	frames := testFrames(stopped, 4)
