@@ -28,10 +28,8 @@ type stream struct {
 	code    protocol.CloseCode // why the stream was closed; set once, before closing is closed
 	stalled time.Duration      // Options.StalledWrite
 	// writeAt is when the event being written began (ns after clockBase,
-	// plus 1), 0 between events; drainAsk is set while the hub waits to
-	// hear that the queue is written (WatchDrain).
-	writeAt  atomic.Int64
-	drainAsk atomic.Bool
+	// plus 1), 0 between events.
+	writeAt atomic.Int64
 }
 
 // clockBase is what writeAt counts from (a monotonic clock).
@@ -67,15 +65,11 @@ func (s *stream) Busy() bool {
 // WatchDrain implements hub.DrainWatcher: the stream's writer calls the
 // hub's Drained once every queued frame is written, woken in case it went
 // idle just before the request.
-func (s *stream) WatchDrain() {
-	if !s.drainAsk.Swap(true) {
-		s.queue.Wake()
-	}
-}
+func (s *stream) WatchDrain() { s.queue.WatchDrain() }
 
 // drained tells h the queue is written, if it asked; only the writer calls it.
 func (s *stream) drained(h Hub) {
-	if s.queue.Len() == 0 && s.drainAsk.Load() && s.drainAsk.CompareAndSwap(true, false) {
+	if s.queue.Len() == 0 && s.queue.Drained() {
 		h.Drained(s)
 	}
 }

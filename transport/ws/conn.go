@@ -39,7 +39,6 @@ type conn struct {
 	// WriteTimeout; the writer marks the start and end of every write.
 	watchdog *watchdog
 	pinging  atomic.Bool    // a ping waits for its pong
-	drainAsk atomic.Bool    // the hub asked to hear when the queue is written (WatchDrain)
 	helpers  sync.WaitGroup // the writer, the worker and the pings
 }
 
@@ -106,19 +105,7 @@ func (c *conn) Busy() bool {
 // WatchDrain implements hub.DrainWatcher: the writer calls the hub's
 // Drained once it has written every frame queued. The writer is woken in
 // case it went idle just before the request.
-func (c *conn) WatchDrain() {
-	if !c.drainAsk.Swap(true) {
-		c.queue.Wake()
-	}
-}
-
-// drained tells the hub that the queue is written, if it asked; only the
-// writer calls it, between writes.
-func (c *conn) drained() {
-	if c.drainAsk.Load() && c.drainAsk.CompareAndSwap(true, false) {
-		c.h.opts.Hub.Drained(c)
-	}
-}
+func (c *conn) WatchDrain() { c.queue.WatchDrain() }
 
 // Close implements hub.Subscriber.
 func (c *conn) Close(code protocol.CloseCode, reason string) { c.kick(code, reason) }
@@ -213,7 +200,9 @@ func (c *conn) writeLoop() {
 			}
 			f, _ = c.queue.Pop()
 		}
-		c.drained()
+		if c.queue.Drained() { // the hub asked to hear that the queue is written
+			c.h.opts.Hub.Drained(c)
+		}
 	}
 }
 

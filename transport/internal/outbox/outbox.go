@@ -34,6 +34,7 @@ type Queue struct {
 	max     int
 	more    chan struct{}
 	spilled atomic.Int32 // len(spill)-head, readable without the lock
+	drain   atomic.Bool  // WatchDrain asked; Drained not yet reported
 
 	mu    sync.Mutex
 	spill []*protocol.Frame // spill[head:] wait, oldest first
@@ -95,6 +96,22 @@ func (q *Queue) More() <-chan struct{} { return q.more }
 // waiting on C and More wakes up for an event of its own (a ping due, the
 // connection closing); Pop then reports false unless frames spilled.
 func (q *Queue) Wake() { q.signal() }
+
+// WatchDrain asks the writer to report once, through Drained, that it
+// has written what was queued; the writer is woken in case it went idle
+// just before the request. It never blocks (the hub calls it under a
+// conversation's lock, see hub.DrainWatcher).
+func (q *Queue) WatchDrain() {
+	if !q.drain.Swap(true) {
+		q.signal()
+	}
+}
+
+// Drained reports whether WatchDrain asked since the last report, and
+// clears the request; only the writer calls it, between writes.
+func (q *Queue) Drained() bool {
+	return q.drain.Load() && q.drain.CompareAndSwap(true, false)
+}
 
 // Pop removes and returns the oldest frame, or reports false when none
 // waits. While spilled frames remain, More holds a value again.
