@@ -16,6 +16,7 @@ import (
 // MaxDuration).
 type outbox struct {
 	ref  AnswerRef
+	conv *conv         // the answer's conversation (busDrained)
 	wake chan struct{} // buffered (1): frames wait
 
 	mu      sync.Mutex
@@ -69,7 +70,7 @@ func (h *Hub) publishLocked(c *conv) {
 	if c.lock == nil {
 		return
 	}
-	o := &outbox{ref: *c.lock, wake: make(chan struct{}, 1)}
+	o := &outbox{ref: *c.lock, conv: c, wake: make(chan struct{}, 1)}
 	c.lock = nil
 	if h.spawn(&h.pubs, func() { h.publish(o) }) {
 		c.out = o
@@ -101,10 +102,7 @@ func (h *Hub) publish(o *outbox) {
 // still publishing (conv.busyLocked), now that it is not, rather than
 // when the coalescing interval ends; as Drained does for a subscriber.
 func (h *Hub) busDrained(o *outbox) {
-	c := h.lookup(o.ref.ConversationID)
-	if c == nil {
-		return
-	}
+	c := o.conv
 	c.mu.Lock()
 	if c.out == o {
 		h.flushHeldLocked(c, time.Now())
