@@ -155,6 +155,15 @@ func TestClaimContinuesNumbering(t *testing.T) {
 	frames := testFrames(a, 6)
 	early := followAsync(ctx, peer, a)
 	publish(t, ctx, owner, a, frames[:5])
+	// A delta's Publish returns before its acknowledgement (pipeline.go):
+	// the owner dies here with every frame stored, as one that crashed a
+	// lease TTL before the claim would have.
+	owner.pubs.mu.Lock()
+	pa := owner.pubs.answers[a.MessageID]
+	owner.pubs.mu.Unlock()
+	if _, err := owner.settle(ctx, pa); err != nil {
+		t.Fatal(err)
+	}
 	owner.Kill()
 	mine, err := claimer.Claim(ctx, a)
 	if err != nil {
