@@ -79,6 +79,17 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 	return nil
 }
 
+// ConversationWithMessages counts one read when the wrapped store reads
+// both in one call (persistence.ConversationReader); otherwise it calls
+// Conversation and Messages, counting two reads.
+func (s *Store) ConversationWithMessages(ctx context.Context, ownerID, id string) (persistence.Conversation, []persistence.Message, error) {
+	if cr, ok := s.inner.(persistence.ConversationReader); ok {
+		s.read()
+		return cr.ConversationWithMessages(ctx, ownerID, id)
+	}
+	return persistence.ReadConversationApart(ctx, s, ownerID, id)
+}
+
 // Message counts one read.
 func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
 	s.read()
