@@ -263,6 +263,36 @@ type MessagesInserter interface {
 	InsertMessages(ctx context.Context, ms ...*Message) error
 }
 
+// TokenVersionReader is implemented by stores that can read a user's
+// token version alone (the SQLite store: one column of one row), which is
+// all a session's recheck needs: a WebSocket checks its session this way
+// before every send. Use UserTokenVersion, which falls back to UserByID.
+// A wrapper of a store that changes what UserByID answers (a test playing
+// a removed account) must change TokenVersion alike, or hide it.
+type TokenVersionReader interface {
+	// TokenVersion returns the user's current token version, as UserByID
+	// would; ErrNotFound for an unknown or malformed id.
+	TokenVersion(ctx context.Context, userID string) (int64, error)
+}
+
+// UserFinder finds a user by id (Users.UserByID).
+type UserFinder interface {
+	UserByID(ctx context.Context, id string) (User, error)
+}
+
+// UserTokenVersion returns the user's current token version: through
+// TokenVersionReader when s implements it, else from UserByID.
+func UserTokenVersion(ctx context.Context, s UserFinder, userID string) (int64, error) {
+	if tr, ok := s.(TokenVersionReader); ok {
+		return tr.TokenVersion(ctx, userID)
+	}
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	return u.TokenVersion, nil
+}
+
 // ConversationReader is implemented by stores that can read a
 // conversation and its messages together (the SQLite store: one read
 // transaction on one pooled connection). A send reads both before it

@@ -24,6 +24,13 @@ func (s *Store) UserByID(ctx context.Context, id string) (persistence.User, erro
 	return s.inner.UserByID(ctx, id)
 }
 
+// TokenVersion counts one read; a wrapped store without it
+// (persistence.TokenVersionReader) answers through UserByID.
+func (s *Store) TokenVersion(ctx context.Context, id string) (int64, error) {
+	s.read()
+	return persistence.UserTokenVersion(ctx, s.inner, id)
+}
+
 // BumpTokenVersion counts one write.
 func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) {
 	v, err := s.inner.BumpTokenVersion(ctx, id)
