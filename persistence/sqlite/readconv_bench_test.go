@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 func BenchmarkReadConversation(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db")})
+	s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
