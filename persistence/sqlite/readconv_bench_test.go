@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"chatd/persistence"
@@ -69,4 +70,37 @@ func BenchmarkReadConversation(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRecheckRead is the store's part of a session recheck, one at a
+// time: the whole user row (UserByID, as before issue 12's third burst
+// round) against the token version alone (TokenVersion).
+func BenchmarkRecheckRead(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	u := persistence.User{Email: "r@example.test", Name: "R", PasswordHash: "$2a$10$" + strings.Repeat("h", 53)}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("UserByID", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.UserByID(ctx, u.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("TokenVersion", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.TokenVersion(ctx, u.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
