@@ -41,7 +41,7 @@ func (s *Store) conversationWithMessages(ctx context.Context, ownerID, id string
 	if err != nil {
 		return persistence.Conversation{}, nil, err
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
+	defer func() { _ = tx.Rollback() }() // read-only: nothing to keep or lose
 	run := context.WithoutCancel(ctx)
 	c, err := scanConv(tx.StmtContext(run, convQ).QueryRowContext(run, id, ownerID))
 	if err != nil {
