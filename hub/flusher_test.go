@@ -28,7 +28,7 @@ func (r *recorder) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.
 // queuedGen is a generation with unsent text, followed by its own recorder.
 func queuedGen(h *Hub, id string) (*generation, *recorder) {
 	rec := &recorder{}
-	c := &conv{id: "conv-" + id, subs: map[Subscriber]struct{}{rec: {}}}
+	c := &conv{id: "conv-" + id, subs: followersOf(rec)}
 	g := &generation{hub: h, conv: c, msg: persistence.Message{ID: id, ConversationID: c.id}, text: []byte("token ")}
 	c.gen = g
 	return g, rec

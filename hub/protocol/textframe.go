@@ -80,6 +80,18 @@ type (
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe[c] reports whether appendJSONString writes the byte c as it is
+// wherever it appears: ASCII but for control characters, quotes,
+// backslashes and the HTML characters <, > and &. One table lookup per
+// byte rather than six comparisons (a token's frame carries two ids and
+// its text).
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendJSONString appends s as encoding/json encodes a string: quotes,
 // backslashes and control characters escaped, <, > and & escaped for
 // HTML, U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD.
@@ -88,11 +100,11 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			b = appendEscape(b, c)
 			i++
