@@ -41,10 +41,10 @@ type generation struct {
 	// It changes under conv.mu (flusher.add stores it), and the flusher
 	// reads it without that lock to pass over a stale entry.
 	flushAt atomic.Int64
-	tokens    int
-	firstAt   time.Time
-	lastAt    time.Time
-	capped    bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
+	tokens  int
+	firstAt time.Time
+	lastAt  time.Time
+	capped  bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
