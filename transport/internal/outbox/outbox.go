@@ -197,7 +197,8 @@ func (q *Queue) Pop() (*protocol.Frame, bool) {
 	return f, true
 }
 
-// Len returns how many frames wait; it takes no lock.
+// Len returns how many frames wait; it takes no lock. A wake-up left in
+// the channel for Wait counts as one until the writer takes it.
 func (q *Queue) Len() int { return len(q.ch) + int(q.spilled.Load()) }
 
 // SpillCap returns the length of the spill array, for tests and
