@@ -87,7 +87,7 @@ func TestAdaptiveCoalescing(t *testing.T) {
 			}
 			h.live.Store(tt.live)
 			rec := &busyRecorder{}
-			c := &conv{id: "c1", subs: map[Subscriber]struct{}{rec: {}}}
+			c := &conv{id: "c1", subs: followersOf(rec)}
 			t0 := time.Now()
 			g := &generation{hub: h, conv: c, msg: persistence.Message{ID: "m1", ConversationID: c.id}, lastFlush: t0}
 			c.gen = g
@@ -190,7 +190,7 @@ func TestDrainedSendsHeldText(t *testing.T) {
 	t.Parallel()
 	h := New(Options{Writer: nopWriter{}, CoalesceInterval: 25 * time.Millisecond})
 	a, b := &drainRecorder{}, &drainRecorder{}
-	c := &conv{id: "c1", subs: map[Subscriber]struct{}{}}
+	c := &conv{id: "c1"}
 	c.mu.Lock()
 	h.followLocked(c, a)
 	h.followLocked(c, b)
@@ -246,7 +246,7 @@ func replayAnswer(opts Options, live int64, gap time.Duration, tokens int) (fram
 	t0 := h.flush.base
 	now := t0
 	rec := &clockRecorder{now: &now}
-	c := &conv{id: "c1", subs: map[Subscriber]struct{}{rec: {}}}
+	c := &conv{id: "c1", subs: followersOf(rec)}
 	g := &generation{hub: h, conv: c, msg: persistence.Message{ID: "m1", ConversationID: c.id}, lastFlush: t0}
 	c.gen = g
 	tick := t0

@@ -15,7 +15,7 @@ type conv struct {
 	owner string
 
 	mu       sync.Mutex
-	subs     map[Subscriber]struct{}
+	subs     followers
 	gen      *generation // the running answer, or nil
 	reserved bool        // a send or regenerate is preparing a generation
 	dead     bool        // removed from the hub: look it up again
@@ -35,8 +35,8 @@ func (c *conv) deliverLocked(f *protocol.Frame) {
 	if c.out != nil && c.out.push(f) {
 		c.out = nil // the answer's last frame
 	}
-	for sub := range c.subs {
-		sub.Deliver(f)
+	for i := range c.subs {
+		c.subs[i].sub.Deliver(f)
 	}
 }
 
@@ -59,10 +59,10 @@ func (c *conv) busyLocked() bool {
 	if c.out != nil && c.out.busy() {
 		return true
 	}
-	for sub := range c.subs {
-		if b, ok := sub.(Busy); ok && b.Busy() {
-			if w, ok := sub.(DrainWatcher); ok {
-				w.WatchDrain()
+	for i := range c.subs {
+		if f := &c.subs[i]; f.busy != nil && f.busy.Busy() {
+			if f.drain != nil {
+				f.drain.WatchDrain()
 			}
 			return true
 		}
@@ -90,7 +90,7 @@ func (h *Hub) lockConv(id, owner string) *conv {
 		h.mu.Lock()
 		c := h.convs[id]
 		if c == nil {
-			c = &conv{id: id, owner: owner, subs: make(map[Subscriber]struct{})}
+			c = &conv{id: id, owner: owner}
 			h.convs[id] = c
 		}
 		h.mu.Unlock()
@@ -128,7 +128,7 @@ func (h *Hub) followLocked(c *conv, sub Subscriber) {
 	if sub == nil {
 		return
 	}
-	c.subs[sub] = struct{}{}
+	c.subs.add(sub)
 	h.followMu.Lock()
 	m := h.follows[sub]
 	if m == nil {
@@ -142,7 +142,7 @@ func (h *Hub) followLocked(c *conv, sub Subscriber) {
 // unfollow removes sub from c's subscribers and forgets c if it is idle.
 func (h *Hub) unfollow(c *conv, sub Subscriber) {
 	c.mu.Lock()
-	delete(c.subs, sub)
+	c.subs.remove(sub)
 	c.mu.Unlock()
 	h.followMu.Lock()
 	if m := h.follows[sub]; m != nil && m[c.id] == c {

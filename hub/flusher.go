@@ -52,10 +52,10 @@ func (f *flusher) untilNext(now time.Time) time.Duration {
 	return f.base.Add(time.Duration(f.index(now)+1) * f.step).Sub(now)
 }
 
-// add queues g, due at due (at most one interval after now), and returns
-// its bucket, which g keeps in flushAt. The caller holds g.conv.mu
-// (flusher.mu is taken inside it).
-func (f *flusher) add(g *generation, due, now time.Time) int64 {
+// add queues g, due at due (at most one interval after now), and stores
+// its bucket in g.flushAt (before tick can take it). The caller holds
+// g.conv.mu (flusher.mu is taken inside it).
+func (f *flusher) add(g *generation, due, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.entries == 0 {
@@ -69,7 +69,7 @@ func (f *flusher) add(g *generation, due, now time.Time) int64 {
 	i := min(max(f.index(due), f.next), f.next+n-1) // never beyond the ring (only if ticks run late)
 	f.buckets[i%n] = append(f.buckets[i%n], g)
 	f.entries++
-	return i
+	g.flushAt.Store(i + 1)
 }
 
 // tick sends the waiting text of the generations in every bucket that has
@@ -88,8 +88,16 @@ func (f *flusher) tick(now time.Time) (more bool) {
 	more = f.entries > 0
 	f.mu.Unlock()
 	for _, g := range f.due {
+		// A stale entry (g was sent early, by its next token or a drain,
+		// and maybe queued again with an entry of its own) is passed over
+		// without taking the conversation's lock, which the answer's
+		// goroutine holds at every token: with widened coalescing most
+		// deltas go out early, so most entries are stale.
+		if at := g.flushAt.Load(); at == 0 || at-1 > cur {
+			continue
+		}
 		g.conv.mu.Lock()
-		if g.queued && g.flushAt <= cur { // else a stale entry: g was sent early and queued again
+		if at := g.flushAt.Load(); at != 0 && at-1 <= cur {
 			g.flushLocked(now)
 		}
 		g.conv.mu.Unlock()

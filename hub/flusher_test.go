@@ -28,7 +28,7 @@ func (r *recorder) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.
 // queuedGen is a generation with unsent text, followed by its own recorder.
 func queuedGen(h *Hub, id string) (*generation, *recorder) {
 	rec := &recorder{}
-	c := &conv{id: "conv-" + id, subs: map[Subscriber]struct{}{rec: {}}}
+	c := &conv{id: "conv-" + id, subs: followersOf(rec)}
 	g := &generation{hub: h, conv: c, msg: persistence.Message{ID: id, ConversationID: c.id}, text: []byte("token ")}
 	c.gen = g
 	return g, rec
@@ -39,7 +39,7 @@ func queue(f *flusher, g *generation, due, now time.Time) {
 	g.conv.mu.Lock()
 	defer g.conv.mu.Unlock()
 	g.queued = true
-	g.flushAt = f.add(g, due, now)
+	f.add(g, due, now)
 }
 
 // TestFlusherSendsEachAnswerWhenDue: every answer's text goes out at the
@@ -155,5 +155,58 @@ func TestFlusherWidenedWindow(t *testing.T) {
 	}
 	if more := f.tick(ms(115)); rec.count() != 1 || more {
 		t.Fatalf("at its bucket (115ms): %d frames (want 1), more %v", rec.count(), more)
+	}
+}
+
+// TestFlusherPassesOverStaleEntries: an answer sent before its bucket came
+// (by its next token or a drain) leaves a stale entry in the wheel, which
+// the tick passes over without taking the conversation's lock (the
+// answer's goroutine holds it at every token); an answer queued again
+// after that is sent at its new bucket, once.
+func TestFlusherPassesOverStaleEntries(t *testing.T) {
+	t.Parallel()
+	h := New(Options{CoalesceInterval: 40 * time.Millisecond}) // buckets of 5ms
+	f := h.flush
+	t0 := time.Now()
+	f.base, f.next = t0, 0
+	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+
+	g, rec := queuedGen(h, "a")
+	queue(f, g, at(10), at(0))
+	g.conv.mu.Lock()
+	g.flushLocked(at(3)) // sent early: the entry at 10 is stale
+	g.conv.mu.Unlock()
+	if rec.count() != 1 {
+		t.Fatalf("%d frames after the early send, want 1", rec.count())
+	}
+
+	// The tick must not wait for the lock the answer holds.
+	g.conv.mu.Lock()
+	ticked := make(chan bool)
+	go func() { ticked <- f.tick(at(12)) }()
+	select {
+	case more := <-ticked:
+		g.conv.mu.Unlock()
+		if more {
+			t.Fatal("the wheel still reports waiting text after its only entry was passed over")
+		}
+	case <-time.After(5 * time.Second):
+		g.conv.mu.Unlock()
+		<-ticked
+		t.Fatal("the tick took the conversation's lock for a stale entry")
+	}
+
+	// Queued again, with text: sent at its new bucket, not before.
+	g.conv.mu.Lock()
+	g.text = append(g.text, "more "...)
+	g.conv.mu.Unlock()
+	queue(f, g, at(30), at(20))
+	f.tick(at(29.9))
+	if rec.count() != 1 {
+		t.Fatalf("%d frames before the new bucket, want 1", rec.count())
+	}
+	f.tick(at(30))
+	if rec.count() != 2 {
+		t.Fatalf("%d frames at the new bucket, want 2", rec.count())
 	}
 }

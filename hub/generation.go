@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"chatd/hub/protocol"
@@ -36,11 +37,14 @@ type generation struct {
 	pendingAt time.Time // when the oldest text or reasoning not yet sent arrived
 	pending   int       // pieces of text and reasoning not yet sent
 	queued    bool      // waiting in the flusher
-	flushAt   int64     // the flusher's bucket, while queued
-	tokens    int
-	firstAt   time.Time
-	lastAt    time.Time
-	capped    bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
+	// flushAt is the flusher's bucket plus one while queued, 0 otherwise.
+	// It changes under conv.mu (flusher.add stores it), and the flusher
+	// reads it without that lock to pass over a stale entry.
+	flushAt atomic.Int64
+	tokens  int
+	firstAt time.Time
+	lastAt  time.Time
+	capped  bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
@@ -88,7 +92,7 @@ func (g *generation) scheduleLocked(now time.Time, first bool) {
 		if w.wide {
 			due = g.pendingAt.Add(w.interval)
 		}
-		g.flushAt = g.hub.flush.add(g, due, now)
+		g.hub.flush.add(g, due, now)
 	}
 }
 
@@ -189,7 +193,10 @@ func (h *Hub) flushHeldLocked(c *conv, now time.Time) {
 // flushLocked delivers the reasoning and the text not yet sent, as one
 // reasoning frame and one delta; conv.mu is held.
 func (g *generation) flushLocked(now time.Time) {
-	g.queued = false
+	if g.queued {
+		g.queued = false
+		g.flushAt.Store(0)
+	}
 	g.flushReasoningLocked(now)
 	if len(g.text) == g.sent {
 		return

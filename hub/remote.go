@@ -215,9 +215,9 @@ func (m *mirror) run(ctx context.Context) {
 func (m *mirror) failLocked() {
 	f := protocol.ErrorFrame(nil, protocol.Errorf(protocol.CodeUnavailable,
 		"lost the connection to the server running this answer; reconnecting"))
-	for sub := range m.conv.subs {
-		sub.Deliver(f)
-		sub.Close(protocol.CloseGoingAway, "cluster bus unavailable; reconnect and resume")
+	for _, s := range m.conv.subs {
+		s.sub.Deliver(f)
+		s.sub.Close(protocol.CloseGoingAway, "cluster bus unavailable; reconnect and resume")
 	}
 }
 
@@ -337,12 +337,13 @@ const storedTailMax = 256 << 10
 func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 	c := m.conv
 	if len(m.ahead) == 0 {
-		for sub := range c.subs {
-			sub.Deliver(f)
+		for i := range c.subs {
+			c.subs[i].sub.Deliver(f)
 		}
 		return
 	}
-	for sub := range c.subs {
+	for _, s := range c.subs {
+		sub := s.sub
 		cursor, ok := m.ahead[sub]
 		switch {
 		case !ok:

@@ -27,7 +27,8 @@ func (m *mirror) onReasoningLocked(f *protocol.Frame) {
 	}
 	m.reasoning = append(m.reasoning, r.Text...)
 	f = withRSeq(f, len(m.reasoning))
-	for sub := range m.conv.subs {
+	for _, s := range m.conv.subs {
+		sub := s.sub
 		cursor, ahead := m.aheadR[sub]
 		switch {
 		case !ahead:

@@ -39,3 +39,53 @@ type Busy interface {
 type DrainWatcher interface {
 	WatchDrain()
 }
+
+// follower is one subscriber of a conversation with the optional
+// interfaces it implements, asserted once when it starts following rather
+// than at every delta.
+type follower struct {
+	sub   Subscriber
+	busy  Busy         // nil when sub does not implement Busy
+	drain DrainWatcher // nil when sub does not implement DrainWatcher
+}
+
+// followers is the set of a conversation's subscribers, in the order they
+// started following. A conversation has a few tabs at most, and every
+// delta walks the set (to ask who is busy, then to deliver), so a slice
+// is cheaper than a map: no iterator to set up, no hashing, no type
+// assertion per delta.
+type followers []follower
+
+// add puts sub in the set unless it is there already.
+func (fs *followers) add(sub Subscriber) {
+	if fs.has(sub) {
+		return
+	}
+	f := follower{sub: sub}
+	f.busy, _ = sub.(Busy)
+	f.drain, _ = sub.(DrainWatcher)
+	*fs = append(*fs, f)
+}
+
+// remove takes sub out of the set, keeping the others' order.
+func (fs *followers) remove(sub Subscriber) {
+	s := *fs
+	for i := range s {
+		if s[i].sub == sub {
+			copy(s[i:], s[i+1:])
+			s[len(s)-1] = follower{}
+			*fs = s[:len(s)-1]
+			return
+		}
+	}
+}
+
+// has reports whether sub is in the set.
+func (fs followers) has(sub Subscriber) bool {
+	for i := range fs {
+		if fs[i].sub == sub {
+			return true
+		}
+	}
+	return false
+}

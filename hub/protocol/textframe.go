@@ -80,6 +80,32 @@ type (
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe[c] reports whether appendJSONString writes the byte c as it is
+// wherever it appears: ASCII but for control characters, quotes,
+// backslashes and the HTML characters <, > and &. One table lookup per
+// byte rather than six comparisons (a token's frame carries two ids and
+// its text).
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// safeRun returns how many bytes s begins with that appendJSONString
+// writes as they are: a loop of its own, small enough that the compiler
+// keeps its index and length in registers, which it did not for the same
+// test inside appendJSONString (BenchmarkDeltaFrame: a fifth fewer
+// instructions a frame).
+func safeRun[T string | []byte](s T) int {
+	for i := 0; i < len(s); i++ {
+		if !jsonSafe[s[i]] {
+			return i
+		}
+	}
+	return len(s)
+}
+
 // appendJSONString appends s as encoding/json encodes a string: quotes,
 // backslashes and control characters escaped, <, > and & escaped for
 // HTML, U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD.
@@ -87,12 +113,12 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if n := safeRun(s[i:]); n > 0 {
+			i += n
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			b = appendEscape(b, c)
 			i++

@@ -12,9 +12,11 @@ import (
 var textFrameCases = []string{
 	"", "hello", "héllo wörld 中文 🙂", "a\"b\\c/d", "<script>&amp;</script>", "\b\f\n\r\t\x00\x01\x1f\x7f",
 	"line\u2028sep\u2029end", "bad \xff byte", "cut \xe4\xb8", "\xf0\x9f\x99", "\xed\xa0\x80 surrogate half",
-	strings.Repeat("\n", 40), allBytes(),
+	strings.Repeat("\n", 40), allBytes(), allBytes()[:utf8.RuneSelf],
 }
 
+// allBytes is every byte value in order; its ASCII half is valid UTF-8, so
+// checkTextFrames compares the escape of every ASCII byte byte for byte.
 func allBytes() string {
 	b := make([]byte, 256)
 	for i := range b {

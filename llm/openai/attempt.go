@@ -61,11 +61,12 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	defer stream.Close()
 	var res llm.Result
 	var text, reasoning utf8Joiner
+	var dec chunkDecoder
 	for {
 		if st.delivered.Load() {
 			timer.Reset(c.opts.IdleTimeout)
 		}
-		chunk, err := stream.Recv()
+		chunk, err := recv(stream, &dec)
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
 			out.deliver(reasoning.flush(), text.flush())
 			return res, nil
@@ -97,22 +98,29 @@ func (s sink) deliver(reasoning, text string) bool {
 	return reasoning != "" || text != ""
 }
 
+// recv reads the stream's next chunk as go-openai's Recv does, decoded by
+// dec instead of json.Unmarshal (see chunkDecoder).
+func recv(stream *goopenai.ChatCompletionStream, dec *chunkDecoder) (*chunkFields, error) {
+	raw, err := stream.RecvRaw()
+	if err != nil {
+		return nil, err
+	}
+	return dec.decode(raw)
+}
+
 // applyChunk records a chunk's finish reason and usage and returns the
 // whole characters of reasoning and of text it completes.
-func applyChunk(res *llm.Result, text, reasoning *utf8Joiner, chunk goopenai.ChatCompletionStreamResponse) (string, string) {
-	if u := chunk.Usage; u != nil {
-		res.Usage = &llm.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+func applyChunk(res *llm.Result, text, reasoning *utf8Joiner, chunk *chunkFields) (string, string) {
+	if chunk.usage != nil {
+		res.Usage = chunk.usage
 	}
 	r, t := "", ""
-	for _, ch := range chunk.Choices {
-		if ch.Index != 0 {
-			continue
+	for _, ch := range chunk.choices {
+		if ch.finish != "" {
+			res.FinishReason = ch.finish
 		}
-		if ch.FinishReason != "" {
-			res.FinishReason = string(ch.FinishReason)
-		}
-		r += reasoning.push(ch.Delta.ReasoningContent)
-		t += text.push(ch.Delta.Content + ch.Delta.Refusal)
+		r += reasoning.push(ch.reasoning)
+		t += text.push(ch.content + ch.refusal)
 	}
 	return r, t
 }

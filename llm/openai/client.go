@@ -2,7 +2,10 @@
 // (OpenAI, Azure OpenAI, Ollama, vLLM, llm/fakeai) with
 // github.com/sashabaranov/go-openai, adding what a chat server needs:
 // retries before the first token only, first-token and idle timeouts,
-// prompt cancellation and failures classified as *llm.Error.
+// prompt cancellation and failures classified as *llm.Error. go-openai
+// sends the request and splits the event stream into chunks; chatd decodes
+// a chunk's JSON itself (chunkDecoder), and leaves any chunk its decoder
+// does not fully understand to json.Unmarshal into go-openai's type.
 package openai
 
 import (

@@ -6,11 +6,16 @@ import (
 	"math/bits"
 )
 
-// The compactor's strict JSON syntax checks (RFC 8259, as encoding/json
-// accepts it): a value it skips must be one go-openai would parse too.
+// scanner reads JSON from in at i with strict syntax checks (RFC 8259, as
+// encoding/json accepts it): a value it skips is one go-openai would parse
+// too. The chunk decoder reads with it.
+type scanner struct {
+	in []byte
+	i  int
+}
 
 // value checks the JSON value at c.i and moves past it.
-func (c *compactor) value(depth int) bool {
+func (c *scanner) value(depth int) bool {
 	if c.i >= len(c.in) || depth >= maxDepth {
 		return false
 	}
@@ -34,7 +39,7 @@ func (c *compactor) value(depth int) bool {
 }
 
 // skipComposite checks the object (members) or array at c.i, ending in end.
-func (c *compactor) skipComposite(end byte, depth int, members bool) bool {
+func (c *scanner) skipComposite(end byte, depth int, members bool) bool {
 	if c.open(end) {
 		return true
 	}
@@ -62,7 +67,7 @@ func (c *compactor) skipComposite(end byte, depth int, members bool) bool {
 
 // open moves past the '{' or '[' at c.i and the space after it, and
 // reports whether the container ends right there (its end moved past too).
-func (c *compactor) open(end byte) (empty bool) {
+func (c *scanner) open(end byte) (empty bool) {
 	c.i++
 	c.space()
 	if c.i < len(c.in) && c.in[c.i] == end {
@@ -75,7 +80,7 @@ func (c *compactor) open(end byte) (empty bool) {
 // next moves past the space and the ',' or end that follow a member or an
 // element: more after a ',' (and the space after it), ok false when
 // neither comes.
-func (c *compactor) next(end byte) (more, ok bool) {
+func (c *scanner) next(end byte) (more, ok bool) {
 	c.space()
 	if c.i >= len(c.in) {
 		return false, false
@@ -94,28 +99,34 @@ func (c *compactor) next(end byte) (more, ok bool) {
 
 // string checks the string at c.i (escapes, no control characters) and
 // moves past its closing quote.
-func (c *compactor) string() bool {
+func (c *scanner) string() bool {
+	_, ok := c.stringEsc()
+	return ok
+}
+
+// stringEsc is string; esc reports whether the string has an escape.
+func (c *scanner) stringEsc() (esc, ok bool) {
 	if c.i >= len(c.in) || c.in[c.i] != '"' {
-		return false
+		return false, false
 	}
 	in := c.in
 	i := c.i + 1
 	for {
 		if i = nextSpecial(in, i); i >= len(in) {
-			return false
+			return false, false
 		}
 		switch in[i] {
 		case '"':
 			c.i = i + 1
-			return true
+			return esc, true
 		case '\\':
 			n := escapeLen(in[i:])
 			if n == 0 {
-				return false
+				return false, false
 			}
-			i += n
+			i, esc = i+n, true
 		default: // a control character
-			return false
+			return false, false
 		}
 	}
 }
@@ -166,7 +177,7 @@ func escapeLen(e []byte) int {
 }
 
 // number checks the number at c.i against JSON's grammar.
-func (c *compactor) number() bool {
+func (c *scanner) number() bool {
 	i := c.i
 	if i < len(c.in) && c.in[i] == '-' {
 		i++
@@ -202,14 +213,14 @@ func (c *compactor) number() bool {
 }
 
 // digits returns the end of the run of digits starting at i.
-func (c *compactor) digits(i int) int {
+func (c *scanner) digits(i int) int {
 	for i < len(c.in) && c.in[i] >= '0' && c.in[i] <= '9' {
 		i++
 	}
 	return i
 }
 
-func (c *compactor) literal(lit string) bool {
+func (c *scanner) literal(lit string) bool {
 	if !bytes.HasPrefix(c.in[c.i:], []byte(lit)) {
 		return false
 	}
@@ -218,7 +229,7 @@ func (c *compactor) literal(lit string) bool {
 }
 
 // space skips JSON whitespace.
-func (c *compactor) space() {
+func (c *scanner) space() {
 	for c.i < len(c.in) && c.in[c.i] <= ' ' && isSpace(c.in[c.i]) {
 		c.i++
 	}

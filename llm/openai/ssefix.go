@@ -21,8 +21,6 @@ import (
 //     chunk whose content ends in a high surrogate is held back until the
 //     next data line arrives (or the body ends); a surrogate that finds no
 //     partner is left alone and still decodes to U+FFFD.
-//   - Every data line's chunk is compacted (appendCompact): the members
-//     chatd never reads are dropped, so go-openai decodes less.
 //   - The blank line ending a data line's event is dropped when a data line
 //     follows it (see emit).
 //
@@ -254,25 +252,16 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// emit appends line to f.out: a data line's chunk compacted (see
-// appendCompact), and a blank line that ends a data line's event only when
-// what follows it is not a data line. go-openai counts every line that is
-// not a data line toward its limit of empty messages (300), and a data
-// line starts the count again, so a blank line right before a data line
+// emit appends line to f.out, and a blank line that ends a data line's
+// event only when what follows it is not a data line. go-openai counts
+// every line that is not a data line toward its limit of empty messages
+// (300), and a data line starts the count again, so a blank line right before a data line
 // changes nothing it does; it only costs a read, an allocation and two
 // regular expressions.
 func (f *sseFixer) emit(line []byte) {
 	if f.afterData && len(bytes.TrimSpace(line)) == 0 {
 		f.afterData, f.blankOwed = false, true
 		return
-	}
-	if payload, ok := bytes.CutPrefix(bytes.TrimLeft(line, " "), dataPrefix); ok {
-		start := len(f.out)
-		if out, ok := appendCompact(append(f.out, dataPrefix...), payload); ok {
-			f.out, f.afterData, f.blankOwed = append(out, '\n'), true, false
-			return
-		}
-		f.out = f.out[:start]
 	}
 	if f.afterData = goDataLine(line); !f.afterData {
 		f.payBlank()

@@ -15,10 +15,10 @@ func TestSSEFixer(t *testing.T) {
 	t.Parallel()
 	const head = `data: {"choices":[{"index":0,"delta":{`
 	const tail = "}}]}\n\n"
-	// out is the compacted line go-openai reads (see TestCompact). The blank
-	// line ending a data line's event is held back until a line other than
-	// a data line (or the end) follows.
-	out := func(delta string) string { return `data:{"choices":[{"delta":{` + delta + `}}]}` + "\n" }
+	// out is the data line go-openai reads. The blank line ending a data
+	// line's event is held back until a line other than a data line (or
+	// the end) follows.
+	out := func(delta string) string { return head + delta + "}}]}\n" }
 	const errLine = `data: {"error":{"message":"overloaded"}}` + "\n\n"
 	tests := []struct{ name, in, want string }{
 		{"plain lines", head + `"content":"hi"` + tail + "data: [DONE]\n\n",
@@ -26,7 +26,7 @@ func TestSSEFixer(t *testing.T) {
 		{"split pair joined", head + `"content":"a\ud83d"` + tail + head + `"content":"\ude42b"` + tail,
 			out(`"content":"a\ud83d\ude42"`) + out(`"content":"b"`) + "\n"},
 		{"split pair in reasoning, upper case", head + `"reasoning_content":"x\uD83E"` + tail + head + `"reasoning_content":"\uDD14"` + tail,
-			out(`"reasoning_content":"x\uD83E\uDD14"`) + out(``) + "\n"},
+			out(`"reasoning_content":"x\uD83E\uDD14"`) + out(`"reasoning_content":""`) + "\n"},
 		{"lone high before a plain chunk stays", head + `"content":"a\ud83d"` + tail + head + `"content":"b"` + tail,
 			out(`"content":"a\ud83d"`) + out(`"content":"b"`) + "\n"},
 		{"lone high at the end is released", head + `"content":"a\ud83d"` + tail + "data: [DONE]\n\n",
@@ -35,8 +35,8 @@ func TestSSEFixer(t *testing.T) {
 			out(`"content":"a\\ud83d"`) + out(`"content":"\ude42"`) + "\n"},
 		{"reasoning renamed", head + `"reasoning":"think"` + tail, out(`"reasoning_content":"think"`) + "\n"},
 		{"reasoning kept beside reasoning_content", head + `"reasoning":"a","reasoning_content":"b"` + tail,
-			out(`"reasoning_content":"b"`) + "\n"},
-		{"reasoning object not renamed", head + `"reasoning":{"x":1}` + tail, out(``) + "\n"},
+			out(`"reasoning":"a","reasoning_content":"b"`) + "\n"},
+		{"reasoning object not renamed", head + `"reasoning":{"x":1}` + tail, out(`"reasoning":{"x":1}`) + "\n"},
 		{"reasoning inside text untouched", head + `"content":"say \"reasoning\": no"` + tail,
 			out(`"content":"say \"reasoning\": no"`) + "\n"},
 		{"unterminated last line", head + `"content":"x"}}]}`, head + `"content":"x"}}]}`},
@@ -47,7 +47,7 @@ func TestSSEFixer(t *testing.T) {
 		{"blank kept before an error, which stays", head + `"content":"x"` + tail + errLine,
 			out(`"content":"x"`) + "\n" + errLine},
 		{"CRLF lines", "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\r\n\r\ndata: [DONE]\r\n\r\n",
-			out(`"content":"x"`) + "data: [DONE]\r\n\n"},
+			"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\r\n" + "data: [DONE]\r\n\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,9 +34,13 @@ func (w *Writer) add(id, text string, reasoning bool) {
 	}
 	st := &w.inbox[stripeOf(id)]
 	st.mu.Lock()
+	if len(st.pieces) == 0 {
+		// Counted once per list filled, not per piece: a counter every
+		// token of every answer adds to moves between the cores' caches.
+		w.inboxLen.Add(1)
+	}
 	st.pieces = append(st.pieces, piece{id: id, text: text, reasoning: reasoning})
 	st.mu.Unlock()
-	w.inboxLen.Add(1)
 	if !w.armed.Load() && w.armed.CompareAndSwap(false, true) {
 		signal(w.armC)
 	}

@@ -58,8 +58,8 @@ func (w *Writer) drainLocked() {
 			continue
 		}
 		st.pieces = st.spare[:0] // Append fills the other list meanwhile
+		w.inboxLen.Add(-1)
 		st.mu.Unlock()
-		w.inboxLen.Add(-int64(len(pieces)))
 		for _, p := range pieces {
 			if why := w.appendLocked(p.id, p.text, p.reasoning); why != "" {
 				w.log.Error("persisting streamed text: text dropped", "messageId", p.id, "reason", why)

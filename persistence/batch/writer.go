@@ -90,7 +90,7 @@ type Writer struct {
 	// Append puts text in the inbox (inbox.go), not in the entries, so
 	// that hundreds of streams appending at once do not queue on mu.
 	inbox    [inboxStripes]stripe
-	inboxLen atomic.Int64 // pieces in the inbox
+	inboxLen atomic.Int64 // inbox lists holding pieces (changed under their locks)
 	armed    atomic.Bool  // the flush loop knows text waits for a checkpoint
 
 	armC  chan struct{} // text waits for a checkpoint (buffered, 1)

@@ -26,8 +26,8 @@ type conn struct {
 	queue   *outbox.Queue              // frames for the writer; grows while they pile up
 	work    chan *protocol.ClientFrame // valid frames waiting for the worker; made with it
 	// events are what the writer must do besides writing frames (ev*
-	// bits), signalled through the queue's More channel (queue.Wake), so
-	// that the writer waits on two channels rather than six.
+	// bits), signalled through the queue (queue.Wake), so that the writer
+	// waits on one channel rather than six.
 	events atomic.Uint32
 	kickMu sync.Mutex
 	kicked bool
@@ -158,10 +158,10 @@ func (c *conn) serve() {
 }
 
 // writeLoop is the only code that writes data and close frames to the
-// socket. It waits on the queue alone: the pings, the token's expiry, a
-// kick and the end of the connection reach it as events through the
-// queue's More channel. Once awake it writes every frame that waits
-// before it waits again, checking the events between frames, and then
+// socket. It waits on the queue's channel alone (outbox.Queue.Wait): the
+// pings, the token's expiry, a kick and the end of the connection reach
+// it as events, woken through the queue. Once awake it writes every frame
+// that waits before it waits again, checking the events between frames, and then
 // tells the hub the queue is written if it asked (WatchDrain).
 func (c *conn) writeLoop() {
 	defer c.watchdog.stop()
@@ -172,11 +172,7 @@ func (c *conn) writeLoop() {
 		defer t.Stop()
 	}
 	for {
-		var f *protocol.Frame
-		select {
-		case f = <-c.queue.C():
-		case <-c.queue.More():
-		}
+		f := c.queue.Wait() // nil: woken for an event or a drain request
 		for {
 			if ev := c.events.Load(); ev != 0 {
 				switch {

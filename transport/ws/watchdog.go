@@ -38,7 +38,11 @@ func (w *watchdog) now() int64 { return int64(time.Since(w.base)) + 1 }
 // start marks the beginning of a write.
 func (w *watchdog) start() {
 	w.since.Store(w.now())
-	if w.armed.CompareAndSwap(false, true) {
+	// A load first: while the timer is armed (a socket written to without
+	// a pause) a write costs no compare-and-swap. check stores false before
+	// it loads since, and start stores since before it loads armed, so one
+	// of the two sees the other (see check).
+	if !w.armed.Load() && w.armed.CompareAndSwap(false, true) {
 		w.timer.Reset(w.limit)
 	}
 }

@@ -22,8 +22,9 @@ const ChanFrames = 8
 const keepCap = 16
 
 // Queue holds frames for one writer. Any goroutine may Push; one writer
-// receives from C and, when More is signalled, calls Pop. The zero value
-// is not usable: call New.
+// either receives from C and, when More is signalled, calls Pop, or waits
+// on the queue alone with Wait (and then takes what else waits with Pop
+// while Len reports frames). The zero value is not usable: call New.
 //
 // Frames spill only while the channel is full or others have spilled
 // already, and the writer takes the channel's before the spilled ones, so
@@ -35,6 +36,8 @@ type Queue struct {
 	more    chan struct{}
 	spilled atomic.Int32 // len(spill)-head, readable without the lock
 	drain   atomic.Bool  // WatchDrain asked; Drained not yet reported
+	waiting atomic.Bool  // the writer waits in Wait (or is about to)
+	woken   atomic.Bool  // Wake or WatchDrain signalled since Wait last looked
 
 	mu    sync.Mutex
 	spill []*protocol.Frame // spill[head:] wait, oldest first
@@ -92,10 +95,52 @@ func (q *Queue) C() <-chan *protocol.Frame { return q.ch }
 // emptied some other way; Pop then reports false.
 func (q *Queue) More() <-chan struct{} { return q.more }
 
+// Wait returns the oldest frame of the channel part, waiting for one, or
+// nil when Wake or WatchDrain signalled since the last Wait. A writer that
+// waits here rather than selecting over C and More saves locking and
+// unlocking a second channel at every frame. It needs no More: frames
+// spill only while the channel is full, so the writer, taking frames with
+// Pop while Len reports some before it waits again, takes the spilled
+// ones too. Only the writer calls it, and it looks for what woke it (its
+// own events, Drained) after Wait returns: a wake-up signalled before Wait
+// returns is then seen there, one signalled after makes the next Wait
+// return nil at once.
+func (q *Queue) Wait() *protocol.Frame {
+	q.waiting.Store(true)
+	var f *protocol.Frame
+	if !q.woken.Load() {
+		f = <-q.ch // a nil here is a wake-up (wakeWaiter)
+	}
+	q.waiting.Store(false)
+	q.woken.Store(false)
+	return f
+}
+
 // Wake puts a value in More without adding a frame, so that a writer
-// waiting on C and More wakes up for an event of its own (a ping due, the
-// connection closing); Pop then reports false unless frames spilled.
-func (q *Queue) Wake() { q.signal() }
+// waiting on C and More (or in Wait) wakes up for an event of its own (a
+// ping due, the connection closing); Pop then reports false unless frames
+// spilled.
+func (q *Queue) Wake() {
+	q.wakeWaiter()
+	q.signal()
+}
+
+// wakeWaiter wakes a writer in Wait. Wait stores waiting before it loads
+// woken, and this stores woken before it loads waiting, so either Wait
+// sees woken and returns at once or this sees waiting and puts a nil in
+// the channel to end its wait (unless the channel is full: Wait then has
+// a frame to return). A nil can be left over for a later Wait, which then
+// returns nil once more; Pop passes over it. A queue whose writer never
+// calls Wait never holds a nil.
+func (q *Queue) wakeWaiter() {
+	q.woken.Store(true)
+	if q.waiting.Load() {
+		select {
+		case q.ch <- nil:
+		default:
+		}
+	}
+}
 
 // WatchDrain asks the writer to report once, through Drained, that it
 // has written what was queued; the writer is woken in case it went idle
@@ -103,6 +148,7 @@ func (q *Queue) Wake() { q.signal() }
 // conversation's lock, see hub.DrainWatcher).
 func (q *Queue) WatchDrain() {
 	if !q.drain.Swap(true) {
+		q.wakeWaiter()
 		q.signal()
 	}
 }
@@ -116,13 +162,19 @@ func (q *Queue) Drained() bool {
 // Pop removes and returns the oldest frame, or reports false when none
 // waits. While spilled frames remain, More holds a value again.
 func (q *Queue) Pop() (*protocol.Frame, bool) {
-	select {
-	case f := <-q.ch:
-		if q.spilled.Load() > 0 {
-			q.signal()
+	for {
+		select {
+		case f := <-q.ch:
+			if f == nil {
+				continue // a wake-up left for Wait (wakeWaiter), not a frame
+			}
+			if q.spilled.Load() > 0 {
+				q.signal()
+			}
+			return f, true
+		default:
 		}
-		return f, true
-	default:
+		break
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -145,7 +197,8 @@ func (q *Queue) Pop() (*protocol.Frame, bool) {
 	return f, true
 }
 
-// Len returns how many frames wait; it takes no lock.
+// Len returns how many frames wait; it takes no lock. A wake-up left in
+// the channel for Wait counts as one until the writer takes it.
 func (q *Queue) Len() int { return len(q.ch) + int(q.spilled.Load()) }
 
 // SpillCap returns the length of the spill array, for tests and

@@ -162,8 +162,9 @@ func TestQueueConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// BenchmarkHandOff compares the queue with the channel it replaced: one
-// goroutine adds frames, another takes them; "paced" waits for each frame
+// BenchmarkHandOff compares the queue, its writer selecting over C and
+// More or waiting in Wait, with the channel it replaced: one goroutine
+// adds frames, another takes them; "paced" waits for each frame
 // to be taken before adding the next (a writer that keeps up: the usual
 // case), "backlog" adds as fast as it can (frames pile up and spill).
 func BenchmarkHandOff(b *testing.B) {
@@ -187,6 +188,37 @@ func BenchmarkHandOff(b *testing.B) {
 					n++
 					if paced {
 						taken <- struct{}{}
+					}
+				}
+			}()
+			for range b.N {
+				for !q.Push(f) {
+				}
+				if paced {
+					<-taken
+				}
+			}
+			<-done
+		})
+		b.Run("wait/"+name, func(b *testing.B) { // the writer as transport/ws waits
+			q := outbox.New(512)
+			taken := make(chan struct{}, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for n := 0; n < b.N; {
+					f := q.Wait()
+					for {
+						if f != nil {
+							n++
+							if paced {
+								taken <- struct{}{}
+							}
+						}
+						if q.Len() == 0 {
+							break
+						}
+						f, _ = q.Pop()
 					}
 				}
 			}()
@@ -258,4 +290,158 @@ func TestQueueWake(t *testing.T) {
 	if f, ok := q.Pop(); ok || q.Len() != 0 {
 		t.Fatalf("Pop after a Wake returned %v, len %d", f, q.Len())
 	}
+}
+
+// waitFor runs q.Wait on its own goroutine and returns what it returned,
+// failing when it does not return.
+func waitFor(t *testing.T, q *outbox.Queue, started chan<- struct{}) *protocol.Frame {
+	t.Helper()
+	got := make(chan *protocol.Frame, 1)
+	go func() {
+		if started != nil {
+			close(started)
+		}
+		got <- q.Wait()
+	}()
+	select {
+	case f := <-got:
+		return f
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Wait did not return with %d waiting", q.Len())
+		return nil
+	}
+}
+
+// TestQueueWait: a writer waiting in Wait alone gets every frame in order
+// (the spilled ones with Pop), and is woken by Wake and WatchDrain whether
+// they come before it waits, while it waits or while its channel is full;
+// a wake-up left over is passed over by Pop and never counted as a frame
+// once taken.
+func TestQueueWait(t *testing.T) {
+	t.Parallel()
+	t.Run("frames in order, spilled ones with Pop", func(t *testing.T) {
+		t.Parallel()
+		const n = outbox.ChanFrames + 5
+		q := outbox.New(64)
+		fs := frames(n)
+		for _, f := range fs {
+			q.Push(f)
+		}
+		var got []*protocol.Frame
+		for f := waitFor(t, q, nil); ; {
+			if f != nil {
+				got = append(got, f)
+			}
+			if q.Len() == 0 {
+				break
+			}
+			f, _ = q.Pop()
+		}
+		if len(got) != n {
+			t.Fatalf("took %d frames, want %d", len(got), n)
+		}
+		for i, f := range got {
+			if f != fs[i] {
+				t.Fatalf("frame %d is seq %d, want %d", i, f.Seq, i)
+			}
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		wake func(q *outbox.Queue)
+	}{
+		{"Wake", (*outbox.Queue).Wake},
+		{"WatchDrain", (*outbox.Queue).WatchDrain},
+	} {
+		t.Run(tc.name+" before Wait", func(t *testing.T) {
+			t.Parallel()
+			q := outbox.New(8)
+			tc.wake(q)
+			if f := waitFor(t, q, nil); f != nil {
+				t.Fatalf("Wait returned frame %v, want the wake-up", f)
+			}
+		})
+		t.Run(tc.name+" during Wait", func(t *testing.T) {
+			t.Parallel()
+			q := outbox.New(8)
+			started, stop := make(chan struct{}), make(chan struct{})
+			defer close(stop)
+			go func() {
+				<-started
+				// Wake until Wait has returned (polled): once it waits, one
+				// is enough.
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					tc.wake(q)
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			if f := waitFor(t, q, started); f != nil {
+				t.Fatalf("Wait returned frame %v, want the wake-up", f)
+			}
+		})
+		t.Run(tc.name+" with the channel full", func(t *testing.T) {
+			t.Parallel()
+			q := outbox.New(outbox.ChanFrames)
+			fs := frames(outbox.ChanFrames)
+			for _, f := range fs {
+				q.Push(f)
+			}
+			tc.wake(q) // must not block
+			var got []*protocol.Frame
+			for f := waitFor(t, q, nil); ; { // the wake-up or the first frame
+				if f != nil {
+					got = append(got, f)
+				}
+				if q.Len() == 0 {
+					break
+				}
+				f, _ = q.Pop()
+			}
+			if len(got) != len(fs) || got[0] != fs[0] || got[len(got)-1] != fs[len(fs)-1] {
+				t.Fatalf("took %d frames after the wake-up, want the %d queued in order", len(got), len(fs))
+			}
+		})
+	}
+	t.Run("a leftover wake-up is not a frame", func(t *testing.T) {
+		t.Parallel()
+		q := outbox.New(8)
+		started, woke := make(chan struct{}), make(chan struct{})
+		f0 := frames(1)[0]
+		go func() {
+			<-started
+			for { // Wake until Wait has returned (polled), then push a frame
+				select {
+				case <-woke:
+					q.Push(f0)
+					return
+				default:
+				}
+				q.Wake()
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		waitFor(t, q, started) // the wake-up; maybe a second one is left in the channel
+		close(woke)
+		deadline := time.Now().Add(20 * time.Second)
+		for q.Len() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the frame never came")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		var got *protocol.Frame
+		for q.Len() > 0 {
+			if f, ok := q.Pop(); ok {
+				got = f
+			}
+		}
+		if got != f0 || q.Len() != 0 {
+			t.Fatalf("Pop returned %v with %d left, want the frame and nothing left", got, q.Len())
+		}
+	})
 }

@@ -1,0 +1,240 @@
+package openai
+
+import (
+	"bytes"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Reading the values of JSON objects whose members are fields of Go types
+// decoded by encoding/json, as encoding/json would decode them.
+
+// level lists the JSON field names of a Go type, as encoding/json
+// matches them.
+type level struct {
+	names []string
+	slots [64]int8 // 1 + the index of the name in each nameSlot; 0: none
+}
+
+// newLevel returns the level of names; no two may share a slot.
+func newLevel(names ...string) *level {
+	l := &level{names: names}
+	for i, n := range names {
+		slot := nameSlot([]byte(n))
+		if l.slots[slot] != 0 {
+			panic("openai: " + n + " and " + names[l.slots[slot]-1] + " share a slot")
+		}
+		l.slots[slot] = int8(i + 1)
+	}
+	return l
+}
+
+// nameSlot hashes a name's length and its first and last bytes with ASCII
+// letters folded to lower case, so a name that differs from a field's only
+// in case lands in that field's slot.
+func nameSlot(name []byte) int {
+	if len(name) == 0 {
+		return 0
+	}
+	return (len(name) + int(name[0]|0x20) + int(name[len(name)-1]|0x20)) & 63
+}
+
+// maxDepth bounds nesting; deeper values are not read.
+const maxDepth = 64
+
+// find returns the index of the name key, or -1 for a name encoding/json
+// ignores; ok is false for a name it might match otherwise (in another
+// case, or spelled with an escape or non-ASCII bytes).
+func (l *level) find(key []byte) (idx int, ok bool) {
+	if s := l.slots[nameSlot(key)]; s != 0 {
+		name := l.names[s-1]
+		if string(key) == name {
+			return int(s - 1), true
+		}
+		if len(key) == len(name) && bytes.EqualFold(key, []byte(name)) {
+			return -1, false
+		}
+	}
+	for _, b := range key {
+		if b == '\\' || b >= 0x80 {
+			return -1, false
+		}
+	}
+	return -1, true
+}
+
+// members reads the object at c.i (a '{') whose field names are l's: it
+// calls member with the index of each field's name and the value at c.i,
+// and checks and skips the members of other names (go-openai ignores
+// them). It fails on a name seen before and on a name go-openai might
+// match to a field in another way.
+func (c *scanner) members(l *level, depth int, member func(idx, depth int) bool) bool {
+	if depth >= maxDepth {
+		return false
+	}
+	if c.open('}') {
+		return true
+	}
+	var seen uint32
+	for more := true; more; {
+		ks := c.i
+		if !c.string() {
+			return false
+		}
+		key := c.in[ks+1 : c.i-1]
+		if c.space(); c.i >= len(c.in) || c.in[c.i] != ':' {
+			return false
+		}
+		c.i++
+		c.space()
+		idx, ok := l.find(key)
+		switch {
+		case !ok || c.i >= len(c.in):
+			return false
+		case idx < 0:
+			ok = c.value(depth + 1)
+		case seen&(1<<idx) != 0:
+			return false
+		default:
+			seen |= 1 << idx
+			ok = member(idx, depth)
+		}
+		if !ok {
+			return false
+		}
+		if more, ok = c.next('}'); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// null moves past a null at c.i and reports whether there was one.
+func (c *scanner) null() bool {
+	return c.i < len(c.in) && c.in[c.i] == 'n' && c.literal("null")
+}
+
+// skipString moves past the string or null at c.i; esc reports whether
+// the string has an escape.
+func (c *scanner) skipString() (esc, ok bool) {
+	if c.null() {
+		return false, true
+	}
+	return c.stringEsc()
+}
+
+// text decodes the string or null (as "") at c.i as encoding/json does
+// and moves past it.
+func (c *scanner) text() (string, bool) {
+	start := c.i
+	esc, ok := c.skipString()
+	if !ok || c.in[start] == 'n' {
+		return "", ok
+	}
+	raw := c.in[start+1 : c.i-1]
+	if !esc && utf8.Valid(raw) {
+		return string(raw), true
+	}
+	return string(unquote(raw)), true
+}
+
+// int reads the integer or null (as 0) at c.i; it fails on a number that
+// is not an integer of at most 18 digits (encoding/json may reject those).
+func (c *scanner) int() (int, bool) {
+	if c.null() {
+		return 0, true
+	}
+	start := c.i
+	if !c.number() {
+		return 0, false
+	}
+	v := c.in[start:c.i]
+	if !smallInt(v) {
+		return 0, false
+	}
+	neg := v[0] == '-'
+	if neg {
+		v = v[1:]
+	}
+	n := 0
+	for _, b := range v {
+		n = n*10 + int(b-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// unquote decodes the inside of a valid JSON string exactly as
+// encoding/json does: an invalid UTF-8 byte and a lone surrogate become
+// U+FFFD.
+func unquote(s []byte) []byte {
+	out := make([]byte, 0, len(s)+2*utf8.UTFMax)
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c == '\\' && s[i+1] == 'u':
+			r := hex4(s[i+2:])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if dec := utf16.DecodeRune(r, hex4(s[i+2:])); dec != utf8.RuneError {
+						out = utf8.AppendRune(out, dec)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+		case c == '\\':
+			out = append(out, unescaped[s[i+1]])
+			i += 2
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, n := utf8.DecodeRune(s[i:])
+			out = utf8.AppendRune(out, r)
+			i += n
+		}
+	}
+	return out
+}
+
+// unescaped maps the byte after a backslash to the byte it stands for.
+var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// hex4 returns the value of the four hex digits h starts with.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c <= 'F':
+			c -= 'A' - 10
+		default:
+			c -= 'a' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// smallInt reports whether the valid JSON number v is an integer of at
+// most 18 digits (it fits an int64).
+func smallInt(v []byte) bool {
+	if v[0] == '-' {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 18 {
+		return false
+	}
+	for _, b := range v {
+		if b < '0' || b > '9' {
+			return false
+		}
+	}
+	return true
+}
