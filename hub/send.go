@@ -57,7 +57,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 			return Result{}, fmt.Errorf("find client message %q: %w", req.ClientMessageID, err)
 		}
 	}
-	conv, created, err := h.sendTarget(ctx, userID, req)
+	conv, history, created, err := h.sendTarget(ctx, userID, req)
 	if err != nil {
 		return Result{}, err
 	}
@@ -67,7 +67,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 			return Result{}, err
 		}
 	}
-	history, parentID, err := h.sendParent(ctx, userID, conv.ID, req.ParentMessageID)
+	parentID, err := sendParent(history, req.ParentMessageID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -105,43 +105,49 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	return res, err
 }
 
-// sendTarget loads the conversation of a send, creating it when the
-// request names none (created is then true).
-func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (conv persistence.Conversation, created bool, err error) {
+// sendTarget loads the conversation of a send and its messages, with one
+// read where the store allows (persistence.ReadConversation), or creates
+// the conversation when the request names none (created is then true, and
+// it has no messages: nobody else knows its id yet).
+func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (conv persistence.Conversation,
+	msgs []persistence.Message, created bool, err error,
+) {
 	if req.ConversationID != "" {
-		conv, err = h.ownedConversation(ctx, userID, req.ConversationID)
-		return conv, false, err
+		conv, msgs, err = persistence.ReadConversation(ctx, h.opts.Store, userID, req.ConversationID)
+		if errors.Is(err, persistence.ErrNotFound) {
+			return conv, nil, false, protocol.Errorf(protocol.CodeNotFound, "conversation %s not found", req.ConversationID)
+		}
+		if err != nil {
+			return conv, nil, false, fmt.Errorf("load conversation %s and its messages: %w", req.ConversationID, err)
+		}
+		return conv, msgs, false, nil
 	}
 	model, err := h.pickModel(ctx, req.Model, "")
 	if err != nil {
-		return conv, false, err
+		return conv, nil, false, err
 	}
 	conv = persistence.Conversation{OwnerID: userID, Model: model}
 	if err := h.opts.Store.CreateConversation(ctx, &conv); err != nil {
-		return conv, false, fmt.Errorf("create conversation: %w", err)
+		return conv, nil, false, fmt.Errorf("create conversation: %w", err)
 	}
-	return conv, true, nil
+	return conv, []persistence.Message{}, true, nil
 }
 
-// sendParent returns the conversation's messages and the parent a new user
-// message gets.
-func (h *Hub) sendParent(ctx context.Context, userID, convID string, parent *string) ([]persistence.Message, string, error) {
-	msgs, err := h.opts.Store.Messages(ctx, userID, convID)
-	if err != nil {
-		return nil, "", fmt.Errorf("load messages of %s: %w", convID, err)
-	}
+// sendParent returns the parent a new user message gets among the
+// conversation's messages: the latest when parent is nil, none when it is "".
+func sendParent(msgs []persistence.Message, parent *string) (string, error) {
 	switch {
 	case parent == nil && len(msgs) == 0:
-		return msgs, "", nil
+		return "", nil
 	case parent == nil:
-		return msgs, msgs[len(msgs)-1].ID, nil
+		return msgs[len(msgs)-1].ID, nil
 	case *parent == "":
-		return msgs, "", nil
+		return "", nil
 	}
 	if !slices.ContainsFunc(msgs, func(m persistence.Message) bool { return m.ID == *parent }) {
-		return nil, "", protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", *parent)
+		return "", protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", *parent)
 	}
-	return msgs, *parent, nil
+	return *parent, nil
 }
 
 // repeatSend answers a send whose client message id was already stored:

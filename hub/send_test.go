@@ -18,8 +18,10 @@ import (
 	"chatd/persistence/sqlite"
 )
 
-// oneByOne hides a store's InsertMessages: the hub stores a send's two
-// rows with two InsertMessage calls, as with a store that has none.
+// oneByOne hides a store's InsertMessages and ConversationWithMessages:
+// the hub stores a send's two rows with two InsertMessage calls and reads
+// the conversation and its messages apart, as with a store that has
+// neither (MongoDB).
 type oneByOne struct{ Store }
 
 // upstreamSaw is what the store held when the upstream received a request.
@@ -32,18 +34,31 @@ type upstreamSaw struct {
 // TestSendStoresBeforeUpstream: when the upstream (the fake OpenAI server,
 // over HTTP) receives a send's request, the user message and the answer's
 // row are committed (read back through the store's read connections).
-// With the SQLite store both were stored in one write, so a burst of sends
-// costs one write each; a store without InsertMessages gets two writes,
-// still both before the request.
+// With the SQLite store both were stored in one write, after one read of
+// the conversation with its messages, so a burst of sends costs one write
+// and two reads each (the client message id, the conversation); a store
+// without InsertMessages and ConversationWithMessages gets two writes and
+// three reads, still both rows before the request. A send that creates
+// its conversation reads only the client message id: the new
+// conversation has no messages to read.
 func TestSendStoresBeforeUpstream(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name  string
-		wrap  func(*counting.Store) Store
-		write map[string]int64 // store writes by method when the request arrived
+		name    string
+		wrap    func(*counting.Store) Store
+		newConv bool             // the send creates its conversation
+		write   map[string]int64 // store writes by method when the request arrived
+		reads   int64            // store reads by then
 	}{
-		{"one write", func(s *counting.Store) Store { return s }, map[string]int64{"InsertMessages": 1}},
-		{"a store without InsertMessages", func(s *counting.Store) Store { return oneByOne{s} }, map[string]int64{"InsertMessage": 2}},
+		// The send reads the client message id, then the conversation
+		// with its messages in one read.
+		{"one write", func(s *counting.Store) Store { return s }, false, map[string]int64{"InsertMessages": 1}, 2},
+		// A store without either: the conversation, then its messages.
+		{"a store without InsertMessages", func(s *counting.Store) Store { return oneByOne{s} }, false,
+			map[string]int64{"InsertMessage": 2}, 3},
+		// A new conversation has no messages to read.
+		{"a new conversation", func(s *counting.Store) Store { return s }, true,
+			map[string]int64{"CreateConversation": 1, "InsertMessages": 1}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -67,8 +82,13 @@ func TestSendStoresBeforeUpstream(t *testing.T) {
 			saw := make(chan upstreamSaw, 1)
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if strings.HasSuffix(r.URL.Path, "/chat/completions") {
-					msgs, err := st.Messages(r.Context(), user.ID, conv.ID)
-					saw <- upstreamSaw{msgs: msgs, writes: cs.Writes(), err: err}
+					writes := cs.Writes()
+					var msgs []persistence.Message
+					m, err := st.MessageByClientID(r.Context(), user.ID, "c1")
+					if err == nil {
+						msgs, err = st.Messages(r.Context(), user.ID, m.ConversationID)
+					}
+					saw <- upstreamSaw{msgs: msgs, writes: writes, err: err}
 				}
 				fake.ServeHTTP(w, r)
 			}))
@@ -90,7 +110,11 @@ func TestSendStoresBeforeUpstream(t *testing.T) {
 			})
 
 			sub := newSub(user.ID)
-			res, err := h.Send(ctx, sub, user.ID, SendRequest{ConversationID: conv.ID, Content: "a question", ClientMessageID: "c1"})
+			req := SendRequest{ConversationID: conv.ID, Content: "a question", ClientMessageID: "c1"}
+			if tc.newConv {
+				req.ConversationID = ""
+			}
+			res, err := h.Send(ctx, sub, user.ID, req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,10 +136,13 @@ func TestSendStoresBeforeUpstream(t *testing.T) {
 				t.Fatalf("stored when the request went upstream: %+v; want the user message %s and its streaming answer %s",
 					got.msgs, res.UserMessageID, res.MessageID)
 			}
-			for _, m := range []string{"InsertMessages", "InsertMessage"} {
+			for _, m := range []string{"CreateConversation", "InsertMessages", "InsertMessage"} {
 				if got.writes.ByMethod[m] != tc.write[m] {
 					t.Fatalf("store writes when the request went upstream: %v, want %v", got.writes.ByMethod, tc.write)
 				}
+			}
+			if got.writes.Reads != tc.reads {
+				t.Fatalf("store reads when the request went upstream: %d, want %d", got.writes.Reads, tc.reads)
 			}
 		})
 	}

@@ -263,6 +263,86 @@ type MessagesInserter interface {
 	InsertMessages(ctx context.Context, ms ...*Message) error
 }
 
+// TokenVersionReader is implemented by stores that can read a user's
+// token version alone (the SQLite store: one column of one row), which is
+// all a session's recheck needs: a WebSocket checks its session this way
+// before every send. Use UserTokenVersion, which falls back to UserByID.
+// A wrapper of a store that changes what UserByID answers (a test playing
+// a removed account) must change TokenVersion alike, or hide it.
+type TokenVersionReader interface {
+	// TokenVersion returns the user's current token version, as UserByID
+	// would; ErrNotFound for an unknown or malformed id.
+	TokenVersion(ctx context.Context, userID string) (int64, error)
+}
+
+// UserFinder finds a user by id (Users.UserByID).
+type UserFinder interface {
+	UserByID(ctx context.Context, id string) (User, error)
+}
+
+// UserTokenVersion returns the user's current token version: through
+// TokenVersionReader when s implements it, else from UserByID.
+func UserTokenVersion(ctx context.Context, s UserFinder, userID string) (int64, error) {
+	if tr, ok := s.(TokenVersionReader); ok {
+		return tr.TokenVersion(ctx, userID)
+	}
+	u, err := s.UserByID(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	return u.TokenVersion, nil
+}
+
+// ConversationReader is implemented by stores that can read a
+// conversation and its messages together (the SQLite store: one read
+// transaction on one pooled connection). A send reads both before it
+// stores anything; under a burst of sends every read waits for a
+// connection, so one read instead of two (or three: Messages of a
+// conversation without messages also checks that it exists) shortens
+// that wait. Use ReadConversation, which falls back to the two calls.
+type ConversationReader interface {
+	// ConversationWithMessages returns what Conversation and Messages
+	// return for the same owner and id, read from one state of the
+	// database: the conversation, and every message of it (all branches,
+	// oldest first; empty, not nil, when it has none). Another owner's,
+	// an unknown or a malformed id is ErrNotFound, as for Conversation.
+	ConversationWithMessages(ctx context.Context, ownerID, id string) (Conversation, []Message, error)
+}
+
+// ConversationStore is what ReadConversation needs from a store.
+type ConversationStore interface {
+	Conversation(ctx context.Context, ownerID, id string) (Conversation, error)
+	Messages(ctx context.Context, ownerID, conversationID string) ([]Message, error)
+}
+
+// ReadConversation returns the owner's conversation and its messages:
+// with one call when s implements ConversationReader, else Conversation
+// then Messages (a conversation deleted between the two is ErrNotFound).
+func ReadConversation(ctx context.Context, s ConversationStore, ownerID, id string) (Conversation, []Message, error) {
+	if cr, ok := s.(ConversationReader); ok {
+		return cr.ConversationWithMessages(ctx, ownerID, id)
+	}
+	return ReadConversationApart(ctx, s, ownerID, id)
+}
+
+// ReadConversationApart is ReadConversation's fallback: Conversation, then
+// Messages. A wrapper of stores that implements ConversationReader uses it
+// when the store it wraps does not.
+func ReadConversationApart(ctx context.Context, s ConversationStore, ownerID, id string) (Conversation, []Message, error) {
+	c, err := s.Conversation(ctx, ownerID, id)
+	if err != nil {
+		return Conversation{}, nil, err
+	}
+	ms, err := s.Messages(ctx, ownerID, id)
+	if err != nil {
+		return Conversation{}, nil, err
+	}
+	if ms == nil {
+		ms = []Message{}
+	}
+	return c, ms, nil
+}
+
 // PageQuery selects a page of a conversation's messages.
 type PageQuery struct {
 	Before string // a message id: only older messages; "" is the newest page

@@ -24,6 +24,13 @@ func (s *Store) UserByID(ctx context.Context, id string) (persistence.User, erro
 	return s.inner.UserByID(ctx, id)
 }
 
+// TokenVersion counts one read; a wrapped store without it
+// (persistence.TokenVersionReader) answers through UserByID.
+func (s *Store) TokenVersion(ctx context.Context, id string) (int64, error) {
+	s.read()
+	return persistence.UserTokenVersion(ctx, s.inner, id)
+}
+
 // BumpTokenVersion counts one write.
 func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) {
 	v, err := s.inner.BumpTokenVersion(ctx, id)
@@ -77,6 +84,17 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 		}
 	}
 	return nil
+}
+
+// ConversationWithMessages counts one read when the wrapped store reads
+// both in one call (persistence.ConversationReader); otherwise it calls
+// Conversation and Messages, counting two reads.
+func (s *Store) ConversationWithMessages(ctx context.Context, ownerID, id string) (persistence.Conversation, []persistence.Message, error) {
+	if cr, ok := s.inner.(persistence.ConversationReader); ok {
+		s.read()
+		return cr.ConversationWithMessages(ctx, ownerID, id)
+	}
+	return persistence.ReadConversationApart(ctx, s, ownerID, id)
 }
 
 // Message counts one read.

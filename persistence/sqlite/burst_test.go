@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -140,4 +142,117 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkBurstOfSendReads measures the store's part of 250 sends at the
+// same instant into existing conversations without messages, as the
+// benchmark's burst sends them, reads included: the WebSocket's session
+// recheck, the conversation and its messages, then the one write.
+// "before" reads as the hub and the recheck did before issue 12's third
+// burst round: the user row (UserByID), then Conversation and Messages,
+// which for a conversation without messages checks that it exists (four
+// waits for a read connection); "after" reads the token version alone and
+// the conversation with its messages in one read transaction
+// (ConversationWithMessages): two waits. With the default 4 read
+// connections and with 8. One op is the whole burst; read-waits/op is how
+// many reads found every read connection taken, cpu-ms/op the process's
+// CPU time during the burst.
+func BenchmarkBurstOfSendReads(b *testing.B) {
+	before := func(s *Store, ctx context.Context, owner, id string) error {
+		if _, err := s.UserByID(ctx, owner); err != nil {
+			return err
+		}
+		if _, err := s.Conversation(ctx, owner, id); err != nil {
+			return err
+		}
+		_, err := s.Messages(ctx, owner, id)
+		return err
+	}
+	after := func(s *Store, ctx context.Context, owner, id string) error {
+		if _, err := s.TokenVersion(ctx, owner); err != nil {
+			return err
+		}
+		_, _, err := s.ConversationWithMessages(ctx, owner, id)
+		return err
+	}
+	for _, bc := range []struct {
+		name  string
+		conns int
+		read  func(s *Store, ctx context.Context, owner, id string) error
+	}{
+		{"before/4 conns", 4, before},
+		{"after/4 conns", 4, after},
+		{"before/8 conns", 8, before},
+		{"after/8 conns", 8, after},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db"), ReadConns: bc.conns,
+				Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			const users = 250
+			convs := make([]persistence.Conversation, users)
+			for i := range convs {
+				u := persistence.User{Email: fmt.Sprintf("u%d@example.test", i), Name: "U",
+					PasswordHash: "$2a$10$" + strings.Repeat("h", 53)} // as long as a bcrypt hash
+				if err := s.CreateUser(ctx, &u); err != nil {
+					b.Fatal(err)
+				}
+				convs[i] = persistence.Conversation{OwnerID: u.ID, Model: "m", Title: "t"}
+				if err := s.CreateConversation(ctx, &convs[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			var lat []time.Duration
+			waits0 := s.r.Stats().WaitCount
+			var cpu time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				// Every op starts from conversations without messages.
+				for _, c := range convs {
+					if _, err := s.w.ExecContext(ctx, `DELETE FROM messages WHERE conversation_id = ?`, c.ID); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				cpu0 := cpuTime()
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				start := time.Now()
+				for _, c := range convs {
+					wg.Go(func() {
+						defer func() {
+							d := time.Since(start)
+							mu.Lock()
+							lat = append(lat, d)
+							mu.Unlock()
+						}()
+						if err := bc.read(s, ctx, c.OwnerID, c.ID); err != nil {
+							b.Error(err)
+							return
+						}
+						user := persistence.Message{ID: persistence.NewID(), ConversationID: c.ID, OwnerID: c.OwnerID,
+							Role: persistence.RoleUser, Content: "a question of some length", Status: persistence.StatusComplete}
+						answer := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, ParentID: user.ID,
+							Role: persistence.RoleAssistant, Model: "m", Status: persistence.StatusStreaming}
+						if err := s.InsertMessages(ctx, &user, &answer); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				cpu += cpuTime() - cpu0
+			}
+			b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
+			b.ReportMetric(float64(s.r.Stats().WaitCount-waits0)/float64(b.N), "read-waits/op")
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
+		})
+	}
 }

@@ -12,6 +12,7 @@ const userCols = `id, email, name, password_hash, token_version, created_at, upd
 var (
 	qInsertUser = writeQ(`INSERT INTO users (` + userCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	qUserByID   = readQ(`SELECT ` + userCols + ` FROM users WHERE id = ?`)
+	qTokenVer   = readQ(`SELECT token_version FROM users WHERE id = ?`)
 	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ?`)
 	qBumpToken  = writeQ(`UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING token_version`)
 )
@@ -49,6 +50,22 @@ func (s *Store) UserByID(ctx context.Context, id string) (persistence.User, erro
 		return u, fmt.Errorf("sqlite: user %s: %w", id, err)
 	}
 	return u, nil
+}
+
+var _ persistence.TokenVersionReader = (*Store)(nil)
+
+// TokenVersion returns the user's token version without loading the rest
+// of the row (persistence.TokenVersionReader).
+func (s *Store) TokenVersion(ctx context.Context, id string) (int64, error) {
+	var v int64
+	row, err := s.queryRow(ctx, qTokenVer, id)
+	if err == nil {
+		err = row.Scan(&v)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: token version of user %s: %w", id, mapErr(err))
+	}
+	return v, nil
 }
 
 // userBy runs a one-user query.

@@ -91,6 +91,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"List", listTests()},
 		{"Search", searchTests()},
 		{"Messages", messageTests()},
+		{"ReadConversation", readConversationTests()},
 		{"Updates", updateTests()},
 		{"Concurrency", concurrencyTests()},
 		{"Pages", pageTests()},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ func userTests() []storeTest {
 		{"ConcurrentDuplicateEmail", testUserConcurrentDuplicate},
 		{"Unknown", testUserUnknown},
 		{"BumpTokenVersion", testUserBumpTokenVersion},
+		{"TokenVersionAlone", testUserTokenVersion},
 		{"Ping", testPing},
 	}
 }
@@ -132,4 +134,44 @@ func testUserBumpTokenVersion(t *testing.T, s persistence.Store) {
 
 func testPing(t *testing.T, s persistence.Store) {
 	noErr(t, "Ping", s.Ping(testCtx(t)))
+}
+
+// tokenVersion is persistence.UserTokenVersion, the door the session
+// recheck uses, checked against the store's own TokenVersion when it has
+// one (the SQLite store).
+func tokenVersion(ctx context.Context, t *testing.T, s persistence.Store, id string) (int64, error) {
+	t.Helper()
+	v, err := persistence.UserTokenVersion(ctx, s, id)
+	if tr, ok := s.(persistence.TokenVersionReader); ok {
+		v2, err2 := tr.TokenVersion(ctx, id)
+		if v != v2 || (err == nil) != (err2 == nil) {
+			t.Fatalf("UserTokenVersion = %d, %v; the store's TokenVersion = %d, %v", v, err, v2, err2)
+		}
+	}
+	return v, err
+}
+
+// testUserTokenVersion: the token version read alone follows every bump,
+// is the user's own, and an unknown or malformed id is ErrNotFound.
+func testUserTokenVersion(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, other := mkUser(t, s, "versioned"), mkUser(t, s, "bystander")
+	for want := int64(0); want <= 2; want++ {
+		if want > 0 {
+			_, err := s.BumpTokenVersion(ctx, u.ID)
+			noErr(t, "BumpTokenVersion", err)
+		}
+		got, err := tokenVersion(ctx, t, s, u.ID)
+		noErr(t, "UserTokenVersion", err)
+		if got != want {
+			t.Fatalf("UserTokenVersion after %d bumps = %d", want, got)
+		}
+	}
+	if got, err := tokenVersion(ctx, t, s, other.ID); err != nil || got != 0 {
+		t.Fatalf("another user's UserTokenVersion = %d, %v; want 0", got, err)
+	}
+	for _, id := range badIDs() {
+		_, err := tokenVersion(ctx, t, s, id)
+		wantErr(t, "UserTokenVersion("+id+")", err, persistence.ErrNotFound)
+	}
 }

@@ -29,10 +29,10 @@ type Identity struct {
 	ExpiresAt    time.Time
 }
 
-// UserFinder is what the Authenticator needs from the store.
-type UserFinder interface {
-	UserByID(ctx context.Context, id string) (persistence.User, error)
-}
+// UserFinder is what the Authenticator needs from the store. A store that
+// also implements persistence.TokenVersionReader is asked for the token
+// version alone.
+type UserFinder = persistence.UserFinder
 
 // Authenticator issues and verifies tokens.
 type Authenticator struct {
@@ -68,17 +68,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
-	u, err := a.users.UserByID(ctx, c.Subject)
+	// Only the token version is read where the store can (a WebSocket
+	// rechecks its session this way before every send).
+	tv, err := persistence.UserTokenVersion(ctx, a.users, c.Subject)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return Identity{}, fmt.Errorf("%w: user %s no longer exists", ErrUnauthorized, c.Subject)
 	}
 	if err != nil {
 		return Identity{}, fmt.Errorf("load user %s: %w", c.Subject, err)
 	}
-	if u.TokenVersion != *c.TokenVersion {
+	if tv != *c.TokenVersion {
 		return Identity{}, fmt.Errorf("%w: token revoked", ErrUnauthorized)
 	}
-	return Identity{UserID: u.ID, TokenVersion: u.TokenVersion, ExpiresAt: c.ExpiresAt.Time}, nil
+	return Identity{UserID: c.Subject, TokenVersion: tv, ExpiresAt: c.ExpiresAt.Time}, nil
 }
 
 // Middleware authenticates the request's Authorization: Bearer token and
