@@ -47,11 +47,7 @@ func queue(f *flusher, g *generation, due, now time.Time) {
 // late), not all at one global tick.
 func TestFlusherSendsEachAnswerWhenDue(t *testing.T) {
 	t.Parallel()
-	h := New(Options{CoalesceInterval: 40 * time.Millisecond}) // buckets of 5ms
-	f := h.flush
-	t0 := time.Now()
-	f.base, f.next = t0, 0
-	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+	h, f, at := wheelAt(Options{CoalesceInterval: 40 * time.Millisecond}) // buckets of 5ms
 
 	g1, r1 := queuedGen(h, "a")
 	g2, r2 := queuedGen(h, "b")
@@ -88,11 +84,7 @@ func TestFlusherSendsEachAnswerWhenDue(t *testing.T) {
 // end) and queued again goes out once, at its new due time.
 func TestFlusherStaleEntry(t *testing.T) {
 	t.Parallel()
-	h := New(Options{CoalesceInterval: 40 * time.Millisecond})
-	f := h.flush
-	t0 := time.Now()
-	f.base, f.next = t0, 0
-	ms := func(v int) time.Time { return t0.Add(time.Duration(v) * time.Millisecond) }
+	h, f, ms := wheelAt(Options{CoalesceInterval: 40 * time.Millisecond})
 
 	g, rec := queuedGen(h, "a")
 	queue(f, g, ms(10), ms(0))
@@ -116,10 +108,8 @@ func TestFlusherStaleEntry(t *testing.T) {
 // and everything due is sent by the next tick.
 func TestFlusherLateTicks(t *testing.T) {
 	t.Parallel()
-	h := New(Options{CoalesceInterval: 40 * time.Millisecond})
-	f := h.flush
-	t0 := time.Now()
-	f.base, f.next = t0, 0
+	h, f, at := wheelAt(Options{CoalesceInterval: 40 * time.Millisecond})
+	t0 := at(0)
 	var recs []*recorder
 	for i := range 30 {
 		g, rec := queuedGen(h, string(rune('a'+i)))
@@ -142,11 +132,7 @@ func TestFlusherLateTicks(t *testing.T) {
 // the end of a ring sized for CoalesceInterval.
 func TestFlusherWidenedWindow(t *testing.T) {
 	t.Parallel()
-	h := New(Options{CoalesceInterval: 40 * time.Millisecond, CoalesceMaxInterval: 120 * time.Millisecond})
-	f := h.flush
-	t0 := time.Now()
-	f.base, f.next = t0, 0
-	ms := func(v int) time.Time { return t0.Add(time.Duration(v) * time.Millisecond) }
+	h, f, ms := wheelAt(Options{CoalesceInterval: 40 * time.Millisecond, CoalesceMaxInterval: 120 * time.Millisecond})
 
 	g, rec := queuedGen(h, "a")
 	queue(f, g, ms(115), ms(0))
@@ -165,11 +151,7 @@ func TestFlusherWidenedWindow(t *testing.T) {
 // after that is sent at its new bucket, once.
 func TestFlusherPassesOverStaleEntries(t *testing.T) {
 	t.Parallel()
-	h := New(Options{CoalesceInterval: 40 * time.Millisecond}) // buckets of 5ms
-	f := h.flush
-	t0 := time.Now()
-	f.base, f.next = t0, 0
-	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+	h, f, at := wheelAt(Options{CoalesceInterval: 40 * time.Millisecond}) // buckets of 5ms
 
 	g, rec := queuedGen(h, "a")
 	queue(f, g, at(10), at(0))
@@ -209,4 +191,14 @@ func TestFlusherPassesOverStaleEntries(t *testing.T) {
 	if rec.count() != 2 {
 		t.Fatalf("%d frames at the new bucket, want 2", rec.count())
 	}
+}
+
+// wheelAt is a hub made with o whose flusher's wheel starts now, and at,
+// which gives the time ms milliseconds after that start.
+func wheelAt(o Options) (*Hub, *flusher, func(ms float64) time.Time) {
+	h := New(o)
+	f := h.flush
+	t0 := time.Now()
+	f.base, f.next = t0, 0
+	return h, f, func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
 }

@@ -19,12 +19,7 @@ import (
 // cost the store: each creates a conversation and inserts its message and
 // the answer's row, all at once. One op is the whole burst.
 func BenchmarkBurstOfSends(b *testing.B) {
-	ctx := context.Background()
-	s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close(ctx)
+	s, ctx := benchStore(b, Options{})
 	const users = 250
 	owners := make([]string, users)
 	for i := range owners {
@@ -82,50 +77,18 @@ func BenchmarkBurstOfSendRows(b *testing.B) {
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db")})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close(context.Background())
-			const users = 250
-			convs := make([]persistence.Conversation, users)
-			for i := range convs {
-				u := persistence.User{Email: fmt.Sprintf("u%d@example.test", i), Name: "U", PasswordHash: "x"}
-				if err := s.CreateUser(ctx, &u); err != nil {
-					b.Fatal(err)
-				}
-				convs[i] = persistence.Conversation{OwnerID: u.ID, Model: "m"}
-				if err := s.CreateConversation(ctx, &convs[i]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			s, ctx := benchStore(b, Options{})
+			convs := burstConversations(b, ctx, s, 250, "x")
 			b.ReportAllocs()
 			var lat []time.Duration
 			cpu0 := cpuTime()
 			for b.Loop() {
-				var wg sync.WaitGroup
-				var mu sync.Mutex
-				start := time.Now()
-				for _, c := range convs {
-					wg.Go(func() {
-						defer func() {
-							d := time.Since(start)
-							mu.Lock()
-							lat = append(lat, d)
-							mu.Unlock()
-						}()
-						user := persistence.Message{ID: persistence.NewID(), ConversationID: c.ID, OwnerID: c.OwnerID,
-							Role: persistence.RoleUser, Content: "a question of some length", Status: persistence.StatusComplete}
-						answer := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, ParentID: user.ID,
-							Role: persistence.RoleAssistant, Model: "m", Status: persistence.StatusStreaming}
-						if err := bc.store(s, ctx, &user, &answer); err != nil {
-							b.Error(err)
-						}
-					})
-				}
-				wg.Wait()
+				lat = burst(convs, lat, func(c persistence.Conversation) {
+					user, answer := sendRows(c)
+					if err := bc.store(s, ctx, &user, &answer); err != nil {
+						b.Error(err)
+					}
+				})
 			}
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 			slices.Sort(lat)
@@ -142,6 +105,73 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchStore opens a store in a temporary directory for b, its logs
+// discarded; it is closed, and ctx cancelled, when b ends.
+func benchStore(b *testing.B, o Options) (*Store, context.Context) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	o.Path, o.Logger = filepath.Join(b.TempDir(), "chatd.db"), slog.New(slog.DiscardHandler)
+	s, err := Open(ctx, o)
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = s.Close(context.Background())
+		cancel()
+	})
+	return s, ctx
+}
+
+// burstConversations creates n users, each with one conversation without
+// messages; hash is their password hash.
+func burstConversations(b *testing.B, ctx context.Context, s *Store, n int, hash string) []persistence.Conversation {
+	b.Helper()
+	convs := make([]persistence.Conversation, n)
+	for i := range convs {
+		u := persistence.User{Email: fmt.Sprintf("u%d@example.test", i), Name: "U", PasswordHash: hash}
+		if err := s.CreateUser(ctx, &u); err != nil {
+			b.Fatal(err)
+		}
+		convs[i] = persistence.Conversation{OwnerID: u.ID, Model: "m", Title: "t"}
+		if err := s.CreateConversation(ctx, &convs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return convs
+}
+
+// burst runs send for every conversation at once and appends to lat how
+// long each took from the burst's start.
+func burst(convs []persistence.Conversation, lat []time.Duration, send func(c persistence.Conversation)) []time.Duration {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	start := time.Now()
+	for _, c := range convs {
+		wg.Go(func() {
+			defer func() {
+				d := time.Since(start)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}()
+			send(c)
+		})
+	}
+	wg.Wait()
+	return lat
+}
+
+// sendRows are the rows of one send into c: its user message and its
+// answer's streaming row.
+func sendRows(c persistence.Conversation) (user, answer persistence.Message) {
+	user = persistence.Message{ID: persistence.NewID(), ConversationID: c.ID, OwnerID: c.OwnerID,
+		Role: persistence.RoleUser, Content: "a question of some length", Status: persistence.StatusComplete}
+	answer = persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, ParentID: user.ID,
+		Role: persistence.RoleAssistant, Model: "m", Status: persistence.StatusStreaming}
+	return user, answer
 }
 
 // BenchmarkBurstOfSendReads measures the store's part of 250 sends at the
@@ -186,27 +216,8 @@ func BenchmarkBurstOfSendReads(b *testing.B) {
 		{"after/8 conns", 8, after},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db"), ReadConns: bc.conns,
-				Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close(context.Background())
-			const users = 250
-			convs := make([]persistence.Conversation, users)
-			for i := range convs {
-				u := persistence.User{Email: fmt.Sprintf("u%d@example.test", i), Name: "U",
-					PasswordHash: "$2a$10$" + strings.Repeat("h", 53)} // as long as a bcrypt hash
-				if err := s.CreateUser(ctx, &u); err != nil {
-					b.Fatal(err)
-				}
-				convs[i] = persistence.Conversation{OwnerID: u.ID, Model: "m", Title: "t"}
-				if err := s.CreateConversation(ctx, &convs[i]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			s, ctx := benchStore(b, Options{ReadConns: bc.conns})
+			convs := burstConversations(b, ctx, s, 250, "$2a$10$"+strings.Repeat("h", 53)) // as long as a bcrypt hash
 			b.ReportAllocs()
 			var lat []time.Duration
 			waits0 := s.r.Stats().WaitCount
@@ -221,31 +232,16 @@ func BenchmarkBurstOfSendReads(b *testing.B) {
 				}
 				b.StartTimer()
 				cpu0 := cpuTime()
-				var wg sync.WaitGroup
-				var mu sync.Mutex
-				start := time.Now()
-				for _, c := range convs {
-					wg.Go(func() {
-						defer func() {
-							d := time.Since(start)
-							mu.Lock()
-							lat = append(lat, d)
-							mu.Unlock()
-						}()
-						if err := bc.read(s, ctx, c.OwnerID, c.ID); err != nil {
-							b.Error(err)
-							return
-						}
-						user := persistence.Message{ID: persistence.NewID(), ConversationID: c.ID, OwnerID: c.OwnerID,
-							Role: persistence.RoleUser, Content: "a question of some length", Status: persistence.StatusComplete}
-						answer := persistence.Message{ConversationID: c.ID, OwnerID: c.OwnerID, ParentID: user.ID,
-							Role: persistence.RoleAssistant, Model: "m", Status: persistence.StatusStreaming}
-						if err := s.InsertMessages(ctx, &user, &answer); err != nil {
-							b.Error(err)
-						}
-					})
-				}
-				wg.Wait()
+				lat = burst(convs, lat, func(c persistence.Conversation) {
+					if err := bc.read(s, ctx, c.OwnerID, c.ID); err != nil {
+						b.Error(err)
+						return
+					}
+					user, answer := sendRows(c)
+					if err := s.InsertMessages(ctx, &user, &answer); err != nil {
+						b.Error(err)
+					}
+				})
 				cpu += cpuTime() - cpu0
 			}
 			b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")

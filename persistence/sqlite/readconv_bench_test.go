@@ -1,9 +1,6 @@
 package sqlite
 
 import (
-	"context"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,13 +12,7 @@ import (
 // against ConversationWithMessages, for a conversation without messages
 // (as the benchmark's burst sends into) and one with 20.
 func BenchmarkReadConversation(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db"), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close(context.Background())
+	s, ctx := benchStore(b, Options{})
 	u := persistence.User{Email: "r@example.test", Name: "R", PasswordHash: "x"}
 	if err := s.CreateUser(ctx, &u); err != nil {
 		b.Fatal(err)
@@ -76,13 +67,7 @@ func BenchmarkReadConversation(b *testing.B) {
 // time: the whole user row (UserByID, as before issue 12's third burst
 // round) against the token version alone (TokenVersion).
 func BenchmarkRecheckRead(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db"), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close(context.Background())
+	s, ctx := benchStore(b, Options{})
 	u := persistence.User{Email: "r@example.test", Name: "R", PasswordHash: "$2a$10$" + strings.Repeat("h", 53)}
 	if err := s.CreateUser(ctx, &u); err != nil {
 		b.Fatal(err)
