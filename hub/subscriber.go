@@ -1,6 +1,10 @@
 package hub
 
-import "chatd/hub/protocol"
+import (
+	"slices"
+
+	"chatd/hub/protocol"
+)
 
 // Subscriber is one client connection (a WebSocket, an SSE stream) as the
 // hub sees it.
@@ -69,23 +73,10 @@ func (fs *followers) add(sub Subscriber) {
 
 // remove takes sub out of the set, keeping the others' order.
 func (fs *followers) remove(sub Subscriber) {
-	s := *fs
-	for i := range s {
-		if s[i].sub == sub {
-			copy(s[i:], s[i+1:])
-			s[len(s)-1] = follower{}
-			*fs = s[:len(s)-1]
-			return
-		}
-	}
+	*fs = slices.DeleteFunc(*fs, func(f follower) bool { return f.sub == sub })
 }
 
 // has reports whether sub is in the set.
 func (fs followers) has(sub Subscriber) bool {
-	for i := range fs {
-		if fs[i].sub == sub {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(fs, func(f follower) bool { return f.sub == sub })
 }

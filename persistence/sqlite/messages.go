@@ -154,21 +154,8 @@ func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([
 }
 
 func (s *Store) messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
-	rows, err := s.query(ctx, qMsgsConv, conversationID, ownerID)
+	ms, err := s.scanMsgs(ctx, qMsgsConv, conversationID, ownerID)
 	if err != nil {
-		return nil, err
-	}
-	ms := []persistence.Message{}
-	for rows.Next() {
-		m, err := scanMsg(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ms = append(ms, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	if len(ms) > 0 {
@@ -179,6 +166,21 @@ func (s *Store) messages(ctx context.Context, ownerID, conversationID string) ([
 		err = persistence.ErrNotFound
 	}
 	return ms, err
+}
+
+// collectMsgs reads every row of rows, a messages query, and closes it;
+// the slice is empty, not nil, when there is none.
+func collectMsgs(rows *sql.Rows) ([]persistence.Message, error) {
+	defer rows.Close()
+	ms := []persistence.Message{}
+	for rows.Next() {
+		m, err := scanMsg(rows)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
 }
 
 // ApplyMessageUpdates writes the batch in one transaction. An update

@@ -89,16 +89,8 @@ func (s *Store) scanMsgs(ctx context.Context, q string, args ...any) ([]persiste
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	ms := []persistence.Message{}
-	for rows.Next() {
-		m, err := scanMsg(rows)
-		if err != nil {
-			return nil, mapErr(err)
-		}
-		ms = append(ms, m)
-	}
-	return ms, mapErr(rows.Err())
+	ms, err := collectMsgs(rows)
+	return ms, mapErr(err)
 }
 
 // ReadContent hands fn the message's text in pieces of about

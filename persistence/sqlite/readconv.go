@@ -51,16 +51,8 @@ func (s *Store) conversationWithMessages(ctx context.Context, ownerID, id string
 	if err != nil {
 		return persistence.Conversation{}, nil, err
 	}
-	defer rows.Close()
-	ms := []persistence.Message{}
-	for rows.Next() {
-		m, err := scanMsg(rows)
-		if err != nil {
-			return persistence.Conversation{}, nil, err
-		}
-		ms = append(ms, m)
-	}
-	if err := rows.Err(); err != nil {
+	ms, err := collectMsgs(rows)
+	if err != nil {
 		return persistence.Conversation{}, nil, err
 	}
 	return c, ms, nil

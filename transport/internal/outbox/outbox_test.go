@@ -173,86 +173,72 @@ func BenchmarkHandOff(b *testing.B) {
 		name := map[bool]string{true: "paced", false: "backlog"}[paced]
 		b.Run("outbox/"+name, func(b *testing.B) {
 			q := outbox.New(512)
-			taken := make(chan struct{}, 1)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for n := 0; n < b.N; {
-					select {
-					case <-q.C():
-					case <-q.More():
-						if _, ok := q.Pop(); !ok {
-							continue
-						}
-					}
-					n++
-					if paced {
-						taken <- struct{}{}
-					}
-				}
-			}()
-			for range b.N {
+			handOff(b, paced, func() {
 				for !q.Push(f) {
 				}
-				if paced {
-					<-taken
+			}, func() int {
+				select {
+				case <-q.C():
+				case <-q.More():
+					if _, ok := q.Pop(); !ok {
+						return 0
+					}
 				}
-			}
-			<-done
+				return 1
+			})
 		})
 		b.Run("wait/"+name, func(b *testing.B) { // the writer as transport/ws waits
 			q := outbox.New(512)
-			taken := make(chan struct{}, 1)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for n := 0; n < b.N; {
-					f := q.Wait()
-					for {
-						if f != nil {
-							n++
-							if paced {
-								taken <- struct{}{}
-							}
-						}
-						if q.Len() == 0 {
-							break
-						}
-						f, _ = q.Pop()
-					}
-				}
-			}()
-			for range b.N {
+			handOff(b, paced, func() {
 				for !q.Push(f) {
 				}
-				if paced {
-					<-taken
+			}, func() int {
+				n := 0
+				for f := q.Wait(); ; f, _ = q.Pop() {
+					if f != nil {
+						n++
+					}
+					if q.Len() == 0 {
+						return n
+					}
 				}
-			}
-			<-done
+			})
 		})
 		b.Run("channel/"+name, func(b *testing.B) {
 			ch := make(chan *protocol.Frame, 512)
-			taken := make(chan struct{}, 1)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for range b.N {
-					<-ch
-					if paced {
-						taken <- struct{}{}
-					}
-				}
-			}()
-			for range b.N {
-				ch <- f
-				if paced {
-					<-taken
-				}
-			}
-			<-done
+			handOff(b, paced, func() { ch <- f }, func() int {
+				<-ch
+				return 1
+			})
 		})
 	}
+}
+
+// handOff pushes b.N frames with push while a writer goroutine takes them
+// with take, which returns how many it took; paced waits for each frame to
+// be taken before pushing the next.
+func handOff(b *testing.B, paced bool, push func(), take func() int) {
+	taken := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; n < b.N; {
+			k := take()
+			n += k
+			for range k {
+				if paced {
+					taken <- struct{}{}
+				}
+			}
+		}
+	}()
+	for range b.N {
+		push()
+		if paced {
+			<-taken
+		}
+	}
+	<-done
 }
 
 // TestQueueWake: Wake leaves a value in More without a frame (Pop then
