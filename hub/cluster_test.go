@@ -802,7 +802,7 @@ func TestClusterBusDrainedSendsHeldText(t *testing.T) {
 		c := a.lookup(conv.ID)
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.gen != nil && string(c.gen.text) == "0 1 " && c.gen.queued
+		return c.gen != nil && string(c.gen.text) == "0 1 " && c.gen.queuedLocked()
 	})
 	release()
 	onA.waitText(t, res.MessageID, "0 1 ")

@@ -93,11 +93,11 @@ func (f *flusher) tick(now time.Time) (more bool) {
 		// without taking the conversation's lock, which the answer's
 		// goroutine holds at every token: with widened coalescing most
 		// deltas go out early, so most entries are stale.
-		if at := g.flushAt.Load(); at == 0 || at-1 > cur {
+		if !g.dueBy(cur) {
 			continue
 		}
 		g.conv.mu.Lock()
-		if at := g.flushAt.Load(); at != 0 && at-1 <= cur {
+		if g.dueBy(cur) { // it may have been sent since
 			g.flushLocked(now)
 		}
 		g.conv.mu.Unlock()

@@ -38,7 +38,6 @@ func queuedGen(h *Hub, id string) (*generation, *recorder) {
 func queue(f *flusher, g *generation, due, now time.Time) {
 	g.conv.mu.Lock()
 	defer g.conv.mu.Unlock()
-	g.queued = true
 	f.add(g, due, now)
 }
 

@@ -36,10 +36,10 @@ type generation struct {
 	lastFlush time.Time
 	pendingAt time.Time // when the oldest text or reasoning not yet sent arrived
 	pending   int       // pieces of text and reasoning not yet sent
-	queued    bool      // waiting in the flusher
-	// flushAt is the flusher's bucket plus one while queued, 0 otherwise.
-	// It changes under conv.mu (flusher.add stores it), and the flusher
-	// reads it without that lock to pass over a stale entry.
+	// flushAt is the flusher's bucket plus one while the answer waits in
+	// the flusher (queuedLocked), 0 otherwise. It changes under conv.mu
+	// (flusher.add stores it), and the flusher reads it without that lock
+	// to pass over a stale entry (dueBy).
 	flushAt atomic.Int64
 	tokens  int
 	firstAt time.Time
@@ -76,7 +76,7 @@ func (g *generation) tokenLocked(now time.Time) {
 // scheduleLocked sends the pending text and reasoning now (first: the first
 // piece of either is never held) or queues them in the flusher; conv.mu is held.
 func (g *generation) scheduleLocked(now time.Time, first bool) {
-	if !g.queued {
+	if !g.queuedLocked() {
 		g.pendingAt = now // nothing was waiting: this piece is the oldest unsent
 		g.pending = 0
 	}
@@ -86,14 +86,24 @@ func (g *generation) scheduleLocked(now time.Time, first bool) {
 		g.flushLocked(now)
 		return
 	}
-	if !g.queued {
-		g.queued = true
+	if !g.queuedLocked() {
 		due := g.lastFlush.Add(w.interval)
 		if w.wide {
 			due = g.pendingAt.Add(w.interval)
 		}
 		g.hub.flush.add(g, due, now)
 	}
+}
+
+// queuedLocked reports whether the answer waits in the flusher; conv.mu
+// is held.
+func (g *generation) queuedLocked() bool { return g.flushAt.Load() != 0 }
+
+// dueBy reports whether the answer waits in the flusher in bucket cur or
+// an earlier one; it needs no lock.
+func (g *generation) dueBy(cur int64) bool {
+	at := g.flushAt.Load()
+	return at != 0 && at-1 <= cur
 }
 
 // window is how coalescing treats the text of an answer at one moment.
@@ -185,7 +195,7 @@ func (h *Hub) drainedAt(sub Subscriber, now time.Time) {
 // was busy (a subscriber, the bus), if nothing holds it any more; c.mu is
 // held.
 func (h *Hub) flushHeldLocked(c *conv, now time.Time) {
-	if g := c.gen; g != nil && g.queued && g.flushNowLocked(now, h.coalesceWindow()) {
+	if g := c.gen; g != nil && g.queuedLocked() && g.flushNowLocked(now, h.coalesceWindow()) {
 		g.flushLocked(now)
 	}
 }
@@ -193,8 +203,7 @@ func (h *Hub) flushHeldLocked(c *conv, now time.Time) {
 // flushLocked delivers the reasoning and the text not yet sent, as one
 // reasoning frame and one delta; conv.mu is held.
 func (g *generation) flushLocked(now time.Time) {
-	if g.queued {
-		g.queued = false
+	if g.queuedLocked() {
 		g.flushAt.Store(0)
 	}
 	g.flushReasoningLocked(now)
