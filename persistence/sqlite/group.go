@@ -21,6 +21,16 @@ import (
 // maxGroup bounds how many transactions are committed together.
 const maxGroup = 64
 
+// writeQueue is how many transactions may wait for the committer; more
+// wait to be queued, in the order they came.
+//
+// A caller queues its transaction and waits for the outcome: it is woken
+// once, when the group that held it was committed. (With a queue of no
+// room, every caller was also woken when the committer took its
+// transaction, only to wait again: under a burst of sends, 250 wake-ups
+// that queue up for the CPU with everything else the burst runs.)
+const writeQueue = 1024
+
 var (
 	qSavepoint  = writeQ(`SAVEPOINT grp`)
 	qRelease    = writeQ(`RELEASE grp`)
@@ -38,9 +48,10 @@ type writeOp struct {
 var errStoreClosed = errors.New("sqlite: store closed")
 
 // startCommitter starts the goroutine that runs every write transaction;
-// stopCommitter ends it after the transactions already queued.
+// stopCommitter ends it after the transactions already queued; a caller
+// that queued one after the committer's last look is told errStoreClosed.
 func (s *Store) startCommitter() {
-	s.writes = make(chan *writeOp)
+	s.writes = make(chan *writeOp, writeQueue)
 	s.stop = make(chan struct{})
 	s.stopped = make(chan struct{})
 	go s.commitLoop()
@@ -82,13 +93,26 @@ func (s *Store) writeBackground(ctx context.Context, fn func(tx *writeTx) error)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	// Once taken, the op runs (or is skipped because ctx ended) and
+	// Once queued, the op runs (or is skipped because ctx ended) and
 	// reports; waiting for that keeps "returned" meaning "not pending".
-	return <-op.done
+	select {
+	case err := <-op.done:
+		return err
+	case <-s.stopped:
+		// The committer ended: it either reported op before it did, or
+		// never took it and never will.
+		select {
+		case err := <-op.done:
+			return err
+		default:
+			return errStoreClosed
+		}
+	}
 }
 
 // commitLoop is the committer: it takes a waiting transaction, every other
-// one already waiting (up to maxGroup), and commits them together.
+// one already waiting (up to maxGroup), and commits them together. Once
+// stopped, it commits what is still queued before it ends.
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	group := make([]*writeOp, 0, maxGroup)
@@ -97,20 +121,38 @@ func (s *Store) commitLoop() {
 		case op := <-s.writes:
 			group = append(group[:0], op)
 		case <-s.stop:
+			for s.commitQueued(group[:0]) {
+			}
 			return
 		}
-	more:
-		for len(group) < maxGroup {
-			select {
-			case op := <-s.writes:
-				group = append(group, op)
-			default:
-				break more
-			}
-		}
-		s.commitGroup(group)
+		s.commitGroup(takeQueued(s.writes, group))
 		clear(group)
 	}
+}
+
+// takeQueued appends to group the transactions waiting in q, up to maxGroup.
+func takeQueued(q chan *writeOp, group []*writeOp) []*writeOp {
+	for len(group) < maxGroup {
+		select {
+		case op := <-q:
+			group = append(group, op)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// commitQueued commits a group of the transactions waiting, if any, and
+// reports whether there was one.
+func (s *Store) commitQueued(group []*writeOp) bool {
+	group = takeQueued(s.writes, group)
+	if len(group) == 0 {
+		return false
+	}
+	s.commitGroup(group)
+	clear(group)
+	return true
 }
 
 // commitGroup runs group's transactions in one database transaction and

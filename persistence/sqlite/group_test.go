@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"chatd/persistence"
 )
@@ -121,5 +123,129 @@ func TestGroupRerunReportsOnce(t *testing.T) {
 		if err != nil || m.Content != "x" {
 			t.Fatalf("answer %d holds %q (%v), want the append applied once", i, m.Content, err)
 		}
+	}
+}
+
+// holdCommitter runs a write that keeps the committer busy until the
+// returned function is called.
+func holdCommitter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	started, free, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- s.write(context.Background(), func(*writeTx) error {
+			close(started)
+			<-free
+			return nil
+		})
+	}()
+	<-started
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(free)
+			if err := <-held; err != nil {
+				t.Errorf("the holding write: %v", err)
+			}
+		})
+	}
+	t.Cleanup(release) // before the store closes, also when the test failed
+	return release
+}
+
+// waitQueued waits until n transactions wait in the committer's queue.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.writes) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued for the busy committer, want %d: a caller waits for the committer to take its write", len(s.writes), n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestWritesQueueWhileCommitting: writes that come while the committer is
+// busy are queued at once, without waiting for the committer to take each
+// (a hand-off that cost every caller a second wake-up), and are all
+// stored, together, once it is free.
+func TestWritesQueueWhileCommitting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, owner, conv := openForInsert(t)
+	release := holdCommitter(t, s)
+	const n = 40
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			m := persistence.Message{ConversationID: conv, OwnerID: owner, Role: persistence.RoleUser,
+				Content: fmt.Sprint("message ", i), Status: persistence.StatusComplete}
+			errs <- s.InsertMessage(ctx, &m)
+		}()
+	}
+	waitQueued(t, s, n)
+	release()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := s.Messages(ctx, owner, conv)
+	if err != nil || len(msgs) != n {
+		t.Fatalf("%d messages stored (%v), want %d", len(msgs), err, n)
+	}
+}
+
+// TestCloseCommitsQueuedWrites: Close, called while writes wait for the
+// committer, lets the committer store them before it ends; every caller
+// returns, none is left waiting, and what was reported stored is there
+// when the file is opened again.
+func TestCloseCommitsQueuedWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, owner, conv := openForInsert(t)
+	release := holdCommitter(t, s)
+	const n = 20
+	type result struct {
+		id  string
+		err error
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			m := persistence.Message{ConversationID: conv, OwnerID: owner, Role: persistence.RoleUser,
+				Content: fmt.Sprint("message ", i), Status: persistence.StatusComplete}
+			err := s.InsertMessage(ctx, &m)
+			results <- result{m.ID, err}
+		}()
+	}
+	waitQueued(t, s, n)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(ctx) }()
+	release()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	for range n {
+		r := <-results
+		switch {
+		case r.err == nil:
+			stored = append(stored, r.id)
+		case !errors.Is(r.err, errStoreClosed):
+			t.Fatalf("queued write: %v", r.err)
+		}
+	}
+	again, err := Open(ctx, Options{Path: s.path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = again.Close(ctx) }()
+	for _, id := range stored {
+		if _, err := again.Message(ctx, owner, id); err != nil {
+			t.Fatalf("message %s was reported stored but is not: %v", id, err)
+		}
+	}
+	if len(stored) != n {
+		t.Fatalf("%d of %d queued writes stored before the store closed, want all", len(stored), n)
 	}
 }

@@ -165,3 +165,56 @@ func TestInsertMessagesGroupedAllOrNone(t *testing.T) {
 		}
 	}
 }
+
+// writerChanges is the writer connection's total_changes(): the rows its
+// statements (and their triggers) inserted, updated or deleted so far.
+func writerChanges(t *testing.T, s *Store) int64 {
+	t.Helper()
+	var n int64
+	if err := s.write(context.Background(), func(tx *writeTx) error {
+		return tx.tx.QueryRow(`SELECT total_changes()`).Scan(&n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestInsertMessagesTouchesConversationOnce: a send's two rows move their
+// conversation up with one update, not one per row, and leave it where
+// two separate inserts leave it (at the later row's time).
+func TestInsertMessagesTouchesConversationOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, owner, conv := openForInsert(t)
+	send := func() (user, answer *persistence.Message) {
+		user = &persistence.Message{ID: persistence.NewID(), ConversationID: conv, OwnerID: owner, Role: persistence.RoleUser,
+			Content: "question", Status: persistence.StatusComplete}
+		answer = &persistence.Message{ConversationID: conv, OwnerID: owner, ParentID: user.ID,
+			Role: persistence.RoleAssistant, Model: "m", Status: persistence.StatusStreaming}
+		return user, answer
+	}
+	c0 := writerChanges(t, s)
+	user, answer := send()
+	if err := s.InsertMessage(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertMessage(ctx, answer); err != nil {
+		t.Fatal(err)
+	}
+	c1 := writerChanges(t, s)
+	user, answer = send()
+	if err := s.InsertMessages(ctx, user, answer); err != nil {
+		t.Fatal(err)
+	}
+	c2 := writerChanges(t, s)
+	if two, one := c1-c0, c2-c1; one != two-1 {
+		t.Fatalf("one write of both rows changed %d rows, two writes %d: want one update of the conversation fewer", one, two)
+	}
+	got, err := s.Conversation(ctx, owner, conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.UpdatedAt.Equal(answer.CreatedAt) {
+		t.Fatalf("conversation updated at %v, want the answer's time %v", got.UpdatedAt, answer.CreatedAt)
+	}
+}

@@ -81,7 +81,18 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 	err := s.write(ctx, func(tx *writeTx) error {
 		for i, v := range vs {
 			failed = i
-			if err := insertMsg(ctx, tx, v); err != nil {
+			if i != lastOfConv(vs, i) {
+				continue
+			}
+			// One touch per conversation, at its last message's time (the
+			// latest): a send's two rows move it up once.
+			if err := touchConv(ctx, tx, v); err != nil {
+				return err
+			}
+		}
+		for i, v := range vs {
+			failed = i
+			if err := insertRow(ctx, tx, v); err != nil {
 				return err
 			}
 		}
@@ -100,16 +111,42 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 // conversation's UpdatedAt forward; ErrNotFound when the owner has no such
 // conversation.
 func insertMsg(ctx context.Context, tx *writeTx, v persistence.Message) error {
-	now := toNanos(v.CreatedAt)
-	n, err := tx.exec(ctx, qTouchConv, now, v.ConversationID, v.OwnerID)
+	if err := touchConv(ctx, tx, v); err != nil {
+		return err
+	}
+	return insertRow(ctx, tx, v)
+}
+
+// lastOfConv returns the index of the last of vs in the conversation (and
+// of the owner) of vs[i].
+func lastOfConv(vs []persistence.Message, i int) int {
+	last := i
+	for j := i + 1; j < len(vs); j++ {
+		if vs[j].ConversationID == vs[i].ConversationID && vs[j].OwnerID == vs[i].OwnerID {
+			last = j
+		}
+	}
+	return last
+}
+
+// touchConv moves v's conversation's UpdatedAt forward to v's CreatedAt;
+// ErrNotFound when the owner has no such conversation.
+func touchConv(ctx context.Context, tx *writeTx, v persistence.Message) error {
+	n, err := tx.exec(ctx, qTouchConv, toNanos(v.CreatedAt), v.ConversationID, v.OwnerID)
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		return persistence.ErrNotFound
 	}
+	return nil
+}
+
+// insertRow inserts v's row, whose id and timestamps are set.
+func insertRow(ctx context.Context, tx *writeTx, v persistence.Message) error {
+	now := toNanos(v.CreatedAt)
 	p, c, t := usageArgs(v.Usage)
-	_, err = tx.exec(ctx, qInsertMsg, v.ID, v.ConversationID, v.OwnerID, v.ParentID, string(v.Role), v.Content,
+	_, err := tx.exec(ctx, qInsertMsg, v.ID, v.ConversationID, v.OwnerID, v.ParentID, string(v.Role), v.Content,
 		v.Model, string(v.Status), v.FinishReason, p, c, t, v.Error, v.ErrorCode, v.ClientMessageID, now, now,
 		v.Reasoning, int64(v.OmittedMessages))
 	return err
