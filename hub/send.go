@@ -49,10 +49,13 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	}
 	defer h.work.Done()
 	// A repeated send is found first, so a retry of the send that created
-	// a conversation does not create another.
-	if req.ClientMessageID != "" {
+	// a conversation does not create another. A send into a conversation
+	// finds its repeat among the messages it reads anyway; one whose id
+	// was used in another conversation is refused by the store's unique
+	// index and found below.
+	if req.ClientMessageID != "" && req.ConversationID == "" {
 		if m, err := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err == nil {
-			return h.repeatSend(ctx, sub, m, req.FrameID)
+			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
 		} else if !errors.Is(err, persistence.ErrNotFound) {
 			return Result{}, fmt.Errorf("find client message %q: %w", req.ClientMessageID, err)
 		}
@@ -60,6 +63,9 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	conv, history, created, err := h.sendTarget(ctx, userID, req)
 	if err != nil {
 		return Result{}, err
+	}
+	if m, ok := sentBefore(history, req.ClientMessageID); ok {
+		return h.repeatSend(ctx, sub, m, history, req.FrameID)
 	}
 	model := conv.Model // a new conversation's model was picked as it was created
 	if !created {
@@ -89,7 +95,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	if err != nil && errors.Is(err, persistence.ErrDuplicate) && req.ClientMessageID != "" {
 		// The same send, repeated at the same instant, was stored first.
 		if m, err2 := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err2 == nil {
-			return h.repeatSend(ctx, sub, m, req.FrameID)
+			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
 		}
 	}
 	if user.CreatedAt.IsZero() {
@@ -150,14 +156,34 @@ func sendParent(msgs []persistence.Message, parent *string) (string, error) {
 	return *parent, nil
 }
 
+// sentBefore returns the user message of msgs that carries clientID, if any.
+func sentBefore(msgs []persistence.Message, clientID string) (persistence.Message, bool) {
+	if clientID == "" {
+		return persistence.Message{}, false
+	}
+	i := slices.IndexFunc(msgs, func(m persistence.Message) bool {
+		return m.ClientMessageID == clientID && m.Role == persistence.RoleUser
+	})
+	if i < 0 {
+		return persistence.Message{}, false
+	}
+	return msgs[i], true
+}
+
 // repeatSend answers a send whose client message id was already stored:
 // nothing new is stored or started. The connection follows the answer: a
 // running one is caught up, an ended one is sent whole with its done.
-func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, frameID json.RawMessage) (Result, error) {
+// msgs are user's conversation's messages when the caller read them, nil
+// otherwise.
+func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, msgs []persistence.Message,
+	frameID json.RawMessage,
+) (Result, error) {
 	res := Result{ConversationID: user.ConversationID, UserMessageID: user.ID}
-	msgs, err := h.opts.Store.Messages(ctx, user.OwnerID, user.ConversationID)
-	if err != nil {
-		return res, fmt.Errorf("load messages of %s: %w", user.ConversationID, err)
+	if msgs == nil {
+		var err error
+		if msgs, err = h.opts.Store.Messages(ctx, user.OwnerID, user.ConversationID); err != nil {
+			return res, fmt.Errorf("load messages of %s: %w", user.ConversationID, err)
+		}
 	}
 	var answer *persistence.Message
 	for i, m := range msgs {

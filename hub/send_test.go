@@ -35,12 +35,12 @@ type upstreamSaw struct {
 // over HTTP) receives a send's request, the user message and the answer's
 // row are committed (read back through the store's read connections).
 // With the SQLite store both were stored in one write, after one read of
-// the conversation with its messages, so a burst of sends costs one write
-// and two reads each (the client message id, the conversation); a store
-// without InsertMessages and ConversationWithMessages gets two writes and
-// three reads, still both rows before the request. A send that creates
-// its conversation reads only the client message id: the new
-// conversation has no messages to read.
+// the conversation with its messages, in which a repeat of the client
+// message id would have been found: a burst of sends costs one write and
+// one read each; a store without InsertMessages and
+// ConversationWithMessages gets two writes and two reads, still both rows
+// before the request. A send that creates its conversation reads only the
+// client message id: the new conversation has no messages to read.
 func TestSendStoresBeforeUpstream(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -50,12 +50,12 @@ func TestSendStoresBeforeUpstream(t *testing.T) {
 		write   map[string]int64 // store writes by method when the request arrived
 		reads   int64            // store reads by then
 	}{
-		// The send reads the client message id, then the conversation
-		// with its messages in one read.
-		{"one write", func(s *counting.Store) Store { return s }, false, map[string]int64{"InsertMessages": 1}, 2},
+		// The send reads the conversation with its messages in one read,
+		// and looks for its client message id among them.
+		{"one write", func(s *counting.Store) Store { return s }, false, map[string]int64{"InsertMessages": 1}, 1},
 		// A store without either: the conversation, then its messages.
 		{"a store without InsertMessages", func(s *counting.Store) Store { return oneByOne{s} }, false,
-			map[string]int64{"InsertMessage": 2}, 3},
+			map[string]int64{"InsertMessage": 2}, 2},
 		// A new conversation has no messages to read.
 		{"a new conversation", func(s *counting.Store) Store { return s }, true,
 			map[string]int64{"CreateConversation": 1, "InsertMessages": 1}, 1},
@@ -186,5 +186,59 @@ func TestSendRefusedStoresNothing(t *testing.T) {
 	}
 	if msgs, _ := e.store.Messages(ctx, "u", conv.ID); len(msgs) != 2 || msgs[0].Content != "kept" {
 		t.Fatalf("stored %+v, want the second send's two messages", msgs)
+	}
+}
+
+// TestSendRepeatedClientMessageID: a send whose clientMessageId was
+// already stored starts nothing and stores nothing, and answers with what
+// the first send created: found among the conversation's messages when it
+// was sent into the same conversation, and through the store's refusal of
+// the duplicate when it was sent into another.
+func TestSendRepeatedClientMessageID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		otherConv bool // the repeat names another conversation of the user
+	}{
+		{"same conversation", false},
+		{"another conversation", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			e := newEnv(t, Options{}, say("answer"))
+			convs := make([]persistence.Conversation, 2)
+			for i := range convs {
+				convs[i] = persistence.Conversation{OwnerID: "u", Model: "fake"}
+				if err := e.store.CreateConversation(ctx, &convs[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sub := newSub("u")
+			req := SendRequest{ConversationID: convs[0].ID, Content: "once", ClientMessageID: "c-1"}
+			first, err := e.h.Send(ctx, sub, "u", req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, done := sub.textUntilDone(t, first.MessageID, 0); done.Status != "complete" {
+				t.Fatalf("done %+v", done)
+			}
+			if tc.otherConv {
+				req.ConversationID = convs[1].ID
+			}
+			again, err := e.h.Send(ctx, newSub("u"), "u", req)
+			if err != nil || again != first {
+				t.Fatalf("repeated send: %+v %v, want %+v", again, err, first)
+			}
+			if n := e.model.requestCount(); n != 1 {
+				t.Fatalf("%d upstream requests, want 1: the repeat started an answer", n)
+			}
+			for i, c := range convs {
+				msgs, err := e.store.Messages(ctx, "u", c.ID)
+				if want := 2 * (1 - i); err != nil || len(msgs) != want {
+					t.Fatalf("conversation %d holds %d messages (%v), want %d", i, len(msgs), err, want)
+				}
+			}
+		})
 	}
 }
