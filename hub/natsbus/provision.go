@@ -216,18 +216,17 @@ func (b *Bus) run(ctx context.Context) {
 		}
 	}
 	res := b.res.Load()
-	b.wg.Add(3)
+	b.watchers = []*watched{newWatched(res.leases, b.lease), newWatched(res.locks, b.locks)}
+	b.wg.Add(1 + len(b.watchers))
 	go func() {
 		defer b.wg.Done()
 		b.consumeEvents(ctx, res.events)
 	}()
-	go func() {
-		defer b.wg.Done()
-		b.watch(ctx, res.leases, b.lease.apply)
-	}()
-	go func() {
-		defer b.wg.Done()
-		b.watch(ctx, res.locks, b.locks.apply)
-	}()
+	for _, w := range b.watchers {
+		go func() {
+			defer b.wg.Done()
+			b.watch(ctx, w)
+		}()
+	}
 	b.renewLoop(ctx, res)
 }
