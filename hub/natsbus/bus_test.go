@@ -308,15 +308,7 @@ func TestOldBucketsGetMarkerTTL(t *testing.T) {
 	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.UserInfo("chatd", "pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testJetStream(t, c)
 	for _, bucket := range []string{"chatd_locks", "chatd_conns"} {
 		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1,
 			Storage: jetstream.FileStorage, Replicas: 3}); err != nil {
@@ -336,6 +328,22 @@ func TestOldBucketsGetMarkerTTL(t *testing.T) {
 				cfg.AllowDirect, cfg.AllowMsgTTL, cfg.SubjectDeleteMarkerTTL)
 		}
 	}
+}
+
+// testJetStream is a JetStream client of the test's own on c, closed when
+// the test ends.
+func testJetStream(t *testing.T, c *natstest.Cluster) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.UserInfo("chatd", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 // claimRace makes every bus Claim a at once and checks exactly one wins.

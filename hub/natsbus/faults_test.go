@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
 )
@@ -89,15 +85,7 @@ func TestWatchersLostRecover(t *testing.T) {
 	waitHealthy(t, ctx, a, b)
 	waitJudging(t, ctx, b)
 
-	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.UserInfo("chatd", "pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testJetStream(t, c)
 	for _, bucket := range []string{"locks", "leases"} {
 		s, err := js.Stream(ctx, "KV_"+b.name(bucket))
 		if err != nil {
