@@ -37,6 +37,10 @@ const (
 // token and a JetStream KV key, where dots, spaces, * and > are special.
 var instanceIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// instanceNameRE is what CHATD_INSTANCE_ID may hold: an instance id less
+// the "-" and 8 hex digits each start adds.
+var instanceNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,55}$`)
+
 // notInIDRE matches what a host name may hold and an instance id may not.
 var notInIDRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
@@ -49,7 +53,7 @@ type ClusterConfig struct {
 	Password   string        // CHATD_NATS_PASSWORD
 	Token      string        // CHATD_NATS_TOKEN
 	TLSCA      string        // CHATD_NATS_TLS_CA: PEM file of the CAs that signed the NATS servers' certificates
-	InstanceID string        // CHATD_INSTANCE_ID, default <hostname>-<8 hex digits>
+	InstanceID string        // <CHATD_INSTANCE_ID, default the host name>-<8 hex digits, new on every start>
 	LeaseTTL   time.Duration // CHATD_LEASE_TTL, default 10s: how long a crashed instance's answers stay "streaming"
 }
 
@@ -87,12 +91,13 @@ func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 	if c.TLSCA != "" {
 		r.checkCAFile(envNATSTLSCA, c.TLSCA)
 	}
-	c.InstanceID = r.str(envInstanceID, "")
-	switch {
-	case c.InstanceID == "":
-		c.InstanceID = defaultInstanceID(os.Hostname)
-	case !instanceIDRE.MatchString(c.InstanceID):
-		r.fail(envInstanceID, "%q must be 1 to 64 letters, digits, - or _ (it names this instance in NATS subjects and keys)", c.InstanceID)
+	switch name := r.str(envInstanceID, ""); {
+	case name == "":
+		c.InstanceID = instanceID(hostName(os.Hostname))
+	case !instanceNameRE.MatchString(name):
+		r.fail(envInstanceID, "%q must be 1 to 55 letters, digits, - or _ (it names this instance in NATS subjects and keys)", name)
+	default:
+		c.InstanceID = instanceID(name)
 	}
 	return c
 }
@@ -175,10 +180,9 @@ func redactNATSURL(v string) string {
 	return scheme + "://xxxxx@" + rest[at+1:]
 }
 
-// defaultInstanceID is the host name (characters an id may not hold
-// replaced by "-", at most 40 of them) and 8 random hex digits, so two
-// instances on one host, or a restarted one, never share an id.
-func defaultInstanceID(hostname func() (string, error)) string {
+// hostName is the host name, characters an id may not hold replaced by
+// "-", at most 40 of them ("chatd" when there is none).
+func hostName(hostname func() (string, error)) string {
 	host, err := hostname()
 	if err != nil || host == "" {
 		host = "chatd"
@@ -187,7 +191,16 @@ func defaultInstanceID(hostname func() (string, error)) string {
 	if len(host) > 40 {
 		host = host[:40]
 	}
+	return host
+}
+
+// instanceID is name and 8 random hex digits, new on every start: a
+// restarted process is a new instance (its predecessor's answers are
+// orphans once that one's lease expires, and its events never repeat
+// the predecessor's ids), and two instances given one name never share
+// an id.
+func instanceID(name string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return host + "-" + hex.EncodeToString(b[:])
+	return name + "-" + hex.EncodeToString(b[:])
 }

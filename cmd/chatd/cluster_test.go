@@ -78,6 +78,14 @@ func TestClusterConfigValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if name := c.want.InstanceID; name != "" {
+				// The name and 8 hex digits, new on every start.
+				id := cfg.Cluster.InstanceID
+				if !strings.HasPrefix(id, name+"-") || len(id) != len(name)+9 || !instanceIDRE.MatchString(id) {
+					t.Fatalf("instance id %q, want %s-<8 hex digits>", id, name)
+				}
+				cfg.Cluster.InstanceID = name
+			}
 			if !reflect.DeepEqual(cfg.Cluster, c.want) {
 				t.Fatalf("cluster:\n got %+v\nwant %+v", cfg.Cluster, c.want)
 			}
@@ -98,23 +106,45 @@ func TestClusterDefaultInstanceID(t *testing.T) {
 		t.Fatalf("default instance id %q is not a valid id", cfg.Cluster.InstanceID)
 	}
 	cases := []struct {
-		host   string
-		err    error
-		prefix string
+		host string
+		err  error
+		want string
 	}{
-		{"web-1.example.internal", nil, "web-1-example-internal-"},
-		{"", nil, "chatd-"},
-		{"ignored", errors.New("no host name"), "chatd-"},
-		{strings.Repeat("h", 70), nil, strings.Repeat("h", 40) + "-"},
+		{"web-1.example.internal", nil, "web-1-example-internal"},
+		{"", nil, "chatd"},
+		{"ignored", errors.New("no host name"), "chatd"},
+		{strings.Repeat("h", 70), nil, strings.Repeat("h", 40)},
 	}
 	for _, c := range cases {
-		a := defaultInstanceID(func() (string, error) { return c.host, c.err })
-		b := defaultInstanceID(func() (string, error) { return c.host, c.err })
-		if !strings.HasPrefix(a, c.prefix) || len(a) != len(c.prefix)+8 || !instanceIDRE.MatchString(a) {
-			t.Errorf("host %q: id %q, want %s<8 hex digits>", c.host, a, c.prefix)
+		if got := hostName(func() (string, error) { return c.host, c.err }); got != c.want {
+			t.Errorf("host %q: name %q, want %q", c.host, got, c.want)
+		}
+	}
+}
+
+// TestInstanceIDNewOnEveryStart: the same name (the host's, or one set
+// in CHATD_INSTANCE_ID) gives a new id on every start, so a restarted
+// process is never taken for the one before it.
+func TestInstanceIDNewOnEveryStart(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"web-1", strings.Repeat("n", 55)} {
+		env := envOf(map[string]string{"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222", "CHATD_INSTANCE_ID": name})
+		first, err := loadConfig(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := loadConfig(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := first.Cluster.InstanceID, again.Cluster.InstanceID
+		for _, id := range []string{a, b} {
+			if !strings.HasPrefix(id, name+"-") || len(id) != len(name)+9 || !instanceIDRE.MatchString(id) {
+				t.Errorf("instance id %q, want %s-<8 hex digits>", id, name)
+			}
 		}
 		if a == b {
-			t.Errorf("host %q: two starts got the same id %q", c.host, a)
+			t.Errorf("name %q: two starts got the same id %q", name, a)
 		}
 	}
 }
@@ -151,7 +181,7 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"ca is not pem", base("CHATD_NATS_TLS_CA", creds), "CHATD_NATS_TLS_CA"},
 		{"instance id with a dot", base("CHATD_INSTANCE_ID", "web.1"), "CHATD_INSTANCE_ID"},
 		{"instance id wildcard", base("CHATD_INSTANCE_ID", ">"), "CHATD_INSTANCE_ID"},
-		{"instance id too long", base("CHATD_INSTANCE_ID", strings.Repeat("a", 65)), "CHATD_INSTANCE_ID"},
+		{"instance id too long", base("CHATD_INSTANCE_ID", strings.Repeat("a", 56)), "CHATD_INSTANCE_ID"},
 		{"lease too short", base("CHATD_LEASE_TTL", "500ms"), "CHATD_LEASE_TTL"},
 		{"lease too long", base("CHATD_LEASE_TTL", "6m"), "CHATD_LEASE_TTL"},
 		{"lease not a duration", base("CHATD_LEASE_TTL", "10"), "CHATD_LEASE_TTL"},

@@ -34,14 +34,22 @@ type Bus struct {
 	conn    connState
 	lease   *leaseView
 	locks   *lockView
-	live    *liveFrames // the follows here, each subscribed to its answer's frames
-	replies *replyMux   // answers of direct gets
-	pubs    *publishers // numbering of the answers published here
+	// watchers mirror the leases and the locks; set by run before it
+	// renews, and read only by its renewals.
+	watchers []*watched
+	live     *liveFrames // the follows here, each subscribed to its answer's frames
+	replies  *replyMux   // answers of direct gets
+	pubs     *publishers // numbering of the answers published here
 	// directOffUntil (unix ns) pauses direct gets after one went unanswered.
 	directOffUntil atomic.Int64
 	eventSeq       atomic.Uint64 // numbers the user events broadcast here
-	seen           recentIDs     // user events handed to the hub
-	eventsRead     atomic.Int64  // user events read from the events stream
+	// eventOrigin starts the id of every user event broadcast here: the
+	// instance id and a random part new for each Bus, so that a process
+	// started with the id of one that stopped never repeats its event ids
+	// (receivers and JetStream's duplicate window would drop them).
+	eventOrigin string
+	seen        recentIDs    // user events handed to the hub
+	eventsRead  atomic.Int64 // user events read from the events stream
 	// idleAfter is how long a follow hears nothing before it checks
 	// JetStream for a lost last frame (followIdle; tests shorten it).
 	idleAfter time.Duration
@@ -70,7 +78,7 @@ func New(opts Options) (*Bus, error) {
 	b := &Bus{opts: opts, id: opts.InstanceID,
 		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
 		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(),
-		idleAfter: followIdle, ackWait: opTimeout}
+		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + "."}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL)
 	b.locks = newLockView(b.lease)

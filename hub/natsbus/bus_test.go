@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
 	"chatd/hub/natsbus/natstest"
@@ -233,6 +237,113 @@ func TestLocks(t *testing.T) {
 			t.Fatal("the lock survived its holder's release")
 		}
 	}
+}
+
+// TestRemovedKeysExpire: a released lock and a user's last connection
+// leave a marker in their bucket that expires (markerTTL), so the locks
+// and conns buckets hold only what is current, not one marker per
+// conversation or user ever seen; a key is taken again over its marker
+// and after it expired.
+func TestRemovedKeysExpire(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := New(Options{URLs: c.URLs(), InstanceID: "markers", User: "chatd", Password: "pw",
+		LeaseTTL: 2 * time.Second, Stream: StreamLimits{MaxBytes: 64 << 20}, markerTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Attach(newRecorder())
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	waitHealthy(t, ctx, b)
+	lim := b.Limits()
+	const n = 20
+	for i := range n {
+		a := answer(fmt.Sprintf("conv-mark-%d", i), "m", b.InstanceID())
+		for range 2 { // the second time over the first one's marker
+			if _, err := b.Acquire(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Release(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		user := fmt.Sprintf("user-mark-%d", i)
+		if ok, err := lim.AcquireConn(ctx, user, 5); err != nil || !ok {
+			t.Fatalf("acquire connection: %v %v", ok, err)
+		}
+		if err := lim.ReleaseConn(ctx, user); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := b.res.Load()
+	for _, kv := range []jetstream.KeyValue{res.locks, res.conns} {
+		for {
+			st, err := kv.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Values() == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("bucket %s still holds %d entries after every key was removed", kv.Bucket(), st.Values())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	a := answer("conv-mark-0", "m2", b.InstanceID())
+	if _, err := b.Acquire(ctx, a); err != nil {
+		t.Fatalf("acquire after the marker expired: %v", err)
+	}
+}
+
+// TestOldBucketsGetMarkerTTL: buckets made by a version before expiring
+// markers (direct reads on, no message TTLs) are updated in place when an
+// instance starts.
+func TestOldBucketsGetMarkerTTL(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := testJetStream(t, c)
+	for _, bucket := range []string{"chatd_locks", "chatd_conns"} {
+		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1,
+			Storage: jetstream.FileStorage, Replicas: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := newBus(t, c, "upgraded", 2*time.Second)
+	waitHealthy(t, ctx, b)
+	for _, bucket := range []string{"chatd_locks", "chatd_conns"} {
+		s, err := js.Stream(ctx, "KV_"+bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := s.CachedInfo().Config
+		if cfg.AllowDirect || !cfg.AllowMsgTTL || cfg.SubjectDeleteMarkerTTL != kvMarkerTTL {
+			t.Errorf("%s after an upgrade: direct %v, message TTLs %v, marker TTL %s", bucket,
+				cfg.AllowDirect, cfg.AllowMsgTTL, cfg.SubjectDeleteMarkerTTL)
+		}
+	}
+}
+
+// testJetStream is a JetStream client of the test's own on c, closed when
+// the test ends.
+func testJetStream(t *testing.T, c *natstest.Cluster) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.UserInfo("chatd", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 // claimRace makes every bus Claim a at once and checks exactly one wins.

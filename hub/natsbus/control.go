@@ -83,7 +83,7 @@ func (b *Bus) Broadcast(_ context.Context, ev hub.UserEvent) error {
 	if err != nil {
 		return fmt.Errorf("natsbus: encode user event: %w", err)
 	}
-	id := b.id + "." + strconv.FormatUint(b.eventSeq.Add(1), 10)
+	id := b.eventOrigin + strconv.FormatUint(b.eventSeq.Add(1), 10)
 	msg := &nats.Msg{Subject: b.subject("events", token(ev.UserID)), Data: data, Header: nats.Header{}}
 	msg.Header.Set(hdrOrigin, b.id)
 	msg.Header.Set(hdrEventID, id)

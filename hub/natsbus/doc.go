@@ -13,16 +13,22 @@
 //     Acquire creates the key only if absent; Release and Claim compare
 //     the revision they read (compare-and-delete, compare-and-swap), so
 //     exactly one instance wins a takeover. No TTL: a lock lives as long
-//     as its instance's lease. History 1. Reads go to the bucket's stream
-//     leader (direct reads from any replica are turned off), so a read
-//     right after a write sees it.
+//     as its instance's lease. History 1. A released lock leaves a purge
+//     marker that expires after 5 minutes (message TTLs, NATS 2.11+), so
+//     the bucket holds the running answers, not a marker for every
+//     conversation that ever had one; the same holds for chatd_conns.
+//     Reads go to the bucket's stream leader (direct reads from any
+//     replica are turned off), so a read right after a write sees it.
 //   - KV bucket chatd_leases: one key per instance, renewed every
 //     RenewEvery (LeaseTTL/3, 10s/3 by default). An instance whose newest
 //     lease is older than LeaseTTL (by the stream's own clock) is dead;
 //     every live instance watches both buckets and reports the locks of
-//     dead instances to its hub (BusHandler.Orphaned). Entries vanish
-//     after 6 x LeaseTTL (at least a minute); a clean shutdown deletes
-//     its own.
+//     dead instances to its hub (BusHandler.Orphaned). A watcher whose
+//     JetStream consumer vanished with its NATS node is replaced within
+//     two renewals (each compares what the watcher delivered with the
+//     bucket's last revision), not after the client's 10-20 s heartbeat
+//     check. Entries vanish after 6 x LeaseTTL (at least a minute); a
+//     clean shutdown deletes its own.
 //   - Stream CHATD_ANSWERS, subjects chatd.answer.<messageId>: the frames
 //     of each answer (its message frames, coalesced deltas, done), one
 //     message per coalesced frame, never one per token, each numbered

@@ -29,7 +29,8 @@ const (
 	eventsMaxBytes = 64 << 20
 )
 
-// hdrEventID names a user event for deduplication ("<origin>.<n>").
+// hdrEventID names a user event for deduplication ("<instance>.<random>.<n>",
+// see Bus.eventOrigin).
 const hdrEventID = "Chatd-Event"
 
 // eventsAttemptTimeout bounds one attempt to create the events consumer.

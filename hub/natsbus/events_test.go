@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,50 @@ import (
 	"chatd/hub"
 	"chatd/hub/protocol"
 )
+
+// TestEventsOfARestartedInstance: a process that starts with the id of
+// one that stopped (an operator's fixed id, a test's) has its events
+// delivered: their ids are new, so neither the receivers' memory of
+// events handed over nor JetStream's duplicate window drops them.
+func TestEventsOfARestartedInstance(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	recv, rec := newBus(t, c, "rs-recv", 2*time.Second)
+	first, _ := newBus(t, c, "rs-same", 2*time.Second)
+	waitHealthy(t, ctx, recv, first)
+	event := func(n int) hub.UserEvent {
+		return hub.UserEvent{UserID: "u1", Frame: &protocol.Frame{Type: protocol.TypeConversation,
+			Data: []byte(`{"n":` + strconv.Itoa(n) + `}`)}}
+	}
+	for n := 1; n <= 2; n++ {
+		if err := first.Broadcast(ctx, event(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.waitFor(t, ctx, "the first process's events", func() bool { return len(rec.events) == 2 })
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := newBus(t, c, "rs-same", 2*time.Second)
+	waitHealthy(t, ctx, again)
+	for n := 3; n <= 4; n++ {
+		if err := again.Broadcast(ctx, event(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait, stop := context.WithTimeout(ctx, 5*time.Second)
+	defer stop()
+	rec.waitFor(t, wait, "the restarted process's events", func() bool { return len(rec.events) == 4 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, ev := range rec.events {
+		if want := `{"n":` + strconv.Itoa(i+1) + `}`; string(ev.Frame.Data) != want {
+			t.Fatalf("event %d is %s, want %s", i, ev.Frame.Data, want)
+		}
+	}
+}
 
 // TestEventsSurviveCutOff: an instance cut off from NATS while another
 // broadcasts user events gets them once it is back (from the events

@@ -68,6 +68,60 @@ func TestLeaseExpiryTakeover(t *testing.T) {
 	}
 }
 
+// TestWatchersLostRecover: when the JetStream consumers behind the
+// buckets' watchers vanish (their NATS node died; here they are deleted,
+// which the server does not tell the client either), an instance still
+// learns of new locks and of a dead owner within about a lease TTL: the
+// lost watchers are noticed and replaced, not waited for until the
+// client's own idle-heartbeat check (10 to 20 seconds).
+func TestWatchersLostRecover(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const ttl = time.Second
+	a, _ := newBus(t, c, "lost-a", ttl)
+	b, recB := newBus(t, c, "lost-b", ttl)
+	waitHealthy(t, ctx, a, b)
+	waitJudging(t, ctx, b)
+
+	js := testJetStream(t, c)
+	for _, bucket := range []string{"locks", "leases"} {
+		s, err := js.Stream(ctx, "KV_"+b.name(bucket))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := s.ConsumerNames(ctx)
+		n := 0
+		for name := range names.Name() {
+			if err := s.DeleteConsumer(ctx, name); err != nil {
+				t.Fatalf("delete consumer %s of %s: %v", name, bucket, err)
+			}
+			n++
+		}
+		if names.Err() != nil || n < 2 {
+			t.Fatalf("bucket %s: deleted %d watchers' consumers (%v), want both instances'", bucket, n, names.Err())
+		}
+	}
+
+	ref := answer("conv-lost", "msg-lost", a.InstanceID())
+	if _, err := a.Acquire(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	a.Kill()
+	recB.waitFor(t, ctx, "orphan report", func() bool { return len(recB.orphans) > 0 })
+	recB.mu.Lock()
+	got := recB.orphans[0]
+	recB.mu.Unlock()
+	if got != ref {
+		t.Fatalf("orphan %+v, want %+v", got, ref)
+	}
+	if took := time.Since(killed); took > 4*ttl {
+		t.Fatalf("orphan reported %s after the kill with the watchers lost, want within a few TTLs (%s)", took, ttl)
+	}
+}
+
 // TestNodeLossMidAnswer: killing each NATS node in turn while an answer is
 // published and followed changes nothing a follower sees: every frame, in
 // order, once.

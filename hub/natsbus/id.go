@@ -15,9 +15,14 @@ func defaultInstanceID() string {
 	if err != nil || host == "" {
 		host = "chatd"
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return host + "-" + hex.EncodeToString(b[:])
+	return host + "-" + randomHex(4)
+}
+
+// randomHex is n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
 }
 
 // token turns s into one subject token and key (letters, digits, '-' and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,15 +28,41 @@ type leaseView struct {
 
 	mu          sync.Mutex
 	self        string
-	seen        map[string]time.Time // token(instance) -> created of its newest lease
+	seen        map[string]seenLease // by token(instance)
+	pass        uint64               // the current watcher's number (see begin)
 	ownNow      time.Time            // created of this instance's newest lease seen
 	streakStart time.Time            // ownNow when renewals last resumed after a failure
 	renewedAt   time.Time            // local time of the last successful renewal
 	failed      bool                 // the last renewal failed
 }
 
+// seenLease is an instance's newest lease seen.
+type seenLease struct {
+	created time.Time // by the leases stream's clock
+	pass    uint64    // the watcher that delivered it last
+}
+
 func newLeaseView(self string, ttl time.Duration) *leaseView {
-	return &leaseView{self: self, ttl: ttl, seen: make(map[string]time.Time)}
+	return &leaseView{self: self, ttl: ttl, seen: make(map[string]seenLease)}
+}
+
+// begin starts the pass of a new watcher, which delivers every lease again.
+func (v *leaseView) begin() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.pass++
+}
+
+// synced ends the current values of the pass: a lease it did not deliver
+// is gone from the bucket (expired or deleted while no watcher saw it).
+func (v *leaseView) synced() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for key, l := range v.seen {
+		if l.pass != v.pass {
+			delete(v.seen, key)
+		}
+	}
 }
 
 // apply records one entry of the leases bucket.
@@ -50,7 +77,7 @@ func (v *leaseView) apply(e jetstream.KeyValueEntry) {
 	if json.Unmarshal(e.Value(), &l) != nil {
 		return
 	}
-	v.seen[e.Key()] = e.Created()
+	v.seen[e.Key()] = seenLease{created: e.Created(), pass: v.pass}
 	if l.Instance == v.self && e.Created().After(v.ownNow) {
 		if v.streakStart.IsZero() {
 			v.streakStart = e.Created()
@@ -99,7 +126,7 @@ func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if last, ok := v.seen[token(instance)]; ok {
-		return now.Sub(last) > v.ttl
+		return now.Sub(last.created) > v.ttl
 	}
 	return now.Sub(seenSince) > v.ttl
 }
@@ -111,7 +138,7 @@ func (v *leaseView) forget(now time.Time, after time.Duration) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for key, last := range v.seen {
-		if now.Sub(last) > after {
+		if now.Sub(last.created) > after {
 			delete(v.seen, key)
 		}
 	}
@@ -123,12 +150,14 @@ type lockView struct {
 	locks    map[string]*lockEntry // by key
 	reported map[string]time.Time  // key -> lease time of the last Orphaned report
 	ownNow   func() time.Time      // the leases' clock; set once by newLockView
+	pass     uint64                // the current watcher's number (see begin)
 }
 
 type lockEntry struct {
 	ref       hub.AnswerRef
 	rev       uint64
 	firstSeen time.Time // lease clock when this revision was first seen
+	pass      uint64    // the watcher that delivered it last
 }
 
 // newLockView mirrors the locks, dating each by leases' clock.
@@ -145,12 +174,35 @@ func (v *lockView) apply(e jetstream.KeyValueEntry) {
 		delete(v.reported, e.Key())
 		return
 	}
+	if old, ok := v.locks[e.Key()]; ok && old.rev == e.Revision() {
+		old.pass = v.pass // delivered again by a new watcher: first seen stays
+		return
+	}
 	var ref hub.AnswerRef
 	if json.Unmarshal(e.Value(), &ref) != nil {
 		return
 	}
-	first := v.ownNow()
-	v.locks[e.Key()] = &lockEntry{ref: ref, rev: e.Revision(), firstSeen: first}
+	v.locks[e.Key()] = &lockEntry{ref: ref, rev: e.Revision(), firstSeen: v.ownNow(), pass: v.pass}
+}
+
+// begin starts the pass of a new watcher, which delivers every lock again.
+func (v *lockView) begin() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.pass++
+}
+
+// synced ends the current values of the pass: a lock it did not deliver
+// was released while no watcher saw it.
+func (v *lockView) synced() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for key, l := range v.locks {
+		if l.pass != v.pass {
+			delete(v.locks, key)
+			delete(v.reported, key)
+		}
+	}
 }
 
 // orphans returns the locks whose instance is dead, each at most once per TTL.
@@ -177,13 +229,45 @@ func (v *lockView) orphans(self string, leases *leaseView, now time.Time) []hub.
 	return out
 }
 
-// watch feeds every entry of kv (the current values, then each change) to
-// apply until ctx ends, starting a new watcher when one fails.
-func (b *Bus) watch(ctx context.Context, kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry)) {
+// mirror is what a bucket's watcher keeps up to date.
+type mirror interface {
+	// begin starts the pass of a new watcher: it delivers every current
+	// value again, then each change.
+	begin()
+	apply(e jetstream.KeyValueEntry)
+	// synced says the pass delivered every current value.
+	synced()
+}
+
+// watched is one bucket mirrored by a watcher. A watcher's JetStream
+// consumer can vanish without a word (its NATS node died): the client
+// notices only after missing two 5 s idle heartbeats, and in the meantime
+// the mirror misses locks taken and leases renewed, so a dead instance's
+// answers would wait that long to be ended. So each lease renewal also
+// checks the watcher (check): one that has not delivered within a round
+// what the bucket held a round earlier is replaced.
+type watched struct {
+	kv        jetstream.KeyValue
+	view      mirror
+	delivered atomic.Uint64 // the highest revision delivered to view
+	replace   chan struct{} // asks watch for a new watcher (capacity 1)
+	mark      uint64        // the bucket's last revision at the previous check (check's own)
+}
+
+func newWatched(kv jetstream.KeyValue, view mirror) *watched {
+	return &watched{kv: kv, view: view, replace: make(chan struct{}, 1)}
+}
+
+// watch feeds every entry of w's bucket (the current values, then each
+// change) to its mirror until ctx ends, starting a new watcher when one
+// fails or check finds it behind.
+func (b *Bus) watch(ctx context.Context, w *watched) {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		w, err := kv.WatchAll(ctx)
+		wctx, cancel := context.WithCancel(ctx)
+		kw, err := w.kv.WatchAll(wctx)
 		if err != nil {
-			b.log.Debug("watch bucket", slog.String("bucket", kv.Bucket()), slog.Any("err", err))
+			cancel()
+			b.log.Debug("watch bucket", slog.String("bucket", w.kv.Bucket()), slog.Any("err", err))
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff(attempt)):
@@ -191,13 +275,66 @@ func (b *Bus) watch(ctx context.Context, kv jetstream.KeyValue, apply func(jetst
 			continue
 		}
 		attempt = 0
-		for e := range w.Updates() {
-			if e != nil {
-				apply(e)
+		select {
+		case <-w.replace: // asked for before this watcher started
+		default:
+		}
+		w.view.begin()
+		b.mirror(ctx, w, kw)
+		_ = kw.Stop()
+		cancel()
+	}
+}
+
+// mirror hands kw's entries to w's mirror until kw ends, ctx ends or w
+// asks for a new watcher.
+func (b *Bus) mirror(ctx context.Context, w *watched, kw jetstream.KeyWatcher) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.replace:
+			b.log.Warn("a bucket's watcher fell behind; starting a new one",
+				slog.String("bucket", w.kv.Bucket()), slog.Uint64("delivered", w.delivered.Load()))
+			return
+		case e, ok := <-kw.Updates():
+			if !ok {
+				return
+			}
+			if e == nil {
+				w.view.synced()
+				continue
+			}
+			w.view.apply(e)
+			if r := e.Revision(); r > w.delivered.Load() {
+				w.delivered.Store(r)
 			}
 		}
-		_ = w.Stop()
 	}
+}
+
+// check asks for a new watcher when the current one has not delivered
+// what the bucket held at the previous check (unless that entry is gone
+// from the bucket's stream), and returns whether it did.
+func (w *watched) check(ctx context.Context) bool {
+	st, err := w.kv.Status(ctx)
+	if err != nil {
+		return false // NATS trouble: the renewal reports it
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo() == nil {
+		return false
+	}
+	state := bs.StreamInfo().State
+	behind := w.mark >= state.FirstSeq && w.delivered.Load() < w.mark
+	w.mark = state.LastSeq
+	if behind {
+		select {
+		case w.replace <- struct{}{}:
+		default:
+		}
+	}
+	return behind
 }
 
 // renewLoop renews the lease every RenewEvery and then reports the locks of
@@ -207,6 +344,7 @@ func (b *Bus) renewLoop(ctx context.Context, res *resources) {
 	defer t.Stop()
 	for {
 		b.renew(ctx, res)
+		b.checkWatchers(ctx)
 		b.reportOrphans()
 		select {
 		case <-ctx.Done():
@@ -226,6 +364,15 @@ func (b *Bus) renew(ctx context.Context, res *resources) {
 	}
 	if ctx.Err() == nil {
 		b.lease.renewed(err)
+	}
+}
+
+// checkWatchers checks that the watchers of the leases and the locks keep up.
+func (b *Bus) checkWatchers(ctx context.Context) {
+	for _, w := range b.watchers {
+		cctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
+		w.check(cctx)
+		cancel()
 	}
 }
 

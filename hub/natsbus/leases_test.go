@@ -151,6 +151,61 @@ func TestOrphanReports(t *testing.T) {
 	}
 }
 
+// TestMirrorPasses: a new watcher delivers every current value again; what
+// it does not deliver was removed while no watcher saw it and is dropped
+// from the views, and what it delivers again keeps when it was first seen.
+func TestMirrorPasses(t *testing.T) {
+	t.Parallel()
+	const ttl = 10 * time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	leases := newLeaseView("me", ttl)
+	leases.renewed(nil)
+	locks := newLockView(leases)
+	kept := hub.AnswerRef{ConversationID: "c1", MessageID: "m1", Instance: "peer"}
+	released := hub.AnswerRef{ConversationID: "c2", MessageID: "m2", Instance: "peer"}
+
+	leases.begin()
+	locks.begin()
+	leases.apply(leaseEntry("me", t0))
+	leases.apply(leaseEntry("peer", t0))
+	leases.apply(leaseEntry("gone", t0))
+	locks.apply(lockEntryOf(kept, 1))
+	locks.apply(lockEntryOf(released, 2))
+	leases.synced()
+	locks.synced()
+	firstSeen := locks.locks[kept.ConversationID].firstSeen
+
+	// A new watcher: the peer renewed, "gone"'s lease expired and the
+	// second lock was released while the old watcher was lost.
+	leases.begin()
+	locks.begin()
+	leases.apply(leaseEntry("me", t0.Add(5*time.Second)))
+	leases.apply(leaseEntry("peer", t0.Add(5*time.Second)))
+	locks.apply(lockEntryOf(kept, 1))
+	leases.synced()
+	locks.synced()
+
+	if _, ok := leases.seen[token("gone")]; ok {
+		t.Error("a lease the new watcher did not deliver is still seen")
+	}
+	if l := leases.seen[token("peer")]; !l.created.Equal(t0.Add(5 * time.Second)) {
+		t.Errorf("peer's lease created %v, want the new one", l.created)
+	}
+	if _, ok := locks.locks[released.ConversationID]; ok {
+		t.Error("a lock the new watcher did not deliver is still held in the view")
+	}
+	l, ok := locks.locks[kept.ConversationID]
+	if !ok || !l.firstSeen.Equal(firstSeen) {
+		t.Errorf("a lock delivered again: present %v, first seen %v, want %v", ok, l, firstSeen)
+	}
+	// Changes after the current values belong to the same pass.
+	locks.apply(lockEntryOf(released, 3))
+	locks.synced()
+	if _, ok := locks.locks[released.ConversationID]; !ok {
+		t.Error("a lock taken after the pass synced was dropped")
+	}
+}
+
 var errTest = errors.New("renewal failed")
 
 func ptr(d time.Duration) *time.Duration { return &d }

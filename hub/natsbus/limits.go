@@ -72,7 +72,7 @@ func (l *Limits) updateConns(ctx context.Context, userID string, change func(con
 	kv := l.b.res.Load().conns
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	return casLoop(ctx, kv, token(userID), func(val []byte) ([]byte, bool, error) {
+	return l.b.casLoop(ctx, kv, token(userID), func(val []byte) ([]byte, bool, error) {
 		c := connCounts{}
 		if val != nil {
 			if err := json.Unmarshal(val, &c); err != nil {
@@ -125,7 +125,7 @@ func (l *Limits) TakeSend(ctx context.Context, userID string, perMinute int) (bo
 	defer cancel()
 	rate, burst := float64(perMinute)/60, max(1, float64(perMinute)/4)
 	ok := false
-	err := casLoop(ctx, kv, token(userID), func(val []byte) ([]byte, bool, error) {
+	err := l.b.casLoop(ctx, kv, token(userID), func(val []byte) ([]byte, bool, error) {
 		now := time.Now()
 		s := sendBucket{Tokens: burst, Last: now}
 		if val != nil {
@@ -149,7 +149,7 @@ func (l *Limits) TakeSend(ctx context.Context, userID string, perMinute int) (bo
 // writes the result back only if the key did not change meanwhile,
 // retrying on conflicts. change returns write=false to leave the key
 // alone, and a nil value with write=true to delete it.
-func casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
+func (b *Bus) casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
 	change func(val []byte) (out []byte, write bool, err error),
 ) error {
 	for range casRetries {
@@ -170,7 +170,7 @@ func casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
 		case out == nil && rev == 0:
 			return nil
 		case out == nil:
-			err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+			err = b.removeKey(ctx, kv, key, rev)
 		case rev == 0:
 			_, err = kv.Create(ctx, key, out)
 		default:

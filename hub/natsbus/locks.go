@@ -78,11 +78,18 @@ func (b *Bus) Release(ctx context.Context, a hub.AnswerRef) error {
 	if err != nil || !found || holder != a {
 		return err
 	}
-	err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	err = b.removeKey(ctx, kv, key, rev)
 	if err == nil || errorsIsKV(err) {
 		return nil // released, or taken over by someone else meanwhile
 	}
 	return unavailable("release lock of "+a.ConversationID, err)
+}
+
+// removeKey removes key from kv if its revision is still rev, leaving a
+// marker that expires after markerTTL (a plain delete's marker stays for
+// good).
+func (b *Bus) removeKey(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64) error {
+	return kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(b.opts.markerTTL))
 }
 
 // Running implements hub.Bus.

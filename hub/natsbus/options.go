@@ -58,7 +58,17 @@ type Options struct {
 
 	// clientOptions are more NATS client options (tests).
 	clientOptions []nats.Option
+	// markerTTL is how long the marker of a removed lock or connection
+	// count stays in its bucket; kvMarkerTTL unless a test sets it.
+	markerTTL time.Duration
 }
+
+// kvMarkerTTL is how long the marker of a removed key stays in the locks
+// and conns buckets: long enough for any watcher to see the removal, and
+// then gone, so that those buckets hold what is current (the running
+// answers, the users connected) and not one marker for every
+// conversation that ever had an answer.
+const kvMarkerTTL = 5 * time.Minute
 
 // StreamLimits bound the answer stream, which holds the frames of running
 // and recently ended answers. Old frames are discarded first when a limit
@@ -90,6 +100,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.InstanceID == "" {
 		o.InstanceID = defaultInstanceID()
+	}
+	if o.markerTTL <= 0 {
+		o.markerTTL = kvMarkerTTL
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultLeaseTTL

@@ -99,9 +99,11 @@ func (b *Bus) replicas() int {
 // provision creates or updates the buckets and the stream; it is idempotent.
 func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	r := b.replicas()
-	kv := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
+	// A bucket whose keys are removed (removeKey) keeps their markers for
+	// markerTTL; the others' entries expire by their age (ttl).
+	kv := func(name string, ttl, markerTTL time.Duration) (jetstream.KeyValue, error) {
 		cfg := jetstream.KeyValueConfig{Bucket: b.name(name), History: 1, TTL: ttl,
-			Storage: jetstream.FileStorage, Replicas: r}
+			Storage: jetstream.FileStorage, Replicas: r, LimitMarkerTTL: markerTTL}
 		sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
 		defer cancel()
 		s, err := ensure(sctx, func(ctx context.Context) (jetstream.KeyValue, error) { return b.strongKV(ctx, cfg) })
@@ -112,16 +114,16 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	}
 	var res resources
 	var err error
-	if res.locks, err = kv("locks", 0); err != nil {
+	if res.locks, err = kv("locks", 0, b.opts.markerTTL); err != nil {
 		return nil, err
 	}
-	if res.leases, err = kv("leases", leaseBucketAge(b.opts.LeaseTTL)); err != nil {
+	if res.leases, err = kv("leases", leaseBucketAge(b.opts.LeaseTTL), 0); err != nil {
 		return nil, err
 	}
-	if res.conns, err = kv("conns", 0); err != nil {
+	if res.conns, err = kv("conns", 0, b.opts.markerTTL); err != nil {
 		return nil, err
 	}
-	if res.sends, err = kv("sends", time.Minute); err != nil {
+	if res.sends, err = kv("sends", time.Minute, 0); err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
@@ -141,7 +143,8 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 
 // strongKV binds the bucket, creating it first if needed, with reads served
 // by the stream's leader: KV buckets allow "direct" reads from any replica
-// by default, which may lag, and a lock read must see the last write.
+// by default, which may lag, and a lock read must see the last write. A
+// bucket made by an older version gets the marker TTL it lacks.
 func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -157,14 +160,19 @@ func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 	if err != nil {
 		return nil, err
 	}
-	if sc := st.CachedInfo().Config; sc.AllowDirect {
-		sc.AllowDirect = false
-		if _, err := b.js.UpdateStream(ctx, sc); err != nil {
-			return nil, fmt.Errorf("turn direct reads off: %w", err)
-		}
-		return b.js.KeyValue(ctx, cfg.Bucket)
+	sc := st.CachedInfo().Config
+	markers := cfg.LimitMarkerTTL > 0 && (!sc.AllowMsgTTL || sc.SubjectDeleteMarkerTTL != cfg.LimitMarkerTTL)
+	if !sc.AllowDirect && !markers {
+		return kv, nil
 	}
-	return kv, nil
+	sc.AllowDirect = false
+	if markers {
+		sc.AllowMsgTTL, sc.SubjectDeleteMarkerTTL = true, cfg.LimitMarkerTTL
+	}
+	if _, err := b.js.UpdateStream(ctx, sc); err != nil {
+		return nil, fmt.Errorf("turn direct reads off, markers expiring: %w", err)
+	}
+	return b.js.KeyValue(ctx, cfg.Bucket)
 }
 
 func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error) {
@@ -216,18 +224,17 @@ func (b *Bus) run(ctx context.Context) {
 		}
 	}
 	res := b.res.Load()
-	b.wg.Add(3)
+	b.watchers = []*watched{newWatched(res.leases, b.lease), newWatched(res.locks, b.locks)}
+	b.wg.Add(1 + len(b.watchers))
 	go func() {
 		defer b.wg.Done()
 		b.consumeEvents(ctx, res.events)
 	}()
-	go func() {
-		defer b.wg.Done()
-		b.watch(ctx, res.leases, b.lease.apply)
-	}()
-	go func() {
-		defer b.wg.Done()
-		b.watch(ctx, res.locks, b.locks.apply)
-	}()
+	for _, w := range b.watchers {
+		go func() {
+			defer b.wg.Done()
+			b.watch(ctx, w)
+		}()
+	}
 	b.renewLoop(ctx, res)
 }
