@@ -308,7 +308,8 @@ func checkRollingRestart(t *testing.T, c *chatdCluster) {
 		reloads += follower.reloads
 		content, status := storedAnswer(t, c.site, tokens[sender], sender.conv, sender.msgID)
 		if status != "complete" || sender.status != "complete" || follower.status != "complete" {
-			t.Errorf("%s: stored %s, sender saw %s, follower saw %s", sender.name, status, sender.status, follower.status)
+			t.Errorf("%s: stored %s, sender saw %s %s, follower saw %s %s", sender.name, status,
+				sender.status, sender.doneError, follower.status, follower.doneError)
 		}
 		if sender.text.String() != content || follower.text.String() != content || follower.msgID != sender.msgID {
 			t.Errorf("%s: sender %d bytes, follower %d bytes (%s), stored %d bytes", sender.name,
@@ -476,6 +477,7 @@ type liveTab struct {
 	text       strings.Builder
 	seq        int
 	status     string
+	doneError  string // the done frame's error body, if any
 	reconnects int
 	reloads    int // reconnects that needed the conversation over REST
 	lost       int // bytes seen but not stored (crash: after the last checkpoint)
@@ -627,7 +629,7 @@ func (lt *liveTab) finish(f frame) error {
 	default:
 		return fmt.Errorf("done (%s) seq %d after %d bytes", f.Status, f.Seq, lt.seq)
 	}
-	lt.status = f.Status
+	lt.status, lt.doneError = f.Status, string(f.Error)
 	return nil
 }
 

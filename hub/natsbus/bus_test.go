@@ -139,7 +139,15 @@ func ownerAndPeer(t *testing.T, name string, limit time.Duration) (c *natstest.C
 // (TestStartTogether covers instances creating them at the same moment).
 func startCluster(t *testing.T) *natstest.Cluster {
 	t.Helper()
-	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+	return startNATS(t, 3)
+}
+
+// startNATS is startCluster with nodes servers: one for tests of what
+// replication does not change, which then cost the package's parallel
+// tests less.
+func startNATS(t *testing.T, nodes int) *natstest.Cluster {
+	t.Helper()
+	c := natstest.Start(t, natstest.Options{Nodes: nodes, User: "chatd", Password: "pw"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, _ := newBus(t, c, "setup", time.Second)
@@ -246,7 +254,7 @@ func TestLocks(t *testing.T) {
 // and after it expired.
 func TestRemovedKeysExpire(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
+	c := startNATS(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := New(Options{URLs: c.URLs(), InstanceID: "markers", User: "chatd", Password: "pw",
@@ -305,13 +313,13 @@ func TestRemovedKeysExpire(t *testing.T) {
 // instance starts.
 func TestOldBucketsGetMarkerTTL(t *testing.T) {
 	t.Parallel()
-	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	js := testJetStream(t, c)
 	for _, bucket := range []string{"chatd_locks", "chatd_conns"} {
 		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1,
-			Storage: jetstream.FileStorage, Replicas: 3}); err != nil {
+			Storage: jetstream.FileStorage}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -566,7 +574,8 @@ func TestSingleNode(t *testing.T) {
 // cluster all create the buckets and the stream; none waits out a timeout
 // because another created the same one first.
 func TestStartTogether(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it times the start, which the package's other tests,
+	// each with a cluster of its own, would slow on a 2-core machine.
 	c := natstest.Start(t, natstest.Options{User: "chatd", Password: "pw"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

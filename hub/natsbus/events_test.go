@@ -22,7 +22,7 @@ import (
 // events handed over nor JetStream's duplicate window drops them.
 func TestEventsOfARestartedInstance(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
+	c := startNATS(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	recv, rec := newBus(t, c, "rs-recv", 2*time.Second)

@@ -76,7 +76,7 @@ func TestLeaseExpiryTakeover(t *testing.T) {
 // client's own idle-heartbeat check (10 to 20 seconds).
 func TestWatchersLostRecover(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t)
+	c := startNATS(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const ttl = time.Second

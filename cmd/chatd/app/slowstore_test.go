@@ -59,7 +59,9 @@ func TestSlowStoreKeepsPingsAndDeltas(t *testing.T) {
 	e := newEnv(t, envOptions{tweak: func(c *Config) {
 		store = &slowStore{Store: c.Store, entered: make(chan struct{}, 1)}
 		c.Store = store
-		c.WS.PingInterval, c.WS.PingTimeout = 20*time.Millisecond, 300*time.Millisecond
+		// A timeout that a loaded CI machine's scheduling (-race, load 16)
+		// does not reach by itself: the store, not the machine, is slow.
+		c.WS.PingInterval, c.WS.PingTimeout = 40*time.Millisecond, time.Second
 	}})
 	u := e.register(t)
 	pings := make(chan struct{}, 10_000)
@@ -74,9 +76,9 @@ func TestSlowStoreKeepsPingsAndDeltas(t *testing.T) {
 	store.hold()
 	cl.write(sendFrame("slow", "", "a new conversation"))
 	<-store.entered
-	// 30 pings at 20 ms span twice the ping timeout; deltas keep coming
-	// between them.
-	for i := range 30 {
+	// 60 pings at 40 ms span more than twice the ping timeout; deltas
+	// keep coming between them.
+	for i := range 60 {
 		select {
 		case <-pings:
 		case <-cl.closed:
