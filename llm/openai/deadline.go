@@ -31,7 +31,8 @@ type streamDeadline struct {
 // context ctx is ended by cancel; text reports whether text was delivered.
 func newStreamDeadline(ctx context.Context, cancel context.CancelCauseFunc, text *atomic.Bool, first, idle time.Duration) *streamDeadline {
 	d := &streamDeadline{idle: idle, base: time.Now(), ctx: ctx, cancel: cancel, text: text}
-	d.timer = time.AfterFunc(first, d.check)
+	d.timer = time.AfterFunc(time.Hour, d.check) // armed once d.timer is set: check uses it
+	d.timer.Reset(first)
 	return d
 }
 
