@@ -248,7 +248,7 @@ func (m *mirror) onFrame(f *protocol.Frame) {
 	switch f.Type {
 	case protocol.TypeDelta:
 		from := len(m.text)
-		text, err := deltaText(f)
+		text, err := deltaBytes(f)
 		if err != nil || f.Seq != int64(from+len(text)) {
 			m.h.log.Error("an answer's stream is inconsistent; its followers here reconnect",
 				"message", m.ref.MessageID, "seq", f.Seq, "have", from, "err", err)
@@ -374,18 +374,26 @@ func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 // encoding/json. Outside JSON strings, where every
 // quote is escaped, `,"text":"` can only be the member itself.
 func deltaText(f *protocol.Frame) (string, error) {
+	text, err := deltaBytes(f)
+	return string(text), err
+}
+
+// deltaBytes is deltaText without the copy: for most frames the text is a
+// part of f.Data (which the caller must not change), so a mirror appends
+// each delta's text to its own without allocating.
+func deltaBytes(f *protocol.Frame) ([]byte, error) {
 	const key = `,"text":"`
 	if i := bytes.Index(f.Data, []byte(key)); i > 0 && bytes.HasPrefix(f.Data, []byte(`{"type":"`)) && bytes.HasSuffix(f.Data, []byte(`"}`)) {
 		text := f.Data[i+len(key) : len(f.Data)-2]
 		if unescaped(text) {
-			return string(text), nil
+			return text, nil
 		}
 	}
 	var d struct {
 		Text string `json:"text"`
 	}
 	err := json.Unmarshal(f.Data, &d)
-	return d.Text, err
+	return []byte(d.Text), err
 }
 
 // unescaped reports whether b, the inside of a JSON string, is its value

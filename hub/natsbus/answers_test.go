@@ -1,6 +1,8 @@
 package natsbus
 
 import (
+	"encoding/hex"
+	"hash/fnv"
 	"strconv"
 	"testing"
 
@@ -49,5 +51,54 @@ func TestFrameHeader(t *testing.T) {
 				t.Fatalf("decoded %+v, %d, %v; want %+v, %d", fr, n, err, tc.f, tc.n)
 			}
 		})
+	}
+}
+
+// TestFrameIDUnchanged: a frame's message id for JetStream's duplicate
+// detection is what earlier versions made (FNV-1a of the bytes through
+// hash/fnv, in hex), so a frame sent again during a rolling upgrade is
+// still recognised.
+func TestFrameIDUnchanged(t *testing.T) {
+	t.Parallel()
+	a := answer("c1", "m1", "i1")
+	for _, f := range []protocol.Frame{
+		{Type: protocol.TypeDelta, MessageID: "m1", Seq: 123456, Data: []byte(`{"type":"delta","text":"hé"}`)},
+		{Type: protocol.TypeMessage, MessageID: "u1", Data: nil},
+		{Type: protocol.TypeDone, MessageID: "m1", Seq: -1, Data: []byte{0, 0xff}},
+	} {
+		h := fnv.New64a()
+		_, _ = h.Write(f.Data)
+		want := a.MessageID + "." + f.MessageID + "." + f.Type + "." + strconv.FormatInt(f.Seq, 10) + "." + hex.EncodeToString(h.Sum(nil))
+		if got := frameID(a, &f); got != want {
+			t.Errorf("frameID(%+v) = %q, want %q", f, got, want)
+		}
+	}
+}
+
+// TestPublishPathAllocations bounds the allocations of what Publish does
+// per frame besides nats.go's own: the frame's id, its header, its reply
+// subject, and the read of its acknowledgement (one each for the id and
+// the reply subject, four for the header: the numbers, the values, the
+// map and its slots; none to read an acknowledgement).
+func TestPublishPathAllocations(t *testing.T) {
+	a := answer("conversation-0123456789", "message-0123456789", "instance-1")
+	f := &protocol.Frame{Type: protocol.TypeDelta, ConversationID: a.ConversationID, MessageID: a.MessageID,
+		Seq: 123456, Data: []byte(`{"type":"delta","conversationId":"c","messageId":"m","seq":123456,"text":"token"}`)}
+	p := newPublishers()
+	pa := &pubAnswer{inbox: "_INBOX.abcdefghijklmnopqrstuv"}
+	ack := []byte(`{"stream":"CHATD_ANSWERS","seq":987654321}`)
+	for _, tc := range []struct {
+		name string
+		max  float64
+		fn   func()
+	}{
+		{"frameID", 1, func() { _ = frameID(a, f) }},
+		{"frameHeader", 4, func() { _ = frameHeader(f, 4567, 987654320, "id") }},
+		{"replyTo", 1, func() { _ = p.replyTo(pa, 4567) }},
+		{"parsePubAck", 0, func() { _, _ = parsePubAck(ack) }},
+	} {
+		if got := testing.AllocsPerRun(100, tc.fn); got > tc.max {
+			t.Errorf("%s: %.0f allocations, want at most %.0f", tc.name, got, tc.max)
+		}
 	}
 }

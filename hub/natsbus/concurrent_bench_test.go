@@ -3,12 +3,16 @@ package natsbus
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"chatd/hub"
 	"chatd/hub/natsbus/natstest"
@@ -30,17 +34,23 @@ import (
 // iteration is one round of 50 answers of 40 frames on the embedded
 // three-node cluster.
 //
+// The owner's writes and the peer's reads per frame ("owner-writes/frame",
+// "peer-reads/frame", its connections' system calls) say how many frames
+// share one.
+//
 //	go test -run '^$' -bench ConcurrentAnswers -benchtime 2x ./hub/natsbus/
 func BenchmarkConcurrentAnswers(b *testing.B) {
 	const answers, frames, every = 50, 40, 25 * time.Millisecond
 	c := natstest.Start(b, natstest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	owner, peer := benchBus(ctx, b, c, "bench-owner"), benchBus(ctx, b, c, "bench-peer")
+	var ownerIO, peerIO connIO
+	owner, peer := benchBus(ctx, b, c, "bench-owner", &ownerIO), benchBus(ctx, b, c, "bench-peer", &peerIO)
 	var mu sync.Mutex
 	var late []lateness
 	var starts []time.Duration
 	cpu0 := processCPU(b)
+	ownerW0, peerR0 := ownerIO.writes.Load(), peerIO.reads.Load()
 	b.ResetTimer()
 	for round := range b.N {
 		var wg sync.WaitGroup
@@ -59,7 +69,10 @@ func BenchmarkConcurrentAnswers(b *testing.B) {
 		wg.Wait()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N*answers*frames), "cpu-µs/frame")
+	frameCount := float64(b.N * answers * frames)
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/frameCount, "cpu-µs/frame")
+	b.ReportMetric(float64(ownerIO.writes.Load()-ownerW0)/frameCount, "owner-writes/frame")
+	b.ReportMetric(float64(peerIO.reads.Load()-peerR0)/frameCount, "peer-reads/frame")
 	var all, steady []time.Duration
 	for _, l := range late {
 		all = append(all, l.d)
@@ -97,8 +110,9 @@ type lateness struct {
 	steady bool
 }
 
-func benchBus(ctx context.Context, b *testing.B, c *natstest.Cluster, id string) *Bus {
-	bus, err := New(Options{URLs: c.URLs(), InstanceID: id, Stream: StreamLimits{MaxBytes: 256 << 20}})
+func benchBus(ctx context.Context, b *testing.B, c *natstest.Cluster, id string, io *connIO) *Bus {
+	bus, err := New(Options{URLs: c.URLs(), InstanceID: id, Stream: StreamLimits{MaxBytes: 256 << 20},
+		clientOptions: []nats.Option{nats.SetCustomDialer(io)}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -185,4 +199,34 @@ func benchAnswer(ctx context.Context, b *testing.B, owner, peer *Bus, a hub.Answ
 	mu.Lock()
 	defer mu.Unlock()
 	return late, first.Sub(begun)
+}
+
+// connIO is a NATS client's dialer that counts the system calls of its
+// connections: writes (nats.go's flusher writes what was published since
+// its last write) and reads.
+type connIO struct {
+	writes, reads atomic.Int64
+}
+
+func (c *connIO) Dial(network, address string) (net.Conn, error) {
+	conn, err := (&net.Dialer{Timeout: 2 * time.Second}).Dial(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &countedConn{Conn: conn, io: c}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	io *connIO
+}
+
+func (c *countedConn) Write(b []byte) (int, error) {
+	c.io.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+func (c *countedConn) Read(b []byte) (int, error) {
+	c.io.reads.Add(1)
+	return c.Conn.Read(b)
 }

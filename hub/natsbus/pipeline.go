@@ -132,7 +132,8 @@ func (p *publishers) replyTo(a *pubAnswer, n uint64) string {
 	p.mu.Lock()
 	inbox := a.inbox
 	p.mu.Unlock()
-	return inbox + "." + strconv.FormatUint(n, 10)
+	var num [20]byte
+	return inbox + "." + string(strconv.AppendUint(num[:0], n, 10)) // one allocation: the concatenation's
 }
 
 // resume makes the next frame of answer continue the numbering of the

@@ -26,6 +26,8 @@ func TestParsePubAck(t *testing.T) {
 		{"no sequence", `{"stream":"S"}`, 0, "invalid JetStream acknowledgement"},
 		{"zero sequence", `{"stream":"S","seq":0}`, 0, "invalid JetStream acknowledgement"},
 		{"cut short", `{"stream":"S","seq":12`, 0, "invalid JetStream acknowledgement"},
+		{"largest sequence", `{"stream":"S","seq":18446744073709551615}`, 18446744073709551615, ""},
+		{"sequence too large", `{"stream":"S","seq":18446744073709551616}`, 0, "invalid JetStream acknowledgement"},
 		{"not JSON", `+OK`, 0, "invalid JetStream acknowledgement"},
 		{"empty", ``, 0, "invalid JetStream acknowledgement"},
 	} {

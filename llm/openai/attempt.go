@@ -45,14 +45,8 @@ type sink struct {
 func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionRequest, out sink, st *attempt) (llm.Result, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	timer := time.AfterFunc(c.opts.FirstTokenTimeout, func() {
-		if st.delivered.Load() {
-			cancel(errIdleTimeout)
-		} else {
-			cancel(errFirstTokenTimeout)
-		}
-	})
-	defer timer.Stop()
+	deadline := newStreamDeadline(actx, cancel, &st.delivered, c.opts.FirstTokenTimeout, c.opts.IdleTimeout)
+	defer deadline.stop()
 
 	stream, err := c.api.CreateChatCompletionStream(context.WithValue(actx, attemptKey{}, st), oreq)
 	if err != nil {
@@ -64,7 +58,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	var dec chunkDecoder
 	for {
 		if st.delivered.Load() {
-			timer.Reset(c.opts.IdleTimeout)
+			deadline.chunk()
 		}
 		chunk, err := recv(stream, &dec)
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {

@@ -209,6 +209,39 @@ func TestConnectionRefused(t *testing.T) {
 	}
 }
 
+// TestIdleTimeoutCountsFromLastChunk: the idle timeout is the longest
+// pause between two chunks, not the answer's length: an answer that takes
+// several idle timeouts in all, each chunk coming well within one, ends
+// whole, and one that then stops is cut about one idle timeout after its
+// last chunk (the first-token timeout, much longer, does not delay it).
+func TestIdleTimeoutCountsFromLastChunk(t *testing.T) {
+	t.Parallel()
+	const idle = 250 * time.Millisecond
+	tests := []struct {
+		name, prompt string
+		want         string
+		kind         llm.ErrorKind // "" for no error
+	}{
+		{"flowing", "[[fake tokens=12 delay=60ms]]", fakeai.ExpectedText(fakeai.Config{Tokens: 12}), ""},
+		{"stops", "[[fake tokens=12 delay=60ms after=8 fault=hang_mid]]",
+			fakeai.ExpectedPrefix(fakeai.Config{Tokens: 12}, 8), llm.KindTimeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{})
+			c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout = idle })
+			r := stream(testCtx(t), c, tc.prompt, 0)
+			if llm.KindOf(r.err) != tc.kind || (tc.kind == "" && r.err != nil) {
+				t.Fatalf("err %v, want kind %q", r.err, tc.kind)
+			}
+			if r.text() != tc.want {
+				t.Fatalf("text %q, want %q", r.text(), tc.want)
+			}
+		})
+	}
+}
+
 func TestTimeouts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
