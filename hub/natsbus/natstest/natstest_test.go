@@ -31,9 +31,20 @@ func TestClusterFaults(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "probe", Replicas: 3})
-	if err != nil {
-		t.Fatalf("create kv: %v", err)
+	// Each attempt is bounded: a request the freshly formed cluster drops
+	// (seen once in CI) is not waited for until the test's deadline.
+	var kv jetstream.KeyValue
+	for kv == nil {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		kv, err = js.CreateKeyValue(actx, jetstream.KeyValueConfig{Bucket: "probe", Replicas: 3})
+		acancel()
+		if err != nil && ctx.Err() != nil {
+			t.Fatalf("create kv: %v", err)
+		}
+		if err != nil {
+			t.Logf("create kv: %v; trying again", err)
+			poll(ctx)
+		}
 	}
 	put := func(key, val string) {
 		t.Helper()
