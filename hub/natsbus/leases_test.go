@@ -103,11 +103,7 @@ func TestLeaseJudgement(t *testing.T) {
 // live one's and this instance's never, and a released lock no more.
 func TestOrphanReports(t *testing.T) {
 	t.Parallel()
-	const ttl = 10 * time.Second
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	leases := newLeaseView("me", ttl)
-	leases.renewed(nil)
-	locks := newLockView(leases)
+	leases, locks, t0 := newViews()
 	leases.apply(leaseEntry("me", t0))
 	leases.apply(leaseEntry("live", t0))
 	leases.apply(leaseEntry("dead", t0))
@@ -156,11 +152,7 @@ func TestOrphanReports(t *testing.T) {
 // from the views, and what it delivers again keeps when it was first seen.
 func TestMirrorPasses(t *testing.T) {
 	t.Parallel()
-	const ttl = 10 * time.Second
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	leases := newLeaseView("me", ttl)
-	leases.renewed(nil)
-	locks := newLockView(leases)
+	leases, locks, t0 := newViews()
 	kept := hub.AnswerRef{ConversationID: "c1", MessageID: "m1", Instance: "peer"}
 	released := hub.AnswerRef{ConversationID: "c2", MessageID: "m2", Instance: "peer"}
 
@@ -204,6 +196,14 @@ func TestMirrorPasses(t *testing.T) {
 	if _, ok := locks.locks[released.ConversationID]; !ok {
 		t.Error("a lock taken after the pass synced was dropped")
 	}
+}
+
+// newViews returns the views of instance "me" (lease TTL 10 s, its own
+// lease renewed) and the time the tests start from.
+func newViews() (*leaseView, *lockView, time.Time) {
+	leases := newLeaseView("me", 10*time.Second)
+	leases.renewed(nil)
+	return leases, newLockView(leases), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 }
 
 var errTest = errors.New("renewal failed")
