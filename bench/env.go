@@ -66,6 +66,7 @@ type env struct {
 	chatdURL   string // http://host:port
 	chatdPprof string
 	chatdRuns  int
+	chatdData  string // the data directory of the last startChatd
 	usersFile  string
 	users      int
 }
@@ -110,11 +111,28 @@ func (e *env) startRelay(ctx context.Context) error {
 // so that the load, not the limits, is measured; everything else keeps the
 // production defaults (coalescing 25ms, checkpoints 300ms, info logs).
 func (e *env) startChatd(ctx context.Context, users int) error {
+	e.chatdData = filepath.Join(e.dir, fmt.Sprintf("chatd-data-%d", e.chatdRuns+1))
+	if err := e.restartChatd(ctx); err != nil {
+		return err
+	}
+	e.usersFile = filepath.Join(e.dir, fmt.Sprintf("users-%d.json", e.chatdRuns))
+	out, err := exec.CommandContext(ctx, e.bins.loadgen, "register", "-url", e.chatdURL, "-n", strconv.Itoa(users),
+		"-parallel", "4", "-out", e.usersFile).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("register %d users: %w: %s", users, err, out)
+	}
+	e.users = users
+	return nil
+}
+
+// restartChatd stops chatd and starts a new process on the data directory
+// of the last startChatd: the accounts and their tokens stay valid, and the
+// process starts with none of its predecessor's memory.
+func (e *env) restartChatd(ctx context.Context) error {
 	e.stopChatd()
 	e.chatdRuns++
-	data := filepath.Join(e.dir, fmt.Sprintf("chatd-data-%d", e.chatdRuns))
 	env := []string{
-		"CHATD_ADDR=127.0.0.1:0", "CHATD_DATA_DIR=" + data, "CHATD_PPROF_ADDR=127.0.0.1:0",
+		"CHATD_ADDR=127.0.0.1:0", "CHATD_DATA_DIR=" + e.chatdData, "CHATD_PPROF_ADDR=127.0.0.1:0",
 		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + e.fakeURL, "OPENAI_MODELS=fake-mini",
 		"CHATD_BCRYPT_COST=4", "CHATD_MAX_CONNS_PER_USER=10000",
 		"CHATD_SENDS_PER_MINUTE=1000000", "CHATD_FRAMES_PER_MINUTE=1000000",
@@ -130,13 +148,6 @@ func (e *env) startChatd(ctx context.Context, users int) error {
 		return err
 	}
 	e.chatd, e.chatdURL, e.chatdPprof = p, "http://"+p.addrs["addr"], p.addrs["pprof"]
-	e.usersFile = filepath.Join(e.dir, fmt.Sprintf("users-%d.json", e.chatdRuns))
-	out, err := exec.CommandContext(ctx, e.bins.loadgen, "register", "-url", e.chatdURL, "-n", strconv.Itoa(users),
-		"-parallel", "4", "-out", e.usersFile).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("register %d users: %w: %s", users, err, out)
-	}
-	e.users = users
 	return nil
 }
 

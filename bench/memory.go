@@ -30,26 +30,10 @@ const chatdSSE = "chatd SSE"
 // relay and on chatd, interleaved, and measures what each costs the server
 // after a garbage collection; and as many of chatd's SSE event streams.
 func memory(ctx context.Context, e *env, r *report, c config) error {
-	// Fresh processes: resident memory, which a Go process keeps once it
-	// has it, then grows from a known start.
-	if err := e.startRelay(ctx); err != nil {
-		return err
-	}
 	if err := e.startChatd(ctx, c.memoryUsers); err != nil {
 		return err
 	}
-	fresh := map[string]int64{load.TargetRelay: rssBytes(e.relay.pid()), load.TargetChatd: rssBytes(e.chatd.pid())}
-	baseG := map[string]int{}
-	for t, addr := range map[string]string{load.TargetRelay: e.relayPprof, load.TargetChatd: e.chatdPprof} {
-		g, err := goroutines(ctx, addr)
-		if err != nil {
-			return err
-		}
-		baseG[t] = g
-	}
 	got := map[string]map[int][]idleSample{load.TargetRelay: {}, load.TargetChatd: {}, chatdSSE: {}}
-	baseG[chatdSSE] = baseG[load.TargetChatd]
-	fresh[chatdSSE] = fresh[load.TargetChatd]
 	for _, n := range c.memoryLevels {
 		for round := range c.memoryRounds {
 			for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd, chatdSSE}, round) {
@@ -57,7 +41,7 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 				if t == load.TargetChatd && round == 0 && n == maxOf(c.memoryLevels) {
 					heap = filepath.Join(e.dir, "chatd-idle-heap.pprof")
 				}
-				s, err := e.idle(ctx, t, n, heap, fresh[t], baseG[t])
+				s, err := e.idleFresh(ctx, t, n, heap)
 				if err != nil {
 					return err
 				}
@@ -94,10 +78,11 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 	}
 	r.section("3. Memory per idle connection", fmt.Sprintf(`
 N WebSockets opened and left idle (chatd's authenticated with a JWT, spread
-over %d users; the relay's bare). Per connection: Go heap in use plus goroutine
+over %d users; the relay's bare), each sample in a server process started
+for it (chatd on the same data directory). Per connection: Go heap in use plus goroutine
 stacks after two forced GCs (the pprof heap endpoint with gc=1, MemStats HeapInuse +
-StackInuse) and goroutines, differences between before opening (once the
-previous round's connections are gone) and after, divided by N; resident set size (from /proc) with the N connections open over
+StackInuse) and goroutines, differences between before opening and after,
+divided by N; resident set size (from /proc) with the N connections open over
 the freshly started process's, divided by N (an upper bound: it includes the
 garbage and the runtime's slack); median of %d rounds. The relay is the bare
 library: a handler goroutine blocked in Read and the library's buffers.
@@ -108,6 +93,29 @@ channel's fallback, opened as many times and left idle.
 %s`, c.memoryUsers, c.memoryRounds,
 		table([]string{"connections", "server", "KiB heap+stacks / conn", "KiB RSS / conn", "goroutines / conn"}, rows), heapTop))
 	return nil
+}
+
+// idleFresh measures n idle connections to target on a server process
+// started for this sample alone. Resident memory, which a Go process keeps
+// once it has it until the runtime returns it, then grows from a known
+// start: a sample taken in a process that held more connections before
+// (chatd's SSE streams cost twice its WebSockets) would count what the
+// runtime has not yet returned.
+func (e *env) idleFresh(ctx context.Context, target string, n int, heap string) (idleSample, error) {
+	start := e.restartChatd
+	srv, addr := &e.chatd, &e.chatdPprof
+	if target == load.TargetRelay {
+		start, srv, addr = e.startRelay, &e.relay, &e.relayPprof
+	}
+	if err := start(ctx); err != nil {
+		return idleSample{}, err
+	}
+	fresh := rssBytes((*srv).pid())
+	g, err := goroutines(ctx, *addr)
+	if err != nil {
+		return idleSample{}, err
+	}
+	return e.idle(ctx, target, n, heap, fresh, g)
 }
 
 // idle measures n idle connections to target; heap, when set, receives a
