@@ -41,7 +41,7 @@ func memory(ctx context.Context, e *env, r *report, c config) error {
 				if t == load.TargetChatd && round == 0 && n == maxOf(c.memoryLevels) {
 					heap = filepath.Join(e.dir, "chatd-idle-heap.pprof")
 				}
-				s, err := e.idleFresh(ctx, t, n, heap)
+				s, err := e.idle(ctx, t, n, heap)
 				if err != nil {
 					return err
 				}
@@ -95,34 +95,21 @@ channel's fallback, opened as many times and left idle.
 	return nil
 }
 
-// idleFresh measures n idle connections to target on a server process
-// started for this sample alone. Resident memory, which a Go process keeps
-// once it has it until the runtime returns it, then grows from a known
-// start: a sample taken in a process that held more connections before
-// (chatd's SSE streams cost twice its WebSockets) would count what the
-// runtime has not yet returned.
-func (e *env) idleFresh(ctx context.Context, target string, n int, heap string) (idleSample, error) {
+// idle measures n idle connections to target on a server process started
+// for this sample alone; heap, when set, receives a heap profile taken
+// while they are open. Resident memory, which a Go process keeps once it
+// has it until the runtime returns it, then grows from a known start: a
+// sample taken in a process that held more connections before (chatd's SSE
+// streams cost twice its WebSockets) would count what the runtime has not
+// yet returned.
+func (e *env) idle(ctx context.Context, target string, n int, heap string) (idleSample, error) {
 	start := e.restartChatd
-	srv, addr := &e.chatd, &e.chatdPprof
 	if target == load.TargetRelay {
-		start, srv, addr = e.startRelay, &e.relay, &e.relayPprof
+		start = e.startRelay
 	}
 	if err := start(ctx); err != nil {
 		return idleSample{}, err
 	}
-	fresh := rssBytes((*srv).pid())
-	g, err := goroutines(ctx, *addr)
-	if err != nil {
-		return idleSample{}, err
-	}
-	return e.idle(ctx, target, n, heap, fresh, g)
-}
-
-// idle measures n idle connections to target; heap, when set, receives a
-// heap profile taken while they are open. freshRSS and freshG are the
-// server's resident memory and goroutines when it started, before any
-// connection.
-func (e *env) idle(ctx context.Context, target string, n int, heap string, freshRSS int64, freshG int) (idleSample, error) {
 	srv, addr := e.relay, e.relayPprof
 	url := e.relayURL
 	args := []string{"idle", "-target", target}
@@ -133,11 +120,7 @@ func (e *env) idle(ctx context.Context, target string, n int, heap string, fresh
 		srv, addr, url = e.chatd, e.chatdPprof, e.chatdURL
 		args = []string{"idle", "-target", load.TargetChatd, "-sse"}
 	}
-	// The previous round's connections first finish closing; otherwise
-	// what they still hold would count as the baseline.
-	if err := e.drained(ctx, addr, freshG); err != nil {
-		return idleSample{}, err
-	}
+	freshRSS := rssBytes(srv.pid())
 	before, g0, _, err := e.idleState(ctx, addr, srv)
 	if err != nil {
 		return idleSample{}, err
@@ -196,19 +179,6 @@ func (e *env) idleState(ctx context.Context, addr string, p *proc) (memStats, in
 	}
 	g, err := goroutines(ctx, addr)
 	return m, g, rssBytes(p.pid()), err
-}
-
-// drained waits until the server runs at most want goroutines (those it
-// started with), or 30 s.
-func (e *env) drained(ctx context.Context, addr string, want int) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		g, err := goroutines(ctx, addr)
-		if err != nil || g <= want || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // settled waits until the server's goroutine count stops moving (at least
