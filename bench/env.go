@@ -111,7 +111,11 @@ func (e *env) startRelay(ctx context.Context) error {
 // so that the load, not the limits, is measured; everything else keeps the
 // production defaults (coalescing 25ms, checkpoints 300ms, info logs).
 func (e *env) startChatd(ctx context.Context, users int) error {
-	e.chatdData = filepath.Join(e.dir, fmt.Sprintf("chatd-data-%d", e.chatdRuns+1))
+	data, err := os.MkdirTemp(e.dir, "chatd-data-") // fresh, even in a reused -out
+	if err != nil {
+		return err
+	}
+	e.chatdData = data
 	if err := e.restartChatd(ctx); err != nil {
 		return err
 	}
