@@ -75,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Var(&mem, "memory-levels", "idle connections of the memory scenario (default 1000,5000)")
 	fs.Var(&busLv, "bus-levels", "concurrent streams of the bus scenario (default 50,200 with -bus-mongodb-uri, else 50)")
 	fs.StringVar(&o.cfg.busMongoURI, "bus-mongodb-uri", "", "bus scenario: a real MongoDB for the instances (default: FerretDB from cmd/devstack, which cannot hold 200 streams)")
+	busTokens := fs.Int("bus-tokens", 0, "bus scenario: tokens per answer (default 200)")
 	busProfile := fs.Bool("bus-profile", false, "bus scenario: save each cluster instance's CPU profile of the first round of each cluster run (bus-<run>-<instance>.pprof in -out) and summarize it in the report")
 	var growthDir string
 	fs.StringVar(&growthDir, "growth-dir", "", "growth scenario: keep the filled SQLite database in this directory and reuse it on later runs of the same size (default: fill a new one each run and delete it)")
@@ -92,6 +93,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	o.cfg.busMongoURI = busMongo
 	o.cfg.busProfile = *busProfile
+	if *busTokens > 0 {
+		o.cfg.busTokens = *busTokens
+	}
 	o.cfg.growthDir = growthDir
 	o.cfg.growthQuiet = *growthQuiet
 	o.cfg.growthNoFerret = !*growthFerret
