@@ -20,6 +20,7 @@ type cluster struct {
 	bus  Bus
 	self string
 	solo bool
+	busm BusMetrics
 
 	// busCtx outlives the generations (their done frames must still be
 	// published after Shutdown cancelled them); stopBusWork ends it.
@@ -32,10 +33,11 @@ type cluster struct {
 	bg      sync.WaitGroup // mirrors and orphan take-overs
 }
 
-func newCluster(bus Bus) cluster {
+func newCluster(bus Bus, m Metrics) cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	mb, isMem := bus.(*MemBus)
-	return cluster{bus: bus, self: bus.InstanceID(), solo: isMem && mb.solo(), busCtx: ctx, stopBus: cancel}
+	return cluster{bus: bus, self: bus.InstanceID(), solo: isMem && mb.solo(), busm: busMetricsOf(m),
+		busCtx: ctx, stopBus: cancel}
 }
 
 // spawn runs fn on a goroutine counted in wg, unless bus work was stopped.
@@ -90,6 +92,7 @@ func (h *Hub) retry(what string, fn func(ctx context.Context) error) bool {
 		if err == nil {
 			return true
 		}
+		h.busm.BusCallFailed(what)
 		if attempt == 1 || attempt%20 == 0 {
 			h.log.Warn("cluster bus call failed; retrying", "call", what, "attempt", attempt, "err", err)
 		}
@@ -379,6 +382,9 @@ func (h *Hub) takeOver(orphan AnswerRef) {
 		return
 	}
 	frames := h.interruptOrphan(mine)
+	if frames != nil {
+		h.busm.AnswerTakenOver()
+	}
 	for _, f := range frames {
 		if !h.retry("publish the end of an orphaned answer", func(ctx context.Context) error { return h.bus.Publish(ctx, mine, f) }) {
 			return

@@ -304,7 +304,8 @@ func TestClusterUserEvents(t *testing.T) {
 // released and a new answer can start.
 func TestClusterOwnerCrash(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t, "A", "B", "C")
+	tc := newTestCluster(t)
+	recs := tc.startMetered(t, "A", "B", "C")
 	a, b, c := tc.hubs[0], tc.hubs[1], tc.hubs[2]
 	conv := tc.conversation(t)
 	onB := tc.follow(t, b, "b1", conv.ID)
@@ -314,6 +315,12 @@ func TestClusterOwnerCrash(t *testing.T) {
 	run.say(t, "kept ", "text ")
 	onC.waitText(t, res.MessageID, "kept text ")
 	tc.waitStored(t, res.MessageID, "checkpoint", func(m persistence.Message) bool { return m.Content == "kept text " })
+	// B and C mirror the answer to their tabs; its owner does not.
+	for i, want := range []int{0, 1, 1} {
+		if n := recs[i].counts(); n.mirrors != want {
+			t.Fatalf("%s mirrors %d answers, want %d", tc.hubs[i].name, n.mirrors, want)
+		}
+	}
 
 	a.crashed = true
 	tc.mem.Crash("A")
@@ -331,9 +338,16 @@ func TestClusterOwnerCrash(t *testing.T) {
 		t.Fatalf("stored %q %q", m.Status, m.Content)
 	}
 	tc.waitUnlocked(t, conv.ID)
-	// B and C were both told; exactly one of them ended the answer.
+	// B and C were both told; exactly one of them ended the answer, and
+	// counted it.
 	if n := countType(streamFrames(tc.mem, res.MessageID), res.MessageID, protocol.TypeDone); n != 1 {
 		t.Fatalf("the answer's stream has %d done frames, want 1", n)
+	}
+	if n := recs[1].counts().takenOver + recs[2].counts().takenOver; n != 1 {
+		t.Fatalf("%d take-overs counted, want 1", n)
+	}
+	for i := 1; i <= 2; i++ {
+		recs[i].waitFor(t, tc.hubs[i].name+" stops mirroring", func(n busCounts) bool { return n.mirrors == 0 && n.lost == 0 })
 	}
 	next := tc.send(t, b, onB, conv.ID, "again")
 	again := b.model.next(t)
@@ -498,7 +512,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the done, and new answers start again.
 func TestClusterBusDown(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t, "A", "B")
+	tc := newTestCluster(t)
+	recs := tc.startMetered(t, "A", "B")
 	a, b := tc.hubs[0], tc.hubs[1]
 	conv := tc.conversation(t)
 	onA := tc.follow(t, a, "a1", conv.ID)
@@ -508,12 +523,18 @@ func TestClusterBusDown(t *testing.T) {
 	run.say(t, "one ")
 	onB.waitText(t, res.MessageID, "one ")
 
+	if n := recs[0].counts(); len(n.failed) != 0 {
+		t.Fatalf("failed bus calls before the outage: %v", n.failed)
+	}
+
 	tc.mem.SetDown(true)
 	onB.waitUntil(t, "error unavailable and close", func(fs []*protocol.Frame, closed protocol.CloseCode) bool {
 		return closed == protocol.CloseGoingAway && countType(fs, "", protocol.TypeError) == 1
 	})
+	recs[1].waitFor(t, "B counts the mirror it lost", func(n busCounts) bool { return n.lost == 1 && n.mirrors == 0 })
 	run.say(t, "two ")
 	onA.waitText(t, res.MessageID, "one two ")
+	recs[0].waitFor(t, "A counts its failed publishes", func(n busCounts) bool { return n.failed["publish answer frame"] > 0 })
 	other := tc.conversation(t)
 	for _, h := range tc.hubs {
 		_, err := h.Send(context.Background(), nil, tc.user.ID, SendRequest{ConversationID: other.ID, Content: "x"})

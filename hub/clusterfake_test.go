@@ -137,17 +137,23 @@ func (s *tab) snapshot() ([]*protocol.Frame, protocol.CloseCode) {
 // waitUntil waits until cond holds for the tab's frames and close code.
 func (s *tab) waitUntil(t *testing.T, what string, cond func(frames []*protocol.Frame, closed protocol.CloseCode) bool) {
 	t.Helper()
+	waitWoken(t, s.wake, func() bool { return cond(s.snapshot()) }, func() string {
+		frames, closed := s.snapshot()
+		return fmt.Sprintf("tab %s: %s did not happen; closed %d, frames:\n%s", s.id, what, closed, dump(frames))
+	})
+}
+
+// waitWoken waits until cond holds, checking it again each time wake
+// fires; after waitLimit it fails the test with what failed says.
+func waitWoken(t *testing.T, wake <-chan struct{}, cond func() bool, failed func() string) {
+	t.Helper()
 	deadline := time.NewTimer(waitLimit)
 	defer deadline.Stop()
-	for {
-		if cond(s.snapshot()) {
-			return
-		}
+	for !cond() {
 		select {
-		case <-s.wake:
+		case <-wake:
 		case <-deadline.C:
-			frames, closed := s.snapshot()
-			t.Fatalf("tab %s: %s did not happen; closed %d, frames:\n%s", s.id, what, closed, dump(frames))
+			t.Fatal(failed())
 		}
 	}
 }

@@ -183,7 +183,7 @@ func New(opts Options) *Hub {
 		follows:    make(map[Subscriber]map[string]*conv),
 		convs:      make(map[string]*conv),
 		flush:      newFlusher(opts.CoalesceInterval, opts.CoalesceMaxInterval),
-		cluster:    newCluster(opts.Bus),
+		cluster:    newCluster(opts.Bus, opts.Metrics),
 	}
 	opts.Bus.Attach(busHandler{h})
 	return h

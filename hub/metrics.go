@@ -16,8 +16,38 @@ type Metrics interface {
 	DeltaSent(n int)
 }
 
+// BusMetrics is what a Metrics may also implement to count the hub's
+// work with the other instances of a cluster; a hub with one instance
+// never calls it.
+type BusMetrics interface {
+	// BusCallFailed counts one failed bus call, which is retried, by what
+	// it was for (a fixed description, such as "publish answer frame").
+	BusCallFailed(call string)
+	// AnswerTakenOver counts an answer of an instance whose lease expired
+	// that this instance ended (stored as interrupted, its done published).
+	AnswerTakenOver()
+	// MirrorsChanged moves by delta the number of answers running on other
+	// instances that this instance mirrors to its tabs.
+	MirrorsChanged(delta int)
+	// MirrorLost counts a mirrored answer whose stream this instance lost
+	// (the bus failed): its tabs were told to reconnect.
+	MirrorLost()
+}
+
+// busMetricsOf returns m's BusMetrics, or one that records nothing.
+func busMetricsOf(m Metrics) BusMetrics {
+	if bm, ok := m.(BusMetrics); ok {
+		return bm
+	}
+	return nopMetrics{}
+}
+
 type nopMetrics struct{}
 
 func (nopMetrics) GenerationStarted(string)                                                     {}
 func (nopMetrics) GenerationFinished(string, string, string, time.Duration, int, time.Duration) {}
 func (nopMetrics) DeltaSent(int)                                                                {}
+func (nopMetrics) BusCallFailed(string)                                                         {}
+func (nopMetrics) AnswerTakenOver()                                                             {}
+func (nopMetrics) MirrorsChanged(int)                                                           {}
+func (nopMetrics) MirrorLost()                                                                  {}

@@ -132,6 +132,7 @@ func (h *Hub) mirrorLocked(c *conv, a AnswerRef) {
 		m := &mirror{h: h, conv: c, ref: a, cancel: cancel}
 		if h.spawn(&h.bg, func() { m.run(ctx) }) {
 			c.remote = m
+			h.busm.MirrorsChanged(1) // run counts it down when it returns
 		} else {
 			cancel()
 		}
@@ -194,11 +195,13 @@ func (m *mirror) stop() { m.cancel() }
 // run follows the answer's stream until its done, the mirror is stopped
 // (nobody here follows it any more, or shutdown) or the bus fails.
 func (m *mirror) run(ctx context.Context) {
+	defer m.h.busm.MirrorsChanged(-1)
 	err := m.h.bus.Follow(ctx, m.ref, m.onFrame)
 	c := m.conv
 	c.mu.Lock()
 	failed := err != nil && ctx.Err() == nil && !m.ended
 	if failed {
+		m.h.busm.MirrorLost()
 		m.h.log.Warn("lost an answer running on another instance", "message", m.ref.MessageID,
 			"instance", m.ref.Instance, "err", err)
 		m.failLocked()

@@ -120,6 +120,13 @@ func New(cfg Config) (*App, error) {
 	if err := metrics.watchWriter(a.writer); err != nil {
 		return nil, err
 	}
+	if cfg.Bus != nil {
+		// Before the hub exists: the bus may call it as soon as it does.
+		// The health is read at scrape time, once a.hub is set.
+		if err := metrics.watchBus(func(ctx context.Context) error { return a.hub.BusHealth(ctx) }); err != nil {
+			return nil, err
+		}
+	}
 	a.hub = hub.New(hubOptions(cfg, a.writer, metrics))
 	limOpts := cfg.Limits
 	limOpts.Shared = cfg.SharedLimits

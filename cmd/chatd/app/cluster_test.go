@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"chatd/llm/fakeai"
 	"chatd/persistence"
@@ -204,7 +205,12 @@ func TestClusterLimits(t *testing.T) {
 // done with status interrupted.
 func TestClusterCrash(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, clusterOptions{})
+	var regs []*prometheus.Registry // each instance's metrics, in start order
+	c := newCluster(t, clusterOptions{tweak: func(cfg *Config) {
+		reg := prometheus.NewRegistry()
+		cfg.Metrics.Registerer, cfg.Metrics.Gatherer = reg, reg
+		regs = append(regs, reg)
+	}})
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 	u := b.register(t)
 	tabA := a.dial(t, u)
@@ -220,6 +226,12 @@ func TestClusterCrash(t *testing.T) {
 		m, err := b.store.Message(context.Background(), u.ID, ack.MessageID)
 		return err == nil && m.Content == kept
 	})
+
+	for i, want := range []float64{0, 1, 1} { // tabs on B and C follow the answer running on A
+		if got := metricValue(t, regs[i], "chatd_bus_mirrored_answers"); got != want {
+			t.Fatalf("instance %d mirrors %v answers, want %v", i, got, want)
+		}
+	}
 
 	crashed := time.Now()
 	c.crash(0)
@@ -246,6 +258,38 @@ func TestClusterCrash(t *testing.T) {
 				len(text), len(stored.Content), len(kept))
 		}
 	}
+	// Exactly one of the live instances ended the answer, and says so.
+	if n := metricValue(t, regs[1], "chatd_bus_answers_taken_over_total") +
+		metricValue(t, regs[2], "chatd_bus_answers_taken_over_total"); n != 1 {
+		t.Fatalf("answers taken over, B + C: %v, want 1", n)
+	}
+	for i := 1; i <= 2; i++ {
+		if up := metricValue(t, regs[i], "chatd_bus_up"); up != 1 {
+			t.Fatalf("instance %d: chatd_bus_up %v", i, up)
+		}
+	}
+}
+
+// metricValue is the sum of the values of the counter or gauge name in g
+// (over its labels); it fails the test when g has no such metric.
+func metricValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range f.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		return sum
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // delivered joins the deltas of one answer as a client does (no gap, no

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 
 // liveMetrics exports what the hub, the WebSocket handler and the batching
 // writer count, as Prometheus metrics. It implements hub.Metrics,
-// ws.Metrics and batch.Metrics.
+// hub.BusMetrics, ws.Metrics and batch.Metrics.
 type liveMetrics struct {
 	connections  prometheus.Gauge
 	active       prometheus.Gauge
@@ -25,6 +26,12 @@ type liveMetrics struct {
 	flushLatency prometheus.Histogram
 	flushFails   prometheus.Counter
 	reg          prometheus.Registerer
+
+	// The cluster's, registered by watchBus (an instance alone exports none).
+	busFailures *prometheus.CounterVec
+	takenOver   prometheus.Counter
+	mirrored    prometheus.Gauge
+	mirrorsLost prometheus.Counter
 }
 
 func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
@@ -68,7 +75,39 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 	m.flushLatency, err = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "chatd_writer_flush_seconds", Help: "Duration of the batching writer's bulk writes.", Buckets: latency}))
 	errs = append(errs, err)
+	m.busFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatd_bus_call_failures_total",
+		Help: "Failed calls to the cluster bus (each is retried), by what they were for."}, []string{"call"})
+	m.takenOver = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_answers_taken_over_total",
+		Help: "Answers of instances whose lease expired that this instance ended as interrupted."})
+	m.mirrored = prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatd_bus_mirrored_answers",
+		Help: "Answers running on other instances that this instance streams to its tabs."})
+	m.mirrorsLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_mirrors_lost_total",
+		Help: "Mirrored answers whose stream this instance lost (the bus failed); their tabs were told to reconnect."})
 	return m, errors.Join(errs...)
+}
+
+// watchBus registers the cluster's metrics, with chatd_bus_up from
+// health (nil: the bus is usable).
+func (m *liveMetrics) watchBus(health func(context.Context) error) error {
+	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chatd_bus_up",
+		Help: "1 while the cluster bus is usable (connected, this instance's lease renewed), else 0."},
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if health(ctx) != nil {
+				return 0
+			}
+			return 1
+		})
+	// Called before the hub exists; the collectors already registered
+	// under these names (another App in this process) are used instead.
+	_, err1 := register(m.reg, up)
+	var err2, err3, err4, err5 error
+	m.busFailures, err2 = register(m.reg, m.busFailures)
+	m.takenOver, err3 = register(m.reg, m.takenOver)
+	m.mirrored, err4 = register(m.reg, m.mirrored)
+	m.mirrorsLost, err5 = register(m.reg, m.mirrorsLost)
+	return errors.Join(err1, err2, err3, err4, err5)
 }
 
 // watchWriter exports the writer's queue depth.
@@ -136,3 +175,15 @@ func (m *liveMetrics) Flushed(_ int, latency time.Duration, err error) {
 		m.flushFails.Inc()
 	}
 }
+
+// BusCallFailed implements hub.BusMetrics.
+func (m *liveMetrics) BusCallFailed(call string) { m.busFailures.WithLabelValues(call).Inc() }
+
+// AnswerTakenOver implements hub.BusMetrics.
+func (m *liveMetrics) AnswerTakenOver() { m.takenOver.Inc() }
+
+// MirrorsChanged implements hub.BusMetrics.
+func (m *liveMetrics) MirrorsChanged(delta int) { m.mirrored.Add(float64(delta)) }
+
+// MirrorLost implements hub.BusMetrics.
+func (m *liveMetrics) MirrorLost() { m.mirrorsLost.Inc() }

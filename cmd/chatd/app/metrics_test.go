@@ -1,0 +1,78 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestBusMetrics: an instance alone exports no chatd_bus_ metric; in a
+// cluster they count what the hub reports, and chatd_bus_up follows the
+// bus's health.
+func TestBusMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m, err := newLiveMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := busMetricNames(t, reg); len(names) != 0 {
+		t.Fatalf("an instance alone exports %v", names)
+	}
+
+	var down atomic.Bool
+	if err := m.watchBus(func(context.Context) error {
+		if down.Load() {
+			return errors.New("bus down")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m.BusCallFailed("publish answer frame")
+	m.BusCallFailed("publish answer frame")
+	m.BusCallFailed("release conversation lock")
+	m.AnswerTakenOver()
+	m.MirrorsChanged(1)
+	m.MirrorsChanged(1)
+	m.MirrorsChanged(-1)
+	m.MirrorLost()
+	for _, c := range []struct {
+		name string
+		want float64
+	}{
+		{"chatd_bus_up", 1},
+		{"chatd_bus_call_failures_total", 3},
+		{"chatd_bus_answers_taken_over_total", 1},
+		{"chatd_bus_mirrored_answers", 1},
+		{"chatd_bus_mirrors_lost_total", 1},
+	} {
+		if got := metricValue(t, reg, c.name); got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, got, c.want)
+		}
+	}
+	down.Store(true)
+	if got := metricValue(t, reg, "chatd_bus_up"); got != 0 {
+		t.Errorf("chatd_bus_up with the bus down = %v", got)
+	}
+}
+
+// busMetricNames lists the chatd_bus_ metrics g exports.
+func busMetricNames(t *testing.T, g prometheus.Gatherer) []string {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "chatd_bus_") {
+			names = append(names, f.GetName())
+		}
+	}
+	return names
+}
