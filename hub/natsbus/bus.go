@@ -187,6 +187,11 @@ func (b *Bus) Health(context.Context) error {
 	return nil
 }
 
+// Instances is how many instances of the cluster hold a live lease, this
+// one included, as this instance's view of the leases bucket has them (0
+// before this instance saw its own lease).
+func (b *Bus) Instances() int { return b.lease.live() }
+
 // usable returns the resources, or an error wrapping hub.ErrBusUnavailable
 // when the connection is down or JetStream is not provisioned yet.
 func (b *Bus) usable() error {

@@ -131,6 +131,24 @@ func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 	return now.Sub(seenSince) > v.ttl
 }
 
+// live is how many instances hold a lease younger than the TTL, this one
+// included, by the leases stream's clock at this instance's newest lease
+// (0 until this instance has seen its own lease).
+func (v *leaseView) live() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ownNow.IsZero() {
+		return 0
+	}
+	n := 0
+	for _, l := range v.seen {
+		if v.ownNow.Sub(l.created) <= v.ttl {
+			n++
+		}
+	}
+	return n
+}
+
 // forget drops what is known of instances silent for longer than the
 // leases bucket keeps their entries (their keys are gone there too), so
 // the view does not grow with every instance that ever ran.

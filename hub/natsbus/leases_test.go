@@ -54,15 +54,17 @@ func TestLeaseJudgement(t *testing.T) {
 		judging   bool
 		peerDead  bool
 		lockSince time.Duration // when the peer's lock was first seen
+		live      int           // instances with a live lease, this one included
 	}{
-		{name: "fresh start: not judging yet", self: []time.Duration{0, 3 * time.Second}, peer: ptr(0)},
-		{name: "peer renewing", self: []time.Duration{0, 12 * time.Second}, peer: ptr(9 * time.Second), judging: true},
-		{name: "peer silent for more than a TTL", self: []time.Duration{0, 21 * time.Second}, peer: ptr(10 * time.Second), judging: true, peerDead: true},
-		{name: "own renewals failing: no judgement", self: []time.Duration{0, 30 * time.Second}, peer: ptr(0), failed: true},
-		{name: "peer never seen, lock new", self: []time.Duration{0, 12 * time.Second}, lockSince: 11 * time.Second, judging: true},
-		{name: "peer never seen, lock older than a TTL", self: []time.Duration{0, 25 * time.Second}, lockSince: 12 * time.Second, judging: true, peerDead: true},
-		{name: "peer deleted its lease", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true},
-		{name: "peer with an encoded id deleted its lease", peerID: "host.example-1", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true},
+		{name: "own lease not seen yet", peer: ptr(0), live: 0},
+		{name: "fresh start: not judging yet", self: []time.Duration{0, 3 * time.Second}, peer: ptr(0), live: 2},
+		{name: "peer renewing", self: []time.Duration{0, 12 * time.Second}, peer: ptr(9 * time.Second), judging: true, live: 2},
+		{name: "peer silent for more than a TTL", self: []time.Duration{0, 21 * time.Second}, peer: ptr(10 * time.Second), judging: true, peerDead: true, live: 1},
+		{name: "own renewals failing: no judgement", self: []time.Duration{0, 30 * time.Second}, peer: ptr(0), failed: true, live: 1},
+		{name: "peer never seen, lock new", self: []time.Duration{0, 12 * time.Second}, lockSince: 11 * time.Second, judging: true, live: 1},
+		{name: "peer never seen, lock older than a TTL", self: []time.Duration{0, 25 * time.Second}, lockSince: 12 * time.Second, judging: true, peerDead: true, live: 1},
+		{name: "peer deleted its lease", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true, live: 1},
+		{name: "peer with an encoded id deleted its lease", peerID: "host.example-1", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true, live: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +86,9 @@ func TestLeaseJudgement(t *testing.T) {
 			}
 			if tt.failed {
 				v.renewed(errTest)
+			}
+			if n := v.live(); n != tt.live {
+				t.Fatalf("live = %d, want %d", n, tt.live)
 			}
 			now, ok := v.judging()
 			if ok != tt.judging {

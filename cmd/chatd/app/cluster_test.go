@@ -231,6 +231,7 @@ func TestClusterCrash(t *testing.T) {
 		if got := metricValue(t, regs[i], "chatd_bus_mirrored_answers"); got != want {
 			t.Fatalf("instance %d mirrors %v answers, want %v", i, got, want)
 		}
+		waitFor(t, "every instance seen live", func() bool { return metricValue(t, regs[i], "chatd_bus_instances") == 3 })
 	}
 
 	crashed := time.Now()
@@ -267,6 +268,7 @@ func TestClusterCrash(t *testing.T) {
 		if up := metricValue(t, regs[i], "chatd_bus_up"); up != 1 {
 			t.Fatalf("instance %d: chatd_bus_up %v", i, up)
 		}
+		waitFor(t, "the dead instance no longer counted", func() bool { return metricValue(t, regs[i], "chatd_bus_instances") == 2 })
 	}
 }
 

@@ -87,8 +87,9 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 }
 
 // watchBus registers the cluster's metrics, with chatd_bus_up from
-// health (nil: the bus is usable).
-func (m *liveMetrics) watchBus(health func(context.Context) error) error {
+// health (nil: the bus is usable) and, when instances is not nil,
+// chatd_bus_instances from it.
+func (m *liveMetrics) watchBus(health func(context.Context) error, instances func() int) error {
 	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chatd_bus_up",
 		Help: "1 while the cluster bus is usable (connected, this instance's lease renewed), else 0."},
 		func() float64 {
@@ -107,7 +108,13 @@ func (m *liveMetrics) watchBus(health func(context.Context) error) error {
 	m.takenOver, err3 = register(m.reg, m.takenOver)
 	m.mirrored, err4 = register(m.reg, m.mirrored)
 	m.mirrorsLost, err5 = register(m.reg, m.mirrorsLost)
-	return errors.Join(err1, err2, err3, err4, err5)
+	var err6 error
+	if instances != nil {
+		_, err6 = register(m.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chatd_bus_instances",
+			Help: "Instances of the cluster with a live lease, this one included, as this instance sees them."},
+			func() float64 { return float64(instances()) }))
+	}
+	return errors.Join(err1, err2, err3, err4, err5, err6)
 }
 
 // watchWriter exports the writer's queue depth.
