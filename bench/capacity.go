@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"chatd/bench/load"
@@ -242,7 +244,50 @@ func burst(ctx context.Context, e *env, r *report, c config) error {
 (ideal total %.1f s). Total time is from the first prompt to the last answer's
 end; median over %d interleaved rounds.
 
+%s
+Lateness by when the fake upstream stamped the token (ms after the first
+prompt): p50 / p99 in ms, each the median over the rounds that had tokens
+then. It tells the answers' start (the sends, the upstream requests) from
+their steady state.
+
 %s`, c.burstStreams, c.burstTokens, float64(time.Second)/float64(c.burstDelay), ideal, c.rounds,
-		table([]string{"target", "total s", "TTFT p99 ms", "lateness p99 ms", "server CPU s"}, rows)))
+		table([]string{"target", "total s", "TTFT p99 ms", "lateness p99 ms", "server CPU s"}, rows),
+		table(append([]string{"stamped (ms)"}, targets...), latenessWindowRows(got))))
 	return nil
+}
+
+// latenessWindowRows is a row per lateness window (load.Result's
+// LatenessByTime) with each target's p50 / p99, medians over its samples.
+func latenessWindowRows(got map[string][]sample) [][]string {
+	type key struct{ from, to int64 }
+	var keys []key
+	byTarget := map[string]map[key][]load.Window{}
+	for _, t := range targets {
+		byTarget[t] = map[key][]load.Window{}
+		for _, s := range got[t] {
+			for _, w := range s.res.LatenessByTime {
+				k := key{w.FromMs, w.ToMs}
+				if !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+				byTarget[t][k] = append(byTarget[t][k], w)
+			}
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.from, b.from) })
+	var rows [][]string
+	for _, k := range keys {
+		row := []string{fmt.Sprintf("%d-%d", k.from, k.to)}
+		for _, t := range targets {
+			ws := byTarget[t][k]
+			if len(ws) == 0 {
+				row = append(row, "")
+				continue
+			}
+			row = append(row, f2(medianOf(ws, func(w load.Window) float64 { return w.P50 }))+" / "+
+				f2(medianOf(ws, func(w load.Window) float64 { return w.P99 })))
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }

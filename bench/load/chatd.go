@@ -251,11 +251,11 @@ func (s *chatdStream) drainStalled(d time.Duration) (stallOutcome, bool) {
 	return s.stall.drain(d), true
 }
 
-func (s *chatdStream) finish(res *Result, lateness *[]int64) {
+func (s *chatdStream) finish(res *Result, all *timings) {
 	s.close()
 	for _, t := range s.tabs {
 		if t != s.stall {
-			t.addTo(res, lateness)
+			t.addTo(res, all)
 		}
 	}
 }
@@ -266,7 +266,7 @@ func (s *chatdStream) followerLateness() []int64 {
 	var out []int64
 	for _, t := range s.tabs[1:] {
 		if t != s.stall {
-			out = append(out, t.lateness...)
+			out = append(out, t.times.lateness...)
 		}
 	}
 	return out

@@ -83,6 +83,16 @@ func TestRunBaselines(t *testing.T) {
 			if res.Lateness.Max <= 0 || res.Lateness.Max > 10_000 || res.TTFT.P50 <= 0 {
 				t.Fatalf("implausible timings %+v %+v", res.TTFT, res.Lateness)
 			}
+			n, from := 0, int64(0)
+			for _, w := range res.LatenessByTime {
+				if w.FromMs < from || w.ToMs <= w.FromMs || w.N == 0 {
+					t.Fatalf("windows out of order or empty: %+v", res.LatenessByTime)
+				}
+				n, from = n+w.N, w.ToMs
+			}
+			if n != res.Lateness.N {
+				t.Fatalf("the windows hold %d tokens, the run %d", n, res.Lateness.N)
+			}
 		})
 	}
 }
@@ -119,5 +129,49 @@ func TestIdleRelay(t *testing.T) {
 		func() { ready = true; cancel() })
 	if err != nil || dropped != 0 || !ready {
 		t.Fatalf("Idle: ready %v, %d dropped, %v", ready, dropped, err)
+	}
+}
+
+// TestLatenessByTime: tokens fall in the window of their stamp after the
+// first prompt (a stamp before it in the first); empty windows are left
+// out; each window summarizes its own tokens.
+func TestLatenessByTime(t *testing.T) {
+	t.Parallel()
+	const t0 = int64(5e9)
+	ms := func(v int64) int64 { return t0 + v*1e6 }
+	tests := []struct {
+		name   string
+		stamps []int64
+		late   []int64 // ns
+		want   []Window
+	}{
+		{name: "nothing", want: nil},
+		{name: "first window, a stamp before the prompt included",
+			stamps: []int64{t0 - 1e6, ms(50)}, late: []int64{1e6, 3e6},
+			want: []Window{{FromMs: 0, ToMs: 100, Summary: Summary{N: 2}}}},
+		{name: "edges", stamps: []int64{ms(99), ms(100), ms(999), ms(1000), ms(2500)}, late: []int64{1e6, 2e6, 3e6, 4e6, 5e6},
+			want: []Window{{FromMs: 0, ToMs: 100, Summary: Summary{N: 1}}, {FromMs: 100, ToMs: 250, Summary: Summary{N: 1}},
+				{FromMs: 500, ToMs: 1000, Summary: Summary{N: 1}}, {FromMs: 1000, ToMs: 2000, Summary: Summary{N: 1}},
+				{FromMs: 2000, ToMs: 3000, Summary: Summary{N: 1}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := latenessByTime(timings{stamps: tt.stamps, lateness: tt.late}, t0)
+			if len(got) != len(tt.want) {
+				t.Fatalf("windows %+v, want %+v", got, tt.want)
+			}
+			for i, w := range got {
+				want := tt.want[i]
+				if w.FromMs != want.FromMs || w.ToMs != want.ToMs || w.N != want.N {
+					t.Fatalf("window %d = %d-%d ms with %d tokens, want %d-%d ms with %d", i, w.FromMs, w.ToMs, w.N, want.FromMs, want.ToMs, want.N)
+				}
+			}
+		})
+	}
+	// Each window's summary is its own tokens'.
+	got := latenessByTime(timings{stamps: []int64{ms(10), ms(20), ms(1500)}, lateness: []int64{2e6, 4e6, 9e6}}, t0)
+	if len(got) != 2 || got[0].Max != 4 || got[1].Max != 9 || got[1].P50 != 9 {
+		t.Fatalf("summaries %+v", got)
 	}
 }

@@ -57,7 +57,7 @@ func (s *relayStream) run(ctx context.Context, r *recorder) {
 	}
 }
 
-func (s *relayStream) finish(res *Result, lateness *[]int64) {
+func (s *relayStream) finish(res *Result, all *timings) {
 	s.tab.close()
-	s.tab.addTo(res, lateness)
+	s.tab.addTo(res, all)
 }

@@ -15,8 +15,8 @@ type stream interface {
 	// run asks for every answer, recording into r.
 	run(ctx context.Context, r *recorder)
 	// finish ends the stream's connections once every stream ran and adds
-	// what its connections measured to res and lateness.
-	finish(res *Result, lateness *[]int64)
+	// what its connections measured to res and all.
+	finish(res *Result, all *timings)
 }
 
 // Run performs spec and returns what it measured. It returns an error only
@@ -54,16 +54,18 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	res := Result{Target: spec.Target, Streams: spec.Streams, Tabs: spec.Tabs,
 		Expected: spec.Streams * spec.Answers}
 	drainStalled(streams, &res)
-	var lateness, follower, sender []int64
+	var all timings
+	var follower, sender []int64
 	for _, s := range streams {
-		s.finish(&res, &lateness)
+		s.finish(&res, &all)
 		if cs, ok := s.(*chatdStream); ok && len(cs.tabs) > 1 {
 			follower = append(follower, cs.followerLateness()...)
-			sender = append(sender, cs.tabs[0].lateness...)
+			sender = append(sender, cs.tabs[0].times.lateness...)
 		}
 	}
 	r.fill(&res, t0)
-	res.Lateness = Summarize(lateness)
+	res.LatenessByTime = latenessByTime(all, t0) // before Summarize sorts all.lateness
+	res.Lateness = Summarize(all.lateness)
 	res.FollowerLateness = Summarize(follower)
 	res.SenderLateness = Summarize(sender)
 	return res, nil

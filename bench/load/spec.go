@@ -120,6 +120,10 @@ type Result struct {
 	// more than one tab): beside FollowerLateness, what a tab on another
 	// instance gets later than one on the answer's own, in the same run.
 	SenderLateness Summary `json:"senderLatenessMs"`
+	// LatenessByTime is Lateness by when the fake upstream stamped the
+	// token, from the run's first prompt: the answers' start, their
+	// steady state and their end apart.
+	LatenessByTime []Window `json:"latenessByTimeMs,omitempty"`
 	// Wall is the time from the first prompt to the last answer's end, in seconds.
 	Wall float64 `json:"wallSeconds"`
 	// Mismatched counts follower tabs whose delta sequence differed from

@@ -54,3 +54,27 @@ func stripStamps(text string) string {
 		text = rest
 	}
 }
+
+// timings is what a connection measured of its tokens, in arrival order:
+// each one's upstream stamp and its lateness (arrival minus stamp), in
+// nanoseconds.
+type timings struct {
+	stamps, lateness []int64
+}
+
+// add records the stamped tokens of text, which arrived at at, and
+// returns how many there were.
+func (m *timings) add(text string, at int64) int {
+	n := len(m.stamps)
+	m.stamps = appendStamps(m.stamps, text)
+	for _, st := range m.stamps[n:] {
+		m.lateness = append(m.lateness, at-st)
+	}
+	return len(m.stamps) - n
+}
+
+// merge appends the tokens of o.
+func (m *timings) merge(o *timings) {
+	m.stamps = append(m.stamps, o.stamps...)
+	m.lateness = append(m.lateness, o.lateness...)
+}

@@ -47,3 +47,52 @@ func Percentile(sorted []int64, p float64) int64 {
 }
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+// Window is a Summary of the tokens stamped from FromMs to ToMs after a
+// run's first prompt.
+type Window struct {
+	FromMs int64 `json:"fromMs"`
+	ToMs   int64 `json:"toMs"`
+	Summary
+}
+
+// windowEdges are the windows' bounds in ms for a run's first second; after
+// it, every window is a second long.
+var windowEdges = []int64{0, 100, 250, 500, 1000}
+
+// latenessByTime summarizes the lateness of all's tokens by the window
+// their stamp falls in (a stamp before t0, the first prompt, counts in the
+// first); windows without tokens are left out.
+func latenessByTime(all timings, t0 int64) []Window {
+	var byWindow [][]int64
+	for i, st := range all.stamps {
+		ms := max(st-t0, 0) / 1e6
+		w := len(windowEdges) - 1 + int(ms/1000) - 1 // a window of the seconds after the first
+		for j := 1; j < len(windowEdges); j++ {
+			if ms < windowEdges[j] {
+				w = j - 1
+				break
+			}
+		}
+		for len(byWindow) <= w {
+			byWindow = append(byWindow, nil)
+		}
+		byWindow[w] = append(byWindow[w], all.lateness[i])
+	}
+	var out []Window
+	for w, samples := range byWindow {
+		if len(samples) == 0 {
+			continue
+		}
+		out = append(out, Window{FromMs: windowFrom(w), ToMs: windowFrom(w + 1), Summary: Summarize(samples)})
+	}
+	return out
+}
+
+// windowFrom is where window w begins, in ms.
+func windowFrom(w int) int64 {
+	if w < len(windowEdges) {
+		return windowEdges[w]
+	}
+	return windowEdges[len(windowEdges)-1] + int64(w-len(windowEdges)+1)*1000
+}

@@ -62,11 +62,11 @@ type tab struct {
 
 	// Written by the reader goroutine only; read after it ended or after
 	// the run (the driver waits for its events first).
-	lateness []int64
-	tokens   int64
-	frames   int64
-	bytes    int64
-	cur      *answer
+	times  timings
+	tokens int64
+	frames int64
+	bytes  int64
+	cur    *answer
 }
 
 // answer is the state of the answer a tab is receiving.
@@ -156,12 +156,7 @@ func (t *tab) delta(f frame, at int64, size int) {
 		t.cur = &answer{}
 		t.send(event{kind: "first", at: at})
 	}
-	n := len(t.lateness)
-	t.lateness = appendStamps(t.lateness, f.Text)
-	for i := n; i < len(t.lateness); i++ {
-		t.lateness[i] = at - t.lateness[i]
-	}
-	t.tokens += int64(len(t.lateness) - n)
+	t.tokens += int64(t.times.add(f.Text, at))
 	a := t.cur
 	if want := a.seq + int64(len(f.Text)); f.Seq != want && a.gap == "" {
 		a.gap = fmt.Sprintf("delta seq %d after %d bytes + %d", f.Seq, a.seq, len(f.Text))
@@ -268,9 +263,9 @@ func (t *tab) drain(d time.Duration) stallOutcome {
 
 // addTo adds what the tab received to res and its tokens' lateness to
 // lateness; call it after close.
-func (t *tab) addTo(res *Result, lateness *[]int64) {
+func (t *tab) addTo(res *Result, all *timings) {
 	res.Tokens += t.tokens
 	res.Frames += t.frames
 	res.Bytes += t.bytes
-	*lateness = append(*lateness, t.lateness...)
+	all.merge(&t.times)
 }

@@ -20,7 +20,7 @@ type upstreamStream struct {
 	client   *http.Client
 	expected string
 
-	lateness             []int64
+	times                timings
 	tokens, frames, size int64
 }
 
@@ -134,19 +134,14 @@ func (s *upstreamStream) answer(ctx context.Context, r *recorder, a int) (why st
 }
 
 func (s *upstreamStream) record(content string, at int64, size int) {
-	n := len(s.lateness)
-	s.lateness = appendStamps(s.lateness, content)
-	for i := n; i < len(s.lateness); i++ {
-		s.lateness[i] = at - s.lateness[i]
-	}
-	s.tokens += int64(len(s.lateness) - n)
+	s.tokens += int64(s.times.add(content, at))
 	s.frames++
 	s.size += int64(size)
 }
 
-func (s *upstreamStream) finish(res *Result, lateness *[]int64) {
+func (s *upstreamStream) finish(res *Result, all *timings) {
 	res.Tokens += s.tokens
 	res.Frames += s.frames
 	res.Bytes += s.size
-	*lateness = append(*lateness, s.lateness...)
+	all.merge(&s.times)
 }

@@ -10,7 +10,8 @@
 //	loadgen idle -target chatd -url http://127.0.0.1:8080 -users users.json -conns 5000 [-sse]
 //
 // run prints one JSON object (load.Result) on stdout, or a table with
-// -table; with -marks it first prints {"mark":"start"} and {"mark":"end"}
+// -table (lateness also by when the tokens were stamped, from the first
+// prompt); with -marks it first prints {"mark":"start"} and {"mark":"end"}
 // lines around the streaming (after the connections are open, before they
 // close), so a caller can sample the server's CPU time there. idle prints {"ready":N} once its connections are open, keeps them
 // open until its standard input closes, then prints {"dropped":N}: how many
@@ -177,6 +178,10 @@ func printTable(w io.Writer, r load.Result) {
 		s    load.Summary
 	}{{"first token", r.TTFT}, {"lateness", r.Lateness}} {
 		fmt.Fprintf(w, "%-14s %8.2f %8.2f %8.2f %8.2f %8d\n", row.name, row.s.P50, row.s.P90, row.s.P99, row.s.Max, row.s.N)
+	}
+	for _, win := range r.LatenessByTime {
+		name := fmt.Sprintf("  %d-%d ms", win.FromMs, win.ToMs)
+		fmt.Fprintf(w, "%-14s %8.2f %8.2f %8.2f %8.2f %8d\n", name, win.P50, win.P90, win.P99, win.Max, win.N)
 	}
 	for _, e := range r.FirstErrors {
 		fmt.Fprintln(w, "error:", e)
