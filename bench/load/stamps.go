@@ -62,15 +62,13 @@ type timings struct {
 	stamps, lateness []int64
 }
 
-// add records the stamped tokens of text, which arrived at at, and
-// returns how many there were.
-func (m *timings) add(text string, at int64) int {
+// add records the stamped tokens of text, which arrived at at.
+func (m *timings) add(text string, at int64) {
 	n := len(m.stamps)
 	m.stamps = appendStamps(m.stamps, text)
 	for _, st := range m.stamps[n:] {
 		m.lateness = append(m.lateness, at-st)
 	}
-	return len(m.stamps) - n
 }
 
 // merge appends the tokens of o.

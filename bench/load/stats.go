@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -60,39 +61,33 @@ type Window struct {
 // it, every window is a second long.
 var windowEdges = []int64{0, 100, 250, 500, 1000}
 
-// latenessByTime summarizes the lateness of all's tokens by the window
-// their stamp falls in (a stamp before t0, the first prompt, counts in the
-// first); windows without tokens are left out.
-func latenessByTime(all timings, t0 int64) []Window {
-	var byWindow [][]int64
-	for i, st := range all.stamps {
-		ms := max(st-t0, 0) / 1e6
-		w := len(windowEdges) - 1 + int(ms/1000) - 1 // a window of the seconds after the first
-		for j := 1; j < len(windowEdges); j++ {
-			if ms < windowEdges[j] {
-				w = j - 1
-				break
-			}
+// windowOf is the window [from, to) that ms after the first prompt falls in.
+func windowOf(ms int64) (from, to int64) {
+	for i := 1; i < len(windowEdges); i++ {
+		if ms < windowEdges[i] {
+			return windowEdges[i-1], windowEdges[i]
 		}
-		for len(byWindow) <= w {
-			byWindow = append(byWindow, nil)
-		}
-		byWindow[w] = append(byWindow[w], all.lateness[i])
 	}
-	var out []Window
-	for w, samples := range byWindow {
-		if len(samples) == 0 {
-			continue
-		}
-		out = append(out, Window{FromMs: windowFrom(w), ToMs: windowFrom(w + 1), Summary: Summarize(samples)})
-	}
-	return out
+	from = ms / 1000 * 1000
+	return from, from + 1000
 }
 
-// windowFrom is where window w begins, in ms.
-func windowFrom(w int) int64 {
-	if w < len(windowEdges) {
-		return windowEdges[w]
+// latenessByTime summarizes the lateness of all's tokens by the window
+// their stamp falls in (a stamp before t0, the first prompt, counts in the
+// first), in order; windows without tokens are left out.
+func latenessByTime(all timings, t0 int64) []Window {
+	byFrom := map[int64][]int64{}
+	var out []Window
+	for i, st := range all.stamps {
+		from, to := windowOf(max(st-t0, 0) / 1e6)
+		if _, ok := byFrom[from]; !ok {
+			out = append(out, Window{FromMs: from, ToMs: to})
+		}
+		byFrom[from] = append(byFrom[from], all.lateness[i])
 	}
-	return windowEdges[len(windowEdges)-1] + int64(w-len(windowEdges)+1)*1000
+	slices.SortFunc(out, func(a, b Window) int { return cmp.Compare(a.FromMs, b.FromMs) })
+	for i := range out {
+		out[i].Summary = Summarize(byFrom[out[i].FromMs])
+	}
+	return out
 }

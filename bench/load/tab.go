@@ -63,7 +63,6 @@ type tab struct {
 	// Written by the reader goroutine only; read after it ended or after
 	// the run (the driver waits for its events first).
 	times  timings
-	tokens int64
 	frames int64
 	bytes  int64
 	cur    *answer
@@ -156,7 +155,7 @@ func (t *tab) delta(f frame, at int64, size int) {
 		t.cur = &answer{}
 		t.send(event{kind: "first", at: at})
 	}
-	t.tokens += int64(t.times.add(f.Text, at))
+	t.times.add(f.Text, at)
 	a := t.cur
 	if want := a.seq + int64(len(f.Text)); f.Seq != want && a.gap == "" {
 		a.gap = fmt.Sprintf("delta seq %d after %d bytes + %d", f.Seq, a.seq, len(f.Text))
@@ -264,7 +263,7 @@ func (t *tab) drain(d time.Duration) stallOutcome {
 // addTo adds what the tab received to res and its tokens' lateness to
 // lateness; call it after close.
 func (t *tab) addTo(res *Result, all *timings) {
-	res.Tokens += t.tokens
+	res.Tokens += int64(len(t.times.stamps))
 	res.Frames += t.frames
 	res.Bytes += t.bytes
 	all.merge(&t.times)

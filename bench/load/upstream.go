@@ -20,8 +20,8 @@ type upstreamStream struct {
 	client   *http.Client
 	expected string
 
-	times                timings
-	tokens, frames, size int64
+	times        timings
+	frames, size int64
 }
 
 func setupUpstream(ctx context.Context, spec *Spec) ([]stream, error) {
@@ -134,13 +134,13 @@ func (s *upstreamStream) answer(ctx context.Context, r *recorder, a int) (why st
 }
 
 func (s *upstreamStream) record(content string, at int64, size int) {
-	s.tokens += int64(s.times.add(content, at))
+	s.times.add(content, at)
 	s.frames++
 	s.size += int64(size)
 }
 
 func (s *upstreamStream) finish(res *Result, all *timings) {
-	res.Tokens += s.tokens
+	res.Tokens += int64(len(s.times.stamps))
 	res.Frames += s.frames
 	res.Bytes += s.size
 	all.merge(&s.times)

@@ -126,10 +126,14 @@ func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if last, ok := v.seen[token(instance)]; ok {
-		return now.Sub(last.created) > v.ttl
+		return v.expired(last.created, now)
 	}
-	return now.Sub(seenSince) > v.ttl
+	return v.expired(seenSince, now)
 }
+
+// expired reports whether a lease created at created is over by now (the
+// leases stream's clock).
+func (v *leaseView) expired(created, now time.Time) bool { return now.Sub(created) > v.ttl }
 
 // live is how many instances hold a lease younger than the TTL, this one
 // included, by the leases stream's clock at this instance's newest lease
@@ -142,7 +146,7 @@ func (v *leaseView) live() int {
 	}
 	n := 0
 	for _, l := range v.seen {
-		if v.ownNow.Sub(l.created) <= v.ttl {
+		if !v.expired(l.created, v.ownNow) {
 			n++
 		}
 	}

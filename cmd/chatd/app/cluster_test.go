@@ -272,28 +272,6 @@ func TestClusterCrash(t *testing.T) {
 	}
 }
 
-// metricValue is the sum of the values of the counter or gauge name in g
-// (over its labels); it fails the test when g has no such metric.
-func metricValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	families, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		var sum float64
-		for _, m := range f.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-		return sum
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
-}
-
 // delivered joins the deltas of one answer as a client does (no gap, no
 // duplicate) and returns them with the answer's done frame. After a crash
 // the instance ending the answer sends the stored text the dead one never

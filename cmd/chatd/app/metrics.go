@@ -102,19 +102,25 @@ func (m *liveMetrics) watchBus(health func(context.Context) error, instances fun
 		})
 	// Called before the hub exists; the collectors already registered
 	// under these names (another App in this process) are used instead.
-	_, err1 := register(m.reg, up)
-	var err2, err3, err4, err5 error
-	m.busFailures, err2 = register(m.reg, m.busFailures)
-	m.takenOver, err3 = register(m.reg, m.takenOver)
-	m.mirrored, err4 = register(m.reg, m.mirrored)
-	m.mirrorsLost, err5 = register(m.reg, m.mirrorsLost)
-	var err6 error
+	var errs []error
+	keep := func(err error) { errs = append(errs, err) }
+	_, err := register(m.reg, up)
+	keep(err)
+	m.busFailures, err = register(m.reg, m.busFailures)
+	keep(err)
+	m.takenOver, err = register(m.reg, m.takenOver)
+	keep(err)
+	m.mirrored, err = register(m.reg, m.mirrored)
+	keep(err)
+	m.mirrorsLost, err = register(m.reg, m.mirrorsLost)
+	keep(err)
 	if instances != nil {
-		_, err6 = register(m.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chatd_bus_instances",
+		_, err = register(m.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chatd_bus_instances",
 			Help: "Instances of the cluster with a live lease, this one included, as this instance sees them."},
 			func() float64 { return float64(instances()) }))
+		keep(err)
 	}
-	return errors.Join(err1, err2, err3, err4, err5, err6)
+	return errors.Join(errs...)
 }
 
 // watchWriter exports the writer's queue depth.

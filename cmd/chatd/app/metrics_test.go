@@ -77,3 +77,25 @@ func busMetricNames(t *testing.T, g prometheus.Gatherer) []string {
 	}
 	return names
 }
+
+// metricValue is the sum of the values of the counter or gauge name in g
+// (over its labels); it fails the test when g has no such metric.
+func metricValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range f.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		return sum
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
