@@ -20,7 +20,7 @@ func openBus(cfg Config, logger *slog.Logger) (*natsbus.Bus, error) {
 	}
 	logger.Info("joining the cluster", slog.Any("nats", c.URLs), slog.String("instance", c.InstanceID),
 		slog.Duration("lease_ttl", c.LeaseTTL), slog.String("nats_auth", c.authMethod()),
-		slog.Bool("nats_tls_ca", c.TLSCA != ""))
+		slog.Bool("nats_tls_ca", c.TLSCA != ""), slog.Bool("nats_tls_client_cert", c.TLSCert != ""))
 	b, err := natsbus.New(busOptions(c, logger))
 	if err != nil {
 		return nil, fmt.Errorf("join the cluster over NATS: %w", err)
@@ -32,15 +32,17 @@ func openBus(cfg Config, logger *slog.Logger) (*natsbus.Bus, error) {
 // limits and intervals keep natsbus's defaults (docs/scale.md, "Sizing").
 func busOptions(c ClusterConfig, logger *slog.Logger) natsbus.Options {
 	return natsbus.Options{
-		URLs:       c.URLs,
-		InstanceID: c.InstanceID,
-		User:       c.User,
-		Password:   c.Password,
-		Token:      c.Token,
-		CredsFile:  c.CredsFile,
-		TLSCAFile:  c.TLSCA,
-		LeaseTTL:   c.LeaseTTL,
-		Logger:     logger,
+		URLs:        c.URLs,
+		InstanceID:  c.InstanceID,
+		User:        c.User,
+		Password:    c.Password,
+		Token:       c.Token,
+		CredsFile:   c.CredsFile,
+		TLSCAFile:   c.TLSCA,
+		TLSCertFile: c.TLSCert,
+		TLSKeyFile:  c.TLSKey,
+		LeaseTTL:    c.LeaseTTL,
+		Logger:      logger,
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"net/url"
@@ -20,6 +21,8 @@ const (
 	envNATSPassword = "CHATD_NATS_PASSWORD"
 	envNATSToken    = "CHATD_NATS_TOKEN"
 	envNATSTLSCA    = "CHATD_NATS_TLS_CA"
+	envNATSTLSCert  = "CHATD_NATS_TLS_CERT"
+	envNATSTLSKey   = "CHATD_NATS_TLS_KEY"
 	envInstanceID   = "CHATD_INSTANCE_ID"
 	envLeaseTTL     = "CHATD_LEASE_TTL"
 )
@@ -53,6 +56,8 @@ type ClusterConfig struct {
 	Password   string        // CHATD_NATS_PASSWORD
 	Token      string        // CHATD_NATS_TOKEN
 	TLSCA      string        // CHATD_NATS_TLS_CA: PEM file of the CAs that signed the NATS servers' certificates
+	TLSCert    string        // CHATD_NATS_TLS_CERT: PEM client certificate for servers that verify clients (mutual TLS)
+	TLSKey     string        // CHATD_NATS_TLS_KEY: the client certificate's PEM private key
 	InstanceID string        // <CHATD_INSTANCE_ID, default the host name>-<8 hex digits, new on every start>
 	LeaseTTL   time.Duration // CHATD_LEASE_TTL, default 10s: how long a crashed instance's answers stay "streaming"
 }
@@ -71,10 +76,12 @@ func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 		Password:  r.getenv(envNATSPassword), // spaces may belong to a password
 		Token:     strings.TrimSpace(r.getenv(envNATSToken)),
 		TLSCA:     r.str(envNATSTLSCA, ""),
+		TLSCert:   r.str(envNATSTLSCert, ""),
+		TLSKey:    r.str(envNATSTLSKey, ""),
 		LeaseTTL:  r.duration(envLeaseTTL, defaultLeaseTTL, minLeaseTTL, maxLeaseTTL),
 	}
 	if !c.Enabled() {
-		for _, name := range []string{envNATSCreds, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA} {
+		for _, name := range []string{envNATSCreds, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey} {
 			if r.getenv(name) != "" {
 				r.fail(name, "is set but %s is not: set %s to join the cluster, or remove %s", envNATSURL, envNATSURL, name)
 			}
@@ -91,6 +98,7 @@ func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 	if c.TLSCA != "" {
 		r.checkCAFile(envNATSTLSCA, c.TLSCA)
 	}
+	r.checkClientCert(c.TLSCert, c.TLSKey)
 	switch name := r.str(envInstanceID, ""); {
 	case name == "":
 		c.InstanceID = instanceID(hostName(os.Hostname))
@@ -164,6 +172,24 @@ func (r *configReader) checkCAFile(name, path string) {
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 		r.fail(name, "%q holds no PEM certificate", path)
+	}
+}
+
+// checkClientCert requires the client certificate and its key together,
+// and that they load as a pair. A failure names the files, never what
+// they hold.
+func (r *configReader) checkClientCert(cert, key string) {
+	switch {
+	case cert == "" && key == "":
+		return
+	case cert == "":
+		r.fail(envNATSTLSCert, "%s and %s go together: set both or neither", envNATSTLSCert, envNATSTLSKey)
+	case key == "":
+		r.fail(envNATSTLSKey, "%s and %s go together: set both or neither", envNATSTLSCert, envNATSTLSKey)
+	default:
+		if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			r.fail(envNATSTLSCert, "%q with the key %q (%s) is not a usable certificate and key: %v", cert, key, envNATSTLSKey, err)
+		}
 	}
 }
 

@@ -46,9 +46,46 @@ func clusterFiles(t *testing.T) (creds, ca string) {
 	return creds, ca
 }
 
+// clientCertFiles writes a self-signed client certificate, its key and a
+// key of another pair, and returns their paths.
+func clientCertFiles(t *testing.T) (cert, key, otherKey string) {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, typ string, der []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	newKey := func() (*ecdsa.PrivateKey, []byte) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, der
+	}
+	k, keyDER := newKey()
+	_, otherDER := newKey()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "chatd web-1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return write("client.pem", "CERTIFICATE", der), write("client-key.pem", "PRIVATE KEY", keyDER),
+		write("other-key.pem", "PRIVATE KEY", otherDER)
+}
+
 func TestClusterConfigValues(t *testing.T) {
 	t.Parallel()
 	creds, ca := clusterFiles(t)
+	cert, key, _ := clientCertFiles(t)
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -64,6 +101,11 @@ func TestClusterConfigValues(t *testing.T) {
 		{"credentials file", map[string]string{
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222", "CHATD_NATS_CREDS": creds, "CHATD_INSTANCE_ID": "a",
 		}, ClusterConfig{URLs: []string{"nats://n1:4222"}, CredsFile: creds, InstanceID: "a", LeaseTTL: 10 * time.Second}},
+		{"mutual TLS", map[string]string{
+			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "tls://n1:4222", "CHATD_NATS_USER": "chatd", "CHATD_NATS_PASSWORD": "pw",
+			"CHATD_NATS_TLS_CA": ca, "CHATD_NATS_TLS_CERT": cert, "CHATD_NATS_TLS_KEY": key, "CHATD_INSTANCE_ID": "m",
+		}, ClusterConfig{URLs: []string{"tls://n1:4222"}, User: "chatd", Password: "pw", TLSCA: ca, TLSCert: cert, TLSKey: key,
+			InstanceID: "m", LeaseTTL: 10 * time.Second}},
 		{"token", map[string]string{
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1", "CHATD_NATS_TOKEN": " s3cret ", "CHATD_INSTANCE_ID": "b",
 			"CHATD_LEASE_TTL": "5m",
@@ -151,7 +193,8 @@ func TestInstanceIDNewOnEveryStart(t *testing.T) {
 
 func TestClusterConfigErrors(t *testing.T) {
 	t.Parallel()
-	creds, _ := clusterFiles(t)
+	creds, ca := clusterFiles(t)
+	cert, key, otherKey := clientCertFiles(t)
 	base := func(kv ...string) map[string]string {
 		m := map[string]string{"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222"}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -179,6 +222,12 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"creds is a directory", base("CHATD_NATS_CREDS", t.TempDir()), "CHATD_NATS_CREDS"},
 		{"missing ca", base("CHATD_NATS_TLS_CA", "/nonexistent/ca.pem"), "CHATD_NATS_TLS_CA"},
 		{"ca is not pem", base("CHATD_NATS_TLS_CA", creds), "CHATD_NATS_TLS_CA"},
+		{"client certificate without its key", base("CHATD_NATS_TLS_CERT", cert), "CHATD_NATS_TLS_KEY"},
+		{"client key without its certificate", base("CHATD_NATS_TLS_KEY", key), "CHATD_NATS_TLS_CERT"},
+		{"client key of another certificate", base("CHATD_NATS_TLS_CERT", cert, "CHATD_NATS_TLS_KEY", otherKey), "CHATD_NATS_TLS_CERT"},
+		{"client certificate is not pem", base("CHATD_NATS_TLS_CERT", creds, "CHATD_NATS_TLS_KEY", key), "CHATD_NATS_TLS_CERT"},
+		{"client certificate is a CA without a key", base("CHATD_NATS_TLS_CERT", ca, "CHATD_NATS_TLS_KEY", key), "CHATD_NATS_TLS_CERT"},
+		{"missing client certificate", base("CHATD_NATS_TLS_CERT", "/nonexistent/client.pem", "CHATD_NATS_TLS_KEY", key), "CHATD_NATS_TLS_CERT"},
 		{"instance id with a dot", base("CHATD_INSTANCE_ID", "web.1"), "CHATD_INSTANCE_ID"},
 		{"instance id wildcard", base("CHATD_INSTANCE_ID", ">"), "CHATD_INSTANCE_ID"},
 		{"instance id too long", base("CHATD_INSTANCE_ID", strings.Repeat("a", 56)), "CHATD_INSTANCE_ID"},
@@ -188,6 +237,7 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"password without nats", map[string]string{"CHATD_NATS_PASSWORD": "hunter2"}, "CHATD_NATS_PASSWORD"},
 		{"token without nats", map[string]string{"CHATD_NATS_TOKEN": "hunter2"}, "CHATD_NATS_TOKEN"},
 		{"creds without nats", map[string]string{"CHATD_NATS_CREDS": creds}, "CHATD_NATS_CREDS"},
+		{"client certificate without nats", map[string]string{"CHATD_NATS_TLS_CERT": cert, "CHATD_NATS_TLS_KEY": key}, "CHATD_NATS_TLS_CERT"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -223,5 +273,19 @@ func TestRedactNATSURL(t *testing.T) {
 		if got := redactNATSURL(c.in); got != c.want {
 			t.Errorf("redactNATSURL(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// TestBusOptions: every cluster setting reaches the bus.
+func TestBusOptions(t *testing.T) {
+	t.Parallel()
+	c := ClusterConfig{URLs: []string{"tls://n1:4222", "tls://n2:4222"}, User: "chatd", Password: "pw", Token: "tok",
+		CredsFile: "/etc/chatd/nats.creds", TLSCA: "/etc/chatd/ca.pem", TLSCert: "/etc/chatd/client.pem",
+		TLSKey: "/etc/chatd/client-key.pem", InstanceID: "web-1-0a1b2c3d", LeaseTTL: 7 * time.Second}
+	o := busOptions(c, nil)
+	got := []any{o.URLs, o.User, o.Password, o.Token, o.CredsFile, o.TLSCAFile, o.TLSCertFile, o.TLSKeyFile, o.InstanceID, o.LeaseTTL}
+	want := []any{c.URLs, c.User, c.Password, c.Token, c.CredsFile, c.TLSCA, c.TLSCert, c.TLSKey, c.InstanceID, c.LeaseTTL}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("bus options %v, want %v", got, want)
 	}
 }

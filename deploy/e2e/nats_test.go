@@ -68,7 +68,18 @@ type natsNode struct {
 type natsCluster struct {
 	Nodes   []*natsNode
 	Secrets natsSecrets
-	CAFile  string // set when TLS is on
+	// Set when TLS is on: the CA, and the client certificate and key
+	// every client presents (the servers verify their clients).
+	CAFile, CertFile, KeyFile string
+}
+
+// tlsOptions are the client options for the cluster's TLS: none without
+// it, else its CA and the client certificate.
+func (c *natsCluster) tlsOptions() []nats.Option {
+	if c.CAFile == "" {
+		return nil
+	}
+	return []nats.Option{nats.RootCAs(c.CAFile), nats.ClientCert(c.CertFile, c.KeyFile)}
 }
 
 // ClientURLs is CHATD_NATS_URL for the cluster.
@@ -89,7 +100,7 @@ func (c *natsCluster) ChatdEnv() []string {
 	env := []string{"CHATD_NATS_URL=" + strings.Join(c.ClientURLs(), ","),
 		"CHATD_NATS_USER=chatd", "CHATD_NATS_PASSWORD=" + c.Secrets.Chatd}
 	if c.CAFile != "" {
-		env = append(env, "CHATD_NATS_TLS_CA="+c.CAFile)
+		env = append(env, "CHATD_NATS_TLS_CA="+c.CAFile, "CHATD_NATS_TLS_CERT="+c.CertFile, "CHATD_NATS_TLS_KEY="+c.KeyFile)
 	}
 	return env
 }
@@ -115,7 +126,8 @@ func natsEnv(t testing.TB, name string, nodes []*natsNode, s natsSecrets, tls bo
 
 // renderNATSConf writes the shipped nats-server.conf for node n: test ports
 // and store directory, and, when tlsDir is set, both TLS blocks uncommented
-// with the files in tlsDir. Every value replaced must be in the file.
+// with the files in tlsDir and clients verified (mutual TLS). Every value
+// replaced must be in the file.
 func renderNATSConf(t testing.TB, n *natsNode, tlsDir string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats-server.conf"))
@@ -137,6 +149,7 @@ func renderNATSConf(t testing.TB, n *natsNode, tlsDir string) string {
 	if tlsDir != "" {
 		conf = uncommentBlock(t, conf, "ROUTE TLS")
 		conf = uncommentBlock(t, conf, "CLIENT TLS")
+		replace("# verify: true", "verify: true")
 		replace(`"/etc/nats/tls/`, `"`+tlsDir+"/")
 	}
 	path := filepath.Join(t.TempDir(), n.Name+".conf")
@@ -174,8 +187,9 @@ func uncommentBlock(t testing.TB, conf, name string) string {
 }
 
 // natsTLSFiles writes a CA and a certificate it signed for 127.0.0.1 and
-// localhost, good for servers and clients (routes verify each other), under
-// the names nats-server.conf uses, and returns the directory.
+// localhost, good for servers and clients (routes verify each other, and
+// the servers their clients), under the names nats-server.conf uses and as
+// client.pem and client-key.pem, and returns the directory.
 func natsTLSFiles(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -209,7 +223,7 @@ func natsTLSFiles(t testing.TB) string {
 		t.Fatal(err)
 	}
 	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caDER, 0o644)
-	for _, name := range []string{"server", "route"} {
+	for _, name := range []string{"server", "route", "client"} {
 		writePEM(t, filepath.Join(dir, name+".pem"), "CERTIFICATE", der, 0o644)
 		writePEM(t, filepath.Join(dir, name+"-key.pem"), "PRIVATE KEY", keyDER, 0o600)
 	}
@@ -227,6 +241,7 @@ func startNATSCluster(t *testing.T, withTLS bool) *natsCluster {
 	if withTLS {
 		tlsDir = natsTLSFiles(t)
 		c.CAFile = filepath.Join(tlsDir, "ca.pem")
+		c.CertFile, c.KeyFile = filepath.Join(tlsDir, "client.pem"), filepath.Join(tlsDir, "client-key.pem")
 	}
 	for i := range 3 {
 		c.Nodes = append(c.Nodes, &natsNode{Name: fmt.Sprintf("nats-%d", i+1), ClientPort: freePort(t),
@@ -312,9 +327,7 @@ func (c *natsCluster) connect(t testing.TB, user, password string) (*nats.Conn, 
 			default:
 			}
 		})}
-	if c.CAFile != "" {
-		opts = append(opts, nats.RootCAs(c.CAFile))
-	}
+	opts = append(opts, c.tlsOptions()...)
 	nc, err := nats.Connect(strings.Join(c.ClientURLs(), ","), opts...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
@@ -345,7 +358,7 @@ func checkBusOverConf(ctx context.Context, t *testing.T, c *natsCluster) {
 	handlers := make([]*busHandler, 2)
 	for i := range buses {
 		b, err := natsbus.New(natsbus.Options{URLs: c.ClientURLs(), InstanceID: fmt.Sprintf("conf-%d", i),
-			User: "chatd", Password: c.Secrets.Chatd, TLSCAFile: c.CAFile,
+			User: "chatd", Password: c.Secrets.Chatd, TLSCAFile: c.CAFile, TLSCertFile: c.CertFile, TLSKeyFile: c.KeyFile,
 			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
@@ -555,14 +568,18 @@ func TestNATSServerCluster(t *testing.T) {
 		}
 	}
 
-	// Wrong password: refused.
-	wrong := []nats.Option{nats.UserInfo("chatd", "not-the-password"), nats.NoReconnect()}
-	if c.CAFile != "" {
-		wrong = append(wrong, nats.RootCAs(c.CAFile))
-	}
+	// Wrong password, with the client certificate: refused.
+	wrong := append([]nats.Option{nats.UserInfo("chatd", "not-the-password"), nats.NoReconnect()}, c.tlsOptions()...)
 	if bad, err := nats.Connect(c.ClientURLs()[0], wrong...); err == nil {
 		bad.Close()
 		t.Error("a wrong password was accepted")
+	}
+	// The right password and CA but no client certificate: refused (the
+	// servers verify their clients).
+	noCert := []nats.Option{nats.UserInfo("chatd", c.Secrets.Chatd), nats.NoReconnect(), nats.RootCAs(c.CAFile)}
+	if bad, err := nats.Connect(c.ClientURLs()[0], noCert...); err == nil {
+		bad.Close()
+		t.Error("a client without a certificate was accepted")
 	}
 
 	// Operators: the system account answers server requests.

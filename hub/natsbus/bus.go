@@ -32,8 +32,10 @@ type Bus struct {
 	res     atomic.Pointer[resources] // set once JetStream is provisioned
 	provErr atomic.Pointer[error]     // why it is not yet
 	conn    connState
-	lease   *leaseView
-	locks   *lockView
+	// attempts throttles the log of failed connection attempts.
+	attempts attemptLog
+	lease    *leaseView
+	locks    *lockView
 	// watchers mirror the leases and the locks; set by run before it
 	// renews, and read only by its renewals.
 	watchers []*watched
@@ -130,6 +132,7 @@ func (b *Bus) natsOptions() []nats.Option {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.conn.up()
+			b.attempts.connected()
 			b.live.resyncAll() // frames published meanwhile were not received
 			b.log.Info("NATS connection back", slog.String("server", nc.ConnectedUrlRedacted()))
 		}),
@@ -139,7 +142,18 @@ func (b *Bus) natsOptions() []nats.Option {
 			}
 			b.log.Warn("NATS error", slog.Any("err", err))
 		}),
-		nats.ConnectHandler(func(*nats.Conn) { b.conn.up() }),
+		// Every failed attempt to connect or reconnect, the first
+		// connection's included: why this instance cannot join (servers
+		// unreachable, a wrong password, a certificate refused).
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if skipped, ok := b.attempts.failed(err, time.Now()); ok {
+				b.log.Warn("NATS connection attempt failed", slog.Any("err", err), slog.Int("failures_not_logged", skipped))
+			}
+		}),
+		nats.ConnectHandler(func(*nats.Conn) {
+			b.conn.up()
+			b.attempts.connected()
+		}),
 		nats.ClosedHandler(func(*nats.Conn) { b.conn.lost() }),
 	}
 	switch {
@@ -152,6 +166,9 @@ func (b *Bus) natsOptions() []nats.Option {
 	}
 	if b.opts.TLSCAFile != "" {
 		o = append(o, nats.RootCAs(b.opts.TLSCAFile))
+	}
+	if b.opts.TLSCertFile != "" {
+		o = append(o, nats.ClientCert(b.opts.TLSCertFile, b.opts.TLSKeyFile))
 	}
 	return append(o, b.opts.clientOptions...)
 }

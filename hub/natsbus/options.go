@@ -30,6 +30,11 @@ type Options struct {
 	// certificates; setting it requires TLS. Without it, "tls://" URLs use
 	// the system roots.
 	TLSCAFile string
+	// TLSCertFile and TLSKeyFile are a PEM client certificate and its key,
+	// presented to servers that verify their clients (mutual TLS); setting
+	// them requires TLS. They are read again at every connection, so a
+	// renewed certificate takes effect at the next reconnect.
+	TLSCertFile, TLSKeyFile string
 
 	// LeaseTTL is how long an instance that stops renewing its lease is
 	// still taken for alive; after it, a live instance ends that instance's
@@ -97,6 +102,9 @@ const (
 func (o *Options) setDefaults() error {
 	if len(o.URLs) == 0 {
 		return errors.New("natsbus: no NATS URL")
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return errors.New("natsbus: a TLS client certificate needs its key, and a key its certificate")
 	}
 	if o.InstanceID == "" {
 		o.InstanceID = defaultInstanceID()

@@ -1,0 +1,123 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/hub"
+	"chatd/hub/natsbus/natstest"
+)
+
+func TestAttemptLog(t *testing.T) {
+	t.Parallel()
+	refused := errors.New("nats: authorization violation")
+	unreachable := errors.New("dial tcp 10.0.0.11:4222: connect: connection refused")
+	type step struct {
+		connected   bool // the connection came up before this step
+		err         error
+		after       time.Duration // since the start
+		wantLog     bool
+		wantSkipped int
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"the first failure is logged, its repeats are not", []step{
+			{err: refused, wantLog: true},
+			{err: refused, after: time.Second},
+			{err: refused, after: 3 * time.Second},
+		}},
+		{"the same failure again after the interval, with the count passed over", []step{
+			{err: refused, wantLog: true},
+			{err: refused, after: 10 * time.Second},
+			{err: refused, after: 20 * time.Second},
+			{err: refused, after: attemptLogEvery, wantLog: true, wantSkipped: 2},
+			{err: refused, after: attemptLogEvery + time.Second},
+		}},
+		{"another reason is logged at once", []step{
+			{err: unreachable, wantLog: true},
+			{err: unreachable, after: time.Second},
+			{err: refused, after: 2 * time.Second, wantLog: true, wantSkipped: 1},
+			{err: unreachable, after: 3 * time.Second, wantLog: true},
+		}},
+		{"after a connection the first failure is logged again", []step{
+			{err: refused, wantLog: true},
+			{err: refused, after: time.Second},
+			{connected: true, err: refused, after: 2 * time.Second, wantLog: true},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var a attemptLog
+			start := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+			for i, s := range c.steps {
+				if s.connected {
+					a.connected()
+				}
+				skipped, log := a.failed(s.err, start.Add(s.after))
+				if log != s.wantLog || skipped != s.wantSkipped {
+					t.Errorf("step %d (%v at %s): log %v with %d passed over, want %v with %d",
+						i, s.err, s.after, log, skipped, s.wantLog, s.wantSkipped)
+				}
+			}
+		})
+	}
+}
+
+// logRecords is a slog.Handler that hands each record to a channel.
+type logRecords chan slog.Record
+
+func (l logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l logRecords) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case l <- r:
+	default: // a full channel drops records; the test reads what it needs
+	}
+	return nil
+}
+func (l logRecords) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l logRecords) WithGroup(string) slog.Handler      { return l }
+
+// TestRefusedConnectionLogged: an instance the NATS servers refuse says
+// why in its log (not only that the bus is unavailable), once for a run
+// of attempts failing the same way.
+func TestRefusedConnectionLogged(t *testing.T) {
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
+	logs := make(logRecords, 256)
+	b, err := New(Options{URLs: c.URLs(), InstanceID: "refused", User: "chatd", Password: "not-the-password",
+		OutageGrace: 100 * time.Millisecond, Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	failed := 0
+	for failed == 0 {
+		select {
+		case r := <-logs:
+			if r.Message != "NATS connection attempt failed" {
+				continue
+			}
+			failed++
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "err" && !strings.Contains(strings.ToLower(a.Value.String()), "authorization violation") {
+					t.Errorf("logged reason %q, want the server's authorization violation", a.Value.String())
+				}
+				return true
+			})
+		case <-ctx.Done():
+			t.Fatal("no failed connection attempt was logged")
+		}
+	}
+	if err := b.Health(ctx); !errors.Is(err, hub.ErrBusUnavailable) {
+		t.Errorf("health %v, want unavailable", err)
+	}
+}
