@@ -1,20 +1,15 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"chatd/internal/testcert"
 )
 
 const testMongo = "mongodb://chatd:pw@db1:27017/chatd"
@@ -24,62 +19,23 @@ const testMongo = "mongodb://chatd:pw@db1:27017/chatd"
 func clusterFiles(t *testing.T) (creds, ca string) {
 	t.Helper()
 	dir := t.TempDir()
-	creds = filepath.Join(dir, "chatd.creds")
-	if err := os.WriteFile(creds, []byte("-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "nats test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca = filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	creds, ca = filepath.Join(dir, "chatd.creds"), filepath.Join(dir, "ca.pem")
+	testcert.WriteFile(t, creds, []byte("-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n"))
+	testcert.WriteFile(t, ca, testcert.NewCA(t, "nats test CA").PEM())
 	return creds, ca
 }
 
-// clientCertFiles writes a self-signed client certificate, its key and a
-// key of another pair, and returns their paths.
+// clientCertFiles writes a client certificate, its key and a key of
+// another pair, and returns their paths.
 func clientCertFiles(t *testing.T) (cert, key, otherKey string) {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name, typ string, der []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	newKey := func() (*ecdsa.PrivateKey, []byte) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k, der
-	}
-	k, keyDER := newKey()
-	_, otherDER := newKey()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "chatd web-1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return write("client.pem", "CERTIFICATE", der), write("client-key.pem", "PRIVATE KEY", keyDER),
-		write("other-key.pem", "PRIVATE KEY", otherDER)
+	cert, key, otherKey = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"), filepath.Join(dir, "other-key.pem")
+	certPEM, keyPEM := testcert.NewCA(t, "nats test CA").Issue(t, "chatd web-1", x509.ExtKeyUsageClientAuth)
+	testcert.WriteFile(t, cert, certPEM)
+	testcert.WriteFile(t, key, keyPEM)
+	testcert.WriteFile(t, otherKey, testcert.Key(t))
+	return cert, key, otherKey
 }
 
 func TestClusterConfigValues(t *testing.T) {

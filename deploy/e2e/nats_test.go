@@ -2,16 +2,12 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +19,7 @@ import (
 	"chatd/hub"
 	"chatd/hub/natsbus"
 	"chatd/hub/protocol"
+	"chatd/internal/testcert"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -193,39 +190,12 @@ func uncommentBlock(t testing.TB, conf, name string) string {
 func natsTLSFiles(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chatd test NATS CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nats"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caDER, 0o644)
+	ca := testcert.NewCA(t, "chatd test NATS CA")
+	cert, key := ca.Issue(t, "nats", x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	testcert.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM())
 	for _, name := range []string{"server", "route", "client"} {
-		writePEM(t, filepath.Join(dir, name+".pem"), "CERTIFICATE", der, 0o644)
-		writePEM(t, filepath.Join(dir, name+"-key.pem"), "PRIVATE KEY", keyDER, 0o600)
+		testcert.WriteFile(t, filepath.Join(dir, name+".pem"), cert)
+		testcert.WriteFile(t, filepath.Join(dir, name+"-key.pem"), key)
 	}
 	return dir
 }

@@ -7,6 +7,7 @@
 package natstest
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -26,6 +27,11 @@ type Options struct {
 	User, Password string
 	// Token, when set (and User is not), is required of every client.
 	Token string
+	// TLS, when set, is the servers' TLS for clients: every client must
+	// use TLS, and present a certificate TLS.ClientCAs signed when
+	// TLS.ClientAuth is tls.RequireAndVerifyClientCert (mutual TLS).
+	// Routes between the nodes stay plain.
+	TLS *tls.Config
 	// ReadyTimeout bounds each wait for the cluster to be ready; it defaults to 30s.
 	ReadyTimeout time.Duration
 }
@@ -237,6 +243,10 @@ func (c *Cluster) serverOptions(n *node) *server.Options {
 		Username:           c.opts.User,
 		Password:           c.opts.Password,
 		Authorization:      c.opts.Token,
+	}
+	if c.opts.TLS != nil {
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, c.opts.TLS.Clone(), 2
+		opts.TLSVerify = c.opts.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 	}
 	if len(c.nodes) > 1 {
 		opts.Cluster = server.ClusterOpts{Name: c.name, Host: "127.0.0.1", Port: n.clusterPort}
