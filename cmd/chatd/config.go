@@ -36,6 +36,10 @@ type Config struct {
 
 	JWTSecret string        // JWT_SECRET; required (>= 32 bytes) in production
 	JWTTTL    time.Duration // JWT_TTL, default 168h
+	// JWTSecretAccepted is JWT_SECRET_ACCEPTED: a second secret whose
+	// tokens are accepted, never used to sign (rotating JWT_SECRET without
+	// signing anyone out: docs/deploy.md).
+	JWTSecretAccepted string
 
 	OpenAIKey                string   // OPENAI_API_KEY; empty: the demo model only
 	OpenAIBaseURL            string   // OPENAI_BASE_URL, default https://api.openai.com/v1
@@ -177,13 +181,14 @@ func (r *configReader) list(name, def string) []string {
 func loadConfig(getenv func(string) string) (Config, error) {
 	r := &configReader{getenv: getenv}
 	c := Config{
-		Addr:          r.str("CHATD_ADDR", ":8080"),
-		Env:           r.oneOf("CHATD_ENV", envDevelopment, envDevelopment, envProduction),
-		DataDir:       r.str("CHATD_DATA_DIR", "./data"),
-		MongoURI:      r.str("MONGODB_URI", ""),
-		MongoDatabase: r.str("MONGODB_DATABASE", ""),
-		JWTSecret:     strings.TrimSpace(getenv("JWT_SECRET")),
-		JWTTTL:        r.duration("JWT_TTL", auth.DefaultTTL, time.Minute, 365*24*time.Hour),
+		Addr:              r.str("CHATD_ADDR", ":8080"),
+		Env:               r.oneOf("CHATD_ENV", envDevelopment, envDevelopment, envProduction),
+		DataDir:           r.str("CHATD_DATA_DIR", "./data"),
+		MongoURI:          r.str("MONGODB_URI", ""),
+		MongoDatabase:     r.str("MONGODB_DATABASE", ""),
+		JWTSecret:         strings.TrimSpace(getenv("JWT_SECRET")),
+		JWTSecretAccepted: strings.TrimSpace(getenv("JWT_SECRET_ACCEPTED")),
+		JWTTTL:            r.duration("JWT_TTL", auth.DefaultTTL, time.Minute, 365*24*time.Hour),
 
 		DBConnectTimeout: r.duration("CHATD_DB_CONNECT_TIMEOUT", 10*time.Second, time.Second, 5*time.Minute),
 
@@ -261,6 +266,15 @@ func (r *configReader) checkSecrets(c Config) {
 		r.fail("JWT_SECRET", "is %d bytes; it must be at least %d (generate one with: openssl rand -hex 32)", len(c.JWTSecret), auth.MinSecretBytes)
 	case c.JWTSecret == "" && c.Production():
 		r.fail("JWT_SECRET", "must be set (at least %d bytes) when CHATD_ENV=production (generate one with: openssl rand -hex 32)", auth.MinSecretBytes)
+	}
+	switch a := c.JWTSecretAccepted; {
+	case a == "":
+	case c.JWTSecret == "":
+		r.fail("JWT_SECRET_ACCEPTED", "needs JWT_SECRET: it names a secret accepted beside the one that signs")
+	case len(a) < auth.MinSecretBytes:
+		r.fail("JWT_SECRET_ACCEPTED", "is %d bytes; it must be at least %d", len(a), auth.MinSecretBytes)
+	case a == c.JWTSecret:
+		r.fail("JWT_SECRET_ACCEPTED", "is JWT_SECRET itself: it must be the other secret of a rotation (docs/deploy.md)")
 	}
 	if c.Production() && c.BcryptCost < auth.DefaultBcryptCost {
 		r.fail("CHATD_BCRYPT_COST", "is %d; production needs at least %d", c.BcryptCost, auth.DefaultBcryptCost)

@@ -110,7 +110,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.
 		Model:  model,
 		Titler: titler,
 		Logger: logger,
-		Auth:   auth.Options{Secret: secret, TTL: cfg.JWTTTL},
+		Auth:   auth.Options{Secret: secret, Accepted: acceptedSecrets(cfg, logger), TTL: cfg.JWTTTL},
 		Accounts: auth.AccountOptions{
 			BcryptCost:             cfg.BcryptCost,
 			RegistrationClosed:     !cfg.Registration,
@@ -159,6 +159,15 @@ func jwtSecret(cfg Config, logger *slog.Logger) ([]byte, error) {
 		logger.Warn("JWT_SECRET is not set: generated a development secret", slog.String("path", path))
 	}
 	return secret, nil
+}
+
+// acceptedSecrets is JWT_SECRET_ACCEPTED as auth.Options.Accepted.
+func acceptedSecrets(cfg Config, logger *slog.Logger) [][]byte {
+	if cfg.JWTSecretAccepted == "" {
+		return nil
+	}
+	logger.Info("accepting the tokens of a second JWT secret (JWT_SECRET_ACCEPTED); only JWT_SECRET signs")
+	return [][]byte{[]byte(cfg.JWTSecretAccepted)}
 }
 
 // staticFiles is the web client to serve: CHATD_STATIC_DIR when set, else

@@ -220,6 +220,49 @@ func TestProductionStartsWithStrongSecret(t *testing.T) {
 	}
 }
 
+// TestSecretRotation follows docs/deploy.md's rotation of JWT_SECRET on
+// one data directory: a session made under the old secret keeps working
+// once the new secret signs with the old one accepted (and no log line
+// shows either secret), and ends only when the old secret is dropped.
+func TestSecretRotation(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	oldS, newS := "the old secret, thirty-two bytes or more", "the new secret, thirty-two bytes or more"
+	authed := func(s *server, token string) int {
+		status, _ := call(t, "GET", s.url+"/api/conversations", token, nil)
+		return status
+	}
+
+	s1 := start(t, testEnv(dir, "JWT_SECRET", oldS))
+	oldToken, _ := registerAndCreate(t, s1.url)
+	if err := s1.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := start(t, testEnv(dir, "JWT_SECRET", newS, "JWT_SECRET_ACCEPTED", oldS))
+	if st := authed(s2, oldToken); st != 200 {
+		t.Fatalf("the old secret accepted: a session of the old secret got %d", st)
+	}
+	st, body := call(t, "POST", s2.url+"/api/auth/login", "", map[string]string{"email": "keeper@example.com", "password": "persistent pw"})
+	mustStatus(t, "login while rotating", st, 200, body)
+	newToken := body["token"].(string)
+	if err := s2.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := s2.logs.String()
+	if !strings.Contains(logs, "JWT_SECRET_ACCEPTED") || strings.Contains(logs, oldS) || strings.Contains(logs, newS) {
+		t.Fatalf("the log should say a second secret is accepted, without either secret:\n%s", logs)
+	}
+
+	s3 := start(t, testEnv(dir, "JWT_SECRET", newS))
+	if st := authed(s3, oldToken); st != 401 {
+		t.Errorf("the old secret dropped: its session got %d, want 401", st)
+	}
+	if st := authed(s3, newToken); st != 200 {
+		t.Errorf("a session signed while rotating got %d under the new secret alone", st)
+	}
+}
+
 // TestUnreachableMongo: a MongoDB that does not answer stops the start
 // within about 10 s, naming the host and never the password.
 func TestUnreachableMongo(t *testing.T) {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -32,6 +33,12 @@ const (
 type Options struct {
 	// Secret signs and verifies tokens (HS256); at least MinSecretBytes. Required.
 	Secret []byte
+	// Accepted are more secrets whose tokens are verified and accepted;
+	// they never sign. Rotating the secret without signing anyone out
+	// (docs/deploy.md) first makes the new secret accepted everywhere,
+	// then the signing one with the old secret accepted. Each is at least
+	// MinSecretBytes and differs from Secret.
+	Accepted [][]byte
 	// TTL is a token's lifetime; it defaults to DefaultTTL.
 	TTL time.Duration
 	// Issuer is the iss claim; it defaults to DefaultIssuer.
@@ -47,6 +54,14 @@ type Options struct {
 func (o *Options) setDefaults() error {
 	if len(o.Secret) < MinSecretBytes {
 		return fmt.Errorf("auth: the JWT secret must be at least %d bytes, got %d", MinSecretBytes, len(o.Secret))
+	}
+	for i, s := range o.Accepted {
+		switch {
+		case len(s) < MinSecretBytes:
+			return fmt.Errorf("auth: accepted JWT secret %d must be at least %d bytes, got %d", i+1, MinSecretBytes, len(s))
+		case bytes.Equal(s, o.Secret):
+			return fmt.Errorf("auth: accepted JWT secret %d is the signing secret", i+1)
+		}
 	}
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
@@ -91,6 +106,9 @@ func (c claims) Validate() error {
 type tokens struct {
 	opts   Options
 	parser *jwt.Parser
+	// key is what verifies a token's signature: the secret, or with
+	// accepted secrets a set of them tried in turn, the secret first.
+	key any
 }
 
 func newTokens(opts Options) (*tokens, error) {
@@ -98,6 +116,14 @@ func newTokens(opts Options) (*tokens, error) {
 		return nil, err
 	}
 	opts.Secret = append([]byte(nil), opts.Secret...)
+	var key any = opts.Secret
+	if len(opts.Accepted) > 0 {
+		set := jwt.VerificationKeySet{Keys: []jwt.VerificationKey{opts.Secret}}
+		for _, s := range opts.Accepted {
+			set.Keys = append(set.Keys, append([]byte(nil), s...))
+		}
+		key = set
+	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(opts.Issuer),
@@ -108,7 +134,7 @@ func newTokens(opts Options) (*tokens, error) {
 		jwt.WithTimeFunc(opts.Now),
 		jwt.WithStrictDecoding(),
 	)
-	return &tokens{opts: opts, parser: p}, nil
+	return &tokens{opts: opts, parser: p, key: key}, nil
 }
 
 // issue returns a signed token for the user at token version tv.
@@ -139,7 +165,7 @@ func (t *tokens) parse(token string) (claims, error) {
 		return c, errors.New("token too long")
 	}
 	_, err := t.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) {
-		return t.opts.Secret, nil
+		return t.key, nil
 	})
 	return c, err
 }
