@@ -32,17 +32,18 @@ func openBus(cfg Config, logger *slog.Logger) (*natsbus.Bus, error) {
 // limits and intervals keep natsbus's defaults (docs/scale.md, "Sizing").
 func busOptions(c ClusterConfig, logger *slog.Logger) natsbus.Options {
 	return natsbus.Options{
-		URLs:        c.URLs,
-		InstanceID:  c.InstanceID,
-		User:        c.User,
-		Password:    c.Password,
-		Token:       c.Token,
-		CredsFile:   c.CredsFile,
-		TLSCAFile:   c.TLSCA,
-		TLSCertFile: c.TLSCert,
-		TLSKeyFile:  c.TLSKey,
-		LeaseTTL:    c.LeaseTTL,
-		Logger:      logger,
+		URLs:         c.URLs,
+		InstanceID:   c.InstanceID,
+		User:         c.User,
+		Password:     c.Password,
+		Token:        c.Token,
+		CredsFile:    c.CredsFile,
+		NKeySeedFile: c.NKeyFile,
+		TLSCAFile:    c.TLSCA,
+		TLSCertFile:  c.TLSCert,
+		TLSKeyFile:   c.TLSKey,
+		LeaseTTL:     c.LeaseTTL,
+		Logger:       logger,
 	}
 }
 
@@ -52,6 +53,8 @@ func (c ClusterConfig) authMethod() string {
 	switch {
 	case c.CredsFile != "":
 		return "creds file"
+	case c.NKeyFile != "":
+		return "nkey"
 	case c.User != "":
 		return "user " + c.User
 	case c.Token != "":

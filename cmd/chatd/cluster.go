@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"chatd/hub/natsbus"
 )
 
 // Cluster settings: several instances joined by a NATS JetStream cluster
@@ -17,6 +19,7 @@ import (
 const (
 	envNATSURL      = "CHATD_NATS_URL"
 	envNATSCreds    = "CHATD_NATS_CREDS"
+	envNATSNKey     = "CHATD_NATS_NKEY"
 	envNATSUser     = "CHATD_NATS_USER"
 	envNATSPassword = "CHATD_NATS_PASSWORD"
 	envNATSToken    = "CHATD_NATS_TOKEN"
@@ -52,6 +55,7 @@ var notInIDRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 type ClusterConfig struct {
 	URLs       []string      // CHATD_NATS_URL, comma list of nats:// or tls:// URLs
 	CredsFile  string        // CHATD_NATS_CREDS: a NATS .creds file (user JWT and nkey seed)
+	NKeyFile   string        // CHATD_NATS_NKEY: a file holding a user NKey seed
 	User       string        // CHATD_NATS_USER, with Password
 	Password   string        // CHATD_NATS_PASSWORD
 	Token      string        // CHATD_NATS_TOKEN
@@ -72,6 +76,7 @@ func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 	c := ClusterConfig{
 		URLs:      r.natsURLs(envNATSURL),
 		CredsFile: r.str(envNATSCreds, ""),
+		NKeyFile:  r.str(envNATSNKey, ""),
 		User:      r.str(envNATSUser, ""),
 		Password:  r.getenv(envNATSPassword), // spaces may belong to a password
 		Token:     strings.TrimSpace(r.getenv(envNATSToken)),
@@ -81,7 +86,7 @@ func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 		LeaseTTL:  r.duration(envLeaseTTL, defaultLeaseTTL, minLeaseTTL, maxLeaseTTL),
 	}
 	if !c.Enabled() {
-		for _, name := range []string{envNATSCreds, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey} {
+		for _, name := range []string{envNATSCreds, envNATSNKey, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey} {
 			if r.getenv(name) != "" {
 				r.fail(name, "is set but %s is not: set %s to join the cluster, or remove %s", envNATSURL, envNATSURL, name)
 			}
@@ -94,6 +99,11 @@ func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 	r.checkNATSAuth(c)
 	if c.CredsFile != "" {
 		r.checkReadableFile(envNATSCreds, c.CredsFile)
+	}
+	if c.NKeyFile != "" {
+		if err := natsbus.CheckNKeySeed(c.NKeyFile); err != nil {
+			r.fail(envNATSNKey, "%q does not hold a user NKey seed (nsc or nk -gen user writes one): %v", c.NKeyFile, err)
+		}
 	}
 	if c.TLSCA != "" {
 		r.checkCAFile(envNATSTLSCA, c.TLSCA)
@@ -137,6 +147,9 @@ func (r *configReader) checkNATSAuth(c ClusterConfig) {
 	var set []string
 	if c.CredsFile != "" {
 		set = append(set, envNATSCreds)
+	}
+	if c.NKeyFile != "" {
+		set = append(set, envNATSNKey)
 	}
 	if c.User != "" || c.Password != "" {
 		set = append(set, envNATSUser+"/"+envNATSPassword)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"chatd/internal/testcert"
 )
 
@@ -23,6 +25,22 @@ func clusterFiles(t *testing.T) (creds, ca string) {
 	testcert.WriteFile(t, creds, []byte("-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n"))
 	testcert.WriteFile(t, ca, testcert.NewCA(t, "nats test CA").PEM())
 	return creds, ca
+}
+
+// nkeySeedFile writes a user NKey seed and returns its path.
+func nkeySeedFile(t *testing.T) string {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "chatd.nk")
+	testcert.WriteFile(t, path, seed)
+	return path
 }
 
 // clientCertFiles writes a client certificate, its key and a key of
@@ -42,6 +60,7 @@ func TestClusterConfigValues(t *testing.T) {
 	t.Parallel()
 	creds, ca := clusterFiles(t)
 	cert, key, _ := clientCertFiles(t)
+	seed := nkeySeedFile(t)
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -62,6 +81,9 @@ func TestClusterConfigValues(t *testing.T) {
 			"CHATD_NATS_TLS_CA": ca, "CHATD_NATS_TLS_CERT": cert, "CHATD_NATS_TLS_KEY": key, "CHATD_INSTANCE_ID": "m",
 		}, ClusterConfig{URLs: []string{"tls://n1:4222"}, User: "chatd", Password: "pw", TLSCA: ca, TLSCert: cert, TLSKey: key,
 			InstanceID: "m", LeaseTTL: 10 * time.Second}},
+		{"nkey seed", map[string]string{
+			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222", "CHATD_NATS_NKEY": seed, "CHATD_INSTANCE_ID": "k",
+		}, ClusterConfig{URLs: []string{"nats://n1:4222"}, NKeyFile: seed, InstanceID: "k", LeaseTTL: 10 * time.Second}},
 		{"token", map[string]string{
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1", "CHATD_NATS_TOKEN": " s3cret ", "CHATD_INSTANCE_ID": "b",
 			"CHATD_LEASE_TTL": "5m",
@@ -151,6 +173,7 @@ func TestClusterConfigErrors(t *testing.T) {
 	t.Parallel()
 	creds, ca := clusterFiles(t)
 	cert, key, otherKey := clientCertFiles(t)
+	seed := nkeySeedFile(t)
 	base := func(kv ...string) map[string]string {
 		m := map[string]string{"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222"}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -174,6 +197,9 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"password without user", base("CHATD_NATS_PASSWORD", "hunter2"), "CHATD_NATS_USER"},
 		{"token and password", base("CHATD_NATS_TOKEN", "hunter2", "CHATD_NATS_USER", "u", "CHATD_NATS_PASSWORD", "hunter2"), "CHATD_NATS_CREDS"},
 		{"creds and token", base("CHATD_NATS_CREDS", creds, "CHATD_NATS_TOKEN", "hunter2"), "CHATD_NATS_CREDS"},
+		{"nkey and password", base("CHATD_NATS_NKEY", seed, "CHATD_NATS_USER", "u", "CHATD_NATS_PASSWORD", "hunter2"), "CHATD_NATS_CREDS"},
+		{"nkey file is not a seed", base("CHATD_NATS_NKEY", creds), "CHATD_NATS_NKEY"},
+		{"missing nkey file", base("CHATD_NATS_NKEY", "/nonexistent/chatd.nk"), "CHATD_NATS_NKEY"},
 		{"missing creds file", base("CHATD_NATS_CREDS", "/nonexistent/chatd.creds"), "CHATD_NATS_CREDS"},
 		{"creds is a directory", base("CHATD_NATS_CREDS", t.TempDir()), "CHATD_NATS_CREDS"},
 		{"missing ca", base("CHATD_NATS_TLS_CA", "/nonexistent/ca.pem"), "CHATD_NATS_TLS_CA"},
@@ -193,6 +219,7 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"password without nats", map[string]string{"CHATD_NATS_PASSWORD": "hunter2"}, "CHATD_NATS_PASSWORD"},
 		{"token without nats", map[string]string{"CHATD_NATS_TOKEN": "hunter2"}, "CHATD_NATS_TOKEN"},
 		{"creds without nats", map[string]string{"CHATD_NATS_CREDS": creds}, "CHATD_NATS_CREDS"},
+		{"nkey without nats", map[string]string{"CHATD_NATS_NKEY": seed}, "CHATD_NATS_NKEY"},
 		{"client certificate without nats", map[string]string{"CHATD_NATS_TLS_CERT": cert, "CHATD_NATS_TLS_KEY": key}, "CHATD_NATS_TLS_CERT"},
 	}
 	for _, c := range cases {
@@ -236,11 +263,11 @@ func TestRedactNATSURL(t *testing.T) {
 func TestBusOptions(t *testing.T) {
 	t.Parallel()
 	c := ClusterConfig{URLs: []string{"tls://n1:4222", "tls://n2:4222"}, User: "chatd", Password: "pw", Token: "tok",
-		CredsFile: "/etc/chatd/nats.creds", TLSCA: "/etc/chatd/ca.pem", TLSCert: "/etc/chatd/client.pem",
+		CredsFile: "/etc/chatd/nats.creds", NKeyFile: "/etc/chatd/chatd.nk", TLSCA: "/etc/chatd/ca.pem", TLSCert: "/etc/chatd/client.pem",
 		TLSKey: "/etc/chatd/client-key.pem", InstanceID: "web-1-0a1b2c3d", LeaseTTL: 7 * time.Second}
 	o := busOptions(c, nil)
-	got := []any{o.URLs, o.User, o.Password, o.Token, o.CredsFile, o.TLSCAFile, o.TLSCertFile, o.TLSKeyFile, o.InstanceID, o.LeaseTTL}
-	want := []any{c.URLs, c.User, c.Password, c.Token, c.CredsFile, c.TLSCA, c.TLSCert, c.TLSKey, c.InstanceID, c.LeaseTTL}
+	got := []any{o.URLs, o.User, o.Password, o.Token, o.CredsFile, o.NKeySeedFile, o.TLSCAFile, o.TLSCertFile, o.TLSKeyFile, o.InstanceID, o.LeaseTTL}
+	want := []any{c.URLs, c.User, c.Password, c.Token, c.CredsFile, c.NKeyFile, c.TLSCA, c.TLSCert, c.TLSKey, c.InstanceID, c.LeaseTTL}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("bus options %v, want %v", got, want)
 	}

@@ -159,6 +159,8 @@ func (b *Bus) natsOptions() []nats.Option {
 	switch {
 	case b.opts.CredsFile != "":
 		o = append(o, nats.UserCredentials(b.opts.CredsFile))
+	case b.opts.NKeySeedFile != "":
+		o = append(o, nkeyFromSeed(b.opts.NKeySeedFile))
 	case b.opts.User != "":
 		o = append(o, nats.UserInfo(b.opts.User, b.opts.Password))
 	case b.opts.Token != "":
@@ -171,6 +173,25 @@ func (b *Bus) natsOptions() []nats.Option {
 		o = append(o, nats.ClientCert(b.opts.TLSCertFile, b.opts.TLSKeyFile))
 	}
 	return append(o, b.opts.clientOptions...)
+}
+
+// nkeyFromSeed authenticates with the user NKey seed in path; the seed is
+// read again to sign each connection's challenge.
+func nkeyFromSeed(path string) nats.Option {
+	return func(o *nats.Options) error {
+		opt, err := nats.NkeyOptionFromSeed(path)
+		if err != nil {
+			return fmt.Errorf("natsbus: NKey seed %s: %w", path, err)
+		}
+		return opt(o)
+	}
+}
+
+// CheckNKeySeed reports whether path holds a user NKey seed, as
+// Options.NKeySeedFile needs.
+func CheckNKeySeed(path string) error {
+	_, err := nats.NkeyOptionFromSeed(path)
+	return err
 }
 
 // backoff is the wait before reconnect attempt n: 50ms doubling up to 2s.

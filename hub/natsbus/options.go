@@ -26,6 +26,9 @@ type Options struct {
 	// CredsFile is a NATS credentials file (JWT and NKey seed), for
 	// decentralised authentication.
 	CredsFile string
+	// NKeySeedFile is a file holding a user NKey seed ("SU..."), for
+	// servers that know their users by NKey public key.
+	NKeySeedFile string
 	// TLSCAFile is a PEM file of the CAs that sign the servers'
 	// certificates; setting it requires TLS. Without it, "tls://" URLs use
 	// the system roots.

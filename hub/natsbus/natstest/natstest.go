@@ -27,6 +27,9 @@ type Options struct {
 	User, Password string
 	// Token, when set (and User is not), is required of every client.
 	Token string
+	// NKey, when set (and User and Token are not), is the public key of
+	// the one user allowed in, who proves it with the key's seed.
+	NKey string
 	// TLS, when set, is the servers' TLS for clients: every client must
 	// use TLS, and present a certificate TLS.ClientCAs signed when
 	// TLS.ClientAuth is tls.RequireAndVerifyClientCert (mutual TLS).
@@ -243,6 +246,9 @@ func (c *Cluster) serverOptions(n *node) *server.Options {
 		Username:           c.opts.User,
 		Password:           c.opts.Password,
 		Authorization:      c.opts.Token,
+	}
+	if c.opts.NKey != "" {
+		opts.Nkeys = []*server.NkeyUser{{Nkey: c.opts.NKey}}
 	}
 	if c.opts.TLS != nil {
 		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, c.opts.TLS.Clone(), 2

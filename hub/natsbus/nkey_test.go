@@ -1,0 +1,102 @@
+package natsbus
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nkeys"
+
+	"chatd/hub/natsbus/natstest"
+	"chatd/internal/testcert"
+)
+
+// newUserSeed writes a new user NKey seed to a file and returns the file
+// and the key's public part.
+func newUserSeed(t *testing.T) (path, public string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if public, err = kp.PublicKey(); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "chatd.nk")
+	testcert.WriteFile(t, path, seed)
+	return path, public
+}
+
+// TestNKeyAuthentication: against a server that knows its user by NKey,
+// the bus joins with that key's seed; another user's seed is refused
+// and the refusal logged.
+func TestNKeyAuthentication(t *testing.T) {
+	seed, public := newUserSeed(t)
+	other, _ := newUserSeed(t)
+	c := natstest.Start(t, natstest.Options{Nodes: 1, NKey: public})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	b, err := New(Options{URLs: c.URLs(), InstanceID: "nkey-1", NKeySeedFile: seed, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	waitHealthy(t, ctx, b)
+
+	logs := make(logRecords, 256)
+	refused, err := New(Options{URLs: c.URLs(), InstanceID: "nkey-2", NKeySeedFile: other, Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = refused.Close(context.Background()) })
+	for {
+		select {
+		case r := <-logs:
+			if r.Message != "NATS connection attempt failed" {
+				continue
+			}
+			var reason string
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "err" {
+					reason = a.Value.String()
+				}
+				return true
+			})
+			if !strings.Contains(strings.ToLower(reason), "authorization violation") {
+				t.Fatalf("logged %q, want the server's authorization violation", reason)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("the refused NKey was not logged")
+		}
+	}
+}
+
+func TestCheckNKeySeed(t *testing.T) {
+	t.Parallel()
+	seed, public := newUserSeed(t)
+	notSeed := filepath.Join(t.TempDir(), "public.nk")
+	testcert.WriteFile(t, notSeed, []byte(public))
+	cases := []struct {
+		name string
+		path string
+		ok   bool
+	}{
+		{"a user seed", seed, true},
+		{"a public key", notSeed, false},
+		{"no file", filepath.Join(t.TempDir(), "missing.nk"), false},
+	}
+	for _, c := range cases {
+		if err := CheckNKeySeed(c.path); (err == nil) != c.ok {
+			t.Errorf("%s: %v, want ok %v", c.name, err, c.ok)
+		}
+	}
+}
