@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nkeys"
-
+	"chatd/hub/natsbus/natstest"
 	"chatd/internal/testcert"
 )
 
@@ -25,22 +24,6 @@ func clusterFiles(t *testing.T) (creds, ca string) {
 	testcert.WriteFile(t, creds, []byte("-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n"))
 	testcert.WriteFile(t, ca, testcert.NewCA(t, "nats test CA").PEM())
 	return creds, ca
-}
-
-// nkeySeedFile writes a user NKey seed and returns its path.
-func nkeySeedFile(t *testing.T) string {
-	t.Helper()
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := kp.Seed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "chatd.nk")
-	testcert.WriteFile(t, path, seed)
-	return path
 }
 
 // clientCertFiles writes a client certificate, its key and a key of
@@ -60,7 +43,7 @@ func TestClusterConfigValues(t *testing.T) {
 	t.Parallel()
 	creds, ca := clusterFiles(t)
 	cert, key, _ := clientCertFiles(t)
-	seed := nkeySeedFile(t)
+	seed, _ := natstest.UserNKey(t)
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -173,7 +156,7 @@ func TestClusterConfigErrors(t *testing.T) {
 	t.Parallel()
 	creds, ca := clusterFiles(t)
 	cert, key, otherKey := clientCertFiles(t)
-	seed := nkeySeedFile(t)
+	seed, _ := natstest.UserNKey(t)
 	base := func(kv ...string) map[string]string {
 		m := map[string]string{"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222"}
 		for i := 0; i+1 < len(kv); i += 2 {

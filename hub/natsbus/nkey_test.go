@@ -8,38 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nkeys"
-
 	"chatd/hub/natsbus/natstest"
 	"chatd/internal/testcert"
 )
-
-// newUserSeed writes a new user NKey seed to a file and returns the file
-// and the key's public part.
-func newUserSeed(t *testing.T) (path, public string) {
-	t.Helper()
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := kp.Seed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if public, err = kp.PublicKey(); err != nil {
-		t.Fatal(err)
-	}
-	path = filepath.Join(t.TempDir(), "chatd.nk")
-	testcert.WriteFile(t, path, seed)
-	return path, public
-}
 
 // TestNKeyAuthentication: against a server that knows its user by NKey,
 // the bus joins with that key's seed; another user's seed is refused
 // and the refusal logged.
 func TestNKeyAuthentication(t *testing.T) {
-	seed, public := newUserSeed(t)
-	other, _ := newUserSeed(t)
+	seed, public := natstest.UserNKey(t)
+	other, _ := natstest.UserNKey(t)
 	c := natstest.Start(t, natstest.Options{Nodes: 1, NKey: public})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -82,7 +60,7 @@ func TestNKeyAuthentication(t *testing.T) {
 
 func TestCheckNKeySeed(t *testing.T) {
 	t.Parallel()
-	seed, public := newUserSeed(t)
+	seed, public := natstest.UserNKey(t)
 	notSeed := filepath.Join(t.TempDir(), "public.nk")
 	testcert.WriteFile(t, notSeed, []byte(public))
 	cases := []struct {

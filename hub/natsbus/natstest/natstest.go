@@ -11,12 +11,15 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // Options configure a Cluster. Zero fields take the documented defaults.
@@ -281,4 +284,26 @@ func freePorts(t testing.TB, n int) []int {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
+}
+
+// UserNKey writes a new user NKey seed to a file of the test's and returns
+// the file and the key's public part (for Options.NKey).
+func UserNKey(t testing.TB) (seedFile, public string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if public, err = kp.PublicKey(); err != nil {
+		t.Fatal(err)
+	}
+	seedFile = filepath.Join(t.TempDir(), "user.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return seedFile, public
 }
