@@ -84,6 +84,18 @@ func (l logRecords) Handle(_ context.Context, r slog.Record) error {
 func (l logRecords) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l logRecords) WithGroup(string) slog.Handler      { return l }
 
+// logAttr is the value of r's attribute key, "" when it has none.
+func logAttr(r slog.Record, key string) string {
+	var v string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.String()
+		}
+		return true
+	})
+	return v
+}
+
 // TestRefusedConnectionLogged: an instance the NATS servers refuse says
 // why in its log (not only that the bus is unavailable), once for a run
 // of attempts failing the same way.
@@ -107,12 +119,9 @@ func TestRefusedConnectionLogged(t *testing.T) {
 				continue
 			}
 			failed++
-			r.Attrs(func(a slog.Attr) bool {
-				if a.Key == "err" && !strings.Contains(strings.ToLower(a.Value.String()), "authorization violation") {
-					t.Errorf("logged reason %q, want the server's authorization violation", a.Value.String())
-				}
-				return true
-			})
+			if reason := logAttr(r, "err"); !strings.Contains(strings.ToLower(reason), "authorization violation") {
+				t.Errorf("logged reason %q, want the server's authorization violation", reason)
+			}
 		case <-ctx.Done():
 			t.Fatal("no failed connection attempt was logged")
 		}

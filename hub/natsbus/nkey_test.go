@@ -41,14 +41,7 @@ func TestNKeyAuthentication(t *testing.T) {
 			if r.Message != "NATS connection attempt failed" {
 				continue
 			}
-			var reason string
-			r.Attrs(func(a slog.Attr) bool {
-				if a.Key == "err" {
-					reason = a.Value.String()
-				}
-				return true
-			})
-			if !strings.Contains(strings.ToLower(reason), "authorization violation") {
+			if reason := logAttr(r, "err"); !strings.Contains(strings.ToLower(reason), "authorization violation") {
 				t.Fatalf("logged %q, want the server's authorization violation", reason)
 			}
 			return
