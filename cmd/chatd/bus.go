@@ -21,16 +21,17 @@ func openBus(cfg Config, logger *slog.Logger) (*natsbus.Bus, error) {
 	logger.Info("joining the cluster", slog.Any("nats", c.URLs), slog.String("instance", c.InstanceID),
 		slog.Duration("lease_ttl", c.LeaseTTL), slog.String("nats_auth", c.authMethod()),
 		slog.Bool("nats_tls_ca", c.TLSCA != ""), slog.Bool("nats_tls_client_cert", c.TLSCert != ""))
-	b, err := natsbus.New(busOptions(c, logger))
+	b, err := natsbus.New(busOptions(cfg, logger))
 	if err != nil {
 		return nil, fmt.Errorf("join the cluster over NATS: %w", err)
 	}
 	return b, nil
 }
 
-// busOptions are the bus's options from the configuration; the stream
-// limits and intervals keep natsbus's defaults (docs/scale.md, "Sizing").
-func busOptions(c ClusterConfig, logger *slog.Logger) natsbus.Options {
+// busOptions are the bus's options from the configuration; the intervals
+// keep natsbus's defaults (docs/scale.md, "Sizing").
+func busOptions(cfg Config, logger *slog.Logger) natsbus.Options {
+	c := cfg.Cluster
 	return natsbus.Options{
 		URLs:         c.URLs,
 		InstanceID:   c.InstanceID,
@@ -43,9 +44,34 @@ func busOptions(c ClusterConfig, logger *slog.Logger) natsbus.Options {
 		TLSCertFile:  c.TLSCert,
 		TLSKeyFile:   c.TLSKey,
 		LeaseTTL:     c.LeaseTTL,
+		Stream:       streamLimits(cfg),
 		Logger:       logger,
 	}
 }
+
+// catchUpAfterEnd is how long an answer's frames outlive its longest run:
+// a tab that starts following at the answer's last moment, or reconnects
+// just after it, still reads it whole from the stream.
+const catchUpAfterEnd = 5 * time.Minute
+
+// streamLimits sizes the answer stream for this configuration's longest
+// answer, so that no frame of a running answer ages out of the stream
+// before the answer ends (a follower starting late reads the answer from
+// its first frame): frames are kept CHATD_MAX_ANSWER_DURATION plus
+// catchUpAfterEnd, and of one answer as many as it publishes in its
+// longest run with a delta and a reasoning frame every coalescing gap
+// (the shortest time between two deltas unless 4 KiB of text wait), plus
+// its first and last frames. The stream's size on each node is
+// CHATD_NATS_STREAM_MAX_BYTES.
+func streamLimits(cfg Config) natsbus.StreamLimits {
+	frames := 2*int64(cfg.MaxAnswerDuration/coalesceMinGap(cfg)) + 16
+	return natsbus.StreamLimits{MaxAge: cfg.MaxAnswerDuration + catchUpAfterEnd,
+		MaxBytes: cfg.Cluster.StreamMaxBytes, MaxMsgsPerAnswer: frames}
+}
+
+// coalesceMinGap is the shortest time between two deltas of an answer
+// (hub.Options.CoalesceMinGap): a fifth of CHATD_COALESCE_INTERVAL.
+func coalesceMinGap(cfg Config) time.Duration { return cfg.CoalesceInterval / 5 }
 
 // authMethod names how the instance authenticates to NATS, for the log
 // (never the secret itself).

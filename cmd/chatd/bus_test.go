@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub/natsbus/natstest"
 	"chatd/llm/fakeai"
@@ -15,7 +19,8 @@ import (
 // instance starting on the shared MongoDB store leaves the answer the first
 // one is streaming alone (the single-process start-up sweep would have
 // marked it interrupted), /readyz of both reports the bus ready, and the
-// answer ends complete.
+// answer ends complete. The answer stream is sized from the configuration
+// (frames kept for the longest answer plus 5 minutes).
 func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 	t.Parallel()
 	nc := natstest.Start(t, natstest.Options{User: "chatd", Password: "nats pw"})
@@ -26,7 +31,8 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 			"OPENAI_BASE_URL", fake.URL, "OPENAI_MODELS", "fake-mini",
 			"JWT_SECRET", strings.Repeat("k", 32),
 			"CHATD_NATS_URL", strings.Join(nc.URLs(), ","), "CHATD_NATS_USER", "chatd",
-			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "2s")
+			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "2s",
+			"CHATD_MAX_ANSWER_DURATION", "30m", "CHATD_NATS_STREAM_MAX_BYTES", "256MiB")
 	}
 	s1 := start(t, env("first"))
 	t.Cleanup(func() {
@@ -56,6 +62,7 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 		t.Fatalf("the second instance swept answers at start:\n%s", s2.logs)
 	}
 	waitReadyz(t, s2.url)
+	checkAnswerStream(t, nc, 35*time.Minute, 256<<20, 2*int64(30*time.Minute/(5*time.Millisecond))+16)
 
 	for {
 		f := readLive(t, ws, func(f liveFrame) bool { return f.MessageID == msgID && (f.Type == "delta" || f.Type == "done") })
@@ -94,5 +101,31 @@ func waitReadyz(t *testing.T, url string) {
 			t.Fatalf("/readyz of %s never turned 200", url)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a status, not synchronising
+	}
+}
+
+// checkAnswerStream checks the limits the instances gave chatd's answer
+// stream.
+func checkAnswerStream(t *testing.T, c *natstest.Cluster, maxAge time.Duration, maxBytes, perAnswer int64) {
+	t.Helper()
+	nc, err := nats.Connect(strings.Join(c.URLs(), ","), nats.UserInfo("chatd", "nats pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	st, err := js.Stream(ctx, "CHATD_ANSWERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.MaxAge != maxAge || cfg.MaxBytes != maxBytes || cfg.MaxMsgsPerSubject != perAnswer {
+		t.Errorf("answer stream keeps frames %s, %d bytes, %d per answer; want %s, %d, %d",
+			cfg.MaxAge, cfg.MaxBytes, cfg.MaxMsgsPerSubject, maxAge, maxBytes, perAnswer)
 	}
 }

@@ -28,6 +28,7 @@ const (
 	envNATSTLSKey   = "CHATD_NATS_TLS_KEY"
 	envInstanceID   = "CHATD_INSTANCE_ID"
 	envLeaseTTL     = "CHATD_LEASE_TTL"
+	envStreamBytes  = "CHATD_NATS_STREAM_MAX_BYTES"
 )
 
 // Lease bounds: an instance renews its leases several times per TTL, so
@@ -37,6 +38,15 @@ const (
 	defaultLeaseTTL = 10 * time.Second
 	minLeaseTTL     = time.Second
 	maxLeaseTTL     = 5 * time.Minute
+)
+
+// Bounds of the answer stream's size on each NATS node: below 64 MiB a
+// busy minute would push out frames followers still need; 1 TiB is far
+// beyond any NATS host's disk for this.
+const (
+	defaultStreamBytes = 1 << 30
+	minStreamBytes     = 64 << 20
+	maxStreamBytes     = 1 << 40
 )
 
 // instanceIDRE is what an instance id may hold: it becomes a NATS subject
@@ -64,6 +74,10 @@ type ClusterConfig struct {
 	TLSKey     string        // CHATD_NATS_TLS_KEY: the client certificate's PEM private key
 	InstanceID string        // <CHATD_INSTANCE_ID, default the host name>-<8 hex digits, new on every start>
 	LeaseTTL   time.Duration // CHATD_LEASE_TTL, default 10s: how long a crashed instance's answers stay "streaming"
+	// StreamMaxBytes is CHATD_NATS_STREAM_MAX_BYTES, default 1GiB: the
+	// answer stream's size on each NATS node, its oldest frames dropped
+	// beyond it.
+	StreamMaxBytes int64
 }
 
 // Enabled reports whether CHATD_NATS_URL is set.
@@ -74,16 +88,17 @@ func (c ClusterConfig) Enabled() bool { return len(c.URLs) > 0 }
 // instances (MongoDB); with NATS set it must be.
 func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 	c := ClusterConfig{
-		URLs:      r.natsURLs(envNATSURL),
-		CredsFile: r.str(envNATSCreds, ""),
-		NKeyFile:  r.str(envNATSNKey, ""),
-		User:      r.str(envNATSUser, ""),
-		Password:  r.getenv(envNATSPassword), // spaces may belong to a password
-		Token:     strings.TrimSpace(r.getenv(envNATSToken)),
-		TLSCA:     r.str(envNATSTLSCA, ""),
-		TLSCert:   r.str(envNATSTLSCert, ""),
-		TLSKey:    r.str(envNATSTLSKey, ""),
-		LeaseTTL:  r.duration(envLeaseTTL, defaultLeaseTTL, minLeaseTTL, maxLeaseTTL),
+		URLs:           r.natsURLs(envNATSURL),
+		CredsFile:      r.str(envNATSCreds, ""),
+		NKeyFile:       r.str(envNATSNKey, ""),
+		User:           r.str(envNATSUser, ""),
+		Password:       r.getenv(envNATSPassword), // spaces may belong to a password
+		Token:          strings.TrimSpace(r.getenv(envNATSToken)),
+		TLSCA:          r.str(envNATSTLSCA, ""),
+		TLSCert:        r.str(envNATSTLSCert, ""),
+		TLSKey:         r.str(envNATSTLSKey, ""),
+		LeaseTTL:       r.duration(envLeaseTTL, defaultLeaseTTL, minLeaseTTL, maxLeaseTTL),
+		StreamMaxBytes: r.size(envStreamBytes, defaultStreamBytes, minStreamBytes, maxStreamBytes),
 	}
 	if !c.Enabled() {
 		for _, name := range []string{envNATSCreds, envNATSNKey, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey} {

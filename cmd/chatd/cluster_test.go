@@ -49,30 +49,30 @@ func TestClusterConfigValues(t *testing.T) {
 		env  map[string]string
 		want ClusterConfig
 	}{
-		{"unset is one process", nil, ClusterConfig{LeaseTTL: 10 * time.Second}},
+		{"unset is one process", nil, ClusterConfig{LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30}},
 		{"three servers and a password", map[string]string{
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": " nats://n1:4222, tls://n2:4222/ ,,nats://10.0.0.3",
 			"CHATD_NATS_USER": "chatd", "CHATD_NATS_PASSWORD": " pass word ", "CHATD_INSTANCE_ID": "web-1_a",
-			"CHATD_LEASE_TTL": "3s", "CHATD_NATS_TLS_CA": ca,
+			"CHATD_LEASE_TTL": "3s", "CHATD_NATS_TLS_CA": ca, "CHATD_NATS_STREAM_MAX_BYTES": "4GiB",
 		}, ClusterConfig{URLs: []string{"nats://n1:4222", "tls://n2:4222", "nats://10.0.0.3"}, User: "chatd",
-			Password: " pass word ", TLSCA: ca, InstanceID: "web-1_a", LeaseTTL: 3 * time.Second}},
+			Password: " pass word ", TLSCA: ca, InstanceID: "web-1_a", LeaseTTL: 3 * time.Second, StreamMaxBytes: 4 << 30}},
 		{"credentials file", map[string]string{
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222", "CHATD_NATS_CREDS": creds, "CHATD_INSTANCE_ID": "a",
-		}, ClusterConfig{URLs: []string{"nats://n1:4222"}, CredsFile: creds, InstanceID: "a", LeaseTTL: 10 * time.Second}},
+		}, ClusterConfig{URLs: []string{"nats://n1:4222"}, CredsFile: creds, InstanceID: "a", LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30}},
 		{"mutual TLS", map[string]string{
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "tls://n1:4222", "CHATD_NATS_USER": "chatd", "CHATD_NATS_PASSWORD": "pw",
 			"CHATD_NATS_TLS_CA": ca, "CHATD_NATS_TLS_CERT": cert, "CHATD_NATS_TLS_KEY": key, "CHATD_INSTANCE_ID": "m",
 		}, ClusterConfig{URLs: []string{"tls://n1:4222"}, User: "chatd", Password: "pw", TLSCA: ca, TLSCert: cert, TLSKey: key,
-			InstanceID: "m", LeaseTTL: 10 * time.Second}},
+			InstanceID: "m", LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30}},
 		{"nkey seed", map[string]string{
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222", "CHATD_NATS_NKEY": seed, "CHATD_INSTANCE_ID": "k",
-		}, ClusterConfig{URLs: []string{"nats://n1:4222"}, NKeyFile: seed, InstanceID: "k", LeaseTTL: 10 * time.Second}},
+		}, ClusterConfig{URLs: []string{"nats://n1:4222"}, NKeyFile: seed, InstanceID: "k", LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30}},
 		{"token", map[string]string{
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1", "CHATD_NATS_TOKEN": " s3cret ", "CHATD_INSTANCE_ID": "b",
 			"CHATD_LEASE_TTL": "5m",
-		}, ClusterConfig{URLs: []string{"nats://n1"}, Token: "s3cret", InstanceID: "b", LeaseTTL: 5 * time.Minute}},
+		}, ClusterConfig{URLs: []string{"nats://n1"}, Token: "s3cret", InstanceID: "b", LeaseTTL: 5 * time.Minute, StreamMaxBytes: 1 << 30}},
 		{"instance id alone changes nothing", map[string]string{"CHATD_INSTANCE_ID": "c"},
-			ClusterConfig{LeaseTTL: 10 * time.Second}},
+			ClusterConfig{LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -199,6 +199,8 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"lease too short", base("CHATD_LEASE_TTL", "500ms"), "CHATD_LEASE_TTL"},
 		{"lease too long", base("CHATD_LEASE_TTL", "6m"), "CHATD_LEASE_TTL"},
 		{"lease not a duration", base("CHATD_LEASE_TTL", "10"), "CHATD_LEASE_TTL"},
+		{"stream too small", base("CHATD_NATS_STREAM_MAX_BYTES", "1MiB"), "CHATD_NATS_STREAM_MAX_BYTES"},
+		{"stream size not a size", base("CHATD_NATS_STREAM_MAX_BYTES", "lots"), "CHATD_NATS_STREAM_MAX_BYTES"},
 		{"password without nats", map[string]string{"CHATD_NATS_PASSWORD": "hunter2"}, "CHATD_NATS_PASSWORD"},
 		{"token without nats", map[string]string{"CHATD_NATS_TOKEN": "hunter2"}, "CHATD_NATS_TOKEN"},
 		{"creds without nats", map[string]string{"CHATD_NATS_CREDS": creds}, "CHATD_NATS_CREDS"},
@@ -242,16 +244,39 @@ func TestRedactNATSURL(t *testing.T) {
 	}
 }
 
-// TestBusOptions: every cluster setting reaches the bus.
+// TestBusOptions: every cluster setting reaches the bus, and the answer
+// stream is sized for the longest answer.
 func TestBusOptions(t *testing.T) {
 	t.Parallel()
 	c := ClusterConfig{URLs: []string{"tls://n1:4222", "tls://n2:4222"}, User: "chatd", Password: "pw", Token: "tok",
 		CredsFile: "/etc/chatd/nats.creds", NKeyFile: "/etc/chatd/chatd.nk", TLSCA: "/etc/chatd/ca.pem", TLSCert: "/etc/chatd/client.pem",
-		TLSKey: "/etc/chatd/client-key.pem", InstanceID: "web-1-0a1b2c3d", LeaseTTL: 7 * time.Second}
-	o := busOptions(c, nil)
-	got := []any{o.URLs, o.User, o.Password, o.Token, o.CredsFile, o.NKeySeedFile, o.TLSCAFile, o.TLSCertFile, o.TLSKeyFile, o.InstanceID, o.LeaseTTL}
-	want := []any{c.URLs, c.User, c.Password, c.Token, c.CredsFile, c.NKeyFile, c.TLSCA, c.TLSCert, c.TLSKey, c.InstanceID, c.LeaseTTL}
+		TLSKey: "/etc/chatd/client-key.pem", InstanceID: "web-1-0a1b2c3d", LeaseTTL: 7 * time.Second, StreamMaxBytes: 8 << 30}
+	o := busOptions(Config{Cluster: c, MaxAnswerDuration: 10 * time.Minute, CoalesceInterval: 25 * time.Millisecond}, nil)
+	got := []any{o.URLs, o.User, o.Password, o.Token, o.CredsFile, o.NKeySeedFile, o.TLSCAFile, o.TLSCertFile, o.TLSKeyFile, o.InstanceID, o.LeaseTTL, o.Stream.MaxBytes}
+	want := []any{c.URLs, c.User, c.Password, c.Token, c.CredsFile, c.NKeyFile, c.TLSCA, c.TLSCert, c.TLSKey, c.InstanceID, c.LeaseTTL, c.StreamMaxBytes}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("bus options %v, want %v", got, want)
+	}
+
+	cases := []struct {
+		name              string
+		longest, coalesce time.Duration
+		wantAge           time.Duration
+		wantFrames        int64
+	}{
+		// The defaults: what natsbus kept before (15 minutes), and two
+		// frames per 5 ms for 10 minutes.
+		{"defaults", 10 * time.Minute, 25 * time.Millisecond, 15 * time.Minute, 240_016},
+		// A slow reasoning model allowed an hour: its first frames stay
+		// until it ends and 5 minutes more.
+		{"an hour", time.Hour, 25 * time.Millisecond, 65 * time.Minute, 1_440_016},
+		{"coarser coalescing", 10 * time.Minute, 100 * time.Millisecond, 15 * time.Minute, 60_016},
+		{"a one-minute limit", time.Minute, 25 * time.Millisecond, 6 * time.Minute, 24_016},
+	}
+	for _, tc := range cases {
+		l := streamLimits(Config{Cluster: c, MaxAnswerDuration: tc.longest, CoalesceInterval: tc.coalesce})
+		if l.MaxAge != tc.wantAge || l.MaxMsgsPerAnswer != tc.wantFrames || l.MaxAge <= tc.longest {
+			t.Errorf("%s: frames kept %s, %d per answer; want %s, %d", tc.name, l.MaxAge, l.MaxMsgsPerAnswer, tc.wantAge, tc.wantFrames)
+		}
 	}
 }

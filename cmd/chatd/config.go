@@ -298,12 +298,13 @@ func (r *configReader) size(name string, def, min, max int64) int64 {
 	if v == "" {
 		return def
 	}
-	num := strings.TrimRight(v, "BKMiBbkm ")
+	num := strings.TrimRight(v, "BKMGTiBbkmgt ")
 	unit := strings.ToUpper(strings.TrimSpace(v[len(num):]))
-	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20}[unit]
+	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
+		"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}[unit]
 	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-	if err != nil || mult == 0 || n*mult < min || n*mult > max {
-		r.fail(name, "%q is not a size from %d to %d bytes (examples: 1048576, 512KiB, 2MiB)", v, min, max)
+	if err != nil || mult == 0 || n < 0 || n > max/mult || n*mult < min {
+		r.fail(name, "%q is not a size from %d to %d bytes (examples: 1048576, 512KiB, 2MiB, 1GiB)", v, min, max)
 		return def
 	}
 	return n * mult

@@ -33,7 +33,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
 		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond, MaxAnswerBytes: 256 << 10, SearchesPerMinute: 30,
 		SearchIndexQuiet: 200 * time.Millisecond, SearchIndexMaxLag: 5 * time.Second,
-		Cluster: ClusterConfig{LeaseTTL: 10 * time.Second},
+		Cluster: ClusterConfig{LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)

@@ -125,7 +125,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.
 		BodyReadTimeout: cfg.BodyReadTimeout,
 		Static:          static,
 		Metrics:         transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
-		Hub: hub.Options{CoalesceInterval: cfg.CoalesceInterval, CoalesceStreams: cfg.CoalesceStreams,
+		Hub: hub.Options{CoalesceInterval: cfg.CoalesceInterval, CoalesceMinGap: coalesceMinGap(cfg), CoalesceStreams: cfg.CoalesceStreams,
 			CoalesceMaxInterval: cfg.CoalesceMax, MaxDuration: cfg.MaxAnswerDuration,
 			MaxAnswerBytes: cfg.MaxAnswerBytes},
 		SearchesPerMinute: cfg.SearchesPerMinute,

@@ -55,9 +55,10 @@
 //     before the follow's interest reached the publisher's NATS server is
 //     one of these). An instance thus receives each frame of an answer
 //     its tabs follow once, and nothing of the others. Bounded
-//     (StreamLimits): frames older than 15 minutes (MaxAge), at most 1 GiB
-//     per replica (MaxBytes), at most 100,000 frames per answer, at most
-//     1 MiB per frame; the oldest frames are discarded first. File storage,
+//     (StreamLimits; these are its defaults, which cmd/chatd sets from the
+//     longest answer it allows): frames older than 15 minutes (MaxAge), at
+//     most 1 GiB per replica (MaxBytes), at most 100,000 frames per answer,
+//     at most 1 MiB per frame; the oldest frames are discarded first. File storage,
 //     duplicate window 1 minute.
 //     Sizing: an answer of N bytes of text costs about N plus 150 bytes per
 //     frame; with the default 25ms coalescing a 2,000-token answer over 40

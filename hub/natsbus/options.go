@@ -89,7 +89,9 @@ type StreamLimits struct {
 	// MaxBytes bounds the whole stream on each replica; it defaults to 1 GiB.
 	MaxBytes int64
 	// MaxMsgsPerAnswer bounds the frames kept of one answer; it defaults
-	// to 100,000 (a 10-minute answer coalesced at 25ms is at most 24,000).
+	// to 100,000. It must exceed what the longest answer publishes, or its
+	// first frames go before it ends (cmd/chatd derives it, and MaxAge,
+	// from the longest answer it allows and its coalescing).
 	MaxMsgsPerAnswer int64
 	// MaxMsgSize bounds one frame; it defaults to 1 MiB.
 	MaxMsgSize int32
