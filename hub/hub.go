@@ -280,6 +280,22 @@ func (h *Hub) CloseUser(userID string) {
 	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}})
 }
 
+// CloseRevoked closes, with 4401, this instance's connections of userID
+// opened with a session older than current, the user's token version now:
+// a logout whose event never reached this instance (one cut off from the
+// cluster for longer than events are kept). Subscribers that do not
+// implement Session are left alone. It returns how many it closed.
+func (h *Hub) CloseRevoked(userID string, current int64) int {
+	n := 0
+	for _, sub := range h.userSubs(userID) {
+		if s, ok := sub.(Session); ok && s.TokenVersion() < current {
+			sub.Close(protocol.CloseUnauthorized, "signed out")
+			n++
+		}
+	}
+	return n
+}
+
 func (h *Hub) closeUserLocal(userID string, code protocol.CloseCode, reason string) {
 	for _, sub := range h.userSubs(userID) {
 		sub.Close(code, reason)

@@ -21,6 +21,13 @@ type Subscriber interface {
 	Close(code protocol.CloseCode, reason string)
 }
 
+// Session is what a Subscriber may also implement to say which session of
+// its user it was opened with: the token version of the token it
+// authenticated with. Hub.CloseRevoked ends those of revoked sessions.
+type Session interface {
+	TokenVersion() int64
+}
+
 // Busy is what a Subscriber may also implement to say it is still writing
 // or holding queued frames; the hub then merges the next deltas instead of
 // handing it one more frame at once (see generation.flushNowLocked). A

@@ -82,3 +82,61 @@ func TestWatchClosesRemovedAccounts(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchClosesRevokedSessions: a user whose token version moved on
+// since their connections opened (a logout this process did not hear of)
+// has the connections of older sessions closed, with the user's current
+// version; a user whose version did not move is told the version it has.
+func TestWatchClosesRevokedSessions(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	store, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close(context.Background()) })
+	var ids []string
+	for _, email := range []string{"stays@example.com", "logged-out@example.com"} {
+		u := persistence.User{Email: email, Name: "N", PasswordHash: "x"}
+		if err := store.CreateUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	bumped, err := store.BumpTokenVersion(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	type call struct {
+		id string
+		tv int64
+	}
+	calls := make(chan call, 100)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Watch(wctx, WatchOptions{Users: store, Interval: 10 * time.Millisecond,
+			Connected:    func() []string { return ids },
+			Close:        func(id string) { t.Errorf("account %s closed as gone", id) },
+			CloseRevoked: func(id string, tv int64) int { calls <- call{id, tv}; return 1 },
+			Logger:       slog.New(slog.DiscardHandler)})
+	}()
+	want := map[string]int64{ids[0]: 0, ids[1]: bumped}
+	for len(want) > 0 {
+		select {
+		case c := <-calls:
+			if v, ok := want[c.id]; ok {
+				if c.tv != v {
+					t.Fatalf("user %s checked against version %d, want %d", c.id, c.tv, v)
+				}
+				delete(want, c.id)
+			}
+		case <-ctx.Done():
+			t.Fatalf("not every connected user was checked: %v left", want)
+		}
+	}
+	stop()
+	<-done
+}

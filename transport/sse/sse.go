@@ -123,7 +123,7 @@ func (h *Handler) events(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("conversationId", "is not a valid id"))
 		return
 	}
-	s, err := h.open(id.UserID)
+	s, err := h.open(id)
 	if err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -228,7 +228,8 @@ func (h *Handler) resume(c *gin.Context) {
 		c.Status(http.StatusNoContent)
 		return
 	}
-	s, err := h.open(user)
+	who, _ := auth.IdentityFrom(c)
+	s, err := h.open(who)
 	if err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -304,7 +305,8 @@ func (h *Handler) start(c *gin.Context, user string, do func(context.Context, hu
 			"userMessageId": res.UserMessageID, "messageId": res.MessageID})
 		return
 	}
-	s, err := h.open(user)
+	who, _ := auth.IdentityFrom(c)
+	s, err := h.open(who)
 	if err != nil {
 		httperr.AbortError(c, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
+	"chatd/transport/auth"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/outbox"
 )
@@ -22,6 +23,7 @@ import (
 type stream struct {
 	id      string
 	userID  string
+	tv      int64         // the token's version (hub.Session)
 	queue   *outbox.Queue // grows while frames pile up
 	closing chan struct{}
 	once    sync.Once
@@ -39,6 +41,9 @@ func sinceBase() int64 { return int64(time.Since(clockBase)) + 1 }
 
 // UserID implements hub.Subscriber.
 func (s *stream) UserID() string { return s.userID }
+
+// TokenVersion implements hub.Session.
+func (s *stream) TokenVersion() int64 { return s.tv }
 
 // ConnectionID implements hub.Subscriber.
 func (s *stream) ConnectionID() string { return s.id }
@@ -100,11 +105,11 @@ func connID(sub hub.Subscriber) string {
 // open registers a new stream with the hub and the handler. A stream
 // takes one of its user's connection slots (shared with WebSockets) until
 // close; none left is a 429.
-func (h *Handler) open(user string) (*stream, error) {
-	if !h.opts.Limits.AcquireConn(user) {
+func (h *Handler) open(who auth.Identity) (*stream, error) {
+	if !h.opts.Limits.AcquireConn(who.UserID) {
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
 	}
-	s := &stream{id: persistence.NewID(), userID: user, stalled: h.opts.StalledWrite,
+	s := &stream{id: persistence.NewID(), userID: who.UserID, tv: who.TokenVersion, stalled: h.opts.StalledWrite,
 		queue: outbox.New(h.opts.QueueSize), closing: make(chan struct{})}
 	h.mu.Lock()
 	if h.closing {

@@ -20,6 +20,7 @@ type conn struct {
 	ws      *websocket.Conn
 	id      string
 	userID  string
+	tv      int64 // the token's version (hub.Session)
 	expires time.Time
 	token   string // rechecked before each send and regenerate
 	started time.Time
@@ -53,7 +54,7 @@ func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
 	ws.SetReadLimit(h.opts.ReadLimit)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
-		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, expires: id.ExpiresAt,
+		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, tv: id.TokenVersion, expires: id.ExpiresAt,
 		token: token, started: time.Now(),
 		queue: outbox.New(h.opts.QueueSize),
 		ctx:   ctx,
@@ -76,6 +77,9 @@ func (c *conn) signal(ev uint32) {
 
 // UserID implements hub.Subscriber.
 func (c *conn) UserID() string { return c.userID }
+
+// TokenVersion implements hub.Session.
+func (c *conn) TokenVersion() int64 { return c.tv }
 
 // ConnectionID implements hub.Subscriber.
 func (c *conn) ConnectionID() string { return c.id }

@@ -50,8 +50,9 @@ type Hub interface {
 
 // Identity is who a token belongs to.
 type Identity struct {
-	UserID    string
-	ExpiresAt time.Time
+	UserID       string
+	TokenVersion int64 // the session the token belongs to (hub.Session)
+	ExpiresAt    time.Time
 }
 
 // ErrUnauthorized is what Authenticate returns (wrapped) for a bad token;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,4 +95,74 @@ func TestRemovedAccountLosesItsConnections(t *testing.T) {
 		stays.write(`{"type":"ping"}`)
 		stays.expect("pong")
 	})
+}
+
+// checkedStore counts the account lookups (UserByID): after sign-in,
+// only the periodic account check makes them.
+type checkedStore struct {
+	persistence.Store
+	lookups atomic.Int64
+}
+
+func (s *checkedStore) UserByID(ctx context.Context, id string) (persistence.User, error) {
+	s.lookups.Add(1)
+	return s.Store.UserByID(ctx, id)
+}
+
+// TestRevokedSessionLosesItsConnections: a session revoked without this
+// instance hearing of it (its token version bumped in the store, as a
+// logout on an instance whose event was lost leaves it) has its idle
+// WebSocket and event stream closed with 4401 by the periodic check,
+// while a tab signed in again afterwards stays open.
+func TestRevokedSessionLosesItsConnections(t *testing.T) {
+	t.Parallel()
+	var store *checkedStore
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		store = &checkedStore{Store: c.Store}
+		c.Store, c.AccountCheckInterval = store, 20*time.Millisecond
+	}})
+	u := e.register(t)
+	var me struct {
+		User struct {
+			Email string `json:"email"`
+		} `json:"user"`
+	}
+	e.rest(t, u.Token, http.MethodGet, "/api/auth/me", nil, http.StatusOK, &me)
+	old := e.dial(t, u)
+	ended := make(chan *http.Response, 1)
+	go func() {
+		_, res := e.sse(t, u, http.MethodGet, "/api/events", "", nil)
+		ended <- res
+	}()
+	waitFor(t, "the event stream to open", func() bool { return e.app.Hub().Connections(u.ID) == 2 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if _, err := store.BumpTokenVersion(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		Token string `json:"token"`
+	}
+	e.rest(t, "", http.MethodPost, "/api/auth/login",
+		map[string]string{"email": me.User.Email, "password": "correct horse battery"}, http.StatusOK, &login)
+	again := e.dial(t, user{ID: u.ID, Token: login.Token})
+
+	if got := old.closeStatus(); got != websocket.StatusCode(4401) {
+		t.Fatalf("the revoked session's socket: close status %d, want 4401", got)
+	}
+	select {
+	case res := <-ended:
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("event stream: %d", res.StatusCode)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the revoked session's event stream is still open")
+	}
+	// Three checks after the new session's socket was in, it still answers.
+	waitFor(t, "the revoked connections to be gone", func() bool { return e.app.Hub().Connections(u.ID) == 1 })
+	checked := store.lookups.Load()
+	waitFor(t, "three more account checks", func() bool { return store.lookups.Load() >= checked+3 })
+	again.write(`{"type":"ping"}`)
+	again.expect("pong")
 }

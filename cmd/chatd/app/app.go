@@ -156,7 +156,8 @@ func New(cfg Config) (*App, error) {
 		var watch sync.WaitGroup // closes the live connections of removed accounts
 		watch.Go(func() {
 			auth.Watch(ctx, auth.WatchOptions{Users: cfg.Store, Connected: lim.ConnectedUsers,
-				Close: a.hub.CloseUser, Interval: cfg.AccountCheckInterval, Logger: cfg.Logger})
+				Close: a.hub.CloseUser, CloseRevoked: a.hub.CloseRevoked,
+				Interval: cfg.AccountCheckInterval, Logger: cfg.Logger})
 		})
 		_ = a.hub.Run(ctx)
 		watch.Wait()
@@ -294,7 +295,7 @@ func wsOptions(cfg Config, h *hub.Hub, authn *auth.Authenticator, origins *ws.Or
 		if errors.Is(err, auth.ErrUnauthorized) {
 			return ws.Identity{}, fmt.Errorf("%w: %v", ws.ErrUnauthorized, err)
 		}
-		return ws.Identity{UserID: id.UserID, ExpiresAt: id.ExpiresAt}, err
+		return ws.Identity{UserID: id.UserID, TokenVersion: id.TokenVersion, ExpiresAt: id.ExpiresAt}, err
 	}
 	return o
 }
