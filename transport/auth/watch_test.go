@@ -36,26 +36,34 @@ func (s *removedUsers) UserByID(ctx context.Context, id string) (persistence.Use
 	return s.Store.UserByID(ctx, id)
 }
 
-// TestWatchClosesRemovedAccounts: the connections of an account that no
-// longer exists are closed; the others are left alone.
-func TestWatchClosesRemovedAccounts(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+// storeWithUsers opens a SQLite store for the test with an account per
+// email, and returns it and their ids.
+func storeWithUsers(ctx context.Context, t *testing.T, emails ...string) (*sqlite.Store, []string) {
+	t.Helper()
 	store, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close(context.Background()) })
-	users := &removedUsers{Store: store, removed: map[string]bool{}}
 	var ids []string
-	for _, email := range []string{"stays@example.com", "goes@example.com"} {
+	for _, email := range emails {
 		u := persistence.User{Email: email, Name: "N", PasswordHash: "x"}
 		if err := store.CreateUser(ctx, &u); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, u.ID)
 	}
+	return store, ids
+}
+
+// TestWatchClosesRemovedAccounts: the connections of an account that no
+// longer exists are closed; the others are left alone.
+func TestWatchClosesRemovedAccounts(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	store, ids := storeWithUsers(ctx, t, "stays@example.com", "goes@example.com")
+	users := &removedUsers{Store: store, removed: map[string]bool{}}
 	closed := make(chan string, 10)
 	done := make(chan struct{})
 	go func() {
@@ -91,19 +99,7 @@ func TestWatchClosesRevokedSessions(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	store, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close(context.Background()) })
-	var ids []string
-	for _, email := range []string{"stays@example.com", "logged-out@example.com"} {
-		u := persistence.User{Email: email, Name: "N", PasswordHash: "x"}
-		if err := store.CreateUser(ctx, &u); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, u.ID)
-	}
+	store, ids := storeWithUsers(ctx, t, "stays@example.com", "logged-out@example.com")
 	bumped, err := store.BumpTokenVersion(ctx, ids[1])
 	if err != nil {
 		t.Fatal(err)
