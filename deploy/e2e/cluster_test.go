@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"chatd/persistence/ferret"
 )
 
@@ -672,11 +674,53 @@ func waitSettled(t *testing.T, c *chatdCluster, d time.Duration) {
 		case since.IsZero():
 			since = time.Now()
 		case time.Since(since) >= d:
+			waitStreamsLed(t, c, deadline)
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the instances were not all ready for %s in a row within 30s", d)
 		}
 		time.Sleep(100 * time.Millisecond) // polling readiness
+	}
+}
+
+// waitStreamsLed waits until JetStream answers reads of chatd's lock
+// bucket and answer stream: after a NATS node was killed each stream
+// elects its leader in its own time, and /readyz checks only the leases
+// (a lock read without a leader is refused as unavailable, and a tab
+// subscribing then is told to reconnect).
+func waitStreamsLed(t *testing.T, c *chatdCluster, deadline time.Time) {
+	t.Helper()
+	nc, _ := c.nats.connect(t, "chatd", c.nats.Secrets.Chatd)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := func(ctx context.Context) error {
+		kv, err := js.KeyValue(ctx, "chatd_locks")
+		if err != nil {
+			return err
+		}
+		if _, err := kv.Get(ctx, "settled-probe"); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return err
+		}
+		st, err := js.Stream(ctx, "CHATD_ANSWERS")
+		if err != nil {
+			return err
+		}
+		_, err = st.Info(ctx)
+		return err
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := probe(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("JetStream does not answer reads of chatd's locks and answers: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the streams' leaders
 	}
 }
