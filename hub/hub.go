@@ -286,20 +286,27 @@ func (h *Hub) CloseUser(userID string) {
 // cluster for longer than events are kept). Subscribers that do not
 // implement Session are left alone. It returns how many it closed.
 func (h *Hub) CloseRevoked(userID string, current int64) int {
+	return h.closeUserWhere(userID, protocol.CloseUnauthorized, "signed out", func(sub Subscriber) bool {
+		s, ok := sub.(Session)
+		return ok && s.TokenVersion() < current
+	})
+}
+
+func (h *Hub) closeUserLocal(userID string, code protocol.CloseCode, reason string) {
+	h.closeUserWhere(userID, code, reason, func(Subscriber) bool { return true })
+}
+
+// closeUserWhere closes this instance's connections of userID that match,
+// and returns how many.
+func (h *Hub) closeUserWhere(userID string, code protocol.CloseCode, reason string, match func(Subscriber) bool) int {
 	n := 0
 	for _, sub := range h.userSubs(userID) {
-		if s, ok := sub.(Session); ok && s.TokenVersion() < current {
-			sub.Close(protocol.CloseUnauthorized, "signed out")
+		if match(sub) {
+			sub.Close(code, reason)
 			n++
 		}
 	}
 	return n
-}
-
-func (h *Hub) closeUserLocal(userID string, code protocol.CloseCode, reason string) {
-	for _, sub := range h.userSubs(userID) {
-		sub.Close(code, reason)
-	}
 }
 
 // ConversationChanged tells every connection of the owner that a

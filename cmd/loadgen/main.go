@@ -173,15 +173,13 @@ func printTable(w io.Writer, r load.Result) {
 	fmt.Fprintf(w, "target %s: %d streams x %d tabs, %d/%d answers, %d tokens in %d frames, %.2fs, %d errors\n",
 		r.Target, r.Streams, r.Tabs, r.Answers, r.Expected, r.Tokens, r.Frames, r.Wall, r.Errors)
 	fmt.Fprintf(w, "%-14s %8s %8s %8s %8s %8s\n", "ms", "p50", "p90", "p99", "max", "n")
-	for _, row := range []struct {
-		name string
-		s    load.Summary
-	}{{"first token", r.TTFT}, {"lateness", r.Lateness}} {
-		fmt.Fprintf(w, "%-14s %8.2f %8.2f %8.2f %8.2f %8d\n", row.name, row.s.P50, row.s.P90, row.s.P99, row.s.Max, row.s.N)
+	line := func(name string, s load.Summary) {
+		fmt.Fprintf(w, "%-14s %8.2f %8.2f %8.2f %8.2f %8d\n", name, s.P50, s.P90, s.P99, s.Max, s.N)
 	}
+	line("first token", r.TTFT)
+	line("lateness", r.Lateness)
 	for _, win := range r.LatenessByTime {
-		name := fmt.Sprintf("  %d-%d ms", win.FromMs, win.ToMs)
-		fmt.Fprintf(w, "%-14s %8.2f %8.2f %8.2f %8.2f %8d\n", name, win.P50, win.P90, win.P99, win.Max, win.N)
+		line(fmt.Sprintf("  %d-%d ms", win.FromMs, win.ToMs), win.Summary)
 	}
 	for _, e := range r.FirstErrors {
 		fmt.Fprintln(w, "error:", e)

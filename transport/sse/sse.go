@@ -151,7 +151,7 @@ type sendBody struct {
 }
 
 func (h *Handler) send(c *gin.Context) {
-	user, convID, ok := h.request(c, protocol.TypeSend)
+	who, convID, ok := h.request(c, protocol.TypeSend)
 	if !ok {
 		return
 	}
@@ -166,8 +166,8 @@ func (h *Handler) send(c *gin.Context) {
 		httperr.AbortError(c, statusOf(perr))
 		return
 	}
-	h.start(c, user, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
-		return h.opts.Hub.Send(ctx, sub, user, hub.SendRequest{ConnectionID: connID(sub), ConversationID: convID,
+	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+		return h.opts.Hub.Send(ctx, sub, who.UserID, hub.SendRequest{ConnectionID: connID(sub), ConversationID: convID,
 			Content: *b.Content, ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model})
 	})
 }
@@ -178,7 +178,7 @@ type regenerateBody struct {
 }
 
 func (h *Handler) regenerate(c *gin.Context) {
-	user, convID, ok := h.request(c, protocol.TypeRegenerate)
+	who, convID, ok := h.request(c, protocol.TypeRegenerate)
 	if !ok {
 		return
 	}
@@ -193,18 +193,18 @@ func (h *Handler) regenerate(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("messageId", "is not a valid id"))
 		return
 	}
-	h.start(c, user, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
-		return h.opts.Hub.Regenerate(ctx, sub, user, hub.RegenerateRequest{ConnectionID: connID(sub),
+	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+		return h.opts.Hub.Regenerate(ctx, sub, who.UserID, hub.RegenerateRequest{ConnectionID: connID(sub),
 			ConversationID: convID, MessageID: b.MessageID, Model: b.Model})
 	})
 }
 
 func (h *Handler) cancel(c *gin.Context) {
-	user, convID, ok := h.request(c, protocol.TypeCancel)
+	who, convID, ok := h.request(c, protocol.TypeCancel)
 	if !ok {
 		return
 	}
-	if err := h.opts.Hub.Cancel(c.Request.Context(), user, convID); err != nil {
+	if err := h.opts.Hub.Cancel(c.Request.Context(), who.UserID, convID); err != nil {
 		httperr.AbortError(c, statusOf(err))
 		return
 	}
@@ -212,7 +212,7 @@ func (h *Handler) cancel(c *gin.Context) {
 }
 
 func (h *Handler) resume(c *gin.Context) {
-	user, convID, ok := h.request(c, protocol.TypeSubscribe)
+	who, convID, ok := h.request(c, protocol.TypeSubscribe)
 	if !ok {
 		return
 	}
@@ -222,20 +222,19 @@ func (h *Handler) resume(c *gin.Context) {
 		return
 	}
 	if req.MessageID == "" {
-		req.MessageID = h.opts.Hub.ActiveAnswer(user, convID)
+		req.MessageID = h.opts.Hub.ActiveAnswer(who.UserID, convID)
 	}
 	if req.MessageID == "" {
 		c.Status(http.StatusNoContent)
 		return
 	}
-	who, _ := auth.IdentityFrom(c)
 	s, err := h.open(who)
 	if err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
 	defer h.close(s)
-	if err := h.opts.Hub.Subscribe(c.Request.Context(), s, user, req); err != nil {
+	if err := h.opts.Hub.Subscribe(c.Request.Context(), s, who.UserID, req); err != nil {
 		httperr.AbortError(c, statusOf(err))
 		return
 	}
@@ -275,24 +274,25 @@ func resumeRequest(c *gin.Context, convID string) (hub.SubscribeRequest, error) 
 	return req, nil
 }
 
-// request checks the caller, the conversation id and the user's frame budget.
-func (h *Handler) request(c *gin.Context, typ string) (user, convID string, ok bool) {
-	id, _ := auth.IdentityFrom(c)
+// request checks the caller, the conversation id and the user's frame
+// budget, and returns who calls.
+func (h *Handler) request(c *gin.Context, typ string) (who auth.Identity, convID string, ok bool) {
+	who, _ = auth.IdentityFrom(c)
 	convID = c.Param("id")
 	if !persistence.ValidID(convID) {
 		httperr.AbortError(c, httperr.BadRequest("malformed conversation id"))
-		return "", "", false
+		return auth.Identity{}, "", false
 	}
-	if perr := h.opts.Limits.AllowFrame(id.UserID, typ); perr != nil {
+	if perr := h.opts.Limits.AllowFrame(who.UserID, typ); perr != nil {
 		httperr.AbortError(c, httperr.RateLimited(perr.Message, 10*time.Second))
-		return "", "", false
+		return auth.Identity{}, "", false
 	}
-	return id.UserID, convID, true
+	return who, convID, true
 }
 
 // start begins an answer with do and streams it, or answers 202 with the
 // new ids when the client does not accept an event stream.
-func (h *Handler) start(c *gin.Context, user string, do func(context.Context, hub.Subscriber) (hub.Result, error)) {
+func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Context, hub.Subscriber) (hub.Result, error)) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
 	if !acceptsEvents(c.Request) {
@@ -305,7 +305,6 @@ func (h *Handler) start(c *gin.Context, user string, do func(context.Context, hu
 			"userMessageId": res.UserMessageID, "messageId": res.MessageID})
 		return
 	}
-	who, _ := auth.IdentityFrom(c)
 	s, err := h.open(who)
 	if err != nil {
 		httperr.AbortError(c, err)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+
+	"chatd/internal/testcert"
 )
 
 // Options configure a Cluster. Zero fields take the documented defaults.
@@ -302,8 +303,6 @@ func UserNKey(t testing.TB) (seedFile, public string) {
 		t.Fatal(err)
 	}
 	seedFile = filepath.Join(t.TempDir(), "user.nk")
-	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testcert.WriteFile(t, seedFile, seed)
 	return seedFile, public
 }
