@@ -13,8 +13,8 @@ import (
 	"chatd/persistence/mongo"
 )
 
-// TestMongoStoreWrites runs the Writer against the MongoDB store on an
-// in-process FerretDB, counting writes both at the store boundary and on the
+// TestMongoStoreWrites runs the Writer against the MongoDB store on
+// FerretDB, counting writes both at the store boundary and on the
 // wire (the driver's command monitor).
 func TestMongoStoreWrites(t *testing.T) {
 	t.Parallel()

@@ -1,6 +1,8 @@
-// Package ferret starts an in-process FerretDB (v1, SQLite backend) that
-// speaks the MongoDB wire protocol, so the MongoDB store and the end-to-end
-// tests run against a real MongoDB-compatible server without a mongod.
+// Package ferret starts FerretDB (v1, SQLite backend), which speaks the
+// MongoDB wire protocol, so the MongoDB store and the end-to-end tests run
+// against a real MongoDB-compatible server without a mongod: StartServer
+// runs it in the calling process (devstack, the benchmarks), Start runs it
+// for one test as a process of its own (the ferretd command).
 //
 // FerretDB is a test double for MongoDB with known limits (no transactions,
 // no change streams, no TTL or text indexes, whole-collection scans for any

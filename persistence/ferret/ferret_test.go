@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -155,4 +156,25 @@ func TestTestHandlerDropsLateRecords(t *testing.T) {
 		slog.New(h).Info("after the test")
 	}()
 	wg.Wait()
+}
+
+// TestStartStopsWithTheTest checks that the server Start runs in a process
+// of its own is gone once the test that started it has ended: nothing keeps
+// listening on its port.
+func TestStartStopsWithTheTest(t *testing.T) {
+	t.Parallel()
+	var uri string
+	t.Run("server", func(t *testing.T) {
+		uri = ferret.Start(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := roundTrip(ctx, uri, "during"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	host := strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+	if c, err := net.DialTimeout("tcp", host, 5*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s still takes connections after its test ended", host)
+	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // BenchmarkFerretDB runs the shared store benchmarks against the MongoDB
-// store on an in-process FerretDB. FerretDB is not MongoDB: it scans and
+// store on FerretDB (its own process: ferret.Start). FerretDB is not MongoDB: it scans and
 // decodes whole collections for any filter but an exact _id, so these
 // numbers measure FerretDB, not the store on MongoDB with its indexes.
 //

@@ -68,8 +68,8 @@ import (
 
 // testTimeout bounds every sub-test; generous because the machine is
 // shared and, on FerretDB, every group of the suite runs at once against
-// one server that scans whole collections (MixedLoad alone takes ~40 s
-// there, and over 2 minutes beside the rest of make test's packages).
+// servers that scan whole collections (MixedLoad alone takes ~30 s there
+// under -race, longer beside the rest of make test's packages).
 const testTimeout = 5 * time.Minute
 
 // storeTest is one named contract check run against a fresh store.

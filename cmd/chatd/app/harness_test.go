@@ -50,7 +50,7 @@ type env struct {
 }
 
 type envOptions struct {
-	mongo bool // the MongoDB store on an in-process FerretDB instead of SQLite
+	mongo bool // the MongoDB store on FerretDB (ferret.Start) instead of SQLite
 	// smallBuffers shrinks the server's socket send buffers, so a client
 	// that stops reading blocks the server's writes quickly.
 	smallBuffers bool
