@@ -3,6 +3,9 @@ package ferret
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -101,9 +104,10 @@ var ferretd struct {
 }
 
 // ferretdBinary builds the ferretd command into the user's cache directory
-// (chatd-test/ferretd) and returns its path. Test binaries of one go test
-// run build it one at a time (a lock file beside it), so the first links it
-// and the rest find it up to date.
+// (chatd-test/<checkout>/ferretd, one per checkout of the module, so runs
+// in two checkouts never exec each other's build) and returns its path.
+// Test binaries of one go test run build it one at a time (a lock file
+// beside it), so the first links it and the rest find it up to date.
 func ferretdBinary() (string, error) {
 	ferretd.once.Do(func() {
 		ferretd.path, ferretd.err = buildFerretd()
@@ -116,7 +120,12 @@ func buildFerretd() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("build ferretd: %w", err)
 	}
-	dir := filepath.Join(cache, "chatd-test")
+	root, err := moduleRoot()
+	if err != nil {
+		return "", fmt.Errorf("build ferretd: %w", err)
+	}
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(cache, "chatd-test", hex.EncodeToString(sum[:6]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("build ferretd: %w", err)
 	}
@@ -138,6 +147,25 @@ func buildFerretd() (string, error) {
 		return "", fmt.Errorf("go build chatd/persistence/ferret/ferretd: %w\n%s", err, b)
 	}
 	return out, nil
+}
+
+// moduleRoot returns the directory of the go.mod above the working
+// directory (a test runs in its package's directory).
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // firstLine is the server's stdout: it sends the first line to found and
