@@ -79,10 +79,18 @@ func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond 
 // newBus connects an instance to the cluster; it is closed when the test ends.
 func newBus(t *testing.T, c *natstest.Cluster, id string, ttl time.Duration) (*Bus, *recorder) {
 	t.Helper()
-	b, err := New(Options{URLs: c.URLs(), InstanceID: id, User: "chatd", Password: "pw",
-		LeaseTTL: ttl, OutageGrace: 500 * time.Millisecond, Stream: StreamLimits{MaxBytes: 64 << 20}})
+	return newBusWith(t, c, Options{InstanceID: id, LeaseTTL: ttl})
+}
+
+// newBusWith is newBus with more options: o's instance id, lease TTL and
+// renewal period are used, the connection and limits are the tests'.
+func newBusWith(t *testing.T, c *natstest.Cluster, o Options) (*Bus, *recorder) {
+	t.Helper()
+	o.URLs, o.User, o.Password = c.URLs(), "chatd", "pw"
+	o.OutageGrace, o.Stream = 500*time.Millisecond, StreamLimits{MaxBytes: 64 << 20}
+	b, err := New(o)
 	if err != nil {
-		t.Fatalf("new bus %s: %v", id, err)
+		t.Fatalf("new bus %s: %v", o.InstanceID, err)
 	}
 	rec := newRecorder()
 	b.Attach(rec)
@@ -334,6 +342,85 @@ func TestOldBucketsGetMarkerTTL(t *testing.T) {
 		if cfg.AllowDirect || !cfg.AllowMsgTTL || cfg.SubjectDeleteMarkerTTL != kvMarkerTTL {
 			t.Errorf("%s after an upgrade: direct %v, message TTLs %v, marker TTL %s", bucket,
 				cfg.AllowDirect, cfg.AllowMsgTTL, cfg.SubjectDeleteMarkerTTL)
+		}
+	}
+}
+
+// TestDifferentLeaseTTLs: while CHATD_LEASE_TTL is changed one instance
+// at a time, an instance with a short TTL does not declare one with a
+// longer TTL dead between its (less frequent) renewals, and takes its
+// answers over only when the longer TTL has passed.
+func TestDifferentLeaseTTLs(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	short, rec := newBus(t, c, "ttl-short", time.Second)
+	// Renewing every 1.5 s: a lease of the long-TTL instance is up to
+	// 1.5 s old, longer than the short TTL.
+	long, _ := newBusWith(t, c, Options{InstanceID: "ttl-long", LeaseTTL: 3 * time.Second, RenewEvery: 1500 * time.Millisecond})
+	waitHealthy(t, ctx, short, long)
+	a := answer("conv-ttl", "m1", long.InstanceID())
+	if _, err := long.Acquire(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	waitJudging(t, ctx, short)
+	// Two renewals of the long-TTL instance seen while judging, each
+	// followed by reports of the orphans (every short renewal runs one).
+	created := func() time.Time {
+		short.lease.mu.Lock()
+		defer short.lease.mu.Unlock()
+		return short.lease.seen[token(long.InstanceID())].created
+	}
+	last := created()
+	for renewals := 0; renewals < 2; {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("saw %d renewals of %s", renewals, long.InstanceID())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if now := created(); !now.Equal(last) {
+			renewals, last = renewals+1, now
+		}
+	}
+	rec.mu.Lock()
+	orphans := len(rec.orphans)
+	rec.mu.Unlock()
+	if orphans != 0 {
+		t.Fatalf("an instance with a longer lease TTL, renewing, was declared dead: %+v", rec.orphans)
+	}
+}
+
+// TestLeaseBucketKeepsTheLongestTTL: the leases bucket keeps an entry six
+// TTLs (at least a minute) of the instance with the longest TTL that
+// started, whatever the order they started in.
+func TestLeaseBucketKeepsTheLongestTTL(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1) // its set-up bus made the bucket with a 1 s TTL
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := testJetStream(t, c)
+	age := func() time.Duration {
+		s, err := js.Stream(ctx, "KV_chatd_leases")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.MaxAge
+	}
+	if got := age(); got != time.Minute {
+		t.Fatalf("leases kept %s after a start with a 1 s TTL, want 1m", got)
+	}
+	for _, step := range []struct {
+		ttl  time.Duration
+		want time.Duration
+	}{
+		{20 * time.Second, 2 * time.Minute},
+		{time.Second, 2 * time.Minute},
+	} {
+		b, _ := newBus(t, c, fmt.Sprint("ttl-", step.ttl), step.ttl)
+		waitHealthy(t, ctx, b)
+		if got := age(); got != step.want {
+			t.Fatalf("leases kept %s after a start with a %s TTL, want %s", got, step.ttl, step.want)
 		}
 	}
 }

@@ -18,11 +18,20 @@ import (
 type lease struct {
 	Instance string    `json:"instance"`
 	Renewed  time.Time `json:"renewed"` // the instance's clock, for operators
+	// TTLMillis is the instance's own lease TTL: the others judge it by
+	// the longer of theirs and this one, so an instance given a longer
+	// TTL (renewing less often) is not declared dead between renewals by
+	// one with a shorter TTL. Absent in leases of versions before it.
+	TTLMillis int64 `json:"ttl_ms,omitempty"`
 }
 
 // leaseView is what this instance knows of every instance's lease, by
 // the leases stream's own clock (the Created time of each entry), so clock
-// skew between chatd hosts does not matter.
+// skew between chatd hosts does not matter. Each instance is judged by the
+// longer of this instance's TTL and its own, and this instance judges
+// others only after renewing for the longest TTL among the leases it sees,
+// so instances with different CHATD_LEASE_TTL values (a rolling change of
+// it) do not declare each other dead while they renew.
 type leaseView struct {
 	ttl time.Duration
 
@@ -38,8 +47,9 @@ type leaseView struct {
 
 // seenLease is an instance's newest lease seen.
 type seenLease struct {
-	created time.Time // by the leases stream's clock
-	pass    uint64    // the watcher that delivered it last
+	created time.Time     // by the leases stream's clock
+	ttl     time.Duration // the instance's own TTL (0: not said)
+	pass    uint64        // the watcher that delivered it last
 }
 
 func newLeaseView(self string, ttl time.Duration) *leaseView {
@@ -77,7 +87,7 @@ func (v *leaseView) apply(e jetstream.KeyValueEntry) {
 	if json.Unmarshal(e.Value(), &l) != nil {
 		return
 	}
-	v.seen[e.Key()] = seenLease{created: e.Created(), pass: v.pass}
+	v.seen[e.Key()] = seenLease{created: e.Created(), ttl: time.Duration(l.TTLMillis) * time.Millisecond, pass: v.pass}
 	if l.Instance == v.self && e.Created().After(v.ownNow) {
 		if v.streakStart.IsZero() {
 			v.streakStart = e.Created()
@@ -110,30 +120,46 @@ func (v *leaseView) sinceRenewed() time.Duration {
 }
 
 // judging reports whether this instance may declare others dead: its own
-// lease has been renewed without a break for a full TTL, so every live
-// instance has had time to renew its own since the last outage.
+// lease has been renewed without a break for the longest TTL of the
+// leases it sees (its own at least), so every live instance has had time
+// to renew its own since the last outage.
 func (v *leaseView) judging() (now time.Time, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	ok = !v.failed && !v.streakStart.IsZero() && v.ownNow.Sub(v.streakStart) >= v.ttl
+	ok = !v.failed && !v.streakStart.IsZero() && v.ownNow.Sub(v.streakStart) >= v.longestTTL()
 	return v.ownNow, ok
 }
 
 // dead reports whether instance's lease expired by now (the leases
 // stream's clock). An instance never seen is dead when seenSince, the time
-// its lock was first seen, is a TTL old: a live one would have renewed.
+// its lock was first seen, is as old as the longest TTL of the leases
+// seen: a live one would have renewed.
 func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if last, ok := v.seen[token(instance)]; ok {
-		return v.expired(last.created, now)
+		return v.expired(last, now)
 	}
-	return v.expired(seenSince, now)
+	return now.Sub(seenSince) > v.longestTTL()
 }
 
-// expired reports whether a lease created at created is over by now (the
-// leases stream's clock).
-func (v *leaseView) expired(created, now time.Time) bool { return now.Sub(created) > v.ttl }
+// ttlOf is how long l's instance may go without renewing: the longer of
+// this instance's TTL and the one its lease declares.
+func (v *leaseView) ttlOf(l seenLease) time.Duration { return max(v.ttl, l.ttl) }
+
+// expired reports whether lease l is over by now (the leases stream's
+// clock).
+func (v *leaseView) expired(l seenLease, now time.Time) bool { return now.Sub(l.created) > v.ttlOf(l) }
+
+// longestTTL is the longest TTL among this instance's and the leases
+// seen; v.mu is held.
+func (v *leaseView) longestTTL() time.Duration {
+	ttl := v.ttl
+	for _, l := range v.seen {
+		ttl = max(ttl, l.ttl)
+	}
+	return ttl
+}
 
 // live is how many instances hold a lease younger than the TTL, this one
 // included, by the leases stream's clock at this instance's newest lease
@@ -146,7 +172,7 @@ func (v *leaseView) live() int {
 	}
 	n := 0
 	for _, l := range v.seen {
-		if !v.expired(l.created, v.ownNow) {
+		if !v.expired(l, v.ownNow) {
 			n++
 		}
 	}
@@ -154,13 +180,15 @@ func (v *leaseView) live() int {
 }
 
 // forget drops what is known of instances silent for longer than the
-// leases bucket keeps their entries (their keys are gone there too), so
-// the view does not grow with every instance that ever ran.
-func (v *leaseView) forget(now time.Time, after time.Duration) {
+// leases bucket keeps their entries (their keys are gone there too; the
+// bucket keeps entries leaseBucketAge of the longest TTL of the instances
+// that started, see Bus.provision), so the view does not grow with every
+// instance that ever ran.
+func (v *leaseView) forget(now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for key, last := range v.seen {
-		if now.Sub(last.created) > after {
+		if now.Sub(last.created) > leaseBucketAge(v.ttlOf(last)) {
 			delete(v.seen, key)
 		}
 	}
@@ -377,7 +405,7 @@ func (b *Bus) renewLoop(ctx context.Context, res *resources) {
 }
 
 func (b *Bus) renew(ctx context.Context, res *resources) {
-	val, _ := json.Marshal(lease{Instance: b.id, Renewed: time.Now().UTC()})
+	val, _ := json.Marshal(lease{Instance: b.id, Renewed: time.Now().UTC(), TTLMillis: b.opts.LeaseTTL.Milliseconds()})
 	rctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
 	_, err := res.leases.Put(rctx, token(b.id), val)
 	cancel()
@@ -404,7 +432,7 @@ func (b *Bus) reportOrphans() {
 	if !ok || h == nil || b.conn.err() != nil {
 		return
 	}
-	b.lease.forget(now, leaseBucketAge(b.opts.LeaseTTL))
+	b.lease.forget(now)
 	for _, a := range b.locks.orphans(b.id, b.lease, now) {
 		b.log.Info("answer of a dead instance", slog.String("message_id", a.MessageID),
 			slog.String("owner_instance", a.Instance))

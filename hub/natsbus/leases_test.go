@@ -28,8 +28,12 @@ func (e entry) Created() time.Time              { return e.created }
 func (e entry) Delta() uint64                   { return 0 }
 func (e entry) Operation() jetstream.KeyValueOp { return e.op }
 
-func leaseEntry(inst string, at time.Time) entry {
-	v, _ := json.Marshal(lease{Instance: inst})
+func leaseEntry(inst string, at time.Time) entry { return leaseEntryTTL(inst, at, 0) }
+
+// leaseEntryTTL is a lease declaring its instance's TTL (0: none, as
+// versions before it wrote).
+func leaseEntryTTL(inst string, at time.Time, ttl time.Duration) entry {
+	v, _ := json.Marshal(lease{Instance: inst, TTLMillis: ttl.Milliseconds()})
 	return entry{key: token(inst), value: v, created: at, op: jetstream.KeyValuePut}
 }
 
@@ -49,6 +53,7 @@ func TestLeaseJudgement(t *testing.T) {
 		peerID    string          // defaults to "peer"
 		self      []time.Duration // own renewals seen (offsets from t0)
 		peer      *time.Duration  // the peer's newest lease, if any
+		peerTTL   time.Duration   // the TTL the peer's lease declares
 		deleted   bool            // the peer deleted its lease (clean shutdown)
 		failed    bool            // the last own renewal failed
 		judging   bool
@@ -65,6 +70,12 @@ func TestLeaseJudgement(t *testing.T) {
 		{name: "peer never seen, lock older than a TTL", self: []time.Duration{0, 25 * time.Second}, lockSince: 12 * time.Second, judging: true, peerDead: true, live: 1},
 		{name: "peer deleted its lease", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true, live: 1},
 		{name: "peer with an encoded id deleted its lease", peerID: "host.example-1", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), deleted: true, lockSince: 0, judging: true, peerDead: true, live: 1},
+		// CHATD_LEASE_TTL differs between instances (changed one instance
+		// at a time): each is judged by the longer of the two TTLs.
+		{name: "peer with a longer TTL delays judging", self: []time.Duration{0, 12 * time.Second}, peer: ptr(11 * time.Second), peerTTL: 30 * time.Second, live: 2},
+		{name: "peer with a longer TTL, silent longer than ours, not than its own", self: []time.Duration{0, 31 * time.Second}, peer: ptr(10 * time.Second), peerTTL: 30 * time.Second, judging: true, live: 2},
+		{name: "peer with a longer TTL, silent longer than its own", self: []time.Duration{0, 45 * time.Second}, peer: ptr(10 * time.Second), peerTTL: 30 * time.Second, judging: true, peerDead: true, live: 1},
+		{name: "peer with a shorter TTL is judged by ours", self: []time.Duration{0, 21 * time.Second}, peer: ptr(15 * time.Second), peerTTL: 2 * time.Second, judging: true, live: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +90,7 @@ func TestLeaseJudgement(t *testing.T) {
 				v.apply(leaseEntry("me", t0.Add(d)))
 			}
 			if tt.peer != nil {
-				v.apply(leaseEntry(peer, t0.Add(*tt.peer)))
+				v.apply(leaseEntryTTL(peer, t0.Add(*tt.peer), tt.peerTTL))
 			}
 			if tt.deleted {
 				v.apply(entry{key: token(peer), op: jetstream.KeyValueDelete})
@@ -140,15 +151,22 @@ func TestOrphanReports(t *testing.T) {
 	if got := step(40 * time.Second); len(got) != 0 {
 		t.Fatalf("a released lock reported: %+v", got)
 	}
-	// The dead instance is forgotten once the bucket no longer keeps it.
+	// The dead instance is forgotten once the bucket no longer keeps it
+	// (six TTLs, at least a minute); one silent as long whose lease
+	// declares a longer TTL is still kept in the bucket, and in the view.
+	leases.apply(leaseEntryTTL("slow", t0, 20*time.Second))
+	if got := step(65 * time.Second); len(got) != 0 {
+		t.Fatalf("a released lock reported: %+v", got)
+	}
 	now, _ := leases.judging()
-	leases.forget(now, 30*time.Second)
+	leases.forget(now)
 	leases.mu.Lock()
 	_, kept := leases.seen[token("dead")]
 	_, live := leases.seen[token("live")]
+	_, slow := leases.seen[token("slow")]
 	leases.mu.Unlock()
-	if kept || !live {
-		t.Fatalf("after forget: dead kept %v, live kept %v", kept, live)
+	if kept || !live || !slow {
+		t.Fatalf("after forget: dead kept %v, live kept %v, slow kept %v", kept, live, slow)
 	}
 }
 

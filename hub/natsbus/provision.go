@@ -144,7 +144,10 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 // strongKV binds the bucket, creating it first if needed, with reads served
 // by the stream's leader: KV buckets allow "direct" reads from any replica
 // by default, which may lag, and a lock read must see the last write. A
-// bucket made by an older version gets the marker TTL it lacks.
+// bucket made by an older version gets the marker TTL it lacks, and one
+// whose entries expire sooner than cfg.TTL keeps them that long from now
+// on (never shorter: another instance may need the longer age, as the
+// leases bucket does for the instance with the longest lease TTL).
 func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -162,15 +165,19 @@ func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 	}
 	sc := st.CachedInfo().Config
 	markers := cfg.LimitMarkerTTL > 0 && (!sc.AllowMsgTTL || sc.SubjectDeleteMarkerTTL != cfg.LimitMarkerTTL)
-	if !sc.AllowDirect && !markers {
+	older := cfg.TTL > 0 && sc.MaxAge > 0 && sc.MaxAge < cfg.TTL
+	if !sc.AllowDirect && !markers && !older {
 		return kv, nil
 	}
 	sc.AllowDirect = false
 	if markers {
 		sc.AllowMsgTTL, sc.SubjectDeleteMarkerTTL = true, cfg.LimitMarkerTTL
 	}
+	if older {
+		sc.MaxAge = cfg.TTL
+	}
 	if _, err := b.js.UpdateStream(ctx, sc); err != nil {
-		return nil, fmt.Errorf("turn direct reads off, markers expiring: %w", err)
+		return nil, fmt.Errorf("turn direct reads off, markers expiring, entries kept %s: %w", sc.MaxAge, err)
 	}
 	return b.js.KeyValue(ctx, cfg.Bucket)
 }
