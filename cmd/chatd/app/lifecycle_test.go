@@ -303,8 +303,42 @@ func TestMetrics(t *testing.T) {
 	failed := live(cl.until(func(f frame) bool { return f.Type == "ack" }))
 	cl.until(isDone(failed[len(failed)-1].MessageID))
 	e.rest(t, "", http.MethodGet, "/metrics", nil, http.StatusForbidden, nil)
-	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer metrics-secret")
+	names := []string{
+		"chatd_ws_connections", "chatd_generations_active", `chatd_generations_total{model="fake-mini",status="complete"}`,
+		`chatd_time_to_first_token_seconds_bucket{model="fake-mini"`, "chatd_tokens_per_second_bucket",
+		"chatd_deltas_sent_total", "chatd_delta_frames_encoded_total", "chatd_slow_client_disconnects_total",
+		"chatd_writer_flush_seconds_bucket", "chatd_writer_flush_failures_total", "chatd_writer_messages",
+		`chatd_upstream_errors_total{kind="bad_request",model="fake-mini"}`, "chatd_http_requests_total",
+	}
+	// An answer is counted once its done is sent, so the failed one's
+	// count may come a moment after its done: read until every metric is
+	// there, or the test's time is up.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		body := scrapeMetrics(t, e.srv.URL, "metrics-secret")
+		var missing []string
+		for _, name := range names {
+			if !strings.Contains(body, name) {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("metrics missing: %s", strings.Join(missing, ", "))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// scrapeMetrics reads /metrics with token.
+func scrapeMetrics(t *testing.T, url, token string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -314,17 +348,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := bufio.NewReader(res.Body).WriteTo(body); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("metrics: %d %v", res.StatusCode, err)
 	}
-	for _, name := range []string{
-		"chatd_ws_connections", "chatd_generations_active", `chatd_generations_total{model="fake-mini",status="complete"}`,
-		`chatd_time_to_first_token_seconds_bucket{model="fake-mini"`, "chatd_tokens_per_second_bucket",
-		"chatd_deltas_sent_total", "chatd_delta_frames_encoded_total", "chatd_slow_client_disconnects_total",
-		"chatd_writer_flush_seconds_bucket", "chatd_writer_flush_failures_total", "chatd_writer_messages",
-		`chatd_upstream_errors_total{kind="bad_request",model="fake-mini"}`, "chatd_http_requests_total",
-	} {
-		if !strings.Contains(body.String(), name) {
-			t.Errorf("metric %s missing", name)
-		}
-	}
+	return body.String()
 }
 
 // TestSSEEvents: GET /api/events follows the user's conversation frames and
