@@ -12,8 +12,10 @@ import (
 // openBus joins the NATS cluster when CHATD_NATS_URL is set; without it,
 // it returns nil and the hub keeps to this process. It does not wait for
 // NATS: the bus connects and sets itself up in the background, and
-// /readyz answers 503 until it is usable.
-func openBus(cfg Config, logger *slog.Logger) (*natsbus.Bus, error) {
+// /readyz answers 503 until it is usable. The fingerprints of secrets go
+// in the instance's lease, so that instances whose sessions the others
+// would refuse are named in the log.
+func openBus(cfg Config, secrets jwtSecrets, logger *slog.Logger) (*natsbus.Bus, error) {
 	c := cfg.Cluster
 	if !c.Enabled() {
 		return nil, nil
@@ -21,7 +23,9 @@ func openBus(cfg Config, logger *slog.Logger) (*natsbus.Bus, error) {
 	logger.Info("joining the cluster", slog.Any("nats", c.URLs), slog.String("instance", c.InstanceID),
 		slog.Duration("lease_ttl", c.LeaseTTL), slog.String("nats_auth", c.authMethod()),
 		slog.Bool("nats_tls_ca", c.TLSCA != ""), slog.Bool("nats_tls_client_cert", c.TLSCert != ""))
-	b, err := natsbus.New(busOptions(cfg, logger))
+	o := busOptions(cfg, logger)
+	o.SessionKeys = secrets.fingerprints()
+	b, err := natsbus.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("join the cluster over NATS: %w", err)
 	}

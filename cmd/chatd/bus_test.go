@@ -79,8 +79,52 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 		if !strings.Contains(logs, `"msg":"joining the cluster"`) || !strings.Contains(logs, `"nats_auth":"user chatd"`) {
 			t.Errorf("no cluster start line in the logs:\n%s", logs)
 		}
+		if strings.Contains(logs, "session keys differ") {
+			t.Errorf("instances with the same JWT secret said they differ:\n%s", logs)
+		}
 		if strings.Contains(logs, "nats pw") {
 			t.Errorf("the NATS password is in the logs:\n%s", logs)
+		}
+	}
+}
+
+// TestClusterJWTSecretsDiffer: two instances of one cluster started with
+// different JWT secrets (a token of one is refused by the other) each say
+// so in their log, naming the other, without any secret; two with the
+// same secret (TestClusterStartKeepsLiveAnswers) say nothing.
+func TestClusterJWTSecretsDiffer(t *testing.T) {
+	t.Parallel()
+	nc := natstest.Start(t, natstest.Options{User: "chatd", Password: "nats pw"})
+	mongoURI := ferret.Start(t)
+	secrets := map[string]string{"web-a": strings.Repeat("a", 32), "web-b": strings.Repeat("b", 32)}
+	servers := map[string]*server{}
+	for id, secret := range secrets {
+		servers[id] = start(t, testEnv(t.TempDir(), "MONGODB_URI", mongoURI, "OPENAI_API_KEY", "sk-test",
+			"OPENAI_BASE_URL", "http://127.0.0.1:1/v1", "OPENAI_MODELS", "fake-mini", "JWT_SECRET", secret,
+			"CHATD_NATS_URL", strings.Join(nc.URLs(), ","), "CHATD_NATS_USER", "chatd",
+			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "1s"))
+	}
+	a, b := servers["web-a"], servers["web-b"]
+	waitReadyz(t, a.url)
+	waitReadyz(t, b.url)
+	token, _ := registerAndCreate(t, a.url)
+	if st, body := call(t, "GET", b.url+"/api/conversations", token, nil); st != http.StatusUnauthorized {
+		t.Fatalf("web-b answered %d to a token of web-a: %v", st, body)
+	}
+	for id, s := range servers {
+		waitFor(t, func() bool { return strings.Contains(s.logs.String(), `"msg":"session keys differ between instances`) })
+		logs := s.logs.String()
+		other := "web-a"
+		if id == "web-a" {
+			other = "web-b"
+		}
+		if !strings.Contains(logs, `"other_instance":"`+other) || !strings.Contains(logs, `"refused_here":true`) {
+			t.Errorf("%s's log does not name %s as refused:\n%s", id, other, logs)
+		}
+		for _, secret := range secrets {
+			if strings.Contains(logs, secret) {
+				t.Errorf("a JWT secret is in %s's log", id)
+			}
 		}
 	}
 }

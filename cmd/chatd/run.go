@@ -60,12 +60,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if err := sweepStreaming(ctx, cfg, store, logger); err != nil {
 		return err
 	}
-	bus, err := openBus(cfg, logger)
+	secrets, err := loadSecrets(cfg, logger)
+	if err != nil {
+		return err
+	}
+	bus, err := openBus(cfg, secrets, logger)
 	if err != nil {
 		return err
 	}
 
-	a, err := newApp(cfg, store, bus, logger)
+	a, err := newApp(cfg, store, bus, secrets, logger)
 	if err != nil {
 		if bus != nil {
 			closeBus(bus, logger)
@@ -94,12 +98,9 @@ func sweepStreaming(ctx context.Context, cfg Config, store persistence.Store, lo
 }
 
 // newApp wires the model, accounts, REST API and live channel over store,
-// joined to the cluster through bus when it is not nil.
-func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.Logger) (*app.App, error) {
-	secret, err := jwtSecret(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
+// joined to the cluster through bus when it is not nil; sessions are
+// signed and verified with secrets.
+func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSecrets, logger *slog.Logger) (*app.App, error) {
 	static, err := staticFiles(cfg)
 	if err != nil {
 		return nil, err
@@ -110,7 +111,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.
 		Model:  model,
 		Titler: titler,
 		Logger: logger,
-		Auth:   auth.Options{Secret: secret, Accepted: acceptedSecrets(cfg, logger), TTL: cfg.JWTTTL},
+		Auth:   auth.Options{Secret: secrets.sign, Accepted: secrets.accepted, TTL: cfg.JWTTTL},
 		Accounts: auth.AccountOptions{
 			BcryptCost:             cfg.BcryptCost,
 			RegistrationClosed:     !cfg.Registration,
@@ -141,6 +142,32 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, logger *slog.
 		ac.SharedLimits = bus.Limits() // connections and sends per user, cluster-wide
 	}
 	return app.New(ac)
+}
+
+// jwtSecrets are the secrets sessions are signed and verified with.
+type jwtSecrets struct {
+	sign     []byte   // JWT_SECRET (or the development secret)
+	accepted [][]byte // JWT_SECRET_ACCEPTED: verifies, never signs
+}
+
+// loadSecrets reads the JWT secrets.
+func loadSecrets(cfg Config, logger *slog.Logger) (jwtSecrets, error) {
+	sign, err := jwtSecret(cfg, logger)
+	if err != nil {
+		return jwtSecrets{}, err
+	}
+	return jwtSecrets{sign: sign, accepted: acceptedSecrets(cfg, logger)}, nil
+}
+
+// fingerprints names the secrets for the other instances of a cluster
+// (natsbus.SessionKeys), which compare them with theirs.
+func (s jwtSecrets) fingerprints() natsbus.SessionKeys {
+	k := natsbus.SessionKeys{Signs: auth.SecretFingerprint(s.sign)}
+	k.Accepts = append(k.Accepts, k.Signs)
+	for _, a := range s.accepted {
+		k.Accepts = append(k.Accepts, auth.SecretFingerprint(a))
+	}
+	return k
 }
 
 // jwtSecret is JWT_SECRET, or in development the secret kept in

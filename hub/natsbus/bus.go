@@ -82,7 +82,7 @@ func New(opts Options) (*Bus, error) {
 		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(),
 		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + "."}
 	b.conn.init(opts.OutageGrace)
-	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL)
+	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL, opts.SessionKeys, b.log)
 	b.locks = newLockView(b.lease)
 	nc, err := nats.Connect(strings.Join(opts.URLs, ","), b.natsOptions()...)
 	if err != nil {

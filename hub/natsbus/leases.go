@@ -23,6 +23,10 @@ type lease struct {
 	// TTL (renewing less often) is not declared dead between renewals by
 	// one with a shorter TTL. Absent in leases of versions before it.
 	TTLMillis int64 `json:"ttl_ms,omitempty"`
+	// Signs and Accepts are the instance's SessionKeys (absent in leases
+	// of versions before them, and of instances without keys).
+	Signs   string   `json:"signs,omitempty"`
+	Accepts []string `json:"accepts,omitempty"`
 }
 
 // leaseView is what this instance knows of every instance's lease, by
@@ -33,7 +37,9 @@ type lease struct {
 // so instances with different CHATD_LEASE_TTL values (a rolling change of
 // it) do not declare each other dead while they renew.
 type leaseView struct {
-	ttl time.Duration
+	ttl  time.Duration
+	keys SessionKeys  // this instance's, compared with every other's
+	log  *slog.Logger // where disagreements about keys are told
 
 	mu          sync.Mutex
 	self        string
@@ -47,13 +53,20 @@ type leaseView struct {
 
 // seenLease is an instance's newest lease seen.
 type seenLease struct {
-	created time.Time     // by the leases stream's clock
-	ttl     time.Duration // the instance's own TTL (0: not said)
-	pass    uint64        // the watcher that delivered it last
+	created time.Time       // by the leases stream's clock
+	ttl     time.Duration   // the instance's own TTL (0: not said)
+	keys    keyDisagreement // how its session keys and this instance's disagree
+	pass    uint64          // the watcher that delivered it last
 }
 
-func newLeaseView(self string, ttl time.Duration) *leaseView {
-	return &leaseView{self: self, ttl: ttl, seen: make(map[string]seenLease)}
+// newLeaseView returns the view of instance self, whose lease TTL is ttl
+// and session keys keys; log receives what is said of other instances'
+// keys (nil: nothing is).
+func newLeaseView(self string, ttl time.Duration, keys SessionKeys, log *slog.Logger) *leaseView {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &leaseView{self: self, ttl: ttl, keys: keys, log: log, seen: make(map[string]seenLease)}
 }
 
 // begin starts the pass of a new watcher, which delivers every lease again.
@@ -75,25 +88,34 @@ func (v *leaseView) synced() {
 	}
 }
 
-// apply records one entry of the leases bucket.
+// apply records one entry of the leases bucket, and logs (after the
+// lock) when another instance starts or stops disagreeing with this one
+// about session keys.
 func (v *leaseView) apply(e jetstream.KeyValueEntry) {
 	var l lease
+	if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &l) != nil {
+		return
+	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
+	before := v.seen[e.Key()].keys
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(v.seen, e.Key())
+		v.mu.Unlock()
 		return
 	}
-	if json.Unmarshal(e.Value(), &l) != nil {
-		return
+	seen := seenLease{created: e.Created(), ttl: time.Duration(l.TTLMillis) * time.Millisecond, pass: v.pass}
+	if l.Instance != v.self {
+		seen.keys = v.keys.disagreement(l)
 	}
-	v.seen[e.Key()] = seenLease{created: e.Created(), ttl: time.Duration(l.TTLMillis) * time.Millisecond, pass: v.pass}
+	v.seen[e.Key()] = seen
 	if l.Instance == v.self && e.Created().After(v.ownNow) {
 		if v.streakStart.IsZero() {
 			v.streakStart = e.Created()
 		}
 		v.ownNow = e.Created()
 	}
+	v.mu.Unlock()
+	logKeyChange(v.log, l.Instance, before, seen.keys)
 }
 
 // renewed records the outcome of one renewal.
@@ -405,7 +427,8 @@ func (b *Bus) renewLoop(ctx context.Context, res *resources) {
 }
 
 func (b *Bus) renew(ctx context.Context, res *resources) {
-	val, _ := json.Marshal(lease{Instance: b.id, Renewed: time.Now().UTC(), TTLMillis: b.opts.LeaseTTL.Milliseconds()})
+	val, _ := json.Marshal(lease{Instance: b.id, Renewed: time.Now().UTC(), TTLMillis: b.opts.LeaseTTL.Milliseconds(),
+		Signs: b.opts.SessionKeys.Signs, Accepts: b.opts.SessionKeys.Accepts})
 	rctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
 	_, err := res.leases.Put(rctx, token(b.id), val)
 	cancel()

@@ -84,7 +84,7 @@ func TestLeaseJudgement(t *testing.T) {
 			if peer == "" {
 				peer = "peer"
 			}
-			v := newLeaseView("me", ttl)
+			v := newLeaseView("me", ttl, SessionKeys{}, nil)
 			v.renewed(nil)
 			for _, d := range tt.self {
 				v.apply(leaseEntry("me", t0.Add(d)))
@@ -224,7 +224,7 @@ func TestMirrorPasses(t *testing.T) {
 // newViews returns the views of instance "me" (lease TTL 10 s, its own
 // lease renewed) and the time the tests start from.
 func newViews() (*leaseView, *lockView, time.Time) {
-	leases := newLeaseView("me", 10*time.Second)
+	leases := newLeaseView("me", 10*time.Second, SessionKeys{}, nil)
 	leases.renewed(nil)
 	return leases, newLockView(leases), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 }

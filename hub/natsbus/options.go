@@ -57,6 +57,10 @@ type Options struct {
 	Replicas int
 	// Stream bounds what JetStream keeps of answers; see StreamLimits.
 	Stream StreamLimits
+	// SessionKeys are the fingerprints of the keys this instance signs
+	// and verifies session tokens with, compared with every other
+	// instance's (see SessionKeys); empty, nothing is compared.
+	SessionKeys SessionKeys
 	// Prefix starts the names of every subject, bucket and stream, so that
 	// several chatd deployments can share one NATS account; it defaults
 	// to "chatd".

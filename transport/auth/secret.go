@@ -2,7 +2,9 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -79,4 +81,18 @@ func createSecret(path string) error {
 		return fmt.Errorf("store JWT secret at %s: %w", path, err)
 	}
 	return nil
+}
+
+// fingerprintLabel is what a secret's fingerprint is the HMAC of.
+const fingerprintLabel = "chatd session key fingerprint"
+
+// SecretFingerprint names secret without revealing it: the first 8 bytes,
+// hex-encoded, of HMAC-SHA256 keyed by the secret over a fixed label. Two
+// instances compare fingerprints to learn whether they sign and accept
+// the same tokens. It gives no more to guess the secret from than any
+// token it signed does.
+func SecretFingerprint(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(fingerprintLabel))
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +44,22 @@ func TestLoadOrCreateSecret(t *testing.T) {
 	}
 	if _, _, err := LoadOrCreateSecret(short); err == nil || !strings.Contains(err.Error(), "fewer than 32") {
 		t.Fatalf("short secret file: %v", err)
+	}
+}
+
+// TestSecretFingerprint: a fingerprint is stable for a secret, differs
+// between secrets, and does not contain the secret.
+func TestSecretFingerprint(t *testing.T) {
+	t.Parallel()
+	a, b := []byte(strings.Repeat("a", 32)), []byte(strings.Repeat("b", 32))
+	fa := SecretFingerprint(a)
+	if len(fa) != 16 || fa != SecretFingerprint(append([]byte(nil), a...)) {
+		t.Fatalf("fingerprint %q: want 16 hex digits, the same for the same secret", fa)
+	}
+	if fa == SecretFingerprint(b) {
+		t.Fatal("two secrets share a fingerprint")
+	}
+	if strings.Contains(fa, "aaaa") || strings.Contains(fa, hex.EncodeToString(a[:4])) {
+		t.Fatalf("fingerprint %q shows the secret", fa)
 	}
 }
