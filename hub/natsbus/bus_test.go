@@ -87,7 +87,10 @@ func newBus(t *testing.T, c *natstest.Cluster, id string, ttl time.Duration) (*B
 func newBusWith(t *testing.T, c *natstest.Cluster, o Options) (*Bus, *recorder) {
 	t.Helper()
 	o.URLs, o.User, o.Password = c.URLs(), "chatd", "pw"
-	o.OutageGrace, o.Stream = 500*time.Millisecond, StreamLimits{MaxBytes: 64 << 20}
+	o.OutageGrace = 500 * time.Millisecond
+	if o.Stream.MaxBytes == 0 {
+		o.Stream.MaxBytes = 64 << 20
+	}
 	b, err := New(o)
 	if err != nil {
 		t.Fatalf("new bus %s: %v", o.InstanceID, err)
@@ -421,6 +424,40 @@ func TestLeaseBucketKeepsTheLongestTTL(t *testing.T) {
 		waitHealthy(t, ctx, b)
 		if got := age(); got != step.want {
 			t.Fatalf("leases kept %s after a start with a %s TTL, want %s", got, step.ttl, step.want)
+		}
+	}
+}
+
+// TestAnswerStreamKeepsLongerRetention: an instance that allows shorter
+// answers than the stream is kept for (CHATD_MAX_ANSWER_DURATION changed
+// one instance at a time) does not shorten how long the stream keeps
+// frames, or how many of one answer, but sets its size; one that allows
+// longer answers lengthens both.
+func TestAnswerStreamKeepsLongerRetention(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1) // the set-up bus made the stream with the defaults
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := testJetStream(t, c)
+	for i, step := range []struct {
+		limits           StreamLimits
+		age              time.Duration
+		frames, maxBytes int64
+	}{
+		{StreamLimits{MaxAge: 65 * time.Minute, MaxMsgsPerAnswer: 500_000, MaxBytes: 256 << 20}, 65 * time.Minute, 500_000, 256 << 20},
+		{StreamLimits{MaxAge: 15 * time.Minute, MaxMsgsPerAnswer: 1_000, MaxBytes: 128 << 20}, 65 * time.Minute, 500_000, 128 << 20},
+		{StreamLimits{MaxAge: 2 * time.Hour, MaxMsgsPerAnswer: 2_000_000, MaxBytes: 128 << 20}, 2 * time.Hour, 2_000_000, 128 << 20},
+	} {
+		b, _ := newBusWith(t, c, Options{InstanceID: fmt.Sprint("retention-", i), LeaseTTL: time.Second, Stream: step.limits})
+		waitHealthy(t, ctx, b)
+		s, err := js.Stream(ctx, "CHATD_ANSWERS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.CachedInfo().Config
+		if got.MaxAge != step.age || got.MaxMsgsPerSubject != step.frames || got.MaxBytes != step.maxBytes {
+			t.Fatalf("start %d with %+v: stream keeps %s, %d frames per answer, %d bytes; want %s, %d, %d",
+				i, step.limits, got.MaxAge, got.MaxMsgsPerSubject, got.MaxBytes, step.age, step.frames, step.maxBytes)
 		}
 	}
 }

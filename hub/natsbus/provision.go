@@ -204,6 +204,9 @@ func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error)
 	if b.opts.Prefix != DefaultPrefix {
 		cfg.Name = "CHATD_" + b.opts.Prefix + "_ANSWERS"
 	}
+	if err := b.keepLongerRetention(ctx, &cfg); err != nil {
+		return "", err
+	}
 	if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return "", fmt.Errorf("stream %s: %w", cfg.Name, err)
 	}
@@ -244,4 +247,38 @@ func (b *Bus) run(ctx context.Context) {
 		}()
 	}
 	b.renewLoop(ctx, res)
+}
+
+// keepLongerRetention keeps what the answer stream already keeps when it
+// is more than cfg asks for: how long frames stay (MaxAge) and how many of
+// one answer (MaxMsgsPerSubject), 0 or less meaning no limit. Another
+// instance may allow longer answers than this one (CHATD_MAX_ANSWER_DURATION
+// changed one instance at a time, or an instance restarted with the old
+// configuration meanwhile): shortening the stream would drop the first
+// frames of its running answers. The stream's size (MaxBytes) is the
+// operator's disk budget and follows the configuration. A stream kept
+// longer than configured is logged; nats stream edit shortens it.
+func (b *Bus) keepLongerRetention(ctx context.Context, cfg *jetstream.StreamConfig) error {
+	st, err := b.js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", cfg.Name, err)
+	}
+	have := st.CachedInfo().Config
+	age, perAnswer := cfg.MaxAge, cfg.MaxMsgsPerSubject
+	if have.MaxAge <= 0 || have.MaxAge > cfg.MaxAge {
+		cfg.MaxAge = have.MaxAge
+	}
+	if have.MaxMsgsPerSubject <= 0 || have.MaxMsgsPerSubject > cfg.MaxMsgsPerSubject {
+		cfg.MaxMsgsPerSubject = have.MaxMsgsPerSubject
+	}
+	if cfg.MaxAge != age || cfg.MaxMsgsPerSubject != perAnswer {
+		b.log.Info("the answer stream keeps frames longer than this instance's configuration asks: kept as it is "+
+			"(another instance may allow longer answers); nats stream edit shortens it",
+			slog.String("stream", cfg.Name), slog.Duration("max_age", cfg.MaxAge), slog.Duration("configured_max_age", age),
+			slog.Int64("max_frames_per_answer", cfg.MaxMsgsPerSubject), slog.Int64("configured_max_frames_per_answer", perAnswer))
+	}
+	return nil
 }
