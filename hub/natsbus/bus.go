@@ -50,8 +50,14 @@ type Bus struct {
 	// started with the id of one that stopped never repeats its event ids
 	// (receivers and JetStream's duplicate window would drop them).
 	eventOrigin string
-	seen        recentIDs    // user events handed to the hub
-	eventsRead  atomic.Int64 // user events read from the events stream
+	seen        recentIDs // user events handed to the hub
+	// handing is held while a user event is claimed (seen) and handed to
+	// the hub, so that events reaching this instance twice (core NATS
+	// and the events stream, read by two goroutines) are handed over in
+	// the order they were claimed: an event claimed by one goroutine is
+	// not overtaken by a later one the other goroutine claims meanwhile.
+	handing    sync.Mutex
+	eventsRead atomic.Int64 // user events read from the events stream
 	// idleAfter is how long a follow hears nothing before it checks
 	// JetStream for a lost last frame (followIdle; tests shorten it).
 	idleAfter time.Duration

@@ -106,17 +106,21 @@ func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
 	}
 }
 
-// receiveEvent hands an event another instance broadcast to the hub, once.
+// receiveEvent hands an event another instance broadcast to the hub,
+// once, and in order with the other events it reads (see Bus.handing; the
+// hub's handler only queues frames, it does no I/O).
 func (b *Bus) receiveEvent(h nats.Header, data []byte) {
 	if h.Get(hdrOrigin) == b.id {
-		return
-	}
-	if id := h.Get(hdrEventID); id != "" && !b.seen.add(id) {
 		return
 	}
 	var ev hub.UserEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
 		b.log.Warn("bad user event", slog.Any("err", err))
+		return
+	}
+	b.handing.Lock()
+	defer b.handing.Unlock()
+	if id := h.Get(hdrEventID); id != "" && !b.seen.add(id) {
 		return
 	}
 	if hd := b.handler(); hd != nil {

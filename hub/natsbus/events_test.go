@@ -2,7 +2,9 @@ package natsbus
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -230,4 +232,69 @@ func (p *cutProxy) restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
+}
+
+// blockingHandler is a hub.BusHandler whose UserEvent for the event
+// numbered block waits for release; it records the events' numbers.
+type blockingHandler struct {
+	recorder
+	block   string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *blockingHandler) UserEvent(ev hub.UserEvent) {
+	if string(ev.Frame.Data) == h.block {
+		close(h.entered)
+		<-h.release
+	}
+	h.recorder.UserEvent(ev)
+}
+
+// TestEventsHandedOverInOrder: an event reaches an instance twice (core
+// NATS and the events stream, on two goroutines); while the first copy of
+// event 1 is being handed to the hub, the other goroutine, which finds
+// event 1 already claimed, does not hand over event 2 before it.
+func TestEventsHandedOverInOrder(t *testing.T) {
+	t.Parallel()
+	b := &Bus{id: "me", log: slog.New(slog.DiscardHandler)}
+	h := &blockingHandler{recorder: *newRecorder(), block: "1", entered: make(chan struct{}), release: make(chan struct{})}
+	b.Attach(h)
+	event := func(n int) (nats.Header, []byte) {
+		hdr := nats.Header{}
+		hdr.Set(hdrOrigin, "other")
+		hdr.Set(hdrEventID, "other.x."+strconv.Itoa(n))
+		data, _ := json.Marshal(hub.UserEvent{UserID: "u1", Frame: &protocol.Frame{Type: protocol.TypeConversation,
+			Data: []byte(strconv.Itoa(n))}})
+		return hdr, data
+	}
+	core := make(chan struct{})
+	go func() { // core NATS: event 1, handed over slowly
+		defer close(core)
+		b.receiveEvent(event(1))
+	}()
+	<-h.entered
+	stream := make(chan struct{})
+	go func() { // the events stream: event 1 again, then event 2
+		defer close(stream)
+		b.receiveEvent(event(1))
+		b.receiveEvent(event(2))
+	}()
+	select {
+	case <-stream:
+		t.Error("event 2 was handed over while event 1 still was")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(h.release)
+	<-core
+	<-stream
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var got []string
+	for _, ev := range h.events {
+		got = append(got, string(ev.Frame.Data))
+	}
+	if strings.Join(got, ",") != "1,2" {
+		t.Fatalf("events handed over: %v, want 1,2 (each once, in order)", got)
+	}
 }
