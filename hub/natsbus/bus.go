@@ -236,6 +236,11 @@ func (b *Bus) Health(context.Context) error {
 // before this instance saw its own lease).
 func (b *Bus) Instances() int { return b.lease.live() }
 
+// SessionKeyConflicts is how many instances with a live lease would
+// refuse this instance's session tokens or sign tokens it refuses (see
+// SessionKeys); 0 when they all agree.
+func (b *Bus) SessionKeyConflicts() int { return b.lease.keyConflicts() }
+
 // usable returns the resources, or an error wrapping hub.ErrBusUnavailable
 // when the connection is down or JetStream is not provisioned yet.
 func (b *Bus) usable() error {
@@ -253,19 +258,44 @@ func (b *Bus) usable() error {
 func (b *Bus) Close(ctx context.Context) error {
 	b.cancel()
 	b.wg.Wait()
-	var err error
 	if r := b.res.Load(); r != nil && b.nc.IsConnected() {
-		dctx, cancel := opContext(ctx)
-		err = r.leases.Delete(dctx, token(b.id))
-		cancel()
-		if err != nil {
-			err = fmt.Errorf("natsbus: delete lease of %s: %w", b.id, err)
+		b.deleteLease(ctx, r)
+	}
+	if err := b.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("natsbus: close the NATS connection: %w", err)
+	}
+	return nil
+}
+
+// leaveAttemptTimeout bounds one attempt to delete the lease at Close: a
+// request lost while JetStream elects a leader is tried again soon.
+const leaveAttemptTimeout = time.Second
+
+// deleteLease deletes this instance's lease, so the others count it gone
+// at once rather than a lease TTL after its last renewal. It tries again
+// while JetStream does not answer (a leader being elected after a NATS
+// node restarted), within ctx and at most a lease TTL: by then the lease
+// has expired by itself. A lease it could not delete is logged, not an
+// error: the instance has drained, so expiring is all the lease has left
+// to do.
+func (b *Bus) deleteLease(ctx context.Context, r *resources) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, leaveAttemptTimeout)
+		err := r.leases.Delete(actx, token(b.id))
+		acancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			b.log.Warn("could not delete the lease: the other instances count this one gone a lease TTL after its last renewal",
+				slog.Int("attempts", attempt+1), slog.Any("err", err))
+			return
+		case <-time.After(backoff(attempt)):
 		}
 	}
-	if derr := b.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
-		err = errors.Join(err, derr)
-	}
-	return err
 }
 
 // Kill drops the connection at once without deleting the lease or ending

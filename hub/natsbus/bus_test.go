@@ -86,7 +86,10 @@ func newBus(t *testing.T, c *natstest.Cluster, id string, ttl time.Duration) (*B
 // renewal period are used, the connection and limits are the tests'.
 func newBusWith(t *testing.T, c *natstest.Cluster, o Options) (*Bus, *recorder) {
 	t.Helper()
-	o.URLs, o.User, o.Password = c.URLs(), "chatd", "pw"
+	if o.URLs == nil {
+		o.URLs = c.URLs()
+	}
+	o.User, o.Password = "chatd", "pw"
 	o.OutageGrace = 500 * time.Millisecond
 	if o.Stream.MaxBytes == 0 {
 		o.Stream.MaxBytes = 64 << 20
@@ -459,6 +462,35 @@ func TestAnswerStreamKeepsLongerRetention(t *testing.T) {
 			t.Fatalf("start %d with %+v: stream keeps %s, %d frames per answer, %d bytes; want %s, %d, %d",
 				i, step.limits, got.MaxAge, got.MaxMsgsPerSubject, got.MaxBytes, step.age, step.frames, step.maxBytes)
 		}
+	}
+}
+
+// TestCloseDeletesLeaseOnceJetStreamAnswers: an instance that stops while
+// JetStream cannot store anything (two NATS nodes of three down: no
+// quorum) deletes its lease once it can, instead of failing at the first
+// attempt and leaving the others to wait out its TTL.
+func TestCloseDeletesLeaseOnceJetStreamAnswers(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, _ := newBusWith(t, c, Options{InstanceID: "leaving", LeaseTTL: 20 * time.Second, URLs: c.URLs()[:1],
+		clientOptions: []nats.Option{nats.IgnoreDiscoveredServers()}})
+	waitHealthy(t, ctx, b)
+	c.Kill(1)
+	c.Kill(2)
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close(ctx) }()
+	c.StartAll()
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	kv, err := testJetStream(t, c).KeyValue(ctx, "chatd_leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, token("leaving")); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("the lease after Close: %v, %v; want it deleted", e, err)
 	}
 }
 

@@ -109,3 +109,24 @@ func TestSessionKeyDisagreement(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionKeyConflicts counts the instances with a live lease that
+// disagree about session keys: not those that agree, nor one whose lease
+// expired.
+func TestSessionKeyConflicts(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := newLeaseView("me", 10*time.Second, SessionKeys{Signs: "A", Accepts: []string{"A"}}, nil)
+	for _, e := range []entry{
+		keyLease("me", t0.Add(30*time.Second), "A", "A"),
+		keyLease("agrees", t0.Add(29*time.Second), "A", "A"),
+		keyLease("differs", t0.Add(28*time.Second), "B", "B"),
+		keyLease("refuses-mine", t0.Add(27*time.Second), "A", "A-old"),
+		keyLease("differed-and-died", t0, "C", "C"),
+	} {
+		v.apply(e)
+	}
+	if n := v.keyConflicts(); n != 2 {
+		t.Fatalf("%d conflicts, want 2 (differs, refuses-mine)", n)
+	}
+}

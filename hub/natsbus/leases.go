@@ -201,6 +201,20 @@ func (v *leaseView) live() int {
 	return n
 }
 
+// keyConflicts is how many instances with a live lease disagree with
+// this one about session keys (see SessionKeys).
+func (v *leaseView) keyConflicts() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, l := range v.seen {
+		if l.keys != (keyDisagreement{}) && !v.expired(l, v.ownNow) {
+			n++
+		}
+	}
+	return n
+}
+
 // forget drops what is known of instances silent for longer than the
 // leases bucket keeps their entries (their keys are gone there too; the
 // bucket keeps entries leaseBucketAge of the longest TTL of the instances

@@ -123,11 +123,7 @@ func New(cfg Config) (*App, error) {
 	if cfg.Bus != nil {
 		// Before the hub exists: the bus may call it as soon as it does.
 		// The health is read at scrape time, once a.hub is set.
-		var instances func() int
-		if c, ok := cfg.Bus.(interface{ Instances() int }); ok {
-			instances = c.Instances
-		}
-		if err := metrics.watchBus(func(ctx context.Context) error { return a.hub.BusHealth(ctx) }, instances); err != nil {
+		if err := metrics.watchBus(func(ctx context.Context) error { return a.hub.BusHealth(ctx) }, busGaugesOf(cfg.Bus)); err != nil {
 			return nil, err
 		}
 	}

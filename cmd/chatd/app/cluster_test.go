@@ -237,6 +237,9 @@ func TestClusterCrash(t *testing.T) {
 			t.Fatalf("instance %d mirrors %v answers, want %v", i, got, want)
 		}
 		waitFor(t, "every instance seen live", func() bool { return metricValue(t, regs[i], "chatd_bus_instances") == 3 })
+		if got := metricValue(t, regs[i], "chatd_bus_session_key_conflicts"); got != 0 {
+			t.Fatalf("instance %d counts %v instances disagreeing about session keys, want 0", i, got)
+		}
 	}
 
 	crashed := time.Now()

@@ -86,10 +86,28 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 	return m, errors.Join(errs...)
 }
 
+// busGauges are what a bus may tell of the cluster beside its health;
+// each nil func is not exported.
+type busGauges struct {
+	instances    func() int // chatd_bus_instances
+	keyConflicts func() int // chatd_bus_session_key_conflicts
+}
+
+// busGaugesOf reads the gauges bus offers.
+func busGaugesOf(bus any) busGauges {
+	var g busGauges
+	if b, ok := bus.(interface{ Instances() int }); ok {
+		g.instances = b.Instances
+	}
+	if b, ok := bus.(interface{ SessionKeyConflicts() int }); ok {
+		g.keyConflicts = b.SessionKeyConflicts
+	}
+	return g
+}
+
 // watchBus registers the cluster's metrics, with chatd_bus_up from
-// health (nil: the bus is usable) and, when instances is not nil,
-// chatd_bus_instances from it.
-func (m *liveMetrics) watchBus(health func(context.Context) error, instances func() int) error {
+// health (nil: the bus is usable) and the gauges g offers.
+func (m *liveMetrics) watchBus(health func(context.Context) error, g busGauges) error {
 	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chatd_bus_up",
 		Help: "1 while the cluster bus is usable (connected, this instance's lease renewed), else 0."},
 		func() float64 {
@@ -114,12 +132,17 @@ func (m *liveMetrics) watchBus(health func(context.Context) error, instances fun
 	keep(err)
 	m.mirrorsLost, err = register(m.reg, m.mirrorsLost)
 	keep(err)
-	if instances != nil {
-		_, err = register(m.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "chatd_bus_instances",
-			Help: "Instances of the cluster with a live lease, this one included, as this instance sees them."},
-			func() float64 { return float64(instances()) }))
-		keep(err)
+	gauge := func(name, help string, f func() int) {
+		if f != nil {
+			_, err := register(m.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+				func() float64 { return float64(f()) }))
+			keep(err)
+		}
 	}
+	gauge("chatd_bus_instances", "Instances of the cluster with a live lease, this one included, as this instance sees them.",
+		g.instances)
+	gauge("chatd_bus_session_key_conflicts", "Instances with a live lease that would refuse this instance's session "+
+		"tokens or sign tokens it refuses (JWT_SECRET differs): 0 when they all agree.", g.keyConflicts)
 	return errors.Join(errs...)
 }
 
