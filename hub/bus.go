@@ -69,7 +69,13 @@ type Bus interface {
 	// it first, or it was released), it returns an error wrapping
 	// ErrLockHeld. Exactly one instance wins; the winner ends the answer
 	// and Releases the returned ref. If the winner dies before that, its
-	// own lease expires and the answer is orphaned again.
+	// own lease expires and the answer is orphaned again. A lock that
+	// already names this instance for orphan's answer is returned as
+	// claimed: an earlier attempt won it but its reply was lost (a
+	// timeout, a leader change), and the retry must not take it for
+	// another instance's win, which would leave the answer streaming
+	// with nobody to end it. The hub runs one take-over per answer at a
+	// time, so this never lets two of its own end one answer.
 	Claim(ctx context.Context, orphan AnswerRef) (AnswerRef, error)
 
 	// Publish appends f to the stream of answer a (keyed by a.MessageID:

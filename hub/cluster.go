@@ -29,8 +29,9 @@ type cluster struct {
 
 	bgMu    sync.Mutex
 	stopped bool
-	pubs    sync.WaitGroup // publishers of local answers (publish.go)
-	bg      sync.WaitGroup // mirrors and orphan take-overs
+	taking  map[string]bool // answers being taken over here, by message id
+	pubs    sync.WaitGroup  // publishers of local answers (publish.go)
+	bg      sync.WaitGroup  // mirrors and orphan take-overs
 }
 
 func newCluster(bus Bus, m Metrics) cluster {
@@ -360,10 +361,39 @@ func haltLocked(c *conv, g *generation) {
 // Orphaned implements BusHandler.
 func (b busHandler) Orphaned(a AnswerRef) {
 	h := b.h
-	if a.Instance == h.self {
+	if a.Instance == h.self || !h.startTakeOver(a.MessageID) {
 		return
 	}
-	h.spawn(&h.bg, func() { h.takeOver(a) })
+	if !h.spawn(&h.bg, func() {
+		defer h.endTakeOver(a.MessageID)
+		h.takeOver(a)
+	}) {
+		h.endTakeOver(a.MessageID)
+	}
+}
+
+// startTakeOver records that this instance takes answer id over; false
+// when it already does (the bus reported the answer again meanwhile): a
+// second take-over would win the same claim (Bus.Claim) and end the
+// answer twice.
+func (cl *cluster) startTakeOver(id string) bool {
+	cl.bgMu.Lock()
+	defer cl.bgMu.Unlock()
+	if cl.taking[id] {
+		return false
+	}
+	if cl.taking == nil {
+		cl.taking = make(map[string]bool)
+	}
+	cl.taking[id] = true
+	return true
+}
+
+// endTakeOver records that the take-over of answer id ended.
+func (cl *cluster) endTakeOver(id string) {
+	cl.bgMu.Lock()
+	defer cl.bgMu.Unlock()
+	delete(cl.taking, id)
 }
 
 // takeOver ends the answer of a dead instance, if this instance wins its

@@ -355,6 +355,37 @@ func TestClusterOwnerCrash(t *testing.T) {
 	onC.waitDone(t, next.MessageID)
 }
 
+// TestClusterOrphanReportedTwice: the bus reports a dead instance's
+// answer to a hub again while that hub is still taking it over (Claim wins
+// again for the instance that won it): the answer is still ended once.
+func TestClusterOrphanReportedTwice(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	a.model.next(t).say(t, "kept ")
+	onB.waitText(t, res.MessageID, "kept ")
+	orphan, ok, err := b.bus.Running(context.Background(), conv.ID)
+	if err != nil || !ok {
+		t.Fatalf("the answer's lock: %v %v", ok, err)
+	}
+	release := b.store.holdInterrupts()
+	a.crashed = true
+	tc.mem.Crash("A")                  // B starts taking the answer over
+	busHandler{b.Hub}.Orphaned(orphan) // and is told again meanwhile
+	release()
+	if st := onB.waitDone(t, res.MessageID); st != "interrupted" {
+		t.Fatalf("done %q", st)
+	}
+	tc.waitUnlocked(t, conv.ID)
+	b.Hub.bg.Wait()
+	if n := countType(streamFrames(tc.mem, res.MessageID), res.MessageID, protocol.TypeDone); n != 1 {
+		t.Fatalf("the answer's stream has %d done frames, want 1", n)
+	}
+}
+
 // TestClusterOwnerCrashCatchUp: the followers of a dead instance's answer
 // end with exactly the stored text. Text stored but never published (the
 // bus lost the instance first) reaches them before the done; when they

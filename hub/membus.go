@@ -212,11 +212,15 @@ func (b *MemBus) Claim(_ context.Context, orphan AnswerRef) (AnswerRef, error) {
 	if err := b.usableLocked(); err != nil {
 		return AnswerRef{}, err
 	}
-	if b.c.locks[orphan.ConversationID] != orphan {
-		return AnswerRef{}, fmt.Errorf("claim %s: %w", orphan.MessageID, ErrLockHeld)
-	}
 	mine := orphan
 	mine.Instance = b.id
+	switch b.c.locks[orphan.ConversationID] {
+	case mine: // claimed already (see Bus.Claim)
+		return mine, nil
+	case orphan:
+	default:
+		return AnswerRef{}, fmt.Errorf("claim %s: %w", orphan.MessageID, ErrLockHeld)
+	}
 	b.c.locks[orphan.ConversationID] = mine
 	return mine, nil
 }

@@ -84,6 +84,10 @@ func TestMemBusLocks(t *testing.T) {
 			if _, err := b.Claim(ctx, orphan); !errors.Is(err, ErrLockHeld) {
 				t.Fatalf("second claim: %v, want ErrLockHeld", err)
 			}
+			// The winner's retry (its first reply lost) still wins.
+			if again, err := a.Claim(ctx, orphan); err != nil || again != mine {
+				t.Fatalf("the winner's claim again: %+v %v", again, err)
+			}
 		}},
 		{"down refuses", func(t *testing.T, a, _ *MemBus) {
 			a.c.SetDown(true)

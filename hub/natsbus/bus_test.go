@@ -535,7 +535,20 @@ func claimRace(t *testing.T, ctx context.Context, buses []*Bus, a hub.AnswerRef)
 	if wins.Load() != 1 {
 		t.Fatalf("%d claims won, want 1", wins.Load())
 	}
-	return *mine.Load()
+	// Each claims again, as after a lost reply: the winner's retry still
+	// wins (it must not take its own win for another's), the others lose.
+	won := *mine.Load()
+	for _, b := range buses {
+		got, err := b.Claim(ctx, a)
+		if b.InstanceID() == won.Instance {
+			if err != nil || got != won {
+				t.Fatalf("the winner's claim again: %+v, %v", got, err)
+			}
+		} else if !errors.Is(err, hub.ErrLockHeld) {
+			t.Fatalf("a loser's claim again: %v, want ErrLockHeld", err)
+		}
+	}
+	return won
 }
 
 // TestFollow checks an answer's frames reach followers in order, from its

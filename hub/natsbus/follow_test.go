@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -165,7 +166,17 @@ func TestClaimContinuesNumbering(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner.Kill()
-	mine, err := claimer.Claim(ctx, a)
+	// As the hub does, a claim JetStream could not answer (a leader
+	// elected on a loaded machine) is tried again; a retry of a claim
+	// that was applied wins too (Bus.Claim).
+	var mine hub.AnswerRef
+	var err error
+	for attempt := 0; ; attempt++ {
+		if mine, err = claimer.Claim(ctx, a); !errors.Is(err, hub.ErrBusUnavailable) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(backoff(attempt))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

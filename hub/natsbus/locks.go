@@ -117,11 +117,16 @@ func (b *Bus) Claim(ctx context.Context, orphan hub.AnswerRef) (hub.AnswerRef, e
 	if err != nil {
 		return hub.AnswerRef{}, err
 	}
+	mine := orphan
+	mine.Instance = b.id
+	if found && holder == mine {
+		// An earlier attempt won it; its reply was lost (see hub.Bus.Claim).
+		b.pubs.resume(orphan.MessageID)
+		return mine, nil
+	}
 	if !found || holder != orphan {
 		return hub.AnswerRef{}, fmt.Errorf("natsbus: claim %s: %w", orphan.MessageID, hub.ErrLockHeld)
 	}
-	mine := orphan
-	mine.Instance = b.id
 	val, err := json.Marshal(mine)
 	if err != nil {
 		return hub.AnswerRef{}, fmt.Errorf("natsbus: encode lock: %w", err)
