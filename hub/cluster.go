@@ -135,6 +135,7 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 	}
 	ref := AnswerRef{ConversationID: c.id, MessageID: persistence.NewID(), UserID: userID, Instance: h.self}
 	deadline := time.Now().Add(h.opts.FinishTimeout)
+	dropped := false
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		actx, cancel := context.WithTimeout(ctx, busTimeout)
 		holder, err := h.bus.Acquire(actx, ref)
@@ -144,6 +145,13 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 			c.lock = &ref
 			c.mu.Unlock()
 			return nil
+		}
+		if errors.Is(err, ErrLockHeld) && !dropped && h.staleOwnLock(ctx, holder) {
+			if err := h.dropLock(ctx, holder); err != nil {
+				return clusterError(err)
+			}
+			dropped = true // once: a lock that stays is left to the checks below
+			continue
 		}
 		if !patient && errors.Is(err, ErrLockHeld) && h.ended(ctx, holder) {
 			// Its done was sent; its instance releases the lock right
@@ -162,6 +170,38 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 		case <-t.C:
 		}
 	}
+}
+
+// staleOwnLock reports whether holder, found holding the lock of a
+// conversation this hub has reserved for a new answer (so it runs none
+// there), is a lock this instance took for an answer that never started:
+// one whose Acquire was applied by the bus but reported failed (its reply
+// lost), so its send was refused before the answer's row was stored. Left
+// alone it would refuse every send into the conversation for as long as
+// this instance lives: it names a live instance, so no other claims it.
+// An answer of this instance that ended and whose lock is being released
+// has its row stored, and is waited for as any other (ended).
+func (h *Hub) staleOwnLock(ctx context.Context, holder AnswerRef) bool {
+	if holder.Instance != h.self || holder.MessageID == "" {
+		return false
+	}
+	_, err := h.opts.Store.Message(ctx, holder.UserID, holder.MessageID)
+	return errors.Is(err, persistence.ErrNotFound)
+}
+
+// dropLock gives up a stale lock of this instance at once, as abortLock
+// does in the background: followers that found it are told
+// (FrameAborted), then it is released.
+func (h *Hub) dropLock(ctx context.Context, lock AnswerRef) error {
+	h.log.Warn("releasing a lock of this instance for an answer that never started", "conversation", lock.ConversationID,
+		"message", lock.MessageID)
+	actx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	f := &protocol.Frame{Type: FrameAborted, ConversationID: lock.ConversationID, MessageID: lock.MessageID}
+	if err := h.bus.Publish(actx, lock, f); err != nil {
+		return err
+	}
+	return h.bus.Release(actx, lock)
 }
 
 // ended reports whether the answer holding a conversation's lock is

@@ -3,9 +3,11 @@ package hub
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -700,6 +702,56 @@ func TestClusterSubscribeDuringOutage(t *testing.T) {
 		return closed == protocol.CloseGoingAway && countType(fs, "", protocol.TypeError) == 1
 	})
 	tc.mem.SetDown(false)
+}
+
+// lostReplyBus is a MemBus whose next Acquire, once armed, takes the lock
+// but reports the bus unavailable, as a reply lost after the bus applied
+// the request.
+type lostReplyBus struct {
+	*MemBus
+	armed atomic.Bool
+}
+
+func (b *lostReplyBus) Acquire(ctx context.Context, a AnswerRef) (AnswerRef, error) {
+	holder, err := b.MemBus.Acquire(ctx, a)
+	if err == nil && b.armed.CompareAndSwap(true, false) {
+		return AnswerRef{}, fmt.Errorf("acquire: %w: the reply was lost", ErrBusUnavailable)
+	}
+	return holder, err
+}
+
+// TestClusterLockOfARefusedSend: a send whose lock the bus took but
+// reported failed is refused as unavailable; the lock it left (naming this
+// instance, for an answer never stored) does not refuse the next send into
+// the conversation, which runs to its end in the tabs of both instances.
+func TestClusterLockOfARefusedSend(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	var lost *lostReplyBus
+	a := tc.startWith(t, "A", func(m *MemBus) Bus { lost = &lostReplyBus{MemBus: m}; return lost }, nil)
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	lost.armed.Store(true)
+	_, err := a.Send(context.Background(), onA, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "lost"})
+	var perr *protocol.Error
+	if !errors.As(err, &perr) || perr.Code != protocol.CodeUnavailable {
+		t.Fatalf("the send whose lock reply was lost: %v, want unavailable", err)
+	}
+	if _, held, _ := lost.Running(context.Background(), conv.ID); !held {
+		t.Fatal("the lost reply's lock is not held: the test does not test anything")
+	}
+	res := tc.send(t, a, onA, conv.ID, "again")
+	run := a.model.next(t)
+	run.say(t, "ok")
+	close(run.tokens)
+	for _, s := range []*tab{onA, onB} {
+		if st := s.waitDone(t, res.MessageID); st != "complete" {
+			t.Fatalf("tab %s: done %q", s.id, st)
+		}
+	}
+	tc.waitUnlocked(t, conv.ID)
 }
 
 // heldBus is a MemBus whose Publish of delta frames waits while held.
