@@ -38,7 +38,7 @@ func newCluster(bus Bus, m Metrics) cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	mb, isMem := bus.(*MemBus)
 	return cluster{bus: bus, self: bus.InstanceID(), solo: isMem && mb.solo(), busm: busMetricsOf(m),
-		busCtx: ctx, stopBus: cancel}
+		busCtx: ctx, stopBus: cancel, taking: make(map[string]bool)}
 }
 
 // spawn runs fn on a goroutine counted in wg, unless bus work was stopped.
@@ -197,8 +197,7 @@ func (h *Hub) dropLock(ctx context.Context, lock AnswerRef) error {
 		"message", lock.MessageID)
 	actx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	f := &protocol.Frame{Type: FrameAborted, ConversationID: lock.ConversationID, MessageID: lock.MessageID}
-	if err := h.bus.Publish(actx, lock, f); err != nil {
+	if err := h.bus.Publish(actx, lock, abortedFrame(lock)); err != nil {
 		return err
 	}
 	return h.bus.Release(actx, lock)
@@ -224,6 +223,12 @@ func (c *conv) lockedAnswerID() string {
 	return c.lock.MessageID
 }
 
+// abortedFrame tells the followers of answer a that it never started, or
+// that its message is gone (FrameAborted).
+func abortedFrame(a AnswerRef) *protocol.Frame {
+	return &protocol.Frame{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}
+}
+
 // abortLock gives up a lock whose answer never started: followers that
 // found it are told (FrameAborted), then it is released.
 func (h *Hub) abortLock(lock *AnswerRef) {
@@ -232,7 +237,7 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 	}
 	a := *lock
 	h.spawn(&h.pubs, func() {
-		f := &protocol.Frame{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}
+		f := abortedFrame(a)
 		if h.retry("publish abort", func(ctx context.Context) error { return h.bus.Publish(ctx, a, f) }) {
 			h.retry("release lock", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
 		}
@@ -422,9 +427,6 @@ func (cl *cluster) startTakeOver(id string) bool {
 	if cl.taking[id] {
 		return false
 	}
-	if cl.taking == nil {
-		cl.taking = make(map[string]bool)
-	}
 	cl.taking[id] = true
 	return true
 }
@@ -491,7 +493,7 @@ func (h *Hub) interruptOrphan(a AnswerRef) []*protocol.Frame {
 		return nil
 	}
 	if gone {
-		return []*protocol.Frame{{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}}
+		return []*protocol.Frame{abortedFrame(a)}
 	}
 	h.log.Info("answer of a dead instance ended", "message", a.MessageID, "conversation", a.ConversationID,
 		"status", m.Status, "bytes", len(m.Content))

@@ -165,7 +165,7 @@ func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 	}
 	sc := st.CachedInfo().Config
 	markers := cfg.LimitMarkerTTL > 0 && (!sc.AllowMsgTTL || sc.SubjectDeleteMarkerTTL != cfg.LimitMarkerTTL)
-	older := cfg.TTL > 0 && sc.MaxAge > 0 && sc.MaxAge < cfg.TTL
+	older := cfg.TTL > 0 && longerLimit(sc.MaxAge, cfg.TTL) != sc.MaxAge
 	if !sc.AllowDirect && !markers && !older {
 		return kv, nil
 	}
@@ -268,12 +268,8 @@ func (b *Bus) keepLongerRetention(ctx context.Context, cfg *jetstream.StreamConf
 	}
 	have := st.CachedInfo().Config
 	age, perAnswer := cfg.MaxAge, cfg.MaxMsgsPerSubject
-	if have.MaxAge <= 0 || have.MaxAge > cfg.MaxAge {
-		cfg.MaxAge = have.MaxAge
-	}
-	if have.MaxMsgsPerSubject <= 0 || have.MaxMsgsPerSubject > cfg.MaxMsgsPerSubject {
-		cfg.MaxMsgsPerSubject = have.MaxMsgsPerSubject
-	}
+	cfg.MaxAge = longerLimit(have.MaxAge, age)
+	cfg.MaxMsgsPerSubject = longerLimit(have.MaxMsgsPerSubject, perAnswer)
 	if cfg.MaxAge != age || cfg.MaxMsgsPerSubject != perAnswer {
 		b.log.Info("the answer stream keeps frames longer than this instance's configuration asks: kept as it is "+
 			"(another instance may allow longer answers); nats stream edit shortens it",
@@ -281,4 +277,14 @@ func (b *Bus) keepLongerRetention(ctx context.Context, cfg *jetstream.StreamConf
 			slog.Int64("max_frames_per_answer", cfg.MaxMsgsPerSubject), slog.Int64("configured_max_frames_per_answer", perAnswer))
 	}
 	return nil
+}
+
+// longerLimit is the looser of two retention limits, have (what JetStream
+// keeps now) and want: 0 or less is no limit. Instances never lower one:
+// another instance may need what it is.
+func longerLimit[T int64 | time.Duration](have, want T) T {
+	if have <= 0 || want <= 0 {
+		return min(have, want)
+	}
+	return max(have, want)
 }
