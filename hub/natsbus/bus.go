@@ -42,6 +42,7 @@ type Bus struct {
 	live     *liveFrames // the follows here, each subscribed to its answer's frames
 	replies  *replyMux   // answers of direct gets
 	pubs     *publishers // numbering of the answers published here
+	tally    *connTally  // the connections held here per user (Limits)
 	// directOffUntil (unix ns) pauses direct gets after one went unanswered.
 	directOffUntil atomic.Int64
 	eventSeq       atomic.Uint64 // numbers the user events broadcast here
@@ -85,7 +86,7 @@ func New(opts Options) (*Bus, error) {
 	}
 	b := &Bus{opts: opts, id: opts.InstanceID,
 		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
-		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(),
+		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(), tally: newConnTally(),
 		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + "."}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL, opts.SessionKeys, b.log)

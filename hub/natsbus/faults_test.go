@@ -330,3 +330,83 @@ func parallel(t *testing.T, buses []*Bus, n int, fn func(i int, l *Limits) error
 	close(start)
 	wg.Wait()
 }
+
+// TestConnCountsAfterOutage: connections opened and closed while NATS is
+// down (the transports admit them: an outage must not lock users out)
+// are counted right once NATS is back, without a restart: an instance
+// writes its own count from the connections it holds, not as +1 and -1
+// that a failed update loses.
+func TestConnCountsAfterOutage(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ttl = time.Second
+	a, _ := newBus(t, c, "count-a", ttl)
+	b, _ := newBus(t, c, "count-b", ttl)
+	waitHealthy(t, ctx, a, b)
+	const user, maxConns = "user-outage", 3
+	la, lb := a.Limits(), b.Limits()
+	for range 2 {
+		if ok, err := la.AcquireConn(ctx, user, maxConns); !ok || err != nil {
+			t.Fatalf("acquire before the outage: %v %v", ok, err)
+		}
+	}
+
+	c.StopAll()
+	waitUnhealthy(t, ctx, a)
+	// Both connections close, one more opens (admitted by the caller).
+	for range 2 {
+		if err := la.ReleaseConn(ctx, user); !errors.Is(err, hub.ErrBusUnavailable) {
+			t.Fatalf("release while NATS is down: %v", err)
+		}
+	}
+	if _, err := la.AcquireConn(ctx, user, maxConns); !errors.Is(err, hub.ErrBusUnavailable) {
+		t.Fatalf("acquire while NATS is down: %v", err)
+	}
+
+	c.StartAll()
+	waitHealthy(t, ctx, a, b)
+	// a holds one connection: its entry says so once repaired, and the
+	// cluster admits exactly two more.
+	waitConnCounts(t, ctx, a, user, `{"count-a":1}`)
+	for i := range maxConns - 1 {
+		if err := untilAvailable(ctx, func() error {
+			ok, err := lb.AcquireConn(ctx, user, maxConns)
+			if err == nil && !ok {
+				t.Fatalf("acquire %d after the outage refused", i)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := lb.AcquireConn(ctx, user, maxConns); ok || err != nil {
+		t.Fatalf("a connection past the limit after the outage: %v %v", ok, err)
+	}
+	// a's last connection closes: one more fits, and no more.
+	if err := la.ReleaseConn(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		if ok, err := lb.AcquireConn(ctx, user, maxConns); ok != want || err != nil {
+			t.Fatalf("acquire %d after a's release: %v %v, want %v", i, ok, err, want)
+		}
+	}
+}
+
+// waitConnCounts waits until the user's key in chatd_conns reads want.
+func waitConnCounts(t *testing.T, ctx context.Context, b *Bus, user, want string) {
+	t.Helper()
+	got := ""
+	for got != want {
+		if e, err := b.res.Load().conns.Get(ctx, token(user)); err == nil {
+			got = string(e.Value())
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("connection counts of %s: %s, want %s", user, got, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -18,7 +18,11 @@ import (
 // compare-and-swap on the user's key, so parallel requests on several
 // instances never pass a limit together. Connection counts are kept per
 // instance and those of instances whose lease expired are dropped, so a
-// crashed instance's connections do not stay counted.
+// crashed instance's connections do not stay counted. Each instance
+// writes its own count from what it holds (connTally), never as a
+// relative change, so an update that failed or whose reply was lost
+// (NATS down, a timeout) is set right by the next one, or by the
+// repair that runs with each lease renewal.
 type Limits struct{ b *Bus }
 
 var _ limits.Shared = (*Limits)(nil)
@@ -34,38 +38,78 @@ const casRetries = 30
 // connections per instance.
 type connCounts map[string]int
 
-// AcquireConn implements limits.Shared.
+// AcquireConn implements limits.Shared. When it returns an error the
+// caller admits the connection anyway (an outage of the bus must not lock
+// users out) and releases it later, so it is counted here as open and
+// written to the cluster's count once the bus answers again.
 func (l *Limits) AcquireConn(ctx context.Context, userID string, max int) (bool, error) {
+	u, err := l.b.tally.turn(ctx, userID)
+	if err != nil {
+		l.b.tally.blind(userID, +1)
+		return false, err
+	}
 	ok := false
-	err := l.updateConns(ctx, userID, func(c connCounts) bool {
-		total := 0
-		for _, n := range c {
-			total += n
+	err = l.setOwn(ctx, userID, func(others int) int {
+		if ok = others+u.open < max; ok {
+			return u.open + 1
 		}
-		if ok = total < max; ok {
-			c[l.b.id]++
-		}
-		return ok
+		return u.open
 	})
+	if ok || err != nil {
+		u.open++
+	}
+	l.b.tally.done(userID, u, err != nil)
 	return ok, err
 }
 
 // ReleaseConn implements limits.Shared.
 func (l *Limits) ReleaseConn(ctx context.Context, userID string) error {
-	return l.updateConns(ctx, userID, func(c connCounts) bool {
-		if c[l.b.id] == 0 {
-			return false
-		}
-		if c[l.b.id]--; c[l.b.id] == 0 {
-			delete(c, l.b.id)
-		}
-		return true
-	})
+	u, err := l.b.tally.turn(ctx, userID)
+	if err != nil {
+		l.b.tally.blind(userID, -1)
+		return err
+	}
+	u.open = max(0, u.open-1)
+	err = l.setOwn(ctx, userID, func(int) int { return u.open })
+	l.b.tally.done(userID, u, err != nil)
+	return err
 }
 
-// updateConns applies change to the user's counts (without the counts of
-// dead instances) and writes them back if change returns true.
-func (l *Limits) updateConns(ctx context.Context, userID string, change func(connCounts) bool) error {
+// repairLoop repairs the connection counts every RenewEvery until ctx
+// ends.
+func (l *Limits) repairLoop(ctx context.Context) {
+	t := time.NewTicker(l.b.opts.RenewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.repairConns(ctx)
+	}
+}
+
+// repairConns writes this instance's count of every user whose last
+// update failed; a user whose entry another update holds meanwhile is
+// left to that update.
+func (l *Limits) repairConns(ctx context.Context) {
+	if l.b.usable() != nil {
+		return
+	}
+	for _, userID := range l.b.tally.dirtyUsers() {
+		if u, ok := l.b.tally.tryTurn(userID); ok {
+			err := l.setOwn(ctx, userID, func(int) int { return u.open })
+			l.b.tally.done(userID, u, err != nil)
+		}
+	}
+}
+
+// setOwn writes this instance's entry in the user's counts (without the
+// counts of dead instances) as own returns it, given the other live
+// instances' total. It writes only what changes the key (a refused
+// connection writes only to set a stale entry right).
+func (l *Limits) setOwn(ctx context.Context, userID string, own func(others int) int) error {
 	if err := l.b.usable(); err != nil {
 		return err
 	}
@@ -80,8 +124,20 @@ func (l *Limits) updateConns(ctx context.Context, userID string, change func(con
 			}
 		}
 		pruned := l.pruneDead(c)
-		if !change(c) && !pruned {
+		others := 0
+		for inst, n := range c {
+			if inst != l.b.id {
+				others += n
+			}
+		}
+		n := own(others)
+		if c[l.b.id] == n && !pruned {
 			return nil, false, nil
+		}
+		if n == 0 {
+			delete(c, l.b.id)
+		} else {
+			c[l.b.id] = n
 		}
 		if len(c) == 0 {
 			return nil, true, nil // delete the key

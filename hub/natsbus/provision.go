@@ -235,10 +235,14 @@ func (b *Bus) run(ctx context.Context) {
 	}
 	res := b.res.Load()
 	b.watchers = []*watched{newWatched(res.leases, b.lease), newWatched(res.locks, b.locks)}
-	b.wg.Add(1 + len(b.watchers))
+	b.wg.Add(2 + len(b.watchers))
 	go func() {
 		defer b.wg.Done()
 		b.consumeEvents(ctx, res.events)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.Limits().repairLoop(ctx)
 	}()
 	for _, w := range b.watchers {
 		go func() {

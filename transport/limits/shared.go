@@ -14,7 +14,9 @@ import (
 // instance's lease). Methods are safe for concurrent use.
 type Shared interface {
 	// AcquireConn counts one more open connection of the user unless the
-	// cluster already holds max of them.
+	// cluster already holds max of them. After an error the connection is
+	// admitted anyway (see sharedLimits) and later released with
+	// ReleaseConn like any other: the implementation counts it as open.
 	AcquireConn(ctx context.Context, userID string, max int) (bool, error)
 	// ReleaseConn forgets one connection counted by AcquireConn on this instance.
 	ReleaseConn(ctx context.Context, userID string) error
