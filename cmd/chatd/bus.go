@@ -21,7 +21,7 @@ func openBus(cfg Config, secrets jwtSecrets, logger *slog.Logger) (*natsbus.Bus,
 		return nil, nil
 	}
 	logger.Info("joining the cluster", slog.Any("nats", c.URLs), slog.String("instance", c.InstanceID),
-		slog.Duration("lease_ttl", c.LeaseTTL), slog.String("nats_auth", c.authMethod()),
+		slog.String("lease_ttl", c.LeaseTTL.String()), slog.String("nats_auth", c.authMethod()),
 		slog.Bool("nats_tls_ca", c.TLSCA != ""), slog.Bool("nats_tls_client_cert", c.TLSCert != ""))
 	o := busOptions(cfg, logger)
 	o.SessionKeys = secrets.fingerprints()

@@ -245,7 +245,7 @@ func serve(ctx context.Context, cfg Config, a *app.App, logger *slog.Logger, rea
 	case serveErr = <-served:
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", slog.Duration("grace", cfg.ShutdownGrace))
+	logger.Info("shutting down", slog.String("grace", cfg.ShutdownGrace.String()))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	httpDone := make(chan error, 1)

@@ -277,7 +277,7 @@ func (b *Bus) keepLongerRetention(ctx context.Context, cfg *jetstream.StreamConf
 	if cfg.MaxAge != age || cfg.MaxMsgsPerSubject != perAnswer {
 		b.log.Info("the answer stream keeps frames longer than this instance's configuration asks: kept as it is "+
 			"(another instance may allow longer answers); nats stream edit shortens it",
-			slog.String("stream", cfg.Name), slog.Duration("max_age", cfg.MaxAge), slog.Duration("configured_max_age", age),
+			slog.String("stream", cfg.Name), slog.String("max_age", cfg.MaxAge.String()), slog.String("configured_max_age", age.String()),
 			slog.Int64("max_frames_per_answer", cfg.MaxMsgsPerSubject), slog.Int64("configured_max_frames_per_answer", perAnswer))
 	}
 	return nil

@@ -171,7 +171,7 @@ func (b *Bus) directBatch(ctx context.Context, stream, subj string, after uint64
 			if parent.Err() == nil && last == 0 {
 				b.directOffUntil.Store(time.Now().Add(directPause).UnixNano())
 				b.log.Warn("a direct get went unanswered; reading through the stream leader for a while",
-					slog.String("stream", stream), slog.Duration("pause", directPause))
+					slog.String("stream", stream), slog.String("pause", directPause.String()))
 				return false, 0, false, errNoDirect
 			}
 			return false, last, false, fmt.Errorf("direct get from %s: %w", stream, ctx.Err())

@@ -220,7 +220,7 @@ func (c *conn) write(f *protocol.Frame) error {
 // writeStuck runs when a write outlived WriteTimeout: it closes the socket,
 // which ends the write with an error.
 func (c *conn) writeStuck() {
-	c.h.log.Info("websocket write timed out", "connection", c.id, "timeout", c.h.opts.WriteTimeout)
+	c.h.log.Info("websocket write timed out", "connection", c.id, "timeout", c.h.opts.WriteTimeout.String())
 	c.ws.CloseNow()
 }
 
