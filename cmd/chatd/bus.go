@@ -49,6 +49,7 @@ func busOptions(cfg Config, logger *slog.Logger) natsbus.Options {
 		TLSKeyFile:   c.TLSKey,
 		LeaseTTL:     c.LeaseTTL,
 		Stream:       streamLimits(cfg),
+		WindowsAge:   max(time.Hour, cfg.LoginFailureWindow), // the longest window of the account routes' limits
 		Logger:       logger,
 	}
 }

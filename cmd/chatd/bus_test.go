@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,7 +33,8 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 			"JWT_SECRET", strings.Repeat("k", 32),
 			"CHATD_NATS_URL", strings.Join(nc.URLs(), ","), "CHATD_NATS_USER", "chatd",
 			"CHATD_NATS_PASSWORD", "nats pw", "CHATD_INSTANCE_ID", id, "CHATD_LEASE_TTL", "2s",
-			"CHATD_MAX_ANSWER_DURATION", "30m", "CHATD_NATS_STREAM_MAX_BYTES", "256MiB")
+			"CHATD_MAX_ANSWER_DURATION", "30m", "CHATD_NATS_STREAM_MAX_BYTES", "256MiB",
+			"CHATD_LOGIN_MAX_FAILURES_ACCOUNT", "2")
 	}
 	s1 := start(t, env("first"))
 	t.Cleanup(func() {
@@ -73,6 +75,18 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 			break
 		}
 		text.WriteString(f.Text)
+	}
+	// Failed logins count for the cluster: one on each instance uses up
+	// the account's two.
+	for i, attempt := range []struct {
+		s        *server
+		password string
+		want     int
+	}{{s1, "a wrong guess", http.StatusUnauthorized}, {s2, "another guess", http.StatusUnauthorized},
+		{s1, "persistent pw", http.StatusTooManyRequests}} {
+		st, body := call(t, "POST", attempt.s.url+"/api/auth/login", "",
+			map[string]string{"email": "keeper@example.com", "password": attempt.password})
+		mustStatus(t, fmt.Sprintf("login %d", i), st, attempt.want, body)
 	}
 	for _, s := range []*server{s1, s2} {
 		logs := s.logs.String()

@@ -139,7 +139,8 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 	}
 	if bus != nil { // a nil *natsbus.Bus must not become a non-nil interface
 		ac.Bus = bus
-		ac.SharedLimits = bus.Limits() // connections and sends per user, cluster-wide
+		ac.SharedLimits = bus.Limits()     // connections and sends per user, cluster-wide
+		ac.Accounts.Shared = bus.Windows() // failed logins and registrations, cluster-wide
 	}
 	return app.New(ac)
 }

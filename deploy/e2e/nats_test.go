@@ -394,6 +394,25 @@ func checkBusOverConf(ctx context.Context, t *testing.T, c *natsCluster) {
 	if _, ok, err := b.Running(ctx, ref.ConversationID); err != nil || ok {
 		t.Fatalf("after release: running %v, %v", ok, err)
 	}
+	// The limits' buckets: connections and sends per user, and the login
+	// windows (which a missing permission would only turn per instance).
+	for i, bus := range buses {
+		if ok, err := bus.Limits().AcquireConn(ctx, ref.UserID, 1); ok != (i == 0) || err != nil {
+			t.Fatalf("connection %d of one allowed: %v %v", i, ok, err)
+		}
+		if ok, err := bus.Limits().TakeSend(ctx, ref.UserID, 4); ok != (i == 0) || err != nil {
+			t.Fatalf("send %d of a burst of one: %v %v", i, ok, err)
+		}
+		if _, ok, err := bus.Windows().Take(ctx, "login-account:conf@example.com", 1, time.Minute); ok != (i == 0) || err != nil {
+			t.Fatalf("failed login %d of one allowed: %v %v", i, ok, err)
+		}
+	}
+	if err := a.Windows().Reset(ctx, "login-account:conf@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Limits().ReleaseConn(ctx, ref.UserID); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestNATSServerConfParses checks deploy/nats-server.conf as shipped with

@@ -43,6 +43,10 @@ type Bus struct {
 	replies  *replyMux   // answers of direct gets
 	pubs     *publishers // numbering of the answers published here
 	tally    *connTally  // the connections held here per user (Limits)
+	// windows is the bucket of the login and registration limits, once
+	// bound (Windows); windowsDown says its absence was logged.
+	windows     atomic.Pointer[jetstream.KeyValue]
+	windowsDown atomic.Bool
 	// directOffUntil (unix ns) pauses direct gets after one went unanswered.
 	directOffUntil atomic.Int64
 	eventSeq       atomic.Uint64 // numbers the user events broadcast here

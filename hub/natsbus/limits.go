@@ -76,7 +76,7 @@ func (l *Limits) ReleaseConn(ctx context.Context, userID string) error {
 }
 
 // repairLoop repairs the connection counts every RenewEvery until ctx
-// ends.
+// ends, and binds the windows bucket while it could not be (Windows).
 func (l *Limits) repairLoop(ctx context.Context) {
 	t := time.NewTicker(l.b.opts.RenewEvery)
 	defer t.Stop()
@@ -87,6 +87,7 @@ func (l *Limits) repairLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		l.repairConns(ctx)
+		l.b.Windows().ensure(ctx)
 	}
 }
 

@@ -61,6 +61,11 @@ type Options struct {
 	// and verifies session tokens with, compared with every other
 	// instance's (see SessionKeys); empty, nothing is compared.
 	SessionKeys SessionKeys
+	// WindowsAge is how long the bucket of the login and registration
+	// limits (Windows) keeps a key after its last change: at least the
+	// longest of their windows. It defaults to DefaultWindowsAge; the
+	// bucket keeps the longest any instance asked for.
+	WindowsAge time.Duration
 	// Prefix starts the names of every subject, bucket and stream, so that
 	// several chatd deployments can share one NATS account; it defaults
 	// to "chatd".
@@ -73,6 +78,9 @@ type Options struct {
 	// markerTTL is how long the marker of a removed lock or connection
 	// count stays in its bucket; kvMarkerTTL unless a test sets it.
 	markerTTL time.Duration
+	// provisionStep bounds creating one bucket or the stream;
+	// provisionStepTimeout unless a test sets it.
+	provisionStep time.Duration
 }
 
 // kvMarkerTTL is how long the marker of a removed key stays in the locks
@@ -118,8 +126,14 @@ func (o *Options) setDefaults() error {
 	if o.InstanceID == "" {
 		o.InstanceID = defaultInstanceID()
 	}
+	if o.provisionStep <= 0 {
+		o.provisionStep = provisionStepTimeout
+	}
 	if o.markerTTL <= 0 {
 		o.markerTTL = kvMarkerTTL
+	}
+	if o.WindowsAge <= 0 {
+		o.WindowsAge = DefaultWindowsAge
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultLeaseTTL

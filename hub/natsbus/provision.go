@@ -99,18 +99,8 @@ func (b *Bus) replicas() int {
 // provision creates or updates the buckets and the stream; it is idempotent.
 func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	r := b.replicas()
-	// A bucket whose keys are removed (removeKey) keeps their markers for
-	// markerTTL; the others' entries expire by their age (ttl).
 	kv := func(name string, ttl, markerTTL time.Duration) (jetstream.KeyValue, error) {
-		cfg := jetstream.KeyValueConfig{Bucket: b.name(name), History: 1, TTL: ttl,
-			Storage: jetstream.FileStorage, Replicas: r, LimitMarkerTTL: markerTTL}
-		sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
-		defer cancel()
-		s, err := ensure(sctx, func(ctx context.Context) (jetstream.KeyValue, error) { return b.strongKV(ctx, cfg) })
-		if err != nil {
-			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
-		}
-		return s, nil
+		return b.provisionKV(ctx, r, name, ttl, markerTTL)
 	}
 	var res resources
 	var err error
@@ -126,19 +116,35 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	if res.sends, err = kv("sends", time.Minute, 0); err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+	b.Windows().ensure(ctx) // optional: its absence is logged, and the bus works without it
+	sctx, cancel := context.WithTimeout(ctx, b.opts.provisionStep)
 	defer cancel()
 	res.stream, err = ensure(sctx, func(ctx context.Context) (string, error) { return b.provisionStream(ctx, r) })
 	if err != nil {
 		return nil, err
 	}
-	ectx, cancel := context.WithTimeout(ctx, provisionStepTimeout)
+	ectx, cancel := context.WithTimeout(ctx, b.opts.provisionStep)
 	defer cancel()
 	res.events, err = ensure(ectx, func(ctx context.Context) (eventsStream, error) { return b.provisionEvents(ctx, r) })
 	if err != nil {
 		return nil, err
 	}
 	return &res, nil
+}
+
+// provisionKV creates or binds the bucket name with r replicas. A bucket
+// whose keys are removed (removeKey) keeps their markers for markerTTL;
+// the others' entries expire by their age (ttl).
+func (b *Bus) provisionKV(ctx context.Context, r int, name string, ttl, markerTTL time.Duration) (jetstream.KeyValue, error) {
+	cfg := jetstream.KeyValueConfig{Bucket: b.name(name), History: 1, TTL: ttl,
+		Storage: jetstream.FileStorage, Replicas: r, LimitMarkerTTL: markerTTL}
+	sctx, cancel := context.WithTimeout(ctx, b.opts.provisionStep)
+	defer cancel()
+	s, err := ensure(sctx, func(ctx context.Context) (jetstream.KeyValue, error) { return b.strongKV(ctx, cfg) })
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
+	}
+	return s, nil
 }
 
 // strongKV binds the bucket, creating it first if needed, with reads served

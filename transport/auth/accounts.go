@@ -64,6 +64,13 @@ type AccountOptions struct {
 	// OnLogout, when set, is called after a logout revoked the user's
 	// tokens (to close the user's live connections). It must not block.
 	OnLogout func(userID string)
+	// Shared, when set, also holds the failed-login and registration
+	// limits across every instance of a cluster (see SharedWindows); nil
+	// keeps them per process.
+	Shared SharedWindows
+	// SharedTimeout bounds one call to Shared; it defaults to
+	// DefaultSharedTimeout.
+	SharedTimeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; it defaults to time.Now.
@@ -101,6 +108,9 @@ func (o *AccountOptions) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.SharedTimeout <= 0 {
+		o.SharedTimeout = DefaultSharedTimeout
+	}
 }
 
 // Accounts serves /api/auth: register, login, me and logout.
@@ -108,9 +118,9 @@ type Accounts struct {
 	store     AccountStore
 	authn     *Authenticator
 	passwords *passwords
-	byIP      *windowLimiter // failed logins per client IP
-	byAccount *windowLimiter // failed logins per account (normalised email)
-	signups   *windowLimiter // registrations per client IP
+	byIP      *gate // failed logins per client IP
+	byAccount *gate // failed logins per account (normalised email)
+	signups   *gate // registrations per client IP
 	opts      AccountOptions
 }
 
@@ -124,9 +134,9 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 	}
 	return &Accounts{
 		store: store, authn: authn, passwords: p, opts: opts,
-		byIP:      newWindowLimiter(opts.MaxFailuresPerIP, opts.FailureWindow, opts.MaxTrackedKeys, opts.Now),
-		byAccount: newWindowLimiter(opts.MaxFailuresPerAccount, opts.FailureWindow, opts.MaxTrackedKeys, opts.Now),
-		signups:   newWindowLimiter(opts.RegistrationsPerHourIP, time.Hour, opts.MaxTrackedKeys, opts.Now),
+		byIP:      newGate("login-ip", opts.MaxFailuresPerIP, opts.FailureWindow, opts),
+		byAccount: newGate("login-account", opts.MaxFailuresPerAccount, opts.FailureWindow, opts),
+		signups:   newGate("signup-ip", opts.RegistrationsPerHourIP, time.Hour, opts),
 	}, nil
 }
 

@@ -34,6 +34,13 @@ func newAccountsEnv(t *testing.T, opts AccountOptions) *accountsEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close(context.Background()) })
+	return newAccountsEnvOn(t, store, opts)
+}
+
+// newAccountsEnvOn serves the account routes over store: several of them
+// over one store are the instances of a cluster.
+func newAccountsEnvOn(t *testing.T, store *sqlite.Store, opts AccountOptions) *accountsEnv {
+	t.Helper()
 	authn, err := NewAuthenticator(store, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test")})
 	if err != nil {
 		t.Fatal(err)

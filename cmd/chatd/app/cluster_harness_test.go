@@ -134,7 +134,7 @@ func (c *cluster) start(t *testing.T, i int, uri string, tweak func(*Config)) {
 		Model:        openai.New(mo),
 		Titler:       func(_ context.Context, _, prompt, _ string) string { return "Title: " + firstWords(prompt) },
 		Auth:         auth.Options{Secret: []byte(strings.Repeat("s", 32))},
-		Accounts:     auth.AccountOptions{BcryptCost: bcrypt.MinCost},
+		Accounts:     auth.AccountOptions{BcryptCost: bcrypt.MinCost, Shared: bus.Windows()},
 		Hub:          hub.Options{CoalesceInterval: 40 * time.Millisecond}, // fewer bus messages on a loaded test machine
 		Bus:          bus,
 		SharedLimits: bus.Limits(),

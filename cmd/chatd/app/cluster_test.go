@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -173,6 +174,7 @@ func TestClusterLimits(t *testing.T) {
 	c := newCluster(t, clusterOptions{tweak: func(cfg *Config) {
 		cfg.Limits.MaxConns = 2
 		cfg.Limits.SendsPerMinute = 4 // a burst of one send
+		cfg.Accounts.MaxFailuresPerAccount = 3
 	}})
 	u := c.nodes[0].register(t)
 	tabA, tabB := c.nodes[0].dial(t, u), c.nodes[1].dial(t, u)
@@ -201,6 +203,17 @@ func TestClusterLimits(t *testing.T) {
 		conn.CloseNow()
 		return true
 	})
+	// Failed logins count for the cluster: a wrong password on each of
+	// the three instances uses up the account's three, everywhere.
+	email := fmt.Sprintf("guessed-%d@example.com", userSeq.Add(1))
+	c.nodes[1].rest(t, "", http.MethodPost, "/api/auth/register",
+		map[string]string{"email": email, "password": "correct horse battery", "name": "G"}, http.StatusCreated, nil)
+	for _, n := range c.nodes {
+		n.rest(t, "", http.MethodPost, "/api/auth/login",
+			map[string]string{"email": email, "password": "a wrong guess"}, http.StatusUnauthorized, nil)
+	}
+	c.nodes[0].rest(t, "", http.MethodPost, "/api/auth/login",
+		map[string]string{"email": email, "password": "correct horse battery"}, http.StatusTooManyRequests, nil)
 }
 
 // TestClusterCrash (behaviour 6): an instance dies mid-answer (its NATS

@@ -29,6 +29,10 @@ type Options struct {
 	Nodes int
 	// User and Password, when set, are required of every client.
 	User, Password string
+	// DenyPublish, with User, lists subjects that user may not publish to
+	// (a NATS user whose permissions miss something chatd uses); see
+	// SetDenyPublish.
+	DenyPublish []string
 	// Token, when set (and User is not), is required of every client.
 	Token string
 	// NKey, when set (and User and Token are not), is the public key of
@@ -120,6 +124,14 @@ func (c *Cluster) Restart(i int) {
 	c.t.Helper()
 	c.startNode(i)
 	c.WaitReady()
+}
+
+// SetDenyPublish replaces Options.DenyPublish for the nodes started from
+// now on (Restart them to apply it).
+func (c *Cluster) SetDenyPublish(subjects []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opts.DenyPublish = subjects
 }
 
 // StopAll stops every node at once (the whole NATS service is down).
@@ -253,6 +265,11 @@ func (c *Cluster) serverOptions(n *node) *server.Options {
 	}
 	if c.opts.NKey != "" {
 		opts.Nkeys = []*server.NkeyUser{{Nkey: c.opts.NKey}}
+	}
+	if c.opts.User != "" && len(c.opts.DenyPublish) > 0 {
+		opts.Username, opts.Password = "", ""
+		opts.Users = []*server.User{{Username: c.opts.User, Password: c.opts.Password, Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: c.opts.DenyPublish}}}}
 	}
 	if c.opts.TLS != nil {
 		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, c.opts.TLS.Clone(), 2

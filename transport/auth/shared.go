@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// SharedWindows holds the login and registration limits for every
+// instance of a cluster together (hub/natsbus implements it over NATS
+// JetStream KV; the app injects it through AccountOptions.Shared), so
+// that a round-robin load balancer does not give a guesser each
+// instance's allowance. Each limit is a window of max events per key
+// counted from the key's first event, as in one process. Methods are safe
+// for concurrent use.
+type SharedWindows interface {
+	// Take counts one event for key unless max are counted in its window
+	// of length already; then it reports how long that window still runs.
+	Take(ctx context.Context, key string, max int, length time.Duration) (wait time.Duration, ok bool, err error)
+	// Refund gives back one event counted by Take.
+	Refund(ctx context.Context, key string) error
+	// Reset forgets key's events.
+	Reset(ctx context.Context, key string) error
+}
+
+// DefaultSharedTimeout bounds one call to AccountOptions.Shared.
+const DefaultSharedTimeout = 2 * time.Second
+
+// gate is one limit of the account routes: a window per key in this
+// process, and with a SharedWindows the same window for the whole
+// cluster, consulted after the process's own (which a request refused
+// here never reaches). When the cluster's cannot be reached the request
+// goes through on the process's limit alone (logged): an outage of the
+// bus must not lock everybody out.
+type gate struct {
+	local   *windowLimiter
+	shared  SharedWindows // nil: this process only
+	name    string        // prefixes the shared key: what is counted
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+func newGate(name string, max int, length time.Duration, opts AccountOptions) *gate {
+	return &gate{local: newWindowLimiter(max, length, opts.MaxTrackedKeys, opts.Now), shared: opts.Shared,
+		name: name, timeout: opts.SharedTimeout, log: opts.Logger}
+}
+
+// take counts one event for key, or reports that key is blocked and for
+// how much longer (nothing is counted then).
+func (g *gate) take(key string) (time.Duration, bool) {
+	wait, ok := g.local.take(key)
+	if !ok || g.shared == nil {
+		return wait, ok
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	wait, ok, err := g.shared.Take(ctx, g.name+":"+key, g.local.max, g.local.window)
+	if err != nil {
+		g.log.Warn("cluster-wide limit unavailable; this server's limit only", slog.String("limit", g.name),
+			slog.Any("err", err))
+		return 0, true
+	}
+	if !ok {
+		g.local.refund(key)
+	}
+	return wait, ok
+}
+
+// refund gives back one event counted by take.
+func (g *gate) refund(key string) {
+	g.local.refund(key)
+	g.call("refund", key, g.sharedRefund)
+}
+
+// reset forgets key's events.
+func (g *gate) reset(key string) {
+	g.local.reset(key)
+	g.call("reset", key, g.sharedReset)
+}
+
+func (g *gate) sharedRefund(ctx context.Context, key string) error { return g.shared.Refund(ctx, key) }
+func (g *gate) sharedReset(ctx context.Context, key string) error  { return g.shared.Reset(ctx, key) }
+
+// call runs one shared operation on key, if there is a shared limit; a
+// failure is logged (the cluster's window then counts one event too many
+// until it ends).
+func (g *gate) call(what, key string, op func(ctx context.Context, key string) error) {
+	if g.shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	if err := op(ctx, g.name+":"+key); err != nil {
+		g.log.Warn("cluster-wide limit: "+what, slog.String("limit", g.name), slog.Any("err", err))
+	}
+}
