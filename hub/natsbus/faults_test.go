@@ -283,6 +283,19 @@ func TestSharedLimits(t *testing.T) {
 	if sends.Load() != 2 {
 		t.Fatalf("%d sends allowed at once across the cluster, want the burst of 2", sends.Load())
 	}
+	var convs atomic.Int32
+	parallel(t, buses, 4, func(_ int, l *Limits) error {
+		wait, ok, err := l.TakeConversation(ctx, "user-s", 3) // a burst of 3
+		if ok {
+			convs.Add(1)
+		} else if err == nil && (wait <= 0 || wait > 20*time.Second) {
+			t.Errorf("a refused conversation waits %v, want up to the 20s of one token", wait)
+		}
+		return err
+	})
+	if convs.Load() != 3 {
+		t.Fatalf("%d new conversations allowed at once across the cluster, want the burst of 3", convs.Load())
+	}
 
 	// The instance holding connections dies: once its lease expires, its
 	// connections no longer count.

@@ -174,15 +174,31 @@ type sendBucket struct {
 // TakeSend implements limits.Shared: a token bucket refilled at
 // perMinute/60 per second up to perMinute/4 (at least 1).
 func (l *Limits) TakeSend(ctx context.Context, userID string, perMinute int) (bool, error) {
+	_, ok, err := l.takeToken(ctx, token(userID), perMinute, max(1, float64(perMinute)/4))
+	return ok, err
+}
+
+// TakeConversation implements limits.Shared: a token bucket refilled at
+// perMinute/60 per second up to perMinute, under a key of its own in
+// chatd_sends.
+func (l *Limits) TakeConversation(ctx context.Context, userID string, perMinute int) (time.Duration, bool, error) {
+	return l.takeToken(ctx, token("conversations:"+userID), perMinute, max(1, float64(perMinute)))
+}
+
+// takeToken spends one token of the bucket under key in chatd_sends,
+// refilled at perMinute/60 per second up to burst, or says how long until
+// there is one.
+func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst float64) (time.Duration, bool, error) {
 	if err := l.b.usable(); err != nil {
-		return false, err
+		return 0, false, err
 	}
 	kv := l.b.res.Load().sends
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	rate, burst := float64(perMinute)/60, max(1, float64(perMinute)/4)
+	rate := float64(perMinute) / 60
 	ok := false
-	err := l.b.casLoop(ctx, kv, token(userID), func(val []byte) ([]byte, bool, error) {
+	var wait time.Duration
+	err := l.b.casLoop(ctx, kv, key, func(val []byte) ([]byte, bool, error) {
 		now := time.Now()
 		s := sendBucket{Tokens: burst, Last: now}
 		if val != nil {
@@ -193,13 +209,14 @@ func (l *Limits) TakeSend(ctx context.Context, userID string, perMinute int) (bo
 			s.Last = now
 		}
 		if ok = s.Tokens >= 1; !ok {
+			wait = time.Duration((1 - s.Tokens) / rate * float64(time.Second))
 			return nil, false, nil
 		}
 		s.Tokens--
 		out, err := json.Marshal(s)
 		return out, true, err
 	})
-	return ok, err
+	return wait, ok, err
 }
 
 // casLoop reads key, calls change with its value (nil when absent) and

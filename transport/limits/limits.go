@@ -97,7 +97,7 @@ func New(opts Options) *Users {
 	l := newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
 	n := orDefault(opts.ConversationsPerMinute, 10)
 	l.convs = rate{perSecond: float64(n) / 60, burst: float64(n)}
-	l.shared = newSharedLimits(opts, orDefault(opts.SendsPerMinute, 30))
+	l.shared = newSharedLimits(opts, orDefault(opts.SendsPerMinute, 30), n)
 	return l
 }
 
@@ -189,8 +189,16 @@ func (l *Users) allowLocal(userID, typ string) *protocol.Error {
 }
 
 // AllowConversation spends the user's budget for creating one
-// conversation, or says how long to wait for the next.
+// conversation (of this process, and of the cluster with Options.Shared),
+// or says how long to wait for the next.
 func (l *Users) AllowConversation(userID string) (time.Duration, bool) {
+	if wait, ok := l.allowConversationLocal(userID); !ok {
+		return wait, ok
+	}
+	return l.shared.takeConversation(userID)
+}
+
+func (l *Users) allowConversationLocal(userID string) (time.Duration, bool) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -23,23 +23,30 @@ type Shared interface {
 	// TakeSend spends one of the user's sends: perMinute per minute across
 	// the cluster, with a burst of perMinute/4 (as the per-process bucket).
 	TakeSend(ctx context.Context, userID string, perMinute int) (bool, error)
+	// TakeConversation spends one of the user's new conversations:
+	// perMinute per minute across the cluster, with a burst of perMinute
+	// (as the per-process bucket); when none is left it says how long
+	// until there is one.
+	TakeConversation(ctx context.Context, userID string, perMinute int) (wait time.Duration, ok bool, err error)
 }
 
 // sharedLimits calls a Shared backend with a timeout. When the backend
 // cannot be reached it lets the request through (the per-process limits
 // still hold) and logs: an outage of the bus must not lock users out.
 type sharedLimits struct {
-	s              Shared
-	timeout        time.Duration
-	sendsPerMinute int
-	log            *slog.Logger
+	s                      Shared
+	timeout                time.Duration
+	sendsPerMinute         int
+	conversationsPerMinute int
+	log                    *slog.Logger
 }
 
-func newSharedLimits(opts Options, sendsPerMinute int) *sharedLimits {
+func newSharedLimits(opts Options, sendsPerMinute, conversationsPerMinute int) *sharedLimits {
 	if opts.Shared == nil {
 		return nil
 	}
-	sl := &sharedLimits{s: opts.Shared, timeout: opts.SharedTimeout, sendsPerMinute: sendsPerMinute, log: opts.Logger}
+	sl := &sharedLimits{s: opts.Shared, timeout: opts.SharedTimeout, sendsPerMinute: sendsPerMinute,
+		conversationsPerMinute: conversationsPerMinute, log: opts.Logger}
 	if sl.timeout <= 0 {
 		sl.timeout = 2 * time.Second
 	}
@@ -86,4 +93,18 @@ func (sl *sharedLimits) takeSend(userID string) bool {
 		return true
 	}
 	return ok
+}
+
+func (sl *sharedLimits) takeConversation(userID string) (time.Duration, bool) {
+	if sl == nil {
+		return 0, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
+	defer cancel()
+	wait, ok, err := sl.s.TakeConversation(ctx, userID, sl.conversationsPerMinute)
+	if err != nil {
+		sl.log.Warn("cluster-wide conversation limit unavailable; per-process limit only", slog.Any("err", err))
+		return 0, true
+	}
+	return wait, ok
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"chatd/hub/protocol"
 )
@@ -15,6 +16,7 @@ type cluster struct {
 	mu    sync.Mutex
 	conns map[string]int
 	sends map[string]int // sends left
+	convs map[string]int // new conversations left
 	down  bool
 	calls int
 }
@@ -58,13 +60,27 @@ func (c *cluster) TakeSend(_ context.Context, user string, _ int) (bool, error) 
 	return true, nil
 }
 
+func (c *cluster) TakeConversation(_ context.Context, user string, _ int) (time.Duration, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.down {
+		return 0, false, errors.New("bus down")
+	}
+	if c.convs[user] == 0 {
+		return 7 * time.Second, false, nil
+	}
+	c.convs[user]--
+	return 0, true, nil
+}
+
 // TestSharedLimits: two instances' Users over one Shared hold the limits
 // together; a refusal by the cluster gives the local slot back; an
 // unreachable Shared lets requests through (the per-process limits still
 // hold); frames other than sends never reach it.
 func TestSharedLimits(t *testing.T) {
 	t.Parallel()
-	c := &cluster{conns: map[string]int{}, sends: map[string]int{"u": 1}}
+	c := &cluster{conns: map[string]int{}, sends: map[string]int{"u": 1}, convs: map[string]int{"u": 1}}
 	a := New(Options{MaxConns: 2, Shared: c})
 	b := New(Options{MaxConns: 2, Shared: c})
 	if !a.AcquireConn("u") || !b.AcquireConn("u") {
@@ -97,6 +113,13 @@ func TestSharedLimits(t *testing.T) {
 		t.Fatal("a ping consulted the cluster")
 	}
 
+	if _, ok := a.AllowConversation("u"); !ok {
+		t.Fatal("the cluster's first new conversation was refused")
+	}
+	if wait, ok := b.AllowConversation("u"); ok || wait != 7*time.Second {
+		t.Fatalf("a second new conversation on another instance: %v (wait %v), want the cluster's refusal and wait", ok, wait)
+	}
+
 	c.down = true
 	fresh := New(Options{MaxConns: 1, Shared: c})
 	if !fresh.AcquireConn("w") {
@@ -107,5 +130,8 @@ func TestSharedLimits(t *testing.T) {
 	}
 	if err := fresh.AllowFrame("w", protocol.TypeSend); err != nil {
 		t.Fatalf("an unreachable cluster refused a send: %v", err)
+	}
+	if _, ok := fresh.AllowConversation("w"); !ok {
+		t.Fatal("an unreachable cluster refused a new conversation")
 	}
 }

@@ -175,6 +175,7 @@ func TestClusterLimits(t *testing.T) {
 		cfg.Limits.MaxConns = 2
 		cfg.Limits.SendsPerMinute = 4 // a burst of one send
 		cfg.Accounts.MaxFailuresPerAccount = 3
+		cfg.Limits.ConversationsPerMinute = 2
 	}})
 	u := c.nodes[0].register(t)
 	tabA, tabB := c.nodes[0].dial(t, u), c.nodes[1].dial(t, u)
@@ -203,6 +204,12 @@ func TestClusterLimits(t *testing.T) {
 		conn.CloseNow()
 		return true
 	})
+	// New conversations count for the cluster: the send above made one,
+	// another instance makes the second of the two per minute, and a
+	// third instance refuses the third.
+	c.nodes[1].rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"title": "second"}, http.StatusCreated, nil)
+	c.nodes[2].rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"title": "third"}, http.StatusTooManyRequests, nil)
+
 	// Failed logins count for the cluster: a wrong password on each of
 	// the three instances uses up the account's three, everywhere.
 	email := fmt.Sprintf("guessed-%d@example.com", userSeq.Add(1))
