@@ -285,7 +285,7 @@ func TestSharedLimits(t *testing.T) {
 	}
 	var convs atomic.Int32
 	parallel(t, buses, 4, func(_ int, l *Limits) error {
-		wait, ok, err := l.TakeConversation(ctx, "user-s", 3) // a burst of 3
+		wait, ok, err := l.TakeBudget(ctx, "conversations", "user-s", 3) // a burst of 3
 		if ok {
 			convs.Add(1)
 		} else if err == nil && (wait <= 0 || wait > 20*time.Second) {

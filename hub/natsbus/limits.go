@@ -178,11 +178,11 @@ func (l *Limits) TakeSend(ctx context.Context, userID string, perMinute int) (bo
 	return ok, err
 }
 
-// TakeConversation implements limits.Shared: a token bucket refilled at
-// perMinute/60 per second up to perMinute, under a key of its own in
-// chatd_sends.
-func (l *Limits) TakeConversation(ctx context.Context, userID string, perMinute int) (time.Duration, bool, error) {
-	return l.takeToken(ctx, token("conversations:"+userID), perMinute, max(1, float64(perMinute)))
+// TakeBudget implements limits.Shared: a token bucket refilled at
+// perMinute/60 per second up to perMinute, under a key of its own per
+// budget and user in chatd_sends.
+func (l *Limits) TakeBudget(ctx context.Context, budget, userID string, perMinute int) (time.Duration, bool, error) {
+	return l.takeToken(ctx, token(budget+":"+userID), perMinute, max(1, float64(perMinute)))
 }
 
 // takeToken spends one token of the bucket under key in chatd_sends,

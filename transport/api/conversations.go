@@ -15,6 +15,7 @@ import (
 	"chatd/llm"
 	"chatd/persistence"
 	"chatd/transport/httperr"
+	"chatd/transport/limits"
 )
 
 // ConversationStore is what the conversation routes need from the store.
@@ -41,7 +42,17 @@ type ConversationOptions struct {
 	// beyond it they get 429 with Retry-After. It defaults to
 	// DefaultSearchesPerMinute; a negative value removes the bound.
 	SearchesPerMinute int
+	// SharedSearches, when set, also holds SearchesPerMinute for each user
+	// across every instance of a cluster (limits.Budgets, budget
+	// BudgetSearches); nil keeps it per process.
+	SharedSearches limits.Budgets
 }
+
+// BudgetSearches names the searches' budget in ConversationOptions.SharedSearches.
+const BudgetSearches = "searches"
+
+// sharedBudgetTimeout bounds one call to ConversationOptions.SharedSearches.
+const sharedBudgetTimeout = 2 * time.Second
 
 // DefaultSearchesPerMinute is the default ConversationOptions.SearchesPerMinute.
 const DefaultSearchesPerMinute = 30
@@ -53,6 +64,8 @@ type Conversations struct {
 	catalog  llm.Catalog
 	logger   *slog.Logger
 	searches *userRate // nil: unbounded
+	shared   limits.Budgets
+	perMin   int // searches per minute
 }
 
 // NewConversations returns the conversation routes over store.
@@ -66,7 +79,8 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 	if opts.SearchesPerMinute == 0 {
 		opts.SearchesPerMinute = DefaultSearchesPerMinute
 	}
-	h := &Conversations{store: store, live: opts.Live, catalog: opts.Catalog, logger: opts.Logger}
+	h := &Conversations{store: store, live: opts.Live, catalog: opts.Catalog, logger: opts.Logger,
+		shared: opts.SharedSearches, perMin: opts.SearchesPerMinute}
 	if opts.SearchesPerMinute > 0 {
 		h.searches = newUserRate(opts.SearchesPerMinute, time.Minute)
 	}
@@ -99,7 +113,11 @@ func (h *Conversations) list(c *gin.Context) {
 		return
 	}
 	if q.Search != "" && h.searches != nil {
-		if wait, ok := h.searches.take(ownerID(c), time.Now()); !ok {
+		wait, ok := h.searches.take(ownerID(c), time.Now())
+		if ok {
+			wait, ok = limits.TakeBudget(h.shared, sharedBudgetTimeout, h.logger, BudgetSearches, ownerID(c), h.perMin)
+		}
+		if !ok {
 			httperr.AbortError(c, httperr.RateLimited("too many searches; try again in a moment", wait))
 			return
 		}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,7 +11,9 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -210,5 +213,59 @@ func TestMarkdownEscapesControls(t *testing.T) {
 	var doc struct{ Messages []persistence.Message }
 	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Messages) != 2 || doc.Messages[0].Content != "nul\x00 bel\x07 esc\x1b[31m red" {
 		t.Fatalf("json export %v: %s", err, body)
+	}
+}
+
+// budgetsFunc is a limits.Budgets from a function.
+type budgetsFunc func(budget, user string, perMinute int) (time.Duration, bool, error)
+
+func (f budgetsFunc) TakeBudget(_ context.Context, budget, user string, perMinute int) (time.Duration, bool, error) {
+	return f(budget, user, perMinute)
+}
+
+// TestSearchRateShared: with a cluster's budgets, a search the process
+// allows also spends the user's cluster-wide search budget: the cluster's
+// refusal is a 429 with its wait, and a cluster that cannot be reached
+// leaves the process's limit alone in charge.
+func TestSearchRateShared(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		ok         bool
+		err        error
+		status     int
+		retryAfter string
+	}{
+		{"the cluster has budget left", true, nil, 200, ""},
+		{"the cluster's budget is spent", false, nil, 429, "7"},
+		{"the cluster cannot be reached", false, errors.New("bus down"), 200, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var asked []string
+			var mu sync.Mutex
+			shared := budgetsFunc(func(budget, user string, perMinute int) (time.Duration, bool, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				asked = append(asked, fmt.Sprintf("%s %s %d", budget, user, perMinute))
+				return 7 * time.Second, tc.ok, tc.err
+			})
+			e := newAPIEnv(t, api.ConversationOptions{SearchesPerMinute: 3, SharedSearches: shared})
+			user := persistence.NewID()
+			res, body := e.get(t, user, "/api/conversations?q=word")
+			if res.StatusCode != tc.status || res.Header.Get("Retry-After") != tc.retryAfter {
+				t.Fatalf("search: %d (Retry-After %q) %s, want %d (%q)", res.StatusCode, res.Header.Get("Retry-After"), body,
+					tc.status, tc.retryAfter)
+			}
+			if res, _ := e.get(t, user, "/api/conversations"); res.StatusCode != 200 {
+				t.Fatalf("listing without q: %d", res.StatusCode)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := []string{api.BudgetSearches + " " + user + " 3"}; fmt.Sprint(asked) != fmt.Sprint(want) {
+				t.Fatalf("the cluster was asked %v, want %v (searches only)", asked, want)
+			}
+		})
 	}
 }

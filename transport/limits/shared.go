@@ -23,11 +23,37 @@ type Shared interface {
 	// TakeSend spends one of the user's sends: perMinute per minute across
 	// the cluster, with a burst of perMinute/4 (as the per-process bucket).
 	TakeSend(ctx context.Context, userID string, perMinute int) (bool, error)
-	// TakeConversation spends one of the user's new conversations:
+	Budgets
+}
+
+// Budgets holds per-user budgets of other requests (BudgetConversations,
+// and transport/api's searches) for every instance of a cluster together.
+type Budgets interface {
+	// TakeBudget spends one of the user's events of the named budget:
 	// perMinute per minute across the cluster, with a burst of perMinute
-	// (as the per-process bucket); when none is left it says how long
+	// (as the per-process buckets); when none is left it says how long
 	// until there is one.
-	TakeConversation(ctx context.Context, userID string, perMinute int) (wait time.Duration, ok bool, err error)
+	TakeBudget(ctx context.Context, budget, userID string, perMinute int) (wait time.Duration, ok bool, err error)
+}
+
+// BudgetConversations names the budget of new conversations.
+const BudgetConversations = "conversations"
+
+// TakeBudget calls b with a timeout; when b cannot be reached it lets the
+// request through (the per-process budget still holds) and logs. A nil b
+// lets every request through.
+func TakeBudget(b Budgets, timeout time.Duration, log *slog.Logger, budget, userID string, perMinute int) (time.Duration, bool) {
+	if b == nil {
+		return 0, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	wait, ok, err := b.TakeBudget(ctx, budget, userID, perMinute)
+	if err != nil {
+		log.Warn("cluster-wide budget unavailable; per-process limit only", slog.String("budget", budget), slog.Any("err", err))
+		return 0, true
+	}
+	return wait, ok
 }
 
 // sharedLimits calls a Shared backend with a timeout. When the backend
@@ -99,12 +125,5 @@ func (sl *sharedLimits) takeConversation(userID string) (time.Duration, bool) {
 	if sl == nil {
 		return 0, true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
-	defer cancel()
-	wait, ok, err := sl.s.TakeConversation(ctx, userID, sl.conversationsPerMinute)
-	if err != nil {
-		sl.log.Warn("cluster-wide conversation limit unavailable; per-process limit only", slog.Any("err", err))
-		return 0, true
-	}
-	return wait, ok
+	return TakeBudget(sl.s, sl.timeout, sl.log, BudgetConversations, userID, sl.conversationsPerMinute)
 }

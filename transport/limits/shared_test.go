@@ -60,12 +60,15 @@ func (c *cluster) TakeSend(_ context.Context, user string, _ int) (bool, error) 
 	return true, nil
 }
 
-func (c *cluster) TakeConversation(_ context.Context, user string, _ int) (time.Duration, bool, error) {
+func (c *cluster) TakeBudget(_ context.Context, budget, user string, _ int) (time.Duration, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
 	if c.down {
 		return 0, false, errors.New("bus down")
+	}
+	if budget != BudgetConversations {
+		return 0, false, errors.New("unknown budget " + budget)
 	}
 	if c.convs[user] == 0 {
 		return 7 * time.Second, false, nil

@@ -181,7 +181,8 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 		Auth:     authn,
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
-			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute}),
+			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute,
+			SharedSearches: cfg.SharedLimits}),
 		Models:          api.NewModels(cfg.Model),
 		Health:          a.health,
 		TrustedProxies:  cfg.TrustedProxies,

@@ -176,6 +176,7 @@ func TestClusterLimits(t *testing.T) {
 		cfg.Limits.SendsPerMinute = 4 // a burst of one send
 		cfg.Accounts.MaxFailuresPerAccount = 3
 		cfg.Limits.ConversationsPerMinute = 2
+		cfg.SearchesPerMinute = 1
 	}})
 	u := c.nodes[0].register(t)
 	tabA, tabB := c.nodes[0].dial(t, u), c.nodes[1].dial(t, u)
@@ -209,6 +210,10 @@ func TestClusterLimits(t *testing.T) {
 	// third instance refuses the third.
 	c.nodes[1].rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"title": "second"}, http.StatusCreated, nil)
 	c.nodes[2].rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"title": "third"}, http.StatusTooManyRequests, nil)
+
+	// So do searches: one per minute, on any instance.
+	c.nodes[0].rest(t, u.Token, http.MethodGet, "/api/conversations?q=send", nil, http.StatusOK, nil)
+	c.nodes[1].rest(t, u.Token, http.MethodGet, "/api/conversations?q=send", nil, http.StatusTooManyRequests, nil)
 
 	// Failed logins count for the cluster: a wrong password on each of
 	// the three instances uses up the account's three, everywhere.
