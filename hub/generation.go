@@ -387,7 +387,7 @@ func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protoc
 	}
 	h.log.Log(context.Background(), level, "generation finished", "generation", g.id,
 		"conversation", g.msg.ConversationID, "message", g.msg.ID, "status", u.Status,
-		"error_code", kind, "tokens", tokens, "bytes", size, "ttft", ttft, "duration", total)
+		"error_code", kind, "tokens", tokens, "bytes", size, "ttft_ms", float64(ttft.Microseconds())/1000, "duration_ms", float64(total.Microseconds())/1000)
 }
 
 // startedAt is when the message was created, which is when the request started.

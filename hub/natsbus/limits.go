@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/transport/limits"
@@ -222,17 +223,26 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 // casLoop reads key, calls change with its value (nil when absent) and
 // writes the result back only if the key did not change meanwhile,
 // retrying on conflicts. change returns write=false to leave the key
-// alone, and a nil value with write=true to delete it.
+// alone, and a nil value with write=true to delete it. A read or write
+// that found no stream leader to answer it (the bucket's stream electing
+// one: just created, or a NATS node lost) reached nothing and is retried
+// after a backoff until ctx ends.
 func (b *Bus) casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
 	change func(val []byte) (out []byte, write bool, err error),
 ) error {
-	for range casRetries {
+	for conflicts, leaderless := 0, 0; conflicts < casRetries; {
 		var val []byte
 		var rev uint64
 		e, err := kv.Get(ctx, key)
 		switch {
 		case err == nil:
 			val, rev = e.Value(), e.Revision()
+		case noLeader(err):
+			if werr := waitFor(ctx, backoff(leaderless)); werr != nil {
+				return unavailable("read limit "+key, err)
+			}
+			leaderless++
+			continue
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
 			return unavailable("read limit "+key, err)
 		}
@@ -250,18 +260,41 @@ func (b *Bus) casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
 		default:
 			_, err = kv.Update(ctx, key, out, rev)
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
-		}
-		if !errorsIsKV(err) {
+		case noLeader(err):
+			if werr := waitFor(ctx, backoff(leaderless)); werr != nil {
+				return unavailable("write limit "+key, err)
+			}
+			leaderless++
+			continue
+		case !errorsIsKV(err):
 			return unavailable("write limit "+key, err)
 		}
 		// Lost the race: wait a random moment so the contenders spread out.
-		select {
-		case <-ctx.Done():
-			return unavailable("update limit "+key, ctx.Err())
-		case <-time.After(time.Duration(rand.Int64N(int64(5 * time.Millisecond)))):
+		conflicts++
+		if err := waitFor(ctx, time.Duration(rand.Int64N(int64(5*time.Millisecond)))); err != nil {
+			return unavailable("update limit "+key, err)
 		}
 	}
 	return unavailable("update limit "+key, errors.New("too many concurrent updates"))
+}
+
+// noLeader reports an error of a request no stream leader received: no
+// responders, so nothing was applied and it can be sent again.
+func noLeader(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// waitFor waits d, or returns ctx's error once it ends first.
+func waitFor(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

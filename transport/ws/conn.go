@@ -158,7 +158,7 @@ func (c *conn) serve() {
 	c.helpers.Wait()
 	code, reason := c.closeReason()
 	h.log.Info("websocket closed", "connection", c.id, "user", c.userID,
-		"duration", time.Since(c.started).Round(time.Millisecond), "close_code", int(code), "reason", reason)
+		"duration_ms", time.Since(c.started).Milliseconds(), "close_code", int(code), "reason", reason)
 }
 
 // writeLoop is the only code that writes data and close frames to the
