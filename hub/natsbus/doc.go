@@ -31,7 +31,8 @@
 //     clean shutdown deletes its own.
 //   - Stream CHATD_ANSWERS, subjects chatd.answer.<messageId>: the frames
 //     of each answer (its message frames, coalesced deltas, done), one
-//     message per coalesced frame, never one per token, each numbered
+//     message per coalesced frame (one per token when tokens come
+//     further apart than the coalescing gap), each numbered
 //     1, 2, 3, ... per answer (header Chatd-N, advanced only once
 //     JetStream acknowledged the frame; a claimed answer continues the
 //     numbering of its last stored frame) and naming the stream sequence
@@ -67,9 +68,13 @@
 //     minutes, far beyond what the hub runs; MaxAge is the bound that
 //     usually applies.
 //   - KV buckets chatd_conns and chatd_sends (Limits): per-user open
-//     connections per instance (dropped for instances whose lease
-//     expired) and the cluster-wide send token bucket of each user (kept
-//     for one minute after the last send).
+//     connections per instance (each instance writes the number it holds;
+//     dropped for instances whose lease expired) and the cluster-wide
+//     token buckets of each user: sends, new conversations, searches
+//     (kept for one minute after the last change).
+//   - KV bucket chatd_windows (Windows, optional): the windows of failed
+//     logins per account and per address and of registrations per
+//     address, under hashed keys.
 //   - Core NATS (not stored): chatd.answer.<messageId> as above (the
 //     live copy of each stored frame, to the follows of the answer) and
 //     chatd.ctl.<instance> (cancel and supersede, request/reply to the
