@@ -1,5 +1,7 @@
 package mongo
 
+import "context"
+
 // IsFerretDB reports whether Open took the server for FerretDB, which
 // selects how ApplyMessageUpdates checks the fence.
 func IsFerretDB(s *Store) bool { return s.ferretDB }
@@ -8,3 +10,10 @@ func IsFerretDB(s *Store) bool { return s.ferretDB }
 // path (the atomic {_id, status} filter) on FerretDB too. Call it before
 // the store is used concurrently.
 func SetFerretDB(s *Store, v bool) { s.ferretDB = v }
+
+// RecordSchemaStep records migration step version as Open does and says
+// whether this call recorded it (false: the schema was at it or past it,
+// as when another server starting meanwhile recorded it first).
+func RecordSchemaStep(ctx context.Context, s *Store, version int) (bool, error) {
+	return s.apply(ctx, migrations[version-1])
+}

@@ -131,6 +131,22 @@ func TestOpenSchemaAndIndexes(t *testing.T) {
 		}
 	}
 
+	// A step another server recorded first (its Open ran between this
+	// one's read of the version and its record) is not recorded again,
+	// and the caller learns it (its log then says so instead of
+	// "migrated"); a step past the recorded version is recorded.
+	if recorded, err := mongo.RecordSchemaStep(ctx, e.store, 2); err != nil || recorded {
+		t.Fatalf("recording step 2 of a schema at 3: %v %v, want not recorded", recorded, err)
+	}
+	_, err = e.raw.Collection("meta").UpdateOne(ctx, bson.D{{Key: "_id", Value: "schema"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: 2}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recorded, err := mongo.RecordSchemaStep(ctx, e.store, 3); err != nil || !recorded {
+		t.Fatalf("recording step 3 of a schema at 2: %v %v, want recorded", recorded, err)
+	}
+
 	_, err = e.raw.Collection("meta").UpdateOne(ctx, bson.D{{Key: "_id", Value: "schema"}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: 99}}}})
 	if err != nil {

@@ -140,8 +140,13 @@ func (s *Store) migrate(ctx context.Context) error {
 		if m.version <= current {
 			continue
 		}
-		if err := s.apply(ctx, m); err != nil {
+		recorded, err := s.apply(ctx, m)
+		if err != nil {
 			return err
+		}
+		if !recorded {
+			s.log.Info("mongodb schema step recorded by another server starting meanwhile", "version", m.version)
+			continue
 		}
 		s.log.Info("mongodb schema migrated", "version", m.version, "migration", m.name)
 	}
@@ -161,11 +166,12 @@ func (s *Store) schemaVersion(ctx context.Context) (int, error) {
 	return d.Version, nil
 }
 
-// apply runs m and records it, unless another server recorded it first.
-func (s *Store) apply(ctx context.Context, m migration) error {
+// apply runs m and records it, unless another server recorded it first
+// (recorded is false then).
+func (s *Store) apply(ctx context.Context, m migration) (recorded bool, err error) {
 	if m.up != nil {
 		if err := m.up(ctx, s); err != nil {
-			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+			return false, fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 		}
 	}
 	filter := bson.D{{Key: "_id", Value: schemaID}, {Key: "version", Value: bson.D{{Key: "$lt", Value: m.version}}}}
@@ -173,14 +179,14 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 		{Key: "$set", Value: bson.D{{Key: "version", Value: m.version}}},
 		{Key: "$push", Value: bson.D{{Key: "applied", Value: appliedEntry{Version: m.version, Name: m.name, AppliedAt: now()}}}},
 	}
-	_, err := s.meta.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+	res, err := s.meta.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
 		// The document exists with version >= m.version: another server
 		// recorded this step while we ran it.
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("record migration %d: %w", m.version, err)
+		return false, fmt.Errorf("record migration %d: %w", m.version, err)
 	}
-	return nil
+	return res.ModifiedCount > 0 || res.UpsertedCount > 0, nil
 }
