@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"chatd/hub"
 )
 
@@ -421,5 +423,53 @@ func waitConnCounts(t *testing.T, ctx context.Context, b *Bus, user, want string
 			t.Fatalf("connection counts of %s: %s, want %s", user, got, want)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestConnCountsUnderChurn: connections opened and closed in parallel on
+// three instances never exceed the limit together, and once all are
+// closed the user's key is gone (every instance wrote its count back to
+// nothing).
+func TestConnCountsUnderChurn(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var buses []*Bus
+	for i := range 3 {
+		b, _ := newBus(t, c, fmt.Sprintf("churn-%d", i), time.Second)
+		buses = append(buses, b)
+	}
+	waitHealthy(t, ctx, buses...)
+	const user, maxConns, rounds = "user-churn", 3, 8
+	var open, peak, granted atomic.Int32
+	parallel(t, buses, 3, func(_ int, l *Limits) error {
+		for range rounds {
+			ok, err := l.AcquireConn(ctx, user, maxConns)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			granted.Add(1)
+			n := open.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			open.Add(-1)
+			if err := l.ReleaseConn(ctx, user); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if p := peak.Load(); p > maxConns {
+		t.Fatalf("%d connections open at once across the cluster, limit %d", p, maxConns)
+	}
+	if granted.Load() == 0 {
+		t.Fatal("no connection was ever admitted")
+	}
+	if _, err := buses[0].res.Load().conns.Get(ctx, token(user)); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("after every connection closed the user's counts are still there: %v", err)
 	}
 }
