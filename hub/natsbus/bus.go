@@ -63,6 +63,8 @@ type Bus struct {
 	// not overtaken by a later one the other goroutine claims meanwhile.
 	handing    sync.Mutex
 	eventsRead atomic.Int64 // user events read from the events stream
+	// limitFailures counts the limit calls that failed (LimitFailures).
+	limitFailures atomic.Int64
 	// idleAfter is how long a follow hears nothing before it checks
 	// JetStream for a lost last frame (followIdle; tests shorten it).
 	idleAfter time.Duration
@@ -245,6 +247,20 @@ func (b *Bus) Instances() int { return b.lease.live() }
 // refuse this instance's session tokens or sign tokens it refuses (see
 // SessionKeys); 0 when they all agree.
 func (b *Bus) SessionKeyConflicts() int { return b.lease.keyConflicts() }
+
+// LimitFailures is how many cluster-wide limit checks and updates (Limits,
+// Windows) failed since the start, NATS not answering: each time the
+// request was held to this instance's own limit only.
+func (b *Bus) LimitFailures() int { return int(b.limitFailures.Load()) }
+
+// limitResult counts err, a limit call's result, in LimitFailures and
+// returns it.
+func (b *Bus) limitResult(err error) error {
+	if err != nil {
+		b.limitFailures.Add(1)
+	}
+	return err
+}
 
 // usable returns the resources, or an error wrapping hub.ErrBusUnavailable
 // when the connection is down or JetStream is not provisioned yet.

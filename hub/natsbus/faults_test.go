@@ -379,6 +379,9 @@ func TestConnCountsAfterOutage(t *testing.T) {
 	if _, err := la.AcquireConn(ctx, user, maxConns); !errors.Is(err, hub.ErrBusUnavailable) {
 		t.Fatalf("acquire while NATS is down: %v", err)
 	}
+	if n := a.LimitFailures(); n != 3 {
+		t.Fatalf("%d limit failures counted, want the outage's 3", n)
+	}
 
 	c.StartAll()
 	waitHealthy(t, ctx, a, b)

@@ -47,7 +47,7 @@ func (l *Limits) AcquireConn(ctx context.Context, userID string, max int) (bool,
 	u, err := l.b.tally.turn(ctx, userID)
 	if err != nil {
 		l.b.tally.blind(userID, +1)
-		return false, err
+		return false, l.b.limitResult(err)
 	}
 	ok := false
 	err = l.setOwn(ctx, userID, func(others int) int {
@@ -60,7 +60,7 @@ func (l *Limits) AcquireConn(ctx context.Context, userID string, max int) (bool,
 		u.open++
 	}
 	l.b.tally.done(userID, u, err != nil)
-	return ok, err
+	return ok, l.b.limitResult(err)
 }
 
 // ReleaseConn implements limits.Shared.
@@ -68,12 +68,12 @@ func (l *Limits) ReleaseConn(ctx context.Context, userID string) error {
 	u, err := l.b.tally.turn(ctx, userID)
 	if err != nil {
 		l.b.tally.blind(userID, -1)
-		return err
+		return l.b.limitResult(err)
 	}
 	u.open = max(0, u.open-1)
 	err = l.setOwn(ctx, userID, func(int) int { return u.open })
 	l.b.tally.done(userID, u, err != nil)
-	return err
+	return l.b.limitResult(err)
 }
 
 // repairLoop repairs the connection counts every RenewEvery until ctx
@@ -176,14 +176,15 @@ type sendBucket struct {
 // perMinute/60 per second up to perMinute/4 (at least 1).
 func (l *Limits) TakeSend(ctx context.Context, userID string, perMinute int) (bool, error) {
 	_, ok, err := l.takeToken(ctx, token(userID), perMinute, max(1, float64(perMinute)/4))
-	return ok, err
+	return ok, l.b.limitResult(err)
 }
 
 // TakeBudget implements limits.Shared: a token bucket refilled at
 // perMinute/60 per second up to perMinute, under a key of its own per
 // budget and user in chatd_sends.
 func (l *Limits) TakeBudget(ctx context.Context, budget, userID string, perMinute int) (time.Duration, bool, error) {
-	return l.takeToken(ctx, token(budget+":"+userID), perMinute, max(1, float64(perMinute)))
+	wait, ok, err := l.takeToken(ctx, token(budget+":"+userID), perMinute, max(1, float64(perMinute)))
+	return wait, ok, l.b.limitResult(err)
 }
 
 // takeToken spends one token of the bucket under key in chatd_sends,

@@ -97,18 +97,18 @@ func (w *Windows) Take(ctx context.Context, key string, max int, length time.Dur
 		c.Count++
 		return true
 	})
-	return wait, ok, err
+	return wait, ok, w.b.limitResult(err)
 }
 
 // Refund implements auth.SharedWindows.
 func (w *Windows) Refund(ctx context.Context, key string) error {
-	return w.update(ctx, key, func(c *eventWindow, _ time.Time) bool {
+	return w.b.limitResult(w.update(ctx, key, func(c *eventWindow, _ time.Time) bool {
 		if c.Count == 0 {
 			return false
 		}
 		c.Count--
 		return true
-	})
+	}))
 }
 
 // Reset implements auth.SharedWindows.
@@ -118,13 +118,13 @@ func (w *Windows) Reset(ctx context.Context, key string) error {
 		return nil
 	}
 	if err := w.b.usable(); err != nil {
-		return err
+		return w.b.limitResult(err)
 	}
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	return w.b.casLoop(ctx, kv, windowKey(key), func(val []byte) ([]byte, bool, error) {
+	return w.b.limitResult(w.b.casLoop(ctx, kv, windowKey(key), func(val []byte) ([]byte, bool, error) {
 		return nil, val != nil, nil // remove it, if there is one
-	})
+	}))
 }
 
 // update applies change to key's window (a new one when it has none) and

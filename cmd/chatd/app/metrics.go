@@ -89,8 +89,9 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 // busGauges are what a bus may tell of the cluster beside its health;
 // each nil func is not exported.
 type busGauges struct {
-	instances    func() int // chatd_bus_instances
-	keyConflicts func() int // chatd_bus_session_key_conflicts
+	instances     func() int // chatd_bus_instances
+	keyConflicts  func() int // chatd_bus_session_key_conflicts
+	limitFailures func() int // chatd_bus_limit_failures_total (a counter)
 }
 
 // busGaugesOf reads the gauges bus offers.
@@ -101,6 +102,9 @@ func busGaugesOf(bus any) busGauges {
 	}
 	if b, ok := bus.(interface{ SessionKeyConflicts() int }); ok {
 		g.keyConflicts = b.SessionKeyConflicts
+	}
+	if b, ok := bus.(interface{ LimitFailures() int }); ok {
+		g.limitFailures = b.LimitFailures
 	}
 	return g
 }
@@ -143,6 +147,12 @@ func (m *liveMetrics) watchBus(health func(context.Context) error, g busGauges) 
 		g.instances)
 	gauge("chatd_bus_session_key_conflicts", "Instances with a live lease that would refuse this instance's session "+
 		"tokens or sign tokens it refuses (JWT_SECRET differs): 0 when they all agree.", g.keyConflicts)
+	if g.limitFailures != nil {
+		_, err := register(m.reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chatd_bus_limit_failures_total",
+			Help: "Cluster-wide limit checks that failed (NATS not answering): each request was held to this instance's own limit."},
+			func() float64 { return float64(g.limitFailures()) }))
+		keep(err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -30,7 +30,8 @@ func TestBusMetrics(t *testing.T) {
 			return errors.New("bus down")
 		}
 		return nil
-	}, busGauges{instances: func() int { return 3 }, keyConflicts: func() int { return 1 }}); err != nil {
+	}, busGauges{instances: func() int { return 3 }, keyConflicts: func() int { return 1 },
+		limitFailures: func() int { return 4 }}); err != nil {
 		t.Fatal(err)
 	}
 	m.BusCallFailed("publish answer frame")
@@ -48,6 +49,7 @@ func TestBusMetrics(t *testing.T) {
 		{"chatd_bus_up", 1},
 		{"chatd_bus_instances", 3},
 		{"chatd_bus_session_key_conflicts", 1},
+		{"chatd_bus_limit_failures_total", 4},
 		{"chatd_bus_call_failures_total", 3},
 		{"chatd_bus_answers_taken_over_total", 1},
 		{"chatd_bus_mirrored_answers", 1},
