@@ -309,12 +309,10 @@ func (b *Bus) deleteLease(ctx context.Context, r *resources) {
 		if err == nil {
 			return
 		}
-		select {
-		case <-ctx.Done():
+		if wait(ctx, backoff(attempt)); ctx.Err() != nil {
 			b.log.Warn("could not delete the lease: the other instances count this one gone a lease TTL after its last renewal",
 				slog.Int("attempts", attempt+1), slog.Any("err", err))
 			return
-		case <-time.After(backoff(attempt)):
 		}
 	}
 }

@@ -118,6 +118,18 @@ func waitHealthy(t *testing.T, ctx context.Context, buses ...*Bus) {
 	}
 }
 
+// healthyBuses starts n buses on c, named prefix-0, prefix-1, ..., with a
+// lease TTL of a second, and waits until all are healthy.
+func healthyBuses(t *testing.T, ctx context.Context, c *natstest.Cluster, prefix string, n int) []*Bus {
+	t.Helper()
+	buses := make([]*Bus, n)
+	for i := range buses {
+		buses[i], _ = newBus(t, c, fmt.Sprintf("%s-%d", prefix, i), time.Second)
+	}
+	waitHealthy(t, ctx, buses...)
+	return buses
+}
+
 // waitJudging waits until b may declare other instances dead (a full
 // lease TTL of renewals).
 func waitJudging(t *testing.T, ctx context.Context, b *Bus) {

@@ -3,7 +3,6 @@ package natsbus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -250,13 +249,7 @@ func TestSharedLimits(t *testing.T) {
 	c := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	const ttl = time.Second
-	var buses []*Bus
-	for i := range 3 {
-		b, _ := newBus(t, c, fmt.Sprintf("lim-%d", i), ttl)
-		buses = append(buses, b)
-	}
-	waitHealthy(t, ctx, buses...)
+	buses := healthyBuses(t, ctx, c, "lim", 3)
 
 	const maxConns = 5
 	granted := make([]atomic.Int32, len(buses))
@@ -438,12 +431,7 @@ func TestConnCountsUnderChurn(t *testing.T) {
 	c := startNATS(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var buses []*Bus
-	for i := range 3 {
-		b, _ := newBus(t, c, fmt.Sprintf("churn-%d", i), time.Second)
-		buses = append(buses, b)
-	}
-	waitHealthy(t, ctx, buses...)
+	buses := healthyBuses(t, ctx, c, "churn", 3)
 	const user, maxConns, rounds = "user-churn", 3, 8
 	var open, peak, granted atomic.Int32
 	parallel(t, buses, 3, func(_ int, l *Limits) error {

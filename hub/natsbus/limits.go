@@ -112,13 +112,7 @@ func (l *Limits) repairConns(ctx context.Context) {
 // instances' total. It writes only what changes the key (a refused
 // connection writes only to set a stale entry right).
 func (l *Limits) setOwn(ctx context.Context, userID string, own func(others int) int) error {
-	if err := l.b.usable(); err != nil {
-		return err
-	}
-	kv := l.b.res.Load().conns
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	return l.b.casLoop(ctx, kv, token(userID), func(val []byte) ([]byte, bool, error) {
+	return l.b.updateKey(ctx, func(r *resources) jetstream.KeyValue { return r.conns }, token(userID), func(val []byte) ([]byte, bool, error) {
 		c := connCounts{}
 		if val != nil {
 			if err := json.Unmarshal(val, &c); err != nil {
@@ -191,16 +185,10 @@ func (l *Limits) TakeBudget(ctx context.Context, budget, userID string, perMinut
 // refilled at perMinute/60 per second up to burst, or says how long until
 // there is one.
 func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst float64) (time.Duration, bool, error) {
-	if err := l.b.usable(); err != nil {
-		return 0, false, err
-	}
-	kv := l.b.res.Load().sends
-	ctx, cancel := opContext(ctx)
-	defer cancel()
 	rate := float64(perMinute) / 60
 	ok := false
 	var wait time.Duration
-	err := l.b.casLoop(ctx, kv, key, func(val []byte) ([]byte, bool, error) {
+	err := l.b.updateKey(ctx, func(r *resources) jetstream.KeyValue { return r.sends }, key, func(val []byte) ([]byte, bool, error) {
 		now := time.Now()
 		s := sendBucket{Tokens: burst, Last: now}
 		if val != nil {
@@ -221,6 +209,19 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 	return wait, ok, err
 }
 
+// updateKey runs casLoop on key of the bucket pick chooses, once the bus
+// is usable, bounded by opTimeout.
+func (b *Bus) updateKey(ctx context.Context, pick func(*resources) jetstream.KeyValue, key string,
+	change func(val []byte) (out []byte, write bool, err error),
+) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	return b.casLoop(ctx, pick(b.res.Load()), key, change)
+}
+
 // casLoop reads key, calls change with its value (nil when absent) and
 // writes the result back only if the key did not change meanwhile,
 // retrying on conflicts. change returns write=false to leave the key
@@ -231,18 +232,22 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 func (b *Bus) casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
 	change func(val []byte) (out []byte, write bool, err error),
 ) error {
-	for conflicts, leaderless := 0, 0; conflicts < casRetries; {
+	leaderless := 0
+	// again waits before sending a request no leader received again; false
+	// once ctx ended first.
+	again := func() bool {
+		wait(ctx, backoff(leaderless))
+		leaderless++
+		return ctx.Err() == nil
+	}
+	for conflicts := 0; conflicts < casRetries; {
 		var val []byte
 		var rev uint64
 		e, err := kv.Get(ctx, key)
 		switch {
 		case err == nil:
 			val, rev = e.Value(), e.Revision()
-		case noLeader(err):
-			if werr := waitFor(ctx, backoff(leaderless)); werr != nil {
-				return unavailable("read limit "+key, err)
-			}
-			leaderless++
+		case noLeader(err) && again():
 			continue
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
 			return unavailable("read limit "+key, err)
@@ -264,19 +269,15 @@ func (b *Bus) casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
 		switch {
 		case err == nil:
 			return nil
-		case noLeader(err):
-			if werr := waitFor(ctx, backoff(leaderless)); werr != nil {
-				return unavailable("write limit "+key, err)
-			}
-			leaderless++
+		case noLeader(err) && again():
 			continue
 		case !errorsIsKV(err):
 			return unavailable("write limit "+key, err)
 		}
 		// Lost the race: wait a random moment so the contenders spread out.
 		conflicts++
-		if err := waitFor(ctx, time.Duration(rand.Int64N(int64(5*time.Millisecond)))); err != nil {
-			return unavailable("update limit "+key, err)
+		if wait(ctx, time.Duration(rand.Int64N(int64(5*time.Millisecond)))); ctx.Err() != nil {
+			return unavailable("update limit "+key, ctx.Err())
 		}
 	}
 	return unavailable("update limit "+key, errors.New("too many concurrent updates"))
@@ -286,16 +287,4 @@ func (b *Bus) casLoop(ctx context.Context, kv jetstream.KeyValue, key string,
 // responders, so nothing was applied and it can be sent again.
 func noLeader(err error) bool {
 	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
-}
-
-// waitFor waits d, or returns ctx's error once it ends first.
-func waitFor(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

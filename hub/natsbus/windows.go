@@ -113,34 +113,25 @@ func (w *Windows) Refund(ctx context.Context, key string) error {
 
 // Reset implements auth.SharedWindows.
 func (w *Windows) Reset(ctx context.Context, key string) error {
-	kv := w.bucket()
-	if kv == nil {
-		return nil
-	}
-	if err := w.b.usable(); err != nil {
-		return w.b.limitResult(err)
-	}
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	return w.b.limitResult(w.b.casLoop(ctx, kv, windowKey(key), func(val []byte) ([]byte, bool, error) {
+	return w.b.limitResult(w.cas(ctx, key, func(val []byte) ([]byte, bool, error) {
 		return nil, val != nil, nil // remove it, if there is one
 	}))
 }
 
-// update applies change to key's window (a new one when it has none) and
-// writes it back if change returns true; without the bucket it does
-// nothing.
-func (w *Windows) update(ctx context.Context, key string, change func(c *eventWindow, now time.Time) bool) error {
+// cas runs the bus's compare-and-swap on key's window; without the
+// bucket it does nothing.
+func (w *Windows) cas(ctx context.Context, key string, change func(val []byte) ([]byte, bool, error)) error {
 	kv := w.bucket()
 	if kv == nil {
 		return nil
 	}
-	if err := w.b.usable(); err != nil {
-		return err
-	}
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	return w.b.casLoop(ctx, kv, windowKey(key), func(val []byte) ([]byte, bool, error) {
+	return w.b.updateKey(ctx, func(*resources) jetstream.KeyValue { return kv }, windowKey(key), change)
+}
+
+// update applies change to key's window (a new one when it has none) and
+// writes it back if change returns true.
+func (w *Windows) update(ctx context.Context, key string, change func(c *eventWindow, now time.Time) bool) error {
+	return w.cas(ctx, key, func(val []byte) ([]byte, bool, error) {
 		now := time.Now()
 		c := eventWindow{Start: now}
 		if val != nil {

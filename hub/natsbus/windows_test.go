@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -21,12 +20,7 @@ func TestSharedWindows(t *testing.T) {
 	c := startNATS(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var buses []*Bus
-	for i := range 3 {
-		b, _ := newBus(t, c, fmt.Sprintf("win-%d", i), time.Second)
-		buses = append(buses, b)
-	}
-	waitHealthy(t, ctx, buses...)
+	buses := healthyBuses(t, ctx, c, "win", 3)
 
 	const key, max, length = "login-account:someone@example.com", 5, time.Minute
 	var granted atomic.Int32

@@ -51,9 +51,6 @@ type ConversationOptions struct {
 // BudgetSearches names the searches' budget in ConversationOptions.SharedSearches.
 const BudgetSearches = "searches"
 
-// sharedBudgetTimeout bounds one call to ConversationOptions.SharedSearches.
-const sharedBudgetTimeout = 2 * time.Second
-
 // DefaultSearchesPerMinute is the default ConversationOptions.SearchesPerMinute.
 const DefaultSearchesPerMinute = 30
 
@@ -115,7 +112,7 @@ func (h *Conversations) list(c *gin.Context) {
 	if q.Search != "" && h.searches != nil {
 		wait, ok := h.searches.take(ownerID(c), time.Now())
 		if ok {
-			wait, ok = limits.TakeBudget(h.shared, sharedBudgetTimeout, h.logger, BudgetSearches, ownerID(c), h.perMin)
+			wait, ok = limits.TakeBudget(h.shared, limits.DefaultSharedTimeout, h.logger, BudgetSearches, ownerID(c), h.perMin)
 		}
 		if !ok {
 			httperr.AbortError(c, httperr.RateLimited("too many searches; try again in a moment", wait))

@@ -13,6 +13,7 @@ import (
 
 	"chatd/persistence"
 	"chatd/transport/httperr"
+	"chatd/transport/limits"
 )
 
 // Login limit defaults.
@@ -69,7 +70,7 @@ type AccountOptions struct {
 	// keeps them per process.
 	Shared SharedWindows
 	// SharedTimeout bounds one call to Shared; it defaults to
-	// DefaultSharedTimeout.
+	// limits.DefaultSharedTimeout.
 	SharedTimeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -109,7 +110,7 @@ func (o *AccountOptions) setDefaults() {
 		o.Now = time.Now
 	}
 	if o.SharedTimeout <= 0 {
-		o.SharedTimeout = DefaultSharedTimeout
+		o.SharedTimeout = limits.DefaultSharedTimeout
 	}
 }
 

@@ -23,9 +23,6 @@ type SharedWindows interface {
 	Reset(ctx context.Context, key string) error
 }
 
-// DefaultSharedTimeout bounds one call to AccountOptions.Shared.
-const DefaultSharedTimeout = 2 * time.Second
-
 // gate is one limit of the account routes: a window per key in this
 // process, and with a SharedWindows the same window for the whole
 // cluster, consulted after the process's own (which a request refused
@@ -69,28 +66,25 @@ func (g *gate) take(key string) (time.Duration, bool) {
 // refund gives back one event counted by take.
 func (g *gate) refund(key string) {
 	g.local.refund(key)
-	g.call("refund", key, g.sharedRefund)
+	g.call("refund", key, SharedWindows.Refund)
 }
 
 // reset forgets key's events.
 func (g *gate) reset(key string) {
 	g.local.reset(key)
-	g.call("reset", key, g.sharedReset)
+	g.call("reset", key, SharedWindows.Reset)
 }
-
-func (g *gate) sharedRefund(ctx context.Context, key string) error { return g.shared.Refund(ctx, key) }
-func (g *gate) sharedReset(ctx context.Context, key string) error  { return g.shared.Reset(ctx, key) }
 
 // call runs one shared operation on key, if there is a shared limit; a
 // failure is logged (the cluster's window then counts one event too many
 // until it ends).
-func (g *gate) call(what, key string, op func(ctx context.Context, key string) error) {
+func (g *gate) call(what, key string, op func(SharedWindows, context.Context, string) error) {
 	if g.shared == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	if err := op(ctx, g.name+":"+key); err != nil {
+	if err := op(g.shared, ctx, g.name+":"+key); err != nil {
 		g.log.Warn("cluster-wide limit: "+what, slog.String("limit", g.name), slog.Any("err", err))
 	}
 }

@@ -86,7 +86,8 @@ type Options struct {
 	// user across every instance of a cluster (see Shared); nil keeps them
 	// per process.
 	Shared Shared
-	// SharedTimeout bounds one call to Shared; it defaults to 2s.
+	// SharedTimeout bounds one call to Shared; it defaults to
+	// DefaultSharedTimeout.
 	SharedTimeout time.Duration
 	// Logger reports a Shared backend that cannot be reached; it defaults to slog.Default().
 	Logger *slog.Logger

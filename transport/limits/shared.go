@@ -36,6 +36,10 @@ type Budgets interface {
 	TakeBudget(ctx context.Context, budget, userID string, perMinute int) (wait time.Duration, ok bool, err error)
 }
 
+// DefaultSharedTimeout bounds one call to a cluster's shared limits
+// (Shared, Budgets, and transport/auth's SharedWindows) unless configured.
+const DefaultSharedTimeout = 2 * time.Second
+
 // BudgetConversations names the budget of new conversations.
 const BudgetConversations = "conversations"
 
@@ -74,7 +78,7 @@ func newSharedLimits(opts Options, sendsPerMinute, conversationsPerMinute int) *
 	sl := &sharedLimits{s: opts.Shared, timeout: opts.SharedTimeout, sendsPerMinute: sendsPerMinute,
 		conversationsPerMinute: conversationsPerMinute, log: opts.Logger}
 	if sl.timeout <= 0 {
-		sl.timeout = 2 * time.Second
+		sl.timeout = DefaultSharedTimeout
 	}
 	if sl.log == nil {
 		sl.log = slog.Default()
