@@ -26,7 +26,8 @@ type MemCluster struct {
 }
 
 type memStream struct {
-	frames []*protocol.Frame
+	frames  []*protocol.Frame
+	dropped int // frames discarded from the front (DropOldest)
 }
 
 // NewMemCluster returns an empty in-memory cluster.
@@ -106,6 +107,18 @@ func (c *MemCluster) Rejoin(id string) {
 		b.dead.Store(false)
 		c.changedLocked()
 	}
+}
+
+// DropOldest discards the first n frames an answer's stream still holds,
+// as JetStream does when a stream's limits are reached: a Follow that
+// starts later reads from the first frame kept.
+func (c *MemCluster) DropOldest(messageID string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stream(messageID)
+	n = min(n, len(s.frames))
+	s.frames = s.frames[n:]
+	s.dropped += n
 }
 
 // Lock returns the holder of a conversation's lock, for tests.
@@ -257,8 +270,9 @@ func (b *MemBus) Follow(ctx context.Context, a AnswerRef, fn func(*protocol.Fram
 			b.c.mu.Unlock()
 			return err
 		}
-		frames := b.c.stream(a.MessageID).frames[next:]
-		next += len(frames)
+		s := b.c.stream(a.MessageID)
+		frames := s.frames[max(next-s.dropped, 0):]
+		next = s.dropped + len(s.frames)
 		wake := b.c.wake
 		b.c.mu.Unlock()
 		for _, f := range frames {

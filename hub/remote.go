@@ -30,6 +30,11 @@ type mirror struct {
 	aheadR    map[Subscriber]int64 // reasoning cursors of subscribers in ahead
 	ahead     map[Subscriber]int64 // resumed subscribers whose cursor is past text
 	ended     bool                 // its done (or abort) was handled
+	// looseReasoning: the reasoning was seeded from the store (joinLate)
+	// and may run past the reasoning frames still to come.
+	looseReasoning bool
+
+	begun bool // the first frame was read; owned by the follow's goroutine
 }
 
 // remoteStarted is told that answer a started on another instance; if tabs
@@ -196,7 +201,13 @@ func (m *mirror) stop() { m.cancel() }
 // (nobody here follows it any more, or shutdown) or the bus fails.
 func (m *mirror) run(ctx context.Context) {
 	defer m.h.busm.MirrorsChanged(-1)
-	err := m.h.bus.Follow(ctx, m.ref, m.onFrame)
+	err := m.h.bus.Follow(ctx, m.ref, func(f *protocol.Frame) {
+		if !m.begun {
+			m.begun = true
+			m.joinLate(ctx, f)
+		}
+		m.onFrame(f)
+	})
 	c := m.conv
 	c.mu.Lock()
 	failed := err != nil && ctx.Err() == nil && !m.ended

@@ -17,7 +17,18 @@ func (m *mirror) onReasoningLocked(f *protocol.Frame) {
 		Text string `json:"text"`
 	}
 	from := len(m.reasoning)
-	if err := json.Unmarshal(f.Data, &r); err != nil || r.RSeq != int64(from+len(r.Text)) {
+	err := json.Unmarshal(f.Data, &r)
+	if err == nil && m.looseReasoning && r.RSeq != int64(from+len(r.Text)) {
+		rest, ok := m.trimReasoningLocked(r.RSeq, r.Text)
+		switch {
+		case ok && rest == "":
+			return // held already
+		case ok && rest != r.Text:
+			r.Text = rest
+			f = protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, f.Seq, r.RSeq, rest)
+		}
+	}
+	if err != nil || r.RSeq != int64(from+len(r.Text)) {
 		m.h.log.Error("an answer's reasoning stream is inconsistent; its followers here reconnect",
 			"message", m.ref.MessageID, "rseq", r.RSeq, "have", from, "err", err)
 		m.failLocked()

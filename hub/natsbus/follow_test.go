@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
+	"chatd/hub/natsbus/natstest"
 	"chatd/hub/protocol"
 )
 
@@ -307,4 +308,37 @@ func TestMixedVersions(t *testing.T) {
 		}
 		checkFrames(t, "this version", r.frames, frames)
 	})
+}
+
+// TestFollowAfterOldestDiscarded: the stream keeps at most five frames of
+// an answer (MaxMsgsPerAnswer), so a follow that starts after more were
+// published reads from the first frame kept, then the live ones, in order,
+// each once, without an error: what came before is the hub's to rebuild
+// (from the store's checkpoint; hub's TestClusterFollowAfterFramesDropped).
+func TestFollowAfterOldestDiscarded(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const kept = 5
+	owner, _ := newBusWith(t, c, Options{InstanceID: "discard-owner", LeaseTTL: 2 * time.Second,
+		Stream: StreamLimits{MaxMsgsPerAnswer: kept}})
+	peer, _ := newBusWith(t, c, Options{InstanceID: "discard-peer", LeaseTTL: 2 * time.Second,
+		Stream: StreamLimits{MaxMsgsPerAnswer: kept}})
+	waitHealthy(t, ctx, owner, peer)
+	a := answer("c-discard", "m-discard", owner.InstanceID())
+	frames := testFrames(a, 20) // the message frame, 20 deltas, the done
+	publish(t, ctx, owner, a, frames[:12])
+	res, first := followFirst(ctx, peer, a)
+	select {
+	case <-first:
+	case <-ctx.Done():
+		t.Fatal("the follow got no frame")
+	}
+	publish(t, ctx, owner, a, frames[12:])
+	r := <-res
+	if r.err != nil {
+		t.Fatalf("follow: %v", r.err)
+	}
+	checkFrames(t, "late follower", r.frames, frames[12-kept:])
 }

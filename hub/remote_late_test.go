@@ -1,0 +1,175 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// TestClusterFollowAfterFramesDropped: the bus discarded the first frames
+// of an answer running on A (its limits reached) before tabs on B and C
+// began to follow it. B's tab, following the conversation, still gets the
+// answer from its start, and a tab resuming on C from a cursor in the
+// lost part gets exactly the rest: the text before the first frame kept
+// comes from the store's checkpoint. Before, the first frame kept did not
+// continue the (empty) mirrored text, and the tabs were failed, to
+// reconnect and fail again until the answer ended.
+func TestClusterFollowAfterFramesDropped(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name          string
+		before, after []string // tokens before the drop and after it ("think:x" is reasoning)
+		// stored is what the checkpoint holds when B starts following
+		// (the frames after the drop read by then, besides).
+		storedText, storedReasoning string
+		followAfter                 bool // B follows once every token was said (else before the rest)
+		text, reasoning             string
+		resumeAt                    int64 // C resumes from this text cursor (-1: no tab on C)
+	}{
+		{name: "text", before: []string{"one ", "twö ", "three "}, after: []string{"four ", "fïve"},
+			storedText: "one twö three ", text: "one twö three four fïve", resumeAt: int64(len("one "))},
+		{name: "inside the reasoning", before: []string{"think:ab", "think:cd"}, after: []string{"think:ef", "x ", "y"},
+			storedReasoning: "abcd", reasoning: "abcdef", text: "x y", resumeAt: -1},
+		{name: "reasoning held already", before: []string{"think:ab", "x "}, after: []string{"y ", "think:c"},
+			storedText: "x y ", storedReasoning: "abc", followAfter: true, reasoning: "abc", text: "x y ", resumeAt: -1},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A", "B", "C")
+			a, b, c := tc.hubs[0], tc.hubs[1], tc.hubs[2]
+			conv := tc.conversation(t)
+			res := tc.send(t, a, nil, conv.ID, "hi")
+			run := a.model.next(t)
+			run.say(t, tt.before...)
+			stored := func(text, reasoning string) {
+				tc.waitStored(t, res.MessageID, "checkpoint", func(m persistence.Message) bool {
+					return m.Content == text && m.Reasoning == reasoning
+				})
+			}
+			published := func(text, reasoning string) {
+				waitFor(t, "frames published", func() bool {
+					fs := streamFrames(tc.mem, res.MessageID)
+					return len(fs) > 0 && lastSeqs(t, fs) == [2]int64{int64(len(text)), int64(len(reasoning))}
+				})
+			}
+			var soFar, thoughtSoFar string
+			for _, tok := range tt.before {
+				if r, ok := strings.CutPrefix(tok, "think:"); ok {
+					thoughtSoFar += r
+				} else {
+					soFar += tok
+				}
+			}
+			published(soFar, thoughtSoFar)
+			stored(soFar, thoughtSoFar)
+			tc.mem.DropOldest(res.MessageID, len(streamFrames(tc.mem, res.MessageID)))
+
+			var onB, onC *tab
+			follow := func() {
+				onB = tc.follow(t, b, "b1", conv.ID)
+				if tt.resumeAt >= 0 {
+					onC = newTab(tc.user.ID, "c1")
+					t.Cleanup(func() { c.Detach(onC) })
+					if err := c.Subscribe(context.Background(), onC, tc.user.ID, SubscribeRequest{ConversationID: conv.ID,
+						MessageID: res.MessageID, LastSeq: &tt.resumeAt}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if !tt.followAfter {
+				follow()
+			}
+			run.say(t, tt.after...)
+			if tt.followAfter {
+				published(tt.storedText, tt.storedReasoning)
+				stored(tt.storedText, tt.storedReasoning)
+				follow()
+			}
+			close(run.tokens)
+			for _, s := range []struct {
+				tab  *tab
+				from int64
+			}{{onB, 0}, {onC, tt.resumeAt}} {
+				if s.tab == nil {
+					continue
+				}
+				if st := s.tab.waitDone(t, res.MessageID); st != "complete" {
+					t.Fatalf("tab %s: done status %q", s.tab.id, st)
+				}
+				frames, closed := s.tab.snapshot()
+				text, dones, err := answerOf(frames, res.MessageID, s.from)
+				r, rerr := reasoningOf(frames, res.MessageID, 0)
+				if err != nil || rerr != nil || text != tt.text[s.from:] || dones != 1 || closed != 0 {
+					t.Fatalf("tab %s: text %q (%v) dones %d closed %d\n%s", s.tab.id, text, err, dones, closed, dump(frames))
+				}
+				if s.from == 0 && (r != tt.reasoning || countType(frames, res.MessageID, protocol.TypeMessage) != 1) {
+					t.Fatalf("tab %s: reasoning %q (%v), %d message frames\n%s", s.tab.id, r, rerr,
+						countType(frames, res.MessageID, protocol.TypeMessage), dump(frames))
+				}
+			}
+			tc.waitUnlocked(t, conv.ID)
+			if m := tc.message(t, res.MessageID); m.Content != tt.text || m.Reasoning != tt.reasoning {
+				t.Fatalf("stored %q %q", m.Content, m.Reasoning)
+			}
+		})
+	}
+}
+
+// lastSeqs returns the text and reasoning lengths after the last of
+// frames, an answer's stream.
+func lastSeqs(t *testing.T, frames []*protocol.Frame) (seqs [2]int64) {
+	t.Helper()
+	for _, f := range frames {
+		switch f.Type {
+		case protocol.TypeDelta:
+			seqs[0] = f.Seq
+		case protocol.TypeReasoning:
+			var r struct {
+				RSeq int64 `json:"rseq"`
+			}
+			if err := json.Unmarshal(f.Data, &r); err != nil {
+				t.Fatal(err)
+			}
+			seqs[0], seqs[1] = f.Seq, r.RSeq
+		}
+	}
+	return seqs
+}
+
+// TestClusterFollowAfterFramesDroppedNoCheckpoint: when the store has no
+// checkpoint reaching the first frame the bus kept, a tab following on B
+// is told the answer cannot be shown from there and its connection is
+// closed to reconnect (it reloads the stored answer), as for any stream
+// that does not continue; the answer itself ends complete on A.
+func TestClusterFollowAfterFramesDroppedNoCheckpoint(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	release := a.store.holdUpdates()
+	defer release()
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	run := a.model.next(t)
+	run.say(t, "one ", "two ")
+	waitFor(t, "frames published", func() bool {
+		fs := streamFrames(tc.mem, res.MessageID)
+		return len(fs) > 0 && lastSeqs(t, fs)[0] == int64(len("one two "))
+	})
+	tc.mem.DropOldest(res.MessageID, len(streamFrames(tc.mem, res.MessageID)))
+	onB := tc.follow(t, b, "b1", conv.ID)
+	run.say(t, "three")
+	onB.waitUntil(t, "error and close", func(fs []*protocol.Frame, closed protocol.CloseCode) bool {
+		return countType(fs, "", protocol.TypeError) == 1 && closed == protocol.CloseGoingAway
+	})
+	release()
+	close(run.tokens)
+	tc.waitUnlocked(t, conv.ID)
+	if m := tc.message(t, res.MessageID); m.Status != persistence.StatusComplete || m.Content != "one two three" {
+		t.Fatalf("stored %q %q", m.Status, m.Content)
+	}
+}
