@@ -88,7 +88,12 @@ func (l *Limits) repairLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		l.repairConns(ctx)
-		l.b.Windows().ensure(ctx)
+		// Bounded by half a period: a NATS user denied the bucket would
+		// otherwise hold the loop for a provisioning step (5 s) at each
+		// turn, delaying the next repair of the connection counts.
+		wctx, cancel := context.WithTimeout(ctx, l.b.opts.RenewEvery/2)
+		l.b.Windows().ensure(wctx)
+		cancel()
 	}
 }
 
