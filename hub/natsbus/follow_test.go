@@ -315,6 +315,9 @@ func TestMixedVersions(t *testing.T) {
 // published reads from the first frame kept, then the live ones, in order,
 // each once, without an error: what came before is the hub's to rebuild
 // (from the store's checkpoint; hub's TestClusterFollowAfterFramesDropped).
+// Each later frame is published once the follow has the one before: a
+// follow more than five frames behind would find the ones it missed
+// discarded too (a gap the hub's mirror reports).
 func TestFollowAfterOldestDiscarded(t *testing.T) {
 	t.Parallel()
 	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
@@ -329,23 +332,38 @@ func TestFollowAfterOldestDiscarded(t *testing.T) {
 	a := answer("c-discard", "m-discard", owner.InstanceID())
 	frames := testFrames(a, 20) // the message frame, 20 deltas, the done
 	publish(t, ctx, owner, a, frames[:12])
-	res, first := followFirst(ctx, peer, a)
-	select {
-	case <-first:
-	case <-ctx.Done():
-		t.Fatal("the follow got no frame")
-	}
-	publish(t, ctx, owner, a, frames[12:])
-	r := <-res
-	if r.err != nil {
-		t.Fatalf("follow: %v", r.err)
+	got := make(chan *protocol.Frame, len(frames))
+	ended := make(chan error, 1)
+	go func() { ended <- peer.Follow(ctx, a, func(f *protocol.Frame) { got <- f }) }()
+	var frs []*protocol.Frame
+	next := func() *protocol.Frame {
+		select {
+		case f := <-got:
+			frs = append(frs, f)
+			return f
+		case <-ctx.Done():
+			t.Fatalf("the follow got %d frames, then nothing", len(frs))
+			return nil
+		}
 	}
 	// The last of the first twelve may still be on its way to the stream
 	// (a delta's publish returns once sent) when the follow reads it: the
 	// kept ones are then frames 6 to 10, and 11 comes live.
-	start := len(frames) - len(r.frames)
-	if start < 12-kept-1 || start > 12-kept {
-		t.Fatalf("late follower got the last %d frames, want from frame %d or %d on", len(r.frames), 12-kept-1, 12-kept)
+	for f := next(); f.Seq != frames[11].Seq; f = next() {
 	}
-	checkFrames(t, "late follower", r.frames, frames[start:])
+	for _, f := range frames[12:] {
+		publish(t, ctx, owner, a, []*protocol.Frame{f})
+		next()
+	}
+	if err := <-ended; err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	start := len(frames) - len(frs)
+	if start < 12-kept-1 || start > 12-kept {
+		for i, g := range frs {
+			t.Logf("got frame %d: %s seq %d %s", i, g.Type, g.Seq, g.Data)
+		}
+		t.Fatalf("late follower got the last %d frames, want from frame %d or %d on", len(frs), 12-kept-1, 12-kept)
+	}
+	checkFrames(t, "late follower", frs, frames[start:])
 }
