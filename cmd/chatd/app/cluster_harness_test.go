@@ -38,8 +38,9 @@ type cluster struct {
 	buses   []*natsbus.Bus
 	crashed []bool // instances killed by crash: their shutdown errors are expected
 
-	uri        string        // the shared MongoDB store
-	tweak      func(*Config) // applied to every instance
+	uri        string               // the shared MongoDB store
+	tweak      func(*Config)        // applied to every instance
+	stream     natsbus.StreamLimits // of the answer stream, set when NATS is provisioned
 	mu         sync.Mutex    // guards nodes[i].srv across restarts
 	generation []int         // restarts of each instance (names its new instance id)
 }
@@ -47,6 +48,9 @@ type cluster struct {
 type clusterOptions struct {
 	instances int           // defaults to 3
 	tweak     func(*Config) // tweak every instance
+	// stream bounds the answer stream; MaxBytes defaults to 64 MiB, the
+	// rest to natsbus's defaults.
+	stream natsbus.StreamLimits
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -54,8 +58,11 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 	if o.instances == 0 {
 		o.instances = 3
 	}
+	if o.stream.MaxBytes == 0 {
+		o.stream.MaxBytes = 64 << 20
+	}
 	c := &cluster{nats: natstest.Start(t, natstest.Options{}), fake: fakeai.Start(t, fakeai.Options{}),
-		uri: ferret.Start(t), tweak: o.tweak}
+		uri: ferret.Start(t), tweak: o.tweak, stream: o.stream}
 	c.provision(t)
 	for i := range o.instances {
 		c.nodes = append(c.nodes, nil)
@@ -89,7 +96,7 @@ func (c *cluster) waitHealthy(t *testing.T, b *natsbus.Bus) {
 func (c *cluster) provision(t *testing.T) {
 	t.Helper()
 	b, err := natsbus.New(natsbus.Options{URLs: c.nats.URLs(), InstanceID: "setup", Logger: testLogger(t),
-		Stream: natsbus.StreamLimits{MaxBytes: 64 << 20}})
+		Stream: c.stream})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +128,7 @@ func (c *cluster) start(t *testing.T, i int, uri string, tweak func(*Config)) {
 	c.mu.Unlock()
 	bus, err := natsbus.New(natsbus.Options{URLs: c.nats.URLs(), InstanceID: id,
 		LeaseTTL: clusterLease, OutageGrace: 500 * time.Millisecond, Logger: testLogger(t),
-		Stream: natsbus.StreamLimits{MaxBytes: 64 << 20}})
+		Stream: c.stream})
 	if err != nil {
 		t.Fatal(err)
 	}
