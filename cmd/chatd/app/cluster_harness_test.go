@@ -41,8 +41,8 @@ type cluster struct {
 	uri        string               // the shared MongoDB store
 	tweak      func(*Config)        // applied to every instance
 	stream     natsbus.StreamLimits // of the answer stream, set when NATS is provisioned
-	mu         sync.Mutex    // guards nodes[i].srv across restarts
-	generation []int         // restarts of each instance (names its new instance id)
+	mu         sync.Mutex           // guards nodes[i].srv across restarts
+	generation []int                // restarts of each instance (names its new instance id)
 }
 
 type clusterOptions struct {
