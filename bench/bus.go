@@ -237,7 +237,7 @@ the exact text in fewer deltas than the sending tab: deltas that waited
 for a slow bus leave the owner merged (hub/publishmerge.go); a tab whose
 text was not whole and exact is a problem listed above.
 
-%s`, map[bool]string{true: "FerretDB (cmd/devstack -only mongo), which times out beyond some 50 streams here: -bus-mongodb-uri measures more",
+%s`, map[bool]string{true: "FerretDB (cmd/devstack -only mongo), which times out beyond some 50 streams here: -bus-mongodb-uri measures more, and CHATD_CHECKPOINT_INTERVAL=10s in the bench's environment one round of 200 (docs/scale.md)",
 		false: "the MongoDB of -bus-mongodb-uri"}[c.busMongoURI == ""], c.busTokens, float64(time.Second)/float64(c.busDelay), c.rounds,
 		table([]string{"streams", "run", "follower lateness p50", "p99", "sender p99", "follower - sender p99", "CPU µs/token", "per instance", "merged"}, rows)))
 	for _, f := range profiles {
