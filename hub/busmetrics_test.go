@@ -17,6 +17,7 @@ type busMetricsRecorder struct {
 	takenOver int
 	mirrors   int
 	lost      int
+	fromStore int
 	wake      chan struct{} // buffered (1): a count changed
 }
 
@@ -38,17 +39,19 @@ func (r *busMetricsRecorder) BusCallFailed(call string) { r.change(func() { r.fa
 func (r *busMetricsRecorder) AnswerTakenOver()          { r.change(func() { r.takenOver++ }) }
 func (r *busMetricsRecorder) MirrorsChanged(delta int)  { r.change(func() { r.mirrors += delta }) }
 func (r *busMetricsRecorder) MirrorLost()               { r.change(func() { r.lost++ }) }
+func (r *busMetricsRecorder) MirrorFromStore()          { r.change(func() { r.fromStore++ }) }
 
 // busCounts is a copy of a recorder's counts.
 type busCounts struct {
-	failed                   map[string]int
-	takenOver, mirrors, lost int
+	failed                              map[string]int
+	takenOver, mirrors, lost, fromStore int
 }
 
 func (r *busMetricsRecorder) counts() busCounts {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return busCounts{failed: maps.Clone(r.failed), takenOver: r.takenOver, mirrors: r.mirrors, lost: r.lost}
+	return busCounts{failed: maps.Clone(r.failed), takenOver: r.takenOver, mirrors: r.mirrors, lost: r.lost,
+		fromStore: r.fromStore}
 }
 
 // waitFor waits until cond holds for the recorder's counts.

@@ -32,6 +32,10 @@ type BusMetrics interface {
 	// MirrorLost counts a mirrored answer whose stream this instance lost
 	// (the bus failed): its tabs were told to reconnect.
 	MirrorLost()
+	// MirrorFromStore counts a mirrored answer whose first frames the bus
+	// no longer held, so that its text so far was read from the store:
+	// the bus keeps less than the cluster's answers need.
+	MirrorFromStore()
 }
 
 // busMetricsOf returns m's BusMetrics, or one that records nothing.
@@ -51,3 +55,4 @@ func (nopMetrics) BusCallFailed(string)                                         
 func (nopMetrics) AnswerTakenOver()                                                             {}
 func (nopMetrics) MirrorsChanged(int)                                                           {}
 func (nopMetrics) MirrorLost()                                                                  {}
+func (nopMetrics) MirrorFromStore()                                                             {}

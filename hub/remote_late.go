@@ -70,6 +70,7 @@ func (m *mirror) joinLate(ctx context.Context, f *protocol.Frame) {
 	}
 	m.h.log.Warn("the bus no longer holds an answer's first frames (its limits were reached); its text so far is read from the store",
 		"message", m.ref.MessageID, "from", text)
+	m.h.busm.MirrorFromStore()
 	seed := msg
 	seed.Content = msg.Content[:text]
 	if reasoning >= 0 {

@@ -40,7 +40,8 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tc := newTestCluster(t, "A", "B", "C")
+			tc := newTestCluster(t, "A")
+			recs := tc.startMetered(t, "B", "C")
 			a, b, c := tc.hubs[0], tc.hubs[1], tc.hubs[2]
 			conv := tc.conversation(t)
 			res := tc.send(t, a, nil, conv.ID, "hi")
@@ -116,6 +117,14 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 			if m := tc.message(t, res.MessageID); m.Content != tt.text || m.Reasoning != tt.reasoning {
 				t.Fatalf("stored %q %q", m.Content, m.Reasoning)
 			}
+			// Each hub that mirrored the answer counted it once.
+			wantC := 0
+			if onC != nil {
+				wantC = 1
+			}
+			if gb, gc := recs[0].counts().fromStore, recs[1].counts().fromStore; gb != 1 || gc != wantC {
+				t.Fatalf("mirrors from the store: B %d, C %d; want 1, %d", gb, gc, wantC)
+			}
 		})
 	}
 }
@@ -148,7 +157,8 @@ func lastSeqs(t *testing.T, frames []*protocol.Frame) (seqs [2]int64) {
 // that does not continue; the answer itself ends complete on A.
 func TestClusterFollowAfterFramesDroppedNoCheckpoint(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t, "A", "B")
+	tc := newTestCluster(t, "A")
+	rec := tc.startMetered(t, "B")[0]
 	a, b := tc.hubs[0], tc.hubs[1]
 	conv := tc.conversation(t)
 	release := a.store.holdUpdates()
@@ -171,5 +181,8 @@ func TestClusterFollowAfterFramesDroppedNoCheckpoint(t *testing.T) {
 	tc.waitUnlocked(t, conv.ID)
 	if m := tc.message(t, res.MessageID); m.Status != persistence.StatusComplete || m.Content != "one two three" {
 		t.Fatalf("stored %q %q", m.Status, m.Content)
+	}
+	if n := rec.counts().fromStore; n != 0 {
+		t.Fatalf("%d mirrors counted as begun from the store", n)
 	}
 }

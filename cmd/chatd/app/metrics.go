@@ -32,6 +32,7 @@ type liveMetrics struct {
 	takenOver   prometheus.Counter
 	mirrored    prometheus.Gauge
 	mirrorsLost prometheus.Counter
+	fromStore   prometheus.Counter
 }
 
 func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
@@ -83,6 +84,8 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 		Help: "Answers running on other instances that this instance streams to its tabs."})
 	m.mirrorsLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_mirrors_lost_total",
 		Help: "Mirrored answers whose stream this instance lost (the bus failed); their tabs were told to reconnect."})
+	m.fromStore = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_mirrors_from_store_total",
+		Help: "Mirrored answers whose first frames the answer stream no longer held, their text so far read from the store: the stream is too small for the traffic."})
 	return m, errors.Join(errs...)
 }
 
@@ -135,6 +138,8 @@ func (m *liveMetrics) watchBus(health func(context.Context) error, g busGauges) 
 	m.mirrored, err = register(m.reg, m.mirrored)
 	keep(err)
 	m.mirrorsLost, err = register(m.reg, m.mirrorsLost)
+	keep(err)
+	m.fromStore, err = register(m.reg, m.fromStore)
 	keep(err)
 	gauge := func(name, help string, f func() int) {
 		if f != nil {
@@ -233,3 +238,6 @@ func (m *liveMetrics) MirrorsChanged(delta int) { m.mirrored.Add(float64(delta))
 
 // MirrorLost implements hub.BusMetrics.
 func (m *liveMetrics) MirrorLost() { m.mirrorsLost.Inc() }
+
+// MirrorFromStore implements hub.BusMetrics.
+func (m *liveMetrics) MirrorFromStore() { m.fromStore.Inc() }

@@ -42,6 +42,8 @@ func TestBusMetrics(t *testing.T) {
 	m.MirrorsChanged(1)
 	m.MirrorsChanged(-1)
 	m.MirrorLost()
+	m.MirrorFromStore()
+	m.MirrorFromStore()
 	for _, c := range []struct {
 		name string
 		want float64
@@ -54,6 +56,7 @@ func TestBusMetrics(t *testing.T) {
 		{"chatd_bus_answers_taken_over_total", 1},
 		{"chatd_bus_mirrored_answers", 1},
 		{"chatd_bus_mirrors_lost_total", 1},
+		{"chatd_bus_mirrors_from_store_total", 2},
 	} {
 		if got := metricValue(t, reg, c.name); got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
