@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"chatd/internal/testport"
 )
 
 // repoRoot is the repository's top directory (the test runs in deploy/e2e).
@@ -40,15 +41,12 @@ func need(t testing.TB, tool, install string) string {
 	return p
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// outside the ephemeral range, so that a process restarted on it finds it
+// free again (testport).
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testport.Free(t, 1)[0]
 }
 
 // TestMain removes the binaries the tests built.

@@ -9,7 +9,6 @@ package natstest
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"chatd/internal/testcert"
+	"chatd/internal/testport"
 )
 
 // Options configure a Cluster. Zero fields take the documented defaults.
@@ -77,7 +77,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		opts.ReadyTimeout = 30 * time.Second
 	}
 	c := &Cluster{t: t, opts: opts, name: "chatd-test"}
-	ports := freePorts(t, 2*opts.Nodes)
+	ports := testport.Free(t, 2*opts.Nodes) // kept across restarts: outside the ephemeral range
 	for i := range opts.Nodes {
 		c.nodes = append(c.nodes, &node{
 			name:        "n" + strconv.Itoa(i+1),
@@ -280,28 +280,6 @@ func (c *Cluster) serverOptions(n *node) *server.Options {
 		opts.Routes = routes
 	}
 	return opts
-}
-
-// freePorts returns n ports that were free a moment ago on the loopback
-// interface.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	ports := make([]int, 0, n)
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("natstest: free port: %v", err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 // UserNKey writes a new user NKey seed to a file of the test's and returns

@@ -1,0 +1,88 @@
+// Package testport hands tests TCP ports on the loopback interface that
+// stay free for them while what listens there is stopped and started
+// again (a NATS node or a chatd process restarted on its port).
+//
+// A port taken with "127.0.0.1:0" comes from the kernel's ephemeral range,
+// the range outgoing connections take their local ports from: while its
+// server is down, any connection of the machine (the suite opens
+// thousands) may take it, and the restart fails with "address already in
+// use". Ports here are drawn at random outside that range and checked
+// free; one process never hands out a port twice.
+package testport
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// lowest is the lowest port handed out: well above the ports services
+// listen on by convention.
+const lowest = 10000
+
+var (
+	mu    sync.Mutex
+	given = make(map[int]bool)
+)
+
+// Free returns n distinct ports that were free a moment ago on 127.0.0.1,
+// outside the kernel's ephemeral port range.
+func Free(t testing.TB, n int) []int {
+	t.Helper()
+	lo, hi := span(ephemeralRange())
+	mu.Lock()
+	defer mu.Unlock()
+	ports := make([]int, 0, n)
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 100*n+1000 {
+			t.Fatalf("testport: no free port in %d-%d after %d tries", lo, hi, tries)
+		}
+		p := lo + rand.IntN(hi-lo+1)
+		if given[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue // in use
+		}
+		lns = append(lns, ln)
+		given[p] = true
+		ports = append(ports, p)
+	}
+	return ports
+}
+
+// span is the larger of the two port ranges around the ephemeral range
+// [elo, ehi]: below it from lowest, or above it.
+func span(elo, ehi int) (lo, hi int) {
+	if below, above := elo-1-lowest, 65535-(ehi+1); below >= above {
+		return lowest, elo - 1
+	}
+	return ehi + 1, 65535
+}
+
+// ephemeralRange is the kernel's range of local ports for outgoing
+// connections (Linux's default when it cannot be read).
+func ephemeralRange() (lo, hi int) {
+	lo, hi = 32768, 60999
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var l, h int
+	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &l, &h); err != nil || l < 1 || h < l || h > 65535 {
+		return lo, hi
+	}
+	return l, h
+}
