@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -18,17 +17,14 @@ func reasoningOf(frames []*protocol.Frame, id string, rfrom int64) (string, erro
 		if f.MessageID != id || f.Type != protocol.TypeReasoning {
 			continue
 		}
-		var r struct {
-			RSeq int64  `json:"rseq"`
-			Text string `json:"text"`
-		}
-		if err := json.Unmarshal(f.Data, &r); err != nil {
+		rseq, text, err := reasoningOfFrame(f)
+		if err != nil {
 			return "", err
 		}
-		if want := rfrom + int64(b.Len()+len(r.Text)); r.RSeq != want || f.RSeq != want {
-			return "", fmt.Errorf("rseq %d (frame %d), want %d", r.RSeq, f.RSeq, want)
+		if want := rfrom + int64(b.Len()+len(text)); rseq != want || f.RSeq != want {
+			return "", fmt.Errorf("rseq %d (frame %d), want %d", rseq, f.RSeq, want)
 		}
-		b.WriteString(r.Text)
+		b.WriteString(text)
 	}
 	return b.String(), nil
 }

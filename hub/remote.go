@@ -370,15 +370,22 @@ func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 		default:
 			delete(m.ahead, sub)
 			if err := checkSeq(m.text, cursor); err != nil {
-				var perr *protocol.Error
-				errors.As(err, &perr)
-				sub.Deliver(protocol.ErrorFrame(nil, perr))
-				sub.Close(protocol.CloseGoingAway, "resume cursor inside a character; reload")
+				refuseCursor(sub, err)
 				continue
 			}
 			sub.Deliver(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, f.Seq, string(m.text[cursor:])))
 		}
 	}
+}
+
+// refuseCursor tells sub that its resume cursor, checked against the text
+// only once the mirror reached it, is refused (checkSeq's err), and
+// closes its connection so that it reloads.
+func refuseCursor(sub Subscriber, err error) {
+	var perr *protocol.Error
+	errors.As(err, &perr)
+	sub.Deliver(protocol.ErrorFrame(nil, perr))
+	sub.Close(protocol.CloseGoingAway, "resume cursor inside a character; reload")
 }
 
 // deltaText reads the text of an encoded delta frame. A frame as a hub

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"chatd/hub/protocol"
@@ -33,14 +32,11 @@ func lateStart(f *protocol.Frame) (text, reasoning int64, late bool) {
 		text = f.Seq - int64(len(t))
 		return text, -1, text > 0
 	case protocol.TypeReasoning:
-		var r struct {
-			RSeq int64  `json:"rseq"`
-			Text string `json:"text"`
-		}
-		if err := json.Unmarshal(f.Data, &r); err != nil {
+		rseq, rtext, err := reasoningOfFrame(f)
+		if err != nil {
 			return 0, 0, false
 		}
-		reasoning = r.RSeq - int64(len(r.Text))
+		reasoning = rseq - int64(len(rtext))
 		return f.Seq, reasoning, f.Seq > 0 || reasoning > 0
 	}
 	return 0, 0, false
@@ -111,10 +107,7 @@ func (m *mirror) seedLocked(seed persistence.Message, looseReasoning bool) {
 			if err := checkSeq(m.text, cursor); err != nil {
 				delete(m.ahead, sub)
 				delete(m.aheadR, sub)
-				var perr *protocol.Error
-				errors.As(err, &perr)
-				sub.Deliver(protocol.ErrorFrame(nil, perr))
-				sub.Close(protocol.CloseGoingAway, "resume cursor inside a character; reload")
+				refuseCursor(sub, err)
 				continue
 			}
 			m.catchUpReasoningLocked(sub, rcursor)

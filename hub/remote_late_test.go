@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -52,12 +51,6 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 					return m.Content == text && m.Reasoning == reasoning
 				})
 			}
-			published := func(text, reasoning string) {
-				waitFor(t, "frames published", func() bool {
-					fs := streamFrames(tc.mem, res.MessageID)
-					return len(fs) > 0 && lastSeqs(t, fs) == [2]int64{int64(len(text)), int64(len(reasoning))}
-				})
-			}
 			var soFar, thoughtSoFar string
 			for _, tok := range tt.before {
 				if r, ok := strings.CutPrefix(tok, "think:"); ok {
@@ -66,7 +59,7 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 					soFar += tok
 				}
 			}
-			published(soFar, thoughtSoFar)
+			waitPublished(t, tc.mem, res.MessageID, soFar, thoughtSoFar)
 			stored(soFar, thoughtSoFar)
 			tc.mem.DropOldest(res.MessageID, len(streamFrames(tc.mem, res.MessageID)))
 
@@ -87,7 +80,7 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 			}
 			run.say(t, tt.after...)
 			if tt.followAfter {
-				published(tt.storedText, tt.storedReasoning)
+				waitPublished(t, tc.mem, res.MessageID, tt.storedText, tt.storedReasoning)
 				stored(tt.storedText, tt.storedReasoning)
 				follow()
 			}
@@ -129,6 +122,16 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 	}
 }
 
+// waitPublished waits until the bus holds answer id's frames up to text
+// and reasoning of those lengths.
+func waitPublished(t *testing.T, c *MemCluster, id, text, reasoning string) {
+	t.Helper()
+	waitFor(t, "frames published", func() bool {
+		fs := streamFrames(c, id)
+		return len(fs) > 0 && lastSeqs(t, fs) == [2]int64{int64(len(text)), int64(len(reasoning))}
+	})
+}
+
 // lastSeqs returns the text and reasoning lengths after the last of
 // frames, an answer's stream.
 func lastSeqs(t *testing.T, frames []*protocol.Frame) (seqs [2]int64) {
@@ -138,13 +141,11 @@ func lastSeqs(t *testing.T, frames []*protocol.Frame) (seqs [2]int64) {
 		case protocol.TypeDelta:
 			seqs[0] = f.Seq
 		case protocol.TypeReasoning:
-			var r struct {
-				RSeq int64 `json:"rseq"`
-			}
-			if err := json.Unmarshal(f.Data, &r); err != nil {
+			rseq, _, err := reasoningOfFrame(f)
+			if err != nil {
 				t.Fatal(err)
 			}
-			seqs[0], seqs[1] = f.Seq, r.RSeq
+			seqs[0], seqs[1] = f.Seq, rseq
 		}
 	}
 	return seqs
@@ -166,10 +167,7 @@ func TestClusterFollowAfterFramesDroppedNoCheckpoint(t *testing.T) {
 	res := tc.send(t, a, nil, conv.ID, "hi")
 	run := a.model.next(t)
 	run.say(t, "one ", "two ")
-	waitFor(t, "frames published", func() bool {
-		fs := streamFrames(tc.mem, res.MessageID)
-		return len(fs) > 0 && lastSeqs(t, fs)[0] == int64(len("one two "))
-	})
+	waitPublished(t, tc.mem, res.MessageID, "one two ", "")
 	tc.mem.DropOldest(res.MessageID, len(streamFrames(tc.mem, res.MessageID)))
 	onB := tc.follow(t, b, "b1", conv.ID)
 	run.say(t, "three")

@@ -12,31 +12,27 @@ import (
 
 // onReasoningLocked applies one reasoning frame of the stream; conv.mu is held.
 func (m *mirror) onReasoningLocked(f *protocol.Frame) {
-	var r struct {
-		RSeq int64  `json:"rseq"`
-		Text string `json:"text"`
-	}
 	from := len(m.reasoning)
-	err := json.Unmarshal(f.Data, &r)
-	if err == nil && m.looseReasoning && r.RSeq != int64(from+len(r.Text)) {
-		rest, ok := m.trimReasoningLocked(r.RSeq, r.Text)
+	rseq, rtext, err := reasoningOfFrame(f)
+	if err == nil && m.looseReasoning && rseq != int64(from+len(rtext)) {
+		rest, ok := m.trimReasoningLocked(rseq, rtext)
 		switch {
 		case ok && rest == "":
 			return // held already
-		case ok && rest != r.Text:
-			r.Text = rest
-			f = protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, f.Seq, r.RSeq, rest)
+		case ok && rest != rtext:
+			rtext = rest
+			f = protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, f.Seq, rseq, rest)
 		}
 	}
-	if err != nil || r.RSeq != int64(from+len(r.Text)) {
+	if err != nil || rseq != int64(from+len(rtext)) {
 		m.h.log.Error("an answer's reasoning stream is inconsistent; its followers here reconnect",
-			"message", m.ref.MessageID, "rseq", r.RSeq, "have", from, "err", err)
+			"message", m.ref.MessageID, "rseq", rseq, "have", from, "err", err)
 		m.failLocked()
 		m.endLocked()
 		m.cancel()
 		return
 	}
-	m.reasoning = append(m.reasoning, r.Text...)
+	m.reasoning = append(m.reasoning, rtext...)
 	f = withRSeq(f, len(m.reasoning))
 	for _, s := range m.conv.subs {
 		sub := s.sub
@@ -46,11 +42,21 @@ func (m *mirror) onReasoningLocked(f *protocol.Frame) {
 			sub.Deliver(f)
 		case cursor <= int64(from):
 			sub.Deliver(f)
-		case cursor < r.RSeq:
-			sub.Deliver(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, f.Seq, r.RSeq, string(m.reasoning[cursor:])))
+		case cursor < rseq:
+			sub.Deliver(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, f.Seq, rseq, string(m.reasoning[cursor:])))
 		}
 	}
 	m.h.opts.Metrics.DeltaSent(len(m.conv.subs))
+}
+
+// reasoningOfFrame reads a reasoning frame's cursor after it and its text.
+func reasoningOfFrame(f *protocol.Frame) (rseq int64, text string, err error) {
+	var r struct {
+		RSeq int64  `json:"rseq"`
+		Text string `json:"text"`
+	}
+	err = json.Unmarshal(f.Data, &r)
+	return r.RSeq, r.Text, err
 }
 
 // catchUpReasoningLocked sends sub the mirrored reasoning after rfrom; conv.mu is held.
