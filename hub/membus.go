@@ -121,6 +121,26 @@ func (c *MemCluster) DropOldest(messageID string, n int) {
 	s.dropped += n
 }
 
+// PauseFollows makes member id's Follows read no frame until resume is
+// called, as a follower that falls behind: with DropOldest, the frames
+// published meanwhile can be gone when it reads again.
+func (c *MemCluster) PauseFollows(id string) (resume func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.members[id]
+	if b.paused == nil {
+		b.paused = make(chan struct{})
+	}
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if b.paused != nil {
+			close(b.paused)
+			b.paused = nil
+		}
+	}
+}
+
 // Lock returns the holder of a conversation's lock, for tests.
 func (c *MemCluster) Lock(conversationID string) (AnswerRef, bool) {
 	c.mu.Lock()
@@ -148,10 +168,11 @@ func (c *MemCluster) liveLocked(except string) []*MemBus {
 
 // MemBus is one member of a MemCluster; it implements Bus.
 type MemBus struct {
-	c    *MemCluster
-	id   string
-	h    atomic.Pointer[BusHandler]
-	dead atomic.Bool // its lease expired (Crash)
+	c      *MemCluster
+	id     string
+	h      atomic.Pointer[BusHandler]
+	dead   atomic.Bool   // its lease expired (Crash)
+	paused chan struct{} // its Follows read nothing until closed (PauseFollows); guarded by c.mu
 }
 
 var _ Bus = (*MemBus)(nil)
@@ -269,6 +290,15 @@ func (b *MemBus) Follow(ctx context.Context, a AnswerRef, fn func(*protocol.Fram
 		if err := b.usableLocked(); err != nil {
 			b.c.mu.Unlock()
 			return err
+		}
+		if paused := b.paused; paused != nil {
+			b.c.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-paused:
+			}
+			continue
 		}
 		s := b.c.stream(a.MessageID)
 		frames := s.frames[max(next-s.dropped, 0):]

@@ -32,9 +32,9 @@ type BusMetrics interface {
 	// MirrorLost counts a mirrored answer whose stream this instance lost
 	// (the bus failed): its tabs were told to reconnect.
 	MirrorLost()
-	// MirrorFromStore counts a mirrored answer whose first frames the bus
-	// no longer held, so that its text so far was read from the store:
-	// the bus keeps less than the cluster's answers need.
+	// MirrorFromStore counts a hole in a mirrored answer (frames the bus
+	// no longer held when the mirror came to read them) filled from the
+	// store: the bus keeps less than the cluster's answers need.
 	MirrorFromStore()
 }
 

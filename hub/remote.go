@@ -30,11 +30,9 @@ type mirror struct {
 	aheadR    map[Subscriber]int64 // reasoning cursors of subscribers in ahead
 	ahead     map[Subscriber]int64 // resumed subscribers whose cursor is past text
 	ended     bool                 // its done (or abort) was handled
-	// looseReasoning: the reasoning was seeded from the store (joinLate)
-	// and may run past the reasoning frames still to come.
+	// looseReasoning: the reasoning was taken from the store
+	// (fillFromStore) and may run past the reasoning frames still to come.
 	looseReasoning bool
-
-	begun bool // the first frame was read; owned by the follow's goroutine
 }
 
 // remoteStarted is told that answer a started on another instance; if tabs
@@ -202,11 +200,10 @@ func (m *mirror) stop() { m.cancel() }
 func (m *mirror) run(ctx context.Context) {
 	defer m.h.busm.MirrorsChanged(-1)
 	err := m.h.bus.Follow(ctx, m.ref, func(f *protocol.Frame) {
-		if !m.begun {
-			m.begun = true
-			m.joinLate(ctx, f)
+		if m.onFrame(f, false) {
+			m.fillFromStore(ctx, f)
+			m.onFrame(f, true)
 		}
-		m.onFrame(f)
 	})
 	c := m.conv
 	c.mu.Lock()
@@ -251,48 +248,68 @@ func (m *mirror) endLocked() {
 	}
 }
 
-// onFrame applies one frame of the stream, in order.
-func (m *mirror) onFrame(f *protocol.Frame) {
+// onFrame applies one frame of the stream, in order. Unless filled (the
+// store was asked for what comes before f), a frame that begins past
+// what the mirror holds is left to the caller, which fills the hole from
+// the store without conv.mu (fillFromStore): gap is then true.
+func (m *mirror) onFrame(f *protocol.Frame, filled bool) (gap bool) {
 	c := m.conv
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if m.ended || c.remote != m {
-		return
+		return false
 	}
 	switch f.Type {
 	case protocol.TypeDelta:
-		from := len(m.text)
-		text, err := deltaBytes(f)
-		if err != nil || f.Seq != int64(from+len(text)) {
-			m.h.log.Error("an answer's stream is inconsistent; its followers here reconnect",
-				"message", m.ref.MessageID, "seq", f.Seq, "have", from, "err", err)
-			m.failLocked()
-			m.endLocked()
-			m.cancel()
-			return
-		}
-		m.text = append(m.text, text...)
-		m.deliverLocked(withRSeq(f, len(m.reasoning)), from)
-		m.h.opts.Metrics.DeltaSent(len(c.subs))
+		return m.onDeltaLocked(f, filled)
 	case protocol.TypeMessage:
 		if f.MessageID == m.ref.MessageID {
 			m.message = f
 		}
 		m.deliverLocked(f, 0)
 	case protocol.TypeReasoning:
-		m.onReasoningLocked(f)
+		return m.onReasoningLocked(f, filled)
 	case protocol.TypeDone:
+		if !filled && f.Seq > int64(len(m.text)) {
+			return true
+		}
 		clear(m.ahead) // whatever their cursor, the answer ends for them too
 		clear(m.aheadR)
 		m.deliverLocked(f, 0)
 		m.endLocked()
 	case FrameStored:
-		m.storedLocked(f)
+		return m.storedLocked(f, filled)
 	case FrameAborted:
 		m.endLocked()
 	default:
 		m.deliverLocked(f, 0)
 	}
+	return false
+}
+
+// unstartedLocked reports whether the mirror has neither the answer's
+// message frame nor any of its text: a frame of text then needs the
+// message frame first (the bus discarded it); conv.mu is held.
+func (m *mirror) unstartedLocked() bool {
+	return m.message == nil && len(m.text) == 0 && len(m.reasoning) == 0
+}
+
+// onDeltaLocked applies one delta frame of the stream (see onFrame); conv.mu is held.
+func (m *mirror) onDeltaLocked(f *protocol.Frame, filled bool) (gap bool) {
+	from := len(m.text)
+	text, err := deltaBytes(f)
+	start := f.Seq - int64(len(text))
+	if err == nil && !filled && (start > int64(from) || m.unstartedLocked()) {
+		return true
+	}
+	if err != nil || start != int64(from) {
+		m.inconsistentLocked("stream", "seq", f.Seq, "have", from, "err", err)
+		return false
+	}
+	m.text = append(m.text, text...)
+	m.deliverLocked(withRSeq(f, len(m.reasoning)), from)
+	m.h.opts.Metrics.DeltaSent(len(m.conv.subs))
+	return false
 }
 
 // storedLocked catches the followers up with the stored text of an answer
@@ -300,26 +317,26 @@ func (m *mirror) onFrame(f *protocol.Frame) {
 // past what the stream carried. When the stream carried more than was
 // stored, nothing is sent: the done that follows says the stored length
 // (below what the followers have), and they reload. A stored text that
-// does not continue the streamed one fails the followers (they reconnect
-// and load the stored answer).
-func (m *mirror) storedLocked(f *protocol.Frame) {
+// begins past the streamed one is a hole (see onFrame); one that does not
+// continue it fails the followers (they reconnect and load the stored
+// answer).
+func (m *mirror) storedLocked(f *protocol.Frame, filled bool) (gap bool) {
 	tail, err := deltaText(f)
 	have := int64(len(m.text))
 	from := f.Seq - int64(len(tail))
 	switch {
+	case err == nil && !filled && (have < from || m.unstartedLocked()):
+		return true
 	case err == nil && have >= f.Seq:
-		return
+		return false
 	case err == nil && have >= from && string(m.text[from:]) == tail[:have-from]:
 		rest := tail[have-from:]
 		m.text = append(m.text, rest...)
 		m.deliverLocked(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, f.Seq, rest), int(have))
-		return
+		return false
 	}
-	m.h.log.Error("the stored text of an ended answer does not continue its stream; its followers here reconnect",
-		"message", m.ref.MessageID, "stored", f.Seq, "have", have, "err", err)
-	m.failLocked()
-	m.endLocked()
-	m.cancel()
+	m.inconsistentLocked("stored text", "stored", f.Seq, "have", have, "err", err)
+	return false
 }
 
 // storedFrame is the FrameStored of an answer's stored text.

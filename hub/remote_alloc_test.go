@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"chatd/hub/protocol"
+	"chatd/persistence"
 )
 
 // countingSub is a Subscriber that only counts what it is handed.
@@ -24,7 +25,8 @@ func TestMirrorDeltaAllocations(t *testing.T) {
 	c := &conv{id: "c1", owner: "u1"}
 	sub := &countingSub{}
 	c.subs.add(sub)
-	m := &mirror{h: h, conv: c, ref: AnswerRef{ConversationID: "c1", MessageID: "m1"}, cancel: func() {}}
+	m := &mirror{h: h, conv: c, ref: AnswerRef{ConversationID: "c1", MessageID: "m1"}, cancel: func() {},
+		message: protocol.Message(persistence.Message{ID: "m1", ConversationID: "c1"})}
 	c.remote = m
 	m.text = make([]byte, 0, 1<<20) // no growth within the runs: only per-frame allocations count
 	token := "some token text"
@@ -34,7 +36,7 @@ func TestMirrorDeltaAllocations(t *testing.T) {
 	}
 	next := 0
 	allocs := testing.AllocsPerRun(100, func() {
-		m.onFrame(frames[next])
+		m.onFrame(frames[next], false)
 		next++
 	})
 	if allocs > 0 {

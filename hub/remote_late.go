@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -11,108 +12,109 @@ import (
 // A bus keeps an answer's frames within limits (natsbus: the answer
 // stream's age, size and frames per answer; docs/scale.md, "Sizing"). When
 // they are reached the oldest frames go first, so a mirror that starts
-// late in a long answer may find its first frames gone: the first frame
-// it reads continues a text it never saw. Rather than fail its followers
-// (who would reconnect, mirror again and fail again until the answer
-// ends), the mirror takes the text before that frame from the store,
-// whose checkpoint of a running answer is recent while the frames lost
-// are the oldest, and goes on from the stream.
+// late in a long answer, or one that fell behind by the whole of what the
+// stream keeps, may find frames gone: the next frame it reads continues a
+// text it never saw (a bus outage can leave such a hole too). Rather than
+// fail its followers (who would reconnect, mirror again and, for a late
+// start, fail again until the answer ends), the mirror takes the missing
+// text from the store, whose checkpoint of a running answer is recent
+// while the frames lost are the oldest, hands it on as the frames lost
+// would have been, and goes on from the stream.
 
-// lateStart returns where the text (and the reasoning, -1: not known from
-// this frame) of the answer stood before f, the first frame a mirror
-// reads, when that is past the answer's beginning; late is false when f
-// may start the answer (its message frame, a done, text from offset 0).
-func lateStart(f *protocol.Frame) (text, reasoning int64, late bool) {
+// frameStart returns where the text and the reasoning of the answer stood
+// before f (reasoning -1: f does not say), and whether f may leave a hole
+// for the store to fill: text, reasoning, stored text and done frames.
+func frameStart(f *protocol.Frame) (text, reasoning int64, ok bool) {
 	switch f.Type {
 	case protocol.TypeDelta, FrameStored:
 		t, err := deltaBytes(f)
 		if err != nil {
 			return 0, 0, false
 		}
-		text = f.Seq - int64(len(t))
-		return text, -1, text > 0
+		return f.Seq - int64(len(t)), -1, true
 	case protocol.TypeReasoning:
 		rseq, rtext, err := reasoningOfFrame(f)
 		if err != nil {
 			return 0, 0, false
 		}
-		reasoning = rseq - int64(len(rtext))
-		return f.Seq, reasoning, f.Seq > 0 || reasoning > 0
+		return f.Seq, rseq - int64(len(rtext)), true
+	case protocol.TypeDone:
+		return f.Seq, -1, true
 	}
 	return 0, 0, false
 }
 
-// joinLate seeds m with the stored text of its answer up to where f, the
-// first frame m reads, begins, if the stream no longer holds the frames
-// before f. It runs on the follow's goroutine, before f is applied; the
-// store is read without conv.mu. When the store cannot give that text
-// (not found, or its checkpoint is behind f), m is left as it was and f
-// fails its followers as any inconsistent frame does.
-func (m *mirror) joinLate(ctx context.Context, f *protocol.Frame) {
-	text, reasoning, late := lateStart(f)
-	if !late {
-		return
+// gapLocked reports whether f, the next frame of the stream, begins past
+// what the mirror holds (or the mirror has no message frame to give its
+// followers before f's text); conv.mu is held.
+func (m *mirror) gapLocked(f *protocol.Frame) bool {
+	text, reasoning, ok := frameStart(f)
+	switch {
+	case !ok:
+		return false
+	case f.Type == protocol.TypeDone:
+		return text > int64(len(m.text))
 	}
+	return m.message == nil || text > int64(len(m.text)) || reasoning > int64(len(m.reasoning))
+}
+
+// fillFromStore gives the mirror what its answer's stored checkpoint holds
+// between where the mirror stands and where f, the next frame, begins: the
+// message frame if it has none, the reasoning, then the text, delivered
+// to its followers as the frames lost would have been. It runs on the
+// follow's goroutine, the only one that extends the mirror, and reads the
+// store without conv.mu. When the store cannot fill the hole (not found,
+// its checkpoint behind f, or a text that does not continue the
+// mirror's), the mirror is left as it was: f then fails its followers as
+// any frame that does not continue the stream does.
+func (m *mirror) fillFromStore(ctx context.Context, f *protocol.Frame) {
+	text, reasoning, _ := frameStart(f)
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	msg, err := m.h.opts.Store.Message(ctx, m.ref.UserID, m.ref.MessageID)
 	cancel()
-	if err == nil && (int64(len(msg.Content)) < text || int64(len(msg.Reasoning)) < reasoning) {
-		err = errors.New("its stored checkpoint is behind the first frame kept")
-	}
-	if err != nil {
-		m.h.log.Error("an answer's first frames are gone from the bus and its text so far cannot be read from the store; its followers here reconnect",
-			"message", m.ref.MessageID, "from", text, "err", err)
-		return
-	}
-	m.h.log.Warn("the bus no longer holds an answer's first frames (its limits were reached); its text so far is read from the store",
-		"message", m.ref.MessageID, "from", text)
-	m.h.busm.MirrorFromStore()
-	seed := msg
-	seed.Content = msg.Content[:text]
-	if reasoning >= 0 {
-		seed.Reasoning = msg.Reasoning[:reasoning]
-	}
 	c := m.conv
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if m.ended || c.remote != m {
 		return
 	}
-	m.seedLocked(seed, reasoning < 0)
-}
-
-// seedLocked makes seed's text and reasoning the mirror's so far and
-// catches its followers up with them: those that followed from the start
-// get the answer's message frame and everything, those resumed at a
-// cursor within them the rest. looseReasoning says the seed's reasoning
-// may run past the frames to come (see onReasoningLocked). conv.mu is held.
-func (m *mirror) seedLocked(seed persistence.Message, looseReasoning bool) {
-	m.text = []byte(seed.Content)
-	m.reasoning = []byte(seed.Reasoning)
-	m.looseReasoning = looseReasoning
-	start := seed
-	start.Content, start.Reasoning = "", ""
-	start.Status, start.FinishReason, start.Usage, start.Error, start.ErrorCode = persistence.StatusStreaming, "", nil, "", ""
-	m.message = protocol.Message(start)
-	for _, s := range m.conv.subs {
-		sub := s.sub
-		cursor, ahead := m.ahead[sub]
-		rcursor := m.aheadR[sub]
-		switch {
-		case !ahead:
-			m.catchUpLocked(sub, 0, true)
-		case cursor > int64(len(m.text)) || rcursor > int64(len(m.reasoning)):
-			// still ahead: deliverLocked gives it the rest when the text reaches it
-		default:
-			if err := checkSeq(m.text, cursor); err != nil {
-				delete(m.ahead, sub)
-				delete(m.aheadR, sub)
-				refuseCursor(sub, err)
-				continue
-			}
-			m.catchUpReasoningLocked(sub, rcursor)
-			m.catchUpLocked(sub, cursor, false)
+	have, haveR := int64(len(m.text)), int64(len(m.reasoning))
+	rEnd := reasoning
+	if err == nil && rEnd < 0 {
+		rEnd = max(int64(len(msg.Reasoning)), haveR)
+	}
+	switch {
+	case err != nil:
+	case int64(len(msg.Content)) < text || int64(len(msg.Reasoning)) < rEnd:
+		err = errors.New("its stored checkpoint is behind the next frame kept")
+	case msg.Content[:have] != string(m.text) || msg.Reasoning[:haveR] != string(m.reasoning):
+		err = errors.New("its stored text does not continue what was streamed")
+	}
+	if err != nil {
+		if f.Type != protocol.TypeDone {
+			m.h.log.Error("frames of an answer are gone from the bus and its text cannot be read from the store; its followers here reconnect",
+				"message", m.ref.MessageID, "have", have, "next", text, "err", err)
 		}
+		return
+	}
+	m.h.log.Warn("the bus no longer holds frames of an answer (its limits were reached, or an outage lost them); their text is read from the store",
+		"message", m.ref.MessageID, "have", have, "next", text)
+	m.h.busm.MirrorFromStore()
+	if m.message == nil {
+		start := msg
+		start.Content, start.Reasoning = "", ""
+		start.Status, start.FinishReason, start.Usage, start.Error, start.ErrorCode = persistence.StatusStreaming, "", nil, "", ""
+		m.message = protocol.Message(start)
+		m.deliverLocked(m.message, 0)
+	}
+	// A delta does not say how much reasoning came before it: the stored
+	// reasoning is taken whole and may run past reasoning frames to come.
+	m.looseReasoning = m.looseReasoning || reasoning < 0
+	if rEnd > haveR {
+		m.onReasoningLocked(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, have, rEnd, msg.Reasoning[haveR:rEnd]), true)
+	}
+	if text > have {
+		m.onDeltaLocked(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, text, msg.Content[have:text]), true)
 	}
 }
 
@@ -130,4 +132,14 @@ func (m *mirror) trimReasoningLocked(rseq int64, rtext string) (rest string, ok 
 		return "", false
 	}
 	return rtext[overlap:], true
+}
+
+// inconsistentLocked fails the followers of a stream that does not
+// continue: they reconnect and load the answer anew; conv.mu is held.
+func (m *mirror) inconsistentLocked(what string, attrs ...any) {
+	m.h.log.Error(fmt.Sprintf("an answer's %s does not continue; its followers here reconnect", what),
+		append([]any{"message", m.ref.MessageID}, attrs...)...)
+	m.failLocked()
+	m.endLocked()
+	m.cancel()
 }

@@ -184,3 +184,117 @@ func TestClusterFollowAfterFramesDroppedNoCheckpoint(t *testing.T) {
 		t.Fatalf("%d mirrors counted as begun from the store", n)
 	}
 }
+
+// TestClusterFollowAcrossDroppedFrames: a tab on B follows an answer
+// running on A; B's follow falls behind while the bus discards the frames
+// it has not read (its limits reached). When B reads again, the frame it
+// finds begins past what its tabs have: the hole is filled from the
+// store's checkpoint, and the tab that followed from the start as well as
+// one that resumed on B at a cursor inside the hole get the answer byte
+// for byte, with one done and no close. Before, both were sent an error
+// and closed to reconnect.
+func TestClusterFollowAcrossDroppedFrames(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name                  string
+		before, during, after []string // "think:x" is reasoning; during is discarded unread
+		end                   bool     // the answer ends while B is behind (only its done is kept)
+		resumeAt              int64    // a second tab on B resumes here while B is behind (-1: none)
+		text, reasoning       string
+	}{
+		{name: "text", before: []string{"one "}, during: []string{"twö ", "three "}, after: []string{"four"},
+			resumeAt: int64(len("one tw")), text: "one twö three four"},
+		{name: "reasoning and text", before: []string{"think:ab"}, during: []string{"think:cd", "x "}, after: []string{"think:e", "y"},
+			resumeAt: -1, reasoning: "abcde", text: "x y"},
+		{name: "only the done kept", before: []string{"one "}, during: []string{"two ", "three"}, end: true,
+			resumeAt: int64(len("one ")), text: "one two three"},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A")
+			rec := tc.startMetered(t, "B")[0]
+			a, b := tc.hubs[0], tc.hubs[1]
+			conv := tc.conversation(t)
+			res := tc.send(t, a, nil, conv.ID, "hi")
+			run := a.model.next(t)
+			onB := tc.follow(t, b, "b1", conv.ID)
+			run.say(t, tt.before...)
+			text, reasoning := said(tt.before)
+			onB.waitUntil(t, "the first tokens", func(fs []*protocol.Frame, _ protocol.CloseCode) bool {
+				got, _, _ := answerOf(fs, res.MessageID, 0)
+				r, _ := reasoningOf(fs, res.MessageID, 0)
+				return got == text && r == reasoning
+			})
+
+			resume := tc.mem.PauseFollows("B")
+			var resumed *tab
+			if tt.resumeAt >= 0 {
+				resumed = newTab(tc.user.ID, "b2")
+				t.Cleanup(func() { b.Detach(resumed) })
+				if err := b.Subscribe(context.Background(), resumed, tc.user.ID, SubscribeRequest{ConversationID: conv.ID,
+					MessageID: res.MessageID, LastSeq: &tt.resumeAt}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			run.say(t, tt.during...)
+			dt, dr := said(tt.during)
+			text, reasoning = text+dt, reasoning+dr
+			keep := 0
+			if tt.end {
+				close(run.tokens)
+				tc.waitUnlocked(t, conv.ID)
+				keep = 1
+			}
+			waitPublished(t, tc.mem, res.MessageID, text, reasoning)
+			tc.waitStored(t, res.MessageID, "checkpoint", func(m persistence.Message) bool {
+				return m.Content == text && m.Reasoning == reasoning
+			})
+			tc.mem.DropOldest(res.MessageID, len(streamFrames(tc.mem, res.MessageID))-keep)
+			resume()
+			if !tt.end {
+				run.say(t, tt.after...)
+				close(run.tokens)
+			}
+
+			for _, s := range []struct {
+				tab  *tab
+				from int64
+			}{{onB, 0}, {resumed, tt.resumeAt}} {
+				if s.tab == nil {
+					continue
+				}
+				if st := s.tab.waitDone(t, res.MessageID); st != "complete" {
+					t.Fatalf("tab %s: done status %q", s.tab.id, st)
+				}
+				frames, closed := s.tab.snapshot()
+				got, dones, err := answerOf(frames, res.MessageID, s.from)
+				r, rerr := reasoningOf(frames, res.MessageID, 0)
+				if err != nil || rerr != nil || got != tt.text[s.from:] || dones != 1 || closed != 0 ||
+					countType(frames, "", protocol.TypeError) != 0 {
+					t.Fatalf("tab %s: text %q (%v) dones %d closed %d\n%s", s.tab.id, got, err, dones, closed, dump(frames))
+				}
+				if s.from == 0 && (r != tt.reasoning || countType(frames, res.MessageID, protocol.TypeMessage) != 1) {
+					t.Fatalf("tab %s: reasoning %q (%v), %d message frames\n%s", s.tab.id, r, rerr,
+						countType(frames, res.MessageID, protocol.TypeMessage), dump(frames))
+				}
+			}
+			if n := rec.counts().fromStore; n != 1 {
+				t.Fatalf("B took an answer's text from the store %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// said splits the tokens a test model says into text and reasoning
+// ("think:" tokens).
+func said(tokens []string) (text, reasoning string) {
+	for _, tok := range tokens {
+		if r, ok := strings.CutPrefix(tok, "think:"); ok {
+			reasoning += r
+		} else {
+			text += tok
+		}
+	}
+	return text, reasoning
+}

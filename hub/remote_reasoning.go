@@ -10,10 +10,15 @@ import (
 // from the bus are checked for continuity (rseq), kept, delivered, and
 // caught up or resumed from a reasoning cursor.
 
-// onReasoningLocked applies one reasoning frame of the stream; conv.mu is held.
-func (m *mirror) onReasoningLocked(f *protocol.Frame) {
+// onReasoningLocked applies one reasoning frame of the stream (see
+// onFrame); conv.mu is held.
+func (m *mirror) onReasoningLocked(f *protocol.Frame, filled bool) (gap bool) {
 	from := len(m.reasoning)
 	rseq, rtext, err := reasoningOfFrame(f)
+	start := rseq - int64(len(rtext))
+	if err == nil && !filled && (start > int64(from) || f.Seq > int64(len(m.text)) || m.unstartedLocked()) {
+		return true
+	}
 	if err == nil && m.looseReasoning && rseq != int64(from+len(rtext)) {
 		rest, ok := m.trimReasoningLocked(rseq, rtext)
 		switch {
@@ -25,12 +30,8 @@ func (m *mirror) onReasoningLocked(f *protocol.Frame) {
 		}
 	}
 	if err != nil || rseq != int64(from+len(rtext)) {
-		m.h.log.Error("an answer's reasoning stream is inconsistent; its followers here reconnect",
-			"message", m.ref.MessageID, "rseq", rseq, "have", from, "err", err)
-		m.failLocked()
-		m.endLocked()
-		m.cancel()
-		return
+		m.inconsistentLocked("reasoning", "rseq", rseq, "have", from, "err", err)
+		return false
 	}
 	m.reasoning = append(m.reasoning, rtext...)
 	f = withRSeq(f, len(m.reasoning))
@@ -47,6 +48,7 @@ func (m *mirror) onReasoningLocked(f *protocol.Frame) {
 		}
 	}
 	m.h.opts.Metrics.DeltaSent(len(m.conv.subs))
+	return false
 }
 
 // reasoningOfFrame reads a reasoning frame's cursor after it and its text.

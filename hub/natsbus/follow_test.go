@@ -367,3 +367,64 @@ func TestFollowAfterOldestDiscarded(t *testing.T) {
 	}
 	checkFrames(t, "late follower", frs, frames[start:])
 }
+
+// TestFollowAcrossDiscardedFrames: a follow that fell behind while the
+// stream discarded frames it had not read (its limits reached), their live
+// copies lost too, reads the ones kept and goes on, in order, each once,
+// without an error: the hole is the hub's to fill (from the store's
+// checkpoint; hub's TestClusterFollowAcrossDroppedFrames).
+func TestFollowAcrossDiscardedFrames(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const kept = 3
+	owner, _ := newBusWith(t, c, Options{InstanceID: "hole-owner", LeaseTTL: 2 * time.Second,
+		Stream: StreamLimits{MaxMsgsPerAnswer: kept}})
+	peer, _ := newBusWith(t, c, Options{InstanceID: "hole-peer", LeaseTTL: 2 * time.Second,
+		Stream: StreamLimits{MaxMsgsPerAnswer: kept}})
+	waitHealthy(t, ctx, owner, peer)
+	a := answer("c-hole", "m-hole", owner.InstanceID())
+	frames := testFrames(a, 12) // numbered 1 (the message frame) to 14 (the done)
+	publish(t, ctx, owner, a, frames[:1])
+	drop := func(m *nats.Msg) bool {
+		var n int
+		_, _ = fmt.Sscan(m.Header.Get(hdrN), &n)
+		return n >= 2 && n <= 9
+	}
+	peer.live.drop.Store(&drop)
+	got := make(chan *protocol.Frame, len(frames))
+	behind := make(chan struct{})
+	ended := make(chan error, 1)
+	go func() {
+		ended <- peer.Follow(ctx, a, func(f *protocol.Frame) {
+			got <- f
+			if f.Type == protocol.TypeMessage {
+				<-behind
+			}
+		})
+	}()
+	if f := <-got; f.Type != protocol.TypeMessage {
+		t.Fatalf("first frame %s", f.Type)
+	}
+	// While the follow is held, frames 2 to 9 are published (their live
+	// copies lost) and the stream keeps 7 to 9 of them.
+	publish(t, ctx, owner, a, frames[1:9])
+	close(behind)
+	publish(t, ctx, owner, a, frames[9:])
+	if err := <-ended; err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	close(got)
+	var rest []*protocol.Frame
+	for f := range got {
+		rest = append(rest, f)
+	}
+	if start := len(frames) - len(rest); start < 9-kept {
+		for i, g := range rest {
+			t.Logf("got frame %d: %s seq %d %s", i+1, g.Type, g.Seq, g.Data)
+		}
+		t.Fatalf("after the hole the follow got the last %d frames, want from frame %d on at most", len(rest), 10-kept)
+	}
+	checkFrames(t, "after the hole", rest, frames[len(frames)-len(rest):])
+}

@@ -85,7 +85,7 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 	m.mirrorsLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_mirrors_lost_total",
 		Help: "Mirrored answers whose stream this instance lost (the bus failed); their tabs were told to reconnect."})
 	m.fromStore = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_mirrors_from_store_total",
-		Help: "Mirrored answers whose first frames the answer stream no longer held, their text so far read from the store: the stream is too small for the traffic."})
+		Help: "Holes in mirrored answers (frames the answer stream no longer held when read) filled from the store: the stream is too small for the traffic."})
 	return m, errors.Join(errs...)
 }
 
