@@ -85,7 +85,7 @@ func (m *mirror) fillFromStore(ctx context.Context, f *protocol.Frame) {
 	}
 	switch {
 	case err != nil:
-	case int64(len(msg.Content)) < text || int64(len(msg.Reasoning)) < rEnd:
+	case int64(len(msg.Content)) < max(text, have) || int64(len(msg.Reasoning)) < max(rEnd, haveR):
 		err = errors.New("its stored checkpoint is behind the next frame kept")
 	case msg.Content[:have] != string(m.text) || msg.Reasoning[:haveR] != string(m.reasoning):
 		err = errors.New("its stored text does not continue what was streamed")

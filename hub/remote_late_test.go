@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -297,4 +298,85 @@ func said(tokens []string) (text, reasoning string) {
 		}
 	}
 	return text, reasoning
+}
+
+// TestFillFromStore: what a mirror takes from the store for the hole
+// before the next frame, and when it takes nothing (the frame then fails
+// the followers, except a done, which is delivered as it is).
+func TestFillFromStore(t *testing.T) {
+	t.Parallel()
+	delta := func(seq int64, text string) *protocol.Frame { return protocol.Delta("c1", "m1", seq, text) }
+	done := func(text string) *protocol.Frame {
+		return protocol.Done(persistence.Message{ID: "m1", ConversationID: "c1", Content: text, Status: persistence.StatusComplete}, nil)
+	}
+	cases := []struct {
+		name            string
+		have            string          // the mirror's text so far
+		noMessage       bool            // the mirror has no message frame (else it has)
+		stored          string          // the store's checkpoint
+		next            *protocol.Frame // the frame after the hole
+		filled          string          // the text the hole was filled with ("": none)
+		failed          bool            // the followers were told to reconnect
+		text            string          // the mirror's text after next
+		wantDone, count bool            // a done was delivered; the hole counted as filled
+	}{
+		{name: "filled", have: "one ", stored: "one two three ", next: delta(18, "four"),
+			filled: "two three ", text: "one two three four", count: true},
+		{name: "checkpoint behind", have: "one ", stored: "one two ", next: delta(18, "four"),
+			failed: true, text: "one "},
+		{name: "stored text differs", have: "one ", stored: "uno two three ", next: delta(18, "four"),
+			failed: true, text: "one "},
+		{name: "done past the text", have: "one ", stored: "one two", next: done("one two"),
+			filled: "two", text: "one two", wantDone: true, count: true},
+		{name: "message frame lost", noMessage: true, stored: "one ", next: delta(4, "one "),
+			text: "one ", count: true},
+		{name: "done, store behind", have: "one ", stored: "one ", next: done("one two"),
+			text: "one ", wantDone: true},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := newMemStore()
+			cv := persistence.Conversation{OwnerID: "u1"}
+			if err := st.CreateConversation(context.Background(), &cv); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.InsertMessage(context.Background(), &persistence.Message{ID: "m1", OwnerID: "u1", ConversationID: cv.ID,
+				Role: persistence.RoleAssistant, Content: tt.stored, Status: persistence.StatusStreaming}); err != nil {
+				t.Fatal(err)
+			}
+			rec := &busMetricsRecorder{}
+			h := &Hub{opts: Options{Store: st, Metrics: nopMetrics{}}, log: slog.New(slog.DiscardHandler),
+				cluster: newCluster(NewLocalBus(), nopMetrics{})}
+			h.busm = rec
+			c := &conv{id: "c1", owner: "u1"}
+			sub := newTab("u1", "t1")
+			c.subs.add(sub)
+			m := &mirror{h: h, conv: c, ref: AnswerRef{ConversationID: "c1", MessageID: "m1", UserID: "u1"}, cancel: func() {},
+				text: []byte(tt.have)}
+			if !tt.noMessage {
+				m.message = protocol.Message(persistence.Message{ID: "m1", ConversationID: "c1"})
+			}
+			c.remote = m
+			if !m.onFrame(tt.next, false) {
+				t.Fatal("the frame after the hole was applied without the store")
+			}
+			m.fillFromStore(context.Background(), tt.next)
+			if m.onFrame(tt.next, true) {
+				t.Fatal("a hole reported once the store was asked")
+			}
+			frames, closed := sub.snapshot()
+			var filled string
+			if len(frames) > 0 && frames[0].Type == protocol.TypeDelta {
+				filled = field(t, frames[0], "text")
+			}
+			if filled != tt.filled || (closed != 0) != tt.failed || string(m.text) != tt.text ||
+				(countType(frames, "m1", protocol.TypeDone) == 1) != tt.wantDone || (rec.counts().fromStore == 1) != tt.count {
+				t.Fatalf("filled %q, closed %d, text %q, counted %d\n%s", filled, closed, m.text, rec.counts().fromStore, dump(frames))
+			}
+			if tt.noMessage && (len(frames) == 0 || frames[0].Type != protocol.TypeMessage || countType(frames, "m1", protocol.TypeMessage) != 1) {
+				t.Fatalf("no message frame first\n%s", dump(frames))
+			}
+		})
+	}
 }
