@@ -82,6 +82,7 @@ func (h *Hub) publishLocked(c *conv) {
 // and releases the lock after the done frame.
 func (h *Hub) publish(o *outbox) {
 	p := &publisher{h: h, o: o}
+	defer p.calls.release()
 	for {
 		select {
 		case <-o.wake:
@@ -126,6 +127,7 @@ type publisher struct {
 	o       *outbox
 	started bool // the answer's start was broadcast
 	suspect bool // check the lock before the next frame
+	calls   callContext
 }
 
 // send publishes f, then broadcasts the start or releases the lock as
@@ -134,7 +136,7 @@ func (p *publisher) send(f *protocol.Frame) bool {
 	h, ref := p.h, p.o.ref
 	p.suspect = p.suspect || f.Type == FrameStored
 	claimed := false
-	if !h.retry("publish answer frame", func(ctx context.Context) error {
+	if !h.retryIn("publish answer frame", &p.calls, func(ctx context.Context) error {
 		if p.suspect {
 			owned, err := h.owns(ctx, ref)
 			if err != nil || !owned {
