@@ -86,27 +86,8 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 				follow()
 			}
 			close(run.tokens)
-			for _, s := range []struct {
-				tab  *tab
-				from int64
-			}{{onB, 0}, {onC, tt.resumeAt}} {
-				if s.tab == nil {
-					continue
-				}
-				if st := s.tab.waitDone(t, res.MessageID); st != "complete" {
-					t.Fatalf("tab %s: done status %q", s.tab.id, st)
-				}
-				frames, closed := s.tab.snapshot()
-				text, dones, err := answerOf(frames, res.MessageID, s.from)
-				r, rerr := reasoningOf(frames, res.MessageID, 0)
-				if err != nil || rerr != nil || text != tt.text[s.from:] || dones != 1 || closed != 0 {
-					t.Fatalf("tab %s: text %q (%v) dones %d closed %d\n%s", s.tab.id, text, err, dones, closed, dump(frames))
-				}
-				if s.from == 0 && (r != tt.reasoning || countType(frames, res.MessageID, protocol.TypeMessage) != 1) {
-					t.Fatalf("tab %s: reasoning %q (%v), %d message frames\n%s", s.tab.id, r, rerr,
-						countType(frames, res.MessageID, protocol.TypeMessage), dump(frames))
-				}
-			}
+			checkWhole(t, onB, res.MessageID, 0, tt.text, tt.reasoning)
+			checkWhole(t, onC, res.MessageID, tt.resumeAt, tt.text, tt.reasoning)
 			tc.waitUnlocked(t, conv.ID)
 			if m := tc.message(t, res.MessageID); m.Content != tt.text || m.Reasoning != tt.reasoning {
 				t.Fatalf("stored %q %q", m.Content, m.Reasoning)
@@ -120,6 +101,29 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 				t.Fatalf("mirrors from the store: B %d, C %d; want 1, %d", gb, gc, wantC)
 			}
 		})
+	}
+}
+
+// checkWhole waits for the done of answer id on tab (nil: none) and checks
+// that the tab got it complete, from text cursor from on, each byte once,
+// with one done, no error and no close; one that followed from the start
+// (from 0) also got its reasoning and one message frame.
+func checkWhole(t *testing.T, tab *tab, id string, from int64, text, reasoning string) {
+	t.Helper()
+	if tab == nil {
+		return
+	}
+	if st := tab.waitDone(t, id); st != "complete" {
+		t.Fatalf("tab %s: done status %q", tab.id, st)
+	}
+	frames, closed := tab.snapshot()
+	got, dones, err := answerOf(frames, id, from)
+	r, rerr := reasoningOf(frames, id, 0)
+	if err != nil || rerr != nil || got != text[from:] || dones != 1 || closed != 0 || countType(frames, "", protocol.TypeError) != 0 {
+		t.Fatalf("tab %s: text %q (%v) dones %d closed %d\n%s", tab.id, got, err, dones, closed, dump(frames))
+	}
+	if from == 0 && (r != reasoning || countType(frames, id, protocol.TypeMessage) != 1) {
+		t.Fatalf("tab %s: reasoning %q (%v), %d message frames\n%s", tab.id, r, rerr, countType(frames, id, protocol.TypeMessage), dump(frames))
 	}
 }
 
@@ -258,28 +262,8 @@ func TestClusterFollowAcrossDroppedFrames(t *testing.T) {
 				close(run.tokens)
 			}
 
-			for _, s := range []struct {
-				tab  *tab
-				from int64
-			}{{onB, 0}, {resumed, tt.resumeAt}} {
-				if s.tab == nil {
-					continue
-				}
-				if st := s.tab.waitDone(t, res.MessageID); st != "complete" {
-					t.Fatalf("tab %s: done status %q", s.tab.id, st)
-				}
-				frames, closed := s.tab.snapshot()
-				got, dones, err := answerOf(frames, res.MessageID, s.from)
-				r, rerr := reasoningOf(frames, res.MessageID, 0)
-				if err != nil || rerr != nil || got != tt.text[s.from:] || dones != 1 || closed != 0 ||
-					countType(frames, "", protocol.TypeError) != 0 {
-					t.Fatalf("tab %s: text %q (%v) dones %d closed %d\n%s", s.tab.id, got, err, dones, closed, dump(frames))
-				}
-				if s.from == 0 && (r != tt.reasoning || countType(frames, res.MessageID, protocol.TypeMessage) != 1) {
-					t.Fatalf("tab %s: reasoning %q (%v), %d message frames\n%s", s.tab.id, r, rerr,
-						countType(frames, res.MessageID, protocol.TypeMessage), dump(frames))
-				}
-			}
+			checkWhole(t, onB, res.MessageID, 0, tt.text, tt.reasoning)
+			checkWhole(t, resumed, res.MessageID, tt.resumeAt, tt.text, tt.reasoning)
 			if n := rec.counts().fromStore; n != 1 {
 				t.Fatalf("B took an answer's text from the store %d times, want 1", n)
 			}

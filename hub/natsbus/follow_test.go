@@ -320,15 +320,8 @@ func TestMixedVersions(t *testing.T) {
 // discarded too (a gap the hub's mirror reports).
 func TestFollowAfterOldestDiscarded(t *testing.T) {
 	t.Parallel()
-	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	const kept = 5
-	owner, _ := newBusWith(t, c, Options{InstanceID: "discard-owner", LeaseTTL: 2 * time.Second,
-		Stream: StreamLimits{MaxMsgsPerAnswer: kept}})
-	peer, _ := newBusWith(t, c, Options{InstanceID: "discard-peer", LeaseTTL: 2 * time.Second,
-		Stream: StreamLimits{MaxMsgsPerAnswer: kept}})
-	waitHealthy(t, ctx, owner, peer)
+	ctx, owner, peer := smallStreamPair(t, "discard", kept)
 	a := answer("c-discard", "m-discard", owner.InstanceID())
 	frames := testFrames(a, 20) // the message frame, 20 deltas, the done
 	publish(t, ctx, owner, a, frames[:12])
@@ -375,15 +368,8 @@ func TestFollowAfterOldestDiscarded(t *testing.T) {
 // checkpoint; hub's TestClusterFollowAcrossDroppedFrames).
 func TestFollowAcrossDiscardedFrames(t *testing.T) {
 	t.Parallel()
-	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	const kept = 3
-	owner, _ := newBusWith(t, c, Options{InstanceID: "hole-owner", LeaseTTL: 2 * time.Second,
-		Stream: StreamLimits{MaxMsgsPerAnswer: kept}})
-	peer, _ := newBusWith(t, c, Options{InstanceID: "hole-peer", LeaseTTL: 2 * time.Second,
-		Stream: StreamLimits{MaxMsgsPerAnswer: kept}})
-	waitHealthy(t, ctx, owner, peer)
+	ctx, owner, peer := smallStreamPair(t, "hole", kept)
 	a := answer("c-hole", "m-hole", owner.InstanceID())
 	frames := testFrames(a, 12) // numbered 1 (the message frame) to 14 (the done)
 	publish(t, ctx, owner, a, frames[:1])
@@ -445,4 +431,19 @@ func TestFollowAcrossDiscardedFrames(t *testing.T) {
 		t.Fatalf("follow: %v", err)
 	}
 	checkFrames(t, "after the hole", rest, frames[9-kept:])
+}
+
+// smallStreamPair starts a one-node NATS server and two buses, name-owner
+// and name-peer, whose answer stream keeps kept frames per answer; ctx
+// bounds the test.
+func smallStreamPair(t *testing.T, name string, kept int64) (ctx context.Context, owner, peer *Bus) {
+	t.Helper()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	limits := StreamLimits{MaxMsgsPerAnswer: kept}
+	owner, _ = newBusWith(t, c, Options{InstanceID: name + "-owner", LeaseTTL: 2 * time.Second, Stream: limits})
+	peer, _ = newBusWith(t, c, Options{InstanceID: name + "-peer", LeaseTTL: 2 * time.Second, Stream: limits})
+	waitHealthy(t, ctx, owner, peer)
+	return ctx, owner, peer
 }
