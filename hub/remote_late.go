@@ -22,8 +22,9 @@ import (
 // would have been, and goes on from the stream.
 
 // frameStart returns where the text and the reasoning of the answer stood
-// before f (reasoning -1: f does not say), and whether f may leave a hole
-// for the store to fill: text, reasoning, stored text and done frames.
+// before f (reasoning -1: f does not say), for the frames that may follow
+// a hole (text, reasoning, stored text and done frames; ok false for the
+// rest).
 func frameStart(f *protocol.Frame) (text, reasoning int64, ok bool) {
 	switch f.Type {
 	case protocol.TypeDelta, FrameStored:
@@ -42,20 +43,6 @@ func frameStart(f *protocol.Frame) (text, reasoning int64, ok bool) {
 		return f.Seq, -1, true
 	}
 	return 0, 0, false
-}
-
-// gapLocked reports whether f, the next frame of the stream, begins past
-// what the mirror holds (or the mirror has no message frame to give its
-// followers before f's text); conv.mu is held.
-func (m *mirror) gapLocked(f *protocol.Frame) bool {
-	text, reasoning, ok := frameStart(f)
-	switch {
-	case !ok:
-		return false
-	case f.Type == protocol.TypeDone:
-		return text > int64(len(m.text))
-	}
-	return m.message == nil || text > int64(len(m.text)) || reasoning > int64(len(m.reasoning))
 }
 
 // fillFromStore gives the mirror what its answer's stored checkpoint holds
