@@ -72,7 +72,6 @@ type env struct {
 }
 
 var (
-	textAddrRE  = regexp.MustCompile(`listening addr=(\S+)`)
 	pprofAddrRE = regexp.MustCompile(`pprof listening addr=(\S+)`)
 	chatdAddrRE = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 	chatdPprof  = regexp.MustCompile(`"msg":"pprof listening","addr":"([^"]+)"`)

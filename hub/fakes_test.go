@@ -205,12 +205,6 @@ func (w *memWriter) close() (late int) {
 	return w.late
 }
 
-func (w *memWriter) lateFinishes() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.late
-}
-
 // fakeModel streams what its script says and lists one model.
 type fakeModel struct {
 	script func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error)

@@ -298,7 +298,7 @@ func (r *configReader) size(name string, def, min, max int64) int64 {
 	if v == "" {
 		return def
 	}
-	num := strings.TrimRight(v, "BKMGTiBbkmgt ")
+	num := strings.TrimRight(v, "BKMGTibkmgt ")
 	unit := strings.ToUpper(strings.TrimSpace(v[len(num):]))
 	mult := map[string]int64{"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
 		"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}[unit]

@@ -174,6 +174,7 @@ func (c *Client) request(req llm.Request) goopenai.ChatCompletionRequest {
 		if reasoningModel(req.Model) {
 			r.MaxCompletionTokens = req.MaxTokens
 		} else {
+			//lint:ignore SA1019 max_tokens is the field OpenAI-compatible servers (Ollama, vLLM, older Azure deployments) read
 			r.MaxTokens = req.MaxTokens
 		}
 	}

@@ -107,16 +107,6 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 	return nil
 }
 
-// insertMsg inserts v, whose id and timestamps are set, and moves its
-// conversation's UpdatedAt forward; ErrNotFound when the owner has no such
-// conversation.
-func insertMsg(ctx context.Context, tx *writeTx, v persistence.Message) error {
-	if err := touchConv(ctx, tx, v); err != nil {
-		return err
-	}
-	return insertRow(ctx, tx, v)
-}
-
 // lastOfConv returns the index of the last of vs in the conversation (and
 // of the owner) of vs[i].
 func lastOfConv(vs []persistence.Message, i int) int {

@@ -9,7 +9,8 @@ import (
 
 func TestConnections(t *testing.T) {
 	l := New(Options{MaxConns: 2})
-	if !l.AcquireConn("u") || !l.AcquireConn("u") {
+	first, second := l.AcquireConn("u"), l.AcquireConn("u")
+	if !first || !second {
 		t.Fatal("the first two connections were refused")
 	}
 	if l.AcquireConn("u") {

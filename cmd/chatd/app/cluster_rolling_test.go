@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -136,9 +135,6 @@ func followAcross(ctx context.Context, c *cluster, u user, convID, msgID string,
 		}
 	}
 }
-
-// errReconnect means the connection ended (or could not be opened): try another instance.
-var errReconnect = errors.New("reconnect")
 
 // followOnce follows the answer over one connection. It returns the done
 // frame, or nil when the connection ended before it.

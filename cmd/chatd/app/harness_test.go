@@ -279,13 +279,6 @@ func (f frame) stored(t *testing.T) persistence.Message {
 	return m
 }
 
-// errorText is the message of an error frame.
-func (f frame) errorText() string {
-	var s string
-	_ = json.Unmarshal(f.RawMessage, &s)
-	return s
-}
-
 // doneError is the error of a done frame.
 func (f frame) doneError() (code, message string) {
 	var b struct{ Code, Message string }
