@@ -1020,3 +1020,49 @@ func TestClusterSendRightAfterDone(t *testing.T) {
 		t.Fatalf("second answer ended %q", st)
 	}
 }
+
+// TestCallContext: every call gets at least busTimeout and at most twice
+// that; one context serves the calls until less is left, the one it
+// replaces is released, and the parent's end ends it.
+func TestCallContext(t *testing.T) {
+	t.Parallel()
+	parent, cancelParent := context.WithCancel(context.Background())
+	defer cancelParent()
+	var cc callContext
+	t0 := time.Now()
+	first := cc.get(parent, t0)
+	steps := []struct {
+		after time.Duration
+		same  bool // the context of the call before serves this one
+	}{
+		{0, true},
+		{busTimeout / 2, true},
+		{busTimeout, true},
+		{busTimeout + time.Millisecond, false},
+		{busTimeout + 2*time.Millisecond, true},
+	}
+	prev := first
+	for i, s := range steps {
+		now := t0.Add(s.after)
+		ctx := cc.get(parent, now)
+		if (ctx == prev) != s.same {
+			t.Fatalf("step %d (+%s): same context %v, want %v", i, s.after, ctx == prev, s.same)
+		}
+		dl, ok := ctx.Deadline()
+		if !ok || dl.Sub(now) < busTimeout || dl.Sub(now) > 2*busTimeout {
+			t.Fatalf("step %d (+%s): deadline %s after the call, want between %s and %s", i, s.after, dl.Sub(now), busTimeout, 2*busTimeout)
+		}
+		if !s.same && prev.Err() == nil {
+			t.Fatalf("step %d: the context replaced was not released", i)
+		}
+		prev = ctx
+	}
+	cancelParent()
+	if prev.Err() == nil {
+		t.Fatal("the parent's end did not end the call context")
+	}
+	cc.release()
+	if cc.ctx != nil {
+		t.Fatal("release kept the context")
+	}
+}

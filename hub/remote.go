@@ -232,6 +232,16 @@ func (m *mirror) failLocked() {
 	}
 }
 
+// inconsistentLocked fails the followers of a stream that does not
+// continue: they reconnect and load the answer anew; conv.mu is held.
+func (m *mirror) inconsistentLocked(what string, attrs ...any) {
+	m.h.log.Error("an answer's stream does not continue; its followers here reconnect",
+		append([]any{"message", m.ref.MessageID, "part", what}, attrs...)...)
+	m.failLocked()
+	m.endLocked()
+	m.cancel()
+}
+
 // endLocked retires m and mirrors the answer that started meanwhile, if any.
 func (m *mirror) endLocked() {
 	m.ended = true
@@ -303,7 +313,7 @@ func (m *mirror) onDeltaLocked(f *protocol.Frame, filled bool) (gap bool) {
 		return true
 	}
 	if err != nil || start != int64(from) {
-		m.inconsistentLocked("stream", "seq", f.Seq, "have", from, "err", err)
+		m.inconsistentLocked("text", "seq", f.Seq, "have", from, "err", err)
 		return false
 	}
 	m.text = append(m.text, text...)

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -119,14 +118,4 @@ func (m *mirror) trimReasoningLocked(rseq int64, rtext string) (rest string, ok 
 		return "", false
 	}
 	return rtext[overlap:], true
-}
-
-// inconsistentLocked fails the followers of a stream that does not
-// continue: they reconnect and load the answer anew; conv.mu is held.
-func (m *mirror) inconsistentLocked(what string, attrs ...any) {
-	m.h.log.Error(fmt.Sprintf("an answer's %s does not continue; its followers here reconnect", what),
-		append([]any{"message", m.ref.MessageID}, attrs...)...)
-	m.failLocked()
-	m.endLocked()
-	m.cancel()
 }

@@ -52,14 +52,7 @@ func TestClusterFollowAfterFramesDropped(t *testing.T) {
 					return m.Content == text && m.Reasoning == reasoning
 				})
 			}
-			var soFar, thoughtSoFar string
-			for _, tok := range tt.before {
-				if r, ok := strings.CutPrefix(tok, "think:"); ok {
-					thoughtSoFar += r
-				} else {
-					soFar += tok
-				}
-			}
+			soFar, thoughtSoFar := said(tt.before)
 			waitPublished(t, tc.mem, res.MessageID, soFar, thoughtSoFar)
 			stored(soFar, thoughtSoFar)
 			tc.mem.DropOldest(res.MessageID, len(streamFrames(tc.mem, res.MessageID)))

@@ -325,32 +325,18 @@ func TestFollowAfterOldestDiscarded(t *testing.T) {
 	a := answer("c-discard", "m-discard", owner.InstanceID())
 	frames := testFrames(a, 20) // the message frame, 20 deltas, the done
 	publish(t, ctx, owner, a, frames[:12])
-	got := make(chan *protocol.Frame, len(frames))
-	ended := make(chan error, 1)
-	go func() { ended <- peer.Follow(ctx, a, func(f *protocol.Frame) { got <- f }) }()
-	var frs []*protocol.Frame
-	next := func() *protocol.Frame {
-		select {
-		case f := <-got:
-			frs = append(frs, f)
-			return f
-		case <-ctx.Done():
-			t.Fatalf("the follow got %d frames, then nothing", len(frs))
-			return nil
-		}
-	}
+	r := startFollow(t, ctx, peer, a, len(frames), nil)
 	// The last of the first twelve may still be on its way to the stream
 	// (a delta's publish returns once sent) when the follow reads it: the
 	// kept ones are then frames 6 to 10, and 11 comes live.
-	for f := next(); f.Seq != frames[11].Seq; f = next() {
+	for f := r.next(); f.Seq != frames[11].Seq; f = r.next() {
 	}
 	for _, f := range frames[12:] {
 		publish(t, ctx, owner, a, []*protocol.Frame{f})
-		next()
+		r.next()
 	}
-	if err := <-ended; err != nil {
-		t.Fatalf("follow: %v", err)
-	}
+	r.end()
+	frs := r.frames
 	start := len(frames) - len(frs)
 	if start < 12-kept-1 || start > 12-kept {
 		for i, g := range frs {
@@ -379,18 +365,13 @@ func TestFollowAcrossDiscardedFrames(t *testing.T) {
 		return n >= 2 && n <= 9
 	}
 	peer.live.drop.Store(&drop)
-	got := make(chan *protocol.Frame, len(frames))
 	behind := make(chan struct{})
-	ended := make(chan error, 1)
-	go func() {
-		ended <- peer.Follow(ctx, a, func(f *protocol.Frame) {
-			got <- f
-			if f.Type == protocol.TypeMessage {
-				<-behind
-			}
-		})
-	}()
-	if f := <-got; f.Type != protocol.TypeMessage {
+	r := startFollow(t, ctx, peer, a, len(frames), func(f *protocol.Frame) {
+		if f.Type == protocol.TypeMessage {
+			<-behind
+		}
+	})
+	if f := r.next(); f.Type != protocol.TypeMessage {
 		t.Fatalf("first frame %s", f.Type)
 	}
 	// While the follow is held, frames 2 to 9 are published (their live
@@ -401,35 +382,16 @@ func TestFollowAcrossDiscardedFrames(t *testing.T) {
 		Seq: frames[8].Seq, Data: []byte(`{"type":"conversation"}`)}
 	publish(t, ctx, owner, a, frames[1:9])
 	close(behind)
-	var rest []*protocol.Frame
-	next := func() *protocol.Frame {
-		select {
-		case f := <-got:
-			rest = append(rest, f)
-			return f
-		case err := <-ended:
-			select {
-			case f := <-got: // delivered before it ended
-				ended <- err
-				rest = append(rest, f)
-				return f
-			default:
-			}
-			t.Fatalf("follow ended after %d frames: %v", len(rest), err)
-			return nil
-		}
-	}
-	for next().Type != protocol.TypeConversation {
+	for r.next().Type != protocol.TypeConversation {
 	}
 	// Each later frame is published once the follow has the one before:
 	// three frames kept would not outlast a follow further behind.
 	for _, f := range frames[9:] {
 		publish(t, ctx, owner, a, []*protocol.Frame{f})
-		next()
+		r.next()
 	}
-	if err := <-ended; err != nil {
-		t.Fatalf("follow: %v", err)
-	}
+	r.end()
+	rest := r.frames[1:]
 	checkFrames(t, "after the hole", rest, frames[9-kept:])
 }
 
@@ -446,4 +408,59 @@ func smallStreamPair(t *testing.T, name string, kept int64) (ctx context.Context
 	peer, _ = newBusWith(t, c, Options{InstanceID: name + "-peer", LeaseTTL: 2 * time.Second, Stream: limits})
 	waitHealthy(t, ctx, owner, peer)
 	return ctx, owner, peer
+}
+
+// followed is a follow whose frames a test reads one at a time.
+type followed struct {
+	t      *testing.T
+	ctx    context.Context
+	got    chan *protocol.Frame
+	ended  chan error
+	frames []*protocol.Frame // read so far
+}
+
+// startFollow follows a on b; each frame is queued for next, then handed
+// to hold (nil: none), which may block the follow.
+func startFollow(t *testing.T, ctx context.Context, b *Bus, a hub.AnswerRef, frames int, hold func(*protocol.Frame)) *followed {
+	r := &followed{t: t, ctx: ctx, got: make(chan *protocol.Frame, frames), ended: make(chan error, 1)}
+	go func() {
+		r.ended <- b.Follow(ctx, a, func(f *protocol.Frame) {
+			r.got <- f
+			if hold != nil {
+				hold(f)
+			}
+		})
+	}()
+	return r
+}
+
+// next returns the follow's next frame; the test fails when the follow
+// ends, or ctx does, before one comes.
+func (r *followed) next() *protocol.Frame {
+	r.t.Helper()
+	select {
+	case f := <-r.got:
+		r.frames = append(r.frames, f)
+		return f
+	case err := <-r.ended:
+		select {
+		case f := <-r.got: // delivered before it ended
+			r.ended <- err
+			r.frames = append(r.frames, f)
+			return f
+		default:
+		}
+		r.t.Fatalf("the follow ended after %d frames: %v", len(r.frames), err)
+	case <-r.ctx.Done():
+		r.t.Fatalf("the follow got %d frames, then nothing", len(r.frames))
+	}
+	return nil
+}
+
+// end waits for the follow to end and fails the test on its error.
+func (r *followed) end() {
+	r.t.Helper()
+	if err := <-r.ended; err != nil {
+		r.t.Fatalf("follow: %v", err)
+	}
 }
