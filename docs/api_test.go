@@ -66,6 +66,7 @@ var requestBodies = map[string]string{
 	"POST /api/conversations/:id/messages":   `{"content":"Hello"}`,
 	"POST /api/conversations/:id/regenerate": `{}`,
 	"POST /api/auth/logout":                  ``,
+	"DELETE /api/auth/me":                    `{"password":"yet another one"}`,
 	"POST /api/conversations/:id/cancel":     ``,
 	"DELETE /api/conversations/:id":          ``,
 	"GET /api/conversations/:id/export":      ``,
@@ -105,10 +106,14 @@ func TestDocumentedRoutes(t *testing.T) {
 	}
 	shared := newConversation()
 
-	var logout []route // last: it ends the session
+	var logout, deletion []route // last: they end the session
 	for _, r := range append(apiRoutes, liveRoutes...) {
-		if r.path == "/api/auth/logout" {
+		switch {
+		case r.path == "/api/auth/logout":
 			logout = append(logout, r)
+			continue
+		case r.path == "/api/auth/me" && r.method == http.MethodDelete:
+			deletion = append(deletion, r)
 			continue
 		}
 		conv := shared
@@ -117,12 +122,18 @@ func TestDocumentedRoutes(t *testing.T) {
 		}
 		checkRoute(t, srv.URL, token, r, conv, strings.HasPrefix(r.where, "api.md:"))
 	}
-	if len(logout) != 1 {
-		t.Fatalf("logout documented %d times", len(logout))
+	if len(logout) != 1 || len(deletion) != 1 {
+		t.Fatalf("logout documented %d times, account deletion %d", len(logout), len(deletion))
 	}
 	checkRoute(t, srv.URL, token, logout[0], "", true)
 	if r := do(t, http.MethodGet, srv.URL+"/api/auth/me", token, ""); r.status != http.StatusUnauthorized {
 		t.Fatalf("after logout: %d", r.status)
+	}
+	lin := do(t, http.MethodPost, srv.URL+"/api/auth/register", "",
+		`{"email":"lin@example.com","password":"yet another one","name":"Lin"}`).field(t, "token")
+	checkRoute(t, srv.URL, lin, deletion[0], "", true)
+	if r := do(t, http.MethodGet, srv.URL+"/api/auth/me", lin, ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("after the account's deletion: %d", r.status)
 	}
 }
 

@@ -300,6 +300,40 @@ func TestClusterUserEvents(t *testing.T) {
 	}
 }
 
+// TestClusterEndUser: EndUser on B (an account being deleted) closes the
+// user's connections on every hub with 4401 and returns once the answer
+// running on A in a listed conversation has ended, stored as cancelled;
+// another user's connection stays open.
+func TestClusterEndUser(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B", "C")
+	a, b := tc.hubs[0], tc.hubs[1]
+	tabs := make([]*tab, len(tc.hubs))
+	for i, h := range tc.hubs {
+		tabs[i] = newTab(tc.user.ID, "t"+h.name)
+		h.Register(tabs[i])
+	}
+	stays := newTab("someone-else", "other")
+	a.Register(stays)
+	conv := tc.conversation(t)
+	res := tc.send(t, a, tabs[0], conv.ID, "hi")
+	a.model.next(t).say(t, "partial ")
+	tabs[0].waitText(t, res.MessageID, "partial ")
+
+	b.EndUser(tc.user.ID, "account deleted", []string{conv.ID})
+	if m := tc.message(t, res.MessageID); m.Status != persistence.StatusCancelled {
+		t.Fatalf("the answer on A when EndUser returned: %s, want cancelled", m.Status)
+	}
+	for _, s := range tabs {
+		s.waitUntil(t, "close 4401", func(_ []*protocol.Frame, closed protocol.CloseCode) bool {
+			return closed == protocol.CloseUnauthorized
+		})
+	}
+	if _, closed := stays.snapshot(); closed != 0 {
+		t.Fatalf("another user's connection closed with %d", closed)
+	}
+}
+
 // TestClusterOwnerCrash: A dies mid-answer (its lease expires); exactly one
 // other hub stores the answer interrupted with the last checkpoint's text,
 // every follower on B and C gets one done interrupted, the lock is

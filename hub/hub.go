@@ -280,6 +280,19 @@ func (h *Hub) CloseUser(userID string) {
 	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}})
 }
 
+// EndUser ends a user's live work before their account is deleted: every
+// connection of the user, on every instance, is closed with 4401 and
+// reason, and the answers running in the user's conversations listed
+// (those the store holds a streaming answer in) are stopped wherever they
+// run, each waited for as CancelConversation does.
+func (h *Hub) EndUser(userID, reason string, conversations []string) {
+	h.closeUserLocal(userID, protocol.CloseUnauthorized, reason)
+	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: reason}})
+	for _, id := range conversations {
+		h.CancelConversation(userID, id)
+	}
+}
+
 // CloseRevoked closes, with 4401, this instance's connections of userID
 // opened with a session older than current, the user's token version now:
 // a logout whose event never reached this instance (one cut off from the

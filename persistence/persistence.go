@@ -169,6 +169,17 @@ type Users interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	// BumpTokenVersion increments the user's token version and returns the new one.
 	BumpTokenVersion(ctx context.Context, id string) (int64, error)
+	// DeleteUser removes the user and every conversation and message they
+	// own (answers still streaming included, with any pieces stored for them
+	// and their search-index entries); ErrNotFound for an unknown or
+	// malformed id, and then nothing changes. The SQLite store deletes all
+	// of it in one transaction; the MongoDB store, which has no
+	// transactions, deletes the messages, the conversations, the user, and
+	// the messages and conversations once more (see persistence/mongo): a
+	// reader may see a part gone before the rest, and a failure before the
+	// user is deleted leaves them in place, so that calling again finishes
+	// the job.
+	DeleteUser(ctx context.Context, id string) error
 }
 
 // Conversations stores conversations. Every method is scoped to an owner:
@@ -247,6 +258,10 @@ type Messages interface {
 	// for an unknown id). In a cluster, the instance that took over the
 	// answers of a dead one ends them with it.
 	InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (Message, error)
+	// StreamingConversations returns the ids of the owner's conversations
+	// that hold a message whose status is streaming, each once, in any
+	// order; none for an unknown owner.
+	StreamingConversations(ctx context.Context, ownerID string) ([]string, error)
 }
 
 // MessagesInserter is implemented by stores that can insert several

@@ -80,15 +80,24 @@ func TestCountsEveryMethod(t *testing.T) {
 	_, err = s.ListConversations(ctx, u.ID, persistence.ListQuery{})
 	must(t, "ListConversations", err)
 	must(t, "DeleteConversation", s.DeleteConversation(ctx, u.ID, c.ID))
+	streaming, err := s.StreamingConversations(ctx, u.ID)
+	must(t, "StreamingConversations", err)
+	if len(streaming) != 0 {
+		t.Errorf("StreamingConversations = %v, want none", streaming)
+	}
+	must(t, "DeleteUser", s.DeleteUser(ctx, u.ID))
+	if _, err := s.Unwrap().UserByID(ctx, u.ID); !errors.Is(err, persistence.ErrNotFound) {
+		t.Errorf("UserByID after DeleteUser = %v, want ErrNotFound", err)
+	}
 	must(t, "Ping", s.Ping(ctx))
 
 	want := map[string]int64{"CreateUser": 1, "BumpTokenVersion": 1, "CreateConversation": 1, "UpdateConversation": 1,
-		"InsertMessage": 1, "ApplyMessageUpdates": 1, "InterruptStreaming": 1, "DeleteConversation": 1}
+		"InsertMessage": 1, "ApplyMessageUpdates": 1, "InterruptStreaming": 1, "DeleteConversation": 1, "DeleteUser": 1}
 	w := s.Writes()
 	if fmt.Sprint(w.ByMethod) != fmt.Sprint(want) {
 		t.Errorf("ByMethod = %v, want %v", w.ByMethod, want)
 	}
-	if w.Writes != 8 || w.Reads != 3 || w.Errors != 0 || w.MessageUpdates != 2 || w.AppendedBytes != int64(len("hello ignored")) {
+	if w.Writes != 9 || w.Reads != 4 || w.Errors != 0 || w.MessageUpdates != 2 || w.AppendedBytes != int64(len("hello ignored")) {
 		t.Errorf("Counts = %+v", w)
 	}
 }
@@ -107,7 +116,10 @@ func TestCountsErrors(t *testing.T) {
 	if err := s.DeleteConversation(ctx, u.ID, persistence.NewID()); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("DeleteConversation of unknown id = %v, want ErrNotFound", err)
 	}
-	if w := s.Writes(); w.Writes != 3 || w.Errors != 2 || w.ByMethod["CreateUser"] != 2 {
+	if err := s.DeleteUser(ctx, persistence.NewID()); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("DeleteUser of unknown id = %v, want ErrNotFound", err)
+	}
+	if w := s.Writes(); w.Writes != 4 || w.Errors != 3 || w.ByMethod["CreateUser"] != 2 || w.ByMethod["DeleteUser"] != 1 {
 		t.Errorf("Counts = %+v", w)
 	}
 	s.Reset()

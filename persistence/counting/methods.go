@@ -37,6 +37,11 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 	return v, s.wrote("BumpTokenVersion", err)
 }
 
+// DeleteUser counts one write.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	return s.wrote("DeleteUser", s.inner.DeleteUser(ctx, id))
+}
+
 // CreateConversation counts one write.
 func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
 	return s.wrote("CreateConversation", s.inner.CreateConversation(ctx, c))
@@ -140,6 +145,12 @@ func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
 func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
 	m, err := s.inner.InterruptMessage(ctx, ownerID, id, reason, at)
 	return m, s.wrote("InterruptMessage", err)
+}
+
+// StreamingConversations counts one read.
+func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]string, error) {
+	s.read()
+	return s.inner.StreamingConversations(ctx, ownerID)
 }
 
 // Ping is passed through uncounted.

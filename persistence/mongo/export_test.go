@@ -17,3 +17,14 @@ func SetFerretDB(s *Store, v bool) { s.ferretDB = v }
 func RecordSchemaStep(ctx context.Context, s *Store, version int) (bool, error) {
 	return s.apply(ctx, migrations[version-1])
 }
+
+// TailCached reports whether the store remembers the trailing partial
+// word of message id (its tail cache, see split.go).
+func TailCached(s *Store, id string) bool {
+	oid, ok := objectID(id)
+	if !ok {
+		return false
+	}
+	_, ok = s.tails.get(oid)
+	return ok
+}

@@ -160,6 +160,26 @@ func (s *Store) findMessages(ctx context.Context, owner, conv bson.ObjectID) ([]
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
 }
 
+// StreamingConversations returns the ids of the owner's conversations with
+// a streaming message, each once (grouped by the server: FerretDB's
+// distinct refuses maxTimeMS, see groupConversations); none for a
+// malformed owner id.
+func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]string, error) {
+	owner, ok := objectID(ownerID)
+	if !ok {
+		return nil, nil
+	}
+	oids, err := s.groupConversations(ctx, streamingFilter(owner))
+	if err != nil {
+		return nil, fmt.Errorf("streaming conversations of %s: %w", ownerID, err)
+	}
+	ids := make([]string, len(oids))
+	for i, oid := range oids {
+		ids[i] = oid.Hex()
+	}
+	return ids, nil
+}
+
 // InterruptStreaming marks every message still streaming as interrupted and
 // returns how many changed.
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {

@@ -128,6 +128,10 @@ func TestQueryPlans(t *testing.T) {
 		{"messages", qMsgsConv, "messages_conversation_created", []any{"c", "o"}, nil, nil},
 		{"by client id", qMsgByCID, "messages_owner_client_id", []any{"o", "c"}, nil, nil},
 		{"interrupt", qInterrupt, "messages_streaming", []any{1}, nil, nil},
+		{"streaming conversations", qStreamingConvs, "messages_streaming", []any{"o"}, nil, nil},
+		{"delete a user's messages", qDeleteUserMsgs, "messages_conversation_created", []any{"o"},
+			[]string{"SEARCH conversations USING COVERING INDEX conversations_owner_updated (owner_id=?)"}, nil},
+		{"delete a user's conversations", qDeleteUserConvs, "conversations_owner_updated", []any{"o"}, nil, nil},
 		{"user by email", qUserByMail, "users_email", []any{"e"}, nil, nil},
 	}
 	for _, tc := range cases {

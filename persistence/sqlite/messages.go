@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"chatd/persistence"
@@ -41,6 +42,10 @@ var (
 		content = content || ` + chunkText("content", "messages.rowid") + `,
 		reasoning = reasoning || ` + chunkText("reasoning", "messages.rowid") + `, updated_at = ?1
 	WHERE status = 'streaming'`)
+	// qStreamingConvs finds the owner's streaming messages through the
+	// partial index messages_streaming (unary +: not through the owner's
+	// client id index, which holds every message of the owner).
+	qStreamingConvs = readQ(`SELECT conversation_id FROM messages WHERE status = 'streaming' AND +owner_id = ?`)
 	// qInterruptOne: ?1 id, ?2 owner, ?3 error ('' keeps it), ?4 at; it
 	// takes in the message's chunks and returns its rowid.
 	qInterruptOne = writeQ(`UPDATE messages SET status = 'interrupted',
@@ -290,6 +295,37 @@ func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string
 		return persistence.Message{}, fmt.Errorf("sqlite: interrupt message %s: %w", id, err)
 	}
 	return s.Message(ctx, ownerID, id)
+}
+
+// StreamingConversations returns the ids of the owner's conversations with
+// a streaming message, each once.
+func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]string, error) {
+	ids, err := s.streamingConvs(ctx, ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: streaming conversations of %s: %w", ownerID, err)
+	}
+	return ids, nil
+}
+
+// streamingConvs reads qStreamingConvs, dropping repeats in Go: an owner
+// has few streaming messages, and SQL's DISTINCT would sort them.
+func (s *Store) streamingConvs(ctx context.Context, ownerID string) ([]string, error) {
+	rows, err := s.query(ctx, qStreamingConvs, ownerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rows.Err()
 }
 
 // usageArgs returns the three usage columns, NULL for a nil usage.

@@ -21,8 +21,14 @@ type searchFixture struct {
 
 func newSearchFixture(t *testing.T, s *Store) searchFixture {
 	t.Helper()
+	return newSearchFixtureFor(t, s, "search@example.test")
+}
+
+// newSearchFixtureFor is newSearchFixture with a user of that email.
+func newSearchFixtureFor(t *testing.T, s *Store, email string) searchFixture {
+	t.Helper()
 	ctx := context.Background()
-	u := persistence.User{Email: "search@example.test", Name: "S", PasswordHash: "x"}
+	u := persistence.User{Email: email, Name: "S", PasswordHash: "x"}
 	if err := s.CreateUser(ctx, &u); err != nil {
 		t.Fatal(err)
 	}

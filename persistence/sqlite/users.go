@@ -15,6 +15,14 @@ var (
 	qTokenVer   = readQ(`SELECT token_version FROM users WHERE id = ?`)
 	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ?`)
 	qBumpToken  = writeQ(`UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING token_version`)
+	// qDeleteUserMsgs deletes the messages of the owner's conversations
+	// through the conversations' owner index and the messages'
+	// conversation index (messages have no index on their owner). The
+	// triggers on messages queue each one's removal from the search index
+	// and delete the chunks of those still streaming (schema.go).
+	qDeleteUserMsgs  = writeQ(`DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE owner_id = ?)`)
+	qDeleteUserConvs = writeQ(`DELETE FROM conversations WHERE owner_id = ?`)
+	qDeleteUser      = writeQ(`DELETE FROM users WHERE id = ?`)
 )
 
 // CreateUser stores u, filling ID (when empty) and timestamps; the email is
@@ -95,6 +103,30 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 		return 0, fmt.Errorf("sqlite: bump token version of %s: %w", id, mapErr(err))
 	}
 	return v, nil
+}
+
+// DeleteUser removes the user, their conversations and every message of
+// them (streaming answers with their chunks) in one transaction; an
+// unknown id is ErrNotFound and changes nothing. The search index drops
+// the messages in the background; searches never find them meanwhile
+// (they check each hit against its row).
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *writeTx) error {
+		for _, q := range []string{qDeleteUserMsgs, qDeleteUserConvs} {
+			if _, err := tx.exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		n, err := tx.exec(ctx, qDeleteUser, id)
+		if err == nil && n == 0 {
+			err = persistence.ErrNotFound // rolled back: an owner id without a user keeps its conversations
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete user %s: %w", id, err)
+	}
+	return nil
 }
 
 // fillID sets an empty *id to a new id and rejects a malformed given one.

@@ -20,6 +20,7 @@ func messageTests() []storeTest {
 		{"RapidInsertOrder", testMsgRapidOrder},
 		{"UsageRoundTrip", testMsgUsage},
 		{"EmptyConversation", testMsgEmptyConversation},
+		{"StreamingConversations", testMsgStreamingConversations},
 	}
 }
 

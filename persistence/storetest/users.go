@@ -18,6 +18,8 @@ func userTests() []storeTest {
 		{"Unknown", testUserUnknown},
 		{"BumpTokenVersion", testUserBumpTokenVersion},
 		{"TokenVersionAlone", testUserTokenVersion},
+		{"Delete", testUserDelete},
+		{"DeleteUnknown", testUserDeleteUnknown},
 		{"Ping", testPing},
 	}
 }

@@ -33,6 +33,7 @@ type AccountStore interface {
 	UserByEmail(ctx context.Context, email string) (persistence.User, error)
 	UserByID(ctx context.Context, id string) (persistence.User, error)
 	BumpTokenVersion(ctx context.Context, id string) (int64, error)
+	DeleteUser(ctx context.Context, id string) error
 }
 
 // AccountOptions configure the account routes.
@@ -65,6 +66,11 @@ type AccountOptions struct {
 	// OnLogout, when set, is called after a logout revoked the user's
 	// tokens (to close the user's live connections). It must not block.
 	OnLogout func(userID string)
+	// OnDeleting, when set, is called when an account is being deleted,
+	// after its tokens were revoked and before its data is removed: it
+	// ends the user's connections and running answers, everywhere, and
+	// returns once the answers stopped. An error stops the deletion.
+	OnDeleting func(ctx context.Context, userID string) error
 	// Shared, when set, also holds the failed-login and registration
 	// limits across every instance of a cluster (see SharedWindows); nil
 	// keeps them per process.
@@ -148,6 +154,7 @@ func (a *Accounts) Routes(api gin.IRouter) {
 	g.POST("/login", a.login)
 	g.GET("/me", a.authn.Middleware(), a.me)
 	g.POST("/logout", a.authn.Middleware(), a.logout)
+	g.DELETE("/me", a.authn.Middleware(), a.deleteAccount)
 }
 
 // UserView is a user as the API shows it.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -165,4 +166,81 @@ func TestRevokedSessionLosesItsConnections(t *testing.T) {
 	waitFor(t, "three more account checks", func() bool { return store.lookups.Load() >= checked+3 })
 	again.write(`{"type":"ping"}`)
 	again.expect("pong")
+}
+
+// TestDeleteAccount: deleting an account with its password, while one of
+// its answers streams and its tabs and event stream are open, stops the
+// answer (the upstream request is aborted), closes every connection of
+// the user with 4401, and leaves nothing of the user in the store, even
+// after the stopped answer's last write; another user is untouched.
+func TestDeleteAccount(t *testing.T) {
+	t.Parallel()
+	for _, store := range []string{"sqlite", "mongo"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{mongo: store == "mongo"})
+			u, other := e.register(t), e.register(t)
+			a, b, stays := e.dial(t, u), e.dial(t, u), e.dial(t, other)
+			first := a.start("a finished answer")
+			a.until(isDone(first.MessageID))
+			kept := stays.start("kept words")
+			stays.until(isDone(kept.MessageID))
+			ended := make(chan *http.Response, 1)
+			go func() {
+				_, res := e.sse(t, u, http.MethodGet, "/api/events", "", nil)
+				ended <- res
+			}()
+			running := a.start("cut short [[fake tokens=400 delay=10ms]]")
+			a.until(func(f frame) bool { return f.Type == "delta" })
+			waitFor(t, "the event stream to open", func() bool { return e.app.Hub().Connections(u.ID) == 3 })
+
+			e.rest(t, u.Token, http.MethodDelete, "/api/auth/me", map[string]string{"password": "correct horse battery"}, http.StatusNoContent, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := e.fake.WaitAbort(ctx); err != nil {
+				t.Fatalf("the running answer's upstream request was not aborted: %v", err)
+			}
+			for _, cl := range []*client{a, b} {
+				if got := cl.closeStatus(); got != 4401 {
+					t.Fatalf("close status %d, want 4401", got)
+				}
+			}
+			select {
+			case <-ended:
+			case <-time.After(testTimeout):
+				t.Fatal("the deleted account's event stream is still open")
+			}
+			if id := e.app.Hub().ActiveMessageID(running.ConversationID); id != "" {
+				t.Fatalf("answer %s still running after the deletion answered", id)
+			}
+			checkGone(ctx, t, e.store, u.ID, []frame{first, running})
+			if _, err := e.store.Message(ctx, other.ID, kept.MessageID); err != nil {
+				t.Fatalf("another user's answer after the deletion: %v", err)
+			}
+			stays.write(`{"type":"ping"}`)
+			stays.expect("pong")
+			e.rest(t, u.Token, http.MethodGet, "/api/auth/me", nil, http.StatusUnauthorized, nil)
+		})
+	}
+}
+
+// checkGone fails unless the store holds nothing of user userID: not the
+// account, nor the conversations and messages of acks, nor a streaming
+// answer.
+func checkGone(ctx context.Context, t *testing.T, s persistence.Store, userID string, acks []frame) {
+	t.Helper()
+	if _, err := s.UserByID(ctx, userID); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("the deleted user: %v", err)
+	}
+	for _, ack := range acks {
+		if _, err := s.Conversation(ctx, userID, ack.ConversationID); !errors.Is(err, persistence.ErrNotFound) {
+			t.Fatalf("conversation %s of the deleted user: %v", ack.ConversationID, err)
+		}
+		if m, err := s.Message(ctx, userID, ack.MessageID); !errors.Is(err, persistence.ErrNotFound) {
+			t.Fatalf("message %s of the deleted user: %+v, %v", ack.MessageID, m, err)
+		}
+	}
+	if ids, err := s.StreamingConversations(ctx, userID); err != nil || len(ids) != 0 {
+		t.Fatalf("streaming conversations of the deleted user: %v, %v", ids, err)
+	}
 }

@@ -161,10 +161,23 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
+// endUser ends the live work of a user whose account is being deleted:
+// their connections everywhere, and the answers the store holds streaming
+// in their conversations, each waited for.
+func (a *App) endUser(ctx context.Context, userID string) error {
+	running, err := a.cfg.Store.StreamingConversations(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("find the running answers of %s: %w", userID, err)
+	}
+	a.hub.EndUser(userID, "account deleted", running)
+	return nil
+}
+
 func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler, error) {
 	cfg := a.cfg
 	accOpts := cfg.Accounts
 	accOpts.OnLogout = a.hub.CloseUser
+	accOpts.OnDeleting = a.endUser
 	if accOpts.Logger == nil {
 		accOpts.Logger = cfg.Logger
 	}

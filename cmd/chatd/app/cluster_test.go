@@ -147,12 +147,18 @@ func TestClusterUserEvents(t *testing.T) {
 			t.Fatalf("instance %d: first conversation frame %s", i+1, got.raw)
 		}
 	}
+	titled := "Title: " + firstWords("events please")
+	for _, tab := range tabs[1:] { // the title made on A
+		tab.until(conversationFrame(ack.ConversationID, func(f frame) bool { return f.Conversation.Title == titled }))
+	}
 	c.nodes[2].rest(t, u.Token, http.MethodPatch, "/api/conversations/"+ack.ConversationID,
 		map[string]string{"title": "Renamed on C"}, http.StatusOK, nil)
 	for _, tab := range tabs[:2] {
-		tab.until(func(f frame) bool {
-			return f.Type == "conversation" && f.Conversation != nil && f.Conversation.Title == "Renamed on C"
-		})
+		tab.until(conversationFrame(ack.ConversationID, func(f frame) bool { return f.Conversation.Title == "Renamed on C" }))
+	}
+	c.nodes[2].rest(t, u.Token, http.MethodDelete, "/api/conversations/"+ack.ConversationID, nil, http.StatusNoContent, nil)
+	for _, tab := range tabs[:2] {
+		tab.until(conversationFrame(ack.ConversationID, func(f frame) bool { return f.Action == "deleted" }))
 	}
 
 	start := time.Now()
@@ -165,6 +171,66 @@ func TestClusterUserEvents(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("logout reached every instance in %s, want within 1s", took)
 	}
+}
+
+// conversationFrame matches a conversation frame of conversation id that
+// also matches match.
+func conversationFrame(id string, match func(frame) bool) func(frame) bool {
+	return func(f frame) bool {
+		return f.Type == "conversation" && f.Conversation != nil && f.Conversation.ID == id && match(f)
+	}
+}
+
+// TestClusterDeleteAccount (behaviour 4, account deletion): deleting an
+// account on B while its answer runs on A closes every socket of the user
+// on every instance with 4401 within a second, ends its event stream on
+// C, stops the answer on A (the upstream request is aborted), and leaves
+// nothing of the user in the shared store; another user's tab stays.
+func TestClusterDeleteAccount(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	u, other := c.nodes[0].register(t), c.nodes[0].register(t)
+	tabs := []*client{c.nodes[0].dial(t, u), c.nodes[1].dial(t, u), c.nodes[2].dial(t, u)}
+	stays := c.nodes[2].dial(t, other)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		c.nodes[2].sse(t, u, http.MethodGet, "/api/events", "", nil)
+	}()
+	ack := tabs[0].start("cut short [[fake tokens=600 delay=10ms]]")
+	subscribe(tabs[1], ack.ConversationID)
+	tabs[1].until(func(f frame) bool { return f.Type == "delta" })
+	waitFor(t, "the event stream on C to open", func() bool { return c.nodes[2].app.Hub().Connections(u.ID) == 2 })
+
+	start := time.Now()
+	deleted := make(chan struct{})
+	go func() {
+		defer close(deleted)
+		c.nodes[1].rest(t, u.Token, http.MethodDelete, "/api/auth/me", map[string]string{"password": "correct horse battery"}, http.StatusNoContent, nil)
+	}()
+	for i, tab := range tabs {
+		if code := tab.closeStatus(); code != 4401 {
+			t.Fatalf("tab on instance %d closed with %d, want 4401", i, code)
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the deletion closed every tab in %s, want within 1s", took)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := c.fake.WaitAbort(ctx); err != nil {
+		t.Fatalf("the answer on A was not stopped: %v", err)
+	}
+	for what, ch := range map[string]chan struct{}{"the event stream on C to end": ended, "the deletion to answer": deleted} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		}
+	}
+	checkGone(ctx, t, c.nodes[0].store, u.ID, []frame{ack})
+	stays.write(`{"type":"ping"}`)
+	stays.expect("pong")
 }
 
 // TestClusterLimits (behaviour 5): open connections and sends per minute

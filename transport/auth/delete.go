@@ -1,0 +1,108 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/persistence"
+	"chatd/transport/httperr"
+)
+
+// deleteTimeout bounds the work of an account deletion once its password
+// was checked: ending the user's connections and answers, then removing
+// the data. It runs to the end even when the client goes away meanwhile.
+const deleteTimeout = time.Minute
+
+type deleteRequest struct {
+	Password string `json:"password"`
+}
+
+// deleteAccount removes the signed-in user's account and everything it
+// owns, once the password is given again. The password check counts as a
+// login attempt (the same limits, per account and per address). Then, in
+// this order: every token of the account is revoked, OnDeleting ends the
+// user's connections and running answers (on every instance), and the
+// store removes the user, the conversations and the messages. A failure
+// after the revocation leaves the account signed out everywhere but in
+// place: signing in and deleting again finishes it.
+func (a *Accounts) deleteAccount(c *gin.Context) {
+	id, _ := IdentityFrom(c)
+	var req deleteRequest
+	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	if req.Password == "" {
+		httperr.AbortError(c, httperr.InvalidField("password", "is required to delete the account"))
+		return
+	}
+	if p := passwordProblem(req.Password); p != "" {
+		httperr.AbortError(c, httperr.InvalidField("password", p))
+		return
+	}
+	u, err := a.store.UserByID(c.Request.Context(), id.UserID)
+	if errors.Is(err, persistence.ErrNotFound) { // deleted meanwhile by another request
+		httperr.AbortError(c, httperr.Unauthorized("the account no longer exists"))
+		return
+	}
+	if err != nil {
+		httperr.AbortError(c, fmt.Errorf("load user %s: %w", id.UserID, err))
+		return
+	}
+	if err := a.checkPassword(c, u, req.Password); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), deleteTimeout)
+	defer cancel()
+	if err := a.removeAccount(ctx, u.ID); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	a.opts.Logger.Info("account deleted", slog.String("user_id", u.ID))
+	c.Status(http.StatusNoContent)
+}
+
+// checkPassword checks u's password as a login does: the attempt is
+// counted first, a success gives it back.
+func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password string) error {
+	email, ip := normalizeEmail(u.Email), c.ClientIP()
+	if err := a.reserve(ip, email); err != nil {
+		return err
+	}
+	ok, err := a.passwords.compare(c.Request.Context(), u.PasswordHash, password)
+	if err != nil {
+		a.byIP.refund(ip)
+		a.byAccount.refund(email)
+		return hashError(err)
+	}
+	if !ok {
+		return httperr.Unauthorized("wrong password")
+	}
+	a.byAccount.reset(email)
+	a.byIP.refund(ip)
+	return nil
+}
+
+// removeAccount revokes the user's tokens, ends their live work and
+// deletes their data.
+func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
+	if _, err := a.store.BumpTokenVersion(ctx, userID); err != nil {
+		return fmt.Errorf("revoke tokens of %s: %w", userID, err)
+	}
+	if a.opts.OnDeleting != nil {
+		if err := a.opts.OnDeleting(ctx, userID); err != nil {
+			return fmt.Errorf("end the live work of %s: %w", userID, err)
+		}
+	}
+	if err := a.store.DeleteUser(ctx, userID); err != nil {
+		return fmt.Errorf("delete account %s: %w", userID, err)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"chatd/persistence"
+)
+
+// signUp registers an account and returns its token and id.
+func (e *accountsEnv) signUp(email, password string) (token, id string) {
+	e.t.Helper()
+	return e.session("/api/auth/register", map[string]string{"email": email, "password": password, "name": "N"}, http.StatusCreated)
+}
+
+// login signs in and returns the session's token and user id.
+func (e *accountsEnv) login(email, password string) (token, id string) {
+	e.t.Helper()
+	return e.session("/api/auth/login", map[string]string{"email": email, "password": password}, http.StatusOK)
+}
+
+// session posts body to path, which answers want and a Session.
+func (e *accountsEnv) session(path string, body map[string]string, want int) (token, id string) {
+	e.t.Helper()
+	data, _ := json.Marshal(body)
+	res, err := e.srv.Client().Post(e.srv.URL+path, "application/json", bytes.NewReader(data))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var s Session
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil || res.StatusCode != want {
+		e.t.Fatalf("%s %s: %d %v", path, body["email"], res.StatusCode, err)
+	}
+	return s.Token, s.User.ID
+}
+
+// call sends method path with token and a raw body and returns the status
+// and the error code of an error answer.
+func (e *accountsEnv) call(method, path, token, body string) (int, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct{ Error struct{ Code string } }
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out.Error.Code
+}
+
+// TestDeleteAccountRefused: a deletion without the right password, or
+// without a session, changes nothing and says why.
+func TestDeleteAccountRefused(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 3, MaxFailuresPerIP: 100,
+		OnDeleting: func(context.Context, string) error { t.Error("OnDeleting called for a refused deletion"); return nil }})
+	token, id := e.signUp("keep@example.com", "the right password")
+	cases := []struct {
+		name, token, body string
+		status            int
+		code              string
+	}{
+		{"no session", "", `{"password":"the right password"}`, http.StatusUnauthorized, "unauthorized"},
+		{"no body", token, ``, http.StatusBadRequest, "bad_request"},
+		{"not JSON", token, `password`, http.StatusBadRequest, "bad_request"},
+		{"no password", token, `{}`, http.StatusBadRequest, "invalid_field"},
+		{"password too long", token, `{"password":"` + strings.Repeat("x", 73) + `"}`, http.StatusBadRequest, "invalid_field"},
+		{"wrong password", token, `{"password":"not the password"}`, http.StatusUnauthorized, "unauthorized"},
+	}
+	for _, tc := range cases {
+		if status, code := e.call(http.MethodDelete, "/api/auth/me", tc.token, tc.body); status != tc.status || code != tc.code {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, status, code, tc.status, tc.code)
+		}
+	}
+	if u, err := e.store.UserByID(context.Background(), id); err != nil || u.TokenVersion != 0 {
+		t.Fatalf("after refused deletions: %+v, %v; want the account as it was", u, err)
+	}
+	// Wrong passwords count as failed logins: the account's limit (3)
+	// holds for deletions and logins together.
+	for range 2 {
+		e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"another guess"}`)
+	}
+	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusTooManyRequests {
+		t.Fatalf("after 3 wrong passwords: %d %s, want 429", status, code)
+	}
+	if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "keep@example.com", "password": "the right password"}); status != http.StatusTooManyRequests {
+		t.Fatalf("login after 3 wrong deletion passwords: %d, want 429", status)
+	}
+}
+
+// TestDeleteAccount: with the password, the tokens are revoked before
+// OnDeleting runs, the data goes after it, and the email is free again.
+func TestDeleteAccount(t *testing.T) {
+	t.Parallel()
+	var e *accountsEnv
+	var calls atomic.Int32
+	e = newAccountsEnv(t, AccountOptions{OnDeleting: func(ctx context.Context, userID string) error {
+		calls.Add(1)
+		u, err := e.store.UserByID(ctx, userID)
+		if err != nil || u.TokenVersion != 1 {
+			t.Errorf("OnDeleting saw %+v, %v; want the account still there with its tokens revoked", u, err)
+		}
+		return nil
+	}})
+	token, id := e.signUp("leaving@example.com", "the right password")
+	otherToken, _ := e.signUp("staying@example.com", "another password")
+
+	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", status, code)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("OnDeleting called %d times", n)
+	}
+	if _, err := e.store.UserByID(context.Background(), id); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("the user after deletion: %v", err)
+	}
+	if status, _ := e.call(http.MethodGet, "/api/auth/me", token, ""); status != http.StatusUnauthorized {
+		t.Fatalf("the deleted account's token: %d", status)
+	}
+	if status, _ := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusUnauthorized {
+		t.Fatalf("deleting again with the old token: %d", status)
+	}
+	if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "leaving@example.com", "password": "the right password"}); status != http.StatusUnauthorized {
+		t.Fatalf("login to the deleted account: %d", status)
+	}
+	if status, _ := e.call(http.MethodGet, "/api/auth/me", otherToken, ""); status != http.StatusOK {
+		t.Fatalf("another account after the deletion: %d", status)
+	}
+	e.register("leaving@example.com", "a new password")
+}
+
+// TestDeleteAccountStopsWhenLiveWorkCannotEnd: an error of OnDeleting
+// keeps the data (signed out everywhere); a later deletion finishes it.
+func TestDeleteAccountStopsWhenLiveWorkCannotEnd(t *testing.T) {
+	t.Parallel()
+	var fail atomic.Bool
+	fail.Store(true)
+	e := newAccountsEnv(t, AccountOptions{OnDeleting: func(context.Context, string) error {
+		if fail.Load() {
+			return errors.New("the bus is down")
+		}
+		return nil
+	}})
+	token, id := e.signUp("retry@example.com", "the right password")
+	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusInternalServerError {
+		t.Fatalf("delete with OnDeleting failing: %d %s, want 500", status, code)
+	}
+	if u, err := e.store.UserByID(context.Background(), id); err != nil || u.TokenVersion != 1 {
+		t.Fatalf("after the failed deletion: %+v, %v; want the account kept, its tokens revoked", u, err)
+	}
+	fail.Store(false)
+	token, _ = e.login("retry@example.com", "the right password")
+	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusNoContent {
+		t.Fatalf("second deletion: %d %s", status, code)
+	}
+}
