@@ -320,7 +320,7 @@ func TestClusterEndUser(t *testing.T) {
 	a.model.next(t).say(t, "partial ")
 	tabs[0].waitText(t, res.MessageID, "partial ")
 
-	b.EndUser(tc.user.ID, "account deleted", []string{conv.ID})
+	b.EndUser(tc.user.ID, []string{conv.ID})
 	if m := tc.message(t, res.MessageID); m.Status != persistence.StatusCancelled {
 		t.Fatalf("the answer on A when EndUser returned: %s, want cancelled", m.Status)
 	}

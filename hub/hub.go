@@ -276,18 +276,18 @@ func (h *Hub) Connections(userID string) int {
 
 // CloseUser closes every connection of a user, for example after logout.
 func (h *Hub) CloseUser(userID string) {
-	h.closeUserLocal(userID, protocol.CloseUnauthorized, "signed out")
-	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}})
+	h.closeUserLocal(userID, protocol.CloseUnauthorized, protocol.ReasonSignedOut)
+	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut}})
 }
 
 // EndUser ends a user's live work before their account is deleted: every
 // connection of the user, on every instance, is closed with 4401 and
-// reason, and the answers running in the user's conversations listed
+// ReasonAccountDeleted, and the answers running in the user's conversations listed
 // (those the store holds a streaming answer in) are stopped wherever they
 // run, each waited for as CancelConversation does.
-func (h *Hub) EndUser(userID, reason string, conversations []string) {
-	h.closeUserLocal(userID, protocol.CloseUnauthorized, reason)
-	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: reason}})
+func (h *Hub) EndUser(userID string, conversations []string) {
+	h.closeUserLocal(userID, protocol.CloseUnauthorized, protocol.ReasonAccountDeleted)
+	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonAccountDeleted}})
 	for _, id := range conversations {
 		h.CancelConversation(userID, id)
 	}
@@ -299,7 +299,7 @@ func (h *Hub) EndUser(userID, reason string, conversations []string) {
 // cluster for longer than events are kept). Subscribers that do not
 // implement Session are left alone. It returns how many it closed.
 func (h *Hub) CloseRevoked(userID string, current int64) int {
-	return h.closeUserWhere(userID, protocol.CloseUnauthorized, "signed out", func(sub Subscriber) bool {
+	return h.closeUserWhere(userID, protocol.CloseUnauthorized, protocol.ReasonSignedOut, func(sub Subscriber) bool {
 		s, ok := sub.(Session)
 		return ok && s.TokenVersion() < current
 	})

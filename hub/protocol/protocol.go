@@ -69,6 +69,16 @@ const (
 	CloseRateLimited  CloseCode = 4429 // rate limit exceeded repeatedly
 )
 
+// Reasons of a CloseUnauthorized close that a client acts on.
+const (
+	// ReasonSignedOut: the session was revoked (a logout, here or on
+	// another device).
+	ReasonSignedOut = "signed out"
+	// ReasonAccountDeleted: the account was deleted; the client forgets
+	// what it kept of the user.
+	ReasonAccountDeleted = "account deleted"
+)
+
 // Limits on client frame fields.
 const (
 	// MaxContentChars is the longest message content accepted, in characters.

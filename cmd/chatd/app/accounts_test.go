@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"chatd/hub/protocol"
 	"chatd/persistence"
 )
 
@@ -203,6 +204,9 @@ func TestDeleteAccount(t *testing.T) {
 			for _, cl := range []*client{a, b} {
 				if got := cl.closeStatus(); got != 4401 {
 					t.Fatalf("close status %d, want 4401", got)
+				}
+				if got := cl.closeReason(); got != protocol.ReasonAccountDeleted {
+					t.Fatalf("close reason %q, want %q", got, protocol.ReasonAccountDeleted)
 				}
 			}
 			select {

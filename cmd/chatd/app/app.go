@@ -169,7 +169,7 @@ func (a *App) endUser(ctx context.Context, userID string) error {
 	if err != nil {
 		return fmt.Errorf("find the running answers of %s: %w", userID, err)
 	}
-	a.hub.EndUser(userID, "account deleted", running)
+	a.hub.EndUser(userID, running)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"chatd/hub/protocol"
 	"chatd/llm/fakeai"
 	"chatd/persistence"
 )
@@ -215,6 +216,11 @@ func TestClusterDeleteAccount(t *testing.T) {
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("the deletion closed every tab in %s, want within 1s", took)
+	}
+	for i, tab := range tabs {
+		if got := tab.closeReason(); got != protocol.ReasonAccountDeleted {
+			t.Fatalf("tab on instance %d closed with reason %q, want %q", i, got, protocol.ReasonAccountDeleted)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()

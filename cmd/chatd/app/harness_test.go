@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -435,6 +436,18 @@ func (cl *client) closeStatus() websocket.StatusCode {
 		cl.t.Fatalf("connection still open after %s", testTimeout)
 	}
 	return -1
+}
+
+// closeReason waits for the connection to end and returns its close
+// reason.
+func (cl *client) closeReason() string {
+	cl.t.Helper()
+	cl.closeStatus()
+	var ce websocket.CloseError
+	if errors.As(cl.err, &ce) {
+		return ce.Reason
+	}
+	return ""
 }
 
 // quiet fails if a frame other than a user-wide conversation frame arrives within d.

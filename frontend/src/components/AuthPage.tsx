@@ -3,7 +3,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { ApiError } from '../lib/api';
-import { errorText } from '../lib/errors';
+import { errorText, formatWait } from '../lib/errors';
 import { PASSWORD_HINT, emailProblem, fieldProblem, passwordProblem } from '../lib/password';
 
 /** authErrorText explains a failed sign-in or registration. */
@@ -19,13 +19,6 @@ export function authErrorText(err: unknown, mode: 'login' | 'register'): string 
     if (err.status === 400 && mode === 'register') return fieldProblem(err.message) ?? 'The server did not accept these details. Check them and try again.';
   }
   return errorText(err);
-}
-
-/** formatWait says how long to wait in words. */
-export function formatWait(seconds: number): string {
-  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
-  const minutes = Math.ceil(seconds / 60);
-  return `${minutes} minutes`;
 }
 
 /** AuthPage renders the sign-in or registration form. */

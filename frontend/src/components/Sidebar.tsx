@@ -1,11 +1,13 @@
 // The list of conversations: newest first, infinite scroll, server-side
-// search, new chat, inline rename, delete with confirmation.
+// search, new chat, inline rename, delete with confirmation; below it the
+// account's controls (the account dialog, theme, sign out).
 
-import { memo, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { memo, useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { useTheme } from '../hooks/useTheme';
 import { nextTheme } from '../lib/theme';
 import type { Conversation } from '../lib/protocol';
+import { AccountDialog } from './AccountDialog';
 import { Dialog } from './Dialog';
 import { Icon } from './icons';
 import { StatusLine } from './StatusLine';
@@ -18,6 +20,8 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
   const user = useAppState((s) => s.session.user);
   const [theme, cycleTheme] = useTheme();
   const [confirm, setConfirm] = useState<Conversation | null>(null);
+  const [account, setAccount] = useState(false);
+  const closeAccount = useCallback(() => setAccount(false), []);
   const sentinel = useRef<HTMLLIElement>(null);
 
   useEffect(() => {
@@ -85,6 +89,9 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             <span className="who" title={user?.email}>
               {user?.name || user?.email || ''}
             </span>
+            <button type="button" className="icon" aria-label="Account" title="Account" aria-haspopup="dialog" onClick={() => setAccount(true)}>
+              <Icon name="user" />
+            </button>
             <button type="button" className="icon" aria-label={`Theme: ${theme}. Change theme`} title={`Theme: ${theme}. Click for ${nextTheme(theme)}`} onClick={cycleTheme}>
               <Icon name={theme === 'dark' ? 'moon' : theme === 'light' ? 'sun' : 'system'} />
             </button>
@@ -95,6 +102,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
         </div>
       </nav>
       {open && <div className="scrim only-narrow" onClick={onClose} aria-hidden="true" />}
+      {account && <AccountDialog user={user} onDelete={(password) => app.deleteAccount(password)} onClose={closeAccount} />}
       {confirm && (
         <Dialog
           title="Delete conversation?"

@@ -149,6 +149,15 @@ export class ApiClient {
     return this.json('POST', '/api/auth/logout', undefined, false);
   }
 
+  /**
+   * deleteAccount deletes the signed-in account, its conversations and
+   * messages; the password confirms it. Its 401 is a wrong password, for
+   * the caller to show: it does not end the session.
+   */
+  deleteAccount(password: string): Promise<void> {
+    return this.json('DELETE', '/api/auth/me', { password }, false);
+  }
+
   models(): Promise<{ models: ModelInfo[]; upstreams?: UpstreamInfo[] }> {
     return this.json('GET', '/api/models');
   }

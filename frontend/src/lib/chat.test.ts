@@ -4,6 +4,7 @@
 // conversationThread.test.ts.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ACCOUNT_DELETED_NOTICE } from './account';
 import { CID, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -44,6 +45,51 @@ describe('ChatApp', () => {
     expect(app.store.state.route).toEqual({ name: 'login' });
     expect(app.store.state.session.notice).toMatch(/session has ended/);
     expect(app.draft(CID)).toBe('unsent words');
+  });
+
+  it('deleting the account: a wrong password keeps the session; then everything of it is forgotten', async () => {
+    let answer = () => json({ error: { code: 'unauthorized', message: 'wrong password' } }, 401);
+    const { app, kv, calls, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? answer() : undefined),
+    });
+    socket().open();
+    app.setDraft(CID, 'words of a deleted account');
+    app.setDraft('new', 'more of them');
+
+    expect(await app.deleteAccount('not my password')).toBe('Wrong password.');
+    expect(app.store.state.session.token).toBe('tok');
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: CID });
+
+    answer = () => new Response(null, { status: 204 });
+    expect(await app.deleteAccount('my password 1')).toBeNull();
+    expect(calls.filter((c) => c.method === 'DELETE').map((c) => c.body)).toEqual([{ password: 'not my password' }, { password: 'my password 1' }]);
+    expect(app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETED_NOTICE });
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(app.transportKind()).toBeNull();
+    expect(app.draft(CID)).toBe('');
+    expect(app.draft('new')).toBe('');
+    expect([kv.getItem('chatd.token'), kv.getItem('chatd.user'), kv.getItem(`chatd.draft.${CID}`), kv.getItem('chatd.draft.new')]).toEqual([null, null, null, null]);
+    expect(kv.getItem('chatd.ended')).toBe('account-deleted'); // what other tabs read
+    expect(location.pathname).toBe('/login');
+  });
+
+  it('a close with 4401 "account deleted" (another tab or device deleted it) signs out and forgets the drafts', async () => {
+    const { app, kv, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    socket().open();
+    kv.setItem(`chatd.draft.${CID}`, 'saved earlier');
+    vi.useFakeTimers();
+    try {
+      app.setDraft(CID, 'typed just now'); // its save is due in 200 ms
+      socket().cut(4401, 'account deleted');
+      expect(app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETED_NOTICE });
+      expect(app.store.state.route).toEqual({ name: 'login' });
+      expect(app.draft(CID)).toBe('');
+      vi.advanceTimersByTime(1000); // the pending save was dropped, not written back
+      expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a late copy of a conversation frame (two streams over SSE) does not undo a newer one', async () => {

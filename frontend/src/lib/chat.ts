@@ -5,6 +5,7 @@
 // store that React reads through hooks/. Here live only routing, the
 // dispatch of server frames and the order of things at sign-in and sign-out.
 
+import { ACCOUNT_DELETED_NOTICE, deleteAccountErrorText } from './account';
 import { ApiClient, ApiError, type ConversationPatch } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
@@ -93,7 +94,7 @@ export class ChatApp {
           if (link.state === 'connected') this.flushQueues();
         },
         reconnected: () => this.onReconnected(),
-        unauthorized: () => this.expire(),
+        unauthorized: (ended) => (ended === 'accountDeleted' ? this.accountDeleted() : this.expire()),
         resumePoint: (id) => {
           const t = this.store.state.threads[id];
           return t ? resumePoint(t) : undefined;
@@ -175,8 +176,10 @@ export class ChatApp {
 
   private onStorage(e: StorageEvent): void {
     const change = this.session.otherTab(e);
-    if (change?.kind === 'signedOut') this.expire('You signed out in another tab.');
-    else if (change?.kind === 'signedIn') {
+    if (change?.kind === 'signedOut') {
+      if (change.accountDeleted) this.accountDeleted();
+      else this.expire('You signed out in another tab.');
+    } else if (change?.kind === 'signedIn') {
       this.startSession();
       this.applyRoute(parseRoute(location.pathname));
     }
@@ -214,6 +217,33 @@ export class ChatApp {
     this.endSession(null);
   }
 
+  /**
+   * deleteAccount deletes the account, its conversations and messages once
+   * the server has checked the password, then ends the session here (the
+   * server closes every other tab's socket with 4401, "account deleted").
+   * It returns null when deleted, else the refusal in plain words.
+   */
+  async deleteAccount(password: string): Promise<string | null> {
+    try {
+      await this.api.deleteAccount(password);
+    } catch (err) {
+      return deleteAccountErrorText(err);
+    }
+    this.accountDeleted();
+    return null;
+  }
+
+  /**
+   * accountDeleted ends the session of an account that is gone, however
+   * this tab learnt it (its own request, its socket's close, another tab):
+   * back to sign-in with nothing of it kept, drafts included. It may run
+   * more than once.
+   */
+  private accountDeleted(): void {
+    this.returnTo = null;
+    this.endSession(ACCOUNT_DELETED_NOTICE, true);
+  }
+
   /** expire handles a token the server refused: back to sign-in, drafts kept. */
   expire(notice = 'Your session has ended. Sign in again to continue; your unsent text is kept.'): void {
     if (!this.session.token()) return;
@@ -221,13 +251,14 @@ export class ChatApp {
     this.endSession(notice);
   }
 
-  private endSession(notice: string | null): void {
-    this.drafts.flush();
+  private endSession(notice: string | null, accountDeleted = false): void {
+    if (accountDeleted) this.drafts.discard();
+    else this.drafts.flush();
     this.connection.stop();
     this.openId = null;
     this.threads.clear();
     this.list.reset();
-    this.session.end(notice);
+    this.session.end(notice, accountDeleted);
     this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, busy: {}, drafts: {} }));
     this.navigate('/login', true);
   }

@@ -71,6 +71,14 @@ export class Drafts {
     if (!this.store.state.drafts[key]) this.set(key, text);
   }
 
+  /** discard forgets every composer text, saved or pending (a deleted account). */
+  discard(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.persist.clearDrafts();
+    this.store.set((s) => ({ ...s, drafts: {} }));
+  }
+
   /** flush saves every pending change now (page hiding, signing out). */
   flush(): void {
     for (const [key, timer] of this.timers) {

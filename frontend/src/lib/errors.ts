@@ -22,3 +22,10 @@ export function isConnectionError(err: unknown): boolean {
   if (err.status === 0) return err.code === 'network' || err.code === 'timeout';
   return err.status === 502 || err.status === 503 || err.status === 504;
 }
+
+/** formatWait says how long to wait in words ("45 seconds", "5 minutes"). */
+export function formatWait(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minutes`;
+}

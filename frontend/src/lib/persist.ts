@@ -1,15 +1,22 @@
 // What survives a reload in localStorage: the token, the theme, and the
-// composer's draft per conversation (kept through reconnects and re-logins).
+// composer's draft per conversation (kept through reconnects and re-logins,
+// forgotten with a deleted account).
 
 const TOKEN = 'chatd.token';
 const USER = 'chatd.user';
 const DRAFT = 'chatd.draft.';
+/** Why the last session ended, for the other tabs that see its token go; absent: a sign-out. */
+const ENDED = 'chatd.ended';
+const ACCOUNT_DELETED = 'account-deleted';
 
 /** KV is the part of Storage this app uses (localStorage, or a map in tests). */
 export interface KV {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
   removeItem(key: string): void;
+  /** The number of keys, and the name of the i-th (to find every draft). */
+  readonly length: number;
+  key(index: number): string | null;
 }
 
 /** memoryKV is a KV for environments without localStorage. */
@@ -19,6 +26,10 @@ export function memoryKV(): KV {
     getItem: (k) => m.get(k) ?? null,
     setItem: (k, v) => void m.set(k, v),
     removeItem: (k) => void m.delete(k),
+    get length() {
+      return m.size;
+    },
+    key: (i) => [...m.keys()][i] ?? null,
   };
 }
 
@@ -55,13 +66,25 @@ export class Persist {
   }
 
   saveSession(token: string, user: unknown): void {
+    this.kv.removeItem(ENDED);
     this.kv.setItem(TOKEN, token);
     this.kv.setItem(USER, JSON.stringify(user));
   }
 
-  clearSession(): void {
+  /**
+   * clearSession forgets the token and user. With accountDeleted, it says
+   * so first (accountDeleted() in other tabs, when they see the token go).
+   */
+  clearSession(accountDeleted = false): void {
+    if (accountDeleted) this.kv.setItem(ENDED, ACCOUNT_DELETED);
+    else this.kv.removeItem(ENDED);
     this.kv.removeItem(TOKEN);
     this.kv.removeItem(USER);
+  }
+
+  /** accountDeleted says whether the last session ended with its account deleted. */
+  accountDeleted(): boolean {
+    return this.kv.getItem(ENDED) === ACCOUNT_DELETED;
   }
 
   /** draft returns the saved composer text of a conversation ("new" for a new chat). */
@@ -76,6 +99,16 @@ export class Persist {
     } catch {
       // storage full: the draft lives in memory only
     }
+  }
+
+  /** clearDrafts removes every saved composer text (a deleted account's). */
+  clearDrafts(): void {
+    const keys: string[] = [];
+    for (let i = 0; i < this.kv.length; i++) {
+      const k = this.kv.key(i);
+      if (k?.startsWith(DRAFT)) keys.push(k);
+    }
+    for (const k of keys) this.kv.removeItem(k);
   }
 
   get(key: string): string | null {

@@ -256,6 +256,9 @@ export const CloseCode = {
   RateLimited: 4429,
 } as const;
 
+/** The reason of the 4401 close that ends the tabs of a deleted account. */
+export const ACCOUNT_DELETED_REASON = 'account deleted';
+
 /** The subprotocol of this protocol version. */
 export const PROTOCOL = 'chat.v1';
 

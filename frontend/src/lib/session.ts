@@ -8,7 +8,7 @@ import type { AppState } from './state';
 import type { Store } from './store';
 
 /** OtherTab is a change of session made in another tab of this browser. */
-export type OtherTab = { kind: 'signedOut' } | { kind: 'signedIn' };
+export type OtherTab = { kind: 'signedOut'; accountDeleted: boolean } | { kind: 'signedIn' };
 
 /** Session keeps AppState.session in step with storage. */
 export class Session {
@@ -47,20 +47,24 @@ export class Session {
     }
   }
 
-  /** end forgets the session; notice is shown on the sign-in page. */
-  end(notice: string | null): void {
-    this.persist.clearSession();
+  /**
+   * end forgets the session; notice is shown on the sign-in page. With
+   * accountDeleted, the other tabs learn why (otherTab).
+   */
+  end(notice: string | null, accountDeleted = false): void {
+    this.persist.clearSession(accountDeleted);
     this.store.set((s) => ({ ...s, session: { token: null, user: null, notice } }));
   }
 
   /**
    * otherTab reads a storage event: another tab signed out (the token is
-   * gone) or signed in (a new token, adopted here). Anything else is null.
+   * gone; with the account deleted, when that tab said so) or signed in (a
+   * new token, adopted here). Anything else is null.
    */
   otherTab(e: StorageEvent): OtherTab | null {
     if (e.key !== Persist.tokenKey) return null;
     const mine = this.token();
-    if (!e.newValue && mine) return { kind: 'signedOut' };
+    if (!e.newValue && mine) return { kind: 'signedOut', accountDeleted: this.persist.accountDeleted() };
     if (e.newValue && e.newValue !== mine) {
       this.store.set((s) => ({ ...s, session: { token: e.newValue, user: this.persist.user<User>(), notice: null } }));
       return { kind: 'signedIn' };

@@ -15,7 +15,7 @@ export class FakeSocket {
   sent: Array<Record<string, unknown>> = [];
   onopen: (() => void) | null = null;
   onmessage: ((ev: { data: string }) => void) | null = null;
-  onclose: ((ev: { code: number }) => void) | null = null;
+  onclose: ((ev: { code: number; reason?: string }) => void) | null = null;
   send(d: string) {
     this.sent.push(JSON.parse(d) as Record<string, unknown>);
   }
@@ -29,10 +29,10 @@ export class FakeSocket {
   receive(f: object) {
     this.onmessage?.({ data: JSON.stringify(f) });
   }
-  /** cut closes the socket from the far side (a network failure). */
-  cut(code = 1006) {
+  /** cut closes the socket from the far side (a network failure, or the server's close code and reason). */
+  cut(code = 1006, reason = '') {
     this.readyState = 3;
-    this.onclose?.({ code });
+    this.onclose?.({ code, reason });
   }
   /** framesOf returns the frames of a type the client wrote. */
   framesOf(type: string) {

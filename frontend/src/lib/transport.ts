@@ -51,6 +51,9 @@ export interface Resume {
 /** AuthCheck says whether the token still works when the live channel fails. */
 export type AuthCheck = () => Promise<'ok' | 'unauthorized' | 'offline'>;
 
+/** SessionEnd is why the server ended a session, when it says. */
+export type SessionEnd = 'accountDeleted';
+
 /** TransportHandlers are the store's callbacks. */
 export interface TransportHandlers {
   /** Every server frame, in order. */
@@ -59,8 +62,11 @@ export interface TransportHandlers {
   status(s: TransportStatus): void;
   /** The channel is back after a cut: whole messages may have been missed. */
   reconnected(): void;
-  /** The token was refused (close 4401, HTTP 401): sign in again. */
-  unauthorized(): void;
+  /**
+   * The token was refused (close 4401, HTTP 401): sign in again. ended is
+   * 'accountDeleted' when the server said why: the account is gone.
+   */
+  unauthorized(ended?: SessionEnd): void;
   /** The WebSocket cannot be opened while HTTP works: switch to the fallback. */
   fallback(): void;
   /** The resume point of a conversation's streaming answer, if any. */

@@ -32,10 +32,10 @@ class FakeSocket {
   receive(frame: object) {
     this.onmessage?.({ data: JSON.stringify(frame) });
   }
-  finish(code: number) {
+  finish(code: number, reason = '') {
     if (this.readyState === 3) return;
     this.readyState = 3;
-    this.onclose?.({ code, reason: '' });
+    this.onclose?.({ code, reason });
   }
   last() {
     return this.sent[this.sent.length - 1]!;
@@ -151,8 +151,18 @@ describe('WSTransport', () => {
     const { t, handlers, socket } = setup();
     t.start();
     socket().open();
-    socket().finish(4401);
-    expect(handlers.unauthorized).toHaveBeenCalled();
+    socket().finish(4401, 'signed out');
+    expect(handlers.unauthorized).toHaveBeenCalledWith(undefined);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all.length).toBe(1);
+  });
+
+  it('says the account was deleted when the 4401 says so', async () => {
+    const { t, handlers, socket } = setup();
+    t.start();
+    socket().open();
+    socket().finish(4401, 'account deleted');
+    expect(handlers.unauthorized).toHaveBeenCalledWith('accountDeleted');
     await vi.advanceTimersByTimeAsync(60_000);
     expect(FakeSocket.all.length).toBe(1);
   });

@@ -4,7 +4,7 @@
 // protocol.md says.
 
 import { ApiError } from './api';
-import { CloseCode, PROTOCOL, parseServerFrame, type AckFrame, type ClientFrame, type ServerFrame } from './protocol';
+import { ACCOUNT_DELETED_REASON, CloseCode, PROTOCOL, parseServerFrame, type AckFrame, type ClientFrame, type ServerFrame } from './protocol';
 import {
   backoffDelay,
   type Accepted,
@@ -226,7 +226,7 @@ export class WSTransport implements Transport {
     if (this.stopped) return;
     switch (ev.code) {
       case CloseCode.Unauthorized:
-        this.handlers.unauthorized();
+        this.handlers.unauthorized(ev.reason === ACCOUNT_DELETED_REASON ? 'accountDeleted' : undefined);
         return;
       case CloseCode.PolicyViolation:
       case CloseCode.TooBig:

@@ -1,0 +1,152 @@
+// Browser tests of deleting one's account (DELETE /api/auth/me): a wrong
+// password is refused in the dialog, the right one ends every tab of the
+// user (this one with a notice; another tab of the browser through the
+// server's 4401 "account deleted" and the shared storage; another browser
+// through the 4401 alone) and leaves nothing of the account in the
+// browsers or on the server. Same stack as chat.test.mjs;
+// screenshots go to test-results/e2e/4x-*.png.
+
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { startStack, waitFor } from './harness.mjs';
+import { conversationId, login, register, send, shot, shown, statusLine, uniqueEmail, waitDone, watch } from './helpers.mjs';
+
+let stack;
+
+before(async () => {
+  stack = await startStack();
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+afterEach(() => {
+  assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
+});
+
+const phone = { width: 390, height: 844 };
+
+/** connected waits until the page's live channel is up. */
+function connected(page) {
+  return waitFor(async () => (await statusLine(page))?.state === 'connected', { what: 'the live channel to connect' });
+}
+
+/** stored returns this app's localStorage keys that hold the account's data. */
+function stored(page) {
+  return page.evaluate(() => Object.keys(localStorage).filter((k) => k === 'chatd.token' || k === 'chatd.user' || k.startsWith('chatd.draft.')));
+}
+
+/** status answers GET path with token as the browser would send it. */
+function status(page, path, token) {
+  return page.evaluate(
+    async ({ path, token }) => (await fetch(path, { headers: { Authorization: `Bearer ${token}` } })).status,
+    { path, token },
+  );
+}
+
+describe('deleting the account', () => {
+  test('a wrong password is refused in place; the right one signs out every tab and the account is gone', async () => {
+    // Two tabs of one browser, the first at phone width (the dialog opens from the drawer).
+    const context = await stack.browser.newContext({ viewport: phone });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30000);
+    const seen = watch(page);
+    const creds = await register(page, stack.base, uniqueEmail('delete'));
+    await send(page, 'remember this [[fake tokens=5 delay=5ms]]');
+    await waitDone(page);
+    const id = conversationId(page);
+    const token = await page.evaluate(() => localStorage.getItem('chatd.token'));
+
+    const page2 = await context.newPage();
+    page2.setDefaultTimeout(30000);
+    await page2.setViewportSize({ width: 1280, height: 800 });
+    const seen2 = watch(page2);
+    await page2.goto(`${stack.base}/c/${id}`);
+    await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 to load the conversation' });
+    await connected(page);
+    await connected(page2);
+    await page2.getByLabel('Message', { exact: true }).fill('a draft of the account');
+    await waitFor(async () => (await stored(page2)).includes(`chatd.draft.${id}`), { what: 'the draft to be saved' });
+
+    // Another browser (no shared storage): only the server can tell it.
+    const other = await stack.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page3 = await other.newPage();
+    page3.setDefaultTimeout(30000);
+    const seen3 = watch(page3);
+    await page3.goto(stack.base + '/login');
+    await login(page3, creds.email, creds.password);
+    await page3.getByLabel('Message', { exact: true }).fill('a draft on another device');
+    await waitFor(async () => (await stored(page3)).includes('chatd.draft.new'), { what: 'the other browser\'s draft to be saved' });
+    await connected(page3);
+
+    // The dialog, by keyboard: focus starts on Close, Tab wraps to the password.
+    await page.getByRole('button', { name: 'Open conversations' }).click();
+    await page.getByRole('button', { name: 'Account', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Account' });
+    await dialog.waitFor();
+    const section = dialog.getByRole('region', { name: 'Delete account' });
+    assert.match(await section.innerText(), /every conversation in it.*cannot be undone/s);
+    const password = section.getByLabel('Your password, to confirm');
+    const button = section.getByRole('button', { name: 'Delete account' });
+    assert.equal(await dialog.getByRole('button', { name: 'Close' }).evaluate((el) => el === document.activeElement), true);
+    await page.keyboard.press('Tab');
+    assert.equal(await password.evaluate((el) => el === document.activeElement), true, 'Tab moves to the password');
+    const box = await dialog.boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= phone.width, `the dialog fits the phone's width: ${JSON.stringify(box)}`);
+
+    // A wrong password: the button waits while the server checks, then the refusal shows in place.
+    let release;
+    const held = new Promise((resolve) => {
+      release = resolve;
+    });
+    const hold = async (route) => {
+      if (route.request().method() === 'DELETE') await held;
+      await route.continue();
+    };
+    await page.route('**/api/auth/me', hold);
+    await page.keyboard.type('not my password 1');
+    await page.keyboard.press('Enter');
+    const waiting = section.getByRole('button', { name: 'Deleting…' });
+    await waiting.waitFor();
+    assert.equal(await waiting.isDisabled(), true, 'disabled while the request runs');
+    release();
+    await section.getByRole('alert').filter({ hasText: 'Wrong password.' }).waitFor();
+    await page.unroute('**/api/auth/me', hold);
+    assert.equal(await password.getAttribute('aria-invalid'), 'true');
+    assert.equal(await button.isEnabled(), true);
+    assert.ok(await dialog.isVisible(), 'the dialog stays open');
+    assert.match(new URL(page.url()).pathname, new RegExp(`/c/${id}$`), 'still signed in');
+    assert.equal(await status(page, '/api/auth/me', token), 200, 'the token still works');
+    assert.equal((await statusLine(page2))?.state, 'connected', 'tab 2 is untouched');
+    await shot(page, '40-delete-account-wrong-password-phone');
+
+    // The right password, by keyboard: this tab shows sign-in with the notice, tab 2 is signed out.
+    await password.fill(creds.password);
+    await password.press('Enter');
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Your account and all its conversations were deleted.' }).waitFor();
+    assert.match(page.url(), /\/login$/);
+    await shot(page, '41-account-deleted-sign-in-phone');
+    await page2.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.match(page2.url(), /\/login$/);
+    await page2.getByRole('status').filter({ hasText: 'Your account and all its conversations were deleted.' }).waitFor();
+    assert.equal(await page2.evaluate(() => window.__chatd.transport()), null, 'tab 2 closed its live channel');
+    await shot(page2, '42-account-deleted-second-tab');
+    await page3.getByRole('status').filter({ hasText: 'Your account and all its conversations were deleted.' }).waitFor();
+    assert.match(page3.url(), /\/login$/);
+    assert.deepEqual(await stored(page3), [], 'the other browser forgot the account too');
+
+    // Nothing of the account is left: not in the browser, not on the server.
+    assert.deepEqual(await stored(page), []);
+    assert.equal(await status(page, '/api/auth/me', token), 401, 'the old token is refused');
+    assert.equal(await status(page, `/api/conversations/${id}`, token), 401);
+    await login(page, creds.email, creds.password);
+    await page.getByRole('alert').filter({ hasText: 'Wrong email or password' }).waitFor();
+    assert.match(page.url(), /\/login$/);
+    assert.deepEqual([...seen.errors, ...seen2.errors, ...seen3.errors], []);
+    assert.deepEqual([...seen.dialogs, ...seen2.dialogs, ...seen3.dialogs], []);
+    await context.close();
+    await other.close();
+  });
+});

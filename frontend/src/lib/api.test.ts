@@ -1,0 +1,58 @@
+// ApiClient's request shapes and error mapping, against a scripted fetch.
+
+import { describe, expect, it, vi } from 'vitest';
+import { ApiClient, ApiError } from './api';
+
+function client(answer: () => Response) {
+  const fetchImpl = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => answer());
+  const onUnauthorized = vi.fn();
+  const api = new ApiClient({ token: () => 'tok', onUnauthorized, fetch: fetchImpl as typeof fetch });
+  return { api, fetchImpl, onUnauthorized };
+}
+
+function error(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+}
+
+describe('ApiClient.deleteAccount', () => {
+  it('sends DELETE /api/auth/me with the token and the password, and resolves on 204', async () => {
+    const { api, fetchImpl } = client(() => new Response(null, { status: 204 }));
+    await expect(api.deleteAccount('pass word 1')).resolves.toBeUndefined();
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+    const [url, init] = fetchImpl.mock.calls[0]!;
+    expect(url).toBe('/api/auth/me');
+    expect(init).toMatchObject({
+      method: 'DELETE',
+      headers: { Authorization: 'Bearer tok', 'Content-Type': 'application/json' },
+      cache: 'no-store',
+    });
+    expect(JSON.parse(String(init?.body))).toEqual({ password: 'pass word 1' });
+  });
+
+  it('a wrong password (401) is an error for the caller, not the end of the session', async () => {
+    const { api, onUnauthorized } = client(() => error(401, 'unauthorized', 'wrong password'));
+    const err = await api.deleteAccount('not it').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 401, code: 'unauthorized', message: 'wrong password' });
+    expect(onUnauthorized).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    [400, 'invalid_field', 'password: must be at most 72 bytes', {}, undefined],
+    [429, 'rate_limited', 'too many failed attempts', { 'Retry-After': '42' }, 42],
+    [503, 'unavailable', 'the server is busy; retry in a moment', {}, undefined],
+  ])('keeps the status, code, message and Retry-After of a %i', async (status, code, message, headers, retryAfter) => {
+    const { api, onUnauthorized } = client(() => error(status, code, message, headers));
+    const err = await api.deleteAccount('pass word 1').catch((e: unknown) => e);
+    expect(err).toMatchObject({ status, code, message, retryAfter });
+    expect(onUnauthorized).not.toHaveBeenCalled();
+  });
+
+  it('a network failure is status 0', async () => {
+    const fetchImpl = vi.fn(async () => {
+      throw new TypeError('Failed to fetch');
+    });
+    const api = new ApiClient({ token: () => 'tok', onUnauthorized: vi.fn(), fetch: fetchImpl as unknown as typeof fetch });
+    await expect(api.deleteAccount('pass word 1')).rejects.toMatchObject({ status: 0, code: 'network' });
+  });
+});

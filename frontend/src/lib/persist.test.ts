@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { Persist, memoryKV } from './persist';
+import { Session } from './session';
+import type { AppState } from './state';
+import { Store } from './store';
+
+describe('Persist', () => {
+  it('clearDrafts removes every draft and nothing else', () => {
+    const kv = memoryKV();
+    const p = new Persist(kv);
+    p.saveSession('tok', { id: 'u' });
+    p.saveDraft('new', 'a');
+    p.saveDraft('c1', 'b');
+    p.saveDraft('c2', 'c');
+    p.set('chatd.model', 'm');
+    p.clearDrafts();
+    expect([p.draft('new'), p.draft('c1'), p.draft('c2')]).toEqual(['', '', '']);
+    expect(kv.length).toBe(3);
+    expect([p.token(), p.get('chatd.model')]).toEqual(['tok', 'm']);
+  });
+
+  it('says whether the last session ended with its account deleted, until the next sign-in', () => {
+    const p = new Persist(memoryKV());
+    p.saveSession('tok', { id: 'u' });
+    p.clearSession(true);
+    expect(p.token()).toBeNull();
+    expect(p.user()).toBeNull();
+    expect(p.accountDeleted()).toBe(true);
+    p.saveSession('tok2', { id: 'v' });
+    expect(p.accountDeleted()).toBe(false);
+    p.clearSession(true);
+    p.clearSession();
+    expect(p.accountDeleted()).toBe(false);
+  });
+});
+
+describe('Session.otherTab', () => {
+  function signedIn() {
+    const persist = new Persist(memoryKV());
+    persist.saveSession('tok', { id: 'u' });
+    const store = new Store<AppState>({ session: Session.initial(persist) } as AppState, { throttleMs: 0 });
+    return { persist, session: new Session(store, persist) };
+  }
+  const tokenGone = () => new StorageEvent('storage', { key: Persist.tokenKey, oldValue: 'tok', newValue: null });
+
+  it('a sign-out in another tab', () => {
+    const { persist, session } = signedIn();
+    persist.clearSession();
+    expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', accountDeleted: false });
+  });
+
+  it('an account deleted in another tab', () => {
+    const { persist, session } = signedIn();
+    persist.clearSession(true);
+    expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', accountDeleted: true });
+  });
+});
