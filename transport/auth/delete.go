@@ -91,9 +91,14 @@ func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password st
 }
 
 // removeAccount revokes the user's tokens, ends their live work and
-// deletes their data.
+// deletes their data. An account that a concurrent deletion removed
+// meanwhile (not found) counts as deleted.
 func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
-	if _, err := a.store.BumpTokenVersion(ctx, userID); err != nil {
+	_, err := a.store.BumpTokenVersion(ctx, userID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("revoke tokens of %s: %w", userID, err)
 	}
 	if a.opts.OnDeleting != nil {
@@ -101,7 +106,7 @@ func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
 			return fmt.Errorf("end the live work of %s: %w", userID, err)
 		}
 	}
-	if err := a.store.DeleteUser(ctx, userID); err != nil {
+	if err := a.store.DeleteUser(ctx, userID); err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		return fmt.Errorf("delete account %s: %w", userID, err)
 	}
 	return nil

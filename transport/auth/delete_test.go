@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -165,5 +166,39 @@ func TestDeleteAccountStopsWhenLiveWorkCannotEnd(t *testing.T) {
 	token, _ = e.login("retry@example.com", "the right password")
 	if status, code := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); status != http.StatusNoContent {
 		t.Fatalf("second deletion: %d %s", status, code)
+	}
+}
+
+// TestDeleteAccountInParallel: the same deletion sent several times at
+// once deletes the account once; every answer is 204 or, for a request
+// that found the account already gone, 401; none fails.
+func TestDeleteAccountInParallel(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	e := newAccountsEnv(t, AccountOptions{OnDeleting: func(context.Context, string) error { calls.Add(1); return nil }})
+	token, id := e.signUp("twice@example.com", "the right password")
+	const n = 6
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			status, _ := e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`)
+			statuses <- status
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[http.StatusNoContent] == 0 || count[http.StatusNoContent]+count[http.StatusUnauthorized] != n {
+		t.Fatalf("answers %v: want 204s, and 401s only for requests that found the account gone", count)
+	}
+	if _, err := e.store.UserByID(context.Background(), id); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("the user after the deletions: %v", err)
 	}
 }
