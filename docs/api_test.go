@@ -2,6 +2,7 @@ package docs
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -67,6 +68,7 @@ var requestBodies = map[string]string{
 	"POST /api/conversations/:id/regenerate": `{}`,
 	"POST /api/auth/logout":                  ``,
 	"DELETE /api/auth/me":                    `{"password":"yet another one"}`,
+	"PATCH /api/auth/me":                     `{"currentPassword":"yet another one","newPassword":"a new one, longer"}`,
 	"POST /api/conversations/:id/cancel":     ``,
 	"DELETE /api/conversations/:id":          ``,
 	"GET /api/conversations/:id/export":      ``,
@@ -106,14 +108,11 @@ func TestDocumentedRoutes(t *testing.T) {
 	}
 	shared := newConversation()
 
-	var logout, deletion []route // last: they end the session
+	var enders []route // last: they end the session
 	for _, r := range append(apiRoutes, liveRoutes...) {
-		switch {
-		case r.path == "/api/auth/logout":
-			logout = append(logout, r)
-			continue
-		case r.path == "/api/auth/me" && r.method == http.MethodDelete:
-			deletion = append(deletion, r)
+		path, _, _ := strings.Cut(r.path, "?")
+		if sessionEnders[r.method+" "+path] {
+			enders = append(enders, r)
 			continue
 		}
 		conv := shared
@@ -122,20 +121,23 @@ func TestDocumentedRoutes(t *testing.T) {
 		}
 		checkRoute(t, srv.URL, token, r, conv, strings.HasPrefix(r.where, "api.md:"))
 	}
-	if len(logout) != 1 || len(deletion) != 1 {
-		t.Fatalf("logout documented %d times, account deletion %d", len(logout), len(deletion))
+	if len(enders) != len(sessionEnders) {
+		t.Fatalf("found %d of the %d routes that end a session", len(enders), len(sessionEnders))
 	}
-	checkRoute(t, srv.URL, token, logout[0], "", true)
-	if r := do(t, http.MethodGet, srv.URL+"/api/auth/me", token, ""); r.status != http.StatusUnauthorized {
-		t.Fatalf("after logout: %d", r.status)
-	}
-	lin := do(t, http.MethodPost, srv.URL+"/api/auth/register", "",
-		`{"email":"lin@example.com","password":"yet another one","name":"Lin"}`).field(t, "token")
-	checkRoute(t, srv.URL, lin, deletion[0], "", true)
-	if r := do(t, http.MethodGet, srv.URL+"/api/auth/me", lin, ""); r.status != http.StatusUnauthorized {
-		t.Fatalf("after the account's deletion: %d", r.status)
+	for i, r := range enders { // each with an account of its own
+		own := do(t, http.MethodPost, srv.URL+"/api/auth/register", "",
+			fmt.Sprintf(`{"email":"ender%d@example.com","password":"yet another one","name":"Lin"}`, i)).field(t, "token")
+		checkRoute(t, srv.URL, own, r, "", true)
+		if res := do(t, http.MethodGet, srv.URL+"/api/auth/me", own, ""); res.status != http.StatusUnauthorized {
+			t.Fatalf("%s %s: its token afterwards answered %d, want 401", r.method, r.path, res.status)
+		}
 	}
 }
+
+// sessionEnders are the routes after which the token they were called
+// with no longer works (logout, a password change, the account's
+// deletion).
+var sessionEnders = map[string]bool{"POST /api/auth/logout": true, "PATCH /api/auth/me": true, "DELETE /api/auth/me": true}
 
 // checkRoute calls one documented route on conversation conv.
 func checkRoute(t *testing.T, base, token string, r route, conv string, wantStatus bool) {

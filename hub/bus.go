@@ -210,6 +210,11 @@ type UserEvent struct {
 type UserClose struct {
 	Code   protocol.CloseCode `json:"code"`
 	Reason string             `json:"reason"`
+	// Before, when not 0, limits the close to the connections opened with
+	// a session older than this token version (see Session), as after a
+	// password change: those opened with its new token stay. (An instance
+	// of an older version, which does not know the field, closes them all.)
+	Before int64 `json:"before,omitempty"`
 }
 
 // FrameAborted is the type of a hub-internal frame that ends an answer's

@@ -409,7 +409,7 @@ func (b busHandler) UserEvent(ev UserEvent) {
 	case ev.Frame != nil:
 		b.h.deliverUser(ev.UserID, ev.Frame)
 	case ev.Close != nil:
-		b.h.closeUserLocal(ev.UserID, ev.Close.Code, ev.Close.Reason)
+		b.h.closeUserAs(ev.UserID, *ev.Close)
 	case ev.Started != nil:
 		b.h.remoteStarted(*ev.Started)
 	}

@@ -334,6 +334,45 @@ func TestClusterEndUser(t *testing.T) {
 	}
 }
 
+// sessionTab is a tab opened with the session of token version tv.
+type sessionTab struct {
+	*tab
+	tv int64
+}
+
+func (s sessionTab) TokenVersion() int64 { return s.tv }
+
+// TestClusterCloseSessionsBefore: a password change on B (the new session
+// at token version 1) closes the user's connections opened with older
+// sessions on every hub with 4401, and leaves those of the new session
+// and another user's open.
+func TestClusterCloseSessionsBefore(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B", "C")
+	var olds, news []sessionTab
+	stays := newTab("someone-else", "other")
+	tc.hubs[0].Register(stays)
+	for _, h := range tc.hubs {
+		old, cur := sessionTab{newTab(tc.user.ID, "old"+h.name), 0}, sessionTab{newTab(tc.user.ID, "new"+h.name), 1}
+		h.Register(old)
+		h.Register(cur)
+		olds, news = append(olds, old), append(news, cur)
+	}
+	tc.hubs[1].CloseSessionsBefore(tc.user.ID, 1)
+	for i, old := range olds {
+		old.waitUntil(t, "close 4401", func(_ []*protocol.Frame, closed protocol.CloseCode) bool {
+			return closed == protocol.CloseUnauthorized
+		})
+		// Both tabs of a hub are judged in one pass: the new one is open.
+		if _, closed := news[i].snapshot(); closed != 0 {
+			t.Fatalf("the new session's tab on %s closed with %d", tc.hubs[i].name, closed)
+		}
+	}
+	if _, closed := stays.snapshot(); closed != 0 {
+		t.Fatalf("another user's connection closed with %d", closed)
+	}
+}
+
 // TestClusterOwnerCrash: A dies mid-answer (its lease expires); exactly one
 // other hub stores the answer interrupted with the last checkpoint's text,
 // every follower on B and C gets one done interrupted, the lock is

@@ -305,6 +305,25 @@ func (h *Hub) CloseRevoked(userID string, current int64) int {
 	})
 }
 
+// CloseSessionsBefore closes, on every instance, the connections of userID
+// opened with a session older than version, with 4401 (ReasonSignedOut):
+// what a password change does, version being the token version of the
+// session it issued, whose connections stay. A connection that does not
+// say its session (not a Session) is closed too.
+func (h *Hub) CloseSessionsBefore(userID string, version int64) {
+	c := UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut, Before: version}
+	h.closeUserAs(userID, c)
+	h.broadcast(UserEvent{UserID: userID, Close: &c})
+}
+
+// closeUserAs closes this instance's connections of userID as c says.
+func (h *Hub) closeUserAs(userID string, c UserClose) {
+	h.closeUserWhere(userID, c.Code, c.Reason, func(sub Subscriber) bool {
+		s, ok := sub.(Session)
+		return c.Before == 0 || !ok || s.TokenVersion() < c.Before
+	})
+}
+
 func (h *Hub) closeUserLocal(userID string, code protocol.CloseCode, reason string) {
 	h.closeUserWhere(userID, code, reason, func(Subscriber) bool { return true })
 }

@@ -169,6 +169,11 @@ type Users interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	// BumpTokenVersion increments the user's token version and returns the new one.
 	BumpTokenVersion(ctx context.Context, id string) (int64, error)
+	// ChangePassword replaces the user's password hash and increments
+	// their token version in one atomic write, so every token issued
+	// before it stops working; it returns the new token version.
+	// ErrNotFound for an unknown or malformed id.
+	ChangePassword(ctx context.Context, id, passwordHash string) (int64, error)
 	// DeleteUser removes the user and every conversation and message they
 	// own (answers still streaming included, with any pieces stored for them
 	// and their search-index entries); ErrNotFound for an unknown or

@@ -49,6 +49,9 @@ func TestCountsEveryMethod(t *testing.T) {
 	must(t, "CreateUser", s.CreateUser(ctx, &u))
 	_, err := s.BumpTokenVersion(ctx, u.ID)
 	must(t, "BumpTokenVersion", err)
+	if v, err := s.ChangePassword(ctx, u.ID, "h2"); err != nil || v != 2 {
+		t.Fatalf("ChangePassword = %d, %v; want 2", v, err)
+	}
 	c := persistence.Conversation{OwnerID: u.ID, Title: "t", Model: "m"}
 	must(t, "CreateConversation", s.CreateConversation(ctx, &c))
 	title := "renamed"
@@ -91,13 +94,14 @@ func TestCountsEveryMethod(t *testing.T) {
 	}
 	must(t, "Ping", s.Ping(ctx))
 
-	want := map[string]int64{"CreateUser": 1, "BumpTokenVersion": 1, "CreateConversation": 1, "UpdateConversation": 1,
-		"InsertMessage": 1, "ApplyMessageUpdates": 1, "InterruptStreaming": 1, "DeleteConversation": 1, "DeleteUser": 1}
+	want := map[string]int64{"CreateUser": 1, "BumpTokenVersion": 1, "ChangePassword": 1, "CreateConversation": 1,
+		"UpdateConversation": 1, "InsertMessage": 1, "ApplyMessageUpdates": 1, "InterruptStreaming": 1,
+		"DeleteConversation": 1, "DeleteUser": 1}
 	w := s.Writes()
 	if fmt.Sprint(w.ByMethod) != fmt.Sprint(want) {
 		t.Errorf("ByMethod = %v, want %v", w.ByMethod, want)
 	}
-	if w.Writes != 9 || w.Reads != 4 || w.Errors != 0 || w.MessageUpdates != 2 || w.AppendedBytes != int64(len("hello ignored")) {
+	if w.Writes != 10 || w.Reads != 4 || w.Errors != 0 || w.MessageUpdates != 2 || w.AppendedBytes != int64(len("hello ignored")) {
 		t.Errorf("Counts = %+v", w)
 	}
 }

@@ -37,6 +37,12 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 	return v, s.wrote("BumpTokenVersion", err)
 }
 
+// ChangePassword counts one write.
+func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
+	v, err := s.inner.ChangePassword(ctx, id, passwordHash)
+	return v, s.wrote("ChangePassword", err)
+}
+
 // DeleteUser counts one write.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.wrote("DeleteUser", s.inner.DeleteUser(ctx, id))

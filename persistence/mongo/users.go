@@ -86,3 +86,29 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 	}
 	return d.TokenVersion, nil
 }
+
+// ChangePassword replaces the user's password hash, increments their token
+// version and moves UpdatedAt forward in one atomic findAndModify (under the
+// document's lock, like BumpTokenVersion); it returns the new token version.
+func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return 0, fmt.Errorf("change password of user %s: %w", id, persistence.ErrNotFound)
+	}
+	var d struct {
+		TokenVersion int64 `bson:"token_version"`
+	}
+	defer s.locks.lock(oid)()
+	err := s.users.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: oid}},
+		bson.D{
+			{Key: "$set", Value: bson.D{{Key: "password_hash", Value: passwordHash}, {Key: "updated_at", Value: now()}}},
+			{Key: "$inc", Value: bson.D{{Key: "token_version", Value: int64(1)}}},
+		},
+		options.FindOneAndUpdate().SetReturnDocument(options.After), // no projection: FerretDB lacks it here
+	).Decode(&d)
+	if err != nil {
+		return 0, fmt.Errorf("change password of user %s: %w", id, mapErr(err))
+	}
+	return d.TokenVersion, nil
+}

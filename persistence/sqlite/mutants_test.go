@@ -107,6 +107,13 @@ func (m *mutant) UserByID(ctx context.Context, id string) (persistence.User, err
 	return u, err
 }
 
+func (m *mutant) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
+	if m.kind == "password-not-stored" {
+		return m.Store.BumpTokenVersion(ctx, id)
+	}
+	return m.Store.ChangePassword(ctx, id, passwordHash)
+}
+
 func (m *mutant) ApplyMessageUpdates(ctx context.Context, ups []persistence.MessageUpdate) ([]string, error) {
 	if m.kind == "ignore-append" {
 		ups = append([]persistence.MessageUpdate(nil), ups...)
@@ -151,6 +158,7 @@ func TestSuiteCatchesMutants(t *testing.T) {
 		{"drop-usage", "TestContract/Messages/UsageRoundTrip"},
 		{"messages-newest-first", "TestContract/Messages/TreeOldestFirst"},
 		{"opaque-notfound", "TestContract/Users/Unknown"},
+		{"password-not-stored", "TestContract/Users/ChangePassword"},
 		{"ignore-append", "TestContract/Updates/AppendInOrder"},
 		{"last-update-only", "TestContract/Updates/Batch"},
 		{"interrupt-miscount", "TestContract/Updates/InterruptStreaming"},

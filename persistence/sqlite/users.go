@@ -15,6 +15,7 @@ var (
 	qTokenVer   = readQ(`SELECT token_version FROM users WHERE id = ?`)
 	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ?`)
 	qBumpToken  = writeQ(`UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING token_version`)
+	qChangePass = writeQ(`UPDATE users SET password_hash = ?, token_version = token_version + 1, updated_at = ? WHERE id = ? RETURNING token_version`)
 	// qDeleteUserMsgs deletes the messages of the owner's conversations
 	// through the conversations' owner index and the messages'
 	// conversation index (messages have no index on their owner). The
@@ -101,6 +102,21 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 	}
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: bump token version of %s: %w", id, mapErr(err))
+	}
+	return v, nil
+}
+
+// ChangePassword replaces the user's password hash, increments their token
+// version and moves UpdatedAt forward in one statement; it returns the new
+// token version.
+func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
+	var v int64
+	row, err := s.writeRow(ctx, qChangePass, passwordHash, s.clock.now(), id)
+	if err == nil {
+		err = row.Scan(&v)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: change password of %s: %w", id, mapErr(err))
 	}
 	return v, nil
 }

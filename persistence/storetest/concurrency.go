@@ -18,6 +18,7 @@ func concurrencyTests() []storeTest {
 		{"SameClientID", testConcSameClientID},
 		{"ConcurrentAppends", testConcAppends},
 		{"ConcurrentBumps", testConcBumps},
+		{"ConcurrentPasswordChanges", testConcPasswordChanges},
 	}
 }
 
@@ -212,5 +213,46 @@ func testConcBumps(t *testing.T, s persistence.Store) {
 		if v != int64(i+1) {
 			t.Fatalf("concurrent bumps returned %v, want 1..%d each once", got, n)
 		}
+	}
+}
+
+// testConcPasswordChanges runs password changes and token bumps of one user
+// at once: each takes its own token version, none is lost, and the stored
+// hash is one of those written.
+func testConcPasswordChanges(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u := mkUser(t, s, "changes")
+	const n = 10 // of each
+	var wg sync.WaitGroup
+	got := make([]int64, 2*n)
+	errs := make([]error, 2*n)
+	hashes := map[string]bool{}
+	for i := range n {
+		hashes[fmt.Sprintf("hash-%d", i)] = true
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = s.ChangePassword(ctx, u.ID, fmt.Sprintf("hash-%d", i))
+		}()
+		go func() {
+			defer wg.Done()
+			got[n+i], errs[n+i] = s.BumpTokenVersion(ctx, u.ID)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		noErr(t, "ChangePassword or BumpTokenVersion", err)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+	for i, v := range got {
+		if v != int64(i+1) {
+			t.Fatalf("concurrent changes and bumps returned %v, want 1..%d each once", got, 2*n)
+		}
+	}
+	stored, err := s.UserByID(ctx, u.ID)
+	noErr(t, "UserByID", err)
+	if stored.TokenVersion != 2*n || !hashes[stored.PasswordHash] {
+		t.Fatalf("after concurrent changes: TokenVersion %d, PasswordHash %q; want %d and one of those written",
+			stored.TokenVersion, stored.PasswordHash, 2*n)
 	}
 }

@@ -44,10 +44,12 @@ func writeReopenFixture(t *testing.T, s persistence.Store) reopenFixture {
 	u := mkUser(t, s, "durable")
 	_, err := s.BumpTokenVersion(ctx, u.ID)
 	noErr(t, "BumpTokenVersion", err)
+	_, err = s.ChangePassword(ctx, u.ID, "hash-after-change")
+	noErr(t, "ChangePassword", err)
 	u, err = s.UserByID(ctx, u.ID)
 	noErr(t, "UserByID", err)
-	if u.TokenVersion != 1 {
-		t.Fatalf("TokenVersion = %d after one bump", u.TokenVersion)
+	if u.TokenVersion != 2 || u.PasswordHash != "hash-after-change" {
+		t.Fatalf("TokenVersion %d, PasswordHash %q after a bump and a password change", u.TokenVersion, u.PasswordHash)
 	}
 
 	older := mkConv(t, s, u.ID, "older")

@@ -17,6 +17,7 @@ func userTests() []storeTest {
 		{"ConcurrentDuplicateEmail", testUserConcurrentDuplicate},
 		{"Unknown", testUserUnknown},
 		{"BumpTokenVersion", testUserBumpTokenVersion},
+		{"ChangePassword", testUserChangePassword},
 		{"TokenVersionAlone", testUserTokenVersion},
 		{"Delete", testUserDelete},
 		{"DeleteUnknown", testUserDeleteUnknown},
@@ -97,15 +98,20 @@ func testUserConcurrentDuplicate(t *testing.T, s persistence.Store) {
 
 func testUserUnknown(t *testing.T, s persistence.Store) {
 	ctx := testCtx(t)
-	mkUser(t, s, "someone")
+	u := mkUser(t, s, "someone")
 	for _, id := range badIDs() {
 		_, err := s.UserByID(ctx, id)
 		wantErr(t, "UserByID("+id+")", err, persistence.ErrNotFound)
 		_, err = s.BumpTokenVersion(ctx, id)
 		wantErr(t, "BumpTokenVersion("+id+")", err, persistence.ErrNotFound)
+		_, err = s.ChangePassword(ctx, id, "hash-of-a-stranger")
+		wantErr(t, "ChangePassword("+id+")", err, persistence.ErrNotFound)
 	}
 	_, err := s.UserByEmail(ctx, "nobody@example.test")
 	wantErr(t, "UserByEmail(unknown)", err, persistence.ErrNotFound)
+	got, err := s.UserByID(ctx, u.ID)
+	noErr(t, "UserByID", err)
+	sameUser(t, got, u)
 }
 
 func testUserBumpTokenVersion(t *testing.T, s persistence.Store) {
@@ -132,6 +138,62 @@ func testUserBumpTokenVersion(t *testing.T, s persistence.Store) {
 	if o.TokenVersion != 0 {
 		t.Fatalf("another user's TokenVersion = %d, want 0", o.TokenVersion)
 	}
+}
+
+// testUserChangePassword: each change stores the new hash, takes the next
+// token version (the one returned) and moves UpdatedAt forward; bumps in
+// between continue the same sequence; nothing else of the user, and
+// nothing of another user, changes.
+func testUserChangePassword(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, other := mkUser(t, s, "changer"), mkUser(t, s, "bystander")
+	steps := []struct {
+		name string
+		bump bool   // BumpTokenVersion instead of ChangePassword
+		hash string // the new hash, for ChangePassword
+		want int64
+	}{
+		{"change", false, "hash-2", 1},
+		{"bump after a change", true, "", 2},
+		{"change after a bump", false, "hash-3", 3},
+		{"change to the same hash", false, "hash-3", 4},
+	}
+	prev := u
+	for _, st := range steps {
+		before := time.Now()
+		var got int64
+		var err error
+		if st.bump {
+			got, err = s.BumpTokenVersion(ctx, u.ID)
+		} else {
+			got, err = s.ChangePassword(ctx, u.ID, st.hash)
+		}
+		after := time.Now()
+		noErr(t, st.name, err)
+		if got != st.want {
+			t.Fatalf("%s returned token version %d, want %d", st.name, got, st.want)
+		}
+		stored, err := s.UserByID(ctx, u.ID)
+		noErr(t, "UserByID after "+st.name, err)
+		want := prev
+		want.TokenVersion = st.want
+		want.UpdatedAt = stored.UpdatedAt // a bump may or may not move it
+		if !st.bump {
+			want.PasswordHash = st.hash
+			if !stored.UpdatedAt.After(prev.UpdatedAt) {
+				t.Fatalf("%s: UpdatedAt = %v, not after %v", st.name, stored.UpdatedAt, prev.UpdatedAt)
+			}
+			checkRecent(t, st.name+": UpdatedAt", stored.UpdatedAt, before, after)
+		}
+		sameUser(t, stored, want) // email, name and CreatedAt as created
+		if v, err := tokenVersion(ctx, t, s, u.ID); err != nil || v != st.want {
+			t.Fatalf("UserTokenVersion after %s = %d, %v; want %d", st.name, v, err, st.want)
+		}
+		prev = stored
+	}
+	o, err := s.UserByID(ctx, other.ID)
+	noErr(t, "UserByID(other)", err)
+	sameUser(t, o, other)
 }
 
 func testPing(t *testing.T, s persistence.Store) {

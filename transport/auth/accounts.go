@@ -33,6 +33,7 @@ type AccountStore interface {
 	UserByEmail(ctx context.Context, email string) (persistence.User, error)
 	UserByID(ctx context.Context, id string) (persistence.User, error)
 	BumpTokenVersion(ctx context.Context, id string) (int64, error)
+	ChangePassword(ctx context.Context, id, passwordHash string) (int64, error)
 	DeleteUser(ctx context.Context, id string) error
 }
 
@@ -71,6 +72,11 @@ type AccountOptions struct {
 	// ends the user's connections and running answers, everywhere, and
 	// returns once the answers stopped. An error stops the deletion.
 	OnDeleting func(ctx context.Context, userID string) error
+	// OnPasswordChanged, when set, is called after a password change
+	// revoked the user's older tokens, with the token version of the
+	// session it issued: it closes the connections opened before (on
+	// every instance). It must not block.
+	OnPasswordChanged func(userID string, version int64)
 	// Shared, when set, also holds the failed-login and registration
 	// limits across every instance of a cluster (see SharedWindows); nil
 	// keeps them per process.
@@ -154,6 +160,7 @@ func (a *Accounts) Routes(api gin.IRouter) {
 	g.POST("/login", a.login)
 	g.GET("/me", a.authn.Middleware(), a.me)
 	g.POST("/logout", a.authn.Middleware(), a.logout)
+	g.PATCH("/me", a.authn.Middleware(), a.changePassword)
 	g.DELETE("/me", a.authn.Middleware(), a.deleteAccount)
 }
 
@@ -291,6 +298,27 @@ func (a *Accounts) reserve(ip, email string) error {
 	if !ok {
 		return httperr.RateLimited("too many failed logins; try again later", wait)
 	}
+	return nil
+}
+
+// checkPassword checks u's password as a login does: the attempt is
+// counted first, a success gives it back.
+func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password string) error {
+	email, ip := normalizeEmail(u.Email), c.ClientIP()
+	if err := a.reserve(ip, email); err != nil {
+		return err
+	}
+	ok, err := a.passwords.compare(c.Request.Context(), u.PasswordHash, password)
+	if err != nil {
+		a.byIP.refund(ip)
+		a.byAccount.refund(email)
+		return hashError(err)
+	}
+	if !ok {
+		return httperr.Unauthorized("wrong password")
+	}
+	a.byAccount.reset(email)
+	a.byIP.refund(ip)
 	return nil
 }
 

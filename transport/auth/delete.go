@@ -69,27 +69,6 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// checkPassword checks u's password as a login does: the attempt is
-// counted first, a success gives it back.
-func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password string) error {
-	email, ip := normalizeEmail(u.Email), c.ClientIP()
-	if err := a.reserve(ip, email); err != nil {
-		return err
-	}
-	ok, err := a.passwords.compare(c.Request.Context(), u.PasswordHash, password)
-	if err != nil {
-		a.byIP.refund(ip)
-		a.byAccount.refund(email)
-		return hashError(err)
-	}
-	if !ok {
-		return httperr.Unauthorized("wrong password")
-	}
-	a.byAccount.reset(email)
-	a.byIP.refund(ip)
-	return nil
-}
-
 // removeAccount revokes the user's tokens, ends their live work and
 // deletes their data. An account that a concurrent deletion removed
 // meanwhile (not found) counts as deleted.

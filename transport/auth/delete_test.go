@@ -17,27 +17,36 @@ import (
 // signUp registers an account and returns its token and id.
 func (e *accountsEnv) signUp(email, password string) (token, id string) {
 	e.t.Helper()
-	return e.session("/api/auth/register", map[string]string{"email": email, "password": password, "name": "N"}, http.StatusCreated)
+	return e.session(http.MethodPost, "/api/auth/register", "", map[string]string{"email": email, "password": password, "name": "N"}, http.StatusCreated)
 }
 
 // login signs in and returns the session's token and user id.
 func (e *accountsEnv) login(email, password string) (token, id string) {
 	e.t.Helper()
-	return e.session("/api/auth/login", map[string]string{"email": email, "password": password}, http.StatusOK)
+	return e.session(http.MethodPost, "/api/auth/login", "", map[string]string{"email": email, "password": password}, http.StatusOK)
 }
 
-// session posts body to path, which answers want and a Session.
-func (e *accountsEnv) session(path string, body map[string]string, want int) (token, id string) {
+// session sends body to path with method (and token, if any), which must
+// answer want and a Session; it returns the session's token and user id.
+func (e *accountsEnv) session(method, path, token string, body map[string]string, want int) (string, string) {
 	e.t.Helper()
 	data, _ := json.Marshal(body)
-	res, err := e.srv.Client().Post(e.srv.URL+path, "application/json", bytes.NewReader(data))
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(data))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := e.srv.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer res.Body.Close()
 	var s Session
 	if err := json.NewDecoder(res.Body).Decode(&s); err != nil || res.StatusCode != want {
-		e.t.Fatalf("%s %s: %d %v", path, body["email"], res.StatusCode, err)
+		e.t.Fatalf("%s %s: %d %v", method, path, res.StatusCode, err)
 	}
 	return s.Token, s.User.ID
 }

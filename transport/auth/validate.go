@@ -127,6 +127,15 @@ func passwordProblem(pw string) string {
 	return ""
 }
 
+// newPasswordProblem is what is wrong with a password chosen at
+// registration or at a password change, or "".
+func newPasswordProblem(pw string) string {
+	if utf8.RuneCountInString(pw) < MinPasswordChars {
+		return "must be at least 8 characters"
+	}
+	return passwordProblem(pw)
+}
+
 // newUser validates a registration and returns the user to store (without
 // its password hash).
 func newUser(req registerRequest) (persistence.User, error) {
@@ -141,10 +150,8 @@ func newUser(req registerRequest) (persistence.User, error) {
 	switch {
 	case !validEmail(email):
 		return persistence.User{}, httperr.InvalidField("email", "must be an email address like name@example.com, its letters in one script")
-	case utf8.RuneCountInString(req.Password) < MinPasswordChars:
-		return persistence.User{}, httperr.InvalidField("password", "must be at least 8 characters")
-	case passwordProblem(req.Password) != "":
-		return persistence.User{}, httperr.InvalidField("password", passwordProblem(req.Password))
+	case newPasswordProblem(req.Password) != "":
+		return persistence.User{}, httperr.InvalidField("password", newPasswordProblem(req.Password))
 	case name == "":
 		return persistence.User{}, httperr.InvalidField("name", "is required")
 	case utf8.RuneCountInString(name) > maxNameChars:

@@ -178,6 +178,7 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 	accOpts := cfg.Accounts
 	accOpts.OnLogout = a.hub.CloseUser
 	accOpts.OnDeleting = a.endUser
+	accOpts.OnPasswordChanged = a.hub.CloseSessionsBefore
 	if accOpts.Logger == nil {
 		accOpts.Logger = cfg.Logger
 	}

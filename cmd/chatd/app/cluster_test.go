@@ -239,6 +239,51 @@ func TestClusterDeleteAccount(t *testing.T) {
 	stays.expect("pong")
 }
 
+// TestClusterChangePassword: a password change on B closes, within a
+// second, the user's sockets opened with the old token on every instance
+// (4401, signed out) and ends their event stream on C; the new token then
+// works on every instance, the old one nowhere.
+func TestClusterChangePassword(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{})
+	u := c.nodes[0].register(t)
+	tabs := []*client{c.nodes[0].dial(t, u), c.nodes[1].dial(t, u), c.nodes[2].dial(t, u)}
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		c.nodes[2].sse(t, u, http.MethodGet, "/api/events", "", nil)
+	}()
+	waitFor(t, "the event stream on C to open", func() bool { return c.nodes[2].app.Hub().Connections(u.ID) == 2 })
+
+	start := time.Now()
+	var session struct{ Token string }
+	c.nodes[1].rest(t, u.Token, http.MethodPatch, "/api/auth/me",
+		map[string]string{"currentPassword": "correct horse battery", "newPassword": "a better one, longer"}, http.StatusOK, &session)
+	for i, tab := range tabs {
+		if code, reason := tab.closeStatus(), tab.closeReason(); code != 4401 || reason != protocol.ReasonSignedOut {
+			t.Fatalf("old tab on instance %d closed with %d %q, want 4401 %q", i, code, reason, protocol.ReasonSignedOut)
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the change closed the old tabs in %s, want within 1s", took)
+	}
+	select {
+	case <-ended:
+	case <-time.After(testTimeout):
+		t.Fatal("the old session's event stream on C is still open")
+	}
+	fresh := user{ID: u.ID, Token: session.Token}
+	for i, n := range c.nodes {
+		n.rest(t, u.Token, http.MethodGet, "/api/auth/me", nil, http.StatusUnauthorized, nil)
+		n.rest(t, fresh.Token, http.MethodGet, "/api/auth/me", nil, http.StatusOK, nil)
+		tab := n.dial(t, fresh)
+		ack := tab.start(fmt.Sprintf("after the change on %d", i))
+		if _, done := answer(t, live(tab.until(isDone(ack.MessageID))), ack.MessageID); done.Status != "complete" {
+			t.Fatalf("answer with the new token on instance %d: %s", i, done.raw)
+		}
+	}
+}
+
 // TestClusterLimits (behaviour 5): open connections and sends per minute
 // hold for the cluster as a whole.
 func TestClusterLimits(t *testing.T) {

@@ -1,0 +1,77 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/persistence"
+	"chatd/transport/httperr"
+)
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+// changePassword sets a new password for the signed-in user, once the
+// current one is given again (counted as a login attempt). The store sets
+// the new hash and revokes every token issued before in one write;
+// OnPasswordChanged then closes the connections of those sessions, on
+// every instance, and the answer is a new session (token and user) for
+// the caller, whose own old token no longer works either.
+func (a *Accounts) changePassword(c *gin.Context) {
+	id, _ := IdentityFrom(c)
+	var req changePasswordRequest
+	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	switch {
+	case req.CurrentPassword == "":
+		httperr.AbortError(c, httperr.InvalidField("currentPassword", "is required"))
+		return
+	case passwordProblem(req.CurrentPassword) != "":
+		httperr.AbortError(c, httperr.InvalidField("currentPassword", passwordProblem(req.CurrentPassword)))
+		return
+	case newPasswordProblem(req.NewPassword) != "":
+		httperr.AbortError(c, httperr.InvalidField("newPassword", newPasswordProblem(req.NewPassword)))
+		return
+	}
+	ctx := c.Request.Context()
+	u, err := a.store.UserByID(ctx, id.UserID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		httperr.AbortError(c, httperr.Unauthorized("the account no longer exists"))
+		return
+	}
+	if err != nil {
+		httperr.AbortError(c, fmt.Errorf("load user %s: %w", id.UserID, err))
+		return
+	}
+	if err := a.checkPassword(c, u, req.CurrentPassword); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	hash, err := a.passwords.hash(ctx, req.NewPassword)
+	if err != nil {
+		httperr.AbortError(c, hashError(err))
+		return
+	}
+	u.TokenVersion, err = a.store.ChangePassword(ctx, u.ID, hash)
+	if errors.Is(err, persistence.ErrNotFound) {
+		httperr.AbortError(c, httperr.Unauthorized("the account no longer exists"))
+		return
+	}
+	if err != nil {
+		httperr.AbortError(c, fmt.Errorf("change the password of %s: %w", u.ID, err))
+		return
+	}
+	if a.opts.OnPasswordChanged != nil {
+		a.opts.OnPasswordChanged(u.ID, u.TokenVersion)
+	}
+	a.opts.Logger.Info("password changed", slog.String("user_id", u.ID))
+	a.answerSession(c, http.StatusOK, u)
+}

@@ -1,0 +1,89 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestChangePasswordRefused: a change without a session, with a missing
+// or wrong current password or a new one registration would refuse
+// changes nothing; a wrong current password counts as a failed login.
+func TestChangePasswordRefused(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 3, MaxFailuresPerIP: 100,
+		OnPasswordChanged: func(string, int64) { t.Error("OnPasswordChanged called for a refused change") }})
+	token, _ := e.signUp("same@example.com", "the right password")
+	body := func(current, next string) string {
+		b, _ := json.Marshal(map[string]string{"currentPassword": current, "newPassword": next})
+		return string(b)
+	}
+	cases := []struct {
+		name, token, body string
+		status            int
+		code              string
+	}{
+		{"no session", "", body("the right password", "a new password"), http.StatusUnauthorized, "unauthorized"},
+		{"not JSON", token, `{`, http.StatusBadRequest, "bad_request"},
+		{"no current password", token, body("", "a new password"), http.StatusBadRequest, "invalid_field"},
+		{"new password too short", token, body("the right password", "short"), http.StatusBadRequest, "invalid_field"},
+		{"new password too long", token, body("the right password", strings.Repeat("x", 73)), http.StatusBadRequest, "invalid_field"},
+		{"new password with NUL", token, body("the right password", "nul \x00 inside"), http.StatusBadRequest, "invalid_field"},
+		{"wrong current password", token, body("not the password", "a new password"), http.StatusUnauthorized, "unauthorized"},
+	}
+	for _, tc := range cases {
+		if status, code := e.call(http.MethodPatch, "/api/auth/me", tc.token, tc.body); status != tc.status || code != tc.code {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, status, code, tc.status, tc.code)
+		}
+	}
+	if status, _ := e.call(http.MethodGet, "/api/auth/me", token, ""); status != http.StatusOK {
+		t.Fatalf("the session after refused changes: %d", status)
+	}
+	for range 2 {
+		e.call(http.MethodPatch, "/api/auth/me", token, body("another guess", "a new password"))
+	}
+	if status, _ := e.call(http.MethodPatch, "/api/auth/me", token, body("yet another", "a new password")); status != http.StatusTooManyRequests {
+		t.Fatalf("after 3 wrong current passwords: %d, want 429", status)
+	}
+}
+
+// TestChangePassword: the new password works and the old one not; every
+// token issued before stops working, the caller's included, and the new
+// session's does; OnPasswordChanged gets that session's token version.
+func TestChangePassword(t *testing.T) {
+	t.Parallel()
+	var got atomic.Int64
+	var e *accountsEnv
+	e = newAccountsEnv(t, AccountOptions{OnPasswordChanged: func(userID string, version int64) {
+		u, err := e.store.UserByID(context.Background(), userID)
+		if err != nil || u.TokenVersion != version {
+			t.Errorf("OnPasswordChanged(%s, %d): stored %+v, %v", userID, version, u, err)
+		}
+		got.Store(version)
+	}})
+	token, id := e.signUp("changing@example.com", "the old password")
+	other, _ := e.login("changing@example.com", "the old password")
+
+	fresh, _ := e.session(http.MethodPatch, "/api/auth/me", token,
+		map[string]string{"currentPassword": "the old password", "newPassword": "the new password"}, http.StatusOK)
+	if got.Load() != 1 {
+		t.Fatalf("OnPasswordChanged got version %d, want 1", got.Load())
+	}
+	for name, tok := range map[string]string{"the caller's old token": token, "another session's token": other} {
+		if status, _ := e.call(http.MethodGet, "/api/auth/me", tok, ""); status != http.StatusUnauthorized {
+			t.Errorf("%s after the change: %d, want 401", name, status)
+		}
+	}
+	if status, _ := e.call(http.MethodGet, "/api/auth/me", fresh, ""); status != http.StatusOK {
+		t.Fatalf("the new session's token: %d", status)
+	}
+	if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "changing@example.com", "password": "the old password"}); status != http.StatusUnauthorized {
+		t.Fatalf("login with the old password: %d", status)
+	}
+	if _, again := e.login("changing@example.com", "the new password"); again != id {
+		t.Fatalf("login with the new password: user %s, want %s", again, id)
+	}
+}
