@@ -701,7 +701,7 @@ func TestControlAndEvents(t *testing.T) {
 	}
 
 	ev := hub.UserEvent{UserID: "u1", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(`{"x":1}`)}}
-	closeEv := hub.UserEvent{UserID: "u1", Close: &hub.UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}}
+	closeEv := hub.UserEvent{UserID: "u1", Close: &hub.UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out", Before: 3}}
 	for _, e := range []hub.UserEvent{ev, closeEv} {
 		if err := a.Broadcast(ctx, e); err != nil {
 			t.Fatal(err)
@@ -710,7 +710,7 @@ func TestControlAndEvents(t *testing.T) {
 	for _, r := range []*recorder{recB, recC} {
 		r.waitFor(t, ctx, "user events", func() bool { return len(r.events) == 2 })
 		r.mu.Lock()
-		if string(r.events[0].Frame.Data) != `{"x":1}` || r.events[1].Close.Code != protocol.CloseUnauthorized {
+		if string(r.events[0].Frame.Data) != `{"x":1}` || *r.events[1].Close != *closeEv.Close {
 			t.Fatalf("events %+v", r.events)
 		}
 		r.mu.Unlock()
