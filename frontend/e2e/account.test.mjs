@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { startStack, waitFor } from './harness.mjs';
-import { conversationId, login, register, send, shot, shown, statusLine, uniqueEmail, waitDone, watch } from './helpers.mjs';
+import { connected, conversationId, login, register, send, shot, shown, statusLine, uniqueEmail, waitDone, watch } from './helpers.mjs';
 
 let stack;
 
@@ -26,11 +26,6 @@ afterEach(() => {
 });
 
 const phone = { width: 390, height: 844 };
-
-/** connected waits until the page's live channel is up. */
-function connected(page) {
-  return waitFor(async () => (await statusLine(page))?.state === 'connected', { what: 'the live channel to connect' });
-}
 
 /** stored returns this app's localStorage keys that hold the account's data. */
 function stored(page) {
@@ -80,7 +75,9 @@ describe('deleting the account', () => {
     await waitFor(async () => (await stored(page3)).includes('chatd.draft.new'), { what: 'the other browser\'s draft to be saved' });
     await connected(page3);
 
-    // The dialog, by keyboard: focus starts on Close, Tab wraps to the password.
+    // The dialog, by keyboard: focus starts on Close; the section is the
+    // last one, so Shift+Tab reaches its button, then its password (Tab
+    // wraps to the first field of the dialog, the password change's).
     await page.getByRole('button', { name: 'Open conversations' }).click();
     await page.getByRole('button', { name: 'Account', exact: true }).click();
     const dialog = page.getByRole('dialog', { name: 'Account' });
@@ -89,9 +86,15 @@ describe('deleting the account', () => {
     assert.match(await section.innerText(), /every conversation in it.*cannot be undone/s);
     const password = section.getByLabel('Your password, to confirm');
     const button = section.getByRole('button', { name: 'Delete account' });
-    assert.equal(await dialog.getByRole('button', { name: 'Close' }).evaluate((el) => el === document.activeElement), true);
+    const focused = (locator) => locator.evaluate((el) => el === document.activeElement);
+    assert.equal(await focused(dialog.getByRole('button', { name: 'Close' })), true);
     await page.keyboard.press('Tab');
-    assert.equal(await password.evaluate((el) => el === document.activeElement), true, 'Tab moves to the password');
+    assert.equal(await focused(dialog.getByLabel('Current password')), true, 'Tab wraps to the first field');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await focused(button), true, 'Shift+Tab wraps back past Close to the delete button');
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await focused(password), true, 'then to the password');
     const box = await dialog.boundingBox();
     assert.ok(box && box.x >= 0 && box.x + box.width <= phone.width, `the dialog fits the phone's width: ${JSON.stringify(box)}`);
 

@@ -189,3 +189,8 @@ export function statusLine(page) {
     return el ? { transport: el.getAttribute('data-transport'), state: el.getAttribute('data-state'), text: el.textContent } : null;
   });
 }
+
+/** connected waits until the page's live channel is up. */
+export function connected(page) {
+  return waitFor(async () => (await statusLine(page))?.state === 'connected', { what: 'the live channel to connect' });
+}

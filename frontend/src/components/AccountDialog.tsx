@@ -1,22 +1,26 @@
-// The account: who is signed in and, set apart, deleting the account. The
-// password is asked again; a refusal (a wrong password) is shown in place
-// and the dialog stays open; the button waits while the server works.
+// The account: who is signed in, changing the password (ChangePassword.tsx)
+// and, set apart, deleting the account. The password is asked again; a
+// refusal (a wrong password) is shown in place and the dialog stays open;
+// the button waits while the server works.
 
 import { useId, useRef, useState, type FormEvent } from 'react';
-import { deletePasswordProblem } from '../lib/account';
+import { deletePasswordProblem, type PasswordRefusal } from '../lib/account';
 import type { User } from '../lib/protocol';
+import { ChangePassword } from './ChangePassword';
 import { Dialog } from './Dialog';
 
-/** AccountDialogProps: the user shown, and the delete action. */
+/** AccountDialogProps: the user shown, and the account's actions. */
 export interface AccountDialogProps {
   user: User | null;
+  /** Changes the password; resolves to null when changed, else the refusal. */
+  onChangePassword: (currentPassword: string, newPassword: string) => Promise<PasswordRefusal | null>;
   /** Deletes the account; resolves to null when deleted, else the refusal in plain words. */
   onDelete: (password: string) => Promise<string | null>;
   onClose: () => void;
 }
 
-/** AccountDialog shows the account and offers to delete it. */
-export function AccountDialog({ user, onDelete, onClose }: AccountDialogProps) {
+/** AccountDialog shows the account and offers to change its password or delete it. */
+export function AccountDialog({ user, onChangePassword, onDelete, onClose }: AccountDialogProps) {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
@@ -56,7 +60,8 @@ export function AccountDialog({ user, onDelete, onClose }: AccountDialogProps) {
           {user.name && <> ({user.email})</>}.
         </p>
       )}
-      <section className="danger-zone" aria-labelledby={`${id}-title`}>
+      <ChangePassword email={user?.email ?? ''} onChange={onChangePassword} />
+      <section className="account-section danger-zone" aria-labelledby={`${id}-title`}>
         <h3 id={`${id}-title`}>Delete account</h3>
         <p id={`${id}-what`}>
           This deletes your account and every conversation in it, with all their messages, and signs you out on every device. It cannot be undone.

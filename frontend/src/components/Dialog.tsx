@@ -46,7 +46,7 @@ export function Dialog({ title, onClose, children, actions }: DialogProps) {
 function trapFocus(e: KeyboardEvent, root: HTMLElement | null): void {
   if (!root) return;
   const items = Array.from(root.querySelectorAll<HTMLElement>('button, [href], input, select, textarea, [tabindex]:not([tabindex="-1"])')).filter(
-    (el) => !el.hasAttribute('disabled'),
+    (el) => !el.hasAttribute('disabled') && !el.closest('[hidden]'),
   );
   if (items.length === 0) return;
   const first = items[0]!;

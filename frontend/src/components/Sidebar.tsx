@@ -102,7 +102,14 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
         </div>
       </nav>
       {open && <div className="scrim only-narrow" onClick={onClose} aria-hidden="true" />}
-      {account && <AccountDialog user={user} onDelete={(password) => app.deleteAccount(password)} onClose={closeAccount} />}
+      {account && (
+        <AccountDialog
+          user={user}
+          onChangePassword={(currentPassword, newPassword) => app.changePassword(currentPassword, newPassword)}
+          onDelete={(password) => app.deleteAccount(password)}
+          onClose={closeAccount}
+        />
+      )}
       {confirm && (
         <Dialog
           title="Delete conversation?"

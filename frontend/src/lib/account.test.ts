@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deleteAccountErrorText, deletePasswordProblem } from './account';
+import { changePasswordProblem, changePasswordRefusal, deleteAccountErrorText, deletePasswordProblem } from './account';
 import { ApiError } from './api';
 
 describe('deleteAccountErrorText', () => {
@@ -24,5 +24,35 @@ describe('deletePasswordProblem', () => {
   it('asks for the password before anything is sent', () => {
     expect(deletePasswordProblem('')).toBe('Enter your password to delete your account.');
     expect(deletePasswordProblem('x')).toBeNull();
+  });
+});
+
+describe('changePasswordRefusal', () => {
+  it.each([
+    ['a wrong current password', new ApiError(401, 'unauthorized', 'wrong password'), 'currentPassword', 'The current password is wrong.'],
+    ['an account deleted meanwhile', new ApiError(401, 'unauthorized', 'the account no longer exists'), null, 'The account no longer exists.'],
+    ['a missing current password', new ApiError(400, 'invalid_field', 'currentPassword: is required'), 'currentPassword', 'Enter your current password.'],
+    ['a current password too long', new ApiError(400, 'invalid_field', 'currentPassword: must be at most 72 bytes'), 'currentPassword', 'The current password must be at most 72 bytes.'],
+    ['a new password too short', new ApiError(400, 'invalid_field', 'newPassword: must be at least 8 characters'), 'newPassword', 'This password is too short. Use at least 8 characters.'],
+    ['a new password too long', new ApiError(400, 'invalid_field', 'newPassword: must be at most 72 bytes'), 'newPassword', expect.stringMatching(/^This password is too long: at most 72 bytes/)],
+    ['a new password with NUL', new ApiError(400, 'invalid_field', 'newPassword: must not contain NUL characters'), 'newPassword', expect.stringMatching(/NUL character/)],
+    ['a bad request', new ApiError(400, 'bad_request', 'the body is not JSON'), null, 'The body is not JSON.'],
+    ['repeated failures', new ApiError(429, 'rate_limited', 'too many attempts', 42), null, 'Too many attempts. Try again in 42 seconds.'],
+    ['repeated failures, no Retry-After', new ApiError(429, 'rate_limited', 'too many attempts'), null, 'Too many attempts. Try again later.'],
+    ['a busy server', new ApiError(503, 'unavailable', 'the server is busy; retry in a moment'), null, 'The server is busy; retry in a moment. Your password was not changed.'],
+    ['no server', new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'), null, 'The server cannot be reached. Check your connection.'],
+    ['anything else', new Error('boom'), null, 'boom'],
+  ])('%s', (_name, err, field, text) => {
+    expect(changePasswordRefusal(err)).toEqual({ field, text });
+  });
+});
+
+describe('changePasswordProblem', () => {
+  it('asks for the current password, and a new one under registration\'s rules, before anything is sent', () => {
+    expect(changePasswordProblem('', 'new password 1')).toEqual({ field: 'currentPassword', text: 'Enter your current password.' });
+    expect(changePasswordProblem('old', '')).toEqual({ field: 'newPassword', text: 'Choose a password of at least 8 characters.' });
+    expect(changePasswordProblem('old', 'short')).toMatchObject({ field: 'newPassword', text: expect.stringMatching(/too short: 5 characters/) });
+    expect(changePasswordProblem('old', 'a'.repeat(73))).toMatchObject({ field: 'newPassword', text: expect.stringMatching(/too long: it takes 73 bytes/) });
+    expect(changePasswordProblem('old', 'new password 1')).toBeNull();
   });
 });

@@ -1,11 +1,49 @@
-// Deleting one's account: the password asked again, the server's refusals
-// as sentences, and what the sign-in page says once the account is gone.
+// The account dialog's two requests: changing the password (the current one
+// asked again, the new one under registration's rules) and deleting the
+// account (the password asked again), with the server's refusals as
+// sentences and what is said afterwards.
 
 import { ApiError } from './api';
 import { errorText, formatWait } from './errors';
+import { fieldProblem, passwordProblem } from './password';
 
 /** ACCOUNT_DELETED_NOTICE is shown on the sign-in page of every tab once the account is gone. */
 export const ACCOUNT_DELETED_NOTICE = 'Your account and all its conversations were deleted.';
+
+/** PASSWORD_CHANGED is said in the dialog once the new password is set; this browser stays signed in. */
+export const PASSWORD_CHANGED = 'Password changed. Other devices were signed out.';
+
+/** PasswordField names a field of the password change form. */
+export type PasswordField = 'currentPassword' | 'newPassword';
+
+/** PasswordRefusal is why a password change was not made, and the field it concerns (null: none). */
+export interface PasswordRefusal {
+  field: PasswordField | null;
+  text: string;
+}
+
+/** changePasswordProblem says why the change cannot be sent yet, or returns null. */
+export function changePasswordProblem(currentPassword: string, newPassword: string): PasswordRefusal | null {
+  if (!currentPassword) return { field: 'currentPassword', text: 'Enter your current password.' };
+  const problem = passwordProblem(newPassword);
+  return problem ? { field: 'newPassword', text: problem } : null;
+}
+
+/**
+ * changePasswordRefusal explains a refused password change: a wrong current
+ * password, a field the server refused (on that field), a wait after
+ * repeated failures, a busy server, or why the server could not be asked.
+ */
+export function changePasswordRefusal(err: unknown): PasswordRefusal {
+  if (!(err instanceof ApiError) || err.status === 0) return { field: null, text: errorText(err) };
+  if (err.status === 401 && /wrong password/i.test(err.message)) return { field: 'currentPassword', text: 'The current password is wrong.' };
+  if (err.status === 429) return { field: null, text: tooManyAttempts(err) };
+  const field = err.code === 'invalid_field' ? /^(currentPassword|newPassword):\s*(.+)$/.exec(err.message) : null;
+  if (field?.[1] === 'newPassword') return { field: 'newPassword', text: fieldProblem(err.message) ?? sentence(`the new password ${field[2]}`) };
+  if (field) return { field: 'currentPassword', text: field[2] === 'is required' ? 'Enter your current password.' : sentence(`the current password ${field[2]}`) };
+  const text = sentence(err.message);
+  return { field: null, text: err.status === 503 ? `${text} Your password was not changed.` : text };
+}
 
 /** deletePasswordProblem says why the password cannot be sent yet, or returns null. */
 export function deletePasswordProblem(password: string): string | null {
@@ -19,13 +57,16 @@ export function deletePasswordProblem(password: string): string | null {
  */
 export function deleteAccountErrorText(err: unknown): string {
   if (!(err instanceof ApiError) || err.status === 0) return errorText(err);
-  if (err.status === 429) {
-    return `Too many attempts.${err.retryAfter !== undefined ? ` Try again in ${formatWait(err.retryAfter)}.` : ' Try again later.'}`;
-  }
+  if (err.status === 429) return tooManyAttempts(err);
   const field = err.code === 'invalid_field' ? /^(\w+):\s*(.+)$/.exec(err.message) : null;
   if (field) return sentence(`the ${field[1]} ${field[2]}`);
   const text = sentence(err.message);
   return err.status === 503 ? `${text} Your account was not deleted.` : text;
+}
+
+/** tooManyAttempts says when to try again after repeated failures (429). */
+function tooManyAttempts(err: ApiError): string {
+  return `Too many attempts.${err.retryAfter !== undefined ? ` Try again in ${formatWait(err.retryAfter)}.` : ' Try again later.'}`;
 }
 
 /** sentence starts text with a capital and ends it with a full stop. */

@@ -56,3 +56,37 @@ describe('ApiClient.deleteAccount', () => {
     await expect(api.deleteAccount('pass word 1')).rejects.toMatchObject({ status: 0, code: 'network' });
   });
 });
+
+describe('ApiClient.changePassword', () => {
+  const session = { token: 'tok2', user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } };
+
+  it('sends PATCH /api/auth/me with the token and both passwords, and returns the new session', async () => {
+    const { api, fetchImpl } = client(() => new Response(JSON.stringify(session), { status: 200, headers: { 'Content-Type': 'application/json' } }));
+    await expect(api.changePassword('old pass 1', 'new pass 12')).resolves.toEqual(session);
+    const [url, init] = fetchImpl.mock.calls[0]!;
+    expect(url).toBe('/api/auth/me');
+    expect(init).toMatchObject({ method: 'PATCH', headers: { Authorization: 'Bearer tok', 'Content-Type': 'application/json' }, cache: 'no-store' });
+    expect(JSON.parse(String(init?.body))).toEqual({ currentPassword: 'old pass 1', newPassword: 'new pass 12' });
+  });
+
+  it.each([
+    [401, 'unauthorized', 'wrong password', {}, undefined],
+    [400, 'invalid_field', 'newPassword: must be at least 8 characters', {}, undefined],
+    [429, 'rate_limited', 'too many failed attempts', { 'Retry-After': '42' }, 42],
+    [503, 'unavailable', 'the server is busy; retry in a moment', {}, undefined],
+  ])('a %i is an error for the caller, not the end of the session', async (status, code, message, headers, retryAfter) => {
+    const { api, onUnauthorized } = client(() => error(status, code, message, headers));
+    const err = await api.changePassword('old pass 1', 'new pass 12').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status, code, message, retryAfter });
+    expect(onUnauthorized).not.toHaveBeenCalled();
+  });
+});
+
+describe('ApiClient onUnauthorized', () => {
+  it('is told the token the refused request carried (it may have been replaced since)', async () => {
+    const { api, onUnauthorized } = client(() => error(401, 'unauthorized', 'token revoked'));
+    await api.me().catch(() => undefined);
+    expect(onUnauthorized).toHaveBeenCalledWith('tok');
+  });
+});

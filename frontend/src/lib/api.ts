@@ -16,7 +16,7 @@ export class ApiError extends Error {
   }
 }
 
-/** AuthResult is the answer of register and login. */
+/** AuthResult is the answer of register, login and a password change: a session. */
 export interface AuthResult {
   token: string;
   user: User;
@@ -57,8 +57,12 @@ export interface ConversationPatch {
 export interface ApiOptions {
   /** Returns the current token, or null when signed out. */
   token: () => string | null;
-  /** Called when an authenticated request answers 401 (expired or revoked token). */
-  onUnauthorized: () => void;
+  /**
+   * Called when an authenticated request answers 401 (expired or revoked
+   * token), with the token the request carried: it may have been replaced
+   * while the request ran (a password change).
+   */
+  onUnauthorized: (token: string | null) => void;
   /** Base URL; defaults to "" (same origin). */
   base?: string;
   /** fetch implementation; defaults to the global one. */
@@ -99,14 +103,14 @@ export class ApiClient {
   }
 
   /** headers returns the auth header (and more) for a request. */
-  headers(extra: Record<string, string> = {}): Record<string, string> {
-    const token = this.opts.token();
+  headers(extra: Record<string, string> = {}, token = this.opts.token()): Record<string, string> {
     return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
   }
 
   /** raw performs a request and returns the response when it is 2xx; it throws ApiError otherwise. */
   async raw(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; auth?: boolean } = {}): Promise<Response> {
-    const headers = this.headers(init.headers);
+    const token = this.opts.token();
+    const headers = this.headers(init.headers, token);
     if (init.body !== undefined) headers['Content-Type'] = 'application/json';
     let res: Response;
     try {
@@ -123,7 +127,7 @@ export class ApiClient {
     }
     if (res.ok) return res;
     const error = await errorFromResponse(res);
-    if (res.status === 401 && init.auth !== false) this.opts.onUnauthorized();
+    if (res.status === 401 && init.auth !== false) this.opts.onUnauthorized(token);
     throw error;
   }
 
@@ -156,6 +160,17 @@ export class ApiClient {
    */
   deleteAccount(password: string): Promise<void> {
     return this.json('DELETE', '/api/auth/me', { password }, false);
+  }
+
+  /**
+   * changePassword sets a new password once the server has checked the
+   * current one. Every token issued before stops working, the one sent
+   * included: the answer is the session to use from now on. Its 401 is a
+   * wrong current password, for the caller to show: it does not end the
+   * session.
+   */
+  changePassword(currentPassword: string, newPassword: string): Promise<AuthResult> {
+    return this.json('PATCH', '/api/auth/me', { currentPassword, newPassword }, false);
   }
 
   models(): Promise<{ models: ModelInfo[]; upstreams?: UpstreamInfo[] }> {

@@ -5,8 +5,8 @@
 // store that React reads through hooks/. Here live only routing, the
 // dispatch of server frames and the order of things at sign-in and sign-out.
 
-import { ACCOUNT_DELETED_NOTICE, deleteAccountErrorText } from './account';
-import { ApiClient, ApiError, type ConversationPatch } from './api';
+import { ACCOUNT_DELETED_NOTICE, changePasswordRefusal, deleteAccountErrorText, type PasswordRefusal } from './account';
+import { ApiClient, ApiError, type AuthResult, type ConversationPatch } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
 import { ConversationThread } from './conversationThread';
@@ -15,9 +15,10 @@ import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText } from './errors';
 import { Persist, browserKV, type KV } from './persist';
 import { isEmptyParams, sameParams, serverRefusal, type ServerRefusal } from './params';
+import { RefusalHold } from './passwordChange';
 import type { Params, ServerFrame, User } from './protocol';
 import { parseRoute, routePath, type Route } from './router';
-import { Session } from './session';
+import { Session, type OtherTab } from './session';
 import { initialList, type AppState } from './state';
 import { Store } from './store';
 import { resumePoint } from './thread';
@@ -48,6 +49,7 @@ export class ChatApp {
   readonly api: ApiClient;
   private readonly persist: Persist;
   private readonly session: Session;
+  private readonly hold: RefusalHold;
   private readonly connection: Connection;
   private readonly list: ConversationList;
   private readonly drafts: Drafts;
@@ -76,7 +78,8 @@ export class ChatApp {
       { throttleMs: opts.throttleMs },
     );
     this.session = new Session(this.store, this.persist);
-    this.api = new ApiClient({ token: () => this.session.token(), onUnauthorized: () => this.expire(), fetch: opts.fetch });
+    this.hold = new RefusalHold(this.persist, () => this.expire());
+    this.api = new ApiClient({ token: () => this.session.token(), onUnauthorized: (token) => this.refused(token), fetch: opts.fetch });
     this.list = new ConversationList(this.store, this.api);
     this.drafts = new Drafts(this.store, this.persist);
     this.toaster = new Toaster(this.store);
@@ -94,7 +97,7 @@ export class ChatApp {
           if (link.state === 'connected') this.flushQueues();
         },
         reconnected: () => this.onReconnected(),
-        unauthorized: (ended) => (ended === 'accountDeleted' ? this.accountDeleted() : this.expire()),
+        unauthorized: (ended) => (ended === 'accountDeleted' ? this.accountDeleted() : this.refused(this.session.token())),
         resumePoint: (id) => {
           const t = this.store.state.threads[id];
           return t ? resumePoint(t) : undefined;
@@ -175,14 +178,43 @@ export class ChatApp {
   }
 
   private onStorage(e: StorageEvent): void {
-    const change = this.session.otherTab(e);
-    if (change?.kind === 'signedOut') {
-      if (change.accountDeleted) this.accountDeleted();
-      else this.expire('You signed out in another tab.');
-    } else if (change?.kind === 'signedIn') {
-      this.startSession();
-      this.applyRoute(parseRoute(location.pathname));
+    this.followOtherTab(this.session.otherTab(e));
+  }
+
+  /** followOtherTab applies a change of session another tab made. */
+  private followOtherTab(change: OtherTab | null): void {
+    switch (change?.kind) {
+      case 'signedOut':
+        if (change.accountDeleted) this.accountDeleted();
+        else this.expire('You signed out in another tab.');
+        return;
+      case 'signedIn':
+        this.hold.clear();
+        this.startSession();
+        this.applyRoute(parseRoute(location.pathname));
+        return;
+      case 'renewed':
+        // Another tab changed the password: its new token replaces this one, the old channel with it.
+        this.hold.clear();
+        this.connection.restart();
+        return;
+      case 'changeEnded':
+        this.hold.released();
+        return;
     }
+  }
+
+  /**
+   * refused handles a token the server refused (a 4401 close, a 401): the
+   * answer to a token already replaced is ignored, a newer token another tab
+   * stored is adopted, a password change in flight (here or in another tab)
+   * holds it until the change ends, and otherwise the session ends.
+   */
+  private refused(token: string | null): void {
+    if (!token || token !== this.session.token()) return;
+    const change = this.session.follow();
+    if (change) this.followOtherTab(change);
+    else if (!this.hold.hold()) this.expire();
   }
 
   // ---- accounts ----
@@ -215,6 +247,33 @@ export class ChatApp {
     await this.api.logout().catch(() => undefined);
     this.returnTo = null;
     this.endSession(null);
+  }
+
+  /**
+   * changePassword sets a new password once the server has checked the
+   * current one. The server revokes every older token and closes their
+   * sockets, this tab's too, before or after it answers: meanwhile a
+   * refused token is held (RefusalHold). On success the new token is stored
+   * (the other tabs of this browser adopt it) and the live channel is
+   * restarted with it, as after a cut; on failure a held refusal ends the
+   * session as it would have. It returns null when changed, else the
+   * refusal in plain words, with the field it concerns.
+   */
+  async changePassword(currentPassword: string, newPassword: string): Promise<PasswordRefusal | null> {
+    this.hold.begin();
+    let session: AuthResult;
+    try {
+      session = await this.api.changePassword(currentPassword, newPassword);
+    } catch (err) {
+      if (this.hold.end()) this.expire();
+      return changePasswordRefusal(err);
+    }
+    // Signed out meanwhile (in another tab, an account deleted): nothing to renew.
+    const signedIn = !!this.session.token();
+    if (signedIn) this.session.signIn(session.token, session.user);
+    this.hold.end(); // after the token is stored: the other tabs see it before the change's end
+    if (signedIn) this.connection.restart();
+    return null;
   }
 
   /**
@@ -252,6 +311,7 @@ export class ChatApp {
   }
 
   private endSession(notice: string | null, accountDeleted = false): void {
+    this.hold.clear();
     if (accountDeleted) this.drafts.discard();
     else this.drafts.flush();
     this.connection.stop();

@@ -42,6 +42,16 @@ export class Connection {
     this.connect(this.preferredKind());
   }
 
+  /**
+   * restart connects again with the current token (a new one after a
+   * password change), as after a cut: the same kind of channel, the open
+   * conversation followed from its resume point, reconnected() reported
+   * once it is open.
+   */
+  restart(): void {
+    this.connect(this.current?.kind ?? this.preferredKind(), true);
+  }
+
   /** stop disconnects. */
   stop(): void {
     this.current?.stop();
@@ -56,14 +66,14 @@ export class Connection {
     }
   }
 
-  private connect(kind: TransportKind): void {
+  private connect(kind: TransportKind, resumed = false): void {
     this.current?.stop();
     const handlers: TransportHandlers = { ...this.opts.handlers, fallback: () => this.fallback() };
     const checkAuth = () => this.checkAuth();
     this.current =
       kind === 'ws'
-        ? new WSTransport(handlers, { token: this.opts.token, checkAuth, url: this.opts.socketUrl, WebSocketImpl: this.opts.WebSocketImpl })
-        : new SSETransport(this.opts.api, handlers, { checkAuth });
+        ? new WSTransport(handlers, { token: this.opts.token, checkAuth, url: this.opts.socketUrl, WebSocketImpl: this.opts.WebSocketImpl, resumed })
+        : new SSETransport(this.opts.api, handlers, { checkAuth, resumed });
     this.current.start();
     const followed = this.opts.followed();
     if (followed) this.current.subscribe(followed);

@@ -12,6 +12,7 @@ describe('passwordProblem', () => {
     ['37 accented letters are 74 bytes', 'é'.repeat(37), /too long: it takes 74 bytes/],
     ['18 emoji are 72 bytes', '🙂'.repeat(18), null],
     ['4 emoji are 4 characters, too short', '🙂'.repeat(4), /too short: 4 characters/],
+    ['a NUL character', 'pass\u0000word', /NUL character/],
   ];
   for (const [name, pw, want] of cases) {
     it(name, () => {
@@ -34,6 +35,9 @@ describe('fieldProblem', () => {
   it('turns the server refusal into plain words, never the raw text', () => {
     expect(fieldProblem('password: must be at most 72 bytes')).toMatch(/^This password is too long/);
     expect(fieldProblem('password: must be at least 8 characters')).toMatch(/^This password is too short/);
+    expect(fieldProblem('password: must not contain NUL characters')).toMatch(/NUL character \(U\+0000\)/);
+    expect(fieldProblem('newPassword: must be at most 72 bytes')).toMatch(/^This password is too long/);
+    expect(fieldProblem('newPassword: must be at least 8 characters')).toMatch(/^This password is too short/);
     expect(fieldProblem('email: invalid')).toMatch(/email address was not accepted/);
     expect(fieldProblem('something else')).toBeNull();
   });

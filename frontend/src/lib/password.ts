@@ -1,5 +1,6 @@
-// The password rules of registration (docs/api.md: 8 characters to 72 bytes,
-// bcrypt's limit), said in plain words before the server is asked.
+// The password rules of registration and of a password change (docs/api.md:
+// 8 characters to 72 bytes, bcrypt's limit, no NUL), said in plain words
+// before the server is asked.
 
 import { utf8Length } from './utf8';
 
@@ -8,6 +9,8 @@ export const PASSWORD_MAX_BYTES = 72;
 
 /** PASSWORD_HINT is shown under the field. */
 export const PASSWORD_HINT = 'At least 8 characters and at most 72 bytes: 72 plain letters or digits, fewer with accents or emoji (2 to 4 bytes each).';
+
+const NUL_PROBLEM = 'This password holds a NUL character (U+0000), which cannot be part of a password. Remove it.';
 
 /** passwordProblem explains why a new password is refused, or returns null when it is fine. */
 export function passwordProblem(password: string): string | null {
@@ -21,7 +24,7 @@ export function passwordProblem(password: string): string | null {
   if (bytes > PASSWORD_MAX_BYTES) {
     return `This password is too long: it takes ${bytes} bytes, and at most 72 fit (plain letters and digits take 1 byte each, accented letters 2, emoji 4). Shorten it.`;
   }
-  return null;
+  return password.includes('\0') ? NUL_PROBLEM : null;
 }
 
 /** emailProblem explains an address that cannot be one, or returns null. */
@@ -34,14 +37,16 @@ export function emailProblem(email: string): string | null {
 
 /**
  * fieldProblem turns the server's refusal of a field (`invalid_field`,
- * "password: must be at most 72 bytes") into plain words, or null when the
- * message names no field this page knows.
+ * "password: must be at most 72 bytes"; a password change's "newPassword")
+ * into plain words, or null when the message names no field this page knows.
  */
 export function fieldProblem(message: string): string | null {
-  const m = /^\s*(password|email|name)\b/i.exec(message);
+  const m = /^\s*(password|newPassword|email|name)\b/i.exec(message);
   if (!m) return null;
   switch (m[1]!.toLowerCase()) {
     case 'password':
+    case 'newpassword':
+      if (/\bNUL\b/.test(message)) return NUL_PROBLEM;
       return /most|long/i.test(message)
         ? 'This password is too long: at most 72 bytes fit (plain letters and digits take 1 byte each, accented letters 2, emoji 4). Shorten it.'
         : 'This password is too short. Use at least 8 characters.';

@@ -54,4 +54,30 @@ describe('Session.otherTab', () => {
     persist.clearSession(true);
     expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', accountDeleted: true });
   });
+
+  const tokenSet = (token: string) => new StorageEvent('storage', { key: Persist.tokenKey, oldValue: 'tok', newValue: token });
+
+  it('a new token for the same user (a password change in another tab) is adopted as renewed', () => {
+    const { persist, session } = signedIn();
+    persist.saveSession('tok2', { id: 'u', email: 'new@b.c' });
+    expect(session.otherTab(tokenSet('tok2'))).toEqual({ kind: 'renewed' });
+    expect(session.token()).toBe('tok2');
+    expect(session.otherTab(tokenSet('tok2'))).toBeNull(); // already adopted
+  });
+
+  it('another user\'s token is a sign-in', () => {
+    const { persist, session } = signedIn();
+    persist.saveSession('tok2', { id: 'v' });
+    expect(session.otherTab(tokenSet('tok2'))).toEqual({ kind: 'signedIn' });
+  });
+
+  it('the end of a password change in another tab (its mark removed)', () => {
+    const { persist, session } = signedIn();
+    persist.beginPasswordChange(1234);
+    expect(persist.passwordChangeSince()).toBe(1234);
+    expect(session.otherTab(new StorageEvent('storage', { key: Persist.passwordChangeKey, newValue: '1234' }))).toBeNull();
+    persist.endPasswordChange();
+    expect(persist.passwordChangeSince()).toBeNull();
+    expect(session.otherTab(new StorageEvent('storage', { key: Persist.passwordChangeKey, oldValue: '1234', newValue: null }))).toEqual({ kind: 'changeEnded' });
+  });
 });

@@ -1,6 +1,7 @@
 // What survives a reload in localStorage: the token, the theme, and the
 // composer's draft per conversation (kept through reconnects and re-logins,
-// forgotten with a deleted account).
+// forgotten with a deleted account); and, while a tab changes the password,
+// a mark telling the other tabs that a refused token will be replaced.
 
 const TOKEN = 'chatd.token';
 const USER = 'chatd.user';
@@ -8,6 +9,8 @@ const DRAFT = 'chatd.draft.';
 /** Why the last session ended, for the other tabs that see its token go; absent: a sign-out. */
 const ENDED = 'chatd.ended';
 const ACCOUNT_DELETED = 'account-deleted';
+/** When (ms since the epoch) a tab sent a password change still unanswered; absent: none. */
+const PASSWORD_CHANGE = 'chatd.passwordChange';
 
 /** KV is the part of Storage this app uses (localStorage, or a map in tests). */
 export interface KV {
@@ -50,6 +53,7 @@ export class Persist {
   constructor(private readonly kv: KV) {}
 
   static readonly tokenKey = TOKEN;
+  static readonly passwordChangeKey = PASSWORD_CHANGE;
 
   token(): string | null {
     return this.kv.getItem(TOKEN);
@@ -85,6 +89,26 @@ export class Persist {
   /** accountDeleted says whether the last session ended with its account deleted. */
   accountDeleted(): boolean {
     return this.kv.getItem(ENDED) === ACCOUNT_DELETED;
+  }
+
+  /** beginPasswordChange says (to the other tabs) that a password change was sent at the time given. */
+  beginPasswordChange(at: number): void {
+    try {
+      this.kv.setItem(PASSWORD_CHANGE, String(at));
+    } catch {
+      // storage full: the other tabs are not told, and end their session if their token is refused
+    }
+  }
+
+  /** endPasswordChange says the password change was answered (after the new token, if any, was saved). */
+  endPasswordChange(): void {
+    this.kv.removeItem(PASSWORD_CHANGE);
+  }
+
+  /** passwordChangeSince is when a tab sent the password change still unanswered, or null. */
+  passwordChangeSince(): number | null {
+    const at = Number(this.kv.getItem(PASSWORD_CHANGE) ?? '');
+    return at > 0 ? at : null;
   }
 
   /** draft returns the saved composer text of a conversation ("new" for a new chat). */

@@ -1,5 +1,6 @@
 // Who is signed in: the token and user in storage and in the store, the
-// account requests, and sign-ins and sign-outs made in other tabs.
+// account requests, and sign-ins, sign-outs and new tokens (a password
+// change) made in other tabs.
 
 import type { ApiClient } from './api';
 import { Persist } from './persist';
@@ -7,8 +8,13 @@ import type { User } from './protocol';
 import type { AppState } from './state';
 import type { Store } from './store';
 
-/** OtherTab is a change of session made in another tab of this browser. */
-export type OtherTab = { kind: 'signedOut'; accountDeleted: boolean } | { kind: 'signedIn' };
+/**
+ * OtherTab is a change of session made in another tab of this browser:
+ * signed out (the token is gone), signed in (a token where there was none,
+ * or another user's), renewed (a new token for the same user: a password
+ * change), or a password change ended (its mark is gone).
+ */
+export type OtherTab = { kind: 'signedOut'; accountDeleted: boolean } | { kind: 'signedIn' } | { kind: 'renewed' } | { kind: 'changeEnded' };
 
 /** Session keeps AppState.session in step with storage. */
 export class Session {
@@ -28,7 +34,7 @@ export class Session {
     return this.store.state.session.token;
   }
 
-  /** signIn stores a new session. */
+  /** signIn stores a new session (a sign-in, or the new token of a password change). */
   signIn(token: string, user: User): void {
     this.persist.saveSession(token, user);
     this.store.set((s) => ({ ...s, session: { token, user, notice: null } }));
@@ -57,18 +63,27 @@ export class Session {
   }
 
   /**
-   * otherTab reads a storage event: another tab signed out (the token is
-   * gone; with the account deleted, when that tab said so) or signed in (a
-   * new token, adopted here). Anything else is null.
+   * otherTab reads a storage event: the token changed (follow), or a
+   * password change's mark went. Anything else is null.
    */
   otherTab(e: StorageEvent): OtherTab | null {
-    if (e.key !== Persist.tokenKey) return null;
+    if (e.key === Persist.passwordChangeKey) return e.newValue ? null : { kind: 'changeEnded' };
+    return e.key === Persist.tokenKey ? this.follow() : null;
+  }
+
+  /**
+   * follow brings this tab in step with the token another tab stored: gone
+   * (signed out; with the account deleted, when that tab said so), or new
+   * (adopted here). null when storage holds this tab's token.
+   */
+  follow(): OtherTab | null {
+    const stored = this.persist.token();
     const mine = this.token();
-    if (!e.newValue && mine) return { kind: 'signedOut', accountDeleted: this.persist.accountDeleted() };
-    if (e.newValue && e.newValue !== mine) {
-      this.store.set((s) => ({ ...s, session: { token: e.newValue, user: this.persist.user<User>(), notice: null } }));
-      return { kind: 'signedIn' };
-    }
-    return null;
+    if (!stored) return mine ? { kind: 'signedOut', accountDeleted: this.persist.accountDeleted() } : null;
+    if (stored === mine) return null;
+    const before = this.store.state.session.user;
+    const user = this.persist.user<User>();
+    this.store.set((s) => ({ ...s, session: { token: stored, user, notice: null } }));
+    return mine && user?.id === before?.id ? { kind: 'renewed' } : { kind: 'signedIn' };
   }
 }

@@ -63,7 +63,7 @@ class Call {
   }
 }
 
-function setup(opts: { verdict?: Awaited<ReturnType<AuthCheck>>; resume?: Resume } = {}) {
+function setup(opts: { verdict?: Awaited<ReturnType<AuthCheck>>; resume?: Resume; resumed?: boolean } = {}) {
   const calls: Call[] = [];
   const fetchImpl = vi.fn((input: RequestInfo | URL, init?: RequestInit) => {
     const c = new Call(String(input), init ?? {});
@@ -84,7 +84,7 @@ function setup(opts: { verdict?: Awaited<ReturnType<AuthCheck>>; resume?: Resume
     subscribeFailed: vi.fn(),
   };
   const checkAuth = vi.fn(async () => opts.verdict ?? 'ok');
-  const t = new SSETransport(api, handlers, { checkAuth, overlapMs: 500, stableAfterMs: 10000 });
+  const t = new SSETransport(api, handlers, { checkAuth, overlapMs: 500, stableAfterMs: 10000, resumed: opts.resumed });
   const events = () => calls.filter((c) => c.url.startsWith('/api/events'));
   return { t, calls, events, last: () => events().at(-1)!, handlers, statuses, frames, checkAuth, onUnauthorized };
 }
@@ -128,6 +128,20 @@ describe('SSETransport', () => {
     last().frame({ type: 'conversation', action: 'updated', conversation: { id: 'c1', title: 'T' } } as never);
     await settle();
     expect(frames.map((f) => f.type)).toEqual(['delta', 'conversation']);
+    t.stop();
+  });
+
+  it('resumed (a restart with a new token): the first stream resumes and is reported as a reconnect', async () => {
+    const { t, last, statuses, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 5 }, resumed: true });
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    expect(last().url).toBe('/api/events?conversationId=c1&messageId=m1&lastSeq=5');
+    last().stream();
+    await settle();
+    expect(statuses.at(-1)).toMatchObject({ state: 'connected', kind: 'sse' });
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
     t.stop();
   });
 

@@ -38,6 +38,8 @@ export interface SSEOptions {
   overlapMs?: number;
   /** A stream open this long resets the backoff when it ends; defaults to 10 s. */
   stableAfterMs?: number;
+  /** The first stream follows an earlier channel (a restart with a new token): it opens as a reconnect; defaults to false. */
+  resumed?: boolean;
 }
 
 const STATUS_DETAIL = 'live updates via HTTP streaming';
@@ -88,13 +90,15 @@ export class SSETransport implements Transport {
     private readonly api: ApiClient,
     private readonly handlers: TransportHandlers,
     private readonly opts: SSEOptions = {},
-  ) {}
+  ) {
+    this.everOpened = this.cut = opts.resumed === true;
+  }
 
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
     window.addEventListener('online', this.onOnline);
-    this.handlers.status({ state: 'connecting', kind: 'sse', detail: STATUS_DETAIL });
+    this.handlers.status({ state: this.cut ? 'reconnecting' : 'connecting', kind: 'sse', detail: STATUS_DETAIL });
     this.schedule(0); // a subscribe right after start names the conversation of the first stream
   }
 

@@ -12,6 +12,8 @@ export const CID = '0123456789abcdef01234567';
 /** FakeSocket is a scripted WebSocket: the test opens, feeds and closes it. */
 export class FakeSocket {
   readyState = 0;
+  /** The subprotocols asked for (the token is "bearer.<token>"). */
+  protocols: string[] = [];
   sent: Array<Record<string, unknown>> = [];
   onopen: (() => void) | null = null;
   onmessage: ((ev: { data: string }) => void) | null = null;
@@ -75,13 +77,14 @@ export interface SetupOptions {
 
 /** setup starts a signed-in ChatApp against the scripted server and socket. */
 export function setup(opts: SetupOptions = {}) {
-  const calls: Array<{ method: string; url: string; body?: unknown }> = [];
+  const calls: Array<{ method: string; url: string; body?: unknown; auth?: string }> = [];
   const snapshots = opts.snapshots ?? [[]];
   let snap = 0;
   const fetchImpl = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = String(input);
     const method = init?.method ?? 'GET';
-    calls.push({ method, url, body: init?.body ? JSON.parse(String(init.body)) : undefined });
+    const auth = (init?.headers as Record<string, string> | undefined)?.Authorization;
+    calls.push({ method, url, body: init?.body ? JSON.parse(String(init.body)) : undefined, auth });
     const custom = await opts.route?.(url, init);
     if (custom) return custom;
     if (url.startsWith('/api/models')) return json({ models: [{ id: 'm', name: 'M', demo: false, default: true }] });
@@ -101,8 +104,9 @@ export function setup(opts: SetupOptions = {}) {
   // The sockets of this app only: an earlier test's app may still be reconnecting.
   const sockets: FakeSocket[] = [];
   class AppSocket extends FakeSocket {
-    constructor() {
+    constructor(_url: string, protocols: string[] = []) {
       super();
+      this.protocols = protocols;
       sockets.push(this);
     }
   }
@@ -113,5 +117,5 @@ export function setup(opts: SetupOptions = {}) {
   const thread = () => app.store.state.threads[CID];
   const answer = () => thread()?.messages.a1;
   const snapshotsFetched = () => calls.filter((c) => c.url === `/api/conversations/${CID}`).length;
-  return { app, kv, calls, socket, thread, answer, snapshotsFetched };
+  return { app, kv, calls, sockets, socket, thread, answer, snapshotsFetched };
 }

@@ -42,7 +42,7 @@ class FakeSocket {
   }
 }
 
-function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok') {
+function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok', resumed = false) {
   const statuses: TransportStatus[] = [];
   const handlers: TransportHandlers & Record<string, ReturnType<typeof vi.fn>> = {
     frame: vi.fn(),
@@ -60,6 +60,7 @@ function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok') {
     url: 'ws://host/ws',
     WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
     pingIntervalMs: 1_000_000,
+    resumed,
   });
   return { t, handlers, statuses, checkAuth, socket: () => FakeSocket.all[FakeSocket.all.length - 1]! };
 }
@@ -81,6 +82,16 @@ describe('WSTransport', () => {
     expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
     expect(socket().last()).toMatchObject({ type: 'subscribe', conversationId: 'c1', messageId: 'm1', lastSeq: 42 });
     expect(handlers.reconnected).not.toHaveBeenCalled();
+  });
+
+  it('resumed (a restart with a new token): the first open is a reconnect', () => {
+    const { t, handlers, statuses, socket } = setup('ok', true);
+    t.subscribe('c1');
+    t.start();
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'ws' });
+    socket().open();
+    expect(socket().last()).toMatchObject({ type: 'subscribe', conversationId: 'c1', messageId: 'm1', lastSeq: 42 });
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
   });
 
   it('resolves a send on its ack and rejects on its error', async () => {

@@ -35,6 +35,8 @@ export interface WSOptions {
   pingIntervalMs?: number;
   /** WebSocket constructor; defaults to the global one. */
   WebSocketImpl?: typeof WebSocket;
+  /** The first socket follows an earlier channel (a restart with a new token): it opens as a reconnect; defaults to false. */
+  resumed?: boolean;
 }
 
 interface Pending {
@@ -68,7 +70,9 @@ export class WSTransport implements Transport {
   constructor(
     private readonly handlers: TransportHandlers,
     private readonly opts: WSOptions,
-  ) {}
+  ) {
+    this.everConnected = opts.resumed === true;
+  }
 
   start(): void {
     if (!this.stopped) return;
