@@ -291,3 +291,14 @@ func replayText(tokens int) string {
 	}
 	return b.String()
 }
+
+// TestCoalesceMaxIntervalDefault: the widened window stops at the
+// interval and a fifth unless set (or set below the interval).
+func TestCoalesceMaxIntervalDefault(t *testing.T) {
+	t.Parallel()
+	for _, set := range []time.Duration{0, 10 * time.Millisecond} {
+		if d := New(Options{Writer: nopWriter{}, CoalesceInterval: 25 * time.Millisecond, CoalesceMaxInterval: set}).opts.CoalesceMaxInterval; d != 30*time.Millisecond {
+			t.Fatalf("CoalesceMaxInterval %v becomes %v, want the interval and a fifth (30ms)", set, d)
+		}
+	}
+}

@@ -79,7 +79,7 @@ type Config struct {
 	SendsPerMinute     int           // CHATD_SENDS_PER_MINUTE, default 30
 	CoalesceInterval   time.Duration // CHATD_COALESCE_INTERVAL, default 25ms
 	CoalesceStreams    int           // CHATD_COALESCE_STREAMS, default 0: hub.Options' default (100 per CPU)
-	CoalesceMax        time.Duration // CHATD_COALESCE_MAX_INTERVAL, default 0: twice CoalesceInterval
+	CoalesceMax        time.Duration // CHATD_COALESCE_MAX_INTERVAL, default 0: CoalesceInterval and a fifth
 	SearchIndexQuiet   time.Duration // CHATD_SEARCH_INDEX_QUIET, default 200ms (SQLite store)
 	SearchIndexMaxLag  time.Duration // CHATD_SEARCH_INDEX_MAX_LAG, default 5s (SQLite store)
 	CheckpointInterval time.Duration // CHATD_CHECKPOINT_INTERVAL, default 300ms
