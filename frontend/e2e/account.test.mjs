@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { startStack, waitFor } from './harness.mjs';
-import { connected, conversationId, login, register, send, shot, shown, statusLine, uniqueEmail, waitDone, watch } from './helpers.mjs';
+import { login, phone, shot, statusLine, threeSessions } from './helpers.mjs';
 
 let stack;
 
@@ -24,8 +24,6 @@ after(async () => {
 afterEach(() => {
   assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
 });
-
-const phone = { width: 390, height: 844 };
 
 /** stored returns this app's localStorage keys that hold the account's data. */
 function stored(page) {
@@ -42,38 +40,15 @@ function status(page, path, token) {
 
 describe('deleting the account', () => {
   test('a wrong password is refused in place; the right one signs out every tab and the account is gone', async () => {
-    // Two tabs of one browser, the first at phone width (the dialog opens from the drawer).
-    const context = await stack.browser.newContext({ viewport: phone });
-    const page = await context.newPage();
-    page.setDefaultTimeout(30000);
-    const seen = watch(page);
-    const creds = await register(page, stack.base, uniqueEmail('delete'));
-    await send(page, 'remember this [[fake tokens=5 delay=5ms]]');
-    await waitDone(page);
-    const id = conversationId(page);
+    const { creds, id, context, other, pages, seen: watched } = await threeSessions(stack, 'delete');
+    const [page, page2, page3] = pages;
+    const [seen, seen2, seen3] = watched;
     const token = await page.evaluate(() => localStorage.getItem('chatd.token'));
-
-    const page2 = await context.newPage();
-    page2.setDefaultTimeout(30000);
-    await page2.setViewportSize({ width: 1280, height: 800 });
-    const seen2 = watch(page2);
-    await page2.goto(`${stack.base}/c/${id}`);
-    await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 to load the conversation' });
-    await connected(page);
-    await connected(page2);
     await page2.getByLabel('Message', { exact: true }).fill('a draft of the account');
     await waitFor(async () => (await stored(page2)).includes(`chatd.draft.${id}`), { what: 'the draft to be saved' });
-
-    // Another browser (no shared storage): only the server can tell it.
-    const other = await stack.browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page3 = await other.newPage();
-    page3.setDefaultTimeout(30000);
-    const seen3 = watch(page3);
-    await page3.goto(stack.base + '/login');
-    await login(page3, creds.email, creds.password);
+    // The other browser (no shared storage): only the server can tell it.
     await page3.getByLabel('Message', { exact: true }).fill('a draft on another device');
     await waitFor(async () => (await stored(page3)).includes('chatd.draft.new'), { what: 'the other browser\'s draft to be saved' });
-    await connected(page3);
 
     // The dialog, by keyboard: focus starts on Close; the section is the
     // last one, so Shift+Tab reaches its button, then its password (Tab

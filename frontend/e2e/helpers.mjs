@@ -194,3 +194,47 @@ export function statusLine(page) {
 export function connected(page) {
   return waitFor(async () => (await statusLine(page))?.state === 'connected', { what: 'the live channel to connect' });
 }
+
+/** phone is the viewport of a phone. */
+export const phone = { width: 390, height: 844 };
+
+/**
+ * threeSessions signs one new account in three places: a tab at phone
+ * width (the dialogs open from the drawer) that registered and has one
+ * answered conversation, a second tab of the same browser at desktop
+ * width on that conversation, and another browser (no shared storage),
+ * all connected. instrument(page) runs on each tab of the first browser
+ * before it loads anything. It returns the credentials, the
+ * conversation's id, the two browser contexts, the pages and their
+ * watchers (see watch).
+ */
+export async function threeSessions(stack, tag, instrument = () => {}) {
+  const desktop = { width: 1280, height: 800 };
+  const context = await stack.browser.newContext({ viewport: phone });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  instrument(page);
+  const seen = watch(page);
+  const creds = await register(page, stack.base, uniqueEmail(tag));
+  await send(page, 'remember this [[fake tokens=5 delay=5ms]]');
+  await waitDone(page);
+  const id = conversationId(page);
+
+  const page2 = await context.newPage();
+  page2.setDefaultTimeout(30000);
+  await page2.setViewportSize(desktop);
+  instrument(page2);
+  const seen2 = watch(page2);
+  await page2.goto(`${stack.base}/c/${id}`);
+  await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 to load the conversation' });
+
+  const other = await stack.browser.newContext({ viewport: desktop });
+  const page3 = await other.newPage();
+  page3.setDefaultTimeout(30000);
+  const seen3 = watch(page3);
+  await page3.goto(stack.base + '/login');
+  await login(page3, creds.email, creds.password);
+  await page3.getByLabel('Message', { exact: true }).waitFor();
+  for (const p of [page, page2, page3]) await connected(p);
+  return { creds, id, context, other, pages: [page, page2, page3], seen: [seen, seen2, seen3] };
+}

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { startStack, waitFor } from './harness.mjs';
-import { connected, conversationId, lastAnswer, login, register, send, shot, shown, statusLine, uniqueEmail, waitDone, waitStreaming, watch } from './helpers.mjs';
+import { connected, lastAnswer, login, phone, send, shot, shown, statusLine, threeSessions, waitDone, waitStreaming } from './helpers.mjs';
 
 let stack;
 
@@ -30,7 +30,6 @@ afterEach(() => {
   assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
 });
 
-const phone = { width: 390, height: 844 };
 const NEW_PASSWORD = 'a new and longer passphrase';
 
 /** sockets records the WebSockets a page opens (call it before the page loads the app). */
@@ -65,39 +64,16 @@ function focused(locator) {
 
 describe('changing the password', () => {
   test('a wrong current password is refused in place; the right one keeps this browser signed in and signs out the others', async () => {
-    // Two tabs of one browser, the first at phone width (the dialog opens from the drawer).
-    const context = await stack.browser.newContext({ viewport: phone });
-    const page = await context.newPage();
-    page.setDefaultTimeout(30000);
-    const seen = watch(page);
-    const sockets1 = sockets(page);
+    const socketsOf = new Map();
     const patches = [];
-    page.on('request', (r) => r.method() === 'PATCH' && r.url().endsWith('/api/auth/me') && patches.push(r));
-    const creds = await register(page, stack.base, uniqueEmail('password'));
-    await send(page, 'remember this [[fake tokens=5 delay=5ms]]');
-    await waitDone(page);
-    const id = conversationId(page);
+    const { creds, id, context, other, pages, seen: watched } = await threeSessions(stack, 'password', (p) => {
+      socketsOf.set(p, sockets(p));
+      p.on('request', (r) => r.method() === 'PATCH' && r.url().endsWith('/api/auth/me') && patches.push(r));
+    });
+    const [page, page2, page3] = pages;
+    const [seen, seen2, seen3] = watched;
+    const [sockets1, sockets2] = [socketsOf.get(page), socketsOf.get(page2)];
     const oldToken = await token(page);
-
-    const page2 = await context.newPage();
-    page2.setDefaultTimeout(30000);
-    await page2.setViewportSize({ width: 1280, height: 800 });
-    const seen2 = watch(page2);
-    const sockets2 = sockets(page2);
-    await page2.goto(`${stack.base}/c/${id}`);
-    await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 to load the conversation' });
-
-    // Another browser (no shared storage): only the server can tell it.
-    const other = await stack.browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page3 = await other.newPage();
-    page3.setDefaultTimeout(30000);
-    const seen3 = watch(page3);
-    await page3.goto(stack.base + '/login');
-    await login(page3, creds.email, creds.password);
-    await page3.getByLabel('Message', { exact: true }).waitFor();
-    await connected(page);
-    await connected(page2);
-    await connected(page3);
 
     // The dialog, by keyboard: focus starts on Close, Tab wraps to the current password.
     await page.getByRole('button', { name: 'Open conversations' }).click();
