@@ -280,8 +280,14 @@ func (h *Hub) Connections(userID string) int {
 
 // CloseUser closes every connection of a user, for example after logout.
 func (h *Hub) CloseUser(userID string) {
-	h.closeUserLocal(userID, protocol.CloseUnauthorized, protocol.ReasonSignedOut)
-	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut}})
+	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut})
+}
+
+// closeEverywhere closes userID's connections as c says, here and on
+// every other instance.
+func (h *Hub) closeEverywhere(userID string, c UserClose) {
+	h.closeUserAs(userID, c)
+	h.broadcast(UserEvent{UserID: userID, Close: &c})
 }
 
 // EndUser ends a user's live work before their account is deleted: every
@@ -290,8 +296,7 @@ func (h *Hub) CloseUser(userID string) {
 // (those the store holds a streaming answer in) are stopped wherever they
 // run, each waited for as CancelConversation does.
 func (h *Hub) EndUser(userID string, conversations []string) {
-	h.closeUserLocal(userID, protocol.CloseUnauthorized, protocol.ReasonAccountDeleted)
-	h.broadcast(UserEvent{UserID: userID, Close: &UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonAccountDeleted}})
+	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonAccountDeleted})
 	for _, id := range conversations {
 		h.CancelConversation(userID, id)
 	}
@@ -315,9 +320,7 @@ func (h *Hub) CloseRevoked(userID string, current int64) int {
 // session it issued, whose connections stay. A connection that does not
 // say its session (not a Session) is closed too.
 func (h *Hub) CloseSessionsBefore(userID string, version int64) {
-	c := UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut, Before: version}
-	h.closeUserAs(userID, c)
-	h.broadcast(UserEvent{UserID: userID, Close: &c})
+	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut, Before: version})
 }
 
 // closeUserAs closes this instance's connections of userID as c says.
@@ -326,10 +329,6 @@ func (h *Hub) closeUserAs(userID string, c UserClose) {
 		s, ok := sub.(Session)
 		return c.Before == 0 || !ok || s.TokenVersion() < c.Before
 	})
-}
-
-func (h *Hub) closeUserLocal(userID string, code protocol.CloseCode, reason string) {
-	h.closeUserWhere(userID, code, reason, func(Subscriber) bool { return true })
 }
 
 // closeUserWhere closes this instance's connections of userID that match,

@@ -68,47 +68,45 @@ func (s *Store) findUser(ctx context.Context, filter bson.D) (persistence.User, 
 // BumpTokenVersion increments the user's token version and returns the new
 // one, in one atomic findAndModify.
 func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) {
-	oid, ok := objectID(id)
-	if !ok {
-		return 0, fmt.Errorf("bump token version of user %s: %w", id, persistence.ErrNotFound)
-	}
-	var d struct {
-		TokenVersion int64 `bson:"token_version"`
-	}
-	defer s.locks.lock(oid)()
-	err := s.users.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: oid}},
-		bson.D{{Key: "$inc", Value: bson.D{{Key: "token_version", Value: int64(1)}}}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After), // no projection: FerretDB lacks it here
-	).Decode(&d)
+	v, err := s.newTokenVersion(ctx, id, nil)
 	if err != nil {
-		return 0, fmt.Errorf("bump token version of user %s: %w", id, mapErr(err))
+		return 0, fmt.Errorf("bump token version of user %s: %w", id, err)
 	}
-	return d.TokenVersion, nil
+	return v, nil
 }
 
 // ChangePassword replaces the user's password hash, increments their token
-// version and moves UpdatedAt forward in one atomic findAndModify (under the
-// document's lock, like BumpTokenVersion); it returns the new token version.
+// version and moves UpdatedAt forward in one atomic findAndModify; it
+// returns the new token version.
 func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
+	v, err := s.newTokenVersion(ctx, id, bson.D{{Key: "password_hash", Value: passwordHash}, {Key: "updated_at", Value: now()}})
+	if err != nil {
+		return 0, fmt.Errorf("change password of user %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// newTokenVersion increments user id's token version, setting set's fields
+// in the same findAndModify (under the document's lock), and returns the
+// new version; ErrNotFound for an unknown or malformed id.
+func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D) (int64, error) {
 	oid, ok := objectID(id)
 	if !ok {
-		return 0, fmt.Errorf("change password of user %s: %w", id, persistence.ErrNotFound)
+		return 0, persistence.ErrNotFound
+	}
+	update := bson.D{{Key: "$inc", Value: bson.D{{Key: "token_version", Value: int64(1)}}}}
+	if len(set) > 0 {
+		update = append(update, bson.E{Key: "$set", Value: set})
 	}
 	var d struct {
 		TokenVersion int64 `bson:"token_version"`
 	}
 	defer s.locks.lock(oid)()
-	err := s.users.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: oid}},
-		bson.D{
-			{Key: "$set", Value: bson.D{{Key: "password_hash", Value: passwordHash}, {Key: "updated_at", Value: now()}}},
-			{Key: "$inc", Value: bson.D{{Key: "token_version", Value: int64(1)}}},
-		},
+	err := s.users.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After), // no projection: FerretDB lacks it here
 	).Decode(&d)
 	if err != nil {
-		return 0, fmt.Errorf("change password of user %s: %w", id, mapErr(err))
+		return 0, mapErr(err)
 	}
 	return d.TokenVersion, nil
 }

@@ -301,8 +301,32 @@ func (a *Accounts) reserve(ip, email string) error {
 	return nil
 }
 
-// checkPassword checks u's password as a login does: the attempt is
+// errAccountGone answers a request of a session whose account was
+// deleted meanwhile.
+var errAccountGone = httperr.Unauthorized("the account no longer exists")
+
+// confirm loads the signed-in user of c and checks the password they gave
+// again (field names it in errors), as a login does: the attempt is
 // counted first, a success gives it back.
+func (a *Accounts) confirm(c *gin.Context, field, password string) (persistence.User, error) {
+	switch {
+	case password == "":
+		return persistence.User{}, httperr.InvalidField(field, "is required")
+	case passwordProblem(password) != "":
+		return persistence.User{}, httperr.InvalidField(field, passwordProblem(password))
+	}
+	id, _ := IdentityFrom(c)
+	u, err := a.store.UserByID(c.Request.Context(), id.UserID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return u, errAccountGone
+	}
+	if err != nil {
+		return u, fmt.Errorf("load user %s: %w", id.UserID, err)
+	}
+	return u, a.checkPassword(c, u, password)
+}
+
+// checkPassword checks u's password, the attempt counted first.
 func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password string) error {
 	email, ip := normalizeEmail(u.Email), c.ClientIP()
 	if err := a.reserve(ip, email); err != nil {

@@ -24,37 +24,21 @@ type changePasswordRequest struct {
 // every instance, and the answer is a new session (token and user) for
 // the caller, whose own old token no longer works either.
 func (a *Accounts) changePassword(c *gin.Context) {
-	id, _ := IdentityFrom(c)
 	var req changePasswordRequest
 	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
-	switch {
-	case req.CurrentPassword == "":
-		httperr.AbortError(c, httperr.InvalidField("currentPassword", "is required"))
-		return
-	case passwordProblem(req.CurrentPassword) != "":
-		httperr.AbortError(c, httperr.InvalidField("currentPassword", passwordProblem(req.CurrentPassword)))
-		return
-	case newPasswordProblem(req.NewPassword) != "":
-		httperr.AbortError(c, httperr.InvalidField("newPassword", newPasswordProblem(req.NewPassword)))
+	if p := newPasswordProblem(req.NewPassword); p != "" {
+		httperr.AbortError(c, httperr.InvalidField("newPassword", p))
 		return
 	}
-	ctx := c.Request.Context()
-	u, err := a.store.UserByID(ctx, id.UserID)
-	if errors.Is(err, persistence.ErrNotFound) {
-		httperr.AbortError(c, httperr.Unauthorized("the account no longer exists"))
-		return
-	}
+	u, err := a.confirm(c, "currentPassword", req.CurrentPassword)
 	if err != nil {
-		httperr.AbortError(c, fmt.Errorf("load user %s: %w", id.UserID, err))
-		return
-	}
-	if err := a.checkPassword(c, u, req.CurrentPassword); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
+	ctx := c.Request.Context()
 	hash, err := a.passwords.hash(ctx, req.NewPassword)
 	if err != nil {
 		httperr.AbortError(c, hashError(err))
@@ -62,7 +46,7 @@ func (a *Accounts) changePassword(c *gin.Context) {
 	}
 	u.TokenVersion, err = a.store.ChangePassword(ctx, u.ID, hash)
 	if errors.Is(err, persistence.ErrNotFound) {
-		httperr.AbortError(c, httperr.Unauthorized("the account no longer exists"))
+		httperr.AbortError(c, errAccountGone)
 		return
 	}
 	if err != nil {

@@ -32,30 +32,13 @@ type deleteRequest struct {
 // after the revocation leaves the account signed out everywhere but in
 // place: signing in and deleting again finishes it.
 func (a *Accounts) deleteAccount(c *gin.Context) {
-	id, _ := IdentityFrom(c)
 	var req deleteRequest
 	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
-	if req.Password == "" {
-		httperr.AbortError(c, httperr.InvalidField("password", "is required to delete the account"))
-		return
-	}
-	if p := passwordProblem(req.Password); p != "" {
-		httperr.AbortError(c, httperr.InvalidField("password", p))
-		return
-	}
-	u, err := a.store.UserByID(c.Request.Context(), id.UserID)
-	if errors.Is(err, persistence.ErrNotFound) { // deleted meanwhile by another request
-		httperr.AbortError(c, httperr.Unauthorized("the account no longer exists"))
-		return
-	}
+	u, err := a.confirm(c, "password", req.Password)
 	if err != nil {
-		httperr.AbortError(c, fmt.Errorf("load user %s: %w", id.UserID, err))
-		return
-	}
-	if err := a.checkPassword(c, u, req.Password); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
