@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -20,8 +21,9 @@ import (
 // serves the order and the cursor range. Search matches the title with
 // chatd_icontains, and message text through the trigram index message_fts
 // (search.go, in the search file attached as "search"): the index finds
-// the messages whose lower-cased text holds the lower-cased query (3
-// characters or more), chatd_icontains confirms each one, and answers
+// the messages whose lower-cased text holds every trigram of the
+// lower-cased query (3 characters or more; ftsTrigrams), chatd_icontains
+// confirms that each holds the query itself, and answers
 // still streaming (not indexed yet; few, found by the messages_streaming
 // index) and the owner's messages queued for the index (search_pending,
 // through its index on the owner) are checked directly. The index's keys
@@ -108,7 +110,7 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	kind := searchKind(needle)
 	args := []any{ownerID, cur.updatedAt, cur.id, needle, limit + 1}
 	if kind == indexSearch {
-		args = append(args, ftsPhrase(needle))
+		args = append(args, ftsTrigrams(needle))
 	}
 	rows, err := s.query(ctx, pickListQuery(q.Cursor != "", kind), args...)
 	if err != nil {
@@ -152,10 +154,38 @@ func searchKind(needle string) int {
 	}
 }
 
-// ftsPhrase quotes needle as one FTS5 phrase: with the trigram tokenizer,
-// it matches text that contains needle.
-func ftsPhrase(needle string) string {
-	return `"` + strings.ReplaceAll(needle, `"`, `""`) + `"`
+// maxFTSTerms bounds the trigrams of a search's FTS5 query: each costs a
+// lookup in every segment of the index whether it matches or not (tens of
+// microseconds in a large index), and 16 of them (a needle of 18 runes)
+// already leave few messages for chatd_icontains to confirm.
+const maxFTSTerms = 16
+
+// ftsTrigrams returns the FTS5 query for the messages whose index holds
+// every trigram of needle (3 runes or more), from its start, without
+// repeats, at most maxFTSTerms: each trigram quoted as a string, joined by
+// AND. The index keeps no positions (searchSchema), so it cannot match
+// needle as a phrase; it narrows the search to the messages that hold
+// every piece, and chatd_icontains, which confirms every hit, leaves out
+// those that hold them apart or lack the rest of a longer needle. The
+// overlapping trigrams (those across a word's end, such as "e q" of "the
+// quick") are what tells a phrase from its words in any order, so none is
+// skipped (docs/benchmarks.md, "The search index without positions").
+func ftsTrigrams(needle string) string {
+	runes := []rune(needle)
+	var terms []string
+	for i := 0; i+minIndexedRunes <= len(runes) && len(terms) < maxFTSTerms; i++ {
+		if t := string(runes[i : i+minIndexedRunes]); !slices.Contains(terms, t) {
+			terms = append(terms, t)
+		}
+	}
+	var b strings.Builder
+	for i, t := range terms {
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteString(`"` + strings.ReplaceAll(t, `"`, `""`) + `"`)
+	}
+	return b.String()
 }
 
 // pickListQuery returns the list statement for the given filters.

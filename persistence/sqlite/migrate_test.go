@@ -45,7 +45,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	waitIndexed(t, s)
 	var indexed int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM search.message_fts WHERE message_fts MATCH '"pangolin"'`).Scan(&indexed); err != nil || indexed != 1 {
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM search.message_fts WHERE message_fts MATCH ?`, ftsTrigrams("pangolin")).Scan(&indexed); err != nil || indexed != 1 {
 		t.Fatalf("finished message in the index: %d, %v", indexed, err)
 	}
 }

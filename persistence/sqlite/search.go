@@ -6,7 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -55,10 +57,21 @@ const searchParam = "_chatd_search"
 // indexBatch is how many queued messages one indexer transaction takes.
 const indexBatch = 256
 
-// searchSchema is the search file's schema; user_version 1 once applied.
-// message_fts holds the lower-cased text (Go's strings.ToLower, as
-// chatd_icontains compares) of every finished message, as trigrams,
-// without a copy of the text (contentless), keyed by searchKey: the
+// searchVersion is the search file's layout (its user_version). A file of
+// another layout is deleted at start-up and rebuilt from the store: the
+// index is derived data (version 1 kept each trigram's positions).
+const searchVersion = 2
+
+// searchSchema is the search file's schema; user_version searchVersion
+// once applied. message_fts holds the lower-cased text (Go's
+// strings.ToLower, as chatd_icontains compares) of every finished message,
+// as trigrams, without a copy of the text (contentless) and without
+// positions (detail = none): which messages hold a trigram, not where.
+// A search asks for the messages that hold every trigram of the query
+// (ftsTrigrams) and chatd_icontains confirms each, so positions would only
+// have narrowed what it confirms, at twice the index's size and writes
+// (docs/benchmarks.md, "The search index without positions"). Keys are
+// searchKey: the
 // owner's users rowid in the high bits and the message's rowid in the low
 // 40, so that one user's entries are one rowid range, which a search reads
 // alone (FTS5 seeks each trigram's list to the range) instead of every
@@ -66,10 +79,10 @@ const indexBatch = 256
 // update or delete removes an entry only where there is one.
 const searchSchema = `
 CREATE VIRTUAL TABLE message_fts USING fts5 (
-	body, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
+	body, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram case_sensitive 1'
 );
 CREATE TABLE indexed (msg INTEGER NOT NULL PRIMARY KEY, key INTEGER NOT NULL) STRICT;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 `
 
 // msgBits is how many low bits of a search key hold the message's rowid.
@@ -110,23 +123,30 @@ func attachSearch(conn sqlite.ExecQuerierContext, dsn string) error {
 
 // openSearch opens (creating when needed) the search file with the
 // indexer's connection, and queues every finished message when the file
-// is new. It runs after the migrations and before the read pool opens.
+// is new. A file of another layout (searchVersion) is deleted first: the
+// index is derived, and is rebuilt from the store as for a missing file;
+// searches check the queued messages directly meanwhile. It runs after the
+// migrations and before the read pool opens.
 func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	s.searchPath = searchPath(s.path)
-	if err := prepareFile(s.searchPath); err != nil {
-		return fmt.Errorf("search index: %w", err)
+	version, err := s.openSearchConn(ctx, opts)
+	if err != nil {
+		return err
 	}
-	var err error
-	if s.sx, err = sql.Open("sqlite", dsn(s.searchPath, opts, roleIndexer)); err != nil {
-		return fmt.Errorf("search index: %w", err)
-	}
-	s.sx.SetMaxOpenConns(1)
-	s.sx.SetMaxIdleConns(1)
-	s.sx.SetConnMaxLifetime(0)
-	s.sx.SetConnMaxIdleTime(0)
-	var version int
-	if err := s.sx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("search index %s: %w", s.searchPath, err)
+	if version != 0 && version != searchVersion {
+		s.log.Info("search index: rebuilding it in the current layout", "path", s.searchPath,
+			"layout", version, "current", searchVersion)
+		if err := s.sx.Close(); err != nil {
+			return fmt.Errorf("search index %s: close: %w", s.searchPath, err)
+		}
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(s.searchPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("search index: remove the old layout: %w", err)
+			}
+		}
+		if version, err = s.openSearchConn(ctx, opts); err != nil {
+			return err
+		}
 	}
 	if version == 0 {
 		if _, err := s.sx.ExecContext(ctx, searchSchema); err != nil {
@@ -138,6 +158,28 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// openSearchConn opens the indexer's connection to the search file,
+// creating the file when needed, and returns the file's layout version
+// (0 for a new file).
+func (s *Store) openSearchConn(ctx context.Context, opts Options) (int, error) {
+	if err := prepareFile(s.searchPath); err != nil {
+		return 0, fmt.Errorf("search index: %w", err)
+	}
+	var err error
+	if s.sx, err = sql.Open("sqlite", dsn(s.searchPath, opts, roleIndexer)); err != nil {
+		return 0, fmt.Errorf("search index: %w", err)
+	}
+	s.sx.SetMaxOpenConns(1)
+	s.sx.SetMaxIdleConns(1)
+	s.sx.SetConnMaxLifetime(0)
+	s.sx.SetConnMaxIdleTime(0)
+	var version int
+	if err := s.sx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, fmt.Errorf("search index %s: %w", s.searchPath, err)
+	}
+	return version, nil
 }
 
 // startIndexer starts the goroutine that indexes queued messages.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,5 +307,126 @@ func TestIndexerWaitsForQuiet(t *testing.T) {
 			t.Cleanup(func() { _ = s.Close(ctx) })
 			tt.run(t, newSearchFixture(t, s))
 		})
+	}
+}
+
+// TestFTSTrigrams: the index's query for a needle is its trigrams from
+// the start, each once, at most maxFTSTerms, quoted, joined by AND.
+func TestFTSTrigrams(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ needle, want string }{
+		{"abc", `"abc"`},
+		{"abcd", `"abc" AND "bcd"`},
+		{"aaaaa", `"aaa"`},
+		{"abcabc", `"abc" AND "bca" AND "cab"`},
+		{`x"bc"`, `"x""b" AND """bc" AND "bc"""`},
+		{"héllo", `"hél" AND "éll" AND "llo"`},
+		{"a 🙂b", `"a 🙂" AND " 🙂b"`},
+		{"abcdefghijklmnopqrstuvwxyz", `"abc" AND "bcd" AND "cde" AND "def" AND "efg" AND "fgh" AND "ghi" AND "hij" AND ` +
+			`"ijk" AND "jkl" AND "klm" AND "lmn" AND "mno" AND "nop" AND "opq" AND "pqr"`},
+	}
+	for _, c := range cases {
+		if got := ftsTrigrams(c.needle); got != c.want {
+			t.Errorf("ftsTrigrams(%q) = %s, want %s", c.needle, got, c.want)
+		}
+	}
+}
+
+// TestSearchIndexTrigramsApart: the index, which keeps no positions,
+// offers every message that holds the query's trigrams; one that holds
+// them apart, or holds the first trigrams of a long query and not the
+// rest, is not found.
+func TestSearchIndexTrigramsApart(t *testing.T) {
+	t.Parallel()
+	f := newSearchFixture(t, openTest(t, Options{Path: filepath.Join(t.TempDir(), "chatd.db")}))
+	f.insert(t, `Abcd xBCDE, "quoted" 🙂 émoji, and a needle longer than eighteen runes`, persistence.StatusComplete)
+	waitIndexed(t, f.s)
+	if got := indexed(t, f.s); got != 1 {
+		t.Fatalf("indexed %d messages, want 1", got)
+	}
+	for _, c := range []struct {
+		q    string
+		want bool
+	}{
+		{"abcde", false}, // abc, bcd and cde are all there, apart
+		{"xbcde", true},
+		{"d xb", true},
+		{`"quoted"`, true},
+		{`"quotes"`, false},
+		{"🙂 ÉMO", true},
+		{"cdx", false},
+		{"a needle longer than eighteen runes", true},
+		{"a needle longer than eighteen ruins", false}, // past the trigrams the index is asked for
+	} {
+		if got := f.found(t, c.q); got != c.want {
+			t.Errorf("search %q: found %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+// TestSearchIndexOldLayout: a search file of the first layout (trigrams
+// with their positions) is deleted at start-up and rebuilt from the store
+// in the current one; messages are found meanwhile and after.
+func TestSearchIndexOldLayout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatd.db")
+	first, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newSearchFixture(t, first)
+	f.insert(t, "a pangolin question", persistence.StatusComplete)
+	f.insert(t, "the Quokka answer", persistence.StatusComplete)
+	waitIndexed(t, f.s)
+	if err := f.s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The first layout, as chatd wrote it: positions kept, user_version 1,
+	// and an entry for a message that is not in the store.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(searchPath(path) + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	old, err := sql.Open("sqlite", "file:"+searchPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ExecContext(ctx, `PRAGMA journal_mode = WAL;
+		CREATE VIRTUAL TABLE message_fts USING fts5 (
+			body, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1');
+		CREATE TABLE indexed (msg INTEGER NOT NULL PRIMARY KEY, key INTEGER NOT NULL) STRICT;
+		INSERT INTO message_fts (rowid, body) VALUES (12345, 'a stale pangolin');
+		INSERT INTO indexed (msg, key) VALUES (12345, 12345);
+		PRAGMA user_version = 1;`); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTest(t, Options{Path: path})
+	f.s = s
+	if !f.found(t, "pangolin") || !f.found(t, "QUOKKA") {
+		t.Error("not found while the index is rebuilt")
+	}
+	waitIndexed(t, s)
+	var version int
+	var detail string
+	if err := s.r.QueryRowContext(ctx, `PRAGMA search.user_version`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT sql FROM search.sqlite_schema WHERE name = 'message_fts'`).Scan(&detail); err != nil {
+		t.Fatal(err)
+	}
+	if version != searchVersion || !strings.Contains(detail, "detail = none") {
+		t.Errorf("search file layout %d (%s), want %d without positions", version, detail, searchVersion)
+	}
+	if got := indexed(t, s); got != 2 {
+		t.Errorf("rebuilt index holds %d messages, want 2 (the old file's entry gone)", got)
+	}
+	if !f.found(t, "pangolin q") || !f.found(t, "quokka ANS") || f.found(t, "stale") {
+		t.Error("search through the rebuilt index is wrong")
 	}
 }
