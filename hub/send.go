@@ -134,6 +134,9 @@ func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (c
 	}
 	conv = persistence.Conversation{OwnerID: userID, Model: model}
 	if err := h.opts.Store.CreateConversation(ctx, &conv); err != nil {
+		if errors.Is(err, persistence.ErrUnknownOwner) {
+			return conv, nil, false, ErrSessionEnded
+		}
 		return conv, nil, false, fmt.Errorf("create conversation: %w", err)
 	}
 	return conv, []persistence.Message{}, true, nil
@@ -453,6 +456,13 @@ func (h *Hub) pickModel(ctx context.Context, requested, fallback string) (string
 }
 
 var errUnavailable = protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down; try again in a moment")
+
+// ErrSessionEnded is what Send returns when the store refused to create
+// the conversation because the user no longer exists
+// (persistence.ErrUnknownOwner): the account was deleted while the send,
+// which passed its session check just before, was under way. Transports
+// answer it (code unauthorized) as they answer a revoked token.
+var ErrSessionEnded = protocol.Errorf(protocol.CodeUnauthorized, "this session has ended; sign in again")
 
 func findMessage(msgs []persistence.Message, id string) (persistence.Message, bool) {
 	for _, m := range msgs {

@@ -28,6 +28,12 @@ var (
 	// it (see Messages.ApplyMessageUpdates). Read the message to learn its
 	// stored state.
 	ErrNotStreaming = errors.New("message not streaming")
+	// ErrUnknownOwner means a conversation was not created because no
+	// user has its owner id: an unknown or malformed id, or an account
+	// deleted (Users.DeleteUser) while the request that creates it was
+	// under way. Nothing is stored. For the caller it means the session
+	// has ended, as for a revoked token, not that something is missing.
+	ErrUnknownOwner = errors.New("owner does not exist")
 )
 
 // Role is the author of a message.
@@ -180,17 +186,23 @@ type Users interface {
 	// malformed id, and then nothing changes. The SQLite store deletes all
 	// of it in one transaction; the MongoDB store, which has no
 	// transactions, deletes the messages, the conversations, the user, and
-	// the messages and conversations once more (see persistence/mongo): a
+	// the conversations and messages once more (see persistence/mongo): a
 	// reader may see a part gone before the rest, and a failure before the
 	// user is deleted leaves them in place, so that calling again finishes
-	// the job.
+	// the job. A conversation or message created concurrently, by a request
+	// that passed its session check before the deletion, is deleted too or
+	// refused (CreateConversation: ErrUnknownOwner; InsertMessage:
+	// ErrNotFound): nothing of the user is left once it returned.
 	DeleteUser(ctx context.Context, id string) error
 }
 
 // Conversations stores conversations. Every method is scoped to an owner:
 // another owner's id behaves exactly like an unknown id (ErrNotFound).
 type Conversations interface {
-	// CreateConversation stores c, filling ID and timestamps.
+	// CreateConversation stores c, filling ID and timestamps, if a user
+	// with id c.OwnerID exists; else it stores nothing and returns
+	// ErrUnknownOwner (see Users.DeleteUser for a deletion running
+	// meanwhile).
 	CreateConversation(ctx context.Context, c *Conversation) error
 	// Conversation returns one conversation.
 	Conversation(ctx context.Context, ownerID, id string) (Conversation, error)

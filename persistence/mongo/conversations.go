@@ -2,12 +2,15 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"chatd/persistence"
@@ -19,11 +22,18 @@ const (
 	maxPageSize     = 100
 )
 
-// CreateConversation stores c, filling ID (when empty) and timestamps.
+// CreateConversation stores c, filling ID (when empty) and timestamps;
+// ErrUnknownOwner, and nothing stored, when no user has c.OwnerID.
+//
+// Without transactions, the conversation is inserted first and its owner
+// looked up after; when the owner is gone, the insert is undone, as
+// InsertMessage undoes a message whose conversation is gone. DeleteUser
+// deletes the user document before its last sweep of the owner's
+// conversations, which makes this enough: see DeleteUser.
 func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
 	owner, ok := objectID(c.OwnerID)
 	if !ok {
-		return fmt.Errorf("create conversation: invalid owner id %q", c.OwnerID)
+		return fmt.Errorf("create conversation of user %q: %w", c.OwnerID, persistence.ErrUnknownOwner)
 	}
 	id, err := idOrNew(c.ID)
 	if err != nil {
@@ -43,8 +53,38 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 	if _, err := s.conversations.InsertOne(ctx, d); err != nil {
 		return fmt.Errorf("create conversation: %w", mapErr(err))
 	}
+	if err := s.userExists(ctx, owner); err != nil {
+		s.removeConversation(ctx, id)
+		return fmt.Errorf("create conversation of user %s: %w", c.OwnerID, err)
+	}
 	*c = d.conversation()
 	return nil
+}
+
+// userExists returns nil when the user id exists, ErrUnknownOwner when it
+// does not: one lookup by _id, on the primary (usersPrimary), so that a
+// user DeleteUser already deleted is never found on a lagging secondary.
+func (s *Store) userExists(ctx context.Context, id bson.ObjectID) error {
+	err := s.usersPrimary.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return persistence.ErrUnknownOwner
+	}
+	if err != nil {
+		return fmt.Errorf("look up the owner: %w", err)
+	}
+	return nil
+}
+
+// removeConversation undoes the insert of a conversation whose owner is
+// gone (or could not be looked up: the create fails, so it stores
+// nothing). Its id was handed to nobody yet, so it holds no message.
+func (s *Store) removeConversation(ctx context.Context, id bson.ObjectID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.conversations.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		s.log.Warn("remove conversation left without owner", "conversation", id.Hex(), "err", err)
+	}
 }
 
 // ownedRef is a document id and its owner's.

@@ -15,13 +15,29 @@ import (
 // fields of its one document). Without transactions the order matters, as
 // in DeleteConversation: the messages go first, then the conversations,
 // then the user document, so that a failure part-way leaves the user in
-// place and deleting them again finishes the job. The messages and
-// conversations are then deleted once more: an answer stopped at that
-// moment, or a request already past its session check, may have written
-// after the first pass. What it does not cover: readers see the user's
-// data partly gone while it runs, and a conversation created after the
-// second pass stays behind (a message inserted then is removed by
-// InsertMessage itself, its conversation being gone).
+// place and deleting them again finishes the job.
+//
+// Then a last sweep, of the conversations and after them the messages,
+// removes what requests already past their session check wrote meanwhile
+// (an answer stopped at that moment writes to messages the sweep finds).
+// Nothing written concurrently stays behind, because each create checks,
+// after its insert, what this deletes before the sweep:
+//
+//   - CreateConversation inserts, then looks up the owner, and removes its
+//     conversation when the user is gone. If it found the user, its look-up
+//     came before the user was deleted here, so its insert did too, and
+//     the sweep, which starts after the user is deleted, finds the
+//     conversation.
+//   - InsertMessage inserts, then moves its conversation's updated_at, and
+//     removes its message when the conversation is gone. If it found the
+//     conversation, that came before the sweep deleted the conversation,
+//     so its insert came before the sweep of messages that follows. (With
+//     the messages swept first, a message inserted between the two deletes
+//     would stay behind: hence conversations first in this pass.)
+//
+// A failure in the last sweep leaves the rest behind with the user gone,
+// where a new DeleteUser cannot reach it (ErrNotFound). What it does not
+// cover either: readers see the user's data partly gone while it runs.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	oid, ok := objectID(id)
 	if !ok {
@@ -42,26 +58,44 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
 	if res.DeletedCount == 0 {
-		// A concurrent DeleteUser took it (and makes its own second pass).
+		// A concurrent DeleteUser took it (and makes its own last sweep).
 		return fmt.Errorf("delete user %s: %w", id, persistence.ErrNotFound)
 	}
-	if err := s.deleteOwned(ctx, oid); err != nil {
-		return fmt.Errorf("delete user %s: second pass: %w", id, err)
+	if err := s.sweepOwned(ctx, oid); err != nil {
+		return fmt.Errorf("delete user %s: last sweep: %w", id, err)
 	}
 	s.tails.forget(streaming...)
 	return nil
 }
 
-// deleteOwned deletes every message, then every conversation, of owner.
-// The messages are found through the index owner_client_message_unique,
-// the conversations through owner_updated.
+// ownerFilter selects the documents of owner. The messages are found
+// through the index owner_client_message_unique, the conversations
+// through owner_updated.
+func ownerFilter(owner bson.ObjectID) bson.D {
+	return bson.D{{Key: "owner_id", Value: owner}}
+}
+
+// deleteOwned deletes every message, then every conversation, of owner:
+// a failure between the two leaves conversations to find the rest by.
 func (s *Store) deleteOwned(ctx context.Context, owner bson.ObjectID) error {
-	filter := bson.D{{Key: "owner_id", Value: owner}}
-	if _, err := s.messages.DeleteMany(ctx, filter); err != nil {
+	if _, err := s.messages.DeleteMany(ctx, ownerFilter(owner)); err != nil {
 		return fmt.Errorf("delete messages: %w", err)
 	}
-	if _, err := s.conversations.DeleteMany(ctx, filter); err != nil {
+	if _, err := s.conversations.DeleteMany(ctx, ownerFilter(owner)); err != nil {
 		return fmt.Errorf("delete conversations: %w", err)
+	}
+	return nil
+}
+
+// sweepOwned deletes every conversation, then every message, of owner
+// whose user document is already deleted (DeleteUser's last sweep: see
+// there why in this order).
+func (s *Store) sweepOwned(ctx context.Context, owner bson.ObjectID) error {
+	if _, err := s.conversations.DeleteMany(ctx, ownerFilter(owner)); err != nil {
+		return fmt.Errorf("delete conversations: %w", err)
+	}
+	if _, err := s.messages.DeleteMany(ctx, ownerFilter(owner)); err != nil {
+		return fmt.Errorf("delete messages: %w", err)
 	}
 	return nil
 }

@@ -70,6 +70,7 @@ const (
 type Store struct {
 	client        *mongo.Client
 	users         *mongo.Collection
+	usersPrimary  *mongo.Collection // users, always read from the primary (userExists)
 	conversations *mongo.Collection
 	messages      *mongo.Collection
 	meta          *mongo.Collection
@@ -151,6 +152,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 	return &Store{
 		client:        client,
 		users:         db.Collection("users"),
+		usersPrimary:  db.Collection("users", options.Collection().SetReadPreference(readpref.Primary())),
 		conversations: db.Collection("conversations"),
 		messages:      db.Collection("messages"),
 		meta:          db.Collection("meta"),

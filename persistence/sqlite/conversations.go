@@ -12,7 +12,11 @@ import (
 const convCols = `id, owner_id, title, model, system_prompt, created_at, updated_at, params`
 
 var (
-	qInsertConv = writeQ(`INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	// qInsertConv inserts a conversation only if its owner (?2) is a user:
+	// one statement, so the check and the insert see the same state, and
+	// one lookup of users by primary key.
+	qInsertConv = writeQ(`INSERT INTO conversations (` + convCols + `)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)`)
 	qConvByID   = readQ(`SELECT ` + convCols + ` FROM conversations WHERE id = ? AND owner_id = ?`)
 	qConvExists = readQ(`SELECT 1 FROM conversations WHERE id = ? AND owner_id = ?`)
 	qUpdateConv = writeQ(`UPDATE conversations SET
@@ -27,7 +31,11 @@ var (
 	qDeleteConv     = writeQ(`DELETE FROM conversations WHERE id = ? AND owner_id = ?`)
 )
 
-// CreateConversation stores c, filling ID (when empty) and timestamps.
+// CreateConversation stores c, filling ID (when empty) and timestamps;
+// ErrUnknownOwner, and nothing stored, when no user has c.OwnerID. The
+// check is part of the insert, and every write goes through the one
+// writer: DeleteUser runs wholly before it (the insert is refused) or
+// wholly after it (the conversation is deleted with the user).
 func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
 	v := *c
 	if err := fillID(&v.ID); err != nil {
@@ -39,9 +47,12 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 	if err != nil {
 		return fmt.Errorf("sqlite: create conversation: %w", err)
 	}
-	_, err = s.exec(ctx, qInsertConv, v.ID, v.OwnerID, v.Title, v.Model, v.SystemPrompt, now, now, params)
+	n, err := s.exec(ctx, qInsertConv, v.ID, v.OwnerID, v.Title, v.Model, v.SystemPrompt, now, now, params)
 	if err != nil {
 		return fmt.Errorf("sqlite: create conversation: %w", mapErr(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: create conversation of user %s: %w", v.OwnerID, persistence.ErrUnknownOwner)
 	}
 	*c = v
 	return nil

@@ -240,7 +240,11 @@ func TestListTies(t *testing.T) {
 	t.Parallel()
 	s := openTest(t, Options{})
 	ctx := context.Background()
-	owner := persistence.NewID()
+	u := persistence.User{Email: "ties@example.test", Name: "T", PasswordHash: "x"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	owner := u.ID
 	var want []string
 	for i := range 7 {
 		c := persistence.Conversation{OwnerID: owner, Title: "tie"}

@@ -11,6 +11,7 @@ func conversationTests() []storeTest {
 	return []storeTest{
 		{"CreateFillsFields", testConvCreate},
 		{"Unknown", testConvUnknown},
+		{"UnknownOwner", testConvUnknownOwner},
 		{"OwnerScoping", testConvOwnerScoping},
 		{"UpdatePatch", testConvUpdatePatch},
 		{"Delete", testConvDelete},

@@ -41,6 +41,8 @@
 //   - Malformed ids ("not-an-id", "") behave like unknown ids: ErrNotFound,
 //     never a parse error. InsertMessage into an unknown conversation or
 //     another owner's is ErrNotFound; a taken message ID is ErrDuplicate.
+//     CreateConversation for an owner id no user has (unknown, malformed,
+//     deleted) is ErrUnknownOwner, also while DeleteUser runs.
 //   - ListQuery.Limit: 0 means 30, below 1 means 1, above 100 means 100.
 //     NextCursor is "" exactly when no conversation follows (no empty last
 //     page). Any cursor the store did not hand out, including a valid one

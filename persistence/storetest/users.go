@@ -21,6 +21,7 @@ func userTests() []storeTest {
 		{"TokenVersionAlone", testUserTokenVersion},
 		{"Delete", testUserDelete},
 		{"DeleteUnknown", testUserDeleteUnknown},
+		{"DeleteRacingWrites", testUserDeleteRacingWrites},
 		{"Ping", testPing},
 	}
 }

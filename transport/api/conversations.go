@@ -14,6 +14,7 @@ import (
 
 	"chatd/llm"
 	"chatd/persistence"
+	"chatd/transport/auth"
 	"chatd/transport/httperr"
 	"chatd/transport/limits"
 )
@@ -181,6 +182,12 @@ func (h *Conversations) create(c *gin.Context) {
 		conv.Params = f.Params
 	}
 	if err := h.store.CreateConversation(c.Request.Context(), &conv); err != nil {
+		if errors.Is(err, persistence.ErrUnknownOwner) {
+			// The account was deleted after this request's token was
+			// checked: the same answer as for a revoked token.
+			auth.AbortAuthError(c, fmt.Errorf("%w: %w", auth.ErrUnauthorized, err))
+			return
+		}
 		httperr.AbortError(c, storeError(err, "create conversation"))
 		return
 	}

@@ -65,6 +65,16 @@ func (e *apiEnv) get(t *testing.T, user, path string) (*http.Response, []byte) {
 	return res, body
 }
 
+// user stores a user and returns their id.
+func (e *apiEnv) user(t *testing.T) string {
+	t.Helper()
+	u := persistence.User{Email: persistence.NewID() + "@example.test", Name: "U", PasswordHash: "x"}
+	if err := e.store.CreateUser(t.Context(), &u); err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
 // conversation stores a conversation of owner with n messages, each the
 // reply of the one before, and returns it with the message ids oldest first.
 func (e *apiEnv) conversation(t *testing.T, owner string, contents ...string) (persistence.Conversation, []string) {
@@ -112,7 +122,7 @@ func ids(ms []persistence.Message) []string {
 func TestMessagePaging(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, api.ConversationOptions{})
-	owner := persistence.NewID()
+	owner := e.user(t)
 	contents := make([]string, 7)
 	for i := range contents {
 		contents[i] = fmt.Sprintf("message %d", i)
@@ -194,7 +204,7 @@ func TestSearchRate(t *testing.T) {
 func TestMarkdownEscapesControls(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, api.ConversationOptions{})
-	owner := persistence.NewID()
+	owner := e.user(t)
 	c, _ := e.conversation(t, owner, "nul\x00 bel\x07 esc\x1b[31m red", "del\x7f c1\u0085 tab\tend\r\nnext line")
 	_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
 	md := string(body)
@@ -265,6 +275,92 @@ func TestSearchRateShared(t *testing.T) {
 			defer mu.Unlock()
 			if want := []string{api.BudgetSearches + " " + user + " 3"}; fmt.Sprint(asked) != fmt.Sprint(want) {
 				t.Fatalf("the cluster was asked %v, want %v (searches only)", asked, want)
+			}
+		})
+	}
+}
+
+// recordingLive is a Live that records the conversation changes it is told.
+type recordingLive struct {
+	api.NoLive
+	mu      sync.Mutex
+	changes []string // "action conversation-id"
+}
+
+func (l *recordingLive) ConversationChanged(_, action string, c persistence.Conversation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.changes = append(l.changes, action+" "+c.ID)
+}
+
+func (l *recordingLive) told() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.changes...)
+}
+
+// TestCreateForDeletedAccount: POST /api/conversations by a request whose
+// account was deleted after its token was checked (the store refuses the
+// conversation: persistence.ErrUnknownOwner) answers as a revoked token
+// does, 401 unauthorized with WWW-Authenticate, never a 500; nothing is
+// stored and no tab is told. A live account creates as before.
+func TestCreateForDeletedAccount(t *testing.T) {
+	t.Parallel()
+	live := &recordingLive{}
+	e := newAPIEnv(t, api.ConversationOptions{Live: live})
+	deleted := e.user(t)
+	if err := e.store.DeleteUser(t.Context(), deleted); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		user   string
+		status int
+		code   string
+	}{
+		{"a deleted account", deleted, http.StatusUnauthorized, "unauthorized"},
+		{"an id no account ever had", persistence.NewID(), http.StatusUnauthorized, "unauthorized"},
+		{"a live account", e.user(t), http.StatusCreated, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(live.told())
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.srv.URL+"/api/conversations",
+				strings.NewReader(`{"title":"after the deletion"}`))
+			req.Header.Set("X-User", tc.user)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var body struct {
+				Conversation persistence.Conversation `json:"conversation"`
+				Error        struct{ Code string }    `json:"error"`
+			}
+			if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != tc.status || body.Error.Code != tc.code {
+				t.Fatalf("create: %d %q, want %d %q", res.StatusCode, body.Error.Code, tc.status, tc.code)
+			}
+			if auth := res.Header.Get("WWW-Authenticate"); (tc.status == http.StatusUnauthorized) != (auth != "") {
+				t.Fatalf("WWW-Authenticate %q with status %d", auth, res.StatusCode)
+			}
+			page, err := e.store.ListConversations(t.Context(), tc.user, persistence.ListQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			if tc.status == http.StatusCreated {
+				want = 1
+			}
+			if len(page.Conversations) != want {
+				t.Fatalf("%d conversations stored, want %d", len(page.Conversations), want)
+			}
+			told := live.told()[before:]
+			if len(told) != want || want == 1 && told[0] != api.ActionCreated+" "+body.Conversation.ID {
+				t.Fatalf("tabs told %v, want %d creation(s)", told, want)
 			}
 		})
 	}

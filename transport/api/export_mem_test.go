@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"chatd/persistence"
 	"chatd/transport/api"
 )
 
@@ -26,7 +25,7 @@ func TestExportMemory(t *testing.T) {
 		t.Skip("builds a 6 MB answer")
 	}
 	e := newAPIEnv(t, api.ConversationOptions{})
-	owner := persistence.NewID()
+	owner := e.user(t)
 	c, _ := e.conversation(t, owner, "write me a very long answer",
 		strings.Repeat("streamed tokens, \"quoted\" <html> & émoji 🙂\n", 6<<20/48))
 	want := 6 << 20

@@ -339,6 +339,7 @@ func statusOf(err error) error {
 		return err
 	}
 	status := map[string]int{
+		protocol.CodeUnauthorized:      http.StatusUnauthorized, // hub.ErrSessionEnded: as for a revoked token
 		protocol.CodeNotFound:          http.StatusNotFound,
 		protocol.CodeGenerationRunning: http.StatusConflict,
 		protocol.CodeRateLimited:       http.StatusTooManyRequests,

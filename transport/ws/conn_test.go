@@ -292,6 +292,44 @@ func TestSendAfterAccountRemoved(t *testing.T) {
 	}
 }
 
+// TestSendRefusedForDeletedAccount: a send that passed its session check
+// but whose new conversation the store refused, the account being deleted
+// meanwhile (hub.ErrSessionEnded), is answered as a send after the
+// account's removal: an unauthorized error for the frame, then 4401. A
+// send the hub refuses for another reason leaves the socket open.
+func TestSendRefusedForDeletedAccount(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		err   error
+		code  string
+		close bool
+	}{
+		{"the account was deleted", hub.ErrSessionEnded, protocol.CodeUnauthorized, true},
+		{"another refusal", protocol.Errorf(protocol.CodeUnknownModel, "no such model"), protocol.CodeUnknownModel, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, serverOptions{})
+			s.hub.FailSends(tc.err)
+			cl := s.dial(dialOptions{user: "u"})
+			cl.expect("hello")
+			cl.write(`{"type":"send","id":"new","content":"hi"}`)
+			if f := cl.expect("error"); f.Code != tc.code || string(f.ID) != `"new"` {
+				t.Fatalf("refused send: %s, want code %s", f.raw, tc.code)
+			}
+			if !tc.close {
+				cl.write(`{"type":"ping","id":"p"}`)
+				cl.expect("pong")
+				return
+			}
+			if got := cl.closeStatus(); got != websocket.StatusCode(protocol.CloseUnauthorized) {
+				t.Fatalf("close status %d, want 4401", got)
+			}
+		})
+	}
+}
+
 // TestNewConversationBudget: sends that create a conversation spend the
 // user's conversation budget (shared with POST /api/conversations); sends
 // into an existing conversation do not.

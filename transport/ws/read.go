@@ -78,7 +78,7 @@ func (c *conn) workLoop() {
 			return
 		case f := <-c.work:
 			if err := c.dispatch(*f); err != nil && !errors.Is(err, errAnswered) {
-				c.Deliver(protocol.ErrorFrame(f.ID, c.protocolError(*f, err)))
+				c.fail(*f, err)
 			}
 		}
 	}
@@ -168,15 +168,34 @@ func (c *conn) recheck(ctx context.Context, frameID json.RawMessage) error {
 	_, err := c.h.opts.Authenticate(ctx, c.token)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
-		// The error is queued before the close, which then writes it first.
-		c.Deliver(protocol.ErrorFrame(frameID, protocol.Errorf(protocol.CodeUnauthorized, "this session has ended; sign in again")))
-		c.kick(protocol.CloseUnauthorized, "signed out or account removed")
+		c.endSession(frameID)
 		return errAnswered
 	case err != nil:
 		c.h.log.Warn("recheck websocket token", "connection", c.id, "err", err)
 		return protocol.Errorf(protocol.CodeUnavailable, "cannot check the session right now; retry")
 	}
 	return nil
+}
+
+// endSession answers a frame of a session that has ended (a revoked
+// token, a deleted account) and closes the connection with 4401.
+func (c *conn) endSession(frameID json.RawMessage) {
+	// The error is queued before the close, which then writes it first.
+	c.Deliver(protocol.ErrorFrame(frameID, hub.ErrSessionEnded))
+	c.kick(protocol.CloseUnauthorized, "signed out or account removed")
+}
+
+// fail answers a frame whose handling failed. A hub error saying the
+// session has ended (code unauthorized: the account was deleted while the
+// frame was handled, after its recheck) is answered as recheck answers a
+// revoked token.
+func (c *conn) fail(f protocol.ClientFrame, err error) {
+	pe := c.protocolError(f, err)
+	if pe.Code == protocol.CodeUnauthorized {
+		c.endSession(f.ID)
+		return
+	}
+	c.Deliver(protocol.ErrorFrame(f.ID, pe))
 }
 
 // protocolError turns a hub error into what the client is told; server

@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -224,6 +226,65 @@ func TestDeleteAccount(t *testing.T) {
 			stays.write(`{"type":"ping"}`)
 			stays.expect("pong")
 			e.rest(t, u.Token, http.MethodGet, "/api/auth/me", nil, http.StatusUnauthorized, nil)
+		})
+	}
+}
+
+// TestDeleteAccountRacingCreate: a POST /api/conversations whose token
+// was checked before the account's deletion, and whose store write comes
+// after it (held by a slow store meanwhile), is refused as a revoked
+// session is, 401 unauthorized, and leaves no conversation behind without
+// an account; on both stores.
+func TestDeleteAccountRacingCreate(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"sqlite", "mongo"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var store *slowStore
+			e := newEnv(t, envOptions{mongo: name == "mongo", tweak: func(c *Config) {
+				store = &slowStore{Store: c.Store, entered: make(chan struct{}, 1)}
+				c.Store = store
+			}})
+			u := e.register(t)
+			store.hold()
+			type answer struct {
+				status int
+				body   string
+				err    error
+			}
+			answered := make(chan answer, 1)
+			go func() {
+				req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/conversations", strings.NewReader(`{"title":"late"}`))
+				req.Header.Set("Authorization", "Bearer "+u.Token)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					answered <- answer{err: err}
+					return
+				}
+				defer res.Body.Close()
+				data, err := io.ReadAll(res.Body)
+				answered <- answer{status: res.StatusCode, body: string(data), err: err}
+			}()
+			<-store.entered // authenticated, not stored yet
+			e.rest(t, u.Token, http.MethodDelete, "/api/auth/me", map[string]string{"password": "correct horse battery"}, http.StatusNoContent, nil)
+			store.release()
+			var got answer
+			select {
+			case got = <-answered:
+			case <-time.After(testTimeout):
+				t.Fatal("the create did not answer")
+			}
+			if got.err != nil || got.status != http.StatusUnauthorized || !strings.Contains(got.body, `"unauthorized"`) {
+				t.Fatalf("create racing the deletion: %d %s, %v; want 401 unauthorized", got.status, got.body, got.err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			page, err := e.store.ListConversations(ctx, u.ID, persistence.ListQuery{})
+			if err != nil || len(page.Conversations) != 0 {
+				t.Fatalf("conversations of the deleted account: %+v, %v", page.Conversations, err)
+			}
+			checkGone(ctx, t, e.store, u.ID, nil)
 		})
 	}
 }

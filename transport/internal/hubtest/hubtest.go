@@ -25,6 +25,7 @@ type Hub struct {
 	active   map[string]string // conversation id -> running answer
 	changed  chan struct{}     // closed and replaced on every change
 	block    chan struct{}     // while non-nil, Send waits for it to close
+	sendErr  error             // when set, Send returns it (after recording the request)
 	entered  chan struct{}     // signalled when a blocked Send starts waiting
 	detached int
 	drained  map[hub.Subscriber]int // Drained calls
@@ -86,6 +87,15 @@ func (h *Hub) Unblock() {
 		close(h.block)
 		h.block = nil
 	}
+}
+
+// FailSends makes every Send from now on return err, as the hub does when
+// the store refuses what a send needs (hub.ErrSessionEnded: the account
+// was deleted meanwhile).
+func (h *Hub) FailSends(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sendErr = err
 }
 
 // Entered is signalled each time a Send starts waiting on Block.
@@ -178,9 +188,12 @@ func (h *Hub) owned(user, conv string) error {
 func (h *Hub) Send(ctx context.Context, sub hub.Subscriber, user string, req hub.SendRequest) (hub.Result, error) {
 	h.mu.Lock()
 	h.sends = append(h.sends, req)
-	block := h.block
+	block, sendErr := h.block, h.sendErr
 	h.notifyLocked()
 	h.mu.Unlock()
+	if sendErr != nil {
+		return hub.Result{}, sendErr
+	}
 	if block != nil {
 		h.entered <- struct{}{}
 		select {
