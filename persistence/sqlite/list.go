@@ -155,27 +155,36 @@ func searchKind(needle string) int {
 }
 
 // maxFTSTerms bounds the trigrams of a search's FTS5 query: each costs a
-// lookup in every segment of the index whether it matches or not (tens of
-// microseconds in a large index), and 16 of them (a needle of 18 runes)
-// already leave few messages for chatd_icontains to confirm.
-const maxFTSTerms = 16
+// lookup in every segment of the index whether it matches or not (about
+// 85 µs in an index of a million messages, 28 segments), and 8 of them
+// spread over a longer needle leave few messages for chatd_icontains to
+// confirm.
+const maxFTSTerms = 8
 
 // ftsTrigrams returns the FTS5 query for the messages whose index holds
-// every trigram of needle (3 runes or more), from its start, without
-// repeats, at most maxFTSTerms: each trigram quoted as a string, joined by
-// AND. The index keeps no positions (searchSchema), so it cannot match
-// needle as a phrase; it narrows the search to the messages that hold
-// every piece, and chatd_icontains, which confirms every hit, leaves out
-// those that hold them apart or lack the rest of a longer needle. The
-// overlapping trigrams (those across a word's end, such as "e q" of "the
-// quick") are what tells a phrase from its words in any order, so none is
-// skipped (docs/benchmarks.md, "The search index without positions").
+// every trigram of needle (3 runes or more), each once, or maxFTSTerms of
+// them spread evenly from its first to its last when it has more: each
+// quoted as a string, joined by AND. The index keeps no positions
+// (searchSchema), so it cannot match needle as a phrase; it narrows the
+// search to the messages that hold the pieces, and chatd_icontains, which
+// confirms every hit, leaves out those that hold them apart or lack the
+// rest of a longer needle. The overlapping trigrams (those across a
+// word's end, such as "e q" of "the quick") are what tells a short phrase
+// from its words in any order, so none is skipped below the bound
+// (docs/benchmarks.md, "The search index without positions").
 func ftsTrigrams(needle string) string {
 	runes := []rune(needle)
-	var terms []string
-	for i := 0; i+minIndexedRunes <= len(runes) && len(terms) < maxFTSTerms; i++ {
-		if t := string(runes[i : i+minIndexedRunes]); !slices.Contains(terms, t) {
-			terms = append(terms, t)
+	var all []string
+	for i := 0; i+minIndexedRunes <= len(runes); i++ {
+		if t := string(runes[i : i+minIndexedRunes]); !slices.Contains(all, t) {
+			all = append(all, t)
+		}
+	}
+	terms := all
+	if len(all) > maxFTSTerms {
+		terms = make([]string, maxFTSTerms)
+		for i := range terms {
+			terms[i] = all[i*(len(all)-1)/(maxFTSTerms-1)]
 		}
 	}
 	var b strings.Builder

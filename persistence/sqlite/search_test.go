@@ -310,8 +310,9 @@ func TestIndexerWaitsForQuiet(t *testing.T) {
 	}
 }
 
-// TestFTSTrigrams: the index's query for a needle is its trigrams from
-// the start, each once, at most maxFTSTerms, quoted, joined by AND.
+// TestFTSTrigrams: the index's query for a needle is its trigrams, each
+// once, or maxFTSTerms of them from its first to its last, quoted, joined
+// by AND.
 func TestFTSTrigrams(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ needle, want string }{
@@ -322,8 +323,9 @@ func TestFTSTrigrams(t *testing.T) {
 		{`x"bc"`, `"x""b" AND """bc" AND "bc"""`},
 		{"héllo", `"hél" AND "éll" AND "llo"`},
 		{"a 🙂b", `"a 🙂" AND " 🙂b"`},
-		{"abcdefghijklmnopqrstuvwxyz", `"abc" AND "bcd" AND "cde" AND "def" AND "efg" AND "fgh" AND "ghi" AND "hij" AND ` +
-			`"ijk" AND "jkl" AND "klm" AND "lmn" AND "mno" AND "nop" AND "opq" AND "pqr"`},
+		{"abcdefghij", `"abc" AND "bcd" AND "cde" AND "def" AND "efg" AND "fgh" AND "ghi" AND "hij"`},
+		{"abcdefghijk", `"abc" AND "bcd" AND "cde" AND "def" AND "efg" AND "fgh" AND "ghi" AND "ijk"`},
+		{"abcdefghijklmnopqrstuvwxyz", `"abc" AND "def" AND "ghi" AND "jkl" AND "nop" AND "qrs" AND "tuv" AND "xyz"`},
 	}
 	for _, c := range cases {
 		if got := ftsTrigrams(c.needle); got != c.want {
@@ -334,8 +336,8 @@ func TestFTSTrigrams(t *testing.T) {
 
 // TestSearchIndexTrigramsApart: the index, which keeps no positions,
 // offers every message that holds the query's trigrams; one that holds
-// them apart, or holds the first trigrams of a long query and not the
-// rest, is not found.
+// them apart, or holds the trigrams the index is asked for of a long
+// query and not the others, is not found.
 func TestSearchIndexTrigramsApart(t *testing.T) {
 	t.Parallel()
 	f := newSearchFixture(t, openTest(t, Options{Path: filepath.Join(t.TempDir(), "chatd.db")}))
@@ -356,7 +358,9 @@ func TestSearchIndexTrigramsApart(t *testing.T) {
 		{"🙂 ÉMO", true},
 		{"cdx", false},
 		{"a needle longer than eighteen runes", true},
-		{"a needle longer than eighteen ruins", false}, // past the trigrams the index is asked for
+		{"a needle longer than eighteen ruins", false},
+		{"a needle longer than eighteen rune", true},
+		{"a needle shorter than eighteen runes", false}, // between the trigrams the index is asked for
 	} {
 		if got := f.found(t, c.q); got != c.want {
 			t.Errorf("search %q: found %v, want %v", c.q, got, c.want)
