@@ -108,6 +108,9 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	}
 	needle := strings.ToLower(q.Search)
 	kind := searchKind(needle)
+	if kind == indexSearch && s.requeueing.Load() {
+		kind = scanSearch // a new index: not every message is queued for it yet
+	}
 	args := []any{ownerID, cur.updatedAt, cur.id, needle, limit + 1}
 	if kind == indexSearch {
 		args = append(args, ftsTrigrams(needle))

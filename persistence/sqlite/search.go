@@ -70,8 +70,11 @@ const searchVersion = 2
 // A search asks for the messages that hold every trigram of the query
 // (ftsTrigrams) and chatd_icontains confirms each, so positions would only
 // have narrowed what it confirms, at twice the index's size and writes
-// (docs/benchmarks.md, "The search index without positions"). Keys are
-// searchKey: the
+// (docs/benchmarks.md, "The search index without positions"). requeue
+// holds one row while the messages of a new index are still being queued
+// (requeueAll): the first rowid not queued yet, and the last message's
+// when the file was made (the triggers queue every message after it).
+// Keys are searchKey: the
 // owner's users rowid in the high bits and the message's rowid in the low
 // 40, so that one user's entries are one rowid range, which a search reads
 // alone (FTS5 seeks each trigram's list to the range) instead of every
@@ -82,6 +85,7 @@ CREATE VIRTUAL TABLE message_fts USING fts5 (
 	body, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram case_sensitive 1'
 );
 CREATE TABLE indexed (msg INTEGER NOT NULL PRIMARY KEY, key INTEGER NOT NULL) STRICT;
+CREATE TABLE requeue (next INTEGER NOT NULL, last INTEGER NOT NULL) STRICT;
 PRAGMA user_version = 2;
 `
 
@@ -96,10 +100,22 @@ var (
 		FROM search_pending p LEFT JOIN messages m ON m.rowid = p.msg LEFT JOIN users u ON u.id = m.owner_id
 		ORDER BY p.msg LIMIT ?`)
 	qPendingCount = readQ(`SELECT count(*) FROM search_pending`)
+	qUnqueued     = readQ(`SELECT count(*) FROM messages m WHERE rowid BETWEEN ? AND ? AND status != 'streaming' AND content != ''
+		AND NOT EXISTS (SELECT 1 FROM search_pending p WHERE p.msg = m.rowid)`)
 	qPendingDone  = writeQ(`DELETE FROM search_pending WHERE msg = ? AND tag = ?`)
-	qQueueAll     = writeQ(`INSERT OR REPLACE INTO search_pending (msg, tag, owner)
-		SELECT rowid, random(), owner_id FROM messages WHERE status != 'streaming' AND content != ''`)
+	// A step of requeueAll: the rowid of the last message of the next
+	// requeueStep messages after ?1 (none when fewer are left), then the
+	// finished ones among them queued.
+	qRequeueUpTo = readQ(`SELECT rowid FROM messages WHERE rowid >= ? AND rowid < ? ORDER BY rowid LIMIT 1 OFFSET ?`)
+	qRequeue     = writeQ(`INSERT OR REPLACE INTO search_pending (msg, tag, owner)
+		SELECT rowid, random(), owner_id FROM messages
+		WHERE rowid >= ?1 AND rowid <= ?2 AND status != 'streaming' AND content != ''`)
 )
+
+// requeueStep is how many messages a step of requeueAll reads: a write of
+// about 30 ms here, so that a burst of sends at start-up waits for one
+// step at most.
+const requeueStep = 5000
 
 func init() {
 	sqlite.RegisterConnectionHook(attachSearch)
@@ -129,6 +145,7 @@ func attachSearch(conn sqlite.ExecQuerierContext, dsn string) error {
 // migrations and before the read pool opens.
 func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	s.searchPath = searchPath(s.path)
+	s.requeueStep, s.requeueGate = opts.requeueStep, opts.requeueGate
 	version, err := s.openSearchConn(ctx, opts)
 	if err != nil {
 		return err
@@ -149,15 +166,87 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 		}
 	}
 	if version == 0 {
-		if _, err := s.sx.ExecContext(ctx, searchSchema); err != nil {
+		// A new file: whatever the store holds is not indexed yet. The
+		// indexer queues it (requeueAll), up to the last message there
+		// is now; the triggers queue those after it.
+		var last int64
+		if err := s.w.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM messages`).Scan(&last); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
+		schema := searchSchema
+		if last > 0 {
+			schema += fmt.Sprintf("INSERT INTO requeue (next, last) VALUES (1, %d);", last)
+		}
+		if _, err := s.sx.ExecContext(ctx, schema); err != nil {
 			return fmt.Errorf("search index %s: create: %w", s.searchPath, err)
 		}
-		// A new file: whatever the store holds is not indexed yet.
-		if _, err := s.w.ExecContext(ctx, qQueueAll); err != nil {
-			return fmt.Errorf("search index: queue every message: %w", err)
-		}
+	}
+	var next, last int64
+	switch err := s.sx.QueryRowContext(ctx, `SELECT next, last FROM requeue`).Scan(&next, &last); {
+	case err == nil:
+		s.requeueNext.Store(next)
+		s.requeueLast = last
+		s.requeueing.Store(true)
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("search index %s: %w", s.searchPath, err)
 	}
 	return nil
+}
+
+// requeueAll queues, a step at a time and each in a quiet moment, every
+// finished message of the store for a new index, recording in the search
+// file's requeue row how far it got: after a restart it goes on from
+// there (a step queued again is queued once: INSERT OR REPLACE). Until it
+// is done, searches read every message of the user instead of the index
+// (Store.requeueing), so that a start on a store of a million messages
+// does not wait for their queueing (about 6 s here), and no search misses
+// a message not queued yet. It returns false when the store is closing.
+func (s *Store) requeueAll(ctx context.Context) (bool, error) {
+	next := s.requeueNext.Load()
+	start := time.Now()
+	for {
+		if !s.awaitQuiet(ctx, start) {
+			return false, nil
+		}
+		if gate := s.requeueGate; gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return false, nil
+			}
+		}
+		last, done := s.requeueLast, true
+		row, err := s.queryRow(ctx, qRequeueUpTo, next, s.requeueLast, s.requeueStep-1)
+		if err != nil {
+			return true, fmt.Errorf("requeue: %w", err)
+		}
+		switch err := row.Scan(&last); {
+		case err == nil:
+			done = false
+		case !errors.Is(err, sql.ErrNoRows):
+			return true, fmt.Errorf("requeue: %w", err)
+		}
+		if err := s.writeBackground(ctx, func(tx *writeTx) error {
+			_, err := tx.exec(ctx, qRequeue, next, last)
+			return err
+		}); err != nil {
+			return true, fmt.Errorf("requeue messages from %d: %w", next, err)
+		}
+		if done {
+			if _, err := s.sx.ExecContext(ctx, `DELETE FROM requeue`); err != nil {
+				return true, fmt.Errorf("requeue: %w", err)
+			}
+			s.requeueing.Store(false)
+			s.log.Info("search index: every message queued", "took", time.Since(start).Round(time.Millisecond))
+			return true, nil
+		}
+		if _, err := s.sx.ExecContext(ctx, `UPDATE requeue SET next = ?`, last+1); err != nil {
+			return true, fmt.Errorf("requeue: %w", err)
+		}
+		next = last + 1
+		s.requeueNext.Store(next)
+		start = time.Now() // each step waits for quiet anew, up to IndexMaxLag
+	}
 }
 
 // openSearchConn opens the indexer's connection to the search file,
@@ -234,6 +323,17 @@ func (s *Store) indexLoop() {
 		case <-retry.C:
 		case <-ctx.Done():
 			return
+		}
+		if s.requeueing.Load() {
+			ok, err := s.requeueAll(ctx)
+			if !ok || ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				s.log.Warn("search indexer failed; retrying", "err", err)
+				retry.Reset(time.Second)
+				continue
+			}
 		}
 		since := time.Now() // the queue's oldest entry may be older: the lag is bounded from here
 		for {
@@ -386,12 +486,23 @@ func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg) error {
 }
 
 // SearchBacklog returns how many messages wait for the search index (they
-// are found by search all the same, checked one by one). The growth
-// benchmark waits for it to reach 0 before it times searches.
+// are found by search all the same, checked one by one), those a new
+// index has not queued yet included. The growth benchmark waits for it to
+// reach 0 before it times searches.
 func (s *Store) SearchBacklog(ctx context.Context) (int, error) {
-	row, err := s.queryRow(ctx, qPendingCount)
+	n, err := s.count(ctx, qPendingCount)
+	if err != nil || !s.requeueing.Load() {
+		return n, err
+	}
+	m, err := s.count(ctx, qUnqueued, s.requeueNext.Load(), s.requeueLast)
+	return n + m, err
+}
+
+// count runs a read query that returns one count.
+func (s *Store) count(ctx context.Context, q string, args ...any) (int, error) {
+	row, err := s.queryRow(ctx, q, args...)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("sqlite: search backlog: %w", err)
 	}
 	var n int
 	if err := row.Scan(&n); err != nil {

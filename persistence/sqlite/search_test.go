@@ -434,3 +434,97 @@ func TestSearchIndexOldLayout(t *testing.T) {
 		t.Error("search through the rebuilt index is wrong")
 	}
 }
+
+// TestSearchIndexRequeue: a new search file on a store that holds
+// messages is filled in the background, a step at a time, without holding
+// up the start; meanwhile searches read every message of the user and find
+// them all, the backlog counts the messages not yet queued, and a restart
+// goes on from the step reached; then the index holds every message.
+func TestSearchIndexRequeue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatd.db")
+	first, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newSearchFixture(t, first)
+	for _, text := range []string{"one ibex", "two ibexes", "a streaming ibex", "three", "four", "five ibex"} {
+		status := persistence.StatusComplete
+		if strings.Contains(text, "streaming") {
+			status = persistence.StatusStreaming
+		}
+		f.insert(t, text, status)
+	}
+	if err := f.s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	removeSearchFile := func() {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(searchPath(path) + suffix); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}
+	}
+	removeSearchFile()
+
+	gate := make(chan struct{})
+	second, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), requeueStep: 2, requeueGate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s = second
+	if n, err := second.SearchBacklog(ctx); err != nil || n != 5 {
+		t.Fatalf("backlog before any step = %d, %v, want the 5 finished messages", n, err)
+	}
+	found := func(want int) {
+		t.Helper()
+		page, err := f.s.ListConversations(ctx, f.user.ID, persistence.ListQuery{Search: "IBEX"})
+		if err != nil || len(page.Conversations) != want {
+			t.Fatalf("search: %+v, %v, want %d conversations", page, err, want)
+		}
+	}
+	found(1)
+	gate <- struct{}{} // one step: the first two messages
+	gate <- struct{}{} // taken once the first step is done: the second waits on it
+	if next := second.requeueNext.Load(); next < 3 {
+		t.Fatalf("after a step, the next message to queue is %d, want past the first two", next)
+	}
+	found(1)
+	if err := second.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", searchPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var next int64
+	if err := raw.QueryRowContext(ctx, `SELECT next FROM requeue`).Scan(&next); err != nil || next < 3 {
+		t.Fatalf("requeue row after a step and a restart: next %d, %v, want past the first two messages", next, err)
+	}
+
+	third := openTest(t, Options{Path: path})
+	f.s = third
+	waitIndexed(t, third)
+	if third.requeueing.Load() {
+		t.Error("still requeueing with an empty backlog")
+	}
+	if got := indexed(t, third); got != 5 {
+		t.Errorf("index holds %d messages, want the 5 finished", got)
+	}
+	found(1)
+	if !f.found(t, "two ibexes") || f.found(t, "six") {
+		t.Error("search through the index is wrong")
+	}
+	var rows int
+	if err := third.r.QueryRowContext(ctx, `SELECT count(*) FROM search.requeue`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("requeue rows once done: %d, %v", rows, err)
+	}
+
+	// A new file on a store without messages has nothing to requeue.
+	empty := openTest(t, Options{})
+	if empty.requeueing.Load() {
+		t.Error("a new store requeues")
+	}
+}

@@ -75,6 +75,11 @@ type Options struct {
 	// another process, or another Store, holds it. Tests that play a second
 	// process on purpose set it.
 	SharedDir bool
+
+	// For tests of requeueAll: messages per step (0: requeueStep), and a
+	// channel a step waits on before it starts (nil: none).
+	requeueStep int
+	requeueGate <-chan struct{}
 }
 
 // withDefaults returns o with zero fields set to their documented defaults.
@@ -96,6 +101,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IndexQuiet == 0 {
 		o.IndexQuiet = 200 * time.Millisecond
+	}
+	if o.requeueStep <= 0 {
+		o.requeueStep = requeueStep
 	}
 	if o.IndexMaxLag <= 0 {
 		o.IndexMaxLag = 5 * time.Second
@@ -134,18 +142,23 @@ type Store struct {
 	ckDone     atomic.Int64  // and how many of them it had copied
 
 	// The search index (search.go): its own file, connection and goroutine.
-	searchPath string
-	sx         *sql.DB       // the indexer's connection to the search file
-	ixPoke     chan struct{} // (1) the queue may have grown
-	ixStop     chan struct{} // closed by Close
-	ixStopOnce sync.Once
-	ixEnded    chan struct{} // closed when the indexer ended
-	ixQuiet    time.Duration // Options.IndexQuiet
-	ixMaxLag   time.Duration // Options.IndexMaxLag
-	writing    atomic.Int64  // writes (other than the indexer's) queued or running
-	lastWrite  atomic.Int64  // Unix nanoseconds when the last of them returned
-	ixWaits    atomic.Int64  // how many times awaitQuiet began, for tests
-	ixWaiting  atomic.Bool   // awaitQuiet is waiting, for tests
+	searchPath  string
+	sx          *sql.DB         // the indexer's connection to the search file
+	requeueing  atomic.Bool     // a new index's messages are still being queued: searches scan (requeueAll)
+	requeueNext atomic.Int64    // the first rowid requeueAll has not queued
+	requeueLast int64           // the last rowid it queues (set at open)
+	requeueStep int             // Options.requeueStep
+	requeueGate <-chan struct{} // Options.requeueGate
+	ixPoke      chan struct{}   // (1) the queue may have grown
+	ixStop      chan struct{}   // closed by Close
+	ixStopOnce  sync.Once
+	ixEnded     chan struct{} // closed when the indexer ended
+	ixQuiet     time.Duration // Options.IndexQuiet
+	ixMaxLag    time.Duration // Options.IndexMaxLag
+	writing     atomic.Int64  // writes (other than the indexer's) queued or running
+	lastWrite   atomic.Int64  // Unix nanoseconds when the last of them returned
+	ixWaits     atomic.Int64  // how many times awaitQuiet began, for tests
+	ixWaiting   atomic.Bool   // awaitQuiet is waiting, for tests
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
