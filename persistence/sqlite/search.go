@@ -102,7 +102,7 @@ var (
 	qPendingCount = readQ(`SELECT count(*) FROM search_pending`)
 	qUnqueued     = readQ(`SELECT count(*) FROM messages m WHERE rowid BETWEEN ? AND ? AND status != 'streaming' AND content != ''
 		AND NOT EXISTS (SELECT 1 FROM search_pending p WHERE p.msg = m.rowid)`)
-	qPendingDone  = writeQ(`DELETE FROM search_pending WHERE msg = ? AND tag = ?`)
+	qPendingDone = writeQ(`DELETE FROM search_pending WHERE msg = ? AND tag = ?`)
 	// A step of requeueAll: the rowid of the last message of the next
 	// requeueStep messages after ?1 (none when fewer are left), then the
 	// finished ones among them queued.
