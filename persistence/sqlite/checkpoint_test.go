@@ -74,7 +74,7 @@ func TestCheckpointer(t *testing.T) {
 }
 
 // waitIndexed waits until the search index has taken in every queued message.
-func waitIndexed(t *testing.T, s *Store) {
+func waitIndexed(t testing.TB, s *Store) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -2,13 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"chatd/persistence"
 	"chatd/persistence/storetest"
@@ -43,20 +41,8 @@ func BenchmarkSearchIndexBytes(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
-			s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db"), IndexQuiet: -1,
-				Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close(ctx)
-			u := persistence.User{Email: "bytes@example.test", Name: "B", PasswordHash: "x"}
-			if err := s.CreateUser(ctx, &u); err != nil {
-				b.Fatal(err)
-			}
-			c := persistence.Conversation{OwnerID: u.ID, Model: "m"}
-			if err := s.CreateConversation(ctx, &c); err != nil {
-				b.Fatal(err)
-			}
+			f := newSearchFixtureFor(b, openTest(b, Options{IndexQuiet: -1}), "bytes@example.test")
+			s := f.s
 			var wal int64
 			for b.Loop() {
 				b.StopTimer()
@@ -64,21 +50,8 @@ func BenchmarkSearchIndexBytes(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				m := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, Role: persistence.RoleAssistant,
-					Content: tc.text, Status: persistence.StatusComplete}
-				if err := s.InsertMessage(ctx, &m); err != nil {
-					b.Fatal(err)
-				}
-				for {
-					n, err := s.SearchBacklog(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if n == 0 {
-						break
-					}
-					time.Sleep(100 * time.Microsecond) // polling the indexer's queue
-				}
+				f.insert(b, tc.text, persistence.StatusComplete)
+				waitIndexed(b, s)
 				b.StopTimer()
 				st, err := os.Stat(s.searchPath + "-wal")
 				if err != nil {

@@ -16,7 +16,7 @@ import (
 	"chatd/persistence"
 )
 
-func openTest(t *testing.T, opts Options) *Store {
+func openTest(t testing.TB, opts Options) *Store {
 	t.Helper()
 	if opts.Path == "" {
 		opts.Path = filepath.Join(t.TempDir(), "chatd.db")

@@ -20,13 +20,13 @@ type searchFixture struct {
 	conv persistence.Conversation
 }
 
-func newSearchFixture(t *testing.T, s *Store) searchFixture {
+func newSearchFixture(t testing.TB, s *Store) searchFixture {
 	t.Helper()
 	return newSearchFixtureFor(t, s, "search@example.test")
 }
 
 // newSearchFixtureFor is newSearchFixture with a user of that email.
-func newSearchFixtureFor(t *testing.T, s *Store, email string) searchFixture {
+func newSearchFixtureFor(t testing.TB, s *Store, email string) searchFixture {
 	t.Helper()
 	ctx := context.Background()
 	u := persistence.User{Email: email, Name: "S", PasswordHash: "x"}
@@ -40,7 +40,7 @@ func newSearchFixtureFor(t *testing.T, s *Store, email string) searchFixture {
 	return searchFixture{s: s, user: u, conv: c}
 }
 
-func (f searchFixture) insert(t *testing.T, text string, status persistence.Status) persistence.Message {
+func (f searchFixture) insert(t testing.TB, text string, status persistence.Status) persistence.Message {
 	t.Helper()
 	m := persistence.Message{ConversationID: f.conv.ID, OwnerID: f.user.ID, Role: persistence.RoleAssistant,
 		Content: text, Status: status}
@@ -58,6 +58,17 @@ func (f searchFixture) found(t *testing.T, q string) bool {
 		t.Fatal(err)
 	}
 	return len(page.Conversations) == 1
+}
+
+// removeSearchFile deletes the search file of the store at path, with its
+// -wal and -shm files, as an operator may while chatd is stopped.
+func removeSearchFile(t *testing.T, path string) {
+	t.Helper()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(searchPath(path) + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
 }
 
 // indexed returns how many messages the search file holds.
@@ -155,11 +166,7 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 	if err := f.s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(searchPath(path) + suffix); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
+	removeSearchFile(t, path)
 	s := openTest(t, Options{Path: path})
 	f.s = s
 	if !f.found(t, "narwhal") {
@@ -388,11 +395,7 @@ func TestSearchIndexOldLayout(t *testing.T) {
 	}
 	// The first layout, as chatd wrote it: positions kept, user_version 1,
 	// and an entry for a message that is not in the store.
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(searchPath(path) + suffix); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
+	removeSearchFile(t, path)
 	old, err := sql.Open("sqlite", "file:"+searchPath(path))
 	if err != nil {
 		t.Fatal(err)
@@ -459,14 +462,7 @@ func TestSearchIndexRequeue(t *testing.T) {
 	if err := f.s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	removeSearchFile := func() {
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			if err := os.Remove(searchPath(path) + suffix); err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-		}
-	}
-	removeSearchFile()
+	removeSearchFile(t, path)
 
 	gate := make(chan struct{})
 	second, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), requeueStep: 2, requeueGate: gate})

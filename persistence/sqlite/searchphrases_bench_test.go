@@ -3,13 +3,11 @@ package sqlite
 import (
 	"context"
 	"io/fs"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"chatd/persistence"
 	"chatd/persistence/storetest"
@@ -59,44 +57,21 @@ func BenchmarkSearchPhrases(b *testing.B) {
 	for _, c := range corpora {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
-			s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "chatd.db"), IndexQuiet: -1,
-				Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close(ctx)
-			u := persistence.User{Email: "phrases@example.test", Name: "P", PasswordHash: "x"}
-			if err := s.CreateUser(ctx, &u); err != nil {
-				b.Fatal(err)
-			}
-			var conv persistence.Conversation
+			f := newSearchFixtureFor(b, openTest(b, Options{IndexQuiet: -1}), "phrases@example.test")
 			for i := range c.n {
-				if i%25 == 0 {
-					conv = persistence.Conversation{OwnerID: u.ID, Model: "m"}
-					if err := s.CreateConversation(ctx, &conv); err != nil {
+				if i > 0 && i%25 == 0 { // conversations of 25 messages
+					f.conv = persistence.Conversation{OwnerID: f.user.ID, Model: "m"}
+					if err := f.s.CreateConversation(ctx, &f.conv); err != nil {
 						b.Fatal(err)
 					}
 				}
-				m := persistence.Message{ConversationID: conv.ID, OwnerID: u.ID, Role: persistence.RoleUser,
-					Content: c.text(i), Status: persistence.StatusComplete}
-				if err := s.InsertMessage(ctx, &m); err != nil {
-					b.Fatal(err)
-				}
+				f.insert(b, c.text(i), persistence.StatusComplete)
 			}
-			for {
-				n, err := s.SearchBacklog(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if n == 0 {
-					break
-				}
-				time.Sleep(10 * time.Millisecond) // polling the indexer's queue
-			}
+			waitIndexed(b, f.s)
 			for _, q := range c.queries {
 				b.Run(q, func(b *testing.B) {
 					for b.Loop() {
-						if _, err := s.ListConversations(ctx, u.ID, persistence.ListQuery{Search: q, Limit: 30}); err != nil {
+						if _, err := f.s.ListConversations(ctx, f.user.ID, persistence.ListQuery{Search: q, Limit: 30}); err != nil {
 							b.Fatal(err)
 						}
 					}
