@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -266,17 +265,8 @@ type testHub struct {
 
 func newTestCluster(t *testing.T, names ...string) *testCluster {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCluster{mem: NewMemCluster(), store: store}
-	t.Cleanup(func() { _ = store.Close(context.Background()) })
-	tc.user = persistence.User{Email: "u-" + persistence.NewID() + "@example.test", Name: "u", PasswordHash: "x"}
-	if err := store.CreateUser(ctx, &tc.user); err != nil {
-		t.Fatal(err)
-	}
+	store, user := sqliteWithUser(t, "u-"+persistence.NewID()+"@example.test")
+	tc := &testCluster{mem: NewMemCluster(), store: store, user: user}
 	for _, name := range names {
 		tc.hubs = append(tc.hubs, tc.start(t, name))
 	}

@@ -63,15 +63,7 @@ func TestSendStoresBeforeUpstream(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close(context.Background()) })
-			user := persistence.User{Email: "s@example.test", Name: "S", PasswordHash: "x"}
-			if err := st.CreateUser(ctx, &user); err != nil {
-				t.Fatal(err)
-			}
+			st, user := sqliteWithUser(t, "s@example.test")
 			conv := persistence.Conversation{OwnerID: user.ID, Model: fakeai.DefaultModels[0], Title: "t"}
 			if err := st.CreateConversation(ctx, &conv); err != nil {
 				t.Fatal(err)
@@ -241,4 +233,21 @@ func TestSendRepeatedClientMessageID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sqliteWithUser opens a SQLite store in a temporary directory, closed at
+// the test's end, with one user of that email.
+func sqliteWithUser(t *testing.T, email string) (*sqlite.Store, persistence.User) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	user := persistence.User{Email: email, Name: "u", PasswordHash: "x"}
+	if err := st.CreateUser(ctx, &user); err != nil {
+		t.Fatal(err)
+	}
+	return st, user
 }

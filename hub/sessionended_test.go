@@ -3,13 +3,11 @@ package hub
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/persistence/batch"
-	"chatd/persistence/sqlite"
 )
 
 // TestSendForDeletedAccount: a send that creates its conversation for a
@@ -22,15 +20,7 @@ import (
 func TestSendForDeletedAccount(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	gone := persistence.User{Email: "gone@example.test", Name: "G", PasswordHash: "x"}
-	if err := st.CreateUser(ctx, &gone); err != nil {
-		t.Fatal(err)
-	}
+	st, gone := sqliteWithUser(t, "gone@example.test")
 	if err := st.DeleteUser(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}

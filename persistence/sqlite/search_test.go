@@ -60,6 +60,17 @@ func (f searchFixture) found(t *testing.T, q string) bool {
 	return len(page.Conversations) == 1
 }
 
+// openUnmanaged opens the store at path for a test that closes it itself
+// (to open it again).
+func openUnmanaged(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // removeSearchFile deletes the search file of the store at path, with its
 // -wal and -shm files, as an operator may while chatd is stopped.
 func removeSearchFile(t *testing.T, path string) {
@@ -134,10 +145,7 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chatd.db")
-	first, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := openUnmanaged(t, path)
 	f := newSearchFixture(t, first)
 	f.insert(t, "a narwhal question", persistence.StatusComplete)
 	a := f.insert(t, "", persistence.StatusStreaming)
@@ -382,10 +390,7 @@ func TestSearchIndexOldLayout(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chatd.db")
-	first, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := openUnmanaged(t, path)
 	f := newSearchFixture(t, first)
 	f.insert(t, "a pangolin question", persistence.StatusComplete)
 	f.insert(t, "the Quokka answer", persistence.StatusComplete)
@@ -447,10 +452,7 @@ func TestSearchIndexRequeue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chatd.db")
-	first, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := openUnmanaged(t, path)
 	f := newSearchFixture(t, first)
 	for _, text := range []string{"one ibex", "two ibexes", "a streaming ibex", "three", "four", "five ibex"} {
 		status := persistence.StatusComplete
