@@ -45,6 +45,35 @@ func TestSendOrder(t *testing.T) {
 	}
 }
 
+// TestSendAnnouncesConversationFirst: a tab of the user gets a send's
+// conversation frame (created, or updated for a send into an existing
+// conversation) after the ack and the new messages and before any of the
+// answer's deltas, however fast the answer: the conversation frame is
+// delivered before the answer starts. Repeated, as the order once
+// depended on which goroutine ran first.
+func TestSendAnnouncesConversationFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{}, say("fast"))
+	sub := newSub("u")
+	e.h.Register(sub)
+	conversationID := ""
+	for i := range 20 {
+		res, err := e.h.Send(context.Background(), sub, "u", SendRequest{Content: "hi", ConversationID: conversationID})
+		if err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+		sub.expect(t, protocol.TypeAck)
+		sub.expect(t, protocol.TypeMessage)
+		sub.expect(t, protocol.TypeMessage)
+		want := map[bool]string{true: "created", false: "updated"}[conversationID == ""]
+		if c := sub.expect(t, protocol.TypeConversation); c.Action != want || c.Conversation.ID != res.ConversationID {
+			t.Fatalf("send %d: conversation frame %+v, want %s %s", i, c, want, res.ConversationID)
+		}
+		sub.textUntilDone(t, res.MessageID, 0)
+		conversationID = map[bool]string{true: res.ConversationID, false: ""}[i%2 == 0]
+	}
+}
+
 // TestSubscribeCatchesUp: a subscriber joining mid-answer gets the answer
 // and all its text so far in one delta, then the same deltas as the others.
 func TestSubscribeCatchesUp(t *testing.T) {

@@ -90,7 +90,21 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	user := persistence.Message{ID: persistence.NewID(), ConversationID: conv.ID, OwnerID: userID, ParentID: parentID,
 		Role: persistence.RoleUser, Content: req.Content, Status: persistence.StatusComplete,
 		ClientMessageID: req.ClientMessageID}
-	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
+	// The user's tabs here move the conversation up (or add it) after the
+	// ack and before the answer's first delta, once the user message is
+	// stored; the other instances' tabs after the answer started (the
+	// bus is not waited for before it starts).
+	var announced *protocol.Frame
+	announce := func() {
+		conv.UpdatedAt = user.CreatedAt
+		action := "updated"
+		if created {
+			action = "created"
+		}
+		announced = protocol.Conversation(action, conv)
+		h.deliverUser(userID, announced)
+	}
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: announce}
 	res, err := h.startAnswer(ctx, c, conv, append(history, user), &user, true, model, from)
 	if err != nil && errors.Is(err, persistence.ErrDuplicate) && req.ClientMessageID != "" {
 		// The same send, repeated at the same instant, was stored first.
@@ -98,16 +112,12 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
 		}
 	}
-	if user.CreatedAt.IsZero() {
-		return res, err // the user message was not stored
+	if announced == nil && !user.CreatedAt.IsZero() {
+		announce() // the user message was stored, its answer not
 	}
-	// The user's tabs move the conversation up (or add it) after the ack.
-	conv.UpdatedAt = user.CreatedAt
-	action := "updated"
-	if created {
-		action = "created"
+	if announced != nil {
+		h.broadcast(UserEvent{UserID: userID, Frame: announced})
 	}
-	h.ConversationChanged(userID, action, conv)
 	return res, err
 }
 
@@ -341,6 +351,10 @@ type origin struct {
 	sub     Subscriber // may be nil
 	frameID json.RawMessage
 	connID  string
+	// announce, when set, runs once the ack and the new messages are
+	// delivered and before the generation starts, with no lock held: a
+	// send's conversation frame thereby reaches the tabs before any delta.
+	announce func()
 }
 
 // startAnswer stores the streaming answer under user (and user first, in
@@ -381,6 +395,9 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	haltLocked(c, g)
 	h.work.Add(1)
 	c.mu.Unlock()
+	if from.announce != nil {
+		from.announce()
+	}
 	go g.run(req)
 	return res, nil
 }
