@@ -382,17 +382,27 @@ func newEnv(t *testing.T, opts Options, script func(context.Context, llm.Request
 	e.writer = &memWriter{store: e.store}
 	opts.Store, opts.Writer, opts.Model = e.store, e.writer, e.model
 	e.h = New(opts)
+	runHub(t, e.h, nil)
+	return e
+}
+
+// runHub runs h until the test ends, then shuts it down, waits for Run to
+// return and, when set, calls then (to close the hub's writer, say).
+func runHub(t *testing.T, h *Hub, then func(context.Context)) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = e.h.Run(ctx) }()
+	go func() { defer close(done); _ = h.Run(ctx) }()
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer scancel()
-		_ = e.h.Shutdown(sctx)
+		_ = h.Shutdown(sctx)
 		cancel()
 		<-done
+		if then != nil {
+			then(sctx)
+		}
 	})
-	return e
 }
 
 // send sends content in a new conversation of user "u" for sub.

@@ -89,17 +89,7 @@ func TestSendStoresBeforeUpstream(t *testing.T) {
 			writer := batch.New(st, batch.Options{Interval: 5 * time.Millisecond})
 			h := New(Options{Store: tc.wrap(cs), Writer: writer,
 				Model: openai.New(openai.Options{BaseURL: up.URL + "/v1", MaxRetries: -1})})
-			runCtx, stop := context.WithCancel(context.Background())
-			ran := make(chan struct{})
-			go func() { defer close(ran); _ = h.Run(runCtx) }()
-			t.Cleanup(func() {
-				sctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-				defer cancel()
-				_ = h.Shutdown(sctx)
-				stop()
-				<-ran
-				_ = writer.Close(sctx)
-			})
+			runHub(t, h, func(ctx context.Context) { _ = writer.Close(ctx) })
 
 			sub := newSub(user.ID)
 			req := SendRequest{ConversationID: conv.ID, Content: "a question", ClientMessageID: "c1"}

@@ -27,17 +27,7 @@ func TestSendForDeletedAccount(t *testing.T) {
 	model := &fakeModel{script: say("never")}
 	writer := batch.New(st, batch.Options{})
 	h := New(Options{Store: st, Writer: writer, Model: model})
-	runCtx, stop := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); _ = h.Run(runCtx) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		_ = h.Shutdown(sctx)
-		stop()
-		<-ran
-		_ = writer.Close(sctx)
-	})
+	runHub(t, h, func(ctx context.Context) { _ = writer.Close(ctx) })
 
 	for _, tc := range []struct{ name, user string }{
 		{"a deleted account", gone.ID},

@@ -7,23 +7,11 @@
 // screenshots go to test-results/e2e/4x-*.png.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { startStack, waitFor } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { useStack, waitFor } from './harness.mjs';
 import { login, phone, shot, statusLine, threeSessions } from './helpers.mjs';
 
-let stack;
-
-before(async () => {
-  stack = await startStack();
-});
-
-after(async () => {
-  await stack?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
-});
+const stack = useStack();
 
 /** stored returns this app's localStorage keys that hold the account's data. */
 function stored(page) {

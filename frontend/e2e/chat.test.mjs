@@ -7,8 +7,8 @@
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { startStack, waitFor } from './harness.mjs';
+import { after, before, describe, test } from 'node:test';
+import { useStack, waitFor } from './harness.mjs';
 import {
   answerText,
   assertInert,
@@ -30,19 +30,7 @@ import {
   watch,
 } from './helpers.mjs';
 
-let stack;
-
-before(async () => {
-  stack = await startStack();
-});
-
-after(async () => {
-  await stack?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
-});
+const stack = useStack();
 
 /** fallbackConnected waits for the SSE fallback to be up and returns the status line. */
 function fallbackConnected(page) {

@@ -6,23 +6,11 @@
 // test-results/e2e/2x-*.png.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { startStack, waitFor } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { useStack, waitFor } from './harness.mjs';
 import { conversationId, lastAnswer, register, send, shot, shown, statusLine, uniqueEmail, waitDone, waitStreaming, watch } from './helpers.mjs';
 
-let stack;
-
-before(async () => {
-  stack = await startStack();
-});
-
-after(async () => {
-  await stack?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
-});
+const stack = useStack();
 
 const desktop = { width: 1280, height: 800 };
 const phone = { width: 390, height: 844 };

@@ -19,6 +19,7 @@
 // takeViolations() hands them to the tests, and stop() fails when any were
 // recorded.
 
+import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, afterEach, before } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
@@ -310,6 +312,26 @@ function upstreamsFile(dir, fakePort) {
   };
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
+}
+
+/**
+ * useStack starts the stack before a test file's tests and stops it after
+ * them, and checks after each test that the browser recorded no
+ * Content-Security-Policy violation. It returns the stack, whose fields are
+ * filled in once it has started.
+ */
+export function useStack() {
+  const stack = {};
+  before(async () => {
+    Object.assign(stack, await startStack());
+  });
+  after(async () => {
+    await stack.stop?.();
+  });
+  afterEach(() => {
+    assert.deepEqual(stack.takeViolations?.() ?? [], [], 'no Content-Security-Policy violation');
+  });
+  return stack;
 }
 
 /** startStack builds and starts everything; call stop() when done. */

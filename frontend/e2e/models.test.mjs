@@ -8,23 +8,11 @@
 // screenshots go to test-results/e2e/3x-*.png.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { startStack, waitFor } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { useStack, waitFor } from './harness.mjs';
 import { conversationId, lastAnswer, register, send, shot, shown, statusLine, uniqueEmail, waitDone, watch } from './helpers.mjs';
 
-let stack;
-
-before(async () => {
-  stack = await startStack();
-});
-
-after(async () => {
-  await stack?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
-});
+const stack = useStack();
 
 async function newPage(base = stack.base) {
   const context = await stack.browser.newContext({ viewport: { width: 1280, height: 800 } });

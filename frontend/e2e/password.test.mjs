@@ -12,23 +12,11 @@
 // chat.test.mjs; screenshots go to test-results/e2e/5x-*.png.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { startStack, waitFor } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { useStack, waitFor } from './harness.mjs';
 import { connected, lastAnswer, login, phone, send, shot, shown, statusLine, threeSessions, waitDone, waitStreaming } from './helpers.mjs';
 
-let stack;
-
-before(async () => {
-  stack = await startStack();
-});
-
-after(async () => {
-  await stack?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(stack?.takeViolations() ?? [], [], 'no Content-Security-Policy violation');
-});
+const stack = useStack();
 
 const NEW_PASSWORD = 'a new and longer passphrase';
 
