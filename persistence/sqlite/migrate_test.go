@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -21,6 +22,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	stmts := []string{
 		migrations[0],
 		`PRAGMA user_version = 1`,
+		oldUser("o00000000000000000000001"),
 		`INSERT INTO conversations VALUES ('c00000000000000000000001', 'o00000000000000000000001', 'old', 'm', '', 1, 2)`,
 		`INSERT INTO messages VALUES ('a00000000000000000000001', 'c00000000000000000000001', 'o00000000000000000000001', '',
 			'assistant', 'The Pangolin is scaly', 'm', 'error', '', NULL, NULL, NULL, 'it failed', 'x1', 1, 1)`,
@@ -61,6 +63,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 		migrations[0],
 		migrations[1],
 		`PRAGMA user_version = 2`,
+		oldUser(owner),
 		`INSERT INTO conversations VALUES ('` + convID + `', '` + owner + `', 'old', 'm', '', 1, 2)`,
 		`INSERT INTO messages VALUES ('` + msgID + `', '` + convID + `', '` + owner + `', '',
 			'assistant', 'a quokka smiles', 'm', 'streaming', '', NULL, NULL, NULL, 'it failed', 'x1', 1, 1, 'timeout')`,
@@ -113,8 +116,7 @@ func TestMigrateFromVersion4(t *testing.T) {
 	stmts := []string{migrations[0], migrations[1], migrations[2], migrations[3], `PRAGMA user_version = 4`}
 	for i := range owners {
 		stmts = append(stmts,
-			`INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-				VALUES ('`+owners[i]+`', 'u`+owners[i]+`@example.test', 'U', 'x', 1, 1)`,
+			oldUser(owners[i]),
 			`INSERT INTO conversations (id, owner_id, title, model, system_prompt, created_at, updated_at)
 				VALUES ('`+convs[i]+`', '`+owners[i]+`', 'old', 'm', '', 1, 2)`,
 			`INSERT INTO messages (id, conversation_id, owner_id, parent_id, role, content, model, status,
@@ -200,7 +202,7 @@ func TestMigrateFromVersion5(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const owner, convID, msgID = "o00000000000000000000001", "c00000000000000000000001", "a00000000000000000000001"
-	stmts := append(slices.Clone(migrations[:5]), `PRAGMA user_version = 5`,
+	stmts := append(slices.Clone(migrations[:5]), `PRAGMA user_version = 5`, oldUser(owner),
 		`INSERT INTO conversations (id, owner_id, title, model, system_prompt, created_at, updated_at)
 			VALUES ('`+convID+`', '`+owner+`', 'old', 'm', '', 1, 2)`,
 		`INSERT INTO messages (id, conversation_id, owner_id, parent_id, role, content, model, status,
@@ -228,6 +230,73 @@ func TestMigrateFromVersion5(t *testing.T) {
 		content != "so far, then more" || reasoning != "hmm" {
 		t.Fatalf("row after the sweep: %q, %q, %v", content, reasoning, err)
 	}
+}
+
+// TestMigrateFromVersion6: conversations of a database of the sixth schema
+// whose owner is gone (left by a create that raced the account's
+// deletion) are deleted with their messages, streaming ones and their
+// chunks included, and leave the search index; every other user's
+// conversations and messages stay.
+func TestMigrateFromVersion6(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const kept, gone = "o00000000000000000000001", "o00000000000000000000002"
+	stmts := append(slices.Clone(migrations[:6]), `PRAGMA user_version = 6`, oldUser(kept))
+	for i, owner := range []string{kept, gone, gone} {
+		conv := fmt.Sprintf("c0000000000000000000000%d", i+1)
+		stmts = append(stmts,
+			`INSERT INTO conversations (id, owner_id, title, model, system_prompt, created_at, updated_at)
+				VALUES ('`+conv+`', '`+owner+`', 'old', 'm', '', 1, 2)`,
+			`INSERT INTO messages (id, conversation_id, owner_id, parent_id, role, content, model, status,
+				finish_reason, error, client_message_id, created_at, updated_at)
+				VALUES ('a0000000000000000000000`+fmt.Sprint(i+1)+`', '`+conv+`', '`+owner+`', '',
+				'user', 'a numbat digs', 'm', 'complete', '', '', 'x`+fmt.Sprint(i)+`', 1, 1)`,
+			`INSERT INTO messages (id, conversation_id, owner_id, parent_id, role, content, model, status,
+				finish_reason, error, client_message_id, created_at, updated_at)
+				VALUES ('b0000000000000000000000`+fmt.Sprint(i+1)+`', '`+conv+`', '`+owner+`', '',
+				'assistant', 'so far', 'm', 'streaming', '', '', 'y`+fmt.Sprint(i)+`', 2, 2)`,
+			`INSERT INTO message_chunks (msg, at, content, reasoning)
+				SELECT rowid, 3, ' and more', '' FROM messages WHERE id = 'b0000000000000000000000`+fmt.Sprint(i+1)+`'`)
+	}
+	path := oldDatabase(t, stmts)
+
+	s := openTest(t, Options{Path: path})
+	if s.migratedFrom != 6 {
+		t.Fatalf("migrated from %d, want 6", s.migratedFrom)
+	}
+	counts := map[string]string{
+		"conversations": `SELECT count(*) FROM conversations`,
+		"messages":      `SELECT count(*) FROM messages`,
+		"chunks":        `SELECT count(*) FROM message_chunks`,
+		"gone's":        `SELECT count(*) FROM messages WHERE owner_id = '` + gone + `'`,
+		"kept's":        `SELECT count(*) FROM messages WHERE owner_id = '` + kept + `'`,
+		"kept's chunks": `SELECT count(*) FROM message_chunks c JOIN messages m ON m.rowid = c.msg WHERE m.owner_id = '` + kept + `'`,
+	}
+	want := map[string]int{"conversations": 1, "messages": 2, "chunks": 1, "gone's": 0, "kept's": 2, "kept's chunks": 1}
+	for name, q := range counts {
+		var n int
+		if err := s.r.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != want[name] {
+			t.Errorf("%s after migration: %d, want %d", name, n, want[name])
+		}
+	}
+	page, err := s.ListConversations(ctx, kept, persistence.ListQuery{Search: "numbat"})
+	if err != nil || len(page.Conversations) != 1 {
+		t.Fatalf("the kept user's search after migration: %+v, %v", page, err)
+	}
+	waitIndexed(t, s)
+	if got := indexed(t, s); got != 1 {
+		t.Errorf("index holds %d messages, want 1 (the kept user's finished one)", got)
+	}
+}
+
+// oldUser is the statement that inserts the user id into a database of
+// any schema.
+func oldUser(id string) string {
+	return `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+		VALUES ('` + id + `', '` + id + `@example.test', 'U', 'x', 1, 1)`
 }
 
 // oldDatabase writes a database file by running stmts (an old schema and
