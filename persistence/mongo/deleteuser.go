@@ -35,9 +35,13 @@ import (
 //     the messages swept first, a message inserted between the two deletes
 //     would stay behind: hence conversations first in this pass.)
 //
-// A failure in the last sweep leaves the rest behind with the user gone,
-// where a new DeleteUser cannot reach it (ErrNotFound). What it does not
-// cover either: readers see the user's data partly gone while it runs.
+// A record of the deletion in the meta collection, written before the
+// user document is deleted and removed after the last sweep, covers a
+// failure of that sweep, or the process's end, after the user is gone,
+// where a new DeleteUser cannot reach the rest (ErrNotFound): the next
+// Open of the store, on any instance, runs the sweep (finishDeletions).
+// What it does not cover: readers see the user's data partly gone while
+// it runs.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	oid, ok := objectID(id)
 	if !ok {
@@ -53,6 +57,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	if err := s.deleteOwned(ctx, oid); err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
+	if err := s.recordDeletion(ctx, oid); err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
 	res, err := s.users.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
@@ -62,9 +69,13 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %s: %w", id, persistence.ErrNotFound)
 	}
 	if err := s.sweepOwned(ctx, oid); err != nil {
-		return fmt.Errorf("delete user %s: last sweep: %w", id, err)
+		return fmt.Errorf("delete user %s: last sweep (the next start finishes it): %w", id, err)
 	}
 	s.tails.forget(streaming...)
+	if err := s.forgetDeletion(ctx, oid); err != nil {
+		// Done all the same; the next start sweeps again and finds nothing.
+		s.log.Warn("mongodb: account deleted, its deletion record left", "user_id", id, "err", err)
+	}
 	return nil
 }
 

@@ -57,6 +57,9 @@ func TestDeleteUserLeavesNothing(t *testing.T) {
 	if mongo.TailCached(s, answers[doomed.ID]) || !mongo.TailCached(s, answers[kept.ID]) {
 		t.Error("the tail cache kept the deleted user's answer, or lost the other user's")
 	}
+	if n := countDocs(ctx, t, e, "meta", deletionRecords); n != 0 {
+		t.Errorf("%d deletion records left, want 0", n)
+	}
 }
 
 // userFilter selects the documents of coll that belong to user id.

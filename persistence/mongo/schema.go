@@ -32,6 +32,12 @@ var migrations = []migration{
 	// Documents written before it lack reasoning, omitted_messages and
 	// params and read as empty (nothing to rewrite).
 	{version: 3, name: "messages: reasoning and omitted_messages; conversations: params", up: nil},
+	// Conversations (and their messages) that a create racing the
+	// account's deletion left without an owner, before CreateConversation
+	// checked its owner; messages the old last sweep of DeleteUser missed.
+	{version: 4, name: "conversations and messages of deleted users removed", up: func(ctx context.Context, s *Store) error {
+		return s.sweepOrphans(ctx)
+	}},
 }
 
 // schemaDoc is the meta document that records the applied migrations.
@@ -105,14 +111,18 @@ func (ix indexSpec) model() mongo.IndexModel {
 	return mongo.IndexModel{Keys: ix.keys, Options: o}
 }
 
-// setUp creates the indexes and applies pending migrations.
+// setUp creates the indexes, applies pending migrations and finishes the
+// account deletions a DeleteUser left unfinished.
 func (s *Store) setUp(ctx context.Context) error {
 	if err := s.ensureIndexes(ctx); err != nil {
 		return err
 	}
 	s.textIndex = s.ensureTextIndex(ctx)
 	s.ferretDB = s.detectFerretDB(ctx)
-	return s.migrate(ctx)
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	return s.finishDeletions(ctx)
 }
 
 // ensureIndexes creates every index; existing ones are left as they are.

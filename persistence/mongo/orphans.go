@@ -1,0 +1,159 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// deletionKind marks the meta documents that record an account deletion
+// in progress (DeleteUser), one per user, _id "deletion:" and the user's
+// id.
+const deletionKind = "user_deletion"
+
+// deletionDoc records that DeleteUser is deleting a user: written before
+// the user document is deleted, removed after the last sweep. One left
+// behind (the process died or the sweep failed in between) names an owner
+// whose documents finishDeletions sweeps at the next Open.
+type deletionDoc struct {
+	ID    string        `bson:"_id"`
+	Kind  string        `bson:"kind"`
+	Owner bson.ObjectID `bson:"owner"`
+}
+
+// deletionID is the _id of owner's deletion record.
+func deletionID(owner bson.ObjectID) string { return "deletion:" + owner.Hex() }
+
+// recordDeletion writes owner's deletion record (again, if one is left).
+func (s *Store) recordDeletion(ctx context.Context, owner bson.ObjectID) error {
+	d := deletionDoc{ID: deletionID(owner), Kind: deletionKind, Owner: owner}
+	_, err := s.meta.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("record the deletion: %w", err)
+	}
+	return nil
+}
+
+// forgetDeletion removes owner's deletion record.
+func (s *Store) forgetDeletion(ctx context.Context, owner bson.ObjectID) error {
+	if _, err := s.meta.DeleteOne(ctx, bson.D{{Key: "_id", Value: deletionID(owner)}}); err != nil {
+		return fmt.Errorf("remove the deletion record: %w", err)
+	}
+	return nil
+}
+
+// finishDeletions completes the account deletions a DeleteUser left
+// unfinished: for each record whose user document is gone it sweeps the
+// owner's conversations and messages (sweepOwned, the last sweep that did
+// not run or failed) and removes the record. A record whose user is still
+// there is left alone: that DeleteUser failed before the user went (the
+// account stays, and deleting it again finishes the job) or is running
+// now on another instance.
+func (s *Store) finishDeletions(ctx context.Context) error {
+	cur, err := s.meta.Find(ctx, bson.D{{Key: "kind", Value: deletionKind}})
+	if err != nil {
+		return fmt.Errorf("find unfinished account deletions: %w", err)
+	}
+	var docs []deletionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return fmt.Errorf("find unfinished account deletions: %w", err)
+	}
+	for _, d := range docs {
+		switch err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: d.Owner}}).Err(); {
+		case err == nil:
+			continue
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return fmt.Errorf("finish the deletion of user %s: %w", d.Owner.Hex(), err)
+		}
+		if err := s.sweepOwned(ctx, d.Owner); err != nil {
+			return fmt.Errorf("finish the deletion of user %s: %w", d.Owner.Hex(), err)
+		}
+		if err := s.forgetDeletion(ctx, d.Owner); err != nil {
+			return fmt.Errorf("finish the deletion of user %s: %w", d.Owner.Hex(), err)
+		}
+		s.log.Info("mongodb: finished an account deletion left unfinished", "user_id", d.Owner.Hex())
+	}
+	return nil
+}
+
+// orphanBatch is how many owners sweepOrphans looks up in one query.
+const orphanBatch = 500
+
+// sweepOrphans deletes every conversation and message whose owner has no
+// user document: what a create that raced the account's deletion left
+// before CreateConversation checked its owner (persistence.ErrUnknownOwner),
+// and the messages the old last sweep of DeleteUser (messages before
+// conversations) could miss. It reads each collection's owners once (an
+// aggregation: a scan of the collection on FerretDB, one per schema
+// migration), and looks them up orphanBatch at a time.
+func (s *Store) sweepOrphans(ctx context.Context) error {
+	for _, c := range []*mongo.Collection{s.conversations, s.messages} {
+		cur, err := c.Aggregate(ctx, mongo.Pipeline{{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$owner_id"}}}}})
+		if err != nil {
+			return fmt.Errorf("owners of %s: %w", c.Name(), err)
+		}
+		var batch []bson.ObjectID
+		for cur.Next(ctx) {
+			var d struct {
+				ID bson.ObjectID `bson:"_id"`
+			}
+			if err := cur.Decode(&d); err != nil {
+				_ = cur.Close(ctx)
+				return fmt.Errorf("owners of %s: %w", c.Name(), err)
+			}
+			if batch = append(batch, d.ID); len(batch) == orphanBatch {
+				if err := s.sweepUnknown(ctx, batch); err != nil {
+					_ = cur.Close(ctx)
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		err = cur.Err()
+		_ = cur.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("owners of %s: %w", c.Name(), err)
+		}
+		if err := s.sweepUnknown(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepUnknown sweeps the documents of each of owners that has no user
+// document.
+func (s *Store) sweepUnknown(ctx context.Context, owners []bson.ObjectID) error {
+	if len(owners) == 0 {
+		return nil
+	}
+	cur, err := s.users.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: owners}}}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("look up owners: %w", err)
+	}
+	var users []struct {
+		ID bson.ObjectID `bson:"_id"`
+	}
+	if err := cur.All(ctx, &users); err != nil {
+		return fmt.Errorf("look up owners: %w", err)
+	}
+	known := make(map[bson.ObjectID]bool, len(users))
+	for _, u := range users {
+		known[u.ID] = true
+	}
+	for _, o := range owners {
+		if known[o] {
+			continue
+		}
+		if err := s.sweepOwned(ctx, o); err != nil {
+			return fmt.Errorf("sweep the documents of deleted user %s: %w", o.Hex(), err)
+		}
+		s.log.Info("mongodb: deleted the documents of a deleted user", "user_id", o.Hex())
+	}
+	return nil
+}
