@@ -326,6 +326,9 @@ func TestSendRefusedForDeletedAccount(t *testing.T) {
 			if got := cl.closeStatus(); got != websocket.StatusCode(protocol.CloseUnauthorized) {
 				t.Fatalf("close status %d, want 4401", got)
 			}
+			if got := cl.closeReason(); got != protocol.ReasonAccountDeleted {
+				t.Fatalf("close reason %q, want %q (as the hub's close of a deleted account's tabs)", got, protocol.ReasonAccountDeleted)
+			}
 		})
 	}
 }

@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -216,6 +217,17 @@ func (cl *client) expect(typ string) frame {
 		cl.t.Fatalf("got %.200s, want a %s frame", f.raw, typ)
 	}
 	return f
+}
+
+// closeReason waits for the connection to end and returns its close reason.
+func (cl *client) closeReason() string {
+	cl.t.Helper()
+	cl.closeStatus()
+	var ce websocket.CloseError
+	if !errors.As(cl.err, &ce) {
+		cl.t.Fatalf("connection ended without a close frame: %v", cl.err)
+	}
+	return ce.Reason
 }
 
 // closeStatus waits for the connection to end and returns its close code.

@@ -168,7 +168,7 @@ func (c *conn) recheck(ctx context.Context, frameID json.RawMessage) error {
 	_, err := c.h.opts.Authenticate(ctx, c.token)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
-		c.endSession(frameID)
+		c.endSession(frameID, "signed out or account removed")
 		return errAnswered
 	case err != nil:
 		c.h.log.Warn("recheck websocket token", "connection", c.id, "err", err)
@@ -178,21 +178,24 @@ func (c *conn) recheck(ctx context.Context, frameID json.RawMessage) error {
 }
 
 // endSession answers a frame of a session that has ended (a revoked
-// token, a deleted account) and closes the connection with 4401.
-func (c *conn) endSession(frameID json.RawMessage) {
+// token, a deleted account) and closes the connection with 4401 and
+// reason.
+func (c *conn) endSession(frameID json.RawMessage, reason string) {
 	// The error is queued before the close, which then writes it first.
 	c.Deliver(protocol.ErrorFrame(frameID, hub.ErrSessionEnded))
-	c.kick(protocol.CloseUnauthorized, "signed out or account removed")
+	c.kick(protocol.CloseUnauthorized, reason)
 }
 
 // fail answers a frame whose handling failed. A hub error saying the
 // session has ended (code unauthorized: the account was deleted while the
 // frame was handled, after its recheck) is answered as recheck answers a
-// revoked token.
+// revoked token, with the close reason of the hub's own close of a
+// deleted account's connections, on which the client forgets the user's
+// drafts too: whichever close reaches the socket first, it says the same.
 func (c *conn) fail(f protocol.ClientFrame, err error) {
 	pe := c.protocolError(f, err)
 	if pe.Code == protocol.CodeUnauthorized {
-		c.endSession(f.ID)
+		c.endSession(f.ID, protocol.ReasonAccountDeleted)
 		return
 	}
 	c.Deliver(protocol.ErrorFrame(f.ID, pe))
