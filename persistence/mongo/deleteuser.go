@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"chatd/persistence"
@@ -114,15 +115,24 @@ func (s *Store) sweepOwned(ctx context.Context, owner bson.ObjectID) error {
 // streamingMessages returns the ids of owner's streaming messages, whose
 // trailing words the tail cache may hold.
 func (s *Store) streamingMessages(ctx context.Context, owner bson.ObjectID) ([]bson.ObjectID, error) {
-	cur, err := s.messages.Find(ctx, streamingFilter(owner), options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	ids, err := findIDs(ctx, s.messages, streamingFilter(owner))
 	if err != nil {
 		return nil, fmt.Errorf("find streaming messages: %w", err)
+	}
+	return ids, nil
+}
+
+// findIDs returns the _id of every document of c matching filter.
+func findIDs(ctx context.Context, c *mongo.Collection, filter bson.D) ([]bson.ObjectID, error) {
+	cur, err := c.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, err
 	}
 	var docs []struct {
 		ID bson.ObjectID `bson:"_id"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("find streaming messages: %w", err)
+		return nil, err
 	}
 	ids := make([]bson.ObjectID, len(docs))
 	for i, d := range docs {

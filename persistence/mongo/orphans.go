@@ -131,20 +131,13 @@ func (s *Store) sweepUnknown(ctx context.Context, owners []bson.ObjectID) error 
 	if len(owners) == 0 {
 		return nil
 	}
-	cur, err := s.users.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: owners}}}},
-		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	users, err := findIDs(ctx, s.users, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: owners}}}})
 	if err != nil {
-		return fmt.Errorf("look up owners: %w", err)
-	}
-	var users []struct {
-		ID bson.ObjectID `bson:"_id"`
-	}
-	if err := cur.All(ctx, &users); err != nil {
 		return fmt.Errorf("look up owners: %w", err)
 	}
 	known := make(map[bson.ObjectID]bool, len(users))
 	for _, u := range users {
-		known[u.ID] = true
+		known[u] = true
 	}
 	for _, o := range owners {
 		if known[o] {
