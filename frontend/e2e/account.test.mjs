@@ -2,14 +2,15 @@
 // password is refused in the dialog, the right one ends every tab of the
 // user (this one with a notice; another tab of the browser through the
 // server's 4401 "account deleted" and the shared storage; another browser
-// through the 4401 alone) and leaves nothing of the account in the
+// through the 4401 alone; a browser on the SSE fallback through the
+// stream's closed event) and leaves nothing of the account in the
 // browsers or on the server. Same stack as chat.test.mjs;
 // screenshots go to test-results/e2e/4x-*.png.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { useStack, waitFor } from './harness.mjs';
-import { login, phone, shot, statusLine, threeSessions } from './helpers.mjs';
+import { fallbackConnected, login, phone, shot, statusLine, threeSessions, watch } from './helpers.mjs';
 
 const stack = useStack();
 
@@ -37,6 +38,17 @@ describe('deleting the account', () => {
     // The other browser (no shared storage): only the server can tell it.
     await page3.getByLabel('Message', { exact: true }).fill('a draft on another device');
     await waitFor(async () => (await stored(page3)).includes('chatd.draft.new'), { what: 'the other browser\'s draft to be saved' });
+    // A third browser, whose WebSocket upgrades are refused: on the SSE
+    // fallback, only the event stream's last event can tell it.
+    const sse = await stack.browser.newContext({ viewport: phone });
+    const page4 = await sse.newPage();
+    page4.setDefaultTimeout(30000);
+    const seen4 = watch(page4);
+    await page4.goto(stack.proxyBase + '/login');
+    await login(page4, creds.email, creds.password);
+    await fallbackConnected(page4);
+    await page4.getByLabel('Message', { exact: true }).fill('a draft over http');
+    await waitFor(async () => (await stored(page4)).includes('chatd.draft.new'), { what: 'the SSE browser\'s draft to be saved' });
 
     // The dialog, by keyboard: focus starts on Close; the section is the
     // last one, so Shift+Tab reaches its button, then its password (Tab
@@ -102,6 +114,9 @@ describe('deleting the account', () => {
     await page3.getByRole('status').filter({ hasText: 'Your account and all its conversations were deleted.' }).waitFor();
     assert.match(page3.url(), /\/login$/);
     assert.deepEqual(await stored(page3), [], 'the other browser forgot the account too');
+    await page4.getByRole('status').filter({ hasText: 'Your account and all its conversations were deleted.' }).waitFor();
+    assert.match(page4.url(), /\/login$/);
+    assert.deepEqual(await stored(page4), [], 'the browser on the SSE fallback forgot the account too');
 
     // Nothing of the account is left: not in the browser, not on the server.
     assert.deepEqual(await stored(page), []);
@@ -110,9 +125,10 @@ describe('deleting the account', () => {
     await login(page, creds.email, creds.password);
     await page.getByRole('alert').filter({ hasText: 'Wrong email or password' }).waitFor();
     assert.match(page.url(), /\/login$/);
-    assert.deepEqual([...seen.errors, ...seen2.errors, ...seen3.errors], []);
-    assert.deepEqual([...seen.dialogs, ...seen2.dialogs, ...seen3.dialogs], []);
+    assert.deepEqual([...seen.errors, ...seen2.errors, ...seen3.errors, ...seen4.errors], []);
+    assert.deepEqual([...seen.dialogs, ...seen2.dialogs, ...seen3.dialogs, ...seen4.dialogs], []);
     await context.close();
     await other.close();
+    await sse.close();
   });
 });

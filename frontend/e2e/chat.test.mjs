@@ -13,6 +13,7 @@ import {
   answerText,
   assertInert,
   conversationId,
+  fallbackConnected,
   lastAnswer,
   login,
   normalize,
@@ -31,17 +32,6 @@ import {
 } from './helpers.mjs';
 
 const stack = useStack();
-
-/** fallbackConnected waits for the SSE fallback to be up and returns the status line. */
-function fallbackConnected(page) {
-  return waitFor(
-    async () => {
-      const s = await statusLine(page);
-      return s?.transport === 'sse' && s.state === 'connected' ? s : null;
-    },
-    { what: 'the SSE fallback to connect' },
-  );
-}
 
 async function newPage(base = stack.base) {
   const context = await stack.browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });

@@ -195,6 +195,17 @@ export function connected(page) {
   return waitFor(async () => (await statusLine(page))?.state === 'connected', { what: 'the live channel to connect' });
 }
 
+/** fallbackConnected waits for the SSE fallback to be up and returns the status line. */
+export function fallbackConnected(page) {
+  return waitFor(
+    async () => {
+      const s = await statusLine(page);
+      return s?.transport === 'sse' && s.state === 'connected' ? s : null;
+    },
+    { what: 'the SSE fallback to connect' },
+  );
+}
+
 /** phone is the viewport of a phone. */
 export const phone = { width: 390, height: 844 };
 

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { useStack, waitFor } from './harness.mjs';
-import { conversationId, lastAnswer, register, send, shot, shown, statusLine, uniqueEmail, waitDone, watch } from './helpers.mjs';
+import { conversationId, fallbackConnected, lastAnswer, register, send, shot, shown, statusLine, uniqueEmail, waitDone, watch } from './helpers.mjs';
 
 const stack = useStack();
 
@@ -217,10 +217,7 @@ describe('a reasoning model over the SSE fallback', () => {
       if (r.url().includes('/api/events?')) streams.push(new URL(r.url()).searchParams);
     });
     await register(page, stack.proxyBase, uniqueEmail('think-sse'));
-    await waitFor(async () => {
-      const s = await statusLine(page);
-      return s?.transport === 'sse' && s.state === 'connected';
-    }, { what: 'the SSE fallback to connect' });
+    await fallbackConnected(page);
     await page.getByLabel('Model').selectOption('fake-reasoner');
     await send(page, 'over http [[fake reasoning=60 tokens=20 delay=50ms]]');
     const before = await waitFor(async () => {

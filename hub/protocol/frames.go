@@ -94,6 +94,12 @@ type pongFrame struct {
 	Time int64           `json:"time"`
 }
 
+type closedFrame struct {
+	Type   string    `json:"type"`
+	Code   CloseCode `json:"closeCode"`
+	Reason string    `json:"reason,omitempty"`
+}
+
 func encode(f *Frame, v any) *Frame {
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -148,6 +154,13 @@ func Done(m persistence.Message, errBody *ErrorBody) *Frame {
 // ErrorFrame refuses the client frame with that id.
 func ErrorFrame(id json.RawMessage, e *Error) *Frame {
 	return encode(&Frame{Type: TypeError}, errorFrame{TypeError, id, e.Code, e.Message})
+}
+
+// Closed says why the server ends an SSE stream: the code and reason a
+// WebSocket's close frame would carry (4401 "signed out" or "account
+// deleted", 1001 at shutdown).
+func Closed(code CloseCode, reason string) *Frame {
+	return encode(&Frame{Type: TypeClosed}, closedFrame{TypeClosed, code, reason})
 }
 
 // Pong answers a ping.

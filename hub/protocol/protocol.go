@@ -36,6 +36,9 @@ const (
 	TypeDone         = "done"
 	TypeError        = "error"
 	TypePong         = "pong"
+	// TypeClosed is the last event of an SSE stream the server ends for a
+	// reason it states (Closed); a WebSocket gets a close frame instead.
+	TypeClosed = "closed"
 )
 
 // Error codes of error frames (and of the REST errors that mirror them).

@@ -316,22 +316,62 @@ func TestStoppedReaderDisconnected(t *testing.T) {
 }
 
 // TestStreamsEndAtLogout: closing a user's subscribers (logout, account
-// removed) ends their event streams after what is queued.
+// removed, shutdown) ends their event streams after what is queued, with a
+// last closed event that says why, as a WebSocket's close frame would.
 func TestStreamsEndAtLogout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		code   protocol.CloseCode
+		reason string
+		want   string
+	}{
+		{protocol.CloseUnauthorized, protocol.ReasonSignedOut, `{"type":"closed","closeCode":4401,"reason":"signed out"}`},
+		{protocol.CloseUnauthorized, protocol.ReasonAccountDeleted, `{"type":"closed","closeCode":4401,"reason":"account deleted"}`},
+		{protocol.CloseGoingAway, "", `{"type":"closed","closeCode":1001}`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, sse.Options{}, false)
+			res := s.request("u", "GET", "/api/events", "")
+			r := bufio.NewReader(res.Body)
+			s.waitHub("the stream to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
+			s.hub.DeliverAll("u", protocol.Conversation("updated", persistence.Conversation{ID: persistence.NewID()}))
+			for _, sub := range s.hub.Subscribers("u") {
+				sub.Close(tc.code, tc.reason)
+			}
+			if ev, err := readEvent(t, r); err != nil || ev.name != "conversation" {
+				t.Fatalf("queued frame: %+v %v", ev, err)
+			}
+			if ev, err := readEvent(t, r); err != nil || ev.name != "closed" || ev.data != tc.want {
+				t.Fatalf("last event: %+v %v, want closed %s", ev, err, tc.want)
+			}
+			if _, err := readEvent(t, r); err != io.EOF {
+				t.Fatalf("stream still open: %v", err)
+			}
+		})
+	}
+}
+
+// TestSlowStreamEndsWithoutClosed: a stream closed for a client too slow
+// to take its frames ends without a closed event (its queue is dropped; it
+// resumes with Last-Event-ID).
+func TestSlowStreamEndsWithoutClosed(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, sse.Options{}, false)
 	res := s.request("u", "GET", "/api/events", "")
 	r := bufio.NewReader(res.Body)
 	s.waitHub("the stream to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
-	s.hub.DeliverAll("u", protocol.Conversation("updated", persistence.Conversation{ID: persistence.NewID()}))
 	for _, sub := range s.hub.Subscribers("u") {
-		sub.Close(protocol.CloseUnauthorized, "signed out")
+		sub.Close(protocol.CloseSlowClient, "too slow")
 	}
-	if ev, err := readEvent(t, r); err != nil || ev.name != "conversation" {
-		t.Fatalf("queued frame: %+v %v", ev, err)
-	}
-	if _, err := readEvent(t, r); err != io.EOF {
-		t.Fatalf("stream still open: %v", err)
+	for {
+		ev, err := readEvent(t, r)
+		if err == io.EOF {
+			return
+		}
+		if err != nil || ev.name == "closed" {
+			t.Fatalf("event %+v, %v; want the end of the stream", ev, err)
+		}
 	}
 }
 

@@ -28,6 +28,7 @@ type stream struct {
 	closing chan struct{}
 	once    sync.Once
 	code    protocol.CloseCode // why the stream was closed; set once, before closing is closed
+	reason  string             // with code
 	stalled time.Duration      // Options.StalledWrite
 	// writeAt is when the event being written began (ns after clockBase,
 	// plus 1), 0 between events.
@@ -80,9 +81,9 @@ func (s *stream) drained(h Hub) {
 }
 
 // Close implements hub.Subscriber: the response ends. The first reason wins.
-func (s *stream) Close(code protocol.CloseCode, _ string) {
+func (s *stream) Close(code protocol.CloseCode, reason string) {
 	s.once.Do(func() {
-		s.code = code
+		s.code, s.reason = code, reason
 		close(s.closing)
 	})
 }
@@ -113,7 +114,7 @@ func (h *Handler) open(who auth.Identity) (*stream, error) {
 		queue: outbox.New(h.opts.QueueSize), closing: make(chan struct{})}
 	h.mu.Lock()
 	if h.closing {
-		s.Close(protocol.CloseGoingAway, "")
+		s.Close(protocol.CloseGoingAway, "server shutting down")
 	}
 	h.streams[s] = struct{}{}
 	h.mu.Unlock()
@@ -136,7 +137,7 @@ func (h *Handler) Shutdown() {
 	defer h.mu.Unlock()
 	h.closing = true
 	for s := range h.streams {
-		s.Close(protocol.CloseGoingAway, "")
+		s.Close(protocol.CloseGoingAway, "server shutting down")
 	}
 }
 
@@ -212,6 +213,9 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 			if s.drains() {
 				deadline()
 				drain(w, s, last)
+				// Why it ends, as a WebSocket's close frame says it: a client
+				// told "account deleted" forgets the user's drafts.
+				_ = writeEvent(w, protocol.Closed(s.code, s.reason))
 				flush()
 			}
 			return

@@ -188,10 +188,10 @@ func TestDeleteAccount(t *testing.T) {
 			a.until(isDone(first.MessageID))
 			kept := stays.start("kept words")
 			stays.until(isDone(kept.MessageID))
-			ended := make(chan *http.Response, 1)
+			ended := make(chan []sseEvent, 1)
 			go func() {
-				_, res := e.sse(t, u, http.MethodGet, "/api/events", "", nil)
-				ended <- res
+				events, _ := e.sse(t, u, http.MethodGet, "/api/events", "", nil)
+				ended <- events
 			}()
 			running := a.start("cut short [[fake tokens=400 delay=10ms]]")
 			a.until(func(f frame) bool { return f.Type == "delta" })
@@ -212,7 +212,12 @@ func TestDeleteAccount(t *testing.T) {
 				}
 			}
 			select {
-			case <-ended:
+			case events := <-ended:
+				// Its last event says why, as the sockets' close does.
+				if len(events) == 0 || events[len(events)-1].data.Type != protocol.TypeClosed ||
+					events[len(events)-1].data.CloseCode != 4401 || events[len(events)-1].data.Reason != protocol.ReasonAccountDeleted {
+					t.Fatalf("the event stream's events %+v, want a last closed 4401 %q", events, protocol.ReasonAccountDeleted)
+				}
 			case <-time.After(testTimeout):
 				t.Fatal("the deleted account's event stream is still open")
 			}

@@ -267,6 +267,8 @@ type frame struct {
 	RawError       json.RawMessage           `json:"error"`
 	UserID         string                    `json:"userId"`
 	Protocol       string                    `json:"protocol"`
+	CloseCode      int                       `json:"closeCode"` // closed events
+	Reason         string                    `json:"reason"`
 	raw            string
 }
 

@@ -234,6 +234,13 @@ export interface PongFrame {
   id?: FrameId;
 }
 
+/** The last event of an SSE stream the server ended, with the code and reason a WebSocket close would carry. */
+export interface ClosedFrame {
+  type: 'closed';
+  closeCode: number;
+  reason?: string;
+}
+
 export type ServerFrame =
   | HelloFrame
   | AckFrame
@@ -243,7 +250,8 @@ export type ServerFrame =
   | ReasoningFrame
   | DoneFrame
   | ErrorFrame
-  | PongFrame;
+  | PongFrame
+  | ClosedFrame;
 
 /** WebSocket close codes of protocol.md. */
 export const CloseCode = {

@@ -53,7 +53,7 @@ class Call {
     this.reject(new TypeError('Failed to fetch'));
   }
 
-  frame(f: { type: string; seq?: number }): void {
+  frame(f: { type: string; seq?: number; [field: string]: unknown }): void {
     const id = f.seq !== undefined ? `id: ${f.seq}\n` : '';
     this.body!.enqueue(new TextEncoder().encode(`event: ${f.type}\n${id}data: ${JSON.stringify(f)}\n\n`));
   }
@@ -224,6 +224,44 @@ describe('SSETransport', () => {
     expect(handlers.unauthorized).toHaveBeenCalledTimes(1);
     await vi.advanceTimersByTimeAsync(60000);
     expect(events()).toHaveLength(1);
+    t.stop();
+  });
+
+  it.each([
+    ['account deleted', 'accountDeleted'],
+    ['signed out', undefined],
+  ])('a stream the server ends with closed 4401 "%s" asks for sign-in at once, saying why, and stops', async (reason, ended) => {
+    const { t, events, last, handlers, frames, checkAuth } = setup();
+    t.start();
+    await settle();
+    last().stream();
+    await settle();
+    last().frame({ type: 'closed', closeCode: 4401, reason });
+    last().end();
+    await settle();
+    expect(handlers.unauthorized).toHaveBeenCalledTimes(1);
+    expect(handlers.unauthorized).toHaveBeenCalledWith(ended);
+    expect(checkAuth).not.toHaveBeenCalled();
+    expect(frames).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(60000);
+    expect(events()).toHaveLength(1);
+    t.stop();
+  });
+
+  it('a stream the server ends with closed 1001 (shutdown) is opened again', async () => {
+    const { t, events, last, handlers, frames, checkAuth } = setup();
+    t.start();
+    await settle();
+    last().stream();
+    await settle();
+    last().frame({ type: 'closed', closeCode: 1001, reason: 'server shutting down' });
+    last().end();
+    await settle();
+    expect(checkAuth).toHaveBeenCalledTimes(1);
+    expect(handlers.unauthorized).not.toHaveBeenCalled();
+    expect(frames).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(events()).toHaveLength(2);
     t.stop();
   });
 

@@ -7,17 +7,20 @@
 // ?conversationId=, every frame a WebSocket subscribe to the open
 // conversation would receive. Opening another conversation opens a new
 // stream for it; the previous one is closed shortly after the new one is
-// open, so no user frame falls between the two. When the stream ends (logout,
-// shutdown, a full queue, a network cut) the token is checked with
-// /api/auth/me and the stream is opened again with backoff, resuming the
-// streaming answer by messageId + lastSeq (+ lastReasoningSeq).
+// open, so no user frame falls between the two. A stream the server ends
+// because the session did (logout, the account deleted) says so in a last
+// closed event (4401 and its reason, as a WebSocket's close): sign-in
+// follows at once. When a stream ends otherwise (shutdown, a full queue, a
+// network cut) the token is checked with /api/auth/me and the stream is
+// opened again with backoff, resuming the streaming answer by messageId +
+// lastSeq (+ lastReasoningSeq).
 //
 // Sends and regenerations are POSTs that stream their own frames too; a frame
 // that arrives on both streams is applied once by the store (seq rules for
 // deltas and done, upserts for messages and conversations).
 
 import { ApiError, type ApiClient } from './api';
-import { parseServerFrame, type ServerFrame } from './protocol';
+import { ACCOUNT_DELETED_REASON, CloseCode, parseServerFrame, type ClosedFrame, type ServerFrame } from './protocol';
 import { readSSE } from './sse';
 import {
   backoffDelay,
@@ -50,6 +53,8 @@ interface EventStream {
   readonly conversationId: string | null;
   /** When the response headers arrived; 0 while connecting. */
   openedAt: number;
+  /** The server's closed event, when it said why it ended the stream. */
+  closed?: ClosedFrame;
 }
 
 /** eventsPath is the URL of the event stream following conversationId (if any) from resume. */
@@ -213,11 +218,17 @@ export class SSETransport implements Transport {
     }
     s.openedAt = Date.now();
     this.opened(s);
-    await this.pump(res).catch(() => undefined);
+    await this.pump(res, undefined, (f) => (s.closed = f)).catch(() => undefined);
     this.streams.delete(s);
     if (s !== this.current || this.stopped) return; // replaced: its successor carries on
     this.current = null;
     if (Date.now() - s.openedAt >= (this.opts.stableAfterMs ?? 10000)) this.failures = 0;
+    if (s.closed?.closeCode === CloseCode.Unauthorized) {
+      // The session ended (logout, account deleted): as a WebSocket's 4401.
+      this.cut = true;
+      this.handlers.unauthorized(s.closed.reason === ACCOUNT_DELETED_REASON ? 'accountDeleted' : undefined);
+      return;
+    }
     void this.ended();
   }
 
@@ -324,12 +335,19 @@ export class SSETransport implements Transport {
     });
   }
 
-  /** pump reads an event stream to its end, handing every frame to the store. */
-  private async pump(res: Response, tap?: (f: ServerFrame) => void): Promise<void> {
+  /**
+   * pump reads an event stream to its end, handing every frame to the store
+   * but the closed event, which says why the server ended the stream.
+   */
+  private async pump(res: Response, tap?: (f: ServerFrame) => void, onClosed?: (f: ClosedFrame) => void): Promise<void> {
     if (!res.body) return;
     await readSSE(res.body, (ev) => {
       const f = parseServerFrame(ev.data);
       if (!f) return;
+      if (f.type === 'closed') {
+        onClosed?.(f);
+        return;
+      }
       tap?.(f);
       this.handlers.frame(f);
     });
