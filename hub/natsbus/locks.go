@@ -5,15 +5,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
 )
 
-// lockRetries bounds the retries of a lock operation whose key changed
-// between reading and writing it.
-const lockRetries = 3
+// lockRetries bounds the retries of Acquire when its create is refused
+// and the key then reads as free. That happens when the lock was released
+// in between, and also while another instance's create of the key is in
+// flight: the stream's leader refuses a write with an expected last
+// sequence while another write to the same subject is in process
+// (nats-server's "wrong last sequence constant", 10164), but serves reads
+// from what it has applied so far. The retries wait lockRetryWait, doubled each time (about 0.5 s
+// in all), for that create to land; without the waits three instances
+// sending into one conversation at once on a loaded machine could all
+// fail with "the lock keeps changing" instead of one running the answer
+// and the others seeing it (TestLocks, 2 runs in 40 under load).
+const lockRetries = 10
+
+// lockRetryWait is the first wait between Acquire's retries.
+const lockRetryWait = time.Millisecond
 
 // Acquire implements hub.Bus: create-if-absent on the conversation's key.
 func (b *Bus) Acquire(ctx context.Context, a hub.AnswerRef) (hub.AnswerRef, error) {
@@ -28,7 +41,14 @@ func (b *Bus) Acquire(ctx context.Context, a hub.AnswerRef) (hub.AnswerRef, erro
 	ctx, cancel := opContext(ctx)
 	defer cancel()
 	key := token(a.ConversationID)
-	for range lockRetries {
+	pause := lockRetryWait
+	for try := range lockRetries {
+		if try > 0 {
+			if wait(ctx, pause); ctx.Err() != nil {
+				return hub.AnswerRef{}, unavailable("acquire lock of "+a.ConversationID, ctx.Err())
+			}
+			pause *= 2
+		}
 		_, err := kv.Create(ctx, key, val)
 		if err == nil {
 			return a, nil
@@ -44,7 +64,7 @@ func (b *Bus) Acquire(ctx context.Context, a hub.AnswerRef) (hub.AnswerRef, erro
 			return holder, fmt.Errorf("natsbus: conversation %s: %w by %s on %s",
 				a.ConversationID, hub.ErrLockHeld, holder.MessageID, holder.Instance)
 		}
-		// Released between Create and Get: try again.
+		// Released between Create and Get, or another create in flight: try again.
 	}
 	return hub.AnswerRef{}, unavailable("acquire lock of "+a.ConversationID, errors.New("the lock keeps changing"))
 }
