@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { useStack, waitFor } from './harness.mjs';
-import { fallbackConnected, login, phone, shot, statusLine, threeSessions, watch } from './helpers.mjs';
+import { anotherBrowser, fallbackConnected, login, phone, shot, statusLine, threeSessions } from './helpers.mjs';
 
 const stack = useStack();
 
@@ -40,12 +40,7 @@ describe('deleting the account', () => {
     await waitFor(async () => (await stored(page3)).includes('chatd.draft.new'), { what: 'the other browser\'s draft to be saved' });
     // A third browser, whose WebSocket upgrades are refused: on the SSE
     // fallback, only the event stream's last event can tell it.
-    const sse = await stack.browser.newContext({ viewport: phone });
-    const page4 = await sse.newPage();
-    page4.setDefaultTimeout(30000);
-    const seen4 = watch(page4);
-    await page4.goto(stack.proxyBase + '/login');
-    await login(page4, creds.email, creds.password);
+    const { context: sse, page: page4, seen: seen4 } = await anotherBrowser(stack, stack.proxyBase, creds, phone);
     await fallbackConnected(page4);
     await page4.getByLabel('Message', { exact: true }).fill('a draft over http');
     await waitFor(async () => (await stored(page4)).includes('chatd.draft.new'), { what: 'the SSE browser\'s draft to be saved' });

@@ -210,6 +210,21 @@ export function fallbackConnected(page) {
 export const phone = { width: 390, height: 844 };
 
 /**
+ * anotherBrowser signs creds in at base in a new browser context (no
+ * storage shared with the others) and waits for the chat page.
+ */
+export async function anotherBrowser(stack, base, creds, viewport) {
+  const context = await stack.browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  const seen = watch(page);
+  await page.goto(base + '/login');
+  await login(page, creds.email, creds.password);
+  await page.getByLabel('Message', { exact: true }).waitFor();
+  return { context, page, seen };
+}
+
+/**
  * threeSessions signs one new account in three places: a tab at phone
  * width (the dialogs open from the drawer) that registered and has one
  * answered conversation, a second tab of the same browser at desktop
@@ -239,13 +254,7 @@ export async function threeSessions(stack, tag, instrument = () => {}) {
   await page2.goto(`${stack.base}/c/${id}`);
   await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 to load the conversation' });
 
-  const other = await stack.browser.newContext({ viewport: desktop });
-  const page3 = await other.newPage();
-  page3.setDefaultTimeout(30000);
-  const seen3 = watch(page3);
-  await page3.goto(stack.base + '/login');
-  await login(page3, creds.email, creds.password);
-  await page3.getByLabel('Message', { exact: true }).waitFor();
+  const { context: other, page: page3, seen: seen3 } = await anotherBrowser(stack, stack.base, creds, desktop);
   for (const p of [page, page2, page3]) await connected(p);
   return { creds, id, context, other, pages: [page, page2, page3], seen: [seen, seen2, seen3] };
 }
