@@ -40,7 +40,8 @@ import (
 // user document is deleted and removed after the last sweep, covers a
 // failure of that sweep, or the process's end, after the user is gone,
 // where a new DeleteUser cannot reach the rest (ErrNotFound): the next
-// Open of the store, on any instance, runs the sweep (finishDeletions).
+// Open of the store, on any instance, has the sweep run in the background
+// (finishDeletions).
 // What it does not cover: readers see the user's data partly gone while
 // it runs.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {

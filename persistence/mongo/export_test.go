@@ -28,3 +28,7 @@ func TailCached(s *Store, id string) bool {
 	_, ok = s.tails.get(oid)
 	return ok
 }
+
+// WaitCleanUp waits for the clean-up Open started in the background, if
+// any, to end.
+func WaitCleanUp(s *Store) { <-s.cleanedUp }

@@ -80,6 +80,8 @@ type Store struct {
 	noSlice       atomic.Bool // the server refused a $slice projection (FerretDB v1)
 	textIndex     bool        // searches may use the text index (set by Open)
 	ferretDB      bool        // the server is FerretDB (set by Open): see ApplyMessageUpdates
+	stopCleanUp   context.CancelFunc
+	cleanedUp     chan struct{} // closed when Open's clean-up has ended (at once when there was none)
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -116,11 +118,25 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := newStore(client, opts)
-	if err := s.setUp(ctx); err != nil {
+	fresh, err := s.setUp(ctx)
+	var work cleanUpWork
+	if err == nil {
+		work, err = s.cleanUpToDo(ctx, fresh)
+	}
+	if err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, parts.redact(fmt.Errorf("open mongodb store on %s: %w", parts.hosts, err))
 	}
 	opts.Logger.Info("mongodb store opened", "hosts", parts.hosts, "database", opts.Database)
+	if work.none() {
+		close(s.cleanedUp)
+		return s, nil
+	}
+	ctx, s.stopCleanUp = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(s.cleanedUp)
+		s.cleanUp(ctx, work)
+	}()
 	return s, nil
 }
 
@@ -157,6 +173,8 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		messages:      db.Collection("messages"),
 		meta:          db.Collection("meta"),
 		log:           opts.Logger,
+		stopCleanUp:   func() {},
+		cleanedUp:     make(chan struct{}),
 	}
 }
 
@@ -168,9 +186,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close disconnects from MongoDB, waiting (within ctx) for operations in
-// flight.
+// Close stops the clean-up Open may have started and disconnects from MongoDB,
+// waiting (within ctx) for operations in flight.
 func (s *Store) Close(ctx context.Context) error {
+	s.stopCleanUp()
+	select {
+	case <-s.cleanedUp:
+	case <-ctx.Done():
+	}
 	if err := s.client.Disconnect(ctx); err != nil {
 		return fmt.Errorf("close mongodb store: %w", err)
 	}

@@ -4,11 +4,91 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
+
+// sweptID is the _id of the meta document recording that sweepOrphans
+// has run to its end on this database.
+const sweptID = "orphans_swept"
+
+// cleanUpWork is what Open found left to clean up.
+type cleanUpWork struct {
+	deletions []deletionDoc // unfinished account deletions
+	sweep     bool          // sweepOrphans has never run to its end here
+}
+
+// none reports whether there is nothing to do.
+func (w cleanUpWork) none() bool { return len(w.deletions) == 0 && !w.sweep }
+
+// cleanUpToDo reads, during Open, what cleanUp has to do: two small reads
+// of the meta collection. A fresh database (no chatd schema before this
+// Open) holds nothing a deleted user left: its sweep is recorded as done
+// at once. So a new database never starts the background work, whose
+// commands would mix with a test's.
+func (s *Store) cleanUpToDo(ctx context.Context, fresh bool) (cleanUpWork, error) {
+	var w cleanUpWork
+	cur, err := s.meta.Find(ctx, bson.D{{Key: "kind", Value: deletionKind}})
+	if err != nil {
+		return w, fmt.Errorf("find unfinished account deletions: %w", err)
+	}
+	if err := cur.All(ctx, &w.deletions); err != nil {
+		return w, fmt.Errorf("find unfinished account deletions: %w", err)
+	}
+	switch err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: sweptID}}).Err(); {
+	case errors.Is(err, mongo.ErrNoDocuments) && fresh:
+		return w, s.recordSwept(ctx)
+	case errors.Is(err, mongo.ErrNoDocuments):
+		w.sweep = true
+	case err != nil:
+		return w, fmt.Errorf("read the clean-up's state: %w", err)
+	}
+	return w, nil
+}
+
+// recordSwept records that sweepOrphans has run to its end.
+func (s *Store) recordSwept(ctx context.Context) error {
+	_, err := s.meta.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sweptID}},
+		bson.D{{Key: "_id", Value: sweptID}, {Key: "at", Value: now()}}, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("record the sweep: %w", err)
+	}
+	return nil
+}
+
+// cleanUp does work in the background from Open until it is done or
+// Close stops it: it finishes the account deletions a DeleteUser left
+// unfinished (finishDeletions), then, once per database, deletes what
+// deleted users left (sweepOrphans). Neither holds up the start, which
+// must fit in the connect timeout: the sweep reads both collections whole.
+// A failure is logged; the next start tries again.
+func (s *Store) cleanUp(ctx context.Context, w cleanUpWork) {
+	warn := func(what string, err error) {
+		if ctx.Err() == nil {
+			s.log.Warn("mongodb: "+what+" failed; the next start tries again", "err", err)
+		}
+	}
+	if err := s.finishDeletions(ctx, w.deletions); err != nil {
+		warn("finishing unfinished account deletions", err)
+		return
+	}
+	if !w.sweep {
+		return
+	}
+	start := time.Now()
+	if err := s.sweepOrphans(ctx); err != nil {
+		warn("deleting what deleted users left", err)
+		return
+	}
+	if err := s.recordSwept(ctx); err != nil {
+		warn("recording the clean-up", err)
+		return
+	}
+	s.log.Info("mongodb: checked every conversation and message for a deleted owner", "took", time.Since(start).Round(time.Millisecond))
+}
 
 // deletionKind marks the meta documents that record an account deletion
 // in progress (DeleteUser), one per user, _id "deletion:" and the user's
@@ -18,7 +98,7 @@ const deletionKind = "user_deletion"
 // deletionDoc records that DeleteUser is deleting a user: written before
 // the user document is deleted, removed after the last sweep. One left
 // behind (the process died or the sweep failed in between) names an owner
-// whose documents finishDeletions sweeps at the next Open.
+// whose documents finishDeletions sweeps after the next Open.
 type deletionDoc struct {
 	ID    string        `bson:"_id"`
 	Kind  string        `bson:"kind"`
@@ -47,23 +127,15 @@ func (s *Store) forgetDeletion(ctx context.Context, owner bson.ObjectID) error {
 }
 
 // finishDeletions completes the account deletions a DeleteUser left
-// unfinished: for each record whose user document is gone it sweeps the
-// owner's conversations and messages (sweepOwned, the last sweep that did
-// not run or failed) and removes the record. A record whose user is still
-// there is left alone: that DeleteUser failed before the user went (the
-// account stays, and deleting it again finishes the job) or is running
-// now on another instance.
-func (s *Store) finishDeletions(ctx context.Context) error {
-	cur, err := s.meta.Find(ctx, bson.D{{Key: "kind", Value: deletionKind}})
-	if err != nil {
-		return fmt.Errorf("find unfinished account deletions: %w", err)
-	}
-	var docs []deletionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return fmt.Errorf("find unfinished account deletions: %w", err)
-	}
+// unfinished (docs, their records): for each record whose user document
+// is gone it sweeps the owner's conversations and messages (sweepOwned,
+// the last sweep that did not run or failed) and removes the record. A
+// record whose user is still there is left alone: that DeleteUser failed
+// before the user went (the account stays, and deleting it again finishes
+// the job) or is running now on another instance.
+func (s *Store) finishDeletions(ctx context.Context, docs []deletionDoc) error {
 	for _, d := range docs {
-		switch err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: d.Owner}}).Err(); {
+		switch err := s.usersPrimary.FindOne(ctx, bson.D{{Key: "_id", Value: d.Owner}}).Err(); {
 		case err == nil:
 			continue
 		case !errors.Is(err, mongo.ErrNoDocuments):
@@ -88,8 +160,10 @@ const orphanBatch = 500
 // before CreateConversation checked its owner (persistence.ErrUnknownOwner),
 // and the messages the old last sweep of DeleteUser (messages before
 // conversations) could miss. It reads each collection's owners once (an
-// aggregation: a scan of the collection on FerretDB, one per schema
-// migration), and looks them up orphanBatch at a time.
+// aggregation: a scan of the collection), and looks them up on the
+// primary orphanBatch at a time: a user is created before anything of
+// theirs, so an owner not found there is gone, and a user being deleted
+// meanwhile is swept twice, harmlessly.
 func (s *Store) sweepOrphans(ctx context.Context) error {
 	for _, c := range []*mongo.Collection{s.conversations, s.messages} {
 		cur, err := c.Aggregate(ctx, mongo.Pipeline{{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$owner_id"}}}}})
@@ -131,7 +205,7 @@ func (s *Store) sweepUnknown(ctx context.Context, owners []bson.ObjectID) error 
 	if len(owners) == 0 {
 		return nil
 	}
-	users, err := findIDs(ctx, s.users, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: owners}}}})
+	users, err := findIDs(ctx, s.usersPrimary, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: owners}}}})
 	if err != nil {
 		return fmt.Errorf("look up owners: %w", err)
 	}

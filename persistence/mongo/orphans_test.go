@@ -54,46 +54,48 @@ func wantDocs(ctx context.Context, t *testing.T, e env, user string, users, conv
 	}
 }
 
-// TestMigrationSweepsOrphans: opening a database of schema 3 deletes the
+// TestOpenSweepsOrphans: opening a database that a chatd before this one
+// wrote (no record of the sweep) deletes, in the background, the
 // conversations and messages whose user is gone (a conversation created
 // by a request that raced the account's deletion; a message the old last
-// sweep missed, its conversation deleted) and keeps every other user's.
-func TestMigrationSweepsOrphans(t *testing.T) {
+// sweep missed, its conversation deleted), keeps every other user's, and
+// records the sweep, so that the next start does not read everything
+// again. A new database records it at once and starts nothing.
+func TestOpenSweepsOrphans(t *testing.T) {
 	t.Parallel()
 	ctx, e := newEnv(t, nil)
+	mongo.WaitCleanUp(e.store) // returns at once: a new database
+	swept := bson.D{{Key: "_id", Value: "orphans_swept"}}
+	if n := countDocs(ctx, t, e, "meta", swept); n != 1 {
+		t.Fatalf("a new database has %d records of the sweep, want 1", n)
+	}
 	kept := userWithChat(ctx, t, e.store, "kept@x")
 	raced := userWithChat(ctx, t, e.store, "raced@x")
 	missed := userWithChat(ctx, t, e.store, "missed@x")
 	rawDelete(ctx, t, e, "users", userFilter("users", raced.ID))
 	rawDelete(ctx, t, e, "users", userFilter("users", missed.ID))
 	rawDelete(ctx, t, e, "conversations", userFilter("conversations", missed.ID))
-	_, err := e.raw.Collection("meta").UpdateOne(ctx, bson.D{{Key: "_id", Value: "schema"}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: 3}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rawDelete(ctx, t, e, "meta", swept)
 
-	reopen(ctx, t, e)
+	mongo.WaitCleanUp(reopen(ctx, t, e))
 	wantDocs(ctx, t, e, kept.ID, 1, 1, 2)
 	wantDocs(ctx, t, e, raced.ID, 0, 0, 0)
 	wantDocs(ctx, t, e, missed.ID, 0, 0, 0)
-	var schema struct {
-		Version int `bson:"version"`
-	}
-	if err := e.raw.Collection("meta").FindOne(ctx, bson.D{{Key: "_id", Value: "schema"}}).Decode(&schema); err != nil || schema.Version != 4 {
-		t.Errorf("schema version %d (%v), want 4", schema.Version, err)
+	if n := countDocs(ctx, t, e, "meta", swept); n != 1 {
+		t.Errorf("%d records of the sweep after it ran, want 1", n)
 	}
 }
 
 // TestOpenFinishesDeletions: a DeleteUser whose process ended (or whose
 // last sweep failed) after the user document was deleted left the user's
-// deletion record and documents written meanwhile; the next Open sweeps
-// them and removes the record. A record whose user is still there (the
+// deletion record and documents written meanwhile; the next Open has them
+// swept in the background and the record removed. A record whose user is still there (the
 // deletion failed before the user went) is left, with the user's data, and
 // a DeleteUser of that user completes and removes it.
 func TestOpenFinishesDeletions(t *testing.T) {
 	t.Parallel()
 	ctx, e := newEnv(t, nil)
+	mongo.WaitCleanUp(e.store)
 	cut := userWithChat(ctx, t, e.store, "cut@x")
 	early := userWithChat(ctx, t, e.store, "early@x")
 	for _, u := range []persistence.User{cut, early} {
@@ -110,6 +112,7 @@ func TestOpenFinishesDeletions(t *testing.T) {
 	rawDelete(ctx, t, e, "users", userFilter("users", cut.ID))
 
 	s := reopen(ctx, t, e)
+	mongo.WaitCleanUp(s)
 	wantDocs(ctx, t, e, cut.ID, 0, 0, 0)
 	wantDocs(ctx, t, e, early.ID, 1, 1, 2)
 	if n := countDocs(ctx, t, e, "meta", deletionRecords); n != 1 {

@@ -32,12 +32,6 @@ var migrations = []migration{
 	// Documents written before it lack reasoning, omitted_messages and
 	// params and read as empty (nothing to rewrite).
 	{version: 3, name: "messages: reasoning and omitted_messages; conversations: params", up: nil},
-	// Conversations (and their messages) that a create racing the
-	// account's deletion left without an owner, before CreateConversation
-	// checked its owner; messages the old last sweep of DeleteUser missed.
-	{version: 4, name: "conversations and messages of deleted users removed", up: func(ctx context.Context, s *Store) error {
-		return s.sweepOrphans(ctx)
-	}},
 }
 
 // schemaDoc is the meta document that records the applied migrations.
@@ -111,18 +105,16 @@ func (ix indexSpec) model() mongo.IndexModel {
 	return mongo.IndexModel{Keys: ix.keys, Options: o}
 }
 
-// setUp creates the indexes, applies pending migrations and finishes the
-// account deletions a DeleteUser left unfinished.
-func (s *Store) setUp(ctx context.Context) error {
+// setUp creates the indexes and applies pending migrations; fresh says
+// whether the database held no chatd schema before.
+func (s *Store) setUp(ctx context.Context) (fresh bool, err error) {
 	if err := s.ensureIndexes(ctx); err != nil {
-		return err
+		return false, err
 	}
 	s.textIndex = s.ensureTextIndex(ctx)
 	s.ferretDB = s.detectFerretDB(ctx)
-	if err := s.migrate(ctx); err != nil {
-		return err
-	}
-	return s.finishDeletions(ctx)
+	from, err := s.migrate(ctx)
+	return from == 0, err
 }
 
 // ensureIndexes creates every index; existing ones are left as they are.
@@ -136,15 +128,16 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// migrate applies the migrations newer than the recorded schema version.
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies the migrations newer than the recorded schema version
+// and returns that version.
+func (s *Store) migrate(ctx context.Context) (int, error) {
 	current, err := s.schemaVersion(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	latest := migrations[len(migrations)-1].version
 	if current > latest {
-		return fmt.Errorf("database schema version %d is newer than this server knows (%d): upgrade the server", current, latest)
+		return current, fmt.Errorf("database schema version %d is newer than this server knows (%d): upgrade the server", current, latest)
 	}
 	for _, m := range migrations {
 		if m.version <= current {
@@ -152,7 +145,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		recorded, err := s.apply(ctx, m)
 		if err != nil {
-			return err
+			return current, err
 		}
 		if !recorded {
 			s.log.Info("mongodb schema step recorded by another server starting meanwhile", "version", m.version)
@@ -160,7 +153,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		s.log.Info("mongodb schema migrated", "version", m.version, "migration", m.name)
 	}
-	return nil
+	return current, nil
 }
 
 // schemaVersion reads the recorded version; 0 for a new database.
