@@ -104,8 +104,9 @@ func (o Options) withDefaults(parts uriParts) Options {
 }
 
 // Open connects to MongoDB, checks that it answers within ConnectTimeout,
-// creates the indexes (idempotently) and applies pending schema migrations.
-// Errors name the host(s) but never the password.
+// creates the indexes (idempotently) and applies pending schema migrations,
+// then starts in the background what is left to clean up (cleanUp), if
+// anything: Close stops it. Errors name the host(s) but never the password.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.URI == "" {
 		return nil, errors.New("open mongodb store: empty URI")
