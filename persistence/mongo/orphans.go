@@ -134,20 +134,18 @@ func (s *Store) forgetDeletion(ctx context.Context, owner bson.ObjectID) error {
 // before the user went (the account stays, and deleting it again finishes
 // the job) or is running now on another instance.
 func (s *Store) finishDeletions(ctx context.Context, docs []deletionDoc) error {
-	for _, d := range docs {
-		switch err := s.usersPrimary.FindOne(ctx, bson.D{{Key: "_id", Value: d.Owner}}).Err(); {
-		case err == nil:
-			continue
-		case !errors.Is(err, mongo.ErrNoDocuments):
-			return fmt.Errorf("finish the deletion of user %s: %w", d.Owner.Hex(), err)
+	owners := make([]bson.ObjectID, len(docs))
+	for i, d := range docs {
+		owners[i] = d.Owner
+	}
+	swept, err := s.sweepUnknown(ctx, owners)
+	for _, o := range swept {
+		if err := s.forgetDeletion(ctx, o); err != nil {
+			return fmt.Errorf("finish the deletion of user %s: %w", o.Hex(), err)
 		}
-		if err := s.sweepOwned(ctx, d.Owner); err != nil {
-			return fmt.Errorf("finish the deletion of user %s: %w", d.Owner.Hex(), err)
-		}
-		if err := s.forgetDeletion(ctx, d.Owner); err != nil {
-			return fmt.Errorf("finish the deletion of user %s: %w", d.Owner.Hex(), err)
-		}
-		s.log.Info("mongodb: finished an account deletion left unfinished", "user_id", d.Owner.Hex())
+	}
+	if err != nil {
+		return fmt.Errorf("finish unfinished account deletions: %w", err)
 	}
 	return nil
 }
@@ -180,7 +178,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 				return fmt.Errorf("owners of %s: %w", c.Name(), err)
 			}
 			if batch = append(batch, d.ID); len(batch) == orphanBatch {
-				if err := s.sweepUnknown(ctx, batch); err != nil {
+				if _, err := s.sweepUnknown(ctx, batch); err != nil {
 					_ = cur.Close(ctx)
 					return err
 				}
@@ -192,7 +190,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("owners of %s: %w", c.Name(), err)
 		}
-		if err := s.sweepUnknown(ctx, batch); err != nil {
+		if _, err := s.sweepUnknown(ctx, batch); err != nil {
 			return err
 		}
 	}
@@ -200,27 +198,30 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 }
 
 // sweepUnknown sweeps the documents of each of owners that has no user
-// document.
-func (s *Store) sweepUnknown(ctx context.Context, owners []bson.ObjectID) error {
+// document, looked up in one query, and returns those it swept, up to a
+// failure.
+func (s *Store) sweepUnknown(ctx context.Context, owners []bson.ObjectID) ([]bson.ObjectID, error) {
 	if len(owners) == 0 {
-		return nil
+		return nil, nil
 	}
 	users, err := findIDs(ctx, s.usersPrimary, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: owners}}}})
 	if err != nil {
-		return fmt.Errorf("look up owners: %w", err)
+		return nil, fmt.Errorf("look up owners: %w", err)
 	}
 	known := make(map[bson.ObjectID]bool, len(users))
 	for _, u := range users {
 		known[u] = true
 	}
+	var swept []bson.ObjectID
 	for _, o := range owners {
 		if known[o] {
 			continue
 		}
 		if err := s.sweepOwned(ctx, o); err != nil {
-			return fmt.Errorf("sweep the documents of deleted user %s: %w", o.Hex(), err)
+			return swept, fmt.Errorf("sweep the documents of deleted user %s: %w", o.Hex(), err)
 		}
+		swept = append(swept, o)
 		s.log.Info("mongodb: deleted the documents of a deleted user", "user_id", o.Hex())
 	}
-	return nil
+	return swept, nil
 }

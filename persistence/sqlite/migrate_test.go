@@ -286,10 +286,7 @@ func TestMigrateFromVersion6(t *testing.T) {
 	if err != nil || len(page.Conversations) != 1 {
 		t.Fatalf("the kept user's search after migration: %+v, %v", page, err)
 	}
-	waitIndexed(t, s)
-	if got := indexed(t, s); got != 1 {
-		t.Errorf("index holds %d messages, want 1 (the kept user's finished one)", got)
-	}
+	wantIndexed(t, s, 1, "after the migration (the kept user's finished message)")
 }
 
 // oldUser is the statement that inserts the user id into a database of

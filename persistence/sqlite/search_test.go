@@ -92,6 +92,16 @@ func indexed(t *testing.T, s *Store) int {
 	return n
 }
 
+// wantIndexed waits for the search index to take in its backlog and
+// checks that it then holds want messages; when says at what point.
+func wantIndexed(t *testing.T, s *Store, want int, when string) {
+	t.Helper()
+	waitIndexed(t, s)
+	if got := indexed(t, s); got != want {
+		t.Errorf("index holds %d messages %s, want %d", got, when, want)
+	}
+}
+
 // TestSearchIndexOwnFile: the search index lives in a file of its own,
 // and a message is stored, and found by search, while that file's writer
 // is held up (as by a long merge of the index); the index takes it in once
@@ -129,10 +139,7 @@ func TestSearchIndexOwnFile(t *testing.T) {
 	if err := hold.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	waitIndexed(t, f.s)
-	if got := indexed(t, f.s); got != 1 {
-		t.Errorf("indexed %d messages, want 1", got)
-	}
+	wantIndexed(t, f.s, 1, "once its file is free")
 	if !f.found(t, "OKAPI") || f.found(t, "giraffe") {
 		t.Error("search through the index is wrong")
 	}
@@ -152,20 +159,14 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 	if _, err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "the Axolotl answer"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitIndexed(t, f.s)
-	if got := indexed(t, f.s); got != 1 {
-		t.Errorf("indexed %d messages with an answer streaming, want 1", got)
-	}
+	wantIndexed(t, f.s, 1, "with an answer streaming")
 	if !f.found(t, "axolotl") {
 		t.Error("a streaming answer is not found")
 	}
 	if _, err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Status: persistence.StatusComplete}}); err != nil {
 		t.Fatal(err)
 	}
-	waitIndexed(t, f.s)
-	if got := indexed(t, f.s); got != 2 {
-		t.Errorf("indexed %d messages after the answer ended, want 2", got)
-	}
+	wantIndexed(t, f.s, 2, "after the answer ended")
 	if !f.found(t, "axolotl") || !f.found(t, "narwhal") {
 		t.Error("indexed messages are not found")
 	}
@@ -180,18 +181,12 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 	if !f.found(t, "narwhal") {
 		t.Error("not found right after the search file was recreated")
 	}
-	waitIndexed(t, s)
-	if got := indexed(t, s); got != 2 {
-		t.Errorf("rebuilt index holds %d messages, want 2", got)
-	}
+	wantIndexed(t, s, 2, "after the rebuild")
 
 	if err := s.DeleteConversation(ctx, f.user.ID, f.conv.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitIndexed(t, s)
-	if got := indexed(t, s); got != 0 {
-		t.Errorf("index holds %d messages after their conversation was deleted, want 0", got)
-	}
+	wantIndexed(t, s, 0, "after their conversation was deleted")
 }
 
 // TestIndexerWaitsForQuiet: the search indexer takes in queued messages
@@ -251,10 +246,7 @@ func TestIndexerWaitsForQuiet(t *testing.T) {
 			func(t *testing.T, f searchFixture) {
 				f.insert(t, "a quokka", persistence.StatusComplete)
 				last := f.s.lastWrite.Load()
-				waitIndexed(t, f.s)
-				if got := indexed(t, f.s); got != 1 {
-					t.Errorf("indexed %d messages, want 1", got)
-				}
+				wantIndexed(t, f.s, 1, "after a quiet moment")
 				if f.s.lastWrite.Load() != last || f.s.writing.Load() != 0 {
 					t.Error("the indexer's own write counted as the store's")
 				}
