@@ -60,15 +60,17 @@ func (f searchFixture) found(t *testing.T, q string) bool {
 	return len(page.Conversations) == 1
 }
 
-// openUnmanaged opens the store at path for a test that closes it itself
-// (to open it again).
-func openUnmanaged(t *testing.T, path string) *Store {
+// unmanagedFixture opens a store in a new directory, for a test that
+// closes it itself (to open it again), and returns its path and a search
+// fixture on it.
+func unmanagedFixture(t *testing.T) (string, searchFixture) {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "chatd.db")
 	s, err := Open(context.Background(), Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return path, newSearchFixture(t, s)
 }
 
 // removeSearchFile deletes the search file of the store at path, with its
@@ -151,9 +153,7 @@ func TestSearchIndexOwnFile(t *testing.T) {
 func TestSearchIndexFollowsChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatd.db")
-	first := openUnmanaged(t, path)
-	f := newSearchFixture(t, first)
+	path, f := unmanagedFixture(t)
 	f.insert(t, "a narwhal question", persistence.StatusComplete)
 	a := f.insert(t, "", persistence.StatusStreaming)
 	if _, err := f.s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: a.ID, Append: "the Axolotl answer"}}); err != nil {
@@ -381,9 +381,7 @@ func TestSearchIndexTrigramsApart(t *testing.T) {
 func TestSearchIndexOldLayout(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatd.db")
-	first := openUnmanaged(t, path)
-	f := newSearchFixture(t, first)
+	path, f := unmanagedFixture(t)
 	f.insert(t, "a pangolin question", persistence.StatusComplete)
 	f.insert(t, "the Quokka answer", persistence.StatusComplete)
 	waitIndexed(t, f.s)
@@ -443,9 +441,7 @@ func TestSearchIndexOldLayout(t *testing.T) {
 func TestSearchIndexRequeue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatd.db")
-	first := openUnmanaged(t, path)
-	f := newSearchFixture(t, first)
+	path, f := unmanagedFixture(t)
 	for _, text := range []string{"one ibex", "two ibexes", "a streaming ibex", "three", "four", "five ibex"} {
 		status := persistence.StatusComplete
 		if strings.Contains(text, "streaming") {
