@@ -642,16 +642,22 @@ func testFrames(a hub.AnswerRef, n int) []*protocol.Frame {
 func publish(t *testing.T, ctx context.Context, b *Bus, a hub.AnswerRef, frames []*protocol.Frame) {
 	t.Helper()
 	for _, f := range frames {
-		for {
-			err := b.Publish(ctx, a, f)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("publish: %v", err)
-			}
-			time.Sleep(20 * time.Millisecond) // retry pace, as the hub's publisher
+		if err := publishRetrying(ctx, b, a, f); err != nil {
+			t.Fatalf("publish: %v", err)
 		}
+	}
+}
+
+// publishRetrying is b.Publish, called again after a pause while it fails
+// (as when no stream takes a frame during a JetStream leader election on a
+// loaded machine), as the hub's publisher does (Hub.retry), until ctx ends.
+func publishRetrying(ctx context.Context, b *Bus, a hub.AnswerRef, f *protocol.Frame) error {
+	for {
+		err := b.Publish(ctx, a, f)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		wait(ctx, 20*time.Millisecond) // retry pace, as the hub's publisher
 	}
 }
 

@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,10 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"chatd/hub"
-	"chatd/hub/protocol"
 )
 
 // TestPublishPipeline covers publishing with one frame in flight: a delta
@@ -172,21 +167,5 @@ func TestPublishIdleAnswerUnsubscribes(t *testing.T) {
 	checkFrames(t, "follower", r.frames, frames)
 	if got := storedFrames(t, ctx, owner, stopped.MessageID); len(got) != len(frames) {
 		t.Fatalf("the stream holds %d frames, want %d", len(got), len(frames))
-	}
-}
-
-// publishRetrying is b.Publish, called again after a pause while it fails
-// because no stream took a frame (a JetStream leader election on a loaded
-// machine: the frame was not stored), as the hub's publisher does
-// (Hub.retry); any other error is returned.
-func publishRetrying(ctx context.Context, b *Bus, a hub.AnswerRef, f *protocol.Frame) error {
-	for try := 0; ; try++ {
-		err := b.Publish(ctx, a, f)
-		if !errors.Is(err, jetstream.ErrNoStreamResponse) {
-			return err
-		}
-		if wait(ctx, backoff(try)); ctx.Err() != nil {
-			return err
-		}
 	}
 }
