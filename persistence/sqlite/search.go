@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -456,20 +458,40 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 }
 
 // indexBatch writes batch's entries into the search file in one transaction.
+//
+// The index's writes go in the order of their rowids (search keys), not of
+// the queue: FTS5 writes the terms it holds out as a new segment whenever
+// a rowid comes that is lower than the one before, and a queue of several
+// users' messages (keys owner<<msgBits | msg) goes up and down at every
+// change of user. In key order a batch is one segment, and FTS5 merges
+// fewer (BenchmarkIndexBatch). The writes for one key keep their order.
 func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg) error {
 	tx, err := s.sx.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("index: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	forget, err := tx.PrepareContext(ctx, `DELETE FROM indexed WHERE msg = ? RETURNING key`)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	remember, err := tx.PrepareContext(ctx, `INSERT INTO indexed (msg, key) VALUES (?, ?)`)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	// ftsWrite is a row of message_fts to insert with body, or to delete.
+	type ftsWrite struct {
+		key    int64
+		insert bool
+		body   string
+	}
+	writes := make([]ftsWrite, 0, len(batch))
 	for _, p := range batch {
 		var old int64
-		err := tx.QueryRowContext(ctx, `DELETE FROM indexed WHERE msg = ? RETURNING key`, p.msg).Scan(&old)
+		err := forget.QueryRowContext(ctx, p.msg).Scan(&old)
 		switch {
 		case err == nil:
-			if _, err := tx.ExecContext(ctx, `DELETE FROM message_fts WHERE rowid = ?`, old); err != nil {
-				return fmt.Errorf("index message %d: %w", p.msg, err)
-			}
+			writes = append(writes, ftsWrite{key: old})
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("index message %d: %w", p.msg, err)
 		}
@@ -477,11 +499,28 @@ func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg) error {
 			continue // deleted, streaming again, or nothing to find
 		}
 		key := searchKey(p.owner, p.msg)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO message_fts (rowid, body) VALUES (?, ?)`, key, strings.ToLower(p.content)); err != nil {
+		writes = append(writes, ftsWrite{key: key, insert: true, body: strings.ToLower(p.content)})
+		if _, err := remember.ExecContext(ctx, p.msg, key); err != nil {
 			return fmt.Errorf("index message %d: %w", p.msg, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO indexed (msg, key) VALUES (?, ?)`, p.msg, key); err != nil {
-			return fmt.Errorf("index message %d: %w", p.msg, err)
+	}
+	slices.SortStableFunc(writes, func(a, b ftsWrite) int { return cmp.Compare(a.key, b.key) })
+	del, err := tx.PrepareContext(ctx, `DELETE FROM message_fts WHERE rowid = ?`)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO message_fts (rowid, body) VALUES (?, ?)`)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	for _, w := range writes {
+		if w.insert {
+			_, err = ins.ExecContext(ctx, w.key, w.body)
+		} else {
+			_, err = del.ExecContext(ctx, w.key)
+		}
+		if err != nil {
+			return fmt.Errorf("index key %d: %w", w.key, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

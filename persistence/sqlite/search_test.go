@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -512,5 +513,76 @@ func TestSearchIndexRequeue(t *testing.T) {
 	empty := openTest(t, Options{})
 	if empty.requeueing.Load() {
 		t.Error("a new store requeues")
+	}
+}
+
+// TestIndexBatchInKeyOrder: a batch of several users' messages, queued in
+// an order whose search keys go up and down, with an indexed message
+// queued again (as a rebuild's requeue may) and another user's
+// conversation deleted, is written into the index as one segment (FTS5
+// starts a new one at every key lower than the one before), and the index
+// then holds every message once, the deleted ones not.
+func TestIndexBatchInKeyOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTest(t, Options{IndexQuiet: time.Hour, IndexMaxLag: time.Hour})
+	users := []searchFixture{newSearchFixtureFor(t, s, "a@example.test"), newSearchFixtureFor(t, s, "b@example.test"),
+		newSearchFixtureFor(t, s, "c@example.test")}
+	gone := newSearchFixtureFor(t, s, "d@example.test") // the highest keys
+	index := func() {
+		t.Helper()
+		if n, err := s.indexOnce(ctx); err != nil || n == 0 {
+			t.Fatalf("indexOnce: %d, %v", n, err)
+		}
+		if n, err := s.SearchBacklog(ctx); err != nil || n != 0 {
+			t.Fatalf("backlog after a batch: %d, %v", n, err)
+		}
+	}
+	segments := func() int {
+		t.Helper()
+		var n int
+		if err := s.sx.QueryRowContext(ctx, `SELECT count(DISTINCT segid) FROM message_fts_idx`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	again := users[2].insert(t, "an okapi twice", persistence.StatusComplete)
+	gone.insert(t, "a quokka soon gone", persistence.StatusComplete)
+	index()
+	before := segments()
+
+	// Users c, a, b, a, c, b, ...: keys (the owner's rowid high) down and up.
+	order := []int{2, 0, 1, 0, 2, 1, 1, 0, 2}
+	for i, u := range order {
+		users[u].insert(t, fmt.Sprintf("word%dx of user %d", i, u), persistence.StatusComplete)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO search_pending (msg, tag, owner)
+		SELECT rowid, random(), owner_id FROM messages WHERE id = ?`, again.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteConversation(ctx, gone.user.ID, gone.conv.ID); err != nil {
+		t.Fatal(err)
+	}
+	index()
+	if got := segments(); got != before+1 {
+		t.Errorf("index segments after one batch: %d, want %d (one more)", got, before+1)
+	}
+	for i, u := range order {
+		for v := range users {
+			if found := users[v].found(t, fmt.Sprintf("word%dx", i)); found != (u == v) {
+				t.Errorf("user %d's search for message %d of user %d: found %v", v, i, u, found)
+			}
+		}
+	}
+	if !users[2].found(t, "okapi twice") {
+		t.Error("the message queued again is not found")
+	}
+	var docs int
+	if err := s.sx.QueryRowContext(ctx, `SELECT count(*) FROM message_fts_docsize`).Scan(&docs); err != nil {
+		t.Fatal(err)
+	}
+	if got := indexed(t, s); got != len(order)+1 || docs != len(order)+1 {
+		t.Errorf("index holds %d messages and %d documents, want %d: the new ones and the one queued again, not the deleted",
+			got, docs, len(order)+1)
 	}
 }
