@@ -21,6 +21,7 @@ type generation struct {
 	conv   *conv
 	msg    persistence.Message // the assistant message as inserted (status streaming)
 	prompt string              // the user message answered, for the title
+	titled bool                // the conversation had a title when the answer started
 	connID string              // the connection that asked
 
 	ctx    context.Context

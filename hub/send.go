@@ -380,6 +380,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 		return Result{}, fmt.Errorf("store answer: %w", err)
 	}
 	g := h.newGeneration(c, answer, user.Content, from.connID)
+	g.titled = conv.Title != ""
 	res := Result{ConversationID: conv.ID, UserMessageID: user.ID, MessageID: answer.ID}
 
 	c.mu.Lock()

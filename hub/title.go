@@ -13,9 +13,11 @@ const titleTimeout = 20 * time.Second
 // maybeTitle names the conversation after its first answer, if it has no
 // title yet, and tells the owner's tabs. A failed or interrupted answer
 // asks for no title (the upstream just failed, or the server is stopping):
-// a later answer names the conversation.
+// a later answer names the conversation. An answer in a conversation that
+// had a title when it started (most answers) costs nothing here: no
+// goroutine, no read of the store.
 func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
-	if h.opts.Titler == nil || final.Status == persistence.StatusInterrupted || final.Status == persistence.StatusError {
+	if h.opts.Titler == nil || g.titled || final.Status == persistence.StatusInterrupted || final.Status == persistence.StatusError {
 		return
 	}
 	h.work.Add(1)

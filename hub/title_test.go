@@ -2,11 +2,13 @@ package hub
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
 	"chatd/llm/openai"
+	"chatd/persistence"
 )
 
 // TestTitleOnlyAfterAUsableAnswer (issue 10, item 14): a conversation is
@@ -51,6 +53,75 @@ func TestTitleOnlyAfterAUsableAnswer(t *testing.T) {
 			}
 			if (conv.Title != "") != tc.wantTitle {
 				t.Fatalf("title %q, want one: %v", conv.Title, tc.wantTitle)
+			}
+		})
+	}
+}
+
+// convReads counts the conversation reads that reach a store.
+type convReads struct {
+	Store
+	n atomic.Int64
+}
+
+func (s *convReads) Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error) {
+	s.n.Add(1)
+	return s.Store.Conversation(ctx, ownerID, id)
+}
+
+// TestTitleLooksOnlyAtUntitled: the end of an answer in a conversation
+// that had a title when the answer started reads nothing more from the
+// store and asks the upstream for no title; in one without a title the
+// hub looks the conversation up (the user may have named it meanwhile)
+// and names it.
+func TestTitleLooksOnlyAtUntitled(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, title  string
+		wantReads    bool
+		wantRequests int
+	}{
+		{"titled", "named by its user", false, 1},
+		{"untitled", "", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			srv := fakeai.Start(t, fakeai.Options{})
+			client := openai.New(openai.Options{BaseURL: srv.URL, MaxRetries: -1})
+			mem := newMemStore()
+			conv := persistence.Conversation{OwnerID: "u", Model: fakeai.DefaultModels[0], Title: tc.title}
+			if err := mem.CreateConversation(ctx, &conv); err != nil {
+				t.Fatal(err)
+			}
+			st := &convReads{Store: mem}
+			h := New(Options{Store: st, Writer: &memWriter{store: mem}, Model: client,
+				Titler: (&llm.Titler{Streamer: client}).Title})
+			go func() { _ = h.Run(t.Context()) }()
+			t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+
+			sub := newSub("u")
+			res, err := h.Send(ctx, sub, "u", SendRequest{ConversationID: conv.ID, Content: "tell me about otters"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.n.Store(0) // what the send read
+			if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
+				t.Fatalf("answer ended %+v", done)
+			}
+			h.work.Wait() // the generation, then the title job it starts, if any
+			if reads := st.n.Load(); (reads > 0) != tc.wantReads {
+				t.Errorf("%d conversation reads after the answer started, want some: %v", reads, tc.wantReads)
+			}
+			if n := len(srv.Recorded()); n != tc.wantRequests {
+				t.Errorf("%d upstream chat requests, want %d", n, tc.wantRequests)
+			}
+			got, err := mem.Conversation(ctx, "u", conv.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.title != "" && got.Title != tc.title || tc.title == "" && got.Title == "" {
+				t.Errorf("title %q after the answer (was %q)", got.Title, tc.title)
 			}
 		})
 	}
