@@ -227,9 +227,8 @@ func (h *Conversations) get(c *gin.Context) {
 		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
-	conv, err := h.store.Conversation(ctx, owner, id)
-	if err != nil {
-		httperr.AbortError(c, storeError(err, "load conversation "+id))
+	conv, ok := h.load(c, owner, id)
+	if !ok {
 		return
 	}
 	// The running answer is read before the messages: the hub stores an
@@ -321,15 +320,25 @@ func (h *Conversations) update(c *gin.Context) {
 	c.JSON(http.StatusOK, conversationBody{conv})
 }
 
+// load reads the caller's conversation id, or answers the request with
+// what the store said (another user's id is not found); ok is false then.
+func (h *Conversations) load(c *gin.Context, owner, id string) (conv persistence.Conversation, ok bool) {
+	conv, err := h.store.Conversation(c.Request.Context(), owner, id)
+	if err != nil {
+		httperr.AbortError(c, storeError(err, "load conversation "+id))
+		return conv, false
+	}
+	return conv, true
+}
+
 func (h *Conversations) delete(c *gin.Context) {
 	id, ok := conversationID(c)
 	if !ok {
 		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
-	conv, err := h.store.Conversation(ctx, owner, id)
-	if err != nil {
-		httperr.AbortError(c, storeError(err, "load conversation "+id))
+	conv, ok := h.load(c, owner, id)
+	if !ok {
 		return
 	}
 	h.live.CancelConversation(owner, id)

@@ -45,9 +45,8 @@ func (h *Conversations) export(c *gin.Context) {
 		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
-	conv, err := h.store.Conversation(ctx, owner, id)
-	if err != nil {
-		httperr.AbortError(c, storeError(err, "load conversation "+id))
+	conv, ok := h.load(c, owner, id)
+	if !ok {
 		return
 	}
 	msgs, err := h.store.MessageOutline(ctx, owner, id)
