@@ -2,6 +2,10 @@ package hub
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -87,8 +91,19 @@ func TestTitleLooksOnlyAtUntitled(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			srv := fakeai.Start(t, fakeai.Options{})
-			client := openai.New(openai.Options{BaseURL: srv.URL, MaxRetries: -1})
+			// The upstream holds the answer until the send's own reads are
+			// counted out.
+			fake := fakeai.New(fakeai.Options{})
+			release := make(chan struct{})
+			free := sync.OnceFunc(func() { close(release) })
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/chat/completions") {
+					<-release
+				}
+				fake.ServeHTTP(w, r)
+			}))
+			t.Cleanup(func() { free(); fake.Close(); up.Close() })
+			client := openai.New(openai.Options{BaseURL: up.URL + "/v1", MaxRetries: -1})
 			mem := newMemStore()
 			conv := persistence.Conversation{OwnerID: "u", Model: fakeai.DefaultModels[0], Title: tc.title}
 			if err := mem.CreateConversation(ctx, &conv); err != nil {
@@ -106,6 +121,7 @@ func TestTitleLooksOnlyAtUntitled(t *testing.T) {
 				t.Fatal(err)
 			}
 			st.n.Store(0) // what the send read
+			free()
 			if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
 				t.Fatalf("answer ended %+v", done)
 			}
@@ -113,7 +129,7 @@ func TestTitleLooksOnlyAtUntitled(t *testing.T) {
 			if reads := st.n.Load(); (reads > 0) != tc.wantReads {
 				t.Errorf("%d conversation reads after the answer started, want some: %v", reads, tc.wantReads)
 			}
-			if n := len(srv.Recorded()); n != tc.wantRequests {
+			if n := len(fake.Recorded()); n != tc.wantRequests {
 				t.Errorf("%d upstream chat requests, want %d", n, tc.wantRequests)
 			}
 			got, err := mem.Conversation(ctx, "u", conv.ID)
