@@ -3,24 +3,47 @@
 package fakeai
 
 import (
+	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // The Go runtime's monotonic clock is CLOCK_MONOTONIC on Linux, read
-// through the vDSO; one real clock_gettime at start gives its offset, so
+// through the vDSO; real clock_gettime calls at start give its offset, so
 // MonotonicNanos costs no system call.
 var (
-	monoBase  int64
 	monoStart = time.Now()
+	monoBase  = monoOffset(offsetTries, func() (before, mono, after int64, ok bool) {
+		before = int64(time.Since(monoStart))
+		var ts unix.Timespec
+		err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		after = int64(time.Since(monoStart))
+		return before, ts.Nano(), after, err == nil
+	})
 )
 
-func init() {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
-		monoBase = ts.Nano() - int64(time.Since(monoStart))
+// offsetTries is how many readings monoOffset takes at start.
+const offsetTries = 20
+
+// monoOffset returns CLOCK_MONOTONIC minus the Go clock's time since
+// monoStart, from the tightest of tries readings (0 if a reading fails).
+// Each reading takes the Go clock, CLOCK_MONOTONIC and the Go clock
+// again; a thread descheduled between them (a loaded machine, at start)
+// brackets the system clock's reading loosely and would put the offset
+// off by up to its pause, for the whole process: a tighter reading wins.
+func monoOffset(tries int, read func() (before, mono, after int64, ok bool)) int64 {
+	width, offset := int64(math.MaxInt64), int64(0)
+	for range tries {
+		before, mono, after, ok := read()
+		if !ok {
+			return 0
+		}
+		if after-before < width {
+			width, offset = after-before, mono-(before+(after-before)/2)
+		}
 	}
+	return offset
 }
 
 // MonotonicNanos returns CLOCK_MONOTONIC in nanoseconds: the same clock for
