@@ -82,6 +82,10 @@ const (
 	ReasonAccountDeleted = "account deleted"
 )
 
+// ReasonShutdown is the reason of a CloseGoingAway close: the server is
+// stopping (the client reconnects, to another instance in a cluster).
+const ReasonShutdown = "server shutting down"
+
 // Limits on client frame fields.
 const (
 	// MaxContentChars is the longest message content accepted, in characters.

@@ -114,7 +114,7 @@ func (h *Handler) open(who auth.Identity) (*stream, error) {
 		queue: outbox.New(h.opts.QueueSize), closing: make(chan struct{})}
 	h.mu.Lock()
 	if h.closing {
-		s.Close(protocol.CloseGoingAway, "server shutting down")
+		s.Close(protocol.CloseGoingAway, protocol.ReasonShutdown)
 	}
 	h.streams[s] = struct{}{}
 	h.mu.Unlock()
@@ -137,7 +137,7 @@ func (h *Handler) Shutdown() {
 	defer h.mu.Unlock()
 	h.closing = true
 	for s := range h.streams {
-		s.Close(protocol.CloseGoingAway, "server shutting down")
+		s.Close(protocol.CloseGoingAway, protocol.ReasonShutdown)
 	}
 }
 

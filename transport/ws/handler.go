@@ -200,7 +200,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := newConn(h, ws, id, requestToken(r))
 	if !h.track(c) {
 		h.opts.Limits.ReleaseConn(id.UserID)
-		ws.Close(websocket.StatusCode(protocol.CloseGoingAway), "server shutting down")
+		ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.ReasonShutdown)
 		return
 	}
 	// The connection outlives the request: its reader runs on a goroutine
@@ -264,7 +264,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
-		c.Close(protocol.CloseGoingAway, "server shutting down")
+		c.Close(protocol.CloseGoingAway, protocol.ReasonShutdown)
 	}
 	done := make(chan struct{})
 	go func() {
