@@ -68,19 +68,42 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
-	// Only the token version is read where the store can (a WebSocket
-	// rechecks its session this way before every send).
-	tv, err := persistence.UserTokenVersion(ctx, a.users, c.Subject)
+	id := Identity{UserID: c.Subject, TokenVersion: *c.TokenVersion, ExpiresAt: c.ExpiresAt.Time}
+	if err := a.checkVersion(ctx, id); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+// Recheck tells whether the session of id, which Authenticate returned
+// earlier, is still valid: its token has not expired, its user still
+// exists, and its token version is still the user's (no logout, password
+// change or account deletion since). A WebSocket rechecks its session this
+// way before every send: the token it was opened with was verified then,
+// and what verified it (the secrets, the issuer, the audience) cannot
+// change while the process runs, so only the expiry and the store are
+// looked at again. Errors are Authenticate's.
+func (a *Authenticator) Recheck(ctx context.Context, id Identity) error {
+	if a.tokens.expired(id.ExpiresAt) {
+		return fmt.Errorf("%w: token expired", ErrUnauthorized)
+	}
+	return a.checkVersion(ctx, id)
+}
+
+// checkVersion checks that id's token version is its user's current one,
+// reading only the version where the store can.
+func (a *Authenticator) checkVersion(ctx context.Context, id Identity) error {
+	tv, err := persistence.UserTokenVersion(ctx, a.users, id.UserID)
 	if errors.Is(err, persistence.ErrNotFound) {
-		return Identity{}, fmt.Errorf("%w: user %s no longer exists", ErrUnauthorized, c.Subject)
+		return fmt.Errorf("%w: user %s no longer exists", ErrUnauthorized, id.UserID)
 	}
 	if err != nil {
-		return Identity{}, fmt.Errorf("load user %s: %w", c.Subject, err)
+		return fmt.Errorf("load user %s: %w", id.UserID, err)
 	}
-	if tv != *c.TokenVersion {
-		return Identity{}, fmt.Errorf("%w: token revoked", ErrUnauthorized)
+	if tv != id.TokenVersion {
+		return fmt.Errorf("%w: token revoked", ErrUnauthorized)
 	}
-	return Identity{UserID: c.Subject, TokenVersion: tv, ExpiresAt: c.ExpiresAt.Time}, nil
+	return nil
 }
 
 // Middleware authenticates the request's Authorization: Bearer token and

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/persistence"
 	"chatd/persistence/sqlite"
@@ -82,5 +83,110 @@ func TestAuthenticateReadsTokenVersion(t *testing.T) {
 				t.Fatalf("%d user rows loaded, want %d", n, tc.rows)
 			}
 		})
+	}
+}
+
+// usersFunc is a UserFinder answering from a function.
+type usersFunc func(ctx context.Context, id string) (persistence.User, error)
+
+func (f usersFunc) UserByID(ctx context.Context, id string) (persistence.User, error) {
+	return f(ctx, id)
+}
+
+// TestRecheck: Recheck, which a WebSocket runs before every send instead
+// of Authenticate, accepts the identity Authenticate returned while its
+// session holds, and refuses it as Authenticate refuses its token once the
+// token expired (past the leeway), the user signed out or changed the
+// password (a new token version), or the account is gone; a store that
+// cannot be read is a server failure, not a refusal.
+func TestRecheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	exp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	storeDown := errors.New("store down")
+	users := usersFunc(func(_ context.Context, id string) (persistence.User, error) {
+		switch id {
+		case "alice":
+			return persistence.User{ID: id, TokenVersion: 2}, nil
+		case "broken":
+			return persistence.User{}, storeDown
+		}
+		return persistence.User{}, persistence.ErrNotFound
+	})
+	for _, tc := range []struct {
+		name      string
+		id        Identity
+		now       time.Time
+		wantErr   error // nil: accepted
+		isRefusal bool
+	}{
+		{"valid", Identity{UserID: "alice", TokenVersion: 2, ExpiresAt: exp}, exp.Add(-time.Minute), nil, false},
+		{"expired, within the leeway", Identity{UserID: "alice", TokenVersion: 2, ExpiresAt: exp}, exp.Add(DefaultLeeway - time.Second), nil, false},
+		{"expired", Identity{UserID: "alice", TokenVersion: 2, ExpiresAt: exp}, exp.Add(DefaultLeeway), ErrUnauthorized, true},
+		{"signed out since", Identity{UserID: "alice", TokenVersion: 1, ExpiresAt: exp}, exp.Add(-time.Minute), ErrUnauthorized, true},
+		{"account gone", Identity{UserID: "bob", TokenVersion: 0, ExpiresAt: exp}, exp.Add(-time.Minute), ErrUnauthorized, true},
+		{"store down", Identity{UserID: "broken", TokenVersion: 0, ExpiresAt: exp}, exp.Add(-time.Minute), storeDown, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			authn, err := NewAuthenticator(users, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test"),
+				Now: func() time.Time { return tc.now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = authn.Recheck(ctx, tc.id)
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Recheck = %v, want %v", err, tc.wantErr)
+			}
+			if got := errors.Is(err, ErrUnauthorized); got != tc.isRefusal {
+				t.Fatalf("Recheck = %v: a refusal %v, want %v", err, got, tc.isRefusal)
+			}
+		})
+	}
+}
+
+// TestRecheckAgreesWithAuthenticate: the identity a real token
+// authenticates to is rechecked the same way the token is authenticated,
+// before and after the user signs out.
+func TestRecheckAgreesWithAuthenticate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	authn, err := NewAuthenticator(st, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := persistence.User{Email: "re@example.test", Name: "R", PasswordHash: "x"}
+	if err := st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := authn.Issue(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := authn.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := authn.Recheck(ctx, id); err != nil {
+		t.Fatalf("Recheck of a fresh session = %v", err)
+	}
+	if _, err := st.BumpTokenVersion(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, aerr := authn.Authenticate(ctx, token)
+	rerr := authn.Recheck(ctx, id)
+	if !errors.Is(aerr, ErrUnauthorized) || !errors.Is(rerr, ErrUnauthorized) {
+		t.Fatalf("after sign-out: Authenticate = %v, Recheck = %v; want both ErrUnauthorized", aerr, rerr)
+	}
+	if err := st.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := authn.Recheck(ctx, Identity{UserID: u.ID, TokenVersion: 1, ExpiresAt: id.ExpiresAt}); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("Recheck of a deleted account = %v, want ErrUnauthorized", err)
 	}
 }

@@ -158,6 +158,12 @@ func (t *tokens) issue(userID string, tv int64) (string, time.Time, error) {
 	return s, exp, nil
 }
 
+// expired reports whether a token expiring at exp is no longer accepted,
+// with the leeway parse allows.
+func (t *tokens) expired(exp time.Time) bool {
+	return !t.opts.Now().Before(exp.Add(t.opts.Leeway))
+}
+
 // parse verifies a token's signature and claims.
 func (t *tokens) parse(token string) (claims, error) {
 	var c claims

@@ -22,7 +22,6 @@ type conn struct {
 	userID  string
 	tv      int64 // the token's version (hub.Session)
 	expires time.Time
-	token   string // rechecked before each send and regenerate
 	started time.Time
 	queue   *outbox.Queue              // frames for the writer; grows while they pile up
 	work    chan *protocol.ClientFrame // valid frames waiting for the worker; made with it
@@ -50,14 +49,14 @@ const (
 	evPing                      // PingInterval passed: ping the peer
 )
 
-func newConn(h *Handler, ws *websocket.Conn, id Identity, token string) *conn {
+func newConn(h *Handler, ws *websocket.Conn, id Identity) *conn {
 	ws.SetReadLimit(h.opts.ReadLimit)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, tv: id.TokenVersion, expires: id.ExpiresAt,
-		token: token, started: time.Now(),
-		queue: outbox.New(h.opts.QueueSize),
-		ctx:   ctx,
+		started: time.Now(),
+		queue:   outbox.New(h.opts.QueueSize),
+		ctx:     ctx,
 	}
 	// ctx ends only through c.cancel, which then wakes the writer (a
 	// context.AfterFunc would cost an idle connection more memory).

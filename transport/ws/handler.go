@@ -62,6 +62,11 @@ var ErrUnauthorized = errors.New("unauthorized")
 // Authenticate checks a bearer token.
 type Authenticate func(ctx context.Context, token string) (Identity, error)
 
+// Recheck tells whether the session of id, which Authenticate returned
+// when the connection opened, is still valid (not expired, not revoked,
+// its user not deleted); errors are Authenticate's.
+type Recheck func(ctx context.Context, id Identity) error
+
 // Metrics receives what the live channel counts.
 type Metrics interface {
 	ConnectionOpened()
@@ -79,6 +84,8 @@ const DefaultReadLimit = protocol.MaxContentChars*12 + 16<<10
 type Options struct {
 	Hub          Hub
 	Authenticate Authenticate
+	// Recheck runs before each send and regenerate (required).
+	Recheck Recheck
 	// Origins admits cross-origin browsers (see OriginChecker); same-host is always allowed.
 	Origins *OriginChecker
 	Metrics Metrics
@@ -197,7 +204,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("websocket upgrade failed", "err", err)
 		return
 	}
-	c := newConn(h, ws, id, requestToken(r))
+	c := newConn(h, ws, id)
 	if !h.track(c) {
 		h.opts.Limits.ReleaseConn(id.UserID)
 		ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.ReasonShutdown)

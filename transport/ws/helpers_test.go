@@ -57,7 +57,7 @@ func newServer(t *testing.T, o serverOptions) *server {
 		opts.Limits = limits.New(limits.Options{})
 	}
 	s.limits = opts.Limits
-	opts.Authenticate = s.authenticate
+	opts.Authenticate, opts.Recheck = s.authenticate, s.recheck
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,6 +84,15 @@ func (s *server) authenticate(_ context.Context, token string) (ws.Identity, err
 		return ws.Identity{}, fmt.Errorf("%w: bad token", ws.ErrUnauthorized)
 	}
 	return ws.Identity{UserID: user, ExpiresAt: time.Now().Add(s.tokenLife)}, nil
+}
+
+func (s *server) recheck(_ context.Context, id ws.Identity) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoked[id.UserID] || !time.Now().Before(id.ExpiresAt) {
+		return fmt.Errorf("%w: session ended", ws.ErrUnauthorized)
+	}
+	return nil
 }
 
 func (s *server) revoke(user string) {

@@ -161,11 +161,11 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame) error {
 // errAnswered is returned by a frame's handling that already answered it.
 var errAnswered = errors.New("frame already answered")
 
-// recheck authenticates the connection's token again before work that
-// stores something: an account deleted or signed out since the upgrade is
+// recheck checks the connection's session again before work that stores
+// something: an account deleted or signed out since the upgrade is
 // refused, and its connection closed with 4401.
 func (c *conn) recheck(ctx context.Context, frameID json.RawMessage) error {
-	_, err := c.h.opts.Authenticate(ctx, c.token)
+	err := c.h.opts.Recheck(ctx, Identity{UserID: c.userID, TokenVersion: c.tv, ExpiresAt: c.expires})
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		c.endSession(frameID, "signed out or account removed")

@@ -58,7 +58,7 @@ type Config struct {
 
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
 	Writer batch.Options  // Logger and Metrics are set by App when empty; OnFenced always
-	WS     ws.Options     // Hub, Authenticate, Origins, Limits, Metrics and Logger are set by App
+	WS     ws.Options     // Hub, Authenticate, Recheck, Origins, Limits, Metrics and Logger are set by App
 	SSE    sse.Options    // Hub, Limits and Logger are set by App
 	Limits limits.Options // Shared is set by App from SharedLimits
 
@@ -307,6 +307,13 @@ func wsOptions(cfg Config, h *hub.Hub, authn *auth.Authenticator, origins *ws.Or
 			return ws.Identity{}, fmt.Errorf("%w: %v", ws.ErrUnauthorized, err)
 		}
 		return ws.Identity{UserID: id.UserID, TokenVersion: id.TokenVersion, ExpiresAt: id.ExpiresAt}, err
+	}
+	o.Recheck = func(ctx context.Context, id ws.Identity) error {
+		err := authn.Recheck(ctx, auth.Identity{UserID: id.UserID, TokenVersion: id.TokenVersion, ExpiresAt: id.ExpiresAt})
+		if errors.Is(err, auth.ErrUnauthorized) {
+			return fmt.Errorf("%w: %v", ws.ErrUnauthorized, err)
+		}
+		return err
 	}
 	return o
 }
