@@ -1,7 +1,9 @@
 package ws_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +103,43 @@ func TestDrainedCalledOnce(t *testing.T) {
 	drained(3)
 	if sub.Busy() {
 		t.Fatal("busy with nothing queued")
+	}
+}
+
+// TestQueuedFramesOneWrite: frames that wait in a connection's queue when
+// its writer comes to them go to the socket together, in one write (a
+// send's ack, messages and conversation frame; deltas behind a slow
+// write), and reach the client whole and in order. A frame alone goes out
+// as it always did, in a write of its own.
+func TestQueuedFramesOneWrite(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{smallBuffers: true})
+	cl := s.dial(dialOptions{user: "u", paused: true, smallBuffer: true})
+	sub := busySub(t, s, "u")
+	// Larger than both sockets' buffers: the writer stays in this write
+	// until the client reads, and the next frames queue up behind it.
+	sub.Deliver(protocol.Delta("c", "m", 1, strings.Repeat("x", 256<<10)))
+	const n = 30
+	for i := range n {
+		sub.Deliver(protocol.Delta("c", "m", int64(i+2), fmt.Sprintf("y%d.", i+2)))
+	}
+	close(cl.resume)
+	cl.expect("hello")
+	for i := range n + 1 {
+		if f := cl.expect("delta"); f.Seq != int64(i+1) {
+			t.Fatalf("delta %d has seq %d", i+1, f.Seq)
+		}
+	}
+	first := s.writes.containing(`"y2."`)
+	if len(first) != 1 || !bytes.Contains(first[0], []byte(fmt.Sprintf(`"y%d."`, n+1))) {
+		t.Fatalf("the %d frames that waited behind the first were written in %d writes, want one", n, len(s.writes.containing(`"y`)))
+	}
+	sub.Deliver(protocol.Delta("c", "m", n+2, "alone"))
+	if f := cl.expect("delta"); f.Seq != n+2 {
+		t.Fatalf("last delta has seq %d", f.Seq)
+	}
+	last := s.writes.containing(`"alone"`)
+	if len(last) != 1 || bytes.Contains(last[0], []byte(`"y`)) {
+		t.Fatalf("the frame alone was written in %d writes, or with others", len(last))
 	}
 }

@@ -18,6 +18,7 @@ import (
 type conn struct {
 	h       *Handler
 	ws      *websocket.Conn
+	cork    *corkConn // the socket under ws; the writer corks it for a batch of frames
 	id      string
 	userID  string
 	tv      int64 // the token's version (hub.Session)
@@ -49,11 +50,11 @@ const (
 	evPing                      // PingInterval passed: ping the peer
 )
 
-func newConn(h *Handler, ws *websocket.Conn, id Identity) *conn {
+func newConn(h *Handler, ws *websocket.Conn, cork *corkConn, id Identity) *conn {
 	ws.SetReadLimit(h.opts.ReadLimit)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
-		h: h, ws: ws, id: persistence.NewID(), userID: id.UserID, tv: id.TokenVersion, expires: id.ExpiresAt,
+		h: h, ws: ws, cork: cork, id: persistence.NewID(), userID: id.UserID, tv: id.TokenVersion, expires: id.ExpiresAt,
 		started: time.Now(),
 		queue:   outbox.New(h.opts.QueueSize),
 		ctx:     ctx,
@@ -164,8 +165,9 @@ func (c *conn) serve() {
 // socket. It waits on the queue's channel alone (outbox.Queue.Wait): the
 // pings, the token's expiry, a kick and the end of the connection reach
 // it as events, woken through the queue. Once awake it writes every frame
-// that waits before it waits again, checking the events between frames, and then
-// tells the hub the queue is written if it asked (WatchDrain).
+// that waits before it waits again, checking the events between frames
+// (frames that waited together go to the socket in one write: corkConn),
+// and then tells the hub the queue is written if it asked (WatchDrain).
 func (c *conn) writeLoop() {
 	defer c.watchdog.stop()
 	ping := time.AfterFunc(c.h.opts.PingInterval, func() { c.signal(evPing) })
@@ -176,6 +178,7 @@ func (c *conn) writeLoop() {
 	}
 	for {
 		f := c.queue.Wait() // nil: woken for an event or a drain request
+		corked := false
 		for {
 			if ev := c.events.Load(); ev != 0 {
 				switch {
@@ -183,6 +186,10 @@ func (c *conn) writeLoop() {
 					c.ws.CloseNow()
 					return
 				case ev&evKicked != 0:
+					if corked && c.uncork() != nil {
+						c.ws.CloseNow()
+						return
+					}
 					c.closeSocket(f)
 					return
 				}
@@ -190,19 +197,39 @@ func (c *conn) writeLoop() {
 				c.startPing()
 				ping.Reset(c.h.opts.PingInterval)
 			}
-			if f != nil && c.write(f) != nil {
-				c.ws.CloseNow()
-				return
+			if f != nil {
+				if !corked && c.queue.Len() > 0 {
+					// More frames wait behind this one: they go to the
+					// socket together, in one write.
+					c.cork.cork()
+					corked = true
+				}
+				if c.write(f) != nil {
+					c.ws.CloseNow()
+					return
+				}
 			}
 			if c.queue.Len() == 0 {
 				break
 			}
 			f, _ = c.queue.Pop()
 		}
+		if corked && c.uncork() != nil {
+			c.ws.CloseNow()
+			return
+		}
 		if c.queue.Drained() { // the hub asked to hear that the queue is written
 			c.h.opts.Hub.Drained(c)
 		}
 	}
+}
+
+// uncork writes the frames the writer kept corked, watched as one write.
+func (c *conn) uncork() error {
+	c.watchdog.start()
+	err := c.cork.uncork()
+	c.watchdog.done()
+	return err
 }
 
 // write sends one frame. The library gets a context that never ends, so a

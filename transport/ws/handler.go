@@ -194,7 +194,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, httperr.New(http.StatusTooManyRequests, httperr.CodeRateLimited, "too many open connections for this user"))
 		return
 	}
-	ws, err := websocket.Accept(smallReadBuffer{w}, r, &websocket.AcceptOptions{
+	rw := &smallReadBuffer{ResponseWriter: w}
+	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Name},
 		InsecureSkipVerify: true, // the origin was checked above, with proxies in mind
 		CompressionMode:    websocket.CompressionDisabled,
@@ -204,7 +205,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("websocket upgrade failed", "err", err)
 		return
 	}
-	c := newConn(h, ws, id)
+	c := newConn(h, ws, rw.cork, id)
 	if !h.track(c) {
 		h.opts.Limits.ReleaseConn(id.UserID)
 		ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.ReasonShutdown)

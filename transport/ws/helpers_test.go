@@ -1,11 +1,13 @@
 package ws_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,6 +36,7 @@ type server struct {
 	limits  *limits.Users
 
 	tokenLife time.Duration // how long an identity stays valid; an hour when zero
+	writes    socketWrites  // what the server wrote to its sockets, write by write
 
 	mu      sync.Mutex
 	revoked map[string]bool
@@ -66,6 +69,7 @@ func newServer(t *testing.T, o serverOptions) *server {
 	if o.smallBuffers {
 		s.srv.Listener = nettest.SmallSendBuffers(s.srv.Listener)
 	}
+	s.srv.Listener = recordWrites{Listener: s.srv.Listener, w: &s.writes}
 	s.srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -99,6 +103,55 @@ func (s *server) revoke(user string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.revoked[user] = true
+}
+
+// socketWrites records the server's writes to its sockets.
+type socketWrites struct {
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (w *socketWrites) add(p []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, bytes.Clone(p))
+}
+
+// containing returns the writes that contain s.
+func (w *socketWrites) containing(s string) [][]byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out [][]byte
+	for _, p := range w.writes {
+		if bytes.Contains(p, []byte(s)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// recordWrites records the writes on the connections it accepts.
+type recordWrites struct {
+	net.Listener
+	w *socketWrites
+}
+
+func (l recordWrites) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return recordedConn{Conn: c, w: l.w}, nil
+}
+
+type recordedConn struct {
+	net.Conn
+	w *socketWrites
+}
+
+func (c recordedConn) Write(p []byte) (int, error) {
+	c.w.add(p)
+	return c.Conn.Write(p)
 }
 
 func (s *server) url() string { return "ws" + strings.TrimPrefix(s.srv.URL, "http") }
