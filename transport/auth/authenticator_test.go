@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,31 @@ type rowsLoaded struct {
 func (s *rowsLoaded) UserByID(ctx context.Context, id string) (persistence.User, error) {
 	s.rows.Add(1)
 	return s.Store.UserByID(ctx, id)
+}
+
+// sessionStore opens a SQLite store in a temporary directory (closed when
+// tb ends), an Authenticator over wrap(store), and a user with a token.
+func sessionStore(tb testing.TB, wrap func(*sqlite.Store) UserFinder) (*sqlite.Store, *Authenticator, persistence.User, string) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(tb.TempDir(), "chatd.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close(context.Background()) })
+	authn, err := NewAuthenticator(wrap(st), Options{Secret: []byte("0123456789abcdef0123456789abcdef-test")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u := persistence.User{Email: "session@example.test", Name: "S", PasswordHash: "x"}
+	if err := st.CreateUser(ctx, &u); err != nil {
+		tb.Fatal(err)
+	}
+	token, _, err := authn.Issue(u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, authn, u, token
 }
 
 // userByIDOnly hides the store's TokenVersion, as a store without it.
@@ -44,24 +70,11 @@ func TestAuthenticateReadsTokenVersion(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close(context.Background()) })
-			store := &rowsLoaded{Store: st}
-			authn, err := NewAuthenticator(tc.wrap(store), Options{Secret: []byte("0123456789abcdef0123456789abcdef-test")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			u := persistence.User{Email: "tv@example.test", Name: "T", PasswordHash: "x"}
-			if err := st.CreateUser(ctx, &u); err != nil {
-				t.Fatal(err)
-			}
-			token, _, err := authn.Issue(u)
-			if err != nil {
-				t.Fatal(err)
-			}
+			var store *rowsLoaded
+			st, authn, u, token := sessionStore(t, func(st *sqlite.Store) UserFinder {
+				store = &rowsLoaded{Store: st}
+				return tc.wrap(store)
+			})
 			id, err := authn.Authenticate(ctx, token)
 			if err != nil || id.UserID != u.ID || id.TokenVersion != 0 {
 				t.Fatalf("Authenticate = %+v, %v; want user %s at version 0", id, err, u.ID)
@@ -151,23 +164,7 @@ func TestRecheck(t *testing.T) {
 func TestRecheckAgreesWithAuthenticate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	authn, err := NewAuthenticator(st, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := persistence.User{Email: "re@example.test", Name: "R", PasswordHash: "x"}
-	if err := st.CreateUser(ctx, &u); err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := authn.Issue(u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, authn, u, token := sessionStore(t, func(st *sqlite.Store) UserFinder { return st })
 	id, err := authn.Authenticate(ctx, token)
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,8 @@ package auth
 
 import (
 	"context"
-	"log/slog"
-	"path/filepath"
 	"testing"
 
-	"chatd/persistence"
 	"chatd/persistence/sqlite"
 )
 
@@ -17,23 +14,7 @@ import (
 // compared, the token version read).
 func BenchmarkSessionCheck(b *testing.B) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(b.TempDir(), "chatd.db"), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close(context.Background()) })
-	authn, err := NewAuthenticator(st, Options{Secret: []byte("0123456789abcdef0123456789abcdef-bench")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	u := persistence.User{Email: "bench@example.test", Name: "B", PasswordHash: "x"}
-	if err := st.CreateUser(ctx, &u); err != nil {
-		b.Fatal(err)
-	}
-	token, _, err := authn.Issue(u)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, authn, _, token := sessionStore(b, func(st *sqlite.Store) UserFinder { return st })
 	id, err := authn.Authenticate(ctx, token)
 	if err != nil {
 		b.Fatal(err)
