@@ -70,9 +70,15 @@ func TestAdaptiveCoalescing(t *testing.T) {
 		{"twice CoalesceStreams: four pieces a delta",
 			8, []token{{0, false}, {10, false}, {20, false}, {30, false}, {40, false}, {50, false}, {60, false}, {70, false}, {80, false}},
 			[]string{"t0", "t1t2t3t4", "t5t6t7t8"}},
-		{"twice CoalesceStreams: the window doubles",
+		{"twice CoalesceStreams: the window doubles; the delta goes once the next piece would come after it",
 			8, []token{{0, false}, {20, false}, {40, false}, {60, false}, {80, false}, {100, false}},
-			[]string{"t0", "t1t2t3t4"}},
+			[]string{"t0", "t1t2t3"}},
+		{"many answers, a model slower than the window: every token at once",
+			8, []token{{0, false}, {100, false}, {200, false}, {300, false}},
+			[]string{"t0", "t1", "t2", "t3"}},
+		{"many answers, a slow model and a busy tab: the window",
+			8, []token{{0, false}, {100, true}, {200, false}},
+			[]string{"t0", "t1t2"}},
 		{"far more answers: the window stops at CoalesceMaxInterval",
 			40, []token{{0, false}, {30, false}, {60, false}, {90, false}, {120, false}},
 			[]string{"t0", "t1t2t3"}},
@@ -129,14 +135,18 @@ func (r *clockRecorder) Deliver(f *protocol.Frame) {
 	}
 }
 
-// TestWidenedCoalescingWithTimer: 49 tokens of a model at 50 or 100
-// tokens/s (the first alone, then a number every delta size divides), with the flusher ticking as Run does. Below CoalesceStreams
+// TestWidenedCoalescingWithTimer: 49 tokens of a model at 100, 50, 25
+// or 16.7 tokens/s (the first alone, then a number every delta size
+// divides), with the flusher ticking as Run does. Below CoalesceStreams
 // answers every token is its own delta; from CoalesceStreams on, a delta
 // carries two pieces per CoalesceStreams answers or what came within the
 // window, which grows with the answers, whichever is less, and no token
 // waits longer than either. At 100 tokens/s a delta of two pieces goes out
 // after 10 ms; before, every token waited for the whole (31 ms) window,
-// which a burst of 250 sends paid in lateness.
+// which a burst of 250 sends paid in lateness. Nor does a delta wait for a
+// piece that, as far apart as the last two, would come after the window:
+// the same deltas go out sooner (10 ms sooner at 50 tokens/s and a 50 ms
+// window), and a model slower than the window gets every piece at once.
 func TestWidenedCoalescingWithTimer(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -148,8 +158,10 @@ func TestWidenedCoalescingWithTimer(t *testing.T) {
 		{live: 3, gap: 20 * time.Millisecond, frames: 49, wait: 0},
 		{live: 4, gap: 20 * time.Millisecond, frames: 1 + 48/2, wait: 20 * time.Millisecond},   // two pieces
 		{live: 5, gap: 10 * time.Millisecond, frames: 1 + 48/2, wait: 10 * time.Millisecond},   // a fast model: two pieces, not the 31 ms window
-		{live: 8, gap: 20 * time.Millisecond, frames: 1 + 48/3, wait: 50 * time.Millisecond},   // the window before four pieces
-		{live: 100, gap: 20 * time.Millisecond, frames: 1 + 48/3, wait: 50 * time.Millisecond}, // CoalesceMaxInterval
+		{live: 8, gap: 20 * time.Millisecond, frames: 1 + 48/3, wait: 40 * time.Millisecond},   // three pieces: the fourth would come after the window
+		{live: 100, gap: 20 * time.Millisecond, frames: 1 + 48/3, wait: 40 * time.Millisecond}, // CoalesceMaxInterval; the fourth piece would come too late
+		{live: 100, gap: 40 * time.Millisecond, frames: 1 + 48/2, wait: 40 * time.Millisecond}, // two pieces: the third would come after the window
+		{live: 100, gap: 60 * time.Millisecond, frames: 49, wait: 0},                           // a model slower than the window: every piece at once
 	}
 	const tokens = 49
 	for _, tt := range tests {

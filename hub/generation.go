@@ -45,7 +45,8 @@ type generation struct {
 	tokens  int
 	firstAt time.Time
 	lastAt  time.Time
-	capped  bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
+	gap     time.Duration // between the last two pieces: when the next one may come
+	capped  bool          // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
@@ -69,6 +70,8 @@ func (g *generation) onDeltaAt(text string, now time.Time) {
 func (g *generation) tokenLocked(now time.Time) {
 	if g.tokens == 0 {
 		g.firstAt = now
+	} else {
+		g.gap = now.Sub(g.lastAt)
 	}
 	g.tokens++
 	g.lastAt = now
@@ -141,10 +144,12 @@ func (h *Hub) coalesceWindow() window {
 // (adaptive coalescing). It does when nothing was sent yet or when
 // CoalesceBytes of text and reasoning wait. Widened (many answers), it
 // does when the oldest text waiting is the window old, or when the delta
-// carries the window's pieces, the last one went out at least half the
-// window ago (so a fast model still gets few frames) and no subscriber is
-// busy (a machine short of CPU, whose writers lag, merges up to the
-// window). Otherwise it does when the last delta is the window old, and
+// carries the window's pieces, or when the next piece, as far apart as
+// the last two, would come after the oldest waited the window (it could
+// not join this delta: waiting for it saves no frame), provided the last
+// delta went out at least half the window ago (so a fast model still gets
+// few frames) and no subscriber is busy (a machine short of CPU, whose
+// writers lag, merges up to the window). Otherwise it does when the last delta is the window old, and
 // when merging would not pay: the last delta is at least CoalesceMinGap
 // old (not a fast model) and no subscriber is still writing or holding
 // queued frames (no write in flight). Text that waits goes out with what
@@ -159,8 +164,9 @@ func (g *generation) flushNowLocked(now time.Time, w window) bool {
 		len(g.text)-g.sent+len(g.reasoning)-g.rsent >= g.hub.opts.CoalesceBytes:
 		return true
 	case w.wide:
-		return now.Sub(g.pendingAt) >= w.interval ||
-			g.pending >= w.pieces && since >= w.interval/2 && !g.conv.busyLocked()
+		waited := now.Sub(g.pendingAt)
+		return waited >= w.interval ||
+			(g.pending >= w.pieces || waited+g.gap > w.interval) && since >= w.interval/2 && !g.conv.busyLocked()
 	case since >= w.interval:
 		return true
 	case since < g.hub.opts.CoalesceMinGap:
