@@ -45,8 +45,7 @@ type generation struct {
 	tokens  int
 	firstAt time.Time
 	lastAt  time.Time
-	gap     time.Duration // between the last two pieces: when the next one may come
-	capped  bool          // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
+	capped  bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
@@ -70,8 +69,6 @@ func (g *generation) onDeltaAt(text string, now time.Time) {
 func (g *generation) tokenLocked(now time.Time) {
 	if g.tokens == 0 {
 		g.firstAt = now
-	} else {
-		g.gap = now.Sub(g.lastAt)
 	}
 	g.tokens++
 	g.lastAt = now
@@ -145,8 +142,10 @@ func (h *Hub) coalesceWindow() window {
 // CoalesceBytes of text and reasoning wait. Widened (many answers), it
 // does when the oldest text waiting is the window old, or when the delta
 // carries the window's pieces, or when the next piece, as far apart as
-// the last two, would come after the oldest waited the window (it could
-// not join this delta: waiting for it saves no frame), provided the last
+// the answer's pieces have come on average, would come after the oldest
+// waited the window (it could not join this delta: waiting for it saves
+// no frame; the average, not the last gap, so that pieces a loaded
+// machine delivers unevenly still pair up), provided the last
 // delta went out at least half the window ago (so a fast model still gets
 // few frames) and no subscriber is busy (a machine short of CPU, whose
 // writers lag, merges up to the window). Otherwise it does when the last delta is the window old, and
@@ -166,13 +165,22 @@ func (g *generation) flushNowLocked(now time.Time, w window) bool {
 	case w.wide:
 		waited := now.Sub(g.pendingAt)
 		return waited >= w.interval ||
-			(g.pending >= w.pieces || waited+g.gap > w.interval) && since >= w.interval/2 && !g.conv.busyLocked()
+			(g.pending >= w.pieces || waited+g.meanGapLocked() > w.interval) && since >= w.interval/2 && !g.conv.busyLocked()
 	case since >= w.interval:
 		return true
 	case since < g.hub.opts.CoalesceMinGap:
 		return false
 	}
 	return !g.conv.busyLocked()
+}
+
+// meanGapLocked is the average time between the answer's pieces so far
+// (0 before the second); conv.mu is held.
+func (g *generation) meanGapLocked() time.Duration {
+	if g.tokens < 2 {
+		return 0
+	}
+	return g.lastAt.Sub(g.firstAt) / time.Duration(g.tokens-1)
 }
 
 // Drained is called by a subscriber that was asked to (DrainWatcher) once
