@@ -145,17 +145,17 @@ func (h *Hub) coalesceWindow() window {
 // the answer's pieces have come on average, would come after the oldest
 // waited the window (it could not join this delta: waiting for it saves
 // no frame; the average, not the last gap, so that pieces a loaded
-// machine delivers unevenly still pair up), provided the last
-// delta went out at least half the window ago (so a fast model still gets
-// few frames) and no subscriber is busy (a machine short of CPU, whose
-// writers lag, merges up to the window). Otherwise it does when the last delta is the window old, and
-// when merging would not pay: the last delta is at least CoalesceMinGap
-// old (not a fast model) and no subscriber is still writing or holding
-// queued frames (no write in flight). Text that waits goes out with what
-// follows it, when the flusher finds it due, or when the busy subscribers
-// have drained (Hub.Drained) and the rules above let it. Every subscriber
-// gets the same deltas, so tabs of one conversation see one delta
-// sequence. conv.mu is held.
+// machine delivers unevenly still pair up), provided the last delta went
+// out at least half the window ago (so a fast model still gets few
+// frames) and no subscriber is busy (a machine short of CPU, whose
+// writers lag, merges up to the window). Otherwise it does when the last
+// delta is the window old, and when merging would not pay: the last delta
+// is at least CoalesceMinGap old (not a fast model) and no subscriber is
+// still writing or holding queued frames (no write in flight). Text that
+// waits goes out with what follows it, when the flusher finds it due, or
+// when the busy subscribers have drained (Hub.Drained) and the rules above
+// let it. Every subscriber gets the same deltas, so tabs of one
+// conversation see one delta sequence. conv.mu is held.
 func (g *generation) flushNowLocked(now time.Time, w window) bool {
 	since := now.Sub(g.lastFlush)
 	switch {
