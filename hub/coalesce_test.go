@@ -147,7 +147,7 @@ func (r *clockRecorder) Deliver(f *protocol.Frame) {
 // waits longer than either. At 100 tokens/s a delta of two pieces goes out
 // after 10 ms; before, every token waited for the whole (31 ms) window,
 // which a burst of 250 sends paid in lateness. Nor does a delta wait for a
-// piece that, as far apart as the last two, would come after the window:
+// piece that, at the answer's average pace, would come after the window:
 // the same deltas go out sooner (10 ms sooner at 50 tokens/s and a 50 ms
 // window), and a model slower than the window gets every piece at once.
 func TestWidenedCoalescingWithTimer(t *testing.T) {

@@ -113,7 +113,7 @@ func TestDrainedCalledOnce(t *testing.T) {
 // as it always did, in a write of its own.
 func TestQueuedFramesOneWrite(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{smallBuffers: true})
+	s := newServer(t, serverOptions{smallBuffers: true, recordWrites: true})
 	cl := s.dial(dialOptions{user: "u", paused: true, smallBuffer: true})
 	sub := busySub(t, s, "u")
 	// Larger than both sockets' buffers: the writer stays in this write

@@ -36,7 +36,7 @@ type server struct {
 	limits  *limits.Users
 
 	tokenLife time.Duration // how long an identity stays valid; an hour when zero
-	writes    socketWrites  // what the server wrote to its sockets, write by write
+	writes    socketWrites  // with recordWrites, what the server wrote to its sockets, write by write
 
 	mu      sync.Mutex
 	revoked map[string]bool
@@ -46,6 +46,7 @@ type serverOptions struct {
 	opts         ws.Options
 	smallBuffers bool          // small socket send buffers on the server side
 	tokenLife    time.Duration // identities expire this long after the upgrade (default an hour)
+	recordWrites bool          // keep every write to the server's sockets (server.writes)
 }
 
 func newServer(t *testing.T, o serverOptions) *server {
@@ -69,7 +70,9 @@ func newServer(t *testing.T, o serverOptions) *server {
 	if o.smallBuffers {
 		s.srv.Listener = nettest.SmallSendBuffers(s.srv.Listener)
 	}
-	s.srv.Listener = recordWrites{Listener: s.srv.Listener, w: &s.writes}
+	if o.recordWrites {
+		s.srv.Listener = recordWrites{Listener: s.srv.Listener, w: &s.writes}
+	}
 	s.srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

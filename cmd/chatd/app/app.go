@@ -303,19 +303,24 @@ func wsOptions(cfg Config, h *hub.Hub, authn *auth.Authenticator, origins *ws.Or
 	}
 	o.Authenticate = func(ctx context.Context, token string) (ws.Identity, error) {
 		id, err := authn.Authenticate(ctx, token)
-		if errors.Is(err, auth.ErrUnauthorized) {
-			return ws.Identity{}, fmt.Errorf("%w: %v", ws.ErrUnauthorized, err)
+		if err != nil {
+			return ws.Identity{}, wsAuthError(err)
 		}
-		return ws.Identity{UserID: id.UserID, TokenVersion: id.TokenVersion, ExpiresAt: id.ExpiresAt}, err
+		return ws.Identity(id), nil
 	}
 	o.Recheck = func(ctx context.Context, id ws.Identity) error {
-		err := authn.Recheck(ctx, auth.Identity{UserID: id.UserID, TokenVersion: id.TokenVersion, ExpiresAt: id.ExpiresAt})
-		if errors.Is(err, auth.ErrUnauthorized) {
-			return fmt.Errorf("%w: %v", ws.ErrUnauthorized, err)
-		}
-		return err
+		return wsAuthError(authn.Recheck(ctx, auth.Identity(id)))
 	}
 	return o
+}
+
+// wsAuthError turns an auth error into the live channel's: a refusal
+// wraps ws.ErrUnauthorized, a store failure stays as it is.
+func wsAuthError(err error) error {
+	if errors.Is(err, auth.ErrUnauthorized) {
+		return fmt.Errorf("%w: %v", ws.ErrUnauthorized, err)
+	}
+	return err
 }
 
 // originChecker builds the WebSocket origin check from the allowed origins
