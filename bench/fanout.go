@@ -93,11 +93,13 @@ func stalled(ctx context.Context, e *env, r *report, c config, tabs int, spec fu
 	}
 	p99 := func(s sample) float64 { return s.res.Lateness.P99 }
 	p50 := func(s sample) float64 { return s.res.Lateness.P50 }
-	ratio := pairMedian(one, all, func(a, b sample) float64 { return p99(a) / p99(b) })
+	ratios := make([]float64, len(one))
 	perPair := make([]string, len(one))
 	for i := range one {
-		perPair[i] = fmt.Sprintf("x%.2f", p99(one[i])/p99(all[i]))
+		ratios[i] = p99(one[i]) / p99(all[i])
+		perPair[i] = fmt.Sprintf("x%.2f", ratios[i])
 	}
+	ratio := median(ratios)
 	r.check("one tab stops reading: the others' p99 lateness", "moves <= 10%", fmt.Sprintf("x%.2f", ratio), ratio <= 1.10 && ratio >= 0.90)
 	codes := map[int]int{}
 	closed, caught, stalledTabs := 0, 0, 0
