@@ -3,10 +3,10 @@
 #   make run    build the web client and the server, start it (embedded
 #               SQLite store in ./data, offline demo model unless
 #               OPENAI_API_KEY is set)
-#   make test   every test suite: formatting and vet, Go tests with the race
-#               detector (including the nginx deployment tests in
-#               deploy/e2e), the web client's type check and unit tests, and
-#               its browser end-to-end tests, directly and through nginx.
+#   make test   every test suite: formatting, vet and staticcheck, Go tests
+#               with the race detector (including the nginx deployment tests
+#               in deploy/e2e), the web client's type check and unit tests,
+#               and its browser end-to-end tests, directly and through nginx.
 #               It checks first (scripts/prereqs.sh) that the programs the
 #               suites need are installed, installing them as root with apt.
 #
@@ -28,6 +28,9 @@ CHATD     := $(BIN)/chatd
 BUILD_TAGS ?= embedui
 GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
 BENCH_FLAGS   ?= -run '^$$' -bench . -benchmem -timeout 30m
+# staticcheck runs from the Go module proxy at this version (not a
+# dependency of the module: its own dependencies stay out of go.mod).
+STATICCHECK   ?= v0.8.2
 
 # The suites `make test` runs, in order.
 TEST_SUITES := lint test-go test-frontend test-e2e test-e2e-nginx test-bench-smoke
@@ -66,9 +69,10 @@ prereqs: ## check that the programs the test suites need are installed; as root 
 test: prereqs ## run every test suite (after make prereqs)
 	@$(MAKE) --no-print-directory $(TEST_SUITES)
 
-lint: ## gofmt check and go vet
+lint: ## gofmt check, go vet and staticcheck
 	@bad="$$(gofmt -l $(GO_FILES))"; if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 
 test-go: deploy/node_modules frontend/node_modules ## Go tests with the race detector (SQLite, FerretDB, fake OpenAI, nginx)
 	$(GO) test $(GO_TEST_FLAGS) ./...
