@@ -37,7 +37,7 @@ type Bus struct {
 	lease    *leaseView
 	locks    *lockView
 	// watchers mirror the leases and the locks; set by run before it
-	// renews, and read only by its renewals.
+	// starts judgeLoop, and read only by it.
 	watchers []*watched
 	live     *liveFrames // the follows here, each subscribed to its answer's frames
 	replies  *replyMux   // answers of direct gets
@@ -74,6 +74,9 @@ type Bus struct {
 	// dropAck, set by tests, loses the acknowledgements it returns true
 	// for, as a network fault would.
 	dropAck atomic.Pointer[func(*nats.Msg) bool]
+	// checkHook, set by tests, runs at the start of each check of the
+	// watchers (a slow JetStream API, played).
+	checkHook atomic.Pointer[func()]
 
 	ctx    context.Context
 	cancel context.CancelFunc

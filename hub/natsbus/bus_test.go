@@ -384,7 +384,8 @@ func TestDifferentLeaseTTLs(t *testing.T) {
 	}
 	waitJudging(t, ctx, short)
 	// Two renewals of the long-TTL instance seen while judging, each
-	// followed by reports of the orphans (every short renewal runs one).
+	// followed by reports of the orphans (the short instance judges every
+	// RenewEvery).
 	created := func() time.Time {
 		short.lease.mu.Lock()
 		defer short.lease.mu.Unlock()
@@ -406,6 +407,55 @@ func TestDifferentLeaseTTLs(t *testing.T) {
 	rec.mu.Unlock()
 	if orphans != 0 {
 		t.Fatalf("an instance with a longer lease TTL, renewing, was declared dead: %+v", rec.orphans)
+	}
+}
+
+// TestSlowWatcherCheckKeepsTheLease: a check of the watchers that hangs
+// (a JetStream API request, slow when NATS is loaded) does not hold up the
+// renewals of the lease, which a loaded CI machine once saw: renewals
+// queued behind the checks came after the TTL, and the other instances
+// took a live instance's answers over.
+func TestSlowWatcherCheckKeepsTheLease(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const ttl = time.Second
+	b, _ := newBus(t, c, "slow-check", ttl)
+	waitHealthy(t, ctx, b)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	hang := func() {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	b.checkHook.Store(&hang)
+	defer close(release) // before the bus closes (t.Cleanup)
+	select {
+	case <-entered:
+	case <-ctx.Done():
+		t.Fatal("the watchers were never checked")
+	}
+	renewedAt := func() time.Time {
+		b.lease.mu.Lock()
+		defer b.lease.mu.Unlock()
+		return b.lease.renewedAt
+	}
+	last := renewedAt()
+	for renewals := 0; renewals < 3; {
+		if since := b.lease.sinceRenewed(); since > ttl {
+			t.Fatalf("no renewal for %s (TTL %s) while a check of the watchers hangs", since, ttl)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d renewals while a check of the watchers hangs", renewals)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if now := renewedAt(); !now.Equal(last) {
+			renewals, last = renewals+1, now
+		}
 	}
 }
 

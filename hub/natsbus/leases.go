@@ -329,7 +329,7 @@ type mirror interface {
 // consumer can vanish without a word (its NATS node died): the client
 // notices only after missing two 5 s idle heartbeats, and in the meantime
 // the mirror misses locks taken and leases renewed, so a dead instance's
-// answers would wait that long to be ended. So each lease renewal also
+// answers would wait that long to be ended. So every RenewEvery judgeLoop
 // checks the watcher (check): one that has not delivered within a round
 // what the bucket held a round earlier is replaced.
 type watched struct {
@@ -423,13 +423,30 @@ func (w *watched) check(ctx context.Context) bool {
 	return behind
 }
 
-// renewLoop renews the lease every RenewEvery and then reports the locks of
-// dead instances to the hub, until ctx ends.
+// renewLoop renews the lease every RenewEvery until ctx ends. Nothing else
+// runs on its goroutine: the checks of the watchers (JetStream API
+// requests, slow when NATS is loaded) once ran between renewals, and a
+// renewal that waited for them came after the TTL, so the other instances
+// took a live instance's answers over as if it had crashed.
 func (b *Bus) renewLoop(ctx context.Context, res *resources) {
 	t := time.NewTicker(b.opts.RenewEvery)
 	defer t.Stop()
 	for {
 		b.renew(ctx, res)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// judgeLoop checks the watchers and then reports the locks of dead
+// instances to the hub, every RenewEvery until ctx ends.
+func (b *Bus) judgeLoop(ctx context.Context) {
+	t := time.NewTicker(b.opts.RenewEvery)
+	defer t.Stop()
+	for {
 		b.checkWatchers(ctx)
 		b.reportOrphans()
 		select {
@@ -456,6 +473,9 @@ func (b *Bus) renew(ctx context.Context, res *resources) {
 
 // checkWatchers checks that the watchers of the leases and the locks keep up.
 func (b *Bus) checkWatchers(ctx context.Context) {
+	if hook := b.checkHook.Load(); hook != nil {
+		(*hook)()
+	}
 	for _, w := range b.watchers {
 		cctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
 		w.check(cctx)

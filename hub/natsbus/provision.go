@@ -241,10 +241,14 @@ func (b *Bus) run(ctx context.Context) {
 	}
 	res := b.res.Load()
 	b.watchers = []*watched{newWatched(res.leases, b.lease), newWatched(res.locks, b.locks)}
-	b.wg.Add(2 + len(b.watchers))
+	b.wg.Add(3 + len(b.watchers))
 	go func() {
 		defer b.wg.Done()
 		b.consumeEvents(ctx, res.events)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.judgeLoop(ctx)
 	}()
 	go func() {
 		defer b.wg.Done()
