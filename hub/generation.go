@@ -164,8 +164,9 @@ func (g *generation) flushNowLocked(now time.Time, w window) bool {
 		return true
 	case w.wide:
 		waited := now.Sub(g.pendingAt)
-		return waited >= w.interval ||
-			(g.pending >= w.pieces || waited+g.meanGapLocked() > w.interval) && since >= w.interval/2 && !g.conv.busyLocked()
+		// The delta has the window's pieces, or the next would come too late to join it.
+		ready := g.pending >= w.pieces || waited+g.meanGapLocked() > w.interval
+		return waited >= w.interval || ready && since >= w.interval/2 && !g.conv.busyLocked()
 	case since >= w.interval:
 		return true
 	case since < g.hub.opts.CoalesceMinGap:

@@ -424,31 +424,28 @@ func (w *watched) check(ctx context.Context) bool {
 }
 
 // renewLoop renews the lease every RenewEvery until ctx ends. Nothing else
-// runs on its goroutine: the checks of the watchers (JetStream API
-// requests, slow when NATS is loaded) once ran between renewals, and a
-// renewal that waited for them came after the TTL, so the other instances
-// took a live instance's answers over as if it had crashed.
+// runs on its goroutine: a renewal that waited for the watchers' checks
+// (JetStream API requests, slow when NATS is loaded) could come after the
+// TTL, and the other instances would take a live instance's answers over.
 func (b *Bus) renewLoop(ctx context.Context, res *resources) {
-	t := time.NewTicker(b.opts.RenewEvery)
-	defer t.Stop()
-	for {
-		b.renew(ctx, res)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	b.everyRenewal(ctx, func() { b.renew(ctx, res) })
 }
 
 // judgeLoop checks the watchers and then reports the locks of dead
 // instances to the hub, every RenewEvery until ctx ends.
 func (b *Bus) judgeLoop(ctx context.Context) {
+	b.everyRenewal(ctx, func() {
+		b.checkWatchers(ctx)
+		b.reportOrphans()
+	})
+}
+
+// everyRenewal runs fn now and then every RenewEvery until ctx ends.
+func (b *Bus) everyRenewal(ctx context.Context, fn func()) {
 	t := time.NewTicker(b.opts.RenewEvery)
 	defer t.Stop()
 	for {
-		b.checkWatchers(ctx)
-		b.reportOrphans()
+		fn()
 		select {
 		case <-ctx.Done():
 			return
