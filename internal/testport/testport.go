@@ -7,7 +7,12 @@
 // server is down, any connection of the machine (the suite opens
 // thousands) may take it, and the restart fails with "address already in
 // use". Ports here are drawn at random outside that range and checked
-// free; one process never hands out a port twice.
+// free. One process never hands out a port twice, and no two processes
+// hand out the same one while both run: each port handed out is reserved
+// for the process's lifetime by a lock on its byte of a file shared by
+// every test process of the user (`go test ./...` runs several packages'
+// tests at once, each a process of its own, and a port whose NATS node one
+// test stopped for a moment must not become another package's).
 package testport
 
 import (
@@ -34,6 +39,15 @@ var (
 // outside the kernel's ephemeral port range.
 func Free(t testing.TB, n int) []int {
 	t.Helper()
+	ports, err := free(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports
+}
+
+// free is Free without a test: the error says why it found too few ports.
+func free(n int) ([]int, error) {
 	lo, hi := span(ephemeralRange())
 	mu.Lock()
 	defer mu.Unlock()
@@ -46,21 +60,25 @@ func Free(t testing.TB, n int) []int {
 	}()
 	for tries := 0; len(ports) < n; tries++ {
 		if tries == 100*n+1000 {
-			t.Fatalf("testport: no free port in %d-%d after %d tries", lo, hi, tries)
+			return nil, fmt.Errorf("testport: no free port in %d-%d after %d tries", lo, hi, tries)
 		}
 		p := lo + rand.IntN(hi-lo+1)
 		if given[p] {
 			continue
 		}
+		if !reserve(p) {
+			continue // another test process's
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
+			release(p)
 			continue // in use
 		}
 		lns = append(lns, ln)
 		given[p] = true
 		ports = append(ports, p)
 	}
-	return ports
+	return ports, nil
 }
 
 // span is the larger of the two port ranges around the ephemeral range
