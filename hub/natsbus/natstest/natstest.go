@@ -7,6 +7,7 @@
 package natstest
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"net/url"
@@ -230,11 +231,15 @@ func (c *Cluster) startNode(i int) {
 		c.t.Errorf("natstest: new server %s: %v", n.name, err)
 		return
 	}
+	fatal := &fatalLog{}
+	srv.SetLogger(fatal, false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(c.opts.ReadyTimeout) {
-		srv.Shutdown()
-		c.t.Errorf("natstest: %s did not start on port %d", n.name, n.clientPort)
-		return
+	for deadline := time.Now().Add(c.opts.ReadyTimeout); !srv.ReadyForConnections(100 * time.Millisecond); {
+		if why := fatal.first(); why != "" || time.Now().After(deadline) {
+			srv.Shutdown()
+			c.t.Errorf("natstest: %s did not start on port %d: %s", n.name, n.clientPort, cmp.Or(why, "not ready in time"))
+			return
+		}
 	}
 	c.mu.Lock()
 	n.srv = srv
@@ -301,3 +306,31 @@ func UserNKey(t testing.TB) (seedFile, public string) {
 	testcert.WriteFile(t, seedFile, seed)
 	return seedFile, public
 }
+
+// fatalLog is a node's logger: it keeps the first fatal error (a port it
+// cannot listen on, for one) so a node that cannot start says why, and
+// drops every other line, as NoLog did.
+type fatalLog struct {
+	mu  sync.Mutex
+	msg string
+}
+
+func (l *fatalLog) first() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msg
+}
+
+func (l *fatalLog) Fatalf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.msg == "" {
+		l.msg = fmt.Sprintf(format, v...)
+	}
+}
+
+func (*fatalLog) Noticef(string, ...any) {}
+func (*fatalLog) Warnf(string, ...any)   {}
+func (*fatalLog) Errorf(string, ...any)  {}
+func (*fatalLog) Debugf(string, ...any)  {}
+func (*fatalLog) Tracef(string, ...any)  {}
