@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"chatd/llm/fakeai"
 	"chatd/persistence"
@@ -169,10 +168,13 @@ func TestUnsubscribe(t *testing.T) {
 	a.write(sendFrame("s", ack.ConversationID, "two"))
 	second := a.until(func(f frame) bool { return f.Type == "ack" })
 	a.until(isDone(second[len(second)-1].MessageID))
-	// B receives only user-wide frames (the conversation moved up), never the answer.
-	time.Sleep(100 * time.Millisecond)
-	for len(b.frames) > 0 {
-		if f := <-b.frames; f.Type != "conversation" {
+	// B receives only user-wide frames (the conversation moved up), never
+	// the answer: the hub queued the answer's frames for its tabs before A
+	// got its done, and B's pong is queued behind whatever B was given.
+	b.write(map[string]any{"type": "ping", "id": 3})
+	got := b.until(func(f frame) bool { return f.Type == "pong" })
+	for _, f := range got[:len(got)-1] {
+		if f.Type != "conversation" {
 			t.Fatalf("unsubscribed tab got %s", f.raw)
 		}
 	}
