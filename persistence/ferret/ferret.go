@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -65,10 +66,16 @@ func StartServer(ctx context.Context, dir string, logger *slog.Logger) (uri stri
 
 // newFerret builds (but does not run) an instance over the SQLite files in dir.
 func newFerret(dir string, logger *slog.Logger) (*ferretdb.FerretDB, error) {
+	// FerretDB takes the directory as a file: URL, where a relative path's
+	// first element would read as a host.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("start ferretdb in %s: %w", dir, err)
+	}
 	// synchronous(normal) skips the fsync on every commit (WAL mode keeps the
 	// files consistent): test data need not survive a power cut.
 	q := url.Values{"_pragma": {"synchronous(normal)"}}
-	sqliteURL := (&url.URL{Scheme: "file", Path: dir + "/", RawQuery: q.Encode()}).String()
+	sqliteURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs) + "/", RawQuery: q.Encode()}).String()
 
 	newMu.Lock()
 	defer newMu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -127,6 +129,28 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 				before, runtime.NumGoroutine(), strings.Join(left, "\n\n"))
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestStartServerRelativeDir starts FerretDB on a directory named relative
+// to the working directory, as `go run ./bench -out <dir>` gives it.
+func TestStartServerRelativeDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("data", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	uri, stop, err := ferret.StartServer(ctx, "data", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := roundTrip(ctx, uri, "relative"); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := filepath.Glob("data/*.sqlite"); len(files) == 0 {
+		t.Fatal("no SQLite file in the relative directory")
 	}
 }
 
