@@ -187,6 +187,14 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 			c.mu.Unlock()
 			return nil
 		}
+		if !errors.Is(err, ErrLockHeld) {
+			// The bus may have taken the lock and lost its reply: left
+			// alone, a lock naming this live instance would refuse every
+			// send into the conversation on every other instance for as
+			// long as this one lives. Release only removes the lock if it
+			// names exactly ref.
+			h.abortLock(&ref)
+		}
 		if errors.Is(err, ErrLockHeld) && !dropped && h.staleOwnLock(ctx, holder) {
 			if err := h.dropLock(ctx, holder); err != nil {
 				return clusterError(err)
@@ -270,18 +278,21 @@ func abortedFrame(a AnswerRef) *protocol.Frame {
 	return &protocol.Frame{Type: FrameAborted, ConversationID: a.ConversationID, MessageID: a.MessageID}
 }
 
-// abortLock gives up a lock whose answer never started: followers that
-// found it are told (FrameAborted), then it is released.
+// abortLock gives up a lock whose answer never ran: its Acquire was
+// reported failed (the bus may have applied it and lost the reply), or
+// storing the answer's row failed (the store may have applied the write
+// and lost the reply, or the request's context ended on the way). In the
+// background, an answer row stored after all is ended as interrupted, so
+// that nothing stays streaming; followers that found the lock are told
+// (the stored state and its done, or FrameAborted when nothing was
+// stored), then the lock is released.
 func (h *Hub) abortLock(lock *AnswerRef) {
 	if lock == nil {
 		return
 	}
 	a := *lock
 	h.spawn(&h.pubs, func() {
-		f := abortedFrame(a)
-		if h.retry("publish abort", func(ctx context.Context) error { return h.bus.Publish(ctx, a, f) }) {
-			h.retry("release lock", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
-		}
+		h.endAnswer(a, "The answer could not be started; try again.")
 	})
 }
 
@@ -494,26 +505,36 @@ func (h *Hub) takeOver(orphan AnswerRef) {
 	}) || claimErr != nil {
 		return
 	}
-	frames := h.interruptOrphan(mine)
-	if frames != nil {
+	if h.endAnswer(mine, "The server answering stopped; the text so far is kept.") {
 		h.busm.AnswerTakenOver()
-	}
-	for _, f := range frames {
-		if !h.retry("publish the end of an orphaned answer", func(ctx context.Context) error { return h.bus.Publish(ctx, mine, f) }) {
-			return
-		}
-	}
-	if frames != nil {
-		h.retry("release an orphaned answer's lock", func(ctx context.Context) error { return h.bus.Release(ctx, mine) })
 	}
 }
 
-// interruptOrphan marks a claimed answer interrupted in the store (if it
-// still streams) and returns the frames that end its stream: the stored
-// text (FrameStored, so followers get what the dead instance stored but
-// had not published) and its done, or FrameAborted when its message was
-// never stored. nil: bus work stopped.
-func (h *Hub) interruptOrphan(a AnswerRef) []*protocol.Frame {
+// endAnswer ends answer a, whose lock this instance holds and whose
+// generation runs nowhere: its message, if stored and still streaming, is
+// marked interrupted with reason (its last checkpoint's text kept); the
+// frames that end its stream are published (interruptOrphan), then the
+// lock is released. false: bus work stopped first.
+func (h *Hub) endAnswer(a AnswerRef, reason string) bool {
+	frames := h.interruptOrphan(a, reason)
+	if frames == nil {
+		return false
+	}
+	for _, f := range frames {
+		if !h.retry("publish the end of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Publish(ctx, a, f) }) {
+			return false
+		}
+	}
+	return h.retry("release the lock of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
+}
+
+// interruptOrphan marks an answer whose lock this instance holds and which
+// runs nowhere (claimed from a dead instance, or never started here)
+// interrupted in the store, if it still streams, and returns the frames
+// that end its stream: the stored text (FrameStored, so followers get what
+// the dead instance stored but had not published) and its done, or
+// FrameAborted when its message was never stored. nil: bus work stopped.
+func (h *Hub) interruptOrphan(a AnswerRef, reason string) []*protocol.Frame {
 	in, ok := h.opts.Store.(MessageInterrupter)
 	if !ok {
 		h.log.Error("the store cannot interrupt one message; an orphaned answer stays streaming",
@@ -524,7 +545,7 @@ func (h *Hub) interruptOrphan(a AnswerRef) []*protocol.Frame {
 	var gone bool
 	if !h.retry("interrupt an orphaned answer", func(ctx context.Context) error {
 		var err error
-		m, err = in.InterruptMessage(ctx, a.UserID, a.MessageID, "The server answering stopped; the text so far is kept.", time.Now())
+		m, err = in.InterruptMessage(ctx, a.UserID, a.MessageID, reason, time.Now())
 		gone = errors.Is(err, persistence.ErrNotFound)
 		if gone {
 			return nil
@@ -536,7 +557,7 @@ func (h *Hub) interruptOrphan(a AnswerRef) []*protocol.Frame {
 	if gone {
 		return []*protocol.Frame{abortedFrame(a)}
 	}
-	h.log.Info("answer of a dead instance ended", "message", a.MessageID, "conversation", a.ConversationID,
-		"status", m.Status, "bytes", len(m.Content))
+	h.log.Info("answer that runs nowhere ended", "message", a.MessageID, "conversation", a.ConversationID,
+		"status", m.Status, "bytes", len(m.Content), "reason", reason)
 	return []*protocol.Frame{storedFrame(m), protocol.Done(m, storedError(m))}
 }

@@ -23,6 +23,7 @@ type conv struct {
 	// Cluster state (remote.go, publish.go); all nil with one instance.
 	remote *mirror    // an answer running on another instance, mirrored here
 	next   *AnswerRef // a remote answer that started before remote ended
+	ended  string     // the last answer mirrored here to its end (done or aborted)
 	lock   *AnswerRef // the cluster lock taken for the reserved answer
 	out    *outbox    // frames of the local answer waiting to be published
 	halt   error      // a stop that came for the reserved answer before it ran

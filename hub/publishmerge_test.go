@@ -17,6 +17,9 @@ func TestMergeText(t *testing.T) {
 	r := func(seq, rseq int64, text string) *protocol.Frame {
 		return protocol.Reasoning(conv, a, seq, rseq, text)
 	}
+	long := strings.Repeat("x", busTextMax-1) + "é" + "yz" // the bound falls inside é
+	half := strings.Repeat("h", busTextMax/2+1)
+	thought := strings.Repeat("r", busTextMax+3)
 	bad := &protocol.Frame{Type: protocol.TypeDelta, ConversationID: conv, MessageID: a, Seq: 9, Data: []byte("{")}
 	msg := &protocol.Frame{Type: protocol.TypeMessage, ConversationID: conv, MessageID: a, Data: []byte(`{"type":"message"}`)}
 	tests := []struct {
@@ -38,6 +41,12 @@ func TestMergeText(t *testing.T) {
 			[]*protocol.Frame{msg, d(a, 2, 0, "ab"), msg}},
 		{"an unreadable frame stays as it is", []*protocol.Frame{d(a, 1, 0, "a"), d(a, 2, 0, "b"), bad, d(a, 10, 0, "c"), d(a, 11, 0, "d")},
 			[]*protocol.Frame{d(a, 2, 0, "ab"), bad, d(a, 11, 0, "cd")}},
+		{"a long delta is split between characters", []*protocol.Frame{d(a, int64(7+len(long)), 0, long)},
+			[]*protocol.Frame{d(a, int64(7+busTextMax-1), 0, long[:busTextMax-1]), d(a, int64(7+len(long)), 0, long[busTextMax-1:])}},
+		{"a run is merged up to the bound", []*protocol.Frame{d(a, 1, 0, "a"), d(a, int64(1+len(half)), 0, half), d(a, int64(1+2*len(half)), 0, half)},
+			[]*protocol.Frame{d(a, int64(1+len(half)), 0, "a"+half), d(a, int64(1+2*len(half)), 0, half)}},
+		{"long reasoning is split", []*protocol.Frame{r(5, int64(len(thought)), thought)},
+			[]*protocol.Frame{r(5, busTextMax, thought[:busTextMax]), r(5, int64(len(thought)), thought[busTextMax:])}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,15 +41,7 @@ func (h *Hub) remoteStarted(a AnswerRef) {
 	if a.Instance == h.self {
 		return
 	}
-	c := h.lookup(a.ConversationID)
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	if len(c.subs) > 0 {
-		h.mirrorLocked(c, a)
-	}
-	c.mu.Unlock()
+	h.mirrorFound(a)
 }
 
 // followRemote mirrors the answer running elsewhere in a conversation sub
@@ -83,9 +75,38 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 		h.log.Warn("look up the running answer", "conversation", convID, "err", err)
 		return
 	}
-	if ok && a.Instance != h.self {
-		h.remoteStarted(a)
+	if ok && h.mirrorable(a) {
+		h.mirrorFound(a)
 	}
+}
+
+// mirrorable reports whether answer a, found holding its conversation's
+// lock, runs elsewhere: on another instance, or nowhere while this one
+// takes it over from a dead one (its end, published by the take-over, then
+// reaches the tabs here through the mirror like anywhere else). A lock of
+// this instance otherwise belongs to a local answer (followed directly) or
+// to one that never started (FrameAborted follows).
+func (h *Hub) mirrorable(a AnswerRef) bool {
+	if a.Instance != h.self {
+		return true
+	}
+	h.bgMu.Lock()
+	defer h.bgMu.Unlock()
+	return h.taking[a.MessageID]
+}
+
+// mirrorFound mirrors answer a, found holding its conversation's lock, to
+// the tabs following the conversation here.
+func (h *Hub) mirrorFound(a AnswerRef) {
+	c := h.lookup(a.ConversationID)
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if len(c.subs) > 0 {
+		h.mirrorLocked(c, a)
+	}
+	c.mu.Unlock()
 }
 
 // resumeRemote resumes, for sub, the answer req names if it runs on another
@@ -100,7 +121,7 @@ func (h *Hub) resumeRemote(ctx context.Context, sub Subscriber, req SubscribeReq
 	if err != nil {
 		return true, clusterError(err)
 	}
-	if !ok || a.MessageID != req.MessageID || a.Instance == h.self {
+	if !ok || a.MessageID != req.MessageID || !h.mirrorable(a) {
 		return false, nil
 	}
 	c := h.lockConv(req.ConversationID, sub.UserID())
@@ -129,6 +150,10 @@ func (h *Hub) runningElsewhere(ctx context.Context, convID, messageID string) *A
 func (h *Hub) mirrorLocked(c *conv, a AnswerRef) {
 	switch {
 	case c.gen != nil || c.dead:
+		return
+	case a.MessageID == c.ended:
+		// Its done reached the tabs here; its lock is still being
+		// released: mirrored again, it would be replayed to them whole.
 		return
 	case c.remote == nil:
 		ctx, cancel := context.WithCancel(h.base)
@@ -286,10 +311,12 @@ func (m *mirror) onFrame(f *protocol.Frame, filled bool) (gap bool) {
 		clear(m.ahead) // whatever their cursor, the answer ends for them too
 		clear(m.aheadR)
 		m.deliverLocked(f, 0)
+		c.ended = m.ref.MessageID
 		m.endLocked()
 	case FrameStored:
 		return m.storedLocked(f, filled)
 	case FrameAborted:
+		c.ended = m.ref.MessageID
 		m.endLocked()
 	default:
 		m.deliverLocked(f, 0)
@@ -366,10 +393,10 @@ func storedFrame(msg persistence.Message) *protocol.Frame {
 		Seq: int64(len(msg.Content)), Data: data}
 }
 
-// storedTailMax bounds the text a FrameStored carries, well within a bus
-// message (natsbus's default limit is 1 MiB). Followers that missed more
-// than that of an answer are failed and reload it.
-const storedTailMax = 256 << 10
+// storedTailMax bounds the text a FrameStored carries, within a bus
+// message (see busTextMax). Followers that missed more than that of an
+// answer are failed and reload it.
+const storedTailMax = busTextMax
 
 // deliverLocked hands f to the conversation's subscribers. A subscriber
 // resumed past the text so far (ahead) gets nothing until a delta reaches

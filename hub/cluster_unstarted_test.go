@@ -1,0 +1,209 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// TestClusterLostAcquireReplyFreesOtherInstances: a send on A whose lock
+// the bus took but reported failed (its reply lost) is refused as
+// unavailable, and the lock it left, naming A (alive, so never orphaned)
+// for an answer never stored, is given up at once: a send into the
+// conversation on B runs, instead of being refused with
+// generation_running for as long as A lives.
+func TestClusterLostAcquireReplyFreesOtherInstances(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	var lost *lostReplyBus
+	a := tc.startWith(t, "A", func(m *MemBus) Bus { lost = &lostReplyBus{MemBus: m}; return lost }, nil)
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	lost.armed.Store(true)
+	_, err := a.Send(context.Background(), onA, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "lost"})
+	if errCode(err) != protocol.CodeUnavailable {
+		t.Fatalf("the send whose lock reply was lost: %v, want unavailable", err)
+	}
+	tc.waitUnlocked(t, conv.ID)
+	res := tc.send(t, b, onB, conv.ID, "on B")
+	run := b.model.next(t)
+	run.say(t, "ok")
+	close(run.tokens)
+	for _, s := range []*tab{onA, onB} {
+		if st := s.waitDone(t, res.MessageID); st != "complete" {
+			t.Fatalf("tab %s: done %q", s.id, st)
+		}
+	}
+}
+
+// appliedThenFailStore is a store whose next InsertMessages, once armed,
+// stores the messages and then reports failure: a reply lost after the
+// database applied the write, or the request's context ending while the
+// reply was on its way (the tab closed).
+type appliedThenFailStore struct {
+	*gateStore
+	armed chan struct{} // closed: the next InsertMessages fails after applying
+	fired chan struct{} // closed once it did
+}
+
+func (s *appliedThenFailStore) InsertMessages(ctx context.Context, ms ...*persistence.Message) error {
+	err := s.gateStore.InsertMessages(ctx, ms...)
+	select {
+	case <-s.armed:
+		select {
+		case <-s.fired:
+		default:
+			close(s.fired)
+			if err == nil {
+				return errors.New("insert messages: context canceled (after the write was applied)")
+			}
+		}
+	default:
+	}
+	return err
+}
+
+// TestClusterInsertAppliedButFailedEnds: a send whose messages the store
+// applied but reported failed is refused; its answer's row, stored
+// streaming after all, does not stay streaming once the lock is given up
+// (no instance would ever end it: no lock names it, and a cluster has no
+// start-up sweep): it is stored interrupted.
+func TestClusterInsertAppliedButFailedEnds(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	var fs *appliedThenFailStore
+	a := tc.startWith(t, "A", nil, func(o *Options) {
+		fs = &appliedThenFailStore{gateStore: o.Store.(*gateStore), armed: make(chan struct{}), fired: make(chan struct{})}
+		o.Store = fs
+	})
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	close(fs.armed)
+	if _, err := a.Send(context.Background(), onA, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "hi", ClientMessageID: "c-1"}); err == nil {
+		t.Fatal("the send did not fail")
+	}
+	tc.waitUnlocked(t, conv.ID)
+	msgs, err := tc.store.Messages(context.Background(), tc.user.ID, conv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer *persistence.Message
+	for i, m := range msgs {
+		if m.Role == persistence.RoleAssistant {
+			answer = &msgs[i]
+		}
+	}
+	if answer == nil {
+		t.Fatal("no answer row was stored: the test tests nothing")
+	}
+	if answer.Status != persistence.StatusInterrupted {
+		t.Fatalf("the answer whose insert was reported failed is %q once its lock was released, want interrupted", answer.Status)
+	}
+}
+
+// TestClusterResumeOnClaimantDuringTakeOver: A dies while answering; B
+// claims the answer (the lock names B) and is still storing it
+// interrupted when a tab that was on A reconnects to B and resumes it.
+// The tab gets the answer's end (the stored text and a done interrupted)
+// through the answer's stream, as on any other instance, instead of
+// waiting for a done nobody sends it.
+func TestClusterResumeOnClaimantDuringTakeOver(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	res := tc.send(t, a, onA, conv.ID, "hi")
+	a.model.next(t).say(t, "kept ")
+	onA.waitText(t, res.MessageID, "kept ")
+	tc.waitStored(t, res.MessageID, "checkpoint", func(m persistence.Message) bool { return m.Content == "kept " })
+	release := b.store.holdInterrupts()
+	a.crashed = true
+	tc.mem.Crash("A")
+	waitFor(t, "B to claim the answer", func() bool {
+		l, held := tc.mem.Lock(conv.ID)
+		return held && l.Instance == "B"
+	})
+	s := newTab(tc.user.ID, "a1-again")
+	b.Register(s)
+	t.Cleanup(func() { b.Detach(s) })
+	last := int64(len("kept "))
+	if err := b.Subscribe(context.Background(), s, tc.user.ID, SubscribeRequest{ConversationID: conv.ID,
+		MessageID: res.MessageID, LastSeq: &last}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if st := s.waitDone(t, res.MessageID); st != "interrupted" {
+		t.Fatalf("the resumed tab's done: %q, want interrupted", st)
+	}
+	tc.waitUnlocked(t, conv.ID)
+	frames, _ := s.snapshot()
+	if n := countType(frames, res.MessageID, protocol.TypeDone); n != 1 {
+		t.Fatalf("the resumed tab got %d done frames:\n%s", n, dump(frames))
+	}
+}
+
+// TestClusterFollowAfterDoneNoReplay: B's tab b1 saw an answer A ran to
+// its done; A has published that done but not yet released the lock (it
+// does right after; here the release is held). A tab that begins to follow
+// the conversation on B in that moment finds the lock still naming the
+// answer: it is not mirrored again (which would replay the whole answer,
+// done included, to every tab of the conversation on B).
+func TestClusterFollowAfterDoneNoReplay(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	gate := make(chan struct{})
+	onA := &releaseGateBus{gate: gate, releases: make(chan struct{}, 1)}
+	a := tc.startWith(t, "A", func(m *MemBus) Bus { onA.MemBus = m; return onA }, nil)
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	tabA := tc.follow(t, a, "a1", conv.ID)
+	b1 := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, tabA, conv.ID, "first")
+	run := a.model.next(t)
+	run.say(t, "one")
+	close(run.tokens)
+	b1.waitDone(t, res.MessageID)
+	select {
+	case <-onA.releases: // A published the done; its release waits at the gate
+	case <-time.After(waitLimit):
+		t.Fatal("A does not release the lock")
+	}
+	waitFor(t, "B's mirror to end", func() bool {
+		c := b.lookup(conv.ID)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.remote == nil
+	})
+	b2 := tc.follow(t, b, "b2", conv.ID)
+	c := b.lookup(conv.ID)
+	c.mu.Lock()
+	replaying := c.remote != nil
+	c.mu.Unlock()
+	close(gate)
+	tc.waitUnlocked(t, conv.ID)
+	// Another answer, run to its done on both tabs: anything a replay of
+	// the first had sent them came before it.
+	next := tc.send(t, a, tabA, conv.ID, "second")
+	run = a.model.next(t)
+	run.say(t, "two")
+	close(run.tokens)
+	b1.waitDone(t, next.MessageID)
+	b2.waitDone(t, next.MessageID)
+	for _, s := range []*tab{b1, b2} {
+		frames, _ := s.snapshot()
+		want := 1
+		if s == b2 {
+			want = 0 // it began to follow after that answer's done
+		}
+		if n := countType(frames, res.MessageID, protocol.TypeDone); n != want || replaying {
+			t.Fatalf("tab %s got %d done frames of the first answer, want %d (mirrored again: %v):\n%s", s.id, n, want, replaying, dump(frames))
+		}
+	}
+}
