@@ -292,7 +292,9 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 	}
 	a := *lock
 	h.spawn(&h.pubs, func() {
-		h.endAnswer(a, "The answer could not be started; try again.")
+		if frames := h.interruptOrphan(a, "The answer could not be started; try again."); frames != nil {
+			h.publishEnd(a, frames)
+		}
 	})
 }
 
@@ -505,27 +507,23 @@ func (h *Hub) takeOver(orphan AnswerRef) {
 	}) || claimErr != nil {
 		return
 	}
-	if h.endAnswer(mine, "The server answering stopped; the text so far is kept.") {
+	frames := h.interruptOrphan(mine, "The server answering stopped; the text so far is kept.")
+	if frames != nil {
 		h.busm.AnswerTakenOver()
+		h.publishEnd(mine, frames)
 	}
 }
 
-// endAnswer ends answer a, whose lock this instance holds and whose
-// generation runs nowhere: its message, if stored and still streaming, is
-// marked interrupted with reason (its last checkpoint's text kept); the
-// frames that end its stream are published (interruptOrphan), then the
-// lock is released. false: bus work stopped first.
-func (h *Hub) endAnswer(a AnswerRef, reason string) bool {
-	frames := h.interruptOrphan(a, reason)
-	if frames == nil {
-		return false
-	}
+// publishEnd publishes the frames that end answer a, whose lock this
+// instance holds and whose generation runs nowhere (interruptOrphan),
+// then releases the lock. It gives up only when bus work stops.
+func (h *Hub) publishEnd(a AnswerRef, frames []*protocol.Frame) {
 	for _, f := range frames {
 		if !h.retry("publish the end of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Publish(ctx, a, f) }) {
-			return false
+			return
 		}
 	}
-	return h.retry("release the lock of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
+	h.retry("release the lock of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
 }
 
 // interruptOrphan marks an answer whose lock this instance holds and which
