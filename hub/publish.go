@@ -22,6 +22,7 @@ type outbox struct {
 	mu      sync.Mutex
 	frames  []*protocol.Frame
 	sending bool // the publisher holds taken frames not all published yet
+	closed  bool // the publisher stopped: frames pushed now are dropped
 }
 
 // busy reports whether frames wait for the bus or are being published: a
@@ -31,12 +32,16 @@ type outbox struct {
 func (o *outbox) busy() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.sending || len(o.frames) > 0
+	return !o.closed && (o.sending || len(o.frames) > 0)
 }
 
 // push queues f and reports whether it is the answer's last frame.
 func (o *outbox) push(f *protocol.Frame) (last bool) {
 	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return f.Type == protocol.TypeDone || f.Type == FrameAborted
+	}
 	o.frames = append(o.frames, f)
 	o.mu.Unlock()
 	select {
@@ -54,6 +59,16 @@ func (o *outbox) take() []*protocol.Frame {
 	o.frames = nil
 	o.sending = len(fs) > 0
 	return fs
+}
+
+// close says the publisher stopped before the answer's last frame (the
+// answer was claimed by another instance, or bus work stopped): what is
+// pushed from now on is dropped, and the outbox no longer counts as a
+// write in flight, so the local tabs' text is not held back for it.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed, o.sending, o.frames = true, false, nil
+	o.mu.Unlock()
 }
 
 // sent says the frames of the last take were published.
@@ -87,10 +102,13 @@ func (h *Hub) publish(o *outbox) {
 		select {
 		case <-o.wake:
 		case <-h.busCtx.Done():
+			o.close()
 			return
 		}
 		for _, f := range mergeText(o.take()) {
 			if !p.send(f) {
+				o.close()
+				h.busDrained(o) // text held back for the bus goes out
 				return
 			}
 		}
