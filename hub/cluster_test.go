@@ -795,36 +795,53 @@ func (b *lostReplyBus) Acquire(ctx context.Context, a AnswerRef) (AnswerRef, err
 
 // TestClusterLockOfARefusedSend: a send whose lock the bus took but
 // reported failed is refused as unavailable; the lock it left (naming this
-// instance, for an answer never stored) does not refuse the next send into
-// the conversation, which runs to its end in the tabs of both instances.
+// instance, alive and so never orphaned, for an answer never stored)
+// refuses no later send into the conversation, on this instance (which
+// finds its own stale lock) or on another (the lock is given up at once),
+// and that send runs to its end in the tabs of both instances.
 func TestClusterLockOfARefusedSend(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t)
-	var lost *lostReplyBus
-	a := tc.startWith(t, "A", func(m *MemBus) Bus { lost = &lostReplyBus{MemBus: m}; return lost }, nil)
-	b := tc.start(t, "B")
-	conv := tc.conversation(t)
-	onA := tc.follow(t, a, "a1", conv.ID)
-	onB := tc.follow(t, b, "b1", conv.ID)
-	lost.armed.Store(true)
-	_, err := a.Send(context.Background(), onA, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "lost"})
-	var perr *protocol.Error
-	if !errors.As(err, &perr) || perr.Code != protocol.CodeUnavailable {
-		t.Fatalf("the send whose lock reply was lost: %v, want unavailable", err)
+	for _, next := range []string{"A", "B"} {
+		t.Run("next send on "+next, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t)
+			var lost *lostReplyBus
+			a := tc.startWith(t, "A", func(m *MemBus) Bus { lost = &lostReplyBus{MemBus: m}; return lost }, nil)
+			b := tc.start(t, "B")
+			conv := tc.conversation(t)
+			onA := tc.follow(t, a, "a1", conv.ID)
+			onB := tc.follow(t, b, "b1", conv.ID)
+			if next == "A" {
+				// The lock is given up in the background, after the store
+				// was asked whether its answer was stored: held there, the
+				// next send on A finds its own stale lock.
+				t.Cleanup(a.store.holdInterrupts())
+			}
+			lost.armed.Store(true)
+			_, err := a.Send(context.Background(), onA, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "lost"})
+			var perr *protocol.Error
+			if !errors.As(err, &perr) || perr.Code != protocol.CodeUnavailable {
+				t.Fatalf("the send whose lock reply was lost: %v, want unavailable", err)
+			}
+			sender, from := a, onA
+			if next == "B" {
+				sender, from = b, onB
+				tc.waitUnlocked(t, conv.ID)
+			} else if _, held, _ := lost.Running(context.Background(), conv.ID); !held {
+				t.Fatal("the lost reply's lock is not held: the test does not test anything")
+			}
+			res := tc.send(t, sender, from, conv.ID, "again")
+			run := sender.model.next(t)
+			run.say(t, "ok")
+			close(run.tokens)
+			for _, s := range []*tab{onA, onB} {
+				if st := s.waitDone(t, res.MessageID); st != "complete" {
+					t.Fatalf("tab %s: done %q", s.id, st)
+				}
+			}
+			tc.waitUnlocked(t, conv.ID)
+		})
 	}
-	if _, held, _ := lost.Running(context.Background(), conv.ID); !held {
-		t.Fatal("the lost reply's lock is not held: the test does not test anything")
-	}
-	res := tc.send(t, a, onA, conv.ID, "again")
-	run := a.model.next(t)
-	run.say(t, "ok")
-	close(run.tokens)
-	for _, s := range []*tab{onA, onB} {
-		if st := s.waitDone(t, res.MessageID); st != "complete" {
-			t.Fatalf("tab %s: done %q", s.id, st)
-		}
-	}
-	tc.waitUnlocked(t, conv.ID)
 }
 
 // heldBus is a MemBus whose Publish of delta frames waits while held.

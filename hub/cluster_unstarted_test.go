@@ -10,38 +10,6 @@ import (
 	"chatd/persistence"
 )
 
-// TestClusterLostAcquireReplyFreesOtherInstances: a send on A whose lock
-// the bus took but reported failed (its reply lost) is refused as
-// unavailable, and the lock it left, naming A (alive, so never orphaned)
-// for an answer never stored, is given up at once: a send into the
-// conversation on B runs, instead of being refused with
-// generation_running for as long as A lives.
-func TestClusterLostAcquireReplyFreesOtherInstances(t *testing.T) {
-	t.Parallel()
-	tc := newTestCluster(t)
-	var lost *lostReplyBus
-	a := tc.startWith(t, "A", func(m *MemBus) Bus { lost = &lostReplyBus{MemBus: m}; return lost }, nil)
-	b := tc.start(t, "B")
-	conv := tc.conversation(t)
-	onA := tc.follow(t, a, "a1", conv.ID)
-	onB := tc.follow(t, b, "b1", conv.ID)
-	lost.armed.Store(true)
-	_, err := a.Send(context.Background(), onA, tc.user.ID, SendRequest{ConversationID: conv.ID, Content: "lost"})
-	if errCode(err) != protocol.CodeUnavailable {
-		t.Fatalf("the send whose lock reply was lost: %v, want unavailable", err)
-	}
-	tc.waitUnlocked(t, conv.ID)
-	res := tc.send(t, b, onB, conv.ID, "on B")
-	run := b.model.next(t)
-	run.say(t, "ok")
-	close(run.tokens)
-	for _, s := range []*tab{onA, onB} {
-		if st := s.waitDone(t, res.MessageID); st != "complete" {
-			t.Fatalf("tab %s: done %q", s.id, st)
-		}
-	}
-}
-
 // appliedThenFailStore is a store whose next InsertMessages, once armed,
 // stores the messages and then reports failure: a reply lost after the
 // database applied the write, or the request's context ending while the
