@@ -69,8 +69,8 @@ type Health struct {
 	mu       sync.Mutex
 	probedAt time.Time
 	probeErr error
-	probing  bool
-	failing  string // the reason last logged; "" while ready
+	probing  chan struct{} // closed when the probe write in flight ends; nil when none runs
+	failing  string        // the reason last logged; "" while ready
 
 	bus func(ctx context.Context) error // the cluster bus's health, or nil
 }
@@ -125,7 +125,9 @@ func (h *Health) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.PingTimeout)
 	defer cancel()
 	if reason, err := h.check(ctx); err != nil {
-		h.report(reason, err)
+		if c.Request.Context().Err() == nil { // a caller that left says nothing of the server
+			h.report(reason, err)
+		}
 		httperr.AbortError(c, httperr.Unavailable("not ready: "+reason, err))
 		return
 	}
@@ -159,25 +161,50 @@ func (h *Health) check(ctx context.Context) (string, error) {
 	return "", nil
 }
 
-// probe makes a probe write, or returns the last result when one was made
-// less than ProbeInterval ago or is running now.
+// probe returns the result of the last probe write if it is less than
+// ProbeInterval old; otherwise it starts one, unless one is in flight, and
+// waits for it or for ctx. The write runs detached from its callers, on a
+// context of its own bounded by PingTimeout: a caller that hangs up (or
+// times out) gets its own error, but neither fails the write nor has its
+// cancellation cached for everyone else (a load balancer's next /readyz).
+// Concurrent callers share the one write in flight.
 func (h *Health) probe(ctx context.Context) error {
 	if h.prober == nil {
 		return nil
 	}
 	h.mu.Lock()
-	if h.probing || !h.probedAt.IsZero() && time.Since(h.probedAt) < h.opts.ProbeInterval {
+	if h.probing == nil && !h.probedAt.IsZero() && time.Since(h.probedAt) < h.opts.ProbeInterval {
 		err := h.probeErr
 		h.mu.Unlock()
 		return err
 	}
-	h.probing = true
+	done := h.probing
+	if done == nil {
+		done = make(chan struct{})
+		h.probing = done
+		go h.probeWrite(context.WithoutCancel(ctx), done)
+	}
 	h.mu.Unlock()
+	select {
+	case <-done:
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.probeErr
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the probe write: %w", ctx.Err())
+	}
+}
+
+// probeWrite makes one probe write within PingTimeout, records its result
+// and closes done. It is the only writer of probedAt and probeErr.
+func (h *Health) probeWrite(ctx context.Context, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.PingTimeout)
+	defer cancel()
 	err := h.prober.ProbeWrite(ctx)
 	h.mu.Lock()
-	h.probing, h.probedAt, h.probeErr = false, time.Now(), err
+	h.probing, h.probedAt, h.probeErr = nil, time.Now(), err
 	h.mu.Unlock()
-	return err
+	close(done)
 }
 
 // report logs one line when readiness is lost (or its reason changes) and
