@@ -31,8 +31,9 @@ import (
 const testTimeout = 20 * time.Second
 
 // server serves the SSE routes over the fake hub. Requests name their
-// user with "Authorization: Bearer token-<user>"; the body limit is the
-// router's default.
+// user with "Authorization: Bearer token-<user>", and their token's expiry,
+// if any, with "X-Expires-In: <duration>"; the body limit is the router's
+// default.
 type server struct {
 	t      *testing.T
 	hub    *hubtest.Hub
@@ -58,7 +59,11 @@ func newServer(t *testing.T, opts sse.Options, smallBuffers bool) *server {
 			httperr.AbortError(c, httperr.Unauthorized("no token"))
 			return
 		}
-		auth.SetIdentity(c, auth.Identity{UserID: user})
+		id := auth.Identity{UserID: user}
+		if d, err := time.ParseDuration(c.GetHeader("X-Expires-In")); err == nil {
+			id.ExpiresAt = time.Now().Add(d)
+		}
+		auth.SetIdentity(c, id)
 	})
 	h.Routes(authed)
 	s.srv = httptest.NewUnstartedServer(r)

@@ -30,6 +30,7 @@ type stream struct {
 	code    protocol.CloseCode // why the stream was closed; set once, before closing is closed
 	reason  string             // with code
 	stalled time.Duration      // Options.StalledWrite
+	expiry  *time.Timer        // closes the stream when its token expires; nil without an expiry
 	// writeAt is when the event being written began (ns after clockBase,
 	// plus 1), 0 between events.
 	writeAt atomic.Int64
@@ -103,9 +104,14 @@ func connID(sub hub.Subscriber) string {
 	return sub.ConnectionID()
 }
 
+// ReasonTokenExpired is the reason of the closed event that ends a stream
+// when the token it was opened with expires (code 4401), as a WebSocket's
+// close frame says it.
+const ReasonTokenExpired = "token expired"
+
 // open registers a new stream with the hub and the handler. A stream
 // takes one of its user's connection slots (shared with WebSockets) until
-// close; none left is a 429.
+// close; none left is a 429. It ends when the token of who expires.
 func (h *Handler) open(who auth.Identity) (*stream, error) {
 	if !h.opts.Limits.AcquireConn(who.UserID) {
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
@@ -118,11 +124,21 @@ func (h *Handler) open(who auth.Identity) (*stream, error) {
 	}
 	h.streams[s] = struct{}{}
 	h.mu.Unlock()
+	if !who.ExpiresAt.IsZero() {
+		// As a WebSocket is closed with 4401 when its token expires, the
+		// stream ends then, with a closed event saying so.
+		s.expiry = time.AfterFunc(time.Until(who.ExpiresAt), func() {
+			s.Close(protocol.CloseUnauthorized, ReasonTokenExpired)
+		})
+	}
 	h.opts.Hub.Register(s)
 	return s, nil
 }
 
 func (h *Handler) close(s *stream) {
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	h.opts.Hub.Detach(s)
 	h.mu.Lock()
 	delete(h.streams, s)
