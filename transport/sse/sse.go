@@ -55,6 +55,12 @@ type Options struct {
 	// defaults to 10s. A client that stops reading is disconnected after
 	// it, its connection slot freed; it resumes with Last-Event-ID.
 	WriteTimeout time.Duration
+	// Recheck tells whether the session of an identity the authentication
+	// middleware returned is still valid (auth.Authenticator.Recheck:
+	// errors wrapping auth.ErrUnauthorized mean it is not). A stream checks
+	// it once more after registering with the hub, so that a logout landing
+	// between the two is not missed; nil skips that check.
+	Recheck func(ctx context.Context, id auth.Identity) error
 	// StalledWrite is how long writing one event may last before the
 	// client counts as not reading: the stream then stops telling the hub
 	// it is busy, so that the other tabs of its conversations get their
@@ -123,7 +129,7 @@ func (h *Handler) events(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("conversationId", "is not a valid id"))
 		return
 	}
-	s, err := h.open(id)
+	s, err := h.open(c.Request.Context(), id)
 	if err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -228,7 +234,7 @@ func (h *Handler) resume(c *gin.Context) {
 		c.Status(http.StatusNoContent)
 		return
 	}
-	s, err := h.open(who)
+	s, err := h.open(c.Request.Context(), who)
 	if err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -305,7 +311,7 @@ func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Conte
 			"userMessageId": res.UserMessageID, "messageId": res.MessageID})
 		return
 	}
-	s, err := h.open(who)
+	s, err := h.open(c.Request.Context(), who)
 	if err != nil {
 		httperr.AbortError(c, err)
 		return

@@ -1,6 +1,8 @@
 package sse
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -112,7 +114,7 @@ const ReasonTokenExpired = "token expired"
 // open registers a new stream with the hub and the handler. A stream
 // takes one of its user's connection slots (shared with WebSockets) until
 // close; none left is a 429. It ends when the token of who expires.
-func (h *Handler) open(who auth.Identity) (*stream, error) {
+func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) {
 	if !h.opts.Limits.AcquireConn(who.UserID) {
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
 	}
@@ -132,7 +134,31 @@ func (h *Handler) open(who auth.Identity) (*stream, error) {
 		})
 	}
 	h.opts.Hub.Register(s)
+	if err := h.confirmSession(ctx, who); err != nil {
+		h.close(s)
+		return nil, err
+	}
 	return s, nil
+}
+
+// confirmSession checks the session of who once more now that the hub
+// knows its stream: a logout (a password change, an account deletion) that
+// landed between the request's authentication and the registration closed
+// the user's streams before this one was among them, and would leave it
+// open until the accounts' next periodic check. A revoked session is a
+// 401; a store that cannot answer lets the stream open.
+func (h *Handler) confirmSession(ctx context.Context, who auth.Identity) error {
+	if h.opts.Recheck == nil {
+		return nil
+	}
+	err := h.opts.Recheck(ctx, who)
+	switch {
+	case errors.Is(err, auth.ErrUnauthorized):
+		return httperr.Unauthorized("signed out, or the account was removed")
+	case err != nil && ctx.Err() == nil:
+		h.log.Warn("recheck event stream session after registering", "user", who.UserID, "err", err)
+	}
+	return nil
 }
 
 func (h *Handler) close(s *stream) {

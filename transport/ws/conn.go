@@ -153,12 +153,32 @@ func (c *conn) serve() {
 		defer c.cancel()
 		c.writeLoop()
 	})
+	c.confirmSession()
 	c.readLoop()
 	c.cancel()
 	c.helpers.Wait()
 	code, reason := c.closeReason()
 	h.log.Info("websocket closed", "connection", c.id, "user", c.userID,
 		"duration_ms", time.Since(c.started).Milliseconds(), "close_code", int(code), "reason", reason)
+}
+
+// confirmSession checks the session once more now that the hub knows the
+// connection: a logout (a password change, an account deletion) that
+// landed between the upgrade's authentication and the registration closed
+// the user's connections before this one was among them, and would leave
+// it open until the accounts' next periodic check. A revoked session is
+// closed with 4401; a store that cannot answer leaves the connection open
+// (the next send rechecks it).
+func (c *conn) confirmSession() {
+	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
+	defer cancel()
+	err := c.h.opts.Recheck(ctx, Identity{UserID: c.userID, TokenVersion: c.tv, ExpiresAt: c.expires})
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		c.kick(protocol.CloseUnauthorized, reasonSessionEnded)
+	case err != nil && c.ctx.Err() == nil:
+		c.h.log.Warn("recheck websocket session after registering", "connection", c.id, "err", err)
+	}
 }
 
 // writeLoop is the only code that writes data and close frames to the

@@ -40,6 +40,9 @@ type server struct {
 
 	mu      sync.Mutex
 	revoked map[string]bool
+	// authenticated, when set, runs after a token was accepted, before the
+	// connection is upgraded and registered.
+	authenticated func(user string)
 }
 
 type serverOptions struct {
@@ -86,9 +89,13 @@ func newServer(t *testing.T, o serverOptions) *server {
 func (s *server) authenticate(_ context.Context, token string) (ws.Identity, error) {
 	user, ok := strings.CutPrefix(token, "token-")
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !ok || s.revoked[user] {
+	bad, hook := !ok || s.revoked[user], s.authenticated
+	s.mu.Unlock()
+	if bad {
 		return ws.Identity{}, fmt.Errorf("%w: bad token", ws.ErrUnauthorized)
+	}
+	if hook != nil {
+		hook(user)
 	}
 	return ws.Identity{UserID: user, ExpiresAt: time.Now().Add(s.tokenLife)}, nil
 }

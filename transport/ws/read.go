@@ -161,6 +161,10 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame) error {
 // errAnswered is returned by a frame's handling that already answered it.
 var errAnswered = errors.New("frame already answered")
 
+// reasonSessionEnded is the close reason (with 4401) of a connection whose
+// session a recheck found revoked, expired or its account removed.
+const reasonSessionEnded = "signed out or account removed"
+
 // recheck checks the connection's session again before work that stores
 // something: an account deleted or signed out since the upgrade is
 // refused, and its connection closed with 4401.
@@ -168,7 +172,7 @@ func (c *conn) recheck(ctx context.Context, frameID json.RawMessage) error {
 	err := c.h.opts.Recheck(ctx, Identity{UserID: c.userID, TokenVersion: c.tv, ExpiresAt: c.expires})
 	switch {
 	case errors.Is(err, ErrUnauthorized):
-		c.endSession(frameID, "signed out or account removed")
+		c.endSession(frameID, reasonSessionEnded)
 		return errAnswered
 	case err != nil:
 		c.h.log.Warn("recheck websocket token", "connection", c.id, "err", err)

@@ -59,7 +59,7 @@ type Config struct {
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
 	Writer batch.Options  // Logger and Metrics are set by App when empty; OnFenced always
 	WS     ws.Options     // Hub, Authenticate, Recheck, Origins, Limits, Metrics and Logger are set by App
-	SSE    sse.Options    // Hub, Limits and Logger are set by App
+	SSE    sse.Options    // Hub, Limits, Recheck and Logger are set by App
 	Limits limits.Options // Shared is set by App from SharedLimits
 
 	// Bus joins this instance to the others of a cluster (hub/natsbus);
@@ -140,7 +140,7 @@ func New(cfg Config) (*App, error) {
 	}
 	a.ws = ws.NewHandler(wsOptions(cfg, a.hub, authn, origins, lim, metrics))
 	sseOpts := cfg.SSE
-	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger = a.hub, lim, cfg.Logger
+	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger, sseOpts.Recheck = a.hub, lim, cfg.Logger, authn.Recheck
 	a.sse = sse.NewHandler(sseOpts)
 	if a.handler, err = a.router(authn, lim); err != nil {
 		return nil, err
