@@ -207,7 +207,7 @@ func (a *Accounts) register(c *gin.Context) {
 	// The attempt is counted before the hash, so parallel sign-ups from
 	// one address cannot all pass; only a server failure gives it back.
 	// A taken email counts too: it slows down probing for accounts.
-	ip := c.ClientIP()
+	ip := clientKey(c)
 	if wait, ok := a.signups.take(ip); !ok {
 		httperr.AbortError(c, httperr.RateLimited("too many registrations from this address; try again later", wait))
 		return
@@ -263,7 +263,7 @@ func (a *Accounts) login(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("password", p))
 		return
 	}
-	email, ip := normalizeEmail(req.Email), c.ClientIP()
+	email, ip := normalizeEmail(req.Email), clientKey(c)
 	if err := a.reserve(ip, email); err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -328,7 +328,7 @@ func (a *Accounts) confirm(c *gin.Context, field, password string) (persistence.
 
 // checkPassword checks u's password, the attempt counted first.
 func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password string) error {
-	email, ip := normalizeEmail(u.Email), c.ClientIP()
+	email, ip := normalizeEmail(u.Email), clientKey(c)
 	if err := a.reserve(ip, email); err != nil {
 		return err
 	}
