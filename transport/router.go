@@ -38,6 +38,12 @@ type RouterOptions struct {
 	// defaults to DefaultBodyReadTimeout. A slower body fails and its
 	// connection is closed.
 	BodyReadTimeout time.Duration
+	// ResponseWriteTimeout is how long each piece (64 KiB) of a REST
+	// response may take to reach the connection; it defaults to
+	// DefaultResponseWriteTimeout. A client that stops reading has its
+	// connection closed, and the memory its answer held is freed. The live
+	// channel's streams (WebSocket, SSE) have their own write timeout.
+	ResponseWriteTimeout time.Duration
 	// Limits holds the per-user budget of new conversations spent by POST
 	// /api/conversations; share it with the live transports. It defaults
 	// to limits.New's defaults.
@@ -77,6 +83,9 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if opts.BodyReadTimeout <= 0 {
 		opts.BodyReadTimeout = DefaultBodyReadTimeout
 	}
+	if opts.ResponseWriteTimeout <= 0 {
+		opts.ResponseWriteTimeout = DefaultResponseWriteTimeout
+	}
 	if opts.Limits == nil {
 		opts.Limits = limits.New(limits.Options{})
 	}
@@ -93,7 +102,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 		return nil, err
 	}
 	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), httperr.LimitBody(opts.BodyLimit),
-		bodyDeadline(opts.BodyReadTimeout))
+		bodyDeadline(opts.BodyReadTimeout), writeDeadline(opts.ResponseWriteTimeout))
 
 	opts.Health.Routes(r)
 	r.GET("/metrics", metrics.serve)

@@ -58,6 +58,7 @@ type Config struct {
 	MetricsAllow    []netip.Prefix // CHATD_METRICS_ALLOW, default loopback
 	BodyLimit       int64          // CHATD_BODY_LIMIT, default 1MiB
 	BodyReadTimeout time.Duration  // CHATD_BODY_READ_TIMEOUT, default 30s: a request body must arrive within it
+	WriteTimeout    time.Duration  // CHATD_RESPONSE_WRITE_TIMEOUT, default 30s: each 64 KiB of a REST response must be taken within it
 	MaxConnections  int            // CHATD_MAX_CONNECTIONS, default 10000: open TCP connections; more wait to be accepted
 	LogLevel        slog.Level     // CHATD_LOG_LEVEL, default info
 	PprofAddr       string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
@@ -204,6 +205,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MetricsToken:    strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
 		BodyLimit:       r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),
 		BodyReadTimeout: r.duration("CHATD_BODY_READ_TIMEOUT", transport.DefaultBodyReadTimeout, 100*time.Millisecond, 10*time.Minute),
+		WriteTimeout:    r.duration("CHATD_RESPONSE_WRITE_TIMEOUT", transport.DefaultResponseWriteTimeout, 100*time.Millisecond, 10*time.Minute),
 		MaxConnections:  r.integer("CHATD_MAX_CONNECTIONS", 10_000, 16, 10_000_000),
 		LogLevel:        r.level("CHATD_LOG_LEVEL"),
 		PprofAddr:       r.loopbackAddr("CHATD_PPROF_ADDR"),

@@ -120,12 +120,13 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 			FailureWindow:          cfg.LoginFailureWindow,
 			RegistrationsPerHourIP: cfg.RegistrationsPerHourIP,
 		},
-		AllowedOrigins:  cfg.AllowedOrigins,
-		TrustedProxies:  cfg.TrustedProxies,
-		BodyLimit:       cfg.BodyLimit,
-		BodyReadTimeout: cfg.BodyReadTimeout,
-		Static:          static,
-		Metrics:         transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
+		AllowedOrigins:       cfg.AllowedOrigins,
+		TrustedProxies:       cfg.TrustedProxies,
+		BodyLimit:            cfg.BodyLimit,
+		BodyReadTimeout:      cfg.BodyReadTimeout,
+		ResponseWriteTimeout: cfg.WriteTimeout,
+		Static:               static,
+		Metrics:              transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
 		Hub: hub.Options{CoalesceInterval: cfg.CoalesceInterval, CoalesceMinGap: coalesceMinGap(cfg), CoalesceStreams: cfg.CoalesceStreams,
 			CoalesceMaxInterval: cfg.CoalesceMax, MaxDuration: cfg.MaxAnswerDuration,
 			MaxAnswerBytes: cfg.MaxAnswerBytes},
@@ -231,8 +232,11 @@ func serve(ctx context.Context, cfg Config, a *app.App, logger *slog.Logger, rea
 	}
 	// Past MaxConnections, new connections wait in the kernel's backlog
 	// until one closes; headers must arrive within ReadHeaderTimeout and
-	// bodies within CHATD_BODY_READ_TIMEOUT, so idle or slow clients
-	// cannot hold the slots.
+	// bodies within CHATD_BODY_READ_TIMEOUT, and REST responses must be
+	// taken within CHATD_RESPONSE_WRITE_TIMEOUT (a write deadline per
+	// 64 KiB, set by the router: http.Server.WriteTimeout would cut the
+	// live channel's streams too), so idle or slow clients cannot hold the
+	// slots.
 	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -47,6 +47,9 @@ type Config struct {
 	// BodyReadTimeout bounds the arrival of a request body (see
 	// transport.RouterOptions); zero takes the default.
 	BodyReadTimeout time.Duration
+	// ResponseWriteTimeout bounds each piece of a REST response's write
+	// (see transport.RouterOptions); zero takes the default.
+	ResponseWriteTimeout time.Duration
 	// AccountCheckInterval is how often the accounts of open live
 	// connections are checked to still exist (auth.Watch); zero takes the default.
 	AccountCheckInterval time.Duration
@@ -197,14 +200,15 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
 			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute,
 			SharedSearches: cfg.SharedLimits}),
-		Models:          api.NewModels(cfg.Model),
-		Health:          a.health,
-		TrustedProxies:  cfg.TrustedProxies,
-		BodyLimit:       cfg.BodyLimit,
-		BodyReadTimeout: cfg.BodyReadTimeout,
-		Limits:          lim,
-		Static:          cfg.Static,
-		Metrics:         cfg.Metrics,
+		Models:               api.NewModels(cfg.Model),
+		Health:               a.health,
+		TrustedProxies:       cfg.TrustedProxies,
+		BodyLimit:            cfg.BodyLimit,
+		BodyReadTimeout:      cfg.BodyReadTimeout,
+		ResponseWriteTimeout: cfg.ResponseWriteTimeout,
+		Limits:               lim,
+		Static:               cfg.Static,
+		Metrics:              cfg.Metrics,
 		Register: func(routes transport.Routes) {
 			routes.Engine.GET("/ws", gin.WrapH(a.ws))
 			a.sse.Routes(routes.Authed)
