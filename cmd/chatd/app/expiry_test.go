@@ -45,7 +45,8 @@ func TestSSEEndsAtTokenExpiry(t *testing.T) {
 			if l != want {
 				t.Fatalf("last event %s, want %s", l, want)
 			}
-			if sc.Scan() && sc.Scan() {
+			sc.Scan() // the blank line that ends the event
+			if sc.Scan() {
 				t.Fatalf("stream goes on after its closed event: %q", sc.Text())
 			}
 			return
