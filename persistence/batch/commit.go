@@ -72,7 +72,7 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 				fenced = append(fenced, e.id)
 			}
 		case it.final:
-			w.releaseLocked(e, nil)
+			w.releaseFinalLocked(e, it.waiters)
 		}
 	}
 	if err == nil {
@@ -96,6 +96,20 @@ func (w *Writer) fenceLocked(e *entry, final bool) bool {
 	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
 	e.text, e.reasoning = nil, nil
 	return true
+}
+
+// releaseFinalLocked releases e once its final update, collected when it
+// answered its first n Finish calls, was written: those are told it is
+// stored. A Finish that came while that write was in flight (its text or
+// fields were not in it) is told its update was not applied, as the
+// message was no longer streaming: the store would refuse it now.
+func (w *Writer) releaseFinalLocked(e *entry, n int) {
+	for _, c := range e.waiters[n:] {
+		c <- fmt.Errorf("batch: final update of message %s not applied: it came while an earlier one was being written: %w",
+			e.id, persistence.ErrNotStreaming)
+	}
+	e.waiters = e.waiters[:n]
+	w.releaseLocked(e, nil)
 }
 
 // releaseLocked stops tracking e and tells its Finish callers the outcome.

@@ -22,6 +22,9 @@ type item struct {
 	n     int  // bytes of e.text written
 	rn    int  // bytes of e.reasoning written
 	final bool // carries e.final
+	// waiters is how many Finish calls e.final answered when it was
+	// collected (final items only).
+	waiters int
 }
 
 // run is the flush goroutine: it writes final updates as soon as they come,
@@ -157,7 +160,7 @@ func (w *Writer) collect(m mode, round uint64) ([]item, []persistence.MessageUpd
 		return len(items) < w.opts.MaxBatch
 	}
 	for _, e := range w.finals {
-		if !add(item{e: e, n: len(e.text), rn: len(e.reasoning), final: true}, finalUpdate(e)) {
+		if !add(item{e: e, n: len(e.text), rn: len(e.reasoning), final: true, waiters: len(e.waiters)}, finalUpdate(e)) {
 			return items, updates
 		}
 	}
