@@ -283,3 +283,25 @@ func TestListTies(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncModes: the search file's batches are synced as they commit
+// (FULL), so the queue entries removed from chatd.db after them never
+// outlive them in a power failure; chatd.db's connections keep NORMAL.
+func TestSyncModes(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		db   *sql.DB
+		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{"writer", s.w, 1}, {"reader", s.r, 1}, {"indexer", s.sx, 2}} {
+		var got int
+		if err := c.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got != c.want {
+			t.Errorf("%s: synchronous %d, want %d", c.name, got, c.want)
+		}
+	}
+}

@@ -263,10 +263,20 @@ const (
 // every new connection.
 func dsn(path string, opts Options, role int) string {
 	q := url.Values{}
+	sync := "synchronous(NORMAL)"
+	if role == roleIndexer {
+		// The indexer takes entries off the queue in chatd.db once their
+		// batch is committed in the search file. With NORMAL that commit
+		// could be lost in a power failure while the queue's removal
+		// (synced by chatd.db's checkpoints) was not: those messages
+		// would be missing from search for good. FULL syncs each batch
+		// before.
+		sync = "synchronous(FULL)"
+	}
 	pragmas := []string{
 		fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()),
 		"journal_mode(WAL)",
-		"synchronous(NORMAL)",
+		sync,
 		"foreign_keys(1)",
 		fmt.Sprintf("cache_size(%d)", -opts.CacheSizeKiB),
 		"temp_store(MEMORY)",
