@@ -179,6 +179,12 @@ func (r *configReader) list(name, def string) []string {
 }
 
 // loadConfig reads the configuration; every invalid value is reported.
+// maxMongoAnswerBytes is the largest CHATD_MAX_ANSWER_BYTES with
+// MongoDB: an answer's text and its reasoning, each up to that size, are
+// stored in one document, which MongoDB limits to 16 MiB (the rest of the
+// document needs far less than the 2 MiB left).
+const maxMongoAnswerBytes = 7 << 20
+
 func loadConfig(getenv func(string) string) (Config, error) {
 	r := &configReader{getenv: getenv}
 	c := Config{
@@ -246,6 +252,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r.prefixes("CHATD_TRUSTED_PROXIES", "") // validated here, passed on as strings
 	r.checkURL("OPENAI_BASE_URL", c.OpenAIBaseURL)
 	r.checkMongoURI(c.MongoURI)
+	if c.MongoURI != "" && c.MaxAnswerBytes > maxMongoAnswerBytes {
+		r.fail("CHATD_MAX_ANSWER_BYTES", "is %d bytes; with MongoDB it can be at most %d (7MiB): an answer and its reasoning, each up to this size, are one document, and MongoDB refuses a document over 16 MiB",
+			c.MaxAnswerBytes, maxMongoAnswerBytes)
+	}
 	c.Cluster = r.readCluster(c.MongoURI != "")
 	r.checkSecrets(c)
 	c.UpstreamsFile = r.str("CHATD_UPSTREAMS_FILE", "")

@@ -148,6 +148,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"login limit", map[string]string{"CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "0"}, "CHATD_LOGIN_MAX_FAILURES_ACCOUNT"},
 		{"upstream without models", map[string]string{"OPENAI_API_KEY": "sk-x"}, "OPENAI_MODELS"},
 		{"mongo scheme", map[string]string{"MONGODB_URI": "postgres://u:hunter2@h/db"}, "MONGODB_URI"},
+		{"answer over a MongoDB document", map[string]string{"MONGODB_URI": "mongodb://db/chatd", "CHATD_MAX_ANSWER_BYTES": "8MiB"}, "CHATD_MAX_ANSWER_BYTES"},
 		{"pprof on every interface", map[string]string{"CHATD_PPROF_ADDR": ":6060"}, "CHATD_PPROF_ADDR"},
 		{"pprof on a public address", map[string]string{"CHATD_PPROF_ADDR": "10.0.0.1:6060"}, "CHATD_PPROF_ADDR"},
 		{"coalesce streams", map[string]string{"CHATD_COALESCE_STREAMS": "0"}, "CHATD_COALESCE_STREAMS"},
