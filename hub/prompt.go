@@ -18,6 +18,13 @@ type promptLimits struct {
 // oldest messages are left out; the system prompt and the leaf are always
 // kept. Answers that produced no text are skipped (and not counted), and
 // only Content is sent: an answer's reasoning never goes back upstream.
+//
+// The roles alternate, user first, as strict chat templates (Gemma,
+// Mistral, ... behind vLLM, TGI or llama.cpp) demand: an answer left
+// first by the cut is left out too, and user messages that follow one
+// another (a message sent again after an answer that failed before its
+// first token) go as one, their texts a blank line apart.
+
 func buildPrompt(system string, msgs []persistence.Message, leafID string, lim promptLimits) ([]llm.Message, int) {
 	byID := make(map[string]persistence.Message, len(msgs))
 	for _, m := range msgs {
@@ -45,11 +52,19 @@ func buildPrompt(system string, msgs []persistence.Message, leafID string, lim p
 		tokens -= cost
 		path = append(path, llm.Message{Role: role(m.Role), Content: m.Content})
 	}
+	for len(path) > 1 && path[len(path)-1].Role == llm.RoleAssistant { // the leaf is a user message
+		path = path[:len(path)-1]
+		omitted++
+	}
 	out := make([]llm.Message, 0, len(path)+1)
 	if system != "" {
 		out = append(out, llm.Message{Role: llm.RoleSystem, Content: system})
 	}
 	for i := len(path) - 1; i >= 0; i-- {
+		if last := len(out) - 1; last >= 0 && out[last].Role == path[i].Role {
+			out[last].Content += "\n\n" + path[i].Content
+			continue
+		}
 		out = append(out, path[i])
 	}
 	return out, omitted

@@ -16,6 +16,7 @@ func TestBuildPrompt(t *testing.T) {
 		{ID: "u2", ParentID: "a1", Role: persistence.RoleUser, Content: "two"},
 		{ID: "a2", ParentID: "u2", Role: persistence.RoleAssistant, Content: ""}, // failed: no text
 		{ID: "u2e", ParentID: "a1", Role: persistence.RoleUser, Content: "two, edited"},
+		{ID: "u3", ParentID: "a2", Role: persistence.RoleUser, Content: "three"}, // sent again after a2 failed
 	}
 	// Estimated tokens: "one" 1+4=5, "answer one" 4+4=8, "two" 5, "be brief" 3+4=7.
 	tests := []struct {
@@ -28,15 +29,17 @@ func TestBuildPrompt(t *testing.T) {
 		{"other branch", "", "u2", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two]", 0},
 		{"system prompt first", "be brief", "u1", promptLimits{chars: 1000}, "[system:be brief user:one]", 0},
 		{"empty answers skipped", "", "a2", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two]", 0},
-		{"oldest dropped past the chars", "", "u2", promptLimits{chars: 14}, "[assistant:answer one user:two]", 1},
+		{"oldest dropped past the chars, and the answer left first", "", "u2", promptLimits{chars: 14}, "[user:two]", 2},
 		{"the leaf always kept", "", "u2e", promptLimits{chars: 1}, "[user:two, edited]", 2},
 		{"unknown leaf", "", "zz", promptLimits{chars: 1000}, "[]", 0},
 		{"tokens: all fit exactly", "", "u2", promptLimits{tokens: 18}, "[user:one assistant:answer one user:two]", 0},
-		{"tokens: one short drops the oldest", "", "u2", promptLimits{tokens: 17}, "[assistant:answer one user:two]", 1},
+		{"tokens: one short drops the oldest, and the answer left first", "", "u2", promptLimits{tokens: 17}, "[user:two]", 2},
 		{"tokens: system prompt counted", "be brief", "u2", promptLimits{tokens: 25}, "[system:be brief user:one assistant:answer one user:two]", 0},
-		{"tokens: system prompt kept, history cut", "be brief", "u2", promptLimits{tokens: 24}, "[system:be brief assistant:answer one user:two]", 1},
+		{"tokens: system prompt kept, history cut", "be brief", "u2", promptLimits{tokens: 24}, "[system:be brief user:two]", 2},
 		{"tokens: leaf kept beyond the budget", "be brief", "u2", promptLimits{tokens: 1}, "[system:be brief user:two]", 2},
 		{"a gap stays a gap", "", "u2", promptLimits{tokens: 10}, "[user:two]", 2},
+		{"user messages in a row go as one", "", "u3", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two\n\nthree]", 0},
+		{"the cut never leaves an answer first", "", "u3", promptLimits{chars: 20}, "[user:two\n\nthree]", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
