@@ -21,13 +21,15 @@ func classify(err error, st *attempt, key string) *llm.Error {
 	var reqErr *goopenai.RequestError
 	var urlErr *url.Error
 	switch {
+	case errors.As(err, &apiErr) && contextLength(apiErr):
+		// Before the in-stream case: an error event inside a 200 stream
+		// (status 0) may refuse the prompt as too long, too.
+		return &llm.Error{Kind: llm.KindContextLength, Status: apiErr.HTTPStatusCode, Err: err,
+			Message: "The conversation is too long for this model's context window: " + clean(apiErr.Message, key)}
 	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 0:
 		// An error event inside a 200 stream.
 		return &llm.Error{Kind: llm.KindUpstream, Err: err,
 			Message: "The model provider reported an error: " + clean(apiErr.Message, key)}
-	case errors.As(err, &apiErr) && contextLength(apiErr):
-		return &llm.Error{Kind: llm.KindContextLength, Status: apiErr.HTTPStatusCode, Err: err,
-			Message: "The conversation is too long for this model's context window: " + clean(apiErr.Message, key)}
 	case errors.As(err, &apiErr):
 		return statusError(apiErr.HTTPStatusCode, apiErr.Message, key, err)
 	case errors.As(err, &reqErr):
@@ -49,7 +51,8 @@ func classify(err error, st *attempt, key string) *llm.Error {
 
 // contextLength reports an upstream refusal of a prompt longer than the
 // model's context window: OpenAI's code context_length_exceeded, or the
-// wording of vLLM, llama.cpp, Ollama and others.
+// wording of vLLM, llama.cpp, Ollama and others; as an HTTP 400 or 413, or
+// as an error event inside a 200 stream (status 0).
 func contextLength(e *goopenai.APIError) bool {
 	if e.HTTPStatusCode != http.StatusBadRequest && e.HTTPStatusCode != http.StatusRequestEntityTooLarge &&
 		e.HTTPStatusCode != 0 {
