@@ -42,6 +42,10 @@ const (
 	FaultMalformed   Fault = "malformed"  // FaultAfter tokens, then a chunk that is not valid JSON, then [DONE]
 	FaultErrorMid    Fault = "error_mid"  // FaultAfter tokens, then `data: {"error":{...}}`
 	FaultEndMid      Fault = "end_mid"    // FaultAfter tokens, then a clean end of the body without finish_reason or [DONE]
+	// FaultErrorChunk is OpenRouter's mid-stream error: FaultAfter tokens,
+	// then an ordinary chunk carrying a top-level "error" object (a numeric
+	// code and a message) and finish_reason "error", then [DONE].
+	FaultErrorChunk Fault = "error_chunk"
 )
 
 // Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
@@ -223,7 +227,7 @@ func parseStamp(v string) (Stamp, error) {
 func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
-		FaultMalformed, FaultErrorMid, FaultEndMid:
+		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk:
 		return f, nil
 	case "none":
 		return FaultNone, nil
@@ -246,7 +250,7 @@ func (f Fault) status() int {
 // midStream reports whether f happens after some tokens were sent.
 func (f Fault) midStream() bool {
 	switch f {
-	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid, FaultEndMid:
+	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk:
 		return true
 	}
 	return false

@@ -56,7 +56,8 @@
 //	first_delay=D   pause before the first token
 //	mode=M          text | markdown | xss
 //	fault=F         429 | 500 | any status 400-599 | hang_first | hang_mid |
-//	                cut_mid | reset_mid | malformed | error_mid | end_mid | none
+//	                cut_mid | reset_mid | malformed | error_mid | end_mid |
+//	                error_chunk | none
 //	after=K         content tokens sent before a mid-stream fault (negative: half)
 //	times=N         the fault hits only the first N requests carrying the same
 //	                overrides (the same marker text and X-Fake-* headers);
@@ -87,7 +88,11 @@
 // does the same with a TCP RST; malformed sends K tokens, then a chunk of
 // truncated JSON, then [DONE]; error_mid sends K tokens, then an
 // OpenAI-style `data: {"error":{...}}` event; end_mid sends K tokens and
-// ends the body cleanly without a finish reason or [DONE]. A status fault answers with
+// ends the body cleanly without a finish reason or [DONE]; error_chunk
+// sends K tokens, then, as OpenRouter does when a provider fails after the
+// stream started, an ordinary chunk with a top-level
+// `"error":{"code":502,"message":"Provider disconnected unexpectedly"}`
+// and finish_reason "error", then [DONE]. A status fault answers with
 // that status and an OpenAI-style error body; 429 carries Retry-After when
 // retry_after is set. Non-streaming requests get the same faults where they
 // make sense.

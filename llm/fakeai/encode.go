@@ -48,6 +48,19 @@ func (e *chunkEncoder) finish(reason string) []byte {
 	return e.end(b, e.usageNull)
 }
 
+// errorChunk returns OpenRouter's frame of an error after the stream
+// started: an ordinary chunk with a top-level "error" (a numeric code and a
+// message) and finish_reason "error".
+func (e *chunkEncoder) errorChunk(code int, message string) []byte {
+	b := append(e.buf[:0], e.head...)
+	b = append(b, `{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":"error","native_finish_reason":"error"}],"error":{"code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"message":`...)
+	b = appendString(b, message)
+	b = append(b, '}')
+	return e.end(b, e.usageNull)
+}
+
 // usage returns the usage frame: empty choices and the token counts.
 func (e *chunkEncoder) usage(prompt, completion int) []byte {
 	b := append(e.buf[:0], e.head...)

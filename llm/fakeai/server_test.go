@@ -282,6 +282,7 @@ func TestMidStreamFaults(t *testing.T) {
 		{"malformed", false, `{"content":"bro` + "\n\ndata: [DONE]\n\n", `"finish_reason":"stop"`},
 		{"error_mid", false, `"type":"server_error"}}` + "\n\n", "[DONE]"},
 		{"end_mid", false, "}\n\n", "[DONE]"},
+		{"error_chunk", false, "}\n\ndata: [DONE]\n\n", `"finish_reason":"stop"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
@@ -296,6 +297,10 @@ func TestMidStreamFaults(t *testing.T) {
 			}
 			if !strings.HasSuffix(string(raw), tc.tail) || strings.Contains(string(raw), tc.absent) {
 				t.Fatalf("body ends %q", raw[max(0, len(raw)-120):])
+			}
+			const errorChunk = `"finish_reason":"error","native_finish_reason":"error"}],"error":{"code":502,"message":"Provider disconnected unexpectedly"}`
+			if tc.fault == "error_chunk" && !strings.Contains(string(raw), errorChunk) {
+				t.Fatalf("body lacks the error chunk: %s", raw)
 			}
 			want := fakeai.ExpectedPrefix(fakeai.Config{Tokens: 10}, 4)
 			if !strings.Contains(string(raw), jsonContent(want[len(want)-6:])) {

@@ -64,7 +64,7 @@ func (st *stream) serveSSE() {
 		return
 	}
 	if st.rec.Fault.midStream() && st.after == len(st.tokens) {
-		st.midFault()
+		st.midFault(enc)
 		return
 	}
 	if !st.write(enc.finish(st.finish), -1) {
@@ -87,7 +87,7 @@ func (st *stream) sendTokens(enc *chunkEncoder, contentAt int) bool {
 	}
 	for i, tok := range st.tokens {
 		if st.rec.Fault.midStream() && i == st.after {
-			st.midFault()
+			st.midFault(enc)
 			return false
 		}
 		if i > 0 && !st.wait(tick) {
@@ -138,7 +138,7 @@ func (st *stream) sendReasoning(enc *chunkEncoder) bool {
 }
 
 // midFault injects the configured mid-stream fault.
-func (st *stream) midFault() {
+func (st *stream) midFault(enc *chunkEncoder) {
 	switch st.rec.Fault {
 	case FaultHangMid:
 		st.hang()
@@ -155,6 +155,10 @@ func (st *stream) midFault() {
 		st.write([]byte("\n"), -1)
 	case FaultEndMid:
 		// Returning ends the chunked body properly, without [DONE].
+	case FaultErrorChunk:
+		if st.write(enc.errorChunk(502, "Provider disconnected unexpectedly"), -1) {
+			st.write([]byte("data: [DONE]\n\n"), -1)
+		}
 	}
 }
 
@@ -261,7 +265,7 @@ func (st *stream) serveJSON() {
 	case FaultCutMid, FaultResetMid:
 		st.cut(st.rec.Fault == FaultResetMid)
 		return
-	case FaultErrorMid:
+	case FaultErrorMid, FaultErrorChunk:
 		writeStatusFault(st.w, http.StatusInternalServerError, 0)
 		return
 	case FaultEndMid:
