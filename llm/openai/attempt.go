@@ -75,7 +75,23 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		if out.deliver(r, t) {
 			st.delivered.Store(true)
 		}
+		if err := reportedByChunk(chunk, res.FinishReason); err != nil {
+			return res, c.failure(actx, st, err)
+		}
 	}
+}
+
+// reportedByChunk returns the error a chunk reports: its top-level "error"
+// member, or finish reason "error" without one (OpenRouter ends a stream
+// whose provider failed so, with the text so far already sent).
+func reportedByChunk(chunk *chunkFields, finish string) error {
+	switch {
+	case chunk.err != nil:
+		return fmt.Errorf("error in a chunk: %w", chunk.err)
+	case finish == "error":
+		return fmt.Errorf("finish reason error: %w", &goopenai.APIError{Message: "the answer ended with finish reason \"error\""})
+	}
+	return nil
 }
 
 // deliver hands reasoning, then text, to their callbacks, and reports

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -9,10 +10,15 @@ import (
 )
 
 // chunkFields is what chatd reads of one chat completion chunk: its usage
-// (nil when the chunk has none) and, in order, its choices of index 0.
+// (nil when the chunk has none), in order, its choices of index 0, and the
+// error it reports (nil when none).
 type chunkFields struct {
 	usage   *llm.Usage
 	choices []choiceFields
+	// err is the chunk's top-level "error" member: OpenRouter reports a
+	// failure after the stream started as an ordinary chunk carrying one
+	// (and finish_reason "error"). go-openai's type has no such field.
+	err *goopenai.APIError
 }
 
 // choiceFields is what chatd reads of a choice.
@@ -42,7 +48,47 @@ func (d *chunkDecoder) decode(raw []byte) (*chunkFields, error) {
 		return nil, err
 	}
 	d.fields = fieldsOf(resp, d.fields.choices[:0])
+	d.fields.err = errorMember(raw)
 	return &d.fields, nil
+}
+
+// errorMember returns the top-level "error" member of raw, a chunk
+// json.Unmarshal accepts, as encoding/json matches names (in any case,
+// escaped or not); nil when there is none or it is null. An error that is
+// not an object of go-openai's shape keeps its JSON text as the message.
+// The fast path never takes a chunk with an error member, so only chunks
+// json.Unmarshal decodes are searched, and only those whose bytes could
+// name one.
+func errorMember(raw []byte) *goopenai.APIError {
+	if !mayNameError(raw) {
+		return nil
+	}
+	var v struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(raw, &v) != nil || len(v.Error) == 0 || string(v.Error) == "null" {
+		return nil
+	}
+	e := &goopenai.APIError{}
+	if json.Unmarshal(v.Error, e) != nil {
+		e = &goopenai.APIError{Message: string(v.Error)}
+		_ = json.Unmarshal(v.Error, &e.Message) // a plain string
+	}
+	return e
+}
+
+// mayNameError reports whether raw holds "rror" in any case, or an escape:
+// a member that encoding/json takes for "error" must spell it so.
+func mayNameError(raw []byte) bool {
+	if bytes.Contains(raw, []byte(`\u`)) {
+		return true
+	}
+	for i := 0; i+4 <= len(raw); i++ {
+		if raw[i]|0x20 == 'r' && raw[i+1]|0x20 == 'r' && raw[i+2]|0x20 == 'o' && raw[i+3]|0x20 == 'r' {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldsOf returns what chatd reads of a chunk go-openai decoded,

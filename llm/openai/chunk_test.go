@@ -18,13 +18,25 @@ import (
 // unmarshalChunk is the reference the chunk decoder must match: payload
 // decoded as go-openai's Recv decodes it, then read as applyChunk read
 // go-openai's type before chatd decoded chunks itself. It is written out
-// here, apart from fieldsOf, so that a mistake in either shows.
+// here, apart from fieldsOf, so that a mistake in either shows. The
+// top-level "error" member, which go-openai's type lacks, is read as
+// errorMember reads it, but from every chunk.
 func unmarshalChunk(payload []byte) (chunkFields, error) {
 	var r goopenai.ChatCompletionStreamResponse
 	if err := json.Unmarshal(payload, &r); err != nil {
 		return chunkFields{}, err
 	}
 	var f chunkFields
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(payload, &e) == nil && len(e.Error) > 0 && string(e.Error) != "null" {
+		f.err = &goopenai.APIError{}
+		if json.Unmarshal(e.Error, f.err) != nil {
+			f.err = &goopenai.APIError{Message: string(e.Error)}
+			_ = json.Unmarshal(e.Error, &f.err.Message)
+		}
+	}
 	if u := r.Usage; u != nil {
 		f.usage = &llm.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 	}
@@ -49,6 +61,9 @@ func describe(f chunkFields) string {
 	}
 	for _, ch := range f.choices {
 		fmt.Fprintf(&sb, "; finish %q content %q reasoning %q refusal %q", ch.finish, ch.content, ch.reasoning, ch.refusal)
+	}
+	if f.err != nil {
+		fmt.Fprintf(&sb, "; error code %#v message %q type %q", f.err.Code, f.err.Message, f.err.Type)
 	}
 	return sb.String()
 }
@@ -156,6 +171,13 @@ var chunkCases = []struct {
 	{"prompt annotations", `{"prompt_annotations":[]}`, false},
 	{"error chunk", `{"error":{"message":"overloaded","type":"server_error"}}`, false},
 	{"error after other members", `{"id":"x","error":{"message":"m"}}`, false},
+	{"openrouter error chunk", `{"id":"gen-1","object":"chat.completion.chunk","created":1,"model":"anthropic/claude","provider":"Anthropic","error":{"code":502,"message":"Provider disconnected unexpectedly"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}`, false},
+	{"error null", `{"error":null,"choices":[]}`, false},
+	{"error a string", `{"error":"overloaded"}`, false},
+	{"error a number", `{"error":5}`, false},
+	{"error without a message", `{"error":{"code":"x"}}`, false},
+	{"error in upper case", `{"ERROR":{"message":"m"}}`, false},
+	{"error name escaped", `{"\u0065rror":{"message":"m"}}`, false},
 	{"duplicate field", `{"choices":[],"choices":[{"delta":{"content":"x"}}]}`, false},
 	{"duplicate index", `{"choices":[{"index":1,"index":0}]}`, false},
 	{"duplicate content", `{"choices":[{"delta":{"content":"a","content":"b"}}]}`, false},
@@ -224,7 +246,8 @@ func TestDescribeSeesEveryField(t *testing.T) {
 	t.Parallel()
 	base := func() chunkFields {
 		return chunkFields{usage: &llm.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3},
-			choices: []choiceFields{{finish: "f", content: "c", reasoning: "r", refusal: "x"}}}
+			choices: []choiceFields{{finish: "f", content: "c", reasoning: "r", refusal: "x"}},
+			err:     &goopenai.APIError{Code: 1, Message: "m", Type: "t"}}
 	}
 	mutations := map[string]func(*chunkFields){
 		"no usage":    func(f *chunkFields) { f.usage = nil },
@@ -237,6 +260,10 @@ func TestDescribeSeesEveryField(t *testing.T) {
 		"content":     func(f *chunkFields) { f.choices[0].content += "!" },
 		"reasoning":   func(f *chunkFields) { f.choices[0].reasoning += "!" },
 		"refusal":     func(f *chunkFields) { f.choices[0].refusal += "!" },
+		"no error":    func(f *chunkFields) { f.err = nil },
+		"error code":  func(f *chunkFields) { f.err.Code = 2 },
+		"error text":  func(f *chunkFields) { f.err.Message += "!" },
+		"error type":  func(f *chunkFields) { f.err.Type += "!" },
 	}
 	for name, mutate := range mutations {
 		f := base()
@@ -269,6 +296,7 @@ func TestDecodeFakeStreams(t *testing.T) {
 		{"surrogates", "tokens=20 surrogates=true", 20},
 		{"stamped", "tokens=10 stamp=all", 12},
 		{"error mid-stream", "tokens=10 fault=error_mid after=3", 3},
+		{"openrouter error chunk", "tokens=10 fault=error_chunk after=3", 3},
 		{"malformed chunk", "tokens=10 fault=malformed after=3", 3},
 	}
 	for _, tc := range tests {

@@ -294,6 +294,7 @@ func TestMidStreamFailures(t *testing.T) {
 		{"end_mid", llm.KindConnection, true},
 		{"malformed", llm.KindMalformed, true},
 		{"error_mid", llm.KindUpstream, true},
+		{"error_chunk", llm.KindUpstream, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {

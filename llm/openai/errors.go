@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -27,9 +28,7 @@ func classify(err error, st *attempt, key string) *llm.Error {
 		return &llm.Error{Kind: llm.KindContextLength, Status: apiErr.HTTPStatusCode, Err: err,
 			Message: "The conversation is too long for this model's context window: " + clean(apiErr.Message, key)}
 	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 0:
-		// An error event inside a 200 stream.
-		return &llm.Error{Kind: llm.KindUpstream, Err: err,
-			Message: "The model provider reported an error: " + clean(apiErr.Message, key)}
+		return reportedError(apiErr, key, err)
 	case errors.As(err, &apiErr):
 		return statusError(apiErr.HTTPStatusCode, apiErr.Message, key, err)
 	case errors.As(err, &reqErr):
@@ -69,6 +68,56 @@ func contextLength(e *goopenai.APIError) bool {
 		}
 	}
 	return false
+}
+
+// reportedError classifies an error an upstream reported inside a 200
+// response (an error event, a chunk's "error" member, an error body), by
+// its code and wording as its HTTP status would be: rate limiting, a
+// timeout, another refusal of the request (a 4xx code); an upstream error
+// when neither says more. Status stays 0: it is not retried (see
+// retryable). The upstream's text is always shown.
+func reportedError(e *goopenai.APIError, key string, err error) *llm.Error {
+	detail := clean(e.Message, key)
+	code := numericCode(e.Code)
+	switch {
+	case contextLength(e):
+		return &llm.Error{Kind: llm.KindContextLength, Err: err,
+			Message: "The conversation is too long for this model's context window: " + detail}
+	case code == http.StatusTooManyRequests || rateLimit(e):
+		return &llm.Error{Kind: llm.KindRateLimited, Err: err,
+			Message: "The model provider is rate limiting requests: " + detail}
+	case code == http.StatusRequestTimeout:
+		return &llm.Error{Kind: llm.KindTimeout, Err: err,
+			Message: "The model provider timed out: " + detail}
+	case code >= 400 && code < 500:
+		return &llm.Error{Kind: llm.KindBadRequest, Err: err,
+			Message: "The model provider rejected the request: " + detail}
+	}
+	return &llm.Error{Kind: llm.KindUpstream, Err: err,
+		Message: "The model provider reported an error: " + detail}
+}
+
+// numericCode returns an error code that is an HTTP status (OpenRouter's
+// 502, or "429"), else 0.
+func numericCode(code any) int {
+	switch c := code.(type) {
+	case int:
+		return c
+	case float64:
+		return int(c)
+	case string:
+		n, _ := strconv.Atoi(c)
+		return n
+	}
+	return 0
+}
+
+// rateLimit reports an error whose code, type or message says rate limit
+// (OpenAI's code rate_limit_exceeded, Anthropic's type rate_limit_error).
+func rateLimit(e *goopenai.APIError) bool {
+	code, _ := e.Code.(string)
+	s := strings.ToLower(code + " " + e.Type + " " + e.Message)
+	return strings.Contains(s, "rate_limit") || strings.Contains(s, "rate limit")
 }
 
 // statusError classifies an HTTP error status.

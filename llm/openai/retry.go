@@ -17,7 +17,11 @@ func retryable(err error) bool {
 		return false
 	}
 	switch e.Kind {
-	case llm.KindRateLimited, llm.KindConnection:
+	case llm.KindRateLimited:
+		// An HTTP 429; a rate limit reported inside a 200 response
+		// (Status 0) is shown as it is, like other errors reported there.
+		return e.Status == http.StatusTooManyRequests
+	case llm.KindConnection:
 		return true
 	case llm.KindUpstream:
 		return e.Status >= 500

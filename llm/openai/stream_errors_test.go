@@ -1,13 +1,35 @@
 package openai_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"chatd/llm"
 )
+
+// sseServer serves body as a 200 event stream to every request and counts
+// the requests.
+func sseServer(t *testing.T, body string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// contentChunk is an OpenAI chunk event carrying text.
+func contentChunk(text string) string {
+	return fmt.Sprintf(`data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":%q},"finish_reason":null}]}`+"\n\n", text)
+}
 
 // TestInStreamErrorKinds: an OpenAI-style error event inside a 200 stream
 // (`data: {"error":{...}}`) is classified by its code and wording, like the
@@ -31,14 +53,66 @@ func TestInStreamErrorKinds(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/event-stream")
-				fmt.Fprint(w, "data: "+tc.body+"\n\n")
-			}))
-			defer srv.Close()
+			srv, _ := sseServer(t, "data: "+tc.body+"\n\n")
 			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
 			if llm.KindOf(r.err) != tc.kind {
 				t.Fatalf("kind %q (err %v), want %q", llm.KindOf(r.err), r.err, tc.kind)
+			}
+		})
+	}
+}
+
+// TestErrorChunk: OpenRouter reports a failure after the stream started as
+// an ordinary chunk with a top-level "error" (code, message) and
+// finish_reason "error", then [DONE]. The answer fails with the kind its
+// code and message say, the provider's message shown, and the text so far
+// delivered; nothing is retried. (fakeai's error_chunk fault is this shape
+// with code 502; TestMidStreamFailures streams it end to end.)
+func TestErrorChunk(t *testing.T) {
+	t.Parallel()
+	errorChunk := func(errMember string) string {
+		return `data: {"id":"gen-1","object":"chat.completion.chunk","created":1,"model":"anthropic/claude","provider":"Anthropic",` +
+			errMember + `"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}` + "\n\n"
+	}
+	tests := []struct {
+		name    string
+		text    string // sent before the error chunk
+		err     string // the chunk's "error" member and a comma, or ""
+		kind    llm.ErrorKind
+		message string // in the error's Message
+	}{
+		{"provider disconnected", "The answer is", `"error":{"code":502,"message":"Provider disconnected unexpectedly"},`,
+			llm.KindUpstream, "Provider disconnected unexpectedly"},
+		{"rate limited", "The answer is", `"error":{"code":429,"message":"Provider returned 429"},`,
+			llm.KindRateLimited, "Provider returned 429"},
+		{"context length", "", `"error":{"code":400,"message":"This endpoint's maximum context length is 4096 tokens."},`,
+			llm.KindContextLength, "maximum context length"},
+		{"insufficient credits", "", `"error":{"code":402,"message":"Insufficient credits"},`,
+			llm.KindBadRequest, "Insufficient credits"},
+		{"timeout", "Partial", `"error":{"code":408,"message":"Provider timed out"},`,
+			llm.KindTimeout, "Provider timed out"},
+		{"string code", "", `"error":{"code":"server_error","message":"Overloaded"},`,
+			llm.KindUpstream, "Overloaded"},
+		{"finish reason error alone", "The answer is", "", llm.KindUpstream, "finish reason"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := errorChunk(tc.err) + "data: [DONE]\n\n"
+			if tc.text != "" {
+				body = contentChunk(tc.text) + body
+			}
+			srv, requests := sseServer(t, body)
+			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
+			var e *llm.Error
+			if !errors.As(r.err, &e) || e.Kind != tc.kind || !strings.Contains(e.Message, tc.message) {
+				t.Fatalf("err %v, want kind %s with %q", r.err, tc.kind, tc.message)
+			}
+			if r.text() != tc.text || r.res.FinishReason != "error" {
+				t.Fatalf("text %q finish %q, want %q and error", r.text(), r.res.FinishReason, tc.text)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Fatalf("%d requests, want 1", n)
 			}
 		})
 	}
