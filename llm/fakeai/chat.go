@@ -1,6 +1,7 @@
 package fakeai
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -119,6 +120,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 	if code := rec.Fault.status(); code != 0 {
 		writeStatusFault(w, code, rec.Config.RetryAfter)
+		return
+	}
+	if rec.Fault == FaultErrorBody {
+		body := errorBody("Rate limit reached for requests. Please try again later.", "requests", "rate_limit_exceeded")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(bytes.TrimSuffix(body, []byte("\n")))
 		return
 	}
 	if n := promptTokens(rec.Messages); rec.Config.Context > 0 && n > rec.Config.Context {

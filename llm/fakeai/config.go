@@ -46,6 +46,10 @@ const (
 	// then an ordinary chunk carrying a top-level "error" object (a numeric
 	// code and a message) and finish_reason "error", then [DONE].
 	FaultErrorChunk Fault = "error_chunk"
+	// FaultErrorBody answers HTTP 200 with an OpenAI-style error JSON body
+	// (a rate limit) that does not end in a newline, instead of a stream,
+	// as some gateways do.
+	FaultErrorBody Fault = "error_body"
 )
 
 // Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
@@ -227,7 +231,7 @@ func parseStamp(v string) (Stamp, error) {
 func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
-		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk:
+		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody:
 		return f, nil
 	case "none":
 		return FaultNone, nil

@@ -264,8 +264,17 @@ func TestStatusFaults(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("unknown key: status %d", resp.StatusCode)
 	}
-	if got := srv.Requests(); got != 5 {
-		t.Fatalf("Requests() = %d, want 5", got)
+	resp = post(t, ctx, srv.URL, streamBody("[[fake fault=error_body]]", false), nil)
+	body, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Error struct{ Message, Code string }
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(body, &e) != nil || e.Error.Code != "rate_limit_exceeded" ||
+		bytes.HasSuffix(body, []byte("\n")) {
+		t.Fatalf("error_body: status %d, body %q", resp.StatusCode, body)
+	}
+	if got := srv.Requests(); got != 6 {
+		t.Fatalf("Requests() = %d, want 6", got)
 	}
 }
 
