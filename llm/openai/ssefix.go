@@ -2,6 +2,8 @@ package openai
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
 	"slices"
 )
@@ -46,6 +48,7 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 	for f.pos == len(f.out) {
 		f.out, f.pos = f.out[:0], 0
 		if f.err != nil {
+			f.last()
 			f.release()
 			f.payBlank()
 			f.out = append(f.out, f.in...)
@@ -82,6 +85,32 @@ func (f *sseFixer) lines() {
 		rest = rest[i+1:]
 	}
 	f.in = append(f.in[:0], rest...)
+}
+
+// last ends the body's last line with a newline when the body ended
+// cleanly without one, so that go-openai reads it as a line: it drops a
+// last line read together with the end of the body. That loses an error
+// body sent with status 200 (`{"error":{...}}` without a newline: the
+// upstream's message disappears and the stream looks cut), a final
+// `data: [DONE]` and a final chunk. A data line whose JSON was cut short
+// is left unterminated, a cut line as before (a connection lost), not a
+// malformed chunk; so is any last line when the body failed.
+func (f *sseFixer) last() {
+	if !errors.Is(f.err, io.EOF) || len(f.in) == 0 || cutDataLine(f.in) {
+		return
+	}
+	f.in = append(f.in, '\n')
+	f.lines()
+}
+
+// cutDataLine reports a data line that is neither [DONE] nor valid JSON.
+func cutDataLine(line []byte) bool {
+	payload, ok := bytes.CutPrefix(bytes.TrimLeft(line, " "), dataPrefix)
+	if !ok {
+		return false
+	}
+	payload = bytes.TrimSpace(payload)
+	return !bytes.Equal(payload, []byte("[DONE]")) && !json.Valid(payload)
 }
 
 var (

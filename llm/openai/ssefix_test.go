@@ -39,8 +39,11 @@ func TestSSEFixer(t *testing.T) {
 		{"reasoning object not renamed", head + `"reasoning":{"x":1}` + tail, out(`"reasoning":{"x":1}`) + "\n"},
 		{"reasoning inside text untouched", head + `"content":"say \"reasoning\": no"` + tail,
 			out(`"content":"say \"reasoning\": no"`) + "\n"},
-		{"unterminated last line", head + `"content":"x"}}]}`, head + `"content":"x"}}]}`},
-		{"unterminated after an event", head + `"content":"x"` + tail + "data: {", out(`"content":"x"`) + "\ndata: {"},
+		// The body's last line is ended unless it is a cut data line.
+		{"unterminated last line", head + `"content":"x"}}]}`, head + `"content":"x"}}]}` + "\n"},
+		{"unterminated [DONE]", head + `"content":"x"` + tail + "data: [DONE]", out(`"content":"x"`) + "data: [DONE]\n"},
+		{"unterminated error body", `{"error":{"message":"m"}}`, `{"error":{"message":"m"}}` + "\n"},
+		{"cut data line stays cut", head + `"content":"x"` + tail + "data: {", out(`"content":"x"`) + "\ndata: {"},
 		{"other lines pass", ": keep-alive\n\nevent: x\ndata: [DONE]\n", ": keep-alive\n\nevent: x\ndata: [DONE]\n"},
 		{"blank kept before a comment", head + `"content":"x"` + tail + ": ping\n\n" + head + `"content":"y"` + tail,
 			out(`"content":"x"`) + "\n: ping\n\n" + out(`"content":"y"`) + "\n"},

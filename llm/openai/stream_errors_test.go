@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"chatd/llm"
+	"chatd/llm/fakeai"
+	"chatd/llm/openai"
 )
 
 // sseServer serves body as a 200 event stream to every request and counts
@@ -113,6 +115,56 @@ func TestErrorChunk(t *testing.T) {
 			}
 			if n := requests.Load(); n != 1 {
 				t.Fatalf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestErrorBodyWithStatus200: an upstream answering 200 with an error JSON
+// body without a final newline (fakeai's error_body) fails at once with
+// the upstream's message, not as a lost connection retried until
+// MaxRetries. (go-openai drops a last line read together with the end of
+// the body; the SSE fixer ends it.)
+func TestErrorBodyWithStatus200(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	r := stream(testCtx(t), newClient(srv.URL, nil), "[[fake fault=error_body]]", 0)
+	var e *llm.Error
+	if !errors.As(r.err, &e) || e.Kind != llm.KindRateLimited || !strings.Contains(e.Message, "Rate limit reached for requests") {
+		t.Fatalf("err %v, want rate_limited with the upstream's message", r.err)
+	}
+	if n := srv.Requests(); n != 1 {
+		t.Fatalf("%d requests, want 1: an error reported in a 200 answer is not retried", n)
+	}
+}
+
+// TestUnterminatedLastLine: a body whose last line lacks its newline is
+// read whole; a last data line cut short is still a lost connection.
+func TestUnterminatedLastLine(t *testing.T) {
+	t.Parallel()
+	const finish = `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`
+	tests := []struct {
+		name   string
+		body   string
+		finish string
+		kind   llm.ErrorKind // "": success
+	}{
+		{"[DONE]", contentChunk("hi") + "data: [DONE]", "", ""},
+		{"finish chunk", contentChunk("hi") + finish, "stop", ""},
+		{"finish chunk, then [DONE]", contentChunk("hi") + finish + "\n\ndata: [DONE]", "stop", ""},
+		{"cut chunk", contentChunk("hi") + finish[:40], "", llm.KindConnection},
+		{"error body", `{"error":{"message":"Overloaded","type":"server_error"}}`, "", llm.KindUpstream},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, _ := sseServer(t, tc.body)
+			r := stream(testCtx(t), newClient(srv.URL, func(o *openai.Options) { o.MaxRetries = -1 }), "hi", 0)
+			if llm.KindOf(r.err) != tc.kind || (tc.kind == "" && r.err != nil) {
+				t.Fatalf("err %v, want kind %q", r.err, tc.kind)
+			}
+			if tc.kind == "" && (r.text() != "hi" || r.res.FinishReason != tc.finish) {
+				t.Fatalf("text %q finish %q", r.text(), r.res.FinishReason)
 			}
 		})
 	}
