@@ -65,6 +65,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&d.Reasoning, "reasoning", 0, "reasoning chunks before the content of every answer")
 	rkey := fs.String("reasoning-key", "reasoning_content", "reasoning_content | reasoning | mixed: the delta field of reasoning chunks")
 	fs.BoolVar(&d.Surrogates, "surrogates", false, "split characters outside the BMP across two chunks inside their UTF-16 surrogate pair")
+	fs.IntVar(&d.Pings, "pings", 0, "SSE keep-alive comment lines sent before the first chunk of every answer")
 	fs.IntVar(&d.Context, "context", 0, "refuse prompts of more than this many words with context_length_exceeded (0: never)")
 	fs.IntVar(&c.opts.ContextLength, "context-length", 0, "context_length listed by /v1/models (0: none)")
 	models := fs.String("models", strings.Join(fakeai.DefaultModels, ","), "comma-separated ids listed by /v1/models")

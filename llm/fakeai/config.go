@@ -111,6 +111,11 @@ type Config struct {
 	// Context, when positive, refuses a prompt of more than Context prompt
 	// tokens (see promptTokens) with OpenAI's 400 context_length_exceeded.
 	Context int
+	// Pings is the number of SSE comment lines (": OPENROUTER PROCESSING",
+	// each followed by a blank line) sent right after the headers, all in
+	// one write, as OpenRouter keeps a stream alive while the model has not
+	// started answering.
+	Pings int
 }
 
 var markerRE = regexp.MustCompile(`\[\[fake(\s[^\]]*)?\]\]`)
@@ -124,6 +129,7 @@ func StripMarkers(s string) string {
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
 	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
+	"pings",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -191,6 +197,8 @@ func (c *Config) set(k, v string) error {
 		c.Surrogates, err = strconv.ParseBool(v)
 	case "context":
 		c.Context, err = strconv.Atoi(v)
+	case "pings":
+		c.Pings, err = strconv.Atoi(v)
 	default:
 		return fmt.Errorf("fakeai: unknown setting %q", k)
 	}

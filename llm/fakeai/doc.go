@@ -78,6 +78,9 @@
 //	                ends with the escape \ud83d, the next starts with \ude42
 //	context=N       refuse a prompt of more than N prompt tokens with
 //	                HTTP 400 and code context_length_exceeded, as OpenAI does
+//	pings=N         send N SSE comment lines ": OPENROUTER PROCESSING", each
+//	                followed by a blank line, at once right after the headers,
+//	                as OpenRouter keeps a stream alive before the first token
 //
 // An unknown key or a bad value is answered with HTTP 400, so typos show.
 //

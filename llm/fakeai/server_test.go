@@ -570,3 +570,19 @@ func TestManyConcurrentStreams(t *testing.T) {
 		t.Fatalf("requests %d active %d aborts %d", srv.Requests(), srv.ActiveStreams(), srv.Aborts())
 	}
 }
+
+// TestPings: pings=N sends N keep-alive comments before the first chunk;
+// the stream after them is the usual one.
+func TestPings(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	raw, _ := io.ReadAll(post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=3 pings=3]]", false), nil).Body)
+	pings := strings.Repeat(": OPENROUTER PROCESSING\n\n", 3)
+	rest, ok := bytes.CutPrefix(raw, []byte(pings))
+	if !ok {
+		t.Fatalf("body does not start with 3 pings: %q", raw[:min(len(raw), 120)])
+	}
+	if chunks, done := parseSSE(t, rest); !done || len(chunks) != 5 {
+		t.Fatalf("%d chunks after the pings, done %v", len(chunks), done)
+	}
+}

@@ -1,6 +1,7 @@
 package fakeai
 
 import (
+	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -53,6 +54,9 @@ func (st *stream) serveSSE() {
 	h.Set("X-Accel-Buffering", "no")
 	st.w.WriteHeader(http.StatusOK)
 	enc := newChunkEncoder(st.id(), st.created, st.rec.Model, st.rec.IncludeUsage)
+	if st.cfg.Pings > 0 && !st.write(bytes.Repeat([]byte(": OPENROUTER PROCESSING\n\n"), st.cfg.Pings), -1) {
+		return
+	}
 	if !st.write(enc.content("", true), -1) || st.rec.Fault == FaultHangFirst {
 		st.hang()
 		return
