@@ -417,3 +417,17 @@ func TestConcurrentStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepAliveComments: SSE comments an upstream sends to keep a stream
+// alive while the model thinks (fakeai's pings: OpenRouter's
+// ": OPENROUTER PROCESSING") are legal and do not fail the stream, however
+// many arrive before the first token; go-openai alone fails one after
+// 150 comments as malformed.
+func TestKeepAliveComments(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	r := stream(testCtx(t), newClient(srv.URL, nil), "[[fake tokens=5 pings=1000]]", 0)
+	if want := fakeai.ExpectedText(fakeai.Config{Tokens: 5}); r.err != nil || r.text() != want || r.res.FinishReason != "stop" {
+		t.Fatalf("text %q finish %q err %v, want %q", r.text(), r.res.FinishReason, r.err, want)
+	}
+}

@@ -25,6 +25,13 @@ import (
 //     partner is left alone and still decodes to U+FFFD.
 //   - The blank line ending a data line's event is dropped when a data line
 //     follows it (see emit).
+//   - A comment line (one starting with ':', such as OpenRouter's
+//     ": OPENROUTER PROCESSING" or a proxy's ": ping") is dropped, with the
+//     blank line right after it. go-openai counts every line that is not a
+//     data line toward its limit of empty messages (300) and would fail a
+//     stream kept alive by comments while the model thinks (two lines per
+//     comment: about 150 s of pings a second) as malformed; it also adds
+//     such lines to the text in which it looks for an error body.
 //
 // Other lines pass through untouched. It is read from one goroutine.
 type sseFixer struct {
@@ -35,8 +42,9 @@ type sseFixer struct {
 	held [][]byte // a data line ending in a high surrogate, then the lines after it
 	err  error    // the underlying reader's error, once seen
 
-	afterData bool // the last line written was a data line
-	blankOwed bool // the blank line after it was held back (see emit)
+	afterData    bool // the last line written was a data line
+	blankOwed    bool // the blank line after it was held back (see emit)
+	afterComment bool // the last line was a comment, dropped
 }
 
 func newSSEFixer(body io.ReadCloser) *sseFixer {
@@ -122,6 +130,9 @@ var (
 
 // line rewrites one line (with its newline) into f.out or f.held.
 func (f *sseFixer) line(l []byte) {
+	if f.comment(l) {
+		return
+	}
 	payload, isData := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix)
 	isData = isData && bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{"))
 	switch {
@@ -150,6 +161,18 @@ func (f *sseFixer) line(l []byte) {
 		return
 	}
 	f.emit(l)
+}
+
+// comment reports whether l is a comment line or the blank line right
+// after one, both dropped.
+func (f *sseFixer) comment(l []byte) bool {
+	if l[0] == ':' {
+		f.afterComment = true
+		return true
+	}
+	after := f.afterComment
+	f.afterComment = false
+	return after && len(bytes.TrimSpace(l)) == 0
 }
 
 // release sends the held lines on.
