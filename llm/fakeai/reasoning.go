@@ -17,7 +17,22 @@ const (
 	KeyReasoning ReasoningKey = "reasoning"
 	// KeyMixed alternates the two spellings chunk by chunk.
 	KeyMixed ReasoningKey = "mixed"
+	// KeyThink sends the reasoning inline in the content, between "<think>\n"
+	// and "</think>\n\n", as DeepSeek-R1 and QwQ do when served without a
+	// reasoning parser (vLLM's default, llama.cpp, older Ollama): the content
+	// streamed is then ThinkText(c) followed by ExpectedText(c).
+	KeyThink ReasoningKey = "think"
 )
+
+// ThinkText returns the inline reasoning a response with config c sends in
+// its content before the answer when c.ReasoningKey is KeyThink ("" when
+// it sends no reasoning).
+func ThinkText(c Config) string {
+	if c.Reasoning <= 0 {
+		return ""
+	}
+	return "<think>\n" + ExpectedReasoning(c) + "</think>\n\n"
+}
 
 // reasoningWords is the vocabulary of reasoning chunks, with multi-byte
 // characters like the text mode's.
@@ -42,7 +57,7 @@ func ExpectedReasoning(c Config) string {
 
 func parseReasoningKey(v string) (ReasoningKey, error) {
 	switch k := ReasoningKey(v); k {
-	case "", KeyReasoningContent, KeyReasoning, KeyMixed:
+	case "", KeyReasoningContent, KeyReasoning, KeyMixed, KeyThink:
 		return k, nil
 	}
 	return "", fmt.Errorf("unknown reasoning key")
@@ -57,8 +72,17 @@ func (k ReasoningKey) key(i int) string {
 	return string(KeyReasoningContent)
 }
 
-// reasoning returns the frame of reasoning chunk i.
-func (e *chunkEncoder) reasoning(key ReasoningKey, i int, text string) []byte {
+// reasoning returns the frame of reasoning chunk i of n.
+func (e *chunkEncoder) reasoning(key ReasoningKey, i, n int, text string) []byte {
+	if key == KeyThink {
+		if i == 0 {
+			text = "<think>\n" + text
+		}
+		if i == n-1 {
+			text += "</think>\n\n"
+		}
+		return e.content(text, false)
+	}
 	b := append(e.buf[:0], e.head...)
 	b = append(b, `{"index":0,"delta":{"`...)
 	b = append(b, key.key(i)...)

@@ -103,3 +103,23 @@ func TestContextRefusalAndList(t *testing.T) {
 		t.Fatalf("the list came after %v despite a 150ms delay", d)
 	}
 }
+
+// TestInlineThinking: reasoning_key=think streams the reasoning inside the
+// content, between <think> and </think>, before the answer.
+func TestInlineThinking(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	raw, _ := io.ReadAll(post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=3 reasoning=4 reasoning_key=think]]", false), nil).Body)
+	chunks, done := parseSSE(t, raw)
+	var content strings.Builder
+	for _, c := range chunks {
+		if c.Choices[0].Delta.Content != nil {
+			content.WriteString(*c.Choices[0].Delta.Content)
+		}
+	}
+	cfg := fakeai.Config{Tokens: 3, Reasoning: 4, ReasoningKey: fakeai.KeyThink}
+	want := fakeai.ThinkText(cfg) + fakeai.ExpectedText(cfg)
+	if !done || content.String() != want || !strings.HasPrefix(want, "<think>\nLet me think step </think>\n\n") {
+		t.Fatalf("content %q, want %q", content.String(), want)
+	}
+}

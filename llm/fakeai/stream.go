@@ -134,7 +134,7 @@ func (st *stream) sendReasoning(enc *chunkEncoder) bool {
 		if i > 0 && !st.wait(tick) {
 			return false
 		}
-		if !st.write(enc.reasoning(st.cfg.ReasoningKey, i, tok), -1) {
+		if !st.write(enc.reasoning(st.cfg.ReasoningKey, i, len(toks), tok), -1) {
 			return false
 		}
 	}
