@@ -32,6 +32,10 @@ const (
 	maxTitleChars    = 60
 	maxFallbackChars = 50
 	maxFallbackWords = 6
+	// maxTitleReply bounds the bytes of the model's reply kept: room for
+	// a model thinking inline (<think>...</think>) before the title, when
+	// MaxTokens lets it get that far.
+	maxTitleReply = 8 << 10
 )
 
 const titleSystemPrompt = "You name chat conversations. Reply with a title of 3 to 6 words " +
@@ -64,7 +68,7 @@ func (t *Titler) Title(ctx context.Context, model, prompt, answer string) string
 		req.MaxTokens = 16
 	}
 	_, err := t.Streamer.Stream(ctx, req, func(s string) {
-		if b.Len() < 4*maxTitleChars {
+		if b.Len() < maxTitleReply {
 			b.WriteString(s)
 		}
 	})
@@ -91,9 +95,12 @@ func positiveOr(d, def time.Duration) time.Duration {
 }
 
 // CleanTitle turns a model's reply into a title: its first non-empty line
-// without a "Title:" label, markdown, quotes or final punctuation, at most
-// 60 characters cut at a word boundary. It returns "" when nothing is left.
+// after a leading <think>…</think> block, without a "Title:" label,
+// markdown, quotes or final punctuation, at most 60 characters cut at a
+// word boundary. It returns "" when nothing is left (a reply that is only
+// thinking, or thinking cut short by the token limit).
 func CleanTitle(s string) string {
+	s = skipThinking(s)
 	for _, line := range strings.Split(s, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			s = line
@@ -109,6 +116,21 @@ func CleanTitle(s string) string {
 		return unicode.IsSpace(r) || strings.ContainsRune(".!?,;:。！？，；：…*_`\"'“”‘’«»」』", r)
 	})
 	return cutWords(s, maxTitleChars, 0)
+}
+
+// skipThinking returns s without a leading <think>…</think> block, which
+// models that think inline (DeepSeek-R1, QwQ served without a reasoning
+// parser) put before their answer; an unterminated block leaves nothing.
+func skipThinking(s string) string {
+	rest, ok := strings.CutPrefix(strings.TrimLeftFunc(s, unicode.IsSpace), "<think>")
+	if !ok {
+		return s
+	}
+	_, after, closed := strings.Cut(rest, "</think>")
+	if !closed {
+		return ""
+	}
+	return after
 }
 
 // FallbackTitle names a conversation after the first words of its prompt:

@@ -21,6 +21,8 @@ func TestTitleFromModel(t *testing.T) {
 		{"Plan a trip [[fake tokens=3 mode=markdown]]", "Streaming answer"},
 		// The fake ignores the title length asked for: the title is cut.
 		{"Plan a trip [[fake tokens=40]]", "Hello héllo world wörld 中文 字符 emoji 🙂 naïve café €uro data…"},
+		// A model thinking inline: the title follows </think>.
+		{"Plan a trip [[fake tokens=4 reasoning=100 reasoning_key=think]]", "Hello héllo world wörld"},
 	}
 	for _, tc := range tests {
 		got := llm.Title(testCtx(t), up, "fake-mini", tc.prompt, "an answer")
@@ -50,6 +52,8 @@ func TestTitleFallback(t *testing.T) {
 		{"bad request", &llm.Titler{Streamer: up}, "Why is the sky blue [[fake fault=400]]", "Why is the sky blue [[fake…"},
 		{"timeout", &llm.Titler{Streamer: up, Timeout: 200 * time.Millisecond}, "Sort a slice [[fake fault=hang_first]]", "Sort a slice [[fake fault=hang_first]]"},
 		{"empty answer", &llm.Titler{Streamer: up}, "Hi [[fake tokens=1 mode=markdown]]", "Hi [[fake tokens=1 mode=markdown]]"},
+		// Thinking inline, cut by the title's token limit before </think>.
+		{"only thinking", &llm.Titler{Streamer: thinkingCut{}}, "How do I bake sourdough bread?", "How do I bake sourdough bread?"},
 		{"demo model", &llm.Titler{Streamer: router}, "How do I\nsort a slice in Go?", "How do I sort a slice…"},
 		{"no streamer", &llm.Titler{}, "", "New chat"},
 	}
@@ -93,6 +97,13 @@ func TestCleanTitle(t *testing.T) {
 		{strings.Repeat("abcdefghi ", 8), strings.TrimSpace(strings.Repeat("abcdefghi ", 6)) + "…"},
 		{"  ", ""},
 		{`""`, ""},
+		// Inline thinking (DeepSeek-R1, QwQ without a reasoning parser).
+		{"<think>\nThe user asks about bread.\n</think>\n\nBaking Sourdough Bread", "Baking Sourdough Bread"},
+		{"\n<think>Okay</think>Title: Bread", "Bread"},
+		{"<think>\nOkay, the user is asking about", ""},
+		{"<think>", ""},
+		{"<think></think>", ""},
+		{"About <think> tags", "About <think> tags"},
 	}
 	for _, tc := range tests {
 		got := llm.CleanTitle(tc.in)
@@ -127,4 +138,16 @@ func TestFallbackTitle(t *testing.T) {
 			t.Errorf("FallbackTitle(%q) = %q: too long or not one line", tc.in, got)
 		}
 	}
+}
+
+// thinkingCut is a model that thinks inline (DeepSeek-R1, QwQ served
+// without a reasoning parser) and reaches the title's token limit before
+// it stops thinking.
+type thinkingCut struct{}
+
+func (thinkingCut) Stream(_ context.Context, _ llm.Request, onDelta func(string)) (llm.Result, error) {
+	for _, s := range []string{"<think>", "\n", "Okay", ", the", " user", " is", " asking", " about"} {
+		onDelta(s)
+	}
+	return llm.Result{FinishReason: "length"}, nil
 }
