@@ -116,6 +116,9 @@ type Config struct {
 	// one write, as OpenRouter keeps a stream alive while the model has not
 	// started answering.
 	Pings int
+	// EndDelay is a pause after [DONE] before the body ends (its chunked
+	// encoding's last chunk is sent), as a proxy may send it late.
+	EndDelay time.Duration
 }
 
 var markerRE = regexp.MustCompile(`\[\[fake(\s[^\]]*)?\]\]`)
@@ -129,7 +132,7 @@ func StripMarkers(s string) string {
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
 	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
-	"pings",
+	"pings", "end_delay",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -199,6 +202,8 @@ func (c *Config) set(k, v string) error {
 		c.Context, err = strconv.Atoi(v)
 	case "pings":
 		c.Pings, err = strconv.Atoi(v)
+	case "end_delay":
+		c.EndDelay, err = time.ParseDuration(v)
 	default:
 		return fmt.Errorf("fakeai: unknown setting %q", k)
 	}

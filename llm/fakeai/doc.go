@@ -80,6 +80,8 @@
 //	                ends with the escape \ud83d, the next starts with \ude42
 //	context=N       refuse a prompt of more than N prompt tokens with
 //	                HTTP 400 and code context_length_exceeded, as OpenAI does
+//	end_delay=D     pause after [DONE] before ending the body (sending the
+//	                last chunk of its chunked encoding), as a proxy may
 //	pings=N         send N SSE comment lines ": OPENROUTER PROCESSING", each
 //	                followed by a blank line, at once right after the headers,
 //	                as OpenRouter keeps a stream alive before the first token

@@ -1,6 +1,7 @@
 package fakeai_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -584,5 +585,31 @@ func TestPings(t *testing.T) {
 	}
 	if chunks, done := parseSSE(t, rest); !done || len(chunks) != 5 {
 		t.Fatalf("%d chunks after the pings, done %v", len(chunks), done)
+	}
+}
+
+// TestEndDelay: end_delay=D holds the end of the body after [DONE]; a
+// client that leaves then is not counted as an abort.
+func TestEndDelay(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	resp := post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=2 end_delay=1h]]", false), nil)
+	r := bufio.NewReader(resp.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no [DONE] before the end: %v", err)
+		}
+		if line == "data: [DONE]\n" {
+			break
+		}
+	}
+	if srv.ActiveStreams() != 1 {
+		t.Fatalf("%d active streams after [DONE], want 1 (the end held back)", srv.ActiveStreams())
+	}
+	resp.Body.Close()
+	srv.Close()
+	if srv.Aborts() != 0 {
+		t.Fatalf("%d aborts", srv.Aborts())
 	}
 }

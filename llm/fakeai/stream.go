@@ -77,7 +77,21 @@ func (st *stream) serveSSE() {
 	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)+max(st.cfg.Reasoning, 0)), -1) {
 		return
 	}
-	st.write([]byte("data: [DONE]\n\n"), -1)
+	if st.write([]byte("data: [DONE]\n\n"), -1) && st.cfg.EndDelay > 0 {
+		st.endDelay()
+	}
+}
+
+// endDelay pauses for EndDelay after [DONE]. The answer is complete: a
+// client leaving now is not an abort.
+func (st *stream) endDelay() {
+	t := time.NewTimer(st.cfg.EndDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-st.r.Context().Done():
+	case <-st.s.done:
+	}
 }
 
 // sendTokens sends the content tokens, one per tick, and injects a
