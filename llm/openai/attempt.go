@@ -33,7 +33,31 @@ var (
 	errIdleTimeout       = errors.New("idle timeout")
 	// errNoDone is a stream that ended cleanly without [DONE] or a finish reason.
 	errNoDone = errors.New("stream ended before [DONE]")
+	// errDrainTimeout ends the read of what follows [DONE] (see drain).
+	errDrainTimeout = errors.New("drain timeout")
 )
+
+// Bounds of drain.
+const (
+	maxDrain     = 4 << 10
+	drainTimeout = 250 * time.Millisecond
+)
+
+// drain reads what is left of a finished stream's body, so that its
+// HTTP/1.1 connection goes back to the pool: go-openai stops reading at
+// [DONE], before the end of the chunked body that follows it, and
+// closing a body not read to its end closes the connection. It reads at
+// most maxDrain bytes and waits at most drainTimeout, after which cancel
+// (of the request's context) aborts the read and the connection is closed
+// as before; a nil body (nothing was watched) is left alone.
+func drain(body *doneWatcher, cancel context.CancelCauseFunc) {
+	if body == nil {
+		return
+	}
+	t := time.AfterFunc(drainTimeout, func() { cancel(errDrainTimeout) })
+	defer t.Stop()
+	_, _ = io.CopyN(io.Discard, body, maxDrain)
+}
 
 // sink receives a stream's text: the answer, and the reasoning (nil: dropped).
 type sink struct {
@@ -63,6 +87,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		chunk, err := recv(stream, &dec)
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
 			out.deliver(reasoning.flush(), text.flush())
+			drain(st.body, cancel)
 			return res, nil
 		}
 		if errors.Is(err, io.EOF) {

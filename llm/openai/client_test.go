@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -429,5 +430,53 @@ func TestKeepAliveComments(t *testing.T) {
 	r := stream(testCtx(t), newClient(srv.URL, nil), "[[fake tokens=5 pings=1000]]", 0)
 	if want := fakeai.ExpectedText(fakeai.Config{Tokens: 5}); r.err != nil || r.text() != want || r.res.FinishReason != "stop" {
 		t.Fatalf("text %q finish %q err %v, want %q", r.text(), r.res.FinishReason, r.err, want)
+	}
+}
+
+// TestConnectionReuse: sequential streams to one upstream over HTTP/1.1
+// reuse one keep-alive connection. go-openai stops reading at [DONE],
+// before the end of the chunked body; the client reads that end before
+// closing the body, else every stream would open a new connection. The
+// fake sends the end 20ms after [DONE] (end_delay), so a client that does
+// not wait for it always loses the connection.
+func TestConnectionReuse(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	fake := fakeai.New(fakeai.Options{})
+	srv := httptest.NewUnstartedServer(fake)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(func() {
+		fake.Close()
+		srv.Close()
+	})
+	c := newClient(srv.URL+"/v1", nil)
+	for i := range 10 {
+		if r := stream(testCtx(t), c, "hi [[fake tokens=5 end_delay=20ms]]", 0); r.err != nil {
+			t.Fatalf("stream %d: %v", i, r.err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("10 sequential streams opened %d connections, want 1", n)
+	}
+}
+
+// TestDrainBounded: an upstream that never ends the body after [DONE]
+// does not hold a finished answer back: the read of the end is bounded
+// (a fraction of a second), and the answer is complete.
+func TestDrainBounded(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	start := time.Now()
+	r := stream(testCtx(t), newClient(srv.URL, nil), "hi [[fake tokens=3 end_delay=1h]]", 0)
+	if r.err != nil || r.text() != fakeai.ExpectedText(fakeai.Config{Tokens: 3}) || r.res.FinishReason != "stop" {
+		t.Fatalf("text %q finish %q err %v", r.text(), r.res.FinishReason, r.err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the stream took %v", d)
 	}
 }
