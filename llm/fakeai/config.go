@@ -50,6 +50,10 @@ const (
 	// (a rate limit) that does not end in a newline, instead of a stream,
 	// as some gateways do.
 	FaultErrorBody Fault = "error_body"
+	// FaultCutEnd sends every token and the finish reason, then closes the
+	// TCP connection without the usage chunk, [DONE] or the end of the
+	// chunked body.
+	FaultCutEnd Fault = "cut_end"
 )
 
 // Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
@@ -244,7 +248,7 @@ func parseStamp(v string) (Stamp, error) {
 func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
-		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody:
+		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd:
 		return f, nil
 	case "none":
 		return FaultNone, nil

@@ -289,6 +289,7 @@ func TestMidStreamFaults(t *testing.T) {
 		absent  string // what the body must not hold
 	}{
 		{"cut_mid", true, "", "[DONE]"},
+		{"cut_end", true, "}\n\n", "[DONE]"},
 		{"malformed", false, `{"content":"bro` + "\n\ndata: [DONE]\n\n", `"finish_reason":"stop"`},
 		{"error_mid", false, `"type":"server_error"}}` + "\n\n", "[DONE]"},
 		{"end_mid", false, "}\n\n", "[DONE]"},
@@ -311,6 +312,9 @@ func TestMidStreamFaults(t *testing.T) {
 			const errorChunk = `"finish_reason":"error","native_finish_reason":"error"}],"error":{"code":502,"message":"Provider disconnected unexpectedly"}`
 			if tc.fault == "error_chunk" && !strings.Contains(string(raw), errorChunk) {
 				t.Fatalf("body lacks the error chunk: %s", raw)
+			}
+			if tc.fault == "cut_end" && !strings.Contains(string(raw), `"finish_reason":"stop"`) {
+				t.Fatalf("body lacks the finish reason: %s", raw)
 			}
 			want := fakeai.ExpectedPrefix(fakeai.Config{Tokens: 10}, 4)
 			if !strings.Contains(string(raw), jsonContent(want[len(want)-6:])) {

@@ -74,6 +74,10 @@ func (st *stream) serveSSE() {
 	if !st.write(enc.finish(st.finish), -1) {
 		return
 	}
+	if st.rec.Fault == FaultCutEnd {
+		st.cut(false)
+		return
+	}
 	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)+max(st.cfg.Reasoning, 0)), -1) {
 		return
 	}
@@ -280,7 +284,7 @@ func (st *stream) serveJSON() {
 	case FaultHangFirst, FaultHangMid:
 		st.hang()
 		return
-	case FaultCutMid, FaultResetMid:
+	case FaultCutMid, FaultResetMid, FaultCutEnd:
 		st.cut(st.rec.Fault == FaultResetMid)
 		return
 	case FaultErrorMid, FaultErrorChunk:
