@@ -85,6 +85,12 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			deadline.chunk()
 		}
 		chunk, err := recv(stream, &dec)
+		if errors.Is(err, io.ErrUnexpectedEOF) && res.FinishReason != "" {
+			// Cut after the finish reason, before the usage or [DONE]:
+			// the answer is complete.
+			out.deliver(reasoning.flush(), text.flush())
+			return res, nil
+		}
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
 			out.deliver(reasoning.flush(), text.flush())
 			drain(st.body, cancel)

@@ -480,3 +480,21 @@ func TestDrainBounded(t *testing.T) {
 		t.Fatalf("the stream took %v", d)
 	}
 }
+
+// TestCutAfterFinish: a connection lost after the finish reason, before
+// the usage chunk and [DONE] (fakeai's cut_end), ends a complete answer,
+// not a lost connection; one lost before it still fails.
+func TestCutAfterFinish(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	r := stream(testCtx(t), newClient(srv.URL, nil), "[[fake tokens=6 fault=cut_end]]", 0)
+	if want := fakeai.ExpectedText(fakeai.Config{Tokens: 6}); r.err != nil || r.text() != want || r.res.FinishReason != "stop" {
+		t.Fatalf("text %q finish %q err %v, want %q", r.text(), r.res.FinishReason, r.err, want)
+	}
+	if r.res.Usage != nil {
+		t.Fatalf("usage %+v from a stream cut before it", r.res.Usage)
+	}
+	if srv.Requests() != 1 {
+		t.Fatalf("%d requests", srv.Requests())
+	}
+}
