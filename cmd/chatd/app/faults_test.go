@@ -62,7 +62,11 @@ func TestUpstreamFaults(t *testing.T) {
 			// Exactly one done, and the server still answers.
 			a.quiet(50 * time.Millisecond)
 			e.rest(t, "", http.MethodGet, "/healthz", nil, http.StatusOK, nil)
-			a.write(sendFrame("next", ack.ConversationID, "now works"))
+			// After an answer that failed before its first token, the
+			// prompt joins the two user messages (roles alternate), so the
+			// fake upstream reads the first one's marker too: the next
+			// message's marker, later, overrides its fault.
+			a.write(sendFrame("next", ack.ConversationID, "now works [[fake fault=none]]"))
 			next := live(a.until(func(f frame) bool { return f.Type == "ack" }))
 			_, ok := answer(t, live(a.until(isDone(next[len(next)-1].MessageID))), next[len(next)-1].MessageID)
 			if ok.Status != string(persistence.StatusComplete) {
