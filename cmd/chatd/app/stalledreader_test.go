@@ -25,7 +25,10 @@ import (
 // REST answers: the handlers stayed blocked, holding their answers, for as
 // long as the clients kept their connections open.
 func TestStalledRESTReaderCut(t *testing.T) {
-	e := newEnv(t, envOptions{tweak: func(c *Config) { c.ResponseWriteTimeout = 300 * time.Millisecond }})
+	// Long enough that the clients that read (the warm-up below, four
+	// answers of 7.7 MB at once) never miss it on a loaded machine under
+	// -race, where 300 ms was missed.
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.ResponseWriteTimeout = 2 * time.Second }})
 	// The handlers, counted as they run, behind small socket send buffers,
 	// so that a client that stops reading blocks the server's writes soon.
 	const stalled = 4
