@@ -90,7 +90,9 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       )}
       {unconfirmed ? (
         <div className="msg-status status-waiting" role="note">
-          Connection lost: the server is going away. Reconnecting to learn what it kept of this answer…
+          {linkUp
+            ? 'The server running this answer went away. Loading what it kept of this answer…'
+            : 'Connection lost: the server is going away. Reconnecting to learn what it kept of this answer…'}
         </div>
       ) : (
         !streaming &&

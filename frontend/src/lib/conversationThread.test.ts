@@ -1,6 +1,6 @@
 // One conversation through ChatApp: the send queue across a lost
 // connection, paging of long conversations, and an answer ended by a server
-// going away.
+// going away or with less text stored than was streamed.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Message } from './protocol';
@@ -227,6 +227,82 @@ describe('an answer ended by a server going away', () => {
     socket().open();
     await vi.waitFor(() => expect(thread()!.unconfirmed.a1).toBeUndefined());
     expect(answer()).toMatchObject({ status: 'interrupted', content: 'Hello' });
+  });
+});
+
+describe('a done that says the stored answer differs, on a link that stays up', () => {
+  const shutdownError = { code: 'shutdown', message: 'The server restarted while answering; the text so far is kept.' };
+
+  it('reloads when its seq is below the applied text (a lost instance ended from its checkpoint) and shows the stored text', async () => {
+    const streaming = message('a1', 'u1', 'assistant', 'Hel', 'streaming');
+    const stored = message('a1', 'u1', 'assistant', 'Hel', 'interrupted', { error: 'lost', errorCode: 'shutdown' } as Partial<Message>);
+    const { socket, thread, answer, snapshotsFetched } = await connected({ snapshots: [[u1, streaming], [u1, stored]] });
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: 'lo world' });
+    expect(answer()!.content).toBe('Hello world');
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 3, status: 'interrupted', error: shutdownError });
+    expect(answer()!.content).toBe('Hel'); // never more than is stored
+    expect(snapshotsFetched()).toBe(2);
+    await vi.waitFor(() => expect(thread()!.unconfirmed.a1).toBeUndefined());
+    expect(answer()).toMatchObject({ status: 'interrupted', content: 'Hel', error: 'lost' });
+  });
+
+  it('reloads an answer that streamed here and ended with shutdown, so the notice does not stay on a connected link', async () => {
+    const streaming = message('a1', 'u1', 'assistant', 'Hel', 'streaming');
+    const stored = message('a1', 'u1', 'assistant', 'Hello', 'interrupted', { error: shutdownError.message });
+    const { app, socket, thread, snapshotsFetched } = await connected({ snapshots: [[u1, streaming], [u1, stored]] });
+    // Another instance relays the done of an answer whose instance went away (a rolling restart).
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 5, text: 'lo' });
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 5, status: 'interrupted', error: shutdownError });
+    expect(thread()!.unconfirmed.a1).toBe(true);
+    expect(snapshotsFetched()).toBe(2);
+    await vi.waitFor(() => expect(thread()!.unconfirmed.a1).toBeUndefined());
+    expect(app.store.state.link.state).toBe('connected');
+    expect(app.store.state.threadErrors[CID]).toBeUndefined();
+  });
+
+  it('keeps the conversation shown, not an error, when the server that sent the shutdown is gone already', async () => {
+    const streaming = message('a1', 'u1', 'assistant', 'Hel', 'streaming');
+    const stored = message('a1', 'u1', 'assistant', 'Hello', 'interrupted', { error: shutdownError.message });
+    let down = false;
+    const { app, socket, thread, answer } = await connected({
+      snapshots: [[u1, streaming], [u1, stored]],
+      route: () => (down ? Promise.reject(new TypeError('Failed to fetch')) : undefined),
+    });
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 5, text: 'lo' });
+    down = true; // new connections are refused from now on
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 5, status: 'interrupted', error: shutdownError });
+    const first = socket();
+    first.cut(1001);
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    expect(thread()!.unconfirmed.a1).toBe(true);
+    expect(app.store.state.threadErrors[CID]).toBeUndefined();
+    down = false;
+    socket().open();
+    await vi.waitFor(() => expect(thread()!.unconfirmed.a1).toBeUndefined());
+    expect(answer()).toMatchObject({ status: 'interrupted', content: 'Hello' });
+  });
+
+  it('changes nothing on the done of a resumed answer the reload already showed as ended', async () => {
+    // hub/subscribe.go storedError: the done of a resumed, ended, interrupted answer carries code "shutdown".
+    const streaming = message('a1', 'u1', 'assistant', 'Hel', 'streaming');
+    const stored = message('a1', 'u1', 'assistant', 'Hello', 'interrupted', { error: shutdownError.message });
+    const { socket, thread, answer, snapshotsFetched } = await connected({ snapshots: [[u1, streaming], [u1, stored]] });
+    const first = socket();
+    first.cut(); // a network drop; meanwhile the server restarted and stored the answer as interrupted
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    const sub = socket().framesOf('subscribe')[0]!;
+    expect(sub).toMatchObject({ messageId: 'a1', lastSeq: 3 });
+    await vi.waitFor(() => expect(answer()).toMatchObject({ status: 'interrupted', content: 'Hello' }));
+    expect(snapshotsFetched()).toBe(2);
+    // The resume's answer comes after the snapshot (a slower subscribe on the server).
+    const before = thread();
+    socket().receive({ type: 'ack', id: sub.id });
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 5, text: 'lo' });
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 5, status: 'interrupted', error: shutdownError });
+    expect(thread()).toBe(before);
+    expect(thread()!.unconfirmed.a1).toBeUndefined();
+    expect(snapshotsFetched()).toBe(2);
   });
 });
 

@@ -13,6 +13,7 @@ import type { AppState } from './state';
 import type { Store } from './store';
 import {
   PENDING_PREFIX,
+  SHUTDOWN,
   addPending,
   applyDelta,
   applyDone,
@@ -97,8 +98,12 @@ export class ConversationThread {
 
   // ---- loading ----
 
-  /** load fetches the newest messages and merges them into what is known. */
-  async load(): Promise<void> {
+  /**
+   * load fetches the newest messages and merges them into what is known.
+   * keepShown: a server that cannot be reached leaves the conversation as
+   * shown instead of an error (the reload after a reconnect follows).
+   */
+  async load(keepShown = false): Promise<void> {
     try {
       const snap = await this.deps.api.conversation(this.id);
       this.deps.store.set((s) => {
@@ -110,6 +115,7 @@ export class ConversationThread {
       this.deps.loadedConversation(snap.conversation);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return;
+      if (keepShown && isConnectionError(err)) return;
       const text =
         err instanceof ApiError && (err.status === 404 || err.status === 400)
           ? NOT_FOUND
@@ -143,15 +149,15 @@ export class ConversationThread {
     else if (code === 'not_found') this.setError(NOT_FOUND);
   }
 
-  /** resync reloads after a gap and resumes the answer from the applied seq. */
-  async resync(): Promise<void> {
+  /** resync reloads after a gap and resumes the answer from the applied seq (keepShown: see load). */
+  async resync(keepShown = false): Promise<void> {
     if (this.resyncing) {
       this.resyncAgain = true;
       return;
     }
     this.resyncing = true;
     try {
-      await this.load();
+      await this.load(keepShown);
       this.deps.transport()?.resubscribe(this.id);
     } finally {
       this.resyncing = false;
@@ -183,11 +189,16 @@ export class ConversationThread {
     else if (r.result === 'gap') void this.resync();
   }
 
-  /** done applies a `done` frame. */
+  /**
+   * done applies a `done` frame and reloads when the stored answer may differ
+   * from what the tab has (see applyDone). After a `shutdown` the server may
+   * be gone already: the answer then stays unconfirmed, not an error, until
+   * the reconnect's reload.
+   */
   done(f: DoneFrame): void {
     const r = applyDone(this.thread, f);
     this.update(() => r.thread);
-    if (r.result === 'gap') void this.resync();
+    if (r.result === 'gap') void this.resync(f.error?.code === SHUTDOWN);
   }
 
   // ---- sending ----

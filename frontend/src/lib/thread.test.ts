@@ -6,6 +6,7 @@ import {
   addPending,
   applyDelta,
   applyDone,
+  applyReasoning,
   dropPending,
   leafOf,
   isQueued,
@@ -136,9 +137,27 @@ describe('applyDone', () => {
     expect(r.thread.messages.a1!.status).toBe('complete');
   });
 
-  it('a second done is a duplicate', () => {
+  it('a second done is a duplicate and changes nothing', () => {
     const t = applyDone(streaming('x'), done('a1', 1, 'cancelled')).thread;
     expect(applyDone(t, done('a1', 1, 'cancelled')).result).toBe('duplicate');
+    const shutdown = applyDone(t, done('a1', 1, 'interrupted', { error: { code: 'shutdown', message: 'x' } }));
+    expect(shutdown).toEqual({ thread: t, result: 'duplicate' });
+  });
+
+  it('cuts the text to a seq below what was applied and reports a gap (reload what was stored)', () => {
+    const t = applyDelta(streaming(), delta('a1', 10, 'héllo 中')).thread;
+    const r = applyDone(t, done('a1', 3, 'interrupted', { error: { code: 'shutdown', message: 'lost' } }));
+    expect(r.result).toBe('gap');
+    expect(r.thread.messages.a1).toMatchObject({ content: 'hé', status: 'interrupted' });
+    expect(r.thread.seq.a1).toBeUndefined();
+  });
+
+  it('cuts the reasoning to an rseq below what was applied and reports a gap', () => {
+    let t = applyReasoning(streaming(), { type: 'reasoning', conversationId: 'c1', messageId: 'a1', rseq: 8, text: 'thinking' }).thread;
+    t = applyDelta(t, delta('a1', 2, 'Hi')).thread;
+    const r = applyDone(t, done('a1', 2, 'complete', { rseq: 5 }));
+    expect(r.result).toBe('gap');
+    expect(r.thread.messages.a1).toMatchObject({ content: 'Hi', reasoning: 'think' });
   });
 });
 
@@ -305,10 +324,11 @@ describe('the send queue', () => {
 });
 
 describe('an answer ended by a shutdown', () => {
-  it('is unconfirmed until a snapshot or message frame says what was stored', () => {
+  it('is unconfirmed and reloaded until a snapshot or message frame says what was stored', () => {
     const t = streaming('Hi');
     const r = applyDone(t, done('a1', 2, 'interrupted', { error: { code: 'shutdown', message: 'The server restarted' } }));
     expect(r.thread.unconfirmed).toEqual({ a1: true });
+    expect(r.result).toBe('gap');
     expect(applyDone(t, done('a1', 2, 'error', { error: { code: 'upstream', message: 'x' } })).thread.unconfirmed).toEqual({});
     const stored = msg('a1', 'u1', 'assistant', 'Hi', 'interrupted');
     expect(mergeSnapshot(r.thread, conv, [stored]).unconfirmed).toEqual({});

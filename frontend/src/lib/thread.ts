@@ -4,7 +4,7 @@
 import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
 import { endThinking, startThinking, type ThinkingTimes } from './reasoning';
 import { compareTimes } from './time';
-import { utf8Length, utf8Suffix } from './utf8';
+import { utf8Length, utf8Prefix, utf8Suffix } from './utf8';
 
 /** Thread is what the client knows of one conversation. */
 export interface Thread {
@@ -49,7 +49,7 @@ export interface QueuedSend {
   draftKey: string | null;
 }
 
-/** What a delta or done did to a thread. */
+/** What a delta or done did to a thread ('gap': the stored state must be reloaded). */
 export type ApplyResult = 'applied' | 'duplicate' | 'gap';
 
 /** The error code of an answer ended by a server shutting down (protocol.md). */
@@ -399,35 +399,41 @@ export function applyReasoning(t: Thread, f: ReasoningFrame, now = Date.now()): 
 }
 
 /**
- * applyDone ends an answer. When its seq says text is missing, the result is
- * a gap (the stored message is final before `done` is sent: reload it).
+ * applyDone ends an answer. A done is a gap (reload the stored message: it is
+ * final before `done` is sent) when its seq or rseq says text is missing;
+ * when it is below what was applied (less was stored than streamed: a lost
+ * instance's answer ended from its last checkpoint), the text is cut to the
+ * stored length and reloaded too. An answer streaming here that a `shutdown`
+ * ends is marked unconfirmed and reloaded, whether or not the link is up. A
+ * done of an answer already ended changes nothing.
  */
 export function applyDone(t: Thread, f: DoneFrame, now = Date.now()): { thread: Thread; result: ApplyResult } {
   const m = t.messages[f.messageId];
   if (!m) return { thread: t, result: 'gap' };
   const have = t.seq[m.id] ?? utf8Length(m.content);
   const haveReasoning = t.rseq[m.id] ?? utf8Length(m.reasoning ?? '');
+  const beyond = f.seq > have || (f.rseq ?? 0) > haveReasoning;
+  if (m.status !== 'streaming') return { thread: t, result: beyond ? 'gap' : 'duplicate' };
+  const below = f.seq < have || (f.rseq !== undefined && f.rseq < haveReasoning);
   const updated: Message = {
     ...m,
+    ...(f.seq < have ? { content: utf8Prefix(m.content, f.seq) } : {}),
+    ...(f.rseq !== undefined && f.rseq < haveReasoning ? { reasoning: utf8Prefix(m.reasoning ?? '', f.rseq) } : {}),
     status: f.status,
     finishReason: f.finishReason ?? m.finishReason,
     usage: f.usage ?? m.usage ?? null,
     error: f.error ? f.error.message || f.error.code : m.error,
     ...(f.omittedMessages ? { omittedMessages: f.omittedMessages } : {}),
   };
-  const seq = { ...t.seq };
-  delete seq[m.id];
+  const seq = withoutKey(t.seq, m.id);
   const rseq = withoutKey(t.rseq, m.id);
-  const thinking = m.status === 'streaming' ? thinkingEnded(t.thinking, m.id, now) : t.thinking;
-  // A server going away ends its answers with `shutdown` before it is gone:
-  // that is not yet what it stores once back, so the end waits for a reload.
-  const unconfirmed = f.error?.code === SHUTDOWN ? { ...t.unconfirmed, [m.id]: true as const } : t.unconfirmed;
+  const thinking = thinkingEnded(t.thinking, m.id, now);
+  // A server going away ends its answers with `shutdown`: what it stored is
+  // taken from a reload, and the answer shows as unconfirmed until then.
+  const shutdown = f.error?.code === SHUTDOWN;
+  const unconfirmed = shutdown ? { ...t.unconfirmed, [m.id]: true as const } : t.unconfirmed;
   const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq, rseq, thinking, unconfirmed };
-  if (f.seq > have || (f.rseq ?? 0) > haveReasoning) {
-    // Keep it streaming-free but flag the gap so the caller reloads the text.
-    return { thread, result: 'gap' };
-  }
-  return { thread, result: m.status === 'streaming' ? 'applied' : 'duplicate' };
+  return { thread, result: beyond || below || shutdown ? 'gap' : 'applied' };
 }
 
 /** SnapshotPage says what part of the conversation a snapshot holds. */

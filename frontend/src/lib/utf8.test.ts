@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { utf8Length, utf8Suffix } from './utf8';
+import { utf8Length, utf8Prefix, utf8Suffix } from './utf8';
 
 describe('utf8', () => {
   it.each([
@@ -19,5 +19,12 @@ describe('utf8', () => {
     expect(utf8Suffix('中文🙂', 6)).toBe('🙂');
     expect(utf8Suffix('abc', 0)).toBe('abc');
     expect(utf8Suffix('abc', 9)).toBe('');
+  });
+
+  it('takes the prefix of a byte length on character boundaries', () => {
+    expect(utf8Prefix('héllo', 3)).toBe('hé');
+    expect(utf8Prefix('中文🙂', 6)).toBe('中文');
+    expect(utf8Prefix('abc', 0)).toBe('');
+    expect(utf8Prefix('abc', 9)).toBe('abc');
   });
 });

@@ -27,3 +27,10 @@ export function utf8Suffix(s: string, bytes: number): string {
   const all = encoder.encode(s);
   return decoder.decode(all.subarray(Math.min(bytes, all.length)));
 }
+
+/** utf8Prefix returns the first `bytes` UTF-8 bytes of s (a prefix on a character boundary). */
+export function utf8Prefix(s: string, bytes: number): string {
+  if (bytes <= 0) return '';
+  const all = encoder.encode(s);
+  return bytes >= all.length ? s : decoder.decode(all.subarray(0, bytes));
+}
