@@ -32,12 +32,13 @@ function onClick(e: MouseEvent<HTMLDivElement>): void {
   });
 }
 
-/** Markdown renders sanitized markdown. */
-export const Markdown = memo(function Markdown({ text }: { text: string }) {
+/** Markdown renders sanitized markdown; growing: a streaming answer, whose last block is not cached. */
+export const Markdown = memo(function Markdown({ text, growing = false }: { text: string; growing?: boolean }) {
   // Deferred: when rendering falls behind a fast stream, React skips
   // intermediate texts instead of queueing them, and typing stays responsive.
   const deferred = useDeferredValue(text);
-  const blocks = useMemo(() => renderBlocks(deferred), [deferred]);
+  const stillGrowing = useDeferredValue(growing); // the same render's value as deferred
+  const blocks = useMemo(() => renderBlocks(deferred, stillGrowing), [deferred, stillGrowing]);
   return (
     <div className="md" onClick={onClick}>
       {blocks.map((html, i) => (

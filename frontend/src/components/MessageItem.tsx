@@ -76,7 +76,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
         <>
           {message.reasoning && <Thinking reasoning={message.reasoning} times={thinking} thinkingNow={streaming && !message.content} />}
           <div className="msg-body">
-            {message.content ? <Markdown text={message.content} /> : streaming && !message.reasoning ? <Typing /> : null}
+            {message.content ? <Markdown text={message.content} growing={streaming} /> : streaming && !message.reasoning ? <Typing /> : null}
           </div>
           <OmittedNote omitted={message.omittedMessages} />
         </>

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { clearMarkdownCache, renderBlocks, renderMarkdown, sanitize } from './markdown';
+import { clearMarkdownCache, markdownCacheSize, renderBlocks, renderMarkdown, sanitize } from './markdown';
 
 /** dom renders markdown into a detached element, the way the app inserts it. */
 function dom(src: string): HTMLElement {
@@ -199,5 +199,45 @@ describe('renderBlocks', () => {
   it('resolves reference links defined later', () => {
     const a = dom('See [the docs][d].\n\n[d]: https://example.com/docs').querySelector('a');
     expect(a?.getAttribute('href')).toBe('https://example.com/docs');
+  });
+});
+
+describe('the block cache', () => {
+  /** A Python module in one fence, as "write me the whole module" streams it. */
+  function moduleAnswer(): string {
+    let code = '';
+    for (let i = 0; code.length < 8000; i++) code += `def handler_${i}(request, *args, **kwargs):  # handles case ${i}\n    return process(request, ${i})\n`;
+    return 'Here is the module:\n\n```python\n' + code + '```\n';
+  }
+
+  it('keeps no version of the growing last block while an answer streams', () => {
+    const doc = moduleAnswer();
+    for (let cut = 200; cut < doc.length; cut += 200) renderBlocks(doc.slice(0, cut), true);
+    // Only the finished first paragraph: every render's code block was the growing tail.
+    expect(markdownCacheSize().entries).toBe(1);
+    expect(markdownCacheSize().chars).toBeLessThan(200);
+    renderBlocks(doc); // ended: now the whole block is kept
+    expect(markdownCacheSize().entries).toBe(2);
+  });
+
+  it('still caches the finished blocks of a streaming answer', () => {
+    const head = '# Title\n\nFirst paragraph.\n\n';
+    renderBlocks(head + 'Growing tex', true);
+    expect(markdownCacheSize().entries).toBe(2);
+    renderBlocks(head + 'Growing text here', true);
+    expect(markdownCacheSize().entries).toBe(2);
+  });
+
+  it('holds at most about 8 MB of source and HTML, dropping the oldest blocks', () => {
+    const para = (i: number) => `Paragraph ${i}: ` + 'lorem ipsum dolor sit amet '.repeat(4000) + '\n\n';
+    const first = renderBlocks(para(0));
+    for (let i = 1; i < 25; i++) renderBlocks(para(i));
+    const { entries, chars } = markdownCacheSize();
+    expect(chars).toBeLessThanOrEqual(4_000_000);
+    expect(entries).toBeLessThan(25);
+    expect(entries).toBeGreaterThan(5);
+    expect(renderBlocks(para(0))).toEqual(first); // dropped, it renders the same again
+    clearMarkdownCache();
+    expect(markdownCacheSize()).toEqual({ entries: 0, chars: 0 });
   });
 });

@@ -130,10 +130,27 @@ export function sanitize(html: string): string {
   });
 }
 
-const CACHE_LIMIT = 3000;
+/**
+ * The block cache, least recently used first, bounded by entries and by the
+ * characters it holds (source plus HTML, about 8 MB at two bytes a
+ * character at most): a few long blocks must not pin hundreds of megabytes.
+ */
+const CACHE_ENTRIES = 3000;
+const CACHE_CHARS = 4_000_000;
 const cache = new Map<string, string>();
+let cacheChars = 0;
 
-function cached(raw: string): string {
+function remember(raw: string, html: string): void {
+  cache.set(raw, html);
+  cacheChars += raw.length + html.length;
+  while ((cache.size > CACHE_ENTRIES || cacheChars > CACHE_CHARS) && cache.size > 1) {
+    const [oldRaw, oldHtml] = cache.entries().next().value as [string, string];
+    cache.delete(oldRaw);
+    cacheChars -= oldRaw.length + oldHtml.length;
+  }
+}
+
+function cached(raw: string, keep: boolean): string {
   const hit = cache.get(raw);
   if (hit !== undefined) {
     cache.delete(raw);
@@ -141,8 +158,7 @@ function cached(raw: string): string {
     return hit;
   }
   const html = sanitize(md.parse(raw, { async: false }));
-  cache.set(raw, html);
-  if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+  if (keep) remember(raw, html);
   return html;
 }
 
@@ -150,23 +166,26 @@ function cached(raw: string): string {
  * renderBlocks renders markdown as a list of HTML blocks, one per top-level
  * block of the document. Blocks are cached by source, so while an answer
  * grows only the changed tail is parsed, highlighted and sanitized again.
- * A document with reference-style link definitions renders as one block
- * (a definition may be used anywhere).
+ * growing says the text is a streaming answer: its last block is still
+ * changing, so it is rendered but not cached (each version would be kept
+ * otherwise: a long code block streamed in small steps is thousands of
+ * versions). A document with reference-style link definitions renders as
+ * one block (a definition may be used anywhere).
  */
-export function renderBlocks(src: string): string[] {
+export function renderBlocks(src: string, growing = false): string[] {
   if (!src) return [];
   const tokens = md.lexer(src);
-  if (Object.keys(tokens.links).length > 0) return [cached(src)];
-  const out: string[] = [];
+  if (Object.keys(tokens.links).length > 0) return [cached(src, !growing)];
+  const raws: string[] = [];
   let pending = '';
   for (const token of tokens) {
     pending += token.raw;
     if (token.type === 'space') continue;
-    out.push(cached(pending));
+    raws.push(pending);
     pending = '';
   }
-  if (pending.trim() && out.length === 0) out.push(cached(pending));
-  return out;
+  if (pending.trim() && raws.length === 0) raws.push(pending);
+  return raws.map((raw, i) => cached(raw, !growing || i < raws.length - 1));
 }
 
 /** renderMarkdown renders a whole document to one sanitized HTML string. */
@@ -177,4 +196,10 @@ export function renderMarkdown(src: string): string {
 /** clearMarkdownCache empties the block cache (for tests). */
 export function clearMarkdownCache(): void {
   cache.clear();
+  cacheChars = 0;
+}
+
+/** markdownCacheSize says what the block cache holds: entries, and characters of source plus HTML (for tests). */
+export function markdownCacheSize(): { entries: number; chars: number } {
+  return { entries: cache.size, chars: cacheChars };
 }
