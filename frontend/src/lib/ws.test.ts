@@ -18,11 +18,14 @@ class FakeSocket {
   ) {
     FakeSocket.all.push(this);
   }
+  /** On a dead link (half-open TCP) close() only starts the closing handshake: no close event comes. */
+  dead = false;
   send(data: string) {
     this.sent.push(JSON.parse(data) as Record<string, unknown>);
   }
   close(code = 1000) {
-    this.finish(code);
+    if (this.dead) this.readyState = 2;
+    else this.finish(code);
   }
   // ---- script ----
   open() {
@@ -42,7 +45,7 @@ class FakeSocket {
   }
 }
 
-function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok', resumed = false) {
+function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok', resumed = false, pingIntervalMs = 1_000_000) {
   const statuses: TransportStatus[] = [];
   const handlers: TransportHandlers & Record<string, ReturnType<typeof vi.fn>> = {
     frame: vi.fn(),
@@ -59,7 +62,7 @@ function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok', resumed = false) 
     checkAuth,
     url: 'ws://host/ws',
     WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
-    pingIntervalMs: 1_000_000,
+    pingIntervalMs,
     resumed,
   });
   return { t, handlers, statuses, checkAuth, socket: () => FakeSocket.all[FakeSocket.all.length - 1]! };
@@ -147,6 +150,46 @@ describe('WSTransport', () => {
     socket().open();
     expect(socket().last()).toMatchObject({ type: 'subscribe', conversationId: 'c1', messageId: 'm1', lastSeq: 42 });
     expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+  });
+
+  it('reconnects when a pong is missed, without waiting for the close event of a dead link', async () => {
+    const { t, handlers, statuses, socket } = setup('ok', false, 25_000);
+    t.subscribe('c1');
+    t.start();
+    const dead = socket();
+    dead.open();
+    await vi.advanceTimersByTimeAsync(25_000);
+    expect(dead.last()).toMatchObject({ type: 'ping' });
+    dead.receive({ type: 'pong', id: dead.last().id });
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(statuses.at(-1)?.state).toBe('connected'); // answered in time
+    dead.dead = true; // the network is gone: nothing comes back, close() never completes
+    await vi.advanceTimersByTimeAsync(10_000); // the next ping
+    const pending = expect(t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'x' })).rejects.toMatchObject({ code: 'network' });
+    await vi.advanceTimersByTimeAsync(15_000); // its pong deadline
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    await pending;
+    await vi.advanceTimersByTimeAsync(300);
+    expect(FakeSocket.all.length).toBe(2);
+    socket().open();
+    expect(socket().last()).toMatchObject({ type: 'subscribe', conversationId: 'c1', messageId: 'm1', lastSeq: 42 });
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+    dead.finish(1006); // the browser gives up on the old one at last: nothing happens
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(FakeSocket.all.length).toBe(2);
+    expect(statuses.at(-1)?.state).toBe('connected');
+  });
+
+  it('drop reconnects at once on a dead link too', async () => {
+    const { t, statuses, socket } = setup();
+    t.start();
+    const dead = socket();
+    dead.open();
+    dead.dead = true;
+    t.drop();
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(300);
+    expect(FakeSocket.all.length).toBe(2);
   });
 
   it('reconnects at once after 4408 (too slow)', async () => {

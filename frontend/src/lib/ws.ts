@@ -45,6 +45,9 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** The close code a browser reports for a connection lost without a close frame. */
+const ABNORMAL_CLOSURE = 1006;
+
 /** defaultSocketURL is /ws on the page's origin. */
 export function defaultSocketURL(loc: Location = window.location): string {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
@@ -153,7 +156,29 @@ export class WSTransport implements Transport {
   }
 
   drop(): void {
-    this.ws?.close(4000, 'dropped by the client');
+    this.abandon('dropped by the client');
+  }
+
+  /**
+   * abandon ends the socket as if it had closed: its handlers are detached
+   * and the reconnect path runs now. On a dead link (half-open TCP) a
+   * browser's close() waits for the closing handshake, up to a minute,
+   * before the close event, and the tab would say "connected" meanwhile.
+   */
+  private abandon(reason: string): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    const opened = ws.readyState !== WebSocket.CONNECTING;
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    try {
+      ws.close(4000, reason);
+    } catch {
+      // closing a socket that is going anyway
+    }
+    this.onClose({ code: ABNORMAL_CLOSURE, reason }, opened);
   }
 
   private isOpen(): boolean {
@@ -224,7 +249,7 @@ export class WSTransport implements Transport {
     else if (f.type === 'ack') p.resolve(f);
   }
 
-  private onClose(ev: CloseEvent, opened: boolean): void {
+  private onClose(ev: Pick<CloseEvent, 'code' | 'reason'>, opened: boolean): void {
     this.stopPing();
     this.failAll('The connection was lost');
     if (this.stopped) return;
@@ -332,7 +357,7 @@ export class WSTransport implements Transport {
       if (!this.isOpen()) return;
       this.write({ type: 'ping', id: `p${this.nextId++}` });
       clearTimeout(this.pongDeadline);
-      this.pongDeadline = setTimeout(() => this.ws?.close(4000, 'no pong'), Math.min(every, 15000));
+      this.pongDeadline = setTimeout(() => this.abandon('no pong'), Math.min(every, 15000));
     }, every);
   }
 
