@@ -1,7 +1,9 @@
-// The sidebar list through ChatApp: live conversation frames, pages and search.
+// The sidebar list through ChatApp: live conversation frames, pages, search,
+// and the refresh after a reconnect.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { conv, message, setup } from './testkit';
+import type { Conversation } from './protocol';
+import { conv, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -53,5 +55,69 @@ describe('ConversationList', () => {
     expect(app.store.state.list.items.map((c) => c.title)).toEqual(['two topic, renamed']);
     socket().receive({ type: 'conversation', action: 'deleted', conversation: conv('c2', 'two topic, renamed', '2026-01-05T00:00:02Z') });
     expect(ids()).toEqual([]);
+  });
+
+  describe('after a reconnect', () => {
+    const c = (n: number) => conv(`c${n}`, `conversation ${n}`, `2026-01-0${n}T00:00:00Z`);
+
+    /** reconnectAfter starts the app on `server`'s list (all pages loaded), cuts the socket, lets `meanwhile` change the server, and reconnects. */
+    async function reconnectAfter(server: { pages: Conversation[][] }, meanwhile: () => void, holdRefresh = false) {
+      let release = () => {};
+      let held = false;
+      const listed = (q: URLSearchParams) => {
+        const i = q.get('cursor') ? Number(q.get('cursor')) : 0;
+        return { conversations: server.pages[i] ?? [], nextCursor: i + 1 < server.pages.length ? String(i + 1) : '' };
+      };
+      const s = setup({
+        path: '/',
+        snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+        list: listed,
+        route: (url) => {
+          if (!url.startsWith('/api/conversations?') || !held) return undefined;
+          held = false;
+          const q = new URLSearchParams(url.slice(url.indexOf('?') + 1));
+          return new Promise<Response>((resolve) => (release = () => resolve(json(listed(q)))));
+        },
+      });
+      s.socket().open();
+      const listCalls = () => s.calls.filter((x) => x.url.startsWith('/api/conversations?')).length;
+      await vi.waitFor(() => expect(s.app.store.state.list.loaded).toBe(true));
+      while (s.app.store.state.list.nextCursor) {
+        const n = listCalls();
+        void s.app.loadMore();
+        await vi.waitFor(() => expect(listCalls()).toBe(n + 1));
+        await vi.waitFor(() => expect(s.app.store.state.list.loading).toBe(false));
+      }
+      const first = s.socket();
+      first.cut(); // a laptop lid closed, a network lost
+      meanwhile(); // its conversation frames never reach this tab
+      await vi.waitFor(() => expect(s.socket()).not.toBe(first));
+      const before = listCalls();
+      held = holdRefresh;
+      s.socket().open();
+      await vi.waitFor(() => expect(listCalls()).toBe(before + 1));
+      return { ...s, release, ids: () => s.app.store.state.list.items.map((x) => x.id) };
+    }
+
+    it('drops a conversation deleted elsewhere while the tab was offline', async () => {
+      const server = { pages: [[c(3), c(2)]] };
+      const { ids } = await reconnectAfter(server, () => (server.pages = [[c(2)]]));
+      await vi.waitFor(() => expect(ids()).toEqual(['c2']));
+    });
+
+    it('drops only within the refreshed first page: older ones wait for their own page', async () => {
+      const server = { pages: [[c(6), c(5)], [c(4), c(3)]] };
+      const { ids } = await reconnectAfter(server, () => (server.pages = [[c(6), c(4)], [c(2)]])); // c5 and c3 deleted
+      await vi.waitFor(() => expect(ids()).toEqual(['c6', 'c4', 'c3']));
+    });
+
+    it('keeps a conversation created while the refresh was on its way', async () => {
+      const server = { pages: [[c(3), c(2)]] };
+      const { socket, release, ids } = await reconnectAfter(server, () => (server.pages = [[c(3)]]), true);
+      socket().receive({ type: 'conversation', action: 'created', conversation: c(7) });
+      expect(ids()).toEqual(['c7', 'c3', 'c2']);
+      release(); // the page was made before c7
+      await vi.waitFor(() => expect(ids()).toEqual(['c7', 'c3']));
+    });
   });
 });

@@ -6,7 +6,7 @@
 import type { ApiClient } from './api';
 import { errorText } from './errors';
 import type { Conversation } from './protocol';
-import { appendPage, initialList, removeConversation, touchConversation, upsertConversation, type AppState } from './state';
+import { appendPage, dropUnlisted, initialList, removeConversation, touchConversation, upsertConversation, type AppState } from './state';
 import type { Store } from './store';
 import { compareTimes, parseTime } from './time';
 
@@ -71,11 +71,21 @@ export class ConversationList {
     }
   }
 
-  /** refreshHead merges the first page again (after a reconnect: frames may have been missed). */
+  /**
+   * refreshHead merges the first page again (after a reconnect: frames may
+   * have been missed), and drops the shown conversations within its range
+   * that it no longer lists (deleted elsewhere meanwhile). Only those shown
+   * when it was asked for: one created since may be missing from the page.
+   */
   async refreshHead(): Promise<void> {
+    const seq = this.seq;
+    const { appliedQuery: query, items } = this.store.state.list;
+    const known = new Set(items.map((c) => c.id));
     try {
-      const page = await this.api.listConversations({ query: this.store.state.list.appliedQuery });
+      const page = await this.api.listConversations({ query });
+      if (seq !== this.seq) return; // reloaded or reset meanwhile
       for (const c of page.conversations) this.apply(c, false);
+      this.store.set((s) => ({ ...s, list: dropUnlisted(s.list, page.conversations, !!page.nextCursor, known) }));
     } catch {
       // the next refresh will do
     }

@@ -103,6 +103,22 @@ export function removeConversation(list: ListState, id: string): ListState {
   return { ...list, items: list.items.filter((x) => x.id !== id) };
 }
 
+/**
+ * dropUnlisted removes the conversations a fresh first page shows are no
+ * longer on the server (deleted, or for a search no longer matching): those
+ * of `known` that sort within the page (newer than its oldest item, or
+ * anywhere when it is the last page) and are not on it. Older ones are
+ * left for their own page to tell.
+ */
+export function dropUnlisted(list: ListState, page: readonly Conversation[], more: boolean, known: ReadonlySet<string>): ListState {
+  const listed = new Set(page.map((c) => c.id));
+  const oldest = page.at(-1);
+  const inRange = (c: Conversation) => !more || (oldest !== undefined && newestFirst(c, oldest) < 0);
+  const gone = (c: Conversation) => known.has(c.id) && !listed.has(c.id) && inRange(c);
+  if (!list.items.some(gone)) return list;
+  return { ...list, items: list.items.filter((c) => !gone(c)) };
+}
+
 /** touchConversation moves a conversation's activity time forward (a new message). */
 export function touchConversation(list: ListState, id: string, at: string): ListState {
   const c = list.items.find((x) => x.id === id);
