@@ -71,11 +71,12 @@ describe('sending while the connection is down', () => {
 
   it('a message the server stored before the cut is not sent again', async () => {
     let stored: Message | null = null;
-    const { app, socket, thread, snapshotsFetched } = await connected({
+    const { app, kv, socket, thread, snapshotsFetched } = await connected({
       snapshots: [[u1, a1]],
       route: (url, init) => (url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' && stored ? json({ conversation: { id: CID }, messages: [u1, a1, stored], activeMessageId: stored.id }) : undefined),
     });
     const first = socket();
+    app.setDraft(CID, 'stored anyway');
     const sending = app.send('stored anyway');
     await vi.waitFor(() => expect(first.framesOf('send')).toHaveLength(1));
     const cmid = String(first.framesOf('send')[0]!.clientMessageId);
@@ -90,6 +91,7 @@ describe('sending while the connection is down', () => {
     await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
     expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2']);
     expect(socket().framesOf('send').length).toBeLessThanOrEqual(1); // at most one repeat, which the server dedups
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull(); // the held draft is released: a page load would not offer it again
   });
 
   it('a message the server refuses is taken back into the composer with the reason', async () => {
@@ -327,6 +329,56 @@ describe('a send with no answer while the link looks up', () => {
       await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
       expect(app.store.state.drafts[CID]).toBe('');
       expect(app.store.state.toasts).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('releases its held draft once the server is known to have it, ack or not', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { app, kv, socket, thread } = setup({ snapshots: [[u1, a1]] });
+      socket().open();
+      await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+      app.setDraft(CID, 'slow server');
+      const sending = app.send('slow server');
+      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+      const cmid = socket().framesOf('send')[0]!.clientMessageId as string;
+      expect(kv.getItem(`chatd.draft.${CID}`)).toBe('slow server'); // held until the server has it
+      await vi.advanceTimersByTimeAsync(20000); // no ack in time
+      await sending;
+      expect(thread()!.queued).toHaveLength(1);
+      // The server did store it (a busy database): its frames arrive now, before the retry.
+      socket().receive({ type: 'message', conversationId: CID, message: message('u2', 'a1', 'user', 'slow server', 'complete', { clientMessageId: cmid }) });
+      expect(thread()!.queued).toHaveLength(0);
+      expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
+      await vi.advanceTimersByTimeAsync(3000); // the retry has nothing left to send
+      expect(socket().framesOf('send')).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a retry that finds the send stored releases its held draft', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { app, kv, socket, thread } = setup({ snapshots: [[u1, a1]] });
+      socket().open();
+      await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+      app.setDraft(CID, 'stored while waiting');
+      const sending = app.send('stored while waiting');
+      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+      const cmid = socket().framesOf('send')[0]!.clientMessageId as string;
+      // The stored message comes before the ack times out: the send is not queued yet.
+      socket().receive({ type: 'message', conversationId: CID, message: message('u2', 'a1', 'user', 'stored while waiting', 'complete', { clientMessageId: cmid }) });
+      await vi.advanceTimersByTimeAsync(20000); // then no ack in time: queued again
+      await sending;
+      expect(thread()!.queued).toHaveLength(1);
+      expect(kv.getItem(`chatd.draft.${CID}`)).toBe('stored while waiting');
+      await vi.advanceTimersByTimeAsync(3000); // the retry finds it stored
+      expect(thread()!.queued).toHaveLength(0);
+      expect(socket().framesOf('send')).toHaveLength(1);
+      expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
     } finally {
       vi.useRealTimers();
     }

@@ -106,12 +106,14 @@ export class ConversationThread {
   async load(keepShown = false): Promise<void> {
     try {
       const snap = await this.deps.api.conversation(this.id);
+      const queued = this.thread.queued;
       this.deps.store.set((s) => {
         const errors = { ...s.threadErrors };
         delete errors[this.id];
         const t = mergeSnapshot(s.threads[this.id] ?? newThread(this.id), snap.conversation, snap.messages, snap);
         return { ...s, threads: { ...s.threads, [this.id]: t }, threadErrors: errors };
       });
+      this.releaseStored(queued);
       this.deps.loadedConversation(snap.conversation);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return;
@@ -132,7 +134,9 @@ export class ConversationThread {
     this.update((x) => ({ ...x, loadingOlder: true }));
     try {
       const page = await this.deps.api.olderMessages(this.id, before, this.deps.olderPageSize ?? 100);
+      const queued = this.thread.queued;
       this.update((x) => mergeOlder(x, page.messages, page.hasMore ?? false));
+      this.releaseStored(queued);
     } catch (err) {
       this.update((x) => ({ ...x, loadingOlder: false }));
       if (!(err instanceof ApiError && err.status === 401)) this.deps.toast(`Could not load earlier messages: ${errorText(err)}`, 'error');
@@ -172,7 +176,9 @@ export class ConversationThread {
 
   /** message applies a `message` frame. */
   message(m: Message): void {
+    const queued = this.thread.queued;
     this.update((t) => upsertMessage(t, m));
+    this.releaseStored(queued);
   }
 
   /** delta applies a `delta` frame (published lazily: one render per throttle interval). */
@@ -262,6 +268,19 @@ export class ConversationThread {
     }
   }
 
+  /**
+   * releaseStored releases the held drafts of the sends of `before` (the
+   * queue until now) that left it because the server has them: a message
+   * frame, a snapshot or a page that holds them, not only an ack.
+   */
+  private releaseStored(before: readonly QueuedSend[]): void {
+    const t = this.thread;
+    for (const q of before) {
+      if (!q.draftKey || t.queued.some((x) => x.clientMessageId === q.clientMessageId)) continue;
+      if (storedByClientId(t, q.clientMessageId)) this.deps.drafts.release(q.draftKey);
+    }
+  }
+
   private retrySoon(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.flushQueue(), this.deps.retryDelayMs ?? 3000);
@@ -274,7 +293,9 @@ export class ConversationThread {
     try {
       for (let q = this.thread.queued[0]; q; q = this.thread.queued[0]) {
         if (storedByClientId(this.thread, q.clientMessageId)) {
+          const queued = this.thread.queued;
           this.update((t) => unqueue(t, q!.clientMessageId));
+          this.releaseStored(queued);
           continue;
         }
         if (!(await this.deliver(q))) return; // down again: the next connect retries
