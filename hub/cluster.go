@@ -292,7 +292,7 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 	}
 	a := *lock
 	h.spawn(&h.pubs, func() {
-		if frames := h.interruptOrphan(a, "The answer could not be started; try again."); frames != nil {
+		if frames := h.interruptOrphan(a, unstartedReason); frames != nil {
 			h.publishEnd(a, frames)
 		}
 	})

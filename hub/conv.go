@@ -18,7 +18,10 @@ type conv struct {
 	subs     followers
 	gen      *generation // the running answer, or nil
 	reserved bool        // a send or regenerate is preparing a generation
-	dead     bool        // removed from the hub: look it up again
+	// unreserved is closed when the reservation ends (its answer started,
+	// or it was given up); nil while nothing is reserved.
+	unreserved chan struct{}
+	dead       bool // removed from the hub: look it up again
 
 	// Cluster state (remote.go, publish.go); all nil with one instance.
 	remote *mirror    // an answer running on another instance, mirrored here

@@ -146,6 +146,26 @@ func (s *memStore) Messages(_ context.Context, ownerID, convID string) ([]persis
 	return out, nil
 }
 
+// InterruptMessage implements MessageInterrupter.
+func (s *memStore) InterruptMessage(_ context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.msgs {
+		m := &s.msgs[i]
+		if m.ID != id || m.OwnerID != ownerID {
+			continue
+		}
+		if m.Status == persistence.StatusStreaming {
+			m.Status, m.UpdatedAt = persistence.StatusInterrupted, at
+			if reason != "" {
+				m.Error = reason
+			}
+		}
+		return *m, nil
+	}
+	return persistence.Message{}, persistence.ErrNotFound
+}
+
 // apply writes u as a store would.
 func (s *memStore) apply(u persistence.MessageUpdate) {
 	s.mu.Lock()

@@ -189,7 +189,7 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
 	if caughtUp {
-		m.catchUpReasoningLocked(sub, rfrom)
+		m.catchUpReasoningLocked(sub, from, rfrom)
 		m.catchUpLocked(sub, from, false)
 	} else {
 		m.aheadLocked(sub, rfrom)
@@ -211,7 +211,7 @@ func (m *mirror) catchUpLocked(sub Subscriber, from int64, withMessage bool) {
 		sub.Deliver(m.message)
 	}
 	if withMessage {
-		m.catchUpReasoningLocked(sub, 0)
+		m.catchUpReasoningLocked(sub, from, 0)
 	}
 	if int(from) < len(m.text) {
 		sub.Deliver(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, int64(len(m.text)), string(m.text[from:])))

@@ -61,10 +61,12 @@ func reasoningOfFrame(f *protocol.Frame) (rseq int64, text string, err error) {
 	return r.RSeq, r.Text, err
 }
 
-// catchUpReasoningLocked sends sub the mirrored reasoning after rfrom; conv.mu is held.
-func (m *mirror) catchUpReasoningLocked(sub Subscriber, rfrom int64) {
+// catchUpReasoningLocked sends sub the mirrored reasoning after rfrom, as
+// a frame whose text cursor is from, the text sub has (see
+// generation.catchUpReasoningLocked); conv.mu is held.
+func (m *mirror) catchUpReasoningLocked(sub Subscriber, from, rfrom int64) {
 	if int(rfrom) < len(m.reasoning) {
-		sub.Deliver(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, int64(len(m.text)),
+		sub.Deliver(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, from,
 			int64(len(m.reasoning)), string(m.reasoning[rfrom:])))
 	}
 }

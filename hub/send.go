@@ -79,6 +79,9 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	}
 	c, err := h.reserve(conv.ID, userID, sub)
 	if err != nil {
+		if res, ok := h.sentMeanwhile(ctx, sub, userID, conv.ID, req); ok {
+			return res, nil
+		}
 		return Result{}, err
 	}
 	if err := h.lockCluster(ctx, c, userID, false); err != nil {
@@ -119,6 +122,31 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		h.broadcast(UserEvent{UserID: userID, Frame: announced})
 	}
 	return res, err
+}
+
+// sentMeanwhile answers a send refused because an answer is being
+// prepared or runs in its conversation, when that answer is this very send
+// (its client message id), stored after this one read the conversation: a
+// retry that came while the first was still being stored. It waits for
+// the reservation to end, then answers as a repeated send; false when the
+// send is not found (another send holds the conversation).
+func (h *Hub) sentMeanwhile(ctx context.Context, sub Subscriber, userID, convID string, req SendRequest) (Result, bool) {
+	if req.ClientMessageID == "" {
+		return Result{}, false
+	}
+	if ch := h.reservation(convID, userID); ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Result{}, false
+		}
+	}
+	m, err := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID)
+	if err != nil || m.ConversationID != convID {
+		return Result{}, false
+	}
+	res, err := h.repeatSend(ctx, sub, m, nil, req.FrameID)
+	return res, err == nil
 }
 
 // sendTarget loads the conversation of a send and its messages, with one
@@ -212,21 +240,37 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 		elsewhere = h.runningElsewhere(ctx, user.ConversationID, answer.ID)
 	}
 	c := h.lockConv(user.ConversationID, user.OwnerID)
-	defer h.release(c)
-	defer c.mu.Unlock()
 	sub.Deliver(protocol.AckSend(frameID, res.ConversationID, res.UserMessageID, res.MessageID))
 	h.followLocked(c, sub)
+	ended := false // the answer read as running is running nowhere now
 	if g := c.gen; g != nil && g.msg.ID == res.MessageID {
 		g.catchUpLocked(sub, 0, 0, true)
 	} else if m := c.remote; m != nil && m.ref.MessageID == res.MessageID {
 		m.catchUpLocked(sub, 0, true)
 	} else if answer != nil && answer.Status.Final() {
-		sub.Deliver(protocol.Message(*answer))
-		sub.Deliver(protocol.Done(*answer, storedError(*answer)))
+		deliverStored(sub, *answer)
 	} else if elsewhere != nil {
 		h.mirrorLocked(c, *elsewhere) // sub gets it from its first frame
+	} else {
+		ended = answer != nil
+	}
+	c.mu.Unlock()
+	h.release(c)
+	if ended {
+		// It ended between the read and the lock, its done sent to the
+		// tabs that followed it then: its stored state, final since, is
+		// sent whole, as Subscribe does.
+		if m, err := h.opts.Store.Message(ctx, user.OwnerID, answer.ID); err == nil && m.Status.Final() {
+			deliverStored(sub, m)
+		}
 	}
 	return res, nil
+}
+
+// deliverStored sends sub an ended answer whole: its message, then its done.
+func deliverStored(sub Subscriber, m persistence.Message) {
+	sub.Deliver(protocol.Message(m))
+	sub.Deliver(protocol.Done(m, storedError(m)))
 }
 
 // Regenerate cancels the running answer, if any, and answers the same user
@@ -333,12 +377,32 @@ func (h *Hub) reserve(convID, userID string, sub Subscriber) (*conv, error) {
 			"an answer is already running in this conversation; cancel it or regenerate")
 	}
 	c.reserved = true
+	c.unreserved = make(chan struct{})
 	return c, nil
+}
+
+// endReservationLocked ends c's reservation; c.mu is held.
+func (c *conv) endReservationLocked() {
+	c.reserved = false
+	if c.unreserved != nil {
+		close(c.unreserved)
+		c.unreserved = nil
+	}
+}
+
+// reservation returns what closes when the conversation's reservation
+// ends, or nil when nothing is reserved.
+func (h *Hub) reservation(convID, userID string) <-chan struct{} {
+	c := h.lockConv(convID, userID)
+	ch := c.unreserved
+	c.mu.Unlock()
+	h.release(c)
+	return ch
 }
 
 func (h *Hub) unreserve(c *conv) {
 	c.mu.Lock()
-	c.reserved = false
+	c.endReservationLocked()
 	lock := c.lock
 	c.lock, c.halt = nil, nil
 	c.mu.Unlock()
@@ -367,16 +431,21 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	req, omitted := h.request(ctx, conv, msgs, user.ID, model)
 	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
 		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted}
-	answer.ID = c.lockedAnswerID() // "" with one instance: the store picks it
+	// The answer's id is the one its cluster lock names, else chosen here:
+	// known before the insert, a row the store wrote although it reported
+	// a failure can be ended (unstarted).
+	if answer.ID = c.lockedAnswerID(); answer.ID == "" {
+		answer.ID = persistence.NewID()
+	}
 	var announce []persistence.Message
 	if newUser {
 		if err := h.storeSend(ctx, user, &answer); err != nil {
-			h.unreserve(c)
+			h.unstarted(c, answer)
 			return Result{}, err
 		}
 		announce = append(announce, *user)
 	} else if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
-		h.unreserve(c)
+		h.unstarted(c, answer)
 		return Result{}, fmt.Errorf("store answer: %w", err)
 	}
 	g := h.newGeneration(c, answer, user.Content, from.connID)
@@ -391,7 +460,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	for _, m := range append(announce, answer) {
 		c.deliverLocked(protocol.Message(m))
 	}
-	c.reserved = false
+	c.endReservationLocked()
 	c.gen = g
 	haltLocked(c, g)
 	h.work.Add(1)
@@ -402,6 +471,27 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	go g.run(req)
 	return res, nil
 }
+
+// unstarted gives up the reservation of answer a, whose insert the store
+// reported failed: it may have written the row all the same (a reply lost,
+// the request's context ended on the way), which would stay streaming with
+// nothing to end it until the next start-up. In the background, such a
+// row is ended as interrupted: with a cluster lock by abortLock (which
+// also tells the other instances and releases the lock), with one
+// instance here.
+func (h *Hub) unstarted(c *conv, a persistence.Message) {
+	c.mu.Lock()
+	locked := c.lock != nil
+	c.mu.Unlock()
+	h.unreserve(c)
+	if !locked {
+		ref := AnswerRef{ConversationID: a.ConversationID, MessageID: a.ID, UserID: a.OwnerID}
+		h.spawn(&h.pubs, func() { h.interruptOrphan(ref, unstartedReason) })
+	}
+}
+
+// unstartedReason is the error stored with an answer that never started.
+const unstartedReason = "The answer could not be started; try again."
 
 // storeSend stores a user's new message and the row of its answer: in one
 // write when the store can (persistence.MessagesInserter), so a burst of

@@ -116,7 +116,7 @@ func (g *generation) catchUpLocked(sub Subscriber, from, rfrom int64, withMessag
 	if withMessage {
 		sub.Deliver(protocol.Message(g.msg))
 	}
-	g.catchUpReasoningLocked(sub, rfrom)
+	g.catchUpReasoningLocked(sub, from, rfrom)
 	if int(from) < g.sent {
 		sub.Deliver(protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(g.sent), int64(g.rsent), string(g.text[from:g.sent])))
 	}
