@@ -72,5 +72,5 @@ func bannerModel(cfg Config) string {
 		}
 		models += "and what the upstream lists"
 	}
-	return fmt.Sprintf("%s at %s", models, cfg.OpenAIBaseURL)
+	return fmt.Sprintf("%s at %s", models, redactURI(cfg.OpenAIBaseURL))
 }

@@ -34,7 +34,7 @@ func TestPrintBanner(t *testing.T) {
 			"OPENAI_API_KEY": "sk-secret-key", "OPENAI_MODELS": "gpt-a,gpt-b", "OPENAI_MODELS_FROM_UPSTREAM": "true",
 			"MONGODB_URI": "mongodb://chatd:hunter2hunter2@db1:27017/chatd", "JWT_SECRET": strings.Repeat("k", 32)},
 		terminal: true,
-		want: []string{"open   http://127.0.0.1:9090", "store  MongoDB, mongodb://chatd:xxxxx@db1:27017/chatd",
+		want: []string{"open   http://127.0.0.1:9090", "store  MongoDB, mongodb://xxxxx@db1:27017/chatd",
 			"model  gpt-a, gpt-b, and what the upstream lists at https://api.openai.com/v1", "data   MongoDB\n"},
 		never: []string{"hunter2", "sk-secret-key", strings.Repeat("k", 32), "jwt-secret"},
 	}, {

@@ -143,11 +143,11 @@ func (r *configReader) natsURLs(name string) []string {
 		u, err := url.Parse(item)
 		switch {
 		case err != nil || u.Host == "" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "":
-			r.fail(name, "%q is not a URL like nats://nats1.internal:4222", redactNATSURL(item))
+			r.fail(name, "%q is not a URL like nats://nats1.internal:4222", redactURI(item))
 		case u.Scheme != "nats" && u.Scheme != "tls":
-			r.fail(name, "%q must start with nats:// or tls://", redactNATSURL(item))
+			r.fail(name, "%q must start with nats:// or tls://", redactURI(item))
 		case u.User != nil:
-			r.fail(name, "%q carries credentials: set %s and %s, %s or %s instead", redactNATSURL(item),
+			r.fail(name, "%q carries credentials: set %s and %s, %s or %s instead", redactURI(item),
 				envNATSUser, envNATSPassword, envNATSToken, envNATSCreds)
 		default:
 			out = append(out, strings.TrimSuffix(item, "/"))
@@ -219,19 +219,6 @@ func (r *configReader) checkClientCert(cert, key string) {
 			r.fail(envNATSTLSCert, "%q with the key %q (%s) is not a usable certificate and key: %v", cert, key, envNATSTLSKey, err)
 		}
 	}
-}
-
-// redactNATSURL hides the user, password or token written into a NATS URL.
-func redactNATSURL(v string) string {
-	scheme, rest, ok := strings.Cut(v, "://")
-	if !ok {
-		return v
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return v
-	}
-	return scheme + "://xxxxx@" + rest[at+1:]
 }
 
 // hostName is the host name, characters an id may not hold replaced by

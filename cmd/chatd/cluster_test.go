@@ -229,21 +229,6 @@ func TestClusterConfigErrors(t *testing.T) {
 	}
 }
 
-func TestRedactNATSURL(t *testing.T) {
-	t.Parallel()
-	cases := []struct{ in, want string }{
-		{"nats://u:p@h:4222", "nats://xxxxx@h:4222"},
-		{"nats://tok@h", "nats://xxxxx@h"},
-		{"tls://h:4222", "tls://h:4222"},
-		{"h:4222", "h:4222"},
-	}
-	for _, c := range cases {
-		if got := redactNATSURL(c.in); got != c.want {
-			t.Errorf("redactNATSURL(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
-
 // TestBusOptions: every cluster setting reaches the bus, and the answer
 // stream is sized for the longest answer.
 func TestBusOptions(t *testing.T) {

@@ -377,7 +377,7 @@ func (r *configReader) loopbackAddr(name string) string {
 func (r *configReader) checkURL(name, v string) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.fail(name, "%q is not an http(s) URL", v)
+		r.fail(name, "%q is not an http(s) URL", redactURI(v))
 	}
 }
 

@@ -2,63 +2,86 @@ package main
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
-// uriParts splits "scheme://user:pass@h1,h2/path?query" by hand, because
-// MongoDB URIs may list several hosts, which net/url refuses.
-type uriParts struct {
-	scheme, user, password, hosts, tail string
-	hasPassword                         bool
+// schemeRE is a URI scheme as RFC 3986 writes it; "u:pw" is not one.
+var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// credentialsSpan returns where the credentials of uri may start (after
+// "scheme://", else at 0) and the index of its last '@' (-1 when there is
+// none). The last '@', because a password may hold an unencoded '@', '/' or
+// '?', and a value without "://" (a mistyped scheme) may still carry one.
+func credentialsSpan(uri string) (start, at int) {
+	at = strings.LastIndexByte(uri, '@')
+	if start = afterScheme(uri); at >= 0 && start > at {
+		start = 0
+	}
+	return start, at
 }
 
-func splitURI(uri string) (uriParts, bool) {
-	var p uriParts
-	scheme, rest, ok := strings.Cut(uri, "://")
-	if !ok {
-		return p, false
+// afterScheme is the index after "scheme://" in uri, 0 when there is none.
+func afterScheme(uri string) int {
+	if scheme, _, ok := strings.Cut(uri, "://"); ok && schemeRE.MatchString(scheme) {
+		return len(scheme) + 3
 	}
-	p.scheme = scheme
-	end := strings.IndexAny(rest, "/?")
-	if end < 0 {
-		end = len(rest)
-	}
-	authority := rest[:end]
-	p.tail = rest[end:]
-	p.hosts = authority
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		p.hosts = authority[at+1:]
-		p.user, p.password, p.hasPassword = strings.Cut(authority[:at], ":")
-	}
-	return p, true
+	return 0
 }
 
-// redactURI hides the password of a URI ("user:pass@host" becomes
-// "user:xxxxx@host"); anything else is kept.
+// redactURI hides whatever in a URI could be a user, password or token:
+// everything between "scheme://" (or the start) and the last '@' becomes
+// "xxxxx" ("mongodb://u:pw@h/db" becomes "mongodb://xxxxx@h/db"). A query
+// holding an '@' is hidden too, which is the safe side. A value without
+// '@' is returned as it is.
 func redactURI(uri string) string {
-	p, ok := splitURI(uri)
-	if !ok || !p.hasPassword {
+	start, at := credentialsSpan(uri)
+	if at < 0 {
 		return uri
 	}
-	return p.scheme + "://" + p.user + ":xxxxx@" + p.hosts + p.tail
+	return uri[:start] + "xxxxx" + uri[at:]
 }
 
-// uriHosts returns the host list of a URI ("h1:27017,h2").
+// uriHosts returns the host list of a URI ("h1:27017,h2"): what follows
+// the last '@' (or "://") up to a '/' or '?'.
 func uriHosts(uri string) string {
-	p, _ := splitURI(uri)
-	return p.hosts
+	rest := uri[afterScheme(uri):]
+	if at := strings.LastIndexByte(uri, '@'); at >= 0 {
+		rest = uri[at+1:]
+	}
+	if end := strings.IndexAny(rest, "/?"); end >= 0 {
+		rest = rest[:end]
+	}
+	return rest
 }
 
-// scrubPassword removes a URI's password (as written and percent-decoded)
-// from text, for error messages that might echo it.
+// scrubPassword removes from text (an error that might echo the URI) the
+// URI itself, its credentials and its password, as written and
+// percent-decoded.
 func scrubPassword(text, uri string) string {
-	p, ok := splitURI(uri)
-	if !ok || p.password == "" {
+	start, at := credentialsSpan(uri)
+	if at < 0 {
 		return text
 	}
-	text = strings.ReplaceAll(text, p.password, "xxxxx")
-	if dec, err := url.PathUnescape(p.password); err == nil && dec != "" {
-		text = strings.ReplaceAll(text, dec, "xxxxx")
+	text = strings.ReplaceAll(text, uri, redactURI(uri))
+	creds := uri[start:at]
+	secrets := []string{creds}
+	if _, pw, ok := strings.Cut(creds, ":"); ok {
+		secrets = append(secrets, pw)
+	}
+	for _, s := range secrets {
+		for _, form := range []string{s, unescape(url.PathUnescape, s), unescape(url.QueryUnescape, s)} {
+			if form != "" {
+				text = strings.ReplaceAll(text, form, "xxxxx")
+			}
+		}
 	}
 	return text
+}
+
+func unescape(f func(string) (string, error), s string) string {
+	if dec, err := f(s); err == nil {
+		return dec
+	}
+	return ""
 }

@@ -291,7 +291,7 @@ func TestUnreachableMongo(t *testing.T) {
 	if strings.Contains(all, "hunter2secret") {
 		t.Fatalf("the password leaked:\n%v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "chatd:xxxxx@"+hostPort) {
+	if !strings.Contains(out.String(), "mongodb://xxxxx@"+hostPort) {
 		t.Fatalf("the log does not show the redacted URI:\n%s", out.String())
 	}
 }
