@@ -5,8 +5,9 @@
 #   1. installs the pm2-logrotate module and configures it: rotate daily at
 #      midnight and whenever a file passes 100 MB, gzip rotated files, keep 7;
 #   2. starts chatd from deploy/ecosystem.config.js (or reloads it);
-#   3. with --startup, registers pm2 to start at boot (prints the systemd
-#      command to run as root) and saves the process list.
+#   3. with --startup, saves the process list and registers pm2 to start at
+#      boot (as a user other than root, pm2 prints the systemd command to
+#      run as root, and the script goes on).
 #
 # Usage: deploy/pm2-setup.sh [--startup]
 # Environment: CHATD_BIN, CHATD_ENV_FILE, CHATD_LOG_DIR, CHATD_WORKDIR as in
@@ -41,8 +42,19 @@ else
 	pm2 start "$here/ecosystem.config.js"
 fi
 
+# Save first: as any user but root, `pm2 startup` only prints the command
+# to run as root and exits 1, which must not stop the script before the
+# list is saved (under set -e it did).
+startup_failed=
 if [ "${1:-}" = "--startup" ]; then
-	pm2 startup systemd
 	pm2 save
+	if ! pm2 startup systemd; then
+		startup_failed=1
+		echo "pm2-setup.sh: pm2 is not registered at boot yet: run the command pm2 printed above as root (the process list is saved)" >&2
+	fi
 fi
 pm2 status
+# As root, pm2 startup installs the unit itself: a failure is real.
+if [ -n "$startup_failed" ] && [ "$(id -u)" = 0 ]; then
+	exit 1
+fi

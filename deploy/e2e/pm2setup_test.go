@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPM2SetupStartupSavesAsUser runs deploy/pm2-setup.sh --startup against
+// a stand-in pm2 that behaves like pm2 for a user other than root: `pm2
+// startup` prints the sudo command and exits 1. The script must still save
+// the process list, print what to do, and succeed.
+func TestPM2SetupStartupSavesAsUser(t *testing.T) {
+	need(t, "npx", "apt-get install -y nodejs npm")
+	root := repoRoot(t)
+	tmp := t.TempDir()
+	kit := filepath.Join(tmp, "deploy")
+	bin := filepath.Join(kit, "node_modules", ".bin")
+	fakePath := filepath.Join(tmp, "path")
+	for _, d := range []string{bin, fakePath} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script, err := os.ReadFile(filepath.Join(root, "deploy", "pm2-setup.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := filepath.Join(tmp, "calls")
+	files := map[string]string{
+		filepath.Join(kit, "pm2-setup.sh"): string(script),
+		filepath.Join(bin, "pm2"): `#!/bin/sh
+echo "$*" >>"$PM2_CALLS"
+case "$1" in
+describe) exit 1 ;;
+startup) echo "[PM2] To setup the Startup Script, copy/paste the following command:"
+	echo "sudo env PATH=\$PATH pm2 startup systemd -u user --hp /home/user"
+	exit 1 ;;
+esac
+`,
+		filepath.Join(fakePath, "id"): "#!/bin/sh\necho 1000\n",
+	}
+	for path, text := range files {
+		if err := os.WriteFile(path, []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := run(ctx, []string{"PM2_CALLS=" + calls, "CHATD_LOG_DIR=" + filepath.Join(tmp, "log"),
+		"PATH=" + fakePath + ":" + os.Getenv("PATH")}, tmp, "bash", filepath.Join(kit, "pm2-setup.sh"), "--startup")
+	if err != nil {
+		t.Fatalf("pm2-setup.sh --startup: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains("\n"+string(got), "\nsave\n") {
+		t.Errorf("pm2 save was not run; pm2 calls:\n%s", got)
+	}
+	for _, want := range []string{"sudo env PATH", "run the command pm2 printed above as root"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+}
