@@ -35,7 +35,9 @@ pm2 set pm2-logrotate:rotateInterval '0 0 * * *'
 pm2 set pm2-logrotate:max_size 100M
 pm2 set pm2-logrotate:dateFormat 'YYYY-MM-DD_HH-mm-ss'
 
-# Start, or reload with the current file and environment.
+# Start, or reload with the current file and environment. --update-env
+# merges: a variable removed from the env file keeps its old value until
+# `pm2 delete chatd` and a fresh start (docs/deploy.md).
 if pm2 describe chatd >/dev/null 2>&1; then
 	pm2 reload "$here/ecosystem.config.js" --update-env
 else
