@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,9 +35,33 @@ func TestSystemdUnit(t *testing.T) {
 		}
 	}
 
-	verifyUnit(t, "chatd.service", text, "chatd.env.example",
-		"ExecStart=/usr/local/bin/chatd", "ExecStart="+buildBinary(t, "chatd"),
-		"EnvironmentFile=/etc/chatd/chatd.env", "EnvironmentFile=")
+	// The files chatd reads besides chatd.env reach the dynamic user as
+	// credentials: each commented LoadCredential= line names a file in
+	// /etc/chatd, and chatd.env.example points a variable at its copy.
+	example, err := os.ReadFile(filepath.Join(root, "deploy", "chatd.env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := regexp.MustCompile(`(?m)^#LoadCredential=([^:\n]+):/etc/chatd/([^\n]+)$`).FindAllStringSubmatch(text, -1)
+	if len(creds) < 7 {
+		t.Errorf("chatd.service has %d commented LoadCredential= lines, want one per file chatd reads (7)", len(creds))
+	}
+	for _, c := range creds {
+		if c[1] != c[2] {
+			t.Errorf("LoadCredential=%s:/etc/chatd/%s: name the credential as the file", c[1], c[2])
+		}
+		if !strings.Contains(string(example), "=/run/credentials/chatd.service/"+c[1]) {
+			t.Errorf("chatd.env.example names no /run/credentials/chatd.service/%s", c[1])
+		}
+	}
+	withCreds := regexp.MustCompile(`(?m)^#(LoadCredential=)`).ReplaceAllString(text, "$1")
+
+	bin := buildBinary(t, "chatd")
+	for _, unit := range []string{text, withCreds} {
+		verifyUnit(t, "chatd.service", unit, "chatd.env.example",
+			"ExecStart=/usr/local/bin/chatd", "ExecStart="+bin,
+			"EnvironmentFile=/etc/chatd/chatd.env", "EnvironmentFile=")
+	}
 }
 
 // TestNATSSystemdUnit checks deploy/nats-server.service the same way, with
