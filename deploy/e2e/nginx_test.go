@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,6 +222,29 @@ func TestShippedNginxConf(t *testing.T) {
 		default:
 			t.Errorf("nginx -t: %s", line)
 		}
+	}
+}
+
+// TestNginxDescriptorsCoverConnections checks nginx.conf raises each
+// worker's descriptor limit above worker_connections: without
+// worker_rlimit_nofile a worker keeps the soft limit it inherits (1024
+// under Debian's nginx.service), about 500 proxied WebSockets.
+func TestNginxDescriptorsCoverConnections(t *testing.T) {
+	conf, err := os.ReadFile(filepath.Join(repoRoot(t), "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(directive string) int {
+		m := regexp.MustCompile(`(?m)^\s*` + directive + `\s+(\d+);`).FindSubmatch(conf)
+		if m == nil {
+			t.Fatalf("nginx.conf has no %s", directive)
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		return n
+	}
+	conns, files := value("worker_connections"), value("worker_rlimit_nofile")
+	if files < 2*conns {
+		t.Errorf("worker_rlimit_nofile %d < 2 x worker_connections %d: no room for files and logs", files, conns)
 	}
 }
 
