@@ -34,6 +34,9 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("chatd.service lacks %q", strings.TrimSpace(want))
 		}
 	}
+	if strings.Contains(text, "\nProcSubset=pid") {
+		t.Error("chatd.service has ProcSubset=pid: Go then reads no somaxconn (backlog 128) and /metrics loses process_start_time_seconds")
+	}
 
 	// The files chatd reads besides chatd.env reach the dynamic user as
 	// credentials: each commented LoadCredential= line names a file in
@@ -86,6 +89,9 @@ func TestNATSSystemdUnit(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("nats-server.service lacks %q", strings.TrimSpace(want))
 		}
+	}
+	if strings.Contains(text, "\nProcSubset=pid") {
+		t.Error("nats-server.service has ProcSubset=pid: Go then reads no somaxconn (backlog 128)")
 	}
 	// The store directory the conf names is the unit's StateDirectory.
 	conf, err := os.ReadFile(filepath.Join(root, "deploy", "nats-server.conf"))
