@@ -20,8 +20,10 @@
 //
 // Stopping: pm2 sends SIGINT (PM2_KILL_SIGNAL=SIGTERM in the daemon's
 // environment changes that); chatd treats SIGINT and SIGTERM alike and
-// drains for CHATD_SHUTDOWN_GRACE (15 s by default). kill_timeout is
-// longer, so pm2 never SIGKILLs a server that is still finishing answers.
+// drains for CHATD_SHUTDOWN_GRACE (15 s by default), then may spend up to
+// about 25 s on final writes. kill_timeout is the grace + 30 s, so pm2
+// never SIGKILLs a server that is still finishing answers: raise it with
+// the grace.
 'use strict';
 
 const fs = require('node:fs');
@@ -74,7 +76,7 @@ module.exports = {
       min_uptime: '10s', // an exit sooner than this counts as unstable
       max_restarts: 30, // unstable restarts before pm2 gives up (status errored)
       max_memory_restart: '1G', // a leak is restarted before the OOM killer acts
-      kill_timeout: 40000, // ms: well above CHATD_SHUTDOWN_GRACE (15 s by default)
+      kill_timeout: 45000, // ms: CHATD_SHUTDOWN_GRACE (15 s by default) + 30 s
 
       // Logs: the server writes JSON lines (log/slog) to stdout and only
       // panics or early start-up failures to stderr. pm2 prefixes each line

@@ -206,7 +206,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 
 		TrustedProxies:  r.list("CHATD_TRUSTED_PROXIES", ""),
 		Registration:    r.oneOf("CHATD_REGISTRATION", "open", "open", "closed") == "open",
-		ShutdownGrace:   r.duration("CHATD_SHUTDOWN_GRACE", 15*time.Second, 0, 10*time.Minute),
+		ShutdownGrace:   r.duration("CHATD_SHUTDOWN_GRACE", 15*time.Second, time.Second, 10*time.Minute),
 		StaticDir:       r.str("CHATD_STATIC_DIR", ""),
 		MetricsToken:    strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
 		BodyLimit:       r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),

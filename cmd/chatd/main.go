@@ -4,18 +4,16 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	ctx, stop := stopSignals(logger)
 	defer stop()
 	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
-		slog.New(slog.NewJSONHandler(os.Stdout, nil)).Error("chatd stopped", slog.String("err", err.Error()))
+		logger.Error("chatd stopped", slog.String("err", err.Error()))
 		stop()
 		os.Exit(1)
 	}
