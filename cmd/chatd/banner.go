@@ -60,8 +60,12 @@ func bannerURL(addr string) string {
 }
 
 // bannerModel says whether answers come from the offline demo model or
-// from which upstream and models.
+// from which upstreams and models (CHATD_UPSTREAMS_FILE wins over
+// OPENAI_*, as in newModel).
 func bannerModel(cfg Config) string {
+	if cfg.Upstreams != nil {
+		return bannerUpstreams(cfg)
+	}
 	if !cfg.upstreamConfigured() {
 		return "demo (offline, canned answers); set OPENAI_API_KEY and OPENAI_MODELS for a real model"
 	}
@@ -73,4 +77,14 @@ func bannerModel(cfg Config) string {
 		models += "and what the upstream lists"
 	}
 	return fmt.Sprintf("%s at %s", models, redactURI(cfg.OpenAIBaseURL))
+}
+
+// bannerUpstreams names the upstreams of CHATD_UPSTREAMS_FILE and their
+// URLs (credentials hidden), then the file.
+func bannerUpstreams(cfg Config) string {
+	var ups []string
+	for _, u := range cfg.Upstreams.Upstreams {
+		ups = append(ups, fmt.Sprintf("%s at %s", u.Name, redactURI(u.BaseURL)))
+	}
+	return fmt.Sprintf("%s (from %s)", strings.Join(ups, ", "), cfg.UpstreamsFile)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,12 @@ import (
 func TestPrintBanner(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
+	upstreams := filepath.Join(dataDir, "upstreams.yaml")
+	if err := os.WriteFile(upstreams, []byte("upstreams:\n"+
+		"  - {name: local, baseURL: http://localhost:11434/v1, models: [llama3]}\n"+
+		"  - {name: cloud, baseURL: https://u:hunter2@api.example/v1, models: [big]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -48,6 +55,13 @@ func TestPrintBanner(t *testing.T) {
 			"OPENAI_MODELS": "llama3"},
 		terminal: true,
 		want:     []string{"model  llama3 at http://localhost:11434/v1"},
+	}, {
+		name: "upstreams file: its upstreams, not the demo model",
+		env: map[string]string{"CHATD_DATA_DIR": dataDir, "CHATD_UPSTREAMS_FILE": upstreams,
+			"OPENAI_API_KEY": "sk-secret-key", "OPENAI_MODELS": "gpt-a"},
+		terminal: true,
+		want:     []string{"model  local at http://localhost:11434/v1, cloud at https://xxxxx@api.example/v1 (from " + upstreams + ")"},
+		never:    []string{"demo", "gpt-a", "hunter2", "sk-secret-key"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
