@@ -20,7 +20,9 @@
 # Uses bash built-ins only (no coreutils), so it also runs with a bare PATH.
 set -uo pipefail
 
-min_node=20.19  # vite 8 needs ^20.19 or >= 22.12
+# Node.js versions vite 8 accepts (its engines: ^20.19.0 || >=22.12.0):
+# 20.19 and later 20.x, or 22.12 and later; not 21.x nor 22.0 to 22.11.
+node_versions="20.19 or later 20.x, or 22.12 or later"
 min_go=1.21     # from 1.21 on, go fetches the toolchain go.mod names by itself
 
 apt=()     # apt packages to install
@@ -74,22 +76,28 @@ check_go() {
 	manual+=("  Go${v:+ (found $v)}: the version go.mod names, or any Go ${min_go}+ (it fetches that one itself): https://go.dev/doc/install")
 }
 
+# node_ok VERSION: whether vite 8 runs on this Node.js version.
+node_ok() {
+	local major=${1%%.*}
+	{ [ "$major" = 20 ] && version_ge "$1" 20.19; } || version_ge "$1" 22.12
+}
+
 check_node() {
 	local v="" cand
 	if command -v node >/dev/null 2>&1; then
 		v=$(node -p 'process.versions.node' 2>/dev/null)
-		if [ -n "$v" ] && version_ge "$v" "$min_node"; then
+		if [ -n "$v" ] && node_ok "$v"; then
 			need npm npm "installs the web client's packages (npm ci)"
 			return
 		fi
 	fi
 	cand=$(apt_candidate nodejs)
-	if [ -n "$cand" ] && version_ge "$cand" "$min_node"; then
+	if [ -n "$cand" ] && node_ok "$cand"; then
 		apt+=(nodejs npm)
-		why+=("$(printf '  %-16s %s (apt packages nodejs npm)' node "Node.js ${min_node}+ for the web client's build and tests${v:+, found $v}")")
+		why+=("$(printf '  %-16s %s (apt packages nodejs npm)' node "Node.js ${node_versions} for the web client's build and tests${v:+, found $v}")")
 		return
 	fi
-	manual+=("  Node.js ${min_node} or later with npm${v:+ (found $v)}${cand:+; apt offers only $cand}: https://nodejs.org/en/download (Debian/Ubuntu: https://github.com/nodesource/distributions)")
+	manual+=("  Node.js ${node_versions} (what vite 8 accepts), with npm${v:+ (found $v)}${cand:+; apt offers only $cand}: https://nodejs.org/en/download (Debian/Ubuntu: https://github.com/nodesource/distributions)")
 }
 
 need make make "runs the test suites"

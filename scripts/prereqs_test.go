@@ -133,7 +133,7 @@ func TestPrereqs(t *testing.T) {
 		exit:  1,
 		stderr: []string{"make test cannot run", "Install them all with one command:",
 			"apt-get update && apt-get install -y --no-install-recommends " + aptPackages,
-			"Go: the version go.mod names", "Node.js 20.19 or later with npm"},
+			"Go: the version go.mod names", "Node.js 20.19 or later 20.x, or 22.12 or later (what vite 8 accepts), with npm"},
 	}, {
 		name:   "everything present: silent",
 		stubs:  everything(),
@@ -143,8 +143,28 @@ func TestPrereqs(t *testing.T) {
 		name:   "Node too old and apt offers no newer one",
 		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 18.20.4"; return s }(),
 		exit:   1,
-		stderr: []string{"Install these yourself", "Node.js 20.19 or later with npm (found 18.20.4)"},
+		stderr: []string{"Install these yourself", "Node.js 20.19 or later 20.x, or 22.12 or later (what vite 8 accepts), with npm (found 18.20.4)"},
 		notErr: []string{"Install them all", "nginx"},
+	}, {
+		name:   "Node 21: refused, vite 8 does not run on it",
+		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 21.7.3"; return s }(),
+		exit:   1,
+		stderr: []string{"22.12 or later (what vite 8 accepts), with npm (found 21.7.3)"},
+	}, {
+		name:   "Node 22 before 22.12: refused",
+		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 22.11.0"; return s }(),
+		exit:   1,
+		stderr: []string{"(found 22.11.0)"},
+	}, {
+		name:   "Node 22.12: accepted",
+		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 22.12.0"; return s }(),
+		exit:   0,
+		notErr: []string{"make test cannot run"},
+	}, {
+		name:   "Node 24: accepted",
+		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 24.1.0"; return s }(),
+		exit:   0,
+		notErr: []string{"make test cannot run"},
 	}, {
 		name:   "Go and Node missing: nothing installed, all named at once",
 		stubs:  nil,
