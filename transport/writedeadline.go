@@ -71,31 +71,26 @@ type deadlineWriter struct {
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
+	return writePieces(w, p, w.ResponseWriter.Write)
+}
+
+func (w *deadlineWriter) WriteString(s string) (int, error) {
+	return writePieces(w, s, w.ResponseWriter.WriteString)
+}
+
+// writePieces writes p with write, responseWriteChunk bytes at a time,
+// each under a write deadline of its own.
+func writePieces[T string | []byte](w *deadlineWriter, p T, write func(T) (int, error)) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), responseWriteChunk)
 		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-		m, err := w.ResponseWriter.Write(p[:k])
+		m, err := write(p[:k])
 		n += m
 		if err != nil {
 			return n, err
 		}
 		p = p[k:]
-	}
-	return n, nil
-}
-
-func (w *deadlineWriter) WriteString(s string) (int, error) {
-	n := 0
-	for len(s) > 0 {
-		k := min(len(s), responseWriteChunk)
-		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-		m, err := w.ResponseWriter.WriteString(s[:k])
-		n += m
-		if err != nil {
-			return n, err
-		}
-		s = s[k:]
 	}
 	return n, nil
 }
