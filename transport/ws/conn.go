@@ -148,12 +148,15 @@ func (c *conn) serve() {
 	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
 	h.opts.Hub.Register(c)
 	defer h.opts.Hub.Detach(c)
+	// Before the writer starts: the client gets hello only once the
+	// session is confirmed (a revoked one gets hello, then 4401), so
+	// whatever it does after hello meets a checked session.
+	c.confirmSession()
 
 	c.helpers.Go(func() {
 		defer c.cancel()
 		c.writeLoop()
 	})
-	c.confirmSession()
 	c.readLoop()
 	c.cancel()
 	c.helpers.Wait()
