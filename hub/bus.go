@@ -63,11 +63,16 @@ type Bus interface {
 	// ok is false when none does.
 	Running(ctx context.Context, conversationID string) (a AnswerRef, ok bool, err error)
 	// Claim takes over the lock of an orphaned answer: if the lock of
-	// orphan.ConversationID is still held by exactly orphan, it is
-	// replaced (compare-and-swap) by the same answer held by this
-	// instance, which it returns. If it is not (another instance claimed
-	// it first, or it was released), it returns an error wrapping
-	// ErrLockHeld. Exactly one instance wins; the winner ends the answer
+	// orphan.ConversationID is still held by exactly orphan and the lease
+	// of orphan.Instance is still expired (or gone), checked when the
+	// claim is made, the lock is replaced (compare-and-swap) by the same
+	// answer held by this instance, which it returns. If the lock is not
+	// held by orphan (another instance claimed it first, or it was
+	// released), or the owner's lease was renewed since the orphan was
+	// reported (its instance was cut off or slow and is back: it keeps
+	// its answer), it returns an error wrapping ErrLockHeld. An
+	// implementation that cannot check the lease and swap the lock in one
+	// step says how long the gap between them is. Exactly one instance wins; the winner ends the answer
 	// and Releases the returned ref. If the winner dies before that, its
 	// own lease expires and the answer is orphaned again. A lock that
 	// already names this instance for orphan's answer is returned as
@@ -146,7 +151,8 @@ type BusHandler interface {
 	// reports anything, so instances that were cut off together are not
 	// declared dead by each other.
 	//
-	// The hub then Claims a; the winner marks the message interrupted in
+	// The hub then Claims a (which fails if a's instance renewed its
+	// lease meanwhile); the winner marks the message interrupted in
 	// the store if it is still streaming (MessageInterrupter, keeping the
 	// last checkpoint's text), publishes a FrameStored with the stored
 	// text and then a done frame with status interrupted and the stored
@@ -237,7 +243,8 @@ var (
 	// ErrBusUnavailable means the bus cannot be reached now.
 	ErrBusUnavailable = errors.New("cluster bus unavailable")
 	// ErrLockHeld means a conversation's lock is held by another answer
-	// (or, for Claim, no longer by the orphan).
+	// (or, for Claim, no longer by the orphan, or by an orphan whose
+	// instance's lease is live again).
 	ErrLockHeld = errors.New("conversation lock held")
 )
 

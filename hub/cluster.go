@@ -493,7 +493,7 @@ func (cl *cluster) endTakeOver(id string) {
 }
 
 // takeOver ends the answer of a dead instance, if this instance wins its
-// lock: stored as interrupted with its last checkpoint's text, a done frame
+// lock while that instance's lease is still expired (Bus.Claim): stored as interrupted with its last checkpoint's text, a done frame
 // to its followers everywhere, the lock released.
 func (h *Hub) takeOver(orphan AnswerRef) {
 	var mine AnswerRef
@@ -501,7 +501,7 @@ func (h *Hub) takeOver(orphan AnswerRef) {
 	if !h.retry("claim orphaned answer", func(ctx context.Context) error {
 		mine, claimErr = h.bus.Claim(ctx, orphan)
 		if errors.Is(claimErr, ErrLockHeld) {
-			return nil // another instance won, or the lock is gone
+			return nil // another instance won, the lock is gone, or its owner renewed its lease
 		}
 		return claimErr
 	}) || claimErr != nil {

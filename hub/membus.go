@@ -239,7 +239,8 @@ func (b *MemBus) Running(_ context.Context, conversationID string) (AnswerRef, b
 	return a, ok, nil
 }
 
-// Claim implements Bus.
+// Claim implements Bus. The owner's lease and the lock are checked under
+// one lock, so no renewal can come between them.
 func (b *MemBus) Claim(_ context.Context, orphan AnswerRef) (AnswerRef, error) {
 	b.c.mu.Lock()
 	defer b.c.mu.Unlock()
@@ -254,6 +255,10 @@ func (b *MemBus) Claim(_ context.Context, orphan AnswerRef) (AnswerRef, error) {
 	case orphan:
 	default:
 		return AnswerRef{}, fmt.Errorf("claim %s: %w", orphan.MessageID, ErrLockHeld)
+	}
+	if owner := b.c.members[orphan.Instance]; owner != nil && !owner.dead.Load() {
+		// Its lease was renewed since it was reported (Rejoin): it keeps its answer.
+		return AnswerRef{}, fmt.Errorf("claim %s: %w: the lease of %s is live", orphan.MessageID, ErrLockHeld, orphan.Instance)
 	}
 	b.c.locks[orphan.ConversationID] = mine
 	return mine, nil

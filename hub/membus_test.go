@@ -77,6 +77,7 @@ func TestMemBusLocks(t *testing.T) {
 		{"one claim wins", func(t *testing.T, a, b *MemBus) {
 			orphan := ref("X", "m1")
 			_, _ = a.c.Join("X").Acquire(ctx, orphan)
+			a.c.Crash("X") // its lease expires: its lock is orphaned
 			mine, err := a.Claim(ctx, orphan)
 			if err != nil || mine != ref("A", "m1") {
 				t.Fatalf("first claim: %+v %v", mine, err)
@@ -87,6 +88,21 @@ func TestMemBusLocks(t *testing.T) {
 			// The winner's retry (its first reply lost) still wins.
 			if again, err := a.Claim(ctx, orphan); err != nil || again != mine {
 				t.Fatalf("the winner's claim again: %+v %v", again, err)
+			}
+		}},
+		{"a live owner keeps its lock", func(t *testing.T, a, _ *MemBus) {
+			orphan := ref("X", "m1")
+			_, _ = a.c.Join("X").Acquire(ctx, orphan)
+			if _, err := a.Claim(ctx, orphan); !errors.Is(err, ErrLockHeld) {
+				t.Fatalf("claim while the owner's lease is live: %v, want ErrLockHeld", err)
+			}
+			a.c.Crash("X")
+			a.c.Rejoin("X") // renewed between the orphan report and the claim
+			if _, err := a.Claim(ctx, orphan); !errors.Is(err, ErrLockHeld) {
+				t.Fatalf("claim after the owner renewed its lease: %v, want ErrLockHeld", err)
+			}
+			if got, _, _ := a.Running(ctx, "c"); got != orphan {
+				t.Fatalf("the lock names %+v, want the owner's %+v", got, orphan)
 			}
 		}},
 		{"down refuses", func(t *testing.T, a, _ *MemBus) {

@@ -12,7 +12,9 @@
 //     answer, whose value names the answer and the instance running it.
 //     Acquire creates the key only if absent; Release and Claim compare
 //     the revision they read (compare-and-delete, compare-and-swap), so
-//     exactly one instance wins a takeover. No TTL: a lock lives as long
+//     exactly one instance wins a takeover. Claim reads the owner's
+//     lease just before its swap and gives up if it was renewed (see
+//     Bus.Claim for the round trip left between them). No TTL: a lock lives as long
 //     as its instance's lease. History 1. A released lock leaves a purge
 //     marker that expires after 5 minutes (message TTLs, NATS 2.11+), so
 //     the bucket holds the running answers, not a marker for every

@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -462,5 +463,68 @@ func TestConnCountsUnderChurn(t *testing.T) {
 	}
 	if _, err := buses[0].res.Load().conns.Get(ctx, token(user)); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("after every connection closed the user's counts are still there: %v", err)
+	}
+}
+
+// TestClaimChecksOwnerLease: Claim takes an answer over only while its
+// owner's lease is expired or gone, read when the claim is made: not
+// while the owner renews it, and not once it renewed it after the orphan
+// was reported (an owner cut off, or slow, that came back keeps its
+// answer). Claim was a plain compare-and-swap of the lock: it won in both.
+func TestClaimChecksOwnerLease(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const ttl = time.Second
+	owner, _ := newBus(t, c, "leasecheck-owner", ttl)
+	claimer, rec := newBus(t, c, "leasecheck-claimer", ttl)
+	waitHealthy(t, ctx, owner, claimer)
+	ref := answer("conv-leasecheck", "msg-leasecheck", owner.InstanceID())
+	if _, err := owner.Acquire(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	leases, err := testJetStream(t, c).KeyValue(ctx, claimer.name("leases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	renew := func() {
+		val, _ := json.Marshal(lease{Instance: owner.InstanceID(), Renewed: time.Now().UTC(), TTLMillis: ttl.Milliseconds()})
+		if _, err := leases.Put(ctx, token(owner.InstanceID()), val); err != nil {
+			t.Fatalf("renew the owner's lease: %v", err)
+		}
+	}
+	steps := []struct {
+		name    string
+		before  func()
+		wantErr error // nil: the claim wins
+	}{
+		{"the owner renews its lease", func() {}, hub.ErrLockHeld},
+		{"renewed after the orphan report", func() {
+			owner.Kill() // no shutdown: its lease stays until it expires
+			rec.waitFor(t, ctx, "orphan report", func() bool { return len(rec.orphans) > 0 })
+			renew() // the owner is back before the claim
+		}, hub.ErrLockHeld},
+		{"the lease is gone", func() {
+			if err := leases.Delete(ctx, token(owner.InstanceID())); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+	}
+	for _, st := range steps {
+		st.before()
+		mine, err := claimer.Claim(ctx, ref)
+		if st.wantErr != nil {
+			if !errors.Is(err, st.wantErr) {
+				t.Fatalf("%s: claim %+v, %v, want %v", st.name, mine, err, st.wantErr)
+			}
+			if got, ok, _ := claimer.Running(ctx, ref.ConversationID); !ok || got != ref {
+				t.Fatalf("%s: the lock names %+v (%v), want the owner's %+v", st.name, got, ok, ref)
+			}
+			continue
+		}
+		if err != nil || mine.Instance != claimer.InstanceID() {
+			t.Fatalf("%s: claim %+v, %v, want it won", st.name, mine, err)
+		}
 	}
 }

@@ -146,7 +146,7 @@ func TestClaimContinuesNumbering(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	owner, _ := newBus(t, c, "claim-owner", 2*time.Second)
-	claimer, _ := newBus(t, c, "claim-claimer", 2*time.Second)
+	claimer, recClaimer := newBus(t, c, "claim-claimer", 2*time.Second)
 	peer, _ := newBus(t, c, "claim-peer", 2*time.Second)
 	waitHealthy(t, ctx, owner, claimer, peer)
 	peer.idleAfter = time.Hour // only the numbering can end the follows
@@ -167,9 +167,11 @@ func TestClaimContinuesNumbering(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner.Kill()
-	// As the hub does, a claim JetStream could not answer (a leader
+	// As the hub does, the claimer claims once told the owner's lease
+	// expired (Claim refuses while it is live); a claim JetStream could not answer (a leader
 	// elected on a loaded machine) is tried again; a retry of a claim
 	// that was applied wins too (Bus.Claim).
+	recClaimer.waitFor(t, ctx, "orphan report", func() bool { return len(recClaimer.orphans) > 0 })
 	var mine hub.AnswerRef
 	var err error
 	for attempt := 0; ; attempt++ {

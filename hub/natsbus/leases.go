@@ -183,6 +183,28 @@ func (v *leaseView) longestTTL() time.Duration {
 	return ttl
 }
 
+// ownerLeaseExpired reads the lease of instance from the leases bucket
+// (its stream leader) and reports whether it is expired: absent (deleted
+// at a clean shutdown, or gone from the bucket), or older than its TTL by
+// the leases stream's clock at this instance's newest lease. That clock
+// lags the stream's by up to a renewal, so a lease renewed after it is
+// never taken for expired; until this instance has seen its own lease,
+// only an absent lease is.
+func (b *Bus) ownerLeaseExpired(ctx context.Context, instance string) (bool, error) {
+	e, err := b.res.Load().leases.Get(ctx, token(instance))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, unavailable("read the lease of "+instance, err)
+	}
+	var l lease
+	_ = json.Unmarshal(e.Value(), &l) // unreadable: judged by this instance's TTL
+	now, _ := b.lease.judging()
+	seen := seenLease{created: e.Created(), ttl: time.Duration(l.TTLMillis) * time.Millisecond}
+	return !now.IsZero() && b.lease.expired(seen, now), nil
+}
+
 // live is how many instances hold a lease younger than the TTL, this one
 // included, by the leases stream's clock at this instance's newest lease
 // (0 until this instance has seen its own lease).

@@ -124,7 +124,18 @@ func (b *Bus) Running(ctx context.Context, conversationID string) (hub.AnswerRef
 }
 
 // Claim implements hub.Bus: compare-and-swap by revision, so exactly one
-// instance takes an orphaned answer over.
+// instance takes an orphaned answer over, and only while the owner's lease
+// is still expired (ownerLeaseExpired), so an owner that renewed it since
+// the orphan was reported keeps its answer.
+//
+// The gap: JetStream KV has no write conditioned on another key (the
+// leases and the locks are separate streams), so the lease is read after
+// the lock and just before the swap, and a renewal that lands between
+// that read and the swap (one round trip to the stream leader) still
+// loses the owner its answer. Such an owner had not renewed for a whole
+// TTL before it, which is what the store's fencing covers
+// (hub.BusHandler.Orphaned): its answer ends interrupted everywhere, with
+// one done.
 func (b *Bus) Claim(ctx context.Context, orphan hub.AnswerRef) (hub.AnswerRef, error) {
 	if err := b.usable(); err != nil {
 		return hub.AnswerRef{}, err
@@ -146,6 +157,12 @@ func (b *Bus) Claim(ctx context.Context, orphan hub.AnswerRef) (hub.AnswerRef, e
 	}
 	if !found || holder != orphan {
 		return hub.AnswerRef{}, fmt.Errorf("natsbus: claim %s: %w", orphan.MessageID, hub.ErrLockHeld)
+	}
+	if expired, err := b.ownerLeaseExpired(ctx, orphan.Instance); err != nil || !expired {
+		if err == nil {
+			err = fmt.Errorf("natsbus: claim %s: %w: the lease of %s is live", orphan.MessageID, hub.ErrLockHeld, orphan.Instance)
+		}
+		return hub.AnswerRef{}, err
 	}
 	val, err := json.Marshal(mine)
 	if err != nil {
