@@ -30,7 +30,8 @@ import (
 //     coalesced deltas, the done frame. After its first frame it
 //     Broadcasts a UserEvent whose Started names the answer.
 //  3. Release the lock after the done frame was published (or, when the
-//     answer could not start, after a frame of type FrameAborted).
+//     answer could not start, after a frame of type FrameAborted, or when
+//     another instance claimed the answer).
 //
 // Other instances Follow the answer from its first frame to mirror it to
 // their tabs, send Control to its instance to cancel or supersede it, and,
@@ -57,7 +58,10 @@ type Bus interface {
 	// Release deletes the lock of a.ConversationID if, and only if, it is
 	// still held by exactly a (same instance and message id): a
 	// compare-and-delete. Releasing a lock held by someone else, or not
-	// held at all, does nothing and returns nil.
+	// held at all, does nothing and returns nil. It also says that this
+	// instance publishes nothing more for a: the hub calls it after a's
+	// last frame, and when its publisher stops because another instance
+	// claimed a; the bus then drops whatever it keeps to publish a.
 	Release(ctx context.Context, a AnswerRef) error
 	// Running returns the answer holding the lock of a conversation;
 	// ok is false when none does.

@@ -99,3 +99,71 @@ func waitResult(t *testing.T, results <-chan error) error {
 		return nil
 	}
 }
+
+// releaseLog is a member's bus that records the refs it is asked to release.
+type releaseLog struct {
+	*MemBus
+	released chan AnswerRef
+}
+
+func (r *releaseLog) Release(ctx context.Context, a AnswerRef) error {
+	err := r.MemBus.Release(ctx, a)
+	select {
+	case r.released <- a:
+	default:
+	}
+	return err
+}
+
+// wait returns the first ref released for answer id.
+func (r *releaseLog) wait(t *testing.T, id string) AnswerRef {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		select {
+		case got := <-r.released:
+			if got.MessageID == id {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("answer %s was never released", id)
+			return AnswerRef{}
+		}
+	}
+}
+
+// TestClusterClaimedPublisherReleases: when the publisher of an answer
+// that another instance claimed (A cut off, then back) finds the lock no
+// longer names it, it stops without publishing and releases the answer:
+// the release leaves the claimant's lock alone and lets the bus drop what
+// it kept to publish the answer (natsbus kept it for good before:
+// TestPublishClaimedAnswerForgotten).
+func TestClusterClaimedPublisherReleases(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	rel := &releaseLog{released: make(chan AnswerRef, 8)}
+	a := tc.startWith(t, "A", func(m *MemBus) Bus { rel.MemBus = m; return rel }, nil)
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	run := a.model.next(t)
+	run.say(t, "kept ")
+	onB.waitText(t, res.MessageID, "kept ")
+	tc.waitStored(t, res.MessageID, "checkpoint", func(m persistence.Message) bool { return m.Content == "kept " })
+
+	tc.mem.Crash("A")
+	if st := onB.waitDone(t, res.MessageID); st != "interrupted" {
+		t.Fatalf("follower on B: done %q, want interrupted", st)
+	}
+	tc.mem.Rejoin("A")
+	run.say(t, "late ") // its checkpoint is refused: A ends the answer and finds it claimed
+	if got := rel.wait(t, res.MessageID); got.Instance != "A" {
+		t.Fatalf("A released %+v, want its own answer", got)
+	}
+	frames := streamFrames(tc.mem, res.MessageID)
+	if n := countType(frames, res.MessageID, protocol.TypeDone); n != 1 {
+		t.Fatalf("the answer's stream has %d done frames, want the claimant's only\n%s", n, dump(frames))
+	}
+	tc.waitUnlocked(t, conv.ID)
+}

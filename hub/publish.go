@@ -138,8 +138,9 @@ func (h *Hub) busDrained(o *outbox) {
 // store refused (FrameStored, see generation.fenced), the publisher checks
 // that the lock still names the answer; if it does not, the claimant
 // published the answer's end, and this publisher stops without
-// publishing or releasing anything: every answer gets one done across the
-// cluster.
+// publishing anything: every answer gets one done across the cluster. It
+// still calls Release, which leaves the claimant's lock alone, so that
+// the bus drops what it kept to publish the answer.
 type publisher struct {
 	h       *Hub
 	o       *outbox
@@ -171,6 +172,7 @@ func (p *publisher) send(f *protocol.Frame) bool {
 	if claimed {
 		h.log.Warn("answer taken over by another instance while this one was cut off; it published the answer's end",
 			"message", ref.MessageID, "conversation", ref.ConversationID)
+		h.retry("release a claimed answer", func(ctx context.Context) error { return h.bus.Release(ctx, ref) })
 		return false
 	}
 	if !p.started {

@@ -85,8 +85,13 @@ func (b *Bus) readLock(ctx context.Context, kv jetstream.KeyValue, key string) (
 	return ref, e.Revision(), true, nil
 }
 
-// Release implements hub.Bus: compare-and-delete by revision.
+// Release implements hub.Bus: compare-and-delete by revision. The
+// publishing state of a (its numbering, its acknowledgement subscription)
+// is dropped first, whatever the lock and the connection: the hub
+// publishes nothing more for a, whose done was published or which another
+// instance claimed.
 func (b *Bus) Release(ctx context.Context, a hub.AnswerRef) error {
+	b.pubs.forget(a.MessageID)
 	if err := b.usable(); err != nil {
 		return err
 	}

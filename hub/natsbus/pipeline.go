@@ -37,7 +37,8 @@ const ackQueue = 8
 
 // pubIdle is how long an answer publishes nothing before its
 // acknowledgement subscription is dropped (an answer whose publisher
-// stopped without its done: another instance claimed it). It is above
+// stopped without its done and without the Release that drops its state:
+// bus work stopped). It is above
 // the hub's default MaxDuration, so a running answer never loses it; one
 // that does subscribes again on its next frame.
 const pubIdle = 15 * time.Minute
@@ -189,6 +190,17 @@ func (p *publishers) end(answer string, a *pubAnswer) {
 	p.mu.Unlock()
 	if sub != nil {
 		_ = sub.Unsubscribe()
+	}
+}
+
+// forget drops the state of answer, if any: nothing more is published
+// for it here (Release).
+func (p *publishers) forget(answer string) {
+	p.mu.Lock()
+	a := p.answers[answer]
+	p.mu.Unlock()
+	if a != nil {
+		p.end(answer, a)
 	}
 }
 

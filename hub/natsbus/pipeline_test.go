@@ -169,3 +169,63 @@ func TestPublishIdleAnswerUnsubscribes(t *testing.T) {
 		t.Fatalf("the stream holds %d frames, want %d", len(got), len(frames))
 	}
 }
+
+// TestPublishClaimedAnswerForgotten: an answer whose publisher stops
+// because another instance claimed it (a split: its lease expired while
+// it published) never publishes its done here. When its publisher learns
+// of the claim it releases the answer (a Release that leaves the
+// claimant's lock alone), and the publishing state kept for the answer
+// goes with it: the count of answers published here returns to zero.
+// It was kept, with its acknowledgement subscription, for every such answer.
+func TestPublishClaimedAnswerForgotten(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The owner renews its lease every 20 s: the test plays its expiry by
+	// deleting the lease, and nothing renews it before the claim.
+	owner, _ := newBus(t, c, "forget-owner", time.Minute)
+	claimer, _ := newBus(t, c, "forget-claimer", time.Second)
+	waitHealthy(t, ctx, owner, claimer)
+	a := answer("c-forget", "m-forget", owner.InstanceID())
+	if _, err := owner.Acquire(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, ctx, owner, a, testFrames(a, 3)[:3])
+	if n := publishing(owner); n != 1 {
+		t.Fatalf("%d answers published, want 1", n)
+	}
+	leases, err := testJetStream(t, c).KeyValue(ctx, owner.name("leases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leases.Delete(ctx, token(owner.InstanceID())); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := claimer.Claim(ctx, a)
+	if err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+
+	// What the hub's publisher does: it finds the lock names another
+	// instance, and releases its answer.
+	if got, ok, err := owner.Running(ctx, a.ConversationID); err != nil || !ok || got != mine {
+		t.Fatalf("the lock names %+v (%v, %v), want the claimant's %+v", got, ok, err, mine)
+	}
+	if err := owner.Release(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if n := publishing(owner); n != 0 {
+		t.Fatalf("%d answers published after the claimed one was released, want 0", n)
+	}
+	if got, ok, _ := owner.Running(ctx, a.ConversationID); !ok || got != mine {
+		t.Fatalf("the owner's release changed the claimant's lock: %+v %v", got, ok)
+	}
+}
+
+// publishing is how many answers b keeps publishing state for.
+func publishing(b *Bus) int {
+	b.pubs.mu.Lock()
+	defer b.pubs.mu.Unlock()
+	return len(b.pubs.answers)
+}
