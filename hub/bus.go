@@ -250,6 +250,10 @@ var (
 	// (or, for Claim, no longer by the orphan, or by an orphan whose
 	// instance's lease is live again).
 	ErrLockHeld = errors.New("conversation lock held")
+	// ErrRefused means the bus refused the call for good: calling again
+	// cannot succeed (a frame larger than the bus carries), so the hub
+	// does not retry it.
+	ErrRefused = errors.New("refused by the cluster bus")
 )
 
 // MessageInterrupter is the store call that ends an orphaned answer. With a

@@ -83,7 +83,11 @@ func (cl *cluster) waitPublished(ctx context.Context) error {
 }
 
 // retry calls fn until it succeeds or bus work stops (false), with a
-// backoff from 20ms to 2s; each call gets busTimeout.
+// backoff from 20ms to 2s; each call gets busTimeout. An error wrapping
+// ErrRefused (a frame the bus can never carry) is not retried: it is
+// logged and retry returns true, so that the caller goes on without the
+// call (a publisher skips the frame, whose text followers take from the
+// store, and still publishes the answer's done).
 func (h *Hub) retry(what string, fn func(ctx context.Context) error) bool {
 	return h.retryIn(what, nil, fn)
 }
@@ -105,6 +109,10 @@ func (h *Hub) retryIn(what string, calls *callContext, fn func(ctx context.Conte
 			return true
 		}
 		h.busm.BusCallFailed(what)
+		if errors.Is(err, ErrRefused) {
+			h.log.Error("cluster bus refused a call for good; going on without it", "call", what, "err", err)
+			return true
+		}
 		if attempt == 1 || attempt%20 == 0 {
 			h.log.Warn("cluster bus call failed; retrying", "call", what, "attempt", attempt, "err", err)
 		}

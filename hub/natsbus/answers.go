@@ -42,7 +42,8 @@ const (
 // hub's retry of a failed publish carries the same number, and
 // JetStream's duplicate window (the message id is derived from the frame)
 // stores it once; a frame published again after it was acknowledged keeps
-// its number too.
+// its number too. A frame larger than the NATS servers take is refused
+// with an error wrapping hub.ErrRefused.
 func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) error {
 	if err := b.usable(); err != nil {
 		return err
@@ -76,7 +77,7 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	msg := &nats.Msg{Subject: subj, Reply: b.pubs.replyTo(p, n), Data: f.Data, Header: frameHeader(f, n, prev, id)}
 	fl := &inFlight{msg: msg, num: numbered{id: id, n: n, prev: prev}, sent: time.Now()}
 	if err := b.nc.PublishMsg(msg); err != nil {
-		return unavailable("publish frame of "+f.MessageID, err)
+		return publishFailed("publish frame of "+f.MessageID, err)
 	}
 	p.flight = fl
 	if pipelined := (f.Type == protocol.TypeDelta || f.Type == protocol.TypeReasoning) && n > 1; !pipelined {
@@ -89,6 +90,17 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	}
 	b.live.deliver(token(a.MessageID), msg) // follows here: the connection does not echo it back
 	return nil
+}
+
+// publishFailed wraps err, a frame's publish that failed before it was
+// sent: a frame larger than the NATS servers take (their max_payload) is
+// refused for good (hub.ErrRefused), anything else is the bus being
+// unavailable. The frame took no number: the answer's next frame takes it.
+func publishFailed(what string, err error) error {
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return fmt.Errorf("natsbus: %s: %w: %w", what, hub.ErrRefused, err)
+	}
+	return unavailable(what, err)
 }
 
 // frameHeader is the header of frame f numbered n after the frame at

@@ -1,14 +1,21 @@
 package natsbus
 
 import (
+	"context"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"chatd/hub"
+	"chatd/hub/natsbus/natstest"
 	"chatd/hub/protocol"
 )
 
@@ -100,5 +107,53 @@ func TestPublishPathAllocations(t *testing.T) {
 		if got := testing.AllocsPerRun(100, tc.fn); got > tc.max {
 			t.Errorf("%s: %.0f allocations, want at most %.0f", tc.name, got, tc.max)
 		}
+	}
+}
+
+// TestPublishTooLarge: a frame larger than the NATS servers take
+// (max_payload) is refused for good (hub.ErrRefused, which the hub does
+// not retry), not reported as the bus being unavailable (which it retries
+// for as long as it runs); the answer's other frames are published after
+// it, numbered without a hole, and a follower gets them all up to the done.
+func TestPublishTooLarge(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw", MaxPayload: 16 << 10})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "large-owner", 2*time.Second)
+	peer, _ := newBus(t, c, "large-peer", 2*time.Second)
+	waitHealthy(t, ctx, owner, peer)
+	cases := []struct {
+		name  string
+		large int // the frame made too large
+	}{
+		{"the first frame", 0},
+		{"a delta after the first", 2},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := answer(fmt.Sprintf("c-large-%d", i), fmt.Sprintf("m-large-%d", i), owner.InstanceID())
+			frames := testFrames(a, 3)
+			big := *frames[tc.large]
+			big.Data = fmt.Appendf(nil, `{"type":%q,"text":%q}`, big.Type, strings.Repeat("x", 20<<10))
+			res := followAsync(ctx, peer, a)
+			var want []*protocol.Frame
+			for j, f := range frames {
+				if j != tc.large {
+					publish(t, ctx, owner, a, []*protocol.Frame{f})
+					want = append(want, f)
+					continue
+				}
+				err := owner.Publish(ctx, a, &big)
+				if !errors.Is(err, hub.ErrRefused) || errors.Is(err, hub.ErrBusUnavailable) {
+					t.Fatalf("publish a frame of %d bytes: %v, want hub.ErrRefused only", len(big.Data), err)
+				}
+			}
+			r := <-res
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			checkFrames(t, "follower", r.frames, want)
+		})
 	}
 }

@@ -46,6 +46,9 @@ type Options struct {
 	TLS *tls.Config
 	// ReadyTimeout bounds each wait for the cluster to be ready; it defaults to 30s.
 	ReadyTimeout time.Duration
+	// MaxPayload, when set, is the largest message the servers take from
+	// a client (max_payload); it defaults to the server's 1 MB.
+	MaxPayload int32
 }
 
 // Cluster is a running embedded NATS cluster. Its methods are safe for
@@ -267,6 +270,7 @@ func (c *Cluster) serverOptions(n *node) *server.Options {
 		Username:           c.opts.User,
 		Password:           c.opts.Password,
 		Authorization:      c.opts.Token,
+		MaxPayload:         c.opts.MaxPayload,
 	}
 	if c.opts.NKey != "" {
 		opts.Nkeys = []*server.NkeyUser{{Nkey: c.opts.NKey}}
