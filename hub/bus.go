@@ -100,7 +100,9 @@ type Bus interface {
 	// reasoning frame that is not the answer's first once it is sent, if
 	// it stores it before it sends the answer's next frame (and fails
 	// that call otherwise); the answer's first frame and its end are
-	// stored when Publish returns. The stream of an answer ends with a frame of
+	// stored when Publish returns. A frame the bus can never carry (larger
+	// than it takes) fails with an error wrapping ErrRefused, which the
+	// hub does not retry. The stream of an answer ends with a frame of
 	// type done or FrameAborted; the bus keeps it at least until a few
 	// minutes after that (the implementation bounds its size and age).
 	Publish(ctx context.Context, a AnswerRef, f *protocol.Frame) error
