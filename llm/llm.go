@@ -34,7 +34,14 @@ type Message struct {
 type Request struct {
 	Model     string
 	Messages  []Message
-	MaxTokens int // 0: the upstream's default
+	MaxTokens int // 0: the upstream's default; a reasoning model's reasoning counts against it
+
+	// ReasoningEffort asks a reasoning model to think less or more
+	// ("minimal", "low", "medium", "high"); "" leaves the upstream's
+	// default. Only upstreams known to have the setting get it (llm/openai:
+	// OpenAI's o-series and gpt-5 models); others, which may refuse it,
+	// never see it.
+	ReasoningEffort string
 
 	// Sampling parameters; nil (or empty) leaves the upstream's default.
 	Temperature *float64

@@ -170,13 +170,18 @@ func (c *Client) request(req llm.Request) goopenai.ChatCompletionRequest {
 	if !c.opts.DisableStreamUsage {
 		r.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
 	}
+	reasoning := reasoningModel(req.Model)
 	if req.MaxTokens > 0 {
-		if reasoningModel(req.Model) {
+		if reasoning {
 			r.MaxCompletionTokens = req.MaxTokens
 		} else {
 			//lint:ignore SA1019 max_tokens is the field OpenAI-compatible servers (Ollama, vLLM, older Azure deployments) read
 			r.MaxTokens = req.MaxTokens
 		}
+	}
+	if reasoning {
+		// Other models (OpenAI's gpt-4o among them) may refuse the field.
+		r.ReasoningEffort = req.ReasoningEffort
 	}
 	if req.Temperature != nil {
 		r.Temperature = nonZero(*req.Temperature)
@@ -198,7 +203,8 @@ func nonZero(v float64) float32 {
 	return float32(v)
 }
 
-// reasoningModel reports models that refuse max_tokens (go-openai checks).
+// reasoningModel reports OpenAI's reasoning models, which refuse
+// max_tokens (go-openai checks) and take reasoning_effort.
 func reasoningModel(model string) bool {
 	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "gpt-6"} {
 		if strings.HasPrefix(model, p) {

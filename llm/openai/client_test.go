@@ -138,6 +138,33 @@ func TestRequestSent(t *testing.T) {
 	}
 }
 
+// TestReasoningEffortSent: a request's ReasoningEffort reaches OpenAI's
+// reasoning models as reasoning_effort (beside max_completion_tokens);
+// other models, which may refuse the field, never see it.
+func TestReasoningEffortSent(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	c := newClient(srv.URL, nil)
+	tests := []struct{ model, effort, want string }{
+		{"o4-mini", "low", "low"},
+		{"gpt-5-nano", "minimal", "minimal"},
+		{"o3", "", ""},
+		{"fake-mini", "low", ""},
+		{"deepseek-reasoner", "low", ""},
+	}
+	for _, tc := range tests {
+		req := request("[[fake tokens=2]] " + tc.model)
+		req.Model, req.ReasoningEffort, req.MaxTokens = tc.model, tc.effort, 64
+		if _, err := c.Stream(testCtx(t), req, func(string) {}); err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := srv.LastRequest()
+		if rec.Model != tc.model || rec.ReasoningEffort != tc.want || rec.MaxTokens != 64 {
+			t.Errorf("%s with effort %q: upstream saw %s", tc.model, tc.effort, rec.Body)
+		}
+	}
+}
+
 func TestRetries(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
