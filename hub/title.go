@@ -7,8 +7,9 @@ import (
 	"chatd/persistence"
 )
 
-// titleTimeout bounds the title request of a new conversation.
-const titleTimeout = 20 * time.Second
+// titleTimeout bounds the title job of a new conversation: its store reads
+// and writes and the title request (llm.Titler allows it 30s by default).
+const titleTimeout = 40 * time.Second
 
 // maybeTitle names the conversation after its first answer, if it has no
 // title yet, and tells the owner's tabs. A failed or interrupted answer

@@ -14,10 +14,19 @@ import (
 type Titler struct {
 	// Streamer answers the title request (usually the Router).
 	Streamer Streamer
-	// Timeout bounds the model call; it defaults to 10s.
+	// Timeout bounds the model call; it defaults to 30s, room for a
+	// model that reasons first.
 	Timeout time.Duration
-	// MaxTokens bounds the title's length in tokens; it defaults to 16.
+	// MaxTokens bounds the tokens the model may produce for a title,
+	// reasoning included; it defaults to DefaultTitleTokens. The reply is
+	// read only until its title line is complete (see Title), so an
+	// ordinary model is not paid for more than a title.
 	MaxTokens int
+	// ReasoningEffort is asked of reasoning models that take one (see
+	// Request.ReasoningEffort); it defaults to "low", the lowest every
+	// OpenAI reasoning model accepts. A model that refuses it is asked
+	// again without it.
+	ReasoningEffort string
 	// Logger receives failures at debug level; it defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -35,8 +44,18 @@ const (
 	// maxTitleReply bounds the bytes of the model's reply kept: room for
 	// a model thinking inline (<think>...</think>) before the title, when
 	// MaxTokens lets it get that far.
-	maxTitleReply = 8 << 10
+	maxTitleReply = 16 << 10
+	// titleReadChars is how much of the answer after any thinking is read
+	// when it has no line break: twice what a title keeps, so CleanTitle
+	// cuts it as it would cut the whole line.
+	titleReadChars = 2 * maxTitleChars
 )
+
+// DefaultTitleTokens is a title request's default token budget: a title
+// is a few tokens, but a reasoning model spends its reasoning from the
+// same budget before it answers (OpenAI's reasoning models at low effort,
+// DeepSeek-R1 and QwQ with no way to ask them to think less).
+const DefaultTitleTokens = 1024
 
 const titleSystemPrompt = "You name chat conversations. Reply with a title of 3 to 6 words " +
 	"for the conversation below, in the language of the user's message. " +
@@ -47,9 +66,10 @@ type demoer interface{ IsDemo(model string) bool }
 
 // Title asks the model for a 3-6 word title of the first exchange and
 // cleans it (one line, no quotes or final punctuation, at most 60
-// characters). With a demo model, or when the call fails or returns
-// nothing usable, it falls back to FallbackTitle(prompt). It never returns
-// an empty string.
+// characters). It reads the reply only until the title's line is complete
+// and closes the stream then. With a demo model, or when the call fails or
+// returns nothing usable, it falls back to FallbackTitle(prompt). It never
+// returns an empty string.
 func (t *Titler) Title(ctx context.Context, model, prompt, answer string) string {
 	if t.Streamer == nil {
 		return FallbackTitle(prompt)
@@ -57,27 +77,76 @@ func (t *Titler) Title(ctx context.Context, model, prompt, answer string) string
 	if d, ok := t.Streamer.(demoer); ok && d.IsDemo(model) {
 		return FallbackTitle(prompt)
 	}
-	ctx, cancel := context.WithTimeout(ctx, positiveOr(t.Timeout, 10*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, positiveOr(t.Timeout, 30*time.Second))
 	defer cancel()
-	var b strings.Builder
-	req := Request{Model: model, MaxTokens: t.MaxTokens, Messages: []Message{
-		{Role: RoleSystem, Content: titleSystemPrompt},
-		{Role: RoleUser, Content: "User message:\n" + shorten(prompt, 1500) + "\n\nAssistant answer:\n" + shorten(answer, 1500)},
-	}}
-	if req.MaxTokens <= 0 {
-		req.MaxTokens = 16
+	req := t.request(model, prompt, answer)
+	reply, err := t.ask(ctx, req)
+	if KindOf(err) == KindBadRequest && req.ReasoningEffort != "" {
+		// A reasoning model without this effort (gpt-5-pro, o1-mini).
+		req.ReasoningEffort = ""
+		reply, err = t.ask(ctx, req)
 	}
-	_, err := t.Streamer.Stream(ctx, req, func(s string) {
-		if b.Len() < maxTitleReply {
-			b.WriteString(s)
-		}
-	})
-	title := CleanTitle(b.String())
+	title := CleanTitle(reply)
 	if err != nil || title == "" {
 		t.logger().Debug("llm title fallback", "model", model, "err", err)
 		return FallbackTitle(prompt)
 	}
 	return title
+}
+
+// request is the title request of a first exchange.
+func (t *Titler) request(model, prompt, answer string) Request {
+	req := Request{Model: model, MaxTokens: t.MaxTokens, ReasoningEffort: t.ReasoningEffort, Messages: []Message{
+		{Role: RoleSystem, Content: titleSystemPrompt},
+		{Role: RoleUser, Content: "User message:\n" + shorten(prompt, 1500) + "\n\nAssistant answer:\n" + shorten(answer, 1500)},
+	}}
+	if req.MaxTokens <= 0 {
+		req.MaxTokens = DefaultTitleTokens
+	}
+	if req.ReasoningEffort == "" {
+		req.ReasoningEffort = "low"
+	}
+	// Reasoning is dropped, but counts as the stream having started: a
+	// request cut after it is not sent (and paid for) again.
+	req.OnReasoning = func(string) {}
+	return req
+}
+
+// ask streams req and returns the reply, closing the stream as soon as
+// the reply holds a whole title line (a stream closed so is no error).
+func (t *Titler) ask(ctx context.Context, req Request) (string, error) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var b strings.Builder
+	enough := false
+	_, err := t.Streamer.Stream(ctx, req, func(s string) {
+		if enough || b.Len() >= maxTitleReply {
+			return
+		}
+		b.WriteString(s)
+		if enough = titleComplete(b.String()); enough {
+			stop()
+		}
+	})
+	if enough {
+		err = nil
+	}
+	return b.String(), err
+}
+
+// titleComplete reports whether a reply so far holds its whole title
+// line: after any <think>…</think> block, a non-empty line ended by a line
+// break, or titleReadChars characters.
+func titleComplete(reply string) bool {
+	s := strings.TrimLeftFunc(reply, unicode.IsSpace)
+	if rest, ok := strings.CutPrefix(s, "<think>"); ok {
+		_, after, closed := strings.Cut(rest, "</think>")
+		if !closed {
+			return false
+		}
+		s = strings.TrimLeftFunc(after, unicode.IsSpace)
+	}
+	return strings.Contains(s, "\n") || utf8.RuneCountInString(s) >= titleReadChars
 }
 
 func (t *Titler) logger() *slog.Logger {

@@ -2,6 +2,7 @@ package llm_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +32,72 @@ func TestTitleFromModel(t *testing.T) {
 		}
 	}
 	last, _ := srv.LastRequest()
-	if last.Model != "fake-mini" || last.MaxTokens != 16 || last.Messages[0].Role != "system" ||
+	if last.Model != "fake-mini" || last.MaxTokens != llm.DefaultTitleTokens || last.ReasoningEffort != "" || last.Messages[0].Role != "system" ||
 		!strings.Contains(last.Messages[0].Content, "3 to 6 words") || !strings.Contains(last.Messages[1].Content, "an answer") {
 		t.Fatalf("title request %+v", last)
+	}
+}
+
+// TestTitleFromReasoningModel: a model that reasons before it answers,
+// its reasoning counted against the title's token budget (as the fake
+// counts it), still names the conversation: the budget leaves room for
+// the reasoning, and OpenAI's reasoning models are asked for low effort.
+// A model that refuses the effort is asked again without it.
+func TestTitleFromReasoningModel(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	up := client(srv.URL)
+	tests := []struct {
+		name, model, marker string
+		wantEffort          []string // the efforts of the requests, in order
+	}{
+		{"o-series", "o4-mini", "reasoning=300", []string{"low"}},
+		{"gpt-5", "gpt-5-mini", "reasoning=300 reasoning_key=reasoning", []string{"low"}},
+		{"unknown by name", "deepseek-reasoner", "reasoning=300", []string{""}},
+		{"thinking inline", "qwq", "reasoning=300 reasoning_key=think", []string{""}},
+		{"effort refused", "o1-mini", "fault=400 times=1", []string{"low", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			prompt := "Plan a trip " + tc.name + " [[fake tokens=4 " + tc.marker + "]]"
+			if got := llm.Title(testCtx(t), up, tc.model, prompt, "an answer"); got != "Hello héllo world wörld" {
+				t.Fatalf("title %q", got)
+			}
+			var efforts []string
+			for _, rec := range srv.Recorded() {
+				if rec.Model == tc.model {
+					efforts = append(efforts, rec.ReasoningEffort)
+				}
+			}
+			if !slices.Equal(efforts, tc.wantEffort) {
+				t.Fatalf("requests with efforts %q, want %q", efforts, tc.wantEffort)
+			}
+		})
+	}
+}
+
+// TestTitleStopsReading: a model that goes on past its title line is not
+// read (nor paid) to the end of its budget: once the title is known, the
+// stream is closed. The fake sends 60 tokens, then holds the stream open.
+func TestTitleStopsReading(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	titler := &llm.Titler{Streamer: client(srv.URL), Timeout: 5 * time.Second}
+	tests := []struct{ name, marker, want string }{
+		{"one long line", "tokens=200", "Hello héllo world wörld 中文 字符 emoji 🙂 naïve café €uro data…"},
+		{"title, then more lines", "tokens=200 mode=markdown", "Streaming answer"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := titler.Title(testCtx(t), "fake-mini", "Plan a trip [[fake fault=hang_mid after=60 "+tc.marker+"]]", "")
+			if got != tc.want {
+				t.Fatalf("title %q, want %q", got, tc.want)
+			}
+			if err := srv.WaitAborts(testCtx(t), int64(i+1)); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

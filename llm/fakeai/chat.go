@@ -24,15 +24,17 @@ type Recorded struct {
 	Messages     []Message
 	Stream       bool
 	IncludeUsage bool
-	MaxTokens    int      // max_tokens or max_completion_tokens; 0 when absent
-	Temperature  *float64 // nil when absent
-	TopP         *float64 // nil when absent
-	Stop         []string // a string or an array of strings; nil when absent
-	Body         []byte   // the request body as received
-	Query        string   // the request URL's raw query
-	Header       http.Header
-	Config       Config // the effective configuration
-	Fault        Fault  // the fault actually applied (FaultTimes may drop it)
+	MaxTokens    int // max_tokens or max_completion_tokens; 0 when absent
+	// ReasoningEffort is the request's reasoning_effort ("" when absent).
+	ReasoningEffort string
+	Temperature     *float64 // nil when absent
+	TopP            *float64 // nil when absent
+	Stop            []string // a string or an array of strings; nil when absent
+	Body            []byte   // the request body as received
+	Query           string   // the request URL's raw query
+	Header          http.Header
+	Config          Config // the effective configuration
+	Fault           Fault  // the fault actually applied (FaultTimes may drop it)
 }
 
 // chatRequest is the part of an OpenAI chat completion request we read.
@@ -48,6 +50,7 @@ type chatRequest struct {
 	} `json:"stream_options"`
 	MaxTokens           int             `json:"max_tokens"`
 	MaxCompletionTokens int             `json:"max_completion_tokens"`
+	ReasoningEffort     string          `json:"reasoning_effort"`
 	Temperature         *float64        `json:"temperature"`
 	TopP                *float64        `json:"top_p"`
 	Stop                json.RawMessage `json:"stop"`
@@ -102,8 +105,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	rec := Recorded{
 		Seq: seq, Model: req.Model, Messages: msgs, Stream: req.Stream,
 		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
-		MaxTokens:    max(req.MaxTokens, req.MaxCompletionTokens),
-		Temperature:  req.Temperature, TopP: req.TopP, Stop: stopList(req.Stop), Body: req.body,
+		MaxTokens:    max(req.MaxTokens, req.MaxCompletionTokens), ReasoningEffort: req.ReasoningEffort,
+		Temperature: req.Temperature, TopP: req.TopP, Stop: stopList(req.Stop), Body: req.body,
 		Query:  r.URL.RawQuery,
 		Header: r.Header.Clone(), Config: cfg,
 	}

@@ -72,8 +72,8 @@ const (
 type Config struct {
 	// Tokens is the number of content tokens; 0 means the mode's natural
 	// length (20 for text, one whole document for markdown and xss). A
-	// request's max_tokens lower than this ends the stream early with
-	// finish_reason "length".
+	// request's max_tokens lower than this plus Reasoning ends the stream
+	// early with finish_reason "length".
 	Tokens int
 	// Delay is the pause between content tokens; it defaults to 0.
 	Delay time.Duration
@@ -102,7 +102,8 @@ type Config struct {
 	// first or of every token (not part of ExpectedText; see StripStamps).
 	Stamp Stamp
 	// Reasoning is the number of reasoning chunks sent before the content
-	// (see ReasoningTokens), each one Delay apart like content tokens.
+	// (see ReasoningTokens), each one Delay apart like content tokens;
+	// they count against the request's max_tokens before the content.
 	Reasoning int
 	// ReasoningKey is the delta field of reasoning chunks; it defaults to
 	// reasoning_content.

@@ -33,6 +33,11 @@
 // "stream_options": {"include_usage": true}; the other chunks then carry
 // "usage": null, as OpenAI's do. finish_reason is "length" when the
 // request's max_tokens (or max_completion_tokens) cut the answer short.
+// As with a reasoning model, reasoning chunks spend that budget first and
+// the answer gets what is left: a budget no larger than the reasoning
+// leaves no answer at all (and inline thinking without its </think>).
+// The request's reasoning_effort is recorded (Recorded.ReasoningEffort),
+// not acted on.
 // prompt_tokens is the number of whitespace-separated words in all
 // messages (markers left out); completion_tokens the number of content
 // and reasoning chunks.

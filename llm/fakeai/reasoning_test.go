@@ -123,3 +123,91 @@ func TestInlineThinking(t *testing.T) {
 		t.Fatalf("content %q, want %q", content.String(), want)
 	}
 }
+
+// TestReasoningSpendsTheBudget: as a reasoning model does, the reasoning
+// is counted against max_tokens (or max_completion_tokens) before the
+// answer: a budget smaller than the reasoning leaves no answer (and an
+// inline <think> block unclosed), finish_reason "length"; the request's
+// reasoning_effort is recorded.
+func TestReasoningSpendsTheBudget(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	cfg := fakeai.Config{Tokens: 4, Reasoning: 6}
+	tests := []struct {
+		name, marker, field, effort string
+		budget                      int
+		wantReasoning, wantContent  string
+		wantFinish                  string
+		wantCompletion              int
+	}{
+		{"no budget", "", "", "", 0, fakeai.ExpectedReasoning(cfg), fakeai.ExpectedText(cfg), "stop", 10},
+		{"room for both", "", "max_completion_tokens", "low", 10, fakeai.ExpectedReasoning(cfg), fakeai.ExpectedText(cfg), "stop", 10},
+		{"answer cut", "", "max_tokens", "", 8, fakeai.ExpectedReasoning(cfg), fakeai.ExpectedPrefix(cfg, 2), "length", 8},
+		{"reasoning fills it", "", "max_completion_tokens", "minimal", 6, fakeai.ExpectedReasoning(cfg), "", "length", 6},
+		{"reasoning cut", "", "max_tokens", "", 3, "Let me think ", "", "length", 3},
+		{"inline thinking cut", " reasoning_key=think", "max_tokens", "", 3, "", "<think>\nLet me think ", "length", 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := streamBody("[[fake tokens=4 reasoning=6"+tc.marker+"]] "+tc.name, true)
+			if tc.field != "" {
+				body[tc.field] = tc.budget
+			}
+			if tc.effort != "" {
+				body["reasoning_effort"] = tc.effort
+			}
+			reasoning, content, finish, completion := readReasoningStream(t, post(t, testCtx(t), srv.URL, body, nil))
+			if reasoning != tc.wantReasoning || content != tc.wantContent || finish != tc.wantFinish || completion != tc.wantCompletion {
+				t.Fatalf("reasoning %q content %q finish %q completion tokens %d,\nwant %q %q %q %d",
+					reasoning, content, finish, completion, tc.wantReasoning, tc.wantContent, tc.wantFinish, tc.wantCompletion)
+			}
+			for _, rec := range srv.Recorded() {
+				if strings.Contains(fakeai.StripMarkers(rec.Messages[1].Content), tc.name) &&
+					(rec.ReasoningEffort != tc.effort || rec.MaxTokens != tc.budget) {
+					t.Fatalf("recorded effort %q max tokens %d, want %q %d", rec.ReasoningEffort, rec.MaxTokens, tc.effort, tc.budget)
+				}
+			}
+		})
+	}
+}
+
+// readReasoningStream reads a stream's reasoning and content text, its
+// finish reason and its usage's completion tokens.
+func readReasoningStream(t *testing.T, resp *http.Response) (reasoning, content, finish string, completion int) {
+	t.Helper()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r, c strings.Builder
+	for _, line := range strings.Split(string(raw), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var ch struct {
+			Choices []struct {
+				Delta        map[string]string `json:"delta"`
+				FinishReason *string           `json:"finish_reason"`
+			} `json:"choices"`
+			Usage *struct {
+				CompletionTokens int `json:"completion_tokens"`
+			} `json:"usage"`
+		}
+		if err := json.Unmarshal([]byte(data), &ch); err != nil {
+			t.Fatal(err)
+		}
+		if ch.Usage != nil {
+			completion = ch.Usage.CompletionTokens
+		}
+		for _, x := range ch.Choices {
+			r.WriteString(x.Delta["reasoning_content"] + x.Delta["reasoning"])
+			c.WriteString(x.Delta["content"])
+			if x.FinishReason != nil {
+				finish = *x.FinishReason
+			}
+		}
+	}
+	return r.String(), c.String(), finish, completion
+}

@@ -19,6 +19,7 @@ type stream struct {
 	rec     Recorded
 	cfg     Config
 	tokens  []string
+	thought int    // reasoning chunks sent: Reasoning, or less when max tokens cut it
 	finish  string // "stop" or "length"
 	after   int    // tokens before a mid-stream fault
 	ended   bool   // the client left or the server closed: stop writing
@@ -31,15 +32,27 @@ func newStream(s *Server, w http.ResponseWriter, r *http.Request, rec Recorded) 
 		cfg: rec.Config, tokens: Tokens(rec.Config), finish: "stop",
 		created: time.Now().Unix(),
 	}
-	if rec.MaxTokens > 0 && rec.MaxTokens < len(st.tokens) {
-		st.tokens, st.finish = st.tokens[:rec.MaxTokens], "length"
-	}
+	st.spendBudget(rec.MaxTokens)
 	st.after = st.cfg.FaultAfter
 	if st.after < 0 {
 		st.after = len(st.tokens) / 2
 	}
 	st.after = min(st.after, len(st.tokens))
 	return st
+}
+
+// spendBudget cuts the response to a request's max tokens (0: no limit)
+// as a reasoning model does: the reasoning spends the budget first, the
+// answer gets what is left.
+func (st *stream) spendBudget(maxTokens int) {
+	st.thought = max(st.cfg.Reasoning, 0)
+	if maxTokens <= 0 {
+		return
+	}
+	st.thought = min(st.thought, maxTokens)
+	if left := maxTokens - st.thought; left < len(st.tokens) {
+		st.tokens, st.finish = st.tokens[:left], "length"
+	}
 }
 
 func (st *stream) id() string {
@@ -78,7 +91,7 @@ func (st *stream) serveSSE() {
 		st.cut(false)
 		return
 	}
-	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)+max(st.cfg.Reasoning, 0)), -1) {
+	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)+st.thought), -1) {
 		return
 	}
 	if st.write([]byte("data: [DONE]\n\n"), -1) && st.cfg.EndDelay > 0 {
@@ -136,9 +149,11 @@ func (st *stream) sendTokens(enc *chunkEncoder, contentAt int) bool {
 }
 
 // sendReasoning sends the reasoning chunks, one per tick, before the
-// content. It reports whether to go on.
+// content (inline thinking cut by max tokens stays unclosed). It reports
+// whether to go on.
 func (st *stream) sendReasoning(enc *chunkEncoder) bool {
-	toks := ReasoningTokens(st.cfg)
+	all := ReasoningTokens(st.cfg)
+	toks := all[:st.thought]
 	if len(toks) == 0 {
 		return true
 	}
@@ -152,7 +167,7 @@ func (st *stream) sendReasoning(enc *chunkEncoder) bool {
 		if i > 0 && !st.wait(tick) {
 			return false
 		}
-		if !st.write(enc.reasoning(st.cfg.ReasoningKey, i, len(toks), tok), -1) {
+		if !st.write(enc.reasoning(st.cfg.ReasoningKey, i, len(all), tok), -1) {
 			return false
 		}
 	}
