@@ -167,8 +167,9 @@ type Hub struct {
 	followMu sync.Mutex
 	follows  map[Subscriber]map[string]*conv // what each subscriber follows
 
-	flush *flusher
-	live  atomic.Int64 // generations running on this instance (coalescing widens with them)
+	flush  *flusher
+	live   atomic.Int64 // generations running on this instance (coalescing widens with them)
+	titles titleJobs    // conversations whose title is being asked for
 
 	cluster // the other instances (cluster.go)
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"chatd/persistence"
@@ -16,14 +17,20 @@ const titleTimeout = 40 * time.Second
 // asks for no title (the upstream just failed, or the server is stopping):
 // a later answer names the conversation. An answer in a conversation that
 // had a title when it started (most answers) costs nothing here: no
-// goroutine, no read of the store.
+// goroutine, no read of the store. Neither does one ending while the
+// conversation's title is being asked for (one request per conversation).
 func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 	if h.opts.Titler == nil || g.titled || final.Status == persistence.StatusInterrupted || final.Status == persistence.StatusError {
+		return
+	}
+	convID := g.msg.ConversationID
+	if !h.titles.start(convID) {
 		return
 	}
 	h.work.Add(1)
 	go func() {
 		defer h.work.Done()
+		defer h.titles.end(convID)
 		ctx, cancel := context.WithTimeout(h.base, titleTimeout)
 		defer cancel()
 		conv, err := h.opts.Store.Conversation(ctx, g.msg.OwnerID, g.msg.ConversationID)
@@ -50,4 +57,34 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 		}
 		h.ConversationChanged(g.msg.OwnerID, "updated", conv)
 	}()
+}
+
+// titleJobs are the conversations whose title is being asked for here, so
+// that answers ending meanwhile ask for no other. Once a job ends, its
+// title is stored (later answers see it) or it failed (the next answer
+// may try again). The zero value is ready to use.
+type titleJobs struct {
+	mu      sync.Mutex
+	running map[string]struct{}
+}
+
+// start claims convID's title job; false when one already runs.
+func (j *titleJobs) start(convID string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, ok := j.running[convID]; ok {
+		return false
+	}
+	if j.running == nil {
+		j.running = make(map[string]struct{})
+	}
+	j.running[convID] = struct{}{}
+	return true
+}
+
+// end releases convID's title job.
+func (j *titleJobs) end(convID string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	delete(j.running, convID)
 }

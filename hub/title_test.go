@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
@@ -140,5 +141,67 @@ func TestTitleLooksOnlyAtUntitled(t *testing.T) {
 				t.Errorf("title %q after the answer (was %q)", got.Title, tc.title)
 			}
 		})
+	}
+}
+
+// TestTitleOncePerConversation: answers finishing in a conversation while
+// its title is still being asked for (a slow title request) ask for no
+// other; once that request ended without a title, the next answer asks
+// again, and its title is the one rename.
+func TestTitleOncePerConversation(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	asked := make(chan struct{}, 8)
+	release := make(chan struct{})
+	titler := func(ctx context.Context, _, _, _ string) string {
+		if calls.Add(1) > 1 {
+			return "Otters"
+		}
+		asked <- struct{}{}
+		select { // the first request is slow, then fails
+		case <-release:
+		case <-ctx.Done():
+		}
+		return ""
+	}
+	e := newEnv(t, Options{Titler: titler}, say("Otters ", "are ", "weasels."))
+	sub := newSub("u")
+	e.h.Register(sub)
+	answer := func(convID, content string) Result {
+		t.Helper()
+		res, err := e.h.Send(context.Background(), sub, "u", SendRequest{ConversationID: convID, Content: content})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
+			t.Fatalf("answer ended %+v", done)
+		}
+		return res
+	}
+	conv := answer("", "tell me about otters").ConversationID
+	select {
+	case <-asked:
+	case <-time.After(waitTimeout):
+		t.Fatal("no title request after the first answer")
+	}
+	answer(conv, "and sea otters?")
+	answer(conv, "and river otters?")
+	// Every answer has ended, and has started its title job if it would.
+	waitFor(t, "the answers' ends", func() bool { return e.h.live.Load() == 0 })
+	close(release)
+	e.h.work.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d title requests while one ran, want 1", n)
+	}
+	answer(conv, "and giant otters?")
+	e.h.work.Wait()
+	renames := 0
+	for len(sub.frames) > 0 {
+		if f := decode(t, <-sub.frames); f.Type == "conversation" && f.Action == "updated" && f.Conversation.Title != "" {
+			renames++
+		}
+	}
+	if n := calls.Load(); n != 2 || renames != 1 {
+		t.Fatalf("%d title requests and %d renames in all, want 2 and 1", n, renames)
 	}
 }
