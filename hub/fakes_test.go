@@ -27,6 +27,8 @@ type memStore struct {
 	// refuse, when set, fails the insert of a message it returns an error
 	// for (and, all or none, of the messages inserted with it).
 	refuse func(m *persistence.Message) error
+	// refuseDelete, when set, is DeleteConversation's error.
+	refuseDelete error
 }
 
 func newMemStore() *memStore {
@@ -64,6 +66,32 @@ func (s *memStore) UpdateConversation(_ context.Context, ownerID, id string, p p
 	}
 	s.convs[id] = c
 	return c, nil
+}
+
+// DeleteConversation removes a conversation and its messages.
+func (s *memStore) DeleteConversation(_ context.Context, ownerID, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuseDelete != nil {
+		return s.refuseDelete
+	}
+	if c, ok := s.convs[id]; !ok || c.OwnerID != ownerID {
+		return persistence.ErrNotFound
+	}
+	delete(s.convs, id)
+	s.msgs = slices.DeleteFunc(s.msgs, func(m persistence.Message) bool { return m.ConversationID == id })
+	return nil
+}
+
+// conversationIDs returns the ids of every stored conversation.
+func (s *memStore) conversationIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.convs))
+	for id := range s.convs {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func (s *memStore) InsertMessage(ctx context.Context, m *persistence.Message) error {

@@ -43,7 +43,11 @@ type Result struct {
 
 // Send stores the user's message and starts its answer. sub (which may be
 // nil) follows the conversation from then on and receives the ack first.
-func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendRequest) (Result, error) {
+//
+// A send that creates its conversation and stores none of its messages
+// (the store failed, or the same send was stored first elsewhere) removes
+// that conversation again before it returns: it was never announced.
+func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendRequest) (_ Result, err error) {
 	if !h.enter() {
 		return Result{}, errUnavailable
 	}
@@ -63,6 +67,14 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	conv, history, created, err := h.sendTarget(ctx, userID, req)
 	if err != nil {
 		return Result{}, err
+	}
+	var user persistence.Message // its CreatedAt is set once it is stored
+	if created {
+		defer func() {
+			if user.CreatedAt.IsZero() {
+				h.dropCreated(ctx, userID, conv.ID, err)
+			}
+		}()
 	}
 	if m, ok := sentBefore(history, req.ClientMessageID); ok {
 		return h.repeatSend(ctx, sub, m, history, req.FrameID)
@@ -90,7 +102,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	}
 	// The user message's id is chosen here so that the answer's row, which
 	// names it as its parent, can be stored with it in one write.
-	user := persistence.Message{ID: persistence.NewID(), ConversationID: conv.ID, OwnerID: userID, ParentID: parentID,
+	user = persistence.Message{ID: persistence.NewID(), ConversationID: conv.ID, OwnerID: userID, ParentID: parentID,
 		Role: persistence.RoleUser, Content: req.Content, Status: persistence.StatusComplete,
 		ClientMessageID: req.ClientMessageID}
 	// The user's tabs here move the conversation up (or add it) after the
@@ -122,6 +134,20 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		h.broadcast(UserEvent{UserID: userID, Frame: announced})
 	}
 	return res, err
+}
+
+// dropCreated removes the conversation a send created and stored no
+// message in (cause is why), so nothing of the send remains; the send's
+// own context may be what ended, so the removal has its own, bounded by
+// FinishTimeout. A store that refuses the removal too leaves the empty
+// conversation, logged.
+func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FinishTimeout)
+	defer cancel()
+	err := h.opts.Store.DeleteConversation(ctx, userID, convID)
+	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		h.log.Warn("remove the conversation of a failed send", "conversation", convID, "cause", cause, "err", err)
+	}
 }
 
 // sentMeanwhile answers a send refused because an answer is being

@@ -3,13 +3,18 @@ package hub
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"chatd/hub/protocol"
 	"chatd/llm/fakeai"
 	"chatd/llm/openai"
 	"chatd/persistence"
@@ -168,6 +173,113 @@ func TestSendRefusedStoresNothing(t *testing.T) {
 	}
 	if msgs, _ := e.store.Messages(ctx, "u", conv.ID); len(msgs) != 2 || msgs[0].Content != "kept" {
 		t.Fatalf("stored %+v, want the second send's two messages", msgs)
+	}
+}
+
+// TestSendCreatingRefusedLeavesNothing: a send that creates its
+// conversation and then cannot store its messages removes that
+// conversation again and announces nothing (nothing of the failed send
+// remains, not even in the list after a reload); so does one whose repeat,
+// sent at the same instant, was stored first (it answers with the
+// repeat's conversation). When the store refuses the removal too, the
+// empty conversation stays and the failure is logged.
+func TestSendCreatingRefusedLeavesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	refused := errors.New("disk full")
+	tests := []struct {
+		name         string
+		refuseInsert bool  // the message insert fails
+		repeatFirst  bool  // the same send is stored first, in another conversation
+		refuseDelete error // the store cannot remove the conversation either
+		wantErr      error
+		wantLeft     int  // conversations left besides the repeat's
+		wantLog      bool // the failed removal is logged
+	}{
+		{"insert refused", true, false, nil, refused, 0, false},
+		{"repeat stored first", false, true, nil, nil, 0, false},
+		{"removal refused too", true, false, refused, refused, 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &logBuffer{}
+			e := newEnv(t, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}, say("answer"))
+			e.store.refuseDelete = tc.refuseDelete
+			if tc.refuseInsert {
+				e.store.refuse = func(*persistence.Message) error { return refused }
+			}
+			repeat := persistence.Conversation{OwnerID: "u", Model: "fake"}
+			if tc.repeatFirst {
+				if err := e.store.CreateConversation(ctx, &repeat); err != nil {
+					t.Fatal(err)
+				}
+				var stored atomic.Bool // storeExchange's inserts run this hook too
+				e.store.beforeInsert = func(*persistence.Message) {
+					if !stored.Swap(true) {
+						storeExchange(t, e.store, repeat.ID, "c1")
+					}
+				}
+			}
+			sub := newSub("u")
+			e.h.Register(sub)
+			res, err := e.h.Send(ctx, sub, "u", SendRequest{Content: "lost", ClientMessageID: "c1"})
+			if !errors.Is(err, tc.wantErr) || tc.wantErr != nil && err == nil {
+				t.Fatalf("Send = %v, want %v", err, tc.wantErr)
+			}
+			if tc.repeatFirst && res.ConversationID != repeat.ID {
+				t.Fatalf("the repeat answered with conversation %q, want %q", res.ConversationID, repeat.ID)
+			}
+			left := slices.DeleteFunc(e.store.conversationIDs(), func(id string) bool { return id == repeat.ID })
+			if len(left) != tc.wantLeft {
+				t.Fatalf("%d conversations left by the failed send, want %d", len(left), tc.wantLeft)
+			}
+			for len(sub.frames) > 0 {
+				if f := <-sub.frames; f.Type == protocol.TypeConversation {
+					t.Fatalf("a failed send announced %s", f.Data)
+				}
+			}
+			if n := e.model.requestCount(); n != 0 {
+				t.Fatalf("%d upstream requests, want 0", n)
+			}
+			if logged := strings.Contains(logs.String(), "remove the conversation of a failed send"); logged != tc.wantLog {
+				t.Fatalf("the failed removal logged: %v, want %v:\n%s", logged, tc.wantLog, logs.String())
+			}
+		})
+	}
+}
+
+// logBuffer keeps what a logger wrote; it is safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// storeExchange stores a user message with client id cid and its
+// complete answer in conversation convID of user "u".
+func storeExchange(t *testing.T, s *memStore, convID, cid string) {
+	t.Helper()
+	user := persistence.Message{ConversationID: convID, OwnerID: "u", Role: persistence.RoleUser,
+		Content: "lost", Status: persistence.StatusComplete, ClientMessageID: cid}
+	if err := s.InsertMessages(context.Background(), &user); err != nil {
+		t.Fatal(err)
+	}
+	answer := persistence.Message{ConversationID: convID, OwnerID: "u", ParentID: user.ID, Role: persistence.RoleAssistant,
+		Content: "found", Status: persistence.StatusComplete}
+	if err := s.InsertMessages(context.Background(), &answer); err != nil {
+		t.Fatal(err)
 	}
 }
 
