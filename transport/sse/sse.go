@@ -59,7 +59,8 @@ type Options struct {
 	// middleware returned is still valid (auth.Authenticator.Recheck:
 	// errors wrapping auth.ErrUnauthorized mean it is not). A stream checks
 	// it once more after registering with the hub, so that a logout landing
-	// between the two is not missed; nil skips that check.
+	// between the two is not missed, and a send or regenerate answered 202
+	// once its body is read; nil skips these checks.
 	Recheck func(ctx context.Context, id auth.Identity) error
 	// StalledWrite is how long writing one event may last before the
 	// client counts as not reading: the stream then stops telling the hub
@@ -297,11 +298,19 @@ func (h *Handler) request(c *gin.Context, typ string) (who auth.Identity, convID
 }
 
 // start begins an answer with do and streams it, or answers 202 with the
-// new ids when the client does not accept an event stream.
+// new ids when the client does not accept an event stream. The request's
+// body has been read: the session is checked again first (by open, after
+// registering, for a stream), since a logout may have landed while a slow
+// body arrived, up to the server's body read timeout after the request was
+// authenticated.
 func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Context, hub.Subscriber) (hub.Result, error)) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
 	if !acceptsEvents(c.Request) {
+		if err := h.confirmSession(ctx, who, "before starting an answer"); err != nil {
+			httperr.AbortError(c, err)
+			return
+		}
 		res, err := do(ctx, nil)
 		if err != nil {
 			httperr.AbortError(c, statusOf(err))

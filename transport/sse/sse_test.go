@@ -85,9 +85,16 @@ func (s *server) request(user, method, path, body string, header ...string) *htt
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
+	return s.requestBody(user, method, path, rd, header...)
+}
+
+// requestBody is request with the body read from rd (nil: none), which
+// may arrive as slowly as the test writes it.
+func (s *server) requestBody(user, method, path string, rd io.Reader, header ...string) *http.Response {
+	s.t.Helper()
 	req, _ := http.NewRequest(method, s.srv.URL+path, rd)
 	req.Header.Set("Authorization", "Bearer token-"+user)
-	if body != "" {
+	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(header); i += 2 {

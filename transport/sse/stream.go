@@ -134,20 +134,23 @@ func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) 
 		})
 	}
 	h.opts.Hub.Register(s)
-	if err := h.confirmSession(ctx, who); err != nil {
+	if err := h.confirmSession(ctx, who, "after registering its event stream"); err != nil {
 		h.close(s)
 		return nil, err
 	}
 	return s, nil
 }
 
-// confirmSession checks the session of who once more now that the hub
-// knows its stream: a logout (a password change, an account deletion) that
-// landed between the request's authentication and the registration closed
-// the user's streams before this one was among them, and would leave it
-// open until the accounts' next periodic check. A revoked session is a
-// 401; a store that cannot answer lets the stream open.
-func (h *Handler) confirmSession(ctx context.Context, who auth.Identity) error {
+// confirmSession checks the session of who once more, when (logged on a
+// failure) says at which step: after its stream is registered with the
+// hub, since a logout (a password change, an account deletion) that landed
+// between the request's authentication and the registration closed the
+// user's streams before this one was among them, and would leave it open
+// until the accounts' next periodic check; and before a send or regenerate
+// answered 202 starts an answer, since its body may have taken long to
+// arrive. A revoked session is a 401; a store that cannot answer lets the
+// request go on.
+func (h *Handler) confirmSession(ctx context.Context, who auth.Identity, when string) error {
 	if h.opts.Recheck == nil {
 		return nil
 	}
@@ -156,7 +159,7 @@ func (h *Handler) confirmSession(ctx context.Context, who auth.Identity) error {
 	case errors.Is(err, auth.ErrUnauthorized):
 		return httperr.Unauthorized("signed out, or the account was removed")
 	case err != nil && ctx.Err() == nil:
-		h.log.Warn("recheck event stream session after registering", "user", who.UserID, "err", err)
+		h.log.Warn("recheck session "+when, "user", who.UserID, "err", err)
 	}
 	return nil
 }
