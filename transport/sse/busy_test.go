@@ -104,3 +104,23 @@ func TestStreamDrained(t *testing.T) {
 		t.Fatal("busy with nothing queued")
 	}
 }
+
+// TestStreamQueueBytes: a stream's writer gives back the bytes of every
+// frame it takes (from the queue's channel too), so a client that reads
+// passes many times QueueBytes through its stream without being closed as
+// too slow. (The bound itself: outbox.TestQueueBytes and, end to end,
+// ws.TestRepeatedResumesClosed4408.)
+func TestStreamQueueBytes(t *testing.T) {
+	t.Parallel()
+	text := strings.Repeat("x", 8<<10)
+	delta := func(i int) *protocol.Frame { return protocol.Delta("c", "m", int64(i+1)*int64(len(text)), text) }
+	s := newServer(t, sse.Options{QueueBytes: 64 << 10}, false)
+	r := bufio.NewReader(s.request("u", "GET", "/api/events", "").Body)
+	sub := onlyStream(t, s, "u")
+	for i := range 40 { // 320 KiB, one frame at a time
+		sub.Deliver(delta(i))
+		if ev, err := readEvent(t, r); err != nil || ev.name != "delta" {
+			t.Fatalf("frame %d: event %+v %v", i, ev, err)
+		}
+	}
+}

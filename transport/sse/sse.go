@@ -46,6 +46,10 @@ type Options struct {
 	Logger *slog.Logger
 	// QueueSize is how many frames may wait for a slow client; it defaults to 512.
 	QueueSize int
+	// QueueBytes bounds the bytes of the frames waiting for a slow client;
+	// it defaults to ws.DefaultQueueBytes (16 MiB), at most 1 GiB. A
+	// client that lets either bound fill is disconnected.
+	QueueBytes int
 	// KeepAlive is the interval of comment lines that keep proxies from
 	// closing an idle stream; it defaults to 15s.
 	KeepAlive time.Duration
@@ -69,6 +73,10 @@ type Options struct {
 	StalledWrite time.Duration
 }
 
+// DefaultQueueBytes is QueueBytes' default, the WebSocket's
+// (ws.DefaultQueueBytes).
+const DefaultQueueBytes = 16 << 20
+
 // Handler serves the SSE routes.
 type Handler struct {
 	opts Options
@@ -89,6 +97,9 @@ func NewHandler(opts Options) *Handler {
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 512
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = DefaultQueueBytes
 	}
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = 15 * time.Second

@@ -53,7 +53,8 @@ func (s *stream) TokenVersion() int64 { return s.tv }
 func (s *stream) ConnectionID() string { return s.id }
 
 // Deliver implements hub.Subscriber; a client too slow to keep its queue
-// from filling up is disconnected (it resumes with Last-Event-ID).
+// from filling up, in frames or in bytes, is disconnected (it resumes with
+// Last-Event-ID).
 func (s *stream) Deliver(f *protocol.Frame) {
 	if !s.queue.Push(f) {
 		s.Close(protocol.CloseSlowClient, "too slow")
@@ -119,7 +120,7 @@ func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) 
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
 	}
 	s := &stream{id: persistence.NewID(), userID: who.UserID, tv: who.TokenVersion, stalled: h.opts.StalledWrite,
-		queue: outbox.New(h.opts.QueueSize), closing: make(chan struct{})}
+		queue: outbox.New(h.opts.QueueSize, h.opts.QueueBytes), closing: make(chan struct{})}
 	h.mu.Lock()
 	if h.closing {
 		s.Close(protocol.CloseGoingAway, protocol.ReasonShutdown)
@@ -242,6 +243,7 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	for {
 		select {
 		case f := <-s.queue.C():
+			s.queue.Taken(f)
 			if !event(f) {
 				return
 			}

@@ -56,7 +56,7 @@ func newConn(h *Handler, ws *websocket.Conn, cork *corkConn, id Identity) *conn 
 	c := &conn{
 		h: h, ws: ws, cork: cork, id: persistence.NewID(), userID: id.UserID, tv: id.TokenVersion, expires: id.ExpiresAt,
 		started: time.Now(),
-		queue:   outbox.New(h.opts.QueueSize),
+		queue:   outbox.New(h.opts.QueueSize, h.opts.QueueBytes),
 		ctx:     ctx,
 	}
 	// ctx ends only through c.cancel, which then wakes the writer (a
@@ -85,7 +85,8 @@ func (c *conn) TokenVersion() int64 { return c.tv }
 func (c *conn) ConnectionID() string { return c.id }
 
 // Deliver implements hub.Subscriber: it queues f, or disconnects a client
-// whose queue is full (4408), never blocking the caller.
+// whose queue is full, in frames or in bytes (4408), never blocking the
+// caller.
 func (c *conn) Deliver(f *protocol.Frame) {
 	if !c.queue.Push(f) {
 		if c.kick(protocol.CloseSlowClient, "too slow: send queue full; reconnect and resume") {

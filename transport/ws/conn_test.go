@@ -3,8 +3,10 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -209,6 +211,54 @@ func TestSlowClientClosed4408(t *testing.T) {
 	if !s.limits.AcquireConn("slow") {
 		t.Fatal("the slow connection's slot was not freed")
 	}
+}
+
+// slowCount counts the connections closed for being too slow.
+type slowCount struct{ n atomic.Int32 }
+
+func (*slowCount) ConnectionOpened()         {}
+func (*slowCount) ConnectionClosed()         {}
+func (m *slowCount) SlowClientDisconnected() { m.n.Add(1) }
+
+// TestRepeatedResumesClosed4408: a client that stops reading and keeps
+// resuming a long answer, each resume queueing its whole text again (a
+// catch-up frame of 200 KiB), is closed with 4408 once the bytes queued
+// pass QueueBytes, long before its 512 frames would. Before, the queue was
+// bounded in frames only: it held every catch-up (up to 128 MiB) until the
+// write timeout cut the connection.
+func TestRepeatedResumesClosed4408(t *testing.T) {
+	t.Parallel()
+	metrics := &slowCount{}
+	s := newServer(t, serverOptions{smallBuffers: true, opts: ws.Options{QueueBytes: 1 << 20, Metrics: metrics}})
+	conv, msg := persistence.NewID(), persistence.NewID()
+	s.hub.AddConversation(conv, "slow", "")
+	s.hub.SetCatchUp(strings.Repeat("x", 200<<10))
+	cl := s.dial(dialOptions{user: "slow", paused: true, smallBuffer: true})
+	// Twelve resumes queue 2.4 MiB (a few hundred KiB of it in the sockets'
+	// buffers and the write under way at most) in 25 frames. Each is
+	// handled before the next is sent: none waits behind another.
+	for i := range 12 {
+		cl.write(fmt.Sprintf(`{"type":"subscribe","conversationId":%q,"messageId":%q,"lastSeq":0}`, conv, msg))
+		s.waitHub("the resume", func(h *hubtest.Hub) bool { return h.SubscribeCount() == i+1 })
+	}
+	if n := metrics.n.Load(); n != 1 {
+		t.Fatalf("%d slow-client disconnections after 2.4 MiB of catch-ups, want 1", n)
+	}
+	close(cl.resume)
+	for {
+		select {
+		case <-cl.frames:
+			continue
+		case <-cl.closed:
+		case <-time.After(testTimeout):
+			t.Fatal("the connection stayed open")
+		}
+		break
+	}
+	if got := websocket.CloseStatus(cl.err); got != websocket.StatusCode(protocol.CloseSlowClient) {
+		t.Fatalf("close status %d, want 4408 (%v)", got, cl.err)
+	}
+	s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
 }
 
 // TestPingsDuringSlowSend: while a send waits on a slow store, the server

@@ -32,6 +32,7 @@ import (
 	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/outbox"
 	"chatd/transport/limits"
 )
 
@@ -80,6 +81,18 @@ type Metrics interface {
 // 16 KiB for the other fields.
 const DefaultReadLimit = protocol.MaxContentChars*12 + 16<<10
 
+// DefaultQueueBytes is the default bound of the frame data waiting for one
+// client (16 MiB): a frame of a token is a few dozen bytes, a catch-up
+// (the text and the reasoning of an answer so far, each up to
+// CHATD_MAX_ANSWER_BYTES, 256 KiB by default, JSON-escaped) up to a few
+// hundred KiB, so a client that reads finds room for many full catch-ups,
+// while one that stopped reading and keeps resuming long answers is cut
+// off long before its frame bound (512 frames of 256 KiB: 128 MiB).
+const DefaultQueueBytes = 16 << 20
+
+// MaxQueueBytes is the largest QueueBytes (1 GiB); a larger one is taken as it.
+const MaxQueueBytes = outbox.MaxBytes
+
 // Options configure a Handler. Zero fields take the documented defaults.
 type Options struct {
 	Hub          Hub
@@ -96,6 +109,11 @@ type Options struct {
 	// QueueSize is how many frames may wait for a slow client; it defaults
 	// to 512. A client whose queue fills up is closed with 4408.
 	QueueSize int
+	// QueueBytes bounds the bytes of the frames waiting for a slow client;
+	// it defaults to DefaultQueueBytes, at most 1 GiB. A client whose
+	// queue passes it is closed with 4408, as for QueueSize. Nothing is
+	// allocated for it up front.
+	QueueBytes int
 	// WriteTimeout bounds one frame write; it defaults to 10s.
 	WriteTimeout time.Duration
 	// StalledWrite is how long a frame write may last before the peer
@@ -136,6 +154,7 @@ func (o *Options) setDefaults() {
 	}
 	setDefault(&o.ReadLimit, DefaultReadLimit)
 	setDefault(&o.QueueSize, 512)
+	setDefault(&o.QueueBytes, DefaultQueueBytes)
 	setDefault(&o.WriteTimeout, 10*time.Second)
 	setDefault(&o.StalledWrite, 5*time.Millisecond)
 	setDefault(&o.PingInterval, 25*time.Second)

@@ -32,6 +32,7 @@ type Hub struct {
 	// onRegister, when set, is called by Register (outside the lock) with
 	// the new subscriber: to deliver a frame the moment it is registered.
 	onRegister func(hub.Subscriber)
+	catchUp    string // when set, Subscribe delivers it as a delta after the ack
 }
 
 // New returns an empty fake hub.
@@ -129,6 +130,9 @@ func (h *Hub) Sends() []hub.SendRequest {
 
 // SendCount is len(Sends()). Read under WaitFor.
 func (h *Hub) SendCount() int { return len(h.sends) }
+
+// SubscribeCount is len(SubscribeRequests()). Read under WaitFor.
+func (h *Hub) SubscribeCount() int { return len(h.subReqs) }
 
 // SubscribeRequests returns the subscribe requests received so far.
 func (h *Hub) SubscribeRequests() []hub.SubscribeRequest {
@@ -240,16 +244,33 @@ func (h *Hub) Cancel(_ context.Context, user, conv string) error {
 	return nil
 }
 
-// Subscribe implements the transports' Hub: it records the request and acks.
+// SetCatchUp makes every later Subscribe deliver text, after its ack, as
+// the catch-up delta of the subscribed answer, as the hub does for an
+// answer resumed from its start.
+func (h *Hub) SetCatchUp(text string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.catchUp = text
+}
+
+// Subscribe implements the transports' Hub: it acks (and delivers the
+// catch-up set by SetCatchUp), then records the request, so a request
+// recorded was answered.
 func (h *Hub) Subscribe(_ context.Context, sub hub.Subscriber, user string, req hub.SubscribeRequest) error {
 	if err := h.owned(user, req.ConversationID); err != nil {
 		return err
 	}
 	h.mu.Lock()
+	text := h.catchUp
+	h.mu.Unlock()
+	sub.Deliver(protocol.Ack(req.FrameID))
+	if text != "" {
+		sub.Deliver(protocol.Delta(req.ConversationID, req.MessageID, int64(len(text)), text))
+	}
+	h.mu.Lock()
 	h.subReqs = append(h.subReqs, req)
 	h.notifyLocked()
 	h.mu.Unlock()
-	sub.Deliver(protocol.Ack(req.FrameID))
 	return nil
 }
 

@@ -5,9 +5,17 @@
 // this queue keeps a channel of a few frames, which carries the usual
 // traffic at a channel's cost, and spills what does not fit into a slice
 // that grows with what waits and is given back once written.
+//
+// A queue is bounded in frames and in bytes (the frames' Data): a frame
+// of a token is a few dozen bytes, but a catch-up frame (the text of an
+// answer so far) can be hundreds of KiB, so a bound in frames alone would
+// let a client that stops reading hold hundreds of MiB. Counting bytes
+// costs an atomic add as a frame goes in and one as it comes out; nothing
+// is allocated for the bound.
 package outbox
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -21,6 +29,12 @@ const ChanFrames = 8
 // (left by a burst) is released.
 const keepCap = 16
 
+// MaxBytes is the largest byte bound New accepts (1 GiB): the count fits
+// an int32 with room for one frame over the bound and what concurrent
+// producers add before they check, which keeps an idle connection's queue
+// in the same 80-byte size class as before bytes were counted.
+const MaxBytes = 1 << 30
+
 // Queue holds frames for one writer. Any goroutine may Push; one writer
 // either receives from C and, when More is signalled, calls Pop, or waits
 // on the queue alone with Wait (and then takes what else waits with Pop
@@ -31,27 +45,52 @@ const keepCap = 16
 // the frames of one producer (or of producers ordered by a lock) come out
 // in the order they went in.
 type Queue struct {
-	ch      chan *protocol.Frame
-	max     int
-	more    chan struct{}
-	spilled atomic.Int32 // len(spill)-head, readable without the lock
-	drain   atomic.Bool  // WatchDrain asked; Drained not yet reported
-	waiting atomic.Bool  // the writer waits in Wait (or is about to)
-	woken   atomic.Bool  // Wake or WatchDrain signalled since Wait last looked
+	ch       chan *protocol.Frame
+	more     chan struct{}
+	max      int32        // frames
+	maxBytes int32        // bytes of the frames' Data
+	bytes    atomic.Int32 // bytes of the frames waiting (and of those being added)
+	spilled  atomic.Int32 // len(spill)-head, readable without the lock
+	drain    atomic.Bool  // WatchDrain asked; Drained not yet reported
+	waiting  atomic.Bool  // the writer waits in Wait (or is about to)
+	woken    atomic.Bool  // Wake or WatchDrain signalled since Wait last looked
 
 	mu    sync.Mutex
-	spill []*protocol.Frame // spill[head:] wait, oldest first
-	head  int
+	head  int32             // spill[head:] wait, oldest first
+	spill []*protocol.Frame // (the fields are int32 and ordered to keep the queue at 80 bytes)
 }
 
-// New returns an empty queue that holds at most max frames.
-func New(max int) *Queue {
-	return &Queue{ch: make(chan *protocol.Frame, min(ChanFrames, max)), max: max, more: make(chan struct{}, 1)}
+// New returns an empty queue that holds at most max frames and at most
+// maxBytes bytes of frame data (clamped to MaxBytes; 0 or less: MaxBytes).
+// A frame larger than maxBytes is still taken when nothing waits.
+func New(max int, maxBytes int) *Queue {
+	if maxBytes <= 0 || maxBytes > MaxBytes {
+		maxBytes = MaxBytes
+	}
+	return &Queue{ch: make(chan *protocol.Frame, min(ChanFrames, max)), more: make(chan struct{}, 1),
+		max: int32(min(max, math.MaxInt32)), maxBytes: int32(maxBytes)}
 }
 
 // Push adds f at the end, or reports false (and adds nothing) when max
-// frames already wait. It never blocks.
+// frames already wait, or when f's bytes would take the queue over its
+// byte bound (a frame into an empty queue is always taken, so a bound
+// below the largest frame cannot refuse it forever). It never blocks.
+// Producers adding at the bound at the same moment may all be refused.
 func (q *Queue) Push(f *protocol.Frame) bool {
+	n := int32(len(f.Data))
+	if total := q.bytes.Add(n); total > q.maxBytes && total != n {
+		q.bytes.Add(-n)
+		return false
+	}
+	if !q.push(f) {
+		q.bytes.Add(-n)
+		return false
+	}
+	return true
+}
+
+// push adds f unless max frames wait.
+func (q *Queue) push(f *protocol.Frame) bool {
 	if q.spilled.Load() == 0 {
 		select {
 		case q.ch <- f:
@@ -61,7 +100,7 @@ func (q *Queue) Push(f *protocol.Frame) bool {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	waiting := len(q.spill) - q.head
+	waiting := len(q.spill) - int(q.head)
 	if waiting == 0 {
 		select { // the writer may have made room meanwhile
 		case q.ch <- f:
@@ -71,7 +110,7 @@ func (q *Queue) Push(f *protocol.Frame) bool {
 	}
 	// While frames spill, the channel only empties (new frames spill
 	// behind the others), so this count does not grow under the lock.
-	if len(q.ch)+waiting >= q.max {
+	if len(q.ch)+waiting >= int(q.max) {
 		return false
 	}
 	if len(q.spill) == cap(q.spill) && q.head > 0 {
@@ -87,8 +126,13 @@ func (q *Queue) Push(f *protocol.Frame) bool {
 }
 
 // C delivers the frames that fit in the channel part, oldest first; the
-// writer receives from it directly.
+// writer receives from it directly, and then calls Taken.
 func (q *Queue) C() <-chan *protocol.Frame { return q.ch }
+
+// Taken tells the queue that the writer received f from C: its bytes no
+// longer count against the bound. Wait and Pop count what they return
+// themselves.
+func (q *Queue) Taken(f *protocol.Frame) { q.bytes.Add(-int32(len(f.Data))) }
 
 // More receives a value while frames wait beyond the channel part: the
 // writer then calls Pop. A value can be left over after the queue was
@@ -113,6 +157,9 @@ func (q *Queue) Wait() *protocol.Frame {
 	}
 	q.waiting.Store(false)
 	q.woken.Store(false)
+	if f != nil {
+		q.Taken(f)
+	}
 	return f
 }
 
@@ -171,6 +218,7 @@ func (q *Queue) Pop() (*protocol.Frame, bool) {
 			if q.spilled.Load() > 0 {
 				q.signal()
 			}
+			q.Taken(f)
 			return f, true
 		default:
 		}
@@ -178,13 +226,14 @@ func (q *Queue) Pop() (*protocol.Frame, bool) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.head == len(q.spill) {
+	if int(q.head) == len(q.spill) {
 		return nil, false
 	}
 	f := q.spill[q.head]
 	q.spill[q.head] = nil
 	q.head++
-	waiting := len(q.spill) - q.head
+	q.Taken(f)
+	waiting := len(q.spill) - int(q.head)
 	q.spilled.Store(int32(waiting))
 	switch {
 	case waiting > 0:
@@ -196,6 +245,10 @@ func (q *Queue) Pop() (*protocol.Frame, bool) {
 	}
 	return f, true
 }
+
+// Bytes returns how many bytes of frame data wait (and are being added);
+// it takes no lock.
+func (q *Queue) Bytes() int { return int(q.bytes.Load()) }
 
 // Len returns how many frames wait; it takes no lock. A wake-up left in
 // the channel for Wait counts as one until the writer takes it.

@@ -18,13 +18,14 @@ func frames(n int) []*protocol.Frame {
 	return fs
 }
 
-// take receives the next frame the way a writer does: from C, or Pop
-// after More.
+// take receives the next frame the way a writer does: from C (then
+// Taken), or Pop after More.
 func take(t *testing.T, q *outbox.Queue) *protocol.Frame {
 	t.Helper()
 	for {
 		select {
 		case f := <-q.C():
+			q.Taken(f)
 			return f
 		case <-q.More():
 			if f, ok := q.Pop(); ok {
@@ -71,7 +72,7 @@ func TestQueue(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			q := outbox.New(tc.max)
+			q := outbox.New(tc.max, 0)
 			if q.SpillCap() != 0 || q.Len() != 0 || !idle(q) {
 				t.Fatalf("new queue: spill %d, len %d, or not idle", q.SpillCap(), q.Len())
 			}
@@ -108,7 +109,7 @@ func TestQueue(t *testing.T) {
 func TestQueueInterleaved(t *testing.T) {
 	t.Parallel()
 	const max = outbox.ChanFrames + 4
-	q := outbox.New(max)
+	q := outbox.New(max, 0)
 	in := frames(1000)
 	next := 0
 	for i, f := range in {
@@ -134,7 +135,7 @@ func TestQueueInterleaved(t *testing.T) {
 func TestQueueConcurrent(t *testing.T) {
 	t.Parallel()
 	const producers, each = 4, 500
-	q := outbox.New(producers * each)
+	q := outbox.New(producers*each, 0)
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Go(func() {
@@ -172,7 +173,7 @@ func BenchmarkHandOff(b *testing.B) {
 	for _, paced := range []bool{true, false} {
 		name := map[bool]string{true: "paced", false: "backlog"}[paced]
 		b.Run("outbox/"+name, func(b *testing.B) {
-			q := outbox.New(512)
+			q := outbox.New(512, 0)
 			handOff(b, paced, func() {
 				for !q.Push(f) {
 				}
@@ -188,7 +189,7 @@ func BenchmarkHandOff(b *testing.B) {
 			})
 		})
 		b.Run("wait/"+name, func(b *testing.B) { // the writer as transport/ws waits
-			q := outbox.New(512)
+			q := outbox.New(512, 0)
 			handOff(b, paced, func() {
 				for !q.Push(f) {
 				}
@@ -246,7 +247,7 @@ func handOff(b *testing.B, paced bool, push func(), take func() int) {
 // blocked on C and More.
 func TestQueueWake(t *testing.T) {
 	t.Parallel()
-	q := outbox.New(8)
+	q := outbox.New(8, 0)
 	woke := make(chan bool)
 	go func() {
 		select {
@@ -308,7 +309,7 @@ func TestQueueWait(t *testing.T) {
 	t.Run("frames in order, spilled ones with Pop", func(t *testing.T) {
 		t.Parallel()
 		const n = outbox.ChanFrames + 5
-		q := outbox.New(64)
+		q := outbox.New(64, 0)
 		fs := frames(n)
 		for _, f := range fs {
 			q.Push(f)
@@ -341,7 +342,7 @@ func TestQueueWait(t *testing.T) {
 	} {
 		t.Run(tc.name+" before Wait", func(t *testing.T) {
 			t.Parallel()
-			q := outbox.New(8)
+			q := outbox.New(8, 0)
 			tc.wake(q)
 			if f := waitFor(t, q, nil); f != nil {
 				t.Fatalf("Wait returned frame %v, want the wake-up", f)
@@ -349,7 +350,7 @@ func TestQueueWait(t *testing.T) {
 		})
 		t.Run(tc.name+" during Wait", func(t *testing.T) {
 			t.Parallel()
-			q := outbox.New(8)
+			q := outbox.New(8, 0)
 			started, stop := make(chan struct{}), make(chan struct{})
 			defer close(stop)
 			go func() {
@@ -372,7 +373,7 @@ func TestQueueWait(t *testing.T) {
 		})
 		t.Run(tc.name+" with the channel full", func(t *testing.T) {
 			t.Parallel()
-			q := outbox.New(outbox.ChanFrames)
+			q := outbox.New(outbox.ChanFrames, 0)
 			fs := frames(outbox.ChanFrames)
 			for _, f := range fs {
 				q.Push(f)
@@ -395,7 +396,7 @@ func TestQueueWait(t *testing.T) {
 	}
 	t.Run("a leftover wake-up is not a frame", func(t *testing.T) {
 		t.Parallel()
-		q := outbox.New(8)
+		q := outbox.New(8, 0)
 		started, woke := make(chan struct{}), make(chan struct{})
 		f0 := frames(1)[0]
 		go func() {
@@ -430,4 +431,86 @@ func TestQueueWait(t *testing.T) {
 			t.Fatalf("Pop returned %v with %d left, want the frame and nothing left", got, q.Len())
 		}
 	})
+}
+
+// sized returns a frame of n bytes of data.
+func sized(n int) *protocol.Frame {
+	return &protocol.Frame{Type: protocol.TypeDelta, Data: make([]byte, n)}
+}
+
+// TestQueueBytes: the queue refuses a frame that would take the bytes
+// waiting over its bound (whatever the room in frames), takes a frame of
+// any size into an empty queue, and counts the bytes of what the writer
+// takes back out, however it takes it (C then Taken, Wait, Pop).
+func TestQueueBytes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		maxBytes int
+		sizes    []int // frames pushed in order
+		accepted []bool
+	}{
+		{"under the bound", 1000, []int{400, 400, 200}, []bool{true, true, true}},
+		{"over the bound", 1000, []int{400, 400, 201, 200}, []bool{true, true, false, true}},
+		{"spilled frames count", 100, []int{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, []bool{true, true, true, true, true, true, true, true, true, true, false}},
+		{"a large frame into an empty queue", 100, []int{500, 1}, []bool{true, false}},
+		{"no bound given", 0, []int{64 << 20, 64 << 20}, []bool{true, true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := outbox.New(512, tc.maxBytes)
+			want := 0
+			for i, n := range tc.sizes {
+				if got := q.Push(sized(n)); got != tc.accepted[i] {
+					t.Fatalf("push %d of %d bytes with %d waiting: %v, want %v", i, n, q.Bytes(), got, tc.accepted[i])
+				}
+				if tc.accepted[i] {
+					want += n
+				}
+				if q.Bytes() != want {
+					t.Fatalf("after push %d: %d bytes counted, want %d", i, q.Bytes(), want)
+				}
+			}
+			for q.Len() > 0 {
+				take(t, q)
+			}
+			if q.Bytes() != 0 {
+				t.Fatalf("emptied: %d bytes counted", q.Bytes())
+			}
+		})
+	}
+}
+
+// TestQueueBytesTaken: each way a writer takes a frame gives its bytes
+// back, so a writer that keeps up never meets the bound, however many
+// bytes pass through.
+func TestQueueBytesTaken(t *testing.T) {
+	t.Parallel()
+	takers := map[string]func(q *outbox.Queue) *protocol.Frame{
+		"C": func(q *outbox.Queue) *protocol.Frame {
+			f := <-q.C()
+			q.Taken(f)
+			return f
+		},
+		"Wait": (*outbox.Queue).Wait,
+		"Pop": func(q *outbox.Queue) *protocol.Frame {
+			f, _ := q.Pop()
+			return f
+		},
+	}
+	for name, takeOne := range takers {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			q := outbox.New(512, 1000)
+			for i := range 100 {
+				if !q.Push(sized(600)) {
+					t.Fatalf("frame %d refused with %d bytes waiting", i, q.Bytes())
+				}
+				if f := takeOne(q); f == nil || q.Bytes() != 0 {
+					t.Fatalf("frame %d: took %v, %d bytes still counted", i, f, q.Bytes())
+				}
+			}
+		})
+	}
 }
