@@ -73,6 +73,7 @@ type Config struct {
 	// Live channel (hub, transport/ws, transport/sse, persistence/batch, llm).
 	WSReadLimit        int64         // CHATD_WS_READ_LIMIT, default ws.DefaultReadLimit (391KiB): larger frames close with 1009
 	WSQueue            int           // CHATD_WS_QUEUE, default 512 frames: a client that lets it fill is closed with 4408
+	WSQueueBytes       int           // CHATD_WS_QUEUE_BYTES, default 16MiB (8 × CHATD_MAX_ANSWER_BYTES when larger): the same, in bytes
 	WSPingInterval     time.Duration // CHATD_WS_PING_INTERVAL, default 25s
 	WSPingTimeout      time.Duration // CHATD_WS_PING_TIMEOUT, default 15s
 	MaxConnsPerUser    int           // CHATD_MAX_CONNS_PER_USER, default 20
@@ -244,6 +245,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, 10),
 		DemoDelay:          r.duration("CHATD_DEMO_DELAY", 25*time.Millisecond, 0, time.Second),
 	}
+	c.WSQueueBytes = r.queueBytes(c.MaxAnswerBytes)
 	if c.CoalesceMax != 0 && c.CoalesceMax < c.CoalesceInterval {
 		r.fail("CHATD_COALESCE_MAX_INTERVAL", "%s is below CHATD_COALESCE_INTERVAL (%s); it bounds the widened window, so it must be at least that", c.CoalesceMax, c.CoalesceInterval)
 	}
@@ -269,6 +271,21 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		r.fail("OPENAI_MODELS", "name at least one model (gpt-4o-mini,gpt-4o) or set OPENAI_MODELS_FROM_UPSTREAM=true")
 	}
 	return c, errors.Join(r.errs...)
+}
+
+// queueBytes reads CHATD_WS_QUEUE_BYTES, the bound in bytes of the frames
+// waiting for one client. Its default, ws.DefaultQueueBytes (16 MiB), holds
+// many catch-ups of a full answer (text and reasoning, each up to
+// CHATD_MAX_ANSWER_BYTES); with a larger CHATD_MAX_ANSWER_BYTES it is 8
+// times that. A bound set below two full answers is refused: a client
+// resuming one (its text and its reasoning) would be cut off every time.
+func (r *configReader) queueBytes(maxAnswer int) int {
+	def := max(ws.DefaultQueueBytes, 8*int64(maxAnswer))
+	n := r.size("CHATD_WS_QUEUE_BYTES", def, 1<<20, ws.MaxQueueBytes)
+	if n < 2*int64(maxAnswer) {
+		r.fail("CHATD_WS_QUEUE_BYTES", "is %d bytes, below twice CHATD_MAX_ANSWER_BYTES (%d): a resume of a full answer and its reasoning would not fit", n, maxAnswer)
+	}
+	return int(n)
 }
 
 // checkSecrets applies the production rules.

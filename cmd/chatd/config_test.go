@@ -27,7 +27,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		BodyReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxConnections: 10_000,
 		RegistrationsPerHourIP: 10, ConversationsPerMinute: 10,
 		MetricsAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-		WSReadLimit:  32000*12 + 16<<10, WSQueue: 512, WSPingInterval: 25 * time.Second, WSPingTimeout: 15 * time.Second,
+		WSReadLimit:  32000*12 + 16<<10, WSQueue: 512, WSQueueBytes: 16 << 20, WSPingInterval: 25 * time.Second, WSPingTimeout: 15 * time.Second,
 		MaxConnsPerUser: 20, FramesPerMinute: 300, SendsPerMinute: 30,
 		CoalesceInterval: 25 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
 		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
@@ -64,6 +64,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"CHATD_REGISTRATIONS_PER_HOUR_IP": "3", "CHATD_CONVERSATIONS_PER_MINUTE": "4",
 		"CHATD_COALESCE_STREAMS": "50", "CHATD_COALESCE_MAX_INTERVAL": "100ms",
 		"CHATD_SEARCH_INDEX_QUIET": "0s", "CHATD_SEARCH_INDEX_MAX_LAG": "30s",
+		"CHATD_WS_QUEUE_BYTES": "4MiB",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +108,7 @@ func TestLoadConfigValues(t *testing.T) {
 		{"max connections", c.MaxConnections, 500},
 		{"registrations", c.RegistrationsPerHourIP, 3},
 		{"conversations", c.ConversationsPerMinute, 4},
+		{"queue bytes", c.WSQueueBytes, 4 << 20},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -157,6 +159,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"index quiet negative", map[string]string{"CHATD_SEARCH_INDEX_QUIET": "-1s"}, "CHATD_SEARCH_INDEX_QUIET"},
 		{"index lag too short", map[string]string{"CHATD_SEARCH_INDEX_MAX_LAG": "1ms"}, "CHATD_SEARCH_INDEX_MAX_LAG"},
 		{"pprof without port", map[string]string{"CHATD_PPROF_ADDR": "127.0.0.1"}, "CHATD_PPROF_ADDR"},
+		{"queue bytes below two answers", map[string]string{"CHATD_MAX_ANSWER_BYTES": "1MiB", "CHATD_WS_QUEUE_BYTES": "1MiB"}, "CHATD_WS_QUEUE_BYTES"},
+		{"queue bytes too large", map[string]string{"CHATD_WS_QUEUE_BYTES": "2GiB"}, "CHATD_WS_QUEUE_BYTES"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

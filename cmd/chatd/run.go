@@ -132,9 +132,9 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 			MaxAnswerBytes: cfg.MaxAnswerBytes},
 		SearchesPerMinute: cfg.SearchesPerMinute,
 		Writer:            batch.Options{Interval: cfg.CheckpointInterval},
-		WS: ws.Options{ReadLimit: cfg.WSReadLimit, QueueSize: cfg.WSQueue,
+		WS: ws.Options{ReadLimit: cfg.WSReadLimit, QueueSize: cfg.WSQueue, QueueBytes: cfg.WSQueueBytes,
 			PingInterval: cfg.WSPingInterval, PingTimeout: cfg.WSPingTimeout},
-		SSE: sse.Options{QueueSize: cfg.WSQueue},
+		SSE: sse.Options{QueueSize: cfg.WSQueue, QueueBytes: cfg.WSQueueBytes},
 		Limits: limits.Options{MaxConns: cfg.MaxConnsPerUser, FramesPerMinute: cfg.FramesPerMinute,
 			SendsPerMinute: cfg.SendsPerMinute, ConversationsPerMinute: cfg.ConversationsPerMinute},
 	}
