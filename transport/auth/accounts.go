@@ -62,7 +62,9 @@ type AccountOptions struct {
 	// defaults to DefaultRegistrationsPerHourIP.
 	RegistrationsPerHourIP int
 	// MaxTrackedKeys bounds each limiter's memory; it defaults to
-	// DefaultMaxTrackedKeys.
+	// DefaultMaxTrackedKeys. A full limiter forgets the oldest key still
+	// under its limit, never a blocked one, and refuses new keys (429)
+	// while every key it tracks is blocked.
 	MaxTrackedKeys int
 	// OnLogout, when set, is called after a logout revoked the user's
 	// tokens (to close the user's live connections). It must not block.

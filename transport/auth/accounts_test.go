@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,6 +131,35 @@ func TestParallelGuessesCheckAtMostTheLimit(t *testing.T) {
 		if status, msg, _ := e2.post("/api/auth/login", map[string]string{"email": "ok@example.com", "password": "the right password"}); status != http.StatusOK {
 			t.Fatalf("successful logins use up the limit: %d %s", status, msg)
 		}
+	}
+}
+
+// TestFloodKeepsAccountBlocked: an attacker who blocked an account, then
+// fills the limiter's table with failed logins to other emails in
+// parallel, does not get the account's count back: its next login, with
+// the right password even, is still refused with 429 until its window
+// ends. Before, a full table dropped arbitrary keys, the blocked one
+// among them.
+func TestFloodKeepsAccountBlocked(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 3, MaxFailuresPerIP: 100_000, MaxTrackedKeys: 20})
+	e.register("target@example.com", "the right password")
+	login := func(email, password string) int {
+		status, _, _ := e.post("/api/auth/login", map[string]string{"email": email, "password": password})
+		return status
+	}
+	for i := range 3 {
+		if got := login("target@example.com", "wrong guess "+string(rune('a'+i))); got != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, got)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 80 { // four times the table, in parallel
+		wg.Go(func() { login("filler"+strconv.Itoa(i)+"@example.com", "some password") })
+	}
+	wg.Wait()
+	if got := login("target@example.com", "the right password"); got != http.StatusTooManyRequests {
+		t.Fatalf("login to the blocked account after the flood: %d, want 429", got)
 	}
 }
 

@@ -9,23 +9,68 @@ import (
 // window that starts at the key's first event. A key with max events in its
 // window is blocked until the window ends. take checks and counts in one
 // critical section, so parallel requests cannot all pass the check before
-// any of them is counted. Memory is bounded: expired entries are swept,
-// and when maxKeys live entries exist an arbitrary one is dropped to make
-// room.
+// any of them is counted.
+//
+// Memory is bounded by maxKeys. A full table never forgets a blocked key
+// before its window ends: forgetting it would give whoever is refused a
+// fresh allowance, and dropping keys is exactly what an attacker filling
+// the table with new addresses or accounts would aim for. To make room it
+// forgets the key that entered the counting state longest ago among those
+// still under their limit (the oldest open window: its count is the
+// smallest loss), and when every key tracked is blocked it refuses new
+// keys (failing closed for them only) until the oldest block ends; keys
+// already tracked are counted as before. Each operation does a bounded
+// amount of work under the lock: the keys live in two lists (open and
+// blocked, each oldest first), expired keys are swept from their fronts a
+// few at a time, and eviction takes the open list's front.
 type windowLimiter struct {
 	max     int
 	window  time.Duration
 	maxKeys int
 	now     func() time.Time
 
-	mu        sync.Mutex
-	entries   map[string]*window
-	lastSweep time.Time
+	mu      sync.Mutex
+	entries map[string]*window
+	open    windowList // count < max, oldest first
+	blocked windowList // count >= max, in the order they were blocked
 }
 
+// sweepBatch is how many expired keys one operation sweeps at most.
+const sweepBatch = 16
+
 type window struct {
-	count int
-	start time.Time
+	count      int
+	start      time.Time
+	key        string
+	list       *windowList // the list w is in
+	prev, next *window
+}
+
+// windowList is a doubly linked list of windows.
+type windowList struct{ front, back *window }
+
+func (ls *windowList) pushBack(w *window) {
+	w.list, w.prev, w.next = ls, ls.back, nil
+	if ls.back != nil {
+		ls.back.next = w
+	} else {
+		ls.front = w
+	}
+	ls.back = w
+}
+
+func (ls *windowList) remove(w *window) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		ls.front = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		ls.back = w.prev
+	}
+	w.list, w.prev, w.next = nil, nil, nil
 }
 
 func newWindowLimiter(max int, length time.Duration, maxKeys int, now func() time.Time) *windowLimiter {
@@ -34,32 +79,60 @@ func newWindowLimiter(max int, length time.Duration, maxKeys int, now func() tim
 }
 
 // take counts one event for key, or reports that key is blocked and for
-// how much longer (nothing is counted then).
+// how much longer (nothing is counted then). A key not tracked while the
+// table is full of blocked keys is refused until the oldest block ends.
 func (l *windowLimiter) take(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	w := l.current(key, now)
+	l.sweep(now)
+	w, wait := l.current(key, now)
+	if w == nil {
+		return wait, false
+	}
 	if w.count >= l.max {
 		return w.start.Add(l.window).Sub(now), false
 	}
 	w.count++
+	if w.count >= l.max {
+		l.move(w, &l.blocked)
+	}
 	return 0, true
 }
 
-// current returns key's window, started now when it has none or it ended.
-// Called with l.mu held.
-func (l *windowLimiter) current(key string, now time.Time) *window {
+// current returns key's window, started now when it has none or it ended,
+// or nil and how long until a key may be added when the table is full of
+// blocked keys. Called with l.mu held.
+func (l *windowLimiter) current(key string, now time.Time) (*window, time.Duration) {
 	w, ok := l.entries[key]
-	if ok && now.Sub(w.start) >= l.window {
+	if ok && l.ended(w, now) {
 		w.count, w.start = 0, now
+		l.move(w, &l.open)
 	}
-	if !ok {
-		l.makeRoom(now)
-		w = &window{start: now}
-		l.entries[key] = w
+	if ok {
+		return w, 0
 	}
-	return w
+	if wait, room := l.makeRoom(now); !room {
+		return nil, wait
+	}
+	w = &window{start: now, key: key}
+	l.entries[key] = w
+	l.open.pushBack(w)
+	return w, 0
+}
+
+func (l *windowLimiter) ended(w *window, now time.Time) bool { return now.Sub(w.start) >= l.window }
+
+// move puts w at the back of ls.
+func (l *windowLimiter) move(w *window, ls *windowList) {
+	w.list.remove(w)
+	ls.pushBack(w)
+}
+
+// forget drops w from the table.
+func (l *windowLimiter) forget(w *window) {
+	w.list.remove(w)
+	delete(l.entries, w.key)
 }
 
 // refund gives back one event counted by take (an attempt that turned out
@@ -67,13 +140,18 @@ func (l *windowLimiter) current(key string, now time.Time) *window {
 func (l *windowLimiter) refund(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if w, ok := l.entries[key]; ok && w.count > 0 {
-		w.count--
+	w, ok := l.entries[key]
+	if !ok || w.count == 0 {
+		return
+	}
+	w.count--
+	if w.count < l.max && w.list == &l.blocked {
+		l.move(w, &l.open)
 	}
 }
 
-// blocked reports whether key is blocked and for how much longer.
-func (l *windowLimiter) blocked(key string) (time.Duration, bool) {
+// isBlocked reports whether key is blocked and for how much longer.
+func (l *windowLimiter) isBlocked(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -83,7 +161,7 @@ func (l *windowLimiter) blocked(key string) (time.Duration, bool) {
 	}
 	left := w.start.Add(l.window).Sub(now)
 	if left <= 0 {
-		delete(l.entries, key)
+		l.forget(w)
 		return 0, false
 	}
 	return left, true
@@ -93,7 +171,9 @@ func (l *windowLimiter) blocked(key string) (time.Duration, bool) {
 func (l *windowLimiter) reset(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.entries, key)
+	if w, ok := l.entries[key]; ok {
+		l.forget(w)
+	}
 }
 
 // size is the number of tracked keys.
@@ -103,23 +183,34 @@ func (l *windowLimiter) size() int {
 	return len(l.entries)
 }
 
-// makeRoom sweeps expired entries once per window (or once a second when
-// the map is full) and keeps the map under maxKeys. Called with l.mu held.
-func (l *windowLimiter) makeRoom(now time.Time) {
-	full := len(l.entries) >= l.maxKeys
-	since := now.Sub(l.lastSweep)
-	if since >= l.window || (full && since >= time.Second) {
-		l.lastSweep = now
-		for k, w := range l.entries {
-			if now.Sub(w.start) >= l.window {
-				delete(l.entries, k)
-			}
+// sweep forgets up to sweepBatch keys whose window ended, from the fronts
+// of the lists (the oldest). A key whose window ended behind a younger one
+// waits for its turn, or is restarted when it is next used. Called with
+// l.mu held.
+func (l *windowLimiter) sweep(now time.Time) {
+	for range sweepBatch {
+		switch {
+		case l.open.front != nil && l.ended(l.open.front, now):
+			l.forget(l.open.front)
+		case l.blocked.front != nil && l.ended(l.blocked.front, now):
+			l.forget(l.blocked.front)
+		default:
+			return
 		}
 	}
-	for k := range l.entries {
-		if len(l.entries) < l.maxKeys {
-			break
-		}
-		delete(l.entries, k)
+}
+
+// makeRoom keeps the table under maxKeys for a new key: it forgets the
+// oldest open window, never a blocked one; with every key blocked it
+// reports no room and how long the oldest block still runs. Called with
+// l.mu held.
+func (l *windowLimiter) makeRoom(now time.Time) (time.Duration, bool) {
+	if len(l.entries) < l.maxKeys {
+		return 0, true
 	}
+	if l.open.front != nil {
+		l.forget(l.open.front)
+		return 0, true
+	}
+	return max(l.blocked.front.start.Add(l.window).Sub(now), time.Second), false
 }
