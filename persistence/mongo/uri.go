@@ -3,6 +3,7 @@ package mongo
 import (
 	"errors"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -18,24 +19,24 @@ type uriParts struct {
 // splitURI reads scheme://[user[:password]@]hosts[/database][?options]. It
 // never fails: a malformed string gives what could be read, and the driver
 // reports the error (which redact then cleans).
+//
+// The user info is cut off first, at its last '@' (see userInfoEnd), and
+// the query only after it: a password may hold an unescaped '@', '/', '?'
+// or '#' (the spec wants them escaped, but the driver accepts a '?' or '#'),
+// and cutting at the first '?' first left such a password in hosts.
 func splitURI(uri string) uriParts {
 	var p uriParts
 	rest := uri
 	if i := strings.Index(rest, "://"); i >= 0 {
 		rest = rest[i+3:]
 	}
-	query := ""
-	if i := strings.Index(rest, "?"); i >= 0 {
-		rest, query = rest[:i], rest[i+1:]
-	}
-	// The user info ends at the last '@' (a password may contain an
-	// unescaped '@' or '/', though the spec wants them escaped).
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
-		if _, pass, ok := strings.Cut(rest[:i], ":"); ok {
+	if at := userInfoEnd(rest); at >= 0 {
+		if _, pass, ok := strings.Cut(rest[:at], ":"); ok {
 			p.addSecret(pass)
 		}
-		rest = rest[i+1:]
+		rest = rest[at+1:]
 	}
+	rest, query, _ := strings.Cut(rest, "?")
 	p.hosts, p.database, _ = strings.Cut(rest, "/")
 	if db, err := url.PathUnescape(p.database); err == nil {
 		p.database = db
@@ -51,6 +52,29 @@ func splitURI(uri string) uriParts {
 	}
 	return p
 }
+
+// userInfoEnd returns the index of the '@' that ends the user info of rest
+// (a URI after its "scheme://"), or -1 when it has none: the last '@' that
+// is not in the query. An '@' counts as the query's (appName=me@home) when
+// the text before it reads as a host list, a path and an option
+// (queryBefore); a password that reads so too ("h:1/b?c=d@") is taken for
+// hosts and a query, which only a password written unescaped can do.
+func userInfoEnd(rest string) int {
+	at := strings.LastIndexByte(rest, '@')
+	for at >= 0 && queryBefore.MatchString(rest[:at]) {
+		at = strings.LastIndexByte(rest[:at], '@')
+	}
+	return at
+}
+
+// queryBefore matches text that ends inside a URI's query: after the start
+// or an '@', hosts (names or [IPv6] addresses, each with an optional
+// numeric port), a '/' with the database, a '?' and an option's '='.
+var queryBefore = regexp.MustCompile(
+	`(?:^|@)` + hostRE + `(?:,` + hostRE + `)*/[^/?@]*\?.*=.*$`)
+
+// hostRE is one host of a connection string, with its optional port.
+const hostRE = `(?:[A-Za-z0-9._%~-]+|\[[0-9A-Fa-f:.%]+\])(?::[0-9]+)?`
 
 // addSecret remembers s and its unescaped form.
 func (p *uriParts) addSecret(s string) {
