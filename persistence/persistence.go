@@ -256,8 +256,13 @@ type Messages interface {
 	// message is unknown or no longer streaming (each id once, in no
 	// particular order; nil when all applied; an id is returned when none
 	// of its updates in the batch applied). On error, which updates
-	// applied is unknown, and skipped is nil. A caller that finds its
-	// final update skipped reads the message to learn its stored state.
+	// applied is unknown, and skipped is nil, unless the error is a
+	// *PartialUpdateError: then only the updates of its IDs failed, every
+	// other one applied or is in skipped, and a caller retries only the
+	// failed ones (retrying all would append the others' text twice). A
+	// store whose write is all or nothing never returns one. A caller
+	// that finds its final update skipped reads the message to learn its
+	// stored state.
 	// The MongoDB store infers the ids when its bulk write matched fewer
 	// messages than it had updates (see persistence/mongo: it may count a
 	// final update found already stored as applied, or, if it cannot read

@@ -68,20 +68,21 @@ const (
 
 // Store is a persistence.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
-	client        *mongo.Client
-	users         *mongo.Collection
-	usersPrimary  *mongo.Collection // users, always read from the primary (userExists)
-	conversations *mongo.Collection
-	messages      *mongo.Collection
-	meta          *mongo.Collection
-	log           *slog.Logger
-	locks         docLocks    // see docLocks: FerretDB's updates are not atomic
-	tails         tailCache   // trailing partial words of streaming messages
-	noSlice       atomic.Bool // the server refused a $slice projection (FerretDB v1)
-	textIndex     bool        // searches may use the text index (set by Open)
-	ferretDB      bool        // the server is FerretDB (set by Open): see ApplyMessageUpdates
-	stopCleanUp   context.CancelFunc
-	cleanedUp     chan struct{} // closed when Open's clean-up has ended (at once when there was none)
+	client          *mongo.Client
+	users           *mongo.Collection
+	usersPrimary    *mongo.Collection // users, always read from the primary (userExists)
+	conversations   *mongo.Collection
+	messages        *mongo.Collection
+	messagesPrimary *mongo.Collection // messages, always read from the primary (appliedAfter)
+	meta            *mongo.Collection
+	log             *slog.Logger
+	locks           docLocks    // see docLocks: FerretDB's updates are not atomic
+	tails           tailCache   // trailing partial words of streaming messages
+	noSlice         atomic.Bool // the server refused a $slice projection (FerretDB v1)
+	textIndex       bool        // searches may use the text index (set by Open)
+	ferretDB        bool        // the server is FerretDB (set by Open): see ApplyMessageUpdates
+	stopCleanUp     context.CancelFunc
+	cleanedUp       chan struct{} // closed when Open's clean-up has ended (at once when there was none)
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -167,15 +168,16 @@ func connect(ctx context.Context, opts Options, parts uriParts) (*mongo.Client, 
 func newStore(client *mongo.Client, opts Options) *Store {
 	db := client.Database(opts.Database)
 	return &Store{
-		client:        client,
-		users:         db.Collection("users"),
-		usersPrimary:  db.Collection("users", options.Collection().SetReadPreference(readpref.Primary())),
-		conversations: db.Collection("conversations"),
-		messages:      db.Collection("messages"),
-		meta:          db.Collection("meta"),
-		log:           opts.Logger,
-		stopCleanUp:   func() {},
-		cleanedUp:     make(chan struct{}),
+		client:          client,
+		users:           db.Collection("users"),
+		usersPrimary:    db.Collection("users", options.Collection().SetReadPreference(readpref.Primary())),
+		conversations:   db.Collection("conversations"),
+		messages:        db.Collection("messages"),
+		messagesPrimary: db.Collection("messages", options.Collection().SetReadPreference(readpref.Primary())),
+		meta:            db.Collection("meta"),
+		log:             opts.Logger,
+		stopCleanUp:     func() {},
+		cleanedUp:       make(chan struct{}),
 	}
 }
 

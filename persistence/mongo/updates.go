@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +65,13 @@ import (
 //     makes a late owner's writes lose against a claim that came first, not
 //     against one that came at the same moment.
 //
+// When some statements fail (a write error: a document over the size
+// limit, a field of the wrong type), the others may have applied; the
+// store learns which from the message documents (see writeUpdates) and
+// returns a *persistence.PartialUpdateError naming only the messages whose
+// updates failed, so that the batching writer retries those alone instead
+// of appending the others' text again.
+//
 // On both paths malformed ids count as skipped, and a final update whose
 // message already carries its status and time is a retry of one that
 // applied: it counts as applied and changes nothing (see landed).
@@ -98,30 +104,29 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 	if err := s.splitWords(ctx, write, read); err != nil {
 		return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 	}
+	var out wrote
 	if len(write) > 0 {
-		models := make([]mongo.WriteModel, 0, len(write))
-		for _, m := range write {
-			filter := bson.D{{Key: "_id", Value: m.id}}
-			if !s.ferretDB {
-				filter = append(filter, bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
-			}
-			models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(m.update()))
-		}
-		res, err := s.messages.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-		if err != nil {
+		var err error
+		if out, err = s.writeUpdates(ctx, write); err != nil {
 			s.tails.forget(ids...) // which statements applied is unknown
 			return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 		}
-		if res.MatchedCount < int64(len(models)) {
-			if missed == nil {
-				missed = make(map[bson.ObjectID]bool, len(write))
-			}
-			maps.Copy(missed, s.unapplied(ctx, write))
-		}
 	}
+	return s.settle(merged, skipped, missed, out)
+}
+
+// settle updates the tail cache after a bulk write and returns its
+// outcome: the ids of the messages the fence skipped (missed by
+// checkFence, or out.missed) and, when some statements failed, a
+// *persistence.PartialUpdateError naming them.
+func (s *Store) settle(merged []*mergedUpdate, skipped []string, missed map[bson.ObjectID]bool, out wrote) ([]string, error) {
+	var failed []string
 	for _, m := range merged {
 		switch {
-		case missed[m.id]:
+		case out.failed[m.id]:
+			s.tails.forget(m.id)
+			failed = append(failed, m.id.Hex())
+		case missed[m.id] || out.missed[m.id]:
 			s.tails.forget(m.id)
 			skipped = append(skipped, m.id.Hex())
 		case m.set.Status.Final():
@@ -130,7 +135,111 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 			s.tails.set(m.id, m.newTail)
 		}
 	}
+	if len(failed) > 0 {
+		return skipped, &persistence.PartialUpdateError{IDs: failed,
+			Err: fmt.Errorf("apply updates of %d messages: %w", len(merged), out.failure)}
+	}
 	return skipped, nil
+}
+
+// wrote is what writeUpdates did not apply: missed marks statements the
+// fence skipped, failed those that failed, with failure the first write
+// error; every other statement applied.
+type wrote struct {
+	missed, failed map[bson.ObjectID]bool
+	failure        error
+}
+
+// writeUpdates runs one statement per message of write as one unordered
+// bulk write. When some statements fail, the others must neither be
+// retried nor reported failed (a checkpoint applied twice appends its
+// text twice), so every statement also sets write_id to an id of its
+// write, and the messages carrying it afterwards are the statements that
+// applied (see appliedAfter). The write errors' indexes are not trusted:
+// FerretDB v1 stops at the first failing statement, so the later ones
+// never run, and reports it at index 0. So the first statement that did
+// not apply is taken as failed and the ones after it that did not apply
+// are written again, until a write succeeds: one more bulk write per
+// failed statement, on this rare path only. A statement the fence skipped
+// may be taken as failed: retried, it meets the fence again. It returns an
+// error when which statements applied is unknown.
+func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote, error) {
+	var out wrote
+	for len(write) > 0 {
+		token := bson.NewObjectID()
+		res, err := s.messages.BulkWrite(ctx, s.statements(write, token), options.BulkWrite().SetOrdered(false))
+		if err == nil {
+			if res.MatchedCount < int64(len(write)) {
+				out.missed = s.unapplied(ctx, write)
+			}
+			return out, nil
+		}
+		rest, rerr := s.appliedAfter(ctx, write, token, err)
+		switch {
+		case rerr != nil:
+			return out, rerr
+		case len(rest) == 0: // the read back is what counts
+			s.log.Warn("bulk write reported errors, yet every statement applied", "err", err)
+			return out, nil
+		case out.failed == nil:
+			out.failed, out.failure = make(map[bson.ObjectID]bool), err
+		}
+		out.failed[rest[0].id] = true
+		write = rest[1:]
+	}
+	return out, nil
+}
+
+// statements is one update statement per message of write, each setting
+// write_id to token.
+func (s *Store) statements(write []*mergedUpdate, token bson.ObjectID) []mongo.WriteModel {
+	models := make([]mongo.WriteModel, 0, len(write))
+	for _, m := range write {
+		filter := bson.D{{Key: "_id", Value: m.id}}
+		if !s.ferretDB {
+			filter = append(filter, bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
+		}
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(m.update(token)))
+	}
+	return models
+}
+
+// appliedAfter reads back, after a bulk write of write that failed with
+// err, which statements did not apply: those whose message does not carry
+// the write's token, in order. It returns an error when err is not a
+// write error alone (a network error, a write concern error) or the read
+// fails: then which statements applied is unknown.
+func (s *Store) appliedAfter(ctx context.Context, write []*mergedUpdate, token bson.ObjectID, err error) ([]*mergedUpdate, error) {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, err
+	}
+	ids := make([]bson.ObjectID, len(write))
+	for i, m := range write {
+		ids[i] = m.id
+	}
+	var docs []struct {
+		ID bson.ObjectID `bson:"_id"`
+	}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "write_id", Value: token}}
+	cur, ferr := s.messagesPrimary.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if ferr == nil {
+		ferr = cur.All(ctx, &docs)
+	}
+	if ferr != nil {
+		return nil, fmt.Errorf("%w (and reading which statements applied failed: %w)", err, ferr)
+	}
+	applied := make(map[bson.ObjectID]bool, len(docs))
+	for _, d := range docs {
+		applied[d.ID] = true
+	}
+	var rest []*mergedUpdate
+	for _, m := range write {
+		if !applied[m.id] {
+			rest = append(rest, m)
+		}
+	}
+	return rest, nil
 }
 
 // checkFence reads each message of merged by _id (the one filter FerretDB
@@ -270,7 +379,7 @@ func mergeUpdates(updates []persistence.MessageUpdate) ([]*mergedUpdate, []strin
 	}
 	kept := order[:0]
 	for _, m := range order {
-		if len(m.update()) > 0 {
+		if m.changes() {
 			kept = append(kept, m)
 		}
 	}
@@ -301,8 +410,14 @@ func (m *mergedUpdate) merge(u persistence.MessageUpdate) {
 	}
 }
 
-// update is the update document of m; empty when m changes nothing.
-func (m *mergedUpdate) update() bson.D {
+// changes reports whether m changes its message.
+func (m *mergedUpdate) changes() bool {
+	return m.text.Len() > 0 || m.reasoning.Len() > 0 || len(m.setFields()) > 0
+}
+
+// update is the update document of m, which also sets write_id to token,
+// the id of the bulk write carrying it (see writeUpdates).
+func (m *mergedUpdate) update(token bson.ObjectID) bson.D {
 	var doc bson.D
 	var push bson.D
 	if m.text.Len() > 0 {
@@ -317,10 +432,8 @@ func (m *mergedUpdate) update() bson.D {
 	if len(push) > 0 {
 		doc = append(doc, bson.E{Key: "$push", Value: push})
 	}
-	if set := m.setFields(); len(set) > 0 {
-		doc = append(doc, bson.E{Key: "$set", Value: set})
-	}
-	return doc
+	set := append(m.setFields(), bson.E{Key: "write_id", Value: token})
+	return append(doc, bson.E{Key: "$set", Value: set})
 }
 
 // setFields is the $set document of m.

@@ -1,0 +1,36 @@
+package persistence
+
+import (
+	"fmt"
+	"strings"
+)
+
+// PartialUpdateError is the error Messages.ApplyMessageUpdates returns when
+// the updates of some messages failed and every other update of the batch
+// is known to have applied (or to have been skipped by the fence, in which
+// case its id is among the skipped ids returned with it). The updates of
+// the messages in IDs did not apply: a caller may retry them whole. The
+// others must not be written again: a checkpoint would append its text a
+// second time. Compare with errors.As.
+type PartialUpdateError struct {
+	IDs []string // messages whose updates did not apply, each once
+	Err error    // why: the first write error
+}
+
+// Error names the failed messages and the cause.
+func (e *PartialUpdateError) Error() string {
+	return fmt.Sprintf("updates of %d message(s) not applied (%s): %v", len(e.IDs), strings.Join(e.IDs, ", "), e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *PartialUpdateError) Unwrap() error { return e.Err }
+
+// Failed reports whether the update of message id failed.
+func (e *PartialUpdateError) Failed(id string) bool {
+	for _, f := range e.IDs {
+		if f == id {
+			return true
+		}
+	}
+	return false
+}
