@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -17,6 +18,7 @@ func (w *Writer) write(updates []persistence.MessageUpdate) ([]string, error) {
 	start := time.Now()
 	skipped, err := w.store.ApplyMessageUpdates(ctx, updates)
 	latency := time.Since(start)
+	failed := countFailed(updates, failedFunc(err))
 	w.mu.Lock()
 	w.stats.LastFlushLatency = latency
 	w.lastErr = err
@@ -24,7 +26,9 @@ func (w *Writer) write(updates []persistence.MessageUpdate) ([]string, error) {
 		w.stats.Failures++
 	} else {
 		w.stats.Flushes++
-		w.stats.Updates += uint64(len(updates))
+	}
+	if failed < len(updates) {
+		w.stats.Updates += uint64(len(updates) - failed)
 		w.stats.Skipped += uint64(len(skipped))
 	}
 	w.mu.Unlock()
@@ -32,7 +36,7 @@ func (w *Writer) write(updates []persistence.MessageUpdate) ([]string, error) {
 		w.opts.Metrics.Flushed(len(updates), latency, err)
 	}
 	if err != nil {
-		w.log.Warn("persisting message updates failed; will retry", "updates", len(updates), "err", err)
+		w.log.Warn("persisting message updates failed; will retry", "updates", failed, "err", err)
 	}
 	if len(skipped) > 0 {
 		w.log.Warn("message updates not applied: the messages are no longer streaming (ended elsewhere) or unknown",
@@ -41,11 +45,40 @@ func (w *Writer) write(updates []persistence.MessageUpdate) ([]string, error) {
 	return skipped, err
 }
 
-// commit applies the outcome of a bulk write to its entries. On success the
-// written text leaves the front of each entry's buffer, and a written final
-// update releases its waiters and the entry. On failure nothing moves: the
-// text stays ahead of whatever was appended meanwhile, and is retried. An
-// entry the store skipped is fenced (see fenceLocked).
+// countFailed is how many of updates failed.
+func countFailed(updates []persistence.MessageUpdate, failed func(id string) bool) int {
+	n := 0
+	for _, u := range updates {
+		if failed(u.ID) {
+			n++
+		}
+	}
+	return n
+}
+
+// failedFunc reports, for a bulk write that returned err, whether the
+// update of a message did not apply: none on success, those a
+// *persistence.PartialUpdateError names (the others applied), else all.
+func failedFunc(err error) func(id string) bool {
+	var partial *persistence.PartialUpdateError
+	switch {
+	case err == nil:
+		return func(string) bool { return false }
+	case errors.As(err, &partial):
+		return partial.Failed
+	default:
+		return func(string) bool { return true }
+	}
+}
+
+// commit applies the outcome of a bulk write to its entries. An update
+// that applied moves its text out of the front of its entry's buffer, and
+// a written final update releases its waiters and the entry. A failed
+// update moves nothing: its text stays ahead of whatever was appended
+// meanwhile, and is retried. When the store reports a partial failure,
+// only the updates it names failed: the others applied and are not
+// written again (a checkpoint would append its text twice). An entry the
+// store skipped is fenced (see fenceLocked).
 func (w *Writer) commit(items []item, skipped []string, err error) {
 	var fenced []string
 	defer func() {
@@ -53,12 +86,13 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 			w.opts.OnFenced(id)
 		}
 	}()
+	failed := failedFunc(err)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.drainLocked() // text appended before an entry is released or fenced is judged before
 	for _, it := range items {
 		e := it.e
-		if err != nil {
+		if failed(e.id) {
 			e.lastErr = err
 			continue
 		}
@@ -75,9 +109,7 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 			w.releaseFinalLocked(e, it.waiters)
 		}
 	}
-	if err == nil {
-		w.finals = removeReleased(w.finals)
-	}
+	w.finals = removeReleased(w.finals)
 }
 
 // fenceLocked handles an update of e the store did not apply: its message

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -28,6 +29,8 @@ type memStore struct {
 	gate   chan struct{}        // optional: each call waits for a receive
 	ended  map[string]bool      // messages another instance ended: updates skipped
 	fenced map[string]int       // updates skipped per message
+	broken map[string]bool      // messages whose updates fail alone (a partial failure)
+	fails  map[string]int       // failed updates per broken message
 }
 
 func newMemStore(t testing.TB) *memStore {
@@ -38,7 +41,28 @@ func newMemStore(t testing.TB) *memStore {
 		last:   make(map[string]persistence.MessageUpdate),
 		ended:  make(map[string]bool),
 		fenced: make(map[string]int),
+		broken: make(map[string]bool),
+		fails:  make(map[string]int),
 	}
+}
+
+// errBroken is the cause of a broken message's failed updates.
+var errBroken = errors.New("statement failed")
+
+// setBroken makes the updates of message id fail (or apply again): a bulk
+// write carrying one applies the others and returns a
+// *persistence.PartialUpdateError, as the MongoDB store does.
+func (s *memStore) setBroken(id string, broken bool) {
+	s.mu.Lock()
+	s.broken[id] = broken
+	s.mu.Unlock()
+}
+
+// failures returns how many updates of message id failed.
+func (s *memStore) failures(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fails[id]
 }
 
 // end marks message id ended by another instance: from now on its updates
@@ -80,12 +104,17 @@ func (s *memStore) ApplyMessageUpdates(ctx context.Context, updates []persistenc
 	defer s.mu.Unlock()
 	s.writes++
 	seen := make(map[string]bool, len(updates))
-	var skipped []string
+	var skipped, failed []string
 	for _, u := range updates {
 		if seen[u.ID] {
 			s.t.Errorf("bulk write %d carries message %s twice", n, u.ID)
 		}
 		seen[u.ID] = true
+		if s.broken[u.ID] {
+			s.fails[u.ID]++
+			failed = append(failed, u.ID)
+			continue
+		}
 		if s.ended[u.ID] {
 			s.fenced[u.ID]++
 			skipped = append(skipped, u.ID)
@@ -104,6 +133,9 @@ func (s *memStore) ApplyMessageUpdates(ctx context.Context, updates []persistenc
 			s.final[u.ID] = u.Status
 		}
 		s.last[u.ID] = u
+	}
+	if failed != nil {
+		return skipped, &persistence.PartialUpdateError{IDs: failed, Err: errBroken}
 	}
 	return skipped, nil
 }

@@ -58,7 +58,10 @@ var (
 // Failures: a failed bulk write is retried, with everything pending, after
 // an exponential backoff with jitter (Options.RetryBase, RetryMax), for as
 // long as the Writer runs. Finish returns when its ctx ends, but the update
-// stays queued and is written when the store recovers.
+// stays queued and is written when the store recovers. When the store
+// reports that only some updates failed (persistence.PartialUpdateError),
+// the others applied: their text is not written again and their final
+// updates release their Finish; only the failed ones are retried.
 //
 // Fence: the store applies an update only while its message is streaming
 // (persistence.Messages.ApplyMessageUpdates). When it skips one, another
@@ -127,8 +130,8 @@ type Stats struct {
 	Messages         int           // messages tracked: from first Append until the final update is durable
 	PendingBytes     int           // appended text not yet durable
 	Flushes          uint64        // successful bulk writes
-	Failures         uint64        // failed bulk writes
-	Updates          uint64        // updates in successful bulk writes
+	Failures         uint64        // failed bulk writes, partly failed ones included
+	Updates          uint64        // updates applied (skipped ones included)
 	Dropped          uint64        // Append calls whose text was dropped
 	Skipped          uint64        // updates the store did not apply: their message was no longer streaming
 	LastFlushLatency time.Duration // duration of the last bulk write
