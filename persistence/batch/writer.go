@@ -131,7 +131,7 @@ type Stats struct {
 	PendingBytes     int           // appended text not yet durable
 	Flushes          uint64        // successful bulk writes
 	Failures         uint64        // failed bulk writes, partly failed ones included
-	Updates          uint64        // updates applied (skipped ones included)
+	Updates          uint64        // updates the store took: applied, or skipped by the fence
 	Dropped          uint64        // Append calls whose text was dropped
 	Skipped          uint64        // updates the store did not apply: their message was no longer streaming
 	LastFlushLatency time.Duration // duration of the last bulk write

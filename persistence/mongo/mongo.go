@@ -8,7 +8,9 @@
 // conversation_id and parent_id reference them the same way (a root
 // message's parent_id is null). A message's text is stored as an array of
 // chunks in content, with the words a chunk boundary cut in two kept whole
-// in split_words for search (see ApplyMessageUpdates and ListConversations).
+// in split_words for search (see ApplyMessageUpdates and ListConversations),
+// and write_id is the id of the last bulk write that updated it (by which
+// a partly failed write learns which statements applied).
 // Times are BSON dates, so the store keeps them in UTC at millisecond
 // precision, from a clock that never repeats a value.
 //
