@@ -10,8 +10,9 @@ import (
 
 // Store is what the Writer needs from a database: one bulk write of message
 // updates, conditional on each message still streaming, that returns the
-// ids of the updates that did not apply (persistence.Messages documents
-// it). persistence.Store implements it.
+// ids of the updates that did not apply, and, when only some updates
+// failed, a *persistence.PartialUpdateError naming them (persistence.Messages
+// documents it). persistence.Store implements it.
 type Store interface {
 	ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) (skipped []string, err error)
 }
