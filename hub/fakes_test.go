@@ -29,6 +29,8 @@ type memStore struct {
 	refuse func(m *persistence.Message) error
 	// refuseDelete, when set, is DeleteConversation's error.
 	refuseDelete error
+	// beforeDelete, when set, runs first in DeleteConversation, without the lock.
+	beforeDelete func(id string)
 }
 
 func newMemStore() *memStore {
@@ -70,6 +72,9 @@ func (s *memStore) UpdateConversation(_ context.Context, ownerID, id string, p p
 
 // DeleteConversation removes a conversation and its messages.
 func (s *memStore) DeleteConversation(_ context.Context, ownerID, id string) error {
+	if s.beforeDelete != nil {
+		s.beforeDelete(id)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refuseDelete != nil {

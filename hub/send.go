@@ -141,10 +141,26 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 // own context may be what ended, so the removal has its own, bounded by
 // FinishTimeout. A store that refuses the removal too leaves the empty
 // conversation, logged.
+//
+// The conversation is listed (after a reload) from its creation on, so
+// another tab may have sent into it meanwhile: the removal reserves it, as
+// a send does, and removes it only while it is still empty; one reserved
+// by another send, or holding messages, is left.
 func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FinishTimeout)
 	defer cancel()
-	err := h.opts.Store.DeleteConversation(ctx, userID, convID)
+	c, err := h.reserve(convID, userID, nil)
+	if err != nil {
+		return // another send runs in it
+	}
+	defer h.unreserve(c)
+	if msgs, err := h.opts.Store.Messages(ctx, userID, convID); err != nil || len(msgs) > 0 {
+		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+			h.log.Warn("remove the conversation of a failed send", "conversation", convID, "cause", cause, "err", err)
+		}
+		return
+	}
+	err = h.opts.Store.DeleteConversation(ctx, userID, convID)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		h.log.Warn("remove the conversation of a failed send", "conversation", convID, "cause", cause, "err", err)
 	}

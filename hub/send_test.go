@@ -353,3 +353,47 @@ func sqliteWithUser(t *testing.T, email string) (*sqlite.Store, persistence.User
 	}
 	return st, user
 }
+
+// TestFailedCreateKeepsOtherTabsSend: a send that created its conversation
+// and failed to store its message removes that conversation only while it
+// is still empty. Another tab that found the new conversation (in the list
+// after a reload) and sent into it once the failed send had given up its
+// reservation, before the removal, keeps its message and its answer.
+func TestFailedCreateKeepsOtherTabsSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, Options{}, say("answer"))
+	refused := errors.New("disk full")
+	e.store.refuse = func(m *persistence.Message) error {
+		if m.Content == "lost" {
+			return refused
+		}
+		return nil
+	}
+	other := newSub("u")
+	e.h.Register(other)
+	var kept Result
+	var keptErr error
+	var once sync.Once
+	e.store.beforeDelete = func(id string) {
+		once.Do(func() { // the other tab's send lands just before the removal
+			kept, keptErr = e.h.Send(ctx, other, "u", SendRequest{ConversationID: id, Content: "kept"})
+		})
+	}
+	if _, err := e.h.Send(ctx, nil, "u", SendRequest{Content: "lost", ClientMessageID: "c1"}); !errors.Is(err, refused) {
+		t.Fatalf("Send = %v, want %v", err, refused)
+	}
+	if keptErr != nil {
+		// Refusing the other send is fine too; then nothing may remain.
+		if ids := e.store.conversationIDs(); len(ids) != 0 {
+			t.Fatalf("other send refused (%v), yet %d conversations left", keptErr, len(ids))
+		}
+		return
+	}
+	if _, err := e.store.Conversation(ctx, "u", kept.ConversationID); err != nil {
+		t.Fatalf("the conversation the other tab's send was stored in: %v", err)
+	}
+	if _, err := e.store.Message(ctx, "u", kept.UserMessageID); err != nil {
+		t.Fatalf("the other tab's stored message: %v", err)
+	}
+}
