@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,5 +174,86 @@ func TestClusterFollowAfterDoneNoReplay(t *testing.T) {
 		if n := countType(frames, res.MessageID, protocol.TypeDone); n != want || replaying {
 			t.Fatalf("tab %s got %d done frames of the first answer, want %d (mirrored again: %v):\n%s", s.id, n, want, replaying, dump(frames))
 		}
+	}
+}
+
+// dropRaceStore is a store that refuses to store a message "lost" and
+// runs beforeDelete once, before its first DeleteConversation.
+type dropRaceStore struct {
+	*gateStore
+	once         sync.Once
+	beforeDelete func(id string)
+}
+
+var errDiskFull = errors.New("disk full")
+
+func refusesLost(ms ...*persistence.Message) error {
+	for _, m := range ms {
+		if m.Content == "lost" {
+			return errDiskFull
+		}
+	}
+	return nil
+}
+
+func (s *dropRaceStore) InsertMessage(ctx context.Context, m *persistence.Message) error {
+	if err := refusesLost(m); err != nil {
+		return err
+	}
+	return s.gateStore.InsertMessage(ctx, m)
+}
+
+func (s *dropRaceStore) InsertMessages(ctx context.Context, ms ...*persistence.Message) error {
+	if err := refusesLost(ms...); err != nil {
+		return err
+	}
+	return s.gateStore.InsertMessages(ctx, ms...)
+}
+
+func (s *dropRaceStore) DeleteConversation(ctx context.Context, ownerID, id string) error {
+	s.once.Do(func() { s.beforeDelete(id) })
+	return s.gateStore.DeleteConversation(ctx, ownerID, id)
+}
+
+// TestClusterFailedCreateKeepsOtherInstancesSend: a send on A that created
+// its conversation and could store nothing removes that conversation; a
+// send on B into it (found in the list after a reload) that comes just
+// before the removal is either refused, and then nothing remains, or
+// stored, and then the conversation and its message stay.
+func TestClusterFailedCreateKeepsOtherInstancesSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tc := newTestCluster(t)
+	var ds *dropRaceStore
+	a := tc.startWith(t, "A", nil, func(o *Options) {
+		ds = &dropRaceStore{gateStore: o.Store.(*gateStore)}
+		o.Store = ds
+	})
+	b := tc.start(t, "B")
+	var kept Result
+	var keptErr error
+	ds.beforeDelete = func(id string) {
+		a.pubs.Wait() // the failed send's own lock is given up
+		kept, keptErr = b.Send(ctx, nil, tc.user.ID, SendRequest{ConversationID: id, Content: "kept"})
+	}
+	if _, err := a.Send(ctx, nil, tc.user.ID, SendRequest{Content: "lost", ClientMessageID: "c1"}); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Send on A = %v, want %v", err, errDiskFull)
+	}
+	if keptErr == nil && kept.ConversationID == "" {
+		t.Fatal("B's send never ran: the test tests nothing")
+	}
+	convs, err := tc.store.ListConversations(ctx, tc.user.ID, persistence.ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keptErr != nil {
+		if len(convs.Conversations) != 0 {
+			t.Fatalf("B's send refused (%v), yet %d conversations remain", keptErr, len(convs.Conversations))
+		}
+		return
+	}
+	close(b.model.next(t).tokens) // B's answer ends
+	if _, err := tc.store.Message(ctx, tc.user.ID, kept.UserMessageID); err != nil {
+		t.Fatalf("B's stored message: %v", err)
 	}
 }

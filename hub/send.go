@@ -143,9 +143,10 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 // conversation, logged.
 //
 // The conversation is listed (after a reload) from its creation on, so
-// another tab may have sent into it meanwhile: the removal reserves it, as
-// a send does, and removes it only while it is still empty; one reserved
-// by another send, or holding messages, is left.
+// another tab may have sent into it meanwhile, on this instance or another:
+// the removal reserves it and takes its cluster lock, as a send does
+// (every message is stored under both), and removes it only while it is
+// still empty; one another send holds, or holding messages, is left.
 func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FinishTimeout)
 	defer cancel()
@@ -154,6 +155,9 @@ func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause erro
 		return // another send runs in it
 	}
 	defer h.unreserve(c)
+	if err := h.lockCluster(ctx, c, userID, false); err != nil {
+		return // another instance's send runs in it, or the bus is down
+	}
 	if msgs, err := h.opts.Store.Messages(ctx, userID, convID); err != nil || len(msgs) > 0 {
 		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 			h.log.Warn("remove the conversation of a failed send", "conversation", convID, "cause", cause, "err", err)
