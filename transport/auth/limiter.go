@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"container/heap"
 	"sync"
 	"time"
 )
@@ -18,11 +19,13 @@ import (
 // forgets the key that entered the counting state longest ago among those
 // still under their limit (the oldest open window: its count is the
 // smallest loss), and when every key tracked is blocked it refuses new
-// keys (failing closed for them only) until the oldest block ends; keys
+// keys (failing closed for them only) until the first block ends; keys
 // already tracked are counted as before. Each operation does a bounded
-// amount of work under the lock: the keys live in two lists (open and
-// blocked, each oldest first), expired keys are swept from their fronts a
-// few at a time, and eviction takes the open list's front.
+// amount of work under the lock: open keys live in a list (oldest first),
+// blocked keys in a heap ordered by when their windows end (a key blocked
+// late may have started its window early), expired keys are swept from
+// the list's front and the heap's top a few at a time, and eviction takes
+// the open list's front.
 type windowLimiter struct {
 	max     int
 	window  time.Duration
@@ -32,7 +35,7 @@ type windowLimiter struct {
 	mu      sync.Mutex
 	entries map[string]*window
 	open    windowList // count < max, oldest first
-	blocked windowList // count >= max, in the order they were blocked
+	blocked windowHeap // count >= max, the window that ends first on top
 }
 
 // sweepBatch is how many expired keys one operation sweeps at most.
@@ -42,8 +45,41 @@ type window struct {
 	count      int
 	start      time.Time
 	key        string
-	list       *windowList // the list w is in
+	list       *windowList // the list w is in; nil when blocked
 	prev, next *window
+	index      int // w's place in the blocked heap, -1 when not there
+}
+
+// windowHeap holds the blocked windows, the earliest start (so the
+// earliest end) first; container/heap keeps its order.
+type windowHeap []*window
+
+func (h windowHeap) Len() int           { return len(h) }
+func (h windowHeap) Less(i, j int) bool { return h[i].start.Before(h[j].start) }
+func (h windowHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *windowHeap) Push(x any) {
+	w := x.(*window)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *windowHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	w.index = -1
+	return w
+}
+
+// top is the blocked window that ends first, or nil.
+func (h windowHeap) top() *window {
+	if len(h) == 0 {
+		return nil
+	}
+	return h[0]
 }
 
 // windowList is a doubly linked list of windows.
@@ -80,7 +116,7 @@ func newWindowLimiter(max int, length time.Duration, maxKeys int, now func() tim
 
 // take counts one event for key, or reports that key is blocked and for
 // how much longer (nothing is counted then). A key not tracked while the
-// table is full of blocked keys is refused until the oldest block ends.
+// table is full of blocked keys is refused until the first block ends.
 func (l *windowLimiter) take(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -95,7 +131,8 @@ func (l *windowLimiter) take(key string) (time.Duration, bool) {
 	}
 	w.count++
 	if w.count >= l.max {
-		l.move(w, &l.blocked)
+		l.open.remove(w)
+		heap.Push(&l.blocked, w)
 	}
 	return 0, true
 }
@@ -107,7 +144,8 @@ func (l *windowLimiter) current(key string, now time.Time) (*window, time.Durati
 	w, ok := l.entries[key]
 	if ok && l.ended(w, now) {
 		w.count, w.start = 0, now
-		l.move(w, &l.open)
+		l.unlink(w)
+		l.open.pushBack(w)
 	}
 	if ok {
 		return w, 0
@@ -115,7 +153,7 @@ func (l *windowLimiter) current(key string, now time.Time) (*window, time.Durati
 	if wait, room := l.makeRoom(now); !room {
 		return nil, wait
 	}
-	w = &window{start: now, key: key}
+	w = &window{start: now, key: key, index: -1}
 	l.entries[key] = w
 	l.open.pushBack(w)
 	return w, 0
@@ -123,15 +161,18 @@ func (l *windowLimiter) current(key string, now time.Time) (*window, time.Durati
 
 func (l *windowLimiter) ended(w *window, now time.Time) bool { return now.Sub(w.start) >= l.window }
 
-// move puts w at the back of ls.
-func (l *windowLimiter) move(w *window, ls *windowList) {
+// unlink takes w out of the open list or the blocked heap.
+func (l *windowLimiter) unlink(w *window) {
+	if w.index >= 0 {
+		heap.Remove(&l.blocked, w.index)
+		return
+	}
 	w.list.remove(w)
-	ls.pushBack(w)
 }
 
 // forget drops w from the table.
 func (l *windowLimiter) forget(w *window) {
-	w.list.remove(w)
+	l.unlink(w)
 	delete(l.entries, w.key)
 }
 
@@ -145,8 +186,9 @@ func (l *windowLimiter) refund(key string) {
 		return
 	}
 	w.count--
-	if w.count < l.max && w.list == &l.blocked {
-		l.move(w, &l.open)
+	if w.count < l.max && w.index >= 0 {
+		l.unlink(w)
+		l.open.pushBack(w)
 	}
 }
 
@@ -192,8 +234,8 @@ func (l *windowLimiter) sweep(now time.Time) {
 		switch {
 		case l.open.front != nil && l.ended(l.open.front, now):
 			l.forget(l.open.front)
-		case l.blocked.front != nil && l.ended(l.blocked.front, now):
-			l.forget(l.blocked.front)
+		case l.blocked.top() != nil && l.ended(l.blocked.top(), now):
+			l.forget(l.blocked.top())
 		default:
 			return
 		}
@@ -201,9 +243,9 @@ func (l *windowLimiter) sweep(now time.Time) {
 }
 
 // makeRoom keeps the table under maxKeys for a new key: it forgets the
-// oldest open window, never a blocked one; with every key blocked it
-// reports no room and how long the oldest block still runs. Called with
-// l.mu held.
+// oldest open window, never a blocked one, or a blocked one whose window
+// ended; with every key blocked it reports no room and how long until the
+// first block ends. Called with l.mu held.
 func (l *windowLimiter) makeRoom(now time.Time) (time.Duration, bool) {
 	if len(l.entries) < l.maxKeys {
 		return 0, true
@@ -212,5 +254,10 @@ func (l *windowLimiter) makeRoom(now time.Time) (time.Duration, bool) {
 		l.forget(l.open.front)
 		return 0, true
 	}
-	return max(l.blocked.front.start.Add(l.window).Sub(now), time.Second), false
+	first := l.blocked.top()
+	if l.ended(first, now) {
+		l.forget(first)
+		return 0, true
+	}
+	return max(first.start.Add(l.window).Sub(now), time.Second), false
 }

@@ -77,7 +77,7 @@ func TestWindowLimiterMemoryBound(t *testing.T) {
 // attacked account or address keeps its count); it makes room by
 // forgetting the oldest keys still under their limit, and once every key
 // it tracks is blocked it refuses new keys, and only them, until the
-// oldest block ends. Before, a full table dropped arbitrary keys, the
+// first block ends. Before, a full table dropped arbitrary keys, the
 // blocked ones included.
 func TestWindowLimiterFullTable(t *testing.T) {
 	t.Parallel()
@@ -147,5 +147,39 @@ func TestWindowLimiterFullTable(t *testing.T) {
 	clockMu.Unlock()
 	if _, ok := l.take("newcomer"); !ok {
 		t.Fatal("a new key refused after every block ended")
+	}
+}
+
+// TestWindowLimiterFullTableFirstEnd: with the table full of blocked keys,
+// a new key is taken as soon as any block ends, also when the block that
+// ends first is not the one that began first (a key blocked late whose
+// window started early). Before, the blocks were kept in the order they
+// began, and a new key waited for the first one's end.
+func TestWindowLimiterFullTableFirstEnd(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	l := newWindowLimiter(2, 10*time.Second, 2, c.now)
+	steps := []struct {
+		at  time.Duration // since the start
+		key string
+		ok  bool
+	}{
+		{0, "early", true},                   // early's window: 0s to 10s
+		{5 * time.Second, "late", true},      // late's window: 5s to 15s
+		{5 * time.Second, "late", true},      // late blocked (first to block)
+		{6 * time.Second, "early", true},     // early blocked, its block ends first
+		{7 * time.Second, "new", false},      // every key blocked: refused
+		{11 * time.Second, "new", true},      // early's block ended: room
+		{11 * time.Second, "late", false},    // late still blocked
+		{11 * time.Second, "new", true},      // new blocked
+		{12 * time.Second, "another", false}, // full of blocks again
+		{15 * time.Second, "another", true},  // late's block ended
+	}
+	start := c.now()
+	for _, s := range steps {
+		c.advance(start.Add(s.at).Sub(c.now()))
+		if _, ok := l.take(s.key); ok != s.ok {
+			t.Fatalf("take(%q) at %s: ok %v, want %v", s.key, s.at, ok, s.ok)
+		}
 	}
 }
