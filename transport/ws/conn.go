@@ -134,26 +134,33 @@ func (c *conn) closeReason() (protocol.CloseCode, string) {
 	return c.code, c.reason
 }
 
-// serve runs the connection: the writer in a goroutine of its own, the
-// reader in this one, the worker from the first frame that needs the hub
-// (an idle connection costs two goroutines), and each ping in a
-// short-lived one. It returns when all have ended; the writer, the reader
-// or the worker ending ends the others.
-func (c *conn) serve() {
+// open introduces the connection to the hub: hello queued, the connection
+// registered, its session confirmed. It runs on the upgrade's goroutine,
+// whose stack the session's store read may grow, not on serve's, which
+// stays parked in the reader for as long as the connection is idle.
+func (c *conn) open() {
 	h := c.h
 	h.opts.Metrics.ConnectionOpened()
-	defer h.opts.Metrics.ConnectionClosed()
 	// hello is queued before the hub knows the connection: a user-wide
 	// frame (a conversation titled in another tab) may come the moment it
 	// is registered, and hello must be the connection's first frame.
 	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
 	h.opts.Hub.Register(c)
-	defer h.opts.Hub.Detach(c)
 	// Before the writer starts: the client gets hello only once the
 	// session is confirmed (a revoked one gets hello, then 4401), so
 	// whatever it does after hello meets a checked session.
 	c.confirmSession()
+}
 
+// serve runs the connection once open: the writer in a goroutine of its
+// own, the reader in this one, the worker from the first frame that needs
+// the hub (an idle connection costs two goroutines), and each ping in a
+// short-lived one. It returns when all have ended; the writer, the reader
+// or the worker ending ends the others.
+func (c *conn) serve() {
+	h := c.h
+	defer h.opts.Metrics.ConnectionClosed()
+	defer h.opts.Hub.Detach(c)
 	c.helpers.Go(func() {
 		defer c.cancel()
 		c.writeLoop()

@@ -233,9 +233,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The connection outlives the request: its reader runs on a goroutine
 	// of its own, which the handler tracks and Shutdown waits for, and the
 	// request returns. The HTTP server's goroutine, deep in the router's
-	// middleware with a stack grown by the upgrade, ends, and with it the
-	// request's headers, contexts and router state, instead of staying
-	// parked under every idle connection.
+	// middleware with a stack grown by the upgrade and by open's session
+	// read, ends, and with it the request's headers, contexts and router
+	// state, instead of staying parked under every idle connection.
+	c.open()
 	go func() {
 		defer h.untrack(c)
 		defer h.opts.Limits.ReleaseConn(id.UserID)

@@ -43,6 +43,8 @@ type server struct {
 	// authenticated, when set, runs after a token was accepted, before the
 	// connection is upgraded and registered.
 	authenticated func(user string)
+	// rechecked, when set, runs at the start of each session recheck.
+	rechecked func()
 }
 
 type serverOptions struct {
@@ -103,6 +105,9 @@ func (s *server) authenticate(_ context.Context, token string) (ws.Identity, err
 func (s *server) recheck(_ context.Context, id ws.Identity) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.rechecked != nil {
+		s.rechecked()
+	}
 	if s.revoked[id.UserID] || !time.Now().Before(id.ExpiresAt) {
 		return fmt.Errorf("%w: session ended", ws.ErrUnauthorized)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -190,4 +191,30 @@ func readServerFrame(br *bufio.Reader) (string, error) {
 	p := make([]byte, n)
 	_, err := io.ReadFull(br, p)
 	return string(p), err
+}
+
+// TestSessionConfirmedOnUpgradeGoroutine: the session check of a new
+// connection (a store read in production, whose deep calls grow the
+// stack they run on) runs on the upgrade request's goroutine, which ends,
+// not on the connection's reader, which stays parked for as long as the
+// connection is idle: run there, it kept the grown stack, about 5 KiB per
+// idle connection (make bench, memory scenario).
+func TestSessionConfirmedOnUpgradeGoroutine(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	stacks := make(chan string, 1)
+	s.mu.Lock()
+	s.rechecked = func() {
+		buf := make([]byte, 64<<10)
+		select {
+		case stacks <- string(buf[:runtime.Stack(buf, false)]):
+		default:
+		}
+	}
+	s.mu.Unlock()
+	s.dial(dialOptions{user: "u"}).expect("hello")
+	stack := <-stacks
+	if !strings.Contains(stack, "ws.(*Handler).ServeHTTP(") {
+		t.Fatalf("the session check ran off the upgrade's goroutine:\n%s", stack)
+	}
 }
