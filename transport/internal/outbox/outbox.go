@@ -113,6 +113,9 @@ func (q *Queue) push(f *protocol.Frame) bool {
 	if len(q.ch)+waiting >= int(q.max) {
 		return false
 	}
+	if testHookSpill != nil {
+		testHookSpill(q)
+	}
 	if len(q.spill) == cap(q.spill) && q.head > 0 {
 		// Slide the waiting frames to the front rather than grow.
 		n := copy(q.spill, q.spill[q.head:])
@@ -122,8 +125,19 @@ func (q *Queue) push(f *protocol.Frame) bool {
 	q.spill = append(q.spill, f)
 	q.spilled.Store(int32(waiting + 1))
 	q.signal()
+	if waiting == 0 {
+		// The channel was full a moment ago, but the writer takes from it
+		// without the lock: it may have emptied it, seen nothing spilled
+		// and gone back to Wait, which watches the channel alone. Wake it,
+		// as for an event, so that it takes this frame.
+		q.wakeWaiter()
+	}
 	return true
 }
+
+// testHookSpill, when set (by tests only), runs as push is about to spill
+// a frame, with q.mu held.
+var testHookSpill func(q *Queue)
 
 // C delivers the frames that fit in the channel part, oldest first; the
 // writer receives from it directly, and then calls Taken.
@@ -145,7 +159,9 @@ func (q *Queue) More() <-chan struct{} { return q.more }
 // unlocking a second channel at every frame. It needs no More: frames
 // spill only while the channel is full, so the writer, taking frames with
 // Pop while Len reports some before it waits again, takes the spilled
-// ones too. Only the writer calls it, and it looks for what woke it (its
+// ones too; and a frame spilled after the writer emptied the channel
+// (which it does without the lock) and looked at Len wakes it as Wake
+// does. Only the writer calls it, and it looks for what woke it (its
 // own events, Drained) after Wait returns: a wake-up signalled before Wait
 // returns is then seen there, one signalled after makes the next Wait
 // return nil at once.
