@@ -8,13 +8,14 @@ import (
 // PartialUpdateError is the error Messages.ApplyMessageUpdates returns when
 // the updates of some messages failed and every other update of the batch
 // is known to have applied (or to have been skipped by the fence, in which
-// case its id is among the skipped ids returned with it). The updates of
-// the messages in IDs did not apply: a caller may retry them whole. The
-// others must not be written again: a checkpoint would append its text a
-// second time. Compare with errors.As.
+// case its id is among the skipped ids returned with it): some statements
+// of a bulk write failed, or its reply was lost and the store read back
+// which applied. The updates of the messages in IDs did not apply: a
+// caller may retry them whole. The others must not be written again: a
+// checkpoint would append its text a second time. Compare with errors.As.
 type PartialUpdateError struct {
 	IDs []string // messages whose updates did not apply, each once
-	Err error    // why: the first write error
+	Err error    // why: the first write error, or the error of the write whose reply was lost
 }
 
 // Error names the failed messages and the cause.

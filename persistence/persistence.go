@@ -249,8 +249,10 @@ type Messages interface {
 	// instance cut from its cluster whose answer another instance already
 	// ended (InterruptMessage), and makes a retried final update (the first
 	// attempt applied, its reply was lost) change nothing instead of
-	// appending its text twice. A retried checkpoint still appends again:
-	// its message is still streaming.
+	// appending its text twice. The fence does not stop a retried
+	// checkpoint (its message is still streaming): it appends again, so a
+	// store must not report an update failed that applied, its reply lost
+	// or not.
 	//
 	// It returns the ids of the updates that did not apply, because their
 	// message is unknown or no longer streaming (each id once, in no
@@ -263,6 +265,16 @@ type Messages interface {
 	// store whose write is all or nothing never returns one. A caller
 	// that finds its final update skipped reads the message to learn its
 	// stored state.
+	// The MongoDB store reads back which updates applied after any failed
+	// bulk write, whether the server answered with write errors or its
+	// reply was lost (a network error or timeout after sending, a primary
+	// stepping down, ctx ending mid-write, a write concern error), and
+	// returns nil or a *PartialUpdateError accordingly. It returns an
+	// error that leaves it unknown only when that read fails too (the
+	// server unreachable for seconds); a retry then appends again the text
+	// of the checkpoints that applied. An update the server applies after
+	// that read (still running when a timeout ended the write) is
+	// reported failed, and its retry appends again too.
 	// The MongoDB store infers the ids when its bulk write matched fewer
 	// messages than it had updates (see persistence/mongo: it may count a
 	// final update found already stored as applied, or, if it cannot read

@@ -52,7 +52,9 @@ type Options struct {
 	// defaults to 100ms and RetryMax to 5s.
 	RetryBase time.Duration
 	RetryMax  time.Duration
-	// WriteTimeout bounds one bulk write. It defaults to 10s.
+	// WriteTimeout bounds one bulk write. It defaults to 10s. (The MongoDB
+	// store, when a write ran out of time, takes up to 5s more to read back
+	// which of its updates applied.)
 	WriteTimeout time.Duration
 	// Logger receives failures and dropped text; it defaults to slog.Default().
 	Logger *slog.Logger

@@ -61,7 +61,11 @@ var (
 // stays queued and is written when the store recovers. When the store
 // reports that only some updates failed (persistence.PartialUpdateError),
 // the others applied: their text is not written again and their final
-// updates release their Finish; only the failed ones are retried.
+// updates release their Finish; only the failed ones are retried. Any
+// other error means the store cannot tell which updates applied, and all
+// of them are retried: a checkpoint that applied appends its text again.
+// The MongoDB store returns such an error only when it cannot read back
+// which applied (a reply lost, and the server unreachable for seconds).
 //
 // Fence: the store applies an update only while its message is streaming
 // (persistence.Messages.ApplyMessageUpdates). When it skips one, another

@@ -45,12 +45,19 @@ type env struct {
 // newEnv starts FerretDB and opens a store on it; both end with the test.
 func newEnv(t *testing.T, monitor *event.CommandMonitor) (context.Context, env) {
 	t.Helper()
+	return newEnvVia(t, monitor, func(uri string) string { return uri })
+}
+
+// newEnvVia is newEnv with the store connecting to via(uri) instead of
+// FerretDB's uri (through a proxy); the raw client connects directly.
+func newEnvVia(t *testing.T, monitor *event.CommandMonitor, via func(uri string) string) (context.Context, env) {
+	t.Helper()
 	takeFerretSlot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	uri := ferret.Start(t)
 	store, err := mongo.Open(ctx, mongo.Options{
-		URI:     uri,
+		URI:     via(uri),
 		Logger:  testLogger(t),
 		Monitor: monitor,
 	})

@@ -10,7 +10,8 @@
 // chunks in content, with the words a chunk boundary cut in two kept whole
 // in split_words for search (see ApplyMessageUpdates and ListConversations),
 // and write_id is the id of the last bulk write that updated it (by which
-// a partly failed write learns which statements applied).
+// a failed write, one whose reply was lost included, learns which
+// statements applied).
 // Times are BSON dates, so the store keeps them in UTC at millisecond
 // precision, from a clock that never repeats a value.
 //

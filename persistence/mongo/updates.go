@@ -65,12 +65,23 @@ import (
 //     makes a late owner's writes lose against a claim that came first, not
 //     against one that came at the same moment.
 //
-// When some statements fail (a write error: a document over the size
-// limit, a field of the wrong type), the others may have applied; the
-// store learns which from the message documents (see writeUpdates) and
-// returns a *persistence.PartialUpdateError naming only the messages whose
-// updates failed, so that the batching writer retries those alone instead
-// of appending the others' text again.
+// When the bulk write fails, some or all of its statements may have
+// applied: some statements failed (a write error: a document over the
+// size limit, a field of the wrong type), or the reply was lost (a network
+// error or a timeout after the request was sent, a primary stepping down,
+// ctx ending mid-write, a write concern error). The store learns which
+// applied from the message documents (see writeUpdates) and returns a
+// *persistence.PartialUpdateError naming only the messages whose updates
+// did not apply, or nil when all did, so that the batching writer retries
+// those alone instead of appending the others' text again. Only when that
+// read fails too (see appliedAfter for its bounds) does it return the
+// write's error alone, and a retry appends again the text of the
+// statements that applied. The read has a context of its own: after ctx
+// ends mid-write, the call may return up to readBackTimeout (5s) later. A
+// statement the server runs after the read
+// (one still running when a timeout ended the write, which the server
+// does not stop at once) is reported failed though it applies, and its
+// retry appends its text again.
 //
 // On both paths malformed ids count as skipped, and a final update whose
 // message already carries its status and time is a retry of one that
@@ -143,26 +154,34 @@ func (s *Store) settle(merged []*mergedUpdate, skipped []string, missed map[bson
 }
 
 // wrote is what writeUpdates did not apply: missed marks statements the
-// fence skipped, failed those that failed, with failure the first write
-// error; every other statement applied.
+// fence skipped, failed those that failed (or whose write failed and left
+// them unapplied), with failure the first error; every other statement
+// applied.
 type wrote struct {
 	missed, failed map[bson.ObjectID]bool
 	failure        error
 }
 
 // writeUpdates runs one statement per message of write as one unordered
-// bulk write. When some statements fail, the others must neither be
-// retried nor reported failed (a checkpoint applied twice appends its
-// text twice), so every statement also sets write_id to an id of its
-// write, and the messages carrying it afterwards are the statements that
-// applied (see appliedAfter). The write errors' indexes are not trusted:
-// FerretDB v1 stops at the first failing statement, so the later ones
-// never run, and reports it at index 0. So the first statement that did
-// not apply is taken as failed and the ones after it that did not apply
-// are written again, until a write succeeds: one more bulk write per
-// failed statement, on this rare path only. A statement the fence skipped
-// may be taken as failed: retried, it meets the fence again. It returns an
-// error when which statements applied is unknown.
+// bulk write. When the write fails, the statements that applied must
+// neither be retried nor reported failed (a checkpoint applied twice
+// appends its text twice), so every statement also sets write_id to an id
+// of its write, and the messages carrying it afterwards are the statements
+// that applied (see appliedAfter). That holds whether the server answered
+// with write errors or the answer was lost, so both are read back.
+//
+// After write errors alone (the server ran the write and answered), their
+// indexes are not trusted: FerretDB v1 stops at the first failing
+// statement, so the later ones never run, and reports it at index 0. So
+// the first statement that did not apply is taken as failed and the ones
+// after it that did not apply are written again, until a write succeeds:
+// one more bulk write per failed statement, on this rare path only. After
+// any other failure (the reply lost, a write concern error) every
+// statement that did not apply is taken as failed and left to the caller
+// to retry: the server may be unreachable for a while. A statement the
+// fence skipped may be taken as failed: retried, it meets the fence again.
+// It returns an error when which statements applied is unknown (the read
+// back failed too).
 func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote, error) {
 	var out wrote
 	for len(write) > 0 {
@@ -174,20 +193,40 @@ func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote,
 			}
 			return out, nil
 		}
-		rest, rerr := s.appliedAfter(ctx, write, token, err)
+		rest, rerr := s.appliedAfter(ctx, write, token)
 		switch {
 		case rerr != nil:
-			return out, rerr
+			return out, fmt.Errorf("%w (and reading which statements applied failed: %w)", err, rerr)
 		case len(rest) == 0: // the read back is what counts
-			s.log.Warn("bulk write reported errors, yet every statement applied", "err", err)
+			s.log.Warn("bulk write failed, yet every statement applied", "err", err)
 			return out, nil
-		case out.failed == nil:
-			out.failed, out.failure = make(map[bson.ObjectID]bool), err
+		case !writeErrorsOnly(err):
+			out.fail(rest, err)
+			return out, nil
 		}
-		out.failed[rest[0].id] = true
+		out.fail(rest[:1], err)
 		write = rest[1:]
 	}
 	return out, nil
+}
+
+// fail marks the statements of ms failed; err is the first failure.
+func (o *wrote) fail(ms []*mergedUpdate, err error) {
+	if o.failed == nil {
+		o.failed, o.failure = make(map[bson.ObjectID]bool), err
+	}
+	for _, m := range ms {
+		o.failed[m.id] = true
+	}
+}
+
+// writeErrorsOnly reports whether err, of a bulk write, is write errors
+// alone: the server ran the write and answered. Any other error (a
+// network error, a timeout, a write concern error) leaves open which
+// statements applied, and whether the server can be reached now.
+func writeErrorsOnly(err error) bool {
+	var bwe mongo.BulkWriteException
+	return errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0
 }
 
 // statements is one update statement per message of write, each setting
@@ -204,34 +243,32 @@ func (s *Store) statements(write []*mergedUpdate, token bson.ObjectID) []mongo.W
 	return models
 }
 
-// appliedAfter reads back, after a bulk write of write that failed with
-// err, which statements did not apply: those whose message does not carry
-// the write's token, in order. It returns an error when err is not a
-// write error alone (a network error, a write concern error) or the read
-// fails: then which statements applied is unknown.
-func (s *Store) appliedAfter(ctx context.Context, write []*mergedUpdate, token bson.ObjectID, err error) ([]*mergedUpdate, error) {
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+// Bounds on the read back of a failed bulk write (appliedAfter).
+const (
+	readBackTimeout  = 5 * time.Second        // every attempt together
+	readBackAttempts = 4                      // reads tried at most
+	readBackPause    = 100 * time.Millisecond // before the second read; doubles
+)
+
+// appliedAfter reads back, after a bulk write of write failed, which
+// statements did not apply: those whose message does not carry the
+// write's token, in order. The read goes to the primary (a secondary may
+// lack the write), with a context of its own (the write's may have ended:
+// that may be why it failed), bounded by readBackTimeout, and is tried up
+// to readBackAttempts times (the network may be briefly down). It returns
+// an error when no read succeeded: then which statements applied is
+// unknown.
+func (s *Store) appliedAfter(ctx context.Context, write []*mergedUpdate, token bson.ObjectID) ([]*mergedUpdate, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readBackTimeout)
+	defer cancel()
+	applied, err := s.carrying(ctx, write, token)
+	pause := readBackPause
+	for try := 1; err != nil && try < readBackAttempts && wait(ctx, pause); try++ {
+		pause *= 2
+		applied, err = s.carrying(ctx, write, token)
+	}
+	if err != nil {
 		return nil, err
-	}
-	ids := make([]bson.ObjectID, len(write))
-	for i, m := range write {
-		ids[i] = m.id
-	}
-	var docs []struct {
-		ID bson.ObjectID `bson:"_id"`
-	}
-	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "write_id", Value: token}}
-	cur, ferr := s.messagesPrimary.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if ferr == nil {
-		ferr = cur.All(ctx, &docs)
-	}
-	if ferr != nil {
-		return nil, fmt.Errorf("%w (and reading which statements applied failed: %w)", err, ferr)
-	}
-	applied := make(map[bson.ObjectID]bool, len(docs))
-	for _, d := range docs {
-		applied[d.ID] = true
 	}
 	var rest []*mergedUpdate
 	for _, m := range write {
@@ -240,6 +277,43 @@ func (s *Store) appliedAfter(ctx context.Context, write []*mergedUpdate, token b
 		}
 	}
 	return rest, nil
+}
+
+// carrying returns which messages of write carry token as their write_id,
+// read from the primary.
+func (s *Store) carrying(ctx context.Context, write []*mergedUpdate, token bson.ObjectID) (map[bson.ObjectID]bool, error) {
+	ids := make([]bson.ObjectID, len(write))
+	for i, m := range write {
+		ids[i] = m.id
+	}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "write_id", Value: token}}
+	cur, err := s.messagesPrimary.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var docs []struct {
+		ID bson.ObjectID `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	applied := make(map[bson.ObjectID]bool, len(docs))
+	for _, d := range docs {
+		applied[d.ID] = true
+	}
+	return applied, nil
+}
+
+// wait waits for d, or until ctx ends; it reports whether d passed.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // checkFence reads each message of merged by _id (the one filter FerretDB

@@ -1,0 +1,232 @@
+package mongo_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// replyDropper is a TCP proxy between the store's client and a server
+// that can lose the reply to one command, as a network failing after the
+// server ran a write does: armed (dropReply), it passes the next command
+// of the given name to the server, waits for the server's reply to it, and
+// closes the client's connection instead of passing the reply on. Every
+// other message passes unchanged, and so do later connections.
+type replyDropper struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup // the accept loop and one per connection
+
+	mu     sync.Mutex
+	armed  *drop                 // the command whose reply to lose; nil when none
+	conns  map[net.Conn]struct{} // open connections, both sides
+	closed bool
+}
+
+// drop is one reply to lose.
+type drop struct {
+	command string        // the command's name, e.g. "update"
+	dropped chan struct{} // closed when the reply is dropped, before the client's connection closes
+}
+
+// pendingDrop is a drop a request on a connection took: the reply whose
+// responseTo is requestID is lost.
+type pendingDrop struct {
+	requestID uint32
+	drop      *drop
+}
+
+// startReplyDropper listens on a local port and relays every connection
+// to target (host:port) until the test ends.
+func startReplyDropper(t *testing.T, target string) *replyDropper {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	p := &replyDropper{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+// addr is the proxy's host:port.
+func (p *replyDropper) addr() string { return p.ln.Addr().String() }
+
+// dropReply arms p: the reply to the next command named command is lost.
+// The channel returned is closed when it was.
+func (p *replyDropper) dropReply(command string) <-chan struct{} {
+	d := &drop{command: command, dropped: make(chan struct{})}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed = d
+	return d.dropped
+}
+
+// close stops accepting, closes every connection and waits for the relays.
+func (p *replyDropper) close() {
+	_ = p.ln.Close()
+	p.mu.Lock()
+	p.closed = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *replyDropper) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		p.wg.Add(1)
+		go p.serve(c)
+	}
+}
+
+// serve relays client to a connection of its own to the server, requests
+// on a second goroutine, replies on this one, until either side closes.
+func (p *replyDropper) serve(client net.Conn) {
+	defer p.wg.Done()
+	server, err := net.Dial("tcp", p.target)
+	if err != nil {
+		_ = client.Close()
+		return
+	}
+	if !p.track(client, server) {
+		return
+	}
+	var pending atomic.Pointer[pendingDrop]
+	requestsDone := make(chan struct{})
+	go func() {
+		defer close(requestsDone)
+		p.relayRequests(client, server, &pending)
+	}()
+	relayReplies(server, client, &pending)
+	p.untrack(client, server)
+	<-requestsDone
+}
+
+// track records the connections of one relay; when p is closed it closes
+// them instead and reports false.
+func (p *replyDropper) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		if p.closed {
+			_ = c.Close()
+		} else {
+			p.conns[c] = struct{}{}
+		}
+	}
+	return !p.closed
+}
+
+// untrack closes the connections of one relay and forgets them.
+func (p *replyDropper) untrack(conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// relayRequests passes client's messages to server; a command the proxy
+// is armed for is marked in pending before it is passed on, so that its
+// reply cannot come back unmarked.
+func (p *replyDropper) relayRequests(client, server net.Conn, pending *atomic.Pointer[pendingDrop]) {
+	defer func() { _ = server.Close() }() // ends relayReplies
+	for {
+		msg, err := readWireMessage(client)
+		if err != nil {
+			return
+		}
+		if d := p.take(commandName(msg)); d != nil {
+			pending.Store(&pendingDrop{requestID: binary.LittleEndian.Uint32(msg[4:8]), drop: d})
+		}
+		if _, err := server.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// relayReplies passes server's messages to client, until it meets the
+// reply pending marks: that one it drops, and returns (the caller closes
+// the client's connection).
+func relayReplies(server, client net.Conn, pending *atomic.Pointer[pendingDrop]) {
+	for {
+		msg, err := readWireMessage(server)
+		if err != nil {
+			return
+		}
+		if pd := pending.Load(); pd != nil && binary.LittleEndian.Uint32(msg[8:12]) == pd.requestID {
+			close(pd.drop.dropped)
+			return
+		}
+		if _, err := client.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// take returns the armed drop, disarming p, when command is its command.
+func (p *replyDropper) take(command string) *drop {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.armed
+	if d == nil || d.command != command {
+		return nil
+	}
+	p.armed = nil
+	return d
+}
+
+// readWireMessage reads one MongoDB wire protocol message, whose header
+// starts with the whole message's length (little-endian int32); the header
+// then holds requestID, responseTo and opCode.
+func readWireMessage(r io.Reader) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(size[:])
+	if n < 16 || n > 64<<20 {
+		return nil, fmt.Errorf("wire message of %d bytes", n)
+	}
+	msg := make([]byte, n)
+	copy(msg, size[:])
+	if _, err := io.ReadFull(r, msg[4:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// commandName is the name of the command msg carries, the first key of
+// its body, or "" when msg is not an OP_MSG whose first section is the body.
+func commandName(msg []byte) string {
+	const opMsg, header, body = 2013, 16 + 4, 0 // the header and flagBits; section kind 0
+	if len(msg) < header+5 || binary.LittleEndian.Uint32(msg[12:16]) != opMsg || msg[header] != body {
+		return ""
+	}
+	doc := msg[header+1:]
+	n := binary.LittleEndian.Uint32(doc[:4])
+	if n < 5 || int(n) > len(doc) {
+		return ""
+	}
+	el, err := bson.Raw(doc[:n]).IndexErr(0)
+	if err != nil {
+		return ""
+	}
+	return el.Key()
+}
