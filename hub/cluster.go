@@ -501,8 +501,9 @@ func (cl *cluster) endTakeOver(id string) {
 }
 
 // takeOver ends the answer of a dead instance, if this instance wins its
-// lock while that instance's lease is still expired (Bus.Claim): stored as interrupted with its last checkpoint's text, a done frame
-// to its followers everywhere, the lock released.
+// lock while that instance's lease is still expired (Bus.Claim): stored
+// as interrupted with its last checkpoint's text, a done frame to its
+// followers everywhere, the lock released.
 func (h *Hub) takeOver(orphan AnswerRef) {
 	var mine AnswerRef
 	var claimErr error
