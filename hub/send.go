@@ -212,6 +212,11 @@ func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (c
 		}
 		return conv, msgs, false, nil
 	}
+	// A new conversation has no message to be a parent: refused before
+	// anything is stored.
+	if _, err := sendParent(nil, req.ParentMessageID); err != nil {
+		return conv, nil, false, err
+	}
 	model, err := h.pickModel(ctx, req.Model, "")
 	if err != nil {
 		return conv, nil, false, err
