@@ -287,19 +287,13 @@ func (s *Store) carrying(ctx context.Context, write []*mergedUpdate, token bson.
 		ids[i] = m.id
 	}
 	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "write_id", Value: token}}
-	cur, err := s.messagesPrimary.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	found, err := findIDs(ctx, s.messagesPrimary, filter)
 	if err != nil {
 		return nil, err
 	}
-	var docs []struct {
-		ID bson.ObjectID `bson:"_id"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, err
-	}
-	applied := make(map[bson.ObjectID]bool, len(docs))
-	for _, d := range docs {
-		applied[d.ID] = true
+	applied := make(map[bson.ObjectID]bool, len(found))
+	for _, id := range found {
+		applied[id] = true
 	}
 	return applied, nil
 }
