@@ -14,12 +14,12 @@ type conv struct {
 	id    string
 	owner string
 
-	mu       sync.Mutex
-	subs     followers
-	gen      *generation // the running answer, or nil
-	reserved bool        // a send or regenerate is preparing a generation
-	// unreserved is closed when the reservation ends (its answer started,
-	// or it was given up); nil while nothing is reserved.
+	mu   sync.Mutex
+	subs followers
+	gen  *generation // the running answer, or nil
+	// unreserved is set while a send or regenerate prepares a generation
+	// (the conversation is reserved) and closed when the reservation ends
+	// (its answer started, or it was given up).
 	unreserved chan struct{}
 	dead       bool // removed from the hub: look it up again
 
@@ -76,8 +76,12 @@ func (c *conv) busyLocked() bool {
 
 // idleLocked reports whether the state can be forgotten.
 func (c *conv) idleLocked() bool {
-	return len(c.subs) == 0 && c.gen == nil && !c.reserved
+	return len(c.subs) == 0 && c.gen == nil && !c.reservedLocked()
 }
+
+// reservedLocked reports whether a send or regenerate is preparing a
+// generation; c.mu is held.
+func (c *conv) reservedLocked() bool { return c.unreserved != nil }
 
 // lookup returns the live state of a conversation, or nil.
 func (h *Hub) lookup(id string) *conv {

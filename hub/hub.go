@@ -406,7 +406,7 @@ func (h *Hub) CancelConversation(ownerID, conversationID string) {
 	if c != nil {
 		c.mu.Lock()
 		g = c.gen
-		if g == nil && c.reserved && c.halt == nil {
+		if g == nil && c.reservedLocked() && c.halt == nil {
 			c.halt = errCancelled // the answer being prepared is stopped as it starts
 		}
 		c.mu.Unlock()

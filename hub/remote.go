@@ -57,7 +57,7 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 		return
 	}
 	c.mu.Lock()
-	busy := c.gen != nil || c.remote != nil || c.reserved
+	busy := c.gen != nil || c.remote != nil || c.reservedLocked()
 	c.mu.Unlock()
 	if busy {
 		return

@@ -158,13 +158,10 @@ func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause erro
 	if err := h.lockCluster(ctx, c, userID, false); err != nil {
 		return // another instance's send runs in it, or the bus is down
 	}
-	if msgs, err := h.opts.Store.Messages(ctx, userID, convID); err != nil || len(msgs) > 0 {
-		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
-			h.log.Warn("remove the conversation of a failed send", "conversation", convID, "cause", cause, "err", err)
-		}
-		return
+	msgs, err := h.opts.Store.Messages(ctx, userID, convID)
+	if err == nil && len(msgs) == 0 {
+		err = h.opts.Store.DeleteConversation(ctx, userID, convID)
 	}
-	err = h.opts.Store.DeleteConversation(ctx, userID, convID)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		h.log.Warn("remove the conversation of a failed send", "conversation", convID, "cause", cause, "err", err)
 	}
@@ -423,18 +420,16 @@ func (h *Hub) reserve(convID, userID string, sub Subscriber) (*conv, error) {
 	c := h.lockConv(convID, userID)
 	defer c.mu.Unlock()
 	h.followLocked(c, sub)
-	if c.gen != nil || c.reserved {
+	if c.gen != nil || c.reservedLocked() {
 		return nil, protocol.Errorf(protocol.CodeGenerationRunning,
 			"an answer is already running in this conversation; cancel it or regenerate")
 	}
-	c.reserved = true
 	c.unreserved = make(chan struct{})
 	return c, nil
 }
 
 // endReservationLocked ends c's reservation; c.mu is held.
 func (c *conv) endReservationLocked() {
-	c.reserved = false
 	if c.unreserved != nil {
 		close(c.unreserved)
 		c.unreserved = nil
