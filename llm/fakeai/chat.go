@@ -33,8 +33,11 @@ type Recorded struct {
 	Body            []byte   // the request body as received
 	Query           string   // the request URL's raw query
 	Header          http.Header
-	Config          Config // the effective configuration
-	Fault           Fault  // the fault actually applied (FaultTimes may drop it)
+	// MaxTokensField is the field MaxTokens was read from: "max_tokens",
+	// "max_completion_tokens" ("" when neither was set).
+	MaxTokensField string
+	Config         Config // the effective configuration
+	Fault          Fault  // the fault actually applied (FaultTimes may drop it)
 }
 
 // chatRequest is the part of an OpenAI chat completion request we read.
@@ -55,6 +58,29 @@ type chatRequest struct {
 	TopP                *float64        `json:"top_p"`
 	Stop                json.RawMessage `json:"stop"`
 	body                []byte
+}
+
+// maxTokensField names the field of the request's token bound; "" when
+// it has none (max_completion_tokens wins when both are set).
+func (r chatRequest) maxTokensField() string {
+	switch {
+	case r.MaxCompletionTokens > 0:
+		return "max_completion_tokens"
+	case r.MaxTokens > 0:
+		return "max_tokens"
+	}
+	return ""
+}
+
+// refused returns the field Config.Refuse names when the request carries
+// it, else "".
+func (r Recorded) refused() string {
+	switch f := r.Config.Refuse; {
+	case f == "reasoning_effort" && r.ReasoningEffort != "",
+		f != "" && f == r.MaxTokensField:
+		return f
+	}
+	return ""
 }
 
 // Recorded returns the most recent requests, oldest first (at most
@@ -107,7 +133,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 		MaxTokens:    max(req.MaxTokens, req.MaxCompletionTokens), ReasoningEffort: req.ReasoningEffort,
 		Temperature: req.Temperature, TopP: req.TopP, Stop: stopList(req.Stop), Body: req.body,
-		Query:  r.URL.RawQuery,
+		MaxTokensField: req.maxTokensField(), Query: r.URL.RawQuery,
 		Header: r.Header.Clone(), Config: cfg,
 	}
 	if s.faultApplies(cfg, key) {
@@ -129,6 +155,10 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 		body := errorBody("Rate limit reached for requests. Please try again later.", "requests", "rate_limit_exceeded")
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(bytes.TrimSuffix(body, []byte("\n")))
+		return
+	}
+	if field := rec.refused(); field != "" {
+		writeParamError(w, http.StatusBadRequest, Refusals[field], field, "unsupported_parameter")
 		return
 	}
 	if n := promptTokens(rec.Messages); rec.Config.Context > 0 && n > rec.Config.Context {

@@ -124,6 +124,21 @@ type Config struct {
 	// EndDelay is a pause after [DONE] before the body ends (its chunked
 	// encoding's last chunk is sent), as a proxy may send it late.
 	EndDelay time.Duration
+	// Refuse names a request field (max_tokens, max_completion_tokens or
+	// reasoning_effort) that a request carrying it is refused for with
+	// HTTP 400, in OpenAI's wording (see Refusals).
+	Refuse string
+}
+
+// Refusals are the fields Config.Refuse may name, each with the message
+// of the HTTP 400 that refuses a request carrying it: OpenAI's for a
+// reasoning model sent max_tokens, and for a model that does not take
+// reasoning_effort; an older server's for max_completion_tokens.
+var Refusals = map[string]string{
+	"max_tokens": "Unsupported parameter: 'max_tokens' is not supported with this model. " +
+		"Use 'max_completion_tokens' instead.",
+	"max_completion_tokens": "Unrecognized request argument supplied: max_completion_tokens",
+	"reasoning_effort":      "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
 }
 
 var markerRE = regexp.MustCompile(`\[\[fake(\s[^\]]*)?\]\]`)
@@ -137,7 +152,7 @@ func StripMarkers(s string) string {
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
 	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
-	"pings", "end_delay",
+	"pings", "end_delay", "refuse",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -209,6 +224,8 @@ func (c *Config) set(k, v string) error {
 		c.Pings, err = strconv.Atoi(v)
 	case "end_delay":
 		c.EndDelay, err = time.ParseDuration(v)
+	case "refuse":
+		c.Refuse, err = parseRefuse(v)
 	default:
 		return fmt.Errorf("fakeai: unknown setting %q", k)
 	}
@@ -224,6 +241,16 @@ func parseSeconds(v string) (time.Duration, error) {
 		return time.Duration(n) * time.Second, nil
 	}
 	return time.ParseDuration(v)
+}
+
+func parseRefuse(v string) (string, error) {
+	if v == "none" {
+		return "", nil
+	}
+	if _, ok := Refusals[v]; ok || v == "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown field")
 }
 
 func parseMode(v string) (Mode, error) {

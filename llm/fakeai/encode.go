@@ -141,11 +141,14 @@ func splitPoint(frame []byte, from int) int {
 
 // errorBody returns an OpenAI-style error object.
 func errorBody(message, typ, code string) []byte {
+	return encodeError(map[string]any{"message": message, "type": typ, "param": nil, "code": code})
+}
+
+// encodeError returns {"error": e} followed by a newline.
+func encodeError(e map[string]any) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(map[string]any{"error": map[string]any{
-		"message": message, "type": typ, "param": nil, "code": code,
-	}})
+	_ = enc.Encode(map[string]any{"error": e})
 	return buf.Bytes()
 }

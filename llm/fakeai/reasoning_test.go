@@ -211,3 +211,49 @@ func readReasoningStream(t *testing.T, resp *http.Response) (reasoning, content,
 	}
 	return r.String(), c.String(), finish, completion
 }
+
+// TestRefuseField: refuse=F answers a request carrying F with OpenAI's
+// 400 naming the parameter, and serves a request without it.
+func TestRefuseField(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	tests := []struct {
+		refuse string
+		fields map[string]any
+		want   int
+	}{
+		{"max_tokens", map[string]any{"max_tokens": 5}, http.StatusBadRequest},
+		{"max_tokens", map[string]any{"max_completion_tokens": 5}, http.StatusOK},
+		{"max_completion_tokens", map[string]any{"max_completion_tokens": 5}, http.StatusBadRequest},
+		{"max_completion_tokens", map[string]any{"max_tokens": 5}, http.StatusOK},
+		{"reasoning_effort", map[string]any{"reasoning_effort": "low"}, http.StatusBadRequest},
+		{"reasoning_effort", map[string]any{}, http.StatusOK},
+		{"none", map[string]any{"max_tokens": 5}, http.StatusOK},
+	}
+	for _, tc := range tests {
+		body := streamBody("hi [[fake tokens=2 refuse="+tc.refuse+"]]", false)
+		for k, v := range tc.fields {
+			body[k] = v
+		}
+		resp := post(t, testCtx(t), srv.URL, body, nil)
+		var e struct {
+			Error struct{ Message, Code, Param string }
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("refuse=%s %v: status %d, want %d: %s", tc.refuse, tc.fields, resp.StatusCode, tc.want, raw)
+		}
+		if tc.want != http.StatusBadRequest {
+			continue
+		}
+		if err := json.Unmarshal(raw, &e); err != nil || e.Error.Param != tc.refuse ||
+			e.Error.Code != "unsupported_parameter" || e.Error.Message != fakeai.Refusals[tc.refuse] {
+			t.Fatalf("refuse=%s: %s (%v)", tc.refuse, raw, err)
+		}
+	}
+	rec, _ := srv.LastRequest()
+	if rec.MaxTokensField != "max_tokens" || rec.MaxTokens != 5 {
+		t.Fatalf("recorded %q %d", rec.MaxTokensField, rec.MaxTokens)
+	}
+}

@@ -229,3 +229,13 @@ func writeError(w http.ResponseWriter, status int, message, typ, code string) {
 	w.WriteHeader(status)
 	_, _ = w.Write(errorBody(message, typ, code))
 }
+
+// writeParamError answers with an OpenAI-style invalid_request_error
+// about one parameter of the request.
+func writeParamError(w http.ResponseWriter, status int, message, param, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(encodeError(map[string]any{
+		"message": message, "type": "invalid_request_error", "param": param, "code": code,
+	}))
+}
