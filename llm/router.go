@@ -82,8 +82,9 @@ type Router struct {
 }
 
 var (
-	_ Streamer = (*Router)(nil)
-	_ Catalog  = (*Router)(nil)
+	_ Streamer     = (*Router)(nil)
+	_ Catalog      = (*Router)(nil)
+	_ EffortSender = (*Router)(nil)
 )
 
 // NewRouter returns a Router. Close ends its background list fetches.
@@ -227,6 +228,14 @@ func (r *Router) Stream(ctx context.Context, req Request, onDelta func(string)) 
 	}
 	req.Model = e.remote
 	return e.src.up.Streamer.Stream(ctx, req, onDelta)
+}
+
+// SendsReasoningEffort implements EffortSender: it asks the upstream
+// serving model (true when that one cannot tell); false for a model it
+// does not serve.
+func (r *Router) SendsReasoningEffort(ctx context.Context, model string) bool {
+	e, err := r.route(ctx, model)
+	return err == nil && sendsEffort(ctx, e.src.up.Streamer, e.remote)
 }
 
 // route finds the model an id names (empty: the default model): an id

@@ -24,8 +24,8 @@ type Titler struct {
 	MaxTokens int
 	// ReasoningEffort is asked of reasoning models that take one (see
 	// Request.ReasoningEffort); it defaults to "low", the lowest every
-	// OpenAI reasoning model accepts. A model that refuses it is asked
-	// again without it.
+	// OpenAI reasoning model accepts. A model sent it (see EffortSender)
+	// that refuses the request is asked again without it.
 	ReasoningEffort string
 	// Logger receives failures at debug level; it defaults to slog.Default().
 	Logger *slog.Logger
@@ -64,6 +64,23 @@ const titleSystemPrompt = "You name chat conversations. Reply with a title of 3 
 // demoer is implemented by Streamers that can tell a demo model apart.
 type demoer interface{ IsDemo(model string) bool }
 
+// EffortSender is implemented by Streamers that can tell whether a
+// request for model sends its Request.ReasoningEffort upstream (llm/openai's
+// Client, the Router): the Titler asks a refused title request again
+// without the effort only when it was sent.
+type EffortSender interface {
+	SendsReasoningEffort(ctx context.Context, model string) bool
+}
+
+// sendsEffort reports whether s sends model's reasoning effort upstream;
+// true when s cannot tell (it may have).
+func sendsEffort(ctx context.Context, s Streamer, model string) bool {
+	if e, ok := s.(EffortSender); ok {
+		return e.SendsReasoningEffort(ctx, model)
+	}
+	return true
+}
+
 // Title asks the model for a 3-6 word title of the first exchange and
 // cleans it (one line, no quotes or final punctuation, at most 60
 // characters). It reads the reply only until the title's line is complete
@@ -81,7 +98,7 @@ func (t *Titler) Title(ctx context.Context, model, prompt, answer string) string
 	defer cancel()
 	req := t.request(model, prompt, answer)
 	reply, err := t.ask(ctx, req)
-	if KindOf(err) == KindBadRequest && req.ReasoningEffort != "" {
+	if KindOf(err) == KindBadRequest && req.ReasoningEffort != "" && sendsEffort(ctx, t.Streamer, model) {
 		// A reasoning model without this effort (gpt-5-pro, o1-mini).
 		req.ReasoningEffort = ""
 		reply, err = t.ask(ctx, req)

@@ -215,3 +215,47 @@ func (thinkingCut) Stream(_ context.Context, _ llm.Request, onDelta func(string)
 	}
 	return llm.Result{FinishReason: "length"}, nil
 }
+
+// TestTitleAsksAgainOnlyWhenEffortSent: a title request refused as a bad
+// request is asked again without reasoning_effort only when the effort
+// was sent (a reasoning model), directly or through the Router; a model
+// never sent the field is asked once, and its title falls back.
+func TestTitleAsksAgainOnlyWhenEffortSent(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	up := client(srv.URL)
+	router := llm.NewRouter(llm.RouterOptions{Logger: quiet, Upstreams: []llm.Upstream{{Name: "fake", Streamer: up,
+		Models: []llm.ModelInfo{{ID: "gpt-4o"}, {ID: "o1-mini"}}}}})
+	t.Cleanup(router.Close)
+	tests := []struct {
+		name, tag  string // the tag tells the cases' requests apart
+		streamer   llm.Streamer
+		model      string // as the upstream knows it
+		id         string // as the title is asked for it
+		want       string
+		wantEffort []string
+	}{
+		{"effort not sent", "A", up, "gpt-4o", "gpt-4o", "Name this [[fake tokens=4 fault=400 times=1…", []string{""}},
+		{"effort not sent, routed", "B", router, "gpt-4o", "fake/gpt-4o", "Name this [[fake tokens=4 fault=400 times=1…", []string{""}},
+		{"effort sent", "C", up, "o1-mini", "o1-mini", "C Hello héllo world wörld", []string{"low", ""}},
+		{"effort sent, routed", "D", router, "o1-mini", "fake/o1-mini", "D Hello héllo world wörld", []string{"low", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			prompt := "Name this [[fake tokens=4 fault=400 times=1 tag=" + tc.tag + "]]"
+			if got := (&llm.Titler{Streamer: tc.streamer, Logger: quiet}).Title(testCtx(t), tc.id, prompt, "an answer"); got != tc.want {
+				t.Fatalf("title %q, want %q", got, tc.want)
+			}
+			var efforts []string
+			for _, rec := range srv.Recorded() {
+				if rec.Model == tc.model && rec.Config.Tag == tc.tag {
+					efforts = append(efforts, rec.ReasoningEffort)
+				}
+			}
+			if !slices.Equal(efforts, tc.wantEffort) {
+				t.Fatalf("requests with efforts %q, want %q", efforts, tc.wantEffort)
+			}
+		})
+	}
+}

@@ -81,8 +81,9 @@ type Client struct {
 }
 
 var (
-	_ llm.Streamer = (*Client)(nil)
-	_ llm.Catalog  = (*Client)(nil)
+	_ llm.Streamer     = (*Client)(nil)
+	_ llm.Catalog      = (*Client)(nil)
+	_ llm.EffortSender = (*Client)(nil)
 )
 
 // New returns a Client.
@@ -191,6 +192,12 @@ func (c *Client) request(req llm.Request) goopenai.ChatCompletionRequest {
 	}
 	r.Stop = req.Stop
 	return r
+}
+
+// SendsReasoningEffort implements llm.EffortSender: a request's
+// reasoning effort is sent to reasoning models only.
+func (c *Client) SendsReasoningEffort(_ context.Context, model string) bool {
+	return reasoningModel(model)
 }
 
 // nonZero converts a sampling parameter for go-openai, whose omitempty
