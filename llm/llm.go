@@ -39,8 +39,8 @@ type Request struct {
 	// ReasoningEffort asks a reasoning model to think less or more
 	// ("minimal", "low", "medium", "high"); "" leaves the upstream's
 	// default. Only upstreams known to have the setting get it (llm/openai:
-	// OpenAI's o-series and gpt-5 models); others, which may refuse it,
-	// never see it.
+	// OpenAI's o-series and gpt-5 models, and models declared reasoning
+	// models); others, which may refuse it, never see it.
 	ReasoningEffort string
 
 	// Sampling parameters; nil (or empty) leaves the upstream's default.

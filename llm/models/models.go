@@ -96,6 +96,7 @@ func (c Config) upstream(u UpstreamConfig) llm.Upstream {
 	co := c.Client
 	co.APIKey, co.BaseURL, co.Azure, co.AzureAPIVersion = u.APIKey, u.BaseURL, u.Azure, u.AzureAPIVersion
 	co.Headers, co.Query, co.Logger = u.Headers, u.Query, c.Logger
+	co.ReasoningModels = reasoningModels(u)
 	if u.Timeouts.FirstToken > 0 {
 		co.FirstTokenTimeout = time.Duration(u.Timeouts.FirstToken)
 	}
@@ -122,6 +123,20 @@ func (c Config) upstream(u UpstreamConfig) llm.Upstream {
 	}
 	if u.Discover {
 		out.Catalog = client
+	}
+	return out
+}
+
+// reasoningModels lists u's models declared reasoning models ("*": all).
+func reasoningModels(u UpstreamConfig) []string {
+	if u.Reasoning {
+		return []string{"*"}
+	}
+	var out []string
+	for _, m := range u.Models {
+		if m.Reasoning {
+			out = append(out, m.ID)
+		}
 	}
 	return out
 }

@@ -65,6 +65,9 @@ type UpstreamConfig struct {
 	ContextTokens   int      `json:"contextTokens,omitempty"`
 	MaxOutputTokens int      `json:"maxOutputTokens,omitempty"`
 	Defaults        Defaults `json:"defaults,omitempty"`
+	// Reasoning serves every model of the upstream, discovered ones too,
+	// as a reasoning model (see ModelConfig.Reasoning).
+	Reasoning bool `json:"reasoning,omitempty"`
 }
 
 // ModelConfig is one configured model; in a file it may also be given as
@@ -76,6 +79,11 @@ type ModelConfig struct {
 	ContextTokens   int      `json:"contextTokens,omitempty"`
 	MaxOutputTokens int      `json:"maxOutputTokens,omitempty"`
 	Defaults        Defaults `json:"defaults,omitempty"`
+	// Reasoning declares an OpenAI-style reasoning model whose id does not
+	// say so (an Azure deployment, a proxy's own name): it is sent
+	// max_completion_tokens instead of max_tokens, and the title's
+	// reasoning effort (see openai.Options.ReasoningModels).
+	Reasoning bool `json:"reasoning,omitempty"`
 }
 
 // UnmarshalJSON accepts an id string or an object.

@@ -61,6 +61,14 @@ type Options struct {
 	// Query parameters are added to every request URL (Azure's
 	// api-version).
 	Query map[string]string
+	// ReasoningModels are models, as the upstream names them, served as
+	// reasoning models whatever their names ("*": every model): they are
+	// sent max_completion_tokens instead of max_tokens, and a request's
+	// reasoning effort. Other models are reasoning models when their names
+	// say so (o1, o3, o4, gpt-5, gpt-6 and their variants), or once their
+	// upstream refused max_tokens asking for max_completion_tokens (see
+	// Stream).
+	ReasoningModels []string
 	// DisableStreamUsage stops asking for usage in the stream
 	// (stream_options.include_usage), for servers that reject it.
 	DisableStreamUsage bool
@@ -78,6 +86,7 @@ type Client struct {
 	api  *goopenai.Client
 	opts Options
 	log  *slog.Logger
+	kind *modelKinds
 }
 
 var (
@@ -98,7 +107,8 @@ func New(opts Options) *Client {
 	}
 	cfg.BaseURL = opts.BaseURL
 	cfg.HTTPClient = doer{c: opts.HTTPClient, headers: opts.Headers, query: opts.Query}
-	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger}
+	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger,
+		kind: newModelKinds(opts.ReasoningModels)}
 }
 
 func withDefaults(o Options) Options {
@@ -136,10 +146,14 @@ func positive(d, def time.Duration) time.Duration {
 
 // Stream implements llm.Streamer. It retries only before the first piece
 // of text reached onDelta; its errors are *llm.Error, or wrap ctx's error
-// when ctx ended.
+// when ctx ended. A request whose token bound's field the upstream
+// refuses, asking for the other one (a reasoning model sent max_tokens,
+// see modelKinds), is sent again at once with the other field, once.
 func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
-	oreq := c.request(req)
+	reasoning := c.kind.reasoning(req.Model)
+	oreq := c.request(req, reasoning)
 	out := sink{text: onDelta, reasoning: req.OnReasoning}
+	switched := false
 	for try := 0; ; try++ {
 		st := &attempt{}
 		res, err := c.attempt(ctx, oreq, out, st)
@@ -148,6 +162,14 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 		}
 		if ctx.Err() != nil {
 			return res, ctxError(ctx)
+		}
+		if !switched && !st.delivered.Load() && c.kind.switchField(req.Model, tokenField(oreq), err) {
+			switched, reasoning = true, !reasoning
+			oreq = c.request(req, reasoning)
+			c.log.Info("llm upstream refused the token limit's field; asking again with the other",
+				"generation", llm.RequestID(ctx), "model", req.Model, "max_completion_tokens", reasoning)
+			try--
+			continue
 		}
 		if st.delivered.Load() || try >= c.opts.MaxRetries || !retryable(err) {
 			return res, err
@@ -161,8 +183,8 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 	}
 }
 
-// request converts an llm.Request.
-func (c *Client) request(req llm.Request) goopenai.ChatCompletionRequest {
+// request converts an llm.Request for a reasoning model or another.
+func (c *Client) request(req llm.Request, reasoning bool) goopenai.ChatCompletionRequest {
 	msgs := make([]goopenai.ChatCompletionMessage, len(req.Messages))
 	for i, m := range req.Messages {
 		msgs[i] = goopenai.ChatCompletionMessage{Role: string(m.Role), Content: m.Content}
@@ -171,7 +193,6 @@ func (c *Client) request(req llm.Request) goopenai.ChatCompletionRequest {
 	if !c.opts.DisableStreamUsage {
 		r.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
 	}
-	reasoning := reasoningModel(req.Model)
 	if req.MaxTokens > 0 {
 		if reasoning {
 			r.MaxCompletionTokens = req.MaxTokens
@@ -197,7 +218,7 @@ func (c *Client) request(req llm.Request) goopenai.ChatCompletionRequest {
 // SendsReasoningEffort implements llm.EffortSender: a request's
 // reasoning effort is sent to reasoning models only.
 func (c *Client) SendsReasoningEffort(_ context.Context, model string) bool {
-	return reasoningModel(model)
+	return c.kind.reasoning(model)
 }
 
 // nonZero converts a sampling parameter for go-openai, whose omitempty
@@ -208,17 +229,6 @@ func nonZero(v float64) float32 {
 		return math.SmallestNonzeroFloat32
 	}
 	return float32(v)
-}
-
-// reasoningModel reports OpenAI's reasoning models, which refuse
-// max_tokens (go-openai checks) and take reasoning_effort.
-func reasoningModel(model string) bool {
-	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "gpt-6"} {
-		if strings.HasPrefix(model, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // ctxError wraps ctx's error and, when it differs, its cause.
