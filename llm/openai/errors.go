@@ -27,6 +27,9 @@ func classify(err error, st *attempt, key string) *llm.Error {
 		// (status 0) may refuse the prompt as too long, too.
 		return &llm.Error{Kind: llm.KindContextLength, Status: apiErr.HTTPStatusCode, Err: err,
 			Message: "The conversation is too long for this model's context window: " + clean(apiErr.Message, key)}
+	case tooLarge(err):
+		return &llm.Error{Kind: llm.KindContextLength, Status: http.StatusRequestEntityTooLarge, Err: err,
+			Message: "The conversation is too long for this model provider: it refused the request as too large (HTTP 413)."}
 	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 0:
 		return reportedError(apiErr, key, err)
 	case errors.As(err, &apiErr):
@@ -49,25 +52,37 @@ func classify(err error, st *attempt, key string) *llm.Error {
 }
 
 // contextLength reports an upstream refusal of a prompt longer than the
-// model's context window: OpenAI's code context_length_exceeded, or the
-// wording of vLLM, llama.cpp, Ollama and others; as an HTTP 400 or 413, or
-// as an error event inside a 200 stream (status 0).
+// model's context window: OpenAI's code context_length_exceeded,
+// llama.cpp's type exceed_context_size_error, or the wording of vLLM,
+// llama.cpp, Anthropic-compatible servers and others; as an HTTP 400 or
+// 413, or as an error event inside a 200 stream (status 0).
 func contextLength(e *goopenai.APIError) bool {
 	if e.HTTPStatusCode != http.StatusBadRequest && e.HTTPStatusCode != http.StatusRequestEntityTooLarge &&
 		e.HTTPStatusCode != 0 {
 		return false
 	}
-	if code, ok := e.Code.(string); ok && code == "context_length_exceeded" {
+	if code, ok := e.Code.(string); ok && code == "context_length_exceeded" || e.Type == "exceed_context_size_error" {
 		return true
 	}
 	m := strings.ToLower(e.Message)
 	for _, s := range []string{"maximum context length", "context length exceeded", "context_length_exceeded",
-		"exceeds the context window", "exceed context window", "context window exceeded"} {
+		"exceeds the context window", "exceed context window", "context window exceeded",
+		"exceeds the available context size", "prompt is too long"} {
 		if strings.Contains(m, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// tooLarge reports an HTTP 413 that does not say more (a proxy's body
+// limit, often an HTML page): for a chat completion, whose body is the
+// conversation, the conversation is too long for this upstream.
+func tooLarge(err error) bool {
+	var apiErr *goopenai.APIError
+	var reqErr *goopenai.RequestError
+	return errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusRequestEntityTooLarge ||
+		errors.As(err, &reqErr) && reqErr.HTTPStatusCode == http.StatusRequestEntityTooLarge
 }
 
 // reportedError classifies an error an upstream reported inside a 200

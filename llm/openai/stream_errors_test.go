@@ -169,3 +169,48 @@ func TestUnterminatedLastLine(t *testing.T) {
 		})
 	}
 }
+
+// TestContextLengthRefusals: a prompt refused as too long is context_length
+// (a clear error for the user, docs/protocol.md) in every upstream's
+// wording, also llama.cpp's and a proxy's 413 (a body too large is the
+// conversation), while other refusals stay bad_request.
+func TestContextLengthRefusals(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		kind   llm.ErrorKind
+	}{
+		{"openai", 400, `{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}`,
+			llm.KindContextLength},
+		{"llama.cpp", 400, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`,
+			llm.KindContextLength},
+		{"llama.cpp by type", 400, `{"error":{"code":400,"message":"request (9000 tokens) is too big","type":"exceed_context_size_error"}}`,
+			llm.KindContextLength},
+		{"anthropic compatible", 400, `{"error":{"message":"prompt is too long: 215000 tokens > 200000 maximum","type":"invalid_request_error"}}`,
+			llm.KindContextLength},
+		{"proxy 413 json", 413, `{"error":{"message":"Request Entity Too Large","type":"invalid_request_error"}}`, llm.KindContextLength},
+		{"proxy 413 html", 413, `<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>`, llm.KindContextLength},
+		{"other bad request", 400, `{"error":{"message":"Invalid value for 'temperature'.","type":"invalid_request_error"}}`, llm.KindBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
+			if llm.KindOf(r.err) != tc.kind {
+				t.Fatalf("kind %q (err %v), want %q", llm.KindOf(r.err), r.err, tc.kind)
+			}
+			var e *llm.Error
+			if errors.As(r.err, &e) && tc.kind == llm.KindContextLength &&
+				!strings.HasPrefix(e.Message, "The conversation is too long for this model") {
+				t.Fatalf("message %q", e.Message)
+			}
+		})
+	}
+}
