@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"chatd/hub/protocol"
@@ -580,9 +581,14 @@ func (h *Hub) ownedConversation(ctx context.Context, userID, id string) (persist
 }
 
 // pickModel returns the model to use: the requested one, else the
-// conversation's, else the catalog's default.
+// conversation's, else the catalog's default. A catalog that lists no
+// model because its upstreams failed (llm.Error) is refused as
+// unavailable with the upstream's reason: an outage, not a server fault.
 func (h *Hub) pickModel(ctx context.Context, requested, fallback string) (string, error) {
 	models, err := h.opts.Model.Models(ctx)
+	if upstream := (*llm.Error)(nil); errors.As(err, &upstream) && ctx.Err() == nil {
+		return "", h.noModel(upstream, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("list models: %w", err)
 	}
@@ -607,6 +613,18 @@ func (h *Hub) pickModel(ctx context.Context, requested, fallback string) (string
 		return models[0].ID, nil
 	}
 	return "", protocol.Errorf(protocol.CodeUnknownModel, "no model is configured")
+}
+
+// noModel is the refusal of a send or regenerate when the catalog lists
+// no model because of upstream, an unknown model when the upstreams list
+// none, else unavailable (an upstream down); err is logged.
+func (h *Hub) noModel(upstream *llm.Error, err error) error {
+	h.log.Warn("no model is available", "err", err)
+	if upstream.Kind == llm.KindUnknownModel {
+		return protocol.Errorf(protocol.CodeUnknownModel, "%s", upstream.Message)
+	}
+	return protocol.Errorf(protocol.CodeUnavailable, "no model is available: %s; try again later",
+		strings.TrimSuffix(upstream.Message, "."))
 }
 
 var errUnavailable = protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down; try again in a moment")
