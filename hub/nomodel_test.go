@@ -16,11 +16,15 @@ import (
 // unreachable and lists nothing, as the Router says then.
 type downModel struct {
 	*fakeModel
-	down atomic.Bool
+	down  atomic.Bool
+	empty atomic.Bool // the upstreams answer, listing no model
 }
 
 func (m *downModel) Models(ctx context.Context) ([]llm.ModelInfo, error) {
-	if m.down.Load() {
+	switch {
+	case m.empty.Load():
+		return nil, fmt.Errorf("list models: %w", &llm.Error{Kind: llm.KindUnknownModel, Message: "No model is available."})
+	case m.down.Load():
 		return nil, fmt.Errorf("list models: %w", &llm.Error{Kind: llm.KindConnection, Message: "Could not reach the model provider."})
 	}
 	return m.fakeModel.Models(ctx)
@@ -64,6 +68,11 @@ func TestSendWithNoModelReachable(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable || !strings.Contains(pe.Message, "Could not reach the model provider") {
 			t.Fatalf("%s: err %v, want %s saying why", tc.name, err, protocol.CodeUnavailable)
 		}
+	}
+	model.empty.Store(true)
+	_, err := e.h.Send(context.Background(), nil, "u", SendRequest{Content: "hello"})
+	if pe := (*protocol.Error)(nil); !errors.As(err, &pe) || pe.Code != protocol.CodeUnknownModel {
+		t.Fatalf("send with no model listed: err %v, want %s", err, protocol.CodeUnknownModel)
 	}
 	if ids := e.store.conversationIDs(); len(ids) != 1 {
 		t.Fatalf("conversations %v, want only the first", ids)
