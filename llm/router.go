@@ -32,7 +32,9 @@ type Upstream struct {
 	Models []ModelInfo
 	// Catalog, when set, is asked for more models; each one it lists (and
 	// Filter keeps) is offered with Discovered's context window, output
-	// bound and defaults, unless the upstream reports its own window.
+	// bound and defaults, unless the upstream reports its own window. A
+	// configured model it lists takes the window it reports when
+	// configured without one.
 	Catalog    Catalog
 	Discovered ModelInfo
 	// Filter keeps the listed models users may pick; it defaults to

@@ -32,6 +32,8 @@ type source struct {
 
 // models returns the upstream's configured models, then the listed ones it
 // does not configure; err is the last list failure when there is no list.
+// A configured model without a context window takes the one the list
+// reports for it.
 func (s *source) models(ctx, base context.Context, wait time.Duration) ([]ModelInfo, error) {
 	out := make([]ModelInfo, 0, len(s.up.Models))
 	for _, m := range s.up.Models {
@@ -43,8 +45,12 @@ func (s *source) models(ctx, base context.Context, wait time.Duration) ([]ModelI
 	}
 	listed, err := s.cached(ctx, base, wait)
 	for _, m := range listed {
-		if !slices.ContainsFunc(out, func(o ModelInfo) bool { return o.ID == m.ID }) {
+		i := slices.IndexFunc(out, func(o ModelInfo) bool { return o.ID == m.ID })
+		switch {
+		case i < 0:
 			out = append(out, m)
+		case out[i].ContextTokens == 0:
+			out[i].ContextTokens = m.ContextTokens
 		}
 	}
 	return out, err
