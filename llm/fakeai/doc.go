@@ -129,8 +129,8 @@
 // # Observing clients
 //
 // Requests counts chat requests, Recorded and LastRequest return what was
-// received (model, messages, max tokens, temperature, top_p, stop, the raw
-// body, headers, effective config), Aborts
+// received (model, messages, max tokens and the field that carried them,
+// temperature, top_p, stop, the raw body, headers, effective config), Aborts
 // counts responses the client abandoned before they were complete (its
 // request context ended or a write failed), and WaitAbort/WaitAborts block
 // until aborts are seen. ActiveStreams is the number of responses in
