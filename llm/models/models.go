@@ -35,8 +35,9 @@ type Config struct {
 	Azure           bool
 	AzureAPIVersion string
 	// Client tunes every upstream client (retries, timeouts, HTTP client);
-	// its APIKey, BaseURL, Azure, Headers, Query and Logger are taken from
-	// the upstream, and an upstream's own timeouts and retries win.
+	// its APIKey, BaseURL, Azure, Headers, Query, ReasoningModels and
+	// Logger are taken from the upstream, and an upstream's own timeouts
+	// and retries win.
 	Client openai.Options
 	// DemoDelay is the demo model's pause between tokens (see demo.Options).
 	DemoDelay time.Duration
