@@ -1,7 +1,11 @@
 package openai_test
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"chatd/llm"
@@ -112,6 +116,36 @@ func TestDeclaredReasoningModels(t *testing.T) {
 			}
 			if got, want := c.SendsReasoningEffort(testCtx(t), tc.model), tc.want.effort != ""; got != want {
 				t.Fatalf("SendsReasoningEffort %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestOtherTokenRefusalsNotAskedAgain: refusals that name the token
+// fields but do not refuse the one sent (a bound too large, the wrong
+// field refused) are not taken for a request to send the other field.
+func TestOtherTokenRefusalsNotAskedAgain(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, model, message string }{
+		{"bound too large", "gpt-4o", "max_tokens is too large: 200000. This model supports at most 16384 completion tokens, whereas you provided 200000."},
+		{"completion bound invalid", "o3-mini", "Invalid 'max_completion_tokens': integer above maximum value. Expected a value <= 100000, but got 200000 instead."},
+		{"the other field refused", "o3-mini", fakeai.Refusals["max_tokens"]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var n atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n.Add(1)
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, `{"error":{"message":%q,"type":"invalid_request_error","param":null,"code":null}}`, tc.message)
+			}))
+			t.Cleanup(srv.Close)
+			req := request("hi")
+			req.Model, req.MaxTokens = tc.model, 200000
+			_, err := newClient(srv.URL, nil).Stream(testCtx(t), req, func(string) {})
+			if llm.KindOf(err) != llm.KindBadRequest || n.Load() != 1 {
+				t.Fatalf("%d requests, err %v; want one, a bad request", n.Load(), err)
 			}
 		})
 	}
