@@ -112,6 +112,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"extra"}, true},
 		{[]string{"-reasoning", "8", "-reasoning-key", "mixed", "-surrogates", "-context", "100", "-context-length", "4096"}, false},
 		{[]string{"-reasoning-key", "thoughts"}, true},
+		{[]string{"-refuse", "max_tokens"}, false},
+		{[]string{"-refuse", "temperature"}, true},
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
@@ -119,9 +121,11 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("parseFlags(%q) error %v, want error %v", tc.args, err, tc.wantErr)
 		}
 	}
-	c, err := parseFlags([]string{"-reasoning", "8", "-reasoning-key", "reasoning", "-surrogates", "-context", "100", "-context-length", "4096"}, io.Discard)
+	c, err := parseFlags([]string{"-reasoning", "8", "-reasoning-key", "reasoning", "-surrogates", "-context", "100", "-context-length", "4096",
+		"-refuse", "max_tokens"}, io.Discard)
 	d := c.opts.Defaults
-	if err != nil || d.Reasoning != 8 || d.ReasoningKey != "reasoning" || !d.Surrogates || d.Context != 100 || c.opts.ContextLength != 4096 {
+	if err != nil || d.Reasoning != 8 || d.ReasoningKey != "reasoning" || !d.Surrogates || d.Context != 100 || c.opts.ContextLength != 4096 ||
+		d.Refuse != "max_tokens" {
 		t.Fatalf("parsed %+v, %v", c.opts, err)
 	}
 }
