@@ -271,16 +271,17 @@ type Messages interface {
 	// stepping down, ctx ending mid-write, a write concern error), and
 	// returns nil or a *PartialUpdateError accordingly. It returns an
 	// error that leaves it unknown only when that read fails too (the
-	// server unreachable for seconds); a retry then appends again the text
-	// of the checkpoints that applied. An update the server applies after
-	// that read (still running when a timeout ended the write) is
-	// reported failed, and its retry appends again too.
+	// server unreachable for seconds). Each of its checkpoints is
+	// conditioned on the chunks its text follows, so that of an update
+	// reported failed that the server still applies (after that read, or
+	// when it failed too) and its retry, which repeats the text, the
+	// second to arrive does not append it again (on FerretDB, only a late
+	// update that lands before the retry; see persistence/mongo).
 	// The MongoDB store infers the ids when its bulk write matched fewer
 	// messages than it had updates (see persistence/mongo: it may count a
-	// final update found already stored as applied, or, if it cannot read
-	// back, every final update as skipped), and on FerretDB, whose updates
-	// are not atomic, the fence can be crossed by a write racing
-	// InterruptMessage.
+	// final update found already stored as applied), and on FerretDB,
+	// whose updates are not atomic, the fence can be crossed by a write
+	// racing InterruptMessage.
 	ApplyMessageUpdates(ctx context.Context, updates []MessageUpdate) (skipped []string, err error)
 	// InterruptStreaming marks every message still streaming as interrupted
 	// (run at start: those were left by a crash) and returns how many changed.

@@ -63,9 +63,10 @@ var (
 // the others applied: their text is not written again and their final
 // updates release their Finish; only the failed ones are retried. Any
 // other error means the store cannot tell which updates applied, and all
-// of them are retried: a checkpoint that applied appends its text again.
-// The MongoDB store returns such an error only when it cannot read back
-// which applied (a reply lost, and the server unreachable for seconds).
+// of them are retried: a checkpoint that applied appends its text again,
+// unless the store recognises its own text (the MongoDB store does, see
+// persistence/mongo's ApplyMessageUpdates; SQLite's writes are all or
+// nothing).
 //
 // Fence: the store applies an update only while its message is streaming
 // (persistence.Messages.ApplyMessageUpdates). When it skips one, another

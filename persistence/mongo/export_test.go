@@ -18,15 +18,16 @@ func RecordSchemaStep(ctx context.Context, s *Store, version int) (bool, error) 
 	return s.apply(ctx, migrations[version-1])
 }
 
-// TailCached reports whether the store remembers the trailing partial
-// word of message id (its tail cache, see split.go).
+// TailCached reports whether the store knows the stored state of message
+// id (its tail cache, see split.go) for sure: not the state a statement
+// reported failed was written from.
 func TailCached(s *Store, id string) bool {
 	oid, ok := objectID(id)
 	if !ok {
 		return false
 	}
-	_, ok = s.tails.get(oid)
-	return ok
+	st, ok := s.tails.get(oid)
+	return ok && !st.unsure
 }
 
 // WaitCleanUp waits for the clean-up Open started in the background, if

@@ -14,20 +14,22 @@ import (
 // TestFencePaths runs the fence on both of its paths, on FerretDB: the
 // one Open selects there (a find by _id per message, then an update by
 // _id alone of the messages found streaming) and the one it selects on
-// MongoDB (one update per message filtered by _id and status, read back
-// when it matched fewer). Both must skip the same updates; the commands
-// sent show which path ran.
+// MongoDB (one update per message filtered by _id and status, and by the
+// chunks its text follows when the store knows them, read back when it
+// matched fewer). Both must skip the same updates; the commands sent
+// show which path ran.
 func TestFencePaths(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
 		ferretDB   bool
-		filter     []string // keys of each update statement's filter
+		filter     []string // keys of each update statement's filter, of a known message
+		unknown    []string // and of an unknown one
 		statements int      // update statements of the mixed batch
 		finds      int      // finds by _id alone before the update
 	}{
-		{"FerretDB", true, []string{"_id"}, 1, 4},
-		{"MongoDB", false, []string{"_id", "status"}, 4, 0},
+		{"FerretDB", true, []string{"_id"}, []string{"_id"}, 1, 4},
+		{"MongoDB", false, []string{"_id", "status", "content", "reasoning.0"}, []string{"_id", "status"}, 4, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,8 +93,13 @@ func TestFencePaths(t *testing.T) {
 						t.Errorf("%d update statements, want %d", len(stmts), tt.statements)
 					}
 					for _, st := range stmts {
-						if keys := filterKeys(t, st.Document().Lookup("q").Document()); !slices.Equal(keys, tt.filter) {
-							t.Errorf("update filter keys %v, want %v", keys, tt.filter)
+						q := st.Document().Lookup("q").Document()
+						want := tt.filter
+						if q.Lookup("_id").ObjectID().Hex() == unknown {
+							want = tt.unknown
+						}
+						if keys := filterKeys(t, q); !slices.Equal(keys, want) {
+							t.Errorf("update filter keys %v, want %v", keys, want)
 						}
 					}
 				default:

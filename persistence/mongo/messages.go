@@ -28,7 +28,7 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 		return fmt.Errorf("insert message in conversation %s: %w", m.ConversationID, err)
 	}
 	if d.Status == string(persistence.StatusStreaming) {
-		s.tails.set(d.ID, trailingWord(m.Content))
+		s.tails.set(d.ID, storedOf(d.Content, d.Reasoning))
 	}
 	*m = d.message()
 	return nil

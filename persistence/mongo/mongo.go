@@ -11,7 +11,9 @@
 // in split_words for search (see ApplyMessageUpdates and ListConversations),
 // and write_id is the id of the last bulk write that updated it (by which
 // a failed write, one whose reply was lost included, learns which
-// statements applied).
+// statements applied); an append is conditioned on how many chunks the
+// content and reasoning arrays hold, so a statement and its retry do not
+// both apply.
 // Times are BSON dates, so the store keeps them in UTC at millisecond
 // precision, from a clock that never repeats a value.
 //

@@ -29,10 +29,11 @@ type replyDropper struct {
 	closed bool
 }
 
-// drop is one reply to lose.
+// drop is one reply to lose, or with held set, one request to hold back.
 type drop struct {
 	command string        // the command's name, e.g. "update"
 	dropped chan struct{} // closed when the reply is dropped, before the client's connection closes
+	held    chan []byte   // when set: receives the request, which is not passed on
 }
 
 // pendingDrop is a drop a request on a connection took: the reply whose
@@ -68,6 +69,33 @@ func (p *replyDropper) dropReply(command string) <-chan struct{} {
 	defer p.mu.Unlock()
 	p.armed = d
 	return d.dropped
+}
+
+// holdRequest arms p: the next command named command is not passed to
+// the server but sent on the channel returned, and the client's
+// connection is closed, as a network failing while a write is on its way
+// does; the test may deliver it later (replay), as a server running a
+// write after its client gave up on it does.
+func (p *replyDropper) holdRequest(command string) <-chan []byte {
+	d := &drop{command: command, held: make(chan []byte, 1)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed = d
+	return d.held
+}
+
+// replay sends the wire message msg to the server on a connection of its
+// own and waits for the server's reply, which it returns.
+func (p *replyDropper) replay(msg []byte) ([]byte, error) {
+	conn, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	if _, err := conn.Write(msg); err != nil {
+		return nil, err
+	}
+	return readWireMessage(conn)
 }
 
 // close stops accepting, closes every connection and waits for the relays.
@@ -152,7 +180,12 @@ func (p *replyDropper) relayRequests(client, server net.Conn, pending *atomic.Po
 		if err != nil {
 			return
 		}
-		if d := p.take(commandName(msg)); d != nil {
+		d := p.take(commandName(msg))
+		if d != nil && d.held != nil {
+			d.held <- msg
+			return
+		}
+		if d != nil {
 			pending.Store(&pendingDrop{requestID: binary.LittleEndian.Uint32(msg[4:8]), drop: d})
 		}
 		if _, err := server.Write(msg); err != nil {

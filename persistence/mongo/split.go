@@ -1,6 +1,7 @@
 package mongo
 
 import (
+	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -17,32 +18,67 @@ import (
 const maxSplitRunes = 16
 
 // maxTails bounds how many streaming messages the store remembers the
-// trailing partial word of; when full, one is forgotten (and read back from
-// the database if it receives more text).
+// stored state of; when full, one is forgotten (and read back from the
+// database if it receives more text).
 const maxTails = 10_000
 
-// tailCache remembers, per message still receiving text, the trailing
-// partial word of its stored text (what follows the last whitespace, at most
-// maxSplitRunes characters; "" when the text ends with whitespace). Entries
-// are only changed while the message's document lock is held, so they follow
-// the order the database applied the appends in.
+// stored is what the store knows of a streaming message's stored text:
+// the trailing partial word of its content (what follows the last
+// whitespace, at most maxSplitRunes characters; "" when the text ends with
+// whitespace) and how many chunks its content and reasoning arrays hold,
+// the version an appending statement is conditioned on (see
+// mergedUpdate.filter).
+type stored struct {
+	tail     string
+	chunks   int // len(content)
+	thoughts int // len(reasoning)
+	// unsure marks the state a statement reported failed was written from:
+	// the statement may still apply later, and the caller's retry repeats
+	// its text. The chunks stored beyond this state are then a prefix of
+	// the retry's text, which the store does not write again (rebase).
+	unsure bool
+}
+
+// after is the state s leaves once chunk and thought (either may be
+// empty) are appended.
+func (s stored) after(chunk, thought string) stored {
+	next := stored{tail: s.tail, chunks: s.chunks, thoughts: s.thoughts}
+	if chunk != "" {
+		_, next.tail = appendText(s.tail, chunk)
+		next.chunks++
+	}
+	if thought != "" {
+		next.thoughts++
+	}
+	return next
+}
+
+// storedOf is the state of a message whose content and reasoning arrays
+// are content and reasoning.
+func storedOf(content, reasoning []string) stored {
+	return stored{tail: trailingWord(strings.Join(content, "")), chunks: len(content), thoughts: len(reasoning)}
+}
+
+// tailCache remembers the stored state of messages still receiving text.
+// Entries are only changed while the message's document lock is held, so
+// they follow the order the database applied the appends in.
 type tailCache struct {
 	mu sync.Mutex
-	m  map[bson.ObjectID]string
+	m  map[bson.ObjectID]stored
 }
 
-func (c *tailCache) get(id bson.ObjectID) (tail string, ok bool) {
+func (c *tailCache) get(id bson.ObjectID) (st stored, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tail, ok = c.m[id]
-	return tail, ok
+	st, ok = c.m[id]
+	return st, ok
 }
 
-func (c *tailCache) set(id bson.ObjectID, tail string) {
+func (c *tailCache) set(id bson.ObjectID, st stored) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[bson.ObjectID]string)
+		c.m = make(map[bson.ObjectID]stored)
 	}
 	if _, ok := c.m[id]; !ok && len(c.m) >= maxTails {
 		for k := range c.m {
@@ -50,7 +86,7 @@ func (c *tailCache) set(id bson.ObjectID, tail string) {
 			break
 		}
 	}
-	c.m[id] = tail
+	c.m[id] = st
 }
 
 func (c *tailCache) forget(ids ...bson.ObjectID) {

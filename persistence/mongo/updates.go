@@ -65,6 +65,24 @@ import (
 //     makes a late owner's writes lose against a claim that came first, not
 //     against one that came at the same moment.
 //
+// Each statement that appends is also conditioned on the number of chunks
+// the message's content and reasoning arrays hold (see filter): the text
+// follows those, as far as the store knows (the tail cache, else the
+// stored message). A statement reported failed may still apply later (the
+// server was still running it when a timeout ended the write), and the
+// batching writer's retry repeats its text followed by newer text. Of the
+// two, the first to arrive applies; the other matches nothing, the store
+// reads the message back (unapplied) and, finding the start of its own
+// text there, writes only the rest (rebase). Chunks it does not recognise
+// (another writer appended) make the update count as skipped. On FerretDB
+// the condition is checked by checkFence instead (statements are filtered
+// by _id alone, see above), after a statement was reported failed: a late
+// statement that lands before the retry is recognised there, one that
+// lands after it appends its text again. After a restart, or when the
+// cache forgot the message (it holds maxTails), the store takes the
+// stored text as the state the retry follows, and cannot recognise a late
+// statement that landed before.
+//
 // When the bulk write fails, some or all of its statements may have
 // applied: some statements failed (a write error: a document over the
 // size limit, a field of the wrong type), or the reply was lost (a network
@@ -75,13 +93,14 @@ import (
 // did not apply, or nil when all did, so that the batching writer retries
 // those alone instead of appending the others' text again. Only when that
 // read fails too (see appliedAfter for its bounds) does it return the
-// write's error alone, and a retry appends again the text of the
-// statements that applied. The read has a context of its own: after ctx
+// write's error alone; the retry repeats the text of the statements that
+// applied, which the condition above recognises (the store marked their
+// state unsure, see doubt). The read has a context of its own: after ctx
 // ends mid-write, the call may return up to readBackTimeout (5s) later. A
 // statement the server runs after the read
 // (one still running when a timeout ended the write, which the server
-// does not stop at once) is reported failed though it applies, and its
-// retry appends its text again.
+// does not stop at once) is reported failed though it applies; the
+// condition above keeps its retry from appending its text again.
 //
 // On both paths malformed ids count as skipped, and a final update whose
 // message already carries its status and time is a retry of one that
@@ -105,25 +124,42 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 		ids[i] = m.id
 	}
 	defer s.locks.lock(ids...)()
-	write, missed, read := merged, map[bson.ObjectID]bool(nil), map[bson.ObjectID]string(nil)
+	write, missed, read := merged, make(map[bson.ObjectID]bool), make(map[bson.ObjectID]arrays)
 	if s.ferretDB {
 		var err error
 		if write, missed, read, err = s.checkFence(ctx, merged); err != nil {
 			return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 		}
 	}
-	if err := s.splitWords(ctx, write, read); err != nil {
+	write, err := s.resolveBases(ctx, write, read, missed)
+	if err != nil {
 		return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 	}
 	var out wrote
 	if len(write) > 0 {
-		var err error
 		if out, err = s.writeUpdates(ctx, write); err != nil {
-			s.tails.forget(ids...) // which statements applied is unknown
+			s.doubt(merged) // which statements applied is unknown
 			return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 		}
 	}
 	return s.settle(merged, skipped, missed, out)
+}
+
+// doubt records, for every update of merged, that it may have applied or
+// may still apply: the cache keeps the state its text was to follow,
+// marked unsure, so that the retry, which repeats the text, does not
+// append it twice (see rebase); a message whose state is unknown is
+// forgotten.
+func (s *Store) doubt(merged []*mergedUpdate) {
+	for _, m := range merged {
+		if !m.known {
+			s.tails.forget(m.id)
+			continue
+		}
+		st := m.origBase
+		st.unsure = true
+		s.tails.set(m.id, st)
+	}
 }
 
 // settle updates the tail cache after a bulk write and returns its
@@ -135,15 +171,15 @@ func (s *Store) settle(merged []*mergedUpdate, skipped []string, missed map[bson
 	for _, m := range merged {
 		switch {
 		case out.failed[m.id]:
-			s.tails.forget(m.id)
+			s.doubt([]*mergedUpdate{m})
 			failed = append(failed, m.id.Hex())
 		case missed[m.id] || out.missed[m.id]:
 			s.tails.forget(m.id)
 			skipped = append(skipped, m.id.Hex())
 		case m.set.Status.Final():
 			s.tails.forget(m.id)
-		case m.known && m.text.Len() > 0:
-			s.tails.set(m.id, m.newTail)
+		case m.known: // it appended, though a rebase may have left nothing to write
+			s.tails.set(m.id, m.base.after(m.text.String(), m.reasoning.String()))
 		}
 	}
 	if len(failed) > 0 {
@@ -154,9 +190,9 @@ func (s *Store) settle(merged []*mergedUpdate, skipped []string, missed map[bson
 }
 
 // wrote is what writeUpdates did not apply: missed marks statements the
-// fence skipped, failed those that failed (or whose write failed and left
-// them unapplied), with failure the first error; every other statement
-// applied.
+// fence skipped (or that met text another writer appended), failed those
+// that failed (or whose write failed and left them unapplied), with
+// failure the first error; every other statement applied.
 type wrote struct {
 	missed, failed map[bson.ObjectID]bool
 	failure        error
@@ -180,18 +216,24 @@ type wrote struct {
 // statement that did not apply is taken as failed and left to the caller
 // to retry: the server may be unreachable for a while. A statement the
 // fence skipped may be taken as failed: retried, it meets the fence again.
-// It returns an error when which statements applied is unknown (the read
-// back failed too).
+// When the write succeeded but matched fewer statements than it had, the
+// ones that did not match are read back (see unapplied), and those that
+// met text of their own already stored are written again without it. It
+// returns an error when which statements applied is unknown (a read back
+// failed too).
 func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote, error) {
-	var out wrote
+	out := wrote{missed: make(map[bson.ObjectID]bool)}
 	for len(write) > 0 {
 		token := bson.NewObjectID()
 		res, err := s.messages.BulkWrite(ctx, s.statements(write, token), options.BulkWrite().SetOrdered(false))
 		if err == nil {
-			if res.MatchedCount < int64(len(write)) {
-				out.missed = s.unapplied(ctx, write)
+			if res.MatchedCount == int64(len(write)) {
+				return out, nil
 			}
-			return out, nil
+			if write, err = s.unapplied(ctx, write, token, out.missed); err != nil {
+				return out, err
+			}
+			continue
 		}
 		rest, rerr := s.appliedAfter(ctx, write, token)
 		switch {
@@ -234,13 +276,37 @@ func writeErrorsOnly(err error) bool {
 func (s *Store) statements(write []*mergedUpdate, token bson.ObjectID) []mongo.WriteModel {
 	models := make([]mongo.WriteModel, 0, len(write))
 	for _, m := range write {
-		filter := bson.D{{Key: "_id", Value: m.id}}
-		if !s.ferretDB {
-			filter = append(filter, bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
-		}
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(m.update(token)))
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(m.filter(!s.ferretDB)).SetUpdate(m.update(token)))
 	}
 	return models
+}
+
+// filter is the filter of m's statement: its message by _id and, with
+// fence, only while it is streaming and, when m appends to it, only while
+// its content and reasoning arrays hold the chunks m's text follows
+// (m.base). So a statement applies at most once in a lineage: of a
+// statement reported failed that the server still ran (late) and its
+// retry, which repeats the text, only the first to arrive matches; the
+// other matches nothing, and unapplied finds out why.
+func (m *mergedUpdate) filter(fence bool) bson.D {
+	filter := bson.D{{Key: "_id", Value: m.id}}
+	if !fence {
+		return filter
+	}
+	filter = append(filter, bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
+	if m.known && m.appends() {
+		filter = append(filter, countIs("content", m.base.chunks), countIs("reasoning", m.base.thoughts))
+	}
+	return filter
+}
+
+// countIs is the condition that array field holds n elements; a missing
+// field (reasoning, in documents older than it) holds none.
+func countIs(field string, n int) bson.E {
+	if n == 0 {
+		return bson.E{Key: field + ".0", Value: bson.D{{Key: "$exists", Value: false}}}
+	}
+	return bson.E{Key: field, Value: bson.D{{Key: "$size", Value: n}}}
 }
 
 // Bounds on the read back of a failed bulk write (appliedAfter).
@@ -315,19 +381,19 @@ func wait(ctx context.Context, d time.Duration) bool {
 // out: write holds those whose message is streaming; missed marks those
 // that do not apply (unknown message, message final), except a final
 // update its message already carries (see landed), which counts as
-// applied and is not written again. tails holds the trailing partial words
-// of the messages in write whose tail the cache does not know (read with
-// the status, so splitWords needs no read of its own). The caller holds
-// the messages' document locks.
-func (s *Store) checkFence(ctx context.Context, merged []*mergedUpdate) (write []*mergedUpdate, missed map[bson.ObjectID]bool, tails map[bson.ObjectID]string, err error) {
+// applied and is not written again. read holds the content and reasoning
+// of the messages in write that append while the cache does not know
+// their state for sure (read with the status, so resolveBases needs no
+// read of its own). The caller holds the messages' document locks.
+func (s *Store) checkFence(ctx context.Context, merged []*mergedUpdate) (write []*mergedUpdate, missed map[bson.ObjectID]bool, read map[bson.ObjectID]arrays, err error) {
 	missed = make(map[bson.ObjectID]bool, len(merged))
-	tails = make(map[bson.ObjectID]string)
+	read = make(map[bson.ObjectID]arrays)
 	for _, m := range merged {
 		proj := bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}
-		_, cached := s.tails.get(m.id)
-		needTail := m.text.Len() > 0 && !cached
+		st, cached := s.tails.get(m.id)
+		needTail := m.appends() && (!cached || st.unsure)
 		if needTail {
-			proj = append(proj, bson.E{Key: "content", Value: 1})
+			proj = append(proj, bson.E{Key: "content", Value: 1}, bson.E{Key: "reasoning", Value: 1})
 		}
 		var d storedState
 		err := s.messages.FindOne(ctx, bson.D{{Key: "_id", Value: m.id}}, options.FindOne().SetProjection(proj)).Decode(&d)
@@ -338,14 +404,38 @@ func (s *Store) checkFence(ctx context.Context, merged []*mergedUpdate) (write [
 			return nil, nil, nil, fmt.Errorf("check message %s is streaming: %w", m.id.Hex(), err)
 		case d.Status == string(persistence.StatusStreaming):
 			write = append(write, m)
-			if needTail {
-				tails[m.id] = trailingWord(strings.Join(d.Content, ""))
+			if a, ok := arraysOf(d.Content, d.Reasoning); needTail && ok {
+				read[m.id] = a // else its write fails alone, like its read
 			}
 		default:
 			missed[m.id] = !m.landed(d)
 		}
 	}
-	return write, missed, tails, nil
+	return write, missed, read, nil
+}
+
+// arrays is the content and reasoning chunks of a message, as read.
+type arrays struct {
+	content, reasoning []string
+}
+
+// arraysOf decodes a message's content and reasoning, read raw: a
+// document holding something else there must not fail the read of the
+// whole batch (its own update fails, alone, when written). It reports
+// false when either is neither an array of strings nor missing.
+func arraysOf(rawContent, rawReasoning bson.RawValue) (arrays, bool) {
+	content, ok1 := stringsOf(rawContent)
+	reasoning, ok2 := stringsOf(rawReasoning)
+	return arrays{content: content, reasoning: reasoning}, ok1 && ok2
+}
+
+// stringsOf decodes v as an array of strings; a missing field is none.
+func stringsOf(v bson.RawValue) ([]string, bool) {
+	if v.Type == 0 {
+		return nil, true
+	}
+	var out []string
+	return out, v.Type == bson.TypeArray && v.Unmarshal(&out) == nil
 }
 
 // storedState is what the fence checks of a stored message.
@@ -353,7 +443,9 @@ type storedState struct {
 	ID        bson.ObjectID `bson:"_id"`
 	Status    string        `bson:"status"`
 	UpdatedAt time.Time     `bson:"updated_at"`
-	Content   []string      `bson:"content,omitempty"` // only when asked for
+	WriteID   bson.ObjectID `bson:"write_id"`  // only when asked for
+	Content   bson.RawValue `bson:"content"`   // only when asked for
+	Reasoning bson.RawValue `bson:"reasoning"` // only when asked for
 }
 
 // landed reports whether the stored state d is what m leaves when it
@@ -367,47 +459,96 @@ func (m *mergedUpdate) landed(d storedState) bool {
 	return d.Status == string(m.set.Status) && (m.set.At.IsZero() || d.UpdatedAt.Equal(normTime(m.set.At)))
 }
 
-// unapplied tells, after a bulk write that matched fewer statements than
-// it had, which of merged did not apply, by reading the messages back: an
-// unknown message; a checkpoint whose message is not streaming; a final
-// update whose message does not carry its status and time (one that does
-// is a retry of an update that applied, and counts as applied). A checkpoint
-// that applied just before another instance ended the message counts as
-// skipped: its message is final either way. If the read fails, every final
-// update of the batch counts as skipped, and no checkpoint: the caller
-// then reads each such message to learn its stored state, which is right
-// whether the update applied or not.
-func (s *Store) unapplied(ctx context.Context, merged []*mergedUpdate) map[bson.ObjectID]bool {
-	ids := make([]bson.ObjectID, len(merged))
-	byID := make(map[bson.ObjectID]*mergedUpdate, len(merged))
-	for i, m := range merged {
+// unapplied sorts out, after a bulk write that matched fewer statements
+// than write had, the statements that did not apply, by reading their
+// messages back. It marks in missed: an unknown message; a checkpoint
+// whose message is not streaming; a final update whose message does not
+// carry its status and time (one that does is a retry of an update that
+// applied, and counts as applied); an update whose message holds chunks
+// after those its text follows that are not the start of its text
+// (another writer appended). It returns the updates whose message holds
+// the start of their text already (a statement reported failed earlier
+// that the server ran late, see filter), with that start removed, to be
+// written again. A checkpoint that applied just before another instance
+// ended the message counts as skipped: its message is final either way.
+// If the read fails, which statements applied is unknown: it returns an
+// error, and the caller's retry meets the filter.
+func (s *Store) unapplied(ctx context.Context, write []*mergedUpdate, token bson.ObjectID, missed map[bson.ObjectID]bool) ([]*mergedUpdate, error) {
+	ids := make([]bson.ObjectID, len(write))
+	byID := make(map[bson.ObjectID]*mergedUpdate, len(write))
+	for i, m := range write {
 		ids[i], byID[m.id] = m.id, m
 	}
 	var docs []storedState
-	cur, err := s.messages.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Find().SetProjection(bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}))
+	cur, err := s.messagesPrimary.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1},
+			{Key: "write_id", Value: 1}, {Key: "content", Value: 1}, {Key: "reasoning", Value: 1}}))
 	if err == nil {
 		err = cur.All(ctx, &docs)
 	}
-	missed := make(map[bson.ObjectID]bool, len(merged))
 	if err != nil {
-		s.log.Warn("read back message updates that matched nothing; reporting every final update as skipped", "err", err)
-		for _, m := range merged {
-			missed[m.id] = m.set.Status.Final()
-		}
-		return missed
+		return nil, fmt.Errorf("read back message updates that matched nothing: %w", err)
 	}
-	for _, m := range merged {
-		missed[m.id] = true
-	}
+	found := make(map[bson.ObjectID]bool, len(docs))
+	var again []*mergedUpdate
 	for _, d := range docs {
 		m := byID[d.ID]
 		if m == nil {
 			continue
 		}
-		missed[d.ID] = !m.landed(d)
+		found[d.ID] = true
+		a, readable := arraysOf(d.Content, d.Reasoning)
+		switch {
+		case d.WriteID == token: // it matched
+		case d.Status != string(persistence.StatusStreaming) || !m.known || !m.appends() || !readable:
+			missed[d.ID] = !m.landed(d)
+		case m.rebase(a.content, a.reasoning):
+			again = append(again, m)
+		default:
+			s.log.Warn("message update not applied: the message holds text this writer did not append", "message", d.ID.Hex())
+			missed[d.ID] = true
+		}
 	}
-	return missed
+	for _, m := range write {
+		if !found[m.id] {
+			missed[m.id] = true
+		}
+	}
+	return again, nil
+}
+
+// rebase moves m past the chunks of content and reasoning (its message's
+// arrays, as stored) beyond m.base, when those are the start of m's text
+// and reasoning: a statement reported failed that the server applied
+// after all, whose text the caller's retry repeats. It drops that start
+// from m and reports true when m is left to write (the arrays hold more
+// than m.base); it reports false when they hold nothing more, or
+// something else.
+func (m *mergedUpdate) rebase(content, reasoning []string) bool {
+	if len(content) < m.base.chunks || len(reasoning) < m.base.thoughts ||
+		(len(content) == m.base.chunks && len(reasoning) == m.base.thoughts) {
+		return false
+	}
+	text := strings.Join(content[m.base.chunks:], "")
+	thought := strings.Join(reasoning[m.base.thoughts:], "")
+	if !strings.HasPrefix(m.text.String(), text) || !strings.HasPrefix(m.reasoning.String(), thought) {
+		return false
+	}
+	trimFront(&m.text, len(text))
+	trimFront(&m.reasoning, len(thought))
+	m.base = storedOf(content, reasoning)
+	m.plan()
+	return true
+}
+
+// trimFront removes the first n bytes of b.
+func trimFront(b *strings.Builder, n int) {
+	if n == 0 {
+		return
+	}
+	rest := b.String()[n:]
+	b.Reset()
+	b.WriteString(rest)
 }
 
 // mergedUpdate is every change of one batch to one message.
@@ -417,9 +558,23 @@ type mergedUpdate struct {
 	reasoning strings.Builder           // the batch's reasoning appends, in order
 	set       persistence.MessageUpdate // the other fields; Append unused
 
-	known   bool   // the message exists, as far as the tail cache knows
-	split   string // a word the new chunk completes, "" if none
-	newTail string // trailing partial word after the append
+	known    bool   // base is known: the message exists, as far as the store knows
+	base     stored // the stored state text and reasoning follow
+	origBase stored // base before rebase: the state the caller's text follows
+	split    string // a word the new chunk completes, "" if none
+}
+
+// appends reports whether m appends text or reasoning.
+func (m *mergedUpdate) appends() bool {
+	return m.text.Len() > 0 || m.reasoning.Len() > 0
+}
+
+// plan works out the split word m's text completes after m.base.
+func (m *mergedUpdate) plan() {
+	m.split = ""
+	if m.text.Len() > 0 {
+		m.split, _ = appendText(m.base.tail, m.text.String())
+	}
 }
 
 // mergeUpdates merges updates per message, in the order each message first
@@ -528,58 +683,88 @@ func (m *mergedUpdate) setFields() bson.D {
 	return set
 }
 
-// splitWords fills split and newTail of every update that appends text,
-// taking the tail from the cache, else from read (tails the caller has
-// read already; may be nil), else reading the stored text of the message
-// (after a restart, or when another process inserted it). The caller holds
-// the messages' document locks.
-func (s *Store) splitWords(ctx context.Context, merged []*mergedUpdate, read map[bson.ObjectID]string) error {
-	tails := make(map[bson.ObjectID]string)
+// resolveBases fills base (and so split) of every update of write that
+// appends text or reasoning: from the cache; from read (the arrays the
+// caller has read already; FerretDB's fence check reads them when the
+// cache does not know the state for sure), rebasing past the start of its
+// own text a statement reported failed left after all; else by reading the
+// message (after a restart, or when another process inserted it). It
+// returns write without the updates whose message holds text this writer
+// did not append, which it marks in missed. The caller holds the
+// messages' document locks.
+func (s *Store) resolveBases(ctx context.Context, write []*mergedUpdate, read map[bson.ObjectID]arrays, missed map[bson.ObjectID]bool) ([]*mergedUpdate, error) {
 	var missing []bson.ObjectID
-	for _, m := range merged {
-		if m.text.Len() == 0 {
+	for _, m := range write {
+		if !m.appends() {
 			continue
 		}
-		if tail, ok := s.tails.get(m.id); ok {
-			tails[m.id] = tail
-		} else if tail, ok := read[m.id]; ok {
-			tails[m.id] = tail
-		} else {
+		if st, ok := s.tails.get(m.id); ok {
+			m.base, m.known = st, true
+		} else if _, ok := read[m.id]; !ok {
 			missing = append(missing, m.id)
 		}
 	}
 	if len(missing) > 0 {
-		if err := s.readTails(ctx, missing, tails); err != nil {
-			return err
+		if err := s.readArrays(ctx, missing, read); err != nil {
+			return nil, err
 		}
 	}
-	for _, m := range merged {
-		tail, ok := tails[m.id]
-		if m.text.Len() == 0 || !ok {
-			continue // nothing appended, or no such message
+	kept := make([]*mergedUpdate, 0, len(write))
+	for _, m := range write {
+		if !m.appends() {
+			kept = append(kept, m)
+			continue
 		}
-		m.known = true
-		m.split, m.newTail = appendText(tail, m.text.String())
+		if !s.settleBase(m, read) {
+			s.log.Warn("message update not applied: the message holds text this writer did not append", "message", m.id.Hex())
+			missed[m.id] = true
+			continue
+		}
+		kept = append(kept, m)
 	}
-	return nil
+	return kept, nil
 }
 
-// readTails adds the trailing partial words of the stored messages ids to tails.
-func (s *Store) readTails(ctx context.Context, ids []bson.ObjectID, tails map[bson.ObjectID]string) error {
+// settleBase sets the base of m, which appends, from the cache entry
+// resolveBases found (m.known) or the arrays read of its message, and
+// plans its write. It reports false when the arrays hold chunks beyond an
+// unsure base that are not the start of m's text.
+func (s *Store) settleBase(m *mergedUpdate, read map[bson.ObjectID]arrays) bool {
+	a, isRead := read[m.id]
+	switch {
+	case !m.known && isRead:
+		m.base, m.known = storedOf(a.content, a.reasoning), true
+	case !m.known: // no such message
+		return true
+	}
+	m.base.unsure = false
+	m.origBase = m.base
+	if isRead && (len(a.content) != m.base.chunks || len(a.reasoning) != m.base.thoughts) && !m.rebase(a.content, a.reasoning) {
+		return false
+	}
+	m.plan()
+	return true
+}
+
+// readArrays adds the content and reasoning of the stored messages ids to read.
+func (s *Store) readArrays(ctx context.Context, ids []bson.ObjectID, read map[bson.ObjectID]arrays) error {
 	cur, err := s.messages.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Find().SetProjection(bson.D{{Key: "content", Value: 1}}))
+		options.Find().SetProjection(bson.D{{Key: "content", Value: 1}, {Key: "reasoning", Value: 1}}))
 	if err != nil {
 		return fmt.Errorf("read message tails: %w", err)
 	}
 	var docs []struct {
-		ID      bson.ObjectID `bson:"_id"`
-		Content []string      `bson:"content"`
+		ID        bson.ObjectID `bson:"_id"`
+		Content   bson.RawValue `bson:"content"`
+		Reasoning bson.RawValue `bson:"reasoning"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
 		return fmt.Errorf("read message tails: %w", err)
 	}
 	for _, d := range docs {
-		tails[d.ID] = trailingWord(strings.Join(d.Content, ""))
+		if a, ok := arraysOf(d.Content, d.Reasoning); ok {
+			read[d.ID] = a // else its write fails alone, like its read
+		}
 	}
 	return nil
 }
