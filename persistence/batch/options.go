@@ -53,7 +53,8 @@ type Options struct {
 	RetryBase time.Duration
 	RetryMax  time.Duration
 	// WriteTimeout bounds one bulk write. It defaults to 10s. (The MongoDB
-	// store, when a write ran out of time, takes up to 5s more to read back
+	// store, when a write ran out of time, takes up to its ReadBackTimeout
+	// (5s) more to read back
 	// which of its updates applied.)
 	WriteTimeout time.Duration
 	// Logger receives failures and dropped text; it defaults to slog.Default().

@@ -52,15 +52,19 @@ func newEnv(t *testing.T, monitor *event.CommandMonitor) (context.Context, env) 
 // FerretDB's uri (through a proxy); the raw client connects directly.
 func newEnvVia(t *testing.T, monitor *event.CommandMonitor, via func(uri string) string) (context.Context, env) {
 	t.Helper()
+	return newEnvWith(t, mongo.Options{Monitor: monitor}, via)
+}
+
+// newEnvWith is newEnvVia with the store's options opts (URI and Logger
+// are set here).
+func newEnvWith(t *testing.T, opts mongo.Options, via func(uri string) string) (context.Context, env) {
+	t.Helper()
 	takeFerretSlot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	uri := ferret.Start(t)
-	store, err := mongo.Open(ctx, mongo.Options{
-		URI:     via(uri),
-		Logger:  testLogger(t),
-		Monitor: monitor,
-	})
+	opts.URI, opts.Logger = via(uri), testLogger(t)
+	store, err := mongo.Open(ctx, opts)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

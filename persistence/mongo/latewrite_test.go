@@ -1,6 +1,8 @@
 package mongo_test
 
 import (
+	"errors"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -53,7 +55,7 @@ func TestApplyMessageUpdatesLateWrite(t *testing.T) {
 			m := mustMessage(ctx, t, s, c, persistence.RoleAssistant, "start ")
 			first := persistence.MessageUpdate{ID: m.ID, Append: "more ", AppendReasoning: "why ", At: time.Now()}
 
-			held := proxy.holdRequest("update")
+			held := proxy.holdRequest("update", false)
 			if _, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{first}); err == nil {
 				t.Fatal("the update whose command was held back succeeded")
 			}
@@ -109,4 +111,66 @@ func replyBody(msg []byte) bson.Raw {
 		return nil
 	}
 	return bson.Raw(msg[header:])
+}
+
+// TestApplyMessageUpdatesUnknownOutcome loses a checkpoint's write and
+// the read back of which statements applied: a proxy holds the update
+// command back and cuts the store off from the server, so the store
+// returns an error that leaves it unknown whether the update applied
+// (not a *persistence.PartialUpdateError), and the batching writer
+// retries it whole. The held command is delivered before the retry: the
+// update applied after all, and the retry, which repeats its text, must
+// not append it again.
+func TestApplyMessageUpdatesUnknownOutcome(t *testing.T) {
+	t.Parallel()
+	for _, ferretDB := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ferretDB=%v", ferretDB), func(t *testing.T) {
+			t.Parallel()
+			var proxy *replyDropper
+			ctx, e := newEnvWith(t, mongo.Options{ReadBackTimeout: 300 * time.Millisecond}, func(uri string) string {
+				u, err := url.Parse(uri)
+				if err != nil {
+					t.Fatalf("FerretDB's URI %q: %v", uri, err)
+				}
+				proxy = startReplyDropper(t, u.Host)
+				u.Host = proxy.addr()
+				return u.String()
+			})
+			s := e.store
+			mongo.SetFerretDB(s, ferretDB)
+			mongo.WaitCleanUp(s)
+			u := mustUser(ctx, t, s, "a@x")
+			c := mustConversation(ctx, t, s, u.ID, "chat")
+			m := mustMessage(ctx, t, s, c, persistence.RoleAssistant, "start ")
+			first := persistence.MessageUpdate{ID: m.ID, Append: "more ", AppendReasoning: "why ", At: time.Now()}
+
+			held := proxy.holdRequest("update", true)
+			_, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{first})
+			var partial *persistence.PartialUpdateError
+			if err == nil || errors.As(err, &partial) {
+				t.Fatalf("update cut off with its read back: err %v, want an error that leaves the outcome unknown", err)
+			}
+			proxy.unblock()
+			select {
+			case late := <-held:
+				if _, err := proxy.replay(late); err != nil {
+					t.Fatalf("deliver the held update: %v", err)
+				}
+			default:
+				t.Fatal("the proxy held no update")
+			}
+			retry := first
+			retry.Append += "next "
+			if skipped, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{retry}); err != nil || skipped != nil {
+				t.Fatalf("retry: skipped %v, err %v", skipped, err)
+			}
+			got, err := s.Message(ctx, u.ID, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Content != "start more next " || got.Reasoning != "why " {
+				t.Errorf("content %q, reasoning %q; want %q, %q", got.Content, got.Reasoning, "start more next ", "why ")
+			}
+		})
+	}
 }

@@ -63,12 +63,17 @@ type Options struct {
 	// Monitor, when set, sees every command the driver sends (tests and
 	// benchmarks count writes with it).
 	Monitor *event.CommandMonitor
+	// ReadBackTimeout bounds the read that learns, after a failed bulk
+	// write of message updates, which of its statements applied (every
+	// attempt together, see ApplyMessageUpdates); it defaults to 5s.
+	ReadBackTimeout time.Duration
 }
 
 // Default option values.
 const (
-	DefaultDatabase       = "chatd"
-	DefaultConnectTimeout = 10 * time.Second
+	DefaultDatabase        = "chatd"
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultReadBackTimeout = 5 * time.Second
 )
 
 // Store is a persistence.Store on MongoDB. It is safe for concurrent use.
@@ -81,11 +86,12 @@ type Store struct {
 	messagesPrimary *mongo.Collection // messages, always read from the primary (appliedAfter)
 	meta            *mongo.Collection
 	log             *slog.Logger
-	locks           docLocks    // see docLocks: FerretDB's updates are not atomic
-	tails           tailCache   // trailing partial words of streaming messages
-	noSlice         atomic.Bool // the server refused a $slice projection (FerretDB v1)
-	textIndex       bool        // searches may use the text index (set by Open)
-	ferretDB        bool        // the server is FerretDB (set by Open): see ApplyMessageUpdates
+	locks           docLocks      // see docLocks: FerretDB's updates are not atomic
+	tails           tailCache     // trailing partial words of streaming messages
+	noSlice         atomic.Bool   // the server refused a $slice projection (FerretDB v1)
+	textIndex       bool          // searches may use the text index (set by Open)
+	ferretDB        bool          // the server is FerretDB (set by Open): see ApplyMessageUpdates
+	readBackTimeout time.Duration // Options.ReadBackTimeout
 	stopCleanUp     context.CancelFunc
 	cleanedUp       chan struct{} // closed when Open's clean-up has ended (at once when there was none)
 }
@@ -105,6 +111,9 @@ func (o Options) withDefaults(parts uriParts) Options {
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.ReadBackTimeout <= 0 {
+		o.ReadBackTimeout = DefaultReadBackTimeout
 	}
 	return o
 }
@@ -181,6 +190,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		messagesPrimary: db.Collection("messages", options.Collection().SetReadPreference(readpref.Primary())),
 		meta:            db.Collection("meta"),
 		log:             opts.Logger,
+		readBackTimeout: opts.ReadBackTimeout,
 		stopCleanUp:     func() {},
 		cleanedUp:       make(chan struct{}),
 	}

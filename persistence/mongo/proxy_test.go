@@ -24,9 +24,10 @@ type replyDropper struct {
 	wg     sync.WaitGroup // the accept loop and one per connection
 
 	mu     sync.Mutex
-	armed  *drop                 // the command whose reply to lose; nil when none
-	conns  map[net.Conn]struct{} // open connections, both sides
-	closed bool
+	armed   *drop                 // the command whose reply to lose; nil when none
+	conns   map[net.Conn]struct{} // open connections, both sides
+	closed  bool
+	blocked bool // connections are closed as they come (see holdRequest)
 }
 
 // drop is one reply to lose, or with held set, one request to hold back.
@@ -34,6 +35,7 @@ type drop struct {
 	command string        // the command's name, e.g. "update"
 	dropped chan struct{} // closed when the reply is dropped, before the client's connection closes
 	held    chan []byte   // when set: receives the request, which is not passed on
+	cut     bool          // with held: every connection is closed, and new ones until unblock
 }
 
 // pendingDrop is a drop a request on a connection took: the reply whose
@@ -76,12 +78,32 @@ func (p *replyDropper) dropReply(command string) <-chan struct{} {
 // connection is closed, as a network failing while a write is on its way
 // does; the test may deliver it later (replay), as a server running a
 // write after its client gave up on it does.
-func (p *replyDropper) holdRequest(command string) <-chan []byte {
-	d := &drop{command: command, held: make(chan []byte, 1)}
+//
+// With cut, the server is also cut off once the request is held: every
+// connection is closed, and every new one as it comes, until unblock.
+func (p *replyDropper) holdRequest(command string, cut bool) <-chan []byte {
+	d := &drop{command: command, held: make(chan []byte, 1), cut: cut}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.armed = d
 	return d.held
+}
+
+// block closes every connection and makes p close new ones as they come.
+func (p *replyDropper) block() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+}
+
+// unblock lets new connections through again.
+func (p *replyDropper) unblock() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = false
 }
 
 // replay sends the wire message msg to the server on a connection of its
@@ -151,13 +173,13 @@ func (p *replyDropper) track(conns ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range conns {
-		if p.closed {
+		if p.closed || p.blocked {
 			_ = c.Close()
 		} else {
 			p.conns[c] = struct{}{}
 		}
 	}
-	return !p.closed
+	return !p.closed && !p.blocked
 }
 
 // untrack closes the connections of one relay and forgets them.
@@ -183,6 +205,9 @@ func (p *replyDropper) relayRequests(client, server net.Conn, pending *atomic.Po
 		d := p.take(commandName(msg))
 		if d != nil && d.held != nil {
 			d.held <- msg
+			if d.cut {
+				p.block()
+			}
 			return
 		}
 		if d != nil {

@@ -96,7 +96,8 @@ import (
 // write's error alone; the retry repeats the text of the statements that
 // applied, which the condition above recognises (the store marked their
 // state unsure, see doubt). The read has a context of its own: after ctx
-// ends mid-write, the call may return up to readBackTimeout (5s) later. A
+// ends mid-write, the call may return up to Options.ReadBackTimeout (5s)
+// later. A
 // statement the server runs after the read
 // (one still running when a timeout ended the write, which the server
 // does not stop at once) is reported failed though it applies; the
@@ -309,9 +310,9 @@ func countIs(field string, n int) bson.E {
 	return bson.E{Key: field, Value: bson.D{{Key: "$size", Value: n}}}
 }
 
-// Bounds on the read back of a failed bulk write (appliedAfter).
+// Bounds on the read back of a failed bulk write (appliedAfter), with
+// Options.ReadBackTimeout for every attempt together.
 const (
-	readBackTimeout  = 5 * time.Second        // every attempt together
 	readBackAttempts = 4                      // reads tried at most
 	readBackPause    = 100 * time.Millisecond // before the second read; doubles
 )
@@ -320,12 +321,12 @@ const (
 // statements did not apply: those whose message does not carry the
 // write's token, in order. The read goes to the primary (a secondary may
 // lack the write), with a context of its own (the write's may have ended:
-// that may be why it failed), bounded by readBackTimeout, and is tried up
+// that may be why it failed), bounded by Options.ReadBackTimeout, and is tried up
 // to readBackAttempts times (the network may be briefly down). It returns
 // an error when no read succeeded: then which statements applied is
 // unknown.
 func (s *Store) appliedAfter(ctx context.Context, write []*mergedUpdate, token bson.ObjectID) ([]*mergedUpdate, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readBackTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.readBackTimeout)
 	defer cancel()
 	applied, err := s.carrying(ctx, write, token)
 	pause := readBackPause
