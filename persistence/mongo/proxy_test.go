@@ -23,7 +23,7 @@ type replyDropper struct {
 	target string
 	wg     sync.WaitGroup // the accept loop and one per connection
 
-	mu     sync.Mutex
+	mu      sync.Mutex
 	armed   *drop                 // the command whose reply to lose; nil when none
 	conns   map[net.Conn]struct{} // open connections, both sides
 	closed  bool
