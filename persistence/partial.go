@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -13,9 +14,15 @@ import (
 // which applied. The updates of the messages in IDs did not apply: a
 // caller may retry them whole. The others must not be written again: a
 // checkpoint would append its text a second time. Compare with errors.As.
+//
+// Refused, a subset of IDs, names the messages whose update the database
+// ran and rejected (a write error: a field of the wrong type, a document
+// over the size limit, a failed validation): written again unchanged, it
+// is likely to be rejected again, unlike an update whose reply was lost.
 type PartialUpdateError struct {
-	IDs []string // messages whose updates did not apply, each once
-	Err error    // why: the first write error, or the error of the write whose reply was lost
+	IDs     []string // messages whose updates did not apply, each once
+	Refused []string // those of IDs the database rejected
+	Err     error    // why: the first write error, or the error of the write whose reply was lost
 }
 
 // Error names the failed messages and the cause.
@@ -28,10 +35,11 @@ func (e *PartialUpdateError) Unwrap() error { return e.Err }
 
 // Failed reports whether the update of message id failed.
 func (e *PartialUpdateError) Failed(id string) bool {
-	for _, f := range e.IDs {
-		if f == id {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(e.IDs, id)
+}
+
+// Rejected reports whether the database rejected the update of message id
+// (see Refused).
+func (e *PartialUpdateError) Rejected(id string) bool {
+	return slices.Contains(e.Refused, id)
 }

@@ -63,9 +63,9 @@ func (w *Writer) appendLocked(id, text string, reasoning bool) (dropped string) 
 	case e.final != nil:
 		w.stats.Dropped++
 		return "appended after Finish"
-	case e.fenced:
+	case e.fenced || e.refused != nil:
 		w.stats.Dropped++
-		return "" // logged once, when the store skipped it
+		return "" // logged once, when the store skipped or rejected it
 	}
 	if reasoning {
 		e.reasoning = append(e.reasoning, text...)
@@ -108,7 +108,8 @@ func (w *Writer) admitLocked(id string) (*entry, string) {
 // message cannot be tracked, and an error wrapping persistence.ErrNotStreaming
 // when the store skipped the final update or an earlier checkpoint of the
 // message: it is no longer streaming, and nothing more of it was written
-// (see Writer).
+// (see Writer); and an error wrapping ErrRefused when the Writer gave up on
+// the message because the store kept rejecting its update.
 //
 // ctx bounds only the wait: give it a deadline, and do not pass a context
 // that is already cancelled (such as the one of a generation the user just
@@ -146,6 +147,11 @@ func (w *Writer) finishLocked(u persistence.MessageUpdate) (<-chan error, error)
 	if e != nil && e.fenced {
 		w.releaseLocked(e, nil)
 		return nil, fmt.Errorf("batch: final update of message %s not applied: %w", u.ID, persistence.ErrNotStreaming)
+	}
+	if e != nil && e.refused != nil {
+		err := e.refused
+		w.releaseLocked(e, nil)
+		return nil, err
 	}
 	if e == nil {
 		if _, ok := w.rejected[u.ID]; ok {

@@ -56,6 +56,17 @@ func countFailed(updates []persistence.MessageUpdate, failed func(id string) boo
 	return n
 }
 
+// rejectedFunc reports, for a bulk write that returned err, whether the
+// store rejected the update of a message (see
+// persistence.PartialUpdateError.Refused).
+func rejectedFunc(err error) func(id string) bool {
+	var partial *persistence.PartialUpdateError
+	if errors.As(err, &partial) {
+		return partial.Rejected
+	}
+	return func(string) bool { return false }
+}
+
 // failedFunc reports, for a bulk write that returned err, whether the
 // update of a message did not apply: none on success, those a
 // *persistence.PartialUpdateError names (the others applied), else all.
@@ -78,7 +89,8 @@ func failedFunc(err error) func(id string) bool {
 // meanwhile, and is retried. When the store reports a partial failure,
 // only the updates it names failed: the others applied and are not
 // written again (a checkpoint would append its text twice). An entry the
-// store skipped is fenced (see fenceLocked).
+// store skipped is fenced (see fenceLocked); one whose update the store
+// rejected MaxRefusals times in a row is given up (see giveUpLocked).
 func (w *Writer) commit(items []item, skipped []string, err error) {
 	var fenced []string
 	defer func() {
@@ -86,17 +98,31 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 			w.opts.OnFenced(id)
 		}
 	}()
-	failed := failedFunc(err)
+	failed, rejected := failedFunc(err), rejectedFunc(err)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.drainLocked() // text appended before an entry is released or fenced is judged before
+	retrying := false
+	defer func() {
+		if err != nil && !retrying {
+			w.lastErr = nil // every failed update was given up: nothing is being retried
+		}
+	}()
 	for _, it := range items {
 		e := it.e
 		if failed(e.id) {
 			e.lastErr = err
+			if rejected(e.id) {
+				e.refusals++
+			}
+			if e.refusals < w.opts.MaxRefusals {
+				retrying = true
+			} else {
+				w.giveUpLocked(e, it.final, err)
+			}
 			continue
 		}
-		e.lastErr = nil
+		e.lastErr, e.refusals = nil, 0
 		e.text = shift(e.text, it.n)
 		e.reasoning = shift(e.reasoning, it.rn)
 		w.stats.PendingBytes -= it.n + it.rn
@@ -128,6 +154,29 @@ func (w *Writer) fenceLocked(e *entry, final bool) bool {
 	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
 	e.text, e.reasoning = nil, nil
 	return true
+}
+
+// giveUpLocked gives up on e, whose update the store rejected
+// MaxRefusals times in a row (err is the last rejection): writing it
+// again unchanged would be rejected again, and retrying it for as long as
+// the Writer runs would hold every other message's final update to the
+// retry backoff and keep Err set. Its unwritten text is dropped, with an
+// error log, and its Finish returns an error wrapping ErrRefused: at once
+// when its final update was the one rejected or is queued, else when
+// Finish comes (text appended meanwhile is dropped too). The message
+// stays as stored, streaming, until InterruptStreaming (at the next
+// start) or InterruptMessage ends it.
+func (w *Writer) giveUpLocked(e *entry, final bool, err error) {
+	w.log.Error("persisting message updates: giving up on a message whose update the store keeps rejecting; its unwritten text is dropped",
+		"message", e.id, "rejections", e.refusals, "dropped_bytes", len(e.text)+len(e.reasoning), "err", err)
+	cause := fmt.Errorf("batch: message %s: update rejected %d times: %w (%w)", e.id, e.refusals, ErrRefused, err)
+	if final || e.queued {
+		w.releaseLocked(e, cause)
+		return
+	}
+	e.refused = cause
+	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
+	e.text, e.reasoning = nil, nil
 }
 
 // releaseFinalLocked releases e once its final update, collected when it

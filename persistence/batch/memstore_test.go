@@ -31,6 +31,7 @@ type memStore struct {
 	fenced map[string]int       // updates skipped per message
 	broken map[string]bool      // messages whose updates fail alone (a partial failure)
 	fails  map[string]int       // failed updates per broken message
+	refuse bool                 // broken messages' updates are reported refused, not only failed
 }
 
 func newMemStore(t testing.TB) *memStore {
@@ -135,7 +136,11 @@ func (s *memStore) ApplyMessageUpdates(ctx context.Context, updates []persistenc
 		s.last[u.ID] = u
 	}
 	if failed != nil {
-		return skipped, &persistence.PartialUpdateError{IDs: failed, Err: errBroken}
+		err := &persistence.PartialUpdateError{IDs: failed, Err: errBroken}
+		if s.refuse {
+			err.Refused = failed
+		}
+		return skipped, err
 	}
 	return skipped, nil
 }

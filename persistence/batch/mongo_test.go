@@ -79,8 +79,9 @@ func TestMongoPartialFailure(t *testing.T) {
 
 	good1, bad, good2 := f.answer(t), f.answer(t), f.answer(t)
 	setReasoning(bad.ID, "not an array")
+	// Rejected for as long as the test needs: it is repaired, not given up.
 	w := batch.New(f.store, batch.Options{Interval: 5 * time.Millisecond, RetryBase: 5 * time.Millisecond,
-		RetryMax: 20 * time.Millisecond, Logger: testLogger(t)})
+		RetryMax: 20 * time.Millisecond, MaxRefusals: 1 << 30, Logger: testLogger(t)})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -52,6 +52,12 @@ type Options struct {
 	// defaults to 100ms and RetryMax to 5s.
 	RetryBase time.Duration
 	RetryMax  time.Duration
+	// MaxRefusals is how many times in a row the store may reject a
+	// message's update (persistence.PartialUpdateError.Refused: the
+	// database ran it and refused it) before the Writer gives up on the
+	// message (see Writer, "Failures"). It defaults to 5. Other failures
+	// are retried for as long as the Writer runs.
+	MaxRefusals int
 	// WriteTimeout bounds one bulk write. It defaults to 10s. (The MongoDB
 	// store, when a write ran out of time, takes up to its ReadBackTimeout
 	// (5s) more to read back
@@ -80,6 +86,7 @@ const (
 	DefaultMaxHoldBack  = 256
 	DefaultRetryBase    = 100 * time.Millisecond
 	DefaultRetryMax     = 5 * time.Second
+	DefaultMaxRefusals  = 5
 	DefaultWriteTimeout = 10 * time.Second
 )
 
@@ -92,6 +99,7 @@ func (o Options) withDefaults() Options {
 	setDuration(&o.RetryBase, DefaultRetryBase)
 	setDuration(&o.RetryMax, DefaultRetryMax)
 	setDuration(&o.WriteTimeout, DefaultWriteTimeout)
+	setInt(&o.MaxRefusals, DefaultMaxRefusals)
 	if o.RetryMax < o.RetryBase {
 		o.RetryMax = o.RetryBase
 	}

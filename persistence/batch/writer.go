@@ -29,6 +29,10 @@ var (
 	// ErrOverloaded means MaxPending was reached: the message's text was
 	// dropped, and its final update was not written.
 	ErrOverloaded = errors.New("batch writer overloaded")
+	// ErrRefused means the store rejected the message's update
+	// Options.MaxRefusals times in a row: the Writer gave up on it, its
+	// unwritten text was dropped, and its final update was not written.
+	ErrRefused = errors.New("batch writer gave up: the store keeps rejecting the message's update")
 )
 
 // Writer batches message updates into bulk writes. Its methods are safe for
@@ -57,7 +61,11 @@ var (
 //
 // Failures: a failed bulk write is retried, with everything pending, after
 // an exponential backoff with jitter (Options.RetryBase, RetryMax), for as
-// long as the Writer runs. Finish returns when its ctx ends, but the update
+// long as the Writer runs, except a message whose update the store
+// rejected (persistence.PartialUpdateError.Refused) Options.MaxRefusals
+// times in a row: the Writer gives up on it, with an error log, drops its
+// unwritten text, and its Finish returns ErrRefused; the message stays
+// streaming in the database until InterruptStreaming marks it interrupted. Finish returns when its ctx ends, but the update
 // stays queued and is written when the store recovers. When the store
 // reports that only some updates failed (persistence.PartialUpdateError),
 // the others applied: their text is not written again and their final
@@ -128,6 +136,11 @@ type entry struct {
 	// fenced: the store skipped a checkpoint, the message is no longer
 	// streaming; its text is dropped and its Finish fails (see fenceLocked).
 	fenced bool
+	// refusals counts the store's rejections of the entry's update in a
+	// row; refused, once the Writer gave up on it (see giveUpLocked), is
+	// the error its Finish returns, and its text is dropped.
+	refusals int
+	refused  error
 }
 
 // Stats are the Writer's counters, for metrics and tests.

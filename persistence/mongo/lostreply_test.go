@@ -76,6 +76,10 @@ func TestApplyMessageUpdatesLostReply(t *testing.T) {
 			if skipped != nil {
 				t.Fatalf("skipped %v after the lost reply, want none (err %v)", skipped, err)
 			}
+			var partial *persistence.PartialUpdateError
+			if errors.As(err, &partial) && len(partial.Refused) > 0 {
+				t.Errorf("refused %v after a lost reply, want none: no rejection was seen", partial.Refused)
+			}
 			retry := failedUpdates(batch, err)
 			var want []string
 			for _, i := range tt.wantFailed {

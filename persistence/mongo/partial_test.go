@@ -91,6 +91,9 @@ func checkPartial(ctx context.Context, t *testing.T, s *mongo.Store, batch []per
 	if !slices.Equal(partial.IDs, []string{bad}) || skipped != nil {
 		t.Fatalf("failed %v, skipped %v; want failed [%s] only (err %v)", partial.IDs, skipped, bad, err)
 	}
+	if !slices.Equal(partial.Refused, []string{bad}) {
+		t.Errorf("refused %v, want [%s]: the server rejected its statement", partial.Refused, bad)
+	}
 	var bwe drv.BulkWriteException
 	if !errors.As(partial.Err, &bwe) {
 		t.Errorf("partial failure's cause %v is not the bulk write's error", partial.Err)

@@ -168,12 +168,15 @@ func (s *Store) doubt(merged []*mergedUpdate) {
 // checkFence, or out.missed) and, when some statements failed, a
 // *persistence.PartialUpdateError naming them.
 func (s *Store) settle(merged []*mergedUpdate, skipped []string, missed map[bson.ObjectID]bool, out wrote) ([]string, error) {
-	var failed []string
+	var failed, refused []string
 	for _, m := range merged {
 		switch {
 		case out.failed[m.id]:
 			s.doubt([]*mergedUpdate{m})
 			failed = append(failed, m.id.Hex())
+			if out.refused[m.id] {
+				refused = append(refused, m.id.Hex())
+			}
 		case missed[m.id] || out.missed[m.id]:
 			s.tails.forget(m.id)
 			skipped = append(skipped, m.id.Hex())
@@ -184,7 +187,7 @@ func (s *Store) settle(merged []*mergedUpdate, skipped []string, missed map[bson
 		}
 	}
 	if len(failed) > 0 {
-		return skipped, &persistence.PartialUpdateError{IDs: failed,
+		return skipped, &persistence.PartialUpdateError{IDs: failed, Refused: refused,
 			Err: fmt.Errorf("apply updates of %d messages: %w", len(merged), out.failure)}
 	}
 	return skipped, nil
@@ -193,10 +196,11 @@ func (s *Store) settle(merged []*mergedUpdate, skipped []string, missed map[bson
 // wrote is what writeUpdates did not apply: missed marks statements the
 // fence skipped (or that met text another writer appended), failed those
 // that failed (or whose write failed and left them unapplied), with
-// failure the first error; every other statement applied.
+// failure the first error, and refused those of failed the server
+// rejected (a write error); every other statement applied.
 type wrote struct {
-	missed, failed map[bson.ObjectID]bool
-	failure        error
+	missed, failed, refused map[bson.ObjectID]bool
+	failure                 error
 }
 
 // writeUpdates runs one statement per message of write as one unordered
@@ -223,7 +227,7 @@ type wrote struct {
 // returns an error when which statements applied is unknown (a read back
 // failed too).
 func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote, error) {
-	out := wrote{missed: make(map[bson.ObjectID]bool)}
+	out := wrote{missed: make(map[bson.ObjectID]bool), refused: make(map[bson.ObjectID]bool)}
 	for len(write) > 0 {
 		token := bson.NewObjectID()
 		res, err := s.messages.BulkWrite(ctx, s.statements(write, token), options.BulkWrite().SetOrdered(false))
@@ -248,6 +252,7 @@ func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote,
 			return out, nil
 		}
 		out.fail(rest[:1], err)
+		out.refused[rest[0].id] = true
 		write = rest[1:]
 	}
 	return out, nil
