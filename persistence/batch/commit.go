@@ -164,8 +164,9 @@ func (w *Writer) fenceLocked(e *entry, final bool) bool {
 // error log, and its Finish returns an error wrapping ErrRefused: at once
 // when its final update was the one rejected or is queued, else when
 // Finish comes (text appended meanwhile is dropped too). The message
-// stays as stored, streaming, until InterruptStreaming (at the next
-// start) or InterruptMessage ends it.
+// stays as stored, streaming, until InterruptStreaming or InterruptMessage
+// ends it (as one dropped at MaxPending does): a single server's next
+// start does; in a cluster, where that sweep does not run, nothing does.
 func (w *Writer) giveUpLocked(e *entry, final bool, err error) {
 	w.log.Error("persisting message updates: giving up on a message whose update the store keeps rejecting; its unwritten text is dropped",
 		"message", e.id, "rejections", e.refusals, "dropped_bytes", len(e.text)+len(e.reasoning), "err", err)

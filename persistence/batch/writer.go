@@ -65,7 +65,8 @@ var (
 // rejected (persistence.PartialUpdateError.Refused) Options.MaxRefusals
 // times in a row: the Writer gives up on it, with an error log, drops its
 // unwritten text, and its Finish returns ErrRefused; the message stays
-// streaming in the database until InterruptStreaming marks it interrupted. Finish returns when its ctx ends, but the update
+// streaming in the database until InterruptStreaming marks it interrupted
+// (see giveUpLocked). Finish returns when its ctx ends, but the update
 // stays queued and is written when the store recovers. When the store
 // reports that only some updates failed (persistence.PartialUpdateError),
 // the others applied: their text is not written again and their final
