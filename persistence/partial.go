@@ -16,9 +16,10 @@ import (
 // checkpoint would append its text a second time. Compare with errors.As.
 //
 // Refused, a subset of IDs, names the messages whose update the database
-// ran and rejected (a write error: a field of the wrong type, a document
-// over the size limit, a failed validation): written again unchanged, it
-// is likely to be rejected again, unlike an update whose reply was lost.
+// ran and rejected for a reason of its own (a write error: a field of the
+// wrong type, a document over the size limit, a failed validation):
+// written again unchanged, it is rejected again, unlike an update whose
+// reply was lost or that met a primary stepping down.
 type PartialUpdateError struct {
 	IDs     []string // messages whose updates did not apply, each once
 	Refused []string // those of IDs the database rejected

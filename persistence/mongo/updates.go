@@ -252,7 +252,7 @@ func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote,
 			return out, nil
 		}
 		out.fail(rest[:1], err)
-		out.refused[rest[0].id] = true
+		out.refused[rest[0].id] = rejected(err)
 		write = rest[1:]
 	}
 	return out, nil
@@ -275,6 +275,39 @@ func (o *wrote) fail(ms []*mergedUpdate, err error) {
 func writeErrorsOnly(err error) bool {
 	var bwe mongo.BulkWriteException
 	return errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0
+}
+
+// rejected reports whether err, of a bulk write, is write errors alone,
+// each of a code that writing the statement again unchanged would meet
+// again (see persistence.PartialUpdateError.Refused and rejectionCodes):
+// not one of a primary stepping down, say, which the next attempt does
+// not meet.
+func rejected(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !writeErrorsOnly(err) || !errors.As(err, &bwe) {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if !rejectionCodes[we.Code] {
+			return false
+		}
+	}
+	return true
+}
+
+// rejectionCodes are the server's error codes for an update statement
+// that is wrong in itself or for its document, as stored: it fails again
+// when written again unchanged.
+var rejectionCodes = map[int]bool{
+	2:     true, // BadValue: $push to a field that is not an array
+	9:     true, // FailedToParse
+	14:    true, // TypeMismatch
+	28:    true, // PathNotViable
+	40:    true, // ConflictingUpdateOperators
+	66:    true, // ImmutableField
+	121:   true, // DocumentValidationFailure
+	10334: true, // BSONObjectTooLarge
+	17419: true, // the document after the update is over 16 MiB
 }
 
 // statements is one update statement per message of write, each setting
