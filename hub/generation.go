@@ -293,6 +293,10 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 var errNotStored = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
 	Message: "The answer could not be saved: the database is not accepting writes. The server keeps trying; reload the conversation later."}
 
+// droppedReason is the error stored with an answer whose final update
+// the store could not take (endDropped).
+const droppedReason = "The end of the answer could not be saved; it was kept as it was last saved."
+
 func upstreamError(err error) *protocol.ErrorBody {
 	var e *llm.Error
 	if errors.As(err, &e) {
@@ -340,22 +344,56 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 	defer cancel()
 	err := h.opts.Writer.Finish(ctx, u)
 	var stored *persistence.Message
-	if errors.Is(err, persistence.ErrNotStreaming) {
+	switch {
+	case errors.Is(err, persistence.ErrNotStreaming):
 		stored, err = g.fenced(ctx)
+	case errors.Is(err, persistence.ErrDropped):
+		stored, err = g.endDropped(ctx, err)
 	}
 	if err != nil {
 		// The done must not claim what is not stored: the answer is
-		// reported failed. The writer keeps the update and retries it.
+		// reported failed. The writer keeps the update and retries it
+		// (unless it dropped it and the message could not be ended).
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
 		u.Status, u.Error, errBody = persistence.StatusError, errNotStored.Message, errNotStored
 	}
 	if stored != nil {
-		m := *stored
-		return m, persistence.MessageUpdate{ID: m.ID, Status: m.Status, FinishReason: m.FinishReason,
-			Usage: m.Usage, Error: m.Error, ErrorCode: m.ErrorCode, At: m.UpdatedAt}, storedError(m), true
+		return *stored, storedUpdate(*stored), storedError(*stored), true
 	}
 	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
 	return final, u, errBody, false
+}
+
+// storedUpdate is the final update that m, as stored, reflects.
+func storedUpdate(m persistence.Message) persistence.MessageUpdate {
+	return persistence.MessageUpdate{ID: m.ID, Status: m.Status, FinishReason: m.FinishReason,
+		Usage: m.Usage, Error: m.Error, ErrorCode: m.ErrorCode, At: m.UpdatedAt}
+}
+
+// endDropped ends an answer whose final update the writer gave up on
+// (dropped, persistence.ErrDropped: it will never be written, and nothing
+// else would end the message, left streaming): it marks the message
+// interrupted, its text the last checkpoint's, and returns it as stored,
+// for the done to report. It returns (nil, dropped) when the store cannot
+// end messages or the call fails, and (nil, nil) when the message is gone.
+func (g *generation) endDropped(ctx context.Context, dropped error) (*persistence.Message, error) {
+	in, ok := g.hub.opts.Store.(MessageInterrupter)
+	if !ok {
+		return nil, dropped
+	}
+	m, err := in.InterruptMessage(ctx, g.msg.OwnerID, g.msg.ID, droppedReason, time.Now())
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w; marking the answer interrupted: %w", dropped, err)
+	}
+	g.conv.mu.Lock()
+	sent := len(g.text)
+	g.conv.mu.Unlock()
+	g.hub.log.Error("answer's final update dropped: stored as interrupted with its last checkpoint", "generation", g.id,
+		"message", g.msg.ID, "status", m.Status, "stored_bytes", len(m.Content), "streamed_bytes", sent, "err", dropped)
+	return &m, nil
 }
 
 // fenced reads the stored state of an answer whose final update the store

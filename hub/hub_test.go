@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -300,6 +301,27 @@ func TestDoneReportsUnstoredAnswer(t *testing.T) {
 	}
 	if done.Status != "error" || done.Error == nil || done.Error.Code != protocol.CodeUnavailable {
 		t.Fatalf("done after a failed final write: %+v (error %+v), want error/unavailable", done, done.Error)
+	}
+}
+
+// TestDroppedFinalUpdateEndsAnswer: when the writer gives up on an
+// answer's final update for good (persistence.ErrDropped: overloaded, or
+// the store kept rejecting it), nothing would ever end the message, left
+// streaming; the hub stores it interrupted with its text as last saved,
+// and the done reports exactly that.
+func TestDroppedFinalUpdateEndsAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{}, say("a whole ", "answer"))
+	e.writer.finishErr = fmt.Errorf("batch: message: %w", persistence.ErrDropped)
+	sub := newSub("u")
+	res := e.send(t, sub, "hi")
+	_, done := sub.textUntilDone(t, res.MessageID, 0)
+	m := e.stored(t, res.MessageID)
+	if m.Status != persistence.StatusInterrupted || m.Error != droppedReason {
+		t.Fatalf("stored %s (%q), want interrupted (%q)", m.Status, m.Error, droppedReason)
+	}
+	if done.Status != string(m.Status) || done.Seq != int64(len(m.Content)) || done.Error == nil || done.Error.Message != droppedReason {
+		t.Fatalf("done %+v (error %+v), want the stored state: interrupted at %d bytes", done, done.Error, len(m.Content))
 	}
 }
 

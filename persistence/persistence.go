@@ -28,6 +28,11 @@ var (
 	// it (see Messages.ApplyMessageUpdates). Read the message to learn its
 	// stored state.
 	ErrNotStreaming = errors.New("message not streaming")
+	// ErrDropped means a message's update was given up and will never be
+	// written (a batching writer over its bound, or a store that kept
+	// rejecting the update): the message stays as last stored, still
+	// streaming, until something ends it (Messages.InterruptMessage).
+	ErrDropped = errors.New("message update dropped")
 	// ErrUnknownOwner means a conversation was not created because no
 	// user has its owner id: an unknown or malformed id, or an account
 	// deleted (Users.DeleteUser) while the request that creates it was

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"chatd/persistence"
 )
 
 // TestRefusedMessageGivenUp: a message whose update the store refuses
@@ -45,8 +47,8 @@ func TestRefusedMessageGivenUp(t *testing.T) {
 				w.Append("bad", "more ")
 				go func() { badDone <- w.Finish(ctx, complete("bad")) }()
 			}
-			if err := <-badDone; !errors.Is(err, ErrRefused) {
-				t.Fatalf("Finish(bad) = %v, want ErrRefused", err)
+			if err := <-badDone; !errors.Is(err, ErrRefused) || !errors.Is(err, persistence.ErrDropped) {
+				t.Fatalf("Finish(bad) = %v, want ErrRefused, a persistence.ErrDropped", err)
 			}
 			short, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()

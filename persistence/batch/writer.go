@@ -14,6 +14,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -22,17 +23,19 @@ import (
 	"chatd/persistence"
 )
 
-// Errors returned by Finish and Close; compare with errors.Is.
+// Errors returned by Finish and Close; compare with errors.Is. ErrOverloaded
+// and ErrRefused wrap persistence.ErrDropped: the update will never be
+// written.
 var (
 	// ErrClosed means the Writer was closed before the update was durable.
 	ErrClosed = errors.New("batch writer closed")
 	// ErrOverloaded means MaxPending was reached: the message's text was
 	// dropped, and its final update was not written.
-	ErrOverloaded = errors.New("batch writer overloaded")
+	ErrOverloaded = fmt.Errorf("batch writer overloaded: %w", persistence.ErrDropped)
 	// ErrRefused means the store rejected the message's update
 	// Options.MaxRefusals times in a row: the Writer gave up on it, its
 	// unwritten text was dropped, and its final update was not written.
-	ErrRefused = errors.New("batch writer gave up: the store keeps rejecting the message's update")
+	ErrRefused = fmt.Errorf("batch writer gave up, the store keeps rejecting the message's update: %w", persistence.ErrDropped)
 )
 
 // Writer batches message updates into bulk writes. Its methods are safe for
@@ -65,8 +68,9 @@ var (
 // rejected (persistence.PartialUpdateError.Refused) Options.MaxRefusals
 // times in a row: the Writer gives up on it, with an error log, drops its
 // unwritten text, and its Finish returns ErrRefused; the message stays
-// streaming in the database until InterruptStreaming marks it interrupted
-// (see giveUpLocked). Finish returns when its ctx ends, but the update
+// streaming in the database until the caller ends it (the hub marks it
+// interrupted with Messages.InterruptMessage) or InterruptStreaming does
+// at the next start (see giveUpLocked). Finish returns when its ctx ends, but the update
 // stays queued and is written when the store recovers. When the store
 // reports that only some updates failed (persistence.PartialUpdateError),
 // the others applied: their text is not written again and their final

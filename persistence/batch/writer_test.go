@@ -314,8 +314,8 @@ func TestMaxPending(t *testing.T) {
 	if s := w.Stats(); s.Dropped != 2 || s.Messages != 2 {
 		t.Errorf("Stats = %+v, want 2 dropped and 2 tracked", s)
 	}
-	if err := w.Finish(ctx, complete("c")); !errors.Is(err, ErrOverloaded) {
-		t.Errorf("Finish(c) = %v, want ErrOverloaded", err)
+	if err := w.Finish(ctx, complete("c")); !errors.Is(err, ErrOverloaded) || !errors.Is(err, persistence.ErrDropped) {
+		t.Errorf("Finish(c) = %v, want ErrOverloaded, a persistence.ErrDropped", err)
 	}
 	if err := w.Finish(ctx, complete("d")); !errors.Is(err, ErrOverloaded) {
 		t.Errorf("Finish(d) with no room = %v, want ErrOverloaded", err)
