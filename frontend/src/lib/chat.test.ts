@@ -47,6 +47,39 @@ describe('ChatApp', () => {
     expect(app.draft(CID)).toBe('unsent words');
   });
 
+  it('a sign-in by another user does not find the unsent text of the one before; the same user signing in again does', async () => {
+    const users: Record<string, { id: string; email: string; name: string; createdAt: string; updatedAt: string }> = {
+      'a@b.c': { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' },
+      'b@b.c': { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' },
+    };
+    const { app, kv, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        if (url !== '/api/auth/login') return undefined;
+        const { email } = JSON.parse(String(init?.body)) as { email: string };
+        return json({ token: `tok-${email}`, user: users[email] });
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    app.setDraft('new', 'a private thought of A');
+    app.setDraft(CID, 'more of A');
+    await app.logout();
+    expect(kv.getItem('chatd.draft.new')).toBe('a private thought of A'); // kept for A's return
+
+    await app.login('b@b.c', 'password of B');
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+    expect(app.draft('new')).toBe('');
+    expect(app.draft(CID)).toBe('');
+    expect([kv.getItem('chatd.draft.new'), kv.getItem(`chatd.draft.${CID}`)]).toEqual([null, null]);
+
+    app.setDraft('new', 'B writes');
+    socket().cut(4401); // B's session ends: B's text is kept for B
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    await app.login('b@b.c', 'password of B');
+    expect(app.draft('new')).toBe('B writes');
+  });
+
   it('deleting the account: a wrong password keeps the session; then everything of it is forgotten', async () => {
     let answer = () => json({ error: { code: 'unauthorized', message: 'wrong password' } }, 401);
     const { app, kv, calls, socket } = setup({

@@ -132,6 +132,8 @@ export class ChatApp {
     window.addEventListener('popstate', () => this.applyRoute(parseRoute(location.pathname)));
     window.addEventListener('storage', (e) => this.onStorage(e));
     window.addEventListener('pagehide', () => this.drafts.flush());
+    const user = this.store.state.session.user;
+    if (user) this.drafts.claim(user.id, true);
     if (this.session.token()) this.startSession();
     this.applyRoute(parseRoute(location.pathname), true);
   }
@@ -232,6 +234,7 @@ export class ChatApp {
   }
 
   private signedIn(token: string, user: User): void {
+    this.drafts.claim(user.id);
     this.session.signIn(token, user);
     this.list.reset();
     this.threads.clear();

@@ -71,6 +71,14 @@ export class Drafts {
     if (!this.store.state.drafts[key]) this.set(key, text);
   }
 
+  /**
+   * claim gives the composer texts to the user signing in: another user's
+   * are forgotten, saved or pending (keepUnowned: see Persist.claimDrafts).
+   */
+  claim(userId: string, keepUnowned = false): void {
+    if (this.persist.claimDrafts(userId, keepUnowned)) this.discard();
+  }
+
   /** discard forgets every composer text, saved or pending (a deleted account). */
   discard(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);

@@ -19,6 +19,26 @@ describe('Persist', () => {
     expect([p.token(), p.get('chatd.model')]).toEqual(['tok', 'm']);
   });
 
+  it('claimDrafts keeps the drafts of their owner, forgets another user’s, and adopts unowned ones only when asked', () => {
+    const kv = memoryKV();
+    const p = new Persist(kv);
+    p.saveDraft('new', 'unowned');
+    expect(p.claimDrafts('u', true)).toBe(false);
+    expect(p.draft('new')).toBe('unowned');
+    expect(p.claimDrafts('u')).toBe(false);
+    expect(p.draft('new')).toBe('unowned');
+    expect(p.claimDrafts('v')).toBe(true);
+    expect(p.draft('new')).toBe('');
+    p.saveDraft('c1', 'of v');
+    expect(p.claimDrafts('u', true)).toBe(true); // owned by v: never adopted
+    expect(p.draft('c1')).toBe('');
+
+    const fresh = new Persist(memoryKV());
+    fresh.saveDraft('new', 'saved before owners were recorded');
+    expect(fresh.claimDrafts('w')).toBe(true); // a sign-in: whose they were is unknown
+    expect(fresh.draft('new')).toBe('');
+  });
+
   it('says whether the last session ended with its account deleted, until the next sign-in', () => {
     const p = new Persist(memoryKV());
     p.saveSession('tok', { id: 'u' });

@@ -1,11 +1,14 @@
 // What survives a reload in localStorage: the token, the theme, and the
-// composer's draft per conversation (kept through reconnects and re-logins,
-// forgotten with a deleted account); and, while a tab changes the password,
+// composer's draft per conversation (kept through reconnects and the same
+// user's re-logins, forgotten when another user signs in on this browser or
+// the account is deleted); and, while a tab changes the password,
 // a mark telling the other tabs that a refused token will be replaced.
 
 const TOKEN = 'chatd.token';
 const USER = 'chatd.user';
 const DRAFT = 'chatd.draft.';
+/** The id of the user whose drafts are saved: another user signing in on this browser does not get them. */
+const DRAFTS_OWNER = 'chatd.draftsOwner';
 /** Why the last session ended, for the other tabs that see its token go; absent: a sign-out. */
 const ENDED = 'chatd.ended';
 const ACCOUNT_DELETED = 'account-deleted';
@@ -123,6 +126,26 @@ export class Persist {
     } catch {
       // storage full: the draft lives in memory only
     }
+  }
+
+  /**
+   * claimDrafts makes userId the owner of the saved composer texts, and
+   * forgets them first when they are another user's (a different account
+   * signing in on this browser must not find them). keepUnowned adopts
+   * texts saved before owners were recorded instead of forgetting them.
+   * It returns whether texts were forgotten.
+   */
+  claimDrafts(userId: string, keepUnowned = false): boolean {
+    const owner = this.kv.getItem(DRAFTS_OWNER);
+    if (owner === userId) return false;
+    const forget = owner !== null || !keepUnowned;
+    if (forget) this.clearDrafts();
+    try {
+      this.kv.setItem(DRAFTS_OWNER, userId);
+    } catch {
+      // storage full: the next sign-in asks again
+    }
+    return forget;
   }
 
   /** clearDrafts removes every saved composer text (a deleted account's). */
