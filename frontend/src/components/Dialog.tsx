@@ -1,6 +1,7 @@
-// A modal dialog: Escape and the backdrop close it, focus moves in and back.
+// A modal dialog: Escape and the backdrop close it, focus moves in when it
+// opens (and stays where the user puts it) and back when it closes.
 
-import { useEffect, useId, useRef, type ReactNode } from 'react';
+import { useEffect, useId, useLayoutEffect, useRef, type ReactNode } from 'react';
 
 /** DialogProps configure a Dialog. */
 export interface DialogProps {
@@ -15,6 +16,13 @@ export interface DialogProps {
 export function Dialog({ title, onClose, children, actions }: DialogProps) {
   const ref = useRef<HTMLDivElement>(null);
   const titleId = useId();
+  // The latest onClose, so a caller's inline arrow (a new function each
+  // render) does not re-run the effect below: that moved the focus back to
+  // the first button whenever the page behind re-rendered (a live update).
+  const close = useRef(onClose);
+  useLayoutEffect(() => {
+    close.current = onClose;
+  });
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
     const first =
@@ -23,7 +31,7 @@ export function Dialog({ title, onClose, children, actions }: DialogProps) {
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape') {
         e.stopPropagation();
-        onClose();
+        close.current();
       } else if (e.key === 'Tab') trapFocus(e, ref.current);
     };
     document.addEventListener('keydown', onKey, true);
@@ -31,7 +39,7 @@ export function Dialog({ title, onClose, children, actions }: DialogProps) {
       document.removeEventListener('keydown', onKey, true);
       previous?.focus?.();
     };
-  }, [onClose]);
+  }, []);
   return (
     <div className="backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div className="dialog" role="dialog" aria-modal="true" aria-labelledby={titleId} ref={ref}>
