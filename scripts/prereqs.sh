@@ -6,6 +6,9 @@
 # - Nothing missing: prints nothing, exits 0.
 # - Missing programs that Debian's apt provides, as root with apt-get: one
 #   `apt-get update` and ONE `apt-get install` of all of them, then checks again.
+#   When Node.js is missing (or too old) and apt offers no version vite 8
+#   accepts, the update comes first and apt is asked again: a fresh Debian
+#   has no package lists, so apt-cache offers nothing before it.
 # - Otherwise (not root, no apt-get, or Go or Node.js missing, which need
 #   versions apt may not have): one message on stderr that lists everything
 #   missing and the command that installs it, exit 1, within a second or two
@@ -82,6 +85,17 @@ node_ok() {
 	{ [ "$major" = 20 ] && version_ge "$1" 20.19; } || version_ge "$1" 22.12
 }
 
+# update_lists runs apt-get update once, when this run can install: a
+# fresh Debian (a container, a new cloud image) has no package lists, and
+# apt-cache then offers nothing at all.
+updated=
+update_lists() {
+	[ -z "$updated" ] && [ ${#installer[@]} -gt 0 ] && [ "${PREREQS_DRY_RUN:-}" != 1 ] || return 1
+	updated=1
+	echo "prereqs: updating the package lists (${installer[*]} update)" >&2
+	DEBIAN_FRONTEND=noninteractive "${installer[@]}" update -qq
+}
+
 check_node() {
 	local v="" cand
 	if command -v node >/dev/null 2>&1; then
@@ -92,6 +106,11 @@ check_node() {
 		fi
 	fi
 	cand=$(apt_candidate nodejs)
+	# Lists never updated (or old): ask apt again after updating them, unless
+	# something apt cannot install is missing already (nothing is installed then).
+	if ! { [ -n "$cand" ] && node_ok "$cand"; } && [ ${#manual[@]} -eq 0 ] && update_lists; then
+		cand=$(apt_candidate nodejs)
+	fi
 	if [ -n "$cand" ] && node_ok "$cand"; then
 		apt+=(nodejs npm)
 		why+=("$(printf '  %-16s %s (apt packages nodejs npm)' node "Node.js ${node_versions} for the web client's build and tests${v:+, found $v}")")
@@ -99,6 +118,16 @@ check_node() {
 	fi
 	manual+=("  Node.js ${node_versions} (what vite 8 accepts), with npm${v:+ (found $v)}${cand:+; apt offers only $cand}: https://nodejs.org/en/download (Debian/Ubuntu: https://github.com/nodesource/distributions)")
 }
+
+# The installer: PREREQS_APT_GET, else apt-get as root; none once it ran.
+installer=()
+if [ -n "${_PREREQS_INSTALLED:-}" ]; then
+	:
+elif [ -n "${PREREQS_APT_GET:-}" ]; then
+	read -r -a installer <<<"$PREREQS_APT_GET"
+elif [ "$EUID" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+	installer=(apt-get)
+fi
 
 need make make "runs the test suites"
 need git git "the benchmark report names the commit"
@@ -116,16 +145,6 @@ check_node
 
 [ ${#why[@]} -eq 0 ] && [ ${#manual[@]} -eq 0 ] && exit 0
 
-# The installer: PREREQS_APT_GET, else apt-get as root; none once it ran.
-installer=()
-if [ -n "${_PREREQS_INSTALLED:-}" ]; then
-	:
-elif [ -n "${PREREQS_APT_GET:-}" ]; then
-	read -r -a installer <<<"$PREREQS_APT_GET"
-elif [ "$EUID" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-	installer=(apt-get)
-fi
-
 install_cmd="apt-get update && apt-get install -y --no-install-recommends ${apt[*]}"
 [ "$EUID" -eq 0 ] || install_cmd="sudo apt-get update && sudo apt-get install -y --no-install-recommends ${apt[*]}"
 
@@ -137,7 +156,7 @@ if [ ${#manual[@]} -eq 0 ] && [ ${#installer[@]} -gt 0 ]; then
 		exit 0
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	if "${installer[@]}" update -qq && "${installer[@]}" install -y -qq --no-install-recommends "${apt[@]}"; then
+	if { [ -n "$updated" ] || "${installer[@]}" update -qq; } && "${installer[@]}" install -y -qq --no-install-recommends "${apt[@]}"; then
 		# Check again: the packages must really provide the programs.
 		_PREREQS_INSTALLED="${apt[*]}" exec "$BASH" "${BASH_SOURCE[0]}"
 	fi

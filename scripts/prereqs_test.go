@@ -227,6 +227,41 @@ func TestPrereqs(t *testing.T) {
 	}
 }
 
+// TestPrereqsUpdatesAptListsForNode: a fresh Debian (a container, a new
+// cloud image) has no apt lists until `apt-get update`, so apt-cache offers
+// no nodejs at all; as root the script updates them before it decides that
+// Node.js must be installed by hand, and installs apt's when it fits.
+func TestPrereqsUpdatesAptListsForNode(t *testing.T) {
+	t.Parallel()
+	chmod, err := exec.LookPath("chmod")
+	if err != nil {
+		t.Fatalf("chmod: %v", err)
+	}
+	stubs := everything()
+	delete(stubs, "node")
+	delete(stubs, "npm")
+	// apt-cache knows nodejs only once the lists were updated.
+	stubs["apt-cache"] = `[ -e "$FAKE_BIN/.updated" ] || { printf 'nodejs:\n  Installed: (none)\n  Candidate: (none)\n'; exit 0; }
+printf 'nodejs:\n  Installed: (none)\n  Candidate: 20.19.2+dfsg-1\n'`
+	dir := t.TempDir()
+	stub(t, dir, "apt-get", fmt.Sprintf(`printf '%%s\n' "$*" >>"$FAKE_LOG"
+case "$1" in
+update) : >"$FAKE_BIN/.updated" ;;
+install)
+	printf '#!/bin/bash\necho 20.19.2\n' >"$FAKE_BIN/node"
+	printf '#!/bin/bash\nexit 0\n' >"$FAKE_BIN/npm"
+	%[1]s +x "$FAKE_BIN/node" "$FAKE_BIN/npm" ;;
+esac`, chmod))
+	r := runPrereqs(t, stubs, "PREREQS_APT_GET="+filepath.Join(dir, "apt-get"))
+	if r.exit != 0 {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", r.exit, r.stderr)
+	}
+	want := []string{"update -qq", "install -y -qq --no-install-recommends nodejs npm"}
+	if strings.Join(r.aptCalls, "|") != strings.Join(want, "|") {
+		t.Errorf("apt-get calls %q, want %q (one update, before the decision)", r.aptCalls, want)
+	}
+}
+
 // TestPrereqsListsEveryProgram checks the bare-PATH message names each
 // program and its package once.
 func TestPrereqsListsEveryProgram(t *testing.T) {
