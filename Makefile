@@ -2,7 +2,8 @@
 #
 #   make run    build the web client and the server, start it (embedded
 #               SQLite store in ./data, offline demo model unless
-#               OPENAI_API_KEY is set)
+#               OPENAI_API_KEY is set); it checks first (scripts/prereqs.sh
+#               --build) that Go and Node.js are installed
 #   make test   every test suite: formatting, vet and staticcheck, Go tests
 #               with the race detector (including the nginx deployment tests
 #               in deploy/e2e), the web client's type check and unit tests,
@@ -38,7 +39,7 @@ TEST_SUITES := lint test-go test-frontend test-e2e test-e2e-nginx test-bench-smo
 # Every Go file of the module, including files behind build tags.
 GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .TestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./...)
 
-.PHONY: help run build build-go frontend prereqs test $(TEST_SUITES) fmt vet bench bench-smoke clean
+.PHONY: help run build build-go frontend prereqs prereqs-build test $(TEST_SUITES) fmt vet bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,7 +47,9 @@ help: ## list the targets
 run: build ## build everything and start the server on :8080 (CHATD_* variables apply)
 	./$(CHATD)
 
-build: frontend build-go ## build the web client and the server binary (bin/chatd)
+# The check runs before anything is built, also under make -j.
+build: prereqs-build ## build the web client and the server binary (bin/chatd), after checking for Go and Node.js
+	@$(MAKE) --no-print-directory frontend build-go
 
 build-go: ## build bin/chatd with the web client built into it
 	$(GO) build -tags '$(BUILD_TAGS)' -o $(CHATD) ./cmd/chatd
@@ -61,6 +64,9 @@ frontend/node_modules: frontend/package-lock.json
 deploy/node_modules: deploy/package-lock.json
 	cd deploy && $(NPM) ci --no-audit --no-fund
 	@touch $@
+
+prereqs-build: ## check that Go and Node.js with npm are installed (as root with apt: install Node.js if apt's fits), else name them with where to get them
+	@$(SHELL) scripts/prereqs.sh --build
 
 prereqs: ## check that the programs the test suites need are installed; as root with apt, install what is missing (one apt-get install), else list it all with the command that installs it
 	@$(SHELL) scripts/prereqs.sh

@@ -14,6 +14,9 @@
 #   missing and the command that installs it, exit 1, within a second or two
 #   and before any test suite runs.
 #
+# With --build (make run, make build) it checks only what building and
+# running chatd needs: Go, Node.js with npm, and CA certificates.
+#
 # Environment:
 #   PREREQS_APT_GET   the apt-get to run instead of installing only as root
 #                     with the apt-get on PATH, e.g. "sudo apt-get" for a
@@ -22,6 +25,10 @@
 #
 # Uses bash built-ins only (no coreutils), so it also runs with a bare PATH.
 set -uo pipefail
+
+# What the check is for: the test suites (make test), or --build (make run).
+build=
+[ "${1:-}" = --build ] && build=1
 
 # Node.js versions vite 8 accepts (its engines: ^20.19.0 || >=22.12.0):
 # 20.19 and later 20.x, or 22.12 and later; not 21.x nor 22.0 to 22.11.
@@ -129,17 +136,21 @@ elif [ "$EUID" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 	installer=(apt-get)
 fi
 
-need make make "runs the test suites"
-need git git "the benchmark report names the commit"
-need curl curl "deploy/smoke.sh and the deployment tests"
-need openssl openssl "test certificates (deploy/nginx-local.sh, deployment tests)"
+if [ -z "$build" ]; then
+	need make make "runs the test suites"
+	need git git "the benchmark report names the commit"
+	need curl curl "deploy/smoke.sh and the deployment tests"
+	need openssl openssl "test certificates (deploy/nginx-local.sh, deployment tests)"
+fi
 need_file /etc/ssl/certs/ca-certificates.crt ca-certificates "HTTPS to the Go and npm registries"
-need gcc gcc "go test -race needs cgo"
-need_file /usr/include/stdio.h libc6-dev "go test -race needs cgo"
-need nginx nginx "deployment tests and make test-e2e-nginx run nginx.conf"
-need logrotate logrotate "deployment tests check deploy/logrotate-chatd"
-need systemd-analyze systemd "deployment tests verify deploy/chatd.service"
-need chromium chromium "browser tests (deployment tests, make test-e2e)"
+if [ -z "$build" ]; then
+	need gcc gcc "go test -race needs cgo"
+	need_file /usr/include/stdio.h libc6-dev "go test -race needs cgo"
+	need nginx nginx "deployment tests and make test-e2e-nginx run nginx.conf"
+	need logrotate logrotate "deployment tests check deploy/logrotate-chatd"
+	need systemd-analyze systemd "deployment tests verify deploy/chatd.service"
+	need chromium chromium "browser tests (deployment tests, make test-e2e)"
+fi
 check_go
 check_node
 
@@ -158,14 +169,20 @@ if [ ${#manual[@]} -eq 0 ] && [ ${#installer[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	if { [ -n "$updated" ] || "${installer[@]}" update -qq; } && "${installer[@]}" install -y -qq --no-install-recommends "${apt[@]}"; then
 		# Check again: the packages must really provide the programs.
-		_PREREQS_INSTALLED="${apt[*]}" exec "$BASH" "${BASH_SOURCE[0]}"
+		_PREREQS_INSTALLED="${apt[*]}" exec "$BASH" "${BASH_SOURCE[0]}" "$@"
 	fi
 	echo "prereqs: ${installer[*]} install ${apt[*]} failed" >&2
 	exit 1
 fi
 
-{
+goal="make test"
+if [ -n "$build" ]; then
+	goal="make run"
+	echo "make run cannot start: this machine lacks what building chatd needs."
+else
 	echo "make test cannot run: this machine lacks what the test suites need."
+fi >&2
+{
 	[ -z "${_PREREQS_INSTALLED:-}" ] || echo "(still missing after apt-get install ${_PREREQS_INSTALLED})"
 	if [ ${#why[@]} -gt 0 ]; then
 		echo
@@ -182,6 +199,6 @@ fi
 		printf '%s\n' "${manual[@]}"
 	fi
 	echo
-	echo "Then run make test again."
+	echo "Then run $goal again."
 } >&2
 exit 1

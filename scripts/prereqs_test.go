@@ -42,6 +42,12 @@ func stub(t *testing.T, dir, name, body string) {
 // given stubs (name -> script body), plus env.
 func runPrereqs(t *testing.T, stubs map[string]string, env ...string) prereqsRun {
 	t.Helper()
+	return runPrereqsArgs(t, nil, stubs, env...)
+}
+
+// runPrereqsArgs is runPrereqs with arguments for the script.
+func runPrereqsArgs(t *testing.T, args []string, stubs map[string]string, env ...string) prereqsRun {
+	t.Helper()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Fatalf("bash: %v", err)
@@ -53,7 +59,7 @@ func runPrereqs(t *testing.T, stubs map[string]string, env ...string) prereqsRun
 	log := filepath.Join(t.TempDir(), "apt-get.log")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bash, "prereqs.sh")
+	cmd := exec.CommandContext(ctx, bash, append([]string{"prereqs.sh"}, args...)...)
 	cmd.Env = append([]string{"PATH=" + bin, "FAKE_LOG=" + log, "FAKE_BIN=" + bin}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -275,4 +281,53 @@ func TestPrereqsListsEveryProgram(t *testing.T) {
 	if r.stdout != "" {
 		t.Errorf("stdout %q, want the message on stderr only", r.stdout)
 	}
+}
+
+// TestPrereqsBuild: make run (and make build) check only what building and
+// running chatd needs, so a newcomer's first command fails at once with one
+// message naming Go and Node.js instead of "npm: command not found" and,
+// once Node.js is there, "go: command not found"; what apt has, root gets.
+func TestPrereqsBuild(t *testing.T) {
+	t.Parallel()
+	t.Run("bare PATH: Go and Node.js named in one message, nothing of the test suites", func(t *testing.T) {
+		t.Parallel()
+		r := runPrereqsArgs(t, []string{"--build"}, nil)
+		if r.exit != 1 {
+			t.Fatalf("exit %d, want 1; stderr:\n%s", r.exit, r.stderr)
+		}
+		for _, s := range []string{"make run cannot start", "Go: the version go.mod names", "Node.js 20.19 or later", "Then run make run again."} {
+			if !strings.Contains(r.stderr, s) {
+				t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+			}
+		}
+		for _, s := range []string{"nginx", "chromium", "logrotate", "gcc", "make test"} {
+			if strings.Contains(r.stderr, s) {
+				t.Errorf("stderr names %q, which building does not need:\n%s", s, r.stderr)
+			}
+		}
+		if r.took > 5*time.Second {
+			t.Errorf("took %s", r.took)
+		}
+	})
+	t.Run("Go and Node.js present: silent, whatever the test suites lack", func(t *testing.T) {
+		t.Parallel()
+		r := runPrereqsArgs(t, []string{"--build"}, goodGoNode())
+		if r.exit != 0 || r.stderr != "" {
+			t.Fatalf("exit %d, stderr:\n%s", r.exit, r.stderr)
+		}
+	})
+	t.Run("as root, apt's Node.js is installed, and only it", func(t *testing.T) {
+		t.Parallel()
+		stubs := map[string]string{
+			"go":        `echo "go version go1.26.8 linux/amd64"`,
+			"apt-cache": `printf 'nodejs:\n  Installed: (none)\n  Candidate: 20.19.2+dfsg-1\n'`,
+		}
+		r := runPrereqsArgs(t, []string{"--build"}, stubs, "PREREQS_APT_GET="+fakeAptGet(t, false), "PREREQS_DRY_RUN=1")
+		if r.exit != 0 {
+			t.Fatalf("exit %d, want 0; stderr:\n%s", r.exit, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "install -y --no-install-recommends nodejs npm\n") {
+			t.Errorf("stdout %q, want the install of nodejs npm alone", r.stdout)
+		}
+	})
 }
