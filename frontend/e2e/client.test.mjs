@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { useStack, waitFor } from './harness.mjs';
-import { conversationId, lastAnswer, register, send, shot, shown, statusLine, uniqueEmail, waitDone, waitStreaming, watch } from './helpers.mjs';
+import { conversationId, lastAnswer, normalize, register, send, shot, shown, statusLine, uniqueEmail, waitDone, waitStreaming, watch } from './helpers.mjs';
 
 const stack = useStack();
 
@@ -171,6 +171,43 @@ describe('offline send', () => {
     assert.equal(a.status, 'complete');
     assert.equal(a.content, await stack.expectedText({ tokens: 150 }));
     await note.waitFor({ state: 'detached' });
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});
+
+describe('following an answer', () => {
+  // The markdown renders from a deferred value, after the message list has
+  // scrolled for the render that brought the text. A tab in the background
+  // runs its timers late, so the store publishes what streamed meanwhile in
+  // one go (at the latest with the answer's done): a reader who was at the
+  // bottom must still find the view at the answer's end when they look.
+  test('a reader at the bottom sees the end of an answer that arrived while the tab’s timers were held', async () => {
+    const { context, page, seen } = await newPage(stack.base, phone);
+    await register(page, stack.base, uniqueEmail('follow'));
+    await linkState(page, 'connected');
+    // A first answer, and the automatic title that follows it (a later render of the list).
+    await send(page, 'first [[fake tokens=3]]');
+    await waitDone(page);
+    await waitFor(async () => (await page.locator('.chat-title').textContent()) !== 'New chat', { what: 'the automatic title' });
+    await send(page, 'follow me [[fake tokens=400 delay=10ms]]');
+    await waitStreaming(page);
+    await page.locator('.msg-assistant[data-status="streaming"] .md').waitFor(); // its markdown is on the page, growing
+    // As in a background tab: timers (the store's publication throttle among them) wait.
+    await page.clock.install();
+    await page.clock.pauseAt(Date.now() + 1000); // install alone lets time flow
+    const a = await waitDone(page);
+    assert.equal(a.content, await stack.expectedText({ tokens: 400 }));
+    await waitFor(async () => normalize(await page.locator('.msg-assistant').last().locator('.msg-body').innerText()) === normalize(a.content), {
+      what: 'the whole answer on the page',
+    });
+    const list = page.locator('.messages');
+    const gap = () => list.evaluate((el) => Math.round(el.scrollHeight - el.scrollTop - el.clientHeight));
+    assert.ok((await list.evaluate((el) => el.scrollHeight - el.clientHeight)) > 400, 'the answer is taller than the view');
+    await waitFor(async () => (await gap()) < 80, { timeout: 5000, what: 'the view to follow to the end of the answer' }).catch(async (err) => {
+      await shot(page, '26-follow-answer-end');
+      throw new Error(`${err.message}: ${await gap()} px of the answer below the view`);
+    });
     assert.deepEqual(seen.errors, []);
     await context.close();
   });

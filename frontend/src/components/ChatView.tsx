@@ -141,11 +141,13 @@ interface MessageListProps {
 
 /**
  * MessageList scrolls with a growing answer while the reader is at the
- * bottom, and asks for older messages when the reader nears the top,
- * keeping what is on screen in place when they arrive.
+ * bottom (whenever its content changes size, not only when it renders), and
+ * asks for older messages when the reader nears the top, keeping what is on
+ * screen in place when they arrive.
  */
 function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, onNearTop, children }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
+  const inner = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
   const before = useRef<{ firstId: string | undefined; height: number; top: number }>({ firstId: undefined, height: 0, top: 0 });
@@ -168,6 +170,22 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   });
 
   useEffect(() => {
+    // Content also grows after this list rendered (the markdown renders from
+    // a deferred value, a revealed image loads, the window or the composer
+    // changes size): a reader at the bottom stays there. Without it the last
+    // text published before an answer's end (all that streamed while the
+    // tab's timers were throttled in the background) stayed below the view.
+    const el = ref.current;
+    if (!el || !inner.current || typeof ResizeObserver === 'undefined') return;
+    const follow = new ResizeObserver(() => {
+      if (stick.current) el.scrollTop = el.scrollHeight;
+    });
+    follow.observe(inner.current);
+    follow.observe(el);
+    return () => follow.disconnect();
+  }, []);
+
+  useEffect(() => {
     // A first page shorter than the screen cannot be scrolled: ask at once.
     const el = ref.current;
     if (el && hasMore && !loadingOlder && !loading && el.scrollHeight <= el.clientHeight + 200) onNearTop();
@@ -185,7 +203,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
 
   return (
     <div className="messages" ref={ref} onScroll={onScroll} aria-busy={loading || loadingOlder || undefined}>
-      <div className="messages-inner">
+      <div className="messages-inner" ref={inner}>
         {hasMore && !loading && (
           <div className="older">
             {loadingOlder ? (
