@@ -80,6 +80,33 @@ describe('ChatApp', () => {
     expect(app.draft('new')).toBe('B writes');
   });
 
+  it('after an ended session its user signs in back to where it ended, another user to a new chat', async () => {
+    const users: Record<string, { id: string; email: string; name: string; createdAt: string; updatedAt: string }> = {
+      'a@b.c': { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' },
+      'b@b.c': { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' },
+    };
+    const { app, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        if (url !== '/api/auth/login') return undefined;
+        const { email } = JSON.parse(String(init?.body)) as { email: string };
+        return json({ token: `tok-${email}`, user: users[email] });
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    socket().cut(4401); // A's session ends on A's conversation
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    await app.login('b@b.c', 'password of B');
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null }); // not A's conversation
+    expect(location.pathname).toBe('/');
+
+    app.navigate(`/c/${CID}`);
+    socket().cut(4401);
+    await app.login('b@b.c', 'password of B');
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: CID }); // B's own return
+  });
+
   it('deleting the account: a wrong password keeps the session; then everything of it is forgotten', async () => {
     let answer = () => json({ error: { code: 'unauthorized', message: 'wrong password' } }, 401);
     const { app, kv, calls, socket } = setup({

@@ -57,6 +57,8 @@ export class ChatApp {
   private readonly threads = new Map<string, ConversationThread>();
   private openId: string | null = null;
   private returnTo: string | null = null;
+  /** The user whose session ended at returnTo; null: a link opened signed out, for anyone. */
+  private returnFor: string | null = null;
 
   constructor(opts: ChatAppOptions = {}) {
     this.persist = new Persist(opts.kv ?? browserKV());
@@ -150,7 +152,10 @@ export class ChatApp {
   private applyRoute(route: Route, initial = false): void {
     const signedIn = !!this.session.token();
     if (route.name === 'chat' && !signedIn) {
-      this.returnTo = routePath(route) === '/' ? this.returnTo : routePath(route);
+      if (routePath(route) !== '/') {
+        this.returnTo = routePath(route);
+        this.returnFor = null;
+      }
       route = { name: 'login' };
       history.replaceState(null, '', '/login');
     } else if (route.name !== 'chat' && signedIn) {
@@ -240,8 +245,10 @@ export class ChatApp {
     this.threads.clear();
     this.store.set((s) => ({ ...s, threads: {}, threadErrors: {} }));
     this.startSession();
-    const to = this.returnTo ?? '/';
+    // Another user does not land on the previous one's conversation.
+    const to = this.returnTo && (this.returnFor === null || this.returnFor === user.id) ? this.returnTo : '/';
     this.returnTo = null;
+    this.returnFor = null;
     this.navigate(to, true);
   }
 
@@ -309,7 +316,10 @@ export class ChatApp {
   /** expire handles a token the server refused: back to sign-in, drafts kept. */
   expire(notice = 'Your session has ended. Sign in again to continue; your unsent text is kept.'): void {
     if (!this.session.token()) return;
-    if (this.store.state.route.name === 'chat') this.returnTo = location.pathname;
+    if (this.store.state.route.name === 'chat') {
+      this.returnTo = location.pathname;
+      this.returnFor = this.store.state.session.user?.id ?? null;
+    }
     this.endSession(notice);
   }
 
