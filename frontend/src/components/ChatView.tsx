@@ -3,6 +3,7 @@
 
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { useApp, useAppState } from '../hooks/app';
+import { ContentGrew } from '../hooks/follow';
 import { useThreadView } from '../hooks/useThreadView';
 import { ChatApp } from '../lib/chat';
 import { isQueued, streamingAnswer } from '../lib/thread';
@@ -141,13 +142,12 @@ interface MessageListProps {
 
 /**
  * MessageList scrolls with a growing answer while the reader is at the
- * bottom (whenever its content changes size, not only when it renders), and
+ * bottom (also when the answer's markdown grows after the list rendered), and
  * asks for older messages when the reader nears the top, keeping what is on
  * screen in place when they arrive.
  */
 function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, onNearTop, children }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
-  const inner = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
   const before = useRef<{ firstId: string | undefined; height: number; top: number }>({ firstId: undefined, height: 0, top: 0 });
@@ -169,21 +169,24 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
     before.current = { firstId, height: el.scrollHeight, top: el.scrollTop };
   });
 
-  useEffect(() => {
-    // Content also grows after this list rendered (the markdown renders from
-    // a deferred value, a revealed image loads, the window or the composer
-    // changes size): a reader at the bottom stays there. Without it the last
-    // text published before an answer's end (all that streamed while the
-    // tab's timers were throttled in the background) stayed below the view.
+  // A reader at the bottom stays there when content grows after this list
+  // rendered: a markdown body renders from a deferred value, after the
+  // layout effect above (without this, the text of the last publication
+  // before an answer's end, all that streamed while a background tab's
+  // timers were held, grew below the view), and when the list itself
+  // changes size (the composer grows, the window is resized). A section
+  // the reader opens (Show more, Thinking) does not move the view.
+  const follow = useCallback(() => {
     const el = ref.current;
-    if (!el || !inner.current || typeof ResizeObserver === 'undefined') return;
-    const follow = new ResizeObserver(() => {
-      if (stick.current) el.scrollTop = el.scrollHeight;
-    });
-    follow.observe(inner.current);
-    follow.observe(el);
-    return () => follow.disconnect();
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
   }, []);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const resized = new ResizeObserver(follow);
+    resized.observe(el);
+    return () => resized.disconnect();
+  }, [follow]);
 
   useEffect(() => {
     // A first page shorter than the screen cannot be scrolled: ask at once.
@@ -203,7 +206,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
 
   return (
     <div className="messages" ref={ref} onScroll={onScroll} aria-busy={loading || loadingOlder || undefined}>
-      <div className="messages-inner" ref={inner}>
+      <div className="messages-inner">
         {hasMore && !loading && (
           <div className="older">
             {loadingOlder ? (
@@ -215,7 +218,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
             )}
           </div>
         )}
-        {loading ? <p className="hint loading">Loading…</p> : children}
+        <ContentGrew.Provider value={follow}>{loading ? <p className="hint loading">Loading…</p> : children}</ContentGrew.Provider>
       </div>
       {away && (
         <button

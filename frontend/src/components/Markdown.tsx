@@ -1,7 +1,8 @@
 // Renders markdown block by block: each block's HTML is memoised, so while an
 // answer streams only its last block touches the DOM.
 
-import { memo, useDeferredValue, useLayoutEffect, useMemo, useRef, type MouseEvent } from 'react';
+import { memo, useContext, useDeferredValue, useLayoutEffect, useMemo, useRef, type MouseEvent } from 'react';
+import { ContentGrew } from '../hooks/follow';
 import { copyText } from '../lib/clipboard';
 import { revealImage, revealKnown } from '../lib/images';
 import { renderBlocks } from '../lib/markdown';
@@ -39,6 +40,8 @@ export const Markdown = memo(function Markdown({ text, growing = false }: { text
   const deferred = useDeferredValue(text);
   const stillGrowing = useDeferredValue(growing); // the same render's value as deferred
   const blocks = useMemo(() => renderBlocks(deferred, stillGrowing), [deferred, stillGrowing]);
+  const grew = useContext(ContentGrew);
+  useLayoutEffect(() => grew(), [blocks, grew]); // the list keeps a reader at the bottom there
   return (
     <div className="md" onClick={onClick}>
       {blocks.map((html, i) => (
