@@ -2,14 +2,18 @@ package sse_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"chatd/persistence"
 	"chatd/transport/auth"
+	"chatd/transport/httperr"
 	"chatd/transport/internal/hubtest"
 	"chatd/transport/sse"
 )
@@ -96,6 +100,62 @@ func TestSendBodyAfterLogout(t *testing.T) {
 			}
 			if n := s.hub.SendCount(); n != 0 {
 				t.Fatalf("the hub got %d sends", n)
+			}
+		})
+	}
+}
+
+// TestSessionUncheckable: a request whose session cannot be confirmed
+// after its authentication (the store fails the check made once the stream
+// is registered, or once a 202 send's body is read) is refused with 503
+// unavailable and a JSON error, as a WebSocket send is refused
+// `unavailable` then: no stream opens for a session that may have been
+// signed out, no answer starts, the hub forgets the stream and its
+// connection slot is free. Before, the stream opened (and the send
+// started) whatever the check said.
+func TestSessionUncheckable(t *testing.T) {
+	t.Parallel()
+	conv, msg := persistence.NewID(), persistence.NewID()
+	stream := []string{"Accept", "text/event-stream"}
+	for _, tc := range []struct {
+		name, method, path, body string
+		header                   []string
+	}{
+		{"events", http.MethodGet, "/api/events", "", nil},
+		{"events of a conversation", http.MethodGet, "/api/events?conversationId=" + conv, "", nil},
+		{"resume", http.MethodGet, "/api/conversations/" + conv + "/stream?messageId=" + msg + "&lastSeq=0", "", nil},
+		{"send streamed", http.MethodPost, "/api/conversations/" + conv + "/messages", `{"content":"hi"}`, stream},
+		{"send 202", http.MethodPost, "/api/conversations/" + conv + "/messages", `{"content":"hi"}`, nil},
+		{"regenerate streamed", http.MethodPost, "/api/conversations/" + conv + "/regenerate", "", stream},
+		{"regenerate 202", http.MethodPost, "/api/conversations/" + conv + "/regenerate", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			down := func(context.Context, auth.Identity) error {
+				return errors.New("load user u: connection refused")
+			}
+			s := newServer(t, sse.Options{Recheck: down}, false)
+			s.hub.AddConversation(conv, "u", "")
+			res := s.request("u", tc.method, tc.path, tc.body, tc.header...)
+			if res.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("%s %s with the store down: %d %q, want 503 JSON", tc.method, tc.path, res.StatusCode, res.Header.Get("Content-Type"))
+			}
+			body, _ := io.ReadAll(res.Body)
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != httperr.CodeUnavailable || e.Error.Message == "" {
+				t.Fatalf("body %s (%v), want an unavailable error", body, err)
+			}
+			if res.Header.Get("Retry-After") == "" {
+				t.Fatal("no Retry-After")
+			}
+			s.waitHub("every stream to be detached", func(h *hubtest.Hub) bool { return h.Count() == 0 })
+			if n, m := s.hub.SendCount(), s.hub.SubscribeCount(); n+m != 0 {
+				t.Fatalf("the hub got %d sends and %d subscribes", n, m)
+			}
+			if users := s.limits.ConnectedUsers(); len(users) != 0 {
+				t.Fatalf("connection slots still taken by %v", users)
 			}
 		})
 	}

@@ -64,7 +64,8 @@ type Options struct {
 	// errors wrapping auth.ErrUnauthorized mean it is not). A stream checks
 	// it once more after registering with the hub, so that a logout landing
 	// between the two is not missed, and a send or regenerate answered 202
-	// once its body is read; nil skips these checks.
+	// once its body is read. A store that cannot answer refuses the
+	// request with 503 unavailable. Nil skips these checks.
 	Recheck func(ctx context.Context, id auth.Identity) error
 	// StalledWrite is how long writing one event may last before the
 	// client counts as not reading: the stream then stops telling the hub

@@ -3,6 +3,7 @@ package sse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -149,20 +150,23 @@ func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) 
 // user's streams before this one was among them, and would leave it open
 // until the accounts' next periodic check; and before a send or regenerate
 // answered 202 starts an answer, since its body may have taken long to
-// arrive. A revoked session is a 401; a store that cannot answer lets the
-// request go on.
+// arrive. A revoked session is a 401; a store that cannot answer is a 503
+// unavailable, as a WebSocket send is refused then: nothing streams to a
+// session that may have ended.
 func (h *Handler) confirmSession(ctx context.Context, who auth.Identity, when string) error {
 	if h.opts.Recheck == nil {
 		return nil
 	}
 	err := h.opts.Recheck(ctx, who)
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, auth.ErrUnauthorized):
 		return httperr.Unauthorized("signed out, or the account was removed")
-	case err != nil && ctx.Err() == nil:
+	case ctx.Err() == nil:
 		h.log.Warn("recheck session "+when, "user", who.UserID, "err", err)
 	}
-	return nil
+	return httperr.Unavailable("cannot check the session right now; retry", fmt.Errorf("recheck session %s: %w", when, err))
 }
 
 func (h *Handler) close(s *stream) {

@@ -178,19 +178,31 @@ func (c *conn) serve() {
 // landed between the upgrade's authentication and the registration closed
 // the user's connections before this one was among them, and would leave
 // it open until the accounts' next periodic check. A revoked session is
-// closed with 4401; a store that cannot answer leaves the connection open
-// (the next send rechecks it).
+// closed with 4401; one the store cannot confirm now is closed with 1013
+// (try again later), as an SSE stream is refused 503 and a send answered
+// unavailable then: nothing is delivered to a session that may have ended.
 func (c *conn) confirmSession() {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
 	err := c.h.opts.Recheck(ctx, Identity{UserID: c.userID, TokenVersion: c.tv, ExpiresAt: c.expires})
 	switch {
+	case err == nil:
 	case errors.Is(err, ErrUnauthorized):
 		c.kick(protocol.CloseUnauthorized, reasonSessionEnded)
-	case err != nil && c.ctx.Err() == nil:
-		c.h.log.Warn("recheck websocket session after registering", "connection", c.id, "err", err)
+	default:
+		if c.ctx.Err() == nil {
+			c.h.log.Warn("recheck websocket session after registering", "connection", c.id, "err", err)
+		}
+		c.kick(CloseTryAgainLater, ReasonSessionUncheckable)
 	}
 }
+
+// CloseTryAgainLater (1013) closes a connection whose session the store
+// could not confirm after the upgrade; the client reconnects with backoff.
+const CloseTryAgainLater protocol.CloseCode = 1013
+
+// ReasonSessionUncheckable is the close reason with CloseTryAgainLater.
+const ReasonSessionUncheckable = "cannot check the session right now; reconnect"
 
 // writeLoop is the only code that writes data and close frames to the
 // socket. It waits on the queue's channel alone (outbox.Queue.Wait): the

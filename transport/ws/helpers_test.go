@@ -45,6 +45,9 @@ type server struct {
 	authenticated func(user string)
 	// rechecked, when set, runs at the start of each session recheck.
 	rechecked func()
+	// recheckErr, when set, is what each session recheck returns: the
+	// store cannot be read.
+	recheckErr error
 }
 
 type serverOptions struct {
@@ -107,6 +110,9 @@ func (s *server) recheck(_ context.Context, id ws.Identity) error {
 	defer s.mu.Unlock()
 	if s.rechecked != nil {
 		s.rechecked()
+	}
+	if s.recheckErr != nil {
+		return s.recheckErr
 	}
 	if s.revoked[id.UserID] || !time.Now().Before(id.ExpiresAt) {
 		return fmt.Errorf("%w: session ended", ws.ErrUnauthorized)

@@ -1,6 +1,8 @@
 package ws_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -30,4 +32,38 @@ func TestSessionEndedBeforeRegistration(t *testing.T) {
 		t.Fatalf("close reason %q", reason)
 	}
 	s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
+}
+
+// TestSessionUncheckableAtUpgrade: a connection whose session cannot be
+// confirmed after its registration (the store fails the check) is closed
+// with 1013 (try again later) right after hello, as an SSE stream is
+// refused 503 and a send answered `unavailable` then: nothing is
+// delivered to a session that may have been signed out in between. Its
+// connection slot is freed and the hub forgets it. Before, the connection
+// stayed open on the unchecked session.
+func TestSessionUncheckableAtUpgrade(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	s.mu.Lock()
+	s.recheckErr = errors.New("load user u: connection refused")
+	s.mu.Unlock()
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	if got := cl.closeStatus(); got != websocket.StatusTryAgainLater {
+		t.Fatalf("close status %d, want 1013 (%v)", got, cl.err)
+	}
+	if reason := cl.closeReason(); reason != "cannot check the session right now; reconnect" {
+		t.Fatalf("close reason %q", reason)
+	}
+	s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Count() == 0 && h.Detached() == 1 })
+	// Shutdown returns once every connection's goroutine has ended, its
+	// slot released.
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := s.handler.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if users := s.limits.ConnectedUsers(); len(users) != 0 {
+		t.Fatalf("connection slots still taken by %v", users)
+	}
 }
