@@ -210,8 +210,8 @@ func (a *Accounts) register(c *gin.Context) {
 	// one address cannot all pass; only a server failure gives it back.
 	// A taken email counts too: it slows down probing for accounts.
 	ip := clientKey(c)
-	if wait, ok := a.signups.take(ip); !ok {
-		httperr.AbortError(c, httperr.RateLimited("too many registrations from this address; try again later", wait))
+	if wait, r := a.signups.take(ip); r != allowed {
+		httperr.AbortError(c, refused(r, "too many registrations from this address", "sign-ups", wait))
 		return
 	}
 	if err := a.create(c.Request.Context(), &u, req.Password); err != nil {
@@ -291,16 +291,28 @@ func (a *Accounts) login(c *gin.Context) {
 // guesses checks at most the limit's number of passwords; past it the
 // answer is 429. A successful login gives the attempt back.
 func (a *Accounts) reserve(ip, email string) error {
-	wait, ok := a.byIP.take(ip)
-	if ok {
-		if wait, ok = a.byAccount.take(email); !ok {
+	wait, r := a.byIP.take(ip)
+	if r == allowed {
+		if wait, r = a.byAccount.take(email); r != allowed {
 			a.byIP.refund(ip)
 		}
 	}
-	if !ok {
-		return httperr.RateLimited("too many failed logins; try again later", wait)
+	if r != allowed {
+		return refused(r, "too many failed logins", "login attempts", wait)
 	}
 	return nil
+}
+
+// refused is the 429 of a limit that refused an attempt: blocked says
+// the client's own key went over its limit; for a limiter whose table is
+// full of blocked keys (a flood from many clients), which refuses every
+// new key whatever it did, it says that instead. Both carry wait as
+// Retry-After.
+func refused(r refusal, blocked, what string, wait time.Duration) error {
+	if r == tableFull {
+		return httperr.RateLimited("too many "+what+" from too many clients right now; try again later", wait)
+	}
+	return httperr.RateLimited(blocked+"; try again later", wait)
 }
 
 // errAccountGone answers a request of a session whose account was

@@ -65,6 +65,13 @@ func newAccountsEnvOn(t *testing.T, store *sqlite.Store, opts AccountOptions) *a
 // the error code of an error answer.
 func (e *accountsEnv) post(path string, body any) (int, string, http.Header) {
 	e.t.Helper()
+	return e.postFrom("", path, body)
+}
+
+// postFrom is post from the client address ip (X-Forwarded-For, which the
+// test router believes), or from the connection's when ip is "".
+func (e *accountsEnv) postFrom(ip, path string, body any) (int, string, http.Header) {
+	e.t.Helper()
 	data, ok := body.([]byte)
 	if !ok {
 		var err error
@@ -72,7 +79,15 @@ func (e *accountsEnv) post(path string, body any) (int, string, http.Header) {
 			e.t.Fatal(err)
 		}
 	}
-	res, err := e.srv.Client().Post(e.srv.URL+path, "application/json", bytes.NewReader(data))
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, bytes.NewReader(data))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if ip != "" {
+		req.Header.Set("X-Forwarded-For", ip)
+	}
+	res, err := e.srv.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -275,5 +290,71 @@ func TestRegistrationsPerIP(t *testing.T) {
 	wg.Wait()
 	if count[http.StatusCreated] != 3 || count[http.StatusTooManyRequests] != 9 {
 		t.Fatalf("answers %v: want 3 x 201 and 9 x 429", count)
+	}
+}
+
+// TestFullLimiterSaysWhy: a client refused because the limiter's table is
+// full of blocked keys (not because of anything it did) is told so, with
+// Retry-After, while a client whose own key is blocked is still told it
+// failed too often. Before, both got "too many failed logins" (and "too
+// many registrations from this address"), though the refused client had
+// not failed a single login.
+func TestFullLimiterSaysWhy(t *testing.T) {
+	t.Parallel()
+	login := func(email string) map[string]string {
+		return map[string]string{"email": email, "password": "a wrong password"}
+	}
+	signup := func(email string) map[string]string {
+		return map[string]string{"email": email, "password": "12345678", "name": "N"}
+	}
+	type attempt struct {
+		ip, path string
+		body     map[string]string
+	}
+	for _, tc := range []struct {
+		name    string
+		opts    AccountOptions
+		fill    []attempt // answered as usual, each blocking its key
+		blocked attempt   // a key that is blocked
+		refused attempt   // a new key, refused for the full table
+		want    string    // the message of refused
+	}{
+		{
+			name:    "login",
+			opts:    AccountOptions{MaxFailuresPerAccount: 1, MaxFailuresPerIP: 1000, MaxTrackedKeys: 2},
+			fill:    []attempt{{"", "/api/auth/login", login("a@example.com")}, {"", "/api/auth/login", login("b@example.com")}},
+			blocked: attempt{"", "/api/auth/login", login("a@example.com")},
+			refused: attempt{"", "/api/auth/login", login("c@example.com")},
+			want:    "too many login attempts from too many clients right now; try again later",
+		},
+		{
+			name:    "register",
+			opts:    AccountOptions{RegistrationsPerHourIP: 1, MaxTrackedKeys: 2},
+			fill:    []attempt{{"192.0.2.1", "/api/auth/register", signup("a@example.com")}, {"192.0.2.2", "/api/auth/register", signup("b@example.com")}},
+			blocked: attempt{"192.0.2.1", "/api/auth/register", signup("c@example.com")},
+			refused: attempt{"192.0.2.3", "/api/auth/register", signup("d@example.com")},
+			want:    "too many sign-ups from too many clients right now; try again later",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newAccountsEnv(t, tc.opts)
+			for _, a := range tc.fill {
+				if status, msg, _ := e.postFrom(a.ip, a.path, a.body); status == http.StatusTooManyRequests {
+					t.Fatalf("filling the table: %d %s", status, msg)
+				}
+			}
+			status, msg, _ := e.postFrom(tc.blocked.ip, tc.blocked.path, tc.blocked.body)
+			if status != http.StatusTooManyRequests || msg == "rate_limited "+tc.want {
+				t.Fatalf("blocked key: %d %q, want 429 saying the client went over its limit", status, msg)
+			}
+			status, msg, h := e.postFrom(tc.refused.ip, tc.refused.path, tc.refused.body)
+			if status != http.StatusTooManyRequests || msg != "rate_limited "+tc.want {
+				t.Fatalf("new key, table full: %d %q, want 429 %q", status, msg, tc.want)
+			}
+			if h.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		})
 	}
 }

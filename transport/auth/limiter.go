@@ -114,27 +114,42 @@ func newWindowLimiter(max int, length time.Duration, maxKeys int, now func() tim
 		entries: make(map[string]*window)}
 }
 
+// refusal tells why take refused an event, so the client can be told.
+type refusal int
+
+const (
+	allowed    refusal = iota // the event was counted
+	keyBlocked                // the key used up its window's allowance
+	tableFull                 // a new key while every key tracked is blocked
+)
+
 // take counts one event for key, or reports that key is blocked and for
 // how much longer (nothing is counted then). A key not tracked while the
 // table is full of blocked keys is refused until the first block ends.
 func (l *windowLimiter) take(key string) (time.Duration, bool) {
+	wait, r := l.limit(key)
+	return wait, r == allowed
+}
+
+// limit is take, saying why an event was refused.
+func (l *windowLimiter) limit(key string) (time.Duration, refusal) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	l.sweep(now)
 	w, wait := l.current(key, now)
 	if w == nil {
-		return wait, false
+		return wait, tableFull
 	}
 	if w.count >= l.max {
-		return w.start.Add(l.window).Sub(now), false
+		return w.start.Add(l.window).Sub(now), keyBlocked
 	}
 	w.count++
 	if w.count >= l.max {
 		l.open.remove(w)
 		heap.Push(&l.blocked, w)
 	}
-	return 0, true
+	return 0, allowed
 }
 
 // current returns key's window, started now when it has none or it ended,

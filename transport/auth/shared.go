@@ -42,12 +42,13 @@ func newGate(name string, max int, length time.Duration, opts AccountOptions) *g
 		name: name, timeout: opts.SharedTimeout, log: opts.Logger}
 }
 
-// take counts one event for key, or reports that key is blocked and for
-// how much longer (nothing is counted then).
-func (g *gate) take(key string) (time.Duration, bool) {
-	wait, ok := g.local.take(key)
-	if !ok || g.shared == nil {
-		return wait, ok
+// take counts one event for key, or reports why it was refused (key is
+// blocked, or this process's table is full of blocked keys) and for how
+// much longer (nothing is counted then).
+func (g *gate) take(key string) (time.Duration, refusal) {
+	wait, r := g.local.limit(key)
+	if r != allowed || g.shared == nil {
+		return wait, r
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
@@ -55,12 +56,13 @@ func (g *gate) take(key string) (time.Duration, bool) {
 	if err != nil {
 		g.log.Warn("cluster-wide limit unavailable; this server's limit only", slog.String("limit", g.name),
 			slog.Any("err", err))
-		return 0, true
+		return 0, allowed
 	}
 	if !ok {
 		g.local.refund(key)
+		return wait, keyBlocked
 	}
-	return wait, ok
+	return wait, allowed
 }
 
 // refund gives back one event counted by take.
