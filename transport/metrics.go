@@ -3,6 +3,7 @@ package transport
 import (
 	"crypto/subtle"
 	"errors"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"time"
@@ -86,9 +87,24 @@ func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
 func (m *httpMetrics) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := routeOf(c)
-	m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
-	m.duration.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+	route, method := routeOf(c), methodLabel(c.Request.Method)
+	m.requests.WithLabelValues(method, route, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+}
+
+// MethodOther is the method label of requests whose method is none of
+// HTTP's standard ones: any token is a valid method, and a label per
+// invented one would let anyone add series to /metrics without end.
+const MethodOther = "other"
+
+// methodLabel is method when it is a standard HTTP method, else MethodOther.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return MethodOther
 }
 
 // serve is GET /metrics.

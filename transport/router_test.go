@@ -1,9 +1,11 @@
 package transport_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -298,5 +300,36 @@ func TestRequestLogRouteNames(t *testing.T) {
 		if got[path] != route {
 			t.Errorf("GET %s logged as route %q, want %q", path, got[path], route)
 		}
+	}
+}
+
+// TestMetricsMethodLabels: requests with made-up methods (any token is a
+// valid HTTP method) are counted under method "other", so an anonymous
+// client cannot grow /metrics and the server's memory by one series per
+// method it invents. Before, each new method made new series.
+func TestMetricsMethodLabels(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	for i := range 5 {
+		for _, path := range []string{"/healthz", "/api/nope", "/"} {
+			e.do(fmt.Sprintf("INVENTED%d", i), path, "", nil)
+		}
+	}
+	e.do("GET", "/healthz", "", nil)
+	r := e.do("GET", "/metrics", "", nil)
+	if r.status != 200 {
+		t.Fatalf("metrics: %d", r.status)
+	}
+	known := map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+		"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true, "other": true}
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`chatd_http_request[a-z_]*\{[^}]*method="([^"]*)"`).FindAllStringSubmatch(string(r.body), -1) {
+		seen[m[1]] = true
+		if !known[m[1]] {
+			t.Errorf("metrics labelled with method %q", m[1])
+		}
+	}
+	if !seen["other"] || !seen["GET"] {
+		t.Fatalf("methods seen %v, want GET and other", seen)
 	}
 }
