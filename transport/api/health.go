@@ -124,23 +124,31 @@ func (h *Health) readyz(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.PingTimeout)
 	defer cancel()
-	if reason, err := h.check(ctx); err != nil {
+	reason, err := h.check(ctx)
+	if err == nil && h.bus != nil {
+		if err = h.bus(ctx); err != nil {
+			reason = reasonBus
+		}
+	}
+	if err != nil {
 		if c.Request.Context().Err() == nil { // a caller that left says nothing of the server
 			h.report(reason, err)
 		}
-		httperr.AbortError(c, httperr.Unavailable("not ready: "+reason, err))
-		return
-	}
-	if h.bus != nil {
-		if err := h.bus(ctx); err != nil {
-			httperr.AbortError(c, httperr.Unavailable("not ready: the cluster bus is unavailable: "+err.Error(), err))
-			return
+		msg := "not ready: " + reason
+		if reason == reasonBus {
+			msg += ": " + err.Error()
 		}
+		httperr.AbortError(c, httperr.Unavailable(msg, err))
+		return
 	}
 	h.report("", nil)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
+
+// reasonBus is why the server is not ready while the cluster bus is
+// unusable (the bus's error follows it in the answer).
+const reasonBus = "the cluster bus is unavailable"
 
 // check returns why the server is not ready, or "" and nil.
 func (h *Health) check(ctx context.Context) (string, error) {
@@ -217,7 +225,7 @@ func (h *Health) report(reason string, err error) {
 	switch {
 	case reason == prev:
 	case reason == "":
-		h.opts.Logger.Info("ready again: the database answers and accepts writes")
+		h.opts.Logger.Info("ready again: the database answers and accepts writes, and the cluster bus (if any) is usable")
 	case errors.Is(err, persistence.ErrCorrupt):
 		h.opts.Logger.Error("not ready: the database file is corrupted (malformed); stop the server and restore it from a backup",
 			slog.String("err", err.Error()))

@@ -205,3 +205,42 @@ func corrupt(t *testing.T, path string, tables ...string) {
 		}
 	}
 }
+
+// TestReadyzLogsBusOutage: readiness lost because the cluster bus is
+// unusable logs one line, and one when it is back, as for the database
+// (the log is where an operator learns why a load balancer took the
+// instance out). Before, a bus outage turned /readyz 503 without a line.
+func TestReadyzLogsBusOutage(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	h := api.NewHealthWith(api.HealthOptions{Store: &flakyStore{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	var busDown atomic.Bool
+	h.SetBusCheck(func(context.Context) error {
+		if busDown.Load() {
+			return errors.New("nats: no servers available for connection")
+		}
+		return nil
+	})
+	for _, st := range []struct {
+		name string
+		down bool
+		want int
+	}{
+		{"healthy", false, 200},
+		{"bus down", true, 503},
+		{"still down", true, 503},
+		{"bus back", false, 200},
+	} {
+		busDown.Store(st.down)
+		if got := readyz(t, h); got != st.want {
+			t.Fatalf("%s: /readyz = %d, want %d", st.name, got, st.want)
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "not ready: the cluster bus is unavailable"); n != 1 {
+		t.Fatalf("%d 'not ready' lines for one bus outage, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, "ready again"); n != 1 {
+		t.Fatalf("%d 'ready again' lines, want 1:\n%s", n, out)
+	}
+}
