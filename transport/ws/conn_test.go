@@ -22,7 +22,8 @@ import (
 )
 
 // TestUpgradeRefused: authentication, the origin check and the connection
-// limit all answer before the upgrade, with the API's JSON errors.
+// limit all answer before the upgrade, with the API's JSON errors (a 429
+// with Retry-After, as an event stream's: before, it had none).
 func TestUpgradeRefused(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: 1})}})
@@ -57,6 +58,10 @@ func TestUpgradeRefused(t *testing.T) {
 			}
 			if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Fatalf("Content-Type %q", ct)
+			}
+			// Every 429 of the API says when to come back (docs/api.md).
+			if tc.status == http.StatusTooManyRequests && res.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
 			}
 		})
 	}

@@ -173,6 +173,10 @@ func setDefault[T int | int64 | time.Duration](v *T, d T) {
 	}
 }
 
+// ConnRetryAfter is the Retry-After of the 429 refusing a connection over
+// the user's limit, as an event stream's.
+const ConnRetryAfter = 10 * time.Second
+
 // Handler upgrades authenticated requests and runs their connections.
 type Handler struct {
 	opts Options
@@ -210,7 +214,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.opts.Limits.AcquireConn(id.UserID) {
-		httperr.Write(w, httperr.New(http.StatusTooManyRequests, httperr.CodeRateLimited, "too many open connections for this user"))
+		httperr.Write(w, httperr.RateLimited("too many open connections for this user", ConnRetryAfter))
 		return
 	}
 	rw := &smallReadBuffer{ResponseWriter: w}
@@ -257,7 +261,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Identity
 		return id, false
 	case err != nil:
 		h.log.Error("authenticate websocket", "err", err)
-		httperr.Write(w, httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable, "cannot check the token right now"))
+		httperr.Write(w, httperr.Unavailable("cannot check the token right now", err))
 		return id, false
 	}
 	return id, true
