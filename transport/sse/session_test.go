@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
@@ -156,6 +157,39 @@ func TestSessionUncheckable(t *testing.T) {
 			}
 			if users := s.limits.ConnectedUsers(); len(users) != 0 {
 				t.Fatalf("connection slots still taken by %v", users)
+			}
+		})
+	}
+}
+
+// TestHubRefusalsSayWhenToRetry: a send the hub refuses as unavailable
+// (the server shutting down, the cluster out of reach) or rate limited
+// answers 503 or 429 with Retry-After, as every other 503 and 429 of the
+// API, whether it streams or answers 202. Before, they had none.
+func TestHubRefusalsSayWhenToRetry(t *testing.T) {
+	t.Parallel()
+	conv := persistence.NewID()
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		header []string
+	}{
+		{"unavailable, streamed", protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down"), http.StatusServiceUnavailable, []string{"Accept", "text/event-stream"}},
+		{"unavailable, 202", protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down"), http.StatusServiceUnavailable, nil},
+		{"rate limited, 202", protocol.Errorf(protocol.CodeRateLimited, "too many answers"), http.StatusTooManyRequests, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, sse.Options{}, false)
+			s.hub.AddConversation(conv, "u", "")
+			s.hub.FailSends(tc.err)
+			res := s.request("u", http.MethodPost, "/api/conversations/"+conv+"/messages", `{"content":"hi"}`, tc.header...)
+			if res.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", res.StatusCode, tc.status)
+			}
+			if res.Header.Get("Retry-After") == "" {
+				t.Fatalf("%d without Retry-After", res.StatusCode)
 			}
 		})
 	}

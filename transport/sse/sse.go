@@ -376,5 +376,13 @@ func statusOf(err error) error {
 	if status == 0 {
 		status = http.StatusBadRequest
 	}
-	return httperr.New(status, pe.Code, pe.Message)
+	e := httperr.New(status, pe.Code, pe.Message)
+	// As every 429 and 503 of the API, they say when to come back.
+	switch status {
+	case http.StatusTooManyRequests:
+		e.RetryAfter = 10 * time.Second
+	case http.StatusServiceUnavailable:
+		e.RetryAfter = time.Second
+	}
+	return e
 }
