@@ -387,6 +387,11 @@ func (a *Accounts) userByEmail(ctx context.Context, email string) (persistence.U
 func (a *Accounts) me(c *gin.Context) {
 	id, _ := IdentityFrom(c)
 	u, err := a.store.UserByID(c.Request.Context(), id.UserID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		// Deleted since the token was checked: as for a revoked token.
+		httperr.AbortError(c, errAccountGone)
+		return
+	}
 	if err != nil {
 		httperr.AbortError(c, fmt.Errorf("load user %s: %w", id.UserID, err))
 		return

@@ -6,12 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
+
 	"chatd/persistence"
+	"chatd/persistence/sqlite"
 )
 
 // signUp registers an account and returns its token and id.
@@ -213,5 +218,34 @@ func TestDeleteAccountInParallel(t *testing.T) {
 	}
 	if _, err := e.store.UserByID(context.Background(), id); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("the user after the deletions: %v", err)
+	}
+}
+
+// removedStore plays an account removed after the request's token was
+// checked: its token version still reads, the user no longer does.
+type removedStore struct{ *sqlite.Store }
+
+func (removedStore) UserByID(context.Context, string) (persistence.User, error) {
+	return persistence.User{}, persistence.ErrNotFound
+}
+
+// TestMeOfRemovedAccount: GET /api/auth/me of an account deleted between
+// the token's check and the handler's read answers 401 unauthorized, as
+// the account's other requests then do (the client signs in again).
+// Before, it was a 500 internal error.
+func TestMeOfRemovedAccount(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{})
+	token, _ := e.signUp("gone@example.com", "the right password")
+	a, err := NewAccounts(removedStore{e.store}, e.accounts.authn, AccountOptions{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	a.Routes(r.Group("/api"))
+	gone := &accountsEnv{t: t, srv: httptest.NewServer(r)}
+	t.Cleanup(gone.srv.Close)
+	if status, code := gone.call(http.MethodGet, "/api/auth/me", token, ""); status != http.StatusUnauthorized || code != "unauthorized" {
+		t.Fatalf("me of a removed account: %d %s, want 401 unauthorized", status, code)
 	}
 }
