@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -265,7 +267,7 @@ func (a *Accounts) login(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("password", p))
 		return
 	}
-	email, ip := normalizeEmail(req.Email), clientKey(c)
+	email, ip := accountKey(req.Email), clientKey(c)
 	if err := a.reserve(ip, email); err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -315,6 +317,20 @@ func refused(r refusal, blocked, what string, wait time.Duration) error {
 	return httperr.RateLimited(blocked+"; try again later", wait)
 }
 
+// accountKey is the key an email's failed logins are counted under: the
+// normalised email, or for one longer than any address that can be
+// registered (maxEmailBytes; a login body may hold up to the body limit),
+// a digest of it, so the limiter's table of up to MaxTrackedKeys keys
+// never holds a request body's worth of memory per key.
+func accountKey(email string) string {
+	key := normalizeEmail(email)
+	if len(key) <= maxEmailBytes {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // errAccountGone answers a request of a session whose account was
 // deleted meanwhile.
 var errAccountGone = httperr.Unauthorized("the account no longer exists")
@@ -342,7 +358,7 @@ func (a *Accounts) confirm(c *gin.Context, field, password string) (persistence.
 
 // checkPassword checks u's password, the attempt counted first.
 func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password string) error {
-	email, ip := normalizeEmail(u.Email), clientKey(c)
+	email, ip := accountKey(u.Email), clientKey(c)
 	if err := a.reserve(ip, email); err != nil {
 		return err
 	}

@@ -358,3 +358,39 @@ func TestFullLimiterSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+// TestLongEmailKeysStaySmall: failed logins naming huge emails (up to the
+// body limit) are still limited per email, but the limiter keeps a small
+// key for each, not the email: before, every such email was kept whole as
+// its key, so the table of up to MaxTrackedKeys (100,000) failed emails
+// could hold a body's worth of memory each (up to 100 GB).
+func TestLongEmailKeysStaySmall(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 2, MaxFailuresPerIP: 1000})
+	long := func(c string) string { return strings.Repeat(c, 64<<10) + "@example.com" }
+	for _, tc := range []struct {
+		email string
+		want  []int
+	}{
+		{long("a"), []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests}},
+		{long("b"), []int{http.StatusUnauthorized}},
+		{"  " + strings.ToUpper(long("a")) + " ", []int{http.StatusTooManyRequests}}, // the same account, spelled otherwise
+	} {
+		for i, want := range tc.want {
+			if status, msg, _ := e.post("/api/auth/login", map[string]string{"email": tc.email, "password": "a wrong password"}); status != want {
+				t.Fatalf("login %d with a %d-byte email: %d %s, want %d", i, len(tc.email), status, msg, want)
+			}
+		}
+	}
+	l := e.accounts.byAccount.local
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.entries) != 2 {
+		t.Fatalf("%d keys tracked, want 2", len(l.entries))
+	}
+	for key := range l.entries {
+		if len(key) > maxEmailBytes {
+			t.Errorf("a key of %d bytes tracked", len(key))
+		}
+	}
+}
