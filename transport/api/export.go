@@ -32,8 +32,8 @@ type jsonExport struct {
 // (everything but their text) is read first; each text is then read and
 // written in pieces, so an export holds at most one piece of text
 // (persistence.ContentPieceBytes) at a time, however large the
-// conversation. An error after the first bytes can only cut the download
-// short (and is logged).
+// conversation. An error before the first bytes reach the client is an
+// ordinary JSON error; after, it aborts the download (and is logged).
 func (h *Conversations) export(c *gin.Context) {
 	format := c.DefaultQuery("format", "markdown")
 	if format != "markdown" && format != "json" {
@@ -76,9 +76,27 @@ func (h *Conversations) export(c *gin.Context) {
 	if err == nil {
 		err = w.Flush()
 	}
-	if err != nil && ctx.Err() == nil {
+	if err != nil {
+		h.exportFailed(c, id, err)
+	}
+}
+
+// exportFailed ends an export that failed. Before any byte reached the
+// client (what was written still waits in the export's buffer) it answers
+// an ordinary JSON error instead of the download. After, it aborts the
+// response: the chunked body then lacks its end, so the client's download
+// fails rather than saving a truncated file as a whole one.
+func (h *Conversations) exportFailed(c *gin.Context, id string, err error) {
+	if c.Request.Context().Err() == nil {
 		h.logger.Warn("export cut short", "conversation", id, "err", err)
 	}
+	if !c.Writer.Written() {
+		c.Writer.Header().Del("Content-Disposition")
+		httperr.AbortError(c, storeError(err, "export conversation "+id))
+		return
+	}
+	_ = c.Error(fmt.Errorf("export conversation %s cut short: %w", id, err))
+	panic(http.ErrAbortHandler)
 }
 
 // textReader hands the text of a message to fn in pieces.
