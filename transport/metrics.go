@@ -83,10 +83,14 @@ func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
 	return c, err
 }
 
-// observe records each request once it is done.
+// observe records each request once it is done, an aborted one included.
 func (m *httpMetrics) observe(c *gin.Context) {
-	start := time.Now()
+	defer m.record(c, time.Now())
 	c.Next()
+}
+
+// record counts c's request, which began at start.
+func (m *httpMetrics) record(c *gin.Context, start time.Time) {
 	route, method := routeOf(c), methodLabel(c.Request.Method)
 	m.requests.WithLabelValues(method, route, strconv.Itoa(c.Writer.Status())).Inc()
 	m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())

@@ -27,7 +27,9 @@ func RequestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 // requestLog assigns the request id and writes one JSON line per request
 // once it is done: id, user (when known), method, route, path (never the
 // query), status, duration, bytes, client IP and the error behind a 5xx.
-// Headers and bodies are never logged.
+// Headers and bodies are never logged. A response aborted midway
+// (panic(http.ErrAbortHandler), which recovery lets through) gets its line
+// too, on its way out.
 func requestLog(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -38,27 +40,31 @@ func requestLog(logger *slog.Logger) gin.HandlerFunc {
 		c.Set(requestIDKey, id)
 		c.Header(RequestIDHeader, id)
 
+		defer logRequest(logger, c, id, start)
 		c.Next()
-
-		status := c.Writer.Status()
-		attrs := []slog.Attr{
-			slog.String("request_id", id),
-			slog.String("method", c.Request.Method),
-			slog.String("route", routeOf(c)),
-			slog.String("path", c.Request.URL.Path),
-			slog.Int("status", status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.Int("bytes", max(c.Writer.Size(), 0)),
-			slog.String("client_ip", c.ClientIP()),
-		}
-		if who, ok := auth.IdentityFrom(c); ok {
-			attrs = append(attrs, slog.String("user_id", who.UserID))
-		}
-		if err := c.Errors.Last(); err != nil {
-			attrs = append(attrs, slog.String("err", err.Err.Error()))
-		}
-		logger.LogAttrs(c.Request.Context(), levelOf(status), "http request", attrs...)
 	}
+}
+
+// logRequest writes the line of c's request.
+func logRequest(logger *slog.Logger, c *gin.Context, id string, start time.Time) {
+	status := c.Writer.Status()
+	attrs := []slog.Attr{
+		slog.String("request_id", id),
+		slog.String("method", c.Request.Method),
+		slog.String("route", routeOf(c)),
+		slog.String("path", c.Request.URL.Path),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.Int("bytes", max(c.Writer.Size(), 0)),
+		slog.String("client_ip", c.ClientIP()),
+	}
+	if who, ok := auth.IdentityFrom(c); ok {
+		attrs = append(attrs, slog.String("user_id", who.UserID))
+	}
+	if err := c.Errors.Last(); err != nil {
+		attrs = append(attrs, slog.String("err", err.Err.Error()))
+	}
+	logger.LogAttrs(c.Request.Context(), levelOf(status), "http request", attrs...)
 }
 
 // Route names of requests no route pattern matched, in logs and metrics.

@@ -333,3 +333,48 @@ func TestMetricsMethodLabels(t *testing.T) {
 		t.Fatalf("methods seen %v, want GET and other", seen)
 	}
 }
+
+// TestAbortedResponseLogged: a response a handler aborts after its first
+// bytes (panic(http.ErrAbortHandler), as an export that fails midway
+// does, so the client sees the download fail) still gets its request log
+// line, with the handler's error, and is counted in the metrics. Before,
+// the line and the count were skipped, so an operator never saw it.
+func TestAbortedResponseLogged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Register = func(r transport.Routes) {
+			r.API.GET("/abort", func(c *gin.Context) {
+				c.Status(200)
+				_, _ = c.Writer.WriteString(strings.Repeat("x", 64<<10))
+				c.Writer.Flush()
+				_ = c.Error(fmt.Errorf("export cut short: disk I/O error"))
+				panic(http.ErrAbortHandler)
+			})
+		}
+	}})
+	res, err := e.srv.Client().Get(e.srv.URL + "/api/abort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server closes the connection only after the handler's chain has
+	// unwound: once the read fails, the log line is written.
+	if _, err := io.ReadAll(res.Body); err == nil {
+		t.Fatal("the aborted response ended as a whole one")
+	}
+	res.Body.Close()
+	var logged bool
+	for _, l := range e.logs.lines(t) {
+		if l["msg"] == "http request" && l["route"] == "/api/abort" {
+			logged = true
+			if l["err"] != "export cut short: disk I/O error" {
+				t.Fatalf("log line %v: want the handler's error", l)
+			}
+		}
+	}
+	if !logged {
+		t.Fatalf("no request line for the aborted response:\n%s", e.logs.String())
+	}
+	if r := e.do("GET", "/metrics", "", nil); !strings.Contains(string(r.body), `route="/api/abort"`) {
+		t.Fatalf("the aborted response is not counted:\n%s", r.body)
+	}
+}
