@@ -121,8 +121,10 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// recovery turns a panic into a logged JSON 500 (when nothing was sent
-// yet). http.ErrAbortHandler keeps its meaning: abort the response.
+// recovery turns a panic into a logged JSON 500 when nothing was sent
+// yet; once the answer began, it aborts the response after logging, so
+// the client sees it fail rather than a shorter answer ending as if whole.
+// http.ErrAbortHandler keeps its meaning: abort the response.
 func recovery(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		defer func() {
@@ -137,7 +139,11 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 				slog.String("request_id", RequestID(c)),
 				slog.String("panic", fmt.Sprint(p)),
 				slog.String("stack", string(debug.Stack())))
+			started := c.Writer.Written()
 			httperr.AbortError(c, httperr.Internal(fmt.Errorf("panic: %v", p)))
+			if started {
+				panic(http.ErrAbortHandler)
+			}
 		}()
 		c.Next()
 	}

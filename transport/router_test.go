@@ -378,3 +378,35 @@ func TestAbortedResponseLogged(t *testing.T) {
 		t.Fatalf("the aborted response is not counted:\n%s", r.body)
 	}
 }
+
+// TestPanicAfterFirstBytesAborts: a handler that panics after its answer
+// began is logged, and its response is aborted, so the client sees it
+// fail instead of a shorter answer ending as if it were whole. Before,
+// recovery ended the chunked body cleanly.
+func TestPanicAfterFirstBytesAborts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Register = func(r transport.Routes) {
+			r.API.GET("/half", func(c *gin.Context) {
+				c.Status(200)
+				_, _ = c.Writer.WriteString(strings.Repeat("x", 64<<10))
+				c.Writer.Flush()
+				panic("half way")
+			})
+		}
+	}})
+	res, err := e.srv.Client().Get(e.srv.URL + "/api/half")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err == nil {
+		t.Fatalf("a response cut by a panic ended as a whole one (%d bytes)", len(body))
+	}
+	if !strings.Contains(e.logs.String(), "half way") {
+		t.Fatalf("the panic was not logged:\n%s", e.logs.String())
+	}
+	// The server still answers.
+	expect(t, "after the panic", e.do("GET", "/healthz", "", nil), 200, "")
+}
