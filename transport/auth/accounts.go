@@ -417,7 +417,10 @@ func (a *Accounts) me(c *gin.Context) {
 
 func (a *Accounts) logout(c *gin.Context) {
 	id, _ := IdentityFrom(c)
-	if _, err := a.store.BumpTokenVersion(c.Request.Context(), id.UserID); err != nil {
+	// An account deleted since the token was checked has no session left
+	// to end: the logout has nothing more to do.
+	_, err := a.store.BumpTokenVersion(c.Request.Context(), id.UserID)
+	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		httperr.AbortError(c, fmt.Errorf("revoke tokens of %s: %w", id.UserID, err))
 		return
 	}

@@ -229,11 +229,16 @@ func (removedStore) UserByID(context.Context, string) (persistence.User, error) 
 	return persistence.User{}, persistence.ErrNotFound
 }
 
-// TestMeOfRemovedAccount: GET /api/auth/me of an account deleted between
-// the token's check and the handler's read answers 401 unauthorized, as
-// the account's other requests then do (the client signs in again).
-// Before, it was a 500 internal error.
-func TestMeOfRemovedAccount(t *testing.T) {
+func (removedStore) BumpTokenVersion(context.Context, string) (int64, error) {
+	return 0, persistence.ErrNotFound
+}
+
+// TestRemovedAccountRequests: requests of an account deleted between the
+// token's check and the handler's store call answer as for an account
+// that is gone, not as a server failure: GET /api/auth/me 401 (the client
+// signs in again), POST /api/auth/logout 204 (the session is over either
+// way). Before, both were 500 internal errors, logged as such.
+func TestRemovedAccountRequests(t *testing.T) {
 	t.Parallel()
 	e := newAccountsEnv(t, AccountOptions{})
 	token, _ := e.signUp("gone@example.com", "the right password")
@@ -245,7 +250,16 @@ func TestMeOfRemovedAccount(t *testing.T) {
 	a.Routes(r.Group("/api"))
 	gone := &accountsEnv{t: t, srv: httptest.NewServer(r)}
 	t.Cleanup(gone.srv.Close)
-	if status, code := gone.call(http.MethodGet, "/api/auth/me", token, ""); status != http.StatusUnauthorized || code != "unauthorized" {
-		t.Fatalf("me of a removed account: %d %s, want 401 unauthorized", status, code)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{http.MethodGet, "/api/auth/me", http.StatusUnauthorized, "unauthorized"},
+		{http.MethodPost, "/api/auth/logout", http.StatusNoContent, ""},
+	} {
+		if status, code := gone.call(tc.method, tc.path, token, ""); status != tc.status || code != tc.code {
+			t.Errorf("%s %s of a removed account: %d %q, want %d %q", tc.method, tc.path, status, code, tc.status, tc.code)
+		}
 	}
 }
