@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -192,5 +193,35 @@ func TestHubRefusalsSayWhenToRetry(t *testing.T) {
 				t.Fatalf("%d without Retry-After", res.StatusCode)
 			}
 		})
+	}
+}
+
+// TestSessionCheckBounded: a session check the store does not answer is
+// given up after RequestTimeout (503 unavailable), as a WebSocket's is
+// after its DispatchTimeout, freeing the stream's connection slot. Before,
+// an event stream waited on the store for as long as it hung, holding one
+// of the user's connection slots.
+func TestSessionCheckBounded(t *testing.T) {
+	t.Parallel()
+	hang := func(ctx context.Context, _ auth.Identity) error {
+		<-ctx.Done()
+		return fmt.Errorf("load user u: %w", ctx.Err())
+	}
+	s := newServer(t, sse.Options{Recheck: hang, RequestTimeout: 50 * time.Millisecond}, false)
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.srv.URL+"/api/events", nil)
+	req.Header.Set("Authorization", "Bearer token-u")
+	res, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("events with the store hanging: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("events with the store hanging: %d, want 503", res.StatusCode)
+	}
+	s.waitHub("the stream to be detached", func(h *hubtest.Hub) bool { return h.Count() == 0 && h.Detached() == 1 })
+	if users := s.limits.ConnectedUsers(); len(users) != 0 {
+		t.Fatalf("connection slots still taken by %v", users)
 	}
 }

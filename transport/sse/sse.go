@@ -53,7 +53,8 @@ type Options struct {
 	// KeepAlive is the interval of comment lines that keep proxies from
 	// closing an idle stream; it defaults to 15s.
 	KeepAlive time.Duration
-	// RequestTimeout bounds starting an answer; it defaults to 30s.
+	// RequestTimeout bounds starting an answer, and the session check of
+	// a stream as it opens (past it: 503); it defaults to 30s.
 	RequestTimeout time.Duration
 	// WriteTimeout bounds each write of a stream to its socket; it
 	// defaults to 10s. A client that stops reading is disconnected after

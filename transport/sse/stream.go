@@ -136,7 +136,11 @@ func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) 
 		})
 	}
 	h.opts.Hub.Register(s)
-	if err := h.confirmSession(ctx, who, "after registering its event stream"); err != nil {
+	// Bounded as the start of an answer is: a store that hangs must not
+	// keep the request, and its connection slot, for as long as it hangs.
+	cctx, cancel := context.WithTimeout(ctx, h.opts.RequestTimeout)
+	defer cancel()
+	if err := h.confirmSession(cctx, who, "after registering its event stream"); err != nil {
 		h.close(s)
 		return nil, err
 	}
@@ -163,7 +167,7 @@ func (h *Handler) confirmSession(ctx context.Context, who auth.Identity, when st
 		return nil
 	case errors.Is(err, auth.ErrUnauthorized):
 		return httperr.Unauthorized("signed out, or the account was removed")
-	case ctx.Err() == nil:
+	case !errors.Is(ctx.Err(), context.Canceled): // the client did not leave: the store failed or hung
 		h.log.Warn("recheck session "+when, "user", who.UserID, "err", err)
 	}
 	return httperr.Unavailable("cannot check the session right now; retry", fmt.Errorf("recheck session %s: %w", when, err))
