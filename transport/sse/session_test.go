@@ -225,3 +225,42 @@ func TestSessionCheckBounded(t *testing.T) {
 		t.Fatalf("connection slots still taken by %v", users)
 	}
 }
+
+// TestHubCallsBounded: a subscribe or cancel the hub cannot finish (its
+// store does not answer) is given up after RequestTimeout with 503
+// unavailable, as a WebSocket frame is after its DispatchTimeout, and the
+// stream's connection slot is freed. Before, they ran on the request's
+// context alone and waited for as long as the store hung (an event
+// stream holding a connection slot all along).
+func TestHubCallsBounded(t *testing.T) {
+	t.Parallel()
+	conv, msg := persistence.NewID(), persistence.NewID()
+	for _, tc := range []struct{ name, method, path string }{
+		{"events of a conversation", http.MethodGet, "/api/events?conversationId=" + conv},
+		{"resume", http.MethodGet, "/api/conversations/" + conv + "/stream?messageId=" + msg},
+		{"cancel", http.MethodPost, "/api/conversations/" + conv + "/cancel"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, sse.Options{RequestTimeout: 50 * time.Millisecond}, false)
+			s.hub.AddConversation(conv, "u", "")
+			s.hub.Hang()
+			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, tc.method, s.srv.URL+tc.path, nil)
+			req.Header.Set("Authorization", "Bearer token-u")
+			res, err := s.srv.Client().Do(req)
+			if err != nil {
+				t.Fatalf("%s with the store hanging: %v", tc.name, err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+				t.Fatalf("%s with the store hanging: %d, want 503 with Retry-After", tc.name, res.StatusCode)
+			}
+			s.waitHub("every stream to be detached", func(h *hubtest.Hub) bool { return h.Count() == 0 })
+			if users := s.limits.ConnectedUsers(); len(users) != 0 {
+				t.Fatalf("connection slots still taken by %v", users)
+			}
+		})
+	}
+}

@@ -53,8 +53,9 @@ type Options struct {
 	// KeepAlive is the interval of comment lines that keep proxies from
 	// closing an idle stream; it defaults to 15s.
 	KeepAlive time.Duration
-	// RequestTimeout bounds starting an answer, and the session check of
-	// a stream as it opens (past it: 503); it defaults to 30s.
+	// RequestTimeout bounds starting an answer, a cancel, a subscribe and
+	// the session check of a stream as it opens (past it: 503
+	// unavailable); it defaults to 30s.
 	RequestTimeout time.Duration
 	// WriteTimeout bounds each write of a stream to its socket; it
 	// defaults to 10s. A client that stops reading is disconnected after
@@ -155,8 +156,8 @@ func (h *Handler) events(c *gin.Context) {
 			httperr.AbortError(c, err)
 			return
 		}
-		if err := h.opts.Hub.Subscribe(c.Request.Context(), s, id.UserID, req); err != nil {
-			httperr.AbortError(c, statusOf(err))
+		if err := h.subscribe(c, s, id.UserID, req); err != nil {
+			httperr.AbortError(c, err)
 			return
 		}
 	}
@@ -224,11 +225,24 @@ func (h *Handler) cancel(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.opts.Hub.Cancel(c.Request.Context(), who.UserID, convID); err != nil {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	defer cancel()
+	if err := h.opts.Hub.Cancel(ctx, who.UserID, convID); err != nil {
 		httperr.AbortError(c, statusOf(err))
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// subscribe subscribes s as req asks, within RequestTimeout (the hub reads
+// the store), and returns the HTTP error of a refusal.
+func (h *Handler) subscribe(c *gin.Context, s *stream, userID string, req hub.SubscribeRequest) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	defer cancel()
+	if err := h.opts.Hub.Subscribe(ctx, s, userID, req); err != nil {
+		return statusOf(err)
+	}
+	return nil
 }
 
 func (h *Handler) resume(c *gin.Context) {
@@ -254,8 +268,8 @@ func (h *Handler) resume(c *gin.Context) {
 		return
 	}
 	defer h.close(s)
-	if err := h.opts.Hub.Subscribe(c.Request.Context(), s, who.UserID, req); err != nil {
-		httperr.AbortError(c, statusOf(err))
+	if err := h.subscribe(c, s, who.UserID, req); err != nil {
+		httperr.AbortError(c, err)
 		return
 	}
 	h.pump(c, s, req.MessageID)
@@ -360,9 +374,13 @@ func acceptsEvents(r *http.Request) bool {
 	return false
 }
 
-// statusOf maps hub errors to HTTP errors.
+// statusOf maps hub errors to HTTP errors; a call that ran out of its
+// time (a store that does not answer) is a 503.
 func statusOf(err error) error {
 	var pe *protocol.Error
+	if errors.Is(err, context.DeadlineExceeded) {
+		return httperr.Unavailable("the server did not answer in time; retry", err)
+	}
 	if !errors.As(err, &pe) {
 		return err
 	}

@@ -33,6 +33,7 @@ type Hub struct {
 	// the new subscriber: to deliver a frame the moment it is registered.
 	onRegister func(hub.Subscriber)
 	catchUp    string // when set, Subscribe delivers it as a delta after the ack
+	hang       bool   // Subscribe and Cancel wait for their context to end
 }
 
 // New returns an empty fake hub.
@@ -97,6 +98,27 @@ func (h *Hub) FailSends(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sendErr = err
+}
+
+// Hang makes every Subscribe and Cancel from now on wait until its
+// context ends and return its error, as the hub does on a store that does
+// not answer (its ownership check reads the store).
+func (h *Hub) Hang() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hang = true
+}
+
+// hung waits for ctx when Hang was called, and returns its error.
+func (h *Hub) hung(ctx context.Context) error {
+	h.mu.Lock()
+	hang := h.hang
+	h.mu.Unlock()
+	if !hang {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 // Entered is signalled each time a Send starts waiting on Block.
@@ -234,7 +256,10 @@ func (h *Hub) Regenerate(_ context.Context, sub hub.Subscriber, user string, req
 }
 
 // Cancel implements the transports' Hub.
-func (h *Hub) Cancel(_ context.Context, user, conv string) error {
+func (h *Hub) Cancel(ctx context.Context, user, conv string) error {
+	if err := h.hung(ctx); err != nil {
+		return err
+	}
 	if err := h.owned(user, conv); err != nil {
 		return err
 	}
@@ -256,7 +281,10 @@ func (h *Hub) SetCatchUp(text string) {
 // Subscribe implements the transports' Hub: it acks (and delivers the
 // catch-up set by SetCatchUp), then records the request, so a request
 // recorded was answered.
-func (h *Hub) Subscribe(_ context.Context, sub hub.Subscriber, user string, req hub.SubscribeRequest) error {
+func (h *Hub) Subscribe(ctx context.Context, sub hub.Subscriber, user string, req hub.SubscribeRequest) error {
+	if err := h.hung(ctx); err != nil {
+		return err
+	}
 	if err := h.owned(user, req.ConversationID); err != nil {
 		return err
 	}
