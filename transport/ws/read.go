@@ -205,8 +205,9 @@ func (c *conn) fail(f protocol.ClientFrame, err error) {
 	c.Deliver(protocol.ErrorFrame(f.ID, pe))
 }
 
-// protocolError turns a hub error into what the client is told; server
-// failures are logged and reported as internal.
+// protocolError turns a hub error into what the client is told: a frame
+// out of time is unavailable; server failures are logged and reported as
+// internal.
 func (c *conn) protocolError(f protocol.ClientFrame, err error) *protocol.Error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
@@ -214,6 +215,11 @@ func (c *conn) protocolError(f protocol.ClientFrame, err error) *protocol.Error 
 	}
 	if errors.Is(err, context.Canceled) && c.ctx.Err() != nil {
 		return protocol.Errorf(protocol.CodeUnavailable, "connection closing")
+	}
+	if errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil {
+		// Out of DispatchTimeout: a store that does not answer.
+		c.h.log.Warn("websocket frame out of time", "connection", c.id, "type", f.Type, "err", err)
+		return protocol.Errorf(protocol.CodeUnavailable, "the server did not answer in time; retry")
 	}
 	c.h.log.Error("websocket frame failed", "connection", c.id, "user", c.userID, "type", f.Type, "err", err)
 	return protocol.Errorf(protocol.CodeInternal, "the server could not handle this frame (connection %s)", c.id)

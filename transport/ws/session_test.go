@@ -3,12 +3,16 @@ package ws_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
 	"chatd/hub/protocol"
+	"chatd/persistence"
 	"chatd/transport/internal/hubtest"
+	"chatd/transport/ws"
 )
 
 // TestSessionEndedBeforeRegistration: a logout that lands after the
@@ -66,4 +70,27 @@ func TestSessionUncheckableAtUpgrade(t *testing.T) {
 	if users := s.limits.ConnectedUsers(); len(users) != 0 {
 		t.Fatalf("connection slots still taken by %v", users)
 	}
+}
+
+// TestHubCallOutOfTime: a frame the hub cannot finish within
+// DispatchTimeout (its store does not answer) is answered `unavailable`,
+// as a session the store cannot check is, and the connection stays open.
+// Before, it was answered `internal` and logged as a server error.
+func TestHubCallOutOfTime(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{opts: ws.Options{DispatchTimeout: 50 * time.Millisecond}})
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	s.hub.Hang()
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	for _, typ := range []string{"subscribe", "cancel"} {
+		cl.write(fmt.Sprintf(`{"type":%q,"id":%q,"conversationId":%q}`, typ, typ, conv))
+		f := cl.expect("error")
+		if f.Code != "unavailable" || string(f.ID) != `"`+typ+`"` {
+			t.Fatalf("%s out of time answered %s", typ, f.raw)
+		}
+	}
+	cl.write(`{"type":"ping","id":"p"}`)
+	cl.expect("pong")
 }
