@@ -63,13 +63,14 @@ type CloseCode int
 
 // Close codes, as documented in docs/protocol.md. Codes 4000-4499 are ours.
 const (
-	CloseNormal       CloseCode = 1000
-	CloseGoingAway    CloseCode = 1001 // server shutting down: reconnect with backoff
-	ClosePolicy       CloseCode = 1008 // repeated invalid frames: do not reconnect
-	CloseTooBig       CloseCode = 1009 // frame over the read limit
-	CloseUnauthorized CloseCode = 4401 // token expired or revoked: sign in again
-	CloseSlowClient   CloseCode = 4408 // send queue full: reconnect and resume
-	CloseRateLimited  CloseCode = 4429 // rate limit exceeded repeatedly
+	CloseNormal        CloseCode = 1000
+	CloseGoingAway     CloseCode = 1001 // server shutting down: reconnect with backoff
+	ClosePolicy        CloseCode = 1008 // repeated invalid frames: do not reconnect
+	CloseTooBig        CloseCode = 1009 // frame over the read limit
+	CloseTryAgainLater CloseCode = 1013 // the session cannot be checked now: reconnect with backoff
+	CloseUnauthorized  CloseCode = 4401 // token expired or revoked: sign in again
+	CloseSlowClient    CloseCode = 4408 // send queue full: reconnect and resume
+	CloseRateLimited   CloseCode = 4429 // rate limit exceeded repeatedly
 )
 
 // Reasons of a CloseUnauthorized close that a client acts on.

@@ -193,15 +193,13 @@ func (c *conn) confirmSession() {
 		if c.ctx.Err() == nil {
 			c.h.log.Warn("recheck websocket session after registering", "connection", c.id, "err", err)
 		}
-		c.kick(CloseTryAgainLater, ReasonSessionUncheckable)
+		c.kick(protocol.CloseTryAgainLater, ReasonSessionUncheckable)
 	}
 }
 
-// CloseTryAgainLater (1013) closes a connection whose session the store
-// could not confirm after the upgrade; the client reconnects with backoff.
-const CloseTryAgainLater protocol.CloseCode = 1013
-
-// ReasonSessionUncheckable is the close reason with CloseTryAgainLater.
+// ReasonSessionUncheckable is the reason of the protocol.CloseTryAgainLater
+// closing a connection whose session the store could not confirm after
+// the upgrade.
 const ReasonSessionUncheckable = "cannot check the session right now; reconnect"
 
 // writeLoop is the only code that writes data and close frames to the
