@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +43,11 @@ const (
 // hub's retry of a failed publish carries the same number, and
 // JetStream's duplicate window (the message id is derived from the frame)
 // stores it once; a frame published again after it was acknowledged keeps
-// its number too. A frame larger than the NATS servers take is refused
-// with an error wrapping hub.ErrRefused.
+// its number too. A frame larger than the NATS servers take, or than the
+// answer stream keeps (its max_msg_size, said in the acknowledgement), is
+// refused with an error wrapping hub.ErrRefused; a pipelined delta's
+// refusal is read when the next frame is published, which skips it and
+// goes on.
 func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) error {
 	if err := b.usable(); err != nil {
 		return err
@@ -57,8 +61,16 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	subj := p.subject
 	// The frame in flight is stored before this one goes out.
 	settled, err := b.settle(ctx, p)
+	if errors.Is(err, hub.ErrRefused) && settled.num.id != id {
+		// A delta before this frame, whose Publish returned once it was
+		// sent, was refused: it is skipped (followers take its text
+		// from the store), this frame goes on.
+		b.log.Warn("the answer stream refused a frame (larger than its max_msg_size); skipped",
+			slog.String("message", a.MessageID), slog.Any("err", err))
+		err = nil
+	}
 	if err != nil {
-		return unavailable("publish frame of "+a.MessageID, err)
+		return settleFailed("publish frame of "+a.MessageID, err)
 	}
 	final := f.Type == protocol.TypeDone || f.Type == hub.FrameAborted
 	if settled != nil && settled.num.id == id { // this very frame: sent before, its call failed waiting
@@ -82,7 +94,7 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	p.flight = fl
 	if pipelined := (f.Type == protocol.TypeDelta || f.Type == protocol.TypeReasoning) && n > 1; !pipelined {
 		if _, err := b.settle(ctx, p); err != nil {
-			return unavailable("publish frame of "+f.MessageID, err)
+			return settleFailed("publish frame of "+f.MessageID, err)
 		}
 		if final {
 			b.pubs.end(a.MessageID, p)
@@ -99,6 +111,16 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 func publishFailed(what string, err error) error {
 	if errors.Is(err, nats.ErrMaxPayload) {
 		return fmt.Errorf("natsbus: %s: %w: %w", what, hub.ErrRefused, err)
+	}
+	return unavailable(what, err)
+}
+
+// settleFailed wraps err, a frame's acknowledgement that failed: a frame
+// the answer stream refused (larger than its max_msg_size) is refused for
+// good (hub.ErrRefused), anything else is the bus being unavailable.
+func settleFailed(what string, err error) error {
+	if errors.Is(err, hub.ErrRefused) {
+		return fmt.Errorf("natsbus: %s: %w", what, err)
 	}
 	return unavailable(what, err)
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"chatd/hub"
 )
 
 // How an answer's frames are published (Publish): each frame is a core
@@ -179,6 +181,15 @@ func (p *publishers) acked(a *pubAnswer, f numbered) {
 	p.mu.Unlock()
 }
 
+// skipped records f, refused by the stream, as sent but not stored: the
+// next frame of a takes the number after f's and names the frame stored
+// before f as its prev.
+func (p *publishers) skipped(a *pubAnswer, f numbered) {
+	p.mu.Lock()
+	a.last = numbered{id: f.id, n: f.n, prev: f.prev, seq: f.prev}
+	p.mu.Unlock()
+}
+
 // end drops the state of answer, whose stream ended.
 func (p *publishers) end(answer string, a *pubAnswer) {
 	p.mu.Lock()
@@ -208,21 +219,30 @@ func (p *publishers) forget(answer string) {
 // its acknowledgement, waiting for it up to ackWait after the frame was
 // sent, and sends the frame again (JetStream stores it once) when none or
 // a failure came. It returns the settled frame (nil when none was in
-// flight); on an error the frame stays in flight, for the next call.
+// flight); on an error the frame stays in flight, for the next call. A
+// frame the stream refuses for good (larger than its max_msg_size) is
+// not sent again: it is settled as skipped, with an error wrapping
+// hub.ErrRefused, and its number stays used (core NATS carried it to the
+// live follows, which would drop another frame numbered alike).
 func (b *Bus) settle(ctx context.Context, a *pubAnswer) (*inFlight, error) {
 	fl := a.flight
 	if fl == nil {
 		return nil, nil
 	}
 	seq, err := b.awaitAck(ctx, a, fl)
-	if err != nil && ctx.Err() == nil {
-		// Lost, late or refused: send it again on the answer's current inbox.
+	if err != nil && ctx.Err() == nil && !refusedByStream(err) {
+		// Lost, late or failed: send it again on the answer's current inbox.
 		m := *fl.msg
 		m.Reply = b.pubs.replyTo(a, fl.num.n)
 		fl.msg, fl.sent = &m, time.Now()
 		if err = b.nc.PublishMsg(&m); err == nil {
 			seq, err = b.awaitAck(ctx, a, fl)
 		}
+	}
+	if refusedByStream(err) {
+		b.pubs.skipped(a, fl.num)
+		a.flight = nil
+		return fl, fmt.Errorf("natsbus: frame %d: %w: %w", fl.num.n, hub.ErrRefused, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("frame %d: %w", fl.num.n, err)
@@ -231,6 +251,13 @@ func (b *Bus) settle(ctx context.Context, a *pubAnswer) (*inFlight, error) {
 	b.pubs.acked(a, fl.num)
 	a.flight = nil
 	return fl, nil
+}
+
+// refusedByStream reports whether err, a frame's acknowledgement, says the
+// answer stream refuses the frame for good: it is larger than the
+// stream's max_msg_size (which may be below the servers' max_payload).
+func refusedByStream(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum)
 }
 
 // errAckTimeout is an acknowledgement that did not come within ackWait.

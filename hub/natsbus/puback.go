@@ -65,7 +65,7 @@ func parsePubAck(data []byte) (uint64, error) {
 		return 0, fmt.Errorf("%w: %w", errBadAck, err)
 	}
 	if ack.Error != nil {
-		return 0, fmt.Errorf("nats: %w", ack.Error)
+		return 0, ack.Error // its text starts with "nats: "
 	}
 	if ack.Stream == "" || ack.Seq == 0 {
 		return 0, fmt.Errorf("%w: %q", errBadAck, data)
