@@ -834,3 +834,54 @@ func TestStartTogether(t *testing.T) {
 		t.Logf("three instances starting together were ready after %v", took)
 	}
 }
+
+// TestBucketBoundAfterDirectReadsOff: an instance that binds a bucket
+// another instance has just created (direct reads on, as JetStream
+// creates a bucket) reads it through the stream leader once that other
+// instance turned direct reads off, even when it did so between this
+// one's finding the bucket and reading its stream (instances started
+// together). The binding was the one made when the bucket was found, set
+// for direct gets, which no replica answered any more: every read of the
+// bucket failed with no responders for as long as the process ran.
+func TestBucketBoundAfterDirectReadsOff(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := testJetStream(t, c)
+	const bucket = "chatd_race"
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1,
+		Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := newBus(t, c, "bound", 2*time.Second)
+	waitHealthy(t, ctx, b)
+	hook := func(name string) {
+		if name != bucket {
+			return
+		}
+		s, err := js.Stream(ctx, "KV_"+bucket)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cfg := s.CachedInfo().Config
+		cfg.AllowDirect = false // the other instance's strongKV, done first
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Error(err)
+		}
+	}
+	b.boundHook.Store(&hook)
+	kv, err := b.strongKV(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer gcancel()
+	if e, err := kv.Get(gctx, "k"); err != nil || string(e.Value()) != "v" {
+		t.Fatalf("read the bucket: %v", err)
+	}
+}

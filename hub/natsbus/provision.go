@@ -154,16 +154,24 @@ func (b *Bus) provisionKV(ctx context.Context, r int, name string, ttl, markerTT
 // whose entries expire sooner than cfg.TTL keeps them that long from now
 // on (never shorter: another instance may need the longer age, as the
 // leases bucket does for the instance with the longest lease TTL).
+//
+// The bucket is bound last, once its stream serves no direct reads: a
+// binding keeps the way of reading the stream had when it was made, and
+// another instance may turn direct reads off at any moment before (no
+// replica then answers the direct gets of a binding made earlier).
 func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+	_, err := b.js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = b.js.CreateKeyValue(ctx, cfg)
+		_, err = b.js.CreateKeyValue(ctx, cfg)
 		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = b.js.KeyValue(ctx, cfg.Bucket) // another instance was first
+			err = nil // another instance was first
 		}
 	}
 	if err != nil {
 		return nil, err
+	}
+	if hook := b.boundHook.Load(); hook != nil {
+		(*hook)(cfg.Bucket)
 	}
 	st, err := b.js.Stream(ctx, "KV_"+cfg.Bucket)
 	if err != nil {
@@ -173,7 +181,7 @@ func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 	markers := cfg.LimitMarkerTTL > 0 && (!sc.AllowMsgTTL || sc.SubjectDeleteMarkerTTL != cfg.LimitMarkerTTL)
 	older := cfg.TTL > 0 && longerLimit(sc.MaxAge, cfg.TTL) != sc.MaxAge
 	if !sc.AllowDirect && !markers && !older {
-		return kv, nil
+		return b.js.KeyValue(ctx, cfg.Bucket)
 	}
 	sc.AllowDirect = false
 	if markers {
