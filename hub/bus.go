@@ -128,6 +128,19 @@ type Bus interface {
 	// receive to their local connections and never broadcast it again.
 	Broadcast(ctx context.Context, ev UserEvent) error
 
+	// TakeJob claims the job named job for this instance, cluster-wide,
+	// for at most ttl (at most JobTTLMax: longer is cut to it), for short
+	// work one instance at a time should do (asking for a conversation's
+	// title). It returns nil when taken, an error wrapping ErrLockHeld
+	// while another instance's claim lasts, and one wrapping
+	// ErrBusUnavailable when the bus cannot be reached. The caller claims
+	// a job at most once at a time; taking it again renews it. A claim
+	// outlives a dead instance by its ttl at most.
+	TakeJob(ctx context.Context, job string, ttl time.Duration) error
+	// EndJob ends this instance's claim of job, if it still has it: one
+	// whose ttl passed may be another instance's now, and is left alone.
+	EndJob(ctx context.Context, job string) error
+
 	// Health returns nil when the bus is usable: connected, and this
 	// instance's lease renewed (for /readyz, and so the hub can refuse new
 	// answers quickly while it is not).
@@ -244,13 +257,17 @@ const FrameAborted = "_aborted"
 // a client.
 const FrameStored = "_stored"
 
+// JobTTLMax is the longest claim Bus.TakeJob grants.
+const JobTTLMax = time.Minute
+
 // Errors of a Bus; compare with errors.Is.
 var (
 	// ErrBusUnavailable means the bus cannot be reached now.
 	ErrBusUnavailable = errors.New("cluster bus unavailable")
 	// ErrLockHeld means a conversation's lock is held by another answer
 	// (or, for Claim, no longer by the orphan, or by an orphan whose
-	// instance's lease is live again).
+	// instance's lease is live again; for TakeJob, the job by another
+	// instance).
 	ErrLockHeld = errors.New("conversation lock held")
 	// ErrRefused means the bus refused the call for good: calling again
 	// cannot succeed (a frame larger than the bus carries), so the hub

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"chatd/hub/protocol"
 )
@@ -21,8 +22,15 @@ type MemCluster struct {
 	members map[string]*MemBus
 	locks   map[string]AnswerRef  // by conversation id
 	streams map[string]*memStream // by message id
+	jobs    map[string]memJob     // claimed jobs, by name (TakeJob)
 	down    bool
 	wake    chan struct{} // closed and replaced when anything changes
+}
+
+// memJob is a job's claim: who took it, and until when.
+type memJob struct {
+	instance string
+	until    time.Time
 }
 
 type memStream struct {
@@ -33,7 +41,7 @@ type memStream struct {
 // NewMemCluster returns an empty in-memory cluster.
 func NewMemCluster() *MemCluster {
 	return &MemCluster{members: make(map[string]*MemBus), locks: make(map[string]AnswerRef),
-		streams: make(map[string]*memStream), wake: make(chan struct{})}
+		streams: make(map[string]*memStream), jobs: make(map[string]memJob), wake: make(chan struct{})}
 }
 
 // NewLocalBus returns the bus of a single chatd process: a cluster of one,
@@ -355,6 +363,34 @@ func (b *MemBus) Broadcast(_ context.Context, ev UserEvent) error {
 		if h := m.handler(); h != nil {
 			h.UserEvent(ev)
 		}
+	}
+	return nil
+}
+
+// TakeJob implements Bus.
+func (b *MemBus) TakeJob(_ context.Context, job string, ttl time.Duration) error {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return err
+	}
+	now := time.Now()
+	if cur, ok := b.c.jobs[job]; ok && cur.instance != b.id && now.Before(cur.until) {
+		return fmt.Errorf("job %s: %w by %s", job, ErrLockHeld, cur.instance)
+	}
+	b.c.jobs[job] = memJob{instance: b.id, until: now.Add(min(ttl, JobTTLMax))}
+	return nil
+}
+
+// EndJob implements Bus.
+func (b *MemBus) EndJob(_ context.Context, job string) error {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if err := b.usableLocked(); err != nil {
+		return err
+	}
+	if b.c.jobs[job].instance == b.id {
+		delete(b.c.jobs, job)
 	}
 	return nil
 }

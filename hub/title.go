@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -18,7 +19,8 @@ const titleTimeout = 40 * time.Second
 // a later answer names the conversation. An answer in a conversation that
 // had a title when it started (most answers) costs nothing here: no
 // goroutine, no read of the store. Neither does one ending while the
-// conversation's title is being asked for (one request per conversation).
+// conversation's title is being asked for (one request per conversation,
+// across the cluster: takeTitleJob).
 func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 	if h.opts.Titler == nil || g.titled || final.Status == persistence.StatusInterrupted || final.Status == persistence.StatusError {
 		return
@@ -33,6 +35,10 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 		defer h.titles.end(convID)
 		ctx, cancel := context.WithTimeout(h.base, titleTimeout)
 		defer cancel()
+		if !h.takeTitleJob(ctx, convID) {
+			return
+		}
+		defer h.endTitleJob(convID)
 		conv, err := h.opts.Store.Conversation(ctx, g.msg.OwnerID, g.msg.ConversationID)
 		if err != nil || conv.Title != "" {
 			return
@@ -87,4 +93,41 @@ func (j *titleJobs) end(convID string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	delete(j.running, convID)
+}
+
+// titleJob names the cluster-wide job of titling conversation convID.
+func titleJob(convID string) string { return "title." + convID }
+
+// takeTitleJob claims the title job of convID across the cluster, so that
+// an answer ending on another instance while this one asks for the title
+// asks for no other (a second paid request, a second rename). It is
+// false when another instance has the job. When the bus cannot say, the
+// job runs here anyway: a second title is better than none.
+func (h *Hub) takeTitleJob(ctx context.Context, convID string) bool {
+	if h.solo {
+		return true
+	}
+	err := h.bus.TakeJob(ctx, titleJob(convID), titleTimeout)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrLockHeld) || ctx.Err() != nil:
+		return false
+	}
+	h.log.Warn("claim the title job across the cluster; titling here", "conversation", convID, "err", err)
+	return true
+}
+
+// endTitleJob ends this instance's claim of convID's title job, after its
+// title was stored or its request failed: the next answer, on any
+// instance, may then try again. A claim not ended expires by itself.
+func (h *Hub) endTitleJob(convID string) {
+	if h.solo {
+		return
+	}
+	ctx, cancel := context.WithTimeout(h.busCtx, busTimeout)
+	defer cancel()
+	if err := h.bus.EndJob(ctx, titleJob(convID)); err != nil && ctx.Err() == nil {
+		h.log.Warn("end the title job's claim; it expires by itself", "conversation", convID, "err", err)
+	}
 }

@@ -73,7 +73,9 @@
 //     connections per instance (each instance writes the number it holds;
 //     dropped for instances whose lease expired) and the cluster-wide
 //     token buckets of each user: sends, new conversations, searches
-//     (kept for one minute after the last change).
+//     (kept for one minute after the last change). chatd_sends also
+//     holds the claims of jobs one instance at a time does (TakeJob: a
+//     conversation's title), under keys job.<name>.
 //   - KV bucket chatd_windows (Windows, optional): the windows of failed
 //     logins per account and per address and of registrations per
 //     address, under hashed keys.
