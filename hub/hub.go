@@ -95,6 +95,12 @@ type Options struct {
 	// its reasoning: at that size the stream is stopped and the answer
 	// stored complete with finish reason "length". It defaults to DefaultMaxAnswerBytes.
 	MaxAnswerBytes int
+	// HoleWait is how long a tab's mirror of an answer running on another
+	// instance waits for the store's checkpoint to reach a hole in the
+	// answer's frames on the bus (a frame the bus refused, or discarded)
+	// before its followers are told to reconnect; it defaults to 3s,
+	// several checkpoint intervals (persistence/batch Options.Interval).
+	HoleWait time.Duration
 	// Bus connects this hub to the other instances of a cluster; it
 	// defaults to NewLocalBus() (one process: nothing is published). With
 	// a Bus of several instances, Store must implement MessageInterrupter.
@@ -137,6 +143,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxAnswerBytes <= 0 {
 		o.MaxAnswerBytes = DefaultMaxAnswerBytes
+	}
+	if o.HoleWait <= 0 {
+		o.HoleWait = 3 * time.Second
 	}
 	if o.Bus == nil {
 		o.Bus = NewLocalBus()

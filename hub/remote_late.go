@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"time"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -55,16 +56,17 @@ func frameStart(f *protocol.Frame) (text, reasoning int64, ok bool) {
 // any frame that does not continue the stream does.
 func (m *mirror) fillFromStore(ctx context.Context, f *protocol.Frame) {
 	text, reasoning, _ := frameStart(f)
-	ctx, cancel := context.WithTimeout(ctx, busTimeout)
-	msg, err := m.h.opts.Store.Message(ctx, m.ref.UserID, m.ref.MessageID)
-	cancel()
 	c := m.conv
+	c.mu.Lock()
+	have, haveR := int64(len(m.text)), int64(len(m.reasoning))
+	c.mu.Unlock()
+	msg, err := m.storedPast(ctx, max(text, have), max(reasoning, haveR))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if m.ended || c.remote != m {
 		return
 	}
-	have, haveR := int64(len(m.text)), int64(len(m.reasoning))
+	have, haveR = int64(len(m.text)), int64(len(m.reasoning))
 	rEnd := reasoning
 	if err == nil && rEnd < 0 {
 		rEnd = max(int64(len(msg.Reasoning)), haveR)
@@ -101,6 +103,37 @@ func (m *mirror) fillFromStore(ctx context.Context, f *protocol.Frame) {
 	}
 	if text > have {
 		m.onDeltaLocked(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, text, msg.Content[have:text]), true)
+	}
+}
+
+// storedPast reads the answer's stored checkpoint until its text is at
+// least text bytes long and its reasoning reasoning bytes, or it is
+// final, for up to Options.HoleWait: a hole the bus left just now (a
+// frame it refused) is usually past the last checkpoint, which the
+// answer's instance writes every few hundred milliseconds. It returns the
+// last read (a checkpoint still behind after the wait, for the caller to
+// report), or the read's error.
+func (m *mirror) storedPast(ctx context.Context, text, reasoning int64) (persistence.Message, error) {
+	deadline := time.NewTimer(m.h.opts.HoleWait)
+	defer deadline.Stop()
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		rctx, cancel := context.WithTimeout(ctx, busTimeout)
+		msg, err := m.h.opts.Store.Message(rctx, m.ref.UserID, m.ref.MessageID)
+		cancel()
+		if err != nil || msg.Status.Final() ||
+			int64(len(msg.Content)) >= text && int64(len(msg.Reasoning)) >= reasoning {
+			return msg, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return msg, ctx.Err()
+		case <-deadline.C:
+			t.Stop()
+			return msg, nil
+		case <-t.C:
+		}
 	}
 }
 

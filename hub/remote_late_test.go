@@ -2,9 +2,13 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -150,15 +154,20 @@ func lastSeqs(t *testing.T, frames []*protocol.Frame) (seqs [2]int64) {
 }
 
 // TestClusterFollowAfterFramesDroppedNoCheckpoint: when the store has no
-// checkpoint reaching the first frame the bus kept, a tab following on B
+// checkpoint reaching the first frame the bus kept within HoleWait, a tab
+// following on B
 // is told the answer cannot be shown from there and its connection is
 // closed to reconnect (it reloads the stored answer), as for any stream
 // that does not continue; the answer itself ends complete on A.
 func TestClusterFollowAfterFramesDroppedNoCheckpoint(t *testing.T) {
 	t.Parallel()
 	tc := newTestCluster(t, "A")
-	rec := tc.startMetered(t, "B")[0]
-	a, b := tc.hubs[0], tc.hubs[1]
+	rec := newBusMetricsRecorder()
+	a := tc.hubs[0]
+	b := tc.startWith(t, "B", nil, func(o *Options) {
+		o.Metrics = rec
+		o.HoleWait = 50 * time.Millisecond // the checkpoint waited for never comes
+	})
 	conv := tc.conversation(t)
 	release := a.store.holdUpdates()
 	defer release()
@@ -356,4 +365,83 @@ func TestFillFromStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gapBus is a member's bus that refuses for good (ErrRefused) the delta
+// frames whose text has marker, as natsbus refuses a frame larger than
+// the stream keeps, and closes refused at the first.
+type gapBus struct {
+	*MemBus
+	marker  string
+	refused chan struct{}
+	once    sync.Once
+}
+
+func (g *gapBus) Publish(ctx context.Context, a AnswerRef, f *protocol.Frame) error {
+	if f.Type == protocol.TypeDelta && strings.Contains(string(f.Data), g.marker) {
+		g.once.Do(func() { close(g.refused) })
+		return fmt.Errorf("test bus: frame of %s: %w", f.MessageID, ErrRefused)
+	}
+	return g.MemBus.Publish(ctx, a, f)
+}
+
+// messageReads is an instance's store that tells each read of a message
+// to reads, once armed.
+type messageReads struct {
+	*gateStore
+	reads atomic.Pointer[chan struct{}]
+}
+
+func (s *messageReads) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
+	m, err := s.gateStore.Message(ctx, ownerID, id)
+	if ch := s.reads.Load(); ch != nil {
+		select {
+		case *ch <- struct{}{}:
+		default:
+		}
+	}
+	return m, err
+}
+
+// TestClusterRefusedFrameMidAnswer: the bus refused a delta in the middle
+// of an answer running on A (larger than it carries), so B's mirror finds
+// the next delta beginning past its text while A's last checkpoint is
+// still behind that delta (checkpoints come a few hundred milliseconds
+// apart). B waits for the checkpoint that fills the hole, and its tab
+// gets the answer byte for byte with one done and no close. Before, the
+// first read of the store was behind, and B's tab was sent an error and
+// closed to reconnect, at each refused frame.
+func TestClusterRefusedFrameMidAnswer(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	bus := &gapBus{marker: "REFUSED", refused: make(chan struct{})}
+	a := tc.startWith(t, "A", func(m *MemBus) Bus { bus.MemBus = m; return bus }, nil)
+	var reads *messageReads
+	b := tc.startWith(t, "B", nil, func(o *Options) {
+		reads = &messageReads{gateStore: o.Store.(*gateStore)}
+		o.Store = reads
+	})
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	run := a.model.next(t)
+	run.say(t, "first ")
+	onB.waitText(t, res.MessageID, "first ")
+	tc.waitStored(t, res.MessageID, "first checkpoint", func(m persistence.Message) bool { return m.Content == "first " })
+
+	release := a.store.holdUpdates() // A's next checkpoints wait
+	defer release()
+	run.say(t, "REFUSED ")
+	<-bus.refused
+	read := make(chan struct{}, 1)
+	reads.reads.Store(&read)
+	run.say(t, "last")
+	select {
+	case <-read: // B read the store for the hole: the checkpoint is behind
+	case <-time.After(waitLimit):
+		t.Fatal("B did not read the store for the hole")
+	}
+	release()
+	close(run.tokens)
+	checkWhole(t, onB, res.MessageID, 0, "first REFUSED last", "")
 }

@@ -129,7 +129,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 		Metrics:              transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
 		Hub: hub.Options{CoalesceInterval: cfg.CoalesceInterval, CoalesceMinGap: coalesceMinGap(cfg), CoalesceStreams: cfg.CoalesceStreams,
 			CoalesceMaxInterval: cfg.CoalesceMax, MaxDuration: cfg.MaxAnswerDuration,
-			MaxAnswerBytes: cfg.MaxAnswerBytes},
+			MaxAnswerBytes: cfg.MaxAnswerBytes, HoleWait: max(3*time.Second, 2*cfg.CheckpointInterval)},
 		SearchesPerMinute: cfg.SearchesPerMinute,
 		Writer:            batch.Options{Interval: cfg.CheckpointInterval},
 		WS: ws.Options{ReadLimit: cfg.WSReadLimit, QueueSize: cfg.WSQueue, QueueBytes: cfg.WSQueueBytes,
