@@ -54,3 +54,37 @@ func TestClusterFollowAfterFramesDiscarded(t *testing.T) {
 		t.Fatalf("stored %d bytes (%s), want %d (complete)", len(stored.Content), stored.Status, len(textA))
 	}
 }
+
+// TestClusterFrameLargerThanStream: the answer stream takes frames of at
+// most 1 KiB (its max_msg_size, below the NATS servers' max_payload), and
+// an answer running on A sends its text in deltas of about 1.2 KB (a
+// second of coalescing): JetStream refuses them in their
+// acknowledgements. The answer still ends on A and, with the stored text
+// and one done, on a tab following it on B, and the conversation is free
+// for the next send. Before, the refusal was
+// taken for NATS being unavailable and retried forever: no done reached
+// B, and the conversation stayed locked.
+func TestClusterFrameLargerThanStream(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOptions{instances: 2, stream: natsbus.StreamLimits{MaxMsgSize: 1 << 10},
+		tweak: func(cfg *Config) { cfg.Hub.CoalesceInterval = time.Second }})
+	a, b := c.nodes[0], c.nodes[1]
+	u := a.register(t)
+	tabA := a.dial(t, u)
+	ack := tabA.start("a long one [[fake tokens=600 delay=1ms]]")
+	tabB := b.dial(t, u)
+	seenB := subscribe(tabB, ack.ConversationID)
+	seenB = append(seenB, tabB.until(isDone(ack.MessageID))...)
+	textA, doneA := answer(t, live(tabA.until(isDone(ack.MessageID))), ack.MessageID)
+	textB, doneB := answer(t, live(seenB), ack.MessageID)
+	stored := a.thread(t, u, ack.ConversationID).message(t, ack.MessageID)
+	if doneA.Status != "complete" || doneB.Status != "complete" || len(textA) < 2<<10 || textB != stored.Content {
+		t.Fatalf("A: %s, %d bytes; B: %s, %d bytes; stored %d bytes", doneA.Status, len(textA), doneB.Status, len(textB),
+			len(stored.Content))
+	}
+	tabB.write(sendFrame("s2", ack.ConversationID, "again [[fake tokens=3]]"))
+	next := tabB.until(func(f frame) bool { return f.Type == "ack" || f.Type == "error" })
+	if f := next[len(next)-1]; f.Type != "ack" {
+		t.Fatalf("the next send in the conversation: %s", f.raw)
+	}
+}
