@@ -37,7 +37,8 @@ type Bus struct {
 	lease    *leaseView
 	locks    *lockView
 	// watchers mirror the leases and the locks; set by run before it
-	// starts judgeLoop, and read only by it.
+	// starts judgeLoop, and read only by it and by the renewals, which
+	// run on run's goroutine (relostLeases).
 	watchers []*watched
 	live     *liveFrames // the follows here, each subscribed to its answer's frames
 	replies  *replyMux   // answers of direct gets

@@ -446,11 +446,13 @@ func (w *watched) check(ctx context.Context) bool {
 }
 
 // renewLoop renews the lease every RenewEvery until ctx ends. Nothing else
-// runs on its goroutine: a renewal that waited for the watchers' checks
-// (JetStream API requests, slow when NATS is loaded) could come after the
-// TTL, and the other instances would take a live instance's answers over.
-func (b *Bus) renewLoop(ctx context.Context, res *resources) {
-	b.everyRenewal(ctx, func() { b.renew(ctx, res) })
+// runs on its goroutine (but setting JetStream up again when the renewal
+// finds the leases bucket gone, see relostLeases): a renewal that waited
+// for the watchers' checks (JetStream API requests, slow when NATS is
+// loaded) could come after the TTL, and the other instances would take a
+// live instance's answers over.
+func (b *Bus) renewLoop(ctx context.Context) {
+	b.everyRenewal(ctx, func() { b.renew(ctx) })
 }
 
 // judgeLoop checks the watchers and then reports the locks of dead
@@ -476,11 +478,11 @@ func (b *Bus) everyRenewal(ctx context.Context, fn func()) {
 	}
 }
 
-func (b *Bus) renew(ctx context.Context, res *resources) {
+func (b *Bus) renew(ctx context.Context) {
 	val, _ := json.Marshal(lease{Instance: b.id, Renewed: time.Now().UTC(), TTLMillis: b.opts.LeaseTTL.Milliseconds(),
 		Signs: b.opts.SessionKeys.Signs, Accepts: b.opts.SessionKeys.Accepts})
 	rctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
-	_, err := res.leases.Put(rctx, token(b.id), val)
+	_, err := b.res.Load().leases.Put(rctx, token(b.id), val)
 	cancel()
 	if err != nil && ctx.Err() == nil {
 		b.log.Warn("renew lease", slog.Any("err", err))
@@ -488,6 +490,42 @@ func (b *Bus) renew(ctx context.Context, res *resources) {
 	if ctx.Err() == nil {
 		b.lease.renewed(err)
 	}
+	if noLeader(err) && ctx.Err() == nil {
+		b.relostLeases(ctx)
+	}
+}
+
+// relostLeases sets JetStream up again when the leases bucket is gone:
+// NATS came back from an outage without its data (servers started
+// without their store), and every bucket and stream went with it. Without
+// them no lease is ever renewed and nothing works until a restart. A
+// renewal that found no stream leader during an election finds the bucket
+// there and changes nothing. The watchers start again on the new buckets
+// (their revisions start again from 1), and the optional windows bucket
+// is bound again.
+func (b *Bus) relostLeases(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, b.opts.RenewEvery/2)
+	_, err := b.js.Stream(lctx, "KV_"+b.name("leases"))
+	cancel()
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return
+	}
+	b.log.Warn("NATS JetStream has lost chatd's buckets and streams (its servers started without their data?); setting them up again")
+	b.windows.Store(nil)
+	res, err := b.provision(ctx)
+	if err != nil {
+		b.log.Warn("set JetStream up again; retrying at the next renewal", slog.Any("err", err))
+		return
+	}
+	b.res.Store(res)
+	for _, w := range b.watchers {
+		w.delivered.Store(0)
+		select {
+		case w.replace <- struct{}{}:
+		default:
+		}
+	}
+	b.renew(ctx)
 }
 
 // checkWatchers checks that the watchers of the leases and the locks keep up.

@@ -268,7 +268,7 @@ func (b *Bus) run(ctx context.Context) {
 			b.watch(ctx, w)
 		}()
 	}
-	b.renewLoop(ctx, res)
+	b.renewLoop(ctx)
 }
 
 // keepLongerRetention keeps what the answer stream already keeps when it

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -136,6 +137,29 @@ func (c *Cluster) SetDenyPublish(subjects []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.opts.DenyPublish = subjects
+}
+
+// Wipe empties the store directory of every node that is down, as a
+// server started again without its volume would find it: the streams and
+// buckets are gone when the cluster starts again.
+func (c *Cluster) Wipe() {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.nodes {
+		if n.srv != nil {
+			continue
+		}
+		entries, err := os.ReadDir(n.storeDir)
+		if err != nil {
+			c.t.Fatalf("natstest: wipe %s: %v", n.name, err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(n.storeDir, e.Name())); err != nil {
+				c.t.Fatalf("natstest: wipe %s: %v", n.name, err)
+			}
+		}
+	}
 }
 
 // StopAll stops every node at once (the whole NATS service is down).
