@@ -35,10 +35,13 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 		defer h.titles.end(convID)
 		ctx, cancel := context.WithTimeout(h.base, titleTimeout)
 		defer cancel()
-		if !h.takeTitleJob(ctx, convID) {
+		run, held := h.takeTitleJob(ctx, convID)
+		if !run {
 			return
 		}
-		defer h.endTitleJob(convID)
+		if held {
+			defer h.endTitleJob(convID)
+		}
 		conv, err := h.opts.Store.Conversation(ctx, g.msg.OwnerID, g.msg.ConversationID)
 		if err != nil || conv.Title != "" {
 			return
@@ -100,31 +103,29 @@ func titleJob(convID string) string { return "title." + convID }
 
 // takeTitleJob claims the title job of convID across the cluster, so that
 // an answer ending on another instance while this one asks for the title
-// asks for no other (a second paid request, a second rename). It is
-// false when another instance has the job. When the bus cannot say, the
-// job runs here anyway: a second title is better than none.
-func (h *Hub) takeTitleJob(ctx context.Context, convID string) bool {
+// asks for no other (a second paid request, a second rename). run is
+// false when another instance has the job; held says this instance
+// claimed it (endTitleJob ends the claim). When the bus cannot say, the
+// job runs here anyway, unclaimed: a second title is better than none.
+func (h *Hub) takeTitleJob(ctx context.Context, convID string) (run, held bool) {
 	if h.solo {
-		return true
+		return true, false
 	}
 	err := h.bus.TakeJob(ctx, titleJob(convID), titleTimeout)
 	switch {
 	case err == nil:
-		return true
+		return true, true
 	case errors.Is(err, ErrLockHeld) || ctx.Err() != nil:
-		return false
+		return false, false
 	}
 	h.log.Warn("claim the title job across the cluster; titling here", "conversation", convID, "err", err)
-	return true
+	return true, false
 }
 
 // endTitleJob ends this instance's claim of convID's title job, after its
 // title was stored or its request failed: the next answer, on any
 // instance, may then try again. A claim not ended expires by itself.
 func (h *Hub) endTitleJob(convID string) {
-	if h.solo {
-		return
-	}
 	ctx, cancel := context.WithTimeout(h.busCtx, busTimeout)
 	defer cancel()
 	if err := h.bus.EndJob(ctx, titleJob(convID)); err != nil && ctx.Err() == nil {
