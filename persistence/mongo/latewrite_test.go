@@ -3,7 +3,6 @@ package mongo_test
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -38,15 +37,7 @@ func TestApplyMessageUpdatesLateWrite(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var proxy *replyDropper
-			ctx, e := newEnvVia(t, nil, func(uri string) string {
-				u, err := url.Parse(uri)
-				if err != nil {
-					t.Fatalf("FerretDB's URI %q: %v", uri, err)
-				}
-				proxy = startReplyDropper(t, u.Host)
-				u.Host = proxy.addr()
-				return u.String()
-			})
+			ctx, e := newEnvVia(t, nil, viaReplyDropper(t, &proxy))
 			s := e.store
 			mongo.SetFerretDB(s, tt.ferretDB)
 			mongo.WaitCleanUp(s)
@@ -127,15 +118,7 @@ func TestApplyMessageUpdatesUnknownOutcome(t *testing.T) {
 		t.Run(fmt.Sprintf("ferretDB=%v", ferretDB), func(t *testing.T) {
 			t.Parallel()
 			var proxy *replyDropper
-			ctx, e := newEnvWith(t, mongo.Options{ReadBackTimeout: 300 * time.Millisecond}, func(uri string) string {
-				u, err := url.Parse(uri)
-				if err != nil {
-					t.Fatalf("FerretDB's URI %q: %v", uri, err)
-				}
-				proxy = startReplyDropper(t, u.Host)
-				u.Host = proxy.addr()
-				return u.String()
-			})
+			ctx, e := newEnvWith(t, mongo.Options{ReadBackTimeout: 300 * time.Millisecond}, viaReplyDropper(t, &proxy))
 			s := e.store
 			mongo.SetFerretDB(s, ferretDB)
 			mongo.WaitCleanUp(s)

@@ -2,7 +2,6 @@ package mongo_test
 
 import (
 	"errors"
-	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -40,18 +39,7 @@ func TestApplyMessageUpdatesLostReply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var proxy *replyDropper
-			ctx, e := newEnvVia(t, nil, func(uri string) string {
-				u, err := url.Parse(uri)
-				if err != nil {
-					t.Fatalf("FerretDB's URI %q: %v", uri, err)
-				}
-				proxy = startReplyDropper(t, u.Host)
-				u.Host = proxy.addr()
-				q := u.Query()
-				q.Set("serverSelectionTimeoutMS", "10000") // a store that lost the server fails soon
-				u.RawQuery = q.Encode()
-				return u.String()
-			})
+			ctx, e := newEnvVia(t, nil, viaReplyDropper(t, &proxy, "serverSelectionTimeoutMS", "10000")) // a store that lost the server fails soon
 			s := e.store
 			mongo.SetFerretDB(s, tt.ferretDB)
 			mongo.WaitCleanUp(s) // an update of its would meet the armed proxy first

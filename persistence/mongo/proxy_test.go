@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +44,26 @@ type drop struct {
 type pendingDrop struct {
 	requestID uint32
 	drop      *drop
+}
+
+// viaReplyDropper is a via for newEnvWith: it puts a replyDropper,
+// stored in *proxy, between the store and FerretDB, and sets the URI's
+// options given as key, value pairs.
+func viaReplyDropper(t *testing.T, proxy **replyDropper, options ...string) func(uri string) string {
+	return func(uri string) string {
+		u, err := url.Parse(uri)
+		if err != nil {
+			t.Fatalf("FerretDB's URI %q: %v", uri, err)
+		}
+		*proxy = startReplyDropper(t, u.Host)
+		u.Host = (*proxy).addr()
+		q := u.Query()
+		for i := 0; i+1 < len(options); i += 2 {
+			q.Set(options[i], options[i+1])
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
 }
 
 // startReplyDropper listens on a local port and relays every connection
