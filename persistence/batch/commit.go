@@ -164,9 +164,10 @@ func (w *Writer) fenceLocked(e *entry, final bool) bool {
 // error log, and its Finish returns an error wrapping ErrRefused: at once
 // when its final update was the one rejected or is queued, else when
 // Finish comes (text appended meanwhile is dropped too). The message
-// stays as stored, streaming, until InterruptStreaming or InterruptMessage
-// ends it (as one dropped at MaxPending does): a single server's next
-// start does; in a cluster, where that sweep does not run, nothing does.
+// stays as stored, streaming, until InterruptMessage or InterruptStreaming
+// ends it (as one dropped at MaxPending does): the hub, told by Finish's
+// error (a persistence.ErrDropped), marks it interrupted at once; else a
+// single server's next start does.
 func (w *Writer) giveUpLocked(e *entry, final bool, err error) {
 	w.log.Error("persisting message updates: giving up on a message whose update the store keeps rejecting; its unwritten text is dropped",
 		"message", e.id, "rejections", e.refusals, "dropped_bytes", len(e.text)+len(e.reasoning), "err", err)

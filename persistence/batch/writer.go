@@ -92,9 +92,10 @@ var (
 // of a new message beyond that is dropped, with an error log and the Dropped
 // counter, and so is the rest of that message's text (a message is never
 // stored with a hole in it); its Finish returns ErrOverloaded without
-// writing, so the hub can report the failure. The message stays streaming in
-// the database until InterruptStreaming marks it interrupted. Messages
-// already tracked keep every piece.
+// writing, so the hub can end the message (it marks it interrupted with
+// InterruptMessage; else it stays streaming in the database until
+// InterruptStreaming marks it so at the next start). Messages already
+// tracked keep every piece.
 type Writer struct {
 	store Store
 	opts  Options
