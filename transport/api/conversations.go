@@ -198,10 +198,8 @@ func (h *Conversations) create(c *gin.Context) {
 // readFields decodes and validates a create or patch body; an empty body
 // counts as {} .
 func (h *Conversations) readFields(c *gin.Context, f *fields) error {
-	if c.Request.ContentLength != 0 {
-		if err := httperr.DecodeJSON(c.Request, f); err != nil {
-			return err
-		}
+	if err := httperr.DecodeOptionalJSON(c.Request, f); err != nil {
+		return err
 	}
 	return f.validate(c.Request.Context(), h.catalog)
 }

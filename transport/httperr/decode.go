@@ -1,6 +1,7 @@
 package httperr
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,24 @@ func DecodeJSON(r *http.Request, dst any) error {
 		return BadRequest("the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// DecodeOptionalJSON is DecodeJSON for a body that may be left out: an
+// empty body (none, Content-Length 0, or a chunked body that holds
+// nothing, whatever its Content-Type) leaves dst as it is.
+func DecodeOptionalJSON(r *http.Request, dst any) error {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil
+	}
+	br := bufio.NewReaderSize(r.Body, 16)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return nil
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, r.Body}
+	return DecodeJSON(r, dst)
 }
 
 // decodeError turns a json decoding error into a client-facing *Error.

@@ -105,3 +105,41 @@ func TestDecodeJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeOptionalJSON: an empty body, however it arrives, leaves the
+// target as it is; any other body is decoded as DecodeJSON does.
+func TestDecodeOptionalJSON(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, body string
+		chunked    bool
+		want       string // the decoded name; "" with status 0: untouched
+		status     int
+	}{
+		{"none", "", false, "kept", 0},
+		{"chunked, empty", "", true, "kept", 0},
+		{"chunked, an object", `{"name":"a"}`, true, "a", 0},
+		{"an object", `{"name":"a"}`, false, "a", 0},
+		{"chunked, not JSON", `x`, true, "", 400},
+		{"chunked, only spaces", `  `, true, "", 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+			if c.chunked {
+				req.ContentLength = -1
+			}
+			dst := struct {
+				Name string `json:"name"`
+			}{Name: "kept"}
+			err := DecodeOptionalJSON(req, &dst)
+			var e *Error
+			switch {
+			case c.status == 0 && (err != nil || dst.Name != c.want):
+				t.Fatalf("err %v, name %q, want %q", err, dst.Name, c.want)
+			case c.status != 0 && (!errors.As(err, &e) || e.Status != c.status):
+				t.Fatalf("err %v, want status %d", err, c.status)
+			}
+		})
+	}
+}

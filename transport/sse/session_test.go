@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -260,6 +261,44 @@ func TestHubCallsBounded(t *testing.T) {
 			s.waitHub("every stream to be detached", func(h *hubtest.Hub) bool { return h.Count() == 0 })
 			if users := s.limits.ConnectedUsers(); len(users) != 0 {
 				t.Fatalf("connection slots still taken by %v", users)
+			}
+		})
+	}
+}
+
+// TestRegenerateOptionalBody: a regenerate's body may be left out, also
+// when it arrives chunked and empty (a fetch with a stream body, curl
+// with Transfer-Encoding: chunked): before, only a Content-Length of 0
+// counted as no body, and the chunked empty one was refused 400 "the
+// body is empty".
+func TestRegenerateOptionalBody(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	path := "/api/conversations/" + conv + "/regenerate"
+	for _, tc := range []struct {
+		name   string
+		body   io.Reader
+		length int64
+		want   int
+	}{
+		{"no body", nil, 0, http.StatusAccepted},
+		{"chunked, empty", strings.NewReader(""), -1, http.StatusAccepted},
+		{"chunked, an object", strings.NewReader(`{}`), -1, http.StatusAccepted},
+		{"chunked, not JSON", strings.NewReader(`x`), -1, http.StatusBadRequest},
+		{"chunked, a bad id", strings.NewReader(`{"messageId":"x"}`), -1, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, path, tc.body)
+			req.Header.Set("Authorization", "Bearer token-u")
+			if tc.length < 0 {
+				req.ContentLength, req.TransferEncoding = -1, []string{"chunked"}
+			}
+			rec := httptest.NewRecorder()
+			s.srv.Config.Handler.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status %d (%s), want %d", rec.Code, rec.Body, tc.want)
 			}
 		})
 	}

@@ -204,11 +204,9 @@ func (h *Handler) regenerate(c *gin.Context) {
 		return
 	}
 	var b regenerateBody
-	if c.Request.ContentLength != 0 {
-		if err := httperr.DecodeJSON(c.Request, &b); err != nil {
-			httperr.AbortError(c, err)
-			return
-		}
+	if err := httperr.DecodeOptionalJSON(c.Request, &b); err != nil {
+		httperr.AbortError(c, err)
+		return
 	}
 	if b.MessageID != "" && !persistence.ValidID(b.MessageID) {
 		httperr.AbortError(c, httperr.InvalidField("messageId", "is not a valid id"))
