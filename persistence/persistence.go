@@ -39,6 +39,10 @@ var (
 	// under way. Nothing is stored. For the caller it means the session
 	// has ended, as for a revoked token, not that something is missing.
 	ErrUnknownOwner = errors.New("owner does not exist")
+	// ErrConflict means a write conditioned on a record's state found
+	// that state changed meanwhile (Users.ChangePassword): nothing was
+	// written.
+	ErrConflict = errors.New("changed meanwhile")
 )
 
 // Role is the author of a message.
@@ -182,9 +186,12 @@ type Users interface {
 	BumpTokenVersion(ctx context.Context, id string) (int64, error)
 	// ChangePassword replaces the user's password hash and increments
 	// their token version in one atomic write, so every token issued
-	// before it stops working; it returns the new token version.
-	// ErrNotFound for an unknown or malformed id.
-	ChangePassword(ctx context.Context, id, passwordHash string) (int64, error)
+	// before it stops working; it returns the new token version. It
+	// writes only while the token version is still fromVersion (the one
+	// read when the current password was checked): ErrConflict, nothing
+	// written, when another change or revocation came first. ErrNotFound
+	// for an unknown or malformed id.
+	ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error)
 	// DeleteUser removes the user and every conversation and message they
 	// own (answers still streaming included, with any pieces stored for them
 	// and their search-index entries); ErrNotFound for an unknown or

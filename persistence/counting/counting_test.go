@@ -49,7 +49,7 @@ func TestCountsEveryMethod(t *testing.T) {
 	must(t, "CreateUser", s.CreateUser(ctx, &u))
 	_, err := s.BumpTokenVersion(ctx, u.ID)
 	must(t, "BumpTokenVersion", err)
-	if v, err := s.ChangePassword(ctx, u.ID, "h2"); err != nil || v != 2 {
+	if v, err := s.ChangePassword(ctx, u.ID, "h2", 1); err != nil || v != 2 {
 		t.Fatalf("ChangePassword = %d, %v; want 2", v, err)
 	}
 	c := persistence.Conversation{OwnerID: u.ID, Title: "t", Model: "m"}

@@ -38,8 +38,8 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 }
 
 // ChangePassword counts one write.
-func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
-	v, err := s.inner.ChangePassword(ctx, id, passwordHash)
+func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error) {
+	v, err := s.inner.ChangePassword(ctx, id, passwordHash, fromVersion)
 	return v, s.wrote("ChangePassword", err)
 }
 

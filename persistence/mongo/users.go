@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -76,10 +77,16 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 }
 
 // ChangePassword replaces the user's password hash, increments their token
-// version and moves UpdatedAt forward in one atomic findAndModify; it
-// returns the new token version.
-func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
-	v, err := s.newTokenVersion(ctx, id, bson.D{{Key: "password_hash", Value: passwordHash}, {Key: "updated_at", Value: now()}})
+// version and moves UpdatedAt forward in one atomic findAndModify, while
+// the token version is fromVersion; it returns the new token version.
+func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error) {
+	v, err := s.newTokenVersion(ctx, id, bson.D{{Key: "password_hash", Value: passwordHash}, {Key: "updated_at", Value: now()}},
+		bson.E{Key: "token_version", Value: fromVersion})
+	if errors.Is(err, persistence.ErrNotFound) {
+		if _, uerr := s.UserByID(ctx, id); uerr == nil {
+			err = persistence.ErrConflict // the user is there: the version moved
+		}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("change password of user %s: %w", id, err)
 	}
@@ -87,9 +94,10 @@ func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string) (in
 }
 
 // newTokenVersion increments user id's token version, setting set's fields
-// in the same findAndModify (under the document's lock), and returns the
-// new version; ErrNotFound for an unknown or malformed id.
-func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D) (int64, error) {
+// in the same findAndModify (under the document's lock) if the document
+// also matches where, and returns the new version; ErrNotFound for an
+// unknown or malformed id, or a document where does not match.
+func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D, where ...bson.E) (int64, error) {
 	oid, ok := objectID(id)
 	if !ok {
 		return 0, persistence.ErrNotFound
@@ -102,7 +110,7 @@ func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D) (int
 		TokenVersion int64 `bson:"token_version"`
 	}
 	defer s.locks.lock(oid)()
-	err := s.users.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update,
+	err := s.users.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: oid}}, where...), update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After), // no projection: FerretDB lacks it here
 	).Decode(&d)
 	if err != nil {

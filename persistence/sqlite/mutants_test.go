@@ -107,11 +107,11 @@ func (m *mutant) UserByID(ctx context.Context, id string) (persistence.User, err
 	return u, err
 }
 
-func (m *mutant) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
+func (m *mutant) ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error) {
 	if m.kind == "password-not-stored" {
 		return m.Store.BumpTokenVersion(ctx, id)
 	}
-	return m.Store.ChangePassword(ctx, id, passwordHash)
+	return m.Store.ChangePassword(ctx, id, passwordHash, fromVersion)
 }
 
 func (m *mutant) ApplyMessageUpdates(ctx context.Context, ups []persistence.MessageUpdate) ([]string, error) {

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"chatd/persistence"
@@ -15,7 +17,7 @@ var (
 	qTokenVer   = readQ(`SELECT token_version FROM users WHERE id = ?`)
 	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ?`)
 	qBumpToken  = writeQ(`UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING token_version`)
-	qChangePass = writeQ(`UPDATE users SET password_hash = ?, token_version = token_version + 1, updated_at = ? WHERE id = ? RETURNING token_version`)
+	qChangePass = writeQ(`UPDATE users SET password_hash = ?, token_version = token_version + 1, updated_at = ? WHERE id = ? AND token_version = ? RETURNING token_version`)
 	// qDeleteUserMsgs deletes the messages of the owner's conversations
 	// through the conversations' owner index and the messages'
 	// conversation index (messages have no index on their owner). The
@@ -107,18 +109,30 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 }
 
 // ChangePassword replaces the user's password hash, increments their token
-// version and moves UpdatedAt forward in one statement; it returns the new
-// token version.
-func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string) (int64, error) {
+// version and moves UpdatedAt forward in one statement, while the token
+// version is fromVersion; it returns the new token version.
+func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error) {
 	var v int64
-	row, err := s.writeRow(ctx, qChangePass, passwordHash, s.clock.now(), id)
+	row, err := s.writeRow(ctx, qChangePass, passwordHash, s.clock.now(), id, fromVersion)
 	if err == nil {
 		err = row.Scan(&v)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.changedMeanwhile(ctx, id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: change password of %s: %w", id, mapErr(err))
 	}
 	return v, nil
+}
+
+// changedMeanwhile tells why a write conditioned on user id's state
+// matched nothing: ErrConflict when the user exists, else ErrNotFound.
+func (s *Store) changedMeanwhile(ctx context.Context, id string) error {
+	if _, err := s.UserByID(ctx, id); err != nil {
+		return err
+	}
+	return persistence.ErrConflict
 }
 
 // DeleteUser removes the user, their conversations and every message of

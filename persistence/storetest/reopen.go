@@ -44,7 +44,7 @@ func writeReopenFixture(t *testing.T, s persistence.Store) reopenFixture {
 	u := mkUser(t, s, "durable")
 	_, err := s.BumpTokenVersion(ctx, u.ID)
 	noErr(t, "BumpTokenVersion", err)
-	_, err = s.ChangePassword(ctx, u.ID, "hash-after-change")
+	_, err = s.ChangePassword(ctx, u.ID, "hash-after-change", 1)
 	noErr(t, "ChangePassword", err)
 	u, err = s.UserByID(ctx, u.ID)
 	noErr(t, "UserByID", err)

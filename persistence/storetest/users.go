@@ -105,7 +105,7 @@ func testUserUnknown(t *testing.T, s persistence.Store) {
 		wantErr(t, "UserByID("+id+")", err, persistence.ErrNotFound)
 		_, err = s.BumpTokenVersion(ctx, id)
 		wantErr(t, "BumpTokenVersion("+id+")", err, persistence.ErrNotFound)
-		_, err = s.ChangePassword(ctx, id, "hash-of-a-stranger")
+		_, err = s.ChangePassword(ctx, id, "hash-of-a-stranger", 0)
 		wantErr(t, "ChangePassword("+id+")", err, persistence.ErrNotFound)
 	}
 	_, err := s.UserByEmail(ctx, "nobody@example.test")
@@ -167,7 +167,7 @@ func testUserChangePassword(t *testing.T, s persistence.Store) {
 		if st.bump {
 			got, err = s.BumpTokenVersion(ctx, u.ID)
 		} else {
-			got, err = s.ChangePassword(ctx, u.ID, st.hash)
+			got, err = s.ChangePassword(ctx, u.ID, st.hash, prev.TokenVersion)
 		}
 		after := time.Now()
 		noErr(t, st.name, err)
@@ -192,6 +192,11 @@ func testUserChangePassword(t *testing.T, s persistence.Store) {
 		}
 		prev = stored
 	}
+	_, err := s.ChangePassword(ctx, u.ID, "hash-from-a-stale-version", prev.TokenVersion-1)
+	wantErr(t, "ChangePassword from a version changed meanwhile", err, persistence.ErrConflict)
+	stored, err := s.UserByID(ctx, u.ID)
+	noErr(t, "UserByID after a conflict", err)
+	sameUser(t, stored, prev) // nothing written
 	o, err := s.UserByID(ctx, other.ID)
 	noErr(t, "UserByID(other)", err)
 	sameUser(t, o, other)

@@ -35,7 +35,7 @@ type AccountStore interface {
 	UserByEmail(ctx context.Context, email string) (persistence.User, error)
 	UserByID(ctx context.Context, id string) (persistence.User, error)
 	BumpTokenVersion(ctx context.Context, id string) (int64, error)
-	ChangePassword(ctx context.Context, id, passwordHash string) (int64, error)
+	ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error)
 	DeleteUser(ctx context.Context, id string) error
 }
 

@@ -17,9 +17,18 @@ type changePasswordRequest struct {
 	NewPassword     string `json:"newPassword"`
 }
 
+// errChangedMeanwhile refuses a password change that another change (or
+// a sign-out everywhere) overtook between the check of the current
+// password and the write: applying it too would revoke the session the
+// other change just answered with.
+var errChangedMeanwhile = httperr.New(http.StatusConflict, httperr.CodeConflict,
+	"the password or the sessions of this account changed meanwhile; sign in again")
+
 // changePassword sets a new password for the signed-in user, once the
 // current one is given again (counted as a login attempt). The store sets
-// the new hash and revokes every token issued before in one write;
+// the new hash and revokes every token issued before in one write, only
+// if no other change or revocation came since the current password was
+// checked (else 409 conflict, nothing changed);
 // OnPasswordChanged then closes the connections of those sessions, on
 // every instance, and the answer is a new session (token and user) for
 // the caller, whose own old token no longer works either.
@@ -44,9 +53,13 @@ func (a *Accounts) changePassword(c *gin.Context) {
 		httperr.AbortError(c, hashError(err))
 		return
 	}
-	u.TokenVersion, err = a.store.ChangePassword(ctx, u.ID, hash)
-	if errors.Is(err, persistence.ErrNotFound) {
+	u.TokenVersion, err = a.store.ChangePassword(ctx, u.ID, hash, u.TokenVersion)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
 		httperr.AbortError(c, errAccountGone)
+		return
+	case errors.Is(err, persistence.ErrConflict):
+		httperr.AbortError(c, errChangedMeanwhile)
 		return
 	}
 	if err != nil {

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestChangePasswordRefused: a change without a session, with a missing
@@ -85,5 +88,49 @@ func TestChangePassword(t *testing.T) {
 	}
 	if _, again := e.login("changing@example.com", "the new password"); again != id {
 		t.Fatalf("login with the new password: user %s, want %s", again, id)
+	}
+}
+
+// overtakingStore changes the user's password itself (another request's
+// change, landing first) right before the first ChangePassword it is
+// asked for.
+type overtakingStore struct {
+	AccountStore
+	hash string
+	once sync.Once
+}
+
+func (s *overtakingStore) ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error) {
+	var err error
+	s.once.Do(func() { _, err = s.AccountStore.ChangePassword(ctx, id, s.hash, fromVersion) })
+	if err != nil {
+		return 0, err
+	}
+	return s.AccountStore.ChangePassword(ctx, id, passwordHash, fromVersion)
+}
+
+// TestChangePasswordOvertaken: of two password changes that both checked
+// the current password before either wrote, the second to write is
+// refused 409 conflict and changes nothing, so the first one's new
+// session stays valid and its password is the account's. Before, both
+// succeeded: the second revoked the session the first had just answered
+// with, and the password the first client chose no longer worked.
+func TestChangePasswordOvertaken(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{})
+	token, id := e.signUp("racing@example.com", "the old password")
+	first, err := bcrypt.GenerateFromPassword([]byte("the first new password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.accounts.store = &overtakingStore{AccountStore: e.store, hash: string(first)}
+	body := map[string]string{"currentPassword": "the old password", "newPassword": "the second new password"}
+	data, _ := json.Marshal(body)
+	if status, code := e.call(http.MethodPatch, "/api/auth/me", token, string(data)); status != http.StatusConflict || code != "conflict" {
+		t.Fatalf("the overtaken change: %d %s, want 409 conflict", status, code)
+	}
+	u, err := e.store.UserByID(context.Background(), id)
+	if err != nil || u.PasswordHash != string(first) || u.TokenVersion != 1 {
+		t.Fatalf("stored %+v (%v), want the first change's hash at token version 1", u, err)
 	}
 }
