@@ -259,6 +259,7 @@ export const CloseCode = {
   GoingAway: 1001,
   PolicyViolation: 1008,
   TooBig: 1009,
+  TryAgainLater: 1013,
   Unauthorized: 4401,
   TooSlow: 4408,
   RateLimited: 4429,

@@ -201,6 +201,28 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
+  it('backs off across repeated 1013 closes (the session cannot be checked) instead of reopening every quarter second', async () => {
+    const { t, statuses, socket } = setup();
+    t.start();
+    // The server opens each socket, then closes it with 1013 while its store is down.
+    for (let i = 1; i <= 4; i++) {
+      socket().open();
+      socket().finish(1013, 'cannot check the session right now; reconnect');
+      expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', detail: expect.stringMatching(/session/i) });
+      const backoff = 2 ** (i - 1) * 1000; // doubling from 1 s, jittered down to half of it at most
+      await vi.advanceTimersByTimeAsync(backoff / 2 - 1);
+      expect(FakeSocket.all.length).toBe(i);
+      await vi.advanceTimersByTimeAsync(backoff / 2 + 1);
+      expect(FakeSocket.all.length).toBe(i + 1);
+    }
+    // A pong (the session checked, the link healthy) starts the count again.
+    socket().open();
+    socket().receive({ type: 'pong', id: 'p1', serverTime: 1 });
+    socket().finish(1013);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.all.length).toBe(6);
+  });
+
   it('sends the user to sign in on 4401 and does not reconnect', async () => {
     const { t, handlers, socket } = setup();
     t.start();

@@ -59,6 +59,8 @@ export class WSTransport implements Transport {
   private ws: WebSocket | null = null;
   private stopped = true;
   private attempt = 0;
+  /** Closes with 1013 in a row: the server cannot check the session; a pong ends the run. */
+  private uncheckable = 0;
   private failedOpens = 0;
   private everConnected = false;
   private nextId = 1;
@@ -238,7 +240,10 @@ export class WSTransport implements Transport {
   /** settle resolves or rejects the request an ack, error or pong answers. */
   private settle(f: ServerFrame): void {
     if (f.type !== 'ack' && f.type !== 'error' && f.type !== 'pong') return;
-    if (f.type === 'pong') clearTimeout(this.pongDeadline);
+    if (f.type === 'pong') {
+      clearTimeout(this.pongDeadline);
+      this.uncheckable = 0;
+    }
     if (f.id === undefined) return;
     const key = String(f.id);
     const p = this.pending.get(key);
@@ -267,6 +272,12 @@ export class WSTransport implements Transport {
         return;
       case CloseCode.TooSlow:
         this.schedule(50 + Math.random() * 200);
+        return;
+      case CloseCode.TryAgainLater:
+        // Each socket opens (so attempt starts again) and is closed at once
+        // while the server's store is down: back off on a count of our own.
+        this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: 'The server cannot check the session right now; reconnecting.' });
+        this.schedule(backoffDelay(this.uncheckable++, 1000));
         return;
       case CloseCode.RateLimited:
         this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: 'Rate limited; waiting before reconnecting.' });
