@@ -213,10 +213,13 @@ type wrote struct {
 //
 // After write errors alone (the server ran the write and answered), their
 // indexes are not trusted: FerretDB v1 stops at the first failing
-// statement, so the later ones never run, and reports it at index 0. So
-// the first statement that did not apply is taken as failed and the ones
-// after it that did not apply are written again, until a write succeeds:
-// one more bulk write per failed statement, on this rare path only. After
+// statement, so the later ones never run, and reports it at index 0. Nor
+// is the first statement that did not apply the failing one: it may have
+// matched nothing (see filter). So the first statement that did not apply
+// is written alone, then the others: one that fails alone is failed (and
+// refused, for a rejection), one that matched nothing is sorted out as
+// below; one or two more bulk writes per failed statement, on this rare
+// path only. After
 // any other failure (the reply lost, a write concern error) every
 // statement that did not apply is taken as failed and left to the caller
 // to retry: the server may be unreachable for a while. A statement the
@@ -228,12 +231,17 @@ type wrote struct {
 // failed too).
 func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote, error) {
 	out := wrote{missed: make(map[bson.ObjectID]bool), refused: make(map[bson.ObjectID]bool)}
-	for len(write) > 0 {
+	var later []*mergedUpdate // not yet written, after write (see below)
+	for len(write) > 0 || len(later) > 0 {
+		if len(write) == 0 {
+			write, later = later, nil
+		}
 		token := bson.NewObjectID()
 		res, err := s.messages.BulkWrite(ctx, s.statements(write, token), options.BulkWrite().SetOrdered(false))
 		if err == nil {
 			if res.MatchedCount == int64(len(write)) {
-				return out, nil
+				write = nil
+				continue
 			}
 			if write, err = s.unapplied(ctx, write, token, out.missed); err != nil {
 				return out, err
@@ -246,14 +254,22 @@ func (s *Store) writeUpdates(ctx context.Context, write []*mergedUpdate) (wrote,
 			return out, fmt.Errorf("%w (and reading which statements applied failed: %w)", err, rerr)
 		case len(rest) == 0: // the read back is what counts
 			s.log.Warn("bulk write failed, yet every statement applied", "err", err)
-			return out, nil
+			write = nil
+			continue
 		case !writeErrorsOnly(err):
-			out.fail(rest, err)
+			out.fail(append(rest, later...), err)
 			return out, nil
+		case len(rest) > 1:
+			// Which statement failed is not known: the first that did
+			// not apply may be one that matched nothing (its message
+			// ended, or holds text its filter did not expect) while a
+			// later one failed. Written alone, it shows which.
+			write, later = rest[:1], append(rest[1:], later...)
+			continue
 		}
-		out.fail(rest[:1], err)
+		out.fail(rest, err)
 		out.refused[rest[0].id] = rejected(err)
-		write = rest[1:]
+		write = nil
 	}
 	return out, nil
 }
