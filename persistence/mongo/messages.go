@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"chatd/persistence"
@@ -103,7 +104,7 @@ func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Me
 	if !ok {
 		return persistence.Message{}, fmt.Errorf("message %s: %w", id, persistence.ErrNotFound)
 	}
-	m, err := s.findMessage(ctx, filter)
+	m, err := s.findMessage(ctx, s.messages, filter)
 	if err != nil {
 		return m, fmt.Errorf("message %s: %w", id, err)
 	}
@@ -116,16 +117,18 @@ func (s *Store) MessageByClientID(ctx context.Context, ownerID, clientMessageID 
 	if !ok {
 		return persistence.Message{}, fmt.Errorf("message with client id %q: %w", clientMessageID, persistence.ErrNotFound)
 	}
-	m, err := s.findMessage(ctx, bson.D{{Key: "owner_id", Value: owner}, {Key: "client_message_id", Value: clientMessageID}})
+	m, err := s.findMessage(ctx, s.messages, bson.D{{Key: "owner_id", Value: owner}, {Key: "client_message_id", Value: clientMessageID}})
 	if err != nil {
 		return m, fmt.Errorf("message with client id %q: %w", clientMessageID, err)
 	}
 	return m, nil
 }
 
-func (s *Store) findMessage(ctx context.Context, filter bson.D) (persistence.Message, error) {
+// findMessage reads the message filter finds from coll (s.messages, or
+// s.messagesPrimary for a state that must not lag a write just made).
+func (s *Store) findMessage(ctx context.Context, coll *mongo.Collection, filter bson.D) (persistence.Message, error) {
 	var d messageDoc
-	if err := s.messages.FindOne(ctx, filter).Decode(&d); err != nil {
+	if err := coll.FindOne(ctx, filter).Decode(&d); err != nil {
 		return persistence.Message{}, mapErr(err)
 	}
 	return d.message(), nil
@@ -219,5 +222,11 @@ func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string
 	if err != nil {
 		return persistence.Message{}, fmt.Errorf("interrupt message %s: %w", id, mapErr(err))
 	}
-	return s.Message(ctx, ownerID, id)
+	// From the primary: a lagging secondary (a URI's readPreference) could
+	// still show the message streaming, and the caller reports what it reads.
+	m, err := s.findMessage(ctx, s.messagesPrimary, r.filter())
+	if err != nil {
+		return m, fmt.Errorf("interrupt message %s: %w", id, err)
+	}
+	return m, nil
 }

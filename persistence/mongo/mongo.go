@@ -83,7 +83,7 @@ type Store struct {
 	usersPrimary    *mongo.Collection // users, always read from the primary (userExists)
 	conversations   *mongo.Collection
 	messages        *mongo.Collection
-	messagesPrimary *mongo.Collection // messages, always read from the primary (appliedAfter)
+	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer)
 	meta            *mongo.Collection
 	log             *slog.Logger
 	locks           docLocks      // see docLocks: FerretDB's updates are not atomic

@@ -451,7 +451,7 @@ func (s *Store) checkFence(ctx context.Context, merged []*mergedUpdate) (write [
 			proj = append(proj, bson.E{Key: "content", Value: 1}, bson.E{Key: "reasoning", Value: 1})
 		}
 		var d storedState
-		err := s.messages.FindOne(ctx, bson.D{{Key: "_id", Value: m.id}}, options.FindOne().SetProjection(proj)).Decode(&d)
+		err := s.messagesPrimary.FindOne(ctx, bson.D{{Key: "_id", Value: m.id}}, options.FindOne().SetProjection(proj)).Decode(&d) // as readArrays
 		switch {
 		case errors.Is(err, mongo.ErrNoDocuments):
 			missed[m.id] = true
@@ -803,7 +803,9 @@ func (s *Store) settleBase(m *mergedUpdate, read map[bson.ObjectID]arrays) bool 
 
 // readArrays adds the content and reasoning of the stored messages ids to read.
 func (s *Store) readArrays(ctx context.Context, ids []bson.ObjectID, read map[bson.ObjectID]arrays) error {
-	cur, err := s.messages.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+	// From the primary: the counts read here condition the next write, and
+	// a lagging secondary's would make it match nothing (see filter).
+	cur, err := s.messagesPrimary.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 		options.Find().SetProjection(bson.D{{Key: "content", Value: 1}, {Key: "reasoning", Value: 1}}))
 	if err != nil {
 		return fmt.Errorf("read message tails: %w", err)
