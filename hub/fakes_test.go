@@ -31,6 +31,8 @@ type memStore struct {
 	refuseDelete error
 	// beforeDelete, when set, runs first in DeleteConversation, without the lock.
 	beforeDelete func(id string)
+	// refuseInterrupt, when set, is InterruptMessage's error.
+	refuseInterrupt error
 }
 
 func newMemStore() *memStore {
@@ -183,6 +185,9 @@ func (s *memStore) Messages(_ context.Context, ownerID, convID string) ([]persis
 func (s *memStore) InterruptMessage(_ context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refuseInterrupt != nil {
+		return persistence.Message{}, s.refuseInterrupt
+	}
 	for i := range s.msgs {
 		m := &s.msgs[i]
 		if m.ID != id || m.OwnerID != ownerID {

@@ -293,6 +293,12 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 var errNotStored = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
 	Message: "The answer could not be saved: the database is not accepting writes. The server keeps trying; reload the conversation later."}
 
+// errNotEnded reports an answer whose final update the writer dropped and
+// that could not be marked interrupted either (see endDropped): nothing
+// retries it.
+var errNotEnded = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
+	Message: "The answer could not be saved: the database did not take its end. Reload the conversation to see what was kept."}
+
 // droppedReason is the error stored with an answer whose final update
 // the store could not take (endDropped).
 const droppedReason = "The end of the answer could not be saved; it was kept as it was last saved."
@@ -355,7 +361,11 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 		// reported failed. The writer keeps the update and retries it
 		// (unless it dropped it and the message could not be ended).
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
-		u.Status, u.Error, errBody = persistence.StatusError, errNotStored.Message, errNotStored
+		errBody = errNotStored
+		if errors.Is(err, persistence.ErrDropped) {
+			errBody = errNotEnded
+		}
+		u.Status, u.Error = persistence.StatusError, errBody.Message
 	}
 	if stored != nil {
 		return *stored, storedUpdate(*stored), storedError(*stored), true

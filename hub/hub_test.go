@@ -325,6 +325,23 @@ func TestDroppedFinalUpdateEndsAnswer(t *testing.T) {
 	}
 }
 
+// TestDroppedFinalUpdateNotEnded: when the answer whose final update was
+// dropped cannot be ended either (the store fails), its done reports the
+// error without claiming that the server keeps trying to save it, which
+// it does not.
+func TestDroppedFinalUpdateNotEnded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{}, say("a whole ", "answer"))
+	e.writer.finishErr = fmt.Errorf("batch: message: %w", persistence.ErrDropped)
+	e.store.refuseInterrupt = errors.New("database is locked")
+	sub := newSub("u")
+	res := e.send(t, sub, "hi")
+	_, done := sub.textUntilDone(t, res.MessageID, 0)
+	if done.Status != "error" || done.Error == nil || done.Error.Code != protocol.CodeUnavailable || strings.Contains(done.Error.Message, "keeps trying") {
+		t.Fatalf("done %+v (error %+v), want error/unavailable, not saying the server keeps trying", done, done.Error)
+	}
+}
+
 // TestAnswerSizeCap (issue 10, item 12): an answer stops at MaxAnswerBytes
 // (on a character boundary) and is stored complete with finish reason
 // length; the upstream stream is cancelled.
