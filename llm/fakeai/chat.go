@@ -148,7 +148,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 // respond answers a decoded request.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 	if code := rec.Fault.status(); code != 0 {
-		writeStatusFault(w, code, rec.Config.RetryAfter)
+		writeStatusFault(w, code, rec.Config.RetryAfter, rec.Fault == FaultQuota)
 		return
 	}
 	if rec.Fault == FaultErrorBody {
@@ -177,15 +177,19 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 	}
 }
 
-// writeStatusFault answers with an error status as OpenAI would.
-func writeStatusFault(w http.ResponseWriter, code int, retryAfter time.Duration) {
+// writeStatusFault answers with an error status as OpenAI would; quota
+// answers a 429 as an account out of credit.
+func writeStatusFault(w http.ResponseWriter, code int, retryAfter time.Duration, quota bool) {
+	if code == http.StatusTooManyRequests && retryAfter > 0 {
+		secs := int64((retryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		w.Header().Set("retry-after-ms", strconv.FormatInt(retryAfter.Milliseconds(), 10))
+	}
 	switch {
+	case quota:
+		writeError(w, code, "You exceeded your current quota, please check your plan and billing details.",
+			"insufficient_quota", "insufficient_quota")
 	case code == http.StatusTooManyRequests:
-		if retryAfter > 0 {
-			secs := int64((retryAfter + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-			w.Header().Set("retry-after-ms", strconv.FormatInt(retryAfter.Milliseconds(), 10))
-		}
 		writeError(w, code, "Rate limit reached for requests. Please try again later.",
 			"requests", "rate_limit_exceeded")
 	case code >= 500:

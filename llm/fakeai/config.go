@@ -54,6 +54,10 @@ const (
 	// TCP connection without the usage chunk, [DONE] or the end of the
 	// chunked body.
 	FaultCutEnd Fault = "cut_end"
+	// FaultQuota is OpenAI's answer to an account out of credit: HTTP 429
+	// with type and code insufficient_quota (and Retry-After when
+	// Config.RetryAfter is set), which no wait cures.
+	FaultQuota Fault = "quota"
 )
 
 // Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
@@ -276,7 +280,7 @@ func parseStamp(v string) (Stamp, error) {
 func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
-		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd:
+		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota:
 		return f, nil
 	case "none":
 		return FaultNone, nil
@@ -289,6 +293,9 @@ func ParseFault(v string) (Fault, error) {
 
 // status returns the HTTP status of a status fault, or 0.
 func (f Fault) status() int {
+	if f == FaultQuota {
+		return http.StatusTooManyRequests
+	}
 	n, err := strconv.Atoi(string(f))
 	if err != nil {
 		return 0

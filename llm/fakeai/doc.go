@@ -62,7 +62,7 @@
 //	mode=M          text | markdown | xss
 //	fault=F         429 | 500 | any status 400-599 | hang_first | hang_mid |
 //	                cut_mid | reset_mid | malformed | error_mid | end_mid |
-//	                error_chunk | error_body | cut_end | none
+//	                error_chunk | error_body | cut_end | quota | none
 //	after=K         content tokens sent before a mid-stream fault (negative: half)
 //	times=N         the fault hits only the first N requests carrying the same
 //	                overrides (the same marker text and X-Fake-* headers);
@@ -116,7 +116,9 @@
 // end of the chunked body. A status fault answers with
 // that status and an OpenAI-style error body; 429 carries Retry-After when
 // retry_after is set. Non-streaming requests get the same faults where they
-// make sense.
+// make sense. quota answers HTTP 429 as OpenAI does for an account out of
+// credit (type and code insufficient_quota), with Retry-After when
+// retry_after is set.
 //
 // Modes: text cycles through a vocabulary that mixes ASCII with two-,
 // three- and four-byte characters ("héllo", "中文", "🙂"); markdown is a

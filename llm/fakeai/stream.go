@@ -303,7 +303,7 @@ func (st *stream) serveJSON() {
 		st.cut(st.rec.Fault == FaultResetMid)
 		return
 	case FaultErrorMid, FaultErrorChunk:
-		writeStatusFault(st.w, http.StatusInternalServerError, 0)
+		writeStatusFault(st.w, http.StatusInternalServerError, 0, false)
 		return
 	case FaultEndMid:
 		return // an empty 200 body

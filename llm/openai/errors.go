@@ -30,6 +30,11 @@ func classify(err error, st *attempt, key string) *llm.Error {
 	case tooLarge(err):
 		return &llm.Error{Kind: llm.KindContextLength, Status: http.StatusRequestEntityTooLarge, Err: err,
 			Message: "The conversation is too long for this model provider: it refused the request as too large (HTTP 413)."}
+	case errors.As(err, &apiErr) && quotaExhausted(apiErr):
+		// Before rate limiting: OpenAI answers it 429, but no wait cures
+		// it, so it is not retried (KindUpstream below 500).
+		return &llm.Error{Kind: llm.KindUpstream, Status: apiErr.HTTPStatusCode, Err: err,
+			Message: "The model provider's account has run out of quota (check its plan and billing): " + clean(apiErr.Message, key)}
 	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 0:
 		return reportedError(apiErr, key, err)
 	case errors.As(err, &apiErr):
@@ -73,6 +78,13 @@ func contextLength(e *goopenai.APIError) bool {
 		}
 	}
 	return false
+}
+
+// quotaExhausted reports an account out of credit: OpenAI's type or code
+// insufficient_quota, sent with HTTP 429 like a rate limit.
+func quotaExhausted(e *goopenai.APIError) bool {
+	code, _ := e.Code.(string)
+	return code == "insufficient_quota" || e.Type == "insufficient_quota"
 }
 
 // tooLarge reports an HTTP 413 that does not say more (a proxy's body
