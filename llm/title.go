@@ -182,11 +182,12 @@ func positiveOr(d, def time.Duration) time.Duration {
 
 // CleanTitle turns a model's reply into a title: its first non-empty line
 // after a leading <think>…</think> block, without a "Title:" label,
-// markdown, quotes or final punctuation, at most 60 characters cut at a
-// word boundary. It returns "" when nothing is left (a reply that is only
+// markdown, quotes, final punctuation, control or bidirectional formatting
+// characters and invalid UTF-8 (see printable), at most 60 characters cut
+// at a word boundary. It returns "" when nothing is left (a reply that is only
 // thinking, or thinking cut short by the token limit).
 func CleanTitle(s string) string {
-	s = skipThinking(s)
+	s = printable(skipThinking(s))
 	for _, line := range strings.Split(s, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			s = line
@@ -202,6 +203,23 @@ func CleanTitle(s string) string {
 		return unicode.IsSpace(r) || strings.ContainsRune(".!?,;:。！？，；：…*_`\"'“”‘’«»」』", r)
 	})
 	return cutWords(s, maxTitleChars, 0)
+}
+
+// printable returns s without invalid UTF-8, control characters other
+// than white space (escape sequences, NUL) and bidirectional formatting
+// characters (an override would turn the rest of a title, in the list of
+// conversations, right to left). Joiners stay: emoji sequences and
+// several scripts need them.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r):
+			return r
+		case r == utf8.RuneError, unicode.Is(unicode.Cc, r), unicode.Is(unicode.Bidi_Control, r):
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // skipThinking returns s without a leading <think>…</think> block, which
@@ -220,10 +238,10 @@ func skipThinking(s string) string {
 }
 
 // FallbackTitle names a conversation after the first words of its prompt:
-// one line, at most 6 words and 50 characters, cut at a word boundary
+// one line of printable characters, at most 6 words and 50 characters, cut at a word boundary
 // (with "…" when cut). An empty prompt gives "New chat".
 func FallbackTitle(prompt string) string {
-	s := strings.TrimLeft(strings.Join(strings.Fields(prompt), " "), "#>*-` ")
+	s := strings.TrimLeft(strings.Join(strings.Fields(printable(prompt)), " "), "#>*-` ")
 	if s == "" {
 		return "New chat"
 	}

@@ -168,6 +168,13 @@ func TestCleanTitle(t *testing.T) {
 		{"<think>", ""},
 		{"<think></think>", ""},
 		{"About <think> tags", "About <think> tags"},
+		// Control and bidirectional formatting characters, invalid UTF-8.
+		{"\x1b[1mBold\x1b[0m Move", "[1mBold[0m Move"},
+		{"Nul\x00Byte\tTab", "NulByte Tab"},
+		{"\u202eevil\u202c title", "evil title"},
+		{"Isolate \u2066x\u2069 \u200fmark", "Isolate x mark"},
+		{"Bad \xff\xfe bytes", "Bad bytes"},
+		{"Family 👨\u200d👩\u200d👧 trip", "Family 👨\u200d👩\u200d👧 trip"},
 	}
 	for _, tc := range tests {
 		got := llm.CleanTitle(tc.in)
@@ -190,6 +197,8 @@ func TestFallbackTitle(t *testing.T) {
 		{"one two three four five six seven eight", "one two three four five six…"},
 		{strings.Repeat("x", 100), strings.Repeat("x", 49) + "…"},
 		{"# Heading question?", "Heading question?"},
+		{"\u202eright to left\x07", "right to left"},
+		{"\xffhi", "hi"},
 		{"Supercalifragilistic expialidocious antidisestablishmentarianism words", "Supercalifragilistic expialidocious…"},
 		{"你好，世界", "你好，世界"},
 	}
