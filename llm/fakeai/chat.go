@@ -77,6 +77,9 @@ func (r chatRequest) maxTokensField() string {
 func (r Recorded) refused() string {
 	switch f := r.Config.Refuse; {
 	case f == "reasoning_effort" && r.ReasoningEffort != "",
+		f == "temperature" && r.Temperature != nil,
+		f == "top_p" && r.TopP != nil,
+		f == "stop" && r.Stop != nil,
 		f != "" && f == r.MaxTokensField:
 		return f
 	}

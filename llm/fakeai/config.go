@@ -128,8 +128,8 @@ type Config struct {
 	// EndDelay is a pause after [DONE] before the body ends (its chunked
 	// encoding's last chunk is sent), as a proxy may send it late.
 	EndDelay time.Duration
-	// Refuse names a request field (max_tokens, max_completion_tokens or
-	// reasoning_effort) that a request carrying it is refused for with
+	// Refuse names a request field (max_tokens, max_completion_tokens,
+	// reasoning_effort, temperature, top_p or stop) that a request carrying it is refused for with
 	// HTTP 400, in OpenAI's wording (see Refusals).
 	Refuse string
 }
@@ -143,6 +143,11 @@ var Refusals = map[string]string{
 		"Use 'max_completion_tokens' instead.",
 	"max_completion_tokens": "Unrecognized request argument supplied: max_completion_tokens",
 	"reasoning_effort":      "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+	// OpenAI's reasoning models take none of the sampling parameters.
+	"temperature": "Unsupported value: 'temperature' does not support 0.7 with this model. " +
+		"Only the default (1) value is supported.",
+	"top_p": "Unsupported parameter: 'top_p' is not supported with this model.",
+	"stop":  "Unsupported parameter: 'stop' is not supported with this model.",
 }
 
 var markerRE = regexp.MustCompile(`\[\[fake(\s[^\]]*)?\]\]`)

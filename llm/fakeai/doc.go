@@ -87,11 +87,12 @@
 //	                HTTP 400 and code context_length_exceeded, as OpenAI does
 //	end_delay=D     pause after [DONE] before ending the body (sending the
 //	                last chunk of its chunked encoding), as a proxy may
-//	refuse=F        max_tokens | max_completion_tokens | reasoning_effort:
+//	refuse=F        max_tokens | max_completion_tokens | reasoning_effort |
+//	                temperature | top_p | stop:
 //	                refuse a request carrying that field with HTTP 400,
 //	                param F and code unsupported_parameter, in OpenAI's
 //	                wording (Refusals), as a reasoning model refuses
-//	                max_tokens
+//	                max_tokens or any sampling parameter
 //	pings=N         send N SSE comment lines ": OPENROUTER PROCESSING", each
 //	                followed by a blank line, at once right after the headers,
 //	                as OpenRouter keeps a stream alive before the first token

@@ -148,7 +148,9 @@ func positive(d, def time.Duration) time.Duration {
 // of text reached onDelta; its errors are *llm.Error, or wrap ctx's error
 // when ctx ended. A request whose token bound's field the upstream
 // refuses, asking for the other one (a reasoning model sent max_tokens,
-// see modelKinds), is sent again at once with the other field, once.
+// see modelKinds), is sent again at once with the other field, once; one
+// whose sampling parameter (temperature, top_p, stop) the upstream refuses
+// as unsupported is sent again at once without it.
 func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
 	reasoning := c.kind.reasoning(req.Model)
 	oreq := c.request(req, reasoning)
@@ -168,6 +170,15 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 			oreq = c.request(req, reasoning)
 			c.log.Info("llm upstream refused the token limit's field; asking again with the other",
 				"generation", llm.RequestID(ctx), "model", req.Model, "max_completion_tokens", reasoning)
+			try--
+			continue
+		}
+		if field := refusedSampling(err, oreq); field != "" && !st.delivered.Load() {
+			// A reasoning model refuses what a conversation tuned for
+			// another set: its default applies instead.
+			dropField(&oreq, field)
+			c.log.Info("llm upstream refused a sampling parameter; asking again without it",
+				"generation", llm.RequestID(ctx), "model", req.Model, "field", field)
 			try--
 			continue
 		}
