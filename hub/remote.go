@@ -29,7 +29,10 @@ type mirror struct {
 	reasoning []byte               // the answer's reasoning so far
 	aheadR    map[Subscriber]int64 // reasoning cursors of subscribers in ahead
 	ahead     map[Subscriber]int64 // resumed subscribers whose cursor is past text
-	ended     bool                 // its done (or abort) was handled
+	// announce are subscribers in ahead that resumed without naming the
+	// answer and wait for its message frame, which says which it is.
+	announce map[Subscriber]bool
+	ended    bool // its done (or abort) was handled
 	// looseReasoning: the reasoning was taken from the store
 	// (fillFromStore) and may run past the reasoning frames still to come.
 	looseReasoning bool
@@ -121,7 +124,7 @@ func (h *Hub) resumeRemote(ctx context.Context, sub Subscriber, req SubscribeReq
 	if err != nil {
 		return true, clusterError(err)
 	}
-	if !ok || a.MessageID != req.MessageID || !h.mirrorable(a) {
+	if !ok || req.MessageID != "" && a.MessageID != req.MessageID || !h.mirrorable(a) {
 		return false, nil
 	}
 	c := h.lockConv(req.ConversationID, sub.UserID())
@@ -169,12 +172,15 @@ func (h *Hub) mirrorLocked(c *conv, a AnswerRef) {
 	}
 }
 
-// resumeMirrorLocked resumes the mirrored answer req names after from; c.mu is held.
+// resumeMirrorLocked resumes the mirrored answer req names (any, when it
+// names none) after from; c.mu is held. A resume that names no answer is
+// sent the answer's message frame first, as for a local answer.
 func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, from int64) (bool, error) {
 	m := c.remote
-	if m == nil || m.ref.MessageID != req.MessageID {
+	if m == nil || req.MessageID != "" && m.ref.MessageID != req.MessageID {
 		return false, nil
 	}
+	unnamed := req.MessageID == ""
 	rfrom := reasoningCursor(req)
 	caughtUp := from < int64(len(m.text)) || from == int64(len(m.text)) && m.message != nil
 	caughtUp = caughtUp && rfrom <= int64(len(m.reasoning))
@@ -188,10 +194,19 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 	}
 	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
+	if unnamed && m.message != nil {
+		sub.Deliver(m.message)
+	}
 	if caughtUp {
 		m.catchUpReasoningLocked(sub, from, rfrom)
 		m.catchUpLocked(sub, from, false)
 	} else {
+		if unnamed && m.message == nil {
+			if m.announce == nil {
+				m.announce = make(map[Subscriber]bool)
+			}
+			m.announce[sub] = true
+		}
 		m.aheadLocked(sub, rfrom)
 		// The mirror is still reading the stream up to the present: sub
 		// gets the text from its cursor on when it gets there.
@@ -207,6 +222,7 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 func (m *mirror) catchUpLocked(sub Subscriber, from int64, withMessage bool) {
 	delete(m.ahead, sub)
 	delete(m.aheadR, sub)
+	delete(m.announce, sub)
 	if withMessage && m.message != nil {
 		sub.Deliver(m.message)
 	}
@@ -310,6 +326,7 @@ func (m *mirror) onFrame(f *protocol.Frame, filled bool) (gap bool) {
 		}
 		clear(m.ahead) // whatever their cursor, the answer ends for them too
 		clear(m.aheadR)
+		clear(m.announce)
 		m.deliverLocked(f, 0)
 		c.ended = m.ref.MessageID
 		m.endLocked()
@@ -416,13 +433,18 @@ func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 		switch {
 		case !ok:
 			sub.Deliver(f)
+		case f.Type == protocol.TypeMessage && f.MessageID == m.ref.MessageID && m.announce[sub]:
+			delete(m.announce, sub)
+			sub.Deliver(f) // it resumed without naming the answer
 		case f.Type != protocol.TypeDelta || f.Seq <= cursor:
 			// before its cursor: it has this already
 		case int(cursor) == from:
 			delete(m.ahead, sub)
+			delete(m.announce, sub)
 			sub.Deliver(f)
 		default:
 			delete(m.ahead, sub)
+			delete(m.announce, sub)
 			if err := checkSeq(m.text, cursor); err != nil {
 				refuseCursor(sub, err)
 				continue
