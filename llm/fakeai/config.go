@@ -58,6 +58,10 @@ const (
 	// with type and code insufficient_quota (and Retry-After when
 	// Config.RetryAfter is set), which no wait cures.
 	FaultQuota Fault = "quota"
+	// FaultEmptyMid sends FaultAfter tokens, then chunks with empty
+	// content, one per Delay (10ms when Delay is 0), until the client
+	// leaves: an upstream that keeps the stream alive without a token.
+	FaultEmptyMid Fault = "empty_mid"
 )
 
 // Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
@@ -285,7 +289,7 @@ func parseStamp(v string) (Stamp, error) {
 func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
-		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota:
+		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota, FaultEmptyMid:
 		return f, nil
 	case "none":
 		return FaultNone, nil
@@ -311,7 +315,8 @@ func (f Fault) status() int {
 // midStream reports whether f happens after some tokens were sent.
 func (f Fault) midStream() bool {
 	switch f {
-	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk:
+	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk,
+		FaultEmptyMid:
 		return true
 	}
 	return false

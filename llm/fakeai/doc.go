@@ -62,7 +62,8 @@
 //	mode=M          text | markdown | xss
 //	fault=F         429 | 500 | any status 400-599 | hang_first | hang_mid |
 //	                cut_mid | reset_mid | malformed | error_mid | end_mid |
-//	                error_chunk | error_body | cut_end | quota | none
+//	                error_chunk | error_body | cut_end | quota | empty_mid |
+//	                none
 //	after=K         content tokens sent before a mid-stream fault (negative: half)
 //	times=N         the fault hits only the first N requests carrying the same
 //	                overrides (the same marker text and X-Fake-* headers);
@@ -112,7 +113,9 @@
 // `"error":{"code":502,"message":"Provider disconnected unexpectedly"}`
 // and finish_reason "error", then [DONE]; error_body answers HTTP 200 with
 // an OpenAI-style rate-limit error as a JSON body without a final newline,
-// instead of a stream; cut_end sends every token and the finish reason,
+// instead of a stream; empty_mid sends K
+// tokens, then a chunk with empty content every delay (10ms when 0) until
+// the client leaves; cut_end sends every token and the finish reason,
 // then closes the TCP connection without the usage chunk, [DONE] or the
 // end of the chunked body. A status fault answers with
 // that status and an OpenAI-style error body; 429 carries Retry-After when

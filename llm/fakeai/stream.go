@@ -179,6 +179,8 @@ func (st *stream) midFault(enc *chunkEncoder) {
 	switch st.rec.Fault {
 	case FaultHangMid:
 		st.hang()
+	case FaultEmptyMid:
+		st.emptyChunks(enc)
 	case FaultCutMid:
 		st.cut(false)
 	case FaultResetMid:
@@ -195,6 +197,32 @@ func (st *stream) midFault(enc *chunkEncoder) {
 	case FaultErrorChunk:
 		if st.write(enc.errorChunk(502, "Provider disconnected unexpectedly"), -1) {
 			st.write([]byte("data: [DONE]\n\n"), -1)
+		}
+	}
+}
+
+// emptyChunks sends a chunk with empty content every Delay (10ms when
+// 0) until the client leaves, the server closes or MaxHang passes.
+func (st *stream) emptyChunks(enc *chunkEncoder) {
+	every := st.cfg.Delay
+	if every <= 0 {
+		every = 10 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	limit := time.NewTimer(st.s.opts.MaxHang)
+	defer limit.Stop()
+	for st.write(enc.content("", false), -1) {
+		select {
+		case <-t.C:
+		case <-limit.C:
+			return
+		case <-st.r.Context().Done():
+			st.abort()
+			return
+		case <-st.s.done:
+			st.ended = true
+			return
 		}
 	}
 }
@@ -296,7 +324,7 @@ func (st *stream) cut(reset bool) {
 // serveJSON answers a non-streaming request after the stream's duration.
 func (st *stream) serveJSON() {
 	switch st.rec.Fault {
-	case FaultHangFirst, FaultHangMid:
+	case FaultHangFirst, FaultHangMid, FaultEmptyMid:
 		st.hang()
 		return
 	case FaultCutMid, FaultResetMid, FaultCutEnd:

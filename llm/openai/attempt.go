@@ -81,9 +81,6 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	var text, reasoning utf8Joiner
 	var dec chunkDecoder
 	for {
-		if st.delivered.Load() {
-			deadline.chunk()
-		}
 		chunk, err := recv(stream, &dec)
 		if errors.Is(err, io.ErrUnexpectedEOF) && res.FinishReason != "" {
 			// Cut after the finish reason, before the usage or [DONE]:
@@ -104,7 +101,10 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		}
 		r, t := applyChunk(&res, &text, &reasoning, chunk)
 		if out.deliver(r, t) {
+			// Only text moves the idle deadline: chunks without any
+			// (an upstream keeping a stalled stream alive) do not.
 			st.delivered.Store(true)
+			deadline.chunk()
 		}
 		if err := reportedByChunk(chunk, res.FinishReason); err != nil {
 			return res, c.failure(actx, st, err)

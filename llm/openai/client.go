@@ -52,7 +52,8 @@ type Options struct {
 	// FirstTokenTimeout bounds the wait from sending the request to the
 	// first piece of text; it defaults to 30s.
 	FirstTokenTimeout time.Duration
-	// IdleTimeout bounds the wait for the next chunk once text flows; it
+	// IdleTimeout bounds the wait for the next chunk carrying text (or
+	// reasoning) once text flows; chunks without any do not count. It
 	// defaults to 30s.
 	IdleTimeout time.Duration
 	// Headers are added to every request (an api-key header, an

@@ -8,7 +8,7 @@ import (
 
 // streamDeadline ends an attempt whose model does not start answering
 // within the first-token timeout, or pauses longer than the idle timeout
-// between two chunks once text flows. Resetting a timer at every chunk
+// between two chunks that carry text (or reasoning) once text flows. Resetting a timer at every chunk
 // (one per token, hundreds of streams) costs a lock and a move in the
 // runtime's timer heap; instead each chunk only stores the time it was
 // read, and the timer, when it goes off, either finds the last chunk older
@@ -20,7 +20,7 @@ import (
 type streamDeadline struct {
 	idle   time.Duration
 	base   time.Time    // last counts from here (monotonic)
-	last   atomic.Int64 // when the last chunk after the first text was read: ns after base, plus 1; 0 before
+	last   atomic.Int64 // when the last chunk carrying text was read: ns after base, plus 1; 0 before
 	timer  *time.Timer
 	ctx    context.Context // the attempt's: once it ends, the timer stops re-arming
 	cancel context.CancelCauseFunc
@@ -36,9 +36,9 @@ func newStreamDeadline(ctx context.Context, cancel context.CancelCauseFunc, text
 	return d
 }
 
-// chunk records that a chunk was read after text was delivered. The first
-// call moves the deadline from the first-token timeout to the idle one;
-// later calls only store the time.
+// chunk records that a chunk carrying text was read. The first call
+// moves the deadline from the first-token timeout to the idle one; later
+// calls only store the time.
 func (d *streamDeadline) chunk() {
 	if d.last.Swap(int64(time.Since(d.base))+1) == 0 {
 		d.timer.Reset(d.idle)
