@@ -179,6 +179,8 @@ func TestRetries(t *testing.T) {
 		{"429 always", "[[fake fault=429 retry_after=1500ms]]", llm.KindRateLimited, 429, 3},
 		{"503 twice then success", "[[fake fault=503 times=2]]", "", 0, 3},
 		{"500 always", "[[fake fault=500]]", llm.KindUpstream, 500, 3},
+		{"408 once then success", "[[fake fault=408 times=1]]", "", 0, 2},
+		{"408 always is a timeout", "[[fake fault=408]]", llm.KindTimeout, 408, 3},
 		{"400 is not retried", "[[fake fault=400]]", llm.KindBadRequest, 400, 1},
 		{"404 is not retried", "[[fake fault=404]]", llm.KindBadRequest, 404, 1},
 		{"cut before the first token is retried", "[[fake fault=cut_mid after=0 times=1]]", "", 0, 2},

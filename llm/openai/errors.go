@@ -159,6 +159,9 @@ func statusError(code int, upstream, key string, err error) *llm.Error {
 		e.Kind, e.Message = llm.KindRateLimited, "The model provider is rate limiting requests; try again in a moment."
 	case code >= 500 || code < 400:
 		e.Kind, e.Message = llm.KindUpstream, "The model provider had an error."
+	case code == http.StatusRequestTimeout:
+		// A proxy or the provider gave up waiting: retried, like a 5xx.
+		e.Kind, e.Message = llm.KindTimeout, "The model provider timed out the request."
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		e.Message = "The model provider refused the credentials; check the API key."
 	case code == http.StatusNotFound:

@@ -25,6 +25,9 @@ func retryable(err error) bool {
 		return true
 	case llm.KindUpstream:
 		return e.Status >= 500
+	case llm.KindTimeout:
+		// An HTTP 408; chatd's own timeouts (Status 0) are not retried.
+		return e.Status == http.StatusRequestTimeout
 	}
 	return false
 }
