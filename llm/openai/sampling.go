@@ -16,8 +16,18 @@ var samplingFields = []string{"temperature", "top_p", "stop"}
 // refusedSampling returns the sampling field of req an HTTP 400 refuses
 // as unsupported (its param, or the field quoted in its message: OpenAI's
 // "Unsupported value: 'temperature' does not support 0.7 with this
-// model."), or "" for any other error or a field req does not send.
+// model."), or that go-openai refuses to send to a reasoning model it
+// knows by name (a temperature or top_p other than 1), or "" for any
+// other error or a field req does not send.
 func refusedSampling(err error, req goopenai.ChatCompletionRequest) string {
+	if errors.Is(err, goopenai.ErrReasoningModelLimitationsOther) || errors.Is(err, goopenai.ErrReasoningSamplingUnsupported) {
+		for _, f := range samplingFields[:2] { // go-openai checks temperature and top_p
+			if sendsField(req, f) {
+				return f
+			}
+		}
+		return ""
+	}
 	var e *goopenai.APIError
 	if !errors.As(err, &e) || e.HTTPStatusCode != http.StatusBadRequest {
 		return ""
