@@ -189,7 +189,7 @@ const maxMongoAnswerBytes = 7 << 20
 func loadConfig(getenv func(string) string) (Config, error) {
 	r := &configReader{getenv: getenv}
 	c := Config{
-		Addr:              r.str("CHATD_ADDR", ":8080"),
+		Addr:              r.listenAddr("CHATD_ADDR", ":8080"),
 		Env:               r.oneOf("CHATD_ENV", envDevelopment, envDevelopment, envProduction),
 		DataDir:           r.str("CHATD_DATA_DIR", "./data"),
 		MongoURI:          r.str("MONGODB_URI", ""),
@@ -370,6 +370,22 @@ func (r *configReader) origins(name string) []string {
 		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
 	return out
+}
+
+// listenAddr reads a [host]:port to listen on, checked now so that a
+// mistyped one (8080, a URL, a port over 65535) is reported with the other
+// bad variables rather than after the store was opened.
+func (r *configReader) listenAddr(name, def string) string {
+	v := r.str(name, def)
+	_, port, err := net.SplitHostPort(v)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		r.fail(name, "%q is not a [host]:port to listen on such as :8080 or 127.0.0.1:8080", v)
+		return def
+	}
+	return v
 }
 
 // loopbackAddr reads a host:port whose host is a loopback address (or

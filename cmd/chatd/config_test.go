@@ -161,6 +161,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"pprof without port", map[string]string{"CHATD_PPROF_ADDR": "127.0.0.1"}, "CHATD_PPROF_ADDR"},
 		{"queue bytes below two answers", map[string]string{"CHATD_MAX_ANSWER_BYTES": "1MiB", "CHATD_WS_QUEUE_BYTES": "1MiB"}, "CHATD_WS_QUEUE_BYTES"},
 		{"queue bytes too large", map[string]string{"CHATD_WS_QUEUE_BYTES": "2GiB"}, "CHATD_WS_QUEUE_BYTES"},
+		{"addr without colon", map[string]string{"CHATD_ADDR": "8080"}, "CHATD_ADDR"},
+		{"addr port not a number", map[string]string{"CHATD_ADDR": ":no-such-service"}, "CHATD_ADDR"},
+		{"addr port out of range", map[string]string{"CHATD_ADDR": ":70000"}, "CHATD_ADDR"},
+		{"addr a URL", map[string]string{"CHATD_ADDR": "http://0.0.0.0:8080"}, "CHATD_ADDR"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
