@@ -442,3 +442,45 @@ func TestHelloComesFirst(t *testing.T) {
 	cl.expect("hello")
 	cl.expect("conversation")
 }
+
+// TestRepeatedRefusalsClose: more than MaxInvalidFrames invalid frames a
+// minute close with 1008, more than as many frames refused as over the
+// rate limit close with 4429, each with its own reason; the two are
+// counted apart, so a frame refused for the rate limit after a few
+// invalid ones does not close the connection as if it had been refused
+// that often.
+func TestRepeatedRefusalsClose(t *testing.T) {
+	t.Parallel()
+	const bad, ping = `garbage`, `{"type":"ping"}`
+	tests := []struct {
+		name   string
+		frames []string
+		code   websocket.StatusCode
+		reason string
+	}{
+		{"invalid frames", []string{bad, bad, bad, bad}, websocket.StatusPolicyViolation, ws.ReasonInvalidFrames},
+		// The first ping takes the only frame of the burst.
+		{"over the rate limit", []string{ping, ping, ping, ping, ping}, websocket.StatusCode(protocol.CloseRateLimited), ws.ReasonRateLimited},
+		{"mixed", []string{bad, bad, bad, ping, ping, bad}, websocket.StatusPolicyViolation, ws.ReasonInvalidFrames},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, serverOptions{opts: ws.Options{MaxInvalidFrames: 3,
+				Limits: limits.New(limits.Options{FramesPerMinute: 4})}})
+			cl := s.dial(dialOptions{user: "u"})
+			cl.expect("hello")
+			for _, f := range tc.frames {
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+				_ = cl.c.Write(ctx, websocket.MessageText, []byte(f)) // the last ones may meet a closed socket
+				cancel()
+			}
+			if got := cl.closeStatus(); got != tc.code {
+				t.Fatalf("close status %d, want %d", got, tc.code)
+			}
+			if got := cl.closeReason(); got != tc.reason {
+				t.Fatalf("close reason %q, want %q", got, tc.reason)
+			}
+		})
+	}
+}

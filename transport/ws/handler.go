@@ -131,8 +131,10 @@ type Options struct {
 	// Limits bounds each user's connections and frames; it defaults to
 	// limits.New with its defaults. Share one with the SSE routes.
 	Limits *limits.Users
-	// MaxInvalidFrames closes a connection with 1008 after that many invalid
-	// frames in a minute; it defaults to 10.
+	// MaxInvalidFrames closes a connection with 1008 after more than that
+	// many invalid frames in a minute, and with 4429 after more than that
+	// many frames refused as over a rate limit (counted apart); it
+	// defaults to 10.
 	MaxInvalidFrames int
 	// DispatchTimeout bounds the handling of one client frame; it defaults to 30s.
 	DispatchTimeout time.Duration

@@ -23,7 +23,7 @@ import (
 // whatever ends the connection closes the socket: the writer on its way
 // out (also when the context ends), a failed ping, Shutdown.
 func (c *conn) readLoop() {
-	abuse := newStrikes(c.h.opts.MaxInvalidFrames, time.Minute)
+	abuse := newRefusals(c.h.opts.MaxInvalidFrames)
 	for {
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
@@ -85,16 +85,26 @@ func (c *conn) workLoop() {
 }
 
 // refuse answers an invalid or over-limit frame and closes a connection
-// that keeps sending them.
-func (c *conn) refuse(id []byte, e *protocol.Error, abuse *strikes) {
+// that keeps sending them: invalid frames with 1008, frames refused for a
+// rate limit with 4429, each counted on its own.
+func (c *conn) refuse(id []byte, e *protocol.Error, abuse *refusals) {
 	c.Deliver(protocol.ErrorFrame(id, e))
-	if abuse.hit(time.Now()) {
-		code := protocol.ClosePolicy
-		if e.Code == protocol.CodeRateLimited {
-			code = protocol.CloseRateLimited
+	switch {
+	case e.Code == protocol.CodeRateLimited:
+		if abuse.limited.hit(time.Now()) {
+			c.kick(protocol.CloseRateLimited, ReasonRateLimited)
 		}
-		c.kick(code, "too many invalid frames")
+	case abuse.invalid.hit(time.Now()):
+		c.kick(protocol.ClosePolicy, ReasonInvalidFrames)
 	}
+}
+
+// refusals counts a connection's refused frames of each kind over the
+// last minute.
+type refusals struct{ invalid, limited *strikes }
+
+func newRefusals(limit int) *refusals {
+	return &refusals{invalid: newStrikes(limit, time.Minute), limited: newStrikes(limit, time.Minute)}
 }
 
 func (c *conn) noteReadEnd(err error) {
@@ -224,3 +234,13 @@ func (c *conn) protocolError(f protocol.ClientFrame, err error) *protocol.Error 
 	c.h.log.Error("websocket frame failed", "connection", c.id, "user", c.userID, "type", f.Type, "err", err)
 	return protocol.Errorf(protocol.CodeInternal, "the server could not handle this frame (connection %s)", c.id)
 }
+
+// Close reasons of a connection that keeps sending frames that are refused.
+const (
+	// ReasonInvalidFrames closes (1008) a connection that sent more than
+	// MaxInvalidFrames invalid frames in a minute.
+	ReasonInvalidFrames = "too many invalid frames"
+	// ReasonRateLimited closes (4429) a connection that sent more than
+	// MaxInvalidFrames frames in a minute refused as over a rate limit.
+	ReasonRateLimited = "rate limit exceeded repeatedly"
+)
