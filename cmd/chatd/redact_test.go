@@ -101,3 +101,49 @@ func TestPasswordNeverShown(t *testing.T) {
 		}
 	}
 }
+
+// TestQuerySecretsNeverShown: secrets a URI carries in its query (MongoDB's
+// tlsCertificateKeyFilePassword, an AWS session token in
+// authMechanismProperties, an upstream's api-key) appear neither in the
+// "opening store" log line, the error of a store that cannot be opened,
+// nor the banner.
+func TestQuerySecretsNeverShown(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"hunter2", "tok3n", "k3yz", "p%40ss", "p@ss"}
+	cases := []struct{ in, redacted string }{
+		{"mongodb://h/db?tls=true&tlsCertificateKeyFilePassword=hunter2", "mongodb://h/db?tls=true&tlsCertificateKeyFilePassword=xxxxx"},
+		{"mongodb://u:pw@h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:tok3n",
+			"mongodb://xxxxx@h/?authMechanism=MONGODB-AWS&authMechanismProperties=xxxxx"},
+		{"https://proxy.example/v1?api-version=2024-02-01&api-key=k3yz", "https://proxy.example/v1?api-version=2024-02-01&api-key=xxxxx"},
+		{"https://proxy.example/v1?Token=p%40ss", "https://proxy.example/v1?Token=xxxxx"},
+	}
+	for _, c := range cases {
+		if got := redactURI(c.in); got != c.redacted {
+			t.Errorf("redactURI(%q) = %q, want %q", c.in, got, c.redacted)
+		}
+		if got := scrubPassword("failed: "+c.in+" (p@ss, hunter2, tok3n, AWS_SESSION_TOKEN:tok3n, k3yz)", c.in); strings.Contains(got, "hunter2") && strings.Contains(c.in, "hunter2") ||
+			strings.Contains(got, "tok3n") && strings.Contains(c.in, "tok3n") || strings.Contains(got, "k3yz") && strings.Contains(c.in, "k3yz") ||
+			strings.Contains(got, "p@ss") && strings.Contains(c.in, "p%40ss") {
+			t.Errorf("scrubPassword(.., %q) = %q", c.in, got)
+		}
+	}
+
+	uri := "mongodb://127.0.0.1:1/chatd?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:tok3n&tlsCertificateKeyFilePassword=hunter2"
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	cfg := Config{MongoURI: uri, MongoDatabase: "chatd", DBConnectTimeout: 200 * time.Millisecond,
+		OpenAIKey: "sk", OpenAIModels: []string{"m"}, OpenAIBaseURL: "https://proxy.example/v1?api-key=k3yz"}
+	if s, err := openStore(context.Background(), cfg, logger); err == nil {
+		s.Close(context.Background())
+		t.Fatal("opened a store on a closed port")
+	} else {
+		logs.WriteString(err.Error())
+	}
+	var banner bytes.Buffer
+	printBanner(&banner, true, cfg)
+	for _, secret := range secrets {
+		if strings.Contains(logs.String(), secret) || strings.Contains(banner.String(), secret) {
+			t.Errorf("%q shown:\nlog and error: %s\nbanner: %s", secret, logs.String(), banner.String())
+		}
+	}
+}
