@@ -410,3 +410,24 @@ func TestPanicAfterFirstBytesAborts(t *testing.T) {
 	// The server still answers.
 	expect(t, "after the panic", e.do("GET", "/healthz", "", nil), 200, "")
 }
+
+// TestUnnormalisedAPIPaths: a path under /api, /ws or /metrics once its
+// empty and dot segments are removed (a base URL ending in a slash makes
+// //api/...) is answered with the JSON 404, never the web client's page
+// with a 200.
+func TestUnnormalisedAPIPaths(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Static = fstest.MapFS{"index.html": {Data: []byte("<html>app</html>")}}
+	}})
+	a := e.register("Paths")
+	for _, p := range []string{"//api/conversations", "//api", "/x/../api/conversations", "/./api/models",
+		"/api/./nope", "//ws", "/a/../ws", "//metrics", "/./metrics"} {
+		r := e.do("GET", p, a.token, nil)
+		expect(t, "GET "+p, r, 404, "not_found")
+	}
+	// The web client's own paths still get the page.
+	if r := e.do("GET", "//settings", "", nil); r.status != 200 || string(r.body) != "<html>app</html>" {
+		t.Fatalf("GET //settings: %d %q", r.status, r.body)
+	}
+}

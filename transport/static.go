@@ -3,6 +3,7 @@ package transport
 import (
 	"io/fs"
 	"net/http"
+	"path"
 
 	"github.com/gin-gonic/gin"
 
@@ -11,7 +12,10 @@ import (
 )
 
 // webClient answers every request no route matched: a JSON 404 under
-// /api, /ws and /metrics and for methods other than GET and HEAD; anything
+// /api, /ws and /metrics (also once the path's empty and dot segments are
+// removed: //api/x and /a/../api/x are API paths, which the web client,
+// cleaning them, would otherwise answer with its page and a 200) and for
+// methods other than GET and HEAD; anything
 // else goes to the web client's single-page-app handler (package frontend:
 // hashed assets cached for a year, index.html for app paths). static nil
 // serves the client built into the binary, or frontend's placeholder page
@@ -23,7 +27,7 @@ func webClient(static fs.FS) gin.HandlerFunc {
 	}
 	return func(c *gin.Context) {
 		p := c.Request.URL.Path
-		if frontend.Reserved(p) || p == "/metrics" || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) {
+		if reserved(p) || reserved(path.Clean("/"+p)) || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) {
 			httperr.AbortError(c, httperr.NotFound("no such route: "+c.Request.Method+" "+p))
 			return
 		}
@@ -31,3 +35,7 @@ func webClient(static fs.FS) gin.HandlerFunc {
 		h.ServeHTTP(c.Writer, c.Request)
 	}
 }
+
+// reserved reports whether p belongs to the server rather than the web
+// client: the API, the live channel and the metrics.
+func reserved(p string) bool { return frontend.Reserved(p) || p == "/metrics" }
