@@ -2,10 +2,11 @@ package transport
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"chatd/transport/sse"
 )
 
 // DefaultResponseWriteTimeout is how long each piece of a REST response
@@ -57,7 +58,7 @@ func liveStream(c *gin.Context) bool {
 	case "/ws", "/api/events", "/api/conversations/:id/stream":
 		return true
 	case "/api/conversations/:id/messages", "/api/conversations/:id/regenerate":
-		return strings.Contains(c.GetHeader("Accept"), "text/event-stream")
+		return sse.AcceptsEvents(c.Request) // as the SSE handler decides to stream
 	}
 	return false
 }

@@ -331,7 +331,7 @@ func (h *Handler) request(c *gin.Context, typ string) (who auth.Identity, convID
 func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Context, hub.Subscriber) (hub.Result, error)) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
-	if !acceptsEvents(c.Request) {
+	if !AcceptsEvents(c.Request) {
 		if err := h.confirmSession(ctx, who, "before starting an answer"); err != nil {
 			httperr.AbortError(c, err)
 			return
@@ -363,7 +363,11 @@ func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Conte
 	h.pump(c, s, res.MessageID)
 }
 
-func acceptsEvents(r *http.Request) bool {
+// AcceptsEvents reports whether r asks for an event stream: one of its
+// Accept lines lists text/event-stream (in any case, whatever its
+// parameters). A send or regenerate that does is streamed; one that does
+// not is answered 202.
+func AcceptsEvents(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
 		if containsToken(v, "text/event-stream") {
 			return true
