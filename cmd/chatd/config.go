@@ -357,7 +357,8 @@ func (r *configReader) prefixes(name, def string) []netip.Prefix {
 	return out
 }
 
-// origins reads a comma list of browser origins (scheme://host[:port]).
+// origins reads a comma list of browser origins (scheme://host[:port]),
+// in lower case and without the scheme's default port.
 func (r *configReader) origins(name string) []string {
 	var out []string
 	for _, item := range r.list(name, "") {
@@ -367,7 +368,13 @@ func (r *configReader) origins(name string) []string {
 			r.fail(name, "%q is not an origin like https://chat.example.com", item)
 			continue
 		}
-		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+		host := u.Host
+		if u.Port() == map[string]string{"http": "80", "https": "443"}[u.Scheme] {
+			// As a browser writes the origin (RFC 6454): without its
+			// scheme's default port, which the origin check then matches.
+			host = strings.TrimSuffix(host, ":"+u.Port())
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+host))
 	}
 	return out
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"net/http/httptest"
 	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"chatd/transport/ws"
 )
 
 // envOf returns a getenv over m.
@@ -182,5 +185,30 @@ func TestLoadConfigErrors(t *testing.T) {
 	_, err := loadConfig(envOf(map[string]string{"JWT_TTL": "x", "CHATD_ENV": "x"}))
 	if err == nil || !strings.Contains(err.Error(), "JWT_TTL") || !strings.Contains(err.Error(), "CHATD_ENV") {
 		t.Fatalf("want both problems, got %v", err)
+	}
+}
+
+// TestAllowedOriginsAsBrowsersSendThem: an allowed origin written with its
+// scheme's default port is kept without it, as a browser's Origin header
+// has it (RFC 6454), so that the WebSocket's origin check, which compares
+// the two as they are, lets that origin in.
+func TestAllowedOriginsAsBrowsersSendThem(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(envOf(map[string]string{
+		"CHATD_ALLOWED_ORIGINS": "https://Chat.Example.com:443, http://localhost:80, https://a.example:8443, http://b.example:443",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://chat.example.com", "http://localhost", "https://a.example:8443", "http://b.example:443"}
+	if !reflect.DeepEqual(c.AllowedOrigins, want) {
+		t.Errorf("origins %q, want %q", c.AllowedOrigins, want)
+	}
+	oc := &ws.OriginChecker{Allowed: c.AllowedOrigins}
+	r := httptest.NewRequest("GET", "/ws", nil)
+	r.Host = "chatd.internal:8080"
+	r.Header.Set("Origin", "https://chat.example.com")
+	if !oc.Check(r) {
+		t.Error("the browser's origin https://chat.example.com is refused")
 	}
 }
