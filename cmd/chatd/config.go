@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"chatd/frontend"
 	"chatd/llm/models"
 	"chatd/transport"
 	"chatd/transport/auth"
@@ -248,6 +249,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.WSQueueBytes = r.queueBytes(c.MaxAnswerBytes)
 	if c.CoalesceMax != 0 && c.CoalesceMax < c.CoalesceInterval {
 		r.fail("CHATD_COALESCE_MAX_INTERVAL", "%s is below CHATD_COALESCE_INTERVAL (%s); it bounds the widened window, so it must be at least that", c.CoalesceMax, c.CoalesceInterval)
+	}
+	if c.StaticDir != "" {
+		if _, err := frontend.Dir(c.StaticDir); err != nil {
+			r.fail("CHATD_STATIC_DIR", "holds no built web client (cd frontend && npm ci && npm run build): %v", err)
+		}
 	}
 	c.AllowedOrigins = r.origins("CHATD_ALLOWED_ORIGINS")
 	c.MetricsAllow = r.prefixes("CHATD_METRICS_ALLOW", "127.0.0.0/8,::1/128")

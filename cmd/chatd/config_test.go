@@ -3,6 +3,8 @@ package main
 import (
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -48,6 +50,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestLoadConfigValues(t *testing.T) {
 	t.Parallel()
+	static := t.TempDir()
+	if err := os.WriteFile(filepath.Join(static, "index.html"), []byte("<html></html>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := loadConfig(envOf(map[string]string{
 		"CHATD_ADDR": "127.0.0.1:9000", "CHATD_ENV": "Production", "CHATD_DATA_DIR": "/var/lib/chatd",
 		"MONGODB_URI": "mongodb://u:p@db1:27017,db2/chat?authSource=admin", "MONGODB_DATABASE": "chat2",
@@ -56,7 +62,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"OPENAI_MODELS_FROM_UPSTREAM": "true",
 		"CHATD_ALLOWED_ORIGINS":       "https://Chat.Example.com, http://localhost:5173/",
 		"CHATD_TRUSTED_PROXIES":       "127.0.0.1, 10.0.0.0/8", "CHATD_REGISTRATION": "closed",
-		"CHATD_SHUTDOWN_GRACE": "1s", "CHATD_STATIC_DIR": "/srv/www", "CHATD_METRICS_TOKEN": "m",
+		"CHATD_SHUTDOWN_GRACE": "1s", "CHATD_STATIC_DIR": static, "CHATD_METRICS_TOKEN": "m",
 		"CHATD_METRICS_ALLOW": "10.1.0.0/16,192.168.1.7", "CHATD_BODY_LIMIT": "2MiB", "CHATD_LOG_LEVEL": "debug",
 		"CHATD_BCRYPT_COST": "13", "CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "3", "CHATD_LOGIN_MAX_FAILURES_IP": "50",
 		"CHATD_LOGIN_FAILURE_WINDOW": "1h", "CHATD_DB_CONNECT_TIMEOUT": "3s",
@@ -210,5 +216,25 @@ func TestAllowedOriginsAsBrowsersSendThem(t *testing.T) {
 	r.Header.Set("Origin", "https://chat.example.com")
 	if !oc.Check(r) {
 		t.Error("the browser's origin https://chat.example.com is refused")
+	}
+}
+
+// TestStaticDirChecked: a CHATD_STATIC_DIR without a built web client
+// (index.html) is reported with the other bad variables, before anything
+// starts.
+func TestStaticDirChecked(t *testing.T) {
+	t.Parallel()
+	empty := t.TempDir()
+	_, err := loadConfig(envOf(map[string]string{"CHATD_STATIC_DIR": empty, "JWT_TTL": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "CHATD_STATIC_DIR:") || !strings.Contains(err.Error(), "JWT_TTL:") {
+		t.Fatalf("want both problems, got %v", err)
+	}
+	built := t.TempDir()
+	if err := os.WriteFile(filepath.Join(built, "index.html"), []byte("<html></html>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(envOf(map[string]string{"CHATD_STATIC_DIR": built}))
+	if err != nil || c.StaticDir != built {
+		t.Fatalf("a built client: %v, %q", err, c.StaticDir)
 	}
 }
