@@ -127,6 +127,13 @@ func (c *conn) kick(code protocol.CloseCode, reason string) bool {
 	return true
 }
 
+// closing reports whether kick has begun closing the connection.
+func (c *conn) closing() bool {
+	c.kickMu.Lock()
+	defer c.kickMu.Unlock()
+	return c.kicked
+}
+
 // closeReason is what kick recorded (zero if nothing kicked the connection).
 func (c *conn) closeReason() (protocol.CloseCode, string) {
 	c.kickMu.Lock()

@@ -239,15 +239,19 @@ func TestRepeatedResumesClosed4408(t *testing.T) {
 	s.hub.AddConversation(conv, "slow", "")
 	s.hub.SetCatchUp(strings.Repeat("x", 200<<10))
 	cl := s.dial(dialOptions{user: "slow", paused: true, smallBuffer: true})
-	// Twelve resumes queue 2.4 MiB (a few hundred KiB of it in the sockets'
-	// buffers and the write under way at most) in 25 frames. Each is
-	// handled before the next is sent: none waits behind another.
+	// Twelve resumes would queue 2.4 MiB (a few hundred KiB of it in the
+	// sockets' buffers and the write under way at most) in 25 frames. Each
+	// is handled before the next is sent: none waits behind another. Once
+	// the connection is closed 4408, the resumes after are not run.
 	for i := range 12 {
 		cl.write(fmt.Sprintf(`{"type":"subscribe","conversationId":%q,"messageId":%q,"lastSeq":0}`, conv, msg))
-		s.waitHub("the resume", func(h *hubtest.Hub) bool { return h.SubscribeCount() == i+1 })
+		s.waitHub("the resume", func(h *hubtest.Hub) bool { return h.SubscribeCount() == i+1 || metrics.n.Load() > 0 })
 	}
 	if n := metrics.n.Load(); n != 1 {
 		t.Fatalf("%d slow-client disconnections after 2.4 MiB of catch-ups, want 1", n)
+	}
+	if n := s.hub.SubscribeCount(); n == 12 {
+		t.Fatalf("all %d resumes ran, also those after the connection was closed 4408", n)
 	}
 	close(cl.resume)
 	for {
@@ -482,5 +486,32 @@ func TestRepeatedRefusalsClose(t *testing.T) {
 				t.Fatalf("close reason %q, want %q", got, tc.reason)
 			}
 		})
+	}
+}
+
+// TestNoFramesRunAfterClose: once a connection is being closed (here with
+// 4401, its session ended), the frames it sent behind the one that closed
+// it are not run against the hub: a subscribe pipelined behind a refused
+// send does not subscribe a signed-out session to a conversation.
+func TestNoFramesRunAfterClose(t *testing.T) {
+	t.Parallel()
+	const conv = "0123456789abcdef01234567"
+	s := newServer(t, serverOptions{})
+	s.hub.AddConversation(conv, "gone", "")
+	cl := s.dial(dialOptions{user: "gone"})
+	cl.expect("hello")
+	s.revoke("gone")
+	cl.write(`{"type":"send","id":"1","content":"hi","conversationId":"` + conv + `"}`)
+	cl.write(`{"type":"subscribe","id":"2","conversationId":"` + conv + `"}`)
+	cl.write(`{"type":"cancel","id":"3","conversationId":"` + conv + `"}`)
+	if f := cl.expect("error"); f.Code != protocol.CodeUnauthorized {
+		t.Fatalf("send after removal: %s", f.raw)
+	}
+	if got := cl.closeStatus(); got != websocket.StatusCode(protocol.CloseUnauthorized) {
+		t.Fatalf("close status %d, want 4401", got)
+	}
+	s.waitHub("the connection detached", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
+	if n := s.hub.SubscribeCount(); n != 0 {
+		t.Fatalf("the hub got %d subscribes after the session ended", n)
 	}
 }

@@ -30,6 +30,9 @@ func (c *conn) readLoop() {
 			c.noteReadEnd(err)
 			return
 		}
+		if c.closing() {
+			continue // read on until the socket closes, but run nothing more
+		}
 		if typ != websocket.MessageText {
 			c.refuse(nil, protocol.Errorf(protocol.CodeBadFrame, "binary frames are not accepted; send JSON text"), abuse)
 			continue
@@ -70,13 +73,18 @@ func (c *conn) startWorker() {
 }
 
 // workLoop runs the frames the reader handed over, one at a time and in
-// order, until the connection ends.
+// order, until the connection ends. Once the connection is being closed
+// (kick: a session ended, a slow client, shutdown), the frames still
+// waiting are dropped: none is run for a connection on its way out.
 func (c *conn) workLoop() {
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case f := <-c.work:
+			if c.closing() {
+				continue // a frame behind the one that closed the connection
+			}
 			if err := c.dispatch(*f); err != nil && !errors.Is(err, errAnswered) {
 				c.fail(*f, err)
 			}
