@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Conversation } from './protocol';
-import { conv, json, message, setup } from './testkit';
+import { CID, conv, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -119,5 +119,51 @@ describe('ConversationList', () => {
       release(); // the page was made before c7
       await vi.waitFor(() => expect(ids()).toEqual(['c7', 'c3']));
     });
+
+    it('keeps a title that came while the refresh was on its way: the older page does not undo it', async () => {
+      const server = { pages: [[c(3), c(2)]] };
+      const { app, socket, release, ids } = await reconnectAfter(server, () => (server.pages = [[c(3)]]), true);
+      const titled = { ...c(3), title: 'Titled by the model', updatedAt: '2026-01-03T00:00:09Z' };
+      socket().receive({ type: 'conversation', action: 'updated', conversation: titled });
+      const title = () => app.store.state.list.items.find((x) => x.id === 'c3')?.title;
+      expect(title()).toBe('Titled by the model');
+      release(); // the page was made before the title (and after c2 was deleted)
+      await vi.waitFor(() => expect(ids()).toEqual(['c3']));
+      expect(title()).toBe('Titled by the model');
+    });
   });
+
+    it('an open conversation renamed while its reload was on its way keeps the new title, in the list and the header', async () => {
+      const at = (t: string) => ({ ...conv(CID, t === 'old' ? 'Old title' : 'New title', t === 'old' ? '2026-01-02T00:00:00Z' : '2026-01-02T00:00:05Z') });
+      let hold = false;
+      let release = () => {};
+      let messages = [message('u1', '', 'user', 'hi', 'complete')];
+      const snapshot = () => json({ conversation: at('old'), messages, activeMessageId: messages.at(-1)!.id });
+      const { app, socket, calls } = setup({
+        list: () => ({ conversations: [at('old')], nextCursor: '' }),
+        route: (url, init) => {
+          if (url !== `/api/conversations/${CID}` || (init?.method ?? 'GET') !== 'GET') return undefined;
+          if (!hold) return snapshot();
+          hold = false;
+          return new Promise<Response>((resolve) => (release = () => resolve(snapshot())));
+        },
+      });
+      socket().open();
+      const shownTitles = () => [app.store.state.list.items[0]?.title, app.store.state.threads[CID]?.conversation?.title];
+      await vi.waitFor(() => expect(shownTitles()).toEqual(['Old title', 'Old title']));
+      const first = socket();
+      first.cut();
+      await vi.waitFor(() => expect(socket()).not.toBe(first));
+      const snapshots = () => calls.filter((x) => x.url === `/api/conversations/${CID}`).length;
+      const before = snapshots();
+      hold = true;
+      messages = [...messages, message('a1', 'u1', 'assistant', 'hello', 'complete')];
+      socket().open(); // the reconnect reloads the open conversation
+      await vi.waitFor(() => expect(snapshots()).toBe(before + 1));
+      socket().receive({ type: 'conversation', action: 'updated', conversation: at('new') }); // renamed in another tab
+      expect(shownTitles()).toEqual(['New title', 'New title']);
+      release(); // the snapshot was read before the rename
+      await vi.waitFor(() => expect(app.store.state.threads[CID]?.messages.a1).toBeDefined());
+      expect(shownTitles()).toEqual(['New title', 'New title']);
+    });
 });

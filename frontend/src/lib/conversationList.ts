@@ -20,8 +20,8 @@ export interface ConversationListOptions {
 export class ConversationList {
   private seq = 0;
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The updatedAt of the newest server copy of each conversation applied. */
-  private readonly appliedAt = new Map<string, string>();
+  /** The newest server copy of each conversation applied (by updatedAt). */
+  private readonly applied = new Map<string, Conversation>();
   /** Conversations deleted in this session: a late frame must not bring one back. */
   private readonly deleted = new Set<string>();
 
@@ -35,7 +35,7 @@ export class ConversationList {
   reset(): void {
     this.seq++;
     clearTimeout(this.searchTimer);
-    this.appliedAt.clear();
+    this.applied.clear();
     this.deleted.clear();
     this.store.set((s) => ({ ...s, list: initialList }));
   }
@@ -73,7 +73,8 @@ export class ConversationList {
 
   /**
    * refreshHead merges the first page again (after a reconnect: frames may
-   * have been missed), and drops the shown conversations within its range
+   * have been missed; a copy older than one a frame brought meanwhile, a
+   * title or a rename, is not applied), and drops the shown conversations within its range
    * that it no longer lists (deleted elsewhere meanwhile). Only those shown
    * when it was asked for: one created since may be missing from the page.
    */
@@ -84,7 +85,7 @@ export class ConversationList {
     try {
       const page = await this.api.listConversations({ query });
       if (seq !== this.seq) return; // reloaded or reset meanwhile
-      for (const c of page.conversations) this.apply(c, false);
+      for (const c of page.conversations) this.apply(c);
       this.store.set((s) => ({ ...s, list: dropUnlisted(s.list, page.conversations, !!page.nextCursor, known) }));
     } catch {
       // the next refresh will do
@@ -108,8 +109,8 @@ export class ConversationList {
    * loaded thread) unless it was deleted or an applied copy is newer. It
    * returns false when it was ignored.
    */
-  apply(c: Conversation, checkStale = true): boolean {
-    if (this.deleted.has(c.id) || (checkStale && this.isStale(c))) return false;
+  apply(c: Conversation): boolean {
+    if (this.deleted.has(c.id) || this.isStale(c)) return false;
     this.store.set((s) => {
       const t = s.threads[c.id];
       return {
@@ -121,9 +122,22 @@ export class ConversationList {
     return true;
   }
 
-  /** loaded records a conversation fetched with its messages: updated in the list, never added to it. */
+  /**
+   * loaded records a conversation fetched with its messages: updated in the
+   * list, never added to it. A snapshot older than a copy a frame brought
+   * while it was on its way (a title, a rename) gives way to that copy, in
+   * the list and in the thread alike.
+   */
   loaded(c: Conversation): void {
-    this.store.set((s) => ({ ...s, list: upsertConversation(s.list, c, false) }));
+    const newer = this.isStale(c) ? this.applied.get(c.id) : undefined;
+    if (!newer) {
+      this.store.set((s) => ({ ...s, list: upsertConversation(s.list, c, false) }));
+      return;
+    }
+    this.store.set((s) => {
+      const t = s.threads[c.id];
+      return t ? { ...s, threads: { ...s.threads, [c.id]: { ...t, conversation: newer } } } : s;
+    });
   }
 
   /** touch moves a conversation's activity time forward (a new message). */
@@ -133,7 +147,7 @@ export class ConversationList {
 
   /** forget removes a deleted conversation for good, its thread included. */
   forget(id: string): void {
-    this.appliedAt.delete(id);
+    this.applied.delete(id);
     this.deleted.add(id);
     this.store.set((s) => {
       const threads = { ...s.threads };
@@ -150,9 +164,9 @@ export class ConversationList {
    */
   private isStale(c: Conversation): boolean {
     if (!parseTime(c.updatedAt)) return false;
-    const known = this.appliedAt.get(c.id);
-    if (known !== undefined && compareTimes(c.updatedAt, known) < 0) return true;
-    this.appliedAt.set(c.id, c.updatedAt);
+    const known = this.applied.get(c.id);
+    if (known !== undefined && compareTimes(c.updatedAt, known.updatedAt) < 0) return true;
+    this.applied.set(c.id, c);
     return false;
   }
 }
