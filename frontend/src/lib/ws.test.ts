@@ -295,4 +295,31 @@ describe('WSTransport', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(handlers.subscribeFailed).toHaveBeenCalledWith('c2', 'bad_seq');
   });
+
+  it('asks again, with backoff, for a subscribe the server could not take now (unavailable, rate_limited), so a resumed answer does not stay streaming', async () => {
+    const { t, handlers, socket } = setup();
+    t.subscribe('c1');
+    t.start();
+    socket().open();
+    const subscribes = () => socket().sent.filter((f) => f.type === 'subscribe');
+    expect(subscribes()).toHaveLength(1);
+    socket().receive({ type: 'error', id: socket().last().id, code: 'unavailable', message: 'the bus between instances is unavailable' });
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(subscribes()).toHaveLength(2);
+    expect(socket().last()).toMatchObject({ type: 'subscribe', conversationId: 'c1', messageId: 'm1', lastSeq: 42 });
+    socket().receive({ type: 'error', id: socket().last().id, code: 'rate_limited', message: 'slow down' });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(subscribes()).toHaveLength(3);
+    socket().receive({ type: 'ack', id: socket().last().id });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(subscribes()).toHaveLength(3); // taken: nothing more
+    expect(handlers.subscribeFailed).not.toHaveBeenCalled();
+
+    // Refused again, then unsubscribed (another conversation opened): no retry for it.
+    t.resubscribe('c1');
+    socket().receive({ type: 'error', id: socket().last().id, code: 'unavailable', message: 'x' });
+    t.unsubscribe('c1');
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(subscribes()).toHaveLength(4);
+  });
 });

@@ -45,6 +45,9 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** Error codes that refuse a frame for now only (protocol.md): a subscribe is asked again later. */
+const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal']);
+
 /** The close code a browser reports for a connection lost without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
 
@@ -66,6 +69,8 @@ export class WSTransport implements Transport {
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
   private readonly subs = new Set<string>();
+  /** Subscribes the server could not take now, asked again after a pause: attempts and timer per conversation. */
+  private readonly subRetries = new Map<string, { attempt: number; timer: ReturnType<typeof setTimeout> | undefined }>();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongDeadline: ReturnType<typeof setTimeout> | undefined;
@@ -90,6 +95,7 @@ export class WSTransport implements Transport {
     this.stopped = true;
     window.removeEventListener('online', this.onOnline);
     clearTimeout(this.retryTimer);
+    for (const id of [...this.subRetries.keys()]) this.forgetRetry(id);
     this.stopPing();
     const ws = this.ws;
     this.ws = null;
@@ -146,6 +152,7 @@ export class WSTransport implements Transport {
   }
 
   unsubscribe(conversationId: string): void {
+    this.forgetRetry(conversationId);
     if (!this.subs.delete(conversationId)) return;
     if (this.isOpen()) this.write({ type: 'unsubscribe', conversationId });
   }
@@ -319,11 +326,38 @@ export class WSTransport implements Transport {
 
   private sendSubscribe(conversationId: string): void {
     if (!this.isOpen()) return; // sent on (re)open
+    clearTimeout(this.subRetries.get(conversationId)?.timer);
     const resume = this.handlers.resumePoint(conversationId);
     const frame: ClientFrame = { type: 'subscribe', conversationId, ...(resume ?? {}) };
-    this.request(frame, 0).catch((err: unknown) => {
-      if (err instanceof ApiError && err.code !== 'network') this.handlers.subscribeFailed(conversationId, err.code);
-    });
+    this.request(frame, 0).then(
+      () => this.forgetRetry(conversationId),
+      (err: unknown) => {
+        if (!(err instanceof ApiError) || err.code === 'network') return; // the reopen subscribes again
+        if (TRANSIENT.has(err.code)) this.retrySubscribe(conversationId);
+        else this.handlers.subscribeFailed(conversationId, err.code);
+      },
+    );
+  }
+
+  /**
+   * retrySubscribe asks again, with backoff, for a subscribe refused for now
+   * (a store or bus unavailable, a rate limit): without it the conversation
+   * got no live frames until the next reconnect, and an answer being
+   * resumed stayed streaming.
+   */
+  private retrySubscribe(conversationId: string): void {
+    if (this.stopped || !this.subs.has(conversationId)) return;
+    const r = this.subRetries.get(conversationId) ?? { attempt: 0, timer: undefined };
+    clearTimeout(r.timer);
+    r.timer = setTimeout(() => {
+      if (this.subs.has(conversationId)) this.sendSubscribe(conversationId);
+    }, backoffDelay(r.attempt++, 1000));
+    this.subRetries.set(conversationId, r);
+  }
+
+  private forgetRetry(conversationId: string): void {
+    clearTimeout(this.subRetries.get(conversationId)?.timer);
+    this.subRetries.delete(conversationId);
   }
 
   /** request writes a frame with a fresh id and waits for its ack (timeoutMs 0: no timeout). */
