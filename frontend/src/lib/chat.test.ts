@@ -167,6 +167,45 @@ describe('ChatApp', () => {
   });
 });
 
+describe('the fallback to SSE after a cut', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    sessionStorage.clear();
+  });
+
+  it('counts as a reconnect: the open conversation and the list are loaded again (frames may have been missed)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const u1 = message('u1', '', 'user', 'hi', 'complete');
+    const a1 = message('a1', 'u1', 'assistant', 'Answer written in another tab while this one was away', 'complete');
+    const streams: Array<ReadableStreamDefaultController<Uint8Array>> = [];
+    const { app, socket, sockets, calls, snapshotsFetched } = setup({
+      snapshots: [[u1], [u1, a1]],
+      route: (url) => {
+        if (!url.startsWith('/api/events')) return undefined;
+        const body = new ReadableStream<Uint8Array>({ start: (c) => void streams.push(c) });
+        return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    const lists = () => calls.filter((c) => c.url.startsWith('/api/conversations?')).length;
+    const listsBefore = lists();
+    expect(snapshotsFetched()).toBe(1);
+
+    socket().cut(); // the link is lost; from now on the WebSocket cannot be opened while HTTP works (a proxy)
+    for (let i = 0; i < 10 && app.transportKind() === 'ws'; i++) {
+      await vi.advanceTimersByTimeAsync(5000); // the backoff
+      if (app.transportKind() === 'ws' && socket().readyState === 0) socket().cut();
+    }
+    expect(sockets.length).toBe(4); // three that never opened, then the fallback
+    await vi.waitFor(() => expect(app.store.state.link).toMatchObject({ state: 'connected', kind: 'sse' }));
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(2));
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.messages.a1?.content).toBe(a1.content));
+    await vi.waitFor(() => expect(lists()).toBe(listsBefore + 1));
+    streams.forEach((c) => c.close());
+  });
+});
+
 describe('ChatApp with reasoning models (issue 13)', () => {
   const u1 = message('u1', '', 'user', 'why?', 'complete');
   const r = (rseq: number, text: string) => ({ type: 'reasoning', conversationId: CID, messageId: 'a1', rseq, text });

@@ -29,6 +29,8 @@ export interface ConnectionOptions {
 /** Connection owns the one live transport of the tab. */
 export class Connection {
   private current: Transport | null = null;
+  /** A channel of this session was connected: the next one opens as a reconnect. */
+  private wasUp = false;
 
   constructor(private readonly opts: ConnectionOptions) {}
 
@@ -39,6 +41,7 @@ export class Connection {
 
   /** start connects with the preferred kind and follows the open conversation. */
   start(): void {
+    this.wasUp = false;
     this.connect(this.preferredKind());
   }
 
@@ -56,6 +59,7 @@ export class Connection {
   stop(): void {
     this.current?.stop();
     this.current = null;
+    this.wasUp = false;
   }
 
   private preferredKind(): TransportKind {
@@ -68,7 +72,14 @@ export class Connection {
 
   private connect(kind: TransportKind, resumed = false): void {
     this.current?.stop();
-    const handlers: TransportHandlers = { ...this.opts.handlers, fallback: () => this.fallback() };
+    const handlers: TransportHandlers = {
+      ...this.opts.handlers,
+      status: (s) => {
+        if (s.state === 'connected') this.wasUp = true;
+        this.opts.handlers.status(s);
+      },
+      fallback: () => this.fallback(),
+    };
     const checkAuth = () => this.checkAuth();
     this.current =
       kind === 'ws'
@@ -85,7 +96,9 @@ export class Connection {
     } catch {
       // remembered for this page only
     }
-    this.connect('sse');
+    // After a cut (the WebSocket was up before): frames were missed, so the
+    // first stream is a reconnect (the open conversation and the list reload).
+    this.connect('sse', this.wasUp);
   }
 
   private async checkAuth(): Promise<'ok' | 'unauthorized' | 'offline'> {
