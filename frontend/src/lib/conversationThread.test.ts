@@ -106,6 +106,18 @@ describe('sending while the connection is down', () => {
     expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Message not sent: Too many messages; wait a moment.']);
   });
 
+  it('an edit the server refuses (an answer started in another tab meanwhile) is not lost: its text goes to the composer', async () => {
+    const { app, socket, thread } = await connected();
+    const editing = app.editAndResend('u1', 'hi, said better');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(socket().framesOf('send')[0]).toMatchObject({ parentMessageId: '', content: 'hi, said better' });
+    socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'generation_running', message: 'An answer is being written; stop it first.' });
+    await editing;
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1']);
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Message not sent: An answer is being written; stop it first.']);
+    expect(app.store.state.drafts[CID]).toBe('hi, said better');
+  });
+
   it('cancelling a queued message puts its text back', async () => {
     const { app, socket, thread } = await connected();
     socket().cut();

@@ -260,7 +260,7 @@ export class ConversationThread {
         return false;
       }
       this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
-      if (q.draftKey) this.deps.drafts.giveBack(q.draftKey, q.content);
+      this.giveBack(q);
       this.deps.toast(`Message not sent: ${errorText(err)}`, 'error');
       return true;
     } finally {
@@ -310,7 +310,16 @@ export class ConversationThread {
     const q = this.thread.queued.find((x) => x.clientMessageId === clientMessageId);
     if (!q) return;
     this.update((t) => dropPending(unqueue(t, clientMessageId), clientMessageId));
-    if (q.draftKey) this.deps.drafts.giveBack(q.draftKey, q.content);
+    this.giveBack(q);
+  }
+
+  /**
+   * giveBack puts the text of a send that will not be sent into an empty
+   * composer: the one it came from, or for an edit (no composer of its own,
+   * its box closed on sending) the conversation's, so it is never lost.
+   */
+  private giveBack(q: QueuedSend): void {
+    this.deps.drafts.giveBack(q.draftKey ?? this.id, q.content);
   }
 
   /** regenerate answers the same user message again, as a new version. */
