@@ -335,3 +335,25 @@ describe('an answer ended by a shutdown', () => {
     expect(upsertMessage(r.thread, stored).unconfirmed).toEqual({});
   });
 });
+
+describe('a reload after messages were made elsewhere', () => {
+  it('follows a version and the messages after it made in another tab while this one was away, as live frames would have', () => {
+    const u1 = msg('u1', '', 'user', 'hi');
+    const a1 = msg('a1', 'u1', 'assistant', 'first answer', 'streaming');
+    let t = mergeSnapshot(newThread('c1'), conv, [u1]);
+    t = upsertMessage(t, a1); // streamed here: the shown version
+    t = applyDone(t, done('a1', 0)).thread;
+    t = upsertMessage(t, { ...a1, content: 'first answer', status: 'complete' });
+    expect(activePath(t).map((m) => m.id)).toEqual(['u1', 'a1']);
+    // Offline meanwhile: another tab regenerated (a2) and went on from it.
+    const a2 = msg('a2', 'u1', 'assistant', 'second answer');
+    const u2 = msg('u2', 'a2', 'user', 'and then?');
+    const a3 = msg('a3', 'u2', 'assistant', 'then this');
+    t = mergeSnapshot(t, conv, [u1, { ...a1, content: 'first answer', status: 'complete' }, a2, u2, a3]);
+    expect(activePath(t).map((m) => m.id)).toEqual(['u1', 'a2', 'u2', 'a3']);
+    // The reader's own choice of a version holds across later reloads.
+    t = stepVersion(t, 'a2', -1);
+    t = mergeSnapshot(t, conv, [u1, { ...a1, content: 'first answer', status: 'complete' }, a2, u2, a3]);
+    expect(activePath(t).map((m) => m.id)).toEqual(['u1', 'a1']);
+  });
+});

@@ -457,7 +457,27 @@ export function mergeSnapshot(t: Thread, conversation: Conversation, messages: r
   const unconfirmed = { ...t.unconfirmed };
   for (const m of messages) delete unconfirmed[m.id];
   const merged = mergeMessages(t, messages, now);
-  return { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? t.anchor, unconfirmed };
+  const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? t.anchor, unconfirmed };
+  return t.loaded ? followNew(t, next, messages) : next;
+}
+
+/**
+ * followNew shows, in a reload, the messages made elsewhere since the last
+ * one as their live frames would have (upsertMessage): oldest first, a new
+ * message whose parent is on the shown path becomes the shown version. A
+ * tab back from a cut then shows the answer another tab regenerated and
+ * what followed it, not the old version, and sends after the latest message.
+ */
+function followNew(before: Thread, t: Thread, messages: readonly Message[]): Thread {
+  const fresh = messages
+    .filter((m) => !before.messages[m.id] && !(m.clientMessageId && before.messages[PENDING_PREFIX + m.clientMessageId]))
+    .sort(byAge);
+  let next = t;
+  for (const m of fresh) {
+    if (next.selected[m.parentId] === m.id || !isOnPath(next, m.parentId)) continue;
+    next = { ...next, selected: { ...next.selected, [m.parentId]: m.id } };
+  }
+  return next;
 }
 
 /** mergeOlder folds a page of older messages (GET .../messages?before=) into the thread. */
