@@ -39,6 +39,12 @@ describe('changePasswordRefusal', () => {
     ['a bad request', new ApiError(400, 'bad_request', 'the body is not JSON'), null, 'The body is not JSON.'],
     ['repeated failures', new ApiError(429, 'rate_limited', 'too many attempts', 42), null, 'Too many attempts. Try again in 42 seconds.'],
     ['repeated failures, no Retry-After', new ApiError(429, 'rate_limited', 'too many attempts'), null, 'Too many attempts. Try again later.'],
+    [
+      'another change or a sign-out at the same moment (409)',
+      new ApiError(409, 'conflict', 'the password or the sessions of this account changed meanwhile; sign in again'),
+      null,
+      'Your password was not changed: the password was changed, or the account signed out, elsewhere at the same moment. If you are still signed in, try again.',
+    ],
     ['a busy server', new ApiError(503, 'unavailable', 'the server is busy; retry in a moment'), null, 'The server is busy; retry in a moment. Your password was not changed.'],
     ['no server', new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'), null, 'The server cannot be reached. Check your connection.'],
     ['anything else', new Error('boom'), null, 'boom'],

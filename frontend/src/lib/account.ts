@@ -22,6 +22,9 @@ export interface PasswordRefusal {
   text: string;
 }
 
+const CHANGED_MEANWHILE =
+  'Your password was not changed: the password was changed, or the account signed out, elsewhere at the same moment. If you are still signed in, try again.';
+
 /** changePasswordProblem says why the change cannot be sent yet, or returns null. */
 export function changePasswordProblem(currentPassword: string, newPassword: string): PasswordRefusal | null {
   if (!currentPassword) return { field: 'currentPassword', text: 'Enter your current password.' };
@@ -32,12 +35,17 @@ export function changePasswordProblem(currentPassword: string, newPassword: stri
 /**
  * changePasswordRefusal explains a refused password change: a wrong current
  * password, a field the server refused (on that field), a wait after
- * repeated failures, a busy server, or why the server could not be asked.
+ * repeated failures, a change or sign-out elsewhere at the same moment
+ * (409), a busy server, or why the server could not be asked.
  */
 export function changePasswordRefusal(err: unknown): PasswordRefusal {
   if (!(err instanceof ApiError) || err.status === 0) return { field: null, text: errorText(err) };
   if (err.status === 401 && /wrong password/i.test(err.message)) return { field: 'currentPassword', text: 'The current password is wrong.' };
   if (err.status === 429) return { field: null, text: tooManyAttempts(err) };
+  // 409: the token version moved between the check and the write. Another
+  // tab of this browser may have made the change that won: the session then
+  // goes on with its token, so "sign in again" may not apply.
+  if (err.status === 409) return { field: null, text: CHANGED_MEANWHILE };
   const field = err.code === 'invalid_field' ? /^(currentPassword|newPassword):\s*(.+)$/.exec(err.message) : null;
   if (field?.[1] === 'newPassword') return { field: 'newPassword', text: fieldProblem(err.message) ?? sentence(`the new password ${field[2]}`) };
   if (field) return { field: 'currentPassword', text: field[2] === 'is required' ? 'Enter your current password.' : sentence(`the current password ${field[2]}`) };
