@@ -388,4 +388,18 @@ describe('SSETransport', () => {
     await expect(refused).rejects.toMatchObject({ code: 'generation_running' });
     t.stop();
   });
+
+  it('a send answered 202 with the ids (no event stream: a proxy dropped the Accept header) resolves with them, never repeated', async () => {
+    const { t, calls } = setup();
+    t.start();
+    await settle();
+    const sent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    await settle();
+    const post = calls.find((c) => c.url === '/api/conversations/c1/messages')!;
+    (post as unknown as { resolve: (r: Response) => void }).resolve(
+      new Response(JSON.stringify({ conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' }), { status: 202, headers: { 'Content-Type': 'application/json' } }),
+    );
+    await expect(sent).resolves.toEqual({ conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' });
+    t.stop();
+  });
 });

@@ -69,6 +69,11 @@ export function eventsPath(conversationId: string | null, resume?: Resume): stri
   return `/api/events?${q.toString()}`;
 }
 
+/** isEventStream says whether a response is an event stream (else: the JSON of a 202). */
+function isEventStream(res: Response): boolean {
+  return res.status !== 202 || (res.headers.get('Content-Type') ?? '').startsWith('text/event-stream');
+}
+
 /** SSETransport implements Transport with HTTP requests and event streams. */
 export class SSETransport implements Transport {
   readonly kind = 'sse' as const;
@@ -314,6 +319,14 @@ export class SSETransport implements Transport {
     } catch (err) {
       this.posts.delete(ctrl);
       throw err;
+    }
+    if (!isEventStream(res)) {
+      // 202 with the ids (protocol.md: a request without the event stream's
+      // Accept, as a proxy may forward it): the answer runs on, and its frames
+      // come on the event stream. Taken as a cut, the send was repeated.
+      this.posts.delete(ctrl);
+      const ids = (await res.json().catch(() => ({}))) as Partial<Accepted>;
+      return { conversationId: ids.conversationId ?? conversationId, userMessageId: ids.userMessageId, messageId: ids.messageId };
     }
     return new Promise<Accepted>((resolve, reject) => {
       let settled = false;
