@@ -5,6 +5,7 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE } from './account';
+import { ChatApp } from './chat';
 import { CID, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -164,6 +165,21 @@ describe('ChatApp', () => {
     expect(title()).toBe('Renamed');
     socket().receive({ type: 'conversation', action: 'updated', conversation: conv('Renamed again', '2026-01-01T00:00:02.500000001Z') });
     expect(title()).toBe('Renamed again');
+  });
+});
+
+describe('the open conversation deleted in another tab', () => {
+  it('leaves for a new chat that keeps the text being written', async () => {
+    const { app, kv, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    app.setDraft(CID, 'half of a long question');
+    socket().receive({ type: 'conversation', action: 'deleted', conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' } });
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+    expect(app.store.state.toasts.map((t) => t.text)).toContain('This conversation was deleted.');
+    expect(app.draft(ChatApp.draftKey(null))).toBe('half of a long question');
+    app.store.flush();
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
   });
 });
 

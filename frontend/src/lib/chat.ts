@@ -372,9 +372,15 @@ export class ChatApp {
     }
   }
 
+  /**
+   * forget drops a deleted conversation. Its composer's text is not lost
+   * with it: it goes to the new chat's composer (when empty), where the
+   * tab lands when it was open.
+   */
   private forget(id: string): void {
     this.list.forget(id);
     this.threads.delete(id);
+    this.drafts.move(id, NEW_CHAT);
   }
 
   // ---- conversations ----

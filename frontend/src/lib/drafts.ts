@@ -79,6 +79,23 @@ export class Drafts {
     if (this.persist.claimDrafts(userId, keepUnowned)) this.discard();
   }
 
+  /**
+   * move hands the text of a composer that goes away (its conversation was
+   * deleted) to another one, when that one is empty, and forgets it.
+   */
+  move(from: string, to: string): void {
+    const text = this.get(from);
+    clearTimeout(this.timers.get(from));
+    this.timers.delete(from);
+    this.persist.saveDraft(from, '');
+    this.store.set((s) => {
+      const drafts = { ...s.drafts };
+      delete drafts[from];
+      return { ...s, drafts };
+    });
+    if (text && !this.get(to)) this.set(to, text);
+  }
+
   /** discard forgets every composer text, saved or pending (a deleted account). */
   discard(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
