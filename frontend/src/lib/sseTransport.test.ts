@@ -402,4 +402,16 @@ describe('SSETransport', () => {
     await expect(sent).resolves.toEqual({ conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' });
     t.stop();
   });
+
+  it('a send cut off by a restart of the channel (a new token) fails as a lost connection, so it is queued and repeated, not given back', async () => {
+    const { t, calls } = setup();
+    t.start();
+    await settle();
+    const sent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    sent.catch(() => undefined);
+    await settle();
+    expect(calls.some((c) => c.url === '/api/conversations/c1/messages')).toBe(true);
+    t.stop(); // the body may have reached the server: only its clientMessageId makes a repeat safe
+    await expect(sent).rejects.toMatchObject({ code: 'network' });
+  });
 });

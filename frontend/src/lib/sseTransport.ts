@@ -318,6 +318,10 @@ export class SSETransport implements Transport {
       });
     } catch (err) {
       this.posts.delete(ctrl);
+      // Aborted by stop() or drop() (a restart with a new token, a cut): the
+      // body may have reached the server, so the send is repeated with its
+      // clientMessageId like any cut, never given back as refused.
+      if (err instanceof DOMException && err.name === 'AbortError') throw new ApiError(0, 'network', 'The connection was lost');
       throw err;
     }
     if (!isEventStream(res)) {
