@@ -57,6 +57,21 @@ describe('ConversationList', () => {
     expect(ids()).toEqual([]);
   });
 
+  it('a title that came while the first page was on its way is kept when the page arrives, a conversation deleted meanwhile stays gone', async () => {
+    let release = () => {};
+    const page = { conversations: [conv('c3', 'New chat', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:00Z')], nextCursor: '' };
+    const { app, socket } = setup({
+      path: '/',
+      route: (url) => (url.startsWith('/api/conversations?') ? new Promise<Response>((resolve) => (release = () => resolve(json(page)))) : undefined),
+    });
+    socket().open();
+    socket().receive({ type: 'conversation', action: 'updated', conversation: conv('c3', 'Titled by the model', '2026-01-03T00:00:07Z') });
+    socket().receive({ type: 'conversation', action: 'deleted', conversation: conv('c2', 'two', '2026-01-02T00:00:00Z') });
+    release(); // the page was read before the title was stored and c2 deleted
+    await vi.waitFor(() => expect(app.store.state.list.loaded).toBe(true));
+    expect(app.store.state.list.items.map((c) => c.title)).toEqual(['Titled by the model']);
+  });
+
   describe('after a reconnect', () => {
     const c = (n: number) => conv(`c${n}`, `conversation ${n}`, `2026-01-0${n}T00:00:00Z`);
 

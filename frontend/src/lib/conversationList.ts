@@ -48,7 +48,8 @@ export class ConversationList {
     try {
       const page = await this.api.listConversations({ query });
       if (seq !== this.seq) return;
-      this.store.set((s) => ({ ...s, list: appendPage({ ...s.list, items: [] }, page.conversations, page.nextCursor) }));
+      const items = this.current(page.conversations);
+      this.store.set((s) => ({ ...s, list: appendPage({ ...s.list, items: [] }, items, page.nextCursor) }));
     } catch (err) {
       if (seq !== this.seq) return;
       this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
@@ -64,7 +65,8 @@ export class ConversationList {
     try {
       const page = await this.api.listConversations({ query: list.appliedQuery, cursor: list.nextCursor });
       if (seq !== this.seq) return;
-      this.store.set((s) => ({ ...s, list: appendPage(s.list, page.conversations, page.nextCursor) }));
+      const items = this.current(page.conversations);
+      this.store.set((s) => ({ ...s, list: appendPage(s.list, items, page.nextCursor) }));
     } catch (err) {
       if (seq !== this.seq) return;
       this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
@@ -154,6 +156,15 @@ export class ConversationList {
       delete threads[id];
       return { ...s, list: removeConversation(s.list, id), threads };
     });
+  }
+
+  /**
+   * current returns a page's conversations as this tab knows them now: a
+   * newer copy a frame brought while the page was on its way (a title, a
+   * rename) in place of the page's, and none deleted meanwhile.
+   */
+  private current(page: readonly Conversation[]): Conversation[] {
+    return page.filter((c) => !this.deleted.has(c.id)).map((c) => (this.isStale(c) ? (this.applied.get(c.id) ?? c) : c));
   }
 
   /**
