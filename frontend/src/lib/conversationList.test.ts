@@ -72,6 +72,20 @@ describe('ConversationList', () => {
     expect(app.store.state.list.items.map((c) => c.title)).toEqual(['Titled by the model']);
   });
 
+  it('a conversation created in another tab while the first page was on its way stays in the sidebar', async () => {
+    let release = () => {};
+    const page = { conversations: [conv('c3', 'three', '2026-01-03T00:00:00Z')], nextCursor: '' };
+    const { app, socket } = setup({
+      path: '/',
+      route: (url) => (url.startsWith('/api/conversations?') ? new Promise<Response>((resolve) => (release = () => resolve(json(page)))) : undefined),
+    });
+    socket().open();
+    socket().receive({ type: 'conversation', action: 'created', conversation: conv('c9', 'made elsewhere', '2026-01-09T00:00:00Z') });
+    release(); // the page was read before c9 was created
+    await vi.waitFor(() => expect(app.store.state.list.loaded).toBe(true));
+    expect(app.store.state.list.items.map((c) => c.id)).toEqual(['c9', 'c3']);
+  });
+
   describe('after a reconnect', () => {
     const c = (n: number) => conv(`c${n}`, `conversation ${n}`, `2026-01-0${n}T00:00:00Z`);
 

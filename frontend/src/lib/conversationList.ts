@@ -44,12 +44,19 @@ export class ConversationList {
   async reload(): Promise<void> {
     const seq = ++this.seq;
     const query = this.store.state.list.appliedQuery;
+    const shown = new Set(this.store.state.list.items.map((c) => c.id));
     this.store.set((s) => ({ ...s, list: { ...s.list, loading: true, error: null } }));
     try {
       const page = await this.api.listConversations({ query });
       if (seq !== this.seq) return;
       const items = this.current(page.conversations);
-      this.store.set((s) => ({ ...s, list: appendPage({ ...s.list, items: [] }, items, page.nextCursor) }));
+      const listed = new Set(items.map((c) => c.id));
+      this.store.set((s) => {
+        // Created (a frame) while the page was on its way: kept where it sorts.
+        const arrived = s.list.items.filter((c) => !shown.has(c.id) && !listed.has(c.id));
+        const list = appendPage({ ...s.list, items: [] }, items, page.nextCursor);
+        return { ...s, list: arrived.reduce((l, c) => upsertConversation(l, c), list) };
+      });
     } catch (err) {
       if (seq !== this.seq) return;
       this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
