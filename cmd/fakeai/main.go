@@ -67,7 +67,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&d.Surrogates, "surrogates", false, "split characters outside the BMP across two chunks inside their UTF-16 surrogate pair")
 	fs.IntVar(&d.Pings, "pings", 0, "SSE keep-alive comment lines sent before the first chunk of every answer")
 	fs.IntVar(&d.Context, "context", 0, "refuse prompts of more than this many words with context_length_exceeded (0: never)")
-	refuse := fs.String("refuse", "", "max_tokens | max_completion_tokens | reasoning_effort: refuse requests carrying that field with HTTP 400, as a reasoning model refuses max_tokens")
+	refuse := fs.String("refuse", "", "max_tokens | max_completion_tokens | reasoning_effort | temperature | top_p | stop: refuse requests carrying that field with HTTP 400, as a reasoning model refuses max_tokens or temperature")
 	fs.IntVar(&c.opts.ContextLength, "context-length", 0, "context_length listed by /v1/models (0: none)")
 	models := fs.String("models", strings.Join(fakeai.DefaultModels, ","), "comma-separated ids listed by /v1/models")
 	fs.StringVar(&c.opts.APIKey, "api-key", os.Getenv("FAKEAI_API_KEY"), "require this bearer key (default $FAKEAI_API_KEY; empty: none)")

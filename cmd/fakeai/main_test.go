@@ -113,7 +113,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-reasoning", "8", "-reasoning-key", "mixed", "-surrogates", "-context", "100", "-context-length", "4096"}, false},
 		{[]string{"-reasoning-key", "thoughts"}, true},
 		{[]string{"-refuse", "max_tokens"}, false},
-		{[]string{"-refuse", "temperature"}, true},
+		{[]string{"-refuse", "temperature"}, false},
+		{[]string{"-refuse", "max_token"}, true},
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
