@@ -118,6 +118,16 @@ describe('sending while the connection is down', () => {
     expect(app.store.state.drafts[CID]).toBe('hi, said better');
   });
 
+  it('a refused edit keeps its text when the composer already holds some: both stay, the composer\'s first', async () => {
+    const { app, socket } = await connected();
+    app.setDraft(CID, 'a new thought');
+    const editing = app.editAndResend('u1', 'hi, said better');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'generation_running', message: 'An answer is being written; stop it first.' });
+    await editing;
+    expect(app.store.state.drafts[CID]).toBe('a new thought\n\nhi, said better');
+  });
+
   it('cancelling a queued message puts its text back', async () => {
     const { app, socket, thread } = await connected();
     socket().cut();

@@ -66,9 +66,15 @@ export class Drafts {
     this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
   }
 
-  /** giveBack puts a text that could not be sent back into an empty composer. */
+  /**
+   * giveBack puts a text that could not be sent back into the composer:
+   * alone when it is empty, else after what it holds (unless that holds
+   * it already), so that neither is lost.
+   */
   giveBack(key: string, text: string): void {
-    if (!this.store.state.drafts[key]) this.set(key, text);
+    const now = this.store.state.drafts[key] ?? '';
+    if (!now) this.set(key, text);
+    else if (!now.includes(text)) this.set(key, `${now}\n\n${text}`);
   }
 
   /**
