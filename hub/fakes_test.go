@@ -65,6 +65,9 @@ func (s *memStore) UpdateConversation(_ context.Context, ownerID, id string, p p
 	if !ok || c.OwnerID != ownerID {
 		return c, persistence.ErrNotFound
 	}
+	if p.IfTitle != nil && c.Title != *p.IfTitle {
+		return c, persistence.ErrConflict
+	}
 	if p.Title != nil {
 		c.Title = *p.Title
 	}

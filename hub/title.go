@@ -53,13 +53,13 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 		if title == "" {
 			return
 		}
-		// The user may have named it meanwhile: theirs wins.
-		if conv, err = h.opts.Store.Conversation(ctx, g.msg.OwnerID, conv.ID); err != nil || conv.Title != "" {
-			return
-		}
-		conv, err = h.opts.Store.UpdateConversation(ctx, g.msg.OwnerID, g.msg.ConversationID, persistence.ConversationPatch{Title: &title})
+		// The user may have named it meanwhile, up to the very write: theirs
+		// wins, and the store checks it in the write itself (IfTitle).
+		untitled := ""
+		conv, err = h.opts.Store.UpdateConversation(ctx, g.msg.OwnerID, g.msg.ConversationID,
+			persistence.ConversationPatch{Title: &title, IfTitle: &untitled})
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !errors.Is(err, persistence.ErrConflict) {
 				h.log.Warn("store conversation title", "conversation", g.msg.ConversationID, "err", err)
 			}
 			return

@@ -205,3 +205,74 @@ func TestTitleOncePerConversation(t *testing.T) {
 		t.Fatalf("%d title requests and %d renames in all, want 2 and 1", n, renames)
 	}
 }
+
+// renameBeforeWrite is a store on which the user renames a conversation
+// (to title, when set) at the last moment before the title job's write
+// lands: after every read the job makes.
+type renameBeforeWrite struct {
+	Store
+	title string
+	once  sync.Once
+}
+
+func (s *renameBeforeWrite) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
+	s.once.Do(func() {
+		if s.title == "" {
+			return
+		}
+		if _, err := s.Store.UpdateConversation(ctx, ownerID, id, persistence.ConversationPatch{Title: &s.title}); err != nil {
+			panic(err)
+		}
+	})
+	return s.Store.UpdateConversation(ctx, ownerID, id, p)
+}
+
+// TestTitleLosesToARenameUpToTheWrite: a rename by the user that lands
+// between the title job's reads and its write stays, and the owner's tabs
+// hear of no title from the job; without a rename the job's title is
+// stored and announced.
+func TestTitleLosesToARenameUpToTheWrite(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, rename, want string
+		announced          bool
+	}{
+		{"renamed meanwhile", "My otters", "My otters", false},
+		{"not renamed", "", "Otters", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem := newMemStore()
+			h := New(Options{Store: &renameBeforeWrite{Store: mem, title: tc.rename}, Writer: &memWriter{store: mem},
+				Model:  &fakeModel{script: say("Otters ", "are ", "weasels.")},
+				Titler: func(context.Context, string, string, string) string { return "Otters" }})
+			runHub(t, h, nil)
+			sub := newSub("u")
+			h.Register(sub)
+			res, err := h.Send(context.Background(), sub, "u", SendRequest{Content: "tell me about otters"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
+				t.Fatalf("answer ended %+v", done)
+			}
+			h.work.Wait() // the generation, then its title job
+			conv, err := mem.Conversation(context.Background(), "u", res.ConversationID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if conv.Title != tc.want {
+				t.Errorf("title %q, want %q", conv.Title, tc.want)
+			}
+			announced := false
+			for len(sub.frames) > 0 {
+				if f := decode(t, <-sub.frames); f.Type == "conversation" && f.Conversation.Title == "Otters" {
+					announced = true
+				}
+			}
+			if announced != tc.announced {
+				t.Errorf("the job's title announced: %v, want %v", announced, tc.announced)
+			}
+		})
+	}
+}

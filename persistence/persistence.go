@@ -40,8 +40,8 @@ var (
 	// has ended, as for a revoked token, not that something is missing.
 	ErrUnknownOwner = errors.New("owner does not exist")
 	// ErrConflict means a write conditioned on a record's state found
-	// that state changed meanwhile (Users.ChangePassword): nothing was
-	// written.
+	// that state changed meanwhile (Users.ChangePassword, a
+	// ConversationPatch with IfTitle): nothing was written.
 	ErrConflict = errors.New("changed meanwhile")
 )
 
@@ -159,6 +159,17 @@ type ConversationPatch struct {
 	Model        *string
 	SystemPrompt *string
 	Params       *Params // replaces the whole set
+	// IfTitle, when set, makes the patch conditional: it applies only if
+	// the conversation's stored title is *IfTitle at the moment of the
+	// write; otherwise nothing is written and UpdateConversation returns
+	// ErrConflict (ErrNotFound still wins for an unknown id or another
+	// owner's). The check and the write are one atomic step on SQLite and
+	// MongoDB (a single-document update filtered on the title); on
+	// FerretDB, whose updates are a read then a write, the store's lock
+	// makes it atomic against the writes of the same process only. The hub
+	// names an untitled conversation with IfTitle "" so that a rename by
+	// its user meanwhile is never overwritten.
+	IfTitle *string
 }
 
 // ListQuery selects a page of a user's conversations, newest (by UpdatedAt) first.
@@ -220,7 +231,9 @@ type Conversations interface {
 	Conversation(ctx context.Context, ownerID, id string) (Conversation, error)
 	// ListConversations returns a page of the owner's conversations, newest first.
 	ListConversations(ctx context.Context, ownerID string, q ListQuery) (ConversationPage, error)
-	// UpdateConversation applies p and returns the result; UpdatedAt moves forward.
+	// UpdateConversation applies p and returns the result; UpdatedAt moves
+	// forward. With p.IfTitle set and the stored title another, it writes
+	// nothing and returns ErrConflict.
 	UpdateConversation(ctx context.Context, ownerID, id string, p ConversationPatch) (Conversation, error)
 	// DeleteConversation removes the conversation and all its messages.
 	DeleteConversation(ctx context.Context, ownerID, id string) error

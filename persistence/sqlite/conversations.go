@@ -19,13 +19,16 @@ var (
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)`)
 	qConvByID   = readQ(`SELECT ` + convCols + ` FROM conversations WHERE id = ? AND owner_id = ?`)
 	qConvExists = readQ(`SELECT 1 FROM conversations WHERE id = ? AND owner_id = ?`)
+	// qUpdateConv applies a patch; with ?8 (ConversationPatch.IfTitle)
+	// not NULL, only to a conversation whose title is still ?8: the check
+	// and the write are one statement.
 	qUpdateConv = writeQ(`UPDATE conversations SET
-		title = coalesce(?, title),
-		model = coalesce(?, model),
-		system_prompt = coalesce(?, system_prompt),
-		params = coalesce(?, params),
-		updated_at = max(updated_at + 1, ?)
-	WHERE id = ? AND owner_id = ?
+		title = coalesce(?1, title),
+		model = coalesce(?2, model),
+		system_prompt = coalesce(?3, system_prompt),
+		params = coalesce(?4, params),
+		updated_at = max(updated_at + 1, ?5)
+	WHERE id = ?6 AND owner_id = ?7 AND (?8 IS NULL OR title = ?8)
 	RETURNING ` + convCols)
 	qDeleteConvMsgs = writeQ(`DELETE FROM messages WHERE conversation_id = ? AND owner_id = ?`)
 	qDeleteConv     = writeQ(`DELETE FROM conversations WHERE id = ? AND owner_id = ?`)
@@ -71,22 +74,41 @@ func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persisten
 	return c, nil
 }
 
-// UpdateConversation applies p and moves UpdatedAt forward.
+// UpdateConversation applies p and moves UpdatedAt forward; with
+// p.IfTitle set, only if the title is still *p.IfTitle (ErrConflict
+// otherwise), checked in the update's own statement.
 func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
 	params, err := patchParams(p.Params)
 	if err != nil {
 		return persistence.Conversation{}, fmt.Errorf("sqlite: update conversation %s: %w", id, err)
 	}
 	row, err := s.writeRow(ctx, qUpdateConv, nullable(p.Title), nullable(p.Model), nullable(p.SystemPrompt),
-		params, s.clock.now(), id, ownerID)
+		params, s.clock.now(), id, ownerID, nullable(p.IfTitle))
 	if err != nil {
 		return persistence.Conversation{}, fmt.Errorf("sqlite: update conversation %s: %w", id, err)
 	}
 	c, err := scanConv(row)
+	if errors.Is(err, sql.ErrNoRows) && p.IfTitle != nil {
+		err = s.conflictOrNotFound(ctx, ownerID, id)
+	}
 	if err != nil {
 		return c, fmt.Errorf("sqlite: update conversation %s: %w", id, mapErr(err))
 	}
 	return c, nil
+}
+
+// conflictOrNotFound tells why a conditional update changed no row:
+// ErrConflict when the owner has the conversation (its state was not the
+// one expected), else ErrNotFound.
+func (s *Store) conflictOrNotFound(ctx context.Context, ownerID, id string) error {
+	ok, err := s.convExists(ctx, ownerID, id)
+	switch {
+	case err != nil:
+		return err
+	case ok:
+		return persistence.ErrConflict
+	}
+	return persistence.ErrNotFound
 }
 
 // DeleteConversation removes the conversation and its messages in one transaction.

@@ -14,6 +14,8 @@ func conversationTests() []storeTest {
 		{"UnknownOwner", testConvUnknownOwner},
 		{"OwnerScoping", testConvOwnerScoping},
 		{"UpdatePatch", testConvUpdatePatch},
+		{"UpdateIfTitle", testConvUpdateIfTitle},
+		{"UpdateIfTitleRace", testConvUpdateIfTitleRace},
 		{"Delete", testConvDelete},
 	}
 }
