@@ -185,6 +185,20 @@ DELETE FROM messages WHERE conversation_id IN (
 	SELECT id FROM conversations WHERE owner_id NOT IN (SELECT id FROM users));
 DELETE FROM conversations WHERE owner_id NOT IN (SELECT id FROM users);
 `,
+	// 8: the state of the search queue (search.go, "Which chatd.db the
+	// index belongs to"): a step that grows by one, and a random token new
+	// with each step, changed by every write of the indexer to the queue.
+	// The search file records the step and token it matches, so that a
+	// search file beside a chatd.db restored from a backup, or beside
+	// another copy's chatd.db, is told apart and rebuilt.
+	`
+CREATE TABLE search_state (
+	id    INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	step  INTEGER NOT NULL,
+	token INTEGER NOT NULL
+) STRICT;
+INSERT INTO search_state (id, step, token) VALUES (1, 0, random());
+`,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).

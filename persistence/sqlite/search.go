@@ -36,7 +36,8 @@ import (
 // reads the index for the indexed messages and checks the queued ones (and
 // the streaming ones) directly, so it never misses a message the index has
 // not reached yet. The index can always be rebuilt: a missing search file is
-// created and every finished message queued.
+// created and every finished message queued, and so is one that does not
+// match chatd.db (restored from a backup, another copy's: searchsource.go).
 
 // searchFileSuffix names the search file: the store's path without its
 // extension, plus this.
@@ -61,8 +62,9 @@ const indexBatch = 256
 
 // searchVersion is the search file's layout (its user_version). A file of
 // another layout is deleted at start-up and rebuilt from the store: the
-// index is derived data (version 1 kept each trigram's positions).
-const searchVersion = 2
+// index is derived data (version 1 kept each trigram's positions, version
+// 2 did not record which state of chatd.db it matched).
+const searchVersion = 3
 
 // searchSchema is the search file's schema; user_version searchVersion
 // once applied. message_fts holds the lower-cased text (Go's
@@ -81,14 +83,20 @@ const searchVersion = 2
 // 40, so that one user's entries are one rowid range, which a search reads
 // alone (FTS5 seeks each trigram's list to the range) instead of every
 // user's hits. indexed maps each indexed message to its key, so that an
-// update or delete removes an entry only where there is one.
+// update or delete removes an entry only where there is one. source (one
+// row) and inflight say which state of chatd.db's queue the index matches
+// (searchsource.go).
 const searchSchema = `
 CREATE VIRTUAL TABLE message_fts USING fts5 (
 	body, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram case_sensitive 1'
 );
 CREATE TABLE indexed (msg INTEGER NOT NULL PRIMARY KEY, key INTEGER NOT NULL) STRICT;
 CREATE TABLE requeue (next INTEGER NOT NULL, last INTEGER NOT NULL) STRICT;
-PRAGMA user_version = 2;
+CREATE TABLE source (
+	step INTEGER NOT NULL, token INTEGER NOT NULL, prev_step INTEGER NOT NULL, prev_token INTEGER NOT NULL
+) STRICT;
+CREATE TABLE inflight (msg INTEGER NOT NULL PRIMARY KEY) STRICT;
+PRAGMA user_version = 3;
 `
 
 // msgBits is how many low bits of a search key hold the message's rowid.
@@ -145,13 +153,18 @@ func attachSearch(conn sqlite.ExecQuerierContext, dsn string) error {
 // openSearch opens (creating when needed) the search file with the
 // indexer's connection; when the file is new and the store holds
 // messages, it records that they are to be queued for the index, which
-// the indexer does (requeueAll). A file of another layout (searchVersion)
-// is deleted first: the index is derived, and is rebuilt from the store
-// as for a missing file. It runs after the migrations and before the read
-// pool opens.
+// the indexer does (requeueAll). A file of another layout (searchVersion),
+// or one that does not match chatd.db (searchMismatch: chatd.db restored
+// from a backup, another copy's file), is deleted first: the index is
+// derived, and is rebuilt from the store as for a missing file. It runs
+// after the migrations and before the read pool opens.
 func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	s.searchPath = searchPath(s.path)
-	s.requeueStep, s.requeueGate = opts.requeueStep, opts.requeueGate
+	s.requeueStep, s.requeueGate, s.clearFails = opts.requeueStep, opts.requeueGate, opts.clearFails
+	var err error
+	if s.ixState, err = s.readSearchState(ctx); err != nil {
+		return err
+	}
 	version, err := s.openSearchConn(ctx, opts)
 	if err != nil {
 		return err
@@ -159,16 +172,20 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	if version != 0 && version != searchVersion {
 		s.log.Info("search index: rebuilding it in the current layout", "path", s.searchPath,
 			"layout", version, "current", searchVersion)
-		if err := s.sx.Close(); err != nil {
-			return fmt.Errorf("search index %s: close: %w", s.searchPath, err)
-		}
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			if err := os.Remove(s.searchPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("search index: remove the old layout: %w", err)
-			}
-		}
-		if version, err = s.openSearchConn(ctx, opts); err != nil {
+		if version, err = s.recreateSearchFile(ctx, opts); err != nil {
 			return err
+		}
+	}
+	if version != 0 {
+		why, err := s.searchMismatch(ctx, s.ixState)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			s.log.Warn("search index: rebuilding it, it does not match the database", "reason", why, "path", s.searchPath)
+			if version, err = s.recreateSearchFile(ctx, opts); err != nil {
+				return err
+			}
 		}
 	}
 	if version == 0 {
@@ -179,7 +196,8 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 		if err := s.w.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM messages`).Scan(&last); err != nil {
 			return fmt.Errorf("search index: %w", err)
 		}
-		schema := searchSchema
+		schema := searchSchema + fmt.Sprintf("INSERT INTO source VALUES (%[1]d, %[2]d, %[1]d, %[2]d);",
+			s.ixState.step, s.ixState.token)
 		if last > 0 {
 			schema += fmt.Sprintf("INSERT INTO requeue (next, last) VALUES (1, %d);", last)
 		}
@@ -197,6 +215,20 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 		return fmt.Errorf("search index %s: %w", s.searchPath, err)
 	}
 	return nil
+}
+
+// recreateSearchFile deletes the search file (with its -wal and -shm) and
+// opens a new one in its place; it returns openSearchConn's version (0).
+func (s *Store) recreateSearchFile(ctx context.Context, opts Options) (int, error) {
+	if err := s.sx.Close(); err != nil {
+		return 0, fmt.Errorf("search index %s: close: %w", s.searchPath, err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(s.searchPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("search index: remove the old file: %w", err)
+		}
+	}
+	return s.openSearchConn(ctx, opts)
 }
 
 // requeueAll queues, a step at a time and each in a quiet moment, every
@@ -233,21 +265,27 @@ func (s *Store) requeueAll(ctx context.Context) (bool, error) {
 		case !errors.Is(err, sql.ErrNoRows):
 			return true, fmt.Errorf("requeue: %w", err)
 		}
+		// chatd.db first, the search file's progress after: see searchsource.go.
+		state := s.ixState.next()
 		if err := s.writeBackground(ctx, func(tx *writeTx) error {
-			_, err := tx.exec(ctx, qRequeue, next, last)
+			if _, err := tx.exec(ctx, qRequeue, next, last); err != nil {
+				return err
+			}
+			_, err := tx.exec(ctx, qSetSearchState, state.step, state.token)
 			return err
 		}); err != nil {
 			return true, fmt.Errorf("requeue messages from %d: %w", next, err)
 		}
+		s.ixState = state
 		if done {
-			if _, err := s.sx.ExecContext(ctx, `DELETE FROM requeue`); err != nil {
+			if err := s.recordState(ctx, state, `DELETE FROM requeue`); err != nil {
 				return true, fmt.Errorf("requeue: %w", err)
 			}
 			s.requeueing.Store(false)
 			s.log.Info("search index: every message queued", "took", time.Since(start).Round(time.Millisecond))
 			return true, nil
 		}
-		if _, err := s.sx.ExecContext(ctx, `UPDATE requeue SET next = ?`, last+1); err != nil {
+		if err := s.recordState(ctx, state, `UPDATE requeue SET next = ?`, last+1); err != nil {
 			return true, fmt.Errorf("requeue: %w", err)
 		}
 		next = last + 1
@@ -436,7 +474,9 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
-	if err := s.indexBatch(ctx, batch); err != nil {
+	// The search file first, chatd.db's queue after: see searchsource.go.
+	state := s.ixState.next()
+	if err := s.indexBatch(ctx, batch, state); err != nil {
 		return 0, err
 	}
 	err = s.writeBackground(ctx, func(tx *writeTx) error {
@@ -449,15 +489,24 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 				return err
 			}
 		}
-		return nil
+		if s.clearFails != nil {
+			if err := s.clearFails(); err != nil {
+				return err
+			}
+		}
+		_, err = tx.exec(ctx, qSetSearchState, state.step, state.token)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("clear %d queue entries: %w", len(batch), err)
 	}
+	s.ixState = state
 	return len(batch), nil
 }
 
-// indexBatch writes batch's entries into the search file in one transaction.
+// indexBatch writes batch's entries into the search file in one
+// transaction, which records them as taken in on the way to chatd.db's
+// queue state next (recordBatch).
 //
 // The index's writes go in the order of their rowids (search keys), not of
 // the queue: FTS5 writes the terms it holds out as a new segment whenever
@@ -465,7 +514,7 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 // users' messages (keys owner<<msgBits | msg) goes up and down at every
 // change of user. In key order a batch is one segment, and FTS5 merges
 // fewer (BenchmarkIndexBatch). The writes for one key keep their order.
-func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg) error {
+func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg, next searchState) error {
 	tx, err := s.sx.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("index: begin: %w", err)
@@ -522,6 +571,9 @@ func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg) error {
 		if err != nil {
 			return fmt.Errorf("index key %d: %w", w.key, err)
 		}
+	}
+	if err := recordBatch(ctx, tx, s.ixState, next, batch); err != nil {
+		return fmt.Errorf("index: record the batch: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("index: commit: %w", err)

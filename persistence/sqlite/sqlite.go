@@ -80,6 +80,9 @@ type Options struct {
 	// channel a step waits on before it starts (nil: none).
 	requeueStep int
 	requeueGate <-chan struct{}
+	// For tests of searchsource.go: when set, the transaction that takes
+	// an index batch's entries off the queue fails with its error.
+	clearFails func() error
 }
 
 // withDefaults returns o with zero fields set to their documented defaults.
@@ -149,6 +152,8 @@ type Store struct {
 	requeueLast int64           // the last rowid it queues (set at open)
 	requeueStep int             // Options.requeueStep
 	requeueGate <-chan struct{} // Options.requeueGate
+	ixState     searchState     // chatd.db's search_state: read at open, then the indexer's (searchsource.go)
+	clearFails  func() error    // Options.clearFails
 	ixPoke      chan struct{}   // (1) the queue may have grown
 	ixStop      chan struct{}   // closed by Close
 	ixStopOnce  sync.Once
