@@ -54,12 +54,13 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 			return
 		}
 		// The user may have named it meanwhile, up to the very write: theirs
-		// wins, and the store checks it in the write itself (IfTitle).
+		// wins, and the store checks it in the write itself (IfTitle). Or
+		// deleted it: nothing to name.
 		untitled := ""
 		conv, err = h.opts.Store.UpdateConversation(ctx, g.msg.OwnerID, g.msg.ConversationID,
 			persistence.ConversationPatch{Title: &title, IfTitle: &untitled})
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, persistence.ErrConflict) {
+			if ctx.Err() == nil && !errors.Is(err, persistence.ErrConflict) && !errors.Is(err, persistence.ErrNotFound) {
 				h.log.Warn("store conversation title", "conversation", g.msg.ConversationID, "err", err)
 			}
 			return

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -207,20 +209,25 @@ func TestTitleOncePerConversation(t *testing.T) {
 }
 
 // renameBeforeWrite is a store on which the user renames a conversation
-// (to title, when set) at the last moment before the title job's write
-// lands: after every read the job makes.
+// (to title, when set) or deletes it (delete) at the last moment before
+// the title job's write lands: after every read the job makes.
 type renameBeforeWrite struct {
 	Store
-	title string
-	once  sync.Once
+	title  string
+	delete bool
+	once   sync.Once
 }
 
 func (s *renameBeforeWrite) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
 	s.once.Do(func() {
-		if s.title == "" {
-			return
+		var err error
+		switch {
+		case s.delete:
+			err = s.Store.DeleteConversation(ctx, ownerID, id)
+		case s.title != "":
+			_, err = s.Store.UpdateConversation(ctx, ownerID, id, persistence.ConversationPatch{Title: &s.title})
 		}
-		if _, err := s.Store.UpdateConversation(ctx, ownerID, id, persistence.ConversationPatch{Title: &s.title}); err != nil {
+		if err != nil {
 			panic(err)
 		}
 	})
@@ -230,22 +237,27 @@ func (s *renameBeforeWrite) UpdateConversation(ctx context.Context, ownerID, id 
 // TestTitleLosesToARenameUpToTheWrite: a rename by the user that lands
 // between the title job's reads and its write stays, and the owner's tabs
 // hear of no title from the job; without a rename the job's title is
-// stored and announced.
+// stored and announced. Neither a rename nor a deletion meanwhile is
+// logged as a failure.
 func TestTitleLosesToARenameUpToTheWrite(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, rename, want string
-		announced          bool
+		delete, announced  bool
 	}{
-		{"renamed meanwhile", "My otters", "My otters", false},
-		{"not renamed", "", "Otters", true},
+		{"renamed meanwhile", "My otters", "My otters", false, false},
+		{"deleted meanwhile", "", "", true, false},
+		{"not renamed", "", "Otters", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			mem := newMemStore()
-			h := New(Options{Store: &renameBeforeWrite{Store: mem, title: tc.rename}, Writer: &memWriter{store: mem},
+			var logs strings.Builder
+			var logMu sync.Mutex
+			h := New(Options{Store: &renameBeforeWrite{Store: mem, title: tc.rename, delete: tc.delete}, Writer: &memWriter{store: mem},
 				Model:  &fakeModel{script: say("Otters ", "are ", "weasels.")},
-				Titler: func(context.Context, string, string, string) string { return "Otters" }})
+				Titler: func(context.Context, string, string, string) string { return "Otters" },
+				Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 			runHub(t, h, nil)
 			sub := newSub("u")
 			h.Register(sub)
@@ -258,12 +270,17 @@ func TestTitleLosesToARenameUpToTheWrite(t *testing.T) {
 			}
 			h.work.Wait() // the generation, then its title job
 			conv, err := mem.Conversation(context.Background(), "u", res.ConversationID)
-			if err != nil {
+			if err != nil && !tc.delete {
 				t.Fatal(err)
 			}
 			if conv.Title != tc.want {
 				t.Errorf("title %q, want %q", conv.Title, tc.want)
 			}
+			logMu.Lock()
+			if strings.Contains(logs.String(), "title") {
+				t.Errorf("the job logged a failure:\n%s", logs.String())
+			}
+			logMu.Unlock()
 			announced := false
 			for len(sub.frames) > 0 {
 				if f := decode(t, <-sub.frames); f.Type == "conversation" && f.Conversation.Title == "Otters" {
@@ -275,4 +292,16 @@ func TestTitleLosesToARenameUpToTheWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedWriter serialises writes to w (a test's log sink).
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
