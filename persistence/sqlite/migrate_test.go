@@ -316,3 +316,60 @@ func oldDatabase(t *testing.T, stmts []string) string {
 	}
 	return path
 }
+
+// TestMigrateFromVersion7: a database of the seventh schema, beside the
+// search file its release wrote (layout 2, which names no state of
+// chatd.db, here with an entry for a message the store does not have),
+// gets the search queue's state, and its search file is rebuilt in the
+// current layout from the store: its messages are found, the stale entry
+// is gone.
+func TestMigrateFromVersion7(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const owner = "o00000000000000000000001"
+	path := oldDatabase(t, append(slices.Clone(migrations[:7]), `PRAGMA user_version = 7`, oldUser(owner),
+		`INSERT INTO conversations (id, owner_id, title, model, system_prompt, created_at, updated_at)
+			VALUES ('c00000000000000000000001', '`+owner+`', 'old', 'm', '', 1, 2)`,
+		`INSERT INTO messages (id, conversation_id, owner_id, parent_id, role, content, model, status,
+			finish_reason, error, client_message_id, created_at, updated_at)
+			VALUES ('a00000000000000000000001', 'c00000000000000000000001', '`+owner+`', '',
+			'user', 'a numbat digs', 'm', 'complete', '', '', 'x1', 1, 1)`,
+		`DELETE FROM search_pending`, // the old release's indexer took it in
+	))
+	old, err := sql.Open("sqlite", "file:"+searchPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ExecContext(ctx, `PRAGMA journal_mode = WAL;
+		CREATE VIRTUAL TABLE message_fts USING fts5 (
+			body, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram case_sensitive 1');
+		CREATE TABLE indexed (msg INTEGER NOT NULL PRIMARY KEY, key INTEGER NOT NULL) STRICT;
+		CREATE TABLE requeue (next INTEGER NOT NULL, last INTEGER NOT NULL) STRICT;
+		INSERT INTO message_fts (rowid, body) VALUES ((1 << 40) | 1, 'a numbat digs');
+		INSERT INTO message_fts (rowid, body) VALUES ((1 << 40) | 2, 'a stale numbat');
+		INSERT INTO indexed (msg, key) VALUES (1, (1 << 40) | 1), (2, (1 << 40) | 2);
+		PRAGMA user_version = 2;`); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTest(t, Options{Path: path})
+	if s.migratedFrom != 7 {
+		t.Fatalf("migrated from %d, want 7", s.migratedFrom)
+	}
+	var states int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM search_state`).Scan(&states); err != nil || states != 1 {
+		t.Fatalf("search_state rows: %d, %v, want 1", states, err)
+	}
+	wantIndexed(t, s, 1, "after the upgrade (the store's one message)")
+	var version int
+	if err := s.r.QueryRowContext(ctx, `PRAGMA search.user_version`).Scan(&version); err != nil || version != searchVersion {
+		t.Errorf("search file layout %d, %v, want %d", version, err, searchVersion)
+	}
+	page, err := s.ListConversations(ctx, owner, persistence.ListQuery{Search: "numbat d"})
+	if err != nil || len(page.Conversations) != 1 {
+		t.Fatalf("search after the upgrade: %+v, %v", page, err)
+	}
+}
