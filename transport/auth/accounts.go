@@ -333,7 +333,7 @@ func accountKey(email string) string {
 
 // errAccountGone answers a request of a session whose account was
 // deleted meanwhile.
-var errAccountGone = httperr.Unauthorized("the account no longer exists")
+var errAccountGone = httperr.InvalidToken("the account no longer exists")
 
 // confirm loads the signed-in user of c and checks the password they gave
 // again (field names it in errors), as a login does: the attempt is

@@ -22,6 +22,10 @@ import (
 // revoked, or its user is gone). Other errors are store failures.
 var ErrUnauthorized = errors.New("unauthorized")
 
+// ErrNoToken is Authenticate's error for a request without a token; it
+// wraps ErrUnauthorized.
+var ErrNoToken = fmt.Errorf("%w: no token", ErrUnauthorized)
+
 // Identity is who a verified token speaks for.
 type Identity struct {
 	UserID       string
@@ -62,7 +66,7 @@ func (a *Authenticator) Issue(u persistence.User) (string, time.Time, error) {
 // error is a store failure.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identity, error) {
 	if token == "" {
-		return Identity{}, fmt.Errorf("%w: no token", ErrUnauthorized)
+		return Identity{}, ErrNoToken
 	}
 	c, err := a.tokens.parse(token)
 	if err != nil {
@@ -121,12 +125,16 @@ func (a *Authenticator) Middleware() gin.HandlerFunc {
 	}
 }
 
-// AbortAuthError answers an Authenticate error: 401 (with WWW-Authenticate)
-// when it wraps ErrUnauthorized, else 503.
+// AbortAuthError answers an Authenticate error: 401 when it wraps
+// ErrUnauthorized (its WWW-Authenticate challenge says invalid_token but
+// for ErrNoToken), else 503.
 func AbortAuthError(c *gin.Context, err error) {
-	if errors.Is(err, ErrUnauthorized) {
-		c.Header("WWW-Authenticate", `Bearer realm="chatd"`)
-		httperr.AbortError(c, httperr.Unauthorized("missing, invalid, expired or revoked token"))
+	switch {
+	case errors.Is(err, ErrNoToken):
+		httperr.AbortError(c, httperr.Unauthorized("missing token: send Authorization: Bearer <token>"))
+		return
+	case errors.Is(err, ErrUnauthorized):
+		httperr.AbortError(c, httperr.InvalidToken("invalid, expired or revoked token"))
 		return
 	}
 	httperr.AbortError(c, httperr.Unavailable("cannot check the token now; retry", err))

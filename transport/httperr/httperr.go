@@ -41,7 +41,11 @@ type Error struct {
 	Code       string
 	Message    string
 	RetryAfter time.Duration // > 0 adds a Retry-After header (whole seconds, rounded up)
-	Err        error
+	// BearerError is the RFC 6750 error code a 401's challenge names
+	// ("invalid_token"); "" names none, as for a request that carried no
+	// token. Every 401 gets a WWW-Authenticate challenge (see Write).
+	BearerError string
+	Err         error
 }
 
 func (e *Error) Error() string {
@@ -66,9 +70,51 @@ func InvalidField(field, problem string) *Error {
 	return New(http.StatusBadRequest, CodeInvalidField, field+": "+problem)
 }
 
-// Unauthorized is a 401 unauthorized.
+// Unauthorized is a 401 unauthorized for a request without a token, or
+// whose credentials (a password) are wrong: its challenge names no error,
+// as RFC 6750 (3.1) asks of a request that carried no token.
 func Unauthorized(message string) *Error {
 	return New(http.StatusUnauthorized, CodeUnauthorized, message)
+}
+
+// InvalidToken is a 401 unauthorized for a token that lets no one in
+// (malformed, badly signed, expired, revoked, or its account gone): its
+// challenge says error="invalid_token".
+func InvalidToken(message string) *Error {
+	e := Unauthorized(message)
+	e.BearerError = "invalid_token"
+	return e
+}
+
+// Realm is the realm of the Bearer challenge every 401 carries.
+const Realm = "chatd"
+
+// Challenge returns the WWW-Authenticate value of e, a 401 (RFC 9110
+// 11.6.1: a 401 must carry one): the Bearer scheme of RFC 6750 with
+// Realm, and for a BearerError that error and the message as its
+// description (without the characters the RFC keeps out of it).
+func (e *Error) Challenge() string {
+	c := `Bearer realm="` + Realm + `"`
+	if e.BearerError == "" {
+		return c
+	}
+	c += `, error="` + e.BearerError + `"`
+	if d := description(e.Message); d != "" {
+		c += `, error_description="` + d + `"`
+	}
+	return c
+}
+
+// description keeps the characters RFC 6750 allows in error_description
+// (printable ASCII but the double quote and the backslash).
+func description(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // Forbidden is a 403 forbidden.
@@ -108,7 +154,8 @@ type body struct {
 	} `json:"error"`
 }
 
-// Write sends e to w (headers and body). It is for plain net/http code; gin
+// Write sends e to w (headers and body); a 401 carries its Challenge in
+// WWW-Authenticate, whoever sends it. It is for plain net/http code; gin
 // handlers use Abort or AbortError.
 func Write(w http.ResponseWriter, e *Error) {
 	var b body
@@ -118,6 +165,9 @@ func Write(w http.ResponseWriter, e *Error) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if e.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", e.Challenge())
+	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}

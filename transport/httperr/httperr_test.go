@@ -25,6 +25,35 @@ func TestWrite(t *testing.T) {
 	}
 }
 
+// TestWriteChallenge: every 401 Write sends, however it was built, carries
+// a Bearer challenge (RFC 9110 11.6.1); one for a bad token names
+// invalid_token with a description holding only what RFC 6750 allows;
+// other statuses carry none.
+func TestWriteChallenge(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  *Error
+		want string
+	}{
+		{"no token", Unauthorized("missing token"), `Bearer realm="chatd"`},
+		{"built by hand", New(http.StatusUnauthorized, CodeUnauthorized, "who are you"), `Bearer realm="chatd"`},
+		{"a bad token", InvalidToken("token expired"),
+			`Bearer realm="chatd", error="invalid_token", error_description="token expired"`},
+		{"quotes and backslashes left out", InvalidToken("a \"bad\\ token\u00e9\n"),
+			`Bearer realm="chatd", error="invalid_token", error_description="a bad token"`},
+		{"not a 401", Forbidden("no"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			Write(rec, tc.err)
+			if got := rec.Header().Get("WWW-Authenticate"); got != tc.want {
+				t.Fatalf("WWW-Authenticate %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestAbortErrorHidesCauses(t *testing.T) {
 	t.Parallel()
 	gin.SetMode(gin.ReleaseMode)

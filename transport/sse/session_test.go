@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/auth"
@@ -47,6 +48,7 @@ func TestSessionEndedBeforeRegistration(t *testing.T) {
 			if res.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("%s %s on a session revoked before registration: %d, want 401", tc.method, tc.path, res.StatusCode)
 			}
+			wantInvalidToken(t, res)
 			s.waitHub("the stream to be detached", func(h *hubtest.Hub) bool { return h.Count() == 0 && h.Detached() == 1 })
 			if n := len(s.hub.Sends()); n != 0 {
 				t.Fatalf("the hub got %d sends", n)
@@ -55,6 +57,35 @@ func TestSessionEndedBeforeRegistration(t *testing.T) {
 				t.Fatalf("connection slots still taken by %v", users)
 			}
 		})
+	}
+}
+
+// wantInvalidToken fails unless res, a 401, carries the Bearer challenge
+// of a token no longer good (RFC 6750 3), as every 401 must carry one
+// (RFC 9110 11.6.1).
+func wantInvalidToken(t *testing.T, res *http.Response) {
+	t.Helper()
+	if c := res.Header.Get("WWW-Authenticate"); !strings.HasPrefix(c, `Bearer realm="chatd"`) || !strings.Contains(c, `error="invalid_token"`) {
+		t.Fatalf("401 with WWW-Authenticate %q, want a Bearer challenge saying invalid_token", c)
+	}
+}
+
+// TestSessionEndedInHub: a send the hub refuses because the session ended
+// meanwhile (hub.ErrSessionEnded: the account was deleted while it was
+// handled) is a 401 with the challenge of a token no longer good, whether
+// it streams or answers 202.
+func TestSessionEndedInHub(t *testing.T) {
+	t.Parallel()
+	conv := persistence.NewID()
+	for _, header := range [][]string{{"Accept", "text/event-stream"}, nil} {
+		s := newServer(t, sse.Options{}, false)
+		s.hub.AddConversation(conv, "u", "")
+		s.hub.FailSends(hub.ErrSessionEnded)
+		res := s.request("u", http.MethodPost, "/api/conversations/"+conv+"/messages", `{"content":"hi"}`, header...)
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("send of a session the hub found ended (header %v): %d, want 401", header, res.StatusCode)
+		}
+		wantInvalidToken(t, res)
 	}
 }
 
@@ -101,6 +132,7 @@ func TestSendBodyAfterLogout(t *testing.T) {
 			if res.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("send whose body came after a logout: %d, want 401", res.StatusCode)
 			}
+			wantInvalidToken(t, res)
 			if n := s.hub.SendCount(); n != 0 {
 				t.Fatalf("the hub got %d sends", n)
 			}

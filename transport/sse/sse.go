@@ -398,6 +398,9 @@ func statusOf(err error) error {
 		status = http.StatusBadRequest
 	}
 	e := httperr.New(status, pe.Code, pe.Message)
+	if status == http.StatusUnauthorized {
+		e = httperr.InvalidToken(pe.Message) // the session ended: its token is no longer good
+	}
 	// As every 429 and 503 of the API, they say when to come back.
 	switch status {
 	case http.StatusTooManyRequests:

@@ -166,7 +166,7 @@ func (h *Handler) confirmSession(ctx context.Context, who auth.Identity, when st
 	case err == nil:
 		return nil
 	case errors.Is(err, auth.ErrUnauthorized):
-		return httperr.Unauthorized("signed out, or the account was removed")
+		return httperr.InvalidToken("signed out, or the account was removed")
 	case !errors.Is(ctx.Err(), context.Canceled): // the client did not leave: the store failed or hung
 		h.log.Warn("recheck session "+when, "user", who.UserID, "err", err)
 	}

@@ -21,13 +21,12 @@ import (
 	"chatd/transport/ws"
 )
 
-// TestUpgradeRefused: authentication, the origin check and the connection
-// limit all answer before the upgrade, with the API's JSON errors (a 429
-// with Retry-After, as an event stream's: before, it had none).
+// TestUpgradeRefused: authentication and the origin check answer before
+// the upgrade, with the API's JSON errors (the connection limit closes the
+// upgraded connection instead: TestConnectionLimitCloses).
 func TestUpgradeRefused(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: 1})}})
-	s.dial(dialOptions{user: "full"}) // takes full's only slot
+	s := newServer(t, serverOptions{})
 	tests := []struct {
 		name   string
 		query  string
@@ -38,7 +37,6 @@ func TestUpgradeRefused(t *testing.T) {
 		{"bad token", "", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
 		{"token in the query", "?access_token=token-a", nil, http.StatusBadRequest},
 		{"foreign origin", "", map[string]string{"Authorization": "Bearer token-a", "Origin": "https://evil.example"}, http.StatusForbidden},
-		{"over the connection limit", "", map[string]string{"Authorization": "Bearer token-full"}, http.StatusTooManyRequests},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

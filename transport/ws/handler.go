@@ -24,6 +24,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,10 +176,6 @@ func setDefault[T int | int64 | time.Duration](v *T, d T) {
 	}
 }
 
-// ConnRetryAfter is the Retry-After of the 429 refusing a connection over
-// the user's limit, as an event stream's.
-const ConnRetryAfter = 10 * time.Second
-
 // Handler upgrades authenticated requests and runs their connections.
 type Handler struct {
 	opts Options
@@ -216,15 +213,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.opts.Limits.AcquireConn(id.UserID) {
-		httperr.Write(w, httperr.RateLimited("too many open connections for this user", ConnRetryAfter))
+		h.refuse(w, r, id.UserID)
 		return
 	}
 	rw := &smallReadBuffer{ResponseWriter: w}
-	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{protocol.Name},
-		InsecureSkipVerify: true, // the origin was checked above, with proxies in mind
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	ws, err := accept(rw, r)
 	if err != nil {
 		h.opts.Limits.ReleaseConn(id.UserID)
 		h.log.Info("websocket upgrade failed", "err", err)
@@ -250,16 +243,84 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
+func accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	return websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{protocol.Name},
+		InsecureSkipVerify: true, // the origin was checked before, with proxies in mind
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+}
+
+// ReasonTooManyConnections is the reason of the 1013 close of a WebSocket
+// refused because its user has CHATD_MAX_CONNS_PER_USER connections open.
+const ReasonTooManyConnections = "too many connections"
+
+// refuseTimeout bounds the close handshake of a refused connection: its
+// writing and the wait for the peer's close frame together.
+const refuseTimeout = 2 * time.Second
+
+// refuse answers an upgrade over the user's connection limit. A browser
+// is not told the status of a failed upgrade, and its client would take a
+// 429 for a server that cannot be reached over WebSocket at all and fall
+// back to SSE; so the upgrade is accepted and closed at once with 1013
+// (try again later: the client reconnects with backoff, still over
+// WebSocket) and ReasonTooManyConnections. The connection was never
+// counted against the limit, gets no frame (no hello) and never meets
+// the hub; the wait for the peer's close frame is bounded by
+// refuseTimeout. A request that is no WebSocket upgrade gets the 429.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, userID string) {
+	if !isUpgrade(r) {
+		httperr.Write(w, httperr.RateLimited("too many open connections for this user", ConnRetryAfter))
+		return
+	}
+	rw := &smallReadBuffer{ResponseWriter: w}
+	ws, err := accept(rw, r)
+	if err != nil {
+		h.log.Info("websocket upgrade failed", "err", err)
+		return
+	}
+	if rw.cork != nil {
+		_ = rw.cork.SetDeadline(time.Now().Add(refuseTimeout))
+	}
+	h.log.Info("websocket refused: too many connections", "user", userID)
+	if err := ws.Close(websocket.StatusCode(protocol.CloseTryAgainLater), ReasonTooManyConnections); err != nil {
+		h.log.Debug("websocket close handshake", "err", err)
+	}
+}
+
+// ConnRetryAfter is the Retry-After of the 429 refusing a request over the
+// user's connection limit that is no WebSocket upgrade, as an event
+// stream's.
+const ConnRetryAfter = 10 * time.Second
+
+// isUpgrade reports whether r asks for a WebSocket (Connection: upgrade,
+// Upgrade: websocket), which websocket.Accept checks again.
+func isUpgrade(r *http.Request) bool {
+	return headerHas(r.Header, "Connection", "upgrade") && headerHas(r.Header, "Upgrade", "websocket")
+}
+
+// headerHas reports whether a comma-separated header lists token (in any case).
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
 	token := requestToken(r)
 	if token == "" {
-		httperr.Write(w, httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "missing token: send Authorization: Bearer <token> or the subprotocol bearer.<token>"))
+		httperr.Write(w, httperr.Unauthorized("missing token: send Authorization: Bearer <token> or the subprotocol bearer.<token>"))
 		return Identity{}, false
 	}
 	id, err := h.opts.Authenticate(r.Context(), token)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
-		httperr.Write(w, httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "invalid or expired token"))
+		httperr.Write(w, httperr.InvalidToken("invalid, expired or revoked token"))
 		return id, false
 	case err != nil:
 		h.log.Error("authenticate websocket", "err", err)

@@ -193,8 +193,9 @@ func TestLogoutClosesSockets(t *testing.T) {
 	}
 }
 
-// TestLimits: too many connections get 429 before the upgrade; too many
-// sends per minute get rate_limited.
+// TestLimits: too many connections are closed with 1013 right after the
+// upgrade (an event stream gets 429); too many sends per minute get
+// rate_limited.
 func TestLimits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{tweak: func(c *Config) {
@@ -204,16 +205,7 @@ func TestLimits(t *testing.T) {
 	u := e.register(t)
 	a := e.dial(t, u)
 	e.dial(t, u)
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+u.Token)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	if conn, res, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: h}); err == nil || res.StatusCode != 429 {
-		if conn != nil {
-			conn.CloseNow()
-		}
-		t.Fatalf("third connection: %v", err)
-	}
+	e.wantTooManyConns(t, u)
 	// SSE streams take the same slots.
 	if _, res := e.sse(t, u, http.MethodGet, "/api/events", "", nil); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("an event stream beyond the limit: %d", res.StatusCode)
@@ -223,6 +215,26 @@ func TestLimits(t *testing.T) {
 	a.write(sendFrame("two", ack.ConversationID, "two"))
 	if f := a.expect("error"); f.Code != "rate_limited" || string(f.ID) != `"two"` {
 		t.Fatalf("second send: %s", f.raw)
+	}
+}
+
+// wantTooManyConns dials a WebSocket for u, which must be over its
+// connection limit: it is upgraded, then closed with 1013 and the reason
+// "too many connections" before any frame.
+func (e *env) wantTooManyConns(t *testing.T, u user) {
+	t.Helper()
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+u.Token)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatalf("a connection over the limit is upgraded, then closed: %v", err)
+	}
+	defer conn.CloseNow()
+	_, data, err := conn.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusTryAgainLater || !strings.Contains(err.Error(), "too many connections") {
+		t.Fatalf("a connection over the limit: frame %s, err %v; want close 1013 too many connections", data, err)
 	}
 }
 
