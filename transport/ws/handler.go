@@ -69,6 +69,10 @@ type Authenticate func(ctx context.Context, token string) (Identity, error)
 // its user not deleted); errors are Authenticate's.
 type Recheck func(ctx context.Context, id Identity) error
 
+// SentBefore reports whether the user already sent a message with the
+// client message id (persistence's MessageByClientID finds it).
+type SentBefore func(ctx context.Context, userID, clientMessageID string) (bool, error)
+
 // Metrics receives what the live channel counts.
 type Metrics interface {
 	ConnectionOpened()
@@ -100,6 +104,12 @@ type Options struct {
 	Authenticate Authenticate
 	// Recheck runs before each send and regenerate (required).
 	Recheck Recheck
+	// SentBefore, when set, is asked before a send that would create a
+	// conversation spends the user's budget of new conversations: a send
+	// repeating a client message id already stored (a retry) creates
+	// nothing, the hub answers it with what it stored, and spends nothing.
+	// Nil: every such send spends it.
+	SentBefore SentBefore
 	// Origins admits cross-origin browsers (see OriginChecker); same-host is always allowed.
 	Origins *OriginChecker
 	Metrics Metrics

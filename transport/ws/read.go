@@ -168,12 +168,30 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame) error {
 	if err := c.recheck(ctx, f.ID); err != nil {
 		return err
 	}
-	if f.Type == protocol.TypeSend && f.ConversationID == "" {
+	if f.Type == protocol.TypeSend && f.ConversationID == "" && !c.repeated(ctx, f.ClientMessageID) {
 		if wait, ok := c.h.opts.Limits.AllowConversation(c.userID); !ok {
 			return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
 		}
 	}
 	return nil
+}
+
+// repeated reports whether a send's client message id was stored already:
+// the send is a retry, which the hub answers with the conversation the
+// first one created, and which must not spend the budget of new
+// conversations again. A store that cannot tell counts as a new send (the
+// budget holds); so do two copies of a send arriving at the same instant,
+// which both spend it though the hub stores one.
+func (c *conn) repeated(ctx context.Context, clientMessageID string) bool {
+	if clientMessageID == "" || c.h.opts.SentBefore == nil {
+		return false
+	}
+	sent, err := c.h.opts.SentBefore(ctx, c.userID, clientMessageID)
+	if err != nil {
+		c.h.log.Warn("look up a client message id", "connection", c.id, "err", err)
+		return false
+	}
+	return sent
 }
 
 // errAnswered is returned by a frame's handling that already answered it.

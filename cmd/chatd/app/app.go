@@ -315,6 +315,13 @@ func wsOptions(cfg Config, h *hub.Hub, authn *auth.Authenticator, origins *ws.Or
 	o.Recheck = func(ctx context.Context, id ws.Identity) error {
 		return wsAuthError(authn.Recheck(ctx, auth.Identity(id)))
 	}
+	o.SentBefore = func(ctx context.Context, userID, clientMessageID string) (bool, error) {
+		_, err := cfg.Store.MessageByClientID(ctx, userID, clientMessageID)
+		if errors.Is(err, persistence.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
 	return o
 }
 

@@ -3,6 +3,8 @@ package app
 import (
 	"net/http"
 	"testing"
+
+	"chatd/persistence"
 )
 
 // TestConversationBudgetShared: POST /api/conversations and WebSocket
@@ -27,4 +29,75 @@ func TestConversationBudgetShared(t *testing.T) {
 	cl.write(sendFrame("more", ack.ConversationID, "more [[fake tokens=2]]"))
 	cl.until(func(f frame) bool { return f.Type == "ack" && string(f.ID) == `"more"` })
 	e.rest(t, other.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, nil)
+}
+
+// TestRetriedSendSpendsNoBudget: a send repeating a client message id
+// already stored (a retry after a lost ack) creates nothing, and spends
+// none of the user's budget of new conversations, on either transport:
+// before, a WebSocket retry of a send that created its conversation spent
+// it again, and with the budget used up was refused rate_limited instead
+// of being answered with the conversation the first one created. (An SSE
+// send never creates a conversation: its retries spend nothing either.)
+func TestRetriedSendSpendsNoBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.Limits.ConversationsPerMinute = 2 }})
+
+	t.Run("websocket", func(t *testing.T) {
+		u := e.register(t)
+		cl := e.dial(t, u)
+		send := func(id, clientID string) map[string]any {
+			f := sendFrame(id, "", "a new chat [[fake tokens=2]]")
+			f["clientMessageId"] = clientID
+			return f
+		}
+		cl.write(send("first", "retried"))
+		first := cl.expect("ack")
+		cl.until(isDone(first.MessageID))
+		for _, id := range []string{"retry", "again"} {
+			cl.write(send(id, "retried"))
+			f := cl.until(func(f frame) bool { return f.Type == "ack" || f.Type == "error" })
+			if last := f[len(f)-1]; last.Type != "ack" || last.ConversationID != first.ConversationID || last.UserMessageID != first.UserMessageID {
+				t.Fatalf("retry %s: %s, want the ack of the first send (%s)", id, last.raw, first.ConversationID)
+			}
+		}
+		// The budget of two holds one more new conversation, and no more.
+		cl.write(send("second", "another"))
+		f := cl.until(func(f frame) bool { return string(f.ID) == `"second"` })
+		second := f[len(f)-1]
+		if second.Type != "ack" {
+			t.Fatalf("a second new conversation: %s, want an ack", second.raw)
+		}
+		cl.until(isDone(second.MessageID))
+		cl.write(send("third", "a third"))
+		f = cl.until(func(f frame) bool { return string(f.ID) == `"third"` })
+		if last := f[len(f)-1]; last.Code != "rate_limited" {
+			t.Fatalf("a third new conversation: %s, want rate_limited", last.raw)
+		}
+	})
+
+	t.Run("sse", func(t *testing.T) {
+		u := e.register(t)
+		var conv struct {
+			Conversation persistence.Conversation `json:"conversation"`
+		}
+		e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, &conv)
+		path := "/api/conversations/" + conv.Conversation.ID + "/messages"
+		body := `{"content":"hello [[fake tokens=2]]","clientMessageId":"retried"}`
+		var acks []frame
+		for range 3 {
+			events, res := e.sse(t, u, http.MethodPost, path, body, nil)
+			if res.StatusCode != http.StatusOK || len(events) == 0 || events[0].data.Type != "ack" {
+				t.Fatalf("send over SSE: %d %v", res.StatusCode, events)
+			}
+			acks = append(acks, events[0].data)
+		}
+		for _, a := range acks[1:] {
+			if a.UserMessageID != acks[0].UserMessageID {
+				t.Fatalf("a retry stored another message: %s after %s", a.raw, acks[0].raw)
+			}
+		}
+		// One of the two new conversations is left.
+		e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, nil)
+		e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusTooManyRequests, nil)
+	})
 }
