@@ -131,7 +131,7 @@ func (h *Handler) Routes(authed gin.IRouter) {
 // events is a long-lived stream of the user's conversation frames and, with
 // ?conversationId=, of everything that conversation's subscribers receive
 // (messageId and lastSeq, or Last-Event-ID, resume an answer as in
-// subscribe). It ends when the client leaves, at logout or shutdown, or
+// subscribe; see resumeRequest for both). It ends when the client leaves, at logout or shutdown, or
 // when the client is too slow; the client then opens it again.
 func (h *Handler) events(c *gin.Context) {
 	id, _ := auth.IdentityFrom(c)
@@ -151,7 +151,12 @@ func (h *Handler) events(c *gin.Context) {
 	}
 	defer h.close(s)
 	if convID != "" {
-		req, err := resumeRequest(c, convID)
+		// The stream carries every later answer of the conversation too:
+		// the events an EventSource got may be of one that started after
+		// the named answer ended, but not while it still runs.
+		req, err := resumeRequest(c, convID, func(req hub.SubscribeRequest) bool {
+			return req.MessageID != "" && h.opts.Hub.ActiveAnswer(id.UserID, convID) == req.MessageID
+		})
 		if err != nil {
 			httperr.AbortError(c, err)
 			return
@@ -248,7 +253,8 @@ func (h *Handler) resume(c *gin.Context) {
 	if !ok {
 		return
 	}
-	req, err := resumeRequest(c, convID)
+	// The stream carries the events of one answer, and ends after its done.
+	req, err := resumeRequest(c, convID, func(hub.SubscribeRequest) bool { return true })
 	if err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -273,37 +279,69 @@ func (h *Handler) resume(c *gin.Context) {
 	h.pump(c, s, req.MessageID)
 }
 
-// resumeRequest reads messageId and lastSeq (or the Last-Event-ID header).
-func resumeRequest(c *gin.Context, convID string) (hub.SubscribeRequest, error) {
+// resumeRequest reads messageId and the resume cursor: lastSeq and
+// lastReasoningSeq in the URL, or the Last-Event-ID header. A browser's
+// EventSource reconnects to the URL it was opened with, whose cursor is
+// the one of its first open, and sends Last-Event-ID, the id of the last
+// event it received since: when both come and sameAnswer says the
+// header's events are of the answer the URL's cursor is for, the later of
+// the two is taken, each cursor on its own (cursors of one answer only
+// grow), so that what the client already has is not sent again. When
+// sameAnswer cannot say so, the URL's cursor is taken: a header naming a
+// later answer's position would skip text of this one. A Last-Event-ID
+// that is not an event id is a 400 when it is the only cursor, and is
+// ignored beside the URL's.
+func resumeRequest(c *gin.Context, convID string, sameAnswer func(hub.SubscribeRequest) bool) (hub.SubscribeRequest, error) {
 	req := hub.SubscribeRequest{ConversationID: convID, MessageID: c.Query("messageId")}
 	if req.MessageID != "" && !persistence.ValidID(req.MessageID) {
 		return req, httperr.InvalidField("messageId", "is not a valid id")
 	}
-	seq, rseq := c.Query("lastSeq"), c.Query("lastReasoningSeq")
-	if seq == "" && rseq == "" {
-		if id := c.GetHeader("Last-Event-ID"); id != "" {
-			n, r, err := protocol.ParseEventID(id)
-			if err != nil {
-				return req, httperr.InvalidField("Last-Event-ID", "must be <seq> or <seq>/<rseq>")
-			}
-			req.LastSeq, req.LastReasoningSeq = &n, r
-			return req, nil
-		}
+	if err := queryCursor(c, &req); err != nil {
+		return req, err
 	}
+	id := c.GetHeader("Last-Event-ID")
+	if id == "" {
+		return req, nil
+	}
+	seq, rseq, err := protocol.ParseEventID(id)
+	inURL := req.LastSeq != nil || req.LastReasoningSeq != nil
+	switch {
+	case err != nil && !inURL:
+		return req, httperr.InvalidField("Last-Event-ID", "must be <seq> or <seq>/<rseq>")
+	case err != nil: // the URL's cursor stands
+	case !inURL:
+		req.LastSeq, req.LastReasoningSeq = &seq, rseq
+	case sameAnswer(req):
+		req.LastSeq, req.LastReasoningSeq = later(req.LastSeq, &seq), later(req.LastReasoningSeq, rseq)
+	}
+	return req, nil
+}
+
+// queryCursor reads lastSeq and lastReasoningSeq from the URL into req.
+func queryCursor(c *gin.Context, req *hub.SubscribeRequest) error {
 	for _, q := range []struct {
-		name, value string
-		dst         **int64
-	}{{"lastSeq", seq, &req.LastSeq}, {"lastReasoningSeq", rseq, &req.LastReasoningSeq}} {
-		if q.value == "" {
+		name string
+		dst  **int64
+	}{{"lastSeq", &req.LastSeq}, {"lastReasoningSeq", &req.LastReasoningSeq}} {
+		v := c.Query(q.name)
+		if v == "" {
 			continue
 		}
-		n, err := strconv.ParseInt(q.value, 10, 64)
+		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return req, httperr.InvalidField(q.name, "must be a non-negative integer")
+			return httperr.InvalidField(q.name, "must be a non-negative integer")
 		}
 		*q.dst = &n
 	}
-	return req, nil
+	return nil
+}
+
+// later returns the larger of two cursors of one answer; nil is none.
+func later(a, b *int64) *int64 {
+	if a == nil || b != nil && *b > *a {
+		return b
+	}
+	return a
 }
 
 // request checks the caller, the conversation id and the user's frame

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport"
@@ -195,8 +196,13 @@ func TestEventFraming(t *testing.T) {
 	}
 }
 
-// TestResumeCursor: GET .../stream resumes after lastSeq, or after the
-// Last-Event-ID header an EventSource sends; a bad cursor is a 400.
+// TestResumeCursor: GET .../stream resumes after lastSeq (and
+// lastReasoningSeq), or after the Last-Event-ID header an EventSource
+// sends; with both, after the later of the two, each cursor on its own: an
+// EventSource reconnects to the URL of its first open, with the id of the
+// last event it got since, and was sent again what it had (before, the
+// URL's cursor won). A bad cursor is a 400, a bad header beside a good URL
+// cursor is ignored.
 func TestResumeCursor(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, sse.Options{}, false)
@@ -205,36 +211,88 @@ func TestResumeCursor(t *testing.T) {
 	tests := []struct {
 		name, query, lastEventID string
 		status                   int
-		want                     int64
+		seq                      int64
+		rseq                     int64 // -1: none
 	}{
-		{"Last-Event-ID", "", "7", 200, 7},
-		{"lastSeq wins", "&lastSeq=3", "7", 200, 3},
-		{"bad cursor", "&lastSeq=x", "", 400, 0},
-		{"negative cursor", "", "-1", 400, 0},
+		{"Last-Event-ID", "", "7", 200, 7, -1},
+		{"Last-Event-ID with reasoning", "", "7/4", 200, 7, 4},
+		{"lastSeq", "&lastSeq=3", "", 200, 3, -1},
+		{"a later Last-Event-ID", "&lastSeq=3", "7", 200, 7, -1},
+		{"a later lastSeq", "&lastSeq=9", "7", 200, 9, -1},
+		{"each cursor on its own", "&lastSeq=3&lastReasoningSeq=9", "7/4", 200, 7, 9},
+		{"reasoning only in the header", "&lastSeq=3", "7/4", 200, 7, 4},
+		{"a bad header beside the URL", "&lastSeq=3", "x", 200, 3, -1},
+		{"bad cursor", "&lastSeq=x", "", 400, 0, -1},
+		{"negative cursor", "", "-1", 400, 0, -1},
 	}
 	for _, tc := range tests {
 		var hdr []string
 		if tc.lastEventID != "" {
 			hdr = []string{"Last-Event-ID", tc.lastEventID}
 		}
-		before := len(s.hub.SubscribeRequests())
-		res := s.request("u", "GET", "/api/conversations/"+conv+"/stream?messageId="+msg+tc.query, "", hdr...)
-		if res.StatusCode != tc.status {
-			t.Fatalf("%s: status %d, want %d", tc.name, res.StatusCode, tc.status)
+		req, status := s.resumeWith(t, "/api/conversations/"+conv+"/stream?messageId="+msg+tc.query, hdr)
+		if status != tc.status {
+			t.Fatalf("%s: status %d, want %d", tc.name, status, tc.status)
 		}
-		if tc.status != 200 {
-			continue
+		if status == 200 && (req.MessageID != msg || !cursorIs(req.LastSeq, tc.seq) || !cursorIs(req.LastReasoningSeq, tc.rseq)) {
+			t.Fatalf("%s: subscribe request %+v, want seq %d rseq %d", tc.name, req, tc.seq, tc.rseq)
 		}
-		ack, err := readEvent(t, bufio.NewReader(res.Body))
-		if err != nil || ack.name != "ack" {
-			t.Fatalf("%s: %+v %v", tc.name, ack, err)
-		}
-		reqs := s.hub.SubscribeRequests()
-		if len(reqs) != before+1 || reqs[before].LastSeq == nil || *reqs[before].LastSeq != tc.want || reqs[before].MessageID != msg {
-			t.Fatalf("%s: subscribe requests %+v", tc.name, reqs)
-		}
-		res.Body.Close()
 	}
+}
+
+// TestResumeCursorEvents: GET /api/events, which carries every later
+// answer of the conversation too, takes the later of lastSeq and
+// Last-Event-ID only while the answer named is still running (the events
+// the client got are then all of it); once another runs or none does, the
+// header may be a later answer's position, and the URL's cursor is taken.
+func TestResumeCursorEvents(t *testing.T) {
+	t.Parallel()
+	conv, msg := persistence.NewID(), persistence.NewID()
+	for _, tc := range []struct {
+		name    string
+		running string
+		want    int64
+	}{
+		{"the answer still runs", msg, 7},
+		{"another answer runs", persistence.NewID(), 3},
+		{"none runs", "", 3},
+	} {
+		s := newServer(t, sse.Options{}, false)
+		s.hub.AddConversation(conv, "u", tc.running)
+		req, status := s.resumeWith(t, "/api/events?conversationId="+conv+"&messageId="+msg+"&lastSeq=3", []string{"Last-Event-ID", "7"})
+		if status != 200 || !cursorIs(req.LastSeq, tc.want) {
+			t.Fatalf("%s: %d %+v, want lastSeq %d", tc.name, status, req, tc.want)
+		}
+	}
+}
+
+// resumeWith opens path as user u with header and returns its status and,
+// for a 200, the subscribe request the hub got (read after the ack).
+func (s *server) resumeWith(t *testing.T, path string, header []string) (hub.SubscribeRequest, int) {
+	t.Helper()
+	before := len(s.hub.SubscribeRequests())
+	res := s.request("u", "GET", path, "", header...)
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return hub.SubscribeRequest{}, res.StatusCode
+	}
+	ack, err := readEvent(t, bufio.NewReader(res.Body))
+	if err != nil || ack.name != "ack" {
+		t.Fatalf("%s: %+v %v", path, ack, err)
+	}
+	reqs := s.hub.SubscribeRequests()
+	if len(reqs) != before+1 {
+		t.Fatalf("%s: subscribe requests %+v", path, reqs)
+	}
+	return reqs[before], res.StatusCode
+}
+
+// cursorIs reports whether c is want (-1: no cursor).
+func cursorIs(c *int64, want int64) bool {
+	if want < 0 {
+		return c == nil
+	}
+	return c != nil && *c == want
 }
 
 // TestResumeForeignIDLooksUnknown: without messageId, resuming another
