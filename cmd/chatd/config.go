@@ -14,6 +14,7 @@ import (
 	"chatd/frontend"
 	"chatd/llm/models"
 	"chatd/transport"
+	"chatd/transport/api"
 	"chatd/transport/auth"
 	"chatd/transport/ws"
 )
@@ -60,6 +61,7 @@ type Config struct {
 	BodyLimit       int64          // CHATD_BODY_LIMIT, default 1MiB
 	BodyReadTimeout time.Duration  // CHATD_BODY_READ_TIMEOUT, default 30s: a request body must arrive within it
 	WriteTimeout    time.Duration  // CHATD_RESPONSE_WRITE_TIMEOUT, default 30s: each 64 KiB of a REST response must be taken within it
+	RequestTimeout  time.Duration  // CHATD_REQUEST_TIMEOUT, default 30s: how long a request may wait on the database (app.Config.RequestTimeout)
 	MaxConnections  int            // CHATD_MAX_CONNECTIONS, default 10000: open TCP connections; more wait to be accepted
 	LogLevel        slog.Level     // CHATD_LOG_LEVEL, default info
 	PprofAddr       string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
@@ -214,6 +216,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		BodyLimit:       r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),
 		BodyReadTimeout: r.duration("CHATD_BODY_READ_TIMEOUT", transport.DefaultBodyReadTimeout, 100*time.Millisecond, 10*time.Minute),
 		WriteTimeout:    r.duration("CHATD_RESPONSE_WRITE_TIMEOUT", transport.DefaultResponseWriteTimeout, 100*time.Millisecond, 10*time.Minute),
+		RequestTimeout:  r.duration("CHATD_REQUEST_TIMEOUT", api.DefaultRequestTimeout, 100*time.Millisecond, 10*time.Minute),
 		MaxConnections:  r.integer("CHATD_MAX_CONNECTIONS", 10_000, 16, 10_000_000),
 		LogLevel:        r.level("CHATD_LOG_LEVEL"),
 		PprofAddr:       r.loopbackAddr("CHATD_PPROF_ADDR"),

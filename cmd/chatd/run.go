@@ -125,6 +125,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 		BodyLimit:            cfg.BodyLimit,
 		BodyReadTimeout:      cfg.BodyReadTimeout,
 		ResponseWriteTimeout: cfg.WriteTimeout,
+		RequestTimeout:       cfg.RequestTimeout,
 		Static:               static,
 		Metrics:              transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
 		Hub: hub.Options{CoalesceInterval: cfg.CoalesceInterval, CoalesceMinGap: coalesceMinGap(cfg), CoalesceStreams: cfg.CoalesceStreams,

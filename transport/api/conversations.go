@@ -47,7 +47,19 @@ type ConversationOptions struct {
 	// across every instance of a cluster (limits.Budgets, budget
 	// BudgetSearches); nil keeps it per process.
 	SharedSearches limits.Budgets
+	// RequestTimeout bounds the work of each request of these routes but
+	// the export: its context ends after it, so a store that does not
+	// answer makes the request fail with 503 unavailable (and Retry-After)
+	// instead of holding it, and its connection, for as long as the store
+	// hangs. It defaults to DefaultRequestTimeout. An export, which
+	// streams a conversation of any length to a reader of any speed, is
+	// bounded by the response's write timeout instead.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the default ConversationOptions.RequestTimeout,
+// the bound of the live channel's frames and event streams' requests too.
+const DefaultRequestTimeout = 30 * time.Second
 
 // BudgetSearches names the searches' budget in ConversationOptions.SharedSearches.
 const BudgetSearches = "searches"
@@ -64,6 +76,7 @@ type Conversations struct {
 	searches *userRate // nil: unbounded
 	shared   limits.Budgets
 	perMin   int // searches per minute
+	timeout  time.Duration
 }
 
 // NewConversations returns the conversation routes over store.
@@ -77,8 +90,11 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 	if opts.SearchesPerMinute == 0 {
 		opts.SearchesPerMinute = DefaultSearchesPerMinute
 	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
 	h := &Conversations{store: store, live: opts.Live, catalog: opts.Catalog, logger: opts.Logger,
-		shared: opts.SharedSearches, perMin: opts.SearchesPerMinute}
+		shared: opts.SharedSearches, perMin: opts.SearchesPerMinute, timeout: opts.RequestTimeout}
 	if opts.SearchesPerMinute > 0 {
 		h.searches = newUserRate(opts.SearchesPerMinute, time.Minute)
 	}
@@ -89,13 +105,22 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 // authentication middleware.
 func (h *Conversations) Routes(authed gin.IRouter) {
 	g := authed.Group("/conversations")
-	g.GET("", h.list)
-	g.POST("", h.create)
-	g.GET("/:id", h.get)
-	g.GET("/:id/messages", h.messages)
-	g.PATCH("/:id", h.update)
-	g.DELETE("/:id", h.delete)
+	b := g.Group("", h.bound)
+	b.GET("", h.list)
+	b.POST("", h.create)
+	b.GET("/:id", h.get)
+	b.GET("/:id/messages", h.messages)
+	b.PATCH("/:id", h.update)
+	b.DELETE("/:id", h.delete)
 	g.GET("/:id/export", h.export)
+}
+
+// bound gives the request a context that ends after RequestTimeout.
+func (h *Conversations) bound(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.timeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 }
 
 // listPage is the answer to GET /api/conversations.

@@ -112,10 +112,14 @@ func (a *Authenticator) checkVersion(ctx context.Context, id Identity) error {
 
 // Middleware authenticates the request's Authorization: Bearer token and
 // stores the Identity for IdentityFrom. It answers 401 unauthorized for a
-// missing or bad token and 503 unavailable when the store cannot be read.
+// missing or bad token and 503 unavailable when the store cannot be read
+// within Options.CheckTimeout (which bounds the check alone, not the
+// request: an event stream behind it runs on).
 func (a *Authenticator) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id, err := a.Authenticate(c.Request.Context(), BearerToken(c.Request.Header))
+		ctx, cancel := context.WithTimeout(c.Request.Context(), a.tokens.opts.CheckTimeout)
+		id, err := a.Authenticate(ctx, BearerToken(c.Request.Header))
+		cancel()
 		if err != nil {
 			AbortAuthError(c, err)
 			return

@@ -49,7 +49,14 @@ type Options struct {
 	Leeway time.Duration
 	// Now is the clock; it defaults to time.Now.
 	Now func() time.Time
+	// CheckTimeout bounds the store read of Middleware's token check; it
+	// defaults to DefaultCheckTimeout. A store that does not answer in
+	// time makes the request fail with 503 unavailable (Retry-After).
+	CheckTimeout time.Duration
 }
+
+// DefaultCheckTimeout is the default Options.CheckTimeout.
+const DefaultCheckTimeout = 30 * time.Second
 
 func (o *Options) setDefaults() error {
 	if len(o.Secret) < MinSecretBytes {
@@ -77,6 +84,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.CheckTimeout <= 0 {
+		o.CheckTimeout = DefaultCheckTimeout
 	}
 	return nil
 }

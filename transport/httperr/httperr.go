@@ -7,6 +7,7 @@
 package httperr
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,11 +182,18 @@ func Abort(c *gin.Context, status int, code, message string) {
 }
 
 // AbortError stops the gin chain and answers with err: an *Error in err's
-// chain is sent as is, anything else is a 500. Errors with a cause (and every
-// 5xx) are attached to the context (c.Errors) so the request log shows them.
+// chain is sent as is, a call that ran out of its time
+// (context.DeadlineExceeded: a store that did not answer within the
+// request's bound) is a 503 unavailable, anything else is a 500. Errors
+// with a cause (and every 5xx) are attached to the context (c.Errors) so
+// the request log shows them.
 func AbortError(c *gin.Context, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, context.DeadlineExceeded):
+		e = Unavailable("the server did not answer in time; retry", err)
+	default:
 		e = Internal(err)
 	}
 	if e.Err != nil || e.Status >= 500 {

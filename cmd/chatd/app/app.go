@@ -50,6 +50,14 @@ type Config struct {
 	// ResponseWriteTimeout bounds each piece of a REST response's write
 	// (see transport.RouterOptions); zero takes the default.
 	ResponseWriteTimeout time.Duration
+	// RequestTimeout bounds how long one request waits on the server (the
+	// store, in the end): a REST request (api.ConversationOptions), the
+	// token check in front of every API request (auth.Options.CheckTimeout),
+	// a WebSocket frame (ws.Options.DispatchTimeout) and the start of an
+	// event stream or answer over SSE (sse.Options.RequestTimeout), each
+	// unless set there. Past it: 503 unavailable, or an unavailable error
+	// frame. Zero takes api.DefaultRequestTimeout (30 s).
+	RequestTimeout time.Duration
 	// AccountCheckInterval is how often the accounts of open live
 	// connections are checked to still exist (auth.Watch); zero takes the default.
 	AccountCheckInterval time.Duration
@@ -106,6 +114,12 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = api.DefaultRequestTimeout
+	}
+	setTimeout(&cfg.Auth.CheckTimeout, cfg.RequestTimeout)
+	setTimeout(&cfg.WS.DispatchTimeout, cfg.RequestTimeout)
+	setTimeout(&cfg.SSE.RequestTimeout, cfg.RequestTimeout)
 	authn, err := auth.NewAuthenticator(cfg.Store, cfg.Auth)
 	if err != nil {
 		return nil, err
@@ -199,7 +213,7 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
 			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute,
-			SharedSearches: cfg.SharedLimits}),
+			SharedSearches: cfg.SharedLimits, RequestTimeout: cfg.RequestTimeout}),
 		Models:               api.NewModels(cfg.Model),
 		Health:               a.health,
 		TrustedProxies:       cfg.TrustedProxies,
@@ -323,6 +337,13 @@ func wsOptions(cfg Config, h *hub.Hub, authn *auth.Authenticator, origins *ws.Or
 		return err == nil, err
 	}
 	return o
+}
+
+// setTimeout sets *d to def unless it is set.
+func setTimeout(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
 }
 
 // wsAuthError turns an auth error into the live channel's: a refusal

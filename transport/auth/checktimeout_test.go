@@ -1,0 +1,88 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/persistence"
+)
+
+// hangingUsers is a store that does not answer while hang is set (every
+// read waits for its context to end) and finds every user at token
+// version 0 otherwise.
+type hangingUsers struct{ hang bool }
+
+func (s hangingUsers) UserByID(ctx context.Context, id string) (persistence.User, error) {
+	if !s.hang {
+		return persistence.User{ID: id}, nil
+	}
+	<-ctx.Done()
+	return persistence.User{}, ctx.Err()
+}
+
+// TestMiddlewareCheckTimeout: the token check in front of every API
+// request gives up on a store that does not answer after
+// Options.CheckTimeout and answers 503 unavailable with Retry-After, where
+// the request waited for as long as the store hung (here, until the
+// client gave up). The handler behind it gets a context the check's bound
+// does not end.
+func TestMiddlewareCheckTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		hang bool
+		want int
+	}{
+		{"a store that does not answer", true, http.StatusServiceUnavailable},
+		{"a store that answers", false, http.StatusNoContent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, retry := checkWithin(t, hangingUsers{hang: tc.hang}); status != tc.want || (status == http.StatusServiceUnavailable) != (retry != "") {
+				t.Fatalf("status %d, Retry-After %q; want %d (503 with Retry-After)", status, retry, tc.want)
+			}
+		})
+	}
+}
+
+// checkWithin serves a route behind the middleware of an Authenticator
+// over users with a short CheckTimeout, whose handler fails unless its
+// request context is free of that bound, and calls it with a valid token.
+func checkWithin(t *testing.T, users UserFinder) (status int, retryAfter string) {
+	t.Helper()
+	authn, err := NewAuthenticator(users, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test"),
+		CheckTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := authn.Issue(persistence.User{ID: persistence.NewID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	r.GET("/", authn.Middleware(), func(c *gin.Context) {
+		if _, bounded := c.Request.Context().Deadline(); bounded || c.Request.Context().Err() != nil {
+			c.Status(http.StatusTeapot) // the check's bound reached the handler
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	// The client's own bound only keeps a regression from hanging the test.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Retry-After")
+}
