@@ -253,6 +253,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
+// accept upgrades r to a WebSocket speaking protocol.Name, without compression.
 func accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
 	return websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Name},
