@@ -3,6 +3,7 @@
 import { memo, useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp } from '../hooks/app';
 import { copyText } from '../lib/clipboard';
+import { finishNotice } from '../lib/finish';
 import { charCount, isLongMessage, lengthStatus } from '../lib/limits';
 import type { Message, Usage as UsageCounts } from '../lib/protocol';
 import type { ThinkingTimes } from '../lib/reasoning';
@@ -103,6 +104,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
           </div>
         )
       )}
+      {!unconfirmed && <FinishNote message={message} />}
       {!editing && (
         <div className="msg-actions">
           {versions > 1 && (
@@ -158,6 +160,17 @@ export const MessageItem = memo(function MessageItem({ message, version, version
     </article>
   );
 });
+
+/** FinishNote says why an answer ended when its text does not show it (an output limit, a content filter). */
+function FinishNote({ message }: { message: Message }) {
+  const notice = finishNotice(message);
+  if (!notice) return null;
+  return (
+    <div className="msg-status status-finish" role="note" data-finish={notice.kind}>
+      {notice.text}
+    </div>
+  );
+}
 
 function OmittedNote({ omitted }: { omitted: number | undefined }) {
   const label = omittedLabel(omitted);
