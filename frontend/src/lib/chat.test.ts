@@ -332,3 +332,26 @@ describe('ChatApp.saveSettings', () => {
     await vi.waitFor(() => expect(app.store.state.newChat.params).toBeUndefined());
   });
 });
+
+describe('ChatApp after a wake', () => {
+  afterEach(() => delete (document as { visibilityState?: unknown }).visibilityState);
+
+  it('the page shown again checks the socket at once with a ping, and the browser going online does too', async () => {
+    let visibility: DocumentVisibilityState = 'visible';
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => visibility });
+    const { app, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    socket().open();
+    expect(socket().framesOf('ping')).toHaveLength(0);
+    visibility = 'hidden';
+    document.dispatchEvent(new Event('visibilitychange'));
+    visibility = 'visible';
+    document.dispatchEvent(new Event('visibilitychange'));
+    expect(socket().framesOf('ping')).toHaveLength(1);
+    window.dispatchEvent(new Event('online'));
+    expect(socket().framesOf('ping')).toHaveLength(2);
+    await app.logout(); // its listeners end with the session
+    document.dispatchEvent(new Event('visibilitychange'));
+    window.dispatchEvent(new Event('online'));
+    expect(socket().framesOf('ping')).toHaveLength(2);
+  });
+});

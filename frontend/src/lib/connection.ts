@@ -1,11 +1,14 @@
 // The choice of live channel: the WebSocket, or the SSE fallback once the
 // WebSocket cannot be opened while HTTP works (remembered for the tab, and
-// across tabs when set in localStorage by hand).
+// across tabs when set in localStorage by hand); and its check after a wake
+// (wake.ts), when a dead link would otherwise be noticed only at the next
+// ping.
 
 import { ApiError, type ApiClient } from './api';
 import type { Persist } from './persist';
 import { SSETransport } from './sseTransport';
 import type { Transport, TransportHandlers, TransportKind } from './transport';
+import { WakeWatch, type WakeOptions } from './wake';
 import { WSTransport } from './ws';
 
 const FALLBACK_FLAG = 'chatd.transport';
@@ -24,6 +27,8 @@ export interface ConnectionOptions {
   socketUrl?: string;
   /** WebSocket constructor; defaults to the global one. */
   WebSocketImpl?: typeof WebSocket;
+  /** The wake signs' timer (tickMs, lateMs); defaults as in wake.ts. */
+  wake?: Omit<WakeOptions, 'onWake'>;
 }
 
 /** Connection owns the one live transport of the tab. */
@@ -31,8 +36,12 @@ export class Connection {
   private current: Transport | null = null;
   /** A channel of this session was connected: the next one opens as a reconnect. */
   private wasUp = false;
+  /** Wake signs make the live channel check itself at once. */
+  private readonly wake: WakeWatch;
 
-  constructor(private readonly opts: ConnectionOptions) {}
+  constructor(private readonly opts: ConnectionOptions) {
+    this.wake = new WakeWatch({ ...opts.wake, onWake: () => this.current?.checkNow() });
+  }
 
   /** transport is the live channel, or null when stopped. */
   get transport(): Transport | null {
@@ -43,6 +52,7 @@ export class Connection {
   start(): void {
     this.wasUp = false;
     this.connect(this.preferredKind());
+    this.wake.start();
   }
 
   /**
@@ -57,6 +67,7 @@ export class Connection {
 
   /** stop disconnects. */
   stop(): void {
+    this.wake.stop();
     this.current?.stop();
     this.current = null;
     this.wasUp = false;

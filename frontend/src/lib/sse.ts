@@ -97,12 +97,14 @@ export class SSEParser {
 
 /**
  * readSSE reads an event-stream body to its end, calling onEvent for each
- * event. It resolves when the stream ends and rejects when reading fails
- * (network cut, abort).
+ * event, and onBytes for every chunk read (comment lines included: the
+ * server's keep-alives show the stream is alive). It resolves when the
+ * stream ends and rejects when reading fails (network cut, abort).
  */
 export async function readSSE(
   body: ReadableStream<Uint8Array>,
   onEvent: (e: SSEEvent) => void,
+  onBytes?: () => void,
 ): Promise<void> {
   const parser = new SSEParser(onEvent);
   const decoder = new TextDecoder();
@@ -111,6 +113,7 @@ export async function readSSE(
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      onBytes?.();
       parser.feed(decoder.decode(value, { stream: true }));
     }
     parser.feed(decoder.decode());

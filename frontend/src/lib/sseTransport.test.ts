@@ -38,6 +38,11 @@ class Call {
     return (this.init.headers as Record<string, string>)[name];
   }
 
+  /** comment writes a comment line (the server's keep-alive). */
+  comment(): void {
+    this.body!.enqueue(new TextEncoder().encode(': keep-alive\n\n'));
+  }
+
   /** stream answers 200 with an event stream the test writes to. */
   stream(): void {
     const body = new ReadableStream<Uint8Array>({ start: (c) => void (this.body = c) });
@@ -111,6 +116,64 @@ describe('eventsPath', () => {
 });
 
 describe('SSETransport', () => {
+  it("a wake reopens a stream silent for longer than the server's keep-alives, as after a cut, and leaves a live one", async () => {
+    const { t, events, last, statuses, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 5 } });
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    last().stream();
+    await settle();
+    await vi.advanceTimersByTimeAsync(15_000);
+    last().comment(); // a keep-alive: the stream is alive
+    await settle();
+    await vi.advanceTimersByTimeAsync(5_000);
+    t.checkNow();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(events()).toHaveLength(1);
+    expect(last().aborted).toBe(false);
+
+    // The laptop slept: nothing came for minutes, and the dead stream does not end by itself.
+    vi.setSystemTime(Date.now() + 5 * 60_000);
+    t.checkNow();
+    await settle();
+    expect(last().aborted).toBe(true);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(300);
+    expect(events()).toHaveLength(2);
+    expect(last().url).toBe('/api/events?conversationId=c1&messageId=m1&lastSeq=5');
+    last().stream();
+    await settle();
+    expect(statuses.at(-1)?.state).toBe('connected');
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1); // frames were missed: reload
+    t.stop();
+  });
+
+  it("a wake reopens at once a stream waiting out the client's backoff, never a pause the server asked for (429)", async () => {
+    const { t, events, last } = setup();
+    t.start();
+    await settle();
+    for (let i = 0; i < 5; i++) {
+      last().fail(); // the network is down
+      await settle();
+      await vi.advanceTimersByTimeAsync(15_000);
+    }
+    last().fail();
+    await settle();
+    const n = events().length;
+    t.checkNow();
+    await settle();
+    expect(events()).toHaveLength(n + 1);
+
+    last().error(429, 'rate_limited', { 'Retry-After': '30' });
+    await settle();
+    t.checkNow();
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(events()).toHaveLength(n + 1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(events()).toHaveLength(n + 2);
+    t.stop();
+  });
+
   it('opens one event stream for the followed conversation, with the token and the resume point', async () => {
     const { t, events, last, statuses, frames } = setup({ resume: { messageId: 'm1', lastSeq: 5 } });
     t.start();

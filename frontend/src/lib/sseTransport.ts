@@ -43,6 +43,12 @@ export interface SSEOptions {
   stableAfterMs?: number;
   /** The first stream follows an earlier channel (a restart with a new token): it opens as a reconnect; defaults to false. */
   resumed?: boolean;
+  /**
+   * A stream from which nothing came for this long is taken as dead by
+   * checkNow (a wake); defaults to 20 s: the server writes a keep-alive
+   * comment every 15 s.
+   */
+  silentMs?: number;
 }
 
 const STATUS_DETAIL = 'live updates via HTTP streaming';
@@ -53,6 +59,8 @@ interface EventStream {
   readonly conversationId: string | null;
   /** When the response headers arrived; 0 while connecting. */
   openedAt: number;
+  /** When the request was made, its headers came, or its last bytes (ms since the epoch). */
+  heardAt: number;
   /** The server's closed event, when it said why it ended the stream. */
   closed?: ClosedFrame;
 }
@@ -86,6 +94,8 @@ export class SSETransport implements Transport {
   private readonly streams = new Set<EventStream>();
   private readonly posts = new Set<AbortController>();
   private reopenTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What the pending reopen waits out: a backoff of ours (a wake cuts it short) or a pause the server asked for. */
+  private reopenWait: 'backoff' | 'server' | null = null;
   private retargetQueued = false;
   private forceReopen = false;
   /** The next open asks without a resume point (the last one was refused). */
@@ -94,7 +104,6 @@ export class SSETransport implements Transport {
   private everOpened = false;
   /** A stream was lost: the next one to open reports a reconnect. */
   private cut = false;
-  private readonly onOnline = () => this.reconnectNow();
 
   constructor(
     private readonly api: ApiClient,
@@ -107,15 +116,14 @@ export class SSETransport implements Transport {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    window.addEventListener('online', this.onOnline);
     this.handlers.status({ state: this.cut ? 'reconnecting' : 'connecting', kind: 'sse', detail: STATUS_DETAIL });
     this.schedule(0); // a subscribe right after start names the conversation of the first stream
   }
 
   stop(): void {
     this.stopped = true;
-    window.removeEventListener('online', this.onOnline);
     clearTimeout(this.reopenTimer);
+    this.reopenWait = null;
     for (const s of this.streams) s.ctrl.abort();
     for (const c of this.posts) c.abort();
     this.streams.clear();
@@ -160,6 +168,23 @@ export class SSETransport implements Transport {
     this.open();
   }
 
+  /**
+   * checkNow makes sure, after a wake, that the event stream is alive: one
+   * from which nothing came for silentMs (not even the server's
+   * keep-alives) is cut and opened again as after any cut; a reopen waiting
+   * out a backoff of ours is made now. A pause the server asked for (429)
+   * stands.
+   */
+  checkNow(): void {
+    if (this.stopped) return;
+    const s = this.current;
+    if (!s) {
+      if (this.reopenWait === 'backoff') this.reconnectNow();
+      return;
+    }
+    if (Date.now() - s.heardAt >= (this.opts.silentMs ?? 20_000)) s.ctrl.abort();
+  }
+
   drop(): void {
     for (const c of this.posts) c.abort();
     for (const s of this.streams) s.ctrl.abort();
@@ -188,12 +213,13 @@ export class SSETransport implements Transport {
   /** open starts a stream for the target; a stream still connecting is given up, an open one kept until this one opens. */
   private open(): void {
     clearTimeout(this.reopenTimer);
+    this.reopenWait = null;
     const prev = this.current;
     if (prev && prev.openedAt === 0) {
       this.streams.delete(prev);
       prev.ctrl.abort();
     }
-    const s: EventStream = { ctrl: new AbortController(), conversationId: this.target, openedAt: 0 };
+    const s: EventStream = { ctrl: new AbortController(), conversationId: this.target, openedAt: 0, heardAt: Date.now() };
     this.current = s;
     this.streams.add(s);
     void this.run(s);
@@ -221,9 +247,9 @@ export class SSETransport implements Transport {
       s.ctrl.abort();
       return;
     }
-    s.openedAt = Date.now();
+    s.openedAt = s.heardAt = Date.now();
     this.opened(s);
-    await this.pump(res, undefined, (f) => (s.closed = f)).catch(() => undefined);
+    await this.pump(res, undefined, (f) => (s.closed = f), () => (s.heardAt = Date.now())).catch(() => undefined);
     this.streams.delete(s);
     if (s !== this.current || this.stopped) return; // replaced: its successor carries on
     this.current = null;
@@ -253,9 +279,11 @@ export class SSETransport implements Transport {
   private async ended(): Promise<void> {
     this.cut = true;
     this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
+    this.reopenWait = 'backoff'; // a wake while the token is checked reopens at once
     const verdict = this.opts.checkAuth ? await this.opts.checkAuth().catch(() => 'offline' as const) : 'ok';
     if (this.stopped || this.current) return;
     if (verdict === 'unauthorized') {
+      this.reopenWait = null;
       this.handlers.unauthorized();
       return;
     }
@@ -272,7 +300,7 @@ export class SSETransport implements Transport {
     if (err.status === 401) return; // the API client already asked for sign-in
     if (err.status === 429) {
       this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: 'Rate limited; waiting before reconnecting.' });
-      this.schedule((err.retryAfter ?? 10) * 1000);
+      this.schedule((err.retryAfter ?? 10) * 1000, 'server');
       return;
     }
     if (conversationId && (err.status === 400 || err.status === 404)) {
@@ -298,9 +326,11 @@ export class SSETransport implements Transport {
     return backoffDelay(this.failures - 1, 250, 15000);
   }
 
-  private schedule(ms: number): void {
+  private schedule(ms: number, wait: 'backoff' | 'server' = 'backoff'): void {
     clearTimeout(this.reopenTimer);
+    this.reopenWait = wait;
     this.reopenTimer = setTimeout(() => {
+      this.reopenWait = null;
       if (!this.stopped && !this.current) this.open();
     }, ms);
   }
@@ -356,7 +386,7 @@ export class SSETransport implements Transport {
    * pump reads an event stream to its end, handing every frame to the store
    * but the closed event, which says why the server ended the stream.
    */
-  private async pump(res: Response, tap?: (f: ServerFrame) => void, onClosed?: (f: ClosedFrame) => void): Promise<void> {
+  private async pump(res: Response, tap?: (f: ServerFrame) => void, onClosed?: (f: ClosedFrame) => void, onBytes?: () => void): Promise<void> {
     if (!res.body) return;
     await readSSE(res.body, (ev) => {
       const f = parseServerFrame(ev.data);
@@ -367,6 +397,6 @@ export class SSETransport implements Transport {
       }
       tap?.(f);
       this.handlers.frame(f);
-    });
+    }, onBytes);
   }
 }

@@ -94,8 +94,15 @@ export interface Transport {
   resubscribe(conversationId: string): void;
   /** unsubscribe stops following. */
   unsubscribe(conversationId: string): void;
-  /** reconnectNow retries at once (a user's "retry", the browser going online). */
+  /** reconnectNow retries at once (a user's "retry"). */
   reconnectNow(): void;
+  /**
+   * checkNow makes sure the channel is alive after a wake (the page shown
+   * again, the browser online, a machine back from sleep): a channel found
+   * dead within a few seconds is cut and reconnected, resuming as after any
+   * cut; one waiting out a backoff of the client's is retried at once.
+   */
+  checkNow(): void;
   /** drop cuts the connection as a network failure would (debugging and tests). */
   drop(): void;
 }

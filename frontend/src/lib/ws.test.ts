@@ -45,6 +45,11 @@ class FakeSocket {
   }
 }
 
+/** backoffMax is the longest pause of backoffDelay(attempt, 500). */
+function backoffMax(attempt: number): number {
+  return Math.min(30000, 500 * 2 ** attempt);
+}
+
 function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok', resumed = false, pingIntervalMs = 1_000_000) {
   const statuses: TransportStatus[] = [];
   const handlers: TransportHandlers & Record<string, ReturnType<typeof vi.fn>> = {
@@ -178,6 +183,71 @@ describe('WSTransport', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(FakeSocket.all.length).toBe(2);
     expect(statuses.at(-1)?.state).toBe('connected');
+  });
+
+  it('a wake pings at once and reconnects and resumes when the pong is not back within a few seconds', async () => {
+    const { t, handlers, statuses, socket } = setup('ok', false, 25_000);
+    t.subscribe('c1');
+    t.start();
+    const s = socket();
+    s.open();
+    await vi.advanceTimersByTimeAsync(1_000);
+    t.checkNow(); // a healthy link: the pong comes
+    expect(s.last()).toMatchObject({ type: 'ping' });
+    s.receive({ type: 'pong', id: s.last().id });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(statuses.at(-1)?.state).toBe('connected');
+    expect(FakeSocket.all.length).toBe(1);
+
+    s.dead = true; // the laptop slept: the link died without a word
+    t.checkNow();
+    expect(s.last()).toMatchObject({ type: 'ping' });
+    await vi.advanceTimersByTimeAsync(3_999);
+    expect(statuses.at(-1)?.state).toBe('connected');
+    await vi.advanceTimersByTimeAsync(1); // 4 s, long before the next interval ping
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(300);
+    expect(FakeSocket.all.length).toBe(2);
+    socket().open();
+    expect(socket().last()).toMatchObject({ type: 'subscribe', conversationId: 'c1', messageId: 'm1', lastSeq: 42 });
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+  });
+
+  it("a wake does not put off the deadline of an earlier ping", async () => {
+    const { t, statuses, socket } = setup('ok', false, 25_000);
+    t.start();
+    socket().open();
+    await vi.advanceTimersByTimeAsync(25_000 + 13_000); // the interval's ping: its pong is due in 2 s
+    t.checkNow(); // its own deadline, 4 s, is later
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+  });
+
+  it("a wake retries at once a socket waiting out the client's backoff", async () => {
+    const { t, socket } = setup('offline');
+    t.start();
+    for (let i = 0; i < 5; i++) {
+      socket().finish(1006); // the network is down: the backoff grows
+      await vi.advanceTimersByTimeAsync(backoffMax(i));
+    }
+    socket().finish(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const n = FakeSocket.all.length;
+    t.checkNow(); // online again: the rest of a 16 s backoff is not waited out
+    expect(FakeSocket.all.length).toBe(n + 1);
+  });
+
+  it.each([
+    ['a pause the server asked for (4429)', 4429],
+    ['a close that ends the retries (1008)', 1008],
+  ])('a wake keeps %s', async (_name, code) => {
+    const { t, socket } = setup();
+    t.start();
+    socket().open();
+    socket().finish(code);
+    t.checkNow();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(FakeSocket.all.length).toBe(1);
   });
 
   it('drop reconnects at once on a dead link too', async () => {

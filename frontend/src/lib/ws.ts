@@ -33,6 +33,8 @@ export interface WSOptions {
   openWaitMs?: number;
   /** Interval of the client's own ping frames; defaults to 25 s. */
   pingIntervalMs?: number;
+  /** How long the ping of checkNow (a wake) waits for its pong before the socket counts as dead; defaults to 4 s. */
+  wakeCheckMs?: number;
   /** WebSocket constructor; defaults to the global one. */
   WebSocketImpl?: typeof WebSocket;
   /** The first socket follows an earlier channel (a restart with a new token): it opens as a reconnect; defaults to false. */
@@ -72,10 +74,13 @@ export class WSTransport implements Transport {
   /** Subscribes the server could not take now, asked again after a pause: attempts and timer per conversation. */
   private readonly subRetries = new Map<string, { attempt: number; timer: ReturnType<typeof setTimeout> | undefined }>();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What the pending retry waits out: a backoff of ours (a wake cuts it short) or a pause the server asked for. */
+  private retryWait: 'backoff' | 'server' | null = null;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
+  /** The timer of the earliest pong awaited, and when it fires (ms since the epoch). */
   private pongDeadline: ReturnType<typeof setTimeout> | undefined;
+  private pongDue = 0;
   private readonly openWaiters = new Set<() => void>();
-  private readonly onOnline = () => this.reconnectNow();
 
   constructor(
     private readonly handlers: TransportHandlers,
@@ -87,14 +92,13 @@ export class WSTransport implements Transport {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    window.addEventListener('online', this.onOnline);
     this.connect();
   }
 
   stop(): void {
     this.stopped = true;
-    window.removeEventListener('online', this.onOnline);
     clearTimeout(this.retryTimer);
+    this.retryWait = null;
     for (const id of [...this.subRetries.keys()]) this.forgetRetry(id);
     this.stopPing();
     const ws = this.ws;
@@ -164,6 +168,19 @@ export class WSTransport implements Transport {
     this.connect();
   }
 
+  /**
+   * checkNow makes sure, after a wake, that the channel is alive: an open
+   * socket is pinged at once and abandoned (a cut: reconnect and resume)
+   * when its pong is not back within wakeCheckMs; a socket waiting out a
+   * backoff of ours is retried now. A pause the server asked for (1013,
+   * 4429) and a close that ends the retries (1008, 1009) stand.
+   */
+  checkNow(): void {
+    if (this.stopped) return;
+    if (this.isOpen()) this.ping(this.opts.wakeCheckMs ?? 4000);
+    else if (this.retryWait === 'backoff') this.reconnectNow();
+  }
+
   drop(): void {
     this.abandon('dropped by the client');
   }
@@ -195,6 +212,7 @@ export class WSTransport implements Transport {
   }
 
   private connect(): void {
+    this.retryWait = null;
     if (this.stopped) return;
     const token = this.opts.token();
     if (!token) {
@@ -248,7 +266,7 @@ export class WSTransport implements Transport {
   private settle(f: ServerFrame): void {
     if (f.type !== 'ack' && f.type !== 'error' && f.type !== 'pong') return;
     if (f.type === 'pong') {
-      clearTimeout(this.pongDeadline);
+      this.clearPongDeadline();
       this.uncheckable = 0;
     }
     if (f.id === undefined) return;
@@ -278,17 +296,17 @@ export class WSTransport implements Transport {
         });
         return;
       case CloseCode.TooSlow:
-        this.schedule(50 + Math.random() * 200);
+        this.schedule(50 + Math.random() * 200, 'server');
         return;
       case CloseCode.TryAgainLater:
         // Each socket opens (so attempt starts again) and is closed at once
         // while the server's store is down: back off on a count of our own.
         this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: 'The server cannot check the session right now; reconnecting.' });
-        this.schedule(backoffDelay(this.uncheckable++, 1000));
+        this.schedule(backoffDelay(this.uncheckable++, 1000), 'server');
         return;
       case CloseCode.RateLimited:
         this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: 'Rate limited; waiting before reconnecting.' });
-        this.schedule(10000 + Math.random() * 5000);
+        this.schedule(10000 + Math.random() * 5000, 'server');
         return;
       default:
         if (!opened) void this.failedOpen();
@@ -319,8 +337,9 @@ export class WSTransport implements Transport {
     this.schedule(backoffDelay(this.attempt++, 500));
   }
 
-  private schedule(ms: number): void {
+  private schedule(ms: number, wait: 'backoff' | 'server' = 'backoff'): void {
     clearTimeout(this.retryTimer);
+    this.retryWait = wait;
     this.retryTimer = setTimeout(() => this.connect(), ms);
   }
 
@@ -399,16 +418,31 @@ export class WSTransport implements Transport {
     this.stopPing();
     const every = this.opts.pingIntervalMs ?? 25000;
     this.pingTimer = setInterval(() => {
-      if (!this.isOpen()) return;
-      this.write({ type: 'ping', id: `p${this.nextId++}` });
-      clearTimeout(this.pongDeadline);
-      this.pongDeadline = setTimeout(() => this.abandon('no pong'), Math.min(every, 15000));
+      if (this.isOpen()) this.ping(Math.min(every, 15000));
     }, every);
+  }
+
+  /** ping writes a ping; without a pong within withinMs (or an earlier deadline still running) the socket is abandoned. */
+  private ping(withinMs: number): void {
+    this.write({ type: 'ping', id: `p${this.nextId++}` });
+    const due = Date.now() + withinMs;
+    if (this.pongDeadline !== undefined && this.pongDue <= due) return;
+    clearTimeout(this.pongDeadline);
+    this.pongDue = due;
+    this.pongDeadline = setTimeout(() => {
+      this.pongDeadline = undefined;
+      this.abandon('no pong');
+    }, withinMs);
+  }
+
+  private clearPongDeadline(): void {
+    clearTimeout(this.pongDeadline);
+    this.pongDeadline = undefined;
   }
 
   private stopPing(): void {
     clearInterval(this.pingTimer);
-    clearTimeout(this.pongDeadline);
+    this.clearPongDeadline();
   }
 }
 
