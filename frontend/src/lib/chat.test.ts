@@ -355,3 +355,26 @@ describe('ChatApp after a wake', () => {
     expect(socket().framesOf('ping')).toHaveLength(2);
   });
 });
+
+describe('ChatApp with too many connections', () => {
+  it('a socket closed with 1013 "too many connections" is retried on the WebSocket, never the event stream, and a toast says so once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    try {
+      const { app, calls, sockets, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+      const toast = vi.spyOn(app, 'toast');
+      for (let i = 0; i < 5; i++) {
+        socket().open();
+        socket().cut(1013, 'too many connections');
+        expect(app.store.state.link).toMatchObject({ state: 'reconnecting', kind: 'ws', detail: expect.stringMatching(/too many tabs or devices/i) });
+        await vi.advanceTimersByTimeAsync(30_000);
+      }
+      expect(sockets.length).toBe(6);
+      expect(app.transportKind()).toBe('ws');
+      expect(calls.filter((c) => c.url.startsWith('/api/events'))).toEqual([]);
+      expect(toast.mock.calls.filter(([text]) => /too many tabs or devices/i.test(text))).toHaveLength(1);
+      expect(toast).toHaveBeenCalledWith(expect.stringMatching(/too many tabs or devices/i), 'info');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

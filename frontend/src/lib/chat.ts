@@ -105,6 +105,7 @@ export class ChatApp {
           return t ? resumePoint(t) : undefined;
         },
         subscribeFailed: (id, code) => this.thread(id).subscribeFailed(code),
+        notify: (text) => this.toast(text, 'info'),
       },
     });
   }

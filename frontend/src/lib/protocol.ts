@@ -268,6 +268,9 @@ export const CloseCode = {
 /** The reason of the 4401 close that ends the tabs of a deleted account. */
 export const ACCOUNT_DELETED_REASON = 'account deleted';
 
+/** The reason of the 1013 close of a socket over the user's limit of open connections: try again later. */
+export const TOO_MANY_CONNECTIONS_REASON = 'too many connections';
+
 /** The subprotocol of this protocol version. */
 export const PROTOCOL = 'chat.v1';
 

@@ -87,6 +87,7 @@ function setup(opts: { verdict?: Awaited<ReturnType<AuthCheck>>; resume?: Resume
     fallback: vi.fn(),
     resumePoint: vi.fn(() => opts.resume),
     subscribeFailed: vi.fn(),
+    notify: vi.fn(),
   };
   const checkAuth = vi.fn(async () => opts.verdict ?? 'ok');
   const t = new SSETransport(api, handlers, { checkAuth, overlapMs: 500, stableAfterMs: 10000, resumed: opts.resumed });

@@ -73,6 +73,8 @@ export interface TransportHandlers {
   resumePoint(conversationId: string): Resume | undefined;
   /** A subscribe was refused (bad_seq, not_found, ...). */
   subscribeFailed(conversationId: string, code: string): void;
+  /** A notice for the user, said once where the status line would say it on every retry (a toast). */
+  notify(text: string): void;
 }
 
 /** Transport is the live channel. */

@@ -60,6 +60,7 @@ function setup(verdict: Awaited<ReturnType<AuthCheck>> = 'ok', resumed = false, 
     fallback: vi.fn(),
     resumePoint: vi.fn(() => ({ messageId: 'm1', lastSeq: 42 })),
     subscribeFailed: vi.fn(),
+    notify: vi.fn(),
   };
   const checkAuth = vi.fn(async () => verdict);
   const t = new WSTransport(handlers, {
@@ -291,6 +292,33 @@ describe('WSTransport', () => {
     socket().finish(1013);
     await vi.advanceTimersByTimeAsync(1000);
     expect(FakeSocket.all.length).toBe(6);
+  });
+
+  it('a 1013 close for too many connections reconnects with backoff on the WebSocket and tells the user once', async () => {
+    const { t, handlers, statuses, checkAuth, socket } = setup();
+    t.start();
+    for (let i = 1; i <= 6; i++) {
+      // The server accepts the socket and closes it at once; the last close comes before the open event.
+      if (i < 6) socket().open();
+      socket().finish(1013, 'too many connections');
+      expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', kind: 'ws', detail: expect.stringMatching(/too many tabs or devices/i) });
+      const backoff = Math.min(30_000, 2 ** (i - 1) * 1000);
+      await vi.advanceTimersByTimeAsync(backoff / 2 - 1);
+      expect(FakeSocket.all.length).toBe(i);
+      await vi.advanceTimersByTimeAsync(backoff / 2 + 1);
+      expect(FakeSocket.all.length).toBe(i + 1);
+    }
+    expect(handlers.notify).toHaveBeenCalledTimes(1);
+    expect(handlers.notify).toHaveBeenCalledWith(expect.stringMatching(/too many tabs or devices.*keep trying/i));
+    expect(handlers.fallback).not.toHaveBeenCalled();
+    expect(checkAuth).not.toHaveBeenCalled();
+
+    // A tab closed elsewhere: this socket stays (its pong proves it), and a later crowd is told again.
+    socket().open();
+    socket().receive({ type: 'pong', id: 'p1' });
+    socket().finish(1013, 'too many connections');
+    expect(handlers.notify).toHaveBeenCalledTimes(2);
+    expect(handlers.fallback).not.toHaveBeenCalled();
   });
 
   it('sends the user to sign in on 4401 and does not reconnect', async () => {

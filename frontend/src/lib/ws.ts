@@ -4,7 +4,16 @@
 // protocol.md says.
 
 import { ApiError } from './api';
-import { ACCOUNT_DELETED_REASON, CloseCode, PROTOCOL, parseServerFrame, type AckFrame, type ClientFrame, type ServerFrame } from './protocol';
+import {
+  ACCOUNT_DELETED_REASON,
+  CloseCode,
+  PROTOCOL,
+  TOO_MANY_CONNECTIONS_REASON,
+  parseServerFrame,
+  type AckFrame,
+  type ClientFrame,
+  type ServerFrame,
+} from './protocol';
 import {
   backoffDelay,
   type Accepted,
@@ -53,6 +62,10 @@ const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal']);
 /** The close code a browser reports for a connection lost without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
 
+/** TOO_MANY_CONNECTIONS_NOTICE is told once when the server turns sockets away for the user's open connections (1013). */
+export const TOO_MANY_CONNECTIONS_NOTICE =
+  'Too many tabs or devices are connected to your account right now. This tab will keep trying to connect; closing another tab helps.';
+
 /** defaultSocketURL is /ws on the page's origin. */
 export function defaultSocketURL(loc: Location = window.location): string {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
@@ -64,8 +77,10 @@ export class WSTransport implements Transport {
   private ws: WebSocket | null = null;
   private stopped = true;
   private attempt = 0;
-  /** Closes with 1013 in a row: the server cannot check the session; a pong ends the run. */
+  /** Closes with 1013 in a row: the server cannot check the session, or the user has too many connections; a pong ends the run. */
   private uncheckable = 0;
+  /** The user was told of too many connections in this run of 1013 closes. */
+  private toldCrowded = false;
   private failedOpens = 0;
   private everConnected = false;
   private nextId = 1;
@@ -268,6 +283,7 @@ export class WSTransport implements Transport {
     if (f.type === 'pong') {
       this.clearPongDeadline();
       this.uncheckable = 0;
+      this.toldCrowded = false;
     }
     if (f.id === undefined) return;
     const key = String(f.id);
@@ -300,9 +316,10 @@ export class WSTransport implements Transport {
         return;
       case CloseCode.TryAgainLater:
         // Each socket opens (so attempt starts again) and is closed at once
-        // while the server's store is down: back off on a count of our own.
-        this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: 'The server cannot check the session right now; reconnecting.' });
-        this.schedule(backoffDelay(this.uncheckable++, 1000), 'server');
+        // while the server's store is down, or while the user has too many
+        // connections: back off on a count of our own, on the WebSocket
+        // (the socket opened: no fallback).
+        this.tryAgainLater(ev.reason);
         return;
       case CloseCode.RateLimited:
         this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: 'Rate limited; waiting before reconnecting.' });
@@ -316,6 +333,18 @@ export class WSTransport implements Transport {
           this.schedule(backoffDelay(this.attempt++, 250));
         }
     }
+  }
+
+  /** tryAgainLater handles a 1013 close: reconnect with backoff, the user told once of too many connections. */
+  private tryAgainLater(reason: string): void {
+    const crowded = reason === TOO_MANY_CONNECTIONS_REASON;
+    const detail = crowded ? 'Too many tabs or devices are connected; retrying.' : 'The server cannot check the session right now; reconnecting.';
+    this.handlers.status({ state: 'reconnecting', kind: 'ws', detail });
+    if (crowded && !this.toldCrowded) {
+      this.toldCrowded = true;
+      this.handlers.notify(TOO_MANY_CONNECTIONS_NOTICE);
+    }
+    this.schedule(backoffDelay(this.uncheckable++, 1000), 'server');
   }
 
   /** failedOpen decides, with an HTTP check, between sign-in, offline, retry and fallback. */
