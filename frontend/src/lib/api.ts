@@ -108,8 +108,12 @@ export class ApiClient {
   }
 
   /** raw performs a request and returns the response when it is 2xx; it throws ApiError otherwise. */
-  async raw(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; auth?: boolean } = {}): Promise<Response> {
-    const token = this.opts.token();
+  async raw(
+    method: string,
+    path: string,
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; auth?: boolean; token?: string } = {},
+  ): Promise<Response> {
+    const token = init.token ?? this.opts.token();
     const headers = this.headers(init.headers, token);
     if (init.body !== undefined) headers['Content-Type'] = 'application/json';
     let res: Response;
@@ -151,6 +155,16 @@ export class ApiClient {
 
   logout(): Promise<void> {
     return this.json('POST', '/api/auth/logout', undefined, false);
+  }
+
+  /**
+   * revoke ends the sessions of token's user as a logout does, with that
+   * token rather than the current one (a sign-out made offline, sent once
+   * the network is back). Its 401 (the token already expired or revoked)
+   * does not end the current session.
+   */
+  async revoke(token: string, signal?: AbortSignal): Promise<void> {
+    await this.raw('POST', '/api/auth/logout', { auth: false, token, signal });
   }
 
   /**

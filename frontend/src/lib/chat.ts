@@ -21,6 +21,7 @@ import { parseRoute, routePath, type Route } from './router';
 import { Session, type OtherTab } from './session';
 import { initialList, type AppState } from './state';
 import { Store } from './store';
+import { Revocations } from './revocation';
 import { resumePoint } from './thread';
 import { Toaster } from './toasts';
 import type { TransportKind } from './transport';
@@ -54,6 +55,7 @@ export class ChatApp {
   private readonly list: ConversationList;
   private readonly drafts: Drafts;
   private readonly toaster: Toaster;
+  private readonly revocations: Revocations;
   private readonly threads = new Map<string, ConversationThread>();
   private openId: string | null = null;
   private returnTo: string | null = null;
@@ -85,6 +87,7 @@ export class ChatApp {
     this.list = new ConversationList(this.store, this.api);
     this.drafts = new Drafts(this.store, this.persist);
     this.toaster = new Toaster(this.store);
+    this.revocations = new Revocations({ persist: this.persist, api: this.api });
     this.connection = new Connection({
       api: this.api,
       persist: this.persist,
@@ -135,6 +138,8 @@ export class ChatApp {
     window.addEventListener('popstate', () => this.applyRoute(parseRoute(location.pathname)));
     window.addEventListener('storage', (e) => this.onStorage(e));
     window.addEventListener('pagehide', () => this.drafts.flush());
+    window.addEventListener('online', () => void this.revocations.flush());
+    void this.revocations.flush(); // sign-outs made offline before this page
     const user = this.store.state.session.user;
     if (user) this.drafts.claim(user.id, true);
     if (this.session.token()) this.startSession();
@@ -229,17 +234,22 @@ export class ChatApp {
 
   /** register creates an account and signs in. */
   async register(email: string, password: string, name: string): Promise<void> {
+    await this.revocations.flush();
     const r = await this.api.register(email, password, name);
     this.signedIn(r.token, r.user);
   }
 
   /** login signs in. */
   async login(email: string, password: string): Promise<void> {
+    // A sign-out still pending ends every session of its user: sent after
+    // this sign-in, it would end the new one too.
+    await this.revocations.flush();
     const r = await this.api.login(email, password);
     this.signedIn(r.token, r.user);
   }
 
   private signedIn(token: string, user: User): void {
+    this.revocations.signedIn(user.id);
     this.drafts.claim(user.id);
     this.session.signIn(token, user);
     this.list.reset();
@@ -253,11 +263,17 @@ export class ChatApp {
     this.navigate(to, true);
   }
 
-  /** logout ends every session of the user (all tabs and devices). */
+  /**
+   * logout ends every session of the user (all tabs and devices). This
+   * browser signs out at once; the server is told now, or, offline, when
+   * the network is back (the token is kept until then, a reload included).
+   */
   async logout(): Promise<void> {
-    await this.api.logout().catch(() => undefined);
+    const token = this.session.token();
+    if (token) this.revocations.keep({ token, userId: this.store.state.session.user?.id ?? '' });
     this.returnTo = null;
     this.endSession(null);
+    await this.revocations.flush();
   }
 
   /**

@@ -14,6 +14,16 @@ const ENDED = 'chatd.ended';
 const ACCOUNT_DELETED = 'account-deleted';
 /** When (ms since the epoch) a tab sent a password change still unanswered; absent: none. */
 const PASSWORD_CHANGE = 'chatd.passwordChange';
+/** The tokens of sign-outs the server has not heard of yet (made offline): JSON [{token, userId}]. */
+const REVOKE = 'chatd.revoke';
+/** At most this many are kept: sign-ins need the network, which sends them. */
+const REVOKE_MAX = 10;
+
+/** Revocation is a signed-out session still to end on the server. */
+export interface Revocation {
+  token: string;
+  userId: string;
+}
 
 /** KV is the part of Storage this app uses (localStorage, or a map in tests). */
 export interface KV {
@@ -112,6 +122,37 @@ export class Persist {
   passwordChangeSince(): number | null {
     const at = Number(this.kv.getItem(PASSWORD_CHANGE) ?? '');
     return at > 0 ? at : null;
+  }
+
+  /** revocations are the signed-out sessions the server has not heard of yet, oldest first. */
+  revocations(): Revocation[] {
+    try {
+      const v: unknown = JSON.parse(this.kv.getItem(REVOKE) ?? '[]');
+      return Array.isArray(v) ? v.filter((r): r is Revocation => typeof r?.token === 'string' && typeof r?.userId === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** addRevocation keeps a signed-out session to end on the server (the newest REVOKE_MAX). */
+  addRevocation(r: Revocation): void {
+    this.saveRevocations([...this.revocations().filter((x) => x.token !== r.token), r].slice(-REVOKE_MAX));
+  }
+
+  /** removeRevocations forgets the sessions whose token matches. */
+  removeRevocations(match: (r: Revocation) => boolean): void {
+    const before = this.revocations();
+    const after = before.filter((r) => !match(r));
+    if (after.length !== before.length) this.saveRevocations(after);
+  }
+
+  private saveRevocations(list: Revocation[]): void {
+    try {
+      if (list.length) this.kv.setItem(REVOKE, JSON.stringify(list));
+      else this.kv.removeItem(REVOKE);
+    } catch {
+      // storage full: the sign-out is sent from this page only
+    }
   }
 
   /** draft returns the saved composer text of a conversation ("new" for a new chat). */

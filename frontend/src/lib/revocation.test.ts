@@ -1,0 +1,107 @@
+// A sign-out made offline reaches the server once the network is back.
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ChatApp } from './chat';
+import { json, message, setup } from './testkit';
+
+afterEach(() => history.replaceState(null, '', '/'));
+
+const LOGOUT = '/api/auth/logout';
+
+/** network scripts the answers of POST /api/auth/logout: offline (a fetch that fails), a status, or hanging. */
+function network() {
+  let mode: 'offline' | 'hang' | number = 'offline';
+  const revoked: string[] = [];
+  const route = (url: string, init: RequestInit | undefined): Response | Promise<Response> | undefined => {
+    if (url !== LOGOUT) return undefined;
+    if (mode === 'offline') throw new TypeError('Failed to fetch');
+    if (mode === 'hang') return new Promise<Response>(() => undefined);
+    revoked.push((init?.headers as Record<string, string>).Authorization ?? '');
+    return mode === 204 ? new Response(null, { status: 204 }) : json({ error: { code: 'x', message: 'x' } }, mode);
+  };
+  return { route, revoked, set: (m: typeof mode) => (mode = m) };
+}
+
+describe('sign-out', () => {
+  it('offline: this browser signs out at once, and the token is revoked on the server at the next start once online, then forgotten', async () => {
+    const net = network();
+    const { app, kv, calls, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]], route: net.route });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    await app.logout();
+    expect(app.store.state.session.token).toBeNull();
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(calls.filter((c) => c.url === LOGOUT)).toHaveLength(1); // tried, failed
+    expect(kv.getItem('chatd.token')).toBeNull();
+    expect(kv.getItem('chatd.revoke')).toContain('"tok"'); // kept through a reload
+
+    // The page is loaded again later, online.
+    net.set(204);
+    const fetchAgain = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => (await net.route(String(input), init)) ?? new Response('{}', { status: 404 }));
+    new ChatApp({ kv, fetch: fetchAgain as typeof fetch }).start();
+    await vi.waitFor(() => expect(net.revoked).toEqual(['Bearer tok']));
+    await vi.waitFor(() => expect(kv.getItem('chatd.revoke')).toBeNull());
+  });
+
+  it('offline: the browser going online sends it; a server error keeps it for the next time, an already dead token (401) is forgotten', async () => {
+    const net = network();
+    const { app, kv, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]], route: net.route });
+    socket().open();
+    await app.logout();
+    expect(kv.getItem('chatd.revoke')).toContain('"tok"');
+
+    net.set(503);
+    window.dispatchEvent(new Event('online'));
+    await vi.waitFor(() => expect(net.revoked).toHaveLength(1));
+
+    // Sent again on the next sign of the network: the 503 kept it.
+    net.set(401);
+    await vi.waitFor(() => {
+      window.dispatchEvent(new Event('online'));
+      expect(net.revoked).toEqual(['Bearer tok', 'Bearer tok']);
+    });
+    await vi.waitFor(() => expect(kv.getItem('chatd.revoke')).toBeNull());
+  });
+
+  it('a sign-out whose request hangs is immediate here', () => {
+    const net = network();
+    net.set('hang');
+    const { app, kv } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]], route: net.route });
+    void app.logout();
+    expect(app.store.state.session.token).toBeNull();
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(kv.getItem('chatd.token')).toBeNull();
+  });
+
+  it('a sign-in sends a pending sign-out first, and drops one of the same user it could not send, which would end the new session', async () => {
+    const net = network();
+    const login = { user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' }, token: 'tok2' };
+    const { app, kv, calls, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => (url === '/api/auth/login' ? json(login) : net.route(url, init)),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    await app.logout();
+
+    net.set(204);
+    await app.login('a@b.c', 'pw');
+    const order = calls.map((c) => c.url).filter((u) => u === LOGOUT || u === '/api/auth/login');
+    expect(order).toEqual([LOGOUT, LOGOUT, '/api/auth/login']); // the failed try, the one sent before signing in
+    expect(net.revoked).toEqual(['Bearer tok']);
+    expect(kv.getItem('chatd.revoke')).toBeNull();
+
+    // Offline again, then the server fails the revocation but takes the sign-in: the old token's revocation is dropped.
+    login.token = 'tok3';
+    net.set('offline');
+    await app.logout();
+    net.set(503);
+    await app.login('a@b.c', 'pw');
+    expect(app.store.state.session.token).toBe('tok3');
+    expect(kv.getItem('chatd.revoke')).toBeNull();
+    window.dispatchEvent(new Event('online'));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(net.revoked).toEqual(['Bearer tok', 'Bearer tok2']); // tok2's try at sign-in, none after
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+  });
+});

@@ -1,0 +1,73 @@
+// Sign-outs the server must hear of. Signing out is immediate in the
+// browser, but the session (its token) ends on the server only when the
+// logout request arrives: made offline, it would stay valid there. So the
+// token is kept in storage, pending, and sent when the network is back (the
+// next start of the app, the `online` event, before the next sign-in), then
+// forgotten.
+
+import { ApiError, type ApiClient } from './api';
+import type { Persist, Revocation } from './persist';
+
+/** RevocationsOptions configure Revocations. */
+export interface RevocationsOptions {
+  persist: Persist;
+  api: ApiClient;
+  /** How long one revocation may take before it is tried again later; defaults to 10 s. */
+  timeoutMs?: number;
+}
+
+/** Revocations sends the pending sign-outs, kept in storage until the server has them. */
+export class Revocations {
+  private flushing: Promise<void> | null = null;
+
+  constructor(private readonly opts: RevocationsOptions) {}
+
+  /** keep makes a signed-out session's token pending (a reload keeps it) until flush sends it. */
+  keep(r: Revocation): void {
+    this.opts.persist.addRevocation(r);
+  }
+
+  /**
+   * flush sends every pending sign-out; one the server took (204), refused
+   * as already over (401: expired, revoked meanwhile) or refused for good
+   * (another 4xx) is forgotten, one that failed for now (offline, a
+   * timeout, 408, 429, a server error) waits for the next flush. It never
+   * rejects; concurrent calls share one pass.
+   */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = this.sendAll().finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  /**
+   * signedIn drops the pending sign-outs of a user who signed in again on
+   * this browser: a logout ends every session of the user, so sending one
+   * now would end the new session too. Their next sign-out ends the old
+   * token with the rest.
+   */
+  signedIn(userId: string): void {
+    this.opts.persist.removeRevocations((r) => r.userId === userId);
+  }
+
+  private async sendAll(): Promise<void> {
+    for (const r of this.opts.persist.revocations()) {
+      if (await this.send(r)) this.opts.persist.removeRevocations((x) => x.token === r.token);
+    }
+  }
+
+  /** send revokes one token; it says whether the server is done with it. */
+  private async send(r: Revocation): Promise<boolean> {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), this.opts.timeoutMs ?? 10_000);
+    try {
+      await this.opts.api.revoke(r.token, ctrl.signal);
+      return true;
+    } catch (err) {
+      if (!(err instanceof ApiError)) return false; // aborted: too slow, try again later
+      return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
