@@ -251,6 +251,24 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(1);
   });
 
+  it('a retry made while a failed open is checked leaves one socket, which gets each frame once', async () => {
+    const { t, handlers, statuses, checkAuth, socket } = setup();
+    let answer: (v: 'ok') => void = () => undefined;
+    checkAuth.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    t.start();
+    socket().finish(1006); // the open failed: the token is being checked
+    t.reconnectNow(); // the user's retry, meanwhile
+    const retry = socket();
+    retry.open();
+    answer('ok');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all.length).toBe(2);
+    expect(statuses.at(-1)?.state).toBe('connected');
+    expect(handlers.fallback).not.toHaveBeenCalled();
+    retry.receive({ type: 'conversation', action: 'created', conversation: { id: 'c9' } });
+    expect(handlers.frame).toHaveBeenCalledTimes(1);
+  });
+
   it('drop reconnects at once on a dead link too', async () => {
     const { t, statuses, socket } = setup();
     t.start();

@@ -228,7 +228,10 @@ export class WSTransport implements Transport {
 
   private connect(): void {
     this.retryWait = null;
-    if (this.stopped) return;
+    // A socket opening or open already (a retry made while a failed open
+    // was being checked) stays the only one: a second would deliver every
+    // frame twice, and the first would never be closed.
+    if (this.stopped || this.ws) return;
     const token = this.opts.token();
     if (!token) {
       this.handlers.unauthorized();
@@ -350,7 +353,7 @@ export class WSTransport implements Transport {
   /** failedOpen decides, with an HTTP check, between sign-in, offline, retry and fallback. */
   private async failedOpen(): Promise<void> {
     const verdict = await this.opts.checkAuth().catch(() => 'offline' as const);
-    if (this.stopped) return;
+    if (this.stopped || this.ws) return; // retried meanwhile (the user's retry): that socket decides
     if (verdict === 'unauthorized') {
       this.handlers.unauthorized();
       return;
