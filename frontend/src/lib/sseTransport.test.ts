@@ -149,6 +149,34 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  it('an open stream silent for three keep-alives is cut and opened again, resuming, as after any cut', async () => {
+    const { t, events, last, statuses, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 5 } });
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    last().stream();
+    await settle();
+    for (let i = 0; i < 6; i++) {
+      await vi.advanceTimersByTimeAsync(15_000);
+      last().comment(); // the server's keep-alives: alive
+      await settle();
+    }
+    expect(events()).toHaveLength(1);
+    // A half-open connection: nothing more comes, and the read never ends by itself.
+    await vi.advanceTimersByTimeAsync(44_999);
+    expect(last().aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().aborted).toBe(true);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(300);
+    expect(events()).toHaveLength(2);
+    expect(last().url).toBe('/api/events?conversationId=c1&messageId=m1&lastSeq=5');
+    last().stream();
+    await settle();
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+    t.stop();
+  });
+
   it("a wake reopens at once a stream waiting out the client's backoff, never a pause the server asked for (429)", async () => {
     const { t, events, last } = setup();
     t.start();

@@ -49,6 +49,13 @@ export interface SSEOptions {
    * comment every 15 s.
    */
   silentMs?: number;
+  /**
+   * An open stream from which nothing came for this long is cut and
+   * opened again, as after any cut: a half-open connection (a network
+   * changed under it) would otherwise never end; defaults to 45 s, three
+   * of the server's keep-alives.
+   */
+  deadAfterMs?: number;
 }
 
 const STATUS_DETAIL = 'live updates via HTTP streaming';
@@ -249,7 +256,9 @@ export class SSETransport implements Transport {
     }
     s.openedAt = s.heardAt = Date.now();
     this.opened(s);
+    const watchdog = this.watch(s);
     await this.pump(res, undefined, (f) => (s.closed = f), () => (s.heardAt = Date.now())).catch(() => undefined);
+    watchdog.stop();
     this.streams.delete(s);
     if (s !== this.current || this.stopped) return; // replaced: its successor carries on
     this.current = null;
@@ -261,6 +270,19 @@ export class SSETransport implements Transport {
       return;
     }
     void this.ended();
+  }
+
+  /** watch cuts an open stream that stays silent for deadAfterMs (no event, no keep-alive). */
+  private watch(s: EventStream): { stop: () => void } {
+    const dead = this.opts.deadAfterMs ?? 45_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const check = () => {
+      const quiet = Date.now() - s.heardAt;
+      if (quiet >= dead) s.ctrl.abort();
+      else timer = setTimeout(check, dead - quiet);
+    };
+    timer = setTimeout(check, dead);
+    return { stop: () => clearTimeout(timer) };
   }
 
   /** opened retires the streams this one replaces and reports the channel up. */
