@@ -301,9 +301,17 @@ describe('conversation parameters', () => {
     // maxTokens reaches the model: 30 tokens asked of the fake, 7 sent.
     const a = await ask(page, 'cut short [[fake tokens=30 delay=10ms]]');
     assert.equal(a.content, await stack.expectedText({ tokens: 7 }));
+    // The answer cut at the limit says so (finishReason "length"), the complete one before it does not.
+    const cutNote = page.locator('.msg-assistant').last().locator('[data-finish="length"]');
+    assert.equal(await cutNote.innerText(), 'Cut off: the model reached its output limit.');
+    assert.equal(await cutNote.getAttribute('role'), 'note');
+    assert.equal(await page.locator('[data-finish]').count(), 1);
+    await shot(page, '36c-answer-cut-off');
 
     // The dialog shows what is stored.
     await page.reload();
+    await cutNote.waitFor();
+    assert.equal(await page.locator('[data-finish]').count(), 1, 'the note comes back with the stored answer');
     await page.getByRole('button', { name: 'System prompt and parameters' }).click();
     assert.equal(await dialog.getByLabel('Temperature').inputValue(), '0.3');
     assert.equal(await dialog.getByRole('textbox', { name: 'Stop sequence 1' }).inputValue(), '\\n\\nUser:');
