@@ -481,6 +481,38 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  it('a send without its ack in time (a half-open connection) fails as a lost connection, so it is queued and repeated; an acked one streams on', async () => {
+    const { t, calls } = setup();
+    t.start();
+    await settle();
+    const posts = () => calls.filter((c) => c.url === '/api/conversations/c1/messages');
+
+    const hung = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    const hungFails = expect(hung).rejects.toMatchObject({ status: 0, code: 'timeout' });
+    await vi.advanceTimersByTimeAsync(19_999);
+    expect(posts()[0]!.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await hungFails;
+    expect(posts()[0]!.aborted).toBe(true);
+
+    const silent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    const silentFails = expect(silent).rejects.toMatchObject({ code: 'timeout' });
+    await settle();
+    posts()[1]!.stream(); // headers, then nothing
+    await vi.advanceTimersByTimeAsync(20_000);
+    await silentFails;
+
+    const acked = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    await settle();
+    posts()[2]!.stream();
+    await vi.advanceTimersByTimeAsync(19_000);
+    posts()[2]!.frame({ type: 'ack', conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' } as never);
+    await expect(acked).resolves.toMatchObject({ messageId: 'm1' });
+    await vi.advanceTimersByTimeAsync(60_000); // a long answer
+    expect(posts()[2]!.aborted).toBe(false);
+    t.stop();
+  });
+
   it('a send answered 202 with the ids (no event stream: a proxy dropped the Accept header) resolves with them, never repeated', async () => {
     const { t, calls } = setup();
     t.start();

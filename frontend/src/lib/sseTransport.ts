@@ -56,6 +56,8 @@ export interface SSEOptions {
    * of the server's keep-alives.
    */
   deadAfterMs?: number;
+  /** How long a send or regenerate waits for its ack before it is given up as a lost connection (and repeated); defaults to 20 s. */
+  ackTimeoutMs?: number;
 }
 
 const STATUS_DETAIL = 'live updates via HTTP streaming';
@@ -361,6 +363,26 @@ export class SSETransport implements Transport {
   private async post(conversationId: string, what: string, body: object): Promise<Accepted> {
     const ctrl = new AbortController();
     this.posts.add(ctrl);
+    // Without an ack in time (a half-open connection), the request is given
+    // up: the send waits for the connection and is repeated with its
+    // clientMessageId, as after a cut, instead of showing "Sending…" forever.
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      ctrl.abort();
+    }, this.opts.ackTimeoutMs ?? 20_000);
+    try {
+      return await this.postOnce(conversationId, what, body, ctrl);
+    } catch (err) {
+      if (late && err instanceof ApiError && err.code === 'network') throw new ApiError(0, 'timeout', 'The server did not answer in time.');
+      throw err;
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  /** postOnce makes the request of post; it resolves on the ack, the stream read on after it. */
+  private async postOnce(conversationId: string, what: string, body: object, ctrl: AbortController): Promise<Accepted> {
     let res: Response;
     try {
       res = await this.api.raw('POST', `/api/conversations/${encodeURIComponent(conversationId)}/${what}`, {
