@@ -347,6 +347,7 @@ describe('ChatApp after a wake', () => {
     visibility = 'visible';
     document.dispatchEvent(new Event('visibilitychange'));
     expect(socket().framesOf('ping')).toHaveLength(1);
+    socket().receive({ type: 'pong', id: socket().framesOf('ping')[0]!.id });
     window.dispatchEvent(new Event('online'));
     expect(socket().framesOf('ping')).toHaveLength(2);
     await app.logout(); // its listeners end with the session

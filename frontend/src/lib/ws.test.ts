@@ -219,9 +219,24 @@ describe('WSTransport', () => {
     t.start();
     socket().open();
     await vi.advanceTimersByTimeAsync(25_000 + 13_000); // the interval's ping: its pong is due in 2 s
-    t.checkNow(); // its own deadline, 4 s, is later
+    const pings = () => socket().sent.filter((f) => f.type === 'ping').length;
+    expect(pings()).toBe(1);
+    t.checkNow(); // its own deadline, 4 s, is later: the ping on its way stands for it
+    expect(pings()).toBe(1);
     await vi.advanceTimersByTimeAsync(2_000);
     expect(statuses.at(-1)?.state).toBe('reconnecting');
+  });
+
+  it('wakes in a row while a pong is awaited send one ping (pings count against the frame budget)', async () => {
+    const { t, socket } = setup('ok', false, 25_000);
+    t.start();
+    socket().open();
+    const pings = () => socket().sent.filter((f) => f.type === 'ping');
+    for (let i = 0; i < 5; i++) t.checkNow(); // the tab shown, hidden, shown again…
+    expect(pings()).toHaveLength(1);
+    socket().receive({ type: 'pong', id: pings()[0]!.id });
+    t.checkNow();
+    expect(pings()).toHaveLength(2);
   });
 
   it("a wake retries at once a socket waiting out the client's backoff", async () => {

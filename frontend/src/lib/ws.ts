@@ -454,11 +454,15 @@ export class WSTransport implements Transport {
     }, every);
   }
 
-  /** ping writes a ping; without a pong within withinMs (or an earlier deadline still running) the socket is abandoned. */
+  /**
+   * ping writes a ping; without a pong within withinMs the socket is
+   * abandoned. A ping whose pong is due by then already stands for it: no
+   * frame is written (pings count against the user's frame budget).
+   */
   private ping(withinMs: number): void {
-    this.write({ type: 'ping', id: `p${this.nextId++}` });
     const due = Date.now() + withinMs;
     if (this.pongDeadline !== undefined && this.pongDue <= due) return;
+    this.write({ type: 'ping', id: `p${this.nextId++}` });
     clearTimeout(this.pongDeadline);
     this.pongDue = due;
     this.pongDeadline = setTimeout(() => {
