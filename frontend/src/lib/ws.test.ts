@@ -284,6 +284,19 @@ describe('WSTransport', () => {
     expect(handlers.frame).toHaveBeenCalledTimes(1);
   });
 
+  it('a ping refused for the frame budget (rate_limited) proves the link alive: no reconnect', async () => {
+    const { t, statuses, socket } = setup('ok', false, 25_000);
+    t.start();
+    socket().open();
+    await vi.advanceTimersByTimeAsync(25_000);
+    const ping = socket().last();
+    expect(ping).toMatchObject({ type: 'ping' });
+    socket().receive({ type: 'error', id: ping.id, code: 'rate_limited', message: 'too many frames; slow down' });
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(statuses.at(-1)?.state).toBe('connected');
+    expect(FakeSocket.all.length).toBe(1);
+  });
+
   it('drop reconnects at once on a dead link too', async () => {
     const { t, statuses, socket } = setup();
     t.start();

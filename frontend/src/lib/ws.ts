@@ -59,6 +59,9 @@ interface Pending {
 /** Error codes that refuse a frame for now only (protocol.md): a subscribe is asked again later. */
 const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal']);
 
+/** The prefix of ping ids (requests' ids start with "c"). */
+const PING_PREFIX = 'p';
+
 /** The close code a browser reports for a connection lost without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
 
@@ -287,6 +290,11 @@ export class WSTransport implements Transport {
       this.clearPongDeadline();
       this.uncheckable = 0;
       this.toldCrowded = false;
+    } else if (f.type === 'error' && String(f.id).startsWith(PING_PREFIX)) {
+      // A ping refused (rate_limited: pings count against the frame
+      // budget) got an answer all the same: the link is alive.
+      this.clearPongDeadline();
+      return;
     }
     if (f.id === undefined) return;
     const key = String(f.id);
@@ -462,7 +470,7 @@ export class WSTransport implements Transport {
   private ping(withinMs: number): void {
     const due = Date.now() + withinMs;
     if (this.pongDeadline !== undefined && this.pongDue <= due) return;
-    this.write({ type: 'ping', id: `p${this.nextId++}` });
+    this.write({ type: 'ping', id: `${PING_PREFIX}${this.nextId++}` });
     clearTimeout(this.pongDeadline);
     this.pongDue = due;
     this.pongDeadline = setTimeout(() => {
