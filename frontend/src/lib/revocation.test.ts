@@ -1,7 +1,10 @@
 // A sign-out made offline reaches the server once the network is back.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ApiClient } from './api';
 import { ChatApp } from './chat';
+import { Persist, memoryKV } from './persist';
+import { Revocations } from './revocation';
 import { json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -103,5 +106,38 @@ describe('sign-out', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(net.revoked).toEqual(['Bearer tok', 'Bearer tok2']); // tok2's try at sign-in, none after
     expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+  });
+});
+
+describe('Revocations', () => {
+  it('tries again with backoff while the server cannot take it (the network up, the server down), until it does', async () => {
+    vi.useFakeTimers();
+    try {
+      const answers = [503, 502, 204];
+      const sent: number[] = [];
+      const fetchImpl = vi.fn(async () => {
+        sent.push(Date.now());
+        const status = answers.shift() ?? 204;
+        return status === 204 ? new Response(null, { status }) : json({ error: { code: 'x', message: 'x' } }, status);
+      });
+      const persist = new Persist(memoryKV());
+      const api = new ApiClient({ token: () => null, onUnauthorized: () => undefined, fetch: fetchImpl as typeof fetch });
+      const r = new Revocations({ persist, api, retryMs: 30_000 });
+      r.keep({ token: 'old', userId: 'u' });
+      const t0 = Date.now();
+      await r.flush();
+      expect(persist.revocations()).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(29_999);
+      expect(sent).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(sent).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(sent.map((at) => at - t0)).toEqual([0, 30_000, 90_000]);
+      expect(persist.revocations()).toEqual([]);
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+      expect(sent).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

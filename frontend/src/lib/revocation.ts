@@ -2,8 +2,9 @@
 // browser, but the session (its token) ends on the server only when the
 // logout request arrives: made offline, it would stay valid there. So the
 // token is kept in storage, pending, and sent when the network is back (the
-// next start of the app, the `online` event, before the next sign-in), then
-// forgotten.
+// next start of the app, the `online` event, before the next sign-in, and
+// meanwhile again and again with backoff: the network may have been up and
+// the server down), then forgotten.
 
 import { ApiError, type ApiClient } from './api';
 import type { Persist, Revocation } from './persist';
@@ -14,11 +15,15 @@ export interface RevocationsOptions {
   api: ApiClient;
   /** How long one revocation may take before it is tried again later; defaults to 10 s. */
   timeoutMs?: number;
+  /** The first pause before trying again after a failed pass, doubled up to 5 min; defaults to 30 s. */
+  retryMs?: number;
 }
 
 /** Revocations sends the pending sign-outs, kept in storage until the server has them. */
 export class Revocations {
   private flushing: Promise<void> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private failures = 0;
 
   constructor(private readonly opts: RevocationsOptions) {}
 
@@ -51,9 +56,17 @@ export class Revocations {
   }
 
   private async sendAll(): Promise<void> {
+    clearTimeout(this.retryTimer);
     for (const r of this.opts.persist.revocations()) {
       if (await this.send(r)) this.opts.persist.removeRevocations((x) => x.token === r.token);
     }
+    if (this.opts.persist.revocations().length === 0) {
+      this.failures = 0;
+      return;
+    }
+    const base = this.opts.retryMs ?? 30_000;
+    const pause = Math.min(5 * 60_000, base * 2 ** Math.min(this.failures++, 10));
+    this.retryTimer = setTimeout(() => void this.flush(), pause);
   }
 
   /** send revokes one token; it says whether the server is done with it. */
