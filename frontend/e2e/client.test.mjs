@@ -176,6 +176,36 @@ describe('offline send', () => {
   });
 });
 
+describe('offline sign-out', () => {
+  test('a sign-out made offline is immediate here and ends the session on the server once the network is back', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('offline-signout'));
+    await linkState(page, 'connected');
+    const token = await page.evaluate(() => localStorage.getItem('chatd.token'));
+    // Another browser asks the server about the token: the page itself is offline.
+    const other = await stack.browser.newContext();
+    const probe = await other.newPage();
+    await probe.goto(stack.base + '/login');
+    const statusOf = () =>
+      probe.evaluate(async (t) => (await fetch('/api/auth/me', { headers: { Authorization: `Bearer ${t}` } })).status, token);
+
+    await goOffline(context, page);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem('chatd.token')), null);
+    assert.match(await page.evaluate(() => localStorage.getItem('chatd.revoke') ?? ''), /"token"/);
+    assert.equal(await statusOf(), 200, 'the server has not heard of it yet');
+    await shot(page, '26-signed-out-offline');
+
+    await context.setOffline(false);
+    await waitFor(async () => (await statusOf()) === 401, { what: 'the old token refused once the network is back' });
+    await waitFor(async () => (await page.evaluate(() => localStorage.getItem('chatd.revoke'))) === null, { what: 'the sign-out forgotten once sent' });
+    assert.deepEqual(seen.errors, []);
+    await other.close();
+    await context.close();
+  });
+});
+
 describe('following an answer', () => {
   // The markdown renders from a deferred value, after the message list has
   // scrolled for the render that brought the text. A tab in the background
