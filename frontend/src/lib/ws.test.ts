@@ -214,6 +214,26 @@ describe('WSTransport', () => {
     expect(handlers.reconnected).toHaveBeenCalledTimes(1);
   });
 
+  it('a wake replaces a socket opening for longer than a few seconds (made before the sleep), without counting a failed open', async () => {
+    const { t, handlers, checkAuth, socket } = setup();
+    t.start();
+    const stale = socket();
+    await vi.advanceTimersByTimeAsync(1_000);
+    t.checkNow(); // opening for 1 s: left alone
+    expect(FakeSocket.all.length).toBe(1);
+    await vi.advanceTimersByTimeAsync(3_000);
+    t.checkNow();
+    expect(FakeSocket.all.length).toBe(2);
+    expect(stale.readyState).toBe(3);
+    stale.finish(1006); // its close event, late: nothing follows
+    await vi.advanceTimersByTimeAsync(0);
+    expect(checkAuth).not.toHaveBeenCalled();
+    socket().open();
+    expect(handlers.status).toHaveBeenLastCalledWith({ state: 'connected', kind: 'ws' });
+    expect(handlers.fallback).not.toHaveBeenCalled();
+    expect(FakeSocket.all.length).toBe(2);
+  });
+
   it("a wake does not put off the deadline of an earlier ping", async () => {
     const { t, statuses, socket } = setup('ok', false, 25_000);
     t.start();

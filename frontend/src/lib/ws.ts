@@ -98,6 +98,8 @@ export class WSTransport implements Transport {
   /** The timer of the earliest pong awaited, and when it fires (ms since the epoch). */
   private pongDeadline: ReturnType<typeof setTimeout> | undefined;
   private pongDue = 0;
+  /** When the socket now opening was made (ms since the epoch). */
+  private connectingSince = 0;
   private readonly openWaiters = new Set<() => void>();
 
   constructor(
@@ -189,14 +191,36 @@ export class WSTransport implements Transport {
   /**
    * checkNow makes sure, after a wake, that the channel is alive: an open
    * socket is pinged at once and abandoned (a cut: reconnect and resume)
-   * when its pong is not back within wakeCheckMs; a socket waiting out a
-   * backoff of ours is retried now. A pause the server asked for (1013,
-   * 4429) and a close that ends the retries (1008, 1009) stand.
+   * when its pong is not back within wakeCheckMs; a socket still opening
+   * after that long (its connection attempt may have been made before the
+   * sleep, and a browser gives one up only after minutes) is replaced by a
+   * new one; a socket waiting out a backoff of ours is retried now. A
+   * pause the server asked for (1013, 4429) and a close that ends the
+   * retries (1008, 1009) stand.
    */
   checkNow(): void {
     if (this.stopped) return;
-    if (this.isOpen()) this.ping(this.opts.wakeCheckMs ?? 4000);
-    else if (this.retryWait === 'backoff') this.reconnectNow();
+    const within = this.opts.wakeCheckMs ?? 4000;
+    if (this.isOpen()) this.ping(within);
+    else if (this.ws?.readyState === WebSocket.CONNECTING) {
+      if (Date.now() - this.connectingSince >= within) this.reopen();
+    } else if (this.retryWait === 'backoff') this.reconnectNow();
+  }
+
+  /** reopen gives up the socket still opening, neither refused nor failed, for a new one at once. */
+  private reopen(): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    try {
+      ws.close();
+    } catch {
+      // closing a socket that is going anyway
+    }
+    this.connect();
   }
 
   drop(): void {
@@ -250,6 +274,7 @@ export class WSTransport implements Transport {
       return;
     }
     this.ws = ws;
+    this.connectingSince = Date.now();
     let opened = false;
     ws.onopen = () => {
       opened = true;
