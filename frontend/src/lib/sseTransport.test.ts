@@ -177,6 +177,26 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  it('a wake while the token is checked after a cut reopens at once, once', async () => {
+    const { t, events, last, checkAuth } = setup();
+    let answer: (v: 'ok') => void = () => undefined;
+    checkAuth.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    t.start();
+    await settle();
+    last().stream();
+    await settle();
+    last().end(); // the stream ends: the token is being checked
+    await settle();
+    expect(checkAuth).toHaveBeenCalledTimes(1);
+    t.checkNow();
+    await settle();
+    expect(events()).toHaveLength(2);
+    answer('ok');
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(events()).toHaveLength(2);
+    t.stop();
+  });
+
   it("a wake reopens at once a stream waiting out the client's backoff, never a pause the server asked for (429)", async () => {
     const { t, events, last } = setup();
     t.start();
