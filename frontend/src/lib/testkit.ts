@@ -24,7 +24,13 @@ export class FakeSocket {
   close() {
     this.readyState = 3;
   }
+  /** open opens the socket as the server does: the open event, then hello, the first frame. */
   open() {
+    this.accept();
+    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+  }
+  /** accept fires only the open event: a socket the server accepted and has not greeted (yet). */
+  accept() {
     this.readyState = 1;
     this.onopen?.();
   }

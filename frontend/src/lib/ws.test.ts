@@ -28,7 +28,13 @@ class FakeSocket {
     else this.finish(code);
   }
   // ---- script ----
+  /** open opens the socket as the server does: the open event, then hello, the first frame. */
   open() {
+    this.accept();
+    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+  }
+  /** accept fires only the open event: a socket the server accepted and has not greeted (yet). */
+  accept() {
     this.readyState = 1;
     this.onopen?.();
   }
@@ -42,6 +48,9 @@ class FakeSocket {
   }
   last() {
     return this.sent[this.sent.length - 1]!;
+  }
+  framesOf(type: string) {
+    return this.sent.filter((f) => f.type === type);
   }
 }
 
@@ -301,7 +310,32 @@ describe('WSTransport', () => {
     expect(statuses.at(-1)?.state).toBe('connected');
     expect(handlers.fallback).not.toHaveBeenCalled();
     retry.receive({ type: 'conversation', action: 'created', conversation: { id: 'c9' } });
-    expect(handlers.frame).toHaveBeenCalledTimes(1);
+    const conversations = vi.mocked(handlers.frame).mock.calls.filter(([f]) => f.type === 'conversation');
+    expect(conversations).toHaveLength(1);
+  });
+
+  it('a socket the server accepts and closes without hello (too many connections) is never taken for a connection', async () => {
+    const { t, handlers, statuses, socket } = setup();
+    t.start();
+    socket().open();
+    t.subscribe('c1');
+    expect(socket().framesOf('subscribe')).toHaveLength(1);
+    socket().finish(1006); // a cut: reconnecting
+    for (let i = 0; i < 3; i++) {
+      await vi.advanceTimersByTimeAsync(60_000);
+      const s = socket();
+      s.accept(); // open event, no hello
+      expect(s.framesOf('subscribe')).toHaveLength(0);
+      s.finish(1013, 'too many connections');
+    }
+    expect(statuses.filter((st) => st.state === 'connected')).toHaveLength(1); // the first socket's only
+    expect(handlers.reconnected).not.toHaveBeenCalled();
+    expect(handlers.fallback).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(60_000);
+    socket().open(); // a slot is free: hello
+    expect(statuses.at(-1)?.state).toBe('connected');
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+    expect(socket().framesOf('subscribe')).toHaveLength(1);
   });
 
   it('a ping refused for the frame budget (rate_limited) proves the link alive: no reconnect', async () => {

@@ -100,6 +100,14 @@ export class WSTransport implements Transport {
   private pongDue = 0;
   /** When the socket now opening was made (ms since the epoch). */
   private connectingSince = 0;
+  /**
+   * Whether the socket's first frame (hello) came. A socket counts as
+   * connected only then: the server accepts a socket it then closes at
+   * once without hello (1013 "too many connections"), and taking such a
+   * socket for a connection would say "connected" and reload the
+   * conversations at every retry.
+   */
+  private greeted = false;
   private readonly openWaiters = new Set<() => void>();
 
   constructor(
@@ -202,7 +210,8 @@ export class WSTransport implements Transport {
     if (this.stopped) return;
     const within = this.opts.wakeCheckMs ?? 4000;
     if (this.isOpen()) this.ping(within);
-    else if (this.ws?.readyState === WebSocket.CONNECTING) {
+    else if (this.ws) {
+      // Opening, or open without its hello yet.
       if (Date.now() - this.connectingSince >= within) this.reopen();
     } else if (this.retryWait === 'backoff') this.reconnectNow();
   }
@@ -249,8 +258,9 @@ export class WSTransport implements Transport {
     this.onClose({ code: ABNORMAL_CLOSURE, reason }, opened);
   }
 
+  /** isOpen reports whether the socket is open and greeted (see greeted). */
   private isOpen(): boolean {
-    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.greeted;
   }
 
   private connect(): void {
@@ -274,13 +284,20 @@ export class WSTransport implements Transport {
       return;
     }
     this.ws = ws;
+    this.greeted = false;
     this.connectingSince = Date.now();
     let opened = false;
     ws.onopen = () => {
       opened = true;
-      this.onOpen();
     };
-    ws.onmessage = (ev) => this.onMessage(ev);
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      if (!this.greeted) {
+        this.greeted = true;
+        this.onOpen();
+      }
+      this.onMessage(ev);
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
