@@ -7,12 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"chatd/frontend"
 	"chatd/llm/models"
+	"chatd/llm/openai"
 	"chatd/transport"
 	"chatd/transport/api"
 	"chatd/transport/auth"
@@ -47,6 +49,7 @@ type Config struct {
 	OpenAIBaseURL            string   // OPENAI_BASE_URL, default https://api.openai.com/v1
 	OpenAIModels             []string // OPENAI_MODELS, comma list; the first is the default
 	OpenAIModelsFromUpstream bool     // OPENAI_MODELS_FROM_UPSTREAM, default false
+	OpenAIReasoningModels    []string // OPENAI_REASONING_MODELS, comma list: models served as reasoning models; "*": all
 
 	UpstreamsFile string       // CHATD_UPSTREAMS_FILE: several upstreams (JSON or YAML); wins over OPENAI_*
 	Upstreams     *models.File // the file, read and validated
@@ -95,6 +98,10 @@ type Config struct {
 	IdleTimeout        time.Duration // CHATD_IDLE_TIMEOUT, default 30s
 	UpstreamRetries    int           // CHATD_UPSTREAM_RETRIES, default 2 (before the first token only)
 	DemoDelay          time.Duration // CHATD_DEMO_DELAY, default 25ms: the demo model's pace
+	// ReasoningFirstTokenTimeout is CHATD_REASONING_FIRST_TOKEN_TIMEOUT,
+	// default 5m: the first-token timeout of requests to reasoning models,
+	// which may think silently for minutes (openai.Options).
+	ReasoningFirstTokenTimeout time.Duration
 
 	// Cluster: several instances over NATS JetStream (cluster.go).
 	Cluster ClusterConfig
@@ -249,6 +256,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, 10),
 		DemoDelay:          r.duration("CHATD_DEMO_DELAY", 25*time.Millisecond, 0, time.Second),
 	}
+	c.ReasoningFirstTokenTimeout = r.duration("CHATD_REASONING_FIRST_TOKEN_TIMEOUT", openai.DefaultReasoningFirstTokenTimeout,
+		100*time.Millisecond, time.Hour)
 	c.WSQueueBytes = r.queueBytes(c.MaxAnswerBytes)
 	if c.CoalesceMax != 0 && c.CoalesceMax < c.CoalesceInterval {
 		r.fail("CHATD_COALESCE_MAX_INTERVAL", "%s is below CHATD_COALESCE_INTERVAL (%s); it bounds the widened window, so it must be at least that", c.CoalesceMax, c.CoalesceInterval)
@@ -279,7 +288,39 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else if c.upstreamConfigured() && len(c.OpenAIModels) == 0 && !c.OpenAIModelsFromUpstream {
 		r.fail("OPENAI_MODELS", "name at least one model (gpt-4o-mini,gpt-4o) or set OPENAI_MODELS_FROM_UPSTREAM=true")
 	}
+	c.OpenAIReasoningModels = r.reasoningModels(c)
 	return c, errors.Join(r.errs...)
+}
+
+// reasoningModels reads OPENAI_REASONING_MODELS: the models of the one
+// upstream served as reasoning models whatever their ids ("*": all). Each
+// must be one of OPENAI_MODELS, where a name that is not would be a typo
+// that silently declares nothing; with OPENAI_MODELS_FROM_UPSTREAM any
+// name goes, as it may be one the upstream lists. With an upstreams file
+// the variable is refused: the file declares its own (reasoning: true).
+func (r *configReader) reasoningModels(c Config) []string {
+	const name = "OPENAI_REASONING_MODELS"
+	ids := r.list(name, "")
+	switch {
+	case len(ids) == 0:
+		return nil
+	case c.UpstreamsFile != "":
+		r.fail(name, "is not read with CHATD_UPSTREAMS_FILE: declare reasoning: true on the model, or on its upstream, in that file")
+		return nil
+	case c.OpenAIModelsFromUpstream:
+		return ids
+	}
+	listed := strings.Join(c.OpenAIModels, ",")
+	if listed == "" {
+		listed = "unset"
+	}
+	for _, id := range ids {
+		if id != "*" && !slices.Contains(c.OpenAIModels, id) {
+			r.fail(name, "%q is not one of OPENAI_MODELS (%s); name models listed there, \"*\" for all of them, or set OPENAI_MODELS_FROM_UPSTREAM=true for a model the upstream lists",
+				id, listed)
+		}
+	}
+	return ids
 }
 
 // queueBytes reads CHATD_WS_QUEUE_BYTES, the bound in bytes of the frames

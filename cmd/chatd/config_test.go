@@ -37,7 +37,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		CoalesceInterval: 25 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
 		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
 		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond, MaxAnswerBytes: 256 << 10, SearchesPerMinute: 30,
-		SearchIndexQuiet: 200 * time.Millisecond, SearchIndexMaxLag: 5 * time.Second,
+		SearchIndexQuiet: 200 * time.Millisecond, SearchIndexMaxLag: 5 * time.Second, ReasoningFirstTokenTimeout: 5 * time.Minute,
 		Cluster: ClusterConfig{LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -59,9 +59,9 @@ func TestLoadConfigValues(t *testing.T) {
 		"MONGODB_URI": "mongodb://u:p@db1:27017,db2/chat?authSource=admin", "MONGODB_DATABASE": "chat2",
 		"JWT_SECRET": strings.Repeat("s", 32), "JWT_TTL": "24h", "JWT_SECRET_ACCEPTED": " " + strings.Repeat("a", 32) + " ",
 		"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://localhost:11434/v1", "OPENAI_MODELS": " gpt-a , ,gpt-b",
-		"OPENAI_MODELS_FROM_UPSTREAM": "true",
-		"CHATD_ALLOWED_ORIGINS":       "https://Chat.Example.com, http://localhost:5173/",
-		"CHATD_TRUSTED_PROXIES":       "127.0.0.1, 10.0.0.0/8", "CHATD_REGISTRATION": "closed",
+		"OPENAI_MODELS_FROM_UPSTREAM": "true", "OPENAI_REASONING_MODELS": "gpt-b, listed-upstream",
+		"CHATD_ALLOWED_ORIGINS": "https://Chat.Example.com, http://localhost:5173/",
+		"CHATD_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8", "CHATD_REGISTRATION": "closed",
 		"CHATD_SHUTDOWN_GRACE": "1s", "CHATD_STATIC_DIR": static, "CHATD_METRICS_TOKEN": "m",
 		"CHATD_METRICS_ALLOW": "10.1.0.0/16,192.168.1.7", "CHATD_BODY_LIMIT": "2MiB", "CHATD_LOG_LEVEL": "debug",
 		"CHATD_BCRYPT_COST": "13", "CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "3", "CHATD_LOGIN_MAX_FAILURES_IP": "50",
@@ -73,7 +73,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"CHATD_REGISTRATIONS_PER_HOUR_IP": "3", "CHATD_CONVERSATIONS_PER_MINUTE": "4",
 		"CHATD_COALESCE_STREAMS": "50", "CHATD_COALESCE_MAX_INTERVAL": "100ms",
 		"CHATD_SEARCH_INDEX_QUIET": "0s", "CHATD_SEARCH_INDEX_MAX_LAG": "30s",
-		"CHATD_WS_QUEUE_BYTES": "4MiB",
+		"CHATD_WS_QUEUE_BYTES": "4MiB", "CHATD_REASONING_FIRST_TOKEN_TIMEOUT": "20m",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +89,8 @@ func TestLoadConfigValues(t *testing.T) {
 		{"accepted secret", c.JWTSecretAccepted, strings.Repeat("a", 32)},
 		{"models", c.OpenAIModels, []string{"gpt-a", "gpt-b"}},
 		{"from upstream", c.OpenAIModelsFromUpstream, true},
+		{"reasoning models", c.OpenAIReasoningModels, []string{"gpt-b", "listed-upstream"}},
+		{"reasoning first token", c.ReasoningFirstTokenTimeout, 20 * time.Minute},
 		{"origins", c.AllowedOrigins, []string{"https://chat.example.com", "http://localhost:5173"}},
 		{"proxies", c.TrustedProxies, []string{"127.0.0.1", "10.0.0.0/8"}},
 		{"registration", c.Registration, false},
@@ -160,6 +162,13 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"log level", map[string]string{"CHATD_LOG_LEVEL": "loud"}, "CHATD_LOG_LEVEL"},
 		{"login limit", map[string]string{"CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "0"}, "CHATD_LOGIN_MAX_FAILURES_ACCOUNT"},
 		{"upstream without models", map[string]string{"OPENAI_API_KEY": "sk-x"}, "OPENAI_MODELS"},
+		{"reasoning model not offered", map[string]string{"OPENAI_API_KEY": "sk-x", "OPENAI_MODELS": "gpt-a,o-prod",
+			"OPENAI_REASONING_MODELS": "o-prod,o-prd"}, "OPENAI_REASONING_MODELS"},
+		{"reasoning model without models", map[string]string{"OPENAI_REASONING_MODELS": "*,o-prod"}, "OPENAI_REASONING_MODELS"},
+		{"reasoning models beside an upstreams file", map[string]string{"CHATD_UPSTREAMS_FILE": "missing.yaml",
+			"OPENAI_REASONING_MODELS": "*"}, "OPENAI_REASONING_MODELS"},
+		{"reasoning first token too long", map[string]string{"CHATD_REASONING_FIRST_TOKEN_TIMEOUT": "2h"}, "CHATD_REASONING_FIRST_TOKEN_TIMEOUT"},
+		{"reasoning first token zero", map[string]string{"CHATD_REASONING_FIRST_TOKEN_TIMEOUT": "0s"}, "CHATD_REASONING_FIRST_TOKEN_TIMEOUT"},
 		{"mongo scheme", map[string]string{"MONGODB_URI": "postgres://u:hunter2@h/db"}, "MONGODB_URI"},
 		{"answer over a MongoDB document", map[string]string{"MONGODB_URI": "mongodb://db/chatd", "CHATD_MAX_ANSWER_BYTES": "8MiB"}, "CHATD_MAX_ANSWER_BYTES"},
 		{"pprof on every interface", map[string]string{"CHATD_PPROF_ADDR": ":6060"}, "CHATD_PPROF_ADDR"},

@@ -25,10 +25,12 @@ func (c Config) upstreamConfigured() bool {
 func newModel(cfg Config, logger *slog.Logger) (*llm.Router, hub.Titler) {
 	mc := models.Config{DemoDelay: cfg.DemoDelay, Logger: logger, File: cfg.Upstreams}
 	mc.Client = openai.Options{MaxRetries: retries(cfg.UpstreamRetries),
-		FirstTokenTimeout: cfg.FirstTokenTimeout, IdleTimeout: cfg.IdleTimeout}
+		FirstTokenTimeout: cfg.FirstTokenTimeout, ReasoningFirstTokenTimeout: cfg.ReasoningFirstTokenTimeout,
+		IdleTimeout: cfg.IdleTimeout}
 	if cfg.Upstreams == nil && cfg.upstreamConfigured() {
 		mc.APIKey, mc.BaseURL = cfg.OpenAIKey, cfg.OpenAIBaseURL
 		mc.Models, mc.Discover = strings.Join(cfg.OpenAIModels, ","), cfg.OpenAIModelsFromUpstream
+		mc.ReasoningModels = cfg.OpenAIReasoningModels
 	}
 	router := models.New(mc)
 	titler := &llm.Titler{Streamer: router, Logger: logger}

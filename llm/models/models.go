@@ -31,6 +31,11 @@ type Config struct {
 	Models string
 	// Discover also offers the models the upstream lists, after Models.
 	Discover bool
+	// ReasoningModels declares models of the one upstream reasoning models
+	// whatever their ids (OPENAI_REASONING_MODELS), as "reasoning: true"
+	// does in an upstreams file: ids of Models, or of models the upstream
+	// lists (with Discover); "*" declares every model, as on an upstream.
+	ReasoningModels []string
 	// Azure and AzureAPIVersion select Azure OpenAI (see openai.Options).
 	Azure           bool
 	AzureAPIVersion string
@@ -71,7 +76,7 @@ func New(c Config) *llm.Router {
 	case c.File != nil:
 		opts.Default = c.File.Default
 		for _, u := range c.File.Upstreams {
-			opts.Upstreams = append(opts.Upstreams, c.upstream(u))
+			opts.Upstreams = append(opts.Upstreams, c.upstream(u, nil))
 		}
 	default:
 		opts.Upstreams = []llm.Upstream{c.shorthand()}
@@ -83,23 +88,39 @@ func New(c Config) *llm.Router {
 func (c Config) shorthand() llm.Upstream {
 	u := UpstreamConfig{Name: "openai", Label: hostOf(c.BaseURL), BaseURL: strings.TrimSpace(c.BaseURL),
 		APIKey: strings.TrimSpace(c.APIKey), Azure: c.Azure, AzureAPIVersion: c.AzureAPIVersion, Discover: c.Discover}
+	declared := make(map[string]bool)
+	for _, id := range c.ReasoningModels {
+		declared[strings.TrimSpace(id)] = true
+	}
+	u.Reasoning = declared["*"]
 	for _, r := range llm.Routes(c.Models, nil) {
-		u.Models = append(u.Models, ModelConfig{ID: r.Info.ID})
+		u.Models = append(u.Models, ModelConfig{ID: r.Info.ID, Reasoning: declared[r.Info.ID]})
+		delete(declared, r.Info.ID)
 	}
 	if len(u.Models) == 0 {
 		u.Discover = true
 	}
-	return c.upstream(u)
+	var discovered []string // declared ids not in Models: ones the upstream may list
+	for id := range declared {
+		if id != "*" && id != "" {
+			discovered = append(discovered, id)
+		}
+	}
+	return c.upstream(u, discovered)
 }
 
-// upstream builds the llm.Upstream of one configured server.
-func (c Config) upstream(u UpstreamConfig) llm.Upstream {
+// upstream builds the llm.Upstream of one configured server; reasoning
+// are more of its models, not among u.Models, declared reasoning models.
+func (c Config) upstream(u UpstreamConfig, reasoning []string) llm.Upstream {
 	co := c.Client
 	co.APIKey, co.BaseURL, co.Azure, co.AzureAPIVersion = u.APIKey, u.BaseURL, u.Azure, u.AzureAPIVersion
 	co.Headers, co.Query, co.Logger = u.Headers, u.Query, c.Logger
-	co.ReasoningModels = reasoningModels(u)
+	co.ReasoningModels = append(reasoningModels(u), reasoning...)
 	if u.Timeouts.FirstToken > 0 {
 		co.FirstTokenTimeout = time.Duration(u.Timeouts.FirstToken)
+	}
+	if u.Timeouts.ReasoningFirstToken > 0 {
+		co.ReasoningFirstTokenTimeout = time.Duration(u.Timeouts.ReasoningFirstToken)
 	}
 	if u.Timeouts.Idle > 0 {
 		co.IdleTimeout = time.Duration(u.Timeouts.Idle)

@@ -1,11 +1,16 @@
 package models_test
 
 import (
+	"errors"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
 	"chatd/llm/models"
+	"chatd/llm/openai"
 )
 
 const reasoningFile = `
@@ -56,5 +61,109 @@ func TestReasoningDeclared(t *testing.T) {
 		if rec.Model != tc.model || rec.MaxTokensField != tc.wantField || rec.ReasoningEffort != tc.wantEffort {
 			t.Errorf("%s: upstream saw %s", tc.model, rec.Body)
 		}
+	}
+}
+
+const reasoningTimeoutFile = `
+upstreams:
+  - name: a
+    baseURL: %A%
+    timeouts: {firstToken: 200ms, reasoningFirstToken: 10s}
+    models:
+      - o3-mini
+      - plain
+      - id: think-prod
+        reasoning: true
+  - name: b
+    baseURL: %B%
+    timeouts: {firstToken: 200ms}
+    models: [o4-mini]
+`
+
+// TestReasoningFirstTokenTimeout: an upstream's
+// timeouts.reasoningFirstToken is the first-token timeout of its
+// reasoning models (by name or declared), which think silently before
+// their first text, while its other models keep timeouts.firstToken; an
+// upstream without one takes the server's (Config.Client).
+func TestReasoningFirstTokenTimeout(t *testing.T) {
+	t.Parallel()
+	cfg := fakeai.Config{Tokens: 2, FirstDelay: 1500 * time.Millisecond}
+	a := fakeai.Start(t, fakeai.Options{Defaults: cfg})
+	b := fakeai.Start(t, fakeai.Options{Defaults: cfg})
+	f, err := models.ReadFile(writeFile(t, "up.yaml", reasoningTimeoutFile, a.URL, b.URL), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := models.New(models.Config{File: f, Client: openai.Options{ReasoningFirstTokenTimeout: 300 * time.Millisecond},
+		Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(r.Close)
+	tests := []struct {
+		model string
+		want  string // "": answered; else the end of the timeout's message
+	}{
+		{"o3-mini", ""},
+		{"think-prod", ""},
+		{"plain", "within 200ms."},
+		{"o4-mini", "within 300ms."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.model, func(t *testing.T) {
+			t.Parallel()
+			req := llm.Request{Model: tc.model, Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}
+			_, err := r.Stream(testCtx(t), req, func(string) {})
+			var e *llm.Error
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("err %v, want an answer", err)
+			case tc.want != "" && (!errors.As(err, &e) || e.Kind != llm.KindTimeout || !strings.HasSuffix(e.Message, tc.want)):
+				t.Fatalf("err %v, want a timeout %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestShorthandReasoningModels: the one upstream of the OPENAI_*
+// variables declares reasoning models under any id (ReasoningModels,
+// from OPENAI_REASONING_MODELS) as an upstreams file does: models it
+// lists, models its upstream lists, or "*" for all; they are sent
+// max_completion_tokens and the reasoning effort, the others max_tokens.
+func TestShorthandReasoningModels(t *testing.T) {
+	t.Parallel()
+	const completion, plain = "max_completion_tokens", "max_tokens"
+	tests := []struct {
+		name string
+		cfg  models.Config
+		want map[string]string // model -> the token bound's field sent
+	}{
+		{"listed", models.Config{Models: "proxy-think, gpt-x", ReasoningModels: []string{"proxy-think"}},
+			map[string]string{"proxy-think": completion, "gpt-x": plain}},
+		{"discovered", models.Config{Models: "gpt-x", Discover: true, ReasoningModels: []string{"disc-think"}},
+			map[string]string{"disc-think": completion, "disc-plain": plain, "gpt-x": plain}},
+		{"every model", models.Config{Models: "proxy-think,gpt-x", ReasoningModels: []string{"*"}},
+			map[string]string{"proxy-think": completion, "gpt-x": completion}},
+		{"none", models.Config{Models: "proxy-think"}, map[string]string{"proxy-think": plain}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{Models: []string{"disc-think", "disc-plain"}, Defaults: fakeai.Config{Tokens: 2}})
+			tc.cfg.APIKey, tc.cfg.BaseURL, tc.cfg.Logger = "sk-k", srv.URL, slog.New(slog.DiscardHandler)
+			r := models.New(tc.cfg)
+			t.Cleanup(r.Close)
+			if _, err := r.Models(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			for model, field := range tc.want {
+				req := llm.Request{Model: model, MaxTokens: 32, ReasoningEffort: "low",
+					Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}
+				if _, err := r.Stream(testCtx(t), req, func(string) {}); err != nil {
+					t.Fatalf("%s: %v", model, err)
+				}
+				effort := map[string]string{completion: "low", plain: ""}[field]
+				if rec, _ := srv.LastRequest(); rec.Model != model || rec.MaxTokensField != field || rec.ReasoningEffort != effort {
+					t.Errorf("%s: upstream saw %s, want %s", model, rec.Body, field)
+				}
+			}
+		})
 	}
 }

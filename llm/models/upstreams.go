@@ -56,7 +56,8 @@ type UpstreamConfig struct {
 	Models   []ModelConfig `json:"models,omitempty"`
 	Discover bool          `json:"discover,omitempty"`
 	// Timeouts and Retries of this upstream's requests; zero values take
-	// the server's (CHATD_FIRST_TOKEN_TIMEOUT, CHATD_IDLE_TIMEOUT,
+	// the server's (CHATD_FIRST_TOKEN_TIMEOUT,
+	// CHATD_REASONING_FIRST_TOKEN_TIMEOUT, CHATD_IDLE_TIMEOUT,
 	// CHATD_UPSTREAM_RETRIES; 10s for the model list).
 	Timeouts Timeouts `json:"timeouts,omitempty"`
 	Retries  *int     `json:"retries,omitempty"`
@@ -107,11 +108,16 @@ type Defaults struct {
 	Stop        []string `json:"stop,omitempty"`
 }
 
-// Timeouts of one upstream, as Go durations ("30s").
+// Timeouts of one upstream, as Go durations ("30s"). FirstToken bounds
+// the wait for a request's first text; ReasoningFirstToken replaces it for
+// requests to reasoning models (by name or declared, see
+// ModelConfig.Reasoning), which may think silently for minutes, and is
+// never shorter than it (see openai.Options).
 type Timeouts struct {
-	FirstToken Duration `json:"firstToken,omitempty"`
-	Idle       Duration `json:"idle,omitempty"`
-	List       Duration `json:"list,omitempty"`
+	FirstToken          Duration `json:"firstToken,omitempty"`
+	ReasoningFirstToken Duration `json:"reasoningFirstToken,omitempty"`
+	Idle                Duration `json:"idle,omitempty"`
+	List                Duration `json:"list,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("90s").

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,11 +19,13 @@ import (
 // attempt is the state of one HTTP request of a Stream call. The transport
 // fills status, header and body from the request's context.
 type attempt struct {
-	status    int
-	header    http.Header
-	body      *doneWatcher
-	list      *bytes.Buffer // a model list request: the body is copied here
-	delivered atomic.Bool   // some text reached onDelta: never retry
+	// firstToken is the attempt's first-token timeout (Options).
+	firstToken time.Duration
+	status     int
+	header     http.Header
+	body       *doneWatcher
+	list       *bytes.Buffer // a model list request: the body is copied here
+	delivered  atomic.Bool   // some text reached onDelta: never retry
 }
 
 type attemptKey struct{}
@@ -69,7 +72,7 @@ type sink struct {
 func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionRequest, out sink, st *attempt) (llm.Result, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	deadline := newStreamDeadline(actx, cancel, &st.delivered, c.opts.FirstTokenTimeout, c.opts.IdleTimeout)
+	deadline := newStreamDeadline(actx, cancel, &st.delivered, st.firstToken, c.opts.IdleTimeout)
 	defer deadline.stop()
 
 	stream, err := c.api.CreateChatCompletionStream(context.WithValue(actx, attemptKey{}, st), oreq)
@@ -173,14 +176,26 @@ func (c *Client) failure(actx context.Context, st *attempt, err error) error {
 	switch {
 	case errors.Is(cause, errFirstTokenTimeout):
 		return &llm.Error{Kind: llm.KindTimeout, Err: fmt.Errorf("%w: %w", cause, err),
-			Message: fmt.Sprintf("The model did not start answering within %s.", c.opts.FirstTokenTimeout)}
+			Message: fmt.Sprintf("The model did not start answering within %s.", readable(st.firstToken))}
 	case errors.Is(cause, errIdleTimeout):
 		return &llm.Error{Kind: llm.KindTimeout, Err: fmt.Errorf("%w: %w", cause, err),
-			Message: fmt.Sprintf("The model stopped sending for %s.", c.opts.IdleTimeout)}
+			Message: fmt.Sprintf("The model stopped sending for %s.", readable(c.opts.IdleTimeout))}
 	case actx.Err() != nil:
 		return err // the caller's context ended; Stream reports it
 	}
 	return classify(err, st, c.opts.APIKey)
+}
+
+// readable writes d for a user: "5m" rather than "5m0s".
+func readable(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // sleep waits for d or until ctx ends; it reports whether d passed.

@@ -50,8 +50,16 @@ type Options struct {
 	// RetryMax caps a backoff and an upstream's Retry-After; it defaults to 8s.
 	RetryMax time.Duration
 	// FirstTokenTimeout bounds the wait from sending the request to the
-	// first piece of text; it defaults to 30s.
+	// first piece of text (or reasoning); it defaults to 30s. Requests to
+	// reasoning models have ReasoningFirstTokenTimeout instead.
 	FirstTokenTimeout time.Duration
+	// ReasoningFirstTokenTimeout is FirstTokenTimeout for requests to
+	// reasoning models (see ReasoningModels): OpenAI's think silently,
+	// sending nothing until their reasoning ends, which at a high
+	// reasoning effort takes minutes. It defaults to
+	// DefaultReasoningFirstTokenTimeout, and is never shorter than
+	// FirstTokenTimeout.
+	ReasoningFirstTokenTimeout time.Duration
 	// IdleTimeout bounds the wait for the next chunk carrying text (or
 	// reasoning) once text flows; chunks without any do not count. It
 	// defaults to 30s.
@@ -80,6 +88,15 @@ type Options struct {
 
 // DefaultBaseURL is the OpenAI API.
 const DefaultBaseURL = "https://api.openai.com/v1"
+
+// DefaultReasoningFirstTokenTimeout is the default wait for the first
+// text of a reasoning model: 5 minutes. OpenAI's own SDKs wait up to 10
+// minutes for a whole request (reasoning and answer); chatd bounds a whole
+// answer by 10 minutes too (CHATD_MAX_ANSWER_DURATION), so the silent
+// thinking may take half of it and the answer has the other half to
+// stream. It is several times what o-series models usually think at a
+// high effort, and still ends a request whose upstream hung within minutes.
+const DefaultReasoningFirstTokenTimeout = 5 * time.Minute
 
 // Client streams chat completions; it implements llm.Streamer and
 // llm.Catalog and is safe for concurrent use.
@@ -131,6 +148,8 @@ func withDefaults(o Options) Options {
 	o.RetryBase = positive(o.RetryBase, 500*time.Millisecond)
 	o.RetryMax = positive(o.RetryMax, 8*time.Second)
 	o.FirstTokenTimeout = positive(o.FirstTokenTimeout, 30*time.Second)
+	o.ReasoningFirstTokenTimeout = max(positive(o.ReasoningFirstTokenTimeout, DefaultReasoningFirstTokenTimeout),
+		o.FirstTokenTimeout)
 	o.IdleTimeout = positive(o.IdleTimeout, 30*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -158,7 +177,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 	out := sink{text: onDelta, reasoning: req.OnReasoning}
 	switched := false
 	for try := 0; ; try++ {
-		st := &attempt{}
+		st := &attempt{firstToken: c.firstTokenTimeout(reasoning)}
 		res, err := c.attempt(ctx, oreq, out, st)
 		if err == nil {
 			return res, nil
@@ -225,6 +244,15 @@ func (c *Client) request(req llm.Request, reasoning bool) goopenai.ChatCompletio
 	}
 	r.Stop = req.Stop
 	return r
+}
+
+// firstTokenTimeout is the first-token timeout of a request to a
+// reasoning model or another.
+func (c *Client) firstTokenTimeout(reasoning bool) time.Duration {
+	if reasoning {
+		return c.opts.ReasoningFirstTokenTimeout
+	}
+	return c.opts.FirstTokenTimeout
 }
 
 // SendsReasoningEffort implements llm.EffortSender: a request's

@@ -1,0 +1,68 @@
+package openai_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/llm"
+	"chatd/llm/fakeai"
+	"chatd/llm/openai"
+)
+
+// TestReasoningFirstTokenTimeout: a reasoning model (known by its name,
+// declared, or learned from a refusal of max_tokens) that sends nothing
+// while it thinks (OpenAI's send the role chunk, then nothing until the
+// answer) is waited for with the reasoning first-token timeout, by
+// default minutes, never less than the ordinary one; any other model
+// still gets the first-token timeout, and the error names the timeout
+// that ended the wait.
+func TestReasoningFirstTokenTimeout(t *testing.T) {
+	t.Parallel()
+	const think = "[[fake tokens=4 first_delay=1500ms]]"
+	tests := []struct {
+		name, model, prompt string
+		maxTokens           int
+		opts                func(*openai.Options)
+		want                string // "": the whole answer; else a timeout saying this
+	}{
+		{"reasoning model by name, default timeout", "o3-mini", think, 0, nil, ""},
+		{"declared reasoning model", "think-prod", think, 0,
+			func(o *openai.Options) { o.ReasoningModels = []string{"think-prod"} }, ""},
+		{"reasoning model learned from a refusal", "azure-o3", "[[fake tokens=4 first_delay=1500ms refuse=max_tokens]]", 16, nil, ""},
+		{"reasoning timeout never below the first-token one", "o3-mini", "[[fake tokens=4 first_delay=1s]]", 0,
+			func(o *openai.Options) {
+				o.FirstTokenTimeout, o.ReasoningFirstTokenTimeout = 5*time.Second, 100*time.Millisecond
+			}, ""},
+		{"ordinary model", "fake-mini", think, 0, nil, "within 200ms."},
+		{"reasoning model that never starts", "o3-mini", "[[fake tokens=4 fault=hang_first]]", 0,
+			func(o *openai.Options) { o.ReasoningFirstTokenTimeout = 300 * time.Millisecond }, "within 300ms."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{})
+			c := newClient(srv.URL, func(o *openai.Options) {
+				o.FirstTokenTimeout = 200 * time.Millisecond
+				if tc.opts != nil {
+					tc.opts(o)
+				}
+			})
+			req := request(tc.prompt)
+			req.Model, req.MaxTokens = tc.model, tc.maxTokens
+			var b strings.Builder
+			_, err := c.Stream(testCtx(t), req, func(s string) { b.WriteString(s) })
+			if tc.want == "" {
+				if err != nil || b.String() != fakeai.ExpectedText(fakeai.Config{Tokens: 4}) {
+					t.Fatalf("answer %q, err %v; want the whole answer", b.String(), err)
+				}
+				return
+			}
+			var e *llm.Error
+			if llm.KindOf(err) != llm.KindTimeout || !errors.As(err, &e) || !strings.HasSuffix(e.Message, tc.want) {
+				t.Fatalf("err %v, want a timeout %q", err, tc.want)
+			}
+		})
+	}
+}
