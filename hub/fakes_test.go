@@ -71,6 +71,12 @@ func (s *memStore) UpdateConversation(_ context.Context, ownerID, id string, p p
 	if p.Title != nil {
 		c.Title = *p.Title
 	}
+	if p.Model != nil {
+		c.Model = *p.Model
+	}
+	if p.SystemPrompt != nil {
+		c.SystemPrompt = *p.SystemPrompt
+	}
 	s.convs[id] = c
 	return c, nil
 }

@@ -323,7 +323,8 @@ func deliverStored(sub Subscriber, m persistence.Message) {
 }
 
 // Regenerate cancels the running answer, if any, and answers the same user
-// message again as a sibling of the old answer.
+// message again as a sibling of the old answer, with the requested model,
+// else the conversation's current one (else the default), as Send does.
 func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req RegenerateRequest) (Result, error) {
 	if !h.enter() {
 		return Result{}, errUnavailable
@@ -348,7 +349,9 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	if !ok {
 		return Result{}, protocol.Errorf(protocol.CodeInvalidField, "the answer %s has no user message to answer again", old.ID)
 	}
-	model, err := h.pickModel(ctx, req.Model, firstNonEmpty(old.Model, conv.Model))
+	// As for a send, the conversation's current model (the picker's
+	// choice), not the one of the answer being replaced.
+	model, err := h.pickModel(ctx, req.Model, conv.Model)
 	if err != nil {
 		return Result{}, err
 	}

@@ -1,0 +1,82 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"chatd/hub/protocol"
+	"chatd/llm"
+	"chatd/persistence"
+)
+
+// pickerModel is fakeModel offering two models, "fake" the default.
+type pickerModel struct{ *fakeModel }
+
+func (pickerModel) Models(context.Context) ([]llm.ModelInfo, error) {
+	return []llm.ModelInfo{{ID: "fake", Default: true}, {ID: "other"}}, nil
+}
+
+// TestRegenerateModel: a regenerate without a model uses the
+// conversation's current model, as a send does, not the model of the
+// answer it replaces: a user who picked another model in the picker (the
+// web client stores the pick as the conversation's model) gets an answer
+// from that one. A conversation's model no longer offered falls back to
+// the default, a requested model wins, and an unknown one is refused.
+func TestRegenerateModel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		convModel string // the conversation's model at the regenerate
+		requested string
+		want      string // "": refused as unknown_model
+	}{
+		{"the conversation's model, switched after the answer", "fake", "", "fake"},
+		{"the conversation's model, unchanged", "other", "", "other"},
+		{"a requested model wins", "fake", "other", "other"},
+		{"the conversation's model no longer offered: the default", "retired", "", "fake"},
+		{"an unknown requested model", "fake", "nope", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			model := pickerModel{&fakeModel{script: say("hello")}}
+			e := &env{store: newMemStore(), model: model.fakeModel}
+			e.writer = &memWriter{store: e.store}
+			e.h = New(Options{Store: e.store, Writer: e.writer, Model: model})
+			runHub(t, e.h, nil)
+			sub := newSub("u")
+			ctx := context.Background()
+			// The first answer comes from "other".
+			res, err := e.h.Send(ctx, sub, "u", SendRequest{Content: "hi", Model: "other"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.textUntilDone(t, res.MessageID, 0)
+			if m := e.stored(t, res.MessageID); m.Model != "other" {
+				t.Fatalf("first answer from %q", m.Model)
+			}
+			if _, err := e.store.UpdateConversation(ctx, "u", res.ConversationID, persistence.ConversationPatch{Model: &tc.convModel}); err != nil {
+				t.Fatal(err)
+			}
+			r, err := e.h.Regenerate(ctx, sub, "u", RegenerateRequest{ConversationID: res.ConversationID, Model: tc.requested})
+			if tc.want == "" {
+				if pe := (*protocol.Error)(nil); !errors.As(err, &pe) || pe.Code != protocol.CodeUnknownModel {
+					t.Fatalf("err %v, want %s", err, protocol.CodeUnknownModel)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.textUntilDone(t, r.MessageID, 0)
+			m := e.stored(t, r.MessageID)
+			model.mu.Lock()
+			asked := model.requests[len(model.requests)-1].Model
+			model.mu.Unlock()
+			if m.Model != tc.want || asked != tc.want {
+				t.Fatalf("regenerated answer stored as from %q, model asked %q; want %q", m.Model, asked, tc.want)
+			}
+		})
+	}
+}
