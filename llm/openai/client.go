@@ -54,9 +54,10 @@ type Options struct {
 	// reasoning models have ReasoningFirstTokenTimeout instead.
 	FirstTokenTimeout time.Duration
 	// ReasoningFirstTokenTimeout is FirstTokenTimeout for requests to
-	// reasoning models (see ReasoningModels): OpenAI's think silently,
-	// sending nothing until their reasoning ends, which at a high
-	// reasoning effort takes minutes. It defaults to
+	// reasoning models (see ReasoningModels; a declared one whose server
+	// takes max_tokens too): OpenAI's think silently, sending nothing
+	// until their reasoning ends, which at a high reasoning effort takes
+	// minutes. It defaults to
 	// DefaultReasoningFirstTokenTimeout, and is never shorter than
 	// FirstTokenTimeout.
 	ReasoningFirstTokenTimeout time.Duration
@@ -177,7 +178,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 	out := sink{text: onDelta, reasoning: req.OnReasoning}
 	switched := false
 	for try := 0; ; try++ {
-		st := &attempt{firstToken: c.firstTokenTimeout(reasoning)}
+		st := &attempt{firstToken: c.firstTokenTimeout(c.kind.thinks(req.Model))}
 		res, err := c.attempt(ctx, oreq, out, st)
 		if err == nil {
 			return res, nil
@@ -246,10 +247,10 @@ func (c *Client) request(req llm.Request, reasoning bool) goopenai.ChatCompletio
 	return r
 }
 
-// firstTokenTimeout is the first-token timeout of a request to a
-// reasoning model or another.
-func (c *Client) firstTokenTimeout(reasoning bool) time.Duration {
-	if reasoning {
+// firstTokenTimeout is the first-token timeout of a request to a model
+// that thinks silently first (modelKinds.thinks) or another.
+func (c *Client) firstTokenTimeout(thinks bool) time.Duration {
+	if thinks {
 		return c.opts.ReasoningFirstTokenTimeout
 	}
 	return c.opts.FirstTokenTimeout

@@ -49,6 +49,17 @@ func (k *modelKinds) reasoning(model string) bool {
 	return k.declared[model] || k.declared["*"] || reasoningName(model)
 }
 
+// thinks reports whether model is a reasoning model that may think
+// silently before its first token (see Options.ReasoningFirstTokenTimeout):
+// one declared or known by name, even when its server takes max_tokens,
+// or one that asked for max_completion_tokens.
+func (k *modelKinds) thinks(model string) bool {
+	k.mu.Lock()
+	learned := k.learned[model]
+	k.mu.Unlock()
+	return learned || k.declared[model] || k.declared["*"] || reasoningName(model)
+}
+
 // switchField reports whether err is the upstream refusing the token
 // bound's field sent (asking for the other one), and then learns that
 // model takes the other field. A model go-openai knows by name for a

@@ -12,7 +12,8 @@ import (
 )
 
 // TestReasoningFirstTokenTimeout: a reasoning model (known by its name,
-// declared, or learned from a refusal of max_tokens) that sends nothing
+// declared, even when its server then refuses max_completion_tokens, or
+// learned from a refusal of max_tokens) that sends nothing
 // while it thinks (OpenAI's send the role chunk, then nothing until the
 // answer) is waited for with the reasoning first-token timeout, by
 // default minutes, never less than the ordinary one; any other model
@@ -31,6 +32,9 @@ func TestReasoningFirstTokenTimeout(t *testing.T) {
 		{"declared reasoning model", "think-prod", think, 0,
 			func(o *openai.Options) { o.ReasoningModels = []string{"think-prod"} }, ""},
 		{"reasoning model learned from a refusal", "azure-o3", "[[fake tokens=4 first_delay=1500ms refuse=max_tokens]]", 16, nil, ""},
+		{"declared reasoning model whose server takes max_tokens", "old-think",
+			"[[fake tokens=4 first_delay=1500ms refuse=max_completion_tokens]]", 16,
+			func(o *openai.Options) { o.ReasoningModels = []string{"old-think"} }, ""},
 		{"reasoning timeout never below the first-token one", "o3-mini", "[[fake tokens=4 first_delay=1s]]", 0,
 			func(o *openai.Options) {
 				o.FirstTokenTimeout, o.ReasoningFirstTokenTimeout = 5*time.Second, 100*time.Millisecond
