@@ -52,12 +52,14 @@ func (k *modelKinds) reasoning(model string) bool {
 // thinks reports whether model is a reasoning model that may think
 // silently before its first token (see Options.ReasoningFirstTokenTimeout):
 // one declared or known by name, even when its server takes max_tokens,
-// or one that asked for max_completion_tokens.
+// or one that asked for max_completion_tokens. The name may carry a
+// provider's prefix (OpenRouter's "openai/o3-mini"), which does not change
+// the token field it is sent.
 func (k *modelKinds) thinks(model string) bool {
 	k.mu.Lock()
 	learned := k.learned[model]
 	k.mu.Unlock()
-	return learned || k.declared[model] || k.declared["*"] || reasoningName(model)
+	return learned || k.declared[model] || k.declared["*"] || reasoningName(model[strings.LastIndexByte(model, '/')+1:])
 }
 
 // switchField reports whether err is the upstream refusing the token

@@ -29,6 +29,7 @@ func TestReasoningFirstTokenTimeout(t *testing.T) {
 		want                string // "": the whole answer; else a timeout saying this
 	}{
 		{"reasoning model by name, default timeout", "o3-mini", think, 0, nil, ""},
+		{"reasoning model behind a provider's prefix", "openai/o3-mini", think, 16, nil, ""},
 		{"declared reasoning model", "think-prod", think, 0,
 			func(o *openai.Options) { o.ReasoningModels = []string{"think-prod"} }, ""},
 		{"reasoning model learned from a refusal", "azure-o3", "[[fake tokens=4 first_delay=1500ms refuse=max_tokens]]", 16, nil, ""},
@@ -60,6 +61,9 @@ func TestReasoningFirstTokenTimeout(t *testing.T) {
 			if tc.want == "" {
 				if err != nil || b.String() != fakeai.ExpectedText(fakeai.Config{Tokens: 4}) {
 					t.Fatalf("answer %q, err %v; want the whole answer", b.String(), err)
+				}
+				if rec, _ := srv.LastRequest(); tc.model == "openai/o3-mini" && rec.MaxTokensField != "max_tokens" {
+					t.Fatalf("a prefixed name sent %s: its field is the server's business", rec.MaxTokensField)
 				}
 				return
 			}
