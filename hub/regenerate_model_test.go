@@ -80,3 +80,58 @@ func TestRegenerateModel(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedRegenerateKeepsTheRunningAnswer: a regenerate refused for
+// its own fields (an unknown model, a message that is no answer or not
+// in the conversation) is refused before anything else: the answer
+// running in the conversation goes on and completes, untouched.
+func TestRefusedRegenerateKeepsTheRunningAnswer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		req  func(res Result) RegenerateRequest
+		code string
+	}{
+		{"unknown model", func(res Result) RegenerateRequest {
+			return RegenerateRequest{ConversationID: res.ConversationID, Model: "nope"}
+		}, protocol.CodeUnknownModel},
+		{"a user message", func(res Result) RegenerateRequest {
+			return RegenerateRequest{ConversationID: res.ConversationID, MessageID: res.UserMessageID}
+		}, protocol.CodeInvalidField},
+		{"a message not in the conversation", func(res Result) RegenerateRequest {
+			return RegenerateRequest{ConversationID: res.ConversationID, MessageID: persistence.NewID()}
+		}, protocol.CodeNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			feed := make(tap)
+			e := newEnv(t, Options{}, feed.script)
+			sub := newSub("u")
+			res := e.send(t, sub, "hi")
+			feed <- "first "
+			_, err := e.h.Regenerate(context.Background(), nil, "u", tc.req(res))
+			if pe := (*protocol.Error)(nil); !errors.As(err, &pe) || pe.Code != tc.code {
+				t.Fatalf("err %v, want %s", err, tc.code)
+			}
+			// A stopped answer's done would be queued by now: the
+			// regenerate waits for it before going on.
+			sofar := ""
+			for len(sub.frames) > 0 {
+				f := <-sub.frames
+				if f.IsDone(res.MessageID) {
+					t.Fatalf("the running answer was stopped: %s", f.Data)
+				}
+				if f.Type == protocol.TypeDelta {
+					sofar += decode(t, f).Text
+				}
+			}
+			feed <- "and last"
+			close(feed)
+			text, done := sub.textUntilDone(t, res.MessageID, int64(len(sofar)))
+			if sofar+text != "first and last" || done.Status != "complete" {
+				t.Fatalf("the running answer ended %s with %q", done.Status, sofar+text)
+			}
+		})
+	}
+}

@@ -201,14 +201,8 @@ func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (c
 	msgs []persistence.Message, created bool, err error,
 ) {
 	if req.ConversationID != "" {
-		conv, msgs, err = persistence.ReadConversation(ctx, h.opts.Store, userID, req.ConversationID)
-		if errors.Is(err, persistence.ErrNotFound) {
-			return conv, nil, false, protocol.Errorf(protocol.CodeNotFound, "conversation %s not found", req.ConversationID)
-		}
-		if err != nil {
-			return conv, nil, false, fmt.Errorf("load conversation %s and its messages: %w", req.ConversationID, err)
-		}
-		return conv, msgs, false, nil
+		conv, msgs, err = h.readConversation(ctx, userID, req.ConversationID)
+		return conv, msgs, false, err
 	}
 	// A new conversation has no message to be a parent: refused before
 	// anything is stored.
@@ -227,6 +221,20 @@ func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (c
 		return conv, nil, false, fmt.Errorf("create conversation: %w", err)
 	}
 	return conv, []persistence.Message{}, true, nil
+}
+
+// readConversation loads a conversation of userID and its messages, with
+// one read where the store allows (persistence.ReadConversation); another
+// user's is not found.
+func (h *Hub) readConversation(ctx context.Context, userID, id string) (persistence.Conversation, []persistence.Message, error) {
+	conv, msgs, err := persistence.ReadConversation(ctx, h.opts.Store, userID, id)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return conv, nil, protocol.Errorf(protocol.CodeNotFound, "conversation %s not found", id)
+	}
+	if err != nil {
+		return conv, nil, fmt.Errorf("load conversation %s and its messages: %w", id, err)
+	}
+	return conv, msgs, nil
 }
 
 // sendParent returns the parent a new user message gets among the
@@ -324,36 +332,34 @@ func deliverStored(sub Subscriber, m persistence.Message) {
 
 // Regenerate cancels the running answer, if any, and answers the same user
 // message again as a sibling of the old answer, with the requested model,
-// else the conversation's current one (else the default), as Send does.
+// else the conversation's current one (else the default), as Send does. A
+// request refused (an unknown model, a message that is no answer of the
+// conversation) leaves the running answer alone.
 func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req RegenerateRequest) (Result, error) {
 	if !h.enter() {
 		return Result{}, errUnavailable
 	}
 	defer h.work.Done()
-	conv, err := h.ownedConversation(ctx, userID, req.ConversationID)
+	conv, msgs, err := h.readConversation(ctx, userID, req.ConversationID)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := h.stopRunning(ctx, conv.ID, errSuperseded); err != nil {
-		return Result{}, err
-	}
-	msgs, err := h.opts.Store.Messages(ctx, userID, conv.ID)
-	if err != nil {
-		return Result{}, fmt.Errorf("load messages of %s: %w", conv.ID, err)
-	}
-	old, err := regenerateTarget(msgs, req.MessageID)
+	// The request is checked before the running answer is stopped: a
+	// refused regenerate leaves it running.
+	user, err := regenerateUser(msgs, req.MessageID)
 	if err != nil {
 		return Result{}, err
-	}
-	user, ok := findMessage(msgs, old.ParentID)
-	if !ok {
-		return Result{}, protocol.Errorf(protocol.CodeInvalidField, "the answer %s has no user message to answer again", old.ID)
 	}
 	// As for a send, the conversation's current model (the picker's
 	// choice), not the one of the answer being replaced.
 	model, err := h.pickModel(ctx, req.Model, conv.Model)
 	if err != nil {
 		return Result{}, err
+	}
+	if slices.ContainsFunc(msgs, func(m persistence.Message) bool { return !m.Status.Final() }) {
+		if msgs, user, err = h.supersede(ctx, userID, conv.ID, req.MessageID); err != nil {
+			return Result{}, err
+		}
 	}
 	c, err := h.reserve(conv.ID, userID, sub)
 	if err != nil {
@@ -365,6 +371,36 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	}
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
 	return h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
+}
+
+// supersede stops the answer running in a conversation (here or on
+// another instance) for a regenerate of answer id, and reads the messages
+// again as it left them: the user message to answer again is found anew,
+// as the latest answer may be the one stopped.
+func (h *Hub) supersede(ctx context.Context, userID, convID, id string) ([]persistence.Message, persistence.Message, error) {
+	if err := h.stopRunning(ctx, convID, errSuperseded); err != nil {
+		return nil, persistence.Message{}, err
+	}
+	msgs, err := h.opts.Store.Messages(ctx, userID, convID)
+	if err != nil {
+		return nil, persistence.Message{}, fmt.Errorf("load messages of %s: %w", convID, err)
+	}
+	user, err := regenerateUser(msgs, id)
+	return msgs, user, err
+}
+
+// regenerateUser returns the user message a regenerate of answer id
+// ("": the latest answer) answers again.
+func regenerateUser(msgs []persistence.Message, id string) (persistence.Message, error) {
+	old, err := regenerateTarget(msgs, id)
+	if err != nil {
+		return old, err
+	}
+	user, ok := findMessage(msgs, old.ParentID)
+	if !ok {
+		return user, protocol.Errorf(protocol.CodeInvalidField, "the answer %s has no user message to answer again", old.ID)
+	}
+	return user, nil
 }
 
 func regenerateTarget(msgs []persistence.Message, id string) (persistence.Message, error) {
