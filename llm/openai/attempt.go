@@ -96,11 +96,8 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			drain(st.body, cancel)
 			return res, nil
 		}
-		if errors.Is(err, io.EOF) {
-			err = errNoDone
-		}
 		if err != nil {
-			return res, c.failure(actx, st, err)
+			return res, c.failure(actx, st, streamEnd(err, st.body))
 		}
 		r, t := applyChunk(&res, &text, &reasoning, chunk)
 		if out.deliver(r, t) {
@@ -113,6 +110,22 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			return res, c.failure(actx, st, err)
 		}
 	}
+}
+
+// streamEnd is the error of a stream that ended before it was complete:
+// a body that was no event stream says so (go-openai reports it as a
+// clean end, or as too many empty messages when it is long), a clean end
+// is errNoDone, any other error itself.
+func streamEnd(err error, body *doneWatcher) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, goopenai.ErrTooManyEmptyStreamMessages) {
+		if notStream := body.notStream(); notStream != nil {
+			return fmt.Errorf("%w: %w", notStream, err)
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		return errNoDone
+	}
+	return err
 }
 
 // reportedByChunk returns the error a chunk reports: its top-level "error"

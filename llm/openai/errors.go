@@ -27,6 +27,12 @@ func classify(err error, st *attempt, key string) *llm.Error {
 		// (status 0) may refuse the prompt as too long, too.
 		return &llm.Error{Kind: llm.KindContextLength, Status: apiErr.HTTPStatusCode, Err: err,
 			Message: "The conversation is too long for this model's context window: " + clean(apiErr.Message, key)}
+	case errors.Is(err, errWebPage):
+		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
+			Message: "The model provider's URL answered with a web page, not a chat completion stream: check its base URL (it usually ends in /v1)."}
+	case errors.Is(err, errWholeReply):
+		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
+			Message: "The model provider answered with a whole reply instead of streaming it: it must support streaming (\"stream\": true)."}
 	case tooLarge(err):
 		return &llm.Error{Kind: llm.KindContextLength, Status: http.StatusRequestEntityTooLarge, Err: err,
 			Message: "The conversation is too long for this model provider: it refused the request as too large (HTTP 413)."}

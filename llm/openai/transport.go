@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 
@@ -67,13 +68,16 @@ func (t *teeBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// doneWatcher passes a body through and notices a "data: [DONE]" line. It
-// is read from one goroutine.
+// doneWatcher passes a body through and notices a "data: [DONE]" line,
+// and whether the body is an event stream at all. It is read from one
+// goroutine.
 type doneWatcher struct {
 	io.ReadCloser
-	line []byte // the start of the current line
-	long bool   // the current line is too long to be [DONE]
-	done bool
+	line  []byte // the start of the current line
+	long  bool   // the current line is too long to be [DONE]
+	done  bool
+	data  bool // a data line went by
+	first byte // the body's first byte that is not white space; 0 before
 }
 
 const maxDoneLine = 32
@@ -89,22 +93,50 @@ func (w *doneWatcher) sawDone() bool {
 	return w != nil && w.done
 }
 
+// Causes of a body that is no event stream (see notStream).
+var (
+	errWebPage    = errors.New("the reply is a web page, not an event stream")
+	errWholeReply = errors.New("the reply is a whole JSON document, not an event stream")
+)
+
+// notStream reports a body read so far without a single data line that
+// is a web page or a JSON document (an upstream that ignores "stream":
+// true, or a base URL that reaches a web site); nil otherwise.
+func (w *doneWatcher) notStream() error {
+	switch {
+	case w == nil || w.data:
+		return nil
+	case w.first == '<':
+		return errWebPage
+	case w.first == '{':
+		return errWholeReply
+	}
+	return nil
+}
+
 func (w *doneWatcher) scan(b []byte) {
+	if w.first == 0 {
+		if rest := bytes.TrimLeft(b, " \t\r\n"); len(rest) > 0 {
+			w.first = rest[0]
+		}
+	}
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		seg := b
 		if i >= 0 {
 			seg = b[:i]
 		}
-		if !w.long && len(w.line)+len(seg) <= maxDoneLine {
-			w.line = append(w.line, seg...)
+		if keep := maxDoneLine - len(w.line); len(seg) > keep {
+			w.line, w.long = append(w.line, seg[:max(keep, 0)]...), true
 		} else {
-			w.long = true
+			w.line = append(w.line, seg...)
 		}
 		if i < 0 {
 			return
 		}
-		if !w.long && isDoneLine(w.line) {
+		line := bytes.TrimSpace(w.line)
+		w.data = w.data || bytes.HasPrefix(line, []byte("data:"))
+		if !w.long && isDoneLine(line) {
 			w.done = true
 		}
 		w.line, w.long = w.line[:0], false
