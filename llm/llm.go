@@ -149,6 +149,14 @@ type Error struct {
 	Status  int // HTTP status, when there was one
 	Message string
 	Err     error
+
+	// ContextTokens and PromptTokens are what a KindContextLength refusal
+	// named (0: it named none): the model's context window, and the tokens
+	// of the refused prompt as the upstream counted them (of the whole
+	// request, answer included, when it gave only that total). The hub
+	// fits the prompt into them and asks once more.
+	ContextTokens int
+	PromptTokens  int
 }
 
 func (e *Error) Error() string {

@@ -25,8 +25,7 @@ func classify(err error, st *attempt, key string) *llm.Error {
 	case errors.As(err, &apiErr) && contextLength(apiErr):
 		// Before the in-stream case: an error event inside a 200 stream
 		// (status 0) may refuse the prompt as too long, too.
-		return &llm.Error{Kind: llm.KindContextLength, Status: apiErr.HTTPStatusCode, Err: err,
-			Message: "The conversation is too long for this model's context window: " + clean(apiErr.Message, key)}
+		return contextLengthError(apiErr, apiErr.HTTPStatusCode, key, err)
 	case errors.Is(err, errWebPage):
 		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
 			Message: "The model provider's URL answered with a web page, not a chat completion stream: check its base URL (it usually ends in /v1)."}
@@ -114,8 +113,7 @@ func reportedError(e *goopenai.APIError, key string, err error) *llm.Error {
 	code := numericCode(e.Code)
 	switch {
 	case contextLength(e):
-		return &llm.Error{Kind: llm.KindContextLength, Err: err,
-			Message: "The conversation is too long for this model's context window: " + detail}
+		return contextLengthError(e, 0, key, err)
 	case code == http.StatusTooManyRequests || rateLimit(e):
 		return &llm.Error{Kind: llm.KindRateLimited, Err: err,
 			Message: "The model provider is rate limiting requests: " + detail}

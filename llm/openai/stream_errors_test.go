@@ -173,26 +173,45 @@ func TestUnterminatedLastLine(t *testing.T) {
 // TestContextLengthRefusals: a prompt refused as too long is context_length
 // (a clear error for the user, docs/protocol.md) in every upstream's
 // wording, also llama.cpp's and a proxy's 413 (a body too large is the
-// conversation), while other refusals stay bad_request.
+// conversation), while other refusals stay bad_request. The context window
+// and the prompt's tokens the refusal names are read (the hub fits the
+// prompt into them and asks again); 0 for what it does not name.
 func TestContextLengthRefusals(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name   string
-		status int
-		body   string
-		kind   llm.ErrorKind
+		name           string
+		status         int
+		body           string
+		kind           llm.ErrorKind
+		window, prompt int
 	}{
 		{"openai", 400, `{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}`,
-			llm.KindContextLength},
+			llm.KindContextLength, 8192, 9000},
+		{"openai older, vllm", 400, `{"error":{"message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.","type":"invalid_request_error","code":"context_length_exceeded"}}`,
+			llm.KindContextLength, 4096, 4000},
+		{"vllm input tokens", 400, `{"error":{"message":"This model's maximum context length is 2048 tokens. However, your request has 3000 input tokens. Please reduce the length of the input messages.","type":"BadRequestError","param":null,"code":400}}`,
+			llm.KindContextLength, 2048, 3000},
+		{"vllm max_tokens too large", 400, `{"error":{"message":"'max_tokens' or 'max_completion_tokens' is too large: 1000. This model's maximum context length is 2048 tokens and your request has 1500 input tokens (1000 > 2048 - 1500).","type":"BadRequestError","code":400}}`,
+			llm.KindContextLength, 2048, 1500},
+		{"only the total requested", 400, `{"error":{"message":"This request exceeds the maximum context length: you requested 5000 tokens.","code":"context_length_exceeded"}}`,
+			llm.KindContextLength, 0, 5000},
+		{"no numbers", 400, `{"error":{"message":"Please reduce the length of the messages.","type":"invalid_request_error","code":"context_length_exceeded"}}`,
+			llm.KindContextLength, 0, 0},
 		{"llama.cpp", 400, `{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}`,
-			llm.KindContextLength},
+			llm.KindContextLength, 0, 0},
+		{"llama.cpp with numbers", 400, `{"error":{"code":400,"message":"request (5584 tokens) exceeds the available context size (4096 tokens), try increasing it","type":"exceed_context_size_error"}}`,
+			llm.KindContextLength, 4096, 5584},
 		{"llama.cpp by type", 400, `{"error":{"code":400,"message":"request (9000 tokens) is too big","type":"exceed_context_size_error"}}`,
-			llm.KindContextLength},
+			llm.KindContextLength, 0, 0},
 		{"anthropic compatible", 400, `{"error":{"message":"prompt is too long: 215000 tokens > 200000 maximum","type":"invalid_request_error"}}`,
-			llm.KindContextLength},
-		{"proxy 413 json", 413, `{"error":{"message":"Request Entity Too Large","type":"invalid_request_error"}}`, llm.KindContextLength},
-		{"proxy 413 html", 413, `<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>`, llm.KindContextLength},
-		{"other bad request", 400, `{"error":{"message":"Invalid value for 'temperature'.","type":"invalid_request_error"}}`, llm.KindBadRequest},
+			llm.KindContextLength, 200000, 215000},
+		{"mistral", 400, `{"error":{"message":"Prompt contains 40000 tokens and 0 draft tokens, too large for model with 32768 maximum context length","type":"invalid_request_error"}}`,
+			llm.KindContextLength, 32768, 40000},
+		{"absurd numbers ignored", 400, `{"error":{"message":"This model's maximum context length is 99999999999 tokens. However, your messages resulted in 0 tokens.","code":"context_length_exceeded"}}`,
+			llm.KindContextLength, 0, 0},
+		{"proxy 413 json", 413, `{"error":{"message":"Request Entity Too Large","type":"invalid_request_error"}}`, llm.KindContextLength, 0, 0},
+		{"proxy 413 html", 413, `<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>`, llm.KindContextLength, 0, 0},
+		{"other bad request", 400, `{"error":{"message":"Invalid value for 'temperature'.","type":"invalid_request_error"}}`, llm.KindBadRequest, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,9 +226,14 @@ func TestContextLengthRefusals(t *testing.T) {
 				t.Fatalf("kind %q (err %v), want %q", llm.KindOf(r.err), r.err, tc.kind)
 			}
 			var e *llm.Error
-			if errors.As(r.err, &e) && tc.kind == llm.KindContextLength &&
-				!strings.HasPrefix(e.Message, "The conversation is too long for this model") {
+			if !errors.As(r.err, &e) {
+				t.Fatalf("err %v is no *llm.Error", r.err)
+			}
+			if tc.kind == llm.KindContextLength && !strings.HasPrefix(e.Message, "The conversation is too long for this model") {
 				t.Fatalf("message %q", e.Message)
+			}
+			if e.ContextTokens != tc.window || e.PromptTokens != tc.prompt {
+				t.Fatalf("window %d, prompt %d tokens; want %d, %d", e.ContextTokens, e.PromptTokens, tc.window, tc.prompt)
 			}
 		})
 	}

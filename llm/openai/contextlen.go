@@ -1,0 +1,82 @@
+package openai
+
+import (
+	"regexp"
+	"strconv"
+
+	goopenai "github.com/sashabaranov/go-openai"
+
+	"chatd/llm"
+)
+
+// A refusal of a prompt as too long often names the model's context window
+// and the prompt's tokens; the hub fits the prompt into them and asks
+// again (llm.Error.ContextTokens, PromptTokens). Each server has its own
+// wording, matched case-insensitively:
+//
+//	OpenAI     This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. ...
+//	OpenAI (older), vLLM
+//	           This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in the messages, 1000 in the completion). ...
+//	vLLM       This model's maximum context length is 4096 tokens. However, your request has 5000 input tokens. ...
+//	llama.cpp  request (5000 tokens) exceeds the available context size (4096 tokens), try increasing it
+//	Anthropic-compatible
+//	           prompt is too long: 215000 tokens > 200000 maximum
+//	Mistral    Prompt contains 40000 tokens and 0 draft tokens, too large for model with 32768 maximum context length
+//
+// A server that gives only the request's total ("you requested 5000
+// tokens") has that total taken as the prompt's tokens: an upper bound, so
+// the prompt is cut a little more than needed, never less.
+var (
+	windowWords = []*regexp.Regexp{
+		regexp.MustCompile(`(?i)maximum context length is (\d+) tokens`),
+		regexp.MustCompile(`(?i)available context size \((\d+) tokens\)`),
+		regexp.MustCompile(`(?i)tokens > (\d+) maximum`),
+		regexp.MustCompile(`(?i)model with (\d+) maximum context length`),
+	}
+	promptWords = []*regexp.Regexp{
+		regexp.MustCompile(`(?i)your messages resulted in (\d+) tokens`),
+		regexp.MustCompile(`(?i)\((\d+) in the messages`),
+		regexp.MustCompile(`(?i)your request has (\d+) input tokens`),
+		regexp.MustCompile(`(?i)request \((\d+) tokens\) exceeds`),
+		regexp.MustCompile(`(?i)prompt is too long: (\d+) tokens`),
+		regexp.MustCompile(`(?i)prompt contains (\d+) tokens`),
+		regexp.MustCompile(`(?i)you requested (\d+) tokens`), // the total: last
+	}
+)
+
+// maxNamedTokens bounds a number read from a refusal: anything larger is
+// no context window (nor prompt) of today's models, and is ignored.
+const maxNamedTokens = 100_000_000
+
+// refusalTokens returns the context window and the prompt's tokens that
+// the message of a context-length refusal names, 0 for what it does not.
+func refusalTokens(msg string) (window, prompt int) {
+	return firstNumber(windowWords, msg), firstNumber(promptWords, msg)
+}
+
+// firstNumber returns the number the first of res that matches s
+// captures, if it is a plausible count of tokens; else 0.
+func firstNumber(res []*regexp.Regexp, s string) int {
+	for _, re := range res {
+		m := re.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n <= 0 || n > maxNamedTokens {
+			return 0
+		}
+		return n
+	}
+	return 0
+}
+
+// contextLengthError is the error of a prompt refused as too long by an
+// API error e (status: its HTTP status, 0 inside a stream), with the
+// numbers it names.
+func contextLengthError(e *goopenai.APIError, status int, key string, err error) *llm.Error {
+	window, prompt := refusalTokens(e.Message)
+	return &llm.Error{Kind: llm.KindContextLength, Status: status, Err: err,
+		Message:       "The conversation is too long for this model's context window: " + clean(e.Message, key),
+		ContextTokens: window, PromptTokens: prompt}
+}
