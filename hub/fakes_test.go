@@ -213,6 +213,19 @@ func (s *memStore) InterruptMessage(_ context.Context, ownerID, id, reason strin
 	return persistence.Message{}, persistence.ErrNotFound
 }
 
+// SetOmittedMessages implements OmittedRecorder.
+func (s *memStore) SetOmittedMessages(_ context.Context, ownerID, id string, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.msgs {
+		if m := &s.msgs[i]; m.ID == id && m.OwnerID == ownerID {
+			m.OmittedMessages = n
+			return nil
+		}
+	}
+	return persistence.ErrNotFound
+}
+
 // apply writes u as a store would.
 func (s *memStore) apply(u persistence.MessageUpdate) {
 	s.mu.Lock()
@@ -272,16 +285,18 @@ func (w *memWriter) close() (late int) {
 	return w.late
 }
 
-// fakeModel streams what its script says and lists one model.
+// fakeModel streams what its script says and lists one model, with a
+// context window of window tokens (0: unknown).
 type fakeModel struct {
 	script func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error)
+	window int
 
 	mu       sync.Mutex
 	requests []llm.Request
 }
 
 func (m *fakeModel) Models(context.Context) ([]llm.ModelInfo, error) {
-	return []llm.ModelInfo{{ID: "fake", Default: true}}, nil
+	return []llm.ModelInfo{{ID: "fake", Default: true, ContextTokens: m.window}}, nil
 }
 
 func (m *fakeModel) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
@@ -422,6 +437,7 @@ type frame struct {
 	Action         string                   `json:"action"`
 	Conversation   persistence.Conversation `json:"conversation"`
 	Code           string                   `json:"code"`
+	Omitted        int                      `json:"omittedMessages"`
 }
 
 func decode(t *testing.T, f *protocol.Frame) frame {

@@ -23,6 +23,7 @@ type generation struct {
 	prompt string              // the user message answered, for the title
 	titled bool                // the conversation had a title when the answer started
 	connID string              // the connection that asked
+	src    promptSource        // what the prompt was built from, to fit it again (refit.go)
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc // ends the answer; the cause says why
@@ -247,6 +248,9 @@ func (g *generation) run(req llm.Request) {
 	h.opts.Metrics.GenerationStarted(req.Model)
 	req.OnReasoning = g.onReasoning
 	res, err := h.opts.Model.Stream(g.ctx, req, g.onDelta)
+	if retry, ok := g.refit(req, err); ok {
+		res, err = h.opts.Model.Stream(g.ctx, retry, g.onDelta)
+	}
 	final, errBody := g.outcome(res, err)
 	final, errBody = g.finish(final, errBody)
 	h.record(g, final, errBody, time.Since(start))

@@ -182,6 +182,8 @@ type Hub struct {
 	flush  *flusher
 	live   atomic.Int64 // generations running on this instance (coalescing widens with them)
 	titles titleJobs    // conversations whose title is being asked for
+	// windows are the context windows upstreams named refusing a prompt (refit.go).
+	windows learnedWindows
 
 	cluster // the other instances (cluster.go)
 }

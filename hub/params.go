@@ -9,18 +9,20 @@ import (
 
 // request builds the upstream request answering leafID: the conversation's
 // sampling parameters over the model's defaults, and the history fitted
-// into the model's context window. It returns how many messages were left
-// out.
+// into the model's context window (the smaller of the catalog's and one
+// an upstream's refusal taught, refit.go). It returns how many messages
+// were left out, and what the prompt was built from, to fit it again.
 func (h *Hub) request(ctx context.Context, conv persistence.Conversation, msgs []persistence.Message,
 	leafID, model string,
-) (llm.Request, int) {
+) (llm.Request, int, promptSource) {
 	info := h.modelInfo(ctx, model)
 	req := llm.Request{Model: model}
 	applyParams(&req, conv.Params, info)
-	lim := promptLimits{chars: h.opts.HistoryChars, tokens: promptTokenBudget(info.ContextTokens, req.MaxTokens)}
+	src := promptSource{system: conv.SystemPrompt, msgs: msgs, leafID: leafID, chars: h.opts.HistoryChars,
+		window: h.windows.fit(model, info.ContextTokens)}
 	var omitted int
-	req.Messages, omitted = buildPrompt(conv.SystemPrompt, msgs, leafID, lim)
-	return req, omitted
+	req.Messages, omitted = src.build(promptTokenBudget(src.window, req.MaxTokens))
+	return req, omitted, src
 }
 
 // modelInfo returns what the catalog says of a model (the zero value when

@@ -514,7 +514,7 @@ type origin struct {
 func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Conversation, msgs []persistence.Message,
 	user *persistence.Message, newUser bool, model string, from origin,
 ) (Result, error) {
-	req, omitted := h.request(ctx, conv, msgs, user.ID, model)
+	req, omitted, src := h.request(ctx, conv, msgs, user.ID, model)
 	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
 		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted}
 	// The answer's id is the one its cluster lock names, else chosen here:
@@ -535,7 +535,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 		return Result{}, fmt.Errorf("store answer: %w", err)
 	}
 	g := h.newGeneration(c, answer, user.Content, from.connID)
-	g.titled = conv.Title != ""
+	g.titled, g.src = conv.Title != "", src
 	res := Result{ConversationID: conv.ID, UserMessageID: user.ID, MessageID: answer.ID}
 
 	c.mu.Lock()

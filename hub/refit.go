@@ -1,0 +1,200 @@
+package hub
+
+// Answering anyway when the upstream refuses a prompt as too long.
+//
+// prune.go fits a prompt into the model's context window by an estimate,
+// which runs low for some text (dense code, many emoji), and a model's
+// window is unknown when neither the configuration nor the upstream's
+// model list gives one. The upstream then refuses the prompt
+// (llm.KindContextLength), and since a conversation only grows, it would
+// refuse every later one of the conversation too. So an answer refused so
+// before anything of it was delivered is asked for once more, its prompt
+// fitted again (refit), with the oldest messages left out as prune.go
+// leaves them (the system prompt and the newest message always kept):
+//
+//   - a refusal that names the model's window (llm.Error.ContextTokens)
+//     teaches it: when no window was known, or the refusal's is smaller
+//     (the known one is then proven wrong), it is remembered for the model
+//     (learnedWindows: in memory, per process) and fits this prompt and
+//     every later one; otherwise the known window stays;
+//   - when the refusal also names the prompt's tokens as the upstream
+//     counted them (PromptTokens), and they exceed the estimate of what
+//     was sent, the estimate runs low for this text: the budget shrinks in
+//     that ratio;
+//   - when nothing bounds the prompt below what was sent (no number, or a
+//     window it already fitted into), it is cut to half its estimate:
+//     the estimate errs high for English (about 4 bytes a token against
+//     the 3 it assumes) and low by at most about half for the densest
+//     common text (CJK at up to two tokens a character, emoji), and a
+//     conversation refused for a window nobody named has mostly outgrown
+//     it by its newest exchange, so half fits while keeping its recent
+//     history.
+//
+// When the new fit leaves out no more than the refused prompt did, there
+// is no retry: it would be refused again. The answer's omittedMessages
+// (its done frame, and the stored message where the store can change it:
+// OmittedRecorder) counts what the retry left out. A refused retry ends
+// the answer with the context_length error, as before.
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"chatd/llm"
+	"chatd/persistence"
+)
+
+const (
+	// retryShare: a prompt refused with nothing to fit it into is sent
+	// again cut to 1/retryShare of its estimate.
+	retryShare = 2
+	// maxLearnedWindows bounds the models whose window is remembered; the
+	// oldest lesson is forgotten first.
+	maxLearnedWindows = 1024
+)
+
+// OmittedRecorder is implemented by a Store that can change how many
+// messages an answer's prompt left out after the answer was stored: an
+// answer whose prompt was fitted again after a refusal then says so
+// when it is read back. Without it only the answer's done frame does.
+type OmittedRecorder interface {
+	// SetOmittedMessages sets the owner's message id's OmittedMessages.
+	SetOmittedMessages(ctx context.Context, ownerID, id string, n int) error
+}
+
+// promptSource is what an answer's prompt is built from, kept to fit it
+// again after a refusal.
+type promptSource struct {
+	system string
+	msgs   []persistence.Message
+	leafID string
+	chars  int // Options.HistoryChars
+	window int // the context window the prompt was fitted into (0: unknown)
+}
+
+// build returns the prompt within a budget of tokens (0: none) and how
+// many messages it leaves out.
+func (p promptSource) build(tokens int) ([]llm.Message, int) {
+	return buildPrompt(p.system, p.msgs, p.leafID, promptLimits{chars: p.chars, tokens: tokens})
+}
+
+// learnedWindows remembers the context windows upstreams named when they
+// refused a prompt, per model id. The zero value is empty and ready.
+type learnedWindows struct {
+	mu    sync.Mutex
+	byID  map[string]int
+	order []string // oldest lesson first
+}
+
+// fit returns the window to fit a prompt of model into: the smaller of
+// the known window (0: unknown) and the one learned for the model.
+func (w *learnedWindows) fit(model string, known int) int {
+	w.mu.Lock()
+	learned := w.byID[model]
+	w.mu.Unlock()
+	if learned > 0 && (known <= 0 || learned < known) {
+		return learned
+	}
+	return known
+}
+
+// learn takes the window an upstream named (0: none) for model, whose
+// prompt was fitted into known, and returns the window to fit it into
+// now: the named one, remembered, when it is smaller or nothing was known;
+// known otherwise.
+func (w *learnedWindows) learn(model string, known, named int) int {
+	if named <= 0 || known > 0 && named >= known {
+		return known
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.byID == nil {
+		w.byID = make(map[string]int)
+	}
+	if _, ok := w.byID[model]; !ok {
+		if len(w.order) == maxLearnedWindows {
+			delete(w.byID, w.order[0])
+			w.order = w.order[1:]
+		}
+		w.order = append(w.order, model)
+	}
+	w.byID[model] = named
+	return named
+}
+
+// estimatePrompt is the estimated token cost of the messages of a prompt.
+func estimatePrompt(msgs []llm.Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += estimateTokens(m.Content)
+	}
+	return n
+}
+
+// retryBudget is the token budget of a prompt sent again after a
+// refusal: sent is the refused prompt's estimate, window the window to
+// fit it into (0: unknown), maxTokens the answer's, counted the prompt's
+// tokens as the upstream counted them (0: not said).
+func retryBudget(window, maxTokens, sent, counted int) int {
+	b := promptTokenBudget(window, maxTokens)
+	if b > 0 && counted > sent {
+		b = int(int64(b) * int64(sent) / int64(counted))
+	}
+	if b <= 0 || b >= sent {
+		b = sent / retryShare
+	}
+	return max(b, 1)
+}
+
+// refit returns req with its prompt fitted again after the upstream
+// refused it as too long (err), and true; false when the answer is not
+// to be asked for again: another error, an answer ended or that
+// delivered something, or nothing more to leave out. The caller asks at
+// most once.
+func (g *generation) refit(req llm.Request, err error) (llm.Request, bool) {
+	var e *llm.Error
+	if !errors.As(err, &e) || e.Kind != llm.KindContextLength || g.ctx.Err() != nil || g.produced() {
+		return req, false
+	}
+	h := g.hub
+	window := h.windows.learn(req.Model, g.src.window, e.ContextTokens)
+	sent := estimatePrompt(req.Messages)
+	msgs, omitted := g.src.build(retryBudget(window, req.MaxTokens, sent, e.PromptTokens))
+	log := h.log.With("generation", g.id, "message", g.msg.ID, "model", req.Model, "window", window,
+		"named_window", e.ContextTokens, "named_prompt_tokens", e.PromptTokens, "estimated_tokens", sent)
+	if omitted <= g.msg.OmittedMessages {
+		log.Info("prompt refused as too long, and no older message is left to leave out")
+		return req, false
+	}
+	log.Info("prompt refused as too long: asking again without older messages", "omitted", omitted)
+	g.setOmitted(omitted)
+	req.Messages = msgs
+	return req, true
+}
+
+// produced reports whether the answer has delivered any text or reasoning.
+func (g *generation) produced() bool {
+	g.conv.mu.Lock()
+	defer g.conv.mu.Unlock()
+	return g.tokens > 0
+}
+
+// setOmitted records that the answer's prompt leaves out n messages: in
+// its done frame, and in the store where it can (OmittedRecorder; a
+// failure is logged, the answer goes on).
+func (g *generation) setOmitted(n int) {
+	g.conv.mu.Lock()
+	g.msg.OmittedMessages = n
+	g.conv.mu.Unlock()
+	r, ok := g.hub.opts.Store.(OmittedRecorder)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, g.hub.opts.FinishTimeout)
+	defer cancel()
+	if err := r.SetOmittedMessages(ctx, g.msg.OwnerID, g.msg.ID, n); err != nil {
+		g.hub.log.Warn("store the messages left out of a prompt fitted again", "generation", g.id,
+			"message", g.msg.ID, "err", err)
+	}
+}

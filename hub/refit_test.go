@@ -1,0 +1,257 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"chatd/llm"
+	"chatd/persistence"
+)
+
+// windowed is an upstream with a context window of window tokens, as it
+// counts them (tokens of one message), refusing a longer prompt as an
+// OpenAI-compatible server does: naming its window and the prompt's
+// tokens when named, nothing otherwise. A prompt that fits is answered
+// "ok".
+type windowed struct {
+	window int
+	tokens func(content string) int
+	named  bool
+}
+
+func (u windowed) script(_ context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+	n := 0
+	for _, m := range req.Messages {
+		n += u.tokens(m.Content)
+	}
+	if n > u.window {
+		e := &llm.Error{Kind: llm.KindContextLength, Status: 400, Message: "The conversation is too long."}
+		if u.named {
+			e.ContextTokens, e.PromptTokens = u.window, n
+		}
+		return llm.Result{}, e
+	}
+	onDelta("ok")
+	return llm.Result{FinishReason: "stop"}, nil
+}
+
+// bytesAsTokens counts a token per byte: text three times denser than
+// the hub's estimate.
+func bytesAsTokens(s string) int { return len(s) }
+
+// ninetyBytes is a user message of 90 bytes: 34 estimated tokens.
+var ninetyBytes = strings.Repeat("word ", 18)
+
+// converse sends n messages of content in one conversation of user "u",
+// one after the other's done, and returns each done and how many
+// upstream requests each send took.
+func converse(t *testing.T, e *env, n int, content string) ([]frame, []int) {
+	t.Helper()
+	sub := newSub("u")
+	var dones []frame
+	var requests []int
+	convID := ""
+	for i := range n {
+		before := e.model.requestCount()
+		res, err := e.h.Send(context.Background(), sub, "u", SendRequest{ConversationID: convID, Content: content})
+		if err != nil {
+			t.Fatalf("send %d: %v", i+1, err)
+		}
+		convID = res.ConversationID
+		for {
+			if f := sub.next(t); f.IsDone(res.MessageID) {
+				dones = append(dones, decode(t, f))
+				break
+			}
+		}
+		requests = append(requests, e.model.requestCount()-before)
+	}
+	return dones, requests
+}
+
+// TestRefitKeepsAnswering: a conversation that outgrows its model's
+// context window (unknown, or known but the estimate running low for its
+// text) keeps getting answers: a prompt refused as too long is sent once
+// more without its oldest messages, and the answer's done and stored
+// message say how many were left out. A window the refusal named is
+// remembered, so later prompts fit at once; without one each later
+// prompt is refused first, then fitted; a listed window the refusal
+// confirms stays.
+func TestRefitKeepsAnswering(t *testing.T) {
+	t.Parallel()
+	// Each exchange costs 34+5 estimated tokens: the sixth prompt (229) is
+	// the first past 200 tokens, the fifth (458 bytes) the first past 400 bytes.
+	tests := []struct {
+		name       string
+		listed     int
+		up         windowed
+		firstRetry int // the send whose prompt is first refused (1-based)
+		after      int // requests of each send after it
+		learned    int // the window remembered for the model
+	}{
+		{"window named", 0, windowed{window: 200, tokens: estimateTokens, named: true}, 6, 1, 200},
+		{"nothing named", 0, windowed{window: 200, tokens: estimateTokens}, 6, 2, 0},
+		{"listed window, estimate low", 400, windowed{window: 400, tokens: bytesAsTokens, named: true}, 5, 2, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, Options{}, tt.up.script)
+			e.model.window = tt.listed
+			dones, requests := converse(t, e, 8, ninetyBytes)
+			for i, d := range dones {
+				want := 1
+				switch {
+				case i+1 == tt.firstRetry:
+					want = 2
+				case i+1 > tt.firstRetry:
+					want = tt.after
+				}
+				if d.Status != string(persistence.StatusComplete) || requests[i] != want {
+					t.Fatalf("send %d: status %s (%+v), %d requests; want complete, %d", i+1, d.Status, d.Error, requests[i], want)
+				}
+				stored := e.stored(t, d.MessageID)
+				if (d.Omitted > 0) != (i+1 >= tt.firstRetry) || stored.OmittedMessages != d.Omitted {
+					t.Fatalf("send %d: done leaves out %d, stored %d", i+1, d.Omitted, stored.OmittedMessages)
+				}
+			}
+			if got := e.h.windows.fit("fake", tt.listed); got != tt.learned {
+				t.Fatalf("window fitted into now %d, want %d", got, tt.learned)
+			}
+		})
+	}
+}
+
+// TestRefitOnce: a prompt refused as too long is sent again at most once,
+// and only while nothing of the answer was delivered and something older
+// is left to leave out; otherwise the answer ends with the context_length
+// error, as before.
+func TestRefitOnce(t *testing.T) {
+	t.Parallel()
+	refuse := func(_ context.Context, _ llm.Request, _ func(string)) (llm.Result, error) {
+		return llm.Result{}, &llm.Error{Kind: llm.KindContextLength, Status: 400, Message: "too long"}
+	}
+	tests := []struct {
+		name     string
+		script   func(context.Context, llm.Request, func(string)) (llm.Result, error)
+		sends    int // the last is watched
+		requests int // of the last send
+	}{
+		{"refused again", refuse, 2, 2},
+		{"nothing older to leave out", refuse, 1, 1},
+		{"text delivered", func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+			onDelta("partial")
+			return refuse(ctx, req, onDelta)
+		}, 2, 1},
+		{"reasoning delivered", func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+			req.OnReasoning("thinking")
+			return refuse(ctx, req, onDelta)
+		}, 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, Options{}, tt.script)
+			dones, requests := converse(t, e, tt.sends, ninetyBytes)
+			last := dones[len(dones)-1]
+			if last.Status != string(persistence.StatusError) || last.Error == nil ||
+				last.Error.Code != string(llm.KindContextLength) || requests[len(requests)-1] != tt.requests {
+				t.Fatalf("last done %s %+v after %d requests; want error context_length after %d",
+					last.Status, last.Error, requests[len(requests)-1], tt.requests)
+			}
+		})
+	}
+}
+
+// TestRefitNotAfterCancel: an answer cancelled while its refused prompt
+// comes back is not asked for again.
+func TestRefitNotAfterCancel(t *testing.T) {
+	t.Parallel()
+	refused := make(chan struct{})
+	var e *env
+	e = newEnv(t, Options{}, func(ctx context.Context, _ llm.Request, _ func(string)) (llm.Result, error) {
+		close(refused)
+		<-ctx.Done() // the test cancels the answer
+		return llm.Result{}, &llm.Error{Kind: llm.KindContextLength, Status: 400, Message: "too long"}
+	})
+	sub := newSub("u")
+	res := e.send(t, sub, ninetyBytes)
+	<-refused
+	if err := e.h.Cancel(context.Background(), "u", res.ConversationID); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if f := sub.next(t); f.IsDone(res.MessageID) {
+			if d := decode(t, f); d.Status != string(persistence.StatusCancelled) {
+				t.Fatalf("done %s, want cancelled", d.Status)
+			}
+			break
+		}
+	}
+	if n := e.model.requestCount(); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+}
+
+func TestRetryBudget(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                             string
+		window, maxTokens, sent, counted int
+		want                             int
+	}{
+		{"window learned", 1000, 0, 2000, 0, 1000 - 250 - 16},
+		{"window learned, estimate low", 1000, 0, 2000, 4000, (1000 - 250 - 16) / 2},
+		{"estimate high: the window alone", 1000, 0, 2000, 1000, 1000 - 250 - 16},
+		{"the answer's room", 1000, 100, 2000, 0, 1000 - 100 - 16},
+		{"nothing known: half", 0, 0, 2000, 0, 1000},
+		{"only the prompt's tokens: half", 0, 0, 2000, 5000, 1000},
+		{"the window fitted already: half", 1000, 0, 500, 0, 250},
+		{"never below one", 0, 0, 1, 0, 1},
+	}
+	for _, tt := range tests {
+		if got := retryBudget(tt.window, tt.maxTokens, tt.sent, tt.counted); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestLearnedWindows: a named window is remembered when none was known
+// or it is smaller than the known one, which otherwise stays; the
+// memory is bounded, forgetting the oldest lesson first.
+func TestLearnedWindows(t *testing.T) {
+	t.Parallel()
+	var w learnedWindows
+	steps := []struct {
+		model        string
+		known, named int
+		want         int // learn's answer
+		fit          int // then fit(model, known)
+	}{
+		{"a", 0, 0, 0, 0},          // nothing named, nothing known
+		{"a", 0, 4096, 4096, 4096}, // learned
+		{"b", 8192, 8192, 8192, 8192},
+		{"b", 8192, 16384, 8192, 8192}, // the listed window stays
+		{"b", 8192, 4096, 4096, 4096},  // proven wrong
+		{"a", 4096, 2048, 2048, 2048},  // smaller again
+	}
+	for i, s := range steps {
+		if got := w.learn(s.model, s.known, s.named); got != s.want {
+			t.Fatalf("step %d: learn %d, want %d", i, got, s.want)
+		}
+		if got := w.fit(s.model, s.known); got != s.fit {
+			t.Fatalf("step %d: fit %d, want %d", i, got, s.fit)
+		}
+	}
+	if got := w.fit("b", 32768); got != 4096 {
+		t.Fatalf("a larger listed window: fit %d, want the learned 4096", got)
+	}
+	for i := range maxLearnedWindows {
+		w.learn(fmt.Sprintf("m%d", i), 0, 100)
+	}
+	if len(w.byID) != maxLearnedWindows || w.fit("a", 0) != 0 || w.fit("b", 0) != 0 {
+		t.Fatalf("%d remembered, a %d, b %d: want %d, the oldest forgotten", len(w.byID), w.fit("a", 0), w.fit("b", 0), maxLearnedWindows)
+	}
+}
