@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"chatd/llm"
@@ -169,15 +170,23 @@ func TestRefitOnce(t *testing.T) {
 // comes back is not asked for again.
 func TestRefitNotAfterCancel(t *testing.T) {
 	t.Parallel()
-	refused := make(chan struct{})
-	var e *env
-	e = newEnv(t, Options{}, func(ctx context.Context, _ llm.Request, _ func(string)) (llm.Result, error) {
-		close(refused)
+	refused := make(chan struct{}, 2)
+	var calls atomic.Int32
+	e := newEnv(t, Options{}, func(ctx context.Context, _ llm.Request, onDelta func(string)) (llm.Result, error) {
+		if calls.Add(1) == 1 {
+			onDelta("ok") // the first answer, older history for the second
+			return llm.Result{FinishReason: "stop"}, nil
+		}
+		refused <- struct{}{}
 		<-ctx.Done() // the test cancels the answer
 		return llm.Result{}, &llm.Error{Kind: llm.KindContextLength, Status: 400, Message: "too long"}
 	})
 	sub := newSub("u")
-	res := e.send(t, sub, ninetyBytes)
+	first, _ := converse(t, e, 1, ninetyBytes)
+	res, err := e.h.Send(context.Background(), sub, "u", SendRequest{ConversationID: first[0].ConversationID, Content: ninetyBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
 	<-refused
 	if err := e.h.Cancel(context.Background(), "u", res.ConversationID); err != nil {
 		t.Fatal(err)
@@ -190,8 +199,8 @@ func TestRefitNotAfterCancel(t *testing.T) {
 			break
 		}
 	}
-	if n := e.model.requestCount(); n != 1 {
-		t.Fatalf("%d requests, want 1", n)
+	if n := e.model.requestCount(); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
 	}
 }
 
