@@ -165,8 +165,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 		return
 	}
 	if n := promptTokens(rec.Messages); rec.Config.Context > 0 && n > rec.Config.Context {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("This model's maximum context length is %d tokens. "+
-			"However, your messages resulted in %d tokens. Please reduce the length of the messages.", rec.Config.Context, n),
+		writeError(w, http.StatusBadRequest, rec.Config.ContextWords.contextRefusal(rec.Config.Context, n, rec.MaxTokens),
 			"invalid_request_error", "context_length_exceeded")
 		return
 	}

@@ -64,6 +64,49 @@ const (
 	FaultEmptyMid Fault = "empty_mid"
 )
 
+// ContextWords selects the message of a prompt refused as too long.
+type ContextWords string
+
+// Wordings of a context-length refusal of a window of N tokens, a prompt
+// of P and an answer of C (the request's max_tokens, 0 when it sets none).
+const (
+	// ContextOpenAI: "This model's maximum context length is N tokens.
+	// However, your messages resulted in P tokens. Please reduce the
+	// length of the messages."
+	ContextOpenAI ContextWords = "openai"
+	// ContextVLLM, vLLM's and OpenAI's older: "This model's maximum
+	// context length is N tokens. However, you requested P+C tokens (P in
+	// the messages, C in the completion). Please reduce the length of the
+	// messages or completion."
+	ContextVLLM ContextWords = "vllm"
+	// ContextBare names no number: "Please reduce the length of the
+	// messages." (code context_length_exceeded all the same).
+	ContextBare ContextWords = "bare"
+)
+
+// contextRefusal is the message refusing a prompt of prompt tokens in a
+// window of window, with an answer of completion tokens asked for.
+func (w ContextWords) contextRefusal(window, prompt, completion int) string {
+	switch w {
+	case ContextVLLM:
+		return fmt.Sprintf("This model's maximum context length is %d tokens. However, you requested %d tokens "+
+			"(%d in the messages, %d in the completion). Please reduce the length of the messages or completion.",
+			window, prompt+completion, prompt, completion)
+	case ContextBare:
+		return "Please reduce the length of the messages."
+	}
+	return fmt.Sprintf("This model's maximum context length is %d tokens. However, your messages resulted in %d tokens. "+
+		"Please reduce the length of the messages.", window, prompt)
+}
+
+func parseContextWords(v string) (ContextWords, error) {
+	switch w := ContextWords(v); w {
+	case "", ContextOpenAI, ContextVLLM, ContextBare:
+		return w, nil
+	}
+	return "", fmt.Errorf("unknown wording")
+}
+
 // Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
 type Stamp string
 
@@ -122,8 +165,12 @@ type Config struct {
 	// `\ude42`.
 	Surrogates bool
 	// Context, when positive, refuses a prompt of more than Context prompt
-	// tokens (see promptTokens) with OpenAI's 400 context_length_exceeded.
+	// tokens (see promptTokens) with OpenAI's 400 context_length_exceeded,
+	// in the wording ContextWords selects.
 	Context int
+	// ContextWords is the wording of a Context refusal; it defaults to
+	// OpenAI's current one.
+	ContextWords ContextWords
 	// Pings is the number of SSE comment lines (": OPENROUTER PROCESSING",
 	// each followed by a blank line) sent right after the headers, all in
 	// one write, as OpenRouter keeps a stream alive while the model has not
@@ -165,7 +212,7 @@ func StripMarkers(s string) string {
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
 	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
-	"pings", "end_delay", "refuse",
+	"context_words", "pings", "end_delay", "refuse",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -233,6 +280,8 @@ func (c *Config) set(k, v string) error {
 		c.Surrogates, err = strconv.ParseBool(v)
 	case "context":
 		c.Context, err = strconv.Atoi(v)
+	case "context_words":
+		c.ContextWords, err = parseContextWords(v)
 	case "pings":
 		c.Pings, err = strconv.Atoi(v)
 	case "end_delay":

@@ -617,3 +617,51 @@ func TestEndDelay(t *testing.T) {
 		t.Fatalf("%d aborts", srv.Aborts())
 	}
 }
+
+// TestContextRefusalWordings: a prompt over the configured context is
+// refused with HTTP 400 and code context_length_exceeded, in the wording
+// asked for; a prompt within it is answered.
+func TestContextRefusalWordings(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	tests := []struct {
+		name, marker string
+		status       int
+		message      string
+	}{
+		{"openai", "[[fake context=4]]", 400, "This model's maximum context length is 4 tokens. However, your messages " +
+			"resulted in 7 tokens. Please reduce the length of the messages."},
+		{"vllm", "[[fake context=4 context_words=vllm]]", 400, "This model's maximum context length is 4 tokens. " +
+			"However, you requested 17 tokens (7 in the messages, 10 in the completion). Please reduce the length of the messages or completion."},
+		{"bare", "[[fake context=4 context_words=bare]]", 400, "Please reduce the length of the messages."},
+		{"within", "[[fake context=7 context_words=bare]]", 200, ""},
+		{"unknown wording", "[[fake context=4 context_words=poem]]", 400, `fakeai: setting context_words="poem": unknown wording`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			body := streamBody("five words of prompt here "+tt.marker, false) // and "be brief": 7
+			body["max_tokens"] = 10
+			resp := post(t, testCtx(t), srv.URL, body, nil)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if tt.status == 200 {
+				return
+			}
+			var e struct {
+				Error struct{ Message, Code string }
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatal(err)
+			}
+			wantCode := "context_length_exceeded"
+			if tt.name == "unknown wording" {
+				wantCode = ""
+			}
+			if e.Error.Message != tt.message || e.Error.Code != wantCode {
+				t.Fatalf("error %+v, want %q (%s)", e.Error, tt.message, wantCode)
+			}
+		})
+	}
+}
