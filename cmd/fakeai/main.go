@@ -67,6 +67,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&d.Surrogates, "surrogates", false, "split characters outside the BMP across two chunks inside their UTF-16 surrogate pair")
 	fs.IntVar(&d.Pings, "pings", 0, "SSE keep-alive comment lines sent before the first chunk of every answer")
 	fs.IntVar(&d.Context, "context", 0, "refuse prompts of more than this many words with context_length_exceeded (0: never)")
+	words := fs.String("context-words", "openai", "openai | vllm | bare: the wording of a -context refusal (bare names no number)")
 	refuse := fs.String("refuse", "", "max_tokens | max_completion_tokens | reasoning_effort | temperature | top_p | stop: refuse requests carrying that field with HTTP 400, as a reasoning model refuses max_tokens or temperature")
 	fs.IntVar(&c.opts.ContextLength, "context-length", 0, "context_length listed by /v1/models (0: none)")
 	models := fs.String("models", strings.Join(fakeai.DefaultModels, ","), "comma-separated ids listed by /v1/models")
@@ -91,6 +92,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("bad -refuse %q", *refuse)
 	}
 	d.Refuse = *refuse
+	if d.ContextWords, err = fakeai.ParseContextWords(*words); err != nil {
+		return c, fmt.Errorf("-context-words %q: %w", *words, err)
+	}
 	c.opts.Models = strings.Split(*models, ",")
 	return c, nil
 }

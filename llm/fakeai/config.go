@@ -99,7 +99,8 @@ func (w ContextWords) contextRefusal(window, prompt, completion int) string {
 		"Please reduce the length of the messages.", window, prompt)
 }
 
-func parseContextWords(v string) (ContextWords, error) {
+// ParseContextWords checks a wording name: "" or one of the ContextWords constants.
+func ParseContextWords(v string) (ContextWords, error) {
 	switch w := ContextWords(v); w {
 	case "", ContextOpenAI, ContextVLLM, ContextBare:
 		return w, nil
@@ -281,7 +282,7 @@ func (c *Config) set(k, v string) error {
 	case "context":
 		c.Context, err = strconv.Atoi(v)
 	case "context_words":
-		c.ContextWords, err = parseContextWords(v)
+		c.ContextWords, err = ParseContextWords(v)
 	case "pings":
 		c.Pings, err = strconv.Atoi(v)
 	case "end_delay":
