@@ -1,0 +1,60 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"chatd/llm/fakeai"
+)
+
+// TestConversationOutgrowsUnlistedWindow: a conversation with a model
+// whose context window nobody lists keeps getting answers once it
+// outgrows the window: the upstream's refusal (the real fake upstream
+// refusing prompts of more than 200 words) is answered by sending the
+// prompt again without its oldest messages, and the done says how many
+// were left out. When the refusal names the window, it is learned: later
+// prompts are fitted into it before they go and are not refused again;
+// a refusal naming nothing costs each later answer one refused request.
+func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
+	t.Parallel()
+	// 15 words (75 bytes) a message, 2 words an answer: the 12th prompt
+	// (202 words) is the first over 200.
+	const sends, firstRefused = 14, 12
+	for _, tc := range []struct {
+		words fakeai.ContextWords
+		later int64 // upstream requests of each answer after the first refused
+	}{{fakeai.ContextOpenAI, 1}, {fakeai.ContextVLLM, 1}, {fakeai.ContextBare, 2}} {
+		t.Run(string(tc.words), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{fake: fakeai.Options{Defaults: fakeai.Config{Tokens: 2, Context: 200, ContextWords: tc.words}},
+				tweak: func(c *Config) { c.Limits.SendsPerMinute = 1000 }})
+			u := e.register(t)
+			cl := e.dial(t, u)
+			convID := ""
+			for i := range sends {
+				before := e.fake.Requests()
+				id := fmt.Sprintf("m%d", i+1)
+				cl.write(sendFrame(id, convID, strings.Repeat("word ", 15)))
+				acked := cl.until(func(f frame) bool { return f.Type == "ack" && string(f.ID) == `"`+id+`"` })
+				ack := acked[len(acked)-1]
+				convID = ack.ConversationID
+				frames := cl.until(isDone(ack.MessageID))
+				done := frames[len(frames)-1]
+				requests, want := e.fake.Requests()-before, int64(1)
+				switch {
+				case i+1 == firstRefused:
+					want = 2
+				case i+1 > firstRefused:
+					want = tc.later
+				}
+				if done.Status != "complete" || requests != want {
+					t.Fatalf("send %d: done %s after %d upstream requests, want complete after %d", i+1, done.raw, requests, want)
+				}
+				if (done.Omitted > 0) != (i+1 >= firstRefused) {
+					t.Fatalf("send %d: done leaves out %d messages", i+1, done.Omitted)
+				}
+			}
+		})
+	}
+}
