@@ -13,7 +13,9 @@
 //
 // Before an answer starts, its request is built from the conversation's
 // sampling parameters over the model's defaults (params.go), and its
-// history is fitted into the model's context window (prompt.go, prune.go).
+// history is fitted into the model's context window (prompt.go, prune.go);
+// a prompt the upstream still refuses as too long is fitted again, into
+// the window the refusal names, and sent once more (refit.go).
 //
 // Frames are encoded once (package protocol) and the same bytes are handed
 // to every subscriber; Deliver never blocks, so a slow subscriber slows
