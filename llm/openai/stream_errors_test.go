@@ -40,17 +40,18 @@ func contentChunk(text string) string {
 func TestInStreamErrorKinds(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		body string // the error event's JSON
-		kind llm.ErrorKind
+		name           string
+		body           string // the error event's JSON
+		kind           llm.ErrorKind
+		window, prompt int // the numbers a context-length refusal names
 	}{
 		{"context length by code",
 			`{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`,
-			llm.KindContextLength},
+			llm.KindContextLength, 8192, 9000},
 		{"context length by wording",
 			`{"error":{"message":"prompt exceeds the context window of this model","type":"BadRequestError"}}`,
-			llm.KindContextLength},
-		{"server error", `{"error":{"message":"The server had an error.","type":"server_error"}}`, llm.KindUpstream},
+			llm.KindContextLength, 0, 0},
+		{"server error", `{"error":{"message":"The server had an error.","type":"server_error"}}`, llm.KindUpstream, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,6 +60,9 @@ func TestInStreamErrorKinds(t *testing.T) {
 			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
 			if llm.KindOf(r.err) != tc.kind {
 				t.Fatalf("kind %q (err %v), want %q", llm.KindOf(r.err), r.err, tc.kind)
+			}
+			if e := (*llm.Error)(nil); errors.As(r.err, &e) && (e.ContextTokens != tc.window || e.PromptTokens != tc.prompt) {
+				t.Fatalf("window %d, prompt %d tokens; want %d, %d", e.ContextTokens, e.PromptTokens, tc.window, tc.prompt)
 			}
 		})
 	}
