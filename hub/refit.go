@@ -182,7 +182,8 @@ func (g *generation) produced() bool {
 
 // setOmitted records that the answer's prompt leaves out n messages: in
 // its done frame, and in the store where it can (OmittedRecorder; a
-// failure is logged, the answer goes on).
+// failure is logged unless the answer was ended meanwhile, and the answer
+// goes on).
 func (g *generation) setOmitted(n int) {
 	g.conv.mu.Lock()
 	g.msg.OmittedMessages = n
@@ -193,7 +194,7 @@ func (g *generation) setOmitted(n int) {
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.hub.opts.FinishTimeout)
 	defer cancel()
-	if err := r.SetOmittedMessages(ctx, g.msg.OwnerID, g.msg.ID, n); err != nil {
+	if err := r.SetOmittedMessages(ctx, g.msg.OwnerID, g.msg.ID, n); err != nil && g.ctx.Err() == nil {
 		g.hub.log.Warn("store the messages left out of a prompt fitted again", "generation", g.id,
 			"message", g.msg.ID, "err", err)
 	}
