@@ -24,11 +24,11 @@ package hub
 //   - when nothing bounds the prompt below what was sent (no number, or a
 //     window it already fitted into), it is cut to half its estimate:
 //     the estimate errs high for English (about 4 bytes a token against
-//     the 3 it assumes) and low by at most about half for the densest
-//     common text (CJK at up to two tokens a character, emoji), and a
-//     conversation refused for a window nobody named has mostly outgrown
-//     it by its newest exchange, so half fits while keeping its recent
-//     history.
+//     the 3 it assumes) and, for the densest common text (CJK at up to
+//     two tokens a character, emoji), counts about half the real tokens
+//     or more; and a conversation refused for a window nobody named has
+//     mostly outgrown it by its newest exchange, so half fits while
+//     keeping its recent history.
 //
 // When the new fit leaves out no more than the refused prompt did, there
 // is no retry: it would be refused again. The answer's omittedMessages
