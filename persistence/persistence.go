@@ -318,6 +318,13 @@ type Messages interface {
 	// for an unknown id). In a cluster, the instance that took over the
 	// answers of a dead one ends them with it.
 	InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (Message, error)
+	// SetOmittedMessages sets the OmittedMessages of the owner's message
+	// id while it is streaming: an answer whose prompt was fitted again
+	// after the upstream refused it as too long leaves out more messages
+	// than it was stored with. A message no longer streaming keeps its
+	// count (nil: the answer ended first); ErrNotFound for an unknown id
+	// or another owner's.
+	SetOmittedMessages(ctx context.Context, ownerID, id string, n int) error
 	// StreamingConversations returns the ids of the owner's conversations
 	// that hold a message whose status is streaming, each once, in any
 	// order; none for an unknown owner.

@@ -153,6 +153,11 @@ func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string
 	return m, s.wrote("InterruptMessage", err)
 }
 
+// SetOmittedMessages counts one write.
+func (s *Store) SetOmittedMessages(ctx context.Context, ownerID, id string, n int) error {
+	return s.wrote("SetOmittedMessages", s.inner.SetOmittedMessages(ctx, ownerID, id, n))
+}
+
 // StreamingConversations counts one read.
 func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]string, error) {
 	s.read()

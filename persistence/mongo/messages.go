@@ -230,3 +230,24 @@ func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string
 	}
 	return m, nil
 }
+
+// SetOmittedMessages sets the omitted-message count of the owner's
+// streaming message id (see persistence.Messages).
+func (s *Store) SetOmittedMessages(ctx context.Context, ownerID, id string, n int) error {
+	r, ok := parseOwned(ownerID, id)
+	if !ok {
+		return fmt.Errorf("set omitted messages of %s: %w", id, persistence.ErrNotFound)
+	}
+	filter := append(r.filter(), bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
+	unlock := s.locks.lock(r.id)
+	res, err := s.messages.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "omitted_messages", Value: n}}}})
+	unlock()
+	if err == nil && res.MatchedCount == 0 {
+		// Unknown, another owner's, or no longer streaming.
+		_, err = s.findMessage(ctx, s.messagesPrimary, r.filter())
+	}
+	if err != nil {
+		return fmt.Errorf("set omitted messages of %s: %w", id, mapErr(err))
+	}
+	return nil
+}

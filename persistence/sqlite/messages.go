@@ -54,6 +54,8 @@ var (
 		error = CASE WHEN ?3 = '' THEN error ELSE ?3 END, updated_at = ?4
 	WHERE id = ?1 AND owner_id = ?2 AND status = 'streaming'
 	RETURNING rowid`)
+	qSetOmitted = writeQ(`UPDATE messages SET omitted_messages = ?3
+	WHERE id = ?1 AND owner_id = ?2 AND status = 'streaming'`)
 )
 
 // InsertMessage stores m, filling ID and ClientMessageID when empty and the
@@ -295,6 +297,24 @@ func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string
 		return persistence.Message{}, fmt.Errorf("sqlite: interrupt message %s: %w", id, err)
 	}
 	return s.Message(ctx, ownerID, id)
+}
+
+// SetOmittedMessages sets the omitted-message count of the owner's
+// streaming message id (see persistence.Messages).
+func (s *Store) SetOmittedMessages(ctx context.Context, ownerID, id string, n int) error {
+	var changed int64
+	err := s.write(ctx, func(tx *writeTx) error {
+		var err error
+		changed, err = tx.exec(ctx, qSetOmitted, id, ownerID, n)
+		return err
+	})
+	if err == nil && changed == 0 {
+		_, err = s.Message(ctx, ownerID, id) // ErrNotFound, or no longer streaming
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: set omitted messages of %s: %w", id, err)
+	}
+	return nil
 }
 
 // StreamingConversations returns the ids of the owner's conversations with

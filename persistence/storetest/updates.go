@@ -23,6 +23,7 @@ func updateTests() []storeTest {
 		{"RetriedFinalIdempotent", testUpdRetriedFinal},
 		{"InterruptStreaming", testUpdInterrupt},
 		{"InterruptMessage", testUpdInterruptOne},
+		{"SetOmittedMessages", testUpdSetOmitted},
 	}
 }
 
@@ -354,4 +355,35 @@ func testUpdInterruptOne(t *testing.T, s persistence.Store) {
 	if twice, err := s.InterruptMessage(ctx, u.ID, m.ID, "", at.Add(time.Hour)); err != nil || twice.Error != got.Error {
 		t.Fatalf("second InterruptMessage: %v, error %q (want the first one's %q kept)", err, twice.Error, got.Error)
 	}
+}
+
+// testUpdSetOmitted: SetOmittedMessages changes a streaming answer's
+// count of messages left out of its prompt, answers another owner's and
+// unknown ids as not found without changing anything, and leaves an
+// answer that ended as it is.
+func testUpdSetOmitted(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, c, m := streamingFixture(t, s, "text so far")
+	bob := mkUser(t, s, "bob")
+
+	wantErr(t, "SetOmittedMessages(another owner's message)", s.SetOmittedMessages(ctx, bob.ID, m.ID, 7), persistence.ErrNotFound)
+	for _, id := range badIDs() {
+		wantErr(t, "SetOmittedMessages(unknown id "+id+")", s.SetOmittedMessages(ctx, u.ID, id, 7), persistence.ErrNotFound)
+	}
+	if got := getMsg(t, s, u.ID, m.ID); got.OmittedMessages != 0 {
+		t.Fatalf("OmittedMessages after refused calls = %d, want 0", got.OmittedMessages)
+	}
+
+	noErr(t, "SetOmittedMessages", s.SetOmittedMessages(ctx, u.ID, m.ID, 5))
+	got := getMsg(t, s, u.ID, m.ID)
+	if got.OmittedMessages != 5 || got.Status != persistence.StatusStreaming || got.Content != "text so far" {
+		t.Fatalf("after SetOmittedMessages: omitted %d, status %q, content %q", got.OmittedMessages, got.Status, got.Content)
+	}
+
+	apply(t, s, persistence.MessageUpdate{ID: m.ID, Status: persistence.StatusComplete, FinishReason: "stop"})
+	noErr(t, "SetOmittedMessages(an ended answer)", s.SetOmittedMessages(ctx, u.ID, m.ID, 9))
+	if got := getMsg(t, s, u.ID, m.ID); got.OmittedMessages != 5 || got.Status != persistence.StatusComplete {
+		t.Fatalf("an ended answer became omitted %d, status %q; want 5, complete", got.OmittedMessages, got.Status)
+	}
+	_ = c
 }

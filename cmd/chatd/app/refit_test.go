@@ -16,6 +16,7 @@ import (
 // were left out. When the refusal names the window, it is learned: later
 // prompts are fitted into it before they go and are not refused again;
 // a refusal naming nothing costs each later answer one refused request.
+// The stored answer, read again, leaves out as many as its done says.
 func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 	t.Parallel()
 	// 15 words (75 bytes) a message, 2 words an answer: the 12th prompt
@@ -53,6 +54,10 @@ func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 				}
 				if (done.Omitted > 0) != (i+1 >= firstRefused) {
 					t.Fatalf("send %d: done leaves out %d messages", i+1, done.Omitted)
+				}
+				// A reload says what the done said.
+				if stored := e.thread(t, u, convID).message(t, ack.MessageID); stored.OmittedMessages != done.Omitted {
+					t.Fatalf("send %d: stored answer leaves out %d messages, its done %d", i+1, stored.OmittedMessages, done.Omitted)
 				}
 			}
 		})
