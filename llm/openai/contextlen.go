@@ -22,6 +22,7 @@ import (
 //	Anthropic-compatible
 //	           prompt is too long: 215000 tokens > 200000 maximum
 //	Mistral    Prompt contains 40000 tokens and 0 draft tokens, too large for model with 32768 maximum context length
+//	TGI        Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 `inputs` tokens and 200 `max_new_tokens`
 //
 // A server that gives only the request's total ("you requested 5000
 // tokens") has that total taken as the prompt's tokens: an upper bound, so
@@ -32,6 +33,7 @@ var (
 		regexp.MustCompile(`(?i)available context size \((\d+) tokens\)`),
 		regexp.MustCompile(`(?i)tokens > (\d+) maximum`),
 		regexp.MustCompile(`(?i)model with (\d+) maximum context length`),
+		regexp.MustCompile("(?i)`max_new_tokens` must be <= (\\d+)"),
 	}
 	promptWords = []*regexp.Regexp{
 		regexp.MustCompile(`(?i)your messages resulted in (\d+) tokens`),
@@ -40,6 +42,7 @@ var (
 		regexp.MustCompile(`(?i)request \((\d+) tokens\) exceeds`),
 		regexp.MustCompile(`(?i)prompt is too long: (\d+) tokens`),
 		regexp.MustCompile(`(?i)prompt contains (\d+) tokens`),
+		regexp.MustCompile("(?i)given: (\\d+) `inputs` tokens"),
 		regexp.MustCompile(`(?i)you requested (\d+) tokens`), // the total: last
 	}
 )

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -21,6 +22,11 @@ func classify(err error, st *attempt, key string) *llm.Error {
 	var apiErr *goopenai.APIError
 	var reqErr *goopenai.RequestError
 	var urlErr *url.Error
+	if be := bodyError(err); be != nil {
+		// An error body in another shape than OpenAI's: classified by
+		// what it says, as OpenAI's would be.
+		err = errors.Join(be, err) // be first: go-openai may hold an empty APIError in err
+	}
 	switch {
 	case errors.As(err, &apiErr) && contextLength(apiErr):
 		// Before the in-stream case: an error event inside a 200 stream
@@ -68,7 +74,7 @@ func classify(err error, st *attempt, key string) *llm.Error {
 // 413, or as an error event inside a 200 stream (status 0).
 func contextLength(e *goopenai.APIError) bool {
 	if e.HTTPStatusCode != http.StatusBadRequest && e.HTTPStatusCode != http.StatusRequestEntityTooLarge &&
-		e.HTTPStatusCode != 0 {
+		e.HTTPStatusCode != http.StatusUnprocessableEntity && e.HTTPStatusCode != 0 {
 		return false
 	}
 	if code, ok := e.Code.(string); ok && code == "context_length_exceeded" || e.Type == "exceed_context_size_error" {
@@ -77,12 +83,49 @@ func contextLength(e *goopenai.APIError) bool {
 	m := strings.ToLower(e.Message)
 	for _, s := range []string{"maximum context length", "context length exceeded", "context_length_exceeded",
 		"exceeds the context window", "exceed context window", "context window exceeded",
-		"exceeds the available context size", "prompt is too long"} {
+		"exceeds the available context size", "prompt is too long", "`max_new_tokens` must be <="} {
 		if strings.Contains(m, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// bodyError returns the error an upstream's error response states in a
+// shape go-openai does not read (it wants {"error": {"message": ...}}),
+// as an APIError with the response's status: a top-level message (older
+// vLLM: {"object": "error", "message": ..., "type": ..., "code": 400}),
+// an error that is a string (Hugging Face TGI: {"error": ..., "error_type":
+// ...}) or a detail string (FastAPI servers). Nil when err is no such
+// response or its body says nothing readable.
+func bodyError(err error) *goopenai.APIError {
+	var reqErr *goopenai.RequestError
+	if !errors.As(err, &reqErr) || len(reqErr.Body) == 0 {
+		return nil
+	}
+	var b struct {
+		Message   any    `json:"message"`
+		Error     any    `json:"error"`
+		Detail    any    `json:"detail"`
+		Type      string `json:"type"`
+		ErrorType string `json:"error_type"`
+		Code      any    `json:"code"`
+	}
+	if json.Unmarshal(reqErr.Body, &b) != nil {
+		return nil
+	}
+	msg := ""
+	for _, v := range []any{b.Message, b.Error, b.Detail} {
+		if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
+			msg = s
+			break
+		}
+	}
+	if msg == "" {
+		return nil
+	}
+	return &goopenai.APIError{Message: msg, Type: cmp.Or(b.Type, b.ErrorType), Code: b.Code,
+		HTTPStatus: reqErr.HTTPStatus, HTTPStatusCode: reqErr.HTTPStatusCode}
 }
 
 // quotaExhausted reports an account out of credit: OpenAI's type or code

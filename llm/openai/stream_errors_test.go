@@ -216,6 +216,13 @@ func TestContextLengthRefusals(t *testing.T) {
 		{"proxy 413 json", 413, `{"error":{"message":"Request Entity Too Large","type":"invalid_request_error"}}`, llm.KindContextLength, 0, 0},
 		{"proxy 413 html", 413, `<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>`, llm.KindContextLength, 0, 0},
 		{"other bad request", 400, `{"error":{"message":"Invalid value for 'temperature'.","type":"invalid_request_error"}}`, llm.KindBadRequest, 0, 0},
+		{"vllm top-level error", 400, `{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in the messages, 1000 in the completion).","type":"BadRequestError","param":null,"code":400}`,
+			llm.KindContextLength, 4096, 4000},
+		{"tgi string error", 422, "{\"error\":\"Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 `inputs` tokens and 200 `max_new_tokens`\",\"error_type\":\"validation\"}",
+			llm.KindContextLength, 4096, 4000},
+		{"fastapi detail", 400, `{"detail":"This model's maximum context length is 2048 tokens. However, your request has 3000 input tokens."}`,
+			llm.KindContextLength, 2048, 3000},
+		{"top-level other refusal", 400, `{"object":"error","message":"temperature must be at most 2","type":"BadRequestError","code":400}`, llm.KindBadRequest, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
