@@ -22,6 +22,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   const models = useAppState((s) => s.models);
   const upstreams = useAppState((s) => s.upstreams);
   const newChat = useAppState((s) => s.newChat);
+  const picked = useAppState((s) => (conversationId ? s.modelPicks[conversationId] : undefined));
   const busy = useAppState((s) => !!s.busy[ChatApp.draftKey(conversationId)]);
   const linkUp = useAppState((s) => s.link.state === 'connected');
   const shown = useThreadView(thread);
@@ -29,7 +30,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
 
   const conversation = thread?.conversation ?? null;
   const running = thread ? streamingAnswer(thread) : undefined;
-  const model = conversation?.model || newChat.model;
+  const model = picked || conversation?.model || newChat.model;
   const modelName = (id: string | undefined) => {
     const m = models.find((x) => x.id === (id || model));
     return m ? modelLabel(m) : id || '';

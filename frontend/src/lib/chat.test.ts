@@ -379,3 +379,80 @@ describe('ChatApp with too many connections', () => {
     }
   });
 });
+
+describe('ChatApp: a model picked while its PATCH is on its way', () => {
+  const models = [
+    { id: 'm', name: 'M', demo: false, default: true },
+    { id: 'o3', name: 'O3', demo: false, default: false },
+  ];
+  /** pickSetup holds every PATCH until the test answers it. */
+  function pickSetup() {
+    const patches: Array<(r: Response) => void> = [];
+    const streams: Array<ReadableStreamDefaultController<Uint8Array>> = [];
+    const t = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hello', 'complete', { model: 'm' })]],
+      route: (url, init) => {
+        if (url.startsWith('/api/models')) return json({ models });
+        if (url === `/api/conversations/${CID}` && init?.method === 'PATCH') return new Promise<Response>((resolve) => patches.push(resolve));
+        if (url.startsWith('/api/events') || init?.method === 'POST') {
+          const body = new ReadableStream<Uint8Array>({ start: (c) => void streams.push(c) });
+          return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+        }
+        return undefined;
+      },
+    });
+    return { ...t, patches };
+  }
+  const saved = (model: string) => json({ conversation: { id: CID, title: 't', model, systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:09Z' } });
+
+  afterEach(() => sessionStorage.clear());
+
+  it('regenerate and send carry the picked model over the WebSocket, and the picker shows it', async () => {
+    const { app, socket, thread, patches } = pickSetup();
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded && app.store.state.models.length).toBe(2));
+    const picking = app.setModel('o3');
+    expect(app.store.state.modelPicks[CID]).toBe('o3'); // shown at once
+    await vi.waitFor(() => expect(patches).toHaveLength(1));
+    void app.regenerate('a1');
+    await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(1));
+    expect(socket().framesOf('regenerate')[0]).toMatchObject({ conversationId: CID, messageId: 'a1', model: 'o3' });
+    socket().receive({ type: 'ack', id: socket().framesOf('regenerate')[0]!.id, conversationId: CID });
+    await vi.waitFor(() => expect(app.store.state.busy[CID]).toBeUndefined());
+    void app.send('and again');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(socket().framesOf('send')[0]).toMatchObject({ content: 'and again', model: 'o3' });
+
+    patches[0]!(saved('o3'));
+    await picking;
+    expect(app.store.state.modelPicks).toEqual({});
+    expect(thread()?.conversation?.model).toBe('o3');
+  });
+
+  it('a refused PATCH drops the pick: the next regenerate carries the conversation\'s model', async () => {
+    const { app, socket, thread, patches } = pickSetup();
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded && app.store.state.models.length).toBe(2));
+    const picking = app.setModel('o3');
+    await vi.waitFor(() => expect(patches).toHaveLength(1));
+    patches[0]!(json({ error: { code: 'unavailable', message: 'database down' } }, 503));
+    await picking;
+    expect(app.store.state.modelPicks).toEqual({});
+    void app.regenerate('a1');
+    await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(1));
+    expect(socket().framesOf('regenerate')[0]).toMatchObject({ model: 'm' });
+  });
+
+  it('regenerate carries the picked model over the SSE fallback', async () => {
+    sessionStorage.setItem('chatd.transport', 'sse');
+    const { app, calls, thread, patches } = pickSetup();
+    await vi.waitFor(() => expect(thread()?.loaded && app.store.state.models.length).toBe(2));
+    await vi.waitFor(() => expect(app.store.state.link).toMatchObject({ state: 'connected', kind: 'sse' }));
+    void app.setModel('o3');
+    await vi.waitFor(() => expect(patches).toHaveLength(1));
+    void app.regenerate('a1');
+    await vi.waitFor(() => expect(calls.find((c) => c.url.endsWith('/regenerate'))?.body).toEqual({ messageId: 'a1', model: 'o3' }));
+    void app.send('more');
+    await vi.waitFor(() => expect(calls.find((c) => c.url.endsWith('/messages') && c.method === 'POST')?.body).toMatchObject({ content: 'more', model: 'o3' }));
+  });
+});

@@ -71,6 +71,7 @@ export class ChatApp {
         link: { state: 'connecting', kind: 'ws' },
         models: [],
         upstreams: [],
+        modelPicks: {},
         newChat: { model: this.persist.get(MODEL_PREF) ?? '', systemPrompt: '' },
         list: initialList,
         threads: {},
@@ -125,6 +126,7 @@ export class ChatApp {
         connected: () => this.store.state.link.state === 'connected' && !!this.connection.transport,
         toast: (text, kind) => this.toast(text, kind),
         loadedConversation: (c) => this.list.loaded(c),
+        model: () => this.chosenModel(id),
       });
       this.threads.set(id, t);
     }
@@ -349,7 +351,7 @@ export class ChatApp {
     this.threads.clear();
     this.list.reset();
     this.session.end(notice, accountDeleted);
-    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, busy: {}, drafts: {} }));
+    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, busy: {}, drafts: {}, modelPicks: {} }));
     this.navigate('/login', true);
   }
 
@@ -472,14 +474,40 @@ export class ChatApp {
     }
   }
 
-  /** setModel picks the model of the open conversation, or of the next new chat. */
+  /**
+   * setModel picks the model of the open conversation, or of the next new
+   * chat. A conversation's pick is shown, and carried by its sends and
+   * regenerations, at once, while the PATCH that stores it is on its way:
+   * the server answers a request without a model with the conversation's
+   * model as stored, the old one until then. A refused PATCH drops the pick.
+   */
   async setModel(model: string): Promise<void> {
     this.persist.set(MODEL_PREF, model);
-    if (this.openId && this.store.state.threads[this.openId]?.conversation) {
-      await this.patch(this.openId, { model });
-    } else {
+    const id = this.openId;
+    if (!id || !this.store.state.threads[id]?.conversation) {
       this.store.set((s) => ({ ...s, newChat: { ...s.newChat, model } }));
+      return;
     }
+    this.store.set((s) => ({ ...s, modelPicks: { ...s.modelPicks, [id]: model } }));
+    await this.patch(id, { model });
+    this.store.set((s) => {
+      if (s.modelPicks[id] !== model) return s; // picked again meanwhile: that PATCH settles it
+      const modelPicks = { ...s.modelPicks };
+      delete modelPicks[id];
+      return { ...s, modelPicks };
+    });
+  }
+
+  /**
+   * chosenModel is the model the picker shows for a conversation (a pick
+   * being saved, else the conversation's), when it is one the server
+   * offers; undefined lets the server choose (the models are not known, or
+   * the conversation's model is no longer offered: the server's default).
+   */
+  private chosenModel(id: string): string | undefined {
+    const s = this.store.state;
+    const value = s.modelPicks[id] ?? s.threads[id]?.conversation?.model;
+    return value && s.models.some((m) => m.id === value) ? value : undefined;
   }
 
   /**

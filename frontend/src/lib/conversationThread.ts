@@ -46,6 +46,8 @@ export interface ThreadDeps {
   toast: (text: string, kind?: 'error' | 'info') => void;
   /** A snapshot was loaded: update the conversation in the list. */
   loadedConversation: (c: Conversation) => void;
+  /** The model the user has chosen for the conversation, sent with every send and regenerate; undefined: the server's choice. */
+  model?: () => string | undefined;
   /** Delay before a second resync asked for during one; defaults to 500 ms. */
   resyncDelayMs?: number;
   /** Messages per older page; defaults to 100. */
@@ -222,7 +224,8 @@ export class ConversationThread {
    * the first message); undefined lets the server append to the active leaf.
    */
   async send(content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
-    const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey };
+    const model = this.deps.model?.();
+    const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey, ...(model ? { model } : {}) };
     if (draftKey) this.deps.drafts.hold(draftKey, content);
     this.ensure();
     this.update((t) => addPending(t, q.clientMessageId, parentMessageId ?? '', content));
@@ -247,6 +250,7 @@ export class ConversationThread {
         content: q.content,
         clientMessageId: q.clientMessageId,
         ...(q.parentMessageId !== undefined ? { parentMessageId: q.parentMessageId } : {}),
+        ...(q.model ? { model: q.model } : {}),
       });
       this.update((t) => unqueue(t, q.clientMessageId));
       if (q.draftKey) this.deps.drafts.release(q.draftKey);
@@ -328,7 +332,8 @@ export class ConversationThread {
     if (!transport) return;
     this.setBusy(true);
     try {
-      await transport.regenerate({ conversationId: this.id, messageId });
+      const model = this.deps.model?.();
+      await transport.regenerate({ conversationId: this.id, messageId, ...(model ? { model } : {}) });
     } catch (err) {
       this.deps.toast(`Could not regenerate: ${errorText(err)}`, 'error');
     } finally {

@@ -41,6 +41,11 @@ export interface AppState {
   models: readonly ModelInfo[];
   /** The upstream servers of the models, in the picker's order. */
   upstreams: readonly UpstreamInfo[];
+  /**
+   * Models picked for conversations whose PATCH has not been answered yet,
+   * by id: the picker shows them, and sends and regenerations carry them.
+   */
+  modelPicks: Readonly<Record<string, string>>;
   /** Model, system prompt and parameters for a chat that is not created yet. */
   newChat: { model: string; systemPrompt: string; params?: Params };
   list: ListState;

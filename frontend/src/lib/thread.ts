@@ -47,6 +47,8 @@ export interface QueuedSend {
   parentMessageId?: string;
   /** The composer that held the text ("new", a conversation id), or null for an edit. */
   draftKey: string | null;
+  /** The model chosen when it was written; absent: the conversation's. */
+  model?: string;
 }
 
 /** What a delta or done did to a thread ('gap': the stored state must be reloaded). */
