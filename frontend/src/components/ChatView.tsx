@@ -1,7 +1,7 @@
 // The open conversation: header (title, model, system prompt, export), the
 // shown path of messages, and the composer.
 
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { ContentGrew } from '../hooks/follow';
 import { useThreadView } from '../hooks/useThreadView';
@@ -11,6 +11,7 @@ import { Composer } from './Composer';
 import { Icon } from './icons';
 import { MessageItem } from './MessageItem';
 import { currentModel, modelLabel } from '../lib/models';
+import { modelsThatReasoned, reasoningModelName } from '../lib/reasoning';
 import { DemoNotice, ModelPicker } from './ModelPicker';
 import { SettingsDialog } from './SettingsDialog';
 
@@ -26,6 +27,8 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   const busy = useAppState((s) => !!s.busy[ChatApp.draftKey(conversationId)]);
   const linkUp = useAppState((s) => s.link.state === 'connected');
   const shown = useThreadView(thread);
+  const messages = thread?.messages;
+  const reasoners = useMemo(() => modelsThatReasoned(Object.values(messages ?? {})), [messages]);
   const [promptOpen, setPromptOpen] = useState(false);
 
   const conversation = thread?.conversation ?? null;
@@ -116,6 +119,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
               linkUp={linkUp}
               unconfirmed={!!thread?.unconfirmed[s.message.id]}
               thinking={thread?.thinking[s.message.id]}
+              reasoner={reasoners.has(s.message.model ?? '') || reasoningModelName(s.message.model || model)}
             />
           ))
         )}

@@ -12,6 +12,7 @@ import { PENDING_PREFIX } from '../lib/thread';
 import { Icon } from './icons';
 import { Markdown } from './Markdown';
 import { Thinking } from './Thinking';
+import { Waiting } from './Waiting';
 
 /** MessageItemProps: the message, its version position and whether actions are allowed. */
 export interface MessageItemProps {
@@ -29,6 +30,8 @@ export interface MessageItemProps {
   unconfirmed: boolean;
   /** When the answer thought, as this tab saw it (reasoning models). */
   thinking: ThinkingTimes | undefined;
+  /** The answer's model is known to reason (its answers carried reasoning, or its name says so): a silent wait is "Thinking…". */
+  reasoner?: boolean;
 }
 
 const statusText: Record<string, string> = {
@@ -38,7 +41,7 @@ const statusText: Record<string, string> = {
 };
 
 /** MessageItem renders one message. */
-export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed, thinking }: MessageItemProps) {
+export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed, thinking, reasoner = false }: MessageItemProps) {
   const app = useApp();
   const [editing, setEditing] = useState(false);
   const [copied, setCopied] = useState(false);
@@ -77,7 +80,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
         <>
           {message.reasoning && <Thinking reasoning={message.reasoning} times={thinking} thinkingNow={streaming && !message.content} />}
           <div className="msg-body">
-            {message.content ? <Markdown text={message.content} growing={streaming} /> : streaming && !message.reasoning ? <Typing /> : null}
+            {message.content ? <Markdown text={message.content} growing={streaming} /> : streaming && !message.reasoning ? <Waiting createdAt={message.createdAt} reasoner={reasoner} /> : null}
           </div>
           <OmittedNote omitted={message.omittedMessages} />
         </>
@@ -217,16 +220,6 @@ function QueuedNote({ conversationId, clientMessageId }: { conversationId: strin
       <button type="button" className="link-button" onClick={() => app.cancelQueued(conversationId, clientMessageId)}>
         Cancel and edit
       </button>
-    </div>
-  );
-}
-
-function Typing() {
-  return (
-    <div className="typing" aria-label="The answer is being written">
-      <span />
-      <span />
-      <span />
     </div>
   );
 }

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
-import { CATCH_UP_MS, endThinking, startThinking, thinkingLabel } from './reasoning';
+import { CATCH_UP_MS, WAIT_NOTICE_MS, endThinking, modelsThatReasoned, reasoningModelName, startThinking, thinkingLabel, waitLabel, waitStart } from './reasoning';
 import { applyDelta, applyDone, applyReasoning, mergeSnapshot, newThread, resumePoint, upsertMessage, type Thread } from './thread';
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
@@ -194,4 +194,45 @@ describe('thinkingLabel', () => {
       expect(thinkingLabel(c.times, c.live, c.now)).toEqual({ text: c.text, live: c.live });
     });
   }
+});
+
+describe('silent waits', () => {
+  it.each([
+    ['o1', true],
+    ['o3-mini', true],
+    ['o4-mini-high', true],
+    ['gpt-5', true],
+    ['gpt-6-pro', true],
+    ['openai/o3-mini', true],
+    ['gpt-4o-mini', false],
+    ['llama3.1', false],
+    ['demo', false],
+    ['', false],
+    [undefined, false],
+  ])('reasoningModelName(%j) is %s', (id, want) => {
+    expect(reasoningModelName(id)).toBe(want);
+  });
+
+  it('learns the models whose answers carried reasoning', () => {
+    const got = modelsThatReasoned([
+      { role: 'assistant', model: 'r1', reasoning: 'hmm' },
+      { role: 'assistant', model: 'plain' },
+      { role: 'assistant', model: 'plain2', reasoning: '' },
+      { role: 'user', reasoning: 'never' },
+    ]);
+    expect([...got]).toEqual(['r1']);
+  });
+
+  it('says nothing before WAIT_NOTICE_MS, then the words and the seconds', () => {
+    expect(waitLabel(false, 1000, 1000 + WAIT_NOTICE_MS - 1)).toEqual({ text: '', seconds: '' });
+    expect(waitLabel(false, 1000, 1000 + 12_500)).toEqual({ text: 'Waiting for the model…', seconds: '12 s' });
+    expect(waitLabel(true, 1000, 1000 + 65_000)).toEqual({ text: 'Thinking…', seconds: '65 s' });
+  });
+
+  it('starts the wait at createdAt, never later than the tab first saw it', () => {
+    const at = Date.parse('2026-01-01T00:00:05Z');
+    expect(waitStart('2026-01-01T00:00:05Z', at + 3000)).toBe(at);
+    expect(waitStart('2026-01-01T00:00:05Z', at - 3000)).toBe(at - 3000); // the server's clock ahead
+    expect(waitStart('', 42)).toBe(42);
+  });
 });

@@ -69,3 +69,52 @@ export function thinkingLabel(times: ThinkingTimes | undefined, thinkingNow: boo
   if (times?.end !== undefined) return { text: `Thought for ${seconds(times.end - times.start, true)} s`, live: false };
   return { text: 'Thoughts', live: false };
 }
+
+// ---- silent waits ----
+
+/** WAIT_NOTICE_MS is how long an answer waits for its first text or reasoning before the wait is shown in words. */
+export const WAIT_NOTICE_MS = 3000;
+
+/**
+ * reasoningModelName says whether a model id names one of OpenAI's
+ * reasoning models (o1, o3, o4, gpt-5, gpt-6 and their variants, also
+ * behind a provider's prefix: openai/o3-mini), which think silently
+ * before their first token; the server's list (llm/openai) is the same.
+ */
+export function reasoningModelName(id: string | undefined): boolean {
+  if (!id) return false;
+  const name = id.slice(id.lastIndexOf('/') + 1);
+  return ['o1', 'o3', 'o4', 'gpt-5', 'gpt-6'].some((p) => name.startsWith(p));
+}
+
+/** modelsThatReasoned returns the models whose answers among messages carried reasoning. */
+export function modelsThatReasoned(messages: Iterable<{ role: string; model?: string; reasoning?: string }>): ReadonlySet<string> {
+  const models = new Set<string>();
+  for (const m of messages) if (m.role === 'assistant' && m.model && m.reasoning) models.add(m.model);
+  return models;
+}
+
+/** waitStart is when an answer began waiting: its createdAt, never later than when this tab first saw it. */
+export function waitStart(createdAt: string, seen: number): number {
+  const at = Date.parse(createdAt);
+  return Number.isFinite(at) ? Math.min(at, seen) : seen;
+}
+
+/** WaitLabel is what a silent answer shows: words announced once, and the seconds counted beside them. */
+export interface WaitLabel {
+  /** Empty until WAIT_NOTICE_MS have passed. */
+  text: string;
+  /** "12 s"; empty with text. */
+  seconds: string;
+}
+
+/**
+ * waitLabel names a wait for an answer's first text or reasoning:
+ * "Thinking…" for a model known to reason, else "Waiting for the model…",
+ * with the seconds since start, once WAIT_NOTICE_MS have passed.
+ */
+export function waitLabel(reasoner: boolean, start: number, now: number): WaitLabel {
+  const ms = now - start;
+  if (ms < WAIT_NOTICE_MS) return { text: '', seconds: '' };
+  return { text: reasoner ? 'Thinking…' : 'Waiting for the model…', seconds: `${Math.floor(ms / 1000)} s` };
+}
