@@ -456,3 +456,42 @@ describe('ChatApp: a model picked while its PATCH is on its way', () => {
     await vi.waitFor(() => expect(calls.find((c) => c.url.endsWith('/messages') && c.method === 'POST')?.body).toMatchObject({ content: 'more', model: 'o3' }));
   });
 });
+
+describe('ChatApp: a subscribe refused', () => {
+  it.each([
+    ['invalid_field', 'lastSeq: must not be negative', { toast: /Live updates of this conversation stopped: lastSeq: must not be negative\. Reload the page/, error: undefined, reloads: false }],
+    ['some_new_code', '', { toast: /Live updates of this conversation stopped: some_new_code\./, error: undefined, reloads: false }],
+    ['not_found', 'conversation not found', { toast: null, error: /does not exist/, reloads: false }],
+    ['bad_seq', 'lastSeq beyond the answer', { toast: null, error: undefined, reloads: true }],
+    ['unauthorized', 'token revoked', { toast: null, error: undefined, reloads: false }],
+  ])('with %s: the user is told, or the client acts', async (code, text, want) => {
+    const { app, socket, thread, snapshotsFetched } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const toast = vi.spyOn(app, 'toast');
+    socket().open();
+    const sub = socket().framesOf('subscribe').at(-1)!;
+    const before = snapshotsFetched();
+    socket().receive({ type: 'error', id: sub.id, code, message: text });
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(before + (want.reloads ? 1 : 0)));
+    if (want.toast) expect(toast).toHaveBeenCalledWith(expect.stringMatching(want.toast), 'error');
+    else expect(toast).not.toHaveBeenCalled();
+    if (want.error) expect(app.store.state.threadErrors[CID]).toMatch(want.error);
+    else expect(app.store.state.threadErrors[CID]).toBeUndefined();
+  });
+
+  it('for now (unavailable) is asked again by the transport, without a word to the user', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    try {
+      const { app, socket, thread } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+      await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+      const toast = vi.spyOn(app, 'toast');
+      socket().open();
+      socket().receive({ type: 'error', id: socket().framesOf('subscribe').at(-1)!.id, code: 'unavailable', message: 'the database is unavailable' });
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(socket().framesOf('subscribe')).toHaveLength(2);
+      expect(toast).not.toHaveBeenCalled();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -108,7 +108,7 @@ export class ChatApp {
           const t = this.store.state.threads[id];
           return t ? resumePoint(t) : undefined;
         },
-        subscribeFailed: (id, code) => this.thread(id).subscribeFailed(code),
+        subscribeFailed: (id, code, message) => this.thread(id).subscribeFailed(code, message),
         notify: (text) => this.toast(text, 'info'),
       },
     });

@@ -149,10 +149,29 @@ export class ConversationThread {
     this.deps.store.set((s) => ({ ...s, threadErrors: { ...s.threadErrors, [this.id]: text } }));
   }
 
-  /** subscribeFailed handles a refused subscribe. */
-  subscribeFailed(code: string): void {
-    if (code === 'bad_seq') void this.resync();
-    else if (code === 'not_found') this.setError(NOT_FOUND);
+  /**
+   * subscribeFailed handles a subscribe refused for good (the transports
+   * retry the refusals for now): a resume point outside the answer
+   * (bad_seq) reloads and follows from the reloaded point; a conversation
+   * gone (not_found) says so in place of it; a session ended (unauthorized)
+   * is left to the close that follows (4401: sign-in); any other refusal
+   * (invalid_field, a code this client does not know) is said in a toast,
+   * because the conversation then gets no live updates (an answer stays
+   * "streaming") until the next reconnect subscribes again.
+   */
+  subscribeFailed(code: string, message?: string): void {
+    switch (code) {
+      case 'bad_seq':
+        void this.resync();
+        return;
+      case 'not_found':
+        this.setError(NOT_FOUND);
+        return;
+      case 'unauthorized':
+        return;
+      default:
+        this.deps.toast(`Live updates of this conversation stopped: ${message || code}. Reload the page to try again.`, 'error');
+    }
   }
 
   /** resync reloads after a gap and resumes the answer from the applied seq (keepShown: see load). */

@@ -396,7 +396,7 @@ describe('SSETransport', () => {
     await settle();
     last().error(404, 'not_found');
     await settle();
-    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'not_found');
+    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'not_found', 'not_found');
     await settle();
     expect(events().map((c) => c.url)).toEqual(['/api/events?conversationId=c1', '/api/events']);
     t.stop();
@@ -409,7 +409,7 @@ describe('SSETransport', () => {
     await settle();
     last().error(400, 'bad_seq');
     await settle();
-    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'bad_seq');
+    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'bad_seq', 'bad_seq');
     expect(events().map((c) => c.url)).toEqual([
       '/api/events?conversationId=c1&messageId=m1&lastSeq=99',
       '/api/events?conversationId=c1',

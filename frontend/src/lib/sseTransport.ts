@@ -328,13 +328,13 @@ export class SSETransport implements Transport {
       return;
     }
     if (conversationId && (err.status === 400 || err.status === 404)) {
-      if (err.code === 'bad_seq') this.handlers.subscribeFailed(conversationId, err.code);
+      if (err.code === 'bad_seq') this.handlers.subscribeFailed(conversationId, err.code, err.message);
       if (resumed) {
         // Follow the conversation without the refused resume point: the
         // server catches up the running answer from its start.
         this.skipResume = true;
       } else {
-        this.handlers.subscribeFailed(conversationId, err.code);
+        this.handlers.subscribeFailed(conversationId, err.code, err.message);
         if (this.target === conversationId) this.target = null; // keep the user's frames coming
       }
       this.schedule(0);

@@ -71,8 +71,12 @@ export interface TransportHandlers {
   fallback(): void;
   /** The resume point of a conversation's streaming answer, if any. */
   resumePoint(conversationId: string): Resume | undefined;
-  /** A subscribe was refused (bad_seq, not_found, ...). */
-  subscribeFailed(conversationId: string, code: string): void;
+  /**
+   * A subscribe was refused for good (bad_seq, not_found, invalid_field,
+   * ...), with the server's message; refusals for now (TRANSIENT in ws.ts,
+   * a 5xx or 429 of the event stream) are retried by the transport.
+   */
+  subscribeFailed(conversationId: string, code: string, message?: string): void;
   /** A notice for the user, said once where the status line would say it on every retry (a toast). */
   notify(text: string): void;
 }

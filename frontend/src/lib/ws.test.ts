@@ -491,7 +491,7 @@ describe('WSTransport', () => {
     t.subscribe('c2');
     socket().receive({ type: 'error', id: socket().last().id, code: 'bad_seq', message: 'no' });
     await vi.advanceTimersByTimeAsync(0);
-    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c2', 'bad_seq');
+    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c2', 'bad_seq', 'no');
   });
 
   it('asks again, with backoff, for a subscribe the server could not take now (unavailable, rate_limited), so a resumed answer does not stay streaming', async () => {

@@ -435,7 +435,7 @@ export class WSTransport implements Transport {
       (err: unknown) => {
         if (!(err instanceof ApiError) || err.code === 'network') return; // the reopen subscribes again
         if (TRANSIENT.has(err.code)) this.retrySubscribe(conversationId);
-        else this.handlers.subscribeFailed(conversationId, err.code);
+        else this.handlers.subscribeFailed(conversationId, err.code, err.message);
       },
     );
   }
