@@ -495,3 +495,37 @@ describe('ChatApp: a subscribe refused', () => {
     }
   });
 });
+
+describe('ChatApp: Stop over the SSE fallback', () => {
+  afterEach(() => sessionStorage.clear());
+
+  it('a cancel the server does not answer within 20 s says so, and that Stop may be pressed again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    try {
+      sessionStorage.setItem('chatd.transport', 'sse');
+      const cancels: string[] = [];
+      const { app, thread } = setup({
+        snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')]],
+        route: (url, init) => {
+          if (url.startsWith('/api/events')) return new Response(new ReadableStream<Uint8Array>(), { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+          if (url.endsWith('/cancel')) {
+            cancels.push(url);
+            return new Promise<Response>((_, reject) => init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))));
+          }
+          return undefined;
+        },
+      });
+      await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+      const toast = vi.spyOn(app, 'toast');
+      const stopping = app.stop();
+      await vi.advanceTimersByTimeAsync(19_000);
+      expect(cancels).toHaveLength(1);
+      expect(toast).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(1_000);
+      await stopping;
+      expect(toast).toHaveBeenCalledWith('Could not stop: The server did not answer in time. The answer may still be running: press Stop again.', 'error');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

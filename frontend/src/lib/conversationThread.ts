@@ -367,7 +367,9 @@ export class ConversationThread {
     try {
       await transport.cancel(this.id);
     } catch (err) {
-      this.deps.toast(`Could not stop: ${errorText(err)}`, 'error');
+      // No answer (a timeout, a cut): the answer may still run; Stop stays to be pressed again.
+      const again = isConnectionError(err) ? ' The answer may still be running: press Stop again.' : '';
+      this.deps.toast(`Could not stop: ${errorText(err)}${again}`, 'error');
     }
   }
 

@@ -559,3 +559,33 @@ describe('SSETransport', () => {
     await expect(sent).rejects.toMatchObject({ code: 'network' });
   });
 });
+
+describe('SSETransport cancel', () => {
+  it('fails with timeout when the server does not answer in time, as a WebSocket request does; an answered one resolves', async () => {
+    const { t, calls } = setup();
+    t.start();
+    await settle();
+    const cancels = () => calls.filter((c) => c.url === '/api/conversations/c1/cancel');
+
+    const hung = t.cancel('c1');
+    const hungFails = expect(hung).rejects.toMatchObject({ status: 0, code: 'timeout', message: 'The server did not answer in time.' });
+    await vi.advanceTimersByTimeAsync(19_999);
+    expect(cancels()[0]!.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await hungFails;
+    expect(cancels()[0]!.aborted).toBe(true);
+
+    const answered = t.cancel('c1');
+    await settle();
+    (cancels()[1] as unknown as { resolve: (r: Response) => void }).resolve(new Response(null, { status: 204 }));
+    await expect(answered).resolves.toBeUndefined();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(cancels()[1]!.aborted).toBe(false);
+
+    const cut = t.cancel('c1');
+    const cutFails = expect(cut).rejects.toMatchObject({ code: 'network' });
+    await settle();
+    t.stop(); // a restart of the channel: the cancel is not left hanging either
+    await cutFails;
+  });
+});

@@ -56,7 +56,12 @@ export interface SSEOptions {
    * of the server's keep-alives.
    */
   deadAfterMs?: number;
-  /** How long a send or regenerate waits for its ack before it is given up as a lost connection (and repeated); defaults to 20 s. */
+  /**
+   * How long a send or regenerate waits for its ack before it is given up
+   * as a lost connection (and repeated), and a cancel for its answer before
+   * it fails (the user may press Stop again); defaults to 20 s, as the
+   * WebSocket's requests.
+   */
   ackTimeoutMs?: number;
 }
 
@@ -150,8 +155,29 @@ export class SSETransport implements Transport {
     return this.post(conversationId, 'regenerate', body);
   }
 
+  /**
+   * cancel asks the server to stop the answer. Without an answer within
+   * ackTimeoutMs (a half-open connection) it fails with `timeout`, as a
+   * WebSocket request does, instead of leaving Stop without an outcome.
+   */
   async cancel(conversationId: string): Promise<void> {
-    await this.api.raw('POST', `/api/conversations/${encodeURIComponent(conversationId)}/cancel`);
+    const ctrl = new AbortController();
+    this.posts.add(ctrl);
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      ctrl.abort();
+    }, this.opts.ackTimeoutMs ?? 20_000);
+    try {
+      await this.api.raw('POST', `/api/conversations/${encodeURIComponent(conversationId)}/cancel`, { signal: ctrl.signal });
+    } catch (err) {
+      if (late) throw new ApiError(0, 'timeout', 'The server did not answer in time.');
+      if (err instanceof DOMException && err.name === 'AbortError') throw new ApiError(0, 'network', 'The connection was lost');
+      throw err;
+    } finally {
+      clearTimeout(deadline);
+      this.posts.delete(ctrl);
+    }
   }
 
   subscribe(conversationId: string): void {
