@@ -48,6 +48,10 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   const pending = message.id.startsWith(PENDING_PREFIX);
   const isUser = message.role === 'user';
   const streaming = message.status === 'streaming';
+  // Busy while text or reasoning is being written, not during a silent wait:
+  // assistive technologies may hold back a busy element's live regions, the
+  // wait's announcement (Waiting) among them.
+  const writing = streaming && !!(message.content || message.reasoning);
 
   async function copy() {
     if (await copyText(message.content)) {
@@ -62,7 +66,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       data-message-id={message.id}
       data-status={message.status}
       aria-label={isUser ? 'Your message' : 'Answer'}
-      aria-busy={streaming || undefined}
+      aria-busy={writing || undefined}
     >
       {!isUser && <div className="msg-author">{modelName || 'Assistant'}</div>}
       {editing ? (

@@ -71,6 +71,7 @@ describe('Waiting', () => {
     render(streaming());
     const region = live();
     expect(region?.getAttribute('aria-live')).toBe('polite');
+    expect(region?.closest('[aria-busy="true"]')).toBeNull(); // a busy ancestor may hold its announcement back
     expect(region?.textContent).toBe('');
     tick(3000);
     expect(live()).toBe(region); // the same element: its change is what is announced
@@ -97,5 +98,17 @@ describe('Waiting', () => {
     render(m);
     tick(5000);
     expect(host.querySelector('.waiting')).toBeNull();
+  });
+});
+
+describe('MessageItem aria-busy', () => {
+  it.each([
+    ['a silent wait', false, streaming()],
+    ['text being written', true, streaming({ content: 'Hel' })],
+    ['reasoning being written', true, streaming({ reasoning: 'Let me' })],
+    ['an ended answer', false, streaming({ status: 'complete', content: 'Done' })],
+  ])('for %s: busy %s', (_, busy, m) => {
+    render(m);
+    expect(host.querySelector('article')?.getAttribute('aria-busy')).toBe(busy ? 'true' : null);
   });
 });
