@@ -427,9 +427,15 @@ describe('ChatApp: a model picked while its PATCH is on its way', () => {
     await picking;
     expect(app.store.state.modelPicks).toEqual({});
     expect(thread()?.conversation?.model).toBe('o3');
+    // Stored: the server knows it now, and a regenerate leaves it to the server.
+    socket().receive({ type: 'ack', id: socket().framesOf('send')[0]!.id, conversationId: CID });
+    await vi.waitFor(() => expect(app.store.state.busy[CID]).toBeUndefined());
+    void app.regenerate('a1');
+    await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(2));
+    expect(socket().framesOf('regenerate')[1]).not.toHaveProperty('model');
   });
 
-  it('a refused PATCH drops the pick: the next regenerate carries the conversation\'s model', async () => {
+  it('a refused PATCH drops the pick: the next regenerate names no model (the conversation\'s, as stored)', async () => {
     const { app, socket, thread, patches } = pickSetup();
     socket().open();
     await vi.waitFor(() => expect(thread()?.loaded && app.store.state.models.length).toBe(2));
@@ -440,7 +446,7 @@ describe('ChatApp: a model picked while its PATCH is on its way', () => {
     expect(app.store.state.modelPicks).toEqual({});
     void app.regenerate('a1');
     await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(1));
-    expect(socket().framesOf('regenerate')[0]).toMatchObject({ model: 'm' });
+    expect(socket().framesOf('regenerate')[0]).not.toHaveProperty('model');
   });
 
   it('regenerate carries the picked model over the SSE fallback', async () => {

@@ -499,15 +499,15 @@ export class ChatApp {
   }
 
   /**
-   * chosenModel is the model the picker shows for a conversation (a pick
-   * being saved, else the conversation's), when it is one the server
-   * offers; undefined lets the server choose (the models are not known, or
-   * the conversation's model is no longer offered: the server's default).
+   * chosenModel is the model picked for a conversation while its PATCH is
+   * on its way, named in sends and regenerations because the server does
+   * not know it yet. Otherwise undefined: the server answers with the
+   * conversation's model as stored, or its default when that model is no
+   * longer offered (naming it from a list loaded earlier would be refused,
+   * unknown_model, once the server stops offering it).
    */
   private chosenModel(id: string): string | undefined {
-    const s = this.store.state;
-    const value = s.modelPicks[id] ?? s.threads[id]?.conversation?.model;
-    return value && s.models.some((m) => m.id === value) ? value : undefined;
+    return this.store.state.modelPicks[id];
   }
 
   /**

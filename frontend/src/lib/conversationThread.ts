@@ -46,7 +46,7 @@ export interface ThreadDeps {
   toast: (text: string, kind?: 'error' | 'info') => void;
   /** A snapshot was loaded: update the conversation in the list. */
   loadedConversation: (c: Conversation) => void;
-  /** The model the user has chosen for the conversation, sent with every send and regenerate; undefined: the server's choice. */
+  /** A model the user picked for the conversation that the server may not have stored yet, named in sends and regenerations; undefined: the conversation's. */
   model?: () => string | undefined;
   /** Delay before a second resync asked for during one; defaults to 500 ms. */
   resyncDelayMs?: number;
