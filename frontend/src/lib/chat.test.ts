@@ -535,3 +535,33 @@ describe('ChatApp: Stop over the SSE fallback', () => {
     }
   });
 });
+
+describe('ChatApp: a model picked while the conversation loads', () => {
+  it('is the conversation\'s pick, saved with a PATCH, not the next new chat\'s', async () => {
+    const patches: unknown[] = [];
+    let loaded!: (r: Response) => void;
+    const models = [
+      { id: 'm', name: 'M', demo: false, default: true },
+      { id: 'o3', name: 'O3', demo: false, default: false },
+    ];
+    const { app } = setup({
+      route: (url, init) => {
+        if (url.startsWith('/api/models')) return json({ models });
+        if (url === `/api/conversations/${CID}` && init?.method === 'PATCH') {
+          patches.push(JSON.parse(String(init.body)));
+          return json({ conversation: { id: CID, title: 't', model: 'o3', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:09Z' } });
+        }
+        if (url === `/api/conversations/${CID}`) return new Promise<Response>((resolve) => (loaded = resolve));
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(app.store.state.models).toHaveLength(2));
+    const newChatModel = app.store.state.newChat.model;
+    const picking = app.setModel('o3');
+    expect(app.store.state.modelPicks[CID]).toBe('o3');
+    await picking;
+    expect(patches).toEqual([{ model: 'o3' }]);
+    expect(app.store.state.newChat.model).toBe(newChatModel);
+    loaded(json({ conversation: { id: CID, title: 't', model: 'o3', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:09Z' }, messages: [] }));
+  });
+});

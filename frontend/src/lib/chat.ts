@@ -476,7 +476,9 @@ export class ChatApp {
 
   /**
    * setModel picks the model of the open conversation, or of the next new
-   * chat. A conversation's pick is shown, and carried by its sends and
+   * chat (a conversation still loading included: the pick went to the next
+   * new chat, and the picker fell back to the conversation's model once it
+   * loaded). A conversation's pick is shown, and carried by its sends and
    * regenerations, at once, while the PATCH that stores it is on its way:
    * the server answers a request without a model with the conversation's
    * model as stored, the old one until then. A refused PATCH drops the pick.
@@ -484,7 +486,7 @@ export class ChatApp {
   async setModel(model: string): Promise<void> {
     this.persist.set(MODEL_PREF, model);
     const id = this.openId;
-    if (!id || !this.store.state.threads[id]?.conversation) {
+    if (!id) {
       this.store.set((s) => ({ ...s, newChat: { ...s.newChat, model } }));
       return;
     }
