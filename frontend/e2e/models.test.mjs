@@ -262,6 +262,40 @@ describe('the model picker', () => {
   });
 });
 
+describe('a model picked right before a regenerate', () => {
+  test('answers the regenerate while the PATCH saving the pick is still on its way', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('pick'));
+    await ask(page, 'hello [[fake tokens=3 delay=10ms]]');
+    const id = conversationId(page);
+    const first = await lastAnswer(page);
+
+    // The PATCH is held: the server still has the old model when the regenerate comes.
+    const held = [];
+    await page.route(/\/api\/conversations\/[0-9a-f]+$/, (route) => (route.request().method() === 'PATCH' ? held.push(route) : route.continue()));
+    await page.getByLabel('Model').selectOption('fake-large');
+    await waitFor(async () => held.length === 1, { what: 'the PATCH of the pick' });
+    assert.equal(await page.getByLabel('Model').inputValue(), 'fake-large', 'the picker shows the pick at once');
+    await page.getByRole('button', { name: 'Regenerate answer' }).click();
+    await waitFor(async () => (await lastAnswer(page))?.id !== first.id, { what: 'the regenerated answer' });
+    await waitDone(page);
+    const messages = await page.evaluate(async (cid) => {
+      const res = await fetch(`/api/conversations/${cid}`, { headers: { Authorization: `Bearer ${localStorage.getItem('chatd.token')}` } });
+      return (await res.json()).messages;
+    }, id);
+    assert.deepEqual(
+      messages.filter((m) => m.role === 'assistant').map((m) => m.model),
+      ['fake-mini', 'fake-large'],
+    );
+    assert.equal((await conversationOf(page, id)).model, 'fake-mini', 'the PATCH has not been taken yet');
+
+    await held[0].continue();
+    await waitFor(async () => (await conversationOf(page, id)).model === 'fake-large', { what: 'the pick to be saved' });
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});
+
 describe('conversation parameters', () => {
   test('edited beside the system prompt: out-of-range values shown inline, saved with PATCH, sent to the model', async () => {
     const { context, page, seen } = await newPage();
