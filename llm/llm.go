@@ -95,6 +95,10 @@ type ModelInfo struct {
 	MaxOutputTokens int `json:"maxOutputTokens,omitempty"`
 	// Defaults are the sampling parameters used where a conversation sets none.
 	Defaults Defaults `json:"defaults"`
+	// Reasoning marks a reasoning model (known by name, declared, or
+	// learned from its server): it may think, silently or not, before its
+	// first word, and clients can say so while it does.
+	Reasoning bool `json:"reasoning,omitempty"`
 }
 
 // Defaults are a model's default sampling parameters; nil and zero fields

@@ -115,6 +115,7 @@ func (s *source) fetch(base context.Context, done chan struct{}) {
 		if m.ContextTokens > 0 {
 			info.ContextTokens = m.ContextTokens
 		}
+		info.Reasoning = info.Reasoning || m.Reasoning
 		kept = append(kept, info)
 	}
 	slices.SortFunc(kept, func(a, b ModelInfo) int { return strings.Compare(a.ID, b.ID) })

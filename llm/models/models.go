@@ -141,7 +141,8 @@ func (c Config) upstream(u UpstreamConfig, reasoning []string) llm.Upstream {
 			Default:         m.Default || (i == 0 && c.File == nil),
 			ContextTokens:   firstPositive(m.ContextTokens, u.ContextTokens),
 			MaxOutputTokens: firstPositive(m.MaxOutputTokens, u.MaxOutputTokens),
-			Defaults:        defaults(m.Defaults, u.Defaults)})
+			Defaults:        defaults(m.Defaults, u.Defaults),
+			Reasoning:       client.Thinks(m.ID)})
 	}
 	if u.Discover {
 		out.Catalog = client

@@ -127,6 +127,9 @@ func TestReasoningFirstTokenTimeout(t *testing.T) {
 // from OPENAI_REASONING_MODELS) as an upstreams file does: models it
 // lists, models its upstream lists, or "*" for all; they are sent
 // max_completion_tokens and the reasoning effort, the others max_tokens.
+//
+// The model list marks the reasoning models (ModelInfo.Reasoning), for
+// clients to say "thinking" while one is silent.
 func TestShorthandReasoningModels(t *testing.T) {
 	t.Parallel()
 	const completion, plain = "max_completion_tokens", "max_tokens"
@@ -150,8 +153,15 @@ func TestShorthandReasoningModels(t *testing.T) {
 			tc.cfg.APIKey, tc.cfg.BaseURL, tc.cfg.Logger = "sk-k", srv.URL, slog.New(slog.DiscardHandler)
 			r := models.New(tc.cfg)
 			t.Cleanup(r.Close)
-			if _, err := r.Models(testCtx(t)); err != nil {
+			list, err := r.Models(testCtx(t))
+			if err != nil {
 				t.Fatal(err)
+			}
+			// GET /api/models says which are reasoning models, as they are sent.
+			for _, m := range list {
+				if field, ok := tc.want[m.ID]; ok && m.Reasoning != (field == completion) {
+					t.Errorf("%s listed with reasoning %v, sent %s", m.ID, m.Reasoning, field)
+				}
 			}
 			for model, field := range tc.want {
 				req := llm.Request{Model: model, MaxTokens: 32, ReasoningEffort: "low",

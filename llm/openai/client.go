@@ -256,6 +256,12 @@ func (c *Client) firstTokenTimeout(thinks bool) time.Duration {
 	return c.opts.FirstTokenTimeout
 }
 
+// Thinks reports whether model is served as a reasoning model, which may
+// think silently before its first token: declared (Options.ReasoningModels),
+// known by its name (after a provider's prefix too), or learned from its
+// server's refusal of max_tokens.
+func (c *Client) Thinks(model string) bool { return c.kind.thinks(model) }
+
 // SendsReasoningEffort implements llm.EffortSender: a request's
 // reasoning effort is sent to reasoning models only.
 func (c *Client) SendsReasoningEffort(_ context.Context, model string) bool {

@@ -26,7 +26,7 @@ func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
 	windows := contextWindows(st.list.Bytes())
 	out := make([]llm.ModelInfo, 0, len(list.Models))
 	for _, m := range list.Models {
-		out = append(out, llm.ModelInfo{ID: m.ID, Name: m.ID, ContextTokens: windows[m.ID]})
+		out = append(out, llm.ModelInfo{ID: m.ID, Name: m.ID, ContextTokens: windows[m.ID], Reasoning: c.kind.thinks(m.ID)})
 	}
 	return out, nil
 }

@@ -11,7 +11,7 @@ import { Composer } from './Composer';
 import { Icon } from './icons';
 import { MessageItem } from './MessageItem';
 import { currentModel, modelLabel } from '../lib/models';
-import { modelsThatReasoned, reasoningModelName } from '../lib/reasoning';
+import { modelsThatReasoned, reasons } from '../lib/reasoning';
 import { DemoNotice, ModelPicker } from './ModelPicker';
 import { SettingsDialog } from './SettingsDialog';
 
@@ -119,7 +119,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
               linkUp={linkUp}
               unconfirmed={!!thread?.unconfirmed[s.message.id]}
               thinking={thread?.thinking[s.message.id]}
-              reasoner={reasoners.has(s.message.model ?? '') || reasoningModelName(s.message.model || model)}
+              reasoner={reasons(s.message.model || model, reasoners, models)}
             />
           ))
         )}

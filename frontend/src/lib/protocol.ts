@@ -89,6 +89,8 @@ export interface ModelInfo {
   maxOutputTokens?: number;
   /** The parameters used where a conversation sets none. */
   defaults?: Params;
+  /** A reasoning model: it may think, silently, before its first word. */
+  reasoning?: boolean;
 }
 
 /** An upstream server of `GET /api/models`, in the order its models come. */

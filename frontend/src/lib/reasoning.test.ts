@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
-import { CATCH_UP_MS, WAIT_NOTICE_MS, endThinking, modelsThatReasoned, reasoningModelName, startThinking, thinkingLabel, waitLabel, waitStart } from './reasoning';
+import { CATCH_UP_MS, WAIT_NOTICE_MS, endThinking, modelsThatReasoned, reasoningModelName, startThinking, thinkingLabel, reasons, waitLabel, waitStart } from './reasoning';
 import { applyDelta, applyDone, applyReasoning, mergeSnapshot, newThread, resumePoint, upsertMessage, type Thread } from './thread';
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
@@ -211,6 +211,18 @@ describe('silent waits', () => {
     [undefined, false],
   ])('reasoningModelName(%j) is %s', (id, want) => {
     expect(reasoningModelName(id)).toBe(want);
+  });
+
+  it.each([
+    ['proxy-think', true, 'marked reasoning in the server list'],
+    ['r1', true, 'its answers carried reasoning'],
+    ['o3-mini', true, 'its name'],
+    ['plain', false, 'listed without the mark'],
+    ['unlisted', false, 'nothing known'],
+    [undefined, false, 'no model'],
+  ] as Array<[string | undefined, boolean, string]>)('reasons(%j) is %s: %s', (id, want) => {
+    const models = [{ id: 'proxy-think', reasoning: true }, { id: 'plain' }];
+    expect(reasons(id, new Set(['r1']), models)).toBe(want);
   });
 
   it('learns the models whose answers carried reasoning', () => {

@@ -87,6 +87,16 @@ export function reasoningModelName(id: string | undefined): boolean {
   return ['o1', 'o3', 'o4', 'gpt-5', 'gpt-6'].some((p) => name.startsWith(p));
 }
 
+/**
+ * reasons says whether the model id is known to reason: the server's
+ * list marks it (reasoning: declared, or known to the server by name),
+ * its answers here carried reasoning (reasoned), or its name says so.
+ */
+export function reasons(id: string | undefined, reasoned: ReadonlySet<string>, models: readonly { id: string; reasoning?: boolean }[]): boolean {
+  if (!id) return false;
+  return reasoned.has(id) || models.some((m) => m.id === id && m.reasoning === true) || reasoningModelName(id);
+}
+
 /** modelsThatReasoned returns the models whose answers among messages carried reasoning. */
 export function modelsThatReasoned(messages: Iterable<{ role: string; model?: string; reasoning?: string }>): ReadonlySet<string> {
   const models = new Set<string>();
