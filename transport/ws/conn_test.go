@@ -216,12 +216,14 @@ func TestSlowClientClosed4408(t *testing.T) {
 	}
 }
 
-// slowCount counts the connections closed for being too slow.
-type slowCount struct{ n atomic.Int32 }
+// slowCount counts the connections closed for being too slow, and those
+// refused for their user's limit.
+type slowCount struct{ n, refused atomic.Int32 }
 
 func (*slowCount) ConnectionOpened()         {}
 func (*slowCount) ConnectionClosed()         {}
 func (m *slowCount) SlowClientDisconnected() { m.n.Add(1) }
+func (m *slowCount) ConnectionRefused()      { m.refused.Add(1) }
 
 // TestRepeatedResumesClosed4408: a client that stops reading and keeps
 // resuming a long answer, each resume queueing its whole text again (a

@@ -131,7 +131,8 @@ func TestConnectionLimitCloses(t *testing.T) {
 		newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: max, Shared: shared})}}),
 		newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: max, Shared: shared})}}),
 	}
-	single := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: max})}})
+	metrics := &slowCount{}
+	single := newServer(t, serverOptions{opts: ws.Options{Limits: limits.New(limits.Options{MaxConns: max}), Metrics: metrics}})
 	for _, tc := range []struct {
 		name    string
 		servers []*server
@@ -148,6 +149,11 @@ func TestConnectionLimitCloses(t *testing.T) {
 			open := dialAll(t, urls, "many", dials)
 			if len(open) != max {
 				t.Fatalf("%d of %d connections opened at once got hello, want the limit, %d", len(open), dials, max)
+			}
+			if tc.name == "one instance" {
+				if n := metrics.refused.Load(); n != dials-max {
+					t.Fatalf("%d refusals counted, want %d", n, dials-max)
+				}
 			}
 			n := 0
 			for _, s := range tc.servers {

@@ -78,6 +78,9 @@ type Metrics interface {
 	ConnectionOpened()
 	ConnectionClosed()
 	SlowClientDisconnected()
+	// ConnectionRefused counts a connection refused because its user had
+	// as many open as the limit allows (closed 1013, or answered 429).
+	ConnectionRefused()
 }
 
 // DefaultReadLimit is the default largest client frame: a send of
@@ -280,6 +283,7 @@ const refuseTimeout = 2 * time.Second
 // the hub; the wait for the peer's close frame is bounded by
 // refuseTimeout. A request that is no WebSocket upgrade gets the 429.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, userID string) {
+	h.opts.Metrics.ConnectionRefused()
 	if !isUpgrade(r) {
 		httperr.Write(w, httperr.RateLimited("too many open connections for this user", ConnRetryAfter))
 		return
@@ -393,3 +397,4 @@ type nopMetrics struct{}
 func (nopMetrics) ConnectionOpened()       {}
 func (nopMetrics) ConnectionClosed()       {}
 func (nopMetrics) SlowClientDisconnected() {}
+func (nopMetrics) ConnectionRefused()      {}

@@ -23,6 +23,7 @@ type liveMetrics struct {
 	deltas       prometheus.Counter
 	deltaFrames  prometheus.Counter
 	slowClients  prometheus.Counter
+	connRefused  prometheus.Counter
 	flushLatency prometheus.Histogram
 	flushFails   prometheus.Counter
 	reg          prometheus.Registerer
@@ -57,6 +58,8 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 	m.deltas = counter("chatd_deltas_sent_total", "Delta frames handed to subscribers (one per subscriber).")
 	m.deltaFrames = counter("chatd_delta_frames_encoded_total", "Delta frames encoded (once, whatever the number of subscribers).")
 	m.slowClients = counter("chatd_slow_client_disconnects_total", "Connections closed because their send queue filled up.")
+	m.connRefused = counter("chatd_ws_connections_refused_total",
+		"WebSocket connections refused because their user had CHATD_MAX_CONNS_PER_USER open (closed with 1013).")
 	m.flushFails = counter("chatd_writer_flush_failures_total", "Bulk writes of the batching writer that failed (and were retried).")
 	var err error
 	m.ttft, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -215,6 +218,9 @@ func (m *liveMetrics) ConnectionOpened() { m.connections.Inc() }
 
 // ConnectionClosed implements ws.Metrics.
 func (m *liveMetrics) ConnectionClosed() { m.connections.Dec() }
+
+// ConnectionRefused implements ws.Metrics.
+func (m *liveMetrics) ConnectionRefused() { m.connRefused.Inc() }
 
 // SlowClientDisconnected implements ws.Metrics.
 func (m *liveMetrics) SlowClientDisconnected() { m.slowClients.Inc() }
