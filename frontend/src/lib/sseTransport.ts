@@ -163,21 +163,27 @@ export class SSETransport implements Transport {
   async cancel(conversationId: string): Promise<void> {
     const ctrl = new AbortController();
     this.posts.add(ctrl);
-    let late = false;
-    const deadline = setTimeout(() => {
-      late = true;
-      ctrl.abort();
-    }, this.opts.ackTimeoutMs ?? 20_000);
+    const deadline = this.ackDeadline(ctrl);
     try {
       await this.api.raw('POST', `/api/conversations/${encodeURIComponent(conversationId)}/cancel`, { signal: ctrl.signal });
     } catch (err) {
-      if (late) throw new ApiError(0, 'timeout', 'The server did not answer in time.');
+      if (deadline.late()) throw new ApiError(0, 'timeout', 'The server did not answer in time.');
       if (err instanceof DOMException && err.name === 'AbortError') throw new ApiError(0, 'network', 'The connection was lost');
       throw err;
     } finally {
-      clearTimeout(deadline);
+      deadline.clear();
       this.posts.delete(ctrl);
     }
+  }
+
+  /** ackDeadline aborts ctrl when the server has not answered within ackTimeoutMs, and says whether it did. */
+  private ackDeadline(ctrl: AbortController): { late: () => boolean; clear: () => void } {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      ctrl.abort();
+    }, this.opts.ackTimeoutMs ?? 20_000);
+    return { late: () => late, clear: () => clearTimeout(timer) };
   }
 
   subscribe(conversationId: string): void {
@@ -392,18 +398,14 @@ export class SSETransport implements Transport {
     // Without an ack in time (a half-open connection), the request is given
     // up: the send waits for the connection and is repeated with its
     // clientMessageId, as after a cut, instead of showing "Sending…" forever.
-    let late = false;
-    const deadline = setTimeout(() => {
-      late = true;
-      ctrl.abort();
-    }, this.opts.ackTimeoutMs ?? 20_000);
+    const deadline = this.ackDeadline(ctrl);
     try {
       return await this.postOnce(conversationId, what, body, ctrl);
     } catch (err) {
-      if (late && err instanceof ApiError && err.code === 'network') throw new ApiError(0, 'timeout', 'The server did not answer in time.');
+      if (deadline.late() && err instanceof ApiError && err.code === 'network') throw new ApiError(0, 'timeout', 'The server did not answer in time.');
       throw err;
     } finally {
-      clearTimeout(deadline);
+      deadline.clear();
     }
   }
 
