@@ -338,6 +338,24 @@ describe('WSTransport', () => {
     expect(socket().framesOf('subscribe')).toHaveLength(1);
   });
 
+  it('a socket opened whose hello never comes (a link cut right after the upgrade) is given up and another opened', async () => {
+    const { t, handlers, statuses, socket } = setup();
+    t.start();
+    const first = socket();
+    first.dead = true; // half-open: no frame and no close event will ever come
+    first.accept(); // open event, no hello
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(1_000); // the reconnect's backoff
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(handlers.fallback).not.toHaveBeenCalled();
+    socket().open();
+    expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+    first.onmessage?.({ data: JSON.stringify({ type: 'hello', protocol: 'chat.v1' }) }); // detached: ignored
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all).toHaveLength(2); // the greeted socket is kept
+  });
+
   it('a ping refused for the frame budget (rate_limited) proves the link alive: no reconnect', async () => {
     const { t, statuses, socket } = setup('ok', false, 25_000);
     t.start();

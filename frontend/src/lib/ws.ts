@@ -44,6 +44,8 @@ export interface WSOptions {
   pingIntervalMs?: number;
   /** How long the ping of checkNow (a wake) waits for its pong before the socket counts as dead; defaults to 4 s. */
   wakeCheckMs?: number;
+  /** How long an open socket waits for its hello before it counts as cut; defaults to 15 s. */
+  helloTimeoutMs?: number;
   /** WebSocket constructor; defaults to the global one. */
   WebSocketImpl?: typeof WebSocket;
   /** The first socket follows an earlier channel (a restart with a new token): it opens as a reconnect; defaults to false. */
@@ -108,6 +110,13 @@ export class WSTransport implements Transport {
    * conversations at every retry.
    */
   private greeted = false;
+  /**
+   * The timer that gives up an open socket whose hello does not come: it
+   * is not pinged before hello, and a link cut right after the upgrade
+   * (half-open TCP) would otherwise leave it waiting, never connected,
+   * until the browser gives it up minutes later.
+   */
+  private helloDeadline: ReturnType<typeof setTimeout> | undefined;
   private readonly openWaiters = new Set<() => void>();
 
   constructor(
@@ -287,13 +296,18 @@ export class WSTransport implements Transport {
     this.greeted = false;
     this.connectingSince = Date.now();
     let opened = false;
+    clearTimeout(this.helloDeadline);
     ws.onopen = () => {
       opened = true;
+      this.helloDeadline = setTimeout(() => {
+        if (this.ws === ws && !this.greeted) this.abandon('no hello');
+      }, this.opts.helloTimeoutMs ?? 15000);
     };
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
       if (!this.greeted) {
         this.greeted = true;
+        clearTimeout(this.helloDeadline);
         this.onOpen();
       }
       this.onMessage(ev);
@@ -527,6 +541,7 @@ export class WSTransport implements Transport {
   }
 
   private stopPing(): void {
+    clearTimeout(this.helloDeadline);
     clearInterval(this.pingTimer);
     this.clearPongDeadline();
   }
