@@ -244,10 +244,16 @@ export class ChatApp {
   /** login signs in. */
   async login(email: string, password: string): Promise<void> {
     // A sign-out still pending ends every session of its user: sent after
-    // this sign-in, it would end the new one too.
+    // this sign-in, or while it is on its way (pause), it would end the
+    // new one too.
     await this.revocations.flush();
-    const r = await this.api.login(email, password);
-    this.signedIn(r.token, r.user);
+    const resume = this.revocations.pause();
+    try {
+      const r = await this.api.login(email, password);
+      this.signedIn(r.token, r.user);
+    } finally {
+      resume();
+    }
   }
 
   private signedIn(token: string, user: User): void {

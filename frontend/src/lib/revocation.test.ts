@@ -107,6 +107,32 @@ describe('sign-out', () => {
     expect(net.revoked).toEqual(['Bearer tok', 'Bearer tok2']); // tok2's try at sign-in, none after
     expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
   });
+
+  it('a sign-out pending is not sent while a sign-in of its user is on its way, where it would end the new session', async () => {
+    const net = network();
+    const login = { user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' }, token: 'tok2' };
+    let answerLogin: (r: Response) => void = () => undefined;
+    const { app, kv, calls, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => (url === '/api/auth/login' ? new Promise<Response>((r) => (answerLogin = r)) : net.route(url, init)),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    await app.logout(); // offline: kept
+    net.set(503);
+    const signingIn = app.login('a@b.c', 'pw'); // its own try first: refused for now
+    await vi.waitFor(() => expect(calls.some((c) => c.url === '/api/auth/login')).toBe(true));
+    expect(net.revoked).toHaveLength(1);
+    net.set(204); // the server is back, and issues tok2 ...
+    window.dispatchEvent(new Event('online')); // ... while the sign-in is on its way
+    await new Promise((r) => setTimeout(r, 0));
+    answerLogin(json(login));
+    await signingIn;
+    await new Promise((r) => setTimeout(r, 0));
+    expect(net.revoked).toEqual(['Bearer tok']); // the try before signing in, none during it or after
+    expect(kv.getItem('chatd.revoke')).toBeNull();
+    expect(app.store.state.session.token).toBe('tok2');
+  });
 });
 
 describe('Revocations', () => {

@@ -24,6 +24,10 @@ export class Revocations {
   private flushing: Promise<void> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private failures = 0;
+  /** Sign-ins on their way (pause): no sign-out is sent meanwhile. */
+  private paused = 0;
+  /** A flush was asked for while paused: it is made when the pause ends. */
+  private missed = false;
 
   constructor(private readonly opts: RevocationsOptions) {}
 
@@ -40,9 +44,33 @@ export class Revocations {
    * rejects; concurrent calls share one pass.
    */
   flush(): Promise<void> {
+    if (this.paused > 0) {
+      this.missed = true;
+      return Promise.resolve();
+    }
     if (this.flushing) return this.flushing;
     this.flushing = this.sendAll().finally(() => (this.flushing = null));
     return this.flushing;
+  }
+
+  /**
+   * pause holds every sign-out back while a sign-in is on its way, until
+   * the function it returns is called (after signedIn), which makes a
+   * flush asked for meanwhile (the online event, a retry's timer): the
+   * user signing in is known only from its answer, and a logout of that
+   * user reaching the server after it issued the new token would end the
+   * new session too.
+   */
+  pause(): () => void {
+    this.paused++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (--this.paused > 0 || !this.missed) return;
+      this.missed = false;
+      void this.flush();
+    };
   }
 
   /**
