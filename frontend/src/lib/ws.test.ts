@@ -344,7 +344,9 @@ describe('WSTransport', () => {
     const first = socket();
     first.dead = true; // half-open: no frame and no close event will ever come
     first.accept(); // open event, no hello
-    await vi.advanceTimersByTimeAsync(15_000);
+    await vi.advanceTimersByTimeAsync(44_000); // the server may take 30 s to check the session before hello
+    expect(FakeSocket.all).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(statuses.at(-1)?.state).toBe('reconnecting');
     await vi.advanceTimersByTimeAsync(1_000); // the reconnect's backoff
     expect(FakeSocket.all).toHaveLength(2);

@@ -44,7 +44,12 @@ export interface WSOptions {
   pingIntervalMs?: number;
   /** How long the ping of checkNow (a wake) waits for its pong before the socket counts as dead; defaults to 4 s. */
   wakeCheckMs?: number;
-  /** How long an open socket waits for its hello before it counts as cut; defaults to 15 s. */
+  /**
+   * How long an open socket waits for its hello before it counts as cut;
+   * defaults to 45 s: the server sends hello once it has checked the
+   * session, which may take up to its CHATD_REQUEST_TIMEOUT (30 s by
+   * default) while its database is slow.
+   */
   helloTimeoutMs?: number;
   /** WebSocket constructor; defaults to the global one. */
   WebSocketImpl?: typeof WebSocket;
@@ -301,7 +306,7 @@ export class WSTransport implements Transport {
       opened = true;
       this.helloDeadline = setTimeout(() => {
         if (this.ws === ws && !this.greeted) this.abandon('no hello');
-      }, this.opts.helloTimeoutMs ?? 15000);
+      }, this.opts.helloTimeoutMs ?? 45000);
     };
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
