@@ -243,6 +243,17 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
+  it('a wake leaves alone a socket open and waiting for its hello (the server checking the session), which the hello deadline bounds', async () => {
+    const { t, statuses, socket } = setup();
+    t.start();
+    socket().accept(); // open, no hello yet: the server's session check is slow
+    await vi.advanceTimersByTimeAsync(10_000);
+    t.checkNow();
+    expect(FakeSocket.all.length).toBe(1);
+    socket().receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+    expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+  });
+
   it("a wake does not put off the deadline of an earlier ping", async () => {
     const { t, statuses, socket } = setup('ok', false, 25_000);
     t.start();

@@ -216,7 +216,8 @@ export class WSTransport implements Transport {
    * when its pong is not back within wakeCheckMs; a socket still opening
    * after that long (its connection attempt may have been made before the
    * sleep, and a browser gives one up only after minutes) is replaced by a
-   * new one; a socket waiting out a backoff of ours is retried now. A
+   * new one, while one open and awaiting its hello is left to
+   * helloTimeoutMs; a socket waiting out a backoff of ours is retried now. A
    * pause the server asked for (1013, 4429) and a close that ends the
    * retries (1008, 1009) stand.
    */
@@ -225,8 +226,9 @@ export class WSTransport implements Transport {
     const within = this.opts.wakeCheckMs ?? 4000;
     if (this.isOpen()) this.ping(within);
     else if (this.ws) {
-      // Opening, or open without its hello yet.
-      if (Date.now() - this.connectingSince >= within) this.reopen();
+      // Still opening. One open and waiting for its hello is left to the
+      // hello deadline: the server may be checking the session.
+      if (this.ws.readyState === WebSocket.CONNECTING && Date.now() - this.connectingSince >= within) this.reopen();
     } else if (this.retryWait === 'backoff') this.reconnectNow();
   }
 
