@@ -244,9 +244,11 @@ func (s *memStore) apply(u persistence.MessageUpdate) {
 }
 
 // memWriter is a Writer over a memStore. Finish fails with finishErr when
-// set; Finish calls after close are counted as late.
+// set; Finish calls after close are counted as late. afterFinish, when
+// set, runs once a Finish is stored, before it returns.
 type memWriter struct {
-	store *memStore
+	store       *memStore
+	afterFinish func()
 
 	mu        sync.Mutex
 	finishErr error
@@ -264,6 +266,16 @@ func (w *memWriter) AppendReasoning(id, text string) {
 }
 
 func (w *memWriter) Finish(_ context.Context, u persistence.MessageUpdate) error {
+	if err := w.finish(u); err != nil {
+		return err
+	}
+	if w.afterFinish != nil {
+		w.afterFinish()
+	}
+	return nil
+}
+
+func (w *memWriter) finish(u persistence.MessageUpdate) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"chatd/hub/protocol"
@@ -133,5 +134,63 @@ func TestRefusedRegenerateKeepsTheRunningAnswer(t *testing.T) {
 				t.Fatalf("the running answer ended %s with %q", done.Status, sofar+text)
 			}
 		})
+	}
+}
+
+// TestRegenerateWhileTheAnswerEnds: a regenerate that reads the
+// conversation once the running answer's end is stored, but before the
+// answer has let the conversation go, stops it (it is already ending) and
+// answers again, as a regenerate of a running answer does, instead of
+// being refused with generation_running.
+func TestRegenerateWhileTheAnswerEnds(t *testing.T) {
+	t.Parallel()
+	feed := make(tap)
+	var answerCtx context.Context
+	e := newEnv(t, Options{}, func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+		if answerCtx == nil {
+			answerCtx = ctx // the first answer's: cancelled when a regenerate stops it
+			return feed.script(ctx, req, onDelta)
+		}
+		onDelta("again")
+		return llm.Result{FinishReason: "stop"}, nil
+	})
+	stored, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.writer.afterFinish = func() {
+		once.Do(func() {
+			close(stored)
+			<-release // the answer's end is stored; it still holds the conversation
+		})
+	}
+	sub := newSub("u")
+	res := e.send(t, sub, "hi")
+	feed <- "first"
+	close(feed)
+	<-stored
+	if m := e.stored(t, res.MessageID); m.Status != persistence.StatusComplete {
+		t.Fatalf("stored status %s", m.Status)
+	}
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := e.h.Regenerate(context.Background(), sub, "u", RegenerateRequest{ConversationID: res.ConversationID})
+		done <- outcome{r, err}
+	}()
+	select {
+	case o := <-done:
+		close(release)
+		t.Fatalf("the regenerate did not wait for the answer ending: %+v, %v", o.res, o.err)
+	case <-answerCtx.Done(): // stopped: the answer may end
+		close(release)
+	}
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("Regenerate: %v", o.err)
+	}
+	if text, d := sub.textUntilDone(t, o.res.MessageID, 0); text != "again" || d.Status != "complete" {
+		t.Fatalf("the new answer ended %s with %q", d.Status, text)
 	}
 }

@@ -356,7 +356,10 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	if err != nil {
 		return Result{}, err
 	}
-	if slices.ContainsFunc(msgs, func(m persistence.Message) bool { return !m.Status.Final() }) {
+	// An answer runs when one is stored streaming (here or on another
+	// instance), or while this instance's has not let the conversation go:
+	// its end may be stored already.
+	if h.runningHere(conv.ID) || slices.ContainsFunc(msgs, func(m persistence.Message) bool { return !m.Status.Final() }) {
 		if msgs, user, err = h.supersede(ctx, userID, conv.ID, req.MessageID); err != nil {
 			return Result{}, err
 		}
@@ -387,6 +390,18 @@ func (h *Hub) supersede(ctx context.Context, userID, convID, id string) ([]persi
 	}
 	user, err := regenerateUser(msgs, id)
 	return msgs, user, err
+}
+
+// runningHere reports whether an answer of this instance holds the
+// conversation.
+func (h *Hub) runningHere(convID string) bool {
+	c := h.lookup(convID)
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen != nil
 }
 
 // regenerateUser returns the user message a regenerate of answer id
