@@ -66,4 +66,16 @@ describe('WakeWatch', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(seen).toEqual(['late']);
   });
+
+  it('a late timer in a hidden page is no wake: hidden pages have their timers throttled', async () => {
+    const { w, seen } = watch();
+    setVisibility('hidden');
+    // Chromium runs a hidden page's timers once a minute.
+    vi.setSystemTime(Date.now() + 60_000);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(seen).toEqual([]);
+    setVisibility('visible');
+    expect(seen).toEqual(['visible']);
+    w.stop();
+  });
 });

@@ -64,7 +64,7 @@ export class WakeWatch {
     clearTimeout(this.timer);
   }
 
-  /** tick arms the timer; when it fires late by lateMs or more, the machine was asleep. */
+  /** tick arms the timer; when it fires late by lateMs or more in a page shown, the machine was asleep. */
   private tick(): void {
     const every = this.opts.tickMs ?? 10_000;
     this.due = Date.now() + every;
@@ -72,7 +72,10 @@ export class WakeWatch {
       if (!this.running) return;
       const late = Date.now() - this.due;
       this.tick();
-      if (late >= (this.opts.lateMs ?? 15_000)) this.opts.onWake('late');
+      // A hidden page's timers are throttled (to once a minute in
+      // Chromium): late there is no sign of sleep, and the page shown
+      // again is a wake of its own.
+      if (late >= (this.opts.lateMs ?? 15_000) && this.doc.visibilityState !== 'hidden') this.opts.onWake('late');
     }, every);
   }
 }
