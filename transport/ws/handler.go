@@ -150,7 +150,8 @@ type Options struct {
 	// many frames refused as over a rate limit (counted apart); it
 	// defaults to 10.
 	MaxInvalidFrames int
-	// DispatchTimeout bounds the handling of one client frame; it defaults to 30s.
+	// DispatchTimeout bounds the handling of one client frame, and the
+	// upgrade's token check; it defaults to 30s.
 	DispatchTimeout time.Duration
 	// MaxPendingFrames is how many client frames may wait for the worker
 	// while it runs a slow one; it defaults to 16. More are answered
@@ -332,7 +333,11 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Identity
 		httperr.Write(w, httperr.Unauthorized("missing token: send Authorization: Bearer <token> or the subprotocol bearer.<token>"))
 		return Identity{}, false
 	}
-	id, err := h.opts.Authenticate(r.Context(), token)
+	// Bounded as a frame is: a store that does not answer gets the
+	// upgrade a 503, not a request held for as long as it hangs.
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.DispatchTimeout)
+	id, err := h.opts.Authenticate(ctx, token)
+	cancel()
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		httperr.Write(w, httperr.InvalidToken("invalid, expired or revoked token"))
