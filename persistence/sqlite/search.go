@@ -201,7 +201,10 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 		if last > 0 {
 			schema += fmt.Sprintf("INSERT INTO requeue (next, last) VALUES (1, %d);", last)
 		}
-		if _, err := s.sx.ExecContext(ctx, schema); err != nil {
+		// One transaction: a crash part way must not leave a file with
+		// its layout and state but without the requeue row, which would
+		// be kept and never index what the store held.
+		if err := s.createSearch(ctx, schema); err != nil {
 			return fmt.Errorf("search index %s: create: %w", s.searchPath, err)
 		}
 	}
@@ -215,6 +218,19 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 		return fmt.Errorf("search index %s: %w", s.searchPath, err)
 	}
 	return nil
+}
+
+// createSearch runs the new search file's schema in one transaction.
+func (s *Store) createSearch(ctx context.Context, schema string) error {
+	tx, err := s.sx.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // recreateSearchFile deletes the search file (with its -wal and -shm) and
