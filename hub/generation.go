@@ -24,6 +24,7 @@ type generation struct {
 	titled bool                // the conversation had a title when the answer started
 	connID string              // the connection that asked
 	src    promptSource        // what the prompt was built from, to fit it again (refit.go)
+	shrunk bool                // fitted again smaller than the window alone allows (refit.go)
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc // ends the answer; the cause says why
@@ -250,6 +251,7 @@ func (g *generation) run(req llm.Request) {
 	res, err := h.opts.Model.Stream(g.ctx, req, g.onDelta)
 	if retry, ok := g.refit(req, err); ok {
 		res, err = h.opts.Model.Stream(g.ctx, retry, g.onDelta)
+		g.refitted(retry, err)
 	}
 	final, errBody := g.outcome(res, err)
 	final, errBody = g.finish(final, errBody)

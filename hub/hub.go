@@ -184,6 +184,9 @@ type Hub struct {
 	titles titleJobs    // conversations whose title is being asked for
 	// windows are the context windows upstreams named refusing a prompt (refit.go).
 	windows learnedWindows
+	// caps are, per model, the estimated size of a prompt accepted after
+	// a refusal that named no window (refit.go): later prompts fit in it.
+	caps learnedWindows
 
 	cluster // the other instances (cluster.go)
 }

@@ -20,8 +20,12 @@ func (h *Hub) request(ctx context.Context, conv persistence.Conversation, msgs [
 	applyParams(&req, conv.Params, info)
 	src := promptSource{system: conv.SystemPrompt, msgs: msgs, leafID: leafID, chars: h.opts.HistoryChars,
 		window: h.windows.fit(model, info.ContextTokens)}
+	budget := promptTokenBudget(src.window, req.MaxTokens)
+	if c := h.caps.fit(model, 0); c > 0 && (budget == 0 || c < budget) {
+		budget = c
+	}
 	var omitted int
-	req.Messages, omitted = src.build(promptTokenBudget(src.window, req.MaxTokens))
+	req.Messages, omitted = src.build(budget)
 	return req, omitted, src
 }
 

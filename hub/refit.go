@@ -30,6 +30,10 @@ package hub
 //     mostly outgrown it by its newest exchange, so half fits while
 //     keeping its recent history.
 //
+// A prompt sent again smaller than the window alone allows (the last two
+// cases) that the upstream takes caps the model's later prompts at its
+// estimate (Hub.caps, refitted): without it each would be refused first.
+//
 // When the new fit leaves out no more than the refused prompt did, there
 // is no retry: it would be refused again. The answer's omittedMessages
 // (its done frame, and the stored message where the store can change it:
@@ -147,6 +151,18 @@ func retryBudget(window, maxTokens, sent, counted int) int {
 	return max(b, 1)
 }
 
+// refitted learns from a prompt sent again smaller than the window alone
+// allows (no window known, or the estimate ran low for the text): once the
+// upstream took it (err nil, or it produced something before failing
+// otherwise), its estimate caps the model's later prompts (Hub.caps),
+// which would otherwise each be refused first. A prompt fitted into a
+// window the refusal named needs no cap: the window is learned (refit).
+func (g *generation) refitted(req llm.Request, err error) {
+	if g.shrunk && (err == nil || g.produced()) {
+		g.hub.caps.learn(req.Model, 0, estimatePrompt(req.Messages))
+	}
+}
+
 // refit returns req with its prompt fitted again after the upstream
 // refused it as too long (err), and true; false when the answer is not
 // to be asked for again: another error, an answer ended or that
@@ -160,7 +176,9 @@ func (g *generation) refit(req llm.Request, err error) (llm.Request, bool) {
 	h := g.hub
 	window := h.windows.learn(req.Model, g.src.window, e.ContextTokens)
 	sent := estimatePrompt(req.Messages)
-	msgs, omitted := g.src.build(retryBudget(window, req.MaxTokens, sent, e.PromptTokens))
+	budget := retryBudget(window, req.MaxTokens, sent, e.PromptTokens)
+	g.shrunk = budget != promptTokenBudget(window, req.MaxTokens)
+	msgs, omitted := g.src.build(budget)
 	log := h.log.With("generation", g.id, "message", g.msg.ID, "model", req.Model, "window", window,
 		"named_window", e.ContextTokens, "named_prompt_tokens", e.PromptTokens, "estimated_tokens", sent)
 	if omitted <= g.msg.OmittedMessages {

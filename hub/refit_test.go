@@ -77,8 +77,9 @@ func converse(t *testing.T, e *env, n int, content string) ([]frame, []int) {
 // text) keeps getting answers: a prompt refused as too long is sent once
 // more without its oldest messages, and the answer's done and stored
 // message say how many were left out. A window the refusal named is
-// remembered, so later prompts fit at once; without one each later
-// prompt is refused first, then fitted; a listed window the refusal
+// remembered, so later prompts fit at once; without one, or when the
+// estimate ran low, the size of the prompt the upstream took caps the
+// later ones, which fit at once too; a listed window the refusal
 // confirms stays.
 func TestRefitKeepsAnswering(t *testing.T) {
 	t.Parallel()
@@ -93,8 +94,8 @@ func TestRefitKeepsAnswering(t *testing.T) {
 		learned    int // the window remembered for the model
 	}{
 		{"window named", 0, windowed{window: 200, tokens: estimateTokens, named: true}, 6, 1, 200},
-		{"nothing named", 0, windowed{window: 200, tokens: estimateTokens}, 6, 2, 0},
-		{"listed window, estimate low", 400, windowed{window: 400, tokens: bytesAsTokens, named: true}, 5, 2, 400},
+		{"nothing named", 0, windowed{window: 200, tokens: estimateTokens}, 6, 1, 0},
+		{"listed window, estimate low", 400, windowed{window: 400, tokens: bytesAsTokens, named: true}, 5, 1, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,8 +14,9 @@ import (
 // refusing prompts of more than 200 words) is answered by sending the
 // prompt again without its oldest messages, and the done says how many
 // were left out. When the refusal names the window, it is learned: later
-// prompts are fitted into it before they go and are not refused again;
-// a refusal naming nothing costs each later answer one refused request.
+// prompts are fitted into it before they go and are not refused again.
+// When it names nothing, the size of the prompt taken after it caps the
+// later prompts, which are not refused again either.
 // The stored answer, read again, leaves out as many as its done says.
 func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 	t.Parallel()
@@ -25,7 +26,7 @@ func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 	for _, tc := range []struct {
 		words fakeai.ContextWords
 		later int64 // upstream requests of each answer after the first refused
-	}{{fakeai.ContextOpenAI, 1}, {fakeai.ContextVLLM, 1}, {fakeai.ContextBare, 2}} {
+	}{{fakeai.ContextOpenAI, 1}, {fakeai.ContextVLLM, 1}, {fakeai.ContextBare, 1}} {
 		t.Run(string(tc.words), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{fake: fakeai.Options{Defaults: fakeai.Config{Tokens: 2, Context: 200, ContextWords: tc.words}},
