@@ -20,6 +20,7 @@ import (
 	"chatd/persistence"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/headers"
 	"chatd/transport/limits"
 )
 
@@ -406,12 +407,7 @@ func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Conte
 // parameters). A send or regenerate that does is streamed; one that does
 // not is answered 202.
 func AcceptsEvents(r *http.Request) bool {
-	for _, v := range r.Header.Values("Accept") {
-		if containsToken(v, "text/event-stream") {
-			return true
-		}
-	}
-	return false
+	return headers.HasToken(r.Header, "Accept", "text/event-stream")
 }
 
 // statusOf maps hub errors to HTTP errors; a call that ran out of its

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -328,15 +327,4 @@ func (e *errWriter) str(parts ...string) {
 		}
 		_, e.err = e.w.WriteString(p)
 	}
-}
-
-// containsToken reports whether a comma-separated header value lists
-// token (ignoring parameters such as q=).
-func containsToken(v, token string) bool {
-	for _, part := range strings.Split(v, ",") {
-		if mt, _, _ := strings.Cut(strings.TrimSpace(part), ";"); strings.EqualFold(strings.TrimSpace(mt), token) {
-			return true
-		}
-	}
-	return false
 }

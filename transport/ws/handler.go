@@ -24,7 +24,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/headers"
 	"chatd/transport/internal/outbox"
 	"chatd/transport/limits"
 )
@@ -312,19 +312,7 @@ const ConnRetryAfter = 10 * time.Second
 // isUpgrade reports whether r asks for a WebSocket (Connection: upgrade,
 // Upgrade: websocket), which websocket.Accept checks again.
 func isUpgrade(r *http.Request) bool {
-	return headerHas(r.Header, "Connection", "upgrade") && headerHas(r.Header, "Upgrade", "websocket")
-}
-
-// headerHas reports whether a comma-separated header lists token (in any case).
-func headerHas(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
+	return headers.HasToken(r.Header, "Connection", "upgrade") && headers.HasToken(r.Header, "Upgrade", "websocket")
 }
 
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {

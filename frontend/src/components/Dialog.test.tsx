@@ -2,14 +2,11 @@
 // where the user put it while the page around the dialog re-renders.
 
 import { act, useState } from 'react';
-import { createRoot, type Root } from 'react-dom/client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Dialog } from './Dialog';
+import { mountEach } from './testkit';
 
-(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
-
-let host: HTMLDivElement;
-let root: Root;
+const mount = mountEach();
 let rerender: () => void = () => undefined;
 let closed = 0;
 
@@ -41,39 +38,31 @@ function Page() {
 }
 
 function button(name: string): HTMLButtonElement {
-  const b = [...host.querySelectorAll('button')].find((x) => x.textContent === name);
+  const b = [...mount.host.querySelectorAll('button')].find((x) => x.textContent === name);
   if (!b) throw new Error(`no button ${name}`);
   return b;
 }
 
 beforeEach(() => {
   closed = 0;
-  host = document.createElement('div');
-  document.body.append(host);
-  root = createRoot(host);
-});
-
-afterEach(() => {
-  act(() => root.unmount());
-  host.remove();
 });
 
 describe('Dialog', () => {
   it('focuses its autofocus element when it opens', () => {
-    act(() => root.render(<Page />));
+    act(() => mount.root.render(<Page />));
     expect(document.activeElement).toBe(button('Cancel'));
   });
 
   it('keeps the focus where the user moved it while the page re-renders with a new onClose', () => {
-    act(() => root.render(<Page />));
+    act(() => mount.root.render(<Page />));
     button('Delete').focus();
     act(() => rerender());
-    expect(host.textContent).toContain('Gone for good. 1');
+    expect(mount.host.textContent).toContain('Gone for good. 1');
     expect(document.activeElement).toBe(button('Delete'));
   });
 
   it('calls the latest onClose on Escape, once', () => {
-    act(() => root.render(<Page />));
+    act(() => mount.root.render(<Page />));
     act(() => rerender());
     act(() => {
       document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));

@@ -1,44 +1,19 @@
 // One answer in the DOM (jsdom): the note saying why it ended, when its text
 // does not show it.
 
-import { act } from 'react';
-import { createRoot, type Root } from 'react-dom/client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppProvider } from '../hooks/app';
-import { ChatApp } from '../lib/chat';
-import { memoryKV } from '../lib/persist';
+import { describe, expect, it } from 'vitest';
 import type { Message } from '../lib/protocol';
-import { MessageItem } from './MessageItem';
+import { mountEach, renderMessage } from './testkit';
 
-(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
-
-let host: HTMLDivElement;
-let root: Root;
-
-beforeEach(() => {
-  host = document.createElement('div');
-  document.body.append(host);
-  root = createRoot(host);
-});
-afterEach(() => {
-  act(() => root.unmount());
-  host.remove();
-});
+const mount = mountEach();
 
 function answer(extra: Partial<Message>): Message {
   return { id: 'a1', conversationId: 'c', parentId: 'u1', role: 'assistant', content: 'Some text', status: 'complete', createdAt: '', updatedAt: '', ...extra };
 }
 
 function render(m: Message, unconfirmed = false) {
-  const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch });
-  act(() =>
-    root.render(
-      <AppProvider value={app}>
-        <MessageItem message={m} version={1} versions={1} locked={false} modelName="M" queued={false} linkUp unconfirmed={unconfirmed} thinking={undefined} />
-      </AppProvider>,
-    ),
-  );
-  return host.querySelector<HTMLElement>('[data-finish]');
+  renderMessage(mount, m, { unconfirmed });
+  return mount.host.querySelector<HTMLElement>('[data-finish]');
 }
 
 describe('MessageItem', () => {

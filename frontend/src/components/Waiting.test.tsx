@@ -3,55 +3,33 @@
 // its words announced once.
 
 import { act } from 'react';
-import { createRoot, type Root } from 'react-dom/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AppProvider } from '../hooks/app';
-import { ChatApp } from '../lib/chat';
-import { memoryKV } from '../lib/persist';
 import type { Message } from '../lib/protocol';
-import { MessageItem } from './MessageItem';
-
-(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
-
-let host: HTMLDivElement;
-let root: Root;
+import { mountEach, renderMessage } from './testkit';
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
   vi.setSystemTime(Date.parse('2026-01-01T00:00:10Z'));
-  host = document.createElement('div');
-  document.body.append(host);
-  root = createRoot(host);
 });
-afterEach(() => {
-  act(() => root.unmount());
-  host.remove();
-  vi.useRealTimers();
-});
+const mount = mountEach();
+afterEach(() => vi.useRealTimers());
 
 function streaming(extra: Partial<Message> = {}): Message {
   return { id: 'a1', conversationId: 'c', parentId: 'u1', role: 'assistant', content: '', status: 'streaming', model: 'm', createdAt: '2026-01-01T00:00:10Z', updatedAt: '', ...extra };
 }
 
 function render(m: Message, reasoner = false) {
-  const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch });
-  act(() =>
-    root.render(
-      <AppProvider value={app}>
-        <MessageItem message={m} version={1} versions={1} locked={false} modelName="M" queued={false} linkUp unconfirmed={false} thinking={undefined} reasoner={reasoner} />
-      </AppProvider>,
-    ),
-  );
+  renderMessage(mount, m, { reasoner });
 }
 
-const label = () => host.querySelector('.waiting-label')?.textContent ?? null;
-const live = () => host.querySelector('[role="status"]');
+const label = () => mount.host.querySelector('.waiting-label')?.textContent ?? null;
+const live = () => mount.host.querySelector('[role="status"]');
 const tick = (ms: number) => act(() => vi.advanceTimersByTime(ms));
 
 describe('Waiting', () => {
   it('shows only the typing dots for the first seconds, then how long the answer has waited, each second', () => {
     render(streaming());
-    expect(host.querySelector('.typing')).not.toBeNull();
+    expect(mount.host.querySelector('.typing')).not.toBeNull();
     expect(label()).toBe('');
     tick(2000);
     expect(label()).toBe('');
@@ -97,7 +75,7 @@ describe('Waiting', () => {
   ])('is not shown for an answer with %s', (_, m) => {
     render(m);
     tick(5000);
-    expect(host.querySelector('.waiting')).toBeNull();
+    expect(mount.host.querySelector('.waiting')).toBeNull();
   });
 });
 
@@ -109,6 +87,6 @@ describe('MessageItem aria-busy', () => {
     ['an ended answer', false, streaming({ status: 'complete', content: 'Done' })],
   ])('for %s: busy %s', (_, busy, m) => {
     render(m);
-    expect(host.querySelector('article')?.getAttribute('aria-busy')).toBe(busy ? 'true' : null);
+    expect(mount.host.querySelector('article')?.getAttribute('aria-busy')).toBe(busy ? 'true' : null);
   });
 });

@@ -105,6 +105,15 @@ afterEach(() => vi.useRealTimers());
 /** settle lets fetch promises and stream reads run (no time passes). */
 const settle = () => vi.advanceTimersByTimeAsync(0);
 
+/** openStream starts the transport on conversation c1 and opens its event stream. */
+async function openStream(t: { start(): void; subscribe(id: string): void }, last: () => { stream(): void }) {
+  t.start();
+  t.subscribe('c1');
+  await settle();
+  last().stream();
+  await settle();
+}
+
 describe('eventsPath', () => {
   it('names the conversation and the resume point', () => {
     expect(eventsPath(null)).toBe('/api/events');
@@ -119,11 +128,7 @@ describe('eventsPath', () => {
 describe('SSETransport', () => {
   it("a wake reopens a stream silent for longer than the server's keep-alives, as after a cut, and leaves a live one", async () => {
     const { t, events, last, statuses, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 5 } });
-    t.start();
-    t.subscribe('c1');
-    await settle();
-    last().stream();
-    await settle();
+    await openStream(t, last);
     await vi.advanceTimersByTimeAsync(15_000);
     last().comment(); // a keep-alive: the stream is alive
     await settle();
@@ -151,11 +156,7 @@ describe('SSETransport', () => {
 
   it('an open stream silent for three keep-alives is cut and opened again, resuming, as after any cut', async () => {
     const { t, events, last, statuses, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 5 } });
-    t.start();
-    t.subscribe('c1');
-    await settle();
-    last().stream();
-    await settle();
+    await openStream(t, last);
     for (let i = 0; i < 6; i++) {
       await vi.advanceTimersByTimeAsync(15_000);
       last().comment(); // the server's keep-alives: alive
@@ -304,11 +305,7 @@ describe('SSETransport', () => {
   it('when the server ends the stream it checks the token, then reopens with backoff and resumes', async () => {
     const resume = { messageId: 'm1', lastSeq: 0 };
     const { t, events, last, handlers, statuses, checkAuth } = setup({ resume });
-    t.start();
-    t.subscribe('c1');
-    await settle();
-    last().stream();
-    await settle();
+    await openStream(t, last);
     resume.lastSeq = 17;
     last().end(); // shutdown or a full queue
     await settle();
@@ -450,11 +447,7 @@ describe('SSETransport', () => {
 
   it('drop cuts the stream and the posts; the stream comes back resuming', async () => {
     const { t, calls, events, last, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 8 } });
-    t.start();
-    t.subscribe('c1');
-    await settle();
-    last().stream();
-    await settle();
+    await openStream(t, last);
     const sent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
     await settle();
     const post = calls.find((c) => c.url.endsWith('/messages'))!;
