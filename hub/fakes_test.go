@@ -77,6 +77,9 @@ func (s *memStore) UpdateConversation(_ context.Context, ownerID, id string, p p
 	if p.SystemPrompt != nil {
 		c.SystemPrompt = *p.SystemPrompt
 	}
+	if p.Params != nil {
+		c.Params = p.Params
+	}
 	s.convs[id] = c
 	return c, nil
 }

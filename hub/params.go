@@ -10,7 +10,8 @@ import (
 // request builds the upstream request answering leafID: the conversation's
 // sampling parameters over the model's defaults, and the history fitted
 // into the model's context window (the smaller of the catalog's and one
-// an upstream's refusal taught, refit.go). It returns how many messages
+// an upstream's refusal taught, refit.go), with the answer's max tokens
+// lowered when they leave the prompt no room in it (prune.go). It returns how many messages
 // were left out, and what the prompt was built from, to fit it again.
 func (h *Hub) request(ctx context.Context, conv persistence.Conversation, msgs []persistence.Message,
 	leafID, model string,
@@ -19,13 +20,14 @@ func (h *Hub) request(ctx context.Context, conv persistence.Conversation, msgs [
 	req := llm.Request{Model: model}
 	applyParams(&req, conv.Params, info)
 	src := promptSource{system: conv.SystemPrompt, msgs: msgs, leafID: leafID, chars: h.opts.HistoryChars,
-		window: h.windows.fit(model, info.ContextTokens)}
-	budget := promptTokenBudget(src.window, req.MaxTokens)
+		window: h.windows.fit(model, info.ContextTokens), maxTokens: req.MaxTokens}
+	budget := promptTokenBudget(src.window, src.answerRoom(src.window, tokenRatio{}))
 	if c := h.caps.fit(model, 0); c > 0 && (budget == 0 || c < budget) {
 		budget = c
 	}
 	var omitted int
 	req.Messages, omitted = src.build(budget)
+	req.MaxTokens = answerTokens(src.window, req.MaxTokens, estimatePrompt(req.Messages))
 	return req, omitted, src
 }
 

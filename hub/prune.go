@@ -12,7 +12,12 @@ package hub
 // The budget of a prompt is the model's context window less the room kept
 // for the answer (the conversation's maxTokens, else a quarter of the
 // window up to 4096 tokens) and a margin of 16 tokens for the reply's
-// priming.
+// priming. A maxTokens that leaves no room for the system prompt and the
+// newest message is not kept whole: the prompt is fitted as if it were
+// unset, and the answer's max tokens are lowered to what the window leaves
+// after the prompt (answerTokens), for that answer only. The answer is
+// possible, if shorter than asked; one that reaches the lower bound ends
+// with finish reason "length", as any answer cut at its max tokens.
 
 const (
 	bytesPerToken   = 3
@@ -44,4 +49,17 @@ func promptTokenBudget(contextTokens, maxTokens int) int {
 		room = min(contextTokens/answerRoomShare, answerRoomMax)
 	}
 	return max(contextTokens-room-primingTokens, 1)
+}
+
+// answerTokens is the max tokens of an answer of at most maxTokens (0: not
+// set) after a prompt of prompt tokens, in a window of window (0:
+// unknown): maxTokens, lowered to what the window leaves after the prompt
+// and the margin when that is less. A prompt that fills the window alone
+// keeps maxTokens: the upstream refuses it as too long, as it is.
+func answerTokens(window, maxTokens, prompt int) int {
+	room := window - prompt - primingTokens
+	if window <= 0 || maxTokens <= 0 || room < 1 || maxTokens <= room {
+		return maxTokens
+	}
+	return room
 }

@@ -28,14 +28,22 @@ package hub
 //     two tokens a character, emoji), counts about half the real tokens
 //     or more; and a conversation refused for a window nobody named has
 //     mostly outgrown it by its newest exchange, so half fits while
-//     keeping its recent history.
+//     keeping its recent history;
+//   - when the answer's max tokens leave the window (known or named) no
+//     room for the system prompt and the newest message (answerRoom), the
+//     refusal is theirs, not the history's: the prompt is fitted as for an
+//     answer that sets none, and the max tokens are lowered to what the
+//     window leaves after it, as the upstream counts it (answerTokens;
+//     the conversation keeps its setting). request does the same before
+//     the first attempt when the window is known.
 //
 // A prompt sent again smaller than the window alone allows (the last two
 // cases) that the upstream takes caps the model's later prompts at its
 // estimate (Hub.caps, refitted): without it each would be refused first.
 //
-// When the new fit leaves out no more than the refused prompt did, there
-// is no retry: it would be refused again. The answer's omittedMessages
+// When the new fit leaves out no more than the refused prompt did and
+// asks for no fewer tokens of answer, there is no retry: it would be
+// refused again. The answer's omittedMessages
 // (its done frame, and the stored message where the store can change it:
 // OmittedRecorder) counts what the retry left out. A refused retry ends
 // the answer with the context_length error, as before.
@@ -75,12 +83,57 @@ type promptSource struct {
 	leafID string
 	chars  int // Options.HistoryChars
 	window int // the context window the prompt was fitted into (0: unknown)
+	// maxTokens are the answer's max tokens as the conversation (or the
+	// model's defaults) sets them, before answerTokens lowered them (0:
+	// the upstream's default).
+	maxTokens int
 }
 
 // build returns the prompt within a budget of tokens (0: none) and how
 // many messages it leaves out.
 func (p promptSource) build(tokens int) ([]llm.Message, int) {
 	return buildPrompt(p.system, p.msgs, p.leafID, promptLimits{chars: p.chars, tokens: tokens})
+}
+
+// answerRoom is the room kept for the answer when fitting the prompt into
+// window (0: unknown): its max tokens, or 0 (the room of an answer that
+// sets none, prune.go) when they leave none for the system prompt and the
+// newest message, as the upstream counts them (r); answerTokens then
+// lowers them to what the fitted prompt leaves.
+func (p promptSource) answerRoom(window int, r tokenRatio) int {
+	if window <= 0 || p.maxTokens <= 0 {
+		return p.maxTokens
+	}
+	least, _ := p.build(1)
+	if r.of(estimatePrompt(least)) > promptTokenBudget(window, p.maxTokens) {
+		return 0
+	}
+	return p.maxTokens
+}
+
+// tokenRatio is how an upstream's count of a prompt's tokens compares to
+// the estimate of it: counted (0: not said) for sent estimated tokens.
+// Only a count above the estimate is taken: the estimate runs low for the
+// text.
+type tokenRatio struct{ counted, sent int }
+
+// low reports whether the upstream counted more than the estimate.
+func (r tokenRatio) low() bool { return r.sent > 0 && r.counted > r.sent }
+
+// of is estimate tokens as the upstream counts them, rounded up.
+func (r tokenRatio) of(estimate int) int {
+	if !r.low() {
+		return estimate
+	}
+	return int((int64(estimate)*int64(r.counted) + int64(r.sent) - 1) / int64(r.sent))
+}
+
+// within is the estimate of a budget of tokens as the upstream counts them.
+func (r tokenRatio) within(budget int) int {
+	if !r.low() {
+		return budget
+	}
+	return int(int64(budget) * int64(r.sent) / int64(r.counted))
 }
 
 // learnedWindows remembers the context windows upstreams named when they
@@ -136,15 +189,23 @@ func estimatePrompt(msgs []llm.Message) int {
 	return n
 }
 
+// windowBudget is the token budget of a prompt in window (0: unknown,
+// no budget) with room for an answer of maxTokens, its estimate running
+// low as r says.
+func windowBudget(window, maxTokens int, r tokenRatio) int {
+	b := promptTokenBudget(window, maxTokens)
+	if b > 0 {
+		b = max(r.within(b), 1)
+	}
+	return b
+}
+
 // retryBudget is the token budget of a prompt sent again after a
 // refusal: sent is the refused prompt's estimate, window the window to
 // fit it into (0: unknown), maxTokens the answer's, counted the prompt's
 // tokens as the upstream counted them (0: not said).
 func retryBudget(window, maxTokens, sent, counted int) int {
-	b := promptTokenBudget(window, maxTokens)
-	if b > 0 && counted > sent {
-		b = int(int64(b) * int64(sent) / int64(counted))
-	}
+	b := windowBudget(window, maxTokens, tokenRatio{counted: counted, sent: sent})
 	if b <= 0 || b >= sent {
 		b = sent / retryShare
 	}
@@ -176,18 +237,28 @@ func (g *generation) refit(req llm.Request, err error) (llm.Request, bool) {
 	h := g.hub
 	window := h.windows.learn(req.Model, g.src.window, e.ContextTokens)
 	sent := estimatePrompt(req.Messages)
-	budget := retryBudget(window, req.MaxTokens, sent, e.PromptTokens)
-	g.shrunk = budget != promptTokenBudget(window, req.MaxTokens)
+	ratio := tokenRatio{counted: e.PromptTokens, sent: sent}
+	room := g.src.answerRoom(window, ratio)
+	budget := retryBudget(window, room, sent, e.PromptTokens)
+	if room != g.src.maxTokens {
+		// The answer's max tokens, not the prompt, leave the window no
+		// room: the prompt is fitted as for an answer that sets none, and
+		// they are lowered to what it leaves.
+		budget = windowBudget(window, room, ratio)
+	}
+	g.shrunk = budget != promptTokenBudget(window, room)
 	msgs, omitted := g.src.build(budget)
+	maxTokens := answerTokens(window, g.src.maxTokens, ratio.of(estimatePrompt(msgs)))
 	log := h.log.With("generation", g.id, "message", g.msg.ID, "model", req.Model, "window", window,
 		"named_window", e.ContextTokens, "named_prompt_tokens", e.PromptTokens, "estimated_tokens", sent)
-	if omitted <= g.msg.OmittedMessages {
+	if omitted <= g.msg.OmittedMessages && maxTokens >= req.MaxTokens {
 		log.Info("prompt refused as too long, and no older message is left to leave out")
 		return req, false
 	}
-	log.Info("prompt refused as too long: asking again without older messages", "omitted", omitted)
+	log.Info("prompt refused as too long: asking again without older messages, or for a shorter answer",
+		"omitted", omitted, "max_tokens", maxTokens, "asked_max_tokens", g.src.maxTokens)
 	g.setOmitted(omitted)
-	req.Messages = msgs
+	req.Messages, req.MaxTokens = msgs, maxTokens
 	return req, true
 }
 

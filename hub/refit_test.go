@@ -20,6 +20,9 @@ type windowed struct {
 	window int
 	tokens func(content string) int
 	named  bool
+	// answer: the window holds the prompt and the answer's max tokens, as
+	// vLLM, TGI and OpenAI's older models count it.
+	answer bool
 }
 
 func (u windowed) script(_ context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
@@ -27,7 +30,7 @@ func (u windowed) script(_ context.Context, req llm.Request, onDelta func(string
 	for _, m := range req.Messages {
 		n += u.tokens(m.Content)
 	}
-	if n > u.window {
+	if n > u.window || u.answer && n+req.MaxTokens > u.window {
 		e := &llm.Error{Kind: llm.KindContextLength, Status: 400, Message: "The conversation is too long."}
 		if u.named {
 			e.ContextTokens, e.PromptTokens = u.window, n
@@ -50,10 +53,15 @@ var ninetyBytes = strings.Repeat("word ", 18)
 // upstream requests each send took.
 func converse(t *testing.T, e *env, n int, content string) ([]frame, []int) {
 	t.Helper()
+	return converseIn(t, e, "", n, content)
+}
+
+// converseIn is converse in the conversation convID ("": a new one).
+func converseIn(t *testing.T, e *env, convID string, n int, content string) ([]frame, []int) {
+	t.Helper()
 	sub := newSub("u")
 	var dones []frame
 	var requests []int
-	convID := ""
 	for i := range n {
 		before := e.model.requestCount()
 		res, err := e.h.Send(context.Background(), sub, "u", SendRequest{ConversationID: convID, Content: content})
@@ -123,6 +131,122 @@ func TestRefitKeepsAnswering(t *testing.T) {
 				t.Fatalf("window fitted into now %d, want %d", got, tt.learned)
 			}
 		})
+	}
+}
+
+// TestRefitAnswerRoom: a conversation whose maxTokens leave the prompt no
+// room in the model's window (listed, or named by a refusal) still gets
+// answers: the prompt is fitted as for an answer that sets none, and the
+// request's max tokens are lowered to what the window leaves after it, so
+// the upstream (counting the answer's max tokens into the window, as vLLM
+// does) takes it. The conversation keeps its maxTokens. A maxTokens that
+// leaves room for the newest message keeps it, and older messages are left
+// out instead.
+func TestRefitAnswerRoom(t *testing.T) {
+	t.Parallel()
+	// A send costs 34 estimated tokens, an answer 5 ("ok"); the window 400.
+	tests := []struct {
+		name         string
+		listed       int
+		maxTokens    int
+		up           windowed
+		firstRefused int // the send first refused, taking two requests (0: none)
+		after        int // requests of each later send
+	}{
+		{"max tokens fill a named window", 0, 380, windowed{window: 400, tokens: estimateTokens, named: true, answer: true}, 1, 1},
+		{"max tokens fill a listed window", 400, 380, windowed{window: 400, tokens: estimateTokens, named: true, answer: true}, 0, 1},
+		{"max tokens beyond the window", 400, 1000, windowed{window: 400, tokens: estimateTokens, named: true, answer: true}, 0, 1},
+		// The estimate runs low: each later prompt is refused first, the
+		// refusal's count then lowering the max tokens further.
+		{"dense text, the count named", 0, 350, windowed{window: 400, tokens: bytesAsTokens, named: true, answer: true}, 1, 2},
+		// The sixth prompt (229 tokens) is the first that leaves less than 200.
+		{"room for the newest message", 0, 200, windowed{window: 400, tokens: estimateTokens, named: true, answer: true}, 6, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, Options{}, tt.up.script)
+			e.model.window = tt.listed
+			conv := persistence.Conversation{OwnerID: "u", Model: "fake", Params: &persistence.Params{MaxTokens: &tt.maxTokens}}
+			if err := e.store.CreateConversation(context.Background(), &conv); err != nil {
+				t.Fatal(err)
+			}
+			dones, requests := converseIn(t, e, conv.ID, 8, ninetyBytes)
+			for i, d := range dones {
+				want := tt.after // after the first refusal, or from the first send when none
+				switch {
+				case i+1 == tt.firstRefused:
+					want = 2
+				case i+1 < tt.firstRefused:
+					want = 1
+				}
+				if d.Status != string(persistence.StatusComplete) || requests[i] != want {
+					t.Fatalf("send %d: status %s (%+v), %d requests; want complete, %d", i+1, d.Status, d.Error, requests[i], want)
+				}
+			}
+			e.model.mu.Lock()
+			last := e.model.requests[len(e.model.requests)-1]
+			e.model.mu.Unlock()
+			wantMax := min(tt.maxTokens, 400-estimatePrompt(last.Messages)-primingTokens)
+			if tt.up.tokens(ninetyBytes) > estimateTokens(ninetyBytes) {
+				wantMax = last.MaxTokens // lowered after the count; the upstream took it
+			}
+			if last.MaxTokens != wantMax || last.MaxTokens > tt.maxTokens {
+				t.Fatalf("last request's max tokens %d, want %d (at most %d)", last.MaxTokens, wantMax, tt.maxTokens)
+			}
+			if c, _ := e.store.Conversation(context.Background(), "u", conv.ID); *c.Params.MaxTokens != tt.maxTokens {
+				t.Fatalf("the conversation's maxTokens now %d", *c.Params.MaxTokens)
+			}
+		})
+	}
+}
+
+// TestRefitShorterAnswerKeepsHistory: when the refusal is the answer's
+// max tokens' doing (set after three exchanges, too large for the window
+// the refusal names), the retry lowers them and keeps the history, which
+// fits: no message is left out, and none was cut to make room.
+func TestRefitShorterAnswerKeepsHistory(t *testing.T) {
+	t.Parallel()
+	up := windowed{window: 400, tokens: estimateTokens, named: true, answer: true}
+	e := newEnv(t, Options{}, up.script)
+	dones, _ := converse(t, e, 3, ninetyBytes)
+	convID := dones[0].ConversationID
+	maxTokens := 380
+	if _, err := e.store.UpdateConversation(context.Background(), "u", convID,
+		persistence.ConversationPatch{Params: &persistence.Params{MaxTokens: &maxTokens}}); err != nil {
+		t.Fatal(err)
+	}
+	dones, requests := converseIn(t, e, convID, 1, ninetyBytes)
+	e.model.mu.Lock()
+	last := e.model.requests[len(e.model.requests)-1]
+	e.model.mu.Unlock()
+	// 4 sends and 3 answers: 4*34 + 3*5 = 151 estimated tokens.
+	if d := dones[0]; d.Status != string(persistence.StatusComplete) || requests[0] != 2 || d.Omitted != 0 ||
+		estimatePrompt(last.Messages) != 151 || last.MaxTokens != 400-151-primingTokens {
+		t.Fatalf("done %s (%+v) after %d requests, %d left out; retried with %d tokens of prompt, %d max tokens",
+			d.Status, d.Error, requests[0], d.Omitted, estimatePrompt(last.Messages), last.MaxTokens)
+	}
+}
+
+// TestAnswerTokens: an answer's max tokens are lowered to what the window
+// leaves after the prompt, only when the window is known, they are set,
+// and the prompt leaves something.
+func TestAnswerTokens(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ window, maxTokens, prompt, want int }{
+		{0, 1000, 300, 1000},            // unknown window
+		{400, 0, 300, 0},                // not set: the upstream's default
+		{400, 50, 300, 50},              // room enough
+		{400, 380, 34, 400 - 34 - 16},   // lowered
+		{400, 380, 400, 380},            // the prompt fills the window alone: refused as it is
+		{400, 400 - 100 - 16, 100, 284}, // exactly the room
+		{400, 400 - 100 - 15, 100, 284}, // one more
+		{400, 1000, 400 - 16 - 1, 1},    // one token left
+	}
+	for _, tt := range tests {
+		if got := answerTokens(tt.window, tt.maxTokens, tt.prompt); got != tt.want {
+			t.Errorf("answerTokens(%d, %d, %d) = %d, want %d", tt.window, tt.maxTokens, tt.prompt, got, tt.want)
+		}
 	}
 }
 
