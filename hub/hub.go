@@ -182,10 +182,12 @@ type Hub struct {
 	flush  *flusher
 	live   atomic.Int64 // generations running on this instance (coalescing widens with them)
 	titles titleJobs    // conversations whose title is being asked for
-	// windows are the context windows upstreams named refusing a prompt (refit.go).
+	// windows are the context windows upstreams named refusing a prompt,
+	// each for learnedWindowAge (refit.go).
 	windows learnedWindows
 	// caps are, per model, the estimated size of a prompt accepted after
-	// a refusal that named no window (refit.go): later prompts fit in it.
+	// a refusal that named no window (refit.go): later prompts fit in it,
+	// for learnedWindowAge.
 	caps learnedWindows
 
 	cluster // the other instances (cluster.go)

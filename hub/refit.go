@@ -16,7 +16,9 @@ package hub
 //     teaches it: when no window was known, or the refusal's is smaller
 //     (the known one is then proven wrong), it is remembered for the model
 //     (learnedWindows: in memory, per process) and fits this prompt and
-//     every later one; otherwise the known window stays;
+//     every later one for an hour (learnedWindowAge: then the known
+//     window is tried again, and a refusal teaches it again); otherwise
+//     the known window stays;
 //   - when the refusal also names the prompt's tokens as the upstream
 //     counted them (PromptTokens), and they exceed the estimate of what
 //     was sent, the estimate runs low for this text: the budget shrinks in
@@ -40,6 +42,7 @@ package hub
 // A prompt sent again smaller than the window alone allows (the last two
 // cases) that the upstream takes caps the model's later prompts at its
 // estimate (Hub.caps, refitted): without it each would be refused first.
+// A cap is forgotten after learnedWindowAge too.
 //
 // When the new fit leaves out no more than the refused prompt did and
 // asks for no fewer tokens of answer, there is no retry: it would be
@@ -51,7 +54,9 @@ package hub
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
+	"time"
 
 	"chatd/llm"
 	"chatd/persistence"
@@ -64,6 +69,10 @@ const (
 	// maxLearnedWindows bounds the models whose window is remembered; the
 	// oldest lesson is forgotten first.
 	maxLearnedWindows = 1024
+	// learnedWindowAge is how long a window (or cap) learned from a
+	// refusal is used: then the prompt the known window allows is tried
+	// again, and a refusal teaches it again.
+	learnedWindowAge = time.Hour
 )
 
 // OmittedRecorder is implemented by a Store that can change how many
@@ -137,37 +146,70 @@ func (r tokenRatio) within(budget int) int {
 }
 
 // learnedWindows remembers the context windows upstreams named when they
-// refused a prompt, per model id. The zero value is empty and ready.
+// refused a prompt, per model id, for learnedWindowAge each: the servers
+// behind a model's URL may change (a pool of servers with other windows,
+// an operator who raised the window), and a lesson kept for ever would
+// cut every later prompt. The zero value is empty and ready.
 type learnedWindows struct {
+	now   func() time.Time // nil: time.Now; tests set their clock
 	mu    sync.Mutex
-	byID  map[string]int
+	byID  map[string]lesson
 	order []string // oldest lesson first
 }
 
+// lesson is a window learned, and when.
+type lesson struct {
+	tokens int
+	at     time.Time
+}
+
+func (w *learnedWindows) clock() time.Time {
+	if w.now != nil {
+		return w.now()
+	}
+	return time.Now()
+}
+
 // fit returns the window to fit a prompt of model into: the smaller of
-// the known window (0: unknown) and the one learned for the model.
+// the known window (0: unknown) and the one learned for the model, unless
+// that is older than learnedWindowAge (it is then forgotten, and the
+// known window tried again).
 func (w *learnedWindows) fit(model string, known int) int {
+	now := w.clock()
 	w.mu.Lock()
-	learned := w.byID[model]
+	l, ok := w.byID[model]
+	if ok && now.Sub(l.at) >= learnedWindowAge {
+		w.forgetLocked(model)
+		l = lesson{}
+	}
 	w.mu.Unlock()
-	if learned > 0 && (known <= 0 || learned < known) {
-		return learned
+	if l.tokens > 0 && (known <= 0 || l.tokens < known) {
+		return l.tokens
 	}
 	return known
 }
 
+// forgetLocked forgets the window learned for model; w.mu is held.
+func (w *learnedWindows) forgetLocked(model string) {
+	delete(w.byID, model)
+	if i := slices.Index(w.order, model); i >= 0 {
+		w.order = slices.Delete(w.order, i, i+1)
+	}
+}
+
 // learn takes the window an upstream named (0: none) for model, whose
 // prompt was fitted into known, and returns the window to fit it into
-// now: the named one, remembered, when it is smaller or nothing was known;
-// known otherwise.
+// now: the named one, remembered from now on, when it is smaller or
+// nothing was known; known otherwise.
 func (w *learnedWindows) learn(model string, known, named int) int {
 	if named <= 0 || known > 0 && named >= known {
 		return known
 	}
+	now := w.clock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.byID == nil {
-		w.byID = make(map[string]int)
+		w.byID = make(map[string]lesson)
 	}
 	if _, ok := w.byID[model]; !ok {
 		if len(w.order) == maxLearnedWindows {
@@ -176,7 +218,7 @@ func (w *learnedWindows) learn(model string, known, named int) int {
 		}
 		w.order = append(w.order, model)
 	}
-	w.byID[model] = named
+	w.byID[model] = lesson{tokens: named, at: now}
 	return named
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/llm"
 	"chatd/persistence"
@@ -387,5 +389,91 @@ func TestLearnedWindows(t *testing.T) {
 	}
 	if len(w.byID) != maxLearnedWindows || w.fit("a", 0) != 0 || w.fit("b", 0) != 0 {
 		t.Fatalf("%d remembered, a %d, b %d: want %d, the oldest forgotten", len(w.byID), w.fit("a", 0), w.fit("b", 0), maxLearnedWindows)
+	}
+}
+
+// testClock is a clock a test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestLearnedWindowsAge: a window learned is used for learnedWindowAge
+// from the last refusal that named it, then forgotten (the known window
+// is tried again) and out of the memory's order too.
+func TestLearnedWindowsAge(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{t: time.Unix(1e9, 0)}
+	w := learnedWindows{now: clk.now}
+	w.learn("a", 8192, 4096)
+	clk.advance(learnedWindowAge - time.Second)
+	if got := w.fit("a", 8192); got != 4096 {
+		t.Fatalf("before the age: fit %d, want the learned 4096", got)
+	}
+	w.learn("a", 8192, 4096) // named again: kept an age from now
+	clk.advance(time.Second)
+	if got := w.fit("a", 8192); got != 4096 {
+		t.Fatalf("an age after the first lesson, just after the second: fit %d, want 4096", got)
+	}
+	clk.advance(learnedWindowAge)
+	if got := w.fit("a", 8192); got != 8192 || len(w.byID) != 0 || len(w.order) != 0 {
+		t.Fatalf("after the age: fit %d (%d remembered, %d in order), want the known 8192, nothing", got, len(w.byID), len(w.order))
+	}
+	if got := w.fit("a", 0); got != 0 {
+		t.Fatalf("after the age, nothing known: fit %d, want 0", got)
+	}
+}
+
+// TestRefitAgain: an hour after a window (or a cap) was learned, the
+// prompt the known window allows (here all of it) is tried again, so a
+// model whose window grew gets its whole conversation; a refusal then
+// teaches the window again. Before the age it stays.
+func TestRefitAgain(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		up   windowed
+	}{
+		{"window named", windowed{window: 200, tokens: estimateTokens, named: true}},
+		{"nothing named", windowed{window: 200, tokens: estimateTokens}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, Options{}, tt.up.script)
+			clk := &testClock{t: time.Unix(1e9, 0)}
+			e.h.windows.now, e.h.caps.now = clk.now, clk.now
+			// The sixth prompt is the first refused (TestRefitKeepsAnswering).
+			dones, requests := converse(t, e, 7, ninetyBytes)
+			if requests[5] != 2 || requests[6] != 1 {
+				t.Fatalf("requests %v, want the sixth send refused first, the seventh not", requests)
+			}
+			convID := dones[0].ConversationID
+			for i, step := range []struct {
+				advance  time.Duration
+				requests int
+			}{
+				{learnedWindowAge - time.Second, 1}, // still learned
+				{time.Second, 2},                    // forgotten: the whole prompt, refused, fitted again
+				{0, 1},                              // learned again
+			} {
+				clk.advance(step.advance)
+				_, requests := converseIn(t, e, convID, 1, ninetyBytes)
+				if requests[0] != step.requests {
+					t.Fatalf("send %d: %d requests, want %d", 8+i, requests[0], step.requests)
+				}
+			}
+		})
 	}
 }
