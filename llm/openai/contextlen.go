@@ -22,7 +22,21 @@ import (
 //	Anthropic-compatible
 //	           prompt is too long: 215000 tokens > 200000 maximum
 //	Mistral    Prompt contains 40000 tokens and 0 draft tokens, too large for model with 32768 maximum context length
+//	vLLM (newer)
+//	           This model's maximum context length is 8192 tokens. However, you requested 1024 output tokens and your prompt contains at least 7169 input tokens, ...
+//	           You passed 12289 input tokens and requested 4096 output tokens. However, the model's context length is only 16384 tokens, ...
+//	           max_tokens=8192 cannot be greater than max_model_len=max_total_tokens=4096. ...
+//	           The decoder prompt (length 9000) is longer than the maximum model length of 8192. ...
+//	OpenAI (legacy completions)
+//	           This model's maximum context length is 4097 tokens, however you requested 4231 tokens (3975 in your prompt; 256 for the completion). ...
 //	TGI        Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 `inputs` tokens and 200 `max_new_tokens`
+//	           Input validation error: `inputs` must have less than 4096 tokens. Given: 5000
+//	Ollama     the input length exceeds the context length (no number)
+//
+// vLLM's refusal of a max_tokens larger than the whole window names the
+// window: the hub then asks for fewer tokens of answer (hub/refit.go).
+// TGI's `inputs` bound is its longest prompt, below the whole window: taken
+// as the window, it fits the prompt a little more tightly than needed.
 //
 // A server that gives only the request's total ("you requested 5000
 // tokens") has that total taken as the prompt's tokens: an upper bound, so
@@ -34,6 +48,10 @@ var (
 		regexp.MustCompile(`(?i)tokens > (\d+) maximum`),
 		regexp.MustCompile(`(?i)model with (\d+) maximum context length`),
 		regexp.MustCompile("(?i)`max_new_tokens` must be <= (\\d+)"),
+		regexp.MustCompile(`(?i)context length is only (\d+) tokens`),
+		regexp.MustCompile(`(?i)max_model_len=(?:max_total_tokens=)?(\d+)`),
+		regexp.MustCompile(`(?i)maximum model length of (\d+)`),
+		regexp.MustCompile("(?i)`inputs` must have less than (\\d+) tokens"),
 	}
 	promptWords = []*regexp.Regexp{
 		regexp.MustCompile(`(?i)your messages resulted in (\d+) tokens`),
@@ -43,6 +61,11 @@ var (
 		regexp.MustCompile(`(?i)prompt is too long: (\d+) tokens`),
 		regexp.MustCompile(`(?i)prompt contains (\d+) tokens`),
 		regexp.MustCompile("(?i)given: (\\d+) `inputs` tokens"),
+		regexp.MustCompile(`(?i)your prompt contains at least (\d+) input tokens`),
+		regexp.MustCompile(`(?i)you passed (\d+) input tokens`),
+		regexp.MustCompile(`(?i)prompt \(length (\d+)\)`),
+		regexp.MustCompile("(?i)`inputs` must have less than \\d+ tokens\\. given: (\\d+)"),
+		regexp.MustCompile(`(?i)\((\d+) in your prompt`),
 		regexp.MustCompile(`(?i)you requested (\d+) tokens`), // the total: last
 	}
 )

@@ -70,7 +70,8 @@ func classify(err error, st *attempt, key string) *llm.Error {
 // contextLength reports an upstream refusal of a prompt longer than the
 // model's context window: OpenAI's code context_length_exceeded,
 // llama.cpp's type exceed_context_size_error, or the wording of vLLM,
-// llama.cpp, Anthropic-compatible servers and others; as an HTTP 400 or
+// llama.cpp, TGI, Ollama, Anthropic-compatible servers and others
+// (contextlen.go); as an HTTP 400 or
 // 413, or as an error event inside a 200 stream (status 0).
 func contextLength(e *goopenai.APIError) bool {
 	if e.HTTPStatusCode != http.StatusBadRequest && e.HTTPStatusCode != http.StatusRequestEntityTooLarge &&
@@ -83,7 +84,9 @@ func contextLength(e *goopenai.APIError) bool {
 	m := strings.ToLower(e.Message)
 	for _, s := range []string{"maximum context length", "context length exceeded", "context_length_exceeded",
 		"exceeds the context window", "exceed context window", "context window exceeded",
-		"exceeds the available context size", "prompt is too long", "`max_new_tokens` must be <="} {
+		"exceeds the available context size", "prompt is too long", "`max_new_tokens` must be <=",
+		"context length is only", "cannot be greater than max_model_len", "longer than the maximum model length",
+		"`inputs` must have less than", "input length exceeds the context length"} {
 		if strings.Contains(m, s) {
 			return true
 		}
