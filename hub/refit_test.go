@@ -25,6 +25,9 @@ type windowed struct {
 	// answer: the window holds the prompt and the answer's max tokens, as
 	// vLLM, TGI and OpenAI's older models count it.
 	answer bool
+	// uncounted: a named refusal names the window only, as vLLM's of a
+	// max_tokens beyond it does.
+	uncounted bool
 }
 
 func (u windowed) script(_ context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
@@ -36,6 +39,9 @@ func (u windowed) script(_ context.Context, req llm.Request, onDelta func(string
 		e := &llm.Error{Kind: llm.KindContextLength, Status: 400, Message: "The conversation is too long."}
 		if u.named {
 			e.ContextTokens, e.PromptTokens = u.window, n
+		}
+		if u.uncounted {
+			e.PromptTokens = 0
 		}
 		return llm.Result{}, e
 	}
@@ -156,6 +162,7 @@ func TestRefitAnswerRoom(t *testing.T) {
 		after        int // requests of each later send
 	}{
 		{"max tokens fill a named window", 0, 380, windowed{window: 400, tokens: estimateTokens, named: true, answer: true}, 1, 1},
+		{"max tokens beyond a named window, the prompt uncounted", 0, 1000, windowed{window: 400, tokens: estimateTokens, named: true, answer: true, uncounted: true}, 1, 1},
 		{"max tokens fill a listed window", 400, 380, windowed{window: 400, tokens: estimateTokens, named: true, answer: true}, 0, 1},
 		{"max tokens beyond the window", 400, 1000, windowed{window: 400, tokens: estimateTokens, named: true, answer: true}, 0, 1},
 		// The estimate runs low: each later prompt is refused first, the
