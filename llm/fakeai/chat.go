@@ -164,7 +164,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 		writeParamError(w, http.StatusBadRequest, Refusals[field], field, "unsupported_parameter")
 		return
 	}
-	if n := promptTokens(rec.Messages); rec.Config.Context > 0 && n > rec.Config.Context {
+	if n := promptTokens(rec.Messages); rec.Config.Context > 0 && rec.Config.ContextWords.over(rec.Config.Context, n, rec.MaxTokens) {
 		writeError(w, http.StatusBadRequest, rec.Config.ContextWords.contextRefusal(rec.Config.Context, n, rec.MaxTokens),
 			"invalid_request_error", "context_length_exceeded")
 		return

@@ -77,12 +77,23 @@ const (
 	// ContextVLLM, vLLM's and OpenAI's older: "This model's maximum
 	// context length is N tokens. However, you requested P+C tokens (P in
 	// the messages, C in the completion). Please reduce the length of the
-	// messages or completion."
+	// messages or completion." As they do, it counts the answer's max
+	// tokens into the window: P+C above N is refused.
 	ContextVLLM ContextWords = "vllm"
 	// ContextBare names no number: "Please reduce the length of the
 	// messages." (code context_length_exceeded all the same).
 	ContextBare ContextWords = "bare"
 )
+
+// over reports whether a prompt of prompt tokens, with an answer of up to
+// completion tokens asked for (0: none), exceeds window: both count with
+// ContextVLLM, the prompt alone otherwise.
+func (w ContextWords) over(window, prompt, completion int) bool {
+	if w == ContextVLLM {
+		return prompt+completion > window
+	}
+	return prompt > window
+}
 
 // contextRefusal is the message refusing a prompt of prompt tokens in a
 // window of window, with an answer of completion tokens asked for.
@@ -166,8 +177,9 @@ type Config struct {
 	// `\ude42`.
 	Surrogates bool
 	// Context, when positive, refuses a prompt of more than Context prompt
-	// tokens (see promptTokens) with OpenAI's 400 context_length_exceeded,
-	// in the wording ContextWords selects.
+	// tokens (see promptTokens; with ContextVLLM, a prompt and max_tokens
+	// of more together) with OpenAI's 400 context_length_exceeded, in the
+	// wording ContextWords selects.
 	Context int
 	// ContextWords is the wording of a Context refusal; it defaults to
 	// OpenAI's current one.

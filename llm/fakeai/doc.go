@@ -90,8 +90,9 @@
 //	                OpenAI's ("maximum context length is N tokens. However,
 //	                your messages resulted in P tokens"), vLLM's and
 //	                OpenAI's older ("... you requested T tokens (P in the
-//	                messages, C in the completion)"), or one naming no
-//	                number (ContextWords)
+//	                messages, C in the completion)"; P+C above N is
+//	                refused, as vLLM counts max_tokens into the window), or
+//	                one naming no number (ContextWords)
 //	end_delay=D     pause after [DONE] before ending the body (sending the
 //	                last chunk of its chunked encoding), as a proxy may
 //	refuse=F        max_tokens | max_completion_tokens | reasoning_effort |

@@ -620,7 +620,8 @@ func TestEndDelay(t *testing.T) {
 
 // TestContextRefusalWordings: a prompt over the configured context is
 // refused with HTTP 400 and code context_length_exceeded, in the wording
-// asked for; a prompt within it is answered.
+// asked for; a prompt within it is answered. vLLM's wording counts the
+// answer's max_tokens into the window, as vLLM does.
 func TestContextRefusalWordings(t *testing.T) {
 	t.Parallel()
 	srv := fakeai.Start(t, fakeai.Options{})
@@ -635,6 +636,10 @@ func TestContextRefusalWordings(t *testing.T) {
 			"However, you requested 17 tokens (7 in the messages, 10 in the completion). Please reduce the length of the messages or completion."},
 		{"bare", "[[fake context=4 context_words=bare]]", 400, "Please reduce the length of the messages."},
 		{"within", "[[fake context=7 context_words=bare]]", 200, ""},
+		{"vllm counts the answer", "[[fake context=16 context_words=vllm]]", 400, "This model's maximum context length is 16 tokens. " +
+			"However, you requested 17 tokens (7 in the messages, 10 in the completion). Please reduce the length of the messages or completion."},
+		{"vllm, the answer within", "[[fake context=17 context_words=vllm]]", 200, ""},
+		{"openai counts the prompt only", "[[fake context=7]]", 200, ""},
 		{"unknown wording", "[[fake context=4 context_words=poem]]", 400, `fakeai: setting context_words="poem": unknown wording`},
 	}
 	for _, tt := range tests {

@@ -2,10 +2,12 @@ package app
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
 	"chatd/llm/fakeai"
+	"chatd/persistence"
 )
 
 // TestConversationOutgrowsUnlistedWindow: a conversation with a model
@@ -62,5 +64,43 @@ func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaxTokensBeyondTheWindow: a conversation whose maxTokens (100) do
+// not fit the window of a model nobody lists (60 tokens, vLLM's counting:
+// the prompt and max_tokens together) gets its answers: the refusal names
+// the window, the answer is asked for again with max_tokens lowered to
+// what the window leaves after the prompt, and later answers go so at
+// once. The answer is cut at the lower bound, and its done says so
+// (finishReason length); the conversation keeps its maxTokens.
+func TestMaxTokensBeyondTheWindow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{fake: fakeai.Options{Defaults: fakeai.Config{Tokens: 20, Context: 60, ContextWords: fakeai.ContextVLLM}}})
+	u := e.register(t)
+	var created struct{ Conversation persistence.Conversation }
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]any{"params": map[string]any{"maxTokens": 100}},
+		http.StatusCreated, &created)
+	convID := created.Conversation.ID
+	cl := e.dial(t, u)
+	// 15 words (75 bytes, 29 estimated tokens): max_tokens 60-29-16 = 15.
+	for i, want := range []int64{2, 1} {
+		before := e.fake.Requests()
+		id := fmt.Sprintf("m%d", i+1)
+		cl.write(sendFrame(id, convID, strings.Repeat("word ", 15)))
+		acked := cl.until(func(f frame) bool { return f.Type == "ack" && string(f.ID) == `"`+id+`"` })
+		frames := cl.until(isDone(acked[len(acked)-1].MessageID))
+		done := frames[len(frames)-1]
+		rec, _ := e.fake.LastRequest()
+		if requests := e.fake.Requests() - before; done.Status != "complete" || done.FinishReason != "length" ||
+			requests != want || rec.MaxTokens != 15 {
+			t.Fatalf("send %d: done %s after %d upstream requests (the last with max_tokens %d); want complete, length, after %d with 15",
+				i+1, done.raw, requests, rec.MaxTokens, want)
+		}
+	}
+	var got struct{ Conversation persistence.Conversation }
+	e.rest(t, u.Token, http.MethodGet, "/api/conversations/"+convID, nil, http.StatusOK, &got)
+	if p := got.Conversation.Params; p == nil || p.MaxTokens == nil || *p.MaxTokens != 100 {
+		t.Fatalf("the conversation's params now %+v", p)
 	}
 }
