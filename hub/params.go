@@ -11,8 +11,9 @@ import (
 // sampling parameters over the model's defaults, and the history fitted
 // into the model's context window (the smaller of the catalog's and one
 // an upstream's refusal taught, refit.go), with the answer's max tokens
-// lowered when they leave the prompt no room in it (prune.go). It returns how many messages
-// were left out, and what the prompt was built from, to fit it again.
+// lowered when they leave the prompt no room in it (prune.go). It returns
+// how many messages were left out, and what the prompt was built from, to
+// fit it again.
 func (h *Hub) request(ctx context.Context, conv persistence.Conversation, msgs []persistence.Message,
 	leafID, model string,
 ) (llm.Request, int, promptSource) {

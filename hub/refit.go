@@ -46,9 +46,9 @@ package hub
 //
 // When the new fit leaves out no more than the refused prompt did and
 // asks for no fewer tokens of answer, there is no retry: it would be
-// refused again. The answer's omittedMessages
-// (its done frame, and the stored message where the store can change it:
-// OmittedRecorder) counts what the retry left out. A refused retry ends
+// refused again. The answer's omittedMessages (its done frame, and the
+// stored message where the store can change it: OmittedRecorder) counts
+// what the retry left out. A refused retry ends
 // the answer with the context_length error, as before.
 
 import (
