@@ -62,7 +62,7 @@ func routes(t *testing.T, file string) []route {
 var requestBodies = map[string]string{
 	"POST /api/auth/register":                `{"email":"grace@example.com","password":"another good one","name":"Grace"}`,
 	"POST /api/auth/login":                   `{"email":"ada@example.com","password":"correct horse battery"}`,
-	"POST /api/conversations":                `{"title":"Docs"}`,
+	"POST /api/conversations":                `{"title":"Docs","clientId":"docs-1"}`,
 	"PATCH /api/conversations/:id":           `{"title":"Renamed"}`,
 	"POST /api/conversations/:id/messages":   `{"content":"Hello"}`,
 	"POST /api/conversations/:id/regenerate": `{}`,

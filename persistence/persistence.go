@@ -16,7 +16,8 @@ import (
 var (
 	// ErrNotFound means the record does not exist or is not owned by the caller.
 	ErrNotFound = errors.New("not found")
-	// ErrDuplicate means a unique key (user email, per-owner client message id) is taken.
+	// ErrDuplicate means a unique key (user email, per-owner client message
+	// id or client conversation id) is taken.
 	ErrDuplicate = errors.New("duplicate")
 	// ErrInvalidCursor means a pagination cursor could not be decoded.
 	ErrInvalidCursor = errors.New("invalid cursor")
@@ -83,14 +84,19 @@ type User struct {
 
 // Conversation is one chat thread owned by one user.
 type Conversation struct {
-	ID           string    `json:"id"`
-	OwnerID      string    `json:"-"`
-	Title        string    `json:"title"`
-	Model        string    `json:"model"`
-	SystemPrompt string    `json:"systemPrompt"`
-	Params       *Params   `json:"params,omitempty"` // sampling parameters; nil (or unset fields): the model's defaults
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"` // moves forward with every new message
+	ID           string  `json:"id"`
+	OwnerID      string  `json:"-"`
+	Title        string  `json:"title"`
+	Model        string  `json:"model"`
+	SystemPrompt string  `json:"systemPrompt"`
+	Params       *Params `json:"params,omitempty"` // sampling parameters; nil (or unset fields): the model's defaults
+	// ClientID is the creation's idempotency key: unique per owner,
+	// generated when the creator gives none, never changed. A request
+	// retried with the same key finds the conversation the first one
+	// created (ConversationByClientID) instead of creating another.
+	ClientID  string    `json:"-"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"` // moves forward with every new message
 }
 
 // Params are a conversation's sampling parameters. A nil (or empty) field
@@ -222,11 +228,16 @@ type Users interface {
 // Conversations stores conversations. Every method is scoped to an owner:
 // another owner's id behaves exactly like an unknown id (ErrNotFound).
 type Conversations interface {
-	// CreateConversation stores c, filling ID and timestamps, if a user
-	// with id c.OwnerID exists; else it stores nothing and returns
-	// ErrUnknownOwner (see Users.DeleteUser for a deletion running
-	// meanwhile).
+	// CreateConversation stores c, filling ID, ClientID (when empty) and
+	// timestamps, if a user with id c.OwnerID exists; else it stores
+	// nothing and returns ErrUnknownOwner (see Users.DeleteUser for a
+	// deletion running meanwhile). A ClientID the owner's stored
+	// conversations already hold gives ErrDuplicate and stores nothing,
+	// also for creations running at once: exactly one of them stores.
 	CreateConversation(ctx context.Context, c *Conversation) error
+	// ConversationByClientID returns the owner's conversation with that
+	// ClientID; ErrNotFound when none has it.
+	ConversationByClientID(ctx context.Context, ownerID, clientID string) (Conversation, error)
 	// Conversation returns one conversation.
 	Conversation(ctx context.Context, ownerID, id string) (Conversation, error)
 	// ListConversations returns a page of the owner's conversations, newest first.

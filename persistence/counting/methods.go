@@ -53,6 +53,12 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 	return s.wrote("CreateConversation", s.inner.CreateConversation(ctx, c))
 }
 
+// ConversationByClientID counts one read.
+func (s *Store) ConversationByClientID(ctx context.Context, ownerID, clientID string) (persistence.Conversation, error) {
+	s.read()
+	return s.inner.ConversationByClientID(ctx, ownerID, clientID)
+}
+
 // Conversation counts one read.
 func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error) {
 	s.read()

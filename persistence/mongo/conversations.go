@@ -22,8 +22,12 @@ const (
 	maxPageSize     = 100
 )
 
-// CreateConversation stores c, filling ID (when empty) and timestamps;
-// ErrUnknownOwner, and nothing stored, when no user has c.OwnerID.
+// CreateConversation stores c, filling ID and ClientID (when empty) and
+// timestamps; ErrUnknownOwner, and nothing stored, when no user has
+// c.OwnerID; ErrDuplicate when the owner has a conversation with that
+// ClientID. The unique index on client_key decides between creations at
+// once, on MongoDB and on FerretDB (whose unique indexes are the SQLite
+// or PostgreSQL table's own), so exactly one of them is stored.
 //
 // Without transactions, the conversation is inserted first and its owner
 // looked up after; when the owner is gone, the insert is undone, as
@@ -39,6 +43,10 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 	if err != nil {
 		return fmt.Errorf("create conversation: %w", err)
 	}
+	clientID := c.ClientID
+	if clientID == "" {
+		clientID = persistence.NewID()
+	}
 	t := now()
 	d := conversationDoc{
 		ID:           id,
@@ -47,6 +55,7 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 		Model:        c.Model,
 		SystemPrompt: c.SystemPrompt,
 		Params:       paramsDocOf(c.Params),
+		ClientKey:    clientKey(owner, clientID),
 		CreatedAt:    t,
 		UpdatedAt:    t,
 	}
@@ -59,6 +68,22 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 	}
 	*c = d.conversation()
 	return nil
+}
+
+// ConversationByClientID returns the owner's conversation with that
+// ClientID, read on the primary: a retried creation that lost to another
+// must find the winner's conversation, written a moment ago.
+func (s *Store) ConversationByClientID(ctx context.Context, ownerID, clientID string) (persistence.Conversation, error) {
+	owner, ok := objectID(ownerID)
+	if !ok {
+		return persistence.Conversation{}, fmt.Errorf("conversation with client id %q: %w", clientID, persistence.ErrNotFound)
+	}
+	var d conversationDoc
+	err := s.convsPrimary.FindOne(ctx, bson.D{{Key: "client_key", Value: clientKey(owner, clientID)}}).Decode(&d)
+	if err != nil {
+		return persistence.Conversation{}, fmt.Errorf("conversation with client id %q: %w", clientID, mapErr(err))
+	}
+	return d.conversation(), nil
 }
 
 // userExists returns nil when the user id exists, ErrUnknownOwner when it

@@ -30,8 +30,17 @@ type conversationDoc struct {
 	Model        string        `bson:"model"`
 	SystemPrompt string        `bson:"system_prompt"`
 	Params       *paramsDoc    `bson:"params,omitempty"` // absent: the model's defaults
-	CreatedAt    time.Time     `bson:"created_at"`
-	UpdatedAt    time.Time     `bson:"updated_at"`
+	// ClientKey is the owner's id (hex), "/" and the conversation's
+	// ClientID: one field, so that its unique index can be sparse
+	// (clientKeyIndex). Absent in conversations created before it.
+	ClientKey string    `bson:"client_key,omitempty"`
+	CreatedAt time.Time `bson:"created_at"`
+	UpdatedAt time.Time `bson:"updated_at"`
+}
+
+// clientKey is the ClientKey of the owner's conversation with clientID.
+func clientKey(owner bson.ObjectID, clientID string) string {
+	return owner.Hex() + "/" + clientID
 }
 
 // messageDoc is a document of the messages collection. Every field is always
@@ -143,6 +152,7 @@ func (d conversationDoc) conversation() persistence.Conversation {
 		Model:        d.Model,
 		SystemPrompt: d.SystemPrompt,
 		Params:       d.Params.params(),
+		ClientID:     strings.TrimPrefix(d.ClientKey, clientKey(d.OwnerID, "")),
 		CreatedAt:    d.CreatedAt,
 		UpdatedAt:    d.UpdatedAt,
 	}

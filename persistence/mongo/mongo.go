@@ -82,6 +82,7 @@ type Store struct {
 	users           *mongo.Collection
 	usersPrimary    *mongo.Collection // users, always read from the primary (userExists)
 	conversations   *mongo.Collection
+	convsPrimary    *mongo.Collection // conversations, read from the primary (ConversationByClientID)
 	messages        *mongo.Collection
 	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer)
 	meta            *mongo.Collection
@@ -186,6 +187,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		users:           db.Collection("users"),
 		usersPrimary:    db.Collection("users", options.Collection().SetReadPreference(readpref.Primary())),
 		conversations:   db.Collection("conversations"),
+		convsPrimary:    db.Collection("conversations", options.Collection().SetReadPreference(readpref.Primary())),
 		messages:        db.Collection("messages"),
 		messagesPrimary: db.Collection("messages", options.Collection().SetReadPreference(readpref.Primary())),
 		meta:            db.Collection("meta"),

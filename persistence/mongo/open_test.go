@@ -112,7 +112,7 @@ func TestOpenSchemaAndIndexes(t *testing.T) {
 
 	wantIndexes := map[string][]string{
 		"users":         {"email_unique"},
-		"conversations": {"owner_updated"},
+		"conversations": {"owner_updated", "client_key_unique"},
 		"messages":      {"conversation_created", "owner_client_message_unique", "status"},
 	}
 	for coll, names := range wantIndexes {

@@ -53,14 +53,19 @@ type indexSpec struct {
 	coll   func(s *Store) *mongo.Collection
 	name   string
 	unique bool
+	sparse bool // leaves out the documents that lack the (single) field
 	keys   bson.D
 	reason string // why the store needs it
 }
 
 // indexes lists every index; names are fixed so creating them again is a
-// no-op. No unique index may have a field a document can lack: FerretDB
-// tolerates that, MongoDB indexes the missing field as null and rejects the
-// second such document.
+// no-op. No unique index may have a field a document can lack unless it is
+// sparse: FerretDB tolerates that, MongoDB indexes the missing field as
+// null and rejects the second such document. Only a single-field index
+// gains from sparse (a compound one indexes a document that has any of its
+// fields), and partial indexes are not an option (FerretDB refuses them);
+// FerretDB accepts sparse and ignores it, its unique indexes leaving the
+// documents without the field out anyway.
 var indexes = []indexSpec{
 	{
 		coll:   func(s *Store) *mongo.Collection { return s.users },
@@ -74,6 +79,17 @@ var indexes = []indexSpec{
 		name:   "owner_updated",
 		keys:   bson.D{{Key: "owner_id", Value: 1}, {Key: "updated_at", Value: -1}, {Key: "_id", Value: -1}},
 		reason: "a user's conversations newest first, paginated by (updated_at, _id)",
+	},
+	{
+		coll:   func(s *Store) *mongo.Collection { return s.conversations },
+		name:   "client_key_unique",
+		unique: true,
+		sparse: true,
+		keys:   bson.D{{Key: "client_key", Value: 1}},
+		// Conversations created before it, or by an older server during a
+		// rolling upgrade, lack client_key: sparse leaves them out, so no
+		// rewrite of them is needed and older servers keep working.
+		reason: "idempotent creation: one conversation per owner and client id",
 	},
 	{
 		coll:   func(s *Store) *mongo.Collection { return s.messages },
@@ -101,6 +117,9 @@ func (ix indexSpec) model() mongo.IndexModel {
 	o := options.Index().SetName(ix.name)
 	if ix.unique {
 		o.SetUnique(true)
+	}
+	if ix.sparse {
+		o.SetSparse(true)
 	}
 	return mongo.IndexModel{Keys: ix.keys, Options: o}
 }

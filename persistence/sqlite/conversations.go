@@ -9,15 +9,16 @@ import (
 	"chatd/persistence"
 )
 
-const convCols = `id, owner_id, title, model, system_prompt, created_at, updated_at, params`
+const convCols = `id, owner_id, title, model, system_prompt, created_at, updated_at, params, client_id`
 
 var (
 	// qInsertConv inserts a conversation only if its owner (?2) is a user:
 	// one statement, so the check and the insert see the same state, and
 	// one lookup of users by primary key.
 	qInsertConv = writeQ(`INSERT INTO conversations (` + convCols + `)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)`)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)`)
 	qConvByID   = readQ(`SELECT ` + convCols + ` FROM conversations WHERE id = ? AND owner_id = ?`)
+	qConvByCID  = readQ(`SELECT ` + convCols + ` FROM conversations WHERE owner_id = ? AND client_id = ?`)
 	qConvExists = readQ(`SELECT 1 FROM conversations WHERE id = ? AND owner_id = ?`)
 	// qUpdateConv applies a patch; with ?8 (ConversationPatch.IfTitle)
 	// not NULL, only to a conversation whose title is still ?8: the check
@@ -34,9 +35,11 @@ var (
 	qDeleteConv     = writeQ(`DELETE FROM conversations WHERE id = ? AND owner_id = ?`)
 )
 
-// CreateConversation stores c, filling ID (when empty) and timestamps;
-// ErrUnknownOwner, and nothing stored, when no user has c.OwnerID. The
-// check is part of the insert, and every write goes through the one
+// CreateConversation stores c, filling ID and ClientID (when empty) and
+// timestamps; ErrUnknownOwner, and nothing stored, when no user has
+// c.OwnerID; ErrDuplicate when the owner has a conversation with that
+// ClientID (the unique index decides, for creations at once too). The
+// owner check is part of the insert, and every write goes through the one
 // writer: DeleteUser runs wholly before it (the insert is refused) or
 // wholly after it (the conversation is deleted with the user).
 func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
@@ -44,13 +47,16 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 	if err := fillID(&v.ID); err != nil {
 		return fmt.Errorf("sqlite: create conversation: %w", err)
 	}
+	if v.ClientID == "" {
+		v.ClientID = persistence.NewID()
+	}
 	now := s.clock.now()
 	v.CreatedAt, v.UpdatedAt = fromNanos(now), fromNanos(now)
 	params, err := encodeParams(v.Params)
 	if err != nil {
 		return fmt.Errorf("sqlite: create conversation: %w", err)
 	}
-	n, err := s.exec(ctx, qInsertConv, v.ID, v.OwnerID, v.Title, v.Model, v.SystemPrompt, now, now, params)
+	n, err := s.exec(ctx, qInsertConv, v.ID, v.OwnerID, v.Title, v.Model, v.SystemPrompt, now, now, params, v.ClientID)
 	if err != nil {
 		return fmt.Errorf("sqlite: create conversation: %w", mapErr(err))
 	}
@@ -70,6 +76,19 @@ func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persisten
 	c, err := scanConv(row)
 	if err != nil {
 		return c, fmt.Errorf("sqlite: conversation %s: %w", id, mapErr(err))
+	}
+	return c, nil
+}
+
+// ConversationByClientID returns the owner's conversation with that ClientID.
+func (s *Store) ConversationByClientID(ctx context.Context, ownerID, clientID string) (persistence.Conversation, error) {
+	row, err := s.queryRow(ctx, qConvByCID, ownerID, clientID)
+	if err != nil {
+		return persistence.Conversation{}, fmt.Errorf("sqlite: conversation by client id %q: %w", clientID, err)
+	}
+	c, err := scanConv(row)
+	if err != nil {
+		return c, fmt.Errorf("sqlite: conversation by client id %q: %w", clientID, mapErr(err))
 	}
 	return c, nil
 }
@@ -148,7 +167,7 @@ func scanConv(r rowScanner) (persistence.Conversation, error) {
 	var c persistence.Conversation
 	var created, updated int64
 	var params string
-	if err := r.Scan(&c.ID, &c.OwnerID, &c.Title, &c.Model, &c.SystemPrompt, &created, &updated, &params); err != nil {
+	if err := r.Scan(&c.ID, &c.OwnerID, &c.Title, &c.Model, &c.SystemPrompt, &created, &updated, &params, &c.ClientID); err != nil {
 		return persistence.Conversation{}, err
 	}
 	if err := decodeParams(params, &c.Params); err != nil {

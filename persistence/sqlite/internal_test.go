@@ -131,7 +131,10 @@ func TestQueryPlans(t *testing.T) {
 		{"streaming conversations", qStreamingConvs, "messages_streaming", []any{"o"}, nil, nil},
 		{"delete a user's messages", qDeleteUserMsgs, "messages_conversation_created", []any{"o"},
 			[]string{"SEARCH conversations USING COVERING INDEX conversations_owner_updated (owner_id=?)"}, nil},
-		{"delete a user's conversations", qDeleteUserConvs, "conversations_owner_updated", []any{"o"}, nil, nil},
+		// Either index starting with owner_id serves it; SQLite takes the
+		// narrower one, over (owner_id, client_id).
+		{"delete a user's conversations", qDeleteUserConvs, "conversations_owner_client_id", []any{"o"}, nil, nil},
+		{"conversation by client id", qConvByCID, "conversations_owner_client_id", []any{"o", "k"}, nil, nil},
 		{"user by email", qUserByMail, "users_email", []any{"e"}, nil, nil},
 	}
 	for _, tc := range cases {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -371,5 +372,40 @@ func TestMigrateFromVersion7(t *testing.T) {
 	page, err := s.ListConversations(ctx, owner, persistence.ListQuery{Search: "numbat d"})
 	if err != nil || len(page.Conversations) != 1 {
 		t.Fatalf("search after the upgrade: %+v, %v", page, err)
+	}
+}
+
+// TestMigrateFromVersion8: the conversations of a database of the eighth
+// schema, two of one owner, each get their own id as their client id (the
+// unique index over owner and client id takes them), are found by it, and
+// the owner's next creations with a key are idempotent.
+func TestMigrateFromVersion8(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const owner = "o00000000000000000000001"
+	conv := func(id string) string {
+		return `INSERT INTO conversations (id, owner_id, title, model, system_prompt, created_at, updated_at)
+			VALUES ('` + id + `', '` + owner + `', 'old', 'm', '', 1, 2)`
+	}
+	path := oldDatabase(t, append(slices.Clone(migrations[:8]), `PRAGMA user_version = 8`, oldUser(owner),
+		conv("c00000000000000000000001"), conv("c00000000000000000000002")))
+
+	s := openTest(t, Options{Path: path})
+	if s.migratedFrom != 8 {
+		t.Fatalf("migrated from %d, want 8", s.migratedFrom)
+	}
+	for _, id := range []string{"c00000000000000000000001", "c00000000000000000000002"} {
+		c, err := s.ConversationByClientID(ctx, owner, id)
+		if err != nil || c.ID != id || c.ClientID != id {
+			t.Fatalf("ConversationByClientID(%s) after the upgrade: %+v, %v", id, c, err)
+		}
+	}
+	first := persistence.Conversation{OwnerID: owner, ClientID: "k"}
+	if err := s.CreateConversation(ctx, &first); err != nil {
+		t.Fatalf("CreateConversation after the upgrade: %v", err)
+	}
+	again := persistence.Conversation{OwnerID: owner, ClientID: "k"}
+	if err := s.CreateConversation(ctx, &again); !errors.Is(err, persistence.ErrDuplicate) {
+		t.Fatalf("CreateConversation with the same key after the upgrade: %v, want ErrDuplicate", err)
 	}
 }

@@ -199,6 +199,16 @@ CREATE TABLE search_state (
 ) STRICT;
 INSERT INTO search_state (id, step, token) VALUES (1, 0, random());
 `,
+	// 9: a conversation's idempotency key (persistence.Conversation.ClientID),
+	// unique per owner, so that a creation retried with the same key finds
+	// the first one's conversation instead of making a second. Every
+	// conversation has one: those created before take their own id, which
+	// no client can have sent for them.
+	`
+ALTER TABLE conversations ADD COLUMN client_id TEXT NOT NULL DEFAULT '';
+UPDATE conversations SET client_id = id;
+CREATE UNIQUE INDEX conversations_owner_client_id ON conversations (owner_id, client_id);
+`,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).

@@ -16,6 +16,7 @@ func concurrencyTests() []storeTest {
 	return []storeTest{
 		{"MixedLoad", testConcMixedLoad},
 		{"SameClientID", testConcSameClientID},
+		{"SameConversationClientID", testConcSameConversationClientID},
 		{"ConcurrentAppends", testConcAppends},
 		{"ConcurrentBumps", testConcBumps},
 		{"ConcurrentPasswordChanges", testConcPasswordChanges},

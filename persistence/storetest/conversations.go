@@ -17,6 +17,8 @@ func conversationTests() []storeTest {
 		{"UpdateIfTitle", testConvUpdateIfTitle},
 		{"UpdateIfTitleRace", testConvUpdateIfTitleRace},
 		{"Delete", testConvDelete},
+		{"ClientIDGenerated", testConvClientIDGenerated},
+		{"ClientIDRepeated", testConvClientIDRepeated},
 	}
 }
 

@@ -91,7 +91,7 @@ func sameUser(t *testing.T, got, want persistence.User) {
 func sameConv(t *testing.T, got, want persistence.Conversation) {
 	t.Helper()
 	if got.ID != want.ID || got.OwnerID != want.OwnerID || got.Title != want.Title ||
-		got.Model != want.Model || got.SystemPrompt != want.SystemPrompt {
+		got.Model != want.Model || got.SystemPrompt != want.SystemPrompt || got.ClientID != want.ClientID {
 		t.Fatalf("conversation = %+v, want %+v", got, want)
 	}
 	sameTime(t, "conversation CreatedAt", got.CreatedAt, want.CreatedAt)

@@ -22,6 +22,7 @@ import (
 // ConversationStore is what the conversation routes need from the store.
 type ConversationStore interface {
 	CreateConversation(ctx context.Context, c *persistence.Conversation) error
+	ConversationByClientID(ctx context.Context, ownerID, clientID string) (persistence.Conversation, error)
 	Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error)
 	ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error)
 	UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error)
@@ -180,13 +181,21 @@ type conversationBody struct {
 	Conversation persistence.Conversation `json:"conversation"`
 }
 
+// create stores a new conversation (201). A body with a clientId the
+// user's conversations already hold stores nothing: that conversation is
+// answered with 200, so a creation retried after a lost answer, or sent
+// twice at once, makes one conversation.
 func (h *Conversations) create(c *gin.Context) {
-	var f fields
-	if err := h.readFields(c, &f); err != nil {
+	var f createFields
+	if err := httperr.DecodeOptionalJSON(c.Request, &f); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
-	conv := persistence.Conversation{OwnerID: ownerID(c)}
+	if err := f.validate(c.Request.Context(), h.catalog); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	conv := persistence.Conversation{OwnerID: ownerID(c), ClientID: f.ClientID}
 	if f.Title != nil {
 		conv.Title = *f.Title
 	}
@@ -207,6 +216,10 @@ func (h *Conversations) create(c *gin.Context) {
 		conv.Params = f.Params
 	}
 	if err := h.store.CreateConversation(c.Request.Context(), &conv); err != nil {
+		if errors.Is(err, persistence.ErrDuplicate) && f.ClientID != "" {
+			h.created(c, f.ClientID)
+			return
+		}
 		if errors.Is(err, persistence.ErrUnknownOwner) {
 			// The account was deleted after this request's token was
 			// checked: the same answer as for a revoked token.
@@ -218,6 +231,23 @@ func (h *Conversations) create(c *gin.Context) {
 	}
 	h.live.ConversationChanged(conv.OwnerID, ActionCreated, conv)
 	c.JSON(http.StatusCreated, conversationBody{conv})
+}
+
+// created answers a repeated creation with the conversation the user's
+// first request with clientID made (200; the tabs were told when it was
+// created). One deleted meanwhile answers 409: the key is free again, and
+// a retry creates anew.
+func (h *Conversations) created(c *gin.Context, clientID string) {
+	conv, err := h.store.ConversationByClientID(c.Request.Context(), ownerID(c), clientID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		httperr.AbortError(c, httperr.Conflict("the conversation of this clientId was deleted meanwhile; retry"))
+		return
+	}
+	if err != nil {
+		httperr.AbortError(c, storeError(err, "find the conversation of a clientId"))
+		return
+	}
+	c.JSON(http.StatusOK, conversationBody{conv})
 }
 
 // readFields decodes and validates a create or patch body; an empty body

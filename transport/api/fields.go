@@ -20,6 +20,9 @@ const (
 	MaxModelChars        = 200
 	MaxQueryChars        = 200
 	MaxCursorBytes       = 1024
+	// MaxClientIDChars bounds a creation's clientId, as the live
+	// channel's send bounds its clientMessageId.
+	MaxClientIDChars = 64
 )
 
 // fields are the writable fields of a conversation; nil means "not given".
@@ -51,6 +54,24 @@ func (f *fields) validate(ctx context.Context, catalog llm.Catalog) error {
 		return checkModel(ctx, catalog, *f.Model)
 	}
 	return nil
+}
+
+// createFields are the body of POST /api/conversations: the writable
+// fields and the creation's idempotency key.
+type createFields struct {
+	fields
+	// ClientID, when not empty, makes the creation idempotent: the
+	// user's conversation created with it is answered instead of a new one.
+	ClientID string `json:"clientId"`
+}
+
+// validate checks the fields and the key (at most MaxClientIDChars, no
+// control characters).
+func (f *createFields) validate(ctx context.Context, catalog llm.Catalog) error {
+	if err := checkText("clientId", f.ClientID, MaxClientIDChars, false); err != nil {
+		return err
+	}
+	return f.fields.validate(ctx, catalog)
 }
 
 func (f *fields) empty() bool {

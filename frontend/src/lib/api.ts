@@ -53,6 +53,16 @@ export interface ConversationPatch {
   params?: Params;
 }
 
+/** NewConversation is the body of a creation: its fields and its idempotency key. */
+export interface NewConversation extends ConversationPatch {
+  /**
+   * The creation's key: a request repeated with it (a retry after a lost
+   * answer) gets the conversation the first one created (200) instead of a
+   * second one. At most 64 characters.
+   */
+  clientId?: string;
+}
+
 /** ApiOptions configure an ApiClient. */
 export interface ApiOptions {
   /** Returns the current token, or null when signed out. */
@@ -199,7 +209,8 @@ export class ApiClient {
     return this.json('GET', `/api/conversations?${p.toString()}`);
   }
 
-  createConversation(c: ConversationPatch): Promise<{ conversation: Conversation }> {
+  /** createConversation creates a conversation, or with a clientId used before answers the one it created. */
+  createConversation(c: NewConversation): Promise<{ conversation: Conversation }> {
     return this.json('POST', '/api/conversations', c);
   }
 

@@ -565,3 +565,93 @@ describe('ChatApp: a model picked while the conversation loads', () => {
     loaded(json({ conversation: { id: CID, title: 't', model: 'o3', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:09Z' }, messages: [] }));
   });
 });
+
+describe('ChatApp: a new chat started while the server cannot be reached', () => {
+  const NEW_ID = '0123456789abcdef0123aaaa';
+  const created = { id: NEW_ID, title: '', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
+  /** posts are the creations asked for, in order. */
+  const posts = (calls: Array<{ method: string; url: string; body?: unknown }>) =>
+    calls.filter((c) => c.method === 'POST' && c.url === '/api/conversations').map((c) => c.body as { clientId?: string });
+
+  it('waits for the connection, then is created with the key of its first attempt and its message sent', async () => {
+    let attempts = 0;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if (++attempts === 1) throw new TypeError('Failed to fetch'); // offline
+        return json({ conversation: created }, 200); // the first attempt had reached it: its conversation
+      },
+    });
+    app.setDraft('new', 'hello offline');
+    await app.send('hello offline');
+    expect(posts(calls)).toHaveLength(1);
+    expect(app.store.state.busy.new).toBe(true); // queued: the composer keeps its text, Send waits
+    expect(app.draft('new')).toBe('hello offline');
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['The new conversation will start as soon as the server can be reached.']);
+
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const [first, second] = posts(calls);
+    expect(first?.clientId).toBeTruthy();
+    expect(second?.clientId).toBe(first?.clientId);
+    expect(posts(calls)).toHaveLength(2);
+    expect(socket().framesOf('send')[0]).toMatchObject({ conversationId: NEW_ID, content: 'hello offline' });
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+    expect(app.store.state.busy.new).toBeUndefined();
+    expect(app.draft('new')).toBe('');
+  });
+
+  it('while the link is up, a 503 is asked again after its Retry-After, with the same key', async () => {
+    let attempts = 0;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if (++attempts === 1) return new Response('{"error":{"code":"unavailable","message":"try again"}}', { status: 503, headers: { 'Retry-After': '0' } });
+        return json({ conversation: created }, 201);
+      },
+    });
+    socket().open();
+    await app.send('hello');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const [first, second] = posts(calls);
+    expect(second?.clientId).toBe(first?.clientId);
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+  });
+
+  it('a refusal is not asked again: the text stays in the composer, a toast says why', async () => {
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) =>
+        url === '/api/conversations' && init?.method === 'POST'
+          ? new Response('{"error":{"code":"invalid_field","message":"model: unknown model"}}', { status: 400 })
+          : undefined,
+    });
+    app.setDraft('new', 'hello');
+    await app.send('hello');
+    expect(app.store.state.busy.new).toBeUndefined();
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Could not start a conversation: model: unknown model']);
+    socket().open();
+    expect(posts(calls)).toHaveLength(1);
+    expect(socket().framesOf('send')).toHaveLength(0);
+    expect(app.draft('new')).toBe('hello');
+  });
+
+  it('is forgotten at sign-out: the connection back after the next sign-in creates nothing', async () => {
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url === '/api/conversations' && init?.method === 'POST') throw new TypeError('Failed to fetch');
+        if (url === '/api/auth/login') return json({ token: 'tok2', user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } });
+        return undefined;
+      },
+    });
+    await app.send('hello');
+    await app.logout();
+    await app.login('a@b.c', 'password');
+    socket().open();
+    expect(posts(calls)).toHaveLength(1);
+  });
+});

@@ -6,17 +6,17 @@
 // dispatch of server frames and the order of things at sign-in and sign-out.
 
 import { ACCOUNT_DELETED_NOTICE, changePasswordRefusal, deleteAccountErrorText, type PasswordRefusal } from './account';
-import { ApiClient, ApiError, type AuthResult, type ConversationPatch } from './api';
+import { ApiClient, ApiError, type AuthResult, type ConversationPatch, type NewConversation } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
 import { ConversationThread } from './conversationThread';
 import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
-import { errorText } from './errors';
-import { Persist, browserKV, type KV } from './persist';
+import { errorText, isConnectionError } from './errors';
+import { Persist, browserKV, newClientId, type KV } from './persist';
 import { isEmptyParams, sameParams, serverRefusal, type ServerRefusal } from './params';
 import { RefusalHold } from './passwordChange';
-import type { Params, ServerFrame, User } from './protocol';
+import type { Conversation, Params, ServerFrame, User } from './protocol';
 import { parseRoute, routePath, type Route } from './router';
 import { Session, type OtherTab } from './session';
 import { initialList, type AppState } from './state';
@@ -42,6 +42,20 @@ export interface ChatAppOptions {
   throttleMs?: number;
 }
 
+/**
+ * PendingChat is a new chat sent and not created yet: the body of its
+ * creation, with the key every attempt repeats, and its first message.
+ */
+interface PendingChat {
+  body: NewConversation & { clientId: string };
+  text: string;
+  /** Whether the user was told it waits. */
+  told?: boolean;
+}
+
+/** CREATE_RETRY_MS is the pause before a new chat's creation is asked again while the link is up. */
+const CREATE_RETRY_MS = 3000;
+
 const MODEL_PREF = 'chatd.model';
 
 /** ChatApp is the client's state machine. */
@@ -58,6 +72,10 @@ export class ChatApp {
   private readonly revocations: Revocations;
   private readonly threads = new Map<string, ConversationThread>();
   private openId: string | null = null;
+  /** The new chat waiting for its conversation (one at a time: its composer is busy). */
+  private pendingChat: PendingChat | null = null;
+  private creating = false;
+  private createTimer: ReturnType<typeof setTimeout> | undefined;
   private returnTo: string | null = null;
   /** The user whose session ended at returnTo; null: a link opened signed out, for anyone. */
   private returnFor: string | null = null;
@@ -189,6 +207,7 @@ export class ChatApp {
   }
 
   private flushQueues(): void {
+    void this.createPending();
     for (const [id, t] of this.threads) if (this.store.state.threads[id]?.queued.length) void t.flushQueue();
   }
 
@@ -350,6 +369,7 @@ export class ChatApp {
 
   private endSession(notice: string | null, accountDeleted = false): void {
     this.hold.clear();
+    this.dropPendingChat();
     if (accountDeleted) this.drafts.discard();
     else this.drafts.flush();
     this.connection.stop();
@@ -569,40 +589,86 @@ export class ChatApp {
 
   // ---- chatting ----
 
-  /** send posts the composer's text to the open conversation, creating one for a new chat. */
+  /**
+   * send posts the composer's text to the open conversation. For a new
+   * chat it creates the conversation first (createPending); offline, the
+   * creation waits for the connection, its text kept in the composer.
+   */
   async send(text: string): Promise<void> {
     if (!text.trim() || !this.connection.transport) return;
-    let id = this.openId;
-    let key = draftKey(id);
-    if (!id) {
-      id = await this.createForSend();
-      if (!id) return;
-      this.drafts.set(NEW_CHAT, '');
-      key = id;
+    const id = this.openId;
+    if (id) {
+      await this.thread(id).sendAfterLeaf(text, draftKey(id));
+      return;
     }
-    await this.thread(id).sendAfterLeaf(text, key);
-  }
-
-  private async createForSend(): Promise<string | null> {
+    if (this.pendingChat) return; // one new chat at a time
     const { model, systemPrompt, params } = this.store.state.newChat;
-    this.setBusy(NEW_CHAT, true);
-    try {
-      const { conversation } = await this.api.createConversation({
+    this.pendingChat = {
+      text,
+      body: {
+        clientId: newClientId(),
         ...(model ? { model } : {}),
         ...(systemPrompt ? { systemPrompt } : {}),
         ...(params && !isEmptyParams(params) ? { params } : {}),
-      });
-      this.thread(conversation.id).adopt(conversation);
-      this.list.apply(conversation);
-      this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: '', params: undefined } }));
-      this.navigate(`/c/${conversation.id}`);
-      return conversation.id;
+      },
+    };
+    await this.createPending();
+  }
+
+  /**
+   * createPending creates the conversation of the new chat sent, then sends
+   * its first message. A failure of the connection (a network error, 502 to
+   * 504, a timeout) or a 429 keeps the chat waiting, its composer busy: it
+   * is asked again when the link is back, or after the server's Retry-After
+   * (else CREATE_RETRY_MS) while the link is up. Every attempt carries the
+   * same clientId, so one that reached the server before its answer was
+   * lost is answered with its conversation rather than made twice.
+   */
+  private async createPending(): Promise<void> {
+    const pending = this.pendingChat;
+    if (!pending || this.creating) return;
+    clearTimeout(this.createTimer);
+    this.creating = true;
+    this.setBusy(NEW_CHAT, true);
+    let conversation: Conversation;
+    try {
+      ({ conversation } = await this.api.createConversation(pending.body));
     } catch (err) {
-      this.toast(`Could not start a conversation: ${errorText(err)}`, 'error');
-      return null;
+      if (this.pendingChat === pending) this.creationFailed(pending, err);
+      return;
     } finally {
-      this.setBusy(NEW_CHAT, false);
+      this.creating = false;
     }
+    if (this.pendingChat !== pending) return; // the session ended meanwhile
+    this.dropPendingChat();
+    this.thread(conversation.id).adopt(conversation);
+    this.list.apply(conversation);
+    this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: '', params: undefined } }));
+    if (this.drafts.get(NEW_CHAT) === pending.text) this.drafts.set(NEW_CHAT, '');
+    if (this.openId === null) this.navigate(`/c/${conversation.id}`); // unless the user went elsewhere meanwhile
+    await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id);
+  }
+
+  /** creationFailed keeps a new chat waiting after a failure of the connection, else gives it up. */
+  private creationFailed(pending: PendingChat, err: unknown): void {
+    if (!isConnectionError(err) && !(err instanceof ApiError && err.status === 429)) {
+      this.dropPendingChat();
+      this.toast(`Could not start a conversation: ${errorText(err)}`, 'error');
+      return;
+    }
+    if (this.store.state.link.state === 'connected') {
+      const wait = err instanceof ApiError && err.retryAfter !== undefined ? err.retryAfter * 1000 : CREATE_RETRY_MS;
+      this.createTimer = setTimeout(() => void this.createPending(), wait);
+    }
+    if (!pending.told) this.toast('The new conversation will start as soon as the server can be reached.', 'info');
+    pending.told = true;
+  }
+
+  /** dropPendingChat forgets the new chat waiting for its conversation. */
+  private dropPendingChat(): void {
+    clearTimeout(this.createTimer);
+    this.pendingChat = null;
+    this.setBusy(NEW_CHAT, false);
   }
 
   private setBusy(key: string, on: boolean): void {

@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"chatd/persistence"
+	"chatd/transport/api"
+)
+
+// createAnswer is the answer to one POST or PATCH of a conversation.
+type createAnswer struct {
+	status int
+	conv   persistence.Conversation
+	code   string
+	msg    string
+}
+
+// send answers method path with body as user.
+func (e *apiEnv) send(t *testing.T, method, user, path, body string) createAnswer {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), method, e.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("X-User", user)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err) // Error, not Fatal: also called from goroutines
+		return createAnswer{}
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var b struct {
+		Conversation persistence.Conversation       `json:"conversation"`
+		Error        struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Errorf("%s %s: %d %q: %v", method, path, res.StatusCode, raw, err)
+	}
+	return createAnswer{status: res.StatusCode, conv: b.Conversation, code: b.Error.Code, msg: b.Error.Message}
+}
+
+// stored is how many conversations user has.
+func (e *apiEnv) stored(t *testing.T, user string) []persistence.Conversation {
+	t.Helper()
+	page, err := e.store.ListConversations(t.Context(), user, persistence.ListQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page.Conversations
+}
+
+// TestCreateIdempotent: a creation repeated with its clientId (a retry
+// after a lost answer) stores nothing and answers 200 with the first
+// one's conversation, tabs told once; another user's identical key is
+// theirs; without a key every creation is new.
+func TestCreateIdempotent(t *testing.T) {
+	t.Parallel()
+	live := &recordingLive{}
+	e := newAPIEnv(t, api.ConversationOptions{Live: live})
+	alice, bob := e.user(t), e.user(t)
+
+	first := e.send(t, http.MethodPost, alice, "/api/conversations", `{"title":"Plans","clientId":"new-chat-1"}`)
+	if first.status != http.StatusCreated || first.conv.Title != "Plans" {
+		t.Fatalf("create: %+v, want 201 with the title", first)
+	}
+	again := e.send(t, http.MethodPost, alice, "/api/conversations", `{"title":"Other","clientId":"new-chat-1"}`)
+	if again.status != http.StatusOK || again.conv.ID != first.conv.ID || again.conv.Title != "Plans" {
+		t.Fatalf("repeat: %+v, want 200 with the first conversation %s", again, first.conv.ID)
+	}
+	if n := len(e.stored(t, alice)); n != 1 {
+		t.Fatalf("alice has %d conversations, want 1", n)
+	}
+	if told := live.told(); len(told) != 1 || told[0] != api.ActionCreated+" "+first.conv.ID {
+		t.Fatalf("tabs told %v, want one creation", told)
+	}
+
+	theirs := e.send(t, http.MethodPost, bob, "/api/conversations", `{"clientId":"new-chat-1"}`)
+	if theirs.status != http.StatusCreated || theirs.conv.ID == first.conv.ID {
+		t.Fatalf("bob's create with alice's key: %+v, want 201 with a conversation of his own", theirs)
+	}
+	for range 2 {
+		if a := e.send(t, http.MethodPost, bob, "/api/conversations", `{}`); a.status != http.StatusCreated {
+			t.Fatalf("create without a key: %+v", a)
+		}
+	}
+	if n := len(e.stored(t, bob)); n != 3 {
+		t.Fatalf("bob has %d conversations, want 3", n)
+	}
+}
+
+// TestCreateIdempotentConcurrent: creations sent at once with one key make
+// one conversation, which every answer names.
+func TestCreateIdempotentConcurrent(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	u := e.user(t)
+	const n = 8
+	answers := make([]createAnswer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = e.send(t, http.MethodPost, u, "/api/conversations", `{"clientId":"burst"}`)
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, a := range answers {
+		if a.status == http.StatusCreated {
+			created++
+		} else if a.status != http.StatusOK {
+			t.Fatalf("answer %+v, want 201 or 200", a)
+		}
+		if a.conv.ID != answers[0].conv.ID {
+			t.Fatalf("answers name %s and %s, want one conversation", a.conv.ID, answers[0].conv.ID)
+		}
+	}
+	if stored := e.stored(t, u); created != 1 || len(stored) != 1 {
+		t.Fatalf("%d answers 201 and %d conversations stored, want 1 and 1", created, len(stored))
+	}
+}
+
+// TestCreateClientIDRefused: a malformed clientId is refused naming it,
+// nothing stored; PATCH has no clientId.
+func TestCreateClientIDRefused(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	u := e.user(t)
+	cases := []struct{ name, body, code string }{
+		{"too long", `{"clientId":"` + strings.Repeat("k", api.MaxClientIDChars+1) + `"}`, "invalid_field"},
+		{"control character", `{"clientId":"a\u0007b"}`, "invalid_field"},
+		{"not a string", `{"clientId":7}`, "invalid_field"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := e.send(t, http.MethodPost, u, "/api/conversations", tc.body)
+			if a.status != http.StatusBadRequest || a.code != tc.code || !strings.Contains(a.msg, "clientId") {
+				t.Fatalf("create: %+v, want 400 %s naming clientId", a, tc.code)
+			}
+		})
+	}
+	if a := e.send(t, http.MethodPost, u, "/api/conversations", `{"clientId":"`+strings.Repeat("k", api.MaxClientIDChars)+`"}`); a.status != http.StatusCreated {
+		t.Fatalf("create with the longest clientId: %+v", a)
+	}
+	if n := len(e.stored(t, u)); n != 1 {
+		t.Fatalf("%d conversations stored, want 1", n)
+	}
+	c := e.stored(t, u)[0]
+	if a := e.send(t, http.MethodPatch, u, "/api/conversations/"+c.ID, `{"clientId":"other"}`); a.status != http.StatusBadRequest {
+		t.Fatalf("PATCH with a clientId: %+v, want 400", a)
+	}
+}
