@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -149,8 +150,8 @@ func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persisten
 
 // ListConversations returns a page of the owner's conversations, newest
 // (updated_at, then _id) first, using a range filter on the cursor position
-// rather than skip. A search matches, case-insensitively, a substring of the
-// title or of any message of the conversation (see searchRegex).
+// rather than skip. A search matches a substring of the title or of any
+// message of the conversation, both sides lower-cased (see lowerRegex).
 func (s *Store) ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
 	limit := clampLimit(q.Limit)
 	clauses := bson.A{}
@@ -167,7 +168,7 @@ func (s *Store) ListConversations(ctx context.Context, ownerID string, q persist
 		return persistence.ConversationPage{Conversations: []persistence.Conversation{}}, nil
 	}
 	if q.Search != "" {
-		match, err := s.searchFilter(ctx, owner, q.Search)
+		match, err := s.searchFilter(ctx, owner, strings.ToLower(q.Search))
 		if err != nil {
 			return persistence.ConversationPage{}, fmt.Errorf("list conversations: %w", err)
 		}
@@ -219,27 +220,22 @@ func (s *Store) conversationPage(ctx context.Context, filter bson.D, limit int) 
 	return page, nil
 }
 
-// searchRegex matches text containing the search term, case-insensitively.
-// The term is escaped, so it is a plain substring, never a pattern.
-func searchRegex(term string) bson.Regex {
-	return bson.Regex{Pattern: regexp.QuoteMeta(term), Options: "i"}
-}
-
 // searchFilter is the clause matching the owner's conversations whose title
-// or one of whose messages contains term.
+// or one of whose messages contains term (lower-cased, as the texts are
+// compared).
 func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term string) (bson.D, error) {
 	ids, err := s.conversationsWithText(ctx, owner, term)
 	if err != nil {
 		return nil, fmt.Errorf("search messages: %w", err)
 	}
 	return bson.D{{Key: "$or", Value: bson.A{
-		bson.D{{Key: "title", Value: searchRegex(term)}},
+		bson.D{{Key: "title", Value: lowerRegex(term)}},
 		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 	}}}, nil
 }
 
 // conversationsWithText returns the ids of the owner's conversations with a
-// message whose text contains term, case-insensitively.
+// message whose lower-cased text contains term (lower-cased).
 //
 // A message's text is an array of chunks, and the database matches a regex
 // against each element, not against the joined text. A term without
@@ -248,7 +244,8 @@ func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term stri
 // ApplyMessageUpdates), so matching the elements finds it. A term with
 // whitespace can span chunks: the database finds the messages where it lies
 // inside one chunk, and the candidates whose elements contain each of its
-// words are read and checked against their joined text.
+// words (at most maxSearchWords of them: searchWords) are read and checked
+// against their joined text.
 //
 // With the text index (MongoDB, see textFilter), a term holding a whole
 // word first narrows both reads to the messages that hold that word.
@@ -258,7 +255,7 @@ func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, 
 		narrow = textFilter(term)
 	}
 	ids, err := s.groupConversations(ctx, append(bson.D{{Key: "owner_id", Value: owner}, elementsMatch(term)}, narrow...))
-	words := strings.FieldsFunc(term, unicode.IsSpace)
+	words := searchWords(term)
 	if err != nil || len(words) == 0 || (len(words) == 1 && words[0] == term) {
 		return ids, err
 	}
@@ -275,10 +272,44 @@ func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, 
 	return append(ids, more...), err
 }
 
+// maxSearchWords bounds the word clauses of a search for a term with
+// whitespace: each is two regexes matched against every chunk of the
+// user's messages, and a query of 200 characters (the API's bound) can
+// hold 100 words. The words only narrow which messages are read
+// (verifyText checks the whole term), so leaving some out changes no
+// answer. The SQLite store bounds its index terms alike (maxFTSTerms, 8).
+const maxSearchWords = 8
+
+// searchWords returns the distinct words of term, at most maxSearchWords
+// of them: the longest (the fewest messages hold them), in the order
+// they come in term.
+func searchWords(term string) []string {
+	var words []string
+	seen := map[string]bool{}
+	for _, w := range strings.FieldsFunc(term, unicode.IsSpace) {
+		if !seen[w] {
+			seen[w] = true
+			words = append(words, w)
+		}
+	}
+	if len(words) <= maxSearchWords {
+		return words
+	}
+	byLength := slices.Clone(words)
+	slices.SortStableFunc(byLength, func(a, b string) int {
+		return utf8.RuneCountInString(b) - utf8.RuneCountInString(a)
+	})
+	keep := map[string]bool{}
+	for _, w := range byLength[:maxSearchWords] {
+		keep[w] = true
+	}
+	return slices.DeleteFunc(words, func(w string) bool { return !keep[w] })
+}
+
 // elementsMatch is the clause matching messages with a chunk or split word
-// containing term.
+// whose lower-cased form contains term (lower-cased).
 func elementsMatch(term string) bson.E {
-	re := searchRegex(term)
+	re := lowerRegex(term)
 	return bson.E{Key: "$or", Value: bson.A{
 		bson.D{{Key: "content", Value: re}},
 		bson.D{{Key: "split_words", Value: re}},
@@ -312,12 +343,9 @@ func (s *Store) groupConversations(ctx context.Context, filter bson.D) ([]bson.O
 }
 
 // verifyText reads the messages matching filter and returns the distinct
-// conversation ids of those whose joined text contains term.
+// conversation ids of those whose lower-cased joined text contains term
+// (lower-cased).
 func (s *Store) verifyText(ctx context.Context, filter bson.D, term string) ([]bson.ObjectID, error) {
-	re, err := regexp.Compile("(?i)" + regexp.QuoteMeta(term))
-	if err != nil {
-		return nil, err
-	}
 	cur, err := s.messages.Find(ctx, filter,
 		options.Find().SetProjection(bson.D{{Key: "conversation_id", Value: 1}, {Key: "content", Value: 1}}))
 	if err != nil {
@@ -334,7 +362,7 @@ func (s *Store) verifyText(ctx context.Context, filter bson.D, term string) ([]b
 		if err := cur.Decode(&d); err != nil {
 			return nil, err
 		}
-		if !seen[d.ConversationID] && re.MatchString(strings.Join(d.Content, "")) {
+		if !seen[d.ConversationID] && strings.Contains(strings.ToLower(strings.Join(d.Content, "")), term) {
 			seen[d.ConversationID] = true
 			ids = append(ids, d.ConversationID)
 		}

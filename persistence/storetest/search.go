@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"chatd/persistence"
@@ -14,6 +15,8 @@ func searchTests() []storeTest {
 		{"SpecialCharacters", testSearchSpecialCharacters},
 		{"OwnerScoped", testSearchOwnerScoped},
 		{"Pagination", testSearchPagination},
+		{"UnicodeCase", testSearchUnicodeCase},
+		{"ManyWords", testSearchManyWords},
 	}
 }
 
@@ -187,4 +190,78 @@ func testSearchPagination(t *testing.T, s persistence.Store) {
 	for _, limit := range []int{1, 2, 4, 7, len(want), len(want) + 1} {
 		sameIDs(t, fmt.Sprintf("paged search (limit %d)", limit), convIDs(listAll(t, s, u.ID, "needle", limit)), full)
 	}
+}
+
+// testSearchUnicodeCase pins the case rule down where Unicode's case
+// folding and lower-casing part ways: both sides are lower-cased rune by
+// rune (Go's strings.ToLower), so the dotted capital İ is an i, the Kelvin
+// sign a k, and Σ lowers to σ, never to the final ς (a fold would take
+// σ, ς and Σ as one letter, and İ as none of i's).
+func testSearchUnicodeCase(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "unicode")
+	convs := map[string]persistence.Conversation{}
+	add := func(title, msg string) {
+		c := mkConv(t, s, u.ID, title)
+		mkMsg(t, s, c, "", persistence.RoleUser, msg)
+		convs[title] = c
+	}
+	add("İstanbul trip", "a road sign: ΟΔΟΣ ΙΣΤΙΚΛΑΛ")
+	add("weather", "300 \u212a outside, say the kelvinists")
+	add("final sigma", "ο δρόμος μας")
+	// An answer streamed in pieces that cut a word: a term across the cut
+	// is checked against the joined text, by the same rule.
+	streamed := mkConv(t, s, u.ID, "streamed")
+	a := mkStreaming(t, s, streamed, "", "")
+	for _, chunk := range []string{"Welcome to İstan", "bul, ΟΔΟ", "Σ ΤΈΛΟΣ"} {
+		apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: chunk})
+	}
+	convs["streamed"] = streamed
+
+	runSearchCases(t, s, u.ID, convs, []searchCase{
+		{"istanbul", []string{"İstanbul trip", "streamed"}},
+		{"İSTANBUL", []string{"İstanbul trip", "streamed"}},
+		{"İstanbul", []string{"İstanbul trip", "streamed"}},
+		{"οδοσ", []string{"İstanbul trip", "streamed"}},
+		{"ΟΔΟΣ", []string{"İstanbul trip", "streamed"}},
+		{"οδος", nil},   // ς is not σ
+		{"δρόμοσ", nil}, // nor σ ς
+		{"ΔΡΌΜΟΣ", nil}, // Σ lowers to σ
+		{"δρόμος", []string{"final sigma"}},
+		{"300 k", []string{"weather"}},
+		{"300 K", []string{"weather"}},
+		{"\u212aelvin", []string{"weather"}}, // the Kelvin sign lowers to k
+		{"to istanbul, οδοσ", []string{"streamed"}},
+		{"TO İSTANBUL, ΟΔΟΣ", []string{"streamed"}},
+		{"to istanbul, οδος", nil},
+	})
+}
+
+// testSearchManyWords searches with queries of many words, as long as the
+// API allows (200 characters): found only where the words stand in that
+// order, as for any other query.
+func testSearchManyWords(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "wordy")
+	words := strings.Fields("one two three four five six seven eight nine ten eleven twelve thirteen fourteen " +
+		"fifteen sixteen seventeen eighteen nineteen twenty twentyone twentytwo twentythree twentyfour")
+	text := strings.Join(words, " ")
+	reversed := make([]string, len(words))
+	for i, w := range words {
+		reversed[len(words)-1-i] = w
+	}
+	convs := map[string]persistence.Conversation{}
+	for title, msg := range map[string]string{"in order": text, "reversed": strings.Join(reversed, " "),
+		"in order, upper case": strings.ToUpper(text)} {
+		c := mkConv(t, s, u.ID, title)
+		mkMsg(t, s, c, "", persistence.RoleUser, msg)
+		convs[title] = c
+	}
+	runSearchCases(t, s, u.ID, convs, []searchCase{
+		{text, []string{"in order", "in order, upper case"}},
+		{strings.Join(words[1:20], " "), []string{"in order", "in order, upper case"}},
+		{strings.Join(reversed[:20], " "), []string{"reversed"}},
+		{strings.Join(words[:10], "  "), nil}, // two spaces between words
+		{strings.TrimSpace(strings.Repeat("one ", 50)), nil},
+		{strings.TrimSpace(strings.Repeat("a b ", 50)), nil},
+		{text + " twentyfive", nil},
+	})
 }

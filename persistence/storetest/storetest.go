@@ -48,8 +48,9 @@
 //     page). Any cursor the store did not hand out, including a valid one
 //     with bytes appended or cut off, is ErrInvalidCursor.
 //   - Search is a literal substring match after lower-casing both sides
-//     with Unicode rules (so "ПРИВЕТ" finds "привет"); no character is a
-//     wildcard or pattern syntax.
+//     with Unicode rules, rune by rune as strings.ToLower does (so
+//     "ПРИВЕТ" finds "привет", "İ" is an "i", "Σ" a "σ" and never a "ς":
+//     not case folding); no character is a wildcard or pattern syntax.
 //   - MessageUpdate.At becomes UpdatedAt exactly, or truncated to the
 //     millisecond; a zero At is not checked.
 //   - ApplyMessageUpdates returns unknown and malformed ids as skipped, and

@@ -1,0 +1,70 @@
+package mongo
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// TestLowerRegex checks that a search's regex finds exactly the texts whose
+// lower-cased form holds the lower-cased term (the SQLite store's rule),
+// with Go's regexp, the engine FerretDB matches with; MongoDB's PCRE reads
+// the same pattern (no option, character classes of literal runes).
+func TestLowerRegex(t *testing.T) {
+	t.Parallel()
+	texts := []string{"İstanbul", "istanbul", "ISTANBUL", "ΟΔΟΣ", "οδος", "οδοσ", "300 \u212a", "300 k", "300 K",
+		"straße", "STRASSE", "Ǆemal", "ǅemal", "ǆemal", `a.*(b`, `[x]-^y\z`, "ſ", "S", "ﬀ", "FF"}
+	terms := []string{"istanbul", "İSTANBUL", "οδος", "ΟΔΟΣ", "k", "\u212a", "300 K", "straße", "ǆ", "Ǆ", "ǅ",
+		`.*(`, `[x]-^y\`, "s", "ſ", "ff", "ﬀ", "-", "]", "^"}
+	for _, term := range terms {
+		lower := strings.ToLower(term)
+		re, err := regexp.Compile(lowerRegex(lower).Pattern)
+		if err != nil {
+			t.Fatalf("term %q: pattern %q: %v", term, lowerRegex(lower).Pattern, err)
+		}
+		for _, text := range texts {
+			want := strings.Contains(strings.ToLower(text), lower)
+			if got := re.MatchString(text); got != want {
+				t.Errorf("term %q (pattern %q) on %q: %v, want %v", term, re, text, got, want)
+			}
+		}
+	}
+	if opts := lowerRegex("k").Options; opts != "" {
+		t.Errorf("options %q, want none: the database's case folding is not the rule", opts)
+	}
+}
+
+// TestSearchWordsBounded: a term of many words gives at most
+// maxSearchWords word clauses, each word once, the longest kept in the
+// term's order.
+func TestSearchWordsBounded(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		term string
+		want []string
+	}{
+		{"", nil},
+		{"one", []string{"one"}},
+		{"a a a a a a a a a a a a", []string{"a"}},
+		{"one two  three", []string{"one", "two", "three"}},
+		{"a bb ccc dddd eeeee ffffff ggggggg hhhhhhhh iiiiiiiii jjjjjjjjjj k",
+			[]string{"ccc", "dddd", "eeeee", "ffffff", "ggggggg", "hhhhhhhh", "iiiiiiiii", "jjjjjjjjjj"}},
+	}
+	for _, tc := range cases {
+		if got := searchWords(tc.term); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("searchWords(%q) = %q, want %q", tc.term, got, tc.want)
+		}
+	}
+	long := strings.TrimSpace(strings.Repeat("w ", 40)) + " " + strings.Repeat("x", 30)
+	for i := range 60 {
+		long += " " + strings.Repeat(string(rune('a'+i%26)), 1+i%7)
+	}
+	got := searchWords(long)
+	if len(got) != maxSearchWords {
+		t.Fatalf("%d words of a term of %d characters, want %d", len(got), utf8.RuneCountInString(long), maxSearchWords)
+	}
+	if got[0] != strings.Repeat("x", 30) {
+		t.Errorf("the longest word is not kept: %q", got)
+	}
+}
