@@ -32,7 +32,6 @@ import (
 	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/transport/httperr"
-	"chatd/transport/internal/headers"
 	"chatd/transport/internal/outbox"
 	"chatd/transport/limits"
 )
@@ -157,6 +156,18 @@ type Options struct {
 	// while it runs a slow one; it defaults to 16. More are answered
 	// rate_limited without waiting, so the reader never stalls.
 	MaxPendingFrames int
+	// RefuseTimeout bounds the close handshake of a WebSocket refused as
+	// over its user's connection limit (the close frame's write and the
+	// wait for the peer's); it defaults to DefaultRefuseTimeout.
+	RefuseTimeout time.Duration
+	// MaxRefusals is how many upgrades of one user are refused with a
+	// close handshake and a log line within RefusalWindow; it defaults to
+	// 5. Past it the user's further upgrades in the window are refused
+	// quietly (see refuse).
+	MaxRefusals int
+	// RefusalWindow is the window of MaxRefusals, counted from the user's
+	// first refusal; it defaults to 10s.
+	RefusalWindow time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -182,6 +193,9 @@ func (o *Options) setDefaults() {
 	setDefault(&o.MaxInvalidFrames, 10)
 	setDefault(&o.DispatchTimeout, 30*time.Second)
 	setDefault(&o.MaxPendingFrames, 16)
+	setDefault(&o.RefuseTimeout, DefaultRefuseTimeout)
+	setDefault(&o.MaxRefusals, 5)
+	setDefault(&o.RefusalWindow, 10*time.Second)
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, d T) {
@@ -192,8 +206,9 @@ func setDefault[T int | int64 | time.Duration](v *T, d T) {
 
 // Handler upgrades authenticated requests and runs their connections.
 type Handler struct {
-	opts Options
-	log  *slog.Logger
+	opts     Options
+	log      *slog.Logger
+	refusals *upgradeRefusals
 
 	mu      sync.Mutex
 	closing bool
@@ -205,9 +220,10 @@ type Handler struct {
 func NewHandler(opts Options) *Handler {
 	opts.setDefaults()
 	return &Handler{
-		opts:  opts,
-		log:   opts.Logger,
-		conns: make(map[*conn]struct{}),
+		opts:     opts,
+		log:      opts.Logger,
+		refusals: newUpgradeRefusals(opts.MaxRefusals, opts.RefusalWindow),
+		conns:    make(map[*conn]struct{}),
 	}
 }
 
@@ -222,12 +238,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, httperr.New(http.StatusForbidden, httperr.CodeForbidden, "origin not allowed"))
 		return
 	}
-	id, ok := h.authenticate(w, r)
+	token := requestToken(r)
+	if h.refusedAgain(w, r, token) {
+		return
+	}
+	id, ok := h.authenticate(w, r, token)
 	if !ok {
 		return
 	}
 	if !h.opts.Limits.AcquireConn(id.UserID) {
-		h.refuse(w, r, id.UserID)
+		h.refuse(w, r, id.UserID, token)
 		return
 	}
 	rw := &smallReadBuffer{ResponseWriter: w}
@@ -266,57 +286,7 @@ func accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
 	})
 }
 
-// ReasonTooManyConnections is the reason of the 1013 close of a WebSocket
-// refused because its user has CHATD_MAX_CONNS_PER_USER connections open.
-const ReasonTooManyConnections = "too many connections"
-
-// refuseTimeout bounds the close handshake of a refused connection: its
-// writing and the wait for the peer's close frame together.
-const refuseTimeout = 2 * time.Second
-
-// refuse answers an upgrade over the user's connection limit. A browser
-// is not told the status of a failed upgrade, and its client would take a
-// 429 for a server that cannot be reached over WebSocket at all and fall
-// back to SSE; so the upgrade is accepted and closed at once with 1013
-// (try again later: the client reconnects with backoff, still over
-// WebSocket) and ReasonTooManyConnections. The connection was never
-// counted against the limit, gets no frame (no hello) and never meets
-// the hub; the wait for the peer's close frame is bounded by
-// refuseTimeout. A request that is no WebSocket upgrade gets the 429.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, userID string) {
-	h.opts.Metrics.ConnectionRefused()
-	if !isUpgrade(r) {
-		httperr.Write(w, httperr.RateLimited("too many open connections for this user", ConnRetryAfter))
-		return
-	}
-	rw := &smallReadBuffer{ResponseWriter: w}
-	ws, err := accept(rw, r)
-	if err != nil {
-		h.log.Info("websocket upgrade failed", "err", err)
-		return
-	}
-	if rw.cork != nil {
-		_ = rw.cork.SetDeadline(time.Now().Add(refuseTimeout))
-	}
-	h.log.Info("websocket refused: too many connections", "user", userID)
-	if err := ws.Close(websocket.StatusCode(protocol.CloseTryAgainLater), ReasonTooManyConnections); err != nil {
-		h.log.Debug("websocket close handshake", "err", err)
-	}
-}
-
-// ConnRetryAfter is the Retry-After of the 429 refusing a request over the
-// user's connection limit that is no WebSocket upgrade, as an event
-// stream's.
-const ConnRetryAfter = 10 * time.Second
-
-// isUpgrade reports whether r asks for a WebSocket (Connection: upgrade,
-// Upgrade: websocket), which websocket.Accept checks again.
-func isUpgrade(r *http.Request) bool {
-	return headers.HasToken(r.Header, "Connection", "upgrade") && headers.HasToken(r.Header, "Upgrade", "websocket")
-}
-
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
-	token := requestToken(r)
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, token string) (Identity, bool) {
 	if token == "" {
 		httperr.Write(w, httperr.Unauthorized("missing token: send Authorization: Bearer <token> or the subprotocol bearer.<token>"))
 		return Identity{}, false
