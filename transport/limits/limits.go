@@ -162,31 +162,33 @@ func (l *Users) releaseLocal(userID string) {
 	}
 }
 
-// AllowFrame spends the user's budget for one client frame of type typ
-// (a protocol frame type); sends and regenerates also spend the send budget
-// (of this process, and of the cluster with Options.Shared).
-func (l *Users) AllowFrame(userID, typ string) *protocol.Error {
-	if perr := l.allowLocal(userID, typ); perr != nil {
-		return perr
+// AllowFrame spends the user's budget for one client frame, of any type.
+func (l *Users) AllowFrame(userID string) *protocol.Error {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.state(userID).frames.take(l.frames, now) {
+		return protocol.Errorf(protocol.CodeRateLimited, "too many frames; slow down")
 	}
-	if (typ == protocol.TypeSend || typ == protocol.TypeRegenerate) && !l.shared.takeSend(userID) {
+	return nil
+}
+
+// AllowSend spends the user's budget for one send or regenerate (of this
+// process, and of the cluster with Options.Shared). The transports call it
+// after AllowFrame, once they know the request is no retry: a send
+// repeating a client message id already stored spends nothing.
+func (l *Users) AllowSend(userID string) *protocol.Error {
+	if !l.allowSendLocal(userID) || !l.shared.takeSend(userID) {
 		return protocol.Errorf(protocol.CodeRateLimited, "too many messages per minute; wait a moment")
 	}
 	return nil
 }
 
-func (l *Users) allowLocal(userID, typ string) *protocol.Error {
+func (l *Users) allowSendLocal(userID string) bool {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.state(userID)
-	if !s.frames.take(l.frames, now) {
-		return protocol.Errorf(protocol.CodeRateLimited, "too many frames; slow down")
-	}
-	if (typ == protocol.TypeSend || typ == protocol.TypeRegenerate) && !s.sends.take(l.sends, now) {
-		return protocol.Errorf(protocol.CodeRateLimited, "too many messages per minute; wait a moment")
-	}
-	return nil
+	return l.state(userID).sends.take(l.sends, now)
 }
 
 // AllowConversation spends the user's budget for creating one

@@ -27,17 +27,23 @@ func TestConnections(t *testing.T) {
 
 func TestFrameBudget(t *testing.T) {
 	l := New(Options{FramesPerMinute: 8, SendsPerMinute: 4}) // bursts of 2 and 1
-	if err := l.AllowFrame("u", protocol.TypeSend); err != nil {
+	send := func(user string) *protocol.Error {
+		if err := l.AllowFrame(user); err != nil {
+			return err
+		}
+		return l.AllowSend(user)
+	}
+	if err := send("u"); err != nil {
 		t.Fatalf("first send: %v", err)
 	}
-	if err := l.AllowFrame("u", protocol.TypeSend); err == nil || err.Code != protocol.CodeRateLimited {
+	if err := send("u"); err == nil || err.Code != protocol.CodeRateLimited {
 		t.Fatalf("second send in a burst of one: %v", err)
 	}
-	if err := l.AllowFrame("v", protocol.TypeSend); err != nil {
+	if err := send("v"); err != nil {
 		t.Fatalf("another user's send: %v", err)
 	}
 	// The frame budget (burst 2) was spent by the two sends above.
-	if err := l.AllowFrame("u", protocol.TypePing); err == nil {
+	if err := l.AllowFrame("u"); err == nil {
 		t.Fatal("a third frame in a burst of two was allowed")
 	}
 }

@@ -102,14 +102,14 @@ func TestSharedLimits(t *testing.T) {
 		t.Fatalf("release not passed on: cluster counts %d", c.conns["u"])
 	}
 
-	if err := a.AllowFrame("u", protocol.TypeSend); err != nil {
+	if err := a.AllowSend("u"); err != nil {
 		t.Fatalf("first send: %v", err)
 	}
-	if err := b.AllowFrame("u", protocol.TypeSend); err == nil || err.Code != protocol.CodeRateLimited {
+	if err := b.AllowSend("u"); err == nil || err.Code != protocol.CodeRateLimited {
 		t.Fatalf("a second send on another instance: %v, want rate_limited", err)
 	}
 	before := c.calls
-	if err := b.AllowFrame("u", protocol.TypePing); err != nil {
+	if err := b.AllowFrame("u"); err != nil {
 		t.Fatal(err)
 	}
 	if c.calls != before {
@@ -131,7 +131,7 @@ func TestSharedLimits(t *testing.T) {
 	if fresh.AcquireConn("w") {
 		t.Fatal("the per-process limit did not hold while the cluster is unreachable")
 	}
-	if err := fresh.AllowFrame("w", protocol.TypeSend); err != nil {
+	if err := fresh.AllowSend("w"); err != nil {
 		t.Fatalf("an unreachable cluster refused a send: %v", err)
 	}
 	if _, ok := fresh.AllowConversation("w"); !ok {

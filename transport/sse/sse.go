@@ -70,6 +70,12 @@ type Options struct {
 	// once its body is read. A store that cannot answer refuses the
 	// request with 503 unavailable. Nil skips these checks.
 	Recheck func(ctx context.Context, id auth.Identity) error
+	// SentBefore, when set, reports whether the user already sent a
+	// message with a client message id (persistence's MessageByClientID
+	// finds it): a send repeating one (a retry after a lost answer or a
+	// reconnect) is answered by the hub with what it stored, and spends
+	// none of the user's sends per minute. Nil: every send spends one.
+	SentBefore func(ctx context.Context, userID, clientMessageID string) (bool, error)
 	// StalledWrite is how long writing one event may last before the
 	// client counts as not reading: the stream then stops telling the hub
 	// it is busy, so that the other tabs of its conversations get their
@@ -136,7 +142,7 @@ func (h *Handler) Routes(authed gin.IRouter) {
 // when the client is too slow; the client then opens it again.
 func (h *Handler) events(c *gin.Context) {
 	id, _ := auth.IdentityFrom(c)
-	if perr := h.opts.Limits.AllowFrame(id.UserID, protocol.TypeSubscribe); perr != nil {
+	if perr := h.opts.Limits.AllowFrame(id.UserID); perr != nil {
 		httperr.AbortError(c, httperr.RateLimited(perr.Message, 10*time.Second))
 		return
 	}
@@ -191,6 +197,9 @@ func (h *Handler) send(c *gin.Context) {
 		ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model}
 	if perr := f.Validate(); perr != nil {
 		httperr.AbortError(c, statusOf(perr))
+		return
+	}
+	if !h.repeated(c.Request.Context(), who.UserID, b.ClientMessageID) && !h.allowSend(c, who.UserID) {
 		return
 	}
 	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
@@ -346,7 +355,8 @@ func later(a, b *int64) *int64 {
 }
 
 // request checks the caller, the conversation id and the user's frame
-// budget, and returns who calls.
+// budget (and for a regenerate its send budget: a send spends it once its
+// body tells whether it is a retry), and returns who calls.
 func (h *Handler) request(c *gin.Context, typ string) (who auth.Identity, convID string, ok bool) {
 	who, _ = auth.IdentityFrom(c)
 	convID = c.Param("id")
@@ -354,11 +364,40 @@ func (h *Handler) request(c *gin.Context, typ string) (who auth.Identity, convID
 		httperr.AbortError(c, httperr.BadRequest("malformed conversation id"))
 		return auth.Identity{}, "", false
 	}
-	if perr := h.opts.Limits.AllowFrame(who.UserID, typ); perr != nil {
+	if perr := h.opts.Limits.AllowFrame(who.UserID); perr != nil {
 		httperr.AbortError(c, httperr.RateLimited(perr.Message, 10*time.Second))
 		return auth.Identity{}, "", false
 	}
+	if typ == protocol.TypeRegenerate && !h.allowSend(c, who.UserID) {
+		return auth.Identity{}, "", false
+	}
 	return who, convID, true
+}
+
+// allowSend spends one of the user's sends per minute, or answers 429.
+func (h *Handler) allowSend(c *gin.Context, userID string) bool {
+	if perr := h.opts.Limits.AllowSend(userID); perr != nil {
+		httperr.AbortError(c, httperr.RateLimited(perr.Message, 10*time.Second))
+		return false
+	}
+	return true
+}
+
+// repeated reports whether the user stored a message with clientMessageID
+// already (SentBefore, within RequestTimeout): the send is a retry. A store
+// that cannot tell counts as a new send (the budget holds).
+func (h *Handler) repeated(ctx context.Context, userID, clientMessageID string) bool {
+	if clientMessageID == "" || h.opts.SentBefore == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.RequestTimeout)
+	defer cancel()
+	sent, err := h.opts.SentBefore(ctx, userID, clientMessageID)
+	if err != nil {
+		h.log.Warn("look up a client message id", "user", userID, "err", err)
+		return false
+	}
+	return sent
 }
 
 // start begins an answer with do and streams it, or answers 202 with the

@@ -7,15 +7,19 @@ import (
 	"testing"
 
 	"chatd/hub/protocol"
+	"chatd/persistence"
 	"chatd/transport/limits"
 	"chatd/transport/ws"
 )
 
-// TestRetriedSendBudget: a send that would create a conversation spends
-// the user's budget of new conversations unless Options.SentBefore says
-// its client message id was stored already (a retry, which the hub answers
-// with what the first created). A lookup that fails, a send without a
-// client message id and a server without SentBefore spend it as before.
+// TestRetriedSendBudget: a send spends the user's budget of sends per
+// minute, and one that would create a conversation the budget of new
+// conversations, unless Options.SentBefore says its client message id was
+// stored already (a retry, which the hub answers with what the first
+// stored). A lookup that fails, a send without a client message id and a
+// server without SentBefore spend them as before. Before, a retry (a
+// client resending after a reconnect) spent the send budget again, so a
+// flaky link could lock its user out of sending.
 func TestRetriedSendBudget(t *testing.T) {
 	t.Parallel()
 	stored := func(_ context.Context, user, clientID string) (bool, error) {
@@ -41,21 +45,43 @@ func TestRetriedSendBudget(t *testing.T) {
 		{"a lookup that fails", stored, "broken", "u", true},
 		{"no SentBefore", nil, "stored", "u", true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			// A budget of one, spent by the first send.
-			lim := limits.New(limits.Options{ConversationsPerMinute: 1})
-			s := newServer(t, serverOptions{opts: ws.Options{Limits: lim, SentBefore: tc.sentBefore}})
-			if _, ok := lim.AllowConversation(tc.user); !ok {
-				t.Fatal("the budget is empty from the start")
-			}
-			cl := s.dial(dialOptions{user: tc.user})
-			cl.expect(protocol.TypeHello)
-			cl.write(fmt.Sprintf(`{"type":"send","id":"s","content":"hi","clientMessageId":%q}`, tc.clientID))
-			f := cl.next()
-			if spent := f.Type == protocol.TypeError && f.Code == protocol.CodeRateLimited; spent != tc.spends || !spent && f.Type != protocol.TypeAck {
-				t.Fatalf("answer %s; want it refused for the budget: %v", f.raw, tc.spends)
-			}
-		})
+		for _, budget := range []string{"new conversations", "sends", "cluster sends"} {
+			t.Run(budget+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				// A budget of one, spent before the send; the cluster's
+				// sends are all spent (by other instances).
+				opts := limits.Options{ConversationsPerMinute: 1, SendsPerMinute: 4}
+				if budget == "cluster sends" {
+					opts = limits.Options{Shared: spentSends{&sharedConns{conns: map[string]int{}}}}
+				}
+				lim := limits.New(opts)
+				s := newServer(t, serverOptions{opts: ws.Options{Limits: lim, SentBefore: tc.sentBefore}})
+				conv := ""
+				if budget == "cluster sends" {
+					conv = persistence.NewID()
+					s.hub.AddConversation(conv, tc.user, "")
+				} else if budget == "sends" {
+					conv = persistence.NewID()
+					s.hub.AddConversation(conv, tc.user, "")
+					if perr := lim.AllowSend(tc.user); perr != nil {
+						t.Fatal("the budget is empty from the start")
+					}
+				} else if _, ok := lim.AllowConversation(tc.user); !ok {
+					t.Fatal("the budget is empty from the start")
+				}
+				cl := s.dial(dialOptions{user: tc.user})
+				cl.expect(protocol.TypeHello)
+				cl.write(fmt.Sprintf(`{"type":"send","id":"s","conversationId":%q,"content":"hi","clientMessageId":%q}`, conv, tc.clientID))
+				f := cl.next()
+				if spent := f.Type == protocol.TypeError && f.Code == protocol.CodeRateLimited; spent != tc.spends || !spent && f.Type != protocol.TypeAck {
+					t.Fatalf("answer %s; want it refused for the budget: %v", f.raw, tc.spends)
+				}
+			})
+		}
 	}
 }
+
+// spentSends is a cluster whose every send of the minute was spent.
+type spentSends struct{ *sharedConns }
+
+func (spentSends) TakeSend(context.Context, string, int) (bool, error) { return false, nil }

@@ -455,23 +455,30 @@ func TestHelloComesFirst(t *testing.T) {
 // that often.
 func TestRepeatedRefusalsClose(t *testing.T) {
 	t.Parallel()
-	const bad, ping = `garbage`, `{"type":"ping"}`
+	const bad, ping, send = `garbage`, `{"type":"ping"}`, `{"type":"send","content":"hi"}`
 	tests := []struct {
 		name   string
 		frames []string
+		sends  bool // the send budget is the one of a burst, not the frame budget
 		code   websocket.StatusCode
 		reason string
 	}{
-		{"invalid frames", []string{bad, bad, bad, bad}, websocket.StatusPolicyViolation, ws.ReasonInvalidFrames},
+		{"invalid frames", []string{bad, bad, bad, bad}, false, websocket.StatusPolicyViolation, ws.ReasonInvalidFrames},
 		// The first ping takes the only frame of the burst.
-		{"over the rate limit", []string{ping, ping, ping, ping, ping}, websocket.StatusCode(protocol.CloseRateLimited), ws.ReasonRateLimited},
-		{"mixed", []string{bad, bad, bad, ping, ping, bad}, websocket.StatusPolicyViolation, ws.ReasonInvalidFrames},
+		{"over the rate limit", []string{ping, ping, ping, ping, ping}, false, websocket.StatusCode(protocol.CloseRateLimited), ws.ReasonRateLimited},
+		{"mixed", []string{bad, bad, bad, ping, ping, bad}, false, websocket.StatusPolicyViolation, ws.ReasonInvalidFrames},
+		// The first send takes the only send of the burst; the others
+		// are refused by the worker, and count as the reader's refusals.
+		{"over the send budget", []string{send, send, send, send, send}, true, websocket.StatusCode(protocol.CloseRateLimited), ws.ReasonRateLimited},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, serverOptions{opts: ws.Options{MaxInvalidFrames: 3,
-				Limits: limits.New(limits.Options{FramesPerMinute: 4})}})
+			lim := limits.Options{FramesPerMinute: 4}
+			if tc.sends {
+				lim = limits.Options{SendsPerMinute: 4}
+			}
+			s := newServer(t, serverOptions{opts: ws.Options{MaxInvalidFrames: 3, Limits: limits.New(lim)}})
 			cl := s.dial(dialOptions{user: "u"})
 			cl.expect("hello")
 			for _, f := range tc.frames {

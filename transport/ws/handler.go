@@ -106,11 +106,12 @@ type Options struct {
 	Authenticate Authenticate
 	// Recheck runs before each send and regenerate (required).
 	Recheck Recheck
-	// SentBefore, when set, is asked before a send that would create a
-	// conversation spends the user's budget of new conversations: a send
-	// repeating a client message id already stored (a retry) creates
-	// nothing, the hub answers it with what it stored, and spends nothing.
-	// Nil: every such send spends it.
+	// SentBefore, when set, is asked before a send with a client message
+	// id spends the user's budgets (sends per minute, and new
+	// conversations for a send that would create one): a send repeating a
+	// client message id already stored (a retry after a lost ack or a
+	// reconnect) stores nothing, the hub answers it with what it stored,
+	// and spends nothing. Nil: every send spends them.
 	SentBefore SentBefore
 	// Origins admits cross-origin browsers (see OriginChecker); same-host is always allowed.
 	Origins *OriginChecker

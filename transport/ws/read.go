@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -42,7 +43,7 @@ func (c *conn) readLoop() {
 			c.refuse(f.ID, perr, abuse)
 			continue
 		}
-		if rerr := c.h.opts.Limits.AllowFrame(c.userID, f.Type); rerr != nil {
+		if rerr := c.h.opts.Limits.AllowFrame(c.userID); rerr != nil {
 			c.refuse(f.ID, rerr, abuse)
 			continue
 		}
@@ -50,7 +51,7 @@ func (c *conn) readLoop() {
 			c.Deliver(protocol.Pong(f.ID))
 			continue
 		}
-		c.startWorker()
+		c.startWorker(abuse)
 		select {
 		case c.work <- &f:
 		default:
@@ -59,16 +60,16 @@ func (c *conn) readLoop() {
 	}
 }
 
-// startWorker starts the worker the first time a frame needs it. Only the
-// reader calls it.
-func (c *conn) startWorker() {
+// startWorker starts the worker the first time a frame needs it, counting
+// its refusals in abuse with the reader's. Only the reader calls it.
+func (c *conn) startWorker(abuse *refusals) {
 	if c.work != nil {
 		return
 	}
 	c.work = make(chan *protocol.ClientFrame, c.h.opts.MaxPendingFrames)
 	c.helpers.Go(func() {
 		defer c.cancel()
-		c.workLoop()
+		c.workLoop(abuse)
 	})
 }
 
@@ -76,7 +77,7 @@ func (c *conn) startWorker() {
 // order, until the connection ends. Once the connection is being closed
 // (kick: a session ended, a slow client, shutdown), the frames still
 // waiting are dropped: none is run for a connection on its way out.
-func (c *conn) workLoop() {
+func (c *conn) workLoop(abuse *refusals) {
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -85,7 +86,7 @@ func (c *conn) workLoop() {
 			if c.closing() {
 				continue // a frame behind the one that closed the connection
 			}
-			if err := c.dispatch(*f); err != nil && !errors.Is(err, errAnswered) {
+			if err := c.dispatch(*f, abuse); err != nil && !errors.Is(err, errAnswered) {
 				c.fail(*f, err)
 			}
 		}
@@ -97,6 +98,8 @@ func (c *conn) workLoop() {
 // rate limit with 4429, each counted on its own.
 func (c *conn) refuse(id []byte, e *protocol.Error, abuse *refusals) {
 	c.Deliver(protocol.ErrorFrame(id, e))
+	abuse.mu.Lock()
+	defer abuse.mu.Unlock()
 	switch {
 	case e.Code == protocol.CodeRateLimited:
 		if abuse.limited.hit(time.Now()) {
@@ -108,8 +111,11 @@ func (c *conn) refuse(id []byte, e *protocol.Error, abuse *refusals) {
 }
 
 // refusals counts a connection's refused frames of each kind over the
-// last minute.
-type refusals struct{ invalid, limited *strikes }
+// last minute, for the reader and the worker (send budgets).
+type refusals struct {
+	mu               sync.Mutex
+	invalid, limited *strikes
+}
 
 func newRefusals(limit int) *refusals {
 	return &refusals{invalid: newStrikes(limit, time.Minute), limited: newStrikes(limit, time.Minute)}
@@ -125,12 +131,13 @@ func (c *conn) noteReadEnd(err error) {
 	}
 }
 
-// dispatch runs one valid client frame.
-func (c *conn) dispatch(f protocol.ClientFrame) error {
+// dispatch runs one valid client frame; a send refused for the user's
+// budget counts in abuse.
+func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
 	hb := c.h.opts.Hub
-	if err := c.admit(ctx, f); err != nil {
+	if err := c.admit(ctx, f, abuse); err != nil {
 		return err
 	}
 	switch f.Type {
@@ -159,16 +166,25 @@ func (c *conn) dispatch(f protocol.ClientFrame) error {
 }
 
 // admit checks what a frame that stores something needs before the hub
-// sees it: a session still valid, and for a send that creates a
-// conversation, the user's budget of new conversations.
-func (c *conn) admit(ctx context.Context, f protocol.ClientFrame) error {
+// sees it: a session still valid, and unless it is a retried send, the
+// user's budget of sends and, for a send that creates a conversation, of
+// new conversations. A frame refused for the send budget is answered here
+// and counts in abuse, as the reader's refusals for a rate limit do.
+func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusals) error {
 	if f.Type != protocol.TypeSend && f.Type != protocol.TypeRegenerate {
 		return nil
 	}
 	if err := c.recheck(ctx, f.ID); err != nil {
 		return err
 	}
-	if f.Type == protocol.TypeSend && f.ConversationID == "" && !c.repeated(ctx, f.ClientMessageID) {
+	if f.Type == protocol.TypeSend && c.repeated(ctx, f.ClientMessageID) {
+		return nil // the hub answers it with what the first one stored
+	}
+	if perr := c.h.opts.Limits.AllowSend(c.userID); perr != nil {
+		c.refuse(f.ID, perr, abuse)
+		return errAnswered
+	}
+	if f.Type == protocol.TypeSend && f.ConversationID == "" {
 		if wait, ok := c.h.opts.Limits.AllowConversation(c.userID); !ok {
 			return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
 		}
@@ -177,9 +193,9 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame) error {
 }
 
 // repeated reports whether a send's client message id was stored already:
-// the send is a retry, which the hub answers with the conversation the
-// first one created, and which must not spend the budget of new
-// conversations again. A store that cannot tell counts as a new send (the
+// the send is a retry (a lost ack, a reconnect), which the hub answers
+// with what the first one stored, and which must not spend the user's
+// budgets again. A store that cannot tell counts as a new send (the
 // budget holds); so do two copies of a send arriving at the same instant,
 // which both spend it though the hub stores one.
 func (c *conn) repeated(ctx context.Context, clientMessageID string) bool {

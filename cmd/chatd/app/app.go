@@ -70,7 +70,7 @@ type Config struct {
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
 	Writer batch.Options  // Logger and Metrics are set by App when empty; OnFenced always
 	WS     ws.Options     // Hub, Authenticate, Recheck, Origins, Limits, Metrics and Logger are set by App
-	SSE    sse.Options    // Hub, Limits, Recheck and Logger are set by App
+	SSE    sse.Options    // Hub, Limits, Recheck, SentBefore and Logger are set by App
 	Limits limits.Options // Shared is set by App from SharedLimits
 
 	// Bus joins this instance to the others of a cluster (hub/natsbus);
@@ -158,6 +158,7 @@ func New(cfg Config) (*App, error) {
 	a.ws = ws.NewHandler(wsOptions(cfg, a.hub, authn, origins, lim, metrics))
 	sseOpts := cfg.SSE
 	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger, sseOpts.Recheck = a.hub, lim, cfg.Logger, authn.Recheck
+	sseOpts.SentBefore = sentBefore(cfg.Store)
 	a.sse = sse.NewHandler(sseOpts)
 	if a.handler, err = a.router(authn, lim); err != nil {
 		return nil, err
@@ -329,14 +330,20 @@ func wsOptions(cfg Config, h *hub.Hub, authn *auth.Authenticator, origins *ws.Or
 	o.Recheck = func(ctx context.Context, id ws.Identity) error {
 		return wsAuthError(authn.Recheck(ctx, auth.Identity(id)))
 	}
-	o.SentBefore = func(ctx context.Context, userID, clientMessageID string) (bool, error) {
-		_, err := cfg.Store.MessageByClientID(ctx, userID, clientMessageID)
+	o.SentBefore = sentBefore(cfg.Store)
+	return o
+}
+
+// sentBefore reports whether the user stored a message with the client
+// message id (a send repeating it is a retry, which spends no budget).
+func sentBefore(store persistence.Store) func(ctx context.Context, userID, clientMessageID string) (bool, error) {
+	return func(ctx context.Context, userID, clientMessageID string) (bool, error) {
+		_, err := store.MessageByClientID(ctx, userID, clientMessageID)
 		if errors.Is(err, persistence.ErrNotFound) {
 			return false, nil
 		}
 		return err == nil, err
 	}
-	return o
 }
 
 // setTimeout sets *d to def unless it is set.

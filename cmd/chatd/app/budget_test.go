@@ -105,3 +105,70 @@ func TestRetriedSendSpendsNoBudget(t *testing.T) {
 		e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusTooManyRequests, nil)
 	})
 }
+
+// TestRetriedSendSpendsNoSendBudget: a send repeating a client message id
+// already stored (the client resends after a reconnect) spends none of
+// the user's sends per minute, on either transport: with a budget of one,
+// spent by the first send, the retries are answered with what the first
+// stored, and only a new send is refused. Before, each retry spent the
+// budget again and was refused rate_limited (429 over SSE), so a flaky
+// link could lock its user out of sending.
+func TestRetriedSendSpendsNoSendBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.Limits.SendsPerMinute = 4 }}) // a burst of one
+	newConversation := func(t *testing.T, u user) string {
+		var conv struct {
+			Conversation persistence.Conversation `json:"conversation"`
+		}
+		e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, &conv)
+		return conv.Conversation.ID
+	}
+
+	t.Run("websocket", func(t *testing.T) {
+		u := e.register(t)
+		conv := newConversation(t, u)
+		cl := e.dial(t, u)
+		send := func(id, clientID string) frame {
+			f := sendFrame(id, conv, "hello [[fake tokens=2]]")
+			f["clientMessageId"] = clientID
+			cl.write(f)
+			fs := cl.until(func(f frame) bool { return string(f.ID) == `"`+id+`"` })
+			return fs[len(fs)-1]
+		}
+		first := send("first", "retried")
+		if first.Type != "ack" {
+			t.Fatalf("first send: %s", first.raw)
+		}
+		cl.until(isDone(first.MessageID))
+		for _, id := range []string{"retry", "again"} {
+			if f := send(id, "retried"); f.Type != "ack" || f.UserMessageID != first.UserMessageID {
+				t.Fatalf("retry %s: %s, want the ack of the first send", id, f.raw)
+			}
+		}
+		if f := send("new", "another"); f.Code != "rate_limited" {
+			t.Fatalf("a new send with the budget spent: %s, want rate_limited", f.raw)
+		}
+	})
+
+	t.Run("sse", func(t *testing.T) {
+		u := e.register(t)
+		path := "/api/conversations/" + newConversation(t, u) + "/messages"
+		var first string
+		for n := range 3 {
+			events, res := e.sse(t, u, http.MethodPost, path, `{"content":"hello [[fake tokens=2]]","clientMessageId":"retried"}`, nil)
+			i := slices.IndexFunc(events, func(ev sseEvent) bool { return ev.data.Type != "conversation" })
+			if res.StatusCode != http.StatusOK || i < 0 || events[i].data.Type != "ack" {
+				t.Fatalf("send %d over SSE: %d %v", n, res.StatusCode, events)
+			}
+			if first == "" {
+				first = events[i].data.UserMessageID
+			} else if events[i].data.UserMessageID != first {
+				t.Fatalf("a retry stored another message: %s", events[i].data.raw)
+			}
+		}
+		_, res := e.sse(t, u, http.MethodPost, path, `{"content":"hello","clientMessageId":"another"}`, nil)
+		if res.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("a new send with the budget spent: %d, want 429", res.StatusCode)
+		}
+	})
+}
