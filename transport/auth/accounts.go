@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -27,6 +28,11 @@ const (
 	// DefaultRegistrationsPerHourIP bounds sign-ups from one client IP
 	// per hour (each new account brings fresh per-user limits).
 	DefaultRegistrationsPerHourIP = 10
+	// DefaultAccountRequestTimeout is AccountOptions.RequestTimeout's
+	// default, CHATD_REQUEST_TIMEOUT's.
+	DefaultAccountRequestTimeout = 30 * time.Second
+	// DefaultDeleteTimeout is AccountOptions.DeleteTimeout's default.
+	DefaultDeleteTimeout = time.Minute
 )
 
 // AccountStore is what the account routes need from the store.
@@ -50,6 +56,22 @@ type AccountOptions struct {
 	// HashQueueWait is the longest wait for a hashing slot before a 503; it
 	// defaults to DefaultHashQueueWait.
 	HashQueueWait time.Duration
+	// RequestTimeout bounds each request of the account routes in what it
+	// waits for (CHATD_REQUEST_TIMEOUT): the store (the token check, the
+	// user's lookup, an account's creation, a password change's write, a
+	// logout's revocation, the revocation that starts a deletion) and a
+	// hashing slot; past it the request is answered 503 unavailable with
+	// Retry-After. A bcrypt run, once started, is CPU and runs to its end
+	// (about 0.25 s at the default cost): hashing is bounded by
+	// MaxConcurrentHashes and HashQueueWait instead. An account deletion's
+	// removal of the data is not cut by it (see DeleteTimeout). It
+	// defaults to DefaultAccountRequestTimeout.
+	RequestTimeout time.Duration
+	// DeleteTimeout bounds the removal of a deleted account's live work
+	// and data, which runs on its own once the request's tokens are
+	// revoked, also after the request was answered (202); it defaults to
+	// DefaultDeleteTimeout.
+	DeleteTimeout time.Duration
 	// RegistrationClosed makes POST /api/auth/register answer 403.
 	RegistrationClosed bool
 	// MaxFailuresPerAccount and MaxFailuresPerIP are the failed logins
@@ -104,6 +126,12 @@ func (o *AccountOptions) setDefaults() {
 	if o.HashQueueWait <= 0 {
 		o.HashQueueWait = DefaultHashQueueWait
 	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultAccountRequestTimeout
+	}
+	if o.DeleteTimeout <= 0 {
+		o.DeleteTimeout = DefaultDeleteTimeout
+	}
 	if o.MaxFailuresPerAccount <= 0 {
 		o.MaxFailuresPerAccount = DefaultMaxFailuresPerAccount
 	}
@@ -139,6 +167,7 @@ type Accounts struct {
 	byAccount *gate // failed logins per account (normalised email)
 	signups   *gate // registrations per client IP
 	opts      AccountOptions
+	deleting  sync.WaitGroup // the removals of deleted accounts (Wait)
 }
 
 // NewAccounts returns the account routes. It computes one bcrypt hash at
@@ -159,13 +188,22 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 
 // Routes registers the account routes under api (the /api group).
 func (a *Accounts) Routes(api gin.IRouter) {
-	g := api.Group("/auth")
+	g := api.Group("/auth", a.bound)
 	g.POST("/register", a.register)
 	g.POST("/login", a.login)
 	g.GET("/me", a.authn.Middleware(), a.me)
 	g.POST("/logout", a.authn.Middleware(), a.logout)
 	g.PATCH("/me", a.authn.Middleware(), a.changePassword)
 	g.DELETE("/me", a.authn.Middleware(), a.deleteAccount)
+}
+
+// bound gives the request a context that ends after RequestTimeout: every
+// wait of the route on the store or for a hashing slot ends with it.
+func (a *Accounts) bound(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), a.opts.RequestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 }
 
 // UserView is a user as the API shows it.

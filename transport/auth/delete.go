@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -14,23 +13,26 @@ import (
 	"chatd/transport/httperr"
 )
 
-// deleteTimeout bounds the work of an account deletion once its password
-// was checked: ending the user's connections and answers, then removing
-// the data. It runs to the end even when the client goes away meanwhile.
-const deleteTimeout = time.Minute
-
 type deleteRequest struct {
 	Password string `json:"password"`
 }
 
 // deleteAccount removes the signed-in user's account and everything it
 // owns, once the password is given again. The password check counts as a
-// login attempt (the same limits, per account and per address). Then, in
-// this order: every token of the account is revoked, OnDeleting ends the
-// user's connections and running answers (on every instance), and the
-// store removes the user, the conversations and the messages. A failure
-// after the revocation leaves the account signed out everywhere but in
-// place: signing in and deleting again finishes it.
+// login attempt (the same limits, per account and per address). Then
+// every token of the account is revoked, within the request's bound
+// (RequestTimeout: past it, 503 and nothing else done). The rest runs on
+// its own, bounded by DeleteTimeout rather than by the request, so that a
+// slow store never leaves it cut in the middle by the request's bound:
+// OnDeleting ends the user's connections and running answers (on every
+// instance), and the store removes the user, the conversations and the
+// messages (SQLite in one transaction; MongoDB the messages, then the
+// conversations, then the user, so a removal cut part-way leaves the user
+// with part of its data). The request waits for it until its own bound:
+// 204 when it is done, its error when it failed, else 202 (the account is
+// signed out everywhere and being deleted; the outcome is logged). A
+// failure after the revocation leaves the account signed out everywhere
+// but in place: signing in and deleting again finishes it.
 func (a *Accounts) deleteAccount(c *gin.Context) {
 	var req deleteRequest
 	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
@@ -42,27 +44,52 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), deleteTimeout)
-	defer cancel()
-	if err := a.removeAccount(ctx, u.ID); err != nil {
-		httperr.AbortError(c, err)
+	ctx := c.Request.Context()
+	_, err = a.store.BumpTokenVersion(ctx, u.ID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound): // a concurrent deletion removed it meanwhile
+		c.Status(http.StatusNoContent)
+		return
+	case err != nil:
+		httperr.AbortError(c, fmt.Errorf("revoke tokens of %s: %w", u.ID, err))
 		return
 	}
-	a.opts.Logger.Info("account deleted", slog.String("user_id", u.ID))
-	c.Status(http.StatusNoContent)
+	select {
+	case err := <-a.removeDetached(u.ID):
+		if err != nil {
+			httperr.AbortError(c, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	case <-ctx.Done():
+		c.JSON(http.StatusAccepted, gin.H{"status": "deleting"})
+	}
 }
 
-// removeAccount revokes the user's tokens, ends their live work and
+// removeDetached ends the live work of a user whose tokens were revoked
+// and deletes their data, on a goroutine of its own bounded by
+// DeleteTimeout (Wait waits for it), whose outcome it logs and sends on
+// the channel it returns.
+func (a *Accounts) removeDetached(userID string) <-chan error {
+	done := make(chan error, 1)
+	a.deleting.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.opts.DeleteTimeout)
+		defer cancel()
+		err := a.removeAccount(ctx, userID)
+		if err != nil {
+			a.opts.Logger.Error("delete account", slog.String("user_id", userID), slog.Any("err", err))
+		} else {
+			a.opts.Logger.Info("account deleted", slog.String("user_id", userID))
+		}
+		done <- err
+	})
+	return done
+}
+
+// removeAccount ends the live work of a user whose tokens were revoked and
 // deletes their data. An account that a concurrent deletion removed
 // meanwhile (not found) counts as deleted.
 func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
-	_, err := a.store.BumpTokenVersion(ctx, userID)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("revoke tokens of %s: %w", userID, err)
-	}
 	if a.opts.OnDeleting != nil {
 		if err := a.opts.OnDeleting(ctx, userID); err != nil {
 			return fmt.Errorf("end the live work of %s: %w", userID, err)
@@ -72,4 +99,20 @@ func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
 		return fmt.Errorf("delete account %s: %w", userID, err)
 	}
 	return nil
+}
+
+// Wait waits until the account deletions under way are done, or ctx ends.
+// The server calls it as it shuts down, before it closes the store.
+func (a *Accounts) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		a.deleting.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("account deletions under way: %w", ctx.Err())
+	}
 }

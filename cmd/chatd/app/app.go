@@ -53,9 +53,10 @@ type Config struct {
 	// RequestTimeout bounds how long one request waits on the server (the
 	// store, in the end): a REST request (api.ConversationOptions), the
 	// token check in front of every API request (auth.Options.CheckTimeout),
-	// a WebSocket frame (ws.Options.DispatchTimeout) and the start of an
-	// event stream or answer over SSE (sse.Options.RequestTimeout), each
-	// unless set there. Past it: 503 unavailable, or an unavailable error
+	// a WebSocket frame (ws.Options.DispatchTimeout), the start of an
+	// event stream or answer over SSE (sse.Options.RequestTimeout) and the
+	// account routes (auth.AccountOptions.RequestTimeout), each unless set
+	// there. Past it: 503 unavailable, or an unavailable error
 	// frame. Zero takes api.DefaultRequestTimeout (30 s).
 	RequestTimeout time.Duration
 	// AccountCheckInterval is how often the accounts of open live
@@ -91,13 +92,14 @@ type Bus interface {
 
 // App is a wired server.
 type App struct {
-	cfg     Config
-	handler http.Handler
-	hub     *hub.Hub
-	writer  *batch.Writer
-	ws      *ws.Handler
-	sse     *sse.Handler
-	health  *api.Health
+	cfg      Config
+	handler  http.Handler
+	hub      *hub.Hub
+	writer   *batch.Writer
+	ws       *ws.Handler
+	sse      *sse.Handler
+	health   *api.Health
+	accounts *auth.Accounts // Shutdown waits for its deletions under way
 
 	stopHub context.CancelFunc
 	hubDone chan struct{}
@@ -120,6 +122,7 @@ func New(cfg Config) (*App, error) {
 	setTimeout(&cfg.Auth.CheckTimeout, cfg.RequestTimeout)
 	setTimeout(&cfg.WS.DispatchTimeout, cfg.RequestTimeout)
 	setTimeout(&cfg.SSE.RequestTimeout, cfg.RequestTimeout)
+	setTimeout(&cfg.Accounts.RequestTimeout, cfg.RequestTimeout)
 	authn, err := auth.NewAuthenticator(cfg.Store, cfg.Auth)
 	if err != nil {
 		return nil, err
@@ -204,6 +207,7 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 	if err != nil {
 		return nil, err
 	}
+	a.accounts = accounts
 	a.health = api.NewHealthWith(api.HealthOptions{Store: cfg.Store, Writes: a.writer, Logger: cfg.Logger})
 	if cfg.Bus != nil {
 		a.health.SetBusCheck(a.hub.BusHealth)
@@ -265,7 +269,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.stopHub()
 		<-a.hubDone
 		errWriter := a.writer.Close(ctx)
-		a.err = errors.Join(errHub, errWS, errWriter)
+		a.err = errors.Join(errHub, errWS, errWriter, a.accounts.Wait(ctx))
 	})
 	return a.err
 }
@@ -282,7 +286,7 @@ func (a *App) drainCluster(ctx context.Context) error {
 	defer cancel()
 	errWriter := a.writer.Close(fctx)
 	errBus := a.cfg.Bus.Close(fctx)
-	return errors.Join(errWS, errHub, errWriter, errBus)
+	return errors.Join(errWS, errHub, errWriter, errBus, a.accounts.Wait(fctx))
 }
 
 // finalWritesTimeout bounds the writer's drain and the bus's close after a

@@ -10,11 +10,20 @@ import (
 	"chatd/persistence"
 )
 
-// hangingReads is a store whose conversation list (while list is set) and
-// token-version reads (while check is set) wait for their context to end.
+// hangingReads is a store whose conversation list (while list is set),
+// token-version reads (while check is set) and lookups by email (while
+// email is set) wait for their context to end.
 type hangingReads struct {
 	persistence.Store
-	list, check atomic.Bool
+	list, check, email atomic.Bool
+}
+
+func (s *hangingReads) UserByEmail(ctx context.Context, email string) (persistence.User, error) {
+	if s.email.Load() {
+		<-ctx.Done()
+		return persistence.User{}, ctx.Err()
+	}
+	return s.Store.UserByEmail(ctx, email)
 }
 
 func (s *hangingReads) ListConversations(ctx context.Context, owner string, q persistence.ListQuery) (persistence.ConversationPage, error) {
@@ -42,9 +51,10 @@ func (s *hangingReads) TokenVersion(ctx context.Context, id string) (int64, erro
 }
 
 // TestRequestTimeout: Config.RequestTimeout bounds a REST request's wait
-// on a store that does not answer, at the token check and in the handler:
-// 503 unavailable with Retry-After, where the request waited for as long
-// as the store hung.
+// on a store that does not answer, at the token check and in the handler,
+// the account routes' included (a sign-in's lookup, which before waited
+// for as long as the store hung): 503 unavailable with Retry-After, where
+// the request waited for as long as the store hung.
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
 	var store *hangingReads
@@ -54,17 +64,25 @@ func TestRequestTimeout(t *testing.T) {
 		c.RequestTimeout = 50 * time.Millisecond
 	}})
 	u := e.register(t)
+	login := map[string]string{"email": "someone@example.com", "password": "a long password"}
 	for _, tc := range []struct {
-		name string
-		hang *atomic.Bool
+		name         string
+		hang         *atomic.Bool
+		method, path string
+		body         any
 	}{
-		{"the handler's read", &store.list},
-		{"the token check", &store.check},
+		{"the handler's read", &store.list, http.MethodGet, "/api/conversations", nil},
+		{"the token check", &store.check, http.MethodGet, "/api/conversations", nil},
+		{"a sign-in's lookup", &store.email, http.MethodPost, "/api/auth/login", login},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.hang.Store(true)
 			defer tc.hang.Store(false)
-			h := e.rest(t, u.Token, http.MethodGet, "/api/conversations", nil, http.StatusServiceUnavailable, nil)
+			start := time.Now()
+			h := e.rest(t, u.Token, tc.method, tc.path, tc.body, http.StatusServiceUnavailable, nil)
+			if took := time.Since(start); took > 10*time.Second {
+				t.Fatalf("answered after %v: bounded by the default (30 s), not by Config.RequestTimeout", took)
+			}
 			if h.Get("Retry-After") == "" {
 				t.Fatal("503 without Retry-After")
 			}
