@@ -1,6 +1,6 @@
 // Package sse serves the live channel's fallback for clients that cannot
 // open a WebSocket: the same frames, as Server-Sent Events over plain HTTP
-// (event: the frame type, id: its seq, data: its JSON), read by the browser
+// (event: the frame type, id: its answer and seq, data: its JSON), read by the browser
 // with fetch and a ReadableStream.
 package sse
 
@@ -161,7 +161,7 @@ func (h *Handler) events(c *gin.Context) {
 		// The stream carries every later answer of the conversation too:
 		// the events an EventSource got may be of one that started after
 		// the named answer ended, but not while it still runs.
-		req, err := resumeRequest(c, convID, func(req hub.SubscribeRequest) bool {
+		req, _, err := resumeRequest(c, convID, true, func(req hub.SubscribeRequest) bool {
 			return req.MessageID != "" && h.opts.Hub.ActiveAnswer(id.UserID, convID) == req.MessageID
 		})
 		if err != nil {
@@ -264,9 +264,13 @@ func (h *Handler) resume(c *gin.Context) {
 		return
 	}
 	// The stream carries the events of one answer, and ends after its done.
-	req, err := resumeRequest(c, convID, func(hub.SubscribeRequest) bool { return true })
+	req, over, err := resumeRequest(c, convID, false, func(hub.SubscribeRequest) bool { return true })
 	if err != nil {
 		httperr.AbortError(c, err)
+		return
+	}
+	if over { // the client has all of it, done included (an EventSource reconnecting after the end)
+		c.Status(http.StatusNoContent)
 		return
 	}
 	if req.MessageID == "" {
@@ -293,38 +297,71 @@ func (h *Handler) resume(c *gin.Context) {
 // lastReasoningSeq in the URL, or the Last-Event-ID header. A browser's
 // EventSource reconnects to the URL it was opened with, whose cursor is
 // the one of its first open, and sends Last-Event-ID, the id of the last
-// event it received since: when both come and sameAnswer says the
-// header's events are of the answer the URL's cursor is for, the later of
-// the two is taken, each cursor on its own (cursors of one answer only
-// grow), so that what the client already has is not sent again. When
-// sameAnswer cannot say so, the URL's cursor is taken: a header naming a
-// later answer's position would skip text of this one. A Last-Event-ID
-// that is not an event id is a 400 when it is the only cursor, and is
-// ignored beside the URL's.
-func resumeRequest(c *gin.Context, convID string, sameAnswer func(hub.SubscribeRequest) bool) (hub.SubscribeRequest, error) {
-	req := hub.SubscribeRequest{ConversationID: convID, MessageID: c.Query("messageId")}
+// event it received since.
+//
+// An id of today's form (eventID) names its answer: the client has that
+// answer up to the id's cursors, or all of it (done). When it is the
+// answer the URL names, the later of the two cursors is taken, each on its
+// own (cursors of one answer only grow). On a stream that carries later
+// answers (laterAnswers: GET /api/events) the header's answer is taken
+// when it is another one, the client being past the URL's: it is resumed
+// exactly, or after its done the stream just follows the conversation.
+// On a stream of one answer, a header of another answer is not of this
+// stream and is ignored, and after the answer's done over is true: there
+// is nothing left to send.
+//
+// An id of the old form, the cursors alone, is read as before: when both
+// come and sameAnswer says the header's events are of the answer the URL's
+// cursor is for, the later of the two is taken; when sameAnswer cannot say
+// so, the URL's cursor is. A Last-Event-ID that is not an event id is a
+// 400 when it is the only cursor, and is ignored beside the URL's.
+func resumeRequest(c *gin.Context, convID string, laterAnswers bool, sameAnswer func(hub.SubscribeRequest) bool) (req hub.SubscribeRequest, over bool, err error) {
+	req = hub.SubscribeRequest{ConversationID: convID, MessageID: c.Query("messageId")}
 	if req.MessageID != "" && !persistence.ValidID(req.MessageID) {
-		return req, httperr.InvalidField("messageId", "is not a valid id")
+		return req, false, httperr.InvalidField("messageId", "is not a valid id")
 	}
 	if err := queryCursor(c, &req); err != nil {
-		return req, err
+		return req, false, err
 	}
 	id := c.GetHeader("Last-Event-ID")
 	if id == "" {
-		return req, nil
+		return req, false, nil
 	}
-	seq, rseq, err := protocol.ParseEventID(id)
+	ev, err := parseLastEventID(id)
 	inURL := req.LastSeq != nil || req.LastReasoningSeq != nil
 	switch {
 	case err != nil && !inURL:
-		return req, httperr.InvalidField("Last-Event-ID", "must be <seq> or <seq>/<rseq>")
+		return req, false, httperr.InvalidField("Last-Event-ID", "must be <messageId>:<seq>[/<rseq>], <messageId>:done or <seq>[/<rseq>]")
 	case err != nil: // the URL's cursor stands
+	case ev.messageID != "":
+		req, over = resumeNamed(req, ev, laterAnswers)
 	case !inURL:
-		req.LastSeq, req.LastReasoningSeq = &seq, rseq
+		req.LastSeq, req.LastReasoningSeq = &ev.seq, ev.rseq
 	case sameAnswer(req):
-		req.LastSeq, req.LastReasoningSeq = later(req.LastSeq, &seq), later(req.LastReasoningSeq, rseq)
+		req.LastSeq, req.LastReasoningSeq = later(req.LastSeq, &ev.seq), later(req.LastReasoningSeq, ev.rseq)
 	}
-	return req, nil
+	return req, over, nil
+}
+
+// resumeNamed is resumeRequest for a Last-Event-ID that names its answer.
+func resumeNamed(req hub.SubscribeRequest, ev lastEvent, laterAnswers bool) (hub.SubscribeRequest, bool) {
+	same := req.MessageID == ev.messageID
+	switch {
+	case !same && req.MessageID != "" && !laterAnswers:
+		return req, false // another stream's id: the URL stands
+	case ev.done && laterAnswers:
+		// The client has all of that answer: follow the conversation
+		// (a later answer running now is sent from its start).
+		return hub.SubscribeRequest{ConversationID: req.ConversationID}, false
+	case ev.done:
+		req.MessageID = ev.messageID
+		return req, true
+	case !same:
+		req.MessageID, req.LastSeq, req.LastReasoningSeq = ev.messageID, &ev.seq, ev.rseq
+	default:
+		req.LastSeq, req.LastReasoningSeq = later(req.LastSeq, &ev.seq), later(req.LastReasoningSeq, ev.rseq)
+	}
+	return req, false
 }
 
 // queryCursor reads lastSeq and lastReasoningSeq from the URL into req.

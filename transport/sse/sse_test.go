@@ -159,7 +159,8 @@ func field(data, name string) string {
 }
 
 // TestEventFraming: a send streams its frames as events (event: the type,
-// id: the seq of deltas and done, data: the JSON) and ends after its done.
+// id: the answer's message id and the seq of deltas, or "done", data: the
+// JSON) and ends after its done.
 func TestEventFraming(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, sse.Options{}, false)
@@ -180,10 +181,10 @@ func TestEventFraming(t *testing.T) {
 	s.hub.DeliverAll("u", protocol.Done(persistence.Message{ID: msgID, ConversationID: conv, Status: persistence.StatusComplete, Content: "hello"}, nil))
 	delta, _ := readEvent(t, r)
 	done, _ := readEvent(t, r)
-	if delta.name != "delta" || delta.id != "5" || !strings.Contains(delta.data, `"text":"hello"`) {
+	if delta.name != "delta" || delta.id != msgID+":5" || !strings.Contains(delta.data, `"text":"hello"`) {
 		t.Fatalf("delta event %+v", delta)
 	}
-	if done.name != "done" || done.id != "5" {
+	if done.name != "done" || done.id != msgID+":done" {
 		t.Fatalf("done event %+v", done)
 	}
 	if _, err := readEvent(t, r); err != io.EOF {
@@ -201,12 +202,16 @@ func TestEventFraming(t *testing.T) {
 // sends; with both, after the later of the two, each cursor on its own: an
 // EventSource reconnects to the URL of its first open, with the id of the
 // last event it got since, and was sent again what it had (before, the
-// URL's cursor won). A bad cursor is a 400, a bad header beside a good URL
-// cursor is ignored.
+// URL's cursor won). The header is read in today's form, which names the
+// answer ("<messageId>:<seq>[/<rseq>]", "<messageId>:done"), and in the
+// old one, the cursors alone. A header of another answer is not of this
+// stream: the URL stands. After the answer's done there is nothing left:
+// 204, which ends an EventSource. A bad cursor is a 400, a bad header
+// beside a good URL cursor is ignored.
 func TestResumeCursor(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, sse.Options{}, false)
-	conv, msg := persistence.NewID(), persistence.NewID()
+	conv, msg, other := persistence.NewID(), persistence.NewID(), persistence.NewID()
 	s.hub.AddConversation(conv, "u", msg)
 	tests := []struct {
 		name, query, lastEventID string
@@ -214,23 +219,37 @@ func TestResumeCursor(t *testing.T) {
 		seq                      int64
 		rseq                     int64 // -1: none
 	}{
-		{"Last-Event-ID", "", "7", 200, 7, -1},
-		{"Last-Event-ID with reasoning", "", "7/4", 200, 7, 4},
+		{"Last-Event-ID", "", msg + ":7", 200, 7, -1},
+		{"Last-Event-ID with reasoning", "", msg + ":7/4", 200, 7, 4},
+		{"Last-Event-ID without messageId in the URL", "&noMessageId", msg + ":7", 200, 7, -1},
+		{"old Last-Event-ID", "", "7", 200, 7, -1},
+		{"old Last-Event-ID with reasoning", "", "7/4", 200, 7, 4},
 		{"lastSeq", "&lastSeq=3", "", 200, 3, -1},
-		{"a later Last-Event-ID", "&lastSeq=3", "7", 200, 7, -1},
-		{"a later lastSeq", "&lastSeq=9", "7", 200, 9, -1},
-		{"each cursor on its own", "&lastSeq=3&lastReasoningSeq=9", "7/4", 200, 7, 9},
-		{"reasoning only in the header", "&lastSeq=3", "7/4", 200, 7, 4},
+		{"a later Last-Event-ID", "&lastSeq=3", msg + ":7", 200, 7, -1},
+		{"a later old Last-Event-ID", "&lastSeq=3", "7", 200, 7, -1},
+		{"a later lastSeq", "&lastSeq=9", msg + ":7", 200, 9, -1},
+		{"each cursor on its own", "&lastSeq=3&lastReasoningSeq=9", msg + ":7/4", 200, 7, 9},
+		{"each cursor on its own, old", "&lastSeq=3&lastReasoningSeq=9", "7/4", 200, 7, 9},
+		{"reasoning only in the header", "&lastSeq=3", msg + ":7/4", 200, 7, 4},
+		{"another answer's header", "&lastSeq=3", other + ":7", 200, 3, -1},
+		{"after the done", "", msg + ":done", 204, 0, -1},
 		{"a bad header beside the URL", "&lastSeq=3", "x", 200, 3, -1},
+		{"a bad message id beside the URL", "&lastSeq=3", "x:7", 200, 3, -1},
 		{"bad cursor", "&lastSeq=x", "", 400, 0, -1},
 		{"negative cursor", "", "-1", 400, 0, -1},
+		{"a bad message id", "", "x:7", 400, 0, -1},
+		{"a bad cursor after the message id", "", msg + ":x", 400, 0, -1},
 	}
 	for _, tc := range tests {
 		var hdr []string
 		if tc.lastEventID != "" {
 			hdr = []string{"Last-Event-ID", tc.lastEventID}
 		}
-		req, status := s.resumeWith(t, "/api/conversations/"+conv+"/stream?messageId="+msg+tc.query, hdr)
+		path := "/api/conversations/" + conv + "/stream?messageId=" + msg + tc.query
+		if tc.query == "&noMessageId" {
+			path = "/api/conversations/" + conv + "/stream"
+		}
+		req, status := s.resumeWith(t, path, hdr)
 		if status != tc.status {
 			t.Fatalf("%s: status %d, want %d", tc.name, status, tc.status)
 		}
@@ -241,27 +260,37 @@ func TestResumeCursor(t *testing.T) {
 }
 
 // TestResumeCursorEvents: GET /api/events, which carries every later
-// answer of the conversation too, takes the later of lastSeq and
-// Last-Event-ID only while the answer named is still running (the events
-// the client got are then all of it); once another runs or none does, the
-// header may be a later answer's position, and the URL's cursor is taken.
+// answer of the conversation too, resumes the answer a Last-Event-ID of
+// today's form names, whichever runs: the URL's, with the later of the
+// two cursors; a later one, exactly where the client was in it; after an
+// answer's done, none (the stream follows the conversation). With an id of
+// the old form it takes the later of lastSeq and Last-Event-ID only while
+// the answer named is still running (the events the client got are then
+// all of it); once another runs or none does, the header may be a later
+// answer's position, and the URL's cursor is taken.
 func TestResumeCursorEvents(t *testing.T) {
 	t.Parallel()
-	conv, msg := persistence.NewID(), persistence.NewID()
+	conv, msg, next := persistence.NewID(), persistence.NewID(), persistence.NewID()
 	for _, tc := range []struct {
-		name    string
-		running string
-		want    int64
+		name, running, lastEventID string
+		wantMessage                string
+		want                       int64 // -1: no cursor
 	}{
-		{"the answer still runs", msg, 7},
-		{"another answer runs", persistence.NewID(), 3},
-		{"none runs", "", 3},
+		{"the answer still runs", msg, msg + ":7", msg, 7},
+		{"the answer ended", "", msg + ":7", msg, 7},
+		{"the answer's done", "", msg + ":done", "", -1},
+		{"the answer's done, the next runs", next, msg + ":done", "", -1},
+		{"in the next answer", next, next + ":2", next, 2},
+		{"in the next answer, ended", "", next + ":2", next, 2},
+		{"old id, the answer still runs", msg, "7", msg, 7},
+		{"old id, another answer runs", next, "7", msg, 3},
+		{"old id, none runs", "", "7", msg, 3},
 	} {
 		s := newServer(t, sse.Options{}, false)
 		s.hub.AddConversation(conv, "u", tc.running)
-		req, status := s.resumeWith(t, "/api/events?conversationId="+conv+"&messageId="+msg+"&lastSeq=3", []string{"Last-Event-ID", "7"})
-		if status != 200 || !cursorIs(req.LastSeq, tc.want) {
-			t.Fatalf("%s: %d %+v, want lastSeq %d", tc.name, status, req, tc.want)
+		req, status := s.resumeWith(t, "/api/events?conversationId="+conv+"&messageId="+msg+"&lastSeq=3", []string{"Last-Event-ID", tc.lastEventID})
+		if status != 200 || req.MessageID != tc.wantMessage || !cursorIs(req.LastSeq, tc.want) {
+			t.Fatalf("%s: %d %+v, want message %q lastSeq %d", tc.name, status, req, tc.wantMessage, tc.want)
 		}
 	}
 }

@@ -304,7 +304,7 @@ func writeEvent(w eventWriter, f *protocol.Frame) error {
 	ew := errWriter{w: w}
 	ew.str("event: ", f.Type, "\n")
 	if f.Type == protocol.TypeDelta || f.Type == protocol.TypeDone || f.Type == protocol.TypeReasoning {
-		ew.str("id: ", f.EventID(), "\n")
+		ew.str("id: ", eventID(f), "\n")
 	}
 	ew.str("data: ")
 	if ew.err == nil {

@@ -171,8 +171,10 @@ func frames(events []sseEvent) []frame {
 }
 
 // TestSSEFallback: a generation started over SSE streams the same frames
-// (with the seq as event id), is seen live by a WebSocket tab, and resumes
-// with Last-Event-ID.
+// (with the answer's id and seq as event id, "<messageId>:<seq>", and
+// "<messageId>:done" for its done), is seen live by a WebSocket tab, and
+// resumes with Last-Event-ID, of that form and of the old one (the seq
+// alone: a client from before it).
 func TestSSEFallback(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -197,8 +199,9 @@ func TestSSEFallback(t *testing.T) {
 		if ev.name != ev.data.Type {
 			t.Fatalf("event name %q for a %s frame", ev.name, ev.data.Type)
 		}
-		if (ev.name == "delta" || ev.name == "done") && ev.id != fmt.Sprint(ev.data.Seq) {
-			t.Fatalf("event id %q, seq %d", ev.id, ev.data.Seq)
+		if ev.name == "delta" && ev.id != ev.data.MessageID+":"+fmt.Sprint(ev.data.Seq) ||
+			ev.name == "done" && ev.id != ev.data.MessageID+":done" {
+			t.Fatalf("%s event id %q, message %s, seq %d", ev.name, ev.id, ev.data.MessageID, ev.data.Seq)
 		}
 	}
 	text, done := answer(t, frames(events), ack.MessageID)
@@ -216,12 +219,16 @@ func TestSSEFallback(t *testing.T) {
 	for !utf8Start(want, cut) {
 		cut++
 	}
-	rest, _ := e.sse(t, u, http.MethodGet, "/api/conversations/"+convID+"/stream?messageId="+ack.MessageID, "",
-		map[string]string{"Last-Event-ID": fmt.Sprint(cut)})
-	prefix := frame{Type: "delta", MessageID: ack.MessageID, Seq: cut, Text: want[:cut]}
-	got, d := answer(t, append([]frame{prefix}, frames(rest)...), ack.MessageID)
-	if got != want || d.Status != "complete" {
-		t.Fatalf("resumed %q", got)
+	var got string
+	var d frame
+	for _, lastEventID := range []string{ack.MessageID + ":" + fmt.Sprint(cut), fmt.Sprint(cut)} {
+		rest, _ := e.sse(t, u, http.MethodGet, "/api/conversations/"+convID+"/stream?messageId="+ack.MessageID, "",
+			map[string]string{"Last-Event-ID": lastEventID})
+		prefix := frame{Type: "delta", MessageID: ack.MessageID, Seq: cut, Text: want[:cut]}
+		got, d = answer(t, append([]frame{prefix}, frames(rest)...), ack.MessageID)
+		if got != want || d.Status != "complete" {
+			t.Fatalf("resumed with Last-Event-ID %q: %q", lastEventID, got)
+		}
 	}
 
 	// A WebSocket-started answer resumes over SSE while it runs.

@@ -205,8 +205,8 @@ func TestReasoningCancel(t *testing.T) {
 }
 
 // TestReasoningSSEEventIDs: over SSE, reasoning frames carry ids
-// "<seq>/<rseq>", and a reconnect with that Last-Event-ID continues both
-// streams exactly.
+// "<messageId>:<seq>/<rseq>", and a reconnect with that Last-Event-ID, or
+// with the old form "<seq>/<rseq>", continues both streams exactly.
 func TestReasoningSSEEventIDs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -218,44 +218,49 @@ func TestReasoningSSEEventIDs(t *testing.T) {
 	thought := thinking(t, frames, ack.MessageID)
 
 	cut := strings.Index(thought, "step")
-	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/conversations/"+ack.ConversationID+"/stream?messageId="+ack.MessageID, nil)
-	req.Header.Set("Authorization", "Bearer "+u.Token)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Last-Event-ID", "0/"+itoa(cut))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", res.StatusCode)
-	}
-	var ids, data []string
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if id, ok := strings.CutPrefix(line, "id: "); ok {
-			ids = append(ids, id)
-		}
-		if d, ok := strings.CutPrefix(line, "data: "); ok {
-			data = append(data, d)
-			if strings.Contains(d, `"type":"done"`) {
-				break
+	for _, lastEventID := range []string{ack.MessageID + ":0/" + itoa(cut), "0/" + itoa(cut)} {
+		func() {
+			req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/conversations/"+ack.ConversationID+"/stream?messageId="+ack.MessageID, nil)
+			req.Header.Set("Authorization", "Bearer "+u.Token)
+			req.Header.Set("Accept", "text/event-stream")
+			req.Header.Set("Last-Event-ID", lastEventID)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	var frs []frame
-	for _, d := range data {
-		frs = append(frs, decodeFrame(t, d))
-	}
-	rest := joinFrom(t, frs, "reasoning", ack.MessageID, int64(cut))
-	if thought[:cut]+rest != thought || joinFrom(t, frs, "delta", ack.MessageID, 0) != text {
-		t.Fatalf("SSE resume gave reasoning %q, frames %v", rest, data)
-	}
-	want := []string{"0/" + itoa(len(thought)), itoa(len(text)) + "/" + itoa(len(thought)), itoa(len(text)) + "/" + itoa(len(thought))}
-	if strings.Join(ids, " ") != strings.Join(want, " ") {
-		t.Fatalf("event ids %q, want %q", ids, want)
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("status %d after %q", res.StatusCode, lastEventID)
+			}
+			var ids, data []string
+			sc := bufio.NewScanner(res.Body)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				line := sc.Text()
+				if id, ok := strings.CutPrefix(line, "id: "); ok {
+					ids = append(ids, id)
+				}
+				if d, ok := strings.CutPrefix(line, "data: "); ok {
+					data = append(data, d)
+					if strings.Contains(d, `"type":"done"`) {
+						break
+					}
+				}
+			}
+			var frs []frame
+			for _, d := range data {
+				frs = append(frs, decodeFrame(t, d))
+			}
+			rest := joinFrom(t, frs, "reasoning", ack.MessageID, int64(cut))
+			if thought[:cut]+rest != thought || joinFrom(t, frs, "delta", ack.MessageID, 0) != text {
+				t.Fatalf("SSE resume after %q gave reasoning %q, frames %v", lastEventID, rest, data)
+			}
+			m := ack.MessageID + ":"
+			want := []string{m + "0/" + itoa(len(thought)), m + itoa(len(text)) + "/" + itoa(len(thought)), m + "done"}
+			if strings.Join(ids, " ") != strings.Join(want, " ") {
+				t.Fatalf("event ids %q after %q, want %q", ids, lastEventID, want)
+			}
+		}()
 	}
 }
 
