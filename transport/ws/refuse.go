@@ -40,8 +40,9 @@ const maxRefusalEntries = 10000
 // user's MaxRefusals in RefusalWindow the refusal is quiet: the close
 // frame is written and the connection closed without waiting for the
 // peer's (a browser still reads the 1013 and its reason) and without a
-// log line, and the token it came with is refused again without a check
-// until the window ends (refusedAgain). Every refusal is counted
+// log line; and from the MaxRefusals-th on, the token the upgrade came
+// with is refused again without a check until the window ends
+// (refusedAgain). Every refusal is counted
 // (Metrics.ConnectionRefused). A request that is no WebSocket upgrade
 // gets a 429.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, userID, token string) {
