@@ -248,8 +248,10 @@ func (a *App) Hub() *hub.Hub { return a.hub }
 // Shutdown ends the live channel in order: /readyz turns 503; running
 // answers end as interrupted, their text stored and their done frames
 // queued; SSE streams and WebSockets send what is queued and close (1001);
-// the batching writer drains. The HTTP server's own Shutdown (which stops
-// accepting) runs beside it. The store is the caller's to close afterwards.
+// the batching writer drains; account deletions under way (which outlive
+// their requests) are waited for. The HTTP server's own Shutdown (which
+// stops accepting) runs beside it. The store is the caller's to close
+// afterwards.
 //
 // With a cluster Bus it is a rolling restart instead: /readyz turns 503,
 // tabs are closed first (1001) so they reconnect to other instances, and
