@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -507,10 +508,20 @@ func TestNoFramesRunAfterClose(t *testing.T) {
 	s.hub.AddConversation(conv, "gone", "")
 	cl := s.dial(dialOptions{user: "gone"})
 	cl.expect("hello")
-	s.revoke("gone")
+	// The send's session check waits until the frames behind it are
+	// written: otherwise the 4401 can close the socket under the test's
+	// own writes, and the frames it checks were never sent.
+	written := make(chan struct{})
+	var release sync.Once
+	defer release.Do(func() { close(written) })
+	s.mu.Lock()
+	s.revoked["gone"] = true
+	s.rechecked = func() { <-written }
+	s.mu.Unlock()
 	cl.write(`{"type":"send","id":"1","content":"hi","conversationId":"` + conv + `"}`)
 	cl.write(`{"type":"subscribe","id":"2","conversationId":"` + conv + `"}`)
 	cl.write(`{"type":"cancel","id":"3","conversationId":"` + conv + `"}`)
+	release.Do(func() { close(written) })
 	if f := cl.expect("error"); f.Code != protocol.CodeUnauthorized {
 		t.Fatalf("send after removal: %s", f.raw)
 	}
