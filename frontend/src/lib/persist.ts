@@ -14,15 +14,53 @@ const ENDED = 'chatd.ended';
 const ACCOUNT_DELETED = 'account-deleted';
 /** When (ms since the epoch) a tab sent a password change still unanswered; absent: none. */
 const PASSWORD_CHANGE = 'chatd.passwordChange';
-/** The tokens of sign-outs the server has not heard of yet (made offline): JSON [{token, userId}]. */
+/** The tokens of sign-outs the server has not heard of yet (made offline): JSON [{token, userId, expiresAt?}]. */
 const REVOKE = 'chatd.revoke';
 /** At most this many are kept: sign-ins need the network, which sends them. */
 const REVOKE_MAX = 10;
+/**
+ * How long after its expiry a token is still sent: the server takes an
+ * expired token within its leeway (30 s, transport/auth); a minute covers
+ * that and a clock a little behind the server's.
+ */
+const REVOKE_GRACE_MS = 60_000;
+/** How long a token whose expiry cannot be read is kept: the longest JWT_TTL the server allows (365 days). */
+const REVOKE_UNREADABLE_MS = 365 * 24 * 3600_000;
 
 /** Revocation is a signed-out session still to end on the server. */
 export interface Revocation {
   token: string;
   userId: string;
+  /**
+   * When (ms since the epoch) the revocation stops being needed: the
+   * token's own expiry (its exp claim) plus a grace, or, unreadable, a year
+   * after it was kept. Absent in entries stored before it was recorded:
+   * read from the token then.
+   */
+  expiresAt?: number;
+}
+
+/**
+ * tokenExpiry reads the exp claim (seconds) of a JWT as ms since the
+ * epoch, without checking anything else; null when it cannot be read.
+ */
+export function tokenExpiry(token: string): number | null {
+  const payload = token.split('.')[1];
+  if (!payload) return null;
+  try {
+    const b64 = payload.replace(/-/g, '+').replace(/_/g, '/');
+    const claims: unknown = JSON.parse(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)));
+    const exp = (claims as { exp?: unknown } | null)?.exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** revocationDeadline is when a revocation of token kept at now is no longer needed. */
+function revocationDeadline(token: string, now: number): number {
+  const exp = tokenExpiry(token);
+  return exp === null ? now + REVOKE_UNREADABLE_MS : exp + REVOKE_GRACE_MS;
 }
 
 /** KV is the part of Storage this app uses (localStorage, or a map in tests). */
@@ -124,8 +162,20 @@ export class Persist {
     return at > 0 ? at : null;
   }
 
-  /** revocations are the signed-out sessions the server has not heard of yet, oldest first. */
-  revocations(): Revocation[] {
+  /**
+   * revocations are the signed-out sessions the server has not heard of
+   * yet, oldest first. Those whose token has expired (expiresAt passed) need
+   * no revocation: they are dropped from storage here.
+   */
+  revocations(now = Date.now()): Revocation[] {
+    const stored = this.storedRevocations();
+    const deadline = (r: Revocation) => (typeof r.expiresAt === 'number' ? r.expiresAt : (tokenExpiry(r.token) ?? Infinity));
+    const live = stored.filter((r) => deadline(r) > now);
+    if (live.length !== stored.length) this.saveRevocations(live);
+    return live;
+  }
+
+  private storedRevocations(): Revocation[] {
     try {
       const v: unknown = JSON.parse(this.kv.getItem(REVOKE) ?? '[]');
       return Array.isArray(v) ? v.filter((r): r is Revocation => typeof r?.token === 'string' && typeof r?.userId === 'string') : [];
@@ -134,9 +184,14 @@ export class Persist {
     }
   }
 
-  /** addRevocation keeps a signed-out session to end on the server (the newest REVOKE_MAX). */
-  addRevocation(r: Revocation): void {
-    this.saveRevocations([...this.revocations().filter((x) => x.token !== r.token), r].slice(-REVOKE_MAX));
+  /**
+   * addRevocation keeps a signed-out session to end on the server (the
+   * newest REVOKE_MAX), until its token expires (see Revocation.expiresAt).
+   */
+  addRevocation(r: Revocation, now = Date.now()): void {
+    const kept = { ...r, expiresAt: r.expiresAt ?? revocationDeadline(r.token, now) };
+    if (kept.expiresAt <= now) return; // expired already: nothing to end
+    this.saveRevocations([...this.revocations(now).filter((x) => x.token !== r.token), kept].slice(-REVOKE_MAX));
   }
 
   /** removeRevocations forgets the sessions whose token matches. */

@@ -167,3 +167,57 @@ describe('Revocations', () => {
     }
   });
 });
+
+/** jwt makes a token whose payload carries exp (seconds since the epoch); the signature is not read. */
+function jwt(expSeconds: number): string {
+  const b64 = (o: object) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  return `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'u', exp: expSeconds })}.sig`;
+}
+
+describe('a pending revocation is kept only while its token could still be used', () => {
+  const now = Date.UTC(2026, 11, 6, 9, 0, 0);
+  const hour = 3600_000;
+  const cases: Array<{ name: string; token: string; at: number; kept: boolean }> = [
+    { name: 'a token valid for an hour, an hour later', token: jwt((now + hour) / 1000), at: now + hour - 1, kept: true },
+    { name: 'a token valid for an hour, within the server’s leeway after it expired', token: jwt((now + hour) / 1000), at: now + hour + 30_000, kept: true },
+    { name: 'a token valid for an hour, long after it expired', token: jwt((now + hour) / 1000), at: now + 2 * hour, kept: false },
+    { name: 'a token expired when signing out', token: jwt((now - hour) / 1000), at: now, kept: false },
+    { name: 'a token whose expiry cannot be read, within a year', token: 'opaque', at: now + 300 * 24 * hour, kept: true },
+    { name: 'a token whose expiry cannot be read, after a year', token: 'opaque', at: now + 366 * 24 * hour, kept: false },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const kv = memoryKV();
+      const p = new Persist(kv);
+      p.addRevocation({ token: c.token, userId: 'u' }, now);
+      expect(p.revocations(c.at).map((r) => r.token)).toEqual(c.kept ? [c.token] : []);
+      if (!c.kept) expect(kv.getItem('chatd.revoke')).toBeNull(); // dropped from storage, not only skipped
+    });
+  }
+
+  it('an entry stored before expiries were recorded is read from its token', () => {
+    const kv = memoryKV();
+    kv.setItem('chatd.revoke', JSON.stringify([{ token: jwt((Date.now() - 2 * hour) / 1000), userId: 'u' }, { token: 'opaque', userId: 'v' }]));
+    expect(new Persist(kv).revocations().map((r) => r.userId)).toEqual(['v']);
+    expect(kv.getItem('chatd.revoke')).not.toContain('"u"');
+  });
+
+  it('a token that expired while pending is not sent, and no retry is left waiting', async () => {
+    vi.useFakeTimers();
+    try {
+      const fetchImpl = vi.fn(async () => json({ error: { code: 'x', message: 'x' } }, 503));
+      const persist = new Persist(memoryKV());
+      const api = new ApiClient({ token: () => null, onUnauthorized: () => undefined, fetch: fetchImpl as typeof fetch });
+      const r = new Revocations({ persist, api, retryMs: 30_000 });
+      r.keep({ token: jwt(Math.floor(Date.now() / 1000) + 60), userId: 'u' });
+      await r.flush(); // 503: kept, retried in 30 s
+      expect(fetchImpl).toHaveBeenCalledTimes(1);
+      // Tried again at 30 s and 90 s; the token expires at 60 s, past its grace at 120 s: the try due at 210 s sends nothing.
+      await vi.advanceTimersByTimeAsync(60 * 60_000);
+      expect(fetchImpl).toHaveBeenCalledTimes(3);
+      expect(persist.revocations()).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
