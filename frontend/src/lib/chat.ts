@@ -212,6 +212,7 @@ export class ChatApp {
   }
 
   private onStorage(e: StorageEvent): void {
+    if (e.key === Persist.signingInKey) this.revocations.signInsChanged();
     this.followOtherTab(this.session.otherTab(e));
   }
 

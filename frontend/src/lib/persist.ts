@@ -1,8 +1,9 @@
 // What survives a reload in localStorage: the token, the theme, and the
 // composer's draft per conversation (kept through reconnects and the same
 // user's re-logins, forgotten when another user signs in on this browser or
-// the account is deleted); and, while a tab changes the password,
-// a mark telling the other tabs that a refused token will be replaced.
+// the account is deleted); while a tab changes the password,
+// a mark telling the other tabs that a refused token will be replaced; and,
+// while a tab signs in, a mark holding back every tab's pending sign-outs.
 
 const TOKEN = 'chatd.token';
 const USER = 'chatd.user';
@@ -26,6 +27,13 @@ const REVOKE_MAX = 10;
 const REVOKE_GRACE_MS = 60_000;
 /** How long a token whose expiry cannot be read is kept: the longest JWT_TTL the server allows (365 days). */
 const REVOKE_UNREADABLE_MS = 365 * 24 * 3600_000;
+
+/**
+ * The sign-ins on their way in the tabs of this browser: JSON [{id, until}],
+ * until in ms since the epoch. While one is on its way no tab sends a
+ * pending sign-out (revocation.ts); until bounds a tab that crashed.
+ */
+const SIGNING_IN = 'chatd.signingIn';
 
 /** Revocation is a signed-out session still to end on the server. */
 export interface Revocation {
@@ -105,6 +113,7 @@ export class Persist {
 
   static readonly tokenKey = TOKEN;
   static readonly passwordChangeKey = PASSWORD_CHANGE;
+  static readonly signingInKey = SIGNING_IN;
 
   token(): string | null {
     return this.kv.getItem(TOKEN);
@@ -192,6 +201,42 @@ export class Persist {
     const kept = { ...r, expiresAt: r.expiresAt ?? revocationDeadline(r.token, now) };
     if (kept.expiresAt <= now) return; // expired already: nothing to end
     this.saveRevocations([...this.revocations(now).filter((x) => x.token !== r.token), kept].slice(-REVOKE_MAX));
+  }
+
+  /** markSignIn records (or renews) a sign-in on its way in a tab, until the time given. */
+  markSignIn(id: string, until: number, now = Date.now()): void {
+    this.saveSignIns([...this.signIns(now).filter((m) => m.id !== id), { id, until }]);
+  }
+
+  /** unmarkSignIn says the sign-in id is no longer on its way. */
+  unmarkSignIn(id: string, now = Date.now()): void {
+    this.saveSignIns(this.signIns(now).filter((m) => m.id !== id));
+  }
+
+  /** signInUntil is the latest end of the sign-ins still marked in any tab, or null when none is. */
+  signInUntil(now = Date.now()): number | null {
+    const marks = this.signIns(now);
+    return marks.length ? Math.max(...marks.map((m) => m.until)) : null;
+  }
+
+  /** signIns are the sign-in marks not expired. */
+  private signIns(now: number): Array<{ id: string; until: number }> {
+    try {
+      const v: unknown = JSON.parse(this.kv.getItem(SIGNING_IN) ?? '[]');
+      if (!Array.isArray(v)) return [];
+      return v.filter((m): m is { id: string; until: number } => typeof m?.id === 'string' && typeof m?.until === 'number' && m.until > now);
+    } catch {
+      return [];
+    }
+  }
+
+  private saveSignIns(marks: Array<{ id: string; until: number }>): void {
+    try {
+      if (marks.length) this.kv.setItem(SIGNING_IN, JSON.stringify(marks));
+      else this.kv.removeItem(SIGNING_IN);
+    } catch {
+      // storage full: the pause holds in this tab only
+    }
   }
 
   /** removeRevocations forgets the sessions whose token matches. */

@@ -221,3 +221,74 @@ describe('a pending revocation is kept only while its token could still be used'
     }
   });
 });
+
+describe('a sign-in on its way in one tab holds back the sign-outs of every tab', () => {
+  /** tabs makes two Revocations over one storage, as two tabs of a browser, and a server that takes every logout. */
+  function tabs() {
+    const kv = memoryKV();
+    const sent: string[] = [];
+    const fetchImpl = vi.fn(async (_url: RequestInfo | URL, init?: RequestInit) => {
+      sent.push((init?.headers as Record<string, string>).Authorization ?? '');
+      return new Response(null, { status: 204 });
+    });
+    const tab = () =>
+      new Revocations({
+        persist: new Persist(kv),
+        api: new ApiClient({ token: () => null, onUnauthorized: () => undefined, fetch: fetchImpl as typeof fetch }),
+        signInMarkMs: 60_000,
+      });
+    return { kv, sent, a: tab(), b: tab(), persist: new Persist(kv) };
+  }
+
+  it('another tab’s retry waits for the end of the sign-in, then sends', async () => {
+    const { sent, a, b, persist } = tabs();
+    persist.addRevocation({ token: 'old', userId: 'v' });
+    const resume = a.pause(); // tab A signs in
+    await b.flush(); // tab B's retry (a timer, the online event)
+    expect(sent).toEqual([]);
+    resume();
+    b.signInsChanged(); // the storage event of A's mark going
+    await vi.waitFor(() => expect(persist.revocations()).toEqual([]));
+    expect(sent).toEqual(['Bearer old']);
+  });
+
+  it('the app holds its retry while another tab signs in, and sends once that tab’s mark goes (its storage event)', async () => {
+    const net = network();
+    const { app, kv, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]], route: net.route });
+    socket().open();
+    await app.logout(); // offline: kept
+    net.set(204);
+    const other = new Persist(kv);
+    other.markSignIn('other-tab', Date.now() + 60_000);
+    window.dispatchEvent(new Event('online'));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(net.revoked).toEqual([]);
+    other.unmarkSignIn('other-tab');
+    window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.signingIn', newValue: null }));
+    await vi.waitFor(() => expect(net.revoked).toEqual(['Bearer tok']));
+  });
+
+  it('a long sign-in keeps its mark renewed; a tab that crashed mid-sign-in holds them back only until its mark lapses', async () => {
+    vi.useFakeTimers();
+    try {
+      const { kv, sent, a, b, persist } = tabs();
+      persist.addRevocation({ token: 'old', userId: 'v' });
+      const resume = a.pause();
+      await vi.advanceTimersByTimeAsync(5 * 60_000); // the sign-in still on its way, renewed
+      await b.flush();
+      expect(sent).toEqual([]);
+      resume();
+
+      // A tab crashes while signing in: its mark stays in storage, never removed.
+      persist.markSignIn('crashed', Date.now() + 60_000);
+      const marked = kv.getItem('chatd.signingIn');
+      expect(marked).toContain('crashed');
+      await b.flush();
+      expect(sent).toEqual([]);
+      await vi.advanceTimersByTimeAsync(60_000 + 1);
+      expect(sent).toEqual(['Bearer old']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

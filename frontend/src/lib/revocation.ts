@@ -4,10 +4,12 @@
 // token is kept in storage, pending, and sent when the network is back (the
 // next start of the app, the `online` event, before the next sign-in, and
 // meanwhile again and again with backoff: the network may have been up and
-// the server down), then forgotten.
+// the server down), then forgotten. A sign-in on its way in any tab holds
+// them back in every tab (a mark in storage, with an expiry that its live
+// tab renews).
 
 import { ApiError, type ApiClient } from './api';
-import type { Persist, Revocation } from './persist';
+import { newClientId, type Persist, type Revocation } from './persist';
 
 /** RevocationsOptions configure Revocations. */
 export interface RevocationsOptions {
@@ -17,6 +19,13 @@ export interface RevocationsOptions {
   timeoutMs?: number;
   /** The first pause before trying again after a failed pass, doubled up to 5 min; defaults to 30 s. */
   retryMs?: number;
+  /**
+   * How long the mark of a sign-in on its way holds the other tabs'
+   * sign-outs back unless renewed; defaults to 60 s. A tab renews its mark
+   * every half of it while its sign-in lasts, so only a tab that crashed
+   * (or was closed) mid-sign-in lets it lapse.
+   */
+  signInMarkMs?: number;
 }
 
 /** Revocations sends the pending sign-outs, kept in storage until the server has them. */
@@ -26,8 +35,11 @@ export class Revocations {
   private failures = 0;
   /** Sign-ins on their way (pause): no sign-out is sent meanwhile. */
   private paused = 0;
-  /** A flush was asked for while paused: it is made when the pause ends. */
+  /** A flush was asked for while paused (here or in another tab): it is made when the pause ends. */
   private missed = false;
+  /** This tab's id in the sign-in marks shared with the other tabs. */
+  private readonly tab = newClientId();
+  private pauses = 0;
 
   constructor(private readonly opts: RevocationsOptions) {}
 
@@ -44,7 +56,7 @@ export class Revocations {
    * rejects; concurrent calls share one pass.
    */
   flush(): Promise<void> {
-    if (this.paused > 0) {
+    if (this.paused > 0 || this.otherTabSigningIn()) {
       this.missed = true;
       return Promise.resolve();
     }
@@ -63,14 +75,45 @@ export class Revocations {
    */
   pause(): () => void {
     this.paused++;
+    const id = `${this.tab}.${++this.pauses}`;
+    const markMs = this.opts.signInMarkMs ?? 60_000;
+    const mark = () => this.opts.persist.markSignIn(id, Date.now() + markMs);
+    mark(); // the other tabs hold theirs back too (otherTabSigningIn)
+    const renew = setInterval(mark, markMs / 2);
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
+      clearInterval(renew);
+      this.opts.persist.unmarkSignIn(id);
       if (--this.paused > 0 || !this.missed) return;
       this.missed = false;
       void this.flush();
     };
+  }
+
+  /**
+   * signInsChanged is told that another tab changed the sign-in marks (a
+   * storage event): a flush held back for its sign-in is made once no
+   * sign-in is on its way.
+   */
+  signInsChanged(): void {
+    if (!this.missed || this.paused > 0 || this.opts.persist.signInUntil() !== null) return;
+    this.missed = false;
+    void this.flush();
+  }
+
+  /**
+   * otherTabSigningIn says whether a sign-in of another tab is on its way
+   * (this tab's own are counted by paused); if so, a flush is set for when
+   * its mark lapses, should that tab never say it ended (a crash).
+   */
+  private otherTabSigningIn(): boolean {
+    const until = this.opts.persist.signInUntil();
+    if (until === null) return false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.flush(), Math.max(0, until - Date.now()) + 1);
+    return true;
   }
 
   /**
@@ -86,6 +129,10 @@ export class Revocations {
   private async sendAll(): Promise<void> {
     clearTimeout(this.retryTimer);
     for (const r of this.opts.persist.revocations()) {
+      if (this.paused > 0 || this.otherTabSigningIn()) {
+        this.missed = true; // a sign-in began meanwhile: the rest waits for its end
+        return;
+      }
       if (await this.send(r)) this.opts.persist.removeRevocations((x) => x.token === r.token);
     }
     if (this.opts.persist.revocations().length === 0) {
