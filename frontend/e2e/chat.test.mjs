@@ -309,6 +309,48 @@ describe('live updates', () => {
     await context.close();
   });
 
+  test('two tabs on one conversation share the composer’s text, emptied in both once sent, and never shown to another user', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('drafts'));
+    await send(page, 'hello [[fake tokens=5 delay=10ms]]');
+    await waitDone(page);
+    const id = conversationId(page);
+    const page2 = await context.newPage();
+    const seen2 = watch(page2);
+    await page2.goto(`${stack.base}/c/${id}`);
+    await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 to load the conversation' });
+    const box = page.getByLabel('Message', { exact: true });
+    const box2 = page2.getByLabel('Message', { exact: true });
+    const shows = (b, text, what) => waitFor(async () => (await b.inputValue()) === text, { what });
+
+    await box.pressSequentially('typed in tab 1');
+    await shows(box2, 'typed in tab 1', 'tab 2 to show the text typed in tab 1');
+    await box2.press('End');
+    await box2.pressSequentially(', then in tab 2');
+    await shows(box, 'typed in tab 1, then in tab 2', 'tab 1 to show what tab 2 added');
+
+    await box.press('Enter'); // sent from tab 1
+    await waitDone(page);
+    await shows(box, '', 'tab 1 emptied');
+    await shows(box2, '', 'tab 2 emptied once the server has the text');
+
+    // Unsent text of this user, then another user signs in on the browser.
+    await box2.pressSequentially('private to the first user');
+    await shows(box, 'private to the first user', 'tab 1 to show it');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page2.getByRole('button', { name: 'Sign in' }).waitFor();
+    await register(page, stack.base, uniqueEmail('drafts-other'));
+    await box2.waitFor(); // tab 2 follows the new session, on a new chat
+    assert.match(page2.url(), /\/$/);
+    const kept = await page.evaluate(() => Object.keys(localStorage).filter((k) => (localStorage.getItem(k) ?? '').includes('private to the first user')));
+    assert.deepEqual(kept, [], 'the first user’s text is gone from storage');
+    assert.deepEqual([await box.inputValue(), await box2.inputValue()], ['', '']);
+    await box.pressSequentially('the second user’s own');
+    await shows(box2, 'the second user’s own', 'the second user’s tabs to share their text');
+    assert.deepEqual([...seen.errors, ...seen2.errors], []);
+    await context.close();
+  });
+
   test('two tabs on two instances of a cluster: the second sees a generation live and stops it', async () => {
     // The instances share the store and a NATS bus (docs/scale.md); each tab
     // talks to its own instance only, so everything the second tab sees of

@@ -213,6 +213,7 @@ export class ChatApp {
 
   private onStorage(e: StorageEvent): void {
     if (e.key === Persist.signingInKey) this.revocations.signInsChanged();
+    this.drafts.fromOtherTab(e.key, e.newValue);
     this.followOtherTab(this.session.otherTab(e));
   }
 

@@ -1,8 +1,10 @@
 // The composer's text per conversation: in the store at once, in
 // localStorage shortly after (and at once before the page goes away), and
-// held in storage while a send is on its way.
+// held in storage while a send is on its way. The other tabs of the browser
+// signed in as the same user take what a tab saves (storage events), so a
+// conversation open in two tabs shows one text, emptied in both once sent.
 
-import type { Persist } from './persist';
+import { Persist } from './persist';
 import type { AppState } from './state';
 import type { Store } from './store';
 
@@ -75,6 +77,27 @@ export class Drafts {
     const now = this.store.state.drafts[key] ?? '';
     if (!now) this.set(key, text);
     else if (!now.includes(text)) this.set(key, `${now}\n\n${text}`);
+  }
+
+  /**
+   * fromOtherTab takes a composer text another tab saved (a storage event:
+   * the key changed and its new value, null when removed). The rule:
+   * - only while the saved texts are this tab's user's (Persist's owner):
+   *   a tab never shows another user's text, nor one saved before a
+   *   sign-in it has not followed yet;
+   * - never over typing of this tab not saved yet (a save pending, in the
+   *   last saveDelayMs): that save follows and the other tab takes it in
+   *   turn, so both end with the last text typed.
+   * A text sent in one tab is removed from storage once the server has it
+   * (release), which empties the composer of every tab.
+   */
+  fromOtherTab(storageKey: string | null, text: string | null): void {
+    const key = Persist.draftOf(storageKey);
+    if (key === null || this.timers.has(key)) return;
+    const user = this.store.state.session.user?.id;
+    if (!user || this.persist.draftsOwner() !== user) return;
+    if (this.store.state.drafts[key] === (text ?? '')) return;
+    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: text ?? '' } }));
   }
 
   /**

@@ -255,6 +255,16 @@ export class Persist {
     }
   }
 
+  /** draftOf returns the draft key a storage key holds (another tab's save), or null for any other key. */
+  static draftOf(storageKey: string | null): string | null {
+    return storageKey?.startsWith(DRAFT) ? storageKey.slice(DRAFT.length) : null;
+  }
+
+  /** draftsOwner is the id of the user whose composer texts are saved, or null when none is recorded. */
+  draftsOwner(): string | null {
+    return this.kv.getItem(DRAFTS_OWNER);
+  }
+
   /** draft returns the saved composer text of a conversation ("new" for a new chat). */
   draft(key: string): string {
     return this.kv.getItem(DRAFT + key) ?? '';
