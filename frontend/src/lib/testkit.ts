@@ -24,10 +24,24 @@ export class FakeSocket {
   close() {
     this.readyState = 3;
   }
-  /** open opens the socket as the server does: the open event, then hello, the first frame. */
+  /**
+   * open opens the socket as the server does for a session it confirms:
+   * the open event, hello (the first frame), and the pong answering the
+   * ping the client writes on hello.
+   */
   open() {
+    this.greet();
+    this.confirm();
+  }
+  /** greet fires the open event and hello, as the server does before it has confirmed the session. */
+  greet() {
     this.accept();
     this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+  }
+  /** confirm answers the ping the client wrote on hello: the session is confirmed. */
+  confirm() {
+    const ping = this.framesOf('ping').at(-1);
+    if (ping) this.receive({ type: 'pong', id: ping.id, time: 0 });
   }
   /** accept fires only the open event: a socket the server accepted and has not greeted (yet). */
   accept() {

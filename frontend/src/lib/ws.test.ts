@@ -28,10 +28,24 @@ class FakeSocket {
     else this.finish(code);
   }
   // ---- script ----
-  /** open opens the socket as the server does: the open event, then hello, the first frame. */
+  /**
+   * open opens the socket as the server does for a session it confirms:
+   * the open event, hello (the first frame), and the pong answering the
+   * ping the client writes on hello.
+   */
   open() {
+    this.greet();
+    this.confirm();
+  }
+  /** greet fires the open event and hello, as the server does before it has confirmed the session. */
+  greet() {
     this.accept();
     this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+  }
+  /** confirm answers the ping the client wrote on hello: the session is confirmed. */
+  confirm() {
+    const ping = this.framesOf('ping').at(-1);
+    if (ping) this.receive({ type: 'pong', id: ping.id, time: 0 });
   }
   /** accept fires only the open event: a socket the server accepted and has not greeted (yet). */
   accept() {
@@ -251,6 +265,7 @@ describe('WSTransport', () => {
     t.checkNow();
     expect(FakeSocket.all.length).toBe(1);
     socket().receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+    socket().confirm();
     expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
   });
 
@@ -259,7 +274,7 @@ describe('WSTransport', () => {
     t.start();
     socket().open();
     await vi.advanceTimersByTimeAsync(25_000 + 13_000); // the interval's ping: its pong is due in 2 s
-    const pings = () => socket().sent.filter((f) => f.type === 'ping').length;
+    const pings = () => socket().sent.filter((f) => f.type === 'ping').length - 1; // the one written on hello aside
     expect(pings()).toBe(1);
     t.checkNow(); // its own deadline, 4 s, is later: the ping on its way stands for it
     expect(pings()).toBe(1);
@@ -271,7 +286,7 @@ describe('WSTransport', () => {
     const { t, socket } = setup('ok', false, 25_000);
     t.start();
     socket().open();
-    const pings = () => socket().sent.filter((f) => f.type === 'ping');
+    const pings = () => socket().sent.filter((f) => f.type === 'ping').slice(1); // the one written on hello aside
     for (let i = 0; i < 5; i++) t.checkNow(); // the tab shown, hidden, shown again…
     expect(pings()).toHaveLength(1);
     socket().receive({ type: 'pong', id: pings()[0]!.id });
@@ -403,12 +418,57 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
+  it('a socket greeted, then closed because its session cannot be checked (1013) or has ended (4401), never says connected', async () => {
+    const { t, handlers, statuses, socket } = setup('ok', true);
+    t.subscribe('c1');
+    t.start();
+    socket().greet(); // the server sends hello before it checks the session ...
+    expect(socket().framesOf('ping')).toHaveLength(1); // ... and answers the ping written on hello only once it has
+    expect(socket().framesOf('subscribe')).toHaveLength(0);
+    socket().finish(1013, 'cannot check the session right now; reconnect');
+    expect(statuses.map((s) => s.state)).not.toContain('connected');
+    expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', detail: expect.stringMatching(/session/i) });
+    expect(handlers.reconnected).not.toHaveBeenCalled(); // no reload of the conversations at every retry
+
+    await vi.advanceTimersByTimeAsync(1000);
+    socket().greet();
+    socket().finish(4401, 'signed out');
+    expect(statuses.map((s) => s.state)).not.toContain('connected');
+    expect(handlers.unauthorized).toHaveBeenCalledTimes(1);
+  });
+
+  it('a socket is connected once the ping written on hello is answered: pong, or an error naming it (a refused ping)', async () => {
+    for (const answer of ['pong', 'error'] as const) {
+      FakeSocket.all = [];
+      const { t, handlers, statuses, socket } = setup('ok', true);
+      t.subscribe('c1');
+      t.start();
+      socket().greet();
+      expect(statuses.at(-1)?.state).toBe('reconnecting');
+      const ping = socket().framesOf('ping')[0]!;
+      socket().receive(answer === 'pong' ? { type: 'pong', id: ping.id, time: 0 } : { type: 'error', id: ping.id, code: 'rate_limited', message: 'slow down' });
+      expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+      expect(socket().framesOf('subscribe')).toHaveLength(1);
+      expect(handlers.reconnected).toHaveBeenCalledTimes(1);
+      t.stop();
+    }
+  });
+
+  it('a socket greeted whose ping is never answered is given up at the hello deadline', async () => {
+    const { t, statuses, socket } = setup();
+    t.start();
+    socket().greet();
+    await vi.advanceTimersByTimeAsync(45_000);
+    expect(statuses.map((s) => s.state)).not.toContain('connected');
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+  });
+
   it('backs off across repeated 1013 closes (the session cannot be checked) instead of reopening every quarter second', async () => {
     const { t, statuses, socket } = setup();
     t.start();
     // The server opens each socket, then closes it with 1013 while its store is down.
     for (let i = 1; i <= 4; i++) {
-      socket().open();
+      socket().greet(); // hello, then the close: no answer to the client's ping
       socket().finish(1013, 'cannot check the session right now; reconnect');
       expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', detail: expect.stringMatching(/session/i) });
       const backoff = 2 ** (i - 1) * 1000; // doubling from 1 s, jittered down to half of it at most
@@ -430,7 +490,7 @@ describe('WSTransport', () => {
     t.start();
     for (let i = 1; i <= 6; i++) {
       // The server accepts the socket and closes it at once; the last close comes before the open event.
-      if (i < 6) socket().open();
+      if (i < 6) socket().accept();
       socket().finish(1013, 'too many connections');
       expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', kind: 'ws', detail: expect.stringMatching(/too many tabs or devices/i) });
       const backoff = Math.min(30_000, 2 ** (i - 1) * 1000);

@@ -45,8 +45,9 @@ export interface WSOptions {
   /** How long the ping of checkNow (a wake) waits for its pong before the socket counts as dead; defaults to 4 s. */
   wakeCheckMs?: number;
   /**
-   * How long an open socket waits for its hello before it counts as cut;
-   * defaults to 45 s: the server sends hello once it has checked the
+   * How long an open socket waits for its hello and the answer to the
+   * ping it writes then (see WSTransport.confirmPing) before it counts as
+   * cut; defaults to 45 s: the server answers once it has checked the
    * session, which may take up to its CHATD_REQUEST_TIMEOUT (30 s by
    * default) while its database is slow.
    */
@@ -107,14 +108,23 @@ export class WSTransport implements Transport {
   private pongDue = 0;
   /** When the socket now opening was made (ms since the epoch). */
   private connectingSince = 0;
+  /** Whether the socket's first frame (hello) came. */
+  private greeted = false;
   /**
-   * Whether the socket's first frame (hello) came. A socket counts as
-   * connected only then: the server accepts a socket it then closes at
-   * once without hello (1013 "too many connections"), and taking such a
-   * socket for a connection would say "connected" and reload the
+   * The id of the ping written on hello while its answer is awaited, else
+   * null. The socket counts as connected only once that answer (a pong, or
+   * an error naming it) came, not at hello: the server accepts a socket it
+   * closes at once without hello (1013 "too many connections"), and sends
+   * hello before it has confirmed the session, then closes with 1013 when
+   * it could not check it ("cannot check the session right now") or 4401
+   * when it was revoked meanwhile; it reads no frame before that check,
+   * and answers none of a socket it is closing. Taking such a socket for
+   * a connection would say "connected" for a moment and reload the
    * conversations at every retry.
    */
-  private greeted = false;
+  private confirmPing: string | null = null;
+  /** The answer to confirmPing came: the session is confirmed and the socket connected. */
+  private confirmed = false;
   /**
    * The timer that gives up an open socket whose hello does not come: it
    * is not pinged before hello, and a link cut right after the upgrade
@@ -274,9 +284,9 @@ export class WSTransport implements Transport {
     this.onClose({ code: ABNORMAL_CLOSURE, reason }, opened);
   }
 
-  /** isOpen reports whether the socket is open and greeted (see greeted). */
+  /** isOpen reports whether the socket is open and its session confirmed (see confirmPing). */
   private isOpen(): boolean {
-    return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.greeted;
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.confirmed;
   }
 
   private connect(): void {
@@ -301,21 +311,24 @@ export class WSTransport implements Transport {
     }
     this.ws = ws;
     this.greeted = false;
+    this.confirmed = false;
+    this.confirmPing = null;
     this.connectingSince = Date.now();
     let opened = false;
     clearTimeout(this.helloDeadline);
     ws.onopen = () => {
       opened = true;
       this.helloDeadline = setTimeout(() => {
-        if (this.ws === ws && !this.greeted) this.abandon('no hello');
+        if (this.ws === ws && !this.confirmed) this.abandon(this.greeted ? 'no answer after hello' : 'no hello');
       }, this.opts.helloTimeoutMs ?? 45000);
     };
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
       if (!this.greeted) {
+        // hello: ask at once for an answer that only a confirmed session gets (see confirmPing).
         this.greeted = true;
-        clearTimeout(this.helloDeadline);
-        this.onOpen();
+        this.confirmPing = `${PING_PREFIX}${this.nextId++}`;
+        this.write({ type: 'ping', id: this.confirmPing });
       }
       this.onMessage(ev);
     };
@@ -346,9 +359,15 @@ export class WSTransport implements Transport {
     this.handlers.frame(f);
   }
 
-  /** settle resolves or rejects the request an ack, error or pong answers. */
+  /** settle resolves or rejects the request an ack, error or pong answers; the answer to confirmPing opens the connection. */
   private settle(f: ServerFrame): void {
     if (f.type !== 'ack' && f.type !== 'error' && f.type !== 'pong') return;
+    if (f.type !== 'ack' && this.confirmPing !== null && String(f.id) === this.confirmPing) {
+      this.confirmPing = null;
+      this.confirmed = true;
+      clearTimeout(this.helloDeadline);
+      this.onOpen();
+    }
     if (f.type === 'pong') {
       this.clearPongDeadline();
       this.uncheckable = 0;
