@@ -125,10 +125,34 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
         )}
       </MessageList>
       <div className="composer-wrap">
+        <LiveNotice conversationId={conversationId} />
         <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} />
         <p className="fineprint">Answers can be wrong. Check important information.</p>
       </div>
     </main>
+  );
+}
+
+/**
+ * LiveNotice says, for as long as it lasts, that the conversation's live
+ * updates stopped (a subscribe refused for good), with a retry. Its live
+ * region stays in the page, empty while all is well, so the notice is
+ * announced once when it appears (politely) and not again while it stays.
+ */
+export function LiveNotice({ conversationId }: { conversationId: string | null }) {
+  const app = useApp();
+  const reason = useAppState((s) => (conversationId ? s.liveMissing[conversationId] : undefined));
+  return (
+    <div className="live-notice-region" role="status">
+      {conversationId && reason !== undefined && (
+        <p className="notice live-notice">
+          Live updates of this conversation stopped ({reason}): new messages and answers may be missing here.{' '}
+          <button type="button" className="link-button" onClick={() => app.retryLive(conversationId)}>
+            Retry
+          </button>
+        </p>
+      )}
+    </div>
   );
 }
 

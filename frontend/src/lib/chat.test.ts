@@ -466,11 +466,11 @@ describe('ChatApp: a model picked while its PATCH is on its way', () => {
 
 describe('ChatApp: a subscribe refused', () => {
   it.each([
-    ['invalid_field', 'lastSeq: must not be negative', { toast: /Live updates of this conversation stopped: lastSeq: must not be negative\. Reload the page/, error: undefined, reloads: false }],
-    ['some_new_code', '', { toast: /Live updates of this conversation stopped: some_new_code\./, error: undefined, reloads: false }],
-    ['not_found', 'conversation not found', { toast: null, error: /does not exist/, reloads: false }],
-    ['bad_seq', 'lastSeq beyond the answer', { toast: null, error: undefined, reloads: true }],
-    ['unauthorized', 'token revoked', { toast: null, error: undefined, reloads: false }],
+    ['invalid_field', 'lastSeq: must not be negative', { missing: 'lastSeq: must not be negative', error: undefined, reloads: false }],
+    ['some_new_code', '', { missing: 'some_new_code', error: undefined, reloads: false }],
+    ['not_found', 'conversation not found', { missing: undefined, error: /does not exist/, reloads: false }],
+    ['bad_seq', 'lastSeq beyond the answer', { missing: undefined, error: undefined, reloads: true }],
+    ['unauthorized', 'token revoked', { missing: undefined, error: undefined, reloads: false }],
   ])('with %s: the user is told, or the client acts', async (code, text, want) => {
     const { app, socket, thread, snapshotsFetched } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
     await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
@@ -480,10 +480,87 @@ describe('ChatApp: a subscribe refused', () => {
     const before = snapshotsFetched();
     socket().receive({ type: 'error', id: sub.id, code, message: text });
     await vi.waitFor(() => expect(snapshotsFetched()).toBe(before + (want.reloads ? 1 : 0)));
-    if (want.toast) expect(toast).toHaveBeenCalledWith(expect.stringMatching(want.toast), 'error');
-    else expect(toast).not.toHaveBeenCalled();
+    expect(app.store.state.liveMissing[CID]).toBe(want.missing);
+    expect(toast).not.toHaveBeenCalled(); // a toast would be gone long before the updates are back
     if (want.error) expect(app.store.state.threadErrors[CID]).toMatch(want.error);
     else expect(app.store.state.threadErrors[CID]).toBeUndefined();
+  });
+
+  it('updates missing are said for as long as they last: until a retry, or the subscribe of a reconnect, is taken', async () => {
+    const { app, socket, thread } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    socket().open();
+    const missing = () => app.store.state.liveMissing[CID];
+    const settled = () => new Promise((r) => setTimeout(r, 0)); // the transport's promise of the subscribe
+    const refuse = async () => {
+      socket().receive({ type: 'error', id: socket().framesOf('subscribe').at(-1)!.id, code: 'invalid_field', message: 'lastSeq: must not be negative' });
+      await settled();
+    };
+    const take = async () => {
+      socket().receive({ type: 'ack', id: socket().framesOf('subscribe').at(-1)!.id });
+      await settled();
+    };
+    await refuse();
+    expect(missing()).toBe('lastSeq: must not be negative');
+
+    app.retryLive(CID);
+    expect(socket().framesOf('subscribe')).toHaveLength(2);
+    expect(missing()).toBeDefined(); // said while the retry is on its way
+    await refuse(); // refused again: still said
+    expect(missing()).toBeDefined();
+    app.retryLive(CID);
+    await take();
+    expect(missing()).toBeUndefined();
+
+    app.retryLive(CID); // (a stand-in for a later refusal)
+    await refuse();
+    expect(missing()).toBeDefined();
+    socket().cut(1006); // a reconnect subscribes again, and is taken
+    await vi.waitFor(() => expect(socket().readyState).toBe(0));
+    socket().open();
+    expect(missing()).toBeDefined();
+    await take();
+    expect(missing()).toBeUndefined();
+  });
+
+  it('over the SSE fallback: a retry opens a stream for the conversation, the notice gone unless that stream is refused too', async () => {
+    sessionStorage.setItem('chatd.transport', 'sse');
+    try {
+      let refuse = true;
+      const streams: string[] = [];
+      const { app, thread } = setup({
+        snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+        route: (url) => {
+          if (!url.startsWith('/api/events')) return undefined;
+          streams.push(url);
+          if (refuse && url.includes(CID)) return json({ error: { code: 'invalid_field', message: 'lastSeq: must not be negative' } }, 400);
+          return new Response(new ReadableStream<Uint8Array>(), { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+        },
+      });
+      await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+      await vi.waitFor(() => expect(app.store.state.liveMissing[CID]).toBe('lastSeq: must not be negative'));
+      const before = streams.filter((u) => u.includes(CID)).length;
+      app.retryLive(CID); // refused again
+      await vi.waitFor(() => expect(streams.filter((u) => u.includes(CID)).length).toBe(before + 1));
+      await vi.waitFor(() => expect(app.store.state.liveMissing[CID]).toBeDefined());
+      refuse = false;
+      app.retryLive(CID);
+      await vi.waitFor(() => expect(streams.filter((u) => u.includes(CID)).length).toBe(before + 2));
+      await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+      expect(app.store.state.liveMissing[CID]).toBeUndefined();
+    } finally {
+      sessionStorage.clear();
+    }
+  });
+
+  it('leaving the conversation ends the notice: opening it again subscribes afresh', async () => {
+    const { app, socket, thread } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    socket().open();
+    socket().receive({ type: 'error', id: socket().framesOf('subscribe').at(-1)!.id, code: 'invalid_field', message: 'x' });
+    await vi.waitFor(() => expect(app.store.state.liveMissing[CID]).toBe('x'));
+    app.navigate('/');
+    expect(app.store.state.liveMissing).toEqual({});
   });
 
   it('for now (unavailable) is asked again by the transport, without a word to the user', async () => {

@@ -94,6 +94,7 @@ export class ChatApp {
         list: initialList,
         threads: {},
         threadErrors: {},
+        liveMissing: {},
         busy: {},
         drafts: {},
         toasts: [],
@@ -127,6 +128,7 @@ export class ChatApp {
           return t ? resumePoint(t) : undefined;
         },
         subscribeFailed: (id, code, message) => this.thread(id).subscribeFailed(code, message),
+        subscribed: (id) => this.threads.get(id)?.liveResumed(),
         notify: (text) => this.toast(text, 'info'),
       },
     });
@@ -283,7 +285,7 @@ export class ChatApp {
     this.session.signIn(token, user);
     this.list.reset();
     this.threads.clear();
-    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {} }));
+    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, liveMissing: {} }));
     this.startSession();
     // Another user does not land on the previous one's conversation.
     const to = this.returnTo && (this.returnFor === null || this.returnFor === user.id) ? this.returnTo : '/';
@@ -379,7 +381,7 @@ export class ChatApp {
     this.threads.clear();
     this.list.reset();
     this.session.end(notice, accountDeleted);
-    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, busy: {}, drafts: {}, modelPicks: {} }));
+    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, liveMissing: {}, busy: {}, drafts: {}, modelPicks: {} }));
     this.navigate('/login', true);
   }
 
@@ -425,6 +427,7 @@ export class ChatApp {
    * tab lands when it was open.
    */
   private forget(id: string): void {
+    this.threads.get(id)?.liveResumed();
     this.list.forget(id);
     this.threads.delete(id);
     this.drafts.move(id, NEW_CHAT);
@@ -434,7 +437,10 @@ export class ChatApp {
 
   private open(id: string | null): void {
     if (this.openId === id) return;
-    if (this.openId) this.connection.transport?.unsubscribe(this.openId);
+    if (this.openId) {
+      this.connection.transport?.unsubscribe(this.openId);
+      this.threads.get(this.openId)?.liveResumed(); // no longer followed: a later open subscribes afresh
+    }
     this.openId = id;
     if (!id) {
       this.drafts.load(NEW_CHAT);
@@ -738,6 +744,20 @@ export class ChatApp {
   /** dismissToast hides a toast. */
   dismissToast(id: number): void {
     this.toaster.dismiss(id);
+  }
+
+  /**
+   * retryLive subscribes again to a conversation whose live updates
+   * stopped (the notice's retry). The WebSocket reports the subscribe
+   * taken (subscribed), which ends the notice; the SSE transport reports
+   * only a refusal of the stream it opens, so over SSE the notice goes now
+   * and comes back with that refusal.
+   */
+  retryLive(id: string): void {
+    const transport = this.connection.transport;
+    if (!transport) return;
+    if (transport.kind === 'sse') this.threads.get(id)?.liveResumed();
+    transport.subscribe(id);
   }
 
   /** retryConnection reconnects now (the status line's retry). */

@@ -155,9 +155,10 @@ export class ConversationThread {
    * (bad_seq) reloads and follows from the reloaded point; a conversation
    * gone (not_found) says so in place of it; a session ended (unauthorized)
    * is left to the close that follows (4401: sign-in); any other refusal
-   * (invalid_field, a code this client does not know) is said in a toast,
-   * because the conversation then gets no live updates (an answer stays
-   * "streaming") until the next reconnect subscribes again.
+   * (invalid_field, a code this client does not know) is kept in
+   * AppState.liveMissing, shown for as long as it lasts, because the
+   * conversation then gets no live updates (an answer stays "streaming")
+   * until a later subscribe is taken (liveResumed).
    */
   subscribeFailed(code: string, message?: string): void {
     switch (code) {
@@ -170,8 +171,23 @@ export class ConversationThread {
       case 'unauthorized':
         return;
       default:
-        this.deps.toast(`Live updates of this conversation stopped: ${message || code}. Reload the page to try again.`, 'error');
+        this.setLiveMissing(message || code);
     }
+  }
+
+  /** liveResumed says a subscribe was taken, or the conversation left: no update is missing any more. */
+  liveResumed(): void {
+    this.setLiveMissing(null);
+  }
+
+  private setLiveMissing(reason: string | null): void {
+    this.deps.store.set((s) => {
+      if ((s.liveMissing[this.id] ?? null) === reason) return s;
+      const liveMissing = { ...s.liveMissing };
+      if (reason === null) delete liveMissing[this.id];
+      else liveMissing[this.id] = reason;
+      return { ...s, liveMissing };
+    });
   }
 
   /** resync reloads after a gap and resumes the answer from the applied seq (keepShown: see load). */

@@ -52,6 +52,12 @@ export interface AppState {
   threads: Readonly<Record<string, Thread>>;
   /** Errors loading a conversation, by id. */
   threadErrors: Readonly<Record<string, string>>;
+  /**
+   * Conversations whose live updates stopped, by id, with the reason: a
+   * subscribe refused for good. Updates may be missing until a later
+   * subscribe is taken (a retry, a reconnect) or the conversation is left.
+   */
+  liveMissing: Readonly<Record<string, string>>;
   /** Conversations with a send/regenerate waiting for its ack. */
   busy: Readonly<Record<string, boolean>>;
   /** Composer text per conversation id ("new" for a new chat). */

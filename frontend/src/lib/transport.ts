@@ -77,6 +77,12 @@ export interface TransportHandlers {
    * a 5xx or 429 of the event stream) are retried by the transport.
    */
   subscribeFailed(conversationId: string, code: string, message?: string): void;
+  /**
+   * A subscribe was taken (its ack): live updates of the conversation flow
+   * again. Optional: the SSE transport does not report it (a refusal of
+   * its stream is reported, through subscribeFailed, each time).
+   */
+  subscribed?(conversationId: string): void;
   /** A notice for the user, said once where the status line would say it on every retry (a toast). */
   notify(text: string): void;
 }

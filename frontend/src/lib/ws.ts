@@ -471,7 +471,10 @@ export class WSTransport implements Transport {
     const resume = this.handlers.resumePoint(conversationId);
     const frame: ClientFrame = { type: 'subscribe', conversationId, ...(resume ?? {}) };
     this.request(frame, 0).then(
-      () => this.forgetRetry(conversationId),
+      () => {
+        this.forgetRetry(conversationId);
+        this.handlers.subscribed?.(conversationId);
+      },
       (err: unknown) => {
         if (!(err instanceof ApiError) || err.code === 'network') return; // the reopen subscribes again
         if (TRANSIENT.has(err.code)) this.retrySubscribe(conversationId);
