@@ -206,6 +206,59 @@ describe('offline sign-out', () => {
   });
 });
 
+describe('a sign-in with a sign-out pending', () => {
+  test('another tab does not send the pending sign-out while this tab signs in, which would end the new session', async () => {
+    const { context, page, seen } = await newPage();
+    const creds = await register(page, stack.base, uniqueEmail('signin-pause'));
+    await linkState(page, 'connected');
+    const page2 = await context.newPage();
+    const seen2 = watch(page2);
+    await page2.goto(stack.base + '/');
+    await linkState(page2, 'connected');
+
+    // Every logout fails (the network) until the sign-in is on its way; then they reach the server.
+    let loginAnswered = null;
+    let releaseLogin;
+    const held = new Promise((resolve) => (releaseLogin = resolve));
+    let logoutsSent = 0;
+    await context.route('**/api/auth/logout', (route) => {
+      if (!loginAnswered) return route.abort('internetdisconnected');
+      logoutsSent++;
+      return route.continue();
+    });
+    await context.route('**/api/auth/login', async (route) => {
+      const response = await route.fetch(); // the server has issued the new token ...
+      loginAnswered = response;
+      await held; // ... and the page does not have it yet
+      await route.fulfill({ response });
+    });
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page2.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.match(await page.evaluate(() => localStorage.getItem('chatd.revoke') ?? ''), /"token"/, 'the sign-out is pending');
+
+    await page.getByLabel('Email').fill(creds.email);
+    await page.getByLabel('Password').fill(creds.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await waitFor(() => loginAnswered !== null, { what: 'the server to answer the sign-in' });
+    // Tab 2 retries its pending sign-outs (the network back) while the answer is on its way.
+    await page2.evaluate(() => window.dispatchEvent(new Event('online')));
+    await page2.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+    releaseLogin();
+
+    await page.getByLabel('Message', { exact: true }).waitFor();
+    await linkState(page, 'connected');
+    await linkState(page2, 'connected'); // tab 2 followed the new session
+    const token = await page.evaluate(() => localStorage.getItem('chatd.token'));
+    const status = await page.evaluate(async (t) => (await fetch('/api/auth/me', { headers: { Authorization: `Bearer ${t}` } })).status, token);
+    assert.equal(status, 200, 'the new session is alive');
+    assert.equal(logoutsSent, 0, 'no sign-out reached the server during the sign-in');
+    assert.equal(await page.evaluate(() => localStorage.getItem('chatd.revoke')), null, 'the same user’s pending sign-out dropped');
+    assert.deepEqual([...seen.errors, ...seen2.errors], []);
+    await context.close();
+  });
+});
+
 describe('following an answer', () => {
   // The markdown renders from a deferred value, after the message list has
   // scrolled for the render that brought the text. A tab in the background
