@@ -351,6 +351,42 @@ describe('live updates', () => {
     await context.close();
   });
 
+  test('a subscribe the server refuses for good says, above the composer, that updates may be missing, until a retry is taken', async () => {
+    const { context, page, seen } = await newPage();
+    // The next subscribe the page writes is spoiled on its way (a negative
+    // lastSeq), so that the real server refuses it (invalid_field).
+    let spoil = false;
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => {
+        const f = typeof m === 'string' ? JSON.parse(m) : null;
+        if (spoil && f?.type === 'subscribe') {
+          spoil = false;
+          server.send(JSON.stringify({ ...f, lastSeq: -1 }));
+        } else server.send(m);
+      });
+      server.onMessage((m) => ws.send(m));
+    });
+    await register(page, stack.base, uniqueEmail('refused'));
+    await send(page, 'hello [[fake tokens=5 delay=10ms]]');
+    await waitDone(page);
+    const id = conversationId(page);
+    await page.evaluate(() => window.__chatd.app.navigate('/'));
+    spoil = true;
+    await page.evaluate((cid) => window.__chatd.app.navigate(`/c/${cid}`), id);
+
+    const notice = page.locator('.live-notice');
+    await notice.waitFor();
+    assert.match(await notice.textContent(), /Live updates of this conversation stopped \(lastSeq must not be negative\): new messages and answers may be missing here/);
+    assert.equal(await notice.evaluate((el) => el.closest('[role="status"]') !== null), true, 'in a polite live region');
+    assert.equal((await statusLine(page)).state, 'connected', 'the connection itself is fine');
+    await shot(page, '10c-live-updates-stopped');
+    await notice.getByRole('button', { name: 'Retry' }).click(); // not spoiled: taken
+    await notice.waitFor({ state: 'detached' });
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
   test('two tabs on two instances of a cluster: the second sees a generation live and stops it', async () => {
     // The instances share the store and a NATS bus (docs/scale.md); each tab
     // talks to its own instance only, so everything the second tab sees of
