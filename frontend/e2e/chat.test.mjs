@@ -387,6 +387,42 @@ describe('live updates', () => {
     await context.close();
   });
 
+  test('a socket greeted and then closed because the session cannot be checked (1013) never shows connected', async () => {
+    const { context, page, seen } = await newPage();
+    // The status line's states, each change recorded as the page makes it.
+    await page.addInitScript(() => {
+      window.__states = [];
+      new MutationObserver(() => {
+        const state = document.querySelector('.status-line')?.getAttribute('data-state');
+        if (state && window.__states.at(-1) !== state) window.__states.push(state);
+      }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
+    });
+    // The first two sockets get the server's hello, then the close the
+    // server makes when its database cannot confirm the session; the next
+    // ones pass untouched.
+    let refused = 0;
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      if (refused >= 2) return; // forwarded both ways
+      refused++;
+      server.onMessage((m) => {
+        ws.send(m); // hello
+        ws.close({ code: 1013, reason: 'cannot check the session right now; reconnect' });
+        server.close();
+      });
+      ws.onMessage(() => undefined); // the client's ping on hello: never answered
+    });
+    await register(page, stack.base, uniqueEmail('uncheckable'));
+    await waitFor(async () => (await statusLine(page))?.state === 'connected', { what: 'connected once a socket passes' });
+    const states = await page.evaluate(() => window.__states);
+    assert.equal(refused, 2);
+    assert.deepEqual(states.filter((s) => s === 'connected'), ['connected'], `connected only at the end: ${states.join(' → ')}`);
+    assert.equal(states.at(-1), 'connected');
+    assert.ok(states.includes('reconnecting'), `the refusals were seen: ${states.join(' → ')}`);
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
   test('two tabs on two instances of a cluster: the second sees a generation live and stops it', async () => {
     // The instances share the store and a NATS bus (docs/scale.md); each tab
     // talks to its own instance only, so everything the second tab sees of
