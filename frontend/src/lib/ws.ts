@@ -126,8 +126,9 @@ export class WSTransport implements Transport {
   /** The answer to confirmPing came: the session is confirmed and the socket connected. */
   private confirmed = false;
   /**
-   * The timer that gives up an open socket whose hello does not come: it
-   * is not pinged before hello, and a link cut right after the upgrade
+   * The timer that gives up an open socket whose hello, or the answer to
+   * the ping written on it, does not come: it is not pinged by the
+   * interval before then, and a link cut right after the upgrade
    * (half-open TCP) would otherwise leave it waiting, never connected,
    * until the browser gives it up minutes later.
    */
