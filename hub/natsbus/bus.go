@@ -113,9 +113,7 @@ func New(opts Options) (*Bus, error) {
 	if nc.IsConnected() {
 		b.conn.up()
 	}
-	if b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-		b.log.Warn("store a user event", slog.String("subject", m.Subject), slog.Any("err", err))
-	})); err != nil {
+	if b.js, err = jetstream.New(nc, b.jetStreamOptions()...); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
 	}
@@ -130,6 +128,25 @@ func New(opts Options) (*Bus, error) {
 		b.run(b.ctx)
 	}()
 	return b, nil
+}
+
+// jetStreamOptions are those of the JetStream context, which stores the
+// user events (Broadcast): a failed store is logged, and an
+// acknowledgement that never comes (the events stream lost, or without a
+// leader, while core NATS still carries the events) is given up after
+// eventAckWait, so that the events waiting for one do not pile up until
+// Broadcast stalls.
+func (b *Bus) jetStreamOptions() []jetstream.JetStreamOpt {
+	o := []jetstream.JetStreamOpt{
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			b.log.Warn("store a user event", slog.String("subject", m.Subject), slog.Any("err", err))
+		}),
+		jetstream.WithPublishAsyncTimeout(b.opts.eventAckWait),
+	}
+	if b.opts.eventsPending > 0 {
+		o = append(o, jetstream.WithPublishAsyncMaxPending(b.opts.eventsPending))
+	}
+	return o
 }
 
 func (b *Bus) natsOptions() []nats.Option {

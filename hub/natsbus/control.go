@@ -74,7 +74,10 @@ func (b *Bus) Control(ctx context.Context, a hub.AnswerRef, kind hub.ControlKind
 // Broadcast implements hub.Bus: a publish that core NATS delivers at once
 // to every connected instance and JetStream stores for a while (see
 // events.go), without waiting for the store's acknowledgement (a failed
-// store is logged).
+// store is logged). When too many events wait for theirs (the events
+// stream does not answer), the event is published on core NATS alone:
+// the live instances get it all the same, and the stream stores it if it
+// can.
 func (b *Bus) Broadcast(_ context.Context, ev hub.UserEvent) error {
 	if err := b.conn.err(); err != nil {
 		return err
@@ -91,6 +94,11 @@ func (b *Bus) Broadcast(_ context.Context, ev hub.UserEvent) error {
 		err = b.nc.PublishMsg(msg)
 	} else {
 		_, err = b.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			b.log.Warn("the events stream does not acknowledge user events; broadcasting on core NATS only",
+				slog.String("user", ev.UserID), slog.Int("waiting", b.js.PublishAsyncPending()))
+			err = b.nc.PublishMsg(msg)
+		}
 	}
 	if err != nil {
 		return unavailable("broadcast to "+ev.UserID, err)

@@ -33,6 +33,11 @@ const (
 // see Bus.eventOrigin).
 const hdrEventID = "Chatd-Event"
 
+// eventAckTimeout is how long the events stream's acknowledgement of a
+// user event broadcast here is waited for before it is given up (and the
+// failure logged): acknowledgements come within milliseconds.
+const eventAckTimeout = 5 * time.Second
+
 // eventsAttemptTimeout bounds one attempt to create the events consumer.
 const eventsAttemptTimeout = time.Second
 

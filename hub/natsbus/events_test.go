@@ -298,3 +298,48 @@ func TestEventsHandedOverInOrder(t *testing.T) {
 		t.Fatalf("events handed over: %v, want 1,2 (each once, in order)", got)
 	}
 }
+
+// TestBroadcastWhileEventsStreamSilent: while the events stream does not
+// acknowledge user events (it is gone here; an events stream without a
+// leader is as silent) and core NATS works, every event still reaches the
+// other instances, however many were broadcast: once more are waiting
+// for their acknowledgement than nats.go allows, an event goes on core
+// NATS alone (it failed, and was not delivered at all, before). And the
+// acknowledgements that never come are given up after eventAckWait (they
+// were kept until the next reconnect, so a Broadcast stalled for good).
+func TestBroadcastWhileEventsStreamSilent(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const pending = 3
+	stuck, _ := newBusWith(t, c, Options{InstanceID: "silent-stuck", LeaseTTL: 2 * time.Second,
+		eventsPending: pending, eventAckWait: time.Hour})
+	timed, _ := newBusWith(t, c, Options{InstanceID: "silent-timed", LeaseTTL: 2 * time.Second,
+		eventAckWait: 100 * time.Millisecond})
+	recv, rec := newBus(t, c, "silent-recv", 2*time.Second)
+	waitHealthy(t, ctx, stuck, timed, recv)
+	if err := stuck.js.DeleteStream(ctx, stuck.res.Load().events.name); err != nil {
+		t.Fatal(err)
+	}
+
+	for n := range pending + 2 {
+		ev := hub.UserEvent{UserID: "u-silent", Frame: &protocol.Frame{Type: protocol.TypeConversation,
+			Data: []byte(`{"n":` + strconv.Itoa(n) + `}`)}}
+		if err := stuck.Broadcast(ctx, ev); err != nil {
+			t.Fatalf("event %d: %v", n, err)
+		}
+	}
+	rec.waitFor(t, ctx, "every event", func() bool { return len(rec.events) == pending+2 })
+
+	ev := hub.UserEvent{UserID: "u-silent", Close: &hub.UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}}
+	if err := timed.Broadcast(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, ctx, "the close", func() bool { return len(rec.events) == pending+3 })
+	select {
+	case <-timed.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatalf("an acknowledgement that never comes is waited for for ever (%d waiting)", timed.js.PublishAsyncPending())
+	}
+}

@@ -81,6 +81,12 @@ type Options struct {
 	// provisionStep bounds creating one bucket or the stream;
 	// provisionStepTimeout unless a test sets it.
 	provisionStep time.Duration
+	// eventAckWait is how long the events stream's acknowledgement of a
+	// user event is waited for; eventAckTimeout unless a test sets it.
+	eventAckWait time.Duration
+	// eventsPending bounds the user events whose acknowledgement is
+	// awaited (nats.go's default, 4000, unless a test sets it).
+	eventsPending int
 }
 
 // kvMarkerTTL is how long the marker of a removed key stays in the locks
@@ -131,6 +137,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.markerTTL <= 0 {
 		o.markerTTL = kvMarkerTTL
+	}
+	if o.eventAckWait <= 0 {
+		o.eventAckWait = eventAckTimeout
 	}
 	if o.WindowsAge <= 0 {
 		o.WindowsAge = DefaultWindowsAge
