@@ -208,14 +208,21 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 	ok := false
 	var wait time.Duration
 	err := l.b.updateKey(ctx, func(r *resources) jetstream.KeyValue { return r.sends }, key, func(val []byte) ([]byte, bool, error) {
-		now := time.Now()
+		now := l.b.opts.clock()
 		s := sendBucket{Tokens: burst, Last: now}
 		if val != nil {
 			if err := json.Unmarshal(val, &s); err != nil {
 				return nil, false, fmt.Errorf("decode send bucket: %w", err)
 			}
-			s.Tokens = min(burst, s.Tokens+max(0, now.Sub(s.Last).Seconds())*rate)
-			s.Last = now
+			// Last never goes back: an instance whose clock is behind the
+			// one that wrote it adds nothing and leaves it, so that the
+			// refill counts each moment once, whichever instances the
+			// requests alternate between (taken back, every skew was
+			// refilled again by the next take on the clock ahead).
+			if now.After(s.Last) {
+				s.Tokens = min(burst, s.Tokens+now.Sub(s.Last).Seconds()*rate)
+				s.Last = now
+			}
 		}
 		if ok = s.Tokens >= 1; !ok {
 			wait = time.Duration((1 - s.Tokens) / rate * float64(time.Second))
