@@ -84,8 +84,9 @@ type Options struct {
 	// eventAckWait is how long the events stream's acknowledgement of a
 	// user event is waited for; eventAckTimeout unless a test sets it.
 	eventAckWait time.Duration
-	// clock tells the time of the cluster-wide token buckets (Limits);
-	// time.Now unless a test sets it (another host's clock, skewed).
+	// clock tells the time of the cluster-wide token buckets (Limits) and
+	// windows (Windows); time.Now unless a test sets it (another host's
+	// clock, skewed).
 	clock func() time.Time
 	// eventsPending bounds the user events whose acknowledgement is
 	// awaited (nats.go's default, 4000, unless a test sets it).

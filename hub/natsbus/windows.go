@@ -87,7 +87,12 @@ func (w *Windows) Take(ctx context.Context, key string, max int, length time.Dur
 	var wait time.Duration
 	ok := w.bucket() == nil // no cluster-wide window: the instance's own holds
 	err := w.update(ctx, key, func(c *eventWindow, now time.Time) bool {
-		if now.Sub(c.Start) >= length || c.Start.After(now) {
+		// A window another instance started is current for an instance
+		// whose clock is behind that one's; only a start more than a
+		// window ahead (a clock far off) begins a new one. Taken as
+		// ended, it lost the other instance's count as soon as the
+		// instances' clocks differed at all.
+		if now.Sub(c.Start) >= length || c.Start.Sub(now) > length {
 			*c = eventWindow{Start: now} // ended (or from a clock far ahead)
 		}
 		if ok = c.Count < max; !ok {
@@ -132,7 +137,7 @@ func (w *Windows) cas(ctx context.Context, key string, change func(val []byte) (
 // writes it back if change returns true.
 func (w *Windows) update(ctx context.Context, key string, change func(c *eventWindow, now time.Time) bool) error {
 	return w.cas(ctx, key, func(val []byte) ([]byte, bool, error) {
-		now := time.Now()
+		now := w.b.opts.clock()
 		c := eventWindow{Start: now}
 		if val != nil {
 			if err := json.Unmarshal(val, &c); err != nil {
