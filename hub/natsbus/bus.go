@@ -64,6 +64,11 @@ type Bus struct {
 	// not overtaken by a later one the other goroutine claims meanwhile.
 	handing    sync.Mutex
 	eventsRead atomic.Int64 // user events read from the events stream
+	// eventsNow is the events stream as judgeLoop last saw it (only its
+	// goroutine uses it, see checkEvents); eventsRestart hands a stream
+	// made again to consumeEvents (capacity 1).
+	eventsNow     eventsStream
+	eventsRestart chan eventsStream
 	// limitFailures counts the limit calls that failed (LimitFailures).
 	limitFailures atomic.Int64
 	// idleAfter is how long a follow hears nothing before it checks
@@ -101,7 +106,8 @@ func New(opts Options) (*Bus, error) {
 	b := &Bus{opts: opts, id: opts.InstanceID,
 		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
 		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(), tally: newConnTally(),
-		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + "."}
+		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + ".",
+		eventsRestart: make(chan eventsStream, 1)}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL, opts.SessionKeys, b.log)
 	b.locks = newLockView(b.lease)

@@ -46,10 +46,13 @@ const eventsAttemptTimeout = time.Second
 const eventsHeartbeat = 2 * time.Second
 
 // eventsStream is the events stream's name and its last sequence when
-// the bus was set up: the bus reads the events after it.
+// the bus was set up: the bus reads the events after it. created tells
+// the stream from one made again under its name (NATS lost its data),
+// whose sequences start again from 1.
 type eventsStream struct {
 	name    string
 	lastSeq uint64
+	created time.Time
 }
 
 // provisionEvents creates or updates the events stream.
@@ -73,7 +76,36 @@ func (b *Bus) provisionEvents(ctx context.Context, replicas int) (eventsStream, 
 	if err != nil {
 		return eventsStream{}, fmt.Errorf("stream %s: %w", cfg.Name, err)
 	}
-	return eventsStream{name: cfg.Name, lastSeq: st.CachedInfo().State.LastSeq}, nil
+	info := st.CachedInfo()
+	return eventsStream{name: cfg.Name, lastSeq: info.State.LastSeq, created: info.Created}, nil
+}
+
+// checkEvents makes the events consumer start again from the first event
+// of a stream made again under the events stream's name since it was
+// last checked (see eventsStream; judgeLoop calls it each round): the
+// ordered consumer would go on after the last sequence it read of the
+// stream lost, and miss every event of the new one up to that number.
+// Events read again are dropped as handed over already (Bus.seen).
+func (b *Bus) checkEvents(ctx context.Context) {
+	cur := b.eventsNow
+	if cur.name == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
+	st, err := b.js.Stream(cctx, cur.name)
+	cancel()
+	if err != nil {
+		return // NATS trouble, or not set up again yet: the next round looks again
+	}
+	if created := st.CachedInfo().Created; !created.Equal(cur.created) {
+		b.log.Warn("the events stream was made again (NATS lost its data?); reading it from its start",
+			slog.String("stream", cur.name))
+		b.eventsNow = eventsStream{name: cur.name, created: created}
+		select {
+		case b.eventsRestart <- b.eventsNow:
+		default:
+		}
+	}
 }
 
 // consumeEvents reads the events stream after es.lastSeq until ctx ends,
@@ -96,9 +128,16 @@ func (b *Bus) consumeEvents(ctx context.Context, es eventsStream) {
 			cc, err = c.Consume(handle, jetstream.PullHeartbeat(eventsHeartbeat))
 		}
 		if err == nil {
-			<-ctx.Done()
-			cc.Stop()
-			return
+			select {
+			case <-ctx.Done():
+				cc.Stop()
+				return
+			case es = <-b.eventsRestart: // the stream was made again
+				cc.Stop()
+				cfg.OptStartSeq = es.lastSeq + 1
+				attempt = -1
+				continue
+			}
 		}
 		if attempt%20 == 0 && ctx.Err() == nil {
 			b.log.Warn("read the events stream; retrying", slog.Any("err", err))

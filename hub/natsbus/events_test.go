@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"chatd/hub"
+	"chatd/hub/natsbus/natstest"
 	"chatd/hub/protocol"
 )
 
@@ -341,5 +342,58 @@ func TestBroadcastWhileEventsStreamSilent(t *testing.T) {
 	case <-timed.js.PublishAsyncComplete():
 	case <-ctx.Done():
 		t.Fatalf("an acknowledgement that never comes is waited for for ever (%d waiting)", timed.js.PublishAsyncPending())
+	}
+}
+
+// TestEventsStreamReadAfterJetStreamLost: when NATS comes back without
+// its data and the bus sets the events stream up again, each instance
+// reads the new stream from its start, so an instance cut off for a
+// moment later still gets the events it missed. The ordered consumer
+// went on after the last sequence it had read of the stream lost, and
+// read none of the new stream's events up to that number.
+func TestEventsStreamReadAfterJetStreamLost(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sender, _ := newBus(t, c, "evlost-sender", time.Second)
+	recv, rec := newBus(t, c, "evlost-recv", time.Second)
+	waitHealthy(t, ctx, sender, recv)
+	event := func(n int) hub.UserEvent {
+		return hub.UserEvent{UserID: "u-evlost", Frame: &protocol.Frame{Type: protocol.TypeConversation,
+			Data: []byte(`{"n":` + strconv.Itoa(n) + `}`)}}
+	}
+	const before = 3
+	for n := range before {
+		if err := sender.Broadcast(ctx, event(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitEventsRead(t, ctx, recv, before)
+
+	c.StopAll()
+	waitUnhealthy(t, ctx, recv)
+	c.Wipe()
+	c.StartAll()
+	waitHealthy(t, ctx, sender, recv)
+	waitEventsStored(t, ctx, sender, 0) // the events stream is there again
+	for n := before; n < before+2; n++ {
+		if err := untilAvailable(ctx, func() error { return sender.Broadcast(ctx, event(n)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.waitFor(t, ctx, "the events over core NATS", func() bool { return len(rec.events) == before+2 })
+	waitEventsRead(t, ctx, recv, before+2)
+}
+
+// waitEventsRead waits until b has read n user events from the events stream.
+func waitEventsRead(t *testing.T, ctx context.Context, b *Bus, n int64) {
+	t.Helper()
+	for b.eventsRead.Load() < n {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of %d events read from the events stream", b.eventsRead.Load(), n)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

@@ -455,11 +455,12 @@ func (b *Bus) renewLoop(ctx context.Context) {
 	b.everyRenewal(ctx, func() { b.renew(ctx) })
 }
 
-// judgeLoop checks the watchers and then reports the locks of dead
-// instances to the hub, every RenewEvery until ctx ends.
+// judgeLoop checks the watchers and the events stream, then reports the
+// locks of dead instances to the hub, every RenewEvery until ctx ends.
 func (b *Bus) judgeLoop(ctx context.Context) {
 	b.everyRenewal(ctx, func() {
 		b.checkWatchers(ctx)
+		b.checkEvents(ctx)
 		b.reportOrphans()
 	})
 }

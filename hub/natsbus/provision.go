@@ -249,6 +249,7 @@ func (b *Bus) run(ctx context.Context) {
 	}
 	res := b.res.Load()
 	b.watchers = []*watched{newWatched(res.leases, b.lease), newWatched(res.locks, b.locks)}
+	b.eventsNow = res.events
 	b.wg.Add(3 + len(b.watchers))
 	go func() {
 		defer b.wg.Done()
