@@ -368,14 +368,19 @@ func newWatched(kv jetstream.KeyValue, view mirror) *watched {
 
 // watch feeds every entry of w's bucket (the current values, then each
 // change) to its mirror until ctx ends, starting a new watcher when one
-// fails or check finds it behind.
+// fails or check finds it behind. A watcher that cannot be started is a
+// warning (the first failure, then every 20th): without the leases or
+// the locks mirrored, this instance ends no dead instance's answers.
 func (b *Bus) watch(ctx context.Context, w *watched) {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		wctx, cancel := context.WithCancel(ctx)
 		kw, err := w.kv.WatchAll(wctx)
 		if err != nil {
 			cancel()
-			b.log.Debug("watch bucket", slog.String("bucket", w.kv.Bucket()), slog.Any("err", err))
+			if ctx.Err() == nil && attempt%20 == 0 {
+				b.log.Warn("cannot watch a bucket; retrying (this instance ends no dead instance's answers meanwhile)",
+					slog.String("bucket", w.kv.Bucket()), slog.Int("attempt", attempt+1), slog.Any("err", err))
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff(attempt)):

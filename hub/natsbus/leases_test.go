@@ -1,14 +1,18 @@
 package natsbus
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
+	"chatd/hub/natsbus/natstest"
 )
 
 // entry is a KV entry as a watcher delivers it.
@@ -232,3 +236,38 @@ func newViews() (*leaseView, *lockView, time.Time) {
 var errTest = errors.New("renewal failed")
 
 func ptr(d time.Duration) *time.Duration { return &d }
+
+// TestWatcherFailureLogged: a bucket that cannot be watched (here the
+// NATS user may not create the watcher's consumer, as with permissions
+// that predate a bucket) leaves the instance unable to tell dead
+// instances from live ones, so no crashed instance's answers would be
+// ended by it: that is a warning naming the bucket and the reason, not a
+// debug line.
+func TestWatcherFailureLogged(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw",
+		DenyPublish: []string{"$JS.API.CONSUMER.CREATE.KV_chatd_locks", "$JS.API.CONSUMER.CREATE.KV_chatd_locks.>"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logs := make(logRecords, 1024)
+	b, err := New(Options{URLs: c.URLs(), InstanceID: "no-watch", User: "chatd", Password: "pw",
+		LeaseTTL: time.Second, Stream: StreamLimits{MaxBytes: 64 << 20}, Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Attach(newRecorder())
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	for {
+		select {
+		case r := <-logs:
+			if r.Level >= slog.LevelWarn && strings.Contains(r.Message, "watch") && logAttr(r, "bucket") == "chatd_locks" {
+				if logAttr(r, "err") == "" {
+					t.Fatalf("%q says no reason", r.Message)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("a bucket that cannot be watched is not warned about")
+		}
+	}
+}
