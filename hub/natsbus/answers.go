@@ -87,7 +87,7 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 		return unavailable("number the frames of "+a.MessageID, err)
 	}
 	msg := &nats.Msg{Subject: subj, Reply: b.pubs.replyTo(p, n), Data: f.Data, Header: frameHeader(f, n, prev, id)}
-	fl := &inFlight{msg: msg, num: numbered{id: id, n: n, prev: prev}, sent: time.Now()}
+	fl := &inFlight{msg: msg, num: numbered{id: id, n: n, prev: prev}, sent: time.Now(), since: b.reconnects.current()}
 	if err := b.nc.PublishMsg(msg); err != nil {
 		return publishFailed("publish frame of "+f.MessageID, err)
 	}

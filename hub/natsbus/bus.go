@@ -43,7 +43,9 @@ type Bus struct {
 	live     *liveFrames // the follows here, each subscribed to its answer's frames
 	replies  *replyMux   // answers of direct gets
 	pubs     *publishers // numbering of the answers published here
-	tally    *connTally  // the connections held here per user (Limits)
+	// reconnects tells the frames in flight that the connection came back.
+	reconnects reconnects
+	tally      *connTally // the connections held here per user (Limits)
 	// windows is the bucket of the login and registration limits, once
 	// bound (Windows); windowsDown says its absence was logged.
 	windows     atomic.Pointer[jetstream.KeyValue]
@@ -177,7 +179,8 @@ func (b *Bus) natsOptions() []nats.Option {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.conn.up()
 			b.attempts.connected()
-			b.live.resyncAll() // frames published meanwhile were not received
+			b.live.resyncAll()  // frames published meanwhile were not received
+			b.reconnects.fire() // acknowledgements due meanwhile may be lost: frames in flight go again
 			b.log.Info("NATS connection back", slog.String("server", nc.ConnectedUrlRedacted()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {

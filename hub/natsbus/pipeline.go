@@ -84,6 +84,36 @@ type inFlight struct {
 	msg  *nats.Msg
 	num  numbered
 	sent time.Time
+	// since is closed by the first reconnect after the frame was sent:
+	// its acknowledgement may have been lost with the connection.
+	since <-chan struct{}
+}
+
+// reconnects tells the frames in flight that the connection came back
+// (see inFlight.since).
+type reconnects struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// current is closed at the next reconnect.
+func (r *reconnects) current() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ch == nil {
+		r.ch = make(chan struct{})
+	}
+	return r.ch
+}
+
+// fire says the connection came back.
+func (r *reconnects) fire() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ch != nil {
+		close(r.ch)
+	}
+	r.ch = make(chan struct{})
 }
 
 func newPublishers() *publishers { return &publishers{answers: make(map[string]*pubAnswer)} }
@@ -234,7 +264,7 @@ func (b *Bus) settle(ctx context.Context, a *pubAnswer) (*inFlight, error) {
 		// Lost, late or failed: send it again on the answer's current inbox.
 		m := *fl.msg
 		m.Reply = b.pubs.replyTo(a, fl.num.n)
-		fl.msg, fl.sent = &m, time.Now()
+		fl.msg, fl.sent, fl.since = &m, time.Now(), b.reconnects.current()
 		if err = b.nc.PublishMsg(&m); err == nil {
 			seq, err = b.awaitAck(ctx, a, fl)
 		}
@@ -263,9 +293,15 @@ func refusedByStream(err error) bool {
 // errAckTimeout is an acknowledgement that did not come within ackWait.
 var errAckTimeout = errors.New("natsbus: no JetStream acknowledgement")
 
+// errAckReconnected is an acknowledgement not come before the connection
+// was lost and came back: it may have been lost with it.
+var errAckReconnected = errors.New("natsbus: no JetStream acknowledgement before a reconnect")
+
 // awaitAck reads the acknowledgement of fl from a's channel: the stream
 // sequence JetStream stored it at, or its error. Acknowledgements of other
-// frames (a frame sent twice is acknowledged twice) are skipped.
+// frames (a frame sent twice is acknowledged twice) are skipped. It gives
+// up at once when the connection came back since fl was sent (the
+// acknowledgement may have been lost with it), rather than after ackWait.
 func (b *Bus) awaitAck(ctx context.Context, a *pubAnswer, fl *inFlight) (uint64, error) {
 	b.pubs.mu.Lock()
 	acks := a.acks
@@ -288,6 +324,8 @@ func (b *Bus) awaitAck(ctx context.Context, a *pubAnswer, fl *inFlight) (uint64,
 			case m = <-acks:
 			case <-timeout:
 				return 0, errAckTimeout
+			case <-fl.since:
+				return 0, errAckReconnected
 			case <-ctx.Done():
 				return 0, ctx.Err()
 			}

@@ -229,3 +229,52 @@ func publishing(b *Bus) int {
 	defer b.pubs.mu.Unlock()
 	return len(b.pubs.answers)
 }
+
+// TestPublishResendsAfterReconnect: a frame whose acknowledgement was
+// lost with the connection (its NATS node went away, the client moved to
+// another) is sent again as soon as the connection is back, not when
+// ackWait (5 s) has passed since it was sent: every answer published
+// through a NATS node that restarts stalled that long for the followers
+// elsewhere.
+func TestPublishResendsAfterReconnect(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "reconn-owner", 2*time.Second)
+	waitHealthy(t, ctx, owner)
+	owner.ackWait = time.Hour // a wait the test must not sit out
+	a := answer("c-reconn", "m-reconn", owner.InstanceID())
+	frames := testFrames(a, 1)
+	lost := make(chan struct{})
+	var once sync.Once
+	drop := func(m *nats.Msg) bool {
+		first := false
+		once.Do(func() { first = true; close(lost) })
+		return first // the first frame's acknowledgement, as the connection drops
+	}
+	owner.dropAck.Store(&drop)
+	published := make(chan error, 1)
+	pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer pcancel()
+	go func() { published <- owner.Publish(pctx, a, frames[0]) }()
+	select {
+	case <-lost:
+	case <-ctx.Done():
+		t.Fatal("the frame was never acknowledged")
+	}
+	if err := owner.nc.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-published; err != nil {
+		t.Fatalf("the first frame after the reconnect: %v (sent again only after ackWait)", err)
+	}
+	for _, f := range frames[1:] {
+		if err := publishRetrying(ctx, owner, a, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stored := storedFrames(t, ctx, owner, a.MessageID); len(stored) != len(frames) {
+		t.Fatalf("the stream holds %d frames, want %d (each once)", len(stored), len(frames))
+	}
+}
