@@ -93,6 +93,9 @@ type Bus struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// closed is closed once the connection is (its ClosedHandler).
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 var _ hub.Bus = (*Bus)(nil)
@@ -109,7 +112,7 @@ func New(opts Options) (*Bus, error) {
 		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
 		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(), tally: newConnTally(),
 		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + ".",
-		eventsRestart: make(chan eventsStream, 1)}
+		eventsRestart: make(chan eventsStream, 1), closed: make(chan struct{})}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL, opts.SessionKeys, b.log)
 	b.locks = newLockView(b.lease)
@@ -201,7 +204,10 @@ func (b *Bus) natsOptions() []nats.Option {
 			b.conn.up()
 			b.attempts.connected()
 		}),
-		nats.ClosedHandler(func(*nats.Conn) { b.conn.lost() }),
+		nats.ClosedHandler(func(*nats.Conn) {
+			b.conn.lost()
+			b.closeOnce.Do(func() { close(b.closed) })
+		}),
 	}
 	switch {
 	case b.opts.CredsFile != "":
@@ -309,17 +315,28 @@ func (b *Bus) usable() error {
 }
 
 // Close stops renewing, deletes this instance's lease (its answers must have
-// ended: the hub drains before), and closes the connection.
+// ended: the hub drains before), and closes the connection, returning
+// once it is closed (or ctx ends): what was published last (user events
+// broadcast during the shutdown) is flushed to NATS before the process
+// exits.
 func (b *Bus) Close(ctx context.Context) error {
 	b.cancel()
 	b.wg.Wait()
 	if r := b.res.Load(); r != nil && b.nc.IsConnected() {
 		b.deleteLease(ctx, r)
 	}
-	if err := b.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	// Drain closes at once, without flushing, a connection being
+	// re-established: there is nothing to flush to.
+	err := b.nc.Drain()
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrConnectionReconnecting) {
 		return fmt.Errorf("natsbus: close the NATS connection: %w", err)
 	}
-	return nil
+	select {
+	case <-b.closed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("natsbus: close the NATS connection: %w", ctx.Err())
+	}
 }
 
 // leaveAttemptTimeout bounds one attempt to delete the lease at Close: a

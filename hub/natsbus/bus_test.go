@@ -527,6 +527,34 @@ func TestAnswerStreamKeepsLongerRetention(t *testing.T) {
 	}
 }
 
+// TestCloseReturnsClosed: Close returns once the connection is closed,
+// so what the instance published last (a user event broadcast during the
+// shutdown) has been flushed to NATS when the process exits; Close
+// returned while nats.go was still draining, in the background.
+func TestCloseReturnsClosed(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	recv, rec := newBus(t, c, "closing-recv", 2*time.Second)
+	b, _ := newBus(t, c, "closing", 2*time.Second)
+	waitHealthy(t, ctx, recv, b)
+	ev := hub.UserEvent{UserID: "u-closing", Close: &hub.UserClose{Code: protocol.CloseUnauthorized, Reason: "signed out"}}
+	if err := b.Broadcast(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !b.nc.IsClosed() {
+		t.Fatalf("Close returned with the connection %v", b.nc.Status())
+	}
+	rec.waitFor(t, ctx, "the event broadcast just before Close", func() bool { return len(rec.events) == 1 })
+	if err := b.Close(ctx); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+}
+
 // TestCloseDeletesLeaseOnceJetStreamAnswers: an instance that stops while
 // JetStream cannot store anything (two NATS nodes of three down: no
 // quorum) deletes its lease once it can, instead of failing at the first
