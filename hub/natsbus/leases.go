@@ -282,12 +282,15 @@ func (v *lockView) apply(e jetstream.KeyValueEntry) {
 		delete(v.reported, e.Key())
 		return
 	}
-	if old, ok := v.locks[e.Key()]; ok && old.rev == e.Revision() {
-		old.pass = v.pass // delivered again by a new watcher: first seen stays
-		return
-	}
 	var ref hub.AnswerRef
 	if json.Unmarshal(e.Value(), &ref) != nil {
+		return
+	}
+	// The same revision and holder: delivered again by a new watcher, and
+	// first seen stays. The holder is compared too: a bucket made again
+	// (see Bus.relostLeases) numbers its revisions from 1 again.
+	if old, ok := v.locks[e.Key()]; ok && old.rev == e.Revision() && old.ref == ref {
+		old.pass = v.pass
 		return
 	}
 	v.locks[e.Key()] = &lockEntry{ref: ref, rev: e.Revision(), firstSeen: v.ownNow(), pass: v.pass}

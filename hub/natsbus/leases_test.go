@@ -225,6 +225,28 @@ func TestMirrorPasses(t *testing.T) {
 	}
 }
 
+// TestLockViewAfterBucketMadeAgain: when NATS lost its data and the
+// locks bucket was made again, revisions start again from 1, so a lock
+// taken in the new bucket can come with the revision the view holds for
+// the same conversation's lock of the bucket lost. The view took it for
+// that lock delivered again and kept the old holder: the new holder,
+// were it to die, was never reported and its answer never ended.
+func TestLockViewAfterBucketMadeAgain(t *testing.T) {
+	t.Parallel()
+	_, locks, _ := newViews()
+	lost := hub.AnswerRef{ConversationID: "c1", MessageID: "m-lost", UserID: "u1", Instance: "gone"}
+	taken := hub.AnswerRef{ConversationID: "c1", MessageID: "m-new", UserID: "u1", Instance: "peer"}
+	locks.begin()
+	locks.apply(lockEntryOf(lost, 3))
+	locks.synced()
+	locks.begin() // the watcher of the bucket made again
+	locks.apply(lockEntryOf(taken, 3))
+	locks.synced()
+	if got := locks.locks[taken.ConversationID]; got == nil || got.ref != taken {
+		t.Fatalf("the view holds %+v, want the lock of the new bucket %+v", got, taken)
+	}
+}
+
 // newViews returns the views of instance "me" (lease TTL 10 s, its own
 // lease renewed) and the time the tests start from.
 func newViews() (*leaseView, *lockView, time.Time) {
