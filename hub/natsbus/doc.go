@@ -88,10 +88,13 @@
 //     Core NATS delivers each at once to every connected instance; the
 //     stream keeps it two minutes (at most 64 MiB), and every instance
 //     also reads the stream with one ordered consumer made when the bus
-//     is set up, so an instance cut off for a moment gets what it missed
-//     when it is back. Each event carries an id: it is handed to the hub
-//     once. (An event missed on core NATS and read later from the stream
-//     may reach the hub after a newer one.)
+//     is set up (and made again from the start of a stream made again
+//     after NATS lost its data), so an instance cut off for a moment gets
+//     what it missed when it is back. Each event carries an id: it is
+//     handed to the hub once. (An event missed on core NATS and read
+//     later from the stream may reach the hub after a newer one.) An
+//     event whose store the stream does not acknowledge is given up after
+//     5 s; while too many wait, events go on core NATS alone.
 //
 // A connection never receives what it published itself (no echo): the
 // frames of this instance's answers reach its own follows from Publish.
