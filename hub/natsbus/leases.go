@@ -49,6 +49,10 @@ type leaseView struct {
 	streakStart time.Time            // ownNow when renewals last resumed after a failure
 	renewedAt   time.Time            // local time of the last successful renewal
 	failed      bool                 // the last renewal failed
+	// noticed is when instances without a lease seen were first named
+	// where they hold something (connection counts), by instance id: one
+	// just started may hold before its lease reaches this view.
+	noticed map[string]time.Time
 }
 
 // seenLease is an instance's newest lease seen.
@@ -66,7 +70,8 @@ func newLeaseView(self string, ttl time.Duration, keys SessionKeys, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &leaseView{self: self, ttl: ttl, keys: keys, log: log, seen: make(map[string]seenLease)}
+	return &leaseView{self: self, ttl: ttl, keys: keys, log: log, seen: make(map[string]seenLease),
+		noticed: make(map[string]time.Time)}
 }
 
 // begin starts the pass of a new watcher, which delivers every lease again.
@@ -165,6 +170,23 @@ func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 	return now.Sub(seenSince) > v.longestTTL()
 }
 
+// deadHolder reports whether instance, named as holding something (its
+// connection counts), is dead by now (the leases stream's clock): its
+// lease expired, or none was seen for the longest TTL of the leases seen
+// since it was first named (a live instance, even one that has just
+// started, would have renewed by then).
+func (v *leaseView) deadHolder(instance string, now time.Time) bool {
+	v.mu.Lock()
+	if _, ok := v.seen[token(instance)]; !ok {
+		if _, ok := v.noticed[instance]; !ok {
+			v.noticed[instance] = now
+		}
+	}
+	since := v.noticed[instance]
+	v.mu.Unlock()
+	return v.dead(instance, now, since)
+}
+
 // ttlOf is how long l's instance may go without renewing: the longer of
 // this instance's TTL and the one its lease declares.
 func (v *leaseView) ttlOf(l seenLease) time.Duration { return max(v.ttl, l.ttl) }
@@ -248,6 +270,11 @@ func (v *leaseView) forget(now time.Time) {
 	for key, last := range v.seen {
 		if now.Sub(last.created) > leaseBucketAge(v.ttlOf(last)) {
 			delete(v.seen, key)
+		}
+	}
+	for instance, at := range v.noticed {
+		if _, ok := v.seen[token(instance)]; ok || now.Sub(at) > leaseBucketAge(v.longestTTL()) {
+			delete(v.noticed, instance)
 		}
 	}
 }

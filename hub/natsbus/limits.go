@@ -162,8 +162,11 @@ func (l *Limits) setOwn(ctx context.Context, userID string, own func(others int)
 	})
 }
 
-// pruneDead drops the counts of instances whose lease expired; it does
-// nothing until this instance may judge leases (see leaseView.judging).
+// pruneDead drops the counts of instances whose lease expired, or that
+// have shown no lease for a TTL since their count was first seen here
+// (one just started writes counts before its lease reaches this
+// instance); it does nothing until this instance may judge leases (see
+// leaseView.judging).
 func (l *Limits) pruneDead(c connCounts) bool {
 	now, ok := l.b.lease.judging()
 	if !ok {
@@ -171,7 +174,7 @@ func (l *Limits) pruneDead(c connCounts) bool {
 	}
 	pruned := false
 	for inst := range c {
-		if inst != l.b.id && l.b.lease.dead(inst, now, time.Time{}) {
+		if inst != l.b.id && l.b.lease.deadHolder(inst, now) {
 			delete(c, inst)
 			pruned = true
 		}

@@ -61,3 +61,36 @@ func TestLimitsAcrossSkewedClocks(t *testing.T) {
 		}
 	}
 }
+
+// TestConnCountsOfANewInstance: the connections an instance counted for
+// a user before the others saw its lease (it has just started: tabs
+// reconnect to it at once in a rolling restart) still count for them.
+// They were dropped as a dead instance's at the next update of the user's
+// counts elsewhere, and the user got that many connections more.
+func TestConnCountsOfANewInstance(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, _ := newBus(t, c, "counts-old", time.Second)
+	waitHealthy(t, ctx, b)
+	waitJudging(t, ctx, b)
+	// The new instance's count, written before its lease reached b.
+	if _, err := b.res.Load().conns.Put(ctx, token("u-new"), []byte(`{"counts-new":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	const maxConns = 3
+	granted := 0
+	for range 3 {
+		ok, err := b.Limits().AcquireConn(ctx, "u-new", maxConns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			granted++
+		}
+	}
+	if granted != maxConns-2 {
+		t.Fatalf("%d connections granted beside the new instance's 2, want %d", granted, maxConns-2)
+	}
+}
