@@ -71,7 +71,8 @@
 //     usually applies.
 //   - KV buckets chatd_conns and chatd_sends (Limits): per-user open
 //     connections per instance (each instance writes the number it holds;
-//     dropped for instances whose lease expired) and the cluster-wide
+//     dropped for instances whose lease expired, or that show none a lease
+//     TTL after their count was first seen) and the cluster-wide
 //     token buckets of each user: sends, new conversations, searches
 //     (kept for one minute after the last change). chatd_sends also
 //     holds the claims of jobs one instance at a time does (TakeJob: a
