@@ -72,7 +72,9 @@ func TestConnCountsOfANewInstance(t *testing.T) {
 	c := startNATS(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, _ := newBus(t, c, "counts-old", time.Second)
+	// A TTL that the three updates below cannot outlast on a loaded
+	// machine: past it, an instance still without a lease is dead.
+	b, _ := newBus(t, c, "counts-old", 3*time.Second)
 	waitHealthy(t, ctx, b)
 	waitJudging(t, ctx, b)
 	// The new instance's count, written before its lease reached b.
