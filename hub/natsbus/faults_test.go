@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
@@ -564,4 +565,54 @@ func TestRecoveryAfterJetStreamLost(t *testing.T) {
 	waitJudging(t, ctx, b)
 	a.Kill()
 	recB.waitFor(t, ctx, "the orphaned answer reported", func() bool { return len(recB.orphans) > 0 })
+}
+
+// TestRecoveryAfterLeasesBucketLostWhenRenewalsTimeOut: the leases bucket
+// gone (NATS lost its data) is set up again even when the renewals that
+// find it gone time out instead of being told that no stream answers. A
+// renewal is bounded by half the lease TTL, and nats.go waits twice 250 ms
+// before it reports no stream, so with a lease TTL of about a second (the
+// least chatd allows) renewals end as timeouts, and the bus was set up
+// again only when a timer race let a renewal see the answer. Here a
+// subscriber to the bucket's subjects that never answers makes every
+// renewal time out.
+func TestRecoveryAfterLeasesBucketLostWhenRenewalsTimeOut(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, _ := newBus(t, c, "relost", time.Second)
+	waitHealthy(t, ctx, b)
+	nc, err := nats.Connect(c.URLs()[0], nats.UserInfo("chatd", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Subscribe("$KV.chatd_leases.>", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.js.DeleteStream(ctx, "KV_chatd_leases"); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	for { // a renewal lands again: only in a bucket set up again
+		b.lease.mu.Lock()
+		renewed := b.lease.renewedAt.After(deleted)
+		b.lease.mu.Unlock()
+		if renewed {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the lease is not renewed again after its bucket was lost (health: %v)", b.Health(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if _, err := b.js.Stream(ctx, "KV_chatd_leases"); err != nil {
+		t.Fatalf("the leases bucket: %v", err)
+	}
+	waitHealthy(t, ctx, b)
 }

@@ -526,12 +526,18 @@ func (b *Bus) renew(ctx context.Context) {
 	if ctx.Err() == nil {
 		b.lease.renewed(err)
 	}
-	if noLeader(err) && ctx.Err() == nil {
+	// A renewal that timed out may have found the bucket gone too: it is
+	// bounded by half the TTL, and nats.go retries a publish no stream
+	// answers twice, 250 ms apart, before it says so (with a TTL of about
+	// a second the bound comes first).
+	if (noLeader(err) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
 		b.relostLeases(ctx)
 	}
 }
 
-// relostLeases sets JetStream up again when the leases bucket is gone:
+// relostLeases sets JetStream up again when the leases bucket is gone
+// (a renewal failed without an answer from a stream, or timed out; it
+// checks the bucket's stream, which costs a request per such renewal):
 // NATS came back from an outage without its data (servers started
 // without their store), and every bucket and stream went with it. Without
 // them no lease is ever renewed and nothing works until a restart. A
