@@ -76,7 +76,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 func TestConversationCreationLimit(t *testing.T) {
 	t.Parallel()
 	lim := limits.New(limits.Options{ConversationsPerMinute: 3})
-	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) { o.Limits = lim }})
+	e := newEnv(t, envOptions{creations: lim})
 	u, other := e.register("Creator"), e.register("Other")
 	var wg sync.WaitGroup
 	var mu sync.Mutex

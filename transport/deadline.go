@@ -8,10 +8,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"chatd/transport/auth"
-	"chatd/transport/httperr"
-	"chatd/transport/limits"
 )
 
 // DefaultBodyReadTimeout is how long a request body may take to arrive.
@@ -53,20 +49,4 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		b.once.Do(b.clear)
 	}
 	return n, err // a timeout wraps os.ErrDeadlineExceeded: httperr.DecodeJSON answers 408
-}
-
-// limitCreation spends the user's conversation budget on POST
-// /api/conversations (sends that create a conversation spend it in the
-// live transports), answering 429 with Retry-After when it is empty.
-func limitCreation(l *limits.Users) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if c.Request.Method == http.MethodPost && c.FullPath() == "/api/conversations" {
-			id, _ := auth.IdentityFrom(c)
-			if wait, ok := l.AllowConversation(id.UserID); !ok {
-				httperr.AbortError(c, httperr.RateLimited("too many new conversations; wait a moment", wait))
-				return
-			}
-		}
-		c.Next()
-	}
 }

@@ -53,6 +53,9 @@ type env struct {
 type envOptions struct {
 	accounts auth.AccountOptions
 	router   func(*transport.RouterOptions)
+	// creations is the budget of new conversations; tests create many
+	// conversations, so it defaults to one that never runs out.
+	creations api.CreationBudget
 }
 
 // newEnv starts a server; tweak adjusts the options before it starts.
@@ -81,18 +84,20 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("accounts: %v", err)
 	}
 	e.health = api.NewHealth(store, 0)
+	if o.creations == nil {
+		o.creations = limits.New(limits.Options{ConversationsPerMinute: 1 << 20})
+	}
 	registry := prometheus.NewRegistry()
 	opts := transport.RouterOptions{
-		Logger:        logger,
-		Auth:          authn,
-		Accounts:      accounts,
-		Conversations: api.NewConversations(store, api.ConversationOptions{Live: e.live, Catalog: testModels, Logger: logger}),
-		Models:        api.NewModels(testModels),
-		Health:        e.health,
+		Logger:   logger,
+		Auth:     authn,
+		Accounts: accounts,
+		Conversations: api.NewConversations(store, api.ConversationOptions{Live: e.live, Catalog: testModels,
+			Creations: o.creations, Logger: logger}),
+		Models: api.NewModels(testModels),
+		Health: e.health,
 		Metrics: transport.MetricsOptions{Registerer: registry, Gatherer: registry,
 			Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
-		// Tests create many conversations; TestConversationCreationLimit sets its own.
-		Limits: limits.New(limits.Options{ConversationsPerMinute: 1 << 20}),
 	}
 	if o.router != nil {
 		o.router(&opts)

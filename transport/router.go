@@ -10,7 +10,6 @@ import (
 	"chatd/transport/api"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
-	"chatd/transport/limits"
 )
 
 // DefaultBodyLimit caps request bodies (1 MiB).
@@ -44,10 +43,6 @@ type RouterOptions struct {
 	// connection closed, and the memory its answer held is freed. The live
 	// channel's streams (WebSocket, SSE) have their own write timeout.
 	ResponseWriteTimeout time.Duration
-	// Limits holds the per-user budget of new conversations spent by POST
-	// /api/conversations; share it with the live transports. It defaults
-	// to limits.New's defaults.
-	Limits *limits.Users
 	// Static is the built web client (index.html, assets/...), served with
 	// package frontend's single-page-app rules. Nil serves the client built
 	// into the binary (-tags embedui), or a page explaining how to build it.
@@ -86,9 +81,6 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if opts.ResponseWriteTimeout <= 0 {
 		opts.ResponseWriteTimeout = DefaultResponseWriteTimeout
 	}
-	if opts.Limits == nil {
-		opts.Limits = limits.New(limits.Options{})
-	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -109,7 +101,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	apiGroup := r.Group("/api")
 	opts.Health.Routes(apiGroup)
 	opts.Accounts.Routes(apiGroup)
-	authed := apiGroup.Group("", opts.Auth.Middleware(), limitCreation(opts.Limits))
+	authed := apiGroup.Group("", opts.Auth.Middleware())
 	opts.Conversations.Routes(authed)
 	opts.Models.Routes(authed)
 	if opts.Register != nil {

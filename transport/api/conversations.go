@@ -38,6 +38,13 @@ type ConversationOptions struct {
 	Live Live
 	// Catalog, when set, is checked for the model a conversation names.
 	Catalog llm.Catalog
+	// Creations is the users' budget of new conversations, spent by each
+	// POST /api/conversations that may create one (not by a repeat of a
+	// clientId the user's conversations hold); past it the request gets
+	// 429 with Retry-After. Share it with the live transports, whose sends
+	// without a conversation spend it too (limits.Users). It defaults to a
+	// budget of these routes' own, with limits.New's defaults.
+	Creations CreationBudget
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// SearchesPerMinute bounds each user's searches (list requests with q);
@@ -58,6 +65,13 @@ type ConversationOptions struct {
 	RequestTimeout time.Duration
 }
 
+// CreationBudget is a per-user budget of new conversations (limits.Users).
+type CreationBudget interface {
+	// AllowConversation spends one of the user's creations, or says how
+	// long to wait for the next.
+	AllowConversation(userID string) (wait time.Duration, ok bool)
+}
+
 // DefaultRequestTimeout is the default ConversationOptions.RequestTimeout,
 // the bound of the live channel's frames and event streams' requests too.
 const DefaultRequestTimeout = 30 * time.Second
@@ -70,14 +84,15 @@ const DefaultSearchesPerMinute = 30
 
 // Conversations serves /api/conversations.
 type Conversations struct {
-	store    ConversationStore
-	live     Live
-	catalog  llm.Catalog
-	logger   *slog.Logger
-	searches *userRate // nil: unbounded
-	shared   limits.Budgets
-	perMin   int // searches per minute
-	timeout  time.Duration
+	store     ConversationStore
+	live      Live
+	creations CreationBudget
+	catalog   llm.Catalog
+	logger    *slog.Logger
+	searches  *userRate // nil: unbounded
+	shared    limits.Budgets
+	perMin    int // searches per minute
+	timeout   time.Duration
 }
 
 // NewConversations returns the conversation routes over store.
@@ -94,7 +109,10 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
-	h := &Conversations{store: store, live: opts.Live, catalog: opts.Catalog, logger: opts.Logger,
+	if opts.Creations == nil {
+		opts.Creations = limits.New(limits.Options{Logger: opts.Logger})
+	}
+	h := &Conversations{store: store, live: opts.Live, creations: opts.Creations, catalog: opts.Catalog, logger: opts.Logger,
 		shared: opts.SharedSearches, perMin: opts.SearchesPerMinute, timeout: opts.RequestTimeout}
 	if opts.SearchesPerMinute > 0 {
 		h.searches = newUserRate(opts.SearchesPerMinute, time.Minute)
@@ -181,10 +199,11 @@ type conversationBody struct {
 	Conversation persistence.Conversation `json:"conversation"`
 }
 
-// create stores a new conversation (201). A body with a clientId the
-// user's conversations already hold stores nothing: that conversation is
-// answered with 200, so a creation retried after a lost answer, or sent
-// twice at once, makes one conversation.
+// create stores a new conversation (201), spending one of the user's
+// creations. A body with a clientId the user's conversations already hold
+// stores nothing and spends nothing: that conversation is answered with
+// 200, so a creation retried after a lost answer, or sent twice at once,
+// makes one conversation.
 func (h *Conversations) create(c *gin.Context) {
 	var f createFields
 	if err := httperr.DecodeOptionalJSON(c.Request, &f); err != nil {
@@ -193,6 +212,13 @@ func (h *Conversations) create(c *gin.Context) {
 	}
 	if err := f.validate(c.Request.Context(), h.catalog); err != nil {
 		httperr.AbortError(c, err)
+		return
+	}
+	if h.repeated(c, f.ClientID) {
+		return
+	}
+	if wait, ok := h.creations.AllowConversation(ownerID(c)); !ok {
+		httperr.AbortError(c, httperr.RateLimited("too many new conversations; wait a moment", wait))
 		return
 	}
 	conv := persistence.Conversation{OwnerID: ownerID(c), ClientID: f.ClientID}
@@ -231,6 +257,28 @@ func (h *Conversations) create(c *gin.Context) {
 	}
 	h.live.ConversationChanged(conv.OwnerID, ActionCreated, conv)
 	c.JSON(http.StatusCreated, conversationBody{conv})
+}
+
+// repeated answers a creation whose clientId the user's conversations
+// already hold with that conversation (200), before it spends any budget,
+// and reports whether it answered. A new key costs this one indexed read;
+// requests without a key cost none. Two requests sent at once with a new
+// key both find nothing and both spend the budget, though one conversation
+// is made (the unique index decides, and create answers the loser 200).
+func (h *Conversations) repeated(c *gin.Context, clientID string) bool {
+	if clientID == "" {
+		return false
+	}
+	conv, err := h.store.ConversationByClientID(c.Request.Context(), ownerID(c), clientID)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		httperr.AbortError(c, storeError(err, "find the conversation of a clientId"))
+		return true
+	}
+	c.JSON(http.StatusOK, conversationBody{conv})
+	return true
 }
 
 // created answers a repeated creation with the conversation the user's

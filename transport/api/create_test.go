@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"chatd/persistence"
 	"chatd/transport/api"
+	"chatd/transport/limits"
 )
 
 // createAnswer is the answer to one POST or PATCH of a conversation.
@@ -122,6 +124,55 @@ func TestCreateIdempotentConcurrent(t *testing.T) {
 	}
 	if stored := e.stored(t, u); created != 1 || len(stored) != 1 {
 		t.Fatalf("%d answers 201 and %d conversations stored, want 1 and 1", created, len(stored))
+	}
+}
+
+// TestCreateRepeatSpendsNoBudget: repeats of a creation whose clientId the
+// user's conversations hold spend none of the user's budget of new
+// conversations, while new creations sent at the same time still get no
+// more than it: with a budget of three, one spent by the first creation,
+// six repeats and ten new creations at once make exactly two more
+// conversations, every repeat is answered 200 with the first one, the rest
+// 429. Once the budget is spent a repeat still finds its conversation.
+func TestCreateRepeatSpendsNoBudget(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{Creations: limits.New(limits.Options{ConversationsPerMinute: 3})})
+	u := e.user(t)
+	first := e.send(t, http.MethodPost, u, "/api/conversations", `{"clientId":"first"}`)
+	if first.status != http.StatusCreated {
+		t.Fatalf("create: %+v", first)
+	}
+	const repeats, fresh = 6, 10
+	answers := make([]createAnswer, repeats+fresh)
+	var wg sync.WaitGroup
+	for i := range answers {
+		body := `{"clientId":"first"}`
+		if i >= repeats {
+			body = fmt.Sprintf(`{"clientId":"new-%d"}`, i)
+		}
+		wg.Go(func() { answers[i] = e.send(t, http.MethodPost, u, "/api/conversations", body) })
+	}
+	wg.Wait()
+	for _, a := range answers[:repeats] {
+		if a.status != http.StatusOK || a.conv.ID != first.conv.ID {
+			t.Fatalf("a repeat: %+v, want 200 with %s", a, first.conv.ID)
+		}
+	}
+	count := map[int]int{}
+	for _, a := range answers[repeats:] {
+		count[a.status]++
+		if a.status == http.StatusTooManyRequests && a.code != "rate_limited" {
+			t.Fatalf("a refused creation: %+v", a)
+		}
+	}
+	if count[http.StatusCreated] != 2 || count[http.StatusTooManyRequests] != fresh-2 {
+		t.Fatalf("new creations answered %v, want 2 x 201 and %d x 429", count, fresh-2)
+	}
+	if n := len(e.stored(t, u)); n != 3 {
+		t.Fatalf("%d conversations stored, want 3", n)
+	}
+	if a := e.send(t, http.MethodPost, u, "/api/conversations", `{"clientId":"first"}`); a.status != http.StatusOK || a.conv.ID != first.conv.ID {
+		t.Fatalf("a repeat with the budget spent: %+v, want 200 with %s", a, first.conv.ID)
 	}
 }
 

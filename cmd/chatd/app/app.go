@@ -217,7 +217,7 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 		Auth:     authn,
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
-			Live: a.hub, Catalog: cfg.Model, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute,
+			Live: a.hub, Catalog: cfg.Model, Creations: lim, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute,
 			SharedSearches: cfg.SharedLimits, RequestTimeout: cfg.RequestTimeout}),
 		Models:               api.NewModels(cfg.Model),
 		Health:               a.health,
@@ -225,7 +225,6 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 		BodyLimit:            cfg.BodyLimit,
 		BodyReadTimeout:      cfg.BodyReadTimeout,
 		ResponseWriteTimeout: cfg.ResponseWriteTimeout,
-		Limits:               lim,
 		Static:               cfg.Static,
 		Metrics:              cfg.Metrics,
 		Register: func(routes transport.Routes) {

@@ -172,3 +172,30 @@ func TestRetriedSendSpendsNoSendBudget(t *testing.T) {
 		}
 	})
 }
+
+// TestRepeatedCreationSpendsNoBudget: a POST /api/conversations repeating
+// a clientId the user's conversations hold (a retry after a lost answer)
+// spends none of the user's budget of new conversations: with a budget of
+// two, the repeats are answered 200 with the first conversation, one more
+// new conversation is made, and only the third new one is refused. Before,
+// the budget was spent by a middleware that ran before the body was read,
+// so the repeats used it up and were refused 429.
+func TestRepeatedCreationSpendsNoBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{tweak: func(c *Config) { c.Limits.ConversationsPerMinute = 2 }})
+	u := e.register(t)
+	var first, again struct {
+		Conversation persistence.Conversation `json:"conversation"`
+	}
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"clientId": "k"}, http.StatusCreated, &first)
+	for range 3 {
+		e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"clientId": "k"}, http.StatusOK, &again)
+		if again.Conversation.ID != first.Conversation.ID {
+			t.Fatalf("a repeat answered %s, want the first conversation %s", again.Conversation.ID, first.Conversation.ID)
+		}
+	}
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"clientId": "other"}, http.StatusCreated, nil)
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"clientId": "third"}, http.StatusTooManyRequests, nil)
+	// With the budget spent, a repeat still finds its conversation.
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{"clientId": "k"}, http.StatusOK, nil)
+}
