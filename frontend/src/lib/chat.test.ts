@@ -523,31 +523,52 @@ describe('ChatApp: a subscribe refused', () => {
     expect(missing()).toBeUndefined();
   });
 
-  it('over the SSE fallback: a retry opens a stream for the conversation, the notice gone unless that stream is refused too', async () => {
+  it('over the SSE fallback: the notice stays while a retry is on its way and goes once a stream for the conversation opens, after a retry or a reconnect', async () => {
     sessionStorage.setItem('chatd.transport', 'sse');
     try {
       let refuse = true;
       const streams: string[] = [];
+      const open: Array<ReadableStreamDefaultController<Uint8Array>> = [];
       const { app, thread } = setup({
         snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
         route: (url) => {
           if (!url.startsWith('/api/events')) return undefined;
           streams.push(url);
           if (refuse && url.includes(CID)) return json({ error: { code: 'invalid_field', message: 'lastSeq: must not be negative' } }, 400);
-          return new Response(new ReadableStream<Uint8Array>(), { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+          const body = new ReadableStream<Uint8Array>({ start: (c) => void open.push(c) });
+          return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
         },
       });
+      const ofConversation = () => streams.filter((u) => u.includes(CID)).length;
       await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
       await vi.waitFor(() => expect(app.store.state.liveMissing[CID]).toBe('lastSeq: must not be negative'));
-      const before = streams.filter((u) => u.includes(CID)).length;
-      app.retryLive(CID); // refused again
-      await vi.waitFor(() => expect(streams.filter((u) => u.includes(CID)).length).toBe(before + 1));
-      await vi.waitFor(() => expect(app.store.state.liveMissing[CID]).toBeDefined());
+      const seen: Array<string | undefined> = [];
+      const stopWatching = app.store.subscribe(() => seen.push(app.store.state.liveMissing[CID]));
+      const before = ofConversation();
+      app.retryLive(CID); // refused again: the notice never went meanwhile
+      await vi.waitFor(() => expect(ofConversation()).toBe(before + 1));
+      await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+      expect(seen).not.toContain(undefined);
+      expect(app.store.state.liveMissing[CID]).toBeDefined();
+      stopWatching();
+
       refuse = false;
       app.retryLive(CID);
-      await vi.waitFor(() => expect(streams.filter((u) => u.includes(CID)).length).toBe(before + 2));
-      await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
-      expect(app.store.state.liveMissing[CID]).toBeUndefined();
+      await vi.waitFor(() => expect(app.store.state.liveMissing[CID]).toBeUndefined());
+      expect(ofConversation()).toBe(before + 2);
+
+      // Refused once more; a reconnect asks for the conversation again, and is taken.
+      refuse = true;
+      app.navigate('/');
+      await vi.waitFor(() => expect(streams.at(-1)).toBe('/api/events'));
+      app.navigate(`/c/${CID}`);
+      await vi.waitFor(() => expect(app.store.state.liveMissing[CID]).toBeDefined());
+      await vi.waitFor(() => expect(streams.at(-1)).toBe('/api/events'));
+      refuse = false;
+      const reopened = ofConversation();
+      open.at(-1)!.close(); // the stream is cut
+      await vi.waitFor(() => expect(ofConversation()).toBe(reopened + 1));
+      await vi.waitFor(() => expect(app.store.state.liveMissing[CID]).toBeUndefined());
     } finally {
       sessionStorage.clear();
     }

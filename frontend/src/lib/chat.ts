@@ -748,16 +748,11 @@ export class ChatApp {
 
   /**
    * retryLive subscribes again to a conversation whose live updates
-   * stopped (the notice's retry). The WebSocket reports the subscribe
-   * taken (subscribed), which ends the notice; the SSE transport reports
-   * only a refusal of the stream it opens, so over SSE the notice goes now
-   * and comes back with that refusal.
+   * stopped (the notice's retry). The notice stays until the transport
+   * reports the subscribe taken (subscribed), or ends with another refusal.
    */
   retryLive(id: string): void {
-    const transport = this.connection.transport;
-    if (!transport) return;
-    if (transport.kind === 'sse') this.threads.get(id)?.liveResumed();
-    transport.subscribe(id);
+    this.connection.transport?.subscribe(id);
   }
 
   /** retryConnection reconnects now (the status line's retry). */

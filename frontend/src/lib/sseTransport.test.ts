@@ -87,6 +87,7 @@ function setup(opts: { verdict?: Awaited<ReturnType<AuthCheck>>; resume?: Resume
     fallback: vi.fn(),
     resumePoint: vi.fn(() => opts.resume),
     subscribeFailed: vi.fn(),
+    subscribed: vi.fn(),
     notify: vi.fn(),
   };
   const checkAuth = vi.fn(async () => opts.verdict ?? 'ok');
@@ -396,6 +397,61 @@ describe('SSETransport', () => {
     expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'not_found', 'not_found');
     await settle();
     expect(events().map((c) => c.url)).toEqual(['/api/events?conversationId=c1', '/api/events']);
+    t.stop();
+  });
+
+  it('a stream following a conversation reports it subscribed once the server answers 200, before any event; a refused one or one following none does not', async () => {
+    const { t, last, handlers } = setup();
+    t.start();
+    await settle();
+    last().stream(); // the user's stream, following no conversation
+    await settle();
+    expect(handlers.subscribed).not.toHaveBeenCalled();
+    t.subscribe('c1');
+    await settle();
+    expect(handlers.subscribed).not.toHaveBeenCalled(); // still connecting
+    last().error(400, 'invalid_field');
+    await settle();
+    expect(handlers.subscribeFailed).toHaveBeenCalledWith('c1', 'invalid_field', 'invalid_field');
+    expect(handlers.subscribed).not.toHaveBeenCalled();
+    t.subscribe('c1'); // a retry
+    await settle();
+    last().stream();
+    await settle();
+    expect(handlers.subscribed).toHaveBeenCalledExactlyOnceWith('c1');
+    t.stop();
+  });
+
+  it('a conversation whose stream was refused is asked for again after a cut, as a WebSocket subscribes again on reconnect; leaving it ends that', async () => {
+    const { t, events, last, handlers } = setup();
+    t.start();
+    t.subscribe('c1');
+    await settle();
+    last().error(400, 'invalid_field');
+    await settle();
+    expect(last().url).toBe('/api/events'); // the user's frames keep coming
+    last().stream();
+    await settle();
+    last().end(); // a cut
+    await vi.advanceTimersByTimeAsync(250);
+    expect(last().url).toBe('/api/events?conversationId=c1');
+    last().stream();
+    await settle();
+    expect(handlers.subscribed).toHaveBeenCalledExactlyOnceWith('c1');
+
+    // Refused again, then left: a cut no longer asks for it.
+    t.resubscribe('c1');
+    await settle();
+    last().error(400, 'invalid_field');
+    await settle();
+    last().stream();
+    await settle();
+    t.unsubscribe('c1');
+    await settle();
+    last().end();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(last().url).toBe('/api/events');
+    expect(events().filter((c) => c.url.includes('c1'))).toHaveLength(3);
     t.stop();
   });
 

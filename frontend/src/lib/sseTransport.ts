@@ -114,6 +114,13 @@ export class SSETransport implements Transport {
   private forceReopen = false;
   /** The next open asks without a resume point (the last one was refused). */
   private skipResume = false;
+  /**
+   * The conversation followed until the server refused its stream for good:
+   * the streams since follow none (the user's frames keep coming), and the
+   * next one after a cut asks for it again, as a WebSocket subscribes again
+   * on reconnect.
+   */
+  private refused: string | null = null;
   private failures = 0;
   private everOpened = false;
   /** A stream was lost: the next one to open reports a reconnect. */
@@ -189,6 +196,7 @@ export class SSETransport implements Transport {
   subscribe(conversationId: string): void {
     if (this.target === conversationId) return;
     this.target = conversationId;
+    this.refused = null;
     this.skipResume = false;
     this.retarget(false);
   }
@@ -198,6 +206,7 @@ export class SSETransport implements Transport {
   }
 
   unsubscribe(conversationId: string): void {
+    if (this.refused === conversationId) this.refused = null;
     if (this.target !== conversationId) return;
     this.target = null;
     this.retarget(false);
@@ -290,6 +299,11 @@ export class SSETransport implements Transport {
     }
     s.openedAt = s.heardAt = Date.now();
     this.opened(s);
+    // The server subscribes the stream before it answers 200 (a refusal is
+    // a 4xx instead), so the conversation's live updates flow from here,
+    // though its first event may be long in coming (an idle conversation
+    // sends only keep-alives).
+    if (s.conversationId) this.handlers.subscribed?.(s.conversationId);
     const watchdog = this.watch(s);
     await this.pump(res, undefined, (f) => (s.closed = f), () => (s.heardAt = Date.now())).catch(() => undefined);
     watchdog.stop();
@@ -367,7 +381,10 @@ export class SSETransport implements Transport {
         this.skipResume = true;
       } else {
         this.handlers.subscribeFailed(conversationId, err.code, err.message);
-        if (this.target === conversationId) this.target = null; // keep the user's frames coming
+        if (this.target === conversationId) {
+          this.target = null; // keep the user's frames coming
+          this.refused = conversationId;
+        }
       }
       this.schedule(0);
       return;
@@ -375,8 +392,15 @@ export class SSETransport implements Transport {
     this.schedule(this.lost());
   }
 
-  /** lost counts a failure, reports it and returns the pause before the next attempt. */
+  /**
+   * lost counts a failure, reports it and returns the pause before the next
+   * attempt, which asks again for a conversation refused earlier.
+   */
   private lost(): number {
+    if (this.refused && this.target === null) {
+      this.target = this.refused;
+      this.refused = null;
+    }
     this.failures++;
     this.handlers.status({ state: this.failures > 3 ? 'offline' : 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
     return backoffDelay(this.failures - 1, 250, 15000);

@@ -78,9 +78,10 @@ export interface TransportHandlers {
    */
   subscribeFailed(conversationId: string, code: string, message?: string): void;
   /**
-   * A subscribe was taken (its ack): live updates of the conversation flow
-   * again. Optional: the SSE transport does not report it (a refusal of
-   * its stream is reported, through subscribeFailed, each time).
+   * A subscribe was taken: live updates of the conversation flow again.
+   * The WebSocket reports its ack, the SSE transport the 200 of an event
+   * stream following the conversation (the server subscribes the stream
+   * before it answers). Optional: handlers that need no word of it leave it out.
    */
   subscribed?(conversationId: string): void;
   /** A notice for the user, said once where the status line would say it on every retry (a toast). */
