@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
-	"chatd/persistence"
 )
 
 // An answer's reasoning ("thinking") is a stream of its own beside the
@@ -49,13 +48,6 @@ func (g *generation) flushReasoningLocked(now time.Time) {
 func (g *generation) catchUpReasoningLocked(sub Subscriber, from, rfrom int64) {
 	if int(rfrom) < g.rsent {
 		sub.Deliver(protocol.Reasoning(g.msg.ConversationID, g.msg.ID, from, int64(g.rsent), string(g.reasoning[rfrom:g.rsent])))
-	}
-}
-
-// storedReasoning sends the stored reasoning of an ended answer after rfrom.
-func storedReasoning(sub Subscriber, m persistence.Message, from, rfrom int64) {
-	if int(rfrom) < len(m.Reasoning) {
-		sub.Deliver(protocol.Reasoning(m.ConversationID, m.ID, from, int64(len(m.Reasoning)), m.Reasoning[rfrom:]))
 	}
 }
 

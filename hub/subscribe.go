@@ -26,9 +26,11 @@ type SubscribeRequest struct {
 // with a running answer, a message frame and one delta with all the text
 // sent so far (or, when resuming that answer, only what follows lastSeq);
 // when resuming an answer that already ended, the rest of its stored text
-// and its done frame. A lastSeq without a messageId applies to the answer
-// running now (as if messageId named it); with nothing running it has
-// nothing to resume and is ignored.
+// and its done frame first, then the answer running now from its start,
+// as the answers ran: a client cut after that done has all of the ended
+// answer and none of the running one, as its last event says. A lastSeq
+// without a messageId applies to the answer running now (as if messageId
+// named it); with nothing running it has nothing to resume and is ignored.
 func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req SubscribeRequest) error {
 	if c := h.lookup(req.ConversationID); c == nil || c.owner != userID {
 		if _, err := h.ownedConversation(ctx, userID, req.ConversationID); err != nil {
@@ -47,17 +49,20 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 			return err
 		}
 	}
-	var stored *persistence.Message
+	var rest []*protocol.Frame // of the ended answer resumed, encoded before the lock
 	if req.MessageID != "" {
 		m, err := h.storedAnswer(ctx, userID, req, from)
 		if err != nil {
 			return err
 		}
-		stored = &m
+		rest = storedRest(m, from, reasoningCursor(req))
 	}
 	c := h.lockConv(req.ConversationID, userID)
 	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
+	for _, f := range rest { // before the running answer's catch-up and its next frames
+		sub.Deliver(f)
+	}
 	if g := c.gen; g != nil {
 		g.catchUpLocked(sub, 0, 0, true)
 	} else if m := c.remote; m != nil {
@@ -65,17 +70,24 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 	}
 	c.mu.Unlock()
 	h.followRemote(ctx, c.id, sub)
-	if stored != nil {
-		storedReasoning(sub, *stored, from, reasoningCursor(req))
-		if int(from) < len(stored.Content) {
-			sub.Deliver(protocol.DeltaAt(stored.ConversationID, stored.ID, int64(len(stored.Content)),
-				int64(len(stored.Reasoning)), stored.Content[from:]))
-		}
-		if stored.Status.Final() {
-			sub.Deliver(protocol.Done(*stored, storedError(*stored)))
-		}
-	}
 	return nil
+}
+
+// storedRest is what a client that has the ended answer m up to from (and
+// its reasoning up to rfrom) lacks: the rest of its reasoning and text, and
+// its done frame once its stored state is final.
+func storedRest(m persistence.Message, from, rfrom int64) []*protocol.Frame {
+	var out []*protocol.Frame
+	if int(rfrom) < len(m.Reasoning) {
+		out = append(out, protocol.Reasoning(m.ConversationID, m.ID, from, int64(len(m.Reasoning)), m.Reasoning[rfrom:]))
+	}
+	if int(from) < len(m.Content) {
+		out = append(out, protocol.DeltaAt(m.ConversationID, m.ID, int64(len(m.Content)), int64(len(m.Reasoning)), m.Content[from:]))
+	}
+	if m.Status.Final() {
+		out = append(out, protocol.Done(m, storedError(m)))
+	}
+	return out
 }
 
 // resumeLive resumes the answer req names (any running answer when it

@@ -123,3 +123,61 @@ func TestEventsResumeAfterAnswerEnded(t *testing.T) {
 		t.Fatalf("the second answer over the two streams: %q (%s), want %q", text, done.Status, want)
 	}
 }
+
+// TestEventsResumeEndedWhileAnotherRuns: an event stream resuming an
+// answer that has ended (messageId and lastSeq in the URL) while the next
+// answer of the conversation runs carries the ended answer's rest and its
+// done first, then the running answer; a client cut right after that done
+// and back with its Last-Event-ID (<messageId>:done) gets the running
+// answer once, from its start: across the two streams both answers are
+// whole, nothing twice, nothing missing. Before, the hub caught the stream
+// up with the running answer before the ended one's rest, so the first
+// stream carried part of the running answer before the done, and the
+// second sent it again from its start.
+func TestEventsResumeEndedWhileAnotherRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	u := e.register(t)
+	tab := e.dial(t, u)
+	first := tab.start("the first answer [[fake tokens=5]]")
+	tab.until(isDone(first.MessageID))
+	tab.write(sendFrame("second", first.ConversationID, "the second answer [[fake tokens=400 delay=10ms]]"))
+	running := tab.until(func(f frame) bool { return f.Type == "delta" && f.MessageID != first.MessageID })
+	second := running[len(running)-1].MessageID
+
+	path := "/api/events?conversationId=" + first.ConversationID + "&messageId=" + first.MessageID + "&lastSeq=0"
+	events, cut := streamEvents(t, e, u, path, "")
+	var got []sseEvent
+	for ev := range events {
+		got = append(got, ev)
+		if ev.name == "done" || ev.data.MessageID == second && len(got) > 8 {
+			break
+		}
+	}
+	cut()
+	last := got[len(got)-1]
+	if last.name != "done" || last.data.MessageID != first.MessageID {
+		t.Fatalf("the first stream, read to the first answer's done: %+v", got)
+	}
+	for _, ev := range got {
+		if ev.data.MessageID == second {
+			t.Fatalf("the running answer before the ended one's done: %+v", got)
+		}
+	}
+	if text, _ := answer(t, frames(got), first.MessageID); text != fakeai.ExpectedText(fakeai.Config{Tokens: 5}) {
+		t.Fatalf("the first answer over the stream: %q", text)
+	}
+
+	events, _ = streamEvents(t, e, u, path, last.id)
+	var again []sseEvent
+	for ev := range events {
+		again = append(again, ev)
+		if ev.name == "delta" && ev.data.MessageID == second && len(again) >= 3 {
+			break
+		}
+	}
+	text, _ := answer(t, append(frames(got), frames(again)...), second)
+	if want := fakeai.ExpectedText(fakeai.Config{Tokens: 400}); text == "" || !strings.HasPrefix(want, text) {
+		t.Fatalf("the running answer over the two streams: %q, want a start of %q", text, want)
+	}
+}
