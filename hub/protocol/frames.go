@@ -13,7 +13,7 @@ type Frame struct {
 	Type           string
 	ConversationID string
 	MessageID      string // the answer a delta or done belongs to
-	Seq            int64  // resume cursor of a delta or done (the SSE id)
+	Seq            int64  // resume cursor of a delta or done (in the SSE id, see EventID)
 	RSeq           int64  // reasoning cursor of a reasoning, delta or done frame (see EventID)
 	Data           []byte // the JSON object, without a trailing newline
 }

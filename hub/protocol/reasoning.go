@@ -29,9 +29,13 @@ func DeltaAt[T string | []byte](conversationID, messageID string, seq, rseq int6
 		"seq", seq, text)
 }
 
-// EventID is the SSE id of a delta, reasoning or done frame: "<seq>", or
-// "<seq>/<rseq>" once the answer has reasoning, so that Last-Event-ID
-// resumes both cursors.
+// EventID is the cursor part of the SSE id of a delta, reasoning or done
+// frame: "<seq>", or "<seq>/<rseq>" once the answer has reasoning, so that
+// Last-Event-ID resumes both cursors. The id itself (transport/sse) puts
+// the answer's message id before it, "<messageId>:<seq>[/<rseq>]", and is
+// "<messageId>:done" for a done. Before that form the cursor alone was
+// the whole id, and a client may still send one back: ParseEventID reads
+// the cursor of either.
 func (f *Frame) EventID() string {
 	if f.RSeq == 0 {
 		return strconv.FormatInt(f.Seq, 10)
@@ -39,8 +43,8 @@ func (f *Frame) EventID() string {
 	return strconv.FormatInt(f.Seq, 10) + "/" + strconv.FormatInt(f.RSeq, 10)
 }
 
-// ParseEventID reads an EventID back: the text cursor and, when present,
-// the reasoning cursor (nil otherwise).
+// ParseEventID reads an EventID's cursors back (without a message id):
+// the text cursor and, when present, the reasoning cursor (nil otherwise).
 func ParseEventID(id string) (seq int64, rseq *int64, err error) {
 	a, b, both := strings.Cut(id, "/")
 	if seq, err = strconv.ParseInt(a, 10, 64); err != nil || seq < 0 {
