@@ -212,16 +212,21 @@ type Users interface {
 	// DeleteUser removes the user and every conversation and message they
 	// own (answers still streaming included, with any pieces stored for them
 	// and their search-index entries); ErrNotFound for an unknown or
-	// malformed id, and then nothing changes. The SQLite store deletes all
-	// of it in one transaction; the MongoDB store, which has no
+	// malformed id, and then nothing changes. Its first write marks the user
+	// as being deleted: from then on the user reads and writes above answer
+	// ErrNotFound for them (no sign-in, no token check, no revocation), their
+	// password hash is cleared and their token version moved, and their
+	// email stays taken until everything is gone. Then the SQLite store
+	// deletes all of it in one transaction; the MongoDB store, which has no
 	// transactions, deletes the messages, the conversations, the user, and
-	// the conversations and messages once more (see persistence/mongo): a
-	// reader may see a part gone before the rest, and a failure before the
-	// user is deleted leaves them in place, so that calling again finishes
-	// the job. A conversation or message created concurrently, by a request
-	// that passed its session check before the deletion, is deleted too or
-	// refused (CreateConversation: ErrUnknownOwner; InsertMessage:
-	// ErrNotFound): nothing of the user is left once it returned.
+	// the conversations and messages once more (see persistence/mongo). A
+	// deletion cut off after the mark (ctx, the process's end, a failover)
+	// is finished by the store itself (DeletionFinisher), never left as a
+	// live account with part of its data gone. A conversation or message
+	// created concurrently, by a request that passed its session check
+	// before the deletion, is deleted too or refused (CreateConversation:
+	// ErrUnknownOwner; InsertMessage: ErrNotFound): nothing of the user is
+	// left once it returned.
 	DeleteUser(ctx context.Context, id string) error
 }
 

@@ -176,3 +176,27 @@ func TestConcurrentCounting(t *testing.T) {
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
+
+// TestFinishDeletionsPassesThrough: the wrapper finishes a cut-off account
+// deletion through the wrapped store and counts it as one write.
+func TestFinishDeletionsPassesThrough(t *testing.T) {
+	t.Parallel()
+	ctx, s := open(t)
+	u := persistence.User{Email: "a@example.test", Name: "A", PasswordHash: "h"}
+	must(t, "CreateUser", s.CreateUser(ctx, &u))
+	cut, cancel := context.WithCancel(ctx)
+	cut = persistence.WithDeleteHook(cut, func(string) { cancel() })
+	if err := s.DeleteUser(cut, u.ID); !errors.Is(err, context.Canceled) {
+		t.Fatalf("DeleteUser cut after its mark: %v, want context.Canceled", err)
+	}
+	before := s.Writes().ByMethod["FinishDeletions"]
+	if n, err := s.FinishDeletions(ctx); n != 1 || err != nil {
+		t.Fatalf("FinishDeletions = %d, %v; want 1 finished", n, err)
+	}
+	if got := s.Writes().ByMethod["FinishDeletions"]; got != before+1 {
+		t.Fatalf("FinishDeletions counted %d times, want %d", got, before+1)
+	}
+	if _, err := s.Unwrap().UserByEmail(ctx, u.Email); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("UserByEmail after the deletion was finished: %v, want ErrNotFound", err)
+	}
+}

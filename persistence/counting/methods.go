@@ -196,3 +196,16 @@ func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(str
 
 // ProbeWrite is passed through uncounted, like Ping.
 func (s *Store) ProbeWrite(ctx context.Context) error { return s.inner.ProbeWrite(ctx) }
+
+var _ persistence.DeletionFinisher = (*Store)(nil)
+
+// FinishDeletions counts one write; a wrapped store that is no
+// persistence.DeletionFinisher finishes none.
+func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
+	f, ok := s.inner.(persistence.DeletionFinisher)
+	if !ok {
+		return 0, nil
+	}
+	n, err := f.FinishDeletions(ctx)
+	return n, s.wrote("FinishDeletions", err)
+}

@@ -87,11 +87,12 @@ func (s *Store) ConversationByClientID(ctx context.Context, ownerID, clientID st
 	return d.conversation(), nil
 }
 
-// userExists returns nil when the user id exists, ErrUnknownOwner when it
-// does not: one lookup by _id, on the primary (usersPrimary), so that a
-// user DeleteUser already deleted is never found on a lagging secondary.
+// userExists returns nil when the user id exists and is not being
+// deleted, ErrUnknownOwner otherwise: one lookup by _id, on the primary
+// (usersPrimary), so that a user DeleteUser already marked or deleted is
+// never found on a lagging secondary.
 func (s *Store) userExists(ctx context.Context, id bson.ObjectID) error {
-	err := s.usersPrimary.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+	err := s.usersPrimary.FindOne(ctx, bson.D{{Key: "_id", Value: id}, notDeleting},
 		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return persistence.ErrUnknownOwner

@@ -13,10 +13,56 @@ import (
 
 // DeleteUser removes the user, their conversations and their messages
 // (streaming answers included; a message's chunks and split words are
-// fields of its one document). Without transactions the order matters, as
-// in DeleteConversation: the messages go first, then the conversations,
-// then the user document, so that a failure part-way leaves the user in
-// place and deleting them again finishes the job.
+// fields of its one document). Without transactions it goes in steps, and
+// the first one makes the rest certain to end:
+//
+//  1. mark: one findAndModify sets deleting_at on the user document,
+//     clears its password hash and increments its token version. From
+//     then on every user read skips the user (UserByID, UserByEmail, the
+//     token check, CreateConversation's owner check: see notDeleting), no
+//     password signs in and no token is valid, while the email stays taken
+//     (the unique index) until the document is gone.
+//  2. finishUser: the messages, then the conversations, then the user
+//     document, then a last sweep (see there).
+//
+// A deletion cut off after the mark (its context, the process's end, a
+// failover) is finished by FinishDeletions, which every Open runs in the
+// background and which repeats every Options.DeletionSweep; calling
+// DeleteUser again finishes it too. An unknown id, or a user already gone,
+// is ErrNotFound.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return fmt.Errorf("delete user %s: %w", id, persistence.ErrNotFound)
+	}
+	if err := s.markDeleting(ctx, oid); err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	persistence.DeleteStepDone(ctx, persistence.DeleteStepMarked)
+	if err := s.finishUser(ctx, oid); err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	return nil
+}
+
+// markDeleting marks user oid as being deleted (DeleteUser's step 1), or
+// marks them again; ErrNotFound when there is no such user document.
+func (s *Store) markDeleting(ctx context.Context, oid bson.ObjectID) error {
+	update := bson.D{
+		{Key: "$set", Value: bson.D{{Key: "deleting_at", Value: now()}, {Key: "password_hash", Value: ""}}},
+		{Key: "$inc", Value: bson.D{{Key: "token_version", Value: int64(1)}}},
+	}
+	defer s.locks.lock(oid)()
+	if err := s.users.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update).Err(); err != nil {
+		return fmt.Errorf("mark as being deleted: %w", mapErr(err))
+	}
+	return nil
+}
+
+// finishUser deletes everything of owner, a user marked as being deleted,
+// and the user document: the messages go first, then the conversations,
+// then the user document, so that a cut part-way leaves the marked user
+// for FinishDeletions to find again.
 //
 // Then a last sweep, of the conversations and after them the messages,
 // removes what requests already past their session check wrote meanwhile
@@ -25,10 +71,9 @@ import (
 // after its insert, what this deletes before the sweep:
 //
 //   - CreateConversation inserts, then looks up the owner, and removes its
-//     conversation when the user is gone. If it found the user, its look-up
-//     came before the user was deleted here, so its insert did too, and
-//     the sweep, which starts after the user is deleted, finds the
-//     conversation.
+//     conversation when the user is marked or gone. If it found the user
+//     unmarked, its look-up came before the mark, so its insert did too,
+//     and the deletes that follow the mark find the conversation.
 //   - InsertMessage inserts, then moves its conversation's updated_at, and
 //     removes its message when the conversation is gone. If it found the
 //     conversation, that came before the sweep deleted the conversation,
@@ -37,49 +82,51 @@ import (
 //     would stay behind: hence conversations first in this pass.)
 //
 // A record of the deletion in the meta collection, written before the
-// user document is deleted and removed after the last sweep, covers a
-// failure of that sweep, or the process's end, after the user is gone,
-// where a new DeleteUser cannot reach the rest (ErrNotFound): the next
-// Open of the store, on any instance, has the sweep run in the background
-// (finishDeletions).
-// What it does not cover: readers see the user's data partly gone while
-// it runs.
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	oid, ok := objectID(id)
-	if !ok {
-		return fmt.Errorf("delete user %s: %w", id, persistence.ErrNotFound)
-	}
-	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Err(); err != nil {
-		return fmt.Errorf("delete user %s: %w", id, mapErr(err))
-	}
-	streaming, err := s.streamingMessages(ctx, oid)
+// user document is deleted and removed after the last sweep, covers a cut
+// of that sweep after the user document is gone, where nothing marked is
+// left to find: FinishDeletions sweeps the owner of each record left.
+//
+// Two runs for the same user (DeleteUser beside FinishDeletions, two
+// servers) are harmless: every delete and the record are idempotent, and
+// the run that finds the user document already deleted still sweeps.
+func (s *Store) finishUser(ctx context.Context, owner bson.ObjectID) error {
+	streaming, err := s.streamingMessages(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("delete user %s: %w", id, err)
+		return err
 	}
-	if err := s.deleteOwned(ctx, oid); err != nil {
-		return fmt.Errorf("delete user %s: %w", id, err)
+	if err := s.deleteOwned(ctx, owner); err != nil {
+		return err
 	}
-	if err := s.recordDeletion(ctx, oid); err != nil {
-		return fmt.Errorf("delete user %s: %w", id, err)
+	if err := s.recordDeletion(ctx, owner); err != nil {
+		return err
 	}
-	res, err := s.users.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	res, err := s.users.DeleteOne(ctx, bson.D{{Key: "_id", Value: owner}})
 	if err != nil {
-		return fmt.Errorf("delete user %s: %w", id, err)
+		return fmt.Errorf("delete the user document: %w", err)
 	}
-	if res.DeletedCount == 0 {
-		// A concurrent DeleteUser took it (and makes its own last sweep).
-		return fmt.Errorf("delete user %s: %w", id, persistence.ErrNotFound)
-	}
-	if err := s.sweepOwned(ctx, oid); err != nil {
-		return fmt.Errorf("delete user %s: last sweep (the next start finishes it): %w", id, err)
+	persistence.DeleteStepDone(ctx, stepUserDeleted)
+	if err := s.sweepOwned(ctx, owner); err != nil {
+		return fmt.Errorf("last sweep (FinishDeletions finishes it): %w", err)
 	}
 	s.tails.forget(streaming...)
-	if err := s.forgetDeletion(ctx, oid); err != nil {
-		// Done all the same; the next start sweeps again and finds nothing.
-		s.log.Warn("mongodb: account deleted, its deletion record left", "user_id", id, "err", err)
+	if err := s.forgetDeletion(ctx, owner); err != nil {
+		// Done all the same; FinishDeletions sweeps again and finds nothing.
+		s.log.Warn("mongodb: account deleted, its deletion record left", "user_id", owner.Hex(), "err", err)
+	}
+	if res.DeletedCount == 0 {
+		// A concurrent run deleted the user document first.
+		return persistence.ErrNotFound
 	}
 	return nil
 }
+
+// The steps of finishUser that DeleteStepDone reports, after
+// persistence.DeleteStepMarked.
+const (
+	stepMessagesDeleted      = "messages deleted"
+	stepConversationsDeleted = "conversations deleted"
+	stepUserDeleted          = "user document deleted"
+)
 
 // ownerFilter selects the documents of owner. The messages are found
 // through the index owner_client_message_unique, the conversations
@@ -94,9 +141,11 @@ func (s *Store) deleteOwned(ctx context.Context, owner bson.ObjectID) error {
 	if _, err := s.messages.DeleteMany(ctx, ownerFilter(owner)); err != nil {
 		return fmt.Errorf("delete messages: %w", err)
 	}
+	persistence.DeleteStepDone(ctx, stepMessagesDeleted)
 	if _, err := s.conversations.DeleteMany(ctx, ownerFilter(owner)); err != nil {
 		return fmt.Errorf("delete conversations: %w", err)
 	}
+	persistence.DeleteStepDone(ctx, stepConversationsDeleted)
 	return nil
 }
 
@@ -123,9 +172,11 @@ func (s *Store) streamingMessages(ctx context.Context, owner bson.ObjectID) ([]b
 	return ids, nil
 }
 
-// findIDs returns the _id of every document of c matching filter.
-func findIDs(ctx context.Context, c *mongo.Collection, filter bson.D) ([]bson.ObjectID, error) {
-	cur, err := c.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+// findIDs returns the _id of every document of c matching filter; more
+// find options (a limit) may follow.
+func findIDs(ctx context.Context, c *mongo.Collection, filter bson.D, more ...options.Lister[options.FindOptions]) ([]bson.ObjectID, error) {
+	opts := append([]options.Lister[options.FindOptions]{options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}})}, more...)
+	cur, err := c.Find(ctx, filter, opts...)
 	if err != nil {
 		return nil, err
 	}

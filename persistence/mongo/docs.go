@@ -20,7 +20,14 @@ type userDoc struct {
 	TokenVersion int64         `bson:"token_version"`
 	CreatedAt    time.Time     `bson:"created_at"`
 	UpdatedAt    time.Time     `bson:"updated_at"`
+	// DeletingAt is when DeleteUser marked the user as being deleted;
+	// absent on a live user. Every user read skips a marked user (see
+	// notDeleting), and FinishDeletions finishes their deletion.
+	DeletingAt *time.Time `bson:"deleting_at,omitempty"`
 }
+
+// notDeleting selects the users DeleteUser has not marked.
+var notDeleting = bson.E{Key: "deleting_at", Value: bson.D{{Key: "$exists", Value: false}}}
 
 // conversationDoc is a document of the conversations collection.
 type conversationDoc struct {

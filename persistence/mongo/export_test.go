@@ -30,6 +30,14 @@ func TailCached(s *Store, id string) bool {
 	return ok && !st.unsure
 }
 
-// WaitCleanUp waits for the clean-up Open started in the background, if
-// any, to end.
-func WaitCleanUp(s *Store) { <-s.cleanedUp }
+// WaitCleanUp waits for the start-up part of the clean-up Open started in
+// the background (what Open found to do) to end.
+func WaitCleanUp(s *Store) { <-s.startedUp }
+
+// WithAfterSweep returns opts with fn called after each periodic look for
+// cut-off account deletions (every DeletionSweep) with what
+// FinishDeletions returned.
+func WithAfterSweep(opts Options, fn func(n int, err error)) Options {
+	opts.afterSweep = fn
+	return opts
+}

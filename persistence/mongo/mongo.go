@@ -67,6 +67,13 @@ type Options struct {
 	// write of message updates, which of its statements applied (every
 	// attempt together, see ApplyMessageUpdates); it defaults to 5s.
 	ReadBackTimeout time.Duration
+	// DeletionSweep is how often the store looks for account deletions
+	// that were cut off and finishes them (FinishDeletions: one indexed
+	// read of users and one of the small meta collection when there are
+	// none); it defaults to 1 minute. Negative: never after Open's own look.
+	DeletionSweep time.Duration
+
+	afterSweep func(n int, err error) // tests: called after each periodic look
 }
 
 // Default option values.
@@ -74,6 +81,7 @@ const (
 	DefaultDatabase        = "chatd"
 	DefaultConnectTimeout  = 10 * time.Second
 	DefaultReadBackTimeout = 5 * time.Second
+	DefaultDeletionSweep   = time.Minute
 )
 
 // Store is a persistence.Store on MongoDB. It is safe for concurrent use.
@@ -95,6 +103,7 @@ type Store struct {
 	readBackTimeout time.Duration // Options.ReadBackTimeout
 	stopCleanUp     context.CancelFunc
 	cleanedUp       chan struct{} // closed when Open's clean-up has ended (at once when there was none)
+	startedUp       chan struct{} // closed when the clean-up's start-up work (what Open found) has ended
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -116,13 +125,16 @@ func (o Options) withDefaults(parts uriParts) Options {
 	if o.ReadBackTimeout <= 0 {
 		o.ReadBackTimeout = DefaultReadBackTimeout
 	}
+	if o.DeletionSweep == 0 {
+		o.DeletionSweep = DefaultDeletionSweep
+	}
 	return o
 }
 
 // Open connects to MongoDB, checks that it answers within ConnectTimeout,
 // creates the indexes (idempotently) and applies pending schema migrations,
-// then starts in the background what is left to clean up (cleanUp), if
-// anything: Close stops it. Errors name the host(s) but never the password.
+// then starts in the background what is left to clean up and the periodic
+// look for cut-off account deletions (cleanUp): Close stops it. Errors name the host(s) but never the password.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.URI == "" {
 		return nil, errors.New("open mongodb store: empty URI")
@@ -145,14 +157,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, parts.redact(fmt.Errorf("open mongodb store on %s: %w", parts.hosts, err))
 	}
 	opts.Logger.Info("mongodb store opened", "hosts", parts.hosts, "database", opts.Database)
-	if work.none() {
+	if work.none() && opts.DeletionSweep < 0 {
+		close(s.startedUp)
 		close(s.cleanedUp)
 		return s, nil
 	}
 	ctx, s.stopCleanUp = context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer close(s.cleanedUp)
-		s.cleanUp(ctx, work)
+		s.cleanUp(ctx, work, opts)
 	}()
 	return s, nil
 }
@@ -195,6 +208,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		readBackTimeout: opts.ReadBackTimeout,
 		stopCleanUp:     func() {},
 		cleanedUp:       make(chan struct{}),
+		startedUp:       make(chan struct{}),
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"chatd/persistence"
 )
 
 // sweptID is the _id of the meta document recording that sweepOrphans
@@ -17,27 +19,29 @@ const sweptID = "orphans_swept"
 
 // cleanUpWork is what Open found left to clean up.
 type cleanUpWork struct {
-	deletions []deletionDoc // unfinished account deletions
-	sweep     bool          // sweepOrphans has never run to its end here
+	deletions bool // cut-off account deletions: a marked user or a deletion record
+	sweep     bool // sweepOrphans has never run to its end here
 }
 
 // none reports whether there is nothing to do.
-func (w cleanUpWork) none() bool { return len(w.deletions) == 0 && !w.sweep }
+func (w cleanUpWork) none() bool { return !w.deletions && !w.sweep }
 
-// cleanUpToDo reads, during Open, what cleanUp has to do: two small reads
-// of the meta collection. A fresh database (no chatd schema before this
-// Open) holds nothing a deleted user left: its sweep is recorded as done
-// at once. So a new database never starts the background work, whose
-// commands would mix with a test's.
+// cleanUpToDo reads, during Open, what cleanUp has to do: three small
+// reads (an indexed one of users, two of the meta collection). A fresh
+// database (no chatd schema before this Open) holds nothing a deleted user
+// left: its sweep is recorded as done at once. So a new database never
+// starts the start-up work, whose commands would mix with a test's.
 func (s *Store) cleanUpToDo(ctx context.Context, fresh bool) (cleanUpWork, error) {
 	var w cleanUpWork
-	cur, err := s.meta.Find(ctx, bson.D{{Key: "kind", Value: deletionKind}})
+	marked, err := s.markedUsers(ctx, 1)
 	if err != nil {
-		return w, fmt.Errorf("find unfinished account deletions: %w", err)
+		return w, err
 	}
-	if err := cur.All(ctx, &w.deletions); err != nil {
-		return w, fmt.Errorf("find unfinished account deletions: %w", err)
+	records, err := s.deletionRecords(ctx)
+	if err != nil {
+		return w, err
 	}
+	w.deletions = len(marked) > 0 || len(records) > 0
 	switch err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: sweptID}}).Err(); {
 	case errors.Is(err, mongo.ErrNoDocuments) && fresh:
 		return w, s.recordSwept(ctx)
@@ -59,24 +63,66 @@ func (s *Store) recordSwept(ctx context.Context) error {
 	return nil
 }
 
-// cleanUp does work in the background from Open until it is done or
-// Close stops it: it finishes the account deletions a DeleteUser left
-// unfinished (finishDeletions), then, once per database, deletes what
-// deleted users left (sweepOrphans). Neither holds up the start, which
-// must fit in the connect timeout: the sweep reads both collections whole.
-// A failure is logged; the next start tries again.
-func (s *Store) cleanUp(ctx context.Context, w cleanUpWork) {
+// cleanUp does work in the background from Open until Close stops it:
+// first what Open found (w): it finishes the account deletions that were
+// cut off (FinishDeletions, batch after batch), then, once per database,
+// deletes what deleted users left (sweepOrphans). Neither holds up the
+// start, which must fit in the connect timeout: the sweep reads both
+// collections whole. Then, every DeletionSweep (never when negative), it
+// looks again for cut-off deletions: a DeleteUser stopped by its time
+// limit, or by the end of another server sharing the database. A failure
+// is logged; the next round tries again.
+func (s *Store) cleanUp(ctx context.Context, w cleanUpWork, opts Options) {
+	if w.deletions {
+		_, _ = s.finishAllDeletions(ctx) // logged
+	}
+	if w.sweep {
+		s.sweepOnce(ctx)
+	}
+	close(s.startedUp)
+	if opts.DeletionSweep <= 0 {
+		return
+	}
+	t := time.NewTicker(opts.DeletionSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.finishAllDeletions(ctx)
+			if opts.afterSweep != nil {
+				opts.afterSweep(n, err)
+			}
+		}
+	}
+}
+
+// finishAllDeletions runs FinishDeletions until it finds no full batch,
+// logging a failure, and returns how many deletions it finished.
+func (s *Store) finishAllDeletions(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.FinishDeletions(ctx)
+		total += n
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("mongodb: finishing cut-off account deletions failed; the next round tries again", "err", err)
+			}
+			return total, err
+		}
+		if n < deletionBatch {
+			return total, nil
+		}
+	}
+}
+
+// sweepOnce runs sweepOrphans and records that it ran to its end.
+func (s *Store) sweepOnce(ctx context.Context) {
 	warn := func(what string, err error) {
 		if ctx.Err() == nil {
 			s.log.Warn("mongodb: "+what+" failed; the next start tries again", "err", err)
 		}
-	}
-	if err := s.finishDeletions(ctx, w.deletions); err != nil {
-		warn("finishing unfinished account deletions", err)
-		return
-	}
-	if !w.sweep {
-		return
 	}
 	start := time.Now()
 	if err := s.sweepOrphans(ctx); err != nil {
@@ -88,6 +134,66 @@ func (s *Store) cleanUp(ctx context.Context, w cleanUpWork) {
 		return
 	}
 	s.log.Info("mongodb: checked every conversation and message for a deleted owner", "took", time.Since(start).Round(time.Millisecond))
+}
+
+// deletionBatch bounds how many marked users one FinishDeletions reads.
+const deletionBatch = 100
+
+var _ persistence.DeletionFinisher = (*Store)(nil)
+
+// FinishDeletions finishes the account deletions that were cut off
+// (persistence.DeletionFinisher): up to deletionBatch users DeleteUser
+// marked, found through the index deleting (finishUser), then the owners
+// of the deletion records left by a deletion cut after its user document
+// was deleted (finishDeletions). It returns how many of either it
+// finished. Beside a DeleteUser still running, or on two servers at once,
+// the work is done twice, harmlessly (see finishUser).
+func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
+	marked, err := s.markedUsers(ctx, deletionBatch)
+	if err != nil {
+		return 0, fmt.Errorf("finish account deletions: %w", err)
+	}
+	n := 0
+	for _, oid := range marked {
+		err := s.finishUser(ctx, oid)
+		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+			return n, fmt.Errorf("finish the deletion of user %s: %w", oid.Hex(), err)
+		}
+		n++
+		s.log.Info("mongodb: finished a cut-off account deletion", "user_id", oid.Hex())
+	}
+	records, err := s.deletionRecords(ctx)
+	if err != nil {
+		return n, fmt.Errorf("finish account deletions: %w", err)
+	}
+	swept, err := s.finishDeletions(ctx, records)
+	return n + swept, err
+}
+
+// markedUsers returns the ids of up to limit users DeleteUser marked, on
+// the primary. The range on deleting_at (every mark is past 1970) lets
+// MongoDB read the index deleting alone.
+func (s *Store) markedUsers(ctx context.Context, limit int64) ([]bson.ObjectID, error) {
+	filter := bson.D{{Key: "deleting_at", Value: bson.D{{Key: "$gte", Value: time.Unix(0, 0).UTC()}}}}
+	ids, err := findIDs(ctx, s.usersPrimary, filter, options.Find().SetLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("find users being deleted: %w", err)
+	}
+	return ids, nil
+}
+
+// deletionRecords returns every deletion record (the meta collection is
+// small: at most one document per deletion under way).
+func (s *Store) deletionRecords(ctx context.Context) ([]deletionDoc, error) {
+	var docs []deletionDoc
+	cur, err := s.meta.Find(ctx, bson.D{{Key: "kind", Value: deletionKind}})
+	if err == nil {
+		err = cur.All(ctx, &docs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find deletion records: %w", err)
+	}
+	return docs, nil
 }
 
 // deletionKind marks the meta documents that record an account deletion
@@ -126,28 +232,29 @@ func (s *Store) forgetDeletion(ctx context.Context, owner bson.ObjectID) error {
 	return nil
 }
 
-// finishDeletions completes the account deletions a DeleteUser left
-// unfinished (docs, their records): for each record whose user document
-// is gone it sweeps the owner's conversations and messages (sweepOwned,
-// the last sweep that did not run or failed) and removes the record. A
-// record whose user is still there is left alone: that DeleteUser failed
-// before the user went (the account stays, and deleting it again finishes
-// the job) or is running now on another instance.
-func (s *Store) finishDeletions(ctx context.Context, docs []deletionDoc) error {
+// finishDeletions completes the account deletions cut off after their
+// user document was deleted (docs, their records): for each record whose
+// user document is gone it sweeps the owner's conversations and messages
+// (sweepOwned, the last sweep that did not run or failed) and removes the
+// record; it returns how many. A record whose user is still there is left
+// alone: that user is marked (the marked pass finishes them), or is being
+// deleted right now, or an older server's DeleteUser failed before the
+// user went (see docs/deploy.md).
+func (s *Store) finishDeletions(ctx context.Context, docs []deletionDoc) (int, error) {
 	owners := make([]bson.ObjectID, len(docs))
 	for i, d := range docs {
 		owners[i] = d.Owner
 	}
 	swept, err := s.sweepUnknown(ctx, owners)
-	for _, o := range swept {
+	for i, o := range swept {
 		if err := s.forgetDeletion(ctx, o); err != nil {
-			return fmt.Errorf("finish the deletion of user %s: %w", o.Hex(), err)
+			return i, fmt.Errorf("finish the deletion of user %s: %w", o.Hex(), err)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("finish unfinished account deletions: %w", err)
+		return len(swept), fmt.Errorf("finish cut-off account deletions: %w", err)
 	}
-	return nil
+	return len(swept), nil
 }
 
 // orphanBatch is how many owners sweepOrphans looks up in one query.

@@ -75,6 +75,15 @@ var indexes = []indexSpec{
 		reason: "sign-in by email; one account per email",
 	},
 	{
+		coll:   func(s *Store) *mongo.Collection { return s.users },
+		name:   "deleting",
+		sparse: true,
+		keys:   bson.D{{Key: "deleting_at", Value: 1}},
+		// Only the users being deleted have deleting_at: sparse keeps the
+		// index as small as they are few.
+		reason: "FinishDeletions finds the users whose deletion was cut off without a scan",
+	},
+	{
 		coll:   func(s *Store) *mongo.Collection { return s.conversations },
 		name:   "owner_updated",
 		keys:   bson.D{{Key: "owner_id", Value: 1}, {Key: "updated_at", Value: -1}, {Key: "_id", Value: -1}},

@@ -58,9 +58,10 @@ func (s *Store) UserByID(ctx context.Context, id string) (persistence.User, erro
 	return u, nil
 }
 
+// findUser finds the user filter selects, unless DeleteUser marked them.
 func (s *Store) findUser(ctx context.Context, filter bson.D) (persistence.User, error) {
 	var d userDoc
-	if err := s.users.FindOne(ctx, filter).Decode(&d); err != nil {
+	if err := s.users.FindOne(ctx, append(filter, notDeleting)).Decode(&d); err != nil {
 		return persistence.User{}, mapErr(err)
 	}
 	return d.user(), nil
@@ -96,7 +97,8 @@ func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string, fro
 // newTokenVersion increments user id's token version, setting set's fields
 // in the same findAndModify (under the document's lock) if the document
 // also matches where, and returns the new version; ErrNotFound for an
-// unknown or malformed id, or a document where does not match.
+// unknown or malformed id, a user being deleted, or a document where does
+// not match.
 func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D, where ...bson.E) (int64, error) {
 	oid, ok := objectID(id)
 	if !ok {
@@ -110,7 +112,7 @@ func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D, wher
 		TokenVersion int64 `bson:"token_version"`
 	}
 	defer s.locks.lock(oid)()
-	err := s.users.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: oid}}, where...), update,
+	err := s.users.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: oid}, notDeleting}, where...), update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After), // no projection: FerretDB lacks it here
 	).Decode(&d)
 	if err != nil {

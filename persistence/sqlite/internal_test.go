@@ -92,7 +92,7 @@ func TestPragmas(t *testing.T) {
 func TestReaderIsQueryOnly(t *testing.T) {
 	t.Parallel()
 	s := openTest(t, Options{})
-	_, err := s.r.ExecContext(context.Background(), `INSERT INTO users VALUES ('x','x','x','x',0,0,0)`)
+	_, err := s.r.ExecContext(context.Background(), `INSERT INTO users (id, email, name, password_hash, token_version, created_at, updated_at) VALUES ('x','x','x','x',0,0,0)`)
 	if err == nil || !strings.Contains(err.Error(), "readonly") {
 		t.Fatalf("write through the read pool: err = %v, want a read-only error", err)
 	}

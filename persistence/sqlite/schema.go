@@ -209,6 +209,13 @@ ALTER TABLE conversations ADD COLUMN client_id TEXT NOT NULL DEFAULT '';
 UPDATE conversations SET client_id = id;
 CREATE UNIQUE INDEX conversations_owner_client_id ON conversations (owner_id, client_id);
 `,
+	// 10: an account deletion marks the user first (deleting_at, in its
+	// own write), so that one cut off before its transaction committed
+	// leaves a user no read finds, which FinishDeletions deletes.
+	`
+ALTER TABLE users ADD COLUMN deleting_at INTEGER;
+CREATE INDEX users_deleting ON users (deleting_at) WHERE deleting_at IS NOT NULL;
+`,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).

@@ -167,7 +167,8 @@ type Store struct {
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
-// pending schema migrations and returns a ready store.
+// pending schema migrations, finishes the account deletions left cut off
+// (FinishDeletions) and returns a ready store.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	if opts.Path == "" {
@@ -197,7 +198,24 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.log.Info("sqlite store open", "path", path, "schema_version", SchemaVersion(),
 		"migrated_from", s.migratedFrom, "read_conns", opts.ReadConns)
+	s.finishDeletionsAtOpen(ctx)
 	return s, nil
+}
+
+// finishDeletionsAtOpen finishes, within ctx, the account deletions a
+// previous run left cut off (FinishDeletions, batch after batch). A
+// failure is logged and leaves them for the next Open.
+func (s *Store) finishDeletionsAtOpen(ctx context.Context) {
+	for {
+		n, err := s.FinishDeletions(ctx)
+		if err != nil {
+			s.log.Warn("finishing cut-off account deletions failed; the next start tries again", "err", err)
+			return
+		}
+		if n < deletionBatch {
+			return
+		}
+	}
 }
 
 // prepareFile creates the directory (0700) and an empty database file

@@ -13,11 +13,15 @@ const userCols = `id, email, name, password_hash, token_version, created_at, upd
 
 var (
 	qInsertUser = writeQ(`INSERT INTO users (` + userCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	qUserByID   = readQ(`SELECT ` + userCols + ` FROM users WHERE id = ?`)
-	qTokenVer   = readQ(`SELECT token_version FROM users WHERE id = ?`)
-	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ?`)
-	qBumpToken  = writeQ(`UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING token_version`)
-	qChangePass = writeQ(`UPDATE users SET password_hash = ?, token_version = token_version + 1, updated_at = ? WHERE id = ? AND token_version = ? RETURNING token_version`)
+	// Every user read and write but the deletion's skips a user marked as
+	// being deleted (deleting_at set: see DeleteUser).
+	qUserByID   = readQ(`SELECT ` + userCols + ` FROM users WHERE id = ? AND deleting_at IS NULL`)
+	qTokenVer   = readQ(`SELECT token_version FROM users WHERE id = ? AND deleting_at IS NULL`)
+	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ? AND deleting_at IS NULL`)
+	qBumpToken  = writeQ(`UPDATE users SET token_version = token_version + 1 WHERE id = ? AND deleting_at IS NULL RETURNING token_version`)
+	qChangePass = writeQ(`UPDATE users SET password_hash = ?, token_version = token_version + 1, updated_at = ? WHERE id = ? AND token_version = ? AND deleting_at IS NULL RETURNING token_version`)
+	qMarkUser   = writeQ(`UPDATE users SET deleting_at = COALESCE(deleting_at, ?), password_hash = '', token_version = token_version + 1 WHERE id = ?`)
+	qMarked     = readQ(`SELECT id FROM users WHERE deleting_at IS NOT NULL LIMIT ?`)
 	// qDeleteUserMsgs deletes the messages of the owner's conversations
 	// through the conversations' owner index and the messages'
 	// conversation index (messages have no index on their owner). The
@@ -136,12 +140,35 @@ func (s *Store) changedMeanwhile(ctx context.Context, id string) error {
 }
 
 // DeleteUser removes the user, their conversations and every message of
-// them (streaming answers with their chunks) in one transaction; an
+// them (streaming answers with their chunks). It first marks the user as
+// being deleted, in a write of its own: from then on no read finds them,
+// their password is cleared and their token version moved, while their
+// email stays taken. Then it deletes everything in one transaction. A
+// deletion cut off between the two (its context, the process's end)
+// leaves the marked user, whom FinishDeletions deletes (Open runs it). An
 // unknown id is ErrNotFound and changes nothing. The search index drops
 // the messages in the background; searches never find them meanwhile
 // (they check each hit against its row).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *writeTx) error {
+	n, err := s.exec(ctx, qMarkUser, s.clock.now(), id)
+	if err == nil && n == 0 {
+		err = persistence.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: delete user %s: mark: %w", id, err)
+	}
+	persistence.DeleteStepDone(ctx, persistence.DeleteStepMarked)
+	if err := s.deleteMarked(ctx, id); err != nil {
+		return fmt.Errorf("sqlite: delete user %s: %w", id, err)
+	}
+	return nil
+}
+
+// deleteMarked deletes user id, marked as being deleted, with their
+// conversations and messages in one transaction; ErrNotFound when the
+// user was deleted meanwhile.
+func (s *Store) deleteMarked(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *writeTx) error {
 		for _, q := range []string{qDeleteUserMsgs, qDeleteUserConvs} {
 			if _, err := tx.exec(ctx, q, id); err != nil {
 				return err
@@ -153,10 +180,46 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		}
 		return err
 	})
+}
+
+// deletionBatch bounds how many marked users one FinishDeletions reads.
+const deletionBatch = 100
+
+var _ persistence.DeletionFinisher = (*Store)(nil)
+
+// FinishDeletions deletes up to deletionBatch users whose DeleteUser was
+// cut off after marking them (persistence.DeletionFinisher), and returns
+// how many.
+func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
+	ids, err := s.markedUsers(ctx)
 	if err != nil {
-		return fmt.Errorf("sqlite: delete user %s: %w", id, err)
+		return 0, fmt.Errorf("sqlite: finish account deletions: %w", err)
 	}
-	return nil
+	for i, id := range ids {
+		if err := s.deleteMarked(ctx, id); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+			return i, fmt.Errorf("sqlite: finish the deletion of user %s: %w", id, err)
+		}
+		s.log.Info("finished a cut-off account deletion", "user_id", id)
+	}
+	return len(ids), nil
+}
+
+// markedUsers returns the ids of up to deletionBatch marked users.
+func (s *Store) markedUsers(ctx context.Context) ([]string, error) {
+	rows, err := s.query(ctx, qMarked, deletionBatch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // fillID sets an empty *id to a new id and rejects a malformed given one.

@@ -22,6 +22,8 @@ func userTests() []storeTest {
 		{"Delete", testUserDelete},
 		{"DeleteUnknown", testUserDeleteUnknown},
 		{"DeleteRacingWrites", testUserDeleteRacingWrites},
+		{"DeleteCutOff", testUserDeleteCutOff},
+		{"DeleteFinishTwice", testUserDeleteFinishTwice},
 		{"Ping", testPing},
 	}
 }

@@ -1,0 +1,39 @@
+package persistence
+
+import "context"
+
+// DeletionFinisher is a store that finishes on its own the account
+// deletions that were cut off (Users.DeleteUser stopped by its context, by
+// the process's end or by a failover after its first write), and lets a
+// caller run that work now. Both stores implement it; they also run it
+// themselves (at Open, and MongoDB every DeletionSweep).
+type DeletionFinisher interface {
+	// FinishDeletions finishes the cut-off account deletions it finds, a
+	// bounded batch of them, and returns how many it finished. Running it
+	// beside a DeleteUser of the same user, or on two servers sharing one
+	// database, is harmless: every step is done again or found done.
+	FinishDeletions(ctx context.Context) (int, error)
+}
+
+// DeleteStepMarked is the first step of an account deletion: the user is
+// marked as being deleted (gone for every user read, their password no
+// longer signs in, every token revoked) before any of their data goes.
+const DeleteStepMarked = "marked"
+
+type deleteHookKey struct{}
+
+// WithDeleteHook returns ctx carrying hook, which the account deletions
+// run with ctx (DeleteUser, FinishDeletions) call with the name of each
+// step once it is done, DeleteStepMarked first. Tests cut a deletion off
+// between two steps with it, by cancelling ctx; nothing else uses it.
+func WithDeleteHook(ctx context.Context, hook func(step string)) context.Context {
+	return context.WithValue(ctx, deleteHookKey{}, hook)
+}
+
+// DeleteStepDone calls the hook WithDeleteHook put in ctx, if any, with
+// step. Stores call it between the steps of an account deletion.
+func DeleteStepDone(ctx context.Context, step string) {
+	if hook, ok := ctx.Value(deleteHookKey{}).(func(string)); ok {
+		hook(step)
+	}
+}
