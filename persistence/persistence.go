@@ -44,6 +44,11 @@ var (
 	// that state changed meanwhile (Users.ChangePassword, a
 	// ConversationPatch with IfTitle): nothing was written.
 	ErrConflict = errors.New("changed meanwhile")
+	// ErrDeleting is part of the error of a Users.DeleteUser that failed
+	// after marking the user as being deleted: the user is gone for every
+	// read, and the store finishes the deletion on its own
+	// (DeletionFinisher). The account is as good as deleted.
+	ErrDeleting = errors.New("account deletion under way")
 )
 
 // Role is the author of a message.

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -28,8 +29,9 @@ import (
 // A deletion cut off after the mark (its context, the process's end, a
 // failover) is finished by FinishDeletions, which every Open runs in the
 // background and which repeats every Options.DeletionSweep; calling
-// DeleteUser again finishes it too. An unknown id, or a user already gone,
-// is ErrNotFound.
+// DeleteUser again finishes it too; the error of a DeleteUser failing
+// after the mark holds persistence.ErrDeleting. An unknown id, or a user
+// already gone, is ErrNotFound.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	oid, ok := objectID(id)
 	if !ok {
@@ -39,7 +41,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
 	persistence.DeleteStepDone(ctx, persistence.DeleteStepMarked)
-	if err := s.finishUser(ctx, oid); err != nil {
+	if err := s.finishUser(ctx, oid); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		return fmt.Errorf("delete user %s: %w (%w)", id, err, persistence.ErrDeleting)
+	} else if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
 	return nil

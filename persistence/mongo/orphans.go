@@ -214,11 +214,15 @@ type deletionDoc struct {
 // deletionID is the _id of owner's deletion record.
 func deletionID(owner bson.ObjectID) string { return "deletion:" + owner.Hex() }
 
-// recordDeletion writes owner's deletion record (again, if one is left).
+// recordDeletion writes owner's deletion record, unless one is there: left
+// by an earlier run, or written meanwhile by a run finishing the same
+// deletion (two upserts at once could both insert, and one of them fail
+// on the duplicate _id; an insert that finds the record there is the same
+// case, taken the same way, every time).
 func (s *Store) recordDeletion(ctx context.Context, owner bson.ObjectID) error {
 	d := deletionDoc{ID: deletionID(owner), Kind: deletionKind, Owner: owner}
-	_, err := s.meta.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true))
-	if err != nil {
+	_, err := s.meta.InsertOne(ctx, d)
+	if err != nil && !errors.Is(mapErr(err), persistence.ErrDuplicate) {
 		return fmt.Errorf("record the deletion: %w", err)
 	}
 	return nil

@@ -145,7 +145,8 @@ func (s *Store) changedMeanwhile(ctx context.Context, id string) error {
 // their password is cleared and their token version moved, while their
 // email stays taken. Then it deletes everything in one transaction. A
 // deletion cut off between the two (its context, the process's end)
-// leaves the marked user, whom FinishDeletions deletes (Open runs it). An
+// leaves the marked user, whom FinishDeletions deletes (Open runs it); its
+// error then holds persistence.ErrDeleting. An
 // unknown id is ErrNotFound and changes nothing. The search index drops
 // the messages in the background; searches never find them meanwhile
 // (they check each hit against its row).
@@ -158,7 +159,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("sqlite: delete user %s: mark: %w", id, err)
 	}
 	persistence.DeleteStepDone(ctx, persistence.DeleteStepMarked)
-	if err := s.deleteMarked(ctx, id); err != nil {
+	if err := s.deleteMarked(ctx, id); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		return fmt.Errorf("sqlite: delete user %s: %w (%w)", id, err, persistence.ErrDeleting)
+	} else if err != nil {
 		return fmt.Errorf("sqlite: delete user %s: %w", id, err)
 	}
 	return nil

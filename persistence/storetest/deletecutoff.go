@@ -82,9 +82,9 @@ func checkSignedOut(t *testing.T, s persistence.Store, a account) {
 
 // testUserDeleteCutOff: a DeleteUser cut off after any of its steps
 // (its context cancelled there: a time limit, a shutdown, a failover)
-// leaves a user no read finds and who cannot sign in, change their
-// password or be revoked, never a live account with part of its data
-// gone; FinishDeletions then finishes it (everything gone, the email free
+// fails with ErrDeleting and leaves a user no read finds and who cannot
+// sign in, change their password or be revoked, never a live account
+// with part of its data gone; FinishDeletions then finishes it (everything gone, the email free
 // again, the other user untouched), and a second FinishDeletions finds
 // nothing left.
 func testUserDeleteCutOff(t *testing.T, s persistence.Store) {
@@ -92,8 +92,9 @@ func testUserDeleteCutOff(t *testing.T, s persistence.Store) {
 	kept := mkSmallAccount(t, s, "kept", "quokka")
 	for _, step := range deleteSteps(t, s) {
 		doomed := mkSmallAccount(t, s, "doomed", "wombat")
-		if err := deleteCutAfter(t, s, doomed.user.ID, step); !errors.Is(err, context.Canceled) {
-			t.Fatalf("DeleteUser cut after %q: got error %v, want context.Canceled", step, err)
+		err := deleteCutAfter(t, s, doomed.user.ID, step)
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, persistence.ErrDeleting) {
+			t.Fatalf("DeleteUser cut after %q: got error %v, want context.Canceled and ErrDeleting", step, err)
 		}
 		checkSignedOut(t, s, doomed)
 		checkAccount(t, s, kept)

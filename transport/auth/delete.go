@@ -26,13 +26,16 @@ type deleteRequest struct {
 // slow store never leaves it cut in the middle by the request's bound:
 // OnDeleting ends the user's connections and running answers (on every
 // instance), and the store removes the user, the conversations and the
-// messages (SQLite in one transaction; MongoDB the messages, then the
-// conversations, then the user, so a removal cut part-way leaves the user
-// with part of its data). The request waits for it until its own bound:
-// 204 when it is done, its error when it failed, else 202 (the account is
-// signed out everywhere and being deleted; the outcome is logged). A
-// failure after the revocation leaves the account signed out everywhere
-// but in place: signing in and deleting again finishes it.
+// messages. The store's first write marks the user as being deleted (no
+// sign-in, no token, the email still taken): a removal cut off after it
+// (DeleteTimeout, the process's end) is finished by the store on its own
+// (persistence.DeletionFinisher), never left as a live account with part
+// of its data. The request waits for it until its own bound: 204 when it
+// is done; 202 {"status":"deleting"} when it is still running, or failed
+// after the mark (persistence.ErrDeleting: the store finishes it; the
+// outcome is logged); its error when it failed before. A failure before
+// the mark (OnDeleting's, or the mark's) leaves the account signed out
+// everywhere but in place: signing in and deleting again finishes it.
 func (a *Accounts) deleteAccount(c *gin.Context) {
 	var req deleteRequest
 	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
@@ -56,11 +59,14 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 	}
 	select {
 	case err := <-a.removeDetached(u.ID):
-		if err != nil {
+		switch {
+		case errors.Is(err, persistence.ErrDeleting): // the store finishes it
+			c.JSON(http.StatusAccepted, gin.H{"status": "deleting"})
+		case err != nil:
 			httperr.AbortError(c, err)
-			return
+		default:
+			c.Status(http.StatusNoContent)
 		}
-		c.Status(http.StatusNoContent)
 	case <-ctx.Done():
 		c.JSON(http.StatusAccepted, gin.H{"status": "deleting"})
 	}
@@ -76,7 +82,9 @@ func (a *Accounts) removeDetached(userID string) <-chan error {
 		ctx, cancel := context.WithTimeout(context.Background(), a.opts.DeleteTimeout)
 		defer cancel()
 		err := a.removeAccount(ctx, userID)
-		if err != nil {
+		if errors.Is(err, persistence.ErrDeleting) {
+			a.opts.Logger.Warn("account deletion cut off; the store finishes it", slog.String("user_id", userID), slog.Any("err", err))
+		} else if err != nil {
 			a.opts.Logger.Error("delete account", slog.String("user_id", userID), slog.Any("err", err))
 		} else {
 			a.opts.Logger.Info("account deleted", slog.String("user_id", userID))

@@ -263,3 +263,66 @@ func TestRemovedAccountRequests(t *testing.T) {
 		}
 	}
 }
+
+// cutStore plays a store whose account deletions are cut off (their time
+// limit, the process's end) right after the user is marked as being
+// deleted.
+type cutStore struct{ *sqlite.Store }
+
+func (s cutStore) DeleteUser(ctx context.Context, id string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	return s.Store.DeleteUser(persistence.WithDeleteHook(ctx, func(step string) {
+		if step == persistence.DeleteStepMarked {
+			cancel()
+		}
+	}), id)
+}
+
+// TestDeleteAccountCutOff: a deletion the store cut off after marking the
+// user answers 202 deleting, not an error: the account no longer signs
+// in, its token is refused and its email is still taken, until the store
+// finishes the deletion (FinishDeletions); then the email is free again.
+func TestDeleteAccountCutOff(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{})
+	a, err := NewAccounts(cutStore{e.store}, e.accounts.authn, AccountOptions{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	a.Routes(r.Group("/api"))
+	cut := &accountsEnv{t: t, srv: httptest.NewServer(r)}
+	t.Cleanup(cut.srv.Close)
+	token, _ := e.signUp("cut@example.com", "the right password")
+
+	req, _ := http.NewRequest(http.MethodDelete, cut.srv.URL+"/api/auth/me", strings.NewReader(`{"password":"the right password"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := cut.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Status string }
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted || body.Status != "deleting" {
+		t.Fatalf("delete cut off after the mark: %d %+v, want 202 deleting", res.StatusCode, body)
+	}
+	if err := a.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "cut@example.com", "password": "the right password"}); status != http.StatusUnauthorized {
+		t.Fatalf("login to the account being deleted: %d, want 401", status)
+	}
+	if status, _ := e.call(http.MethodGet, "/api/auth/me", token, ""); status != http.StatusUnauthorized {
+		t.Fatalf("the token of the account being deleted: %d, want 401", status)
+	}
+	if status, _, _ := e.post("/api/auth/register", map[string]string{"email": "cut@example.com", "password": "a new password", "name": "N"}); status != http.StatusConflict {
+		t.Fatalf("register with the email of the account being deleted: %d, want 409 until it is gone", status)
+	}
+	if n, err := e.store.FinishDeletions(t.Context()); n != 1 || err != nil {
+		t.Fatalf("FinishDeletions = %d, %v; want the cut deletion finished", n, err)
+	}
+	e.register("cut@example.com", "a new password")
+}
