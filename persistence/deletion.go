@@ -6,7 +6,7 @@ import "context"
 // deletions that were cut off (Users.DeleteUser stopped by its context, by
 // the process's end or by a failover after its first write), and lets a
 // caller run that work now. Both stores implement it; they also run it
-// themselves (at Open, and MongoDB every DeletionSweep).
+// themselves, at Open and every Options.DeletionSweep.
 type DeletionFinisher interface {
 	// FinishDeletions finishes the cut-off account deletions it finds, a
 	// bounded batch of them, and returns how many it finished. Running it

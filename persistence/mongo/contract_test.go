@@ -26,6 +26,8 @@ func openOn(t *testing.T, uri, db string) persistence.Store {
 		URI:      uri,
 		Database: db,
 		Logger:   slog.New(ferret.NewTestHandler(t, slog.LevelWarn)),
+		// No periodic deletion sweep: the suite calls FinishDeletions itself.
+		DeletionSweep: -1,
 	})
 	if err != nil {
 		t.Fatalf("open: %v", err)

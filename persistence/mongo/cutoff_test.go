@@ -67,7 +67,7 @@ func TestDeleteUserReportsItsSteps(t *testing.T) {
 // document of theirs left, no deletion record, another user untouched.
 func TestOpenFinishesCutDeletions(t *testing.T) {
 	t.Parallel()
-	ctx, e := newEnv(t, nil)
+	ctx, e := newEnvWith(t, mongo.Options{DeletionSweep: -1}, func(uri string) string { return uri })
 	kept := userWithChat(ctx, t, e.store, "kept@x")
 	var cut []persistence.User
 	for _, step := range mongoDeleteSteps {
@@ -144,7 +144,7 @@ func TestDeletionSweepFinishesCutDeletions(t *testing.T) {
 // cut (what a retry does) finishes the deletion itself.
 func TestDeleteUserFinishesAMarkedUser(t *testing.T) {
 	t.Parallel()
-	ctx, e := newEnv(t, nil)
+	ctx, e := newEnvWith(t, mongo.Options{DeletionSweep: -1}, func(uri string) string { return uri })
 	u := userWithChat(ctx, t, e.store, "cut@x")
 	deleteCut(ctx, t, e.store, u.ID, persistence.DeleteStepMarked)
 	if err := e.store.DeleteUser(ctx, u.ID); err != nil {

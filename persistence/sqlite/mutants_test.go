@@ -34,6 +34,14 @@ func wrapMutant(s persistence.Store) persistence.Store {
 	return &mutant{Store: s, kind: kind, owners: map[string]string{}}
 }
 
+// FinishDeletions passes through, or finishes nothing (finish-nothing).
+func (m *mutant) FinishDeletions(ctx context.Context) (int, error) {
+	if m.kind == "finish-nothing" {
+		return 0, nil
+	}
+	return m.Store.(persistence.DeletionFinisher).FinishDeletions(ctx)
+}
+
 func (m *mutant) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
 	err := m.Store.CreateConversation(ctx, c)
 	m.mu.Lock()
@@ -164,6 +172,7 @@ func TestSuiteCatchesMutants(t *testing.T) {
 		{"interrupt-miscount", "TestContract/Updates/InterruptStreaming"},
 		{"hide-skipped", "TestContract/Updates/FenceAfterInterrupt"},
 		{"forget-on-reopen", "TestReopen/Reopen"},
+		{"finish-nothing", "TestContract/Users/DeleteCutOff"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.kind, func(t *testing.T) {

@@ -22,7 +22,8 @@ func openAt(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: quietLogger()})
+	// No periodic deletion sweep: the suite calls FinishDeletions itself.
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: quietLogger(), DeletionSweep: -1})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}

@@ -145,11 +145,12 @@ func (s *Store) changedMeanwhile(ctx context.Context, id string) error {
 // their password is cleared and their token version moved, while their
 // email stays taken. Then it deletes everything in one transaction. A
 // deletion cut off between the two (its context, the process's end)
-// leaves the marked user, whom FinishDeletions deletes (Open runs it); its
-// error then holds persistence.ErrDeleting. An
-// unknown id is ErrNotFound and changes nothing. The search index drops
-// the messages in the background; searches never find them meanwhile
-// (they check each hit against its row).
+// leaves the marked user, whom FinishDeletions deletes (Open runs it, and
+// so does the sweep every Options.DeletionSweep); its error then holds
+// persistence.ErrDeleting. An unknown id is ErrNotFound and changes
+// nothing. The search index drops the messages in the background;
+// searches never find them meanwhile (they check each hit against its
+// row).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	n, err := s.exec(ctx, qMarkUser, s.clock.now(), id)
 	if err == nil && n == 0 {

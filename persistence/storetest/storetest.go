@@ -31,6 +31,9 @@
 //     t.Cleanup, or explicitly before reopening). open must not close it, but
 //     should register any other cleanup itself (t.TempDir, dropping a test
 //     database): cleanups run last-in first-out, so they run after Close.
+//   - A store that finishes cut-off account deletions on its own, on a
+//     timer, should have that timer off: the suite calls FinishDeletions
+//     and counts what it finished.
 //   - Timestamps a store fills into the struct it was given must be exactly
 //     what it returns later (time.Time.Equal): a store with millisecond
 //     resolution truncates before filling. Ordering must still follow

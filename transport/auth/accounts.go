@@ -69,8 +69,9 @@ type AccountOptions struct {
 	RequestTimeout time.Duration
 	// DeleteTimeout bounds the removal of a deleted account's live work
 	// and data, which runs on its own once the request's tokens are
-	// revoked, also after the request was answered (202); it defaults to
-	// DefaultDeleteTimeout.
+	// revoked, also after the request was answered (202); a removal it
+	// cuts after the store marked the user is finished by the store
+	// (persistence.DeletionFinisher). It defaults to DefaultDeleteTimeout.
 	DeleteTimeout time.Duration
 	// RegistrationClosed makes POST /api/auth/register answer 403.
 	RegistrationClosed bool

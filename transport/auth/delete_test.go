@@ -321,8 +321,8 @@ func TestDeleteAccountCutOff(t *testing.T) {
 	if status, _, _ := e.post("/api/auth/register", map[string]string{"email": "cut@example.com", "password": "a new password", "name": "N"}); status != http.StatusConflict {
 		t.Fatalf("register with the email of the account being deleted: %d, want 409 until it is gone", status)
 	}
-	if n, err := e.store.FinishDeletions(t.Context()); n != 1 || err != nil {
-		t.Fatalf("FinishDeletions = %d, %v; want the cut deletion finished", n, err)
+	if _, err := e.store.FinishDeletions(t.Context()); err != nil { // or the store's own sweep did
+		t.Fatal(err)
 	}
 	e.register("cut@example.com", "a new password")
 }

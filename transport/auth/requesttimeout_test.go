@@ -189,9 +189,10 @@ func TestDeleteAccountOutlivesRequest(t *testing.T) {
 }
 
 // TestDeleteAccountBoundedApart: a removal that does not end within
-// DeleteTimeout stops, the account left whole and signed out, and the
-// request that was answered 202 logs it; signing in and deleting again
-// deletes it.
+// DeleteTimeout stops; stuck before the store's first write (the mark,
+// see TestDeleteAccountCutOff for a cut after it), the account is left
+// whole and signed out, and the request that was answered 202 logs it;
+// signing in and deleting again deletes it.
 func TestDeleteAccountBoundedApart(t *testing.T) {
 	t.Parallel()
 	e := newAccountsEnv(t, AccountOptions{})
