@@ -41,10 +41,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
 	persistence.DeleteStepDone(ctx, persistence.DeleteStepMarked)
-	if err := s.finishUser(ctx, oid); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-		return fmt.Errorf("delete user %s: %w (%w)", id, err, persistence.ErrDeleting)
-	} else if err != nil {
+	switch err := s.finishUser(ctx, oid); {
+	case errors.Is(err, persistence.ErrNotFound): // a concurrent run finished it
 		return fmt.Errorf("delete user %s: %w", id, err)
+	case err != nil:
+		return fmt.Errorf("delete user %s: %w (%w)", id, err, persistence.ErrDeleting)
 	}
 	return nil
 }

@@ -160,10 +160,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("sqlite: delete user %s: mark: %w", id, err)
 	}
 	persistence.DeleteStepDone(ctx, persistence.DeleteStepMarked)
-	if err := s.deleteMarked(ctx, id); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-		return fmt.Errorf("sqlite: delete user %s: %w (%w)", id, err, persistence.ErrDeleting)
-	} else if err != nil {
+	switch err := s.deleteMarked(ctx, id); {
+	case errors.Is(err, persistence.ErrNotFound): // a concurrent run finished it
 		return fmt.Errorf("sqlite: delete user %s: %w", id, err)
+	case err != nil:
+		return fmt.Errorf("sqlite: delete user %s: %w (%w)", id, err, persistence.ErrDeleting)
 	}
 	return nil
 }
