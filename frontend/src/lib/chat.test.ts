@@ -738,6 +738,32 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.draft('new')).toBe('hello');
   });
 
+  it('a new chat sent in the next session while the last one\'s creation is still unanswered is created once that ends', async () => {
+    let hang!: (r: Response) => void;
+    let attempts = 0;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url === '/api/auth/login') return json({ token: 'tok2', user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } });
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if (++attempts === 1) return new Promise<Response>((resolve) => (hang = resolve)); // the server is slow to answer
+        return json({ conversation: created }, 201);
+      },
+    });
+    socket().open();
+    void app.send('before the sign-out');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
+    await app.logout();
+    await app.login('a@b.c', 'password');
+    socket().open();
+    await app.send('after the sign-in');
+    hang(json({ conversation: { ...created, id: '0123456789abcdef0123bbbb' } }, 201)); // the last session's, ignored
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(posts(calls)).toHaveLength(2);
+    expect(socket().framesOf('send')[0]).toMatchObject({ conversationId: NEW_ID, content: 'after the sign-in' });
+    expect(app.store.state.busy.new).toBeUndefined();
+  });
+
   it('is forgotten at sign-out: the connection back after the next sign-in creates nothing', async () => {
     const { app, calls, socket } = setup({
       path: '/',

@@ -643,11 +643,15 @@ export class ChatApp {
       ({ conversation } = await this.api.createConversation(pending.body));
     } catch (err) {
       if (this.pendingChat === pending) this.creationFailed(pending, err);
+      else this.createNext();
       return;
     } finally {
       this.creating = false;
     }
-    if (this.pendingChat !== pending) return; // the session ended meanwhile
+    if (this.pendingChat !== pending) {
+      this.createNext(); // the session ended meanwhile
+      return;
+    }
     this.dropPendingChat();
     this.thread(conversation.id).adopt(conversation);
     this.list.apply(conversation);
@@ -655,6 +659,15 @@ export class ChatApp {
     if (this.drafts.get(NEW_CHAT) === pending.text) this.drafts.set(NEW_CHAT, '');
     if (this.openId === null) this.navigate(`/c/${conversation.id}`); // unless the user went elsewhere meanwhile
     await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id);
+  }
+
+  /**
+   * createNext asks for the new chat sent while the creation of one
+   * forgotten since (its session ended) was on its way: that attempt held
+   * createPending back, and nothing else asks again while the link stays up.
+   */
+  private createNext(): void {
+    queueMicrotask(() => void this.createPending());
   }
 
   /** creationFailed keeps a new chat waiting after a failure of the connection, else gives it up. */
