@@ -203,6 +203,9 @@ func (l *Limits) TakeBudget(ctx context.Context, budget, userID string, perMinut
 	return wait, ok, l.b.limitResult(err)
 }
 
+// sendsAge is how long a key of chatd_sends lives after its last write.
+const sendsAge = time.Minute
+
 // takeToken spends one token of the bucket under key in chatd_sends,
 // refilled at perMinute/60 per second up to burst, or says how long until
 // there is one.
@@ -221,8 +224,15 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 			// one that wrote it adds nothing and leaves it, so that the
 			// refill counts each moment once, whichever instances the
 			// requests alternate between (taken back, every skew was
-			// refilled again by the next take on the clock ahead).
-			if now.After(s.Last) {
+			// refilled again by the next take on the clock ahead). Only a
+			// Last further ahead than a key of the bucket lives unwritten
+			// (sendsAge) comes from a clock far off: it is taken back to
+			// now, else this instance would refill nothing until its own
+			// clock reached it (or the key expired after its last take).
+			switch {
+			case s.Last.Sub(now) > sendsAge:
+				s.Last = now
+			case now.After(s.Last):
 				s.Tokens = min(burst, s.Tokens+now.Sub(s.Last).Seconds()*rate)
 				s.Last = now
 			}

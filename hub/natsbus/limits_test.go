@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -94,5 +95,50 @@ func TestConnCountsOfANewInstance(t *testing.T) {
 	}
 	if granted != maxConns-2 {
 		t.Fatalf("%d connections granted beside the new instance's 2, want %d", granted, maxConns-2)
+	}
+}
+
+// TestTokenBucketAfterAClockFarAhead: a token bucket last written by an
+// instance whose clock is far ahead (a wrong clock, off by an hour) still
+// refills on an instance with the right time. Its last refill was kept
+// (the refill never goes back), and the instance behind refilled nothing
+// until its own clock reached it: a user served there was refused until
+// the bucket's key expired after its last successful take.
+func TestTokenBucketAfterAClockFarAhead(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var behindNow atomic.Int64
+	behindNow.Store(time.Now().UnixNano())
+	ahead, _ := newBusWith(t, c, Options{InstanceID: "far-ahead", LeaseTTL: 2 * time.Second,
+		clock: func() time.Time { return time.Now().Add(time.Hour) }})
+	behind, _ := newBusWith(t, c, Options{InstanceID: "far-behind", LeaseTTL: 2 * time.Second,
+		clock: func() time.Time { return time.Unix(0, behindNow.Load()) }})
+	waitHealthy(t, ctx, ahead, behind)
+
+	const perMinute = 6 // a burst of 6, refilled in a minute
+	take := func(b *Bus) bool {
+		t.Helper()
+		_, ok, err := b.Limits().TakeBudget(ctx, "conversations", "u-far", perMinute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !take(ahead) {
+		t.Fatal("the first take was refused")
+	}
+	for i := range perMinute - 1 {
+		if !take(behind) {
+			t.Fatalf("take %d of the burst refused", i+2)
+		}
+	}
+	if take(behind) {
+		t.Fatal("a take past the burst passed")
+	}
+	behindNow.Add(int64(time.Minute)) // a minute later on the instance with the right time: refilled
+	if !take(behind) {
+		t.Fatal("a take a minute after the burst was spent was refused: the bucket did not refill")
 	}
 }

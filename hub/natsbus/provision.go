@@ -113,7 +113,7 @@ func (b *Bus) provision(ctx context.Context) (*resources, error) {
 	if res.conns, err = kv("conns", 0, b.opts.markerTTL); err != nil {
 		return nil, err
 	}
-	if res.sends, err = kv("sends", time.Minute, 0); err != nil {
+	if res.sends, err = kv("sends", sendsAge, 0); err != nil {
 		return nil, err
 	}
 	b.Windows().ensure(ctx) // optional: its absence is logged, and the bus works without it
