@@ -69,26 +69,24 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 
 // Conversation returns one of the owner's conversations.
 func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error) {
-	row, err := s.queryRow(ctx, qConvByID, id, ownerID)
-	if err != nil {
-		return persistence.Conversation{}, fmt.Errorf("sqlite: conversation %s: %w", id, err)
-	}
-	c, err := scanConv(row)
-	if err != nil {
-		return c, fmt.Errorf("sqlite: conversation %s: %w", id, mapErr(err))
-	}
-	return c, nil
+	return s.oneConv(ctx, "conversation "+id, qConvByID, id, ownerID)
 }
 
 // ConversationByClientID returns the owner's conversation with that ClientID.
 func (s *Store) ConversationByClientID(ctx context.Context, ownerID, clientID string) (persistence.Conversation, error) {
-	row, err := s.queryRow(ctx, qConvByCID, ownerID, clientID)
+	return s.oneConv(ctx, fmt.Sprintf("conversation by client id %q", clientID), qConvByCID, ownerID, clientID)
+}
+
+// oneConv reads the conversation the read query q selects with args
+// (ErrNotFound: none); what names it in the errors.
+func (s *Store) oneConv(ctx context.Context, what, q string, args ...any) (persistence.Conversation, error) {
+	row, err := s.queryRow(ctx, q, args...)
 	if err != nil {
-		return persistence.Conversation{}, fmt.Errorf("sqlite: conversation by client id %q: %w", clientID, err)
+		return persistence.Conversation{}, fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	c, err := scanConv(row)
 	if err != nil {
-		return c, fmt.Errorf("sqlite: conversation by client id %q: %w", clientID, mapErr(err))
+		return c, fmt.Errorf("sqlite: %s: %w", what, mapErr(err))
 	}
 	return c, nil
 }
