@@ -16,6 +16,7 @@ import (
 	"chatd/persistence"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/reqtimeout"
 	"chatd/transport/limits"
 )
 
@@ -124,7 +125,7 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 // authentication middleware.
 func (h *Conversations) Routes(authed gin.IRouter) {
 	g := authed.Group("/conversations")
-	b := g.Group("", h.bound)
+	b := g.Group("", reqtimeout.Middleware(h.timeout))
 	b.GET("", h.list)
 	b.POST("", h.create)
 	b.GET("/:id", h.get)
@@ -132,14 +133,6 @@ func (h *Conversations) Routes(authed gin.IRouter) {
 	b.PATCH("/:id", h.update)
 	b.DELETE("/:id", h.delete)
 	g.GET("/:id/export", h.export)
-}
-
-// bound gives the request a context that ends after RequestTimeout.
-func (h *Conversations) bound(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), h.timeout)
-	defer cancel()
-	c.Request = c.Request.WithContext(ctx)
-	c.Next()
 }
 
 // listPage is the answer to GET /api/conversations.

@@ -16,6 +16,7 @@ import (
 
 	"chatd/persistence"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/reqtimeout"
 	"chatd/transport/limits"
 )
 
@@ -189,22 +190,13 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 
 // Routes registers the account routes under api (the /api group).
 func (a *Accounts) Routes(api gin.IRouter) {
-	g := api.Group("/auth", a.bound)
+	g := api.Group("/auth", reqtimeout.Middleware(a.opts.RequestTimeout))
 	g.POST("/register", a.register)
 	g.POST("/login", a.login)
 	g.GET("/me", a.authn.Middleware(), a.me)
 	g.POST("/logout", a.authn.Middleware(), a.logout)
 	g.PATCH("/me", a.authn.Middleware(), a.changePassword)
 	g.DELETE("/me", a.authn.Middleware(), a.deleteAccount)
-}
-
-// bound gives the request a context that ends after RequestTimeout: every
-// wait of the route on the store or for a hashing slot ends with it.
-func (a *Accounts) bound(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), a.opts.RequestTimeout)
-	defer cancel()
-	c.Request = c.Request.WithContext(ctx)
-	c.Next()
 }
 
 // UserView is a user as the API shows it.
