@@ -1,6 +1,9 @@
 package persistence
 
-import "context"
+import (
+	"context"
+	"log/slog"
+)
 
 // DeletionFinisher is a store that finishes on its own the account
 // deletions that were cut off (Users.DeleteUser stopped by its context, by
@@ -35,5 +38,26 @@ func WithDeleteHook(ctx context.Context, hook func(step string)) context.Context
 func DeleteStepDone(ctx context.Context, step string) {
 	if hook, ok := ctx.Value(deleteHookKey{}).(func(string)); ok {
 		hook(step)
+	}
+}
+
+// FinishAllDeletions runs f.FinishDeletions until a round finishes fewer
+// than batch (the store's batch size: no more were found) or fails, and
+// returns how many deletions it finished. A failure is logged on log
+// unless ctx ended (the next sweep or start tries again) and returned.
+func FinishAllDeletions(ctx context.Context, f DeletionFinisher, batch int, log *slog.Logger) (int, error) {
+	total := 0
+	for {
+		n, err := f.FinishDeletions(ctx)
+		total += n
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("finishing cut-off account deletions failed; the next sweep or start tries again", "err", err)
+			}
+			return total, err
+		}
+		if n < batch {
+			return total, nil
+		}
 	}
 }

@@ -98,23 +98,10 @@ func (s *Store) cleanUp(ctx context.Context, w cleanUpWork, opts Options) {
 	}
 }
 
-// finishAllDeletions runs FinishDeletions until it finds no full batch,
-// logging a failure, and returns how many deletions it finished.
+// finishAllDeletions finishes every cut-off account deletion it finds
+// (persistence.FinishAllDeletions), logging a failure.
 func (s *Store) finishAllDeletions(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.FinishDeletions(ctx)
-		total += n
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("mongodb: finishing cut-off account deletions failed; the next round tries again", "err", err)
-			}
-			return total, err
-		}
-		if n < deletionBatch {
-			return total, nil
-		}
-	}
+	return persistence.FinishAllDeletions(ctx, s, deletionBatch, s.log.With("component", "mongodb"))
 }
 
 // sweepOnce runs sweepOrphans and records that it ran to its end.

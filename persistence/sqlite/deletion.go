@@ -3,25 +3,14 @@ package sqlite
 import (
 	"context"
 	"time"
+
+	"chatd/persistence"
 )
 
-// finishAllDeletions runs FinishDeletions until it finds no full batch,
-// logging a failure, and returns how many deletions it finished.
+// finishAllDeletions finishes every cut-off account deletion it finds
+// (persistence.FinishAllDeletions), logging a failure.
 func (s *Store) finishAllDeletions(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.FinishDeletions(ctx)
-		total += n
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("finishing cut-off account deletions failed; the next look tries again", "err", err)
-			}
-			return total, err
-		}
-		if n < deletionBatch {
-			return total, nil
-		}
-	}
+	return persistence.FinishAllDeletions(ctx, s, deletionBatch, s.log)
 }
 
 // startDeletionSweep starts the goroutine that finishes cut-off account
