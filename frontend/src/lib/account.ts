@@ -10,6 +10,15 @@ import { fieldProblem, passwordProblem } from './password';
 /** ACCOUNT_DELETED_NOTICE is shown on the sign-in page of every tab once the account is gone. */
 export const ACCOUNT_DELETED_NOTICE = 'Your account and all its conversations were deleted.';
 
+/**
+ * ACCOUNT_DELETING_NOTICE is shown instead when the server answered 202:
+ * the account is signed out everywhere and can no longer be used, while
+ * its conversations are still being removed (the server finishes that on
+ * its own, docs/api.md).
+ */
+export const ACCOUNT_DELETING_NOTICE =
+  'Your account was deleted and signed out everywhere. Removing its conversations is still finishing on the server.';
+
 /** PASSWORD_CHANGED is said in the dialog once the new password is set; this browser stays signed in. */
 export const PASSWORD_CHANGED = 'Password changed. Other devices were signed out.';
 

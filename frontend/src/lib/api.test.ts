@@ -17,7 +17,7 @@ function error(status: number, code: string, message: string, headers: Record<st
 describe('ApiClient.deleteAccount', () => {
   it('sends DELETE /api/auth/me with the token and the password, and resolves on 204', async () => {
     const { api, fetchImpl } = client(() => new Response(null, { status: 204 }));
-    await expect(api.deleteAccount('pass word 1')).resolves.toBeUndefined();
+    await expect(api.deleteAccount('pass word 1')).resolves.toBe('deleted');
     expect(fetchImpl).toHaveBeenCalledTimes(1);
     const [url, init] = fetchImpl.mock.calls[0]!;
     expect(url).toBe('/api/auth/me');
@@ -27,6 +27,11 @@ describe('ApiClient.deleteAccount', () => {
       cache: 'no-store',
     });
     expect(JSON.parse(String(init?.body))).toEqual({ password: 'pass word 1' });
+  });
+
+  it("resolves 'deleting' on 202, when the server is still removing the data", async () => {
+    const { api } = client(() => new Response(JSON.stringify({ status: 'deleting' }), { status: 202, headers: { 'Content-Type': 'application/json' } }));
+    await expect(api.deleteAccount('pass word 1')).resolves.toBe('deleting');
   });
 
   it('a wrong password (401) is an error for the caller, not the end of the session', async () => {

@@ -179,11 +179,14 @@ export class ApiClient {
 
   /**
    * deleteAccount deletes the signed-in account, its conversations and
-   * messages; the password confirms it. Its 401 is a wrong password, for
-   * the caller to show: it does not end the session.
+   * messages; the password confirms it. It resolves to 'deleted' (204), or
+   * to 'deleting' (202) when the account is gone for every sign-in but its
+   * data is still being removed. Its 401 is a wrong password, for the
+   * caller to show: it does not end the session.
    */
-  deleteAccount(password: string): Promise<void> {
-    return this.json('DELETE', '/api/auth/me', { password }, false);
+  async deleteAccount(password: string): Promise<'deleted' | 'deleting'> {
+    const res = await this.raw('DELETE', '/api/auth/me', { body: { password }, auth: false });
+    return res.status === 202 ? 'deleting' : 'deleted';
   }
 
   /**

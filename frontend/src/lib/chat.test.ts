@@ -4,7 +4,7 @@
 // conversationThread.test.ts.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ACCOUNT_DELETED_NOTICE } from './account';
+import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
 import { ChatApp } from './chat';
 import { CID, json, message, setup } from './testkit';
 
@@ -133,6 +133,20 @@ describe('ChatApp', () => {
     expect([kv.getItem('chatd.token'), kv.getItem('chatd.user'), kv.getItem(`chatd.draft.${CID}`), kv.getItem('chatd.draft.new')]).toEqual([null, null, null, null]);
     expect(kv.getItem('chatd.ended')).toBe('account-deleted'); // what other tabs read
     expect(location.pathname).toBe('/login');
+  });
+
+  it('deleting the account answered 202 (its data still being removed) signs out and says the removal is still finishing', async () => {
+    const { app, kv, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => (url === '/api/auth/me' && init?.method === 'DELETE' ? json({ status: 'deleting' }, 202) : undefined),
+    });
+    socket().open();
+    app.setDraft(CID, 'words of a deleted account');
+    expect(await app.deleteAccount('my password 1')).toBeNull();
+    expect(app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETING_NOTICE });
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(app.draft(CID)).toBe('');
+    expect(kv.getItem('chatd.ended')).toBe('account-deleted');
   });
 
   it('a close with 4401 "account deleted" (another tab or device deleted it) signs out and forgets the drafts', async () => {

@@ -5,7 +5,7 @@
 // store that React reads through hooks/. Here live only routing, the
 // dispatch of server frames and the order of things at sign-in and sign-out.
 
-import { ACCOUNT_DELETED_NOTICE, changePasswordRefusal, deleteAccountErrorText, type PasswordRefusal } from './account';
+import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE, changePasswordRefusal, deleteAccountErrorText, type PasswordRefusal } from './account';
 import { ApiClient, ApiError, type AuthResult, type ConversationPatch, type NewConversation } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
@@ -338,15 +338,17 @@ export class ChatApp {
    * deleteAccount deletes the account, its conversations and messages once
    * the server has checked the password, then ends the session here (the
    * server closes every other tab's socket with 4401, "account deleted").
-   * It returns null when deleted, else the refusal in plain words.
+   * It returns null when deleted (or when the server is still removing
+   * the data: the notice then says so), else the refusal in plain words.
    */
   async deleteAccount(password: string): Promise<string | null> {
+    let outcome: 'deleted' | 'deleting';
     try {
-      await this.api.deleteAccount(password);
+      outcome = await this.api.deleteAccount(password);
     } catch (err) {
       return deleteAccountErrorText(err);
     }
-    this.accountDeleted();
+    this.accountDeleted(outcome === 'deleting' ? ACCOUNT_DELETING_NOTICE : ACCOUNT_DELETED_NOTICE);
     return null;
   }
 
@@ -356,9 +358,9 @@ export class ChatApp {
    * back to sign-in with nothing of it kept, drafts included. It may run
    * more than once.
    */
-  private accountDeleted(): void {
+  private accountDeleted(notice = ACCOUNT_DELETED_NOTICE): void {
     this.returnTo = null;
-    this.endSession(ACCOUNT_DELETED_NOTICE, true);
+    this.endSession(notice, true);
   }
 
   /** expire handles a token the server refused: back to sign-in, drafts kept. */
