@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
+	"chatd/internal/waitctx"
 	"chatd/persistence"
 )
 
@@ -69,17 +70,10 @@ func (cl *cluster) stopBusWork() {
 // waitPublished waits until every local answer's frames were published
 // and its lock released, or ctx ends.
 func (cl *cluster) waitPublished(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		cl.pubs.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("publish the last frames to the cluster: %w", ctx.Err())
+	if err := waitctx.Wait(ctx, &cl.pubs); err != nil {
+		return fmt.Errorf("publish the last frames to the cluster: %w", err)
 	}
+	return nil
 }
 
 // retry calls fn until it succeeds or bus work stops (false), with a

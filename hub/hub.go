@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
+	"chatd/internal/waitctx"
 	"chatd/llm"
 	"chatd/persistence"
 )
@@ -243,16 +244,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.closing = true
 	h.mu.Unlock()
 	h.cancelBase(errShutdown)
-	done := make(chan struct{})
-	go func() {
-		h.work.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if err := waitctx.Wait(ctx, &h.work); err != nil {
 		h.stopBusWork()
-		return ctx.Err()
+		return err
 	}
 	err := h.waitPublished(ctx)
 	h.stopBusWork()

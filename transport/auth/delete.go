@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"chatd/internal/waitctx"
 	"chatd/persistence"
 	"chatd/transport/httperr"
 )
@@ -112,15 +113,8 @@ func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
 // Wait waits until the account deletions under way are done, or ctx ends.
 // The server calls it as it shuts down, before it closes the store.
 func (a *Accounts) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		a.deleting.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("account deletions under way: %w", ctx.Err())
+	if err := waitctx.Wait(ctx, &a.deleting); err != nil {
+		return fmt.Errorf("account deletions under way: %w", err)
 	}
+	return nil
 }

@@ -31,6 +31,7 @@ import (
 
 	"chatd/hub"
 	"chatd/hub/protocol"
+	"chatd/internal/waitctx"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/outbox"
 	"chatd/transport/limits"
@@ -340,20 +341,13 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.Close(protocol.CloseGoingAway, protocol.ReasonShutdown)
 	}
-	done := make(chan struct{})
-	go func() {
-		h.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	if err := waitctx.Wait(ctx, &h.wg); err != nil {
 		for _, c := range conns {
 			c.ws.CloseNow()
 		}
-		return ctx.Err()
+		return err
 	}
+	return nil
 }
 
 type nopMetrics struct{}
