@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // DeletionFinisher is a store that finishes on its own the account
@@ -58,6 +59,25 @@ func FinishAllDeletions(ctx context.Context, f DeletionFinisher, batch int, log 
 		}
 		if n < batch {
 			return total, nil
+		}
+	}
+}
+
+// SweepDeletions runs FinishAllDeletions every interval until ctx ends:
+// the stores' sweep of cut-off account deletions. after, when set, is told
+// each round's outcome (tests wait on it).
+func SweepDeletions(ctx context.Context, f DeletionFinisher, batch int, every time.Duration, log *slog.Logger, after func(int, error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := FinishAllDeletions(ctx, f, batch, log)
+			if after != nil {
+				after(n, err)
+			}
 		}
 	}
 }

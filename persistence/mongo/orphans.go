@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -83,26 +84,17 @@ func (s *Store) cleanUp(ctx context.Context, w cleanUpWork, opts Options) {
 	if opts.DeletionSweep <= 0 {
 		return
 	}
-	t := time.NewTicker(opts.DeletionSweep)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := s.finishAllDeletions(ctx)
-			if opts.afterSweep != nil {
-				opts.afterSweep(n, err)
-			}
-		}
-	}
+	persistence.SweepDeletions(ctx, s, deletionBatch, opts.DeletionSweep, s.deletionLog(), opts.afterSweep)
 }
 
 // finishAllDeletions finishes every cut-off account deletion it finds
 // (persistence.FinishAllDeletions), logging a failure.
 func (s *Store) finishAllDeletions(ctx context.Context) (int, error) {
-	return persistence.FinishAllDeletions(ctx, s, deletionBatch, s.log.With("component", "mongodb"))
+	return persistence.FinishAllDeletions(ctx, s, deletionBatch, s.deletionLog())
 }
+
+// deletionLog is the log of the deletions' sweep, naming the store.
+func (s *Store) deletionLog() *slog.Logger { return s.log.With("component", "mongodb") }
 
 // sweepOnce runs sweepOrphans and records that it ran to its end.
 func (s *Store) sweepOnce(ctx context.Context) {

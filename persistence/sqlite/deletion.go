@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"time"
 
 	"chatd/persistence"
 )
@@ -24,19 +23,7 @@ func (s *Store) startDeletionSweep(opts Options) {
 	s.sweepStop, s.sweepEnded = cancel, make(chan struct{})
 	go func() {
 		defer close(s.sweepEnded)
-		t := time.NewTicker(opts.DeletionSweep)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				n, err := s.finishAllDeletions(ctx)
-				if opts.afterSweep != nil {
-					opts.afterSweep(n, err)
-				}
-			}
-		}
+		persistence.SweepDeletions(ctx, s, deletionBatch, opts.DeletionSweep, s.log, opts.afterSweep)
 	}()
 }
 
