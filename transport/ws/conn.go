@@ -34,8 +34,12 @@ type conn struct {
 	kicked bool
 	code   protocol.CloseCode // why kick closed the connection
 	reason string
-	ctx    context.Context // ends when either goroutine of the connection ends
-	cancel func()          // ends ctx and tells the writer (evEnded)
+	// confirmed: the session was confirmed (confirmSession) before any
+	// kick. Until then no frame goes out, hello included: a connection
+	// closed before its session was confirmed gets its close frame alone.
+	confirmed bool
+	ctx       context.Context // ends when either goroutine of the connection ends
+	cancel    func()          // ends ctx and tells the writer (evEnded)
 	// watchdog closes the socket when one write takes longer than
 	// WriteTimeout; the writer marks the start and end of every write.
 	watchdog *watchdog
@@ -142,7 +146,9 @@ func (c *conn) closeReason() (protocol.CloseCode, string) {
 }
 
 // open introduces the connection to the hub: hello queued, the connection
-// registered, its session confirmed. It runs on the upgrade's goroutine,
+// registered, its session confirmed; hello goes out only once the session
+// is confirmed, so it tells the client its session was. It runs on the
+// upgrade's goroutine,
 // whose stack the session's store read may grow, not on serve's, which
 // stays parked in the reader for as long as the connection is idle.
 func (c *conn) open() {
@@ -154,8 +160,10 @@ func (c *conn) open() {
 	c.Deliver(protocol.Hello(c.userID, c.id, h.opts.ReadLimit))
 	h.opts.Hub.Register(c)
 	// Before the writer starts: the client gets hello only once the
-	// session is confirmed (a revoked one gets hello, then 4401), so
-	// whatever it does after hello meets a checked session.
+	// session is confirmed. A connection kicked before (a revoked
+	// session: 4401; one the store cannot confirm: 1013; a shutdown)
+	// gets its close frame and nothing else, not hello nor the frames
+	// queued behind it (closeSocket).
 	c.confirmSession()
 }
 
@@ -194,6 +202,7 @@ func (c *conn) confirmSession() {
 	err := c.h.opts.Recheck(ctx, Identity{UserID: c.userID, TokenVersion: c.tv, ExpiresAt: c.expires})
 	switch {
 	case err == nil:
+		c.confirm()
 	case errors.Is(err, ErrUnauthorized):
 		c.kick(protocol.CloseUnauthorized, reasonSessionEnded)
 	default:
@@ -202,6 +211,22 @@ func (c *conn) confirmSession() {
 		}
 		c.kick(protocol.CloseTryAgainLater, ReasonSessionUncheckable)
 	}
+}
+
+// confirm marks the session confirmed, unless a kick came first: frames
+// (hello first) may then be written.
+func (c *conn) confirm() {
+	c.kickMu.Lock()
+	defer c.kickMu.Unlock()
+	c.confirmed = !c.kicked
+}
+
+// speaks reports whether frames may be written before the close frame:
+// the session was confirmed before the kick.
+func (c *conn) speaks() bool {
+	c.kickMu.Lock()
+	defer c.kickMu.Unlock()
+	return c.confirmed
 }
 
 // ReasonSessionUncheckable is the reason of the protocol.CloseTryAgainLater
@@ -329,10 +354,11 @@ func (c *conn) ping() error {
 // (first taken, the writer's frame taken from the queue but not yet
 // written, if not nil) go out first (the done of an interrupted answer at
 // shutdown, the error that explains a 1008 or a 4401), except for a client
-// too slow to take them.
+// too slow to take them, and for a connection kicked before its session
+// was confirmed, which gets no frame at all (hello means confirmed).
 func (c *conn) closeSocket(first *protocol.Frame) {
 	code, reason := c.closeReason()
-	if code != protocol.CloseSlowClient && (first == nil || c.write(first) == nil) {
+	if code != protocol.CloseSlowClient && c.speaks() && (first == nil || c.write(first) == nil) {
 		c.drain()
 	}
 	err := c.ws.Close(websocket.StatusCode(code), reason)

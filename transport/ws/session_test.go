@@ -9,66 +9,78 @@ import (
 
 	"github.com/coder/websocket"
 
+	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/internal/hubtest"
 	"chatd/transport/ws"
 )
 
-// TestSessionEndedBeforeRegistration: a logout that lands after the
-// upgrade's token check but before the connection is registered with the
-// hub (which closes only the connections it knows of) still closes the
-// connection with 4401: the session is checked once more after the
-// registration. Before, the socket stayed open on the revoked session
-// until the accounts' periodic check (a minute).
-func TestSessionEndedBeforeRegistration(t *testing.T) {
+// TestSessionNotConfirmedGetsNoHello: hello means "session confirmed".
+// A connection whose session is not confirmed after its registration with
+// the hub is closed with its code and reason and nothing else: no hello,
+// and not the user-wide frame the hub delivered meanwhile (queued behind
+// hello). A logout that landed after the upgrade's token check but before
+// the registration (which the hub's close of the user's connections
+// missed) closes it with 4401; a store that cannot confirm the session,
+// with 1013 (try again later), as an SSE stream is refused 503 and a send
+// answered unavailable then; a close from the hub before the check ended
+// (a logout that found the connection registered), with the hub's code.
+// In each case the hub forgets the connection and its slot is freed.
+// Before, the client got hello (and the queued frames), then the close.
+func TestSessionNotConfirmedGetsNoHello(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{})
-	s.mu.Lock()
-	s.authenticated = s.revoke // signed out elsewhere at this very moment
-	s.mu.Unlock()
-	cl := s.dial(dialOptions{user: "u"})
-	cl.expect("hello")
-	if got := cl.closeStatus(); got != websocket.StatusCode(protocol.CloseUnauthorized) {
-		t.Fatalf("close status %d, want 4401 (%v)", got, cl.err)
-	}
-	if reason := cl.closeReason(); reason != "signed out or account removed" {
-		t.Fatalf("close reason %q", reason)
-	}
-	s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
-}
-
-// TestSessionUncheckableAtUpgrade: a connection whose session cannot be
-// confirmed after its registration (the store fails the check) is closed
-// with 1013 (try again later) right after hello, as an SSE stream is
-// refused 503 and a send answered `unavailable` then: nothing is
-// delivered to a session that may have been signed out in between. Its
-// connection slot is freed and the hub forgets it. Before, the connection
-// stayed open on the unchecked session.
-func TestSessionUncheckableAtUpgrade(t *testing.T) {
-	t.Parallel()
-	s := newServer(t, serverOptions{})
-	s.mu.Lock()
-	s.recheckErr = errors.New("load user u: connection refused")
-	s.mu.Unlock()
-	cl := s.dial(dialOptions{user: "u"})
-	cl.expect("hello")
-	if got := cl.closeStatus(); got != websocket.StatusTryAgainLater {
-		t.Fatalf("close status %d, want 1013 (%v)", got, cl.err)
-	}
-	if reason := cl.closeReason(); reason != "cannot check the session right now; reconnect" {
-		t.Fatalf("close reason %q", reason)
-	}
-	s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Count() == 0 && h.Detached() == 1 })
-	// Shutdown returns once every connection's goroutine has ended, its
-	// slot released.
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	if err := s.handler.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	if users := s.limits.ConnectedUsers(); len(users) != 0 {
-		t.Fatalf("connection slots still taken by %v", users)
+	for _, tc := range []struct {
+		name   string
+		setup  func(s *server)
+		status websocket.StatusCode
+		reason string
+	}{
+		{"revoked between the token check and the registration", func(s *server) {
+			s.authenticated = s.revoke // signed out elsewhere at this very moment
+		}, websocket.StatusCode(protocol.CloseUnauthorized), "signed out or account removed"},
+		{"the store cannot confirm the session", func(s *server) {
+			s.recheckErr = errors.New("load user u: connection refused")
+		}, websocket.StatusTryAgainLater, ws.ReasonSessionUncheckable},
+		{"closed by the hub before the check ended", func(s *server) {
+			s.hub.OnRegister(func(sub hub.Subscriber) {
+				sub.Deliver(protocol.Conversation("deleted", persistence.Conversation{ID: "c1", OwnerID: "u"}))
+				sub.Close(protocol.CloseUnauthorized, "signed out")
+			})
+		}, websocket.StatusCode(protocol.CloseUnauthorized), "signed out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t, serverOptions{})
+			s.hub.OnRegister(func(sub hub.Subscriber) {
+				// A user-wide frame from another tab, queued behind hello.
+				sub.Deliver(protocol.Conversation("deleted", persistence.Conversation{ID: "c1", OwnerID: "u"}))
+			})
+			s.mu.Lock()
+			tc.setup(s)
+			s.mu.Unlock()
+			cl := s.dial(dialOptions{user: "u"})
+			if got := cl.closeStatus(); got != tc.status {
+				t.Fatalf("close status %d, want %d (%v)", got, tc.status, cl.err)
+			}
+			if reason := cl.closeReason(); reason != tc.reason {
+				t.Fatalf("close reason %q, want %q", reason, tc.reason)
+			}
+			select {
+			case f := <-cl.frames:
+				t.Fatalf("a connection whose session was not confirmed got %.200s before its close", f.raw)
+			default:
+			}
+			s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Count() == 0 && h.Detached() == 1 })
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := s.handler.Shutdown(ctx); err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			if users := s.limits.ConnectedUsers(); len(users) != 0 {
+				t.Fatalf("connection slots still taken by %v", users)
+			}
+		})
 	}
 }
 

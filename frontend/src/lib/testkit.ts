@@ -26,22 +26,16 @@ export class FakeSocket {
   }
   /**
    * open opens the socket as the server does for a session it confirms:
-   * the open event, hello (the first frame), and the pong answering the
-   * ping the client writes on hello.
+   * the open event, then hello (the first frame, sent once the session is
+   * confirmed).
    */
   open() {
-    this.greet();
-    this.confirm();
-  }
-  /** greet fires the open event and hello, as the server does before it has confirmed the session. */
-  greet() {
     this.accept();
-    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+    this.hello();
   }
-  /** confirm answers the ping the client wrote on hello: the session is confirmed. */
-  confirm() {
-    const ping = this.framesOf('ping').at(-1);
-    if (ping) this.receive({ type: 'pong', id: ping.id, time: 0 });
+  /** hello receives the hello frame. */
+  hello() {
+    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
   }
   /** accept fires only the open event: a socket the server accepted and has not greeted (yet). */
   accept() {

@@ -30,22 +30,16 @@ class FakeSocket {
   // ---- script ----
   /**
    * open opens the socket as the server does for a session it confirms:
-   * the open event, hello (the first frame), and the pong answering the
-   * ping the client writes on hello.
+   * the open event, then hello (the first frame, sent once the session is
+   * confirmed).
    */
   open() {
-    this.greet();
-    this.confirm();
-  }
-  /** greet fires the open event and hello, as the server does before it has confirmed the session. */
-  greet() {
     this.accept();
-    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+    this.hello();
   }
-  /** confirm answers the ping the client wrote on hello: the session is confirmed. */
-  confirm() {
-    const ping = this.framesOf('ping').at(-1);
-    if (ping) this.receive({ type: 'pong', id: ping.id, time: 0 });
+  /** hello receives the hello frame. */
+  hello() {
+    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
   }
   /** accept fires only the open event: a socket the server accepted and has not greeted (yet). */
   accept() {
@@ -264,8 +258,7 @@ describe('WSTransport', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     t.checkNow();
     expect(FakeSocket.all.length).toBe(1);
-    socket().receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
-    socket().confirm();
+    socket().hello();
     expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
   });
 
@@ -274,7 +267,7 @@ describe('WSTransport', () => {
     t.start();
     socket().open();
     await vi.advanceTimersByTimeAsync(25_000 + 13_000); // the interval's ping: its pong is due in 2 s
-    const pings = () => socket().sent.filter((f) => f.type === 'ping').length - 1; // the one written on hello aside
+    const pings = () => socket().sent.filter((f) => f.type === 'ping').length;
     expect(pings()).toBe(1);
     t.checkNow(); // its own deadline, 4 s, is later: the ping on its way stands for it
     expect(pings()).toBe(1);
@@ -286,7 +279,7 @@ describe('WSTransport', () => {
     const { t, socket } = setup('ok', false, 25_000);
     t.start();
     socket().open();
-    const pings = () => socket().sent.filter((f) => f.type === 'ping').slice(1); // the one written on hello aside
+    const pings = () => socket().sent.filter((f) => f.type === 'ping');
     for (let i = 0; i < 5; i++) t.checkNow(); // the tab shown, hidden, shown again…
     expect(pings()).toHaveLength(1);
     socket().receive({ type: 'pong', id: pings()[0]!.id });
@@ -418,49 +411,35 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
-  it('a socket greeted, then closed because its session cannot be checked (1013) or has ended (4401), never says connected', async () => {
+  it('a socket closed before its hello because its session cannot be checked (1013) or has ended (4401) never says connected', async () => {
     const { t, handlers, statuses, socket } = setup('ok', true);
     t.subscribe('c1');
     t.start();
-    socket().greet(); // the server sends hello before it checks the session ...
-    expect(socket().framesOf('ping')).toHaveLength(1); // ... and answers the ping written on hello only once it has
-    expect(socket().framesOf('subscribe')).toHaveLength(0);
-    socket().finish(1013, 'cannot check the session right now; reconnect');
+    socket().accept(); // the server checks the session before hello ...
+    socket().finish(1013, 'cannot check the session right now; reconnect'); // ... and closes without one
+    expect(socket().sent).toHaveLength(0);
     expect(statuses.map((s) => s.state)).not.toContain('connected');
     expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', detail: expect.stringMatching(/session/i) });
     expect(handlers.reconnected).not.toHaveBeenCalled(); // no reload of the conversations at every retry
 
     await vi.advanceTimersByTimeAsync(1000);
-    socket().greet();
+    socket().accept();
     socket().finish(4401, 'signed out');
     expect(statuses.map((s) => s.state)).not.toContain('connected');
     expect(handlers.unauthorized).toHaveBeenCalledTimes(1);
   });
 
-  it('a socket is connected once the ping written on hello is answered: pong, or an error naming it (a refused ping)', async () => {
-    for (const answer of ['pong', 'error'] as const) {
-      FakeSocket.all = [];
-      const { t, handlers, statuses, socket } = setup('ok', true);
-      t.subscribe('c1');
-      t.start();
-      socket().greet();
-      expect(statuses.at(-1)?.state).toBe('reconnecting');
-      const ping = socket().framesOf('ping')[0]!;
-      socket().receive(answer === 'pong' ? { type: 'pong', id: ping.id, time: 0 } : { type: 'error', id: ping.id, code: 'rate_limited', message: 'slow down' });
-      expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
-      expect(socket().framesOf('subscribe')).toHaveLength(1);
-      expect(handlers.reconnected).toHaveBeenCalledTimes(1);
-      t.stop();
-    }
-  });
-
-  it('a socket greeted whose ping is never answered is given up at the hello deadline', async () => {
-    const { t, statuses, socket } = setup();
+  it('a socket is connected on its hello alone (the server sends it once the session is confirmed): no ping round trip first', () => {
+    const { t, handlers, statuses, socket } = setup('ok', true);
+    t.subscribe('c1');
     t.start();
-    socket().greet();
-    await vi.advanceTimersByTimeAsync(45_000);
-    expect(statuses.map((s) => s.state)).not.toContain('connected');
+    socket().accept();
     expect(statuses.at(-1)?.state).toBe('reconnecting');
+    socket().hello();
+    expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+    expect(socket().framesOf('ping')).toHaveLength(0);
+    expect(socket().framesOf('subscribe')).toHaveLength(1);
+    expect(handlers.reconnected).toHaveBeenCalledTimes(1);
   });
 
   it('backs off across repeated 1013 closes (the session cannot be checked) instead of reopening every quarter second', async () => {
@@ -468,7 +447,7 @@ describe('WSTransport', () => {
     t.start();
     // The server opens each socket, then closes it with 1013 while its store is down.
     for (let i = 1; i <= 4; i++) {
-      socket().greet(); // hello, then the close: no answer to the client's ping
+      socket().accept(); // no hello: the session was not confirmed
       socket().finish(1013, 'cannot check the session right now; reconnect');
       expect(statuses.at(-1)).toMatchObject({ state: 'reconnecting', detail: expect.stringMatching(/session/i) });
       const backoff = 2 ** (i - 1) * 1000; // doubling from 1 s, jittered down to half of it at most
@@ -483,6 +462,21 @@ describe('WSTransport', () => {
     socket().finish(1013);
     await vi.advanceTimersByTimeAsync(1000);
     expect(FakeSocket.all.length).toBe(6);
+  });
+
+  it('against an older server (hello sent before its session check, then 1013) the backoff still grows: only a pong ends the run of 1013 closes', async () => {
+    const { t, handlers, socket } = setup();
+    t.start();
+    for (let i = 1; i <= 4; i++) {
+      socket().open(); // hello: counted connected for a moment ...
+      socket().finish(1013, 'cannot check the session right now; reconnect'); // ... then closed
+      const backoff = 2 ** (i - 1) * 1000;
+      await vi.advanceTimersByTimeAsync(backoff / 2 - 1);
+      expect(FakeSocket.all.length).toBe(i);
+      await vi.advanceTimersByTimeAsync(backoff / 2 + 1);
+      expect(FakeSocket.all.length).toBe(i + 1);
+    }
+    expect(handlers.fallback).not.toHaveBeenCalled();
   });
 
   it('a 1013 close for too many connections reconnects with backoff on the WebSocket and tells the user once', async () => {

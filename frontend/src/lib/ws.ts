@@ -45,9 +45,8 @@ export interface WSOptions {
   /** How long the ping of checkNow (a wake) waits for its pong before the socket counts as dead; defaults to 4 s. */
   wakeCheckMs?: number;
   /**
-   * How long an open socket waits for its hello and the answer to the
-   * ping it writes then (see WSTransport.confirmPing) before it counts as
-   * cut; defaults to 45 s: the server answers once it has checked the
+   * How long an open socket waits for its hello before it counts as cut;
+   * defaults to 45 s: the server sends hello once it has checked the
    * session, which may take up to its CHATD_REQUEST_TIMEOUT (30 s by
    * default) while its database is slow.
    */
@@ -88,7 +87,12 @@ export class WSTransport implements Transport {
   private ws: WebSocket | null = null;
   private stopped = true;
   private attempt = 0;
-  /** Closes with 1013 in a row: the server cannot check the session, or the user has too many connections; a pong ends the run. */
+  /**
+   * Closes with 1013 in a row: the server cannot check the session, or the
+   * user has too many connections. A pong ends the run, not a hello: a
+   * server older than hello-means-confirmed sends hello before its check
+   * and then closes with 1013, and the backoff must still grow against it.
+   */
   private uncheckable = 0;
   /** The user was told of too many connections in this run of 1013 closes. */
   private toldCrowded = false;
@@ -108,29 +112,21 @@ export class WSTransport implements Transport {
   private pongDue = 0;
   /** When the socket now opening was made (ms since the epoch). */
   private connectingSince = 0;
-  /** Whether the socket's first frame (hello) came. */
-  private greeted = false;
   /**
-   * The id of the ping written on hello while its answer is awaited, else
-   * null. The socket counts as connected only once that answer (a pong, or
-   * an error naming it) came, not at hello: the server accepts a socket it
-   * closes at once without hello (1013 "too many connections"), and sends
-   * hello before it has confirmed the session, then closes with 1013 when
-   * it could not check it ("cannot check the session right now") or 4401
-   * when it was revoked meanwhile; it reads no frame before that check,
-   * and answers none of a socket it is closing. Taking such a socket for
-   * a connection would say "connected" for a moment and reload the
+   * The socket's hello came: the server sends it only once it has
+   * confirmed the session (protocol.md), so the socket is connected. A
+   * socket the server accepts and then closes (1013 "too many
+   * connections" or "cannot check the session right now", 4401 for a
+   * session revoked meanwhile) gets no hello, and is never taken for a
+   * connection: that would say "connected" for a moment and reload the
    * conversations at every retry.
    */
-  private confirmPing: string | null = null;
-  /** The answer to confirmPing came: the session is confirmed and the socket connected. */
   private confirmed = false;
   /**
-   * The timer that gives up an open socket whose hello, or the answer to
-   * the ping written on it, does not come: it is not pinged by the
-   * interval before then, and a link cut right after the upgrade
-   * (half-open TCP) would otherwise leave it waiting, never connected,
-   * until the browser gives it up minutes later.
+   * The timer that gives up an open socket whose hello does not come: it
+   * is not pinged by the interval before then, and a link cut right after
+   * the upgrade (half-open TCP) would otherwise leave it waiting, never
+   * connected, until the browser gives it up minutes later.
    */
   private helloDeadline: ReturnType<typeof setTimeout> | undefined;
   private readonly openWaiters = new Set<() => void>();
@@ -285,7 +281,7 @@ export class WSTransport implements Transport {
     this.onClose({ code: ABNORMAL_CLOSURE, reason }, opened);
   }
 
-  /** isOpen reports whether the socket is open and its session confirmed (see confirmPing). */
+  /** isOpen reports whether the socket is open and its session confirmed (its hello came). */
   private isOpen(): boolean {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.confirmed;
   }
@@ -311,26 +307,18 @@ export class WSTransport implements Transport {
       return;
     }
     this.ws = ws;
-    this.greeted = false;
     this.confirmed = false;
-    this.confirmPing = null;
     this.connectingSince = Date.now();
     let opened = false;
     clearTimeout(this.helloDeadline);
     ws.onopen = () => {
       opened = true;
       this.helloDeadline = setTimeout(() => {
-        if (this.ws === ws && !this.confirmed) this.abandon(this.greeted ? 'no answer after hello' : 'no hello');
+        if (this.ws === ws && !this.confirmed) this.abandon('no hello');
       }, this.opts.helloTimeoutMs ?? 45000);
     };
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
-      if (!this.greeted) {
-        // hello: ask at once for an answer that only a confirmed session gets (see confirmPing).
-        this.greeted = true;
-        this.confirmPing = `${PING_PREFIX}${this.nextId++}`;
-        this.write({ type: 'ping', id: this.confirmPing });
-      }
       this.onMessage(ev);
     };
     ws.onclose = (ev) => {
@@ -356,19 +344,19 @@ export class WSTransport implements Transport {
     if (typeof ev.data !== 'string') return;
     const f = parseServerFrame(ev.data);
     if (!f) return;
-    this.settle(f);
-    this.handlers.frame(f);
-  }
-
-  /** settle resolves or rejects the request an ack, error or pong answers; the answer to confirmPing opens the connection. */
-  private settle(f: ServerFrame): void {
-    if (f.type !== 'ack' && f.type !== 'error' && f.type !== 'pong') return;
-    if (f.type !== 'ack' && this.confirmPing !== null && String(f.id) === this.confirmPing) {
-      this.confirmPing = null;
+    if (f.type === 'hello' && !this.confirmed) {
+      // The session is confirmed: the socket is connected.
       this.confirmed = true;
       clearTimeout(this.helloDeadline);
       this.onOpen();
     }
+    this.settle(f);
+    this.handlers.frame(f);
+  }
+
+  /** settle resolves or rejects the request an ack, error or pong answers. */
+  private settle(f: ServerFrame): void {
+    if (f.type !== 'ack' && f.type !== 'error' && f.type !== 'pong') return;
     if (f.type === 'pong') {
       this.clearPongDeadline();
       this.uncheckable = 0;
