@@ -16,6 +16,7 @@ import (
 	"chatd/persistence"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/inflight"
 	"chatd/transport/internal/reqtimeout"
 	"chatd/transport/limits"
 )
@@ -94,6 +95,7 @@ type Conversations struct {
 	shared    limits.Budgets
 	perMin    int // searches per minute
 	timeout   time.Duration
+	creating  inflight.Keys // users' clientIds of creations being handled
 }
 
 // NewConversations returns the conversation routes over store.
@@ -196,7 +198,8 @@ type conversationBody struct {
 // creations. A body with a clientId the user's conversations already hold
 // stores nothing and spends nothing: that conversation is answered with
 // 200, so a creation retried after a lost answer, or sent twice at once,
-// makes one conversation.
+// makes one conversation: a creation whose clientId another request of
+// the user is creating waits for it (on one instance; see claimCreation).
 func (h *Conversations) create(c *gin.Context) {
 	var f createFields
 	if err := httperr.DecodeOptionalJSON(c.Request, &f); err != nil {
@@ -207,6 +210,11 @@ func (h *Conversations) create(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
+	release, ok := h.claimCreation(c, f.ClientID)
+	if !ok {
+		return
+	}
+	defer release()
 	if h.repeated(c, f.ClientID) {
 		return
 	}
@@ -252,12 +260,29 @@ func (h *Conversations) create(c *gin.Context) {
 	c.JSON(http.StatusCreated, conversationBody{conv})
 }
 
+// claimCreation waits, bounded by the request's context, while another
+// request of the user with clientID is being handled, then claims the
+// key: the second of two requests sent at once with a new key finds the
+// first's conversation (repeated) and spends no budget. Requests on two
+// instances of a cluster are not ordered: both may spend, though one
+// conversation is made (the unique index decides, and create answers the
+// loser 200). A wait that runs out is answered 503.
+func (h *Conversations) claimCreation(c *gin.Context, clientID string) (release func(), ok bool) {
+	if clientID == "" {
+		return func() {}, true
+	}
+	release, err := h.creating.Claim(c.Request.Context(), inflight.Key(ownerID(c), clientID))
+	if err != nil {
+		httperr.AbortError(c, httperr.Unavailable("an earlier creation with this clientId is still being handled; retry", err))
+		return nil, false
+	}
+	return release, true
+}
+
 // repeated answers a creation whose clientId the user's conversations
 // already hold with that conversation (200), before it spends any budget,
 // and reports whether it answered. A new key costs this one indexed read;
-// requests without a key cost none. Two requests sent at once with a new
-// key both find nothing and both spend the budget, though one conversation
-// is made (the unique index decides, and create answers the loser 200).
+// requests without a key cost none.
 func (h *Conversations) repeated(c *gin.Context, clientID string) bool {
 	if clientID == "" {
 		return false

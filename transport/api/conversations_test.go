@@ -32,6 +32,13 @@ type apiEnv struct {
 
 func newAPIEnv(t *testing.T, opts api.ConversationOptions) *apiEnv {
 	t.Helper()
+	return newAPIEnvWith(t, opts, nil)
+}
+
+// newAPIEnvWith is newAPIEnv with the routes' store wrapped by wrap (when
+// not nil) and set up by setup (when not nil) before they serve.
+func newAPIEnvWith(t *testing.T, opts api.ConversationOptions, wrap func(api.ConversationStore) api.ConversationStore, setup ...func(*api.Conversations)) *apiEnv {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db"), Logger: quiet})
 	if err != nil {
@@ -42,7 +49,15 @@ func newAPIEnv(t *testing.T, opts api.ConversationOptions) *apiEnv {
 	r := gin.New()
 	authed := r.Group("/api", func(c *gin.Context) { auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")}) })
 	opts.Logger = quiet
-	api.NewConversations(s, opts).Routes(authed)
+	var store api.ConversationStore = s
+	if wrap != nil {
+		store = wrap(s)
+	}
+	h := api.NewConversations(store, opts)
+	for _, fn := range setup {
+		fn(h)
+	}
+	h.Routes(authed)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return &apiEnv{store: s, srv: srv}

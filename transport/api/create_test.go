@@ -1,13 +1,16 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/persistence"
 	"chatd/transport/api"
@@ -205,4 +208,86 @@ func TestCreateClientIDRefused(t *testing.T) {
 	if a := e.send(t, http.MethodPatch, u, "/api/conversations/"+c.ID, `{"clientId":"other"}`); a.status != http.StatusBadRequest {
 		t.Fatalf("PATCH with a clientId: %+v, want 400", a)
 	}
+}
+
+// TestCreateCopiesAtOnceSpendOnce: two creations with one new clientId
+// sent at the same instant spend the user's budget of new conversations
+// once: the second waits for the first to be stored, then finds its
+// conversation and is answered 200 with it. Before, both found nothing,
+// both spent, and one conversation was made.
+func TestCreateCopiesAtOnceSpendOnce(t *testing.T) {
+	t.Parallel()
+	gate := &gatedCreates{entered: make(chan struct{}, 4), open: make(chan struct{})}
+	budget := &countingBudget{second: make(chan struct{})}
+	waited := make(chan struct{}, 4)
+	e := newAPIEnvWith(t, api.ConversationOptions{Creations: budget},
+		func(s api.ConversationStore) api.ConversationStore { gate.ConversationStore = s; return gate },
+		func(h *api.Conversations) { api.OnCreationWait(h, func() { waited <- struct{}{} }) })
+	defer gate.release()
+	u := e.user(t)
+	answers := make([]createAnswer, 2)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() {
+			<-start
+			answers[i] = e.send(t, http.MethodPost, u, "/api/conversations", `{"clientId":"twice"}`)
+		})
+	}
+	close(start)   // both at once
+	<-gate.entered // one is being stored
+	select {
+	case <-waited: // the other waits for it
+	case <-budget.second:
+		t.Error("both creations spent the budget")
+	}
+	gate.release()
+	wg.Wait()
+	if n := budget.spent.Load(); n != 1 {
+		t.Fatalf("the budget was spent %d times, want once", n)
+	}
+	got := map[int]int{}
+	for _, a := range answers {
+		got[a.status]++
+		if a.conv.ID != answers[0].conv.ID || a.conv.ID == "" {
+			t.Fatalf("answers %+v, want both naming one conversation", answers)
+		}
+	}
+	if got[http.StatusCreated] != 1 || got[http.StatusOK] != 1 {
+		t.Fatalf("answered %v, want one 201 and one 200", got)
+	}
+}
+
+// gatedCreates holds every CreateConversation until release.
+type gatedCreates struct {
+	api.ConversationStore
+	entered chan struct{}
+	open    chan struct{}
+	once    sync.Once
+}
+
+func (g *gatedCreates) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
+	g.entered <- struct{}{}
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.ConversationStore.CreateConversation(ctx, c)
+}
+
+func (g *gatedCreates) release() { g.once.Do(func() { close(g.open) }) }
+
+// countingBudget allows every creation and counts them; second is closed
+// at the second.
+type countingBudget struct {
+	spent  atomic.Int32
+	second chan struct{}
+}
+
+func (b *countingBudget) AllowConversation(string) (time.Duration, bool) {
+	if b.spent.Add(1) == 2 {
+		close(b.second)
+	}
+	return 0, true
 }

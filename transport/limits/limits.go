@@ -4,11 +4,13 @@
 package limits
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
 
 	"chatd/hub/protocol"
+	"chatd/transport/internal/inflight"
 )
 
 // Users bounds, per user, open connections and frames per minute. One
@@ -20,6 +22,7 @@ type Users struct {
 	sends    rate
 	convs    rate
 	shared   *sharedLimits // nil: per process only
+	sending  inflight.Keys // client message ids of sends being handled (ClaimSend)
 
 	mu    sync.Mutex
 	users map[string]*userState
@@ -91,6 +94,9 @@ type Options struct {
 	SharedTimeout time.Duration
 	// Logger reports a Shared backend that cannot be reached; it defaults to slog.Default().
 	Logger *slog.Logger
+	// OnSendWait, when set, is called each time ClaimSend starts waiting
+	// for an earlier send with the same client message id (tests).
+	OnSendWait func()
 }
 
 // New returns Users with opts.
@@ -99,6 +105,7 @@ func New(opts Options) *Users {
 	n := orDefault(opts.ConversationsPerMinute, 10)
 	l.convs = rate{perSecond: float64(n) / 60, burst: float64(n)}
 	l.shared = newSharedLimits(opts, orDefault(opts.SendsPerMinute, 30), n)
+	l.sending.OnWait = opts.OnSendWait
 	return l
 }
 
@@ -171,6 +178,22 @@ func (l *Users) AllowFrame(userID string) *protocol.Error {
 		return protocol.Errorf(protocol.CodeRateLimited, "too many frames; slow down")
 	}
 	return nil
+}
+
+// ClaimSend marks a send of userID with clientMessageID as being handled,
+// after waiting (bounded by ctx, whose error it returns, wrapped) for one
+// with the same id, over any live transport of this process, to finish:
+// two copies of a send arriving at once (a retry racing its original, two
+// tabs) are then handled one after the other, and the second finds the
+// first's message stored (SentBefore) and spends no budget. The caller
+// calls release once the hub has stored the send (or failed it); release
+// may be called more than once. Copies arriving at two instances of a
+// cluster are not ordered: both may spend, though the store keeps one.
+func (l *Users) ClaimSend(ctx context.Context, userID, clientMessageID string) (release func(), err error) {
+	if clientMessageID == "" {
+		return func() {}, nil
+	}
+	return l.sending.Claim(ctx, inflight.Key(userID, clientMessageID))
 }
 
 // AllowSend spends the user's budget for one send or regenerate (of this

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"chatd/persistence"
@@ -62,5 +64,59 @@ func TestRetriedSendBudget(t *testing.T) {
 				t.Fatalf("status %d, want %d", res.StatusCode, tc.want)
 			}
 		})
+	}
+}
+
+// TestSendCopiesAtOnceSpendOnce: two copies of a new send (one client
+// message id) posted at the same instant spend the user's send budget
+// once: the second waits until the hub has stored the first, then finds
+// it stored (SentBefore) and is answered as a repeat. With a budget of
+// one send, both are answered 202. Before, both found nothing stored,
+// both spent, and the second was refused 429.
+func TestSendCopiesAtOnceSpendOnce(t *testing.T) {
+	t.Parallel()
+	waited := make(chan struct{}, 4)
+	var stored atomic.Bool
+	lim := limits.New(limits.Options{SendsPerMinute: 4, OnSendWait: func() { waited <- struct{}{} }}) // a burst of one
+	sentBefore := func(_ context.Context, user, clientID string) (bool, error) {
+		return user == "u" && clientID == "k" && stored.Load(), nil
+	}
+	s := newServer(t, sse.Options{Limits: lim, SentBefore: sentBefore}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	s.hub.Block() // the first copy is being stored
+	defer s.hub.Unblock()
+	statuses := make(chan int, 2)
+	start := make(chan struct{})
+	for range 2 {
+		go func() {
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, s.srv.URL+"/api/conversations/"+conv+"/messages",
+				strings.NewReader(`{"content":"hi","clientMessageId":"k"}`))
+			req.Header.Set("Authorization", "Bearer token-u")
+			req.Header.Set("Content-Type", "application/json")
+			res, err := s.srv.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	close(start) // both copies at once
+	<-s.hub.Entered()
+	select {
+	case <-waited: // the other copy waits for this one
+	case st := <-statuses:
+		t.Fatalf("a copy answered %d while the first was being handled", st)
+	}
+	stored.Store(true)
+	s.hub.Unblock()
+	for range 2 {
+		if st := <-statuses; st != http.StatusAccepted {
+			t.Fatalf("a copy answered %d, want 202", st)
+		}
 	}
 }

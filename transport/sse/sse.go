@@ -199,10 +199,20 @@ func (h *Handler) send(c *gin.Context) {
 		httperr.AbortError(c, statusOf(perr))
 		return
 	}
+	// A copy of this send being handled (another tab, a retry racing its
+	// original) is waited for, up to RequestTimeout: this one then finds
+	// it stored and spends no budget. The claim ends once the hub has
+	// stored the send, not with the stream.
+	release, ok := h.claimSend(c, who.UserID, b.ClientMessageID)
+	if !ok {
+		return
+	}
+	defer release()
 	if !h.repeated(c.Request.Context(), who.UserID, b.ClientMessageID) && !h.allowSend(c, who.UserID) {
 		return
 	}
 	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+		defer release()
 		return h.opts.Hub.Send(ctx, sub, who.UserID, hub.SendRequest{ConnectionID: connID(sub), ConversationID: convID,
 			Content: *b.Content, ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model})
 	})
@@ -418,6 +428,20 @@ func (h *Handler) allowSend(c *gin.Context, userID string) bool {
 		return false
 	}
 	return true
+}
+
+// claimSend waits, within RequestTimeout, for a send of the user with
+// the same client message id being handled (limits.Users.ClaimSend), and
+// claims the id; it answers 503 when the wait runs out.
+func (h *Handler) claimSend(c *gin.Context, userID, clientMessageID string) (release func(), ok bool) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	defer cancel()
+	release, err := h.opts.Limits.ClaimSend(ctx, userID, clientMessageID)
+	if err != nil {
+		httperr.AbortError(c, httperr.Unavailable("an earlier copy of this message is still being handled; retry", err))
+		return nil, false
+	}
+	return release, true
 }
 
 // repeated reports whether the user stored a message with clientMessageID

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"chatd/hub/protocol"
@@ -85,3 +87,56 @@ func TestRetriedSendBudget(t *testing.T) {
 type spentSends struct{ *sharedConns }
 
 func (spentSends) TakeSend(context.Context, string, int) (bool, error) { return false, nil }
+
+// TestSendCopiesAtOnceSpendOnce: two copies of a new send (one client
+// message id) arriving at the same instant over two tabs spend the user's
+// send budget once: the second waits for the first to be handled, then
+// finds it stored (SentBefore) and goes to the hub as a repeat. With a
+// budget of one send, both are acked. Before, both found nothing stored,
+// both spent, and the second was refused rate_limited though the hub
+// would have answered it with the first's message.
+func TestSendCopiesAtOnceSpendOnce(t *testing.T) {
+	t.Parallel()
+	waited := make(chan struct{}, 4)
+	var stored atomic.Bool
+	lim := limits.New(limits.Options{SendsPerMinute: 4, OnSendWait: func() { waited <- struct{}{} }}) // a burst of one send
+	sentBefore := func(_ context.Context, user, clientID string) (bool, error) {
+		return user == "u" && clientID == "k" && stored.Load(), nil
+	}
+	s := newServer(t, serverOptions{opts: ws.Options{Limits: lim, SentBefore: sentBefore}})
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	s.hub.Block() // the first copy is being stored
+	defer s.hub.Unblock()
+	tabs := []*client{s.dial(dialOptions{user: "u"}), s.dial(dialOptions{user: "u"})}
+	send := fmt.Sprintf(`{"type":"send","id":"s","conversationId":%q,"content":"hi","clientMessageId":"k"}`, conv)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, cl := range tabs {
+		cl.expect(protocol.TypeHello)
+		wg.Go(func() {
+			<-start
+			cl.write(send)
+		})
+	}
+	close(start) // both copies at once
+	wg.Wait()
+	<-s.hub.Entered()
+	select {
+	case <-waited: // the other copy waits for this one
+	case f := <-tabs[0].frames:
+		t.Fatalf("a copy answered %s while the first was being handled", f.raw)
+	case f := <-tabs[1].frames:
+		t.Fatalf("a copy answered %s while the first was being handled", f.raw)
+	}
+	stored.Store(true)
+	s.hub.Unblock()
+	for i, cl := range tabs {
+		if f := cl.next(); f.Type != protocol.TypeAck {
+			t.Fatalf("tab %d answered %s, want an ack", i, f.raw)
+		}
+	}
+	if n := s.hub.SendCount(); n != 2 {
+		t.Fatalf("%d sends reached the hub, want 2 (the second a repeat it answers)", n)
+	}
+}

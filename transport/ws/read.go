@@ -137,6 +137,16 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
 	hb := c.h.opts.Hub
+	if f.Type == protocol.TypeSend {
+		// A copy of this send being handled (another tab, a retry racing
+		// its original) is waited for: this one then finds it stored and
+		// spends no budget (admit).
+		release, err := c.h.opts.Limits.ClaimSend(ctx, c.userID, f.ClientMessageID)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	if err := c.admit(ctx, f, abuse); err != nil {
 		return err
 	}
@@ -196,8 +206,10 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusal
 // the send is a retry (a lost ack, a reconnect), which the hub answers
 // with what the first one stored, and which must not spend the user's
 // budgets again. A store that cannot tell counts as a new send (the
-// budget holds); so do two copies of a send arriving at the same instant,
-// which both spend it though the hub stores one.
+// budget holds). Two copies of a send arriving at the same instant are
+// handled one after the other (dispatch, limits.Users.ClaimSend), so the
+// second finds the first stored; on two instances of a cluster both may
+// spend, though the hub stores one.
 func (c *conn) repeated(ctx context.Context, clientMessageID string) bool {
 	if clientMessageID == "" || c.h.opts.SentBefore == nil {
 		return false
