@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"slices"
 
 	"chatd/llm"
 	"chatd/persistence"
@@ -70,4 +71,25 @@ func applyParams(req *llm.Request, p *persistence.Params, info llm.ModelInfo) {
 	if info.MaxOutputTokens > 0 && req.MaxTokens > info.MaxOutputTokens {
 		req.MaxTokens = info.MaxOutputTokens
 	}
+}
+
+// Models lists the models of Options.Model as the hub fits prompts into
+// them: a model whose window an upstream's refusal taught this instance
+// (refit.go: smaller than the configured or reported one, or none was
+// known, and learned within learnedWindowAge) has that window, marked
+// ContextTokensLearned. Learned windows are per instance, in memory: other
+// instances of a cluster list their own. The catalog's error is returned
+// beside whatever it listed.
+func (h *Hub) Models(ctx context.Context) ([]llm.ModelInfo, error) {
+	models, err := h.opts.Model.Models(ctx)
+	if len(models) == 0 {
+		return models, err
+	}
+	out := slices.Clone(models) // the catalog's slice may be shared
+	for i := range out {
+		if w := h.windows.fit(out[i].ID, out[i].ContextTokens); w != out[i].ContextTokens {
+			out[i].ContextTokens, out[i].ContextTokensLearned = w, true
+		}
+	}
+	return out, err
 }

@@ -15,10 +15,10 @@ package hub
 //   - a refusal that names the model's window (llm.Error.ContextTokens)
 //     teaches it: when no window was known, or the refusal's is smaller
 //     (the known one is then proven wrong), it is remembered for the model
-//     (learnedWindows: in memory, per process) and fits this prompt and
-//     every later one for an hour (learnedWindowAge: then the known
-//     window is tried again, and a refusal teaches it again); otherwise
-//     the known window stays;
+//     (learnedWindows: in memory, per process, listed by Hub.Models) and
+//     fits this prompt and every later one for an hour (learnedWindowAge:
+//     then the known window is tried again, and a refusal teaches it
+//     again); otherwise the known window stays;
 //   - when the refusal also names the prompt's tokens as the upstream
 //     counted them (PromptTokens), and they exceed the estimate of what
 //     was sent, the estimate runs low for this text: the budget shrinks in

@@ -138,6 +138,14 @@ func TestRefitKeepsAnswering(t *testing.T) {
 			if got := e.h.windows.fit("fake", tt.listed); got != tt.learned {
 				t.Fatalf("window fitted into now %d, want %d", got, tt.learned)
 			}
+			// The model list says what the prompts are fitted into, and
+			// whether a refusal taught it.
+			models, err := e.h.Models(t.Context())
+			wantWindow, wantLearned := max(tt.learned, tt.listed), tt.learned != tt.listed
+			if err != nil || len(models) != 1 || models[0].ContextTokens != wantWindow ||
+				models[0].ContextTokensLearned != wantLearned {
+				t.Fatalf("Models: %+v, %v; want window %d, learned %v", models, err, wantWindow, wantLearned)
+			}
 		})
 	}
 }

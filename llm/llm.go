@@ -91,6 +91,11 @@ type ModelInfo struct {
 	// ContextTokens is the model's context window in tokens (0: unknown);
 	// prompts are fitted into it (see docs/protocol.md).
 	ContextTokens int `json:"contextTokens,omitempty"`
+	// ContextTokensLearned says ContextTokens is a window an upstream
+	// named refusing a prompt as too long, smaller than the configured or
+	// reported one (or none was known): this instance fits prompts into it
+	// for a while (hub/refit.go). Only the hub's model list sets it.
+	ContextTokensLearned bool `json:"contextTokensLearned,omitempty"`
 	// MaxOutputTokens bounds a conversation's maxTokens (0: no bound).
 	MaxOutputTokens int `json:"maxOutputTokens,omitempty"`
 	// Defaults are the sampling parameters used where a conversation sets none.

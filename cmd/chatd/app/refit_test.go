@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"chatd/llm"
 	"chatd/llm/fakeai"
 	"chatd/persistence"
 )
@@ -26,9 +27,10 @@ func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 	// (202 words) is the first over 200.
 	const sends, firstRefused = 14, 12
 	for _, tc := range []struct {
-		words fakeai.ContextWords
-		later int64 // upstream requests of each answer after the first refused
-	}{{fakeai.ContextOpenAI, 1}, {fakeai.ContextVLLM, 1}, {fakeai.ContextBare, 1}} {
+		words   fakeai.ContextWords
+		later   int64 // upstream requests of each answer after the first refused
+		learned int   // the window /api/models then reports, learned (0: none)
+	}{{fakeai.ContextOpenAI, 1, 200}, {fakeai.ContextVLLM, 1, 200}, {fakeai.ContextBare, 1, 0}} {
 		t.Run(string(tc.words), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{fake: fakeai.Options{Defaults: fakeai.Config{Tokens: 2, Context: 200, ContextWords: tc.words}},
@@ -62,6 +64,13 @@ func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
 				if stored := e.thread(t, u, convID).message(t, ack.MessageID); stored.OmittedMessages != done.Omitted {
 					t.Fatalf("send %d: stored answer leaves out %d messages, its done %d", i+1, stored.OmittedMessages, done.Omitted)
 				}
+			}
+			// GET /api/models reports the window the refusal taught.
+			var listed struct{ Models []llm.ModelInfo }
+			e.rest(t, u.Token, http.MethodGet, "/api/models", nil, http.StatusOK, &listed)
+			if len(listed.Models) == 0 || listed.Models[0].ContextTokens != tc.learned ||
+				listed.Models[0].ContextTokensLearned != (tc.learned > 0) {
+				t.Fatalf("/api/models: %+v; want the window %d, learned", listed.Models, tc.learned)
 			}
 		})
 	}

@@ -85,6 +85,8 @@ export interface ModelInfo {
   upstreamLabel?: string;
   /** The context window in tokens, when known. */
   contextTokens?: number;
+  /** contextTokens was learned from an upstream's refusal of a too long prompt (this server instance's, for an hour). */
+  contextTokensLearned?: boolean;
   /** The bound of a conversation's maxTokens, when the model has one. */
   maxOutputTokens?: number;
   /** The parameters used where a conversation sets none. */
