@@ -74,3 +74,41 @@ func TestClusterReasoning(t *testing.T) {
 		t.Fatalf("stored reasoning %q content %q", m.Reasoning, m.Content)
 	}
 }
+
+// TestClusterCatchUpDeltaRSeq: the delta a tab joining on B gets to catch
+// up with an answer running on A carries the reasoning cursor, as the
+// live deltas (and a local answer's catch-up) do: an SSE tab's event id is
+// then "<messageId>:<seq>/<rseq>", so a reconnect right after it resumes
+// the reasoning from there instead of being sent all of it again.
+func TestClusterCatchUpDeltaRSeq(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, nil, conv.ID, "think first")
+	run := a.model.next(t)
+	run.say(t, "think:Hmm, ", "The ")
+	onB.waitUntil(t, "text on B", func(fs []*protocol.Frame, _ protocol.CloseCode) bool {
+		text, _, err := answerOf(fs, res.MessageID, 0)
+		return err == nil && text == "The "
+	})
+	late := tc.follow(t, b, "b2", conv.ID)
+	run.say(t, "answer.")
+	close(run.tokens)
+	late.waitDone(t, res.MessageID)
+	frames, _ := late.snapshot()
+	const rseq = int64(len("Hmm, "))
+	deltas := 0
+	for _, f := range frames {
+		if f.MessageID == res.MessageID && f.Type == protocol.TypeDelta {
+			deltas++
+			if f.RSeq != rseq || f.EventID() != fmt.Sprintf("%d/%d", f.Seq, rseq) {
+				t.Fatalf("delta up to %d carries rseq %d (event id %q), want %d\n%s", f.Seq, f.RSeq, f.EventID(), rseq, dump(frames))
+			}
+		}
+	}
+	if deltas == 0 {
+		t.Fatalf("no delta\n%s", dump(frames))
+	}
+}

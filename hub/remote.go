@@ -230,7 +230,8 @@ func (m *mirror) catchUpLocked(sub Subscriber, from int64, withMessage bool) {
 		m.catchUpReasoningLocked(sub, from, 0)
 	}
 	if int(from) < len(m.text) {
-		sub.Deliver(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, int64(len(m.text)), string(m.text[from:])))
+		sub.Deliver(protocol.DeltaAt(m.ref.ConversationID, m.ref.MessageID, int64(len(m.text)), int64(len(m.reasoning)),
+			m.text[from:]))
 	}
 }
 
@@ -386,7 +387,7 @@ func (m *mirror) storedLocked(f *protocol.Frame, filled bool) (gap bool) {
 	case err == nil && have >= from && string(m.text[from:]) == tail[:have-from]:
 		rest := tail[have-from:]
 		m.text = append(m.text, rest...)
-		m.deliverLocked(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, f.Seq, rest), int(have))
+		m.deliverLocked(protocol.DeltaAt(m.ref.ConversationID, m.ref.MessageID, f.Seq, int64(len(m.reasoning)), rest), int(have))
 		return false
 	}
 	m.inconsistentLocked("stored text", "stored", f.Seq, "have", have, "err", err)
@@ -449,7 +450,7 @@ func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 				refuseCursor(sub, err)
 				continue
 			}
-			sub.Deliver(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, f.Seq, string(m.text[cursor:])))
+			sub.Deliver(protocol.DeltaAt(m.ref.ConversationID, m.ref.MessageID, f.Seq, f.RSeq, m.text[cursor:]))
 		}
 	}
 }
