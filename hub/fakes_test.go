@@ -33,6 +33,9 @@ type memStore struct {
 	beforeDelete func(id string)
 	// refuseInterrupt, when set, is InterruptMessage's error.
 	refuseInterrupt error
+	// beforeOmit, when set, runs first in SetOmittedMessages, without the
+	// lock; an error it returns is the call's.
+	beforeOmit func(ctx context.Context, id string) error
 }
 
 func newMemStore() *memStore {
@@ -217,7 +220,12 @@ func (s *memStore) InterruptMessage(_ context.Context, ownerID, id, reason strin
 }
 
 // SetOmittedMessages implements OmittedRecorder.
-func (s *memStore) SetOmittedMessages(_ context.Context, ownerID, id string, n int) error {
+func (s *memStore) SetOmittedMessages(ctx context.Context, ownerID, id string, n int) error {
+	if s.beforeOmit != nil {
+		if err := s.beforeOmit(ctx, id); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.msgs {

@@ -313,8 +313,10 @@ func (g *generation) produced() bool {
 
 // setOmitted records that the answer's prompt leaves out n messages: in
 // its done frame, and in the store where it can (OmittedRecorder; a
-// failure is logged unless the answer was ended meanwhile, and the answer
-// goes on).
+// failure is logged, and the answer goes on). The store call is bounded by
+// FinishTimeout, not by the answer's context: an answer cancelled (or
+// ended by shutdown) meanwhile still reports n in its done, which must
+// not say more than the stored message.
 func (g *generation) setOmitted(n int) {
 	g.conv.mu.Lock()
 	g.msg.OmittedMessages = n
@@ -323,9 +325,9 @@ func (g *generation) setOmitted(n int) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(g.ctx, g.hub.opts.FinishTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), g.hub.opts.FinishTimeout)
 	defer cancel()
-	if err := r.SetOmittedMessages(ctx, g.msg.OwnerID, g.msg.ID, n); err != nil && g.ctx.Err() == nil {
+	if err := r.SetOmittedMessages(ctx, g.msg.OwnerID, g.msg.ID, n); err != nil {
 		g.hub.log.Warn("store the messages left out of a prompt fitted again", "generation", g.id,
 			"message", g.msg.ID, "err", err)
 	}

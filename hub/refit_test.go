@@ -492,3 +492,52 @@ func TestRefitAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestRefitOmittedStoredOnCancel: an answer cancelled while the count of
+// messages its refitted prompt leaves out is being stored still gets that
+// count stored, so that its done, which reports it, claims nothing the
+// stored message does not say. The store call ran under the answer's
+// context: the cancel failed it, and the done said more messages were
+// left out than a reload showed.
+func TestRefitOmittedStoredOnCancel(t *testing.T) {
+	t.Parallel()
+	up := windowed{window: 200, tokens: estimateTokens, named: true}
+	e := newEnv(t, Options{}, func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+		if err := ctx.Err(); err != nil {
+			return llm.Result{}, err // as a real upstream client does
+		}
+		return up.script(ctx, req, onDelta)
+	})
+	var once sync.Once
+	e.store.beforeOmit = func(ctx context.Context, id string) error {
+		once.Do(func() { cancelAnswer(t, e.h, id) }) // the user cancels right then
+		return ctx.Err()
+	}
+	dones, _ := converse(t, e, 6, ninetyBytes) // the sixth prompt is refused (TestRefitKeepsAnswering)
+	d := dones[5]
+	stored := e.stored(t, d.MessageID)
+	if d.Omitted == 0 || stored.OmittedMessages != d.Omitted {
+		t.Fatalf("done (status %s) leaves out %d messages, the stored answer %d", d.Status, d.Omitted, stored.OmittedMessages)
+	}
+}
+
+// cancelAnswer cancels the generation producing message id, as a cancel
+// frame does, without waiting for it to end.
+func cancelAnswer(t *testing.T, h *Hub, id string) {
+	t.Helper()
+	var g *generation
+	h.mu.Lock()
+	for _, c := range h.convs {
+		c.mu.Lock()
+		if c.gen != nil && c.gen.msg.ID == id {
+			g = c.gen
+		}
+		c.mu.Unlock()
+	}
+	h.mu.Unlock()
+	if g == nil {
+		t.Errorf("no answer %s runs", id)
+		return
+	}
+	g.cancel(errCancelled)
+}
