@@ -84,7 +84,7 @@ func sendsEffort(ctx context.Context, s Streamer, model string) bool {
 // Title asks the model for a 3-6 word title of the first exchange and
 // cleans it (one line, no quotes or final punctuation, at most 60
 // characters). It reads the reply only until the title's line is complete
-// and closes the stream then. With a demo model, or when the call fails or
+// (or maxTitleReply bytes of it) and closes the stream then. With a demo model, or when the call fails or
 // returns nothing usable, it falls back to FallbackTitle(prompt). It never
 // returns an empty string.
 func (t *Titler) Title(ctx context.Context, model, prompt, answer string) string {
@@ -130,18 +130,20 @@ func (t *Titler) request(model, prompt, answer string) Request {
 }
 
 // ask streams req and returns the reply, closing the stream as soon as
-// the reply holds a whole title line (a stream closed so is no error).
+// the reply holds a whole title line, or maxTitleReply bytes (thinking
+// that long leaves no title to read in what is kept): a stream closed so
+// is no error.
 func (t *Titler) ask(ctx context.Context, req Request) (string, error) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var b strings.Builder
 	enough := false
 	_, err := t.Streamer.Stream(ctx, req, func(s string) {
-		if enough || b.Len() >= maxTitleReply {
+		if enough {
 			return
 		}
 		b.WriteString(s)
-		if enough = titleComplete(b.String()); enough {
+		if enough = b.Len() >= maxTitleReply || titleComplete(b.String()); enough {
 			stop()
 		}
 	})

@@ -268,3 +268,32 @@ func TestTitleAsksAgainOnlyWhenEffortSent(t *testing.T) {
 		})
 	}
 }
+
+// endlessThinking is a model that thinks inline for ever, or until its
+// context ends: it reports how many pieces it sent.
+type endlessThinking struct{ sent *int }
+
+func (m endlessThinking) Stream(ctx context.Context, _ llm.Request, onDelta func(string)) (llm.Result, error) {
+	piece := "<think>" + strings.Repeat("hmm ", 256)
+	for *m.sent = 0; *m.sent < 1000; *m.sent++ {
+		if ctx.Err() != nil {
+			return llm.Result{}, ctx.Err()
+		}
+		onDelta(piece)
+		piece = strings.Repeat("hmm ", 256)
+	}
+	return llm.Result{FinishReason: "length"}, nil
+}
+
+// TestTitleStopsAtReplyBound: a title reply that grows past the bytes a
+// title request keeps (inline thinking that never ends) is no longer
+// read: the request is stopped there, rather than streamed (and paid
+// for) to its end while every piece is dropped, and the title falls back.
+func TestTitleStopsAtReplyBound(t *testing.T) {
+	t.Parallel()
+	sent := 0
+	got := (&llm.Titler{Streamer: endlessThinking{&sent}}).Title(testCtx(t), "r1", "Bake sourdough bread", "")
+	if got != "Bake sourdough bread" || sent > 20 {
+		t.Fatalf("title %q after %d pieces of 1 KiB; want the fallback, the request stopped at 16 KiB", got, sent)
+	}
+}
