@@ -34,7 +34,8 @@ type deleteRequest struct {
 // of its data. The request waits for it until its own bound: 204 when it
 // is done; 202 {"status":"deleting"} when it is still running, or failed
 // after the mark (persistence.ErrDeleting: the store finishes it; the
-// outcome is logged); its error when it failed before. A failure before
+// outcome is logged), also when the mark's own write landed but its reply
+// was lost (markLanded); its error when it failed before. A failure before
 // the mark (OnDeleting's, or the mark's) leaves the account signed out
 // everywhere but in place: signing in and deleting again finishes it.
 func (a *Accounts) deleteAccount(c *gin.Context) {
@@ -104,10 +105,27 @@ func (a *Accounts) removeAccount(ctx context.Context, userID string) error {
 			return fmt.Errorf("end the live work of %s: %w", userID, err)
 		}
 	}
-	if err := a.store.DeleteUser(ctx, userID); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-		return fmt.Errorf("delete account %s: %w", userID, err)
+	err := a.store.DeleteUser(ctx, userID)
+	switch {
+	case err == nil || errors.Is(err, persistence.ErrNotFound):
+		return nil
+	case !errors.Is(err, persistence.ErrDeleting) && a.markLanded(ctx, userID):
+		return fmt.Errorf("delete account %s: %w (the mark landed: %w)", userID, err, persistence.ErrDeleting)
 	}
-	return nil
+	return fmt.Errorf("delete account %s: %w", userID, err)
+}
+
+// markLanded tells whether the mark of a DeleteUser that failed without
+// persistence.ErrDeleting landed all the same (its write done, its reply
+// lost: a timeout, a dropped connection): the user then reads as not
+// found, and the store finishes the deletion. It re-reads within
+// RequestTimeout of its own, since ctx may be what ended; a failed
+// re-read counts as not landed.
+func (a *Accounts) markLanded(ctx context.Context, userID string) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.RequestTimeout)
+	defer cancel()
+	_, err := a.store.UserByID(ctx, userID)
+	return errors.Is(err, persistence.ErrNotFound)
 }
 
 // Wait waits until the account deletions under way are done, or ctx ends.

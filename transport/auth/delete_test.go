@@ -326,3 +326,95 @@ func TestDeleteAccountCutOff(t *testing.T) {
 	}
 	e.register("cut@example.com", "a new password")
 }
+
+// lostReplyStore plays a store whose account deletions fail on the
+// mark's own write with an error that says nothing of a mark (a timeout,
+// a dropped connection): when landed, the write was done all the same
+// and only its reply was lost; else nothing was written.
+type lostReplyStore struct {
+	*sqlite.Store
+	landed bool
+}
+
+func (s lostReplyStore) DeleteUser(ctx context.Context, id string) error {
+	if s.landed {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		_ = s.Store.DeleteUser(persistence.WithDeleteHook(ctx, func(step string) {
+			if step == persistence.DeleteStepMarked {
+				cancel()
+			}
+		}), id)
+	}
+	return errors.New("read tcp 10.0.0.1:5432: connection reset by peer")
+}
+
+// TestDeleteAccountLostMarkReply: a deletion whose mark's write landed
+// but whose reply was lost answers as a landed mark does, 202 deleting
+// (signed out: no sign-in, the token refused; the store finishes it), not
+// 500; only when the re-read shows the mark did not land is it 500, the
+// account kept, signed out. Before, both answered 500.
+func TestDeleteAccountLostMarkReply(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		landed bool
+		status int
+		body   string
+	}{
+		{"the mark landed", true, http.StatusAccepted, "deleting"},
+		{"the mark did not land", false, http.StatusInternalServerError, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newAccountsEnv(t, AccountOptions{})
+			a, err := NewAccounts(lostReplyStore{e.store, tc.landed}, e.accounts.authn, AccountOptions{BcryptCost: bcrypt.MinCost})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := gin.New()
+			a.Routes(r.Group("/api"))
+			lost := &accountsEnv{t: t, srv: httptest.NewServer(r)}
+			t.Cleanup(lost.srv.Close)
+			token, id := e.signUp("lost@example.com", "the right password")
+
+			req, _ := http.NewRequest(http.MethodDelete, lost.srv.URL+"/api/auth/me", strings.NewReader(`{"password":"the right password"}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := lost.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct{ Status string }
+			_ = json.NewDecoder(res.Body).Decode(&body)
+			res.Body.Close()
+			if res.StatusCode != tc.status || body.Status != tc.body {
+				t.Fatalf("delete: %d %+v, want %d %q", res.StatusCode, body, tc.status, tc.body)
+			}
+			if err := a.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if status, _ := e.call(http.MethodGet, "/api/auth/me", token, ""); status != http.StatusUnauthorized {
+				t.Fatalf("the token after the deletion: %d, want 401", status)
+			}
+			_, err = e.store.UserByID(t.Context(), id)
+			if tc.landed {
+				if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "lost@example.com", "password": "the right password"}); status != http.StatusUnauthorized {
+					t.Fatalf("login to the account being deleted: %d, want 401", status)
+				}
+				if !errors.Is(err, persistence.ErrNotFound) {
+					t.Fatalf("the user after a landed mark: %v, want not found", err)
+				}
+				if _, err := e.store.FinishDeletions(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				e.register("lost@example.com", "a new password")
+				return
+			}
+			if err != nil {
+				t.Fatalf("the user after a mark that did not land: %v, want kept", err)
+			}
+			e.login("lost@example.com", "the right password")
+		})
+	}
+}
