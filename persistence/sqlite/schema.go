@@ -102,11 +102,14 @@ ALTER TABLE conversations ADD COLUMN params TEXT NOT NULL DEFAULT '';
 	// merges never hold the store's write lock; this file keeps the queue
 	// of messages the index has yet to take in. Opening the new search file
 	// queues every finished message, so the old index is dropped here.
+	// IF EXISTS: migration 2 tells a tool that writes messages to drop its
+	// triggers; a database so changed migrates too (an edit of a released
+	// migration that changes nothing for any database it already ran on).
 	`
-DROP TRIGGER message_fts_insert;
-DROP TRIGGER message_fts_update;
-DROP TRIGGER message_fts_delete;
-DROP TABLE message_fts;
+DROP TRIGGER IF EXISTS message_fts_insert;
+DROP TRIGGER IF EXISTS message_fts_update;
+DROP TRIGGER IF EXISTS message_fts_delete;
+DROP TABLE IF EXISTS message_fts;
 
 CREATE TABLE search_pending (
 	msg INTEGER NOT NULL PRIMARY KEY, -- a messages rowid
