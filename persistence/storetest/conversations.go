@@ -13,6 +13,7 @@ func conversationTests() []storeTest {
 		{"Unknown", testConvUnknown},
 		{"UnknownOwner", testConvUnknownOwner},
 		{"OwnerScoping", testConvOwnerScoping},
+		{"MessageOwnerScoping", testMsgOwnerScoping},
 		{"UpdatePatch", testConvUpdatePatch},
 		{"UpdateIfTitle", testConvUpdateIfTitle},
 		{"UpdateIfTitleRace", testConvUpdateIfTitleRace},
