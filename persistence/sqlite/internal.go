@@ -92,17 +92,18 @@ func toNanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// mapErr translates driver errors to the persistence sentinel errors.
+// mapErr translates driver errors to the persistence sentinel errors,
+// keeping the driver's error in the chain (errors.As finds its code).
 func mapErr(err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%w: %v", persistence.ErrDuplicate, err)
+			return fmt.Errorf("%w: %w", persistence.ErrDuplicate, err)
 		}
 		switch se.Code() & 0xff { // primary result code
 		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-			return fmt.Errorf("%w: %v", persistence.ErrCorrupt, err)
+			return fmt.Errorf("%w: %w", persistence.ErrCorrupt, err)
 		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
