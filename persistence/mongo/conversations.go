@@ -442,8 +442,11 @@ func patchFields(p persistence.ConversationPatch) bson.D {
 // transactions to rely on, messages go first: if the server dies between the
 // two deletes, the conversation is still listed (with fewer or no messages)
 // and deleting it again finishes the job, rather than messages left behind
-// with no conversation to reach them by. (A message inserted concurrently,
-// between the two deletes, can still be left behind.)
+// with no conversation to reach them by. Then its messages are swept once
+// more: a message inserted concurrently, between the two deletes, found
+// the conversation still there (InsertMessage inserts, then moves the
+// conversation's updated_at, and undoes its insert when the conversation
+// is gone), so its insert came before this sweep, which deletes it.
 func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) error {
 	ref, ok := parseOwned(ownerID, id)
 	if !ok {
@@ -459,6 +462,9 @@ func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) erro
 	}
 	if res.DeletedCount == 0 {
 		return fmt.Errorf("delete conversation %s: %w", id, persistence.ErrNotFound)
+	}
+	if _, err := s.messages.DeleteMany(ctx, msgs); err != nil {
+		return fmt.Errorf("delete conversation %s: last sweep of its messages: %w", id, err)
 	}
 	return nil
 }
