@@ -41,3 +41,7 @@ func WithAfterSweep(opts Options, fn func(n int, err error)) Options {
 	opts.afterSweep = fn
 	return opts
 }
+
+// SweepOrphans runs the sweep of what deleted users left (sweepOrphans)
+// once, with ctx.
+func SweepOrphans(ctx context.Context, s *Store) error { return s.sweepOrphans(ctx) }

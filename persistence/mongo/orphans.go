@@ -254,37 +254,43 @@ const orphanBatch = 500
 // meanwhile is swept twice, harmlessly.
 func (s *Store) sweepOrphans(ctx context.Context) error {
 	for _, c := range []*mongo.Collection{s.conversations, s.messages} {
-		cur, err := c.Aggregate(ctx, mongo.Pipeline{{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$owner_id"}}}}})
-		if err != nil {
-			return fmt.Errorf("owners of %s: %w", c.Name(), err)
-		}
-		var batch []bson.ObjectID
-		for cur.Next(ctx) {
-			var d struct {
-				ID bson.ObjectID `bson:"_id"`
-			}
-			if err := cur.Decode(&d); err != nil {
-				_ = cur.Close(ctx)
-				return fmt.Errorf("owners of %s: %w", c.Name(), err)
-			}
-			if batch = append(batch, d.ID); len(batch) == orphanBatch {
-				if _, err := s.sweepUnknown(ctx, batch); err != nil {
-					_ = cur.Close(ctx)
-					return err
-				}
-				batch = batch[:0]
-			}
-		}
-		err = cur.Err()
-		_ = cur.Close(ctx)
-		if err != nil {
-			return fmt.Errorf("owners of %s: %w", c.Name(), err)
-		}
-		if _, err := s.sweepUnknown(ctx, batch); err != nil {
+		if err := s.sweepOrphansOf(ctx, c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sweepOrphansOf is sweepOrphans for the documents of collection c. Its
+// cursor is closed with a context that does not end with ctx: the sweep
+// is cut by ctx (Close), and a close with an ended context sends nothing,
+// leaving the cursor open on the server until its idle timeout.
+func (s *Store) sweepOrphansOf(ctx context.Context, c *mongo.Collection) error {
+	cur, err := c.Aggregate(ctx, mongo.Pipeline{{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$owner_id"}}}}})
+	if err != nil {
+		return fmt.Errorf("owners of %s: %w", c.Name(), err)
+	}
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	var batch []bson.ObjectID
+	for cur.Next(ctx) {
+		var d struct {
+			ID bson.ObjectID `bson:"_id"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("owners of %s: %w", c.Name(), err)
+		}
+		if batch = append(batch, d.ID); len(batch) == orphanBatch {
+			if _, err := s.sweepUnknown(ctx, batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("owners of %s: %w", c.Name(), err)
+	}
+	_, err = s.sweepUnknown(ctx, batch)
+	return err
 }
 
 // sweepUnknown sweeps the documents of each of owners that has no user
