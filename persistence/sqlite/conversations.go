@@ -12,11 +12,13 @@ import (
 const convCols = `id, owner_id, title, model, system_prompt, created_at, updated_at, params, client_id`
 
 var (
-	// qInsertConv inserts a conversation only if its owner (?2) is a user:
-	// one statement, so the check and the insert see the same state, and
-	// one lookup of users by primary key.
+	// qInsertConv inserts a conversation only if its owner (?2) is a user
+	// not being deleted (DeleteUser's mark: a deletion cut off after it
+	// leaves the user's row until FinishDeletions): one statement, so the
+	// check and the insert see the same state, and one lookup of users by
+	// primary key.
 	qInsertConv = writeQ(`INSERT INTO conversations (` + convCols + `)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)`)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2 AND deleting_at IS NULL)`)
 	qConvByID   = readQ(`SELECT ` + convCols + ` FROM conversations WHERE id = ? AND owner_id = ?`)
 	qConvByCID  = readQ(`SELECT ` + convCols + ` FROM conversations WHERE owner_id = ? AND client_id = ?`)
 	qConvExists = readQ(`SELECT 1 FROM conversations WHERE id = ? AND owner_id = ?`)
@@ -37,7 +39,7 @@ var (
 
 // CreateConversation stores c, filling ID and ClientID (when empty) and
 // timestamps; ErrUnknownOwner, and nothing stored, when no user has
-// c.OwnerID; ErrDuplicate when the owner has a conversation with that
+// c.OwnerID or DeleteUser marked that user; ErrDuplicate when the owner has a conversation with that
 // ClientID (the unique index decides, for creations at once too). The
 // owner check is part of the insert, and every write goes through the one
 // writer: DeleteUser runs wholly before it (the insert is refused) or

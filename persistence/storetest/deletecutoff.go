@@ -78,6 +78,10 @@ func checkSignedOut(t *testing.T, s persistence.Store, a account) {
 	wantErr(t, "BumpTokenVersion of a user being deleted", err, persistence.ErrNotFound)
 	_, err = s.ChangePassword(ctx, id, "new-hash", a.user.TokenVersion)
 	wantErr(t, "ChangePassword of a user being deleted", err, persistence.ErrNotFound)
+	// A request past its session check before the mark: refused as for
+	// a user no longer there, nothing stored.
+	c := persistence.Conversation{OwnerID: id, Title: "after the mark", Model: "m"}
+	wantErr(t, "CreateConversation of a user being deleted", s.CreateConversation(ctx, &c), persistence.ErrUnknownOwner)
 }
 
 // testUserDeleteCutOff: a DeleteUser cut off after any of its steps
