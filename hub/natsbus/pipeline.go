@@ -52,6 +52,7 @@ const pubIdle = 15 * time.Minute
 type publishers struct {
 	mu      sync.Mutex
 	answers map[string]*pubAnswer // by answer message id
+	idle    time.Duration         // pubIdle; tests shorten it
 }
 
 // pubAnswer is one answer published here.
@@ -116,11 +117,13 @@ func (r *reconnects) fire() {
 	r.ch = make(chan struct{})
 }
 
-func newPublishers() *publishers { return &publishers{answers: make(map[string]*pubAnswer)} }
+func newPublishers() *publishers {
+	return &publishers{answers: make(map[string]*pubAnswer), idle: pubIdle}
+}
 
 // get returns the state of answer, subscribed to its acknowledgements;
 // subject names an answer's subject. Making a new one drops the
-// subscriptions of answers idle for pubIdle.
+// subscriptions of answers idle for p.idle.
 func (p *publishers) get(nc *nats.Conn, answer string, subject func(string) string) (*pubAnswer, error) {
 	now := time.Now()
 	p.mu.Lock()
@@ -130,7 +133,7 @@ func (p *publishers) get(nc *nats.Conn, answer string, subject func(string) stri
 		a = &pubAnswer{}
 		p.answers[answer] = a
 		for _, o := range p.answers {
-			if o.sub != nil && now.Sub(o.used) > pubIdle {
+			if o.sub != nil && now.Sub(o.used) > p.idle {
 				idle = append(idle, o.sub)
 				o.sub, o.acks, o.inbox = nil, nil, ""
 			}
@@ -261,13 +264,7 @@ func (b *Bus) settle(ctx context.Context, a *pubAnswer) (*inFlight, error) {
 	}
 	seq, err := b.awaitAck(ctx, a, fl)
 	if err != nil && ctx.Err() == nil && !refusedByStream(err) {
-		// Lost, late or failed: send it again on the answer's current inbox.
-		m := *fl.msg
-		m.Reply = b.pubs.replyTo(a, fl.num.n)
-		fl.msg, fl.sent, fl.since = &m, time.Now(), b.reconnects.current()
-		if err = b.nc.PublishMsg(&m); err == nil {
-			seq, err = b.awaitAck(ctx, a, fl)
-		}
+		seq, err = b.resend(ctx, a, fl)
 	}
 	if refusedByStream(err) {
 		b.pubs.skipped(a, fl.num)
@@ -281,6 +278,31 @@ func (b *Bus) settle(ctx context.Context, a *pubAnswer) (*inFlight, error) {
 	b.pubs.acked(a, fl.num)
 	a.flight = nil
 	return fl, nil
+}
+
+// resend sends fl again, its acknowledgement lost, late or failed, on
+// the answer's current inbox, and reads the new acknowledgement; unless
+// the frame is the last one stored on the answer's subject already (its
+// acknowledgement was lost, or dropped with an idle answer's
+// subscription), whose stream sequence it returns without sending it.
+// JetStream's duplicate window would store a copy sent within it once,
+// but not one sent after it: an answer silent for longer, or a
+// connection back after a longer outage, stored the frame twice.
+func (b *Bus) resend(ctx context.Context, a *pubAnswer, fl *inFlight) (uint64, error) {
+	last, err := b.lastStored(ctx, b.res.Load().stream, a.subject)
+	switch {
+	case err == nil && last.hdr.Get(jetstream.MsgIDHeader) == fl.num.id:
+		return last.seq, nil
+	case err != nil && !errors.Is(err, errNoMsg):
+		return 0, fmt.Errorf("look for the frame stored: %w", err)
+	}
+	m := *fl.msg
+	m.Reply = b.pubs.replyTo(a, fl.num.n)
+	fl.msg, fl.sent, fl.since = &m, time.Now(), b.reconnects.current()
+	if err := b.nc.PublishMsg(&m); err != nil {
+		return 0, err
+	}
+	return b.awaitAck(ctx, a, fl)
 }
 
 // refusedByStream reports whether err, a frame's acknowledgement, says the

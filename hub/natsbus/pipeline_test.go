@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestPublishPipeline covers publishing with one frame in flight: a delta
 // after the first returns before JetStream acknowledged it, the next
-// frame goes out only once it is stored (its acknowledgement read, or the
-// frame sent again when the acknowledgement was lost), and the first and
+// frame goes out only once it is stored (its acknowledgement read, or,
+// the acknowledgement lost, the frame found stored on the answer's
+// subject rather than sent again), and the first and
 // the done return only once stored. Whatever acknowledgements are lost,
 // the stream holds every frame once, in order, numbered 1, 2, 3, ... with
 // each frame's hdrPrev the stream sequence of the one before, and a
@@ -97,8 +99,8 @@ func TestPublishPipeline(t *testing.T) {
 			}
 			checkFrames(t, "follower", r.frames, frames)
 			for _, l := range tc.lose {
-				if got := ackCount(l); got != 2 {
-					t.Fatalf("frame %d: %d acknowledgements, want 2 (lost, then sent again)", l, got)
+				if got := ackCount(l); got != 1 {
+					t.Fatalf("frame %d: %d acknowledgements, want 1 (lost, then found stored, not sent again)", l, got)
 				}
 			}
 			owner.pubs.mu.Lock()
@@ -144,7 +146,7 @@ func TestPublishIdleAnswerUnsubscribes(t *testing.T) {
 	}
 	s := state(stopped.MessageID)
 	owner.pubs.mu.Lock()
-	s.used = time.Now().Add(-pubIdle - time.Minute)
+	s.used = time.Now().Add(-owner.pubs.idle - time.Minute)
 	owner.pubs.mu.Unlock()
 
 	other := answer("c-idle-2", "m-idle-2", owner.InstanceID())
@@ -276,5 +278,74 @@ func TestPublishResendsAfterReconnect(t *testing.T) {
 	}
 	if stored := storedFrames(t, ctx, owner, a.MessageID); len(stored) != len(frames) {
 		t.Fatalf("the stream holds %d frames, want %d (each once)", len(stored), len(frames))
+	}
+}
+
+// TestPublishResendAfterDuplicateWindow: a frame whose acknowledgement
+// the publisher no longer has (the answer was silent longer than
+// pubIdle, its acknowledgement subscription was dropped with the
+// acknowledgement waiting in it) is sent again when the answer's next
+// frame comes. Sent after the stream's duplicate window, that copy was
+// stored a second time; the frame is now looked up on the answer's
+// subject first, and found stored, not sent again.
+func TestPublishResendAfterDuplicateWindow(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "dupwin-owner", 5*time.Second)
+	waitHealthy(t, ctx, owner)
+	owner.ackWait = 200 * time.Millisecond
+	owner.pubs.mu.Lock()
+	owner.pubs.idle = time.Nanosecond // every other answer is idle when one starts
+	owner.pubs.mu.Unlock()
+	js := testJetStream(t, c)
+	stream := owner.res.Load().stream
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Duplicates = 100 * time.Millisecond
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("shorten the duplicate window: %v", err)
+	}
+
+	silent := answer("c-dupwin", "m-dupwin", owner.InstanceID())
+	frames := testFrames(silent, 4)
+	publish(t, ctx, owner, silent, frames[:3]) // the third is in flight, its acknowledgement on its way
+
+	// Wait out the duplicate window: a probe stored after the third frame
+	// is taken again once the window forgot it, and the frame with it.
+	probe := &nats.Msg{Subject: owner.answerSubject("m-dupwin-probe"), Header: nats.Header{}}
+	probe.Header.Set(jetstream.MsgIDHeader, "dupwin-probe")
+	for stored := 0; stored < 2; {
+		ack, err := js.PublishMsg(ctx, probe)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		if !ack.Duplicate {
+			stored++
+		}
+		if stored < 2 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the duplicate window never forgot the probe")
+			case <-time.After(20 * time.Millisecond): // a poll, not a synchronisation
+			}
+		}
+	}
+
+	other := answer("c-dupwin-2", "m-dupwin-2", owner.InstanceID())
+	publish(t, ctx, owner, other, testFrames(other, 1)[:1]) // drops the silent answer's subscription
+	publish(t, ctx, owner, silent, frames[3:])
+	stored := storedFrames(t, ctx, owner, silent.MessageID)
+	if len(stored) != len(frames) {
+		t.Fatalf("the stream holds %d frames, want %d (each once)", len(stored), len(frames))
+	}
+	for j, m := range stored {
+		if _, n, err := decodeFrame(silent.MessageID, m.hdr, m.data); err != nil || n != uint64(j+1) {
+			t.Fatalf("stored frame %d: number %d (%v)", j+1, n, err)
+		}
 	}
 }
