@@ -290,7 +290,9 @@ func (b *Bus) SessionKeyConflicts() int { return b.lease.keyConflicts() }
 
 // LimitFailures is how many cluster-wide limit checks and updates (Limits,
 // Windows) failed since the start, NATS not answering: each time the
-// request was held to this instance's own limit only.
+// request was held to this instance's own limit only. A repair of a
+// connection count whose update failed (repairConns) counts too, each
+// time it fails again.
 func (b *Bus) LimitFailures() int { return int(b.limitFailures.Load()) }
 
 // limitResult counts err, a limit call's result, in LimitFailures and

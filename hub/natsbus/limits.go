@@ -113,14 +113,14 @@ func (l *Limits) repairLoop(ctx context.Context) {
 
 // repairConns writes this instance's count of every user whose last
 // update failed; a user whose entry another update holds meanwhile is
-// left to that update.
+// left to that update. A repair that fails counts in LimitFailures.
 func (l *Limits) repairConns(ctx context.Context) {
 	if l.b.usable() != nil {
 		return
 	}
 	for _, userID := range l.b.tally.dirtyUsers() {
 		if u, ok := l.b.tally.tryTurn(userID); ok {
-			err := l.setOwn(ctx, userID, func(int) int { return u.open })
+			err := l.b.limitResult(l.setOwn(ctx, userID, func(int) int { return u.open }))
 			l.b.tally.done(userID, u, err != nil)
 		}
 	}

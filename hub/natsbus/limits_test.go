@@ -142,3 +142,31 @@ func TestTokenBucketAfterAClockFarAhead(t *testing.T) {
 		t.Fatal("a take a minute after the burst was spent was refused: the bucket did not refill")
 	}
 }
+
+// TestRepairFailuresCounted: a repair of a user's connection count that
+// fails (here the user's entry cannot be read) counts in LimitFailures,
+// as the AcquireConn that failed before it does: the metric stayed flat
+// while every repair failed.
+func TestRepairFailuresCounted(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// No repair runs by itself within the test: it calls repairConns.
+	b, _ := newBusWith(t, c, Options{InstanceID: "repair-count", LeaseTTL: 2 * time.Hour, RenewEvery: time.Hour})
+	waitHealthy(t, ctx, b)
+	const user = "user-repair"
+	if _, err := b.res.Load().conns.Put(ctx, token(user), []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Limits().AcquireConn(ctx, user, 3); err == nil {
+		t.Fatal("acquire over an unreadable entry succeeded")
+	}
+	if n := b.LimitFailures(); n != 1 {
+		t.Fatalf("%d limit failures after the failed acquire, want 1", n)
+	}
+	b.Limits().repairConns(ctx)
+	if n := b.LimitFailures(); n != 2 {
+		t.Fatalf("%d limit failures after the failed repair, want 2", n)
+	}
+}
