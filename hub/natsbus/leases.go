@@ -40,6 +40,9 @@ type leaseView struct {
 	ttl  time.Duration
 	keys SessionKeys  // this instance's, compared with every other's
 	log  *slog.Logger // where disagreements about keys are told
+	bad  *badValues   // warns of unreadable leases the watcher delivers
+	// badRead warns of unreadable leases read by a claim (ownerLeaseExpired).
+	badRead *badValues
 
 	mu          sync.Mutex
 	self        string
@@ -71,7 +74,7 @@ func newLeaseView(self string, ttl time.Duration, keys SessionKeys, log *slog.Lo
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &leaseView{self: self, ttl: ttl, keys: keys, log: log, seen: make(map[string]seenLease),
-		noticed: make(map[string]time.Time)}
+		noticed: make(map[string]time.Time), bad: newBadValues(log, "leases"), badRead: newBadValues(log, "leases")}
 }
 
 // begin starts the pass of a new watcher, which delivers every lease again.
@@ -95,12 +98,16 @@ func (v *leaseView) synced() {
 
 // apply records one entry of the leases bucket, and logs (after the
 // lock) when another instance starts or stops disagreeing with this one
-// about session keys.
+// about session keys. An unreadable lease is warned of and passed over.
 func (v *leaseView) apply(e jetstream.KeyValueEntry) {
 	var l lease
-	if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &l) != nil {
-		return
+	if e.Operation() == jetstream.KeyValuePut {
+		if err := json.Unmarshal(e.Value(), &l); err != nil {
+			v.bad.bad(e.Key(), e.Revision(), err, "passed over")
+			return
+		}
 	}
+	v.bad.good(e.Key())
 	v.mu.Lock()
 	before := v.seen[e.Key()].keys
 	if e.Operation() != jetstream.KeyValuePut {
@@ -221,7 +228,11 @@ func (b *Bus) ownerLeaseExpired(ctx context.Context, instance string) (bool, err
 		return false, unavailable("read the lease of "+instance, err)
 	}
 	var l lease
-	_ = json.Unmarshal(e.Value(), &l) // unreadable: judged by this instance's TTL
+	if err := json.Unmarshal(e.Value(), &l); err != nil {
+		b.lease.badRead.bad(e.Key(), e.Revision(), err, "judged by this instance's lease TTL")
+	} else {
+		b.lease.badRead.good(e.Key())
+	}
 	now, _ := b.lease.judging()
 	seen := seenLease{created: e.Created(), ttl: time.Duration(l.TTLMillis) * time.Millisecond}
 	return !now.IsZero() && b.lease.expired(seen, now), nil
@@ -281,6 +292,7 @@ func (v *leaseView) forget(now time.Time) {
 
 // lockView mirrors the locks bucket.
 type lockView struct {
+	bad      *badValues // warns of unreadable locks; set once by newLockView
 	mu       sync.Mutex
 	locks    map[string]*lockEntry // by key
 	reported map[string]time.Time  // key -> lease time of the last Orphaned report
@@ -298,19 +310,26 @@ type lockEntry struct {
 // newLockView mirrors the locks, dating each by leases' clock.
 func newLockView(leases *leaseView) *lockView {
 	return &lockView{locks: make(map[string]*lockEntry), reported: make(map[string]time.Time),
-		ownNow: func() time.Time { now, _ := leases.judging(); return now }}
+		ownNow: func() time.Time { now, _ := leases.judging(); return now }, bad: newBadValues(leases.log, "locks")}
 }
 
+// apply records one entry of the locks bucket; an unreadable lock is
+// warned of and passed over (what was seen of the key before stands
+// until a new watcher's pass ends without it, see synced).
 func (v *lockView) apply(e jetstream.KeyValueEntry) {
+	var ref hub.AnswerRef
+	if e.Operation() == jetstream.KeyValuePut {
+		if err := json.Unmarshal(e.Value(), &ref); err != nil {
+			v.bad.bad(e.Key(), e.Revision(), err, "passed over")
+			return
+		}
+	}
+	v.bad.good(e.Key())
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(v.locks, e.Key())
 		delete(v.reported, e.Key())
-		return
-	}
-	var ref hub.AnswerRef
-	if json.Unmarshal(e.Value(), &ref) != nil {
 		return
 	}
 	// The same revision and holder: delivered again by a new watcher, and

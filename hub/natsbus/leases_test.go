@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,111 @@ func TestWatcherFailureLogged(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("a bucket that cannot be watched is not warned about")
 		}
+	}
+}
+
+// TestUnreadableValuesWarned: an unreadable lease or lock is passed over
+// as before (what this watcher's pass saw of the key stands), and now
+// warned of once:
+// delivered again it says nothing more, and only once the key held a
+// readable value (or was deleted) is its next bad value warned of again.
+func TestUnreadableValuesWarned(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	holder := answer("c-bad", "m-bad", "other")
+	tests := []struct {
+		name, bucket string
+		good, bad    entry
+		// view makes the view logging to log; kept reports whether the
+		// good value stands after the bad one.
+		view func(log *slog.Logger) (apply func(entry), kept func() bool)
+	}{
+		{"lease", "leases", leaseEntry("other", at),
+			entry{key: token("other"), value: []byte("{not json"), rev: 7, created: at.Add(time.Second), op: jetstream.KeyValuePut},
+			func(log *slog.Logger) (func(entry), func() bool) {
+				v := newLeaseView("me", 10*time.Second, SessionKeys{}, log)
+				v.apply(leaseEntry("me", at))
+				return func(e entry) { v.apply(e) }, func() bool { return v.live() == 2 }
+			}},
+		{"lock", "locks", lockEntryOf(holder, 1),
+			entry{key: holder.ConversationID, value: []byte("[1,2"), rev: 2, op: jetstream.KeyValuePut},
+			func(log *slog.Logger) (func(entry), func() bool) {
+				v := newLockView(newLeaseView("me", 10*time.Second, SessionKeys{}, log))
+				return func(e entry) { v.apply(e) }, func() bool {
+					v.mu.Lock()
+					defer v.mu.Unlock()
+					l, ok := v.locks[holder.ConversationID]
+					return ok && l.ref == holder
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := make(logRecords, 16)
+			apply, kept := tt.view(slog.New(logs))
+			warnings := func() []slog.Record {
+				var out []slog.Record
+				for {
+					select {
+					case r := <-logs:
+						if r.Level == slog.LevelWarn {
+							out = append(out, r)
+						}
+					default:
+						return out
+					}
+				}
+			}
+			apply(tt.good)
+			apply(tt.bad)
+			w := warnings()
+			if len(w) != 1 || !strings.Contains(w[0].Message, tt.bucket) || logAttr(w[0], "key") != tt.bad.key ||
+				logAttr(w[0], "revision") != strconv.FormatUint(tt.bad.rev, 10) {
+				t.Fatalf("warnings after an unreadable value: %v, want one naming the %s bucket, key %s", w, tt.bucket, tt.bad.key)
+			}
+			if !kept() {
+				t.Fatal("the unreadable value changed what was seen of the key")
+			}
+			apply(tt.bad)
+			if w := warnings(); len(w) != 0 {
+				t.Fatalf("the same unreadable value warned of again: %v", w)
+			}
+			apply(tt.good)
+			apply(tt.bad)
+			if w := warnings(); len(w) != 1 {
+				t.Fatalf("%d warnings of a new bad value after a readable one, want 1", len(w))
+			}
+		})
+	}
+}
+
+// TestUnreadableOwnerLeaseWarned: a claim reading an owner's lease it
+// cannot decode judges it by this instance's TTL, as before, and warns of
+// it once however often it is read.
+func TestUnreadableOwnerLeaseWarned(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logs := make(logRecords, 1024)
+	b, _ := newBusWith(t, c, Options{InstanceID: "bad-lease", LeaseTTL: time.Minute, Logger: slog.New(logs)})
+	waitHealthy(t, ctx, b)
+	if _, err := b.res.Load().leases.Put(ctx, token("ghost"), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if expired, err := b.ownerLeaseExpired(ctx, "ghost"); err != nil || expired {
+			t.Fatalf("a fresh unreadable lease: expired %v (%v), want judged alive by this instance's TTL", expired, err)
+		}
+	}
+	warned := 0
+	for len(logs) > 0 {
+		if r := <-logs; r.Level == slog.LevelWarn && strings.Contains(r.Message, "leases bucket; judged by this instance's lease TTL") &&
+			logAttr(r, "key") == token("ghost") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Fatalf("%d warnings of the unreadable lease, want 1", warned)
 	}
 }
