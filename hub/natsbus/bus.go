@@ -403,6 +403,7 @@ type connState struct {
 	lostAt time.Time // zero while connected
 	downCh chan struct{}
 	timer  *time.Timer
+	armed  uint64 // timers armed so far: which one is current
 }
 
 func (c *connState) init(grace time.Duration) {
@@ -421,13 +422,21 @@ func (c *connState) lost() {
 		c.lostAt = time.Now()
 	}
 	ch := c.downCh
-	c.timer = time.AfterFunc(c.grace, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if !c.lostAt.IsZero() && c.downCh == ch {
-			close(ch)
-		}
-	})
+	c.armed++
+	armed := c.armed
+	c.timer = time.AfterFunc(c.grace, func() { c.expire(armed, ch) })
+}
+
+// expire declares the loss whose timer was the armed-th down (closes ch),
+// unless the connection came back since: a timer that fired as up
+// stopped it could run after a new loss and declare that one down
+// before its grace.
+func (c *connState) expire(armed uint64, ch chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed == armed && !c.lostAt.IsZero() && c.downCh == ch {
+		close(ch)
+	}
 }
 
 func (c *connState) up() {
