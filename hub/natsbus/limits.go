@@ -214,28 +214,9 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 	ok := false
 	var wait time.Duration
 	err := l.b.updateKey(ctx, func(r *resources) jetstream.KeyValue { return r.sends }, key, func(val []byte) ([]byte, bool, error) {
-		now := l.b.opts.clock()
-		s := sendBucket{Tokens: burst, Last: now}
-		if val != nil {
-			if err := json.Unmarshal(val, &s); err != nil {
-				return nil, false, fmt.Errorf("decode send bucket: %w", err)
-			}
-			// Last never goes back: an instance whose clock is behind the
-			// one that wrote it adds nothing and leaves it, so that the
-			// refill counts each moment once, whichever instances the
-			// requests alternate between (taken back, every skew was
-			// refilled again by the next take on the clock ahead). Only a
-			// Last further ahead than a key of the bucket lives unwritten
-			// (sendsAge) comes from a clock far off: it is taken back to
-			// now, else this instance would refill nothing until its own
-			// clock reached it (or the key expired after its last take).
-			switch {
-			case s.Last.Sub(now) > sendsAge:
-				s.Last = now
-			case now.After(s.Last):
-				s.Tokens = min(burst, s.Tokens+now.Sub(s.Last).Seconds()*rate)
-				s.Last = now
-			}
+		s, err := refilled(val, l.b.opts.clock(), rate, burst)
+		if err != nil {
+			return nil, false, err
 		}
 		if ok = s.Tokens >= 1; !ok {
 			wait = time.Duration((1 - s.Tokens) / rate * float64(time.Second))
@@ -246,6 +227,35 @@ func (l *Limits) takeToken(ctx context.Context, key string, perMinute int, burst
 		return out, true, err
 	})
 	return wait, ok, err
+}
+
+// refilled decodes a bucket of chatd_sends (nil: a full one) and adds the
+// tokens earned up to now.
+func refilled(val []byte, now time.Time, rate, burst float64) (sendBucket, error) {
+	s := sendBucket{Tokens: burst, Last: now}
+	if val == nil {
+		return s, nil
+	}
+	if err := json.Unmarshal(val, &s); err != nil {
+		return s, fmt.Errorf("decode send bucket: %w", err)
+	}
+	// Last never goes back: an instance whose clock is behind the
+	// one that wrote it adds nothing and leaves it, so that the
+	// refill counts each moment once, whichever instances the
+	// requests alternate between (taken back, every skew was
+	// refilled again by the next take on the clock ahead). Only a
+	// Last further ahead than a key of the bucket lives unwritten
+	// (sendsAge) comes from a clock far off: it is taken back to
+	// now, else this instance would refill nothing until its own
+	// clock reached it (or the key expired after its last take).
+	switch {
+	case s.Last.Sub(now) > sendsAge:
+		s.Last = now
+	case now.After(s.Last):
+		s.Tokens = min(burst, s.Tokens+now.Sub(s.Last).Seconds()*rate)
+		s.Last = now
+	}
+	return s, nil
 }
 
 // updateKey runs casLoop on key of the bucket pick chooses, once the bus

@@ -23,6 +23,12 @@ type Shared interface {
 	// TakeSend spends one of the user's sends: perMinute per minute across
 	// the cluster, with a burst of perMinute/4 (as the per-process bucket).
 	TakeSend(ctx context.Context, userID string, perMinute int) (bool, error)
+	// GiveSend gives back one send that TakeSend spent (it answered true
+	// without an error) for a request another budget refused afterwards:
+	// the bucket holds what it would without that take, never more than
+	// its burst. It is called at most once per such take; after an error
+	// the send may stay spent.
+	GiveSend(ctx context.Context, userID string, perMinute int) error
 	Budgets
 }
 
@@ -111,18 +117,30 @@ func (sl *sharedLimits) releaseConn(userID string) {
 	}
 }
 
-func (sl *sharedLimits) takeSend(userID string) bool {
+// takeSend spends one of the user's sends on the cluster: ok says whether
+// the send may go on, taken whether the cluster spent a token for it (not
+// when it could not be reached), which giveSend may then give back.
+func (sl *sharedLimits) takeSend(userID string) (ok, taken bool) {
 	if sl == nil {
-		return true
+		return true, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
 	defer cancel()
 	ok, err := sl.s.TakeSend(ctx, userID, sl.sendsPerMinute)
 	if err != nil {
 		sl.log.Warn("cluster-wide send limit unavailable; per-process limit only", slog.Any("err", err))
-		return true
+		return true, false
 	}
-	return ok
+	return ok, ok
+}
+
+// giveSend gives back a send takeSend took; a failure leaves it spent.
+func (sl *sharedLimits) giveSend(userID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
+	defer cancel()
+	if err := sl.s.GiveSend(ctx, userID, sl.sendsPerMinute); err != nil {
+		sl.log.Warn("give back a cluster-wide send", slog.Any("err", err))
+	}
 }
 
 func (sl *sharedLimits) takeConversation(userID string) (time.Duration, bool) {

@@ -60,6 +60,17 @@ func (c *cluster) TakeSend(_ context.Context, user string, _ int) (bool, error) 
 	return true, nil
 }
 
+func (c *cluster) GiveSend(_ context.Context, user string, _ int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.down {
+		return errors.New("bus down")
+	}
+	c.sends[user]++
+	return nil
+}
+
 func (c *cluster) TakeBudget(_ context.Context, budget, user string, _ int) (time.Duration, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

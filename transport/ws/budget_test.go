@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -139,4 +140,125 @@ func TestSendCopiesAtOnceSpendOnce(t *testing.T) {
 	if n := s.hub.SendCount(); n != 2 {
 		t.Fatalf("%d sends reached the hub, want 2 (the second a repeat it answers)", n)
 	}
+}
+
+// TestRefusedCreatingSendSpendsNeither: sends creating a conversation,
+// from tabs released together, refused because one of the user's budgets
+// (new conversations, or sends) is spent, in this process or on the
+// cluster, leave the other budget as it was. Before, a send refused for
+// new conversations had already spent one of the user's sends, here and
+// on the cluster: a user refused for creating too many chats lost sends
+// they never made.
+func TestRefusedCreatingSendSpendsNeither(t *testing.T) {
+	t.Parallel()
+	const tabs = 6
+	for _, tc := range []struct {
+		name    string
+		cluster bool
+		spent   string // "sends" or "conversations"
+	}{
+		{"new conversations spent", false, "conversations"},
+		{"sends spent", false, "sends"},
+		{"cluster: new conversations spent", true, "conversations"},
+		{"cluster: sends spent", true, "sends"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := limits.Options{SendsPerMinute: 32, ConversationsPerMinute: 8} // bursts of 8
+			cluster := &budgetCluster{sharedConns: &sharedConns{conns: map[string]int{}}, sends: 8, convs: 8}
+			if tc.cluster {
+				opts = limits.Options{SendsPerMinute: 400, ConversationsPerMinute: 100, Shared: cluster}
+			}
+			lim := limits.New(opts)
+			switch {
+			case tc.cluster && tc.spent == "sends":
+				cluster.sends = 0 // by other instances
+			case tc.cluster:
+				cluster.convs = 0
+			case tc.spent == "sends":
+				for lim.AllowSend("u") == nil {
+				}
+			default:
+				for _, ok := lim.AllowConversation("u"); ok; _, ok = lim.AllowConversation("u") {
+				}
+			}
+			s := newServer(t, serverOptions{opts: ws.Options{Limits: lim}})
+			var cls []*client
+			for range tabs {
+				cl := s.dial(dialOptions{user: "u"})
+				cl.expect(protocol.TypeHello)
+				cls = append(cls, cl)
+			}
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, cl := range cls {
+				wg.Go(func() {
+					<-start
+					cl.write(fmt.Sprintf(`{"type":"send","id":"s","content":"hi","clientMessageId":"c%d"}`, i))
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, cl := range cls {
+				if f := cl.next(); f.Type != protocol.TypeError || f.Code != protocol.CodeRateLimited {
+					t.Fatalf("tab %d answered %s, want rate_limited", i, f.raw)
+				}
+			}
+			if n := s.hub.SendCount(); n != 0 {
+				t.Fatalf("%d refused sends reached the hub", n)
+			}
+			if tc.cluster {
+				cluster.mu.Lock()
+				defer cluster.mu.Unlock()
+				if left := map[string]int{"sends": cluster.convs, "conversations": cluster.sends}[tc.spent]; left != 8 {
+					t.Fatalf("the cluster's other budget has %d of its 8 left", left)
+				}
+				return
+			}
+			for i := range 8 { // the other budget's burst is whole
+				if tc.spent == "conversations" {
+					if perr := lim.AllowSend("u"); perr != nil {
+						t.Fatalf("send %d of a burst of 8 refused: the refused creations spent sends", i+1)
+					}
+				} else if _, ok := lim.AllowConversation("u"); !ok {
+					t.Fatalf("new conversation %d of a burst of 8 refused: the refused sends spent conversations", i+1)
+				}
+			}
+		})
+	}
+}
+
+// budgetCluster is a limits.Shared holding user u's sends and new
+// conversations left across the cluster.
+type budgetCluster struct {
+	*sharedConns
+	mu           sync.Mutex
+	sends, convs int
+}
+
+func (c *budgetCluster) TakeSend(context.Context, string, int) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sends == 0 {
+		return false, nil
+	}
+	c.sends--
+	return true, nil
+}
+
+func (c *budgetCluster) GiveSend(context.Context, string, int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sends++
+	return nil
+}
+
+func (c *budgetCluster) TakeBudget(context.Context, string, string, int) (time.Duration, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.convs == 0 {
+		return 5 * time.Second, false, nil
+	}
+	c.convs--
+	return 0, true, nil
 }

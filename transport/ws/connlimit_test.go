@@ -43,6 +43,8 @@ func (c *sharedConns) ReleaseConn(_ context.Context, user string) error {
 
 func (c *sharedConns) TakeSend(context.Context, string, int) (bool, error) { return true, nil }
 
+func (c *sharedConns) GiveSend(context.Context, string, int) error { return nil }
+
 func (c *sharedConns) TakeBudget(context.Context, string, string, int) (time.Duration, bool, error) {
 	return 0, true, nil
 }

@@ -178,7 +178,7 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 // admit checks what a frame that stores something needs before the hub
 // sees it: a session still valid, and unless it is a retried send, the
 // user's budget of sends and, for a send that creates a conversation, of
-// new conversations. A frame refused for the send budget is answered here
+// new conversations (both or neither). A frame refused for the send budget is answered here
 // and counts in abuse, as the reader's refusals for a rate limit do.
 func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusals) error {
 	if f.Type != protocol.TypeSend && f.Type != protocol.TypeRegenerate {
@@ -190,14 +190,21 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusal
 	if f.Type == protocol.TypeSend && c.repeated(ctx, f.ClientMessageID) {
 		return nil // the hub answers it with what the first one stored
 	}
-	if perr := c.h.opts.Limits.AllowSend(c.userID); perr != nil {
+	if f.Type != protocol.TypeSend || f.ConversationID != "" {
+		if perr := c.h.opts.Limits.AllowSend(c.userID); perr != nil {
+			c.refuse(f.ID, perr, abuse)
+			return errAnswered
+		}
+		return nil
+	}
+	// A send creating a conversation spends both budgets or neither.
+	perr, wait, ok := c.h.opts.Limits.AllowCreatingSend(c.userID)
+	switch {
+	case perr != nil:
 		c.refuse(f.ID, perr, abuse)
 		return errAnswered
-	}
-	if f.Type == protocol.TypeSend && f.ConversationID == "" {
-		if wait, ok := c.h.opts.Limits.AllowConversation(c.userID); !ok {
-			return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
-		}
+	case !ok:
+		return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
 	}
 	return nil
 }
