@@ -17,6 +17,13 @@ func (l *Limits) GiveSend(ctx context.Context, userID string, perMinute int) err
 	return l.b.limitResult(l.giveToken(ctx, token(userID), perMinute, max(1, float64(perMinute)/4)))
 }
 
+// GiveBudget implements limits.Shared: it puts back one event of the
+// named budget that TakeBudget spent, up to its burst of perMinute, as
+// GiveSend does for sends.
+func (l *Limits) GiveBudget(ctx context.Context, budget, userID string, perMinute int) error {
+	return l.b.limitResult(l.giveToken(ctx, token(budget+":"+userID), perMinute, max(1, float64(perMinute))))
+}
+
 // giveToken puts back one token of the bucket under key in chatd_sends,
 // refilled at perMinute/60 per second up to burst.
 func (l *Limits) giveToken(ctx context.Context, key string, perMinute int, burst float64) error {

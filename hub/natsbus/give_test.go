@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// TestGiveSend: a send given back (GiveSend) can be taken again, on any
-// instance, also when requests on several instances each take and give
+// TestGiveSend: a send given back (GiveSend), or a budget's event
+// (GiveBudget), can be taken again, on any instance, also when requests on several instances each take and give
 // back at once; giving back never fills a bucket past its burst, and a
 // user without a key (a full bucket) keeps none.
 func TestGiveSend(t *testing.T) {
@@ -54,6 +54,27 @@ func TestGiveSend(t *testing.T) {
 		if left := take(user, 4); left != tc.left {
 			t.Errorf("%s: %d sends left, want %d", tc.name, left, tc.left)
 		}
+	}
+
+	// A budget's event given back (GiveBudget), on the other instance.
+	for range 3 {
+		if _, _, err := buses[0].Limits().TakeBudget(ctx, "conversations", "give-budget", 2); err != nil { // a burst of 2
+			t.Fatal(err)
+		}
+	}
+	if err := buses[1].Limits().GiveBudget(ctx, "conversations", "give-budget", 2); err != nil {
+		t.Fatal(err)
+	}
+	passed := 0
+	for range 3 {
+		if _, ok, err := buses[0].Limits().TakeBudget(ctx, "conversations", "give-budget", 2); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			passed++
+		}
+	}
+	if passed != 1 {
+		t.Fatalf("%d new conversations left after one given back, want 1", passed)
 	}
 
 	// Parallel requests on two instances, each giving back what it took.

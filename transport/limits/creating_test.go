@@ -121,18 +121,20 @@ func spendAll(l *Users, c *cluster, onCluster bool, budget string) {
 	}
 }
 
-// creatingSend calls AllowCreatingSend and checks that a refusal names
-// the budget spent.
+// creatingSend calls SpendSend for a new conversation and checks that a
+// refusal names the budget spent.
 func creatingSend(t *testing.T, l *Users, spent string) bool {
-	perr, wait, ok := l.AllowCreatingSend("u")
+	_, r := l.SpendSend("u", true)
 	switch {
-	case ok && perr == nil:
+	case r == nil:
 		return true
+	case r.Err == nil || r.Err.Code != protocol.CodeRateLimited:
+		t.Errorf("refused with %v, want rate_limited", r.Err)
 	case spent == "": // either may refuse once the bursts are spent
-	case perr != nil && (spent != "sends" || perr.Code != protocol.CodeRateLimited):
-		t.Errorf("refused for sends (%v), with %q spent", perr, spent)
-	case perr == nil && (spent != "conversations" || wait <= 0):
-		t.Errorf("refused for new conversations (wait %v), with %q spent", wait, spent)
+	case !r.Conversations && spent != "sends":
+		t.Errorf("refused for sends (%v), with %q spent", r.Err, spent)
+	case r.Conversations && (spent != "conversations" || r.Wait <= 0):
+		t.Errorf("refused for new conversations (wait %v), with %q spent", r.Wait, spent)
 	}
 	return false
 }
@@ -175,5 +177,44 @@ func TestBucketGive(t *testing.T) {
 	b.give(r, now.Add(4))
 	if b.tokens != r.burst {
 		t.Fatalf("the bucket holds %v after a take and two gives, want its burst %v", b.tokens, r.burst)
+	}
+}
+
+// TestSpentGive: Give returns what SpendSend took, in this process and on
+// the cluster, and on the cluster only what it took: a send let through
+// while the cluster could not be reached gives nothing back there (the
+// cluster would hold a send it never spent).
+func TestSpentGive(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		down    bool // the cluster cannot be reached at the take
+		creates bool
+	}{
+		{"a send", false, false},
+		{"a send creating a conversation", false, true},
+		{"the cluster unreachable", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := &cluster{conns: map[string]int{}, sends: map[string]int{"u": 8}, convs: map[string]int{"u": 8}, down: tc.down}
+			l := New(Options{SendsPerMinute: 32, ConversationsPerMinute: 8, Shared: c})
+			burstSends, burstConvs := left(l, "u")
+			spent, r := l.SpendSend("u", tc.creates)
+			if r != nil {
+				t.Fatalf("refused: %v", r.Err)
+			}
+			c.mu.Lock()
+			c.down = false
+			c.mu.Unlock()
+			spent.Give()
+			Spent{}.Give() // nothing
+			if sends, convs := left(l, "u"); sends != burstSends || convs != burstConvs {
+				t.Fatalf("this process has %.2f sends and %.2f new conversations left, want %.2f and %.2f", sends, convs, burstSends, burstConvs)
+			}
+			if c.sends["u"] != 8 || c.convs["u"] != 8 {
+				t.Fatalf("the cluster has %d sends and %d new conversations left, want 8 and 8", c.sends["u"], c.convs["u"])
+			}
+		})
 	}
 }

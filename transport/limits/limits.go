@@ -217,103 +217,13 @@ func (l *Users) ClaimSend(ctx context.Context, userID, clientMessageID string) (
 }
 
 // AllowSend spends the user's budget for one send or regenerate (of this
-// process, and of the cluster with Options.Shared). The transports call it
-// after AllowFrame, once they know the request is no retry: a send
-// repeating a client message id already stored spends nothing. A send the
-// cluster refuses gives this process's token back.
+// process, and of the cluster with Options.Shared), as SpendSend does
+// without a new conversation, and keeps it spent.
 func (l *Users) AllowSend(userID string) *protocol.Error {
-	if !l.allowSendLocal(userID) {
-		return errTooManySends()
-	}
-	if ok, _ := l.shared.takeSend(userID); !ok {
-		l.giveLocal(userID, spendSend)
-		return errTooManySends()
+	if _, r := l.SpendSend(userID, false); r != nil {
+		return r.Err
 	}
 	return nil
-}
-
-// AllowCreatingSend spends what a send that creates a conversation needs:
-// one of the user's sends and one of their new conversations, both or
-// neither (of this process, and of the cluster with Options.Shared), so a
-// send refused for either budget leaves the other as it was. It returns
-// AllowSend's error when the sends budget refuses (checked first), else
-// ok false and how long to wait when the new conversations budget does.
-// In this process the check of both is one step; with a cluster, a send
-// token taken there before its conversations budget refused is given back
-// (Shared.GiveSend), so parallel requests may see it spent meanwhile.
-func (l *Users) AllowCreatingSend(userID string) (perr *protocol.Error, wait time.Duration, ok bool) {
-	both := spendSend | spendConversation
-	if wait, refused := l.takeLocalBoth(userID); refused != 0 {
-		if refused == spendSend {
-			return errTooManySends(), 0, false
-		}
-		return nil, wait, false
-	}
-	sendOK, sendTaken := l.shared.takeSend(userID)
-	if !sendOK {
-		l.giveLocal(userID, both)
-		return errTooManySends(), 0, false
-	}
-	if wait, ok := l.shared.takeConversation(userID); !ok {
-		if sendTaken {
-			l.shared.giveSend(userID)
-		}
-		l.giveLocal(userID, both)
-		return nil, wait, false
-	}
-	return nil, 0, true
-}
-
-func errTooManySends() *protocol.Error {
-	return protocol.Errorf(protocol.CodeRateLimited, "too many messages per minute; wait a moment")
-}
-
-// spend names the budgets of one request (a bit set).
-type spend int
-
-const (
-	spendSend spend = 1 << iota
-	spendConversation
-)
-
-func (l *Users) allowSendLocal(userID string) bool {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.state(userID).sends.take(l.sends, now)
-}
-
-// takeLocalBoth spends a send and a new conversation in this process, both
-// or neither, under one lock: it returns the budget that refused (0 for
-// none) and, for new conversations, how long until the next.
-func (l *Users) takeLocalBoth(userID string) (time.Duration, spend) {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.state(userID)
-	if !s.sends.take(l.sends, now) {
-		return 0, spendSend
-	}
-	if wait, ok := s.convs.takeOrWait(l.convs, now); !ok {
-		s.sends.give(l.sends, now)
-		return wait, spendConversation
-	}
-	return 0, 0
-}
-
-// giveLocal gives back the tokens of the budgets in b that this process
-// spent for a request refused afterwards.
-func (l *Users) giveLocal(userID string, b spend) {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.state(userID)
-	if b&spendSend != 0 {
-		s.sends.give(l.sends, now)
-	}
-	if b&spendConversation != 0 {
-		s.convs.give(l.convs, now)
-	}
 }
 
 // AllowConversation spends the user's budget for creating one
@@ -321,21 +231,14 @@ func (l *Users) giveLocal(userID string, b spend) {
 // or says how long to wait for the next. A creation the cluster refuses
 // gives this process's token back.
 func (l *Users) AllowConversation(userID string) (time.Duration, bool) {
-	if wait, ok := l.allowConversationLocal(userID); !ok {
-		return wait, ok
+	if wait, refused := l.takeLocal(userID, spendConversation); refused != 0 {
+		return wait, false
 	}
-	wait, ok := l.shared.takeConversation(userID)
+	wait, ok, _ := l.shared.takeConversation(userID)
 	if !ok {
 		l.giveLocal(userID, spendConversation)
 	}
 	return wait, ok
-}
-
-func (l *Users) allowConversationLocal(userID string) (time.Duration, bool) {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.state(userID).convs.takeOrWait(l.convs, now)
 }
 
 // ConnectedUsers returns the users with at least one open connection.

@@ -29,6 +29,9 @@ type Shared interface {
 	// its burst. It is called at most once per such take; after an error
 	// the send may stay spent.
 	GiveSend(ctx context.Context, userID string, perMinute int) error
+	// GiveBudget gives back one event of the named budget that TakeBudget
+	// spent, as GiveSend does for sends.
+	GiveBudget(ctx context.Context, budget, userID string, perMinute int) error
 	Budgets
 }
 
@@ -53,17 +56,24 @@ const BudgetConversations = "conversations"
 // request through (the per-process budget still holds) and logs. A nil b
 // lets every request through.
 func TakeBudget(b Budgets, timeout time.Duration, log *slog.Logger, budget, userID string, perMinute int) (time.Duration, bool) {
+	wait, ok, _ := takeBudget(b, timeout, log, budget, userID, perMinute)
+	return wait, ok
+}
+
+// takeBudget is TakeBudget also saying whether b spent an event (not when
+// it could not be reached).
+func takeBudget(b Budgets, timeout time.Duration, log *slog.Logger, budget, userID string, perMinute int) (wait time.Duration, ok, taken bool) {
 	if b == nil {
-		return 0, true
+		return 0, true, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	wait, ok, err := b.TakeBudget(ctx, budget, userID, perMinute)
 	if err != nil {
 		log.Warn("cluster-wide budget unavailable; per-process limit only", slog.String("budget", budget), slog.Any("err", err))
-		return 0, true
+		return 0, true, false
 	}
-	return wait, ok
+	return wait, ok, ok
 }
 
 // sharedLimits calls a Shared backend with a timeout. When the backend
@@ -143,9 +153,21 @@ func (sl *sharedLimits) giveSend(userID string) {
 	}
 }
 
-func (sl *sharedLimits) takeConversation(userID string) (time.Duration, bool) {
+// takeConversation spends one of the user's new conversations on the
+// cluster, as takeSend does for sends, or says how long to wait.
+func (sl *sharedLimits) takeConversation(userID string) (wait time.Duration, ok, taken bool) {
 	if sl == nil {
-		return 0, true
+		return 0, true, false
 	}
-	return TakeBudget(sl.s, sl.timeout, sl.log, BudgetConversations, userID, sl.conversationsPerMinute)
+	return takeBudget(sl.s, sl.timeout, sl.log, BudgetConversations, userID, sl.conversationsPerMinute)
+}
+
+// giveConversation gives back a new conversation takeConversation took; a
+// failure leaves it spent.
+func (sl *sharedLimits) giveConversation(userID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
+	defer cancel()
+	if err := sl.s.GiveBudget(ctx, BudgetConversations, userID, sl.conversationsPerMinute); err != nil {
+		sl.log.Warn("give back a cluster-wide budget", slog.String("budget", BudgetConversations), slog.Any("err", err))
+	}
 }

@@ -71,6 +71,20 @@ func (c *cluster) GiveSend(_ context.Context, user string, _ int) error {
 	return nil
 }
 
+func (c *cluster) GiveBudget(_ context.Context, budget, user string, _ int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.down {
+		return errors.New("bus down")
+	}
+	if budget != BudgetConversations {
+		return errors.New("unknown budget " + budget)
+	}
+	c.convs[user]++
+	return nil
+}
+
 func (c *cluster) TakeBudget(_ context.Context, budget, user string, _ int) (time.Duration, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/limits"
 	"chatd/transport/sse"
@@ -58,8 +59,11 @@ func TestRetriedSendBudget(t *testing.T) {
 			if perr := lim.AllowSend(tc.user); perr != nil {
 				t.Fatal("the budget is empty from the start")
 			}
-			res := s.request(tc.user, http.MethodPost, "/api/conversations/"+conv+"/"+tc.path,
-				fmt.Sprintf(`{"content":"hi","clientMessageId":%q}`, tc.clientID))
+			body := fmt.Sprintf(`{"content":"hi","clientMessageId":%q}`, tc.clientID)
+			if tc.path == "regenerate" {
+				body = `{}` // a regenerate's body is checked before it spends
+			}
+			res := s.request(tc.user, http.MethodPost, "/api/conversations/"+conv+"/"+tc.path, body)
 			if res.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d", res.StatusCode, tc.want)
 			}
@@ -118,5 +122,61 @@ func TestSendCopiesAtOnceSpendOnce(t *testing.T) {
 		if st := <-statuses; st != http.StatusAccepted {
 			t.Fatalf("a copy answered %d, want 202", st)
 		}
+	}
+}
+
+// TestRefusedSendSpendsNothing: a send or regenerate over SSE that starts
+// no answer gives back the send it spent: refused by the hub as
+// generation_running, for an unknown conversation or another user's
+// alike, failed by the store, or refused before the hub because no event
+// stream could be opened (the user's connections are all in use); a
+// regenerate with a malformed body spends none. Before, each kept it
+// spent, and with a budget of one the user's next send was refused 429.
+// An accepted send keeps it spent.
+func TestRefusedSendSpendsNothing(t *testing.T) {
+	t.Parallel()
+	mine, theirs := persistence.NewID(), persistence.NewID()
+	stream := []string{"Accept", "text/event-stream"}
+	for _, tc := range []struct {
+		name     string
+		path     string // after /api/conversations/
+		body     string
+		sendErr  error
+		header   []string
+		fullUser bool // the user's connections are all in use
+		want     int
+	}{
+		{"generation running", mine + "/messages", `{"content":"hi"}`,
+			protocol.Errorf(protocol.CodeGenerationRunning, "an answer is running"), nil, false, http.StatusConflict},
+		{"an unknown conversation", persistence.NewID() + "/messages", `{"content":"hi"}`, nil, nil, false, http.StatusNotFound},
+		{"another user's conversation", theirs + "/messages", `{"content":"hi"}`, nil, nil, false, http.StatusNotFound},
+		{"a store that fails", mine + "/messages", `{"content":"hi"}`, errors.New("store down"), nil, false, http.StatusInternalServerError},
+		{"a stream that cannot open", mine + "/messages", `{"content":"hi"}`, nil, stream, true, http.StatusTooManyRequests},
+		{"a regenerate of an unknown conversation", persistence.NewID() + "/regenerate", `{}`, nil, nil, false, http.StatusNotFound},
+		{"a regenerate with a malformed body", mine + "/regenerate", `{"messageId":"x"}`, nil, nil, false, http.StatusBadRequest},
+		{"an accepted send", mine + "/messages", `{"content":"hi"}`, nil, nil, false, http.StatusAccepted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lim := limits.New(limits.Options{SendsPerMinute: 4, MaxConns: 1}) // a burst of one send
+			s := newServer(t, sse.Options{Limits: lim}, false)
+			s.hub.AddConversation(mine, "u", "")
+			s.hub.AddConversation(theirs, "v", "")
+			if tc.sendErr != nil {
+				s.hub.FailSends(tc.sendErr)
+			}
+			if tc.fullUser && !lim.AcquireConn("u") {
+				t.Fatal("the user's one connection was refused")
+			}
+			res := s.request("u", http.MethodPost, "/api/conversations/"+tc.path, tc.body, tc.header...)
+			res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", res.StatusCode, tc.want)
+			}
+			accepted := tc.want == http.StatusAccepted
+			if left := lim.AllowSend("u") == nil; left == accepted {
+				t.Fatalf("a send is left: %v, want %v", left, !accepted)
+			}
+		})
 	}
 }

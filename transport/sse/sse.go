@@ -184,7 +184,7 @@ type sendBody struct {
 }
 
 func (h *Handler) send(c *gin.Context) {
-	who, convID, ok := h.request(c, protocol.TypeSend)
+	who, convID, ok := h.request(c)
 	if !ok {
 		return
 	}
@@ -208,10 +208,13 @@ func (h *Handler) send(c *gin.Context) {
 		return
 	}
 	defer release()
-	if !h.repeated(c.Request.Context(), who.UserID, b.ClientMessageID) && !h.allowSend(c, who.UserID) {
-		return
+	var spent limits.Spent
+	if !h.repeated(c.Request.Context(), who.UserID, b.ClientMessageID) {
+		if spent, ok = h.spendSend(c, who.UserID); !ok {
+			return
+		}
 	}
-	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+	h.startSpent(c, who, spent, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
 		defer release()
 		return h.opts.Hub.Send(ctx, sub, who.UserID, hub.SendRequest{ConnectionID: connID(sub), ConversationID: convID,
 			Content: *b.Content, ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model})
@@ -224,7 +227,7 @@ type regenerateBody struct {
 }
 
 func (h *Handler) regenerate(c *gin.Context) {
-	who, convID, ok := h.request(c, protocol.TypeRegenerate)
+	who, convID, ok := h.request(c)
 	if !ok {
 		return
 	}
@@ -237,14 +240,18 @@ func (h *Handler) regenerate(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("messageId", "is not a valid id"))
 		return
 	}
-	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+	spent, ok := h.spendSend(c, who.UserID)
+	if !ok {
+		return
+	}
+	h.startSpent(c, who, spent, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
 		return h.opts.Hub.Regenerate(ctx, sub, who.UserID, hub.RegenerateRequest{ConnectionID: connID(sub),
 			ConversationID: convID, MessageID: b.MessageID, Model: b.Model})
 	})
 }
 
 func (h *Handler) cancel(c *gin.Context) {
-	who, convID, ok := h.request(c, protocol.TypeCancel)
+	who, convID, ok := h.request(c)
 	if !ok {
 		return
 	}
@@ -269,7 +276,7 @@ func (h *Handler) subscribe(c *gin.Context, s *stream, userID string, req hub.Su
 }
 
 func (h *Handler) resume(c *gin.Context) {
-	who, convID, ok := h.request(c, protocol.TypeSubscribe)
+	who, convID, ok := h.request(c)
 	if !ok {
 		return
 	}
@@ -402,9 +409,10 @@ func later(a, b *int64) *int64 {
 }
 
 // request checks the caller, the conversation id and the user's frame
-// budget (and for a regenerate its send budget: a send spends it once its
-// body tells whether it is a retry), and returns who calls.
-func (h *Handler) request(c *gin.Context, typ string) (who auth.Identity, convID string, ok bool) {
+// budget, and returns who calls. A send or regenerate spends the user's
+// send budget once its body is read and valid (a send's tells whether it
+// is a retry, which spends nothing).
+func (h *Handler) request(c *gin.Context) (who auth.Identity, convID string, ok bool) {
 	who, _ = auth.IdentityFrom(c)
 	convID = c.Param("id")
 	if !persistence.ValidID(convID) {
@@ -415,19 +423,39 @@ func (h *Handler) request(c *gin.Context, typ string) (who auth.Identity, convID
 		httperr.AbortError(c, httperr.RateLimited(perr.Message, 10*time.Second))
 		return auth.Identity{}, "", false
 	}
-	if typ == protocol.TypeRegenerate && !h.allowSend(c, who.UserID) {
-		return auth.Identity{}, "", false
-	}
 	return who, convID, true
 }
 
-// allowSend spends one of the user's sends per minute, or answers 429.
-func (h *Handler) allowSend(c *gin.Context, userID string) bool {
-	if perr := h.opts.Limits.AllowSend(userID); perr != nil {
-		httperr.AbortError(c, httperr.RateLimited(perr.Message, 10*time.Second))
-		return false
+// spendSend spends one of the user's sends per minute, or answers 429.
+func (h *Handler) spendSend(c *gin.Context, userID string) (limits.Spent, bool) {
+	spent, r := h.opts.Limits.SpendSend(userID, false)
+	if r != nil {
+		httperr.AbortError(c, httperr.RateLimited(r.Err.Message, 10*time.Second))
+		return limits.Spent{}, false
 	}
-	return true
+	return spent, true
+}
+
+// startSpent is start for a request that spent the user's budgets
+// (spent): they are given back when the request does not reach the hub
+// (its session ended, no stream could be opened) or the hub refuses or
+// fails it, since no answer started (a conversation busy with an answer,
+// an unknown or another user's conversation alike, a store that failed).
+func (h *Handler) startSpent(c *gin.Context, who auth.Identity, spent limits.Spent,
+	do func(context.Context, hub.Subscriber) (hub.Result, error),
+) {
+	ran := false
+	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+		ran = true
+		res, err := do(ctx, sub)
+		if err != nil {
+			spent.Give()
+		}
+		return res, err
+	})
+	if !ran {
+		spent.Give()
+	}
 }
 
 // claimSend waits, within RequestTimeout, for a send of the user with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -253,6 +254,13 @@ func (c *budgetCluster) GiveSend(context.Context, string, int) error {
 	return nil
 }
 
+func (c *budgetCluster) GiveBudget(context.Context, string, string, int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.convs++
+	return nil
+}
+
 func (c *budgetCluster) TakeBudget(context.Context, string, string, int) (time.Duration, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -261,4 +269,66 @@ func (c *budgetCluster) TakeBudget(context.Context, string, string, int) (time.D
 	}
 	c.convs--
 	return 0, true, nil
+}
+
+// TestRefusedSendSpendsNothing: a send or regenerate the hub refuses or
+// fails started no answer, so it gives back the budgets it spent (the
+// user's sends and, for a send creating a conversation, new
+// conversations): refused as generation_running, sent to an unknown
+// conversation or another user's alike, failed by the store. Before,
+// each kept a send spent, and with a budget of one the user's next send
+// was refused rate_limited. An accepted send keeps its budget spent.
+func TestRefusedSendSpendsNothing(t *testing.T) {
+	t.Parallel()
+	mine, theirs := persistence.NewID(), persistence.NewID()
+	for _, tc := range []struct {
+		name    string
+		frame   string
+		sendErr error // what the hub's Send returns
+		code    string
+	}{
+		{"generation running", `{"type":"send","id":"s","conversationId":"` + mine + `","content":"hi"}`,
+			protocol.Errorf(protocol.CodeGenerationRunning, "an answer is running"), protocol.CodeGenerationRunning},
+		{"an unknown conversation", `{"type":"send","id":"s","conversationId":"` + persistence.NewID() + `","content":"hi"}`,
+			nil, protocol.CodeNotFound},
+		{"another user's conversation", `{"type":"send","id":"s","conversationId":"` + theirs + `","content":"hi"}`,
+			nil, protocol.CodeNotFound},
+		{"a store that fails", `{"type":"send","id":"s","conversationId":"` + mine + `","content":"hi"}`,
+			errors.New("store down"), protocol.CodeInternal},
+		{"a new conversation the store fails", `{"type":"send","id":"s","content":"hi"}`,
+			errors.New("store down"), protocol.CodeInternal},
+		{"a regenerate of an unknown conversation", `{"type":"regenerate","id":"s","conversationId":"` + persistence.NewID() + `"}`,
+			nil, protocol.CodeNotFound},
+		{"an accepted send", `{"type":"send","id":"s","conversationId":"` + mine + `","content":"hi"}`, nil, ""},
+		{"an accepted new conversation", `{"type":"send","id":"s","content":"hi"}`, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lim := limits.New(limits.Options{SendsPerMinute: 4, ConversationsPerMinute: 1}) // bursts of one
+			s := newServer(t, serverOptions{opts: ws.Options{Limits: lim}})
+			s.hub.AddConversation(mine, "u", "")
+			s.hub.AddConversation(theirs, "v", "")
+			if tc.sendErr != nil {
+				s.hub.FailSends(tc.sendErr)
+			}
+			cl := s.dial(dialOptions{user: "u"})
+			cl.expect(protocol.TypeHello)
+			cl.write(tc.frame)
+			f := cl.next()
+			switch {
+			case tc.code == "" && f.Type != protocol.TypeAck:
+				t.Fatalf("answer %s, want an ack", f.raw)
+			case tc.code != "" && (f.Type != protocol.TypeError || f.Code != tc.code):
+				t.Fatalf("answer %s, want the error %s", f.raw, tc.code)
+			}
+			_, convLeft := lim.AllowConversation("u")
+			if sendLeft := lim.AllowSend("u") == nil; sendLeft != (tc.code != "") {
+				t.Fatalf("a send is left: %v, want %v", sendLeft, tc.code != "")
+			}
+			creates := !strings.Contains(tc.frame, "conversationId")
+			if convLeft != (tc.code != "" || !creates) {
+				t.Fatalf("a new conversation is left: %v, want %v", convLeft, tc.code != "" || !creates)
+			}
+		})
+	}
 }

@@ -45,6 +45,8 @@ func (c *sharedConns) TakeSend(context.Context, string, int) (bool, error) { ret
 
 func (c *sharedConns) GiveSend(context.Context, string, int) error { return nil }
 
+func (c *sharedConns) GiveBudget(context.Context, string, string, int) error { return nil }
+
 func (c *sharedConns) TakeBudget(context.Context, string, string, int) (time.Duration, bool, error) {
 	return 0, true, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"chatd/hub"
 	"chatd/hub/protocol"
+	"chatd/transport/limits"
 )
 
 // readLoop reads client frames until the peer leaves or the connection is
@@ -147,7 +148,8 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 		}
 		defer release()
 	}
-	if err := c.admit(ctx, f, abuse); err != nil {
+	spent, err := c.admit(ctx, f, abuse)
+	if err != nil {
 		return err
 	}
 	switch f.Type {
@@ -155,11 +157,11 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 		_, err := hb.Send(ctx, c, c.userID, hub.SendRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, Content: *f.Content, ClientMessageID: f.ClientMessageID,
 			ParentMessageID: f.ParentMessageID, Model: f.Model})
-		return err
+		return giveBackOn(err, spent)
 	case protocol.TypeRegenerate:
 		_, err := hb.Regenerate(ctx, c, c.userID, hub.RegenerateRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, MessageID: f.MessageID, Model: f.Model})
-		return err
+		return giveBackOn(err, spent)
 	case protocol.TypeCancel:
 		if err := hb.Cancel(ctx, c.userID, f.ConversationID); err != nil {
 			return err
@@ -178,35 +180,40 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 // admit checks what a frame that stores something needs before the hub
 // sees it: a session still valid, and unless it is a retried send, the
 // user's budget of sends and, for a send that creates a conversation, of
-// new conversations (both or neither). A frame refused for the send budget is answered here
-// and counts in abuse, as the reader's refusals for a rate limit do.
-func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusals) error {
+// new conversations (both or neither), which it returns as spent. A frame
+// refused for the send budget is answered here and counts in abuse, as the
+// reader's refusals for a rate limit do.
+func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusals) (limits.Spent, error) {
 	if f.Type != protocol.TypeSend && f.Type != protocol.TypeRegenerate {
-		return nil
+		return limits.Spent{}, nil
 	}
 	if err := c.recheck(ctx, f.ID); err != nil {
-		return err
+		return limits.Spent{}, err
 	}
 	if f.Type == protocol.TypeSend && c.repeated(ctx, f.ClientMessageID) {
-		return nil // the hub answers it with what the first one stored
+		return limits.Spent{}, nil // the hub answers it with what the first one stored
 	}
-	if f.Type != protocol.TypeSend || f.ConversationID != "" {
-		if perr := c.h.opts.Limits.AllowSend(c.userID); perr != nil {
-			c.refuse(f.ID, perr, abuse)
-			return errAnswered
-		}
-		return nil
-	}
-	// A send creating a conversation spends both budgets or neither.
-	perr, wait, ok := c.h.opts.Limits.AllowCreatingSend(c.userID)
+	spent, r := c.h.opts.Limits.SpendSend(c.userID, f.Type == protocol.TypeSend && f.ConversationID == "")
 	switch {
-	case perr != nil:
-		c.refuse(f.ID, perr, abuse)
-		return errAnswered
-	case !ok:
-		return protocol.Errorf(protocol.CodeRateLimited, "too many new conversations; retry in %d s", int(wait.Seconds())+1)
+	case r == nil:
+		return spent, nil
+	case r.Conversations:
+		return limits.Spent{}, r.Err
 	}
-	return nil
+	c.refuse(f.ID, r.Err, abuse)
+	return limits.Spent{}, errAnswered
+}
+
+// giveBackOn gives back the budgets a send or regenerate spent when the
+// hub refused or failed it (err is not nil): no answer started, so the
+// user made no request that counts (a conversation busy with an answer,
+// an unknown or another user's conversation alike, a store that failed).
+// It returns err.
+func giveBackOn(err error, spent limits.Spent) error {
+	if err != nil {
+		spent.Give()
+	}
+	return err
 }
 
 // repeated reports whether a send's client message id was stored already:
