@@ -69,9 +69,10 @@ type ConversationOptions struct {
 
 // CreationBudget is a per-user budget of new conversations (limits.Users).
 type CreationBudget interface {
-	// AllowConversation spends one of the user's creations, or says how
-	// long to wait for the next.
-	AllowConversation(userID string) (wait time.Duration, ok bool)
+	// SpendConversation spends one of the user's creations, which the
+	// returned Spent gives back for a request that then creates nothing,
+	// or refuses it saying how long to wait for the next.
+	SpendConversation(userID string) (limits.Spent, *limits.Refusal)
 }
 
 // DefaultRequestTimeout is the default ConversationOptions.RequestTimeout,
@@ -195,7 +196,8 @@ type conversationBody struct {
 }
 
 // create stores a new conversation (201), spending one of the user's
-// creations. A body with a clientId the user's conversations already hold
+// creations once the body is valid; a creation the store refuses or fails
+// gives it back. A body with a clientId the user's conversations already hold
 // stores nothing and spends nothing: that conversation is answered with
 // 200, so a creation retried after a lost answer, or sent twice at once,
 // makes one conversation: a creation whose clientId another request of
@@ -218,10 +220,6 @@ func (h *Conversations) create(c *gin.Context) {
 	if h.repeated(c, f.ClientID) {
 		return
 	}
-	if wait, ok := h.creations.AllowConversation(ownerID(c)); !ok {
-		httperr.AbortError(c, httperr.RateLimited("too many new conversations; wait a moment", wait))
-		return
-	}
 	conv := persistence.Conversation{OwnerID: ownerID(c), ClientID: f.ClientID}
 	if f.Title != nil {
 		conv.Title = *f.Title
@@ -242,7 +240,13 @@ func (h *Conversations) create(c *gin.Context) {
 	if !f.Params.IsZero() {
 		conv.Params = f.Params
 	}
+	spent, r := h.creations.SpendConversation(ownerID(c))
+	if r != nil {
+		httperr.AbortError(c, httperr.RateLimited("too many new conversations; wait a moment", r.Wait))
+		return
+	}
 	if err := h.store.CreateConversation(c.Request.Context(), &conv); err != nil {
+		spent.Give() // nothing created
 		if errors.Is(err, persistence.ErrDuplicate) && f.ClientID != "" {
 			h.created(c, f.ClientID)
 			return

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"chatd/persistence"
 	"chatd/transport/api"
@@ -285,9 +285,56 @@ type countingBudget struct {
 	second chan struct{}
 }
 
-func (b *countingBudget) AllowConversation(string) (time.Duration, bool) {
+func (b *countingBudget) SpendConversation(string) (limits.Spent, *limits.Refusal) {
 	if b.spent.Add(1) == 2 {
 		close(b.second)
 	}
-	return 0, true
+	return limits.Spent{}, nil
+}
+
+// TestRefusedCreateSpendsNoBudget: a creation that creates nothing
+// spends none of the user's budget of new conversations: refused for its
+// parameters, or failed by the store. With a budget of one, the user's
+// next creation is then stored. Before, the store's failure (and a
+// parameter refused against the model) kept it spent: 429.
+func TestRefusedCreateSpendsNoBudget(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		body   string
+		fail   bool // the store fails the creation
+		status int
+	}{
+		{"a store that fails", `{}`, true, http.StatusInternalServerError},
+		{"too many tokens", `{"params":{"maxTokens":100000000}}`, false, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			failing := &failingCreates{}
+			failing.fail.Store(tc.fail)
+			e := newAPIEnvWith(t, api.ConversationOptions{Creations: limits.New(limits.Options{ConversationsPerMinute: 1})},
+				func(s api.ConversationStore) api.ConversationStore { failing.ConversationStore = s; return failing })
+			u := e.user(t)
+			if a := e.send(t, http.MethodPost, u, "/api/conversations", tc.body); a.status != tc.status {
+				t.Fatalf("create: %+v, want %d", a, tc.status)
+			}
+			failing.fail.Store(false)
+			if a := e.send(t, http.MethodPost, u, "/api/conversations", `{}`); a.status != http.StatusCreated {
+				t.Fatalf("the next creation: %+v, want 201", a)
+			}
+		})
+	}
+}
+
+// failingCreates fails every CreateConversation while fail is set.
+type failingCreates struct {
+	api.ConversationStore
+	fail atomic.Bool
+}
+
+func (f *failingCreates) CreateConversation(ctx context.Context, c *persistence.Conversation) error {
+	if f.fail.Load() {
+		return errors.New("disk full")
+	}
+	return f.ConversationStore.CreateConversation(ctx, c)
 }

@@ -227,18 +227,14 @@ func (l *Users) AllowSend(userID string) *protocol.Error {
 }
 
 // AllowConversation spends the user's budget for creating one
-// conversation (of this process, and of the cluster with Options.Shared),
-// or says how long to wait for the next. A creation the cluster refuses
-// gives this process's token back.
+// conversation (of this process, and of the cluster with Options.Shared)
+// as SpendConversation does, and keeps it spent, or says how long to wait
+// for the next.
 func (l *Users) AllowConversation(userID string) (time.Duration, bool) {
-	if wait, refused := l.takeLocal(userID, spendConversation); refused != 0 {
-		return wait, false
+	if _, r := l.SpendConversation(userID); r != nil {
+		return r.Wait, false
 	}
-	wait, ok, _ := l.shared.takeConversation(userID)
-	if !ok {
-		l.giveLocal(userID, spendConversation)
-	}
-	return wait, ok
+	return 0, true
 }
 
 // ConnectedUsers returns the users with at least one open connection.

@@ -14,8 +14,8 @@ const (
 	spendConversation
 )
 
-// Spent is what SpendSend took of a user's budgets for one request; Give
-// gives it back. The zero Spent holds nothing.
+// Spent is what SpendSend or SpendConversation took of a user's budgets
+// for one request; Give gives it back. The zero Spent holds nothing.
 type Spent struct {
 	l      *Users
 	userID string
@@ -61,6 +61,30 @@ func (l *Users) SpendSend(userID string, creates bool) (Spent, *Refusal) {
 	return sp, nil
 }
 
+// SpendConversation spends the user's budget for creating one
+// conversation (POST /api/conversations), of this process and of the
+// cluster with Options.Shared, or says (Refusal.Wait) how long to wait for
+// the next. A creation the cluster refuses gives this process's token
+// back; Spent.Give gives back one that then creates nothing.
+func (l *Users) SpendConversation(userID string) (Spent, *Refusal) {
+	sp := Spent{l: l, userID: userID}
+	wait, refused := l.takeLocal(userID, spendConversation)
+	if refused == 0 {
+		sp.local = spendConversation
+		var ok, taken bool
+		if wait, ok, taken = l.shared.takeConversation(userID); !ok {
+			refused = spendConversation
+		} else if taken {
+			sp.shared = spendConversation
+		}
+	}
+	if refused != 0 {
+		sp.Give()
+		return Spent{}, refusal(refused, wait)
+	}
+	return sp, nil
+}
+
 // takeShared takes want from the cluster, sends first, noting in sp what
 // it took; it returns the budget that refused (0 for none).
 func (l *Users) takeShared(sp *Spent, want spend) (spend, time.Duration) {
@@ -92,9 +116,10 @@ func refusal(refused spend, wait time.Duration) *Refusal {
 	return &Refusal{Err: protocol.Errorf(protocol.CodeRateLimited, "too many messages per minute; wait a moment")}
 }
 
-// Give gives back what SpendSend took, here and on the cluster, for a
-// request that then did not happen (refused by the hub, or failed before
-// its answer started). Call it at most once.
+// Give gives back what SpendSend or SpendConversation took, here and on
+// the cluster, for a request that then did not happen (refused by the
+// hub, failed before its answer started, a creation the store did not
+// make). Call it at most once.
 func (s Spent) Give() {
 	if s.l == nil {
 		return
