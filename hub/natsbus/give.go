@@ -9,7 +9,8 @@ import (
 
 // GiveSend implements limits.Shared: it puts back one token of the user's
 // sends bucket, refilled first, up to its burst of perMinute/4 (at least
-// 1), for a send another budget refused after TakeSend spent it. A key
+// 1), for a send that did not happen after TakeSend spent it (another
+// budget refused it, or the hub refused or failed it). A key
 // that expired meanwhile is a full bucket and stays absent. Like every
 // update it is a compare-and-swap, and a write whose outcome is unknown is
 // not sent again (casLoop), so a token is never given back twice.

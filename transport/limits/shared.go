@@ -24,10 +24,11 @@ type Shared interface {
 	// the cluster, with a burst of perMinute/4 (as the per-process bucket).
 	TakeSend(ctx context.Context, userID string, perMinute int) (bool, error)
 	// GiveSend gives back one send that TakeSend spent (it answered true
-	// without an error) for a request another budget refused afterwards:
-	// the bucket holds what it would without that take, never more than
-	// its burst. It is called at most once per such take; after an error
-	// the send may stay spent.
+	// without an error) for a request that then did not happen (another
+	// budget refused it, or the hub refused or failed it): the bucket
+	// holds what it would without that take, never more than its burst.
+	// It is called at most once per such take; after an error the send
+	// may stay spent.
 	GiveSend(ctx context.Context, userID string, perMinute int) error
 	// GiveBudget gives back one event of the named budget that TakeBudget
 	// spent, as GiveSend does for sends.
