@@ -72,7 +72,7 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 	if err != nil {
 		return settleFailed("publish frame of "+a.MessageID, err)
 	}
-	final := f.Type == protocol.TypeDone || f.Type == hub.FrameAborted
+	final := endsStream(f)
 	if settled != nil && settled.num.id == id { // this very frame: sent before, its call failed waiting
 		if final {
 			b.pubs.end(a.MessageID, p)
@@ -80,19 +80,19 @@ func (b *Bus) Publish(ctx context.Context, a hub.AnswerRef, f *protocol.Frame) e
 		b.live.deliver(token(a.MessageID), settled.msg)
 		return nil
 	}
-	n, prev, err := b.pubs.number(ctx, p, id, func(ctx context.Context) (uint64, uint64, error) {
+	num, err := b.pubs.number(ctx, p, id, func(ctx context.Context) (uint64, uint64, error) {
 		return b.lastNumber(ctx, stream, subj)
 	})
 	if err != nil {
 		return unavailable("number the frames of "+a.MessageID, err)
 	}
-	msg := &nats.Msg{Subject: subj, Reply: b.pubs.replyTo(p, n), Data: f.Data, Header: frameHeader(f, n, prev, id)}
-	fl := &inFlight{msg: msg, num: numbered{id: id, n: n, prev: prev}, sent: time.Now(), since: b.reconnects.current()}
+	msg := &nats.Msg{Subject: subj, Reply: b.pubs.replyTo(p, num.n), Data: f.Data, Header: frameHeader(f, num.n, num.prev, id)}
+	fl := &inFlight{msg: msg, num: num, sent: time.Now(), since: b.reconnects.current()}
 	if err := b.nc.PublishMsg(msg); err != nil {
 		return publishFailed("publish frame of "+f.MessageID, err)
 	}
 	p.flight = fl
-	if pipelined := (f.Type == protocol.TypeDelta || f.Type == protocol.TypeReasoning) && n > 1; !pipelined {
+	if pipelined := (f.Type == protocol.TypeDelta || f.Type == protocol.TypeReasoning) && num.n > 1; !pipelined {
 		if _, err := b.settle(ctx, p); err != nil {
 			return settleFailed("publish frame of "+f.MessageID, err)
 		}

@@ -120,14 +120,15 @@ func (f *follow) run(ctx context.Context) error {
 }
 
 // live handles a frame published just now: a number already delivered is
-// dropped, a number past the next one has the skipped ones read first.
+// dropped (but a done, see deliverFrame), a number past the next one has
+// the skipped ones read first.
 func (f *follow) live(ctx context.Context, m *nats.Msg) {
 	fr, n, err := decodeFrame(f.a.MessageID, m.Header, m.Data)
 	if err != nil {
 		f.err = err // not a frame of this bus
 		return
 	}
-	if n < f.next {
+	if n < f.next && !endsStream(fr) {
 		return
 	}
 	prev, _ := strconv.ParseUint(m.Header.Get(hdrPrev), 10, 64)
@@ -137,7 +138,7 @@ func (f *follow) live(ctx context.Context, m *nats.Msg) {
 		}
 		f.catchUp(ctx, prev)
 	}
-	if n < f.next || f.ended || ctx.Err() != nil {
+	if f.ended || ctx.Err() != nil || n < f.next && !endsStream(fr) {
 		return
 	}
 	if n > f.next {
@@ -187,14 +188,24 @@ func (f *follow) deliver(h nats.Header, data []byte) {
 	f.deliverFrame(fr, n)
 }
 
-// deliverFrame hands fr, numbered n, to fn unless n was delivered already.
+// deliverFrame hands fr, numbered n, to fn unless n was delivered
+// already. A done (or aborted) frame is handed over whatever its number:
+// the follow ends at the first, so it is never a repeat, and the claimant
+// of a dead instance's answer that numbers its frames on from the last
+// stored one (a version before claimSkip) may number it like a frame the
+// dead instance sent followers and the stream never stored.
 func (f *follow) deliverFrame(fr *protocol.Frame, n uint64) {
-	if n < f.next {
+	if n < f.next && !endsStream(fr) {
 		return
 	}
-	f.next = n + 1
+	f.next = max(f.next, n+1)
 	f.fn(fr)
-	f.ended = fr.Type == protocol.TypeDone || fr.Type == hub.FrameAborted
+	f.ended = endsStream(fr)
+}
+
+// endsStream reports whether fr ends its answer's stream.
+func endsStream(fr *protocol.Frame) bool {
+	return fr.Type == protocol.TypeDone || fr.Type == hub.FrameAborted
 }
 
 // wait waits d or until ctx ends.

@@ -73,12 +73,26 @@ type pubAnswer struct {
 // numbered is a frame as published: its id (frameID), number, the
 // stream sequence of the frame before it (prev) and its own (seq).
 // resume: the answer was claimed from a dead instance, its numbering
-// continues from the last stored frame, not yet read.
+// continues from the last stored frame, not yet read. claimed: n is that
+// last stored frame's, the next frame skips claimSkip numbers.
 type numbered struct {
-	id           string
-	n, prev, seq uint64
-	resume       bool
+	id              string
+	n, prev, seq    uint64
+	resume, claimed bool
 }
+
+// claimSkip is how many numbers the first frame of a claimed answer skips
+// past the last frame stored: the dead instance may have sent followers
+// frames the stream never stored (its frame in flight, and the deltas
+// the stream refused before it, see settle), numbered after that one. A
+// follower that got them would drop a claimant's frame numbered alike as
+// a repeat: the stored text, and the done, lost for it. An answer
+// publishes tens of frames a second at most, for the hub's MaxDuration:
+// far fewer than this. A follower takes the skipped numbers for frames it
+// missed and reads the stream up to the last stored frame (hdrPrev), as
+// for any missed frame; the claimant's frame is usually stored by then
+// and read with it.
+const claimSkip = 1 << 20
 
 // inFlight is a frame sent whose acknowledgement was not read yet.
 type inFlight struct {
@@ -173,7 +187,8 @@ func (p *publishers) replyTo(a *pubAnswer, n uint64) string {
 }
 
 // resume makes the next frame of answer continue the numbering of the
-// frames already stored (an answer claimed from another instance).
+// frames already stored (an answer claimed from another instance), past
+// claimSkip numbers.
 func (p *publishers) resume(answer string) {
 	p.mu.Lock()
 	old := p.answers[answer]
@@ -184,27 +199,31 @@ func (p *publishers) resume(answer string) {
 	}
 }
 
-// number is the number of the frame id of answer a and the stream
-// sequence of the frame before it; last reads the last stored frame's for
-// a resumed answer.
-func (p *publishers) number(ctx context.Context, a *pubAnswer, id string, last func(context.Context) (uint64, uint64, error)) (uint64, uint64, error) {
+// number numbers the frame id of answer a: its number and the stream
+// sequence of the frame before it; last reads the last stored frame's
+// number and sequence for a resumed answer.
+func (p *publishers) number(ctx context.Context, a *pubAnswer, id string, last func(context.Context) (uint64, uint64, error)) (numbered, error) {
 	p.mu.Lock()
 	cur := a.last
 	p.mu.Unlock()
 	if cur.resume {
 		n, seq, err := last(ctx)
 		if err != nil {
-			return 0, 0, err
+			return numbered{}, err
 		}
-		cur = numbered{n: n, seq: seq}
+		cur = numbered{n: n, seq: seq, claimed: true}
 		p.mu.Lock()
 		a.last = cur
 		p.mu.Unlock()
 	}
 	if cur.id == id && cur.n > 0 { // published again: the same frame
-		return cur.n, cur.prev, nil
+		return numbered{id: id, n: cur.n, prev: cur.prev}, nil
 	}
-	return cur.n + 1, cur.seq, nil
+	next := numbered{id: id, n: cur.n + 1, prev: cur.seq}
+	if cur.claimed {
+		next.n += claimSkip
+	}
+	return next, nil
 }
 
 // acked records f as the last acknowledged frame of a.
