@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -129,16 +130,27 @@ func (l *Limits) repairConns(ctx context.Context) {
 // setOwn writes this instance's entry in the user's counts (without the
 // counts of dead instances) as own returns it, given the other live
 // instances' total. It writes only what changes the key (a refused
-// connection writes only to set a stale entry right).
+// connection writes only to set a stale entry right). An entry it cannot
+// read (written by hand, or by something other than chatd) is replaced
+// by this instance's count alone, and logged: the bucket keeps an entry
+// until it is changed, so the user's limit failed at every connection,
+// for good. The other instances' counts come back as each writes its
+// own, at the user's next connection opened or closed there.
 func (l *Limits) setOwn(ctx context.Context, userID string, own func(others int) int) error {
-	return l.b.updateKey(ctx, func(r *resources) jetstream.KeyValue { return r.conns }, token(userID), func(val []byte) ([]byte, bool, error) {
+	key := token(userID)
+	var unreadable error
+	err := l.b.updateKey(ctx, func(r *resources) jetstream.KeyValue { return r.conns }, key, func(val []byte) ([]byte, bool, error) {
 		c := connCounts{}
+		unreadable = nil
 		if val != nil {
 			if err := json.Unmarshal(val, &c); err != nil {
-				return nil, false, fmt.Errorf("decode connection counts: %w", err)
+				unreadable, c = err, connCounts{}
 			}
 		}
-		pruned := l.pruneDead(c)
+		if c == nil { // the value was null
+			unreadable, c = errors.New("null counts"), connCounts{}
+		}
+		rewrite := l.pruneDead(c) || unreadable != nil
 		others := 0
 		for inst, n := range c {
 			if inst != l.b.id {
@@ -146,7 +158,7 @@ func (l *Limits) setOwn(ctx context.Context, userID string, own func(others int)
 			}
 		}
 		n := own(others)
-		if c[l.b.id] == n && !pruned {
+		if c[l.b.id] == n && !rewrite {
 			return nil, false, nil
 		}
 		if n == 0 {
@@ -160,6 +172,11 @@ func (l *Limits) setOwn(ctx context.Context, userID string, own func(others int)
 		out, err := json.Marshal(c)
 		return out, true, err
 	})
+	if err == nil && unreadable != nil {
+		l.b.log.Warn("unreadable value in the conns bucket; replaced by this instance's count of the user's connections (the other instances' come back with their next change)",
+			slog.String("key", key), slog.Any("err", unreadable))
+	}
+	return err
 }
 
 // pruneDead drops the counts of instances whose lease expired, or that

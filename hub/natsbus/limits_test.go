@@ -2,9 +2,15 @@ package natsbus
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestLimitsAcrossSkewedClocks: requests alternating between two
@@ -144,9 +150,9 @@ func TestTokenBucketAfterAClockFarAhead(t *testing.T) {
 }
 
 // TestRepairFailuresCounted: a repair of a user's connection count that
-// fails (here the user's entry cannot be read) counts in LimitFailures,
-// as the AcquireConn that failed before it does: the metric stayed flat
-// while every repair failed.
+// fails (here its context ended: the bucket cannot be read) counts in
+// LimitFailures, as the AcquireConn that failed before it does: the
+// metric stayed flat while every repair failed.
 func TestRepairFailuresCounted(t *testing.T) {
 	t.Parallel()
 	c := startNATS(t, 1)
@@ -156,17 +162,111 @@ func TestRepairFailuresCounted(t *testing.T) {
 	b, _ := newBusWith(t, c, Options{InstanceID: "repair-count", LeaseTTL: 2 * time.Hour, RenewEvery: time.Hour})
 	waitHealthy(t, ctx, b)
 	const user = "user-repair"
-	if _, err := b.res.Load().conns.Put(ctx, token(user), []byte("not json")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Limits().AcquireConn(ctx, user, 3); err == nil {
-		t.Fatal("acquire over an unreadable entry succeeded")
+	ended, end := context.WithCancel(ctx)
+	end()
+	if _, err := b.Limits().AcquireConn(ended, user, 3); err == nil {
+		t.Fatal("acquire with an ended context succeeded")
 	}
 	if n := b.LimitFailures(); n != 1 {
 		t.Fatalf("%d limit failures after the failed acquire, want 1", n)
 	}
-	b.Limits().repairConns(ctx)
+	b.Limits().repairConns(ended)
 	if n := b.LimitFailures(); n != 2 {
 		t.Fatalf("%d limit failures after the failed repair, want 2", n)
+	}
+}
+
+// TestUnreadableConnCountsReplaced: a user's entry in the conns bucket
+// that cannot be read is replaced by this instance's count of the user's
+// connections (those it held before the entry went bad, plus or minus
+// the change), and logged; the limit then holds again. The bucket keeps
+// an entry until it is changed: before, every connection of the user
+// failed the cluster-wide check (and went through on the instance's
+// limit alone), for good, and every repair failed too; a null entry
+// panicked.
+func TestUnreadableConnCountsReplaced(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	for _, tc := range []struct {
+		name    string
+		value   string
+		held    int  // connections acquired before the entry went bad
+		release bool // the change is a release, else an acquire
+		want    string
+	}{
+		{name: "not json", value: "not json", want: `{"%s":1}`},
+		{name: "null", value: "null", want: `{"%s":1}`},
+		{name: "not counts", value: `{"x":"y"}`, held: 1, want: `{"%s":2}`},
+		{name: "release", value: "not json", held: 2, release: true, want: `{"%s":1}`},
+		{name: "last release", value: "not json", held: 1, release: true}, // the key is deleted
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			logs := make(logRecords, 64)
+			id := "conns-" + strings.ReplaceAll(tc.name, " ", "-")
+			b, _ := newBusWith(t, c, Options{InstanceID: id, LeaseTTL: 2 * time.Hour, RenewEvery: time.Hour,
+				Logger: slog.New(logs)})
+			waitHealthy(t, ctx, b)
+			user := "user-" + id
+			const limit = 3
+			for range tc.held {
+				if ok, err := b.Limits().AcquireConn(ctx, user, limit); !ok || err != nil {
+					t.Fatalf("acquire before: %v, %v", ok, err)
+				}
+			}
+			kv := b.res.Load().conns
+			if _, err := kv.Put(ctx, token(user), []byte(tc.value)); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if tc.release {
+				err = b.Limits().ReleaseConn(ctx, user)
+			} else {
+				var ok bool
+				if ok, err = b.Limits().AcquireConn(ctx, user, limit); !ok && err == nil {
+					t.Fatal("acquire over an unreadable entry refused")
+				}
+			}
+			if err != nil {
+				t.Fatalf("change over an unreadable entry: %v", err)
+			}
+			e, err := kv.Get(ctx, token(user))
+			switch {
+			case tc.want == "" && !errors.Is(err, jetstream.ErrKeyNotFound):
+				t.Fatalf("entry after the change: %v, want none", err)
+			case tc.want != "" && err != nil:
+				t.Fatalf("entry after the change: %v", err)
+			case tc.want != "" && string(e.Value()) != fmt.Sprintf(tc.want, id):
+				t.Fatalf("entry after the change: %s, want %s", e.Value(), fmt.Sprintf(tc.want, id))
+			}
+			if n := b.LimitFailures(); n != 0 {
+				t.Fatalf("%d limit failures, want 0", n)
+			}
+			warned := 0
+			for len(logs) > 0 {
+				if r := <-logs; r.Level >= slog.LevelWarn && strings.Contains(r.Message, "conns bucket") &&
+					logAttr(r, "key") == token(user) {
+					warned++
+				}
+			}
+			if warned != 1 {
+				t.Fatalf("%d warnings of the unreadable entry, want 1", warned)
+			}
+			// The limit holds again: up to 3 connections in all.
+			open := tc.held + 1
+			if tc.release {
+				open = tc.held - 1
+			}
+			for ; open < limit; open++ {
+				if ok, err := b.Limits().AcquireConn(ctx, user, limit); !ok || err != nil {
+					t.Fatalf("acquire %d of %d: %v, %v", open+1, limit, ok, err)
+				}
+			}
+			if ok, err := b.Limits().AcquireConn(ctx, user, limit); ok || err != nil {
+				t.Fatalf("acquire past the limit: %v, %v", ok, err)
+			}
+		})
 	}
 }
