@@ -63,7 +63,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&d.Split, "split", false, "split multi-byte characters across two network writes")
 	stamp := fs.String("stamp", "", "first | all: prefix token content with [ts:<CLOCK_MONOTONIC ns>]")
 	fs.IntVar(&d.Reasoning, "reasoning", 0, "reasoning chunks before the content of every answer")
-	rkey := fs.String("reasoning-key", "reasoning_content", "reasoning_content | reasoning | mixed | think: the delta field of reasoning chunks (think: inline in the content)")
+	rkey := fs.String("reasoning-key", "reasoning_content", "reasoning_content | reasoning | mixed | both | think: the delta field of reasoning chunks (both: the two, one empty; think: inline in the content)")
 	fs.BoolVar(&d.Surrogates, "surrogates", false, "split characters outside the BMP across two chunks inside their UTF-16 surrogate pair")
 	fs.IntVar(&d.Pings, "pings", 0, "SSE keep-alive comment lines sent before the first chunk of every answer")
 	fs.IntVar(&d.Context, "context", 0, "refuse prompts of more than this many words with context_length_exceeded (0: never)")
@@ -104,7 +104,7 @@ func validMode(m fakeai.Mode) bool {
 }
 
 func validKey(k fakeai.ReasoningKey) bool {
-	return k == fakeai.KeyReasoningContent || k == fakeai.KeyReasoning || k == fakeai.KeyMixed || k == fakeai.KeyThink
+	return k == fakeai.KeyReasoningContent || k == fakeai.KeyReasoning || k == fakeai.KeyMixed || k == fakeai.KeyBoth || k == fakeai.KeyThink
 }
 
 func validStamp(s fakeai.Stamp) bool {

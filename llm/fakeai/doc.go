@@ -77,10 +77,12 @@
 //	                content of the first or every token
 //	reasoning=N     send N reasoning chunks (see ReasoningTokens) before the
 //	                content, Delay apart, as a reasoning model does
-//	reasoning_key=K reasoning_content (default) | reasoning | mixed | think:
-//	                the delta field of reasoning chunks (mixed alternates the
-//	                two; think sends them inline in the content, between
-//	                "<think>\n" and "</think>\n\n", see ThinkText)
+//	reasoning_key=K reasoning_content (default) | reasoning | mixed | both |
+//	                think: the delta field of reasoning chunks (mixed
+//	                alternates the two; both sends both, the text in one and
+//	                "" in the other, alternating which; think sends them
+//	                inline in the content, between "<think>\n" and
+//	                "</think>\n\n", see ThinkText)
 //	surrogates=BOOL send each token holding a character outside the BMP as
 //	                two chunks cut inside its UTF-16 surrogate pair: one
 //	                ends with the escape \ud83d, the next starts with \ude42

@@ -17,6 +17,9 @@ const (
 	KeyReasoning ReasoningKey = "reasoning"
 	// KeyMixed alternates the two spellings chunk by chunk.
 	KeyMixed ReasoningKey = "mixed"
+	// KeyBoth sends both spellings in every chunk, the text in one and ""
+	// in the other, alternating which (a server between the spellings).
+	KeyBoth ReasoningKey = "both"
 	// KeyThink sends the reasoning inline in the content, between "<think>\n"
 	// and "</think>\n\n", as DeepSeek-R1 and QwQ do when served without a
 	// reasoning parser (vLLM's default, llama.cpp, older Ollama): the content
@@ -57,7 +60,7 @@ func ExpectedReasoning(c Config) string {
 
 func parseReasoningKey(v string) (ReasoningKey, error) {
 	switch k := ReasoningKey(v); k {
-	case "", KeyReasoningContent, KeyReasoning, KeyMixed, KeyThink:
+	case "", KeyReasoningContent, KeyReasoning, KeyMixed, KeyBoth, KeyThink:
 		return k, nil
 	}
 	return "", fmt.Errorf("unknown reasoning key")
@@ -66,7 +69,7 @@ func parseReasoningKey(v string) (ReasoningKey, error) {
 // key returns the field of reasoning chunk i.
 func (k ReasoningKey) key(i int) string {
 	switch {
-	case k == KeyReasoning, k == KeyMixed && i%2 == 1:
+	case k == KeyReasoning, (k == KeyMixed || k == KeyBoth) && i%2 == 1:
 		return string(KeyReasoning)
 	}
 	return string(KeyReasoningContent)
@@ -85,9 +88,15 @@ func (e *chunkEncoder) reasoning(key ReasoningKey, i, n int, text string) []byte
 	}
 	b := append(e.buf[:0], e.head...)
 	b = append(b, `{"index":0,"delta":{"`...)
+	if key == KeyBoth && i%2 == 0 {
+		b = append(b, `reasoning":"","`...)
+	}
 	b = append(b, key.key(i)...)
 	b = append(b, `":`...)
 	b = appendString(b, text)
+	if key == KeyBoth && i%2 == 1 {
+		b = append(b, `,"reasoning_content":""`...)
+	}
 	b = append(b, `},"logprobs":null,"finish_reason":null}]`...)
 	return e.end(b, e.usageNull)
 }

@@ -15,7 +15,7 @@ import (
 // byte, whichever field spelling the upstream uses, and before the answer.
 func TestReasoningStreams(t *testing.T) {
 	t.Parallel()
-	for _, key := range []string{"reasoning_content", "reasoning", "mixed"} {
+	for _, key := range []string{"reasoning_content", "reasoning", "mixed", "both"} {
 		t.Run(key, func(t *testing.T) {
 			t.Parallel()
 			srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})

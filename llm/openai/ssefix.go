@@ -13,7 +13,9 @@ import (
 //
 //   - A delta's "reasoning" string (OpenRouter, Ollama, newer vLLM) is
 //     renamed "reasoning_content" (DeepSeek, older vLLM), the spelling
-//     go-openai decodes, unless the chunk already carries that key.
+//     go-openai decodes, unless the chunk already carries that key; an
+//     empty "reasoning_content" beside it takes its text (see
+//     renameReasoning).
 //   - A UTF-16 surrogate pair split across two chunks (an upstream that
 //     chunks text by JavaScript string index sends `...\ud83d"` in one
 //     chunk and `"\ude42...` in the next) is joined: the low half's escape
@@ -215,22 +217,39 @@ func joinSurrogates(held, next []byte) ([]byte, []byte) {
 	return held, next
 }
 
-// renameReasoning renames a "reasoning" string field to
-// "reasoning_content" when line has no "reasoning_content" field.
+// renameReasoning makes a "reasoning" string field's text the one
+// go-openai decodes: it renames the field "reasoning_content" when line
+// has no "reasoning_content" string field, and copies its text into an
+// empty "reasoning_content" one (a server sending both spellings, one of
+// them empty, would otherwise lose the text). When both carry text,
+// "reasoning_content" wins and the line is left alone: servers that send
+// both (vLLM during its rename) send the same text twice, so joining them
+// would repeat it.
 func renameReasoning(line []byte) []byte {
 	if !bytes.Contains(line, reasoningKey) {
 		return line
 	}
 	fields := scanFields(line)
 	v, ok := fields["reasoning"]
-	if _, both := fields["reasoning_content"]; !ok || both || v.key < 0 {
+	rc, both := fields["reasoning_content"]
+	switch {
+	case !ok || v.key < 0:
 		return line
+	case !both:
+		// v.key is the offset of the key's closing quote.
+		return splice(line, v.key, v.key, []byte("_content"))
+	case rc.start == rc.end && v.end > v.start:
+		return splice(line, rc.start, rc.end, line[v.start:v.end])
 	}
-	// v.key is the offset of the key's closing quote.
-	out := make([]byte, 0, len(line)+8)
-	out = append(out, line[:v.key]...)
-	out = append(out, "_content"...)
-	return append(out, line[v.key:]...)
+	return line
+}
+
+// splice returns line with line[i:j] replaced by b, in a new slice.
+func splice(line []byte, i, j int, b []byte) []byte {
+	out := make([]byte, 0, len(line)-(j-i)+len(b))
+	out = append(out, line[:i]...)
+	out = append(out, b...)
+	return append(out, line[j:]...)
 }
 
 // span is a string value: its text is line[start:end] (between the quotes);
