@@ -35,6 +35,10 @@ type Options struct {
 	// ContextLength, when positive, is listed by GET /v1/models as every
 	// model's "context_length" (as OpenRouter and LM Studio report it).
 	ContextLength int
+	// ModelFields adds members to (or replaces members of) the entries GET
+	// /v1/models lists, by model id, as raw JSON: a model's window as a
+	// string, a float or null, as some servers send it.
+	ModelFields map[string]map[string]json.RawMessage
 	// ModelsDelay makes GET /v1/models wait this long (or until the client
 	// leaves) before answering; SetModelsDelay changes it while running.
 	ModelsDelay time.Duration
@@ -190,23 +194,27 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	type model struct {
-		ID            string `json:"id"`
-		Object        string `json:"object"`
-		Created       int64  `json:"created"`
-		OwnedBy       string `json:"owned_by"`
-		ContextLength int    `json:"context_length,omitempty"`
-	}
 	list := struct {
-		Object string  `json:"object"`
-		Data   []model `json:"data"`
+		Object string           `json:"object"`
+		Data   []map[string]any `json:"data"`
 	}{Object: "list"}
 	for _, id := range s.opts.Models {
-		list.Data = append(list.Data, model{ID: id, Object: "model", Created: s.created, OwnedBy: "fakeai",
-			ContextLength: s.opts.ContextLength})
+		list.Data = append(list.Data, s.modelEntry(id))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(list)
+}
+
+// modelEntry is the entry of model id in the model list.
+func (s *Server) modelEntry(id string) map[string]any {
+	m := map[string]any{"id": id, "object": "model", "created": s.created, "owned_by": "fakeai"}
+	if s.opts.ContextLength > 0 {
+		m["context_length"] = s.opts.ContextLength
+	}
+	for k, v := range s.opts.ModelFields[id] {
+		m[k] = v
+	}
+	return m
 }
 
 // authorized checks the API key, answering 401 when it is wrong.

@@ -670,3 +670,26 @@ func TestContextRefusalWordings(t *testing.T) {
 		})
 	}
 }
+
+// TestModelFields: ModelFields adds raw members to one model's entry,
+// replacing ContextLength's, and leaves the other entries alone.
+func TestModelFields(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Models: []string{"a", "b"}, ContextLength: 4096,
+		ModelFields: map[string]map[string]json.RawMessage{"a": {"context_length": json.RawMessage(`8192.0`), "max_model_len": json.RawMessage(`"x"`)}}})
+	req, _ := http.NewRequestWithContext(testCtx(t), http.MethodGet, srv.URL+"/models", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var list struct{ Data []map[string]json.RawMessage }
+	if err := json.Unmarshal(raw, &list); err != nil || len(list.Data) != 2 {
+		t.Fatalf("list %+v err %v", list, err)
+	}
+	a, b := list.Data[0], list.Data[1]
+	if string(a["context_length"]) != "8192.0" || string(a["max_model_len"]) != `"x"` || string(b["context_length"]) != "4096" || b["max_model_len"] != nil {
+		t.Fatalf("entries %s / %s", a, b)
+	}
+}

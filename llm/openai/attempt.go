@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,8 +23,8 @@ type attempt struct {
 	status     int
 	header     http.Header
 	body       *doneWatcher
-	list       *bytes.Buffer // a model list request: the body is copied here
-	delivered  atomic.Bool   // some text reached onDelta: never retry
+	list       *listBody   // a model list request: its body is read here
+	delivered  atomic.Bool // some text reached onDelta: never retry
 }
 
 type attemptKey struct{}

@@ -1,10 +1,10 @@
 package openai
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"chatd/llm"
 )
@@ -14,41 +14,50 @@ import (
 // ContextTokens is read from the fields servers use to report a model's
 // context window: context_length (OpenRouter, LM Studio), max_model_len
 // (vLLM), context_window (Groq and others).
+//
+// The list is read by chatd, not go-openai, entry by entry and field by
+// field (see parseModelList): an entry or a field of an unexpected type
+// is left out (and logged once per list) without costing the others. A
+// body that is no model list (a web page, an error object, more than
+// maxListBody bytes, no JSON) is an error saying so.
 func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
-	st := &attempt{list: &bytes.Buffer{}}
-	list, err := c.api.ListModels(context.WithValue(ctx, attemptKey{}, st))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctxError(ctx)
-		}
+	st := &attempt{list: &listBody{}}
+	_, err := c.api.ListModels(context.WithValue(ctx, attemptKey{}, st))
+	switch {
+	case (err != nil || st.list.err != nil) && ctx.Err() != nil:
+		return nil, ctxError(ctx)
+	case err != nil:
 		return nil, fmt.Errorf("list upstream models: %w", classify(err, st, c.opts.APIKey))
+	case st.list.err != nil:
+		return nil, fmt.Errorf("list upstream models: %w", listError(st.list.err, nil, c.opts.APIKey))
 	}
-	windows := contextWindows(st.list.Bytes())
-	out := make([]llm.ModelInfo, 0, len(list.Models))
-	for _, m := range list.Models {
-		out = append(out, llm.ModelInfo{ID: m.ID, Name: m.ID, ContextTokens: windows[m.ID], Reasoning: c.kind.thinks(m.ID)})
+	entries, ignored, err := parseModelList(st.list.data)
+	if err != nil {
+		return nil, fmt.Errorf("list upstream models: %w", listError(err, st.list.data, c.opts.APIKey))
+	}
+	if len(ignored) > 0 {
+		c.logIgnored(ignored)
+	}
+	out := make([]llm.ModelInfo, 0, len(entries))
+	for _, m := range entries {
+		out = append(out, llm.ModelInfo{ID: m.id, Name: m.id, ContextTokens: m.window, Reasoning: c.kind.thinks(m.id)})
 	}
 	return out, nil
 }
 
-// contextWindows reads the context window each model of a list reports.
-func contextWindows(body []byte) map[string]int {
-	var list struct {
-		Data []struct {
-			ID            string `json:"id"`
-			ContextLength int    `json:"context_length"`
-			MaxModelLen   int    `json:"max_model_len"`
-			ContextWindow int    `json:"context_window"`
-		} `json:"data"`
+// maxLoggedIgnored bounds the ignored values a log line names.
+const maxLoggedIgnored = 5
+
+// logIgnored logs, in one line, the values of a model list left out.
+func (c *Client) logIgnored(ignored []string) {
+	shown := ignored[:min(len(ignored), maxLoggedIgnored)]
+	for i, s := range shown {
+		shown[i] = clean(s, c.opts.APIKey)
 	}
-	out := make(map[string]int)
-	if json.Unmarshal(body, &list) != nil {
-		return out
+	host := ""
+	if u, err := url.Parse(c.opts.BaseURL); err == nil {
+		host = u.Host
 	}
-	for _, m := range list.Data {
-		if n := max(m.ContextLength, m.MaxModelLen, m.ContextWindow); n > 0 {
-			out[m.ID] = n
-		}
-	}
-	return out
+	c.log.Warn("llm upstream model list: values of an unexpected type ignored",
+		"host", host, "count", len(ignored), "ignored", strings.Join(shown, "; "))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"chatd/llm"
 )
@@ -41,31 +42,16 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		st.status, st.header = resp.StatusCode, resp.Header
 		switch {
 		case resp.StatusCode < 300 && st.list != nil:
-			resp.Body = &teeBody{ReadCloser: resp.Body, copy: st.list}
+			// chatd reads the list itself (Models); go-openai, whose
+			// types fail the whole list on one odd field, gets none.
+			st.list.read(resp.Body)
+			resp.Body = io.NopCloser(strings.NewReader("{}"))
 		case resp.StatusCode < 300:
 			st.body = &doneWatcher{ReadCloser: newSSEFixer(resp.Body)}
 			resp.Body = st.body
 		}
 	}
 	return resp, nil
-}
-
-// teeBody keeps a copy of a body go-openai decodes (the model list), so
-// fields it does not know can be read too.
-type teeBody struct {
-	io.ReadCloser
-	copy *bytes.Buffer
-}
-
-// maxListBody bounds the copy of a model list.
-const maxListBody = 4 << 20
-
-func (t *teeBody) Read(p []byte) (int, error) {
-	n, err := t.ReadCloser.Read(p)
-	if t.copy.Len()+n <= maxListBody {
-		t.copy.Write(p[:n])
-	}
-	return n, err
 }
 
 // doneWatcher passes a body through and notices a "data: [DONE]" line,
