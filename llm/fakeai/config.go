@@ -62,6 +62,10 @@ const (
 	// content, one per Delay (10ms when Delay is 0), until the client
 	// leaves: an upstream that keeps the stream alive without a token.
 	FaultEmptyMid Fault = "empty_mid"
+	// FaultErrorEvent is llama.cpp's mid-stream error: FaultAfter tokens,
+	// then an SSE "error" field (`error: {"code":500,"message":...,
+	// "type":"server_error"}`) instead of a data line, then [DONE].
+	FaultErrorEvent Fault = "error_event"
 )
 
 // ContextWords selects the message of a prompt refused as too long.
@@ -351,7 +355,8 @@ func parseStamp(v string) (Stamp, error) {
 func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
-		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota, FaultEmptyMid:
+		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota, FaultEmptyMid,
+		FaultErrorEvent:
 		return f, nil
 	case "none":
 		return FaultNone, nil
@@ -378,7 +383,7 @@ func (f Fault) status() int {
 func (f Fault) midStream() bool {
 	switch f {
 	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk,
-		FaultEmptyMid:
+		FaultEmptyMid, FaultErrorEvent:
 		return true
 	}
 	return false

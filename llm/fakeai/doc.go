@@ -63,7 +63,7 @@
 //	fault=F         429 | 500 | any status 400-599 | hang_first | hang_mid |
 //	                cut_mid | reset_mid | malformed | error_mid | end_mid |
 //	                error_chunk | error_body | cut_end | quota | empty_mid |
-//	                none
+//	                error_event | none
 //	after=K         content tokens sent before a mid-stream fault (negative: half)
 //	times=N         the fault hits only the first N requests carrying the same
 //	                overrides (the same marker text and X-Fake-* headers);
@@ -126,7 +126,9 @@
 // tokens, then a chunk with empty content every delay (10ms when 0) until
 // the client leaves; cut_end sends every token and the finish reason,
 // then closes the TCP connection without the usage chunk, [DONE] or the
-// end of the chunked body. A status fault answers with
+// end of the chunked body; error_event sends K tokens, then, as llama.cpp
+// does, an SSE "error" field (`error: {"code":500,...}`, not a data line),
+// then [DONE]. A status fault answers with
 // that status and an OpenAI-style error body; 429 carries Retry-After when
 // retry_after is set. Non-streaming requests get the same faults where they
 // make sense. quota answers HTTP 429 as OpenAI does for an account out of

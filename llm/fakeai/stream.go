@@ -198,6 +198,10 @@ func (st *stream) midFault(enc *chunkEncoder) {
 		if st.write(enc.errorChunk(502, "Provider disconnected unexpectedly"), -1) {
 			st.write([]byte("data: [DONE]\n\n"), -1)
 		}
+	case FaultErrorEvent:
+		if st.write([]byte(`error: {"code":500,"message":"Failed to decode the batch","type":"server_error"}`+"\n\n"), -1) {
+			st.write([]byte("data: [DONE]\n\n"), -1)
+		}
 	}
 }
 
@@ -330,7 +334,7 @@ func (st *stream) serveJSON() {
 	case FaultCutMid, FaultResetMid, FaultCutEnd:
 		st.cut(st.rec.Fault == FaultResetMid)
 		return
-	case FaultErrorMid, FaultErrorChunk:
+	case FaultErrorMid, FaultErrorChunk, FaultErrorEvent:
 		writeStatusFault(st.w, http.StatusInternalServerError, 0, false)
 		return
 	case FaultEndMid:

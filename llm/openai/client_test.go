@@ -325,6 +325,9 @@ func TestMidStreamFailures(t *testing.T) {
 		{"malformed", llm.KindMalformed, true},
 		{"error_mid", llm.KindUpstream, true},
 		{"error_chunk", llm.KindUpstream, true},
+		// llama.cpp: an "error" field line, then [DONE]; it passed for a
+		// complete answer.
+		{"error_event", llm.KindUpstream, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {

@@ -25,6 +25,8 @@ import (
 //     chunk whose content ends in a high surrogate is held back until the
 //     next data line arrives (or the body ends); a surrogate that finds no
 //     partner is left alone and still decodes to U+FFFD.
+//   - llama.cpp's error line (`error: {...}`) becomes OpenAI's
+//     (`data: {"error":{...}}`, see errorField).
 //   - The blank line ending a data line's event is dropped when a data line
 //     follows it (see emit).
 //   - A comment line (one starting with ':', such as OpenRouter's
@@ -135,6 +137,7 @@ func (f *sseFixer) line(l []byte) {
 	if f.comment(l) {
 		return
 	}
+	l = errorField(l)
 	payload, isData := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix)
 	isData = isData && bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{"))
 	switch {
@@ -163,6 +166,32 @@ func (f *sseFixer) line(l []byte) {
 		return
 	}
 	f.emit(l)
+}
+
+// errorPrefix starts llama.cpp's error line.
+var errorPrefix = []byte("error:")
+
+// errorField rewrites llama.cpp's report of a failure inside a stream, an
+// "error" field holding a JSON object (`error: {"code":500,"message":...}`,
+// then `data: [DONE]`), as the data line OpenAI sends
+// (`data: {"error":{...}}`), which go-openai reports as an error. Left
+// alone, go-openai takes it for an empty message and the [DONE] after it
+// for a complete answer, so the failure went unnoticed. Other lines are
+// returned as they are.
+func errorField(l []byte) []byte {
+	payload, ok := bytes.CutPrefix(bytes.TrimLeft(l, " "), errorPrefix)
+	if !ok {
+		return l
+	}
+	payload = bytes.TrimSpace(payload)
+	if len(payload) == 0 || payload[0] != '{' || !json.Valid(payload) {
+		return l
+	}
+	out := make([]byte, 0, len(payload)+len(errorStart)+8)
+	out = append(out, "data: "...)
+	out = append(out, errorStart...)
+	out = append(out, payload...)
+	return append(out, "}\n"...)
 }
 
 // comment reports whether l is a comment line or the blank line right

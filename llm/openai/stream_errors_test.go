@@ -52,11 +52,19 @@ func TestInStreamErrorKinds(t *testing.T) {
 			`{"error":{"message":"prompt exceeds the context window of this model","type":"BadRequestError"}}`,
 			llm.KindContextLength, 0, 0},
 		{"server error", `{"error":{"message":"The server had an error.","type":"server_error"}}`, llm.KindUpstream, 0, 0},
+		// llama.cpp sends its error as an "error" field, then [DONE].
+		{"llama.cpp context size", "error: " + `{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}`,
+			llm.KindContextLength, 0, 0},
+		{"llama.cpp server error", "error: " + `{"code":500,"message":"boom","type":"server_error"}`, llm.KindUpstream, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv, _ := sseServer(t, "data: "+tc.body+"\n\n")
+			body := "data: " + tc.body + "\n\n"
+			if strings.HasPrefix(tc.body, "error: ") {
+				body = contentChunk("partial ") + tc.body + "\n\ndata: [DONE]\n\n"
+			}
+			srv, _ := sseServer(t, body)
 			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
 			if llm.KindOf(r.err) != tc.kind {
 				t.Fatalf("kind %q (err %v), want %q", llm.KindOf(r.err), r.err, tc.kind)
