@@ -193,6 +193,9 @@ type Config struct {
 	// one write, as OpenRouter keeps a stream alive while the model has not
 	// started answering.
 	Pings int
+	// Events puts an "event: message" field line before every data line,
+	// as some SSE servers do.
+	Events bool
 	// EndDelay is a pause after [DONE] before the body ends (its chunked
 	// encoding's last chunk is sent), as a proxy may send it late.
 	EndDelay time.Duration
@@ -229,7 +232,7 @@ func StripMarkers(s string) string {
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
 	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
-	"context_words", "pings", "end_delay", "refuse",
+	"context_words", "pings", "end_delay", "refuse", "events",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -285,6 +288,8 @@ func (c *Config) set(k, v string) error {
 		c.RetryAfter, err = parseSeconds(v)
 	case "split":
 		c.Split, err = strconv.ParseBool(v)
+	case "events":
+		c.Events, err = strconv.ParseBool(v)
 	case "tag":
 		c.Tag = v
 	case "stamp":

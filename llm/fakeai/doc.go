@@ -83,6 +83,7 @@
 //	                "" in the other, alternating which; think sends them
 //	                inline in the content, between "<think>\n" and
 //	                "</think>\n\n", see ThinkText)
+//	events=BOOL     put an "event: message" line before every data line
 //	surrogates=BOOL send each token holding a character outside the BMP as
 //	                two chunks cut inside its UTF-16 surrogate pair: one
 //	                ends with the escape \ud83d, the next starts with \ude42

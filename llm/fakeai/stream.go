@@ -239,6 +239,9 @@ func (st *stream) write(frame []byte, split int) bool {
 	if st.ended {
 		return false
 	}
+	if st.cfg.Events && bytes.HasPrefix(frame, []byte("data:")) {
+		frame = append([]byte("event: message\n"), frame...)
+	}
 	if split >= 0 {
 		if k := splitPoint(frame, split); k > 0 {
 			if !st.flushWrite(frame[:k]) {

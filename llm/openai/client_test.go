@@ -328,6 +328,8 @@ func TestMidStreamFailures(t *testing.T) {
 		// llama.cpp: an "error" field line, then [DONE]; it passed for a
 		// complete answer.
 		{"error_event", llm.KindUpstream, true},
+		// "event:" lines before the error hid its message from go-openai.
+		{"error_mid events=true", llm.KindUpstream, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {

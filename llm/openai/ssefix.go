@@ -25,6 +25,7 @@ import (
 //     chunk whose content ends in a high surrogate is held back until the
 //     next data line arrives (or the body ends); a surrogate that finds no
 //     partner is left alone and still decodes to U+FFFD.
+//   - An "event", "id" or "retry" field line is dropped (see otherField).
 //   - llama.cpp's error line (`error: {...}`) becomes OpenAI's
 //     (`data: {"error":{...}}`, see errorField).
 //   - The blank line ending a data line's event is dropped when a data line
@@ -134,7 +135,7 @@ var (
 
 // line rewrites one line (with its newline) into f.out or f.held.
 func (f *sseFixer) line(l []byte) {
-	if f.comment(l) {
+	if f.comment(l) || otherField(l) {
 		return
 	}
 	l = errorField(l)
@@ -166,6 +167,23 @@ func (f *sseFixer) line(l []byte) {
 		return
 	}
 	f.emit(l)
+}
+
+// otherFields start the SSE field lines go-openai has no use for.
+var otherFields = [][]byte{[]byte("event:"), []byte("id:"), []byte("retry:")}
+
+// otherField reports an "event", "id" or "retry" field line, dropped:
+// go-openai would add it to the text in which it looks for an error body,
+// so that an error event after one (`event: message` before every data
+// line, as some servers send) no longer parsed and its message was lost
+// (a malformed reply instead).
+func otherField(l []byte) bool {
+	for _, p := range otherFields {
+		if bytes.HasPrefix(l, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // errorPrefix starts llama.cpp's error line.

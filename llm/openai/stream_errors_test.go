@@ -56,13 +56,20 @@ func TestInStreamErrorKinds(t *testing.T) {
 		{"llama.cpp context size", "error: " + `{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}`,
 			llm.KindContextLength, 0, 0},
 		{"llama.cpp server error", "error: " + `{"code":500,"message":"boom","type":"server_error"}`, llm.KindUpstream, 0, 0},
+		// Event and id fields before the error left go-openai unable to
+		// read it: a malformed reply, the upstream's message lost.
+		{"after event and id fields", "event: message\nid: 7\ndata: " + `{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","code":"context_length_exceeded"}}`,
+			llm.KindContextLength, 8192, 9000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			body := "data: " + tc.body + "\n\n"
-			if strings.HasPrefix(tc.body, "error: ") {
+			switch {
+			case strings.HasPrefix(tc.body, "error: "):
 				body = contentChunk("partial ") + tc.body + "\n\ndata: [DONE]\n\n"
+			case strings.HasPrefix(tc.body, "event: "):
+				body = "event: message\n" + contentChunk("partial ") + tc.body + "\n\n"
 			}
 			srv, _ := sseServer(t, body)
 			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
