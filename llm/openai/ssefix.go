@@ -47,9 +47,9 @@ type sseFixer struct {
 	held [][]byte // a data line ending in a high surrogate, then the lines after it
 	err  error    // the underlying reader's error, once seen
 
-	afterData    bool // the last line written was a data line
-	blankOwed    bool // the blank line after it was held back (see emit)
-	afterComment bool // the last line was a comment, dropped
+	afterData bool // the last line written was a data line
+	blankOwed bool // the blank line after it was held back (see emit)
+	skipBlank bool // the next line, when blank, is dropped (it ends a comment, or an error line already ended)
 }
 
 func newSSEFixer(body io.ReadCloser) *sseFixer {
@@ -216,11 +216,11 @@ func errorField(l []byte) []byte {
 // after one, both dropped.
 func (f *sseFixer) comment(l []byte) bool {
 	if l[0] == ':' {
-		f.afterComment = true
+		f.skipBlank = true
 		return true
 	}
-	after := f.afterComment
-	f.afterComment = false
+	after := f.skipBlank
+	f.skipBlank = false
 	return after && len(bytes.TrimSpace(l)) == 0
 }
 
@@ -386,6 +386,19 @@ func (f *sseFixer) emit(line []byte) {
 	}
 	f.blankOwed = false
 	f.out = append(f.out, line...)
+	if isErrorLine(line) {
+		// go-openai reads one more line after an error before it
+		// reports it: an upstream that keeps the connection open after
+		// the error's line would leave it waiting until a timeout.
+		f.out = append(f.out, '\n')
+		f.skipBlank = true
+	}
+}
+
+// isErrorLine reports a data line go-openai takes for an error.
+func isErrorLine(line []byte) bool {
+	rest, ok := bytes.CutPrefix(bytes.TrimSpace(line), dataPrefix)
+	return ok && bytes.HasPrefix(bytes.TrimLeft(rest, " \t\n\f\r"), errorStart)
 }
 
 // payBlank writes the blank line held back by emit, if any.

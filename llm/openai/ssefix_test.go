@@ -58,6 +58,7 @@ func TestSSEFixer(t *testing.T) {
 		{"llama.cpp error field", head + `"content":"x"` + tail + `error: {"code":500,"message":"m","type":"server_error"}` + "\n\ndata: [DONE]\n\n",
 			out(`"content":"x"`) + "\n" + `data: {"error":{"code":500,"message":"m","type":"server_error"}}` + "\n\ndata: [DONE]\n\n"},
 		{"error field not an object", "error: oops\ndata: [DONE]\n", "error: oops\ndata: [DONE]\n"},
+		{"an error line ends its event at once", `data: {"error":{"message":"m"}}` + "\n", `data: {"error":{"message":"m"}}` + "\n\n"},
 		{"event, id and retry fields dropped", "event: x\nid: 1\nretry: 5\ndata: [DONE]\n", "data: [DONE]\n"},
 		{"fields before an error dropped", "event: message\n" + head + `"content":"x"` + tail + "event: message\nid: 2\n" + errLine,
 			out(`"content":"x"`) + "\n" + errLine},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
@@ -277,5 +278,27 @@ func TestContextLengthRefusals(t *testing.T) {
 				t.Fatalf("window %d, prompt %d tokens; want %d, %d", e.ContextTokens, e.PromptTokens, tc.window, tc.prompt)
 			}
 		})
+	}
+}
+
+// TestErrorLineThenSilence: an error event whose line is not followed by
+// another (the upstream keeps the connection open after it) is reported
+// at once: go-openai reads one more line before it reports an error, so
+// the stream waited for the idle timeout and failed as a timeout, the
+// upstream's message lost.
+func TestErrorLineThenSilence(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, contentChunk("partial ")+`data: {"error":{"message":"overloaded","type":"server_error"}}`+"\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FirstTokenTimeout = 2*time.Second, 2*time.Second })
+	r := stream(testCtx(t), c, "hi", 0)
+	var e *llm.Error
+	if !errors.As(r.err, &e) || e.Kind != llm.KindUpstream || !strings.Contains(e.Message, "overloaded") || r.text() != "partial " {
+		t.Fatalf("text %q err %v, want upstream_error saying overloaded", r.text(), r.err)
 	}
 }
