@@ -222,12 +222,13 @@ func statusError(code int, upstream, key string, err error) *llm.Error {
 	return e
 }
 
-// malformed reports errors of a chunk that does not parse.
+// malformed reports errors of a chunk that does not parse, or of a line
+// too long to be one.
 func malformed(err error) bool {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	return errors.As(err, &syn) || errors.As(err, &typ) ||
-		errors.Is(err, goopenai.ErrTooManyEmptyStreamMessages)
+		errors.Is(err, goopenai.ErrTooManyEmptyStreamMessages) || errors.Is(err, errLineTooLong)
 }
 
 var keyLike = regexp.MustCompile(`\b(sk|pk|rk|key)-[A-Za-z0-9_*\-]{4,}`)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 )
@@ -38,7 +39,8 @@ import (
 //     comment: about 150 s of pings a second) as malformed; it also adds
 //     such lines to the text in which it looks for an error body.
 //
-// Other lines pass through untouched. It is read from one goroutine.
+// Other lines pass through untouched. A line longer than maxLine ends the
+// stream with errLineTooLong. It is read from one goroutine.
 type sseFixer struct {
 	io.ReadCloser
 	in   []byte // bytes read, not yet a whole line (reused)
@@ -76,6 +78,9 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 		f.in = f.in[:len(f.in)+n]
 		f.err = err
 		f.lines()
+		if len(f.in) > maxLine {
+			f.in, f.err = nil, errLineTooLong
+		}
 	}
 	n := copy(p, f.out[f.pos:])
 	f.pos += n
@@ -84,6 +89,14 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 
 // readSize is the least free space offered to the body's Read.
 const readSize = 4 << 10
+
+// maxLine bounds a line of the stream: a chunk carrying an image as a
+// data URL is a few MiB. Without a bound, an upstream sending bytes
+// without a newline would grow the line in memory until a timeout.
+const maxLine = 16 << 20
+
+// errLineTooLong ends a stream with a line longer than maxLine.
+var errLineTooLong = fmt.Errorf("a line of the event stream is longer than %d MiB", maxLine>>20)
 
 // lines processes every complete line in f.in and keeps the rest (a
 // partial line) at the start of f.in.

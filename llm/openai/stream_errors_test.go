@@ -302,3 +302,38 @@ func TestErrorLineThenSilence(t *testing.T) {
 		t.Fatalf("text %q err %v, want upstream_error saying overloaded", r.text(), r.err)
 	}
 }
+
+// TestEndlessLine: an upstream sending bytes without ever ending the line
+// fails the stream once the line passes the bound (16 MiB), as a reply
+// that cannot be read; before, the line grew in memory until the first
+// token timeout.
+func TestEndlessLine(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		piece := []byte(strings.Repeat("x", 64<<10))
+		_, _ = w.Write([]byte(`data: {"choices":[{"index":0,"delta":{"content":"`))
+		for r.Context().Err() == nil {
+			if _, err := w.Write(piece); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FirstTokenTimeout = 5*time.Second, 5*time.Second })
+	r := stream(testCtx(t), c, "hi", 0)
+	if llm.KindOf(r.err) != llm.KindMalformed || r.text() != "" {
+		t.Fatalf("text %d bytes, err %v; want malformed", len(r.text()), r.err)
+	}
+}
+
+// TestLongLine: a long chunk under the bound (a few MiB: an image as a
+// data URL) is read whole.
+func TestLongLine(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("y", 4<<20)
+	srv, _ := sseServer(t, contentChunk(long)+"data: [DONE]\n\n")
+	if r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0); r.err != nil || r.text() != long {
+		t.Fatalf("text %d bytes, err %v", len(r.text()), r.err)
+	}
+}
