@@ -74,10 +74,11 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 			break
 		}
 		f.in = slices.Grow(f.in, readSize)
-		n, err := f.ReadCloser.Read(f.in[len(f.in):cap(f.in)])
-		f.in = f.in[:len(f.in)+n]
+		read := len(f.in)
+		n, err := f.ReadCloser.Read(f.in[read:cap(f.in)])
+		f.in = f.in[:read+n]
 		f.err = err
-		f.lines()
+		f.lines(read)
 		if len(f.in) > maxLine {
 			f.in, f.err = nil, errLineTooLong
 		}
@@ -99,18 +100,23 @@ const maxLine = 16 << 20
 var errLineTooLong = fmt.Errorf("a line of the event stream is longer than %d MiB", maxLine>>20)
 
 // lines processes every complete line in f.in and keeps the rest (a
-// partial line) at the start of f.in.
-func (f *sseFixer) lines() {
-	rest := f.in
+// partial line) at the start of f.in. f.in[:from] holds no newline: only
+// the bytes after it are searched, and the rest is moved only when a line
+// ended, so that a long line read in many pieces costs linear time.
+func (f *sseFixer) lines(from int) {
+	start := 0
 	for {
-		i := bytes.IndexByte(rest, '\n')
+		i := bytes.IndexByte(f.in[from:], '\n')
 		if i < 0 {
 			break
 		}
-		f.line(rest[:i+1])
-		rest = rest[i+1:]
+		from += i + 1
+		f.line(f.in[start:from])
+		start = from
 	}
-	f.in = append(f.in[:0], rest...)
+	if start > 0 {
+		f.in = append(f.in[:0], f.in[start:]...)
+	}
 }
 
 // last ends the body's last line with a newline when the body ended
@@ -126,7 +132,7 @@ func (f *sseFixer) last() {
 		return
 	}
 	f.in = append(f.in, '\n')
-	f.lines()
+	f.lines(0)
 }
 
 // cutDataLine reports a data line that is neither [DONE] nor valid JSON.
