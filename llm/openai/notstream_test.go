@@ -30,7 +30,12 @@ func TestReplyThatIsNoStream(t *testing.T) {
 		{"whole reply", "application/json",
 			`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}]}`,
 			llm.KindUpstream, "whole reply", 1},
+		// Plain text (a health endpoint's "OK", a proxy's message) was a
+		// connection lost, retried.
+		{"plain text", "text/plain", "upstream connect error or disconnect/reset before headers\n", llm.KindUpstream, "not a chat completion stream", 1},
+		{"plain text without newline", "text/plain", "OK", llm.KindUpstream, "not a chat completion stream", 1},
 		{"empty body", "text/event-stream", "", llm.KindConnection, "connection", 3},
+		{"blank lines only", "text/event-stream", "\n\n\n", llm.KindConnection, "connection", 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

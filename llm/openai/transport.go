@@ -83,11 +83,14 @@ func (w *doneWatcher) sawDone() bool {
 var (
 	errWebPage    = errors.New("the reply is a web page, not an event stream")
 	errWholeReply = errors.New("the reply is a whole JSON document, not an event stream")
+	errNotStream  = errors.New("the reply is not an event stream")
 )
 
 // notStream reports a body read so far without a single data line that
-// is a web page or a JSON document (an upstream that ignores "stream":
-// true, or a base URL that reaches a web site); nil otherwise.
+// is a web page, a JSON document (an upstream that ignores "stream":
+// true, or a base URL that reaches a web site) or other text (a health
+// endpoint's "OK", a proxy's message); nil otherwise (nothing but blank
+// lines: a connection lost).
 func (w *doneWatcher) notStream() error {
 	switch {
 	case w == nil || w.data:
@@ -96,6 +99,8 @@ func (w *doneWatcher) notStream() error {
 		return errWebPage
 	case w.first == '{':
 		return errWholeReply
+	case w.first != 0:
+		return errNotStream
 	}
 	return nil
 }
