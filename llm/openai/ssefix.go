@@ -27,6 +27,8 @@ import (
 //     next data line arrives (or the body ends); a surrogate that finds no
 //     partner is left alone and still decodes to U+FFFD.
 //   - An "event", "id" or "retry" field line is dropped (see otherField).
+//   - An error in a data line whose shape go-openai cannot read becomes
+//     OpenAI's (see errorData).
 //   - llama.cpp's error line (`error: {...}`) becomes OpenAI's
 //     (`data: {"error":{...}}`, see errorField).
 //   - The blank line ending a data line's event is dropped when a data line
@@ -159,6 +161,11 @@ func (f *sseFixer) line(l []byte) {
 	}
 	l = errorField(l)
 	payload, isData := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix)
+	if isData && bytes.Contains(payload, errorWord) {
+		if e := errorData(payload); e != nil {
+			l, payload = e, e[len(dataPrefix):]
+		}
+	}
 	isData = isData && bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{"))
 	switch {
 	case !isData && f.held == nil:
@@ -228,6 +235,45 @@ func errorField(l []byte) []byte {
 	out = append(out, "data: "...)
 	out = append(out, errorStart...)
 	out = append(out, payload...)
+	return append(out, "}\n"...)
+}
+
+// errorWord is in every line errorData rewrites.
+var errorWord = []byte(`"error"`)
+
+// errorData rewrites a data line reporting an error in a shape go-openai
+// cannot read as OpenAI's `data: {"error":{"message":...}}`: an "error"
+// that is a string (Hugging Face TGI: {"error": "...", "error_type":
+// "..."}), which go-openai fails to parse, so the stream ended as a
+// malformed reply with the message lost; and an error object at the top
+// level ({"object": "error", "message": ...}, vLLM's error shape), which
+// decodes as a chunk without choices, so it went unnoticed and a [DONE]
+// after it ended the answer as complete. Given a data line's payload, it
+// returns the line to send instead, or nil for any other payload.
+func errorData(payload []byte) []byte {
+	payload = bytes.TrimSpace(payload)
+	var v struct {
+		Error     json.RawMessage `json:"error"`
+		ErrorType json.RawMessage `json:"error_type"`
+		Object    json.RawMessage `json:"object"`
+	}
+	if len(payload) == 0 || payload[0] != '{' || json.Unmarshal(payload, &v) != nil {
+		return nil
+	}
+	var e []byte
+	switch {
+	case len(v.Error) > 0 && v.Error[0] == '"':
+		e, _ = json.Marshal(struct {
+			Message json.RawMessage `json:"message"`
+			Type    json.RawMessage `json:"type,omitempty"`
+		}{v.Error, v.ErrorType})
+	case string(v.Object) == `"error"` && (len(v.Error) == 0 || string(v.Error) == "null"):
+		e = payload
+	default:
+		return nil
+	}
+	out := append([]byte("data: "), errorStart...)
+	out = append(out, e...)
 	return append(out, "}\n"...)
 }
 
@@ -405,7 +451,7 @@ func (f *sseFixer) emit(line []byte) {
 	}
 	f.blankOwed = false
 	f.out = append(f.out, line...)
-	if isErrorLine(line) {
+	if !f.afterData && isErrorLine(line) {
 		// go-openai reads one more line after an error before it
 		// reports it: an upstream that keeps the connection open after
 		// the error's line would leave it waiting until a timeout.

@@ -57,6 +57,13 @@ func TestInStreamErrorKinds(t *testing.T) {
 		{"llama.cpp context size", "error: " + `{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}`,
 			llm.KindContextLength, 0, 0},
 		{"llama.cpp server error", "error: " + `{"code":500,"message":"boom","type":"server_error"}`, llm.KindUpstream, 0, 0},
+		// TGI's error is a string: go-openai could not read it (malformed).
+		{"tgi string error", "data:" + `{"error":"Input validation error: ` + "`inputs`" + ` must have less than 4096 tokens. Given: 5000","error_type":"validation"}`,
+			llm.KindContextLength, 4096, 5000},
+		// An error object at the top level decoded as a chunk without
+		// choices: unnoticed, and the [DONE] after it ended the answer.
+		{"top-level error object", "data: " + `{"object":"error","message":"engine overloaded","type":"ServiceUnavailableError","code":503}`,
+			llm.KindUpstream, 0, 0},
 		// Event and id fields before the error left go-openai unable to
 		// read it: a malformed reply, the upstream's message lost.
 		{"after event and id fields", "event: message\nid: 7\ndata: " + `{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","code":"context_length_exceeded"}}`,
@@ -68,6 +75,8 @@ func TestInStreamErrorKinds(t *testing.T) {
 			body := "data: " + tc.body + "\n\n"
 			switch {
 			case strings.HasPrefix(tc.body, "error: "):
+				body = contentChunk("partial ") + tc.body + "\n\ndata: [DONE]\n\n"
+			case strings.HasPrefix(tc.body, "data:"):
 				body = contentChunk("partial ") + tc.body + "\n\ndata: [DONE]\n\n"
 			case strings.HasPrefix(tc.body, "event: "):
 				body = "event: message\n" + contentChunk("partial ") + tc.body + "\n\n"
