@@ -346,3 +346,29 @@ func TestLongLine(t *testing.T) {
 		t.Fatalf("text %d bytes, err %v", len(r.text()), r.err)
 	}
 }
+
+// TestEndlessErrorBody: an error status whose body never ends is
+// classified by its status once the bound (1 MiB) is read; before,
+// go-openai read it until the first token timeout.
+func TestEndlessErrorBody(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		piece := []byte(strings.Repeat("<p>bad gateway</p>\n", 1000))
+		for r.Context().Err() == nil {
+			if _, err := w.Write(piece); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(srv.URL, func(o *openai.Options) {
+		o.MaxRetries, o.IdleTimeout, o.FirstTokenTimeout = -1, 5*time.Second, 5*time.Second
+	})
+	r := stream(testCtx(t), c, "hi", 0)
+	var e *llm.Error
+	if !errors.As(r.err, &e) || e.Kind != llm.KindUpstream || e.Status != http.StatusBadGateway {
+		t.Fatalf("err %v, want upstream_error with status 502", r.err)
+	}
+}

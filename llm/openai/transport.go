@@ -38,6 +38,10 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if resp.StatusCode >= 400 {
+		// go-openai reads an error body whole.
+		resp.Body = limitedBody{Reader: io.LimitReader(resp.Body, maxErrorBody), Closer: resp.Body}
+	}
 	if st, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
 		st.status, st.header = resp.StatusCode, resp.Header
 		switch {
@@ -52,6 +56,18 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// maxErrorBody bounds what is read of an error response: an error's JSON
+// is far smaller, and an upstream (or proxy) answering an error with an
+// endless body would otherwise be read until a timeout, growing in
+// memory. A longer body is cut, and its error classified by its status.
+const maxErrorBody = 1 << 20
+
+// limitedBody is a body read through a limit.
+type limitedBody struct {
+	io.Reader
+	io.Closer
 }
 
 // doneWatcher passes a body through and notices a "data: [DONE]" line,
