@@ -15,6 +15,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -106,6 +107,11 @@ type Client struct {
 	opts Options
 	log  *slog.Logger
 	kind *modelKinds
+	// ignored is what the last model list left out, logged when it changes.
+	ignored struct {
+		sync.Mutex
+		last string
+	}
 }
 
 var (

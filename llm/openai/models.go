@@ -35,9 +35,7 @@ func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list upstream models: %w", listError(err, st.list.data, c.opts.APIKey))
 	}
-	if len(ignored) > 0 {
-		c.logIgnored(ignored)
-	}
+	c.logIgnored(ignored)
 	out := make([]llm.ModelInfo, 0, len(entries))
 	for _, m := range entries {
 		out = append(out, llm.ModelInfo{ID: m.id, Name: m.id, ContextTokens: m.window, Reasoning: c.kind.thinks(m.id)})
@@ -48,8 +46,18 @@ func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
 // maxLoggedIgnored bounds the ignored values a log line names.
 const maxLoggedIgnored = 5
 
-// logIgnored logs, in one line, the values of a model list left out.
+// logIgnored logs, in one line, the values of a model list left out,
+// unless the previous list left out the same (a list is read again every
+// minute or so).
 func (c *Client) logIgnored(ignored []string) {
+	all := strings.Join(ignored, "\n")
+	c.ignored.Lock()
+	same := all == c.ignored.last
+	c.ignored.last = all
+	c.ignored.Unlock()
+	if same || len(ignored) == 0 {
+		return
+	}
 	shown := ignored[:min(len(ignored), maxLoggedIgnored)]
 	for i, s := range shown {
 		shown[i] = clean(s, c.opts.APIKey)
