@@ -426,13 +426,16 @@ export class ChatApp {
   /**
    * forget drops a deleted conversation. Its composer's text is not lost
    * with it: it goes to the new chat's composer (when empty), where the
-   * tab lands when it was open.
+   * tab lands when it was open, and so do its messages not sent yet
+   * (queued, or refused once on their way), after any text there.
    */
   private forget(id: string): void {
-    this.threads.get(id)?.liveResumed();
+    const t = this.threads.get(id);
+    t?.liveResumed();
+    this.drafts.move(id, NEW_CHAT);
+    t?.deleted(); // after the move: the composer's text first, then the unsent messages
     this.list.forget(id);
     this.threads.delete(id);
-    this.drafts.move(id, NEW_CHAT);
   }
 
   // ---- conversations ----

@@ -406,3 +406,41 @@ describe('a send with no answer while the link looks up', () => {
     }
   });
 });
+
+describe('a send the conversation is deleted under (in another tab or device)', () => {
+  const deleted = { type: 'conversation', action: 'deleted', conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' } };
+
+  it('on its way: the refusal gives its text to the new chat\'s composer, where the tab lands', async () => {
+    const { app, kv, socket } = await connected();
+    app.setDraft(CID, 'a question');
+    const sending = app.send('a question');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const frame = socket().framesOf('send')[0]!;
+    socket().receive(deleted);
+    socket().receive({ type: 'error', id: frame.id, code: 'not_found', message: `conversation ${CID} not found` });
+    await sending;
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+    expect(app.draft('new')).toBe('a question');
+    expect(app.store.state.toasts.map((t) => t.text)).toContain(`Message not sent: conversation ${CID} not found`);
+    app.store.flush();
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
+  });
+
+  it('waiting for its retry: its text goes to the new chat\'s composer, after the text there, and nothing is sent', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { app, socket } = await connected();
+      app.setDraft('new', 'begun elsewhere');
+      const sending = app.send('no ack, then deleted');
+      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+      await vi.advanceTimersByTimeAsync(20000); // no ack in time: queued for a retry
+      await sending;
+      socket().receive(deleted);
+      expect(app.draft('new')).toBe('begun elsewhere\n\nno ack, then deleted');
+      await vi.advanceTimersByTimeAsync(3000); // the retry finds nothing to send
+      expect(socket().framesOf('send')).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

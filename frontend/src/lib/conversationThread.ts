@@ -5,7 +5,7 @@
 // repeat safe); only a refusal by the server gives the text back.
 
 import { ApiError, type ApiClient } from './api';
-import type { Drafts } from './drafts';
+import { NEW_CHAT, type Drafts } from './drafts';
 import { errorText, isConnectionError } from './errors';
 import { newClientId } from './persist';
 import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
@@ -64,6 +64,8 @@ export class ConversationThread {
   private resyncAgain = false;
   private flushing = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The conversation was deleted: what was not sent goes to the new chat's composer. */
+  private gone = false;
 
   constructor(
     readonly id: string,
@@ -291,7 +293,7 @@ export class ConversationThread {
       if (q.draftKey) this.deps.drafts.release(q.draftKey);
       return true;
     } catch (err) {
-      if (isConnectionError(err)) {
+      if (isConnectionError(err) && !this.gone) {
         this.update((t) => queueSend(t, q));
         // Usually the link is down and its return sends the queue; when it
         // still looks up (no ack in time, a proxy's 502), try again shortly.
@@ -327,7 +329,7 @@ export class ConversationThread {
 
   /** flushQueue sends the waiting messages in order (the connection is back). */
   async flushQueue(): Promise<void> {
-    if (this.flushing) return;
+    if (this.flushing || this.gone) return;
     this.flushing = true;
     try {
       for (let q = this.thread.queued[0]; q; q = this.thread.queued[0]) {
@@ -358,7 +360,20 @@ export class ConversationThread {
    * its box closed on sending) the conversation's, so it is never lost.
    */
   private giveBack(q: QueuedSend): void {
-    this.deps.drafts.giveBack(q.draftKey ?? this.id, q.content);
+    this.deps.drafts.giveBack(this.gone ? NEW_CHAT : (q.draftKey ?? this.id), q.content);
+  }
+
+  /**
+   * deleted ends the sending of a conversation deleted here or elsewhere
+   * (call it before its thread leaves the store): the sends waiting in the
+   * queue, and those on their way once refused or cut, give their text to
+   * the new chat's composer, after any text it holds, instead of the
+   * composer of a conversation no longer shown; no retry is made.
+   */
+  deleted(): void {
+    this.gone = true;
+    clearTimeout(this.retryTimer);
+    for (const q of this.thread.queued) this.giveBack(q);
   }
 
   /** regenerate answers the same user message again, as a new version. */
