@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
 import { ChatApp } from './chat';
-import { CID, json, message, setup } from './testkit';
+import { CID, conv, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -194,6 +194,67 @@ describe('the open conversation deleted in another tab', () => {
     expect(app.draft(ChatApp.draftKey(null))).toBe('half of a long question');
     app.store.flush();
     await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
+  });
+});
+
+describe('another user signed in by another tab', () => {
+  const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+
+  it('while this tab slept through the sign-out (one storage event for both): nothing of the user before stays', async () => {
+    const { app, kv, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'a secret of A', 'complete')]],
+      list: () => ({ conversations: [conv(CID, 'A title', '')], nextCursor: '' }),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    await vi.waitFor(() => expect(app.store.state.list.items).toHaveLength(1));
+    app.navigate('/');
+    expect(await app.saveSettings('You are the assistant of A.', {})).toBeNull();
+    app.navigate(`/c/${CID}`);
+    vi.useFakeTimers();
+    try {
+      app.setDraft(CID, 'typing of A'); // its save is due in 200 ms
+
+      // The other tab signed A out and B in; this tab hears of it once, after both.
+      kv.setItem('chatd.token', 'tok-b');
+      kv.setItem('chatd.user', JSON.stringify(userB));
+      kv.setItem('chatd.draftsOwner', 'v');
+      kv.removeItem(`chatd.draft.${CID}`);
+      window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: 'tok-b' }));
+
+      expect(app.store.state.session.user?.id).toBe('v');
+      expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+      expect(location.pathname).toBe('/');
+      expect(app.store.state.threads).toEqual({});
+      expect(app.store.state.list.items).toEqual([]);
+      expect(app.draft(CID)).toBe('');
+      expect(app.store.state.newChat.systemPrompt).toBe('');
+      expect(socket().protocols).toContain('bearer.tok-b');
+      vi.advanceTimersByTime(1000); // A's typing is not saved for B
+      expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('after signing out here: the new chat\'s system prompt and parameters of the user before are not the next user\'s', async () => {
+    const { app, socket, calls } = setup({
+      path: '/',
+      route: (url) => (url === '/api/auth/login' ? json({ token: 'tok-b', user: userB }) : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    expect(await app.saveSettings('You are the assistant of A.', { temperature: 0.3 })).toBeNull();
+    await app.logout();
+    await app.login('b@b.c', 'password of B');
+    expect(app.store.state.newChat.systemPrompt).toBe('');
+    expect(app.store.state.newChat.params).toBeUndefined();
+    socket().open();
+    await app.send('hello from B');
+    const created = calls.find((c) => c.method === 'POST' && c.url === '/api/conversations');
+    expect(created?.body).not.toHaveProperty('systemPrompt');
+    expect(created?.body).not.toHaveProperty('params');
   });
 });
 

@@ -228,6 +228,12 @@ export class ChatApp {
         return;
       case 'signedIn':
         this.hold.clear();
+        if (change.replaced) {
+          // Another user in place of this tab's: nothing of the one before stays, nor its page.
+          this.drafts.drop();
+          this.dropSessionState();
+          history.replaceState(null, '', '/');
+        }
         this.startSession();
         this.applyRoute(parseRoute(location.pathname));
         return;
@@ -375,16 +381,35 @@ export class ChatApp {
 
   private endSession(notice: string | null, accountDeleted = false): void {
     this.hold.clear();
-    this.dropPendingChat();
     if (accountDeleted) this.drafts.discard();
     else this.drafts.flush();
+    this.dropSessionState();
+    this.session.end(notice, accountDeleted);
+    this.navigate('/login', true);
+  }
+
+  /**
+   * dropSessionState forgets what this tab holds of the user signed in: the
+   * live channel, the new chat waiting for its conversation, the list, the
+   * conversations, the composer texts in memory (saved or dropped before),
+   * model picks, and the new chat's system prompt and parameters.
+   */
+  private dropSessionState(): void {
+    this.dropPendingChat();
     this.connection.stop();
     this.openId = null;
     this.threads.clear();
     this.list.reset();
-    this.session.end(notice, accountDeleted);
-    this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, liveMissing: {}, busy: {}, drafts: {}, modelPicks: {} }));
-    this.navigate('/login', true);
+    this.store.set((s) => ({
+      ...s,
+      threads: {},
+      threadErrors: {},
+      liveMissing: {},
+      busy: {},
+      drafts: {},
+      modelPicks: {},
+      newChat: { ...s.newChat, systemPrompt: '', params: undefined },
+    }));
   }
 
   // ---- frames ----

@@ -133,6 +133,16 @@ export class Drafts {
     this.store.set((s) => ({ ...s, drafts: {} }));
   }
 
+  /**
+   * drop forgets the texts in memory, and the saves still pending, leaving
+   * storage alone: another user signed in from another tab, who owns it now.
+   */
+  drop(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.store.set((s) => ({ ...s, drafts: {} }));
+  }
+
   /** flush saves every pending change now (page hiding, signing out). */
   flush(): void {
     for (const [key, timer] of this.timers) {

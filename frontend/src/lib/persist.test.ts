@@ -88,7 +88,7 @@ describe('Session.otherTab', () => {
   it('another user\'s token is a sign-in', () => {
     const { persist, session } = signedIn();
     persist.saveSession('tok2', { id: 'v' });
-    expect(session.otherTab(tokenSet('tok2'))).toEqual({ kind: 'signedIn' });
+    expect(session.otherTab(tokenSet('tok2'))).toEqual({ kind: 'signedIn', replaced: true });
   });
 
   it('the end of a password change in another tab (its mark removed)', () => {

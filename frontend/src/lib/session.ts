@@ -11,10 +11,15 @@ import type { Store } from './store';
 /**
  * OtherTab is a change of session made in another tab of this browser:
  * signed out (the token is gone), signed in (a token where there was none,
- * or another user's), renewed (a new token for the same user: a password
+ * or, replaced, another user's in place of this tab's: a tab asleep meanwhile
+ * hears of the sign-out and the sign-in that followed at once), renewed (a new token for the same user: a password
  * change), or a password change ended (its mark is gone).
  */
-export type OtherTab = { kind: 'signedOut'; accountDeleted: boolean } | { kind: 'signedIn' } | { kind: 'renewed' } | { kind: 'changeEnded' };
+export type OtherTab =
+  | { kind: 'signedOut'; accountDeleted: boolean }
+  | { kind: 'signedIn'; replaced: boolean }
+  | { kind: 'renewed' }
+  | { kind: 'changeEnded' };
 
 /** Session keeps AppState.session in step with storage. */
 export class Session {
@@ -84,6 +89,6 @@ export class Session {
     const before = this.store.state.session.user;
     const user = this.persist.user<User>();
     this.store.set((s) => ({ ...s, session: { token: stored, user, notice: null } }));
-    return mine && user?.id === before?.id ? { kind: 'renewed' } : { kind: 'signedIn' };
+    return mine && user?.id === before?.id ? { kind: 'renewed' } : { kind: 'signedIn', replaced: !!mine };
   }
 }
