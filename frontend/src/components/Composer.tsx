@@ -43,7 +43,12 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
   const canSend = !streaming && !busy && !queued && !length.over && text.trim().length > 0;
 
   function send() {
-    if (canSend) void app.send(text);
+    if (!canSend) return;
+    void app.send(text);
+    // Sent with the button, which is disabled while the send is on its way
+    // (the focus would fall to the page): back to the box for the next
+    // message. Not on touch screens, where it would pop the keyboard up.
+    if (!window.matchMedia?.('(pointer: coarse)').matches) ref.current?.focus();
   }
   function onSubmit(e: FormEvent) {
     e.preventDefault();

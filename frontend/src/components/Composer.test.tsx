@@ -1,0 +1,36 @@
+// The message box in the DOM (jsdom): where the focus goes on sending.
+
+import { act } from 'react';
+import { describe, expect, it, vi } from 'vitest';
+import { AppProvider } from '../hooks/app';
+import { ChatApp } from '../lib/chat';
+import { memoryKV } from '../lib/persist';
+import { Composer } from './Composer';
+import { mountEach } from './testkit';
+
+const mount = mountEach();
+
+function render() {
+  const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+  const send = vi.spyOn(app, 'send').mockImplementation(async () => undefined);
+  app.setDraft('new', 'a question');
+  act(() =>
+    mount.root.render(
+      <AppProvider value={app}>
+        <Composer draftKey="new" streaming={false} busy={false} />
+      </AppProvider>,
+    ),
+  );
+  return { send };
+}
+
+describe('Composer', () => {
+  it('sent with its button (mouse or keyboard), the focus goes back to the message box for the next message', () => {
+    const { send } = render();
+    const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Send message"]')!;
+    button.focus();
+    act(() => button.click());
+    expect(send).toHaveBeenCalledWith('a question');
+    expect(document.activeElement).toBe(mount.host.querySelector('textarea'));
+  });
+});
