@@ -7,6 +7,7 @@ import { ContentGrew } from '../hooks/follow';
 import { useThreadView } from '../hooks/useThreadView';
 import { ChatApp } from '../lib/chat';
 import { isQueued, streamingAnswer } from '../lib/thread';
+import { AnswerAnnouncer } from './AnswerAnnouncer';
 import { Composer } from './Composer';
 import { Icon } from './icons';
 import { MessageItem } from './MessageItem';
@@ -124,6 +125,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
           ))
         )}
       </MessageList>
+      <AnswerAnnouncer key={conversationId ?? ''} thread={thread} />
       <div className="composer-wrap">
         <LiveNotice conversationId={conversationId} />
         <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} />

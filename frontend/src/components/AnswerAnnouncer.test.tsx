@@ -1,0 +1,86 @@
+// The live region that says an answer once it has streamed in (jsdom).
+
+import { act } from 'react';
+import { describe, expect, it } from 'vitest';
+import { AppProvider } from '../hooks/app';
+import { answerAnnouncement, plainText } from '../lib/announce';
+import { ChatApp } from '../lib/chat';
+import { memoryKV } from '../lib/persist';
+import type { Message } from '../lib/protocol';
+import { newThread, upsertMessage, type Thread } from '../lib/thread';
+import { AnswerAnnouncer } from './AnswerAnnouncer';
+import { ChatView } from './ChatView';
+import { mountEach } from './testkit';
+
+const mount = mountEach();
+
+function answer(content: string, status: Message['status'], extra: Partial<Message> = {}): Message {
+  return { id: 'a1', conversationId: 'c1', parentId: 'u1', role: 'assistant', content, status, createdAt: '2026-01-01T00:00:02Z', updatedAt: '', ...extra };
+}
+
+const question: Message = { id: 'u1', conversationId: 'c1', parentId: '', role: 'user', content: 'hi', status: 'complete', createdAt: '2026-01-01T00:00:01Z', updatedAt: '' };
+
+function thread(...messages: Message[]): Thread {
+  return messages.reduce((t, m) => upsertMessage(t, m), newThread('c1'));
+}
+
+const render = (t: Thread | undefined) => act(() => mount.root.render(<AnswerAnnouncer thread={t} />));
+const region = () => mount.host.querySelector('[role="status"]')!;
+
+describe('AnswerAnnouncer', () => {
+  it('says an answer that streamed here once it ends, as it reads, in a live region present all along', () => {
+    render(thread(question));
+    expect(region().textContent).toBe('');
+    render(thread(question, answer('', 'streaming')));
+    render(thread(question, answer('Hello **world**', 'streaming')));
+    expect(region().textContent).toBe(''); // not piece by piece
+    render(thread(question, answer('Hello **world**. Try `ls`:\n\n```sh\nls -l\n```', 'complete')));
+    expect(region().textContent).toBe('Answer: Hello world. Try ls: ls -l');
+  });
+
+  it('says why an answer stopped', () => {
+    render(thread(question, answer('Half', 'streaming')));
+    render(thread(question, answer('Half', 'cancelled')));
+    expect(region().textContent).toBe('Answer: Half Stopped.');
+  });
+
+  it('does not read out the answers of a conversation loaded (or reloaded) with them ended', () => {
+    render(undefined);
+    render(thread(question, answer('Old news', 'complete')));
+    expect(region().textContent).toBe('');
+  });
+});
+
+describe('answerAnnouncement', () => {
+  it.each<[string, Message, string]>([
+    ['math read once, from its MathML', answer('Area $\\pi r^2$', 'complete'), 'Answer: Area πr2'],
+    ['an error', answer('', 'error', { error: 'upstream failed' }), 'Answer Error: upstream failed'],
+    ['cut at the output limit', answer('Long', 'complete', { finishReason: 'length' }), 'Answer: Long Cut off: the model reached its output limit.'],
+  ])('%s', (_name, m, want) => {
+    expect(answerAnnouncement(m)).toBe(want);
+  });
+
+  it('takes raw HTML as text and runs nothing', () => {
+    expect(plainText('<img src=x onerror="window.__xss=1"> <script>window.__xss=1</script>')).toBe('<img src=x onerror="window.__xss=1"> <script>window.__xss=1</script>');
+    expect((window as { __xss?: number }).__xss).toBeUndefined();
+  });
+});
+
+describe('ChatView', () => {
+  it('announces an answer that streamed into the open conversation once it ends', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const show = (t: Thread) => act(() => app.store.set((s) => ({ ...s, threads: { c1: { ...t, loaded: true } } })));
+    show(thread(question));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId="c1" onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    show(thread(question, answer('It is **done**', 'streaming')));
+    show(thread(question, answer('It is **done**', 'complete')));
+    const said = [...mount.host.querySelectorAll('[role="status"], [aria-live]')].map((el) => el.textContent);
+    expect(said).toContain('Answer: It is done');
+  });
+});

@@ -1,0 +1,31 @@
+// The open conversation's polite live region for answers: an answer seen
+// streaming here is announced once it ends (lib/announce.ts says how), not
+// piece by piece, and the answers of a conversation loaded or reloaded are
+// not read out.
+
+import { useEffect, useRef, useState } from 'react';
+import { answerAnnouncement } from '../lib/announce';
+import { streamingAnswer, type Thread } from '../lib/thread';
+
+/**
+ * AnswerAnnouncer renders a visually hidden live region, present (empty)
+ * from the start so that what it says is announced. Mount it once per
+ * conversation (a key): it follows the answer streaming in thread.
+ */
+export function AnswerAnnouncer({ thread }: { thread: Thread | undefined }) {
+  const running = thread ? streamingAnswer(thread)?.id : undefined;
+  const followed = useRef<string | undefined>(undefined);
+  const [said, setSaid] = useState('');
+  useEffect(() => {
+    const id = followed.current;
+    followed.current = running;
+    if (!id || id === running) return;
+    const m = thread?.messages[id];
+    if (m && m.status !== 'streaming') setSaid(answerAnnouncement(m));
+  }, [running, thread]);
+  return (
+    <div className="sr-only" role="status">
+      {said}
+    </div>
+  );
+}
