@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
-import { ChatApp } from './chat';
+import { ChatApp, KEPT_THREADS } from './chat';
 import { CID, conv, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -255,6 +255,55 @@ describe('another user signed in by another tab', () => {
     const created = calls.find((c) => c.method === 'POST' && c.url === '/api/conversations');
     expect(created?.body).not.toHaveProperty('systemPrompt');
     expect(created?.body).not.toHaveProperty('params');
+  });
+});
+
+describe('conversations opened one after another', () => {
+  it('keep a bounded number of threads in memory, never the open one nor one with a message waiting to be sent', async () => {
+    const { app, socket, thread } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    socket().cut(); // down: the next send waits in the queue
+    await app.send('waits for the connection');
+    expect(thread()!.queued).toHaveLength(1);
+    const ids = Array.from({ length: 3 * KEPT_THREADS }, (_, i) => `c${String(i).padStart(23, '0')}`);
+    for (const id of ids) app.navigate(`/c/${id}`);
+    await vi.waitFor(() => expect(app.store.state.threadErrors[ids.at(-1)!]).toBeDefined()); // the loads answered (404 here)
+    const kept = Object.keys(app.store.state.threads);
+    expect(kept.length).toBeLessThanOrEqual(KEPT_THREADS + 1);
+    expect(kept).toContain(CID); // its queued message is still to be sent
+    expect(kept).toContain(ids.at(-1)); // the open one
+    expect(kept).toContain(ids.at(-2)); // and the ones left last
+    expect(kept).not.toContain(ids[0]);
+    expect(Object.keys(app.store.state.threadErrors).every((id) => kept.includes(id))).toBe(true);
+  });
+});
+
+describe('a conversation\'s snapshot answered after the session ended', () => {
+  it('is not taken into the next session (another user\'s)', async () => {
+    let answer: (r: Response) => void = () => undefined;
+    const held = new Promise<Response>((resolve) => (answer = resolve));
+    const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+    const { app, calls } = setup({
+      route: (url, init) => {
+        if (url === '/api/auth/login') return json({ token: 'tok-b', user: userB });
+        if (url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET') return held;
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(calls.some((c) => c.url === `/api/conversations/${CID}`)).toBe(true));
+    await app.logout();
+    await app.login('b@b.c', 'password of B');
+    const snapshot = json({ conversation: conv(CID, 'A title', ''), messages: [message('u1', '', 'user', 'a secret of A', 'complete')] });
+    const read = snapshot.json.bind(snapshot);
+    let body: Promise<unknown> | undefined;
+    snapshot.json = () => (body = read());
+    answer(snapshot);
+    await vi.waitFor(() => expect(body).toBeDefined());
+    await body;
+    await new Promise((resolve) => setTimeout(resolve, 0)); // the load's last steps, all microtasks
+    expect(app.store.state.threads).toEqual({});
+    expect(app.store.state.list.items).toEqual([]);
   });
 });
 

@@ -58,6 +58,13 @@ const CREATE_RETRY_MS = 3000;
 
 const MODEL_PREF = 'chatd.model';
 
+/**
+ * KEPT_THREADS is how many conversations a tab keeps in memory: past it,
+ * those opened longest ago are dropped (opened again, they load again),
+ * never the open one nor one with a message on its way or waiting.
+ */
+export const KEPT_THREADS = 20;
+
 /** ChatApp is the client's state machine. */
 export class ChatApp {
   readonly store: Store<AppState>;
@@ -71,6 +78,8 @@ export class ChatApp {
   private readonly toaster: Toaster;
   private readonly revocations: Revocations;
   private readonly threads = new Map<string, ConversationThread>();
+  /** The conversations opened, the least recently first (see KEPT_THREADS). */
+  private readonly recent = new Set<string>();
   private openId: string | null = null;
   /** The new chat waiting for its conversation (one at a time: its composer is busy). */
   private pendingChat: PendingChat | null = null;
@@ -291,6 +300,7 @@ export class ChatApp {
     this.session.signIn(token, user);
     this.list.reset();
     this.threads.clear();
+    this.recent.clear();
     this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, liveMissing: {} }));
     this.startSession();
     // Another user does not land on the previous one's conversation.
@@ -399,6 +409,7 @@ export class ChatApp {
     this.connection.stop();
     this.openId = null;
     this.threads.clear();
+    this.recent.clear();
     this.list.reset();
     this.store.set((s) => ({
       ...s,
@@ -461,6 +472,7 @@ export class ChatApp {
     t?.deleted(); // after the move: the composer's text first, then the unsent messages
     this.list.forget(id);
     this.threads.delete(id);
+    this.recent.delete(id);
   }
 
   // ---- conversations ----
@@ -478,9 +490,40 @@ export class ChatApp {
     }
     const t = this.thread(id);
     t.ensure();
+    this.recent.delete(id);
+    this.recent.add(id);
+    this.trimThreads();
     this.drafts.load(id);
     this.connection.transport?.subscribe(id);
     void t.load();
+  }
+
+  /**
+   * trimThreads drops the threads of the conversations opened longest ago
+   * beyond KEPT_THREADS, keeping the open one and those with a message on
+   * its way (busy) or waiting for the connection (queued).
+   */
+  private trimThreads(): void {
+    const { threads, busy } = this.store.state;
+    let excess = Object.keys(threads).length - KEPT_THREADS;
+    if (excess <= 0) return;
+    const oldestFirst = [...Object.keys(threads).filter((id) => !this.recent.has(id)), ...this.recent];
+    const drop = new Set<string>();
+    for (const id of oldestFirst) {
+      if (excess <= 0) break;
+      const t = threads[id];
+      if (!t || id === this.openId || t.queued.length > 0 || busy[id]) continue;
+      drop.add(id);
+      excess--;
+    }
+    for (const id of drop) {
+      this.threads.delete(id);
+      this.recent.delete(id);
+    }
+    this.store.set((s) => {
+      const kept = <T,>(r: Readonly<Record<string, T>>) => Object.fromEntries(Object.entries(r).filter(([id]) => !drop.has(id)));
+      return { ...s, threads: kept(s.threads), threadErrors: kept(s.threadErrors), liveMissing: kept(s.liveMissing) };
+    });
   }
 
   /** loadThread fetches a conversation and merges it into what is known. */

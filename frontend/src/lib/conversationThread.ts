@@ -110,6 +110,7 @@ export class ConversationThread {
   async load(keepShown = false): Promise<void> {
     try {
       const snap = await this.deps.api.conversation(this.id);
+      if (!this.present()) return;
       const queued = this.thread.queued;
       this.deps.store.set((s) => {
         const errors = { ...s.threadErrors };
@@ -120,6 +121,7 @@ export class ConversationThread {
       this.releaseStored(queued);
       this.deps.loadedConversation(snap.conversation);
     } catch (err) {
+      if (!this.present()) return;
       if (err instanceof ApiError && err.status === 401) return;
       if (keepShown && isConnectionError(err)) return;
       const text =
@@ -145,6 +147,16 @@ export class ConversationThread {
       this.update((x) => ({ ...x, loadingOlder: false }));
       if (!(err instanceof ApiError && err.status === 401)) this.deps.toast(`Could not load earlier messages: ${errorText(err)}`, 'error');
     }
+  }
+
+  /**
+   * present says whether the thread is still in the store: an answer that
+   * comes after it was dropped (the session ended, the conversation was
+   * deleted or left long ago) must not bring it back, in another user's
+   * session perhaps.
+   */
+  private present(): boolean {
+    return !!this.deps.store.state.threads[this.id];
   }
 
   private setError(text: string): void {
