@@ -6,6 +6,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
 import { ChatApp, KEPT_THREADS } from './chat';
+import { forgetRevealed, revealImage, revealKnown } from './images';
+import { renderMarkdown } from './markdown';
 import { CID, conv, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -304,6 +306,26 @@ describe('a conversation\'s snapshot answered after the session ended', () => {
     await new Promise((resolve) => setTimeout(resolve, 0)); // the load's last steps, all microtasks
     expect(app.store.state.threads).toEqual({});
     expect(app.store.state.list.items).toEqual([]);
+  });
+});
+
+describe('images revealed by one user', () => {
+  it('are not loaded without a click for the next user signing in on the page', async () => {
+    const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+    const { app } = setup({ route: (url) => (url === '/api/auth/login' ? json({ token: 'tok-b', user: userB }) : undefined) });
+    const page = document.createElement('div');
+    page.innerHTML = renderMarkdown('![chart](https://img.example/track.png)');
+    revealImage(page.querySelector<HTMLElement>('button.remote-image')!);
+    try {
+      await app.logout();
+      await app.login('b@b.c', 'password of B');
+      const next = document.createElement('div');
+      next.innerHTML = renderMarkdown('![chart](https://img.example/track.png)');
+      revealKnown(next);
+      expect(next.querySelector('img')).toBeNull();
+    } finally {
+      forgetRevealed();
+    }
   });
 });
 

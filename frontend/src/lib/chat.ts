@@ -13,6 +13,7 @@ import { ConversationThread } from './conversationThread';
 import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText, isConnectionError } from './errors';
+import { forgetRevealed } from './images';
 import { Persist, browserKV, newClientId, type KV } from './persist';
 import { isEmptyParams, sameParams, serverRefusal, type ServerRefusal } from './params';
 import { RefusalHold } from './passwordChange';
@@ -402,10 +403,13 @@ export class ChatApp {
    * dropSessionState forgets what this tab holds of the user signed in: the
    * live channel, the new chat waiting for its conversation, the list, the
    * conversations, the composer texts in memory (saved or dropped before),
-   * model picks, and the new chat's system prompt and parameters.
+   * model picks, the new chat's system prompt and parameters, and the
+   * remote images revealed (the next user's answers show them as
+   * placeholders until clicked).
    */
   private dropSessionState(): void {
     this.dropPendingChat();
+    forgetRevealed();
     this.connection.stop();
     this.openId = null;
     this.threads.clear();

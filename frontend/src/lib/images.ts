@@ -43,7 +43,7 @@ export function revealKnown(root: HTMLElement): void {
   }
 }
 
-/** forgetRevealed empties the set (tests). */
+/** forgetRevealed empties the set (a session's end, tests). */
 export function forgetRevealed(): void {
   revealed.clear();
 }
