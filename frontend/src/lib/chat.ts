@@ -157,6 +157,7 @@ export class ChatApp {
         toast: (text, kind) => this.toast(text, kind),
         loadedConversation: (c) => this.list.loaded(c),
         model: () => this.chosenModel(id),
+        deleted: () => this.deleted(id),
       });
       this.threads.set(id, t);
     }
@@ -436,11 +437,7 @@ export class ChatApp {
           this.list.apply(f.conversation);
           return;
         }
-        this.forget(f.conversation.id);
-        if (this.openId === f.conversation.id) {
-          this.toast('This conversation was deleted.', 'info');
-          this.navigate('/', true);
-        }
+        this.deleted(f.conversation.id);
         return;
       case 'message':
         if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).message(f.message);
@@ -460,6 +457,15 @@ export class ChatApp {
         return;
       default:
         return;
+    }
+  }
+
+  /** deleted forgets a conversation deleted elsewhere, leaving it for a new chat when it is open. */
+  private deleted(id: string): void {
+    this.forget(id);
+    if (this.openId === id) {
+      this.toast('This conversation was deleted.', 'info');
+      this.navigate('/', true);
     }
   }
 

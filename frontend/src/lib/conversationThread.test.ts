@@ -444,3 +444,23 @@ describe('a send the conversation is deleted under (in another tab or device)', 
     }
   });
 });
+
+describe('a queued send into a conversation deleted while this tab was offline', () => {
+  it('refused as not found, its text goes to the new chat\'s composer and the conversation is forgotten', async () => {
+    const { app, kv, socket, thread } = await connected();
+    const first = socket();
+    first.cut();
+    await app.send('written offline');
+    expect(thread()!.queued).toHaveLength(1);
+    app.navigate('/'); // elsewhere when the link comes back
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'not_found', message: `conversation ${CID} not found` });
+    await vi.waitFor(() => expect(app.draft('new')).toBe('written offline'));
+    expect(thread()).toBeUndefined();
+    expect(app.store.state.toasts.map((t) => t.text)).toContain(`Message not sent: conversation ${CID} not found`);
+    app.store.flush();
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
+  });
+});

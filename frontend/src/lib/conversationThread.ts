@@ -48,6 +48,11 @@ export interface ThreadDeps {
   loadedConversation: (c: Conversation) => void;
   /** A model the user picked for the conversation that the server may not have stored yet, named in sends and regenerations; undefined: the conversation's. */
   model?: () => string | undefined;
+  /**
+   * The server refused a send as not_found: the conversation is gone (deleted
+   * while this tab did not hear of it); forget it as a deletion frame would.
+   */
+  deleted?: () => void;
   /** Delay before a second resync asked for during one; defaults to 500 ms. */
   resyncDelayMs?: number;
   /** Messages per older page; defaults to 100. */
@@ -313,6 +318,8 @@ export class ConversationThread {
         return false;
       }
       this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
+      // Out of the queue first: deleted() gives back what is still in it, this text below.
+      if (err instanceof ApiError && err.code === 'not_found' && !this.gone) this.deps.deleted?.();
       this.giveBack(q);
       this.deps.toast(`Message not sent: ${errorText(err)}`, 'error');
       return true;
