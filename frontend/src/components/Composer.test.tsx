@@ -10,18 +10,19 @@ import { mountEach } from './testkit';
 
 const mount = mountEach();
 
-function render() {
+function render(streaming = false) {
   const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
   const send = vi.spyOn(app, 'send').mockImplementation(async () => undefined);
+  const stop = vi.spyOn(app, 'stop').mockImplementation(async () => undefined);
   app.setDraft('new', 'a question');
   act(() =>
     mount.root.render(
       <AppProvider value={app}>
-        <Composer draftKey="new" streaming={false} busy={false} />
+        <Composer draftKey="new" streaming={streaming} busy={false} />
       </AppProvider>,
     ),
   );
-  return { send };
+  return { send, stop };
 }
 
 describe('Composer', () => {
@@ -31,6 +32,15 @@ describe('Composer', () => {
     button.focus();
     act(() => button.click());
     expect(send).toHaveBeenCalledWith('a question');
+    expect(document.activeElement).toBe(mount.host.querySelector('textarea'));
+  });
+
+  it('stopped with its button, the focus goes to the message box too (the button is disabled once the answer ends)', () => {
+    const { stop } = render(true);
+    const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Stop generating"]')!;
+    button.focus();
+    act(() => button.click());
+    expect(stop).toHaveBeenCalled();
     expect(document.activeElement).toBe(mount.host.querySelector('textarea'));
   });
 });

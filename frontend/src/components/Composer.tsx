@@ -42,18 +42,26 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
   const counterId = useId();
   const canSend = !streaming && !busy && !queued && !length.over && text.trim().length > 0;
 
+  /**
+   * backToBox puts the focus in the box after Send or Stop: the button is
+   * disabled while a send is on its way, and once a stopped answer ends
+   * (the focus would fall to the page). Not on touch screens, where it
+   * would pop the keyboard up.
+   */
+  function backToBox() {
+    if (!window.matchMedia?.('(pointer: coarse)').matches) ref.current?.focus();
+  }
   function send() {
     if (!canSend) return;
     void app.send(text);
-    // Sent with the button, which is disabled while the send is on its way
-    // (the focus would fall to the page): back to the box for the next
-    // message. Not on touch screens, where it would pop the keyboard up.
-    if (!window.matchMedia?.('(pointer: coarse)').matches) ref.current?.focus();
+    backToBox();
   }
   function onSubmit(e: FormEvent) {
     e.preventDefault();
-    if (streaming) void app.stop();
-    else send();
+    if (streaming) {
+      void app.stop();
+      backToBox();
+    } else send();
   }
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
