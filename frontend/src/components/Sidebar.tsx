@@ -154,9 +154,20 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
   const [editing, setEditing] = useState(false);
   const [title, setTitle] = useState(c.title);
   const input = useRef<HTMLInputElement>(null);
+  const renameButton = useRef<HTMLButtonElement>(null);
+  /** The rename ended from the keyboard (Enter, Escape): the focus goes back to the Rename button. */
+  const refocus = useRef(false);
 
   useEffect(() => {
-    if (editing) input.current?.select();
+    if (editing) {
+      input.current?.focus();
+      input.current?.select();
+    } else if (refocus.current) {
+      // The field is gone: without this the focus would fall to the page.
+      // Not after a blur: the focus is where the reader put it.
+      refocus.current = false;
+      renameButton.current?.focus();
+    }
   }, [editing]);
 
   function save() {
@@ -165,8 +176,11 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
     if (t && t !== c.title) void app.rename(c.id, t);
   }
   function onKey(e: KeyboardEvent<HTMLInputElement>) {
-    if (e.key === 'Enter') save();
-    else if (e.key === 'Escape') {
+    if (e.key === 'Enter') {
+      refocus.current = true;
+      save();
+    } else if (e.key === 'Escape') {
+      refocus.current = true;
       setTitle(c.title);
       setEditing(false);
     }
@@ -203,6 +217,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
       </a>
       <span className="conv-actions">
         <button
+          ref={renameButton}
           type="button"
           className="icon"
           aria-label={`Rename “${c.title || 'New chat'}”`}

@@ -1,0 +1,50 @@
+// The conversation list in the DOM (jsdom): where the focus goes after a rename.
+
+import { act } from 'react';
+import { describe, expect, it, vi } from 'vitest';
+import { AppProvider } from '../hooks/app';
+import { ChatApp } from '../lib/chat';
+import { memoryKV } from '../lib/persist';
+import { Sidebar } from './Sidebar';
+import { mountEach } from './testkit';
+
+const mount = mountEach();
+
+function render() {
+  const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+  const rename = vi.spyOn(app, 'rename').mockImplementation(async () => undefined);
+  const c = { id: 'c1', title: 'Old title', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
+  act(() => app.store.set((s) => ({ ...s, list: { ...s.list, items: [c], loaded: true } })));
+  act(() =>
+    mount.root.render(
+      <AppProvider value={app}>
+        <Sidebar open onClose={() => undefined} />
+      </AppProvider>,
+    ),
+  );
+  return { rename };
+}
+
+const key = (el: Element, k: string) => act(() => el.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true })));
+
+describe('Sidebar rename', () => {
+  it.each([
+    ['Enter saves', 'Enter', true],
+    ['Escape cancels', 'Escape', false],
+  ])('%s and puts the focus back on the Rename button, not the page', (_name, k, saved) => {
+    const { rename } = render();
+    const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!;
+    button.focus();
+    act(() => button.click());
+    const input = mount.host.querySelector<HTMLInputElement>('input[aria-label="Conversation title"]')!;
+    expect(document.activeElement).toBe(input);
+    act(() => {
+      const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+      set.call(input, 'New title');
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    key(input, k);
+    expect(rename).toHaveBeenCalledTimes(saved ? 1 : 0);
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Rename “Old title”');
+  });
+});
