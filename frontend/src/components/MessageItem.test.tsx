@@ -1,6 +1,7 @@
 // One answer in the DOM (jsdom): the note saying why it ended, when its text
 // does not show it.
 
+import { act } from 'react';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../lib/protocol';
 import { mountEach, renderMessage } from './testkit';
@@ -35,5 +36,24 @@ describe('MessageItem', () => {
     ['an answer whose stored state is awaited', answer({ finishReason: 'length' }), true],
   ])('shows no note for %s', (_name, m, unconfirmed) => {
     expect(render(m, unconfirmed)).toBeNull();
+  });
+});
+
+describe('MessageItem edit', () => {
+  const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
+
+  it.each([
+    ['Escape', (box: HTMLElement) => act(() => box.querySelector('textarea')!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true })))],
+    ['its Cancel button', (box: HTMLElement) => act(() => [...box.querySelectorAll('button')].find((b) => b.textContent === 'Cancel')!.click())],
+  ])('closed with %s, the focus goes back to the Edit button, not the page', (_name, close) => {
+    renderMessage(mount, question);
+    const edit = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!;
+    edit.focus();
+    act(() => edit.click());
+    const box = mount.host.querySelector<HTMLElement>('.edit-box')!;
+    expect(document.activeElement).toBe(box.querySelector('textarea'));
+    close(box);
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Edit message');
   });
 });

@@ -45,6 +45,14 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   const app = useApp();
   const [editing, setEditing] = useState(false);
   const [copied, setCopied] = useState(false);
+  const editButton = useRef<HTMLButtonElement>(null);
+  /** The edit box was closed without sending: the focus goes back to the Edit button. */
+  const cancelled = useRef(false);
+  useEffect(() => {
+    if (editing || !cancelled.current) return;
+    cancelled.current = false;
+    editButton.current?.focus(); // the box had it: without this it would fall to the page
+  }, [editing]);
   const pending = message.id.startsWith(PENDING_PREFIX);
   const isUser = message.role === 'user';
   const streaming = message.status === 'streaming';
@@ -72,7 +80,10 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       {editing ? (
         <EditBox
           initial={message.content}
-          onCancel={() => setEditing(false)}
+          onCancel={() => {
+            cancelled.current = true;
+            setEditing(false);
+          }}
           onSubmit={(text) => {
             setEditing(false);
             void app.editAndResend(message.id, text);
@@ -145,7 +156,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
             </button>
           )}
           {isUser && !pending && (
-            <button type="button" className="icon" aria-label="Edit message" title="Edit" disabled={locked} onClick={() => setEditing(true)}>
+            <button ref={editButton} type="button" className="icon" aria-label="Edit message" title="Edit" disabled={locked} onClick={() => setEditing(true)}>
               <Icon name="pencil" size={16} />
             </button>
           )}
