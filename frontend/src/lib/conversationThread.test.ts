@@ -3,6 +3,7 @@
 // going away or with less text stored than was streamed.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ChatApp } from './chat';
 import type { Message } from './protocol';
 import { activePath } from './thread';
 import { CID, json, message, setup } from './testkit';
@@ -462,5 +463,20 @@ describe('a queued send into a conversation deleted while this tab was offline',
     expect(app.store.state.toasts.map((t) => t.text)).toContain(`Message not sent: conversation ${CID} not found`);
     app.store.flush();
     await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
+  });
+});
+
+describe('a regenerate or a stop cut off before its ack', () => {
+  it.each([
+    ['regenerate', 'regenerate', (app: ChatApp) => app.regenerate('a1'), 'Could not regenerate: The connection was lost. If it reached the server, the new answer shows here once the connection is back.'],
+    ['stop', 'cancel', (app: ChatApp) => app.stop(), 'Could not stop: The connection was lost. The answer may still be running: press Stop again.'],
+  ])('%s says it may have reached the server, so that it is not asked for twice in vain', async (_name, frame, act, said) => {
+    const { app, socket } = await connected();
+    const first = socket();
+    const acting = act(app);
+    await vi.waitFor(() => expect(first.framesOf(frame)).toHaveLength(1));
+    first.cut();
+    await acting;
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual([said]);
   });
 });

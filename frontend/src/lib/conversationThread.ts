@@ -404,7 +404,10 @@ export class ConversationThread {
       const model = this.deps.model?.();
       await transport.regenerate({ conversationId: this.id, messageId, ...(model ? { model } : {}) });
     } catch (err) {
-      this.deps.toast(`Could not regenerate: ${errorText(err)}`, 'error');
+      // Cut off or unanswered, it may have been taken (nothing makes a
+      // repeat safe): asked again, a second new answer would replace it.
+      const maybe = isConnectionError(err) ? ' If it reached the server, the new answer shows here once the connection is back.' : '';
+      this.deps.toast(`Could not regenerate: ${maybe ? sentence(errorText(err)) : errorText(err)}${maybe}`, 'error');
     } finally {
       this.setBusy(false);
     }
@@ -419,7 +422,7 @@ export class ConversationThread {
     } catch (err) {
       // No answer (a timeout, a cut): the answer may still run; Stop stays to be pressed again.
       const again = isConnectionError(err) ? ' The answer may still be running: press Stop again.' : '';
-      this.deps.toast(`Could not stop: ${errorText(err)}${again}`, 'error');
+      this.deps.toast(`Could not stop: ${again ? sentence(errorText(err)) : errorText(err)}${again}`, 'error');
     }
   }
 
@@ -436,4 +439,9 @@ export class ConversationThread {
       return { ...s, busy };
     });
   }
+}
+
+/** sentence ends text with a full stop unless it ends with one already (another sentence follows it). */
+function sentence(text: string): string {
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
 }
