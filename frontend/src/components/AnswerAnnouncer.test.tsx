@@ -38,6 +38,18 @@ describe('AnswerAnnouncer', () => {
     expect(region().textContent).toBe('Answer: Hello world. Try ls: ls -l');
   });
 
+  it('says the same words again as a new node: a regenerated answer alike the last is announced too', () => {
+    render(thread(question, answer('Same', 'streaming')));
+    render(thread(question, answer('Same', 'complete')));
+    const first = region().firstElementChild;
+    expect(first?.textContent).toBe('Answer: Same');
+    const again: Message = { ...answer('Same', 'streaming'), id: 'a2', createdAt: '2026-01-01T00:00:03Z' };
+    render(thread(question, answer('Same', 'complete'), again));
+    render(thread(question, answer('Same', 'complete'), { ...again, status: 'complete' }));
+    expect(region().firstElementChild?.textContent).toBe('Answer: Same');
+    expect(region().firstElementChild).not.toBe(first);
+  });
+
   it('says why an answer stopped', () => {
     render(thread(question, answer('Half', 'streaming')));
     render(thread(question, answer('Half', 'cancelled')));

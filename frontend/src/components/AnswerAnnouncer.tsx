@@ -15,17 +15,19 @@ import { streamingAnswer, type Thread } from '../lib/thread';
 export function AnswerAnnouncer({ thread }: { thread: Thread | undefined }) {
   const running = thread ? streamingAnswer(thread)?.id : undefined;
   const followed = useRef<string | undefined>(undefined);
-  const [said, setSaid] = useState('');
+  // Each announcement is a new node (its count as key): the same words
+  // again (a regenerated answer alike the last) are announced again.
+  const [said, setSaid] = useState({ text: '', count: 0 });
   useEffect(() => {
     const id = followed.current;
     followed.current = running;
     if (!id || id === running) return;
     const m = thread?.messages[id];
-    if (m && m.status !== 'streaming') setSaid(answerAnnouncement(m));
+    if (m && m.status !== 'streaming') setSaid((s) => ({ text: answerAnnouncement(m), count: s.count + 1 }));
   }, [running, thread]);
   return (
     <div className="sr-only" role="status">
-      {said}
+      {said.text && <p key={said.count}>{said.text}</p>}
     </div>
   );
 }
