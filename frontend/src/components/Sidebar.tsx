@@ -177,9 +177,13 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
   }
   function onKey(e: KeyboardEvent<HTMLInputElement>) {
     if (e.key === 'Enter') {
+      // Without preventDefault the key's press would land on the Rename
+      // button the focus moves to, and click it: the field would open again.
+      e.preventDefault();
       refocus.current = true;
       save();
     } else if (e.key === 'Escape') {
+      e.preventDefault();
       refocus.current = true;
       setTitle(c.title);
       setEditing(false);
