@@ -13,8 +13,8 @@ func main() {
 	ctx, stop := stopSignals(logger)
 	defer stop()
 	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
-		logger.Error("chatd stopped", slog.String("err", err.Error()))
 		stop()
+		reportFailure(output{os.Stdout, isTerminal(os.Stdout)}, output{os.Stderr, isTerminal(os.Stderr)}, err)
 		os.Exit(1)
 	}
 }
