@@ -204,6 +204,36 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 }
 
+// TestLoadConfigErrorText: the messages a newcomer meets first say what
+// to write, with bounds written as one would set them (10m, 8760h), not as
+// Go prints them (10m0s, 8760h0m0s).
+func TestLoadConfigErrorText(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"grace without a unit", map[string]string{"CHATD_SHUTDOWN_GRACE": "15"},
+			`CHATD_SHUTDOWN_GRACE: "15" is not a duration from 1s to 10m (examples: 90s, 15m, 168h)`},
+		{"ttl in days", map[string]string{"JWT_TTL": "7d"},
+			`JWT_TTL: "7d" is not a duration from 1m to 8760h (examples: 90s, 15m, 168h)`},
+		{"index lag below its bound", map[string]string{"CHATD_SEARCH_INDEX_MAX_LAG": "1ms"},
+			`CHATD_SEARCH_INDEX_MAX_LAG: "1ms" is not a duration from 10ms to 1h (examples: 90s, 15m, 168h)`},
+		{"coalesce", map[string]string{"CHATD_COALESCE_INTERVAL": "2s"},
+			`CHATD_COALESCE_INTERVAL: "2s" is not a duration from 1ms to 1s (examples: 90s, 15m, 168h)`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(envOf(c.env))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v\nwant it to hold %s", err, c.want)
+			}
+		})
+	}
+}
+
 // TestAllowedOriginsAsBrowsersSendThem: an allowed origin written with its
 // scheme's default port is kept without it, as a browser's Origin header
 // has it (RFC 6454), so that the WebSocket's origin check, which compares
