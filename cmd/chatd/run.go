@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -37,7 +38,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	printBanner(stdout, isTerminal(stdout), cfg)
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // only before serve: its shutdown closes it first
+	shown := cfg
+	shown.Addr = ln.Addr().String() // the port :0 chose, for the banner's URL
+	printBanner(stdout, isTerminal(stdout), shown)
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", cfg.Addr),
 		slog.String("data_dir", cfg.DataDir), slog.Bool("registration_open", cfg.Registration))
@@ -76,7 +84,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		}
 		return err
 	}
-	return serve(ctx, cfg, a, logger, ready) // a.Shutdown closes the bus
+	return serve(ctx, cfg, ln, a, logger, ready) // a.Shutdown closes the bus
 }
 
 // sweepStreaming marks answers left streaming by the last run of this
@@ -213,11 +221,29 @@ func staticFiles(cfg Config) (fs.FS, error) {
 	return dir, nil
 }
 
-// serve listens, answers until ctx ends, then shuts down: /readyz turns
+// listen binds CHATD_ADDR before anything else is opened (the data
+// directory, the store), so that a port another program holds is reported
+// at once and the error says what to do about it.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("CHATD_ADDR: %s is in use by another program (another chatd?): stop it, or listen on another port, e.g. CHATD_ADDR=:8081: %w", addr, err)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("CHATD_ADDR: %s needs privileges this user lacks (ports below 1024 do): listen on a port from 1024 up, e.g. CHATD_ADDR=:8080, with nginx in front for 80 and 443 (docs/deploy.md): %w", addr, err)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return nil, fmt.Errorf("CHATD_ADDR: %s is not an address of this machine: name one of its own, or only the port (:8080) for all of them: %w", addr, err)
+	}
+	return nil, fmt.Errorf("CHATD_ADDR: listen on %s: %w", addr, err)
+}
+
+// serve answers on ln until ctx ends, then shuts down: /readyz turns
 // 503, new connections are refused, live answers end as interrupted and
 // sockets close with 1001, and requests in flight get cfg.ShutdownGrace to
 // finish before the rest are cut.
-func serve(ctx context.Context, cfg Config, a *app.App, logger *slog.Logger, ready func(net.Addr)) error {
+func serve(ctx context.Context, cfg Config, ln net.Listener, a *app.App, logger *slog.Logger, ready func(net.Addr)) error {
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -225,11 +251,6 @@ func serve(ctx context.Context, cfg Config, a *app.App, logger *slog.Logger, rea
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		_ = a.Shutdown(context.Background())
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	// Past MaxConnections, new connections wait in the kernel's backlog
 	// until one closes; headers must arrive within ReadHeaderTimeout and

@@ -473,3 +473,45 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestListenFailsFirst: a CHATD_ADDR that cannot be listened on (a port
+// another program holds, an address of no interface here) stops the start
+// before the data directory or the store is touched, with an error that
+// names CHATD_ADDR and says what to do. (A port below 1024 as a user without
+// the privilege is the third case listen names; these tests may run as root.)
+func TestListenFailsFirst(t *testing.T) {
+	t.Parallel()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() }) // after the parallel subtests
+	cases := []struct {
+		name, addr string
+		want       []string
+	}{
+		{"port in use", held.Addr().String(), []string{"CHATD_ADDR: " + held.Addr().String() + " is in use by another program", "CHATD_ADDR=:8081"}},
+		{"not an address of this machine", "192.0.2.1:8080", []string{"CHATD_ADDR: 192.0.2.1:8080 is not an address of this machine", "(:8080)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dataDir := filepath.Join(t.TempDir(), "data")
+			var out syncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := run(ctx, envOf(testEnv(dataDir, "CHATD_ADDR", c.addr)), &out, func(net.Addr) { t.Error("it listened"); cancel() })
+			if err == nil {
+				t.Fatal("started")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if _, serr := os.Stat(dataDir); !os.IsNotExist(serr) {
+				t.Errorf("the data directory was made before the listen failed (stat: %v)\nlogs:\n%s", serr, out.String())
+			}
+		})
+	}
+}
