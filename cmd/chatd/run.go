@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -56,8 +55,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		}
 		defer stopPprof()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	if err := prepareDataDir(cfg); err != nil {
+		return err
 	}
 
 	store, err := openStore(ctx, cfg, logger)
