@@ -36,7 +36,8 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (persistenc
 		Logger: logger, ConnectTimeout: cfg.DBConnectTimeout})
 	if err != nil {
 		msg := scrubPassword(err.Error(), cfg.MongoURI)
-		return nil, fmt.Errorf("connect to MongoDB at %s within %s: %w", uriHosts(cfg.MongoURI), cfg.DBConnectTimeout, errors.New(msg))
+		return nil, fmt.Errorf("MONGODB_URI: no MongoDB answered at %s within %s (CHATD_DB_CONNECT_TIMEOUT): check that it runs and that the URI's hosts, credentials and TLS options are right, or unset MONGODB_URI for the embedded SQLite store: %w",
+			uriHosts(cfg.MongoURI), shortDuration(cfg.DBConnectTimeout), errors.New(msg))
 	}
 	return s, nil
 }
