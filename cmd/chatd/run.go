@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -83,6 +84,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		}
 		return err
 	}
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	var probe sync.WaitGroup
+	probe.Go(func() { probeUpstream(probeCtx, cfg, &http.Client{}, logger) })
+	defer probe.Wait()
+	defer stopProbe()
 	return serve(ctx, cfg, ln, a, logger, ready) // a.Shutdown closes the bus
 }
 
