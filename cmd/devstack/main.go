@@ -55,6 +55,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 { // go run ./cmd/devstack /tmp/x would run in a temporary directory, removed on exit
+		return fmt.Errorf("devstack: unexpected argument %q: name the data directory with -dir %s", fs.Arg(0), fs.Arg(0))
+	}
 	if *only != "" && *only != "mongo" && *only != "nats" {
 		return fmt.Errorf("devstack: -only %q: want mongo or nats", *only)
 	}

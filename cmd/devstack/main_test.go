@@ -46,10 +46,30 @@ func TestOnly(t *testing.T) {
 	}
 }
 
-func TestOnlyRefusesUnknown(t *testing.T) {
+// TestRefusesBadArguments: a wrong -only, or a directory given without
+// -dir (which would otherwise run in a temporary directory removed on
+// exit), stops before anything starts, naming what was wrong. The context
+// is already cancelled: nothing may be waited for.
+func TestRefusesBadArguments(t *testing.T) {
 	t.Parallel()
-	err := run(context.Background(), []string{"-dir", t.TempDir(), "-only", "redis"}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), `"redis"`) {
-		t.Fatalf("run -only redis: %v, want an error naming it", err)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown service", []string{"-dir", dir, "-only", "redis"}, `-only "redis": want mongo or nats`},
+		{"directory without -dir", []string{dir}, `unexpected argument "` + dir + `": name the data directory with -dir ` + dir},
+		{"argument after the flags", []string{"-only", "nats", "mongo"}, `unexpected argument "mongo"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			err := run(ctx, tc.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run %q: %v, want an error saying %q", tc.args, err, tc.want)
+			}
+		})
 	}
 }
