@@ -300,9 +300,25 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		c.Upstreams = f
 	} else if c.upstreamConfigured() && len(c.OpenAIModels) == 0 && !c.OpenAIModelsFromUpstream {
 		r.fail("OPENAI_MODELS", "name at least one model (gpt-4o-mini,gpt-4o) or set OPENAI_MODELS_FROM_UPSTREAM=true")
+	} else if !c.upstreamConfigured() {
+		r.modelsWithoutUpstream(c)
 	}
 	c.OpenAIReasoningModels = r.reasoningModels(c)
 	return c, errors.Join(r.errs...)
+}
+
+// modelsWithoutUpstream refuses models asked for with no upstream to serve
+// them (neither OPENAI_API_KEY nor an OPENAI_BASE_URL of its own), where
+// the start would quietly offer the demo model only: a key left empty or
+// misspelt in the environment file.
+func (r *configReader) modelsWithoutUpstream(c Config) {
+	const fix = "set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a server of your own, such as Ollama at http://localhost:11434/v1), or unset it for the offline demo model"
+	if len(c.OpenAIModels) > 0 {
+		r.fail("OPENAI_MODELS", "names models, but no upstream is configured to serve them: "+fix)
+	}
+	if c.OpenAIModelsFromUpstream {
+		r.fail("OPENAI_MODELS_FROM_UPSTREAM", "is true, but no upstream is configured to list models: "+fix)
+	}
 }
 
 // reasoningModels reads OPENAI_REASONING_MODELS: the models of the one
