@@ -35,25 +35,26 @@ describe('AnswerAnnouncer', () => {
     render(thread(question, answer('Hello **world**', 'streaming')));
     expect(region().textContent).toBe(''); // not piece by piece
     render(thread(question, answer('Hello **world**. Try `ls`:\n\n```sh\nls -l\n```', 'complete')));
-    expect(region().textContent).toBe('Answer: Hello world. Try ls: ls -l');
+    expect(region().textContent).toBe('Answer finished, 6 words.'); // Hello world. Try ls: ls -l
+    expect(region().textContent).not.toContain('Hello'); // the text itself is read where it is, not copied
   });
 
   it('says the same words again as a new node: a regenerated answer alike the last is announced too', () => {
     render(thread(question, answer('Same', 'streaming')));
     render(thread(question, answer('Same', 'complete')));
     const first = region().firstElementChild;
-    expect(first?.textContent).toBe('Answer: Same');
+    expect(first?.textContent).toBe('Answer finished, 1 word.');
     const again: Message = { ...answer('Same', 'streaming'), id: 'a2', createdAt: '2026-01-01T00:00:03Z' };
     render(thread(question, answer('Same', 'complete'), again));
     render(thread(question, answer('Same', 'complete'), { ...again, status: 'complete' }));
-    expect(region().firstElementChild?.textContent).toBe('Answer: Same');
+    expect(region().firstElementChild?.textContent).toBe('Answer finished, 1 word.');
     expect(region().firstElementChild).not.toBe(first);
   });
 
   it('says why an answer stopped', () => {
     render(thread(question, answer('Half', 'streaming')));
     render(thread(question, answer('Half', 'cancelled')));
-    expect(region().textContent).toBe('Answer: Half Stopped.');
+    expect(region().textContent).toBe('Answer stopped, 1 word.');
   });
 
   it('does not read out the answers of a conversation loaded (or reloaded) with them ended', () => {
@@ -65,9 +66,9 @@ describe('AnswerAnnouncer', () => {
 
 describe('answerAnnouncement', () => {
   it.each<[string, Message, string]>([
-    ['math read once, from its MathML', answer('Area $\\pi r^2$', 'complete'), 'Answer: Area πr2'],
-    ['an error', answer('', 'error', { error: 'upstream failed' }), 'Answer Error: upstream failed'],
-    ['cut at the output limit', answer('Long', 'complete', { finishReason: 'length' }), 'Answer: Long Cut off: the model reached its output limit.'],
+    ['math read once, from its MathML', answer('Area $\\pi r^2$', 'complete'), 'Answer finished, 2 words.'],
+    ['an error', answer('', 'error', { error: 'upstream failed' }), 'Answer did not finish. Error: upstream failed'],
+    ['cut at the output limit', answer('Long', 'complete', { finishReason: 'length' }), 'Answer finished, 1 word. Cut off: the model reached its output limit.'],
   ])('%s', (_name, m, want) => {
     expect(answerAnnouncement(m)).toBe(want);
   });
@@ -93,6 +94,6 @@ describe('ChatView', () => {
     show(thread(question, answer('It is **done**', 'streaming')));
     show(thread(question, answer('It is **done**', 'complete')));
     const said = [...mount.host.querySelectorAll('[role="status"], [aria-live]')].map((el) => el.textContent);
-    expect(said).toContain('Answer: It is done');
+    expect(said).toContain('Answer finished, 3 words.');
   });
 });

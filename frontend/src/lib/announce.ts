@@ -1,8 +1,12 @@
 // What a screen reader is told of an answer that streamed in the open
-// conversation, once it ends: its text as read on screen (not the markdown
-// source), or why it stopped. The answer's own element is busy while it is
-// written, and nothing else in the thread is a live region, so without this
-// an answer arriving was never announced.
+// conversation, once it ends: that it ended, how long it is and, when it
+// did not end by itself, why; the reader then reads the answer where it
+// is. Not the answer's text: a second copy of it in the page (the live
+// region is hidden, not absent) would be found twice by find-in-page, be
+// copied twice with the page, and be read again in browse mode. The
+// answer's own element is busy while it is written, and nothing else in
+// the thread is a live region, so without this an answer arriving was
+// never announced.
 
 import { finishNotice } from './finish';
 import { renderMarkdown } from './markdown';
@@ -22,13 +26,16 @@ export function plainText(markdown: string): string {
   return (t.content.textContent ?? '').replace(/\s+/g, ' ').trim();
 }
 
-/** answerAnnouncement says an ended answer: its text and, when it did not end by itself, why. */
+/** answerAnnouncement says an ended answer: that it ended, its length in words and, when it did not end by itself, why. */
 export function answerAnnouncement(m: Message): string {
   const text = m.content ? plainText(m.content) : '';
-  const parts = [text ? `Answer: ${text}` : 'Answer'];
-  if (m.status === 'cancelled') parts.push('Stopped.');
-  else if (m.status === 'error' || m.status === 'interrupted') parts.push(m.error ? `Error: ${m.error}` : 'It did not finish.');
+  const words = text ? text.split(' ').length : 0;
+  const length = words ? `, ${words} ${words === 1 ? 'word' : 'words'}` : '';
+  const parts: string[] = [];
+  if (m.status === 'cancelled') parts.push(`Answer stopped${length}.`);
+  else if (m.status === 'error' || m.status === 'interrupted') parts.push(`Answer did not finish${length}.`, m.error ? `Error: ${m.error}` : '');
+  else parts.push(`Answer finished${length}.`);
   const finish = finishNotice(m);
   if (finish) parts.push(finish.text);
-  return parts.join(' ');
+  return parts.filter(Boolean).join(' ');
 }
