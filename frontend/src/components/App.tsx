@@ -21,7 +21,9 @@ function ChatLayout({ conversationId }: { conversationId: string | null }) {
   const close = useCallback(() => setOpen(false), []);
   useEffect(() => {
     if (!open) return;
-    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(false);
+    // An Escape already taken inside the sidebar (a rename cancelled) is
+    // not also a request to close it.
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && !e.defaultPrevented && setOpen(false);
     document.addEventListener('keydown', onKey);
     return () => document.removeEventListener('keydown', onKey);
   }, [open]);

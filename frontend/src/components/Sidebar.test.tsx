@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
+import { App } from './App';
 import { Sidebar } from './Sidebar';
 import { mountEach } from './testkit';
 
@@ -57,5 +58,28 @@ describe('Sidebar rename', () => {
     // field opened again: the browser suite's rename over SSE caught it).
     expect(ev.defaultPrevented).toBe(true);
     expect(document.activeElement?.getAttribute('aria-label')).toBe('Rename “Old title”');
+  });
+});
+
+describe('ChatLayout', () => {
+  it('Escape cancelling a rename in the open (narrow-screen) sidebar leaves the sidebar open; another Escape closes it', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const c = { id: 'c1', title: 'Old title', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
+    act(() => app.store.set((s) => ({ ...s, route: { name: 'chat', conversationId: null }, list: { ...s.list, items: [c], loaded: true } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <App />
+        </AppProvider>,
+      ),
+    );
+    const nav = () => mount.host.querySelector('nav.sidebar')!;
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!.click());
+    expect(nav().classList.contains('open')).toBe(true);
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!.click());
+    key(mount.host.querySelector('input[aria-label="Conversation title"]')!, 'Escape');
+    expect(nav().classList.contains('open')).toBe(true);
+    key(document.activeElement ?? document.body, 'Escape');
+    expect(nav().classList.contains('open')).toBe(false);
   });
 });
