@@ -311,6 +311,18 @@ func (e *env) wsURL() string { return "ws" + strings.TrimPrefix(e.srv.URL, "http
 
 func (e *env) dialWith(t *testing.T, opts *websocket.DialOptions) *client {
 	t.Helper()
+	cl := e.dialSilent(t, opts)
+	if f := cl.next(); f.Type != "hello" {
+		t.Fatalf("first frame %s, want hello", f.raw)
+	}
+	return cl
+}
+
+// dialSilent opens a WebSocket without waiting for its hello: for a
+// connection the server closes before its session is confirmed, which
+// gets no frame at all.
+func (e *env) dialSilent(t *testing.T, opts *websocket.DialOptions) *client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	c, res, err := websocket.Dial(ctx, e.wsURL(), opts)
@@ -325,9 +337,6 @@ func (e *env) dialWith(t *testing.T, opts *websocket.DialOptions) *client {
 	cl := &client{t: t, c: c, frames: make(chan frame, 100_000), closed: make(chan struct{}), resume: make(chan struct{})}
 	go cl.read()
 	t.Cleanup(func() { c.CloseNow() })
-	if f := cl.next(); f.Type != "hello" {
-		t.Fatalf("first frame %s, want hello", f.raw)
-	}
 	return cl
 }
 

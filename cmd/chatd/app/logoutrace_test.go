@@ -31,7 +31,8 @@ func (s *hookStore) TokenVersion(ctx context.Context, id string) (int64, error) 
 // TestLogoutBeforeRegistration: a logout that lands after a live
 // connection's token was checked but before the connection registered
 // with the hub (whose logout closes only the connections it knows of)
-// still ends it: the WebSocket closes with 4401, the event stream is
+// still ends it: the WebSocket closes with 4401 (with no frame before it,
+// not even hello), the event stream is
 // refused with 401. Before, both stayed open on the revoked session, with
 // the user's frames, until auth.Watch's next tick (a minute by default).
 func TestLogoutBeforeRegistration(t *testing.T) {
@@ -51,12 +52,20 @@ func TestLogoutBeforeRegistration(t *testing.T) {
 	t.Run("websocket", func(t *testing.T) {
 		u := e.register(t)
 		logoutDuringAuth(u)
-		tab := e.dial(t, u)
+		h := http.Header{}
+		h.Set("Authorization", "Bearer "+u.Token)
+		tab := e.dialSilent(t, &websocket.DialOptions{HTTPHeader: h})
 		if hs.armed.Load() {
 			t.Fatal("the logout did not run during the authentication")
 		}
 		if got := tab.closeStatus(); got != websocket.StatusCode(4401) {
 			t.Fatalf("socket of a session revoked before its registration closed with %d, want 4401", got)
+		}
+		// hello means the session was confirmed: a revoked one gets none.
+		select {
+		case f := <-tab.frames:
+			t.Fatalf("socket of a revoked session got %s before its 4401", f.raw)
+		default:
 		}
 	})
 	t.Run("event stream", func(t *testing.T) {
