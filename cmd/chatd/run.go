@@ -38,16 +38,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	ln, err := listen(cfg.Addr)
+	// The address is checked first, so that a port in use is said before
+	// the store is opened (seconds with MongoDB), and taken again only to
+	// serve: until then a connection is refused, not held in the kernel's
+	// backlog while the store opens (a proxy then tries another instance).
+	addr, err := checkListen(cfg.Addr)
 	if err != nil {
 		return err
 	}
-	defer ln.Close() // only before serve: its shutdown closes it first
 	shown := cfg
-	shown.Addr = ln.Addr().String() // the port :0 chose, for the banner's URL
+	shown.Addr = addr // the port :0 chose, for the banner's URL
 	printBanner(stdout, isTerminal(stdout), shown)
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", cfg.Addr),
+	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", addr),
 		slog.String("data_dir", cfg.DataDir), slog.Bool("registration_open", cfg.Registration))
 	if cfg.PprofAddr != "" {
 		stopPprof, err := startPprof(cfg.PprofAddr, logger)
@@ -84,12 +87,41 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		}
 		return err
 	}
+	ln, err := listen(addr) // taken meanwhile: said as at the check
+	if err != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+		defer cancel()
+		if serr := a.Shutdown(sctx); serr != nil {
+			logger.Warn("shut down after the failed listen", slog.Any("err", serr))
+		}
+		return err
+	}
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	var probe sync.WaitGroup
 	probe.Go(func() { probeUpstream(probeCtx, cfg, &http.Client{}, logger) })
 	defer probe.Wait()
 	defer stopProbe()
 	return serve(ctx, cfg, ln, a, logger, ready) // a.Shutdown closes the bus
+}
+
+// checkListen binds addr and lets it go, returning the address to bind
+// again to serve: addr itself, or with the port the system chose when
+// addr names port 0.
+func checkListen(addr string) (string, error) {
+	ln, err := listen(addr)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return addr, nil
+	}
+	_, chosen, err := net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		return "", fmt.Errorf("CHATD_ADDR: the port chosen for %s: %w", addr, err)
+	}
+	return net.JoinHostPort(host, chosen), nil
 }
 
 // sweepStreaming marks answers left streaming by the last run of this

@@ -276,10 +276,36 @@ func TestUnreachableMongo(t *testing.T) {
 	ln.Close() // nothing listens there now
 	env := testEnv(t.TempDir(), "MONGODB_URI", "mongodb://chatd:hunter2secret@"+hostPort+"/chatd?authSource=admin",
 		"CHATD_DB_CONNECT_TIMEOUT", "1s")
+	// The port chatd is given: while it waits for MongoDB, a connection
+	// there must be refused (a proxy then tries another instance), not
+	// held in the backlog of a listener nobody serves yet.
+	own, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := own.Addr().String()
+	own.Close()
+	env["CHATD_ADDR"] = addr
 	var out syncBuffer
 	began := time.Now()
-	err = run(context.Background(), envOf(env), &out, func(net.Addr) { t.Error("it listened") })
+	ran := make(chan error, 1)
+	go func() { ran <- run(context.Background(), envOf(env), &out, func(net.Addr) { t.Error("it listened") }) }()
+	accepted := 0
+	for done := false; !done; {
+		select {
+		case err = <-ran:
+			done = true
+		case <-time.After(10 * time.Millisecond): // a dial every 10 ms until run returns
+			if c, derr := net.DialTimeout("tcp", addr, time.Second); derr == nil {
+				accepted++
+				c.Close()
+			}
+		}
+	}
 	took := time.Since(began)
+	if accepted > 0 {
+		t.Errorf("%d connections to %s accepted while the store was being opened, want all refused", accepted, addr)
+	}
 	if err == nil {
 		t.Fatal("started without a database")
 	}
