@@ -133,6 +133,16 @@ func (s Spent) Give() {
 	s.l.giveLocal(s.userID, s.local)
 }
 
+// GiveOn gives back what was spent (Give) when err, the outcome of the
+// request that spent it, is not nil: the hub refused or failed it, so no
+// answer started. It returns err.
+func (s Spent) GiveOn(err error) error {
+	if err != nil {
+		s.Give()
+	}
+	return err
+}
+
 // takeLocal spends want in this process, all or nothing, under one lock:
 // it returns the budget that refused (0 for none) and, for new
 // conversations, how long until the next.

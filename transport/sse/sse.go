@@ -448,10 +448,7 @@ func (h *Handler) startSpent(c *gin.Context, who auth.Identity, spent limits.Spe
 	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
 		ran = true
 		res, err := do(ctx, sub)
-		if err != nil {
-			spent.Give()
-		}
-		return res, err
+		return res, spent.GiveOn(err)
 	})
 	if !ran {
 		spent.Give()

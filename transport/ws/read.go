@@ -157,11 +157,11 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 		_, err := hb.Send(ctx, c, c.userID, hub.SendRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, Content: *f.Content, ClientMessageID: f.ClientMessageID,
 			ParentMessageID: f.ParentMessageID, Model: f.Model})
-		return giveBackOn(err, spent)
+		return spent.GiveOn(err)
 	case protocol.TypeRegenerate:
 		_, err := hb.Regenerate(ctx, c, c.userID, hub.RegenerateRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, MessageID: f.MessageID, Model: f.Model})
-		return giveBackOn(err, spent)
+		return spent.GiveOn(err)
 	case protocol.TypeCancel:
 		if err := hb.Cancel(ctx, c.userID, f.ConversationID); err != nil {
 			return err
@@ -202,18 +202,6 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusal
 	}
 	c.refuse(f.ID, r.Err, abuse)
 	return limits.Spent{}, errAnswered
-}
-
-// giveBackOn gives back the budgets a send or regenerate spent when the
-// hub refused or failed it (err is not nil): no answer started, so the
-// user made no request that counts (a conversation busy with an answer,
-// an unknown or another user's conversation alike, a store that failed).
-// It returns err.
-func giveBackOn(err error, spent limits.Spent) error {
-	if err != nil {
-		spent.Give()
-	}
-	return err
 }
 
 // repeated reports whether a send's client message id was stored already:
