@@ -103,29 +103,37 @@ func newSharedLimits(opts Options, sendsPerMinute, conversationsPerMinute int) *
 	return sl
 }
 
+// call runs fn within the backend's timeout and logs a failure as what
+// (a warning, with attrs and the error), which it returns.
+func (sl *sharedLimits) call(what string, fn func(context.Context) error, attrs ...slog.Attr) error {
+	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
+	defer cancel()
+	err := fn(ctx)
+	if err != nil {
+		sl.log.LogAttrs(ctx, slog.LevelWarn, what, append(attrs, slog.Any("err", err))...)
+	}
+	return err
+}
+
 func (sl *sharedLimits) acquireConn(userID string, max int) bool {
 	if sl == nil {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
-	defer cancel()
-	ok, err := sl.s.AcquireConn(ctx, userID, max)
-	if err != nil {
-		sl.log.Warn("cluster-wide connection limit unavailable; per-process limit only", slog.Any("err", err))
-		return true
-	}
-	return ok
+	ok := true
+	err := sl.call("cluster-wide connection limit unavailable; per-process limit only", func(ctx context.Context) (err error) {
+		ok, err = sl.s.AcquireConn(ctx, userID, max)
+		return err
+	})
+	return ok || err != nil
 }
 
 func (sl *sharedLimits) releaseConn(userID string) {
 	if sl == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
-	defer cancel()
-	if err := sl.s.ReleaseConn(ctx, userID); err != nil {
-		sl.log.Warn("release a cluster-wide connection count", slog.Any("err", err))
-	}
+	_ = sl.call("release a cluster-wide connection count", func(ctx context.Context) error {
+		return sl.s.ReleaseConn(ctx, userID)
+	})
 }
 
 // takeSend spends one of the user's sends on the cluster: ok says whether
@@ -135,11 +143,11 @@ func (sl *sharedLimits) takeSend(userID string) (ok, taken bool) {
 	if sl == nil {
 		return true, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
-	defer cancel()
-	ok, err := sl.s.TakeSend(ctx, userID, sl.sendsPerMinute)
+	err := sl.call("cluster-wide send limit unavailable; per-process limit only", func(ctx context.Context) (err error) {
+		ok, err = sl.s.TakeSend(ctx, userID, sl.sendsPerMinute)
+		return err
+	})
 	if err != nil {
-		sl.log.Warn("cluster-wide send limit unavailable; per-process limit only", slog.Any("err", err))
 		return true, false
 	}
 	return ok, ok
@@ -147,11 +155,9 @@ func (sl *sharedLimits) takeSend(userID string) (ok, taken bool) {
 
 // giveSend gives back a send takeSend took; a failure leaves it spent.
 func (sl *sharedLimits) giveSend(userID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
-	defer cancel()
-	if err := sl.s.GiveSend(ctx, userID, sl.sendsPerMinute); err != nil {
-		sl.log.Warn("give back a cluster-wide send", slog.Any("err", err))
-	}
+	_ = sl.call("give back a cluster-wide send", func(ctx context.Context) error {
+		return sl.s.GiveSend(ctx, userID, sl.sendsPerMinute)
+	})
 }
 
 // takeConversation spends one of the user's new conversations on the
@@ -166,9 +172,7 @@ func (sl *sharedLimits) takeConversation(userID string) (wait time.Duration, ok,
 // giveConversation gives back a new conversation takeConversation took; a
 // failure leaves it spent.
 func (sl *sharedLimits) giveConversation(userID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), sl.timeout)
-	defer cancel()
-	if err := sl.s.GiveBudget(ctx, BudgetConversations, userID, sl.conversationsPerMinute); err != nil {
-		sl.log.Warn("give back a cluster-wide budget", slog.String("budget", BudgetConversations), slog.Any("err", err))
-	}
+	_ = sl.call("give back a cluster-wide budget", func(ctx context.Context) error {
+		return sl.s.GiveBudget(ctx, BudgetConversations, userID, sl.conversationsPerMinute)
+	}, slog.String("budget", BudgetConversations))
 }
