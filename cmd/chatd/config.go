@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"chatd/frontend"
+	"chatd/internal/durtext"
 	"chatd/llm/models"
 	"chatd/llm/openai"
 	"chatd/transport"
@@ -135,23 +136,10 @@ func (r *configReader) duration(name string, def, min, max time.Duration) time.D
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < min || d > max {
-		r.fail(name, "%q is not a duration from %s to %s (examples: 90s, 15m, 168h)", v, shortDuration(min), shortDuration(max))
+		r.fail(name, "%q is not a duration from %s to %s (examples: 90s, 15m, 168h)", v, durtext.Short(min), durtext.Short(max))
 		return def
 	}
 	return d
-}
-
-// shortDuration writes d as a person would set it: 10m and 8760h rather
-// than Go's 10m0s and 8760h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func (r *configReader) integer(name string, def, min, max int) int {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"chatd/internal/durtext"
 	"chatd/persistence"
 	"chatd/persistence/mongo"
 	"chatd/persistence/sqlite"
@@ -37,7 +38,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (persistenc
 	if err != nil {
 		msg := scrubPassword(err.Error(), cfg.MongoURI)
 		return nil, fmt.Errorf("MONGODB_URI: no MongoDB answered at %s within %s (CHATD_DB_CONNECT_TIMEOUT): check that it runs and that the URI's hosts, credentials and TLS options are right, or unset MONGODB_URI for the embedded SQLite store: %w",
-			uriHosts(cfg.MongoURI), shortDuration(cfg.DBConnectTimeout), errors.New(msg))
+			uriHosts(cfg.MongoURI), durtext.Short(cfg.DBConnectTimeout), errors.New(msg))
 	}
 	return s, nil
 }

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
+	"chatd/internal/durtext"
 	"chatd/llm"
 )
 
@@ -188,26 +188,14 @@ func (c *Client) failure(actx context.Context, st *attempt, err error) error {
 	switch {
 	case errors.Is(cause, errFirstTokenTimeout):
 		return &llm.Error{Kind: llm.KindTimeout, Err: fmt.Errorf("%w: %w", cause, err),
-			Message: fmt.Sprintf("The model did not start answering within %s.", readable(st.firstToken))}
+			Message: fmt.Sprintf("The model did not start answering within %s.", durtext.Short(st.firstToken))}
 	case errors.Is(cause, errIdleTimeout):
 		return &llm.Error{Kind: llm.KindTimeout, Err: fmt.Errorf("%w: %w", cause, err),
-			Message: fmt.Sprintf("The model stopped sending for %s.", readable(c.opts.IdleTimeout))}
+			Message: fmt.Sprintf("The model stopped sending for %s.", durtext.Short(c.opts.IdleTimeout))}
 	case actx.Err() != nil:
 		return err // the caller's context ended; Stream reports it
 	}
 	return classify(err, st, c.opts.APIKey)
-}
-
-// readable writes d for a user: "5m" rather than "5m0s".
-func readable(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // sleep waits for d or until ctx ends; it reports whether d passed.
