@@ -126,6 +126,25 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 	return st.QueryContext(ctx, args...)
 }
 
+// queryStrings runs a cached read statement whose rows are one text
+// column and returns them in order.
+func (s *Store) queryStrings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // queryRow runs a cached read statement that returns one row.
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
 	st, err := s.rStmts.get(q)

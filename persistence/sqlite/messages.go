@@ -330,22 +330,17 @@ func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]s
 // streamingConvs reads qStreamingConvs, dropping repeats in Go: an owner
 // has few streaming messages, and SQL's DISTINCT would sort them.
 func (s *Store) streamingConvs(ctx context.Context, ownerID string) ([]string, error) {
-	rows, err := s.query(ctx, qStreamingConvs, ownerID)
+	all, err := s.queryStrings(ctx, qStreamingConvs, ownerID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
+	for _, id := range all {
 		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
-	return ids, rows.Err()
+	return ids, nil
 }
 
 // usageArgs returns the three usage columns, NULL for a nil usage.

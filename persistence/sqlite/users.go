@@ -211,20 +211,7 @@ func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 
 // markedUsers returns the ids of up to deletionBatch marked users.
 func (s *Store) markedUsers(ctx context.Context) ([]string, error) {
-	rows, err := s.query(ctx, qMarked, deletionBatch)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return s.queryStrings(ctx, qMarked, deletionBatch)
 }
 
 // fillID sets an empty *id to a new id and rejects a malformed given one.
