@@ -156,10 +156,15 @@ var (
 
 // line rewrites one line (with its newline) into f.out or f.held.
 func (f *sseFixer) line(l []byte) {
-	if f.comment(l) || otherField(l) {
+	if f.comment(l) {
 		return
 	}
-	l = errorField(l)
+	if l[0] != 'd' { // a data line is neither a field line to drop nor llama.cpp's error line
+		if otherField(l) {
+			return
+		}
+		l = errorField(l)
+	}
 	payload, isData := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix)
 	if isData && bytes.Contains(payload, errorWord) {
 		if e := errorData(payload); e != nil {
@@ -364,12 +369,13 @@ func (f *sseFixer) emit(line []byte) {
 		f.afterData, f.blankOwed = false, true
 		return
 	}
-	if f.afterData = goDataLine(line); !f.afterData {
+	data, isErr := dataLine(line)
+	if f.afterData = data; !data {
 		f.payBlank()
 	}
 	f.blankOwed = false
 	f.out = append(f.out, line...)
-	if !f.afterData && isErrorLine(line) {
+	if isErr {
 		// go-openai reads one more line after an error before it
 		// reports it: an upstream that keeps the connection open after
 		// the error's line would leave it waiting until a timeout.
@@ -386,9 +392,14 @@ func (f *sseFixer) payBlank() {
 	}
 }
 
-// goDataLine reports whether go-openai takes line for a data line (one it
-// decodes, or [DONE]) rather than an empty message or the start of an error.
-func goDataLine(line []byte) bool {
+// dataLine reports how go-openai takes line: data, a data line it decodes
+// (or [DONE]); isErr, a data line it takes for an error; neither, an
+// empty message.
+func dataLine(line []byte) (data, isErr bool) {
 	rest, ok := bytes.CutPrefix(bytes.TrimSpace(line), dataPrefix)
-	return ok && !bytes.HasPrefix(bytes.TrimLeft(rest, " \t\n\f\r"), errorStart)
+	if !ok {
+		return false, false
+	}
+	isErr = bytes.HasPrefix(bytes.TrimLeft(rest, " \t\n\f\r"), errorStart)
+	return !isErr, isErr
 }

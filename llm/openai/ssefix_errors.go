@@ -90,9 +90,3 @@ func errorData(payload []byte) []byte {
 	out = append(out, e...)
 	return append(out, "}\n"...)
 }
-
-// isErrorLine reports a data line go-openai takes for an error.
-func isErrorLine(line []byte) bool {
-	rest, ok := bytes.CutPrefix(bytes.TrimSpace(line), dataPrefix)
-	return ok && bytes.HasPrefix(bytes.TrimLeft(rest, " \t\n\f\r"), errorStart)
-}
