@@ -373,15 +373,7 @@ func (h *Hub) Drain(ctx context.Context) error {
 	h.mu.Lock()
 	h.closing = true
 	h.mu.Unlock()
-	idle := make(chan struct{})
-	go func() {
-		h.work.Wait()
-		close(idle)
-	}()
-	select {
-	case <-idle:
-	case <-ctx.Done():
-	}
+	_ = waitctx.Wait(ctx, &h.work) // the grace ending is not an error: Shutdown ends the rest
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FinishTimeout)
 	defer cancel()
 	return h.Shutdown(sctx)
