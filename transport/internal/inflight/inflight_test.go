@@ -13,7 +13,8 @@ import (
 // holder releases it; other keys are not held up; a release twice is one.
 func TestClaimWaitsForTheHolder(t *testing.T) {
 	t.Parallel()
-	var k inflight.Keys
+	waiting := make(chan struct{}, 1)
+	k := inflight.Keys{OnWait: func() { waiting <- struct{}{} }}
 	ctx := context.Background()
 	release, err := k.Claim(ctx, "a")
 	if err != nil {
@@ -30,10 +31,10 @@ func TestClaimWaitsForTheHolder(t *testing.T) {
 		r()
 		got <- err
 	}()
-	select {
+	select { // the second claim waits: it neither returns nor fails to wait
 	case err := <-got:
 		t.Fatalf("second claim returned (%v) while the key was held", err)
-	default:
+	case <-waiting:
 	}
 	release()
 	release()
