@@ -4,7 +4,7 @@
 // sentences and what is said afterwards.
 
 import { ApiError } from './api';
-import { errorText, formatWait } from './errors';
+import { errorText, formatWait, sentence } from './errors';
 import { fieldProblem, passwordProblem } from './password';
 
 /** ACCOUNT_DELETED_NOTICE is shown on the sign-in page of every tab once the account is gone. */
@@ -86,10 +86,3 @@ function tooManyAttempts(err: ApiError): string {
   return `Too many attempts.${err.retryAfter !== undefined ? ` Try again in ${formatWait(err.retryAfter)}.` : ' Try again later.'}`;
 }
 
-/** sentence starts text with a capital and ends it with a full stop. */
-function sentence(text: string): string {
-  const t = text.trim();
-  if (!t) return t;
-  const capital = t.charAt(0).toUpperCase() + t.slice(1);
-  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
-}

@@ -6,7 +6,7 @@
 
 import { ApiError, type ApiClient } from './api';
 import { NEW_CHAT, type Drafts } from './drafts';
-import { errorText, isConnectionError } from './errors';
+import { errorText, isConnectionError, sentence } from './errors';
 import { newClientId } from './persist';
 import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
 import type { AppState } from './state';
@@ -441,7 +441,3 @@ export class ConversationThread {
   }
 }
 
-/** sentence ends text with a full stop unless it ends with one already (another sentence follows it). */
-function sentence(text: string): string {
-  return /[.!?…]$/.test(text) ? text : `${text}.`;
-}

@@ -127,10 +127,8 @@ export class Drafts {
 
   /** discard forgets every composer text, saved or pending (a deleted account). */
   discard(): void {
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
     this.persist.clearDrafts();
-    this.store.set((s) => ({ ...s, drafts: {} }));
+    this.drop();
   }
 
   /**

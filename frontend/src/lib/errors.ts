@@ -2,6 +2,14 @@
 
 import { ApiError } from './api';
 
+/** sentence starts text with a capital and ends it with a full stop unless it ends a sentence already. */
+export function sentence(text: string): string {
+  const t = text.trim();
+  if (!t) return t;
+  const capital = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
+
 /** errorText returns a message fit for the user. */
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) {
