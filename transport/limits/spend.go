@@ -48,6 +48,20 @@ func (l *Users) SpendSend(userID string, creates bool) (Spent, *Refusal) {
 	if creates {
 		want |= spendConversation
 	}
+	return l.spend(userID, want)
+}
+
+// SpendConversation spends the user's budget for creating one
+// conversation (POST /api/conversations), of this process and of the
+// cluster with Options.Shared, or says (Refusal.Wait) how long to wait for
+// the next. A creation the cluster refuses gives this process's token
+// back; Spent.Give gives back one that then creates nothing.
+func (l *Users) SpendConversation(userID string) (Spent, *Refusal) {
+	return l.spend(userID, spendConversation)
+}
+
+// spend takes want here, then on the cluster, all or nothing.
+func (l *Users) spend(userID string, want spend) (Spent, *Refusal) {
 	sp := Spent{l: l, userID: userID}
 	wait, refused := l.takeLocal(userID, want)
 	if refused == 0 {
@@ -61,39 +75,17 @@ func (l *Users) SpendSend(userID string, creates bool) (Spent, *Refusal) {
 	return sp, nil
 }
 
-// SpendConversation spends the user's budget for creating one
-// conversation (POST /api/conversations), of this process and of the
-// cluster with Options.Shared, or says (Refusal.Wait) how long to wait for
-// the next. A creation the cluster refuses gives this process's token
-// back; Spent.Give gives back one that then creates nothing.
-func (l *Users) SpendConversation(userID string) (Spent, *Refusal) {
-	sp := Spent{l: l, userID: userID}
-	wait, refused := l.takeLocal(userID, spendConversation)
-	if refused == 0 {
-		sp.local = spendConversation
-		var ok, taken bool
-		if wait, ok, taken = l.shared.takeConversation(userID); !ok {
-			refused = spendConversation
-		} else if taken {
-			sp.shared = spendConversation
-		}
-	}
-	if refused != 0 {
-		sp.Give()
-		return Spent{}, refusal(refused, wait)
-	}
-	return sp, nil
-}
-
 // takeShared takes want from the cluster, sends first, noting in sp what
 // it took; it returns the budget that refused (0 for none).
 func (l *Users) takeShared(sp *Spent, want spend) (spend, time.Duration) {
-	ok, taken := l.shared.takeSend(sp.userID)
-	if !ok {
-		return spendSend, 0
-	}
-	if taken {
-		sp.shared |= spendSend
+	if want&spendSend != 0 {
+		ok, taken := l.shared.takeSend(sp.userID)
+		if !ok {
+			return spendSend, 0
+		}
+		if taken {
+			sp.shared |= spendSend
+		}
 	}
 	if want&spendConversation == 0 {
 		return 0, 0
