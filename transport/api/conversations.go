@@ -308,16 +308,9 @@ func (h *Conversations) repeated(c *gin.Context, clientID string) bool {
 // created). One deleted meanwhile answers 409: the key is free again, and
 // a retry creates anew.
 func (h *Conversations) created(c *gin.Context, clientID string) {
-	conv, err := h.store.ConversationByClientID(c.Request.Context(), ownerID(c), clientID)
-	if errors.Is(err, persistence.ErrNotFound) {
+	if !h.repeated(c, clientID) {
 		httperr.AbortError(c, httperr.Conflict("the conversation of this clientId was deleted meanwhile; retry"))
-		return
 	}
-	if err != nil {
-		httperr.AbortError(c, storeError(err, "find the conversation of a clientId"))
-		return
-	}
-	c.JSON(http.StatusOK, conversationBody{conv})
 }
 
 // readFields decodes and validates a create or patch body; an empty body
