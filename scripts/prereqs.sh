@@ -12,7 +12,8 @@
 # - Otherwise (not root, no apt-get, or Go or Node.js missing, which need
 #   versions apt may not have): one message on stderr that lists everything
 #   missing and the command that installs it, exit 1, within a second or two
-#   and before any test suite runs.
+#   and before any test suite runs. Without apt-get or apt-cache (not Debian
+#   or Ubuntu) it says so instead of blaming apt's versions.
 #
 # With --build (make run, make build) it checks only what building and
 # running chatd needs: Go, Node.js with npm, and CA certificates.
@@ -188,13 +189,22 @@ fi >&2
 		echo
 		printf '%s\n' "${why[@]}"
 		echo
-		echo "Install them all with one command:"
+		if [ ${#installer[@]} -gt 0 ] || command -v apt-get >/dev/null 2>&1; then
+			echo "Install them all with one command:"
+		else
+			echo "apt-get is not on this machine (not Debian or Ubuntu?): install them with its own package manager."
+			echo "On Debian or Ubuntu, one command installs them all:"
+		fi
 		echo
 		echo "  $install_cmd"
 	fi
 	if [ ${#manual[@]} -gt 0 ]; then
 		echo
-		echo "Install these yourself (apt has no suitable version):"
+		if command -v apt-cache >/dev/null 2>&1; then
+			echo "Install these yourself (apt has no suitable version):"
+		else
+			echo "Install these yourself (apt-cache is not on this machine, so apt was not asked for them):"
+		fi
 		echo
 		printf '%s\n' "${manual[@]}"
 	fi

@@ -137,20 +137,44 @@ func TestPrereqs(t *testing.T) {
 		name:  "bare PATH: one message listing everything and the one command",
 		stubs: nil,
 		exit:  1,
-		stderr: []string{"make test cannot run", "Install them all with one command:",
+		stderr: []string{"make test cannot run",
+			"apt-get is not on this machine (not Debian or Ubuntu?): install them with its own package manager.",
+			"On Debian or Ubuntu, one command installs them all:",
 			"apt-get update && apt-get install -y --no-install-recommends " + aptPackages,
+			"Install these yourself (apt-cache is not on this machine, so apt was not asked for them):",
 			"Go: the version go.mod names", "Node.js 20.19 or later 20.x, or 22.12 or later (what vite 8 accepts), with npm"},
+		notErr: []string{"apt has no suitable version", "Install them all with one command:"},
+	}, {
+		name:  "apt-get on PATH: the one command, without a word on other systems",
+		stubs: map[string]string{"apt-get": "exit 0", "apt-cache": "exit 0"},
+		env:   []string{"PREREQS_DRY_RUN=1"},
+		exit:  1,
+		stderr: []string{"Install them all with one command:",
+			"apt-get update && apt-get install -y --no-install-recommends " + aptPackages},
+		notErr: []string{"not Debian or Ubuntu?", "apt-cache is not on this machine"},
 	}, {
 		name:   "everything present: silent",
 		stubs:  everything(),
 		exit:   0,
 		notErr: []string{"make test cannot run", "installing"},
 	}, {
-		name:   "Node too old and apt offers no newer one",
+		name: "Node too old and apt offers no newer one",
+		stubs: func() map[string]string {
+			s := everything()
+			s["node"] = "echo 18.20.4"
+			s["apt-cache"] = `printf 'nodejs:\n  Installed: 18.19.0+dfsg-6\n  Candidate: 18.19.0+dfsg-6\n'`
+			return s
+		}(),
+		exit: 1,
+		stderr: []string{"Install these yourself (apt has no suitable version):",
+			"Node.js 20.19 or later 20.x, or 22.12 or later (what vite 8 accepts), with npm (found 18.20.4); apt offers only 18.19.0"},
+		notErr: []string{"Install them all", "nginx", "apt-cache is not on this machine"},
+	}, {
+		name:   "Node too old and no apt-cache to ask: says apt-cache is missing, not that apt has no version",
 		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 18.20.4"; return s }(),
 		exit:   1,
-		stderr: []string{"Install these yourself", "Node.js 20.19 or later 20.x, or 22.12 or later (what vite 8 accepts), with npm (found 18.20.4)"},
-		notErr: []string{"Install them all", "nginx"},
+		stderr: []string{"Install these yourself (apt-cache is not on this machine, so apt was not asked for them):", "(found 18.20.4)"},
+		notErr: []string{"apt has no suitable version", "apt offers only"},
 	}, {
 		name:   "Node 21: refused, vite 8 does not run on it",
 		stubs:  func() map[string]string { s := everything(); s["node"] = "echo 21.7.3"; return s }(),
