@@ -509,7 +509,7 @@ func (b *syncBuffer) String() string {
 // another program holds, an address of no interface here) stops the start
 // before the data directory or the store is touched, with an error that
 // names CHATD_ADDR and says what to do. (A port below 1024 as a user without
-// the privilege is the third case listen names; these tests may run as root.)
+// the privilege, the third case listen names, is TestPrivilegedPort's.)
 func TestListenFailsFirst(t *testing.T) {
 	t.Parallel()
 	held, err := net.Listen("tcp", "127.0.0.1:0")
