@@ -32,6 +32,50 @@ func openBus(cfg Config, secrets jwtSecrets, logger *slog.Logger) (*natsbus.Bus,
 	return b, nil
 }
 
+// joinWait is how long the start gives the bus to join the cluster before
+// it says so (tests shorten it).
+var joinWait = 5 * time.Second
+
+// joinInterval is how often watchJoin looks at the bus's health.
+const joinInterval = 100 * time.Millisecond
+
+// busHealth is what watchJoin needs of the bus (natsbus.Bus.Health).
+type busHealth interface {
+	Health(context.Context) error
+}
+
+// watchJoin tells whether the instance joined the cluster at start: when
+// the bus is not usable within wait (a mistyped CHATD_NATS_URL, NATS not
+// started, credentials refused), a warning in plain words naming the
+// settings to check (the bus's own "NATS connection attempt failed" lines
+// give each attempt's reason but name no setting), and an info line once
+// it is. It never stops the start (NATS may come up later: the bus keeps
+// trying) and returns once the bus is usable or ctx ends.
+func watchJoin(ctx context.Context, cfg Config, b busHealth, wait time.Duration, logger *slog.Logger) {
+	began := time.Now()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(joinInterval)
+	defer tick.Stop()
+	for {
+		err := b.Health(ctx)
+		if err == nil {
+			logger.Info("joined the cluster", slog.String("took", time.Since(began).Round(time.Millisecond).String()))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			logger.Warn(fmt.Sprintf("not joined to the cluster: no usable NATS at CHATD_NATS_URL within %s; "+
+				"/readyz answers 503 until it joins. Check CHATD_NATS_URL, the NATS credentials and TLS files "+
+				"(CHATD_NATS_*) and that NATS runs (to try a cluster on this machine: go run ./cmd/devstack); "+
+				"chatd keeps trying", wait), slog.Any("nats", cfg.Cluster.URLs), slog.String("err", err.Error()))
+		case <-tick.C:
+		}
+	}
+}
+
 // busOptions are the bus's options from the configuration; the intervals
 // keep natsbus's defaults (docs/scale.md, "Sizing").
 func busOptions(cfg Config, logger *slog.Logger) natsbus.Options {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -185,5 +186,86 @@ func checkAnswerStream(t *testing.T, c *natstest.Cluster, maxAge time.Duration, 
 	if cfg.MaxAge != maxAge || cfg.MaxBytes != maxBytes || cfg.MaxMsgsPerSubject != perAnswer {
 		t.Errorf("answer stream keeps frames %s, %d bytes, %d per answer; want %s, %d, %d",
 			cfg.MaxAge, cfg.MaxBytes, cfg.MaxMsgsPerSubject, maxAge, maxBytes, perAnswer)
+	}
+}
+
+// TestNATSNotJoinedAtStart: a CHATD_NATS_URL where no NATS answers (a
+// mistyped port, something else listening there) with a working MongoDB
+// does not hang the start nor leave the newcomer with reconnect lines
+// alone: chatd serves (/readyz 503), says within joinWait, in plain words,
+// that it has not joined the cluster, naming CHATD_NATS_URL and its value,
+// and stops within seconds. With NATS running it says it joined instead.
+// (Once NATS answers, "joined the cluster" follows a warning: not tested.)
+func TestNATSNotJoinedAtStart(t *testing.T) {
+	t.Parallel()
+	mongoURI := ferret.Start(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "nats://" + closed.Addr().String()
+	closed.Close()                                  // nothing listens there now
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never speaks NATS
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	nc := natstest.Start(t, natstest.Options{Nodes: 1}) // a cluster of 3 may take longer than joinWait to elect its leaders
+	cases := []struct {
+		name, url string
+		joins     bool
+	}{
+		{"nothing listens", closedURL, false},
+		{"not a NATS server", "nats://" + silent.Addr().String(), false},
+		{"NATS runs", strings.Join(nc.URLs(), ","), true},
+	}
+	const notJoined = `"msg":"not joined to the cluster: no usable NATS at CHATD_NATS_URL within 1s;`
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := start(t, testEnv(t.TempDir(), "MONGODB_URI", mongoURI, "JWT_SECRET", strings.Repeat("k", 32),
+				"CHATD_NATS_URL", c.url))
+			listening := time.Now()
+			said := notJoined
+			if c.joins {
+				said = `"msg":"joined the cluster"`
+			}
+			waitFor(t, func() bool { return strings.Contains(s.logs.String(), said) })
+			if took := time.Since(listening); took > joinWait+5*time.Second {
+				t.Errorf("said %s after %s, want within %s", said, took, joinWait)
+			}
+			logs := s.logs.String()
+			if c.joins {
+				if strings.Contains(logs, "not joined") {
+					t.Errorf("said it had not joined although NATS runs:\n%s", logs)
+				}
+				waitReadyz(t, s.url)
+			} else {
+				for _, w := range []string{"Check CHATD_NATS_URL", `"nats":["` + c.url + `"]`, "/readyz answers 503 until it joins"} {
+					if !strings.Contains(logs, w) {
+						t.Errorf("the log does not say %q:\n%s", w, logs)
+					}
+				}
+				if st, body := call(t, "GET", s.url+"/readyz", "", nil); st != http.StatusServiceUnavailable {
+					t.Errorf("/readyz answered %d %v without NATS, want 503", st, body)
+				}
+			}
+			stopped := time.Now()
+			if err := s.stop(); err != nil {
+				t.Fatalf("stop: %v\n%s", err, s.logs)
+			}
+			if took := time.Since(stopped); took > 10*time.Second {
+				t.Errorf("took %s to stop", took)
+			}
+		})
 	}
 }

@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	joinWait = time.Second // TestNATSNotJoinedAtStart's warning comes after this
 	os.Exit(m.Run())
 }
 

@@ -99,6 +99,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	var probe sync.WaitGroup
 	probe.Go(func() { probeUpstream(probeCtx, cfg, &http.Client{}, logger) })
+	if bus != nil {
+		probe.Go(func() { watchJoin(probeCtx, cfg, bus, joinWait, logger) })
+	}
 	defer probe.Wait()
 	defer stopProbe()
 	return serve(ctx, cfg, ln, a, logger, ready) // a.Shutdown closes the bus
