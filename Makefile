@@ -1,9 +1,9 @@
 # chatd: build, run and test.  `make help` lists the targets.
 #
-#   make run    build the web client and the server, start it (embedded
-#               SQLite store in ./data, offline demo model unless
-#               OPENAI_API_KEY is set); it checks first (scripts/prereqs.sh
-#               --build) that Go and Node.js are installed
+#   make run    build the web client (when its sources changed) and the
+#               server, start it (embedded SQLite store in ./data, offline
+#               demo model unless OPENAI_API_KEY is set); it checks first
+#               (scripts/prereqs.sh --build) that Go and Node.js are installed
 #   make test   every test suite: formatting, vet and staticcheck, Go tests
 #               with the race detector (including the nginx deployment tests
 #               in deploy/e2e), the web client's type check and unit tests,
@@ -54,8 +54,18 @@ build: prereqs-build ## build the web client and the server binary (bin/chatd), 
 build-go: ## build bin/chatd with the web client built into it
 	$(GO) build -tags '$(BUILD_TAGS)' -o $(CHATD) ./cmd/chatd
 
-frontend: frontend/node_modules ## build the web client into frontend/dist
-	cd frontend && $(NPM) run build
+frontend: frontend/dist/index.html ## build the web client into frontend/dist (when its sources changed since the last build)
+
+# The web client's sources: the build runs again only when one of them
+# (the package files included) is newer than the last build's index.html,
+# so make run starts at once when nothing changed. A failed build leaves no
+# index.html, so the next make builds again.
+FRONTEND_SRC = $(shell find frontend/src -type f 2>/dev/null) \
+	$(wildcard frontend/index.html frontend/package.json frontend/package-lock.json \
+		frontend/tsconfig.json frontend/vite.config.ts frontend/public/*)
+
+frontend/dist/index.html: $(FRONTEND_SRC) | frontend/node_modules
+	cd frontend && { $(NPM) run build || { rm -f dist/index.html; exit 1; }; }
 
 frontend/node_modules: frontend/package-lock.json
 	cd frontend && $(NPM) ci --no-audit --no-fund

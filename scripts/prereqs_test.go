@@ -1,4 +1,5 @@
-// Package scripts holds the tests of the repository's shell scripts.
+// Package scripts holds the tests of the repository's shell scripts and
+// of the Makefile's rules.
 package scripts
 
 import (
