@@ -71,7 +71,12 @@ func (f frontendTree) make(t *testing.T, env ...string) ([]string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "frontend", "NPM="+filepath.Join(f.dir, "bin", "npm"))
 	cmd.Dir = f.dir
-	cmd.Env = append(os.Environ(), env...)
+	for _, kv := range os.Environ() { // not the flags of a make running these tests
+		if name, _, _ := strings.Cut(kv, "="); name != "MAKEFLAGS" && name != "MFLAGS" && name != "MAKELEVEL" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Logf("make frontend: %v\n%s", err, out)
