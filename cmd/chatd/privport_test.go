@@ -65,6 +65,14 @@ func runAsNobody(t *testing.T, addr string) string {
 			t.Fatal(err)
 		}
 	}
+	for d := filepath.Dir(filepath.Dir(dir)); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("nobody cannot reach the temporary directory %s (%s is closed to others): set TMPDIR to one it can", dir, d)
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
 	bin := filepath.Join(dir, "chatd")
 	data, err := os.ReadFile(os.Args[0])
 	if err != nil {
