@@ -91,3 +91,56 @@ func waitIndexed(t testing.TB, s *Store) {
 		time.Sleep(time.Millisecond) // polling a condition, with a deadline
 	}
 }
+
+// TestSingleStatementWritesSignalCheckpointer: the writes that run as one
+// statement outside the group committer (writeRow: a token revocation, a
+// password change, a conversation's update) tell the checkpointer of
+// their commit too, as the committer's do; before, a run of them alone
+// left the log unchecked. The checkpointer is held in its rest (an
+// interval of an hour) after its first checkpoint, so its signal stays
+// pending for the test to see.
+func TestSingleStatementWritesSignalCheckpointer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		write func(s *Store, f searchFixture) error
+	}{
+		{"BumpTokenVersion", func(s *Store, f searchFixture) error {
+			_, err := s.BumpTokenVersion(ctx, f.user.ID)
+			return err
+		}},
+		{"ChangePassword", func(s *Store, f searchFixture) error {
+			_, err := s.ChangePassword(ctx, f.user.ID, "new", f.user.TokenVersion)
+			return err
+		}},
+		{"UpdateConversation", func(s *Store, f searchFixture) error {
+			title := "renamed"
+			_, err := s.UpdateConversation(ctx, f.user.ID, f.conv.ID, persistence.ConversationPatch{Title: &title})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := openTest(t, Options{CheckpointInterval: time.Hour})
+			f := newSearchFixtureFor(t, s, "ck@example.test")
+			deadline := time.Now().Add(10 * time.Second)
+			for s.ckLog.Load() == 0 { // the first checkpoint: then it rests an hour
+				if time.Now().After(deadline) {
+					t.Fatal("no first background checkpoint")
+				}
+				time.Sleep(time.Millisecond) // polling a condition, with a deadline
+			}
+			select {
+			case <-s.dirty: // a signal of the fixture's writes, left for after the rest
+			default:
+			}
+			if err := tc.write(s, f); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.dirty) != 1 {
+				t.Errorf("%s committed without telling the checkpointer", tc.name)
+			}
+		})
+	}
+}

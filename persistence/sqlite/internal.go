@@ -154,13 +154,35 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, 
 	return st.QueryRowContext(ctx, args...), nil
 }
 
-// writeRow runs a single write statement with RETURNING that yields one row.
-func (s *Store) writeRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+// writeRow runs a single write statement with RETURNING that yields one
+// row, outside the group committer (a statement of its own commits when
+// its row is read). A successful Scan of the row tells the checkpointer of
+// the commit, as the committer does of its own (wrote): without it, a run
+// of these writes alone (logouts, renames) left the log unchecked until
+// some other write, or until the writer's own backstop checkpoint.
+func (s *Store) writeRow(ctx context.Context, q string, args ...any) (rowScanner, error) {
 	st, err := s.wStmts.get(q)
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryRowContext(ctx, args...), nil
+	return wroteRow{row: st.QueryRowContext(ctx, args...), s: s}, nil
+}
+
+// wroteRow is the row of writeRow's statement.
+type wroteRow struct {
+	row *sql.Row
+	s   *Store
+}
+
+// Scan reads the row, which ends the statement and so commits its write
+// (the row was returned: the write changed something), and then tells the
+// checkpointer.
+func (r wroteRow) Scan(dest ...any) error {
+	if err := r.row.Scan(dest...); err != nil {
+		return err
+	}
+	r.s.wrote()
+	return nil
 }
 
 // writeTx is a write transaction that reuses the writer's prepared statements.
