@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +98,35 @@ func TestDeletionSweepFinishesCutDeletions(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no periodic look finished the deletion")
 		}
+	}
+}
+
+// TestFinishDeletionsLogsOnlyItsOwn: a cut-off deletion that another run
+// finishes after FinishDeletions found it (a DeleteUser retried, another
+// sweep) is counted but not logged as finished by this run, which deleted
+// nothing: the log said "finished" for it.
+func TestFinishDeletionsLogsOnlyItsOwn(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	s := openTest(t, Options{DeletionSweep: -1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	f := newSearchFixtureFor(t, s, "cut@example.test")
+	cutDelete(t, s, f.user.ID)
+	ctx := persistence.WithDeleteHook(context.Background(), func(step string) {
+		if step != stepMarkedFound {
+			return
+		}
+		if err := s.deleteMarked(context.Background(), f.user.ID); err != nil { // the other run
+			t.Errorf("the other run: %v", err)
+		}
+	})
+	n, err := s.FinishDeletions(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("FinishDeletions = %d, %v; want 1, nil", n, err)
+	}
+	if strings.Contains(logs.String(), "finished a cut-off account deletion") {
+		t.Errorf("logged as finished by this run:\n%s", logs.String())
+	}
+	if n := userRows(t, s, f.user.ID); n != 0 {
+		t.Errorf("%d rows of the user, want 0", n)
 	}
 }

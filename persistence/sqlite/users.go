@@ -194,20 +194,31 @@ var _ persistence.DeletionFinisher = (*Store)(nil)
 
 // FinishDeletions deletes up to deletionBatch users whose DeleteUser was
 // cut off after marking them (persistence.DeletionFinisher), and returns
-// how many.
+// how many it found finished, by itself or by a run beside it (a
+// DeleteUser, another sweep). Only those it finished itself are logged
+// as finished.
 func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 	ids, err := s.markedUsers(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: finish account deletions: %w", err)
 	}
+	persistence.DeleteStepDone(ctx, stepMarkedFound)
 	for i, id := range ids {
-		if err := s.deleteMarked(ctx, id); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		switch err := s.deleteMarked(ctx, id); {
+		case errors.Is(err, persistence.ErrNotFound):
+			s.log.Debug("a cut-off account deletion was finished by another run", "user_id", id)
+		case err != nil:
 			return i, fmt.Errorf("sqlite: finish the deletion of user %s: %w", id, err)
+		default:
+			s.log.Info("finished a cut-off account deletion", "user_id", id)
 		}
-		s.log.Info("finished a cut-off account deletion", "user_id", id)
 	}
 	return len(ids), nil
 }
+
+// stepMarkedFound is the step (persistence.DeleteStepDone) of
+// FinishDeletions once it has read the marked users it finishes.
+const stepMarkedFound = "marked users found"
 
 // markedUsers returns the ids of up to deletionBatch marked users.
 func (s *Store) markedUsers(ctx context.Context) ([]string, error) {
