@@ -89,10 +89,10 @@ func (s *Store) ConversationByClientID(ctx context.Context, ownerID, clientID st
 
 // userExists returns nil when the user id exists and is not being
 // deleted, ErrUnknownOwner otherwise: one lookup by _id, on the primary
-// (usersPrimary), so that a user DeleteUser already marked or deleted is
+// (as every read of users), so that a user DeleteUser already marked or deleted is
 // never found on a lagging secondary.
 func (s *Store) userExists(ctx context.Context, id bson.ObjectID) error {
-	err := s.usersPrimary.FindOne(ctx, bson.D{{Key: "_id", Value: id}, notDeleting},
+	err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}, notDeleting},
 		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return persistence.ErrUnknownOwner
@@ -410,9 +410,10 @@ func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p pe
 
 // conflictOrNotFound tells why a conditional update of conversation ref
 // matched nothing: ErrConflict when it exists (its state was not the one
-// expected), else ErrNotFound.
+// expected), else ErrNotFound. It reads the primary: a lagging secondary
+// could miss a conversation created a moment ago.
 func (s *Store) conflictOrNotFound(ctx context.Context, ref ownedRef) error {
-	err := s.conversations.FindOne(ctx, ref.filter(),
+	err := s.convsPrimary.FindOne(ctx, ref.filter(),
 		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 	if err == nil {
 		return persistence.ErrConflict

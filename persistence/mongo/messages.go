@@ -111,13 +111,16 @@ func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Me
 	return m, nil
 }
 
-// MessageByClientID returns the owner's message with that client id.
+// MessageByClientID returns the owner's message with that client id, read
+// on the primary: a repeated send finds by it whether the first one was
+// stored (a moment ago, on another instance perhaps), and stores it again
+// when not.
 func (s *Store) MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (persistence.Message, error) {
 	owner, ok := objectID(ownerID)
 	if !ok {
 		return persistence.Message{}, fmt.Errorf("message with client id %q: %w", clientMessageID, persistence.ErrNotFound)
 	}
-	m, err := s.findMessage(ctx, s.messages, bson.D{{Key: "owner_id", Value: owner}, {Key: "client_message_id", Value: clientMessageID}})
+	m, err := s.findMessage(ctx, s.messagesPrimary, bson.D{{Key: "owner_id", Value: owner}, {Key: "client_message_id", Value: clientMessageID}})
 	if err != nil {
 		return m, fmt.Errorf("message with client id %q: %w", clientMessageID, err)
 	}

@@ -87,10 +87,9 @@ const (
 // Store is a persistence.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
 	client          *mongo.Client
-	users           *mongo.Collection
-	usersPrimary    *mongo.Collection // users, always read from the primary (userExists)
+	users           *mongo.Collection // always read from the primary: see newStore
 	conversations   *mongo.Collection
-	convsPrimary    *mongo.Collection // conversations, read from the primary (ConversationByClientID)
+	convsPrimary    *mongo.Collection // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict)
 	messages        *mongo.Collection
 	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer)
 	meta            *mongo.Collection
@@ -193,12 +192,17 @@ func connect(ctx context.Context, opts Options, parts uriParts) (*mongo.Client, 
 	return client, nil
 }
 
+// newStore returns the store on client. Every read of users goes to the
+// primary, whatever read preference the URI names (secondaryPreferred, to
+// spread the reads of conversations and messages): each one decides a
+// sign-in, a token check (a revoked token, an old password must not pass
+// on a lagging secondary), or the outcome of a write (whether a deletion's
+// mark landed, ChangePassword's conflict, CreateConversation's owner).
 func newStore(client *mongo.Client, opts Options) *Store {
 	db := client.Database(opts.Database)
 	return &Store{
 		client:          client,
-		users:           db.Collection("users"),
-		usersPrimary:    db.Collection("users", options.Collection().SetReadPreference(readpref.Primary())),
+		users:           db.Collection("users", options.Collection().SetReadPreference(readpref.Primary())),
 		conversations:   db.Collection("conversations"),
 		convsPrimary:    db.Collection("conversations", options.Collection().SetReadPreference(readpref.Primary())),
 		messages:        db.Collection("messages"),

@@ -154,7 +154,7 @@ func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 // MongoDB read the index deleting alone.
 func (s *Store) markedUsers(ctx context.Context, limit int64) ([]bson.ObjectID, error) {
 	filter := bson.D{{Key: "deleting_at", Value: bson.D{{Key: "$gte", Value: time.Unix(0, 0).UTC()}}}}
-	ids, err := findIDs(ctx, s.usersPrimary, filter, options.Find().SetLimit(limit))
+	ids, err := findIDs(ctx, s.users, filter, options.Find().SetLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("find users being deleted: %w", err)
 	}
@@ -300,7 +300,7 @@ func (s *Store) sweepUnknown(ctx context.Context, owners []bson.ObjectID) ([]bso
 	if len(owners) == 0 {
 		return nil, nil
 	}
-	users, err := findIDs(ctx, s.usersPrimary, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: owners}}}})
+	users, err := findIDs(ctx, s.users, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: owners}}}})
 	if err != nil {
 		return nil, fmt.Errorf("look up owners: %w", err)
 	}

@@ -29,6 +29,8 @@ type replyDropper struct {
 	conns   map[net.Conn]struct{} // open connections, both sides
 	closed  bool
 	blocked bool // connections are closed as they come (see holdRequest)
+
+	rewrite func(reply []byte) []byte // when set: changes each reply passed on (see asMongos)
 }
 
 // drop is one reply to lose, or with held set, one request to hold back.
@@ -70,11 +72,18 @@ func viaReplyDropper(t *testing.T, proxy **replyDropper, options ...string) func
 // to target (host:port) until the test ends.
 func startReplyDropper(t *testing.T, target string) *replyDropper {
 	t.Helper()
+	return startRewriter(t, target, nil)
+}
+
+// startRewriter is startReplyDropper with each reply passed through
+// rewrite (nil: unchanged) on its way to the client.
+func startRewriter(t *testing.T, target string, rewrite func([]byte) []byte) *replyDropper {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}
-	p := &replyDropper{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p := &replyDropper{ln: ln, target: target, conns: make(map[net.Conn]struct{}), rewrite: rewrite}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -183,7 +192,7 @@ func (p *replyDropper) serve(client net.Conn) {
 		defer close(requestsDone)
 		p.relayRequests(client, server, &pending)
 	}()
-	relayReplies(server, client, &pending)
+	relayReplies(server, client, &pending, p.rewrite)
 	p.untrack(client, server)
 	<-requestsDone
 }
@@ -243,7 +252,7 @@ func (p *replyDropper) relayRequests(client, server net.Conn, pending *atomic.Po
 // relayReplies passes server's messages to client, until it meets the
 // reply pending marks: that one it drops, and returns (the caller closes
 // the client's connection).
-func relayReplies(server, client net.Conn, pending *atomic.Pointer[pendingDrop]) {
+func relayReplies(server, client net.Conn, pending *atomic.Pointer[pendingDrop], rewrite func([]byte) []byte) {
 	for {
 		msg, err := readWireMessage(server)
 		if err != nil {
@@ -252,6 +261,9 @@ func relayReplies(server, client net.Conn, pending *atomic.Pointer[pendingDrop])
 		if pd := pending.Load(); pd != nil && binary.LittleEndian.Uint32(msg[8:12]) == pd.requestID {
 			close(pd.drop.dropped)
 			return
+		}
+		if rewrite != nil {
+			msg = rewrite(msg)
 		}
 		if _, err := client.Write(msg); err != nil {
 			return
