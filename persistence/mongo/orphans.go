@@ -125,8 +125,9 @@ var _ persistence.DeletionFinisher = (*Store)(nil)
 // marked, found through the index deleting (finishUser), then the owners
 // of the deletion records left by a deletion cut after its user document
 // was deleted (finishDeletions). It returns how many of either it
-// finished. Beside a DeleteUser still running, or on two servers at once,
-// the work is done twice, harmlessly (see finishUser).
+// finished, or found finished by a run beside it; only those it finished
+// are logged as finished. Beside a DeleteUser still running, or on two
+// servers at once, the work is done twice, harmlessly (see finishUser).
 func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 	marked, err := s.markedUsers(ctx, deletionBatch)
 	if err != nil {
@@ -134,12 +135,15 @@ func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, oid := range marked {
-		err := s.finishUser(ctx, oid)
-		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		switch err := s.finishUser(ctx, oid); {
+		case errors.Is(err, persistence.ErrNotFound): // a run beside this one deleted the user document
+			s.log.Debug("mongodb: a cut-off account deletion was finished by another run", "user_id", oid.Hex())
+		case err != nil:
 			return n, fmt.Errorf("finish the deletion of user %s: %w", oid.Hex(), err)
+		default:
+			s.log.Info("mongodb: finished a cut-off account deletion", "user_id", oid.Hex())
 		}
 		n++
-		s.log.Info("mongodb: finished a cut-off account deletion", "user_id", oid.Hex())
 	}
 	records, err := s.deletionRecords(ctx)
 	if err != nil {
