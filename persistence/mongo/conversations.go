@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -64,8 +63,11 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 		return fmt.Errorf("create conversation: %w", mapErr(err))
 	}
 	if err := s.userExists(ctx, owner); err != nil {
-		s.removeConversation(ctx, id)
-		return fmt.Errorf("create conversation of user %s: %w", c.OwnerID, err)
+		err = fmt.Errorf("create conversation of user %s: %w", c.OwnerID, err)
+		if rerr := s.removeConversation(ctx, id); rerr != nil {
+			return fmt.Errorf("%w; the conversation %s is left stored: %w", err, id.Hex(), rerr)
+		}
+		return err
 	}
 	*c = d.conversation()
 	return nil
@@ -105,13 +107,18 @@ func (s *Store) userExists(ctx context.Context, id bson.ObjectID) error {
 
 // removeConversation undoes the insert of a conversation whose owner is
 // gone (or could not be looked up: the create fails, so it stores
-// nothing). Its id was handed to nobody yet, so it holds no message.
-func (s *Store) removeConversation(ctx context.Context, id bson.ObjectID) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := s.conversations.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
-		s.log.Warn("remove conversation left without owner", "conversation", id.Hex(), "err", err)
+// nothing), see undo.go. Its id was handed to nobody yet, so it holds no
+// message. The error of its last try, logged, when it never succeeded.
+func (s *Store) removeConversation(ctx context.Context, id bson.ObjectID) error {
+	err := s.undo(ctx, func(ctx context.Context) error {
+		_, err := s.conversations.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		return err
+	})
+	if err != nil {
+		s.log.Error("mongodb: a conversation whose creation failed is left stored", "conversation", id.Hex(), "err", err)
+		return fmt.Errorf("remove it: %w", err)
 	}
+	return nil
 }
 
 // ownedRef is a document id and its owner's.

@@ -15,7 +15,9 @@ import (
 // InsertMessage stores m, filling ID and ClientMessageID (when empty) and
 // CreatedAt/UpdatedAt (when zero), then moves the conversation's UpdatedAt
 // forward to m.CreatedAt. The message is written first: if the owner has no
-// such conversation, it is removed again and ErrNotFound returned.
+// such conversation, it is removed again and ErrNotFound returned; when
+// that move fails, it is removed too and the error returned. A removal
+// failing past Options.UndoTimeout (see undo.go) is part of the error.
 func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
 	d, err := newMessageDoc(m)
 	if err != nil {
@@ -25,8 +27,11 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 		return fmt.Errorf("insert message: %w", mapErr(err))
 	}
 	if err := s.touchConversation(ctx, d); err != nil {
-		s.removeMessage(ctx, d.ID)
-		return fmt.Errorf("insert message in conversation %s: %w", m.ConversationID, err)
+		err = fmt.Errorf("insert message in conversation %s: %w", m.ConversationID, err)
+		if rerr := s.removeMessage(ctx, d.ID); rerr != nil {
+			return fmt.Errorf("%w; the message %s is left stored: %w", err, d.ID.Hex(), rerr)
+		}
+		return err
 	}
 	if d.Status == string(persistence.StatusStreaming) {
 		s.tails.set(d.ID, storedOf(d.Content, d.Reasoning))
@@ -51,13 +56,18 @@ func (s *Store) touchConversation(ctx context.Context, d messageDoc) error {
 	return nil
 }
 
-// removeMessage undoes an insert whose conversation update failed.
-func (s *Store) removeMessage(ctx context.Context, id bson.ObjectID) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := s.messages.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
-		s.log.Warn("remove message left without conversation", "message", id.Hex(), "err", err)
+// removeMessage undoes an insert whose conversation update failed (see
+// undo.go); the error of its last try, logged, when it never succeeded.
+func (s *Store) removeMessage(ctx context.Context, id bson.ObjectID) error {
+	err := s.undo(ctx, func(ctx context.Context) error {
+		_, err := s.messages.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		return err
+	})
+	if err != nil {
+		s.log.Error("mongodb: a message whose insert failed is left stored", "message", id.Hex(), "err", err)
+		return fmt.Errorf("remove it: %w", err)
 	}
+	return nil
 }
 
 // newMessageDoc validates m and fills its defaults.

@@ -67,6 +67,11 @@ type Options struct {
 	// write of message updates, which of its statements applied (every
 	// attempt together, see ApplyMessageUpdates); it defaults to 5s.
 	ReadBackTimeout time.Duration
+	// UndoTimeout bounds taking back a create whose check after its
+	// write failed (a message whose conversation is gone, a conversation
+	// whose owner is gone: see undo.go), retries included; it defaults to
+	// 10s.
+	UndoTimeout time.Duration
 	// DeletionSweep is how often the store looks for account deletions
 	// that were cut off and finishes them (FinishDeletions: one indexed
 	// read of users and one of the small meta collection when there are
@@ -81,6 +86,7 @@ const (
 	DefaultDatabase        = "chatd"
 	DefaultConnectTimeout  = 10 * time.Second
 	DefaultReadBackTimeout = 5 * time.Second
+	DefaultUndoTimeout     = 10 * time.Second
 	DefaultDeletionSweep   = time.Minute
 )
 
@@ -100,6 +106,7 @@ type Store struct {
 	textIndex       bool          // searches may use the text index (set by Open)
 	ferretDB        bool          // the server is FerretDB (set by Open): see ApplyMessageUpdates
 	readBackTimeout time.Duration // Options.ReadBackTimeout
+	undoTimeout     time.Duration // Options.UndoTimeout
 	stopCleanUp     context.CancelFunc
 	cleanedUp       chan struct{} // closed when Open's clean-up has ended (at once when there was none)
 	startedUp       chan struct{} // closed when the clean-up's start-up work (what Open found) has ended
@@ -123,6 +130,9 @@ func (o Options) withDefaults(parts uriParts) Options {
 	}
 	if o.ReadBackTimeout <= 0 {
 		o.ReadBackTimeout = DefaultReadBackTimeout
+	}
+	if o.UndoTimeout <= 0 {
+		o.UndoTimeout = DefaultUndoTimeout
 	}
 	if o.DeletionSweep == 0 {
 		o.DeletionSweep = DefaultDeletionSweep
@@ -210,6 +220,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		meta:            db.Collection("meta"),
 		log:             opts.Logger,
 		readBackTimeout: opts.ReadBackTimeout,
+		undoTimeout:     opts.UndoTimeout,
 		stopCleanUp:     func() {},
 		cleanedUp:       make(chan struct{}),
 		startedUp:       make(chan struct{}),
