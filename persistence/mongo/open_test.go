@@ -160,6 +160,41 @@ func TestOpenSchemaAndIndexes(t *testing.T) {
 	}
 }
 
+// TestOpenSchemaOfEarlierBuilds: a database at a schema version an
+// earlier build recorded for a step since retired opens as it is: step 4
+// (the sweep of what deleted users left, moved to the background after
+// Open) was taken out of the history once, and a database that build had
+// taken to 4 was refused as newer than the server. A database at 3 is not
+// taken to 4 (the builds before this one still open it).
+func TestOpenSchemaOfEarlierBuilds(t *testing.T) {
+	t.Parallel()
+	ctx, e := newEnv(t, nil)
+	for _, v := range []int{4, 3} {
+		_, err := e.raw.Collection("meta").UpdateOne(ctx, bson.D{{Key: "_id", Value: "schema"}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: v}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := mongo.Open(ctx, mongo.Options{URI: e.uri, Logger: testLogger(t), DeletionSweep: -1})
+		if err != nil {
+			t.Fatalf("Open of a database at schema %d: %v", v, err)
+		}
+		mongo.WaitCleanUp(s)
+		if err := s.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var schema struct {
+			Version int `bson:"version"`
+		}
+		if err := e.raw.Collection("meta").FindOne(ctx, bson.D{{Key: "_id", Value: "schema"}}).Decode(&schema); err != nil {
+			t.Fatal(err)
+		}
+		if schema.Version != v {
+			t.Errorf("a database at schema %d is at %d after Open, want it unchanged", v, schema.Version)
+		}
+	}
+}
+
 func TestOpenDatabaseFromURIPath(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
