@@ -39,12 +39,19 @@ var upperVariants = sync.OnceValue(func() map[rune][]rune {
 })
 
 // lowerRegex matches text whose lower-cased form contains lower, a
-// lower-cased term: a plain substring, never a pattern.
+// lower-cased term: a plain substring, never a pattern. A NUL is written
+// as the escape \x00, which PCRE and Go's syntax read alike: a BSON regex
+// is a C string, and the driver refused the search ("BSON regex values
+// cannot contain null bytes").
 func lowerRegex(lower string) bson.Regex {
 	var b strings.Builder
 	for _, r := range lower {
 		variants := upperVariants()[r]
-		if len(variants) == 0 {
+		switch {
+		case r == 0:
+			b.WriteString(`\x00`)
+			continue
+		case len(variants) == 0:
 			b.WriteString(regexp.QuoteMeta(string(r)))
 			continue
 		}

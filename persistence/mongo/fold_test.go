@@ -14,11 +14,14 @@ import (
 func TestLowerRegex(t *testing.T) {
 	t.Parallel()
 	texts := []string{"İstanbul", "istanbul", "ISTANBUL", "ΟΔΟΣ", "οδος", "οδοσ", "300 \u212a", "300 k", "300 K",
-		"straße", "STRASSE", "Ǆemal", "ǅemal", "ǆemal", `a.*(b`, `[x]-^y\z`, "ſ", "S", "ﬀ", "FF"}
+		"straße", "STRASSE", "Ǆemal", "ǅemal", "ǆemal", `a.*(b`, `[x]-^y\z`, "ſ", "S", "ﬀ", "FF", "a\x00b", "A\x00B"}
 	terms := []string{"istanbul", "İSTANBUL", "οδος", "ΟΔΟΣ", "k", "\u212a", "300 K", "straße", "ǆ", "Ǆ", "ǅ",
-		`.*(`, `[x]-^y\`, "s", "ſ", "ff", "ﬀ", "-", "]", "^"}
+		`.*(`, `[x]-^y\`, "s", "ſ", "ff", "ﬀ", "-", "]", "^", "\x00", "A\x00b"}
 	for _, term := range terms {
 		lower := strings.ToLower(term)
+		if strings.ContainsRune(lowerRegex(lower).Pattern, 0) {
+			t.Errorf("term %q: the pattern holds a NUL, which no BSON regex can", term)
+		}
 		re, err := regexp.Compile(lowerRegex(lower).Pattern)
 		if err != nil {
 			t.Fatalf("term %q: pattern %q: %v", term, lowerRegex(lower).Pattern, err)

@@ -110,9 +110,15 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	if kind == indexSearch && s.requeueing.Load() {
 		kind = scanSearch // a new index: not every message is queued for it yet
 	}
+	var fts string
+	if kind == indexSearch {
+		if fts = ftsTrigrams(needle); fts == "" {
+			kind = scanSearch // every trigram holds a NUL
+		}
+	}
 	args := []any{ownerID, cur.updatedAt, cur.id, needle, limit + 1}
 	if kind == indexSearch {
-		args = append(args, ftsTrigrams(needle))
+		args = append(args, fts)
 	}
 	rows, err := s.query(ctx, pickListQuery(q.Cursor != "", kind), args...)
 	if err != nil {
@@ -166,7 +172,10 @@ const maxFTSTerms = 8
 // ftsTrigrams returns the FTS5 query for the messages whose index holds
 // every trigram of needle (3 runes or more), each once, or maxFTSTerms of
 // them spread evenly from its first to its last when it has more: each
-// quoted as a string, joined by AND. The index keeps no positions
+// quoted as a string, joined by AND. A trigram holding a NUL is left out
+// (FTS5's query syntax ends a string at a NUL: "unterminated string"),
+// and "" is returned when every one does: the search then checks every
+// message of the user, as for a short needle. The index keeps no positions
 // (searchSchema), so it cannot match needle as a phrase; it narrows the
 // search to the messages that hold the pieces, and chatd_icontains, which
 // confirms every hit, leaves out those that hold them apart or lack the
@@ -184,6 +193,9 @@ func ftsTrigrams(needle string) string {
 	seen := make(map[string]struct{})
 	for i := 0; i+minIndexedRunes <= len(runes); i++ {
 		t := string(runes[i : i+minIndexedRunes])
+		if strings.ContainsRune(t, 0) {
+			continue
+		}
 		if _, ok := seen[t]; !ok {
 			seen[t] = struct{}{}
 			all = append(all, t)

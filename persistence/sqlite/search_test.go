@@ -334,6 +334,8 @@ func TestFTSTrigrams(t *testing.T) {
 		{"abcdefghij", `"abc" AND "bcd" AND "cde" AND "def" AND "efg" AND "fgh" AND "ghi" AND "hij"`},
 		{"abcdefghijk", `"abc" AND "bcd" AND "cde" AND "def" AND "efg" AND "fgh" AND "ghi" AND "ijk"`},
 		{"abcdefghijklmnopqrstuvwxyz", `"abc" AND "def" AND "ghi" AND "jkl" AND "nop" AND "qrs" AND "tuv" AND "xyz"`},
+		{"ab\x00cde", `"cde"`}, // FTS5 ends a string at a NUL: the trigrams holding one are left out
+		{"a\x00b", ""},
 	}
 	for _, c := range cases {
 		if got := ftsTrigrams(c.needle); got != c.want {
@@ -372,7 +374,7 @@ func TestFTSTrigramsLongNeedle(t *testing.T) {
 func TestSearchIndexTrigramsApart(t *testing.T) {
 	t.Parallel()
 	f := newSearchFixture(t, openTest(t, Options{Path: filepath.Join(t.TempDir(), "chatd.db")}))
-	f.insert(t, `Abcd xBCDE, "quoted" 🙂 émoji, and a needle longer than eighteen runes`, persistence.StatusComplete)
+	f.insert(t, "Abcd xBCDE, \"quoted\" 🙂 émoji, and a needle longer than eighteen runes, a nul\x00inside", persistence.StatusComplete)
 	waitIndexed(t, f.s)
 	if got := indexed(t, f.s); got != 1 {
 		t.Fatalf("indexed %d messages, want 1", got)
@@ -392,6 +394,9 @@ func TestSearchIndexTrigramsApart(t *testing.T) {
 		{"a needle longer than eighteen ruins", false},
 		{"a needle longer than eighteen rune", true},
 		{"a needle shorter than eighteen runes", false}, // between the trigrams the index is asked for
+		{"nul\x00ins", true},
+		{"nul\x00out", false},
+		{"l\x00i", true},
 	} {
 		if got := f.found(t, c.q); got != c.want {
 			t.Errorf("search %q: found %v, want %v", c.q, got, c.want)

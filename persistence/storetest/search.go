@@ -113,6 +113,8 @@ func testSearchSpecialCharacters(t *testing.T, s persistence.Store) {
 	add("backslash", `a path C:\temp\new and a|b`)
 	add("quotes", `it's "quoted" -- ok; DROP TABLE x;`)
 	add("plain", "abc abxc a-b snakeXcase 1000 sure")
+	add("control", "a tab\there and a nul \x00 inside")
+	add("nul\x00title", "nothing special")
 
 	runSearchCases(t, s, u.ID, convs, []searchCase{
 		{"%", []string{"percent"}},
@@ -138,6 +140,12 @@ func testSearchSpecialCharacters(t *testing.T, s persistence.Store) {
 		{"(", []string{"regex"}},
 		{"?", nil},
 		{"+", nil},
+		// Control characters are text too; NUL can be in no BSON regex
+		// (the MongoDB store failed on it).
+		{"\x00", []string{"control", "nul\x00title"}},
+		{"nul \x00 ins", []string{"control"}},
+		{"l\x00t", []string{"nul\x00title"}},
+		{"\t", []string{"control"}},
 	})
 }
 
