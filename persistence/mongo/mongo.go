@@ -98,7 +98,7 @@ type Store struct {
 	convsPrimary    *mongo.Collection // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict)
 	messages        *mongo.Collection
 	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer)
-	meta            *mongo.Collection
+	meta            *mongo.Collection // always read from the primary: see newStore
 	log             *slog.Logger
 	locks           docLocks      // see docLocks: FerretDB's updates are not atomic
 	tails           tailCache     // trailing partial words of streaming messages
@@ -207,7 +207,9 @@ func connect(ctx context.Context, opts Options, parts uriParts) (*mongo.Client, 
 // spread the reads of conversations and messages): each one decides a
 // sign-in, a token check (a revoked token, an old password must not pass
 // on a lagging secondary), or the outcome of a write (whether a deletion's
-// mark landed, ChangePassword's conflict, CreateConversation's owner).
+// mark landed, ChangePassword's conflict, CreateConversation's owner). So
+// does every read of meta: the schema version (a migration to run, a
+// schema too new to open), the clean-up's state and the deletion records.
 func newStore(client *mongo.Client, opts Options) *Store {
 	db := client.Database(opts.Database)
 	return &Store{
@@ -217,7 +219,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		convsPrimary:    db.Collection("conversations", options.Collection().SetReadPreference(readpref.Primary())),
 		messages:        db.Collection("messages"),
 		messagesPrimary: db.Collection("messages", options.Collection().SetReadPreference(readpref.Primary())),
-		meta:            db.Collection("meta"),
+		meta:            db.Collection("meta", options.Collection().SetReadPreference(readpref.Primary())),
 		log:             opts.Logger,
 		readBackTimeout: opts.ReadBackTimeout,
 		undoTimeout:     opts.UndoTimeout,

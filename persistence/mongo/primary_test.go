@@ -118,7 +118,9 @@ func (r *readModes) take(coll string) []string {
 // token revoked a moment ago, or an old password, pass. So does the read
 // that tells UpdateConversation's conflict from an unknown id, and the one
 // by which a repeated send learns whether it was stored
-// (MessageByClientID: the hub stores it again when not). The other
+// (MessageByClientID: the hub stores it again when not), and Open's reads
+// of meta (a stale schema version decided which steps to run and whether
+// the schema is too new; a stale clean-up state skipped the sweep). The other
 // reads of conversations keep the URI's preference (the test sees it, so
 // it sees the preferences at all).
 func TestDecidingReadsGoToThePrimary(t *testing.T) {
@@ -127,6 +129,9 @@ func TestDecidingReadsGoToThePrimary(t *testing.T) {
 	ctx, e := newEnvWith(t, mongo.Options{Monitor: reads.monitor()},
 		viaMongos(t, "readPreference", "secondaryPreferred", "retryWrites", "false"))
 	s := e.store
+	if got := reads.take("meta"); len(got) == 0 || slices.ContainsFunc(got, func(m string) bool { return m != "primary" }) {
+		t.Errorf("Open read meta (the schema version, the clean-up's state) with %v, want the primary only", got)
+	}
 	u := mustUser(ctx, t, s, "primary@example.test")
 	c := mustConversation(ctx, t, s, u.ID, "t")
 	reads.take("users")
