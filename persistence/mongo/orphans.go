@@ -56,9 +56,7 @@ func (s *Store) cleanUpToDo(ctx context.Context, fresh bool) (cleanUpWork, error
 
 // recordSwept records that sweepOrphans has run to its end.
 func (s *Store) recordSwept(ctx context.Context) error {
-	_, err := s.meta.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sweptID}},
-		bson.D{{Key: "_id", Value: sweptID}, {Key: "at", Value: now()}}, options.Replace().SetUpsert(true))
-	if err != nil {
+	if err := s.upsertMeta(ctx, sweptID, bson.D{{Key: "at", Value: now()}}); err != nil {
 		return fmt.Errorf("record the sweep: %w", err)
 	}
 	return nil

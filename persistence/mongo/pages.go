@@ -203,12 +203,28 @@ func isNotImplemented(err error) bool {
 // probeID is the _id of the meta document ProbeWrite rewrites.
 const probeID = "probe"
 
-// ProbeWrite rewrites one small meta document.
+// ProbeWrite rewrites one small meta document (upsertMeta).
 func (s *Store) ProbeWrite(ctx context.Context) error {
-	_, err := s.meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: probeID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: now()}}}}, options.UpdateOne().SetUpsert(true))
-	if err != nil {
+	if err := s.upsertMeta(ctx, probeID, bson.D{{Key: "at", Value: now()}}); err != nil {
 		return fmt.Errorf("probe write: %w", err)
 	}
 	return nil
+}
+
+// upsertMeta sets fields on the meta document id, creating it when it is
+// not there. Two upserts at once of a document not there can both try
+// to insert it: MongoDB retries the one that lost, FerretDB fails it with
+// a duplicate key, which is tried again here once (the document is there
+// then: the update matches it).
+func (s *Store) upsertMeta(ctx context.Context, id string, fields bson.D) error {
+	upsert := func() error {
+		_, err := s.meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+			bson.D{{Key: "$set", Value: fields}}, options.UpdateOne().SetUpsert(true))
+		return err
+	}
+	err := upsert()
+	if mongo.IsDuplicateKeyError(err) {
+		err = upsert()
+	}
+	return err
 }
