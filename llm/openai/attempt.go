@@ -71,7 +71,7 @@ type sink struct {
 func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionRequest, out sink, st *attempt) (llm.Result, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	deadline := newStreamDeadline(actx, cancel, &st.delivered, st.firstToken, c.opts.IdleTimeout)
+	deadline := newStreamDeadline(actx, cancel, c.clock, st.firstToken, c.opts.IdleTimeout)
 	defer deadline.stop()
 
 	stream, err := c.api.CreateChatCompletionStream(context.WithValue(actx, attemptKey{}, st), oreq)
@@ -99,11 +99,16 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			return res, c.failure(actx, st, streamEnd(err, st.body))
 		}
 		r, t := applyChunk(&res, &text, &reasoning, chunk)
-		if out.deliver(r, t) {
+		if r, t = out.kept(r, t); r != "" || t != "" {
 			// Only text moves the idle deadline: chunks without any
-			// (an upstream keeping a stalled stream alive) do not.
+			// (an upstream keeping a stalled stream alive) do not. The
+			// text is claimed before it is delivered: a timer that went
+			// off first ended the attempt, and the text is not shown.
+			if !deadline.chunk() {
+				return res, c.failure(actx, st, context.Cause(actx))
+			}
+			out.deliver(r, t)
 			st.delivered.Store(true)
-			deadline.chunk()
 		}
 		if err := reportedByChunk(chunk, res.FinishReason); err != nil {
 			return res, c.failure(actx, st, err)
@@ -140,18 +145,24 @@ func reportedByChunk(chunk *chunkFields, finish string) error {
 	return nil
 }
 
-// deliver hands reasoning, then text, to their callbacks, and reports
-// whether anything was delivered.
-func (s sink) deliver(reasoning, text string) bool {
-	if reasoning != "" && s.reasoning != nil {
-		s.reasoning(reasoning)
-	} else {
+// kept returns the reasoning and text s delivers: reasoning is dropped
+// when nobody receives it.
+func (s sink) kept(reasoning, text string) (string, string) {
+	if s.reasoning == nil {
 		reasoning = ""
+	}
+	return reasoning, text
+}
+
+// deliver hands reasoning, then text, to their callbacks.
+func (s sink) deliver(reasoning, text string) {
+	reasoning, text = s.kept(reasoning, text)
+	if reasoning != "" {
+		s.reasoning(reasoning)
 	}
 	if text != "" {
 		s.text(text)
 	}
-	return reasoning != "" || text != ""
 }
 
 // recv reads the stream's next chunk as go-openai's Recv does, decoded by

@@ -107,6 +107,9 @@ type Client struct {
 	opts Options
 	log  *slog.Logger
 	kind *modelKinds
+	// clock times first-token and idle timeouts; nil is the real clock
+	// (tests set their own).
+	clock deadlineClock
 	// ignored is what the last model list left out, logged when it changes.
 	ignored struct {
 		sync.Mutex
