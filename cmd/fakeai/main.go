@@ -56,7 +56,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&d.Delay, "delay", 20*time.Millisecond, "pause between tokens")
 	fs.DurationVar(&d.FirstDelay, "first-delay", 0, "pause before the first token")
 	mode := fs.String("mode", "text", "text | markdown | xss")
-	fault := fs.String("fault", "", "fault for every request: 429, 500, hang_first, hang_mid, cut_mid, reset_mid, malformed, error_mid, end_mid, error_chunk, error_body, cut_end, error_event")
+	fault := fs.String("fault", "", "fault for every request: 429, 500, hang_first, hang_mid, cut_mid, reset_mid, malformed, error_mid, end_mid, error_chunk, error_body, cut_end, error_event, event_error")
 	fs.IntVar(&d.FaultAfter, "after", -1, "tokens before a mid-stream fault (negative: half)")
 	fs.IntVar(&d.FaultTimes, "times", 0, "apply the fault to the first N requests only (0: all)")
 	fs.DurationVar(&d.RetryAfter, "retry-after", 0, "Retry-After sent with 429")
@@ -67,6 +67,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&d.Surrogates, "surrogates", false, "split characters outside the BMP across two chunks inside their UTF-16 surrogate pair")
 	fs.IntVar(&d.Pings, "pings", 0, "SSE keep-alive comment lines sent before the first chunk of every answer")
 	fs.IntVar(&d.Context, "context", 0, "refuse prompts of more than this many words with context_length_exceeded (0: never)")
+	framing := fs.String("framing", "lf", "lf | cr | crlf | multiline | bom: line ends of the event stream (bare CR, CR LF), each JSON data line spread over several data lines, or a leading UTF-8 byte order mark")
 	words := fs.String("context-words", "openai", "openai | vllm | bare: the wording of a -context refusal (bare names no number)")
 	refuse := fs.String("refuse", "", "max_tokens | max_completion_tokens | reasoning_effort | temperature | top_p | stop: refuse requests carrying that field with HTTP 400, as a reasoning model refuses max_tokens or temperature")
 	fs.IntVar(&c.opts.ContextLength, "context-length", 0, "context_length listed by /v1/models (0: none)")
@@ -94,6 +95,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	d.Refuse = *refuse
 	if d.ContextWords, err = fakeai.ParseContextWords(*words); err != nil {
 		return c, fmt.Errorf("-context-words %q: %w", *words, err)
+	}
+	if d.Framing, err = fakeai.ParseFraming(*framing); err != nil {
+		return c, fmt.Errorf("-framing %q: %w", *framing, err)
 	}
 	c.opts.Models = strings.Split(*models, ",")
 	return c, nil

@@ -117,6 +117,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-refuse", "max_token"}, true},
 		{[]string{"-context", "100", "-context-words", "bare"}, false},
 		{[]string{"-context-words", "poem"}, true},
+		{[]string{"-framing", "cr"}, false},
+		{[]string{"-framing", "lfcr"}, true},
 	}
 	for _, tc := range tests {
 		_, err := parseFlags(tc.args, io.Discard)
@@ -125,10 +127,10 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 	c, err := parseFlags([]string{"-reasoning", "8", "-reasoning-key", "reasoning", "-surrogates", "-context", "100", "-context-length", "4096",
-		"-refuse", "max_tokens", "-context-words", "vllm"}, io.Discard)
+		"-refuse", "max_tokens", "-context-words", "vllm", "-framing", "multiline"}, io.Discard)
 	d := c.opts.Defaults
 	if err != nil || d.Reasoning != 8 || d.ReasoningKey != "reasoning" || !d.Surrogates || d.Context != 100 || c.opts.ContextLength != 4096 ||
-		d.Refuse != "max_tokens" || d.ContextWords != fakeai.ContextVLLM {
+		d.Refuse != "max_tokens" || d.ContextWords != fakeai.ContextVLLM || d.Framing != fakeai.FramingMultiline {
 		t.Fatalf("parsed %+v, %v", c.opts, err)
 	}
 }

@@ -66,6 +66,30 @@ const (
 	// then an SSE "error" field (`error: {"code":500,"message":...,
 	// "type":"server_error"}`) instead of a data line, then [DONE].
 	FaultErrorEvent Fault = "error_event"
+	// FaultEventError is an SSE error event without an "error" member:
+	// FaultAfter tokens, then `event: error` and a data line holding the
+	// error object itself (`{"message":...,"type":"server_error","code":500}`),
+	// then [DONE].
+	FaultEventError Fault = "event_error"
+)
+
+// Framing is how the event stream's lines are written, in one of the
+// shapes the SSE specification allows besides the usual LF line ends.
+type Framing string
+
+// Framings.
+const (
+	FramingLF Framing = "" // every line ends in LF (default)
+	// FramingCR ends every line with a bare CR.
+	FramingCR Framing = "cr"
+	// FramingCRLF ends every line with CR LF.
+	FramingCRLF Framing = "crlf"
+	// FramingMultiline spreads each JSON data line over several data
+	// lines of one event, cut before each member after the first (the
+	// specification joins them with newlines, which JSON reads as space).
+	FramingMultiline Framing = "multiline"
+	// FramingBOM starts the body with a UTF-8 byte order mark.
+	FramingBOM Framing = "bom"
 )
 
 // ContextWords selects the message of a prompt refused as too long.
@@ -199,6 +223,9 @@ type Config struct {
 	// EndDelay is a pause after [DONE] before the body ends (its chunked
 	// encoding's last chunk is sent), as a proxy may send it late.
 	EndDelay time.Duration
+	// Framing is the shape of the stream's lines; it defaults to LF line
+	// ends.
+	Framing Framing
 	// Refuse names a request field (max_tokens, max_completion_tokens,
 	// reasoning_effort, temperature, top_p or stop) that a request carrying it is refused for with
 	// HTTP 400, in OpenAI's wording (see Refusals).
@@ -232,7 +259,7 @@ func StripMarkers(s string) string {
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
 	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
-	"context_words", "pings", "end_delay", "refuse", "events",
+	"context_words", "pings", "end_delay", "refuse", "events", "framing",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -310,6 +337,8 @@ func (c *Config) set(k, v string) error {
 		c.EndDelay, err = time.ParseDuration(v)
 	case "refuse":
 		c.Refuse, err = parseRefuse(v)
+	case "framing":
+		c.Framing, err = ParseFraming(v)
 	default:
 		return fmt.Errorf("fakeai: unknown setting %q", k)
 	}
@@ -337,6 +366,17 @@ func parseRefuse(v string) (string, error) {
 	return "", fmt.Errorf("unknown field")
 }
 
+// ParseFraming checks a framing name: "", "lf" or one of the Framing constants.
+func ParseFraming(v string) (Framing, error) {
+	switch f := Framing(v); f {
+	case FramingLF, FramingCR, FramingCRLF, FramingMultiline, FramingBOM:
+		return f, nil
+	case "lf":
+		return FramingLF, nil
+	}
+	return "", fmt.Errorf("unknown framing")
+}
+
 func parseMode(v string) (Mode, error) {
 	switch m := Mode(v); m {
 	case "", ModeText, ModeMarkdown, ModeXSS:
@@ -361,7 +401,7 @@ func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
 		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota, FaultEmptyMid,
-		FaultErrorEvent:
+		FaultErrorEvent, FaultEventError:
 		return f, nil
 	case "none":
 		return FaultNone, nil
@@ -388,7 +428,7 @@ func (f Fault) status() int {
 func (f Fault) midStream() bool {
 	switch f {
 	case FaultHangMid, FaultCutMid, FaultResetMid, FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk,
-		FaultEmptyMid, FaultErrorEvent:
+		FaultEmptyMid, FaultErrorEvent, FaultEventError:
 		return true
 	}
 	return false

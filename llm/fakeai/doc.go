@@ -63,7 +63,7 @@
 //	fault=F         429 | 500 | any status 400-599 | hang_first | hang_mid |
 //	                cut_mid | reset_mid | malformed | error_mid | end_mid |
 //	                error_chunk | error_body | cut_end | quota | empty_mid |
-//	                error_event | none
+//	                error_event | event_error | none
 //	after=K         content tokens sent before a mid-stream fault (negative: half)
 //	times=N         the fault hits only the first N requests carrying the same
 //	                overrides (the same marker text and X-Fake-* headers);
@@ -84,6 +84,11 @@
 //	                inline in the content, between "<think>\n" and
 //	                "</think>\n\n", see ThinkText)
 //	events=BOOL     put an "event: message" line before every data line
+//	framing=F       lf (default) | cr | crlf | multiline | bom: end every
+//	                line with a bare CR or with CR LF, spread each JSON
+//	                data line over several data lines of its event (one
+//	                per member), or start the body with a UTF-8 byte order
+//	                mark: shapes the SSE specification allows (Framing)
 //	surrogates=BOOL send each token holding a character outside the BMP as
 //	                two chunks cut inside its UTF-16 surrogate pair: one
 //	                ends with the escape \ud83d, the next starts with \ude42
@@ -129,7 +134,10 @@
 // then closes the TCP connection without the usage chunk, [DONE] or the
 // end of the chunked body; error_event sends K tokens, then, as llama.cpp
 // does, an SSE "error" field (`error: {"code":500,...}`, not a data line),
-// then [DONE]. A status fault answers with
+// then [DONE]; event_error sends K tokens, then an SSE error event whose
+// data is the error object itself (`event: error`, then
+// `data: {"message":...,"type":"server_error","code":500}`, no "error"
+// member), then [DONE]. A status fault answers with
 // that status and an OpenAI-style error body; 429 carries Retry-After when
 // retry_after is set. Non-streaming requests get the same faults where they
 // make sense. quota answers HTTP 429 as OpenAI does for an account out of

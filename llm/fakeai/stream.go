@@ -23,6 +23,7 @@ type stream struct {
 	finish  string // "stop" or "length"
 	after   int    // tokens before a mid-stream fault
 	ended   bool   // the client left or the server closed: stop writing
+	started bool   // something of the body was written
 	created int64
 }
 
@@ -202,6 +203,10 @@ func (st *stream) midFault(enc *chunkEncoder) {
 		if st.write([]byte(`error: {"code":500,"message":"Failed to decode the batch","type":"server_error"}`+"\n\n"), -1) {
 			st.write([]byte("data: [DONE]\n\n"), -1)
 		}
+	case FaultEventError:
+		if st.write([]byte("event: error\n"+`data: {"message":"The upstream model is overloaded","type":"server_error","code":500}`+"\n\n"), -1) {
+			st.write([]byte("data: [DONE]\n\n"), -1)
+		}
 	}
 }
 
@@ -242,7 +247,8 @@ func (st *stream) write(frame []byte, split int) bool {
 	if st.cfg.Events && bytes.HasPrefix(frame, []byte("data:")) {
 		frame = append([]byte("event: message\n"), frame...)
 	}
-	if split >= 0 {
+	frame = st.frame(frame)
+	if split >= 0 && st.cfg.Framing == FramingLF {
 		if k := splitPoint(frame, split); k > 0 {
 			if !st.flushWrite(frame[:k]) {
 				return false
@@ -251,6 +257,42 @@ func (st *stream) write(frame []byte, split int) bool {
 		}
 	}
 	return st.flushWrite(frame)
+}
+
+// frame writes frame's lines as Config.Framing says.
+func (st *stream) frame(frame []byte) []byte {
+	first := !st.started
+	st.started = true
+	switch st.cfg.Framing {
+	case FramingCR:
+		return bytes.ReplaceAll(frame, []byte("\n"), []byte("\r"))
+	case FramingCRLF:
+		return bytes.ReplaceAll(frame, []byte("\n"), []byte("\r\n"))
+	case FramingMultiline:
+		return multiline(frame)
+	case FramingBOM:
+		if first {
+			return append([]byte("\ufeff"), frame...)
+		}
+	}
+	return frame
+}
+
+// multiline spreads each JSON object of a data line over several data
+// lines, one per member: an unescaped `,"` in JSON always starts a member
+// (a quote inside a string is escaped).
+func multiline(frame []byte) []byte {
+	var out []byte
+	for line := range bytes.Lines(frame) {
+		rest, ok := bytes.CutPrefix(line, []byte("data: {"))
+		if !ok {
+			out = append(out, line...)
+			continue
+		}
+		out = append(out, "data: {"...)
+		out = append(out, bytes.ReplaceAll(rest, []byte(`,"`), []byte(",\ndata: \""))...)
+	}
+	return out
 }
 
 func (st *stream) flushWrite(b []byte) bool {

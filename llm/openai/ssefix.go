@@ -26,7 +26,22 @@ import (
 //     chunk whose content ends in a high surrogate is held back until the
 //     next data line arrives (or the body ends); a surrogate that finds no
 //     partner is left alone and still decodes to U+FFFD.
-//   - An "event", "id" or "retry" field line is dropped (see otherField).
+//   - The stream is read as the SSE specification says: a leading UTF-8
+//     byte order mark is dropped, and a bare CR ends a line as LF and CR
+//     LF do (it becomes LF; see normalize). go-openai splits lines at LF
+//     only, so a stream ending its lines with CR was one endless line.
+//   - The data lines of one event are joined when the first holds a JSON
+//     object it does not close (its last character is not '}'): the
+//     specification joins them with LF, which JSON reads as white space,
+//     and the joined line carries a CR there instead (also white space to
+//     JSON, and no line end to go-openai). See join. A data line that
+//     looks whole is passed on at once, as before: servers that send no
+//     blank line between events (go-openai reads them) are not held up.
+//   - An "event", "id" or "retry" field line is dropped (see field); the
+//     data of an "error" event whose JSON has no "error" member (the
+//     error object itself, or plain text) is wrapped as OpenAI's error
+//     (see errorEventData): it decoded as a chunk without choices, so the
+//     failure went unnoticed.
 //   - An error in a data line whose shape go-openai cannot read becomes
 //     OpenAI's (see errorData).
 //   - llama.cpp's error line (`error: {...}`) becomes OpenAI's
@@ -54,6 +69,11 @@ type sseFixer struct {
 	afterData bool // the last line written was a data line
 	blankOwed bool // the blank line after it was held back (see emit)
 	skipBlank bool // the next line, when blank, is dropped (it ends a comment, or an error line already ended)
+
+	begun    bool   // the byte order mark was looked for
+	crEnd    bool   // the last byte read was a CR, made LF: an LF right after it is dropped
+	pend     []byte // the data lines of an event joined so far, without a line end (see join)
+	errEvent bool   // the current event's type is "error"
 }
 
 func newSSEFixer(body io.ReadCloser) *sseFixer {
@@ -66,6 +86,7 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 		f.out, f.pos = f.out[:0], 0
 		if f.err != nil {
 			f.last()
+			f.flushPend()
 			f.release()
 			f.payBlank()
 			f.out = append(f.out, f.in...)
@@ -80,7 +101,7 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 		n, err := f.ReadCloser.Read(f.in[read:cap(f.in)])
 		f.in = f.in[:read+n]
 		f.err = err
-		f.lines(read)
+		f.lines(f.normalize(read))
 		if len(f.in) > maxLine {
 			f.in, f.err = nil, errLineTooLong
 		}
@@ -100,6 +121,44 @@ const maxLine = 16 << 20
 
 // errLineTooLong ends a stream with a line longer than maxLine.
 var errLineTooLong = fmt.Errorf("a line of the event stream is longer than %d MiB", maxLine>>20)
+
+// bom is the UTF-8 byte order mark.
+var bom = []byte("\ufeff")
+
+// normalize prepares the bytes read from f.in[from:] and returns the
+// offset from which to look for line ends: it drops a byte order mark
+// at the start of the body (waiting for its three bytes when they come
+// apart), and makes a bare CR an LF (a CR LF split between two reads
+// loses the LF). A CR in JSON text is always escaped: a raw one ends a
+// line.
+func (f *sseFixer) normalize(from int) int {
+	if f.crEnd && from < len(f.in) {
+		f.crEnd = false
+		if f.in[from] == '\n' {
+			f.in = append(f.in[:from], f.in[from+1:]...)
+		}
+	}
+	if !f.begun {
+		if len(f.in) < len(bom) && bytes.HasPrefix(bom, f.in) && f.err == nil {
+			return len(f.in) // maybe a byte order mark: wait for the rest
+		}
+		f.begun = true
+		f.in, from = bytes.TrimPrefix(f.in, bom), 0
+	}
+	for b := f.in[from:]; ; {
+		i := bytes.IndexByte(b, '\r')
+		switch {
+		case i < 0:
+			return from
+		case i+1 == len(b):
+			b[i], f.crEnd = '\n', true
+			return from
+		case b[i+1] != '\n':
+			b[i] = '\n'
+		}
+		b = b[i+1:]
+	}
+}
 
 // lines processes every complete line in f.in and keeps the rest (a
 // partial line) at the start of f.in. f.in[:from] holds no newline: only
@@ -154,18 +213,102 @@ var (
 	errorStart   = []byte(`{"error":`)
 )
 
-// line rewrites one line (with its newline) into f.out or f.held.
+// line takes one line (with its newline): the data lines of an event are
+// joined first (see join).
 func (f *sseFixer) line(l []byte) {
+	if f.pend != nil || l[0] == 'd' && !endsObject(l) {
+		if f.join(l) {
+			return
+		}
+	}
+	f.fix(l)
+}
+
+// endsObject reports whether l's last character before its line end and
+// white space is '}': a chunk's data line, whole (the usual case, decided
+// without looking at the rest of the line).
+func endsObject(l []byte) bool {
+	i := len(l) - 1
+	for i >= 0 && isSpace(l[i]) {
+		i--
+	}
+	return i >= 0 && l[i] == '}'
+}
+
+// join adds a data line to the event's joined data lines, or holds it as
+// the first of them when its JSON object is not closed; it reports
+// whether it took l. Another line ends the event: the joined line is
+// fixed first, then l.
+func (f *sseFixer) join(l []byte) bool {
+	rest, isData := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix)
+	switch {
+	case isData && f.pend != nil:
+		rest = bytes.TrimPrefix(rest, []byte(" ")) // the space after the colon is not data
+		f.pend = append(append(f.pend, '\r'), trimEOL(rest)...)
+		return true
+	case isData && openObject(rest):
+		f.pend = append([]byte(nil), trimEOL(l)...)
+		return true
+	case f.pend != nil:
+		p := append(f.pend, '\n')
+		f.pend = nil
+		f.fix(p)
+	}
+	return false
+}
+
+// openObject reports a data line's payload that starts a JSON object but
+// does not end one.
+func openObject(payload []byte) bool {
+	p := bytes.TrimSpace(payload)
+	return len(p) > 0 && p[0] == '{' && p[len(p)-1] != '}'
+}
+
+// trimEOL cuts the line end (LF or CR LF) off l.
+func trimEOL(l []byte) []byte {
+	l = bytes.TrimSuffix(l, []byte("\n"))
+	return bytes.TrimSuffix(l, []byte("\r"))
+}
+
+// flushPend passes on the joined data lines at the end of the body, with
+// the last line when it is one of them: as one line when the body ended
+// cleanly with whole JSON, else left unterminated, cut (see last).
+func (f *sseFixer) flushPend() {
+	if f.pend == nil {
+		return
+	}
+	p := f.pend
+	f.pend = nil
+	if rest, ok := bytes.CutPrefix(bytes.TrimLeft(f.in, " "), dataPrefix); ok {
+		p, f.in = append(append(p, '\r'), bytes.TrimPrefix(rest, []byte(" "))...), f.in[:0]
+	}
+	if errors.Is(f.err, io.EOF) && len(f.in) == 0 && !cutDataLine(p) {
+		f.fix(append(p, '\n'))
+		return
+	}
+	f.in = append(p, f.in...)
+}
+
+// fix rewrites one line (with its newline) into f.out or f.held.
+func (f *sseFixer) fix(l []byte) {
+	if f.errEvent && len(bytes.TrimSpace(l)) == 0 {
+		f.errEvent = false // a blank line ends the event
+	}
 	if f.comment(l) {
 		return
 	}
 	if l[0] != 'd' { // a data line is neither a field line to drop nor llama.cpp's error line
-		if otherField(l) {
+		if f.field(l) {
 			return
 		}
 		l = errorField(l)
 	}
 	payload, isData := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix)
+	if isData && f.errEvent {
+		if e := errorEventData(payload); e != nil {
+			l, payload = e, e[len(dataPrefix):]
+		}
+	}
 	if isData && bytes.Contains(payload, errorWord) {
 		if e := errorData(payload); e != nil {
 			l, payload = e, e[len(dataPrefix):]
@@ -323,7 +466,7 @@ func scanFields(line []byte) map[string]span {
 }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r') { // CR: see join
 		i++
 	}
 	return i

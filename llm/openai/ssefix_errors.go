@@ -10,20 +10,60 @@ import (
 // `data: {"error":{...}}`.
 
 // otherFields start the SSE field lines go-openai has no use for.
-var otherFields = [][]byte{[]byte("event:"), []byte("id:"), []byte("retry:")}
+var otherFields = [][]byte{[]byte("id:"), []byte("retry:")}
 
-// otherField reports an "event", "id" or "retry" field line, dropped:
+// eventField starts an event's type.
+var eventField = []byte("event:")
+
+// field reports an "event", "id" or "retry" field line, dropped:
 // go-openai would add it to the text in which it looks for an error body,
 // so that an error event after one (`event: message` before every data
 // line, as some servers send) no longer parsed and its message was lost
-// (a malformed reply instead).
-func otherField(l []byte) bool {
+// (a malformed reply instead). An event's type is kept until the blank
+// line that ends the event: an "error" event's data is an error (see
+// errorEventData).
+func (f *sseFixer) field(l []byte) bool {
+	if v, ok := bytes.CutPrefix(l, eventField); ok {
+		v = trimEOL(v)
+		f.errEvent = string(bytes.TrimPrefix(v, []byte(" "))) == "error"
+		return true
+	}
 	for _, p := range otherFields {
 		if bytes.HasPrefix(l, p) {
 			return true
 		}
 	}
 	return false
+}
+
+// errorEventData rewrites the data line of an "error" event whose
+// payload has no top-level "error" member as OpenAI's
+// `data: {"error":{...}}`: a JSON object is the error itself
+// ({"message": ..., "type": ...}), any other text its message. It
+// returns nil for a payload with an "error" member (OpenAI's shape, or
+// one errorData reads).
+func errorEventData(payload []byte) []byte {
+	payload = bytes.TrimSpace(payload)
+	var obj map[string]json.RawMessage
+	var e []byte
+	switch {
+	case len(payload) > 0 && payload[0] == '{' && json.Unmarshal(payload, &obj) == nil:
+		if _, ok := obj["error"]; ok {
+			return nil
+		}
+		e = payload
+	default:
+		msg := string(payload)
+		if msg == "" {
+			msg = "the stream reported an error without a message"
+		}
+		e, _ = json.Marshal(struct {
+			Message string `json:"message"`
+		}{msg})
+	}
+	out := append([]byte("data: "), errorStart...)
+	out = append(out, e...)
+	return append(out, "}\n"...)
 }
 
 // errorPrefix starts llama.cpp's error line.

@@ -78,8 +78,35 @@ func TestSSEFixer(t *testing.T) {
 		{"unterminated last comment", head + `"content":"x"` + tail + ": ping", out(`"content":"x"`) + "\n"},
 		{"blank kept before an error, which stays", head + `"content":"x"` + tail + errLine,
 			out(`"content":"x"`) + "\n" + errLine},
+		// Read a byte at a time, every CR is the last byte of a read: it
+		// becomes LF at once and the LF after it is dropped.
 		{"CRLF lines", "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\r\n\r\ndata: [DONE]\r\n\r\n",
-			"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\r\n" + "data: [DONE]\r\n\n"},
+			"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n" + "data: [DONE]\n\n"},
+		// The shapes of the SSE specification (see TestStreamFramings).
+		{"bare CR lines", head + `"content":"x"}}]}` + "\r\r" + ": ping\r\r" + "data: [DONE]\r\r",
+			out(`"content":"x"`) + "data: [DONE]\n\n"},
+		{"byte order mark", "\ufeff" + head + `"content":"x"` + tail, out(`"content":"x"`) + "\n"},
+		{"byte order mark before a comment", "\ufeff: ping\n\n" + head + `"content":"x"` + tail, out(`"content":"x"`) + "\n"},
+		{"only the first byte order mark", "\ufeff\ufeff" + head + `"content":"x"` + tail, "\ufeff" + out(`"content":"x"`) + "\n"},
+		{"byte order mark alone", "\ufeff", ""},
+		{"multiline data joined", "event: message\ndata: {\"choices\":[{\"index\":0,\ndata: \"delta\":{\"content\":\"x\"}}]}\n\n" +
+			head + `"content":"y"` + tail, "data: {\"choices\":[{\"index\":0,\r\"delta\":{\"content\":\"x\"}}]}\n" + out(`"content":"y"`) + "\n"},
+		{"multiline data, pretty-printed", "data: {\ndata:   \"choices\": []\ndata: }\n\ndata: [DONE]\n\n",
+			"data: {\r  \"choices\": []\r}\n" + "data: [DONE]\n\n"},
+		{"multiline data ended by the body", "data: {\"a\":\ndata: 1}", "data: {\"a\":\r1}\n"},
+		{"multiline data cut by the body", "data: {\"a\":\ndata: [1,", "data: {\"a\":\r[1,"},
+		{"multiline reasoning renamed", "data: {\"choices\":[{\"delta\":{\"reasoning\":\ndata: \"r\"}}]}\n\n",
+			"data: {\"choices\":[{\"delta\":{\"reasoning_content\":\r\"r\"}}]}\n\n"},
+		{"whole data lines without blank lines pass at once", head + `"content":"x"}}]}` + "\n" + head + `"content":"y"}}]}` + "\n",
+			out(`"content":"x"`) + out(`"content":"y"`)},
+		{"error event, object", "event: error\ndata: {\"message\":\"m\",\"type\":\"server_error\"}\n\ndata: [DONE]\n\n",
+			`data: {"error":{"message":"m","type":"server_error"}}` + "\n\ndata: [DONE]\n\n"},
+		{"error event, text", "event:error\r\ndata: overloaded\r\n\r\n", `data: {"error":{"message":"overloaded"}}` + "\n\n"},
+		{"error event with an error member", "event: error\n" + errLine, errLine},
+		{"error event, multiline", "event: error\ndata: {\"message\":\ndata: \"m\"}\n\n",
+			`data: {"error":{"message":` + "\r" + `"m"}}` + "\n\n"},
+		{"error type ends with its event", "event: error\n\n" + head + `"content":"x"` + tail, "\n" + out(`"content":"x"`) + "\n"},
+		{"other event types", "event: errors\n" + head + `"content":"x"` + tail, out(`"content":"x"`) + "\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
