@@ -10,10 +10,12 @@ package openai
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -110,6 +112,8 @@ type Client struct {
 	// clock times first-token and idle timeouts; nil is the real clock
 	// (tests set their own).
 	clock deadlineClock
+	// shown is the base URL as logs name it (shownURL).
+	shown string
 	// ignored is what the last model list left out, logged when it changes.
 	ignored struct {
 		sync.Mutex
@@ -136,7 +140,18 @@ func New(opts Options) *Client {
 	cfg.BaseURL = opts.BaseURL
 	cfg.HTTPClient = doer{c: opts.HTTPClient, headers: opts.Headers, query: opts.Query}
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger,
-		kind: newModelKinds(opts.ReasoningModels)}
+		kind: newModelKinds(opts.ReasoningModels), shown: shownURL(opts.BaseURL)}
+}
+
+// shownURL is a base URL as logs name it: without credentials (user
+// information), query or fragment.
+func shownURL(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "(a base URL that does not parse)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
 }
 
 func withDefaults(o Options) Options {
@@ -213,15 +228,48 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 			continue
 		}
 		if st.delivered.Load() || try >= c.opts.MaxRetries || !retryable(err) {
+			c.logFailure(ctx, req.Model, st, err)
 			return res, err
 		}
 		wait := c.backoff(try, retryAfter(st.header))
-		c.log.Warn("llm upstream retry", "generation", llm.RequestID(ctx), "model", req.Model, "retry", try+1,
-			"kind", llm.KindOf(err), "status", st.status, "wait", wait)
+		c.log.Warn("llm upstream retry", "generation", llm.RequestID(ctx), "model", req.Model, "url", c.shown,
+			"retry", try+1, "kind", llm.KindOf(err), "status", st.status, "wait", wait)
 		if !sleep(ctx, wait) {
 			return res, ctxError(ctx)
 		}
 	}
+}
+
+// logFailure logs an answer's failed request, naming the upstream (its
+// base URL, without credentials) and the cause, which the answer's own
+// log line (the hub's) does not: an operator sees which upstream could
+// not be reached, refused or failed, and why. The cause is cleaned of
+// the API key.
+func (c *Client) logFailure(ctx context.Context, model string, st *attempt, err error) {
+	level := slog.LevelWarn
+	if llm.KindOf(err) == llm.KindContextLength {
+		level = slog.LevelInfo // the hub fits the prompt and asks again
+	}
+	c.log.Log(ctx, level, "llm upstream request failed", "generation", llm.RequestID(ctx), "model", model, "url", c.shown,
+		"kind", llm.KindOf(err), "status", st.status, "err", cleanCause(err, c.opts.APIKey))
+}
+
+// cleanCause is err's text without the API key, nor anything shaped like
+// one, and with the request's URL as shownURL shows it.
+func cleanCause(err error, key string) string {
+	s := err.Error()
+	var e *llm.Error
+	if errors.As(err, &e) && e.Err != nil {
+		s = e.Error() + ": " + e.Err.Error()
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && urlErr.URL != "" {
+		s = strings.ReplaceAll(s, urlErr.URL, shownURL(urlErr.URL))
+	}
+	if key != "" {
+		s = strings.ReplaceAll(s, key, "[redacted]")
+	}
+	return keyLike.ReplaceAllString(s, "[redacted]")
 }
 
 // request converts an llm.Request for a reasoning model or another.

@@ -1,0 +1,64 @@
+package openai_test
+
+import (
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"chatd/llm"
+	"chatd/llm/fakeai"
+	"chatd/llm/openai"
+)
+
+// TestFailureNamesTheUpstream: an answer whose upstream cannot be reached
+// (or fails it otherwise) is logged naming that upstream's URL, without
+// its credentials, and the cause, without the API key; each retry's line
+// names the URL too. Before, no line of the answer named the URL (only
+// the start-up probe did, and only for OPENAI_BASE_URL).
+func TestFailureNamesTheUpstream(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens here now
+	srv := fakeai.Start(t, fakeai.Options{})
+	tests := []struct {
+		name, base, prompt string
+		kind               llm.ErrorKind
+		shown, cause       string
+	}{
+		{"unreachable", "http://user:s3cret@" + addr + "/v1?token=s3cret", "hi", llm.KindConnection,
+			"http://" + addr + "/v1", "connection refused"},
+		{"server error", srv.URL, "[[fake fault=500]]", llm.KindUpstream, srv.URL, "500"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &recorder{}
+			c := newClient(tc.base, func(o *openai.Options) { o.MaxRetries = 1; o.Logger = slog.New(logs) })
+			r := stream(llm.WithRequestID(testCtx(t), "gen-1"), c, tc.prompt, 0)
+			if llm.KindOf(r.err) != tc.kind {
+				t.Fatalf("err %v, want %s", r.err, tc.kind)
+			}
+			warnings := logs.warnings()
+			if len(warnings) != 2 || !strings.HasPrefix(warnings[0], "llm upstream retry ") ||
+				!strings.HasPrefix(warnings[1], "llm upstream request failed ") {
+				t.Fatalf("warnings %q, want a retry and the failure", warnings)
+			}
+			for _, w := range warnings {
+				if !strings.Contains(w, "url="+tc.shown+" ") || !strings.Contains(w, "generation=gen-1") {
+					t.Errorf("%q does not name url=%s and the generation", w, tc.shown)
+				}
+				if strings.Contains(w, "s3cret") || strings.Contains(w, testKey) {
+					t.Errorf("%q shows a credential", w)
+				}
+			}
+			if !strings.Contains(warnings[1], "kind="+string(tc.kind)) || !strings.Contains(warnings[1], tc.cause) {
+				t.Errorf("%q does not say kind %s and the cause %q", warnings[1], tc.kind, tc.cause)
+			}
+		})
+	}
+}
