@@ -102,8 +102,8 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 		f.in = f.in[:read+n]
 		f.err = err
 		f.lines(f.normalize(read))
-		if len(f.in) > maxLine {
-			f.in, f.err = nil, errLineTooLong
+		if len(f.in) > maxLine || len(f.pend) > maxLine {
+			f.in, f.pend, f.err = nil, nil, errLineTooLong
 		}
 	}
 	n := copy(p, f.out[f.pos:])
@@ -114,9 +114,11 @@ func (f *sseFixer) Read(p []byte) (int, error) {
 // readSize is the least free space offered to the body's Read.
 const readSize = 4 << 10
 
-// maxLine bounds a line of the stream: a chunk carrying an image as a
-// data URL is a few MiB. Without a bound, an upstream sending bytes
-// without a newline would grow the line in memory until a timeout.
+// maxLine bounds a line of the stream, and the data lines of an event
+// joined (see join): a chunk carrying an image as a data URL is a few
+// MiB. Without a bound, an upstream sending bytes without a newline (or
+// data lines without ending the event) would grow the line in memory
+// until a timeout.
 const maxLine = 16 << 20
 
 // errLineTooLong ends a stream with a line longer than maxLine.

@@ -318,21 +318,30 @@ func TestErrorLineThenSilence(t *testing.T) {
 // token timeout.
 func TestEndlessLine(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		piece := []byte(strings.Repeat("x", 64<<10))
-		_, _ = w.Write([]byte(`data: {"choices":[{"index":0,"delta":{"content":"`))
-		for r.Context().Err() == nil {
-			if _, err := w.Write(piece); err != nil {
-				return
+	tests := []struct{ name, head, piece string }{
+		{"one line", `data: {"choices":[{"index":0,"delta":{"content":"`, strings.Repeat("x", 64<<10)},
+		// The data lines of one event are joined (see sseFixer.join).
+		{"the data lines of one event", `data: {"choices":[{"index":0,` + "\n", strings.Repeat("data: \"x\":1,\n", 4<<10)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = w.Write([]byte(tc.head))
+				for r.Context().Err() == nil {
+					if _, err := w.Write([]byte(tc.piece)); err != nil {
+						return
+					}
+				}
+			}))
+			t.Cleanup(srv.Close)
+			c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FirstTokenTimeout = 5*time.Second, 5*time.Second })
+			r := stream(testCtx(t), c, "hi", 0)
+			if llm.KindOf(r.err) != llm.KindMalformed || r.text() != "" {
+				t.Fatalf("text %d bytes, err %v; want malformed", len(r.text()), r.err)
 			}
-		}
-	}))
-	t.Cleanup(srv.Close)
-	c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FirstTokenTimeout = 5*time.Second, 5*time.Second })
-	r := stream(testCtx(t), c, "hi", 0)
-	if llm.KindOf(r.err) != llm.KindMalformed || r.text() != "" {
-		t.Fatalf("text %d bytes, err %v; want malformed", len(r.text()), r.err)
+		})
 	}
 }
 
