@@ -176,10 +176,15 @@ func recv(stream *goopenai.ChatCompletionStream, dec *chunkDecoder) (*chunkField
 }
 
 // applyChunk records a chunk's finish reason and usage and returns the
-// whole characters of reasoning and of text it completes.
+// whole characters of reasoning and of text it completes. A usage without
+// a total (a server giving only the prompt's and the answer's tokens)
+// gets their sum.
 func applyChunk(res *llm.Result, text, reasoning *utf8Joiner, chunk *chunkFields) (string, string) {
-	if chunk.usage != nil {
-		res.Usage = chunk.usage
+	if u := chunk.usage; u != nil {
+		if u.TotalTokens == 0 {
+			u.TotalTokens = u.PromptTokens + u.CompletionTokens
+		}
+		res.Usage = u
 	}
 	r, t := "", ""
 	for _, ch := range chunk.choices {
