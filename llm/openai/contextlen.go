@@ -27,6 +27,7 @@ import (
 //	           You passed 12289 input tokens and requested 4096 output tokens. However, the model's context length is only 16384 tokens, ...
 //	           max_tokens=8192 cannot be greater than max_model_len=max_total_tokens=4096. ...
 //	           The decoder prompt (length 9000) is longer than the maximum model length of 8192. ...
+//	OpenRouter This endpoint's maximum context length is 65536 tokens. However, you requested about 70000 tokens (3000 of text input, 67000 in the output). ...
 //	OpenAI (legacy completions)
 //	           This model's maximum context length is 4097 tokens, however you requested 4231 tokens (3975 in your prompt; 256 for the completion). ...
 //	TGI        Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 `inputs` tokens and 200 `max_new_tokens`
@@ -66,7 +67,8 @@ var (
 		regexp.MustCompile(`(?i)prompt \(length (\d+)\)`),
 		regexp.MustCompile("(?i)`inputs` must have less than \\d+ tokens\\. given: (\\d+)"),
 		regexp.MustCompile(`(?i)\((\d+) in your prompt`),
-		regexp.MustCompile(`(?i)you requested (\d+) tokens`), // the total: last
+		regexp.MustCompile(`(?i)\((\d+) of text input`),
+		regexp.MustCompile(`(?i)you requested (?:about )?(\d+) tokens`), // the total: last
 	}
 )
 

@@ -262,6 +262,12 @@ func TestContextLengthRefusals(t *testing.T) {
 		{"ollama native", 400, `{"error":"the input length exceeds the context length"}`, llm.KindContextLength, 0, 0},
 		{"openai legacy completions", 400, `{"error":{"message":"This model's maximum context length is 4097 tokens, however you requested 4231 tokens (3975 in your prompt; 256 for the completion). Please reduce your prompt; or completion length.","type":"invalid_request_error","code":null}}`,
 			llm.KindContextLength, 4097, 3975},
+		{"openrouter", 400, `{"error":{"message":"This endpoint's maximum context length is 65536 tokens. However, you requested about 70000 tokens (3000 of text input, 67000 in the output). Please reduce the length of either one.","code":400,"metadata":{"provider_name":"X"}}}`,
+			llm.KindContextLength, 65536, 3000},
+		{"openrouter text input only", 400, `{"error":{"message":"This endpoint's maximum context length is 16384 tokens. However, you requested about 20000 tokens (20000 of text input). Please reduce the length of either one.","code":400}}`,
+			llm.KindContextLength, 16384, 20000},
+		{"only the total requested, about", 400, `{"error":{"message":"This endpoint's maximum context length is 16384 tokens. However, you requested about 20000 tokens.","code":400}}`,
+			llm.KindContextLength, 16384, 20000},
 		{"top-level other refusal", 400, `{"object":"error","message":"temperature must be at most 2","type":"BadRequestError","code":400}`, llm.KindBadRequest, 0, 0},
 	}
 	for _, tc := range tests {
