@@ -84,9 +84,11 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	var dec chunkDecoder
 	for {
 		chunk, err := recv(stream, &dec)
-		if errors.Is(err, io.ErrUnexpectedEOF) && res.FinishReason != "" {
-			// Cut after the finish reason, before the usage or [DONE]:
-			// the answer is complete.
+		if err != nil && res.FinishReason != "" &&
+			(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(context.Cause(actx), errIdleTimeout)) {
+			// Cut after the finish reason, before the usage or [DONE], or
+			// silent after it (neither [DONE] nor the body's end came
+			// within the idle timeout): the answer is complete.
 			out.deliver(reasoning.flush(), text.flush())
 			return res, nil
 		}

@@ -3,6 +3,7 @@ package openai_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -530,5 +531,40 @@ func TestCutAfterFinish(t *testing.T) {
 	}
 	if srv.Requests() != 1 {
 		t.Fatalf("%d requests", srv.Requests())
+	}
+}
+
+// TestSilentAfterFinish: an upstream that sends the finish reason (and
+// its usage) but then neither [DONE] nor the end of the body, keeping the
+// connection open, ends a complete answer, not a timeout: the idle
+// timeout ends the wait for the rest, as a body cut after the finish
+// reason does (TestCutAfterFinish). Before, the answer failed as 'The
+// model stopped sending' with all its text there.
+func TestSilentAfterFinish(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, tail string
+		usage      bool
+	}{
+		{"after the finish reason", "", false},
+		{"after the usage", `data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}` + "\n\n", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				fmt.Fprint(w, contentChunk("a")+contentChunk("b")+
+					`data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n"+tc.tail)
+				w.(http.Flusher).Flush()
+				<-r.Context().Done() // silent until the client leaves
+			}))
+			t.Cleanup(srv.Close)
+			c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout = 200 * time.Millisecond })
+			r := stream(testCtx(t), c, "hi", 0)
+			if r.err != nil || r.text() != "ab" || r.res.FinishReason != "stop" || (r.res.Usage != nil) != tc.usage {
+				t.Fatalf("text %q, finish %q, usage %v, err %v; want the whole answer", r.text(), r.res.FinishReason, r.res.Usage, r.err)
+			}
+		})
 	}
 }
