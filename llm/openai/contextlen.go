@@ -33,6 +33,8 @@ import (
 //	TGI        Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 `inputs` tokens and 200 `max_new_tokens`
 //	           Input validation error: `inputs` must have less than 4096 tokens. Given: 5000
 //	Ollama     the input length exceeds the context length (no number)
+//	Gemini     The input token count (140000) exceeds the maximum number of tokens allowed (131072).
+//	           (in a list: [{"error": {...}}], see bodyError)
 //
 // vLLM's refusal of a max_tokens larger than the whole window names the
 // window: the hub then asks for fewer tokens of answer (hub/refit.go).
@@ -53,6 +55,7 @@ var (
 		regexp.MustCompile(`(?i)max_model_len=(?:max_total_tokens=)?(\d+)`),
 		regexp.MustCompile(`(?i)maximum model length of (\d+)`),
 		regexp.MustCompile("(?i)`inputs` must have less than (\\d+) tokens"),
+		regexp.MustCompile(`(?i)maximum number of tokens allowed \((\d+)\)`),
 	}
 	promptWords = []*regexp.Regexp{
 		regexp.MustCompile(`(?i)your messages resulted in (\d+) tokens`),
@@ -68,6 +71,7 @@ var (
 		regexp.MustCompile("(?i)`inputs` must have less than \\d+ tokens\\. given: (\\d+)"),
 		regexp.MustCompile(`(?i)\((\d+) in your prompt`),
 		regexp.MustCompile(`(?i)\((\d+) of text input`),
+		regexp.MustCompile(`(?i)input token count \((\d+)\)`),
 		regexp.MustCompile(`(?i)you requested (?:about )?(\d+) tokens`), // the total: last
 	}
 )

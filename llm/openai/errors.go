@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -89,7 +90,8 @@ func contextLength(e *goopenai.APIError) bool {
 		"exceeds the context window", "exceed context window", "context window exceeded",
 		"exceeds the available context size", "prompt is too long", "`max_new_tokens` must be <=",
 		"context length is only", "cannot be greater than max_model_len", "longer than the maximum model length",
-		"`inputs` must have less than", "input length exceeds the context length"} {
+		"`inputs` must have less than", "input length exceeds the context length",
+		"exceeds the maximum number of tokens allowed"} {
 		if strings.Contains(m, s) {
 			return true
 		}
@@ -102,12 +104,17 @@ func contextLength(e *goopenai.APIError) bool {
 // as an APIError with the response's status: a top-level message (older
 // vLLM: {"object": "error", "message": ..., "type": ..., "code": 400}),
 // an error that is a string (Hugging Face TGI: {"error": ..., "error_type":
-// ...}) or a detail string (FastAPI servers). Nil when err is no such
-// response or its body says nothing readable.
+// ...}), a detail string (FastAPI servers) or OpenAI's shape inside a
+// list (Google's APIs: [{"error": {"code": 400, "message": ...}}]). Nil
+// when err is no such response or its body says nothing readable.
 func bodyError(err error) *goopenai.APIError {
 	var reqErr *goopenai.RequestError
 	if !errors.As(err, &reqErr) || len(reqErr.Body) == 0 {
 		return nil
+	}
+	if e := listedError(reqErr.Body); e != nil {
+		e.HTTPStatus, e.HTTPStatusCode = reqErr.HTTPStatus, reqErr.HTTPStatusCode
+		return e
 	}
 	var b struct {
 		Message   any    `json:"message"`
@@ -132,6 +139,22 @@ func bodyError(err error) *goopenai.APIError {
 	}
 	return &goopenai.APIError{Message: msg, Type: cmp.Or(b.Type, b.ErrorType), Code: b.Code,
 		HTTPStatus: reqErr.HTTPStatus, HTTPStatusCode: reqErr.HTTPStatusCode}
+}
+
+// listedError returns the error of a body that is a list whose first
+// element is OpenAI's error shape ({"error": {"message": ...}}), else nil.
+func listedError(body []byte) *goopenai.APIError {
+	var list []json.RawMessage
+	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '[' || json.Unmarshal(b, &list) != nil || len(list) == 0 {
+		return nil
+	}
+	var first struct {
+		Error *goopenai.APIError `json:"error"`
+	}
+	if json.Unmarshal(list[0], &first) != nil || first.Error == nil || strings.TrimSpace(first.Error.Message) == "" {
+		return nil
+	}
+	return first.Error
 }
 
 // quotaExhausted reports an account out of credit: OpenAI's type or code

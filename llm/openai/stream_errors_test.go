@@ -268,6 +268,12 @@ func TestContextLengthRefusals(t *testing.T) {
 			llm.KindContextLength, 16384, 20000},
 		{"only the total requested, about", 400, `{"error":{"message":"This endpoint's maximum context length is 16384 tokens. However, you requested about 20000 tokens.","code":400}}`,
 			llm.KindContextLength, 16384, 20000},
+		{"gemini", 400, `[{"error":{"code":400,"message":"The input token count (140000) exceeds the maximum number of tokens allowed (131072).","status":"INVALID_ARGUMENT"}}]`,
+			llm.KindContextLength, 131072, 140000},
+		{"gemini, not in a list", 400, `{"error":{"code":400,"message":"The input token count (140000) exceeds the maximum number of tokens allowed (131072).","status":"INVALID_ARGUMENT"}}`,
+			llm.KindContextLength, 131072, 140000},
+		{"gemini other refusal", 400, `[{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT"}}]`,
+			llm.KindBadRequest, 0, 0},
 		{"top-level other refusal", 400, `{"object":"error","message":"temperature must be at most 2","type":"BadRequestError","code":400}`, llm.KindBadRequest, 0, 0},
 	}
 	for _, tc := range tests {
@@ -385,5 +391,23 @@ func TestEndlessErrorBody(t *testing.T) {
 	var e *llm.Error
 	if !errors.As(r.err, &e) || e.Kind != llm.KindUpstream || e.Status != http.StatusBadGateway {
 		t.Fatalf("err %v, want upstream_error with status 502", r.err)
+	}
+}
+
+// TestErrorInAList: an error response whose body is a list holding
+// OpenAI's error object (Google's APIs answer so) is read like the object
+// alone: its message is shown. Before, go-openai could not read it and
+// the refusal said nothing of why.
+func TestErrorInAList(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `[{"error":{"code":400,"message":"Unknown name \"x\": Cannot find field.","status":"INVALID_ARGUMENT"}}]`)
+	}))
+	t.Cleanup(srv.Close)
+	r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
+	var e *llm.Error
+	if !errors.As(r.err, &e) || e.Kind != llm.KindBadRequest || !strings.Contains(e.Message, `Unknown name "x": Cannot find field.`) {
+		t.Fatalf("err %v, want bad_request with the upstream's message", r.err)
 	}
 }
