@@ -255,7 +255,8 @@ func (c *Client) logFailure(ctx context.Context, model string, st *attempt, err 
 }
 
 // cleanCause is err's text without the API key, nor anything shaped like
-// one, and with the request's URL as shownURL shows it.
+// one, with the request's URL as shownURL shows it, on one line of at
+// most maxCause characters.
 func cleanCause(err error, key string) string {
 	s := err.Error()
 	var e *llm.Error
@@ -269,8 +270,16 @@ func cleanCause(err error, key string) string {
 	if key != "" {
 		s = strings.ReplaceAll(s, key, "[redacted]")
 	}
-	return keyLike.ReplaceAllString(s, "[redacted]")
+	s = strings.Join(strings.Fields(keyLike.ReplaceAllString(s, "[redacted]")), " ")
+	if r := []rune(s); len(r) > maxCause {
+		s = string(r[:maxCause]) + "…"
+	}
+	return s
 }
+
+// maxCause bounds the cause a log line quotes: an error response's body
+// (up to 1 MiB, a proxy's web page) is part of go-openai's error text.
+const maxCause = 1000
 
 // request converts an llm.Request for a reasoning model or another.
 func (c *Client) request(req llm.Request, reasoning bool) goopenai.ChatCompletionRequest {

@@ -1,8 +1,11 @@
 package openai_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -25,6 +28,12 @@ func TestFailureNamesTheUpstream(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens here now
 	srv := fakeai.Start(t, fakeai.Options{})
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprint(w, "<html><body>\n"+strings.Repeat("<p>bad gateway</p>\n", 5000)+"</body></html>")
+	}))
+	t.Cleanup(page.Close)
 	tests := []struct {
 		name, base, prompt string
 		kind               llm.ErrorKind
@@ -33,6 +42,7 @@ func TestFailureNamesTheUpstream(t *testing.T) {
 		{"unreachable", "http://user:s3cret@" + addr + "/v1?token=s3cret", "hi", llm.KindConnection,
 			"http://" + addr + "/v1", "connection refused"},
 		{"server error", srv.URL, "[[fake fault=500]]", llm.KindUpstream, srv.URL, "500"},
+		{"a long error page", page.URL + "/v1", "hi", llm.KindUpstream, page.URL + "/v1", "<p>bad gateway</p> <p>"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +68,9 @@ func TestFailureNamesTheUpstream(t *testing.T) {
 			}
 			if !strings.Contains(warnings[1], "kind="+string(tc.kind)) || !strings.Contains(warnings[1], tc.cause) {
 				t.Errorf("%q does not say kind %s and the cause %q", warnings[1], tc.kind, tc.cause)
+			}
+			if len(warnings[1]) > 2000 || strings.Contains(warnings[1], "\n") {
+				t.Errorf("failure line of %d bytes (newline: %v), want one short line", len(warnings[1]), strings.Contains(warnings[1], "\n"))
 			}
 		})
 	}
