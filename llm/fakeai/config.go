@@ -224,7 +224,7 @@ type Config struct {
 	// encoding's last chunk is sent), as a proxy may send it late.
 	EndDelay time.Duration
 	// Framing is the shape of the stream's lines; it defaults to LF line
-	// ends.
+	// ends. Split applies to LF line ends only.
 	Framing Framing
 	// Refuse names a request field (max_tokens, max_completion_tokens,
 	// reasoning_effort, temperature, top_p or stop) that a request carrying it is refused for with
