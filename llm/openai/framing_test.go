@@ -81,6 +81,10 @@ func TestStreamRawShapes(t *testing.T) {
 		{"bare cr", "data: " + chunk + "\r\rdata: [DONE]\r\r", "hi", ""},
 		{"bare cr, no blank lines", "data: " + chunk + "\rdata: [DONE]\r", "hi", ""},
 		{"multiline", "data: {\"choices\":[{\"index\":0,\ndata: \"delta\":{\"content\":\"hi\"},\ndata: \"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", "hi", ""},
+		// An event whose data is empty is not dispatched (a keep-alive):
+		// 400 of them, past go-openai's 300 empty messages.
+		{"empty data keep-alives", "data: " + `{"choices":[{"index":0,"delta":{"content":"h"}}]}` + "\n\n" +
+			strings.Repeat("data: \n\n", 200) + strings.Repeat("event: ping\ndata:\r\n\r\n", 200) + "data: " + chunk + "\n\ndata: [DONE]\n\n", "hhi", ""},
 		{"error event in plain text", "data: " + `{"choices":[{"index":0,"delta":{"content":"hi"}}]}` + "\n\nevent: error\ndata: overloaded\n\ndata: [DONE]\n\n",
 			"hi", llm.KindUpstream},
 	}

@@ -48,6 +48,10 @@ import (
 //     (`data: {"error":{...}}`, see errorField).
 //   - The blank line ending a data line's event is dropped when a data line
 //     follows it (see emit).
+//   - A data line without data (an event kept alive with `data:`) is
+//     dropped with the blank line after it: the SSE specification does
+//     not dispatch an event whose data is empty, and go-openai would
+//     decode "" as a chunk and fail the stream as malformed.
 //   - A comment line (one starting with ':', such as OpenRouter's
 //     ": OPENROUTER PROCESSING" or a proxy's ": ping") is dropped, with the
 //     blank line right after it. go-openai counts every line that is not a
@@ -306,6 +310,13 @@ func (f *sseFixer) fix(l []byte) {
 		l = errorField(l)
 	}
 	payload, isData := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix)
+	if isData && !f.errEvent && len(bytes.TrimSpace(payload)) == 0 {
+		// An event whose data is empty (a keep-alive) is not dispatched
+		// (SSE): go-openai would decode "" as a chunk and fail. Its
+		// blank line goes with it, as a comment's does.
+		f.skipBlank = true
+		return
+	}
 	if isData && f.errEvent {
 		if e := errorEventData(payload); e != nil {
 			l, payload = e, e[len(dataPrefix):]

@@ -106,6 +106,9 @@ func TestSSEFixer(t *testing.T) {
 		{"error event, multiline", "event: error\ndata: {\"message\":\ndata: \"m\"}\n\n",
 			`data: {"error":{"message":` + "\r" + `"m"}}` + "\n\n"},
 		{"error type ends with its event", "event: error\n\n" + head + `"content":"x"` + tail, "\n" + out(`"content":"x"`) + "\n"},
+		{"empty data dropped with its blank line", head + `"content":"x"` + tail + "data:\n\ndata: \r\n\r\n" + "data: [DONE]\n\n",
+			out(`"content":"x"`) + "data: [DONE]\n\n"},
+		{"empty data of an error event kept", "event: error\ndata:\n\n", `data: {"error":{"message":"the stream reported an error without a message"}}` + "\n\n"},
 		{"other event types", "event: errors\n" + head + `"content":"x"` + tail, out(`"content":"x"`) + "\n"},
 	}
 	for _, tc := range tests {
