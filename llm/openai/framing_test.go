@@ -85,6 +85,10 @@ func TestStreamRawShapes(t *testing.T) {
 		// 400 of them, past go-openai's 300 empty messages.
 		{"empty data keep-alives", "data: " + `{"choices":[{"index":0,"delta":{"content":"h"}}]}` + "\n\n" +
 			strings.Repeat("data: \n\n", 200) + strings.Repeat("event: ping\ndata:\r\n\r\n", 200) + "data: " + chunk + "\n\ndata: [DONE]\n\n", "hhi", ""},
+		// An event of fields only (an event type, an id, a retry time),
+		// without data, is a keep-alive too: 400 of them.
+		{"field-only keep-alives", "retry: 3000\n\n" + "data: " + `{"choices":[{"index":0,"delta":{"content":"h"}}]}` + "\n\n" +
+			strings.Repeat("event: ping\n\n", 200) + strings.Repeat("id: 7\r\n\r\n", 200) + "data: " + chunk + "\n\ndata: [DONE]\n\n", "hhi", ""},
 		{"error event in plain text", "data: " + `{"choices":[{"index":0,"delta":{"content":"hi"}}]}` + "\n\nevent: error\ndata: overloaded\n\ndata: [DONE]\n\n",
 			"hi", llm.KindUpstream},
 	}

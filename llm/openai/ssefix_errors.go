@@ -21,15 +21,20 @@ var eventField = []byte("event:")
 // line, as some servers send) no longer parsed and its message was lost
 // (a malformed reply instead). An event's type is kept until the blank
 // line that ends the event: an "error" event's data is an error (see
-// errorEventData).
+// errorEventData). A blank line right after a field line ends an event
+// without data, which the SSE specification does not dispatch (a
+// keep-alive such as `event: ping`): it is dropped too, as go-openai
+// would count it toward its limit of empty messages (see comment).
 func (f *sseFixer) field(l []byte) bool {
 	if v, ok := bytes.CutPrefix(l, eventField); ok {
 		v = trimEOL(v)
 		f.errEvent = string(bytes.TrimPrefix(v, []byte(" "))) == "error"
+		f.skipBlank = true
 		return true
 	}
 	for _, p := range otherFields {
 		if bytes.HasPrefix(l, p) {
+			f.skipBlank = true
 			return true
 		}
 	}
