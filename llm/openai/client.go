@@ -85,8 +85,8 @@ type Options struct {
 	// DisableStreamUsage stops asking for usage in the stream
 	// (stream_options.include_usage), for servers that reject it.
 	DisableStreamUsage bool
-	// Logger receives retries; it defaults to slog.Default(). The API key is
-	// never logged.
+	// Logger receives retries and failed requests; it defaults to
+	// slog.Default(). The API key is never logged.
 	Logger *slog.Logger
 }
 
