@@ -54,10 +54,15 @@ type deadlineTimer interface {
 	Stop() bool
 }
 
-// realClock is the clock of time.Now and time.AfterFunc.
-type realClock struct{ start time.Time }
+// realClock is the clock of time.Now and time.AfterFunc, started when
+// the process was (one value for every attempt: no allocation per
+// attempt).
+type realClock struct{}
 
-func (c realClock) since() time.Duration { return time.Since(c.start) }
+// processStart is realClock's start.
+var processStart = time.Now()
+
+func (realClock) since() time.Duration { return time.Since(processStart) }
 
 func (realClock) afterFunc(d time.Duration, f func()) deadlineTimer { return time.AfterFunc(d, f) }
 
@@ -65,7 +70,7 @@ func (realClock) afterFunc(d time.Duration, f func()) deadlineTimer { return tim
 // context ctx is ended by cancel; clock nil is the real one.
 func newStreamDeadline(ctx context.Context, cancel context.CancelCauseFunc, clock deadlineClock, first, idle time.Duration) *streamDeadline {
 	if clock == nil {
-		clock = realClock{start: time.Now()}
+		clock = realClock{}
 	}
 	d := &streamDeadline{idle: idle, clock: clock, ctx: ctx, cancel: cancel}
 	d.timer = clock.afterFunc(time.Hour, d.check) // armed once d.timer is set: check uses it
