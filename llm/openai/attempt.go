@@ -84,11 +84,12 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	var dec chunkDecoder
 	for {
 		chunk, err := recv(stream, &dec)
-		if err != nil && res.FinishReason != "" &&
-			(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(context.Cause(actx), errIdleTimeout)) {
+		if err != nil && res.FinishReason != "" && (errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(context.Cause(actx), errIdleTimeout) || errors.Is(context.Cause(actx), errFirstTokenTimeout)) {
 			// Cut after the finish reason, before the usage or [DONE], or
 			// silent after it (neither [DONE] nor the body's end came
-			// within the idle timeout): the answer is complete.
+			// before the timer, of an answer with text or without): the
+			// answer is complete.
 			out.deliver(reasoning.flush(), text.flush())
 			return res, nil
 		}

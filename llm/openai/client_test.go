@@ -542,27 +542,30 @@ func TestCutAfterFinish(t *testing.T) {
 // model stopped sending' with all its text there.
 func TestSilentAfterFinish(t *testing.T) {
 	t.Parallel()
+	const ab = "data: " + `{"choices":[{"index":0,"delta":{"content":"a"}}]}` + "\n\n" + "data: " + `{"choices":[{"index":0,"delta":{"content":"b"}}]}` + "\n\n"
 	tests := []struct {
-		name, tail string
-		usage      bool
+		name, body, tail, want string
+		usage                  bool
 	}{
-		{"after the finish reason", "", false},
-		{"after the usage", `data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}` + "\n\n", true},
+		{"after the finish reason", ab, "", "ab", false},
+		{"after the usage", ab, `data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}` + "\n\n", "ab", true},
+		{"an answer without text", "", "", "", false}, // the first-token timer ends the wait
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/event-stream")
-				fmt.Fprint(w, contentChunk("a")+contentChunk("b")+
-					`data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n"+tc.tail)
+				fmt.Fprint(w, tc.body+`data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n"+tc.tail)
 				w.(http.Flusher).Flush()
 				<-r.Context().Done() // silent until the client leaves
 			}))
 			t.Cleanup(srv.Close)
-			c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout = 200 * time.Millisecond })
+			c := newClient(srv.URL, func(o *openai.Options) {
+				o.IdleTimeout, o.FirstTokenTimeout = 200*time.Millisecond, 200*time.Millisecond
+			})
 			r := stream(testCtx(t), c, "hi", 0)
-			if r.err != nil || r.text() != "ab" || r.res.FinishReason != "stop" || (r.res.Usage != nil) != tc.usage {
+			if r.err != nil || r.text() != tc.want || r.res.FinishReason != "stop" || (r.res.Usage != nil) != tc.usage {
 				t.Fatalf("text %q, finish %q, usage %v, err %v; want the whole answer", r.text(), r.res.FinishReason, r.res.Usage, r.err)
 			}
 		})
