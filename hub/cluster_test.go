@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1156,3 +1157,50 @@ func TestCallContext(t *testing.T) {
 		t.Fatal("release kept the context")
 	}
 }
+
+// TestClusterSubscribeCutDuringLookup: a subscribe whose connection
+// closes while it looks up the answer running elsewhere (its context
+// cancelled) is not a bus failure: the tab is told nothing more and
+// nothing is logged, where it used to get an unavailable error, a 1001
+// and a warning that read like an outage.
+func TestClusterSubscribeCutDuringLookup(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A")
+	var logged warnCounter
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := tc.startWith(t, "B", func(m *MemBus) Bus { return &cutLookupBus{MemBus: m, cut: cancel} },
+		func(o *Options) { o.Logger = slog.New(&logged) })
+	conv := tc.conversation(t)
+	s := newTab(tc.user.ID, "b1")
+	b.Register(s)
+	t.Cleanup(func() { b.Detach(s) })
+	if err := b.Subscribe(ctx, s, tc.user.ID, SubscribeRequest{ConversationID: conv.ID}); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	frames, closed := s.snapshot()
+	if len(frames) != 1 || frames[0].Type != protocol.TypeAck || closed != 0 || logged.n.Load() != 0 {
+		t.Fatalf("closed %d, %d warnings, frames:\n%s", closed, logged.n.Load(), dump(frames))
+	}
+}
+
+// cutLookupBus is a MemBus whose lookups of a running answer end the
+// caller's context first, as a connection closing during the lookup.
+type cutLookupBus struct {
+	*MemBus
+	cut context.CancelFunc
+}
+
+func (b *cutLookupBus) Running(ctx context.Context, _ string) (AnswerRef, bool, error) {
+	b.cut()
+	<-ctx.Done()
+	return AnswerRef{}, false, fmt.Errorf("read lock: %w: %w", ErrBusUnavailable, ctx.Err())
+}
+
+// warnCounter is a slog handler counting the records at Warn and above.
+type warnCounter struct{ n atomic.Int64 }
+
+func (w *warnCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnCounter) Handle(context.Context, slog.Record) error    { w.n.Add(1); return nil }
+func (w *warnCounter) WithAttrs([]slog.Attr) slog.Handler           { return w }
+func (w *warnCounter) WithGroup(string) slog.Handler                { return w }

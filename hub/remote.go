@@ -51,6 +51,8 @@ func (h *Hub) remoteStarted(a AnswerRef) {
 // just began to follow. It runs after sub was added, so an answer that
 // starts later is announced (remoteStarted) and one that started before is
 // found here; both paths may find the same answer, which is mirrored once.
+// A lookup cut because the subscribe's own context was cancelled (its
+// connection is closing) is no bus failure: nothing is told or logged.
 func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 	if h.solo {
 		return
@@ -65,9 +67,12 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 	if busy {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	lctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
-	a, ok, err := h.bus.Running(ctx, convID)
+	a, ok, err := h.bus.Running(lctx, convID)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return
+	}
 	if err != nil {
 		// Like a mirror that fails: error, then close, so the tab
 		// reconnects and subscribes again once the bus is back (an open

@@ -12,6 +12,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"chatd/hub"
+	"chatd/hub/natsbus"
 	"chatd/hub/protocol"
 	"chatd/llm/fakeai"
 	"chatd/persistence"
@@ -348,13 +350,24 @@ func TestClusterLimits(t *testing.T) {
 // Within the lease TTL another instance stores the answer as interrupted
 // with its last checkpoint's text, and the tabs following it elsewhere get
 // done with status interrupted.
+//
+// C's lookup of the running answer (the subscribe's, made after its ack)
+// returns only once the answer has hung, as on a loaded machine where it
+// came after B's mirror and the checkpoint: the test must wait for C's tab
+// to be sent the answer, not count C's mirrors at a moment (a clean-clone
+// CI run once found 0; its "look up the running answer: context canceled"
+// was that lookup, still under way, cut by the test closing C's tab).
 func TestClusterCrash(t *testing.T) {
 	t.Parallel()
 	var regs []*prometheus.Registry // each instance's metrics, in start order
+	slowC := make(chan struct{})    // closed: C's lookups return
 	c := newCluster(t, clusterOptions{tweak: func(cfg *Config) {
 		reg := prometheus.NewRegistry()
 		cfg.Metrics.Registerer, cfg.Metrics.Gatherer = reg, reg
 		regs = append(regs, reg)
+		if len(regs) == 3 {
+			cfg.Bus = &gatedLookups{Bus: cfg.Bus.(*natsbus.Bus), open: slowC}
+		}
 	}})
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 	u := b.register(t)
@@ -371,6 +384,8 @@ func TestClusterCrash(t *testing.T) {
 		m, err := b.store.Message(context.Background(), u.ID, ack.MessageID)
 		return err == nil && m.Content == kept
 	})
+	close(slowC)
+	seenC = append(seenC, tabC.until(func(f frame) bool { return f.Type == "delta" })...)
 
 	for i, want := range []float64{0, 1, 1} { // tabs on B and C follow the answer running on A
 		if got := metricValue(t, regs[i], "chatd_bus_mirrored_answers"); got != want {
@@ -507,4 +522,21 @@ func TestClusterRegenerate(t *testing.T) {
 	if text, done := answer(t, framesA, re.MessageID); done.Status != "complete" || text != want {
 		t.Fatalf("new answer on A: %d bytes, %s", len(text), done.raw)
 	}
+}
+
+// gatedLookups is a bus whose lookups of a running answer wait until open
+// is closed (or their context ends): a lookup slower than everything else.
+type gatedLookups struct {
+	*natsbus.Bus
+	open <-chan struct{}
+}
+
+// Running waits for open, then looks the answer up.
+func (g *gatedLookups) Running(ctx context.Context, conversationID string) (hub.AnswerRef, bool, error) {
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return hub.AnswerRef{}, false, ctx.Err()
+	}
+	return g.Bus.Running(ctx, conversationID)
 }
