@@ -273,6 +273,41 @@ func TestLocks(t *testing.T) {
 	}
 }
 
+// TestUnreadableLockUnavailable: a conversation's lock whose value cannot
+// be read says nobody can tell who holds it; every call reading it fails
+// as the bus being unavailable (the hub refuses a send with unavailable
+// and runs nothing), never with a bare decode error, and the value stays.
+func TestUnreadableLockUnavailable(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, _ := newBus(t, c, "bad-lock", time.Minute)
+	waitHealthy(t, ctx, b)
+	kv := b.res.Load().locks
+	a := answer("conv-bad-lock", "m1", b.InstanceID())
+	if _, err := kv.Put(ctx, token(a.ConversationID), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"acquire", func() error { _, err := b.Acquire(ctx, a); return err }},
+		{"running", func() error { _, _, err := b.Running(ctx, a.ConversationID); return err }},
+		{"claim", func() error { _, err := b.Claim(ctx, answer(a.ConversationID, "m0", "gone")); return err }},
+		{"release", func() error { return b.Release(ctx, a) }},
+	}
+	for _, tc := range calls {
+		if err := tc.call(); !errors.Is(err, hub.ErrBusUnavailable) {
+			t.Errorf("%s over an unreadable lock: %v, want an error wrapping %v", tc.name, err, hub.ErrBusUnavailable)
+		}
+	}
+	if e, err := kv.Get(ctx, token(a.ConversationID)); err != nil || string(e.Value()) != "{not json" {
+		t.Fatalf("the unreadable lock was changed: %v", err)
+	}
+}
+
 // TestRemovedKeysExpire: a released lock and a user's last connection
 // leave a marker in their bucket that expires (markerTTL), so the locks
 // and conns buckets hold only what is current, not one marker per

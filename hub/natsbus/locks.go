@@ -70,6 +70,7 @@ func (b *Bus) Acquire(ctx context.Context, a hub.AnswerRef) (hub.AnswerRef, erro
 }
 
 // readLock reads a conversation's lock; found is false when nobody holds it.
+// An unreadable lock is an error wrapping hub.ErrBusUnavailable.
 func (b *Bus) readLock(ctx context.Context, kv jetstream.KeyValue, key string) (hub.AnswerRef, uint64, bool, error) {
 	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -80,7 +81,10 @@ func (b *Bus) readLock(ctx context.Context, kv jetstream.KeyValue, key string) (
 	}
 	var ref hub.AnswerRef
 	if err := json.Unmarshal(e.Value(), &ref); err != nil {
-		return hub.AnswerRef{}, 0, false, fmt.Errorf("natsbus: decode lock %s: %w", key, err)
+		// Nobody can say who holds it: the cluster cannot be used for
+		// this conversation, as when the bus cannot be reached.
+		return hub.AnswerRef{}, 0, false, unavailable("read lock "+key,
+			fmt.Errorf("unreadable value at revision %d: %w", e.Revision(), err))
 	}
 	return ref, e.Revision(), true, nil
 }
