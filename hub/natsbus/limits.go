@@ -140,15 +140,9 @@ func (l *Limits) setOwn(ctx context.Context, userID string, own func(others int)
 	key := token(userID)
 	var unreadable error
 	err := l.b.updateKey(ctx, func(r *resources) jetstream.KeyValue { return r.conns }, key, func(val []byte) ([]byte, bool, error) {
-		c := connCounts{}
-		unreadable = nil
-		if val != nil {
-			if err := json.Unmarshal(val, &c); err != nil {
-				unreadable, c = err, connCounts{}
-			}
-		}
-		if c == nil { // the value was null
-			unreadable, c = errors.New("null counts"), connCounts{}
+		c, err := decodeConnCounts(val)
+		if unreadable = err; err != nil {
+			c = connCounts{}
 		}
 		rewrite := l.pruneDead(c) || unreadable != nil
 		others := 0
@@ -177,6 +171,28 @@ func (l *Limits) setOwn(ctx context.Context, userID string, own func(others int)
 			slog.String("key", key), slog.Any("err", unreadable))
 	}
 	return err
+}
+
+// decodeConnCounts decodes a user's entry in chatd_conns (nil: none). A
+// value that is not an object of counts, or that holds a negative count
+// (which would lift the user's limit everywhere), is an error.
+func decodeConnCounts(val []byte) (connCounts, error) {
+	c := connCounts{}
+	if val == nil {
+		return c, nil
+	}
+	if err := json.Unmarshal(val, &c); err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, errors.New("null counts")
+	}
+	for inst, n := range c {
+		if n < 0 {
+			return nil, fmt.Errorf("negative count %d of instance %q", n, inst)
+		}
+	}
+	return c, nil
 }
 
 // pruneDead drops the counts of instances whose lease expired, or that

@@ -183,7 +183,7 @@ func TestRepairFailuresCounted(t *testing.T) {
 // an entry until it is changed: before, every connection of the user
 // failed the cluster-wide check (and went through on the instance's
 // limit alone), for good, and every repair failed too; a null entry
-// panicked.
+// panicked; a negative count was taken as it was, lifting the limit.
 func TestUnreadableConnCountsReplaced(t *testing.T) {
 	t.Parallel()
 	c := startNATS(t, 1)
@@ -197,6 +197,7 @@ func TestUnreadableConnCountsReplaced(t *testing.T) {
 		{name: "not json", value: "not json", want: `{"%s":1}`},
 		{name: "null", value: "null", want: `{"%s":1}`},
 		{name: "not counts", value: `{"x":"y"}`, held: 1, want: `{"%s":2}`},
+		{name: "negative", value: `{"inst-gone":-5}`, held: 1, want: `{"%s":2}`},
 		{name: "release", value: "not json", held: 2, release: true, want: `{"%s":1}`},
 		{name: "last release", value: "not json", held: 1, release: true}, // the key is deleted
 	} {
