@@ -38,12 +38,20 @@ import (
 const ackQueue = 8
 
 // pubIdle is how long an answer publishes nothing before its
-// acknowledgement subscription is dropped (an answer whose publisher
-// stopped without its done and without the Release that drops its state:
-// bus work stopped). It is above
-// the hub's default MaxDuration, so a running answer never loses it; one
-// that does subscribes again on its next frame.
+// acknowledgement subscription is dropped and its state set aside (an
+// answer whose publisher stopped without its done and without the Release
+// that drops its state: bus work stopped). It is above the hub's default
+// MaxDuration, so a running answer never loses it; one that does takes
+// its state back and subscribes again on its next frame.
 const pubIdle = 15 * time.Minute
+
+// maxIdleAnswers bounds the states of idle answers set aside; past it,
+// the one idle longest is dropped. Were that answer to publish again
+// after all, it would number its frames from 1 again (its followers would
+// take them as repeats): it would have to have been silent for longer
+// than pubIdle, and maxIdleAnswers other answers to have been set aside
+// since.
+const maxIdleAnswers = 1024
 
 // publishers holds the state of the answers this instance publishes. The
 // hub publishes each answer's frames from one goroutine, in order; the
@@ -52,7 +60,11 @@ const pubIdle = 15 * time.Minute
 type publishers struct {
 	mu      sync.Mutex
 	answers map[string]*pubAnswer // by answer message id
-	idle    time.Duration         // pubIdle; tests shorten it
+	// asleep holds the answers idle for longer than idle, unsubscribed,
+	// in case their publisher comes back; at most maxAsleep.
+	asleep    map[string]*pubAnswer
+	maxAsleep int           // maxIdleAnswers; tests lower it
+	idle      time.Duration // pubIdle; tests shorten it
 }
 
 // pubAnswer is one answer published here.
@@ -132,26 +144,26 @@ func (r *reconnects) fire() {
 }
 
 func newPublishers() *publishers {
-	return &publishers{answers: make(map[string]*pubAnswer), idle: pubIdle}
+	return &publishers{answers: make(map[string]*pubAnswer), asleep: make(map[string]*pubAnswer),
+		maxAsleep: maxIdleAnswers, idle: pubIdle}
 }
 
 // get returns the state of answer, subscribed to its acknowledgements;
-// subject names an answer's subject. Making a new one drops the
-// subscriptions of answers idle for p.idle.
+// subject names an answer's subject. Making a new one (or taking one set
+// aside back) sets the answers idle for p.idle aside, unsubscribed.
 func (p *publishers) get(nc *nats.Conn, answer string, subject func(string) string) (*pubAnswer, error) {
 	now := time.Now()
 	p.mu.Lock()
 	a := p.answers[answer]
 	var idle []*nats.Subscription
 	if a == nil {
-		a = &pubAnswer{}
-		p.answers[answer] = a
-		for _, o := range p.answers {
-			if o.sub != nil && now.Sub(o.used) > p.idle {
-				idle = append(idle, o.sub)
-				o.sub, o.acks, o.inbox = nil, nil, ""
-			}
+		idle = p.setAsideLocked(now)
+		a = p.asleep[answer]
+		delete(p.asleep, answer)
+		if a == nil {
+			a = &pubAnswer{}
 		}
+		p.answers[answer] = a
 	}
 	if a.subject == "" {
 		a.subject = subject(answer)
@@ -177,6 +189,40 @@ func (p *publishers) get(nc *nats.Conn, answer string, subject func(string) stri
 	return a, nil
 }
 
+// setAsideLocked moves the answers idle for p.idle to p.asleep and
+// returns their subscriptions, to drop; p.mu is held.
+func (p *publishers) setAsideLocked(now time.Time) []*nats.Subscription {
+	var subs []*nats.Subscription
+	for id, o := range p.answers {
+		if now.Sub(o.used) <= p.idle {
+			continue
+		}
+		if o.sub != nil {
+			subs = append(subs, o.sub)
+		}
+		o.sub, o.acks, o.inbox = nil, nil, ""
+		delete(p.answers, id)
+		if len(p.asleep) >= p.maxAsleep {
+			p.dropLongestAsleepLocked()
+		}
+		p.asleep[id] = o
+	}
+	return subs
+}
+
+// dropLongestAsleepLocked forgets the answer set aside that published
+// last the longest ago; p.mu is held.
+func (p *publishers) dropLongestAsleepLocked() {
+	var oldest string
+	var at time.Time
+	for id, o := range p.asleep {
+		if oldest == "" || o.used.Before(at) {
+			oldest, at = id, o.used
+		}
+	}
+	delete(p.asleep, oldest)
+}
+
 // replyTo is the reply subject of frame n of a.
 func (p *publishers) replyTo(a *pubAnswer, n uint64) string {
 	p.mu.Lock()
@@ -193,6 +239,7 @@ func (p *publishers) resume(answer string) {
 	p.mu.Lock()
 	old := p.answers[answer]
 	p.answers[answer] = &pubAnswer{last: numbered{resume: true}}
+	delete(p.asleep, answer)
 	p.mu.Unlock()
 	if old != nil && old.sub != nil {
 		_ = old.sub.Unsubscribe()
@@ -248,6 +295,9 @@ func (p *publishers) end(answer string, a *pubAnswer) {
 	if p.answers[answer] == a {
 		delete(p.answers, answer)
 	}
+	if p.asleep[answer] == a {
+		delete(p.asleep, answer)
+	}
 	sub := a.sub
 	a.sub, a.acks, a.inbox = nil, nil, ""
 	p.mu.Unlock()
@@ -261,6 +311,9 @@ func (p *publishers) end(answer string, a *pubAnswer) {
 func (p *publishers) forget(answer string) {
 	p.mu.Lock()
 	a := p.answers[answer]
+	if a == nil {
+		a = p.asleep[answer]
+	}
 	p.mu.Unlock()
 	if a != nil {
 		p.end(answer, a)

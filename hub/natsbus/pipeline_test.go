@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"chatd/hub"
 )
 
 // TestPublishPipeline covers publishing with one frame in flight: a delta
@@ -169,6 +171,46 @@ func TestPublishIdleAnswerUnsubscribes(t *testing.T) {
 	checkFrames(t, "follower", r.frames, frames)
 	if got := storedFrames(t, ctx, owner, stopped.MessageID); len(got) != len(frames) {
 		t.Fatalf("the stream holds %d frames, want %d", len(got), len(frames))
+	}
+}
+
+// TestPublishIdleAnswersBounded: the publishing state of answers whose
+// publisher stopped without a done or a Release is set aside once idle,
+// and at most maxAsleep of them are kept (the one idle longest goes
+// first): it was kept for every such answer, for as long as the instance
+// lived. One kept that publishes again after all takes its state back:
+// its numbering goes on.
+func TestPublishIdleAnswersBounded(t *testing.T) {
+	t.Parallel()
+	_, ctx, owner, _ := ownerAndPeer(t, "bounded", 30*time.Second)
+	owner.pubs.mu.Lock()
+	owner.pubs.idle = time.Nanosecond // every other answer is idle when one starts
+	owner.pubs.maxAsleep = 2
+	owner.pubs.mu.Unlock()
+	var stopped []hub.AnswerRef
+	for i := range 5 {
+		a := answer(fmt.Sprintf("c-bounded-%d", i), fmt.Sprintf("m-bounded-%d", i), owner.InstanceID())
+		publish(t, ctx, owner, a, testFrames(a, 1)[:2]) // its message and a delta, then nothing
+		stopped = append(stopped, a)
+	}
+	owner.pubs.mu.Lock()
+	active, asleep := len(owner.pubs.answers), len(owner.pubs.asleep)
+	_, kept := owner.pubs.asleep[stopped[3].MessageID]
+	owner.pubs.mu.Unlock()
+	if active != 1 || asleep != 2 || !kept {
+		t.Fatalf("publishing state of %d answers and %d set aside (the last but one kept: %v), want 1 and 2 (true)",
+			active, asleep, kept)
+	}
+	back := stopped[3]
+	publish(t, ctx, owner, back, testFrames(back, 2)[2:3])
+	stored := storedFrames(t, ctx, owner, back.MessageID)
+	if len(stored) != 3 {
+		t.Fatalf("the stream holds %d frames of the answer back, want 3", len(stored))
+	}
+	for j, m := range stored {
+		if _, n, err := decodeFrame(back.MessageID, m.hdr, m.data); err != nil || n != uint64(j+1) {
+			t.Fatalf("stored frame %d: number %d (%v)", j+1, n, err)
+		}
 	}
 }
 
