@@ -140,7 +140,8 @@ func frameHeader(f *protocol.Frame, n, prev uint64, id string) nats.Header {
 	nums := string(d)
 	v := [...]string{f.Type, f.MessageID, f.ConversationID, nums[:seqEnd], nums[seqEnd:nEnd], nums[nEnd:], id}
 	return nats.Header{hdrType: v[0:1:1], hdrMsg: v[1:2:2], hdrConv: v[2:3:3], hdrSeq: v[3:4:4],
-		hdrN: v[4:5:5], hdrPrev: v[5:6:6], jetstream.MsgIDHeader: v[6:7:7]}
+		hdrN: v[4:5:5], hdrPrev: v[5:6:6], jetstream.MsgIDHeader: v[6:7:7],
+		jetstream.ExpectedLastSubjSeqHeader: v[5:6:6]}
 }
 
 // answerSubject is the subject of an answer's frames.

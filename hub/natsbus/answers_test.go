@@ -43,6 +43,7 @@ func TestFrameHeader(t *testing.T) {
 			want.Set(hdrN, strconv.FormatUint(tc.n, 10))
 			want.Set(hdrPrev, strconv.FormatUint(tc.prev, 10))
 			want.Set(jetstream.MsgIDHeader, "id-"+tc.name)
+			want.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(tc.prev, 10))
 			got := frameHeader(&tc.f, tc.n, tc.prev, "id-"+tc.name)
 			if len(got) != len(want) {
 				t.Fatalf("header %v, want %v", got, want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -360,21 +361,85 @@ func (b *Bus) settle(ctx context.Context, a *pubAnswer) (*inFlight, error) {
 // JetStream's duplicate window would store a copy sent within it once,
 // but not one sent after it: an answer silent for longer, or a
 // connection back after a longer outage, stored the frame twice.
+//
+// Every frame also expects the frame before it (prev) to be the last on
+// its subject (Nats-Expected-Last-Subject-Sequence), so a copy of it that
+// lands once it or a later frame is stored is refused, whatever the
+// duplicate window. A frame refused so is looked up again (stored
+// meanwhile: done). A frame stored since prev that is not one of this
+// answer's own comes from before it (numbered below it: a dead owner's
+// frame landing after a claim, or the stream having discarded the
+// answer's frames): the frame is sent again after it, once. One numbered
+// above it means another instance claimed the answer: errTakenOver.
 func (b *Bus) resend(ctx context.Context, a *pubAnswer, fl *inFlight) (uint64, error) {
+	for try := 0; ; try++ {
+		if err := b.rebase(ctx, a, fl); err != nil {
+			if errors.Is(err, errStoredAlready) {
+				return fl.num.seq, nil
+			}
+			return 0, err
+		}
+		m := *fl.msg
+		m.Reply = b.pubs.replyTo(a, fl.num.n)
+		fl.msg, fl.sent, fl.since = &m, time.Now(), b.reconnects.current()
+		if err := b.nc.PublishMsg(&m); err != nil {
+			return 0, err
+		}
+		seq, err := b.awaitAck(ctx, a, fl)
+		if !wrongLastSeq(err) || try > 0 {
+			return seq, err
+		}
+	}
+}
+
+// errStoredAlready is rebase finding the frame stored (its sequence in
+// fl.num.seq).
+var errStoredAlready = errors.New("natsbus: frame stored already")
+
+// errTakenOver is a frame refused because another instance published
+// frames of the answer after it (a claim).
+var errTakenOver = errors.New("natsbus: another instance publishes the answer")
+
+// rebase looks up the last frame stored on the answer's subject: fl
+// itself (errStoredAlready, its sequence set), the frame fl expects
+// (nothing to do), or another: see resend.
+func (b *Bus) rebase(ctx context.Context, a *pubAnswer, fl *inFlight) error {
 	last, err := b.lastStored(ctx, b.res.Load().stream, a.subject)
 	switch {
-	case err == nil && last.hdr.Get(jetstream.MsgIDHeader) == fl.num.id:
-		return last.seq, nil
-	case err != nil && !errors.Is(err, errNoMsg):
-		return 0, fmt.Errorf("look for the frame stored: %w", err)
+	case errors.Is(err, errNoMsg):
+		last = storedMsg{}
+	case err != nil:
+		return fmt.Errorf("look for the frame stored: %w", err)
+	case last.hdr.Get(jetstream.MsgIDHeader) == fl.num.id:
+		fl.num.seq = last.seq
+		return errStoredAlready
 	}
+	if last.seq == fl.num.prev {
+		return nil
+	}
+	if last.seq != 0 {
+		if n, err := strconv.ParseUint(last.hdr.Get(hdrN), 10, 64); err == nil && n >= fl.num.n {
+			return fmt.Errorf("frame %d after frame %d stored at %d: %w", fl.num.n, n, last.seq, errTakenOver)
+		}
+	}
+	fl.num.prev = last.seq
+	prev := strconv.FormatUint(last.seq, 10)
+	hdr := maps.Clone(fl.msg.Header)
+	hdr[hdrPrev] = []string{prev}
+	hdr[jetstream.ExpectedLastSubjSeqHeader] = []string{prev}
 	m := *fl.msg
-	m.Reply = b.pubs.replyTo(a, fl.num.n)
-	fl.msg, fl.sent, fl.since = &m, time.Now(), b.reconnects.current()
-	if err := b.nc.PublishMsg(&m); err != nil {
-		return 0, err
-	}
-	return b.awaitAck(ctx, a, fl)
+	m.Header = hdr
+	fl.msg = &m
+	return nil
+}
+
+// wrongLastSeq reports whether err, a frame's acknowledgement, says the
+// last frame on its subject is not the one it expects (or that one is
+// still being stored: 10164).
+func wrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // refusedByStream reports whether err, a frame's acknowledgement, says the

@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chatd/hub"
+	"chatd/hub/protocol"
 )
 
 // TestPublishPipeline covers publishing with one frame in flight: a delta
@@ -202,7 +204,7 @@ func TestPublishIdleAnswersBounded(t *testing.T) {
 			active, asleep, kept)
 	}
 	back := stopped[3]
-	publish(t, ctx, owner, back, testFrames(back, 2)[2:3])
+	publish(t, ctx, owner, back, testFrames(back, 1)[2:]) // its done: stored once Publish returns
 	stored := storedFrames(t, ctx, owner, back.MessageID)
 	if len(stored) != 3 {
 		t.Fatalf("the stream holds %d frames of the answer back, want 3", len(stored))
@@ -389,5 +391,136 @@ func TestPublishResendAfterDuplicateWindow(t *testing.T) {
 		if _, n, err := decodeFrame(silent.MessageID, m.hdr, m.data); err != nil || n != uint64(j+1) {
 			t.Fatalf("stored frame %d: number %d (%v)", j+1, n, err)
 		}
+	}
+}
+
+// TestPublishStaleCopyRefused: a copy of a frame that lands after the
+// frame was stored, later than the stream's duplicate window (delayed
+// past ackWait and the window, after the resend's lookup found nothing
+// and sent it again), is refused: every frame expects the frame before
+// it to be the last on its subject. Before, the copy was stored twice.
+func TestPublishStaleCopyRefused(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner, _ := newBus(t, c, "stale-owner", 5*time.Second)
+	waitHealthy(t, ctx, owner)
+	js := testJetStream(t, c)
+	s, err := js.Stream(ctx, owner.res.Load().stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Duplicates = 100 * time.Millisecond
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("shorten the duplicate window: %v", err)
+	}
+	a := answer("c-stale", "m-stale", owner.InstanceID())
+	frames := testFrames(a, 2)
+	publish(t, ctx, owner, a, frames)
+	stored := storedFrames(t, ctx, owner, a.MessageID)
+	if len(stored) != len(frames) {
+		t.Fatalf("the stream holds %d frames, want %d", len(stored), len(frames))
+	}
+	// The second frame as it was sent: numbered 2, after the first.
+	stale := &nats.Msg{Subject: owner.answerSubject(a.MessageID), Data: frames[1].Data,
+		Header: frameHeader(frames[1], 2, stored[0].seq, frameID(a, frames[1]))}
+	waitOutDuplicates(t, ctx, js, owner)
+	if _, err := js.PublishMsg(ctx, stale); !wrongLastSeq(err) {
+		t.Fatalf("a stale copy of a stored frame, after the duplicate window: %v, want refused", err)
+	}
+	if got := storedFrames(t, ctx, owner, a.MessageID); len(got) != len(frames) {
+		t.Fatalf("the stream holds %d frames, want %d (each once)", len(got), len(frames))
+	}
+}
+
+// waitOutDuplicates waits until the answer stream's duplicate window
+// forgot what was stored before the call: a probe stored then is taken
+// again.
+func waitOutDuplicates(t *testing.T, ctx context.Context, js jetstream.JetStream, b *Bus) {
+	t.Helper()
+	probe := &nats.Msg{Subject: b.answerSubject("probe-" + b.InstanceID()), Header: nats.Header{}}
+	probe.Header.Set(jetstream.MsgIDHeader, "probe-"+b.InstanceID())
+	for stored := 0; stored < 2; {
+		ack, err := js.PublishMsg(ctx, probe)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		if !ack.Duplicate {
+			stored++
+		}
+		if stored < 2 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the duplicate window never forgot the probe")
+			case <-time.After(20 * time.Millisecond): // a poll, not a synchronisation
+			}
+		}
+	}
+}
+
+// TestPublishAfterForeignFrame: a frame refused because a frame that is
+// not this answer's own was stored after the one it expects goes after
+// it when that frame is numbered below it (a dead owner's frame landing
+// after a claim, an instance of the version before), and is refused as
+// taken over when it is numbered above it (another instance claimed the
+// answer): the hub then finds the lock gone and stops.
+func TestPublishAfterForeignFrame(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	for _, tc := range []struct {
+		name     string
+		foreignN uint64
+		taken    bool
+	}{
+		{name: "straggler", foreignN: 2},
+		{name: "claimant", foreignN: 3 + claimSkip, taken: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			owner, _ := newBus(t, c, "foreign-"+tc.name, 5*time.Second)
+			waitHealthy(t, ctx, owner)
+			a := answer("c-foreign-"+tc.name, "m-foreign-"+tc.name, owner.InstanceID())
+			frames := testFrames(a, 2) // message, two deltas, done
+			publish(t, ctx, owner, a, frames[:2])
+			owner.pubs.mu.Lock()
+			pa := owner.pubs.answers[a.MessageID]
+			owner.pubs.mu.Unlock()
+			if _, err := owner.settle(ctx, pa); err != nil { // the delta is stored
+				t.Fatal(err)
+			}
+			last := storedFrames(t, ctx, owner, a.MessageID)[1]
+			foreign := &protocol.Frame{Type: protocol.TypeDelta, ConversationID: a.ConversationID, MessageID: a.MessageID,
+				Seq: frames[1].Seq, Data: frames[1].Data}
+			h := frameHeader(foreign, tc.foreignN, last.seq, "foreign-"+tc.name)
+			h.Del(jetstream.ExpectedLastSubjSeqHeader)
+			if _, err := testJetStream(t, c).PublishMsg(ctx, &nats.Msg{Subject: owner.answerSubject(a.MessageID),
+				Data: foreign.Data, Header: h}); err != nil {
+				t.Fatal(err)
+			}
+			err := owner.Publish(ctx, a, frames[2]) // pipelined: refused when the done settles it
+			if err == nil {
+				err = owner.Publish(ctx, a, frames[3])
+			}
+			if tc.taken {
+				if !errors.Is(err, errTakenOver) || !errors.Is(err, hub.ErrBusUnavailable) {
+					t.Fatalf("publish after a claimant's frame: %v, want taken over (unavailable)", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("publish after a straggler: %v", err)
+			}
+			got := storedFrames(t, ctx, owner, a.MessageID)
+			if len(got) != 5 {
+				t.Fatalf("the stream holds %d frames, want 5", len(got))
+			}
+			if prev := got[3].hdr.Get(hdrPrev); prev != strconv.FormatUint(got[2].seq, 10) {
+				t.Fatalf("the frame after the straggler names %s as the one before, want %d", prev, got[2].seq)
+			}
+		})
 	}
 }
