@@ -301,8 +301,12 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 }
 
 // stopRemote stops the answer running in a conversation on another
-// instance (kind says why) and waits for its done frame, or ctx.
-func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind) error {
+// instance (kind says why) and waits for its done frame, or ctx. When
+// messageID is not "", it stops only that answer: another one running
+// there (or none) is left alone. The control names the answer the lock
+// names (AnswerRef.MessageID) and its instance stops only that one, so an
+// answer started there since is not stopped either.
+func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind, messageID string) error {
 	if h.solo {
 		return nil
 	}
@@ -310,7 +314,7 @@ func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind) e
 	if err != nil {
 		return clusterError(err)
 	}
-	if !ok || a.Instance == h.self {
+	if !ok || a.Instance == h.self || messageID != "" && a.MessageID != messageID {
 		return nil
 	}
 	if err := h.bus.Control(ctx, a, kind); err != nil {

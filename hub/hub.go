@@ -408,6 +408,16 @@ func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
 // CancelConversation stops the running answer of a conversation, if the
 // owner matches, and waits briefly for it to end (used before a delete).
 func (h *Hub) CancelConversation(ownerID, conversationID string) {
+	h.cancelAnswer(ownerID, conversationID, "")
+}
+
+// cancelAnswer stops the running answer of a conversation, if the owner
+// matches and, when messageID is not "", only if that running answer is
+// messageID (on this instance or another); it waits briefly for it to end.
+// An answer still being prepared here is stopped as it starts only when no
+// answer is named: a client learns an answer's id from its ack, sent once
+// it runs, so a named one is never still being prepared.
+func (h *Hub) cancelAnswer(ownerID, conversationID, messageID string) {
 	c := h.lookup(conversationID)
 	if c != nil && c.owner != ownerID {
 		return
@@ -416,7 +426,7 @@ func (h *Hub) CancelConversation(ownerID, conversationID string) {
 	if c != nil {
 		c.mu.Lock()
 		g = c.gen
-		if g == nil && c.reservedLocked() && c.halt == nil {
+		if g == nil && messageID == "" && c.reservedLocked() && c.halt == nil {
 			c.halt = errCancelled // the answer being prepared is stopped as it starts
 		}
 		c.mu.Unlock()
@@ -424,10 +434,13 @@ func (h *Hub) CancelConversation(ownerID, conversationID string) {
 	if g == nil {
 		ctx, cancel := context.WithTimeout(h.base, h.opts.FinishTimeout)
 		defer cancel()
-		if err := h.stopRemote(ctx, conversationID, ControlCancel); err != nil {
+		if err := h.stopRemote(ctx, conversationID, ControlCancel, messageID); err != nil {
 			h.log.Warn("cancel a remote answer", "conversation", conversationID, "err", err)
 		}
 		return
+	}
+	if messageID != "" && g.msg.ID != messageID {
+		return // another answer runs: not the one the cancel names
 	}
 	g.cancel(errCancelled)
 	select {

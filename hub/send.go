@@ -32,6 +32,10 @@ type RegenerateRequest struct {
 	ConversationID string
 	MessageID      string // the answer to replace; "" is the latest answer
 	Model          string
+	// ClientMessageID is the regenerate's idempotency key, as a send's:
+	// the new answer is stored with it, and a regenerate repeating one
+	// (a lost ack) is answered with that answer, starting nothing.
+	ClientMessageID string
 }
 
 // Result names what a send or regenerate created (or found, for a repeated
@@ -272,10 +276,13 @@ func sentBefore(msgs []persistence.Message, clientID string) (persistence.Messag
 // nothing new is stored or started. The connection follows the answer: a
 // running one is caught up, an ended one is sent whole with its done.
 // msgs are user's conversation's messages when the caller read them, nil
-// otherwise.
+// otherwise. An id a regenerate used (its answer carries it) is refused.
 func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, msgs []persistence.Message,
 	frameID json.RawMessage,
 ) (Result, error) {
+	if user.Role != persistence.RoleUser {
+		return Result{}, keyUsedBy(user.ClientMessageID, "a regenerate")
+	}
 	res := Result{ConversationID: user.ConversationID, UserMessageID: user.ID}
 	if msgs == nil {
 		var err error
@@ -289,14 +296,42 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 			answer, res.MessageID = &msgs[i], m.ID
 		}
 	}
+	return res, h.repeatAnswer(ctx, sub, user.OwnerID, res, answer, frameID)
+}
+
+// repeatRegenerate answers a regenerate whose client message id was
+// already stored, on its answer: nothing new is stored or started, and the
+// connection follows that answer as a repeated send's does. An id a send
+// used (its user message carries it) is refused.
+func (h *Hub) repeatRegenerate(ctx context.Context, sub Subscriber, answer persistence.Message,
+	frameID json.RawMessage,
+) (Result, error) {
+	if answer.Role != persistence.RoleAssistant {
+		return Result{}, keyUsedBy(answer.ClientMessageID, "a send")
+	}
+	res := Result{ConversationID: answer.ConversationID, UserMessageID: answer.ParentID, MessageID: answer.ID}
+	return res, h.repeatAnswer(ctx, sub, answer.OwnerID, res, &answer, frameID)
+}
+
+// keyUsedBy refuses a client message id that another kind of request used.
+func keyUsedBy(clientID, other string) error {
+	return protocol.Errorf(protocol.CodeInvalidField, "clientMessageId %q was already used by %s", clientID, other)
+}
+
+// repeatAnswer acks ownerID's repeated request with res and makes sub
+// follow its answer (nil: none): a running one is caught up, an ended one is sent
+// whole with its done.
+func (h *Hub) repeatAnswer(ctx context.Context, sub Subscriber, ownerID string, res Result, answer *persistence.Message,
+	frameID json.RawMessage,
+) error {
 	if sub == nil {
-		return res, nil
+		return nil
 	}
 	var elsewhere *AnswerRef // the answer still runs, on another instance
 	if answer != nil && !answer.Status.Final() {
-		elsewhere = h.runningElsewhere(ctx, user.ConversationID, answer.ID)
+		elsewhere = h.runningElsewhere(ctx, res.ConversationID, answer.ID)
 	}
-	c := h.lockConv(user.ConversationID, user.OwnerID)
+	c := h.lockConv(res.ConversationID, ownerID)
 	sub.Deliver(protocol.AckSend(frameID, res.ConversationID, res.UserMessageID, res.MessageID))
 	h.followLocked(c, sub)
 	ended := false // the answer read as running is running nowhere now
@@ -317,11 +352,11 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 		// It ended between the read and the lock, its done sent to the
 		// tabs that followed it then: its stored state, final since, is
 		// sent whole, as Subscribe does.
-		if m, err := h.opts.Store.Message(ctx, user.OwnerID, answer.ID); err == nil && m.Status.Final() {
+		if m, err := h.opts.Store.Message(ctx, ownerID, answer.ID); err == nil && m.Status.Final() {
 			deliverStored(sub, m)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // deliverStored sends sub an ended answer whole: its message, then its done.
@@ -343,6 +378,11 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	conv, msgs, err := h.readConversation(ctx, userID, req.ConversationID)
 	if err != nil {
 		return Result{}, err
+	}
+	// A repeated regenerate is found among the messages before anything is
+	// stopped: the answer it would stop may be the one it made.
+	if m, ok := keyed(msgs, req.ClientMessageID); ok {
+		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
 	}
 	// The request is checked before the running answer is stopped: a
 	// refused regenerate leaves it running.
@@ -372,8 +412,28 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 		h.unreserve(c)
 		return Result{}, err
 	}
-	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID}
-	return h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID}
+	res, err := h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
+	if err != nil && errors.Is(err, persistence.ErrDuplicate) && req.ClientMessageID != "" {
+		// The same regenerate was stored first meanwhile (on another
+		// instance), or its id was used in another conversation.
+		if m, err2 := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err2 == nil {
+			return h.repeatRegenerate(ctx, sub, m, req.FrameID)
+		}
+	}
+	return res, err
+}
+
+// keyed returns the message of msgs that carries clientID, if any.
+func keyed(msgs []persistence.Message, clientID string) (persistence.Message, bool) {
+	if clientID == "" {
+		return persistence.Message{}, false
+	}
+	i := slices.IndexFunc(msgs, func(m persistence.Message) bool { return m.ClientMessageID == clientID })
+	if i < 0 {
+		return persistence.Message{}, false
+	}
+	return msgs[i], true
 }
 
 // supersede stops the answer running in a conversation (here or on
@@ -440,12 +500,20 @@ func regenerateTarget(msgs []persistence.Message, id string) (persistence.Messag
 // Cancel stops the running answer of a conversation for every subscriber.
 // It is idempotent: with nothing running it does nothing.
 func (h *Hub) Cancel(ctx context.Context, userID, conversationID string) error {
+	return h.CancelAnswer(ctx, userID, conversationID, "")
+}
+
+// CancelAnswer is Cancel for answer messageID only ("": whichever runs):
+// when the conversation's running answer is another one, or none, it stops
+// nothing and returns nil, as a cancel that came after its answer ended
+// does. A conversation of another user is not found, whatever messageID.
+func (h *Hub) CancelAnswer(ctx context.Context, userID, conversationID, messageID string) error {
 	if c := h.lookup(conversationID); c == nil || c.owner != userID {
 		if _, err := h.ownedConversation(ctx, userID, conversationID); err != nil {
 			return err
 		}
 	}
-	h.CancelConversation(userID, conversationID)
+	h.cancelAnswer(userID, conversationID, messageID)
 	return nil
 }
 
@@ -459,7 +527,7 @@ func (h *Hub) stopRunning(ctx context.Context, convID string, cause error) error
 		c.mu.Unlock()
 	}
 	if g == nil {
-		return h.stopRemote(ctx, convID, ControlSupersede)
+		return h.stopRemote(ctx, convID, ControlSupersede, "")
 	}
 	g.cancel(cause)
 	select {
@@ -516,6 +584,9 @@ type origin struct {
 	sub     Subscriber // may be nil
 	frameID json.RawMessage
 	connID  string
+	// clientID is the idempotency key of a regenerate, stored with its
+	// answer ("": the store generates one).
+	clientID string
 	// announce, when set, runs once the ack and the new messages are
 	// delivered and before the generation starts, with no lock held: a
 	// send's conversation frame thereby reaches the tabs before any delta.
@@ -531,7 +602,8 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 ) (Result, error) {
 	req, omitted, src := h.request(ctx, conv, msgs, user.ID, model)
 	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
-		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted}
+		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted,
+		ClientMessageID: from.clientID}
 	// The answer's id is the one its cluster lock names, else chosen here:
 	// known before the insert, a row the store wrote although it reported
 	// a failure can be ended (unstarted).

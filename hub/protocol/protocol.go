@@ -194,13 +194,21 @@ func (f *ClientFrame) Validate() *Error {
 		return Errorf(CodeUnknownType, "field \"type\" is missing")
 	case TypeSend:
 		return validateSend(f)
-	case TypeCancel, TypeUnsubscribe:
+	case TypeUnsubscribe:
 		return needConversation(f.ConversationID)
-	case TypeRegenerate:
+	case TypeCancel:
 		if err := needConversation(f.ConversationID); err != nil {
 			return err
 		}
 		return optionalID("messageId", f.MessageID)
+	case TypeRegenerate:
+		if err := needConversation(f.ConversationID); err != nil {
+			return err
+		}
+		if err := optionalID("messageId", f.MessageID); err != nil {
+			return err
+		}
+		return validClientMessageID(f.ClientMessageID)
 	case TypeSubscribe:
 		return validateSubscribe(f)
 	case TypePing:
@@ -219,8 +227,8 @@ func validateSend(f *ClientFrame) *Error {
 	if n := len([]rune(*f.Content)); n > MaxContentChars {
 		return Errorf(CodeInvalidField, "content has %d characters; the limit is %d", n, MaxContentChars)
 	}
-	if len(f.ClientMessageID) > maxClientMessageID {
-		return Errorf(CodeInvalidField, "clientMessageId is longer than %d characters", maxClientMessageID)
+	if err := validClientMessageID(f.ClientMessageID); err != nil {
+		return err
 	}
 	if f.ParentMessageID != nil {
 		return optionalID("parentMessageId", *f.ParentMessageID)
@@ -240,6 +248,14 @@ func validateSubscribe(f *ClientFrame) *Error {
 	}
 	if f.LastReasoningSeq != nil && *f.LastReasoningSeq < 0 {
 		return Errorf(CodeInvalidField, "lastReasoningSeq must not be negative")
+	}
+	return nil
+}
+
+// validClientMessageID checks the idempotency key of a send or regenerate.
+func validClientMessageID(id string) *Error {
+	if len(id) > maxClientMessageID {
+		return Errorf(CodeInvalidField, "clientMessageId is longer than %d characters", maxClientMessageID)
 	}
 	return nil
 }

@@ -1,0 +1,155 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"chatd/hub/protocol"
+	"chatd/llm"
+	"chatd/persistence"
+)
+
+// scripts answers the nth request with the nth script, and any later
+// one with the last.
+func scripts(s ...func(context.Context, llm.Request, func(string)) (llm.Result, error)) func(context.Context, llm.Request, func(string)) (llm.Result, error) {
+	var n atomic.Int32
+	return func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+		i := min(int(n.Add(1))-1, len(s)-1)
+		return s[i](ctx, req, onDelta)
+	}
+}
+
+// TestCancelAnswer: a cancel that names an answer stops it only while it
+// is the conversation's running answer; naming another (an earlier one,
+// ended) or none running stops nothing and is no error, as a cancel
+// without a name is; another user's conversation is not found either way.
+func TestCancelAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := make(tap)
+	e := newEnv(t, Options{}, scripts(say("first"), feed.script))
+	sub := newSub("u")
+	first := e.send(t, sub, "one")
+	if _, done := sub.textUntilDone(t, first.MessageID, 0); done.Status != "complete" {
+		t.Fatalf("first answer: %+v", done)
+	}
+	second, err := e.h.Send(ctx, sub, "u", SendRequest{ConversationID: first.ConversationID, Content: "two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed <- "running "
+	for _, name := range []string{first.MessageID, first.UserMessageID, persistence.NewID()} {
+		if err := e.h.CancelAnswer(ctx, "u", first.ConversationID, name); err != nil {
+			t.Fatalf("cancel of %s, not running: %v", name, err)
+		}
+	}
+	var perr *protocol.Error
+	if err := e.h.CancelAnswer(ctx, "intruder", first.ConversationID, second.MessageID); !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
+		t.Fatalf("another user's cancel: %v, want not_found", err)
+	}
+	feed <- "on" // the running answer was left alone: it goes on
+	if err := e.h.CancelAnswer(ctx, "u", first.ConversationID, second.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	if text, done := sub.textUntilDone(t, second.MessageID, 0); text != "running on" || done.Status != "cancelled" {
+		t.Fatalf("named answer ended %s with %q, want cancelled", done.Status, text)
+	}
+	if err := e.h.CancelAnswer(ctx, "u", first.ConversationID, second.MessageID); err != nil {
+		t.Fatalf("cancel of an ended answer: %v", err)
+	}
+}
+
+// TestRegenerateRepeatedClientMessageID: a regenerate repeating a
+// clientMessageId already used (its ack was lost) starts, stops and
+// stores nothing: it is acked with the first one's ids and its
+// connection follows that answer, while it runs and after it ended.
+func TestRegenerateRepeatedClientMessageID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := make(tap)
+	e := newEnv(t, Options{}, scripts(say("first"), feed.script))
+	sub := newSub("u")
+	sent := e.send(t, sub, "hi")
+	if _, done := sub.textUntilDone(t, sent.MessageID, 0); done.Status != "complete" {
+		t.Fatalf("first answer: %+v", done)
+	}
+	req := RegenerateRequest{ConversationID: sent.ConversationID, ClientMessageID: "regen-1"}
+	first, err := e.h.Regenerate(ctx, sub, "u", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed <- "again "
+	if m := e.stored(t, first.MessageID); m.ClientMessageID != "regen-1" {
+		t.Fatalf("the new answer carries client id %q", m.ClientMessageID)
+	}
+
+	running := newSub("u")
+	again, err := e.h.Regenerate(ctx, running, "u", req)
+	if err != nil || again != first {
+		t.Fatalf("repeat while running: %+v %v, want %+v", again, err, first)
+	}
+	if ack := running.expect(t, protocol.TypeAck); ack.MessageID != first.MessageID || ack.UserMessageID != sent.UserMessageID {
+		t.Fatalf("repeat acked %+v", ack)
+	}
+	feed <- "and again"
+	close(feed)
+	for _, s := range []*fakeSub{sub, running} {
+		if text, done := s.textUntilDone(t, first.MessageID, 0); text != "again and again" || done.Status != "complete" {
+			t.Fatalf("the first regenerate's answer ended %s with %q: stopped by its repeat?", done.Status, text)
+		}
+	}
+
+	ended := newSub("u")
+	if again, err := e.h.Regenerate(ctx, ended, "u", req); err != nil || again != first {
+		t.Fatalf("repeat after the end: %+v %v, want %+v", again, err, first)
+	}
+	ended.expect(t, protocol.TypeAck)
+	if m := ended.expect(t, protocol.TypeMessage); m.Message.ID != first.MessageID || m.Message.Content != "again and again" {
+		t.Fatalf("repeat after the end got %+v", m.Message)
+	}
+	if d := ended.expect(t, protocol.TypeDone); d.Status != "complete" {
+		t.Fatalf("repeat after the end: done %+v", d)
+	}
+	if n := e.model.requestCount(); n != 2 {
+		t.Fatalf("%d upstream requests, want 2: a repeat started an answer", n)
+	}
+	if msgs, _ := e.store.Messages(ctx, "u", sent.ConversationID); len(msgs) != 3 {
+		t.Fatalf("%d messages stored, want 3", len(msgs))
+	}
+}
+
+// TestClientMessageIDOfAnotherKind: a regenerate naming a send's
+// clientMessageId, or a send a regenerate's, is refused (invalid_field)
+// and starts nothing.
+func TestClientMessageIDOfAnotherKind(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, Options{}, say("answer"))
+	sub := newSub("u")
+	sent, err := e.h.Send(ctx, sub, "u", SendRequest{Content: "hi", ClientMessageID: "send-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, sent.MessageID, 0)
+	regen, err := e.h.Regenerate(ctx, sub, "u", RegenerateRequest{ConversationID: sent.ConversationID, ClientMessageID: "regen-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, regen.MessageID, 0)
+	var perr *protocol.Error
+	_, err = e.h.Regenerate(ctx, sub, "u", RegenerateRequest{ConversationID: sent.ConversationID, ClientMessageID: "send-1"})
+	if !errors.As(err, &perr) || perr.Code != protocol.CodeInvalidField {
+		t.Fatalf("regenerate with a send's id: %v, want invalid_field", err)
+	}
+	for _, conv := range []string{sent.ConversationID, ""} {
+		_, err = e.h.Send(ctx, sub, "u", SendRequest{ConversationID: conv, Content: "x", ClientMessageID: "regen-1"})
+		if !errors.As(err, &perr) || perr.Code != protocol.CodeInvalidField {
+			t.Fatalf("send (conversation %q) with a regenerate's id: %v, want invalid_field", conv, err)
+		}
+	}
+	if n := e.model.requestCount(); n != 2 {
+		t.Fatalf("%d upstream requests, want 2", n)
+	}
+}
