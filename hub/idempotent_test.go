@@ -28,7 +28,7 @@ func scripts(s ...func(context.Context, llm.Request, func(string)) (llm.Result, 
 func TestCancelAnswer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	feed := make(tap)
+	feed := make(tap, 4) // buffered: a test whose answer stopped fails instead of hanging
 	e := newEnv(t, Options{}, scripts(say("first"), feed.script))
 	sub := newSub("u")
 	first := e.send(t, sub, "one")
@@ -49,12 +49,13 @@ func TestCancelAnswer(t *testing.T) {
 	if err := e.h.CancelAnswer(ctx, "intruder", first.ConversationID, second.MessageID); !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
 		t.Fatalf("another user's cancel: %v, want not_found", err)
 	}
-	feed <- "on" // the running answer was left alone: it goes on
+	feed <- "on"
+	sub.waitText(t, second.MessageID, "running on") // the running answer was left alone
 	if err := e.h.CancelAnswer(ctx, "u", first.ConversationID, second.MessageID); err != nil {
 		t.Fatal(err)
 	}
-	if text, done := sub.textUntilDone(t, second.MessageID, 0); text != "running on" || done.Status != "cancelled" {
-		t.Fatalf("named answer ended %s with %q, want cancelled", done.Status, text)
+	if text, done := sub.textUntilDone(t, second.MessageID, int64(len("running on"))); text != "" || done.Status != "cancelled" {
+		t.Fatalf("named answer ended %s with %q more, want cancelled", done.Status, text)
 	}
 	if err := e.h.CancelAnswer(ctx, "u", first.ConversationID, second.MessageID); err != nil {
 		t.Fatalf("cancel of an ended answer: %v", err)
@@ -68,7 +69,7 @@ func TestCancelAnswer(t *testing.T) {
 func TestRegenerateRepeatedClientMessageID(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	feed := make(tap)
+	feed := make(tap, 4) // buffered: a test whose answer stopped fails instead of hanging
 	e := newEnv(t, Options{}, scripts(say("first"), feed.script))
 	sub := newSub("u")
 	sent := e.send(t, sub, "hi")
@@ -151,5 +152,51 @@ func TestClientMessageIDOfAnotherKind(t *testing.T) {
 	}
 	if n := e.model.requestCount(); n != 2 {
 		t.Fatalf("%d upstream requests, want 2", n)
+	}
+}
+
+// waitText reads s's frames until the deltas of messageID add up to want,
+// failing if the answer ends first.
+func (s *fakeSub) waitText(t *testing.T, messageID, want string) {
+	t.Helper()
+	text := ""
+	for text != want {
+		f := s.next(t)
+		switch {
+		case f.Type == protocol.TypeDelta && f.MessageID == messageID:
+			text += decode(t, f).Text
+		case f.IsDone(messageID):
+			t.Fatalf("answer %s ended (%s) after %q, want %q first", messageID, decode(t, f).Status, text, want)
+		}
+	}
+}
+
+// TestClusterCancelAnswer: a cancel on B that names an answer stops the
+// answer running on A only when it is that one: naming another (an earlier
+// answer) stops nothing, naming it stops it for every tab.
+func TestClusterCancelAnswer(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, onA, conv.ID, "hi")
+	run := a.model.next(t)
+	run.say(t, "partial ")
+	onB.waitText(t, res.MessageID, "partial ")
+	ctx := context.Background()
+	if err := b.CancelAnswer(ctx, tc.user.ID, conv.ID, res.UserMessageID); err != nil {
+		t.Fatalf("cancel naming another message: %v", err)
+	}
+	run.say(t, "more") // fails the test if the request was aborted
+	onB.waitText(t, res.MessageID, "partial more")
+	if err := b.CancelAnswer(ctx, tc.user.ID, conv.ID, res.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*tab{onA, onB} {
+		if st := s.waitDone(t, res.MessageID); st != "cancelled" {
+			t.Fatalf("tab %s: done %q", s.id, st)
+		}
 	}
 }
