@@ -43,7 +43,7 @@ type Hub interface {
 	Detach(sub hub.Subscriber)
 	Send(ctx context.Context, sub hub.Subscriber, userID string, req hub.SendRequest) (hub.Result, error)
 	Regenerate(ctx context.Context, sub hub.Subscriber, userID string, req hub.RegenerateRequest) (hub.Result, error)
-	Cancel(ctx context.Context, userID, conversationID string) error
+	CancelAnswer(ctx context.Context, userID, conversationID, messageID string) error
 	Subscribe(ctx context.Context, sub hub.Subscriber, userID string, req hub.SubscribeRequest) error
 	Unsubscribe(sub hub.Subscriber, conversationID string)
 	// Drained is called by a connection's writer, as hub.DrainWatcher says.
@@ -107,12 +107,12 @@ type Options struct {
 	Authenticate Authenticate
 	// Recheck runs before each send and regenerate (required).
 	Recheck Recheck
-	// SentBefore, when set, is asked before a send with a client message
-	// id spends the user's budgets (sends per minute, and new
-	// conversations for a send that would create one): a send repeating a
-	// client message id already stored (a retry after a lost ack or a
+	// SentBefore, when set, is asked before a send or regenerate with a
+	// client message id spends the user's budgets (sends per minute, and
+	// new conversations for a send that would create one): one repeating
+	// a client message id already stored (a retry after a lost ack or a
 	// reconnect) stores nothing, the hub answers it with what it stored,
-	// and spends nothing. Nil: every send spends them.
+	// and spends nothing. Nil: every send and regenerate spends them.
 	SentBefore SentBefore
 	// Origins admits cross-origin browsers (see OriginChecker); same-host is always allowed.
 	Origins *OriginChecker

@@ -138,10 +138,10 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
 	hb := c.h.opts.Hub
-	if f.Type == protocol.TypeSend {
-		// A copy of this send being handled (another tab, a retry racing
-		// its original) is waited for: this one then finds it stored and
-		// spends no budget (admit).
+	if f.Type == protocol.TypeSend || f.Type == protocol.TypeRegenerate {
+		// A copy of this send or regenerate being handled (another tab, a
+		// retry racing its original) is waited for: this one then finds
+		// it stored and spends no budget (admit).
 		release, err := c.h.opts.Limits.ClaimSend(ctx, c.userID, f.ClientMessageID)
 		if err != nil {
 			return err
@@ -160,10 +160,10 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 		return spent.GiveOn(err)
 	case protocol.TypeRegenerate:
 		_, err := hb.Regenerate(ctx, c, c.userID, hub.RegenerateRequest{FrameID: f.ID, ConnectionID: c.id,
-			ConversationID: f.ConversationID, MessageID: f.MessageID, Model: f.Model})
+			ConversationID: f.ConversationID, MessageID: f.MessageID, Model: f.Model, ClientMessageID: f.ClientMessageID})
 		return spent.GiveOn(err)
 	case protocol.TypeCancel:
-		if err := hb.Cancel(ctx, c.userID, f.ConversationID); err != nil {
+		if err := hb.CancelAnswer(ctx, c.userID, f.ConversationID, f.MessageID); err != nil {
 			return err
 		}
 	case protocol.TypeSubscribe:
@@ -178,9 +178,10 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 }
 
 // admit checks what a frame that stores something needs before the hub
-// sees it: a session still valid, and unless it is a retried send, the
-// user's budget of sends and, for a send that creates a conversation, of
-// new conversations (both or neither), which it returns as spent. A frame
+// sees it: a session still valid, and unless it is a retried send or
+// regenerate (its clientMessageId already stored), the user's budget of
+// sends and, for a send that creates a conversation, of new conversations
+// (both or neither), which it returns as spent. A frame
 // refused for the send budget is answered here and counts in abuse, as the
 // reader's refusals for a rate limit do.
 func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusals) (limits.Spent, error) {
@@ -190,7 +191,7 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusal
 	if err := c.recheck(ctx, f.ID); err != nil {
 		return limits.Spent{}, err
 	}
-	if f.Type == protocol.TypeSend && c.repeated(ctx, f.ClientMessageID) {
+	if c.repeated(ctx, f.ClientMessageID) {
 		return limits.Spent{}, nil // the hub answers it with what the first one stored
 	}
 	spent, r := c.h.opts.Limits.SpendSend(c.userID, f.Type == protocol.TypeSend && f.ConversationID == "")
@@ -204,10 +205,10 @@ func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusal
 	return limits.Spent{}, errAnswered
 }
 
-// repeated reports whether a send's client message id was stored already:
-// the send is a retry (a lost ack, a reconnect), which the hub answers
-// with what the first one stored, and which must not spend the user's
-// budgets again. A store that cannot tell counts as a new send (the
+// repeated reports whether a send's or regenerate's client message id was
+// stored already: the frame is a retry (a lost ack, a reconnect), which
+// the hub answers with what the first one stored, and which must not spend
+// the user's budgets again. A store that cannot tell counts as a new send (the
 // budget holds). Two copies of a send arriving at the same instant are
 // handled one after the other (dispatch, limits.Users.ClaimSend), so the
 // second finds the first stored; on two instances of a cluster both may

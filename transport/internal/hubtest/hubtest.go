@@ -19,14 +19,15 @@ type Hub struct {
 	mu       sync.Mutex
 	subs     map[hub.Subscriber]struct{}
 	sends    []hub.SendRequest
+	regens   []hub.RegenerateRequest
 	subReqs  []hub.SubscribeRequest
-	cancels  []string
+	cancels  []Cancel
 	owners   map[string]string // conversation id -> owner
 	active   map[string]string // conversation id -> running answer
 	changed  chan struct{}     // closed and replaced on every change
-	block    chan struct{}     // while non-nil, Send waits for it to close
-	sendErr  error             // when set, Send returns it (after recording the request)
-	entered  chan struct{}     // signalled when a blocked Send starts waiting
+	block    chan struct{}     // while non-nil, Send and Regenerate wait for it to close
+	sendErr  error             // when set, Send and Regenerate return it (after recording the request)
+	entered  chan struct{}     // signalled when a blocked Send or Regenerate starts waiting
 	detached int
 	drained  map[hub.Subscriber]int // Drained calls
 	// onRegister, when set, is called by Register (outside the lock) with
@@ -214,19 +215,9 @@ func (h *Hub) owned(user, conv string) error {
 func (h *Hub) Send(ctx context.Context, sub hub.Subscriber, user string, req hub.SendRequest) (hub.Result, error) {
 	h.mu.Lock()
 	h.sends = append(h.sends, req)
-	block, sendErr := h.block, h.sendErr
-	h.notifyLocked()
 	h.mu.Unlock()
-	if sendErr != nil {
-		return hub.Result{}, sendErr
-	}
-	if block != nil {
-		h.entered <- struct{}{}
-		select {
-		case <-block:
-		case <-ctx.Done():
-			return hub.Result{}, ctx.Err()
-		}
+	if err := h.enter(ctx); err != nil {
+		return hub.Result{}, err
 	}
 	if req.ConversationID != "" {
 		if err := h.owned(user, req.ConversationID); err != nil {
@@ -243,8 +234,36 @@ func (h *Hub) Send(ctx context.Context, sub hub.Subscriber, user string, req hub
 	return res, nil
 }
 
-// Regenerate implements the transports' Hub.
-func (h *Hub) Regenerate(_ context.Context, sub hub.Subscriber, user string, req hub.RegenerateRequest) (hub.Result, error) {
+// enter waits while the hub is blocked and returns FailSends' error;
+// the caller recorded its request.
+func (h *Hub) enter(ctx context.Context) error {
+	h.mu.Lock()
+	block, sendErr := h.block, h.sendErr
+	h.notifyLocked()
+	h.mu.Unlock()
+	if sendErr != nil {
+		return sendErr
+	}
+	if block != nil {
+		h.entered <- struct{}{}
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Regenerate implements the transports' Hub as Send does, for the
+// conversations of the user only.
+func (h *Hub) Regenerate(ctx context.Context, sub hub.Subscriber, user string, req hub.RegenerateRequest) (hub.Result, error) {
+	h.mu.Lock()
+	h.regens = append(h.regens, req)
+	h.mu.Unlock()
+	if err := h.enter(ctx); err != nil {
+		return hub.Result{}, err
+	}
 	if err := h.owned(user, req.ConversationID); err != nil {
 		return hub.Result{}, err
 	}
@@ -255,8 +274,28 @@ func (h *Hub) Regenerate(_ context.Context, sub hub.Subscriber, user string, req
 	return res, nil
 }
 
-// Cancel implements the transports' Hub.
-func (h *Hub) Cancel(ctx context.Context, user, conv string) error {
+// Cancel is a cancel the fake was asked for.
+type Cancel struct {
+	ConversationID string
+	MessageID      string // "": whichever answer runs
+}
+
+// Regenerates returns the regenerate requests received so far.
+func (h *Hub) Regenerates() []hub.RegenerateRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hub.RegenerateRequest(nil), h.regens...)
+}
+
+// Cancels returns the cancels received so far, of owned conversations.
+func (h *Hub) Cancels() []Cancel {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Cancel(nil), h.cancels...)
+}
+
+// CancelAnswer implements the transports' Hub.
+func (h *Hub) CancelAnswer(ctx context.Context, user, conv, messageID string) error {
 	if err := h.hung(ctx); err != nil {
 		return err
 	}
@@ -265,7 +304,7 @@ func (h *Hub) Cancel(ctx context.Context, user, conv string) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.cancels = append(h.cancels, conv)
+	h.cancels = append(h.cancels, Cancel{ConversationID: conv, MessageID: messageID})
 	return nil
 }
 
