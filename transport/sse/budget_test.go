@@ -11,6 +11,7 @@ import (
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
+	"chatd/transport/internal/hubtest"
 	"chatd/transport/limits"
 	"chatd/transport/sse"
 )
@@ -22,7 +23,8 @@ import (
 // a new send is refused 429. A lookup that fails, a send without a client
 // message id and a server without SentBefore spend it. Before, every
 // retry spent the budget again, so a flaky link could lock its user out.
-// A regenerate always spends it.
+// A regenerate is the same by its clientMessageId (before, it had none and
+// always spent).
 func TestRetriedSendBudget(t *testing.T) {
 	t.Parallel()
 	stored := func(_ context.Context, user, clientID string) (bool, error) {
@@ -49,6 +51,8 @@ func TestRetriedSendBudget(t *testing.T) {
 		{"a lookup that fails", stored, "messages", "broken", "u", http.StatusTooManyRequests},
 		{"no SentBefore", nil, "messages", "stored", "u", http.StatusTooManyRequests},
 		{"a regenerate", stored, "regenerate", "", "u", http.StatusTooManyRequests},
+		{"a retried regenerate", stored, "regenerate", "stored", "u", http.StatusAccepted},
+		{"a new regenerate", stored, "regenerate", "new", "u", http.StatusTooManyRequests},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -61,11 +65,15 @@ func TestRetriedSendBudget(t *testing.T) {
 			}
 			body := fmt.Sprintf(`{"content":"hi","clientMessageId":%q}`, tc.clientID)
 			if tc.path == "regenerate" {
-				body = `{}` // a regenerate's body is checked before it spends
+				body = fmt.Sprintf(`{"clientMessageId":%q}`, tc.clientID)
 			}
 			res := s.request(tc.user, http.MethodPost, "/api/conversations/"+conv+"/"+tc.path, body)
 			if res.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d", res.StatusCode, tc.want)
+			}
+			if regens := s.hub.Regenerates(); tc.want == http.StatusAccepted && tc.path == "regenerate" &&
+				(len(regens) != 1 || regens[0].ClientMessageID != tc.clientID) {
+				t.Fatalf("the hub got %+v, want the key %q", regens, tc.clientID)
 			}
 		})
 	}
@@ -76,9 +84,23 @@ func TestRetriedSendBudget(t *testing.T) {
 // once: the second waits until the hub has stored the first, then finds
 // it stored (SentBefore) and is answered as a repeat. With a budget of
 // one send, both are answered 202. Before, both found nothing stored,
-// both spent, and the second was refused 429.
+// both spent, and the second was refused 429. Two copies of a regenerate
+// (before, without a key, both spent) are the same.
 func TestSendCopiesAtOnceSpendOnce(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct{ path, body string }{
+		{"messages", `{"content":"hi","clientMessageId":"k"}`},
+		{"regenerate", `{"clientMessageId":"k"}`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			t.Parallel()
+			copiesAtOnce(t, tc.path, tc.body)
+		})
+	}
+}
+
+// copiesAtOnce posts body to the route path of a conversation twice at once.
+func copiesAtOnce(t *testing.T, path, body string) {
 	waited := make(chan struct{}, 4)
 	var stored atomic.Bool
 	lim := limits.New(limits.Options{SendsPerMinute: 4, OnSendWait: func() { waited <- struct{}{} }}) // a burst of one
@@ -95,8 +117,8 @@ func TestSendCopiesAtOnceSpendOnce(t *testing.T) {
 	for range 2 {
 		go func() {
 			<-start
-			req, _ := http.NewRequest(http.MethodPost, s.srv.URL+"/api/conversations/"+conv+"/messages",
-				strings.NewReader(`{"content":"hi","clientMessageId":"k"}`))
+			req, _ := http.NewRequest(http.MethodPost, s.srv.URL+"/api/conversations/"+conv+"/"+path,
+				strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer token-u")
 			req.Header.Set("Content-Type", "application/json")
 			res, err := s.srv.Client().Do(req)
@@ -178,5 +200,32 @@ func TestRefusedSendSpendsNothing(t *testing.T) {
 				t.Fatalf("a send is left: %v, want %v", left, !accepted)
 			}
 		})
+	}
+}
+
+// TestCancelNamesItsAnswer: POST .../cancel passes the messageId of its
+// optional body to the hub (which stops only that answer), none without a
+// body; an id that is not one is refused 400 before the hub sees it.
+func TestCancelNamesItsAnswer(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv, answer := persistence.NewID(), persistence.NewID()
+	s.hub.AddConversation(conv, "u", answer)
+	path := "/api/conversations/" + conv + "/cancel"
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{fmt.Sprintf(`{"messageId":%q}`, answer), http.StatusNoContent},
+		{"", http.StatusNoContent},
+		{`{"messageId":"nope"}`, http.StatusBadRequest},
+	} {
+		if res := s.request("u", http.MethodPost, path, tc.body); res.StatusCode != tc.want {
+			t.Fatalf("cancel with body %q: status %d, want %d", tc.body, res.StatusCode, tc.want)
+		}
+	}
+	want := []hubtest.Cancel{{ConversationID: conv, MessageID: answer}, {ConversationID: conv}}
+	if got := s.hub.Cancels(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the hub was asked %+v, want %+v", got, want)
 	}
 }

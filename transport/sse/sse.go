@@ -30,7 +30,7 @@ type Hub interface {
 	Detach(sub hub.Subscriber)
 	Send(ctx context.Context, sub hub.Subscriber, userID string, req hub.SendRequest) (hub.Result, error)
 	Regenerate(ctx context.Context, sub hub.Subscriber, userID string, req hub.RegenerateRequest) (hub.Result, error)
-	Cancel(ctx context.Context, userID, conversationID string) error
+	CancelAnswer(ctx context.Context, userID, conversationID, messageID string) error
 	Subscribe(ctx context.Context, sub hub.Subscriber, userID string, req hub.SubscribeRequest) error
 	// ActiveAnswer returns the running answer of the user's conversation,
 	// or "" when nothing runs or the conversation is not the user's.
@@ -72,9 +72,10 @@ type Options struct {
 	Recheck func(ctx context.Context, id auth.Identity) error
 	// SentBefore, when set, reports whether the user already sent a
 	// message with a client message id (persistence's MessageByClientID
-	// finds it): a send repeating one (a retry after a lost answer or a
-	// reconnect) is answered by the hub with what it stored, and spends
-	// none of the user's sends per minute. Nil: every send spends one.
+	// finds it): a send or regenerate repeating one (a retry after a lost
+	// answer or a reconnect) is answered by the hub with what it stored,
+	// and spends none of the user's sends per minute. Nil: every send and
+	// regenerate spends one.
 	SentBefore func(ctx context.Context, userID, clientMessageID string) (bool, error)
 	// StalledWrite is how long writing one event may last before the
 	// client counts as not reading: the stream then stops telling the hub
@@ -222,8 +223,9 @@ func (h *Handler) send(c *gin.Context) {
 }
 
 type regenerateBody struct {
-	MessageID string `json:"messageId"`
-	Model     string `json:"model"`
+	MessageID       string `json:"messageId"`
+	Model           string `json:"model"`
+	ClientMessageID string `json:"clientMessageId"`
 }
 
 func (h *Handler) regenerate(c *gin.Context) {
@@ -240,14 +242,35 @@ func (h *Handler) regenerate(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("messageId", "is not a valid id"))
 		return
 	}
-	spent, ok := h.spendSend(c, who.UserID)
+	f := protocol.ClientFrame{Type: protocol.TypeRegenerate, ConversationID: convID, MessageID: b.MessageID,
+		Model: b.Model, ClientMessageID: b.ClientMessageID}
+	if perr := f.Validate(); perr != nil { // the key's length
+		httperr.AbortError(c, statusOf(perr))
+		return
+	}
+	// A repeated regenerate (its clientMessageId stored) is handled as a
+	// repeated send is: after a copy being handled, spending nothing.
+	release, ok := h.claimSend(c, who.UserID, b.ClientMessageID)
 	if !ok {
 		return
 	}
+	defer release()
+	var spent limits.Spent
+	if !h.repeated(c.Request.Context(), who.UserID, b.ClientMessageID) {
+		if spent, ok = h.spendSend(c, who.UserID); !ok {
+			return
+		}
+	}
 	h.startSpent(c, who, spent, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+		defer release()
 		return h.opts.Hub.Regenerate(ctx, sub, who.UserID, hub.RegenerateRequest{ConnectionID: connID(sub),
-			ConversationID: convID, MessageID: b.MessageID, Model: b.Model})
+			ConversationID: convID, MessageID: b.MessageID, Model: b.Model, ClientMessageID: b.ClientMessageID})
 	})
+}
+
+// cancelBody is the optional body of a cancel: the answer to stop.
+type cancelBody struct {
+	MessageID string `json:"messageId"`
 }
 
 func (h *Handler) cancel(c *gin.Context) {
@@ -255,9 +278,18 @@ func (h *Handler) cancel(c *gin.Context) {
 	if !ok {
 		return
 	}
+	var b cancelBody
+	if err := httperr.DecodeOptionalJSON(c.Request, &b); err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	if b.MessageID != "" && !persistence.ValidID(b.MessageID) {
+		httperr.AbortError(c, httperr.InvalidField("messageId", "is not a valid id"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
-	if err := h.opts.Hub.Cancel(ctx, who.UserID, convID); err != nil {
+	if err := h.opts.Hub.CancelAnswer(ctx, who.UserID, convID, b.MessageID); err != nil {
 		httperr.AbortError(c, statusOf(err))
 		return
 	}
