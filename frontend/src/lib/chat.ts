@@ -221,7 +221,7 @@ export class ChatApp {
 
   private flushQueues(): void {
     void this.createPending();
-    for (const [id, t] of this.threads) if (this.store.state.threads[id]?.queued.length) void t.flushQueue();
+    for (const [id, t] of this.threads) if (this.store.state.threads[id] && t.waiting()) void t.flushQueue();
   }
 
   private onStorage(e: StorageEvent): void {

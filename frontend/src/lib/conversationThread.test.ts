@@ -3,7 +3,6 @@
 // going away or with less text stored than was streamed.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ChatApp } from './chat';
 import type { Message } from './protocol';
 import { activePath } from './thread';
 import { CID, json, message, setup } from './testkit';
@@ -467,16 +466,84 @@ describe('a queued send into a conversation deleted while this tab was offline',
 });
 
 describe('a regenerate or a stop cut off before its ack', () => {
-  it.each([
-    ['regenerate', 'regenerate', (app: ChatApp) => app.regenerate('a1'), 'Could not regenerate: The connection was lost. If it reached the server, the new answer shows here once the connection is back.'],
-    ['stop', 'cancel', (app: ChatApp) => app.stop(), 'Could not stop: The connection was lost. The answer may still be running: press Stop again.'],
-  ])('%s says it may have reached the server, so that it is not asked for twice in vain', async (_name, frame, act, said) => {
+  it('a stop says it may have reached the server, so that it is not asked for twice in vain', async () => {
     const { app, socket } = await connected();
     const first = socket();
-    const acting = act(app);
-    await vi.waitFor(() => expect(first.framesOf(frame)).toHaveLength(1));
+    const acting = app.stop();
+    await vi.waitFor(() => expect(first.framesOf('cancel')).toHaveLength(1));
     first.cut();
     await acting;
-    expect(app.store.state.toasts.map((t) => t.text)).toEqual([said]);
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Could not stop: The connection was lost. The answer may still be running: press Stop again.']);
+  });
+
+  it('a regenerate is asked again with the same clientMessageId once reconnected (the server then answers with the answer the first made), and a new one gets a new key', async () => {
+    const { app, socket } = await connected();
+    const first = socket();
+    const acting = app.regenerate('a1');
+    await vi.waitFor(() => expect(first.framesOf('regenerate')).toHaveLength(1));
+    const key = first.framesOf('regenerate')[0]!.clientMessageId;
+    expect(key).toBeTruthy();
+    first.cut();
+    await acting;
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Regenerate: The connection was lost. It is asked again once the connection is back.']);
+
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(1));
+    const again = socket().framesOf('regenerate')[0]!;
+    expect(again).toMatchObject({ conversationId: CID, messageId: 'a1', clientMessageId: key });
+    socket().receive({ type: 'ack', id: again.id, conversationId: CID, userMessageId: 'u1', messageId: 'a2' });
+    await vi.waitFor(() => expect(app.store.state.busy[CID]).toBeUndefined());
+    expect(app.store.state.toasts).toHaveLength(1); // told once
+
+    const next = app.regenerate('a1');
+    await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(2));
+    const other = socket().framesOf('regenerate')[1]!;
+    expect(other.clientMessageId).toBeTruthy();
+    expect(other.clientMessageId).not.toBe(key);
+    socket().receive({ type: 'ack', id: other.id, conversationId: CID, userMessageId: 'u1', messageId: 'a3' });
+    await next;
+  });
+
+  it('a regenerate refused by the server is not asked again', async () => {
+    const { app, socket } = await connected();
+    const acting = app.regenerate('a1');
+    await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(1));
+    socket().receive({ type: 'error', id: socket().framesOf('regenerate')[0]!.id, code: 'unknown_model', message: 'model "x" is not available' });
+    await acting;
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Could not regenerate: model "x" is not available']);
+    const first = socket();
+    first.cut();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+    expect(socket().framesOf('regenerate')).toHaveLength(0);
+  });
+});
+
+describe('stop names the answer it stops', () => {
+  it('the cancel carries the messageId of the answer running when Stop was pressed, also when it goes out after a reconnect', async () => {
+    const streaming = message('a2', 'u1', 'assistant', 'so far', 'streaming');
+    const { app, socket } = await connected({ snapshots: [[u1, a1, streaming]] });
+    const first = socket();
+    first.cut(); // Stop pressed during a cut: the cancel goes out once the socket is back
+    const stopping = app.stop();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('cancel')).toHaveLength(1));
+    const cancel = socket().framesOf('cancel')[0]!;
+    expect(cancel).toMatchObject({ conversationId: CID, messageId: 'a2' });
+    socket().receive({ type: 'ack', id: cancel.id });
+    await stopping;
+  });
+
+  it('with no answer shown running, the cancel names none (the server stops whichever runs)', async () => {
+    const { app, socket } = await connected();
+    const stopping = app.stop();
+    await vi.waitFor(() => expect(socket().framesOf('cancel')).toHaveLength(1));
+    const cancel = socket().framesOf('cancel')[0]!;
+    expect(cancel).not.toHaveProperty('messageId');
+    socket().receive({ type: 'ack', id: cancel.id });
+    await stopping;
   });
 });

@@ -27,12 +27,13 @@ import {
   queueSend,
   stepVersion,
   storedByClientId,
+  streamingAnswer,
   unqueue,
   upsertMessage,
   type QueuedSend,
   type Thread,
 } from './thread';
-import type { Transport } from './transport';
+import type { RegenerateRequest, Transport } from './transport';
 
 /** ThreadDeps are what a conversation's state machine uses of the app. */
 export interface ThreadDeps {
@@ -69,6 +70,8 @@ export class ConversationThread {
   private resyncAgain = false;
   private flushing = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A regenerate cut off before its answer, asked again (same key) once connected. */
+  private regenWaiting: RegenerateRequest | null = null;
   /** The conversation was deleted: what was not sent goes to the new chat's composer. */
   private gone = false;
 
@@ -346,22 +349,28 @@ export class ConversationThread {
     this.retryTimer = setTimeout(() => void this.flushQueue(), this.deps.retryDelayMs ?? 3000);
   }
 
-  /** flushQueue sends the waiting messages in order (the connection is back). */
+  /** flushQueue sends the waiting messages in order, then a waiting regenerate (the connection is back). */
   async flushQueue(): Promise<void> {
     if (this.flushing || this.gone) return;
     this.flushing = true;
     try {
-      for (let q = this.thread.queued[0]; q; q = this.thread.queued[0]) {
-        if (storedByClientId(this.thread, q.clientMessageId)) {
-          const queued = this.thread.queued;
-          this.update((t) => unqueue(t, q!.clientMessageId));
-          this.releaseStored(queued);
-          continue;
-        }
-        if (!(await this.deliver(q))) return; // down again: the next connect retries
-      }
+      await this.flushSends();
+      if (this.regenWaiting && !this.thread.queued.length) await this.deliverRegenerate(this.regenWaiting);
     } finally {
       this.flushing = false;
+    }
+  }
+
+  /** flushSends sends the waiting messages in order, until the connection fails again. */
+  private async flushSends(): Promise<void> {
+    for (let q = this.thread.queued[0]; q; q = this.thread.queued[0]) {
+      if (storedByClientId(this.thread, q.clientMessageId)) {
+        const queued = this.thread.queued;
+        this.update((t) => unqueue(t, q!.clientMessageId));
+        this.releaseStored(queued);
+        continue;
+      }
+      if (!(await this.deliver(q))) return; // down again: the next connect retries
     }
   }
 
@@ -391,34 +400,65 @@ export class ConversationThread {
    */
   deleted(): void {
     this.gone = true;
+    this.regenWaiting = null;
     clearTimeout(this.retryTimer);
     for (const q of this.thread.queued) this.giveBack(q);
   }
 
   /** regenerate answers the same user message again, as a new version. */
   async regenerate(messageId: string): Promise<void> {
-    const transport = this.deps.transport();
-    if (!transport) return;
+    if (!this.deps.transport()) return;
+    const model = this.deps.model?.();
+    // A new key for each regenerate asked for, kept while it is asked again.
+    await this.deliverRegenerate({ conversationId: this.id, messageId, clientMessageId: newClientId(), ...(model ? { model } : {}) });
+  }
+
+  /**
+   * deliverRegenerate asks for r. Cut off or unanswered, it may have been
+   * taken: it waits, with its key, and is asked again once the connection
+   * is back (flushQueue), which the server answers with the answer the
+   * first one made, if it made one, instead of a second. It returns false
+   * when it waits.
+   */
+  private async deliverRegenerate(r: RegenerateRequest): Promise<boolean> {
+    const told = this.regenWaiting?.clientMessageId === r.clientMessageId;
+    this.regenWaiting = null;
     this.setBusy(true);
     try {
-      const model = this.deps.model?.();
-      await transport.regenerate({ conversationId: this.id, messageId, ...(model ? { model } : {}) });
+      const transport = this.deps.transport();
+      if (!transport) throw new ApiError(0, 'network', 'Not connected.');
+      await transport.regenerate(r);
+      return true;
     } catch (err) {
-      // Cut off or unanswered, it may have been taken (nothing makes a
-      // repeat safe): asked again, a second new answer would replace it.
-      const maybe = isConnectionError(err) ? ' If it reached the server, the new answer shows here once the connection is back.' : '';
-      this.deps.toast(`Could not regenerate: ${maybe ? sentence(errorText(err)) : errorText(err)}${maybe}`, 'error');
+      if (isConnectionError(err) && !this.gone) {
+        this.regenWaiting = r;
+        if (!told) this.deps.toast(`Regenerate: ${sentence(errorText(err))} It is asked again once the connection is back.`, 'info');
+        if (this.deps.connected()) this.retrySoon();
+        return false;
+      }
+      this.deps.toast(`Could not regenerate: ${errorText(err)}`, 'error');
+      return true;
     } finally {
       this.setBusy(false);
     }
   }
 
-  /** stop cancels the running answer (for every tab). */
+  /** waiting says whether sends or a regenerate wait for the connection (flushQueue). */
+  waiting(): boolean {
+    return this.thread.queued.length > 0 || this.regenWaiting !== null;
+  }
+
+  /**
+   * stop cancels the running answer (for every tab): the one shown running
+   * when Stop is pressed, by its id, so that a cancel held up by a cut does
+   * not stop an answer another tab started meanwhile.
+   */
   async stop(): Promise<void> {
     const transport = this.deps.transport();
     if (!transport) return;
+    const running = streamingAnswer(this.thread)?.id;
     try {
-      await transport.cancel(this.id);
+      await transport.cancel(this.id, running);
     } catch (err) {
       // No answer (a timeout, a cut): the answer may still run; Stop stays to be pressed again.
       const again = isConnectionError(err) ? ' The answer may still be running: press Stop again.' : '';

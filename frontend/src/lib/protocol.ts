@@ -125,6 +125,8 @@ export interface CancelFrame {
   type: 'cancel';
   id?: FrameId;
   conversationId: string;
+  /** The answer to stop; absent: whichever runs. */
+  messageId?: string;
 }
 
 export interface RegenerateFrame {
@@ -133,6 +135,8 @@ export interface RegenerateFrame {
   conversationId: string;
   messageId?: string;
   model?: string;
+  /** Idempotency key, as a send's. */
+  clientMessageId?: string;
 }
 
 export interface SubscribeFrame {

@@ -540,9 +540,10 @@ describe('SSETransport', () => {
     await settle();
     expect(frames.map((f) => f.type)).toEqual(['ack', 'delta']);
 
-    const refused = t.regenerate({ conversationId: 'c1' });
+    const refused = t.regenerate({ conversationId: 'c1', clientMessageId: 'r' });
     await settle();
     const again = calls.find((c) => c.url === '/api/conversations/c1/regenerate')!;
+    expect(JSON.parse(String(again.init.body))).toEqual({ clientMessageId: 'r' });
     again.stream();
     again.frame({ type: 'error', code: 'generation_running', message: 'busy' } as never);
     again.end();
@@ -610,6 +611,24 @@ describe('SSETransport', () => {
 });
 
 describe('SSETransport cancel', () => {
+  it('names its answer in the body when given one, and sends no body without', async () => {
+    const { t, calls } = setup();
+    t.start();
+    await settle();
+    const cancels = () => calls.filter((c) => c.url === '/api/conversations/c1/cancel');
+    const named = t.cancel('c1', 'a1');
+    await settle();
+    expect(JSON.parse(String(cancels()[0]!.init.body))).toEqual({ messageId: 'a1' });
+    (cancels()[0] as unknown as { resolve: (r: Response) => void }).resolve(new Response(null, { status: 204 }));
+    await named;
+    const any = t.cancel('c1');
+    await settle();
+    expect(cancels()[1]!.init.body).toBeUndefined();
+    (cancels()[1] as unknown as { resolve: (r: Response) => void }).resolve(new Response(null, { status: 204 }));
+    await any;
+    t.stop();
+  });
+
   it('fails with timeout when the server does not answer in time, as a WebSocket request does; an answered one resolves', async () => {
     const { t, calls } = setup();
     t.start();

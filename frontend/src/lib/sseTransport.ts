@@ -163,16 +163,20 @@ export class SSETransport implements Transport {
   }
 
   /**
-   * cancel asks the server to stop the answer. Without an answer within
-   * ackTimeoutMs (a half-open connection) it fails with `timeout`, as a
-   * WebSocket request does, instead of leaving Stop without an outcome.
+   * cancel asks the server to stop the answer (with messageId, only that
+   * one). Without an answer within ackTimeoutMs (a half-open connection)
+   * it fails with `timeout`, as a WebSocket request does, instead of
+   * leaving Stop without an outcome.
    */
-  async cancel(conversationId: string): Promise<void> {
+  async cancel(conversationId: string, messageId?: string): Promise<void> {
     const ctrl = new AbortController();
     this.posts.add(ctrl);
     const deadline = this.ackDeadline(ctrl);
     try {
-      await this.api.raw('POST', `/api/conversations/${encodeURIComponent(conversationId)}/cancel`, { signal: ctrl.signal });
+      await this.api.raw('POST', `/api/conversations/${encodeURIComponent(conversationId)}/cancel`, {
+        signal: ctrl.signal,
+        ...(messageId ? { body: { messageId } } : {}),
+      });
     } catch (err) {
       if (deadline.late()) throw new ApiError(0, 'timeout', 'The server did not answer in time.');
       if (err instanceof DOMException && err.name === 'AbortError') throw new ApiError(0, 'network', 'The connection was lost');

@@ -38,6 +38,12 @@ export interface RegenerateRequest {
   conversationId: string;
   messageId?: string;
   model?: string;
+  /**
+   * The idempotency key, as a send's: new for each regenerate the user asks
+   * for, the same when it is asked again after a cut (the server then
+   * answers with the answer the first one made, and starts none).
+   */
+  clientMessageId: string;
 }
 
 /** Resume is where a streaming answer continues: subscribe's messageId + lastSeq (+ lastReasoningSeq). */
@@ -99,8 +105,11 @@ export interface Transport {
   send(r: SendRequest): Promise<Accepted>;
   /** regenerate answers a user message again. */
   regenerate(r: RegenerateRequest): Promise<Accepted>;
-  /** cancel stops the running answer of a conversation, for every tab. */
-  cancel(conversationId: string): Promise<void>;
+  /**
+   * cancel stops the running answer of a conversation, for every tab; with
+   * messageId only that answer (another one running then is left alone).
+   */
+  cancel(conversationId: string, messageId?: string): Promise<void>;
   /** subscribe follows a conversation (again after every reconnect, resuming by seq). */
   subscribe(conversationId: string): void;
   /** resubscribe asks again now, from the current resume point (after a gap). */

@@ -148,6 +148,28 @@ describe('WSTransport', () => {
     await expect(p).resolves.toBeUndefined();
   });
 
+  it('a cancel names its answer when given one, and a regenerate carries its clientMessageId', async () => {
+    const { t, socket } = setup();
+    t.start();
+    socket().open();
+    await vi.advanceTimersByTimeAsync(0);
+    const named = t.cancel('c1', 'a1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket().last()).toMatchObject({ type: 'cancel', conversationId: 'c1', messageId: 'a1' });
+    socket().receive({ type: 'ack', id: socket().last().id });
+    await expect(named).resolves.toBeUndefined();
+    const any = t.cancel('c1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket().last()).not.toHaveProperty('messageId');
+    socket().receive({ type: 'ack', id: socket().last().id });
+    await any;
+    const regen = t.regenerate({ conversationId: 'c1', messageId: 'a1', clientMessageId: 'k' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket().last()).toMatchObject({ type: 'regenerate', conversationId: 'c1', messageId: 'a1', clientMessageId: 'k' });
+    socket().receive({ type: 'ack', id: socket().last().id, conversationId: 'c1', userMessageId: 'u', messageId: 'a2' });
+    await expect(regen).resolves.toMatchObject({ messageId: 'a2' });
+  });
+
   it('a request fails when the socket stays down', async () => {
     const { t } = setup();
     t.start();

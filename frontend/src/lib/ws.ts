@@ -172,9 +172,9 @@ export class WSTransport implements Transport {
     return accepted(await this.request({ type: 'regenerate', ...r }), r.conversationId);
   }
 
-  async cancel(conversationId: string): Promise<void> {
+  async cancel(conversationId: string, messageId?: string): Promise<void> {
     await this.whenOpen();
-    await this.request({ type: 'cancel', conversationId });
+    await this.request({ type: 'cancel', conversationId, ...(messageId ? { messageId } : {}) });
   }
 
   /**
