@@ -604,7 +604,7 @@ describe('ChatApp: a model picked while its PATCH is on its way', () => {
     void app.setModel('o3');
     await vi.waitFor(() => expect(patches).toHaveLength(1));
     void app.regenerate('a1');
-    await vi.waitFor(() => expect(calls.find((c) => c.url.endsWith('/regenerate'))?.body).toEqual({ messageId: 'a1', model: 'o3' }));
+    await vi.waitFor(() => expect(calls.find((c) => c.url.endsWith('/regenerate'))?.body).toEqual({ messageId: 'a1', model: 'o3', clientMessageId: expect.any(String) }));
     void app.send('more');
     await vi.waitFor(() => expect(calls.find((c) => c.url.endsWith('/messages') && c.method === 'POST')?.body).toMatchObject({ content: 'more', model: 'o3' }));
   });
