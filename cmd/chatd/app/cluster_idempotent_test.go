@@ -12,12 +12,18 @@ import (
 // unless it is an ack.
 func ackOf(t *testing.T, tab *client, id string) frame {
 	t.Helper()
+	fs := readAck(t, tab, id)
+	return fs[len(fs)-1]
+}
+
+// readAck returns tab's frames up to the ack of frame id, failing on its error.
+func readAck(t *testing.T, tab *client, id string) []frame {
+	t.Helper()
 	fs := tab.until(func(f frame) bool { return (f.Type == "ack" || f.Type == "error") && string(f.ID) == `"`+id+`"` })
-	last := fs[len(fs)-1]
-	if last.Type != "ack" {
+	if last := fs[len(fs)-1]; last.Type != "ack" {
 		t.Fatalf("frame %s refused: %s", id, last.raw)
 	}
-	return last
+	return fs
 }
 
 // doneOf reads tab's frames up to the done of answer id and returns it.
@@ -26,14 +32,21 @@ func doneOf(tab *client, id string) frame {
 	return fs[len(fs)-1]
 }
 
-// goesOn fails unless answer id goes on after what tab read so far: more
-// than 50 bytes of deltas come before any done (after stopper).
-func goesOn(t *testing.T, tab *client, id, stopper string) {
+// goesOn fails unless answer id goes on after the ack of stopper's frame
+// (the last of read, tab's frames so far): 1,000 bytes more than the
+// answer had when stopper was acked come before any done. A stopper that
+// stopped the answer is acked after its done was published, so that done
+// comes well before.
+func goesOn(t *testing.T, tab *client, read []frame, id, stopper string) {
 	t.Helper()
-	seq := tab.until(func(f frame) bool { return f.Type == "delta" && f.MessageID == id })
-	from := seq[len(seq)-1].Seq
+	from := int64(0)
+	for _, f := range read {
+		if f.Type == "delta" && f.MessageID == id {
+			from = f.Seq
+		}
+	}
 	more := tab.until(func(f frame) bool {
-		return isDone(id)(f) || f.Type == "delta" && f.MessageID == id && f.Seq > from+50
+		return isDone(id)(f) || f.Type == "delta" && f.MessageID == id && f.Seq > from+1000
 	})
 	if last := more[len(more)-1]; last.Type == "done" {
 		t.Fatalf("%s stopped the running answer: %s", stopper, last.raw)
@@ -61,10 +74,11 @@ func TestClusterCancelNamesItsAnswer(t *testing.T) {
 	tabA.until(func(f frame) bool { return f.Type == "delta" && f.MessageID == second.MessageID })
 
 	tabB := b.dial(t, u)
-	subscribe(tabB, conv)
+	read := subscribe(tabB, conv)
+	read = append(read, tabB.until(func(f frame) bool { return f.Type == "delta" && f.MessageID == second.MessageID })...)
 	tabB.write(map[string]any{"type": "cancel", "id": "stale", "conversationId": conv, "messageId": first.MessageID})
-	ackOf(t, tabB, "stale")
-	goesOn(t, tabB, second.MessageID, "the cancel naming an ended answer")
+	read = append(read, readAck(t, tabB, "stale")...)
+	goesOn(t, tabB, read, second.MessageID, "the cancel naming an ended answer")
 	tabB.write(map[string]any{"type": "cancel", "id": "named", "conversationId": conv, "messageId": second.MessageID})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -95,11 +109,16 @@ func TestClusterCancelNamesItsAnswer(t *testing.T) {
 	tabA.until(func(f frame) bool { return f.Type == "delta" && f.MessageID == made.MessageID })
 	tabC := cc.dial(t, u)
 	tabC.write(regen)
-	again := ackOf(t, tabC, "r")
-	if again.MessageID != made.MessageID || again.UserMessageID != made.UserMessageID {
+	read = readAck(t, tabC, "r")
+	if again := read[len(read)-1]; again.MessageID != made.MessageID || again.UserMessageID != made.UserMessageID {
 		t.Fatalf("the repeat on C was acked %s, want the ids of %s", again.raw, made.raw)
 	}
-	goesOn(t, tabA, made.MessageID, "the repeated regenerate")
+	// C follows the answer from the ack on: caught up, then live.
+	caught := tabC.until(func(f frame) bool { return f.Type == "delta" || isDone(made.MessageID)(f) })
+	if last := caught[len(caught)-1]; last.Type == "done" {
+		t.Fatalf("the repeated regenerate stopped the running answer: %s", last.raw)
+	}
+	goesOn(t, tabC, caught, made.MessageID, "the repeated regenerate")
 	tabA.write(map[string]any{"type": "cancel", "id": "end", "conversationId": conv, "messageId": made.MessageID})
 	for _, tab := range []*client{tabA, tabC} {
 		if done := doneOf(tab, made.MessageID); done.Status != "cancelled" {
