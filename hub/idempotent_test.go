@@ -200,3 +200,35 @@ func TestClusterCancelAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestRegenerateKeyOfAnotherConversation: a regenerate whose key a
+// regenerate in another conversation used is answered with that answer
+// and stops nothing: the answer running in its own conversation goes on.
+func TestRegenerateKeyOfAnotherConversation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := make(tap, 4)
+	e := newEnv(t, Options{}, scripts(say("one"), say("again"), feed.script))
+	sub := newSub("u")
+	first := e.send(t, sub, "one")
+	sub.textUntilDone(t, first.MessageID, 0)
+	req := RegenerateRequest{ConversationID: first.ConversationID, ClientMessageID: "regen-1"}
+	made, err := e.h.Regenerate(ctx, sub, "u", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, made.MessageID, 0)
+	other := e.send(t, sub, "two") // runs
+	feed <- "running "
+	sub.waitText(t, other.MessageID, "running ")
+	req.ConversationID = other.ConversationID
+	if again, err := e.h.Regenerate(ctx, newSub("u"), "u", req); err != nil || again != made {
+		t.Fatalf("regenerate with another conversation's key: %+v %v, want %+v", again, err, made)
+	}
+	feed <- "on"
+	sub.waitText(t, other.MessageID, "on")
+	close(feed)
+	if _, done := sub.textUntilDone(t, other.MessageID, int64(len("running on"))); done.Status != "complete" {
+		t.Fatalf("the running answer ended %s", done.Status)
+	}
+}

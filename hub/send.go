@@ -400,6 +400,15 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	// instance), or while this instance's has not let the conversation go:
 	// its end may be stored already.
 	if h.runningHere(conv.ID) || slices.ContainsFunc(msgs, func(m persistence.Message) bool { return !m.Status.Final() }) {
+		// Nothing is stopped for a repeat: its key, not among this
+		// conversation's messages, may be stored since (the first copy,
+		// on another instance) or in another conversation.
+		if m, ok, err := h.keyedElsewhere(ctx, userID, req.ClientMessageID); err != nil || ok {
+			if err != nil {
+				return Result{}, err
+			}
+			return h.repeatRegenerate(ctx, sub, m, req.FrameID)
+		}
 		if msgs, user, err = h.supersede(ctx, userID, conv.ID, req.MessageID); err != nil {
 			return Result{}, err
 		}
@@ -422,6 +431,22 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 		}
 	}
 	return res, err
+}
+
+// keyedElsewhere looks up the message of userID that carries clientID
+// ("": none) in the store.
+func (h *Hub) keyedElsewhere(ctx context.Context, userID, clientID string) (persistence.Message, bool, error) {
+	if clientID == "" {
+		return persistence.Message{}, false, nil
+	}
+	m, err := h.opts.Store.MessageByClientID(ctx, userID, clientID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return m, false, nil
+	case err != nil:
+		return m, false, fmt.Errorf("find client message %q: %w", clientID, err)
+	}
+	return m, true, nil
 }
 
 // keyed returns the message of msgs that carries clientID, if any.
