@@ -319,8 +319,8 @@ func keyUsedBy(clientID, other string) error {
 }
 
 // repeatAnswer acks ownerID's repeated request with res and makes sub
-// follow its answer (nil: none): a running one is caught up, an ended one is sent
-// whole with its done.
+// follow its answer (nil: none): a running one is caught up, an ended one
+// is sent whole with its done.
 func (h *Hub) repeatAnswer(ctx context.Context, sub Subscriber, ownerID string, res Result, answer *persistence.Message,
 	frameID json.RawMessage,
 ) error {

@@ -417,10 +417,10 @@ export class ConversationThread {
    * deliverRegenerate asks for r. Cut off or unanswered, it may have been
    * taken: it waits, with its key, and is asked again once the connection
    * is back (flushQueue), which the server answers with the answer the
-   * first one made, if it made one, instead of a second. It returns false
-   * when it waits.
+   * first one made, if it made one, instead of a second. A regenerate asked
+   * for meanwhile replaces the waiting one.
    */
-  private async deliverRegenerate(r: RegenerateRequest): Promise<boolean> {
+  private async deliverRegenerate(r: RegenerateRequest): Promise<void> {
     const told = this.regenWaiting?.clientMessageId === r.clientMessageId;
     this.regenWaiting = null;
     this.setBusy(true);
@@ -428,16 +428,14 @@ export class ConversationThread {
       const transport = this.deps.transport();
       if (!transport) throw new ApiError(0, 'network', 'Not connected.');
       await transport.regenerate(r);
-      return true;
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
         this.regenWaiting = r;
         if (!told) this.deps.toast(`Regenerate: ${sentence(errorText(err))} It is asked again once the connection is back.`, 'info');
         if (this.deps.connected()) this.retrySoon();
-        return false;
+        return;
       }
       this.deps.toast(`Could not regenerate: ${errorText(err)}`, 'error');
-      return true;
     } finally {
       this.setBusy(false);
     }
