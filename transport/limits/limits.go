@@ -22,7 +22,7 @@ type Users struct {
 	sends    rate
 	convs    rate
 	shared   *sharedLimits // nil: per process only
-	sending  inflight.Keys // client message ids of sends being handled (ClaimSend)
+	sending  inflight.Keys // client message ids of sends and regenerates being handled (ClaimSend)
 
 	mu    sync.Mutex
 	users map[string]*userState
@@ -200,12 +200,12 @@ func (l *Users) AllowFrame(userID string) *protocol.Error {
 	return nil
 }
 
-// ClaimSend marks a send of userID with clientMessageID as being handled,
-// after waiting (bounded by ctx, whose error it returns, wrapped) for one
-// with the same id, over any live transport of this process, to finish:
-// two copies of a send arriving at once (a retry racing its original, two
-// tabs) are then handled one after the other, and the second finds the
-// first's message stored (SentBefore) and spends no budget. The caller
+// ClaimSend marks a send (or regenerate) of userID with clientMessageID as
+// being handled, after waiting (bounded by ctx, whose error it returns,
+// wrapped) for one with the same id, over any live transport of this
+// process, to finish: two copies of a send arriving at once (a retry racing
+// its original, two tabs) are then handled one after the other, and the
+// second finds the first's message stored (SentBefore) and spends no budget. The caller
 // calls release once the hub has stored the send (or failed it); release
 // may be called more than once. Copies arriving at two instances of a
 // cluster are not ordered: both may spend, though the store keeps one.
