@@ -34,7 +34,7 @@ type Hub struct {
 	// the new subscriber: to deliver a frame the moment it is registered.
 	onRegister func(hub.Subscriber)
 	catchUp    string // when set, Subscribe delivers it as a delta after the ack
-	hang       bool   // Subscribe and Cancel wait for their context to end
+	hang       bool   // Subscribe and CancelAnswer wait for their context to end
 }
 
 // New returns an empty fake hub.
@@ -101,7 +101,7 @@ func (h *Hub) FailSends(err error) {
 	h.sendErr = err
 }
 
-// Hang makes every Subscribe and Cancel from now on wait until its
+// Hang makes every Subscribe and CancelAnswer from now on wait until its
 // context ends and return its error, as the hub does on a store that does
 // not answer (its ownership check reads the store).
 func (h *Hub) Hang() {
