@@ -121,6 +121,29 @@ describe('two tabs on one conversation', () => {
   });
 });
 
+describe('Drafts.move (a deleted conversation’s composer text)', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it.each([
+    ['an empty new chat', '', 'kept text'],
+    ['a new chat holding text in memory', 'typed here', 'typed here\n\nkept text'],
+    ['a new chat holding text only in storage', 'saved earlier', 'saved earlier\n\nkept text'],
+    ['a new chat that holds the text already', 'x kept text y', 'x kept text y'],
+  ])('goes to %s without losing either text', (name, before, after) => {
+    const { tab, kv } = browser();
+    const a = tab('u');
+    if (name.includes('storage')) kv.setItem('chatd.draft.new', before);
+    else if (before) a.drafts.set('new', before);
+    a.drafts.set(CID, 'kept text');
+    a.drafts.move(CID, 'new');
+    expect(a.drafts.get('new')).toBe(after);
+    expect(a.drafts.get(CID)).toBe('');
+    vi.advanceTimersByTime(DELAY);
+    expect([kv.getItem('chatd.draft.new'), kv.getItem(`chatd.draft.${CID}`)]).toEqual([after, null]);
+  });
+});
+
 describe('ChatApp and another tab’s drafts', () => {
   afterEach(() => history.replaceState(null, '', '/'));
 

@@ -110,7 +110,8 @@ export class Drafts {
 
   /**
    * move hands the text of a composer that goes away (its conversation was
-   * deleted) to another one, when that one is empty, and forgets it.
+   * deleted) to another one, and forgets it: alone in an empty composer,
+   * else after what that one holds (giveBack), so that neither is lost.
    */
   move(from: string, to: string): void {
     const text = this.get(from);
@@ -122,7 +123,9 @@ export class Drafts {
       delete drafts[from];
       return { ...s, drafts };
     });
-    if (text && !this.get(to)) this.set(to, text);
+    if (!text) return;
+    this.load(to);
+    this.giveBack(to, text);
   }
 
   /** discard forgets every composer text, saved or pending (a deleted account). */
