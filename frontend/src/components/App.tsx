@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useAppState } from '../hooks/app';
+import { useForgetRendered } from '../hooks/useForgetRendered';
 import { AuthPage } from './AuthPage';
 import { ChatView } from './ChatView';
 import { Sidebar } from './Sidebar';
@@ -8,6 +9,7 @@ import { Toasts } from './Toasts';
 /** App picks the page for the route. */
 export function App() {
   const route = useAppState((s) => s.route);
+  useForgetRendered();
   return (
     <>
       {route.name === 'chat' ? <ChatLayout conversationId={route.conversationId} /> : <AuthPage mode={route.name} />}

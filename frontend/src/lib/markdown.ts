@@ -193,7 +193,7 @@ export function renderMarkdown(src: string): string {
   return renderBlocks(src).join('');
 }
 
-/** clearMarkdownCache empties the block cache (for tests). */
+/** clearMarkdownCache empties the block cache (the signed-in user changed: hooks/useForgetRendered; tests). */
 export function clearMarkdownCache(): void {
   cache.clear();
   cacheChars = 0;
