@@ -3,8 +3,9 @@
 // the length limit a counter shows; over it sending is refused with the
 // reason, never cut.
 
-import { useId, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent } from 'react';
+import { useContext, useId, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
+import { ComposerBox, focusBox } from '../hooks/composerBox';
 import { lengthStatus } from '../lib/limits';
 import { Icon } from './icons';
 
@@ -24,7 +25,8 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
   const app = useApp();
   const stored = useAppState((s) => s.drafts[draftKey]);
   const text = stored ?? app.draft(draftKey);
-  const ref = useRef<HTMLTextAreaElement>(null);
+  const own = useRef<HTMLTextAreaElement>(null);
+  const ref = useContext(ComposerBox) ?? own; // the view's, when it has one (ComposerBox)
 
   useLayoutEffect(() => {
     const ta = ref.current;
@@ -49,7 +51,7 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
    * would pop the keyboard up.
    */
   function backToBox() {
-    if (!window.matchMedia?.('(pointer: coarse)').matches) ref.current?.focus();
+    focusBox(ref.current);
   }
   function send() {
     if (!canSend) return;

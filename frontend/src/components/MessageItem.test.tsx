@@ -56,4 +56,24 @@ describe('MessageItem edit', () => {
     expect(mount.host.querySelector('.edit-box')).toBeNull();
     expect(document.activeElement?.getAttribute('aria-label')).toBe('Edit message');
   });
+
+  const escape = (box: HTMLElement) => act(() => box.querySelector('textarea')!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true })));
+  const enter = (box: HTMLElement) => act(() => box.querySelector('textarea')!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })));
+
+  it.each([
+    ['closed with Escape once an answer started (Edit disabled)', 'the Copy button beside it', escape, 'Copy message'],
+    ['sent (the new version replaces the message)', 'the message box', enter, 'Message'],
+  ])('%s, the focus goes to %s, not the page', (_name, _where, close, label) => {
+    renderMessage(mount, question);
+    const edit = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!;
+    edit.focus();
+    act(() => edit.click());
+    renderMessage(mount, question, { locked: close === escape }); // an answer runs: the Edit button is disabled
+    const box = mount.host.querySelector<HTMLElement>('.edit-box')!;
+    expect(document.activeElement).toBe(box.querySelector('textarea'));
+    close(box);
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+    expect(document.activeElement).not.toBe(document.body);
+    expect(document.activeElement?.getAttribute('aria-label')).toBe(label);
+  });
 });

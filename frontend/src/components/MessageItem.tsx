@@ -1,7 +1,8 @@
 // One message of the shown path: its text, status, usage and actions.
 
-import { memo, useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
+import { memo, useContext, useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp } from '../hooks/app';
+import { ComposerBox, focusBox } from '../hooks/composerBox';
 import { copyText } from '../lib/clipboard';
 import { finishNotice } from '../lib/finish';
 import { charCount, isLongMessage, lengthStatus } from '../lib/limits';
@@ -46,13 +47,22 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   const [editing, setEditing] = useState(false);
   const [copied, setCopied] = useState(false);
   const editButton = useRef<HTMLButtonElement>(null);
-  /** The edit box was closed without sending: the focus goes back to the Edit button. */
+  const copyButton = useRef<HTMLButtonElement>(null);
+  const composerBox = useContext(ComposerBox);
+  /**
+   * The edit box was closed without sending: the focus goes back to the
+   * Edit button or, disabled meanwhile (an answer started), to the Copy
+   * button beside it. The box had it: without this it would fall to the page.
+   */
   const cancelled = useRef(false);
   useEffect(() => {
     if (editing || !cancelled.current) return;
     cancelled.current = false;
-    editButton.current?.focus(); // the box had it: without this it would fall to the page
-  }, [editing]);
+    const edit = editButton.current;
+    if (edit && !edit.disabled) edit.focus();
+    else if (copyButton.current) copyButton.current.focus();
+    else focusBox(composerBox?.current);
+  }, [editing, composerBox]);
   const pending = message.id.startsWith(PENDING_PREFIX);
   const isUser = message.role === 'user';
   const streaming = message.status === 'streaming';
@@ -86,6 +96,9 @@ export const MessageItem = memo(function MessageItem({ message, version, version
           }}
           onSubmit={(text) => {
             setEditing(false);
+            // The new version replaces this one on screen, this element with
+            // it: the focus goes to the message box, beside the Stop button.
+            focusBox(composerBox?.current);
             void app.editAndResend(message.id, text);
           }}
         />
@@ -151,7 +164,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
             </span>
           )}
           {!streaming && message.content && (
-            <button type="button" className="icon" aria-label={copied ? 'Copied' : 'Copy message'} title="Copy" onClick={copy}>
+            <button ref={copyButton} type="button" className="icon" aria-label={copied ? 'Copied' : 'Copy message'} title="Copy" onClick={copy}>
               <Icon name={copied ? 'check' : 'copy'} size={16} />
             </button>
           )}

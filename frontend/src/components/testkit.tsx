@@ -2,13 +2,15 @@
 // mounted for each test, and one message rendered as the thread renders it.
 // Not part of the app.
 
-import { act, type ComponentProps } from 'react';
+import { act, useRef, type ComponentProps } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { afterEach, beforeEach } from 'vitest';
 import { AppProvider } from '../hooks/app';
+import { ComposerBox } from '../hooks/composerBox';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import type { Message } from '../lib/protocol';
+import { Composer } from './Composer';
 import { MessageItem } from './MessageItem';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -34,14 +36,25 @@ export function mountEach(): Mount {
   return m;
 }
 
-/** renderMessage renders message in m as the thread would, with props over the defaults. */
+/**
+ * renderMessage renders message in m as the thread would, with props over
+ * the defaults, and below it the conversation's composer (the message box).
+ * Rendered again in the same mount, the message keeps its state (an edit
+ * box open).
+ */
 export function renderMessage(m: Mount, message: Message, props: Partial<ComponentProps<typeof MessageItem>> = {}) {
   const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch });
-  act(() =>
-    m.root.render(
-      <AppProvider value={app}>
+  act(() => m.root.render(<MessageWithComposer app={app} message={message} props={props} />));
+}
+
+function MessageWithComposer({ app, message, props }: { app: ChatApp; message: Message; props: Partial<ComponentProps<typeof MessageItem>> }) {
+  const box = useRef<HTMLTextAreaElement>(null);
+  return (
+    <AppProvider value={app}>
+      <ComposerBox.Provider value={box}>
         <MessageItem message={message} version={1} versions={1} locked={false} modelName="M" queued={false} linkUp unconfirmed={false} thinking={undefined} {...props} />
-      </AppProvider>,
-    ),
+        <Composer draftKey="new" streaming={false} busy={false} />
+      </ComposerBox.Provider>
+    </AppProvider>
   );
 }

@@ -1,0 +1,20 @@
+// The open conversation's message box, for the focus to go to when what had
+// it goes away.
+
+import { createContext, type RefObject } from 'react';
+
+/**
+ * ComposerBox holds the open conversation's message box (ChatView provides
+ * it; Composer fills it). A message's edit box, once sent, hands the focus
+ * there: its own element goes with the old version of the message. null
+ * outside a ChatView.
+ */
+export const ComposerBox = createContext<RefObject<HTMLTextAreaElement | null> | null>(null);
+
+/**
+ * focusBox puts the focus in the message box, except on touch screens
+ * (it would pop the keyboard up).
+ */
+export function focusBox(box: HTMLTextAreaElement | null | undefined): void {
+  if (!window.matchMedia?.('(pointer: coarse)').matches) box?.focus();
+}
