@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useAppState } from '../hooks/app';
 import { useForgetRendered } from '../hooks/useForgetRendered';
+import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { AuthPage } from './AuthPage';
 import { ChatView } from './ChatView';
 import { Sidebar } from './Sidebar';
@@ -14,8 +15,18 @@ export function App() {
     <>
       {route.name === 'chat' ? <ChatLayout conversationId={route.conversationId} /> : <AuthPage mode={route.name} />}
       <Toasts />
+      <PoliteStatus />
     </>
   );
+}
+
+/**
+ * PoliteStatus is the page's polite live region for confirmations
+ * (lib/politeStatus.ts fills it): present, empty, from the start, so that
+ * what is put in it is announced. React renders no children in it.
+ */
+export function PoliteStatus() {
+  return <div id={POLITE_STATUS_ID} className="sr-only" role="status" />;
 }
 
 function ChatLayout({ conversationId }: { conversationId: string | null }) {

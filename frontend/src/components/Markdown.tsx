@@ -6,6 +6,7 @@ import { ContentGrew } from '../hooks/follow';
 import { copyText } from '../lib/clipboard';
 import { revealImage, revealKnown } from '../lib/images';
 import { renderBlocks } from '../lib/markdown';
+import { sayPolitely } from '../lib/politeStatus';
 
 const Block = memo(function Block({ html }: { html: string }) {
   const ref = useRef<HTMLDivElement>(null);
@@ -27,10 +28,31 @@ function onClick(e: MouseEvent<HTMLDivElement>): void {
   if (!button) return;
   const code = button.closest('.code-block')?.querySelector('code');
   if (!code) return;
-  void copyText(code.textContent ?? '').then((ok) => {
-    button.textContent = ok ? 'Copied' : 'Copy failed';
-    setTimeout(() => (button.textContent = 'Copy'), 1500);
-  });
+  void copyText(code.textContent ?? '').then((ok) => copied(button, ok));
+}
+
+/** COPIED_MS is how long a Copy button shows "Copied". */
+export const COPIED_MS = 1500;
+
+/** The pending restorations of code blocks' Copy buttons to "Copy". */
+const restoring = new WeakMap<HTMLButtonElement, ReturnType<typeof setTimeout>>();
+
+/**
+ * copied shows on a code block's Copy button that its code was copied (or
+ * not) for a moment, and tells a screen reader so (its name, "Copy python
+ * code", stays). A second click within that moment restarts it.
+ */
+function copied(button: HTMLButtonElement, ok: boolean): void {
+  button.textContent = ok ? 'Copied' : 'Copy failed';
+  sayPolitely(ok ? 'Code copied.' : 'Could not copy the code.');
+  clearTimeout(restoring.get(button));
+  restoring.set(
+    button,
+    setTimeout(() => {
+      restoring.delete(button);
+      button.textContent = 'Copy';
+    }, COPIED_MS),
+  );
 }
 
 /** Markdown renders sanitized markdown; growing: a streaming answer, whose last block is not cached. */

@@ -2,9 +2,14 @@
 // does not show it.
 
 import { act } from 'react';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Message } from '../lib/protocol';
+import { POLITE_STATUS_ID } from '../lib/politeStatus';
+import { COPIED_MS } from './Markdown';
 import { mountEach, renderMessage } from './testkit';
+
+const clipboard = vi.hoisted(() => ({ ok: true }));
+vi.mock('../lib/clipboard', () => ({ copyText: async () => clipboard.ok }));
 
 const mount = mountEach();
 
@@ -75,5 +80,38 @@ describe('MessageItem edit', () => {
     expect(mount.host.querySelector('.edit-box')).toBeNull();
     expect(document.activeElement).not.toBe(document.body);
     expect(document.activeElement?.getAttribute('aria-label')).toBe(label);
+  });
+});
+
+describe('MessageItem Copy', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => {
+    vi.useRealTimers();
+    clipboard.ok = true;
+  });
+
+  it.each([
+    ['copied', true, 'Message copied.', 'check'],
+    ['not copied', false, 'Could not copy the message.', 'copy'],
+  ])('%s: a screen reader is told, the button keeps its name, and the check mark goes after a moment', async (_name, ok, told, icon) => {
+    clipboard.ok = ok;
+    const status = document.createElement('div');
+    status.id = POLITE_STATUS_ID;
+    document.body.append(status);
+    try {
+      renderMessage(mount, answer({}));
+      const button = () => mount.host.querySelector<HTMLButtonElement>('button[title="Copy"]')!;
+      const shape = () => button().querySelector('path')!.getAttribute('d');
+      const idle = shape();
+      await act(async () => button().click());
+      expect(status.textContent).toBe(told);
+      expect(button().getAttribute('aria-label')).toBe('Copy message');
+      expect(shape() === idle).toBe(icon === 'copy');
+      act(() => vi.advanceTimersByTime(COPIED_MS));
+      expect(button().getAttribute('aria-label')).toBe('Copy message');
+      expect(shape()).toBe(idle);
+    } finally {
+      status.remove();
+    }
   });
 });

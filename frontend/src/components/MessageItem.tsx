@@ -9,9 +9,10 @@ import { charCount, isLongMessage, lengthStatus } from '../lib/limits';
 import type { Message, Usage as UsageCounts } from '../lib/protocol';
 import type { ThinkingTimes } from '../lib/reasoning';
 import { omittedLabel, usageLabel } from '../lib/usage';
+import { sayPolitely } from '../lib/politeStatus';
 import { PENDING_PREFIX } from '../lib/thread';
 import { Icon } from './icons';
-import { Markdown } from './Markdown';
+import { COPIED_MS, Markdown } from './Markdown';
 import { Thinking } from './Thinking';
 import { Waiting } from './Waiting';
 
@@ -71,11 +72,16 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   // wait's announcement (Waiting) among them.
   const writing = streaming && !!(message.content || message.reasoning);
 
+  // The check mark shows for a moment after a copy; a second copy restarts it.
+  const copiedTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  useEffect(() => () => clearTimeout(copiedTimer.current), []);
   async function copy() {
-    if (await copyText(message.content)) {
-      setCopied(true);
-      setTimeout(() => setCopied(false), 1500);
-    }
+    const ok = await copyText(message.content);
+    sayPolitely(ok ? 'Message copied.' : 'Could not copy the message.');
+    if (!ok) return;
+    setCopied(true);
+    clearTimeout(copiedTimer.current);
+    copiedTimer.current = setTimeout(() => setCopied(false), COPIED_MS);
   }
 
   return (
@@ -164,7 +170,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
             </span>
           )}
           {!streaming && message.content && (
-            <button ref={copyButton} type="button" className="icon" aria-label={copied ? 'Copied' : 'Copy message'} title="Copy" onClick={copy}>
+            <button ref={copyButton} type="button" className="icon" aria-label="Copy message" title="Copy" onClick={copy}>
               <Icon name={copied ? 'check' : 'copy'} size={16} />
             </button>
           )}

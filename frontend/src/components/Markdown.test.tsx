@@ -1,0 +1,66 @@
+// A code block's Copy button in the DOM (jsdom): what it shows and what a
+// screen reader is told.
+
+import { act } from 'react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PoliteStatus } from './App';
+import { COPIED_MS, Markdown } from './Markdown';
+import { mountEach } from './testkit';
+
+const copy = vi.hoisted(() => ({ ok: true }));
+vi.mock('../lib/clipboard', () => ({ copyText: async () => copy.ok }));
+
+const mount = mountEach();
+
+function render() {
+  act(() =>
+    mount.root.render(
+      <>
+        <Markdown text={'```python\nprint(1)\n```'} />
+        <PoliteStatus />
+      </>,
+    ),
+  );
+  return mount.host.querySelector<HTMLButtonElement>('button.code-copy')!;
+}
+
+async function click(button: HTMLButtonElement) {
+  await act(async () => button.click());
+}
+
+const said = () => mount.host.querySelector('[role="status"]')?.textContent;
+
+describe('code block Copy button', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => {
+    vi.useRealTimers();
+    copy.ok = true;
+  });
+
+  it.each([
+    ['copied', true, 'Copied', 'Code copied.'],
+    ['not copied', false, 'Copy failed', 'Could not copy the code.'],
+  ])('%s: says so on the button and to a screen reader, keeps its name, and shows Copy again', async (_name, ok, shown, told) => {
+    copy.ok = ok;
+    const button = render();
+    await click(button);
+    expect(button.textContent).toBe(shown);
+    expect(said()).toBe(told);
+    expect(button.getAttribute('aria-label')).toBe('Copy python code');
+    act(() => vi.advanceTimersByTime(COPIED_MS));
+    expect(button.textContent).toBe('Copy');
+  });
+
+  it('a second click restarts the moment and is told again', async () => {
+    const button = render();
+    await click(button);
+    const first = mount.host.querySelector('[role="status"] p');
+    act(() => vi.advanceTimersByTime(COPIED_MS - 500));
+    await click(button);
+    expect(mount.host.querySelector('[role="status"] p')).not.toBe(first); // a new node: announced again
+    act(() => vi.advanceTimersByTime(COPIED_MS - 1));
+    expect(button.textContent).toBe('Copied');
+    act(() => vi.advanceTimersByTime(1));
+    expect(button.textContent).toBe('Copy');
+  });
+});
