@@ -61,6 +61,21 @@ describe('Dialog', () => {
     expect(document.activeElement).toBe(button('Delete'));
   });
 
+  it.each([
+    ['Tab', false, 'Cancel'],
+    ['Shift+Tab', true, 'Delete'],
+  ])('%s with the focus fallen out of it (to the page) brings the focus back into it, not to the page behind', (_name, shiftKey, to) => {
+    act(() => mount.root.render(<Page />));
+    (document.activeElement as HTMLElement).blur();
+    expect(document.activeElement).toBe(document.body);
+    const ev = new KeyboardEvent('keydown', { key: 'Tab', shiftKey, bubbles: true, cancelable: true });
+    act(() => {
+      document.body.dispatchEvent(ev);
+    });
+    expect(ev.defaultPrevented).toBe(true);
+    expect(document.activeElement).toBe(button(to));
+  });
+
   it('calls the latest onClose on Escape, once', () => {
     act(() => mount.root.render(<Page />));
     act(() => rerender());

@@ -59,7 +59,12 @@ function trapFocus(e: KeyboardEvent, root: HTMLElement | null): void {
   if (items.length === 0) return;
   const first = items[0]!;
   const last = items[items.length - 1]!;
-  if (e.shiftKey && document.activeElement === first) {
+  if (!root.contains(document.activeElement)) {
+    // The focus fell out (the button that had it was disabled or removed,
+    // to the page): Tab would go on in the page behind the dialog.
+    e.preventDefault();
+    (e.shiftKey ? last : first).focus();
+  } else if (e.shiftKey && document.activeElement === first) {
     e.preventDefault();
     last.focus();
   } else if (!e.shiftKey && document.activeElement === last) {
