@@ -61,6 +61,59 @@ describe('Sidebar rename', () => {
   });
 });
 
+describe('Sidebar focus when a conversation goes', () => {
+  const conv = (id: string) => ({ id, title: `Title ${id}`, model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+
+  function renderList(ids: string[]) {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const gone = (id: string) => act(() => app.store.set((s) => ({ ...s, list: { ...s.list, items: s.list.items.filter((c) => c.id !== id) } })));
+    vi.spyOn(app, 'remove').mockImplementation(async (id) => gone(id));
+    act(() => app.store.set((s) => ({ ...s, list: { ...s.list, items: ids.map(conv), loaded: true } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    return { gone };
+  }
+  const button = (label: string) => [...document.querySelectorAll<HTMLButtonElement>('button')].find((b) => (b.getAttribute('aria-label') ?? b.textContent?.trim()) === label)!;
+
+  it.each([
+    ['the first', ['c1', 'c2', 'c3'], 'c1', 'Title c2'],
+    ['a middle one', ['c1', 'c2', 'c3'], 'c2', 'Title c3'],
+    ['the last', ['c1', 'c2', 'c3'], 'c3', 'Title c2'],
+    ['the only one', ['c1'], 'c1', 'New chat'],
+  ])('deleted from its Delete button (%s), the focus goes to the conversation in its place, not the page', async (_name, ids, id, to) => {
+    renderList(ids);
+    const del = button(`Delete “Title ${id}”`);
+    del.focus();
+    act(() => del.click());
+    expect(document.activeElement?.textContent).toBe('Cancel'); // the confirmation
+    await act(async () => button('Delete').click());
+    expect(document.activeElement).not.toBe(document.body);
+    expect(document.activeElement?.textContent?.trim()).toBe(to);
+  });
+
+  it('deleted in another tab while renamed here, the focus goes to the conversation in its place', () => {
+    const { gone } = renderList(['c1', 'c2']);
+    act(() => button('Rename “Title c1”').click());
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Conversation title');
+    gone('c1');
+    expect(document.activeElement?.textContent).toBe('Title c2');
+  });
+
+  it('a conversation deleted elsewhere leaves alone the focus the reader put outside the list', () => {
+    const { gone } = renderList(['c1', 'c2']);
+    button('Rename “Title c1”').focus();
+    const search = document.querySelector<HTMLInputElement>('input[type="search"]')!;
+    search.focus();
+    gone('c1');
+    expect(document.activeElement).toBe(search);
+  });
+});
+
 describe('ChatLayout', () => {
   it('Escape cancelling a rename in the open (narrow-screen) sidebar leaves the sidebar open; another Escape closes it', () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });

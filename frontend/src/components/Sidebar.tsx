@@ -2,7 +2,7 @@
 // search, new chat, inline rename, delete with confirmation; below it the
 // account's controls (the account dialog, theme, sign out).
 
-import { memo, useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type RefObject } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { useTheme } from '../hooks/useTheme';
 import { nextTheme } from '../lib/theme';
@@ -23,6 +23,9 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
   const [account, setAccount] = useState(false);
   const closeAccount = useCallback(() => setAccount(false), []);
   const sentinel = useRef<HTMLLIElement>(null);
+  const listEl = useRef<HTMLUListElement>(null);
+  const newChat = useRef<HTMLButtonElement>(null);
+  const keepFocus = useFocusInList(list.items, listEl, newChat);
 
   useEffect(() => {
     const el = sentinel.current;
@@ -43,7 +46,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
     <>
       <nav className={`sidebar${open ? ' open' : ''}`} aria-label="Conversations">
         <div className="side-head">
-          <button type="button" className="new-chat" onClick={() => go('/')}>
+          <button ref={newChat} type="button" className="new-chat" onClick={() => go('/')}>
             <Icon name="plus" /> New chat
           </button>
           <button type="button" className="icon only-narrow" aria-label="Close conversations" title="Close" onClick={onClose}>
@@ -60,9 +63,16 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             onChange={(e) => app.setQuery(e.target.value)}
           />
         </div>
-        <ul className="conv-list">
+        <ul className="conv-list" ref={listEl}>
           {list.items.map((c) => (
-            <ConversationItem key={c.id} c={c} active={c.id === activeId} onOpen={() => go(`/c/${c.id}`)} onDelete={() => setConfirm(c)} />
+            <ConversationItem
+              key={c.id}
+              c={c}
+              active={c.id === activeId}
+              onOpen={() => go(`/c/${c.id}`)}
+              onDelete={() => setConfirm(c)}
+              onFocusIn={keepFocus}
+            />
           ))}
           {list.loaded && list.items.length === 0 && !list.loading && (
             <li className="hint empty-list">{list.appliedQuery ? 'No conversation matches.' : 'No conversations yet.'}</li>
@@ -142,14 +152,44 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
   );
 }
 
+/**
+ * useFocusInList keeps the focus in the list when the conversation whose
+ * item had it goes (deleted here, its Delete button having the focus back
+ * from the confirmation, or elsewhere, while renamed here): it moves to the
+ * conversation now in its place, else the one before, else New chat. It
+ * fell to the page. The focus the reader put elsewhere stays there. It
+ * returns what each item calls when it takes the focus.
+ */
+function useFocusInList(items: readonly Conversation[], listEl: RefObject<HTMLUListElement | null>, fallback: RefObject<HTMLElement | null>) {
+  const focused = useRef<string | null>(null);
+  const before = useRef(items);
+  useLayoutEffect(() => {
+    const id = focused.current;
+    const index = id === null ? -1 : before.current.findIndex((c) => c.id === id);
+    before.current = items;
+    if (id === null || items.some((c) => c.id === id)) return;
+    focused.current = null;
+    if (index < 0 || (document.activeElement && document.activeElement !== document.body)) return;
+    const next = items[Math.min(index, items.length - 1)];
+    const item = [...(listEl.current?.querySelectorAll<HTMLElement>('li[data-conversation-id]') ?? [])].find((li) => li.dataset.conversationId === next?.id);
+    const link = item?.querySelector<HTMLElement>('a');
+    (link ?? fallback.current)?.focus();
+  }, [items, listEl, fallback]);
+  return useCallback((id: string) => {
+    focused.current = id;
+  }, []);
+}
+
 interface ItemProps {
   c: Conversation;
   active: boolean;
   onOpen: () => void;
   onDelete: () => void;
+  /** The item (its link, buttons or title field) took the focus. */
+  onFocusIn: (id: string) => void;
 }
 
-const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onDelete }: ItemProps) {
+const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onDelete, onFocusIn }: ItemProps) {
   const app = useApp();
   const [editing, setEditing] = useState(false);
   const [title, setTitle] = useState(c.title);
@@ -192,7 +232,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
 
   if (editing) {
     return (
-      <li className="conv editing">
+      <li className="conv editing" onFocus={() => onFocusIn(c.id)}>
         <input
           ref={input}
           value={title}
@@ -206,7 +246,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
     );
   }
   return (
-    <li className={`conv${active ? ' active' : ''}`} data-conversation-id={c.id}>
+    <li className={`conv${active ? ' active' : ''}`} data-conversation-id={c.id} onFocus={() => onFocusIn(c.id)}>
       <a
         href={`/c/${c.id}`}
         aria-current={active ? 'page' : undefined}
