@@ -32,6 +32,14 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   const messages = thread?.messages;
   const reasoners = useMemo(() => modelsThatReasoned(Object.values(messages ?? {})), [messages]);
   const [promptOpen, setPromptOpen] = useState(false);
+  // The settings dialog belongs to the conversation it was opened on: another
+  // shown meanwhile (Back, a swipe back on a phone) closes it, where it stayed
+  // with the first one's settings and saved them onto the new one.
+  const [promptOf, setPromptOf] = useState(conversationId);
+  if (promptOf !== conversationId) {
+    setPromptOf(conversationId);
+    setPromptOpen(false);
+  }
   const composerBox = useRef<HTMLTextAreaElement>(null);
 
   const conversation = thread?.conversation ?? null;
