@@ -1,10 +1,12 @@
 // The open conversation in the DOM (jsdom): its settings dialog.
 
 import { act } from 'react';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
+import { CID, conv, message } from '../lib/testkit';
+import { mergeSnapshot, newThread, selectVersion, stepVersion } from '../lib/thread';
 import { ChatView } from './ChatView';
 import { mountEach } from './testkit';
 
@@ -30,5 +32,42 @@ describe('ChatView settings dialog', () => {
     expect(mount.host.querySelector('[role="dialog"]')).toBeNull();
     render('c1'); // and does not come back with the first
     expect(mount.host.querySelector('[role="dialog"]')).toBeNull();
+  });
+});
+
+describe('ChatView versions', () => {
+  it('stepping through versions with the keyboard keeps the focus on the Previous / Next button, not the page', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    // Three versions of the first question, each with its answer.
+    const messages = ['q1', 'q2', 'q3'].flatMap((q) => [message(q, '', 'user', `Question ${q}`, 'complete'), message(`a-${q}`, q, 'assistant', `Answer ${q}`, 'complete')]);
+    const thread = selectVersion(mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), messages), 'q1');
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: thread } })));
+    vi.spyOn(app, 'switchVersion').mockImplementation((id, dir) =>
+      app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: stepVersion(s.threads[CID]!, id, dir) } })),
+    );
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const shown = () => mount.host.querySelector('.msg-user .version-count')?.textContent;
+    const press = (label: string) => {
+      const b = document.activeElement as HTMLButtonElement;
+      expect(b.getAttribute('aria-label')).toBe(label);
+      act(() => b.click());
+    };
+    expect(shown()).toBe('1/3');
+    mount.host.querySelector<HTMLButtonElement>('.msg-user button[aria-label="Next version"]')!.focus();
+    press('Next version');
+    expect(shown()).toBe('2/3');
+    press('Next version');
+    expect(shown()).toBe('3/3');
+    // At the last version Next is disabled: the focus is on Previous.
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Previous version');
+    press('Previous version');
+    expect(shown()).toBe('2/3');
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Previous version');
   });
 });

@@ -5,6 +5,7 @@ import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } fr
 import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox } from '../hooks/composerBox';
 import { ContentGrew } from '../hooks/follow';
+import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
 import { useThreadView } from '../hooks/useThreadView';
 import { ChatApp } from '../lib/chat';
 import { isQueued, streamingAnswer } from '../lib/thread';
@@ -41,6 +42,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
     setPromptOpen(false);
   }
   const composerBox = useRef<HTMLTextAreaElement>(null);
+  const [versionFocus] = useState(() => new VersionFocus());
 
   const conversation = thread?.conversation ?? null;
   const running = thread ? streamingAnswer(thread) : undefined;
@@ -64,85 +66,87 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
 
   return (
     <ComposerBox.Provider value={composerBox}>
-      <main className="chat" aria-label="Conversation">
-        <header className="chat-head">
-          <button type="button" className="icon only-narrow" aria-label="Open conversations" title="Conversations" onClick={onOpenSidebar}>
-            <Icon name="menu" />
-          </button>
-          <h1 className="chat-title" title={title}>
-            {title}
-          </h1>
-          <div className="chat-tools">
-            <ModelPicker models={models} upstreams={upstreams} value={model} onChange={(id) => void app.setModel(id)} />
-            <button
-              type="button"
-              className="icon"
-              aria-label="System prompt and parameters"
-              title="System prompt and parameters"
-              onClick={() => setPromptOpen(true)}
-            >
-              <Icon name="settings" />
+      <VersionFocusContext.Provider value={versionFocus}>
+        <main className="chat" aria-label="Conversation">
+          <header className="chat-head">
+            <button type="button" className="icon only-narrow" aria-label="Open conversations" title="Conversations" onClick={onOpenSidebar}>
+              <Icon name="menu" />
             </button>
-            {conversationId && conversation && <ExportMenu id={conversationId} />}
-          </div>
-        </header>
-        {demo && <DemoNotice />}
-        {promptOpen && (
-          <SettingsDialog
-            systemPrompt={conversation ? conversation.systemPrompt : newChat.systemPrompt}
-            params={conversation ? conversation.params : newChat.params}
-            model={currentModel(models, model)}
-            onSave={(text, params) => app.saveSettings(text, params)}
-            onClose={closePrompt}
-          />
-        )}
-        <MessageList
-          conversationId={conversationId}
-          loading={!!conversationId && !thread?.loaded && !loadError}
-          firstId={shown[0]?.message.id}
-          hasMore={!!thread?.hasMore && !loadError}
-          loadingOlder={!!thread?.loadingOlder}
-          onNearTop={loadOlder}
-        >
-          {loadError ? (
-            <div className="empty" role="alert">
-              <p>{loadError}</p>
-              {conversationId && (
-                <button type="button" onClick={() => void app.loadThread(conversationId)}>
-                  Try again
-                </button>
-              )}
+            <h1 className="chat-title" title={title}>
+              {title}
+            </h1>
+            <div className="chat-tools">
+              <ModelPicker models={models} upstreams={upstreams} value={model} onChange={(id) => void app.setModel(id)} />
+              <button
+                type="button"
+                className="icon"
+                aria-label="System prompt and parameters"
+                title="System prompt and parameters"
+                onClick={() => setPromptOpen(true)}
+              >
+                <Icon name="settings" />
+              </button>
+              {conversationId && conversation && <ExportMenu id={conversationId} />}
             </div>
-          ) : shown.length === 0 && (!conversationId || thread?.loaded) ? (
-            <div className="empty">
-              <h2>How can I help?</h2>
-              <p className="hint">Answers appear as they are written. Markdown, code and math are rendered.</p>
-            </div>
-          ) : (
-            shown.map((s) => (
-              <MessageItem
-                key={s.message.id}
-                message={s.message}
-                version={s.version}
-                versions={s.versions}
-                locked={!!running || busy || queued}
-                modelName={modelName(s.message.model)}
-                queued={!!thread && isQueued(thread, s.message.id)}
-                linkUp={linkUp}
-                unconfirmed={!!thread?.unconfirmed[s.message.id]}
-                thinking={thread?.thinking[s.message.id]}
-                reasoner={reasons(s.message.model || model, reasoners, models)}
-              />
-            ))
+          </header>
+          {demo && <DemoNotice />}
+          {promptOpen && (
+            <SettingsDialog
+              systemPrompt={conversation ? conversation.systemPrompt : newChat.systemPrompt}
+              params={conversation ? conversation.params : newChat.params}
+              model={currentModel(models, model)}
+              onSave={(text, params) => app.saveSettings(text, params)}
+              onClose={closePrompt}
+            />
           )}
-        </MessageList>
-        <AnswerAnnouncer key={conversationId ?? ''} thread={thread} />
-        <div className="composer-wrap">
-          <LiveNotice conversationId={conversationId} />
-          <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} />
-          <p className="fineprint">Answers can be wrong. Check important information.</p>
-        </div>
-      </main>
+          <MessageList
+            conversationId={conversationId}
+            loading={!!conversationId && !thread?.loaded && !loadError}
+            firstId={shown[0]?.message.id}
+            hasMore={!!thread?.hasMore && !loadError}
+            loadingOlder={!!thread?.loadingOlder}
+            onNearTop={loadOlder}
+          >
+            {loadError ? (
+              <div className="empty" role="alert">
+                <p>{loadError}</p>
+                {conversationId && (
+                  <button type="button" onClick={() => void app.loadThread(conversationId)}>
+                    Try again
+                  </button>
+                )}
+              </div>
+            ) : shown.length === 0 && (!conversationId || thread?.loaded) ? (
+              <div className="empty">
+                <h2>How can I help?</h2>
+                <p className="hint">Answers appear as they are written. Markdown, code and math are rendered.</p>
+              </div>
+            ) : (
+              shown.map((s) => (
+                <MessageItem
+                  key={s.message.id}
+                  message={s.message}
+                  version={s.version}
+                  versions={s.versions}
+                  locked={!!running || busy || queued}
+                  modelName={modelName(s.message.model)}
+                  queued={!!thread && isQueued(thread, s.message.id)}
+                  linkUp={linkUp}
+                  unconfirmed={!!thread?.unconfirmed[s.message.id]}
+                  thinking={thread?.thinking[s.message.id]}
+                  reasoner={reasons(s.message.model || model, reasoners, models)}
+                />
+              ))
+            )}
+          </MessageList>
+          <AnswerAnnouncer key={conversationId ?? ''} thread={thread} />
+          <div className="composer-wrap">
+            <LiveNotice conversationId={conversationId} />
+            <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} />
+            <p className="fineprint">Answers can be wrong. Check important information.</p>
+          </div>
+        </main>
+      </VersionFocusContext.Provider>
     </ComposerBox.Provider>
   );
 }

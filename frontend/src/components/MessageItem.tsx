@@ -1,8 +1,9 @@
 // One message of the shown path: its text, status, usage and actions.
 
-import { memo, useContext, useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
+import { memo, useContext, useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp } from '../hooks/app';
 import { ComposerBox, focusBox } from '../hooks/composerBox';
+import { VersionFocusContext } from '../hooks/versionFocus';
 import { copyText } from '../lib/clipboard';
 import { finishNotice } from '../lib/finish';
 import { charCount, isLongMessage, lengthStatus } from '../lib/limits';
@@ -50,6 +51,22 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   const editButton = useRef<HTMLButtonElement>(null);
   const copyButton = useRef<HTMLButtonElement>(null);
   const composerBox = useContext(ComposerBox);
+  const versionFocus = useContext(VersionFocusContext);
+  const previousVersion = useRef<HTMLButtonElement>(null);
+  const nextVersion = useRef<HTMLButtonElement>(null);
+  // Shown in place of the version whose Previous or Next button was pressed:
+  // that button's twin here takes the focus (the other one, at the end of
+  // the versions, where it is disabled).
+  useLayoutEffect(() => {
+    const dir = versionFocus?.take(message.parentId);
+    if (!dir) return;
+    const [pressed, other] = dir < 0 ? [previousVersion.current, nextVersion.current] : [nextVersion.current, previousVersion.current];
+    (pressed && !pressed.disabled ? pressed : other)?.focus();
+  }, []); // on mount only
+  function switchVersion(dir: -1 | 1) {
+    versionFocus?.ask(message.parentId, dir);
+    app.switchVersion(message.id, dir);
+  }
   /**
    * The edit box was closed without sending: the focus goes back to the
    * Edit button or, disabled meanwhile (an answer started), to the Copy
@@ -147,11 +164,12 @@ export const MessageItem = memo(function MessageItem({ message, version, version
           {versions > 1 && (
             <span className="versions" role="group" aria-label="Versions">
               <button
+                ref={previousVersion}
                 type="button"
                 className="icon"
                 aria-label="Previous version"
                 disabled={version <= 1}
-                onClick={() => app.switchVersion(message.id, -1)}
+                onClick={() => switchVersion(-1)}
               >
                 <Icon name="left" size={16} />
               </button>
@@ -159,11 +177,12 @@ export const MessageItem = memo(function MessageItem({ message, version, version
                 {version}/{versions}
               </span>
               <button
+                ref={nextVersion}
                 type="button"
                 className="icon"
                 aria-label="Next version"
                 disabled={version >= versions}
-                onClick={() => app.switchVersion(message.id, 1)}
+                onClick={() => switchVersion(1)}
               >
                 <Icon name="right" size={16} />
               </button>
