@@ -115,3 +115,18 @@ describe('MessageItem Copy', () => {
     }
   });
 });
+
+describe('MessageItem buttons whose message goes', () => {
+  const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
+
+  it.each([
+    ['Regenerate (a new version replaces the answer)', () => renderMessage(mount, answer({})), 'Regenerate answer'],
+    ['Cancel and edit (the queued message goes back to the box)', () => renderMessage(mount, { ...question, id: 'local:x', clientMessageId: 'x' }, { queued: true }), 'Cancel and edit'],
+  ])('%s moves the focus to the message box, not the page', (_name, render, label) => {
+    render();
+    const button = [...mount.host.querySelectorAll<HTMLButtonElement>('button')].find((b) => (b.getAttribute('aria-label') ?? b.textContent) === label)!;
+    button.focus();
+    act(() => button.click());
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Message');
+  });
+});

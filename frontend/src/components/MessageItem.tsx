@@ -205,7 +205,12 @@ export const MessageItem = memo(function MessageItem({ message, version, version
               aria-label="Regenerate answer"
               title="Regenerate"
               disabled={locked}
-              onClick={() => void app.regenerate(message.id)}
+              onClick={() => {
+                // The new version replaces this answer, this button with it:
+                // the focus goes to the message box, where Stop is.
+                focusBox(composerBox?.current);
+                void app.regenerate(message.id);
+              }}
             >
               <Icon name="refresh" size={16} />
             </button>
@@ -267,10 +272,15 @@ function UserText({ text }: { text: string }) {
 
 function QueuedNote({ conversationId, clientMessageId }: { conversationId: string; clientMessageId: string }) {
   const app = useApp();
+  const composerBox = useContext(ComposerBox);
+  function cancel() {
+    app.cancelQueued(conversationId, clientMessageId);
+    focusBox(composerBox?.current); // where its text went back, to be edited
+  }
   return (
     <div className="msg-note queued" role="status">
       Not sent yet: waiting for the connection. It is sent as soon as the server is reachable.{' '}
-      <button type="button" className="link-button" onClick={() => app.cancelQueued(conversationId, clientMessageId)}>
+      <button type="button" className="link-button" onClick={cancel}>
         Cancel and edit
       </button>
     </div>
