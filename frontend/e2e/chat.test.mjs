@@ -524,6 +524,8 @@ describe('rendering and lists', () => {
     assert.equal(await page.locator('.msg-assistant table tbody tr').count(), 2);
     await block.getByRole('button', { name: /Copy go code/ }).click();
     await block.getByRole('button', { name: /Copy go code/ }).filter({ hasText: 'Copied' }).waitFor();
+    // Said to a screen reader too: the button's name stays "Copy go code".
+    await page.getByRole('status').filter({ hasText: 'Code copied.' }).waitFor();
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     assert.ok(copied.startsWith('package main') && copied.includes('fmt.Println("héllo", i) // a <b>comment</b>'), copied);
     await shot(page, '14-markdown');
@@ -621,6 +623,27 @@ describe('rendering and lists', () => {
     await waitFor(async () => (await page.locator('.conv').count()) === 35, { what: 'the second page, without a duplicate' });
     assert.equal(await page.locator('.conv').first().innerText(), 'Topic 00');
     assert.equal(await page.locator('.conv').last().innerText(), 'Topic 01');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
+  test('on a touch tablet the sidebar shows each conversation’s Rename and Delete, which no hover reveals', async () => {
+    const context = await stack.browser.newContext({ viewport: { width: 1024, height: 768 }, hasTouch: true, isMobile: true });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30000);
+    const seen = watch(page);
+    await register(page, stack.base, uniqueEmail('tablet'));
+    await page.evaluate(async () => {
+      const headers = { Authorization: `Bearer ${localStorage.getItem('chatd.token')}`, 'Content-Type': 'application/json' };
+      await fetch('/api/conversations', { method: 'POST', headers, body: JSON.stringify({ title: 'Tablet topic' }) });
+    });
+    await page.reload();
+    const item = page.locator('.conv').filter({ hasText: 'Tablet topic' });
+    await item.waitFor();
+    assert.equal(await page.evaluate(() => matchMedia('(hover: none)').matches), true, 'the page sees a touch screen');
+    assert.equal(await page.evaluate(() => matchMedia('(max-width: 760px)').matches), false, 'wider than a phone');
+    assert.equal(await item.locator('.conv-actions').evaluate((el) => getComputedStyle(el).opacity), '1', 'Rename and Delete are visible');
+    await shot(page, '16-tablet-sidebar');
     assert.deepEqual(seen.errors, []);
     await context.close();
   });
