@@ -71,3 +71,51 @@ describe('ChatView versions', () => {
     expect(document.activeElement?.getAttribute('aria-label')).toBe('Previous version');
   });
 });
+
+describe('ChatView Export menu', () => {
+  function render() {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const exported = vi.spyOn(app, 'exportConversation').mockImplementation(async () => undefined);
+    const thread = mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), [message('q1', '', 'user', 'Question', 'complete')]);
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: thread } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Export"]')!;
+    button.focus();
+    act(() => button.click());
+    return { button, exported };
+  }
+  const key = (k: string) =>
+    act(() => {
+      (document.activeElement ?? document.body).dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true }));
+    });
+  const focused = () => document.activeElement?.textContent;
+
+  it('opened, its first item has the focus and the arrow keys move between the items', () => {
+    render();
+    expect(focused()).toBe('Export as Markdown');
+    key('ArrowDown');
+    expect(focused()).toBe('Export as JSON');
+    key('ArrowDown');
+    expect(focused()).toBe('Export as Markdown');
+    key('ArrowUp');
+    expect(focused()).toBe('Export as JSON');
+  });
+
+  it.each([
+    ['Escape', () => key('Escape'), false],
+    ['a pick', () => act(() => (document.activeElement as HTMLElement).click()), true],
+  ])('closed with %s, it gives the focus back to the Export button, not the page', (_name, close, picked) => {
+    const { button, exported } = render();
+    expect(document.activeElement?.getAttribute('role')).toBe('menuitem');
+    close();
+    expect(mount.host.querySelector('[role="menu"]')).toBeNull();
+    expect(document.activeElement).toBe(button);
+    expect(exported).toHaveBeenCalledTimes(picked ? 1 : 0);
+  });
+});

@@ -285,13 +285,27 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   );
 }
 
+/**
+ * ExportMenu is the Export button's menu. Opened, its first item has the
+ * focus, the arrow keys move between the items, and Escape or a pick closes
+ * it with the focus back on the button (the item that had it goes with the
+ * menu: the focus fell to the page); Tab or a click elsewhere closes it.
+ */
 function ExportMenu({ id }: { id: string }) {
   const app = useApp();
   const [open, setOpen] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
+  const button = useRef<HTMLButtonElement>(null);
+  const items = () => [...(ref.current?.querySelectorAll<HTMLElement>('[role="menuitem"]') ?? [])];
   useEffect(() => {
     if (!open) return;
-    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(false);
+    items()[0]?.focus();
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') {
+        setOpen(false);
+        button.current?.focus();
+      } else if (e.key === 'Tab') setOpen(false);
+    };
     const onDown = (e: MouseEvent) => !ref.current?.contains(e.target as Node) && setOpen(false);
     document.addEventListener('keydown', onKey);
     document.addEventListener('mousedown', onDown);
@@ -302,19 +316,28 @@ function ExportMenu({ id }: { id: string }) {
   }, [open]);
   const pick = (format: 'markdown' | 'json') => {
     setOpen(false);
+    button.current?.focus();
     void app.exportConversation(id, format);
+  };
+  const onMenuKey = (e: React.KeyboardEvent<HTMLDivElement>) => {
+    const list = items();
+    const at = list.indexOf(document.activeElement as HTMLElement);
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: list.length - 1 }[e.key];
+    if (to === undefined || list.length === 0) return;
+    e.preventDefault();
+    list[(to + list.length) % list.length]?.focus();
   };
   return (
     <div className="menu" ref={ref}>
-      <button type="button" className="icon" aria-label="Export" aria-haspopup="menu" aria-expanded={open} title="Export" onClick={() => setOpen(!open)}>
+      <button ref={button} type="button" className="icon" aria-label="Export" aria-haspopup="menu" aria-expanded={open} title="Export" onClick={() => setOpen(!open)}>
         <Icon name="download" />
       </button>
       {open && (
-        <div className="menu-list" role="menu">
-          <button type="button" role="menuitem" onClick={() => pick('markdown')}>
+        <div className="menu-list" role="menu" aria-label="Export" onKeyDown={onMenuKey}>
+          <button type="button" role="menuitem" tabIndex={-1} onClick={() => pick('markdown')}>
             Export as Markdown
           </button>
-          <button type="button" role="menuitem" onClick={() => pick('json')}>
+          <button type="button" role="menuitem" tabIndex={-1} onClick={() => pick('json')}>
             Export as JSON
           </button>
         </div>
