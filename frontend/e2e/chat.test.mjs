@@ -648,6 +648,30 @@ describe('rendering and lists', () => {
     await context.close();
   });
 
+  test('on a phone every text field is 16 px or more: iOS zooms into a smaller one when it takes the focus', async () => {
+    const context = await stack.browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30000);
+    const seen = watch(page);
+    const small = () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll('input:not([hidden]), textarea, select')]
+          .map((el) => ({ field: el.getAttribute('aria-label') || el.getAttribute('name') || el.tagName, size: parseFloat(getComputedStyle(el).fontSize) }))
+          .filter((f) => f.size < 16),
+      );
+    await page.goto(`${stack.base}/register`);
+    await page.getByLabel('Email').waitFor();
+    assert.equal(await page.evaluate(() => matchMedia('(pointer: coarse)').matches), true, 'the page sees a touch screen');
+    assert.deepEqual(await small(), [], 'the registration form');
+    await register(page, stack.base, uniqueEmail('phone'));
+    assert.deepEqual(await small(), [], 'the chat page');
+    await page.getByRole('button', { name: 'System prompt and parameters' }).click();
+    await page.getByRole('dialog').waitFor();
+    assert.deepEqual(await small(), [], 'the settings dialog');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
   test('the offline demo model is labelled as such and answers', async () => {
     const demoBase = await stack.startDemoServer();
     const { context, page, seen } = await newPage(demoBase);
