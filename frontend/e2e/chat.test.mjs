@@ -672,6 +672,32 @@ describe('rendering and lists', () => {
     await context.close();
   });
 
+  test('on a phone the closed sidebar is out of the keyboard’s way; opened it has the focus, closed it gives it back', async () => {
+    const context = await stack.browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30000);
+    const seen = watch(page);
+    await register(page, stack.base, uniqueEmail('phone-nav'));
+    const sidebar = page.locator('nav.sidebar');
+    await waitFor(async () => !(await page.getByRole('button', { name: 'New chat' }).isVisible()), { what: 'the closed sidebar hidden' });
+    // Tab through the page from the message box: never into the closed sidebar.
+    await page.getByLabel('Message', { exact: true }).focus();
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press('Tab');
+      assert.equal(await sidebar.evaluate((nav) => nav.contains(document.activeElement)), false, `Tab ${i + 1} went into the closed sidebar`);
+    }
+    const opener = page.getByRole('button', { name: 'Open conversations' });
+    await opener.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('.sidebar.open').waitFor();
+    await waitFor(() => page.evaluate(() => document.activeElement?.classList.contains('new-chat')), { what: 'the focus on New chat' });
+    await page.keyboard.press('Escape');
+    await page.locator('.sidebar.open').waitFor({ state: 'detached' });
+    await waitFor(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label') === 'Open conversations'), { what: 'the focus back on the opener' });
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
   test('the offline demo model is labelled as such and answers', async () => {
     const demoBase = await stack.startDemoServer();
     const { context, page, seen } = await newPage(demoBase);

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { useAppState } from '../hooks/app';
 import { useForgetRendered } from '../hooks/useForgetRendered';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
@@ -21,6 +21,28 @@ export function App() {
 }
 
 /**
+ * useSidebarFocus moves the focus with the narrow screens' sidebar: opened,
+ * into it (New chat), where it stayed on the button behind the scrim;
+ * closed with the focus inside it (Escape, its close button, a
+ * conversation picked), back to what opened it: the hidden sidebar drops
+ * the focus to the page.
+ */
+function useSidebarFocus(open: boolean): void {
+  const opener = useRef<HTMLElement | null>(null);
+  useEffect(() => {
+    const nav = document.querySelector<HTMLElement>('nav.sidebar');
+    if (open) {
+      opener.current = document.activeElement as HTMLElement | null;
+      nav?.querySelector<HTMLElement>('button, a, input')?.focus();
+      return;
+    }
+    const at = document.activeElement;
+    if (opener.current && (!at || at === document.body || nav?.contains(at))) opener.current.focus();
+    opener.current = null;
+  }, [open]);
+}
+
+/**
  * PoliteStatus is the page's polite live region for confirmations
  * (lib/politeStatus.ts fills it): present, empty, from the start, so that
  * what is put in it is announced. React renders no children in it.
@@ -32,6 +54,7 @@ export function PoliteStatus() {
 function ChatLayout({ conversationId }: { conversationId: string | null }) {
   const [open, setOpen] = useState(false);
   const close = useCallback(() => setOpen(false), []);
+  useSidebarFocus(open);
   useEffect(() => {
     if (!open) return;
     // An Escape already taken inside the sidebar (a rename cancelled) is

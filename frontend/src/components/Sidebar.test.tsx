@@ -115,6 +115,30 @@ describe('Sidebar focus when a conversation goes', () => {
 });
 
 describe('ChatLayout', () => {
+  it.each([
+    ['Escape', () => key(document.activeElement ?? document.body, 'Escape')],
+    ['its close button', () => act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Close conversations"]')!.click())],
+  ])('the narrow-screen sidebar takes the focus when opened and, closed with %s, gives it back to the button that opened it', (_name, close) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, route: { name: 'chat', conversationId: null } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <App />
+        </AppProvider>,
+      ),
+    );
+    const opener = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!;
+    opener.focus();
+    act(() => opener.click());
+    expect(mount.host.querySelector('nav.sidebar')!.contains(document.activeElement)).toBe(true);
+    expect(document.activeElement?.textContent?.trim()).toBe('New chat');
+    close();
+    expect(mount.host.querySelector('nav.sidebar.open')).toBeNull();
+    expect(document.activeElement).toBe(opener);
+  });
+
+
   it('Escape cancelling a rename in the open (narrow-screen) sidebar leaves the sidebar open; another Escape closes it', () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
     const c = { id: 'c1', title: 'Old title', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
