@@ -119,3 +119,33 @@ describe('ChatView Export menu', () => {
     expect(exported).toHaveBeenCalledTimes(picked ? 1 : 0);
   });
 });
+
+describe('ChatView older messages', () => {
+  it('Load earlier messages keeps the focus while it loads and, the last ones loaded, leaves it on the list, not the page', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const thread = mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), [message('q2', 'a1', 'user', 'Question', 'complete')], { hasMore: true });
+    const set = (patch: Partial<typeof thread>) => act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: { ...s.threads[CID]!, ...patch } } })));
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: thread } })));
+    // (jsdom lays nothing out: the list asks at once for the page above, as a short first page does.)
+    const loadOlder = vi.spyOn(app, 'loadOlder').mockImplementation(async () => undefined);
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const button = [...mount.host.querySelectorAll<HTMLButtonElement>('button')].find((b) => b.textContent === 'Load earlier messages')!;
+    button.focus();
+    const asked = loadOlder.mock.calls.length;
+    act(() => button.click());
+    expect(loadOlder).toHaveBeenCalledTimes(asked + 1);
+    set({ loadingOlder: true });
+    expect(document.activeElement).toBe(button);
+    expect(button.textContent).toBe('Loading earlier messages…');
+    act(() => button.click()); // it waits: not asked twice
+    expect(loadOlder).toHaveBeenCalledTimes(asked + 1);
+    set({ loadingOlder: false, hasMore: false });
+    expect(document.activeElement).toBe(mount.host.querySelector('.messages'));
+  });
+});

@@ -241,6 +241,19 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
     if (el && hasMore && !loadingOlder && !loading && el.scrollHeight <= el.clientHeight + 200) onNearTop();
   }, [hasMore, loadingOlder, loading, firstId, onNearTop]);
 
+  // The button had the focus when the last older messages came (no more
+  // to load: it goes): the focus goes to the list, at its top, not the page.
+  const olderButton = useRef<HTMLButtonElement>(null);
+  const olderFocused = useRef(false);
+  useLayoutEffect(() => {
+    if (hasMore) {
+      olderFocused.current = !!olderButton.current && document.activeElement === olderButton.current;
+      return;
+    }
+    if (olderFocused.current && (!document.activeElement || document.activeElement === document.body)) ref.current?.focus();
+    olderFocused.current = false;
+  });
+
   function onScroll() {
     const el = ref.current;
     if (!el) return;
@@ -252,17 +265,21 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   }
 
   return (
-    <div className="messages" ref={ref} onScroll={onScroll} aria-busy={loading || loadingOlder || undefined}>
+    <div className="messages" ref={ref} onScroll={onScroll} aria-busy={loading || loadingOlder || undefined} tabIndex={-1}>
       <div className="messages-inner">
         {hasMore && !loading && (
           <div className="older">
-            {loadingOlder ? (
-              <p className="hint">Loading earlier messages…</p>
-            ) : (
-              <button type="button" className="link-button" onClick={onNearTop}>
-                Load earlier messages
-              </button>
-            )}
+            {/* One button in both states: one replaced by a text while
+                loading dropped the focus of the reader who pressed it. */}
+            <button
+              ref={olderButton}
+              type="button"
+              className="link-button"
+              aria-disabled={loadingOlder || undefined}
+              onClick={() => !loadingOlder && onNearTop()}
+            >
+              {loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages'}
+            </button>
           </div>
         )}
         <ContentGrew.Provider value={follow}>{loading ? <p className="hint loading">Loading…</p> : children}</ContentGrew.Provider>
