@@ -6,7 +6,7 @@ import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import { App } from './App';
-import { Sidebar } from './Sidebar';
+import { Sidebar, searchResult } from './Sidebar';
 import { mountEach } from './testkit';
 
 const mount = mountEach();
@@ -111,6 +111,39 @@ describe('Sidebar focus when a conversation goes', () => {
     search.focus();
     gone('c1');
     expect(document.activeElement).toBe(search);
+  });
+});
+
+describe('Sidebar search', () => {
+  it('tells a screen reader what a search found, once it is in', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const c = { id: 'c1', title: 'Go channels', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
+    act(() => app.store.set((s) => ({ ...s, list: { ...s.list, items: [c], loaded: true } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const status = () => mount.host.querySelector('nav [role="status"]:not(.status-line)')?.textContent;
+    expect(status()).toBe('');
+    act(() => app.store.set((s) => ({ ...s, list: { ...s.list, query: 'go', appliedQuery: 'go', loading: true } })));
+    expect(status()).toBe('');
+    act(() => app.store.set((s) => ({ ...s, list: { ...s.list, loading: false } })));
+    expect(status()).toBe('1 conversation matches “go”.');
+  });
+
+  it.each([
+    [{ appliedQuery: '' }, ''],
+    [{ appliedQuery: 'x', loading: true }, ''],
+    [{ appliedQuery: 'x', error: 'offline' }, ''],
+    [{ appliedQuery: 'x', items: [] }, 'No conversations match “x”.'],
+    [{ appliedQuery: 'x', items: [1, 2] }, '2 conversations match “x”.'],
+    [{ appliedQuery: 'x', items: [1], nextCursor: 'n' }, '1 or more conversations match “x”.'],
+  ])('%o: %s', (patch, text) => {
+    const base = { items: [1], nextCursor: '', query: '', appliedQuery: '', loading: false, loaded: true, error: null };
+    expect(searchResult({ ...base, ...patch } as unknown as Parameters<typeof searchResult>[0])).toBe(text);
   });
 });
 

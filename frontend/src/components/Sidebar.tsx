@@ -7,6 +7,7 @@ import { useApp, useAppState } from '../hooks/app';
 import { useTheme } from '../hooks/useTheme';
 import { nextTheme } from '../lib/theme';
 import type { Conversation } from '../lib/protocol';
+import type { AppState } from '../lib/state';
 import { AccountDialog } from './AccountDialog';
 import { Dialog } from './Dialog';
 import { Icon } from './icons';
@@ -63,6 +64,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             onChange={(e) => app.setQuery(e.target.value)}
           />
         </div>
+        <SearchStatus list={list} />
         <ul className="conv-list" ref={listEl}>
           {list.items.map((c) => (
             <ConversationItem
@@ -149,6 +151,34 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
         </Dialog>
       )}
     </>
+  );
+}
+
+/**
+ * searchResult says what a search found, once its first page is in: how
+ * many conversations match ("or more" when more pages follow), or none,
+ * with the search's text. Empty without a search, or while it runs. Not
+ * the words of the list's own "No conversation matches.": one text twice
+ * in the page is found twice.
+ */
+export function searchResult(list: AppState['list']): string {
+  if (!list.appliedQuery || !list.loaded || list.loading || list.error) return '';
+  const n = list.items.length;
+  const more = list.nextCursor ? ' or more' : '';
+  const count = n === 0 ? 'No conversations match' : `${n}${more} ${n === 1 && !more ? 'conversation matches' : 'conversations match'}`;
+  return `${count} “${list.appliedQuery}”.`;
+}
+
+/**
+ * SearchStatus tells a screen reader what a search found: the list
+ * changing under the search field said nothing. A visually hidden polite
+ * region, present (empty) from the start.
+ */
+function SearchStatus({ list }: { list: AppState['list'] }) {
+  return (
+    <p className="sr-only" role="status">
+      {searchResult(list)}
+    </p>
   );
 }
 
