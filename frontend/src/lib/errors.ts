@@ -13,7 +13,7 @@ export function sentence(text: string): string {
 /** errorText returns a message fit for the user. */
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) {
-    if (err.status === 429 && err.retryAfter !== undefined) return `${err.message} (try again in ${err.retryAfter} s)`;
+    if (err.status === 429 && err.retryAfter !== undefined) return `${err.message} (try again in ${formatWait(err.retryAfter)})`;
     return err.message;
   }
   return err instanceof Error ? err.message : String(err);
