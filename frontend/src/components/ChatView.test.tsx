@@ -35,6 +35,29 @@ describe('ChatView settings dialog', () => {
   });
 });
 
+describe('ChatView settings saved after the dialog closed', () => {
+  it('a refusal that comes after Escape or Cancel is said in a toast, not lost', async () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    let answer: (r: { text: string } | null) => void = () => undefined;
+    vi.spyOn(app, 'saveSettings').mockImplementation(() => new Promise((resolve) => (answer = resolve)));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={null} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="System prompt and parameters"]')!.click());
+    act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!.click());
+    act(() => {
+      document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    });
+    expect(mount.host.querySelector('[role="dialog"]')).toBeNull();
+    await act(async () => answer({ text: 'The server could not be reached.' }));
+    expect(app.store.state.toasts.map((t) => [t.kind, t.text])).toEqual([['error', 'System prompt and parameters not saved: The server could not be reached.']]);
+  });
+});
+
 describe('ChatView versions', () => {
   it('stepping through versions with the keyboard keeps the focus on the Previous / Next button, not the page', () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });

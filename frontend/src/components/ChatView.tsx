@@ -97,6 +97,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
               model={currentModel(models, model)}
               onSave={(text, params) => app.saveSettings(text, params)}
               onClose={closePrompt}
+              onRefusedAfterClose={(r) => app.toast(`System prompt and parameters not saved: ${r.text}`, 'error')}
             />
           )}
           <MessageList

@@ -3,7 +3,7 @@
 // sequences). Out-of-range values are shown inline in plain words and
 // never saved; a refusal by the server is shown on the field it names.
 
-import { useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { MAX_SYSTEM_PROMPT_CHARS, lengthStatus } from '../lib/limits';
 import {
   MAX_STOP_SEQUENCES,
@@ -28,10 +28,19 @@ export interface SettingsDialogProps {
   /** Saves; resolves to null when saved, else the refusal. */
   onSave: (systemPrompt: string, params: Params) => Promise<ServerRefusal | null>;
   onClose: () => void;
+  /** Told of a refusal that came after the dialog was closed (Cancel or Escape while saving): it has nowhere to show it. */
+  onRefusedAfterClose?: (refusal: ServerRefusal) => void;
 }
 
 /** SettingsDialog edits a conversation's system prompt and parameters. */
-export function SettingsDialog({ systemPrompt, params, model, onSave, onClose }: SettingsDialogProps) {
+export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, onRefusedAfterClose }: SettingsDialogProps) {
+  const open = useRef(false);
+  useEffect(() => {
+    open.current = true;
+    return () => {
+      open.current = false;
+    };
+  }, []);
   const [text, setText] = useState(systemPrompt);
   const [form, setForm] = useState<ParamsForm>(() => paramsForm(params));
   const [touched, setTouched] = useState<Partial<Record<ParamField, boolean>>>({});
@@ -55,6 +64,10 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose }:
     if (!check.ok || length.over) return;
     setSaving(true);
     const refused = await onSave(text, check.params);
+    if (!open.current) {
+      if (refused) onRefusedAfterClose?.(refused);
+      return;
+    }
     setSaving(false);
     if (refused) setRefusal(refused);
     else onClose();
