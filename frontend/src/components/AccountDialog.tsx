@@ -4,6 +4,7 @@
 // the button waits while the server works.
 
 import { useId, useRef, useState, type FormEvent } from 'react';
+import { useOpen } from '../hooks/useOpen';
 import { deletePasswordProblem, type PasswordRefusal } from '../lib/account';
 import type { User } from '../lib/protocol';
 import { ChangePassword } from './ChangePassword';
@@ -17,10 +18,17 @@ export interface AccountDialogProps {
   /** Deletes the account; resolves to null when deleted, else the refusal in plain words. */
   onDelete: (password: string) => Promise<string | null>;
   onClose: () => void;
+  /**
+   * Told of a refusal that came after the dialog was closed while its
+   * request was on its way (a password not changed, an account not
+   * deleted): the dialog has nowhere to show it.
+   */
+  onRefusedAfterClose?: (text: string) => void;
 }
 
 /** AccountDialog shows the account and offers to change its password or delete it. */
-export function AccountDialog({ user, onChangePassword, onDelete, onClose }: AccountDialogProps) {
+export function AccountDialog({ user, onChangePassword, onDelete, onClose, onRefusedAfterClose }: AccountDialogProps) {
+  const open = useOpen();
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
@@ -38,6 +46,10 @@ export function AccountDialog({ user, onChangePassword, onDelete, onClose }: Acc
     }
     setPending(true);
     const refused = await onDelete(password);
+    if (!open.current) {
+      if (refused) onRefusedAfterClose?.(`Account not deleted: ${refused}`);
+      return;
+    }
     setPending(false);
     setError(refused);
     // Deleted: the sign-in page replaces this. Refused: the field again, its text selected.
@@ -60,7 +72,7 @@ export function AccountDialog({ user, onChangePassword, onDelete, onClose }: Acc
           {user.name && <> ({user.email})</>}.
         </p>
       )}
-      <ChangePassword email={user?.email ?? ''} onChange={onChangePassword} />
+      <ChangePassword email={user?.email ?? ''} onChange={onChangePassword} onRefusedAfterClose={onRefusedAfterClose} />
       <section className="account-section danger-zone" aria-labelledby={`${id}-title`}>
         <h3 id={`${id}-title`}>Delete account</h3>
         <p id={`${id}-what`}>

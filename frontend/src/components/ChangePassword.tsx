@@ -5,6 +5,7 @@
 // the server works; success is said in place and the session goes on.
 
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useOpen } from '../hooks/useOpen';
 import { PASSWORD_CHANGED, changePasswordProblem, type PasswordField, type PasswordRefusal } from '../lib/account';
 import { PASSWORD_HINT } from '../lib/password';
 
@@ -13,10 +14,13 @@ export interface ChangePasswordProps {
   email: string;
   /** Changes the password; resolves to null when changed, else the refusal. */
   onChange: (currentPassword: string, newPassword: string) => Promise<PasswordRefusal | null>;
+  /** Told of a refusal that came after the dialog was closed while the change was on its way. */
+  onRefusedAfterClose?: (text: string) => void;
 }
 
 /** ChangePassword renders the "Change password" section. */
-export function ChangePassword({ email, onChange }: ChangePasswordProps) {
+export function ChangePassword({ email, onChange, onRefusedAfterClose }: ChangePasswordProps) {
+  const open = useOpen();
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [error, setError] = useState<PasswordRefusal | null>(null);
@@ -49,6 +53,10 @@ export function ChangePassword({ email, onChange }: ChangePasswordProps) {
     }
     setPending(true);
     const refused = await onChange(current, next);
+    if (!open.current) {
+      if (refused) onRefusedAfterClose?.(`Password not changed: ${refused.text}`);
+      return;
+    }
     setPending(false);
     setError(refused);
     if (refused) {

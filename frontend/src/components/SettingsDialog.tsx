@@ -3,7 +3,8 @@
 // sequences). Out-of-range values are shown inline in plain words and
 // never saved; a refusal by the server is shown on the field it names.
 
-import { useEffect, useId, useRef, useState } from 'react';
+import { useId, useState } from 'react';
+import { useOpen } from '../hooks/useOpen';
 import { MAX_SYSTEM_PROMPT_CHARS, lengthStatus } from '../lib/limits';
 import {
   MAX_STOP_SEQUENCES,
@@ -34,13 +35,7 @@ export interface SettingsDialogProps {
 
 /** SettingsDialog edits a conversation's system prompt and parameters. */
 export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, onRefusedAfterClose }: SettingsDialogProps) {
-  const open = useRef(false);
-  useEffect(() => {
-    open.current = true;
-    return () => {
-      open.current = false;
-    };
-  }, []);
+  const open = useOpen();
   const [text, setText] = useState(systemPrompt);
   const [form, setForm] = useState<ParamsForm>(() => paramsForm(params));
   const [touched, setTouched] = useState<Partial<Record<ParamField, boolean>>>({});

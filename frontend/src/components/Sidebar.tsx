@@ -120,6 +120,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
           onChangePassword={(currentPassword, newPassword) => app.changePassword(currentPassword, newPassword)}
           onDelete={(password) => app.deleteAccount(password)}
           onClose={closeAccount}
+          onRefusedAfterClose={(text) => app.toast(text, 'error')}
         />
       )}
       {confirm && (

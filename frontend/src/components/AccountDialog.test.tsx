@@ -1,0 +1,56 @@
+// The account dialog in the DOM (jsdom): a request answered after the
+// dialog was closed.
+
+import { act } from 'react';
+import { describe, expect, it, vi } from 'vitest';
+import { AppProvider } from '../hooks/app';
+import { ChatApp } from '../lib/chat';
+import { memoryKV } from '../lib/persist';
+import { Sidebar } from './Sidebar';
+import { mountEach } from './testkit';
+
+const mount = mountEach();
+
+function type(label: string, value: string) {
+  const input = [...document.querySelectorAll<HTMLInputElement>('[role="dialog"] input')].find((i) => i.labels?.[0]?.textContent === label)!;
+  act(() => {
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, value);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
+
+function press(name: string) {
+  act(() => [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === name)!.click());
+}
+
+describe('AccountDialog closed while its request is on its way', () => {
+  it.each([
+    ['a password change', 'changePassword', { field: 'currentPassword', text: 'The current password is wrong.' }, 'Password not changed: The current password is wrong.'],
+    ['an account deletion', 'deleteAccount', 'Wrong password.', 'Account not deleted: Wrong password.'],
+  ] as const)('%s refused after the dialog closed is said in a toast, not lost', async (_name, action, refusal, toast) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    let answer: (r: unknown) => void = () => undefined;
+    vi.spyOn(app, action).mockImplementation(() => new Promise((resolve) => (answer = resolve as (r: unknown) => void)) as never);
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Account"]')!.click());
+    if (action === 'changePassword') {
+      type('Current password', 'old password 123');
+      type('New password', 'a new long password 456');
+      press('Change password');
+    } else {
+      type('Your password, to confirm', 'my password 123');
+      press('Delete account');
+    }
+    expect(app[action]).toHaveBeenCalledTimes(1);
+    press('Close');
+    expect(document.querySelector('[role="dialog"]')).toBeNull();
+    await act(async () => answer(refusal));
+    expect(app.store.state.toasts.map((t) => [t.kind, t.text])).toEqual([['error', toast]]);
+  });
+});
