@@ -1,19 +1,67 @@
+import { useLayoutEffect, useRef, useState, type FocusEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
+import type { Toast } from '../lib/state';
 
-/** Toasts renders short notices; errors are announced assertively. */
+/**
+ * Toasts renders short notices; errors are announced assertively. Each
+ * hides itself after a while (lib/toasts.ts), except while the reader is
+ * on them (the pointer over them, or the focus on a Dismiss button): one
+ * being read, or whose Dismiss button has the focus, stays until the
+ * reader leaves, where it vanished under the reader and took the focus
+ * with it.
+ */
 export function Toasts() {
   const app = useApp();
   const toasts = useAppState((s) => s.toasts);
+  const [pointer, setPointer] = useState(false);
+  const [focus, setFocus] = useState(false);
+  const [dismissed, setDismissed] = useState<ReadonlySet<number>>(new Set());
+  const last = useRef<readonly Toast[]>([]);
+  const holding = pointer || focus;
+  const shown = holding ? keep(last.current, toasts, dismissed) : toasts;
+  useLayoutEffect(() => {
+    last.current = shown; // what is on screen, for the next render
+  });
+
+  function release() {
+    setDismissed(new Set());
+  }
+  function dismiss(id: number) {
+    app.dismissToast(id);
+    if (holding) setDismissed((d) => new Set(d).add(id));
+  }
+  function onBlur(e: FocusEvent<HTMLDivElement>) {
+    if (e.currentTarget.contains(e.relatedTarget as Node | null)) return;
+    setFocus(false);
+    if (!pointer) release();
+  }
   return (
-    <div className="toasts" aria-live="polite">
-      {toasts.map((t) => (
+    <div
+      className="toasts"
+      aria-live="polite"
+      onMouseEnter={() => setPointer(true)}
+      onMouseLeave={() => {
+        setPointer(false);
+        if (!focus) release();
+      }}
+      onFocus={() => setFocus(true)}
+      onBlur={onBlur}
+    >
+      {shown.map((t) => (
         <div key={t.id} className={`toast toast-${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'}>
           <span>{t.text}</span>
-          <button type="button" className="icon" aria-label="Dismiss" title="Dismiss" onClick={() => app.dismissToast(t.id)}>
+          <button type="button" className="icon" aria-label="Dismiss" title="Dismiss" onClick={() => dismiss(t.id)}>
             ×
           </button>
         </div>
       ))}
     </div>
   );
+}
+
+/** keep returns the toasts shown before that timed out meanwhile (not dismissed), with the store's, in order. */
+function keep(before: readonly Toast[], now: readonly Toast[], dismissed: ReadonlySet<number>): readonly Toast[] {
+  const ids = new Set(now.map((t) => t.id));
+  const gone = before.filter((t) => !ids.has(t.id) && !dismissed.has(t.id));
+  return gone.length === 0 ? now : [...gone, ...now].sort((a, b) => a.id - b.id);
 }

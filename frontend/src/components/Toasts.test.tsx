@@ -1,0 +1,70 @@
+// The toasts in the DOM (jsdom): one the reader is on stays.
+
+import { act } from 'react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AppProvider } from '../hooks/app';
+import { ChatApp } from '../lib/chat';
+import { memoryKV } from '../lib/persist';
+import { mountEach } from './testkit';
+import { Toasts } from './Toasts';
+
+const mount = mountEach();
+
+describe('Toasts', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  function render() {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Toasts />
+          <button type="button">elsewhere</button>
+        </AppProvider>,
+      ),
+    );
+    return app;
+  }
+  const texts = () => [...mount.host.querySelectorAll('.toast span')].map((s) => s.textContent);
+
+  it('hide by themselves after a while', () => {
+    const app = render();
+    act(() => app.toast('Could not save: offline', 'error'));
+    expect(texts()).toEqual(['Could not save: offline']);
+    act(() => vi.advanceTimersByTime(8000));
+    expect(texts()).toEqual([]);
+  });
+
+  it('one whose Dismiss button has the focus stays, with the focus, until the focus leaves', () => {
+    const app = render();
+    act(() => app.toast('Could not save: offline', 'error'));
+    const dismiss = mount.host.querySelector<HTMLButtonElement>('.toast button')!;
+    act(() => dismiss.focus());
+    act(() => vi.advanceTimersByTime(8000));
+    expect(texts()).toEqual(['Could not save: offline']);
+    expect(document.activeElement).toBe(dismiss);
+    act(() => app.toast('Next one', 'info')); // others come and go meanwhile
+    expect(texts()).toEqual(['Could not save: offline', 'Next one']);
+    act(() => [...mount.host.querySelectorAll('button')].find((b) => b.textContent === 'elsewhere')!.focus());
+    expect(texts()).toEqual(['Next one']);
+  });
+
+  it('one under the pointer stays until the pointer leaves; Dismiss still hides it at once', () => {
+    const app = render();
+    act(() => app.toast('First', 'info'));
+    act(() => app.toast('Second', 'info'));
+    const region = mount.host.querySelector('.toasts')!;
+    act(() => {
+      region.dispatchEvent(new MouseEvent('mouseover', { bubbles: true, relatedTarget: document.body }));
+    });
+    act(() => vi.advanceTimersByTime(4000));
+    expect(texts()).toEqual(['First', 'Second']);
+    act(() => mount.host.querySelector<HTMLButtonElement>('.toast button')!.click());
+    expect(texts()).toEqual(['Second']);
+    act(() => {
+      region.dispatchEvent(new MouseEvent('mouseout', { bubbles: true, relatedTarget: document.body }));
+    });
+    expect(texts()).toEqual([]);
+  });
+});
