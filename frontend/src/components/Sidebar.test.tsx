@@ -10,12 +10,14 @@ import { Sidebar, searchResult } from './Sidebar';
 import { mountEach } from './testkit';
 
 const mount = mountEach();
+let renamedElsewhere: (title: string) => void = () => undefined;
 
 function render() {
   const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
   const rename = vi.spyOn(app, 'rename').mockImplementation(async () => undefined);
   const c = { id: 'c1', title: 'Old title', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
   act(() => app.store.set((s) => ({ ...s, list: { ...s.list, items: [c], loaded: true } })));
+  renamedElsewhere = (title) => app.store.set((s) => ({ ...s, list: { ...s.list, items: [{ ...c, title }] } }));
   act(() =>
     mount.root.render(
       <AppProvider value={app}>
@@ -58,6 +60,27 @@ describe('Sidebar rename', () => {
     // field opened again: the browser suite's rename over SSE caught it).
     expect(ev.defaultPrevented).toBe(true);
     expect(document.activeElement?.getAttribute('aria-label')).toBe('Rename “Old title”');
+  });
+});
+
+describe('Sidebar rename while another tab renames', () => {
+  it.each([
+    ['left unchanged, does not undo the other tab’s rename', null, 0],
+    ['typed over, renames to what was typed', 'Mine', 1],
+  ])('the field, %s', (_name, typed, renames) => {
+    const { rename } = render();
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!.click());
+    const input = mount.host.querySelector<HTMLInputElement>('input[aria-label="Conversation title"]')!;
+    if (typed !== null) {
+      act(() => {
+        Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, typed);
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+    }
+    act(() => renamedElsewhere('Their title')); // renamed in another tab meanwhile: the list has the new title
+    key(input, 'Enter');
+    expect(rename).toHaveBeenCalledTimes(renames);
+    if (renames) expect(rename).toHaveBeenCalledWith('c1', typed);
   });
 });
 

@@ -224,6 +224,8 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
   const app = useApp();
   const [editing, setEditing] = useState(false);
   const [title, setTitle] = useState(c.title);
+  /** The title the field started with: a rename made elsewhere meanwhile is not undone by an unchanged field. */
+  const started = useRef(c.title);
   const input = useRef<HTMLInputElement>(null);
   const renameButton = useRef<HTMLButtonElement>(null);
   /** The rename ended from the keyboard (Enter, Escape): the focus goes back to the Rename button. */
@@ -244,7 +246,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
   function save() {
     setEditing(false);
     const t = title.trim();
-    if (t && t !== c.title) void app.rename(c.id, t);
+    if (t && t !== started.current.trim() && t !== c.title) void app.rename(c.id, t);
   }
   function onKey(e: KeyboardEvent<HTMLInputElement>) {
     if (e.key === 'Enter') {
@@ -298,6 +300,7 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
           aria-label={`Rename “${c.title || 'New chat'}”`}
           title="Rename"
           onClick={() => {
+            started.current = c.title;
             setTitle(c.title);
             setEditing(true);
           }}
