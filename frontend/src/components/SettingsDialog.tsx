@@ -38,13 +38,17 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   const open = useOpen();
   const [text, setText] = useState(systemPrompt);
   const [form, setForm] = useState<ParamsForm>(() => paramsForm(params));
+  // What the fields started with: a field the reader left as it was is
+  // saved with the conversation's value now, so a change made in another
+  // tab while this dialog was open is not undone.
+  const [initial] = useState(() => ({ text: systemPrompt, form: paramsForm(params) }));
   const [touched, setTouched] = useState<Partial<Record<ParamField, boolean>>>({});
   const [refusal, setRefusal] = useState<ServerRefusal | null>(null);
   const [saving, setSaving] = useState(false);
   // Always counted (the limit is small); over it, Save is refused, never the text cut.
   const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0);
   const counterId = useId();
-  const check = checkParams(form, model);
+  const check = checkParams(edited(form, initial.form, paramsForm(params)), model);
   const localErrors: ParamErrors = check.ok ? {} : check.errors;
   const shownError = (f: ParamField): string | undefined =>
     (touched[f] ? localErrors[f] : undefined) ?? (refusal?.field === f ? refusal.text : undefined);
@@ -58,7 +62,7 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
     setTouched({ temperature: true, topP: true, maxTokens: true, stop: true });
     if (!check.ok || length.over) return;
     setSaving(true);
-    const refused = await onSave(text, check.params);
+    const refused = await onSave(text === initial.text ? systemPrompt : text, check.params);
     if (!open.current) {
       if (refused) onRefusedAfterClose?.(refused);
       return;
@@ -145,6 +149,17 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
       )}
     </Dialog>
   );
+}
+
+/** edited is the form to save: each field the reader changed from start, the others as they are now (current). */
+function edited(form: ParamsForm, start: ParamsForm, current: ParamsForm): ParamsForm {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return {
+    temperature: form.temperature === start.temperature ? current.temperature : form.temperature,
+    topP: form.topP === start.topP ? current.topP : form.topP,
+    maxTokens: form.maxTokens === start.maxTokens ? current.maxTokens : form.maxTokens,
+    stop: same(form.stop, start.stop) ? current.stop : form.stop,
+  };
 }
 
 interface NumberFieldProps {

@@ -1,0 +1,38 @@
+// The settings dialog in the DOM (jsdom): what a save sends when another
+// tab changed the conversation's settings while it was open.
+
+import { act } from 'react';
+import { describe, expect, it, vi } from 'vitest';
+import type { Params } from '../lib/protocol';
+import { SettingsDialog } from './SettingsDialog';
+import { mountEach } from './testkit';
+
+const mount = mountEach();
+
+function type(label: string, value: string) {
+  const input = [...document.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>('[role="dialog"] input, [role="dialog"] textarea')].find(
+    (i) => i.getAttribute('aria-label') === label || i.labels?.[0]?.textContent === label,
+  )!;
+  const proto = input instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+  act(() => {
+    Object.getOwnPropertyDescriptor(proto, 'value')!.set!.call(input, value);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
+
+describe('SettingsDialog and another tab', () => {
+  it.each([
+    ['nothing', () => undefined, 'Theirs', { temperature: 0.5, maxTokens: 100 }],
+    ['the temperature', () => type('Temperature', '0.7'), 'Theirs', { temperature: 0.7, maxTokens: 100 }],
+    ['the system prompt', () => type('System prompt', 'Mine'), 'Mine', { temperature: 0.5, maxTokens: 100 }],
+  ])('with %s changed here, Save keeps what the other tab changed in the fields left alone', async (_name, edit, prompt, params) => {
+    const onSave = vi.fn(async () => null);
+    const render = (systemPrompt: string, p: Params) =>
+      act(() => mount.root.render(<SettingsDialog systemPrompt={systemPrompt} params={p} model={undefined} onSave={onSave} onClose={() => undefined} />));
+    render('Mine before', { temperature: 0.5 });
+    edit();
+    render('Theirs', { temperature: 0.5, maxTokens: 100 }); // saved in another tab meanwhile
+    await act(async () => [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!.click());
+    expect(onSave).toHaveBeenCalledWith(prompt, params);
+  });
+});
