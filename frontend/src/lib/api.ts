@@ -1,6 +1,7 @@
 // The REST client: JSON over fetch with the Bearer token on every request.
 
 import type { Conversation, Message, ModelInfo, Params, UpstreamInfo, User } from './protocol';
+import { noteServerDate } from './serverClock';
 
 /** ApiError is a failed request: an HTTP error, or status 0 for a network failure. */
 export class ApiError extends Error {
@@ -127,6 +128,7 @@ export class ApiClient {
     const headers = this.headers(init.headers, token);
     if (init.body !== undefined) headers['Content-Type'] = 'application/json';
     let res: Response;
+    const sentAt = Date.now();
     try {
       res = await this.doFetch(this.base + path, {
         method,
@@ -139,6 +141,7 @@ export class ApiClient {
       if (err instanceof DOMException && err.name === 'AbortError') throw err;
       throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection.');
     }
+    noteServerDate(res.headers.get('Date'), sentAt, Date.now());
     if (res.ok) return res;
     const error = await errorFromResponse(res);
     if (res.status === 401 && init.auth !== false) this.opts.onUnauthorized(token);

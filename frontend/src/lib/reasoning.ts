@@ -9,6 +9,8 @@
 // answer, or a catch-up that brought reasoning and text together) does not
 // know how long it took and says so by showing no duration.
 
+import { serverToClient } from './serverClock';
+
 /** ThinkingTimes are one answer's thinking moments, client clock, in ms since the epoch. */
 export interface ThinkingTimes {
   /** When the answer started (its createdAt, never later than when this tab first saw it think). */
@@ -29,7 +31,7 @@ export const CATCH_UP_MS = 150;
 /** startThinking records the first reasoning of an answer without text yet (createdAt: the answer's). */
 export function startThinking(known: ThinkingTimes | undefined, createdAt: string, now: number): ThinkingTimes {
   if (known) return known;
-  const at = Date.parse(createdAt);
+  const at = serverToClient(Date.parse(createdAt));
   return { start: Number.isFinite(at) ? Math.min(at, now) : now, seen: now };
 }
 
@@ -104,9 +106,12 @@ export function modelsThatReasoned(messages: Iterable<{ role: string; model?: st
   return models;
 }
 
-/** waitStart is when an answer began waiting: its createdAt, never later than when this tab first saw it. */
+/**
+ * waitStart is when an answer began waiting: its createdAt (on this
+ * device's clock: serverClock.ts), never later than when this tab first saw it.
+ */
 export function waitStart(createdAt: string, seen: number): number {
-  const at = Date.parse(createdAt);
+  const at = serverToClient(Date.parse(createdAt));
   return Number.isFinite(at) ? Math.min(at, seen) : seen;
 }
 
