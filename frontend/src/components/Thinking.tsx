@@ -35,7 +35,7 @@ export function Thinking({ reasoning, times, thinkingNow }: ThinkingProps) {
   }, [reasoning, thinkingNow, open]);
   return (
     <div className={`thinking${label.live ? ' live' : ''}`} data-state={thinkingNow ? 'thinking' : 'done'}>
-      <button type="button" className="thinking-toggle" aria-expanded={open} aria-controls={id} onClick={() => setChoice(!open)}>
+      <button type="button" className="thinking-toggle" aria-expanded={open} aria-controls={open ? id : undefined} onClick={() => setChoice(!open)}>
         <span className="chevron" aria-hidden="true">
           ›
         </span>
