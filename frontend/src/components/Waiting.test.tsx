@@ -29,7 +29,8 @@ const tick = (ms: number) => act(() => vi.advanceTimersByTime(ms));
 describe('Waiting', () => {
   it('shows only the typing dots for the first seconds, then how long the answer has waited, each second', () => {
     render(streaming());
-    expect(mount.host.querySelector('.typing')).not.toBeNull();
+    // Named as an image: a name on a plain div is not read by screen readers.
+    expect(mount.host.querySelector('.typing[role="img"]')?.getAttribute('aria-label')).toBe('The answer is being written');
     expect(label()).toBe('');
     tick(2000);
     expect(label()).toBe('');

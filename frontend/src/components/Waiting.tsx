@@ -25,7 +25,8 @@ export function Waiting({ createdAt, reasoner }: WaitingProps) {
   const label = waitLabel(reasoner, waitStart(createdAt, seen.current), now);
   return (
     <div className="waiting">
-      <div className="typing" aria-label="The answer is being written">
+      {/* An image for assistive technologies: a name on a plain div is not read. */}
+      <div className="typing" role="img" aria-label="The answer is being written">
         <span />
         <span />
         <span />
