@@ -643,7 +643,7 @@ describe('rendering and lists', () => {
     assert.equal(await page.evaluate(() => matchMedia('(hover: none)').matches), true, 'the page sees a touch screen');
     assert.equal(await page.evaluate(() => matchMedia('(max-width: 760px)').matches), false, 'wider than a phone');
     assert.equal(await item.locator('.conv-actions').evaluate((el) => getComputedStyle(el).opacity), '1', 'Rename and Delete are visible');
-    await shot(page, '16-tablet-sidebar');
+    await shot(page, '16b-tablet-sidebar');
     assert.deepEqual(seen.errors, []);
     await context.close();
   });
