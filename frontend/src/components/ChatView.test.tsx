@@ -76,15 +76,18 @@ describe('ChatView versions', () => {
       ),
     );
     const shown = () => mount.host.querySelector('.msg-user .version-count')?.textContent;
+    const said = () => mount.host.querySelector('.msg-user .versions [aria-live]')?.textContent;
     const press = (label: string) => {
       const b = document.activeElement as HTMLButtonElement;
       expect(b.getAttribute('aria-label')).toBe(label);
       act(() => b.click());
     };
     expect(shown()).toBe('1/3');
+    expect(said()).toBe('Version 1 of 3'); // in words for a screen reader ("1/3" is read "1 slash 3")
     mount.host.querySelector<HTMLButtonElement>('.msg-user button[aria-label="Next version"]')!.focus();
     press('Next version');
     expect(shown()).toBe('2/3');
+    expect(said()).toBe('Version 2 of 3');
     press('Next version');
     expect(shown()).toBe('3/3');
     // At the last version Next is disabled: the focus is on Previous.

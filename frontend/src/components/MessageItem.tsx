@@ -173,8 +173,12 @@ export const MessageItem = memo(function MessageItem({ message, version, version
               >
                 <Icon name="left" size={16} />
               </button>
-              <span className="version-count" aria-live="polite">
+              {/* "2/3" is read "2 slash 3": the words are said instead, and again at each switch. */}
+              <span className="version-count" aria-hidden="true">
                 {version}/{versions}
+              </span>
+              <span className="sr-only" aria-live="polite">
+                Version {version} of {versions}
               </span>
               <button
                 ref={nextVersion}
