@@ -3,6 +3,7 @@
 
 import { act } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ChatApp } from '../lib/chat';
 import type { Message } from '../lib/protocol';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { COPIED_MS } from './Markdown';
@@ -80,6 +81,32 @@ describe('MessageItem edit', () => {
     expect(mount.host.querySelector('.edit-box')).toBeNull();
     expect(document.activeElement).not.toBe(document.body);
     expect(document.activeElement?.getAttribute('aria-label')).toBe(label);
+  });
+});
+
+describe('MessageItem edit while an answer runs', () => {
+  const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
+
+  it('an answer started after the box opened: it cannot be sent, and says why, until the answer ends', () => {
+    const edit = vi.spyOn(ChatApp.prototype, 'editAndResend').mockImplementation(async () => undefined);
+    try {
+      renderMessage(mount, question);
+      act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+      renderMessage(mount, question, { locked: true });
+      const box = mount.host.querySelector<HTMLElement>('.edit-box')!;
+      const send = [...box.querySelectorAll('button')].find((b) => b.textContent === 'Send')!;
+      const enter = () => act(() => box.querySelector('textarea')!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })));
+      expect(send.disabled).toBe(true);
+      expect(box.querySelector('[role="status"]')?.textContent).toBe('An answer is running: send this once it ends, or stop it.');
+      enter();
+      expect(edit).not.toHaveBeenCalled();
+      renderMessage(mount, question, { locked: false }); // the answer ended
+      expect(box.querySelector('[role="status"]')?.textContent).toBe('');
+      enter();
+      expect(edit).toHaveBeenCalledWith('u1', 'A question');
+    } finally {
+      edit.mockRestore();
+    }
   });
 });
 

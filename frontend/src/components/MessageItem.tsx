@@ -113,6 +113,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       {editing ? (
         <EditBox
           initial={message.content}
+          locked={locked}
           onCancel={() => {
             cancelled.current = true;
             setEditing(false);
@@ -291,11 +292,17 @@ function QueuedNote({ conversationId, clientMessageId }: { conversationId: strin
   );
 }
 
-function EditBox({ initial, onCancel, onSubmit }: { initial: string; onCancel: () => void; onSubmit: (text: string) => void }) {
+/**
+ * EditBox edits a message for a new branch. While an answer runs in the
+ * conversation (locked: it started after the box opened) it cannot be
+ * sent, and says so: the server would refuse it (generation_running).
+ */
+function EditBox({ initial, locked, onCancel, onSubmit }: { initial: string; locked: boolean; onCancel: () => void; onSubmit: (text: string) => void }) {
   const [text, setText] = useState(initial);
   const length = lengthStatus(text);
   const counterId = useId();
-  const ok = !!text.trim() && !length.over;
+  const lockedId = useId();
+  const ok = !!text.trim() && !length.over && !locked;
   const ref = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
     const ta = ref.current;
@@ -318,7 +325,7 @@ function EditBox({ initial, onCancel, onSubmit }: { initial: string; onCancel: (
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKey}
         aria-label="Edit your message"
-        aria-describedby={length.show ? counterId : undefined}
+        aria-describedby={[length.show ? counterId : '', locked ? lockedId : ''].join(' ').trim() || undefined}
         aria-invalid={length.over || undefined}
         rows={3}
       />
@@ -327,6 +334,9 @@ function EditBox({ initial, onCancel, onSubmit }: { initial: string; onCancel: (
           {length.text}
         </p>
       )}
+      <p id={lockedId} className="counter edit-locked" role="status">
+        {locked ? 'An answer is running: send this once it ends, or stop it.' : ''}
+      </p>
       <div className="edit-actions">
         <button type="button" onClick={onCancel}>
           Cancel
