@@ -97,7 +97,7 @@ describe('MessageItem edit while an answer runs', () => {
       const send = [...box.querySelectorAll('button')].find((b) => b.textContent === 'Send')!;
       const enter = () => act(() => box.querySelector('textarea')!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })));
       expect(send.disabled).toBe(true);
-      expect(box.querySelector('[role="status"]')?.textContent).toBe('An answer is running: send this once it ends, or stop it.');
+      expect(box.querySelector('[role="status"]')?.textContent).toBe('A message or an answer is on its way: send this once it is done.');
       enter();
       expect(edit).not.toHaveBeenCalled();
       renderMessage(mount, question, { locked: false }); // the answer ended

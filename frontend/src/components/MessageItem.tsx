@@ -335,7 +335,7 @@ function EditBox({ initial, locked, onCancel, onSubmit }: { initial: string; loc
         </p>
       )}
       <p id={lockedId} className="counter edit-locked" role="status">
-        {locked ? 'An answer is running: send this once it ends, or stop it.' : ''}
+        {locked ? 'A message or an answer is on its way: send this once it is done.' : ''}
       </p>
       <div className="edit-actions">
         <button type="button" onClick={onCancel}>
