@@ -150,7 +150,7 @@ func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persisten
 		return persistence.Conversation{}, fmt.Errorf("conversation %s: %w", id, persistence.ErrNotFound)
 	}
 	var d conversationDoc
-	if err := s.conversations.FindOne(ctx, filter).Decode(&d); err != nil {
+	if err := s.convsFor(ctx).FindOne(ctx, filter).Decode(&d); err != nil {
 		return persistence.Conversation{}, fmt.Errorf("conversation %s: %w", id, mapErr(err))
 	}
 	return d.conversation(), nil
@@ -208,7 +208,7 @@ func (s *Store) conversationPage(ctx context.Context, filter bson.D, limit int) 
 	opts := options.Find().
 		SetSort(bson.D{{Key: "updated_at", Value: -1}, {Key: "_id", Value: -1}}).
 		SetLimit(int64(limit + 1))
-	cur, err := s.conversations.Find(ctx, filter, opts)
+	cur, err := s.convsFor(ctx).Find(ctx, filter, opts)
 	if err != nil {
 		return persistence.ConversationPage{}, fmt.Errorf("list conversations: %w", err)
 	}
@@ -333,7 +333,7 @@ func (s *Store) groupConversations(ctx context.Context, filter bson.D) ([]bson.O
 		bson.D{{Key: "$match", Value: filter}},
 		bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$conversation_id"}}}},
 	}
-	cur, err := s.messages.Aggregate(ctx, pipeline)
+	cur, err := s.messagesFor(ctx).Aggregate(ctx, pipeline)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +354,7 @@ func (s *Store) groupConversations(ctx context.Context, filter bson.D) ([]bson.O
 // conversation ids of those whose lower-cased joined text contains term
 // (lower-cased).
 func (s *Store) verifyText(ctx context.Context, filter bson.D, term string) ([]bson.ObjectID, error) {
-	cur, err := s.messages.Find(ctx, filter,
+	cur, err := s.messagesFor(ctx).Find(ctx, filter,
 		options.Find().SetProjection(bson.D{{Key: "conversation_id", Value: 1}, {Key: "content", Value: 1}}))
 	if err != nil {
 		return nil, err

@@ -114,7 +114,7 @@ func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Me
 	if !ok {
 		return persistence.Message{}, fmt.Errorf("message %s: %w", id, persistence.ErrNotFound)
 	}
-	m, err := s.findMessage(ctx, s.messages, filter)
+	m, err := s.findMessage(ctx, s.messagesFor(ctx), filter)
 	if err != nil {
 		return m, fmt.Errorf("message %s: %w", id, err)
 	}

@@ -94,9 +94,9 @@ const (
 type Store struct {
 	client          *mongo.Client
 	users           *mongo.Collection // always read from the primary: see newStore
-	conversations   *mongo.Collection
+	conversations   *mongo.Collection // read as the URI says, or the primary for a ctx of persistence.WithLatest: see convsFor
 	convsPrimary    *mongo.Collection // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict)
-	messages        *mongo.Collection
+	messages        *mongo.Collection // as conversations: see messagesFor
 	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer)
 	meta            *mongo.Collection // always read from the primary: see newStore
 	log             *slog.Logger
@@ -227,6 +227,24 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		cleanedUp:       make(chan struct{}),
 		startedUp:       make(chan struct{}),
 	}
+}
+
+// convsFor is the conversations collection a read made with ctx uses:
+// the primary when ctx asks for the latest state (persistence.WithLatest),
+// else the read preference the URI names.
+func (s *Store) convsFor(ctx context.Context) *mongo.Collection {
+	if persistence.Latest(ctx) {
+		return s.convsPrimary
+	}
+	return s.conversations
+}
+
+// messagesFor is convsFor for the messages collection.
+func (s *Store) messagesFor(ctx context.Context) *mongo.Collection {
+	if persistence.Latest(ctx) {
+		return s.messagesPrimary
+	}
+	return s.messages
 }
 
 // Ping checks that the primary answers.

@@ -70,7 +70,7 @@ func (s *Store) pageStart(ctx context.Context, filter bson.D, id string) (messag
 		return d, persistence.ErrNotFound
 	}
 	f := append(slices.Clone(filter), bson.E{Key: "_id", Value: oid})
-	err := s.messages.FindOne(ctx, f, options.FindOne().SetProjection(bson.D{{Key: "created_at", Value: 1}})).Decode(&d)
+	err := s.messagesFor(ctx).FindOne(ctx, f, options.FindOne().SetProjection(bson.D{{Key: "created_at", Value: 1}})).Decode(&d)
 	return d, mapErr(err)
 }
 
@@ -96,7 +96,7 @@ func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID stri
 
 // findMessageList runs a find on messages.
 func (s *Store) findMessageList(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]persistence.Message, error) {
-	cur, err := s.messages.Find(ctx, filter, opts)
+	cur, err := s.messagesFor(ctx).Find(ctx, filter, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (s *Store) readSlices(ctx context.Context, filter bson.D, fn func(string) e
 			Content []string `bson:"content"`
 		}
 		proj := bson.D{{Key: "content", Value: bson.D{{Key: "$slice", Value: bson.A{skip, contentSlice}}}}}
-		err := s.messages.FindOne(ctx, filter, options.FindOne().SetProjection(proj)).Decode(&d)
+		err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(proj)).Decode(&d)
 		if err != nil {
 			if skip > 0 && mapErr(err) == persistence.ErrNotFound {
 				return nil // deleted meanwhile
@@ -173,7 +173,7 @@ func (s *Store) readWhole(ctx context.Context, filter bson.D, fn func(string) er
 	var d struct {
 		Content []string `bson:"content"`
 	}
-	err := s.messages.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "content", Value: 1}})).Decode(&d)
+	err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "content", Value: 1}})).Decode(&d)
 	if err != nil {
 		return mapErr(err)
 	}

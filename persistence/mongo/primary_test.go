@@ -77,7 +77,7 @@ func viaMongos(t *testing.T, options ...string) func(uri string) string {
 }
 
 // readModes records, per collection, the read preference of each find
-// sent ("primary" when the command names none).
+// and aggregate sent ("primary" when the command names none).
 type readModes struct {
 	mu    sync.Mutex
 	modes map[string][]string
@@ -86,10 +86,10 @@ type readModes struct {
 func (r *readModes) monitor() *event.CommandMonitor {
 	r.modes = make(map[string][]string)
 	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		if e.CommandName != "find" {
+		if e.CommandName != "find" && e.CommandName != "aggregate" {
 			return
 		}
-		coll, _ := e.Command.Lookup("find").StringValueOK()
+		coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
 		mode := "primary"
 		if v, err := e.Command.LookupErr("$readPreference", "mode"); err == nil {
 			mode, _ = v.StringValueOK()
@@ -183,5 +183,80 @@ func TestDecidingReadsGoToThePrimary(t *testing.T) {
 	}
 	if got := reads.take("messages"); !slices.Equal(got, []string{"primary"}) {
 		t.Errorf("MessageByClientID read messages with %v, want the primary", got)
+	}
+}
+
+// TestLatestReadsGoToThePrimary: a read of conversations or messages made
+// with a context of persistence.WithLatest goes to the primary, whatever
+// readPreference the URI names; without it, it follows the URI's. The hub
+// asks for it where what it reads decides a write or goes upstream right
+// after one (the history of a send, whether a new conversation is still
+// empty before it is deleted): a lagging secondary left out a message just
+// stored. Each read is checked both ways, with the collections it reads.
+func TestLatestReadsGoToThePrimary(t *testing.T) {
+	t.Parallel()
+	var reads readModes
+	ctx, e := newEnvWith(t, mongo.Options{Monitor: reads.monitor()},
+		viaMongos(t, "readPreference", "secondaryPreferred", "retryWrites", "false"))
+	s := e.store
+	u := mustUser(ctx, t, s, "latest@example.test")
+	c := mustConversation(ctx, t, s, u.ID, "t")
+	m := mustMessage(ctx, t, s, c, persistence.RoleUser, "hello there")
+	tests := []struct {
+		name  string
+		colls []string // the collections it reads
+		read  func(ctx context.Context) error
+	}{
+		{"Conversation", []string{"conversations"}, func(ctx context.Context) error {
+			_, err := s.Conversation(ctx, u.ID, c.ID)
+			return err
+		}},
+		{"Messages", []string{"messages"}, func(ctx context.Context) error {
+			_, err := s.Messages(ctx, u.ID, c.ID)
+			return err
+		}},
+		{"Message", []string{"messages"}, func(ctx context.Context) error {
+			_, err := s.Message(ctx, u.ID, m.ID)
+			return err
+		}},
+		{"MessagePage", []string{"messages"}, func(ctx context.Context) error {
+			_, err := s.MessagePage(ctx, u.ID, c.ID, persistence.PageQuery{Before: m.ID})
+			return err
+		}},
+		{"MessageOutline", []string{"messages"}, func(ctx context.Context) error {
+			_, err := s.MessageOutline(ctx, u.ID, c.ID)
+			return err
+		}},
+		{"ReadContent", []string{"messages"}, func(ctx context.Context) error {
+			return s.ReadContent(ctx, u.ID, m.ID, func(string) error { return nil })
+		}},
+		{"ListConversations with a search", []string{"conversations", "messages"}, func(ctx context.Context) error {
+			_, err := s.ListConversations(ctx, u.ID, persistence.ListQuery{Search: "lo th"})
+			return err
+		}},
+		{"StreamingConversations", []string{"messages"}, func(ctx context.Context) error {
+			_, err := s.StreamingConversations(ctx, u.ID)
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		for _, latest := range []bool{false, true} {
+			rctx, want := ctx, "secondaryPreferred"
+			if latest {
+				rctx, want = persistence.WithLatest(ctx), "primary"
+			}
+			for _, coll := range []string{"conversations", "messages"} {
+				reads.take(coll)
+			}
+			if err := tc.read(rctx); err != nil {
+				t.Fatalf("%s (latest: %v): %v", tc.name, latest, err)
+			}
+			for _, coll := range tc.colls {
+				got := reads.take(coll)
+				if len(got) == 0 || slices.ContainsFunc(got, func(m string) bool { return m != want }) {
+					t.Errorf("%s (latest: %v) read %s with %v, want %s only", tc.name, latest, coll, got, want)
+				}
+			}
+		}
 	}
 }

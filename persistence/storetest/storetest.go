@@ -102,6 +102,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"Concurrency", concurrencyTests()},
 		{"Pages", pageTests()},
 		{"ModelFeatures", modelFeatureTests()},
+		{"Latest", latestTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
