@@ -151,7 +151,9 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 // another tab may have sent into it meanwhile, on this instance or another:
 // the removal reserves it and takes its cluster lock, as a send does
 // (every message is stored under both), and removes it only while it is
-// still empty; one another send holds, or holding messages, is left.
+// still empty; one another send holds, or holding messages, is left. That
+// read asks for the latest state (persistence.WithLatest): a replica
+// lagging behind another tab's message would have it deleted.
 func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FinishTimeout)
 	defer cancel()
@@ -163,7 +165,7 @@ func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause erro
 	if err := h.lockCluster(ctx, c, userID, false); err != nil {
 		return // another instance's send runs in it, or the bus is down
 	}
-	msgs, err := h.opts.Store.Messages(ctx, userID, convID)
+	msgs, err := h.opts.Store.Messages(persistence.WithLatest(ctx), userID, convID)
 	if err == nil && len(msgs) == 0 {
 		err = h.opts.Store.DeleteConversation(ctx, userID, convID)
 	}
@@ -229,9 +231,12 @@ func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (c
 
 // readConversation loads a conversation of userID and its messages, with
 // one read where the store allows (persistence.ReadConversation); another
-// user's is not found.
+// user's is not found. It reads the latest state (persistence.WithLatest):
+// what it reads is the prompt sent upstream, decides the new message's
+// parent and whether it was sent before, and a replica lagging behind the
+// last exchange would leave it out.
 func (h *Hub) readConversation(ctx context.Context, userID, id string) (persistence.Conversation, []persistence.Message, error) {
-	conv, msgs, err := persistence.ReadConversation(ctx, h.opts.Store, userID, id)
+	conv, msgs, err := persistence.ReadConversation(persistence.WithLatest(ctx), h.opts.Store, userID, id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return conv, nil, protocol.Errorf(protocol.CodeNotFound, "conversation %s not found", id)
 	}
@@ -277,6 +282,9 @@ func sentBefore(msgs []persistence.Message, clientID string) (persistence.Messag
 // running one is caught up, an ended one is sent whole with its done.
 // msgs are user's conversation's messages when the caller read them, nil
 // otherwise. An id a regenerate used (its answer carries it) is refused.
+// Its reads ask for the latest state (persistence.WithLatest), as the
+// read that found user did: a lagging replica would miss the answer
+// stored with it, or its final state stored just before its done.
 func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, msgs []persistence.Message,
 	frameID json.RawMessage,
 ) (Result, error) {
@@ -286,7 +294,7 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	res := Result{ConversationID: user.ConversationID, UserMessageID: user.ID}
 	if msgs == nil {
 		var err error
-		if msgs, err = h.opts.Store.Messages(ctx, user.OwnerID, user.ConversationID); err != nil {
+		if msgs, err = h.opts.Store.Messages(persistence.WithLatest(ctx), user.OwnerID, user.ConversationID); err != nil {
 			return res, fmt.Errorf("load messages of %s: %w", user.ConversationID, err)
 		}
 	}
@@ -352,7 +360,7 @@ func (h *Hub) repeatAnswer(ctx context.Context, sub Subscriber, ownerID string, 
 		// It ended between the read and the lock, its done sent to the
 		// tabs that followed it then: its stored state, final since, is
 		// sent whole, as Subscribe does.
-		if m, err := h.opts.Store.Message(ctx, ownerID, answer.ID); err == nil && m.Status.Final() {
+		if m, err := h.opts.Store.Message(persistence.WithLatest(ctx), ownerID, answer.ID); err == nil && m.Status.Final() {
 			deliverStored(sub, m)
 		}
 	}
@@ -463,13 +471,14 @@ func keyed(msgs []persistence.Message, clientID string) (persistence.Message, bo
 
 // supersede stops the answer running in a conversation (here or on
 // another instance) for a regenerate of answer id, and reads the messages
-// again as it left them: the user message to answer again is found anew,
-// as the latest answer may be the one stopped.
+// again as it left them (the latest state, persistence.WithLatest: the
+// stopped answer's end was stored just now): the user message to answer
+// again is found anew, as the latest answer may be the one stopped.
 func (h *Hub) supersede(ctx context.Context, userID, convID, id string) ([]persistence.Message, persistence.Message, error) {
 	if err := h.stopRunning(ctx, convID, errSuperseded); err != nil {
 		return nil, persistence.Message{}, err
 	}
-	msgs, err := h.opts.Store.Messages(ctx, userID, convID)
+	msgs, err := h.opts.Store.Messages(persistence.WithLatest(ctx), userID, convID)
 	if err != nil {
 		return nil, persistence.Message{}, fmt.Errorf("load messages of %s: %w", convID, err)
 	}

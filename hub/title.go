@@ -42,7 +42,9 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 		if held {
 			defer h.endTitleJob(convID)
 		}
-		conv, err := h.opts.Store.Conversation(ctx, g.msg.OwnerID, g.msg.ConversationID)
+		// The latest state (persistence.WithLatest): a replica lagging
+		// behind the new conversation would leave it unnamed.
+		conv, err := h.opts.Store.Conversation(persistence.WithLatest(ctx), g.msg.OwnerID, g.msg.ConversationID)
 		if err != nil || conv.Title != "" {
 			return
 		}
