@@ -231,12 +231,14 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 // alone it would refuse every send into the conversation for as long as
 // this instance lives: it names a live instance, so no other claims it.
 // An answer of this instance that ended and whose lock is being released
-// has its row stored, and is waited for as any other (ended).
+// has its row stored, and is waited for as any other (ended). The read
+// asks for the latest state (persistence.WithLatest): a replica lagging
+// behind the row would have a live answer's lock dropped.
 func (h *Hub) staleOwnLock(ctx context.Context, holder AnswerRef) bool {
 	if holder.Instance != h.self || holder.MessageID == "" {
 		return false
 	}
-	_, err := h.opts.Store.Message(ctx, holder.UserID, holder.MessageID)
+	_, err := h.opts.Store.Message(persistence.WithLatest(ctx), holder.UserID, holder.MessageID)
 	return errors.Is(err, persistence.ErrNotFound)
 }
 
@@ -255,12 +257,14 @@ func (h *Hub) dropLock(ctx context.Context, lock AnswerRef) error {
 }
 
 // ended reports whether the answer holding a conversation's lock is
-// stored as ended (its final state is stored before its done is sent).
+// stored as ended (its final state is stored before its done is sent),
+// read as the latest state (persistence.WithLatest): a send right after a
+// done is not refused for a replica lagging behind that state.
 func (h *Hub) ended(ctx context.Context, holder AnswerRef) bool {
 	if holder.MessageID == "" {
 		return false
 	}
-	m, err := h.opts.Store.Message(ctx, holder.UserID, holder.MessageID)
+	m, err := h.opts.Store.Message(persistence.WithLatest(ctx), holder.UserID, holder.MessageID)
 	return err == nil && m.Status != persistence.StatusStreaming
 }
 

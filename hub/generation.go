@@ -419,9 +419,10 @@ func (g *generation) endDropped(ctx context.Context, dropped error) (*persistenc
 // update was already applied by an attempt whose reply was lost. The done
 // then reports what is stored, never more. It returns (nil, nil) when the
 // message is gone (its conversation was deleted): the done reports the
-// answer's own end, as nothing stored contradicts it.
+// answer's own end, as nothing stored contradicts it. The read asks for
+// the latest state (persistence.WithLatest), the one the fence saw.
 func (g *generation) fenced(ctx context.Context) (*persistence.Message, error) {
-	m, err := g.hub.opts.Store.Message(ctx, g.msg.OwnerID, g.msg.ID)
+	m, err := g.hub.opts.Store.Message(persistence.WithLatest(ctx), g.msg.OwnerID, g.msg.ID)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return nil, nil

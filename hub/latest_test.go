@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/hub/protocol"
 	"chatd/llm"
@@ -325,5 +326,31 @@ func TestTitleReadsTheLatest(t *testing.T) {
 	}
 	if c, err := e.store.Conversation(ctx, "u", res.ConversationID); err != nil || c.Title != "Otters" {
 		t.Fatalf("title %q (%v), want Otters", c.Title, err)
+	}
+}
+
+// TestFencedReadsTheLatest: an answer whose final update the store refused
+// (persistence.ErrNotStreaming: another instance ended it meanwhile) reads
+// the state it was ended in as the latest state, and its done reports it:
+// a replica lagging behind that end still had it streaming, and the done
+// reported the answer failed ("not stored").
+func TestFencedReadsTheLatest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := make(tap)
+	e, ls := newLaggingEnv(t, Options{}, feed.script)
+	sub := newSub("u")
+	res := e.send(t, sub, "q")
+	feed <- "partial"
+	ls.lag() // the replica has the answer streaming
+	if _, err := e.store.InterruptMessage(ctx, "u", res.MessageID, "taken over", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.writer.mu.Lock()
+	e.writer.finishErr = persistence.ErrNotStreaming
+	e.writer.mu.Unlock()
+	close(feed)
+	if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != string(persistence.StatusInterrupted) {
+		t.Fatalf("done %+v, want the stored end (interrupted)", done)
 	}
 }
