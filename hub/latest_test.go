@@ -354,3 +354,48 @@ func TestFencedReadsTheLatest(t *testing.T) {
 		t.Fatalf("done %+v, want the stored end (interrupted)", done)
 	}
 }
+
+// TestResumeReadsTheLatest: resuming an answer that ended reads its stored
+// state as the latest state, the final one stored before its done: from a
+// replica lagging behind that end, a client cut just before the done got
+// the answer still streaming, without its done, or had its cursor (past
+// the text the replica had) refused.
+func TestResumeReadsTheLatest(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		from int64 // the client's cursor
+	}{
+		{"from the start", 0},
+		{"past the replica's text", int64(len("part, and the rest"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			feed := make(tap)
+			e, ls := newLaggingEnv(t, Options{}, feed.script)
+			sub := newSub("u")
+			res := e.send(t, sub, "q")
+			feed <- "part"
+			ls.lag() // the replica has the answer streaming
+			feed <- ", and the rest"
+			close(feed)
+			if text, done := sub.textUntilDone(t, res.MessageID, 0); text != "part, and the rest" || done.Status != "complete" {
+				t.Fatalf("answer %q, done %+v", text, done)
+			}
+			again := newSub("u")
+			from := tc.from
+			err := e.h.Subscribe(ctx, again, "u", SubscribeRequest{ConversationID: res.ConversationID, MessageID: res.MessageID, LastSeq: &from})
+			if err != nil {
+				t.Fatalf("resume from %d: %v", from, err)
+			}
+			again.expect(t, protocol.TypeAck)
+			if n := len(again.frames); n == 0 {
+				t.Fatal("the resume delivered nothing after its ack: no done")
+			}
+			if text, done := again.textUntilDone(t, res.MessageID, from); text != "part, and the rest"[from:] || done.Status != "complete" {
+				t.Fatalf("resumed %q, done %+v", text, done)
+			}
+		})
+	}
+}

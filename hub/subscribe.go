@@ -136,8 +136,11 @@ func (g *generation) catchUpLocked(sub Subscriber, from, rfrom int64, withMessag
 
 // storedAnswer loads the answer a resume names, once its generation has
 // ended (its stored state is then final), and checks the cursor against it.
+// It reads the latest state (persistence.WithLatest): a replica lagging
+// behind the answer's end would answer it without its done, or refuse a
+// cursor past the text it has.
 func (h *Hub) storedAnswer(ctx context.Context, userID string, req SubscribeRequest, from int64) (persistence.Message, error) {
-	m, err := h.opts.Store.Message(ctx, userID, req.MessageID)
+	m, err := h.opts.Store.Message(persistence.WithLatest(ctx), userID, req.MessageID)
 	if errors.Is(err, persistence.ErrNotFound) || err == nil && m.ConversationID != req.ConversationID {
 		return m, protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", req.MessageID)
 	}
