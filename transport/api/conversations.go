@@ -453,12 +453,15 @@ func (h *Conversations) delete(c *gin.Context) {
 		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
-	conv, ok := h.load(c, owner, id)
-	if !ok {
+	// The latest state (persistence.WithLatest): a replica lagging behind
+	// a conversation created a moment ago would refuse its deletion.
+	conv, err := h.store.Conversation(persistence.WithLatest(ctx), owner, id)
+	if err != nil {
+		httperr.AbortError(c, storeError(err, "load conversation "+id))
 		return
 	}
 	h.live.CancelConversation(owner, id)
-	if err := h.store.DeleteConversation(ctx, owner, id); err != nil {
+	if err = h.store.DeleteConversation(ctx, owner, id); err != nil {
 		httperr.AbortError(c, storeError(err, "delete conversation "+id))
 		return
 	}

@@ -58,7 +58,9 @@ func (h *Conversations) checkPatchParams(c *gin.Context, owner, id string, f *fi
 	if f.Model != nil {
 		model = *f.Model
 	} else {
-		conv, err := h.store.Conversation(c.Request.Context(), owner, id)
+		// The latest state (persistence.WithLatest): the model it has now,
+		// and a conversation created a moment ago is there.
+		conv, err := h.store.Conversation(persistence.WithLatest(c.Request.Context()), owner, id)
 		if err != nil {
 			return storeError(err, "load conversation "+id)
 		}
