@@ -168,9 +168,11 @@ func (s *Store) sweepOwned(ctx context.Context, owner bson.ObjectID) error {
 }
 
 // streamingMessages returns the ids of owner's streaming messages, whose
-// trailing words the tail cache may hold.
+// trailing words the tail cache may hold, read on the primary: one a
+// lagging secondary missed (an answer started a moment ago) would keep its
+// entry in the cache for as long as the process lives.
 func (s *Store) streamingMessages(ctx context.Context, owner bson.ObjectID) ([]bson.ObjectID, error) {
-	ids, err := findIDs(ctx, s.messages, streamingFilter(owner))
+	ids, err := findIDs(ctx, s.messagesPrimary, streamingFilter(owner))
 	if err != nil {
 		return nil, fmt.Errorf("find streaming messages: %w", err)
 	}

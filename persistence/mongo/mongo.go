@@ -95,9 +95,9 @@ type Store struct {
 	client          *mongo.Client
 	users           *mongo.Collection // always read from the primary: see newStore
 	conversations   *mongo.Collection // read as the URI says, or the primary for a ctx of persistence.WithLatest: see convsFor
-	convsPrimary    *mongo.Collection // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict)
+	convsPrimary    *mongo.Collection // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict, reads with persistence.WithLatest)
 	messages        *mongo.Collection // as conversations: see messagesFor
-	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer)
+	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer, a deletion's streaming answers) and those with persistence.WithLatest
 	meta            *mongo.Collection // always read from the primary: see newStore
 	log             *slog.Logger
 	locks           docLocks      // see docLocks: FerretDB's updates are not atomic

@@ -184,6 +184,17 @@ func TestDecidingReadsGoToThePrimary(t *testing.T) {
 	if got := reads.take("messages"); !slices.Equal(got, []string{"primary"}) {
 		t.Errorf("MessageByClientID read messages with %v, want the primary", got)
 	}
+	// The read by which an account deletion learns which streaming
+	// answers' entries to drop from the tail cache.
+	gone := mustUser(ctx, t, s, "gone@example.test")
+	mustMessage(ctx, t, s, mustConversation(ctx, t, s, gone.ID, "t"), persistence.RoleAssistant, "streaming")
+	reads.take("messages")
+	if err := s.DeleteUser(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := reads.take("messages"); len(got) == 0 || slices.ContainsFunc(got, func(m string) bool { return m != "primary" }) {
+		t.Errorf("DeleteUser read messages with %v, want the primary only", got)
+	}
 }
 
 // TestLatestReadsGoToThePrimary: a read of conversations or messages made
