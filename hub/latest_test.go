@@ -399,3 +399,25 @@ func TestResumeReadsTheLatest(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelReadsTheLatest: a cancel checks its conversation in the latest
+// state: one created a moment ago (on another instance: not in this hub's
+// memory), which a lagging replica does not have yet, is cancelled, not
+// refused as not found; another user's is still not found.
+func TestCancelReadsTheLatest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, ls := newLaggingEnv(t, Options{}, say("answer"))
+	ls.lag() // the replica has no conversation yet
+	c := mustConv(t, e.store)
+	if err := e.h.Cancel(ctx, "u", c.ID); err != nil {
+		t.Fatalf("cancel of a conversation the replica lacks: %v", err)
+	}
+	if err := e.h.CancelAnswer(ctx, "u", c.ID, "m1"); err != nil {
+		t.Fatalf("named cancel of a conversation the replica lacks: %v", err)
+	}
+	var perr *protocol.Error
+	if err := e.h.Cancel(ctx, "someone else", c.ID); !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
+		t.Fatalf("another user's cancel: %v, want not_found", err)
+	}
+}

@@ -541,9 +541,13 @@ func (h *Hub) Cancel(ctx context.Context, userID, conversationID string) error {
 // when the conversation's running answer is another one, or none, it stops
 // nothing and returns nil, as a cancel that came after its answer ended
 // does. A conversation of another user is not found, whatever messageID.
+// Its check of the conversation reads the latest state
+// (persistence.WithLatest): a replica lagging behind a conversation
+// another instance created a moment ago would refuse the cancel of its
+// first answer as not found.
 func (h *Hub) CancelAnswer(ctx context.Context, userID, conversationID, messageID string) error {
 	if c := h.lookup(conversationID); c == nil || c.owner != userID {
-		if _, err := h.ownedConversation(ctx, userID, conversationID); err != nil {
+		if _, err := h.ownedConversation(persistence.WithLatest(ctx), userID, conversationID); err != nil {
 			return err
 		}
 	}
