@@ -19,15 +19,27 @@ function longAnswer(tokens: number): string {
   return parts.join('');
 }
 
-describe('markdown performance (sanity bounds, deliberately generous)', () => {
+/**
+ * cpuMs is the CPU time (user and system) this test process spent, in ms.
+ * The bounds below are on it, not on the wall clock: on a machine busy with
+ * other work (the Go tests, other test files) the wall clock also counts
+ * the time this process waited for a core, and failed the bounds with no
+ * change in the code.
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+describe('markdown performance (sanity bounds on CPU time, deliberately generous)', () => {
   const doc = longAnswer(5000);
 
   it('renders a 5,000-token answer with many code blocks from a cold cache', () => {
     clearMarkdownCache();
-    const t0 = performance.now();
+    const t0 = cpuMs();
     const blocks = renderBlocks(doc);
-    const cold = performance.now() - t0;
-    console.log(`cold render: ${cold.toFixed(1)} ms, ${doc.length} chars, ${blocks.length} blocks`);
+    const cold = cpuMs() - t0;
+    console.log(`cold render, CPU time: ${cold.toFixed(1)} ms, ${doc.length} chars, ${blocks.length} blocks`);
     expect(blocks.length).toBeGreaterThan(100);
     expect(cold).toBeLessThan(3000);
   });
@@ -37,12 +49,12 @@ describe('markdown performance (sanity bounds, deliberately generous)', () => {
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
       clearMarkdownCache();
-      const t0 = performance.now();
+      const t0 = cpuMs();
       renderBlocks(doc);
-      times.push(performance.now() - t0);
+      times.push(cpuMs() - t0);
     }
     const best = Math.min(...times);
-    console.log(`full re-parse (no cache): best ${best.toFixed(1)} ms of ${times.map((t) => t.toFixed(0)).join(', ')}`);
+    console.log(`full re-parse (no cache), CPU time: best ${best.toFixed(1)} ms of ${times.map((t) => t.toFixed(0)).join(', ')}`);
     expect(best).toBeLessThan(1500);
   });
 
@@ -52,13 +64,13 @@ describe('markdown performance (sanity bounds, deliberately generous)', () => {
     const times: number[] = [];
     for (let i = 1; i <= steps; i++) {
       const cut = Math.floor((doc.length * i) / steps);
-      const t0 = performance.now();
+      const t0 = cpuMs();
       renderBlocks(doc.slice(0, cut));
-      times.push(performance.now() - t0);
+      times.push(cpuMs() - t0);
     }
     const avg = times.reduce((a, b) => a + b, 0) / times.length;
     const tail = times.slice(-20).reduce((a, b) => a + b, 0) / 20;
-    console.log(`streaming re-render: avg ${avg.toFixed(2)} ms, last 20 avg ${tail.toFixed(2)} ms, max ${Math.max(...times).toFixed(1)} ms`);
+    console.log(`streaming re-render, CPU time: avg ${avg.toFixed(2)} ms, last 20 avg ${tail.toFixed(2)} ms, max ${Math.max(...times).toFixed(1)} ms`);
     // The budget is ~100 ms; on this 2-core machine the measured average is a few ms.
     expect(tail).toBeLessThan(100);
     expect(avg).toBeLessThan(100);
