@@ -421,3 +421,27 @@ func TestCancelReadsTheLatest(t *testing.T) {
 		t.Fatalf("another user's cancel: %v, want not_found", err)
 	}
 }
+
+// TestResumeOfNewConversationReadsTheLatest: a resume checks its
+// conversation in the latest state: a tab cut right after its conversation
+// was created (on another instance: not in this hub's memory), resuming
+// within a replica's lag, is not told the conversation is not found; a
+// plain subscribe, which only shows data, follows the replica.
+func TestResumeOfNewConversationReadsTheLatest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, ls := newLaggingEnv(t, Options{}, say("answer"))
+	ls.lag() // the replica has no conversation yet
+	c := mustConv(t, e.store)
+	var perr *protocol.Error
+	if err := e.h.Subscribe(ctx, newSub("u"), "u", SubscribeRequest{ConversationID: c.ID}); !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
+		t.Fatalf("plain subscribe from the replica: %v, want not_found (it follows the read preference)", err)
+	}
+	from := int64(0)
+	if err := e.h.Subscribe(ctx, newSub("u"), "u", SubscribeRequest{ConversationID: c.ID, LastSeq: &from}); err != nil {
+		t.Fatalf("resume in a conversation the replica lacks: %v", err)
+	}
+	if err := e.h.Subscribe(ctx, newSub("x"), "x", SubscribeRequest{ConversationID: c.ID, LastSeq: &from}); !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
+		t.Fatalf("another user's resume: %v, want not_found", err)
+	}
+}
