@@ -232,3 +232,34 @@ func TestRegenerateKeyOfAnotherConversation(t *testing.T) {
 		t.Fatalf("the running answer ended %s", done.Status)
 	}
 }
+
+// TestSendWithRunningRegenerateKey: a send naming the key of a regenerate
+// whose answer is still running is refused invalid_field, as one after it
+// ended is; it was answered generation_running, the key's refusal lost
+// behind the running answer.
+func TestSendWithRunningRegenerateKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := make(tap)
+	e := newEnv(t, Options{}, feed.script)
+	sub := newSub("u")
+	sent, err := e.h.Send(ctx, sub, "u", SendRequest{Content: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed <- "first"
+	sub.waitText(t, sent.MessageID, "first")
+	regen, err := e.h.Regenerate(ctx, sub, "u", RegenerateRequest{ConversationID: sent.ConversationID, ClientMessageID: "regen-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed <- "second"
+	sub.waitText(t, regen.MessageID, "second")
+	var perr *protocol.Error
+	_, err = e.h.Send(ctx, sub, "u", SendRequest{ConversationID: sent.ConversationID, Content: "x", ClientMessageID: "regen-1"})
+	if !errors.As(err, &perr) || perr.Code != protocol.CodeInvalidField {
+		t.Fatalf("send with a running regenerate's key: %v, want invalid_field", err)
+	}
+	close(feed)
+	sub.textUntilDone(t, regen.MessageID, int64(len("second")))
+}

@@ -96,8 +96,8 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	}
 	c, err := h.reserve(conv.ID, userID, sub)
 	if err != nil {
-		if res, ok := h.sentMeanwhile(ctx, sub, userID, conv.ID, req); ok {
-			return res, nil
+		if res, found, err := h.sentMeanwhile(ctx, sub, userID, conv.ID, req); found {
+			return res, err
 		}
 		return Result{}, err
 	}
@@ -178,25 +178,26 @@ func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause erro
 // prepared or runs in its conversation, when that answer is this very send
 // (its client message id), stored after this one read the conversation: a
 // retry that came while the first was still being stored. It waits for
-// the reservation to end, then answers as a repeated send; false when the
-// send is not found (another send holds the conversation).
-func (h *Hub) sentMeanwhile(ctx context.Context, sub Subscriber, userID, convID string, req SendRequest) (Result, bool) {
+// the reservation to end, then answers as a repeated send (its refusal
+// too: the key of a regenerate's answer); found is false when the key is
+// not found in the conversation (another send holds it).
+func (h *Hub) sentMeanwhile(ctx context.Context, sub Subscriber, userID, convID string, req SendRequest) (_ Result, found bool, _ error) {
 	if req.ClientMessageID == "" {
-		return Result{}, false
+		return Result{}, false, nil
 	}
 	if ch := h.reservation(convID, userID); ch != nil {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return Result{}, false
+			return Result{}, false, nil
 		}
 	}
 	m, err := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID)
 	if err != nil || m.ConversationID != convID {
-		return Result{}, false
+		return Result{}, false, nil
 	}
 	res, err := h.repeatSend(ctx, sub, m, nil, req.FrameID)
-	return res, err == nil
+	return res, true, err
 }
 
 // sendTarget loads the conversation of a send and its messages, with one
