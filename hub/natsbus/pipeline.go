@@ -48,9 +48,12 @@ const pubIdle = 15 * time.Minute
 
 // maxIdleAnswers bounds the states of idle answers set aside; past it,
 // the one idle longest is dropped. Were that answer to publish again
-// after all, it would number its frames from 1 again (its followers would
-// take them as repeats): it would have to have been silent for longer
-// than pubIdle, and maxIdleAnswers other answers to have been set aside
+// after all, it would number its frames from 1 again, and the stream,
+// holding its frames numbered higher, would refuse them (errTakenOver, as
+// for an answer another instance claimed): its followers on other
+// instances would get nothing more of it. It would have to have been
+// silent for longer than pubIdle, which is above the hub's default
+// MaxDuration, and maxIdleAnswers other answers to have been set aside
 // since.
 const maxIdleAnswers = 1024
 
