@@ -62,11 +62,11 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	// finds its repeat among the messages it reads anyway; one whose id
 	// was used in another conversation is refused by the store's unique
 	// index and found below.
-	if req.ClientMessageID != "" && req.ConversationID == "" {
-		if m, err := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err == nil {
+	if req.ConversationID == "" {
+		if m, ok, err := h.keyedElsewhere(ctx, userID, req.ClientMessageID); err != nil {
+			return Result{}, err
+		} else if ok {
 			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
-		} else if !errors.Is(err, persistence.ErrNotFound) {
-			return Result{}, fmt.Errorf("find client message %q: %w", req.ClientMessageID, err)
 		}
 	}
 	conv, history, created, err := h.sendTarget(ctx, userID, req)
@@ -81,7 +81,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 			}
 		}()
 	}
-	if m, ok := sentBefore(history, req.ClientMessageID); ok {
+	if m, ok := keyed(history, req.ClientMessageID); ok {
 		return h.repeatSend(ctx, sub, m, history, req.FrameID)
 	}
 	model := conv.Model // a new conversation's model was picked as it was created
@@ -264,20 +264,6 @@ func sendParent(msgs []persistence.Message, parent *string) (string, error) {
 	return *parent, nil
 }
 
-// sentBefore returns the user message of msgs that carries clientID, if any.
-func sentBefore(msgs []persistence.Message, clientID string) (persistence.Message, bool) {
-	if clientID == "" {
-		return persistence.Message{}, false
-	}
-	i := slices.IndexFunc(msgs, func(m persistence.Message) bool {
-		return m.ClientMessageID == clientID && m.Role == persistence.RoleUser
-	})
-	if i < 0 {
-		return persistence.Message{}, false
-	}
-	return msgs[i], true
-}
-
 // repeatSend answers a send whose client message id was already stored:
 // nothing new is stored or started. The connection follows the answer: a
 // running one is caught up, an ended one is sent whole with its done.
@@ -458,7 +444,9 @@ func (h *Hub) keyedElsewhere(ctx context.Context, userID, clientID string) (pers
 	return m, true, nil
 }
 
-// keyed returns the message of msgs that carries clientID, if any.
+// keyed returns the message of msgs that carries clientID, if any: a
+// send's user message or a regenerate's answer (repeatSend and
+// repeatRegenerate refuse the other kind's).
 func keyed(msgs []persistence.Message, clientID string) (persistence.Message, bool) {
 	if clientID == "" {
 		return persistence.Message{}, false
