@@ -49,9 +49,9 @@ class Call {
     this.resolve(new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } }));
   }
 
-  /** error answers with a JSON error. */
-  error(status: number, code: string, headers: Record<string, string> = {}): void {
-    this.resolve(new Response(JSON.stringify({ error: { code, message: code } }), { status, headers: { 'Content-Type': 'application/json', ...headers } }));
+  /** error answers with a JSON error (its message the code unless given). */
+  error(status: number, code: string, headers: Record<string, string> = {}, message = code): void {
+    this.resolve(new Response(JSON.stringify({ error: { code, message } }), { status, headers: { 'Content-Type': 'application/json', ...headers } }));
   }
 
   fail(): void {
@@ -548,6 +548,30 @@ describe('SSETransport', () => {
     again.frame({ type: 'error', code: 'generation_running', message: 'busy' } as never);
     again.end();
     await expect(refused).rejects.toMatchObject({ code: 'generation_running' });
+    t.stop();
+  });
+
+  it('a regenerate an instance of the version before refuses for its key (unknown field) is asked again without it; any other refusal is not', async () => {
+    const { t, calls } = setup();
+    t.start();
+    await settle();
+    const posts = () => calls.filter((c) => c.url === '/api/conversations/c1/regenerate');
+    const regen = t.regenerate({ conversationId: 'c1', clientMessageId: 'r1', model: 'm' });
+    await settle();
+    posts()[0]!.error(400, 'bad_request', {}, 'unknown field "clientMessageId"');
+    await settle();
+    expect(posts()).toHaveLength(2);
+    expect(JSON.parse(String(posts()[1]!.init.body))).toEqual({ model: 'm' });
+    posts()[1]!.stream();
+    posts()[1]!.frame({ type: 'ack', conversationId: 'c1', messageId: 'm2' } as never);
+    posts()[1]!.end();
+    await expect(regen).resolves.toMatchObject({ messageId: 'm2' });
+
+    const other = t.regenerate({ conversationId: 'c1', clientMessageId: 'r2' });
+    await settle();
+    posts()[2]!.error(400, 'bad_request', {}, 'unknown field "model"');
+    await expect(other).rejects.toMatchObject({ code: 'bad_request' });
+    expect(posts()).toHaveLength(3);
     t.stop();
   });
 

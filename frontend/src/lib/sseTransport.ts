@@ -79,6 +79,15 @@ interface EventStream {
   closed?: ClosedFrame;
 }
 
+/**
+ * refusedKey reports whether err is a server of the version before refusing
+ * a body for its clientMessageId (400 bad_request, "unknown field
+ * \"clientMessageId\""): its regenerate took no key.
+ */
+function refusedKey(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 400 && err.code === 'bad_request' && err.message.includes('"clientMessageId"');
+}
+
 /** eventsPath is the URL of the event stream following conversationId (if any) from resume. */
 export function eventsPath(conversationId: string | null, resume?: Resume): string {
   if (!conversationId) return '/api/events';
@@ -157,9 +166,19 @@ export class SSETransport implements Transport {
     return this.post(conversationId, 'messages', body);
   }
 
-  regenerate(r: RegenerateRequest): Promise<Accepted> {
+  async regenerate(r: RegenerateRequest): Promise<Accepted> {
     const { conversationId, ...body } = r;
-    return this.post(conversationId, 'regenerate', body);
+    try {
+      return await this.post(conversationId, 'regenerate', body);
+    } catch (err) {
+      if (!body.clientMessageId || !refusedKey(err)) throw err;
+      // An instance of the version before (a rolling upgrade) knows no key
+      // in a regenerate's body and refuses the request whole: asked again
+      // without it, the regenerate runs as that version's did (a repeat
+      // after a cut is not recognised there).
+      const { clientMessageId: _, ...old } = body;
+      return this.post(conversationId, 'regenerate', old);
+    }
   }
 
   /**
