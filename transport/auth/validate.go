@@ -72,6 +72,18 @@ func textProblem(s string) string {
 	return ""
 }
 
+// invisible reports whether s holds a character that shows as nothing:
+// Unicode's default-ignorable code points, that is format characters (the
+// zero-width space and joiners, the soft hyphen, the byte order mark, the
+// word joiner), variation selectors and the Hangul fillers. NFKC keeps
+// them, so "ada\u200b@example.com" would be a second account that reads
+// exactly like ada@example.com.
+func invisible(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+	}) >= 0
+}
+
 // cjk are the scripts written together in Chinese, Japanese and Korean
 // text; they count as one script for mixedScript.
 var cjk = []*unicode.RangeTable{unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul, unicode.Bopomofo}
@@ -148,6 +160,8 @@ func newUser(req registerRequest) (persistence.User, error) {
 	email := normalizeEmail(req.Email)
 	name := norm.NFC.String(strings.TrimSpace(req.Name))
 	switch {
+	case invisible(email):
+		return persistence.User{}, httperr.InvalidField("email", "must not contain invisible characters")
 	case !validEmail(email):
 		return persistence.User{}, httperr.InvalidField("email", "must be an email address like name@example.com, its letters in one script")
 	case newPasswordProblem(req.Password) != "":
