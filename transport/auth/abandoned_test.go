@@ -1,0 +1,93 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
+
+	"chatd/persistence"
+	"chatd/persistence/sqlite"
+)
+
+// failingCreates is a store whose CreateUser, until pass is set, reports
+// its arrival on entered, then fails: with the context's error once the
+// client gave up (abandon), or at once with a failure of the store's own.
+type failingCreates struct {
+	*sqlite.Store
+	abandon bool
+	pass    bool
+	entered chan struct{}
+}
+
+func (s *failingCreates) CreateUser(ctx context.Context, u *persistence.User) error {
+	if s.pass {
+		return s.Store.CreateUser(ctx, u)
+	}
+	s.entered <- struct{}{}
+	if !s.abandon {
+		return errors.New("disk I/O error")
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestAbandonedSignUpCounts: a sign-up whose client leaves once its
+// password was hashed still counts against the address's registrations,
+// because its hash was done; only a failure of the server's own gives the
+// attempt back. Before, every failure other than a taken email gave it
+// back, so a client that closed its connection after each hash had no
+// limit at all on the bcrypt runs it made the server do, enough to keep
+// every hashing slot busy and everyone's sign-in answered 503.
+func TestAbandonedSignUpCounts(t *testing.T) {
+	t.Parallel()
+	const limit = 2
+	for _, tc := range []struct {
+		name    string
+		abandon bool
+		want    int // the answer to a sign-up after limit failed ones
+	}{
+		{"the client left", true, http.StatusTooManyRequests},
+		{"the store failed", false, http.StatusCreated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newAccountsEnv(t, AccountOptions{RegistrationsPerHourIP: limit})
+			store := &failingCreates{Store: e.store, abandon: tc.abandon, entered: make(chan struct{})}
+			a, err := NewAccounts(store, e.accounts.authn, AccountOptions{RegistrationsPerHourIP: limit, BcryptCost: bcrypt.MinCost})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := gin.New()
+			a.Routes(r.Group("/api"))
+			signUp := func(ctx context.Context, email string) int {
+				body := `{"email":"` + email + `","password":"12345678","name":"N"}`
+				req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/auth/register", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.RemoteAddr = "192.0.2.7:40000"
+				rec := httptest.NewRecorder()
+				r.ServeHTTP(rec, req)
+				return rec.Code
+			}
+			for i := range limit {
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan int, 1)
+				go func() { done <- signUp(ctx, "gone"+string(rune('a'+i))+"@example.com") }()
+				<-store.entered // hashed; now storing
+				cancel()
+				if status := <-done; status < 500 {
+					t.Fatalf("failed sign-up %d answered %d", i, status)
+				}
+			}
+			store.pass = true // the earlier sign-ups have returned (done)
+			if got := signUp(t.Context(), "next@example.com"); got != tc.want {
+				t.Fatalf("the sign-up after %d failed ones answered %d, want %d", limit, got, tc.want)
+			}
+		})
+	}
+}
