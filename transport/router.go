@@ -29,7 +29,9 @@ type RouterOptions struct {
 
 	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-For /
 	// X-Real-IP headers are believed (gin's ClientIP). Empty: none, the
-	// client IP is the connection's peer.
+	// client IP is the connection's peer. The first request forwarded by a
+	// loopback or private address not listed here is logged as a warning
+	// (a proxy the operator forgot to list).
 	TrustedProxies []string
 	// BodyLimit caps request bodies in bytes; it defaults to DefaultBodyLimit.
 	BodyLimit int64
@@ -93,7 +95,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), httperr.LimitBody(opts.BodyLimit),
+	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger), httperr.LimitBody(opts.BodyLimit),
 		bodyDeadline(opts.BodyReadTimeout), writeDeadline(opts.ResponseWriteTimeout))
 
 	opts.Health.Routes(r)

@@ -268,6 +268,47 @@ func TestTrustedProxies(t *testing.T) {
 	}
 }
 
+// TestUntrustedProxyWarned: requests forwarded by a loopback proxy that
+// CHATD_TRUSTED_PROXIES does not name are logged once as a warning (behind
+// it every client shares the proxy's address in the per-address limits,
+// silently before); a listed proxy, or a request carrying no forwarding
+// header, is not.
+func TestUntrustedProxyWarned(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		headers []string
+		want    int
+	}{
+		{"X-Forwarded-For from an unlisted proxy", nil, []string{"X-Forwarded-For", "203.0.113.9"}, 1},
+		{"X-Real-IP from an unlisted proxy", nil, []string{"X-Real-IP", "203.0.113.9"}, 1},
+		{"a proxy listed elsewhere", []string{"10.0.0.1"}, []string{"X-Forwarded-For", "203.0.113.9"}, 1},
+		{"the listed proxy", []string{"127.0.0.1"}, []string{"X-Forwarded-For", "203.0.113.9"}, 0},
+		{"no forwarding header", nil, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) { o.TrustedProxies = tc.trusted }})
+			for range 3 {
+				expect(t, "healthz", e.do("GET", "/healthz", "", nil, tc.headers...), http.StatusOK, "")
+			}
+			warned := 0
+			for _, l := range e.logs.lines(t) {
+				if l["level"] == "WARN" && strings.Contains(fmt.Sprint(l["msg"]), "CHATD_TRUSTED_PROXIES") {
+					warned++
+					if l["proxy"] != "127.0.0.1" {
+						t.Errorf("the warning names proxy %v, want 127.0.0.1", l["proxy"])
+					}
+				}
+			}
+			if warned != tc.want {
+				t.Fatalf("%d warnings about an untrusted proxy, want %d; logs:\n%s", warned, tc.want, e.logs)
+			}
+		})
+	}
+}
+
 // TestRequestLogRouteNames: what the web client serves (assets, fonts,
 // pages) is logged as route "static", other unmatched requests as
 // "unmatched", matched ones by their pattern.
