@@ -191,12 +191,30 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 // Routes registers the account routes under api (the /api group).
 func (a *Accounts) Routes(api gin.IRouter) {
 	g := api.Group("/auth", reqtimeout.Middleware(a.opts.RequestTimeout))
-	g.POST("/register", a.register)
-	g.POST("/login", a.login)
+	g.POST("/register", requireJSON, a.register)
+	g.POST("/login", requireJSON, a.login)
 	g.GET("/me", a.authn.Middleware(), a.me)
 	g.POST("/logout", a.authn.Middleware(), a.logout)
 	g.PATCH("/me", a.authn.Middleware(), a.changePassword)
 	g.DELETE("/me", a.authn.Middleware(), a.deleteAccount)
+}
+
+// errNotJSON refuses a body sent without a JSON Content-Type.
+var errNotJSON = httperr.BadRequest("the body must be JSON (Content-Type: application/json)")
+
+// requireJSON refuses a sign-up or sign-in that names no Content-Type,
+// which httperr.DecodeJSON lets through. These two routes take no token:
+// without this, any web page could have its visitors' browsers send them
+// cross-site (a body without a type makes a "simple" request, sent with
+// no CORS preflight), and so create accounts, or spend an account's
+// failed logins, from every visitor's address. A JSON Content-Type makes
+// the browser ask first, which this server never allows.
+func requireJSON(c *gin.Context) {
+	if c.GetHeader("Content-Type") == "" {
+		httperr.AbortError(c, errNotJSON)
+		return
+	}
+	c.Next()
 }
 
 // UserView is a user as the API shows it.

@@ -91,3 +91,42 @@ func TestAbandonedSignUpCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestSignInNeedsJSONType: a sign-up or sign-in without a Content-Type is
+// refused (400), creating nothing and counting nothing, because a web
+// page can make its visitors' browsers send such a body cross-site with
+// no CORS preflight. Before, both were served (201, 401).
+func TestSignInNeedsJSONType(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 1, RegistrationsPerHourIP: 1})
+	send := func(path, contentType, body string) int {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.srv.URL+path, strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		res, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	signUp := `{"email":"ada@example.com","password":"analytical engine","name":"Ada"}`
+	wrong := `{"email":"ada@example.com","password":"a wrong password"}`
+	for _, tc := range []struct {
+		name, path, contentType, body string
+		want                          int
+	}{
+		{"sign-up without a type", "/api/auth/register", "", signUp, http.StatusBadRequest},
+		{"sign-in without a type", "/api/auth/login", "", wrong, http.StatusBadRequest},
+		{"sign-up as text", "/api/auth/register", "text/plain", signUp, http.StatusBadRequest},
+		// Nothing above was counted: the one sign-up and the one failed
+		// sign-in the limits allow are still there.
+		{"sign-up as JSON", "/api/auth/register", "application/json", signUp, http.StatusCreated},
+		{"sign-in as JSON", "/api/auth/login", "application/json; charset=utf-8", wrong, http.StatusUnauthorized},
+	} {
+		if got := send(tc.path, tc.contentType, tc.body); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
