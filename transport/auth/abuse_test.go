@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -128,5 +130,52 @@ func TestSignInNeedsJSONType(t *testing.T) {
 		if got := send(tc.path, tc.contentType, tc.body); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestSuccessfulChecksAreBounded: right passwords sent at once for one
+// account check at most MaxChecksPerAccount of them per window, the rest
+// answered 429, and a password change's check counts too; another account
+// is not affected. Before, a success gave its attempt back, so signing in
+// with the right password was a bcrypt run without limit: enough of them
+// at once held every hashing slot, and everyone's sign-in was answered 503.
+func TestSuccessfulChecksAreBounded(t *testing.T) {
+	t.Parallel()
+	const limit, burst = 4, 12
+	e := newAccountsEnv(t, AccountOptions{MaxChecksPerAccount: limit, MaxFailuresPerIP: 1000})
+	e.register("ada@example.com", "analytical engine")
+	e.register("bob@example.com", "difference engine")
+	var checked atomic.Int32
+	e.accounts.passwords.checked = func() { checked.Add(1) }
+
+	var mu sync.Mutex
+	count := map[int]int{}
+	var wg sync.WaitGroup
+	for range burst {
+		wg.Go(func() {
+			status, _, h := e.post("/api/auth/login", map[string]string{"email": "ada@example.com", "password": "analytical engine"})
+			if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			mu.Lock()
+			count[status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if count[http.StatusOK] != limit || count[http.StatusTooManyRequests] != burst-limit || checked.Load() != limit {
+		t.Fatalf("answers %v, %d passwords checked: want %d x 200, %d x 429, %d checked", count, checked.Load(), limit, burst-limit, limit)
+	}
+	if status, msg, _ := e.post("/api/auth/login", map[string]string{"email": "bob@example.com", "password": "difference engine"}); status != http.StatusOK {
+		t.Fatalf("another account's sign-in: %d %s", status, msg)
+	}
+	// The password change of a session opened before the burst checks a
+	// password too: refused as well.
+	e2 := newAccountsEnv(t, AccountOptions{MaxChecksPerAccount: 2, MaxFailuresPerIP: 1000})
+	token, _ := e2.signUp("eve@example.com", "a long password")
+	e2.login("eve@example.com", "a long password")
+	e2.login("eve@example.com", "a long password")
+	if status, _ := e2.call(http.MethodPatch, "/api/auth/me", token, `{"currentPassword":"a long password","newPassword":"another password"}`); status != http.StatusTooManyRequests {
+		t.Fatalf("a password change past the checks: %d, want 429", status)
 	}
 }

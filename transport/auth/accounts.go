@@ -24,8 +24,11 @@ import (
 const (
 	DefaultMaxFailuresPerAccount = 5
 	DefaultMaxFailuresPerIP      = 20
-	DefaultFailureWindow         = 15 * time.Minute
-	DefaultMaxTrackedKeys        = 100_000
+	// DefaultMaxChecksPerAccount bounds the password checks of one
+	// account per FailureWindow, successful ones included.
+	DefaultMaxChecksPerAccount = 30
+	DefaultFailureWindow       = 15 * time.Minute
+	DefaultMaxTrackedKeys      = 100_000
 	// DefaultRegistrationsPerHourIP bounds sign-ups from one client IP
 	// per hour (each new account brings fresh per-user limits).
 	DefaultRegistrationsPerHourIP = 10
@@ -81,6 +84,14 @@ type AccountOptions struct {
 	// DefaultMaxFailuresPerAccount and DefaultMaxFailuresPerIP.
 	MaxFailuresPerAccount int
 	MaxFailuresPerIP      int
+	// MaxChecksPerAccount is the password checks (sign-ins, and the
+	// current password given to change it or delete the account) allowed
+	// per account per FailureWindow, successful or not, before 429; it
+	// defaults to DefaultMaxChecksPerAccount. Each check is a bcrypt run:
+	// a success gives back the failed-login attempt, so without this
+	// bound a user who knows their password could sign in without end and
+	// keep every hashing slot busy, everyone else's sign-in answered 503.
+	MaxChecksPerAccount int
 	// FailureWindow defaults to DefaultFailureWindow.
 	FailureWindow time.Duration
 	// RegistrationsPerHourIP bounds registrations from one client IP in
@@ -137,6 +148,9 @@ func (o *AccountOptions) setDefaults() {
 	if o.MaxFailuresPerAccount <= 0 {
 		o.MaxFailuresPerAccount = DefaultMaxFailuresPerAccount
 	}
+	if o.MaxChecksPerAccount <= 0 {
+		o.MaxChecksPerAccount = DefaultMaxChecksPerAccount
+	}
 	if o.MaxFailuresPerIP <= 0 {
 		o.MaxFailuresPerIP = DefaultMaxFailuresPerIP
 	}
@@ -167,6 +181,7 @@ type Accounts struct {
 	passwords *passwords
 	byIP      *gate // failed logins per client IP
 	byAccount *gate // failed logins per account (normalised email)
+	checks    *gate // password checks per account, successful ones too
 	signups   *gate // registrations per client IP
 	opts      AccountOptions
 	deleting  sync.WaitGroup // the removals of deleted accounts (Wait)
@@ -184,6 +199,7 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 		store: store, authn: authn, passwords: p, opts: opts,
 		byIP:      newGate("login-ip", opts.MaxFailuresPerIP, opts.FailureWindow, opts),
 		byAccount: newGate("login-account", opts.MaxFailuresPerAccount, opts.FailureWindow, opts),
+		checks:    newGate("checks-account", opts.MaxChecksPerAccount, opts.FailureWindow, opts),
 		signups:   newGate("signup-ip", opts.RegistrationsPerHourIP, time.Hour, opts),
 	}, nil
 }
@@ -327,8 +343,7 @@ func (a *Accounts) login(c *gin.Context) {
 	}
 	u, ok, err := a.verify(c.Request.Context(), req.Email, req.Password)
 	if err != nil {
-		a.byIP.refund(ip)
-		a.byAccount.refund(email)
+		a.giveBack(ip, email)
 		httperr.AbortError(c, err)
 		return
 	}
@@ -344,7 +359,8 @@ func (a *Accounts) login(c *gin.Context) {
 // reserve counts a login attempt against the client IP and the account
 // before its password is checked, in one step each, so a burst of parallel
 // guesses checks at most the limit's number of passwords; past it the
-// answer is 429. A successful login gives the attempt back.
+// answer is 429. A successful login gives the attempt back, but not the
+// account's password check (MaxChecksPerAccount).
 func (a *Accounts) reserve(ip, email string) error {
 	wait, r := a.byIP.take(ip)
 	if r == allowed {
@@ -355,7 +371,20 @@ func (a *Accounts) reserve(ip, email string) error {
 	if r != allowed {
 		return refused(r, "too many failed logins", "login attempts", wait)
 	}
+	if wait, r = a.checks.take(email); r != allowed {
+		a.byIP.refund(ip)
+		a.byAccount.refund(email)
+		return refused(r, "too many sign-ins to this account", "login attempts", wait)
+	}
 	return nil
+}
+
+// giveBack returns what reserve counted, for an attempt whose password
+// was not checked (a failure of the server).
+func (a *Accounts) giveBack(ip, email string) {
+	a.byIP.refund(ip)
+	a.byAccount.refund(email)
+	a.checks.refund(email)
 }
 
 // refused is the 429 of a limit that refused an attempt: blocked says
@@ -417,8 +446,7 @@ func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password st
 	}
 	ok, err := a.passwords.compare(c.Request.Context(), u.PasswordHash, password)
 	if err != nil {
-		a.byIP.refund(ip)
-		a.byAccount.refund(email)
+		a.giveBack(ip, email)
 		return hashError(err)
 	}
 	if !ok {
