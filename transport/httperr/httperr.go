@@ -181,16 +181,31 @@ func Abort(c *gin.Context, status int, code, message string) {
 	AbortError(c, New(status, code, message))
 }
 
+// StatusClientClosed is the status (nginx's 499) a request is logged and
+// counted with when it failed because its client left (its context was
+// canceled): nobody is there to read an answer, and it is no failure of
+// the server's.
+const StatusClientClosed = 499
+
 // AbortError stops the gin chain and answers with err: an *Error in err's
 // chain is sent as is, a call that ran out of its time
 // (context.DeadlineExceeded: a store that did not answer within the
-// request's bound) is a 503 unavailable, anything else is a 500. Errors
-// with a cause (and every 5xx) are attached to the context (c.Errors) so
-// the request log shows them.
+// request's bound) is a 503 unavailable, a call cut because the client
+// left (context.Canceled, the request's context ended) is
+// StatusClientClosed with no body, anything else is a 500. Errors with a
+// cause (and every 5xx) are attached to the context (c.Errors) so the
+// request log shows them.
 func AbortError(c *gin.Context, err error) {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
+	case errors.Is(err, context.Canceled) && c.Request != nil && c.Request.Context().Err() != nil:
+		_ = c.Error(err)
+		c.Abort()
+		if !c.Writer.Written() {
+			c.Writer.WriteHeader(StatusClientClosed)
+		}
+		return
 	case errors.Is(err, context.DeadlineExceeded):
 		e = Unavailable("the server did not answer in time; retry", err)
 	default:
