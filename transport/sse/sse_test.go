@@ -40,6 +40,7 @@ type server struct {
 	hub    *hubtest.Hub
 	srv    *httptest.Server
 	limits *limits.Users
+	h      *sse.Handler
 }
 
 func newServer(t *testing.T, opts sse.Options, smallBuffers bool) *server {
@@ -52,6 +53,7 @@ func newServer(t *testing.T, opts sse.Options, smallBuffers bool) *server {
 	s.limits = opts.Limits
 	opts.Logger = slog.New(slog.DiscardHandler)
 	h := sse.NewHandler(opts)
+	s.h = h
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	authed := r.Group("/api", httperr.LimitBody(transport.DefaultBodyLimit), func(c *gin.Context) {

@@ -114,19 +114,20 @@ const ReasonTokenExpired = "token expired"
 
 // open registers a new stream with the hub and the handler. A stream
 // takes one of its user's connection slots (shared with WebSockets) until
-// close; none left is a 429. It ends when the token of who expires.
+// close; none left is a 429. It ends when the token of who expires. Once
+// Shutdown has begun, a new stream is refused with a 503 before it
+// registers, as a WebSocket is closed with 1001 before it does: the hub
+// has already handed its last frames to the subscribers it had.
 func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) {
 	if !h.opts.Limits.AcquireConn(who.UserID) {
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
 	}
 	s := &stream{id: persistence.NewID(), userID: who.UserID, tv: who.TokenVersion, stalled: h.opts.StalledWrite,
 		queue: outbox.New(h.opts.QueueSize, h.opts.QueueBytes), closing: make(chan struct{})}
-	h.mu.Lock()
-	if h.closing {
-		s.Close(protocol.CloseGoingAway, protocol.ReasonShutdown)
+	if !h.track(s) {
+		h.opts.Limits.ReleaseConn(who.UserID)
+		return nil, httperr.Unavailable("the server is shutting down; retry", nil)
 	}
-	h.streams[s] = struct{}{}
-	h.mu.Unlock()
 	if !who.ExpiresAt.IsZero() {
 		// As a WebSocket is closed with 4401 when its token expires, the
 		// stream ends then, with a closed event saying so.
@@ -170,6 +171,17 @@ func (h *Handler) confirmSession(ctx context.Context, who auth.Identity, when st
 		h.log.Warn("recheck session "+when, "user", who.UserID, "err", err)
 	}
 	return httperr.Unavailable("cannot check the session right now; retry", fmt.Errorf("recheck session %s: %w", when, err))
+}
+
+// track adds s to the handler's streams, unless Shutdown has begun.
+func (h *Handler) track(s *stream) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.streams[s] = struct{}{}
+	return true
 }
 
 func (h *Handler) close(s *stream) {
