@@ -20,6 +20,7 @@ type Users struct {
 	maxConns int
 	frames   rate
 	sends    rate
+	refused  rate
 	convs    rate
 	shared   *sharedLimits // nil: per process only
 	sending  inflight.Keys // client message ids of sends and regenerates being handled (ClaimSend)
@@ -30,10 +31,11 @@ type Users struct {
 }
 
 type userState struct {
-	conns  int
-	frames bucket
-	sends  bucket
-	convs  bucket
+	conns   int
+	frames  bucket
+	sends   bucket
+	refused bucket // refused sends that gave their send back (Spent.GiveOn)
+	convs   bucket
 }
 
 // rate is a token bucket's refill per second and capacity.
@@ -104,6 +106,12 @@ type Options struct {
 	// (POST /api/conversations and sends without a conversation), with a
 	// burst of as many; it defaults to 10.
 	ConversationsPerMinute int
+	// RefusedSendsPerMinute bounds, per user and per process, the sends and
+	// regenerates the hub refuses (generation_running, not_found, ...) that
+	// give their send back (Spent.GiveOn); past it a refused one keeps its
+	// send spent, so refusals, each of which may cost the hub a store read,
+	// stay bounded by both budgets together. It defaults to SendsPerMinute.
+	RefusedSendsPerMinute int
 
 	// Shared, when set, also holds MaxConns and SendsPerMinute for each
 	// user across every instance of a cluster (see Shared); nil keeps them
@@ -124,6 +132,7 @@ func New(opts Options) *Users {
 	l := newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
 	n := orDefault(opts.ConversationsPerMinute, 10)
 	l.convs = rate{perSecond: float64(n) / 60, burst: float64(n)}
+	l.refused = perMinute(orDefault(opts.RefusedSendsPerMinute, orDefault(opts.SendsPerMinute, 30)))
 	l.shared = newSharedLimits(opts, orDefault(opts.SendsPerMinute, 30), n)
 	l.sending.OnWait = opts.OnSendWait
 	return l
@@ -259,7 +268,7 @@ func (l *Users) sweepLocked(now time.Time) {
 	l.swept = now
 	for id, s := range l.users {
 		if s.conns == 0 && now.Sub(s.frames.last) > 2*time.Minute && now.Sub(s.sends.last) > 2*time.Minute &&
-			now.Sub(s.convs.last) > 2*time.Minute {
+			now.Sub(s.refused.last) > 2*time.Minute && now.Sub(s.convs.last) > 2*time.Minute {
 			delete(l.users, id)
 		}
 	}

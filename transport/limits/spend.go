@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"errors"
 	"time"
 
 	"chatd/hub/protocol"
@@ -126,13 +127,39 @@ func (s Spent) Give() {
 }
 
 // GiveOn gives back what was spent (Give) when err, the outcome of the
-// request that spent it, is not nil: the hub refused or failed it, so no
-// answer started. It returns err.
+// request that spent it, is not nil, so no answer started: always when the
+// server failed it (internal, unavailable, out of time), and when the hub
+// refused it (generation_running, not_found, an invalid field) while the
+// user's refused sends per minute (Options.RefusedSendsPerMinute) last;
+// past them a refusal keeps its send spent (a new conversation it spent is
+// still given back). It returns err.
 func (s Spent) GiveOn(err error) error {
-	if err != nil {
+	switch {
+	case err == nil || s.l == nil:
+	case hubRefused(err) && !s.l.takeRefused(s.userID):
+		s.local &^= spendSend
+		s.shared &^= spendSend
+		s.Give()
+	default:
 		s.Give()
 	}
 	return err
+}
+
+// hubRefused reports whether err is the hub refusing a request, rather than
+// the server failing it: a protocol error other than internal or
+// unavailable.
+func hubRefused(err error) bool {
+	var pe *protocol.Error
+	return errors.As(err, &pe) && pe.Code != protocol.CodeInternal && pe.Code != protocol.CodeUnavailable
+}
+
+// takeRefused spends one of the user's refused sends in this process.
+func (l *Users) takeRefused(userID string) bool {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state(userID).refused.take(l.refused, now)
 }
 
 // takeLocal spends want in this process, all or nothing, under one lock:
