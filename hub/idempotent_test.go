@@ -88,8 +88,8 @@ func TestRegenerateRepeatedClientMessageID(t *testing.T) {
 
 	running := newSub("u")
 	again, err := e.h.Regenerate(ctx, running, "u", req)
-	if err != nil || again != first {
-		t.Fatalf("repeat while running: %+v %v, want %+v", again, err, first)
+	if err != nil || again != asRepeat(first) {
+		t.Fatalf("repeat while running: %+v %v, want %+v", again, err, asRepeat(first))
 	}
 	if ack := running.expect(t, protocol.TypeAck); ack.MessageID != first.MessageID || ack.UserMessageID != sent.UserMessageID {
 		t.Fatalf("repeat acked %+v", ack)
@@ -103,8 +103,8 @@ func TestRegenerateRepeatedClientMessageID(t *testing.T) {
 	}
 
 	ended := newSub("u")
-	if again, err := e.h.Regenerate(ctx, ended, "u", req); err != nil || again != first {
-		t.Fatalf("repeat after the end: %+v %v, want %+v", again, err, first)
+	if again, err := e.h.Regenerate(ctx, ended, "u", req); err != nil || again != asRepeat(first) {
+		t.Fatalf("repeat after the end: %+v %v, want %+v", again, err, asRepeat(first))
 	}
 	ended.expect(t, protocol.TypeAck)
 	if m := ended.expect(t, protocol.TypeMessage); m.Message.ID != first.MessageID || m.Message.Content != "again and again" {
@@ -222,8 +222,8 @@ func TestRegenerateKeyOfAnotherConversation(t *testing.T) {
 	feed <- "running "
 	sub.waitText(t, other.MessageID, "running ")
 	req.ConversationID = other.ConversationID
-	if again, err := e.h.Regenerate(ctx, newSub("u"), "u", req); err != nil || again != made {
-		t.Fatalf("regenerate with another conversation's key: %+v %v, want %+v", again, err, made)
+	if again, err := e.h.Regenerate(ctx, newSub("u"), "u", req); err != nil || again != asRepeat(made) {
+		t.Fatalf("regenerate with another conversation's key: %+v %v, want %+v", again, err, asRepeat(made))
 	}
 	feed <- "on"
 	sub.waitText(t, other.MessageID, "on")

@@ -44,6 +44,11 @@ type Result struct {
 	ConversationID string
 	UserMessageID  string
 	MessageID      string // the answer; "" if a repeated send has none
+	// Repeated says the request's clientMessageId was found stored (a
+	// retry, or a copy stored first, here or on another instance): it
+	// stored and started nothing, and the transports give back the budget
+	// it spent.
+	Repeated bool
 }
 
 // Send stores the user's message and starts its answer. sub (which may be
@@ -278,7 +283,7 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 	if user.Role != persistence.RoleUser {
 		return Result{}, keyUsedBy(user.ClientMessageID, "a regenerate")
 	}
-	res := Result{ConversationID: user.ConversationID, UserMessageID: user.ID}
+	res := Result{ConversationID: user.ConversationID, UserMessageID: user.ID, Repeated: true}
 	if msgs == nil {
 		var err error
 		if msgs, err = h.opts.Store.Messages(persistence.WithLatest(ctx), user.OwnerID, user.ConversationID); err != nil {
@@ -304,7 +309,7 @@ func (h *Hub) repeatRegenerate(ctx context.Context, sub Subscriber, answer persi
 	if answer.Role != persistence.RoleAssistant {
 		return Result{}, keyUsedBy(answer.ClientMessageID, "a send")
 	}
-	res := Result{ConversationID: answer.ConversationID, UserMessageID: answer.ParentID, MessageID: answer.ID}
+	res := Result{ConversationID: answer.ConversationID, UserMessageID: answer.ParentID, MessageID: answer.ID, Repeated: true}
 	return res, h.repeatAnswer(ctx, sub, answer.OwnerID, res, &answer, frameID)
 }
 

@@ -230,6 +230,9 @@ func TestSendCreatingRefusedLeavesNothing(t *testing.T) {
 			if tc.repeatFirst && res.ConversationID != repeat.ID {
 				t.Fatalf("the repeat answered with conversation %q, want %q", res.ConversationID, repeat.ID)
 			}
+			if res.Repeated != tc.repeatFirst {
+				t.Fatalf("Result.Repeated = %v, want %v (the copy stored first makes this one a repeat)", res.Repeated, tc.repeatFirst)
+			}
 			left := slices.DeleteFunc(e.store.conversationIDs(), func(id string) bool { return id == repeat.ID })
 			if len(left) != tc.wantLeft {
 				t.Fatalf("%d conversations left by the failed send, want %d", len(left), tc.wantLeft)
@@ -321,8 +324,8 @@ func TestSendRepeatedClientMessageID(t *testing.T) {
 				req.ConversationID = convs[1].ID
 			}
 			again, err := e.h.Send(ctx, newSub("u"), "u", req)
-			if err != nil || again != first {
-				t.Fatalf("repeated send: %+v %v, want %+v", again, err, first)
+			if err != nil || again != asRepeat(first) {
+				t.Fatalf("repeated send: %+v %v, want %+v", again, err, asRepeat(first))
 			}
 			if n := e.model.requestCount(); n != 1 {
 				t.Fatalf("%d upstream requests, want 1: the repeat started an answer", n)
@@ -396,4 +399,10 @@ func TestFailedCreateKeepsOtherTabsSend(t *testing.T) {
 	if _, err := e.store.Message(ctx, "u", kept.UserMessageID); err != nil {
 		t.Fatalf("the other tab's stored message: %v", err)
 	}
+}
+
+// asRepeat is r as a repeated request is answered with it: Repeated.
+func asRepeat(r Result) Result {
+	r.Repeated = true
+	return r
 }

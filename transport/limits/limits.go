@@ -217,7 +217,9 @@ func (l *Users) AllowFrame(userID string) *protocol.Error {
 // second finds the first's message stored (SentBefore) and spends no budget. The caller
 // calls release once the hub has stored the send (or failed it); release
 // may be called more than once. Copies arriving at two instances of a
-// cluster are not ordered: both may spend, though the store keeps one.
+// cluster are not ordered: both spend, and the one the store refuses is
+// answered as a repeat (hub.Result.Repeated), whose transport gives its
+// budget back.
 func (l *Users) ClaimSend(ctx context.Context, userID, clientMessageID string) (release func(), err error) {
 	if clientMessageID == "" {
 		return func() {}, nil

@@ -203,6 +203,37 @@ func TestRefusedSendSpendsNothing(t *testing.T) {
 	}
 }
 
+// TestSendStoredElsewhereGivesBack: a send or regenerate over SSE the hub
+// answers as a repeat (its clientMessageId found stored: a copy that
+// reached another instance at the same instant was stored first) gives
+// back the send it spent (streamed or not: startSpent's one path).
+// Before, it kept it, and with a budget of one the user's next send was
+// refused 429.
+func TestSendStoredElsewhereGivesBack(t *testing.T) {
+	t.Parallel()
+	conv := persistence.NewID()
+	for _, tc := range []struct{ name, path, body string }{
+		{"send", "/messages", `{"content":"hi","clientMessageId":"k"}`},
+		{"regenerate", "/regenerate", `{"clientMessageId":"k"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lim := limits.New(limits.Options{SendsPerMinute: 4}) // a burst of one send
+			s := newServer(t, sse.Options{Limits: lim}, false)
+			s.hub.AddConversation(conv, "u", "")
+			s.hub.RepeatSends()
+			res := s.request("u", http.MethodPost, "/api/conversations/"+conv+tc.path, tc.body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusAccepted {
+				t.Fatalf("the copy: status %d", res.StatusCode)
+			}
+			if lim.AllowSend("u") != nil {
+				t.Fatal("the copy stored elsewhere kept its send")
+			}
+		})
+	}
+}
+
 // TestCancelNamesItsAnswer: POST .../cancel passes the messageId of its
 // optional body to the hub (which stops only that answer), none without a
 // body; an id that is not one is refused 400 before the hub sees it.

@@ -470,9 +470,11 @@ func (h *Handler) spendSend(c *gin.Context, userID string) (limits.Spent, bool) 
 
 // startSpent is start for a request that spent the user's budgets
 // (spent): they are given back when the request does not reach the hub
-// (its session ended, no stream could be opened) or the hub refuses or
-// fails it, since no answer started (a conversation busy with an answer,
-// an unknown or another user's conversation alike, a store that failed).
+// (its session ended, no stream could be opened), when the hub refuses or
+// fails it (limits.Spent.GiveOn: a conversation busy with an answer, an
+// unknown or another user's conversation alike, a store that failed), or
+// when the hub found its clientMessageId stored (hub.Result.Repeated),
+// since no answer started.
 func (h *Handler) startSpent(c *gin.Context, who auth.Identity, spent limits.Spent,
 	do func(context.Context, hub.Subscriber) (hub.Result, error),
 ) {
@@ -480,6 +482,11 @@ func (h *Handler) startSpent(c *gin.Context, who auth.Identity, spent limits.Spe
 	h.start(c, who, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
 		ran = true
 		res, err := do(ctx, sub)
+		if err == nil && res.Repeated {
+			// Its clientMessageId was stored meanwhile (a copy that reached
+			// another instance at the same instant): nothing started.
+			spent.Give()
+		}
 		return res, spent.GiveOn(err)
 	})
 	if !ran {

@@ -332,3 +332,33 @@ func TestRefusedSendSpendsNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestSendStoredElsewhereGivesBack: a send or regenerate the hub answers
+// as a repeat (its clientMessageId found stored: a copy that reached
+// another instance at the same instant was stored first, which ClaimSend
+// does not order) gives back the send it spent, as one that started no
+// answer. With a budget of one send, the next send is acked. Before, the
+// copy kept its send, so the two copies spent two though one was stored.
+func TestSendStoredElsewhereGivesBack(t *testing.T) {
+	t.Parallel()
+	for _, first := range []string{"send", "regenerate"} {
+		t.Run(first, func(t *testing.T) {
+			t.Parallel()
+			lim := limits.New(limits.Options{SendsPerMinute: 4}) // a burst of one send
+			s := newServer(t, serverOptions{opts: ws.Options{Limits: lim}})
+			conv := persistence.NewID()
+			s.hub.AddConversation(conv, "u", "")
+			s.hub.RepeatSends()
+			cl := s.dial(dialOptions{user: "u"})
+			cl.expect(protocol.TypeHello)
+			cl.write(fmt.Sprintf(`{"type":%q,"id":"a","conversationId":%q,"content":"hi","clientMessageId":"k"}`, first, conv))
+			if f := cl.next(); f.Type != protocol.TypeAck {
+				t.Fatalf("the copy: %s, want its ack", f.raw)
+			}
+			cl.write(fmt.Sprintf(`{"type":"send","id":"b","conversationId":%q,"content":"next","clientMessageId":"k2"}`, conv))
+			if f := cl.next(); f.Type != protocol.TypeAck {
+				t.Fatalf("the next send: %s, want its ack (the copy stored elsewhere gave its send back)", f.raw)
+			}
+		})
+	}
+}

@@ -154,14 +154,14 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 	}
 	switch f.Type {
 	case protocol.TypeSend:
-		_, err := hb.Send(ctx, c, c.userID, hub.SendRequest{FrameID: f.ID, ConnectionID: c.id,
+		res, err := hb.Send(ctx, c, c.userID, hub.SendRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, Content: *f.Content, ClientMessageID: f.ClientMessageID,
 			ParentMessageID: f.ParentMessageID, Model: f.Model})
-		return spent.GiveOn(err)
+		return settle(spent, res, err)
 	case protocol.TypeRegenerate:
-		_, err := hb.Regenerate(ctx, c, c.userID, hub.RegenerateRequest{FrameID: f.ID, ConnectionID: c.id,
+		res, err := hb.Regenerate(ctx, c, c.userID, hub.RegenerateRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, MessageID: f.MessageID, Model: f.Model, ClientMessageID: f.ClientMessageID})
-		return spent.GiveOn(err)
+		return settle(spent, res, err)
 	case protocol.TypeCancel:
 		if err := hb.CancelAnswer(ctx, c.userID, f.ConversationID, f.MessageID); err != nil {
 			return err
@@ -175,6 +175,18 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 	}
 	c.Deliver(protocol.Ack(f.ID))
 	return nil
+}
+
+// settle gives back what a send or regenerate spent when it started no
+// answer: the hub refused or failed it (limits.Spent.GiveOn), or found its
+// clientMessageId stored (a copy that reached another instance at the same
+// instant and was stored first, which ClaimSend does not order). It
+// returns err.
+func settle(spent limits.Spent, res hub.Result, err error) error {
+	if err == nil && res.Repeated {
+		spent.Give()
+	}
+	return spent.GiveOn(err)
 }
 
 // admit checks what a frame that stores something needs before the hub

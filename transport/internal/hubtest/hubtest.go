@@ -27,6 +27,7 @@ type Hub struct {
 	changed  chan struct{}     // closed and replaced on every change
 	block    chan struct{}     // while non-nil, Send and Regenerate wait for it to close
 	sendErr  error             // when set, Send and Regenerate return it (after recording the request)
+	repeat   bool              // Send and Regenerate answer as repeats (Result.Repeated)
 	entered  chan struct{}     // signalled when a blocked Send or Regenerate starts waiting
 	detached int
 	drained  map[hub.Subscriber]int // Drained calls
@@ -99,6 +100,21 @@ func (h *Hub) FailSends(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sendErr = err
+}
+
+// RepeatSends makes every Send and Regenerate from now on answer as the
+// hub answers a request whose clientMessageId it found stored (a copy
+// stored first on another instance): Result.Repeated.
+func (h *Hub) RepeatSends() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.repeat = true
+}
+
+func (h *Hub) repeats() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.repeat
 }
 
 // Hang makes every Subscribe and CancelAnswer from now on wait until its
@@ -224,7 +240,8 @@ func (h *Hub) Send(ctx context.Context, sub hub.Subscriber, user string, req hub
 			return hub.Result{}, err
 		}
 	}
-	res := hub.Result{ConversationID: req.ConversationID, UserMessageID: persistence.NewID(), MessageID: persistence.NewID()}
+	res := hub.Result{ConversationID: req.ConversationID, UserMessageID: persistence.NewID(), MessageID: persistence.NewID(),
+		Repeated: h.repeats()}
 	if res.ConversationID == "" {
 		res.ConversationID = persistence.NewID()
 	}
@@ -267,7 +284,8 @@ func (h *Hub) Regenerate(ctx context.Context, sub hub.Subscriber, user string, r
 	if err := h.owned(user, req.ConversationID); err != nil {
 		return hub.Result{}, err
 	}
-	res := hub.Result{ConversationID: req.ConversationID, UserMessageID: persistence.NewID(), MessageID: persistence.NewID()}
+	res := hub.Result{ConversationID: req.ConversationID, UserMessageID: persistence.NewID(), MessageID: persistence.NewID(),
+		Repeated: h.repeats()}
 	if sub != nil {
 		sub.Deliver(protocol.AckSend(req.FrameID, res.ConversationID, res.UserMessageID, res.MessageID))
 	}
