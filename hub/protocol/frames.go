@@ -38,6 +38,7 @@ type helloFrame struct {
 	UserID        string `json:"userId"`
 	ConnectionID  string `json:"connectionId"`
 	MaxFrameBytes int64  `json:"maxFrameBytes"`
+	Session       string `json:"session"`
 }
 
 type ackFrame struct {
@@ -110,9 +111,16 @@ func encode(f *Frame, v any) *Frame {
 	return f
 }
 
-// Hello is the first frame of a WebSocket connection.
+// SessionConfirmed is hello's session: the server checked the session
+// after the upgrade before it sent hello. A hello without it comes from a
+// server older than that check-before-hello order, whose hello may still
+// be followed by a close for an ended session (4401).
+const SessionConfirmed = "confirmed"
+
+// Hello is the first frame of a WebSocket connection, written only once
+// the connection's session is confirmed (SessionConfirmed).
 func Hello(userID, connectionID string, maxFrameBytes int64) *Frame {
-	return encode(&Frame{Type: TypeHello}, helloFrame{TypeHello, Name, userID, connectionID, maxFrameBytes})
+	return encode(&Frame{Type: TypeHello}, helloFrame{TypeHello, Name, userID, connectionID, maxFrameBytes, SessionConfirmed})
 }
 
 // Ack accepts the client frame with that id.

@@ -196,6 +196,7 @@ type frame struct {
 	Text    string          `json:"text"`
 	Seq     int64           `json:"seq"`
 	Max     int64           `json:"maxFrameBytes"`
+	Session string          `json:"session"`
 	raw     string
 }
 

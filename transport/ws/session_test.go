@@ -106,3 +106,16 @@ func TestHubCallOutOfTime(t *testing.T) {
 	cl.write(`{"type":"ping","id":"p"}`)
 	cl.expect("pong")
 }
+
+// TestHelloSaysSessionConfirmed: hello carries session "confirmed", so a
+// client tells it from the hello of a server before the check-before-hello
+// order (sent before its session check, and perhaps followed at once by a
+// 4401), which has none.
+func TestHelloSaysSessionConfirmed(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	cl := s.dial(dialOptions{user: "u"})
+	if f := cl.expect("hello"); f.Session != protocol.SessionConfirmed {
+		t.Fatalf("hello %s, want session %q", f.raw, protocol.SessionConfirmed)
+	}
+}

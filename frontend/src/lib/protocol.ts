@@ -176,6 +176,12 @@ export interface HelloFrame {
   userId: string;
   maxFrameBytes: number;
   connectionId: string;
+  /**
+   * "confirmed": the server checked the session before sending hello. A
+   * server before that field sent hello before its check, and may close
+   * with 4401 right after it.
+   */
+  session?: 'confirmed';
 }
 
 export interface AckFrame {

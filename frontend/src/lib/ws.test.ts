@@ -37,8 +37,12 @@ class FakeSocket {
     this.accept();
     this.hello();
   }
-  /** hello receives the hello frame. */
+  /** hello receives the hello frame, session confirmed. */
   hello() {
+    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1', session: 'confirmed' });
+  }
+  /** olderHello receives the hello of a server before session "confirmed": sent before its session check. */
+  olderHello() {
     this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
   }
   /** accept fires only the open event: a socket the server accepted and has not greeted (yet). */
@@ -490,7 +494,8 @@ describe('WSTransport', () => {
     const { t, handlers, socket } = setup();
     t.start();
     for (let i = 1; i <= 4; i++) {
-      socket().open(); // hello: counted connected for a moment ...
+      socket().accept();
+      socket().olderHello(); // hello without session "confirmed" ...
       socket().finish(1013, 'cannot check the session right now; reconnect'); // ... then closed
       const backoff = 2 ** (i - 1) * 1000;
       await vi.advanceTimersByTimeAsync(backoff / 2 - 1);
@@ -499,6 +504,33 @@ describe('WSTransport', () => {
       expect(FakeSocket.all.length).toBe(i + 1);
     }
     expect(handlers.fallback).not.toHaveBeenCalled();
+  });
+
+  it('a hello without session "confirmed" (an older server, which checks the session after it) says connected only at the next frame, the pong of the ping it sends', () => {
+    const { t, handlers, statuses, socket } = setup('ok', true);
+    t.subscribe('c1');
+    t.start();
+    socket().accept();
+    socket().olderHello(); // sent before the session check ...
+    expect(statuses.map((s) => s.state)).not.toContain('connected');
+    expect(socket().framesOf('ping')).toHaveLength(1);
+    expect(socket().framesOf('subscribe')).toHaveLength(0);
+    socket().finish(4401, 'signed out'); // ... which then failed
+    expect(statuses.map((s) => s.state)).not.toContain('connected');
+    expect(handlers.reconnected).not.toHaveBeenCalled();
+    expect(handlers.unauthorized).toHaveBeenCalledTimes(1);
+
+    // A session the older server confirms: its pong makes the socket connected.
+    const again = setup('ok', true);
+    again.t.subscribe('c1');
+    again.t.start();
+    again.socket().accept();
+    again.socket().olderHello();
+    const ping = again.socket().framesOf('ping')[0]!;
+    again.socket().receive({ type: 'pong', id: ping.id, serverTime: 1 });
+    expect(again.statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+    expect(again.socket().framesOf('subscribe')).toHaveLength(1);
+    expect(again.handlers.reconnected).toHaveBeenCalledTimes(1);
   });
 
   it('a 1013 close for too many connections reconnects with backoff on the WebSocket and tells the user once', async () => {

@@ -113,8 +113,10 @@ export class WSTransport implements Transport {
   /** When the socket now opening was made (ms since the epoch). */
   private connectingSince = 0;
   /**
-   * The socket's hello came: the server sends it only once it has
-   * confirmed the session (protocol.md), so the socket is connected. A
+   * The socket's session is confirmed: its hello came with session
+   * "confirmed" (the server sends it only once it has confirmed the
+   * session, protocol.md), or a frame came after an older server's hello
+   * (helloUnconfirmed), so the socket is connected. A
    * socket the server accepts and then closes (1013 "too many
    * connections" or "cannot check the session right now", 4401 for a
    * session revoked meanwhile) gets no hello, and is never taken for a
@@ -122,6 +124,14 @@ export class WSTransport implements Transport {
    * conversations at every retry.
    */
   private confirmed = false;
+  /**
+   * The socket's hello came without session "confirmed": a server before
+   * that field, which sent hello before its session check and may close
+   * with 4401 or 1013 right after it. The socket is connected only at its
+   * first other frame: the pong of the ping sent at once, which such a
+   * server answers once its check passed.
+   */
+  private helloUnconfirmed = false;
   /**
    * The timer that gives up an open socket whose hello does not come: it
    * is not pinged by the interval before then, and a link cut right after
@@ -308,6 +318,7 @@ export class WSTransport implements Transport {
     }
     this.ws = ws;
     this.confirmed = false;
+    this.helloUnconfirmed = false;
     this.connectingSince = Date.now();
     let opened = false;
     clearTimeout(this.helloDeadline);
@@ -344,14 +355,27 @@ export class WSTransport implements Transport {
     if (typeof ev.data !== 'string') return;
     const f = parseServerFrame(ev.data);
     if (!f) return;
-    if (f.type === 'hello' && !this.confirmed) {
-      // The session is confirmed: the socket is connected.
-      this.confirmed = true;
-      clearTimeout(this.helloDeadline);
-      this.onOpen();
-    }
+    if (!this.confirmed) this.confirmOn(f);
     this.settle(f);
     this.handlers.frame(f);
+  }
+
+  /**
+   * confirmOn counts the socket connected on f when f says its session is
+   * confirmed: a hello with session "confirmed", or any frame after a hello
+   * without it (an older server's, answered by the ping sent then).
+   */
+  private confirmOn(f: ServerFrame): void {
+    if (f.type === 'hello' && f.session !== 'confirmed') {
+      if (!this.helloUnconfirmed) this.write({ type: 'ping', id: `${PING_PREFIX}${this.nextId++}` });
+      this.helloUnconfirmed = true;
+      return;
+    }
+    if (f.type !== 'hello' && !this.helloUnconfirmed) return;
+    this.confirmed = true;
+    this.helloUnconfirmed = false;
+    clearTimeout(this.helloDeadline);
+    this.onOpen();
   }
 
   /** settle resolves or rejects the request an ack, error or pong answers. */
