@@ -33,9 +33,9 @@ export class FakeSocket {
     this.accept();
     this.hello();
   }
-  /** hello receives the hello frame. */
+  /** hello receives the hello frame, session confirmed. */
   hello() {
-    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1' });
+    this.receive({ type: 'hello', protocol: 'chat.v1', userId: 'u1', maxFrameBytes: 65536, connectionId: 'conn1', session: 'confirmed' });
   }
   /** accept fires only the open event: a socket the server accepted and has not greeted (yet). */
   accept() {
