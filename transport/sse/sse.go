@@ -200,25 +200,35 @@ func (h *Handler) send(c *gin.Context) {
 		httperr.AbortError(c, statusOf(perr))
 		return
 	}
-	// A copy of this send being handled (another tab, a retry racing its
-	// original) is waited for, up to RequestTimeout: this one then finds
-	// it stored and spends no budget. The claim ends once the hub has
-	// stored the send, not with the stream.
-	release, ok := h.claimSend(c, who.UserID, b.ClientMessageID)
+	h.startKeyed(c, who, b.ClientMessageID, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+		return h.opts.Hub.Send(ctx, sub, who.UserID, hub.SendRequest{ConnectionID: connID(sub), ConversationID: convID,
+			Content: *b.Content, ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model})
+	})
+}
+
+// startKeyed starts a send or a regenerate carrying clientMessageID (""
+// for none) with start: a copy of it being handled (another tab, a retry
+// racing its original) is waited for, up to RequestTimeout, and one whose
+// key is stored already (that copy, or a retry after a lost answer) spends
+// no budget. The claim ends once the hub has handled the request, not
+// with the stream.
+func (h *Handler) startKeyed(c *gin.Context, who auth.Identity, clientMessageID string,
+	start func(context.Context, hub.Subscriber) (hub.Result, error),
+) {
+	release, ok := h.claimSend(c, who.UserID, clientMessageID)
 	if !ok {
 		return
 	}
 	defer release()
 	var spent limits.Spent
-	if !h.repeated(c.Request.Context(), who.UserID, b.ClientMessageID) {
+	if !h.repeated(c.Request.Context(), who.UserID, clientMessageID) {
 		if spent, ok = h.spendSend(c, who.UserID); !ok {
 			return
 		}
 	}
 	h.startSpent(c, who, spent, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
 		defer release()
-		return h.opts.Hub.Send(ctx, sub, who.UserID, hub.SendRequest{ConnectionID: connID(sub), ConversationID: convID,
-			Content: *b.Content, ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model})
+		return start(ctx, sub)
 	})
 }
 
@@ -238,31 +248,13 @@ func (h *Handler) regenerate(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
-	if b.MessageID != "" && !persistence.ValidID(b.MessageID) {
-		httperr.AbortError(c, httperr.InvalidField("messageId", "is not a valid id"))
-		return
-	}
 	f := protocol.ClientFrame{Type: protocol.TypeRegenerate, ConversationID: convID, MessageID: b.MessageID,
 		Model: b.Model, ClientMessageID: b.ClientMessageID}
-	if perr := f.Validate(); perr != nil { // the key's length
+	if perr := f.Validate(); perr != nil { // messageId, the key's length
 		httperr.AbortError(c, statusOf(perr))
 		return
 	}
-	// A repeated regenerate (its clientMessageId stored) is handled as a
-	// repeated send is: after a copy being handled, spending nothing.
-	release, ok := h.claimSend(c, who.UserID, b.ClientMessageID)
-	if !ok {
-		return
-	}
-	defer release()
-	var spent limits.Spent
-	if !h.repeated(c.Request.Context(), who.UserID, b.ClientMessageID) {
-		if spent, ok = h.spendSend(c, who.UserID); !ok {
-			return
-		}
-	}
-	h.startSpent(c, who, spent, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
-		defer release()
+	h.startKeyed(c, who, b.ClientMessageID, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
 		return h.opts.Hub.Regenerate(ctx, sub, who.UserID, hub.RegenerateRequest{ConnectionID: connID(sub),
 			ConversationID: convID, MessageID: b.MessageID, Model: b.Model, ClientMessageID: b.ClientMessageID})
 	})
