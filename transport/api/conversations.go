@@ -343,7 +343,7 @@ func (h *Conversations) get(c *gin.Context) {
 		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
-	conv, ok := h.load(c, owner, id)
+	conv, ok := h.load(ctx, c, owner, id)
 	if !ok {
 		return
 	}
@@ -436,10 +436,11 @@ func (h *Conversations) update(c *gin.Context) {
 	c.JSON(http.StatusOK, conversationBody{conv})
 }
 
-// load reads the caller's conversation id, or answers the request with
-// what the store said (another user's id is not found); ok is false then.
-func (h *Conversations) load(c *gin.Context, owner, id string) (conv persistence.Conversation, ok bool) {
-	conv, err := h.store.Conversation(c.Request.Context(), owner, id)
+// load reads the caller's conversation id with ctx (the request's, or
+// one asking for the latest state), or answers the request with what the
+// store said (another user's id is not found); ok is false then.
+func (h *Conversations) load(ctx context.Context, c *gin.Context, owner, id string) (conv persistence.Conversation, ok bool) {
+	conv, err := h.store.Conversation(ctx, owner, id)
 	if err != nil {
 		httperr.AbortError(c, storeError(err, "load conversation "+id))
 		return conv, false
@@ -455,13 +456,12 @@ func (h *Conversations) delete(c *gin.Context) {
 	ctx, owner := c.Request.Context(), ownerID(c)
 	// The latest state (persistence.WithLatest): a replica lagging behind
 	// a conversation created a moment ago would refuse its deletion.
-	conv, err := h.store.Conversation(persistence.WithLatest(ctx), owner, id)
-	if err != nil {
-		httperr.AbortError(c, storeError(err, "load conversation "+id))
+	conv, ok := h.load(persistence.WithLatest(ctx), c, owner, id)
+	if !ok {
 		return
 	}
 	h.live.CancelConversation(owner, id)
-	if err = h.store.DeleteConversation(ctx, owner, id); err != nil {
+	if err := h.store.DeleteConversation(ctx, owner, id); err != nil {
 		httperr.AbortError(c, storeError(err, "delete conversation "+id))
 		return
 	}

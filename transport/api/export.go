@@ -45,7 +45,7 @@ func (h *Conversations) export(c *gin.Context) {
 		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
-	conv, ok := h.load(c, owner, id)
+	conv, ok := h.load(ctx, c, owner, id)
 	if !ok {
 		return
 	}
