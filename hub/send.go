@@ -131,11 +131,8 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	}
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: announce}
 	res, err := h.startAnswer(ctx, c, conv, append(history, user), &user, true, model, from)
-	if err != nil && errors.Is(err, persistence.ErrDuplicate) && req.ClientMessageID != "" {
-		// The same send, repeated at the same instant, was stored first.
-		if m, err2 := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err2 == nil {
-			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
-		}
+	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
+		return h.repeatSend(ctx, sub, m, nil, req.FrameID)
 	}
 	if announced == nil && !user.CreatedAt.IsZero() {
 		announce() // the user message was stored, its answer not
@@ -423,14 +420,23 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	}
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID}
 	res, err := h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
-	if err != nil && errors.Is(err, persistence.ErrDuplicate) && req.ClientMessageID != "" {
-		// The same regenerate was stored first meanwhile (on another
-		// instance), or its id was used in another conversation.
-		if m, err2 := h.opts.Store.MessageByClientID(ctx, userID, req.ClientMessageID); err2 == nil {
-			return h.repeatRegenerate(ctx, sub, m, req.FrameID)
-		}
+	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
+		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
 	}
 	return res, err
+}
+
+// storedFirst is the message that holds clientID when the store refused a
+// request's message for it (err is persistence.ErrDuplicate): the same
+// request, repeated at the same instant or on another instance, stored
+// first, or the id used in another conversation. The caller answers the
+// request as a repeat of it; ok is false for any other err.
+func (h *Hub) storedFirst(ctx context.Context, userID, clientID string, err error) (persistence.Message, bool) {
+	if clientID == "" || !errors.Is(err, persistence.ErrDuplicate) {
+		return persistence.Message{}, false
+	}
+	m, err := h.opts.Store.MessageByClientID(ctx, userID, clientID)
+	return m, err == nil
 }
 
 // keyedElsewhere looks up the message of userID that carries clientID
