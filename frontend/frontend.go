@@ -41,14 +41,19 @@ const (
 
 // contentSecurityPolicy is sent with index.html: scripts and styles only from
 // this origin (KaTeX needs inline style attributes), the live channel on this
-// origin, no plugins, no framing. Images: this origin, data: (the favicon)
+// origin, no plugins, no framing. connect-src is only 'self': under CSP
+// Level 3 it also matches ws: and wss: URLs of the page's own host and port
+// (Chromium, Firefox, Safari 15.4+), so the WebSocket works on whatever
+// host and port the page was served from (behind a proxy too) without
+// naming one, while a socket to any other host is refused; "ws: wss:" would
+// let an injected script send data to any host. Images: this origin, data: (the favicon)
 // and https:, because a markdown image in an answer may be shown; the client
 // never creates that <img> by itself, only when the reader clicks the
 // placeholder that names its host (src/lib/images.ts). A CSP cannot follow a
 // per-image choice; a same-origin image proxy would be the stricter design.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; " +
 	"style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; font-src 'self' data:; " +
-	"connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Assets returns the built web client and true, or a placeholder page and
 // false when the binary was built without the embedui tag.

@@ -281,6 +281,34 @@ func TestStaticDirDotfilesAndPages(t *testing.T) {
 	}
 }
 
+// TestConnectSources pins the CSP's connect-src to the page's own origin
+// ('self', which matches same-origin ws: and wss: under CSP Level 3): no
+// scheme-wide ws: or wss: source that would allow a socket to any host, and
+// no host name, so the policy holds on any host and port.
+func TestConnectSources(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(New(testFS(), Options{}))
+	t.Cleanup(srv.Close)
+	res, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got, want := cspDirective(res.Header.Get("Content-Security-Policy"), "connect-src"), "connect-src 'self'"; got != want {
+		t.Errorf("CSP connect sources %q, want %q", got, want)
+	}
+}
+
+// cspDirective returns the directive of policy named name, or "".
+func cspDirective(policy, name string) string {
+	for _, d := range strings.Split(policy, ";") {
+		if d = strings.TrimSpace(d); strings.HasPrefix(d, name+" ") {
+			return d
+		}
+	}
+	return ""
+}
+
 // TestImageSources pins the CSP's img-src: this origin, data: (the favicon)
 // and https: for markdown images the reader chose to load (the client
 // creates such an <img> only after a click); no blob: and no plain http:.
