@@ -1,6 +1,6 @@
 // An answer's "Thinking" section: a reasoning model's thinking, shown live
 // and open while the model thinks ("Thinking… 4 s"), collapsed by itself
-// once the answer's text starts ("Thought for 7 s"), and expandable after.
+// once the answer's text starts ("Thought for 7 seconds"), and expandable after.
 
 import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
 import { useNow } from '../hooks/useNow';

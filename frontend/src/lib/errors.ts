@@ -1,6 +1,7 @@
 // How failures read to a person, and which ones a retry can cure.
 
 import { ApiError } from './api';
+import { formatDuration } from './time';
 
 /** sentence starts text with a capital and ends it with a full stop unless it ends a sentence already. */
 export function sentence(text: string): string {
@@ -31,9 +32,7 @@ export function isConnectionError(err: unknown): boolean {
   return err.status === 502 || err.status === 503 || err.status === 504;
 }
 
-/** formatWait says how long to wait in words ("45 seconds", "5 minutes"). */
+/** formatWait says how long to wait in words ("45 seconds", "5 minutes"), rounded up. */
 export function formatWait(seconds: number): string {
-  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
-  const minutes = Math.ceil(seconds / 60);
-  return `${minutes} minutes`;
+  return formatDuration(seconds, 'up');
 }

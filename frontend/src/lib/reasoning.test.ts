@@ -185,8 +185,11 @@ describe('thinkingLabel', () => {
   const cases: Array<{ name: string; times: Parameters<typeof thinkingLabel>[0]; live: boolean; now: number; text: string }> = [
     { name: 'live, counting whole seconds from the start', times: { start: T0, seen: T0 }, live: true, now: T0 + 4900, text: 'Thinking… 4 s' },
     { name: 'live before any time is known', times: undefined, live: true, now: T0, text: 'Thinking… 0 s' },
-    { name: 'ended, rounded', times: { start: T0, seen: T0, end: T0 + 6600 }, live: false, now: T0 + 99000, text: 'Thought for 7 s' },
-    { name: 'ended in under a second reads 1 s', times: { start: T0, seen: T0, end: T0 + 200 }, live: false, now: T0, text: 'Thought for 1 s' },
+    { name: 'ended, rounded', times: { start: T0, seen: T0, end: T0 + 6600 }, live: false, now: T0 + 99000, text: 'Thought for 7 seconds' },
+    { name: 'ended in under a second reads 1 second', times: { start: T0, seen: T0, end: T0 + 200 }, live: false, now: T0, text: 'Thought for 1 second' },
+    { name: 'ended after 89 s, still seconds', times: { start: T0, seen: T0, end: T0 + 89_000 }, live: false, now: T0 + 89_000, text: 'Thought for 89 seconds' },
+    { name: 'ended after 125 s reads in minutes, as a wait does', times: { start: T0, seen: T0, end: T0 + 125_000 }, live: false, now: T0 + 125_000, text: 'Thought for 2 minutes' },
+    { name: 'ended after 155 s, to the nearest minute', times: { start: T0, seen: T0, end: T0 + 155_000 }, live: false, now: T0 + 155_000, text: 'Thought for 3 minutes' },
     { name: 'duration unknown', times: undefined, live: false, now: T0, text: 'Thoughts' },
   ];
   for (const c of cases) {

@@ -10,6 +10,7 @@
 // know how long it took and says so by showing no duration.
 
 import { serverToClient } from './serverClock';
+import { formatDuration } from './time';
 
 /** ThinkingTimes are one answer's thinking moments, client clock, in ms since the epoch. */
 export interface ThinkingTimes {
@@ -60,7 +61,8 @@ export interface ThinkingLabel {
 
 /**
  * thinkingLabel names the Thinking section: "Thinking… 4 s" while the model
- * thinks (the answer streams and has no text yet), "Thought for 7 s" after,
+ * thinks (the answer streams and has no text yet), "Thought for 7 seconds"
+ * or "Thought for 2 minutes" after (formatDuration, the app's style),
  * or "Thoughts" when this tab does not know how long it took.
  */
 export function thinkingLabel(times: ThinkingTimes | undefined, thinkingNow: boolean, now: number): ThinkingLabel {
@@ -68,7 +70,7 @@ export function thinkingLabel(times: ThinkingTimes | undefined, thinkingNow: boo
     const s = times ? seconds(now - times.start, false) : 0;
     return { text: `Thinking… ${s} s`, live: true };
   }
-  if (times?.end !== undefined) return { text: `Thought for ${seconds(times.end - times.start, true)} s`, live: false };
+  if (times?.end !== undefined) return { text: `Thought for ${formatDuration(seconds(times.end - times.start, true), 'nearest')}`, live: false };
   return { text: 'Thoughts', live: false };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareTimes, parseTime } from './time';
+import { compareTimes, formatDuration, parseTime } from './time';
 
 describe('parseTime', () => {
   it.each([
@@ -38,5 +38,20 @@ describe('compareTimes', () => {
     expect(compareTimes('2026-01-01T00:00:05.5Z', '2026-01-01T00:00:05.500Z')).toBe(0);
     expect(compareTimes('2026-01-01T01:00:05+01:00', '2026-01-01T00:00:05Z')).toBe(0);
     expect(compareTimes('x', 'x')).toBe(0);
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [1, 'up', '1 second'],
+    [45, 'nearest', '45 seconds'],
+    [89, 'up', '89 seconds'],
+    [90, 'up', '2 minutes'],
+    [125, 'up', '3 minutes'],
+    [125, 'nearest', '2 minutes'],
+    [155, 'nearest', '3 minutes'],
+    [3600, 'up', '60 minutes'],
+  ] as const)('%d s rounded %s reads %j', (seconds, round, text) => {
+    expect(formatDuration(seconds, round)).toBe(text);
   });
 });

@@ -45,3 +45,15 @@ export function compareTimes(a: string, b: string): number {
   if (ta.ms !== tb.ms) return ta.ms < tb.ms ? -1 : 1;
   return ta.ns === tb.ns ? 0 : ta.ns < tb.ns ? -1 : 1;
 }
+
+/**
+ * formatDuration says a duration in words, the app's one style for them:
+ * whole seconds under 90 s ("1 second", "45 seconds"), else whole minutes
+ * ("2 minutes"). round 'up' is for a wait (never shorter than the real one,
+ * so the reader does not try too early); 'nearest' is for time spent.
+ */
+export function formatDuration(seconds: number, round: 'up' | 'nearest'): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = round === 'up' ? Math.ceil(seconds / 60) : Math.round(seconds / 60);
+  return `${minutes} minutes`;
+}
