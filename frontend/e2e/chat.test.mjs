@@ -83,7 +83,9 @@ describe('accounts', () => {
       if (!limited) await page.getByRole('button', { name: 'Sign in' }).waitFor();
     }
     assert.ok(limited, 'the server answered 429 and the page said so');
-    const button = page.getByRole('button', { name: /^Wait \d+ (seconds|minutes)$/ });
+    // The countdown is shown, while the button's accessible name stays "Sign in".
+    const button = page.getByRole('button', { name: 'Sign in', exact: true });
+    assert.match(await button.innerText(), /^Wait \d+ (seconds|minutes)$/);
     assert.ok(await button.isDisabled(), 'sign-in waits for Retry-After');
     await shot(page, '02b-rate-limited');
     await context.close();

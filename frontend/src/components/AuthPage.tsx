@@ -5,6 +5,7 @@ import { useApp, useAppState } from '../hooks/app';
 import { ApiError } from '../lib/api';
 import { errorText, formatWait } from '../lib/errors';
 import { PASSWORD_HINT, emailProblem, fieldProblem, passwordProblem } from '../lib/password';
+import { sayPolitely } from '../lib/politeStatus';
 
 /** authErrorText explains a failed sign-in or registration. */
 export function authErrorText(err: unknown, mode: 'login' | 'register'): string {
@@ -41,6 +42,12 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
     return () => clearTimeout(t);
   }, [waitUntil, now]);
   useEffect(() => {
+    // The countdown ran out: said once, since the button's name does not count.
+    if (waitUntil === 0 || now < waitUntil) return;
+    setWaitUntil(0);
+    sayPolitely(mode === 'login' ? 'You can sign in again.' : 'You can try again.');
+  }, [waitUntil, now, mode]);
+  useEffect(() => {
     setError(null);
     setChecked(false);
   }, [mode]);
@@ -49,6 +56,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   const passwordError = checked ? (mode === 'register' ? passwordProblem(password) : password ? null : 'Enter your password.') : null;
 
   const waiting = Math.max(0, Math.ceil((waitUntil - now) / 1000));
+  const action = mode === 'login' ? 'Sign in' : 'Create account';
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -139,12 +147,22 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
           </p>
         )}
         {error && (
-          <p className="form-error" role="alert">
+          <p id="auth-error" className="form-error" role="alert">
             {error}
           </p>
         )}
-        <button type="submit" className="primary" disabled={pending || waiting > 0}>
-          {waiting > 0 ? `Wait ${formatWait(waiting)}` : pending ? 'Please wait…' : mode === 'login' ? 'Sign in' : 'Create account'}
+        {/* The countdown is seen, not heard: the button keeps its name while
+            it counts (a name changed each second under the focus would be
+            read each second) and is described by the error, which says the
+            wait once; the end of the wait is said once (sayPolitely). */}
+        <button
+          type="submit"
+          className="primary"
+          disabled={pending || waiting > 0}
+          aria-label={waiting > 0 ? action : undefined}
+          aria-describedby={waiting > 0 && error ? 'auth-error' : undefined}
+        >
+          {waiting > 0 ? `Wait ${formatWait(waiting)}` : pending ? 'Please wait…' : action}
         </button>
         <p className="switch">
           {mode === 'login' ? 'No account yet?' : 'Already have an account?'}{' '}

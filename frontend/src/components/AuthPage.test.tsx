@@ -1,0 +1,84 @@
+// The sign-in page in the DOM (jsdom): the countdown after too many
+// attempts is seen on the button but not re-announced each second.
+
+import { act } from 'react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AppProvider } from '../hooks/app';
+import { ApiError } from '../lib/api';
+import { ChatApp } from '../lib/chat';
+import { memoryKV } from '../lib/persist';
+import { POLITE_STATUS_ID } from '../lib/politeStatus';
+import { PoliteStatus } from './App';
+import { AuthPage } from './AuthPage';
+import { mountEach } from './testkit';
+
+const mount = mountEach();
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function type(name: string, value: string) {
+  const input = mount.host.querySelector<HTMLInputElement>(`input[name="${name}"]`)!;
+  act(() => {
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, value);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
+
+/** accessibleName is the submit button's name as assistive technology computes it here. */
+function accessibleName(b: HTMLButtonElement): string {
+  return b.getAttribute('aria-label') ?? b.textContent ?? '';
+}
+
+describe('AuthPage rate-limit countdown', () => {
+  it('counts down visibly under a stable name, described by the error, and says once when sign-in is possible again', async () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    vi.spyOn(app, 'login').mockRejectedValue(new ApiError(429, 'rate_limited', 'Too many attempts', 3));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode="login" />
+          <PoliteStatus />
+        </AppProvider>,
+      ),
+    );
+    type('email', 'ada@example.com');
+    type('password', 'a long password 123');
+    const button = mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!;
+    await act(async () => button.click());
+
+    const region = document.getElementById(POLITE_STATUS_ID)!;
+    const seen: Array<[string, string]> = [];
+    for (let i = 0; i < 3; i++) {
+      seen.push([button.textContent ?? '', accessibleName(button)]);
+      expect(button.disabled).toBe(true);
+      expect(document.getElementById(button.getAttribute('aria-describedby') ?? '')?.textContent).toBe('Too many attempts. Try again in 3 seconds.');
+      expect(region.textContent).toBe('');
+      act(() => vi.advanceTimersByTime(1000));
+    }
+    expect(seen).toEqual([
+      ['Wait 3 seconds', 'Sign in'],
+      ['Wait 2 seconds', 'Sign in'],
+      ['Wait 1 second', 'Sign in'],
+    ]);
+    expect(button.disabled).toBe(false);
+    expect(accessibleName(button)).toBe('Sign in');
+    expect(button.hasAttribute('aria-describedby')).toBe(false);
+    expect(region.textContent).toBe('You can sign in again.');
+    region.replaceChildren();
+    act(() => vi.advanceTimersByTime(5000));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode="register" />
+          <PoliteStatus />
+        </AppProvider>,
+      ),
+    );
+    expect(region.textContent).toBe(''); // said once, not again on the next page
+  });
+});
