@@ -1,6 +1,7 @@
 package main
 
 import (
+	"chatd/internal/syncbuf"
 	"fmt"
 	"net"
 	"net/http"
@@ -94,7 +95,7 @@ func TestClusterKill9(t *testing.T) {
 type child struct {
 	url  string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 // startProcess runs chatd (this test binary's main) as a child process on a
@@ -113,7 +114,7 @@ func startProcess(t *testing.T, env map[string]string) *child {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	c := &child{url: "http://" + addr, cmd: cmd, logs: &syncBuffer{}}
+	c := &child{url: "http://" + addr, cmd: cmd, logs: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = c.logs, c.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chatd: %v", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"chatd/internal/syncbuf"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +25,7 @@ const testTimeout = 60 * time.Second
 // server is one in-process run of chatd.
 type server struct {
 	url    string
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -47,7 +47,7 @@ func testEnv(dataDir string, extra ...string) map[string]string {
 func start(t *testing.T, env map[string]string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &server{logs: &syncbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	addr := make(chan net.Addr, 1)
 	go func() { s.done <- run(ctx, envOf(env), s.logs, func(a net.Addr) { addr <- a }) }()
 	select {
@@ -188,7 +188,7 @@ func TestProductionRefusesWeakSecret(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := testEnv(t.TempDir(), "CHATD_ENV", "production", "JWT_SECRET", secret, "CHATD_BCRYPT_COST", "12")
 			listened := false
-			var out syncBuffer
+			var out syncbuf.Buffer
 			err := run(context.Background(), envOf(env), &out, func(net.Addr) { listened = true })
 			if err == nil || listened {
 				t.Fatalf("production with a %s secret started (err %v)", name, err)
@@ -286,7 +286,7 @@ func TestUnreachableMongo(t *testing.T) {
 	addr := own.Addr().String()
 	own.Close()
 	env["CHATD_ADDR"] = addr
-	var out syncBuffer
+	var out syncbuf.Buffer
 	began := time.Now()
 	ran := make(chan error, 1)
 	go func() { ran <- run(context.Background(), envOf(env), &out, func(net.Addr) { t.Error("it listened") }) }()
@@ -487,24 +487,6 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// syncBuffer is a goroutine-safe writer for the server's logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestListenFailsFirst: a CHATD_ADDR that cannot be listened on (a port
 // another program holds, an address of no interface here) stops the start
 // before the data directory or the store is touched, with an error that
@@ -528,7 +510,7 @@ func TestListenFailsFirst(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			dataDir := filepath.Join(t.TempDir(), "data")
-			var out syncBuffer
+			var out syncbuf.Buffer
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			err := run(ctx, envOf(testEnv(dataDir, "CHATD_ADDR", c.addr)), &out, func(net.Addr) { t.Error("it listened"); cancel() })

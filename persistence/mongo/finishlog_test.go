@@ -1,11 +1,10 @@
 package mongo_test
 
 import (
-	"bytes"
+	"chatd/internal/syncbuf"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -14,31 +13,13 @@ import (
 	"chatd/persistence/mongo"
 )
 
-// lockedBuffer is a log sink safe for the store's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestFinishDeletionsLogsOnlyItsOwn: a cut-off deletion whose user
 // document another run deletes while FinishDeletions finishes it (a
 // retried DeleteUser, another server's sweep) is counted, but not logged
 // as finished by this run: the log said so.
 func TestFinishDeletionsLogsOnlyItsOwn(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	ctx, e := newEnvWith(t, mongo.Options{DeletionSweep: -1}, func(uri string) string { return uri })
 	s, err := mongo.Open(ctx, mongo.Options{URI: e.uri, DeletionSweep: -1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {

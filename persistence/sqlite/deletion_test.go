@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"chatd/internal/syncbuf"
 	"context"
 	"errors"
 	"log/slog"
@@ -107,7 +108,7 @@ func TestDeletionSweepFinishesCutDeletions(t *testing.T) {
 // nothing: the log said "finished" for it.
 func TestFinishDeletionsLogsOnlyItsOwn(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	s := openTest(t, Options{DeletionSweep: -1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	f := newSearchFixtureFor(t, s, "cut@example.test")
 	cutDelete(t, s, f.user.ID)

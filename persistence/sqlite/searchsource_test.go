@@ -1,7 +1,7 @@
 package sqlite
 
 import (
-	"bytes"
+	"chatd/internal/syncbuf"
 	"context"
 	"database/sql"
 	"errors"
@@ -19,24 +19,6 @@ import (
 
 	"chatd/persistence"
 )
-
-// lockedBuffer is a log sink safe for the store's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // backupDB copies the database at src to dst with SQLite's online backup,
 // as docs/deploy.md's `sqlite3 chatd.db ".backup '...'"` does, while the
@@ -187,7 +169,7 @@ func TestSearchIndexAfterRestore(t *testing.T) {
 	closeNow(t, f.s)
 
 	restoreDB(t, backup, path)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	s := openLogged(t, path, &logs)
 	t.Cleanup(func() { closeNow(t, s) })
 	if !strings.Contains(logs.String(), "rebuilding it, it does not match the database") {
@@ -223,7 +205,7 @@ func TestSearchIndexOfAnotherCopy(t *testing.T) {
 		closeNow(t, s)
 	}
 	restoreDB(t, copyPath, path) // the copy's chatd.db, this directory's search file
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	s := openLogged(t, path, &logs)
 	t.Cleanup(func() { closeNow(t, s) })
 	if !strings.Contains(logs.String(), "another copy") {
@@ -278,7 +260,7 @@ func TestSearchIndexKeptWhenItMatches(t *testing.T) {
 			closeNow(t, s)
 			failing.Unlock()
 
-			var logs lockedBuffer
+			var logs syncbuf.Buffer
 			s = openLogged(t, path, &logs)
 			t.Cleanup(func() { closeNow(t, s) })
 			if s.requeueing.Load() || strings.Contains(logs.String(), "rebuilding") {
@@ -336,7 +318,7 @@ func TestSearchIndexAfterRestoreMidBatch(t *testing.T) {
 	failing.Unlock()
 
 	restoreDB(t, backup, path)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	s = openLogged(t, path, &logs)
 	t.Cleanup(func() { closeNow(t, s) })
 	if !strings.Contains(logs.String(), "does not hold queued") {
@@ -372,7 +354,7 @@ func TestSearchIndexAfterRestoreMidRequeue(t *testing.T) {
 	closeNow(t, s)
 
 	restoreDB(t, backup, path)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	s = openLogged(t, path, &logs)
 	t.Cleanup(func() { closeNow(t, s) })
 	if !strings.Contains(logs.String(), "ahead of chatd.db") {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"chatd/internal/syncbuf"
 	"context"
 	"errors"
 	"log/slog"
@@ -72,7 +73,7 @@ func serveReadyz(ctx context.Context, r http.Handler) <-chan int {
 // for ProbeInterval (5 s by default).
 func TestReadyzCallerHangingUpDuringProbe(t *testing.T) {
 	t.Parallel()
-	store, logs := newGatedStore(nil), &syncBuffer{}
+	store, logs := newGatedStore(nil), &syncbuf.Buffer{}
 	h := api.NewHealthWith(api.HealthOptions{Store: store, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	r := healthRouter(h)
 

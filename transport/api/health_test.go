@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"chatd/internal/syncbuf"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,31 +59,13 @@ func (w *writerStatus) Err() error {
 	return nil
 }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestReadyzFollowsWrites (issue 10, item 10): /readyz is 503 while the
 // store refuses writes (the probe write, or the batch writer's last write)
 // and 200 again once it recovers; readiness lost and regained log one line
 // each.
 func TestReadyzFollowsWrites(t *testing.T) {
 	t.Parallel()
-	store, writes, logs := &flakyStore{}, &writerStatus{}, &syncBuffer{}
+	store, writes, logs := &flakyStore{}, &writerStatus{}, &syncbuf.Buffer{}
 	h := api.NewHealthWith(api.HealthOptions{Store: store, Writes: writes, ProbeInterval: time.Nanosecond,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	steps := []struct {
@@ -138,7 +120,7 @@ func TestReadyzCorruptedDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "chatd.db")
-	quiet := slog.New(slog.NewTextHandler(&syncBuffer{}, nil))
+	quiet := slog.New(slog.NewTextHandler(&syncbuf.Buffer{}, nil))
 	s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +139,7 @@ func TestReadyzCorruptedDatabase(t *testing.T) {
 		t.Fatalf("the damaged file does not open (the test wants one that opens): %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := api.NewHealthWith(api.HealthOptions{Store: s, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	for range 3 {
 		if got := readyz(t, h); got != 503 {
@@ -212,7 +194,7 @@ func corrupt(t *testing.T, path string, tables ...string) {
 // instance out). Before, a bus outage turned /readyz 503 without a line.
 func TestReadyzLogsBusOutage(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := api.NewHealthWith(api.HealthOptions{Store: &flakyStore{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	var busDown atomic.Bool
 	h.SetBusCheck(func(context.Context) error {
