@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/crypto/bcrypt"
@@ -177,5 +178,45 @@ func TestSuccessfulChecksAreBounded(t *testing.T) {
 	e2.login("eve@example.com", "a long password")
 	if status, _ := e2.call(http.MethodPatch, "/api/auth/me", token, `{"currentPassword":"a long password","newPassword":"another password"}`); status != http.StatusTooManyRequests {
 		t.Fatalf("a password change past the checks: %d, want 429", status)
+	}
+}
+
+// TestSignUpLeftWaitingToHashGivesBack: a sign-up whose client left while
+// it waited for a turn to hash (every hashing slot busy) hashed nothing
+// and gives its attempt back, unlike one abandoned after its hash
+// (TestAbandonedSignUpCounts): under load, users who give up do not use up
+// their address's sign-ups. Before, it was kept (429 for the next one).
+func TestSignUpLeftWaitingToHashGivesBack(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{RegistrationsPerHourIP: 1})
+	a, err := NewAccounts(e.store, e.accounts.authn, AccountOptions{RegistrationsPerHourIP: 1,
+		BcryptCost: bcrypt.MinCost, HashQueueWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	a.Routes(r.Group("/api"))
+	signUp := func(ctx context.Context, email string) int {
+		body := `{"email":"` + email + `","password":"12345678","name":"N"}`
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/auth/register", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.RemoteAddr = "192.0.2.8:40000"
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for range cap(a.passwords.slots) { // every slot busy
+		a.passwords.slots <- struct{}{}
+	}
+	gone, cancel := context.WithCancel(t.Context())
+	cancel() // the client has left: the wait for a slot ends at once
+	if status := signUp(gone, "gave-up@example.com"); status < 400 {
+		t.Fatalf("the abandoned sign-up answered %d", status)
+	}
+	for range cap(a.passwords.slots) {
+		<-a.passwords.slots
+	}
+	if got := signUp(t.Context(), "next@example.com"); got != http.StatusCreated {
+		t.Fatalf("the sign-up after one abandoned before its hash answered %d, want 201", got)
 	}
 }

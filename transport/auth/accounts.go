@@ -276,9 +276,11 @@ func (a *Accounts) register(c *gin.Context) {
 	// The attempt is counted before the hash, so parallel sign-ups from
 	// one address cannot all pass; only a server failure gives it back.
 	// A taken email counts too: it slows down probing for accounts. So
-	// does a sign-up its client abandoned: its hash was (or may have been)
-	// done, and giving it back would let a client that leaves after each
-	// hash make the server hash without end.
+	// does a sign-up its client abandoned once its password was hashed:
+	// giving it back would let a client that leaves after each hash make
+	// the server hash without end. One abandoned while it waited for a
+	// turn to hash (every slot busy: a user who gave up) cost nothing and
+	// is given back.
 	ip := clientKey(c)
 	if wait, r := a.signups.take(ip); r != allowed {
 		httperr.AbortError(c, refused(r, "too many registrations from this address", "sign-ups", wait))
@@ -286,7 +288,8 @@ func (a *Accounts) register(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	if err := a.create(ctx, &u, req.Password); err != nil {
-		if !errors.Is(err, errTaken) && !errors.Is(context.Cause(ctx), context.Canceled) {
+		hashed := u.PasswordHash != ""
+		if !errors.Is(err, errTaken) && (!hashed || !errors.Is(context.Cause(ctx), context.Canceled)) {
 			a.signups.refund(ip)
 		}
 		httperr.AbortError(c, err)
