@@ -72,6 +72,7 @@ type Config struct {
 
 	BcryptCost             int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production)
 	LoginFailAccount       int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
+	LoginChecksAccount     int           // CHATD_LOGIN_MAX_CHECKS_ACCOUNT, default 30 (raised to LoginFailAccount when below it)
 	LoginFailIP            int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
 	LoginFailureWindow     time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
 	RegistrationsPerHourIP int           // CHATD_REGISTRATIONS_PER_HOUR_IP, default 10
@@ -231,6 +232,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 
 		BcryptCost:             r.integer("CHATD_BCRYPT_COST", auth.DefaultBcryptCost, 4, 31),
 		LoginFailAccount:       r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
+		LoginChecksAccount:     r.integer("CHATD_LOGIN_MAX_CHECKS_ACCOUNT", auth.DefaultMaxChecksPerAccount, 1, 100000),
 		LoginFailIP:            r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
 		LoginFailureWindow:     r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
 		RegistrationsPerHourIP: r.integer("CHATD_REGISTRATIONS_PER_HOUR_IP", auth.DefaultRegistrationsPerHourIP, 1, 1_000_000),

@@ -164,6 +164,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 			BcryptCost:             cfg.BcryptCost,
 			RegistrationClosed:     !cfg.Registration,
 			MaxFailuresPerAccount:  cfg.LoginFailAccount,
+			MaxChecksPerAccount:    cfg.LoginChecksAccount,
 			MaxFailuresPerIP:       cfg.LoginFailIP,
 			FailureWindow:          cfg.LoginFailureWindow,
 			RegistrationsPerHourIP: cfg.RegistrationsPerHourIP,

@@ -143,7 +143,7 @@ func TestSignInNeedsJSONType(t *testing.T) {
 func TestSuccessfulChecksAreBounded(t *testing.T) {
 	t.Parallel()
 	const limit, burst = 4, 12
-	e := newAccountsEnv(t, AccountOptions{MaxChecksPerAccount: limit, MaxFailuresPerIP: 1000})
+	e := newAccountsEnv(t, AccountOptions{MaxChecksPerAccount: limit, MaxFailuresPerAccount: limit, MaxFailuresPerIP: 1000})
 	e.register("ada@example.com", "analytical engine")
 	e.register("bob@example.com", "difference engine")
 	var checked atomic.Int32
@@ -172,7 +172,7 @@ func TestSuccessfulChecksAreBounded(t *testing.T) {
 	}
 	// The password change of a session opened before the burst checks a
 	// password too: refused as well.
-	e2 := newAccountsEnv(t, AccountOptions{MaxChecksPerAccount: 2, MaxFailuresPerIP: 1000})
+	e2 := newAccountsEnv(t, AccountOptions{MaxChecksPerAccount: 2, MaxFailuresPerAccount: 2, MaxFailuresPerIP: 1000})
 	token, _ := e2.signUp("eve@example.com", "a long password")
 	e2.login("eve@example.com", "a long password")
 	e2.login("eve@example.com", "a long password")
@@ -218,5 +218,25 @@ func TestSignUpLeftWaitingToHashGivesBack(t *testing.T) {
 	}
 	if got := signUp(t.Context(), "next@example.com"); got != http.StatusCreated {
 		t.Fatalf("the sign-up after one abandoned before its hash answered %d, want 201", got)
+	}
+}
+
+// TestChecksBoundAllowsTheFailures: the bound on an account's password
+// checks never refuses a failed login the failures limit allows: an
+// operator's CHATD_LOGIN_MAX_FAILURES_ACCOUNT above the checks' default
+// (30) raises it. Before, the 31st failure of a limit of 35 was refused
+// as too many sign-ins.
+func TestChecksBoundAllowsTheFailures(t *testing.T) {
+	t.Parallel()
+	const failures = 35
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: failures, MaxFailuresPerIP: 1000})
+	e.register("ada@example.com", "analytical engine")
+	for i := range failures {
+		if status, msg, _ := e.post("/api/auth/login", map[string]string{"email": "ada@example.com", "password": "a wrong password"}); status != http.StatusUnauthorized {
+			t.Fatalf("failed login %d answered %d %s, want 401", i+1, status, msg)
+		}
+	}
+	if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "ada@example.com", "password": "a wrong password"}); status != http.StatusTooManyRequests {
+		t.Fatalf("the login past the failures limit answered %d, want 429", status)
 	}
 }

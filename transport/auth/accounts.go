@@ -87,7 +87,8 @@ type AccountOptions struct {
 	// MaxChecksPerAccount is the password checks (sign-ins, and the
 	// current password given to change it or delete the account) allowed
 	// per account per FailureWindow, successful or not, before 429; it
-	// defaults to DefaultMaxChecksPerAccount. Each check is a bcrypt run:
+	// defaults to DefaultMaxChecksPerAccount, and is raised to
+	// MaxFailuresPerAccount when below it. Each check is a bcrypt run:
 	// a success gives back the failed-login attempt, so without this
 	// bound a user who knows their password could sign in without end and
 	// keep every hashing slot busy, everyone else's sign-in answered 503.
@@ -151,6 +152,9 @@ func (o *AccountOptions) setDefaults() {
 	if o.MaxChecksPerAccount <= 0 {
 		o.MaxChecksPerAccount = DefaultMaxChecksPerAccount
 	}
+	// Failed logins are checks too: a bound below MaxFailuresPerAccount
+	// would refuse the failures that limit allows, saying something else.
+	o.MaxChecksPerAccount = max(o.MaxChecksPerAccount, o.MaxFailuresPerAccount)
 	if o.MaxFailuresPerIP <= 0 {
 		o.MaxFailuresPerIP = DefaultMaxFailuresPerIP
 	}
