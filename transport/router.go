@@ -95,7 +95,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger), httperr.LimitBody(opts.BodyLimit),
+	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger, opts.TrustedProxies), httperr.LimitBody(opts.BodyLimit),
 		bodyDeadline(opts.BodyReadTimeout), writeDeadline(opts.ResponseWriteTimeout))
 
 	opts.Health.Routes(r)

@@ -285,6 +285,8 @@ func TestUntrustedProxyWarned(t *testing.T) {
 		{"X-Real-IP from an unlisted proxy", nil, []string{"X-Real-IP", "203.0.113.9"}, 1},
 		{"a proxy listed elsewhere", []string{"10.0.0.1"}, []string{"X-Forwarded-For", "203.0.113.9"}, 1},
 		{"the listed proxy", []string{"127.0.0.1"}, []string{"X-Forwarded-For", "203.0.113.9"}, 0},
+		{"the listed proxy forwarding a client on its own host", []string{"127.0.0.1"}, []string{"X-Forwarded-For", "127.0.0.1"}, 0},
+		{"the listed proxy forwarding an unreadable address", []string{"127.0.0.0/8"}, []string{"X-Forwarded-For", "not an address"}, 0},
 		{"no forwarding header", nil, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
