@@ -526,6 +526,10 @@ describe('WSTransport', () => {
     again.t.start();
     again.socket().accept();
     again.socket().olderHello();
+    // A frame to the user's sockets before the pong is no confirmation:
+    // the older server may still close after it.
+    again.socket().receive({ type: 'conversation', action: 'updated', conversation: { id: 'c2', title: 't' } } as never);
+    expect(again.statuses.map((s) => s.state)).not.toContain('connected');
     const ping = again.socket().framesOf('ping')[0]!;
     again.socket().receive({ type: 'pong', id: ping.id, serverTime: 1 });
     expect(again.statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });

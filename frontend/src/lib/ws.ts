@@ -115,8 +115,8 @@ export class WSTransport implements Transport {
   /**
    * The socket's session is confirmed: its hello came with session
    * "confirmed" (the server sends it only once it has confirmed the
-   * session, protocol.md), or a frame came after an older server's hello
-   * (helloUnconfirmed), so the socket is connected. A
+   * session, protocol.md), or the answer to the ping sent on an older
+   * server's hello came (confirmPing), so the socket is connected. A
    * socket the server accepts and then closes (1013 "too many
    * connections" or "cannot check the session right now", 4401 for a
    * session revoked meanwhile) gets no hello, and is never taken for a
@@ -127,11 +127,13 @@ export class WSTransport implements Transport {
   /**
    * The socket's hello came without session "confirmed": a server before
    * that field, which sent hello before its session check and may close
-   * with 4401 or 1013 right after it. The socket is connected only at its
-   * first other frame: the pong of the ping sent at once, which such a
-   * server answers once its check passed.
+   * with 4401 or 1013 right after it: the id of the ping sent at once,
+   * which such a server answers once its check passed; "" otherwise. The
+   * socket is connected only at that answer, not at any frame: one sent
+   * to the user's sockets (a conversation renamed) may come before the
+   * server's close.
    */
-  private helloUnconfirmed = false;
+  private confirmPing = '';
   /**
    * The timer that gives up an open socket whose hello does not come: it
    * is not pinged by the interval before then, and a link cut right after
@@ -318,7 +320,7 @@ export class WSTransport implements Transport {
     }
     this.ws = ws;
     this.confirmed = false;
-    this.helloUnconfirmed = false;
+    this.confirmPing = '';
     this.connectingSince = Date.now();
     let opened = false;
     clearTimeout(this.helloDeadline);
@@ -362,18 +364,21 @@ export class WSTransport implements Transport {
 
   /**
    * confirmOn counts the socket connected on f when f says its session is
-   * confirmed: a hello with session "confirmed", or any frame after a hello
-   * without it (an older server's, answered by the ping sent then).
+   * confirmed: a hello with session "confirmed", or the answer to the ping
+   * sent on a hello without it (an older server's).
    */
   private confirmOn(f: ServerFrame): void {
     if (f.type === 'hello' && f.session !== 'confirmed') {
-      if (!this.helloUnconfirmed) this.write({ type: 'ping', id: `${PING_PREFIX}${this.nextId++}` });
-      this.helloUnconfirmed = true;
+      if (!this.confirmPing) {
+        this.confirmPing = `${PING_PREFIX}${this.nextId++}`;
+        this.write({ type: 'ping', id: this.confirmPing });
+      }
       return;
     }
-    if (f.type !== 'hello' && !this.helloUnconfirmed) return;
+    const answer = (f.type === 'pong' || f.type === 'error') && this.confirmPing !== '' && String(f.id) === this.confirmPing;
+    if (f.type !== 'hello' && !answer) return;
     this.confirmed = true;
-    this.helloUnconfirmed = false;
+    this.confirmPing = '';
     clearTimeout(this.helloDeadline);
     this.onOpen();
   }
