@@ -243,6 +243,10 @@ func TestEmailAndNameText(t *testing.T) {
 		{"word joiner first", "\u2060ada@example.com", "N", http.StatusBadRequest, "email"},
 		{"variation selector", "ada\ufe0f@example.com", "N", http.StatusBadRequest, "email"},
 		{"Hangul filler in a Hangul local part", "한글\u3164@example.kr", "N", http.StatusBadRequest, "email"},
+		{"non-joiner in a Persian word", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645@example.ir", "N", http.StatusCreated, ""},
+		{"joiner in a Devanagari conjunct", "\u0915\u094d\u200d\u0937@example.in", "N", http.StatusCreated, ""},
+		{"non-joiner after a Persian word's last letter", "\u0645\u06cc\u200c@example.ir", "N", http.StatusBadRequest, "email"},
+		{"non-joiner between Latin letters", "a\u200cda@example.com", "N", http.StatusBadRequest, "email"},
 		{"one script per part", "иван@пример.рф", "Иван", http.StatusCreated, ""},
 		{"Japanese scripts together", "ひらがなカタカナ漢字@example.jp", "N", http.StatusCreated, ""},
 	}

@@ -77,12 +77,30 @@ func textProblem(s string) string {
 // zero-width space and joiners, the soft hyphen, the byte order mark, the
 // word joiner), variation selectors and the Hangul fillers. NFKC keeps
 // them, so "ada\u200b@example.com" would be a second account that reads
-// exactly like ada@example.com.
+// exactly like ada@example.com. The zero-width non-joiner and joiner are
+// allowed between two letters of a script whose writing uses them (Persian
+// words, Indic conjuncts: IDNA's CONTEXTJ rule, simplified), where they
+// change how the word is drawn and belong to its spelling.
 func invisible(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool {
-		return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
-	}) >= 0
+	rs := []rune(s)
+	for i, r := range rs {
+		if !unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
+			continue
+		}
+		joiner := r == '\u200c' || r == '\u200d'
+		if joiner && i > 0 && i+1 < len(rs) && unicode.In(rs[i-1], joiningScripts...) && unicode.In(rs[i+1], joiningScripts...) {
+			continue
+		}
+		return true
+	}
+	return false
 }
+
+// joiningScripts are the scripts whose words take a zero-width non-joiner
+// or joiner between letters (see invisible).
+var joiningScripts = []*unicode.RangeTable{unicode.Arabic, unicode.Syriac, unicode.Nko, unicode.Mongolian,
+	unicode.Devanagari, unicode.Bengali, unicode.Gurmukhi, unicode.Gujarati, unicode.Oriya, unicode.Tamil,
+	unicode.Telugu, unicode.Kannada, unicode.Malayalam, unicode.Sinhala}
 
 // cjk are the scripts written together in Chinese, Japanese and Korean
 // text; they count as one script for mixedScript.
