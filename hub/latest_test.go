@@ -422,26 +422,35 @@ func TestCancelReadsTheLatest(t *testing.T) {
 	}
 }
 
-// TestResumeOfNewConversationReadsTheLatest: a resume checks its
-// conversation in the latest state: a tab cut right after its conversation
-// was created (on another instance: not in this hub's memory), resuming
-// within a replica's lag, is not told the conversation is not found; a
-// plain subscribe, which only shows data, follows the replica.
-func TestResumeOfNewConversationReadsTheLatest(t *testing.T) {
+// TestSubscribeToNewConversationReadsTheLatest: a subscribe or a resume
+// that does not find its conversation on the replica looks for it in the
+// latest state before answering not_found: a tab cut right after its
+// conversation was created (on another instance: not in this hub's
+// memory), reconnecting within a replica's lag, is not told its
+// conversation is gone; another user's is still not found.
+func TestSubscribeToNewConversationReadsTheLatest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e, ls := newLaggingEnv(t, Options{}, say("answer"))
-	ls.lag() // the replica has no conversation yet
-	c := mustConv(t, e.store)
-	var perr *protocol.Error
-	if err := e.h.Subscribe(ctx, newSub("u"), "u", SubscribeRequest{ConversationID: c.ID}); !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
-		t.Fatalf("plain subscribe from the replica: %v, want not_found (it follows the read preference)", err)
-	}
 	from := int64(0)
-	if err := e.h.Subscribe(ctx, newSub("u"), "u", SubscribeRequest{ConversationID: c.ID, LastSeq: &from}); err != nil {
-		t.Fatalf("resume in a conversation the replica lacks: %v", err)
-	}
-	if err := e.h.Subscribe(ctx, newSub("x"), "x", SubscribeRequest{ConversationID: c.ID, LastSeq: &from}); !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
-		t.Fatalf("another user's resume: %v, want not_found", err)
+	for _, tc := range []struct {
+		name string
+		req  func(convID string) SubscribeRequest
+	}{
+		{"subscribe", func(id string) SubscribeRequest { return SubscribeRequest{ConversationID: id} }},
+		{"resume", func(id string) SubscribeRequest { return SubscribeRequest{ConversationID: id, LastSeq: &from} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, ls := newLaggingEnv(t, Options{}, say("answer"))
+			ls.lag() // the replica has no conversation yet
+			c := mustConv(t, e.store)
+			var perr *protocol.Error
+			if err := e.h.Subscribe(ctx, newSub("x"), "x", tc.req(c.ID)); !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
+				t.Fatalf("another user's %s: %v, want not_found", tc.name, err)
+			}
+			if err := e.h.Subscribe(ctx, newSub("u"), "u", tc.req(c.ID)); err != nil {
+				t.Fatalf("%s of a conversation the replica lacks: %v", tc.name, err)
+			}
+		})
 	}
 }

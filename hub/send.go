@@ -541,13 +541,9 @@ func (h *Hub) Cancel(ctx context.Context, userID, conversationID string) error {
 // when the conversation's running answer is another one, or none, it stops
 // nothing and returns nil, as a cancel that came after its answer ended
 // does. A conversation of another user is not found, whatever messageID.
-// Its check of the conversation reads the latest state
-// (persistence.WithLatest): a replica lagging behind a conversation
-// another instance created a moment ago would refuse the cancel of its
-// first answer as not found.
 func (h *Hub) CancelAnswer(ctx context.Context, userID, conversationID, messageID string) error {
 	if c := h.lookup(conversationID); c == nil || c.owner != userID {
-		if _, err := h.ownedConversation(persistence.WithLatest(ctx), userID, conversationID); err != nil {
+		if _, err := h.ownedConversation(ctx, userID, conversationID); err != nil {
 			return err
 		}
 	}
@@ -732,9 +728,18 @@ func (h *Hub) newGeneration(c *conv, answer persistence.Message, prompt, connID 
 		ctx: ctx, cancel: cancel, stop: stop, done: make(chan struct{}), lastFlush: time.Now()}
 }
 
-// ownedConversation loads a conversation of userID; another user's id is not found.
+// ownedConversation loads a conversation of userID; another user's id is
+// not found. A conversation not found is looked for again in the latest
+// state (persistence.WithLatest) before it is answered so: a replica
+// lagging behind a conversation another instance created a moment ago
+// (MongoDB, readPreference=secondaryPreferred) would have a Stop, a
+// subscribe or a resume of it told that it does not exist, which the web
+// client takes for a deleted conversation.
 func (h *Hub) ownedConversation(ctx context.Context, userID, id string) (persistence.Conversation, error) {
 	conv, err := h.opts.Store.Conversation(ctx, userID, id)
+	if errors.Is(err, persistence.ErrNotFound) && !persistence.Latest(ctx) {
+		conv, err = h.opts.Store.Conversation(persistence.WithLatest(ctx), userID, id)
+	}
 	if errors.Is(err, persistence.ErrNotFound) {
 		return conv, protocol.Errorf(protocol.CodeNotFound, "conversation %s not found", id)
 	}

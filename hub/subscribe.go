@@ -31,17 +31,9 @@ type SubscribeRequest struct {
 // answer and none of the running one, as its last event says. A lastSeq
 // without a messageId applies to the answer running now (as if messageId
 // named it); with nothing running it has nothing to resume and is ignored.
-// A resume (messageId or lastSeq) checks the conversation in the latest
-// state (persistence.WithLatest), as it reads the answer: a client cut
-// within a replica's lag of creating its conversation (on another
-// instance) would be told the conversation is not found.
 func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req SubscribeRequest) error {
 	if c := h.lookup(req.ConversationID); c == nil || c.owner != userID {
-		check := ctx
-		if req.MessageID != "" || req.LastSeq != nil {
-			check = persistence.WithLatest(ctx)
-		}
-		if _, err := h.ownedConversation(check, userID, req.ConversationID); err != nil {
+		if _, err := h.ownedConversation(ctx, userID, req.ConversationID); err != nil {
 			return err
 		}
 	}
