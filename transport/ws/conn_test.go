@@ -533,3 +533,31 @@ func TestNoFramesRunAfterClose(t *testing.T) {
 		t.Fatalf("the hub got %d subscribes after the session ended", n)
 	}
 }
+
+// TestInvalidUTF8Refused: a text frame that is not valid UTF-8 is refused
+// as bad_frame, its id not echoed and nothing of it run. Before, its
+// invalid bytes reached the hub (a content's replaced by U+FFFD, stored
+// altered) and an id's were echoed raw, so the server sent a text frame
+// that is not UTF-8, on which a browser fails the connection.
+func TestInvalidUTF8Refused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	for _, frame := range []string{
+		"{\"type\":\"ping\",\"id\":\"a\xffb\"}",
+		"{\"type\":\"send\",\"id\":\"s\",\"content\":\"hi \xc3\"}",
+		"{\"type\":\"ping\",\"id\":\"x\"}\xed\xa0\x80", // a surrogate encoded as UTF-8, after the object
+	} {
+		cl.write(frame)
+		f := cl.expect("error")
+		if f.Code != protocol.CodeBadFrame || f.ID != nil || !utf8.ValidString(f.raw) {
+			t.Fatalf("frame %q: got %q, want a bad_frame error without id", frame, f.raw)
+		}
+	}
+	cl.write(`{"type":"ping","id":"alive"}`) // the connection is kept
+	cl.expect("pong")
+	if n := len(s.hub.Sends()); n != 0 {
+		t.Fatalf("the hub got %d sends", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -37,6 +38,12 @@ func (c *conn) readLoop() {
 		}
 		if typ != websocket.MessageText {
 			c.refuse(nil, protocol.Errorf(protocol.CodeBadFrame, "binary frames are not accepted; send JSON text"), abuse)
+			continue
+		}
+		if !utf8.Valid(data) {
+			// Decoded, its bytes would reach the hub replaced by U+FFFD,
+			// and an id's be echoed raw: a text frame that is not UTF-8.
+			c.refuse(nil, protocol.Errorf(protocol.CodeBadFrame, "a text frame must be valid UTF-8"), abuse)
 			continue
 		}
 		f, perr := protocol.DecodeClient(data)
