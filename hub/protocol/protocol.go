@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"chatd/persistence"
 )
@@ -174,7 +175,7 @@ func validID(id json.RawMessage) *Error {
 	switch id[0] {
 	case '"':
 		var s string
-		if json.Unmarshal(id, &s) != nil || len(s) > maxFrameIDLen {
+		if json.Unmarshal(id, &s) != nil || utf8.RuneCountInString(s) > maxFrameIDLen {
 			return Errorf(CodeInvalidField, "id must be a string of at most %d characters or a number", maxFrameIDLen)
 		}
 		return nil
@@ -254,7 +255,7 @@ func validateSubscribe(f *ClientFrame) *Error {
 
 // validClientMessageID checks the idempotency key of a send or regenerate.
 func validClientMessageID(id string) *Error {
-	if len(id) > maxClientMessageID {
+	if utf8.RuneCountInString(id) > maxClientMessageID {
 		return Errorf(CodeInvalidField, "clientMessageId is longer than %d characters", maxClientMessageID)
 	}
 	return nil

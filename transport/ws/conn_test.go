@@ -561,3 +561,35 @@ func TestInvalidUTF8Refused(t *testing.T) {
 		t.Fatalf("the hub got %d sends", n)
 	}
 }
+
+// TestIDLengthInCharacters: a frame's string id and a send's
+// clientMessageId may be 64 characters of any script, as docs/protocol.md
+// says (and as the REST API counts a creation's clientId); 65 are refused.
+// Before, both were counted in bytes: 64 "é" (128 bytes) were refused,
+// the id not echoed.
+func TestIDLengthInCharacters(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	id64, id65 := strings.Repeat("é", 64), strings.Repeat("é", 65)
+	cl.write(`{"type":"ping","id":"` + id64 + `"}`)
+	if f := cl.expect("pong"); string(f.ID) != `"`+id64+`"` {
+		t.Fatalf("pong %s, want the id echoed", f.raw)
+	}
+	cl.write(`{"type":"ping","id":"` + id65 + `"}`)
+	if f := cl.expect("error"); f.Code != protocol.CodeInvalidField || f.ID != nil {
+		t.Fatalf("id of 65 characters: %s", f.raw)
+	}
+	cl.write(`{"type":"send","id":"k","content":"hi","clientMessageId":"` + id64 + `"}`)
+	if f := cl.expect("ack"); string(f.ID) != `"k"` {
+		t.Fatalf("send with a key of 64 characters: %s", f.raw)
+	}
+	cl.write(`{"type":"send","id":"l","content":"hi","clientMessageId":"` + id65 + `"}`)
+	if f := cl.expect("error"); f.Code != protocol.CodeInvalidField || string(f.ID) != `"l"` {
+		t.Fatalf("send with a key of 65 characters: %s", f.raw)
+	}
+	if sends := s.hub.Sends(); len(sends) != 1 || sends[0].ClientMessageID != id64 {
+		t.Fatalf("the hub got %+v", sends)
+	}
+}
