@@ -26,6 +26,9 @@ type conn struct {
 	started time.Time
 	queue   *outbox.Queue              // frames for the writer; grows while they pile up
 	work    chan *protocol.ClientFrame // valid frames waiting for the worker; made with it
+	// followed are the conversations the hub made this connection follow
+	// (or may have); only the worker touches it (follow.go).
+	followed map[string]struct{}
 	// events are what the writer must do besides writing frames (ev*
 	// bits), signalled through the queue (queue.Wake), so that the writer
 	// waits on one channel rather than six.

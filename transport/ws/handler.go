@@ -98,6 +98,12 @@ const DefaultReadLimit = protocol.MaxContentChars*12 + 16<<10
 // off long before its frame bound (512 frames of 256 KiB: 128 MiB).
 const DefaultQueueBytes = 16 << 20
 
+// DefaultMaxFollowed is MaxFollowed's default: far more conversations
+// than a tab follows (the web client follows the one it shows, and those
+// it sent to until it unsubscribes), few enough that a connection cannot
+// make the hub keep state for every conversation of its user.
+const DefaultMaxFollowed = 1000
+
 // MaxQueueBytes is the largest QueueBytes (1 GiB); a larger one is taken as it.
 const MaxQueueBytes = outbox.MaxBytes
 
@@ -158,6 +164,12 @@ type Options struct {
 	// while it runs a slow one; it defaults to 16. More are answered
 	// rate_limited without waiting, so the reader never stalls.
 	MaxPendingFrames int
+	// MaxFollowed is how many conversations one connection may follow
+	// (subscribe, send and regenerate make it follow theirs; unsubscribe
+	// stops); it defaults to DefaultMaxFollowed. A frame that would follow
+	// one more is refused with rate_limited, so that what the hub keeps
+	// for one connection stays bounded.
+	MaxFollowed int
 	// RefuseTimeout bounds the close handshake of a WebSocket refused as
 	// over its user's connection limit (the close frame's write and the
 	// wait for the peer's); it defaults to DefaultRefuseTimeout.
@@ -195,6 +207,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.MaxInvalidFrames, 10)
 	setDefault(&o.DispatchTimeout, 30*time.Second)
 	setDefault(&o.MaxPendingFrames, 16)
+	setDefault(&o.MaxFollowed, DefaultMaxFollowed)
 	setDefault(&o.RefuseTimeout, DefaultRefuseTimeout)
 	setDefault(&o.MaxRefusals, 5)
 	setDefault(&o.RefusalWindow, 10*time.Second)

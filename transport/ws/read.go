@@ -145,6 +145,9 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
 	hb := c.h.opts.Hub
+	if follows(f.Type) && !c.roomToFollow(f.ConversationID) {
+		return c.errFollowsFull()
+	}
 	if f.Type == protocol.TypeSend || f.Type == protocol.TypeRegenerate {
 		// A copy of this send or regenerate being handled (another tab, a
 		// retry racing its original) is waited for: this one then finds
@@ -164,21 +167,26 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 		res, err := hb.Send(ctx, c, c.userID, hub.SendRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, Content: *f.Content, ClientMessageID: f.ClientMessageID,
 			ParentMessageID: f.ParentMessageID, Model: f.Model})
+		c.noteAnswered(f, res, err)
 		return settle(spent, res, err)
 	case protocol.TypeRegenerate:
 		res, err := hb.Regenerate(ctx, c, c.userID, hub.RegenerateRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, MessageID: f.MessageID, Model: f.Model, ClientMessageID: f.ClientMessageID})
+		c.noteAnswered(f, res, err)
 		return settle(spent, res, err)
 	case protocol.TypeCancel:
 		if err := hb.CancelAnswer(ctx, c.userID, f.ConversationID, f.MessageID); err != nil {
 			return err
 		}
 	case protocol.TypeSubscribe:
-		return hb.Subscribe(ctx, c, c.userID, hub.SubscribeRequest{FrameID: f.ID,
+		err := hb.Subscribe(ctx, c, c.userID, hub.SubscribeRequest{FrameID: f.ID,
 			ConversationID: f.ConversationID, MessageID: f.MessageID, LastSeq: f.LastSeq,
 			LastReasoningSeq: f.LastReasoningSeq})
+		c.noteFollowed(f.ConversationID, err)
+		return err
 	case protocol.TypeUnsubscribe:
 		hb.Unsubscribe(c, f.ConversationID)
+		c.unfollowed(f.ConversationID)
 	}
 	c.Deliver(protocol.Ack(f.ID))
 	return nil
