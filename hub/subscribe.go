@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"chatd/hub/protocol"
@@ -101,6 +102,7 @@ func (h *Hub) resumeLive(sub Subscriber, req SubscribeRequest, from int64) (bool
 	if g == nil || req.MessageID != "" && g.msg.ID != req.MessageID {
 		return h.resumeMirrorLocked(c, sub, req, from)
 	}
+	g.sendHeldForLocked(from, reasoningCursor(req))
 	if err := checkSeq(g.text[:g.sent], from); err != nil {
 		return true, err
 	}
@@ -111,6 +113,18 @@ func (h *Hub) resumeLive(sub Subscriber, req SubscribeRequest, from int64) (bool
 	sub.Deliver(protocol.Ack(req.FrameID))
 	g.catchUpLocked(sub, from, reasoningCursor(req), req.MessageID == "") // unnamed: say which answer it is
 	return true, nil
+}
+
+// sendHeldForLocked sends every tab the text and reasoning the coalescer
+// holds back when a resume's cursors (from, rfrom) reach into them: the
+// store has that text already (Writer.Append comes before the delta), so
+// a client that read the answer's last checkpoint (REST) resumes from
+// there, and gets exactly what follows, as the other tabs do. conv.mu is
+// held.
+func (g *generation) sendHeldForLocked(from, rfrom int64) {
+	if from > int64(g.sent) && from <= int64(len(g.text)) || rfrom > int64(g.rsent) && rfrom <= int64(len(g.reasoning)) {
+		g.flushLocked(time.Now())
+	}
 }
 
 // Unsubscribe stops sub following a conversation.
