@@ -69,6 +69,8 @@ describe('AuthPage rate-limit countdown', () => {
     expect(accessibleName(button)).toBe('Sign in');
     expect(button.hasAttribute('aria-describedby')).toBe(false);
     expect(region.textContent).toBe('You can sign in again.');
+    // The count is over: its error, which said to wait 3 seconds, is gone.
+    expect(mount.host.querySelector('#auth-error')).toBeNull();
     region.replaceChildren();
     act(() => vi.advanceTimersByTime(5000));
     act(() =>
@@ -80,5 +82,25 @@ describe('AuthPage rate-limit countdown', () => {
       ),
     );
     expect(region.textContent).toBe(''); // said once, not again on the next page
+  });
+
+  it('drops the countdown and its error when the address changes: the limit was for the other one', async () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    vi.spyOn(app, 'login').mockRejectedValue(new ApiError(429, 'rate_limited', 'Too many attempts', 30));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode="login" />
+        </AppProvider>,
+      ),
+    );
+    type('email', 'ada@example.com');
+    type('password', 'a long password 123');
+    const button = mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!;
+    await act(async () => button.click());
+    expect(mount.host.querySelector('#auth-error')?.textContent).toBe('Too many attempts. Try again in 30 seconds.');
+    type('email', 'grace@example.com');
+    expect(button.disabled).toBe(false);
+    expect(mount.host.querySelector('#auth-error')).toBeNull();
   });
 });

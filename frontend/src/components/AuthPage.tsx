@@ -43,8 +43,10 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   }, [waitUntil, now]);
   useEffect(() => {
     // The countdown ran out: said once, since the button's name does not count.
+    // Its error ("Try again in 3 seconds.") is out of date now: it goes.
     if (waitUntil === 0 || now < waitUntil) return;
     setWaitUntil(0);
+    setError(null);
     sayPolitely(mode === 'login' ? 'You can sign in again.' : 'You can try again.');
   }, [waitUntil, now, mode]);
   useEffect(() => {
@@ -109,7 +111,11 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
             value={email}
             onChange={(e) => {
               setEmail(e.target.value);
-              setWaitUntil(0); // the limit was for the other address
+              if (waitUntil > 0) {
+                // The limit, and the error that counts it, were for the other address.
+                setWaitUntil(0);
+                setError(null);
+              }
             }}
             autoComplete="email"
             name="email"
