@@ -175,3 +175,95 @@ describe('ChatView older messages', () => {
     expect(document.activeElement).toBe(mount.host.querySelector('.messages'));
   });
 });
+
+describe('ChatView edit box when the shown branch changes elsewhere', () => {
+  // q1 / a1, then two versions of the second question (q2, q2b), each with
+  // its answer; and a second version of the first question (q1b), without
+  // the second question under it.
+  const messages = [
+    message('q1', '', 'user', 'First', 'complete'),
+    message('a1', 'q1', 'assistant', 'Answer 1', 'complete'),
+    message('q2', 'a1', 'user', 'Second', 'complete'),
+    message('a2', 'q2', 'assistant', 'Answer 2', 'complete'),
+    message('q2b', 'a1', 'user', 'Second, again', 'complete'),
+    message('a2b', 'q2b', 'assistant', 'Answer 2b', 'complete'),
+    message('q1b', '', 'user', 'First, again', 'complete'),
+  ];
+
+  function setupEdit() {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const show = (...ids: string[]) =>
+      act(() =>
+        app.store.set((s) => ({
+          ...s,
+          threads: { ...s.threads, [CID]: ids.reduce(selectVersion, s.threads[CID] ?? mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), messages)) },
+        })),
+      );
+    show('q1', 'q2');
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const second = [...mount.host.querySelectorAll('.msg-user')].find((m) => m.textContent?.includes('Second'))!;
+    act(() => second.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+    const box = mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')!;
+    act(() => {
+      Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value')!.set!.call(box, 'Second, as I mean it');
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    return { app, show };
+  }
+
+  it('another version of the edited message shown: the edit box stays open with what was typed', () => {
+    const { app, show } = setupEdit();
+    show('q2b'); // another tab stepped to the other version of the message being edited
+    const box = mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea');
+    expect(box?.value).toBe('Second, as I mean it');
+    expect(document.activeElement).toBe(box);
+    // Sent from there, it is a new version under the same parent.
+    const edit = vi.spyOn(app, 'editAndResend').mockImplementation(async () => undefined);
+    act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-box button')].find((b) => b.textContent === 'Send')!.click());
+    expect(edit).toHaveBeenCalledWith('q2b', 'Second, as I mean it');
+    show('q2'); // closed once sent: it does not open again
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+  });
+
+  it('reopened on the other version, it does not take the focus from where the user went meanwhile', () => {
+    const { show } = setupEdit();
+    const composer = mount.host.querySelector<HTMLTextAreaElement>('.composer textarea, textarea[aria-label="Message"]')!;
+    composer.focus();
+    show('q2b');
+    expect(mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')?.value).toBe('Second, as I mean it');
+    expect(document.activeElement).toBe(composer);
+  });
+
+  it('a branch without the edited message shown: its text goes to the message box, said in a toast', () => {
+    const { app, show } = setupEdit();
+    show('q1b');
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+    expect(app.draft(CID)).toBe('Second, as I mean it');
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['The message you were editing is no longer shown: your edit is in the message box.']);
+    show('q1'); // back: the edit is in the composer, not open twice
+    expect(mount.host.querySelector('.msg-user')?.textContent).toContain('First');
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+  });
+
+  it('an edit left unchanged is just closed, nothing put in the message box', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    app.edits.open(CID, 'a1', 'Second');
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: selectVersion(mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), messages), 'q1b') } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    expect(app.draft(CID)).toBe('');
+    expect(app.store.state.toasts).toEqual([]);
+    expect(app.edits.get(CID, 'a1')).toBeUndefined();
+  });
+});

@@ -59,6 +59,11 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
     document.title = conversation?.title ? `${conversation.title} · chatd` : 'chatd';
   }, [conversation?.title]);
 
+  // An edit box open on a message no longer shown gives its text to the composer.
+  useEffect(() => {
+    if (conversationId) app.editsShown(conversationId, new Set(shown.filter((s) => s.message.role === 'user').map((s) => s.message.parentId)));
+  }, [app, conversationId, shown]);
+
   const closePrompt = useCallback(() => setPromptOpen(false), []);
   const loadOlder = useCallback(() => {
     if (conversationId) void app.loadOlder(conversationId);

@@ -46,7 +46,12 @@ const statusText: Record<string, string> = {
 /** MessageItem renders one message. */
 export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed, thinking, reasoner = false }: MessageItemProps) {
   const app = useApp();
-  const [editing, setEditing] = useState(false);
+  const isUser = message.role === 'user';
+  // An edit box open under this message's parent (app.edits) opens again
+  // here: another version shown in place of the one being edited (another
+  // tab, an answer) would otherwise take what the user typed away with it.
+  const [reopened] = useState(() => (isUser ? app.edits.get(message.conversationId, message.parentId) : undefined));
+  const [editing, setEditing] = useState(!!reopened);
   const [copied, setCopied] = useState(false);
   const editButton = useRef<HTMLButtonElement>(null);
   const copyButton = useRef<HTMLButtonElement>(null);
@@ -63,6 +68,10 @@ export const MessageItem = memo(function MessageItem({ message, version, version
     const [pressed, other] = dir < 0 ? [previousVersion.current, nextVersion.current] : [nextVersion.current, previousVersion.current];
     (pressed && !pressed.disabled ? pressed : other)?.focus();
   }, []); // on mount only
+  function openEdit() {
+    app.edits.open(message.conversationId, message.parentId, message.content);
+    setEditing(true);
+  }
   function switchVersion(dir: -1 | 1) {
     versionFocus?.ask(message.parentId, dir);
     app.switchVersion(message.id, dir);
@@ -82,7 +91,6 @@ export const MessageItem = memo(function MessageItem({ message, version, version
     else focusBox(composerBox?.current);
   }, [editing, composerBox]);
   const pending = message.id.startsWith(PENDING_PREFIX);
-  const isUser = message.role === 'user';
   const streaming = message.status === 'streaming';
   // Busy while text or reasoning is being written, not during a silent wait:
   // assistive technologies may hold back a busy element's live regions, the
@@ -112,13 +120,17 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       {!isUser && <div className="msg-author">{modelName || 'Assistant'}</div>}
       {editing ? (
         <EditBox
-          initial={message.content}
+          initial={reopened?.text ?? message.content}
+          reopened={!!reopened}
           locked={locked}
+          onChange={(text) => app.edits.type(message.conversationId, message.parentId, text)}
           onCancel={() => {
+            app.edits.close(message.conversationId, message.parentId);
             cancelled.current = true;
             setEditing(false);
           }}
           onSubmit={(text) => {
+            app.edits.close(message.conversationId, message.parentId);
             setEditing(false);
             // The new version replaces this one on screen, this element with
             // it: the focus goes to the message box, beside the Stop button.
@@ -199,7 +211,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
             </button>
           )}
           {isUser && !pending && (
-            <button ref={editButton} type="button" className="icon" aria-label="Edit message" title="Edit" disabled={locked} onClick={() => setEditing(true)}>
+            <button ref={editButton} type="button" className="icon" aria-label="Edit message" title="Edit" disabled={locked} onClick={openEdit}>
               <Icon name="pencil" size={16} />
             </button>
           )}
@@ -296,8 +308,24 @@ function QueuedNote({ conversationId, clientMessageId }: { conversationId: strin
  * EditBox edits a message for a new branch. While an answer runs in the
  * conversation (locked: it started after the box opened) it cannot be
  * sent, and says so: the server would refuse it (generation_running).
+ * Reopened (in place of a version that went away with the box), it takes
+ * the focus only from the page, where the focus fell, not from elsewhere.
  */
-function EditBox({ initial, locked, onCancel, onSubmit }: { initial: string; locked: boolean; onCancel: () => void; onSubmit: (text: string) => void }) {
+function EditBox({
+  initial,
+  reopened,
+  locked,
+  onChange,
+  onCancel,
+  onSubmit,
+}: {
+  initial: string;
+  reopened: boolean;
+  locked: boolean;
+  onChange: (text: string) => void;
+  onCancel: () => void;
+  onSubmit: (text: string) => void;
+}) {
   const [text, setText] = useState(initial);
   const length = lengthStatus(text);
   const counterId = useId();
@@ -306,7 +334,7 @@ function EditBox({ initial, locked, onCancel, onSubmit }: { initial: string; loc
   const ref = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
     const ta = ref.current;
-    if (!ta) return;
+    if (!ta || (reopened && document.activeElement && document.activeElement !== document.body)) return;
     ta.focus();
     ta.setSelectionRange(ta.value.length, ta.value.length);
   }, []);
@@ -322,7 +350,10 @@ function EditBox({ initial, locked, onCancel, onSubmit }: { initial: string; loc
       <textarea
         ref={ref}
         value={text}
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => {
+          setText(e.target.value);
+          onChange(e.target.value);
+        }}
         onKeyDown={onKey}
         aria-label="Edit your message"
         aria-describedby={[length.show ? counterId : '', locked ? lockedId : ''].join(' ').trim() || undefined}

@@ -926,3 +926,43 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(posts(calls)).toHaveLength(1);
   });
 });
+
+describe('an edit box open when its message goes away with the conversation or the session', () => {
+  async function editing() {
+    const s = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hello', 'complete')]] });
+    s.socket().open();
+    await vi.waitFor(() => expect(s.app.store.state.threads[CID]?.loaded).toBe(true));
+    s.app.setDraft(CID, 'in the box');
+    s.app.edits.open(CID, '', 'hi'); // the edit box of u1 (a root: parent "")
+    s.app.edits.type(CID, '', 'hi, as I mean it');
+    return s;
+  }
+
+  it('the session expires: the edit is kept with the composer texts, in storage', async () => {
+    const { app, kv } = await editing();
+    app.expire();
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('in the box\n\nhi, as I mean it');
+    expect(app.edits.conversations()).toEqual([]);
+  });
+
+  it('another conversation opened: the edit goes to its conversation’s composer', async () => {
+    const { app } = await editing();
+    app.navigate('/');
+    expect(app.draft(CID)).toBe('in the box\n\nhi, as I mean it');
+    expect(app.edits.get(CID, '')).toBeUndefined();
+  });
+
+  it('the conversation deleted in another tab: the edit goes to the new chat, after the composer’s text', async () => {
+    const { app, socket } = await editing();
+    socket().receive({ type: 'conversation', action: 'deleted', conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' } });
+    expect(app.draft(ChatApp.draftKey(null))).toBe('in the box\n\nhi, as I mean it');
+  });
+
+  it('the account deleted: the edit is forgotten with the drafts', async () => {
+    const { app, kv, socket } = await editing();
+    socket().cut(4401, 'account deleted');
+    await vi.waitFor(() => expect(app.store.state.session.user).toBeNull());
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
+    expect(app.edits.conversations()).toEqual([]);
+  });
+});

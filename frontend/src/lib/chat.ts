@@ -14,6 +14,7 @@ import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText, isConnectionError } from './errors';
 import { forgetRevealed } from './images';
+import { OpenEdits } from './openEdits';
 import { Persist, browserKV, newClientId, type KV } from './persist';
 import { isEmptyParams, sameParams, serverRefusal, type ServerRefusal } from './params';
 import { RefusalHold } from './passwordChange';
@@ -76,6 +77,8 @@ export class ChatApp {
   private readonly connection: Connection;
   private readonly list: ConversationList;
   private readonly drafts: Drafts;
+  /** The edit boxes open on earlier messages (MessageItem), kept when their message is no longer shown. */
+  readonly edits = new OpenEdits();
   private readonly toaster: Toaster;
   private readonly revocations: Revocations;
   private readonly threads = new Map<string, ConversationThread>();
@@ -393,6 +396,8 @@ export class ChatApp {
 
   private endSession(notice: string | null, accountDeleted = false): void {
     this.hold.clear();
+    // An open edit's text is kept with the composer texts (an expiry says "your unsent text is kept").
+    if (!accountDeleted) for (const id of this.edits.conversations()) this.keepEdits(id, id);
     if (accountDeleted) this.drafts.discard();
     else this.drafts.flush();
     this.dropSessionState();
@@ -409,6 +414,7 @@ export class ChatApp {
    * placeholders until clicked).
    */
   private dropSessionState(): void {
+    this.edits.clear();
     this.dropPendingChat();
     forgetRevealed();
     this.connection.stop();
@@ -479,6 +485,7 @@ export class ChatApp {
     const t = this.threads.get(id);
     t?.liveResumed();
     this.drafts.move(id, NEW_CHAT);
+    this.keepEdits(id, NEW_CHAT); // after the composer's text, as the unsent messages below
     t?.deleted(); // after the move: the composer's text first, then the unsent messages
     this.list.forget(id);
     this.threads.delete(id);
@@ -490,6 +497,7 @@ export class ChatApp {
   private open(id: string | null): void {
     if (this.openId === id) return;
     if (this.openId) {
+      this.keepEdits(this.openId, this.openId); // its edit boxes go with it: their text stays in its composer
       this.connection.transport?.unsubscribe(this.openId);
       this.threads.get(this.openId)?.liveResumed(); // no longer followed: a later open subscribes afresh
     }
@@ -791,6 +799,27 @@ export class ChatApp {
     if (!id || !m || !text.trim()) return;
     // parentMessageId "" asks for a new root (an edit of the first message).
     await this.thread(id).send(text, m.parentId, null);
+  }
+
+  /**
+   * editsShown tells which parents of a conversation have a message shown
+   * (ChatView, at each change of the shown path): an edit open under any
+   * other (another tab, or an answer, showed another branch) goes to the
+   * composer, said in a toast, rather than away with its message.
+   */
+  editsShown(conversationId: string, parents: ReadonlySet<string>): void {
+    if (this.keepEdits(conversationId, conversationId, parents) > 0) {
+      this.toast('The message you were editing is no longer shown: your edit is in the message box.', 'info');
+    }
+  }
+
+  /** keepEdits puts the texts of a conversation's edits not under parents (all without) into the composer of key; it returns how many. */
+  private keepEdits(conversationId: string, key: string, parents?: ReadonlySet<string>): number {
+    const texts = this.edits.take(conversationId, parents);
+    if (texts.length === 0) return 0;
+    this.drafts.load(key);
+    for (const text of texts) this.drafts.giveBack(key, text);
+    return texts.length;
   }
 
   /** cancelQueued takes a message waiting for the connection back into the composer. */

@@ -1,0 +1,71 @@
+// The edit boxes open on earlier messages, held outside the elements that
+// show them. An element goes with its message: another tab, or an answer
+// that arrives, may show another version of that message (the edit box then
+// opens again on it: a version shares its parent, and an edit is sent under
+// that parent) or another branch where the message is not shown at all (the
+// edit's text then goes to the composer: see ChatApp.keepEdits). Either way
+// what the user typed is not lost with the element.
+
+/** OpenEdit is an edit box's text and the text of the message it opened on. */
+export interface OpenEdit {
+  original: string;
+  text: string;
+}
+
+/** OpenEdits holds the open edit boxes per conversation and parent message. */
+export class OpenEdits {
+  private readonly byConversation = new Map<string, Map<string, OpenEdit>>();
+
+  /** get returns the edit open under parentId in a conversation, if any. */
+  get(conversationId: string, parentId: string): OpenEdit | undefined {
+    return this.byConversation.get(conversationId)?.get(parentId);
+  }
+
+  /** open records an edit box opened on a message whose text is original. */
+  open(conversationId: string, parentId: string, original: string): void {
+    let edits = this.byConversation.get(conversationId);
+    if (!edits) this.byConversation.set(conversationId, (edits = new Map()));
+    edits.set(parentId, { original, text: original });
+  }
+
+  /** type records the edit box's text. */
+  type(conversationId: string, parentId: string, text: string): void {
+    const edit = this.get(conversationId, parentId);
+    if (edit) edit.text = text;
+  }
+
+  /** close forgets an edit box sent or cancelled. */
+  close(conversationId: string, parentId: string): void {
+    const edits = this.byConversation.get(conversationId);
+    edits?.delete(parentId);
+    if (edits?.size === 0) this.byConversation.delete(conversationId);
+  }
+
+  /**
+   * take closes the edits of a conversation whose parent is not in shown
+   * (all of them without shown) and returns the texts worth keeping: those
+   * the user changed, not blank.
+   */
+  take(conversationId: string, shown?: ReadonlySet<string>): string[] {
+    const edits = this.byConversation.get(conversationId);
+    if (!edits) return [];
+    const kept: string[] = [];
+    for (const [parentId, edit] of edits) {
+      if (shown?.has(parentId)) continue;
+      edits.delete(parentId);
+      if (edit.text.trim() && edit.text !== edit.original) kept.push(edit.text);
+    }
+    if (edits.size === 0) this.byConversation.delete(conversationId);
+    return kept;
+  }
+
+  /** conversations lists the conversations with an edit open. */
+  conversations(): string[] {
+    return [...this.byConversation.keys()];
+  }
+
+  /** clear forgets every edit (another user's session begins). */
+  clear(): void {
+    this.byConversation.clear();
+  }
+}
