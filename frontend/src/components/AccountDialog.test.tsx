@@ -26,7 +26,7 @@ function press(name: string) {
 describe('AccountDialog closed while its request is on its way', () => {
   it.each([
     ['a password change', 'changePassword', { field: 'currentPassword', text: 'The current password is wrong.' }, 'Password not changed: The current password is wrong.'],
-    ['an account deletion', 'deleteAccount', 'Wrong password.', 'Account not deleted: Wrong password.'],
+    ['an account deletion', 'deleteAccount', { text: 'Wrong password.' }, 'Account not deleted: Wrong password.'],
   ] as const)('%s refused after the dialog closed is said in a toast, not lost', async (_name, action, refusal, toast) => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
     let answer: (r: unknown) => void = () => undefined;
@@ -52,5 +52,42 @@ describe('AccountDialog closed while its request is on its way', () => {
     expect(document.querySelector('[role="dialog"]')).toBeNull();
     await act(async () => answer(refusal));
     expect(app.store.state.toasts.map((t) => [t.kind, t.text])).toEqual([['error', toast]]);
+  });
+});
+
+describe('AccountDialog refused for too many attempts', () => {
+  it.each([
+    ['a password change', 'changePassword', { field: null, text: 'Too many attempts. Try again in 30 seconds.', retryAfter: 30 }],
+    ['an account deletion', 'deleteAccount', { text: 'Too many attempts. Try again in 30 seconds.', retryAfter: 30 }],
+  ] as const)('%s: the error saying how long to wait goes once the wait is over', async (_name, action, refusal) => {
+    vi.useFakeTimers();
+    try {
+      const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+      vi.spyOn(app, action).mockResolvedValue(refusal as never);
+      act(() =>
+        mount.root.render(
+          <AppProvider value={app}>
+            <Sidebar open onClose={() => undefined} />
+          </AppProvider>,
+        ),
+      );
+      act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Account"]')!.click());
+      if (action === 'changePassword') {
+        type('Current password', 'old password 123');
+        type('New password', 'a new long password 456');
+        await act(async () => press('Change password'));
+      } else {
+        type('Your password, to confirm', 'my password 123');
+        await act(async () => press('Delete account'));
+      }
+      const shown = () => [...document.querySelectorAll('[role="dialog"] .form-error')].map((p) => p.textContent);
+      expect(shown()).toEqual(['Too many attempts. Try again in 30 seconds.']);
+      act(() => vi.advanceTimersByTime(29_000));
+      expect(shown()).toEqual(['Too many attempts. Try again in 30 seconds.']);
+      act(() => vi.advanceTimersByTime(1_000));
+      expect(shown()).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

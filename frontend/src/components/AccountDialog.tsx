@@ -5,7 +5,8 @@
 
 import { useId, useRef, useState, type FormEvent } from 'react';
 import { useOpen } from '../hooks/useOpen';
-import { deletePasswordProblem, type PasswordRefusal } from '../lib/account';
+import { useWaitOver } from '../hooks/useWaitOver';
+import { deletePasswordProblem, type PasswordRefusal, type Refusal } from '../lib/account';
 import type { User } from '../lib/protocol';
 import { ChangePassword } from './ChangePassword';
 import { Dialog } from './Dialog';
@@ -16,7 +17,7 @@ export interface AccountDialogProps {
   /** Changes the password; resolves to null when changed, else the refusal. */
   onChangePassword: (currentPassword: string, newPassword: string) => Promise<PasswordRefusal | null>;
   /** Deletes the account; resolves to null when deleted, else the refusal in plain words. */
-  onDelete: (password: string) => Promise<string | null>;
+  onDelete: (password: string) => Promise<Refusal | null>;
   onClose: () => void;
   /**
    * Told of a refusal that came after the dialog was closed while its
@@ -30,7 +31,8 @@ export interface AccountDialogProps {
 export function AccountDialog({ user, onChangePassword, onDelete, onClose, onRefusedAfterClose }: AccountDialogProps) {
   const open = useOpen();
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<Refusal | null>(null);
+  useWaitOver(error, setError); // "Try again in 30 seconds." goes once they are over
   const [pending, setPending] = useState(false);
   const input = useRef<HTMLInputElement>(null);
   const id = useId();
@@ -40,14 +42,14 @@ export function AccountDialog({ user, onChangePassword, onDelete, onClose, onRef
     if (pending) return;
     const problem = deletePasswordProblem(password);
     if (problem) {
-      setError(problem);
+      setError({ text: problem });
       input.current?.focus();
       return;
     }
     setPending(true);
     const refused = await onDelete(password);
     if (!open.current) {
-      if (refused) onRefusedAfterClose?.(`Account not deleted: ${refused}`);
+      if (refused) onRefusedAfterClose?.(`Account not deleted: ${refused.text}`);
       return;
     }
     setPending(false);
@@ -93,7 +95,7 @@ export function AccountDialog({ user, onChangePassword, onDelete, onClose, onRef
           />
           {error && (
             <p id={`${id}-error`} className="form-error" role="alert">
-              {error}
+              {error.text}
             </p>
           )}
           <button type="submit" className="danger" disabled={pending}>

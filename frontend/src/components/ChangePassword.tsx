@@ -6,6 +6,7 @@
 
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { useOpen } from '../hooks/useOpen';
+import { useWaitOver } from '../hooks/useWaitOver';
 import { PASSWORD_CHANGED, changePasswordProblem, type PasswordField, type PasswordRefusal } from '../lib/account';
 import { PASSWORD_HINT } from '../lib/password';
 
@@ -24,6 +25,7 @@ export function ChangePassword({ email, onChange, onRefusedAfterClose }: ChangeP
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [error, setError] = useState<PasswordRefusal | null>(null);
+  useWaitOver(error, setError); // "Try again in 30 seconds." goes once they are over
   const [pending, setPending] = useState(false);
   const [changed, setChanged] = useState(false);
   const fields = { currentPassword: useRef<HTMLInputElement>(null), newPassword: useRef<HTMLInputElement>(null) };

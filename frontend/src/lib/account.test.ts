@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changePasswordProblem, changePasswordRefusal, deleteAccountErrorText, deletePasswordProblem } from './account';
+import { changePasswordProblem, changePasswordRefusal, deleteAccountRefusal, deleteAccountErrorText, deletePasswordProblem } from './account';
 import { ApiError } from './api';
 
 describe('deleteAccountErrorText', () => {
@@ -49,7 +49,16 @@ describe('changePasswordRefusal', () => {
     ['no server', new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'), null, 'The server cannot be reached. Check your connection.'],
     ['anything else', new Error('boom'), null, 'boom'],
   ])('%s', (_name, err, field, text) => {
-    expect(changePasswordRefusal(err)).toEqual({ field, text });
+    expect(changePasswordRefusal(err)).toMatchObject({ field, text });
+  });
+
+  it.each([
+    ['with Retry-After, the wait is given', new ApiError(429, 'rate_limited', 'too many attempts', 42), 42],
+    ['without, none', new ApiError(429, 'rate_limited', 'too many attempts'), undefined],
+    ['other refusals wait for nothing', new ApiError(401, 'unauthorized', 'wrong password'), undefined],
+  ])('repeated failures: %s', (_name, err, retryAfter) => {
+    expect(changePasswordRefusal(err).retryAfter).toBe(retryAfter);
+    expect(deleteAccountRefusal(err).retryAfter).toBe(retryAfter);
   });
 });
 

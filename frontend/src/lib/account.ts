@@ -25,10 +25,19 @@ export const PASSWORD_CHANGED = 'Password changed. Other devices were signed out
 /** PasswordField names a field of the password change form. */
 export type PasswordField = 'currentPassword' | 'newPassword';
 
-/** PasswordRefusal is why a password change was not made, and the field it concerns (null: none). */
-export interface PasswordRefusal {
-  field: PasswordField | null;
+/**
+ * Refusal is why an account action was not made, in plain words; after
+ * repeated failures (429 with Retry-After) also for how many seconds: its
+ * "Try again in N seconds" is out of date once they are over.
+ */
+export interface Refusal {
   text: string;
+  retryAfter?: number;
+}
+
+/** PasswordRefusal is why a password change was not made, and the field it concerns (null: none). */
+export interface PasswordRefusal extends Refusal {
+  field: PasswordField | null;
 }
 
 const CHANGED_MEANWHILE =
@@ -50,7 +59,7 @@ export function changePasswordProblem(currentPassword: string, newPassword: stri
 export function changePasswordRefusal(err: unknown): PasswordRefusal {
   if (!(err instanceof ApiError) || err.status === 0) return { field: null, text: errorText(err) };
   if (err.status === 401 && /wrong password/i.test(err.message)) return { field: 'currentPassword', text: 'The current password is wrong.' };
-  if (err.status === 429) return { field: null, text: tooManyAttempts(err) };
+  if (err.status === 429) return { field: null, text: tooManyAttempts(err), ...waitOf(err) };
   // 409: the token version moved between the check and the write. Another
   // tab of this browser may have made the change that won: the session then
   // goes on with its token, so "sign in again" may not apply.
@@ -79,6 +88,16 @@ export function deleteAccountErrorText(err: unknown): string {
   if (field) return sentence(`the ${field[1]} ${field[2]}`);
   const text = sentence(err.message);
   return err.status === 503 ? `${text} Your account was not deleted.` : text;
+}
+
+/** deleteAccountRefusal is a refused deletion (deleteAccountErrorText) with the wait it asks for. */
+export function deleteAccountRefusal(err: unknown): Refusal {
+  return { text: deleteAccountErrorText(err), ...(err instanceof ApiError && err.status === 429 ? waitOf(err) : {}) };
+}
+
+/** waitOf is the server's Retry-After of a 429, when it gave one. */
+function waitOf(err: ApiError): { retryAfter?: number } {
+  return err.retryAfter ? { retryAfter: err.retryAfter } : {};
 }
 
 /** tooManyAttempts says when to try again after repeated failures (429). */

@@ -120,7 +120,7 @@ describe('ChatApp', () => {
     app.setDraft(CID, 'words of a deleted account');
     app.setDraft('new', 'more of them');
 
-    expect(await app.deleteAccount('not my password')).toBe('Wrong password.');
+    expect(await app.deleteAccount('not my password')).toEqual({ text: 'Wrong password.' });
     expect(app.store.state.session.token).toBe('tok');
     expect(app.store.state.route).toEqual({ name: 'chat', conversationId: CID });
 

@@ -5,7 +5,7 @@
 // store that React reads through hooks/. Here live only routing, the
 // dispatch of server frames and the order of things at sign-in and sign-out.
 
-import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE, changePasswordRefusal, deleteAccountErrorText, type PasswordRefusal } from './account';
+import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE, changePasswordRefusal, deleteAccountRefusal, type PasswordRefusal, type Refusal } from './account';
 import { ApiClient, ApiError, type AuthResult, type ConversationPatch, type NewConversation } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
@@ -362,12 +362,12 @@ export class ChatApp {
    * It returns null when deleted (or when the server is still removing
    * the data: the notice then says so), else the refusal in plain words.
    */
-  async deleteAccount(password: string): Promise<string | null> {
+  async deleteAccount(password: string): Promise<Refusal | null> {
     let outcome: 'deleted' | 'deleting';
     try {
       outcome = await this.api.deleteAccount(password);
     } catch (err) {
-      return deleteAccountErrorText(err);
+      return deleteAccountRefusal(err);
     }
     this.accountDeleted(outcome === 'deleting' ? ACCOUNT_DELETING_NOTICE : ACCOUNT_DELETED_NOTICE);
     return null;
