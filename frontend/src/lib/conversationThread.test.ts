@@ -128,6 +128,29 @@ describe('sending while the connection is down', () => {
     expect(app.store.state.drafts[CID]).toBe('a new thought\n\nhi, said better');
   });
 
+  it('an edit sent while offline is kept in storage, after the composer\'s text, until the server has it: a reload before finds it', async () => {
+    const { app, kv, socket, thread } = await connected();
+    app.setDraft(CID, 'a new thought');
+    app.store.flush();
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought'));
+    const first = socket();
+    first.cut();
+    await app.editAndResend('u1', 'hi, said better');
+    const [q] = thread()!.queued;
+    expect(q).toMatchObject({ content: 'hi, said better', draftKey: null });
+    expect(app.store.state.drafts[CID]).toBe('a new thought'); // the composer is not the edit's
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought\n\nhi, said better'); // what a reload now shows
+
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const frame = socket().framesOf('send')[0]!;
+    expect(frame).toMatchObject({ content: 'hi, said better', parentMessageId: '' });
+    socket().receive({ type: 'ack', id: frame.id, conversationId: CID, userMessageId: 'u1b', messageId: 'a1b' });
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought')); // released: the composer's text alone
+    expect(app.store.state.drafts[CID]).toBe('a new thought');
+  });
+
   it('cancelling a queued message puts its text back', async () => {
     const { app, socket, thread } = await connected();
     socket().cut();

@@ -284,6 +284,7 @@ export class ConversationThread {
     const model = this.deps.model?.();
     const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey, ...(model ? { model } : {}) };
     if (draftKey) this.deps.drafts.hold(draftKey, content);
+    else this.deps.drafts.holdEdit(this.id, content);
     this.ensure();
     this.update((t) => addPending(t, q.clientMessageId, parentMessageId ?? '', content));
     if (!this.deps.connected()) {
@@ -310,7 +311,7 @@ export class ConversationThread {
         ...(q.model ? { model: q.model } : {}),
       });
       this.update((t) => unqueue(t, q.clientMessageId));
-      if (q.draftKey) this.deps.drafts.release(q.draftKey);
+      this.deps.drafts.release(q.draftKey ?? this.id);
       return true;
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
@@ -339,8 +340,8 @@ export class ConversationThread {
   private releaseStored(before: readonly QueuedSend[]): void {
     const t = this.thread;
     for (const q of before) {
-      if (!q.draftKey || t.queued.some((x) => x.clientMessageId === q.clientMessageId)) continue;
-      if (storedByClientId(t, q.clientMessageId)) this.deps.drafts.release(q.draftKey);
+      if (t.queued.some((x) => x.clientMessageId === q.clientMessageId)) continue;
+      if (storedByClientId(t, q.clientMessageId)) this.deps.drafts.release(q.draftKey ?? this.id);
     }
   }
 

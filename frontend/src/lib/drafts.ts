@@ -62,6 +62,17 @@ export class Drafts {
     this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: '' } }));
   }
 
+  /**
+   * holdEdit keeps an edit's text in storage, after what the composer's
+   * storage holds, until the server has it (release): an edit has no
+   * composer of its own to empty, and a reload or a closed tab before then
+   * finds it again in its conversation's composer.
+   */
+  holdEdit(key: string, text: string): void {
+    const stored = this.persist.draft(key);
+    this.persist.saveDraft(key, stored && !stored.includes(text) ? `${stored}\n\n${text}` : stored || text);
+  }
+
   /** release stores the composer's current text in place of a held one (the server has the send). */
   release(key: string): void {
     if (this.timers.has(key)) return; // a save of newer typing is on its way
