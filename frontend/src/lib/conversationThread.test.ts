@@ -151,6 +151,18 @@ describe('sending while the connection is down', () => {
     expect(app.store.state.drafts[CID]).toBe('a new thought');
   });
 
+  it('an edit on its way while connected leaves the composer\'s storage alone: the other tabs do not show it in their composer', async () => {
+    const { app, kv, socket } = await connected();
+    app.setDraft(CID, 'a new thought');
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought'));
+    const editing = app.editAndResend('u1', 'hi, said better');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought');
+    socket().receive({ type: 'ack', id: socket().framesOf('send')[0]!.id, conversationId: CID, userMessageId: 'u1b', messageId: 'a1b' });
+    await editing;
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought');
+  });
+
   it('cancelling a queued message puts its text back', async () => {
     const { app, socket, thread } = await connected();
     socket().cut();

@@ -284,11 +284,10 @@ export class ConversationThread {
     const model = this.deps.model?.();
     const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey, ...(model ? { model } : {}) };
     if (draftKey) this.deps.drafts.hold(draftKey, content);
-    else this.deps.drafts.holdEdit(this.id, content);
     this.ensure();
     this.update((t) => addPending(t, q.clientMessageId, parentMessageId ?? '', content));
     if (!this.deps.connected()) {
-      this.update((t) => queueSend(t, q));
+      this.queue(q);
       return;
     }
     await this.deliver(q);
@@ -315,7 +314,7 @@ export class ConversationThread {
       return true;
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
-        this.update((t) => queueSend(t, q));
+        this.queue(q);
         // Usually the link is down and its return sends the queue; when it
         // still looks up (no ack in time, a proxy's 502), try again shortly.
         if (this.deps.connected()) this.retrySoon();
@@ -330,6 +329,19 @@ export class ConversationThread {
     } finally {
       this.setBusy(false);
     }
+  }
+
+  /**
+   * queue puts q in the queue. An edit's text (no composer of its own) is
+   * then kept in its conversation's composer storage until the server has
+   * it, as a composer's send is from the start: a reload meanwhile offers
+   * it there. Not before: the other tabs would show it in their composer
+   * for the moment of every send.
+   */
+  private queue(q: QueuedSend): void {
+    const queued = this.thread.queued.some((x) => x.clientMessageId === q.clientMessageId);
+    this.update((t) => queueSend(t, q));
+    if (!q.draftKey && !queued) this.deps.drafts.holdEdit(this.id, q.content);
   }
 
   /**

@@ -63,7 +63,7 @@ export class Drafts {
   }
 
   /**
-   * holdEdit keeps an edit's text in storage, after what the composer's
+   * holdEdit keeps a queued edit's text in storage, after what the composer's
    * storage holds, until the server has it (release): an edit has no
    * composer of its own to empty, and a reload or a closed tab before then
    * finds it again in its conversation's composer.
