@@ -223,6 +223,15 @@ describe('ChatView edit box when the shown branch changes elsewhere', () => {
     const box = mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea');
     expect(box?.value).toBe('Second, as I mean it');
     expect(document.activeElement).toBe(box);
+    // Cancelled, then opened again: a new edit, of the version shown.
+    act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-box button')].find((b) => b.textContent === 'Cancel')!.click());
+    act(() => mount.host.querySelector<HTMLButtonElement>('[data-message-id="q2b"] button[aria-label="Edit message"]')!.click());
+    expect(mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')?.value).toBe('Second, again');
+    const again = mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')!;
+    act(() => {
+      Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value')!.set!.call(again, 'Second, as I mean it');
+      again.dispatchEvent(new Event('input', { bubbles: true }));
+    });
     // Sent from there, it is a new version under the same parent.
     const edit = vi.spyOn(app, 'editAndResend').mockImplementation(async () => undefined);
     act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-box button')].find((b) => b.textContent === 'Send')!.click());

@@ -50,7 +50,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   // An edit box open under this message's parent (app.edits) opens again
   // here: another version shown in place of the one being edited (another
   // tab, an answer) would otherwise take what the user typed away with it.
-  const [reopened] = useState(() => (isUser ? app.edits.get(message.conversationId, message.parentId) : undefined));
+  const [reopened, setReopened] = useState(() => (isUser ? app.edits.get(message.conversationId, message.parentId) : undefined));
   const [editing, setEditing] = useState(!!reopened);
   const [copied, setCopied] = useState(false);
   const editButton = useRef<HTMLButtonElement>(null);
@@ -70,6 +70,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   }, []); // on mount only
   function openEdit() {
     app.edits.open(message.conversationId, message.parentId, message.content);
+    setReopened(undefined); // a new edit, of this version's text
     setEditing(true);
   }
   function switchVersion(dir: -1 | 1) {
