@@ -103,4 +103,27 @@ describe('AuthPage rate-limit countdown', () => {
     expect(button.disabled).toBe(false);
     expect(mount.host.querySelector('#auth-error')).toBeNull();
   });
+
+  it('drops the countdown when the other form is shown: its limit, and the error saying it, were the other form\'s', async () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    vi.spyOn(app, 'login').mockRejectedValue(new ApiError(429, 'rate_limited', 'Too many attempts', 30));
+    const render = (mode: 'login' | 'register') =>
+      act(() =>
+        mount.root.render(
+          <AppProvider value={app}>
+            <AuthPage mode={mode} />
+          </AppProvider>,
+        ),
+      );
+    render('login');
+    type('email', 'ada@example.com');
+    type('password', 'a long password 123');
+    const button = mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!;
+    await act(async () => button.click());
+    expect(button.textContent).toBe('Wait 30 seconds');
+    render('register');
+    expect(mount.host.querySelector('#auth-error')).toBeNull();
+    expect(button.disabled).toBe(false);
+    expect(button.textContent).toBe('Create account');
+  });
 });

@@ -52,6 +52,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   useEffect(() => {
     setError(null);
     setChecked(false);
+    setWaitUntil(0); // a wait was for the other form's limit, and its error just went
   }, [mode]);
 
   const emailError = checked ? emailProblem(email) : null;
