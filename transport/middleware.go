@@ -27,7 +27,8 @@ func RequestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 // requestLog assigns the request id and writes one JSON line per request
 // once it is done: id, user (when known), method, route, path (never the
 // query), status, duration, bytes, client IP and the error behind a 5xx.
-// Headers and bodies are never logged. A response aborted midway
+// Headers and bodies are never logged. The successful answers of the
+// probes (see probeRoutes) are logged at debug. A response aborted midway
 // (panic(http.ErrAbortHandler), which recovery lets through) gets its line
 // too, on its way out.
 func requestLog(logger *slog.Logger) gin.HandlerFunc {
@@ -47,11 +48,11 @@ func requestLog(logger *slog.Logger) gin.HandlerFunc {
 
 // logRequest writes the line of c's request.
 func logRequest(logger *slog.Logger, c *gin.Context, id string, start time.Time) {
-	status := c.Writer.Status()
+	status, route := c.Writer.Status(), routeOf(c)
 	attrs := []slog.Attr{
 		slog.String("request_id", id),
 		slog.String("method", c.Request.Method),
-		slog.String("route", routeOf(c)),
+		slog.String("route", route),
 		slog.String("path", c.Request.URL.Path),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
@@ -64,7 +65,17 @@ func logRequest(logger *slog.Logger, c *gin.Context, id string, start time.Time)
 	if err := c.Errors.Last(); err != nil {
 		attrs = append(attrs, slog.String("err", err.Err.Error()))
 	}
-	logger.LogAttrs(c.Request.Context(), levelOf(status), "http request", attrs...)
+	logger.LogAttrs(c.Request.Context(), levelOf(status, route), "http request", attrs...)
+}
+
+// probeRoutes are the routes that load balancers, uptime monitors and
+// Prometheus poll, every few seconds each, for as long as the server runs.
+// Their successful answers are logged at debug, not info: at info they
+// would be most of the log (two load balancers probing /readyz every 2 s
+// are 86,400 lines a day) and say nothing an operator acts on. Their
+// failures keep their level, and chatd_http_requests_total counts them all.
+var probeRoutes = map[string]bool{
+	"/healthz": true, "/readyz": true, "/api/healthz": true, "/api/readyz": true, "/metrics": true,
 }
 
 // Route names of requests no route pattern matched, in logs and metrics.
@@ -90,8 +101,11 @@ func routeOf(c *gin.Context) string {
 	return RouteUnmatched
 }
 
-func levelOf(status int) slog.Level {
+// levelOf is the level of the line of a request to route answered status.
+func levelOf(status int, route string) slog.Level {
 	switch {
+	case status < 400 && probeRoutes[route]:
+		return slog.LevelDebug
 	case status == http.StatusServiceUnavailable:
 		return slog.LevelWarn
 	case status >= 500:

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -154,7 +155,7 @@ func TestRequestLog(t *testing.T) {
 	if r.header.Get("X-Request-ID") != "trace-42" {
 		t.Fatalf("X-Request-ID echoed as %q", r.header.Get("X-Request-ID"))
 	}
-	r = e.do("GET", "/healthz", "", nil, "X-Request-ID", "bad id with spaces")
+	r = e.do("GET", "/api/auth/me", "", nil, "X-Request-ID", "bad id with spaces")
 	generated := r.header.Get("X-Request-ID")
 	if generated == "" || strings.Contains(generated, " ") {
 		t.Fatalf("generated id %q", generated)
@@ -328,7 +329,7 @@ func TestRequestLogRouteNames(t *testing.T) {
 		"/":                                    transport.RouteStatic,
 		"/assets/missing.js":                   transport.RouteStatic,
 		"/api/nope":                            transport.RouteUnmatched,
-		"/healthz":                             "/healthz",
+		"/api/auth/me":                         "/api/auth/me",
 	}
 	for path := range want {
 		e.do("GET", path, "", nil)
@@ -342,6 +343,60 @@ func TestRequestLogRouteNames(t *testing.T) {
 	for path, route := range want {
 		if got[path] != route {
 			t.Errorf("GET %s logged as route %q, want %q", path, got[path], route)
+		}
+	}
+}
+
+// TestProbeRequestsLoggedAtDebug: the successful answers of the routes
+// load balancers, monitors and Prometheus poll every few seconds are
+// logged at debug, so at the default level they do not fill the log; a
+// failed probe keeps its level, and every probe is still counted in
+// chatd_http_requests_total. Before, each poll was an info line.
+func TestProbeRequestsLoggedAtDebug(t *testing.T) {
+	t.Parallel()
+	debug := &syncBuffer{}
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+			if level == slog.LevelDebug {
+				o.Logger = slog.New(slog.NewJSONHandler(debug, &slog.HandlerOptions{Level: level}))
+			}
+		}})
+		logs := e.logs
+		if level == slog.LevelDebug {
+			logs = debug
+		}
+		for _, p := range []string{"/healthz", "/readyz", "/api/healthz", "/api/readyz", "/metrics"} {
+			if r := e.do("GET", p, "", nil); r.status != 200 {
+				t.Fatalf("GET %s: %d", p, r.status)
+			}
+		}
+		e.do("HEAD", "/readyz", "", nil)
+		logged := map[string]string{}
+		for _, l := range logs.lines(t) {
+			if l["msg"] == "http request" {
+				logged[l["method"].(string)+" "+l["path"].(string)] = l["level"].(string)
+			}
+		}
+		want := map[slog.Level]string{slog.LevelInfo: "", slog.LevelDebug: "DEBUG"}[level]
+		for _, key := range []string{"GET /healthz", "GET /readyz", "GET /api/healthz", "GET /api/readyz", "GET /metrics", "HEAD /readyz"} {
+			if logged[key] != want {
+				t.Errorf("with the log at %s, %s logged at %q, want %q", level, key, logged[key], want)
+			}
+		}
+		if level == slog.LevelInfo {
+			r := e.do("GET", "/metrics", "", nil)
+			if !strings.Contains(string(r.body), `chatd_http_requests_total{code="200",method="GET",route="/readyz"} 1`) {
+				t.Errorf("the probes are not counted:\n%s", r.body)
+			}
+			e.health.SetDraining()
+			e.do("GET", "/readyz", "", nil)
+			var failed bool
+			for _, l := range e.logs.lines(t) {
+				failed = failed || l["msg"] == "http request" && l["path"] == "/readyz" && l["level"] == "WARN"
+			}
+			if !failed {
+				t.Errorf("a failed probe was not logged at warn:\n%s", e.logs.String())
+			}
 		}
 	}
 }
