@@ -33,11 +33,13 @@ type MetricsOptions struct {
 	Gatherer prometheus.Gatherer
 }
 
-// httpMetrics counts requests and their durations by route.
+// httpMetrics counts requests, their durations and those being answered,
+// by route.
 type httpMetrics struct {
 	opts     MetricsOptions
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
 	handler  gin.HandlerFunc
 }
 
@@ -55,14 +57,21 @@ func newHTTPMetrics(opts MetricsOptions) (*httpMetrics, error) {
 	}, []string{"method", "route", "code"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "chatd_http_request_duration_seconds",
-		Help:    "Time to answer HTTP requests (for WebSocket and SSE: the connection's life), by method and route pattern.",
+		Help:    "Time to answer HTTP requests (for SSE streams: the stream's life; for /ws: the upgrade), by method and route pattern.",
 		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 60, 600},
+	}, []string{"method", "route"})
+	inFlight := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "chatd_http_requests_in_flight",
+		Help: "HTTP requests being answered, by method and route pattern: on the SSE routes (/api/events, messages, regenerate, stream), the open event streams.",
 	}, []string{"method", "route"})
 	var err error
 	if m.requests, err = register(opts.Registerer, requests); err != nil {
 		return nil, err
 	}
 	if m.duration, err = register(opts.Registerer, duration); err != nil {
+		return nil, err
+	}
+	if m.inFlight, err = register(opts.Registerer, inFlight); err != nil {
 		return nil, err
 	}
 	h := promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})
@@ -83,9 +92,18 @@ func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
 	return c, err
 }
 
-// observe records each request once it is done, an aborted one included.
+// observe records each request once it is done, an aborted one included,
+// and counts it in flight meanwhile. Only matched routes are counted in
+// flight: the route of an unmatched request is known only once answered
+// (RouteStatic or RouteUnmatched), and the gauge must move down under the
+// label it moved up under.
 func (m *httpMetrics) observe(c *gin.Context) {
 	defer m.record(c, time.Now())
+	if route := c.FullPath(); route != "" {
+		g := m.inFlight.WithLabelValues(methodLabel(c.Request.Method), route)
+		g.Inc()
+		defer g.Dec()
+	}
 	c.Next()
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -527,5 +528,53 @@ func TestUnnormalisedAPIPaths(t *testing.T) {
 	// The web client's own paths still get the page.
 	if r := e.do("GET", "//settings", "", nil); r.status != 200 || string(r.body) != "<html>app</html>" {
 		t.Fatalf("GET //settings: %d %q", r.status, r.body)
+	}
+}
+
+// TestMetricsInFlight: chatd_http_requests_in_flight counts the requests
+// being answered by route, as the open SSE streams are, and comes back
+// down when each ends, a panicking one included. Before, nothing counted
+// the open event streams.
+func TestMetricsInFlight(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	e := newEnv(t, envOptions{router: func(o *transport.RouterOptions) {
+		o.Register = func(r transport.Routes) {
+			r.API.GET("/hold", func(c *gin.Context) {
+				entered <- struct{}{}
+				<-release
+				c.String(200, "held")
+			})
+			r.API.GET("/boom", func(c *gin.Context) { panic("kaboom") })
+		}
+	}})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the server's Close, which waits for the held requests
+	const holding = `chatd_http_requests_in_flight{method="GET",route="/api/hold"} `
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get(e.srv.URL + "/api/hold")
+			if err == nil {
+				err = resp.Body.Close()
+			}
+			done <- err
+		}()
+		<-entered
+	}
+	expect(t, "panic", e.do("GET", "/api/boom", "", nil), 500, "internal")
+	if m := string(e.do("GET", "/metrics", "", nil).body); !strings.Contains(m, holding+"2\n") ||
+		!strings.Contains(m, `chatd_http_requests_in_flight{method="GET",route="/api/boom"} 0`) {
+		t.Fatalf("two requests held, one panicked:\n%s", m)
+	}
+	free()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := string(e.do("GET", "/metrics", "", nil).body); !strings.Contains(m, holding+"0\n") {
+		t.Fatalf("the held requests ended:\n%s", m)
 	}
 }
