@@ -269,8 +269,13 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errWS := a.ws.Shutdown(ctx)
 		a.stopHub()
 		<-a.hubDone
-		errWriter := a.writer.Close(ctx)
-		a.err = errors.Join(errHub, errWS, errWriter, a.accounts.Wait(ctx))
+		// The grace may be spent waiting for answers whose last writes the
+		// store holds up: those writes get their own bound, as in a
+		// cluster's drain, rather than being abandoned with the grace.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWritesTimeout)
+		defer cancel()
+		errWriter := a.writer.Close(fctx)
+		a.err = errors.Join(errHub, errWS, errWriter, a.accounts.Wait(fctx))
 	})
 	return a.err
 }
