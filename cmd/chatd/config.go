@@ -59,6 +59,7 @@ type Config struct {
 	TrustedProxies  []string       // CHATD_TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For is believed
 	Registration    bool           // CHATD_REGISTRATION: "open" (default) or "closed"
 	ShutdownGrace   time.Duration  // CHATD_SHUTDOWN_GRACE, default 15s
+	ShutdownDelay   time.Duration  // CHATD_SHUTDOWN_DELAY: /readyz 503 while still serving, before the shutdown; default 0
 	StaticDir       string         // CHATD_STATIC_DIR: serve the front end from this directory
 	MetricsToken    string         // CHATD_METRICS_TOKEN
 	MetricsAllow    []netip.Prefix // CHATD_METRICS_ALLOW, default loopback
@@ -220,6 +221,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		TrustedProxies:  r.list("CHATD_TRUSTED_PROXIES", ""),
 		Registration:    r.oneOf("CHATD_REGISTRATION", "open", "open", "closed") == "open",
 		ShutdownGrace:   r.duration("CHATD_SHUTDOWN_GRACE", 15*time.Second, time.Second, 10*time.Minute),
+		ShutdownDelay:   r.duration("CHATD_SHUTDOWN_DELAY", 0, 0, time.Minute),
 		StaticDir:       r.str("CHATD_STATIC_DIR", ""),
 		MetricsToken:    strings.TrimSpace(getenv("CHATD_METRICS_TOKEN")),
 		BodyLimit:       r.size("CHATD_BODY_LIMIT", 1<<20, 1<<10, 64<<20),

@@ -308,11 +308,7 @@ func serve(ctx context.Context, cfg Config, ln net.Listener, a *app.App, logger 
 		ready(ln.Addr())
 	}
 
-	var serveErr error
-	select {
-	case serveErr = <-served:
-	case <-ctx.Done():
-	}
+	serveErr := waitForStop(ctx, cfg, served, a, logger)
 	logger.Info("shutting down", slog.String("grace", cfg.ShutdownGrace.String()))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
@@ -335,6 +331,32 @@ func serve(ctx context.Context, cfg Config, ln net.Listener, a *app.App, logger 
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// waitForStop returns when ctx ends (a signal) or the server failed (its
+// error). After a signal, with CHATD_SHUTDOWN_DELAY, /readyz answers 503
+// for that long while requests and connections are still served, so a
+// load balancer that polls it moves traffic away before the listener
+// closes; a server that fails meanwhile ends the wait.
+func waitForStop(ctx context.Context, cfg Config, served <-chan error, a *app.App, logger *slog.Logger) error {
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	if cfg.ShutdownDelay <= 0 {
+		return nil
+	}
+	a.SetNotReady()
+	logger.Info("not ready: still serving before the shutdown", slog.String("delay", cfg.ShutdownDelay.String()))
+	t := time.NewTimer(cfg.ShutdownDelay)
+	defer t.Stop()
+	select {
+	case err := <-served:
+		return err
+	case <-t.C:
+		return nil
+	}
 }
 
 func closeStore(s persistence.Store, logger *slog.Logger) {

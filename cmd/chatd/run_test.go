@@ -476,6 +476,41 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownDelay: with CHATD_SHUTDOWN_DELAY, a signal first turns
+// /readyz 503 while the server still accepts connections and answers, so
+// a load balancer polling /readyz moves traffic away before the listener
+// closes; then the shutdown runs as usual. Before, /readyz turned 503 only
+// as the listener closed, so no new connection could ever see it.
+func TestShutdownDelay(t *testing.T) {
+	t.Parallel()
+	s := start(t, testEnv(t.TempDir(), "CHATD_SHUTDOWN_DELAY", "3s"))
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	waitFor(t, func() bool {
+		return strings.Contains(s.logs.String(), `"msg":"not ready: still serving before the shutdown"`) ||
+			strings.Contains(s.logs.String(), `"msg":"shutting down"`)
+	})
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // a new connection each
+	res, err := client.Get(s.url + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz during the delay: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz during the delay: %d", res.StatusCode)
+	}
+	if res, err = client.Get(s.url + "/healthz"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("healthz during the delay: %v %v", res, err)
+	}
+	res.Body.Close()
+	if err := <-stopped; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if _, err := client.Get(s.url + "/healthz"); err == nil {
+		t.Fatal("still accepting connections after run returned")
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(testTimeout)

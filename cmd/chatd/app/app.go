@@ -244,6 +244,11 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Hub is the live hub (for tests and diagnostics).
 func (a *App) Hub() *hub.Hub { return a.hub }
 
+// SetNotReady makes /readyz answer 503 from now on while everything else
+// is served as before: a load balancer polling it stops sending requests
+// here before Shutdown closes the listener.
+func (a *App) SetNotReady() { a.health.SetDraining() }
+
 // Shutdown ends the live channel in order: /readyz turns 503; running
 // answers end as interrupted, their text stored and their done frames
 // queued; SSE streams and WebSockets send what is queued and close (1001);
