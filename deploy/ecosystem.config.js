@@ -23,7 +23,7 @@
 // drains for CHATD_SHUTDOWN_GRACE (15 s by default), then may spend up to
 // about 25 s on final writes. kill_timeout is the grace + 30 s, so pm2
 // never SIGKILLs a server that is still finishing answers: raise it with
-// the grace.
+// the grace (and by CHATD_SHUTDOWN_DELAY when set).
 'use strict';
 
 const fs = require('node:fs');
