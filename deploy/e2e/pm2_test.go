@@ -237,10 +237,21 @@ func checkLogrotate(t *testing.T, ctx context.Context, logDir, health string) {
 	if got := gunzip(t, rotated[0]); len(before) == 0 || !bytes.HasPrefix(got, before) {
 		t.Errorf("%s (%d bytes) does not hold the %d bytes logged before the rotation", rotated[0], len(got), len(before))
 	}
-	// pm2 goes on writing at the start of the truncated file.
+	// pm2 goes on writing at the start of the truncated file. A successful
+	// health check is logged at debug, so a request logged at info (a
+	// sign-in check without a token: 401) makes the line.
 	if err := waitOK(ctx, http.DefaultClient, health, nil); err != nil {
 		t.Fatal(err)
 	}
+	me, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(health, "/healthz")+"/api/auth/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(me)
+	if err != nil {
+		t.Fatalf("GET /api/auth/me: %v", err)
+	}
+	res.Body.Close()
 	out := filepath.Join(logDir, "chatd.out.log")
 	for {
 		b, _ := os.ReadFile(out)
