@@ -66,17 +66,7 @@ func TestAbandonedSignUpCounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := gin.New()
-			a.Routes(r.Group("/api"))
-			signUp := func(ctx context.Context, email string) int {
-				body := `{"email":"` + email + `","password":"12345678","name":"N"}`
-				req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/auth/register", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.RemoteAddr = "192.0.2.7:40000"
-				rec := httptest.NewRecorder()
-				r.ServeHTTP(rec, req)
-				return rec.Code
-			}
+			signUp := signUpFrom(a, "192.0.2.7:40000")
 			for i := range limit {
 				ctx, cancel := context.WithCancel(t.Context())
 				done := make(chan int, 1)
@@ -198,17 +188,7 @@ func TestSignUpLeftWaitingToHashGivesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := gin.New()
-	a.Routes(r.Group("/api"))
-	signUp := func(ctx context.Context, email string) int {
-		body := `{"email":"` + email + `","password":"12345678","name":"N"}`
-		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/auth/register", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.RemoteAddr = "192.0.2.8:40000"
-		rec := httptest.NewRecorder()
-		r.ServeHTTP(rec, req)
-		return rec.Code
-	}
+	signUp := signUpFrom(a, "192.0.2.8:40000")
 	for range cap(a.passwords.slots) { // every slot busy
 		a.passwords.slots <- struct{}{}
 	}
@@ -242,5 +222,22 @@ func TestChecksBoundAllowsTheFailures(t *testing.T) {
 	}
 	if status, _, _ := e.post("/api/auth/login", map[string]string{"email": "ada@example.com", "password": "a wrong password"}); status != http.StatusTooManyRequests {
 		t.Fatalf("the login past the failures limit answered %d, want 429", status)
+	}
+}
+
+// signUpFrom serves a's routes directly and returns a function that signs
+// up email from the client address addr with ctx as the request's context
+// (cancelled: a client that left), answering the status.
+func signUpFrom(a *Accounts, addr string) func(ctx context.Context, email string) int {
+	r := gin.New()
+	a.Routes(r.Group("/api"))
+	return func(ctx context.Context, email string) int {
+		body := `{"email":"` + email + `","password":"12345678","name":"N"}`
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/auth/register", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		return rec.Code
 	}
 }

@@ -23,6 +23,18 @@ function press(name: string) {
   act(() => [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === name)!.click());
 }
 
+
+/** openAccountDialog shows the sidebar of app and opens its Account dialog. */
+function openAccountDialog(app: ChatApp): void {
+  act(() =>
+    mount.root.render(
+      <AppProvider value={app}>
+        <Sidebar open onClose={() => undefined} />
+      </AppProvider>,
+    ),
+  );
+  act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Account"]')!.click());
+}
 describe('AccountDialog closed while its request is on its way', () => {
   it.each([
     ['a password change', 'changePassword', { field: 'currentPassword', text: 'The current password is wrong.' }, 'Password not changed: The current password is wrong.'],
@@ -31,14 +43,7 @@ describe('AccountDialog closed while its request is on its way', () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
     let answer: (r: unknown) => void = () => undefined;
     vi.spyOn(app, action).mockImplementation(() => new Promise((resolve) => (answer = resolve as (r: unknown) => void)) as never);
-    act(() =>
-      mount.root.render(
-        <AppProvider value={app}>
-          <Sidebar open onClose={() => undefined} />
-        </AppProvider>,
-      ),
-    );
-    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Account"]')!.click());
+    openAccountDialog(app);
     if (action === 'changePassword') {
       type('Current password', 'old password 123');
       type('New password', 'a new long password 456');
@@ -64,14 +69,7 @@ describe('AccountDialog refused for too many attempts', () => {
     try {
       const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
       vi.spyOn(app, action).mockResolvedValue(refusal as never);
-      act(() =>
-        mount.root.render(
-          <AppProvider value={app}>
-            <Sidebar open onClose={() => undefined} />
-          </AppProvider>,
-        ),
-      );
-      act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Account"]')!.click());
+      openAccountDialog(app);
       if (action === 'changePassword') {
         type('Current password', 'old password 123');
         type('New password', 'a new long password 456');
