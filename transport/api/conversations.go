@@ -208,7 +208,8 @@ func (h *Conversations) create(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
-	if err := f.validate(c.Request.Context(), h.catalog); err != nil {
+	w, err := f.validate(c.Request.Context(), h.catalog)
+	if err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
@@ -221,24 +222,24 @@ func (h *Conversations) create(c *gin.Context) {
 		return
 	}
 	conv := persistence.Conversation{OwnerID: ownerID(c), ClientID: f.ClientID}
-	if f.Title != nil {
-		conv.Title = *f.Title
+	if w.Title != nil {
+		conv.Title = *w.Title
 	}
-	if f.Model != nil {
-		conv.Model = *f.Model
+	if w.Model != nil {
+		conv.Model = *w.Model
 	}
 	if conv.Model == "" {
 		conv.Model = h.defaultModel(c.Request.Context())
 	}
-	if f.SystemPrompt != nil {
-		conv.SystemPrompt = *f.SystemPrompt
+	if w.SystemPrompt != nil {
+		conv.SystemPrompt = *w.SystemPrompt
 	}
-	if err := checkParams(c.Request.Context(), h.catalog, conv.Model, f.Params); err != nil {
+	if err := checkParams(c.Request.Context(), h.catalog, conv.Model, w.Params); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
-	if !f.Params.IsZero() {
-		conv.Params = f.Params
+	if !w.Params.IsZero() {
+		conv.Params = w.Params
 	}
 	spent, r := h.creations.SpendConversation(ownerID(c))
 	if r != nil {

@@ -338,3 +338,36 @@ func (f *failingCreates) CreateConversation(ctx context.Context, c *persistence.
 	}
 	return f.ConversationStore.CreateConversation(ctx, c)
 }
+
+// TestWrongTypeNamesTheField: a value of the wrong JSON type is refused
+// 400 invalid_field naming the field as the API spells it, alike in a
+// creation and a change. Before, a creation named it with the Go struct
+// its fields were embedded from: "fields.params.maxTokens".
+func TestWrongTypeNamesTheField(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	u := e.user(t)
+	conv := e.send(t, http.MethodPost, u, "/api/conversations", `{}`).conv
+	for _, tc := range []struct{ body, field string }{
+		{`{"title":5}`, "title"},
+		{`{"model":["demo"]}`, "model"},
+		{`{"systemPrompt":{}}`, "systemPrompt"},
+		{`{"params":[]}`, "params"},
+		{`{"params":{"maxTokens":1.5}}`, "params.maxTokens"},
+		{`{"params":{"temperature":"hot"}}`, "params.temperature"},
+		{`{"params":{"stop":"END"}}`, "params.stop"},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			create := e.send(t, http.MethodPost, u, "/api/conversations", tc.body)
+			change := e.send(t, http.MethodPatch, u, "/api/conversations/"+conv.ID, tc.body)
+			for _, a := range []createAnswer{create, change} {
+				if a.status != http.StatusBadRequest || a.code != "invalid_field" || !strings.HasPrefix(a.msg, tc.field+": ") {
+					t.Fatalf("answer %+v, want 400 invalid_field whose message starts with %q", a, tc.field+": ")
+				}
+			}
+		})
+	}
+	if n := len(e.stored(t, u)); n != 1 {
+		t.Fatalf("%d conversations stored, want 1", n)
+	}
+}

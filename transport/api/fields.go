@@ -57,21 +57,29 @@ func (f *fields) validate(ctx context.Context, catalog llm.Catalog) error {
 }
 
 // createFields are the body of POST /api/conversations: the writable
-// fields and the creation's idempotency key.
+// fields and the creation's idempotency key. The writable fields are
+// spelled out rather than embedded: json names a field of an embedded
+// struct by its Go type too, so a value of the wrong type was refused as
+// "fields.title: must be a string", naming no field of the API.
 type createFields struct {
-	fields
+	Title        *string             `json:"title"`
+	Model        *string             `json:"model"`
+	SystemPrompt *string             `json:"systemPrompt"`
+	Params       *persistence.Params `json:"params"`
 	// ClientID, when not empty, makes the creation idempotent: the
 	// user's conversation created with it is answered instead of a new one.
 	ClientID string `json:"clientId"`
 }
 
-// validate checks the fields and the key (at most MaxClientIDChars, no
-// control characters).
-func (f *createFields) validate(ctx context.Context, catalog llm.Catalog) error {
+// validate checks the key (at most MaxClientIDChars, no control
+// characters) and the writable fields, which it returns normalised.
+func (f *createFields) validate(ctx context.Context, catalog llm.Catalog) (fields, error) {
+	w := fields{Title: f.Title, Model: f.Model, SystemPrompt: f.SystemPrompt, Params: f.Params}
 	if err := checkText("clientId", f.ClientID, MaxClientIDChars, false); err != nil {
-		return err
+		return w, err
 	}
-	return f.fields.validate(ctx, catalog)
+	err := w.validate(ctx, catalog)
+	return w, err
 }
 
 func (f *fields) empty() bool {
