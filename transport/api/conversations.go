@@ -63,7 +63,8 @@ type ConversationOptions struct {
 	// instead of holding it, and its connection, for as long as the store
 	// hangs. It defaults to DefaultRequestTimeout. An export, which
 	// streams a conversation of any length to a reader of any speed, is
-	// bounded by the response's write timeout instead.
+	// bounded by it in each of its waits on the store instead (the
+	// writes by the response's write timeout).
 	RequestTimeout time.Duration
 }
 

@@ -32,8 +32,10 @@ type jsonExport struct {
 // (everything but their text) is read first; each text is then read and
 // written in pieces, so an export holds at most one piece of text
 // (persistence.ContentPieceBytes) at a time, however large the
-// conversation. An error before the first bytes reach the client is an
-// ordinary JSON error; after, it aborts the download (and is logged).
+// conversation. Each wait on the store is bounded by the request timeout
+// (storeWatch), the writes by the response's write timeout. An error
+// before the first bytes reach the client is an ordinary JSON error;
+// after, it aborts the download (and is logged).
 func (h *Conversations) export(c *gin.Context) {
 	format := c.DefaultQuery("format", "markdown")
 	if format != "markdown" && format != "json" {
@@ -44,14 +46,19 @@ func (h *Conversations) export(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx, owner := c.Request.Context(), ownerID(c)
-	conv, ok := h.load(ctx, c, owner, id)
-	if !ok {
+	watch := newStoreWatch(c.Request.Context(), h.timeout)
+	defer watch.stop()
+	ctx, owner := watch.ctx, ownerID(c)
+	watch.waiting()
+	conv, err := h.store.Conversation(ctx, owner, id)
+	if err != nil {
+		httperr.AbortError(c, storeError(watch.err(err), "load conversation "+id))
 		return
 	}
 	msgs, err := h.store.MessageOutline(ctx, owner, id)
+	watch.writing()
 	if err != nil {
-		httperr.AbortError(c, storeError(err, "load messages of "+id))
+		httperr.AbortError(c, storeError(watch.err(err), "load messages of "+id))
 		return
 	}
 	ctype, ext := "text/markdown; charset=utf-8", "md"
@@ -65,7 +72,13 @@ func (h *Conversations) export(c *gin.Context) {
 	c.Status(http.StatusOK)
 	w := bufio.NewWriterSize(c.Writer, 32<<10)
 	text := func(m *persistence.Message, fn func(string) error) error {
-		return h.store.ReadContent(ctx, owner, m.ID, fn)
+		watch.waiting()
+		defer watch.writing()
+		return h.store.ReadContent(ctx, owner, m.ID, func(piece string) error {
+			watch.writing()
+			defer watch.waiting()
+			return fn(piece)
+		})
 	}
 	now := time.Now().UTC()
 	if format == "json" {
@@ -77,7 +90,7 @@ func (h *Conversations) export(c *gin.Context) {
 		err = w.Flush()
 	}
 	if err != nil {
-		h.exportFailed(c, id, err)
+		h.exportFailed(c, id, watch.err(err))
 	}
 }
 

@@ -9,9 +9,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"chatd/persistence"
 	"chatd/persistence/sqlite"
 	"chatd/transport/api"
 	"chatd/transport/auth"
@@ -94,4 +96,97 @@ func cutServer(t *testing.T, store api.ConversationStore) *httptest.Server {
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// stallStore stops answering at one point of an export: every call there
+// waits for its context to end, as a store on a stalled disk or in a
+// database failover does.
+type stallStore struct {
+	*sqlite.Store
+	at      string // "conversation", "outline", or "text" (of stallID, after its first piece)
+	stallID string
+}
+
+func (s stallStore) Conversation(ctx context.Context, owner, id string) (persistence.Conversation, error) {
+	if s.at == "conversation" {
+		<-ctx.Done()
+		return persistence.Conversation{}, ctx.Err()
+	}
+	return s.Store.Conversation(ctx, owner, id)
+}
+
+func (s stallStore) MessageOutline(ctx context.Context, owner, id string) ([]persistence.Message, error) {
+	if s.at == "outline" {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Store.MessageOutline(ctx, owner, id)
+}
+
+func (s stallStore) ReadContent(ctx context.Context, owner, id string, fn func(string) error) error {
+	if s.at != "text" || id != s.stallID {
+		return s.Store.ReadContent(ctx, owner, id, fn)
+	}
+	if err := fn("the first piece "); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestExportStoreWaitsBounded: an export whose store stops answering
+// gives up after the request timeout: 503 unavailable with Retry-After
+// before any byte was sent, an aborted download after. Before, the export
+// (left out of the request timeout, as it streams for as long as its
+// reader takes it) waited for as long as the store hung, holding its
+// connection: here until the client gave up.
+func TestExportStoreWaitsBounded(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	c, ids := e.conversation(t, owner, "first question", strings.Repeat("a long first answer ", 4000), "second question", "stalled answer")
+	for _, tc := range []struct {
+		name, at, stallID string
+		sent              bool
+	}{
+		{"the conversation", "conversation", "", false},
+		{"the outline", "outline", "", false},
+		{"the first text, between its pieces", "text", ids[0], false},
+		{"the last text, after bytes were sent", "text", ids[3], true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			gin.SetMode(gin.TestMode)
+			r := gin.New()
+			authed := r.Group("/api", func(c *gin.Context) { auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")}) })
+			api.NewConversations(stallStore{Store: e.store, at: tc.at, stallID: tc.stallID},
+				api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: 50 * time.Millisecond}).Routes(authed)
+			srv := httptest.NewServer(r)
+			t.Cleanup(srv.Close)
+			// The client's own bound only keeps the old behaviour from hanging the test.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/conversations/"+c.ID+"/export?format=json", nil)
+			req.Header.Set("X-User", owner)
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatalf("export on a stalled store: %v", err)
+			}
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			if ctx.Err() != nil {
+				t.Fatal("the export waited for as long as the store hung")
+			}
+			if !tc.sent {
+				if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" ||
+					!strings.Contains(string(body), `"code":"unavailable"`) || err != nil {
+					t.Fatalf("%d %s (Retry-After %q, %v), want 503 unavailable with Retry-After", res.StatusCode, body, res.Header.Get("Retry-After"), err)
+				}
+				return
+			}
+			if res.StatusCode != http.StatusOK || err == nil || !strings.Contains(string(body), "a long first answer") {
+				t.Fatalf("%d, %d bytes, read error %v: want the first bytes, then an aborted download", res.StatusCode, len(body), err)
+			}
+		})
+	}
 }
