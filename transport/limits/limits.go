@@ -106,16 +106,17 @@ type Options struct {
 	// (POST /api/conversations and sends without a conversation), with a
 	// burst of as many; it defaults to 10.
 	ConversationsPerMinute int
-	// RefusedSendsPerMinute bounds, per user and per process, the sends and
-	// regenerates the hub refuses (generation_running, not_found, ...) that
-	// give their send back (Spent.GiveOn); past it a refused one keeps its
-	// send spent, so refusals, each of which may cost the hub a store read,
+	// RefusedSendsPerMinute bounds, per user, the sends and regenerates
+	// the hub refuses (generation_running, not_found, ...) that give their
+	// send back (Spent.GiveOn); past it a refused one keeps its send
+	// spent, so refusals, each of which may cost the hub a store read,
 	// stay bounded by both budgets together. It defaults to SendsPerMinute.
 	RefusedSendsPerMinute int
 
-	// Shared, when set, also holds MaxConns and SendsPerMinute for each
-	// user across every instance of a cluster (see Shared); nil keeps them
-	// per process.
+	// Shared, when set, also holds MaxConns, SendsPerMinute,
+	// ConversationsPerMinute and RefusedSendsPerMinute for each user
+	// across every instance of a cluster (see Shared); nil keeps them per
+	// process.
 	Shared Shared
 	// SharedTimeout bounds one call to Shared; it defaults to
 	// DefaultSharedTimeout.
@@ -132,8 +133,9 @@ func New(opts Options) *Users {
 	l := newUsers(orDefault(opts.MaxConns, 20), orDefault(opts.FramesPerMinute, 300), orDefault(opts.SendsPerMinute, 30))
 	n := orDefault(opts.ConversationsPerMinute, 10)
 	l.convs = rate{perSecond: float64(n) / 60, burst: float64(n)}
-	l.refused = perMinute(orDefault(opts.RefusedSendsPerMinute, orDefault(opts.SendsPerMinute, 30)))
-	l.shared = newSharedLimits(opts, orDefault(opts.SendsPerMinute, 30), n)
+	refused := orDefault(opts.RefusedSendsPerMinute, orDefault(opts.SendsPerMinute, 30))
+	l.refused = perMinute(refused)
+	l.shared = newSharedLimits(opts, orDefault(opts.SendsPerMinute, 30), n, refused)
 	l.sending.OnWait = opts.OnSendWait
 	return l
 }

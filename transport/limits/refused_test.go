@@ -59,3 +59,62 @@ func TestRefusedSendsKeepTheirSendPastTheirBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedSendsHeldByTheCluster: with a Shared backend the user's
+// refused sends that give their send back are counted for the cluster as
+// a whole, not per instance: refusals alternating between two instances
+// give back as many sends as the cluster's budget holds, and the rest
+// keep theirs. A refused send the cluster refuses leaves this process's
+// budget as it was; an unreachable cluster leaves the process's budget
+// alone in charge. Before, each instance gave back up to its own budget.
+func TestRefusedSendsHeldByTheCluster(t *testing.T) {
+	t.Parallel()
+	refused := protocol.Errorf(protocol.CodeGenerationRunning, "busy")
+	c := &cluster{conns: map[string]int{}, sends: map[string]int{"u": 100}, convs: map[string]int{},
+		refused: map[string]int{"u": 2}}
+	// A burst of 100 sends and of 2 refused sends on each instance.
+	opts := Options{SendsPerMinute: 400, RefusedSendsPerMinute: 8, Shared: c}
+	a, b := New(opts), New(opts)
+	refuse := func(l *Users, n int) {
+		t.Helper()
+		for range n {
+			spent, r := l.SpendSend("u", false)
+			if r != nil {
+				t.Fatalf("send refused: %v", r.Err)
+			}
+			_ = spent.GiveOn(refused)
+		}
+	}
+	sendsLeft := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.sends["u"]
+	}
+	refuse(a, 1)
+	refuse(b, 1)
+	if n := sendsLeft(); n != 100 {
+		t.Fatalf("%d sends left after two refusals within the cluster's budget, want 100", n)
+	}
+	refuse(a, 1)
+	refuse(b, 1)
+	if n := sendsLeft(); n != 98 {
+		t.Fatalf("%d sends left after two refusals past the cluster's budget, want 98: each instance gave back up to its own", n)
+	}
+	// The cluster refused a's second: a's own budget still holds the
+	// second of its burst.
+	c.mu.Lock()
+	c.refused["u"] = 10
+	c.mu.Unlock()
+	refuse(a, 1)
+	if n := sendsLeft(); n != 98 {
+		t.Fatalf("%d sends left, want 98: a refusal by the cluster used up the instance's own", n)
+	}
+	// Unreachable, the cluster leaves the instance's own budget in charge.
+	c.mu.Lock()
+	c.down = true
+	c.mu.Unlock()
+	refuse(b, 3)
+	if !b.takeRefusedLocal("v") || b.takeRefusedLocal("u") {
+		t.Fatal("with the cluster unreachable, the instance's own refused sends did not hold")
+	}
+}

@@ -53,6 +53,10 @@ const DefaultSharedTimeout = 2 * time.Second
 // BudgetConversations names the budget of new conversations.
 const BudgetConversations = "conversations"
 
+// BudgetRefusedSends names the budget of refused sends that give their
+// send back (Options.RefusedSendsPerMinute).
+const BudgetRefusedSends = "refused-sends"
+
 // TakeBudget calls b with a timeout; when b cannot be reached it lets the
 // request through (the per-process budget still holds) and logs. A nil b
 // lets every request through.
@@ -85,15 +89,16 @@ type sharedLimits struct {
 	timeout                time.Duration
 	sendsPerMinute         int
 	conversationsPerMinute int
+	refusedPerMinute       int
 	log                    *slog.Logger
 }
 
-func newSharedLimits(opts Options, sendsPerMinute, conversationsPerMinute int) *sharedLimits {
+func newSharedLimits(opts Options, sendsPerMinute, conversationsPerMinute, refusedPerMinute int) *sharedLimits {
 	if opts.Shared == nil {
 		return nil
 	}
 	sl := &sharedLimits{s: opts.Shared, timeout: opts.SharedTimeout, sendsPerMinute: sendsPerMinute,
-		conversationsPerMinute: conversationsPerMinute, log: opts.Logger}
+		conversationsPerMinute: conversationsPerMinute, refusedPerMinute: refusedPerMinute, log: opts.Logger}
 	if sl.timeout <= 0 {
 		sl.timeout = DefaultSharedTimeout
 	}
@@ -175,4 +180,14 @@ func (sl *sharedLimits) giveConversation(userID string) {
 	_ = sl.call("give back a cluster-wide budget", func(ctx context.Context) error {
 		return sl.s.GiveBudget(ctx, BudgetConversations, userID, sl.conversationsPerMinute)
 	}, slog.String("budget", BudgetConversations))
+}
+
+// takeRefused spends one of the user's refused sends on the cluster; an
+// unreachable cluster lets it through (this process's budget still holds).
+func (sl *sharedLimits) takeRefused(userID string) bool {
+	if sl == nil {
+		return true
+	}
+	_, ok := TakeBudget(sl.s, sl.timeout, sl.log, BudgetRefusedSends, userID, sl.refusedPerMinute)
+	return ok
 }

@@ -17,8 +17,10 @@ type cluster struct {
 	conns map[string]int
 	sends map[string]int // sends left
 	convs map[string]int // new conversations left
-	down  bool
-	calls int
+	// refused is the refused sends left; nil: no bound.
+	refused map[string]int
+	down    bool
+	calls   int
 }
 
 func (c *cluster) AcquireConn(_ context.Context, user string, max int) (bool, error) {
@@ -78,11 +80,25 @@ func (c *cluster) GiveBudget(_ context.Context, budget, user string, _ int) erro
 	if c.down {
 		return errors.New("bus down")
 	}
-	if budget != BudgetConversations {
-		return errors.New("unknown budget " + budget)
+	left, err := c.budget(budget)
+	if err != nil {
+		return err
 	}
-	c.convs[user]++
+	if left != nil {
+		left[user]++
+	}
 	return nil
+}
+
+// budget is the map of what is left of the named budget (nil: no bound).
+func (c *cluster) budget(name string) (map[string]int, error) {
+	switch name {
+	case BudgetConversations:
+		return c.convs, nil
+	case BudgetRefusedSends:
+		return c.refused, nil
+	}
+	return nil, errors.New("unknown budget " + name)
 }
 
 func (c *cluster) TakeBudget(_ context.Context, budget, user string, _ int) (time.Duration, bool, error) {
@@ -92,13 +108,16 @@ func (c *cluster) TakeBudget(_ context.Context, budget, user string, _ int) (tim
 	if c.down {
 		return 0, false, errors.New("bus down")
 	}
-	if budget != BudgetConversations {
-		return 0, false, errors.New("unknown budget " + budget)
-	}
-	if c.convs[user] == 0 {
+	left, err := c.budget(budget)
+	switch {
+	case err != nil:
+		return 0, false, err
+	case left == nil:
+		return 0, true, nil
+	case left[user] == 0:
 		return 7 * time.Second, false, nil
 	}
-	c.convs[user]--
+	left[user]--
 	return 0, true, nil
 }
 

@@ -130,7 +130,8 @@ func (s Spent) Give() {
 // request that spent it, is not nil, so no answer started: always when the
 // server failed it (internal, unavailable, out of time), and when the hub
 // refused it (generation_running, not_found, an invalid field) while the
-// user's refused sends per minute (Options.RefusedSendsPerMinute) last;
+// user's refused sends per minute (Options.RefusedSendsPerMinute, of this
+// process and of the cluster with Options.Shared) last;
 // past them a refusal keeps its send spent (a new conversation it spent is
 // still given back). It returns err.
 func (s Spent) GiveOn(err error) error {
@@ -154,12 +155,32 @@ func hubRefused(err error) bool {
 	return errors.As(err, &pe) && pe.Code != protocol.CodeInternal && pe.Code != protocol.CodeUnavailable
 }
 
-// takeRefused spends one of the user's refused sends in this process.
+// takeRefused spends one of the user's refused sends, of this process
+// and of the cluster with Options.Shared: one the cluster refuses gives
+// this process's back.
 func (l *Users) takeRefused(userID string) bool {
+	if !l.takeRefusedLocal(userID) {
+		return false
+	}
+	if !l.shared.takeRefused(userID) {
+		l.giveRefusedLocal(userID)
+		return false
+	}
+	return true
+}
+
+func (l *Users) takeRefusedLocal(userID string) bool {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.state(userID).refused.take(l.refused, now)
+}
+
+func (l *Users) giveRefusedLocal(userID string) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state(userID).refused.give(l.refused, now)
 }
 
 // takeLocal spends want in this process, all or nothing, under one lock:
