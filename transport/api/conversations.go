@@ -185,8 +185,11 @@ func listQuery(c *gin.Context) (persistence.ListQuery, error) {
 	if len(q.Cursor) > MaxCursorBytes {
 		return q, httperr.BadRequest("invalid cursor")
 	}
-	if !utf8.ValidString(q.Search) || utf8.RuneCountInString(q.Search) > MaxQueryChars {
-		return q, httperr.InvalidField("q", "must be at most 200 characters")
+	if !utf8.ValidString(q.Search) {
+		return q, httperr.InvalidField("q", "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(q.Search); n > MaxQueryChars {
+		return q, httperr.InvalidField("q", fmt.Sprintf("must be at most %d characters (got %d)", MaxQueryChars, n))
 	}
 	return q, nil
 }

@@ -380,3 +380,25 @@ func TestCreateForDeletedAccount(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchQueryRefused: a search query that is not UTF-8 is refused
+// saying so, where it was told it must be at most 200 characters (which
+// it was), and a long one is told its length; neither spends a search.
+func TestSearchQueryRefused(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{SearchesPerMinute: 1})
+	u := e.user(t)
+	for _, tc := range []struct{ q, msg string }{
+		{"%ff", `"q: must be valid UTF-8"`},
+		{"ab%c3", `"q: must be valid UTF-8"`},
+		{strings.Repeat("é", api.MaxQueryChars+1), `"q: must be at most 200 characters (got 201)"`},
+	} {
+		res, body := e.get(t, u, "/api/conversations?q="+tc.q)
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"invalid_field"`) || !strings.Contains(string(body), tc.msg) {
+			t.Fatalf("q=%.20s: %d %s, want 400 invalid_field %s", tc.q, res.StatusCode, body, tc.msg)
+		}
+	}
+	if res, body := e.get(t, u, "/api/conversations?q="+strings.Repeat("é", api.MaxQueryChars)); res.StatusCode != http.StatusOK {
+		t.Fatalf("a query of 200 characters after refused ones: %d %s", res.StatusCode, body)
+	}
+}
