@@ -402,3 +402,40 @@ func TestSearchQueryRefused(t *testing.T) {
 		t.Fatalf("a query of 200 characters after refused ones: %d %s", res.StatusCode, body)
 	}
 }
+
+// TestSearchRateParallel: searches sent at once spend the user's budget
+// one by one: of a burst of 12 against a budget of 3, 3 are answered and
+// 9 refused 429 with Retry-After.
+func TestSearchRateParallel(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{SearchesPerMinute: 3})
+	user := e.user(t)
+	var mu sync.Mutex
+	count := map[int]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 12 {
+		wg.Go(func() {
+			<-start
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.srv.URL+"/api/conversations?q=word", nil)
+			req.Header.Set("X-User", user)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			if res.StatusCode == http.StatusTooManyRequests && res.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			mu.Lock()
+			count[res.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	if count[http.StatusOK] != 3 || count[http.StatusTooManyRequests] != 9 {
+		t.Fatalf("answers %v: want 3 x 200 and 9 x 429", count)
+	}
+}
