@@ -52,13 +52,16 @@ func writeDeadline(timeout time.Duration) gin.HandlerFunc {
 
 // liveStream reports whether the request is one of the live channel's
 // streams (docs/protocol.md): the WebSocket, the event streams, and sends
-// and regenerates that ask for an event stream.
+// and regenerates (POST) that ask for an event stream. A GET of
+// /api/conversations/:id/messages is the REST page of older messages,
+// whatever its Accept header says: its route pattern is the send's.
 func liveStream(c *gin.Context) bool {
 	switch c.FullPath() {
 	case "/ws", "/api/events", "/api/conversations/:id/stream":
 		return true
 	case "/api/conversations/:id/messages", "/api/conversations/:id/regenerate":
-		return sse.AcceptsEvents(c.Request) // as the SSE handler decides to stream
+		// as the SSE handler decides to stream
+		return c.Request.Method == http.MethodPost && sse.AcceptsEvents(c.Request)
 	}
 	return false
 }
