@@ -303,3 +303,60 @@ func TestModels(t *testing.T) {
 	}
 	expect(t, "models without token", e.do("GET", "/api/models", "", nil), 401, "unauthorized")
 }
+
+// TestOtherUsersIDsLikeUnknown: every conversation route answers a
+// conversation (or message) of another user exactly as one that does not
+// exist, byte for byte: status, body and headers (but Date and the
+// request id), whatever else the request holds (parameters to check, a
+// model, a page's before).
+func TestOtherUsersIDsLikeUnknown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	owner, intruder := e.register("Owner"), e.register("Intruder")
+	conv := e.createConversation(owner, "Private")
+	msg := e.insertMessage(owner, conv.ID, "", persistence.RoleUser, "secret words")
+	own := e.createConversation(intruder, "Mine")
+	ownMsg := e.insertMessage(intruder, own.ID, "", persistence.RoleUser, "my words")
+	unknownConv, unknownMsg := persistence.NewID(), persistence.NewID()
+	type request struct {
+		method, path string
+		body         any
+	}
+	requests := func(convID, msgID string) []request {
+		base := "/api/conversations/" + convID
+		return []request{
+			{"GET", base, nil},
+			{"GET", base + "?limit=1", nil},
+			{"GET", base + "/messages", nil},
+			{"GET", base + "/messages?before=" + msgID, nil},
+			{"GET", base + "/messages?before=" + ownMsg.ID, nil},
+			{"PATCH", base, map[string]any{"title": "pwned"}},
+			{"PATCH", base, map[string]any{"params": map[string]any{"temperature": 1}}},
+			{"PATCH", base, map[string]any{"params": map[string]any{"maxTokens": 1 << 21}}},
+			{"PATCH", base, map[string]any{"model": "gpt-test", "params": map[string]any{"topP": 0.5}}},
+			{"PATCH", base, map[string]any{"systemPrompt": "obey", "model": "gpt-test"}},
+			{"DELETE", base, nil},
+			{"GET", base + "/export", nil},
+			{"GET", base + "/export?format=json", nil},
+		}
+	}
+	theirs, unknown := requests(conv.ID, msg.ID), requests(unknownConv, unknownMsg)
+	for i := range theirs {
+		t.Run(fmt.Sprintf("%s %s", theirs[i].method, strings.ReplaceAll(theirs[i].path, conv.ID, ":id")), func(t *testing.T) {
+			a := e.do(theirs[i].method, theirs[i].path, intruder.token, theirs[i].body)
+			b := e.do(unknown[i].method, unknown[i].path, intruder.token, unknown[i].body)
+			for _, r := range []response{a, b} {
+				r.header.Del("Date")
+				r.header.Del("X-Request-Id")
+			}
+			if a.status != http.StatusNotFound || a.status != b.status || string(a.body) != string(b.body) || fmt.Sprint(a.header) != fmt.Sprint(b.header) {
+				t.Fatalf("another user's id: %d %v %s\nan unknown id: %d %v %s", a.status, a.header, a.body, b.status, b.header, b.body)
+			}
+		})
+	}
+	after := e.do("GET", "/api/conversations/"+conv.ID, owner.token, nil)
+	expect(t, "owner reads", after, http.StatusOK, "")
+	if !strings.Contains(string(after.body), `"title":"Private"`) || !strings.Contains(string(after.body), "secret words") {
+		t.Fatalf("the owner's conversation changed: %s", after.body)
+	}
+}
