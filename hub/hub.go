@@ -102,6 +102,12 @@ type Options struct {
 	// before its followers are told to reconnect; it defaults to 3s,
 	// several checkpoint intervals (persistence/batch Options.Interval).
 	HoleWait time.Duration
+	// LookupPause is how long a tab that began to follow a conversation
+	// waits before it asks the bus again which answer runs there, when
+	// the bus failed to say (a NATS reconnect, a leader election); each
+	// later pause doubles, for lookupAttempts tries in all, within one
+	// busTimeout. It defaults to 100ms.
+	LookupPause time.Duration
 	// Bus connects this hub to the other instances of a cluster; it
 	// defaults to NewLocalBus() (one process: nothing is published). With
 	// a Bus of several instances, Store must implement MessageInterrupter.
@@ -147,6 +153,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.HoleWait <= 0 {
 		o.HoleWait = 3 * time.Second
+	}
+	if o.LookupPause <= 0 {
+		o.LookupPause = 100 * time.Millisecond
 	}
 	if o.Bus == nil {
 		o.Bus = NewLocalBus()

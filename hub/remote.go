@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 	"unicode/utf8"
 
 	"chatd/hub/protocol"
@@ -67,9 +68,7 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 	if busy {
 		return
 	}
-	lctx, cancel := context.WithTimeout(ctx, busTimeout)
-	defer cancel()
-	a, ok, err := h.bus.Running(lctx, convID)
+	a, ok, err := h.lookupRunning(ctx, convID)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		return
 	}
@@ -85,6 +84,41 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 	}
 	if ok && h.mirrorable(a) {
 		h.mirrorFound(a)
+	}
+}
+
+// lookupAttempts is how many times a tab that began to follow a
+// conversation asks the bus which answer runs there before it gives up.
+const lookupAttempts = 4
+
+// lookupRunning is bus.Running for a tab that just began to follow
+// convID. A failed lookup is tried again, lookupAttempts times in all,
+// after pauses from Options.LookupPause on, doubling, all within one
+// busTimeout and ctx: a bus that fails for a moment (a reconnect, a
+// leader election) does not cost the tab its connection, and a tab
+// whose connection closes stops asking. A call the bus refuses for good
+// (ErrRefused) is not tried again. It returns the last lookup's result.
+func (h *Hub) lookupRunning(ctx context.Context, convID string) (AnswerRef, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	pause := h.opts.LookupPause
+	for attempt := 1; ; attempt++ {
+		a, ok, err := h.bus.Running(ctx, convID)
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrRefused) {
+			return a, ok, err
+		}
+		h.busm.BusCallFailed("look up the running answer")
+		if attempt == lookupAttempts {
+			return a, ok, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return a, ok, err
+		case <-t.C:
+		}
+		pause *= 2
 	}
 }
 

@@ -1,0 +1,81 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"chatd/hub/protocol"
+)
+
+// TestClusterSubscribeLookupRetried: a tab that begins to follow a
+// conversation while the bus fails for a moment to say which answer runs
+// there is not closed: the lookup is tried again, and the tab gets the
+// answer running on the other instance. Only a bus that keeps failing
+// (lookupAttempts lookups) closes it with 1001 after an unavailable error,
+// as before. The tab used to be closed at the first failure.
+func TestClusterSubscribeLookupRetried(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		fails  int64
+		closed bool
+	}{
+		{"one failure", 1, false},
+		{"all but the last", lookupAttempts - 1, false},
+		{"every lookup", lookupAttempts, true},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A")
+			a := tc.hubs[0]
+			flaky := &flakyLookupBus{}
+			flaky.fails.Store(tt.fails)
+			b := tc.startWith(t, "B", func(m *MemBus) Bus { flaky.MemBus = m; return flaky },
+				func(o *Options) { o.LookupPause = 1 })
+			conv := tc.conversation(t)
+			onA := tc.follow(t, a, "a1", conv.ID)
+			res := tc.send(t, a, onA, conv.ID, "hi")
+			run := a.model.next(t)
+			run.say(t, "one ")
+			onA.waitText(t, res.MessageID, "one ")
+
+			onB := tc.follow(t, b, "b1", conv.ID)
+			if got, want := flaky.calls.Load(), min(tt.fails+1, lookupAttempts); got != want {
+				t.Fatalf("%d lookups, want %d", got, want)
+			}
+			if tt.closed {
+				onB.waitUntil(t, "error unavailable and close", func(fs []*protocol.Frame, closed protocol.CloseCode) bool {
+					return closed == protocol.CloseGoingAway && countType(fs, "", protocol.TypeError) == 1
+				})
+			} else {
+				onB.waitText(t, res.MessageID, "one ")
+				run.say(t, "two")
+				onB.waitText(t, res.MessageID, "one two")
+			}
+			close(run.tokens)
+			onA.waitDone(t, res.MessageID)
+			if frames, closed := onB.snapshot(); !tt.closed && (closed != 0 || countType(frames, "", protocol.TypeError) != 0) {
+				t.Fatalf("tab on B closed %d after a lookup that failed %d times; frames:\n%s", closed, tt.fails, dump(frames))
+			}
+		})
+	}
+}
+
+// flakyLookupBus is a MemBus whose first fails lookups of a running
+// answer fail as a bus that cannot be reached for a moment.
+type flakyLookupBus struct {
+	*MemBus
+	fails atomic.Int64
+	calls atomic.Int64
+}
+
+func (b *flakyLookupBus) Running(ctx context.Context, convID string) (AnswerRef, bool, error) {
+	b.calls.Add(1)
+	if b.fails.Add(-1) >= 0 {
+		return AnswerRef{}, false, fmt.Errorf("read lock: %w", ErrBusUnavailable)
+	}
+	return b.MemBus.Running(ctx, convID)
+}
