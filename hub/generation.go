@@ -372,6 +372,7 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 			errBody = errNotEnded
 		}
 		u.Status, u.Error = persistence.StatusError, errBody.Message
+		h.unsaved.add(g.msg.ID, errBody, time.Now()) // before the done: a resume after it ends it too
 	}
 	if stored != nil {
 		return *stored, storedUpdate(*stored), storedError(*stored), true

@@ -199,6 +199,9 @@ type Hub struct {
 	// a refusal that named no window (refit.go): later prompts fit in it,
 	// for learnedWindowAge.
 	caps learnedWindows
+	// unsaved are the answers that ended here without their final state
+	// stored, for a while (unsaved.go).
+	unsaved unsavedEnds
 
 	cluster // the other instances (cluster.go)
 }

@@ -27,9 +27,11 @@ type SubscribeRequest struct {
 // with a running answer, a message frame and one delta with all the text
 // sent so far (or, when resuming that answer, only what follows lastSeq);
 // when resuming an answer that already ended, the rest of its stored text
-// and its done frame first, then the answer running now from its start,
-// as the answers ran: a client cut after that done has all of the ended
-// answer and none of the running one, as its last event says. A lastSeq
+// and its done frame first (for an answer whose end this instance could
+// not store, a done as its live tabs got: unsaved.go), then the answer
+// running now from its start, as the answers ran: a client cut after that
+// done has all of the ended answer and none of the running one, as its
+// last event says. A lastSeq
 // without a messageId applies to the answer running now (as if messageId
 // named it); with nothing running it has nothing to resume and is ignored.
 func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req SubscribeRequest) error {
@@ -56,6 +58,7 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 		if err != nil {
 			return err
 		}
+		m, _ = h.unsaved.end(m, time.Now()) // ended here, its end not stored: ended as its done said
 		rest = storedRest(m, from, reasoningCursor(req))
 	}
 	c := h.lockConv(req.ConversationID, userID)

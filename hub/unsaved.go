@@ -1,0 +1,88 @@
+package hub
+
+import (
+	"sync"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// unsavedEnds remembers, for a while, the answers that ended on this
+// instance without their final state stored (generation.store: the
+// database refused the final write, or the writer dropped it and the
+// answer could not be marked interrupted either). The store then still
+// holds such an answer streaming, with the text of its last checkpoint,
+// and would until the writer's retry lands or, for a dropped one, the
+// next start's sweep: a tab that resumes it meanwhile (its reconnect
+// coincided with the failure and missed the done) would get its stored
+// text and wait for a done that never comes. With the answer remembered,
+// the resume ends it as its live tabs saw it end: a done with the same
+// error (unavailable), its seq the stored text's length, claiming no more
+// than is stored. Once the store holds the answer final, its stored
+// state answers the resume, as for any ended answer. At most unsavedMax
+// answers are kept, each for unsavedAge.
+type unsavedEnds struct {
+	mu    sync.Mutex
+	ends  map[string]unsavedEnd // by message id
+	order []string              // message ids, oldest first
+}
+
+// unsavedEnd is what the done of an answer whose end was not stored said.
+type unsavedEnd struct {
+	body *protocol.ErrorBody
+	at   time.Time
+}
+
+const (
+	// unsavedMax bounds the answers unsavedEnds keeps.
+	unsavedMax = 1024
+	// unsavedAge is how long unsavedEnds keeps an answer: far longer than
+	// a tab takes to reconnect.
+	unsavedAge = 15 * time.Minute
+)
+
+// add remembers that answer id ended at now with body, not stored.
+func (u *unsavedEnds) add(id string, body *protocol.ErrorBody, now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ends == nil {
+		u.ends = make(map[string]unsavedEnd)
+	}
+	if _, ok := u.ends[id]; !ok {
+		u.order = append(u.order, id)
+	}
+	u.ends[id] = unsavedEnd{body: body, at: now}
+	u.pruneLocked(now)
+}
+
+// pruneLocked forgets the answers past unsavedAge and the oldest beyond
+// unsavedMax; u.mu is held.
+func (u *unsavedEnds) pruneLocked(now time.Time) {
+	n := 0
+	for n < len(u.order) && (len(u.order)-n > unsavedMax || now.Sub(u.ends[u.order[n]].at) >= unsavedAge) {
+		delete(u.ends, u.order[n])
+		n++
+	}
+	if n > 0 {
+		u.order = append(u.order[:0:0], u.order[n:]...)
+	}
+}
+
+// end returns m, an answer the store holds streaming, ended as its done
+// said if it is one whose end this instance could not store, at most
+// unsavedAge ago: status error with that done's error, and m's stored
+// text (ok false otherwise).
+func (u *unsavedEnds) end(m persistence.Message, now time.Time) (persistence.Message, bool) {
+	if m.Status.Final() {
+		return m, false
+	}
+	u.mu.Lock()
+	e, ok := u.ends[m.ID]
+	u.mu.Unlock()
+	if !ok || now.Sub(e.at) >= unsavedAge {
+		return m, false
+	}
+	m.Status, m.Error, m.ErrorCode = persistence.StatusError, e.body.Message, e.body.Code
+	return m, true
+}

@@ -1,0 +1,138 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// TestResumeUnsavedEnd: a tab resuming an answer that ended here without
+// its final state stored (the store still holds it streaming) gets the
+// stored text past its cursor and a done that says what the live tabs'
+// done said (error, unavailable), its seq the stored text's length. It
+// used to get the text and no done, and waited for one until the answer
+// was swept at the next start.
+func TestResumeUnsavedEnd(t *testing.T) {
+	t.Parallel()
+	dropped := fmt.Errorf("batch: message: %w", persistence.ErrDropped)
+	cases := []struct {
+		name      string
+		finishErr error
+		interrupt error // InterruptMessage's error (a dropped update is ended as interrupted)
+		from      int64
+		want      *protocol.ErrorBody
+	}{
+		{"final write failing, from inside", errors.New("disk full"), nil, int64(len("a whole ")), errNotStored},
+		{"final write failing, from its end", errors.New("disk full"), nil, int64(len("a whole answer")), errNotStored},
+		{"final write dropped, not ended", dropped, errors.New("database is locked"), 0, errNotEnded},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, Options{}, say("a whole ", "answer"))
+			e.writer.finishErr = tc.finishErr
+			e.store.refuseInterrupt = tc.interrupt
+			live := newSub("u")
+			res := e.send(t, live, "hi")
+			live.textUntilDone(t, res.MessageID, 0)
+			stored := e.stored(t, res.MessageID)
+			if stored.Status != persistence.StatusStreaming {
+				t.Fatalf("stored %s, want the answer left streaming", stored.Status)
+			}
+
+			back := newSub("u")
+			from := tc.from
+			if err := e.h.Subscribe(context.Background(), back, "u", SubscribeRequest{ConversationID: res.ConversationID,
+				MessageID: res.MessageID, LastSeq: &from}); err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			back.expect(t, protocol.TypeAck)
+			text, done := back.textUntilDone(t, res.MessageID, from)
+			if got := stored.Content[from:]; text != got {
+				t.Fatalf("resumed text %q, want the stored %q", text, got)
+			}
+			if done.Status != string(persistence.StatusError) || done.Seq != int64(len(stored.Content)) ||
+				done.Error == nil || *done.Error != *tc.want {
+				t.Fatalf("done %+v (error %+v), want error at %d bytes with %+v", done, done.Error, len(stored.Content), tc.want)
+			}
+			back.quiet(t)
+		})
+	}
+}
+
+// TestResumeUnsavedEndStoredFinal: once the store holds the answer's final
+// state (the writer's retry landed), a resume gets that state, not the
+// remembered failure.
+func TestResumeUnsavedEndStoredFinal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{}, say("a whole ", "answer"))
+	e.writer.finishErr = errors.New("disk full")
+	live := newSub("u")
+	res := e.send(t, live, "hi")
+	live.textUntilDone(t, res.MessageID, 0)
+	e.store.apply(persistence.MessageUpdate{ID: res.MessageID, Status: persistence.StatusComplete, FinishReason: "stop"})
+
+	back := newSub("u")
+	from := int64(len("a whole answer"))
+	if err := e.h.Subscribe(context.Background(), back, "u", SubscribeRequest{ConversationID: res.ConversationID,
+		MessageID: res.MessageID, LastSeq: &from}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	back.expect(t, protocol.TypeAck)
+	if done := back.expect(t, protocol.TypeDone); done.Status != string(persistence.StatusComplete) || done.Error != nil {
+		t.Fatalf("done %+v (error %+v), want the stored complete", done, done.Error)
+	}
+}
+
+// TestUnsavedEndsBounded: unsavedEnds keeps an answer for unsavedAge and
+// at most unsavedMax answers, the oldest forgotten first, and never
+// changes an answer the store holds final.
+func TestUnsavedEndsBounded(t *testing.T) {
+	t.Parallel()
+	var u unsavedEnds
+	t0 := time.Now()
+	streaming := func(id string) persistence.Message {
+		return persistence.Message{ID: id, Status: persistence.StatusStreaming, Content: "kept"}
+	}
+	for i := range unsavedMax + 1 {
+		u.add(fmt.Sprint("m", i), errNotStored, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	now := t0.Add(time.Second)
+	cases := []struct {
+		name string
+		m    persistence.Message
+		at   time.Time
+		ok   bool
+	}{
+		{"the oldest, past the count", streaming("m0"), now, false},
+		{"the next", streaming("m1"), now, true},
+		{"the newest", streaming(fmt.Sprint("m", unsavedMax)), now, true},
+		{"unknown", streaming("other"), now, false},
+		{"stored final", persistence.Message{ID: "m1", Status: persistence.StatusComplete}, now, false},
+		{"the newest, past its age", streaming(fmt.Sprint("m", unsavedMax)), t0.Add(unsavedAge + 2*time.Second), false},
+	}
+	for _, tc := range cases {
+		got, ok := u.end(tc.m, tc.at)
+		if ok != tc.ok {
+			t.Fatalf("%s: ended %v, want %v", tc.name, ok, tc.ok)
+		}
+		if ok && (got.Status != persistence.StatusError || got.ErrorCode != errNotStored.Code || got.Content != "kept") {
+			t.Fatalf("%s: ended as %+v", tc.name, got)
+		}
+		if !ok && got != tc.m {
+			t.Fatalf("%s: changed to %+v", tc.name, got)
+		}
+	}
+	u.add("late", errNotStored, t0.Add(unsavedAge+2*time.Second))
+	u.mu.Lock()
+	n := len(u.ends)
+	u.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d answers kept once all but the last are past their age, want 1", n)
+	}
+}
