@@ -348,8 +348,10 @@ func (h *Hub) repeatAnswer(ctx context.Context, sub Subscriber, ownerID string, 
 	if ended {
 		// It ended between the read and the lock, its done sent to the
 		// tabs that followed it then: its stored state, final since, is
-		// sent whole, as Subscribe does.
-		if m, err := h.opts.Store.Message(persistence.WithLatest(ctx), ownerID, answer.ID); err == nil && m.Status.Final() {
+		// sent whole, as Subscribe does, or, when it ended here without
+		// its end stored, as its done said (unsaved.go).
+		m, err := h.opts.Store.Message(persistence.WithLatest(ctx), ownerID, answer.ID)
+		if m, _ = h.unsaved.end(m, time.Now()); err == nil && m.Status.Final() {
 			deliverStored(sub, m)
 		}
 	}

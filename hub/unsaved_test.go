@@ -136,3 +136,37 @@ func TestUnsavedEndsBounded(t *testing.T) {
 		t.Fatalf("%d answers kept once all but the last are past their age, want 1", n)
 	}
 }
+
+// TestRepeatedSendUnsavedEnd: a send repeated (its ack lost) after its
+// answer ended here without its end stored gets the answer as its done
+// said: the message with the stored text, then a done with the same
+// error, its seq the stored length. It used to get the ack and nothing.
+func TestRepeatedSendUnsavedEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{}, say("a whole ", "answer"))
+	e.writer.finishErr = errors.New("disk full")
+	live := newSub("u")
+	req := SendRequest{Content: "hi", ClientMessageID: "send-1"}
+	res, err := e.h.Send(context.Background(), live, "u", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live.textUntilDone(t, res.MessageID, 0)
+	stored := e.stored(t, res.MessageID)
+
+	again := newSub("u")
+	req.ConversationID = res.ConversationID
+	rep, err := e.h.Send(context.Background(), again, "u", req)
+	if err != nil || !rep.Repeated || rep.MessageID != res.MessageID {
+		t.Fatalf("repeated send: %+v, %v", rep, err)
+	}
+	again.expect(t, protocol.TypeAck)
+	if m := again.expect(t, protocol.TypeMessage); m.Message.ID != res.MessageID || m.Message.Content != stored.Content {
+		t.Fatalf("message frame %+v, want the stored answer", m.Message)
+	}
+	done := again.expect(t, protocol.TypeDone)
+	if done.Status != string(persistence.StatusError) || done.Seq != int64(len(stored.Content)) ||
+		done.Error == nil || *done.Error != *errNotStored {
+		t.Fatalf("done %+v (error %+v), want error at %d bytes with %+v", done, done.Error, len(stored.Content), errNotStored)
+	}
+}
