@@ -369,6 +369,9 @@ func (m *mirror) onFrame(f *protocol.Frame, filled bool) (gap bool) {
 		clear(m.announce)
 		m.deliverLocked(f, 0)
 		c.ended = m.ref.MessageID
+		if body, ok := unsavedDone(f); ok {
+			m.h.unsaved.add(m.ref.MessageID, body, time.Now())
+		}
 		m.endLocked()
 	case FrameStored:
 		return m.storedLocked(f, filled)

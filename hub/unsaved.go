@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"bytes"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -20,7 +22,10 @@ import (
 // the resume ends it as its live tabs saw it end: a done with the same
 // error (unavailable), its seq the stored text's length, claiming no more
 // than is stored. Once the store holds the answer final, its stored
-// state answers the resume, as for any ended answer. At most unsavedMax
+// state answers the resume, as for any ended answer. An instance that
+// mirrored such an answer for its tabs remembers it too, from its done
+// (unsavedDone); one that did not cannot tell it from an answer whose
+// lock was lost, and answers the stored text alone. At most unsavedMax
 // answers are kept, each for unsavedAge.
 type unsavedEnds struct {
 	mu    sync.Mutex
@@ -85,4 +90,25 @@ func (u *unsavedEnds) end(m persistence.Message, now time.Time) (persistence.Mes
 	}
 	m.Status, m.Error, m.ErrorCode = persistence.StatusError, e.body.Message, e.body.Code
 	return m, true
+}
+
+// unsavedDone returns the error of done frame f when it reports an answer
+// whose end could not be stored: status error, code unavailable (the
+// done of errNotStored and errNotEnded). A mirror records it
+// (mirror.onFrame), so that a resume on this instance is answered as on
+// the answer's own. Another answer ended with that code is stored final,
+// and unsavedEnds.end leaves it alone.
+func unsavedDone(f *protocol.Frame) (*protocol.ErrorBody, bool) {
+	if !bytes.Contains(f.Data, []byte(`"code":"`+protocol.CodeUnavailable+`"`)) {
+		return nil, false // most dones: no JSON decoding
+	}
+	var d struct {
+		Status string              `json:"status"`
+		Error  *protocol.ErrorBody `json:"error"`
+	}
+	if json.Unmarshal(f.Data, &d) != nil || d.Status != string(persistence.StatusError) || d.Error == nil ||
+		d.Error.Code != protocol.CodeUnavailable {
+		return nil, false
+	}
+	return d.Error, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +169,83 @@ func TestRepeatedSendUnsavedEnd(t *testing.T) {
 	if done.Status != string(persistence.StatusError) || done.Seq != int64(len(stored.Content)) ||
 		done.Error == nil || *done.Error != *errNotStored {
 		t.Fatalf("done %+v (error %+v), want error at %d bytes with %+v", done, done.Error, len(stored.Content), errNotStored)
+	}
+}
+
+// TestClusterResumeUnsavedEnd: an instance whose tabs followed an answer
+// running on another one, which ended it without its end stored (the
+// database held the final write past FinishTimeout), answers a resume of
+// it as that instance does: the stored text and a done with the same
+// error at the stored length. It used to answer the stored text and no
+// done.
+func TestClusterResumeUnsavedEnd(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	a := tc.startWith(t, "A", nil, func(o *Options) { o.FinishTimeout = 50 * time.Millisecond })
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, onA, conv.ID, "hi")
+	run := a.model.next(t)
+	run.say(t, "one ")
+	onB.waitText(t, res.MessageID, "one ")
+	tc.waitStored(t, res.MessageID, "a checkpoint", func(m persistence.Message) bool { return m.Content == "one " })
+	release := a.store.holdUpdates()
+	t.Cleanup(release) // before the hubs' shutdown (cleanups run last first)
+	run.say(t, "two")
+	close(run.tokens)
+	onB.waitDone(t, res.MessageID)
+	stored := tc.message(t, res.MessageID)
+	if stored.Status != persistence.StatusStreaming {
+		t.Fatalf("stored %s, want the answer left streaming", stored.Status)
+	}
+
+	back := newTab(tc.user.ID, "b2")
+	b.Register(back)
+	t.Cleanup(func() { b.Detach(back) })
+	var from int64
+	if err := b.Subscribe(context.Background(), back, tc.user.ID,
+		SubscribeRequest{ConversationID: conv.ID, MessageID: res.MessageID, LastSeq: &from}); err != nil {
+		t.Fatalf("resume on B: %v", err)
+	}
+	frames, _ := back.snapshot()
+	text, dones, err := answerOf(frames, res.MessageID, 0)
+	if err != nil || text != stored.Content || dones != 1 {
+		t.Fatalf("resumed %q with %d dones (%v), want the stored %q and a done; frames:\n%s", text, dones, err, stored.Content, dump(frames))
+	}
+	last := frames[len(frames)-1]
+	if field(t, last, "status") != string(persistence.StatusError) || !strings.Contains(string(last.Data), `"code":"unavailable"`) ||
+		last.Seq != int64(len(stored.Content)) {
+		t.Fatalf("done %s, want error/unavailable at %d bytes", last.Data, len(stored.Content))
+	}
+}
+
+// TestUnsavedDone: a mirror records only the done of an answer whose end
+// was not stored (error, unavailable).
+func TestUnsavedDone(t *testing.T) {
+	t.Parallel()
+	m := persistence.Message{ID: "m", ConversationID: "c", Content: "text"}
+	done := func(status persistence.Status, body *protocol.ErrorBody) *protocol.Frame {
+		m := m
+		m.Status = status
+		return protocol.Done(m, body)
+	}
+	cases := []struct {
+		name string
+		f    *protocol.Frame
+		want *protocol.ErrorBody
+	}{
+		{"not stored", done(persistence.StatusError, errNotStored), errNotStored},
+		{"dropped, not ended", done(persistence.StatusError, errNotEnded), errNotEnded},
+		{"complete", done(persistence.StatusComplete, nil), nil},
+		{"upstream error", done(persistence.StatusError, &protocol.ErrorBody{Code: "upstream_error", Message: `"code":"unavailable"`}), nil},
+		{"interrupted", done(persistence.StatusInterrupted, &protocol.ErrorBody{Code: protocol.CodeUnavailable, Message: "x"}), nil},
+	}
+	for _, tc := range cases {
+		got, ok := unsavedDone(tc.f)
+		if ok != (tc.want != nil) || ok && *got != *tc.want {
+			t.Errorf("%s: %+v %v, want %+v", tc.name, got, ok, tc.want)
+		}
 	}
 }
