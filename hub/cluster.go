@@ -211,6 +211,12 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 			patient = true
 		}
 		if !patient || !errors.Is(err, ErrLockHeld) || time.Now().After(deadline) {
+			if errors.Is(err, ErrLockHeld) && h.mirrorable(holder) {
+				// Tabs that began to follow the conversation while it
+				// was reserved here looked up nothing (followRemote):
+				// they follow the answer that holds it.
+				h.mirrorFound(holder)
+			}
 			return clusterError(err)
 		}
 		t := time.NewTimer(wait)
