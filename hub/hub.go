@@ -420,7 +420,7 @@ func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
 // CancelConversation stops the running answer of a conversation, if the
 // owner matches, and waits briefly for it to end (used before a delete).
 func (h *Hub) CancelConversation(ownerID, conversationID string) {
-	h.cancelAnswer(ownerID, conversationID, "")
+	h.cancelAnswer(h.base, ownerID, conversationID, "")
 }
 
 // cancelAnswer stops the running answer of a conversation, if the owner
@@ -428,8 +428,10 @@ func (h *Hub) CancelConversation(ownerID, conversationID string) {
 // messageID (on this instance or another); it waits briefly for it to end.
 // An answer still being prepared here is stopped as it starts only when no
 // answer is named: a client learns an answer's id from its ack, sent once
-// it runs, so a named one is never still being prepared.
-func (h *Hub) cancelAnswer(ownerID, conversationID, messageID string) {
+// it runs, so a named one is never still being prepared. The wait ends
+// early when ctx does (the request that asked is gone); the answer is
+// stopped all the same.
+func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, messageID string) {
 	c := h.lookup(conversationID)
 	if c != nil && c.owner != ownerID {
 		return
@@ -443,9 +445,9 @@ func (h *Hub) cancelAnswer(ownerID, conversationID, messageID string) {
 		}
 		c.mu.Unlock()
 	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.FinishTimeout)
+	defer cancel()
 	if g == nil {
-		ctx, cancel := context.WithTimeout(h.base, h.opts.FinishTimeout)
-		defer cancel()
 		if err := h.stopRemote(ctx, conversationID, ControlCancel, messageID); err != nil {
 			h.log.Warn("cancel a remote answer", "conversation", conversationID, "err", err)
 		}
@@ -457,7 +459,7 @@ func (h *Hub) cancelAnswer(ownerID, conversationID, messageID string) {
 	g.cancel(errCancelled)
 	select {
 	case <-g.done:
-	case <-time.After(h.opts.FinishTimeout):
+	case <-ctx.Done():
 	}
 }
 

@@ -549,7 +549,7 @@ func (h *Hub) CancelAnswer(ctx context.Context, userID, conversationID, messageI
 			return err
 		}
 	}
-	h.cancelAnswer(userID, conversationID, messageID)
+	h.cancelAnswer(ctx, userID, conversationID, messageID)
 	return nil
 }
 
