@@ -33,6 +33,9 @@ type memStore struct {
 	beforeDelete func(id string)
 	// refuseInterrupt, when set, is InterruptMessage's error.
 	refuseInterrupt error
+	// loseInterruptReply: InterruptMessage applies, then fails with
+	// refuseInterrupt all the same (a reply lost).
+	loseInterruptReply bool
 	// beforeOmit, when set, runs first in SetOmittedMessages, without the
 	// lock; an error it returns is the call's.
 	beforeOmit func(ctx context.Context, id string) error
@@ -200,7 +203,7 @@ func (s *memStore) Messages(_ context.Context, ownerID, convID string) ([]persis
 func (s *memStore) InterruptMessage(_ context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.refuseInterrupt != nil {
+	if s.refuseInterrupt != nil && !s.loseInterruptReply {
 		return persistence.Message{}, s.refuseInterrupt
 	}
 	for i := range s.msgs {
@@ -214,7 +217,7 @@ func (s *memStore) InterruptMessage(_ context.Context, ownerID, id, reason strin
 				m.Error = reason
 			}
 		}
-		return *m, nil
+		return *m, s.refuseInterrupt
 	}
 	return persistence.Message{}, persistence.ErrNotFound
 }
@@ -263,13 +266,22 @@ type memWriter struct {
 
 	mu        sync.Mutex
 	finishErr error
+	dropText  bool // Append and AppendReasoning store nothing (text a writer dropped)
 	closed    bool
 	late      int
 	finals    []persistence.MessageUpdate
 }
 
 func (w *memWriter) Append(id, text string) {
-	w.store.apply(persistence.MessageUpdate{ID: id, Append: text})
+	if !w.dropping() {
+		w.store.apply(persistence.MessageUpdate{ID: id, Append: text})
+	}
+}
+
+func (w *memWriter) dropping() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropText
 }
 
 func (w *memWriter) AppendReasoning(id, text string) {

@@ -370,11 +370,14 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 		errBody = errNotStored
 		if errors.Is(err, persistence.ErrDropped) {
 			errBody = errNotEnded
+			if stored != nil { // nothing will store more than the store kept
+				final.Content, final.Reasoning = stored.Content, stored.Reasoning
+			}
 		}
 		u.Status, u.Error = persistence.StatusError, errBody.Message
 		h.unsaved.add(g.msg.ID, errBody, time.Now()) // before the done: a resume after it ends it too
 	}
-	if stored != nil {
+	if stored != nil && err == nil {
 		return *stored, storedUpdate(*stored), storedError(*stored), true
 	}
 	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
@@ -392,7 +395,11 @@ func storedUpdate(m persistence.Message) persistence.MessageUpdate {
 // else would end the message, left streaming): it marks the message
 // interrupted, its text the last checkpoint's, and returns it as stored,
 // for the done to report. It returns (nil, dropped) when the store cannot
-// end messages or the call fails, and (nil, nil) when the message is gone.
+// end messages, and (nil, nil) when the message is gone. When the call
+// fails, it reads the message: one found ended (the call's reply was
+// lost) is returned as stored; otherwise it returns the error, with the
+// message as the store keeps it, streaming (nil if the read failed too),
+// whose text is all the done may claim (nothing will store more).
 func (g *generation) endDropped(ctx context.Context, dropped error) (*persistence.Message, error) {
 	in, ok := g.hub.opts.Store.(MessageInterrupter)
 	if !ok {
@@ -403,7 +410,7 @@ func (g *generation) endDropped(ctx context.Context, dropped error) (*persistenc
 	case errors.Is(err, persistence.ErrNotFound):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("%w; marking the answer interrupted: %w", dropped, err)
+		return g.kept(ctx, fmt.Errorf("%w; marking the answer interrupted: %w", dropped, err))
 	}
 	g.conv.mu.Lock()
 	sent := len(g.text)
@@ -411,6 +418,21 @@ func (g *generation) endDropped(ctx context.Context, dropped error) (*persistenc
 	g.hub.log.Error("answer's final update dropped: stored as interrupted with its last checkpoint", "generation", g.id,
 		"message", g.msg.ID, "status", m.Status, "stored_bytes", len(m.Content), "streamed_bytes", sent, "err", dropped)
 	return &m, nil
+}
+
+// kept reads, for endDropped, the message whose end could not be stored
+// (err): ended after all (nil error), or as kept, with err.
+func (g *generation) kept(ctx context.Context, err error) (*persistence.Message, error) {
+	m, rerr := g.hub.opts.Store.Message(persistence.WithLatest(ctx), g.msg.OwnerID, g.msg.ID)
+	switch {
+	case rerr != nil:
+		g.hub.log.Error("read what was kept of an answer whose end was dropped; its done reports the text streamed",
+			"generation", g.id, "message", g.msg.ID, "err", rerr)
+		return nil, err
+	case m.Status.Final():
+		return &m, nil
+	}
+	return &m, err
 }
 
 // fenced reads the stored state of an answer whose final update the store
