@@ -211,10 +211,11 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 			patient = true
 		}
 		if !patient || !errors.Is(err, ErrLockHeld) || time.Now().After(deadline) {
-			if errors.Is(err, ErrLockHeld) && h.mirrorable(holder) {
+			if errors.Is(err, ErrLockHeld) && !patient && h.mirrorable(holder) {
 				// Tabs that began to follow the conversation while it
 				// was reserved here looked up nothing (followRemote):
-				// they follow the answer that holds it.
+				// they follow the answer that holds it (not one that
+				// ended, waited for: it would be replayed to them).
 				h.mirrorFound(holder)
 			}
 			return clusterError(err)
