@@ -428,9 +428,11 @@ func (h *Hub) CancelConversation(ownerID, conversationID string) {
 // messageID (on this instance or another); it waits briefly for it to end.
 // An answer still being prepared here is stopped as it starts only when no
 // answer is named: a client learns an answer's id from its ack, sent once
-// it runs, so a named one is never still being prepared. The wait ends
-// early when ctx does (the request that asked is gone); the answer is
-// stopped all the same.
+// it runs, so a named one is never still being prepared. The wait for an
+// answer of this instance ends early when ctx does (the request that
+// asked is gone); the answer is stopped all the same. One on another
+// instance is told to stop, and waited for, whatever ctx: the stop must
+// reach it even when the request is gone.
 func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, messageID string) {
 	c := h.lookup(conversationID)
 	if c != nil && c.owner != ownerID {
@@ -445,9 +447,9 @@ func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, message
 		}
 		c.mu.Unlock()
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.opts.FinishTimeout)
-	defer cancel()
 	if g == nil {
+		ctx, cancel := context.WithTimeout(h.base, h.opts.FinishTimeout)
+		defer cancel()
 		if err := h.stopRemote(ctx, conversationID, ControlCancel, messageID); err != nil {
 			h.log.Warn("cancel a remote answer", "conversation", conversationID, "err", err)
 		}
@@ -457,6 +459,8 @@ func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, message
 		return // another answer runs: not the one the cancel names
 	}
 	g.cancel(errCancelled)
+	ctx, cancel := context.WithTimeout(ctx, h.opts.FinishTimeout)
+	defer cancel()
 	select {
 	case <-g.done:
 	case <-ctx.Done():
