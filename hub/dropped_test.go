@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"chatd/hub/protocol"
 	"chatd/llm"
@@ -58,5 +59,39 @@ func TestDroppedEndReportsKeptText(t *testing.T) {
 				t.Fatalf("done %+v (error %+v), want %s at %d bytes with %+v", done, done.Error, tc.wantStatus, len("kept "), tc.wantError)
 			}
 		})
+	}
+}
+
+// TestDroppedEndEndedLater: an answer whose final update was dropped and
+// that could not be marked interrupted at its end is marked so in the
+// background once the store takes it, with the text it kept; it used to
+// stay streaming until the next start (for ever in a cluster).
+func TestDroppedEndEndedLater(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{}, say("kept"))
+	e.writer.finishErr = fmt.Errorf("batch: message: %w", persistence.ErrDropped)
+	e.store.refuseInterrupt = errors.New("database is locked")
+	sub := newSub("u")
+	res := e.send(t, sub, "hi")
+	sub.textUntilDone(t, res.MessageID, 0)
+	if m := e.stored(t, res.MessageID); m.Status != persistence.StatusStreaming {
+		t.Fatalf("stored %s right after the done, want streaming (the interrupt failed)", m.Status)
+	}
+	e.store.mu.Lock()
+	e.store.refuseInterrupt = nil // the database takes writes again
+	e.store.mu.Unlock()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		m := e.stored(t, res.MessageID)
+		if m.Status == persistence.StatusInterrupted {
+			if m.Content != "kept" || m.Error != droppedReason {
+				t.Fatalf("stored %q (%q), want the kept text, interrupted (%q)", m.Content, m.Error, droppedReason)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s after %s", m.Status, waitTimeout)
+		}
+		time.Sleep(2 * time.Millisecond) // polling the store, not synchronising
 	}
 }

@@ -300,8 +300,9 @@ var errNotStored = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
 	Message: "The answer could not be saved: the database is not accepting writes. The server keeps trying; reload the conversation later."}
 
 // errNotEnded reports an answer whose final update the writer dropped and
-// that could not be marked interrupted either (see endDropped): nothing
-// retries it.
+// that could not be marked interrupted either (see endDropped): the hub
+// retries marking it in the background (endLater), the store then holding
+// what was last saved.
 var errNotEnded = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
 	Message: "The answer could not be saved: the database did not take its end. Reload the conversation to see what was kept."}
 
@@ -373,6 +374,7 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 			if stored != nil { // nothing will store more than the store kept
 				final.Content, final.Reasoning = stored.Content, stored.Reasoning
 			}
+			g.endLater()
 		}
 		u.Status, u.Error = persistence.StatusError, errBody.Message
 		h.unsaved.add(g.msg.ID, errBody, time.Now()) // before the done: a resume after it ends it too
@@ -418,6 +420,29 @@ func (g *generation) endDropped(ctx context.Context, dropped error) (*persistenc
 	g.hub.log.Error("answer's final update dropped: stored as interrupted with its last checkpoint", "generation", g.id,
 		"message", g.msg.ID, "status", m.Status, "stored_bytes", len(m.Content), "streamed_bytes", sent, "err", dropped)
 	return &m, nil
+}
+
+// endLater marks interrupted, in the background, the answer whose final
+// update was dropped and that endDropped could not end: retried with
+// backoff until the store takes it (or the message is gone), or bus work
+// stops at shutdown, so that the answer does not stay streaming until the
+// next start (for ever in a cluster, which has no start-up sweep).
+func (g *generation) endLater() {
+	h := g.hub
+	in, ok := h.opts.Store.(MessageInterrupter)
+	if !ok {
+		return
+	}
+	owner, id := g.msg.OwnerID, g.msg.ID
+	h.spawn(&h.bg, func() {
+		h.retry("interrupt an answer whose end was dropped", func(ctx context.Context) error {
+			_, err := in.InterruptMessage(ctx, owner, id, droppedReason, time.Now())
+			if errors.Is(err, persistence.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+	})
 }
 
 // kept reads, for endDropped, the message whose end could not be stored
