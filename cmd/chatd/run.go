@@ -31,9 +31,36 @@ import (
 
 // run starts the server and blocks until ctx ends (a signal), then shuts
 // down within the grace period. Configuration comes from getenv; logs go to
-// stdout as JSON lines, after a short human banner when stdout is a terminal. ready, when set, is called with the listening
-// address once requests are accepted (tests listen on ":0").
+// stdout as JSON lines, after a short human banner when stdout is a
+// terminal. ready, when set, is called with the listening address once
+// requests are accepted (tests listen on ":0").
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(net.Addr)) error {
+	return runWith(ctx, getenv, stdout, hooks{ready: ready})
+}
+
+// hooks let tests watch and pace a run; the zero value is production's.
+type hooks struct {
+	// ready is called with the listening address once requests are
+	// accepted; nil calls nothing.
+	ready func(net.Addr)
+	// delayOver returns a channel that receives when CHATD_SHUTDOWN_DELAY
+	// (d) is over; nil waits d on a timer. A test ends the delay when it
+	// has checked what it must see during it, rather than waiting d.
+	delayOver func(d time.Duration) <-chan time.Time
+}
+
+// afterDelay is the channel that receives when the shutdown delay d is
+// over, and the function that releases its timer.
+func (h hooks) afterDelay(d time.Duration) (<-chan time.Time, func()) {
+	if h.delayOver != nil {
+		return h.delayOver(d), func() {}
+	}
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
+}
+
+// runWith is run with h.
+func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, h hooks) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
@@ -104,7 +131,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 	defer probe.Wait()
 	defer stopProbe()
-	return serve(ctx, cfg, ln, a, logger, ready) // a.Shutdown closes the bus
+	return serve(ctx, cfg, ln, a, logger, h) // a.Shutdown closes the bus
 }
 
 // checkListen binds addr and lets it go, returning the address to bind
@@ -284,7 +311,7 @@ func listen(addr string) (net.Listener, error) {
 // 503, new connections are refused, live answers end as interrupted and
 // sockets close with 1001, and requests in flight get cfg.ShutdownGrace to
 // finish before the rest are cut.
-func serve(ctx context.Context, cfg Config, ln net.Listener, a *app.App, logger *slog.Logger, ready func(net.Addr)) error {
+func serve(ctx context.Context, cfg Config, ln net.Listener, a *app.App, logger *slog.Logger, h hooks) error {
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -304,11 +331,11 @@ func serve(ctx context.Context, cfg Config, ln net.Listener, a *app.App, logger 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", slog.String("addr", ln.Addr().String()))
-	if ready != nil {
-		ready(ln.Addr())
+	if h.ready != nil {
+		h.ready(ln.Addr())
 	}
 
-	serveErr := waitForStop(ctx, cfg, served, a, logger)
+	serveErr := waitForStop(ctx, cfg, served, a, logger, h)
 	logger.Info("shutting down", slog.String("grace", cfg.ShutdownGrace.String()))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
@@ -338,7 +365,7 @@ func serve(ctx context.Context, cfg Config, ln net.Listener, a *app.App, logger 
 // for that long while requests and connections are still served, so a
 // load balancer that polls it moves traffic away before the listener
 // closes; a server that fails meanwhile ends the wait.
-func waitForStop(ctx context.Context, cfg Config, served <-chan error, a *app.App, logger *slog.Logger) error {
+func waitForStop(ctx context.Context, cfg Config, served <-chan error, a *app.App, logger *slog.Logger, h hooks) error {
 	select {
 	case err := <-served:
 		return err
@@ -349,12 +376,12 @@ func waitForStop(ctx context.Context, cfg Config, served <-chan error, a *app.Ap
 	}
 	a.SetNotReady()
 	logger.Info("not ready: still serving before the shutdown", slog.String("delay", cfg.ShutdownDelay.String()))
-	t := time.NewTimer(cfg.ShutdownDelay)
-	defer t.Stop()
+	over, release := h.afterDelay(cfg.ShutdownDelay)
+	defer release()
 	select {
 	case err := <-served:
 		return err
-	case <-t.C:
+	case <-over:
 		return nil
 	}
 }

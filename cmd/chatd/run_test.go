@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,10 +47,17 @@ func testEnv(dataDir string, extra ...string) map[string]string {
 // start runs chatd until the test ends (or stop).
 func start(t *testing.T, env map[string]string) *server {
 	t.Helper()
+	return startWith(t, env, hooks{})
+}
+
+// startWith is start with h (its ready is start's own).
+func startWith(t *testing.T, env map[string]string, h hooks) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{logs: &syncbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	addr := make(chan net.Addr, 1)
-	go func() { s.done <- run(ctx, envOf(env), s.logs, func(a net.Addr) { addr <- a }) }()
+	h.ready = func(a net.Addr) { addr <- a }
+	go func() { s.done <- runWith(ctx, envOf(env), s.logs, h) }()
 	select {
 	case a := <-addr:
 		s.url = "http://" + a.String()
@@ -480,16 +488,32 @@ func TestGracefulShutdown(t *testing.T) {
 // /readyz 503 while the server still accepts connections and answers, so
 // a load balancer polling /readyz moves traffic away before the listener
 // closes; then the shutdown runs as usual. Before, /readyz turned 503 only
-// as the listener closed, so no new connection could ever see it.
+// as the listener closed, so no new connection could ever see it. The
+// test ends the delay itself once it has checked the server during it
+// (hooks.delayOver), so a delay of a minute takes no minute here, and the
+// checks cannot race the delay's end.
 func TestShutdownDelay(t *testing.T) {
 	t.Parallel()
-	s := start(t, testEnv(t.TempDir(), "CHATD_SHUTDOWN_DELAY", "3s"))
+	const delay = time.Minute
+	asked := make(chan time.Duration, 1)
+	over := make(chan time.Time)
+	s := startWith(t, testEnv(t.TempDir(), "CHATD_SHUTDOWN_DELAY", delay.String()), hooks{
+		delayOver: func(d time.Duration) <-chan time.Time { asked <- d; return over },
+	})
+	endDelay := sync.OnceFunc(func() { close(over) })
+	t.Cleanup(endDelay) // before start's stop, should a check fail
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop() }()
-	waitFor(t, func() bool {
-		return strings.Contains(s.logs.String(), `"msg":"not ready: still serving before the shutdown"`) ||
-			strings.Contains(s.logs.String(), `"msg":"shutting down"`)
-	})
+	select {
+	case d := <-asked:
+		if d != delay {
+			t.Fatalf("waits a delay of %s, CHATD_SHUTDOWN_DELAY is %s", d, delay)
+		}
+	case err := <-stopped:
+		t.Fatalf("run returned without a shutdown delay (%v)\nlogs:\n%s", err, s.logs)
+	case <-time.After(testTimeout):
+		t.Fatalf("no shutdown delay began\nlogs:\n%s", s.logs)
+	}
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // a new connection each
 	res, err := client.Get(s.url + "/readyz")
 	if err != nil {
@@ -503,6 +527,10 @@ func TestShutdownDelay(t *testing.T) {
 		t.Fatalf("healthz during the delay: %v %v", res, err)
 	}
 	res.Body.Close()
+	if strings.Contains(s.logs.String(), `"msg":"shutting down"`) {
+		t.Fatalf("the shutdown began during the delay\nlogs:\n%s", s.logs)
+	}
+	endDelay()
 	if err := <-stopped; err != nil {
 		t.Fatalf("run: %v", err)
 	}
