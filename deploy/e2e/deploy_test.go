@@ -288,13 +288,28 @@ func checkSecurityHeaders(t *testing.T, site *nginxSite, token string) {
 	}
 }
 
+// checkHealth checks the probes answer through nginx, and stay out of its
+// access log (polled every few seconds, they would fill it), while other
+// requests are logged.
 func checkHealth(t *testing.T, site *nginxSite, srv *chatdServer) {
 	c := site.Client(true)
-	for _, path := range []string{"/healthz", "/readyz"} {
+	probes := []string{"/healthz", "/readyz", "/api/healthz", "/api/readyz"}
+	for _, path := range probes {
 		resp, b := get(t, c, site.URL(path), nil)
 		var body struct{ Status string }
 		if resp.StatusCode != 200 || json.Unmarshal(b, &body) != nil || body.Status != "ok" {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+	// nginx writes a request's log line as the request ends, in order: once
+	// a request made after the probes is in the log, theirs would be too.
+	marker := fmt.Sprintf("/api/after-the-probes-%d", time.Now().UnixNano())
+	get(t, c, site.URL(marker), nil)
+	for _, line := range accessLogUpTo(t, site, marker) {
+		for _, path := range probes {
+			if strings.Contains(line, " "+path+" ") {
+				t.Errorf("nginx logged the probe %s: %s", path, line)
+			}
 		}
 	}
 	if resp, _ := get(t, c, site.URL("/metrics"), nil); resp.StatusCode != http.StatusForbidden {
@@ -304,6 +319,27 @@ func checkHealth(t *testing.T, site *nginxSite, srv *chatdServer) {
 	resp, b := get(t, http.DefaultClient, "http://"+srv.Addr+"/metrics", nil)
 	if resp.StatusCode != 200 || !bytes.Contains(b, []byte("chatd_http_requests_total")) {
 		t.Errorf("GET %s/metrics from loopback: %d, %.200s", srv.Addr, resp.StatusCode, b)
+	}
+}
+
+// accessLogUpTo waits for nginx's access log to hold a request for path
+// and returns its lines up to that one.
+func accessLogUpTo(t *testing.T, site *nginxSite, path string) []string {
+	t.Helper()
+	file := filepath.Join(site.Prefix, "access.log")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(file)
+		lines := strings.Split(string(b), "\n")
+		for i, line := range lines {
+			if strings.Contains(line, " "+path+" ") {
+				return lines[:i+1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request for %s in %s:\n%s", path, file, b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
