@@ -23,6 +23,11 @@
 #   --user NAME           replaces the worker user www-data
 #   --no-user             removes the "user" line (nginx not started as root)
 #   --ws-read-timeout S   replaces the WebSocket proxy_read_timeout (3600s)
+#   --request-timeout D   chatd's CHATD_REQUEST_TIMEOUT (D as chatd takes it:
+#                         90s, 2m, 1m30s, 1500ms): the read timeout of /api/
+#                         becomes 2 x D + 5 s when that exceeds its 65s, and
+#                         of the SSE routes when it exceeds their 600s, so
+#                         chatd answers a slow request before nginx's 504
 #
 # Every value it replaces must be present in the input exactly once or as
 # expected; if nginx.conf changed so that a value is gone, the script fails
@@ -42,7 +47,7 @@ die() { echo "render-nginx.sh: $*" >&2; exit 2; }
 in="$(dirname "$0")/../nginx.conf"
 out=""
 domain="" cert="" key="" root="" upstream="" http_port="" https_port=""
-listen_addr="" prefix="" user="" no_user=0 ws_timeout=""
+listen_addr="" prefix="" user="" no_user=0 ws_timeout="" request_timeout=""
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -60,10 +65,30 @@ while [ $# -gt 0 ]; do
 	--user) user="$2"; shift 2 ;;
 	--no-user) no_user=1; shift ;;
 	--ws-read-timeout) ws_timeout="$2"; shift 2 ;;
-	-h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+	--request-timeout) request_timeout="$2"; shift 2 ;;
+	-h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done
+
+# millis DURATION: a Go duration of whole units (h, m, s, ms), as
+# CHATD_REQUEST_TIMEOUT takes it, in milliseconds.
+millis() {
+	local rest="$1" total=0 n unit
+	[ -n "$rest" ] || die "--request-timeout: empty"
+	while [ -n "$rest" ]; do
+		[[ "$rest" =~ ^([0-9]+)(ms|h|m|s)(.*)$ ]] ||
+			die "--request-timeout: \"$1\" is not a duration of whole units such as 90s, 2m or 1m30s"
+		n="$((10#${BASH_REMATCH[1]}))" unit="${BASH_REMATCH[2]}" rest="${BASH_REMATCH[3]}"
+		case "$unit" in
+		h) total=$((total + n * 3600000)) ;;
+		m) total=$((total + n * 60000)) ;;
+		s) total=$((total + n * 1000)) ;;
+		ms) total=$((total + n)) ;;
+		esac
+	done
+	echo "$total"
+}
 
 [ -r "$in" ] || die "cannot read $in"
 conf="$(cat "$in")"
@@ -103,6 +128,14 @@ if [ -n "$upstream" ]; then
 	replace "server 127.0.0.1:8080 max_fails=1 fail_timeout=5s;" "$servers"
 fi
 if [ -n "$ws_timeout" ]; then replace "proxy_read_timeout 3600s;" "proxy_read_timeout ${ws_timeout}s;"; fi
+if [ -n "$request_timeout" ]; then
+	# chatd may wait twice CHATD_REQUEST_TIMEOUT (the token check, then the
+	# route) before it answers; 5 s more for the answer to arrive.
+	ms="$(millis "$request_timeout")"
+	need=$(( (2 * ms + 5000 + 999) / 1000 ))
+	if [ "$need" -gt 65 ]; then replace "proxy_read_timeout 65s;" "proxy_read_timeout ${need}s;"; fi
+	if [ "$need" -gt 600 ]; then replace "proxy_read_timeout 600s;" "proxy_read_timeout ${need}s;"; fi
+fi
 
 if [ -n "$listen_addr" ]; then
 	drop_lines "listen [::]:"

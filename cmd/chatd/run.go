@@ -79,6 +79,7 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", addr),
 		slog.String("data_dir", cfg.DataDir), slog.Bool("registration_open", cfg.Registration))
+	warnProxyTimeout(cfg, logger)
 	if cfg.PprofAddr != "" {
 		stopPprof, err := startPprof(cfg.PprofAddr, logger)
 		if err != nil {

@@ -275,3 +275,71 @@ func TestRenderRefusesDrift(t *testing.T) {
 		t.Fatalf("render --domain: %v\n%.300s", err, out)
 	}
 }
+
+// TestRenderDerivesReadTimeouts checks render-nginx.sh --request-timeout:
+// the read timeout of /api/ (and of the SSE routes, when longer than
+// theirs) becomes 2 x CHATD_REQUEST_TIMEOUT + 5 s, what chatd may take
+// before it answers (the token check, then the route), so nginx never
+// answers 504 first; a value chatd would not take is refused.
+func TestRenderDerivesReadTimeouts(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	cases := []struct {
+		timeout  string
+		api, sse string // proxy_read_timeout of /api/ and of the SSE routes
+	}{
+		{"", "65s", "600s"},
+		{"30s", "65s", "600s"}, // the default: nginx.conf as shipped
+		{"10s", "65s", "600s"}, // never below the shipped values
+		{"31s", "67s", "600s"},
+		{"1m30s", "185s", "600s"},
+		{"2m", "245s", "600s"},
+		{"30100ms", "66s", "600s"},
+		{"5m", "605s", "605s"},
+		{"10m", "1205s", "1205s"},
+	}
+	for _, c := range cases {
+		t.Run("timeout "+c.timeout, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"bash", filepath.Join(root, "deploy", "render-nginx.sh")}
+			if c.timeout != "" {
+				args = append(args, "--request-timeout", c.timeout)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := run(ctx, nil, root, args...)
+			if err != nil {
+				t.Fatalf("render: %v\n%s", err, out)
+			}
+			for loc, want := range map[string]string{"location /api/ {": c.api, "location ~ ^/api/(events|": c.sse,
+				"location = /ws {": "3600s", "proxy_connect_timeout": "60s"} {
+				if got := readTimeoutAfter(t, out, loc); got != want {
+					t.Errorf("%s: proxy_read_timeout %s, want %s", loc, got, want)
+				}
+			}
+		})
+	}
+	for _, bad := range []string{"1.5m", "abc", "30", "-1m", "2m junk"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := run(ctx, nil, root, "bash", filepath.Join(root, "deploy", "render-nginx.sh"), "--request-timeout", bad)
+		cancel()
+		if err == nil || !strings.Contains(out, "--request-timeout") || strings.Contains(out, "proxy_pass") {
+			t.Errorf("--request-timeout %q: err %v, output:\n%.300s", bad, err, out)
+		}
+	}
+}
+
+// readTimeoutAfter is the value of the first proxy_read_timeout after
+// marker in conf (the server-level one follows proxy_connect_timeout).
+func readTimeoutAfter(t *testing.T, conf, marker string) string {
+	t.Helper()
+	i := strings.Index(conf, marker)
+	if i < 0 {
+		t.Fatalf("no %q in the rendered configuration", marker)
+	}
+	m := regexp.MustCompile(`proxy_read_timeout (\w+);`).FindStringSubmatch(conf[i:])
+	if m == nil {
+		t.Fatalf("no proxy_read_timeout after %q", marker)
+	}
+	return m[1]
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// shippedAPIReadTimeout is the proxy_read_timeout of nginx.conf's
+// location /api/ as shipped; TestShippedNginxReadTimeout reads the file.
+const shippedAPIReadTimeout = 65 * time.Second
+
+// proxyReadTimeout is the read timeout a reverse proxy needs in front of
+// the REST API so that chatd, not the proxy, answers a request that
+// waited on the database: the token check and then the route may each
+// wait requestTimeout (CHATD_REQUEST_TIMEOUT), and 5 s are left for the
+// answer to reach the proxy. deploy/render-nginx.sh --request-timeout
+// derives nginx's value the same way.
+func proxyReadTimeout(requestTimeout time.Duration) time.Duration {
+	return 2*requestTimeout + 5*time.Second
+}
+
+// warnProxyTimeout says at start-up, behind a proxy (CHATD_TRUSTED_PROXIES
+// set), when CHATD_REQUEST_TIMEOUT is longer than the shipped nginx.conf
+// waits for an answer on /api/: nginx would answer 504 before chatd's own
+// 503, unless its proxy_read_timeout was raised too.
+func warnProxyTimeout(cfg Config, logger *slog.Logger) {
+	need := proxyReadTimeout(cfg.RequestTimeout)
+	if len(cfg.TrustedProxies) == 0 || need <= shippedAPIReadTimeout {
+		return
+	}
+	secs := fmt.Sprintf("%ds", int64(math.Ceil(need.Seconds())))
+	logger.Warn(fmt.Sprintf("CHATD_REQUEST_TIMEOUT is %s: a request may wait up to %s before chatd answers, longer than the %s "+
+		"the shipped nginx.conf waits on /api/ (proxy_read_timeout), so nginx would answer 504 first; "+
+		"raise that to at least %s (deploy/render-nginx.sh --request-timeout %s does; docs/deploy.md)",
+		cfg.RequestTimeout, need, shippedAPIReadTimeout, secs, cfg.RequestTimeout),
+		slog.String("request_timeout", cfg.RequestTimeout.String()),
+		slog.String("proxy_read_timeout_needed", secs))
+}
