@@ -30,11 +30,11 @@ func warnProxyTimeout(cfg Config, logger *slog.Logger) {
 	if len(cfg.TrustedProxies) == 0 || need <= shippedAPIReadTimeout {
 		return
 	}
-	secs := fmt.Sprintf("%ds", int64(math.Ceil(need.Seconds())))
+	secs := func(d time.Duration) string { return fmt.Sprintf("%ds", int64(math.Ceil(d.Seconds()))) }
 	logger.Warn(fmt.Sprintf("CHATD_REQUEST_TIMEOUT is %s: a request may wait up to %s before chatd answers, longer than the %s "+
 		"the shipped nginx.conf waits on /api/ (proxy_read_timeout), so nginx would answer 504 first; "+
-		"raise that to at least %s (deploy/render-nginx.sh --request-timeout %s does; docs/deploy.md)",
-		cfg.RequestTimeout, need, shippedAPIReadTimeout, secs, cfg.RequestTimeout),
+		"raise that to at least %[2]s (deploy/render-nginx.sh --request-timeout %[1]s does; docs/deploy.md)",
+		cfg.RequestTimeout, secs(need), secs(shippedAPIReadTimeout)),
 		slog.String("request_timeout", cfg.RequestTimeout.String()),
-		slog.String("proxy_read_timeout_needed", secs))
+		slog.String("proxy_read_timeout_needed", secs(need)))
 }
