@@ -6,7 +6,11 @@
 # private temporary directories).
 #
 #   deploy/nginx-local.sh --upstream 127.0.0.1:8080[,127.0.0.1:8081...] [--root frontend/dist]
-#       [--https-port 8443] [--http-port 8081] [--ws-read-timeout S] [--dir DIR]
+#       [--https-port 8443] [--http-port 8081] [--ws-read-timeout S]
+#       [--request-timeout D] [--dir DIR]
+#
+# --ws-read-timeout and --request-timeout (chatd's CHATD_REQUEST_TIMEOUT,
+# when set above 30s) are render-nginx.sh's options.
 #
 # It prints, before nginx starts serving:
 #   BASE_URL=https://localhost:<https port>
@@ -20,7 +24,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-upstream="" root="$here/../frontend/dist" https_port="" http_port="" ws_timeout="" dir=""
+upstream="" root="$here/../frontend/dist" https_port="" http_port="" ws_timeout="" request_timeout="" dir=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--upstream) upstream="${upstream:+$upstream,}$2"; shift 2 ;;
@@ -28,8 +32,9 @@ while [ $# -gt 0 ]; do
 	--https-port) https_port="$2"; shift 2 ;;
 	--http-port) http_port="$2"; shift 2 ;;
 	--ws-read-timeout) ws_timeout="$2"; shift 2 ;;
+	--request-timeout) request_timeout="$2"; shift 2 ;;
 	--dir) dir="$2"; shift 2 ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	-h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
 	*) echo "nginx-local.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -74,6 +79,7 @@ render=(--domain localhost --listen-addr 127.0.0.1 --http-port "$http_port" --ht
 	--root "$root" --upstream "$upstream" -o "$dir/nginx.conf")
 if [ "$(id -u)" = 0 ]; then render+=(--user root); else render+=(--no-user); fi
 if [ -n "$ws_timeout" ]; then render+=(--ws-read-timeout "$ws_timeout"); fi
+if [ -n "$request_timeout" ]; then render+=(--request-timeout "$request_timeout"); fi
 "$here/render-nginx.sh" "${render[@]}"
 nginx -q -t -p "$dir" -c "$dir/nginx.conf"
 

@@ -788,7 +788,7 @@ func checkSmokeScript(t *testing.T, site *nginxSite) {
 func checkNginxLocal(t *testing.T, srv *chatdServer, static string) {
 	root := repoRoot(t)
 	p := startProc(t, "nginx-local", nil, root, "bash", filepath.Join(root, "deploy", "nginx-local.sh"),
-		"--upstream", srv.Addr, "--root", static)
+		"--upstream", srv.Addr, "--root", static, "--request-timeout", "2m")
 	vars := map[string]string{}
 	deadline := time.Now().Add(30 * time.Second)
 	for vars["CERT"] == "" {
@@ -829,6 +829,13 @@ func checkNginxLocal(t *testing.T, srv *chatdServer, static string) {
 		t.Errorf("deep link through nginx-local.sh: %d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
 	}
 	dir := filepath.Dir(vars["CERT"])
+	conf, err := os.ReadFile(filepath.Join(dir, "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readTimeoutAfter(t, string(conf), "location /api/ {"); got != "245s" {
+		t.Errorf("nginx-local.sh --request-timeout 2m: /api/ proxy_read_timeout %s, want 245s (2 x 2m + 5 s)", got)
+	}
 	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

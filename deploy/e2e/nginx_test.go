@@ -343,3 +343,30 @@ func readTimeoutAfter(t *testing.T, conf, marker string) string {
 	}
 	return m[1]
 }
+
+// TestScriptsHelp checks that --help prints each script's leading comment,
+// all of it and nothing of the code after it.
+func TestScriptsHelp(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	for _, script := range []string{"render-nginx.sh", "nginx-local.sh"} {
+		path := filepath.Join(root, "deploy", script)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, line := range strings.Split(string(src), "\n")[1:] {
+			if !strings.HasPrefix(line, "#") {
+				break
+			}
+			want = append(want, line)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := run(ctx, nil, root, "bash", path, "--help")
+		cancel()
+		if err != nil || strings.TrimRight(out, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s --help: err %v, printed:\n%s\nwant its comment:\n%s", script, err, out, strings.Join(want, "\n"))
+		}
+	}
+}
