@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pm2-setup.sh sets up pm2 for chatd on a server, as the user that runs pm2
-# (docs/deploy.md, "Option B: pm2"):
+# (docs/deploy.md, "4b. Run with pm2"):
 #
 #   1. installs the pm2-logrotate module and configures it: rotate daily at
 #      midnight and whenever a file passes 100 MB, gzip rotated files, keep 7;
