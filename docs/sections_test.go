@@ -68,3 +68,72 @@ func TestSectionReferencesExist(t *testing.T) {
 		t.Fatalf("found only %d section references: has their spelling changed?", checked)
 	}
 }
+
+// mdLink is a Markdown link with a fragment: [text](file.md#anchor) or
+// [text](#anchor).
+var mdLink = regexp.MustCompile(`\]\(([^)#\s]*)#([^)\s]+)\)`)
+
+// TestAnchorsExist: every link to a heading of a document (its #anchor,
+// as GitHub makes it from the heading) lands on a heading.
+func TestAnchorsExist(t *testing.T) {
+	t.Parallel()
+	docs := append([]string{"../README.md"}, mustGlob(t, "*.md")...)
+	anchors := map[string]map[string]bool{}
+	for _, doc := range docs {
+		anchors[filepath.Clean(doc)] = headingAnchors(t, doc)
+	}
+	for _, doc := range docs {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mdLink.FindAllStringSubmatchIndex(string(data), -1) {
+			file, anchor := string(data[m[2]:m[3]]), string(data[m[4]:m[5]])
+			target := filepath.Clean(doc)
+			if file != "" {
+				target = filepath.Clean(filepath.Join(filepath.Dir(doc), file))
+			}
+			known, ok := anchors[target]
+			if !ok {
+				continue // not a document (a source file's #L line)
+			}
+			if !known[anchor] {
+				line := strings.Count(string(data[:m[0]]), "\n") + 1
+				t.Errorf("%s:%d: link to %s#%s: no such heading", doc, line, target, anchor)
+			}
+		}
+	}
+}
+
+// headingAnchors are the anchors of a document's headings (outside code
+// blocks): lower case, punctuation but hyphens dropped, spaces made
+// hyphens.
+func headingAnchors(t *testing.T, doc string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
+	anchors := map[string]bool{}
+	fenced := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+		}
+		if !fenced && strings.HasPrefix(line, "#") {
+			h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+			anchors[strings.ReplaceAll(drop.ReplaceAllString(h, ""), " ", "-")] = true
+		}
+	}
+	return anchors
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
