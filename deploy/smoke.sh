@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--cacert) curl_opts+=(--cacert "$2"); shift 2 ;;
 	--resolve) curl_opts+=(--resolve "$2"); shift 2 ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	-h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
 	*) args+=("$1"); shift ;;
 	esac
 done

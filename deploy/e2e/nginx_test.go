@@ -349,7 +349,7 @@ func readTimeoutAfter(t *testing.T, conf, marker string) string {
 func TestScriptsHelp(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
-	for _, script := range []string{"render-nginx.sh", "nginx-local.sh"} {
+	for _, script := range []string{"render-nginx.sh", "nginx-local.sh", "smoke.sh"} {
 		path := filepath.Join(root, "deploy", script)
 		src, err := os.ReadFile(path)
 		if err != nil {
