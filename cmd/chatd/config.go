@@ -138,10 +138,21 @@ func (r *configReader) duration(name string, def, min, max time.Duration) time.D
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < min || d > max {
-		r.fail(name, "%q is not a duration from %s to %s (examples: 90s, 15m, 168h)", v, durtext.Short(min), durtext.Short(max))
+		r.fail(name, "%q is not a duration from %s to %s: a number and its unit (ms, s, m, h), like %s", v,
+			durtext.Short(min), durtext.Short(max), durtext.Short(durationExample(def, max)))
 		return def
 	}
 	return d
+}
+
+// durationExample is a value of a duration setting to show how one is
+// written: its default, or its maximum when the default is zero, so the
+// example is one the setting takes.
+func durationExample(def, max time.Duration) time.Duration {
+	if def > 0 {
+		return def
+	}
+	return max
 }
 
 func (r *configReader) integer(name string, def, min, max int) int {

@@ -223,13 +223,17 @@ func TestLoadConfigErrorText(t *testing.T) {
 		want string
 	}{
 		{"grace without a unit", map[string]string{"CHATD_SHUTDOWN_GRACE": "15"},
-			`CHATD_SHUTDOWN_GRACE: "15" is not a duration from 1s to 10m (examples: 90s, 15m, 168h)`},
+			`CHATD_SHUTDOWN_GRACE: "15" is not a duration from 1s to 10m: a number and its unit (ms, s, m, h), like 15s`},
 		{"ttl in days", map[string]string{"JWT_TTL": "7d"},
-			`JWT_TTL: "7d" is not a duration from 1m to 8760h (examples: 90s, 15m, 168h)`},
+			`JWT_TTL: "7d" is not a duration from 1m to 8760h: a number and its unit (ms, s, m, h), like 168h`},
 		{"index lag below its bound", map[string]string{"CHATD_SEARCH_INDEX_MAX_LAG": "1ms"},
-			`CHATD_SEARCH_INDEX_MAX_LAG: "1ms" is not a duration from 10ms to 1h (examples: 90s, 15m, 168h)`},
+			`CHATD_SEARCH_INDEX_MAX_LAG: "1ms" is not a duration from 10ms to 1h: a number and its unit (ms, s, m, h), like 5s`},
 		{"coalesce", map[string]string{"CHATD_COALESCE_INTERVAL": "2s"},
-			`CHATD_COALESCE_INTERVAL: "2s" is not a duration from 1ms to 1s (examples: 90s, 15m, 168h)`},
+			`CHATD_COALESCE_INTERVAL: "2s" is not a duration from 1ms to 1s: a number and its unit (ms, s, m, h), like 25ms`},
+		// The examples were 90s, 15m and 168h for every setting, none of
+		// which this one takes; a default of 0s shows the maximum.
+		{"delay, default 0s", map[string]string{"CHATD_SHUTDOWN_DELAY": "2m"},
+			`CHATD_SHUTDOWN_DELAY: "2m" is not a duration from 0s to 1m: a number and its unit (ms, s, m, h), like 1m`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
