@@ -42,7 +42,9 @@ GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}}
 .PHONY: help run build build-go frontend prereqs prereqs-build test $(TEST_SUITES) fmt vet bench bench-smoke clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' \
+		'{ n[NR] = $$1; d[NR] = $$2; if (length($$1) > w) w = length($$1) } \
+		END { for (i = 1; i <= NR; i++) printf("  %-" w "s  %s\n", n[i], d[i]) }'
 
 run: build ## build everything and start the server on :8080 (CHATD_* variables apply)
 	./$(CHATD)

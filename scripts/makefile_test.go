@@ -156,3 +156,34 @@ func TestMakeFrontendOnlyWhenChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeHelpColumns: make help lists every target with its description
+// in one column, so no long target name runs into its text.
+func TestMakeHelpColumns(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", "..", "help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	col := -1
+	for _, line := range lines {
+		name := strings.Fields(line)[0]
+		at := strings.Index(line, name) + len(name)
+		text := at + len(line[at:]) - len(strings.TrimLeft(line[at:], " "))
+		if text == at {
+			t.Errorf("make help: %q has no space after the target name", line)
+		}
+		if col < 0 {
+			col = text
+		}
+		if text != col {
+			t.Errorf("make help: %q: description at column %d, the first line's at %d", line, text, col)
+		}
+	}
+	if len(lines) < 10 {
+		t.Fatalf("make help listed %d targets:\n%s", len(lines), out)
+	}
+}
