@@ -28,6 +28,7 @@ type documentedValue struct {
 // TestDocumentedVariablesExist.
 func TestDocumentedValuesMatchTheCode(t *testing.T) {
 	t.Parallel()
+	apiRead := nginxAPIReadTimeout(t)
 	for _, v := range []documentedValue{
 		{"protocol.md", `follows the conversations it subscribed to, sent to or\s+regenerated in, until it unsubscribes from them: at most ([\d,]+) at once`,
 			"ws.DefaultMaxFollowed", ws.DefaultMaxFollowed},
@@ -37,6 +38,10 @@ func TestDocumentedValuesMatchTheCode(t *testing.T) {
 			"ws.DefaultQueueBytes in MiB", ws.DefaultQueueBytes >> 20},
 		{"../README.md", "\\| `CHATD_WS_READ_LIMIT` \\| `([\\d,]+)`",
 			"ws.DefaultReadLimit", ws.DefaultReadLimit},
+		{"deploy.md", "`/api/`: buffered; responses with `X-Accel-Buffering: no` are not\\.\\s+`proxy_read_timeout (\\d+)s`",
+			"nginx.conf's proxy_read_timeout on /api/", apiRead},
+		{"../README.md", "a longer `proxy_read_timeout` on `/api/` than the shipped (\\d+) s",
+			"nginx.conf's proxy_read_timeout on /api/", apiRead},
 	} {
 		got, err := statedNumber(v.doc, v.pattern)
 		if err != nil {
@@ -61,4 +66,23 @@ func statedNumber(doc, pattern string) (int, error) {
 		return 0, fmt.Errorf("the sentence %q is found %d times, want once: reworded? update this test with the document", pattern, len(m))
 	}
 	return strconv.Atoi(strings.ReplaceAll(m[0][1], ",", ""))
+}
+
+// nginxAPIReadTimeout is the proxy_read_timeout, in seconds, of the
+// repository's nginx.conf's location /api/.
+func nginxAPIReadTimeout(t *testing.T) int {
+	t.Helper()
+	conf, err := os.ReadFile("../nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`location /api/ \{[^}]*proxy_read_timeout (\d+)s;`).FindSubmatch(conf)
+	if m == nil {
+		t.Fatal("nginx.conf: location /api/ sets no proxy_read_timeout")
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
