@@ -2,6 +2,7 @@ package httperr
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
@@ -20,6 +22,10 @@ import (
 // exactly one JSON object, has an unknown field, or is sent with a
 // Content-Type other than JSON (no Content-Type is accepted); 400
 // invalid_field, naming the field, for a value of the wrong JSON type.
+// A body that is not valid UTF-8 is refused before it is decoded (encoding/json
+// would quietly put U+FFFD in place of the bad bytes, where a WebSocket text
+// frame that is not UTF-8 is refused): 400 invalid_field naming the field
+// whose string holds the first bad byte, else 400 bad_request.
 func DecodeJSON(r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -27,7 +33,17 @@ func DecodeJSON(r *http.Request, dst any) error {
 			return BadRequest("the body must be JSON (Content-Type: application/json)")
 		}
 	}
-	dec := json.NewDecoder(r.Body)
+	var body []byte
+	if r.Body != nil {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil { // bounded by LimitBody
+			return decodeError(err)
+		}
+	}
+	if !utf8.Valid(body) {
+		return notUTF8(body)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)

@@ -172,3 +172,51 @@ func TestDecodeOptionalJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeJSONRefusesInvalidUTF8: a body that is not valid UTF-8 is
+// refused with 400, naming the field whose string holds the first bad
+// byte, rather than decoded with U+FFFD in place of the bad bytes (as a
+// WebSocket text frame that is not UTF-8 is refused). Valid text in any
+// script, and escapes, still decode.
+func TestDecodeJSONRefusesInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	type target struct {
+		Name   string `json:"name"`
+		Params struct {
+			Stop []string `json:"stop"`
+		} `json:"params"`
+		Count int `json:"count"`
+	}
+	cases := []struct {
+		name, body string
+		code, msg  string // code "" means decoded
+	}{
+		{"valid text", `{"name":"héllo 中 😀 \ufffd"}`, "", ""},
+		{"bad byte in a value", "{\"name\":\"a\xffb\"}", CodeInvalidField, "name: must be valid UTF-8"},
+		{"truncated sequence at the end of a value", "{\"name\":\"a\xe4\xb8\"}", CodeInvalidField, "name: must be valid UTF-8"},
+		{"encoded surrogate", "{\"count\":1,\"name\":\"\xed\xa0\x80\"}", CodeInvalidField, "name: must be valid UTF-8"},
+		{"nested in an array", "{\"params\":{\"stop\":[\"ok\",\"\xc0\xaf\"]}}", CodeInvalidField, "params.stop: must be valid UTF-8"},
+		{"after another field", "{\"params\":{\"stop\":[]},\"name\":\"\xff\"}", CodeInvalidField, "name: must be valid UTF-8"},
+		{"in a key", "{\"na\xffme\":\"a\"}", CodeBadRequest, "the body is not valid UTF-8"},
+		{"outside any string", "{\"name\":\"a\"}\xff", CodeBadRequest, "the body is not valid UTF-8"},
+		{"in an unknown field", "{\"other\":\"\xff\"}", CodeInvalidField, "other: must be valid UTF-8"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+			req.Header.Set("Content-Type", "application/json")
+			var dst target
+			err := DecodeJSON(req, &dst)
+			if c.code == "" {
+				if err != nil || !strings.HasPrefix(dst.Name, "héllo") {
+					t.Fatalf("err %v, dst %+v", err, dst)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Code != c.code || e.Message != c.msg {
+				t.Fatalf("err %v, want 400 %s %q", err, c.code, c.msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,58 @@
+package sse_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"chatd/persistence"
+	"chatd/transport/sse"
+)
+
+// errorBody reads res's JSON error and returns its code and message.
+func errorBody(t *testing.T, res *http.Response) (code, message string) {
+	t.Helper()
+	var b struct {
+		Error struct{ Code, Message string }
+	}
+	data, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatalf("status %d, body %q is no JSON error: %v", res.StatusCode, data, err)
+	}
+	return b.Error.Code, b.Error.Message
+}
+
+// TestInvalidUTF8BodyRefused: a send or regenerate whose body is not valid
+// UTF-8 is refused with 400 naming the field, as a WebSocket text frame
+// that is not UTF-8 is refused, instead of reaching the hub with U+FFFD in
+// place of the bad bytes.
+func TestInvalidUTF8BodyRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	for _, tc := range []struct{ name, path, body, accept, msg string }{
+		{"send, 202", "messages", "{\"content\":\"caf\xe9\"}", "", "content: must be valid UTF-8"},
+		{"send, streamed", "messages", "{\"content\":\"caf\xe9\"}", "text/event-stream", "content: must be valid UTF-8"},
+		{"send, bad client message id", "messages", "{\"content\":\"hi\",\"clientMessageId\":\"k\xff\"}", "", "clientMessageId: must be valid UTF-8"},
+		{"regenerate, bad model", "regenerate", "{\"model\":\"m\xc3\"}", "text/event-stream", "model: must be valid UTF-8"},
+	} {
+		hdr := []string{}
+		if tc.accept != "" {
+			hdr = append(hdr, "Accept", tc.accept)
+		}
+		res := s.request("u", "POST", "/api/conversations/"+conv+"/"+tc.path, tc.body, hdr...)
+		if res.StatusCode != http.StatusBadRequest {
+			res.Body.Close() // a stream: not read
+			t.Errorf("%s: status %d, want 400", tc.name, res.StatusCode)
+			continue
+		}
+		if code, msg := errorBody(t, res); code != "invalid_field" || msg != tc.msg {
+			t.Errorf("%s: %s %q, want invalid_field %q", tc.name, code, msg, tc.msg)
+		}
+	}
+	if n := len(s.hub.Sends()); n != 0 {
+		t.Fatalf("the hub got %d sends", n)
+	}
+}
