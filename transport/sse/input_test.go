@@ -56,3 +56,35 @@ func TestInvalidUTF8BodyRefused(t *testing.T) {
 		t.Fatalf("the hub got %d sends", n)
 	}
 }
+
+// TestTokenInQueryRefused: the SSE routes refuse a token in the query
+// string with 400, whatever the case of its name, as the WebSocket upgrade
+// does, and start nothing.
+func TestTokenInQueryRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/api/events?token=token-u", ""},
+		{"GET", "/api/events?Token=token-u", ""},
+		{"GET", "/api/events?conversationId=" + conv + "&ACCESS_TOKEN=token-u", ""},
+		{"GET", "/api/conversations/" + conv + "/stream?Jwt=token-u", ""},
+		{"POST", "/api/conversations/" + conv + "/messages?TOKEN=token-u", `{"content":"hi"}`},
+		{"POST", "/api/conversations/" + conv + "/regenerate?Bearer=token-u", ""},
+		{"POST", "/api/conversations/" + conv + "/cancel?Auth=token-u", ""},
+	} {
+		res := s.request("u", tc.method, tc.path, tc.body, "Accept", "text/event-stream")
+		if res.StatusCode != http.StatusBadRequest {
+			res.Body.Close() // a stream: not read
+			t.Errorf("%s %s: status %d, want 400", tc.method, tc.path, res.StatusCode)
+			continue
+		}
+		if code, _ := errorBody(t, res); code != "bad_request" {
+			t.Errorf("%s %s: code %s", tc.method, tc.path, code)
+		}
+	}
+	if n := len(s.hub.Sends()) + len(s.hub.SubscribeRequests()); n != 0 {
+		t.Fatalf("the hub got %d sends and subscribes", n)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/headers"
+	"chatd/transport/internal/urltoken"
 	"chatd/transport/limits"
 )
 
@@ -129,11 +130,23 @@ func NewHandler(opts Options) *Handler {
 
 // Routes adds the SSE routes to an authenticated /api group.
 func (h *Handler) Routes(authed gin.IRouter) {
-	authed.POST("/conversations/:id/messages", h.send)
-	authed.POST("/conversations/:id/regenerate", h.regenerate)
-	authed.POST("/conversations/:id/cancel", h.cancel)
-	authed.GET("/conversations/:id/stream", h.resume)
-	authed.GET("/events", h.events)
+	authed.POST("/conversations/:id/messages", noTokenInQuery, h.send)
+	authed.POST("/conversations/:id/regenerate", noTokenInQuery, h.regenerate)
+	authed.POST("/conversations/:id/cancel", noTokenInQuery, h.cancel)
+	authed.GET("/conversations/:id/stream", noTokenInQuery, h.resume)
+	authed.GET("/events", noTokenInQuery, h.events)
+}
+
+// noTokenInQuery refuses a request that carries a token in its query
+// string (in any case: urltoken.InQuery) with 400, as the WebSocket
+// upgrade does: URLs end up in access logs. The token is never read from
+// there; a request without Authorization was answered 401 before.
+func noTokenInQuery(c *gin.Context) {
+	if urltoken.InQuery(c.Request) {
+		httperr.AbortError(c, httperr.BadRequest("tokens in the query string are refused; send Authorization: Bearer"))
+		return
+	}
+	c.Next()
 }
 
 // events is a long-lived stream of the user's conversation frames and, with

@@ -23,7 +23,8 @@ import (
 )
 
 // TestUpgradeRefused: authentication and the origin check answer before
-// the upgrade, with the API's JSON errors (the connection limit closes the
+// the upgrade, with the API's JSON errors; a token in the query string is
+// refused whatever the case of its name (the connection limit closes the
 // upgraded connection instead: TestConnectionLimitCloses).
 func TestUpgradeRefused(t *testing.T) {
 	t.Parallel()
@@ -37,6 +38,9 @@ func TestUpgradeRefused(t *testing.T) {
 		{"no token", "", nil, http.StatusUnauthorized},
 		{"bad token", "", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
 		{"token in the query", "?access_token=token-a", nil, http.StatusBadRequest},
+		{"token in the query, capitalised", "?Token=token-a", nil, http.StatusBadRequest},
+		{"token in the query, upper case", "?TOKEN=token-a", map[string]string{"Authorization": "Bearer token-a"}, http.StatusBadRequest},
+		{"token in the query after a semicolon", "?x=1;jwt=token-a", map[string]string{"Authorization": "Bearer token-a"}, http.StatusBadRequest},
 		{"foreign origin", "", map[string]string{"Authorization": "Bearer token-a", "Origin": "https://evil.example"}, http.StatusForbidden},
 	}
 	for _, tc := range tests {

@@ -34,6 +34,7 @@ import (
 	"chatd/internal/waitctx"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/outbox"
+	"chatd/transport/internal/urltoken"
 	"chatd/transport/limits"
 )
 
@@ -245,7 +246,7 @@ func NewHandler(opts Options) *Handler {
 // ServeHTTP authenticates, checks the origin and limits, upgrades, and
 // serves the connection until it ends.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if tokenInQuery(r) {
+	if urltoken.InQuery(r) {
 		httperr.Write(w, httperr.New(http.StatusBadRequest, httperr.CodeBadRequest, "tokens in the query string are refused; send Authorization: Bearer or the bearer.<token> subprotocol"))
 		return
 	}

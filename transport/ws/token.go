@@ -23,15 +23,3 @@ func requestToken(r *http.Request) string {
 	}
 	return ""
 }
-
-// tokenInQuery reports a token passed in the URL, which is refused: URLs
-// end up in access logs and browser history.
-func tokenInQuery(r *http.Request) bool {
-	q := r.URL.Query()
-	for _, k := range []string{"token", "access_token", "jwt", "auth", "authorization", "bearer"} {
-		if q.Has(k) {
-			return true
-		}
-	}
-	return false
-}
