@@ -1,12 +1,17 @@
 package sse_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"chatd/persistence"
+	"chatd/transport/auth"
+	"chatd/transport/limits"
 	"chatd/transport/sse"
 )
 
@@ -86,5 +91,58 @@ func TestTokenInQueryRefused(t *testing.T) {
 	}
 	if n := len(s.hub.Sends()) + len(s.hub.SubscribeRequests()); n != 0 {
 		t.Fatalf("the hub got %d sends and subscribes", n)
+	}
+}
+
+// TestEventsCursorCheckedBeforeOpening: GET /api/events with a malformed
+// resume cursor (lastSeq, lastReasoningSeq, messageId, or a Last-Event-ID
+// that is the only cursor) is answered 400 naming it before its stream
+// opens: with the user's connection slots all taken, it is still a 400
+// (not a 429), and its session is not checked. Before, the stream was
+// opened (a slot taken, the session checked) and then refused; without
+// conversationId a malformed cursor was not looked at and the stream
+// opened.
+func TestEventsCursorCheckedBeforeOpening(t *testing.T) {
+	t.Parallel()
+	var rechecks atomic.Int32
+	s := newServer(t, sse.Options{Limits: limits.New(limits.Options{MaxConns: 1}),
+		Recheck: func(context.Context, auth.Identity) error { rechecks.Add(1); return nil }}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	held := s.request("u", "GET", "/api/events", "")
+	if held.StatusCode != http.StatusOK || rechecks.Load() != 1 {
+		t.Fatalf("first stream: %d, %d session checks", held.StatusCode, rechecks.Load())
+	}
+	c := "?conversationId=" + conv
+	for _, tc := range []struct{ name, query, lastEventID, msg string }{
+		{"lastSeq", c + "&lastSeq=x", "", "lastSeq: "},
+		{"negative lastSeq", c + "&lastSeq=-1", "", "lastSeq: "},
+		{"lastReasoningSeq", c + "&lastSeq=1&lastReasoningSeq=1e3", "", "lastReasoningSeq: "},
+		{"messageId", c + "&messageId=nope", "", "messageId: "},
+		{"a lone Last-Event-ID", c, "nope", "Last-Event-ID: "},
+		{"lastSeq without conversationId", "?lastSeq=1.5", "", "lastSeq: "},
+		{"messageId without conversationId", "?messageId=nope", "", "messageId: "},
+	} {
+		var hdr []string
+		if tc.lastEventID != "" {
+			hdr = []string{"Last-Event-ID", tc.lastEventID}
+		}
+		res := s.request("u", "GET", "/api/events"+tc.query, "", hdr...)
+		if res.StatusCode != http.StatusBadRequest {
+			res.Body.Close() // a stream: not read
+			t.Errorf("%s: status %d, want 400", tc.name, res.StatusCode)
+			continue
+		}
+		if code, msg := errorBody(t, res); code != "invalid_field" || !strings.HasPrefix(msg, tc.msg) {
+			t.Errorf("%s: %s %q, want invalid_field %q...", tc.name, code, msg, tc.msg)
+		}
+	}
+	if n := rechecks.Load(); n != 1 {
+		t.Fatalf("%d session checks, want 1 (the malformed requests opened streams)", n)
+	}
+	// A well-formed one finds no slot left.
+	if res := s.request("u", "GET", "/api/events"+c+"&lastSeq=3", ""); res.StatusCode != http.StatusTooManyRequests {
+		res.Body.Close()
+		t.Fatalf("a good cursor without a slot: %d, want 429", res.StatusCode)
 	}
 }

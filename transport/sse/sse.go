@@ -165,6 +165,11 @@ func (h *Handler) events(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("conversationId", "is not a valid id"))
 		return
 	}
+	req, err := h.eventsRequest(c, id.UserID, convID)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
 	s, err := h.open(c.Request.Context(), id)
 	if err != nil {
 		httperr.AbortError(c, err)
@@ -172,22 +177,32 @@ func (h *Handler) events(c *gin.Context) {
 	}
 	defer h.close(s)
 	if convID != "" {
-		// The stream carries every later answer of the conversation too:
-		// the events an EventSource got may be of one that started after
-		// the named answer ended, but not while it still runs.
-		req, _, err := resumeRequest(c, convID, true, func(req hub.SubscribeRequest) bool {
-			return req.MessageID != "" && h.opts.Hub.ActiveAnswer(id.UserID, convID) == req.MessageID
-		})
-		if err != nil {
-			httperr.AbortError(c, err)
-			return
-		}
 		if err := h.subscribe(c, s, id.UserID, req); err != nil {
 			httperr.AbortError(c, err)
 			return
 		}
 	}
 	h.stream(c, s, func(*protocol.Frame) bool { return false })
+}
+
+// eventsRequest reads what GET /api/events resumes, before its stream
+// opens: a malformed messageId, lastSeq or lastReasoningSeq (or, with
+// conversationId, a Last-Event-ID that is no event id and the only
+// cursor) is a 400, not a stream opened (a connection slot taken, the
+// session checked) and then refused. Without conversationId nothing is
+// resumed: the URL's values are checked all the same, Last-Event-ID is
+// ignored.
+func (h *Handler) eventsRequest(c *gin.Context, userID, convID string) (hub.SubscribeRequest, error) {
+	if convID == "" {
+		return urlCursor(c, "")
+	}
+	// The stream carries every later answer of the conversation too: the
+	// events an EventSource got may be of one that started after the named
+	// answer ended, but not while it still runs.
+	req, _, err := resumeRequest(c, convID, true, func(req hub.SubscribeRequest) bool {
+		return req.MessageID != "" && h.opts.Hub.ActiveAnswer(userID, convID) == req.MessageID
+	})
+	return req, err
 }
 
 type sendBody struct {
@@ -370,11 +385,7 @@ func (h *Handler) resume(c *gin.Context) {
 // so, the URL's cursor is. A Last-Event-ID that is not an event id is a
 // 400 when it is the only cursor, and is ignored beside the URL's.
 func resumeRequest(c *gin.Context, convID string, laterAnswers bool, sameAnswer func(hub.SubscribeRequest) bool) (req hub.SubscribeRequest, over bool, err error) {
-	req = hub.SubscribeRequest{ConversationID: convID, MessageID: c.Query("messageId")}
-	if req.MessageID != "" && !persistence.ValidID(req.MessageID) {
-		return req, false, httperr.InvalidField("messageId", "is not a valid id")
-	}
-	if err := queryCursor(c, &req); err != nil {
+	if req, err = urlCursor(c, convID); err != nil {
 		return req, false, err
 	}
 	id := c.GetHeader("Last-Event-ID")
@@ -416,6 +427,16 @@ func resumeNamed(req hub.SubscribeRequest, ev lastEvent, laterAnswers bool) (hub
 		req.LastSeq, req.LastReasoningSeq = later(req.LastSeq, &ev.seq), later(req.LastReasoningSeq, ev.rseq)
 	}
 	return req, false
+}
+
+// urlCursor reads the URL's messageId, lastSeq and lastReasoningSeq into a
+// request to subscribe to convID; a malformed one is a 400 naming it.
+func urlCursor(c *gin.Context, convID string) (hub.SubscribeRequest, error) {
+	req := hub.SubscribeRequest{ConversationID: convID, MessageID: c.Query("messageId")}
+	if req.MessageID != "" && !persistence.ValidID(req.MessageID) {
+		return req, httperr.InvalidField("messageId", "is not a valid id")
+	}
+	return req, queryCursor(c, &req)
 }
 
 // queryCursor reads lastSeq and lastReasoningSeq from the URL into req.
