@@ -129,15 +129,27 @@ func newRefusals(limit int) *refusals {
 	return &refusals{invalid: newStrikes(limit, time.Minute), limited: newStrikes(limit, time.Minute)}
 }
 
+// noteReadEnd records why the read ended: a client frame over ReadLimit
+// (the library has sent 1009 already), or the client's close frame,
+// whatever its code, 1009 included (the client refused a frame of ours
+// as too big: it is the client's close, not a frame this server refused).
 func (c *conn) noteReadEnd(err error) {
 	status := websocket.CloseStatus(err)
 	switch {
-	case status == websocket.StatusMessageTooBig || errors.Is(err, websocket.ErrMessageTooBig):
-		c.kick(protocol.CloseTooBig, "frame too large")
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		c.kick(protocol.CloseTooBig, ReasonFrameTooLarge)
 	case status != -1:
-		c.kick(protocol.CloseCode(status), "closed by the client")
+		c.kick(protocol.CloseCode(status), ReasonClosedByClient)
 	}
 }
+
+// Reasons logged for a connection whose read ended.
+const (
+	// ReasonFrameTooLarge: the client sent a frame over ReadLimit (1009).
+	ReasonFrameTooLarge = "frame too large"
+	// ReasonClosedByClient: the client sent a close frame.
+	ReasonClosedByClient = "closed by the client"
+)
 
 // dispatch runs one valid client frame; a send refused for the user's
 // budget counts in abuse.
