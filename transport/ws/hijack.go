@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+
+	"chatd/transport/httperr"
 )
 
 // readBufferSize is the read buffer a connection keeps for its life.
@@ -20,9 +22,52 @@ const readBufferSize = 1 << 10
 // goes with the request. The write buffer is net/http's (4 KiB: a frame up
 // to that size is one write to the socket, or to cork's buffer). The
 // library writes to the connection through cork, which Hijack sets.
+//
+// A handshake the library refuses (no Upgrade headers, a method other than
+// GET, a bad version or key) is answered with the API's JSON error shape
+// (WriteHeader), not the library's plain text.
 type smallReadBuffer struct {
 	http.ResponseWriter
-	cork *corkConn
+	cork    *corkConn
+	refused bool // WriteHeader answered a refused handshake: the library's text is dropped
+}
+
+// WriteHeader passes on the 101 of an accepted handshake, and answers a
+// refused one with httperr's JSON, with the library's status and headers
+// (Upgrade: websocket for a 426, Sec-WebSocket-Version for a bad version).
+func (w *smallReadBuffer) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.refused = true
+	httperr.Write(w.ResponseWriter, handshakeError(code))
+}
+
+// Write drops the library's plain-text message once WriteHeader answered a
+// refused handshake.
+func (w *smallReadBuffer) Write(p []byte) (int, error) {
+	if w.refused {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// handshakeError is the error a handshake refused with status answers.
+func handshakeError(status int) *httperr.Error {
+	switch status {
+	case http.StatusUpgradeRequired:
+		return httperr.New(status, httperr.CodeBadRequest,
+			"this route takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket, HTTP/1.1)")
+	case http.StatusMethodNotAllowed:
+		return httperr.New(status, httperr.CodeMethodNotAllowed, "a WebSocket upgrade is a GET")
+	case http.StatusBadRequest:
+		return httperr.BadRequest("malformed WebSocket handshake (Sec-WebSocket-Version must be 13, with one valid Sec-WebSocket-Key)")
+	case http.StatusForbidden:
+		return httperr.Forbidden("origin not allowed")
+	default:
+		return httperr.New(status, httperr.CodeInternal, http.StatusText(status))
+	}
 }
 
 // Hijack takes over the connection. Bytes the client sent right after

@@ -1,0 +1,65 @@
+package ws_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestBadHandshakeAnsweredJSON: a request to the WebSocket route that the
+// handshake refuses (no upgrade at all, a method other than GET, a bad
+// version or key) is answered with the API's JSON error and the
+// library's status, not a plain-text message, and frees its connection
+// slot.
+func TestBadHandshakeAnsweredJSON(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	upgrade := map[string]string{"Connection": "Upgrade", "Upgrade": "websocket",
+		"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	with := func(changes map[string]string) map[string]string {
+		h := map[string]string{}
+		for k, v := range upgrade {
+			h[k] = v
+		}
+		for k, v := range changes {
+			h[k] = v
+		}
+		return h
+	}
+	tests := []struct {
+		name, method string
+		header       map[string]string
+		status       int
+		code         string
+	}{
+		{"no upgrade", "GET", nil, http.StatusUpgradeRequired, "bad_request"},
+		{"a POST", "POST", upgrade, http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"an old version", "GET", with(map[string]string{"Sec-WebSocket-Version": "8"}), http.StatusBadRequest, "bad_request"},
+		{"a bad key", "GET", with(map[string]string{"Sec-WebSocket-Key": "short"}), http.StatusBadRequest, "bad_request"},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest(tc.method, s.srv.URL, nil)
+		req.Header.Set("Authorization", "Bearer token-u")
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		res, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		data, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		if res.StatusCode != tc.status || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") ||
+			json.Unmarshal(data, &body) != nil || body.Error.Code != tc.code || body.Error.Message == "" {
+			t.Errorf("%s: %d %q %s, want %d JSON %s", tc.name, res.StatusCode, res.Header.Get("Content-Type"), data, tc.status, tc.code)
+		}
+	}
+	if users := s.limits.ConnectedUsers(); len(users) != 0 {
+		t.Fatalf("slots still held by %v", users)
+	}
+}
