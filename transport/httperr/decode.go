@@ -48,6 +48,10 @@ func DecodeJSON(r *http.Request, dst any) error {
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
+	if bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("null")) {
+		// encoding/json takes null for "leave dst as it is", without error.
+		return BadRequest("the body must be a JSON object")
+	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
 		if tooLarge(err) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return decodeError(err)

@@ -104,6 +104,8 @@ func TestDecodeJSON(t *testing.T) {
 		{"empty", ``, "application/json", 0, 400, CodeBadRequest},
 		{"syntax", `{"name":`, "application/json", 0, 400, CodeBadRequest},
 		{"array", `[1,2]`, "application/json", 0, 400, CodeBadRequest},
+		{"null", ` null `, "application/json", 0, 400, CodeBadRequest},
+		{"a string", `"a"`, "application/json", 0, 400, CodeBadRequest},
 		{"unknown field", `{"nam":"a"}`, "application/json", 0, 400, CodeBadRequest},
 		{"wrong type", `{"count":"two"}`, "application/json", 0, 400, CodeInvalidField},
 		{"trailing object", `{"name":"a"}{"name":"b"}`, "application/json", 0, 400, CodeBadRequest},
@@ -151,6 +153,7 @@ func TestDecodeOptionalJSON(t *testing.T) {
 		{"an object", `{"name":"a"}`, false, "a", 0},
 		{"chunked, not JSON", `x`, true, "", 400},
 		{"chunked, only spaces", `  `, true, "", 400},
+		{"null", `null`, false, "", 400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
