@@ -46,7 +46,8 @@ func (l closeLog) Handle(_ context.Context, r slog.Record) error {
 // TestCloseLoggedForWhatItIs: a client that closes with 1009 (a frame of
 // the server's was too big for it) is logged as closed by the client,
 // code 1009, not as "frame too large", which is kept for a client frame
-// over the server's read limit.
+// over the server's read limit; a client gone without a close frame is
+// logged with 1006 and says so, not with code 0 and no reason.
 func TestCloseLoggedForWhatItIs(t *testing.T) {
 	t.Parallel()
 	log := closeLog{lines: make(chan closeLine, 4)}
@@ -69,6 +70,13 @@ func TestCloseLoggedForWhatItIs(t *testing.T) {
 	}
 	if l := wait("the client's 1009"); l.code != 1009 || l.reason != ws.ReasonClosedByClient {
 		t.Fatalf("the client's 1009 logged as %d %q, want 1009 %q", l.code, l.reason, ws.ReasonClosedByClient)
+	}
+
+	gone := s.dial(dialOptions{user: "u"})
+	gone.expect("hello")
+	gone.c.CloseNow() // no close frame: the TCP connection just ends
+	if l := wait("a client gone without a close frame"); l.code != 1006 || l.reason != ws.ReasonNoCloseFrame {
+		t.Fatalf("a client gone without a close frame logged as %d %q, want 1006 %q", l.code, l.reason, ws.ReasonNoCloseFrame)
 	}
 
 	big := s.dial(dialOptions{user: "u"})

@@ -46,8 +46,11 @@ type conn struct {
 	// watchdog closes the socket when one write takes longer than
 	// WriteTimeout; the writer marks the start and end of every write.
 	watchdog *watchdog
-	pinging  atomic.Bool    // a ping waits for its pong
-	helpers  sync.WaitGroup // the writer, the worker and the pings
+	pinging  atomic.Bool // a ping waits for its pong
+	// readErr is why the read ended when no close frame came (noteReadEnd);
+	// only the reader writes it, serve reads it once the reader returned.
+	readErr error
+	helpers sync.WaitGroup // the writer, the worker and the pings
 }
 
 // Events for the writer (conn.events).
@@ -187,8 +190,14 @@ func (c *conn) serve() {
 	c.cancel()
 	c.helpers.Wait()
 	code, reason := c.closeReason()
-	h.log.Info("websocket closed", "connection", c.id, "user", c.userID,
-		"duration_ms", time.Since(c.started).Milliseconds(), "close_code", int(code), "reason", reason)
+	attrs := []any{"connection", c.id, "user", c.userID, "duration_ms", time.Since(c.started).Milliseconds()}
+	if code == 0 { // nothing closed it with a code: the socket just ended
+		code, reason = protocol.CloseCode(websocket.StatusAbnormalClosure), ReasonNoCloseFrame
+		if c.readErr != nil {
+			attrs = append(attrs, "err", c.readErr)
+		}
+	}
+	h.log.Info("websocket closed", append(attrs, "close_code", int(code), "reason", reason)...)
 }
 
 // confirmSession checks the session once more now that the hub knows the

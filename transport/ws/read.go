@@ -133,6 +133,8 @@ func newRefusals(limit int) *refusals {
 // (the library has sent 1009 already), or the client's close frame,
 // whatever its code, 1009 included (the client refused a frame of ours
 // as too big: it is the client's close, not a frame this server refused).
+// Any other end (the peer vanished, broke the protocol, or the socket was
+// closed under the read) is kept in readErr for the close's log line.
 func (c *conn) noteReadEnd(err error) {
 	status := websocket.CloseStatus(err)
 	switch {
@@ -140,6 +142,8 @@ func (c *conn) noteReadEnd(err error) {
 		c.kick(protocol.CloseTooBig, ReasonFrameTooLarge)
 	case status != -1:
 		c.kick(protocol.CloseCode(status), ReasonClosedByClient)
+	default:
+		c.readErr = err
 	}
 }
 
@@ -149,6 +153,11 @@ const (
 	ReasonFrameTooLarge = "frame too large"
 	// ReasonClosedByClient: the client sent a close frame.
 	ReasonClosedByClient = "closed by the client"
+	// ReasonNoCloseFrame: the connection ended with no close frame either
+	// way (logged with 1006, as RFC 6455 reports such an end): the peer
+	// vanished, or the server dropped it (a write or ping timeout, each
+	// logged on its own).
+	ReasonNoCloseFrame = "ended without a close frame"
 )
 
 // dispatch runs one valid client frame; a send refused for the user's
