@@ -203,6 +203,7 @@ func TestDecodeJSONRefusesInvalidUTF8(t *testing.T) {
 		{"in a key", "{\"na\xffme\":\"a\"}", CodeBadRequest, "the body is not valid UTF-8"},
 		{"outside any string", "{\"name\":\"a\"}\xff", CodeBadRequest, "the body is not valid UTF-8"},
 		{"in an unknown field", "{\"other\":\"\xff\"}", CodeInvalidField, "other: must be valid UTF-8"},
+		{"deep", "{\"a\":" + strings.Repeat("[", 100) + "\"\xff\"" + strings.Repeat("]", 100) + "}", CodeBadRequest, "the body is not valid UTF-8"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

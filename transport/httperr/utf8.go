@@ -31,6 +31,10 @@ func firstInvalid(body []byte) int {
 	return len(body)
 }
 
+// maxFieldDepth bounds the nesting fieldAt follows (a body of a million
+// '[' would otherwise cost it a level each).
+const maxFieldDepth = 32
+
 // jsonLevel is one open object or array while fieldAt walks a body.
 type jsonLevel struct {
 	object  bool
@@ -62,6 +66,9 @@ func fieldAt(body []byte, at int) string {
 		}
 		if _, ok := tok.(string); ok && start <= int64(at) && int64(at) < end {
 			return path(stack)
+		}
+		if len(stack) >= maxFieldDepth {
+			return "" // a field that deep is not named: the walk stays small
 		}
 		switch tok {
 		case json.Delim('{'):
