@@ -198,7 +198,7 @@ func TestDeleteAccountBoundedApart(t *testing.T) {
 	e := newAccountsEnv(t, AccountOptions{})
 	token, id := e.signUp("stuck@example.com", "the right password")
 	store := stallingStore{Store: e.store, stall: "DeleteUser", release: make(chan struct{})}
-	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 100 * time.Millisecond, DeleteTimeout: 300 * time.Millisecond})
+	a, srv := stallingEnv(t, e, store, AccountOptions{RequestTimeout: 600 * time.Millisecond, DeleteTimeout: 800 * time.Millisecond})
 	if got := do(t, srv, http.MethodDelete, "/api/auth/me", token, `{"password":"the right password"}`); got.status != http.StatusAccepted {
 		t.Fatalf("answer %+v, want 202", got)
 	}
