@@ -226,6 +226,11 @@ type Config struct {
 	// Framing is the shape of the stream's lines; it defaults to LF line
 	// ends. Split applies to LF line ends only.
 	Framing Framing
+	// Finish is the finish_reason of a response the request's max tokens
+	// did not cut ("length" then); it defaults to "stop". Providers send
+	// their own: Mistral's "model_length", DeepSeek's
+	// "insufficient_system_resource", Azure's "content_filter".
+	Finish string
 	// Refuse names a request field (max_tokens, max_completion_tokens,
 	// reasoning_effort, temperature, top_p or stop) that a request carrying it is refused for with
 	// HTTP 400, in OpenAI's wording (see Refusals).
@@ -259,7 +264,7 @@ func StripMarkers(s string) string {
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
 	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
-	"context_words", "pings", "end_delay", "refuse", "events", "framing",
+	"context_words", "pings", "end_delay", "refuse", "events", "framing", "finish",
 }
 
 // headerName returns the X-Fake-* header for a marker key.
@@ -339,6 +344,8 @@ func (c *Config) set(k, v string) error {
 		c.Refuse, err = parseRefuse(v)
 	case "framing":
 		c.Framing, err = ParseFraming(v)
+	case "finish":
+		c.Finish, err = parseFinish(v)
 	default:
 		return fmt.Errorf("fakeai: unknown setting %q", k)
 	}
@@ -355,6 +362,17 @@ func parseSeconds(v string) (time.Duration, error) {
 	}
 	return time.ParseDuration(v)
 }
+
+// parseFinish accepts a finish reason of 1 to 40 lower-case letters,
+// digits and '_'.
+func parseFinish(v string) (string, error) {
+	if !finishRE.MatchString(v) {
+		return "", fmt.Errorf("not a finish reason")
+	}
+	return v, nil
+}
+
+var finishRE = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 
 func parseRefuse(v string) (string, error) {
 	if v == "none" {

@@ -109,6 +109,9 @@
 //	                param F and code unsupported_parameter, in OpenAI's
 //	                wording (Refusals), as a reasoning model refuses
 //	                max_tokens or any sampling parameter
+//	finish=R        the finish_reason of an answer max_tokens did not cut,
+//	                in place of "stop" (a provider's own: model_length,
+//	                insufficient_system_resource, content_filter)
 //	pings=N         send N SSE comment lines ": OPENROUTER PROCESSING", each
 //	                followed by a blank line, at once right after the headers,
 //	                as OpenRouter keeps a stream alive before the first token

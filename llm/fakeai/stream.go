@@ -2,6 +2,7 @@ package fakeai
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -20,7 +21,7 @@ type stream struct {
 	cfg     Config
 	tokens  []string
 	thought int    // reasoning chunks sent: Reasoning, or less when max tokens cut it
-	finish  string // "stop" or "length"
+	finish  string // Config.Finish ("stop" by default) or "length"
 	after   int    // tokens before a mid-stream fault
 	ended   bool   // the client left or the server closed: stop writing
 	started bool   // something of the body was written
@@ -30,7 +31,7 @@ type stream struct {
 func newStream(s *Server, w http.ResponseWriter, r *http.Request, rec Recorded) *stream {
 	st := &stream{
 		s: s, w: w, rc: http.NewResponseController(w), r: r, rec: rec,
-		cfg: rec.Config, tokens: Tokens(rec.Config), finish: "stop",
+		cfg: rec.Config, tokens: Tokens(rec.Config), finish: cmp.Or(rec.Config.Finish, "stop"),
 		created: time.Now().Unix(),
 	}
 	st.spendBudget(rec.MaxTokens)

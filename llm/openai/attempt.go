@@ -136,16 +136,35 @@ func streamEnd(err error, body *doneWatcher) error {
 }
 
 // reportedByChunk returns the error a chunk reports: its top-level "error"
-// member, or finish reason "error" without one (OpenRouter ends a stream
-// whose provider failed so, with the text so far already sent).
+// member, or finish reason "error" without one (OpenRouter and Mistral end
+// a stream whose provider failed so, with the text so far already sent),
+// or DeepSeek's "insufficient_system_resource" (its servers broke the
+// answer off: it is not complete, whatever text came).
 func reportedByChunk(chunk *chunkFields, finish string) error {
 	switch {
 	case chunk.err != nil:
 		return fmt.Errorf("error in a chunk: %w", chunk.err)
 	case finish == "error":
 		return fmt.Errorf("finish reason error: %w", &goopenai.APIError{Message: "the answer ended with finish reason \"error\""})
+	case finish == finishNoResources:
+		return fmt.Errorf("finish reason %s: %w", finish, &goopenai.APIError{
+			Message: "it lacked the resources to finish the answer and broke it off"})
 	}
 	return nil
+}
+
+// finishNoResources is DeepSeek's finish reason of an answer its servers
+// broke off for lack of resources.
+const finishNoResources = "insufficient_system_resource"
+
+// finishReason is a chunk's finish reason as chatd reports it: Mistral's
+// "model_length" (the answer filled the model's context window) is an
+// answer cut at the model's limit, "length", which clients say under it.
+func finishReason(finish string) string {
+	if finish == "model_length" {
+		return "length"
+	}
+	return finish
 }
 
 // kept returns the reasoning and text s delivers: reasoning is dropped
@@ -192,7 +211,7 @@ func applyChunk(res *llm.Result, text, reasoning *utf8Joiner, chunk *chunkFields
 	r, t := "", ""
 	for _, ch := range chunk.choices {
 		if ch.finish != "" {
-			res.FinishReason = ch.finish
+			res.FinishReason = finishReason(ch.finish)
 		}
 		r += reasoning.push(ch.reasoning)
 		t += text.push(ch.content + ch.refusal)
