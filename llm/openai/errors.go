@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
+	"chatd/internal/durtext"
 	"chatd/llm"
 )
 
@@ -53,9 +55,9 @@ func classify(err error, st *attempt, key string) *llm.Error {
 	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 0:
 		return reportedError(apiErr, key, err)
 	case errors.As(err, &apiErr):
-		return statusError(apiErr.HTTPStatusCode, apiErr.Message, key, err)
+		return statusError(apiErr.HTTPStatusCode, apiErr.Message, key, retryAfter(st.header), err)
 	case errors.As(err, &reqErr):
-		return statusError(reqErr.HTTPStatusCode, "", key, err)
+		return statusError(reqErr.HTTPStatusCode, "", key, retryAfter(st.header), err)
 	case malformed(err):
 		return &llm.Error{Kind: llm.KindMalformed, Err: err,
 			Message: "The model provider sent a reply that could not be read."}
@@ -223,8 +225,9 @@ func rateLimit(e *goopenai.APIError) bool {
 	return strings.Contains(s, "rate_limit") || strings.Contains(s, "rate limit")
 }
 
-// statusError classifies an HTTP error status.
-func statusError(code int, upstream, key string, err error) *llm.Error {
+// statusError classifies an HTTP error status; wait is the response's
+// Retry-After (0: none), which a 429's message names.
+func statusError(code int, upstream, key string, wait time.Duration, err error) *llm.Error {
 	e := &llm.Error{Status: code, Err: err, Kind: llm.KindBadRequest}
 	detail := ""
 	if upstream != "" {
@@ -232,7 +235,7 @@ func statusError(code int, upstream, key string, err error) *llm.Error {
 	}
 	switch {
 	case code == http.StatusTooManyRequests:
-		e.Kind, e.Message = llm.KindRateLimited, "The model provider is rate limiting requests; try again in a moment."
+		e.Kind, e.Message = llm.KindRateLimited, "The model provider is rate limiting requests; try again in "+waitText(wait)+"."
 	case code >= 500 || code < 400:
 		e.Kind, e.Message = llm.KindUpstream, "The model provider had an error."
 	case code == http.StatusRequestTimeout:
@@ -246,6 +249,15 @@ func statusError(code int, upstream, key string, err error) *llm.Error {
 		e.Message = "The model provider rejected the request" + detail
 	}
 	return e
+}
+
+// waitText names a wait an upstream asked for, rounded up to a second
+// ("2s", "1m", "24h"); "a moment" when it named none.
+func waitText(d time.Duration) string {
+	if d <= 0 {
+		return "a moment"
+	}
+	return durtext.Short((d + time.Second - 1).Truncate(time.Second))
 }
 
 // malformed reports errors of a chunk that does not parse, or of a line
