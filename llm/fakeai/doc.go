@@ -11,7 +11,8 @@
 // Endpoints: POST /v1/chat/completions (streaming and not), GET /v1/models,
 // GET /healthz. The same paths without the /v1 prefix work too.
 // Options.ContextLength is listed as each model's context_length, and
-// Options.ModelsDelay (or SetModelsDelay) makes the model list slow.
+// Options.ModelsDelay (or SetModelsDelay) makes the model list slow, and
+// SetModelsStatus makes it fail with an HTTP status (an upstream starting).
 //
 // # Stream format
 //

@@ -58,6 +58,7 @@ type Server struct {
 	requests   atomic.Int64 // chat completion requests
 	modelLists atomic.Int64 // GET /v1/models requests
 	listDelay  atomic.Int64 // ModelsDelay, in nanoseconds
+	listStatus atomic.Int32 // SetModelsStatus: the status GET /v1/models answers with; 0: the list
 	active     atomic.Int64 // streams in progress
 
 	mu          sync.Mutex
@@ -178,9 +179,18 @@ func (s *Server) faultApplies(c Config, key string) bool {
 // SetModelsDelay changes how long GET /v1/models waits before answering.
 func (s *Server) SetModelsDelay(d time.Duration) { s.listDelay.Store(int64(d)) }
 
+// SetModelsStatus makes GET /v1/models answer with an OpenAI-style error
+// of that HTTP status (400 to 599), as a server that is starting or
+// failing does; 0 serves the list again.
+func (s *Server) SetModelsStatus(status int) { s.listStatus.Store(int32(status)) }
+
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	s.modelLists.Add(1)
 	if !s.authorized(w, r) {
+		return
+	}
+	if code := int(s.listStatus.Load()); code >= 400 && code <= 599 {
+		writeError(w, code, "The model list is not available right now.", "server_error", "")
 		return
 	}
 	if d := time.Duration(s.listDelay.Load()); d > 0 {

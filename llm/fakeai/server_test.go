@@ -185,6 +185,8 @@ func TestStreamSettings(t *testing.T) {
 		{"markdown", "[[fake mode=markdown tokens=0]]", nil, 0, fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeMarkdown}), "stop"},
 		{"xss", "[[fake mode=xss tokens=0]]", nil, 0, fakeai.ExpectedText(fakeai.Config{Mode: fakeai.ModeXSS}), "stop"},
 		{"tag", "[[fake tag=req-42 tokens=3]]", nil, 0, "req-42 " + fakeai.ExpectedText(fakeai.Config{Tokens: 3}), "stop"},
+		{"finish", "[[fake tokens=3 finish=model_length]]", nil, 0, fakeai.ExpectedText(fakeai.Config{Tokens: 3}), "model_length"},
+		{"finish under max tokens", "[[fake finish=content_filter]]", nil, 5, fakeai.ExpectedText(fakeai.Config{Tokens: 5}), "length"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -514,6 +516,14 @@ func TestModelsAndAuth(t *testing.T) {
 	}
 	if srv.ModelListRequests() != 2 {
 		t.Fatalf("ModelListRequests() = %d", srv.ModelListRequests())
+	}
+	srv.SetModelsStatus(503)
+	if resp := get("sk-test-secret"); resp.StatusCode != 503 {
+		t.Fatalf("SetModelsStatus(503): %d", resp.StatusCode)
+	}
+	srv.SetModelsStatus(0)
+	if resp := get("sk-test-secret"); resp.StatusCode != 200 {
+		t.Fatalf("SetModelsStatus(0): %d", resp.StatusCode)
 	}
 }
 
