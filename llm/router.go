@@ -60,6 +60,10 @@ type RouterOptions struct {
 	// An upstream that has not answered by then is left out (its fetch
 	// goes on in the background), and nobody waits for it again: one slow
 	// or hung upstream delays the others' models once, at most this long.
+	// An upstream never listed whose last list failed sooner (down at
+	// start: refused, or 503 while it starts) is waited for again in the
+	// same way when its list is asked again, so that the first request
+	// after it came back lists its models.
 	FirstListWait time.Duration
 	// Default is the id of the default model; it defaults to the first
 	// model marked Default, else the first model.

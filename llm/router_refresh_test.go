@@ -1,6 +1,7 @@
 package llm_test
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -40,5 +41,58 @@ func TestRouterRefreshDoesNotBlock(t *testing.T) {
 	}
 	if n := srv.ModelListRequests() - before; n != 1 {
 		t.Fatalf("%d list requests during one slow refresh, want exactly 1 (one at a time)", n)
+	}
+}
+
+// TestRouterUpstreamBackAfterDownAtStart: an upstream whose model list
+// failed at once (down at start: refused, or answering 503 while it
+// starts) is listed by the first request after it came back, which waits
+// for its quick list (at most FirstListWait). Before, only the very first
+// list was ever waited for: the request that started the next fetch got
+// no model of that upstream (Models failed, and a send was refused as an
+// unknown model), and only a later one found them.
+func TestRouterUpstreamBackAfterDownAtStart(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Models: []string{"m1"}, Defaults: fakeai.Config{Tokens: 2}})
+	srv.SetModelsStatus(503)
+	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{discovering("up", client(srv.URL))},
+		CacheTTL: time.Nanosecond, FirstListWait: time.Minute, Logger: quiet}) // a failed list is asked again at once
+	t.Cleanup(r.Close)
+	if _, err := r.Models(testCtx(t)); llm.KindOf(err) != llm.KindUpstream {
+		t.Fatalf("list while the upstream is down: err %v, want upstream_error", err)
+	}
+	srv.SetModelsStatus(0)
+	if ms, err := r.Models(testCtx(t)); err != nil || len(ms) != 1 || ms[0].ID != "m1" {
+		t.Fatalf("first list after the upstream came back: %+v, %v", ms, err)
+	}
+}
+
+// TestRouterHungUpstreamDelaysOnce: an upstream whose first list hung
+// past FirstListWait, and then failed, is not waited for again: a later
+// list answers at once without it while its next fetch hangs.
+func TestRouterHungUpstreamDelaysOnce(t *testing.T) {
+	t.Parallel()
+	slow := fakeai.Start(t, fakeai.Options{Models: []string{"s1"}, ModelsDelay: time.Hour})
+	fast := fakeai.Start(t, fakeai.Options{Models: []string{"f1"}})
+	slowUp := discovering("slow", client(slow.URL))
+	slowUp.ListTimeout = 200 * time.Millisecond
+	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{slowUp, discovering("fast", client(fast.URL))},
+		CacheTTL: time.Nanosecond, FirstListWait: 50 * time.Millisecond, Logger: quiet})
+	t.Cleanup(r.Close)
+	if ms, err := r.Models(testCtx(t)); err != nil || len(ms) != 1 || ms[0].ID != "f1" {
+		t.Fatalf("first list %+v, %v", ms, err)
+	}
+	for slow.ModelListRequests() < 2 { // the first fetch timed out, the next one hangs
+		if _, err := r.Models(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		runtime.Gosched()
+	}
+	start := time.Now()
+	if ms, err := r.Models(testCtx(t)); err != nil || len(ms) != 1 {
+		t.Fatalf("list %+v, %v", ms, err)
+	}
+	if d := time.Since(start); d >= 50*time.Millisecond {
+		t.Fatalf("a list waited %v for an upstream that hung before", d)
 	}
 }

@@ -12,8 +12,10 @@ import (
 // source is one upstream of a Router with its cached model list. The list
 // is fetched by a background goroutine, one at a time, never under mu:
 // callers get the last list at once (a stale one while a fresh one is
-// fetched), and wait only for an upstream's first list, at most
-// FirstListWait.
+// fetched), and wait, at most FirstListWait from the fetch's start, only
+// while the upstream has never been listed: for its first list, and for
+// a list asked again after one that failed quickly (an upstream down at
+// start, coming back), not after one that hung.
 type source struct {
 	up  Upstream
 	ttl time.Duration
@@ -26,8 +28,8 @@ type source struct {
 	retryAt   time.Time
 	lastErr   error
 	fetching  chan struct{} // closed when the running fetch ends; nil when none runs
-	firstAt   time.Time     // when the first fetch started
-	tried     bool          // a fetch has ended (well or not)
+	startedAt time.Time     // when the running (or last) fetch started
+	lastTook  time.Duration // how long the last fetch took; 0 before one ended
 }
 
 // models returns the upstream's configured models, then the listed ones it
@@ -56,24 +58,24 @@ func (s *source) models(ctx, base context.Context, wait time.Duration) ([]ModelI
 	return out, err
 }
 
-// cached returns the cached list, starting a fetch when it is stale. Only
-// the very first fetch is waited for, and only until wait after it started
-// (or ctx ends): later callers, and callers after a failure, get what there
-// is at once.
+// cached returns the cached list, starting a fetch when it is stale. A
+// running fetch is waited for only while the upstream has no list yet and
+// its last fetch (if any) ended within wait, and only until wait after the
+// fetch started (or ctx ends): once listed, and after a fetch that hung,
+// callers get what there is at once.
 func (s *source) cached(ctx, base context.Context, wait time.Duration) ([]ModelInfo, error) {
 	s.mu.Lock()
 	now := time.Now()
 	stale := !s.ok || now.Sub(s.fetchedAt) >= s.ttl
 	if stale && s.fetching == nil && !now.Before(s.retryAt) {
-		if s.firstAt.IsZero() {
-			s.firstAt = now
-		}
+		s.startedAt = now
 		s.fetching = make(chan struct{})
 		go s.fetch(base, s.fetching)
 	}
 	list, err, done := s.listed, s.lastErr, s.fetching
-	wait -= now.Sub(s.firstAt)
-	first := !s.tried && done != nil && wait > 0
+	first := !s.ok && done != nil && s.lastTook < wait
+	wait -= now.Sub(s.startedAt)
+	first = first && wait > 0
 	s.mu.Unlock()
 	if !first {
 		return list, errIfEmpty(list, err)
@@ -121,8 +123,8 @@ func (s *source) fetch(base context.Context, done chan struct{}) {
 	slices.SortFunc(kept, func(a, b ModelInfo) int { return strings.Compare(a.ID, b.ID) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fetching, s.tried = nil, true
 	now := time.Now()
+	s.fetching, s.lastTook = nil, max(now.Sub(s.startedAt), time.Nanosecond)
 	if err != nil {
 		s.lastErr = err
 		s.retryAt = now.Add(min(5*time.Second, s.ttl))
