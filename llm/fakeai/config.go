@@ -54,6 +54,11 @@ const (
 	// TCP connection without the usage chunk, [DONE] or the end of the
 	// chunked body.
 	FaultCutEnd Fault = "cut_end"
+	// FaultHangEnd sends every token and the finish reason, then neither
+	// the usage chunk nor [DONE]: it keeps the connection open, sending an
+	// SSE comment (": ping") every Delay (10ms when 0) until the client
+	// leaves, as some OpenAI-compatible servers and proxies do.
+	FaultHangEnd Fault = "hang_end"
 	// FaultQuota is OpenAI's answer to an account out of credit: HTTP 429
 	// with type and code insufficient_quota (and Retry-After when
 	// Config.RetryAfter is set), which no wait cures.
@@ -419,7 +424,7 @@ func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
 		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota, FaultEmptyMid,
-		FaultErrorEvent, FaultEventError:
+		FaultErrorEvent, FaultEventError, FaultHangEnd:
 		return f, nil
 	case "none":
 		return FaultNone, nil

@@ -355,6 +355,32 @@ func TestHangAndAbort(t *testing.T) {
 	}
 }
 
+// TestHangEnd: hang_end sends the whole answer and its finish reason,
+// then only comments, neither usage nor [DONE], until the client leaves.
+func TestHangEnd(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	resp := post(t, ctx, srv.URL, streamBody("[[fake tokens=3 fault=hang_end]]", true), nil)
+	var body strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	for pings := 0; pings < 3 && sc.Scan(); {
+		body.WriteString(sc.Text() + "\n")
+		if sc.Text() == ": ping" {
+			pings++
+		}
+	}
+	cancel()
+	if err := srv.WaitAbort(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	before, _, _ := strings.Cut(body.String(), ": ping")
+	if !strings.Contains(before, `"finish_reason":"stop"`) || strings.Contains(body.String(), "[DONE]") ||
+		strings.Contains(body.String(), `"usage":{`) {
+		t.Fatalf("body %q", body.String())
+	}
+}
+
 // recordingListener records the bytes of every Write on its connections.
 type recordingListener struct {
 	net.Listener

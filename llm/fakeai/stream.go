@@ -89,8 +89,12 @@ func (st *stream) serveSSE() {
 	if !st.write(enc.finish(st.finish), -1) {
 		return
 	}
-	if st.rec.Fault == FaultCutEnd {
+	switch st.rec.Fault {
+	case FaultCutEnd:
 		st.cut(false)
+		return
+	case FaultHangEnd:
+		st.pingUntilGone()
 		return
 	}
 	if st.rec.IncludeUsage && !st.write(enc.usage(promptTokens(st.rec.Messages), len(st.tokens)+st.thought), -1) {
@@ -214,6 +218,18 @@ func (st *stream) midFault(enc *chunkEncoder) {
 // emptyChunks sends a chunk with empty content every Delay (10ms when
 // 0) until the client leaves, the server closes or MaxHang passes.
 func (st *stream) emptyChunks(enc *chunkEncoder) {
+	st.repeat(func() []byte { return enc.content("", false) })
+}
+
+// pingUntilGone sends an SSE comment every Delay (10ms when 0) until the
+// client leaves, the server closes or MaxHang passes.
+func (st *stream) pingUntilGone() {
+	st.repeat(func() []byte { return []byte(": ping\n\n") })
+}
+
+// repeat writes frame() every Delay (10ms when 0) until the client
+// leaves, the server closes or MaxHang passes.
+func (st *stream) repeat(frame func() []byte) {
 	every := st.cfg.Delay
 	if every <= 0 {
 		every = 10 * time.Millisecond
@@ -222,7 +238,7 @@ func (st *stream) emptyChunks(enc *chunkEncoder) {
 	defer t.Stop()
 	limit := time.NewTimer(st.s.opts.MaxHang)
 	defer limit.Stop()
-	for st.write(enc.content("", false), -1) {
+	for st.write(frame(), -1) {
 		select {
 		case <-t.C:
 		case <-limit.C:
@@ -374,7 +390,7 @@ func (st *stream) cut(reset bool) {
 // serveJSON answers a non-streaming request after the stream's duration.
 func (st *stream) serveJSON() {
 	switch st.rec.Fault {
-	case FaultHangFirst, FaultHangMid, FaultEmptyMid:
+	case FaultHangFirst, FaultHangMid, FaultEmptyMid, FaultHangEnd:
 		st.hang()
 		return
 	case FaultCutMid, FaultResetMid, FaultCutEnd:

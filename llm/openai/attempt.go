@@ -37,6 +37,8 @@ var (
 	errNoDone = errors.New("stream ended before [DONE]")
 	// errDrainTimeout ends the read of what follows [DONE] (see drain).
 	errDrainTimeout = errors.New("drain timeout")
+	// errFinishWait ends the wait after the finish reason (Options.FinishWait).
+	errFinishWait = errors.New("nothing more after the finish reason")
 )
 
 // Bounds of drain.
@@ -82,13 +84,15 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	var res llm.Result
 	var text, reasoning utf8Joiner
 	var dec chunkDecoder
+	tail := finishTail{wait: c.opts.FinishWait, cancel: cancel}
+	defer tail.stop()
 	for {
 		chunk, err := recv(stream, &dec)
 		if err != nil && res.FinishReason != "" && (errors.Is(err, io.ErrUnexpectedEOF) ||
-			errors.Is(context.Cause(actx), errIdleTimeout) || errors.Is(context.Cause(actx), errFirstTokenTimeout)) {
+			endedByTimer(context.Cause(actx))) {
 			// Cut after the finish reason, before the usage or [DONE], or
 			// silent after it (neither [DONE] nor the body's end came
-			// before the timer, of an answer with text or without): the
+			// before a timer, of an answer with text or without): the
 			// answer is complete.
 			out.deliver(reasoning.flush(), text.flush())
 			return res, nil
@@ -116,6 +120,41 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		if err := reportedByChunk(chunk, res.FinishReason); err != nil {
 			return res, c.failure(actx, st, err)
 		}
+		if res.FinishReason != "" {
+			tail.arm(r != "" || t != "")
+		}
+	}
+}
+
+// endedByTimer reports an attempt's context ended by one of its timers:
+// the first-token or idle timeout, or the wait after the finish reason.
+func endedByTimer(cause error) bool {
+	return errors.Is(cause, errIdleTimeout) || errors.Is(cause, errFirstTokenTimeout) || errors.Is(cause, errFinishWait)
+}
+
+// finishTail ends an attempt whose stream goes on without text for
+// Options.FinishWait after its finish reason (see Options.FinishWait).
+// It is used by the attempt's goroutine only.
+type finishTail struct {
+	wait   time.Duration
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+// arm starts the wait at the finish reason, and starts it again at text
+// that follows it (an upstream that sent a finish reason early).
+func (f *finishTail) arm(text bool) {
+	switch {
+	case f.timer == nil:
+		f.timer = time.AfterFunc(f.wait, func() { f.cancel(errFinishWait) })
+	case text:
+		f.timer.Reset(f.wait)
+	}
+}
+
+func (f *finishTail) stop() {
+	if f.timer != nil {
+		f.timer.Stop()
 	}
 }
 

@@ -68,6 +68,14 @@ type Options struct {
 	// reasoning) once text flows; chunks without any do not count. It
 	// defaults to 30s.
 	IdleTimeout time.Duration
+	// FinishWait bounds the wait, once the finish reason came, for the
+	// rest of the stream (the usage, [DONE], the end of the body),
+	// counted from the finish reason or from text after it; it defaults
+	// to 2s. Some servers and proxies send neither [DONE] nor end the
+	// body after the finish reason (keeping the stream alive with
+	// comments): the answer is complete then, and was held until the idle
+	// timeout.
+	FinishWait time.Duration
 	// Headers are added to every request (an api-key header, an
 	// organisation header, ...); they win over go-openai's own.
 	Headers map[string]string
@@ -176,6 +184,7 @@ func withDefaults(o Options) Options {
 	o.ReasoningFirstTokenTimeout = max(positive(o.ReasoningFirstTokenTimeout, DefaultReasoningFirstTokenTimeout),
 		o.FirstTokenTimeout)
 	o.IdleTimeout = positive(o.IdleTimeout, 30*time.Second)
+	o.FinishWait = positive(o.FinishWait, 2*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

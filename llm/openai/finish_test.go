@@ -2,11 +2,16 @@ package openai_test
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
+	"chatd/llm/openai"
 )
 
 // TestProviderFinishReasons: finish reasons of providers' own are read
@@ -52,4 +57,51 @@ func TestProviderFinishReasons(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNothingAfterTheFinishReason: an upstream that sends the finish
+// reason, then neither the usage nor [DONE], keeping the stream open with
+// comments (fakeai's hang_end), ends the answer complete FinishWait after
+// it, where the answer was held until the idle timeout (30 s by default:
+// a finished answer still streaming, the next message refused meanwhile).
+// Text that comes after an early finish reason starts the wait again.
+func TestNothingAfterTheFinishReason(t *testing.T) {
+	t.Parallel()
+	t.Run("hang after the finish reason", func(t *testing.T) {
+		t.Parallel()
+		cfg := fakeai.Config{Tokens: 3}
+		srv := fakeai.Start(t, fakeai.Options{Defaults: cfg})
+		c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FinishWait = 5*time.Second, 50*time.Millisecond })
+		start := time.Now()
+		r := stream(testCtx(t), c, "[[fake fault=hang_end]]", 0)
+		if r.err != nil || r.text() != fakeai.ExpectedText(cfg) || r.res.FinishReason != "stop" {
+			t.Fatalf("err %v finish %q text %q", r.err, r.res.FinishReason, r.text())
+		}
+		if d := time.Since(start); d >= 2*time.Second {
+			t.Fatalf("the answer ended %v after it started: held after its finish reason", d)
+		}
+		if err := srv.WaitAbort(testCtx(t)); err != nil { // the request was ended, not left open
+			t.Fatal(err)
+		}
+	})
+	t.Run("text after an early finish reason", func(t *testing.T) {
+		t.Parallel()
+		const pieces = 15
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, `data: {"choices":[{"index":0,"delta":{"reasoning_content":"hm"},"finish_reason":"stop"}]}`+"\n\n")
+			for range pieces {
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond) // the upstream's pace, longer in all than FinishWait
+				fmt.Fprint(w, contentChunk("a"))
+			}
+			fmt.Fprint(w, "data: [DONE]\n\n")
+		}))
+		t.Cleanup(srv.Close)
+		c := newClient(srv.URL, func(o *openai.Options) { o.FinishWait = time.Second })
+		r := stream(testCtx(t), c, "hi", 0)
+		if r.err != nil || r.text() != strings.Repeat("a", pieces) {
+			t.Fatalf("err %v text %q, want every piece", r.err, r.text())
+		}
+	})
 }
