@@ -175,26 +175,29 @@ func streamEnd(err error, body *doneWatcher) error {
 }
 
 // reportedByChunk returns the error a chunk reports: its top-level "error"
-// member, or finish reason "error" without one (OpenRouter and Mistral end
-// a stream whose provider failed so, with the text so far already sent),
-// or DeepSeek's "insufficient_system_resource" (its servers broke the
-// answer off: it is not complete, whatever text came).
+// member, or a finish reason saying the answer was broken off (see
+// brokenOff) without one.
 func reportedByChunk(chunk *chunkFields, finish string) error {
-	switch {
-	case chunk.err != nil:
+	if chunk.err != nil {
 		return fmt.Errorf("error in a chunk: %w", chunk.err)
-	case finish == "error":
-		return fmt.Errorf("finish reason error: %w", &goopenai.APIError{Message: "the answer ended with finish reason \"error\""})
-	case finish == finishNoResources:
-		return fmt.Errorf("finish reason %s: %w", finish, &goopenai.APIError{
-			Message: "it lacked the resources to finish the answer and broke it off"})
+	}
+	if why, ok := brokenOff[finish]; ok {
+		return fmt.Errorf("finish reason %s: %w", finish, &goopenai.APIError{Message: why})
 	}
 	return nil
 }
 
-// finishNoResources is DeepSeek's finish reason of an answer its servers
-// broke off for lack of resources.
-const finishNoResources = "insufficient_system_resource"
+// brokenOff are the finish reasons of an answer the upstream broke off,
+// whatever text came: it is not complete. Each names the upstream's
+// reason, as the user is told it.
+var brokenOff = map[string]string{
+	// OpenRouter and Mistral end a stream whose provider failed so.
+	"error": "the answer ended with finish reason \"error\"",
+	// DeepSeek's servers broke the answer off for lack of resources.
+	"insufficient_system_resource": "it lacked the resources to finish the answer and broke it off",
+	// vLLM's engine aborted the request (a shutdown, a pause, a scale-down).
+	"abort": "the server aborted the answer before it was complete",
+}
 
 // finishReason is a chunk's finish reason as chatd reports it: Mistral's
 // "model_length" (the answer filled the model's context window) is an

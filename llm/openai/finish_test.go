@@ -19,19 +19,22 @@ import (
 // "model_length" is an answer cut at the model's limit ("length", which
 // clients note under the answer), DeepSeek's "insufficient_system_resource"
 // an answer the provider broke off (an upstream error with the text so far
-// kept, not a complete answer); others pass through as the upstream said.
+// kept, not a complete answer), and so is vLLM's "abort" (its engine
+// aborted the request); others pass through as the upstream said.
 func TestProviderFinishReasons(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		finish string
 		want   string        // the Result's finish reason, when no error
 		kind   llm.ErrorKind // "": success
+		says   string        // what the error's message names
 	}{
-		{"model_length", "length", ""},
-		{"insufficient_system_resource", "", llm.KindUpstream},
-		{"content_filter", "content_filter", ""},
-		{"tool_calls", "tool_calls", ""},
-		{"stop", "stop", ""},
+		{"model_length", "length", "", ""},
+		{"insufficient_system_resource", "", llm.KindUpstream, "resources"},
+		{"abort", "", llm.KindUpstream, "aborted"},
+		{"content_filter", "content_filter", "", ""},
+		{"tool_calls", "tool_calls", "", ""},
+		{"stop", "stop", "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.finish, func(t *testing.T) {
@@ -49,8 +52,8 @@ func TestProviderFinishReasons(t *testing.T) {
 				return
 			}
 			var e *llm.Error
-			if !errors.As(r.err, &e) || e.Kind != tc.kind || !strings.Contains(e.Message, "resources") {
-				t.Fatalf("err %v (finish %q), want %s saying the provider lacked the resources", r.err, r.res.FinishReason, tc.kind)
+			if !errors.As(r.err, &e) || e.Kind != tc.kind || !strings.Contains(e.Message, tc.says) {
+				t.Fatalf("err %v (finish %q), want %s saying %q", r.err, r.res.FinishReason, tc.kind, tc.says)
 			}
 			if n := srv.Requests(); n != 1 {
 				t.Fatalf("%d requests: text was delivered, nothing may be asked again", n)
