@@ -79,11 +79,13 @@
 //	reasoning=N     send N reasoning chunks (see ReasoningTokens) before the
 //	                content, Delay apart, as a reasoning model does
 //	reasoning_key=K reasoning_content (default) | reasoning | mixed | both |
-//	                think: the delta field of reasoning chunks (mixed
+//	                think | parts: the delta field of reasoning chunks (mixed
 //	                alternates the two; both sends both, the text in one and
 //	                "" in the other, alternating which; think sends them
 //	                inline in the content, between "<think>\n" and
-//	                "</think>\n\n", see ThinkText)
+//	                "</think>\n\n", see ThinkText; parts sends the
+//	                content as Mistral's list of parts: thinking parts,
+//	                then text parts, see KeyParts)
 //	events=BOOL     put an "event: message" line before every data line
 //	framing=F       lf (default) | cr | crlf | multiline | bom: end every
 //	                line with a bare CR or with CR LF, spread each JSON

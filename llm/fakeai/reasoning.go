@@ -25,6 +25,11 @@ const (
 	// reasoning parser (vLLM's default, llama.cpp, older Ollama): the content
 	// streamed is then ThinkText(c) followed by ExpectedText(c).
 	KeyThink ReasoningKey = "think"
+	// KeyParts sends the delta's content as a list of parts, as Mistral's
+	// reasoning models (Magistral) do: each reasoning chunk as
+	// [{"type":"thinking","thinking":[{"type":"text","text":...}]}], each
+	// content token as [{"type":"text","text":...}].
+	KeyParts ReasoningKey = "parts"
 )
 
 // ThinkText returns the inline reasoning a response with config c sends in
@@ -60,7 +65,7 @@ func ExpectedReasoning(c Config) string {
 
 func parseReasoningKey(v string) (ReasoningKey, error) {
 	switch k := ReasoningKey(v); k {
-	case "", KeyReasoningContent, KeyReasoning, KeyMixed, KeyBoth, KeyThink:
+	case "", KeyReasoningContent, KeyReasoning, KeyMixed, KeyBoth, KeyThink, KeyParts:
 		return k, nil
 	}
 	return "", fmt.Errorf("unknown reasoning key")
@@ -86,6 +91,9 @@ func (e *chunkEncoder) reasoning(key ReasoningKey, i, n int, text string) []byte
 		}
 		return e.content(text, false)
 	}
+	if key == KeyParts {
+		return e.parts(`{"type":"thinking","thinking":[{"type":"text","text":`, text, `}]}`)
+	}
 	b := append(e.buf[:0], e.head...)
 	b = append(b, `{"index":0,"delta":{"`...)
 	if key == KeyBoth && i%2 == 0 {
@@ -98,6 +106,18 @@ func (e *chunkEncoder) reasoning(key ReasoningKey, i, n int, text string) []byte
 		b = append(b, `,"reasoning_content":""`...)
 	}
 	b = append(b, `},"logprobs":null,"finish_reason":null}]`...)
+	return e.end(b, e.usageNull)
+}
+
+// parts returns the frame of a delta whose content is a list of one
+// part: open, text as a JSON string, then end.
+func (e *chunkEncoder) parts(open, text, end string) []byte {
+	b := append(e.buf[:0], e.head...)
+	b = append(b, `{"index":0,"delta":{"content":[`...)
+	b = append(b, open...)
+	b = appendString(b, text)
+	b = append(b, end...)
+	b = append(b, `]},"logprobs":null,"finish_reason":null}]`...)
 	return e.end(b, e.usageNull)
 }
 

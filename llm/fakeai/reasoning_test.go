@@ -124,6 +124,44 @@ func TestInlineThinking(t *testing.T) {
 	}
 }
 
+// TestContentParts: reasoning_key=parts sends the content as Mistral's
+// list of parts: thinking parts with the reasoning, then text parts.
+func TestContentParts(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	raw, _ := io.ReadAll(post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=3 reasoning=2 reasoning_key=parts]]", false), nil).Body)
+	type part struct {
+		Type, Text string
+		Thinking   []struct{ Type, Text string }
+	}
+	var reasoning, text strings.Builder
+	for _, line := range strings.Split(string(raw), "\n") {
+		var c struct {
+			Choices []struct {
+				Delta struct{ Content json.RawMessage }
+			}
+		}
+		payload, ok := strings.CutPrefix(line, "data: ")
+		if !ok || payload == "[DONE]" || json.Unmarshal([]byte(payload), &c) != nil || len(c.Choices) == 0 {
+			continue
+		}
+		var parts []part
+		if json.Unmarshal(c.Choices[0].Delta.Content, &parts) != nil {
+			continue // the role chunk's "" and the finish chunk
+		}
+		for _, p := range parts {
+			text.WriteString(p.Text)
+			for _, th := range p.Thinking {
+				reasoning.WriteString(th.Text)
+			}
+		}
+	}
+	cfg := fakeai.Config{Tokens: 3, Reasoning: 2}
+	if reasoning.String() != fakeai.ExpectedReasoning(cfg) || text.String() != fakeai.ExpectedText(cfg) {
+		t.Fatalf("reasoning %q text %q from\n%s", reasoning.String(), text.String(), raw)
+	}
+}
+
 // TestReasoningSpendsTheBudget: as a reasoning model does, the reasoning
 // is counted against max_tokens (or max_completion_tokens) before the
 // answer: a budget smaller than the reasoning leaves no answer (and an

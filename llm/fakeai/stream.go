@@ -141,6 +141,12 @@ func (st *stream) sendTokens(enc *chunkEncoder, contentAt int) bool {
 		if st.cfg.Split {
 			split = contentAt
 		}
+		if st.cfg.ReasoningKey == KeyParts {
+			if !st.write(enc.parts(`{"type":"text","text":`, tok, `}`), -1) {
+				return false
+			}
+			continue
+		}
 		if a, b, ok := surrogateHalves(tok); ok && st.cfg.Surrogates {
 			if !st.write(enc.contentJSON(a), -1) || !st.write(enc.contentJSON(b), -1) {
 				return false

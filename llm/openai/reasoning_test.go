@@ -12,10 +12,12 @@ import (
 )
 
 // TestReasoningStreams: reasoning arrives apart from the answer, byte for
-// byte, whichever field spelling the upstream uses, and before the answer.
+// byte, whichever field spelling the upstream uses, and before the answer;
+// also from Mistral's reasoning models, whose content is a list of parts
+// (thinking parts, then text parts), where the answer failed as malformed.
 func TestReasoningStreams(t *testing.T) {
 	t.Parallel()
-	for _, key := range []string{"reasoning_content", "reasoning", "mixed", "both"} {
+	for _, key := range []string{"reasoning_content", "reasoning", "mixed", "both", "parts"} {
 		t.Run(key, func(t *testing.T) {
 			t.Parallel()
 			srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})

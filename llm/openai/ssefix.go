@@ -44,6 +44,9 @@ import (
 //     failure went unnoticed.
 //   - An error in a data line whose shape go-openai cannot read becomes
 //     OpenAI's (see errorData).
+//   - A delta content that is a list of parts (Mistral's reasoning
+//     models: thinking parts, then text parts) becomes a content string
+//     and, for the thinking, "reasoning_content" (see flattenParts).
 //   - llama.cpp's error line (`error: {...}`) becomes OpenAI's
 //     (`data: {"error":{...}}`, see errorField).
 //   - The blank line ending a data line's event is dropped when a data line
@@ -222,6 +225,12 @@ func (f *sseFixer) fix(l []byte) {
 	if isData && bytes.Contains(payload, errorWord) {
 		if e := errorData(payload); e != nil {
 			l, payload = e, e[len(dataPrefix):]
+		}
+	}
+	if isData && hasContentList(payload) {
+		if flat := flattenParts(bytes.TrimSpace(payload)); flat != nil {
+			l = append(append([]byte("data: "), flat...), '\n')
+			payload = l[len(dataPrefix):]
 		}
 	}
 	isData = isData && bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{"))
