@@ -99,6 +99,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		}
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
 			out.deliver(reasoning.flush(), text.flush())
+			tail.stop() // the drain has its own bound
 			drain(st.body, cancel)
 			return res, nil
 		}
