@@ -24,7 +24,9 @@ type Recorded struct {
 	Messages     []Message
 	Stream       bool
 	IncludeUsage bool
-	MaxTokens    int // max_tokens or max_completion_tokens; 0 when absent
+	// StreamOptions is whether the request carried stream_options at all.
+	StreamOptions bool
+	MaxTokens     int // max_tokens or max_completion_tokens; 0 when absent
 	// ReasoningEffort is the request's reasoning_effort ("" when absent).
 	ReasoningEffort string
 	Temperature     *float64 // nil when absent
@@ -80,6 +82,7 @@ func (r Recorded) refused() string {
 		f == "temperature" && r.Temperature != nil,
 		f == "top_p" && r.TopP != nil,
 		f == "stop" && r.Stop != nil,
+		f == "stream_options" && r.StreamOptions,
 		f != "" && f == r.MaxTokensField:
 		return f
 	}
@@ -133,8 +136,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := Recorded{
 		Seq: seq, Model: req.Model, Messages: msgs, Stream: req.Stream,
-		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
-		MaxTokens:    max(req.MaxTokens, req.MaxCompletionTokens), ReasoningEffort: req.ReasoningEffort,
+		IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, StreamOptions: req.StreamOptions != nil,
+		MaxTokens: max(req.MaxTokens, req.MaxCompletionTokens), ReasoningEffort: req.ReasoningEffort,
 		Temperature: req.Temperature, TopP: req.TopP, Stop: stopList(req.Stop), Body: req.body,
 		MaxTokensField: req.maxTokensField(), Query: r.URL.RawQuery,
 		Header: r.Header.Clone(), Config: cfg,

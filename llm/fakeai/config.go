@@ -237,7 +237,7 @@ type Config struct {
 	// "insufficient_system_resource", Azure's "content_filter".
 	Finish string
 	// Refuse names a request field (max_tokens, max_completion_tokens,
-	// reasoning_effort, temperature, top_p or stop) that a request carrying it is refused for with
+	// reasoning_effort, temperature, top_p, stop or stream_options) that a request carrying it is refused for with
 	// HTTP 400, in OpenAI's wording (see Refusals).
 	Refuse string
 }
@@ -256,6 +256,9 @@ var Refusals = map[string]string{
 		"Only the default (1) value is supported.",
 	"top_p": "Unsupported parameter: 'top_p' is not supported with this model.",
 	"stop":  "Unsupported parameter: 'stop' is not supported with this model.",
+	// Azure OpenAI before API version 2024-09-01-preview, and servers
+	// that take no fields they do not know.
+	"stream_options": "Unrecognized request argument supplied: stream_options",
 }
 
 var markerRE = regexp.MustCompile(`\[\[fake(\s[^\]]*)?\]\]`)

@@ -107,7 +107,7 @@
 //	end_delay=D     pause after [DONE] before ending the body (sending the
 //	                last chunk of its chunked encoding), as a proxy may
 //	refuse=F        max_tokens | max_completion_tokens | reasoning_effort |
-//	                temperature | top_p | stop:
+//	                temperature | top_p | stop | stream_options:
 //	                refuse a request carrying that field with HTTP 400,
 //	                param F and code unsupported_parameter, in OpenAI's
 //	                wording (Refusals), as a reasoning model refuses

@@ -266,6 +266,8 @@ func TestRefuseField(t *testing.T) {
 		{"max_completion_tokens", map[string]any{"max_tokens": 5}, http.StatusOK},
 		{"reasoning_effort", map[string]any{"reasoning_effort": "low"}, http.StatusBadRequest},
 		{"reasoning_effort", map[string]any{}, http.StatusOK},
+		{"stream_options", map[string]any{"stream_options": map[string]any{"include_usage": true}}, http.StatusBadRequest},
+		{"stream_options", map[string]any{}, http.StatusOK},
 		{"none", map[string]any{"max_tokens": 5}, http.StatusOK},
 	}
 	for _, tc := range tests {

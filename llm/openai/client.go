@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -91,7 +92,9 @@ type Options struct {
 	// Stream).
 	ReasoningModels []string
 	// DisableStreamUsage stops asking for usage in the stream
-	// (stream_options.include_usage), for servers that reject it.
+	// (stream_options.include_usage), for servers that reject it. Without
+	// it, a server's first refusal of stream_options is learned: that
+	// request is sent again at once without it, and so is every later one.
 	DisableStreamUsage bool
 	// Logger receives retries and failed requests; it defaults to
 	// slog.Default(). The API key is never logged.
@@ -122,6 +125,9 @@ type Client struct {
 	clock deadlineClock
 	// shown is the base URL as logs name it (shownURL).
 	shown string
+	// noUsage is set once the upstream refused stream_options: no request
+	// of this client sends it again (see Stream).
+	noUsage atomic.Bool
 	// ignored is what the last model list left out, logged when it changes.
 	ignored struct {
 		sync.Mutex
@@ -204,7 +210,8 @@ func positive(d, def time.Duration) time.Duration {
 // refuses, asking for the other one (a reasoning model sent max_tokens,
 // see modelKinds), is sent again at once with the other field, once; one
 // whose sampling parameter (temperature, top_p, stop) the upstream refuses
-// as unsupported is sent again at once without it.
+// as unsupported is sent again at once without it, and so is one whose
+// stream_options it refuses (see Options.DisableStreamUsage).
 func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
 	reasoning := c.kind.reasoning(req.Model)
 	oreq := c.request(req, reasoning)
@@ -224,6 +231,16 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 			oreq = c.request(req, reasoning)
 			c.log.Info("llm upstream refused the token limit's field; asking again with the other",
 				"generation", llm.RequestID(ctx), "model", req.Model, "max_completion_tokens", reasoning)
+			try--
+			continue
+		}
+		if oreq.StreamOptions != nil && !st.delivered.Load() && refusedStreamOptions(err) {
+			// A server that does not take it: the answer comes without
+			// its usage, from this request on.
+			c.noUsage.Store(true)
+			oreq.StreamOptions = nil
+			c.log.Info("llm upstream refused stream_options; asking again without it, and without it from now on",
+				"generation", llm.RequestID(ctx), "model", req.Model, "url", c.shown)
 			try--
 			continue
 		}
@@ -297,7 +314,7 @@ func (c *Client) request(req llm.Request, reasoning bool) goopenai.ChatCompletio
 		msgs[i] = goopenai.ChatCompletionMessage{Role: string(m.Role), Content: m.Content}
 	}
 	r := goopenai.ChatCompletionRequest{Model: req.Model, Messages: msgs, Stream: true}
-	if !c.opts.DisableStreamUsage {
+	if !c.opts.DisableStreamUsage && !c.noUsage.Load() {
 		r.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
 	}
 	if req.MaxTokens > 0 {
