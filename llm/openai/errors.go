@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -131,7 +132,7 @@ func bodyError(err error) *goopenai.APIError {
 	}
 	msg := ""
 	for _, v := range []any{b.Message, b.Error, b.Detail} {
-		if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
+		if s := detailText(v); strings.TrimSpace(s) != "" {
 			msg = s
 			break
 		}
@@ -141,6 +142,50 @@ func bodyError(err error) *goopenai.APIError {
 	}
 	return &goopenai.APIError{Message: msg, Type: cmp.Or(b.Type, b.ErrorType), Code: b.Code,
 		HTTPStatus: reqErr.HTTPStatus, HTTPStatusCode: reqErr.HTTPStatusCode}
+}
+
+// detailText is the text of an error's message: a string, or a list of
+// validation details (FastAPI servers' [{"loc": [...], "msg": ...}],
+// inside {"detail": ...} for Mistral's), each as "field: reason", joined
+// with "; "; "" for anything else.
+func detailText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case map[string]any:
+		return detailText(v["detail"])
+	case []any:
+		var parts []string
+		for _, d := range v {
+			if s := detailItem(d); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, "; ")
+	}
+	return ""
+}
+
+// detailItem is one validation detail as "field: reason" (the field's
+// location without its leading "body"), or a string detail as it is.
+func detailItem(d any) string {
+	m, ok := d.(map[string]any)
+	if !ok {
+		s, _ := d.(string)
+		return s
+	}
+	msg, _ := m["msg"].(string)
+	loc, _ := m["loc"].([]any)
+	var path []string
+	for i, p := range loc {
+		if s := fmt.Sprint(p); i > 0 || s != "body" {
+			path = append(path, s)
+		}
+	}
+	if len(path) == 0 || msg == "" {
+		return msg
+	}
+	return strings.Join(path, ".") + ": " + msg
 }
 
 // listedError returns the error of a body that is a list whose first

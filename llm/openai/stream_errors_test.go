@@ -411,3 +411,35 @@ func TestErrorInAList(t *testing.T) {
 		t.Fatalf("err %v, want bad_request with the upstream's message", r.err)
 	}
 }
+
+// TestValidationDetails: a refusal whose reason is a list of validation
+// details (FastAPI servers' {"detail":[{"loc":...,"msg":...}]}, Mistral's
+// {"object":"error","message":{"detail":[...]}}) tells the user what was
+// refused, where it said only that the request was rejected.
+func TestValidationDetails(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, want string
+	}{
+		{"fastapi", `{"detail":[{"type":"less_than_equal","loc":["body","temperature"],"msg":"Input should be less than or equal to 1.5","input":1.9}]}`,
+			"temperature: Input should be less than or equal to 1.5"},
+		{"mistral", `{"object":"error","message":{"detail":[{"type":"extra_forbidden","loc":["body","messages",0,"user","name"],"msg":"Extra inputs are not permitted","input":null},{"type":"missing","loc":["body","model"],"msg":"Field required"}]},"type":"invalid_request_error","param":null,"code":null}`,
+			"messages.0.user.name: Extra inputs are not permitted; model: Field required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				fmt.Fprint(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
+			var e *llm.Error
+			if !errors.As(r.err, &e) || e.Kind != llm.KindBadRequest || !strings.HasSuffix(e.Message, ": "+tc.want) {
+				t.Fatalf("err %v, want bad_request ending %q", r.err, tc.want)
+			}
+		})
+	}
+}
