@@ -47,8 +47,9 @@ type listed struct {
 	window int // 0: not reported
 }
 
-// windowKeys are the fields servers report a model's context window in.
-var windowKeys = []string{"context_length", "max_model_len", "context_window"}
+// windowKeys are the fields servers report a model's context window in:
+// OpenRouter's and LM Studio's, vLLM's, Groq's, Mistral's.
+var windowKeys = []string{"context_length", "max_model_len", "context_window", "max_context_length"}
 
 // Causes of a body that is no model list.
 var (
@@ -109,6 +110,9 @@ func parseEntry(raw json.RawMessage) (e listed, why string) {
 	if json.Unmarshal(fields["id"], &e.id) != nil || e.id == "" {
 		return listed{}, ": no string id: " + snippet(fields["id"])
 	}
+	if !chats(fields["capabilities"]) {
+		return listed{}, ""
+	}
 	for _, k := range windowKeys {
 		v, ok := fields[k]
 		if !ok {
@@ -121,6 +125,17 @@ func parseEntry(raw json.RawMessage) (e listed, why string) {
 		e.window = max(e.window, n)
 	}
 	return e, why
+}
+
+// chats reports whether a model list entry's capabilities let it chat:
+// false only for Mistral's {"completion_chat": false} (its OCR, embedding
+// and moderation models); capabilities in another shape, or none, say
+// nothing.
+func chats(capabilities json.RawMessage) bool {
+	var c struct {
+		CompletionChat *bool `json:"completion_chat"`
+	}
+	return json.Unmarshal(capabilities, &c) != nil || c.CompletionChat == nil || *c.CompletionChat
 }
 
 // tokenCount reads a count of tokens: a JSON integer, an integral number

@@ -13,7 +13,9 @@ import (
 // models, not deployments). Name is the id; nothing is marked default.
 // ContextTokens is read from the fields servers use to report a model's
 // context window: context_length (OpenRouter, LM Studio), max_model_len
-// (vLLM), context_window (Groq and others).
+// (vLLM), context_window (Groq and others), max_context_length (Mistral).
+// A model whose capabilities say it does not chat (Mistral's
+// completion_chat false) is left out.
 //
 // The list is read by chatd, not go-openai, entry by entry and field by
 // field (see parseModelList): an entry or a field of an unexpected type

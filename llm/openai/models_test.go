@@ -16,7 +16,10 @@ import (
 	"chatd/llm/openai"
 )
 
-// TestModelWindowsTolerant: a model list whose entries report their
+// TestModelWindowsTolerant: a model's context window is read from any of
+// the fields servers report it in (Mistral's max_context_length among
+// them), and a model whose capabilities say it does not chat (Mistral's
+// OCR model) is left out. A model list whose entries report their
 // context window in unexpected JSON types loses only those values: an
 // integral float or a numeric string is read, anything else is ignored
 // per field, and no entry costs another its window (before, one such
@@ -51,6 +54,9 @@ func TestModelWindowsTolerant(t *testing.T) {
 		{"odd created", map[string]json.RawMessage{"created": raw(`"2024-01-01"`), "permission": raw(`"none"`), "context_length": raw(`512`)}, 512, false},
 		{"numeric id", map[string]json.RawMessage{"id": raw(`42`), "context_length": raw(`512`)}, -1, true},
 		{"plain", nil, 0, false},
+		{"mistral", map[string]json.RawMessage{"max_context_length": raw(`131072`), "capabilities": raw(`{"completion_chat":true,"vision":false}`)}, 131072, false},
+		{"mistral not a chat model", map[string]json.RawMessage{"max_context_length": raw(`16384`), "capabilities": raw(`{"completion_chat":false}`)}, -1, false},
+		{"capabilities as a list", map[string]json.RawMessage{"capabilities": raw(`["tool_use"]`), "context_length": raw(`4096`)}, 4096, false},
 	}
 	opts := fakeai.Options{APIKey: testKey, ModelFields: map[string]map[string]json.RawMessage{}}
 	for _, tc := range tests {
