@@ -1,7 +1,8 @@
 package llm_test
 
 import (
-	"runtime"
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -68,31 +69,48 @@ func TestRouterUpstreamBackAfterDownAtStart(t *testing.T) {
 }
 
 // TestRouterHungUpstreamDelaysOnce: an upstream whose first list hung
-// past FirstListWait, and then failed, is not waited for again: a later
-// list answers at once without it while its next fetch hangs.
+// past FirstListWait, and then failed, is not waited for again: the list
+// asked right after that failure answers at once without it while the
+// upstream's next fetch hangs.
 func TestRouterHungUpstreamDelaysOnce(t *testing.T) {
 	t.Parallel()
 	slow := fakeai.Start(t, fakeai.Options{Models: []string{"s1"}, ModelsDelay: time.Hour})
 	fast := fakeai.Start(t, fakeai.Options{Models: []string{"f1"}})
 	slowUp := discovering("slow", client(slow.URL))
-	slowUp.ListTimeout = 200 * time.Millisecond
+	slowUp.ListTimeout = 300 * time.Millisecond
+	failed := make(chan struct{}, 10)
 	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{slowUp, discovering("fast", client(fast.URL))},
-		CacheTTL: time.Nanosecond, FirstListWait: 50 * time.Millisecond, Logger: quiet})
+		CacheTTL: time.Nanosecond, FirstListWait: 200 * time.Millisecond, Logger: slog.New(onWarn{failed})})
 	t.Cleanup(r.Close)
 	if ms, err := r.Models(testCtx(t)); err != nil || len(ms) != 1 || ms[0].ID != "f1" {
 		t.Fatalf("first list %+v, %v", ms, err)
 	}
-	for slow.ModelListRequests() < 2 { // the first fetch timed out, the next one hangs
-		if _, err := r.Models(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
-		runtime.Gosched()
+	select { // the first fetch timed out
+	case <-failed:
+	case <-testCtx(t).Done():
+		t.Fatal("the slow upstream's list never failed")
 	}
-	start := time.Now()
+	start := time.Now() // this list starts the next fetch, which hangs
 	if ms, err := r.Models(testCtx(t)); err != nil || len(ms) != 1 {
 		t.Fatalf("list %+v, %v", ms, err)
 	}
-	if d := time.Since(start); d >= 50*time.Millisecond {
+	if d := time.Since(start); d >= 100*time.Millisecond {
 		t.Fatalf("a list waited %v for an upstream that hung before", d)
 	}
+}
+
+// onWarn is a log handler that signals every warning on its channel.
+type onWarn struct{ c chan struct{} }
+
+func (h onWarn) Enabled(context.Context, slog.Level) bool { return true }
+func (h onWarn) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h onWarn) WithGroup(string) slog.Handler            { return h }
+func (h onWarn) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		select {
+		case h.c <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
