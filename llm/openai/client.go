@@ -152,7 +152,9 @@ func New(opts Options) *Client {
 		}
 	}
 	cfg.BaseURL = opts.BaseURL
-	cfg.HTTPClient = doer{c: opts.HTTPClient, headers: opts.Headers, query: opts.Query}
+	hc := *opts.HTTPClient // a copy: the caller's client is left as it is
+	hc.CheckRedirect = keepMethod(hc.CheckRedirect)
+	cfg.HTTPClient = doer{c: &hc, headers: opts.Headers, query: opts.Query}
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger,
 		kind: newModelKinds(opts.ReasoningModels), shown: shownURL(opts.BaseURL)}
 }

@@ -26,6 +26,7 @@ func classify(err error, st *attempt, key string) *llm.Error {
 	var apiErr *goopenai.APIError
 	var reqErr *goopenai.RequestError
 	var urlErr *url.Error
+	var redirect *redirectError
 	if be := bodyError(err); be != nil {
 		// An error body in another shape than OpenAI's: classified by
 		// what it says, as OpenAI's would be.
@@ -36,6 +37,10 @@ func classify(err error, st *attempt, key string) *llm.Error {
 		// Before the in-stream case: an error event inside a 200 stream
 		// (status 0) may refuse the prompt as too long, too.
 		return contextLengthError(apiErr, apiErr.HTTPStatusCode, key, err)
+	case errors.As(err, &redirect):
+		return &llm.Error{Kind: llm.KindBadRequest, Status: redirect.status, Err: err,
+			Message: fmt.Sprintf("The model provider's URL redirects to %s (HTTP %d), which a chat request cannot follow: set the base URL to where it leads.",
+				clean(shownURL(redirect.to), key), redirect.status)}
 	case errors.Is(err, errWebPage):
 		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
 			Message: "The model provider's URL answered with a web page, not a chat completion stream: check its base URL (it usually ends in /v1)."}

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -38,6 +39,17 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// A redirect the client did not follow (see keepMethod).
+		resp.Body.Close()
+		if st, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
+			st.status, st.header = resp.StatusCode, resp.Header
+		}
+		if u, err := resp.Location(); err == nil {
+			loc = u.String() // a relative one resolved
+		}
+		return nil, &redirectError{status: resp.StatusCode, to: loc}
+	}
 	if resp.StatusCode >= 400 {
 		// go-openai reads an error body whole.
 		resp.Body = limitedBody{Reader: io.LimitReader(resp.Body, maxErrorBody), Closer: resp.Body}
@@ -56,6 +68,37 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// redirectError is a request redirected in a way that changes its method
+// (301, 302 or 303 to a POST, which a client follows as a GET): the chat
+// request would reach the target without its body, and fail there as
+// rejected without saying why.
+type redirectError struct {
+	status int
+	to     string // the Location header
+}
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("redirected (HTTP %d) to %s", e.status, shownURL(e.to))
+}
+
+// keepMethod is a client's redirect policy (next, nil: the default one)
+// that does not follow a redirect changing the request's method: Do then
+// returns the redirect itself, which doer reports as a redirectError.
+func keepMethod(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if req.Method != via[0].Method {
+			return http.ErrUseLastResponse
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 // maxErrorBody bounds what is read of an error response: an error's JSON
