@@ -154,8 +154,9 @@ func (t *Titler) ask(ctx context.Context, req Request) (string, error) {
 }
 
 // titleComplete reports whether a reply so far holds its whole title
-// line: after any <think>…</think> block, a non-empty line ended by a line
-// break, or titleReadChars characters.
+// line: after any <think>…</think> block, a non-empty line that is not
+// only a "Title:" label, ended by a line break, or titleReadChars
+// characters.
 func titleComplete(reply string) bool {
 	s := strings.TrimLeftFunc(reply, unicode.IsSpace)
 	if rest, ok := strings.CutPrefix(s, "<think>"); ok {
@@ -163,10 +164,31 @@ func titleComplete(reply string) bool {
 		if !closed {
 			return false
 		}
-		s = strings.TrimLeftFunc(after, unicode.IsSpace)
+		s = after
 	}
-	return strings.Contains(s, "\n") || utf8.RuneCountInString(s) >= titleReadChars
+	for {
+		line, rest, ended := strings.Cut(s, "\n")
+		if !ended {
+			return utf8.RuneCountInString(strings.TrimLeftFunc(s, unicode.IsSpace)) >= titleReadChars
+		}
+		if !skippedLine(line) {
+			return true
+		}
+		s = rest
+	}
 }
+
+// skippedLine reports a line of a title reply that holds no title: blank,
+// or only a "Title:" label (the title follows on the next line).
+func skippedLine(line string) bool {
+	line = strings.Join(strings.Fields(line), " ")
+	label, rest, ok := strings.Cut(line, ":")
+	return line == "" || ok && strings.EqualFold(strings.Trim(label, labelMarks), "title") &&
+		strings.Trim(rest, labelMarks) == ""
+}
+
+// labelMarks are the markdown around a "Title:" label.
+const labelMarks = " *#_`"
 
 func (t *Titler) logger() *slog.Logger {
 	if t.Logger != nil {
@@ -183,16 +205,19 @@ func positiveOr(d, def time.Duration) time.Duration {
 }
 
 // CleanTitle turns a model's reply into a title: its first non-empty line
-// after a leading <think>…</think> block, without a "Title:" label,
+// after a leading <think>…</think> block (a line that is only a "Title:"
+// label is skipped: the title follows it), without a "Title:" label,
 // markdown, quotes, final punctuation, control or bidirectional formatting
 // characters and invalid UTF-8 (see printable), at most 60 characters cut
 // at a word boundary. It returns "" when nothing is left (a reply that is only
 // thinking, or thinking cut short by the token limit).
 func CleanTitle(s string) string {
 	s = printable(skipThinking(s))
-	for _, line := range strings.Split(s, "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			s = line
+	lines := strings.Split(s, "\n")
+	s = ""
+	for _, line := range lines {
+		if !skippedLine(line) {
+			s = strings.TrimSpace(line)
 			break
 		}
 	}

@@ -168,6 +168,11 @@ func TestCleanTitle(t *testing.T) {
 		{"<think>", ""},
 		{"<think></think>", ""},
 		{"About <think> tags", "About <think> tags"},
+		// A label on a line of its own: the title is on the next one.
+		{"Title:\nGo Slices Explained", "Go Slices Explained"},
+		{"**Title:**\n\n**Go Slices Explained**\nmore", "Go Slices Explained"},
+		{"<think>hm</think>\n## Title:\n\"Bread\"", "Bread"},
+		{"Title:\n", ""},
 		// Control and bidirectional formatting characters, invalid UTF-8.
 		{"\x1b[1mBold\x1b[0m Move", "[1mBold[0m Move"},
 		{"Nul\x00Byte\tTab", "NulByte Tab"},
@@ -210,6 +215,31 @@ func TestFallbackTitle(t *testing.T) {
 		if utf8.RuneCountInString(got) > 50 || strings.Contains(got, "\n") {
 			t.Errorf("FallbackTitle(%q) = %q: too long or not one line", tc.in, got)
 		}
+	}
+}
+
+// labelFirst is a model that puts its title's label on a line of its own
+// ("**Title:**"), then the title, then goes on until the request ends.
+type labelFirst struct{}
+
+func (labelFirst) Stream(ctx context.Context, _ llm.Request, onDelta func(string)) (llm.Result, error) {
+	for _, s := range []string{"**Title", ":**", "\n", "\n", "Go Slices", " Explained", "\n", "Hope this helps"} {
+		onDelta(s)
+	}
+	<-ctx.Done()
+	return llm.Result{}, ctx.Err()
+}
+
+// TestTitleAfterALabelLine: a reply whose first line is only a "Title:"
+// label is read on to the title on the next line, where reading stopped
+// at the label's line break and the conversation fell back to the
+// prompt's first words; the reply is read no further than the title's
+// line.
+func TestTitleAfterALabelLine(t *testing.T) {
+	t.Parallel()
+	titler := &llm.Titler{Streamer: labelFirst{}, Timeout: time.Minute}
+	if got := titler.Title(testCtx(t), "m", "how do slices grow", ""); got != "Go Slices Explained" {
+		t.Fatalf("title %q", got)
 	}
 }
 
