@@ -3,6 +3,8 @@ package openai
 import (
 	"bytes"
 	"cmp"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -72,11 +75,54 @@ func classify(err error, st *attempt, key string) *llm.Error {
 		return &llm.Error{Kind: llm.KindBadRequest, Err: err,
 			Message: "The request could not be sent: " + clean(err.Error(), key)}
 	case st.status == 0:
+		why, lasting := unreachable(err)
+		if lasting {
+			err = fmt.Errorf("%w: %w", errLasting, err)
+		}
 		return &llm.Error{Kind: llm.KindConnection, Err: err,
-			Message: "Could not reach the model provider."}
+			Message: "Could not reach the model provider" + why + "."}
 	}
 	return &llm.Error{Kind: llm.KindConnection, Status: st.status, Err: err,
 		Message: "The connection to the model provider was lost before the answer was complete."}
+}
+
+// errLasting marks a connection failure no wait cures (see unreachable):
+// it is not retried.
+var errLasting = errors.New("a lasting connection failure")
+
+// unreachable says why a connection could not be made, when the cause is
+// one the provider's operator can fix (": its TLS certificate ..."), and
+// whether it lasts: a certificate the client does not trust, https:// to
+// a server speaking plain HTTP. A refused connection (a server starting or
+// stopped) may pass.
+func unreachable(err error) (why string, lasting bool) {
+	var certErr *tls.CertificateVerificationError
+	var authErr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidErr x509.CertificateInvalidError
+	var recordErr tls.RecordHeaderError
+	switch {
+	case errors.As(err, &authErr):
+		return certRefused(authErr), true
+	case errors.As(err, &hostErr):
+		return certRefused(hostErr), true
+	case errors.As(err, &invalidErr):
+		return certRefused(invalidErr), true
+	case errors.As(err, &certErr):
+		return certRefused(certErr), true
+	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		// net/http reports the record error in words of its own.
+		return ": it does not answer HTTPS (its base URL may need http://)", true
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ": the connection was refused", false
+	}
+	return "", false
+}
+
+// certRefused says why a certificate was not accepted, in the words of
+// its error alone (not the request's URL).
+func certRefused(err error) string {
+	return ": its TLS certificate was not accepted (" + clean(err.Error(), "") + ")"
 }
 
 // contextLength reports an upstream refusal of a prompt longer than the

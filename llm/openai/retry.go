@@ -22,7 +22,7 @@ func retryable(err error) bool {
 		// (Status 0) is shown as it is, like other errors reported there.
 		return e.Status == http.StatusTooManyRequests
 	case llm.KindConnection:
-		return true
+		return !errors.Is(err, errLasting)
 	case llm.KindUpstream:
 		return e.Status >= 500
 	case llm.KindTimeout:
