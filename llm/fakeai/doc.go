@@ -165,7 +165,8 @@
 //
 // Requests counts chat requests, Recorded and LastRequest return what was
 // received (model, messages, max tokens and the field that carried them,
-// temperature, top_p, stop, the raw body, headers, effective config), Aborts
+// temperature, top_p, stop, whether stream_options came, the raw body, headers,
+// effective config), Aborts
 // counts responses the client abandoned before they were complete (its
 // request context ended or a write failed), and WaitAbort/WaitAborts block
 // until aborts are seen. ActiveStreams is the number of responses in
