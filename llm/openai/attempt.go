@@ -37,6 +37,9 @@ var (
 	errNoDone = errors.New("stream ended before [DONE]")
 	// errDrainTimeout ends the read of what follows [DONE] (see drain).
 	errDrainTimeout = errors.New("drain timeout")
+	// errEmptyStream is a stream that ended well ([DONE]) having carried
+	// no text, no reasoning and no finish reason: no answer at all.
+	errEmptyStream = errors.New("the stream ended without text or a finish reason")
 	// errFinishWait ends the wait after the finish reason (Options.FinishWait).
 	errFinishWait = errors.New("nothing more after the finish reason")
 )
@@ -98,9 +101,13 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			return res, nil
 		}
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
-			out.deliver(reasoning.flush(), text.flush())
+			r, t := out.kept(reasoning.flush(), text.flush())
+			out.deliver(r, t)
 			tail.stop() // the drain has its own bound
 			drain(st.body, cancel)
+			if res.FinishReason == "" && r == "" && t == "" && !st.delivered.Load() {
+				return res, c.failure(actx, st, errEmptyStream)
+			}
 			return res, nil
 		}
 		if err != nil {

@@ -50,6 +50,9 @@ func classify(err error, st *attempt, key string) *llm.Error {
 	case errors.Is(err, errNotStream):
 		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
 			Message: "The model provider answered with text that is not a chat completion stream: check its base URL (it usually ends in /v1)."}
+	case errors.Is(err, errEmptyStream):
+		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
+			Message: "The model provider ended the stream without an answer: no text, and no reason why."}
 	case errors.Is(err, errWholeReply):
 		return &llm.Error{Kind: llm.KindUpstream, Status: st.status, Err: err,
 			Message: "The model provider answered with a whole reply instead of streaming it: it must support streaming (\"stream\": true)."}

@@ -108,3 +108,42 @@ func TestNothingAfterTheFinishReason(t *testing.T) {
 		}
 	})
 }
+
+// TestEmptyStream: a stream that ends ([DONE], or the body's end) having
+// carried no text, no reasoning and no finish reason is an upstream error
+// saying so, where the answer was stored complete and empty, with nothing
+// telling the user why. An empty answer with a finish reason (a length
+// cut, a content filter) stays complete.
+func TestEmptyStream(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body string
+		finish     string // "": an error
+	}{
+		{"[DONE] only", "data: [DONE]\n\n", ""},
+		{"role chunk, usage, [DONE]", `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}` + "\n\n" +
+			`data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3}}` + "\n\ndata: [DONE]\n\n", ""},
+		{"content filter", `data: {"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}]}` + "\n\ndata: [DONE]\n\n", "content_filter"},
+		{"length", `data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}` + "\n\ndata: [DONE]\n\n", "length"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, requests := sseServer(t, tc.body)
+			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
+			if tc.finish != "" {
+				if r.err != nil || r.res.FinishReason != tc.finish {
+					t.Fatalf("err %v finish %q, want complete with %q", r.err, r.res.FinishReason, tc.finish)
+				}
+				return
+			}
+			var e *llm.Error
+			if !errors.As(r.err, &e) || e.Kind != llm.KindUpstream || !strings.Contains(e.Message, "without an answer") {
+				t.Fatalf("err %v, want upstream_error saying the stream ended without an answer", r.err)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Fatalf("%d requests, want 1", n)
+			}
+		})
+	}
+}
