@@ -30,7 +30,10 @@ import (
 
 // Config is everything App needs. Store, Model and Auth.Secret are required.
 type Config struct {
-	Store  persistence.Store
+	Store persistence.Store
+	// Model answers; one that has a Close method (llm.Router: its
+	// background model-list fetches) is closed by Shutdown once no answer
+	// runs.
 	Model  hub.Model
 	Titler hub.Titler // nil: conversations keep no automatic title
 	Logger *slog.Logger
@@ -274,6 +277,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errWS := a.ws.Shutdown(ctx)
 		a.stopHub()
 		<-a.hubDone
+		a.closeModel()
 		// The grace may be spent waiting for answers whose last writes the
 		// store holds up: those writes get their own bound, as in a
 		// cluster's drain, rather than being abandoned with the grace.
@@ -285,6 +289,14 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return a.err
 }
 
+// closeModel closes the model if it can be closed (llm.Router ends its
+// background model-list fetches), once the hub has stopped.
+func (a *App) closeModel() {
+	if c, ok := a.cfg.Model.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
 // drainCluster is Shutdown with a cluster bus.
 func (a *App) drainCluster(ctx context.Context) error {
 	a.sse.Shutdown()
@@ -292,6 +304,7 @@ func (a *App) drainCluster(ctx context.Context) error {
 	errHub := a.hub.Drain(ctx)
 	a.stopHub()
 	<-a.hubDone
+	a.closeModel()
 	// The grace may be spent on the answers: the last writes get their own bound.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWritesTimeout)
 	defer cancel()

@@ -8,11 +8,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"chatd/hub"
 	"chatd/llm/fakeai"
 	"chatd/persistence"
 )
@@ -414,5 +416,32 @@ func TestSSEEvents(t *testing.T) {
 	}
 	if !slices.ContainsFunc(fs, titled) {
 		t.Fatal("the event stream missed the title")
+	}
+}
+
+// closingModel is a model that records being closed.
+type closingModel struct {
+	hub.Model
+	closed atomic.Bool
+}
+
+func (m *closingModel) Close() { m.closed.Store(true) }
+
+// TestShutdownClosesModel: Shutdown closes a model that can be closed (the
+// binary's llm.Router, whose background model-list fetches would otherwise
+// run on until their own timeout), after the hub has stopped.
+func TestShutdownClosesModel(t *testing.T) {
+	t.Parallel()
+	var m *closingModel
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		m = &closingModel{Model: c.Model}
+		c.Model = m
+	}})
+	if m.closed.Load() {
+		t.Fatal("the model was closed before Shutdown")
+	}
+	e.close()
+	if !m.closed.Load() {
+		t.Fatal("Shutdown left the model open")
 	}
 }
