@@ -10,6 +10,7 @@ import (
 	"chatd/transport/api"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/reqtimeout"
 )
 
 // DefaultBodyLimit caps request bodies (1 MiB).
@@ -95,7 +96,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Use(requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger, opts.TrustedProxies), httperr.LimitBody(opts.BodyLimit),
+	r.Use(reqtimeout.Start, requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger, opts.TrustedProxies), httperr.LimitBody(opts.BodyLimit),
 		bodyDeadline(opts.BodyReadTimeout), writeDeadline(opts.ResponseWriteTimeout))
 
 	opts.Health.Routes(r)

@@ -15,6 +15,7 @@ import (
 
 	"chatd/persistence"
 	"chatd/transport/httperr"
+	"chatd/transport/internal/reqtimeout"
 )
 
 // ErrUnauthorized is wrapped by every Authenticate error that means "this
@@ -113,11 +114,14 @@ func (a *Authenticator) checkVersion(ctx context.Context, id Identity) error {
 // Middleware authenticates the request's Authorization: Bearer token and
 // stores the Identity for IdentityFrom. It answers 401 unauthorized for a
 // missing or bad token and 503 unavailable when the store cannot be read
-// within Options.CheckTimeout (which bounds the check alone, not the
-// request: an event stream behind it runs on).
+// within Options.CheckTimeout of the request's start (reqtimeout.Bound):
+// the route's own bound counts from that start too, so the check and the
+// route share one deadline rather than each waiting the whole of it. The
+// check's bound does not reach the handler: an event stream behind it
+// runs on.
 func (a *Authenticator) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), a.tokens.opts.CheckTimeout)
+		ctx, cancel := reqtimeout.Bound(c.Request.Context(), a.tokens.opts.CheckTimeout)
 		id, err := a.Authenticate(ctx, BearerToken(c.Request.Header))
 		cancel()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"chatd/persistence"
+	"chatd/transport/internal/reqtimeout"
 )
 
 // hangingUsers is a store that does not answer while hang is set (every
@@ -49,13 +50,38 @@ func TestMiddlewareCheckTimeout(t *testing.T) {
 	}
 }
 
+// TestMiddlewareCheckCountsFromStart: the token check's bound counts from
+// the request's start (reqtimeout.Start), the deadline the route behind it
+// shares, not from the check's own start: a request that already spent its
+// bound before the check (here, started an hour ago with a bound of an
+// hour) is answered 503 at once, where the check used to wait on the store
+// for the whole bound again.
+func TestMiddlewareCheckCountsFromStart(t *testing.T) {
+	t.Parallel()
+	startedAnHourAgo := func(c *gin.Context) {
+		c.Request = c.Request.WithContext(reqtimeout.WithStart(c.Request.Context(), time.Now().Add(-time.Hour)))
+		c.Next()
+	}
+	status, retry := checkWithinAfter(t, hangingUsers{hang: true}, time.Hour, startedAnHourAgo)
+	if status != http.StatusServiceUnavailable || retry == "" {
+		t.Fatalf("status %d, Retry-After %q; want 503 with Retry-After", status, retry)
+	}
+}
+
 // checkWithin serves a route behind the middleware of an Authenticator
 // over users with a short CheckTimeout, whose handler fails unless its
 // request context is free of that bound, and calls it with a valid token.
 func checkWithin(t *testing.T, users UserFinder) (status int, retryAfter string) {
 	t.Helper()
+	return checkWithinAfter(t, users, 20*time.Millisecond, nil)
+}
+
+// checkWithinAfter is checkWithin with CheckTimeout bound, its route
+// behind before (when set) as well.
+func checkWithinAfter(t *testing.T, users UserFinder, bound time.Duration, before gin.HandlerFunc) (status int, retryAfter string) {
+	t.Helper()
 	authn, err := NewAuthenticator(users, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test"),
-		CheckTimeout: 20 * time.Millisecond})
+		CheckTimeout: bound})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +91,9 @@ func checkWithin(t *testing.T, users UserFinder) (status int, retryAfter string)
 	}
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
+	if before != nil {
+		r.Use(before)
+	}
 	r.GET("/", authn.Middleware(), func(c *gin.Context) {
 		if _, bounded := c.Request.Context().Deadline(); bounded || c.Request.Context().Err() != nil {
 			c.Status(http.StatusTeapot) // the check's bound reached the handler

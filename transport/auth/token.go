@@ -49,9 +49,12 @@ type Options struct {
 	Leeway time.Duration
 	// Now is the clock; it defaults to time.Now.
 	Now func() time.Time
-	// CheckTimeout bounds the store read of Middleware's token check; it
-	// defaults to DefaultCheckTimeout. A store that does not answer in
-	// time makes the request fail with 503 unavailable (Retry-After).
+	// CheckTimeout bounds the store read of Middleware's token check,
+	// counted from the request's start: the route behind it shares that
+	// deadline when its own bound is as long (CHATD_REQUEST_TIMEOUT sets
+	// both). It defaults to DefaultCheckTimeout. A store that does not
+	// answer in time makes the request fail with 503 unavailable
+	// (Retry-After).
 	CheckTimeout time.Duration
 }
 

@@ -1,0 +1,160 @@
+package transport_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"chatd/persistence"
+	"chatd/persistence/sqlite"
+	"chatd/transport"
+	"chatd/transport/api"
+	"chatd/transport/auth"
+	"chatd/transport/limits"
+)
+
+// deadlines records the deadline of the context each store call got.
+type deadlines struct {
+	mu    sync.Mutex
+	check time.Time // the token check's
+	route time.Time // the route's
+}
+
+func (d *deadlines) set(field *time.Time, ctx context.Context) {
+	dl, _ := ctx.Deadline()
+	d.mu.Lock()
+	*field = dl
+	d.mu.Unlock()
+}
+
+func (d *deadlines) get() (check, route time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.check, d.route
+}
+
+// slowTokenCheck is a store slow to read a token version: it answers
+// after takes, within the check's bound.
+type slowTokenCheck struct {
+	*sqlite.Store
+	takes time.Duration
+	seen  *deadlines
+}
+
+func (s slowTokenCheck) TokenVersion(ctx context.Context, userID string) (int64, error) {
+	s.seen.set(&s.seen.check, ctx)
+	select {
+	case <-time.After(s.takes): // a slow store, not a synchronisation
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return s.Store.TokenVersion(ctx, userID)
+}
+
+// hangingRoute is a conversation store that does not answer the routes'
+// reads: each waits for its context to end.
+type hangingRoute struct {
+	*sqlite.Store
+	seen *deadlines
+}
+
+func (s hangingRoute) ListConversations(ctx context.Context, _ string, _ persistence.ListQuery) (persistence.ConversationPage, error) {
+	s.seen.set(&s.seen.route, ctx)
+	<-ctx.Done()
+	return persistence.ConversationPage{}, ctx.Err()
+}
+
+func (s hangingRoute) Conversation(ctx context.Context, _, _ string) (persistence.Conversation, error) {
+	s.seen.set(&s.seen.route, ctx)
+	<-ctx.Done()
+	return persistence.Conversation{}, ctx.Err()
+}
+
+// TestOneRequestTimeoutPerRequest: CHATD_REQUEST_TIMEOUT bounds a request
+// as a whole. A slow token check (three quarters of the bound) followed by
+// a route whose store does not answer is answered 503 once the bound has
+// passed since the request started, the route getting what the check left
+// (the two share one deadline), where it used to get the whole bound again
+// and answer after nearly twice it, past a proxy sized for one.
+func TestOneRequestTimeoutPerRequest(t *testing.T) {
+	t.Parallel()
+	const bound = time.Second
+	for _, tc := range []struct{ name, path string }{
+		{"list", "/api/conversations"},
+		{"one conversation", "/api/conversations/" + persistence.NewID()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			seen := &deadlines{}
+			srv := boundEnv(t, bound, slowTokenCheck{takes: bound * 3 / 4, seen: seen}, hangingRoute{seen: seen})
+			u := srv.register("bounded")
+			start := time.Now()
+			r := srv.do(http.MethodGet, tc.path, u.token, nil)
+			took := time.Since(start)
+			expect(t, tc.name, r, http.StatusServiceUnavailable, "unavailable")
+			if r.header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			check, route := seen.get()
+			if check.IsZero() || route.IsZero() {
+				t.Fatalf("deadlines: check %v, route %v; want both bounded", check, route)
+			}
+			if route.After(check) {
+				t.Errorf("the route's deadline is %v after the token check's: each waited a bound of its own", route.Sub(check))
+			}
+			// The route alone used to wait a whole bound after the slow
+			// check (1.75 bounds); half a bound is left for a loaded machine.
+			if took > bound*3/2 {
+				t.Errorf("answered after %v, want within one bound (%v) of the request's start", took, bound)
+			}
+		})
+	}
+}
+
+// boundEnv starts a router whose token check reads users through check
+// and whose conversation routes read through route, both over one SQLite
+// store, with CHATD_REQUEST_TIMEOUT bound for both.
+func boundEnv(t *testing.T, bound time.Duration, check slowTokenCheck, route hangingRoute) *env {
+	t.Helper()
+	e := &env{t: t, logs: &syncBuffer{}, live: &recordingLive{}}
+	logger := slog.New(slog.NewJSONHandler(e.logs, nil))
+	store, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db"), Logger: logger})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = store.Close(context.Background()) })
+	e.store, check.Store, route.Store = store, store, store
+	authn, err := auth.NewAuthenticator(check, auth.Options{Secret: testSecret, CheckTimeout: bound})
+	if err != nil {
+		t.Fatalf("authenticator: %v", err)
+	}
+	accounts, err := auth.NewAccounts(store, authn, auth.AccountOptions{BcryptCost: bcrypt.MinCost, Logger: logger, RequestTimeout: bound})
+	if err != nil {
+		t.Fatalf("accounts: %v", err)
+	}
+	registry := prometheus.NewRegistry()
+	r, err := transport.NewRouter(transport.RouterOptions{
+		Logger:   logger,
+		Auth:     authn,
+		Accounts: accounts,
+		Conversations: api.NewConversations(route, api.ConversationOptions{Live: e.live, Catalog: testModels,
+			Creations: limits.New(limits.Options{}), Logger: logger, RequestTimeout: bound}),
+		Models:  api.NewModels(testModels),
+		Health:  api.NewHealth(store, 0),
+		Metrics: transport.MetricsOptions{Registerer: registry, Gatherer: registry},
+	})
+	if err != nil {
+		t.Fatalf("router: %v", err)
+	}
+	e.srv = httptest.NewServer(r)
+	t.Cleanup(e.srv.Close)
+	return e
+}
