@@ -18,7 +18,9 @@ import (
 	"chatd/transport"
 	"chatd/transport/api"
 	"chatd/transport/auth"
+	"chatd/transport/internal/hubtest"
 	"chatd/transport/limits"
+	"chatd/transport/sse"
 )
 
 // deadlines records the deadline of the context each store call got.
@@ -78,6 +80,19 @@ func (s hangingRoute) Conversation(ctx context.Context, _, _ string) (persistenc
 	return persistence.Conversation{}, ctx.Err()
 }
 
+// hangingCancel is a hub whose cancel does not answer (it reads the
+// store): it waits for its context to end.
+type hangingCancel struct {
+	*hubtest.Hub
+	seen *deadlines
+}
+
+func (h hangingCancel) CancelAnswer(ctx context.Context, _, _, _ string) error {
+	h.seen.set(&h.seen.route, ctx)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 // TestOneRequestTimeoutPerRequest: CHATD_REQUEST_TIMEOUT bounds a request
 // as a whole. A slow token check (three quarters of the bound) followed by
 // a route whose store does not answer is answered 503 once the bound has
@@ -87,9 +102,10 @@ func (s hangingRoute) Conversation(ctx context.Context, _, _ string) (persistenc
 func TestOneRequestTimeoutPerRequest(t *testing.T) {
 	t.Parallel()
 	const bound = time.Second
-	for _, tc := range []struct{ name, path string }{
-		{"list", "/api/conversations"},
-		{"one conversation", "/api/conversations/" + persistence.NewID()},
+	for _, tc := range []struct{ name, method, path string }{
+		{"list", http.MethodGet, "/api/conversations"},
+		{"one conversation", http.MethodGet, "/api/conversations/" + persistence.NewID()},
+		{"cancel (SSE)", http.MethodPost, "/api/conversations/" + persistence.NewID() + "/cancel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -97,7 +113,7 @@ func TestOneRequestTimeoutPerRequest(t *testing.T) {
 			srv := boundEnv(t, bound, slowTokenCheck{takes: bound * 3 / 4, seen: seen}, hangingRoute{seen: seen})
 			u := srv.register("bounded")
 			start := time.Now()
-			r := srv.do(http.MethodGet, tc.path, u.token, nil)
+			r := srv.do(tc.method, tc.path, u.token, nil)
 			took := time.Since(start)
 			expect(t, tc.name, r, http.StatusServiceUnavailable, "unavailable")
 			if r.header.Get("Retry-After") == "" {
@@ -150,6 +166,10 @@ func boundEnv(t *testing.T, bound time.Duration, check slowTokenCheck, route han
 		Models:  api.NewModels(testModels),
 		Health:  api.NewHealth(store, 0),
 		Metrics: transport.MetricsOptions{Registerer: registry, Gatherer: registry},
+		Register: func(r transport.Routes) {
+			sse.NewHandler(sse.Options{Hub: hangingCancel{Hub: hubtest.New(), seen: route.seen},
+				Logger: logger, RequestTimeout: bound}).Routes(r.Authed)
+		},
 	})
 	if err != nil {
 		t.Fatalf("router: %v", err)

@@ -21,6 +21,7 @@ import (
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/headers"
+	"chatd/transport/internal/reqtimeout"
 	"chatd/transport/internal/urltoken"
 	"chatd/transport/limits"
 )
@@ -307,7 +308,7 @@ func (h *Handler) cancel(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("messageId", "is not a valid id"))
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	ctx, cancel := reqtimeout.Bound(c.Request.Context(), h.opts.RequestTimeout) // the token check's deadline
 	defer cancel()
 	if err := h.opts.Hub.CancelAnswer(ctx, who.UserID, convID, b.MessageID); err != nil {
 		httperr.AbortError(c, statusOf(err))
