@@ -25,9 +25,10 @@
 #   --ws-read-timeout S   replaces the WebSocket proxy_read_timeout (3600s)
 #   --request-timeout D   chatd's CHATD_REQUEST_TIMEOUT (D as chatd takes it:
 #                         90s, 2m, 1m30s, 1500ms): the read timeout of /api/
-#                         becomes 2 x D + 5 s when that exceeds its 65s, and
-#                         of the SSE routes when it exceeds their 600s, so
-#                         chatd answers a slow request before nginx's 504
+#                         becomes D + 5 s when that exceeds its 35s, and that
+#                         of the SSE routes 2 x D + 5 s when that exceeds
+#                         their 600s, so chatd answers a slow request before
+#                         nginx's 504
 #
 # Every value it replaces must be present in the input exactly once or as
 # expected; if nginx.conf changed so that a value is gone, the script fails
@@ -129,12 +130,16 @@ if [ -n "$upstream" ]; then
 fi
 if [ -n "$ws_timeout" ]; then replace "proxy_read_timeout 3600s;" "proxy_read_timeout ${ws_timeout}s;"; fi
 if [ -n "$request_timeout" ]; then
-	# chatd may wait twice CHATD_REQUEST_TIMEOUT (the token check, then the
-	# route) before it answers; 5 s more for the answer to arrive.
+	# A REST request (the token check and the route together) waits
+	# CHATD_REQUEST_TIMEOUT at most before chatd answers; 5 s more for the
+	# answer to arrive. The SSE routes keep 2 x it + 5 s, as before: the
+	# start of an answer there waits in several steps after the token
+	# check, each bounded by CHATD_REQUEST_TIMEOUT on its own.
 	ms="$(millis "$request_timeout")"
-	need=$(( (2 * ms + 5000 + 999) / 1000 ))
-	if [ "$need" -gt 65 ]; then replace "proxy_read_timeout 65s;" "proxy_read_timeout ${need}s;"; fi
-	if [ "$need" -gt 600 ]; then replace "proxy_read_timeout 600s;" "proxy_read_timeout ${need}s;"; fi
+	api=$(( (ms + 5000 + 999) / 1000 ))
+	sse=$(( (2 * ms + 5000 + 999) / 1000 ))
+	if [ "$api" -gt 35 ]; then replace "proxy_read_timeout 35s;" "proxy_read_timeout ${api}s;"; fi
+	if [ "$sse" -gt 600 ]; then replace "proxy_read_timeout 600s;" "proxy_read_timeout ${sse}s;"; fi
 fi
 
 if [ -n "$listen_addr" ]; then

@@ -9,16 +9,17 @@ import (
 
 // shippedAPIReadTimeout is the proxy_read_timeout of nginx.conf's
 // location /api/ as shipped; TestShippedNginxReadTimeout reads the file.
-const shippedAPIReadTimeout = 65 * time.Second
+const shippedAPIReadTimeout = 35 * time.Second
 
 // proxyReadTimeout is the read timeout a reverse proxy needs in front of
 // the REST API so that chatd, not the proxy, answers a request that
-// waited on the database: the token check and then the route may each
-// wait requestTimeout (CHATD_REQUEST_TIMEOUT), and 5 s are left for the
-// answer to reach the proxy. deploy/render-nginx.sh --request-timeout
+// waited on the database: a request (the token check and the route
+// together) waits requestTimeout (CHATD_REQUEST_TIMEOUT) at most, and 5 s
+// are left for the answer to reach the proxy (a password hash past the
+// bound, the answer's write). deploy/render-nginx.sh --request-timeout
 // derives nginx's value the same way.
 func proxyReadTimeout(requestTimeout time.Duration) time.Duration {
-	return 2*requestTimeout + 5*time.Second
+	return requestTimeout + 5*time.Second
 }
 
 // warnProxyTimeout says at start-up, behind a proxy (CHATD_TRUSTED_PROXIES

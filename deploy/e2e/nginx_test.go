@@ -277,9 +277,10 @@ func TestRenderRefusesDrift(t *testing.T) {
 }
 
 // TestRenderDerivesReadTimeouts checks render-nginx.sh --request-timeout:
-// the read timeout of /api/ (and of the SSE routes, when longer than
-// theirs) becomes 2 x CHATD_REQUEST_TIMEOUT + 5 s, what chatd may take
-// before it answers (the token check, then the route), so nginx never
+// the read timeout of /api/ becomes CHATD_REQUEST_TIMEOUT + 5 s, what chatd
+// may take before it answers (the token check and the route together), and
+// that of the SSE routes 2 x it + 5 s when longer than theirs (an answer's
+// start there waits in steps, each bounded on its own), so nginx never
 // answers 504 first; a value chatd would not take is refused.
 func TestRenderDerivesReadTimeouts(t *testing.T) {
 	t.Parallel()
@@ -288,15 +289,15 @@ func TestRenderDerivesReadTimeouts(t *testing.T) {
 		timeout  string
 		api, sse string // proxy_read_timeout of /api/ and of the SSE routes
 	}{
-		{"", "65s", "600s"},
-		{"30s", "65s", "600s"}, // the default: nginx.conf as shipped
-		{"10s", "65s", "600s"}, // never below the shipped values
-		{"31s", "67s", "600s"},
-		{"1m30s", "185s", "600s"},
-		{"2m", "245s", "600s"},
-		{"30100ms", "66s", "600s"},
-		{"5m", "605s", "605s"},
-		{"10m", "1205s", "1205s"},
+		{"", "35s", "600s"},
+		{"30s", "35s", "600s"}, // the default: nginx.conf as shipped
+		{"10s", "35s", "600s"}, // never below the shipped values
+		{"31s", "36s", "600s"},
+		{"1m30s", "95s", "600s"},
+		{"2m", "125s", "600s"},
+		{"30100ms", "36s", "600s"},
+		{"5m", "305s", "605s"},
+		{"10m", "605s", "1205s"},
 	}
 	for _, c := range cases {
 		t.Run("timeout "+c.timeout, func(t *testing.T) {
