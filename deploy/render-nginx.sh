@@ -26,8 +26,8 @@
 #   --request-timeout D   chatd's CHATD_REQUEST_TIMEOUT (D as chatd takes it:
 #                         90s, 2m, 1m30s, 1500ms): the read timeout of /api/
 #                         becomes D + 5 s when that exceeds its 35s, and that
-#                         of the SSE routes 2 x D + 5 s when that exceeds
-#                         their 600s, so chatd answers a slow request before
+#                         of the SSE routes the same when it exceeds their
+#                         600s, so chatd answers a slow request before
 #                         nginx's 504
 #
 # Every value it replaces must be present in the input exactly once or as
@@ -130,16 +130,14 @@ if [ -n "$upstream" ]; then
 fi
 if [ -n "$ws_timeout" ]; then replace "proxy_read_timeout 3600s;" "proxy_read_timeout ${ws_timeout}s;"; fi
 if [ -n "$request_timeout" ]; then
-	# A REST request (the token check and the route together) waits
+	# A request (the token check and the route together; on the SSE
+	# routes, every step of an answer's or a stream's start) waits
 	# CHATD_REQUEST_TIMEOUT at most before chatd answers; 5 s more for the
-	# answer to arrive. The SSE routes keep 2 x it + 5 s, as before: the
-	# start of an answer there waits in several steps after the token
-	# check, each bounded by CHATD_REQUEST_TIMEOUT on its own.
+	# answer to arrive.
 	ms="$(millis "$request_timeout")"
 	api=$(( (ms + 5000 + 999) / 1000 ))
-	sse=$(( (2 * ms + 5000 + 999) / 1000 ))
 	if [ "$api" -gt 35 ]; then replace "proxy_read_timeout 35s;" "proxy_read_timeout ${api}s;"; fi
-	if [ "$sse" -gt 600 ]; then replace "proxy_read_timeout 600s;" "proxy_read_timeout ${sse}s;"; fi
+	if [ "$api" -gt 600 ]; then replace "proxy_read_timeout 600s;" "proxy_read_timeout ${api}s;"; fi
 fi
 
 if [ -n "$listen_addr" ]; then

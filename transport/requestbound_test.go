@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"chatd/hub"
 	"chatd/persistence"
 	"chatd/persistence/sqlite"
 	"chatd/transport"
@@ -89,8 +90,8 @@ func (s hangingRoute) Conversation(ctx context.Context, _, _ string) (persistenc
 	return persistence.Conversation{}, ctx.Err()
 }
 
-// hangingCancel is a hub whose cancel does not answer (it reads the
-// store): it waits for its context to end.
+// hangingCancel is a hub whose cancel and send do not answer (they read
+// the store): each waits for its context to end.
 type hangingCancel struct {
 	*hubtest.Hub
 	seen *deadlines
@@ -100,6 +101,12 @@ func (h hangingCancel) CancelAnswer(ctx context.Context, _, _, _ string) error {
 	h.seen.set(&h.seen.route, ctx)
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+func (h hangingCancel) Send(ctx context.Context, _ hub.Subscriber, _ string, _ hub.SendRequest) (hub.Result, error) {
+	h.seen.set(&h.seen.route, ctx)
+	<-ctx.Done()
+	return hub.Result{}, ctx.Err()
 }
 
 // TestOneRequestTimeoutPerRequest: CHATD_REQUEST_TIMEOUT bounds a request
@@ -112,17 +119,21 @@ func (h hangingCancel) CancelAnswer(ctx context.Context, _, _, _ string) error {
 func TestOneRequestTimeoutPerRequest(t *testing.T) {
 	t.Parallel()
 	const bound = 2 * time.Second // half of it left for the route: room for a loaded machine
-	for _, tc := range []struct{ name, method, path string }{
-		{"list", http.MethodGet, "/api/conversations"},
-		{"one conversation", http.MethodGet, "/api/conversations/" + persistence.NewID()},
-		{"cancel (SSE)", http.MethodPost, "/api/conversations/" + persistence.NewID() + "/cancel"},
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+	}{
+		{"list", http.MethodGet, "/api/conversations", nil},
+		{"one conversation", http.MethodGet, "/api/conversations/" + persistence.NewID(), nil},
+		{"cancel (SSE)", http.MethodPost, "/api/conversations/" + persistence.NewID() + "/cancel", nil},
+		{"send (SSE)", http.MethodPost, "/api/conversations/" + persistence.NewID() + "/messages", map[string]string{"content": "hi"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			seen := &deadlines{}
 			srv := boundEnv(t, bound, slowTokenCheck{takes: bound / 2, seen: seen}, hangingRoute{seen: seen})
 			u := srv.register("bounded")
-			r := srv.do(tc.method, tc.path, u.token, nil)
+			r := srv.do(tc.method, tc.path, u.token, tc.body)
 			answered := time.Now()
 			expect(t, tc.name, r, http.StatusServiceUnavailable, "unavailable")
 			if r.header.Get("Retry-After") == "" {

@@ -320,7 +320,7 @@ func (h *Handler) cancel(c *gin.Context) {
 // subscribe subscribes s as req asks, within RequestTimeout (the hub reads
 // the store), and returns the HTTP error of a refusal.
 func (h *Handler) subscribe(c *gin.Context, s *stream, userID string, req hub.SubscribeRequest) error {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	ctx, cancel := reqtimeout.Bound(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
 	if err := h.opts.Hub.Subscribe(ctx, s, userID, req); err != nil {
 		return statusOf(err)
@@ -525,7 +525,7 @@ func (h *Handler) startSpent(c *gin.Context, who auth.Identity, spent limits.Spe
 // the same client message id being handled (limits.Users.ClaimSend), and
 // claims the id; it answers 503 when the wait runs out.
 func (h *Handler) claimSend(c *gin.Context, userID, clientMessageID string) (release func(), ok bool) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	ctx, cancel := reqtimeout.Bound(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
 	release, err := h.opts.Limits.ClaimSend(ctx, userID, clientMessageID)
 	if err != nil {
@@ -542,7 +542,7 @@ func (h *Handler) repeated(ctx context.Context, userID, clientMessageID string) 
 	if clientMessageID == "" || h.opts.SentBefore == nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.opts.RequestTimeout)
+	ctx, cancel := reqtimeout.Bound(ctx, h.opts.RequestTimeout)
 	defer cancel()
 	sent, err := h.opts.SentBefore(ctx, userID, clientMessageID)
 	if err != nil {
@@ -559,7 +559,7 @@ func (h *Handler) repeated(ctx context.Context, userID, clientMessageID string) 
 // body arrived, up to the server's body read timeout after the request was
 // authenticated.
 func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Context, hub.Subscriber) (hub.Result, error)) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	ctx, cancel := reqtimeout.Bound(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
 	if !AcceptsEvents(c.Request) {
 		if err := h.confirmSession(ctx, who, "before starting an answer"); err != nil {

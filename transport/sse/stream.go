@@ -18,6 +18,7 @@ import (
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/outbox"
+	"chatd/transport/internal/reqtimeout"
 )
 
 // stream is one SSE response, seen by the hub as a Subscriber. The
@@ -138,7 +139,7 @@ func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) 
 	h.opts.Hub.Register(s)
 	// Bounded as the start of an answer is: a store that hangs must not
 	// keep the request, and its connection slot, for as long as it hangs.
-	cctx, cancel := context.WithTimeout(ctx, h.opts.RequestTimeout)
+	cctx, cancel := reqtimeout.Bound(ctx, h.opts.RequestTimeout)
 	defer cancel()
 	if err := h.confirmSession(cctx, who, "after registering its event stream"); err != nil {
 		h.close(s)
