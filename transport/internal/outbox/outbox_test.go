@@ -397,7 +397,7 @@ func TestQueueWait(t *testing.T) {
 	t.Run("a leftover wake-up is not a frame", func(t *testing.T) {
 		t.Parallel()
 		q := outbox.New(8, 0)
-		started, woke := make(chan struct{}), make(chan struct{})
+		started, woke, pushed := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		f0 := frames(1)[0]
 		go func() {
 			<-started
@@ -405,6 +405,7 @@ func TestQueueWait(t *testing.T) {
 				select {
 				case <-woke:
 					q.Push(f0)
+					close(pushed)
 					return
 				default:
 				}
@@ -414,12 +415,11 @@ func TestQueueWait(t *testing.T) {
 		}()
 		waitFor(t, q, started) // the wake-up; maybe a second one is left in the channel
 		close(woke)
-		deadline := time.Now().Add(20 * time.Second)
-		for q.Len() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("the frame never came")
-			}
-			time.Sleep(time.Millisecond)
+		// Len counts a leftover wake-up too: wait for the push itself.
+		select {
+		case <-pushed:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the frame never came")
 		}
 		var got *protocol.Frame
 		for q.Len() > 0 {
