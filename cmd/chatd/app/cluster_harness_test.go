@@ -126,8 +126,11 @@ func (c *cluster) start(t *testing.T, i int, uri string, tweak func(*Config)) {
 	c.mu.Lock()
 	id := fmt.Sprintf("inst-%c%d", 'a'+i, c.generation[i])
 	c.mu.Unlock()
+	// The outage grace leaves a loaded machine room to reconnect to another
+	// NATS node (a node's loss must change nothing a tab sees) and keeps a
+	// whole outage's tests short.
 	bus, err := natsbus.New(natsbus.Options{URLs: c.nats.URLs(), InstanceID: id,
-		LeaseTTL: clusterLease, OutageGrace: 500 * time.Millisecond, Logger: testLogger(t),
+		LeaseTTL: clusterLease, OutageGrace: 1500 * time.Millisecond, Logger: testLogger(t),
 		Stream: c.stream})
 	if err != nil {
 		t.Fatal(err)
