@@ -572,6 +572,60 @@ describe('stop names the answer it stops', () => {
     await stopping;
   });
 
+  describe('Stop pressed while a regenerate’s ack is pending (the answer shown is the one it replaces)', () => {
+    const old = message('a2', 'u1', 'assistant', 'so far', 'streaming');
+
+    /** regenerating asks to answer u1 again over the streaming a2 and presses Stop before the ack. */
+    async function regenerating() {
+      const s = await connected({ snapshots: [[u1, a1, old]] });
+      const regen = s.app.regenerate('a2');
+      await vi.waitFor(() => expect(s.socket().framesOf('regenerate')).toHaveLength(1));
+      const stopping = s.app.stop();
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(s.socket().framesOf('cancel')).toHaveLength(0); // not the old answer's id
+      return { ...s, regen, stopping, frame: s.socket().framesOf('regenerate')[0]! };
+    }
+
+    it('the cancel waits for the ack and names the new answer', async () => {
+      const { socket, regen, stopping, frame } = await regenerating();
+      socket().receive({ type: 'ack', id: frame.id, conversationId: CID, userMessageId: 'u1', messageId: 'a3' });
+      await regen;
+      await vi.waitFor(() => expect(socket().framesOf('cancel')).toHaveLength(1));
+      const cancel = socket().framesOf('cancel')[0]!;
+      expect(cancel).toMatchObject({ conversationId: CID, messageId: 'a3' });
+      socket().receive({ type: 'ack', id: cancel.id });
+      await stopping;
+    });
+
+    it('a regenerate refused leaves the running answer: the cancel names it', async () => {
+      const { socket, regen, stopping, frame } = await regenerating();
+      socket().receive({ type: 'error', id: frame.id, code: 'unknown_model', message: 'model "x" is not available' });
+      await regen;
+      await vi.waitFor(() => expect(socket().framesOf('cancel')).toHaveLength(1));
+      const cancel = socket().framesOf('cancel')[0]!;
+      expect(cancel).toMatchObject({ conversationId: CID, messageId: 'a2' });
+      socket().receive({ type: 'ack', id: cancel.id });
+      await stopping;
+    });
+
+    it('a regenerate cut off is not asked again, and the cancel names none (what it started is not known)', async () => {
+      const { app, socket, regen, stopping } = await regenerating();
+      const first = socket();
+      first.cut();
+      await regen;
+      await vi.waitFor(() => expect(socket()).not.toBe(first));
+      socket().open();
+      await vi.waitFor(() => expect(socket().framesOf('cancel')).toHaveLength(1));
+      const cancel = socket().framesOf('cancel')[0]!;
+      expect(cancel).not.toHaveProperty('messageId');
+      socket().receive({ type: 'ack', id: cancel.id });
+      await stopping;
+      await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+      expect(socket().framesOf('regenerate')).toHaveLength(0);
+    });
+  });
+
   it('with no answer shown running, the cancel names none (the server stops whichever runs)', async () => {
     const { app, socket } = await connected();
     const stopping = app.stop();

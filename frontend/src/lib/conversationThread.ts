@@ -33,7 +33,7 @@ import {
   type QueuedSend,
   type Thread,
 } from './thread';
-import type { RegenerateRequest, Transport } from './transport';
+import type { Accepted, RegenerateRequest, Transport } from './transport';
 
 /** ThreadDeps are what a conversation's state machine uses of the app. */
 export interface ThreadDeps {
@@ -72,6 +72,11 @@ export class ConversationThread {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** A regenerate cut off before its answer, asked again (same key) once connected. */
   private regenWaiting: RegenerateRequest | null = null;
+  /**
+   * The ack of the regenerate on its way: what it accepted (the new
+   * answer's id), null when it failed. A Stop pressed meanwhile waits for it.
+   */
+  private regenAck: Promise<Accepted | null> | null = null;
   /** The conversation was deleted: what was not sent goes to the new chat's composer. */
   private gone = false;
 
@@ -437,10 +442,13 @@ export class ConversationThread {
     const told = this.regenWaiting?.clientMessageId === r.clientMessageId;
     this.regenWaiting = null;
     this.setBusy(true);
+    let accepted: Accepted | null = null;
+    let settle!: (a: Accepted | null) => void;
+    const ack = (this.regenAck = new Promise<Accepted | null>((resolve) => (settle = resolve)));
     try {
       const transport = this.deps.transport();
       if (!transport) throw new ApiError(0, 'network', 'Not connected.');
-      await transport.regenerate(r);
+      accepted = await transport.regenerate(r);
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
         this.regenWaiting = r;
@@ -450,6 +458,8 @@ export class ConversationThread {
       }
       this.deps.toast(`Could not regenerate: ${errorText(err)}`, 'error');
     } finally {
+      if (this.regenAck === ack) this.regenAck = null;
+      settle(accepted); // once regenWaiting says whether it waits
       this.setBusy(false);
     }
   }
@@ -462,12 +472,16 @@ export class ConversationThread {
   /**
    * stop cancels the running answer (for every tab): the one shown running
    * when Stop is pressed, by its id, so that a cancel held up by a cut does
-   * not stop an answer another tab started meanwhile.
+   * not stop an answer another tab started meanwhile. While a regenerate is
+   * on its way the answer shown is the one it replaces (the server cancels
+   * it): the cancel waits for the regenerate's ack and names the answer it
+   * started (answerToStop).
    */
   async stop(): Promise<void> {
+    if (!this.deps.transport()) return;
+    const running = await this.answerToStop();
     const transport = this.deps.transport();
     if (!transport) return;
-    const running = streamingAnswer(this.thread)?.id;
     try {
       await transport.cancel(this.id, running);
     } catch (err) {
@@ -475,6 +489,24 @@ export class ConversationThread {
       const again = isConnectionError(err) ? ' The answer may still be running: press Stop again.' : '';
       this.deps.toast(`Could not stop: ${again ? sentence(errorText(err)) : errorText(err)}${again}`, 'error');
     }
+  }
+
+  /**
+   * answerToStop is the id of the answer a Stop pressed now means: the one
+   * shown running, or, a regenerate on its way, the answer its ack names.
+   * A regenerate refused leaves the running answer alone: that one then.
+   * One cut off is not asked again (Stop was pressed), and as what it
+   * started, if anything, is not known, the cancel names none: the server
+   * stops whichever answer runs.
+   */
+  private async answerToStop(): Promise<string | undefined> {
+    const regen = this.regenAck;
+    if (!regen) return streamingAnswer(this.thread)?.id;
+    const accepted = await regen;
+    if (accepted?.messageId) return accepted.messageId;
+    if (accepted || !this.regenWaiting) return streamingAnswer(this.thread)?.id;
+    this.regenWaiting = null;
+    return undefined;
   }
 
   /** switchVersion shows the previous or next version of a message. */
