@@ -15,6 +15,7 @@ import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText, isConnectionError } from './errors';
 import { forgetRevealed } from './images';
 import { OpenEdits } from './openEdits';
+import { browserPages, type Pages } from './pages';
 import { Persist, browserKV, newClientId, type KV } from './persist';
 import { isEmptyParams, sameParams, serverRefusal, type ServerRefusal } from './params';
 import { RefusalHold } from './passwordChange';
@@ -38,6 +39,8 @@ export interface ChatAppOptions {
   fetch?: typeof fetch;
   /** WebSocket constructor; defaults to the global one. */
   WebSocketImpl?: typeof WebSocket;
+  /** Which pages of the browser are open (see Drafts.recover); defaults to browserPages(). */
+  pages?: Pages;
   /** Socket URL; defaults to /ws on this origin. */
   socketUrl?: string;
   /** Store publication throttle for deltas; defaults to 50 ms. */
@@ -78,7 +81,7 @@ export class ChatApp {
   private readonly list: ConversationList;
   private readonly drafts: Drafts;
   /** The edit boxes open on earlier messages (MessageItem), kept when their message is no longer shown. */
-  readonly edits = new OpenEdits();
+  readonly edits = new OpenEdits((conversationId, parentId, text) => this.drafts.keepEdit(conversationId, parentId, text));
   private readonly toaster: Toaster;
   private readonly revocations: Revocations;
   private readonly threads = new Map<string, ConversationThread>();
@@ -118,7 +121,7 @@ export class ChatApp {
     this.hold = new RefusalHold(this.persist, () => this.expire());
     this.api = new ApiClient({ token: () => this.session.token(), onUnauthorized: (token) => this.refused(token), fetch: opts.fetch });
     this.list = new ConversationList(this.store, this.api);
-    this.drafts = new Drafts(this.store, this.persist);
+    this.drafts = new Drafts(this.store, this.persist, opts.pages ?? browserPages());
     this.toaster = new Toaster(this.store);
     this.revocations = new Revocations({ persist: this.persist, api: this.api });
     this.connection = new Connection({
@@ -173,7 +176,13 @@ export class ChatApp {
   start(): void {
     window.addEventListener('popstate', () => this.applyRoute(parseRoute(location.pathname)));
     window.addEventListener('storage', (e) => this.onStorage(e));
+    // The texts typed in the last moments are saved before the page may go
+    // (a closed tab gives no pagehide on some mobile browsers, only hidden).
     window.addEventListener('pagehide', () => this.drafts.flush());
+    window.addEventListener('beforeunload', () => this.drafts.flush());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden') this.drafts.flush();
+    });
     window.addEventListener('online', () => void this.revocations.flush());
     void this.revocations.flush(); // sign-outs made offline before this page
     const user = this.store.state.session.user;

@@ -5,12 +5,17 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Message } from './protocol';
 import { activePath } from './thread';
-import { CID, json, message, setup } from './testkit';
+import { CID, fixedPages, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
 const u1 = message('u1', '', 'user', 'hi', 'complete');
 const a1 = message('a1', 'u1', 'assistant', 'Hello', 'complete');
+
+/** held is the stored text of a send on its way (Drafts.hold: this page's slot), or null. */
+function held(kv: { getItem(k: string): string | null }, clientMessageId: unknown): string | null {
+  return kv.getItem(`chatd.sending.page.${CID}.${String(clientMessageId)}`);
+}
 
 /** connected starts the app on the test conversation with an open socket and the thread loaded. */
 async function connected(opts: Parameters<typeof setup>[0] = { snapshots: [[u1, a1]] }) {
@@ -33,7 +38,8 @@ describe('sending while the connection is down', () => {
     expect(q).toHaveLength(1);
     expect(activePath(thread()!).at(-1)).toMatchObject({ id: `local:${q[0]!.clientMessageId}`, content: 'sent while offline' });
     expect(app.store.state.drafts[CID]).toBe('');
-    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('sent while offline'); // kept in storage until the server has it
+    expect(held(kv, q[0]!.clientMessageId)).toBe('sent while offline'); // kept in storage until the server has it
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull(); // not in the composer's slot: typing there leaves it alone
     expect(first.framesOf('send')).toHaveLength(0);
     expect(app.store.state.toasts).toEqual([]);
 
@@ -47,7 +53,7 @@ describe('sending while the connection is down', () => {
     await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
     expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2']);
     expect(app.store.state.drafts[CID]).toBe('');
-    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
+    await vi.waitFor(() => expect(held(kv, q[0]!.clientMessageId)).toBeNull());
     expect(app.store.state.toasts).toEqual([]);
   });
 
@@ -128,7 +134,7 @@ describe('sending while the connection is down', () => {
     expect(app.store.state.drafts[CID]).toBe('a new thought\n\nhi, said better');
   });
 
-  it('an edit sent while offline is kept in storage, after the composer\'s text, until the server has it: a reload before finds it', async () => {
+  it('an edit sent while offline is kept in its own slot, not the composer\'s, until the server has it: a reload before finds it after the composer\'s text', async () => {
     const { app, kv, socket, thread } = await connected();
     app.setDraft(CID, 'a new thought');
     app.store.flush();
@@ -139,16 +145,36 @@ describe('sending while the connection is down', () => {
     const [q] = thread()!.queued;
     expect(q).toMatchObject({ content: 'hi, said better', draftKey: null });
     expect(app.store.state.drafts[CID]).toBe('a new thought'); // the composer is not the edit's
-    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought\n\nhi, said better'); // what a reload now shows
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought');
+    expect(held(kv, q!.clientMessageId)).toBe('hi, said better');
 
+    app.setDraft(CID, 'typed meanwhile'); // typing in the composer does not touch it
+    app.store.flush();
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('typed meanwhile'));
+    expect(held(kv, q!.clientMessageId)).toBe('hi, said better');
+
+    // A reload now (this page gone) finds it in the composer, after what was typed there.
+    const reload = setup({ kv, snapshots: [[u1, a1]], pages: fixedPages('page2', new Set(['page'])) });
+    await vi.waitFor(() => expect(reload.app.store.state.drafts[CID]).toBe('typed meanwhile\n\nhi, said better'));
+    expect(held(kv, q!.clientMessageId)).toBeNull();
+  });
+
+  it('an edit sent while offline is released once the server has it, the composer\'s slot untouched', async () => {
+    const { app, kv, socket, thread } = await connected();
+    app.setDraft(CID, 'a new thought');
+    const first = socket();
+    first.cut();
+    await app.editAndResend('u1', 'hi, said better');
+    const [q] = thread()!.queued;
     await vi.waitFor(() => expect(socket()).not.toBe(first));
     socket().open();
     await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
     const frame = socket().framesOf('send')[0]!;
     expect(frame).toMatchObject({ content: 'hi, said better', parentMessageId: '' });
     socket().receive({ type: 'ack', id: frame.id, conversationId: CID, userMessageId: 'u1b', messageId: 'a1b' });
-    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought')); // released: the composer's text alone
+    await vi.waitFor(() => expect(held(kv, q!.clientMessageId)).toBeNull());
     expect(app.store.state.drafts[CID]).toBe('a new thought');
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('a new thought'));
   });
 
   it('an edit on its way while connected leaves the composer\'s storage alone: the other tabs do not show it in their composer', async () => {
@@ -401,14 +427,14 @@ describe('a send with no answer while the link looks up', () => {
       const sending = app.send('slow server');
       await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
       const cmid = socket().framesOf('send')[0]!.clientMessageId as string;
-      expect(kv.getItem(`chatd.draft.${CID}`)).toBe('slow server'); // held until the server has it
+      expect(held(kv, cmid)).toBe('slow server'); // held until the server has it
       await vi.advanceTimersByTimeAsync(20000); // no ack in time
       await sending;
       expect(thread()!.queued).toHaveLength(1);
       // The server did store it (a busy database): its frames arrive now, before the retry.
       socket().receive({ type: 'message', conversationId: CID, message: message('u2', 'a1', 'user', 'slow server', 'complete', { clientMessageId: cmid }) });
       expect(thread()!.queued).toHaveLength(0);
-      expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
+      expect(held(kv, cmid)).toBeNull();
       await vi.advanceTimersByTimeAsync(3000); // the retry has nothing left to send
       expect(socket().framesOf('send')).toHaveLength(1);
     } finally {
@@ -431,11 +457,11 @@ describe('a send with no answer while the link looks up', () => {
       await vi.advanceTimersByTimeAsync(20000); // then no ack in time: queued again
       await sending;
       expect(thread()!.queued).toHaveLength(1);
-      expect(kv.getItem(`chatd.draft.${CID}`)).toBe('stored while waiting');
+      expect(held(kv, cmid)).toBe('stored while waiting');
       await vi.advanceTimersByTimeAsync(3000); // the retry finds it stored
       expect(thread()!.queued).toHaveLength(0);
       expect(socket().framesOf('send')).toHaveLength(1);
-      expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
+      expect(held(kv, cmid)).toBeNull();
     } finally {
       vi.useRealTimers();
     }

@@ -133,6 +133,7 @@ export class ConversationThread {
       });
       this.releaseStored(queued);
       this.deps.loadedConversation(snap.conversation);
+      void this.deps.drafts.recover(this.id, (clientMessageId) => storedByClientId(this.thread, clientMessageId));
     } catch (err) {
       if (!this.present()) return;
       if (err instanceof ApiError && err.status === 401) return;
@@ -288,7 +289,7 @@ export class ConversationThread {
   async send(content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
     const model = this.deps.model?.();
     const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey, ...(model ? { model } : {}) };
-    if (draftKey) this.deps.drafts.hold(draftKey, content);
+    this.deps.drafts.hold(draftKey ?? this.id, q.clientMessageId, content, !!draftKey);
     this.ensure();
     this.update((t) => addPending(t, q.clientMessageId, parentMessageId ?? '', content));
     if (!this.deps.connected()) {
@@ -315,7 +316,7 @@ export class ConversationThread {
         ...(q.model ? { model: q.model } : {}),
       });
       this.update((t) => unqueue(t, q.clientMessageId));
-      this.deps.drafts.release(q.draftKey ?? this.id);
+      this.release(q);
       return true;
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
@@ -336,17 +337,14 @@ export class ConversationThread {
     }
   }
 
-  /**
-   * queue puts q in the queue. An edit's text (no composer of its own) is
-   * then kept in its conversation's composer storage until the server has
-   * it, as a composer's send is from the start: a reload meanwhile offers
-   * it there. Not before: the other tabs would show it in their composer
-   * for the moment of every send.
-   */
+  /** queue puts q in the queue (its text is held in storage since send: Drafts.hold). */
   private queue(q: QueuedSend): void {
-    const queued = this.thread.queued.some((x) => x.clientMessageId === q.clientMessageId);
     this.update((t) => queueSend(t, q));
-    if (!q.draftKey && !queued) this.deps.drafts.holdEdit(this.id, q.content);
+  }
+
+  /** release forgets the held text of a send the server has, or whose text went back to a composer. */
+  private release(q: QueuedSend): void {
+    this.deps.drafts.release(q.draftKey ?? this.id, q.clientMessageId);
   }
 
   /**
@@ -358,7 +356,7 @@ export class ConversationThread {
     const t = this.thread;
     for (const q of before) {
       if (t.queued.some((x) => x.clientMessageId === q.clientMessageId)) continue;
-      if (storedByClientId(t, q.clientMessageId)) this.deps.drafts.release(q.draftKey ?? this.id);
+      if (storedByClientId(t, q.clientMessageId)) this.release(q);
     }
   }
 
@@ -407,6 +405,7 @@ export class ConversationThread {
    */
   private giveBack(q: QueuedSend): void {
     this.deps.drafts.giveBack(this.gone ? NEW_CHAT : (q.draftKey ?? this.id), q.content);
+    this.release(q);
   }
 
   /**

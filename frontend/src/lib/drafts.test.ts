@@ -5,7 +5,7 @@ import { Drafts } from './drafts';
 import { Persist, memoryKV, type KV } from './persist';
 import type { AppState } from './state';
 import { Store } from './store';
-import { CID, message, setup } from './testkit';
+import { CID, fixedPages, message, setup } from './testkit';
 
 const DELAY = 200;
 
@@ -42,7 +42,7 @@ function browser() {
       { throttleMs: 0 },
     );
     const persist = new Persist(own);
-    const drafts = new Drafts(store, persist, DELAY);
+    const drafts = new Drafts(store, persist, fixedPages(`tab${tabs.length}`), DELAY);
     if (userId) drafts.claim(userId, true);
     const t = { drafts, store, kv: own, persist, text: (key: string) => store.state.drafts[key] };
     tabs.push(t);
@@ -82,7 +82,7 @@ describe('two tabs on one conversation', () => {
     expect([a.text(CID), b.text(CID)]).toEqual(['B is typing', 'B is typing']);
   });
 
-  it('a text sent in one tab leaves every tab’s composer once the server has it', () => {
+  it('a text sent in one tab leaves every tab’s composer at once, and is held in its own slot until the server has it', () => {
     const { tab, kv } = browser();
     const a = tab('u');
     const b = tab('u');
@@ -91,10 +91,11 @@ describe('two tabs on one conversation', () => {
     a.drafts.set(CID, 'send me');
     vi.advanceTimersByTime(DELAY);
     expect(b.text(CID)).toBe('send me');
-    a.drafts.hold(CID, 'send me'); // on its way: still in storage
-    expect(b.text(CID)).toBe('send me');
-    a.drafts.release(CID); // the server has it
+    a.drafts.hold(CID, 'k1', 'send me', true); // on its way: in storage, not in a composer
     expect([a.text(CID), b.text(CID), kv.getItem(`chatd.draft.${CID}`)]).toEqual(['', '', null]);
+    expect(kv.getItem(`chatd.sending.tab0.${CID}.k1`)).toBe('send me');
+    a.drafts.release(CID, 'k1'); // the server has it
+    expect(kv.getItem(`chatd.sending.tab0.${CID}.k1`)).toBeNull();
   });
 
   it('a tab not signed in, or signed in as another user than the texts’ owner, takes nothing', () => {
@@ -158,5 +159,99 @@ describe('ChatApp and another tab’s drafts', () => {
     kv.removeItem(`chatd.draft.${CID}`);
     window.dispatchEvent(new StorageEvent('storage', { key: `chatd.draft.${CID}`, newValue: null }));
     expect(app.store.state.drafts[CID]).toBe('');
+  });
+});
+
+describe('each kept text in its own slot: nothing typed is lost or overwritten by another', () => {
+  afterEach(() => history.replaceState(null, '', '/'));
+  const u1 = message('u1', '', 'user', 'hi', 'complete');
+  const a1 = message('a1', 'u1', 'assistant', 'Hello', 'complete');
+
+  /** reload starts a new page over the storage of the one before, which is gone. */
+  function reload(kv: KV) {
+    return setup({ kv, snapshots: [[u1, a1]], pages: fixedPages('page2', new Set(['page'])) });
+  }
+
+  it('typing during a send does not overwrite the text on its way: a reload before the server has it finds both', async () => {
+    const { app, kv, socket } = setup({ snapshots: [[u1, a1]] });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    socket().cut(); // the send waits for the connection
+    app.setDraft(CID, 'first message');
+    await app.send('first message');
+    app.setDraft(CID, 'typed while it is on its way');
+    app.store.flush();
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('typed while it is on its way'));
+    const next = reload(kv);
+    await vi.waitFor(() => expect(next.app.store.state.drafts[CID]).toBe('typed while it is on its way\n\nfirst message'));
+  });
+
+  it('a composer send and an edit on their way at once: the server having one leaves the other kept', async () => {
+    const { app, kv, socket } = setup({ snapshots: [[u1, a1]] });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    const first = socket();
+    first.cut();
+    await app.send('from the composer');
+    await app.editAndResend('u1', 'hi, said better');
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    socket().receive({ type: 'ack', id: socket().framesOf('send')[0]!.id, conversationId: CID, userMessageId: 'u2', messageId: 'a2' });
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(2)); // the edit on its way, no ack yet
+    const next = reload(kv);
+    await vi.waitFor(() => expect(next.app.store.state.drafts[CID]).toBe('hi, said better'));
+  });
+
+  it('an open edit box’s text is kept in its own slot: a reload finds it in the composer, after the composer’s text', async () => {
+    const { app, kv, socket } = setup({ snapshots: [[u1, a1]] });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    app.setDraft(CID, 'in the composer');
+    app.edits.open(CID, '', 'hi');
+    app.edits.type(CID, '', 'hi, with more');
+    window.dispatchEvent(new Event('pagehide')); // the tab closed before the saves were due
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('in the composer');
+    const next = reload(kv);
+    await vi.waitFor(() => expect(next.app.store.state.drafts[CID]).toBe('in the composer\n\nhi, with more'));
+  });
+
+  it.each([
+    ['the page hidden (a tab closed on a phone)', () => {
+      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }],
+    ['beforeunload', () => window.dispatchEvent(new Event('beforeunload'))],
+  ])('text typed just before %s is saved at once', async (_, leave) => {
+    const { app, kv } = setup({ snapshots: [[u1, a1]] });
+    app.setDraft(CID, 'typed a moment ago');
+    try {
+      leave();
+      expect(kv.getItem(`chatd.draft.${CID}`)).toBe('typed a moment ago');
+    } finally {
+      Reflect.deleteProperty(document, 'visibilityState');
+    }
+  });
+});
+
+describe('Drafts.recover', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('takes up the texts of pages gone only, and not a message the server has', async () => {
+    const kv = memoryKV();
+    const store = new Store<AppState>({ session: { token: 't', user: null, notice: null }, drafts: {} } as unknown as AppState, { throttleMs: 0 });
+    const persist = new Persist(kv);
+    persist.saveKept('sending', 'gone', CID, 'k1', 'lost with its tab');
+    persist.saveKept('sending', 'gone', CID, 'k2', 'stored by the server');
+    persist.saveKept('sending', 'open', CID, 'k3', 'on its way in another tab');
+    persist.saveKept('edit', 'gone', CID, '', 'an edit of the first message');
+    persist.saveKept('sending', 'gone', 'other', 'k4', 'another conversation’s');
+    const drafts = new Drafts(store, persist, fixedPages('me', new Set(['gone'])), DELAY);
+    await drafts.recover(CID, (id) => id === 'k2');
+    expect(store.state.drafts[CID]).toBe('lost with its tab\n\nan edit of the first message');
+    expect(persist.kept('sending', CID).map((k) => k.id)).toEqual(['k3']);
+    expect(persist.kept('edit', CID)).toEqual([]);
+    expect(persist.kept('sending', 'other')).toHaveLength(1);
   });
 });

@@ -1,9 +1,19 @@
-// The composer's text per conversation: in the store at once, in
-// localStorage shortly after (and at once before the page goes away), and
-// held in storage while a send is on its way. The other tabs of the browser
-// signed in as the same user take what a tab saves (storage events), so a
-// conversation open in two tabs shows one text, emptied in both once sent.
+// The texts the user typed and did not send yet, each in its own slot:
+// - the composer's text per conversation: in the store at once, in
+//   localStorage shortly after (and at once before the page goes away). The
+//   other tabs of the browser signed in as the same user take what a tab
+//   saves (storage events), so a conversation open in two tabs shows one
+//   text, emptied in both once sent;
+// - each message on its way (a composer's send or an edit), kept under this
+//   page's id until the server has it;
+// - each open edit box's text (see openEdits.ts), kept under this page's id.
+// Nothing overwrites another: typing while a message is on its way leaves
+// that message's slot alone, an edit's slot is not the composer's, and no
+// page writes another page's slots. A page takes up the slots of a page
+// that is gone (closed or reloaded before the server had the message)
+// into the composer of their conversation (recover).
 
+import type { Pages } from './pages';
 import { Persist } from './persist';
 import type { AppState } from './state';
 import type { Store } from './store';
@@ -19,10 +29,13 @@ export function draftKey(conversationId: string | null): string {
 /** Drafts keeps composer texts. */
 export class Drafts {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** The saves of open edit boxes' texts pending, by conversation id and parent id. */
+  private readonly editTimers = new Map<string, { conversationId: string; parentId: string; text: string; timer: ReturnType<typeof setTimeout> }>();
 
   constructor(
     private readonly store: Store<AppState>,
     private readonly persist: Persist,
+    private readonly pages: Pages,
     private readonly saveDelayMs = 200,
   ) {}
 
@@ -52,31 +65,69 @@ export class Drafts {
   }
 
   /**
-   * hold empties the composer for a send while keeping text in storage until
-   * the server has it: a reload or a closed tab before then finds it again.
+   * hold keeps the text of a message on its way (clientMessageId) in its
+   * own slot until the server has it (release): a reload or a closed tab
+   * before then finds it again (recover). fromComposer: the composer of
+   * key sent it, and is emptied now (in storage too, so the other tabs'
+   * composers empty and a reload does not show it twice); typing there
+   * meanwhile does not touch the held text.
    */
-  hold(key: string, text: string): void {
+  hold(key: string, clientMessageId: string, text: string, fromComposer: boolean): void {
+    this.persist.saveKept('sending', this.pages.id, key, clientMessageId, text);
+    if (!fromComposer) return;
     clearTimeout(this.timers.get(key));
     this.timers.delete(key);
-    this.persist.saveDraft(key, text);
+    this.persist.saveDraft(key, '');
     this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: '' } }));
   }
 
-  /**
-   * holdEdit keeps a queued edit's text in storage, after what the composer's
-   * storage holds, until the server has it (release): an edit has no
-   * composer of its own to empty, and a reload or a closed tab before then
-   * finds it again in its conversation's composer.
-   */
-  holdEdit(key: string, text: string): void {
-    const stored = this.persist.draft(key);
-    this.persist.saveDraft(key, stored && !stored.includes(text) ? `${stored}\n\n${text}` : stored || text);
+  /** release forgets a held message: the server has it, or its text went back to a composer. */
+  release(key: string, clientMessageId: string): void {
+    this.persist.saveKept('sending', this.pages.id, key, clientMessageId, '');
   }
 
-  /** release stores the composer's current text in place of a held one (the server has the send). */
-  release(key: string): void {
-    if (this.timers.has(key)) return; // a save of newer typing is on its way
-    this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
+  /**
+   * keepEdit keeps an open edit box's text in its own slot shortly (at once
+   * before the page goes away); null or a text not worth keeping (see
+   * OpenEdits) forgets it at once.
+   */
+  keepEdit(conversationId: string, parentId: string, text: string | null): void {
+    const slot = `${conversationId}.${parentId}`;
+    clearTimeout(this.editTimers.get(slot)?.timer);
+    this.editTimers.delete(slot);
+    if (text === null) {
+      this.persist.saveKept('edit', this.pages.id, conversationId, parentId, '');
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.editTimers.delete(slot);
+      this.persist.saveKept('edit', this.pages.id, conversationId, parentId, text);
+    }, this.saveDelayMs);
+    this.editTimers.set(slot, { conversationId, parentId, text, timer });
+  }
+
+  /**
+   * recover takes up what pages gone left for a conversation (closed,
+   * reloaded or crashed before the server had their message, or with an
+   * edit box open): a message the server does not have (stored says which
+   * it has) and an edit's text go to the conversation's composer, after
+   * what it holds, unless it holds them already; their slots are removed.
+   * The slots of pages still open are theirs, left alone.
+   */
+  async recover(conversationId: string, stored: (clientMessageId: string) => boolean): Promise<void> {
+    const others = (kind: 'sending' | 'edit') => this.persist.kept(kind, conversationId).filter((k) => k.page !== this.pages.id);
+    const sending = others('sending');
+    const edits = others('edit');
+    if (sending.length === 0 && edits.length === 0) return;
+    const token = this.store.state.session.token;
+    const gone = await this.pages.gone([...new Set([...sending, ...edits].map((k) => k.page))]);
+    if (!token || this.store.state.session.token !== token) return; // the session ended meanwhile: the next one's storage
+    this.load(conversationId);
+    for (const k of [...sending, ...edits]) {
+      if (!gone.has(k.page)) continue;
+      if (!(sending.includes(k) && stored(k.id))) this.giveBack(conversationId, k.text);
+      this.persist.saveKept(sending.includes(k) ? 'sending' : 'edit', k.page, conversationId, k.id, '');
+    }
   }
 
   /**
@@ -99,8 +150,8 @@ export class Drafts {
    * - never over typing of this tab not saved yet (a save pending, in the
    *   last saveDelayMs): that save follows and the other tab takes it in
    *   turn, so both end with the last text typed.
-   * A text sent in one tab is removed from storage once the server has it
-   * (release), which empties the composer of every tab.
+   * A text sent in one tab leaves its composer's slot at once (hold),
+   * which empties the composer of every tab.
    */
   fromOtherTab(storageKey: string | null, text: string | null): void {
     const key = Persist.draftOf(storageKey);
@@ -152,15 +203,22 @@ export class Drafts {
   drop(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    for (const e of this.editTimers.values()) clearTimeout(e.timer);
+    this.editTimers.clear();
     this.store.set((s) => ({ ...s, drafts: {} }));
   }
 
-  /** flush saves every pending change now (page hiding, signing out). */
+  /** flush saves every pending change now (the page hidden or going away, signing out). */
   flush(): void {
     for (const [key, timer] of this.timers) {
       clearTimeout(timer);
       this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
     }
     this.timers.clear();
+    for (const e of this.editTimers.values()) {
+      clearTimeout(e.timer);
+      this.persist.saveKept('edit', this.pages.id, e.conversationId, e.parentId, e.text);
+    }
+    this.editTimers.clear();
   }
 }

@@ -16,6 +16,13 @@ export interface OpenEdit {
 export class OpenEdits {
   private readonly byConversation = new Map<string, Map<string, OpenEdit>>();
 
+  /**
+   * keep, when given, is told each edit's text worth keeping (changed, not
+   * blank) as it is typed, and null once the edit is closed, taken, or no
+   * longer worth it: Drafts.keepEdit keeps it in storage, its own slot.
+   */
+  constructor(private readonly keep?: (conversationId: string, parentId: string, text: string | null) => void) {}
+
   /** get returns the edit open under parentId in a conversation, if any. */
   get(conversationId: string, parentId: string): OpenEdit | undefined {
     return this.byConversation.get(conversationId)?.get(parentId);
@@ -26,19 +33,23 @@ export class OpenEdits {
     let edits = this.byConversation.get(conversationId);
     if (!edits) this.byConversation.set(conversationId, (edits = new Map()));
     edits.set(parentId, { original, text: original });
+    this.keep?.(conversationId, parentId, null); // an earlier edit's text there, if any, is dropped with it
   }
 
   /** type records the edit box's text. */
   type(conversationId: string, parentId: string, text: string): void {
     const edit = this.get(conversationId, parentId);
-    if (edit) edit.text = text;
+    if (!edit) return;
+    edit.text = text;
+    this.keep?.(conversationId, parentId, worthKeeping(edit) ? text : null);
   }
 
   /** close forgets an edit box sent or cancelled. */
   close(conversationId: string, parentId: string): void {
     const edits = this.byConversation.get(conversationId);
-    edits?.delete(parentId);
-    if (edits?.size === 0) this.byConversation.delete(conversationId);
+    if (!edits?.delete(parentId)) return;
+    this.keep?.(conversationId, parentId, null);
+    if (edits.size === 0) this.byConversation.delete(conversationId);
   }
 
   /**
@@ -53,7 +64,8 @@ export class OpenEdits {
     for (const [parentId, edit] of edits) {
       if (shown?.has(parentId)) continue;
       edits.delete(parentId);
-      if (edit.text.trim() && edit.text !== edit.original) kept.push(edit.text);
+      this.keep?.(conversationId, parentId, null);
+      if (worthKeeping(edit)) kept.push(edit.text);
     }
     if (edits.size === 0) this.byConversation.delete(conversationId);
     return kept;
@@ -64,8 +76,13 @@ export class OpenEdits {
     return [...this.byConversation.keys()];
   }
 
-  /** clear forgets every edit (another user's session begins). */
+  /** clear forgets every edit in memory (the session ended: what is in storage is Drafts' to keep or forget). */
   clear(): void {
     this.byConversation.clear();
   }
+}
+
+/** worthKeeping says whether an edit's text is worth keeping: changed by the user, not blank. */
+function worthKeeping(edit: OpenEdit): boolean {
+  return !!edit.text.trim() && edit.text !== edit.original;
 }

@@ -8,6 +8,15 @@
 const TOKEN = 'chatd.token';
 const USER = 'chatd.user';
 const DRAFT = 'chatd.draft.';
+/**
+ * The texts a page keeps in storage under its own id, besides the
+ * composers': 'sending', a message on its way (chatd.sending.<page>.<draft
+ * key>.<clientMessageId>), and 'edit', an open edit box's text
+ * (chatd.edit.<page>.<conversation id>.<parent id>).
+ */
+const KEPT = { sending: 'chatd.sending.', edit: 'chatd.edit.' } as const;
+/** ROOT stands for an empty id in those keys (an edit of a first message: its parent id is ""). */
+const ROOT = '~';
 /** The id of the user whose drafts are saved: another user signing in on this browser does not get them. */
 const DRAFTS_OWNER = 'chatd.draftsOwner';
 /** Why the last session ended, for the other tabs that see its token go; absent: a sign-out. */
@@ -279,6 +288,37 @@ export class Persist {
     }
   }
 
+  /** saveKept stores (or, text empty, removes) a text a page keeps under its own id: see KeptText. */
+  saveKept(kind: KeptKind, page: string, key: string, id: string, text: string): void {
+    const name = `${KEPT[kind]}${page}.${key}.${id || ROOT}`;
+    try {
+      if (text) this.kv.setItem(name, text);
+      else this.kv.removeItem(name);
+    } catch {
+      // storage full: the text lives in memory only
+    }
+  }
+
+  /** kept lists the texts of a kind the pages keep for key (a conversation id). */
+  kept(kind: KeptKind, key: string): KeptText[] {
+    const out: KeptText[] = [];
+    for (const name of this.keys(KEPT[kind])) {
+      const [page, k, id, ...rest] = name.slice(KEPT[kind].length).split('.');
+      if (k !== key || !page || !id || rest.length > 0) continue;
+      out.push({ page, key: k, id: id === ROOT ? '' : id, text: this.kv.getItem(name) ?? '' });
+    }
+    return out;
+  }
+
+  private keys(prefix: string): string[] {
+    const keys: string[] = [];
+    for (let i = 0; i < this.kv.length; i++) {
+      const k = this.kv.key(i);
+      if (k?.startsWith(prefix)) keys.push(k);
+    }
+    return keys;
+  }
+
   /**
    * claimDrafts makes userId the owner of the saved composer texts, and
    * forgets them first when they are another user's (a different account
@@ -299,14 +339,9 @@ export class Persist {
     return forget;
   }
 
-  /** clearDrafts removes every saved composer text (a deleted account's). */
+  /** clearDrafts removes every saved composer text, and the texts the pages keep (a deleted account's). */
   clearDrafts(): void {
-    const keys: string[] = [];
-    for (let i = 0; i < this.kv.length; i++) {
-      const k = this.kv.key(i);
-      if (k?.startsWith(DRAFT)) keys.push(k);
-    }
-    for (const k of keys) this.kv.removeItem(k);
+    for (const k of [DRAFT, KEPT.sending, KEPT.edit].flatMap((p) => this.keys(p))) this.kv.removeItem(k);
   }
 
   get(key: string): string | null {
@@ -316,6 +351,17 @@ export class Persist {
   set(key: string, value: string): void {
     this.kv.setItem(key, value);
   }
+}
+
+/** KeptKind names the texts a page keeps under its own id: a message on its way, an open edit box. */
+export type KeptKind = 'sending' | 'edit';
+
+/** KeptText is one text a page keeps: its page, draft key (conversation), id (clientMessageId or parent message id) and text. */
+export interface KeptText {
+  page: string;
+  key: string;
+  id: string;
+  text: string;
 }
 
 /** newClientId returns a random id for clientMessageId (crypto.randomUUID needs a secure context). */

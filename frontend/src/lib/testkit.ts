@@ -3,7 +3,8 @@
 
 import { vi } from 'vitest';
 import { ChatApp } from './chat';
-import { memoryKV } from './persist';
+import type { Pages } from './pages';
+import { memoryKV, type KV } from './persist';
 import type { Conversation, Message } from './protocol';
 
 /** CID is the conversation the tests open. */
@@ -87,6 +88,10 @@ export interface SetupOptions {
   route?: Route;
   /** The page to start on; defaults to /c/CID. */
   path?: string;
+  /** Which pages are open; defaults to this page alone (fixedPages). */
+  pages?: Pages;
+  /** The storage; defaults to a new one (a reload passes the one before). */
+  kv?: KV;
 }
 
 /** setup starts a signed-in ChatApp against the scripted server and socket. */
@@ -113,8 +118,8 @@ export function setup(opts: SetupOptions = {}) {
     }
     return new Response('{}', { status: 404 });
   });
-  const kv = memoryKV();
-  kv.setItem('chatd.token', 'tok');
+  const kv = opts.kv ?? memoryKV();
+  if (!opts.kv) kv.setItem('chatd.token', 'tok');
   // The sockets of this app only: an earlier test's app may still be reconnecting.
   const sockets: FakeSocket[] = [];
   class AppSocket extends FakeSocket {
@@ -125,11 +130,19 @@ export function setup(opts: SetupOptions = {}) {
     }
   }
   history.replaceState(null, '', opts.path ?? `/c/${CID}`);
-  const app = new ChatApp({ kv, fetch: fetchImpl as typeof fetch, WebSocketImpl: AppSocket as unknown as typeof WebSocket, socketUrl: 'ws://x/ws', throttleMs: 0 });
+  const app = new ChatApp({ kv, fetch: fetchImpl as typeof fetch, WebSocketImpl: AppSocket as unknown as typeof WebSocket, socketUrl: 'ws://x/ws', throttleMs: 0, pages: opts.pages ?? fixedPages('page') });
   app.start();
   const socket = () => sockets[sockets.length - 1]!;
   const thread = () => app.store.state.threads[CID];
   const answer = () => thread()?.messages.a1;
   const snapshotsFetched = () => calls.filter((c) => c.url === `/api/conversations/${CID}`).length;
   return { app, kv, calls, sockets, socket, thread, answer, snapshotsFetched };
+}
+
+/**
+ * fixedPages is a Pages for tests: this page is id, and the pages in gone
+ * (which the test may change) are closed.
+ */
+export function fixedPages(id: string, gone: Set<string> = new Set()): Pages {
+  return { id, gone: async (ids) => new Set(ids.filter((x) => x !== id && gone.has(x))) };
 }
