@@ -424,6 +424,7 @@ export class ChatApp {
    */
   private dropSessionState(): void {
     this.edits.clear();
+    this.drafts.abandon(); // the messages waiting are dropped below: their texts go to their composer at the next load
     this.dropPendingChat();
     forgetRevealed();
     this.connection.stop();

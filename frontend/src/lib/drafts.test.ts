@@ -5,7 +5,7 @@ import { Drafts } from './drafts';
 import { Persist, memoryKV, type KV } from './persist';
 import type { AppState } from './state';
 import { Store } from './store';
-import { CID, fixedPages, message, setup } from './testkit';
+import { CID, fixedPages, json, message, setup } from './testkit';
 
 const DELAY = 200;
 
@@ -201,6 +201,26 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(2)); // the edit on its way, no ack yet
     const next = reload(kv);
     await vi.waitFor(() => expect(next.app.store.state.drafts[CID]).toBe('hi, said better'));
+  });
+
+  it('a message waiting when the session ends is found in its composer once the same user signs in again in this page', async () => {
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem('chatd.draftsOwner', 'u'); // as its sign-in made it
+    const { app, socket } = setup({
+      kv,
+      snapshots: [[u1, a1]],
+      route: (url) => (url === '/api/auth/login' ? json({ token: 'tok2', user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } }) : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    socket().cut();
+    await app.send('waiting for the connection');
+    app.expire(); // the session ends (a refused token): the waiting message is dropped with it
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    await app.login('a@b.c', 'pw');
+    app.navigate(`/c/${CID}`);
+    await vi.waitFor(() => expect(app.store.state.drafts[CID]).toBe('waiting for the connection'));
   });
 
   it('an open edit box’s text is kept in its own slot: a reload finds it in the composer, after the composer’s text', async () => {

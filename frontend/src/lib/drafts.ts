@@ -31,6 +31,8 @@ export class Drafts {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   /** The saves of open edit boxes' texts pending, by conversation id and parent id. */
   private readonly editTimers = new Map<string, { conversationId: string; parentId: string; text: string; timer: ReturnType<typeof setTimeout> }>();
+  /** The clientMessageIds of the messages this page holds on their way (hold until release or abandon). */
+  private readonly holding = new Set<string>();
 
   constructor(
     private readonly store: Store<AppState>,
@@ -74,6 +76,7 @@ export class Drafts {
    */
   hold(key: string, clientMessageId: string, text: string, fromComposer: boolean): void {
     this.persist.saveKept('sending', this.pages.id, key, clientMessageId, text);
+    this.holding.add(clientMessageId);
     if (!fromComposer) return;
     clearTimeout(this.timers.get(key));
     this.timers.delete(key);
@@ -84,6 +87,16 @@ export class Drafts {
   /** release forgets a held message: the server has it, or its text went back to a composer. */
   release(key: string, clientMessageId: string): void {
     this.persist.saveKept('sending', this.pages.id, key, clientMessageId, '');
+    this.holding.delete(clientMessageId);
+  }
+
+  /**
+   * abandon says this page no longer sends the messages it holds (the
+   * session ended with them waiting): their texts are left in storage for
+   * recover, in this page too, as those of a page gone.
+   */
+  abandon(): void {
+    this.holding.clear();
   }
 
   /**
@@ -112,15 +125,17 @@ export class Drafts {
    * edit box open): a message the server does not have (stored says which
    * it has) and an edit's text go to the conversation's composer, after
    * what it holds, unless it holds them already; their slots are removed.
-   * The slots of pages still open are theirs, left alone.
+   * The slots of pages still open are theirs, left alone, and so are this
+   * page's, but for messages it no longer sends (abandon).
    */
   async recover(conversationId: string, stored: (clientMessageId: string) => boolean): Promise<void> {
-    const others = (kind: 'sending' | 'edit') => this.persist.kept(kind, conversationId).filter((k) => k.page !== this.pages.id);
-    const sending = others('sending');
-    const edits = others('edit');
+    const here = this.pages.id;
+    const sending = this.persist.kept('sending', conversationId).filter((k) => k.page !== here || !this.holding.has(k.id));
+    const edits = this.persist.kept('edit', conversationId).filter((k) => k.page !== here);
     if (sending.length === 0 && edits.length === 0) return;
     const token = this.store.state.session.token;
-    const gone = await this.pages.gone([...new Set([...sending, ...edits].map((k) => k.page))]);
+    const gone = new Set(await this.pages.gone([...new Set([...sending, ...edits].map((k) => k.page))]));
+    gone.add(here); // the slots of this page left above are abandoned
     if (!token || this.store.state.session.token !== token) return; // the session ended meanwhile: the next one's storage
     this.load(conversationId);
     for (const k of [...sending, ...edits]) {
