@@ -309,6 +309,57 @@ describe('a conversation\'s snapshot answered after the session ended', () => {
   });
 });
 
+describe('a rename or settings answered after the session ended', () => {
+  it.each([
+    ['a rename', (app: ChatApp) => app.rename(CID, 'A secret title')],
+    ['a model pick', (app: ChatApp) => app.setModel('m')],
+    ['system prompt and parameters', (app: ChatApp) => app.saveSettings('a secret prompt of A', {})],
+  ])('%s: the conversation it returns is not put into the next user’s list, and no error is shown', async (_, act) => {
+    let answer: (r: Response) => void = () => undefined;
+    const held = new Promise<Response>((resolve) => (answer = resolve));
+    const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+    const { app, calls, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        if (url === '/api/auth/login') return json({ token: 'tok-b', user: userB });
+        if (url === `/api/conversations/${CID}` && init?.method === 'PATCH') return held;
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const acting = act(app);
+    await vi.waitFor(() => expect(calls.some((c) => c.method === 'PATCH')).toBe(true));
+    await app.logout();
+    await app.login('b@b.c', 'password of B');
+    answer(json({ conversation: { ...conv(CID, 'A secret title', '2026-01-02T00:00:00Z'), systemPrompt: 'a secret prompt of A' } }));
+    await acting;
+    expect(app.store.state.list.items).toEqual([]);
+    expect(app.store.state.toasts).toEqual([]);
+  });
+
+  it('a refusal answered then is not shown to the next user', async () => {
+    let answer: (r: Response) => void = () => undefined;
+    const held = new Promise<Response>((resolve) => (answer = resolve));
+    const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+    const { app, calls, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        if (url === '/api/auth/login') return json({ token: 'tok-b', user: userB });
+        if (url === `/api/conversations/${CID}` && init?.method === 'PATCH') return held;
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const acting = app.rename(CID, 'A secret title');
+    await vi.waitFor(() => expect(calls.some((c) => c.method === 'PATCH')).toBe(true));
+    await app.logout();
+    await app.login('b@b.c', 'password of B');
+    answer(json({ error: { code: 'internal', message: 'boom' } }, 500));
+    await acting;
+    expect(app.store.state.toasts).toEqual([]);
+  });
+});
+
 describe('images revealed by one user', () => {
   it('are not loaded without a click for the next user signing in on the page', async () => {
     const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };

@@ -598,13 +598,19 @@ export class ChatApp {
     if (this.openId === id) this.navigate('/', true);
   }
 
+  /**
+   * patch changes a conversation. Answered after its session ended (signed
+   * out, another user signed in meanwhile), neither the conversation nor
+   * the error is shown: they are the user's before.
+   */
   private async patch(id: string, p: { title?: string; model?: string; systemPrompt?: string }): Promise<boolean> {
+    const epoch = this.list.epoch;
     try {
       const { conversation } = await this.api.updateConversation(id, p);
-      this.list.apply(conversation);
+      this.list.applyIn(epoch, conversation);
       return true;
     } catch (err) {
-      this.toast(`Could not save: ${errorText(err)}`, 'error');
+      if (epoch === this.list.epoch) this.toast(`Could not save: ${errorText(err)}`, 'error');
       return false;
     }
   }
@@ -664,9 +670,10 @@ export class ChatApp {
     if (systemPrompt !== conversation.systemPrompt) patch.systemPrompt = systemPrompt;
     if (!sameParams(params, conversation.params)) patch.params = params;
     if (Object.keys(patch).length === 0) return null;
+    const epoch = this.list.epoch;
     try {
       const { conversation: saved } = await this.api.updateConversation(this.openId, patch);
-      this.list.apply(saved);
+      this.list.applyIn(epoch, saved); // not into the next session's list (see patch)
       return null;
     } catch (err) {
       return serverRefusal(err);

@@ -31,9 +31,20 @@ export class ConversationList {
     private readonly opts: ConversationListOptions = {},
   ) {}
 
+  /**
+   * epoch names the session the list belongs to; reset starts another. A
+   * request's answer that comes after its session ended is not applied
+   * (applyIn): it is the user's before, and another may be signed in now.
+   */
+  get epoch(): number {
+    return this.epochs;
+  }
+  private epochs = 0;
+
   /** reset empties the list and forgets what was applied (signing in or out). */
   reset(): void {
     this.seq++;
+    this.epochs++;
     clearTimeout(this.searchTimer);
     this.applied.clear();
     this.deleted.clear();
@@ -129,6 +140,11 @@ export class ConversationList {
       };
     });
     return true;
+  }
+
+  /** applyIn applies c (see apply) only while the session of epoch lasts. */
+  applyIn(epoch: number, c: Conversation): boolean {
+    return epoch === this.epochs && this.apply(c);
   }
 
   /**
