@@ -360,6 +360,50 @@ describe('a rename or settings answered after the session ended', () => {
   });
 });
 
+describe('what failed to load while the server could not be reached', () => {
+  it('at the start of the page: the list, the open conversation and the models load once connected, their errors gone', async () => {
+    let down = true;
+    const { app, socket, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      list: () => ({ conversations: [conv(CID, 't', '2026-01-01T00:00:00Z')], nextCursor: 'next' }),
+      route: (url) => {
+        if (down && (url.startsWith('/api/conversations') || url.startsWith('/api/models'))) throw new TypeError('Failed to fetch');
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(app.store.state.list.error).not.toBeNull());
+    await vi.waitFor(() => expect(app.store.state.threadErrors[CID]).toBeDefined());
+    down = false;
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    await vi.waitFor(() => expect(app.store.state.list).toMatchObject({ error: null, loaded: true, nextCursor: 'next' }));
+    expect(app.store.state.threadErrors).toEqual({});
+    await vi.waitFor(() => expect(app.store.state.models).toHaveLength(1));
+  });
+
+  it('during a cut: the list is loaded again once reconnected (its error gone, its next page known)', async () => {
+    let down = false;
+    const { app, socket } = setup({
+      list: () => ({ conversations: [conv(CID, 't', '2026-01-01T00:00:00Z')], nextCursor: 'next' }),
+      route: (url) => {
+        if (down && url.startsWith('/api/conversations?')) throw new TypeError('Failed to fetch');
+        return undefined;
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.list.loaded).toBe(true));
+    const first = socket();
+    down = true;
+    first.cut();
+    await app.reloadList(); // the Retry pressed while the server cannot be reached
+    expect(app.store.state.list.error).not.toBeNull();
+    down = false;
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.list).toMatchObject({ error: null, loaded: true, nextCursor: 'next' }));
+  });
+});
+
 describe('images revealed by one user', () => {
   it('are not loaded without a click for the next user signing in on the page', async () => {
     const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };

@@ -92,6 +92,8 @@ export class ChatApp {
   private pendingChat: PendingChat | null = null;
   private creating = false;
   private createTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The live channel of this session was connected once (see firstConnected). */
+  private connectedOnce = false;
   private returnTo: string | null = null;
   /** The user whose session ended at returnTo; null: a link opened signed out, for anyone. */
   private returnFor: string | null = null;
@@ -135,7 +137,9 @@ export class ChatApp {
         frame: (f) => this.onFrame(f),
         status: (link) => {
           this.store.set((s) => ({ ...s, link }));
-          if (link.state === 'connected') this.flushQueues();
+          if (link.state !== 'connected') return;
+          this.flushQueues();
+          if (!this.connectedOnce) this.firstConnected();
         },
         reconnected: () => this.onReconnected(),
         unauthorized: (ended) => (ended === 'accountDeleted' ? this.accountDeleted() : this.refused(this.session.token())),
@@ -220,15 +224,36 @@ export class ChatApp {
   }
 
   private startSession(): void {
+    this.connectedOnce = false;
     this.connection.start();
     void this.loadModels();
     void this.list.reload();
     void this.session.refreshUser(this.api);
   }
 
+  /**
+   * onReconnected catches up after a cut: the list's first page merged
+   * again (loaded again when its last load failed: a merge would leave the
+   * error, and no next page), the open conversation loaded again.
+   */
   private onReconnected(): void {
-    void this.list.refreshHead();
+    if (this.store.state.list.error !== null) void this.list.reload();
+    else void this.list.refreshHead();
     if (this.openId) void this.thread(this.openId).load();
+  }
+
+  /**
+   * firstConnected follows the session's first connection (a reconnect is
+   * onReconnected's): what failed to load while the server could not be
+   * reached, at the start of the page (the list, the open conversation, the
+   * models), is loaded again, where its error stayed until Retry was pressed.
+   */
+  private firstConnected(): void {
+    this.connectedOnce = true;
+    const { list, threadErrors, models } = this.store.state;
+    if (list.error !== null) void this.list.reload();
+    if (this.openId && threadErrors[this.openId] !== undefined) void this.thread(this.openId).load();
+    if (models.length === 0) void this.loadModels();
   }
 
   private flushQueues(): void {
