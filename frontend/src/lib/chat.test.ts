@@ -404,6 +404,25 @@ describe('what failed to load while the server could not be reached', () => {
   });
 });
 
+describe('a request of a conversation failed by the sign-out', () => {
+  it.each([
+    ['a Stop', (app: ChatApp) => app.stop(), 'cancel'],
+    ['a regenerate', (app: ChatApp) => app.regenerate('a1'), 'regenerate'],
+  ])('%s says nothing on the sign-in page', async (_, act, frame) => {
+    const { app, socket, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hello', 'streaming')]],
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const acting = act(app);
+    await vi.waitFor(() => expect(socket().framesOf(frame)).toHaveLength(1));
+    await app.logout();
+    await acting;
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect(app.store.state.toasts).toEqual([]);
+  });
+});
+
 describe('images revealed by one user', () => {
   it('are not loaded without a click for the next user signing in on the page', async () => {
     const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };

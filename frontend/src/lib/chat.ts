@@ -158,13 +158,18 @@ export class ChatApp {
   private thread(id: string): ConversationThread {
     let t = this.threads.get(id);
     if (!t) {
+      const epoch = this.list.epoch;
       t = new ConversationThread(id, {
         store: this.store,
         api: this.api,
         drafts: this.drafts,
         transport: () => this.connection.transport,
         connected: () => this.store.state.link.state === 'connected' && !!this.connection.transport,
-        toast: (text, kind) => this.toast(text, kind),
+        // Not once its session ended: a Stop or a regenerate failed by the
+        // sign-out is no news for the sign-in page or the next user.
+        toast: (text, kind) => {
+          if (this.list.epoch === epoch) this.toast(text, kind);
+        },
         loadedConversation: (c) => this.list.loaded(c),
         model: () => this.chosenModel(id),
         deleted: () => this.deleted(id),
