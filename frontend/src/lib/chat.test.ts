@@ -217,6 +217,7 @@ describe('another user signed in by another tab', () => {
     vi.useFakeTimers();
     try {
       app.setDraft(CID, 'typing of A'); // its save is due in 200 ms
+      app.toast('Could not save: a title of A', 'error');
 
       // The other tab signed A out and B in; this tab hears of it once, after both.
       kv.setItem('chatd.token', 'tok-b');
@@ -232,6 +233,7 @@ describe('another user signed in by another tab', () => {
       expect(app.store.state.list.items).toEqual([]);
       expect(app.draft(CID)).toBe('');
       expect(app.store.state.newChat.systemPrompt).toBe('');
+      expect(app.store.state.toasts).toEqual([]); // A's 'Could not save: …' is not shown to B
       expect(socket().protocols).toContain('bearer.tok-b');
       vi.advanceTimersByTime(1000); // A's typing is not saved for B
       expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();

@@ -448,8 +448,8 @@ export class ChatApp {
    * dropSessionState forgets what this tab holds of the user signed in: the
    * live channel, the new chat waiting for its conversation, the list, the
    * conversations, the composer texts in memory (saved or dropped before),
-   * model picks, the new chat's system prompt and parameters, and the
-   * remote images revealed (the next user's answers show them as
+   * model picks, the new chat's system prompt and parameters, the toasts,
+   * and the remote images revealed (the next user's answers show them as
    * placeholders until clicked).
    */
   private dropSessionState(): void {
@@ -471,6 +471,7 @@ export class ChatApp {
       drafts: {},
       modelPicks: {},
       newChat: { ...s.newChat, systemPrompt: '', params: undefined },
+      toasts: [], // the session's news: the sign-in page says why it ended (session.notice)
     }));
   }
 
