@@ -50,6 +50,26 @@ describe('Toasts', () => {
     expect(texts()).toEqual(['Next one']);
   });
 
+  it.each([
+    ['the only one', ['Only'], 0, 'elsewhere'],
+    ['one of two', ['First', 'Second'], 0, 'Second'],
+    ['the last of two', ['First', 'Second'], 1, 'First'],
+  ])('dismissing %s from the keyboard moves the focus to another toast\'s Dismiss, else back where it came from, and the next toasts hide by themselves', (_, shown, index, focusedText) => {
+    const app = render();
+    for (const t of shown) act(() => app.toast(t, 'info'));
+    const elsewhere = [...mount.host.querySelectorAll('button')].find((b) => b.textContent === 'elsewhere')!;
+    act(() => elsewhere.focus());
+    const button = mount.host.querySelectorAll<HTMLButtonElement>('.toast button')[index]!;
+    act(() => button.focus());
+    act(() => button.click());
+    const at = document.activeElement;
+    expect(at === elsewhere ? 'elsewhere' : at?.closest('.toast')?.querySelector('span')?.textContent).toBe(focusedText);
+    if (at !== elsewhere) return;
+    act(() => app.toast('Later', 'info'));
+    act(() => vi.advanceTimersByTime(4000));
+    expect(texts()).toEqual([]); // the focus is no longer held on the toasts
+  });
+
   it('one under the pointer stays until the pointer leaves; Dismiss still hides it at once', () => {
     const app = render();
     act(() => app.toast('First', 'info'));

@@ -17,6 +17,9 @@ export function Toasts() {
   const [focus, setFocus] = useState(false);
   const [dismissed, setDismissed] = useState<ReadonlySet<number>>(new Set());
   const last = useRef<readonly Toast[]>([]);
+  const region = useRef<HTMLDivElement>(null);
+  /** Where the focus was before it came to the toasts. */
+  const cameFrom = useRef<HTMLElement | null>(null);
   const holding = pointer || focus;
   const shown = holding ? keep(last.current, toasts, dismissed) : toasts;
   useLayoutEffect(() => {
@@ -26,9 +29,33 @@ export function Toasts() {
   function release() {
     setDismissed(new Set());
   }
-  function dismiss(id: number) {
+  /**
+   * dismiss hides a toast. Its button had the focus (the keyboard): the
+   * focus goes to another toast's Dismiss, or, none left, back where it
+   * came from, and the toasts stop holding for it: the button went away
+   * without a blur to say so, the focus fell to the page, and every later
+   * toast stayed on screen.
+   */
+  function dismiss(id: number, button: HTMLButtonElement) {
+    const buttons = [...(region.current?.querySelectorAll<HTMLButtonElement>('.toast button') ?? [])];
+    const at = buttons.indexOf(button);
+    const next = buttons[at + 1] ?? buttons[at - 1];
+    const focused = document.activeElement === button;
     app.dismissToast(id);
     if (holding) setDismissed((d) => new Set(d).add(id));
+    if (!focused) return;
+    const back = cameFrom.current;
+    if (next) next.focus();
+    else if (back?.isConnected) back.focus(); // its blur ends the hold
+    else {
+      setFocus(false);
+      if (!pointer) release();
+    }
+  }
+  function onFocus(e: FocusEvent<HTMLDivElement>) {
+    setFocus(true);
+    const from = e.relatedTarget as HTMLElement | null;
+    if (!e.currentTarget.contains(from)) cameFrom.current = from;
   }
   function onBlur(e: FocusEvent<HTMLDivElement>) {
     if (e.currentTarget.contains(e.relatedTarget as Node | null)) return;
@@ -37,6 +64,7 @@ export function Toasts() {
   }
   return (
     <div
+      ref={region}
       className="toasts"
       aria-live="polite"
       onMouseEnter={() => setPointer(true)}
@@ -44,13 +72,13 @@ export function Toasts() {
         setPointer(false);
         if (!focus) release();
       }}
-      onFocus={() => setFocus(true)}
+      onFocus={onFocus}
       onBlur={onBlur}
     >
       {shown.map((t) => (
         <div key={t.id} className={`toast toast-${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'}>
           <span>{t.text}</span>
-          <button type="button" className="icon" aria-label="Dismiss" title="Dismiss" onClick={() => dismiss(t.id)}>
+          <button type="button" className="icon" aria-label="Dismiss" title="Dismiss" onClick={(e) => dismiss(t.id, e.currentTarget)}>
             ×
           </button>
         </div>
