@@ -281,6 +281,27 @@ describe('conversations opened one after another', () => {
     expect(kept).not.toContain(ids[0]);
     expect(Object.keys(app.store.state.threadErrors).every((id) => kept.includes(id))).toBe(true);
   });
+
+  it('nor one with a regenerate waiting to be asked again: it is asked once the connection is back', async () => {
+    const { app, socket, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hello', 'complete')]],
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const first = socket();
+    const regenerating = app.regenerate('a1');
+    await vi.waitFor(() => expect(first.framesOf('regenerate')).toHaveLength(1));
+    first.cut(); // cut off before its ack: asked again once connected
+    await regenerating;
+    const ids = Array.from({ length: 2 * KEPT_THREADS }, (_, i) => `c${String(i).padStart(23, '0')}`);
+    for (const id of ids) app.navigate(`/c/${id}`);
+    await vi.waitFor(() => expect(app.store.state.threadErrors[ids.at(-1)!]).toBeDefined());
+    expect(Object.keys(app.store.state.threads)).toContain(CID);
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(1));
+    expect(socket().framesOf('regenerate')[0]).toMatchObject({ conversationId: CID, messageId: 'a1' });
+  });
 });
 
 describe('a conversation\'s snapshot answered after the session ended', () => {

@@ -560,7 +560,8 @@ export class ChatApp {
   /**
    * trimThreads drops the threads of the conversations opened longest ago
    * beyond KEPT_THREADS, keeping the open one and those with a message on
-   * its way (busy) or waiting for the connection (queued).
+   * its way (busy) or waiting for the connection (queued), or a regenerate
+   * waiting to be asked again (its state machine holds it).
    */
   private trimThreads(): void {
     const { threads, busy } = this.store.state;
@@ -571,7 +572,7 @@ export class ChatApp {
     for (const id of oldestFirst) {
       if (excess <= 0) break;
       const t = threads[id];
-      if (!t || id === this.openId || t.queued.length > 0 || busy[id]) continue;
+      if (!t || id === this.openId || t.queued.length > 0 || busy[id] || this.threads.get(id)?.waiting()) continue;
       drop.add(id);
       excess--;
     }
