@@ -690,7 +690,10 @@ export class ChatApp {
    * conversation with one PATCH (the parameters only when they changed, so
    * a prompt edit is never refused for parameters the user left alone), or
    * keeps them for the next new chat. It returns null when saved, else the
-   * refusal in plain words, naming the parameter the server refused.
+   * refusal in plain words, naming the parameter the server refused; null
+   * too for a refusal answered after the session ended (signed out, another
+   * user signed in meanwhile): nobody to tell it to (the dialog, closed
+   * then, would say it in a toast to the next user).
    */
   async saveSettings(systemPrompt: string, params: Params): Promise<ServerRefusal | null> {
     const conversation = this.openId ? this.store.state.threads[this.openId]?.conversation : undefined;
@@ -708,7 +711,7 @@ export class ChatApp {
       this.list.applyIn(epoch, saved); // not into the next session's list (see patch)
       return null;
     } catch (err) {
-      return serverRefusal(err);
+      return epoch === this.list.epoch ? serverRefusal(err) : null;
     }
   }
 
