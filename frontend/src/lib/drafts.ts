@@ -26,7 +26,7 @@ export function draftKey(conversationId: string | null): string {
   return conversationId ?? NEW_CHAT;
 }
 
-/** Drafts keeps composer texts. */
+/** Drafts keeps the unsent texts: composer texts, messages on their way, open edits (see the file's comment). */
 export class Drafts {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   /** The saves of open edit boxes' texts pending, by conversation id and parent id. */
