@@ -133,7 +133,7 @@ export class ConversationThread {
       });
       this.releaseStored(queued);
       this.deps.loadedConversation(snap.conversation);
-      void this.deps.drafts.recover(this.id, (clientMessageId) => storedByClientId(this.thread, clientMessageId));
+      void this.recover();
     } catch (err) {
       if (!this.present()) return;
       if (err instanceof ApiError && err.status === 401) return;
@@ -144,6 +144,15 @@ export class ConversationThread {
           : `Could not load the conversation: ${errorText(err)}`;
       this.setError(text);
     }
+  }
+
+  /**
+   * recover takes up the texts a page gone left unsent here (Drafts.recover)
+   * into the composer, and says so: the composer's text changed by itself.
+   */
+  private async recover(): Promise<void> {
+    const given = await this.deps.drafts.recover(this.id, (clientMessageId) => storedByClientId(this.thread, clientMessageId));
+    if (given > 0) this.deps.toast('Text not sent before the page was closed or reloaded is back in the message box.', 'info');
   }
 
   /** loadOlder fetches the page before the oldest loaded message (scrolling up). */

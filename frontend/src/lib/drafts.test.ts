@@ -184,6 +184,7 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('typed while it is on its way'));
     const next = reload(kv);
     await vi.waitFor(() => expect(next.app.store.state.drafts[CID]).toBe('typed while it is on its way\n\nfirst message'));
+    expect(next.app.store.state.toasts.map((t) => t.text)).toEqual(['Text not sent before the page was closed or reloaded is back in the message box.']);
   });
 
   it('a composer send and an edit on their way at once: the server having one leaves the other kept', async () => {

@@ -126,23 +126,29 @@ export class Drafts {
    * it has) and an edit's text go to the conversation's composer, after
    * what it holds, unless it holds them already; their slots are removed.
    * The slots of pages still open are theirs, left alone, and so are this
-   * page's, but for messages it no longer sends (abandon).
+   * page's, but for messages it no longer sends (abandon). It returns how
+   * many texts it gave to the composer.
    */
-  async recover(conversationId: string, stored: (clientMessageId: string) => boolean): Promise<void> {
+  async recover(conversationId: string, stored: (clientMessageId: string) => boolean): Promise<number> {
     const here = this.pages.id;
     const sending = this.persist.kept('sending', conversationId).filter((k) => k.page !== here || !this.holding.has(k.id));
     const edits = this.persist.kept('edit', conversationId).filter((k) => k.page !== here);
-    if (sending.length === 0 && edits.length === 0) return;
+    if (sending.length === 0 && edits.length === 0) return 0;
     const token = this.store.state.session.token;
     const gone = new Set(await this.pages.gone([...new Set([...sending, ...edits].map((k) => k.page))]));
     gone.add(here); // the slots of this page left above are abandoned
-    if (!token || this.store.state.session.token !== token) return; // the session ended meanwhile: the next one's storage
+    if (!token || this.store.state.session.token !== token) return 0; // the session ended meanwhile: the next one's storage
     this.load(conversationId);
+    let given = 0;
     for (const k of [...sending, ...edits]) {
       if (!gone.has(k.page)) continue;
-      if (!(sending.includes(k) && stored(k.id))) this.giveBack(conversationId, k.text);
+      if (!(sending.includes(k) && stored(k.id))) {
+        this.giveBack(conversationId, k.text);
+        given++;
+      }
       this.persist.saveKept(sending.includes(k) ? 'sending' : 'edit', k.page, conversationId, k.id, '');
     }
+    return given;
   }
 
   /**
