@@ -222,13 +222,13 @@ func writeMarkdown(w *bufio.Writer, conv persistence.Conversation, msgs []persis
 			if err := writeMessage(w, n, m, tree.versionLabel(m), text); err != nil {
 				return err
 			}
+			queued[m.ID] = true // printed: not another version of itself
 			for _, s := range tree.siblings(m) {
 				if !queued[s.ID] {
 					queued[s.ID] = true
 					queue = append(queue, branch{start: s, versionOf: n})
 				}
 			}
-			queued[m.ID] = true
 		}
 	}
 	return nil
