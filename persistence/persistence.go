@@ -279,13 +279,18 @@ type Messages interface {
 	// conversation gives ErrNotFound.
 	MessagePage(ctx context.Context, ownerID, conversationID string, q PageQuery) (MessagePage, error)
 	// MessageOutline returns every message of a conversation like Messages,
-	// but with empty Content: the tree of a large conversation, in little
-	// memory (read the texts with ReadContent).
+	// but with empty Content and Reasoning: the tree of a large
+	// conversation, in little memory (read the texts with ReadContent and
+	// ReadReasoning).
 	MessageOutline(ctx context.Context, ownerID, conversationID string) ([]Message, error)
 	// ReadContent calls fn with the text of one of the owner's messages, in
 	// order, in pieces of at most about ContentPieceBytes bytes (never
 	// splitting a UTF-8 character), so a large answer is never held whole.
+	// It calls fn not at all for an empty text.
 	ReadContent(ctx context.Context, ownerID, id string, fn func(piece string) error) error
+	// ReadReasoning calls fn with the reasoning of one of the owner's
+	// messages as ReadContent with its text.
+	ReadReasoning(ctx context.Context, ownerID, id string, fn func(piece string) error) error
 	// ApplyMessageUpdates writes a batch of updates in one bulk operation
 	// (unordered where the database allows).
 	//

@@ -194,6 +194,12 @@ func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(str
 	return s.inner.ReadContent(ctx, ownerID, id, fn)
 }
 
+// ReadReasoning counts one read.
+func (s *Store) ReadReasoning(ctx context.Context, ownerID, id string, fn func(string) error) error {
+	s.read()
+	return s.inner.ReadReasoning(ctx, ownerID, id, fn)
+}
+
 // ProbeWrite is passed through uncounted, like Ping.
 func (s *Store) ProbeWrite(ctx context.Context) error { return s.inner.ProbeWrite(ctx) }
 

@@ -74,7 +74,7 @@ func (s *Store) pageStart(ctx context.Context, filter bson.D, id string) (messag
 	return d, mapErr(err)
 }
 
-// MessageOutline returns the conversation's messages without their text.
+// MessageOutline returns the conversation's messages without their text and reasoning.
 func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
 	owner, ok1 := objectID(ownerID)
 	conv, ok2 := objectID(conversationID)
@@ -84,7 +84,7 @@ func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID stri
 	ms, err := s.findMessageList(ctx,
 		bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}},
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).
-			SetProjection(bson.D{{Key: "content", Value: 0}, {Key: "split_words", Value: 0}}))
+			SetProjection(bson.D{{Key: "content", Value: 0}, {Key: "reasoning", Value: 0}, {Key: "split_words", Value: 0}}))
 	if err == nil && len(ms) == 0 {
 		_, err = s.Conversation(ctx, ownerID, conversationID)
 	}
@@ -122,34 +122,61 @@ const contentSlice = 64
 // without $slice projections (FerretDB v1) read the text whole, once, and
 // hand it over in pieces.
 func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
+	if err := s.readText(ctx, "content", ownerID, id, fn); err != nil {
+		return fmt.Errorf("read text of message %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReadReasoning hands fn the message's reasoning as ReadContent its text.
+func (s *Store) ReadReasoning(ctx context.Context, ownerID, id string, fn func(string) error) error {
+	if err := s.readText(ctx, "reasoning", ownerID, id, fn); err != nil {
+		return fmt.Errorf("read reasoning of message %s: %w", id, err)
+	}
+	return nil
+}
+
+// readText hands fn the chunks of the message's array field (content or
+// reasoning), in slices, or whole where the server has no $slice.
+func (s *Store) readText(ctx context.Context, field, ownerID, id string, fn func(string) error) error {
 	filter, ok := ownedFilter(ownerID, id)
 	if !ok {
-		return fmt.Errorf("read text of message %s: %w", id, persistence.ErrNotFound)
+		return persistence.ErrNotFound
 	}
 	var err error
 	if !s.noSlice.Load() {
-		err = s.readSlices(ctx, filter, fn)
+		err = s.readSlices(ctx, filter, field, fn)
 		if isNotImplemented(err) {
 			s.noSlice.Store(true)
 			s.log.Info("the server has no $slice projection: message texts are read whole")
 		}
 	}
 	if s.noSlice.Load() {
-		err = s.readWhole(ctx, filter, fn)
+		err = s.readWhole(ctx, filter, field, fn)
 	}
-	if err != nil {
-		return fmt.Errorf("read text of message %s: %w", id, err)
+	return err
+}
+
+// chunks decodes a message's array field (content or reasoning); a
+// document without it (reasoning, in documents older than it) has none.
+type chunks struct {
+	Content   []string `bson:"content"`
+	Reasoning []string `bson:"reasoning"`
+}
+
+// of returns the chunks of field.
+func (c *chunks) of(field string) []string {
+	if field == "reasoning" {
+		return c.Reasoning
 	}
-	return nil
+	return c.Content
 }
 
 // readSlices reads the chunks contentSlice at a time.
-func (s *Store) readSlices(ctx context.Context, filter bson.D, fn func(string) error) error {
+func (s *Store) readSlices(ctx context.Context, filter bson.D, field string, fn func(string) error) error {
 	for skip := 0; ; skip += contentSlice {
-		var d struct {
-			Content []string `bson:"content"`
-		}
-		proj := bson.D{{Key: "content", Value: bson.D{{Key: "$slice", Value: bson.A{skip, contentSlice}}}}}
+		var d chunks
+		proj := bson.D{{Key: field, Value: bson.D{{Key: "$slice", Value: bson.A{skip, contentSlice}}}}}
 		err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(proj)).Decode(&d)
 		if err != nil {
 			if skip > 0 && mapErr(err) == persistence.ErrNotFound {
@@ -157,28 +184,27 @@ func (s *Store) readSlices(ctx context.Context, filter bson.D, fn func(string) e
 			}
 			return mapErr(err)
 		}
-		if len(d.Content) > 0 {
-			if err := fn(strings.Join(d.Content, "")); err != nil {
+		got := d.of(field)
+		if text := strings.Join(got, ""); text != "" {
+			if err := fn(text); err != nil {
 				return err
 			}
 		}
-		if len(d.Content) < contentSlice {
+		if len(got) < contentSlice {
 			return nil
 		}
 	}
 }
 
 // readWhole reads every chunk at once and hands them over in pieces.
-func (s *Store) readWhole(ctx context.Context, filter bson.D, fn func(string) error) error {
-	var d struct {
-		Content []string `bson:"content"`
-	}
-	err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "content", Value: 1}})).Decode(&d)
+func (s *Store) readWhole(ctx context.Context, filter bson.D, field string, fn func(string) error) error {
+	var d chunks
+	err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: field, Value: 1}})).Decode(&d)
 	if err != nil {
 		return mapErr(err)
 	}
 	var piece strings.Builder
-	for _, c := range d.Content {
+	for _, c := range d.of(field) {
 		piece.WriteString(c)
 		if piece.Len() >= persistence.ContentPieceBytes {
 			if err := fn(piece.String()); err != nil {

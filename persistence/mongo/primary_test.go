@@ -241,6 +241,9 @@ func TestLatestReadsGoToThePrimary(t *testing.T) {
 		{"ReadContent", []string{"messages"}, func(ctx context.Context) error {
 			return s.ReadContent(ctx, u.ID, m.ID, func(string) error { return nil })
 		}},
+		{"ReadReasoning", []string{"messages"}, func(ctx context.Context) error {
+			return s.ReadReasoning(ctx, u.ID, m.ID, func(string) error { return nil })
+		}},
 		{"ListConversations with a search", []string{"conversations", "messages"}, func(ctx context.Context) error {
 			_, err := s.ListConversations(ctx, u.ID, persistence.ListQuery{Search: "lo th"})
 			return err

@@ -61,12 +61,12 @@ func liveCol(t, col string) string {
 }
 
 // readCols is msgCols as a read of the messages row t sees them (see
-// liveCol); withContent false reads an empty content instead.
-func readCols(t string, withContent bool) string {
+// liveCol); withTexts false reads an empty content and reasoning instead.
+func readCols(t string, withTexts bool) string {
 	cols := make([]string, len(msgColNames))
 	for i, c := range msgColNames {
 		switch {
-		case c == "content" && !withContent:
+		case (c == "content" || c == "reasoning") && !withTexts:
 			cols[i] = "''"
 		case c == "content" || c == "reasoning" || c == "updated_at":
 			cols[i] = liveCol(t, c)

@@ -117,7 +117,7 @@ var streamText = strings.Repeat("Grüße, 世界! Ünïcödé 🙂🚀 text zanz
 // not row rewrites, and every read sees the text (split at random bytes,
 // characters cut across checkpoints), the reasoning and the updated_at the
 // row would have had: a message, the conversation's messages, a page, the
-// outline, the text read in pieces from a byte offset, and search (through
+// outline, the text and reasoning read in pieces from a byte offset, and search (through
 // the index query and the short-query scan).
 func TestChunksReadAsTheRow(t *testing.T) {
 	t.Parallel()
@@ -159,13 +159,17 @@ func TestChunksReadAsTheRow(t *testing.T) {
 			t.Fatalf("MessagePage after checkpoint %d: %+v, %v", i, page, err)
 		}
 		outline, err := s.MessageOutline(ctx, f.user.ID, f.convs[0].ID)
-		m.Content = ""
+		m.Content, m.Reasoning = "", ""
 		if err != nil || len(outline) != 2 || outline[1] != m {
 			t.Fatalf("MessageOutline after checkpoint %d: %+v, %v", i, outline, err)
 		}
 		var read strings.Builder
 		if err := s.ReadContent(ctx, f.user.ID, id, func(p string) error { read.WriteString(p); return nil }); err != nil || read.String() != content {
 			t.Fatalf("ReadContent after checkpoint %d: %q, %v", i, ending(read.String()), err)
+		}
+		read.Reset()
+		if err := s.ReadReasoning(ctx, f.user.ID, id, func(p string) error { read.WriteString(p); return nil }); err != nil || read.String() != reasoning {
+			t.Fatalf("ReadReasoning after checkpoint %d: %q, %v", i, ending(read.String()), err)
 		}
 	}
 	if got := count(t, s, `SELECT count(*) FROM message_chunks`); got != len(texts) {

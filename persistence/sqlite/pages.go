@@ -21,10 +21,25 @@ var (
 		AND (created_at, id) < (?4, ?5) ORDER BY created_at DESC, id DESC LIMIT ?3`)
 	qMsgsOutline = readQ(`SELECT ` + readCols("messages", false) + ` FROM messages
 		WHERE conversation_id = ? AND owner_id = ? ORDER BY created_at, id`)
-	qContentLen   = readQ(`SELECT length(CAST(` + liveCol("messages", "content") + ` AS BLOB)) FROM messages WHERE id = ? AND owner_id = ?`)
-	qContentPiece = readQ(`SELECT substr(CAST(` + liveCol("messages", "content") + ` AS BLOB), ?, ?) FROM messages WHERE id = ? AND owner_id = ?`)
-	qProbe        = writeQ(`INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
+	qContent   = textReads("content")
+	qReasoning = textReads("reasoning")
+	qProbe     = writeQ(`INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
 )
+
+// textQueries read one text column of a message (see readText).
+type textQueries struct {
+	size  string // its length in bytes; ?1 id, ?2 owner
+	piece string // ?3 bytes of it from byte ?4 (1-based); ?1 id, ?2 owner
+}
+
+// textReads registers the reads of the text column col (content or reasoning).
+func textReads(col string) textQueries {
+	live := `CAST(` + liveCol("messages", col) + ` AS BLOB)`
+	return textQueries{
+		size:  readQ(`SELECT length(` + live + `) FROM messages WHERE id = ?1 AND owner_id = ?2`),
+		piece: readQ(`SELECT substr(` + live + `, ?4, ?3) FROM messages WHERE id = ?1 AND owner_id = ?2`),
+	}
+}
 
 // MessagePage returns the newest q.Limit messages created before q.Before
 // (or the newest ones), oldest first, and whether older ones exist.
@@ -68,7 +83,7 @@ func (s *Store) messagePage(ctx context.Context, ownerID, conversationID string,
 	return page, nil
 }
 
-// MessageOutline returns the conversation's messages without their text.
+// MessageOutline returns the conversation's messages without their text and reasoning.
 func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
 	ms, err := s.scanMsgs(ctx, qMsgsOutline, conversationID, ownerID)
 	if err == nil && len(ms) == 0 {
@@ -97,14 +112,23 @@ func (s *Store) scanMsgs(ctx context.Context, q string, args ...any) ([]persiste
 // persistence.ContentPieceBytes. The length is read first: text appended
 // meanwhile (a streaming answer) is left for the next read.
 func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
-	if err := s.readContent(ctx, ownerID, id, fn); err != nil {
+	if err := s.readText(ctx, qContent, ownerID, id, fn); err != nil {
 		return fmt.Errorf("sqlite: read text of message %s: %w", id, err)
 	}
 	return nil
 }
 
-func (s *Store) readContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
-	row, err := s.queryRow(ctx, qContentLen, id, ownerID)
+// ReadReasoning hands fn the message's reasoning as ReadContent its text.
+func (s *Store) ReadReasoning(ctx context.Context, ownerID, id string, fn func(string) error) error {
+	if err := s.readText(ctx, qReasoning, ownerID, id, fn); err != nil {
+		return fmt.Errorf("sqlite: read reasoning of message %s: %w", id, err)
+	}
+	return nil
+}
+
+// readText hands fn the text column q reads, piece by piece.
+func (s *Store) readText(ctx context.Context, q textQueries, ownerID, id string, fn func(string) error) error {
+	row, err := s.queryRow(ctx, q.size, id, ownerID)
 	if err != nil {
 		return err
 	}
@@ -113,7 +137,7 @@ func (s *Store) readContent(ctx context.Context, ownerID, id string, fn func(str
 		return mapErr(err)
 	}
 	for off := 0; off < size; {
-		row, err := s.queryRow(ctx, qContentPiece, off+1, min(persistence.ContentPieceBytes, size-off), id, ownerID)
+		row, err := s.queryRow(ctx, q.piece, id, ownerID, min(persistence.ContentPieceBytes, size-off), off+1)
 		if err != nil {
 			return err
 		}

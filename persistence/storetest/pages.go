@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ func pageTests() []storeTest {
 		{"MessagePages", testMessagePages},
 		{"MessagePageErrors", testMessagePageErrors},
 		{"Outline", testOutline},
-		{"ReadContent", testReadContent},
+		{"ReadText", testReadText},
 		{"ProbeWrite", testProbeWrite},
 		{"SearchFinishedAnswer", testSearchFinishedAnswer},
 	}
@@ -136,7 +137,12 @@ func testOutline(t *testing.T, s persistence.Store) {
 	ctx := testCtx(t)
 	u, other := mkUser(t, s, "outliner"), mkUser(t, s, "stranger")
 	c := mkConv(t, s, u.ID, "outline")
-	mkThread(t, s, c, 5)
+	thread := mkThread(t, s, c, 5)
+	apply(t, s, persistence.MessageUpdate{ID: mkStreaming(t, s, c, thread[4], "").ID,
+		Append: "so far", AppendReasoning: "thinking"})
+	thinker := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, ParentID: thread[4], Role: persistence.RoleAssistant,
+		Content: "answer", Reasoning: "thought", Status: persistence.StatusComplete}
+	noErr(t, "InsertMessage", s.InsertMessage(ctx, &thinker))
 	full, err := s.Messages(ctx, u.ID, c.ID)
 	noErr(t, "Messages", err)
 	out, err := s.MessageOutline(ctx, u.ID, c.ID)
@@ -146,7 +152,7 @@ func testOutline(t *testing.T, s persistence.Store) {
 	}
 	for i := range full {
 		want := full[i]
-		want.Content = ""
+		want.Content, want.Reasoning = "", ""
 		sameMsg(t, out[i], want)
 	}
 	empty := mkConv(t, s, u.ID, "empty")
@@ -161,12 +167,53 @@ func testOutline(t *testing.T, s persistence.Store) {
 	wantErr(t, "unknown conversation's outline", err, persistence.ErrNotFound)
 }
 
-func testReadContent(t *testing.T, s persistence.Store) {
+// textField is one of a message's texts as the store reads it in pieces.
+type textField struct {
+	name   string
+	read   func(s persistence.Store) func(ctx context.Context, owner, id string, fn func(string) error) error
+	append func(id, text string) persistence.MessageUpdate
+	set    func(m *persistence.Message, text string)
+}
+
+var textFields = []textField{
+	{"ReadContent",
+		func(s persistence.Store) func(context.Context, string, string, func(string) error) error {
+			return s.ReadContent
+		},
+		func(id, text string) persistence.MessageUpdate {
+			return persistence.MessageUpdate{ID: id, Append: text}
+		},
+		func(m *persistence.Message, text string) { m.Content = text }},
+	{"ReadReasoning",
+		func(s persistence.Store) func(context.Context, string, string, func(string) error) error {
+			return s.ReadReasoning
+		},
+		func(id, text string) persistence.MessageUpdate {
+			return persistence.MessageUpdate{ID: id, AppendReasoning: text}
+		},
+		func(m *persistence.Message, text string) { m.Reasoning = text }},
+}
+
+// testReadText: ReadContent and ReadReasoning hand over their own text
+// (a message's text, its reasoning) whole, in order, in pieces that
+// never cut a character: a short one stored with the message, a long
+// one appended while the answer streams (read then, and once it ended),
+// and none, without a call.
+func testReadText(t *testing.T, s persistence.Store) {
+	for _, f := range textFields {
+		t.Run(f.name, func(t *testing.T) { readTextOf(t, s, f) })
+	}
+}
+
+func readTextOf(t *testing.T, s persistence.Store, f textField) {
 	ctx := testCtx(t)
 	u, other := mkUser(t, s, "reader"), mkUser(t, s, "nosy")
 	c := mkConv(t, s, u.ID, "big")
-	q := mkMsg(t, s, c, "", persistence.RoleUser, "short question é")
-	a := mkStreaming(t, s, c, q.ID, "")
+	q := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, Role: persistence.RoleAssistant, Status: persistence.StatusComplete}
+	f.set(&q, "short text é")
+	noErr(t, "InsertMessage", s.InsertMessage(ctx, &q))
+	none := mkMsg(t, s, c, q.ID, persistence.RoleUser, "")
+	a := mkStreaming(t, s, c, none.ID, "")
 	// More than two pieces of text whose characters are 1 to 4 bytes long,
 	// appended in uneven chunks as checkpoints would be.
 	word := "ab 中文 é 🙂 "
@@ -174,36 +221,43 @@ func testReadContent(t *testing.T, s persistence.Store) {
 	for want.Len() < 2*persistence.ContentPieceBytes+1000 {
 		chunk := strings.Repeat(word, 4000+want.Len()%7) // about 64 KB: few writes, for slow servers
 		want.WriteString(chunk)
-		apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: chunk})
+		apply(t, s, f.append(a.ID, chunk))
 	}
-	for _, tc := range []struct {
-		id, want string
-	}{{q.ID, q.Content}, {a.ID, want.String()}} {
+	check := func(id, want string) {
+		t.Helper()
 		var got strings.Builder
 		pieces := 0
-		err := s.ReadContent(ctx, u.ID, tc.id, func(p string) error {
+		err := f.read(s)(ctx, u.ID, id, func(p string) error {
 			pieces++
-			if !utf8.ValidString(p) {
-				t.Fatalf("piece %d cuts a character", pieces)
+			if !utf8.ValidString(p) || p == "" {
+				t.Fatalf("piece %d cuts a character or is empty", pieces)
 			}
 			got.WriteString(p)
 			return nil
 		})
-		noErr(t, "ReadContent", err)
-		if got.String() != tc.want {
-			t.Fatalf("ReadContent gave %d bytes, want %d", got.Len(), len(tc.want))
+		noErr(t, f.name, err)
+		if got.String() != want {
+			t.Fatalf("%s gave %d bytes, want %d", f.name, got.Len(), len(want))
 		}
-		if len(tc.want) > 2*persistence.ContentPieceBytes && pieces < 2 {
+		if len(want) > 2*persistence.ContentPieceBytes && pieces < 2 {
 			t.Fatalf("%d bytes came in %d piece(s)", got.Len(), pieces)
 		}
 	}
+	check(q.ID, "short text é")
+	check(none.ID, "")
+	check(a.ID, want.String())
+	end := persistence.MessageUpdate{ID: a.ID, Status: persistence.StatusComplete, FinishReason: "stop"}
+	apply(t, s, end)
+	check(a.ID, want.String())
 	stop := fmt.Errorf("stop")
-	err := s.ReadContent(ctx, u.ID, a.ID, func(string) error { return stop })
-	wantErr(t, "ReadContent with a failing callback", err, stop)
-	err = s.ReadContent(ctx, other.ID, a.ID, func(string) error { return nil })
+	err := f.read(s)(ctx, u.ID, a.ID, func(string) error { return stop })
+	wantErr(t, f.name+" with a failing callback", err, stop)
+	err = f.read(s)(ctx, other.ID, a.ID, func(string) error { return nil })
 	wantErr(t, "another owner's text", err, persistence.ErrNotFound)
-	err = s.ReadContent(ctx, u.ID, persistence.NewID(), func(string) error { return nil })
+	err = f.read(s)(ctx, u.ID, persistence.NewID(), func(string) error { return nil })
 	wantErr(t, "unknown message's text", err, persistence.ErrNotFound)
+	err = f.read(s)(ctx, u.ID, "not an id", func(string) error { return nil })
+	wantErr(t, "malformed id's text", err, persistence.ErrNotFound)
 }
 
 func testProbeWrite(t *testing.T, s persistence.Store) {

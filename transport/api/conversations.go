@@ -32,6 +32,7 @@ type ConversationStore interface {
 	MessagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error)
 	MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error)
 	ReadContent(ctx context.Context, ownerID, id string, fn func(piece string) error) error
+	ReadReasoning(ctx context.Context, ownerID, id string, fn func(piece string) error) error
 }
 
 // ConversationOptions configure the conversation routes.

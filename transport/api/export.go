@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -29,10 +30,10 @@ type jsonExport struct {
 }
 
 // export streams a download of the conversation. The messages' outline
-// (everything but their text) is read first; each text is then read and
-// written in pieces, so an export holds at most one piece of text
-// (persistence.ContentPieceBytes) at a time, however large the
-// conversation. Each wait on the store is bounded by the request timeout
+// (everything but their text and reasoning) is read first; each text and
+// reasoning is then read and written in pieces, so an export holds at most
+// one piece of text (persistence.ContentPieceBytes) at a time, however
+// large the conversation. Each wait on the store is bounded by the request timeout
 // (storeWatch), the writes by the response's write timeout. An error
 // before the first bytes reach the client is an ordinary JSON error;
 // after, it aborts the download (and is logged).
@@ -71,15 +72,18 @@ func (h *Conversations) export(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)
 	w := bufio.NewWriterSize(c.Writer, 32<<10)
-	text := func(m *persistence.Message, fn func(string) error) error {
-		watch.waiting()
-		defer watch.writing()
-		return h.store.ReadContent(ctx, owner, m.ID, func(piece string) error {
-			watch.writing()
-			defer watch.waiting()
-			return fn(piece)
-		})
+	watched := func(read storeRead) pieceReader {
+		return func(m *persistence.Message, fn func(string) error) error {
+			watch.waiting()
+			defer watch.writing()
+			return read(ctx, owner, m.ID, func(piece string) error {
+				watch.writing()
+				defer watch.waiting()
+				return fn(piece)
+			})
+		}
 	}
+	text := textReader{content: watched(h.store.ReadContent), reasoning: watched(h.store.ReadReasoning)}
 	now := time.Now().UTC()
 	if format == "json" {
 		err = writeJSON(w, conv, msgs, now, text)
@@ -112,8 +116,18 @@ func (h *Conversations) exportFailed(c *gin.Context, id string, err error) {
 	panic(http.ErrAbortHandler)
 }
 
-// textReader hands the text of a message to fn in pieces.
-type textReader func(m *persistence.Message, fn func(piece string) error) error
+// storeRead is a store's read of one text of a message, in pieces
+// (ReadContent, ReadReasoning).
+type storeRead func(ctx context.Context, ownerID, id string, fn func(piece string) error) error
+
+// pieceReader hands one text of a message to fn in pieces.
+type pieceReader func(m *persistence.Message, fn func(piece string) error) error
+
+// textReader reads the texts the outline left out: a message's content
+// and its reasoning.
+type textReader struct {
+	content, reasoning pieceReader
+}
 
 // writeJSON writes the jsonExport document, each message's text streamed
 // into its "content" field.
@@ -136,11 +150,14 @@ func writeJSON(w *bufio.Writer, conv persistence.Conversation, msgs []persistenc
 	return err
 }
 
-// contentField is how an empty content field is encoded.
+// contentField is how an empty content field is encoded; the reasoning
+// field, left out when empty, follows it.
 const contentField = `"content":""`
 
-// writeJSONMessage encodes m (whose Content is empty) and writes its text
-// into the content field piece by piece.
+// writeJSONMessage encodes m (whose Content and Reasoning are empty) and
+// writes its text into the content field piece by piece, then its
+// reasoning, when it has any, into a reasoning field after it: the bytes
+// json.Marshal gives for the whole message.
 func writeJSONMessage(w *bufio.Writer, m *persistence.Message, text textReader) error {
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -148,19 +165,42 @@ func writeJSONMessage(w *bufio.Writer, m *persistence.Message, text textReader) 
 	}
 	at := bytes.Index(b, []byte(contentField)) + len(contentField) - 1 // at the closing quote
 	w.Write(b[:at])
-	err = text(m, func(piece string) error {
+	if err := text.content(m, jsonString(w)); err != nil {
+		return err
+	}
+	w.WriteByte('"')
+	started := false
+	err = text.reasoning(m, func(piece string) error {
+		if piece == "" {
+			return nil
+		}
+		if !started {
+			started = true
+			w.WriteString(`,"reasoning":"`)
+		}
+		return jsonString(w)(piece)
+	})
+	if err != nil {
+		return err
+	}
+	if started {
+		w.WriteByte('"')
+	}
+	_, err = w.Write(b[at+1:])
+	return err
+}
+
+// jsonString returns a writer of pieces of a JSON string's contents:
+// each piece escaped as json.Marshal escapes it, without the quotes.
+func jsonString(w *bufio.Writer) func(piece string) error {
+	return func(piece string) error {
 		q, err := json.Marshal(piece)
 		if err != nil {
 			return err
 		}
 		_, err = w.Write(q[1 : len(q)-1])
 		return err
-	})
-	if err != nil {
-		return err
 	}
-	_, err = w.Write(b[at:])
-	return err
 }
 
 // exportFilename is "chatd-<title slug>-<id>.<ext>": ASCII letters, digits
@@ -267,9 +307,13 @@ func writeMessage(w *bufio.Writer, n int, m *persistence.Message, version string
 		}
 	}
 	fmt.Fprintf(w, "### %d. %s%s\n\n", n, who, version)
-	writeReasoning(w, m)
+	quote := &mdQuote{w: w}
+	if err := text.reasoning(m, quote.write); err != nil {
+		return err
+	}
+	quote.end()
 	body := &mdBody{w: w}
-	if err := text(m, body.write); err != nil {
+	if err := text.content(m, body.write); err != nil {
 		return err
 	}
 	body.end()

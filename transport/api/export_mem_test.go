@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"chatd/persistence"
 	"chatd/transport/api"
 )
 
@@ -39,9 +41,49 @@ func TestExportMemory(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("4 concurrent exports to warm up: %s", time.Since(start))
+	exportsWithin(t, e, owner, c.ID, want, fmt.Sprintf("a %d-byte answer", want))
+}
+
+// TestExportReasoningMemory: 20 concurrent exports of a conversation of
+// 24 answers, each with 256 KiB of reasoning (CHATD_MAX_ANSWER_BYTES's
+// default: 6 MB in all), add at most 50 MB to the Go heap, in both
+// formats: the reasoning is read in pieces like the text, never the
+// whole conversation's at once (docs/api.md: "at most 256 KiB of a
+// message's text at a time"). Not parallel: it measures the process.
+func TestExportReasoningMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 6 MB of reasoning")
+	}
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	const answers, size = 24, 256 << 10
+	c, _ := e.conversation(t, owner)
+	thought := strings.Repeat("thinking, \"aloud\" <b> & é 🙂\n", size/32)[:size-100]
+	parent := ""
+	for i := range 2 * answers {
+		m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: parent,
+			Role: persistence.RoleUser, Content: "why?", Status: persistence.StatusComplete}
+		if i%2 == 1 {
+			m.Role, m.Content, m.Reasoning = persistence.RoleAssistant, "because.", thought
+		}
+		if err := e.store.InsertMessage(t.Context(), &m); err != nil {
+			t.Fatal(err)
+		}
+		parent = m.ID
+	}
+	download(t, e, owner, "/api/conversations/"+c.ID+"/export?format=json") // warm up
+	exportsWithin(t, e, owner, c.ID, answers*len(thought),
+		fmt.Sprintf("%d answers of %d bytes of reasoning", answers, len(thought)))
+}
+
+// exportsWithin runs 20 concurrent exports of the conversation id, in
+// each format, and fails when the Go heap grew by more than 50 MB during
+// them; each export must be at least want bytes. The peaks are logged.
+func exportsWithin(t *testing.T, e *apiEnv, owner, id string, want int, what string) {
+	t.Helper()
 	for _, format := range []string{"json", "markdown"} {
 		t.Run(format, func(t *testing.T) {
-			path := "/api/conversations/" + c.ID + "/export?format=" + format
+			path := "/api/conversations/" + id + "/export?format=" + format
 			heap, rss := peakDuring(t, func() {
 				var wg sync.WaitGroup
 				for range 20 {
@@ -55,8 +97,8 @@ func TestExportMemory(t *testing.T) {
 				}
 				wg.Wait()
 			})
-			t.Logf("20 concurrent %s exports of a %d-byte answer: peak heap +%.1f MB, peak RSS +%.1f MB",
-				format, want, float64(heap)/(1<<20), float64(rss)/(1<<20))
+			t.Logf("20 concurrent %s exports of %s: peak heap +%.1f MB, peak RSS +%.1f MB",
+				format, what, float64(heap)/(1<<20), float64(rss)/(1<<20))
 			// The resident set also holds what SQLite's read connections
 			// materialise (at most one whole text per connection, bounded by
 			// the read pool) and freed memory the runtime has not returned

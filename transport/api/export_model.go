@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"chatd/persistence"
 )
@@ -35,20 +36,83 @@ func writeParams(b *bufio.Writer, p *persistence.Params) {
 	fmt.Fprintf(b, "- Parameters: %s\n", strings.Join(parts, "; "))
 }
 
-// writeReasoning renders an answer's reasoning before its text, as a
-// quoted block headed "Reasoning", so a reader tells it from the answer.
-func writeReasoning(b *bufio.Writer, m *persistence.Message) {
-	r := strings.TrimRight(m.Reasoning, "\n")
-	if r == "" {
-		return
-	}
-	b.WriteString("> **Reasoning**\n>\n")
-	for _, line := range strings.Split(r, "\n") {
-		if line == "" {
-			b.WriteString(">\n")
+// mdQuote writes an answer's reasoning, as it arrives in pieces, before
+// its text: a quoted block headed "Reasoning", so a reader tells it from
+// the answer. Control characters but tab and newline are escaped, the
+// trailing newlines dropped; nothing at all is written for a reasoning
+// of newlines only, or none.
+type mdQuote struct {
+	w       *bufio.Writer
+	started bool // the heading is written
+	open    bool // a line is written but not yet ended
+	newline int  // newlines held back: written only if more text follows
+}
+
+func (q *mdQuote) write(piece string) error {
+	for len(piece) > 0 {
+		n := strings.IndexByte(piece, '\n')
+		if n == 0 {
+			q.newline++
+			piece = piece[1:]
 			continue
 		}
-		fmt.Fprintf(b, "> %s\n", escapeControls(line))
+		if n < 0 {
+			n = len(piece)
+		}
+		q.text(piece[:n])
+		piece = piece[n:]
 	}
-	b.WriteString("\n")
+	return nil
+}
+
+// text writes s, which holds no newline and is not empty, after the
+// heading and the newlines held back.
+func (q *mdQuote) text(s string) {
+	if !q.started {
+		q.started = true
+		q.w.WriteString("> **Reasoning**\n>\n")
+	}
+	for ; q.newline > 0; q.newline-- {
+		if q.open {
+			q.w.WriteByte('\n')
+			q.open = false
+		} else {
+			q.w.WriteString(">\n")
+		}
+	}
+	if !q.open {
+		q.open = true
+		q.w.WriteString("> ")
+	}
+	writeEscaped(q.w, s)
+}
+
+// end finishes the block: its last line, a blank line.
+func (q *mdQuote) end() {
+	if !q.started {
+		return
+	}
+	if q.open {
+		q.w.WriteByte('\n')
+	}
+	q.w.WriteByte('\n')
+}
+
+// writeEscaped writes s with its control characters escaped (escapeControls).
+func writeEscaped(w *bufio.Writer, s string) {
+	for len(s) > 0 {
+		n := plainPrefix(s)
+		w.WriteString(s[:n])
+		s = s[n:]
+		if s == "" {
+			return
+		}
+		r, size := utf8.DecodeRuneInString(s)
+		if p, ok := controlPicture(r); ok {
+			w.WriteString(p)
+		} else {
+			w.WriteString(s[:size])
+		}
+		s = s[size:]
+	}
 }
