@@ -428,6 +428,11 @@ func (h *Conversations) update(c *gin.Context) {
 		httperr.AbortError(c, httperr.BadRequest("nothing to change: give title, model, systemPrompt or params"))
 		return
 	}
+	if f.Model != nil && *f.Model == "" {
+		// "" is the default model, stored as a creation stores it.
+		model := h.defaultModel(c.Request.Context())
+		f.Model = &model
+	}
 	owner := ownerID(c)
 	if err := h.checkPatchParams(c, owner, id, &f); err != nil {
 		httperr.AbortError(c, err)

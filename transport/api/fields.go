@@ -126,7 +126,7 @@ func checkModel(ctx context.Context, catalog llm.Catalog, model string) error {
 }
 
 // defaultModel is the catalog's default model, which a conversation created
-// without a model stores. It is "" without a catalog or when the list cannot
+// without a model (or with "") stores, and one changed to "" too. It is "" without a catalog or when the list cannot
 // be read: the hub then picks the default when the first message is sent.
 func (h *Conversations) defaultModel(ctx context.Context) string {
 	if h.catalog == nil {
