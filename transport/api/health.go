@@ -75,8 +75,8 @@ type Health struct {
 	bus func(ctx context.Context) error // the cluster bus's health, or nil
 }
 
-// SetBusCheck makes /readyz answer 503, with check's error as the reason,
-// while the cluster bus is unusable. Call it before serving.
+// SetBusCheck makes /readyz answer 503 while the cluster bus is unusable
+// (check's error is logged, not answered). Call it before serving.
 func (h *Health) SetBusCheck(check func(ctx context.Context) error) { h.bus = check }
 
 // NewHealth returns the health routes over db; pingTimeout defaults to
@@ -134,11 +134,10 @@ func (h *Health) readyz(c *gin.Context) {
 		if c.Request.Context().Err() == nil { // a caller that left says nothing of the server
 			h.report(reason, err)
 		}
-		msg := "not ready: " + reason
-		if reason == reasonBus {
-			msg += ": " + err.Error()
-		}
-		httperr.AbortError(c, httperr.Unavailable(msg, err))
+		// The reason only: anyone who reaches the server may read the
+		// answer, and the error behind it may name internal addresses;
+		// report logged it whole.
+		httperr.AbortError(c, httperr.Unavailable("not ready: "+reason, err))
 		return
 	}
 	h.report("", nil)
@@ -147,7 +146,7 @@ func (h *Health) readyz(c *gin.Context) {
 }
 
 // reasonBus is why the server is not ready while the cluster bus is
-// unusable (the bus's error follows it in the answer).
+// unusable.
 const reasonBus = "the cluster bus is unavailable"
 
 // check returns why the server is not ready, or "" and nil.
