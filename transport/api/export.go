@@ -33,8 +33,9 @@ type jsonExport struct {
 // (everything but their text and reasoning) is read first; each text and
 // reasoning is then read and written in pieces, so an export holds at most
 // one piece of text (persistence.ContentPieceBytes) at a time, however
-// large the conversation. Each wait on the store is bounded by the request timeout
-// (storeWatch), the writes by the response's write timeout. An error
+// large the conversation. Each wait on the store is bounded by the
+// request timeout (storeWatch), the writes by the response's write
+// timeout. An error
 // before the first bytes reach the client is an ordinary JSON error;
 // after, it aborts the download (and is logged).
 func (h *Conversations) export(c *gin.Context) {
