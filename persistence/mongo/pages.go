@@ -179,9 +179,8 @@ func (s *Store) readSlices(ctx context.Context, filter bson.D, field string, fn 
 		proj := bson.D{{Key: field, Value: bson.D{{Key: "$slice", Value: bson.A{skip, contentSlice}}}}}
 		err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(proj)).Decode(&d)
 		if err != nil {
-			if skip > 0 && mapErr(err) == persistence.ErrNotFound {
-				return nil // deleted meanwhile
-			}
+			// Deleted meanwhile too: ErrNotFound, not the end of a text
+			// handed over in part.
 			return mapErr(err)
 		}
 		got := d.of(field)

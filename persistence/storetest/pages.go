@@ -17,6 +17,7 @@ func pageTests() []storeTest {
 		{"MessagePageErrors", testMessagePageErrors},
 		{"Outline", testOutline},
 		{"ReadText", testReadText},
+		{"ReadTextDeleted", testReadTextDeleted},
 		{"ProbeWrite", testProbeWrite},
 		{"SearchFinishedAnswer", testSearchFinishedAnswer},
 	}
@@ -258,6 +259,41 @@ func readTextOf(t *testing.T, s persistence.Store, f textField) {
 	wantErr(t, "unknown message's text", err, persistence.ErrNotFound)
 	err = f.read(s)(ctx, u.ID, "not an id", func(string) error { return nil })
 	wantErr(t, "malformed id's text", err, persistence.ErrNotFound)
+}
+
+// testReadTextDeleted: a text whose message is deleted while it is read
+// (its conversation deleted between two pieces) is either handed over
+// whole or ends with ErrNotFound, never cut short as if it had ended: an
+// export would otherwise save part of an answer as the whole of it.
+func testReadTextDeleted(t *testing.T, s persistence.Store) {
+	for _, f := range textFields {
+		t.Run(f.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			u := mkUser(t, s, "deleter")
+			c := mkConv(t, s, u.ID, "doomed")
+			a := mkStreaming(t, s, c, mkMsg(t, s, c, "", persistence.RoleUser, "q").ID, "")
+			// More than a piece, in more chunks than one slice of them
+			// (the MongoDB store reads 64 at a time).
+			chunk := strings.Repeat("abcdefgh", 512)
+			for range 80 {
+				apply(t, s, f.append(a.ID, chunk)) // one chunk each
+			}
+			var got strings.Builder
+			err := f.read(s)(ctx, u.ID, a.ID, func(p string) error {
+				if got.Len() == 0 {
+					noErr(t, "DeleteConversation", s.DeleteConversation(ctx, u.ID, c.ID))
+				}
+				got.WriteString(p)
+				return nil
+			})
+			if err == nil && got.Len() != 80*len(chunk) {
+				t.Fatalf("%s of a message deleted while read: %d of %d bytes, and no error", f.name, got.Len(), 80*len(chunk))
+			}
+			if err != nil {
+				wantErr(t, f.name+" of a message deleted while read", err, persistence.ErrNotFound)
+			}
+		})
+	}
 }
 
 func testProbeWrite(t *testing.T, s persistence.Store) {
