@@ -332,7 +332,8 @@ type mdBody struct {
 	started bool
 	newline int    // newlines held back: written only if more text follows
 	line    []byte // the current line's start (enough to spot a fence)
-	open    bool   // inside a ``` fence
+	long    bool   // the current line goes on past line
+	fence   string // the open fence's marker (``` or ~~~, or longer); "" outside one
 }
 
 func (b *mdBody) write(piece string) error {
@@ -380,21 +381,52 @@ func (b *mdBody) text(s string) {
 		b.w.WriteByte('\n')
 	}
 	b.started = true
-	if room := 3 + maxFenceIndent - len(b.line); room > 0 {
-		b.line = append(b.line, s[:min(room, len(s))]...)
-	}
+	room := maxFenceLine - len(b.line)
+	b.line = append(b.line, s[:min(max(room, 0), len(s))]...)
+	b.long = b.long || len(s) > room
 	b.w.WriteString(s)
 }
 
 // maxFenceIndent is how many spaces may precede a fence.
 const maxFenceIndent = 64
 
+// maxFenceLine is how much of a line is kept to spot a fence: its
+// indent, its marker and its info string.
+const maxFenceLine = 256
+
 // endLine notes whether the line that just ended opened or closed a fence.
 func (b *mdBody) endLine() {
-	if strings.HasPrefix(strings.TrimLeft(string(b.line), " "), "```") {
-		b.open = !b.open
+	b.fence = nextFence(b.fence, string(b.line), b.long)
+	b.line, b.long = b.line[:0], false
+}
+
+// nextFence is the fence open after line, given the one open before it
+// ("" for none), as CommonMark reads fences: a line of at least three
+// backticks (then no backtick) or three tildes opens one, and only a line
+// of the same character, at least as many, then nothing but spaces closes
+// it. Either may be indented by up to maxFenceIndent spaces (fences in
+// nested lists). long says line is only the start of the line.
+func nextFence(open, line string, long bool) string {
+	t := strings.TrimLeft(line, " ")
+	if len(line)-len(t) > maxFenceIndent || t == "" {
+		return open
 	}
-	b.line = b.line[:0]
+	n := 1
+	for n < len(t) && t[n] == t[0] {
+		n++
+	}
+	marker := t[:n] // the run of t's first byte
+	if open != "" {
+		if marker[0] == open[0] && len(marker) >= len(open) &&
+			strings.TrimRight(t[len(marker):], " \t") == "" && !long {
+			return ""
+		}
+		return open
+	}
+	if (t[0] != '`' && t[0] != '~') || len(marker) < 3 || t[0] == '`' && strings.Contains(t[len(marker):], "`") {
+		return ""
+	}
+	return marker
 }
 
 // end finishes the text: the last line, a closing fence if needed, a blank line.
@@ -404,8 +436,8 @@ func (b *mdBody) end() {
 	}
 	b.endLine()
 	b.w.WriteString("\n")
-	if b.open {
-		b.w.WriteString("```\n")
+	if b.fence != "" {
+		b.w.WriteString(b.fence + "\n")
 	}
 	b.w.WriteString("\n")
 }
