@@ -79,3 +79,64 @@ func (b *flakyLookupBus) Running(ctx context.Context, convID string) (AnswerRef,
 	}
 	return b.MemBus.Running(ctx, convID)
 }
+
+// TestClusterResumeLookupRetried: a tab that resumes an answer running on
+// another instance while the bus fails for a moment to say which answer
+// runs there resumes it: the lookup is tried again, as for a tab that
+// begins to follow (lookupRunning). Only a bus that keeps failing
+// (lookupAttempts lookups) refuses the resume, unavailable. The resume
+// used to be refused at the first failure.
+func TestClusterResumeLookupRetried(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		fails   int64
+		refused bool
+	}{
+		{"one failure", 1, false},
+		{"all but the last", lookupAttempts - 1, false},
+		{"every lookup", lookupAttempts, true},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A")
+			a := tc.hubs[0]
+			flaky := &flakyLookupBus{}
+			b := tc.startWith(t, "B", func(m *MemBus) Bus { flaky.MemBus = m; return flaky },
+				func(o *Options) { o.LookupPause = 1 })
+			conv := tc.conversation(t)
+			onA := tc.follow(t, a, "a1", conv.ID)
+			res := tc.send(t, a, onA, conv.ID, "hi")
+			run := a.model.next(t)
+			run.say(t, "one ")
+			onA.waitText(t, res.MessageID, "one ")
+
+			flaky.fails.Store(tt.fails)
+			flaky.calls.Store(0)
+			seq := int64(len("one "))
+			onB := newTab(tc.user.ID, "b1")
+			err := b.Subscribe(context.Background(), onB, tc.user.ID,
+				SubscribeRequest{ConversationID: conv.ID, MessageID: res.MessageID, LastSeq: &seq})
+			if got, want := flaky.calls.Load(), min(tt.fails+1, lookupAttempts); got != want {
+				t.Errorf("%d lookups, want %d", got, want)
+			}
+			if tt.refused {
+				if errCode(err) != protocol.CodeUnavailable {
+					t.Fatalf("resume while every lookup failed: %v, want unavailable", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("resume after %d failed lookups: %v", tt.fails, err)
+				}
+				run.say(t, "two")
+				onB.waitUntil(t, "the text after its cursor", func(fs []*protocol.Frame, _ protocol.CloseCode) bool {
+					got, _, err := answerOf(fs, res.MessageID, seq)
+					return err == nil && got == "two"
+				})
+			}
+			close(run.tokens)
+			onA.waitDone(t, res.MessageID)
+		})
+	}
+}

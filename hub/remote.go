@@ -92,7 +92,7 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 const lookupAttempts = 4
 
 // lookupRunning is bus.Running for a tab that just began to follow
-// convID. A failed lookup is tried again, lookupAttempts times in all,
+// convID, or that resumes an answer there. A failed lookup is tried again, lookupAttempts times in all,
 // after pauses from Options.LookupPause on, doubling, all within one
 // busTimeout and ctx: a bus that fails for a moment (a reconnect, a
 // leader election) does not cost the tab its connection, and a tab
@@ -152,14 +152,13 @@ func (h *Hub) mirrorFound(a AnswerRef) {
 }
 
 // resumeRemote resumes, for sub, the answer req names if it runs on another
-// instance.
+// instance. Its lookup is retried as a following tab's is (lookupRunning):
+// a resume during a bus blip is not refused.
 func (h *Hub) resumeRemote(ctx context.Context, sub Subscriber, req SubscribeRequest, from int64) (bool, error) {
 	if h.solo {
 		return false, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, busTimeout)
-	defer cancel()
-	a, ok, err := h.bus.Running(ctx, req.ConversationID)
+	a, ok, err := h.lookupRunning(ctx, req.ConversationID)
 	if err != nil {
 		return true, clusterError(err)
 	}
