@@ -1,6 +1,11 @@
 package hub
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
 
 // TestActiveAnswerOwnerOnly: the running answer is named to its owner on
 // the instance running it, on one mirroring it and on one that only asks
@@ -17,13 +22,58 @@ func TestActiveAnswerOwnerOnly(t *testing.T) {
 	run.say(t, "x")
 	onB.waitText(t, res.MessageID, "x")
 	for _, h := range []*testHub{a, b, c} {
-		if got := h.ActiveAnswer(tc.user.ID, conv.ID); got != res.MessageID {
+		if got := h.ActiveAnswer(t.Context(), tc.user.ID, conv.ID); got != res.MessageID {
 			t.Errorf("hub %s: owner told %q, want %s", h.name, got, res.MessageID)
 		}
-		if got := h.ActiveAnswer("another-user", conv.ID); got != "" {
+		if got := h.ActiveAnswer(t.Context(), "another-user", conv.ID); got != "" {
 			t.Errorf("hub %s: another user told %q", h.name, got)
 		}
 	}
 	close(run.tokens)
 	onA.waitDone(t, res.MessageID)
+}
+
+// TestActiveAnswerEndsWithCaller: on a hub whose bus hangs, ActiveAnswer
+// returns "" as soon as the caller's context ends, not after the bus
+// timeout (5 s) whatever the request's own bound. It used to ask the bus
+// within a context of its own.
+func TestActiveAnswerEndsWithCaller(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A")
+	hang := &hangingLookupBus{asked: make(chan struct{}, 1)}
+	b := tc.startWith(t, "B", func(m *MemBus) Bus { hang.MemBus = m; return hang }, nil)
+	conv := tc.conversation(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	got := make(chan string, 1)
+	go func() { got <- b.ActiveAnswer(ctx, tc.user.ID, conv.ID) }()
+	select {
+	case <-hang.asked:
+	case <-time.After(waitLimit):
+		t.Fatal("ActiveAnswer did not ask the bus")
+	}
+	cancel()
+	select {
+	case id := <-got:
+		if id != "" {
+			t.Fatalf("ActiveAnswer on a hung bus = %q, want \"\"", id)
+		}
+	case <-time.After(busTimeout / 2):
+		t.Fatal("ActiveAnswer still waits for the hung bus after its caller's context ended")
+	}
+}
+
+// hangingLookupBus is a MemBus whose lookups of a running answer hang
+// until their context ends.
+type hangingLookupBus struct {
+	*MemBus
+	asked chan struct{}
+}
+
+func (b *hangingLookupBus) Running(ctx context.Context, _ string) (AnswerRef, bool, error) {
+	select {
+	case b.asked <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return AnswerRef{}, false, fmt.Errorf("read lock: %w", ctx.Err())
 }

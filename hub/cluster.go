@@ -343,12 +343,13 @@ func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind, m
 
 // remoteRunningID is the id of the answer the cluster lock of a
 // conversation names, or "" (also when the bus cannot say, and when
-// ownerID is not empty and does not own the conversation).
-func (h *Hub) remoteRunningID(convID, ownerID string) string {
+// ownerID is not empty and does not own the conversation). The lookup
+// ends with ctx, and within busTimeout.
+func (h *Hub) remoteRunningID(ctx context.Context, convID, ownerID string) string {
 	if h.solo {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(h.base, busTimeout)
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
 	a, ok, err := h.bus.Running(ctx, convID)
 	if err != nil || !ok || ownerID != "" && a.UserID != ownerID {

@@ -47,10 +47,10 @@ func TestClusterFollowRemoteAnswer(t *testing.T) {
 	onB.waitText(t, res.MessageID, "héllo wörld ")
 	// Every hub names the running answer (REST thread, SSE resume), to its owner only.
 	for _, h := range tc.hubs {
-		if got := h.ActiveAnswer(tc.user.ID, conv.ID); got != res.MessageID {
+		if got := h.ActiveAnswer(t.Context(), tc.user.ID, conv.ID); got != res.MessageID {
 			t.Fatalf("ActiveAnswer on %s = %q, want %q", h.name, got, res.MessageID)
 		}
-		if got := h.ActiveAnswer(persistence.NewID(), conv.ID); got != "" {
+		if got := h.ActiveAnswer(t.Context(), persistence.NewID(), conv.ID); got != "" {
 			t.Fatalf("ActiveAnswer for another user on %s = %q", h.name, got)
 		}
 	}

@@ -385,6 +385,8 @@ func (h *Hub) deliverUser(userID string, f *protocol.Frame) {
 }
 
 // ActiveMessageID returns the id of the answer running in a conversation, or "".
+// Asking the bus of a cluster takes at most busTimeout (ActiveAnswer is
+// bounded by its caller's context too).
 func (h *Hub) ActiveMessageID(conversationID string) string {
 	if c := h.lookup(conversationID); c != nil {
 		c.mu.Lock()
@@ -394,15 +396,17 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 			return id
 		}
 	}
-	return h.remoteRunningID(conversationID, "")
+	return h.remoteRunningID(h.base, conversationID, "")
 }
 
 // ActiveAnswer is ActiveMessageID for the conversation's owner only; for
 // any other user it returns "", as for a conversation with nothing
 // running, so a caller that has not checked ownership learns nothing of
 // another user's conversation. An answer running on another instance
-// counts when the bus names the same owner.
-func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
+// counts when the bus names the same owner; asking the bus ends with ctx
+// (and within busTimeout), and a bus that cannot say by then counts as
+// nothing running.
+func (h *Hub) ActiveAnswer(ctx context.Context, ownerID, conversationID string) string {
 	if c := h.lookup(conversationID); c != nil {
 		c.mu.Lock()
 		owner, id := c.owner, c.runningIDLocked()
@@ -414,7 +418,7 @@ func (h *Hub) ActiveAnswer(ownerID, conversationID string) string {
 			return id
 		}
 	}
-	return h.remoteRunningID(conversationID, ownerID) // checks the owner
+	return h.remoteRunningID(ctx, conversationID, ownerID) // checks the owner
 }
 
 // CancelConversation stops the running answer of a conversation, if the

@@ -35,8 +35,9 @@ type Hub interface {
 	CancelAnswer(ctx context.Context, userID, conversationID, messageID string) error
 	Subscribe(ctx context.Context, sub hub.Subscriber, userID string, req hub.SubscribeRequest) error
 	// ActiveAnswer returns the running answer of the user's conversation,
-	// or "" when nothing runs or the conversation is not the user's.
-	ActiveAnswer(userID, conversationID string) string
+	// or "" when nothing runs or the conversation is not the user's;
+	// asking a cluster's bus ends with ctx.
+	ActiveAnswer(ctx context.Context, userID, conversationID string) string
 	// Drained is called by a stream's writer, as hub.DrainWatcher says.
 	Drained(sub hub.Subscriber)
 }
@@ -201,7 +202,7 @@ func (h *Handler) eventsRequest(c *gin.Context, userID, convID string) (hub.Subs
 	// events an EventSource got may be of one that started after the named
 	// answer ended, but not while it still runs.
 	req, _, err := resumeRequest(c, convID, true, func(req hub.SubscribeRequest) bool {
-		return req.MessageID != "" && h.opts.Hub.ActiveAnswer(userID, convID) == req.MessageID
+		return req.MessageID != "" && h.activeAnswer(c, userID, convID) == req.MessageID
 	})
 	return req, err
 }
@@ -317,6 +318,14 @@ func (h *Handler) cancel(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// activeAnswer is the Hub's ActiveAnswer, bounded by the request and
+// RequestTimeout.
+func (h *Handler) activeAnswer(c *gin.Context, userID, convID string) string {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	defer cancel()
+	return h.opts.Hub.ActiveAnswer(ctx, userID, convID)
+}
+
 // subscribe subscribes s as req asks, within RequestTimeout (the hub reads
 // the store), and returns the HTTP error of a refusal.
 func (h *Handler) subscribe(c *gin.Context, s *stream, userID string, req hub.SubscribeRequest) error {
@@ -344,7 +353,7 @@ func (h *Handler) resume(c *gin.Context) {
 		return
 	}
 	if req.MessageID == "" {
-		req.MessageID = h.opts.Hub.ActiveAnswer(who.UserID, convID)
+		req.MessageID = h.activeAnswer(c, who.UserID, convID)
 	}
 	if req.MessageID == "" {
 		c.Status(http.StatusNoContent)

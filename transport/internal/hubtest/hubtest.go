@@ -375,7 +375,7 @@ func (h *Hub) Unsubscribe(hub.Subscriber, string) {}
 
 // ActiveAnswer implements the transports' Hub: the running answer of the
 // owner's conversation, "" for anyone else.
-func (h *Hub) ActiveAnswer(user, conv string) string {
+func (h *Hub) ActiveAnswer(_ context.Context, user, conv string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.owners[conv] != user {
