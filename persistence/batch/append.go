@@ -109,7 +109,9 @@ func (w *Writer) admitLocked(id string) (*entry, string) {
 // when the store skipped the final update or an earlier checkpoint of the
 // message: it is no longer streaming, and nothing more of it was written
 // (see Writer); and an error wrapping ErrRefused when the Writer gave up on
-// the message because the store kept rejecting its update.
+// the message because the store kept rejecting its update. A final update
+// dropped after every Finish of its message returned when its ctx ended
+// is reported to Options.OnDropped.
 //
 // ctx bounds only the wait: give it a deadline, and do not pass a context
 // that is already cancelled (such as the one of a generation the user just
@@ -212,6 +214,9 @@ func (w *Writer) finishAbandoned(ctx context.Context, id string, done <-chan err
 	var last error
 	if e := w.entries[id]; e != nil {
 		last = e.lastErr
+		if len(done) == 0 { // the outcome is sent under w.mu: this waiter is e's, and gone
+			e.gone++
+		}
 	}
 	w.mu.Unlock()
 	return fmt.Errorf("batch: final update of message %s not durable yet: %w", id, errors.Join(ctx.Err(), last))

@@ -56,8 +56,11 @@ func (w *Writer) drain(ctx context.Context) error {
 // abandon releases every entry left when the flush goroutine ends, and
 // returns an error naming how many messages had unwritten updates (nil when
 // cause is nil: what is left then is messages that never finished, whose
-// text is all written).
+// text is all written). A final update no Finish waits for is reported to
+// Options.OnDropped.
 func (w *Writer) abandon(cause error) error {
+	var drops []dropped
+	defer func() { w.reportDropped(drops) }() // after the unlock
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.drainLocked() // closed: counted as dropped
@@ -66,7 +69,11 @@ func (w *Writer) abandon(cause error) error {
 		if len(e.text) > 0 || len(e.reasoning) > 0 || e.queued {
 			lost++
 		}
-		w.releaseLocked(e, fmt.Errorf("batch: final update of message %s: %w", e.id, ErrClosed))
+		err := fmt.Errorf("batch: final update of message %s: %w", e.id, ErrClosed)
+		if e.orphanedLocked() {
+			drops = append(drops, dropped{id: e.id, err: err})
+		}
+		w.releaseLocked(e, err)
 	}
 	w.finals = nil
 	if cause == nil {

@@ -93,10 +93,12 @@ func failedFunc(err error) func(id string) bool {
 // rejected MaxRefusals times in a row is given up (see giveUpLocked).
 func (w *Writer) commit(items []item, skipped []string, err error) {
 	var fenced []string
+	var drops []dropped
 	defer func() {
 		for _, id := range fenced {
 			w.opts.OnFenced(id)
 		}
+		w.reportDropped(drops)
 	}()
 	failed, rejected := failedFunc(err), rejectedFunc(err)
 	w.mu.Lock()
@@ -117,8 +119,8 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 			}
 			if e.refusals < w.opts.MaxRefusals {
 				retrying = true
-			} else {
-				w.giveUpLocked(e, it.final, err)
+			} else if d := w.giveUpLocked(e, it.final, err); d != nil {
+				drops = append(drops, *d)
 			}
 			continue
 		}
@@ -163,22 +165,29 @@ func (w *Writer) fenceLocked(e *entry, final bool) bool {
 // retry backoff and keep Err set. Its unwritten text is dropped, with an
 // error log, and its Finish returns an error wrapping ErrRefused: at once
 // when its final update was the one rejected or is queued, else when
-// Finish comes (text appended meanwhile is dropped too). The message
+// Finish comes (text appended meanwhile is dropped too). It returns the
+// drop for Options.OnDropped when no Finish waits for the final update
+// any more. The message
 // stays as stored, streaming, until InterruptMessage or InterruptStreaming
 // ends it (as one dropped at MaxPending does): the hub, told by Finish's
 // error (a persistence.ErrDropped), marks it interrupted at once; else a
 // single server's next start does.
-func (w *Writer) giveUpLocked(e *entry, final bool, err error) {
+func (w *Writer) giveUpLocked(e *entry, final bool, err error) *dropped {
 	w.log.Error("persisting message updates: giving up on a message whose update the store keeps rejecting; its unwritten text is dropped",
 		"message", e.id, "rejections", e.refusals, "dropped_bytes", len(e.text)+len(e.reasoning), "err", err)
 	cause := fmt.Errorf("batch: message %s: update rejected %d times: %w (%w)", e.id, e.refusals, ErrRefused, err)
 	if final || e.queued {
+		var d *dropped
+		if e.orphanedLocked() {
+			d = &dropped{id: e.id, err: cause}
+		}
 		w.releaseLocked(e, cause)
-		return
+		return d
 	}
 	e.refused = cause
 	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
 	e.text, e.reasoning = nil, nil
+	return nil
 }
 
 // releaseFinalLocked releases e once its final update, collected when it

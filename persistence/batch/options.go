@@ -76,6 +76,16 @@ type Options struct {
 	// once instead of at its Finish. It is called from the flush goroutine
 	// with no lock held, once per message, and must not block.
 	OnFenced func(id string)
+	// OnDropped, when set, is called with the id of a message whose final
+	// update the Writer will never write (it gave up on the message, see
+	// Writer, "Failures", or Close abandoned it) while no Finish call
+	// waits for it any more: every Finish of the message returned when
+	// its ctx ended, so none reports the drop, and nothing else would end
+	// the message, left streaming. err says why. Its producer can then end
+	// the message (the hub marks it interrupted). It is called from the
+	// flush goroutine with no lock held, once per message, and must not
+	// block.
+	OnDropped func(id string, err error)
 }
 
 // Defaults for Options.

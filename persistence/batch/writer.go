@@ -70,7 +70,9 @@ var (
 // unwritten text, and its Finish returns ErrRefused; the message stays
 // streaming in the database until the caller ends it (the hub marks it
 // interrupted with Messages.InterruptMessage) or InterruptStreaming does
-// at the next start (see giveUpLocked). Finish returns when its ctx ends, but the update
+// at the next start (see giveUpLocked). When no Finish waits for that
+// answer any more (each returned when its ctx ended), Options.OnDropped is
+// told instead, as it is of a final update Close abandons. Finish returns when its ctx ends, but the update
 // stays queued and is written when the store recovers. When the store
 // reports that only some updates failed (persistence.PartialUpdateError),
 // the others applied: their text is not written again and their final
@@ -147,6 +149,33 @@ type entry struct {
 	// the error its Finish returns, and its text is dropped.
 	refusals int
 	refused  error
+	// gone counts the waiters whose Finish returned when its ctx ended,
+	// before the outcome: when all have, a dropped final update is
+	// reported to Options.OnDropped (see orphanedLocked).
+	gone int
+}
+
+// orphanedLocked reports whether e's final update waits for no Finish any
+// more: one came, and every one returned when its ctx ended. w.mu is held.
+func (e *entry) orphanedLocked() bool {
+	return e.queued && e.gone >= len(e.waiters)
+}
+
+// dropped is a message whose final update was dropped with no Finish
+// waiting, for Options.OnDropped.
+type dropped struct {
+	id  string
+	err error
+}
+
+// reportDropped tells Options.OnDropped of ds; no lock is held.
+func (w *Writer) reportDropped(ds []dropped) {
+	if w.opts.OnDropped == nil {
+		return
+	}
+	for _, d := range ds {
+		w.opts.OnDropped(d.id, d.err)
+	}
 }
 
 // Stats are the Writer's counters, for metrics and tests.

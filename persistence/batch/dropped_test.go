@@ -1,0 +1,86 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestDroppedFinalReported: a final update the Writer drops after its
+// Finish returned (its ctx ended while the store was failing) is reported
+// to Options.OnDropped, once, with why: the Writer gave up on the message
+// (the store then refused it MaxRefusals times) or Close abandoned it.
+// Nothing else would end such a message. A drop a waiting Finish reports
+// (ErrRefused) is not reported again. Before, nothing was told.
+func TestDroppedFinalReported(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		waiting bool // a Finish still waits when the update is dropped
+		closed  bool // Close abandons it, instead of the store refusing it
+		want    error
+	}{
+		{name: "given up after its Finish returned", want: ErrRefused},
+		{name: "abandoned by Close after its Finish returned", closed: true, want: ErrClosed},
+		{name: "given up while its Finish waits", waiting: true},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			store := newMemStore(t)
+			store.setBroken("bad", true) // failing, not yet refused
+			reported := make(chan error, 4)
+			w := New(store, Options{Interval: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond,
+				MaxRefusals: 2, OnDropped: func(id string, err error) {
+					if id != "bad" {
+						t.Errorf("OnDropped(%q)", id)
+					}
+					reported <- err
+				}})
+			w.Append("bad", "some text ")
+			fctx, stop := context.WithCancel(ctx)
+			finished := make(chan error, 1)
+			go func() { finished <- w.Finish(fctx, complete("bad")) }()
+			eventually(ctx, t, "a failed final update", func() bool { return store.failures("bad") >= 2 })
+			if !tt.waiting {
+				stop()
+				if err := <-finished; !errors.Is(err, context.Canceled) {
+					t.Fatalf("Finish after its ctx ended = %v", err)
+				}
+			}
+			if tt.closed {
+				cctx, cancel := context.WithCancel(ctx)
+				cancel() // Close gives up at once
+				if err := w.Close(cctx); err == nil {
+					t.Fatal("Close with a failing update = nil")
+				}
+			} else {
+				store.mu.Lock()
+				store.refuse = true
+				store.mu.Unlock()
+			}
+			if tt.waiting {
+				if err := <-finished; !errors.Is(err, ErrRefused) {
+					t.Fatalf("waiting Finish = %v, want ErrRefused", err)
+				}
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_ = w.Close(cctx) // the flush goroutine has returned: every report is in
+			stop()
+			close(reported)
+			var got []error
+			for err := range reported {
+				got = append(got, err)
+			}
+			switch {
+			case tt.want == nil && len(got) != 0:
+				t.Fatalf("OnDropped called %d times (%v) for a drop its Finish reported", len(got), got)
+			case tt.want != nil && (len(got) != 1 || !errors.Is(got[0], tt.want)):
+				t.Fatalf("OnDropped got %v, want one call with %v", got, tt.want)
+			}
+		})
+	}
+}
