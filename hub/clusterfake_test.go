@@ -284,7 +284,8 @@ func (tc *testCluster) startWith(t *testing.T, name string, wrap func(*MemBus) B
 	t.Helper()
 	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
 	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond,
-		OnFenced: func(id string) { th.EndedElsewhere(id) }}) // as cmd/chatd/app wires it
+		OnFenced:  func(id string) { th.EndedElsewhere(id) }, // as cmd/chatd/app wires them
+		OnDropped: func(id string, err error) { th.FinalDropped(id, err) }})
 	var bus Bus = th.bus
 	if wrap != nil {
 		bus = wrap(th.bus)

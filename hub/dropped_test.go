@@ -95,3 +95,71 @@ func TestDroppedEndEndedLater(t *testing.T) {
 		time.Sleep(2 * time.Millisecond) // polling the store, not synchronising
 	}
 }
+
+// TestLateDroppedEndEnded: an answer whose Finish gave up waiting (its
+// done said errNotStored, the writer still retrying) and whose final
+// update the writer then dropped (batch Options.OnDropped, wired to
+// FinalDropped) is marked interrupted once the store takes it, with the
+// text it kept; a resume meanwhile gets errNotEnded. A drop reported
+// while the Finish was returning is not missed: the done says errNotEnded.
+// Before, nothing ended such an answer: it stayed streaming until the
+// next start (for ever in a cluster).
+func TestLateDroppedEndEnded(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		during   bool // reported while the Finish was returning
+		wantDone *protocol.ErrorBody
+	}{
+		{"reported after the done", false, errNotStored},
+		{"reported as Finish gave up", true, errNotEnded},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, Options{}, say("kept"))
+			e.writer.finishErr = fmt.Errorf("batch: final update of message not durable yet: %w", context.DeadlineExceeded)
+			e.store.refuseInterrupt = errors.New("database is locked")
+			drop := fmt.Errorf("batch: message: update rejected 5 times: %w", persistence.ErrDropped)
+			if tc.during {
+				e.writer.failedFinish = func(id string) { e.h.FinalDropped(id, drop) }
+			}
+			live := newSub("u")
+			res := e.send(t, live, "hi")
+			_, done := live.textUntilDone(t, res.MessageID, 0)
+			if done.Error == nil || *done.Error != *tc.wantDone {
+				t.Fatalf("done error %+v, want %+v", done.Error, tc.wantDone)
+			}
+			if !tc.during {
+				e.h.FinalDropped(res.MessageID, drop)
+			}
+			back := newSub("u")
+			from := int64(0)
+			if err := e.h.Subscribe(context.Background(), back, "u", SubscribeRequest{ConversationID: res.ConversationID,
+				MessageID: res.MessageID, LastSeq: &from}); err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			back.expect(t, protocol.TypeAck)
+			if _, done := back.textUntilDone(t, res.MessageID, 0); done.Error == nil || *done.Error != *errNotEnded {
+				t.Fatalf("resumed done error %+v, want %+v", done.Error, errNotEnded)
+			}
+			e.store.mu.Lock()
+			e.store.refuseInterrupt = nil // the database takes writes again
+			e.store.mu.Unlock()
+			deadline := time.Now().Add(waitTimeout)
+			for {
+				m := e.stored(t, res.MessageID)
+				if m.Status == persistence.StatusInterrupted {
+					if m.Content != "kept" || m.Error != droppedReason {
+						t.Fatalf("stored %q (%q), want the kept text, interrupted (%q)", m.Content, m.Error, droppedReason)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("still %s after %s", m.Status, waitTimeout)
+				}
+				time.Sleep(2 * time.Millisecond) // polling the store, not synchronising
+			}
+		})
+	}
+}

@@ -263,6 +263,8 @@ func (s *memStore) apply(u persistence.MessageUpdate) {
 type memWriter struct {
 	store       *memStore
 	afterFinish func()
+	// failedFinish, when set, runs as a Finish that fails returns.
+	failedFinish func(id string)
 
 	mu        sync.Mutex
 	finishErr error
@@ -290,6 +292,9 @@ func (w *memWriter) AppendReasoning(id, text string) {
 
 func (w *memWriter) Finish(_ context.Context, u persistence.MessageUpdate) error {
 	if err := w.finish(u); err != nil {
+		if w.failedFinish != nil {
+			w.failedFinish(u.ID)
+		}
 		return err
 	}
 	if w.afterFinish != nil {

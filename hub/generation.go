@@ -355,6 +355,7 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 	u.At = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
 	defer cancel()
+	h.unsaved.begin(g.msg.ID, g.msg.OwnerID) // a drop reported once Finish gave up finds it (FinalDropped)
 	err := h.opts.Writer.Finish(ctx, u)
 	var stored *persistence.Message
 	switch {
@@ -369,15 +370,24 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 		// (unless it dropped it and the message could not be ended).
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
 		errBody = errNotStored
-		if errors.Is(err, persistence.ErrDropped) {
+		dropped := errors.Is(err, persistence.ErrDropped)
+		if dropped {
 			errBody = errNotEnded
 			if stored != nil { // nothing will store more than the store kept
 				final.Content, final.Reasoning = stored.Content, stored.Reasoning
 			}
+		}
+		// Before the done: a resume after it ends it too. The writer may
+		// have dropped the update since Finish gave up (FinalDropped).
+		if h.unsaved.settle(g.msg.ID, errBody, time.Now()) && !dropped {
+			dropped, errBody = true, errNotEnded
+		}
+		if dropped {
 			g.endLater()
 		}
 		u.Status, u.Error = persistence.StatusError, errBody.Message
-		h.unsaved.add(g.msg.ID, errBody, time.Now()) // before the done: a resume after it ends it too
+	} else {
+		h.unsaved.settle(g.msg.ID, nil, time.Now())
 	}
 	if stored != nil && err == nil {
 		return *stored, storedUpdate(*stored), storedError(*stored), true
@@ -428,12 +438,16 @@ func (g *generation) endDropped(ctx context.Context, dropped error) (*persistenc
 // stops at shutdown, so that the answer does not stay streaming until the
 // next start (for ever in a cluster, which has no start-up sweep).
 func (g *generation) endLater() {
-	h := g.hub
+	g.hub.endLater(g.msg.OwnerID, g.msg.ID)
+}
+
+// endLater marks interrupted, in the background, answer id of owner whose
+// final update was dropped (generation.endLater, FinalDropped).
+func (h *Hub) endLater(owner, id string) {
 	in, ok := h.opts.Store.(MessageInterrupter)
 	if !ok {
 		return
 	}
-	owner, id := g.msg.OwnerID, g.msg.ID
 	h.spawn(&h.bg, func() {
 		h.retry("interrupt an answer whose end was dropped", func(ctx context.Context) error {
 			_, err := in.InterruptMessage(ctx, owner, id, droppedReason, time.Now())
@@ -443,6 +457,29 @@ func (g *generation) endLater() {
 			return err
 		})
 	})
+}
+
+// FinalDropped ends answer messageID, whose final update the writer
+// dropped (err says why) after the answer's Finish gave up waiting for it:
+// its done reported it not stored (errNotStored) while the writer kept
+// retrying, and nothing else would end the message, left streaming (until
+// the next start's sweep; for ever in a cluster). It is marked
+// interrupted in the background as a dropped end is (endLater), and a
+// resume meanwhile is answered with errNotEnded (unsaved.go). An answer
+// this hub no longer remembers (past unsavedAge) is only logged. Wire it
+// to persistence/batch Options.OnDropped; it does not block.
+func (h *Hub) FinalDropped(messageID string, err error) {
+	owner, ok, known := h.unsaved.dropped(messageID, time.Now())
+	if !known {
+		h.log.Error("answer's final update dropped, and the answer is no longer known here: it stays streaming until the next start",
+			"message", messageID, "err", err)
+		return
+	}
+	h.log.Error("answer's final update dropped after its end was reported unsaved; marking it interrupted",
+		"message", messageID, "err", err)
+	if ok {
+		h.endLater(owner, messageID)
+	}
 }
 
 // kept reads, for endDropped, the message whose end could not be stored

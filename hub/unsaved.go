@@ -27,16 +27,31 @@ import (
 // (unsavedDone); one that did not cannot tell it from an answer whose
 // lock was lost, and answers the stored text alone. At most unsavedMax
 // answers are kept, each for unsavedAge.
+//
+// It also gives Hub.FinalDropped the owner of an answer whose final update
+// the writer dropped after its Finish gave up waiting (errNotStored): an
+// answer whose final update is being stored (begin to settle) is found
+// there, so a drop reported meanwhile is not missed.
 type unsavedEnds struct {
 	mu    sync.Mutex
 	ends  map[string]unsavedEnd // by message id
 	order []string              // message ids, oldest first
+	// finishing are the answers whose final update is being stored, by
+	// message id: their owner, and whether the writer reported it dropped.
+	finishing map[string]*finishingEnd
 }
 
 // unsavedEnd is what the done of an answer whose end was not stored said.
 type unsavedEnd struct {
-	body *protocol.ErrorBody
-	at   time.Time
+	body  *protocol.ErrorBody
+	at    time.Time
+	owner string // "" for an answer mirrored from another instance
+}
+
+// finishingEnd is an answer whose final update is being stored.
+type finishingEnd struct {
+	owner   string
+	dropped bool // the writer reported its final update dropped
 }
 
 const (
@@ -47,18 +62,74 @@ const (
 	unsavedAge = 15 * time.Minute
 )
 
-// add remembers that answer id ended at now with body, not stored.
-func (u *unsavedEnds) add(id string, body *protocol.ErrorBody, now time.Time) {
+// add remembers that answer id, of owner ("" for one mirrored from
+// another instance), ended at now with body, not stored.
+func (u *unsavedEnds) add(id, owner string, body *protocol.ErrorBody, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.addLocked(id, owner, body, now)
+}
+
+func (u *unsavedEnds) addLocked(id, owner string, body *protocol.ErrorBody, now time.Time) {
 	if u.ends == nil {
 		u.ends = make(map[string]unsavedEnd)
 	}
 	if _, ok := u.ends[id]; !ok {
 		u.order = append(u.order, id)
 	}
-	u.ends[id] = unsavedEnd{body: body, at: now}
+	u.ends[id] = unsavedEnd{body: body, at: now, owner: owner}
 	u.pruneLocked(now)
+}
+
+// begin notes that the final update of answer id, of owner, is being
+// stored; settle ends that.
+func (u *unsavedEnds) begin(id, owner string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.finishing == nil {
+		u.finishing = make(map[string]*finishingEnd)
+	}
+	u.finishing[id] = &finishingEnd{owner: owner}
+}
+
+// settle ends begin: the final update of answer id was stored (body nil)
+// or not (its done's error body, remembered at now, as add does). It
+// reports whether the writer reported the update dropped meanwhile; the
+// answer is then remembered with errNotEnded instead of body.
+func (u *unsavedEnds) settle(id string, body *protocol.ErrorBody, now time.Time) (dropped bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	f := u.finishing[id]
+	delete(u.finishing, id)
+	if f == nil || body == nil {
+		return false
+	}
+	if f.dropped {
+		body = errNotEnded
+	}
+	u.addLocked(id, f.owner, body, now)
+	return f.dropped
+}
+
+// dropped records that the writer dropped the final update of answer id
+// after its Finish gave up waiting: a remembered answer now ends with
+// errNotEnded, and its owner is returned for marking it interrupted (ok);
+// one still finishing is marked for settle, which does that (ok false);
+// known is false for an answer not remembered here (nor finishing).
+func (u *unsavedEnds) dropped(id string, now time.Time) (owner string, ok, known bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if f := u.finishing[id]; f != nil {
+		f.dropped = true
+		return "", false, true
+	}
+	e, found := u.ends[id]
+	if !found || e.owner == "" || now.Sub(e.at) >= unsavedAge {
+		return "", false, false
+	}
+	e.body = errNotEnded
+	u.ends[id] = e
+	return e.owner, true, true
 }
 
 // pruneLocked forgets the answers past unsavedAge and the oldest beyond

@@ -101,7 +101,7 @@ func TestUnsavedEndsBounded(t *testing.T) {
 		return persistence.Message{ID: id, Status: persistence.StatusStreaming, Content: "kept"}
 	}
 	for i := range unsavedMax + 1 {
-		u.add(fmt.Sprint("m", i), errNotStored, t0.Add(time.Duration(i)*time.Millisecond))
+		u.add(fmt.Sprint("m", i), "u", errNotStored, t0.Add(time.Duration(i)*time.Millisecond))
 	}
 	now := t0.Add(time.Second)
 	cases := []struct {
@@ -129,7 +129,7 @@ func TestUnsavedEndsBounded(t *testing.T) {
 			t.Fatalf("%s: changed to %+v", tc.name, got)
 		}
 	}
-	u.add("late", errNotStored, t0.Add(unsavedAge+2*time.Second))
+	u.add("late", "u", errNotStored, t0.Add(unsavedAge+2*time.Second))
 	u.mu.Lock()
 	n := len(u.ends)
 	u.mu.Unlock()

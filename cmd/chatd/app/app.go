@@ -72,7 +72,7 @@ type Config struct {
 	Metrics           transport.MetricsOptions
 
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
-	Writer batch.Options  // Logger and Metrics are set by App when empty; OnFenced always
+	Writer batch.Options  // Logger and Metrics are set by App when empty; OnFenced and OnDropped always
 	WS     ws.Options     // Hub, Authenticate, Recheck, Origins, Limits, Metrics and Logger are set by App
 	SSE    sse.Options    // Hub, Limits, Recheck, SentBefore and Logger are set by App
 	Limits limits.Options // Shared is set by App from SharedLimits
@@ -139,6 +139,9 @@ func New(cfg Config) (*App, error) {
 	// The writer tells the hub of an answer another instance ended (it is
 	// only called for an answer the hub runs, so after a.hub is set).
 	wo.OnFenced = func(id string) { a.hub.EndedElsewhere(id) }
+	// And of an answer's final update it dropped after the hub's Finish
+	// gave up waiting for it: the hub ends the answer.
+	wo.OnDropped = func(id string, err error) { a.hub.FinalDropped(id, err) }
 	a.writer = batch.New(cfg.Store, wo)
 	if err := metrics.watchWriter(a.writer); err != nil {
 		return nil, err
