@@ -442,13 +442,15 @@ func (g *generation) endLater() {
 }
 
 // endLater marks interrupted, in the background, answer id of owner whose
-// final update was dropped (generation.endLater, FinalDropped).
-func (h *Hub) endLater(owner, id string) {
+// final update was dropped (generation.endLater, FinalDropped). It
+// reports whether it will: not when the store cannot end messages, nor
+// once bus work stopped at shutdown.
+func (h *Hub) endLater(owner, id string) bool {
 	in, ok := h.opts.Store.(MessageInterrupter)
 	if !ok {
-		return
+		return false
 	}
-	h.spawn(&h.bg, func() {
+	return h.spawn(&h.bg, func() {
 		h.retry("interrupt an answer whose end was dropped", func(ctx context.Context) error {
 			_, err := in.InterruptMessage(ctx, owner, id, droppedReason, time.Now())
 			if errors.Is(err, persistence.ErrNotFound) {
@@ -475,10 +477,16 @@ func (h *Hub) FinalDropped(messageID string, err error) {
 			"message", messageID, "err", err)
 		return
 	}
-	h.log.Error("answer's final update dropped after its end was reported unsaved; marking it interrupted",
-		"message", messageID, "err", err)
-	if ok {
-		h.endLater(owner, messageID)
+	switch {
+	case !ok: // its Finish is returning: generation.store ends it
+		h.log.Error("answer's final update dropped as its end was reported unsaved; marking it interrupted",
+			"message", messageID, "err", err)
+	case h.endLater(owner, messageID):
+		h.log.Error("answer's final update dropped after its end was reported unsaved; marking it interrupted",
+			"message", messageID, "err", err)
+	default:
+		h.log.Error("answer's final update dropped after its end was reported unsaved, and it cannot be marked interrupted now: it stays streaming until the next start",
+			"message", messageID, "err", err)
 	}
 }
 
