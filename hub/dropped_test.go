@@ -10,6 +10,7 @@ import (
 	"chatd/hub/protocol"
 	"chatd/llm"
 	"chatd/persistence"
+	"chatd/persistence/batch"
 )
 
 // TestDroppedEndReportsKeptText: when the writer dropped an answer's final
@@ -162,4 +163,71 @@ func TestLateDroppedEndEnded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLateDroppedEndWithWriter is TestLateDroppedEndEnded through the
+// batch writer wired as cmd/chatd/app wires it: the store fails every
+// write, so the hub's Finish gives up (FinishTimeout) and the done says
+// errNotStored; then it refuses the answer's update until the writer
+// gives up on it, and the answer, which nothing else would end, is
+// stored interrupted.
+func TestLateDroppedEndWithWriter(t *testing.T) {
+	t.Parallel()
+	st := &failingUpdates{memStore: newMemStore()}
+	var h *Hub
+	writer := batch.New(st, batch.Options{Interval: time.Millisecond, RetryBase: time.Millisecond,
+		RetryMax: 4 * time.Millisecond, MaxRefusals: 2,
+		OnDropped: func(id string, err error) { h.FinalDropped(id, err) }})
+	h = New(Options{Store: st, Writer: writer, Model: &fakeModel{script: say("lost")},
+		FinishTimeout: 50 * time.Millisecond})
+	runHub(t, h, func(ctx context.Context) { _ = writer.Close(ctx) })
+	sub := newSub("u")
+	res, err := h.Send(context.Background(), sub, "u", SendRequest{Content: "hi"})
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Error == nil || *done.Error != *errNotStored {
+		t.Fatalf("done error %+v, want %+v", done.Error, errNotStored)
+	}
+	st.mu.Lock()
+	st.refuse = true // the database now rejects the update: the writer gives up on it
+	st.mu.Unlock()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		m, err := st.Message(context.Background(), "u", res.MessageID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status == persistence.StatusInterrupted {
+			if m.Content != "" || m.Error != droppedReason {
+				t.Fatalf("stored %q (%q), want nothing, interrupted (%q)", m.Content, m.Error, droppedReason)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s after %s", m.Status, waitTimeout)
+		}
+		time.Sleep(2 * time.Millisecond) // polling the store, not synchronising
+	}
+}
+
+// failingUpdates is a memStore that fails every update of a message: as
+// a database that cannot be reached, or, once refuse is set, as one that
+// rejects them (persistence.PartialUpdateError.Refused).
+type failingUpdates struct {
+	*memStore
+	refuse bool // under memStore.mu
+}
+
+func (s *failingUpdates) ApplyMessageUpdates(_ context.Context, updates []persistence.MessageUpdate) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.refuse {
+		return nil, errors.New("database unreachable")
+	}
+	ids := make([]string, len(updates))
+	for i, u := range updates {
+		ids[i] = u.ID
+	}
+	return nil, &persistence.PartialUpdateError{IDs: ids, Refused: ids, Err: errors.New("rejected")}
 }
