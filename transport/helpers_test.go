@@ -254,7 +254,7 @@ type recordingLive struct {
 	changed []persistence.Conversation
 }
 
-func (l *recordingLive) ActiveMessageID(conversationID string) string {
+func (l *recordingLive) ActiveAnswer(_ context.Context, _, conversationID string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.active[conversationID]

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -17,8 +18,10 @@ import (
 
 // Live is the part of the hub the REST API uses.
 type Live interface {
-	// ActiveMessageID returns the answer running now in the conversation, or "".
-	ActiveMessageID(conversationID string) string
+	// ActiveAnswer returns the answer of ownerID's conversation running
+	// now (on this instance or, in a cluster, another), or "": nothing
+	// runs, or the bus could not say before ctx ended.
+	ActiveAnswer(ctx context.Context, ownerID, conversationID string) string
 	// CancelConversation stops the conversation's running answer (before a delete).
 	CancelConversation(ownerID, conversationID string)
 	// ConversationChanged tells every connection of the owner that a
@@ -36,8 +39,8 @@ const (
 // NoLive is the Live used when no hub is wired: nothing runs, nobody is told.
 type NoLive struct{}
 
-// ActiveMessageID returns "".
-func (NoLive) ActiveMessageID(string) string { return "" }
+// ActiveAnswer returns "".
+func (NoLive) ActiveAnswer(context.Context, string, string) string { return "" }
 
 // CancelConversation does nothing.
 func (NoLive) CancelConversation(string, string) {}

@@ -356,7 +356,7 @@ func (h *Conversations) get(c *gin.Context) {
 	// The running answer is read before the messages: the hub stores an
 	// answer's message before reporting it running, so the id it names is
 	// in the list.
-	active := h.live.ActiveMessageID(id)
+	active := h.live.ActiveAnswer(ctx, owner, id)
 	page, err := h.store.MessagePage(ctx, owner, id, q)
 	if err != nil {
 		httperr.AbortError(c, storeError(err, "load messages of "+id))

@@ -93,3 +93,46 @@ func TestRequestTimeout(t *testing.T) {
 		})
 	}
 }
+
+// hangingLive is a hub whose bus does not answer: asking for the running
+// answer waits for the caller's context to end. It records who asked.
+type hangingLive struct {
+	api.NoLive
+	asked chan string
+}
+
+func (l hangingLive) ActiveAnswer(ctx context.Context, owner, _ string) string {
+	l.asked <- owner
+	select {
+	case <-ctx.Done():
+	case <-time.After(hubBusTimeout): // the hub's own bound
+	}
+	return ""
+}
+
+// hubBusTimeout is the hub's own bound on asking the bus.
+const hubBusTimeout = 5 * time.Second
+
+// TestActiveAnswerBoundedByTheRequest: GET /api/conversations/:id asks the
+// hub for the running answer with the request's context, so a bus that
+// does not answer holds the request no longer than RequestTimeout (503),
+// where the hub's own bound (5 s) held it whatever the request's; and it
+// asks for the conversation's owner only.
+func TestActiveAnswerBoundedByTheRequest(t *testing.T) {
+	t.Parallel()
+	live := hangingLive{asked: make(chan string, 1)}
+	e := newAPIEnv(t, api.ConversationOptions{Live: live, RequestTimeout: 200 * time.Millisecond})
+	owner := e.user(t)
+	c, _ := e.conversation(t, owner, "hello")
+	start := time.Now()
+	res, body := e.get(t, owner, "/api/conversations/"+c.ID)
+	if took := time.Since(start); took >= hubBusTimeout {
+		t.Fatalf("answered after %v: the request waited out the hub's own bound", took)
+	}
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "unavailable") {
+		t.Fatalf("answer %d %s, want 503 unavailable once the request's bound passed", res.StatusCode, body)
+	}
+	if got := <-live.asked; got != owner {
+		t.Fatalf("asked for the running answer of %q, want the owner %q", got, owner)
+	}
+}
