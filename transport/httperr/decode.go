@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -96,7 +98,7 @@ func decodeError(err error) *Error {
 		if typ.Field == "" {
 			return BadRequest("the body must be a JSON object")
 		}
-		return InvalidField(typ.Field, fmt.Sprintf("must be a %s", jsonKind(typ.Type.Kind().String())))
+		return InvalidField(typ.Field, typeProblem(typ))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return BadRequest("unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
@@ -139,14 +141,32 @@ func tooLarge(err error) bool {
 func jsonKind(kind string) string {
 	switch {
 	case kind == "string":
-		return "string"
+		return "a string"
 	case kind == "bool":
-		return "boolean"
-	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
-		return "number"
+		return "a boolean"
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(kind, "float"):
+		return "a number"
 	case kind == "slice", kind == "array":
-		return "array"
+		return "an array"
 	default:
-		return "object"
+		return "an object"
 	}
+}
+
+// typeProblem says what is wrong with a value of the wrong type: a number
+// given for a whole-number field is a fraction ("must be a whole number")
+// or out of the field's range; anything else must be of the field's kind.
+func typeProblem(typ *json.UnmarshalTypeError) string {
+	kind := typ.Type.Kind().String()
+	if num, ok := strings.CutPrefix(typ.Value, "number "); ok && (strings.HasPrefix(kind, "int") || strings.HasPrefix(kind, "uint")) {
+		if f, err := strconv.ParseFloat(num, 64); err == nil && f == math.Trunc(f) {
+			return "is out of range"
+		}
+	}
+	if strings.HasPrefix(typ.Value, "number ") && strings.HasPrefix(kind, "float") {
+		return "is out of range" // a number too large for the field
+	}
+	return "must be " + jsonKind(kind)
 }

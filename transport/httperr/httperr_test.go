@@ -224,3 +224,43 @@ func TestDecodeJSONRefusesInvalidUTF8(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeJSONTypeMessages: a field of the wrong type is named with
+// what it must be, in plain words: a fraction or a number out of range
+// for a whole-number field says so, rather than "must be a number" for a
+// number, and the article agrees with the kind.
+func TestDecodeJSONTypeMessages(t *testing.T) {
+	t.Parallel()
+	type target struct {
+		Count int               `json:"count"`
+		Small int8              `json:"small"`
+		Ratio float64           `json:"ratio"`
+		Stop  []string          `json:"stop"`
+		Meta  map[string]string `json:"meta"`
+		On    bool              `json:"on"`
+		Name  string            `json:"name"`
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"count":"two"}`, "count: must be a whole number"},
+		{`{"count":1.5}`, "count: must be a whole number"},
+		{`{"count":1e30}`, "count: is out of range"},
+		{`{"small":300}`, "small: is out of range"},
+		{`{"count":-99999999999999999999}`, "count: is out of range"},
+		{`{"ratio":"x"}`, "ratio: must be a number"},
+		{`{"ratio":1e400}`, "ratio: is out of range"},
+		{`{"stop":"x"}`, "stop: must be an array"},
+		{`{"meta":[1]}`, "meta: must be an object"},
+		{`{"on":1}`, "on: must be a boolean"},
+		{`{"name":2}`, "name: must be a string"},
+	} {
+		t.Run(c.body, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+			req.Header.Set("Content-Type", "application/json")
+			var dst target
+			var e *Error
+			if err := DecodeJSON(req, &dst); !errors.As(err, &e) || e.Code != CodeInvalidField || e.Message != c.want {
+				t.Fatalf("err %v, want %s %q", err, CodeInvalidField, c.want)
+			}
+		})
+	}
+}
