@@ -318,10 +318,10 @@ func (h *Handler) cancel(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// activeAnswer is the Hub's ActiveAnswer, bounded by the request and
-// RequestTimeout.
+// activeAnswer is the Hub's ActiveAnswer, bounded by the request and its
+// one RequestTimeout deadline (reqtimeout.Bound).
 func (h *Handler) activeAnswer(c *gin.Context, userID, convID string) string {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.RequestTimeout)
+	ctx, cancel := reqtimeout.Bound(c.Request.Context(), h.opts.RequestTimeout)
 	defer cancel()
 	return h.opts.Hub.ActiveAnswer(ctx, userID, convID)
 }
