@@ -333,11 +333,9 @@ describe('a conversation\'s snapshot answered after the session ended', () => {
 });
 
 describe('a rename or settings answered after the session ended', () => {
-  it.each([
-    ['a rename', (app: ChatApp) => app.rename(CID, 'A secret title')],
-    ['a model pick', (app: ChatApp) => app.setModel('m')],
-    ['system prompt and parameters', (app: ChatApp) => app.saveSettings('a secret prompt of A', {})],
-  ])('%s: the conversation it returns is not put into the next user’s list, and no error is shown', async (_, act) => {
+  /** Starts act, signs out and in as user B while its PATCH is held, and
+   * returns what act resolves to once the PATCH is answered with reply. */
+  async function answeredToTheNextUser<T>(act: (app: ChatApp) => Promise<T>, reply: Response) {
     let answer: (r: Response) => void = () => undefined;
     const held = new Promise<Response>((resolve) => (answer = resolve));
     const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
@@ -354,8 +352,19 @@ describe('a rename or settings answered after the session ended', () => {
     await vi.waitFor(() => expect(calls.some((c) => c.method === 'PATCH')).toBe(true));
     await app.logout();
     await app.login('b@b.c', 'password of B');
-    answer(json({ conversation: { ...conv(CID, 'A secret title', '2026-01-02T00:00:00Z'), systemPrompt: 'a secret prompt of A' } }));
-    await acting;
+    answer(reply);
+    return { app, result: await acting };
+  }
+
+  it.each([
+    ['a rename', (app: ChatApp) => app.rename(CID, 'A secret title')],
+    ['a model pick', (app: ChatApp) => app.setModel('m')],
+    ['system prompt and parameters', (app: ChatApp) => app.saveSettings('a secret prompt of A', {})],
+  ])('%s: the conversation it returns is not put into the next user’s list, and no error is shown', async (_, act) => {
+    const { app } = await answeredToTheNextUser<unknown>(
+      act,
+      json({ conversation: { ...conv(CID, 'A secret title', '2026-01-02T00:00:00Z'), systemPrompt: 'a secret prompt of A' } }),
+    );
     expect(app.store.state.list.items).toEqual([]);
     expect(app.store.state.toasts).toEqual([]);
   });
@@ -364,24 +373,8 @@ describe('a rename or settings answered after the session ended', () => {
     ['a rename', (app: ChatApp) => app.rename(CID, 'A secret title').then(() => null)],
     ['system prompt and parameters', (app: ChatApp) => app.saveSettings('a secret prompt of A', {})],
   ])('%s refused then: the refusal is not shown to the next user', async (_, act) => {
-    let answer: (r: Response) => void = () => undefined;
-    const held = new Promise<Response>((resolve) => (answer = resolve));
-    const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
-    const { app, calls, thread } = setup({
-      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
-      route: (url, init) => {
-        if (url === '/api/auth/login') return json({ token: 'tok-b', user: userB });
-        if (url === `/api/conversations/${CID}` && init?.method === 'PATCH') return held;
-        return undefined;
-      },
-    });
-    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
-    const acting = act(app);
-    await vi.waitFor(() => expect(calls.some((c) => c.method === 'PATCH')).toBe(true));
-    await app.logout();
-    await app.login('b@b.c', 'password of B');
-    answer(json({ error: { code: 'internal', message: 'boom' } }, 500));
-    expect(await acting).toBeNull(); // the settings dialog has nothing to say
+    const { app, result } = await answeredToTheNextUser<unknown>(act, json({ error: { code: 'internal', message: 'boom' } }, 500));
+    expect(result).toBeNull(); // the settings dialog has nothing to say
     expect(app.store.state.toasts).toEqual([]);
   });
 });
