@@ -313,6 +313,12 @@ export class ConversationThread {
    * and the message waits in the queue.
    */
   private async deliver(q: QueuedSend): Promise<boolean> {
+    if (!this.deps.drafts.stillHeld(q.draftKey ?? this.id, q.clientMessageId)) {
+      // Another page took its text up (it thought this one gone): not sent from here too.
+      this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
+      this.release(q);
+      return true;
+    }
     const transport = this.deps.transport();
     this.setBusy(true);
     try {

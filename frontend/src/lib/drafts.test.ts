@@ -187,6 +187,23 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     expect(next.app.store.state.toasts.map((t) => t.text)).toEqual(['Text not sent before the page was closed or reloaded is back in the message box.']);
   });
 
+  it('a queued message whose slot another page took up (it thought this one gone) is not sent from here too', async () => {
+    const { app, kv, socket, thread } = setup({ snapshots: [[u1, a1]] });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    const first = socket();
+    first.cut();
+    await app.send('queued while offline');
+    const slots = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).filter((k) => k.startsWith('chatd.sending.page.'));
+    expect(slots).toHaveLength(1);
+    kv.removeItem(slots[0]!); // another page's recover took it into its composer
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.queued).toEqual([]));
+    expect(socket().framesOf('send')).toEqual([]);
+    expect(Object.values(thread()!.messages).map((m) => m.content)).toEqual(['hi', 'Hello']);
+  });
+
   it('a composer send and an edit on their way at once: the server having one leaves the other kept', async () => {
     const { app, kv, socket } = setup({ snapshots: [[u1, a1]] });
     socket().open();

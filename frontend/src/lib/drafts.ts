@@ -33,6 +33,8 @@ export class Drafts {
   private readonly editTimers = new Map<string, { conversationId: string; parentId: string; text: string; timer: ReturnType<typeof setTimeout> }>();
   /** The clientMessageIds of the messages this page holds on their way (hold until release or abandon). */
   private readonly holding = new Set<string>();
+  /** Those of them whose slot storage took (see stillHeld). */
+  private readonly stored = new Set<string>();
 
   constructor(
     private readonly store: Store<AppState>,
@@ -75,7 +77,7 @@ export class Drafts {
    * meanwhile does not touch the held text.
    */
   hold(key: string, clientMessageId: string, text: string, fromComposer: boolean): void {
-    this.persist.saveKept('sending', this.pages.id, key, clientMessageId, text);
+    if (this.persist.saveKept('sending', this.pages.id, key, clientMessageId, text)) this.stored.add(clientMessageId);
     this.holding.add(clientMessageId);
     if (!fromComposer) return;
     clearTimeout(this.timers.get(key));
@@ -88,6 +90,19 @@ export class Drafts {
   release(key: string, clientMessageId: string): void {
     this.persist.saveKept('sending', this.pages.id, key, clientMessageId, '');
     this.holding.delete(clientMessageId);
+    this.stored.delete(clientMessageId);
+  }
+
+  /**
+   * stillHeld says whether a held message's slot is still this page's: a
+   * page that took this one for gone (its beat late: pages.ts) may have
+   * taken the text into its composer and removed the slot; the message
+   * must then not be sent (again) from here too. A text storage refused
+   * was never visible to another page: held.
+   */
+  stillHeld(key: string, clientMessageId: string): boolean {
+    if (!this.stored.has(clientMessageId)) return true;
+    return this.persist.hasKept('sending', this.pages.id, key, clientMessageId);
   }
 
   /**
@@ -97,6 +112,7 @@ export class Drafts {
    */
   abandon(): void {
     this.holding.clear();
+    this.stored.clear();
   }
 
   /**

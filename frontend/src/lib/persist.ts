@@ -288,15 +288,24 @@ export class Persist {
     }
   }
 
-  /** saveKept stores (or, text empty, removes) a text a page keeps under its own id: see KeptText. */
-  saveKept(kind: KeptKind, page: string, key: string, id: string, text: string): void {
-    const name = `${KEPT[kind]}${page}.${key}.${id || ROOT}`;
+  /**
+   * saveKept stores (or, text empty, removes) a text a page keeps under its
+   * own id (see KeptText); it returns false when storage refused it.
+   */
+  saveKept(kind: KeptKind, page: string, key: string, id: string, text: string): boolean {
+    const name = keptName(kind, page, key, id);
     try {
       if (text) this.kv.setItem(name, text);
       else this.kv.removeItem(name);
+      return true;
     } catch {
-      // storage full: the text lives in memory only
+      return false; // storage full: the text lives in memory only
     }
+  }
+
+  /** hasKept says whether a page's slot is still in storage (another page may have taken it up). */
+  hasKept(kind: KeptKind, page: string, key: string, id: string): boolean {
+    return this.kv.getItem(keptName(kind, page, key, id)) !== null;
   }
 
   /** kept lists the texts of a kind the pages keep for key (a conversation id). */
@@ -351,6 +360,11 @@ export class Persist {
   set(key: string, value: string): void {
     this.kv.setItem(key, value);
   }
+}
+
+/** keptName is the storage key of a page's kept text. */
+function keptName(kind: KeptKind, page: string, key: string, id: string): string {
+  return `${KEPT[kind]}${page}.${key}.${id || ROOT}`;
 }
 
 /** KeptKind names the texts a page keeps under its own id: a message on its way, an open edit box. */
