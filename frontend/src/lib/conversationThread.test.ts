@@ -14,7 +14,8 @@ const a1 = message('a1', 'u1', 'assistant', 'Hello', 'complete');
 
 /** held is the stored text of a send on its way (Drafts.hold: this page's slot), or null. */
 function held(kv: { getItem(k: string): string | null }, clientMessageId: unknown): string | null {
-  return kv.getItem(`chatd.sending.page.${CID}.${String(clientMessageId)}`);
+  const raw = kv.getItem(`chatd.sending.page.${CID}.${String(clientMessageId)}`);
+  return raw === null ? null : (JSON.parse(raw) as { text: string }).text;
 }
 
 /** connected starts the app on the test conversation with an open socket and the thread loaded. */

@@ -8,6 +8,7 @@ import { ApiError, type ApiClient } from './api';
 import { NEW_CHAT, type Drafts } from './drafts';
 import { errorText, isConnectionError, sentence } from './errors';
 import { newClientId } from './persist';
+import { serverToClient } from './serverClock';
 import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
 import type { AppState } from './state';
 import type { Store } from './store';
@@ -61,6 +62,9 @@ export interface ThreadDeps {
   /** Pause before sending the queue again when a send failed while the link still looked up; defaults to 3 s. */
   retryDelayMs?: number;
 }
+
+/** SKEW_MS is the margin between this device's clock and the server's when a send's time is compared with a message's. */
+const SKEW_MS = 5 * 60_000;
 
 const NOT_FOUND = 'This conversation does not exist or was deleted.';
 
@@ -151,8 +155,25 @@ export class ConversationThread {
    * into the composer, and says so: the composer's text changed by itself.
    */
   private async recover(): Promise<void> {
-    const given = await this.deps.drafts.recover(this.id, (clientMessageId) => storedByClientId(this.thread, clientMessageId));
+    const given = await this.deps.drafts.recover(this.id, (clientMessageId, at) => this.stored(clientMessageId, at));
     if (given > 0) this.deps.toast('Text not sent before the page was closed or reloaded is back in the message box.', 'info');
+  }
+
+  /**
+   * stored says whether the server has the message clientMessageId, sent
+   * at `at` (this device's clock): it is among the loaded messages, or
+   * not, all being loaded or it being sent after the oldest loaded one
+   * (give or take SKEW_MS). Else it cannot tell yet (undefined): the
+   * message may be in an older page, stored before the conversation grew
+   * past one page.
+   */
+  private stored(clientMessageId: string, at: number): boolean | undefined {
+    const t = this.thread;
+    if (storedByClientId(t, clientMessageId)) return true;
+    if (!t.hasMore) return false;
+    const oldest = oldestLoaded(t);
+    const since = oldest ? serverToClient(Date.parse(t.messages[oldest]?.createdAt ?? '')) : NaN;
+    return at - SKEW_MS > since ? false : undefined;
   }
 
   /** loadOlder fetches the page before the oldest loaded message (scrolling up). */
@@ -166,6 +187,7 @@ export class ConversationThread {
       const queued = this.thread.queued;
       this.update((x) => mergeOlder(x, page.messages, page.hasMore ?? false));
       this.releaseStored(queued);
+      void this.recover(); // the texts it could not tell about may be decided now
     } catch (err) {
       this.update((x) => ({ ...x, loadingOlder: false }));
       if (!(err instanceof ApiError && err.status === 401)) this.deps.toast(`Could not load earlier messages: ${errorText(err)}`, 'error');

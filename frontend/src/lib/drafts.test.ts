@@ -93,7 +93,7 @@ describe('two tabs on one conversation', () => {
     expect(b.text(CID)).toBe('send me');
     a.drafts.hold(CID, 'k1', 'send me', true); // on its way: in storage, not in a composer
     expect([a.text(CID), b.text(CID), kv.getItem(`chatd.draft.${CID}`)]).toEqual(['', '', null]);
-    expect(kv.getItem(`chatd.sending.tab0.${CID}.k1`)).toBe('send me');
+    expect(JSON.parse(kv.getItem(`chatd.sending.tab0.${CID}.k1`)!)).toMatchObject({ text: 'send me' });
     a.drafts.release(CID, 'k1'); // the server has it
     expect(kv.getItem(`chatd.sending.tab0.${CID}.k1`)).toBeNull();
   });
@@ -185,6 +185,23 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     const next = reload(kv);
     await vi.waitFor(() => expect(next.app.store.state.drafts[CID]).toBe('typed while it is on its way\n\nfirst message'));
     expect(next.app.store.state.toasts.map((t) => t.text)).toEqual(['Text not sent before the page was closed or reloaded is back in the message box.']);
+  });
+
+  it.each([
+    ['sent before the oldest loaded message: it may be in an older page, so it is left until one is loaded', Date.parse('2025-06-01T00:00:00Z'), '', 1],
+    ['sent after the oldest loaded message: the server would show it', Date.parse('2026-06-01T00:00:00Z'), 'lost with its page', 0],
+  ])('a gone page’s message not among the loaded ones (more to load), %s', async (_, at, composer, slotsLeft) => {
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem(`chatd.sending.page.${CID}.k1`, JSON.stringify({ text: 'lost with its page', at }));
+    const fixed = fixedPages('page2', new Set(['page']));
+    let asked: Promise<unknown> | undefined;
+    const pages = { id: fixed.id, gone: (ids: readonly string[]) => (asked = fixed.gone(ids)) };
+    const { app } = setup({ kv, snapshots: [[u1, a1]], snapshotExtra: { hasMore: true }, pages });
+    await vi.waitFor(() => expect(asked).toBeDefined());
+    await asked; // the recovery goes on first, to its end
+    expect(app.store.state.drafts[CID]).toBe(composer);
+    expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => k?.startsWith('chatd.sending.'))).toHaveLength(slotsLeft);
   });
 
   it('a queued message whose slot another page took up (it thought this one gone) is not sent from here too', async () => {

@@ -77,7 +77,8 @@ export class Drafts {
    * meanwhile does not touch the held text.
    */
   hold(key: string, clientMessageId: string, text: string, fromComposer: boolean): void {
-    if (this.persist.saveKept('sending', this.pages.id, key, clientMessageId, text)) this.stored.add(clientMessageId);
+    const slot: SendingSlot = { text, at: Date.now() };
+    if (this.persist.saveKept('sending', this.pages.id, key, clientMessageId, JSON.stringify(slot))) this.stored.add(clientMessageId);
     this.holding.add(clientMessageId);
     if (!fromComposer) return;
     clearTimeout(this.timers.get(key));
@@ -142,10 +143,12 @@ export class Drafts {
    * it has) and an edit's text go to the conversation's composer, after
    * what it holds, unless it holds them already; their slots are removed.
    * The slots of pages still open are theirs, left alone, and so are this
-   * page's, but for messages it no longer sends (abandon). It returns how
-   * many texts it gave to the composer.
+   * page's, but for messages it no longer sends (abandon). stored answers
+   * undefined when it cannot tell yet (the message, sent at `at`, would be
+   * among messages not loaded): that slot is left for a later recover. It
+   * returns how many texts it gave to the composer.
    */
-  async recover(conversationId: string, stored: (clientMessageId: string) => boolean): Promise<number> {
+  async recover(conversationId: string, stored: (clientMessageId: string, at: number) => boolean | undefined): Promise<number> {
     const here = this.pages.id;
     const sending = this.persist.kept('sending', conversationId).filter((k) => k.page !== here || !this.holding.has(k.id));
     const edits = this.persist.kept('edit', conversationId).filter((k) => k.page !== here);
@@ -158,11 +161,15 @@ export class Drafts {
     let given = 0;
     for (const k of [...sending, ...edits]) {
       if (!gone.has(k.page)) continue;
-      if (!(sending.includes(k) && stored(k.id))) {
-        this.giveBack(conversationId, k.text);
+      const isSend = sending.includes(k);
+      const slot = isSend ? readSending(k.text) : { text: k.text, at: 0 };
+      const has = isSend ? stored(k.id, slot.at) : false;
+      if (has === undefined) continue;
+      if (!has) {
+        this.giveBack(conversationId, slot.text);
         given++;
       }
-      this.persist.saveKept(sending.includes(k) ? 'sending' : 'edit', k.page, conversationId, k.id, '');
+      this.persist.saveKept(isSend ? 'sending' : 'edit', k.page, conversationId, k.id, '');
     }
     return given;
   }
@@ -258,4 +265,22 @@ export class Drafts {
     }
     this.editTimers.clear();
   }
+}
+
+/** SendingSlot is what a message on its way keeps in storage: its text, and when (ms since the epoch, this device's clock) it was sent. */
+interface SendingSlot {
+  text: string;
+  at: number;
+}
+
+/** readSending reads a message's slot; a bare text (kept before the time was) has at 0: sent long ago. */
+function readSending(raw: string): SendingSlot {
+  try {
+    const v: unknown = JSON.parse(raw);
+    const s = v as Partial<SendingSlot> | null;
+    if (typeof s?.text === 'string' && typeof s.at === 'number') return { text: s.text, at: s.at };
+  } catch {
+    // a bare text
+  }
+  return { text: raw, at: 0 };
 }
