@@ -520,7 +520,8 @@ export class ChatApp {
    * forget drops a deleted conversation. Its composer's text is not lost
    * with it: it goes to the new chat's composer (when empty), where the
    * tab lands when it was open, and so do its messages not sent yet
-   * (queued, or refused once on their way), after any text there.
+   * (queued, or refused once on their way), after any text there, and the
+   * texts pages gone left for it (Drafts.recover).
    */
   private forget(id: string): void {
     const t = this.threads.get(id);
@@ -528,6 +529,7 @@ export class ChatApp {
     this.drafts.move(id, NEW_CHAT);
     this.keepEdits(id, NEW_CHAT); // after the composer's text, as the unsent messages below
     t?.deleted(); // after the move: the composer's text first, then the unsent messages
+    void (t ?? this.thread(id)).recoverDeleted(); // and those of pages gone: no later load takes them up
     this.list.forget(id);
     this.threads.delete(id);
     this.recent.delete(id);

@@ -66,6 +66,9 @@ export interface ThreadDeps {
 /** SKEW_MS is the margin between this device's clock and the server's when a send's time is compared with a message's. */
 const SKEW_MS = 5 * 60_000;
 
+const RECOVERED = 'Text not sent before the page was closed or reloaded is back in the message box.';
+const RECOVERED_NEW = 'Text not sent before the page was closed or reloaded, for a conversation since deleted, is in the new chat’s message box.';
+
 const NOT_FOUND = 'This conversation does not exist or was deleted.';
 
 /** ConversationThread drives AppState.threads[id], .threadErrors[id] and .busy[id]. */
@@ -142,6 +145,7 @@ export class ConversationThread {
       if (!this.present()) return;
       if (err instanceof ApiError && err.status === 401) return;
       if (keepShown && isConnectionError(err)) return;
+      if (err instanceof ApiError && err.status === 404) void this.recoverDeleted();
       const text =
         err instanceof ApiError && (err.status === 404 || err.status === 400)
           ? NOT_FOUND
@@ -156,7 +160,17 @@ export class ConversationThread {
    */
   private async recover(): Promise<void> {
     const given = await this.deps.drafts.recover(this.id, (clientMessageId, at) => this.stored(clientMessageId, at));
-    if (given > 0) this.deps.toast('Text not sent before the page was closed or reloaded is back in the message box.', 'info');
+    if (given > 0) this.deps.toast(RECOVERED, 'info');
+  }
+
+  /**
+   * recoverDeleted takes up the texts pages gone left unsent for this
+   * conversation, deleted (or not found), into the new chat's composer:
+   * no later load of it will take them up.
+   */
+  async recoverDeleted(): Promise<void> {
+    const given = await this.deps.drafts.recover(this.id, () => false, NEW_CHAT);
+    if (given > 0) this.deps.toast(RECOVERED_NEW, 'info');
   }
 
   /**

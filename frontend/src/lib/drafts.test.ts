@@ -204,6 +204,21 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => k?.startsWith('chatd.sending.'))).toHaveLength(slotsLeft);
   });
 
+  it.each([
+    ['deleted from this tab', '/', undefined, (app: { remove(id: string): Promise<void> }) => app.remove(CID)],
+    ['not found when opened', `/c/${CID}`, (url: string, init?: RequestInit) => (url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' ? json({ error: 'not_found' }, 404) : undefined), () => Promise.resolve()],
+  ])('the texts a gone page left for a conversation %s go to the new chat’s composer, their slots removed', async (_, path, route, act) => {
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem('chatd.draftsOwner', 'u');
+    kv.setItem(`chatd.sending.page.${CID}.k1`, JSON.stringify({ text: 'queued offline', at: Date.now() }));
+    kv.setItem(`chatd.edit.page.${CID}.u1`, 'an open edit');
+    const { app } = setup({ kv, path, route, pages: fixedPages('page2', new Set(['page'])) });
+    await act(app);
+    await vi.waitFor(() => expect(app.store.state.drafts.new).toBe('queued offline\n\nan open edit'));
+    expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => /^chatd\.(sending|edit)\./.test(k ?? ''))).toEqual([]);
+  });
+
   it('a queued message whose slot another page took up (it thought this one gone) is not sent from here too', async () => {
     const { app, kv, socket, thread } = setup({ snapshots: [[u1, a1]] });
     socket().open();

@@ -143,12 +143,14 @@ export class Drafts {
    * it has) and an edit's text go to the conversation's composer, after
    * what it holds, unless it holds them already; their slots are removed.
    * The slots of pages still open are theirs, left alone, and so are this
-   * page's, but for messages it no longer sends (abandon). stored answers
+   * page's, but for messages it no longer sends (abandon). target is the
+   * composer they go to: the conversation's, or the new chat's when it was
+   * deleted. stored answers
    * undefined when it cannot tell yet (the message, sent at `at`, would be
    * among messages not loaded): that slot is left for a later recover. It
    * returns how many texts it gave to the composer.
    */
-  async recover(conversationId: string, stored: (clientMessageId: string, at: number) => boolean | undefined): Promise<number> {
+  async recover(conversationId: string, stored: (clientMessageId: string, at: number) => boolean | undefined, target = conversationId): Promise<number> {
     const here = this.pages.id;
     const sending = this.persist.kept('sending', conversationId).filter((k) => k.page !== here || !this.holding.has(k.id));
     const edits = this.persist.kept('edit', conversationId).filter((k) => k.page !== here);
@@ -157,7 +159,7 @@ export class Drafts {
     const gone = new Set(await this.pages.gone([...new Set([...sending, ...edits].map((k) => k.page))]));
     gone.add(here); // the slots of this page left above are abandoned
     if (!token || this.store.state.session.token !== token) return 0; // the session ended meanwhile: the next one's storage
-    this.load(conversationId);
+    this.load(target);
     let given = 0;
     for (const k of [...sending, ...edits]) {
       if (!gone.has(k.page)) continue;
@@ -166,7 +168,7 @@ export class Drafts {
       const has = isSend ? stored(k.id, slot.at) : false;
       if (has === undefined) continue;
       if (!has) {
-        this.giveBack(conversationId, slot.text);
+        this.giveBack(target, slot.text);
         given++;
       }
       this.persist.saveKept(isSend ? 'sending' : 'edit', k.page, conversationId, k.id, '');
