@@ -70,6 +70,19 @@ describe('Toasts', () => {
     expect(texts()).toEqual([]); // the focus is no longer held on the toasts
   });
 
+  it('the toasts dropped when the session ends leave the screen even under the pointer: the next user never sees them', async () => {
+    const app = render();
+    const region = mount.host.querySelector('.toasts')!;
+    act(() => app.toast('Private to the last user', 'info'));
+    act(() => {
+      region.dispatchEvent(new MouseEvent('mouseover', { bubbles: true, relatedTarget: document.body }));
+    });
+    await act(() => app.logout());
+    expect(texts()).toEqual([]);
+    act(() => app.toast('For the next one', 'info'));
+    expect(texts()).toEqual(['For the next one']);
+  });
+
   it('one under the pointer stays until the pointer leaves; Dismiss still hides it at once', () => {
     const app = render();
     act(() => app.toast('First', 'info'));

@@ -21,7 +21,7 @@ export function Toasts() {
   /** Where the focus was before it came to the toasts. */
   const cameFrom = useRef<HTMLElement | null>(null);
   const holding = pointer || focus;
-  const shown = holding ? keep(last.current, toasts, dismissed) : toasts;
+  const shown = holding ? keep(last.current, toasts, dismissed, app.toastsClearedThrough) : toasts;
   useLayoutEffect(() => {
     last.current = shown; // what is on screen, for the next render
   });
@@ -87,9 +87,14 @@ export function Toasts() {
   );
 }
 
-/** keep returns the toasts shown before that timed out meanwhile (not dismissed), with the store's, in order. */
-function keep(before: readonly Toast[], now: readonly Toast[], dismissed: ReadonlySet<number>): readonly Toast[] {
+/**
+ * keep returns the toasts shown before that timed out meanwhile (not
+ * dismissed), with the store's, in order; never those dropped with a
+ * session (ids at or below clearedThrough): the next user's screen shows
+ * none of the last one's.
+ */
+function keep(before: readonly Toast[], now: readonly Toast[], dismissed: ReadonlySet<number>, clearedThrough: number): readonly Toast[] {
   const ids = new Set(now.map((t) => t.id));
-  const gone = before.filter((t) => !ids.has(t.id) && !dismissed.has(t.id));
+  const gone = before.filter((t) => !ids.has(t.id) && !dismissed.has(t.id) && t.id > clearedThrough);
   return gone.length === 0 ? now : [...gone, ...now].sort((a, b) => a.id - b.id);
 }

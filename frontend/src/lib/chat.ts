@@ -462,6 +462,7 @@ export class ChatApp {
     this.threads.clear();
     this.recent.clear();
     this.list.reset();
+    this.toaster.cleared(); // before the store drops them: a view holding them lets them go too
     this.store.set((s) => ({
       ...s,
       threads: {},
@@ -918,6 +919,11 @@ export class ChatApp {
   /** toast shows a short message for a few seconds. */
   toast(text: string, kind: 'error' | 'info' = 'info'): void {
     this.toaster.show(text, kind);
+  }
+
+  /** toastsClearedThrough is the id of the last toast dropped with a session (Toaster.clearedThrough). */
+  get toastsClearedThrough(): number {
+    return this.toaster.clearedThrough;
   }
 
   /** dismissToast hides a toast. */
