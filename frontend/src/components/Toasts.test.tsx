@@ -21,6 +21,7 @@ describe('Toasts', () => {
         <AppProvider value={app}>
           <Toasts />
           <button type="button">elsewhere</button>
+          <textarea aria-label="Message" />
         </AppProvider>,
       ),
     );
@@ -68,6 +69,21 @@ describe('Toasts', () => {
     act(() => app.toast('Later', 'info'));
     act(() => vi.advanceTimersByTime(4000));
     expect(texts()).toEqual([]); // the focus is no longer held on the toasts
+  });
+
+  it('dismissing the last toast from the keyboard when where the focus came from was disabled meanwhile (Send while busy) gives the focus to the message box, and the next toasts hide by themselves', () => {
+    const app = render();
+    act(() => app.toast('Only', 'info'));
+    const elsewhere = [...mount.host.querySelectorAll('button')].find((b) => b.textContent === 'elsewhere')!;
+    act(() => elsewhere.focus());
+    const button = mount.host.querySelector<HTMLButtonElement>('.toast button')!;
+    act(() => button.focus());
+    elsewhere.disabled = true;
+    act(() => button.click());
+    expect(document.activeElement).toBe(mount.host.querySelector('textarea'));
+    act(() => app.toast('Later', 'info'));
+    act(() => vi.advanceTimersByTime(4000));
+    expect(texts()).toEqual([]);
   });
 
   it('the toasts dropped when the session ends leave the screen even under the pointer: the next user never sees them', async () => {

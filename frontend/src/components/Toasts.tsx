@@ -32,7 +32,7 @@ export function Toasts() {
   /**
    * dismiss hides a toast. Its button had the focus (the keyboard): the
    * focus goes to another toast's Dismiss, or, none left, back where it
-   * came from, and the toasts stop holding for it: the button went away
+   * came from (else the message box: leave), and the toasts stop holding for it: the button went away
    * without a blur to say so, the focus fell to the page, and every later
    * toast stayed on screen.
    */
@@ -46,11 +46,21 @@ export function Toasts() {
     if (!focused) return;
     const back = cameFrom.current;
     if (next) next.focus();
-    else if (back?.isConnected) back.focus(); // its blur ends the hold
     else {
-      setFocus(false);
-      if (!pointer) release();
+      back?.focus(); // its blur ends the hold
+      if (!back || document.activeElement !== back) leave(); // gone, disabled or hidden: it took no focus
     }
+  }
+  /**
+   * leave ends the hold for the focus and gives the focus to the message
+   * box: where it came from cannot take it back (a Send disabled while
+   * busy, a sidebar hidden on a narrow screen), and it would fall to the
+   * page, every later toast then staying on screen.
+   */
+  function leave() {
+    setFocus(false);
+    if (!pointer) release();
+    document.querySelector<HTMLElement>('textarea[aria-label="Message"]')?.focus();
   }
   function onFocus(e: FocusEvent<HTMLDivElement>) {
     setFocus(true);
