@@ -130,11 +130,12 @@ describe('Drafts.move (a deleted conversation’s composer text)', () => {
     ['an empty new chat', '', 'kept text'],
     ['a new chat holding text in memory', 'typed here', 'typed here\n\nkept text'],
     ['a new chat holding text only in storage', 'saved earlier', 'saved earlier\n\nkept text'],
-    ['a new chat that holds the text already', 'x kept text y', 'x kept text y'],
+    ['a new chat that holds the text already', 'x\n\nkept text\n\ny', 'x\n\nkept text\n\ny'],
+    ['a new chat that holds it within a longer paragraph', 'kept text, and more', 'kept text, and more\n\nkept text'],
   ])('goes to %s without losing either text', (name, before, after) => {
     const { tab, kv } = browser();
     const a = tab('u');
-    if (name.includes('storage')) kv.setItem('chatd.draft.new', before);
+    if (name.includes('only in storage')) kv.setItem('chatd.draft.new', before);
     else if (before) a.drafts.set('new', before);
     a.drafts.set(CID, 'kept text');
     a.drafts.move(CID, 'new');
@@ -307,6 +308,34 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
 describe('Drafts.recover', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
+
+  /** recovering sets up a page that finds `slot` left by a gone page, its composer holding `composer`. */
+  function recovering(composer: string, slot: string) {
+    const kv = memoryKV();
+    const store = new Store<AppState>({ session: { token: 't', user: null, notice: null }, drafts: {} } as unknown as AppState, { throttleMs: 0 });
+    const persist = new Persist(kv);
+    persist.saveKept('edit', 'gone', CID, '', slot);
+    const drafts = new Drafts(store, persist, fixedPages('me', new Set(['gone'])), DELAY);
+    if (composer) drafts.set(CID, composer);
+    return { kv, store, drafts, persist };
+  }
+
+  it('writes the composer text to storage before it removes the slot: a hidden tab killed before its save timer loses nothing', async () => {
+    const { kv, drafts, persist } = recovering('', 'lost with its tab');
+    await drafts.recover(CID, () => false);
+    expect(persist.kept('edit', CID)).toEqual([]);
+    expect(kv.getItem(`chatd.draft.${CID}`)).toBe('lost with its tab'); // no timer advanced
+  });
+
+  it.each([
+    ['a longer paragraph starting with it', 'yes, and more', 'yes', 'yes, and more\n\nyes', 1],
+    ['it as a whole paragraph', 'first\n\nyes', 'yes', 'first\n\nyes', 0],
+    ['nothing', '', 'yes', 'yes', 1],
+  ])('a composer holding %s: the text is added unless there whole, and counted only when added', async (_, composer, slot, after, count) => {
+    const { store, drafts } = recovering(composer, slot);
+    expect(await drafts.recover(CID, () => false)).toBe(count);
+    expect(store.state.drafts[CID]).toBe(after);
+  });
 
   it('takes up the texts of pages gone only, and not a message the server has', async () => {
     const kv = memoryKV();

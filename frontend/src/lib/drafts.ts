@@ -168,8 +168,8 @@ export class Drafts {
       const has = isSend ? stored(k.id, slot.at) : false;
       if (has === undefined) continue;
       if (!has) {
-        this.giveBack(target, slot.text);
-        given++;
+        if (this.giveBack(target, slot.text)) given++;
+        this.saveNow(target); // in storage before the slot goes: a hidden tab's timer may never fire
       }
       this.persist.saveKept(isSend ? 'sending' : 'edit', k.page, conversationId, k.id, '');
     }
@@ -179,12 +179,21 @@ export class Drafts {
   /**
    * giveBack puts a text that could not be sent back into the composer:
    * alone when it is empty, else after what it holds (unless that holds
-   * it already), so that neither is lost.
+   * it already, as whole paragraphs: a "yes" is not in "yes, and…"), so
+   * that neither is lost. It returns whether the composer changed.
    */
-  giveBack(key: string, text: string): void {
+  giveBack(key: string, text: string): boolean {
     const now = this.store.state.drafts[key] ?? '';
-    if (!now) this.set(key, text);
-    else if (!now.includes(text)) this.set(key, `${now}\n\n${text}`);
+    if (!text || `\n\n${now}\n\n`.includes(`\n\n${text}\n\n`)) return false;
+    this.set(key, now ? `${now}\n\n${text}` : text);
+    return true;
+  }
+
+  /** saveNow writes a composer's text to storage at once, its pending save done. */
+  private saveNow(key: string): void {
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+    this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
   }
 
   /**
