@@ -164,6 +164,7 @@ export class ChatApp {
         api: this.api,
         drafts: this.drafts,
         transport: () => this.connection.transport,
+        session: () => this.list.epoch,
         connected: () => this.store.state.link.state === 'connected' && !!this.connection.transport,
         // Not once its session ended: a Stop or a regenerate failed by the
         // sign-out is no news for the sign-in page or the next user.

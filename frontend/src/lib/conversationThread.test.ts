@@ -3,7 +3,13 @@
 // going away or with less text stored than was streamed.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ApiClient } from './api';
+import { ConversationThread } from './conversationThread';
+import type { Drafts } from './drafts';
 import type { Message } from './protocol';
+import type { AppState } from './state';
+import { Store } from './store';
+import type { Accepted, Transport } from './transport';
 import { activePath } from './thread';
 import { CID, fixedPages, json, message, setup } from './testkit';
 
@@ -661,5 +667,34 @@ describe('stop names the answer it stops', () => {
     expect(cancel).not.toHaveProperty('messageId');
     socket().receive({ type: 'ack', id: cancel.id });
     await stopping;
+  });
+});
+
+describe('Stop waiting for a regenerate’s ack when the session ends', () => {
+  it('sends no cancel on the next session’s connection', async () => {
+    let ack: (a: Accepted) => void = () => undefined;
+    const first = { regenerate: vi.fn(() => new Promise<Accepted>((resolve) => (ack = resolve))), cancel: vi.fn(async () => undefined) };
+    const next = { regenerate: vi.fn(), cancel: vi.fn(async () => undefined) };
+    let transport: unknown = first;
+    let session = 1;
+    const store = new Store<AppState>({ threads: {}, busy: {} } as unknown as AppState, { throttleMs: 0 });
+    const t = new ConversationThread(CID, {
+      store,
+      api: {} as ApiClient,
+      drafts: {} as Drafts,
+      transport: () => transport as Transport,
+      connected: () => true,
+      toast: () => undefined,
+      loadedConversation: () => undefined,
+      session: () => session,
+    });
+    const regen = t.regenerate('a2');
+    const stopping = t.stop();
+    session = 2; // signed out, and in as the next user, before the ack
+    transport = next;
+    ack({ conversationId: CID, messageId: 'a3' });
+    await regen;
+    await stopping;
+    expect([first.cancel.mock.calls, next.cancel.mock.calls]).toEqual([[], []]);
   });
 });

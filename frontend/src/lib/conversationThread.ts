@@ -55,6 +55,8 @@ export interface ThreadDeps {
    * while this tab did not hear of it); forget it as a deletion frame would.
    */
   deleted?: () => void;
+  /** Names the session now (it changes when one ends): a Stop of one never goes out in the next. */
+  session?: () => number;
   /** Delay before a second resync asked for during one; defaults to 500 ms. */
   resyncDelayMs?: number;
   /** Messages per older page; defaults to 100. */
@@ -525,12 +527,15 @@ export class ConversationThread {
    * not stop an answer another tab started meanwhile. While a regenerate is
    * on its way the answer shown is the one it replaces (the server cancels
    * it): the cancel waits for the regenerate's ack and names the answer it
-   * started (answerToStop).
+   * started (answerToStop); a session ended meanwhile sends none.
    */
   async stop(): Promise<void> {
     if (!this.deps.transport()) return;
+    const session = this.deps.session?.();
     const running = await this.answerToStop();
-    const transport = this.deps.transport();
+    // The session may have ended meanwhile: its Stop is not the next user's.
+    // A channel replaced within it (a restart, the fallback to SSE) carries it.
+    const transport = this.deps.session?.() === session ? this.deps.transport() : null;
     if (!transport) return;
     try {
       await transport.cancel(this.id, running);
