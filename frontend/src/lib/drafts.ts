@@ -10,8 +10,9 @@
 // Nothing overwrites another: typing while a message is on its way leaves
 // that message's slot alone, an edit's slot is not the composer's, and no
 // page writes another page's slots. A page takes up the slots of a page
-// that is gone (closed or reloaded before the server had the message)
-// into the composer of their conversation (recover).
+// that is gone (closed, reloaded or crashed before the server had the
+// message: pages.ts tells) into the composer of their conversation
+// (recover), or the new chat's when it was deleted.
 
 import type { Pages } from './pages';
 import { Persist } from './persist';

@@ -11,7 +11,8 @@ const DRAFT = 'chatd.draft.';
 /**
  * The texts a page keeps in storage under its own id, besides the
  * composers': 'sending', a message on its way (chatd.sending.<page>.<draft
- * key>.<clientMessageId>), and 'edit', an open edit box's text
+ * key>.<clientMessageId>: JSON {text, at}, see drafts.ts), and 'edit', an
+ * open edit box's text
  * (chatd.edit.<page>.<conversation id>.<parent id>).
  */
 const KEPT = { sending: 'chatd.sending.', edit: 'chatd.edit.' } as const;
