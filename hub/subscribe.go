@@ -54,12 +54,16 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 	}
 	var rest []*protocol.Frame // of the ended answer resumed, encoded before the lock
 	if req.MessageID != "" {
-		m, err := h.storedAnswer(ctx, userID, req, from)
+		m, err := h.storedAnswer(ctx, userID, req)
 		if err != nil {
 			return err
 		}
-		m, _ = h.unsaved.end(m, time.Now()) // ended here, its end not stored: ended as its done said
-		rest = storedRest(m, from, reasoningCursor(req))
+		m, unsaved := h.unsaved.end(m, time.Now()) // ended here, its end not stored: ended as its done said
+		from, rfrom, err := storedCursors(m, from, reasoningCursor(req), unsaved)
+		if err != nil {
+			return err
+		}
+		rest = storedRest(m, from, rfrom)
 	}
 	c := h.lockConv(req.ConversationID, userID)
 	h.followLocked(c, sub)
@@ -152,11 +156,12 @@ func (g *generation) catchUpLocked(sub Subscriber, from, rfrom int64, withMessag
 }
 
 // storedAnswer loads the answer a resume names, once its generation has
-// ended (its stored state is then final), and checks the cursor against it.
-// It reads the latest state (persistence.WithLatest): a replica lagging
-// behind the answer's end would answer it without its done, or refuse a
-// cursor past the text it has.
-func (h *Hub) storedAnswer(ctx context.Context, userID string, req SubscribeRequest, from int64) (persistence.Message, error) {
+// ended (its stored state is then final, unless its end could not be
+// stored: unsaved.go). It reads the latest state
+// (persistence.WithLatest): a replica lagging behind the answer's end
+// would answer it without its done, or refuse a cursor past the text it
+// has.
+func (h *Hub) storedAnswer(ctx context.Context, userID string, req SubscribeRequest) (persistence.Message, error) {
 	m, err := h.opts.Store.Message(persistence.WithLatest(ctx), userID, req.MessageID)
 	if errors.Is(err, persistence.ErrNotFound) || err == nil && m.ConversationID != req.ConversationID {
 		return m, protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", req.MessageID)
@@ -167,10 +172,24 @@ func (h *Hub) storedAnswer(ctx context.Context, userID string, req SubscribeRequ
 	if m.Role != persistence.RoleAssistant {
 		return m, protocol.Errorf(protocol.CodeInvalidField, "messageId must name an answer")
 	}
-	if err := checkReasoningSeq([]byte(m.Reasoning), reasoningCursor(req)); err != nil {
-		return m, err
+	return m, nil
+}
+
+// storedCursors checks a resume's cursors, from in the text and rfrom in
+// the reasoning, against the stored answer m, and returns them as
+// storedRest takes them. For an answer whose end was not stored
+// (unsaved) a cursor past the stored text or reasoning is taken as at
+// its end: the tab got what was streamed after the last checkpoint,
+// which the failing database did not take either, and the done (at the
+// stored length) tells it so.
+func storedCursors(m persistence.Message, from, rfrom int64, unsaved bool) (int64, int64, error) {
+	if unsaved {
+		from, rfrom = min(from, int64(len(m.Content))), min(rfrom, int64(len(m.Reasoning)))
 	}
-	return m, checkSeq([]byte(m.Content), from)
+	if err := checkReasoningSeq([]byte(m.Reasoning), rfrom); err != nil {
+		return from, rfrom, err
+	}
+	return from, rfrom, checkSeq([]byte(m.Content), from)
 }
 
 // storedError rebuilds the error of a done frame from a stored answer.

@@ -175,9 +175,12 @@ func TestRepeatedSendUnsavedEnd(t *testing.T) {
 // TestClusterResumeUnsavedEnd: an instance whose tabs followed an answer
 // running on another one, which ended it without its end stored (the
 // database held the final write past FinishTimeout), answers a resume of
-// it as that instance does: the stored text and a done with the same
-// error at the stored length. It used to answer the stored text and no
-// done.
+// it as that instance does: the stored text past the cursor and a done
+// with the same error at the stored length. It used to answer the stored
+// text and no done. A cursor past the stored text (the tab got text
+// streamed after the last checkpoint, which the failing database did not
+// take either) gets no text and that done, on both instances: it used to
+// get bad_seq, and its client reloaded an answer stored streaming.
 func TestClusterResumeUnsavedEnd(t *testing.T) {
 	t.Parallel()
 	tc := newTestCluster(t)
@@ -201,23 +204,39 @@ func TestClusterResumeUnsavedEnd(t *testing.T) {
 		t.Fatalf("stored %s, want the answer left streaming", stored.Status)
 	}
 
-	back := newTab(tc.user.ID, "b2")
-	b.Register(back)
-	t.Cleanup(func() { b.Detach(back) })
-	var from int64
-	if err := b.Subscribe(context.Background(), back, tc.user.ID,
-		SubscribeRequest{ConversationID: conv.ID, MessageID: res.MessageID, LastSeq: &from}); err != nil {
-		t.Fatalf("resume on B: %v", err)
+	streamed := int64(len("one two"))
+	cases := []struct {
+		name string
+		on   *testHub
+		from int64
+	}{
+		{"on the mirror, from the start", b, 0},
+		{"on the mirror, from the stored end", b, int64(len(stored.Content))},
+		{"on the mirror, from inside the unsaved text", b, int64(len("one t"))},
+		{"on the mirror, from the streamed end", b, streamed},
+		{"on its own, from the start", a, 0},
+		{"on its own, from the streamed end", a, streamed},
 	}
-	frames, _ := back.snapshot()
-	text, dones, err := answerOf(frames, res.MessageID, 0)
-	if err != nil || text != stored.Content || dones != 1 {
-		t.Fatalf("resumed %q with %d dones (%v), want the stored %q and a done; frames:\n%s", text, dones, err, stored.Content, dump(frames))
-	}
-	last := frames[len(frames)-1]
-	if field(t, last, "status") != string(persistence.StatusError) || !strings.Contains(string(last.Data), `"code":"unavailable"`) ||
-		last.Seq != int64(len(stored.Content)) {
-		t.Fatalf("done %s, want error/unavailable at %d bytes", last.Data, len(stored.Content))
+	for i, c := range cases {
+		back := newTab(tc.user.ID, fmt.Sprint("back", i))
+		c.on.Register(back)
+		t.Cleanup(func() { c.on.Detach(back) })
+		from := c.from
+		if err := c.on.Subscribe(context.Background(), back, tc.user.ID,
+			SubscribeRequest{ConversationID: conv.ID, MessageID: res.MessageID, LastSeq: &from}); err != nil {
+			t.Fatalf("%s: resume: %v", c.name, err)
+		}
+		frames, _ := back.snapshot()
+		want := stored.Content[min(c.from, int64(len(stored.Content))):]
+		text, dones, err := answerOf(frames, res.MessageID, min(c.from, int64(len(stored.Content))))
+		if err != nil || text != want || dones != 1 {
+			t.Fatalf("%s: resumed %q with %d dones (%v), want the stored %q and a done; frames:\n%s", c.name, text, dones, err, want, dump(frames))
+		}
+		last := frames[len(frames)-1]
+		if field(t, last, "status") != string(persistence.StatusError) || !strings.Contains(string(last.Data), `"code":"unavailable"`) ||
+			last.Seq != int64(len(stored.Content)) {
+			t.Fatalf("%s: done %s, want error/unavailable at %d bytes", c.name, last.Data, len(stored.Content))
+		}
 	}
 }
 
