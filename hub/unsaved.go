@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,9 +75,10 @@ func (u *unsavedEnds) addLocked(id, owner string, body *protocol.ErrorBody, now 
 	if u.ends == nil {
 		u.ends = make(map[string]unsavedEnd)
 	}
-	if _, ok := u.ends[id]; !ok {
-		u.order = append(u.order, id)
+	if _, ok := u.ends[id]; ok { // re-added: it moves to the back, as its time does
+		u.order = slices.DeleteFunc(u.order, func(o string) bool { return o == id })
 	}
+	u.order = append(u.order, id)
 	u.ends[id] = unsavedEnd{body: body, at: now, owner: owner}
 	u.pruneLocked(now)
 }

@@ -138,6 +138,41 @@ func TestUnsavedEndsBounded(t *testing.T) {
 	}
 }
 
+// TestUnsavedEndsReAdded: an answer added again (a mirror's done
+// recorded, then its own end) moves to the back of the order: the count
+// bound forgets the oldest other answer first, and the age bound still
+// forgets the answers past their age behind it. It used to stay at its
+// old place and be forgotten first.
+func TestUnsavedEndsReAdded(t *testing.T) {
+	t.Parallel()
+	var u unsavedEnds
+	t0 := time.Now()
+	for i := range unsavedMax {
+		u.add(fmt.Sprint("m", i), "u", errNotStored, t0)
+	}
+	later := t0.Add(time.Minute)
+	u.add("m0", "u", errNotEnded, later)
+	u.add("new", "u", errNotStored, later) // one too many: the oldest other goes
+	streaming := func(id string) persistence.Message {
+		return persistence.Message{ID: id, Status: persistence.StatusStreaming}
+	}
+	for _, c := range []struct {
+		id   string
+		kept bool
+	}{{"m0", true}, {"m1", false}, {"m2", true}, {"new", true}} {
+		if _, ok := u.end(streaming(c.id), later); ok != c.kept {
+			t.Errorf("%s kept %v, want %v", c.id, ok, c.kept)
+		}
+	}
+	u.add("last", "u", errNotStored, t0.Add(unsavedAge)) // the others added at t0 are past their age
+	u.mu.Lock()
+	n, order := len(u.ends), len(u.order)
+	u.mu.Unlock()
+	if n != 3 || order != 3 {
+		t.Fatalf("%d answers kept (%d in order), want m0, new and last", n, order)
+	}
+}
+
 // TestRepeatedSendUnsavedEnd: a send repeated (its ack lost) after its
 // answer ended here without its end stored gets the answer as its done
 // said: the message with the stored text, then a done with the same
