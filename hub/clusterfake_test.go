@@ -285,7 +285,7 @@ func (tc *testCluster) startWith(t *testing.T, name string, wrap func(*MemBus) B
 	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
 	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond,
 		OnFenced:  func(id string) { th.EndedElsewhere(id) }, // as cmd/chatd/app wires them
-		OnDropped: func(id string, err error) { th.FinalDropped(id, err) }})
+		OnDropped: func(id, owner string, err error) { th.FinalDropped(id, owner, err) }})
 	var bus Bus = th.bus
 	if wrap != nil {
 		bus = wrap(th.bus)

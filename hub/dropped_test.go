@@ -104,16 +104,21 @@ func TestDroppedEndEndedLater(t *testing.T) {
 // text it kept; a resume meanwhile gets errNotEnded. A drop reported
 // while the Finish was returning is not missed: the done says errNotEnded.
 // Before, nothing ended such an answer: it stayed streaming until the
-// next start (for ever in a cluster).
+// next start (for ever in a cluster). An answer the hub no longer
+// remembers (more than unsavedMax others ended unsaved since, as in a
+// long database outage) is marked interrupted all the same: the writer
+// reports its owner. It used to stay streaming.
 func TestLateDroppedEndEnded(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
 		during   bool // reported while the Finish was returning
+		forgot   bool // the hub no longer remembers the answer (unsavedMax others ended unsaved since)
 		wantDone *protocol.ErrorBody
 	}{
-		{"reported after the done", false, errNotStored},
-		{"reported as Finish gave up", true, errNotEnded},
+		{"reported after the done", false, false, errNotStored},
+		{"reported as Finish gave up", true, false, errNotEnded},
+		{"reported once forgotten here", false, true, errNotStored},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,7 +128,7 @@ func TestLateDroppedEndEnded(t *testing.T) {
 			e.store.refuseInterrupt = errors.New("database is locked")
 			drop := fmt.Errorf("batch: message: update rejected 5 times: %w", persistence.ErrDropped)
 			if tc.during {
-				e.writer.failedFinish = func(id string) { e.h.FinalDropped(id, drop) }
+				e.writer.failedFinish = func(id string) { e.h.FinalDropped(id, "u", drop) }
 			}
 			live := newSub("u")
 			res := e.send(t, live, "hi")
@@ -131,8 +136,13 @@ func TestLateDroppedEndEnded(t *testing.T) {
 			if done.Error == nil || *done.Error != *tc.wantDone {
 				t.Fatalf("done error %+v, want %+v", done.Error, tc.wantDone)
 			}
+			if tc.forgot {
+				for i := range unsavedMax {
+					e.h.unsaved.add(fmt.Sprint("other", i), errNotStored, time.Now())
+				}
+			}
 			if !tc.during {
-				e.h.FinalDropped(res.MessageID, drop)
+				e.h.FinalDropped(res.MessageID, "u", drop)
 			}
 			back := newSub("u")
 			from := int64(0)
@@ -141,7 +151,9 @@ func TestLateDroppedEndEnded(t *testing.T) {
 				t.Fatalf("resume: %v", err)
 			}
 			back.expect(t, protocol.TypeAck)
-			if _, done := back.textUntilDone(t, res.MessageID, 0); done.Error == nil || *done.Error != *errNotEnded {
+			if tc.forgot {
+				back.expect(t, protocol.TypeDelta) // the stored text, and no done: nothing here says how it ended
+			} else if _, done := back.textUntilDone(t, res.MessageID, 0); done.Error == nil || *done.Error != *errNotEnded {
 				t.Fatalf("resumed done error %+v, want %+v", done.Error, errNotEnded)
 			}
 			e.store.mu.Lock()
@@ -177,7 +189,7 @@ func TestLateDroppedEndWithWriter(t *testing.T) {
 	var h *Hub
 	writer := batch.New(st, batch.Options{Interval: time.Millisecond, RetryBase: time.Millisecond,
 		RetryMax: 4 * time.Millisecond, MaxRefusals: 2,
-		OnDropped: func(id string, err error) { h.FinalDropped(id, err) }})
+		OnDropped: func(id, owner string, err error) { h.FinalDropped(id, owner, err) }})
 	h = New(Options{Store: st, Writer: writer, Model: &fakeModel{script: say("lost")},
 		FinishTimeout: 50 * time.Millisecond})
 	runHub(t, h, func(ctx context.Context) { _ = writer.Close(ctx) })

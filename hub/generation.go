@@ -261,7 +261,8 @@ func (g *generation) run(req llm.Request) {
 
 // outcome turns the stream's result into the message's final state.
 func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpdate, *protocol.ErrorBody) {
-	u := persistence.MessageUpdate{ID: g.msg.ID, Status: persistence.StatusComplete, FinishReason: res.FinishReason}
+	u := persistence.MessageUpdate{ID: g.msg.ID, OwnerID: g.msg.OwnerID, Status: persistence.StatusComplete,
+		FinishReason: res.FinishReason}
 	if res.Usage != nil {
 		u.Usage = &persistence.Usage{PromptTokens: res.Usage.PromptTokens,
 			CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens}
@@ -355,7 +356,7 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 	u.At = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
 	defer cancel()
-	h.unsaved.begin(g.msg.ID, g.msg.OwnerID) // a drop reported once Finish gave up finds it (FinalDropped)
+	h.unsaved.begin(g.msg.ID) // a drop reported once Finish gave up finds it (FinalDropped)
 	err := h.opts.Writer.Finish(ctx, u)
 	var stored *persistence.Message
 	switch {
@@ -432,56 +433,29 @@ func (g *generation) endDropped(ctx context.Context, dropped error) (*persistenc
 	return &m, nil
 }
 
-// endLater marks interrupted, in the background, the answer whose final
-// update was dropped and that endDropped could not end: retried with
-// backoff until the store takes it (or the message is gone), or bus work
-// stops at shutdown, so that the answer does not stay streaming until the
-// next start (for ever in a cluster, which has no start-up sweep).
+// endLater marks interrupted, in the background (lateend.go), the answer
+// whose final update was dropped and that endDropped could not end, so
+// that it does not stay streaming until the next start (for ever in a
+// cluster, which has no start-up sweep).
 func (g *generation) endLater() {
 	g.hub.endLater(g.msg.OwnerID, g.msg.ID)
 }
 
-// endLater marks interrupted, in the background, answer id of owner whose
-// final update was dropped (generation.endLater, FinalDropped). It
-// reports whether it will: not when the store cannot end messages, nor
-// once bus work stopped at shutdown.
-func (h *Hub) endLater(owner, id string) bool {
-	in, ok := h.opts.Store.(MessageInterrupter)
-	if !ok {
-		return false
-	}
-	return h.spawn(&h.bg, func() {
-		h.retry("interrupt an answer whose end was dropped", func(ctx context.Context) error {
-			_, err := in.InterruptMessage(ctx, owner, id, droppedReason, time.Now())
-			if errors.Is(err, persistence.ErrNotFound) {
-				return nil
-			}
-			return err
-		})
-	})
-}
-
-// FinalDropped ends answer messageID, whose final update the writer
-// dropped (err says why) after the answer's Finish gave up waiting for it:
-// its done reported it not stored (errNotStored) while the writer kept
-// retrying, and nothing else would end the message, left streaming (until
-// the next start's sweep; for ever in a cluster). It is marked
-// interrupted in the background as a dropped end is (endLater), and a
-// resume meanwhile is answered with errNotEnded (unsaved.go). An answer
-// this hub no longer remembers (past unsavedAge) is only logged. Wire it
-// to persistence/batch Options.OnDropped; it does not block.
-func (h *Hub) FinalDropped(messageID string, err error) {
-	owner, ok, known := h.unsaved.dropped(messageID, time.Now())
-	if !known {
-		h.log.Error("answer's final update dropped, and the answer is no longer known here: it stays streaming until the next start",
-			"message", messageID, "err", err)
-		return
-	}
+// FinalDropped ends answer messageID of ownerID, whose final update the
+// writer dropped (err says why) after the answer's Finish gave up waiting
+// for it: its done reported it not stored (errNotStored) while the writer
+// kept retrying, and nothing else would end the message, left streaming
+// (until the next start's sweep; for ever in a cluster). It is marked
+// interrupted in the background as a dropped end is (endLater), whether
+// or not this hub still remembers the answer, and a resume meanwhile is
+// answered with errNotEnded while it does (unsaved.go). Wire it to
+// persistence/batch Options.OnDropped; it does not block.
+func (h *Hub) FinalDropped(messageID, ownerID string, err error) {
 	switch {
-	case !ok: // its Finish is returning: generation.store ends it
+	case h.unsaved.dropped(messageID, time.Now()): // its Finish is returning: generation.store ends it
 		h.log.Error("answer's final update dropped as its end was reported unsaved; marking it interrupted",
 			"message", messageID, "err", err)
-	case h.endLater(owner, messageID):
+	case ownerID != "" && h.endLater(ownerID, messageID):
 		h.log.Error("answer's final update dropped after its end was reported unsaved; marking it interrupted",
 			"message", messageID, "err", err)
 	default:

@@ -202,6 +202,9 @@ type Hub struct {
 	// unsaved are the answers that ended here without their final state
 	// stored, for a while (unsaved.go).
 	unsaved unsavedEnds
+	// late are the answers whose dropped end waits to be marked
+	// interrupted (lateend.go).
+	late lateEnds
 
 	cluster // the other instances (cluster.go)
 }

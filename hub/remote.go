@@ -369,7 +369,7 @@ func (m *mirror) onFrame(f *protocol.Frame, filled bool) (gap bool) {
 		m.deliverLocked(f, 0)
 		c.ended = m.ref.MessageID
 		if body, ok := unsavedDone(f); ok {
-			m.h.unsaved.add(m.ref.MessageID, "", body, time.Now())
+			m.h.unsaved.add(m.ref.MessageID, body, time.Now())
 		}
 		m.endLocked()
 	case FrameStored:

@@ -29,30 +29,22 @@ import (
 // lock was lost, and answers the stored text alone. At most unsavedMax
 // answers are kept, each for unsavedAge.
 //
-// It also gives Hub.FinalDropped the owner of an answer whose final update
-// the writer dropped after its Finish gave up waiting (errNotStored): an
-// answer whose final update is being stored (begin to settle) is found
-// there, so a drop reported meanwhile is not missed.
+// It also tells Hub.FinalDropped of an answer whose final update is being
+// stored (begin to settle) when the writer reports it dropped: settle then
+// ends the answer as dropped, so a drop reported meanwhile is not missed.
 type unsavedEnds struct {
 	mu    sync.Mutex
 	ends  map[string]unsavedEnd // by message id
 	order []string              // message ids, oldest first
 	// finishing are the answers whose final update is being stored, by
-	// message id: their owner, and whether the writer reported it dropped.
-	finishing map[string]*finishingEnd
+	// message id: whether the writer reported it dropped.
+	finishing map[string]bool
 }
 
 // unsavedEnd is what the done of an answer whose end was not stored said.
 type unsavedEnd struct {
-	body  *protocol.ErrorBody
-	at    time.Time
-	owner string // "" for an answer mirrored from another instance
-}
-
-// finishingEnd is an answer whose final update is being stored.
-type finishingEnd struct {
-	owner   string
-	dropped bool // the writer reported its final update dropped
+	body *protocol.ErrorBody
+	at   time.Time
 }
 
 const (
@@ -63,15 +55,15 @@ const (
 	unsavedAge = 15 * time.Minute
 )
 
-// add remembers that answer id, of owner ("" for one mirrored from
-// another instance), ended at now with body, not stored.
-func (u *unsavedEnds) add(id, owner string, body *protocol.ErrorBody, now time.Time) {
+// add remembers that answer id (one of this instance's, or one mirrored
+// from another) ended at now with body, not stored.
+func (u *unsavedEnds) add(id string, body *protocol.ErrorBody, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.addLocked(id, owner, body, now)
+	u.addLocked(id, body, now)
 }
 
-func (u *unsavedEnds) addLocked(id, owner string, body *protocol.ErrorBody, now time.Time) {
+func (u *unsavedEnds) addLocked(id string, body *protocol.ErrorBody, now time.Time) {
 	if u.ends == nil {
 		u.ends = make(map[string]unsavedEnd)
 	}
@@ -79,19 +71,19 @@ func (u *unsavedEnds) addLocked(id, owner string, body *protocol.ErrorBody, now 
 		u.order = slices.DeleteFunc(u.order, func(o string) bool { return o == id })
 	}
 	u.order = append(u.order, id)
-	u.ends[id] = unsavedEnd{body: body, at: now, owner: owner}
+	u.ends[id] = unsavedEnd{body: body, at: now}
 	u.pruneLocked(now)
 }
 
-// begin notes that the final update of answer id, of owner, is being
-// stored; settle ends that.
-func (u *unsavedEnds) begin(id, owner string) {
+// begin notes that the final update of answer id is being stored; settle
+// ends that.
+func (u *unsavedEnds) begin(id string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.finishing == nil {
-		u.finishing = make(map[string]*finishingEnd)
+		u.finishing = make(map[string]bool)
 	}
-	u.finishing[id] = &finishingEnd{owner: owner}
+	u.finishing[id] = false
 }
 
 // settle ends begin: the final update of answer id was stored (body nil)
@@ -101,37 +93,34 @@ func (u *unsavedEnds) begin(id, owner string) {
 func (u *unsavedEnds) settle(id string, body *protocol.ErrorBody, now time.Time) (dropped bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	f := u.finishing[id]
+	dropped, ok := u.finishing[id]
 	delete(u.finishing, id)
-	if f == nil || body == nil {
+	if !ok || body == nil {
 		return false
 	}
-	if f.dropped {
+	if dropped {
 		body = errNotEnded
 	}
-	u.addLocked(id, f.owner, body, now)
-	return f.dropped
+	u.addLocked(id, body, now)
+	return dropped
 }
 
 // dropped records that the writer dropped the final update of answer id
-// after its Finish gave up waiting: a remembered answer now ends with
-// errNotEnded, and its owner is returned for marking it interrupted (ok);
-// one still finishing is marked for settle, which does that (ok false);
-// known is false for an answer not remembered here (nor finishing).
-func (u *unsavedEnds) dropped(id string, now time.Time) (owner string, ok, known bool) {
+// after its Finish gave up waiting: one still finishing is marked for
+// settle, which ends it (finishing true); a remembered one now ends with
+// errNotEnded.
+func (u *unsavedEnds) dropped(id string, now time.Time) (finishing bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if f := u.finishing[id]; f != nil {
-		f.dropped = true
-		return "", false, true
+	if _, ok := u.finishing[id]; ok {
+		u.finishing[id] = true
+		return true
 	}
-	e, found := u.ends[id]
-	if !found || e.owner == "" || now.Sub(e.at) >= unsavedAge {
-		return "", false, false
+	if e, found := u.ends[id]; found && now.Sub(e.at) < unsavedAge {
+		e.body = errNotEnded
+		u.ends[id] = e
 	}
-	e.body = errNotEnded
-	u.ends[id] = e
-	return e.owner, true, true
+	return false
 }
 
 // pruneLocked forgets the answers past unsavedAge and the oldest beyond

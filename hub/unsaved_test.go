@@ -101,7 +101,7 @@ func TestUnsavedEndsBounded(t *testing.T) {
 		return persistence.Message{ID: id, Status: persistence.StatusStreaming, Content: "kept"}
 	}
 	for i := range unsavedMax + 1 {
-		u.add(fmt.Sprint("m", i), "u", errNotStored, t0.Add(time.Duration(i)*time.Millisecond))
+		u.add(fmt.Sprint("m", i), errNotStored, t0.Add(time.Duration(i)*time.Millisecond))
 	}
 	now := t0.Add(time.Second)
 	cases := []struct {
@@ -129,7 +129,7 @@ func TestUnsavedEndsBounded(t *testing.T) {
 			t.Fatalf("%s: changed to %+v", tc.name, got)
 		}
 	}
-	u.add("late", "u", errNotStored, t0.Add(unsavedAge+2*time.Second))
+	u.add("late", errNotStored, t0.Add(unsavedAge+2*time.Second))
 	u.mu.Lock()
 	n := len(u.ends)
 	u.mu.Unlock()
@@ -148,11 +148,11 @@ func TestUnsavedEndsReAdded(t *testing.T) {
 	var u unsavedEnds
 	t0 := time.Now()
 	for i := range unsavedMax {
-		u.add(fmt.Sprint("m", i), "u", errNotStored, t0)
+		u.add(fmt.Sprint("m", i), errNotStored, t0)
 	}
 	later := t0.Add(time.Minute)
-	u.add("m0", "u", errNotEnded, later)
-	u.add("new", "u", errNotStored, later) // one too many: the oldest other goes
+	u.add("m0", errNotEnded, later)
+	u.add("new", errNotStored, later) // one too many: the oldest other goes
 	streaming := func(id string) persistence.Message {
 		return persistence.Message{ID: id, Status: persistence.StatusStreaming}
 	}
@@ -164,7 +164,7 @@ func TestUnsavedEndsReAdded(t *testing.T) {
 			t.Errorf("%s kept %v, want %v", c.id, ok, c.kept)
 		}
 	}
-	u.add("last", "u", errNotStored, t0.Add(unsavedAge)) // the others added at t0 are past their age
+	u.add("last", errNotStored, t0.Add(unsavedAge)) // the others added at t0 are past their age
 	u.mu.Lock()
 	n, order := len(u.ends), len(u.order)
 	u.mu.Unlock()

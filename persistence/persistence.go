@@ -162,6 +162,11 @@ type MessageUpdate struct {
 	At           time.Time // becomes UpdatedAt
 	// AppendReasoning is appended to Reasoning, like Append to Content.
 	AppendReasoning string
+	// OwnerID is the message's owner, for the batching writer's caller: a
+	// final update the writer drops is reported with it (batch
+	// Options.OnDropped), so that the message can be ended without a
+	// lookup. Stores ignore it: ID names the message.
+	OwnerID string
 }
 
 // ConversationPatch changes some fields of a conversation; nil means unchanged.

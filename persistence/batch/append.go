@@ -198,6 +198,9 @@ func mergeFinal(prev *persistence.MessageUpdate, u persistence.MessageUpdate) *p
 		if u.ErrorCode == "" {
 			u.ErrorCode = prev.ErrorCode
 		}
+		if u.OwnerID == "" {
+			u.OwnerID = prev.OwnerID
+		}
 	}
 	return &u
 }

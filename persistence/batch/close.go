@@ -71,7 +71,7 @@ func (w *Writer) abandon(cause error) error {
 		}
 		err := fmt.Errorf("batch: final update of message %s: %w", e.id, ErrClosed)
 		if e.orphanedLocked() {
-			drops = append(drops, dropped{id: e.id, err: err})
+			drops = append(drops, droppedFinal(e, err))
 		}
 		w.releaseLocked(e, err)
 	}

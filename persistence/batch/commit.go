@@ -179,7 +179,8 @@ func (w *Writer) giveUpLocked(e *entry, final bool, err error) *dropped {
 	if final || e.queued {
 		var d *dropped
 		if e.orphanedLocked() {
-			d = &dropped{id: e.id, err: cause}
+			df := droppedFinal(e, cause)
+			d = &df
 		}
 		w.releaseLocked(e, cause)
 		return d

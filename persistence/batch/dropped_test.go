@@ -12,7 +12,9 @@ import (
 // to Options.OnDropped, once, with why: the Writer gave up on the message
 // (the store then refused it MaxRefusals times) or Close abandoned it.
 // Nothing else would end such a message. A drop a waiting Finish reports
-// (ErrRefused) is not reported again. Before, nothing was told.
+// (ErrRefused) is not reported again. Before, nothing was told. The report
+// carries the final update's owner, so that the message can be ended with
+// nothing remembered of it.
 func TestDroppedFinalReported(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -33,16 +35,18 @@ func TestDroppedFinalReported(t *testing.T) {
 			store.setBroken("bad", true) // failing, not yet refused
 			reported := make(chan error, 4)
 			w := New(store, Options{Interval: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond,
-				MaxRefusals: 2, OnDropped: func(id string, err error) {
-					if id != "bad" {
-						t.Errorf("OnDropped(%q)", id)
+				MaxRefusals: 2, OnDropped: func(id, owner string, err error) {
+					if id != "bad" || owner != "alice" {
+						t.Errorf("OnDropped(%q, %q), want bad of alice", id, owner)
 					}
 					reported <- err
 				}})
 			w.Append("bad", "some text ")
 			fctx, stop := context.WithCancel(ctx)
 			finished := make(chan error, 1)
-			go func() { finished <- w.Finish(fctx, complete("bad")) }()
+			final := complete("bad")
+			final.OwnerID = "alice"
+			go func() { finished <- w.Finish(fctx, final) }()
 			eventually(ctx, t, "a failed final update", func() bool { return store.failures("bad") >= 2 })
 			if !tt.waiting {
 				stop()

@@ -81,11 +81,12 @@ type Options struct {
 	// Writer, "Failures", or Close abandoned it) while no Finish call
 	// waits for it any more: every Finish of the message returned when
 	// its ctx ended, so none reports the drop, and nothing else would end
-	// the message, left streaming. err says why. Its producer can then end
-	// the message (the hub marks it interrupted). It is called from the
-	// flush goroutine with no lock held, once per message, and must not
-	// block.
-	OnDropped func(id string, err error)
+	// the message, left streaming. ownerID is the final update's OwnerID
+	// (persistence.MessageUpdate), err says why. Its producer can then end
+	// the message (the hub marks it interrupted), needing nothing it
+	// remembered of it. It is called from the flush goroutine with no lock
+	// held, once per message, and must not block.
+	OnDropped func(id, ownerID string, err error)
 }
 
 // Defaults for Options.

@@ -164,8 +164,14 @@ func (e *entry) orphanedLocked() bool {
 // dropped is a message whose final update was dropped with no Finish
 // waiting, for Options.OnDropped.
 type dropped struct {
-	id  string
-	err error
+	id, owner string
+	err       error
+}
+
+// droppedFinal returns the drop of e's final update (queued), for
+// Options.OnDropped.
+func droppedFinal(e *entry, err error) dropped {
+	return dropped{id: e.id, owner: e.final.OwnerID, err: err}
 }
 
 // reportDropped tells Options.OnDropped of ds; no lock is held.
@@ -174,7 +180,7 @@ func (w *Writer) reportDropped(ds []dropped) {
 		return
 	}
 	for _, d := range ds {
-		w.opts.OnDropped(d.id, d.err)
+		w.opts.OnDropped(d.id, d.owner, d.err)
 	}
 }
 

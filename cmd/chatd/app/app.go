@@ -141,7 +141,7 @@ func New(cfg Config) (*App, error) {
 	wo.OnFenced = func(id string) { a.hub.EndedElsewhere(id) }
 	// And of an answer's final update it dropped after the hub's Finish
 	// gave up waiting for it: the hub ends the answer.
-	wo.OnDropped = func(id string, err error) { a.hub.FinalDropped(id, err) }
+	wo.OnDropped = func(id, owner string, err error) { a.hub.FinalDropped(id, owner, err) }
 	a.writer = batch.New(cfg.Store, wo)
 	if err := metrics.watchWriter(a.writer); err != nil {
 		return nil, err
