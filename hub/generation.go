@@ -367,8 +367,10 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 	}
 	if err != nil {
 		// The done must not claim what is not stored: the answer is
-		// reported failed. The writer keeps the update and retries it
-		// (unless it dropped it and the message could not be ended).
+		// reported failed (unavailable). Its seq is no promise of what is
+		// stored (docs/protocol.md): the text streamed, which the update
+		// the writer keeps and retries carries, unless the writer dropped
+		// it (then the text the store kept, when it can be read).
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
 		errBody = errNotStored
 		dropped := errors.Is(err, persistence.ErrDropped)
