@@ -81,20 +81,7 @@ func TestDroppedEndEndedLater(t *testing.T) {
 	e.store.mu.Lock()
 	e.store.refuseInterrupt = nil // the database takes writes again
 	e.store.mu.Unlock()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		m := e.stored(t, res.MessageID)
-		if m.Status == persistence.StatusInterrupted {
-			if m.Content != "kept" || m.Error != droppedReason {
-				t.Fatalf("stored %q (%q), want the kept text, interrupted (%q)", m.Content, m.Error, droppedReason)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still %s after %s", m.Status, waitTimeout)
-		}
-		time.Sleep(2 * time.Millisecond) // polling the store, not synchronising
-	}
+	waitDroppedEnd(t, func() persistence.Message { return e.stored(t, res.MessageID) }, "kept")
 }
 
 // TestLateDroppedEndEnded: an answer whose Finish gave up waiting (its
@@ -159,20 +146,7 @@ func TestLateDroppedEndEnded(t *testing.T) {
 			e.store.mu.Lock()
 			e.store.refuseInterrupt = nil // the database takes writes again
 			e.store.mu.Unlock()
-			deadline := time.Now().Add(waitTimeout)
-			for {
-				m := e.stored(t, res.MessageID)
-				if m.Status == persistence.StatusInterrupted {
-					if m.Content != "kept" || m.Error != droppedReason {
-						t.Fatalf("stored %q (%q), want the kept text, interrupted (%q)", m.Content, m.Error, droppedReason)
-					}
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("still %s after %s", m.Status, waitTimeout)
-				}
-				time.Sleep(2 * time.Millisecond) // polling the store, not synchronising
-			}
+			waitDroppedEnd(t, func() persistence.Message { return e.stored(t, res.MessageID) }, "kept")
 		})
 	}
 }
@@ -204,15 +178,27 @@ func TestLateDroppedEndWithWriter(t *testing.T) {
 	st.mu.Lock()
 	st.refuse = true // the database now rejects the update: the writer gives up on it
 	st.mu.Unlock()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	waitDroppedEnd(t, func() persistence.Message {
 		m, err := st.Message(context.Background(), "u", res.MessageID)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return m
+	}, "")
+}
+
+// waitDroppedEnd waits until load returns the answer stored interrupted,
+// as the hub marks a dropped end in the background, and checks that it
+// kept text and says droppedReason. It polls the store (nothing tells
+// the test when the background call lands), failing after waitTimeout.
+func waitDroppedEnd(t *testing.T, load func() persistence.Message, text string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		m := load()
 		if m.Status == persistence.StatusInterrupted {
-			if m.Content != "" || m.Error != droppedReason {
-				t.Fatalf("stored %q (%q), want nothing, interrupted (%q)", m.Content, m.Error, droppedReason)
+			if m.Content != text || m.Error != droppedReason {
+				t.Fatalf("stored %q (%q), want %q, interrupted (%q)", m.Content, m.Error, text, droppedReason)
 			}
 			return
 		}

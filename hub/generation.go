@@ -469,7 +469,7 @@ func (h *Hub) FinalDropped(messageID, ownerID string, err error) {
 // kept reads, for endDropped, the message whose end could not be stored
 // (err): ended after all (nil error), or as kept, with err.
 func (g *generation) kept(ctx context.Context, err error) (*persistence.Message, error) {
-	m, rerr := g.hub.opts.Store.Message(persistence.WithLatest(ctx), g.msg.OwnerID, g.msg.ID)
+	m, rerr := g.latest(ctx)
 	switch {
 	case rerr != nil:
 		g.hub.log.Error("read what was kept of an answer whose end was dropped; its done reports the text streamed",
@@ -491,7 +491,7 @@ func (g *generation) kept(ctx context.Context, err error) (*persistence.Message,
 // answer's own end, as nothing stored contradicts it. The read asks for
 // the latest state (persistence.WithLatest), the one the fence saw.
 func (g *generation) fenced(ctx context.Context) (*persistence.Message, error) {
-	m, err := g.hub.opts.Store.Message(persistence.WithLatest(ctx), g.msg.OwnerID, g.msg.ID)
+	m, err := g.latest(ctx)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return nil, nil
@@ -506,6 +506,13 @@ func (g *generation) fenced(ctx context.Context) (*persistence.Message, error) {
 	g.hub.log.Warn("answer ended elsewhere: reporting its stored state", "generation", g.id,
 		"message", g.msg.ID, "status", m.Status, "stored_bytes", len(m.Content), "streamed_bytes", sent)
 	return &m, nil
+}
+
+// latest reads the answer as stored, in its latest state
+// (persistence.WithLatest): what the store's refusal of its end saw, not
+// a replica lagging behind it (kept, fenced).
+func (g *generation) latest(ctx context.Context) (persistence.Message, error) {
+	return g.hub.opts.Store.Message(persistence.WithLatest(ctx), g.msg.OwnerID, g.msg.ID)
 }
 
 func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protocol.ErrorBody, total time.Duration) {
