@@ -172,8 +172,8 @@ func TestLateDroppedEndWithWriter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Error == nil || *done.Error != *errNotStored {
-		t.Fatalf("done error %+v, want %+v", done.Error, errNotStored)
+	if done := sub.doneOf(t, res.MessageID); done.Error == nil || *done.Error != *errNotStored || done.Seq != 0 {
+		t.Fatalf("done at %d bytes with %+v, want nothing claimed (nothing is stored) with %+v", done.Seq, done.Error, errNotStored)
 	}
 	st.mu.Lock()
 	st.refuse = true // the database now rejects the update: the writer gives up on it
@@ -185,6 +185,76 @@ func TestLateDroppedEndWithWriter(t *testing.T) {
 		}
 		return m
 	}, "")
+}
+
+// TestUnsavedDoneClaimsWritten: the done of an answer whose Finish gave
+// up waiting for its final write (errNotStored) claims only the text the
+// writer had written (its last checkpoint), which the store keeps
+// whatever becomes of the final update (retried, or dropped and the
+// answer marked interrupted with that text): the tabs, which got more,
+// reload. It claimed all the text streamed, which the store did not have.
+func TestUnsavedDoneClaimsWritten(t *testing.T) {
+	t.Parallel()
+	st := &failingUpdates{memStore: newMemStore(), pass: true}
+	writer := batch.New(st, batch.Options{Interval: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond})
+	script := func(_ context.Context, _ llm.Request, onDelta func(string)) (llm.Result, error) {
+		onDelta("kept ")
+		deadline := time.Now().Add(waitTimeout)
+		for !st.holds("kept ") {
+			if time.Now().After(deadline) {
+				return llm.Result{}, errors.New("the checkpoint was not written")
+			}
+			time.Sleep(time.Millisecond) // polling the store, not synchronising
+		}
+		st.mu.Lock()
+		st.pass = false // the database fails from now on
+		st.mu.Unlock()
+		onDelta("lost")
+		return llm.Result{FinishReason: "stop"}, nil
+	}
+	h := New(Options{Store: st, Writer: writer, Model: &fakeModel{script: script}, FinishTimeout: 50 * time.Millisecond})
+	runHub(t, h, func(ctx context.Context) {
+		st.mu.Lock()
+		st.pass = true // the database is back: the writer drains
+		st.mu.Unlock()
+		_ = writer.Close(ctx)
+	})
+	sub := newSub("u")
+	res, err := h.Send(context.Background(), sub, "u", SendRequest{Content: "hi"})
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	done := sub.doneOf(t, res.MessageID)
+	if done.Status != string(persistence.StatusError) || done.Error == nil || *done.Error != *errNotStored ||
+		done.Seq != int64(len("kept ")) {
+		t.Fatalf("done %s at %d bytes with %+v, want error at %d bytes (the checkpoint) with %+v",
+			done.Status, done.Seq, done.Error, len("kept "), errNotStored)
+	}
+	if m, err := st.Message(context.Background(), "u", res.MessageID); err != nil || m.Content != "kept " {
+		t.Fatalf("stored %q (%v), want the checkpoint", m.Content, err)
+	}
+}
+
+// holds reports whether a message of the store has content.
+func (s *memStore) holds(content string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.msgs {
+		if m.Content == content {
+			return true
+		}
+	}
+	return false
+}
+
+// doneOf waits for the done of answer id, past its other frames.
+func (s *fakeSub) doneOf(t *testing.T, id string) frame {
+	t.Helper()
+	for f := s.next(t); ; f = s.next(t) {
+		if f.IsDone(id) {
+			return decode(t, f)
+		}
+	}
 }
 
 // waitDroppedEnd waits until load returns the answer stored interrupted,
@@ -215,12 +285,20 @@ func waitDroppedEnd(t *testing.T, load func() persistence.Message, text string) 
 type failingUpdates struct {
 	*memStore
 	refuse bool // under memStore.mu
+	pass   bool // under memStore.mu: the updates apply, until it is unset
 }
 
 func (s *failingUpdates) ApplyMessageUpdates(_ context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.refuse {
+	pass, refuse := s.pass, s.refuse
+	s.mu.Unlock()
+	if pass {
+		for _, u := range updates {
+			s.apply(u)
+		}
+		return nil, nil
+	}
+	if !refuse {
 		return nil, errors.New("database unreachable")
 	}
 	ids := make([]string, len(updates))

@@ -367,12 +367,14 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 	}
 	if err != nil {
 		// The done must not claim what is not stored: the answer is
-		// reported failed (unavailable). Its seq is no promise of what is
-		// stored (docs/protocol.md): the text streamed, which the update
-		// the writer keeps and retries carries, unless the writer dropped
-		// it (then the text the store kept, when it can be read).
+		// reported failed (unavailable), with the text known written
+		// when the writer says it (unwritten), or the text the store
+		// kept of an update dropped, when it can be read; else the text
+		// streamed, which the update the writer retries carries (so its
+		// seq is no promise of what is stored, docs/protocol.md).
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
 		errBody = errNotStored
+		final.Content, final.Reasoning = written(final, err)
 		dropped := errors.Is(err, persistence.ErrDropped)
 		if dropped {
 			errBody = errNotEnded
@@ -397,6 +399,24 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 	}
 	final.Status, final.FinishReason, final.Usage, final.Error, final.UpdatedAt = u.Status, u.FinishReason, u.Usage, u.Error, u.At
 	return final, u, errBody, false
+}
+
+// unwritten is an error of Writer.Finish that says how many bytes of the
+// message's text and reasoning were not written when it returned
+// (persistence/batch's NotDurableError): all before them is stored.
+type unwritten interface {
+	Unwritten() (text, reasoning int)
+}
+
+// written returns the text and reasoning of final known stored when err,
+// Finish's error, says what was not written; else all of them.
+func written(final persistence.Message, err error) (content, reasoning string) {
+	var uw unwritten
+	if !errors.As(err, &uw) {
+		return final.Content, final.Reasoning
+	}
+	t, r := uw.Unwritten()
+	return final.Content[:max(len(final.Content)-t, 0)], final.Reasoning[:max(len(final.Reasoning)-r, 0)]
 }
 
 // storedUpdate is the final update that m, as stored, reflects.

@@ -214,13 +214,36 @@ func (w *Writer) finishAbandoned(ctx context.Context, id string, done <-chan err
 	default:
 	}
 	w.mu.Lock()
-	var last error
-	if e := w.entries[id]; e != nil {
-		last = e.lastErr
-		if len(done) == 0 { // the outcome is sent under w.mu: this waiter is e's, and gone
-			e.gone++
-		}
+	defer w.mu.Unlock()
+	if len(done) > 0 { // the outcome is sent under w.mu: it came as ctx ended
+		return <-done
 	}
-	w.mu.Unlock()
-	return fmt.Errorf("batch: final update of message %s not durable yet: %w", id, errors.Join(ctx.Err(), last))
+	e := w.entries[id] // this waiter is e's, and gone
+	if e == nil {
+		return fmt.Errorf("batch: final update of message %s not durable yet: %w", id, ctx.Err())
+	}
+	e.gone++
+	return &NotDurableError{ID: id, Text: len(e.text), Reasoning: len(e.reasoning),
+		err: errors.Join(ctx.Err(), e.lastErr)}
 }
+
+// NotDurableError is Finish's error when its ctx ended before the final
+// update was durable; it wraps ctx's error and the last store error. The
+// update stays queued (see Finish). Text and Reasoning are the bytes of
+// the message's text and reasoning not yet written when Finish returned:
+// all that came before them is stored, whatever becomes of the update.
+type NotDurableError struct {
+	ID              string
+	Text, Reasoning int
+	err             error
+}
+
+func (e *NotDurableError) Error() string {
+	return fmt.Sprintf("batch: final update of message %s not durable yet (%d bytes of text unwritten): %v", e.ID, e.Text, e.err)
+}
+
+func (e *NotDurableError) Unwrap() error { return e.err }
+
+// Unwritten returns Text and Reasoning, for callers that declare the
+// method instead of importing this package.
+func (e *NotDurableError) Unwritten() (text, reasoning int) { return e.Text, e.Reasoning }

@@ -88,3 +88,32 @@ func TestDroppedFinalReported(t *testing.T) {
 		})
 	}
 }
+
+// TestNotDurableSaysWhatIsWritten: a Finish whose ctx ends while the
+// store fails says how much of the message's text and reasoning was not
+// written (NotDurableError), so that its caller claims only what is
+// stored: the text checkpointed before the store failed. It said nothing.
+func TestNotDurableSaysWhatIsWritten(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	store := newMemStore(t)
+	w := newWriter(t, store, Options{Interval: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond})
+	w.Append("m", "written ")
+	eventually(ctx, t, "the checkpoint", func() bool { return store.text("m") == "written " })
+	store.setBroken("m", true)
+	w.Append("m", "not yet ")
+	w.AppendReasoning("m", "thought")
+	final := complete("m")
+	final.Append = "end"
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	err := w.Finish(fctx, final)
+	var nd *NotDurableError
+	if !errors.As(err, &nd) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Finish = %v, want a NotDurableError wrapping the deadline", err)
+	}
+	if text, reasoning := nd.Unwritten(); text != len("not yet end") || reasoning != len("thought") {
+		t.Fatalf("unwritten %d bytes of text and %d of reasoning, want %d and %d", text, reasoning, len("not yet end"), len("thought"))
+	}
+	store.setBroken("m", false)
+}
