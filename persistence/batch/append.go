@@ -63,8 +63,9 @@ func (w *Writer) appendLocked(id, text string, reasoning bool) (dropped string) 
 	case e.final != nil:
 		w.stats.Dropped++
 		return "appended after Finish"
-	case e.fenced || e.refused != nil:
+	case e.fenced != nil || e.refused != nil:
 		w.stats.Dropped++
+		e.lostLocked().add(text, reasoning)
 		return "" // logged once, when the store skipped or rejected it
 	}
 	if reasoning {
@@ -108,8 +109,9 @@ func (w *Writer) admitLocked(id string) (*entry, string) {
 // message cannot be tracked, and an error wrapping persistence.ErrNotStreaming
 // when the store skipped the final update or an earlier checkpoint of the
 // message: it is no longer streaming, and nothing more of it was written
-// (see Writer); and an error wrapping ErrRefused when the Writer gave up on
-// the message because the store kept rejecting its update. A final update
+// (see Writer); and a *UnwrittenError (wrapping ErrRefused, saying how much
+// text was dropped) when the Writer gave up on the message because the
+// store kept rejecting its update. A final update
 // dropped after every Finish of its message returned when its ctx ended
 // is reported to Options.OnDropped.
 //
@@ -146,12 +148,9 @@ func (w *Writer) finishLocked(u persistence.MessageUpdate) (<-chan error, error)
 		return nil, fmt.Errorf("batch: finish message %s: %w", u.ID, ErrClosed)
 	}
 	e := w.entries[u.ID]
-	if e != nil && e.fenced {
-		w.releaseLocked(e, nil)
-		return nil, fmt.Errorf("batch: final update of message %s not applied: %w", u.ID, persistence.ErrNotStreaming)
-	}
-	if e != nil && e.refused != nil {
-		err := e.refused
+	if err := e.lostLocked(); err != nil {
+		err.add(u.Append, false)
+		err.add(u.AppendReasoning, true)
 		w.releaseLocked(e, nil)
 		return nil, err
 	}
@@ -247,3 +246,36 @@ func (e *NotDurableError) Unwrap() error { return e.err }
 // Unwritten returns Text and Reasoning, for callers that declare the
 // method instead of importing this package.
 func (e *NotDurableError) Unwritten() (text, reasoning int) { return e.Text, e.Reasoning }
+
+// UnwrittenError is Finish's error when the Writer dropped the message's
+// final update and its unwritten text: the Writer gave up on it because
+// the store kept rejecting its update (it wraps ErrRefused and the store's
+// last rejection), or the store skipped an update of it, no longer
+// streaming (it wraps persistence.ErrNotStreaming; see Writer). Text and
+// Reasoning are the bytes of the message's text and reasoning the Writer
+// did not write: the last ones appended, the final update's own included.
+// All that came before them is stored (unless the message was deleted).
+type UnwrittenError struct {
+	ID              string
+	Text, Reasoning int
+	err             error
+}
+
+func (e *UnwrittenError) Error() string {
+	return fmt.Sprintf("%v (%d bytes of text dropped)", e.err, e.Text)
+}
+
+func (e *UnwrittenError) Unwrap() error { return e.err }
+
+// Unwritten returns Text and Reasoning, as NotDurableError's does.
+func (e *UnwrittenError) Unwritten() (text, reasoning int) { return e.Text, e.Reasoning }
+
+// add counts text dropped after the Writer gave up on the message or the
+// store skipped its update.
+func (e *UnwrittenError) add(text string, reasoning bool) {
+	if reasoning {
+		e.Reasoning += len(text)
+	} else {
+		e.Text += len(text)
+	}
+}

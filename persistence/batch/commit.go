@@ -125,15 +125,16 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 			continue
 		}
 		e.lastErr, e.refusals = nil, 0
-		e.text = shift(e.text, it.n)
-		e.reasoning = shift(e.reasoning, it.rn)
-		w.stats.PendingBytes -= it.n + it.rn
-		switch {
-		case slices.Contains(skipped, e.id):
+		if slices.Contains(skipped, e.id) { // its text was not written either: fenceLocked drops it
 			if w.fenceLocked(e, it.final) && w.opts.OnFenced != nil {
 				fenced = append(fenced, e.id)
 			}
-		case it.final:
+			continue
+		}
+		e.text = shift(e.text, it.n)
+		e.reasoning = shift(e.reasoning, it.rn)
+		w.stats.PendingBytes -= it.n + it.rn
+		if it.final {
 			w.releaseFinalLocked(e, it.waiters)
 		}
 	}
@@ -142,17 +143,20 @@ func (w *Writer) commit(items []item, skipped []string, err error) {
 
 // fenceLocked handles an update of e the store did not apply: its message
 // is no longer streaming (another instance ended it) or is gone. Its
-// pending text is dropped, as is all text appended to it from now on, and
-// its Finish returns an error wrapping persistence.ErrNotStreaming without
+// pending text (the skipped update's included) is dropped, as is all text
+// appended to it from now on, and its Finish returns an *UnwrittenError
+// wrapping persistence.ErrNotStreaming, counting that text, without
 // writing anything: at once if the skipped update was the final one,
 // else when Finish comes. It reports whether e stays tracked as fenced
 // (its producer has not finished it yet).
 func (w *Writer) fenceLocked(e *entry, final bool) bool {
+	err := &UnwrittenError{ID: e.id, Text: len(e.text), Reasoning: len(e.reasoning),
+		err: fmt.Errorf("batch: final update of message %s not applied: %w", e.id, persistence.ErrNotStreaming)}
 	if final || e.queued {
-		w.releaseLocked(e, fmt.Errorf("batch: final update of message %s not applied: %w", e.id, persistence.ErrNotStreaming))
+		w.releaseLocked(e, err)
 		return false
 	}
-	e.fenced = true
+	e.fenced = err
 	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
 	e.text, e.reasoning = nil, nil
 	return true
@@ -163,7 +167,8 @@ func (w *Writer) fenceLocked(e *entry, final bool) bool {
 // again unchanged would be rejected again, and retrying it for as long as
 // the Writer runs would hold every other message's final update to the
 // retry backoff and keep Err set. Its unwritten text is dropped, with an
-// error log, and its Finish returns an error wrapping ErrRefused: at once
+// error log, and its Finish returns a *UnwrittenError (wrapping ErrRefused)
+// that says how many bytes were dropped: at once
 // when its final update was the one rejected or is queued, else when
 // Finish comes (text appended meanwhile is dropped too). It returns the
 // drop for Options.OnDropped when no Finish waits for the final update
@@ -175,17 +180,17 @@ func (w *Writer) fenceLocked(e *entry, final bool) bool {
 func (w *Writer) giveUpLocked(e *entry, final bool, err error) *dropped {
 	w.log.Error("persisting message updates: giving up on a message whose update the store keeps rejecting; its unwritten text is dropped",
 		"message", e.id, "rejections", e.refusals, "dropped_bytes", len(e.text)+len(e.reasoning), "err", err)
-	cause := fmt.Errorf("batch: message %s: update rejected %d times: %w (%w)", e.id, e.refusals, ErrRefused, err)
+	e.refused = &UnwrittenError{ID: e.id, Text: len(e.text), Reasoning: len(e.reasoning),
+		err: fmt.Errorf("batch: message %s: update rejected %d times: %w (%w)", e.id, e.refusals, ErrRefused, err)}
 	if final || e.queued {
 		var d *dropped
 		if e.orphanedLocked() {
-			df := droppedFinal(e, cause)
+			df := droppedFinal(e, e.refused)
 			d = &df
 		}
-		w.releaseLocked(e, cause)
+		w.releaseLocked(e, e.refused)
 		return d
 	}
-	e.refused = cause
 	w.stats.PendingBytes -= len(e.text) + len(e.reasoning)
 	e.text, e.reasoning = nil, nil
 	return nil

@@ -117,3 +117,60 @@ func TestNotDurableSaysWhatIsWritten(t *testing.T) {
 	}
 	store.setBroken("m", false)
 }
+
+// TestRefusedSaysWhatIsDropped: the Finish of a message the Writer gave
+// up on (the store kept rejecting its update) returns an UnwrittenError
+// that says how many bytes of its text and reasoning were dropped, the
+// text appended after the give-up and the final update's own included:
+// all before them is stored, so the caller claims only that. Before, it
+// was ErrRefused alone, and the hub's done claimed all the text streamed.
+func TestRefusedSaysWhatIsDropped(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		finishBad bool // Finish waits while the Writer gives up
+	}{
+		{name: "given up before Finish"},
+		{name: "given up while Finish waits", finishBad: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			store := newMemStore(t)
+			store.refuse = true
+			w := newWriter(t, store, Options{Interval: time.Millisecond, RetryBase: time.Millisecond,
+				RetryMax: 4 * time.Millisecond, MaxRefusals: 2})
+			w.Append("m", "written ")
+			eventually(ctx, t, "the checkpoint", func() bool { return store.text("m") == "written " })
+			store.setBroken("m", true)
+			w.Append("m", "dropped ")
+			w.AppendReasoning("m", "thought")
+			final := complete("m")
+			final.Append = "end"
+			finished := make(chan error, 1)
+			if tt.finishBad {
+				go func() { finished <- w.Finish(ctx, final) }()
+			}
+			eventually(ctx, t, "the refusals", func() bool { return store.failures("m") >= 2 })
+			if !tt.finishBad {
+				w.Append("m", "after ")
+				go func() { finished <- w.Finish(ctx, final) }()
+			}
+			err := <-finished
+			var re *UnwrittenError
+			if !errors.As(err, &re) || !errors.Is(err, ErrRefused) || !errors.Is(err, errBroken) {
+				t.Fatalf("Finish = %v, want an UnwrittenError wrapping ErrRefused and the rejection", err)
+			}
+			want := "dropped end"
+			if !tt.finishBad {
+				want = "dropped after end"
+			}
+			if text, reasoning := re.Unwritten(); text != len(want) || reasoning != len("thought") {
+				t.Fatalf("dropped %d bytes of text and %d of reasoning, want %d (%q) and %d", text, reasoning, len(want), want, len("thought"))
+			}
+			if got := store.text("m"); got != "written " {
+				t.Fatalf("stored %q, want the checkpoint", got)
+			}
+		})
+	}
+}

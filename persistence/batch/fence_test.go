@@ -12,7 +12,8 @@ import (
 // TestFencedMessage: when the store skips an update because the message is
 // no longer streaming (another instance ended it), the Writer writes
 // nothing more of that message, and its Finish says so with
-// persistence.ErrNotStreaming; other messages of the same bulk writes are
+// persistence.ErrNotStreaming, in an UnwrittenError counting the text not
+// written (the skipped update's and all after it); other messages of the same bulk writes are
 // written as usual.
 func TestFencedMessage(t *testing.T) {
 	t.Parallel()
@@ -57,8 +58,13 @@ func TestFencedMessage(t *testing.T) {
 				}
 			}
 			err := w.Finish(ctx, final)
-			if !errors.Is(err, persistence.ErrNotStreaming) {
-				t.Fatalf("Finish of a fenced message: %v, want ErrNotStreaming", err)
+			var uw *UnwrittenError
+			if !errors.Is(err, persistence.ErrNotStreaming) || !errors.As(err, &uw) {
+				t.Fatalf("Finish of a fenced message: %v, want an UnwrittenError wrapping ErrNotStreaming", err)
+			}
+			want := map[bool]string{false: "after ", true: "after dropped "}[tt.checkpoint]
+			if text, reasoning := uw.Unwritten(); text != len(want) || reasoning != 0 {
+				t.Errorf("Finish says %d bytes of text and %d of reasoning unwritten, want %d (%q) and 0", text, reasoning, len(want), want)
 			}
 			if got := store.text("fenced"); got != "before " {
 				t.Errorf("stored text of the fenced message %q, want only what came before the fence", got)

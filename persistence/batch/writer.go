@@ -67,7 +67,8 @@ var (
 // long as the Writer runs, except a message whose update the store
 // rejected (persistence.PartialUpdateError.Refused) Options.MaxRefusals
 // times in a row: the Writer gives up on it, with an error log, drops its
-// unwritten text, and its Finish returns ErrRefused; the message stays
+// unwritten text, and its Finish returns ErrRefused (an *UnwrittenError that
+// says how many bytes were dropped); the message stays
 // streaming in the database until the caller ends it (the hub marks it
 // interrupted with Messages.InterruptMessage) or InterruptStreaming does
 // at the next start (see giveUpLocked). When no Finish waits for that
@@ -143,16 +144,28 @@ type entry struct {
 	reasoning []byte
 	// fenced: the store skipped a checkpoint, the message is no longer
 	// streaming; its text is dropped and its Finish fails (see fenceLocked).
-	fenced bool
+	fenced *UnwrittenError
 	// refusals counts the store's rejections of the entry's update in a
 	// row; refused, once the Writer gave up on it (see giveUpLocked), is
 	// the error its Finish returns, and its text is dropped.
 	refusals int
-	refused  error
+	refused  *UnwrittenError
 	// gone counts the waiters whose Finish returned when its ctx ended,
 	// before the outcome: when all have, a dropped final update is
 	// reported to Options.OnDropped (see orphanedLocked).
 	gone int
+}
+
+// lostLocked returns the error of e's Finish when its text is being
+// dropped (fenced or refused), nil otherwise (and for no entry).
+func (e *entry) lostLocked() *UnwrittenError {
+	switch {
+	case e == nil:
+		return nil
+	case e.fenced != nil:
+		return e.fenced
+	}
+	return e.refused
 }
 
 // orphanedLocked reports whether e's final update waits for no Finish any
