@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,7 +112,7 @@ func TestLateDroppedEndEnded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, Options{}, say("kept"))
-			e.writer.finishErr = fmt.Errorf("batch: final update of message not durable yet: %w", context.DeadlineExceeded)
+			e.writer.finishErr = notDurable{}
 			e.store.refuseInterrupt = errors.New("database is locked")
 			drop := fmt.Errorf("batch: message: update rejected 5 times: %w", persistence.ErrDropped)
 			if tc.during {
@@ -196,15 +197,12 @@ func TestLateDroppedEndWithWriter(t *testing.T) {
 func TestUnsavedDoneClaimsWritten(t *testing.T) {
 	t.Parallel()
 	st := &failingUpdates{memStore: newMemStore(), pass: true}
+	checkpoint := st.appended("kept ")
 	writer := batch.New(st, batch.Options{Interval: time.Millisecond, RetryBase: time.Millisecond, RetryMax: 4 * time.Millisecond})
 	script := func(_ context.Context, _ llm.Request, onDelta func(string)) (llm.Result, error) {
 		onDelta("kept ")
-		deadline := time.Now().Add(waitTimeout)
-		for !st.holds("kept ") {
-			if time.Now().After(deadline) {
-				return llm.Result{}, errors.New("the checkpoint was not written")
-			}
-			time.Sleep(time.Millisecond) // polling the store, not synchronising
+		if _, err := awaitID(checkpoint); err != nil {
+			return llm.Result{}, err
 		}
 		st.mu.Lock()
 		st.pass = false // the database fails from now on
@@ -232,6 +230,95 @@ func TestUnsavedDoneClaimsWritten(t *testing.T) {
 	}
 	if m, err := st.Message(context.Background(), "u", res.MessageID); err != nil || m.Content != "kept " {
 		t.Fatalf("stored %q (%v), want the checkpoint", m.Content, err)
+	}
+}
+
+// TestUnreadableEndClaimsWritten: when the writer will not store the
+// answer's end (it gave up on the answer, the database rejecting its
+// update, while Finish waited; or the store skipped it, another instance
+// having ended the answer) and the hub can neither mark the answer
+// interrupted nor read it back, the done claims only the text the writer
+// had written (the checkpoint: all of it is stored), not the text
+// streamed, and does not say the server keeps trying. Before, both
+// claimed all the text streamed.
+func TestUnreadableEndClaimsWritten(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		cut  func(st *failingUpdates, id string) error // after the checkpoint
+	}{
+		{"writer gave up", func(st *failingUpdates, _ string) error {
+			st.mu.Lock()
+			st.pass, st.refuse = false, true
+			st.mu.Unlock()
+			return nil
+		}},
+		{"ended elsewhere", func(st *failingUpdates, id string) error {
+			_, err := st.memStore.InterruptMessage(context.Background(), "u", id, "taken over", time.Now())
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := &failingUpdates{memStore: newMemStore(), pass: true}
+			checkpoint := st.appended("kept ")
+			writer := batch.New(st, batch.Options{Interval: time.Millisecond, RetryBase: time.Millisecond,
+				RetryMax: 4 * time.Millisecond, MaxRefusals: 2})
+			script := func(_ context.Context, _ llm.Request, onDelta func(string)) (llm.Result, error) {
+				onDelta("kept ")
+				id, err := awaitID(checkpoint)
+				if err != nil {
+					return llm.Result{}, err
+				}
+				if err := tc.cut(st, id); err != nil {
+					return llm.Result{}, err
+				}
+				st.mu.Lock()
+				st.refuseInterrupt = errors.New("database is locked")
+				st.readErr = errors.New("database unreachable")
+				st.mu.Unlock()
+				onDelta("lost")
+				return llm.Result{FinishReason: "stop"}, nil
+			}
+			h := New(Options{Store: st, Writer: writer, Model: &fakeModel{script: script}, FinishTimeout: waitTimeout})
+			runHub(t, h, func(ctx context.Context) { _ = writer.Close(ctx) })
+			sub := newSub("u")
+			res, err := h.Send(context.Background(), sub, "u", SendRequest{Content: "hi"})
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			done := sub.doneOf(t, res.MessageID)
+			if done.Status != string(persistence.StatusError) || done.Error == nil || *done.Error != *errNotEnded ||
+				done.Seq != int64(len("kept ")) {
+				t.Fatalf("done %s at %d bytes with %+v, want error at %d bytes (the checkpoint) with %+v",
+					done.Status, done.Seq, done.Error, len("kept "), errNotEnded)
+			}
+		})
+	}
+}
+
+// appended returns a channel that gets the id of the message of the
+// first update, passed through, that appended text, once it applied.
+// Set it before the store is used.
+func (s *failingUpdates) appended(text string) <-chan string {
+	c := make(chan string, 1)
+	var once sync.Once
+	s.onApplied = func(u persistence.MessageUpdate) {
+		if u.Append == text {
+			once.Do(func() { c <- u.ID })
+		}
+	}
+	return c
+}
+
+// awaitID waits for the id appended sends, for waitTimeout at most.
+func awaitID(c <-chan string) (string, error) {
+	select {
+	case id := <-c:
+		return id, nil
+	case <-time.After(waitTimeout):
+		return "", errors.New("the checkpoint was not written")
 	}
 }
 
@@ -281,11 +368,16 @@ func waitDroppedEnd(t *testing.T, load func() persistence.Message, text string) 
 
 // failingUpdates is a memStore that fails every update of a message: as
 // a database that cannot be reached, or, once refuse is set, as one that
-// rejects them (persistence.PartialUpdateError.Refused).
+// rejects them (persistence.PartialUpdateError.Refused). While pass is
+// set, it applies them, skipping those of messages no longer streaming
+// (the fence), and tells onApplied of each applied. Once readErr is set,
+// reading a message fails with it.
 type failingUpdates struct {
 	*memStore
-	refuse bool // under memStore.mu
-	pass   bool // under memStore.mu: the updates apply, until it is unset
+	refuse    bool                            // under memStore.mu
+	pass      bool                            // under memStore.mu: the updates apply, until it is unset
+	readErr   error                           // under memStore.mu
+	onApplied func(persistence.MessageUpdate) // set before use; called without the lock
 }
 
 func (s *failingUpdates) ApplyMessageUpdates(_ context.Context, updates []persistence.MessageUpdate) ([]string, error) {
@@ -293,10 +385,18 @@ func (s *failingUpdates) ApplyMessageUpdates(_ context.Context, updates []persis
 	pass, refuse := s.pass, s.refuse
 	s.mu.Unlock()
 	if pass {
+		var skipped []string
 		for _, u := range updates {
+			if m, err := s.find(func(m persistence.Message) bool { return m.ID == u.ID }); err == nil && m.Status.Final() {
+				skipped = append(skipped, u.ID)
+				continue
+			}
 			s.apply(u)
+			if s.onApplied != nil {
+				s.onApplied(u)
+			}
 		}
-		return nil, nil
+		return skipped, nil
 	}
 	if !refuse {
 		return nil, errors.New("database unreachable")
@@ -306,4 +406,14 @@ func (s *failingUpdates) ApplyMessageUpdates(_ context.Context, updates []persis
 		ids[i] = u.ID
 	}
 	return nil, &persistence.PartialUpdateError{IDs: ids, Refused: ids, Err: errors.New("rejected")}
+}
+
+func (s *failingUpdates) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
+	s.mu.Lock()
+	err := s.readErr
+	s.mu.Unlock()
+	if err != nil {
+		return persistence.Message{}, err
+	}
+	return s.memStore.Message(ctx, ownerID, id)
 }

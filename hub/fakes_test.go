@@ -257,6 +257,15 @@ func (s *memStore) apply(u persistence.MessageUpdate) {
 	}
 }
 
+// notDurable is a Finish error of a writer that stopped waiting for the
+// final update (its ctx ended) and keeps retrying it, as batch's
+// NotDurableError is: memWriter wrote all the text already.
+type notDurable struct{ unwrittenText int }
+
+func (e notDurable) Error() string                    { return "final update not durable yet: database is locked" }
+func (e notDurable) Unwrap() error                    { return context.DeadlineExceeded }
+func (e notDurable) Unwritten() (text, reasoning int) { return e.unwrittenText, 0 }
+
 // memWriter is a Writer over a memStore. Finish fails with finishErr when
 // set; Finish calls after close are counted as late. afterFinish, when
 // set, runs once a Finish is stored, before it returns.

@@ -296,14 +296,18 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 	return u, body
 }
 
-// errNotStored is the error of a done whose final state could not be stored.
+// errNotStored is the error of a done whose final state is not stored
+// yet: Finish stopped waiting for it, and the writer keeps retrying it
+// (keptQueued).
 var errNotStored = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
 	Message: "The answer could not be saved: the database is not accepting writes. The server keeps trying; reload the conversation later."}
 
-// errNotEnded reports an answer whose final update the writer dropped and
-// that could not be marked interrupted either (see endDropped): the hub
-// retries marking it in the background (endLater), the store then holding
-// what was last saved.
+// errNotEnded is the error of a done whose final state will not be stored
+// as the answer ended here: the writer dropped the final update (the hub
+// then marks the answer interrupted, at once, see endDropped, or in the
+// background, endLater, the store then holding what was last saved), or
+// refused it for another reason (the message was ended elsewhere and could
+// not be read, the writer was closed). Nothing retries that update.
 var errNotEnded = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
 	Message: "The answer could not be saved: the database did not take its end. Reload the conversation to see what was kept."}
 
@@ -357,30 +361,31 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FinishTimeout)
 	defer cancel()
 	h.unsaved.begin(g.msg.ID) // a drop reported once Finish gave up finds it (FinalDropped)
-	err := h.opts.Writer.Finish(ctx, u)
+	ferr := h.opts.Writer.Finish(ctx, u)
+	err := ferr
 	var stored *persistence.Message
 	switch {
 	case errors.Is(err, persistence.ErrNotStreaming):
-		stored, err = g.fenced(ctx)
+		stored, err = g.fenced(ctx, err)
 	case errors.Is(err, persistence.ErrDropped):
 		stored, err = g.endDropped(ctx, err)
 	}
 	if err != nil {
 		// The done must not claim what is not stored: the answer is
 		// reported failed (unavailable), with the text known written
-		// when the writer says it (unwritten), or the text the store
-		// kept of an update dropped, when it can be read; else the text
-		// streamed, which the update the writer retries carries (so its
-		// seq is no promise of what is stored, docs/protocol.md).
+		// (what the writer says it had not written is left out,
+		// unwritten), or the text the store kept of an update dropped,
+		// when it can be read. Only errNotStored says the server keeps
+		// trying: the writer then retries the update (keptQueued).
 		h.log.Error("store final answer", "generation", g.id, "message", g.msg.ID, "err", err)
-		errBody = errNotStored
+		errBody = errNotEnded
+		if keptQueued(ferr) {
+			errBody = errNotStored
+		}
 		final.Content, final.Reasoning = written(final, err)
 		dropped := errors.Is(err, persistence.ErrDropped)
-		if dropped {
-			errBody = errNotEnded
-			if stored != nil { // nothing will store more than the store kept
-				final.Content, final.Reasoning = stored.Content, stored.Reasoning
-			}
+		if dropped && stored != nil { // nothing will store more than the store kept
+			final.Content, final.Reasoning = stored.Content, stored.Reasoning
 		}
 		// Before the done: a resume after it ends it too. The writer may
 		// have dropped the update since Finish gave up (FinalDropped).
@@ -403,17 +408,26 @@ func (g *generation) store(final persistence.Message, u persistence.MessageUpdat
 
 // unwritten is an error of Writer.Finish that says how many bytes of the
 // message's text and reasoning were not written when it returned
-// (persistence/batch's NotDurableError): all before them is stored.
+// (persistence/batch's NotDurableError and UnwrittenError): all before
+// them is stored.
 type unwritten interface {
 	Unwritten() (text, reasoning int)
 }
 
+// keptQueued reports whether err, Finish's error, says the writer keeps
+// the final update and retries it: Finish's ctx ended first (Writer).
+func keptQueued(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // written returns the text and reasoning of final known stored when err,
-// Finish's error, says what was not written; else all of them.
+// Finish's error or one wrapping it, says what was not written; else
+// none of them, as nothing says what was (the writer was closed, or
+// dropped all of it when its queue overflowed).
 func written(final persistence.Message, err error) (content, reasoning string) {
 	var uw unwritten
 	if !errors.As(err, &uw) {
-		return final.Content, final.Reasoning
+		return "", ""
 	}
 	t, r := uw.Unwritten()
 	return final.Content[:max(len(final.Content)-t, 0)], final.Reasoning[:max(len(final.Reasoning)-r, 0)]
@@ -509,16 +523,18 @@ func (g *generation) kept(ctx context.Context, err error) (*persistence.Message,
 // then reports what is stored, never more. It returns (nil, nil) when the
 // message is gone (its conversation was deleted): the done reports the
 // answer's own end, as nothing stored contradicts it. The read asks for
-// the latest state (persistence.WithLatest), the one the fence saw.
-func (g *generation) fenced(ctx context.Context) (*persistence.Message, error) {
+// the latest state (persistence.WithLatest), the one the fence saw. When
+// it fails, the error wraps notApplied, Finish's, which says what of the
+// text the writer did not write (unwritten): the done claims the rest.
+func (g *generation) fenced(ctx context.Context, notApplied error) (*persistence.Message, error) {
 	m, err := g.latest(ctx)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("read the answer ended elsewhere: %w", err)
+		return nil, fmt.Errorf("%w; reading the answer ended elsewhere: %w", notApplied, err)
 	case !m.Status.Final():
-		return nil, fmt.Errorf("the store skipped the final update of a message still %s", m.Status)
+		return nil, fmt.Errorf("%w, yet the message is still %s", notApplied, m.Status)
 	}
 	g.conv.mu.Lock()
 	sent := len(g.text)

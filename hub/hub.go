@@ -36,7 +36,9 @@ type Writer interface {
 	Append(id, text string)
 	// AppendReasoning queues more reasoning of a message, like Append.
 	AppendReasoning(id, text string)
-	// Finish writes the final state of a message and returns once it is durable.
+	// Finish writes the final state of a message and returns once it is
+	// durable. When ctx ends first, its error wraps ctx's and the update
+	// stays queued, retried; any other error means it will not be written.
 	Finish(ctx context.Context, u persistence.MessageUpdate) error
 }
 

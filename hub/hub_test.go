@@ -292,7 +292,7 @@ func TestShutdownWaitsForSendInFlight(t *testing.T) {
 func TestDoneReportsUnstoredAnswer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{}, say("a whole ", "answer"))
-	e.writer.finishErr = errors.New("disk full")
+	e.writer.finishErr = notDurable{}
 	sub := newSub("u")
 	res := e.send(t, sub, "hi")
 	text, done := sub.textUntilDone(t, res.MessageID, 0)

@@ -28,8 +28,8 @@ func TestResumeUnsavedEnd(t *testing.T) {
 		from      int64
 		want      *protocol.ErrorBody
 	}{
-		{"final write failing, from inside", errors.New("disk full"), nil, int64(len("a whole ")), errNotStored},
-		{"final write failing, from its end", errors.New("disk full"), nil, int64(len("a whole answer")), errNotStored},
+		{"final write failing, from inside", notDurable{}, nil, int64(len("a whole ")), errNotStored},
+		{"final write failing, from its end", notDurable{}, nil, int64(len("a whole answer")), errNotStored},
 		{"final write dropped, not ended", dropped, errors.New("database is locked"), 0, errNotEnded},
 	}
 	for _, tc := range cases {
@@ -72,7 +72,7 @@ func TestResumeUnsavedEnd(t *testing.T) {
 func TestResumeUnsavedEndStoredFinal(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{}, say("a whole ", "answer"))
-	e.writer.finishErr = errors.New("disk full")
+	e.writer.finishErr = notDurable{}
 	live := newSub("u")
 	res := e.send(t, live, "hi")
 	live.textUntilDone(t, res.MessageID, 0)
@@ -180,7 +180,7 @@ func TestUnsavedEndsReAdded(t *testing.T) {
 func TestRepeatedSendUnsavedEnd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{}, say("a whole ", "answer"))
-	e.writer.finishErr = errors.New("disk full")
+	e.writer.finishErr = notDurable{}
 	live := newSub("u")
 	req := SendRequest{Content: "hi", ClientMessageID: "send-1"}
 	res, err := e.h.Send(context.Background(), live, "u", req)
@@ -301,5 +301,41 @@ func TestUnsavedDone(t *testing.T) {
 		if ok != (tc.want != nil) || ok && *got != *tc.want {
 			t.Errorf("%s: %+v %v, want %+v", tc.name, got, ok, tc.want)
 		}
+	}
+}
+
+// TestUnsavedDoneSaysWhetherRetried: an unavailable done says the server
+// keeps trying only when the writer keeps the final update and retries
+// it (Finish stopped waiting: errNotStored); when the writer will not
+// write it (closed, or any other refusal) it says to reload
+// (errNotEnded), and claims only the text known written: none, as
+// nothing says what was. Before, every such done said the server keeps
+// trying, and claimed all the text streamed.
+func TestUnsavedDoneSaysWhetherRetried(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		finishErr error
+		want      *protocol.ErrorBody
+		seq       int64
+	}{
+		{"kept queued", notDurable{unwrittenText: len("answer")}, errNotStored, int64(len("a whole "))},
+		{"not kept", errors.New("batch writer closed"), errNotEnded, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, Options{}, say("a whole ", "answer"))
+			e.writer.finishErr = tc.finishErr
+			sub := newSub("u")
+			res := e.send(t, sub, "hi")
+			done := sub.doneOf(t, res.MessageID)
+			if done.Status != string(persistence.StatusError) || done.Seq != tc.seq || done.Error == nil || *done.Error != *tc.want {
+				t.Fatalf("done %s at %d bytes with %+v, want error at %d bytes with %+v", done.Status, done.Seq, done.Error, tc.seq, tc.want)
+			}
+			if says := strings.Contains(done.Error.Message, "keeps trying"); says != (tc.want == errNotStored) {
+				t.Fatalf("done says %q", done.Error.Message)
+			}
+		})
 	}
 }
