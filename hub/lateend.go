@@ -26,6 +26,11 @@ type lateEnds struct {
 	owners  map[string]string // the owner of each answer waiting, by message id
 	running bool              // sweepLate runs
 	max     int               // 0: lateMax (tests lower it)
+	// Set by tests before any answer waits: after is the wait after a
+	// failed call (time.After when nil); idle, when set, runs as a sweep
+	// ends, having marked every answer (l.mu is held).
+	after func(d time.Duration) <-chan time.Time
+	idle  func()
 }
 
 const (
@@ -81,9 +86,10 @@ func (h *Hub) endLater(owner, id string) bool {
 // left, or the hub's background work stops; it owns its goroutine.
 func (h *Hub) sweepLate(in MessageInterrupter) {
 	wait := lateRetryBase
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	defer t.Stop()
+	after := h.late.after
+	if after == nil {
+		after = time.After
+	}
 	for failures := 0; ; {
 		id, owner, ok := h.late.next()
 		if !ok {
@@ -99,13 +105,12 @@ func (h *Hub) sweepLate(in MessageInterrupter) {
 			h.log.Warn("store: marking interrupted an answer whose end was dropped failed; retrying",
 				"message", id, "attempt", failures, "waiting", h.late.len(), "err", err)
 		}
-		t.Reset(wait)
 		select {
 		case <-h.busCtx.Done():
 			h.log.Error("shutting down: answers whose end was dropped stay streaming until the next start",
 				"waiting", h.late.stop(), "err", err)
 			return
-		case <-t.C:
+		case <-after(wait):
 		}
 		wait = min(2*wait, lateRetryMax)
 	}
@@ -132,6 +137,9 @@ func (l *lateEnds) next() (id, owner string, ok bool) {
 		return id, owner, true
 	}
 	l.running = false
+	if l.idle != nil {
+		l.idle()
+	}
 	return "", "", false
 }
 

@@ -69,28 +69,67 @@ func newGatedHub(t *testing.T, m Metrics) (*Hub, *gatedInterrupts) {
 	return h, st
 }
 
+// pausedSweep makes h's sweep of late ends ask the test for each wait
+// after a failed call (lateEnds.after): it gets them from the channel
+// returned, and fires each.
+func pausedSweep(h *Hub) <-chan pause {
+	asked := make(chan pause, 16)
+	h.late.after = func(d time.Duration) <-chan time.Time {
+		c := make(chan time.Time, 1)
+		asked <- pause{d: d, fire: c}
+		return c
+	}
+	return asked
+}
+
+// pause is one wait of the sweep: d long, ended by a send on fire.
+type pause struct {
+	d    time.Duration
+	fire chan<- time.Time
+}
+
 // TestLateEndsOneCallAtATime: the answers whose dropped end waits to be
 // marked interrupted (many, after the writer's queue overflowed in a
 // database outage) are marked one store call at a time, the next after a
-// failure only after a wait, and a failing call is no cluster bus call:
-// a single instance with a locked database counted each in
-// chatd_bus_call_failures_total and logged "cluster bus call failed".
-// Before, each answer had a goroutine retrying on its own, every 2 s at
-// most: hundreds of calls at once against a recovering database.
+// failure only after a wait (lateRetryBase, doubling with each failure in
+// a row), and a failing call is no cluster bus call: a single instance
+// with a locked database counted each in chatd_bus_call_failures_total
+// and logged "cluster bus call failed". Before, each answer had a
+// goroutine retrying on its own, every 2 s at most: hundreds of calls at
+// once against a recovering database.
 func TestLateEndsOneCallAtATime(t *testing.T) {
 	t.Parallel()
 	metrics := newBusMetricsRecorder()
 	h, st := newGatedHub(t, metrics)
+	pauses := pausedSweep(h)
 	const answers, failures = 8, 3
 	drop := fmt.Errorf("batch: message: update rejected 5 times: %w", persistence.ErrDropped)
 	for i := range answers {
 		h.FinalDropped(fmt.Sprint("m", i), "u", drop) // ended nowhere here: each is marked in the background
 	}
-	for range failures {
+	for i := range failures {
 		st.answer(t, errors.New("database is locked"))
+		var p pause
+		select {
+		case p = <-pauses:
+		case <-time.After(waitTimeout):
+			t.Fatalf("no wait after failure %d in %s", i+1, waitTimeout)
+		}
+		if want := lateRetryBase << i; p.d != want {
+			t.Errorf("wait after failure %d: %s, want %s", i+1, p.d, want)
+		}
+		select {
+		case <-st.calls:
+			t.Fatalf("a call during the wait after failure %d", i+1)
+		default:
+		}
+		p.fire <- time.Now()
 	}
 	for range answers {
 		st.answer(t, nil) // the message is not in the store: marking it is done
+	}
+	if n := len(pauses); n != 0 {
+		t.Errorf("%d waits after calls that did not fail", n)
 	}
 	st.gate.Lock()
 	most := st.maxInFlight
@@ -109,8 +148,15 @@ func TestLateEndsOneCallAtATime(t *testing.T) {
 func TestLateEndsBounded(t *testing.T) {
 	t.Parallel()
 	h, st := newGatedHub(t, nil)
+	idle := make(chan struct{}, 1)
 	h.late.mu.Lock()
 	h.late.max = 2
+	h.late.idle = func() {
+		select {
+		case idle <- struct{}{}:
+		default:
+		}
+	}
 	h.late.mu.Unlock()
 	if !h.endLater("u", "a") || !h.endLater("u", "b") {
 		t.Fatal("endLater refused an answer below the bound")
@@ -123,12 +169,10 @@ func TestLateEndsBounded(t *testing.T) {
 	}
 	st.answer(t, nil)
 	st.answer(t, nil)
-	deadline := time.Now().Add(waitTimeout)
-	for h.late.len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d answers still wait after %s", h.late.len(), waitTimeout)
-		}
-		time.Sleep(time.Millisecond) // polling the set, not synchronising
+	select {
+	case <-idle: // both marked: none waits
+	case <-time.After(waitTimeout):
+		t.Fatalf("%d answers still wait after %s", h.late.len(), waitTimeout)
 	}
 	if !h.endLater("u", "c") {
 		t.Fatal("endLater refused an answer once the others were done")
