@@ -447,7 +447,8 @@ func storedUpdate(m persistence.Message) persistence.MessageUpdate {
 // end messages, and (nil, nil) when the message is gone. When the call
 // fails, it reads the message: one found ended (the call's reply was
 // lost) is returned as stored; otherwise it returns the error, with the
-// message as the store keeps it, streaming (nil if the read failed too),
+// message as the store keeps it, streaming (nil if the read failed too:
+// the done then claims what dropped, the writer's error, says it wrote),
 // whose text is all the done may claim (nothing will store more).
 func (g *generation) endDropped(ctx context.Context, dropped error) (*persistence.Message, error) {
 	in, ok := g.hub.opts.Store.(MessageInterrupter)
@@ -506,7 +507,7 @@ func (g *generation) kept(ctx context.Context, err error) (*persistence.Message,
 	m, rerr := g.latest(ctx)
 	switch {
 	case rerr != nil:
-		g.hub.log.Error("read what was kept of an answer whose end was dropped; its done reports the text streamed",
+		g.hub.log.Error("read what was kept of an answer whose end was dropped; its done reports the text the writer says it wrote",
 			"generation", g.id, "message", g.msg.ID, "err", rerr)
 		return nil, err
 	case m.Status.Final():
