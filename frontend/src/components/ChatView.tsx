@@ -139,6 +139,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
                   queued={!!thread && isQueued(thread, s.message.id)}
                   linkUp={linkUp}
                   unconfirmed={!!thread?.unconfirmed[s.message.id]}
+                  unsaved={!!thread?.unsaved[s.message.id]}
                   thinking={thread?.thinking[s.message.id]}
                   reasoner={reasons(s.message.model || model, reasoners, models)}
                 />

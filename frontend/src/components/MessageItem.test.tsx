@@ -45,6 +45,16 @@ describe('MessageItem', () => {
   });
 });
 
+describe('MessageItem of an answer whose end was not confirmed stored', () => {
+  it('says it is not confirmed saved, not that it failed, and keeps its text', () => {
+    renderMessage(mount, answer({ status: 'error', error: 'The answer could not be saved.', content: 'Hello world' }), { unsaved: true });
+    const status = mount.host.querySelector<HTMLElement>('.msg-status');
+    expect(status?.textContent).toBe('Not confirmed saved yet: the server’s database is slow. Checking what it kept of this answer…');
+    expect(mount.host.textContent).not.toContain('Error');
+    expect(mount.host.textContent).toContain('Hello world');
+  });
+});
+
 describe('MessageItem edit', () => {
   const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
 

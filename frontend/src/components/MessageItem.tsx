@@ -31,6 +31,8 @@ export interface MessageItemProps {
   linkUp: boolean;
   /** An answer the server ended while going away: its stored state comes after reconnecting. */
   unconfirmed: boolean;
+  /** An answer whose end the server could not confirm stored (a slow database): its stored state is read again until final. */
+  unsaved?: boolean;
   /** When the answer thought, as this tab saw it (reasoning models). */
   thinking: ThinkingTimes | undefined;
   /** The answer's model is known to reason (its answers carried reasoning, or its name says so): a silent wait is "Thinking…". */
@@ -44,7 +46,7 @@ const statusText: Record<string, string> = {
 };
 
 /** MessageItem renders one message. */
-export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed, thinking, reasoner = false }: MessageItemProps) {
+export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed, unsaved = false, thinking, reasoner = false }: MessageItemProps) {
   const app = useApp();
   const isUser = message.role === 'user';
   // An edit box open under this message's parent (app.edits) opens again
@@ -163,6 +165,10 @@ export const MessageItem = memo(function MessageItem({ message, version, version
             ? 'The server running this answer went away. Loading what it kept of this answer…'
             : 'Connection lost: the server is going away. Reconnecting to learn what it kept of this answer…'}
         </div>
+      ) : unsaved ? (
+        <div className="msg-status status-waiting" role="note">
+          Not confirmed saved yet: the server’s database is slow. Checking what it kept of this answer…
+        </div>
       ) : (
         !streaming &&
         statusText[message.status] && (
@@ -172,7 +178,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
           </div>
         )
       )}
-      {!unconfirmed && <FinishNote message={message} />}
+      {!unconfirmed && !unsaved && <FinishNote message={message} />}
       {!editing && (
         <div className="msg-actions">
           {versions > 1 && (

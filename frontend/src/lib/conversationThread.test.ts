@@ -698,3 +698,81 @@ describe('Stop waiting for a regenerate’s ack when the session ends', () => {
     expect([first.cancel.mock.calls, next.cancel.mock.calls]).toEqual([[], []]);
   });
 });
+
+describe('an answer whose end a slow database did not confirm stored (an unavailable done)', () => {
+  const unavailable = { code: 'unavailable', message: 'The answer could not be saved.' };
+  const streaming = message('a1', 'u1', 'assistant', 'Hel', 'streaming');
+  const stored = message('a1', 'u1', 'assistant', 'Hello world', 'complete');
+
+  /** ended starts the app, streams "Hello world" and ends it with an unavailable done claiming only the checkpoint. */
+  async function ended(snapshots: Message[][]) {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const s = setup({ snapshots });
+    s.socket().open();
+    await vi.waitFor(() => expect(s.thread()?.loaded).toBe(true));
+    s.socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: 'lo world' });
+    s.socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 3, status: 'error', error: unavailable });
+    return s;
+  }
+
+  afterEach(() => vi.useRealTimers());
+
+  /** settle lets the pending fetches and their answers run without moving the fake clock. */
+  async function settle() {
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+  }
+
+  it('keeps the text shown, marked unsaved, and reads the conversation again with backoff until the stored answer is final', async () => {
+    const { thread, answer, snapshotsFetched } = await ended([[u1, streaming], [u1, streaming], [u1, streaming], [u1, stored]]);
+    expect(answer()!.content).toBe('Hello world');
+    expect(thread()!.unsaved.a1).toBe(true);
+    await settle(); // vi.waitFor would move the fake clock
+    expect(snapshotsFetched()).toBe(2); // the reload at once finds it still streaming
+    await vi.advanceTimersByTimeAsync(0);
+    expect(answer()!.content).toBe('Hello world');
+    expect(thread()!.unsaved.a1).toBe(true);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(snapshotsFetched()).toBe(2);
+    await vi.advanceTimersByTimeAsync(1); // 2 s
+    expect(snapshotsFetched()).toBe(3);
+    expect(thread()!.unsaved.a1).toBe(true);
+    await vi.advanceTimersByTimeAsync(4000); // then 4 s: stored, final
+    expect(snapshotsFetched()).toBe(4);
+    expect(thread()!.unsaved.a1).toBeUndefined();
+    expect(answer()).toMatchObject({ status: 'complete', content: 'Hello world' });
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(snapshotsFetched()).toBe(4);
+  });
+
+  it('shows what the server kept, shorter, once it gave up and stored the answer interrupted', async () => {
+    const kept = message('a1', 'u1', 'assistant', 'Hel', 'interrupted', { error: 'The answer could not be saved.' });
+    const { thread, answer } = await ended([[u1, streaming], [u1, streaming], [u1, kept]]);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(thread()!.unsaved.a1).toBeUndefined();
+    expect(answer()).toMatchObject({ status: 'interrupted', content: 'Hel' });
+  });
+
+  it('reads a bounded number of times, the pause doubling to at most a minute', async () => {
+    const { thread, snapshotsFetched } = await ended([[u1, streaming]]);
+    await settle(); // vi.waitFor would move the fake clock
+    expect(snapshotsFetched()).toBe(2);
+    await vi.advanceTimersByTimeAsync(2000 + 4000 + 8000 + 16000 + 32000 + 60000 - 1);
+    expect(snapshotsFetched()).toBe(2 + 5);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(snapshotsFetched()).toBe(2 + 6);
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(snapshotsFetched()).toBe(2 + 10);
+    expect(thread()!.unsaved.a1).toBe(true);
+  });
+
+  it('stops reading once signed out', async () => {
+    const { app, snapshotsFetched } = await ended([[u1, streaming]]);
+    await settle(); // vi.waitFor would move the fake clock
+    expect(snapshotsFetched()).toBe(2);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(snapshotsFetched()).toBe(3);
+    app.expire();
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(snapshotsFetched()).toBe(3);
+  });
+});

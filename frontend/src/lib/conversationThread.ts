@@ -63,7 +63,14 @@ export interface ThreadDeps {
   olderPageSize?: number;
   /** Pause before sending the queue again when a send failed while the link still looked up; defaults to 3 s. */
   retryDelayMs?: number;
+  /** First pause before reading again an answer whose end was not confirmed stored (doubling to 1 min); defaults to 2 s. */
+  unsavedDelayMs?: number;
+  /** How many times such an answer is read again before the page gives up (a reload shows it); defaults to 10. */
+  unsavedChecks?: number;
 }
+
+/** UNSAVED_MAX_DELAY_MS caps the pause between two reads of an answer whose end was not confirmed stored. */
+const UNSAVED_MAX_DELAY_MS = 60_000;
 
 /** SKEW_MS is the margin between this device's clock and the server's when a send's time is compared with a message's. */
 const SKEW_MS = 5 * 60_000;
@@ -88,6 +95,8 @@ export class ConversationThread {
   private regenAck: Promise<Accepted | null> | null = null;
   /** The conversation was deleted: what was not sent goes to the new chat's composer. */
   private gone = false;
+  /** The next read of the answers whose end was not confirmed stored (checkUnsaved). */
+  private unsavedTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly id: string,
@@ -317,6 +326,34 @@ export class ConversationThread {
     const r = applyDone(this.thread, f);
     this.update(() => r.thread);
     if (r.result === 'gap') void this.resync(f.error?.code === SHUTDOWN);
+    if (this.thread.unsaved[f.messageId]) this.checkUnsaved();
+  }
+
+  /**
+   * checkUnsaved reads the conversation again, with backoff (unsavedDelayMs
+   * doubling to 1 min, unsavedChecks times), while an answer's end is not
+   * confirmed stored (Thread.unsaved): the server may store all its text
+   * late, or give up and store less; the snapshot with its final status
+   * then replaces the text shown. It stops when the thread left the store
+   * (signed out, conversation dropped) or the session changed.
+   */
+  private checkUnsaved(attempt = 0): void {
+    if (this.unsavedTimer !== undefined) return;
+    const max = this.deps.unsavedChecks ?? 10;
+    if (attempt >= max) return;
+    const session = this.deps.session?.();
+    const delay = Math.min((this.deps.unsavedDelayMs ?? 2000) * 2 ** attempt, UNSAVED_MAX_DELAY_MS);
+    this.unsavedTimer = setTimeout(() => {
+      this.unsavedTimer = undefined;
+      void this.readUnsaved(session, attempt);
+    }, delay);
+  }
+
+  private async readUnsaved(session: number | undefined, attempt: number): Promise<void> {
+    const waiting = () => this.present() && this.deps.session?.() === session && Object.keys(this.thread.unsaved).length > 0;
+    if (!waiting()) return;
+    await this.load(true);
+    if (waiting()) this.checkUnsaved(attempt + 1);
   }
 
   // ---- sending ----

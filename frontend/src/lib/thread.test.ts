@@ -336,6 +336,37 @@ describe('an answer ended by a shutdown', () => {
   });
 });
 
+describe('an answer whose end the server could not confirm stored (unavailable)', () => {
+  const unavailable = { error: { code: 'unavailable', message: 'The answer could not be saved.' } };
+
+  it('keeps the text shown, below the done’s seq, and marks it unsaved until a final stored version replaces it', () => {
+    const t = applyDelta(streaming('Hel'), delta('a1', 11, 'lo world')).thread;
+    const r = applyDone(t, done('a1', 3, 'error', unavailable));
+    expect(r.result).toBe('gap');
+    expect(r.thread.messages.a1!.content).toBe('Hello world');
+    expect(r.thread.unsaved).toEqual({ a1: true });
+    // The reload finds it still streaming, with the checkpoint's text: the text shown stays.
+    const still = mergeSnapshot(r.thread, conv, [msg('a1', 'u1', 'assistant', 'Hel', 'streaming')]);
+    expect(still.messages.a1!.content).toBe('Hello world');
+    expect(still.unsaved).toEqual({ a1: true });
+    // Stored later with more text than shown (the one case a done claims more): it is taken.
+    const more = mergeSnapshot(still, conv, [msg('a1', 'u1', 'assistant', 'Hello world!', 'streaming')]);
+    expect(more.messages.a1!.content).toBe('Hello world!');
+    // Its final version replaces it, shorter or not.
+    const kept = msg('a1', 'u1', 'assistant', 'Hel', 'interrupted', { error: 'lost' });
+    expect(mergeSnapshot(more, conv, [kept])).toMatchObject({ unsaved: {}, messages: { a1: { content: 'Hel', status: 'interrupted' } } });
+    expect(upsertMessage(more, kept)).toMatchObject({ unsaved: {}, messages: { a1: { content: 'Hel', status: 'interrupted' } } });
+    expect(mergeOlder(more, [kept], false)).toMatchObject({ unsaved: {}, messages: { a1: { content: 'Hel' } } });
+  });
+
+  it('another error code below the text shown still cuts it', () => {
+    const t = applyDelta(streaming('Hel'), delta('a1', 11, 'lo world')).thread;
+    const r = applyDone(t, done('a1', 3, 'error', { error: { code: 'internal', message: 'x' } }));
+    expect(r.thread.messages.a1!.content).toBe('Hel');
+    expect(r.thread.unsaved).toEqual({});
+  });
+});
+
 describe('a reload after messages were made elsewhere', () => {
   it('follows a version and the messages after it made in another tab while this one was away, as live frames would have', () => {
     const u1 = msg('u1', '', 'user', 'hi');

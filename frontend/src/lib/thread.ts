@@ -37,6 +37,13 @@ export interface Thread {
    * (a `shutdown` done): their stored status is taken after reconnecting.
    */
   unconfirmed: Readonly<Record<string, true>>;
+  /**
+   * Answers whose end the server could not confirm stored (an `unavailable`
+   * done: its database was slow or down): the text shown is kept, and the
+   * stored message is read again until its status is final (see
+   * ConversationThread), which then replaces it.
+   */
+  unsaved: Readonly<Record<string, true>>;
 }
 
 /** QueuedSend is a user message shown as pending, to be sent once connected. */
@@ -56,6 +63,9 @@ export type ApplyResult = 'applied' | 'duplicate' | 'gap';
 
 /** The error code of an answer ended by a server shutting down (protocol.md). */
 export const SHUTDOWN = 'shutdown';
+
+/** The error code of an answer whose end the server could not store in time (protocol.md). */
+export const UNAVAILABLE = 'unavailable';
 
 /** Prefix of the id of a user message shown before the server stored it. */
 export const PENDING_PREFIX = 'local:';
@@ -77,6 +87,7 @@ export function newThread(id: string): Thread {
     anchor: '',
     queued: [],
     unconfirmed: {},
+    unsaved: {},
   };
 }
 
@@ -125,6 +136,20 @@ function mergeContent(local: Message | undefined, incoming: Message): Message {
   const reasoning = longer(local.reasoning ?? '', incoming.reasoning ?? '');
   if (content === incoming.content && reasoning === (incoming.reasoning ?? '')) return incoming;
   return { ...incoming, content, ...(reasoning ? { reasoning } : {}) };
+}
+
+/**
+ * mergeUnsaved merges the stored version of an answer whose end was not
+ * confirmed stored (Thread.unsaved): still `streaming` there, it adds only
+ * text that extends the one shown, which stays ended here; a final version
+ * replaces it.
+ */
+function mergeUnsaved(local: Message | undefined, incoming: Message): Message {
+  if (!local || incoming.status !== 'streaming') return incoming;
+  const content = longer(local.content, incoming.content);
+  const reasoning = longer(local.reasoning ?? '', incoming.reasoning ?? '');
+  if (content === local.content && reasoning === (local.reasoning ?? '')) return local;
+  return { ...local, content, ...(reasoning ? { reasoning } : {}) };
 }
 
 /** setCursors records (or, for an ended message, forgets) the resume cursors of m. */
@@ -283,7 +308,7 @@ export function upsertMessage(t: Thread, incoming: Message, now = Date.now()): T
   }
   const local = next.messages[incoming.id];
   const onPath = !local && (wasSelected || isOnPath(next, incoming.parentId));
-  const merged = mergeContent(local, incoming);
+  const merged = next.unsaved[incoming.id] ? mergeUnsaved(local, incoming) : mergeContent(local, incoming);
   const messages = { ...next.messages, [merged.id]: merged };
   const children = insertChild(next.children, messages, merged);
   const seq = { ...next.seq };
@@ -292,8 +317,9 @@ export function upsertMessage(t: Thread, incoming: Message, now = Date.now()): T
   const thinking = thinkingSeen(next.thinking, merged, now);
   const selected = onPath ? { ...next.selected, [merged.parentId]: merged.id } : next.selected;
   const unconfirmed = next.unconfirmed[merged.id] ? withoutKey(next.unconfirmed, merged.id) : next.unconfirmed;
+  const unsaved = next.unsaved[merged.id] && incoming.status !== 'streaming' ? withoutKey(next.unsaved, merged.id) : next.unsaved;
   next = incoming.clientMessageId ? unqueue(next, incoming.clientMessageId) : next;
-  return { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed };
+  return { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed, unsaved };
 }
 
 function withoutKey<T>(r: Readonly<Record<string, T>>, key: string): Record<string, T> {
@@ -405,7 +431,10 @@ export function applyReasoning(t: Thread, f: ReasoningFrame, now = Date.now()): 
  * final before `done` is sent) when its seq or rseq says text is missing;
  * when it is below what was applied (less was stored than streamed: a lost
  * instance's answer ended from its last checkpoint), the text is cut to the
- * stored length and reloaded too. An answer streaming here that a `shutdown`
+ * stored length and reloaded too, but for an `unavailable` done (the end
+ * was not confirmed stored in time, and may still be stored with all the
+ * text): the text shown is kept, the answer marked unsaved and reloaded
+ * (ConversationThread reads it again until final). An answer streaming here that a `shutdown`
  * ends is marked unconfirmed and reloaded, whether or not the link is up. A
  * done of an answer already ended changes nothing.
  */
@@ -417,10 +446,14 @@ export function applyDone(t: Thread, f: DoneFrame, now = Date.now()): { thread: 
   const beyond = f.seq > have || (f.rseq ?? 0) > haveReasoning;
   if (m.status !== 'streaming') return { thread: t, result: beyond ? 'gap' : 'duplicate' };
   const below = f.seq < have || (f.rseq !== undefined && f.rseq < haveReasoning);
+  // The server could not confirm the end stored: it may still store all the
+  // text shown, so none is cut; the stored message is read until it is final.
+  const unsavedEnd = f.error?.code === UNAVAILABLE;
+  const cut = !unsavedEnd;
   const updated: Message = {
     ...m,
-    ...(f.seq < have ? { content: utf8Prefix(m.content, f.seq) } : {}),
-    ...(f.rseq !== undefined && f.rseq < haveReasoning ? { reasoning: utf8Prefix(m.reasoning ?? '', f.rseq) } : {}),
+    ...(cut && f.seq < have ? { content: utf8Prefix(m.content, f.seq) } : {}),
+    ...(cut && f.rseq !== undefined && f.rseq < haveReasoning ? { reasoning: utf8Prefix(m.reasoning ?? '', f.rseq) } : {}),
     status: f.status,
     finishReason: f.finishReason ?? m.finishReason,
     usage: f.usage ?? m.usage ?? null,
@@ -434,8 +467,9 @@ export function applyDone(t: Thread, f: DoneFrame, now = Date.now()): { thread: 
   // taken from a reload, and the answer shows as unconfirmed until then.
   const shutdown = f.error?.code === SHUTDOWN;
   const unconfirmed = shutdown ? { ...t.unconfirmed, [m.id]: true as const } : t.unconfirmed;
-  const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq, rseq, thinking, unconfirmed };
-  return { thread, result: beyond || below || shutdown ? 'gap' : 'applied' };
+  const unsaved = unsavedEnd ? { ...t.unsaved, [m.id]: true as const } : t.unsaved;
+  const thread = { ...t, messages: { ...t.messages, [m.id]: updated }, seq, rseq, thinking, unconfirmed, unsaved };
+  return { thread, result: beyond || below || shutdown || unsavedEnd ? 'gap' : 'applied' };
 }
 
 /** SnapshotPage says what part of the conversation a snapshot holds. */
@@ -459,7 +493,7 @@ export function mergeSnapshot(t: Thread, conversation: Conversation, messages: r
   const unconfirmed = { ...t.unconfirmed };
   for (const m of messages) delete unconfirmed[m.id];
   const merged = mergeMessages(t, messages, now);
-  const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? t.anchor, unconfirmed };
+  const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? t.anchor, unconfirmed, unsaved: settled(t.unsaved, messages) };
   return t.loaded ? followNew(t, next, messages) : next;
 }
 
@@ -484,7 +518,16 @@ function followNew(before: Thread, t: Thread, messages: readonly Message[]): Thr
 
 /** mergeOlder folds a page of older messages (GET .../messages?before=) into the thread. */
 export function mergeOlder(t: Thread, messages: readonly Message[], hasMore: boolean, now = Date.now()): Thread {
-  return { ...mergeMessages(t, messages, now), hasMore, loadingOlder: false };
+  return { ...mergeMessages(t, messages, now), hasMore, loadingOlder: false, unsaved: settled(t.unsaved, messages) };
+}
+
+/** settled returns unsaved without the answers that messages hold with a final status. */
+function settled(unsaved: Readonly<Record<string, true>>, messages: readonly Message[]): Readonly<Record<string, true>> {
+  const ended = messages.filter((m) => unsaved[m.id] && m.status !== 'streaming');
+  if (ended.length === 0) return unsaved;
+  const out = { ...unsaved };
+  for (const m of ended) delete out[m.id];
+  return out;
 }
 
 function mergeMessages(t: Thread, messages: readonly Message[], now: number): Thread {
@@ -496,7 +539,7 @@ function mergeMessages(t: Thread, messages: readonly Message[], now: number): Th
     const pendingId = incoming.clientMessageId ? PENDING_PREFIX + incoming.clientMessageId : '';
     if (pendingId && all[pendingId]) delete all[pendingId];
     const local = all[incoming.id];
-    const merged = mergeContent(local, incoming);
+    const merged = t.unsaved[incoming.id] ? mergeUnsaved(local, incoming) : mergeContent(local, incoming);
     all[merged.id] = merged;
     setCursors(seq, rseq, merged, false);
     thinking = thinkingSeen(thinking, merged, now);
