@@ -189,6 +189,10 @@ export class ChatApp {
     // The texts typed in the last moments are saved before the page may go
     // (a closed tab gives no pagehide on some mobile browsers, only hidden).
     window.addEventListener('pagehide', () => this.drafts.flush());
+    // Back from the back-forward cache: the other tabs' saves meanwhile were not heard.
+    window.addEventListener('pageshow', (e) => {
+      if (e.persisted) this.drafts.rereadAll();
+    });
     window.addEventListener('beforeunload', () => this.drafts.flush());
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') this.drafts.flush();

@@ -78,6 +78,8 @@ const SKEW_MS = 5 * 60_000;
 const RECOVERED = 'Text not sent before the page was closed or reloaded is back in the message box.';
 const RECOVERED_NEW = 'Text not sent before the page was closed or reloaded, for a conversation since deleted, is in the new chat’s message box.';
 
+const TAKEN_UP = 'A message not sent yet was taken up by another tab; it is in the message box, not sent.';
+
 const NOT_FOUND = 'This conversation does not exist or was deleted.';
 
 /** ConversationThread drives AppState.threads[id], .threadErrors[id] and .busy[id]. */
@@ -389,9 +391,7 @@ export class ConversationThread {
    */
   private async deliver(q: QueuedSend): Promise<boolean> {
     if (!this.deps.drafts.stillHeld(q.draftKey ?? this.id, q.clientMessageId)) {
-      // Another page took its text up (it thought this one gone): not sent from here too.
-      this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
-      this.release(q);
+      this.takenUp(q);
       return true;
     }
     const transport = this.deps.transport();
@@ -425,6 +425,24 @@ export class ConversationThread {
     } finally {
       this.setBusy(false);
     }
+  }
+
+  /**
+   * takenUp drops a send whose text another page took up (it thought this
+   * one gone) into its composer: not sent from here too. This page may not
+   * have heard that page's save (it was frozen, or in the back-forward
+   * cache), so the composer's saved text is read again first, then the
+   * text given back unless it holds it already: typing here then cannot
+   * overwrite it.
+   */
+  private takenUp(q: QueuedSend): void {
+    this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
+    const key = this.gone ? NEW_CHAT : (q.draftKey ?? this.id);
+    this.deps.drafts.load(key);
+    const before = this.deps.drafts.get(key);
+    this.deps.drafts.reread(key);
+    this.giveBack(q);
+    if (this.deps.drafts.get(key) !== before) this.deps.toast(TAKEN_UP, 'info');
   }
 
   /** queue puts q in the queue (its text is held in storage since send: Drafts.hold). */

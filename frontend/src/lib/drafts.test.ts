@@ -51,6 +51,15 @@ function browser() {
   return { kv, tab };
 }
 
+/** signedIn is the storage of a browser where user u is signed in, owning the saved texts. */
+function signedIn(): KV {
+  const kv = memoryKV();
+  kv.setItem('chatd.token', 'tok');
+  kv.setItem('chatd.user', JSON.stringify({ id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' }));
+  kv.setItem('chatd.draftsOwner', 'u');
+  return kv;
+}
+
 describe('two tabs on one conversation', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
@@ -235,6 +244,55 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     await vi.waitFor(() => expect(thread()?.queued).toEqual([]));
     expect(socket().framesOf('send')).toEqual([]);
     expect(Object.values(thread()!.messages).map((m) => m.content)).toEqual(['hi', 'Hello']);
+  });
+
+  it('a queued message another page took up while this one was in the back-forward cache goes back to the composer, with what that page saved, so typing here loses neither', async () => {
+    const { app, kv, socket, thread } = setup({ kv: signedIn(), snapshots: [[u1, a1]] });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    const first = socket();
+    first.cut();
+    await app.send('long message');
+    expect(app.store.state.drafts[CID]).toBe('');
+    const slot = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).find((k) => k.startsWith('chatd.sending.page.'))!;
+    // Another page took it up into its composer, then the user typed there; this page heard none of it.
+    kv.removeItem(slot);
+    kv.setItem(`chatd.draft.${CID}`, 'typed there\n\nlong message');
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.queued).toEqual([]));
+    expect(socket().framesOf('send')).toEqual([]);
+    expect(app.store.state.drafts[CID]).toBe('typed there\n\nlong message'); // not doubled
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['A message not sent yet was taken up by another tab; it is in the message box, not sent.']);
+    app.setDraft(CID, `${app.store.state.drafts[CID]} hello`);
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('typed there\n\nlong message hello'));
+  });
+
+  it('a queued message another page took up, its save not in storage, is given back to the composer', async () => {
+    const { app, kv, socket, thread } = setup({ kv: signedIn(), snapshots: [[u1, a1]] });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    const first = socket();
+    first.cut();
+    await app.send('long message');
+    const slot = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).find((k) => k.startsWith('chatd.sending.page.'))!;
+    kv.removeItem(slot);
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.queued).toEqual([]));
+    expect(app.store.state.drafts[CID]).toBe('long message');
+    await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBe('long message'));
+  });
+
+  it('back from the back-forward cache, a page reads again the composer texts the other tabs saved meanwhile', async () => {
+    const { app, kv } = setup({ kv: signedIn(), snapshots: [[u1, a1]] });
+    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
+    expect(app.store.state.drafts[CID]).toBe('');
+    kv.setItem(`chatd.draft.${CID}`, 'saved by another tab');
+    window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: false }));
+    expect(app.store.state.drafts[CID]).toBe('');
+    window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
+    expect(app.store.state.drafts[CID]).toBe('saved by another tab');
   });
 
   it('a composer send and an edit on their way at once: the server having one leaves the other kept', async () => {

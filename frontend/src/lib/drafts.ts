@@ -108,6 +108,29 @@ export class Drafts {
   }
 
   /**
+   * reread takes a composer's saved text from storage into the store, for
+   * the storage events this page may have missed (it was frozen, or in the
+   * back-forward cache): only while the saved texts are this page's user's,
+   * a text in the store, and no typing of this page waiting to be saved.
+   * It returns whether the composer changed.
+   */
+  reread(key: string): boolean {
+    const shown = this.store.state.drafts[key];
+    if (shown === undefined || this.timers.has(key)) return false;
+    const user = this.store.state.session.user?.id;
+    if (!user || this.persist.draftsOwner() !== user) return false;
+    const saved = this.persist.draft(key);
+    if (saved === shown) return false;
+    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: saved } }));
+    return true;
+  }
+
+  /** rereadAll rereads every composer text in the store (reread): the page is back from the back-forward cache. */
+  rereadAll(): void {
+    for (const key of Object.keys(this.store.state.drafts)) this.reread(key);
+  }
+
+  /**
    * abandon says this page no longer sends the messages it holds (the
    * session ended with them waiting): their texts are left in storage for
    * recover, in this page too, as those of a page gone.
