@@ -25,9 +25,14 @@ class FakeLocks {
   }
 }
 
+/** THROTTLED_MS is how often a hidden tab's timers run once throttled (Chrome, after a while). */
+const THROTTLED_MS = 60_000;
+
 /**
  * browser makes pages over one localStorage; each tab has its own
- * sessionStorage and events. A crashed page writes nothing more.
+ * sessionStorage and events. A crashed page writes nothing more; a
+ * throttled one at most once per THROTTLED_MS (its timers run that
+ * rarely), a frozen one nothing until thawed (its timers do not run).
  */
 function browser(locks?: FakeLocks) {
   const local = memoryKV();
@@ -36,11 +41,13 @@ function browser(locks?: FakeLocks) {
     const session = memoryKV();
     const events = new EventTarget();
     function page() {
-      const me = { crashed: false };
+      const me = { crashed: false, throttled: false, frozen: false, wrote: 0 };
       const own: KV = {
         getItem: (k) => local.getItem(k),
         setItem: (k, v) => {
-          if (!me.crashed) local.setItem(k, v);
+          if (me.crashed || me.frozen || (me.throttled && Date.now() - me.wrote < THROTTLED_MS)) return;
+          me.wrote = Date.now();
+          local.setItem(k, v);
         },
         removeItem: (k) => {
           if (!me.crashed) local.removeItem(k);
@@ -65,11 +72,22 @@ function browser(locks?: FakeLocks) {
         show() {
           events.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
         },
+        throttle() {
+          me.throttled = true;
+        },
+        freeze(on = true) {
+          me.frozen = on;
+        },
+        /** visible says the page is shown again (a visibilitychange to visible). */
+        visible() {
+          events.dispatchEvent(new Event('visibilitychange'));
+        },
+        beatKey: `chatd.page.${pages.id}`,
       };
     }
     return { page };
   }
-  return { tab };
+  return { tab, local };
 }
 
 async function isGone(by: { pages: { gone(ids: readonly string[]): Promise<ReadonlySet<string>> } }, of: { pages: { id: string } }) {
@@ -88,7 +106,19 @@ describe.each([
     const other = b.tab().page();
     const me = b.tab().page();
     expect(await isGone(me, other)).toBe(false);
-    vi.advanceTimersByTime(STALE - BEAT); // its beats go on
+    other.throttle(); // a beat a minute, not every 30 s
+    for (let i = 0; i < 90; i++) {
+      vi.advanceTimersByTime(THROTTLED_MS / 3); // between its beats too
+      expect(await isGone(me, other)).toBe(false);
+    }
+  });
+
+  it('a page open in another tab is not gone while frozen for less than the stale time', async () => {
+    const b = browser(makeLocks());
+    const other = b.tab().page();
+    const me = b.tab().page();
+    other.freeze(); // no beat at all
+    vi.advanceTimersByTime(STALE - BEAT);
     expect(await isGone(me, other)).toBe(false);
   });
 
@@ -153,5 +183,41 @@ describe('browserPages with Web Locks refused to a page', () => {
     other.crash();
     vi.advanceTimersByTime(STALE + BEAT);
     expect(await isGone(me, other)).toBe(true);
+  });
+});
+
+describe('browserPages without Web Locks, the beats', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('a page shown again beats at once: frozen until nearly stale, it is not taken for gone right after', async () => {
+    const b = browser();
+    const other = b.tab().page();
+    const me = b.tab().page();
+    other.freeze();
+    vi.advanceTimersByTime(STALE - 1000);
+    other.freeze(false);
+    other.visible(); // before its next interval beat
+    other.freeze();
+    vi.advanceTimersByTime(2000);
+    expect(await isGone(me, other)).toBe(false);
+    vi.advanceTimersByTime(STALE);
+    expect(await isGone(me, other)).toBe(true);
+  });
+
+  it('a page starting removes the beats older than ten stale times (50 min: crashed pages), and keeps the others', () => {
+    const b = browser();
+    const old = b.tab().page();
+    const recent = b.tab().page();
+    old.crash();
+    vi.advanceTimersByTime(10 * STALE - BEAT);
+    recent.crash(); // crashed too, 50 min less a beat later
+    vi.advanceTimersByTime(2 * BEAT);
+    expect([old.beatKey, recent.beatKey].map((k) => b.local.getItem(k) !== null)).toEqual([true, true]);
+    const next = b.tab().page();
+    const keys = Array.from({ length: b.local.length }, (_, i) => b.local.key(i));
+    expect(keys).not.toContain(old.beatKey);
+    expect(keys).toContain(recent.beatKey);
+    expect(keys).toContain(next.beatKey);
   });
 });
