@@ -20,7 +20,7 @@ const a1 = message('a1', 'u1', 'assistant', 'Hello', 'complete');
 
 /** held is the stored text of a send on its way (Drafts.hold: this page's slot), or null. */
 function held(kv: { getItem(k: string): string | null }, clientMessageId: unknown): string | null {
-  const raw = kv.getItem(`chatd.sending.page.${CID}.${String(clientMessageId)}`);
+  const raw = kv.getItem(`chatd.slot.sending.page.${CID}.${String(clientMessageId)}`);
   return raw === null ? null : (JSON.parse(raw) as { text: string }).text;
 }
 

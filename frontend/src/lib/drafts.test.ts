@@ -102,9 +102,9 @@ describe('two tabs on one conversation', () => {
     expect(b.text(CID)).toBe('send me');
     a.drafts.hold(CID, 'k1', 'send me', true); // on its way: in storage, not in a composer
     expect([a.text(CID), b.text(CID), kv.getItem(`chatd.draft.${CID}`)]).toEqual(['', '', null]);
-    expect(JSON.parse(kv.getItem(`chatd.sending.tab0.${CID}.k1`)!)).toMatchObject({ text: 'send me' });
+    expect(JSON.parse(kv.getItem(`chatd.slot.sending.tab0.${CID}.k1`)!)).toMatchObject({ text: 'send me' });
     a.drafts.release(CID, 'k1'); // the server has it
-    expect(kv.getItem(`chatd.sending.tab0.${CID}.k1`)).toBeNull();
+    expect(kv.getItem(`chatd.slot.sending.tab0.${CID}.k1`)).toBeNull();
   });
 
   it('a tab not signed in, or signed in as another user than the texts’ owner, takes nothing', () => {
@@ -226,7 +226,67 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     const { app } = setup({ kv, path, route, pages: fixedPages('page2', new Set(['page'])) });
     await act(app);
     await vi.waitFor(() => expect(app.store.state.drafts.new).toBe('queued offline\n\nan open edit'));
-    expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => /^chatd\.(sending|edit)\./.test(k ?? ''))).toEqual([]);
+    expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => /^chatd\.(slot\.)?(sending|edit)\./.test(k ?? ''))).toEqual([]);
+  });
+
+  it('a conversation not found takes up only the signed-in user’s texts: another user’s slots are removed, unread', async () => {
+    const kv = signedIn();
+    const at = Date.now();
+    kv.setItem(`chatd.slot.sending.page.${CID}.k1`, JSON.stringify({ text: 'another user’s text', at, user: 'other' }));
+    kv.setItem(`chatd.slot.edit.page.${CID}.u1`, JSON.stringify({ text: 'another user’s edit', user: 'other' }));
+    kv.setItem(`chatd.slot.sending.page.${CID}.k2`, JSON.stringify({ text: 'mine', at, user: 'u' }));
+    const route = (url: string, init?: RequestInit) => (url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' ? json({ error: 'not_found' }, 404) : undefined);
+    const { app } = setup({ kv, route, pages: fixedPages('page2', new Set(['page'])) });
+    await vi.waitFor(() => expect(app.store.state.drafts.new).toBe('mine'));
+    await vi.waitFor(() => expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => k?.startsWith('chatd.slot.'))).toEqual([]));
+    expect(app.store.state.drafts.new).toBe('mine');
+  });
+
+  it('the slots of the versions before are read: a bare text, JSON {text, at}, an edit’s bare text', async () => {
+    const kv = signedIn();
+    kv.setItem(`chatd.sending.page.${CID}.k1`, 'bare');
+    kv.setItem(`chatd.sending.page.${CID}.k2`, JSON.stringify({ text: 'with its time', at: Date.now() }));
+    kv.setItem(`chatd.edit.page.${CID}.u1`, 'an edit');
+    const route = (url: string, init?: RequestInit) => (url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' ? json({ error: 'not_found' }, 404) : undefined);
+    const { app } = setup({ kv, route, pages: fixedPages('page2', new Set(['page'])) });
+    await vi.waitFor(() => expect(app.store.state.drafts.new).toBe('bare\n\nwith its time\n\nan edit'));
+  });
+
+  it('a message on its way and an open edit are kept under a prefix the versions before do not read, as JSON with their user', () => {
+    vi.useFakeTimers();
+    try {
+      const { tab, kv } = browser();
+      const a = tab('u');
+      a.drafts.hold(CID, 'k1', 'on its way', true);
+      a.drafts.keepEdit(CID, 'u1', 'an edit');
+      a.drafts.flush();
+      const keys = Array.from({ length: kv.length }, (_, i) => kv.key(i)!);
+      expect(keys.filter((k) => /^chatd\.(sending|edit)\./.test(k))).toEqual([]);
+      expect(JSON.parse(kv.getItem(`chatd.slot.sending.tab0.${CID}.k1`)!)).toMatchObject({ text: 'on its way', user: 'u' });
+      expect(JSON.parse(kv.getItem(`chatd.slot.edit.tab0.${CID}.u1`)!)).toEqual({ text: 'an edit', user: 'u' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a page whose user is no longer the texts’ owner (another signed in from another tab, not followed yet) writes none of its texts', () => {
+    vi.useFakeTimers();
+    try {
+      const { tab, kv } = browser();
+      const a = tab('u');
+      a.drafts.load(CID);
+      a.drafts.set(CID, 'typed');
+      a.drafts.keepEdit(CID, 'u1', 'an edit');
+      kv.setItem('chatd.draftsOwner', 'other'); // another user signed in from another tab
+      a.drafts.flush();
+      a.drafts.set(CID, 'typed more');
+      vi.advanceTimersByTime(DELAY);
+      a.drafts.hold(CID, 'k1', 'on its way', true);
+      expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)!).filter((k) => /^chatd\.(slot|draft)\./.test(k))).toEqual([]);
+      expect(a.drafts.stillHeld(CID, 'k1')).toBe(true); // never visible to another page: sent from here
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a queued message whose slot another page took up (it thought this one gone) is not sent from here too', async () => {
@@ -236,7 +296,7 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     const first = socket();
     first.cut();
     await app.send('queued while offline');
-    const slots = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).filter((k) => k.startsWith('chatd.sending.page.'));
+    const slots = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).filter((k) => k.startsWith('chatd.slot.sending.page.'));
     expect(slots).toHaveLength(1);
     kv.removeItem(slots[0]!); // another page's recover took it into its composer
     await vi.waitFor(() => expect(socket()).not.toBe(first));
@@ -254,7 +314,7 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     first.cut();
     await app.send('long message');
     expect(app.store.state.drafts[CID]).toBe('');
-    const slot = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).find((k) => k.startsWith('chatd.sending.page.'))!;
+    const slot = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).find((k) => k.startsWith('chatd.slot.sending.page.'))!;
     // Another page took it up into its composer, then the user typed there; this page heard none of it.
     kv.removeItem(slot);
     kv.setItem(`chatd.draft.${CID}`, 'typed there\n\nlong message');
@@ -275,7 +335,7 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     const first = socket();
     first.cut();
     await app.send('long message');
-    const slot = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).find((k) => k.startsWith('chatd.sending.page.'))!;
+    const slot = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).find((k) => k.startsWith('chatd.slot.sending.page.'))!;
     kv.removeItem(slot);
     await vi.waitFor(() => expect(socket()).not.toBe(first));
     socket().open();
@@ -372,7 +432,7 @@ describe('Drafts.recover', () => {
     const kv = memoryKV();
     const store = new Store<AppState>({ session: { token: 't', user: null, notice: null }, drafts: {} } as unknown as AppState, { throttleMs: 0 });
     const persist = new Persist(kv);
-    persist.saveKept('edit', 'gone', CID, '', slot);
+    persist.saveKept('edit', 'gone', CID, '', { text: slot });
     const drafts = new Drafts(store, persist, fixedPages('me', new Set(['gone'])), DELAY);
     if (composer) drafts.set(CID, composer);
     return { kv, store, drafts, persist };
@@ -399,11 +459,11 @@ describe('Drafts.recover', () => {
     const kv = memoryKV();
     const store = new Store<AppState>({ session: { token: 't', user: null, notice: null }, drafts: {} } as unknown as AppState, { throttleMs: 0 });
     const persist = new Persist(kv);
-    persist.saveKept('sending', 'gone', CID, 'k1', 'lost with its tab');
-    persist.saveKept('sending', 'gone', CID, 'k2', 'stored by the server');
-    persist.saveKept('sending', 'open', CID, 'k3', 'on its way in another tab');
-    persist.saveKept('edit', 'gone', CID, '', 'an edit of the first message');
-    persist.saveKept('sending', 'gone', 'other', 'k4', 'another conversation’s');
+    persist.saveKept('sending', 'gone', CID, 'k1', { text: 'lost with its tab' });
+    persist.saveKept('sending', 'gone', CID, 'k2', { text: 'stored by the server' });
+    persist.saveKept('sending', 'open', CID, 'k3', { text: 'on its way in another tab' });
+    persist.saveKept('edit', 'gone', CID, '', { text: 'an edit of the first message' });
+    persist.saveKept('sending', 'gone', 'other', 'k4', { text: 'another conversation’s' });
     const drafts = new Drafts(store, persist, fixedPages('me', new Set(['gone'])), DELAY);
     await drafts.recover(CID, (id) => id === 'k2');
     expect(store.state.drafts[CID]).toBe('lost with its tab\n\nan edit of the first message');

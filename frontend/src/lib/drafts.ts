@@ -64,7 +64,7 @@ export class Drafts {
       key,
       setTimeout(() => {
         this.timers.delete(key);
-        this.persist.saveDraft(key, text);
+        if (this.mayWrite()) this.persist.saveDraft(key, text);
       }, this.saveDelayMs),
     );
   }
@@ -78,19 +78,19 @@ export class Drafts {
    * meanwhile does not touch the held text.
    */
   hold(key: string, clientMessageId: string, text: string, fromComposer: boolean): void {
-    const slot: SendingSlot = { text, at: Date.now() };
-    if (this.persist.saveKept('sending', this.pages.id, key, clientMessageId, JSON.stringify(slot))) this.stored.add(clientMessageId);
+    const slot = { text, at: Date.now(), user: this.user() };
+    if (this.mayWrite() && this.persist.saveKept('sending', this.pages.id, key, clientMessageId, slot)) this.stored.add(clientMessageId);
     this.holding.add(clientMessageId);
     if (!fromComposer) return;
     clearTimeout(this.timers.get(key));
     this.timers.delete(key);
-    this.persist.saveDraft(key, '');
+    if (this.mayWrite()) this.persist.saveDraft(key, '');
     this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: '' } }));
   }
 
   /** release forgets a held message: the server has it, or its text went back to a composer. */
   release(key: string, clientMessageId: string): void {
-    this.persist.saveKept('sending', this.pages.id, key, clientMessageId, '');
+    this.persist.saveKept('sending', this.pages.id, key, clientMessageId, null);
     this.holding.delete(clientMessageId);
     this.stored.delete(clientMessageId);
   }
@@ -150,12 +150,12 @@ export class Drafts {
     clearTimeout(this.editTimers.get(slot)?.timer);
     this.editTimers.delete(slot);
     if (text === null) {
-      this.persist.saveKept('edit', this.pages.id, conversationId, parentId, '');
+      this.persist.saveKept('edit', this.pages.id, conversationId, parentId, null);
       return;
     }
     const timer = setTimeout(() => {
       this.editTimers.delete(slot);
-      this.persist.saveKept('edit', this.pages.id, conversationId, parentId, text);
+      if (this.mayWrite()) this.persist.saveKept('edit', this.pages.id, conversationId, parentId, { text, user: this.user() });
     }, this.saveDelayMs);
     this.editTimers.set(slot, { conversationId, parentId, text, timer });
   }
@@ -171,8 +171,10 @@ export class Drafts {
    * composer they go to: the conversation's, or the new chat's when it was
    * deleted. stored answers
    * undefined when it cannot tell yet (the message, sent at `at`, would be
-   * among messages not loaded): that slot is left for a later recover. It
-   * returns how many texts it gave to the composer.
+   * among messages not loaded): that slot is left for a later recover. A
+   * slot another user's page wrote (a page not yet told of a sign-in in
+   * another tab) is removed, its text not taken. It returns how many texts
+   * it gave to the composer.
    */
   async recover(conversationId: string, stored: (clientMessageId: string, at: number) => boolean | undefined, target = conversationId): Promise<number> {
     const here = this.pages.id;
@@ -185,17 +187,18 @@ export class Drafts {
     if (!token || this.store.state.session.token !== token) return 0; // the session ended meanwhile: the next one's storage
     this.load(target);
     let given = 0;
+    const user = this.user();
     for (const k of [...sending, ...edits]) {
       if (!gone.has(k.page)) continue;
       const isSend = sending.includes(k);
-      const slot = isSend ? readSending(k.text) : { text: k.text, at: 0 };
-      const has = isSend ? stored(k.id, slot.at) : false;
+      const mine = k.user === undefined || k.user === user;
+      const has = !mine || (isSend ? stored(k.id, k.at ?? 0) : false);
       if (has === undefined) continue;
       if (!has) {
-        if (this.giveBack(target, slot.text)) given++;
+        if (this.giveBack(target, k.text)) given++;
         this.saveNow(target); // in storage before the slot goes: a hidden tab's timer may never fire
       }
-      this.persist.saveKept(isSend ? 'sending' : 'edit', k.page, conversationId, k.id, '');
+      this.persist.saveKept(isSend ? 'sending' : 'edit', k.page, conversationId, k.id, null);
     }
     return given;
   }
@@ -211,6 +214,21 @@ export class Drafts {
     if (!text || `\n\n${now}\n\n`.includes(`\n\n${text}\n\n`)) return false;
     this.set(key, now ? `${now}\n\n${text}` : text);
     return true;
+  }
+
+  /** user is the id of this page's user, if signed in. */
+  private user(): string | undefined {
+    return this.store.state.session.user?.id;
+  }
+
+  /**
+   * mayWrite says whether this page may write the texts it keeps: not when
+   * they are another user's (Persist's owner), signed in from another tab
+   * in a way this page has not followed yet.
+   */
+  private mayWrite(): boolean {
+    const owner = this.persist.draftsOwner();
+    return owner === null || owner === this.user();
   }
 
   /** saveNow writes a composer's text to storage at once, its pending save done. */
@@ -289,33 +307,16 @@ export class Drafts {
 
   /** flush saves every pending change now (the page hidden or going away, signing out). */
   flush(): void {
+    const write = this.mayWrite(); // not another user's storage: their texts are not this page's to write
     for (const [key, timer] of this.timers) {
       clearTimeout(timer);
-      this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
+      if (write) this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
     }
     this.timers.clear();
     for (const e of this.editTimers.values()) {
       clearTimeout(e.timer);
-      this.persist.saveKept('edit', this.pages.id, e.conversationId, e.parentId, e.text);
+      if (write) this.persist.saveKept('edit', this.pages.id, e.conversationId, e.parentId, { text: e.text, user: this.user() });
     }
     this.editTimers.clear();
   }
-}
-
-/** SendingSlot is what a message on its way keeps in storage: its text, and when (ms since the epoch, this device's clock) it was sent. */
-interface SendingSlot {
-  text: string;
-  at: number;
-}
-
-/** readSending reads a message's slot; a bare text (kept before the time was) has at 0: sent long ago. */
-function readSending(raw: string): SendingSlot {
-  try {
-    const v: unknown = JSON.parse(raw);
-    const s = v as Partial<SendingSlot> | null;
-    if (typeof s?.text === 'string' && typeof s.at === 'number') return { text: s.text, at: s.at };
-  } catch {
-    // a bare text
-  }
-  return { text: raw, at: 0 };
 }

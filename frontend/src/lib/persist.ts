@@ -10,12 +10,19 @@ const USER = 'chatd.user';
 const DRAFT = 'chatd.draft.';
 /**
  * The texts a page keeps in storage under its own id, besides the
- * composers': 'sending', a message on its way (chatd.sending.<page>.<draft
- * key>.<clientMessageId>: JSON {text, at}, see drafts.ts), and 'edit', an
- * open edit box's text
- * (chatd.edit.<page>.<conversation id>.<parent id>).
+ * composers': 'sending', a message on its way (chatd.slot.sending.<page>.<draft
+ * key>.<clientMessageId>), and 'edit', an open edit box's text
+ * (chatd.slot.edit.<page>.<conversation id>.<parent id>), each JSON
+ * {text, at?, user} (KeptSlot: see drafts.ts).
  */
-const KEPT = { sending: 'chatd.sending.', edit: 'chatd.edit.' } as const;
+const KEPT = { sending: 'chatd.slot.sending.', edit: 'chatd.slot.edit.' } as const;
+/**
+ * The same slots as the versions before kept them, read (and removed) still:
+ * a bare text, or for 'sending' JSON {text, at}. Their prefix is not
+ * KEPT's, so that a tab of such a version (open during a deploy) never
+ * reads a slot of this one as a bare text.
+ */
+const LEGACY = { sending: 'chatd.sending.', edit: 'chatd.edit.' } as const;
 /** ROOT stands for an empty id in those keys (an edit of a first message: its parent id is ""). */
 const ROOT = '~';
 /** The id of the user whose drafts are saved: another user signing in on this browser does not get them. */
@@ -290,14 +297,18 @@ export class Persist {
   }
 
   /**
-   * saveKept stores (or, text empty, removes) a text a page keeps under its
-   * own id (see KeptText); it returns false when storage refused it.
+   * saveKept stores a text a page keeps under its own id (see KeptText),
+   * or with null (or an empty text) removes it, in either format; it
+   * returns false when storage refused it.
    */
-  saveKept(kind: KeptKind, page: string, key: string, id: string, text: string): boolean {
-    const name = keptName(kind, page, key, id);
+  saveKept(kind: KeptKind, page: string, key: string, id: string, slot: KeptSlot | null): boolean {
+    const name = keptName(KEPT[kind], page, key, id);
     try {
-      if (text) this.kv.setItem(name, text);
-      else this.kv.removeItem(name);
+      if (slot?.text) this.kv.setItem(name, JSON.stringify(slot));
+      else {
+        this.kv.removeItem(name);
+        this.kv.removeItem(keptName(LEGACY[kind], page, key, id));
+      }
       return true;
     } catch {
       return false; // storage full: the text lives in memory only
@@ -306,16 +317,22 @@ export class Persist {
 
   /** hasKept says whether a page's slot is still in storage (another page may have taken it up). */
   hasKept(kind: KeptKind, page: string, key: string, id: string): boolean {
-    return this.kv.getItem(keptName(kind, page, key, id)) !== null;
+    return this.kv.getItem(keptName(KEPT[kind], page, key, id)) !== null;
   }
 
-  /** kept lists the texts of a kind the pages keep for key (a conversation id). */
+  /** kept lists the texts of a kind the pages keep for key (a conversation id), in either format. */
   kept(kind: KeptKind, key: string): KeptText[] {
     const out: KeptText[] = [];
-    for (const name of this.keys(KEPT[kind])) {
-      const [page, k, id, ...rest] = name.slice(KEPT[kind].length).split('.');
-      if (k !== key || !page || !id || rest.length > 0) continue;
-      out.push({ page, key: k, id: id === ROOT ? '' : id, text: this.kv.getItem(name) ?? '' });
+    for (const [prefix, legacy] of [
+      [KEPT[kind], false],
+      [LEGACY[kind], true],
+    ] as const) {
+      for (const name of this.keys(prefix)) {
+        const [page, k, id, ...rest] = name.slice(prefix.length).split('.');
+        if (k !== key || !page || !id || rest.length > 0) continue;
+        const slot = readSlot(this.kv.getItem(name) ?? '', legacy);
+        out.push({ page, key: k, id: id === ROOT ? '' : id, ...slot });
+      }
     }
     return out;
   }
@@ -351,7 +368,7 @@ export class Persist {
 
   /** clearDrafts removes every saved composer text, and the texts the pages keep (a deleted account's). */
   clearDrafts(): void {
-    for (const k of [DRAFT, KEPT.sending, KEPT.edit].flatMap((p) => this.keys(p))) this.kv.removeItem(k);
+    for (const k of [DRAFT, KEPT.sending, KEPT.edit, LEGACY.sending, LEGACY.edit].flatMap((p) => this.keys(p))) this.kv.removeItem(k);
   }
 
   get(key: string): string | null {
@@ -363,20 +380,48 @@ export class Persist {
   }
 }
 
-/** keptName is the storage key of a page's kept text. */
-function keptName(kind: KeptKind, page: string, key: string, id: string): string {
-  return `${KEPT[kind]}${page}.${key}.${id || ROOT}`;
+/** keptName is the storage key of a page's kept text under a prefix (KEPT or LEGACY). */
+function keptName(prefix: string, page: string, key: string, id: string): string {
+  return `${prefix}${page}.${key}.${id || ROOT}`;
+}
+
+/**
+ * readSlot reads a kept text: JSON {text, at?, user?}; a legacy slot may
+ * be a bare text (at 0: kept before the time was).
+ */
+function readSlot(raw: string, legacy: boolean): KeptSlot {
+  try {
+    const v: unknown = JSON.parse(raw);
+    const s = v as Partial<KeptSlot> | null;
+    if (typeof s?.text === 'string') {
+      return { text: s.text, ...(typeof s.at === 'number' ? { at: s.at } : {}), ...(!legacy && typeof s.user === 'string' ? { user: s.user } : {}) };
+    }
+  } catch {
+    // a bare text
+  }
+  return legacy ? { text: raw, at: 0 } : { text: '' };
 }
 
 /** KeptKind names the texts a page keeps under its own id: a message on its way, an open edit box. */
 export type KeptKind = 'sending' | 'edit';
 
-/** KeptText is one text a page keeps: its page, draft key (conversation), id (clientMessageId or parent message id) and text. */
-export interface KeptText {
+/**
+ * KeptSlot is what a kept text's slot holds: the text; for a message on
+ * its way when it was sent (ms since the epoch, this device's clock); and
+ * the id of the user whose page wrote it (absent in the slots of the
+ * versions before: the owner of the saved texts then).
+ */
+export interface KeptSlot {
+  text: string;
+  at?: number;
+  user?: string;
+}
+
+/** KeptText is one text a page keeps: its page, draft key (conversation), id (clientMessageId or parent message id) and slot. */
+export interface KeptText extends KeptSlot {
   page: string;
   key: string;
   id: string;
-  text: string;
 }
 
 /** newClientId returns a random id for clientMessageId (crypto.randomUUID needs a secure context). */
