@@ -67,6 +67,8 @@ export interface ThreadDeps {
   unsavedDelayMs?: number;
   /** How many times such an answer is read again before the page gives up (a reload shows it); defaults to 10. */
   unsavedChecks?: number;
+  /** How many older pages are loaded by themselves to tell whether the server has an unsent text a gone page left; defaults to 5. */
+  recoverPages?: number;
 }
 
 /** UNSAVED_MAX_DELAY_MS caps the pause between two reads of an answer whose end was not confirmed stored. */
@@ -81,6 +83,21 @@ const RECOVERED_NEW = 'Text not sent before the page was closed or reloaded, for
 const TAKEN_UP = 'A message not sent yet was taken up by another tab; it is in the message box, not sent.';
 
 const NOT_FOUND = 'This conversation does not exist or was deleted.';
+
+/**
+ * oldestTime is the time (this device's clock) of the oldest loaded message
+ * whose time can be read (one that cannot, a bad createdAt, is passed
+ * over), NaN when none can.
+ */
+function oldestTime(t: Thread): number {
+  let oldest = NaN;
+  for (const m of Object.values(t.messages)) {
+    if (m.id.startsWith(PENDING_PREFIX)) continue;
+    const at = Date.parse(m.createdAt);
+    if (!Number.isNaN(at) && !(at >= oldest)) oldest = at;
+  }
+  return Number.isNaN(oldest) ? NaN : serverToClient(oldest);
+}
 
 /** ConversationThread drives AppState.threads[id], .threadErrors[id] and .busy[id]. */
 export class ConversationThread {
@@ -97,6 +114,8 @@ export class ConversationThread {
   private regenAck: Promise<Accepted | null> | null = null;
   /** The conversation was deleted: what was not sent goes to the new chat's composer. */
   private gone = false;
+  /** The older pages loaded so far to decide on the texts pages gone left (recover). */
+  private recoverLoads = 0;
   /** The next read of the answers whose end was not confirmed stored (checkUnsaved). */
   private unsavedTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -172,8 +191,20 @@ export class ConversationThread {
    * into the composer, and says so: the composer's text changed by itself.
    */
   private async recover(): Promise<void> {
-    const given = await this.deps.drafts.recover(this.id, (clientMessageId, at) => this.stored(clientMessageId, at));
+    const last = this.recoverLoads >= (this.deps.recoverPages ?? 5);
+    let undecided = false;
+    const given = await this.deps.drafts.recover(this.id, (clientMessageId, at) => {
+      const has = this.stored(clientMessageId, at);
+      if (has !== undefined) return has;
+      if (last) return false; // no more pages: the text goes back rather than waiting for good
+      undecided = true;
+      return undefined;
+    });
     if (given > 0) this.deps.toast(RECOVERED, 'info');
+    if (!undecided || !this.present()) return;
+    // The message may be in an older page: load it (its recover follows) rather than wait for the user to scroll up.
+    this.recoverLoads++;
+    await this.loadOlder();
   }
 
   /**
@@ -192,14 +223,15 @@ export class ConversationThread {
    * not, all being loaded or it being sent after the oldest loaded one
    * (give or take SKEW_MS). Else it cannot tell yet (undefined): the
    * message may be in an older page, stored before the conversation grew
-   * past one page.
+   * past one page (or the oldest message's time cannot be read, or the
+   * slot has no time): recover loads older pages, recoverPages at most,
+   * and then gives the text back.
    */
   private stored(clientMessageId: string, at: number): boolean | undefined {
     const t = this.thread;
     if (storedByClientId(t, clientMessageId)) return true;
     if (!t.hasMore) return false;
-    const oldest = oldestLoaded(t);
-    const since = oldest ? serverToClient(Date.parse(t.messages[oldest]?.createdAt ?? '')) : NaN;
+    const since = oldestTime(t);
     return at - SKEW_MS > since ? false : undefined;
   }
 

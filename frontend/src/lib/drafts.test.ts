@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Drafts } from './drafts';
 import { Persist, memoryKV, type KV } from './persist';
+import type { Message } from './protocol';
 import type { AppState } from './state';
 import { Store } from './store';
 import { CID, fixedPages, json, message, setup } from './testkit';
@@ -212,6 +213,62 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     await asked; // the recovery goes on first, to its end
     expect(app.store.state.drafts[CID]).toBe(composer);
     expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => k?.startsWith('chatd.sending.'))).toHaveLength(slotsLeft);
+  });
+
+  describe('a gone page’s message the loaded messages cannot tell about: older pages are loaded by themselves', () => {
+    const early = Date.parse('2020-01-01T00:00:00Z'); // before every message of these conversations
+    const olderUrl = `/api/conversations/${CID}/messages?`;
+
+    /**
+     * deciding starts a page on a conversation with more to load, a gone
+     * page's slot (raw: JSON, or a bare text in the slot of a version
+     * before) in storage, older pages answered by older(n).
+     */
+    function deciding(raw: string, older: (n: number) => { messages: Message[]; hasMore: boolean }, first: Message[] = [u1, a1]) {
+      const kv = signedIn();
+      kv.setItem(`${raw.startsWith('{') ? 'chatd.slot.sending.' : 'chatd.sending.'}page.${CID}.k1`, raw);
+      let n = 0;
+      const route = (url: string) => (url.startsWith(olderUrl) ? json(older(n++)) : undefined);
+      const s = setup({ kv, route, snapshots: [first], snapshotExtra: { hasMore: true }, pages: fixedPages('page2', new Set(['page'])) });
+      const slots = () => Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => /^chatd\.(slot\.)?sending\./.test(k ?? ''));
+      return { ...s, slots, olderFetched: () => n };
+    }
+
+    it('the message found in an older page: the slot is removed, nothing given back', async () => {
+      const stored = message('u0', '', 'user', 'lost with its page', 'complete', { clientMessageId: 'k1', createdAt: '2025-05-01T00:00:00Z' });
+      const { app, slots, olderFetched } = deciding(JSON.stringify({ text: 'lost with its page', at: early, user: 'u' }), () => ({ messages: [stored], hasMore: true }));
+      await vi.waitFor(() => expect(slots()).toEqual([]));
+      expect(olderFetched()).toBe(1);
+      expect(app.store.state.drafts[CID]).toBe('');
+    });
+
+    it('the whole conversation loaded without it: the text is given back', async () => {
+      const { app, slots, olderFetched } = deciding(JSON.stringify({ text: 'lost with its page', at: early, user: 'u' }), (n) => ({ messages: [message(`o${n}`, '', 'user', 'x', 'complete', { createdAt: '2025-01-01T00:00:00Z' })], hasMore: n < 1 }));
+      await vi.waitFor(() => expect(app.store.state.drafts[CID]).toBe('lost with its page'));
+      expect(olderFetched()).toBe(2);
+      expect(slots()).toEqual([]);
+    });
+
+    it.each([
+      ['sent long ago', JSON.stringify({ text: 'lost with its page', at: early, user: 'u' })],
+      ['a bare text of a version before (no time)', 'lost with its page'],
+    ])('%s, in a conversation of many pages: after 5 older pages at most, the text is given back', async (_, raw) => {
+      let t = Date.parse('2025-01-01T00:00:00Z');
+      const older = (n: number) => ({ messages: [message(`o${n}`, '', 'user', 'x', 'complete', { createdAt: new Date(t--).toISOString() })], hasMore: true });
+      const { app, slots, olderFetched } = deciding(raw, older);
+      await vi.waitFor(() => expect(app.store.state.drafts[CID]).toBe('lost with its page'));
+      expect(olderFetched()).toBe(5);
+      expect(slots()).toEqual([]);
+      expect(app.store.state.toasts.map((x) => x.text)).toEqual(['Text not sent before the page was closed or reloaded is back in the message box.']);
+    });
+
+    it('the oldest loaded message’s time unreadable: the oldest readable one decides', async () => {
+      const raw = JSON.stringify({ text: 'lost with its page', at: Date.now(), user: 'u' });
+      const { app, slots, olderFetched } = deciding(raw, () => ({ messages: [], hasMore: true }), [{ ...u1, createdAt: 'garbage' }, a1]);
+      await vi.waitFor(() => expect(app.store.state.drafts[CID]).toBe('lost with its page'));
+      expect(olderFetched()).toBe(0);
+      expect(slots()).toEqual([]);
+    });
   });
 
   it.each([
