@@ -325,18 +325,6 @@ func awaitID(c <-chan string) (string, error) {
 	}
 }
 
-// holds reports whether a message of the store has content.
-func (s *memStore) holds(content string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, m := range s.msgs {
-		if m.Content == content {
-			return true
-		}
-	}
-	return false
-}
-
 // doneOf waits for the done of answer id, past its other frames.
 func (s *fakeSub) doneOf(t *testing.T, id string) frame {
 	t.Helper()
