@@ -110,15 +110,23 @@ func (h *Hub) retryIn(what string, calls *callContext, fn func(ctx context.Conte
 		if attempt == 1 || attempt%20 == 0 {
 			h.log.Warn("cluster bus call failed; retrying", "call", what, "attempt", attempt, "err", err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-h.busCtx.Done():
-			t.Stop()
+		if !sleep(h.busCtx, wait) {
 			h.log.Error("cluster bus call abandoned at shutdown", "call", what, "err", err)
 			return false
-		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// sleep waits d, or until ctx ends; it reports whether d passed first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -220,12 +228,8 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 			}
 			return clusterError(err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return ctx.Err()
-		case <-t.C:
 		}
 	}
 }

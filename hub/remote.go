@@ -111,12 +111,8 @@ func (h *Hub) lookupRunning(ctx context.Context, convID string) (AnswerRef, bool
 		if attempt == lookupAttempts {
 			return a, ok, err
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, pause) {
 			return a, ok, err
-		case <-t.C:
 		}
 		pause *= 2
 	}
