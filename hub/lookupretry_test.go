@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"chatd/hub/protocol"
+	"chatd/persistence"
 )
 
 // TestClusterSubscribeLookupRetried: a tab that begins to follow a
@@ -29,18 +30,9 @@ func TestClusterSubscribeLookupRetried(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tc := newTestCluster(t, "A")
-			a := tc.hubs[0]
-			flaky := &flakyLookupBus{}
+			f := runningBesideFlakyBus(t)
+			tc, b, flaky, conv, onA, res, run := f.tc, f.b, f.flaky, f.conv, f.onA, f.res, f.run
 			flaky.fails.Store(tt.fails)
-			b := tc.startWith(t, "B", func(m *MemBus) Bus { flaky.MemBus = m; return flaky },
-				func(o *Options) { o.LookupPause = 1 })
-			conv := tc.conversation(t)
-			onA := tc.follow(t, a, "a1", conv.ID)
-			res := tc.send(t, a, onA, conv.ID, "hi")
-			run := a.model.next(t)
-			run.say(t, "one ")
-			onA.waitText(t, res.MessageID, "one ")
 
 			onB := tc.follow(t, b, "b1", conv.ID)
 			if got, want := flaky.calls.Load(), min(tt.fails+1, lookupAttempts); got != want {
@@ -62,6 +54,37 @@ func TestClusterSubscribeLookupRetried(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flakySetUp is an answer running on hub A, "one " streamed to tab a1,
+// beside hub B, whose bus is flaky (no failure set yet, no lookup made).
+type flakySetUp struct {
+	tc    *testCluster
+	b     *testHub
+	flaky *flakyLookupBus
+	conv  persistence.Conversation
+	onA   *tab
+	res   Result
+	run   *scriptRun
+}
+
+// runningBesideFlakyBus starts the set-up of the lookup-retry tests.
+func runningBesideFlakyBus(t *testing.T) flakySetUp {
+	t.Helper()
+	f := flakySetUp{tc: newTestCluster(t, "A"), flaky: &flakyLookupBus{}}
+	a := f.tc.hubs[0]
+	f.b = f.tc.startWith(t, "B", func(m *MemBus) Bus { f.flaky.MemBus = m; return f.flaky },
+		func(o *Options) { o.LookupPause = 1 })
+	f.conv = f.tc.conversation(t)
+	f.onA = f.tc.follow(t, a, "a1", f.conv.ID)
+	f.res = f.tc.send(t, a, f.onA, f.conv.ID, "hi")
+	f.run = a.model.next(t)
+	f.run.say(t, "one ")
+	f.onA.waitText(t, f.res.MessageID, "one ")
+	if n := f.flaky.calls.Load(); n != 0 {
+		t.Fatalf("%d lookups on B before the test's", n)
+	}
+	return f
 }
 
 // flakyLookupBus is a MemBus whose first fails lookups of a running
@@ -100,20 +123,9 @@ func TestClusterResumeLookupRetried(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tc := newTestCluster(t, "A")
-			a := tc.hubs[0]
-			flaky := &flakyLookupBus{}
-			b := tc.startWith(t, "B", func(m *MemBus) Bus { flaky.MemBus = m; return flaky },
-				func(o *Options) { o.LookupPause = 1 })
-			conv := tc.conversation(t)
-			onA := tc.follow(t, a, "a1", conv.ID)
-			res := tc.send(t, a, onA, conv.ID, "hi")
-			run := a.model.next(t)
-			run.say(t, "one ")
-			onA.waitText(t, res.MessageID, "one ")
-
+			f := runningBesideFlakyBus(t)
+			tc, b, flaky, conv, onA, res, run := f.tc, f.b, f.flaky, f.conv, f.onA, f.res, f.run
 			flaky.fails.Store(tt.fails)
-			flaky.calls.Store(0)
 			seq := int64(len("one "))
 			onB := newTab(tc.user.ID, "b1")
 			err := b.Subscribe(context.Background(), onB, tc.user.ID,
