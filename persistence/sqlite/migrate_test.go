@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -109,6 +110,12 @@ func TestMigrateFromVersion2(t *testing.T) {
 // by the fourth schema take their messages' owners, and a search while the
 // index has not taken them in yet finds each owner's queued messages, and
 // only the owner's; new entries name their owner too.
+//
+// That release wrote no search file the current one keeps (it names no
+// state of chatd.db): the first open makes a new one and holds its rebuild
+// (requeueGate), so that the queue is the migration's. The second open
+// finds that file current (its rebuild's row removed, as once the rebuild
+// is done) with its writer held up: searches read the migrated queue.
 func TestMigrateFromVersion4(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -126,27 +133,7 @@ func TestMigrateFromVersion4(t *testing.T) {
 				'user', 'a quokka smiles', 'm', 'complete', '', '', 'x', 1, 1)`)
 	}
 	path := oldDatabase(t, stmts)
-	// The search file exists (so nothing is queued again at open), and its
-	// writer is held up: the indexer cannot take the queue in.
-	sx, err := sql.Open("sqlite", "file:"+searchPath(path)+"?_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sx.Close()
-	if _, err := sx.ExecContext(ctx, "PRAGMA journal_mode = WAL;"+searchSchema); err != nil {
-		t.Fatal(err)
-	}
-	hold, err := sx.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = hold.Rollback() }()
-
-	s := openTest(t, Options{Path: path})
-	if s.migratedFrom != 4 {
-		t.Fatalf("migrated from %d, want 4", s.migratedFrom)
-	}
-	queued := func() map[string]int {
+	queued := func(s *Store) map[string]int {
 		t.Helper()
 		rows, err := s.r.QueryContext(ctx, `SELECT p.owner, m.owner_id FROM search_pending p JOIN messages m ON m.rowid = p.msg`)
 		if err != nil {
@@ -166,7 +153,16 @@ func TestMigrateFromVersion4(t *testing.T) {
 		}
 		return got
 	}
-	if got := queued(); got[owners[0]] != 1 || got[owners[1]] != 1 {
+
+	gate := make(chan struct{}) // never released: the rebuild queues nothing, the indexer indexes nothing
+	s, err := Open(ctx, Options{Path: path, Logger: slog.New(slog.DiscardHandler), requeueGate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.migratedFrom != 4 {
+		t.Fatalf("migrated from %d, want 4", s.migratedFrom)
+	}
+	if got := queued(s); got[owners[0]] != 1 || got[owners[1]] != 1 || len(got) != 2 {
 		t.Fatalf("queue after migration: %v, want one entry of each owner", got)
 	}
 	m := persistence.Message{ConversationID: convs[0], OwnerID: owners[0], Role: persistence.RoleUser,
@@ -174,8 +170,33 @@ func TestMigrateFromVersion4(t *testing.T) {
 	if err := s.InsertMessage(ctx, &m); err != nil {
 		t.Fatal(err)
 	}
-	if got := queued(); got[owners[0]] != 2 || got[owners[1]] != 1 {
+	if got := queued(s); got[owners[0]] != 2 || got[owners[1]] != 1 || len(got) != 2 {
 		t.Fatalf("queue after an insert: %v, want 2 and 1", got)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	sx, err := sql.Open("sqlite", "file:"+searchPath(path)+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sx.Close()
+	if _, err := sx.ExecContext(ctx, `DELETE FROM requeue`); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := sx.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = hold.Rollback() }()
+
+	s = openTest(t, Options{Path: path})
+	if s.requeueing.Load() {
+		t.Fatal("the search file was rebuilt again: the searches below would not read the queue")
+	}
+	if got := queued(s); got[owners[0]] != 2 || got[owners[1]] != 1 || len(got) != 2 {
+		t.Fatalf("queue after a restart with the index held up: %v, want 2 and 1", got)
 	}
 	for i, owner := range owners {
 		page, err := s.ListConversations(ctx, owner, persistence.ListQuery{Search: "QUOKKA"})
