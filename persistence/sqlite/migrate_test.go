@@ -177,19 +177,17 @@ func TestMigrateFromVersion4(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sx, err := sql.Open("sqlite", "file:"+searchPath(path)+"?_txlock=immediate")
+	sx, err := sql.Open("sqlite", searchPath(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sx.Close()
 	if _, err := sx.ExecContext(ctx, `DELETE FROM requeue`); err != nil {
 		t.Fatal(err)
 	}
-	hold, err := sx.BeginTx(ctx, nil)
-	if err != nil {
+	if err := sx.Close(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = hold.Rollback() }()
+	hold := holdSearchFile(t, path)
 
 	s = openTest(t, Options{Path: path})
 	if s.requeueing.Load() {
