@@ -35,6 +35,11 @@ type Recorded struct {
 	Body            []byte   // the request body as received
 	Query           string   // the request URL's raw query
 	Header          http.Header
+	// Path is the request URL's path as it was sent (escaped), and
+	// Deployment the Azure deployment it names, decoded ("" for
+	// /v1/chat/completions).
+	Path       string
+	Deployment string
 	// MaxTokensField is the field MaxTokens was read from: "max_tokens",
 	// "max_completion_tokens" ("" when neither was set).
 	MaxTokensField string
@@ -140,6 +145,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		MaxTokens: max(req.MaxTokens, req.MaxCompletionTokens), ReasoningEffort: req.ReasoningEffort,
 		Temperature: req.Temperature, TopP: req.TopP, Stop: stopList(req.Stop), Body: req.body,
 		MaxTokensField: req.maxTokensField(), Query: r.URL.RawQuery,
+		Path: r.URL.EscapedPath(), Deployment: r.PathValue("deployment"),
 		Header: r.Header.Clone(), Config: cfg,
 	}
 	if s.faultApplies(cfg, key) {

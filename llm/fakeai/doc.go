@@ -9,7 +9,9 @@
 //	go run ./cmd/fakeai -addr :8081 -delay 20ms           // as a process
 //
 // Endpoints: POST /v1/chat/completions (streaming and not), GET /v1/models,
-// GET /healthz. The same paths without the /v1 prefix work too.
+// GET /healthz. The same paths without the /v1 prefix work too, and so
+// does Azure OpenAI's POST /openai/deployments/{deployment}/chat/completions
+// (Recorded.Path and Recorded.Deployment say what the request named).
 // Options.ContextLength is listed as each model's context_length, and
 // Options.ModelsDelay (or SetModelsDelay) makes the model list slow, and
 // SetModelsStatus makes it fail with an HTTP status (an upstream starting).

@@ -48,7 +48,8 @@ type Options struct {
 var DefaultModels = []string{"fake-mini", "fake-large"}
 
 // Server is a fake OpenAI-compatible API: an http.Handler serving
-// POST /v1/chat/completions and GET /v1/models. It is safe for concurrent
+// POST /v1/chat/completions (and Azure OpenAI's
+// /openai/deployments/{deployment}/chat/completions) and GET /v1/models. It is safe for concurrent
 // use; every stream costs one goroutine (the handler's) and one ticker.
 type Server struct {
 	opts    Options
@@ -99,6 +100,8 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("POST "+prefix+"/chat/completions", s.chat)
 		s.mux.HandleFunc("GET "+prefix+"/models", s.models)
 	}
+	// Azure OpenAI's path: the model is a deployment named in the path.
+	s.mux.HandleFunc("POST /openai/deployments/{deployment}/chat/completions", s.chat)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -3,6 +3,7 @@ package openai_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 
@@ -45,5 +46,30 @@ func TestAzureRequests(t *testing.T) {
 	if seen.URL.Query().Get("api-version") != "2024-06-01" || seen.Header.Get("api-key") != "azure-key" ||
 		seen.Header.Get("Authorization") != "" {
 		t.Fatalf("request %s %v", seen.URL, seen.Header)
+	}
+}
+
+// TestAzureDeploymentNames: a model id is the Azure deployment's name and
+// is requested under that name exactly, one path segment. go-openai's
+// default Azure mapper dropped ":" from every name and "." too from a
+// name holding "3.5", so a deployment named "gpt-3.5-turbo" or "my:dep"
+// was asked for as "gpt35-turbo" or "mydep", which Azure does not know.
+func TestAzureDeploymentNames(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 3}})
+	c := newClient(srv.HTTP.URL, func(o *openai.Options) { o.Azure, o.APIKey = true, "azure-key" })
+	for _, name := range []string{"gpt-4.1", "gpt-3.5-turbo", "my:dep", "o4-mini_2025.04", "a b%c"} {
+		t.Run(name, func(t *testing.T) {
+			req := request("hi")
+			req.Model = name
+			if _, err := c.Stream(testCtx(t), req, func(string) {}); err != nil {
+				t.Fatal(err)
+			}
+			rec, _ := srv.LastRequest()
+			want := "/openai/deployments/" + url.PathEscape(name) + "/chat/completions"
+			if rec.Path != want || rec.Deployment != name || rec.Model != name {
+				t.Fatalf("requested path %s (deployment %q) model %q, want %s", rec.Path, rec.Deployment, rec.Model, want)
+			}
+		})
 	}
 }

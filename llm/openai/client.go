@@ -35,7 +35,8 @@ type Options struct {
 	// "https://api.openai.com/v1" (Ollama: "http://localhost:11434/v1";
 	// Azure: "https://<resource>.openai.azure.com").
 	BaseURL string
-	// Azure selects Azure OpenAI: model ids name deployments and
+	// Azure selects Azure OpenAI: model ids name deployments, requested
+	// under exactly those names ("gpt-3.5-turbo", "my:dep"), and
 	// AzureAPIVersion is sent as api-version.
 	Azure bool
 	// AzureAPIVersion defaults to go-openai's default for Azure.
@@ -147,6 +148,7 @@ func New(opts Options) *Client {
 	cfg := goopenai.DefaultConfig(opts.APIKey)
 	if opts.Azure {
 		cfg = goopenai.DefaultAzureConfig(opts.APIKey, opts.BaseURL)
+		cfg.AzureModelMapperFunc = azureDeployment
 		if opts.AzureAPIVersion != "" {
 			cfg.APIVersion = opts.AzureAPIVersion
 		}
@@ -158,6 +160,13 @@ func New(opts Options) *Client {
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger,
 		kind: newModelKinds(opts.ReasoningModels), shown: shownURL(opts.BaseURL)}
 }
+
+// azureDeployment is the path segment naming the Azure deployment of
+// model: the model id as configured, escaped. go-openai's default mapper
+// drops ":" from every name, and "." too from one holding "3.5", so a
+// deployment named "gpt-3.5-turbo" or "my:dep" was asked for under a name
+// Azure does not know.
+func azureDeployment(model string) string { return url.PathEscape(model) }
 
 // shownURL is a base URL as logs name it: without credentials (user
 // information), query or fragment.
