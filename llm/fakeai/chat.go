@@ -160,7 +160,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 // respond answers a decoded request.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 	if code := rec.Fault.status(); code != 0 {
-		writeStatusFault(w, code, rec.Config.RetryAfter, rec.Fault == FaultQuota)
+		writeStatusFault(w, code, rec.Config, rec.Fault == FaultQuota)
 		return
 	}
 	if rec.Fault == FaultErrorBody {
@@ -188,13 +188,11 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Recorded) {
 	}
 }
 
-// writeStatusFault answers with an error status as OpenAI would; quota
-// answers a 429 as an account out of credit.
-func writeStatusFault(w http.ResponseWriter, code int, retryAfter time.Duration, quota bool) {
-	if code == http.StatusTooManyRequests && retryAfter > 0 {
-		secs := int64((retryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		w.Header().Set("retry-after-ms", strconv.FormatInt(retryAfter.Milliseconds(), 10))
+// writeStatusFault answers with an error status as OpenAI would, with
+// cfg's Retry-After; quota answers a 429 as an account out of credit.
+func writeStatusFault(w http.ResponseWriter, code int, cfg Config, quota bool) {
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		setRetryAfter(w.Header(), cfg.RetryAfter, cfg.RetryAfterForm)
 	}
 	switch {
 	case quota:
@@ -209,6 +207,25 @@ func writeStatusFault(w http.ResponseWriter, code int, retryAfter time.Duration,
 	default:
 		writeError(w, code, fmt.Sprintf("Fake error with status %d.", code),
 			"invalid_request_error", "")
+	}
+}
+
+// setRetryAfter sets a wait d (none when not positive) in form.
+func setRetryAfter(h http.Header, d time.Duration, form RetryAfterForm) {
+	if d <= 0 {
+		return
+	}
+	secs := int64((d + time.Second - 1) / time.Second)
+	switch form {
+	case RetryAfterBoth:
+		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+		h.Set("retry-after-ms", strconv.FormatInt(d.Milliseconds(), 10))
+	case RetryAfterSeconds:
+		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+	case RetryAfterDate:
+		h.Set("Retry-After", time.Now().Add(time.Duration(secs)*time.Second).UTC().Format(http.TimeFormat))
+	case RetryAfterMS:
+		h.Set("retry-after-ms", strconv.FormatInt(d.Milliseconds(), 10))
 	}
 }
 

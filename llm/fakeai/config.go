@@ -152,6 +152,35 @@ func ParseContextWords(v string) (ContextWords, error) {
 	return "", fmt.Errorf("unknown wording")
 }
 
+// RetryAfterForm is the header form of a response's Retry-After.
+type RetryAfterForm string
+
+// Retry-After forms.
+const (
+	// RetryAfterBoth sends "Retry-After" in whole seconds (rounded up)
+	// and OpenAI's "retry-after-ms" (default).
+	RetryAfterBoth RetryAfterForm = ""
+	// RetryAfterSeconds sends only "Retry-After" in whole seconds.
+	RetryAfterSeconds RetryAfterForm = "seconds"
+	// RetryAfterDate sends only "Retry-After" as an HTTP date (now plus
+	// the wait, rounded up to a second).
+	RetryAfterDate RetryAfterForm = "date"
+	// RetryAfterMS sends only "retry-after-ms".
+	RetryAfterMS RetryAfterForm = "ms"
+)
+
+// ParseRetryAfterForm checks a form name: "", "both" or one of the
+// RetryAfterForm constants.
+func ParseRetryAfterForm(v string) (RetryAfterForm, error) {
+	switch f := RetryAfterForm(v); f {
+	case RetryAfterBoth, RetryAfterSeconds, RetryAfterDate, RetryAfterMS:
+		return f, nil
+	case "both":
+		return RetryAfterBoth, nil
+	}
+	return "", fmt.Errorf("unknown Retry-After form")
+}
+
 // Stamp selects which tokens carry a "[ts:<ns>] " prefix in their content.
 type Stamp string
 
@@ -185,9 +214,13 @@ type Config struct {
 	// FaultTimes limits the fault to the first FaultTimes requests that
 	// carry the same overrides (0: every request).
 	FaultTimes int
-	// RetryAfter, when positive, is sent with a 429 as "Retry-After"
-	// (whole seconds, rounded up) and "retry-after-ms".
+	// RetryAfter, when positive, is sent with a 429 or a 503 as
+	// "Retry-After" (whole seconds, rounded up) and "retry-after-ms", or
+	// in the one form RetryAfterForm names.
 	RetryAfter time.Duration
+	// RetryAfterForm is how RetryAfter is sent; it defaults to both
+	// headers (RetryAfterBoth).
+	RetryAfterForm RetryAfterForm
 	// Split writes each token holding a multi-byte UTF-8 character in two
 	// network writes (two flushes) that cut that character in two.
 	Split bool
@@ -271,7 +304,7 @@ func StripMarkers(s string) string {
 // headerKeys maps X-Fake-* headers to marker keys.
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
-	"retry_after", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
+	"retry_after", "retry_after_form", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
 	"context_words", "pings", "end_delay", "refuse", "events", "framing", "finish",
 }
 
@@ -326,6 +359,8 @@ func (c *Config) set(k, v string) error {
 		c.FaultTimes, err = strconv.Atoi(v)
 	case "retry_after":
 		c.RetryAfter, err = parseSeconds(v)
+	case "retry_after_form":
+		c.RetryAfterForm, err = ParseRetryAfterForm(v)
 	case "split":
 		c.Split, err = strconv.ParseBool(v)
 	case "events":

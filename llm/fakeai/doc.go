@@ -71,8 +71,11 @@
 //	times=N         the fault hits only the first N requests carrying the same
 //	                overrides (the same marker text and X-Fake-* headers);
 //	                later ones succeed, e.g. "fault=429 times=1" for a retry test
-//	retry_after=S   Retry-After for 429: seconds ("2") or a duration ("1500ms");
-//	                also sent as retry-after-ms
+//	retry_after=S   Retry-After for 429 and 503: seconds ("2") or a duration
+//	                ("1500ms"); also sent as retry-after-ms
+//	retry_after_form=F  both | seconds | date | ms: send the wait as both
+//	                headers (default), as Retry-After in seconds only, as
+//	                Retry-After as an HTTP date only, or as retry-after-ms only
 //	split=BOOL      send every token holding a multi-byte UTF-8 character in two
 //	                network writes (two flushes) that cut the character in two
 //	tag=WORD        put "WORD " in front of the first token's content
@@ -149,8 +152,8 @@
 // data is the error object itself (`event: error`, then
 // `data: {"message":...,"type":"server_error","code":500}`, no "error"
 // member), then [DONE]. A status fault answers with
-// that status and an OpenAI-style error body; 429 carries Retry-After when
-// retry_after is set. Non-streaming requests get the same faults where they
+// that status and an OpenAI-style error body; 429 and 503 carry Retry-After
+// when retry_after is set. Non-streaming requests get the same faults where they
 // make sense. quota answers HTTP 429 as OpenAI does for an account out of
 // credit (type and code insufficient_quota), with Retry-After when
 // retry_after is set.

@@ -236,6 +236,40 @@ func TestDocumentModes(t *testing.T) {
 	}
 }
 
+// TestRetryAfterForms: retry_after_form sends a 429's or a 503's wait in
+// one of the header forms providers use.
+func TestRetryAfterForms(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	ctx := testCtx(t)
+	tests := []struct {
+		marker          string
+		seconds, millis string // "": absent; "date": an HTTP date
+	}{
+		{"fault=429 retry_after=1500ms", "2", "1500"},
+		{"fault=429 retry_after=1500ms retry_after_form=both", "2", "1500"},
+		{"fault=429 retry_after=1500ms retry_after_form=seconds", "2", ""},
+		{"fault=503 retry_after=90 retry_after_form=date", "date", ""},
+		{"fault=429 retry_after=1500ms retry_after_form=ms", "", "1500"},
+		{"fault=500 retry_after=2", "", ""},
+	}
+	for _, tc := range tests {
+		resp := post(t, ctx, srv.URL, streamBody("[[fake "+tc.marker+"]]", false), nil)
+		resp.Body.Close()
+		got, ms := resp.Header.Get("Retry-After"), resp.Header.Get("retry-after-ms")
+		if tc.seconds == "date" {
+			when, err := http.ParseTime(got)
+			if d := time.Until(when); err != nil || d < 88*time.Second || d > 91*time.Second {
+				t.Errorf("%s: Retry-After %q, want an HTTP date about 90s ahead", tc.marker, got)
+			}
+			got = "date"
+		}
+		if got != tc.seconds || ms != tc.millis {
+			t.Errorf("%s: Retry-After %q, retry-after-ms %q; want %q, %q", tc.marker, got, ms, tc.seconds, tc.millis)
+		}
+	}
+}
+
 func TestStatusFaults(t *testing.T) {
 	t.Parallel()
 	srv := fakeai.Start(t, fakeai.Options{})

@@ -403,7 +403,7 @@ func (st *stream) serveJSON() {
 		st.cut(st.rec.Fault == FaultResetMid)
 		return
 	case FaultErrorMid, FaultErrorChunk, FaultErrorEvent:
-		writeStatusFault(st.w, http.StatusInternalServerError, 0, false)
+		writeStatusFault(st.w, http.StatusInternalServerError, Config{}, false)
 		return
 	case FaultEndMid:
 		return // an empty 200 body

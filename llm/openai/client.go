@@ -52,7 +52,10 @@ type Options struct {
 	// RetryBase is the first backoff; it doubles on every retry, with
 	// jitter. It defaults to 500ms.
 	RetryBase time.Duration
-	// RetryMax caps a backoff and an upstream's Retry-After; it defaults to 8s.
+	// RetryMax caps a backoff; it defaults to 8s. A failure whose
+	// Retry-After (retry-after-ms, or Retry-After in seconds or as an HTTP
+	// date) asks for longer is not retried: the upstream would refuse a
+	// retry sent sooner, and the error (a 429's message) names its wait.
 	RetryMax time.Duration
 	// FirstTokenTimeout bounds the wait from sending the request to the
 	// first piece of text (or reasoning); it defaults to 30s. Requests to
@@ -222,7 +225,8 @@ func positive(d, def time.Duration) time.Duration {
 // see modelKinds), is sent again at once with the other field, once; one
 // whose sampling parameter (temperature, top_p, stop) the upstream refuses
 // as unsupported is sent again at once without it, and so is one whose
-// stream_options it refuses (see Options.DisableStreamUsage).
+// stream_options it refuses (see Options.DisableStreamUsage). A failure
+// whose Retry-After is longer than Options.RetryMax is not retried.
 func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
 	reasoning := c.kind.reasoning(req.Model)
 	oreq := c.request(req, reasoning)
@@ -264,11 +268,14 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 			try--
 			continue
 		}
-		if st.delivered.Load() || try >= c.opts.MaxRetries || !retryable(err) {
+		after := retryAfter(st.header)
+		if st.delivered.Load() || try >= c.opts.MaxRetries || !retryable(err) || after > c.opts.RetryMax {
+			// A Retry-After past RetryMax: the provider would refuse a
+			// retry sent sooner, and the error names its wait.
 			c.logFailure(ctx, req.Model, st, err)
 			return res, err
 		}
-		wait := c.backoff(try, retryAfter(st.header))
+		wait := c.backoff(try, after)
 		c.log.Warn("llm upstream retry", "generation", llm.RequestID(ctx), "model", req.Model, "url", c.shown,
 			"retry", try+1, "kind", llm.KindOf(err), "status", st.status, "wait", wait)
 		if !sleep(ctx, wait) {

@@ -33,8 +33,9 @@ func retryable(err error) bool {
 }
 
 // backoff returns the wait before retry number try+1: the upstream's
-// Retry-After when it gave one, else RetryBase doubled per try with
-// jitter (between half and all of it); both capped at RetryMax.
+// Retry-After when it gave one (Stream retries only one within RetryMax),
+// else RetryBase doubled per try with jitter (between half and all of
+// it); both capped at RetryMax.
 func (c *Client) backoff(try int, after time.Duration) time.Duration {
 	if after > 0 {
 		return min(after, c.opts.RetryMax)
