@@ -149,6 +149,10 @@ const (
 	// KindContextLength is a prompt the upstream refused as longer than
 	// the model's context window.
 	KindContextLength ErrorKind = "context_length"
+	// KindQuota is a provider refusing for want of credit or quota (HTTP
+	// 402, OpenAI's 429 insufficient_quota): no wait cures it, so it is
+	// not retried, and its operator has to act (plan, billing).
+	KindQuota ErrorKind = "quota_exhausted"
 )
 
 // Error is an upstream failure. Message is safe to show to the user (it

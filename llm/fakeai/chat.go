@@ -201,6 +201,9 @@ func writeStatusFault(w http.ResponseWriter, code int, cfg Config, quota bool) {
 	case code == http.StatusTooManyRequests:
 		writeError(w, code, "Rate limit reached for requests. Please try again later.",
 			"requests", "rate_limit_exceeded")
+	case code == http.StatusPaymentRequired:
+		writeError(w, code, "Insufficient credits: add credits to this account to go on.",
+			"invalid_request_error", "")
 	case code >= 500:
 		writeError(w, code, "The server had an error while processing your request. Sorry about that!",
 			"server_error", "")

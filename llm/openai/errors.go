@@ -61,9 +61,8 @@ func classify(err error, st *attempt, key string) *llm.Error {
 			Message: "The conversation is too long for this model provider: it refused the request as too large (HTTP 413)."}
 	case errors.As(err, &apiErr) && quotaExhausted(apiErr):
 		// Before rate limiting: OpenAI answers it 429, but no wait cures
-		// it, so it is not retried (KindUpstream below 500).
-		return &llm.Error{Kind: llm.KindUpstream, Status: apiErr.HTTPStatusCode, Err: err,
-			Message: "The model provider's account has run out of quota (check its plan and billing): " + clean(apiErr.Message, key)}
+		// it, so it is not retried.
+		return quotaError(apiErr.HTTPStatusCode, apiErr.Message, key, err)
 	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 0:
 		return reportedError(apiErr, key, err)
 	case errors.As(err, &apiErr):
@@ -258,11 +257,33 @@ func listedError(body []byte) *goopenai.APIError {
 	return first.Error
 }
 
-// quotaExhausted reports an account out of credit: OpenAI's type or code
-// insufficient_quota, sent with HTTP 429 like a rate limit.
+// quotaExhausted reports an account out of credit or quota: HTTP 402
+// (OpenRouter, DeepSeek, Anthropic), or an error code 402 inside a 200
+// stream (OpenRouter's), or the type or code insufficient_quota (OpenAI's,
+// sent with HTTP 429 like a rate limit) or billing_error (Anthropic's).
 func quotaExhausted(e *goopenai.APIError) bool {
+	if e.HTTPStatusCode == http.StatusPaymentRequired || numericCode(e.Code) == http.StatusPaymentRequired {
+		return true
+	}
 	code, _ := e.Code.(string)
-	return code == "insufficient_quota" || e.Type == "insufficient_quota"
+	for _, s := range []string{code, e.Type} {
+		if s == "insufficient_quota" || s == "billing_error" {
+			return true
+		}
+	}
+	return false
+}
+
+// quotaError is a provider's refusal for want of credit or quota, with its
+// text (upstream, "" when it gave none): not retried (see retryable).
+func quotaError(status int, upstream, key string, err error) *llm.Error {
+	msg := "The model provider refused the request: out of credit / quota exhausted (check the account's plan and billing)"
+	if upstream = clean(upstream, key); upstream != "" {
+		msg += ": " + upstream
+	} else {
+		msg += "."
+	}
+	return &llm.Error{Kind: llm.KindQuota, Status: status, Err: err, Message: msg}
 }
 
 // tooLarge reports an HTTP 413 that does not say more (a proxy's body
@@ -278,15 +299,18 @@ func tooLarge(err error) bool {
 // reportedError classifies an error an upstream reported inside a 200
 // response (an error event, a chunk's "error" member, an error body), by
 // its code and wording as its HTTP status would be: rate limiting, a
-// timeout, another refusal of the request (a 4xx code); an upstream error
-// when neither says more. Status stays 0: it is not retried (see
-// retryable). The upstream's text is always shown.
+// timeout, an account out of credit or quota, another refusal of the
+// request (a 4xx code); an upstream error when neither says more. Status
+// stays 0: it is not retried (see retryable). The upstream's text is
+// always shown.
 func reportedError(e *goopenai.APIError, key string, err error) *llm.Error {
 	detail := clean(e.Message, key)
 	code := numericCode(e.Code)
 	switch {
 	case contextLength(e):
 		return contextLengthError(e, 0, key, err)
+	case quotaExhausted(e):
+		return quotaError(0, e.Message, key, err)
 	case code == http.StatusTooManyRequests || rateLimit(e):
 		return &llm.Error{Kind: llm.KindRateLimited, Err: err,
 			Message: "The model provider is rate limiting requests: " + detail}
@@ -333,6 +357,8 @@ func statusError(code int, upstream, key string, wait time.Duration, err error) 
 		detail = ": " + clean(upstream, key)
 	}
 	switch {
+	case code == http.StatusPaymentRequired:
+		return quotaError(code, upstream, key, err)
 	case code == http.StatusTooManyRequests:
 		e.Kind, e.Message = llm.KindRateLimited, "The model provider is rate limiting requests; try again in "+waitText(wait)+"."
 	case code >= 500 || code < 400:

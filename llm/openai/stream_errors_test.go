@@ -53,6 +53,11 @@ func TestInStreamErrorKinds(t *testing.T) {
 			`{"error":{"message":"prompt exceeds the context window of this model","type":"BadRequestError"}}`,
 			llm.KindContextLength, 0, 0},
 		{"server error", `{"error":{"message":"The server had an error.","type":"server_error"}}`, llm.KindUpstream, 0, 0},
+		// An account out of quota or credit, reported inside the stream.
+		{"insufficient quota", `{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","code":"insufficient_quota"}}`,
+			llm.KindQuota, 0, 0},
+		{"billing error", `{"type":"error","error":{"type":"billing_error","message":"Your credit balance is too low."}}`,
+			llm.KindQuota, 0, 0},
 		// llama.cpp sends its error as an "error" field, then [DONE].
 		{"llama.cpp context size", "error: " + `{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}`,
 			llm.KindContextLength, 0, 0},
@@ -119,7 +124,7 @@ func TestErrorChunk(t *testing.T) {
 		{"context length", "", `"error":{"code":400,"message":"This endpoint's maximum context length is 4096 tokens."},`,
 			llm.KindContextLength, "maximum context length"},
 		{"insufficient credits", "", `"error":{"code":402,"message":"Insufficient credits"},`,
-			llm.KindBadRequest, "Insufficient credits"},
+			llm.KindQuota, "out of credit / quota exhausted (check the account's plan and billing): Insufficient credits"},
 		{"timeout", "Partial", `"error":{"code":408,"message":"Provider timed out"},`,
 			llm.KindTimeout, "Provider timed out"},
 		{"string code", "", `"error":{"code":"server_error","message":"Overloaded"},`,

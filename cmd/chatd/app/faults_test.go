@@ -29,7 +29,7 @@ func TestUpstreamFaults(t *testing.T) {
 		{"hang mid-stream", "fault=hang_mid after=5", "error", "timeout", true, 1},
 		{"cut mid-stream", "fault=cut_mid after=5", "error", "connection", true, 1},
 		{"malformed chunk", "fault=malformed after=5", "error", "malformed", true, 1},
-		{"out of quota", "fault=quota", "error", "upstream_error", false, 1},
+		{"out of quota", "fault=quota", "error", "quota_exhausted", false, 1},
 		{"408 every time", "fault=408", "error", "timeout", false, 3},
 		{"empty chunks mid-stream", "fault=empty_mid after=5", "error", "timeout", true, 1},
 	}
