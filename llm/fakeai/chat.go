@@ -201,6 +201,9 @@ func writeStatusFault(w http.ResponseWriter, code int, cfg Config, quota bool) {
 	case code == http.StatusTooManyRequests:
 		writeError(w, code, "Rate limit reached for requests. Please try again later.",
 			"requests", "rate_limit_exceeded")
+	case code == http.StatusForbidden:
+		writeError(w, code, "Country, region, or territory not supported",
+			"request_forbidden", "unsupported_country_region_territory")
 	case code == http.StatusPaymentRequired:
 		writeError(w, code, "Insufficient credits: add credits to this account to go on.",
 			"invalid_request_error", "")

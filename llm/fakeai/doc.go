@@ -153,7 +153,7 @@
 // `data: {"message":...,"type":"server_error","code":500}`, no "error"
 // member), then [DONE]. A status fault answers with
 // that status and an OpenAI-style error body (402: out of credit, as
-// OpenRouter and DeepSeek answer it); 429 and 503 carry Retry-After when
+// OpenRouter and DeepSeek answer it; 403: a region OpenAI does not serve); 429 and 503 carry Retry-After when
 // retry_after is set. Non-streaming requests get the same faults where they
 // make sense. quota answers HTTP 429 as OpenAI does for an account out of
 // credit (type and code insufficient_quota), with Retry-After when

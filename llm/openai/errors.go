@@ -366,8 +366,14 @@ func statusError(code int, upstream, key string, wait time.Duration, err error) 
 	case code == http.StatusRequestTimeout:
 		// A proxy or the provider gave up waiting: retried, like a 5xx.
 		e.Kind, e.Message = llm.KindTimeout, "The model provider timed out the request."
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+	case code == http.StatusUnauthorized:
+		// Not quoted: a careless upstream repeats the key it was given.
 		e.Message = "The model provider refused the credentials; check the API key."
+	case code == http.StatusForbidden:
+		// A key without access, or a refusal of another kind (OpenAI's
+		// unsupported region, OpenRouter's moderation, Azure's network
+		// rules): the provider's text says which.
+		e.Message = "The model provider refused access (check the API key and what its account may use)" + cmp.Or(detail, ".")
 	case code == http.StatusNotFound:
 		e.Message = "The model provider does not know this model or endpoint" + detail
 	default:
