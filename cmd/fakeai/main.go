@@ -59,7 +59,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fault := fs.String("fault", "", "fault for every request: 429, 500, hang_first, hang_mid, cut_mid, reset_mid, malformed, error_mid, end_mid, error_chunk, error_body, cut_end, hang_end, error_event, event_error")
 	fs.IntVar(&d.FaultAfter, "after", -1, "tokens before a mid-stream fault (negative: half)")
 	fs.IntVar(&d.FaultTimes, "times", 0, "apply the fault to the first N requests only (0: all)")
-	fs.DurationVar(&d.RetryAfter, "retry-after", 0, "Retry-After sent with 429")
+	fs.DurationVar(&d.RetryAfter, "retry-after", 0, "Retry-After sent with a 429 or a 503")
 	fs.BoolVar(&d.Split, "split", false, "split multi-byte characters across two network writes")
 	stamp := fs.String("stamp", "", "first | all: prefix token content with [ts:<CLOCK_MONOTONIC ns>]")
 	fs.IntVar(&d.Reasoning, "reasoning", 0, "reasoning chunks before the content of every answer")
