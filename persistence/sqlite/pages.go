@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"modernc.org/sqlite"
 
@@ -25,21 +24,6 @@ var (
 	qReasoning = textReads("reasoning")
 	qProbe     = writeQ(`INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
 )
-
-// textQueries read one text column of a message (see readText).
-type textQueries struct {
-	size  string // its length in bytes; ?1 id, ?2 owner
-	piece string // ?3 bytes of it from byte ?4 (1-based); ?1 id, ?2 owner
-}
-
-// textReads registers the reads of the text column col (content or reasoning).
-func textReads(col string) textQueries {
-	live := `CAST(` + liveCol("messages", col) + ` AS BLOB)`
-	return textQueries{
-		size:  readQ(`SELECT length(` + live + `) FROM messages WHERE id = ?1 AND owner_id = ?2`),
-		piece: readQ(`SELECT substr(` + live + `, ?4, ?3) FROM messages WHERE id = ?1 AND owner_id = ?2`),
-	}
-}
 
 // MessagePage returns the newest q.Limit messages created before q.Before
 // (or the newest ones), oldest first, and whether older ones exist.
@@ -109,8 +93,10 @@ func (s *Store) scanMsgs(ctx context.Context, q string, args ...any) ([]persiste
 }
 
 // ReadContent hands fn the message's text in pieces of about
-// persistence.ContentPieceBytes. The length is read first: text appended
-// meanwhile (a streaming answer) is left for the next read.
+// persistence.ContentPieceBytes. The text's extent is read first: text
+// appended meanwhile (a streaming answer) is left for the next read. A
+// streaming answer's chunks are read about once each, however many
+// pieces its text takes (textread.go).
 func (s *Store) ReadContent(ctx context.Context, ownerID, id string, fn func(string) error) error {
 	if err := s.readText(ctx, qContent, ownerID, id, fn); err != nil {
 		return fmt.Errorf("sqlite: read text of message %s: %w", id, err)
@@ -124,54 +110,6 @@ func (s *Store) ReadReasoning(ctx context.Context, ownerID, id string, fn func(s
 		return fmt.Errorf("sqlite: read reasoning of message %s: %w", id, err)
 	}
 	return nil
-}
-
-// readText hands fn the text column q reads, piece by piece.
-func (s *Store) readText(ctx context.Context, q textQueries, ownerID, id string, fn func(string) error) error {
-	row, err := s.queryRow(ctx, q.size, id, ownerID)
-	if err != nil {
-		return err
-	}
-	var size int
-	if err := row.Scan(&size); err != nil {
-		return mapErr(err)
-	}
-	for off := 0; off < size; {
-		row, err := s.queryRow(ctx, q.piece, id, ownerID, min(persistence.ContentPieceBytes, size-off), off+1)
-		if err != nil {
-			return err
-		}
-		var b []byte
-		if err := row.Scan(&b); err != nil {
-			return mapErr(err)
-		}
-		if len(b) == 0 {
-			return nil // the message was deleted meanwhile
-		}
-		n := wholeRunes(b, off+len(b) == size)
-		if err := fn(string(b[:n])); err != nil {
-			return err
-		}
-		off += n
-	}
-	return nil
-}
-
-// wholeRunes returns how much of b ends on a character boundary: all of it
-// at the end of the text, else up to the start of a last, cut character.
-func wholeRunes(b []byte, last bool) int {
-	if last {
-		return len(b)
-	}
-	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
-		if utf8.RuneStart(b[i]) {
-			if utf8.FullRune(b[i:]) || i == 0 {
-				return len(b)
-			}
-			return i
-		}
-	}
-	return len(b)
 }
 
 // ProbeWrite rewrites one row of the probe table.
