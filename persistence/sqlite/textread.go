@@ -90,6 +90,7 @@ type textReader struct {
 	chunkOff  int       // ...and how many of its bytes were handed over
 	folded    bool      // the chunks were folded into the row meanwhile
 	segs      []textSeg // the chunks the last piece read from, in order
+	buf       []byte    // the pieces' buffer, reused
 }
 
 // textSeg is the part of a piece one chunk gave: from byte off of it, n bytes.
@@ -119,25 +120,24 @@ func (r *textReader) start(ctx context.Context) error {
 func (r *textReader) piece(ctx context.Context, max int) ([]byte, error) {
 	max = min(max, r.size-r.done)
 	for {
-		var b []byte
+		b := r.buf[:0]
+		r.segs = r.segs[:0]
 		if r.done < r.rowLen || r.folded {
 			end := r.size
 			if !r.folded {
 				end = r.rowLen
 			}
-			var err error
-			if b, err = r.fromRow(ctx, min(max, end-r.done)); err != nil {
-				return nil, err
+			part, err := r.fromRow(ctx, min(max, end-r.done))
+			if err != nil || len(part) == max || r.folded {
+				return part, err
 			}
-		}
-		r.segs = r.segs[:0]
-		if len(b) == max || r.folded {
-			return b, nil
+			b = append(b, part...)
 		}
 		b, err := r.fromChunks(ctx, b, max)
 		if err != nil {
 			return nil, err
 		}
+		r.buf = b[:0]
 		if len(r.segs) > 0 {
 			if len(b) < max { // the chunks are the snapshot's: they cannot end early
 				return nil, fmt.Errorf("text ends at byte %d of %d: %w", r.done+len(b), r.size, persistence.ErrNotFound)
@@ -171,6 +171,9 @@ func (r *textReader) fromRow(ctx context.Context, n int) ([]byte, error) {
 // fromChunks appends to b the chunks' bytes from where the last piece
 // stopped, up to max bytes in all, noting each chunk's part in r.segs.
 func (r *textReader) fromChunks(ctx context.Context, b []byte, max int) ([]byte, error) {
+	if cap(b) < max {
+		b = append(make([]byte, 0, max), b...)
+	}
 	rows, err := r.s.query(ctx, r.q.chunks, r.id, r.owner, r.chunk, r.chunkOff+1, r.last, max-len(b))
 	if err != nil {
 		return nil, err

@@ -255,3 +255,23 @@ func TestReadTextAnswerEndsMidRead(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkReadStreamingText reads a streaming answer's text of 3 MiB,
+// streamed in 1,000-byte checkpoints, in pieces, as an export does.
+//
+//	go test -run '^$' -bench ReadStreamingText -count 6 ./persistence/sqlite/
+func BenchmarkReadStreamingText(b *testing.B) {
+	s, ctx := benchStore(b, Options{IndexQuiet: -1})
+	f := newChunkFixture(b, s, 1)
+	text := strings.Repeat("word é 世界 🙂 ", 12*persistence.ContentPieceBytes/20)
+	streamInChunks(b, f, 0, text, 1000)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		err := s.ReadContent(ctx, f.user.ID, f.answers[0].ID, func(p string) error { n += len(p); return nil })
+		if err != nil || n != len(text) {
+			b.Fatalf("read %d of %d bytes, %v", n, len(text), err)
+		}
+	}
+}
