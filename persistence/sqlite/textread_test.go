@@ -65,16 +65,18 @@ func streamInChunks(t testing.TB, f chunkFixture, i int, text string, chunk int)
 	}
 }
 
-// readAll reads a text of answer i through read and returns it whole,
-// failing the test on an empty piece or one that cuts a character.
+// readAll reads a text of answer i through read and returns it whole and
+// the number of pieces it came in, failing the test on a piece that is
+// empty, longer than persistence.ContentPieceBytes or cuts a character
+// (the texts read are valid UTF-8).
 func readAll(t testing.TB, f chunkFixture, i int, read func(ctx context.Context, owner, id string, fn func(string) error) error) (string, int) {
 	t.Helper()
 	var b strings.Builder
 	pieces := 0
 	err := read(context.Background(), f.user.ID, f.answers[i].ID, func(p string) error {
 		pieces++
-		if p == "" || len(p) > persistence.ContentPieceBytes {
-			t.Fatalf("piece %d holds %d bytes", pieces, len(p))
+		if p == "" || len(p) > persistence.ContentPieceBytes || !utf8.ValidString(p) {
+			t.Fatalf("piece %d: %d bytes, valid UTF-8 %v", pieces, len(p), utf8.ValidString(p))
 		}
 		b.WriteString(p)
 		return nil
@@ -116,8 +118,8 @@ func TestReadStreamingTextLinear(t *testing.T) {
 	}
 }
 
-// textReads are the two reads of a text in pieces, and the update that
-// appends to each.
+// textReadsOf are the two reads of a text in pieces, each with the
+// update that appends to its text.
 var textReadsOf = []struct {
 	name   string
 	read   func(s *Store) func(ctx context.Context, owner, id string, fn func(string) error) error
@@ -180,21 +182,8 @@ func TestReadStreamingTextExact(t *testing.T) {
 				if len(ups) > 0 {
 					f.apply(t, ups...)
 				}
-				var b strings.Builder
-				pieces := 0
-				err := r.read(s)(context.Background(), f.user.ID, id, func(p string) error {
-					pieces++
-					if p == "" || len(p) > persistence.ContentPieceBytes || !utf8.ValidString(p) {
-						t.Fatalf("piece %d: %d bytes, valid UTF-8 %v", pieces, len(p), utf8.ValidString(p))
-					}
-					b.WriteString(p)
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if b.String() != text {
-					got := b.String()
+				got, pieces := readAll(t, f, 0, r.read(s))
+				if got != text {
 					at := 0
 					for at < min(len(got), len(text)) && got[at] == text[at] {
 						at++
