@@ -55,9 +55,11 @@ type ConversationOptions struct {
 	// DefaultSearchesPerMinute; a negative value removes the bound.
 	SearchesPerMinute int
 	// SharedSearches, when set, also holds SearchesPerMinute for each user
-	// across every instance of a cluster (limits.Budgets, budget
-	// BudgetSearches); nil keeps it per process.
-	SharedSearches limits.Budgets
+	// across every instance of a cluster (limits.Shared, budget
+	// BudgetSearches); nil keeps it per process. A search refused after
+	// its budget was taken (a cursor the store does not know) gives it
+	// back there too.
+	SharedSearches limits.BudgetGiver
 	// RequestTimeout bounds the work of each request of these routes but
 	// the export: its context ends after it, so a store that does not
 	// answer makes the request fail with 503 unavailable (and Retry-After)
@@ -95,7 +97,7 @@ type Conversations struct {
 	catalog   llm.Catalog
 	logger    *slog.Logger
 	searches  *userRate // nil: unbounded
-	shared    limits.Budgets
+	shared    limits.BudgetGiver
 	perMin    int // searches per minute
 	timeout   time.Duration
 	creating  inflight.Keys // users' clientIds of creations being handled
@@ -152,18 +154,15 @@ func (h *Conversations) list(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
-	if q.Search != "" && h.searches != nil {
-		wait, ok := h.searches.take(ownerID(c), time.Now())
-		if ok {
-			wait, ok = limits.TakeBudget(h.shared, limits.DefaultSharedTimeout, h.logger, BudgetSearches, ownerID(c), h.perMin)
-		}
-		if !ok {
-			httperr.AbortError(c, httperr.RateLimited("too many searches; try again in a moment", wait))
-			return
-		}
+	give, ok := h.spendSearch(c, q)
+	if !ok {
+		return
 	}
 	page, err := h.store.ListConversations(c.Request.Context(), ownerID(c), q)
 	if err != nil {
+		if errors.Is(err, persistence.ErrInvalidCursor) {
+			give() // refused: the search did not happen
+		}
 		httperr.AbortError(c, storeError(err, "list conversations"))
 		return
 	}
@@ -171,6 +170,36 @@ func (h *Conversations) list(c *gin.Context) {
 		page.Conversations = []persistence.Conversation{}
 	}
 	c.JSON(http.StatusOK, listPage{Conversations: page.Conversations, NextCursor: page.NextCursor})
+}
+
+// spendSearch spends one of the user's searches for q, when it is one, of
+// this process and of the cluster (SharedSearches), or answers 429 and
+// returns false. A search the cluster refuses gives this process's back.
+// give gives both back, for a search then refused: every field of the
+// request is checked before (listQuery) but the cursor, whose form only
+// the store knows. Such a search holds its budget only while the store
+// reads the cursor: once refused, the user's budgets are as they were,
+// however many are sent at once.
+func (h *Conversations) spendSearch(c *gin.Context, q persistence.ListQuery) (give func(), ok bool) {
+	if q.Search == "" || h.searches == nil {
+		return func() {}, true
+	}
+	user := ownerID(c)
+	wait, ok := h.searches.take(user, time.Now())
+	if !ok {
+		httperr.AbortError(c, httperr.RateLimited("too many searches; try again in a moment", wait))
+		return nil, false
+	}
+	wait, ok, giveShared := limits.SpendBudget(h.shared, limits.DefaultSharedTimeout, h.logger, BudgetSearches, user, h.perMin)
+	if !ok {
+		h.searches.give(user, time.Now())
+		httperr.AbortError(c, httperr.RateLimited("too many searches; try again in a moment", wait))
+		return nil, false
+	}
+	return func() {
+		giveShared()
+		h.searches.give(user, time.Now())
+	}, true
 }
 
 // listQuery reads limit (1..100, default 30), cursor and q.

@@ -248,6 +248,8 @@ func (f budgetsFunc) TakeBudget(_ context.Context, budget, user string, perMinut
 	return f(budget, user, perMinute)
 }
 
+func (f budgetsFunc) GiveBudget(context.Context, string, string, int) error { return nil }
+
 // TestSearchRateShared: with a cluster's budgets, a search the process
 // allows also spends the user's cluster-wide search budget: the cluster's
 // refusal is a 429 with its wait, and a cluster that cannot be reached

@@ -47,6 +47,17 @@ func (r *userRate) take(user string, now time.Time) (time.Duration, bool) {
 	return 0, true
 }
 
+// give gives back one event take spent, for a request then refused: the
+// bucket holds what it would without that take, never more than n (a
+// bucket swept meanwhile is full already).
+func (r *userRate) give(user string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b := r.buckets[user]; b != nil {
+		b.tokens = min(r.n, b.tokens+1)
+	}
+}
+
 // sweepLocked forgets buckets full again (idle for a window), once per window.
 func (r *userRate) sweepLocked(now time.Time) {
 	if now.Sub(r.swept) < r.window {

@@ -65,6 +65,35 @@ func TakeBudget(b Budgets, timeout time.Duration, log *slog.Logger, budget, user
 	return wait, ok
 }
 
+// BudgetGiver is Budgets that gives back what it took (Shared is one).
+type BudgetGiver interface {
+	Budgets
+	// GiveBudget gives back one event of the named budget that
+	// TakeBudget spent, as Shared.GiveSend does for sends.
+	GiveBudget(ctx context.Context, budget, userID string, perMinute int) error
+}
+
+// SpendBudget is TakeBudget for a request that may yet be refused: give
+// gives back the event b spent for it (GiveBudget within timeout; a
+// failure is logged and leaves it spent). give does nothing when b is
+// nil, could not be reached, or refused the request. Call it at most once.
+func SpendBudget(b BudgetGiver, timeout time.Duration, log *slog.Logger, budget, userID string, perMinute int) (wait time.Duration, ok bool, give func()) {
+	if b == nil {
+		return 0, true, func() {}
+	}
+	wait, ok, taken := takeBudget(b, timeout, log, budget, userID, perMinute)
+	if !taken {
+		return wait, ok, func() {}
+	}
+	return wait, ok, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := b.GiveBudget(ctx, budget, userID, perMinute); err != nil {
+			log.Warn("give back a cluster-wide budget", slog.String("budget", budget), slog.Any("err", err))
+		}
+	}
+}
+
 // takeBudget is TakeBudget also saying whether b spent an event (not when
 // it could not be reached).
 func takeBudget(b Budgets, timeout time.Duration, log *slog.Logger, budget, userID string, perMinute int) (wait time.Duration, ok, taken bool) {
