@@ -255,10 +255,29 @@ func validateSubscribe(f *ClientFrame) *Error {
 
 // validClientMessageID checks the idempotency key of a send or regenerate.
 func validClientMessageID(id string) *Error {
-	if utf8.RuneCountInString(id) > maxClientMessageID {
-		return Errorf(CodeInvalidField, "clientMessageId is longer than %d characters", maxClientMessageID)
+	if p := KeyProblem(id); p != "" {
+		return Errorf(CodeInvalidField, "clientMessageId %s", p)
 	}
 	return nil
+}
+
+// KeyProblem says what is wrong with an idempotency key (a send's or
+// regenerate's clientMessageId, a creation's clientId), or returns "". A
+// key is at most 64 visible ASCII characters (U+0021 to U+007E: letters,
+// digits, punctuation), as the web client's UUIDs are: a key is compared
+// byte for byte, so one of spaces alone, or whose spaces, control or
+// look-alike characters a reader cannot tell apart, would be a key nobody
+// can spell again. "" is no key.
+func KeyProblem(key string) string {
+	if n := utf8.RuneCountInString(key); n > maxClientMessageID {
+		return fmt.Sprintf("must be at most %d characters (got %d)", maxClientMessageID, n)
+	}
+	for _, r := range key {
+		if r < 0x21 || r > 0x7e {
+			return fmt.Sprintf("must be visible ASCII characters (letters, digits, punctuation), such as a UUID; %U is not", r)
+		}
+	}
+	return ""
 }
 
 func needConversation(id string) *Error {

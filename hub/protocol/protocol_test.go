@@ -40,6 +40,9 @@ func TestDecodeClient(t *testing.T) {
 		{"cancel of an answer", `{"type":"cancel","conversationId":"` + conv + `","messageId":"` + conv + `"}`, "", ""},
 		{"cancel of a bad answer id", `{"type":"cancel","id":"f","conversationId":"` + conv + `","messageId":"zz"}`, CodeInvalidField, `"f"`},
 		{"regenerate with a key", `{"type":"regenerate","conversationId":"` + conv + `","clientMessageId":"r1"}`, "", ""},
+		{"send with a blank key", `{"type":"send","id":"g","content":"x","clientMessageId":" "}`, CodeInvalidField, `"g"`},
+		{"send with a NUL key", `{"type":"send","content":"x","clientMessageId":"\u0000"}`, CodeInvalidField, ""},
+		{"regenerate with a non-ASCII key", `{"type":"regenerate","conversationId":"` + conv + `","clientMessageId":"clé"}`, CodeInvalidField, ""},
 		{"regenerate with a long key", `{"type":"regenerate","conversationId":"` + conv + `","clientMessageId":"` + strings.Repeat("a", 65) + `"}`, CodeInvalidField, ""},
 		{"negative cursor", `{"type":"subscribe","conversationId":"` + conv + `","lastSeq":-1}`, CodeInvalidField, ""},
 		{"cursor of the wrong type", `{"type":"subscribe","id":"e","conversationId":"` + conv + `","lastSeq":"1"}`, CodeInvalidField, `"e"`},
@@ -80,5 +83,32 @@ func TestServerFramesEncodeOnce(t *testing.T) {
 	e := ErrorFrame(json.RawMessage(`"q"`), Errorf(CodeNotFound, "nope %d", 1))
 	if string(e.Data) != `{"type":"error","id":"q","code":"not_found","message":"nope 1"}` {
 		t.Fatalf("error frame %s", e.Data)
+	}
+}
+
+// TestKeyProblem: an idempotency key is at most 64 visible ASCII
+// characters; "" is no key. The problem names the first character not
+// allowed.
+func TestKeyProblem(t *testing.T) {
+	for _, tc := range []struct {
+		key, want string // want: a part of the problem, "" for none
+	}{
+		{"", ""},
+		{"0b8e8a4e-1f4c-4f0e-9a57-3c1d2b9e6f10", ""},
+		{"0123456789abcdef0123456789abcdef", ""},
+		{"!~", ""},
+		{strings.Repeat("k", 64), ""},
+		{strings.Repeat("k", 65), "at most 64 characters (got 65)"},
+		{" ", "U+0020 is not"},
+		{"a b", "U+0020 is not"},
+		{"\x00", "U+0000 is not"},
+		{"k\x7f", "U+007F is not"},
+		{"clé", "U+00E9 is not"},
+		{"k\u200b", "U+200B is not"},
+	} {
+		got := KeyProblem(tc.key)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("KeyProblem(%q) = %q, want %q", tc.key, got, tc.want)
+		}
 	}
 }

@@ -179,30 +179,39 @@ func TestCreateRepeatSpendsNoBudget(t *testing.T) {
 	}
 }
 
-// TestCreateClientIDRefused: a malformed clientId is refused naming it,
-// nothing stored; PATCH has no clientId.
+// TestCreateClientIDRefused: a malformed clientId is refused naming it
+// (and the character that is not allowed), nothing stored: longer than 64
+// characters, or holding anything but visible ASCII (a single space was
+// taken as a key before, and non-ASCII letters); PATCH has no clientId.
 func TestCreateClientIDRefused(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, api.ConversationOptions{})
 	u := e.user(t)
-	cases := []struct{ name, body, code string }{
-		{"too long", `{"clientId":"` + strings.Repeat("k", api.MaxClientIDChars+1) + `"}`, "invalid_field"},
-		{"control character", `{"clientId":"a\u0007b"}`, "invalid_field"},
-		{"not a string", `{"clientId":7}`, "invalid_field"},
+	cases := []struct{ name, body, code, char string }{
+		{"too long", `{"clientId":"` + strings.Repeat("k", api.MaxClientIDChars+1) + `"}`, "invalid_field", ""},
+		{"control character", `{"clientId":"a\u0007b"}`, "invalid_field", "U+0007"},
+		{"not a string", `{"clientId":7}`, "invalid_field", ""},
+		{"a single space", `{"clientId":" "}`, "invalid_field", "U+0020"},
+		{"a space inside", `{"clientId":"new chat"}`, "invalid_field", "U+0020"},
+		{"a tab", `{"clientId":"\tkey"}`, "invalid_field", "U+0009"},
+		{"a non-ASCII letter", `{"clientId":"clé"}`, "invalid_field", "U+00E9"},
+		{"a zero-width space", `{"clientId":"key\u200b"}`, "invalid_field", "U+200B"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := e.send(t, http.MethodPost, u, "/api/conversations", tc.body)
-			if a.status != http.StatusBadRequest || a.code != tc.code || !strings.Contains(a.msg, "clientId") {
-				t.Fatalf("create: %+v, want 400 %s naming clientId", a, tc.code)
+			if a.status != http.StatusBadRequest || a.code != tc.code || !strings.HasPrefix(a.msg, "clientId") || !strings.Contains(a.msg, tc.char) {
+				t.Fatalf("create: %+v, want 400 %s naming clientId and %q", a, tc.code, tc.char)
 			}
 		})
 	}
-	if a := e.send(t, http.MethodPost, u, "/api/conversations", `{"clientId":"`+strings.Repeat("k", api.MaxClientIDChars)+`"}`); a.status != http.StatusCreated {
-		t.Fatalf("create with the longest clientId: %+v", a)
+	for _, key := range []string{strings.Repeat("k", api.MaxClientIDChars), "0b8e8a4e-1f4c-4f0e-9a57-3c1d2b9e6f10", "0123456789abcdef0123456789abcdef"} {
+		if a := e.send(t, http.MethodPost, u, "/api/conversations", `{"clientId":"`+key+`"}`); a.status != http.StatusCreated {
+			t.Fatalf("create with clientId %q: %+v", key, a)
+		}
 	}
-	if n := len(e.stored(t, u)); n != 1 {
-		t.Fatalf("%d conversations stored, want 1", n)
+	if n := len(e.stored(t, u)); n != 3 {
+		t.Fatalf("%d conversations stored, want 3", n)
 	}
 	c := e.stored(t, u)[0]
 	if a := e.send(t, http.MethodPatch, u, "/api/conversations/"+c.ID, `{"clientId":"other"}`); a.status != http.StatusBadRequest {

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"chatd/hub/protocol"
 	"chatd/llm"
 	"chatd/persistence"
 	"chatd/transport/httperr"
@@ -71,12 +72,13 @@ type createFields struct {
 	ClientID string `json:"clientId"`
 }
 
-// validate checks the key (at most MaxClientIDChars, no control
-// characters) and the writable fields, which it returns normalised.
+// validate checks the key (protocol.KeyProblem: at most
+// MaxClientIDChars visible ASCII characters, as a send's clientMessageId)
+// and the writable fields, which it returns normalised.
 func (f *createFields) validate(ctx context.Context, catalog llm.Catalog) (fields, error) {
 	w := fields{Title: f.Title, Model: f.Model, SystemPrompt: f.SystemPrompt, Params: f.Params}
-	if err := checkText("clientId", f.ClientID, MaxClientIDChars, false); err != nil {
-		return w, err
+	if p := protocol.KeyProblem(f.ClientID); p != "" {
+		return w, httperr.InvalidField("clientId", p)
 	}
 	err := w.validate(ctx, catalog)
 	return w, err

@@ -146,3 +146,38 @@ func TestEventsCursorCheckedBeforeOpening(t *testing.T) {
 		t.Fatalf("a good cursor without a slot: %d, want 429", res.StatusCode)
 	}
 }
+
+// TestClientMessageIDRefused: a send's or regenerate's clientMessageId
+// must be visible ASCII, as over the WebSocket: one of a space alone, or
+// holding a space, a control or a non-ASCII character, is refused with
+// 400 invalid_field naming the field and the character, and nothing
+// reaches the hub.
+func TestClientMessageIDRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	for _, tc := range []struct{ key, char string }{
+		{` `, "U+0020"},
+		{`a b`, "U+0020"},
+		{`\u0000`, "U+0000"},
+		{`clé`, "U+00E9"},
+	} {
+		for _, req := range []struct{ path, body string }{
+			{"messages", `{"content":"hi","clientMessageId":"` + tc.key + `"}`},
+			{"regenerate", `{"clientMessageId":"` + tc.key + `"}`},
+		} {
+			res := s.request("u", "POST", "/api/conversations/"+conv+"/"+req.path, req.body)
+			if res.StatusCode != http.StatusBadRequest {
+				res.Body.Close()
+				t.Fatalf("%s with key %q: status %d, want 400", req.path, tc.key, res.StatusCode)
+			}
+			if code, msg := errorBody(t, res); code != "invalid_field" || !strings.HasPrefix(msg, "clientMessageId") || !strings.Contains(msg, tc.char) {
+				t.Fatalf("%s with key %q: %s %q, want invalid_field naming clientMessageId and %s", req.path, tc.key, code, msg, tc.char)
+			}
+		}
+	}
+	if n := len(s.hub.Sends()); n != 0 {
+		t.Fatalf("the hub got %d sends", n)
+	}
+}

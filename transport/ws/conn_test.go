@@ -566,11 +566,11 @@ func TestInvalidUTF8Refused(t *testing.T) {
 	}
 }
 
-// TestIDLengthInCharacters: a frame's string id and a send's
-// clientMessageId may be 64 characters of any script, as docs/protocol.md
-// says (and as the REST API counts a creation's clientId); 65 are refused.
-// Before, both were counted in bytes: 64 "é" (128 bytes) were refused,
-// the id not echoed.
+// TestIDLengthInCharacters: a frame's string id may be 64 characters of
+// any script, and a send's clientMessageId 64 characters (visible ASCII,
+// see TestClientMessageIDRefused), as docs/protocol.md says; 65 are
+// refused. Before, both were counted in bytes: 64 "é" (128 bytes) were
+// refused, the id not echoed.
 func TestIDLengthInCharacters(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, serverOptions{})
@@ -585,15 +585,53 @@ func TestIDLengthInCharacters(t *testing.T) {
 	if f := cl.expect("error"); f.Code != protocol.CodeInvalidField || f.ID != nil {
 		t.Fatalf("id of 65 characters: %s", f.raw)
 	}
-	cl.write(`{"type":"send","id":"k","content":"hi","clientMessageId":"` + id64 + `"}`)
+	key64, key65 := strings.Repeat("k", 64), strings.Repeat("k", 65)
+	cl.write(`{"type":"send","id":"k","content":"hi","clientMessageId":"` + key64 + `"}`)
 	if f := cl.expect("ack"); string(f.ID) != `"k"` {
 		t.Fatalf("send with a key of 64 characters: %s", f.raw)
 	}
-	cl.write(`{"type":"send","id":"l","content":"hi","clientMessageId":"` + id65 + `"}`)
+	cl.write(`{"type":"send","id":"l","content":"hi","clientMessageId":"` + key65 + `"}`)
 	if f := cl.expect("error"); f.Code != protocol.CodeInvalidField || string(f.ID) != `"l"` {
 		t.Fatalf("send with a key of 65 characters: %s", f.raw)
 	}
-	if sends := s.hub.Sends(); len(sends) != 1 || sends[0].ClientMessageID != id64 {
+	if sends := s.hub.Sends(); len(sends) != 1 || sends[0].ClientMessageID != key64 {
 		t.Fatalf("the hub got %+v", sends)
+	}
+}
+
+// TestClientMessageIDRefused: a send's or regenerate's clientMessageId
+// must be visible ASCII (a UUID, as the web client sends): one of a space
+// alone, or holding a space, a control or a non-ASCII character, is
+// refused with invalid_field naming the field and the character, the
+// frame's id echoed, and never reaches the hub.
+func TestClientMessageIDRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{opts: ws.Options{MaxInvalidFrames: 100}})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	conv := "0123456789abcdef01234567"
+	for i, tc := range []struct{ key, char string }{
+		{` `, "U+0020"},
+		{`a b`, "U+0020"},
+		{`\u0000`, "U+0000"},
+		{`\t`, "U+0009"},
+		{`clé`, "U+00E9"},
+	} {
+		for _, frame := range []string{
+			`{"type":"send","id":%d,"content":"hi","clientMessageId":"%s"}`,
+			`{"type":"regenerate","id":%d,"conversationId":"` + conv + `","clientMessageId":"%s"}`,
+		} {
+			cl.write(fmt.Sprintf(frame, i, tc.key))
+			f := cl.expect("error")
+			if f.Code != protocol.CodeInvalidField || string(f.ID) != fmt.Sprint(i) ||
+				!strings.Contains(string(f.Message), "clientMessageId") || !strings.Contains(string(f.Message), tc.char) {
+				t.Fatalf("key %q: %s, want invalid_field naming clientMessageId and %s", tc.key, f.raw, tc.char)
+			}
+		}
+	}
+	cl.write(`{"type":"send","id":"ok","content":"hi","clientMessageId":"0b8e8a4e-1f4c-4f0e-9a57-3c1d2b9e6f10"}`)
+	cl.expect("ack")
+	if n := len(s.hub.Sends()); n != 1 {
+		t.Fatalf("the hub got %d sends, want 1 (the valid key's)", n)
 	}
 }
