@@ -27,7 +27,9 @@ import (
 // A body that is not valid UTF-8 is refused before it is decoded (encoding/json
 // would quietly put U+FFFD in place of the bad bytes, where a WebSocket text
 // frame that is not UTF-8 is refused): 400 invalid_field naming the field
-// whose string holds the first bad byte, else 400 bad_request.
+// whose string holds the first bad byte, else 400 bad_request. So is a
+// body holding the escape of half a surrogate pair alone ("\ud800",
+// LoneSurrogate), which encoding/json would decode as U+FFFD too.
 func DecodeJSON(r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -44,6 +46,9 @@ func DecodeJSON(r *http.Request, dst any) error {
 	}
 	if !utf8.Valid(body) {
 		return notUTF8(body)
+	}
+	if err := notText(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

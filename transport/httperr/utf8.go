@@ -96,3 +96,93 @@ func path(stack []jsonLevel) string {
 	}
 	return strings.Join(keys, ".")
 }
+
+// LoneSurrogate reports whether the JSON text data holds a \u escape of
+// half of a UTF-16 surrogate pair without its other half (a high half
+// \ud800 to \udbff not followed by the escape of a low half \udc00 to
+// \udfff, or a low half alone): encoding/json quietly decodes such an
+// escape as U+FFFD, so the text that arrives is not the text sent, as
+// with invalid UTF-8. field is the dotted path of keys of the string value
+// holding the first such escape ("" when a key holds it), problem what to
+// tell the client.
+func LoneSurrogate(data []byte) (field, problem string, bad bool) {
+	at := loneSurrogate(data)
+	if at < 0 {
+		return "", "", false
+	}
+	return fieldAt(data, at), "must be valid text: " + string(data[at:at+6]) +
+		" is half of a UTF-16 surrogate pair, without its other half", true
+}
+
+// notText is DecodeJSON's answer to a body LoneSurrogate finds: 400
+// invalid_field naming the field, else (in a key) 400 bad_request.
+func notText(body []byte) *Error {
+	field, problem, bad := LoneSurrogate(body)
+	switch {
+	case !bad:
+		return nil
+	case field != "":
+		return InvalidField(field, problem)
+	}
+	return BadRequest("a key " + problem)
+}
+
+// loneSurrogate is the offset of the first escaped lone surrogate of data
+// (see LoneSurrogate), or -1. It walks the strings of data: "\\ud800" is
+// an escaped backslash and the text "ud800", and a malformed escape is
+// skipped (the decoder refuses it).
+func loneSurrogate(data []byte) int {
+	inString := false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			inString = !inString
+		case c != '\\' || !inString:
+		case !isUnicodeEscape(data, i):
+			i++ // the escaped character: \" or \\ among them
+		default:
+			r := unicodeEscape(data, i)
+			switch {
+			case r >= 0xd800 && r < 0xdc00 && isUnicodeEscape(data, i+6) && isLowSurrogate(unicodeEscape(data, i+6)):
+				i += 11 // the pair
+			case r >= 0xd800 && r < 0xe000:
+				return i
+			default:
+				i += 5
+			}
+		}
+	}
+	return -1
+}
+
+// isUnicodeEscape reports whether data holds \uXXXX (four hex digits) at i.
+func isUnicodeEscape(data []byte, i int) bool {
+	if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+		return false
+	}
+	for _, c := range data[i+2 : i+6] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// unicodeEscape is the code unit of the \uXXXX escape at data[i].
+func unicodeEscape(data []byte, i int) rune {
+	var r rune
+	for _, c := range data[i+2 : i+6] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c <= 'F':
+			c -= 'A' - 10
+		default:
+			c -= 'a' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+func isLowSurrogate(r rune) bool { return r >= 0xdc00 && r < 0xe000 }

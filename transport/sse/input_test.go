@@ -181,3 +181,36 @@ func TestClientMessageIDRefused(t *testing.T) {
 		t.Fatalf("the hub got %d sends", n)
 	}
 }
+
+// TestLoneSurrogateRefused: a send or regenerate whose body holds the
+// escape of half a UTF-16 surrogate pair alone ("\ud800"), which
+// encoding/json decodes as U+FFFD, is refused with 400 invalid_field
+// naming the field, as invalid UTF-8 is, and nothing reaches the hub.
+func TestLoneSurrogateRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv := persistence.NewID()
+	s.hub.AddConversation(conv, "u", "")
+	const half = ` is half of a UTF-16 surrogate pair, without its other half`
+	for _, tc := range []struct{ name, path, body, accept, msg string }{
+		{"send, 202", "messages", `{"content":"caf\ud800"}`, "", `content: must be valid text: \ud800` + half},
+		{"send, streamed", "messages", `{"content":"\udfff"}`, "text/event-stream", `content: must be valid text: \udfff` + half},
+		{"regenerate", "regenerate", `{"model":"m\ud83d"}`, "", `model: must be valid text: \ud83d` + half},
+	} {
+		hdr := []string{}
+		if tc.accept != "" {
+			hdr = append(hdr, "Accept", tc.accept)
+		}
+		res := s.request("u", "POST", "/api/conversations/"+conv+"/"+tc.path, tc.body, hdr...)
+		if res.StatusCode != http.StatusBadRequest {
+			res.Body.Close()
+			t.Fatalf("%s: status %d, want 400", tc.name, res.StatusCode)
+		}
+		if code, msg := errorBody(t, res); code != "invalid_field" || msg != tc.msg {
+			t.Fatalf("%s: %s %q, want invalid_field %q", tc.name, code, msg, tc.msg)
+		}
+	}
+	if n := len(s.hub.Sends()); n != 0 {
+		t.Fatalf("the hub got %d sends", n)
+	}
+}

@@ -635,3 +635,32 @@ func TestClientMessageIDRefused(t *testing.T) {
 		t.Fatalf("the hub got %d sends, want 1 (the valid key's)", n)
 	}
 }
+
+// TestLoneSurrogateRefused: a frame holding the escape of half a UTF-16
+// surrogate pair alone ("\ud800"), which decoding takes as U+FFFD, is
+// refused as a frame that is not UTF-8 is, and never reaches the hub:
+// invalid_field naming the field (the frame's id echoed unless it holds
+// it), bad_frame when a key holds it. A pair is text.
+func TestLoneSurrogateRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	cl := s.dial(dialOptions{user: "u"})
+	cl.expect("hello")
+	for _, tc := range []struct{ frame, code, id, msg string }{
+		{`{"type":"send","id":"s","content":"a\ud800b"}`, protocol.CodeInvalidField, `"s"`, `content must be valid text: \\ud800 is half`},
+		{`{"type":"send","id":"s","content":"\\\udc00"}`, protocol.CodeInvalidField, `"s"`, `content must be valid text: \\udc00 is half`},
+		{`{"type":"send","id":"\ud800","content":"x"}`, protocol.CodeInvalidField, ``, `id must be valid text`},
+		{`{"type":"send","id":"k","content":"x","\ud83d":1}`, protocol.CodeBadFrame, `"k"`, `a key must be valid text`},
+	} {
+		cl.write(tc.frame)
+		f := cl.expect("error")
+		if f.Code != tc.code || string(f.ID) != tc.id || !strings.Contains(string(f.Message), tc.msg) {
+			t.Fatalf("%s: %s, want %s naming %q, id %s", tc.frame, f.raw, tc.code, tc.msg, tc.id)
+		}
+	}
+	cl.write(`{"type":"send","id":"p","content":"\ud83d\ude00 \\ud800"}`)
+	cl.expect("ack")
+	if sends := s.hub.Sends(); len(sends) != 1 || sends[0].Content != `😀 \ud800` {
+		t.Fatalf("the hub got %+v, want the pair's send alone", sends)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"chatd/hub"
 	"chatd/hub/protocol"
+	"chatd/transport/httperr"
 	"chatd/transport/limits"
 )
 
@@ -47,6 +48,12 @@ func (c *conn) readLoop() {
 			continue
 		}
 		f, perr := protocol.DecodeClient(data)
+		if perr == nil {
+			var field string
+			if perr, field = notText(data); field == "id" {
+				f.ID = nil // not echoed: the id holds the lone half
+			}
+		}
 		if perr != nil {
 			c.refuse(f.ID, perr, abuse)
 			continue
@@ -66,6 +73,21 @@ func (c *conn) readLoop() {
 			c.refuse(f.ID, protocol.Errorf(protocol.CodeRateLimited, "too many frames waiting for an answer; wait for the acks"), abuse)
 		}
 	}
+}
+
+// notText refuses a frame holding the escape of half a surrogate pair
+// alone ("\ud800"), which decoding took as U+FFFD, as it refuses a frame
+// that is not UTF-8: invalid_field naming the field, or bad_frame when a
+// key holds it. field is the field named.
+func notText(data []byte) (perr *protocol.Error, field string) {
+	field, problem, bad := httperr.LoneSurrogate(data)
+	switch {
+	case !bad:
+		return nil, ""
+	case field != "":
+		return protocol.Errorf(protocol.CodeInvalidField, "%s %s", field, problem), field
+	}
+	return protocol.Errorf(protocol.CodeBadFrame, "a key %s", problem), ""
 }
 
 // startWorker starts the worker the first time a frame needs it, counting
