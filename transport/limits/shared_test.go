@@ -3,6 +3,8 @@ package limits
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -181,4 +183,42 @@ func TestSharedLimits(t *testing.T) {
 	if _, ok := fresh.AllowConversation("w"); !ok {
 		t.Fatal("an unreachable cluster refused a new conversation")
 	}
+}
+
+// TestSpendBudget: give gives back the event the cluster spent, and
+// nothing when the cluster refused the request or could not be reached
+// (it spent nothing then); a nil cluster lets every request through.
+func TestSpendBudget(t *testing.T) {
+	t.Parallel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct {
+		name      string
+		left      int
+		down      bool
+		ok        bool
+		leftAfter int // after give
+	}{
+		{"spent, given back", 1, false, true, 1},
+		{"refused", 0, false, false, 0},
+		{"unreachable", 1, true, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := &cluster{convs: map[string]int{"u": tc.left}, down: tc.down}
+			_, ok, give := SpendBudget(c, time.Second, quiet, BudgetConversations, "u", 1)
+			if ok != tc.ok {
+				t.Fatalf("ok %v, want %v", ok, tc.ok)
+			}
+			c.down = false // a give that asked an unreachable cluster would count
+			give()
+			if got := c.convs["u"]; got != tc.leftAfter {
+				t.Fatalf("%d left after give, want %d", got, tc.leftAfter)
+			}
+		})
+	}
+	_, ok, give := SpendBudget(nil, time.Second, quiet, BudgetConversations, "u", 1)
+	if !ok {
+		t.Fatal("a nil cluster refused")
+	}
+	give() // gives nothing, and does not fail
 }
