@@ -91,9 +91,10 @@ const ReasonShutdown = "server shutting down"
 // Limits on client frame fields.
 const (
 	// MaxContentChars is the longest message content accepted, in characters.
-	MaxContentChars    = 32000
-	maxFrameIDLen      = 64
-	maxClientMessageID = 64
+	MaxContentChars = 32000
+	maxFrameIDLen   = 64
+	// MaxKeyChars is the longest idempotency key (KeyProblem).
+	MaxKeyChars = 64
 )
 
 // ClientFrame is any frame a client sends; which fields matter depends on Type.
@@ -269,8 +270,8 @@ func validClientMessageID(id string) *Error {
 // look-alike characters a reader cannot tell apart, would be a key nobody
 // can spell again. "" is no key.
 func KeyProblem(key string) string {
-	if n := utf8.RuneCountInString(key); n > maxClientMessageID {
-		return fmt.Sprintf("must be at most %d characters (got %d)", maxClientMessageID, n)
+	if n := utf8.RuneCountInString(key); n > MaxKeyChars {
+		return fmt.Sprintf("must be at most %d characters (got %d)", MaxKeyChars, n)
 	}
 	for _, r := range key {
 		if r < 0x21 || r > 0x7e {

@@ -22,8 +22,8 @@ const (
 	MaxQueryChars        = 200
 	MaxCursorBytes       = 1024
 	// MaxClientIDChars bounds a creation's clientId, as the live
-	// channel's send bounds its clientMessageId.
-	MaxClientIDChars = 64
+	// channel's send bounds its clientMessageId (protocol.KeyProblem).
+	MaxClientIDChars = protocol.MaxKeyChars
 )
 
 // fields are the writable fields of a conversation; nil means "not given".
