@@ -40,7 +40,8 @@ func TestDecodeJSONRefusesLoneSurrogates(t *testing.T) {
 		{"reversed halves", `{"name":"\ude00\ud83d"}`, CodeInvalidField, "name: " + strings.ReplaceAll(lone, "%s", `\ude00`), ""},
 		{"after an escaped backslash", `{"name":"\\\ud800"}`, CodeInvalidField, "name: " + strings.ReplaceAll(lone, "%s", `\ud800`), ""},
 		{"nested in an array", `{"params":{"stop":["ok","\ud800"]}}`, CodeInvalidField, "params.stop: " + strings.ReplaceAll(lone, "%s", `\ud800`), ""},
-		{"in a key", `{"na\ud800me":"a"}`, CodeBadRequest, "a key " + strings.ReplaceAll(lone, "%s", `\ud800`), ""},
+		{"in a key", `{"na\ud800me":"a"}`, CodeBadRequest, "the body " + strings.ReplaceAll(lone, "%s", `\ud800`), ""},
+		{"deep", `{"a":` + strings.Repeat("[", 100) + `"\ud800"` + strings.Repeat("]", 100) + `}`, CodeBadRequest, "the body " + strings.ReplaceAll(lone, "%s", `\ud800`), ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -103,8 +103,8 @@ func path(stack []jsonLevel) string {
 // \udfff, or a low half alone): encoding/json quietly decodes such an
 // escape as U+FFFD, so the text that arrives is not the text sent, as
 // with invalid UTF-8. field is the dotted path of keys of the string value
-// holding the first such escape ("" when a key holds it), problem what to
-// tell the client.
+// holding the first such escape ("" when a key holds it, or a value nested
+// deeper than fieldAt follows), problem what to tell the client.
 func LoneSurrogate(data []byte) (field, problem string, bad bool) {
 	at := loneSurrogate(data)
 	if at < 0 {
@@ -115,7 +115,8 @@ func LoneSurrogate(data []byte) (field, problem string, bad bool) {
 }
 
 // notText is DecodeJSON's answer to a body LoneSurrogate finds: 400
-// invalid_field naming the field, else (in a key) 400 bad_request.
+// invalid_field naming the field, else (in a key, or a value nested past
+// what fieldAt follows) 400 bad_request.
 func notText(body []byte) *Error {
 	field, problem, bad := LoneSurrogate(body)
 	switch {
@@ -124,7 +125,7 @@ func notText(body []byte) *Error {
 	case field != "":
 		return InvalidField(field, problem)
 	}
-	return BadRequest("a key " + problem)
+	return BadRequest("the body " + problem)
 }
 
 // loneSurrogate is the offset of the first escaped lone surrogate of data

@@ -650,7 +650,7 @@ func TestLoneSurrogateRefused(t *testing.T) {
 		{`{"type":"send","id":"s","content":"a\ud800b"}`, protocol.CodeInvalidField, `"s"`, `content must be valid text: \\ud800 is half`},
 		{`{"type":"send","id":"s","content":"\\\udc00"}`, protocol.CodeInvalidField, `"s"`, `content must be valid text: \\udc00 is half`},
 		{`{"type":"send","id":"\ud800","content":"x"}`, protocol.CodeInvalidField, ``, `id must be valid text`},
-		{`{"type":"send","id":"k","content":"x","\ud83d":1}`, protocol.CodeBadFrame, `"k"`, `a key must be valid text`},
+		{`{"type":"send","id":"k","content":"x","\ud83d":1}`, protocol.CodeBadFrame, `"k"`, `a frame must be valid text`},
 	} {
 		cl.write(tc.frame)
 		f := cl.expect("error")

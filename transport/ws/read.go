@@ -87,7 +87,7 @@ func notText(data []byte) (perr *protocol.Error, field string) {
 	case field != "":
 		return protocol.Errorf(protocol.CodeInvalidField, "%s %s", field, problem), field
 	}
-	return protocol.Errorf(protocol.CodeBadFrame, "a key %s", problem), ""
+	return protocol.Errorf(protocol.CodeBadFrame, "a frame %s", problem), ""
 }
 
 // startWorker starts the worker the first time a frame needs it, counting
