@@ -196,8 +196,12 @@ export class ChatApp {
     window.addEventListener('beforeunload', () => this.drafts.flush());
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') this.drafts.flush();
+      else if (document.visibilityState === 'visible') this.recheckUnsaved();
     });
-    window.addEventListener('online', () => void this.revocations.flush());
+    window.addEventListener('online', () => {
+      void this.revocations.flush();
+      this.recheckUnsaved();
+    });
     void this.revocations.flush(); // sign-outs made offline before this page
     const user = this.store.state.session.user;
     if (user) this.drafts.claim(user.id, true);
@@ -250,6 +254,22 @@ export class ChatApp {
     if (this.store.state.list.error !== null) void this.list.reload();
     else void this.list.refreshHead();
     if (this.openId) void this.thread(this.openId).load();
+    this.recheckUnsaved(this.openId); // the open one was just loaded
+  }
+
+  /**
+   * recheckUnsaved reads at once the conversations (but skip) holding an
+   * answer whose end was not confirmed stored: a sign that the server or
+   * the link may be back (a reconnect, the network online, the page shown).
+   */
+  private recheckUnsaved(skip: string | null = null): void {
+    for (const [id, t] of this.threads) if (id !== skip) t.recheckUnsaved();
+  }
+
+  /** endThreads ends every conversation's state machine and its timers (the session ends). */
+  private endThreads(): void {
+    for (const t of this.threads.values()) t.end();
+    this.threads.clear();
   }
 
   /**
@@ -348,7 +368,7 @@ export class ChatApp {
     this.drafts.claim(user.id);
     this.session.signIn(token, user);
     this.list.reset();
-    this.threads.clear();
+    this.endThreads();
     this.recent.clear();
     this.store.set((s) => ({ ...s, threads: {}, threadErrors: {}, liveMissing: {} }));
     this.startSession();
@@ -464,7 +484,7 @@ export class ChatApp {
     forgetRevealed();
     this.connection.stop();
     this.openId = null;
-    this.threads.clear();
+    this.endThreads();
     this.recent.clear();
     this.list.reset();
     this.toaster.cleared(); // before the store drops them: a view holding them lets them go too
@@ -537,6 +557,7 @@ export class ChatApp {
     t?.deleted(); // after the move: the composer's text first, then the unsent messages
     void (t ?? this.thread(id)).recoverDeleted(); // and those of pages gone: no later load takes them up
     this.list.forget(id);
+    this.threads.get(id)?.end();
     this.threads.delete(id);
     this.recent.delete(id);
   }
@@ -585,6 +606,7 @@ export class ChatApp {
       excess--;
     }
     for (const id of drop) {
+      this.threads.get(id)?.end();
       this.threads.delete(id);
       this.recent.delete(id);
     }
@@ -595,8 +617,8 @@ export class ChatApp {
   }
 
   /** loadThread fetches a conversation and merges it into what is known. */
-  loadThread(id: string): Promise<void> {
-    return this.thread(id).load();
+  async loadThread(id: string): Promise<void> {
+    await this.thread(id).load();
   }
 
   /** loadOlder fetches the messages before the oldest loaded one (scrolling up). */

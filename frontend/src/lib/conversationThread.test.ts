@@ -752,17 +752,127 @@ describe('an answer whose end a slow database did not confirm stored (an unavail
     expect(answer()).toMatchObject({ status: 'interrupted', content: 'Hel' });
   });
 
-  it('reads a bounded number of times, the pause doubling to at most a minute', async () => {
-    const { thread, snapshotsFetched } = await ended([[u1, streaming]]);
-    await settle(); // vi.waitFor would move the fake clock
-    expect(snapshotsFetched()).toBe(2);
-    await vi.advanceTimersByTimeAsync(2000 + 4000 + 8000 + 16000 + 32000 + 60000 - 1);
+  /**
+   * slowDatabase ends the answer as `ended` does, against a server whose
+   * stored answer stays `streaming` until final() is called (the database
+   * recovered: the complete answer), or which answers 404 once deleted().
+   */
+  async function slowDatabase() {
+    let answer: 'streaming' | 'final' | 'deleted' = 'streaming';
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const s = setup({
+      route: (url, init) => {
+        if (url !== `/api/conversations/${CID}` || (init?.method ?? 'GET') !== 'GET') return undefined;
+        if (answer === 'deleted') return json({ error: { code: 'not_found', message: 'not found' } }, 404);
+        const messages = [u1, answer === 'final' ? stored : streaming];
+        return json({ conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' }, messages, activeMessageId: 'a1' });
+      },
+    });
+    s.socket().open();
+    await vi.waitFor(() => expect(s.thread()?.loaded).toBe(true));
+    s.socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: 'lo world' });
+    s.socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 3, status: 'error', error: unavailable });
+    await settle();
+    return { ...s, final: () => (answer = 'final'), deleted: () => (answer = 'deleted') };
+  }
+
+  /** FAST_TRIES is the time of the doubling pauses, 2 s to the minute: 6 reads. */
+  const FAST_TRIES = 2000 + 4000 + 8000 + 16000 + 32000 + 60000;
+
+  it('after the pause has doubled to a minute, reads once a minute for as long as it takes, and stops once the stored answer is final', async () => {
+    const { thread, answer, snapshotsFetched, final } = await slowDatabase();
+    expect(snapshotsFetched()).toBe(2); // the load and the reload at the done
+    await vi.advanceTimersByTimeAsync(FAST_TRIES - 1);
     expect(snapshotsFetched()).toBe(2 + 5);
     await vi.advanceTimersByTimeAsync(1);
     expect(snapshotsFetched()).toBe(2 + 6);
-    await vi.advanceTimersByTimeAsync(3_600_000);
-    expect(snapshotsFetched()).toBe(2 + 10);
+    await vi.advanceTimersByTimeAsync(3_600_000); // an hour later: still reading, every minute
+    expect(snapshotsFetched()).toBe(2 + 6 + 60);
     expect(thread()!.unsaved.a1).toBe(true);
+    final(); // the database is back and the server stored the answer
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(snapshotsFetched()).toBe(2 + 6 + 61);
+    expect(thread()!.unsaved.a1).toBeUndefined();
+    expect(answer()).toMatchObject({ status: 'complete', content: 'Hello world' });
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(snapshotsFetched()).toBe(2 + 6 + 61);
+  });
+
+  describe('reads at once, in the slow phase, on a sign that the server or the link may be back', () => {
+    afterEach(() => delete (document as { visibilityState?: unknown }).visibilityState);
+
+    const signs: Array<{ name: string; sign: (s: Awaited<ReturnType<typeof slowDatabase>>) => Promise<void> | void }> = [
+      {
+        name: 'the page shown again',
+        sign: () => {
+          Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
+          document.dispatchEvent(new Event('visibilitychange'));
+        },
+      },
+      { name: 'the browser online again', sign: () => void window.dispatchEvent(new Event('online')) },
+      {
+        name: 'a reconnect, the conversation not open',
+        sign: async ({ app, socket }) => {
+          app.navigate('/');
+          socket().cut();
+          app.retryConnection();
+          socket().open();
+        },
+      },
+      {
+        name: 'the conversation opened again',
+        sign: ({ app }) => {
+          app.navigate('/');
+          app.navigate(`/c/${CID}`);
+        },
+      },
+    ];
+    it.each(signs)('$name', async ({ sign }) => {
+      const s = await slowDatabase();
+      await vi.advanceTimersByTimeAsync(FAST_TRIES + 30_000); // half way to the next read
+      const before = s.snapshotsFetched();
+      s.final();
+      await sign(s);
+      await settle();
+      expect(s.snapshotsFetched()).toBe(before + 1);
+      expect(s.thread()!.unsaved.a1).toBeUndefined();
+      expect(s.answer()).toMatchObject({ status: 'complete', content: 'Hello world' });
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(s.snapshotsFetched()).toBe(before + 1);
+    });
+  });
+
+  it('stops reading once the server says the conversation is gone (deleted while this tab did not hear of it)', async () => {
+    const { snapshotsFetched, deleted, app } = await slowDatabase();
+    await vi.advanceTimersByTimeAsync(FAST_TRIES);
+    deleted();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(snapshotsFetched()).toBe(2 + 7);
+    expect(app.store.state.threadErrors[CID]).toBe('This conversation does not exist or was deleted.');
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(snapshotsFetched()).toBe(2 + 7);
+  });
+
+  it('stops reading once a deletion frame says the conversation is gone', async () => {
+    const { snapshotsFetched, socket } = await slowDatabase();
+    await vi.advanceTimersByTimeAsync(FAST_TRIES);
+    socket().receive({ type: 'conversation', action: 'deleted', conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' } });
+    await settle();
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(snapshotsFetched()).toBe(2 + 6);
+  });
+
+  it('leaves no timer behind after a logout: nothing is read or sent afterwards', async () => {
+    const { app, calls, sockets } = await slowDatabase();
+    await vi.advanceTimersByTimeAsync(FAST_TRIES);
+    await app.logout();
+    await settle();
+    expect(vi.getTimerCount()).toBe(0);
+    const made = calls.length;
+    const sent = sockets.map((x) => x.sent.length);
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(calls.length).toBe(made);
+    expect(sockets.map((x) => x.sent.length)).toEqual(sent);
   });
 
   it('stops reading once signed out', async () => {
@@ -774,5 +884,52 @@ describe('an answer whose end a slow database did not confirm stored (an unavail
     app.expire();
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(snapshotsFetched()).toBe(3);
+  });
+});
+
+describe('a second resync asked for during one (a gap while reloading)', () => {
+  afterEach(() => vi.useRealTimers());
+
+  /** gapTwice starts the app, then brings two gaps, the second while the first one's reload is on its way. */
+  async function gapTwice() {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const streaming = message('a1', 'u1', 'assistant', 'Hel', 'streaming');
+    let release: (() => void) | undefined;
+    let loads = 0;
+    const s = setup({
+      route: (url, init) => {
+        if (url !== `/api/conversations/${CID}` || (init?.method ?? 'GET') !== 'GET') return undefined;
+        const answer = () => json({ conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' }, messages: [u1, streaming], activeMessageId: 'a1' });
+        if (++loads !== 2) return answer();
+        return new Promise<Response>((r) => (release = () => r(answer()))); // the resync's load, held
+      },
+    });
+    s.socket().open();
+    await vi.waitFor(() => expect(s.thread()?.loaded).toBe(true));
+    s.socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 20, text: 'x' }); // a gap: resync
+    await vi.waitFor(() => expect(release).toBeDefined());
+    s.socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 21, text: 'y' }); // another, during it
+    release!();
+    for (let i = 0; i < 50; i++) await Promise.resolve(); // the first resync ends, the second waits 500 ms
+    return s;
+  }
+
+  it('is made 500 ms after the first ended, while the session lasts', async () => {
+    const { snapshotsFetched, socket } = await gapTwice();
+    const resubscribes = socket().framesOf('subscribe').length;
+    expect(snapshotsFetched()).toBe(2);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(snapshotsFetched()).toBe(3);
+    expect(socket().framesOf('subscribe').length).toBeGreaterThan(resubscribes);
+  });
+
+  it('is not made once the session ended: after a logout, nothing is read or sent', async () => {
+    const { app, sockets, calls } = await gapTwice();
+    await app.logout();
+    const made = calls.length;
+    const sent = sockets.map((x) => x.sent.length);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(calls.slice(made)).toEqual([]);
+    expect(sockets.map((x) => x.sent.length)).toEqual(sent);
   });
 });

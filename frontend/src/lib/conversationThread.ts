@@ -63,16 +63,19 @@ export interface ThreadDeps {
   olderPageSize?: number;
   /** Pause before sending the queue again when a send failed while the link still looked up; defaults to 3 s. */
   retryDelayMs?: number;
-  /** First pause before reading again an answer whose end was not confirmed stored (doubling to 1 min); defaults to 2 s. */
+  /** First pause before reading again an answer whose end was not confirmed stored (doubling to unsavedSlowMs); defaults to 2 s. */
   unsavedDelayMs?: number;
-  /** How many times such an answer is read again before the page gives up (a reload shows it); defaults to 10. */
-  unsavedChecks?: number;
+  /** The longest pause between two such reads, kept for as long as the answer is not final; defaults to 1 min. */
+  unsavedSlowMs?: number;
   /** How many older pages are loaded by themselves to tell whether the server has an unsent text a gone page left; defaults to 5. */
   recoverPages?: number;
 }
 
-/** UNSAVED_MAX_DELAY_MS caps the pause between two reads of an answer whose end was not confirmed stored. */
-const UNSAVED_MAX_DELAY_MS = 60_000;
+/** UNSAVED_SLOW_MS is the default longest pause between two reads of an answer whose end was not confirmed stored. */
+const UNSAVED_SLOW_MS = 60_000;
+
+/** LoadOutcome says how a load ended: `gone` is a conversation the server does not have (deleted). */
+export type LoadOutcome = 'loaded' | 'gone' | 'failed';
 
 /** SKEW_MS is the margin between this device's clock and the server's when a send's time is compared with a message's. */
 const SKEW_MS = 5 * 60_000;
@@ -118,6 +121,14 @@ export class ConversationThread {
   private recoverLoads = 0;
   /** The next read of the answers whose end was not confirmed stored (checkUnsaved). */
   private unsavedTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The reads made so far of the answers not confirmed stored: the pause doubles with each. */
+  private unsavedReads = 0;
+  /** Such a read is on its way: a wake does not ask for a second one. */
+  private unsavedReading = false;
+  /** The second resync asked for during one (resyncAgain), waiting out resyncDelayMs. */
+  private resyncTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The session ended, or the conversation was forgotten: no timer of this thread runs again (end). */
+  private ended = false;
 
   constructor(
     readonly id: string,
@@ -159,10 +170,10 @@ export class ConversationThread {
    * keepShown: a server that cannot be reached leaves the conversation as
    * shown instead of an error (the reload after a reconnect follows).
    */
-  async load(keepShown = false): Promise<void> {
+  async load(keepShown = false): Promise<LoadOutcome> {
     try {
       const snap = await this.deps.api.conversation(this.id);
-      if (!this.present()) return;
+      if (!this.present()) return 'failed';
       const queued = this.thread.queued;
       this.deps.store.set((s) => {
         const errors = { ...s.threadErrors };
@@ -173,16 +184,15 @@ export class ConversationThread {
       this.releaseStored(queued);
       this.deps.loadedConversation(snap.conversation);
       void this.recover();
+      return 'loaded';
     } catch (err) {
-      if (!this.present()) return;
-      if (err instanceof ApiError && err.status === 401) return;
-      if (keepShown && isConnectionError(err)) return;
+      const gone = err instanceof ApiError && (err.status === 404 || err.status === 400);
+      if (!this.present()) return 'failed';
+      if (err instanceof ApiError && err.status === 401) return 'failed';
+      if (keepShown && isConnectionError(err)) return 'failed';
       if (err instanceof ApiError && err.status === 404) void this.recoverDeleted();
-      const text =
-        err instanceof ApiError && (err.status === 404 || err.status === 400)
-          ? NOT_FOUND
-          : `Could not load the conversation: ${errorText(err)}`;
-      this.setError(text);
+      this.setError(gone ? NOT_FOUND : `Could not load the conversation: ${errorText(err)}`);
+      return gone ? 'gone' : 'failed';
     }
   }
 
@@ -310,6 +320,7 @@ export class ConversationThread {
 
   /** resync reloads after a gap and resumes the answer from the applied seq (keepShown: see load). */
   async resync(keepShown = false): Promise<void> {
+    if (this.ended) return;
     if (this.resyncing) {
       this.resyncAgain = true;
       return;
@@ -317,12 +328,14 @@ export class ConversationThread {
     this.resyncing = true;
     try {
       await this.load(keepShown);
-      this.deps.transport()?.resubscribe(this.id);
+      // Not on the channel of a session begun meanwhile (another user's perhaps).
+      if (!this.ended) this.deps.transport()?.resubscribe(this.id);
     } finally {
       this.resyncing = false;
-      if (this.resyncAgain) {
+      if (this.resyncAgain && !this.ended) {
         this.resyncAgain = false;
-        setTimeout(() => void this.resync(), this.deps.resyncDelayMs ?? 500);
+        clearTimeout(this.resyncTimer);
+        this.resyncTimer = setTimeout(() => void this.resync(), this.deps.resyncDelayMs ?? 500);
       }
     }
   }
@@ -357,37 +370,89 @@ export class ConversationThread {
    * the reconnect's reload.
    */
   done(f: DoneFrame): void {
+    const noneWaited = Object.keys(this.thread.unsaved).length === 0;
     const r = applyDone(this.thread, f);
     this.update(() => r.thread);
     if (r.result === 'gap') void this.resync(f.error?.code === SHUTDOWN);
-    if (this.thread.unsaved[f.messageId]) this.checkUnsaved();
+    if (!this.thread.unsaved[f.messageId]) return;
+    if (noneWaited) {
+      // The first to wait: from the first, short pause (an earlier one's schedule may be left).
+      clearTimeout(this.unsavedTimer);
+      this.unsavedTimer = undefined;
+      this.unsavedReads = 0;
+    }
+    this.checkUnsaved();
   }
 
   /**
-   * checkUnsaved reads the conversation again, with backoff (unsavedDelayMs
-   * doubling to 1 min, unsavedChecks times), while an answer's end is not
+   * checkUnsaved reads the conversation again while an answer's end is not
    * confirmed stored (Thread.unsaved): the server may store all its text
    * late, or give up and store less; the snapshot with its final status
-   * then replaces the text shown. It stops when the thread left the store
-   * (signed out, conversation dropped) or the session changed.
+   * then replaces the text shown. The pause starts at unsavedDelayMs and
+   * doubles up to unsavedSlowMs, then stays there for as long as it takes
+   * (the database may come back in an hour): recheckUnsaved reads at once
+   * on a sign that it may have. It stops once no answer waits, when the
+   * conversation is gone (deleted: a 404, or its thread left the store)
+   * and when the thread ends (the session ended: end).
    */
-  private checkUnsaved(attempt = 0): void {
-    if (this.unsavedTimer !== undefined) return;
-    const max = this.deps.unsavedChecks ?? 10;
-    if (attempt >= max) return;
-    const session = this.deps.session?.();
-    const delay = Math.min((this.deps.unsavedDelayMs ?? 2000) * 2 ** attempt, UNSAVED_MAX_DELAY_MS);
+  private checkUnsaved(): void {
+    if (this.unsavedTimer !== undefined || this.ended) return;
+    const first = this.deps.unsavedDelayMs ?? 2000;
+    const delay = Math.min(first * 2 ** Math.min(this.unsavedReads, 30), this.deps.unsavedSlowMs ?? UNSAVED_SLOW_MS);
     this.unsavedTimer = setTimeout(() => {
       this.unsavedTimer = undefined;
-      void this.readUnsaved(session, attempt);
+      void this.readUnsaved();
     }, delay);
   }
 
-  private async readUnsaved(session: number | undefined, attempt: number): Promise<void> {
-    const waiting = () => this.present() && this.deps.session?.() === session && Object.keys(this.thread.unsaved).length > 0;
-    if (!waiting()) return;
-    await this.load(true);
-    if (waiting()) this.checkUnsaved(attempt + 1);
+  /**
+   * recheckUnsaved reads at once the answers whose end was not confirmed
+   * stored, if any (the link came back, the page was shown again): the
+   * schedule of checkUnsaved goes on after it.
+   */
+  recheckUnsaved(): void {
+    if (this.ended || !this.unsavedWaiting()) return;
+    clearTimeout(this.unsavedTimer);
+    this.unsavedTimer = undefined;
+    void this.readUnsaved();
+  }
+
+  private unsavedWaiting(): boolean {
+    return this.present() && Object.keys(this.thread.unsaved).length > 0;
+  }
+
+  private async readUnsaved(): Promise<void> {
+    if (this.unsavedReading) return; // its end schedules the next
+    if (this.ended || !this.unsavedWaiting()) {
+      this.unsavedReads = 0;
+      return;
+    }
+    this.unsavedReading = true;
+    let outcome: LoadOutcome;
+    try {
+      outcome = await this.load(true);
+    } finally {
+      this.unsavedReading = false;
+    }
+    if (outcome === 'gone') return; // deleted: nothing more will be stored
+    this.unsavedReads++;
+    if (this.unsavedWaiting()) this.checkUnsaved();
+    else this.unsavedReads = 0;
+  }
+
+  /**
+   * end stops every timer of the thread for good: its session ended, or the
+   * conversation was forgotten. A timer left running would read, resubscribe
+   * or send for a session that is over, perhaps on the next user's channel.
+   */
+  end(): void {
+    this.ended = true;
+    this.regenWaiting = null;
+    this.resyncAgain = false;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.resyncTimer);
+    clearTimeout(this.unsavedTimer);
+    this.retryTimer = this.resyncTimer = this.unsavedTimer = undefined;
   }
 
   // ---- sending ----
@@ -501,13 +566,14 @@ export class ConversationThread {
   }
 
   private retrySoon(): void {
+    if (this.ended) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.flushQueue(), this.deps.retryDelayMs ?? 3000);
   }
 
   /** flushQueue sends the waiting messages in order, then a waiting regenerate (the connection is back). */
   async flushQueue(): Promise<void> {
-    if (this.flushing || this.gone) return;
+    if (this.flushing || this.gone || this.ended) return;
     this.flushing = true;
     try {
       await this.flushSends();
