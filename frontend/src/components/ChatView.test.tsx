@@ -35,6 +35,78 @@ describe('ChatView settings dialog', () => {
   });
 });
 
+describe('ChatView settings dialog closed by navigation', () => {
+  /** setUp renders ChatView of a ChatApp offline, conversations unknown (their stored system prompt: the new chat's, empty). */
+  function setUp() {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const show = (id: string | null) =>
+      act(() =>
+        mount.root.render(
+          <AppProvider value={app}>
+            <ChatView conversationId={id} onOpenSidebar={() => undefined} />
+          </AppProvider>,
+        ),
+      );
+    const open = () => act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="System prompt and parameters"]')!.click());
+    const prompt = () => mount.host.querySelector<HTMLTextAreaElement>('[role="dialog"] textarea');
+    const type = (value: string) =>
+      act(() => {
+        Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value')!.set!.call(prompt()!, value);
+        prompt()!.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+    const press = (label: string) =>
+      act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === label)!.click());
+    const restoredNote = () => [...mount.host.querySelectorAll('[role="dialog"] .hint')].some((p) => p.textContent?.startsWith('Your unsaved system prompt is back'));
+    return { app, show, open, prompt, type, press, restoredNote };
+  }
+
+  it('keeps a typed system prompt for its conversation, shown again when the dialog is opened there, until Cancel discards it', () => {
+    const { show, open, prompt, type, press, restoredNote } = setUp();
+    show('c1');
+    open();
+    type('Be brief.');
+    show('c2'); // Back: the dialog closes
+    expect(prompt()).toBeNull();
+    open();
+    expect(prompt()!.value).toBe(''); // not c1's text
+    expect(restoredNote()).toBe(false);
+    press('Cancel');
+    show('c1');
+    open();
+    expect(prompt()!.value).toBe('Be brief.');
+    expect(restoredNote()).toBe(true);
+    press('Cancel');
+    open();
+    expect(prompt()!.value).toBe('');
+    expect(restoredNote()).toBe(false);
+  });
+
+  it('saves the text kept, then forgets it', async () => {
+    const { app, show, open, prompt, type, press } = setUp();
+    const save = vi.spyOn(app, 'saveSettings').mockResolvedValue(null);
+    show('c1');
+    open();
+    type('Be brief.');
+    show('c2');
+    show('c1');
+    open();
+    await act(async () => press('Save'));
+    expect(save).toHaveBeenCalledWith('Be brief.', {});
+    expect(prompt()).toBeNull();
+    expect(app.settingsDraft('c1')).toBeUndefined();
+  });
+
+  it('forgets a text typed back to the stored one', () => {
+    const { app, show, open, type } = setUp();
+    show('c1');
+    open();
+    type('Be brief.');
+    type('');
+    show('c2');
+    expect(app.settingsDraft('c1')).toBeUndefined();
+  });
+});
+
 describe('ChatView settings saved after the dialog closed', () => {
   it('a refusal that comes after Escape or Cancel is said in a toast, not lost', async () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });

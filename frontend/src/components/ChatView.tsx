@@ -8,6 +8,7 @@ import { ContentGrew } from '../hooks/follow';
 import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
 import { useThreadView } from '../hooks/useThreadView';
 import { ChatApp } from '../lib/chat';
+import type { Params } from '../lib/protocol';
 import { isQueued, streamingAnswer } from '../lib/thread';
 import { AnswerAnnouncer } from './AnswerAnnouncer';
 import { Composer } from './Composer';
@@ -64,7 +65,18 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
     if (conversationId) app.editsShown(conversationId, new Set(shown.filter((s) => s.message.role === 'user').map((s) => s.message.parentId)));
   }, [app, conversationId, shown]);
 
-  const closePrompt = useCallback(() => setPromptOpen(false), []);
+  const settingsKey = ChatApp.draftKey(conversationId);
+  // Cancel, Escape and a save forget what was typed; a close by navigation (above) keeps it.
+  const closePrompt = useCallback(() => {
+    app.setSettingsDraft(settingsKey, undefined);
+    setPromptOpen(false);
+  }, [app, settingsKey]);
+  const savePrompt = async (text: string, params: Params) => {
+    const refused = await app.saveSettings(text, params);
+    // Saved after a close by navigation: the draft kept is saved, unless typed on since.
+    if (!refused && app.settingsDraft(settingsKey) === text) app.setSettingsDraft(settingsKey, undefined);
+    return refused;
+  };
   const loadOlder = useCallback(() => {
     if (conversationId) void app.loadOlder(conversationId);
   }, [app, conversationId]);
@@ -100,8 +112,10 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
               systemPrompt={conversation ? conversation.systemPrompt : newChat.systemPrompt}
               params={conversation ? conversation.params : newChat.params}
               model={currentModel(models, model)}
-              onSave={(text, params) => app.saveSettings(text, params)}
+              onSave={savePrompt}
               onClose={closePrompt}
+              draft={app.settingsDraft(settingsKey)}
+              onDraft={(text) => app.setSettingsDraft(settingsKey, text)}
               onRefusedAfterClose={(r) => app.toast(`System prompt and parameters not saved: ${r.text}`, 'error')}
             />
           )}

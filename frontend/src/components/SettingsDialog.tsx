@@ -31,12 +31,18 @@ export interface SettingsDialogProps {
   onClose: () => void;
   /** Told of a refusal that came after the dialog was closed (Cancel or Escape while saving): it has nowhere to show it. */
   onRefusedAfterClose?: (refusal: ServerRefusal) => void;
+  /** A system prompt typed earlier and not saved (the dialog was closed by navigation): the text to start from. */
+  draft?: string;
+  /** Told of each change of the system prompt typed: the text, or undefined when it is back to the stored one. */
+  onDraft?: (text: string | undefined) => void;
 }
 
 /** SettingsDialog edits a conversation's system prompt and parameters. */
-export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, onRefusedAfterClose }: SettingsDialogProps) {
+export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, onRefusedAfterClose, draft, onDraft }: SettingsDialogProps) {
   const open = useOpen();
-  const [text, setText] = useState(systemPrompt);
+  // A draft kept from a dialog closed by navigation, unless it is what is stored now.
+  const [restored] = useState(() => (draft !== undefined && draft !== systemPrompt ? draft : undefined));
+  const [text, setText] = useState(restored ?? systemPrompt);
   const [form, setForm] = useState<ParamsForm>(() => paramsForm(params));
   // What the fields started with: a field the reader left as it was is
   // saved with the conversation's value now, so a change made in another
@@ -89,10 +95,14 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
       }
     >
       <p className="hint">Instructions the model gets before every message of this conversation.</p>
+      {restored !== undefined && <p className="hint">Your unsaved system prompt is back. Save keeps it, Cancel discards it.</p>}
       <textarea
         className="system-prompt"
         value={text}
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => {
+          setText(e.target.value);
+          onDraft?.(e.target.value === initial.text ? undefined : e.target.value);
+        }}
         rows={6}
         aria-describedby={counterId}
         aria-invalid={length.over || undefined}

@@ -560,6 +560,25 @@ describe('ChatApp with reasoning models (issue 13)', () => {
   });
 });
 
+describe('the settings dialog\'s unsaved system prompts (settingsDraft)', () => {
+  it.each([
+    ['the session ends', async ({ app }: ReturnType<typeof setup>) => app.logout()],
+    [
+      'the conversation is deleted',
+      async ({ socket }: ReturnType<typeof setup>) =>
+        socket().receive({ type: 'conversation', action: 'deleted', conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' } }),
+    ],
+  ])('are forgotten when %s', async (_name, end) => {
+    const s = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    s.socket().open();
+    await vi.waitFor(() => expect(s.thread()?.loaded).toBe(true));
+    s.app.setSettingsDraft(CID, 'Be brief.');
+    expect(s.app.settingsDraft(CID)).toBe('Be brief.');
+    await end(s);
+    expect(s.app.settingsDraft(CID)).toBeUndefined();
+  });
+});
+
 describe('ChatApp.saveSettings', () => {
   const saved = (params: object | undefined, systemPrompt = '') => ({ id: CID, title: 't', model: 'm', systemPrompt, ...(params ? { params } : {}), createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:05Z' });
 

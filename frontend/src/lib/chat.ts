@@ -85,6 +85,8 @@ export class ChatApp {
   private readonly toaster: Toaster;
   private readonly revocations: Revocations;
   private readonly threads = new Map<string, ConversationThread>();
+  /** The system prompts typed in the settings dialog and neither saved nor cancelled, by draftKey (settingsDraft). */
+  private readonly settingsDrafts = new Map<string, string>();
   /** The conversations opened, the least recently first (see KEPT_THREADS). */
   private readonly recent = new Set<string>();
   private openId: string | null = null;
@@ -479,6 +481,7 @@ export class ChatApp {
    */
   private dropSessionState(): void {
     this.edits.clear();
+    this.settingsDrafts.clear();
     this.drafts.abandon(); // the messages waiting are dropped below: their texts go to their composer at the next load
     this.dropPendingChat();
     forgetRevealed();
@@ -557,6 +560,7 @@ export class ChatApp {
     t?.deleted(); // after the move: the composer's text first, then the unsent messages
     void (t ?? this.thread(id)).recoverDeleted(); // and those of pages gone: no later load takes them up
     this.list.forget(id);
+    this.settingsDrafts.delete(draftKey(id));
     this.threads.get(id)?.end();
     this.threads.delete(id);
     this.recent.delete(id);
@@ -939,6 +943,23 @@ export class ChatApp {
   /** setDraft keeps the composer text in memory now and in localStorage shortly. */
   setDraft(key: string, text: string): void {
     this.drafts.set(key, text);
+  }
+
+  /**
+   * settingsDraft is the system prompt typed in the settings dialog of a
+   * composer key (draftKey) and neither saved nor cancelled: a dialog
+   * closed by showing another conversation (Back, the sidebar) keeps it
+   * here, as the composer keeps its text, and opened again starts from it.
+   * It lasts as long as the session (in memory: a reload forgets it).
+   */
+  settingsDraft(key: string): string | undefined {
+    return this.settingsDrafts.get(key);
+  }
+
+  /** setSettingsDraft keeps text as the settings dialog's draft of key; undefined forgets it (saved, cancelled, or typed back as stored). */
+  setSettingsDraft(key: string, text: string | undefined): void {
+    if (text === undefined) this.settingsDrafts.delete(key);
+    else this.settingsDrafts.set(key, text);
   }
 
   // ---- toasts and debugging ----
