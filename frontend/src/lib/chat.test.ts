@@ -282,6 +282,22 @@ describe('conversations opened one after another', () => {
     expect(Object.keys(app.store.state.threadErrors).every((id) => kept.includes(id))).toBe(true);
   });
 
+  it('nor one with an answer not confirmed saved (an unavailable done): it is read again until final', async () => {
+    const { app, socket, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')]],
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 3, status: 'error', error: { code: 'unavailable', message: 'not saved' } });
+    expect(thread()!.unsaved.a1).toBe(true);
+    const ids = Array.from({ length: 2 * KEPT_THREADS }, (_, i) => `c${String(i).padStart(23, '0')}`);
+    for (const id of ids) app.navigate(`/c/${id}`);
+    await vi.waitFor(() => expect(app.store.state.threadErrors[ids.at(-1)!]).toBeDefined());
+    expect(Object.keys(app.store.state.threads)).toContain(CID);
+    expect(thread()!.unsaved.a1).toBe(true);
+    await app.logout(); // its reads end with the session
+  });
+
   it('nor one with a regenerate waiting to be asked again: it is asked once the connection is back', async () => {
     const { app, socket, thread } = setup({
       snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hello', 'complete')]],

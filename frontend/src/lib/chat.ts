@@ -593,8 +593,9 @@ export class ChatApp {
   /**
    * trimThreads drops the threads of the conversations opened longest ago
    * beyond KEPT_THREADS, keeping the open one and those with a message on
-   * its way (busy) or waiting for the connection (queued), or a regenerate
-   * waiting to be asked again (its state machine holds it).
+   * its way (busy) or waiting for the connection (queued), a regenerate
+   * waiting to be asked again (its state machine holds it), or an answer
+   * whose end was not confirmed stored (read again until final).
    */
   private trimThreads(): void {
     const { threads, busy } = this.store.state;
@@ -605,7 +606,8 @@ export class ChatApp {
     for (const id of oldestFirst) {
       if (excess <= 0) break;
       const t = threads[id];
-      if (!t || id === this.openId || t.queued.length > 0 || busy[id] || this.threads.get(id)?.waiting()) continue;
+      const unsaved = !!t && Object.keys(t.unsaved).length > 0; // read again until final (ConversationThread.checkUnsaved)
+      if (!t || id === this.openId || t.queued.length > 0 || unsaved || busy[id] || this.threads.get(id)?.waiting()) continue;
       drop.add(id);
       excess--;
     }
