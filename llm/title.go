@@ -207,12 +207,14 @@ func positiveOr(d, def time.Duration) time.Duration {
 // CleanTitle turns a model's reply into a title: its first non-empty line
 // after a leading <think>…</think> block (a line that is only a "Title:"
 // label is skipped: the title follows it), without a "Title:" label,
-// markdown, quotes, final punctuation, control or bidirectional formatting
-// characters and invalid UTF-8 (see printable), at most 60 characters cut
+// markdown, quotes, final punctuation, control characters, invalid UTF-8
+// (see printable) and the format characters a title may not hold
+// (TitleProblem: what the API refuses in a title a user gives), at most
+// 60 characters cut
 // at a word boundary. It returns "" when nothing is left (a reply that is only
 // thinking, or thinking cut short by the token limit).
 func CleanTitle(s string) string {
-	s = printable(skipThinking(s))
+	s = titleText(printable(skipThinking(s)))
 	lines := strings.Split(s, "\n")
 	s = ""
 	for _, line := range lines {
@@ -265,10 +267,11 @@ func skipThinking(s string) string {
 }
 
 // FallbackTitle names a conversation after the first words of its prompt:
-// one line of printable characters, at most 6 words and 50 characters, cut at a word boundary
+// one line of printable characters (those a title may hold:
+// TitleProblem), at most 6 words and 50 characters, cut at a word boundary
 // (with "…" when cut). An empty prompt gives "New chat".
 func FallbackTitle(prompt string) string {
-	s := strings.TrimLeft(strings.Join(strings.Fields(printable(prompt)), " "), "#>*-` ")
+	s := strings.TrimLeft(strings.Join(strings.Fields(titleText(printable(prompt))), " "), "#>*-` ")
 	if s == "" {
 		return "New chat"
 	}

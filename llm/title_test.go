@@ -180,9 +180,20 @@ func TestCleanTitle(t *testing.T) {
 		{"Isolate \u2066x\u2069 \u200fmark", "Isolate x mark"},
 		{"Bad \xff\xfe bytes", "Bad bytes"},
 		{"Family 👨\u200d👩\u200d👧 trip", "Family 👨\u200d👩\u200d👧 trip"},
+		// The other format characters a title may not hold (llm.TitleProblem:
+		// the API refuses them in a title a user gives), and those it may.
+		{"Zero\u200bwidth \ufeffBOM soft\u00adhyphen", "Zerowidth BOM softhyphen"},
+		{"Line\u2028separated\u2029title", "Line separated title"},
+		{"Stray \U000E0041tag", "Stray tag"},
+		{"Flag \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F match", "Flag \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F match"},
+		{"Persian \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "Persian \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"},
+		{"Year \u0600\u0661\u0669", "Year \u0600\u0661\u0669"},
 	}
 	for _, tc := range tests {
 		got := llm.CleanTitle(tc.in)
+		if r, bad := llm.TitleProblem(got); bad {
+			t.Errorf("CleanTitle(%q) = %q holds %U, which the API refuses in a title", tc.in, got, r)
+		}
 		if got != tc.want {
 			t.Errorf("CleanTitle(%q) = %q, want %q", tc.in, got, tc.want)
 		}
@@ -206,9 +217,13 @@ func TestFallbackTitle(t *testing.T) {
 		{"\xffhi", "hi"},
 		{"Supercalifragilistic expialidocious antidisestablishmentarianism words", "Supercalifragilistic expialidocious…"},
 		{"你好，世界", "你好，世界"},
+		{"zero\u200bwidth \u2066isolate\u2069 word\u2060joiner", "zerowidth isolate wordjoiner"},
 	}
 	for _, tc := range tests {
 		got := llm.FallbackTitle(tc.in)
+		if r, bad := llm.TitleProblem(got); bad {
+			t.Errorf("FallbackTitle(%q) = %q holds %U, which the API refuses in a title", tc.in, got, r)
+		}
 		if got != tc.want {
 			t.Errorf("FallbackTitle(%q) = %q, want %q", tc.in, got, tc.want)
 		}

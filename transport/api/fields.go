@@ -111,74 +111,15 @@ func checkText(name, s string, maxChars int, multiline bool) error {
 }
 
 // checkTitle checks a title: checkText's rules, and no character that
-// would make it display as other text than it holds (titleProblem).
+// would make it display as other text than it holds (llm.TitleProblem).
 func checkTitle(t string) error {
 	if err := checkText("title", t, MaxTitleChars, false); err != nil {
 		return err
 	}
-	if r, bad := titleProblem(t); bad {
+	if r, bad := llm.TitleProblem(t); bad {
 		return httperr.InvalidField("title", fmt.Sprintf("must not contain %U, a format, bidirectional or line separator character", r))
 	}
 	return nil
-}
-
-// Format characters (Unicode category Cf) a title may hold.
-const (
-	zwnj      = '\u200c' // zero-width non-joiner
-	zwj       = '\u200d' // zero-width joiner
-	blackFlag = '\U0001F3F4'
-	cancelTag = '\U000E007F'
-)
-
-// titleProblem returns the first character of t that a title may not
-// hold. A title is shown in lists beside other users' text, so it must not
-// display as something else: the bidirectional controls (overrides such
-// as U+202E, embeddings, isolates U+2066 to U+2069, and the marks LRM, RLM
-// and ALM, refused in a user's name too) can reorder what follows them, and
-// the other format characters are invisible (the zero-width space, the word
-// joiner, the byte order mark, the soft hyphen, the tag characters) or hide
-// text (the interlinear annotation characters): they are refused, as the
-// line and paragraph separators are in a one-line title. Allowed are the
-// format characters real text needs and that reorder or hide nothing: the
-// zero-width non-joiner and joiner, which belong to the spelling of Persian
-// and Indic words and join emoji sequences (woman, ZWJ, laptop: a woman
-// technologist), anywhere, since emoji are no letters a context rule (as
-// transport/auth's for emails) could ask for; the prepended concatenation
-// marks of Arabic, Syriac and Kaithi (U+0600 to U+0605, ...), which are
-// visible signs over the digits that follow; and tag characters only in an
-// emoji tag sequence, a black flag followed by tags and the cancel tag (the
-// flags of England, Scotland and Wales).
-func titleProblem(t string) (rune, bool) {
-	rs := []rune(t)
-	for i := 0; i < len(rs); i++ {
-		r := rs[i]
-		if r == blackFlag {
-			i = flagTagsEnd(rs, i+1) - 1
-			continue
-		}
-		if unicode.In(r, unicode.Zl, unicode.Zp) {
-			return r, true
-		}
-		if !unicode.Is(unicode.Cf, r) || r == zwnj || r == zwj || unicode.Is(unicode.Prepended_Concatenation_Mark, r) {
-			continue
-		}
-		return r, true
-	}
-	return 0, false
-}
-
-// flagTagsEnd returns the index after the tags of an emoji tag sequence
-// starting at rs[i] (tag characters U+E0020 to U+E007E ended by the cancel
-// tag), or i when none starts there.
-func flagTagsEnd(rs []rune, i int) int {
-	j := i
-	for j < len(rs) && rs[j] >= '\U000E0020' && rs[j] <= '\U000E007E' {
-		j++
-	}
-	if j == i || j == len(rs) || rs[j] != cancelTag {
-		return i
-	}
-	return j + 1
 }
 
 // checkModel accepts "" (the default model) and the ids the catalog lists.
