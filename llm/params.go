@@ -2,6 +2,7 @@ package llm
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -39,6 +40,13 @@ func CheckParams(temperature, topP *float64, maxTokens *int, stop []string, maxO
 	for i, s := range stop {
 		if n := utf8.RuneCountInString(s); s == "" || n > MaxStopChars || !utf8.ValidString(s) {
 			return &ParamError{"stop", fmt.Sprintf("sequence %d must be 1 to %d characters of valid UTF-8", i+1, MaxStopChars)}
+		}
+		// Upstreams written in C read a string up to its first NUL: "\x00"
+		// would be an empty sequence there and "a\x00b" an "a", stopping
+		// answers where nobody asked. Other control characters are kept:
+		// "\n" and "\n\nUser:" are the usual stops.
+		if strings.IndexByte(s, 0) >= 0 {
+			return &ParamError{"stop", fmt.Sprintf("sequence %d must not contain NUL (U+0000)", i+1)}
 		}
 	}
 	return nil

@@ -175,6 +175,8 @@ upstreams:
 		{"unknown field", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","modles":["m"]}]}`, []string{"unknown field \"modles\""}},
 		{"bad duration", ".yml", "upstreams:\n  - {name: a, baseURL: http://x/v1, discover: true, timeouts: {idle: soon}}\n", []string{`"soon" is not a duration`}},
 		{"empty", ".json", `{"upstreams":[]}`, []string{"no upstreams"}},
+		{"NUL in a default stop", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"],"defaults":{"stop":["\n","a\u0000b"]}}]}`,
+			[]string{"stop: sequence 2 must not contain NUL"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -29,21 +27,6 @@ func checkParams(ctx context.Context, catalog llm.Catalog, model string, p *pers
 	}
 	if err := llm.CheckParams(p.Temperature, p.TopP, p.MaxTokens, p.Stop, bound); err != nil {
 		return httperr.InvalidField("params."+err.Field, err.Problem)
-	}
-	return checkStop(p.Stop)
-}
-
-// checkStop refuses a stop sequence holding a NUL (llm.CheckParams has
-// refused empty ones): upstreams written in C read a string up to its
-// first NUL, so "\x00" would be an empty sequence there and "a\x00b" an
-// "a", stopping answers where the conversation never asked. Other control
-// characters are kept: "\n" and "\n\nUser:" are the usual stops, and a
-// sequence of whitespace alone is one.
-func checkStop(stop []string) error {
-	for i, s := range stop {
-		if strings.IndexByte(s, 0) >= 0 {
-			return httperr.InvalidField("params.stop", fmt.Sprintf("sequence %d must not contain NUL (U+0000)", i+1))
-		}
 	}
 	return nil
 }
