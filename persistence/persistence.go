@@ -388,6 +388,20 @@ type TokenVersionReader interface {
 	TokenVersion(ctx context.Context, userID string) (int64, error)
 }
 
+// PasswordRehasher is implemented by stores that can replace a user's
+// password hash with another hash of the same password (a higher bcrypt
+// cost, a normalised form of it), which a sign-in does once the password
+// it was given matched: unlike Users.ChangePassword it leaves the token
+// version, and so every session, as it is.
+type PasswordRehasher interface {
+	// RehashPassword sets user id's password hash to newHash while it is
+	// still oldHash: ErrConflict, nothing written, when the hash changed
+	// meanwhile (a password change came first); ErrNotFound for an
+	// unknown or malformed id or a user being deleted. The token version
+	// and UpdatedAt do not change.
+	RehashPassword(ctx context.Context, id, oldHash, newHash string) error
+}
+
 // UserFinder finds a user by id (Users.UserByID).
 type UserFinder interface {
 	UserByID(ctx context.Context, id string) (User, error)

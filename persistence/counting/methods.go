@@ -2,6 +2,8 @@ package counting
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"chatd/persistence"
@@ -41,6 +43,16 @@ func (s *Store) BumpTokenVersion(ctx context.Context, id string) (int64, error) 
 func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string, fromVersion int64) (int64, error) {
 	v, err := s.inner.ChangePassword(ctx, id, passwordHash, fromVersion)
 	return v, s.wrote("ChangePassword", err)
+}
+
+// RehashPassword counts one write; a wrapped store without it
+// (persistence.PasswordRehasher) answers errors.ErrUnsupported.
+func (s *Store) RehashPassword(ctx context.Context, id, oldHash, newHash string) error {
+	r, ok := s.inner.(persistence.PasswordRehasher)
+	if !ok {
+		return fmt.Errorf("rehash password of %s: %w", id, errors.ErrUnsupported)
+	}
+	return s.wrote("RehashPassword", r.RehashPassword(ctx, id, oldHash, newHash))
 }
 
 // DeleteUser counts one write.

@@ -94,6 +94,30 @@ func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string, fro
 	return v, nil
 }
 
+// RehashPassword sets the user's password hash to newHash while it is
+// oldHash (persistence.PasswordRehasher), in one update under the
+// document's lock; the token version and UpdatedAt stay.
+func (s *Store) RehashPassword(ctx context.Context, id, oldHash, newHash string) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return fmt.Errorf("rehash password of user %s: %w", id, persistence.ErrNotFound)
+	}
+	unlock := s.locks.lock(oid)
+	r, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}, notDeleting, {Key: "password_hash", Value: oldHash}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: newHash}}}})
+	unlock()
+	if err == nil && r.MatchedCount == 0 {
+		err = persistence.ErrConflict // the user is there, or UserByID says not
+		if _, uerr := s.UserByID(ctx, id); uerr != nil {
+			err = uerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rehash password of user %s: %w", id, mapErr(err))
+	}
+	return nil
+}
+
 // newTokenVersion increments user id's token version, setting set's fields
 // in the same findAndModify (under the document's lock) if the document
 // also matches where, and returns the new version; ErrNotFound for an

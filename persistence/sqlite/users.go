@@ -20,6 +20,7 @@ var (
 	qUserByMail = readQ(`SELECT ` + userCols + ` FROM users WHERE email = ? AND deleting_at IS NULL`)
 	qBumpToken  = writeQ(`UPDATE users SET token_version = token_version + 1 WHERE id = ? AND deleting_at IS NULL RETURNING token_version`)
 	qChangePass = writeQ(`UPDATE users SET password_hash = ?, token_version = token_version + 1, updated_at = ? WHERE id = ? AND token_version = ? AND deleting_at IS NULL RETURNING token_version`)
+	qRehash     = writeQ(`UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ? AND deleting_at IS NULL`)
 	qMarkUser   = writeQ(`UPDATE users SET deleting_at = COALESCE(deleting_at, ?), password_hash = '', token_version = token_version + 1 WHERE id = ?`)
 	qMarked     = readQ(`SELECT id FROM users WHERE deleting_at IS NOT NULL LIMIT ?`)
 	// qDeleteUserMsgs deletes the messages of the owner's conversations
@@ -128,6 +129,20 @@ func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string, fro
 		return 0, fmt.Errorf("sqlite: change password of %s: %w", id, mapErr(err))
 	}
 	return v, nil
+}
+
+// RehashPassword sets the user's password hash to newHash while it is
+// oldHash (persistence.PasswordRehasher); the token version and UpdatedAt
+// stay.
+func (s *Store) RehashPassword(ctx context.Context, id, oldHash, newHash string) error {
+	n, err := s.exec(ctx, qRehash, newHash, id, oldHash)
+	if err == nil && n == 0 {
+		err = s.changedMeanwhile(ctx, id)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: rehash password of %s: %w", id, mapErr(err))
+	}
+	return nil
 }
 
 // changedMeanwhile tells why a write conditioned on user id's state

@@ -18,6 +18,7 @@ func userTests() []storeTest {
 		{"Unknown", testUserUnknown},
 		{"BumpTokenVersion", testUserBumpTokenVersion},
 		{"ChangePassword", testUserChangePassword},
+		{"RehashPassword", testUserRehashPassword},
 		{"TokenVersionAlone", testUserTokenVersion},
 		{"Delete", testUserDelete},
 		{"DeleteUnknown", testUserDeleteUnknown},
@@ -199,6 +200,37 @@ func testUserChangePassword(t *testing.T, s persistence.Store) {
 	stored, err := s.UserByID(ctx, u.ID)
 	noErr(t, "UserByID after a conflict", err)
 	sameUser(t, stored, prev) // nothing written
+	o, err := s.UserByID(ctx, other.ID)
+	noErr(t, "UserByID(other)", err)
+	sameUser(t, o, other)
+}
+
+// testUserRehashPassword: a rehash replaces the hash it was given, and
+// nothing else (token version, UpdatedAt); one from a hash changed
+// meanwhile is ErrConflict and writes nothing; an unknown or malformed id
+// is ErrNotFound; another user is untouched.
+func testUserRehashPassword(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	r, ok := s.(persistence.PasswordRehasher)
+	if !ok {
+		t.Fatalf("%T does not implement persistence.PasswordRehasher", s)
+	}
+	u, other := mkUser(t, s, "rehashed"), mkUser(t, s, "bystander")
+	noErr(t, "RehashPassword", r.RehashPassword(ctx, u.ID, u.PasswordHash, "hash-at-a-higher-cost"))
+	stored, err := s.UserByID(ctx, u.ID)
+	noErr(t, "UserByID after a rehash", err)
+	want := u
+	want.PasswordHash = "hash-at-a-higher-cost"
+	sameUser(t, stored, want)
+
+	wantErr(t, "RehashPassword from a hash changed meanwhile",
+		r.RehashPassword(ctx, u.ID, u.PasswordHash, "stale"), persistence.ErrConflict)
+	stored, err = s.UserByID(ctx, u.ID)
+	noErr(t, "UserByID after a conflict", err)
+	sameUser(t, stored, want)
+	for _, id := range badIDs() {
+		wantErr(t, "RehashPassword("+id+")", r.RehashPassword(ctx, id, "", "x"), persistence.ErrNotFound)
+	}
 	o, err := s.UserByID(ctx, other.ID)
 	noErr(t, "UserByID(other)", err)
 	sameUser(t, o, other)
