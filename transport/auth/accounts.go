@@ -306,10 +306,10 @@ func (a *Accounts) register(c *gin.Context) {
 // errTaken is the conflict answered for an email that has an account.
 var errTaken = httperr.Conflict("an account with this email already exists")
 
-// create hashes the password and stores u.
+// create hashes the password (in NFC) and stores u.
 func (a *Accounts) create(ctx context.Context, u *persistence.User, password string) error {
 	var err error
-	if u.PasswordHash, err = a.passwords.hash(ctx, password); err != nil {
+	if u.PasswordHash, err = a.passwords.hash(ctx, normalizePassword(password)); err != nil {
 		return hashError(err)
 	}
 	err = a.store.CreateUser(ctx, u)
@@ -348,18 +348,19 @@ func (a *Accounts) login(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
-	u, ok, err := a.verify(c.Request.Context(), req.Email, req.Password)
+	u, matched, err := a.verify(c.Request.Context(), req.Email, req.Password)
 	if err != nil {
 		a.giveBack(ip, email)
 		httperr.AbortError(c, err)
 		return
 	}
-	if !ok {
+	if matched == "" {
 		httperr.AbortError(c, httperr.Unauthorized("wrong email or password"))
 		return
 	}
 	a.byAccount.reset(email)
 	a.byIP.refund(ip)
+	a.rehash(c.Request.Context(), u, matched, req.Password)
 	a.answerSession(c, http.StatusOK, u)
 }
 
@@ -451,12 +452,12 @@ func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password st
 	if err := a.reserve(ip, email); err != nil {
 		return err
 	}
-	ok, err := a.passwords.compare(c.Request.Context(), u.PasswordHash, password)
+	matched, err := a.passwords.match(c.Request.Context(), u.PasswordHash, password)
 	if err != nil {
 		a.giveBack(ip, email)
 		return hashError(err)
 	}
-	if !ok {
+	if matched == "" {
 		return httperr.Unauthorized("wrong password")
 	}
 	a.byAccount.reset(email)
@@ -464,20 +465,54 @@ func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password st
 	return nil
 }
 
-// verify checks email and password. An unknown email costs the same bcrypt
-// comparison as a known one and gives the same ok == false. The email is
-// looked up normalised, then (for accounts stored before NFKC) in its
-// older form.
-func (a *Accounts) verify(ctx context.Context, email, password string) (persistence.User, bool, error) {
+// verify checks email and password and returns the user and the form of
+// the password that matched their hash (passwordForms), or "" for a
+// wrong password. An unknown email costs the same bcrypt comparisons as a
+// known one and gives the same "". The email is looked up normalised,
+// then (for accounts stored before NFKC) in its older form.
+func (a *Accounts) verify(ctx context.Context, email, password string) (persistence.User, string, error) {
 	u, err := a.userByEmail(ctx, email)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
-		return u, false, fmt.Errorf("find user by email: %w", err)
+		return u, "", fmt.Errorf("find user by email: %w", err)
 	}
-	ok, cerr := a.passwords.compare(ctx, u.PasswordHash, password)
+	matched, cerr := a.passwords.match(ctx, u.PasswordHash, password)
 	if cerr != nil {
-		return u, false, hashError(cerr)
+		return u, "", hashError(cerr)
 	}
-	return u, ok && err == nil, nil
+	if err != nil {
+		return u, "", nil
+	}
+	return u, matched, nil
+}
+
+// rehash replaces u's password hash, which matched the form matched of
+// password at a sign-in, by one at the configured bcrypt cost and of the
+// password's NFC form, when it is at a lower cost or of another form
+// (passwords.upgrade). It holds no lock: the hash takes a hashing slot
+// only if one is free now, and the store writes only while the hash is
+// still the one checked (a password change meanwhile wins). It cannot
+// fail the sign-in: a failure is logged, and the next sign-in tries again.
+func (a *Accounts) rehash(ctx context.Context, u persistence.User, matched, password string) {
+	form, cost, ok := a.passwords.upgrade(u.PasswordHash, matched, password)
+	if !ok {
+		return
+	}
+	store, ok := a.store.(persistence.PasswordRehasher)
+	if !ok {
+		return
+	}
+	h, err := a.passwords.rehash(form, cost)
+	if err == nil {
+		err = store.RehashPassword(ctx, u.ID, u.PasswordHash, h)
+	}
+	switch {
+	case err == nil:
+		a.opts.Logger.Info("password rehashed", slog.String("user_id", u.ID), slog.Int("cost", cost))
+	case errors.Is(err, ErrBusy), errors.Is(err, persistence.ErrConflict), errors.Is(err, context.Canceled):
+		a.opts.Logger.Debug("password not rehashed", slog.String("user_id", u.ID), slog.Any("err", err))
+	default:
+		a.opts.Logger.Warn("password rehash not stored", slog.String("user_id", u.ID), slog.Any("err", err))
+	}
 }
 
 func (a *Accounts) userByEmail(ctx context.Context, email string) (persistence.User, error) {

@@ -42,6 +42,13 @@ func newAccountsEnv(t *testing.T, opts AccountOptions) *accountsEnv {
 // over one store are the instances of a cluster.
 func newAccountsEnvOn(t *testing.T, store *sqlite.Store, opts AccountOptions) *accountsEnv {
 	t.Helper()
+	return newAccountsEnvThrough(t, store, store, opts)
+}
+
+// newAccountsEnvThrough serves the account routes over accounts, a
+// wrapper of store (a test playing a store that fails some writes).
+func newAccountsEnvThrough(t *testing.T, store *sqlite.Store, accounts AccountStore, opts AccountOptions) *accountsEnv {
+	t.Helper()
 	authn, err := NewAuthenticator(store, Options{Secret: []byte("0123456789abcdef0123456789abcdef-test")})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +56,7 @@ func newAccountsEnvOn(t *testing.T, store *sqlite.Store, opts AccountOptions) *a
 	if opts.BcryptCost == 0 {
 		opts.BcryptCost = bcrypt.MinCost
 	}
-	a, err := NewAccounts(store, authn, opts)
+	a, err := NewAccounts(accounts, authn, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,8 @@ type changePasswordRequest struct {
 var errChangedMeanwhile = httperr.New(http.StatusConflict, httperr.CodeConflict,
 	"the password or the sessions of this account changed meanwhile; sign in again")
 
-// changePassword sets a new password for the signed-in user, once the
-// current one is given again (counted as a login attempt). The store sets
+// changePassword sets a new password (hashed in NFC) for the signed-in
+// user, once the current one is given again (counted as a login attempt). The store sets
 // the new hash and revokes every token issued before in one write, only
 // if no other change or revocation came since the current password was
 // checked (else 409 conflict, nothing changed);
@@ -38,7 +38,8 @@ func (a *Accounts) changePassword(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
-	if p := newPasswordProblem(req.NewPassword); p != "" {
+	newPassword := normalizePassword(req.NewPassword)
+	if p := newPasswordProblem(newPassword); p != "" {
 		httperr.AbortError(c, httperr.InvalidField("newPassword", p))
 		return
 	}
@@ -48,7 +49,7 @@ func (a *Accounts) changePassword(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	hash, err := a.passwords.hash(ctx, req.NewPassword)
+	hash, err := a.passwords.hash(ctx, newPassword)
 	if err != nil {
 		httperr.AbortError(c, hashError(err))
 		return

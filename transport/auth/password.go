@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Password hashing defaults. bcrypt rather than argon2id: its memory use per
@@ -95,36 +96,96 @@ func (p *passwords) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// hash returns the bcrypt hash of password.
+// hash returns the bcrypt hash of password, which the caller normalised
+// (normalizePassword), at the configured cost.
 func (p *passwords) hash(ctx context.Context, password string) (string, error) {
 	release, err := p.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer release()
-	h, err := bcrypt.GenerateFromPassword([]byte(password), p.cost)
+	return hashAt(password, p.cost)
+}
+
+func hashAt(password string, cost int) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
 	return string(h), nil
 }
 
-// compare reports whether password matches hash. An empty hash (unknown
-// user) is compared against the dummy hash, so it costs the same time and
-// always fails.
-func (p *passwords) compare(ctx context.Context, hash, password string) (bool, error) {
+// normalizePassword is the form a new password is hashed in: NFC, so a
+// password typed where "é" arrives as one code point (U+00E9) and where
+// it arrives as "e" and a combining accent (U+0301) is one password.
+func normalizePassword(pw string) string { return norm.NFC.String(pw) }
+
+// passwordForms are the spellings of password a stored hash may be of:
+// its NFC form first (what passwords are hashed as since they are
+// normalised), then the password as typed when that differs (a hash
+// stored before, of the bytes as they came). An NFC form longer than
+// bcrypt reads (passwordProblem) is left out: no hash can be of it.
+func passwordForms(password string) []string {
+	nfc := normalizePassword(password)
+	switch {
+	case nfc == password:
+		return []string{password}
+	case passwordProblem(nfc) != "":
+		return []string{password}
+	}
+	return []string{nfc, password}
+}
+
+// match compares each form of password (passwordForms) with hash, in one
+// hashing turn, and returns the form that matched, or "" for none. An
+// empty hash (unknown user) is compared with the dummy hash as many
+// times, so it costs the same time and never matches.
+func (p *passwords) match(ctx context.Context, hash, password string) (string, error) {
 	release, err := p.acquire(ctx)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	defer release()
 	if p.checked != nil {
 		p.checked()
 	}
-	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(password))
-		return false, nil
+	for _, form := range passwordForms(password) {
+		if hash == "" {
+			_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(form))
+		} else if bcrypt.CompareHashAndPassword([]byte(hash), []byte(form)) == nil {
+			return form, nil
+		}
 	}
-	err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
-	return err == nil, nil
+	return "", nil
+}
+
+// upgrade tells whether hash, which matched the form matched of password,
+// is to be replaced, and by a hash of what at which cost: it is when its
+// cost is below the configured one (raised since it was made), or when
+// it is of the password as typed and not of its NFC form (stored before
+// passwords were normalised). A cost above the configured one is kept
+// (lowering it would weaken the hash), also when the form changes.
+func (p *passwords) upgrade(hash, matched, password string) (form string, cost int, ok bool) {
+	cost, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		return "", 0, false
+	}
+	form = passwordForms(password)[0]
+	if cost >= p.cost && matched == form {
+		return "", 0, false
+	}
+	return form, max(cost, p.cost), true
+}
+
+// rehash returns the bcrypt hash of form at cost, if a hashing slot is
+// free now: it is work a sign-in does on the side, which waits for no
+// one (ErrBusy when every slot is taken; the next sign-in tries again).
+func (p *passwords) rehash(form string, cost int) (string, error) {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		return "", ErrBusy
+	}
+	defer func() { <-p.slots }()
+	return hashAt(form, cost)
 }

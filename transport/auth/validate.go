@@ -182,8 +182,8 @@ func newUser(req registerRequest) (persistence.User, error) {
 		return persistence.User{}, httperr.InvalidField("email", "must not contain invisible characters")
 	case !validEmail(email):
 		return persistence.User{}, httperr.InvalidField("email", "must be an email address like name@example.com, its letters in one script")
-	case newPasswordProblem(req.Password) != "":
-		return persistence.User{}, httperr.InvalidField("password", newPasswordProblem(req.Password))
+	case newPasswordProblem(normalizePassword(req.Password)) != "":
+		return persistence.User{}, httperr.InvalidField("password", newPasswordProblem(normalizePassword(req.Password)))
 	case name == "":
 		return persistence.User{}, httperr.InvalidField("name", "is required")
 	case utf8.RuneCountInString(name) > maxNameChars:
