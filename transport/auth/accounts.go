@@ -291,7 +291,11 @@ func (a *Accounts) register(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if err := a.create(ctx, &u, req.Password); err != nil {
+	err = a.takenBefore(ctx, req.Email)
+	if err == nil {
+		err = a.create(ctx, &u, req.Password)
+	}
+	if err != nil {
 		hashed := u.PasswordHash != ""
 		if !errors.Is(err, errTaken) && (!hashed || !errors.Is(context.Cause(ctx), context.Canceled)) {
 			a.signups.refund(ip)
@@ -305,6 +309,23 @@ func (a *Accounts) register(c *gin.Context) {
 
 // errTaken is the conflict answered for an email that has an account.
 var errTaken = httperr.Conflict("an account with this email already exists")
+
+// takenBefore answers errTaken when email has an account stored in an
+// older form of it (emailForms), which the unique email of its normalised
+// form, the one CreateUser checks, does not see: registering it again
+// would make a second account that its sign-ins find first.
+func (a *Accounts) takenBefore(ctx context.Context, email string) error {
+	for _, form := range emailForms(email)[1:] {
+		_, err := a.store.UserByEmail(ctx, form)
+		switch {
+		case err == nil:
+			return errTaken
+		case !errors.Is(err, persistence.ErrNotFound):
+			return fmt.Errorf("find user by email: %w", err)
+		}
+	}
+	return nil
+}
 
 // create hashes the password (in NFC) and stores u.
 func (a *Accounts) create(ctx context.Context, u *persistence.User, password string) error {
@@ -469,7 +490,7 @@ func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password st
 // the password that matched their hash (passwordForms), or "" for a
 // wrong password. An unknown email costs the same bcrypt comparisons as a
 // known one and gives the same "". The email is looked up normalised,
-// then (for accounts stored before NFKC) in its older form.
+// then (for accounts stored before) in its older forms.
 func (a *Accounts) verify(ctx context.Context, email, password string) (persistence.User, string, error) {
 	u, err := a.userByEmail(ctx, email)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
@@ -515,10 +536,15 @@ func (a *Accounts) rehash(ctx context.Context, u persistence.User, matched, pass
 	}
 }
 
+// userByEmail finds the user of email in each of its forms (emailForms)
+// in turn: an account stored before the rules of today is found too.
 func (a *Accounts) userByEmail(ctx context.Context, email string) (persistence.User, error) {
-	u, err := a.store.UserByEmail(ctx, normalizeEmail(email))
-	if legacy := legacyEmail(email); errors.Is(err, persistence.ErrNotFound) && legacy != normalizeEmail(email) {
-		return a.store.UserByEmail(ctx, legacy)
+	var u persistence.User
+	var err error
+	for _, form := range emailForms(email) {
+		if u, err = a.store.UserByEmail(ctx, form); !errors.Is(err, persistence.ErrNotFound) {
+			break
+		}
 	}
 	return u, err
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/mail"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -19,15 +20,48 @@ const (
 )
 
 // normalizeEmail is the form an email is stored and looked up in: trimmed,
-// NFKC-normalised (fullwidth "ａ" is "a", ligatures are split) and lower
-// case, so look-alike spellings of one address are one account.
+// NFKC-normalised (fullwidth "ａ" is "a", ligatures are split), in lower
+// case and case-folded (foldCase), so look-alike spellings of one address,
+// and spellings strings.EqualFold takes for one, are one account.
 func normalizeEmail(s string) string {
-	return norm.NFKC.String(strings.ToLower(norm.NFKC.String(strings.TrimSpace(s))))
+	return norm.NFKC.String(foldCase(strings.ToLower(norm.NFKC.String(strings.TrimSpace(s)))))
 }
 
-// legacyEmail is how emails were normalised before NFKC (trimmed, lower
-// case): accounts stored that way are still found at login.
-func legacyEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// foldCase maps each letter of s to the lower case of its upper case
+// when the two are one letter in Unicode's simple case folding (what
+// strings.EqualFold compares): the Greek final sigma "ς" is "σ" (both are
+// "Σ" in capitals), and the old Cyrillic variants "ᲂ" (narrow o) and "ᲃ"
+// (wide es), which look like "о" and "с", are those. Lower case alone
+// keeps them apart, as two accounts. A letter whose capital is the
+// capital of another letter it does not fold with stays: the Turkish
+// dotless "ı" is not an "i". Full case folding ("ß" as "ss") is not
+// applied: strings.EqualFold does not either, and it would change how an
+// address reads.
+func foldCase(s string) string {
+	return strings.Map(func(r rune) rune {
+		c := unicode.ToLower(unicode.ToUpper(r))
+		for f := unicode.SimpleFold(r); f != r && c != r; f = unicode.SimpleFold(f) {
+			if f == c {
+				return c
+			}
+		}
+		return r
+	}, s)
+}
+
+// emailForms are the forms an email is looked up in at sign-in:
+// normalizeEmail's, then the forms accounts were stored in before (NFKC
+// and lower case without case folding; lower case alone, before NFKC),
+// each once.
+func emailForms(s string) []string {
+	forms := []string{normalizeEmail(s)}
+	for _, f := range []string{norm.NFKC.String(strings.ToLower(norm.NFKC.String(strings.TrimSpace(s)))), strings.ToLower(strings.TrimSpace(s))} {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	return forms
+}
 
 // validEmail reports whether s (normalised) is a bare address: no display
 // name, no angle brackets, no comments, a dot in the domain, and letters of
