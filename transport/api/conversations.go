@@ -66,8 +66,10 @@ type ConversationOptions struct {
 	// instead of holding it, and its connection, for as long as the store
 	// hangs. It defaults to DefaultRequestTimeout. An export, which
 	// streams a conversation of any length to a reader of any speed, is
-	// bounded by it in each of its waits on the store instead (the
-	// writes by the response's write timeout).
+	// bounded by it until its first bytes are sent (its waits on the
+	// store before them share the request's one deadline), then in each
+	// of its waits on the store on its own (the writes by the response's
+	// write timeout).
 	RequestTimeout time.Duration
 }
 

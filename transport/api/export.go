@@ -33,11 +33,12 @@ type jsonExport struct {
 // (everything but their text and reasoning) is read first; each text and
 // reasoning is then read and written in pieces, so an export holds at most
 // one piece of text (persistence.ContentPieceBytes) at a time, however
-// large the conversation. Each wait on the store is bounded by the
-// request timeout (storeWatch), the writes by the response's write
-// timeout. An error
-// before the first bytes reach the client is an ordinary JSON error;
-// after, it aborts the download (and is logged).
+// large the conversation. Until the first bytes are sent, the waits on
+// the store share the request's one deadline (the request timeout from
+// its start, the token check's included); after, each is bounded by the
+// request timeout on its own (storeWatch), the writes by the response's
+// write timeout. An error before the first bytes reach the client is an
+// ordinary JSON error; after, it aborts the download (and is logged).
 func (h *Conversations) export(c *gin.Context) {
 	format := c.DefaultQuery("format", "markdown")
 	if format != "markdown" && format != "json" {
@@ -48,7 +49,7 @@ func (h *Conversations) export(c *gin.Context) {
 	if !ok {
 		return
 	}
-	watch := newStoreWatch(c.Request.Context(), h.timeout)
+	watch := newStoreWatch(c.Request.Context(), h.timeout, c.Writer.Written)
 	defer watch.stop()
 	ctx, owner := watch.ctx, ownerID(c)
 	watch.waiting()

@@ -160,7 +160,7 @@ func TestExportStoreWaitsBounded(t *testing.T) {
 			r := gin.New()
 			authed := r.Group("/api", func(c *gin.Context) { auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")}) })
 			api.NewConversations(stallStore{Store: e.store, at: tc.at, stallID: tc.stallID},
-				api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: 50 * time.Millisecond}).Routes(authed)
+				api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: 500 * time.Millisecond}).Routes(authed)
 			srv := httptest.NewServer(r)
 			t.Cleanup(srv.Close)
 			// The client's own bound only keeps the old behaviour from hanging the test.

@@ -36,11 +36,19 @@ func WithStart(ctx context.Context, t time.Time) context.Context {
 // one deadline: a later one gets what the earlier ones left. A context
 // with no start recorded counts from now.
 func Bound(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(ctx, Deadline(ctx, d))
+}
+
+// Deadline is the end of Bound's bound: d after the start of ctx's
+// request (Start), or d from now when ctx has no start recorded. A route
+// that bounds only some of its waits by the request's deadline (the
+// export, until its first bytes) counts them against it.
+func Deadline(ctx context.Context, d time.Duration) time.Time {
 	start, ok := ctx.Value(startKey{}).(time.Time)
 	if !ok {
 		start = time.Now()
 	}
-	return context.WithDeadline(ctx, start.Add(d))
+	return start.Add(d)
 }
 
 // Middleware gives each request a context that ends d after the request

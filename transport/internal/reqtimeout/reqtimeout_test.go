@@ -66,6 +66,9 @@ func TestBoundCountsFromStart(t *testing.T) {
 			if !d2.Equal(d1) {
 				t.Fatalf("second bound's deadline %v, want the first's %v", d2, d1)
 			}
+			if d := Deadline(tc.ctx, time.Hour); d.Before(tc.want(before)) || d.After(tc.want(time.Now())) {
+				t.Fatalf("Deadline %v, want %v", d, tc.want(before))
+			}
 		})
 	}
 }

@@ -1,0 +1,153 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/transport/api"
+	"chatd/transport/auth"
+	"chatd/transport/internal/reqtimeout"
+)
+
+// deadlineServer serves the conversation routes over store with
+// RequestTimeout timeout, behind a stand-in for a token check that took
+// all of the request's time but left: it marks the request's start
+// timeout-left ago, as reqtimeout.Start does for a request whose token
+// check then took that long. deadline, when not nil, is called with the
+// request's deadline.
+func deadlineServer(t *testing.T, store api.ConversationStore, timeout, left time.Duration, deadline func(time.Time)) *httptest.Server {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	authed := r.Group("/api", func(c *gin.Context) {
+		now := time.Now()
+		c.Request = c.Request.WithContext(reqtimeout.WithStart(c.Request.Context(), now.Add(left-timeout)))
+		if deadline != nil {
+			deadline(now.Add(left))
+		}
+		auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")})
+	})
+	api.NewConversations(store, api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: timeout}).Routes(authed)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestExportFirstBytesWithinRequestDeadline: until its first bytes are
+// sent, an export waits on the store only for what the request's one
+// deadline (RequestTimeout from the request's start, the token check's
+// time counted in) left, then answers its JSON 503, so that behind nginx
+// (proxy_read_timeout = RequestTimeout + 5 s) the user gets chatd's error
+// and not nginx's 504. Here the token check left 100 ms of a 1 min
+// timeout. Before, the export started its first wait with a whole
+// RequestTimeout of its own after the token check, and each of its waits
+// before the first bytes (the conversation, the outline, each text read
+// while nothing was sent yet) another: here it waited a minute, past the
+// client's bound.
+func TestExportFirstBytesWithinRequestDeadline(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	long, longIDs := e.conversation(t, owner, "first question", strings.Repeat("a long first answer ", 4000), "second question", "an answer")
+	short, shortIDs := e.conversation(t, owner, "first question", "a short answer", "second question", "stalled answer")
+	const timeout, left = time.Minute, 100 * time.Millisecond
+	for _, tc := range []struct {
+		name, conv, at, stallID string
+	}{
+		{"the conversation", long.ID, "conversation", ""},
+		{"the outline", long.ID, "outline", ""},
+		{"the first text, between its pieces", long.ID, "text", longIDs[0]},
+		{"a later text, nothing sent yet", short.ID, "text", shortIDs[3]},
+	} {
+		for _, format := range []string{"json", "markdown"} {
+			t.Run(tc.name+", "+format, func(t *testing.T) {
+				t.Parallel()
+				srv := deadlineServer(t, stallStore{Store: e.store, at: tc.at, stallID: tc.stallID}, timeout, left, nil)
+				// The client's own bound only keeps the old behaviour from hanging the test.
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/conversations/"+tc.conv+"/export?format="+format, nil)
+				req.Header.Set("X-User", owner)
+				res, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatalf("export on a stalled store: %v (the export waited past the request's deadline)", err)
+				}
+				defer res.Body.Close()
+				body, err := io.ReadAll(res.Body)
+				if ctx.Err() != nil {
+					t.Fatal("the export waited past the request's deadline")
+				}
+				if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" ||
+					res.Header.Get("Content-Disposition") != "" || !strings.Contains(string(body), `"code":"unavailable"`) || err != nil {
+					t.Fatalf("%d %s (Retry-After %q, Content-Disposition %q, %v), want a JSON 503 unavailable with Retry-After",
+						res.StatusCode, body, res.Header.Get("Retry-After"), res.Header.Get("Content-Disposition"), err)
+				}
+			})
+		}
+	}
+}
+
+// passedStore answers the read of one message's text only once the
+// request's deadline has passed (passed is closed 100 ms after it): a
+// store slow after the export's first bytes were sent.
+type passedStore struct {
+	stallStore
+	passed <-chan struct{}
+}
+
+func (s passedStore) ReadContent(ctx context.Context, owner, id string, fn func(string) error) error {
+	if id == s.stallID {
+		select {
+		case <-s.passed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Store.ReadContent(ctx, owner, id, fn)
+}
+
+// TestExportDownloadOutlivesRequestDeadline: once its first bytes are
+// sent, an export goes on past the request's deadline, each of its waits
+// on the store bounded on its own (TestExportStoreWaitsBounded): a
+// download of any length to a reader of any speed is not cut by it.
+func TestExportDownloadOutlivesRequestDeadline(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	c, ids := e.conversation(t, owner, "first question", strings.Repeat("a long first answer ", 4000), "second question", "the last answer")
+	passed := make(chan struct{})
+	srv := deadlineServer(t, passedStore{stallStore: stallStore{Store: e.store, stallID: ids[3]}, passed: passed}, time.Minute, time.Second,
+		func(deadline time.Time) {
+			time.AfterFunc(time.Until(deadline)+100*time.Millisecond, func() { close(passed) })
+		})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/conversations/"+c.ID+"/export?format=json", nil)
+	req.Header.Set("X-User", owner)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("%d, %d bytes, read error %v: want the whole download", res.StatusCode, len(body), err)
+	}
+	var doc struct {
+		Messages []struct {
+			Content string `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Messages) != 4 || doc.Messages[3].Content != "the last answer" {
+		t.Fatalf("download not whole (%v): %d messages", err, len(doc.Messages))
+	}
+}
