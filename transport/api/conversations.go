@@ -102,6 +102,7 @@ type Conversations struct {
 	shared    limits.BudgetGiver
 	perMin    int // searches per minute
 	timeout   time.Duration
+	sendEvery time.Duration // see exportSendEvery
 	creating  inflight.Keys // users' clientIds of creations being handled
 }
 
@@ -123,7 +124,7 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 		opts.Creations = limits.New(limits.Options{Logger: opts.Logger})
 	}
 	h := &Conversations{store: store, live: opts.Live, creations: opts.Creations, catalog: opts.Catalog, logger: opts.Logger,
-		shared: opts.SharedSearches, perMin: opts.SearchesPerMinute, timeout: opts.RequestTimeout}
+		shared: opts.SharedSearches, perMin: opts.SearchesPerMinute, timeout: opts.RequestTimeout, sendEvery: exportSendEvery}
 	if opts.SearchesPerMinute > 0 {
 		h.searches = newUserRate(opts.SearchesPerMinute, time.Minute)
 	}

@@ -36,9 +36,12 @@ type jsonExport struct {
 // large the conversation. Until the first bytes are sent, the waits on
 // the store share the request's one deadline (the request timeout from
 // its start, the token check's included); after, each is bounded by the
-// request timeout on its own (storeWatch), the writes by the response's
-// write timeout. An error before the first bytes reach the client is an
-// ordinary JSON error; after, it aborts the download (and is logged).
+// request timeout on its own (storeWatch), and what the export holds is
+// sent before a wait once nothing was sent for a second (sendHeld), so a
+// proxy waits at most about one wait for bytes; the writes are bounded
+// by the response's write timeout. An error before the first bytes reach
+// the client is an ordinary JSON error; after, it aborts the download
+// (and is logged).
 func (h *Conversations) export(c *gin.Context) {
 	format := c.DefaultQuery("format", "markdown")
 	if format != "markdown" && format != "json" {
@@ -73,9 +76,13 @@ func (h *Conversations) export(c *gin.Context) {
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)
-	w := bufio.NewWriterSize(c.Writer, 32<<10)
+	out := &sentWriter{w: c.Writer}
+	w := bufio.NewWriterSize(out, 32<<10)
 	watched := func(read storeRead) pieceReader {
 		return func(m *persistence.Message, fn func(string) error) error {
+			if err := h.sendHeld(c, w, out); err != nil {
+				return err
+			}
 			watch.waiting()
 			defer watch.writing()
 			return read(ctx, owner, m.ID, func(piece string) error {
@@ -98,6 +105,43 @@ func (h *Conversations) export(c *gin.Context) {
 	if err != nil {
 		h.exportFailed(c, id, watch.err(err))
 	}
+}
+
+// exportSendEvery is how long an export under way holds what it wrote
+// (up to its 32 KiB buffer) before a wait on the store: past it, it sends
+// it first (sendHeld). A proxy in front cuts a response it got nothing of
+// for its read timeout (nginx's proxy_read_timeout, the request timeout +
+// 5 s), and each wait is bounded by the request timeout only on its own:
+// without it, a few slow reads of short texts in a row, each within its
+// bound, left the proxy nothing for longer than that.
+const exportSendEvery = time.Second
+
+// sendHeld sends what w holds to the client, before a wait on the store,
+// when the export's first bytes went out already and nothing did for
+// h.sendEvery: the proxy then waits at most one wait on the store (and
+// that second) for more. Before the first bytes it sends nothing: a
+// failure then still answers a JSON error.
+func (h *Conversations) sendHeld(c *gin.Context, w *bufio.Writer, out *sentWriter) error {
+	if !c.Writer.Written() || w.Buffered() == 0 || time.Since(out.at) < h.sendEvery {
+		return nil
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	c.Writer.Flush()
+	return nil
+}
+
+// sentWriter is an export's response, noting when it last wrote to it.
+type sentWriter struct {
+	w  gin.ResponseWriter
+	at time.Time
+}
+
+func (s *sentWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.at = time.Now()
+	return n, err
 }
 
 // exportFailed ends an export that failed. Before any byte reached the
@@ -308,7 +352,7 @@ func writeMessage(w *bufio.Writer, n int, m *persistence.Message, version string
 			who += " (" + escapeControls(m.Model) + ")"
 		}
 	}
-	fmt.Fprintf(w, "### %d. %s%s\n\n", n, who, version)
+	fmt.Fprintf(w, "### %d. %s%s\n", n, who, version) // its blank line: the quote's (mdQuote)
 	quote := &mdQuote{w: w}
 	if err := text.reasoning(m, quote.write); err != nil {
 		return err

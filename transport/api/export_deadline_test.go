@@ -151,3 +151,82 @@ func TestExportDownloadOutlivesRequestDeadline(t *testing.T) {
 		t.Fatalf("download not whole (%v): %d messages", err, len(doc.Messages))
 	}
 }
+
+// seenStore waits, before reading one message's text, until the client
+// has received the text before it (seen is closed then): a store that
+// holds its read for long enough for nothing sent meanwhile to be cut
+// by a proxy's read timeout.
+type seenStore struct {
+	stallStore
+	seen <-chan struct{}
+}
+
+func (s seenStore) ReadContent(ctx context.Context, owner, id string, fn func(string) error) error {
+	if id == s.stallID {
+		select {
+		case <-s.seen:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Store.ReadContent(ctx, owner, id, fn)
+}
+
+// TestExportSendsBeforeSlowRead: an export under way sends what it holds
+// before it waits on the store, once nothing was sent for a while
+// (exportSendEvery, 0 here), so a proxy in front (nginx cuts a response
+// it got nothing of for its proxy_read_timeout, the request timeout +
+// 5 s) gets bytes at least once per wait, each bounded by the request
+// timeout. Before, it held up to 32 KiB, over any number of waits, each
+// bounded only on its own: here the client never got the text written
+// before the slow read, and the read waited its whole minute.
+func TestExportSendsBeforeSlowRead(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	c, ids := e.conversation(t, owner, "first question", strings.Repeat("a long first answer ", 4000), "the text before the slow read", "the last answer")
+	for _, format := range []string{"json", "markdown"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			seen := make(chan struct{})
+			gin.SetMode(gin.TestMode)
+			r := gin.New()
+			authed := r.Group("/api", func(c *gin.Context) { auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")}) })
+			h := api.NewConversations(seenStore{stallStore: stallStore{Store: e.store, stallID: ids[3]}, seen: seen},
+				api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: time.Minute})
+			api.SetExportSendEvery(h, 0)
+			h.Routes(authed)
+			srv := httptest.NewServer(r)
+			t.Cleanup(srv.Close)
+			// The client's own bound only keeps the old behaviour from hanging the test.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/conversations/"+c.ID+"/export?format="+format, nil)
+			req.Header.Set("X-User", owner)
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var body []byte
+			buf := make([]byte, 4<<10)
+			for {
+				n, err := res.Body.Read(buf)
+				body = append(body, buf[:n]...)
+				if seen != nil && strings.Contains(string(body), "the text before the slow read") {
+					close(seen)
+					seen = nil
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%v after %d bytes: the text before the slow read was not sent before it", err, len(body))
+				}
+			}
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "the last answer") {
+				t.Fatalf("%d, %d bytes: want the whole download", res.StatusCode, len(body))
+			}
+		})
+	}
+}

@@ -40,7 +40,11 @@ func writeParams(b *bufio.Writer, p *persistence.Params) {
 // its text: a quoted block headed "Reasoning", so a reader tells it from
 // the answer. Control characters but tab and newline are escaped, the
 // trailing newlines dropped; nothing at all is written for a reasoning
-// of newlines only, or none.
+// of newlines only, or none. It writes the blank line that ends the
+// message's heading too: before its own heading, or, with no reasoning,
+// once the reasoning was read (end), so the export writes something
+// between its waits on the store for the reasoning and for the text, for
+// sendHeld to send before the second.
 type mdQuote struct {
 	w       *bufio.Writer
 	started bool // the heading is written
@@ -70,7 +74,7 @@ func (q *mdQuote) write(piece string) error {
 func (q *mdQuote) text(s string) {
 	if !q.started {
 		q.started = true
-		q.w.WriteString("> **Reasoning**\n>\n")
+		q.w.WriteString("\n> **Reasoning**\n>\n")
 	}
 	for ; q.newline > 0; q.newline-- {
 		if q.open {
@@ -87,9 +91,11 @@ func (q *mdQuote) text(s string) {
 	writeEscaped(q.w, s)
 }
 
-// end finishes the block: its last line, a blank line.
+// end finishes the block: its last line, a blank line; with no block,
+// the blank line after the message's heading.
 func (q *mdQuote) end() {
 	if !q.started {
+		q.w.WriteByte('\n')
 		return
 	}
 	if q.open {
