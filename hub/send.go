@@ -89,7 +89,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	if m, ok := keyed(history, req.ClientMessageID); ok {
 		return h.repeatSend(ctx, sub, m, history, req.FrameID)
 	}
-	model := conv.Model // a new conversation's model was picked as it was created
+	model := modelChoice{id: conv.Model} // a new conversation's model was picked as it was created
 	if !created {
 		if model, err = h.pickModel(ctx, req.Model, conv.Model); err != nil {
 			return Result{}, err
@@ -121,7 +121,9 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	// bus is not waited for before it starts).
 	var announced *protocol.Frame
 	announce := func() {
-		conv.UpdatedAt = user.CreatedAt
+		if user.CreatedAt.After(conv.UpdatedAt) { // not when adoptModel moved it past
+			conv.UpdatedAt = user.CreatedAt
+		}
 		action := "updated"
 		if created {
 			action = "created"
@@ -129,7 +131,14 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		announced = protocol.Conversation(action, conv)
 		h.deliverUser(userID, announced)
 	}
-	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: announce}
+	// A model that replaced the conversation's is stored as its model
+	// before it is announced, once the answer started (not when only the
+	// user message was stored: the next send replaces it again, telling).
+	started := func() {
+		h.adoptModel(ctx, userID, &conv, model)
+		announce()
+	}
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: started}
 	res, err := h.startAnswer(ctx, c, conv, append(history, user), &user, true, model, from)
 	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
 		return h.repeatSend(ctx, sub, m, nil, req.FrameID)
@@ -222,7 +231,7 @@ func (h *Hub) sendTarget(ctx context.Context, userID string, req SendRequest) (c
 	if err != nil {
 		return conv, nil, false, err
 	}
-	conv = persistence.Conversation{OwnerID: userID, Model: model}
+	conv = persistence.Conversation{OwnerID: userID, Model: model.id}
 	if err := h.opts.Store.CreateConversation(ctx, &conv); err != nil {
 		if errors.Is(err, persistence.ErrUnknownOwner) {
 			return conv, nil, false, ErrSessionEnded
@@ -420,8 +429,21 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 		h.unreserve(c)
 		return Result{}, err
 	}
-	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID}
+	// A model that replaced the conversation's is stored as its model once
+	// the answer started, and every tab told (the other instances' after
+	// it started, as for a send).
+	var announced *protocol.Frame
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID,
+		announce: func() {
+			if h.adoptModel(ctx, userID, &conv, model) {
+				announced = protocol.Conversation("updated", conv)
+				h.deliverUser(userID, announced)
+			}
+		}}
 	res, err := h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
+	if announced != nil {
+		h.broadcast(UserEvent{UserID: userID, Frame: announced})
+	}
 	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
 		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
 	}
@@ -634,11 +656,11 @@ type origin struct {
 // request, announces the new messages and starts the generation. Nothing
 // goes upstream before both are stored. The caller reserved c.
 func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Conversation, msgs []persistence.Message,
-	user *persistence.Message, newUser bool, model string, from origin,
+	user *persistence.Message, newUser bool, model modelChoice, from origin,
 ) (Result, error) {
-	req, omitted, src := h.request(ctx, conv, msgs, user.ID, model)
+	req, omitted, src := h.request(ctx, conv, msgs, user.ID, model.id)
 	answer := persistence.Message{ConversationID: conv.ID, OwnerID: user.OwnerID, ParentID: user.ID,
-		Role: persistence.RoleAssistant, Model: model, Status: persistence.StatusStreaming, OmittedMessages: omitted,
+		Role: persistence.RoleAssistant, Model: model.id, Status: persistence.StatusStreaming, OmittedMessages: omitted,
 		ClientMessageID: from.clientID}
 	// The answer's id is the one its cluster lock names, else chosen here:
 	// known before the insert, a row the store wrote although it reported
@@ -664,7 +686,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	c.mu.Lock()
 	h.publishLocked(c)
 	if from.sub != nil {
-		from.sub.Deliver(protocol.AckSend(from.frameID, res.ConversationID, res.UserMessageID, res.MessageID))
+		from.sub.Deliver(model.ack(from.frameID, res))
 	}
 	for _, m := range append(announce, answer) {
 		c.deliverLocked(protocol.Message(m))
@@ -751,39 +773,109 @@ func (h *Hub) ownedConversation(ctx context.Context, userID, id string) (persist
 	return conv, nil
 }
 
+// modelChoice is the model a send or regenerate answers with.
+type modelChoice struct {
+	id string
+	// replaced is the conversation's model that id stands in for, no
+	// longer offered ("": none replaced).
+	replaced string
+}
+
+// ack acknowledges the request that started answer res, telling the model
+// replaced, if any.
+func (m modelChoice) ack(frameID json.RawMessage, res Result) *protocol.Frame {
+	by := ""
+	if m.replaced != "" {
+		by = m.id
+	}
+	return protocol.AckReplaced(frameID, res.ConversationID, res.UserMessageID, res.MessageID, m.replaced, by)
+}
+
 // pickModel returns the model to use: the requested one, else the
-// conversation's, else the catalog's default. A catalog that lists no
-// model because its upstreams failed (llm.Error) is refused as
+// conversation's (current), else the catalog's default. A catalog that
+// lists no model because its upstreams failed (llm.Error) is refused as
 // unavailable with the upstream's reason: an outage, not a server fault.
-func (h *Hub) pickModel(ctx context.Context, requested, fallback string) (string, error) {
+//
+// The conversation's model missing from the catalog is missing for now
+// while the catalog cannot list an upstream's models (llm.Unlister: the
+// model may be one of them): refused as unavailable, naming the model and
+// why, rather than answered by another provider unasked. Otherwise it is
+// no longer offered (removed from the configuration, or from its
+// upstream's list), and the default answers in its place, replaced
+// naming it: the caller tells the client and stores the default as the
+// conversation's model (adoptModel).
+func (h *Hub) pickModel(ctx context.Context, requested, current string) (modelChoice, error) {
 	models, err := h.opts.Model.Models(ctx)
 	if upstream := (*llm.Error)(nil); errors.As(err, &upstream) && ctx.Err() == nil {
-		return "", h.noModel(upstream, err)
+		return modelChoice{}, h.noModel(upstream, err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("list models: %w", err)
+		return modelChoice{}, fmt.Errorf("list models: %w", err)
 	}
 	known := func(id string) bool {
 		return slices.ContainsFunc(models, func(m llm.ModelInfo) bool { return m.ID == id })
 	}
 	if requested != "" {
 		if !known(requested) {
-			return "", protocol.Errorf(protocol.CodeUnknownModel, "model %q is not available", requested)
+			return modelChoice{}, protocol.Errorf(protocol.CodeUnknownModel, "model %q is not available", requested)
 		}
-		return requested, nil
+		return modelChoice{id: requested}, nil
 	}
-	if fallback != "" && known(fallback) {
-		return fallback, nil
-	}
-	for _, m := range models {
-		if m.Default {
-			return m.ID, nil
+	if current != "" {
+		if known(current) {
+			return modelChoice{id: current}, nil
+		}
+		if err := h.unlisted(current); err != nil {
+			return modelChoice{}, err
 		}
 	}
-	if len(models) > 0 {
-		return models[0].ID, nil
+	def := llm.DefaultModel(models)
+	if def == "" {
+		return modelChoice{}, protocol.Errorf(protocol.CodeUnknownModel, "no model is configured")
 	}
-	return "", protocol.Errorf(protocol.CodeUnknownModel, "no model is configured")
+	if current != "" {
+		h.log.Info("a conversation's model is no longer offered; the default answers", "model", current, "default", def)
+	}
+	return modelChoice{id: def, replaced: current}, nil
+}
+
+// unlisted refuses an answer by model, the conversation's, which the
+// catalog does not list, while the catalog says it may lack models for
+// now (llm.Unlister); nil otherwise: model is no longer offered.
+func (h *Hub) unlisted(model string) error {
+	u, ok := h.opts.Model.(llm.Unlister)
+	if !ok {
+		return nil
+	}
+	err := u.Unlisted()
+	if err == nil {
+		return nil
+	}
+	h.log.Warn("a conversation's model is not listed while an upstream's models cannot be", "model", model, "err", err)
+	reason := err.Error()
+	if e := (*llm.Error)(nil); errors.As(err, &e) {
+		reason = e.Message
+	}
+	return protocol.Errorf(protocol.CodeUnavailable, "model %q is not available right now (%s); try again later, or pick another model",
+		model, strings.TrimSuffix(reason, "."))
+}
+
+// adoptModel stores m's model as the conversation's when it replaced the
+// conversation's model, no longer offered, so that the next answers come
+// from it unannounced and every tab's picker shows it (conv is updated to
+// the stored state). False when nothing was replaced or the store failed
+// (logged: the next answer replaces the model again, and tells so).
+func (h *Hub) adoptModel(ctx context.Context, userID string, conv *persistence.Conversation, m modelChoice) bool {
+	if m.replaced == "" {
+		return false
+	}
+	stored, err := h.opts.Store.UpdateConversation(ctx, userID, conv.ID, persistence.ConversationPatch{Model: &m.id})
+	if err != nil {
+		h.log.Warn("store the model that replaced a conversation's", "conversation", conv.ID, "model", m.id, "err", err)
+		return false
+	}
+	*conv = stored
+	return true
 }
 
 // noModel is the refusal of a send or regenerate when the catalog lists

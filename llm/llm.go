@@ -134,6 +134,15 @@ type Catalog interface {
 	Models(ctx context.Context) ([]ModelInfo, error)
 }
 
+// Unlister is a Catalog that may list fewer models than it serves for a
+// while (see Router.Unlisted).
+type Unlister interface {
+	// Unlisted returns why the list may lack models now (an *Error), or
+	// nil when it lists every model it serves: a model it does not list
+	// then is not offered any more.
+	Unlisted() error
+}
+
 // ErrorKind classifies upstream failures for messages, metrics and retries.
 type ErrorKind string
 

@@ -91,6 +91,7 @@ var (
 	_ Streamer     = (*Router)(nil)
 	_ Catalog      = (*Router)(nil)
 	_ EffortSender = (*Router)(nil)
+	_ Unlister     = (*Router)(nil)
 )
 
 // NewRouter returns a Router. Close ends its background list fetches.
@@ -224,6 +225,23 @@ func (r *Router) markDefault(list []entry) {
 	for i := range list {
 		list[i].info.Default = list[i].info.ID == def
 	}
+}
+
+// Unlisted implements Unlister: an *Error naming the first upstream whose
+// models the Router asks for (Upstream.Catalog) and has no list of now,
+// with that upstream's last failure: down since start, or its first list
+// still on its way. Its models are missing from Models until it answers,
+// and a model id stored earlier may be one of them. Nil while every such
+// upstream has a list (a stale one is kept while a refresh fails): a model
+// Models leaves out then is not offered any more (removed from the
+// configuration, or no longer listed by its upstream).
+func (r *Router) Unlisted() error {
+	for _, s := range r.sources {
+		if err := s.unlisted(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stream implements Streamer: it dispatches req by req.Model.

@@ -2,6 +2,8 @@ package llm
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -90,6 +92,28 @@ func (s *source) cached(ctx, base context.Context, wait time.Duration) ([]ModelI
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.listed, errIfEmpty(s.listed, s.lastErr)
+}
+
+// unlisted says why the source has no list of the models it asks for
+// (nil: it has one, or asks for none): its last failure, else its first
+// list still on its way.
+func (s *source) unlisted() error {
+	if s.up.Catalog == nil {
+		return nil
+	}
+	s.mu.Lock()
+	ok, last := s.ok, s.lastErr
+	s.mu.Unlock()
+	switch up := (*Error)(nil); {
+	case ok:
+		return nil
+	case errors.As(last, &up):
+		return &Error{Kind: up.Kind, Status: up.Status, Err: last,
+			Message: fmt.Sprintf("%s cannot list its models: %s", s.up.Label, up.Message)}
+	case last != nil:
+		return &Error{Kind: KindConnection, Err: last, Message: fmt.Sprintf("%s cannot list its models.", s.up.Label)}
+	}
+	return &Error{Kind: KindTimeout, Message: fmt.Sprintf("%s has not listed its models yet.", s.up.Label)}
 }
 
 func errIfEmpty(list []ModelInfo, err error) error {

@@ -47,6 +47,11 @@ type ackFrame struct {
 	ConversationID string          `json:"conversationId,omitempty"`
 	UserMessageID  string          `json:"userMessageId,omitempty"`
 	MessageID      string          `json:"messageId,omitempty"`
+	// ReplacedModel and Model, set together, say that the answer does not
+	// come from the conversation's model, which is no longer offered,
+	// but from Model instead (see AckReplaced).
+	ReplacedModel string `json:"replacedModel,omitempty"`
+	Model         string `json:"model,omitempty"`
 }
 
 type conversationFrame struct {
@@ -130,8 +135,15 @@ func Ack(id json.RawMessage) *Frame {
 
 // AckSend accepts a send or regenerate frame, naming what it created.
 func AckSend(id json.RawMessage, conversationID, userMessageID, messageID string) *Frame {
+	return AckReplaced(id, conversationID, userMessageID, messageID, "", "")
+}
+
+// AckReplaced is AckSend for an answer that model gives in place of the
+// conversation's model replaced, no longer offered ("" for both: none
+// replaced), so that the client can tell its user.
+func AckReplaced(id json.RawMessage, conversationID, userMessageID, messageID, replaced, model string) *Frame {
 	return encode(&Frame{Type: TypeAck, ConversationID: conversationID, MessageID: messageID},
-		ackFrame{TypeAck, id, conversationID, userMessageID, messageID})
+		ackFrame{TypeAck, id, conversationID, userMessageID, messageID, replaced, model})
 }
 
 // Conversation tells a user's connections that a conversation was created,

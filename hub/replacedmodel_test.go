@@ -1,0 +1,205 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"chatd/hub/protocol"
+	"chatd/llm"
+)
+
+// retiringModel is fakeModel offering "fake" (the default) and "other"
+// until other is retired: then "other" is no longer listed, and Unlisted
+// says why (down: an upstream cannot list its models now) or nothing
+// (removed from the configuration).
+type retiringModel struct {
+	*fakeModel
+	mu      sync.Mutex
+	retired bool
+	down    error
+}
+
+func (m *retiringModel) Models(context.Context) ([]llm.ModelInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.retired {
+		return []llm.ModelInfo{{ID: "fake", Default: true}}, nil
+	}
+	return []llm.ModelInfo{{ID: "fake", Default: true}, {ID: "other"}}, nil
+}
+
+func (m *retiringModel) Unlisted() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.down
+}
+
+// retire stops listing "other", for the reason down (nil: removed).
+func (m *retiringModel) retire(down error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.retired, m.down = true, down
+}
+
+// lastAsked is the model of the last request upstream.
+func (m *retiringModel) lastAsked() string {
+	m.fakeModel.mu.Lock()
+	defer m.fakeModel.mu.Unlock()
+	return m.requests[len(m.requests)-1].Model
+}
+
+// ackFields are what an ack says about the model that answers.
+type ackFields struct {
+	MessageID     string `json:"messageId"`
+	ReplacedModel string `json:"replacedModel"`
+	Model         string `json:"model"`
+}
+
+func decodeAck(t *testing.T, f *protocol.Frame) ackFields {
+	t.Helper()
+	if f.Type != protocol.TypeAck {
+		t.Fatalf("got a %s frame %s, want the ack", f.Type, f.Data)
+	}
+	var a ackFields
+	if err := json.Unmarshal(f.Data, &a); err != nil {
+		t.Fatalf("decode %s: %v", f.Data, err)
+	}
+	return a
+}
+
+// retiredEnv is a hub over a retiringModel with a conversation of "u"
+// answered once by "other", its model; tab is another connection of "u",
+// following no conversation.
+func retiredEnv(t *testing.T) (e *env, model *retiringModel, sub, tab *fakeSub, first Result) {
+	t.Helper()
+	model = &retiringModel{fakeModel: &fakeModel{script: say("hello")}}
+	e = &env{store: newMemStore(), model: model.fakeModel}
+	e.writer = &memWriter{store: e.store}
+	e.h = New(Options{Store: e.store, Writer: e.writer, Model: model})
+	runHub(t, e.h, nil)
+	sub, tab = newSub("u"), newSub("u")
+	e.h.Register(tab)
+	first, err := e.h.Send(context.Background(), sub, "u", SendRequest{Content: "hi", Model: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, first.MessageID, 0)
+	for len(tab.frames) > 0 {
+		<-tab.frames // the conversation's creation
+	}
+	if c, _ := e.store.Conversation(context.Background(), "u", first.ConversationID); c.Model != "other" {
+		t.Fatalf("conversation created with model %q", c.Model)
+	}
+	return e, model, sub, tab, first
+}
+
+// answerRequests are a send and a regenerate without a model, in conv.
+var answerRequests = []struct {
+	name string
+	do   func(h *Hub, sub Subscriber, conv string) (Result, error)
+}{
+	{"send", func(h *Hub, sub Subscriber, conv string) (Result, error) {
+		return h.Send(context.Background(), sub, "u", SendRequest{ConversationID: conv, Content: "again"})
+	}},
+	{"regenerate", func(h *Hub, sub Subscriber, conv string) (Result, error) {
+		return h.Regenerate(context.Background(), sub, "u", RegenerateRequest{ConversationID: conv})
+	}},
+}
+
+// TestRemovedModelIsReplacedAndTold: a send or regenerate without a model
+// in a conversation whose model is no longer offered (removed from the
+// configuration: the catalog lists every upstream and not it) is
+// answered by the default model, and says so: the ack names the model
+// replaced and the one answering, the answer is stored and announced as
+// the default's, and the conversation's model becomes the default, told
+// to every tab of the user by a conversation frame. The next answer comes
+// from the default, with nothing to tell.
+func TestRemovedModelIsReplacedAndTold(t *testing.T) {
+	t.Parallel()
+	for _, tc := range answerRequests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, model, sub, tab, first := retiredEnv(t)
+			model.retire(nil)
+			res, err := tc.do(e.h, sub, first.ConversationID)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if a := decodeAck(t, sub.next(t)); a.ReplacedModel != "other" || a.Model != "fake" {
+				t.Fatalf("ack says replaced %q by %q, want other by fake", a.ReplacedModel, a.Model)
+			}
+			announced := ""
+			for announced == "" {
+				if f := decode(t, sub.next(t)); f.Type == protocol.TypeMessage && f.Message.ID == res.MessageID {
+					announced = f.Message.Model
+				}
+			}
+			sub.textUntilDone(t, res.MessageID, 0)
+			if m := e.stored(t, res.MessageID); announced != "fake" || m.Model != "fake" || model.lastAsked() != "fake" {
+				t.Fatalf("answer announced from %q, stored from %q, asked of %q; want fake", announced, m.Model, model.lastAsked())
+			}
+			if c, _ := e.store.Conversation(context.Background(), "u", first.ConversationID); c.Model != "fake" {
+				t.Fatalf("the conversation's model is still %q, want fake", c.Model)
+			}
+			if f := tab.expect(t, protocol.TypeConversation); f.Action != "updated" || f.Conversation.Model != "fake" {
+				t.Fatalf("other tab told %s with model %q, want updated with fake", f.Action, f.Conversation.Model)
+			}
+
+			again, err := tc.do(e.h, sub, first.ConversationID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := decodeAck(t, sub.next(t)); a.ReplacedModel != "" || a.Model != "" {
+				t.Fatalf("the next ack says replaced %q by %q, want nothing", a.ReplacedModel, a.Model)
+			}
+			sub.textUntilDone(t, again.MessageID, 0)
+			if m := e.stored(t, again.MessageID); m.Model != "fake" {
+				t.Fatalf("next answer from %q", m.Model)
+			}
+		})
+	}
+}
+
+// TestModelOfADownUpstreamIsRefused: a send or regenerate without a model
+// in a conversation whose model is not listed while an upstream cannot
+// list its models (the model may be one of them) is refused as
+// unavailable, naming the model and why, instead of being answered by
+// another model unasked: nothing is stored or asked upstream, and the
+// conversation keeps its model. Picking a model explicitly still answers.
+func TestModelOfADownUpstreamIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range answerRequests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, model, sub, tab, first := retiredEnv(t)
+			model.retire(&llm.Error{Kind: llm.KindConnection, Message: "Upstream Two cannot list its models: Could not reach the model provider."})
+			asked := model.requestCount()
+			_, err := tc.do(e.h, sub, first.ConversationID)
+			var pe *protocol.Error
+			if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable ||
+				!strings.Contains(pe.Message, `"other"`) || !strings.Contains(pe.Message, "Upstream Two cannot list its models") {
+				t.Fatalf("err %v, want %s naming the model and why", err, protocol.CodeUnavailable)
+			}
+			if msgs, _ := e.store.Messages(context.Background(), "u", first.ConversationID); len(msgs) != 2 || model.requestCount() != asked {
+				t.Fatalf("%d messages stored, %d requests upstream; want the first exchange only", len(msgs), model.requestCount())
+			}
+			if c, _ := e.store.Conversation(context.Background(), "u", first.ConversationID); c.Model != "other" {
+				t.Fatalf("the conversation's model became %q", c.Model)
+			}
+			tab.quiet(t)
+
+			res, err := e.h.Send(context.Background(), sub, "u", SendRequest{ConversationID: first.ConversationID, Content: "x", Model: "fake"})
+			if err != nil {
+				t.Fatalf("send naming a listed model: %v", err)
+			}
+			if a := decodeAck(t, sub.next(t)); a.ReplacedModel != "" {
+				t.Fatalf("ack of a requested model says replaced %q", a.ReplacedModel)
+			}
+			sub.textUntilDone(t, res.MessageID, 0)
+		})
+	}
+}
