@@ -7,6 +7,7 @@
 import { ApiError, type ApiClient } from './api';
 import { NEW_CHAT, type Drafts } from './drafts';
 import { errorText, isConnectionError, sentence } from './errors';
+import { replacedNotice } from './models';
 import { newClientId } from './persist';
 import { serverToClient } from './serverClock';
 import type { Conversation, DeltaFrame, DoneFrame, Message, ReasoningFrame } from './protocol';
@@ -495,7 +496,7 @@ export class ConversationThread {
     this.setBusy(true);
     try {
       if (!transport) throw new ApiError(0, 'network', 'Not connected.');
-      await transport.send({
+      const accepted = await transport.send({
         conversationId: this.id,
         content: q.content,
         clientMessageId: q.clientMessageId,
@@ -504,6 +505,7 @@ export class ConversationThread {
       });
       this.update((t) => unqueue(t, q.clientMessageId));
       this.release(q);
+      this.tellReplaced(accepted);
       return true;
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
@@ -654,6 +656,7 @@ export class ConversationThread {
       const transport = this.deps.transport();
       if (!transport) throw new ApiError(0, 'network', 'Not connected.');
       accepted = await transport.regenerate(r);
+      this.tellReplaced(accepted);
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
         this.regenWaiting = r;
@@ -667,6 +670,16 @@ export class ConversationThread {
       settle(accepted); // once regenWaiting says whether it waits
       this.setBusy(false);
     }
+  }
+
+  /**
+   * tellReplaced says, in a toast, that an answer came from another model
+   * than the conversation's, which the server no longer offers (the
+   * conversation frame that follows shows the new one in the picker).
+   */
+  private tellReplaced(a: Accepted): void {
+    const notice = replacedNotice(a, this.deps.store.state.models);
+    if (notice) this.deps.toast(notice, 'info');
   }
 
   /** waiting says whether sends or a regenerate wait for the connection (flushQueue). */

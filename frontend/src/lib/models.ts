@@ -48,6 +48,18 @@ export function modelLabel(m: ModelInfo): string {
   return m.demo ? 'Demo (offline)' : m.name || m.id;
 }
 
+/**
+ * replacedNotice is the note for an answer the server gave with another
+ * model than the conversation's, which it no longer offers (the ack's
+ * replacedModel and model; protocol.md), or null when none was replaced.
+ * The model answering is named as the picker names it when listed.
+ */
+export function replacedNotice(a: { replacedModel?: string; model?: string }, models: readonly ModelInfo[]): string | null {
+  if (!a.replacedModel || !a.model) return null;
+  const by = models.find((m) => m.id === a.model);
+  return `Model ${a.replacedModel} is no longer offered; this answer used ${by ? modelLabel(by) : a.model}.`;
+}
+
 /** currentModel is the model shown as picked for value (the default when value is unknown). */
 export function currentModel(models: readonly ModelInfo[], value: string): ModelInfo | undefined {
   return models.find((m) => m.id === value) ?? models.find((m) => m.default);

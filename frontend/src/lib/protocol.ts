@@ -190,6 +190,10 @@ export interface AckFrame {
   conversationId?: string;
   userMessageId?: string;
   messageId?: string;
+  /** The conversation's model, no longer offered, that model answers in place of (absent: none replaced). */
+  replacedModel?: string;
+  /** The model answering instead of replacedModel (only with it). */
+  model?: string;
 }
 
 export interface ConversationFrame {

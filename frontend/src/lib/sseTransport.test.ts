@@ -522,6 +522,20 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  it('a send whose ack names the model it replaced resolves with it', async () => {
+    const { t, calls } = setup();
+    t.start();
+    await settle();
+    const sent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    await settle();
+    const post = calls.find((c) => c.url === '/api/conversations/c1/messages')!;
+    post.stream();
+    post.frame({ type: 'ack', conversationId: 'c1', userMessageId: 'u1', messageId: 'm1', replacedModel: 'gone', model: 'm' } as never);
+    post.end();
+    await expect(sent).resolves.toEqual({ conversationId: 'c1', userMessageId: 'u1', messageId: 'm1', replacedModel: 'gone', model: 'm' });
+    t.stop();
+  });
+
   it('a send posts with Accept: text/event-stream, hands its frames over and rejects on an error frame', async () => {
     const { t, calls, frames } = setup();
     t.start();

@@ -486,7 +486,8 @@ export class SSETransport implements Transport {
       const onFrame = (f: ServerFrame) => {
         if (!settled && f.type === 'ack') {
           settled = true;
-          resolve({ conversationId: f.conversationId ?? conversationId, userMessageId: f.userMessageId, messageId: f.messageId });
+          const replaced = f.replacedModel && f.model ? { replacedModel: f.replacedModel, model: f.model } : {};
+          resolve({ conversationId: f.conversationId ?? conversationId, userMessageId: f.userMessageId, messageId: f.messageId, ...replaced });
         } else if (!settled && f.type === 'error') {
           settled = true;
           reject(new ApiError(0, f.code, f.message));

@@ -22,6 +22,10 @@ export interface Accepted {
   conversationId: string;
   userMessageId?: string;
   messageId?: string;
+  /** The conversation's model, no longer offered, that model replaced for this answer (absent: none). */
+  replacedModel?: string;
+  /** The model answering in its place (only with replacedModel). */
+  model?: string;
 }
 
 /** SendRequest is a user message to store and answer. */

@@ -595,5 +595,6 @@ export class WSTransport implements Transport {
 }
 
 function accepted(a: AckFrame, conversationId: string): Accepted {
-  return { conversationId: a.conversationId ?? conversationId, userMessageId: a.userMessageId, messageId: a.messageId };
+  const replaced = a.replacedModel && a.model ? { replacedModel: a.replacedModel, model: a.model } : {};
+  return { conversationId: a.conversationId ?? conversationId, userMessageId: a.userMessageId, messageId: a.messageId, ...replaced };
 }
