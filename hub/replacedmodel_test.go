@@ -126,8 +126,8 @@ func TestRemovedModelIsReplacedAndTold(t *testing.T) {
 			e, model, sub, tab, first := retiredEnv(t)
 			model.retire(nil)
 			res, err := tc.do(e.h, sub, first.ConversationID)
-			if err != nil {
-				t.Fatalf("%s: %v", tc.name, err)
+			if err != nil || res.ReplacedModel != "other" || res.Model != "fake" {
+				t.Fatalf("%s: %+v, %v; want other replaced by fake", tc.name, res, err)
 			}
 			if a := decodeAck(t, sub.next(t)); a.ReplacedModel != "other" || a.Model != "fake" {
 				t.Fatalf("ack says replaced %q by %q, want other by fake", a.ReplacedModel, a.Model)

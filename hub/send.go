@@ -49,6 +49,9 @@ type Result struct {
 	// stored and started nothing, and the transports give back the budget
 	// it spent.
 	Repeated bool
+	// ReplacedModel, when set, is the conversation's model, no longer
+	// offered, that Model answers in place of (the ack says so too).
+	ReplacedModel, Model string
 }
 
 // Send stores the user's message and starts its answer. sub (which may be
@@ -682,11 +685,15 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	g := h.newGeneration(c, answer, user.Content, from.connID)
 	g.titled, g.src = conv.Title != "", src
 	res := Result{ConversationID: conv.ID, UserMessageID: user.ID, MessageID: answer.ID}
+	if model.replaced != "" {
+		res.ReplacedModel, res.Model = model.replaced, model.id
+	}
 
 	c.mu.Lock()
 	h.publishLocked(c)
 	if from.sub != nil {
-		from.sub.Deliver(model.ack(from.frameID, res))
+		from.sub.Deliver(protocol.AckReplaced(from.frameID, res.ConversationID, res.UserMessageID, res.MessageID,
+			res.ReplacedModel, res.Model))
 	}
 	for _, m := range append(announce, answer) {
 		c.deliverLocked(protocol.Message(m))
@@ -779,16 +786,6 @@ type modelChoice struct {
 	// replaced is the conversation's model that id stands in for, no
 	// longer offered ("": none replaced).
 	replaced string
-}
-
-// ack acknowledges the request that started answer res, telling the model
-// replaced, if any.
-func (m modelChoice) ack(frameID json.RawMessage, res Result) *protocol.Frame {
-	by := ""
-	if m.replaced != "" {
-		by = m.id
-	}
-	return protocol.AckReplaced(frameID, res.ConversationID, res.UserMessageID, res.MessageID, m.replaced, by)
 }
 
 // pickModel returns the model to use: the requested one, else the

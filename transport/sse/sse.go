@@ -580,8 +580,11 @@ func (h *Handler) start(c *gin.Context, who auth.Identity, do func(context.Conte
 			httperr.AbortError(c, statusOf(err))
 			return
 		}
-		c.JSON(http.StatusAccepted, gin.H{"conversationId": res.ConversationID,
-			"userMessageId": res.UserMessageID, "messageId": res.MessageID})
+		body := gin.H{"conversationId": res.ConversationID, "userMessageId": res.UserMessageID, "messageId": res.MessageID}
+		if res.ReplacedModel != "" { // as the ack says it (docs/protocol.md)
+			body["replacedModel"], body["model"] = res.ReplacedModel, res.Model
+		}
+		c.JSON(http.StatusAccepted, body)
 		return
 	}
 	s, err := h.open(c.Request.Context(), who)

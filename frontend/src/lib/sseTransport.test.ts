@@ -635,6 +635,21 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  it('a send answered 202 naming the model it replaced resolves with it', async () => {
+    const { t, calls } = setup();
+    t.start();
+    await settle();
+    const sent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    await settle();
+    const post = calls.find((c) => c.url === '/api/conversations/c1/messages')!;
+    const ids = { conversationId: 'c1', userMessageId: 'u1', messageId: 'm1', replacedModel: 'gone', model: 'm' };
+    (post as unknown as { resolve: (r: Response) => void }).resolve(
+      new Response(JSON.stringify(ids), { status: 202, headers: { 'Content-Type': 'application/json' } }),
+    );
+    await expect(sent).resolves.toEqual(ids);
+    t.stop();
+  });
+
   it('a send cut off by a restart of the channel (a new token) fails as a lost connection, so it is queued and repeated, not given back', async () => {
     const { t, calls } = setup();
     t.start();

@@ -479,7 +479,8 @@ export class SSETransport implements Transport {
       // come on the event stream. Taken as a cut, the send was repeated.
       this.posts.delete(ctrl);
       const ids = (await res.json().catch(() => ({}))) as Partial<Accepted>;
-      return { conversationId: ids.conversationId ?? conversationId, userMessageId: ids.userMessageId, messageId: ids.messageId };
+      const replaced = ids.replacedModel && ids.model ? { replacedModel: ids.replacedModel, model: ids.model } : {};
+      return { conversationId: ids.conversationId ?? conversationId, userMessageId: ids.userMessageId, messageId: ids.messageId, ...replaced };
     }
     return new Promise<Accepted>((resolve, reject) => {
       let settled = false;

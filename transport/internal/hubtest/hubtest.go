@@ -7,6 +7,7 @@ package hubtest
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 
 	"chatd/hub"
@@ -28,6 +29,7 @@ type Hub struct {
 	block    chan struct{}     // while non-nil, Send and Regenerate wait for it to close
 	sendErr  error             // when set, Send and Regenerate return it (after recording the request)
 	repeat   bool              // Send and Regenerate answer as repeats (Result.Repeated)
+	replaced [2]string         // Send and Regenerate answer with this model replaced by that one (ReplaceModel)
 	entered  chan struct{}     // signalled when a blocked Send or Regenerate starts waiting
 	detached int
 	drained  map[hub.Subscriber]int // Drained calls
@@ -111,10 +113,26 @@ func (h *Hub) RepeatSends() {
 	h.repeat = true
 }
 
-func (h *Hub) repeats() bool {
+// ReplaceModel makes every Send and Regenerate from now on answer as the
+// hub does when the conversation's model, replaced, is no longer offered
+// and by answers in its place (Result.ReplacedModel, the ack's fields).
+func (h *Hub) ReplaceModel(replaced, by string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.repeat
+	h.replaced = [2]string{replaced, by}
+}
+
+// result is the Result of a new answer in conv, as the hub was told to answer.
+func (h *Hub) result(conv string) hub.Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return hub.Result{ConversationID: conv, UserMessageID: persistence.NewID(), MessageID: persistence.NewID(),
+		Repeated: h.repeat, ReplacedModel: h.replaced[0], Model: h.replaced[1]}
+}
+
+// ack is the ack of res.
+func ack(frameID json.RawMessage, res hub.Result) *protocol.Frame {
+	return protocol.AckReplaced(frameID, res.ConversationID, res.UserMessageID, res.MessageID, res.ReplacedModel, res.Model)
 }
 
 // Hang makes every Subscribe and CancelAnswer from now on wait until its
@@ -240,13 +258,12 @@ func (h *Hub) Send(ctx context.Context, sub hub.Subscriber, user string, req hub
 			return hub.Result{}, err
 		}
 	}
-	res := hub.Result{ConversationID: req.ConversationID, UserMessageID: persistence.NewID(), MessageID: persistence.NewID(),
-		Repeated: h.repeats()}
+	res := h.result(req.ConversationID)
 	if res.ConversationID == "" {
 		res.ConversationID = persistence.NewID()
 	}
 	if sub != nil {
-		sub.Deliver(protocol.AckSend(req.FrameID, res.ConversationID, res.UserMessageID, res.MessageID))
+		sub.Deliver(ack(req.FrameID, res))
 	}
 	return res, nil
 }
@@ -284,10 +301,9 @@ func (h *Hub) Regenerate(ctx context.Context, sub hub.Subscriber, user string, r
 	if err := h.owned(user, req.ConversationID); err != nil {
 		return hub.Result{}, err
 	}
-	res := hub.Result{ConversationID: req.ConversationID, UserMessageID: persistence.NewID(), MessageID: persistence.NewID(),
-		Repeated: h.repeats()}
+	res := h.result(req.ConversationID)
 	if sub != nil {
-		sub.Deliver(protocol.AckSend(req.FrameID, res.ConversationID, res.UserMessageID, res.MessageID))
+		sub.Deliver(ack(req.FrameID, res))
 	}
 	return res, nil
 }
