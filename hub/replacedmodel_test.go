@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 
 	"chatd/hub/protocol"
 	"chatd/llm"
+	"chatd/persistence"
 )
 
 // retiringModel is fakeModel offering "fake" (the default) and "other"
@@ -198,6 +200,63 @@ func TestModelOfADownUpstreamIsRefused(t *testing.T) {
 			}
 			if a := decodeAck(t, sub.next(t)); a.ReplacedModel != "" {
 				t.Fatalf("ack of a requested model says replaced %q", a.ReplacedModel)
+			}
+			sub.textUntilDone(t, res.MessageID, 0)
+		})
+	}
+}
+
+// downCatalog is an upstream's model list that cannot be had.
+type downCatalog struct{}
+
+func (downCatalog) Models(context.Context) ([]llm.ModelInfo, error) {
+	return nil, &llm.Error{Kind: llm.KindConnection, Message: "Could not reach the model provider."}
+}
+
+// TestConversationModelThroughTheRouter: the two cases as the real Router
+// makes them. A conversation's model that an upstream listing its models
+// (down since start) may hold is refused as unavailable, naming that
+// upstream; a model no upstream configures, with every list known, is
+// replaced by the default.
+func TestConversationModelThroughTheRouter(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		catalog llm.Catalog // of the upstream serving "fake"; nil: configured models only
+		refused bool
+	}{
+		{"an upstream down since start", downCatalog{}, true},
+		{"every list known", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := &fakeModel{script: say("hello")}
+			router := llm.NewRouter(llm.RouterOptions{FirstListWait: waitTimeout, Logger: slog.New(slog.DiscardHandler), Upstreams: []llm.Upstream{{
+				Name: "up", Label: "Upstream Two", Streamer: fake, Catalog: tc.catalog,
+				Models: []llm.ModelInfo{{ID: "fake", Name: "fake", Default: true}},
+			}}})
+			t.Cleanup(router.Close)
+			e := &env{store: newMemStore(), model: fake}
+			e.writer = &memWriter{store: e.store}
+			e.h = New(Options{Store: e.store, Writer: e.writer, Model: router})
+			runHub(t, e.h, nil)
+			sub := newSub("u")
+			first := e.send(t, sub, "hi")
+			sub.textUntilDone(t, first.MessageID, 0)
+			gone := "up-model-gone"
+			if _, err := e.store.UpdateConversation(context.Background(), "u", first.ConversationID, persistence.ConversationPatch{Model: &gone}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.h.Send(context.Background(), sub, "u", SendRequest{ConversationID: first.ConversationID, Content: "again"})
+			if tc.refused {
+				if pe := (*protocol.Error)(nil); !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable ||
+					!strings.Contains(pe.Message, "Upstream Two cannot list its models: Could not reach the model provider") {
+					t.Fatalf("err %v, want %s naming the upstream", err, protocol.CodeUnavailable)
+				}
+				return
+			}
+			if err != nil || res.ReplacedModel != gone || res.Model != "fake" {
+				t.Fatalf("send: %+v, %v; want %s replaced by fake", res, err, gone)
 			}
 			sub.textUntilDone(t, res.MessageID, 0)
 		})
