@@ -55,7 +55,8 @@ type Options struct {
 	// RetryMax caps a backoff; it defaults to 8s. A failure whose
 	// Retry-After (retry-after-ms, or Retry-After in seconds or as an HTTP
 	// date) asks for longer is not retried: the upstream would refuse a
-	// retry sent sooner, and the error (a 429's message) names its wait.
+	// retry sent sooner, and the error's message (a 429's, a 5xx's) names
+	// its wait. A Retry-After of a day or more counts as a day.
 	RetryMax time.Duration
 	// FirstTokenTimeout bounds the wait from sending the request to the
 	// first piece of text (or reasoning); it defaults to 30s. Requests to

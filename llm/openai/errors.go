@@ -349,7 +349,8 @@ func rateLimit(e *goopenai.APIError) bool {
 }
 
 // statusError classifies an HTTP error status; wait is the response's
-// Retry-After (0: none), which a 429's message names.
+// Retry-After (0: none), which the message of a 429, or of a 5xx that
+// gave one, names.
 func statusError(code int, upstream, key string, wait time.Duration, err error) *llm.Error {
 	e := &llm.Error{Status: code, Err: err, Kind: llm.KindBadRequest}
 	detail := ""
@@ -363,6 +364,11 @@ func statusError(code int, upstream, key string, wait time.Duration, err error) 
 		e.Kind, e.Message = llm.KindRateLimited, "The model provider is rate limiting requests; try again in "+waitText(wait)+"."
 	case code >= 500 || code < 400:
 		e.Kind, e.Message = llm.KindUpstream, "The model provider had an error."
+		if wait > 0 {
+			// A 503 asking for a wait: not retried when it is past
+			// RetryMax, so the user learns how long it asked for.
+			e.Message = "The model provider had an error; try again in " + waitText(wait) + "."
+		}
 	case code == http.StatusRequestTimeout:
 		// A proxy or the provider gave up waiting: retried, like a 5xx.
 		e.Kind, e.Message = llm.KindTimeout, "The model provider timed out the request."

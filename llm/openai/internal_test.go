@@ -51,21 +51,44 @@ func TestUTF8Joiner(t *testing.T) {
 func TestRetryAfter(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
+		name string
 		h    http.Header
 		want time.Duration
 	}{
-		{http.Header{"Retry-After": {"3"}}, 3 * time.Second},
-		{http.Header{"Retry-After": {"2"}, "Retry-After-Ms": {"1500"}}, 1500 * time.Millisecond},
-		{http.Header{"Retry-After": {"soon"}}, 0},
-		{nil, 0},
+		{"seconds", http.Header{"Retry-After": {"3"}}, 3 * time.Second},
+		{"ms wins", http.Header{"Retry-After": {"2"}, "Retry-After-Ms": {"1500"}}, 1500 * time.Millisecond},
+		{"words", http.Header{"Retry-After": {"soon"}}, 0},
+		{"none", nil, 0},
+		{"zero", http.Header{"Retry-After": {"0"}}, 0},
+		// Huge values count as long: they converted or multiplied to a
+		// negative duration, which was retried.
+		{"huge ms", http.Header{"Retry-After-Ms": {"1e300"}}, maxRetryAfter},
+		{"infinite ms", http.Header{"Retry-After-Ms": {"+Inf"}}, maxRetryAfter},
+		{"infinity ms", http.Header{"Retry-After-Ms": {"Infinity"}}, maxRetryAfter},
+		{"ms past a day", http.Header{"Retry-After-Ms": {"86400001"}}, maxRetryAfter},
+		{"huge seconds", http.Header{"Retry-After": {"99999999999"}}, maxRetryAfter},
+		{"seconds past uint64", http.Header{"Retry-After": {"99999999999999999999999"}}, maxRetryAfter},
+		{"a day in seconds", http.Header{"Retry-After": {"86400"}}, maxRetryAfter},
+		{"just under a day", http.Header{"Retry-After": {"86399"}}, 86399 * time.Second},
+		// Neither negative nor NaN is a wait.
+		{"NaN ms", http.Header{"Retry-After-Ms": {"NaN"}}, 0},
+		{"negative ms", http.Header{"Retry-After-Ms": {"-5"}}, 0},
+		{"-Inf ms", http.Header{"Retry-After-Ms": {"-Inf"}}, 0},
+		{"NaN ms, seconds", http.Header{"Retry-After-Ms": {"NaN"}, "Retry-After": {"4"}}, 4 * time.Second},
+		{"negative seconds", http.Header{"Retry-After": {"-5"}}, 0},
+		{"signed seconds", http.Header{"Retry-After": {"+5"}}, 0},
+		{"NaN seconds", http.Header{"Retry-After": {"NaN"}}, 0},
+		{"fractional seconds", http.Header{"Retry-After": {"1.5"}}, 0},
+		{"date in the past", http.Header{"Retry-After": {time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)}}, 0},
+		{"date far ahead", http.Header{"Retry-After": {"Fri, 31 Dec 9999 23:59:59 GMT"}}, maxRetryAfter},
 	}
 	for _, tc := range tests {
 		if got := retryAfter(tc.h); got != tc.want {
-			t.Errorf("retryAfter(%v) = %v, want %v", tc.h, got, tc.want)
+			t.Errorf("%s: retryAfter(%v) = %v, want %v", tc.name, tc.h, got, tc.want)
 		}
 	}
 	date := http.Header{"Retry-After": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}}
-	if got := retryAfter(date); got < 59*time.Minute {
+	if got := retryAfter(date); got < 59*time.Minute || got > time.Hour {
 		t.Errorf("HTTP date: %v", got)
 	}
 }

@@ -47,14 +47,24 @@ func (c *Client) backoff(try int, after time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// maxRetryAfter bounds a Retry-After: a longer wait, or one too large to
+// read (it would overflow a time.Duration), counts as this long, past any
+// sensible RetryMax, so that such a failure is never retried.
+const maxRetryAfter = 24 * time.Hour
+
 // retryAfter reads "retry-after-ms" (OpenAI) or "Retry-After" (seconds or
-// an HTTP date); 0 when absent or unreadable.
+// an HTTP date), at most maxRetryAfter; 0 when absent, unreadable, not
+// positive (a date in the past) or not a number (NaN).
 func retryAfter(h http.Header) time.Duration {
 	if h == nil {
 		return 0
 	}
 	if v := h.Get("retry-after-ms"); v != "" {
+		// NaN fails both comparisons; +Inf and 1e300 are long.
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
+			if ms >= float64(maxRetryAfter/time.Millisecond) {
+				return maxRetryAfter
+			}
 			return time.Duration(ms * float64(time.Millisecond))
 		}
 	}
@@ -62,11 +72,26 @@ func retryAfter(h http.Header) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+	if digits(v) {
+		// delay-seconds (RFC 9110: digits only); too many to parse is long.
+		secs, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || secs >= uint64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return time.Until(t)
+		return min(max(time.Until(t), 0), maxRetryAfter)
 	}
 	return 0
+}
+
+// digits reports a non-empty string of ASCII digits.
+func digits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
