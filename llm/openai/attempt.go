@@ -283,7 +283,7 @@ func (c *Client) failure(actx context.Context, st *attempt, err error) error {
 	case actx.Err() != nil:
 		return err // the caller's context ended; Stream reports it
 	}
-	return classify(err, st, c.opts.APIKey)
+	return classify(err, st, c.secrets)
 }
 
 // sleep waits for d or until ctx ends; it reports whether d passed.

@@ -102,7 +102,8 @@ type Options struct {
 	// request is sent again at once without it, and so is every later one.
 	DisableStreamUsage bool
 	// Logger receives retries and failed requests; it defaults to
-	// slog.Default(). The API key is never logged.
+	// slog.Default(). The API key is never logged, nor a value of Headers
+	// or Query (api-version aside), and error messages never quote them.
 	Logger *slog.Logger
 }
 
@@ -130,6 +131,8 @@ type Client struct {
 	clock deadlineClock
 	// shown is the base URL as logs name it (shownURL).
 	shown string
+	// secrets are what error messages and logs never quote.
+	secrets secrets
 	// noUsage is set once the upstream refused stream_options: no request
 	// of this client sends it again (see Stream).
 	noUsage atomic.Bool
@@ -162,7 +165,7 @@ func New(opts Options) *Client {
 	hc.CheckRedirect = keepMethod(hc.CheckRedirect)
 	cfg.HTTPClient = doer{c: &hc, headers: opts.Headers, query: opts.Query}
 	return &Client{api: goopenai.NewClientWithConfig(cfg), opts: opts, log: opts.Logger,
-		kind: newModelKinds(opts.ReasoningModels), shown: shownURL(opts.BaseURL)}
+		kind: newModelKinds(opts.ReasoningModels), shown: shownURL(opts.BaseURL), secrets: newSecrets(opts)}
 }
 
 // azureDeployment is the path segment naming the Azure deployment of
@@ -296,13 +299,13 @@ func (c *Client) logFailure(ctx context.Context, model string, st *attempt, err 
 		level = slog.LevelInfo // the hub fits the prompt and asks again
 	}
 	c.log.Log(ctx, level, "llm upstream request failed", "generation", llm.RequestID(ctx), "model", model, "url", c.shown,
-		"kind", llm.KindOf(err), "status", st.status, "err", cleanCause(err, c.opts.APIKey))
+		"kind", llm.KindOf(err), "status", st.status, "err", cleanCause(err, c.secrets))
 }
 
-// cleanCause is err's text without the API key, nor anything shaped like
-// one, with the request's URL as shownURL shows it, on one line of at
+// cleanCause is err's text without a configured secret (see secrets),
+// nor anything shaped like an API key, with the request's URL as shownURL shows it, on one line of at
 // most maxCause characters.
-func cleanCause(err error, key string) string {
+func cleanCause(err error, key secrets) string {
 	s := err.Error()
 	var e *llm.Error
 	if errors.As(err, &e) && e.Err != nil {
@@ -312,10 +315,7 @@ func cleanCause(err error, key string) string {
 	if errors.As(err, &urlErr) && urlErr.URL != "" {
 		s = strings.ReplaceAll(s, urlErr.URL, shownURL(urlErr.URL))
 	}
-	if key != "" {
-		s = strings.ReplaceAll(s, key, "[redacted]")
-	}
-	s = strings.Join(strings.Fields(keyLike.ReplaceAllString(s, "[redacted]")), " ")
+	s = strings.Join(strings.Fields(keyLike.ReplaceAllString(key.redact(s), "[redacted]")), " ")
 	if r := []rune(s); len(r) > maxCause {
 		s = string(r[:maxCause]) + "…"
 	}

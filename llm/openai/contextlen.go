@@ -106,7 +106,7 @@ func firstNumber(res []*regexp.Regexp, s string) int {
 // contextLengthError is the error of a prompt refused as too long by an
 // API error e (status: its HTTP status, 0 inside a stream), with the
 // numbers it names.
-func contextLengthError(e *goopenai.APIError, status int, key string, err error) *llm.Error {
+func contextLengthError(e *goopenai.APIError, status int, key secrets, err error) *llm.Error {
 	window, prompt := refusalTokens(e.Message)
 	return &llm.Error{Kind: llm.KindContextLength, Status: status, Err: err,
 		Message:       "The conversation is too long for this model's context window: " + clean(e.Message, key),

@@ -25,7 +25,7 @@ import (
 // classify turns a failed attempt into an *llm.Error whose Message is safe
 // to show: upstream text is included only for rejected requests, cleaned of
 // the API key and of anything that looks like one.
-func classify(err error, st *attempt, key string) *llm.Error {
+func classify(err error, st *attempt, key secrets) *llm.Error {
 	var apiErr *goopenai.APIError
 	var reqErr *goopenai.RequestError
 	var urlErr *url.Error
@@ -124,7 +124,7 @@ func unreachable(err error) (why string, lasting bool) {
 // certRefused says why a certificate was not accepted, in the words of
 // its error alone (not the request's URL).
 func certRefused(err error) string {
-	return ": its TLS certificate was not accepted (" + clean(err.Error(), "") + ")"
+	return ": its TLS certificate was not accepted (" + clean(err.Error(), nil) + ")"
 }
 
 // contextLength reports an upstream refusal of a prompt longer than the
@@ -276,7 +276,7 @@ func quotaExhausted(e *goopenai.APIError) bool {
 
 // quotaError is a provider's refusal for want of credit or quota, with its
 // text (upstream, "" when it gave none): not retried (see retryable).
-func quotaError(status int, upstream, key string, err error) *llm.Error {
+func quotaError(status int, upstream string, key secrets, err error) *llm.Error {
 	msg := "The model provider refused the request: out of credit / quota exhausted (check the account's plan and billing)"
 	if upstream = clean(upstream, key); upstream != "" {
 		msg += ": " + upstream
@@ -303,7 +303,7 @@ func tooLarge(err error) bool {
 // request (a 4xx code); an upstream error when neither says more. Status
 // stays 0: it is not retried (see retryable). The upstream's text is
 // always shown.
-func reportedError(e *goopenai.APIError, key string, err error) *llm.Error {
+func reportedError(e *goopenai.APIError, key secrets, err error) *llm.Error {
 	detail := clean(e.Message, key)
 	code := numericCode(e.Code)
 	switch {
@@ -351,7 +351,7 @@ func rateLimit(e *goopenai.APIError) bool {
 // statusError classifies an HTTP error status; wait is the response's
 // Retry-After (0: none), which the message of a 429, or of a 5xx that
 // gave one, names.
-func statusError(code int, upstream, key string, wait time.Duration, err error) *llm.Error {
+func statusError(code int, upstream string, key secrets, wait time.Duration, err error) *llm.Error {
 	e := &llm.Error{Status: code, Err: err, Kind: llm.KindBadRequest}
 	detail := ""
 	if upstream != "" {
@@ -411,13 +411,11 @@ var keyLike = regexp.MustCompile(`\b(sk|pk|rk|key)-[A-Za-z0-9_*\-]{4,}`)
 // maxDetail bounds upstream text quoted in a message.
 const maxDetail = 200
 
-// clean makes upstream text safe to show: no API key (nor anything shaped
-// like one), one line, at most maxDetail characters.
-func clean(s, key string) string {
-	if key != "" {
-		s = strings.ReplaceAll(s, key, "[redacted]")
-	}
-	s = keyLike.ReplaceAllString(s, "[redacted]")
+// clean makes upstream text safe to show: no configured secret (see
+// secrets) nor anything shaped like an API key, one line, at most
+// maxDetail characters.
+func clean(s string, key secrets) string {
+	s = keyLike.ReplaceAllString(key.redact(s), "[redacted]")
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > maxDetail {
 		s = string(r[:maxDetail]) + "…"

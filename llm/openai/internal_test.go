@@ -17,7 +17,7 @@ func TestClean(t *testing.T) {
 		{strings.Repeat("é", 300), "", strings.Repeat("é", maxDetail) + "…"},
 	}
 	for _, tc := range tests {
-		if got := clean(tc.in, tc.key); got != tc.want {
+		if got := clean(tc.in, newSecrets(Options{APIKey: tc.key})); got != tc.want {
 			t.Errorf("clean(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}

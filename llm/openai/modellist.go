@@ -199,7 +199,7 @@ func errorOf(body []byte) *goopenai.APIError {
 
 // listError turns a model list that could not be read (body: nil) or is
 // no model list into an *llm.Error.
-func listError(err error, body []byte, key string) *llm.Error {
+func listError(err error, body []byte, key secrets) *llm.Error {
 	switch {
 	case errors.Is(err, errListTooLarge):
 		return &llm.Error{Kind: llm.KindUpstream, Status: http.StatusOK, Err: err,

@@ -29,13 +29,13 @@ func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
 	case (err != nil || st.list.err != nil) && ctx.Err() != nil:
 		return nil, ctxError(ctx)
 	case err != nil:
-		return nil, fmt.Errorf("list upstream models: %w", classify(err, st, c.opts.APIKey))
+		return nil, fmt.Errorf("list upstream models: %w", classify(err, st, c.secrets))
 	case st.list.err != nil:
-		return nil, fmt.Errorf("list upstream models: %w", listError(st.list.err, nil, c.opts.APIKey))
+		return nil, fmt.Errorf("list upstream models: %w", listError(st.list.err, nil, c.secrets))
 	}
 	entries, ignored, err := parseModelList(st.list.data)
 	if err != nil {
-		return nil, fmt.Errorf("list upstream models: %w", listError(err, st.list.data, c.opts.APIKey))
+		return nil, fmt.Errorf("list upstream models: %w", listError(err, st.list.data, c.secrets))
 	}
 	c.logIgnored(ignored)
 	out := make([]llm.ModelInfo, 0, len(entries))
@@ -62,7 +62,7 @@ func (c *Client) logIgnored(ignored []string) {
 	}
 	shown := ignored[:min(len(ignored), maxLoggedIgnored)]
 	for i, s := range shown {
-		shown[i] = clean(s, c.opts.APIKey)
+		shown[i] = clean(s, c.secrets)
 	}
 	host := ""
 	if u, err := url.Parse(c.opts.BaseURL); err == nil {

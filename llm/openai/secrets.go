@@ -1,0 +1,82 @@
+package openai
+
+import (
+	"cmp"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// secrets are the configured values upstream text must not show: the API
+// key, and every header and query value (Options.Headers, Options.Query,
+// the base URL's query and password), since an Azure key may be set as an
+// api-key header or a query parameter, and a careless upstream repeats
+// what it was sent. Longest first, so that a value holding another is
+// redacted whole.
+type secrets []string
+
+// Values shorter than minSecret are not redacted (a "1" would blank every
+// digit of a message); nor are words of a value shorter than
+// minSecretWord (the "Bearer" of "Bearer <token>", whose token is).
+const (
+	minSecret     = 4
+	minSecretWord = 8
+)
+
+// newSecrets collects o's secrets. The api-version query parameter is
+// left out: a date, which an upstream's refusal may name usefully.
+func newSecrets(o Options) secrets {
+	var s secrets
+	if o.APIKey != "" {
+		s = append(s, o.APIKey)
+	}
+	for _, v := range o.Headers {
+		s = s.add(v)
+	}
+	for k, v := range o.Query {
+		if !strings.EqualFold(k, "api-version") {
+			s = s.add(v)
+		}
+	}
+	if u, err := url.Parse(o.BaseURL); err == nil {
+		for k, vs := range u.Query() {
+			for _, v := range vs {
+				if !strings.EqualFold(k, "api-version") {
+					s = s.add(v)
+				}
+			}
+		}
+		if p, ok := u.User.Password(); ok {
+			s = s.add(p)
+		}
+	}
+	slices.SortFunc(s, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	return slices.Compact(s)
+}
+
+// add adds value, as it is and URL-encoded, and each of its long words.
+func (s secrets) add(value string) secrets {
+	value = strings.TrimSpace(value)
+	if len(value) >= minSecret {
+		s = append(s, value)
+		if q := url.QueryEscape(value); q != value {
+			s = append(s, q)
+		}
+	}
+	if words := strings.Fields(value); len(words) > 1 {
+		for _, w := range words {
+			if len(w) >= minSecretWord {
+				s = append(s, w)
+			}
+		}
+	}
+	return s
+}
+
+// redact replaces every secret in text with "[redacted]".
+func (s secrets) redact(text string) string {
+	for _, v := range s {
+		text = strings.ReplaceAll(text, v, "[redacted]")
+	}
+	return text
+}
