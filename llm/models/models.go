@@ -40,8 +40,8 @@ type Config struct {
 	Azure           bool
 	AzureAPIVersion string
 	// Client tunes every upstream client (retries, timeouts, HTTP client);
-	// its APIKey, BaseURL, Azure, Headers, Query, ReasoningModels and
-	// Logger are taken from the upstream, and an upstream's own timeouts
+	// its APIKey, BaseURL, Azure, AzureDeployments, Headers, Query,
+	// ReasoningModels and Logger are taken from the upstream, and an upstream's own timeouts
 	// and retries win.
 	Client openai.Options
 	// DemoDelay is the demo model's pause between tokens (see demo.Options).
@@ -116,6 +116,7 @@ func (c Config) upstream(u UpstreamConfig, reasoning []string) llm.Upstream {
 	co.APIKey, co.BaseURL, co.Azure, co.AzureAPIVersion = u.APIKey, u.BaseURL, u.Azure, u.AzureAPIVersion
 	co.Headers, co.Query, co.Logger = u.Headers, u.Query, c.Logger
 	co.ReasoningModels = append(reasoningModels(u), reasoning...)
+	co.AzureDeployments = azureDeployments(u)
 	if u.Timeouts.FirstToken > 0 {
 		co.FirstTokenTimeout = time.Duration(u.Timeouts.FirstToken)
 	}
@@ -159,6 +160,21 @@ func reasoningModels(u UpstreamConfig) []string {
 	for _, m := range u.Models {
 		if m.Reasoning {
 			out = append(out, m.ID)
+		}
+	}
+	return out
+}
+
+// azureDeployments maps u's models to the Azure deployments given for
+// them; nil when none is.
+func azureDeployments(u UpstreamConfig) map[string]string {
+	var out map[string]string
+	for _, m := range u.Models {
+		if m.Deployment != nil {
+			if out == nil {
+				out = make(map[string]string)
+			}
+			out[m.ID] = *m.Deployment
 		}
 	}
 	return out

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 
@@ -47,8 +49,9 @@ type UpstreamConfig struct {
 	// header and the api-version query parameter).
 	Headers map[string]string `json:"headers,omitempty"`
 	Query   map[string]string `json:"query,omitempty"`
-	// Azure selects go-openai's Azure OpenAI mode (models name
-	// deployments, the key goes in api-key); AzureAPIVersion its api-version.
+	// Azure selects go-openai's Azure OpenAI mode (a request names its
+	// model's deployment, see ModelConfig.Deployment; the key goes in
+	// api-key); AzureAPIVersion its api-version.
 	Azure           bool   `json:"azure,omitempty"`
 	AzureAPIVersion string `json:"azureAPIVersion,omitempty"`
 	// Models are offered in order; Discover also offers what the
@@ -85,6 +88,13 @@ type ModelConfig struct {
 	// max_completion_tokens instead of max_tokens, and the title's
 	// reasoning effort (see openai.Options.ReasoningModels).
 	Reasoning bool `json:"reasoning,omitempty"`
+	// Deployment names the Azure deployment serving the model, on an
+	// upstream with azure: true, requested exactly as given. Without it
+	// the deployment is the id as earlier releases (go-openai's default
+	// mapper) named it: ":" removed, and "." too from an id holding "3.5"
+	// (gpt-3.5-turbo: Azure's usual gpt-35-turbo); so a deployment whose
+	// name holds '.' or ':' that way needs it.
+	Deployment *string `json:"deployment,omitempty"`
 }
 
 // UnmarshalJSON accepts an id string or an object.
@@ -230,12 +240,44 @@ func (f *File) validate(getenv func(string) string) error {
 				fail("model %q: contextTokens and maxOutputTokens must not be negative", m.ID)
 			}
 			ids[m.ID] = true
+			if m.Deployment != nil {
+				if !u.Azure {
+					fail("model %q: deployment is for Azure upstreams (azure: true)", m.ID)
+				}
+				if err := checkDeployment(*m.Deployment); err != nil {
+					fail("model %q: deployment %q %v", m.ID, *m.Deployment, err)
+				}
+			}
 			if err := checkDefaults(m.Defaults, firstPositive(m.MaxOutputTokens, u.MaxOutputTokens)); err != nil {
 				fail("model %q: defaults: %v", m.ID, err)
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxDeployment bounds a deployment's name, as an id's.
+const maxDeployment = 200
+
+// checkDeployment validates an Azure deployment's name: one URL path
+// segment (it is sent escaped) that Azure could hold.
+func checkDeployment(d string) error {
+	switch {
+	case d == "":
+		return errors.New("is empty")
+	case len(d) > maxDeployment:
+		return fmt.Errorf("is longer than %d bytes", maxDeployment)
+	case !utf8.ValidString(d):
+		return errors.New("is not UTF-8")
+	case d == "." || d == "..":
+		return errors.New("is not a name")
+	}
+	for _, r := range d {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '/' || r == '\\' {
+			return errors.New("must not hold spaces, control characters, '/' or '\\'")
+		}
+	}
+	return nil
 }
 
 // checkDefaults validates default parameters like a conversation's.

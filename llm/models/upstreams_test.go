@@ -175,6 +175,27 @@ upstreams:
 		{"unknown field", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","modles":["m"]}]}`, []string{"unknown field \"modles\""}},
 		{"bad duration", ".yml", "upstreams:\n  - {name: a, baseURL: http://x/v1, discover: true, timeouts: {idle: soon}}\n", []string{`"soon" is not a duration`}},
 		{"empty", ".json", `{"upstreams":[]}`, []string{"no upstreams"}},
+		{"bad deployments", ".yaml", `
+upstreams:
+  - name: az
+    baseURL: https://res.openai.azure.com
+    azure: true
+    models:
+      - {id: a, deployment: ""}
+      - {id: b, deployment: "gpt 35"}
+      - {id: c, deployment: "x/y"}
+      - {id: d, deployment: ".."}
+      - {id: e, deployment: "tab\there"}
+      - {id: f, deployment: "` + strings.Repeat("x", 201) + `"}
+  - name: plain
+    baseURL: http://localhost:1/v1
+    models: [{id: h, deployment: gpt-35-turbo}]
+`, []string{`model "a": deployment "" is empty`, `model "b": deployment "gpt 35" must not hold spaces`,
+			`model "c": deployment "x/y" must not hold`, `model "d": deployment ".." is not a name`,
+			`model "e": deployment "tab\there" must not hold`, `model "f": deployment "xxx`, "is longer than 200 bytes",
+			`model "h": deployment is for Azure upstreams (azure: true)`}},
+		{"deployment not a string", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","azure":true,"models":[{"id":"m","deployment":35}]}]}`,
+			[]string{"deployment"}},
 		{"NUL in a default stop", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"],"defaults":{"stop":["\n","a\u0000b"]}}]}`,
 			[]string{"stop: sequence 2 must not contain NUL"}},
 	}
@@ -191,6 +212,42 @@ upstreams:
 				}
 			}
 		})
+	}
+}
+
+// TestAzureDeployments: on an Azure upstream, a model's deployment is
+// requested as given ('.' and ':' kept); a model without one is requested
+// under its id as earlier releases (go-openai's default mapper) named it,
+// so that an upstream whose gpt-3.5-turbo is Azure's usual gpt-35-turbo
+// deployment keeps working and its stored conversations keep their model.
+func TestAzureDeployments(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 3}})
+	file, err := models.Parse([]byte(`
+upstreams:
+  - name: az
+    baseURL: `+srv.HTTP.URL+`
+    azure: true
+    azureAPIVersion: "2024-06-01"
+    models:
+      - gpt-3.5-turbo
+      - my:model
+      - {id: gpt-4o, maxOutputTokens: 100, deployment: "gpt-4.o:prod"}
+      - {id: chat, deployment: gpt-3.5-turbo}
+`), ".yaml", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := models.New(models.Config{File: file, Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(r.Close)
+	for _, tc := range []struct{ id, deployment string }{
+		{"gpt-3.5-turbo", "gpt-35-turbo"}, {"my:model", "mymodel"}, {"gpt-4o", "gpt-4.o:prod"}, {"chat", "gpt-3.5-turbo"},
+	} {
+		stream(t, r, tc.id)
+		rec, _ := srv.LastRequest()
+		if rec.Deployment != tc.deployment || rec.Model != tc.id {
+			t.Fatalf("model %q: requested deployment %q (path %s) for model %q, want %q", tc.id, rec.Deployment, rec.Path, rec.Model, tc.deployment)
+		}
 	}
 }
 
@@ -257,7 +314,11 @@ func TestExampleFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Upstreams) != 4 || f.Default != "gpt-4o-mini" {
+	if len(f.Upstreams) != 5 || f.Default != "gpt-4o-mini" {
 		t.Fatalf("example file read as %+v", f)
+	}
+	if az := f.Upstreams[4]; !az.Azure || len(az.Models) != 2 || az.Models[0].Deployment != nil ||
+		az.Models[1].Deployment == nil || *az.Models[1].Deployment != "gpt-4.1-prod" {
+		t.Fatalf("example's Azure upstream read as %+v", az)
 	}
 }

@@ -49,25 +49,45 @@ func TestAzureRequests(t *testing.T) {
 	}
 }
 
-// TestAzureDeploymentNames: a model id is the Azure deployment's name and
-// is requested under that name exactly, one path segment. go-openai's
-// default Azure mapper dropped ":" from every name and "." too from a
-// name holding "3.5", so a deployment named "gpt-3.5-turbo" or "my:dep"
-// was asked for as "gpt35-turbo" or "mydep", which Azure does not know.
+// TestAzureDeploymentNames: a model with a deployment given
+// (Options.AzureDeployments) is requested under that name exactly, one
+// path segment, '.' and ':' kept; one without is requested as go-openai's
+// default mapper (v1.43.0, and so chatd's earlier releases) named it,
+// ':' removed and '.' too from an id holding "3.5", so that an upstream
+// whose gpt-3.5-turbo is Azure's usual gpt-35-turbo deployment keeps
+// working. Any name can be sent: escaped, where go-openai sent a space or
+// a '%' raw and the request could not be built.
 func TestAzureDeploymentNames(t *testing.T) {
 	t.Parallel()
 	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 3}})
-	c := newClient(srv.HTTP.URL, func(o *openai.Options) { o.Azure, o.APIKey = true, "azure-key" })
-	for _, name := range []string{"gpt-4.1", "gpt-3.5-turbo", "my:dep", "o4-mini_2025.04", "a b%c"} {
-		t.Run(name, func(t *testing.T) {
+	given := map[string]string{"gpt-3.5-turbo-16k": "gpt-3.5-turbo-16k", "chat": "my:dep", "odd": "a b%c"}
+	c := newClient(srv.HTTP.URL, func(o *openai.Options) {
+		o.Azure, o.APIKey, o.AzureDeployments = true, "azure-key", given
+	})
+	given["chat"] = "changed" // the client keeps its own copy
+	tests := []struct{ model, deployment string }{
+		// Without a deployment: the legacy mapping.
+		{"gpt-4.1", "gpt-4.1"},
+		{"gpt-3.5-turbo", "gpt-35-turbo"},
+		{"gpt-3.5:turbo", "gpt-35turbo"},
+		{"my:dep", "mydep"},
+		{"o4-mini_2025.04", "o4-mini_2025.04"},
+		{"x y%z", "x y%z"},
+		// With one: as given.
+		{"gpt-3.5-turbo-16k", "gpt-3.5-turbo-16k"},
+		{"chat", "my:dep"},
+		{"odd", "a b%c"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.model, func(t *testing.T) {
 			req := request("hi")
-			req.Model = name
+			req.Model = tc.model
 			if _, err := c.Stream(testCtx(t), req, func(string) {}); err != nil {
 				t.Fatal(err)
 			}
 			rec, _ := srv.LastRequest()
-			want := "/openai/deployments/" + url.PathEscape(name) + "/chat/completions"
-			if rec.Path != want || rec.Deployment != name || rec.Model != name {
+			want := "/openai/deployments/" + url.PathEscape(tc.deployment) + "/chat/completions"
+			if rec.Path != want || rec.Deployment != tc.deployment || rec.Model != tc.model {
 				t.Fatalf("requested path %s (deployment %q) model %q, want %s", rec.Path, rec.Deployment, rec.Model, want)
 			}
 		})

@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,10 +37,17 @@ type Options struct {
 	// "https://api.openai.com/v1" (Ollama: "http://localhost:11434/v1";
 	// Azure: "https://<resource>.openai.azure.com").
 	BaseURL string
-	// Azure selects Azure OpenAI: model ids name deployments, requested
-	// under exactly those names ("gpt-3.5-turbo", "my:dep"), and
-	// AzureAPIVersion is sent as api-version.
+	// Azure selects Azure OpenAI: a request names its deployment in the
+	// URL (AzureDeployments), and AzureAPIVersion is sent as api-version.
 	Azure bool
+	// AzureDeployments maps a model id to the Azure deployment it is
+	// requested under, exactly as given ("gpt-3.5-turbo", "my:dep"). A
+	// model without one is requested under its id as go-openai's default
+	// mapper, and so chatd's earlier releases, sent it: ":" removed, and
+	// "." too from an id holding "3.5" (gpt-3.5-turbo asks for
+	// gpt-35-turbo, Azure's usual name for it), so a deployment whose name
+	// holds either character needs an entry here.
+	AzureDeployments map[string]string
 	// AzureAPIVersion defaults to go-openai's default for Azure.
 	AzureAPIVersion string
 	// HTTPClient defaults to a client with a large idle connection pool and
@@ -155,7 +164,7 @@ func New(opts Options) *Client {
 	cfg := goopenai.DefaultConfig(opts.APIKey)
 	if opts.Azure {
 		cfg = goopenai.DefaultAzureConfig(opts.APIKey, opts.BaseURL)
-		cfg.AzureModelMapperFunc = azureDeployment
+		cfg.AzureModelMapperFunc = azureDeployments(maps.Clone(opts.AzureDeployments))
 		if opts.AzureAPIVersion != "" {
 			cfg.APIVersion = opts.AzureAPIVersion
 		}
@@ -168,12 +177,33 @@ func New(opts Options) *Client {
 		kind: newModelKinds(opts.ReasoningModels), shown: shownURL(opts.BaseURL), secrets: newSecrets(opts)}
 }
 
-// azureDeployment is the path segment naming the Azure deployment of
-// model: the model id as configured, escaped. go-openai's default mapper
-// drops ":" from every name, and "." too from one holding "3.5", so a
-// deployment named "gpt-3.5-turbo" or "my:dep" was asked for under a name
-// Azure does not know.
-func azureDeployment(model string) string { return url.PathEscape(model) }
+// azureDeployments returns the mapper of a model id to the path segment
+// naming its Azure deployment: the deployment given for it, else the id
+// as go-openai's default mapper (v1.43.0) changed it (legacyDeployment);
+// escaped as one segment, so that any name can be sent.
+func azureDeployments(given map[string]string) func(model string) string {
+	return func(model string) string {
+		if d, ok := given[model]; ok {
+			return url.PathEscape(d)
+		}
+		return url.PathEscape(legacyDeployment(model))
+	}
+}
+
+// legacyStrip is what go-openai's default Azure mapper removes from an id
+// holding "3.5".
+var legacyStrip = regexp.MustCompile(`[.:]`)
+
+// legacyDeployment is the deployment go-openai's default Azure mapper
+// (v1.43.0) names for model, which configurations written for earlier
+// releases rely on: ":" and "." removed from an id holding "3.5"
+// (gpt-3.5-turbo: gpt-35-turbo), ":" from any other.
+func legacyDeployment(model string) string {
+	if strings.Contains(model, "3.5") {
+		return legacyStrip.ReplaceAllString(model, "")
+	}
+	return strings.ReplaceAll(model, ":", "")
+}
 
 // shownURL is a base URL as logs name it: without credentials (user
 // information), query or fragment.
