@@ -131,3 +131,30 @@ func TestDoneWatcher(t *testing.T) {
 		}
 	}
 }
+
+// TestSecrets: what newSecrets collects from Options, and redact's one
+// pass.
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	o := Options{
+		APIKey:  "k1",
+		BaseURL: "https://user:base-password@host/v1?code=base-code-value&api-version=2024-06-01",
+		Headers: map[string]string{"Authorization": "Bearer token-abcdefgh", "X-Debug": "1", "X-Title": "dact"},
+		Query:   map[string]string{"sig": "a b/c", "api-version": "2024-10-21"},
+	}
+	tests := []struct{ in, want string }{
+		{"key k1", "key [redacted]"}, // the API key, however short
+		{"got Bearer token-abcdefgh", "got [redacted]"},
+		{"token token-abcdefgh alone", "token [redacted] alone"},
+		{"sig a b/c, encoded a+b%2Fc", "sig [redacted], encoded [redacted]"},
+		{"code base-code-value, password base-password", "code [redacted], password [redacted]"},
+		{"version 2024-10-21 or 2024-06-01, debug 1", "version 2024-10-21 or 2024-06-01, debug 1"},
+		{"title dact", "title [redacted]"}, // not inside "[redacted]" again
+	}
+	s := newSecrets(o)
+	for _, tc := range tests {
+		if got := s.redact(tc.in); got != tc.want {
+			t.Errorf("redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

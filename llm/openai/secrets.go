@@ -50,7 +50,7 @@ func newSecrets(o Options) secrets {
 			s = s.add(p)
 		}
 	}
-	slices.SortFunc(s, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	slices.SortFunc(s, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
 	return slices.Compact(s)
 }
 
@@ -73,10 +73,15 @@ func (s secrets) add(value string) secrets {
 	return s
 }
 
-// redact replaces every secret in text with "[redacted]".
+// redact replaces every secret in text with "[redacted]", in one pass (a
+// short secret is not looked for inside the replacement of a longer one).
 func (s secrets) redact(text string) string {
-	for _, v := range s {
-		text = strings.ReplaceAll(text, v, "[redacted]")
+	if len(s) == 0 {
+		return text
 	}
-	return text
+	pairs := make([]string, 0, 2*len(s))
+	for _, v := range s {
+		pairs = append(pairs, v, "[redacted]")
+	}
+	return strings.NewReplacer(pairs...).Replace(text)
 }
