@@ -69,7 +69,7 @@ func TestRetriedSendSpendsNoBudget(t *testing.T) {
 			t.Fatalf("a second new conversation: %s, want an ack", second.raw)
 		}
 		cl.until(isDone(second.MessageID))
-		cl.write(send("third", "a third"))
+		cl.write(send("third", "a-third"))
 		f = cl.until(func(f frame) bool { return string(f.ID) == `"third"` })
 		if last := f[len(f)-1]; last.Code != "rate_limited" {
 			t.Fatalf("a third new conversation: %s, want rate_limited", last.raw)
