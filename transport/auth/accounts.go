@@ -358,9 +358,10 @@ func (a *Accounts) login(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("email, password", "both are required"))
 		return
 	}
-	// The rules registration applies to a password's bytes: a longer
-	// password could otherwise match on its first 72 bytes alone.
-	if p := passwordProblem(req.Password); p != "" {
+	// The rules registration applies to a password's bytes, to each of
+	// its forms (passwordForms): a longer password could otherwise match
+	// on its first 72 bytes alone.
+	if p := formsProblem(req.Password); p != "" {
 		httperr.AbortError(c, httperr.InvalidField("password", p))
 		return
 	}
@@ -453,8 +454,8 @@ func (a *Accounts) confirm(c *gin.Context, field, password string) (persistence.
 	switch {
 	case password == "":
 		return persistence.User{}, httperr.InvalidField(field, "is required")
-	case passwordProblem(password) != "":
-		return persistence.User{}, httperr.InvalidField(field, passwordProblem(password))
+	case formsProblem(password) != "":
+		return persistence.User{}, httperr.InvalidField(field, formsProblem(password))
 	}
 	id, _ := IdentityFrom(c)
 	u, err := a.store.UserByID(c.Request.Context(), id.UserID)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -123,17 +124,29 @@ func normalizePassword(pw string) string { return norm.NFC.String(pw) }
 // passwordForms are the spellings of password a stored hash may be of:
 // its NFC form first (what passwords are hashed as since they are
 // normalised), then the password as typed when that differs (a hash
-// stored before, of the bytes as they came). An NFC form longer than
-// bcrypt reads (passwordProblem) is left out: no hash can be of it.
+// stored before, of the bytes as they came). A form that breaks the byte
+// rules (passwordProblem: over the 72 bytes bcrypt reads, or holding a
+// NUL) is left out: no hash can be of it. A password is refused at
+// sign-in only when no form is left, so one registered in NFC within 72
+// bytes also signs in when typed decomposed, longer than that.
 func passwordForms(password string) []string {
-	nfc := normalizePassword(password)
-	switch {
-	case nfc == password:
-		return []string{password}
-	case passwordProblem(nfc) != "":
-		return []string{password}
+	var forms []string
+	for _, f := range []string{normalizePassword(password), password} {
+		if passwordProblem(f) == "" && !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
 	}
-	return []string{nfc, password}
+	return forms
+}
+
+// formsProblem is what makes password unusable at a sign-in, or "" when
+// it has a form to check (passwordForms): the byte rule its NFC form
+// breaks, the one registration applied.
+func formsProblem(password string) string {
+	if len(passwordForms(password)) > 0 {
+		return ""
+	}
+	return passwordProblem(normalizePassword(password))
 }
 
 // match compares each form of password (passwordForms) with hash, in one
@@ -141,22 +154,36 @@ func passwordForms(password string) []string {
 // empty hash (unknown user) is compared with the dummy hash as many
 // times, so it costs the same time and never matches.
 func (p *passwords) match(ctx context.Context, hash, password string) (string, error) {
+	_, form, err := p.matchAny(ctx, []string{hash}, password)
+	return form, err
+}
+
+// matchAny compares each form of password with each of hashes in turn,
+// in one hashing turn, and returns the index of the first hash that
+// matched and the form that matched it, or -1 and "" for none. An empty
+// hash (no account) is compared with the dummy hash instead, so a
+// failure costs len(hashes) times the forms' comparisons whichever
+// accounts exist.
+func (p *passwords) matchAny(ctx context.Context, hashes []string, password string) (int, string, error) {
 	release, err := p.acquire(ctx)
 	if err != nil {
-		return "", err
+		return -1, "", err
 	}
 	defer release()
 	if p.checked != nil {
 		p.checked()
 	}
-	for _, form := range passwordForms(password) {
-		if hash == "" {
-			_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(form))
-		} else if bcrypt.CompareHashAndPassword([]byte(hash), []byte(form)) == nil {
-			return form, nil
+	forms := passwordForms(password)
+	for i, hash := range hashes {
+		for _, form := range forms {
+			if hash == "" {
+				_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(form))
+			} else if bcrypt.CompareHashAndPassword([]byte(hash), []byte(form)) == nil {
+				return i, form, nil
+			}
 		}
 	}
-	return "", nil
+	return -1, "", nil
 }
 
 // upgrade tells whether hash, which matched the form matched of password,
@@ -170,7 +197,11 @@ func (p *passwords) upgrade(hash, matched, password string) (form string, cost i
 	if err != nil {
 		return "", 0, false
 	}
-	form = passwordForms(password)[0]
+	forms := passwordForms(password)
+	if len(forms) == 0 {
+		return "", 0, false
+	}
+	form = forms[0]
 	if cost >= p.cost && matched == form {
 		return "", 0, false
 	}

@@ -201,3 +201,28 @@ func TestNewPasswordsHashedInNFC(t *testing.T) {
 		}
 	}
 }
+
+// TestDecomposedPasswordOverBytesSignsIn: a password whose NFC form is
+// within 72 bytes but typed decomposed is longer (25 "é" as "e" and a
+// combining accent: 75 bytes, 50 in NFC) registers, and then signs in
+// and confirms a password change typed the same way. Before, sign-in and
+// the current-password check applied the byte rule to the password as
+// typed: 400 for a password registration had accepted. A password with
+// no form within the rules is still refused.
+func TestDecomposedPasswordOverBytesSignsIn(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{})
+	pw := strings.Repeat("e\u0301", 25)
+	if len(pw) <= MaxPasswordBytes || len(normalizePassword(pw)) > MaxPasswordBytes {
+		t.Fatalf("the password is %d bytes typed, %d in NFC", len(pw), len(normalizePassword(pw)))
+	}
+	e.signUp("long-nfd@example.com", pw)
+	token, _ := e.login("long-nfd@example.com", pw)
+	e.session(http.MethodPatch, "/api/auth/me", token, map[string]string{"currentPassword": pw, "newPassword": "a new password"}, http.StatusOK)
+	e.login("long-nfd@example.com", "a new password")
+	for _, bad := range []string{strings.Repeat("e\u0301", 40), "a password\x00"} {
+		if status, code, _ := e.post("/api/auth/login", map[string]string{"email": "long-nfd@example.com", "password": bad}); status != http.StatusBadRequest {
+			t.Errorf("sign-in with %q: %d %s, want 400", bad, status, code)
+		}
+	}
+}
