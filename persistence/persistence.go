@@ -78,8 +78,11 @@ func (s Status) Final() bool { return s != StatusStreaming && s != "" }
 
 // User is an account.
 type User struct {
-	ID           string    `json:"id"`
-	Email        string    `json:"email"` // stored lower-cased, unique
+	ID string `json:"id"`
+	// Email is stored lower-cased and unique; a store rewrites, when it
+	// opens, each email not in emailform.Normalize's form into it (one
+	// whose form another account holds stays as it was, logged).
+	Email        string    `json:"email"`
 	Name         string    `json:"name"`
 	PasswordHash string    `json:"-"`
 	TokenVersion int64     `json:"-"` // bumped on logout: older tokens stop working

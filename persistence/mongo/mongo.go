@@ -157,6 +157,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := newStore(client, opts)
 	fresh, err := s.setUp(ctx)
+	if err == nil {
+		err = s.normalizeEmails(ctx)
+	}
 	var work cleanUpWork
 	if err == nil {
 		work, err = s.cleanUpToDo(ctx, fresh)

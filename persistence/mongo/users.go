@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"chatd/internal/emailform"
 	"chatd/persistence"
 )
 
@@ -143,4 +144,60 @@ func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D, wher
 		return 0, mapErr(err)
 	}
 	return d.TokenVersion, nil
+}
+
+// normalizeEmails rewrites, at Open, each stored email that is not in
+// the normal form of today (emailform.Normalize, lower-cased as
+// CreateUser stores it) into it: an account an older release stored as
+// "νικος@example.gr" (lower case, no case folding) becomes
+// "νικοσ@example.gr", so the unique email index refuses a second account
+// in any spelling of it. Accounts are taken oldest first, so of two
+// stored emails of one normal form the older account gets it; one whose
+// normal form another account already holds keeps its stored form,
+// logged, and signs in with its own password (the account routes look
+// every form up). Each write is conditioned on the email it read, so
+// instances starting together rewrite each account once between them;
+// it runs at each Open and rewrites only what differs (idempotent).
+func (s *Store) normalizeEmails(ctx context.Context) error {
+	cur, err := s.users.Find(ctx, bson.D{}, options.Find().
+		SetProjection(bson.D{{Key: "email", Value: 1}}).
+		SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("normalize emails: %w", mapErr(err))
+	}
+	type stored struct {
+		ID    bson.ObjectID `bson:"_id"`
+		Email string        `bson:"email"`
+	}
+	var all []stored
+	if err := cur.All(ctx, &all); err != nil {
+		return fmt.Errorf("normalize emails: %w", mapErr(err))
+	}
+	for _, u := range all {
+		form := strings.ToLower(emailform.Normalize(u.Email))
+		if form == u.Email {
+			continue
+		}
+		_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}, {Key: "email", Value: u.Email}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: form}}}})
+		switch err = mapErr(err); {
+		case errors.Is(err, persistence.ErrDuplicate), err != nil && s.emailHeld(ctx, form, u.ID):
+			s.log.Warn("account email left in an older form: another account holds its normal form",
+				"user_id", u.ID.Hex())
+		case err != nil:
+			return fmt.Errorf("normalize email of user %s: %w", u.ID.Hex(), err)
+		default:
+			s.log.Info("account email rewritten in its normal form", "user_id", u.ID.Hex())
+		}
+	}
+	return nil
+}
+
+// emailHeld tells whether an account other than id holds email: what a
+// failed rewrite of normalizeEmails is told by, where the server does not
+// answer a duplicate key error for an update (FerretDB answers an
+// internal error naming the unique constraint).
+func (s *Store) emailHeld(ctx context.Context, email string, id bson.ObjectID) bool {
+	err := s.users.FindOne(ctx, bson.D{{Key: "email", Value: email}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}}}).Err()
+	return err == nil
 }

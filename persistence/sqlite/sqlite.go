@@ -247,6 +247,9 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
+	if err := s.normalizeEmails(ctx); err != nil {
+		return err
+	}
 	if err := s.openSearch(ctx, opts); err != nil {
 		return err
 	}

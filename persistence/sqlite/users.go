@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"chatd/internal/emailform"
 	"chatd/persistence"
 )
 
@@ -248,6 +249,54 @@ func fillID(id *string) error {
 	}
 	if !persistence.ValidID(*id) {
 		return fmt.Errorf("invalid id %q", *id)
+	}
+	return nil
+}
+
+// normalizeEmails rewrites, at Open, each stored email that is not in
+// the normal form of today (emailform.Normalize) into it: an account an
+// older release stored as "νικος@example.gr" (lower case, no case
+// folding) becomes "νικοσ@example.gr", so the unique email index refuses
+// a second account in any spelling of it. Accounts are taken oldest
+// first, so of two stored emails of one normal form the older account
+// gets it; one whose normal form another account already holds keeps its
+// stored form, logged, and signs in with its own password (the account
+// routes look every form up). It runs at each Open and rewrites only what
+// differs, so it is idempotent and follows a later change of the form.
+func (s *Store) normalizeEmails(ctx context.Context) error {
+	type stored struct{ id, email, form string }
+	rows, err := s.w.QueryContext(ctx, `SELECT id, email FROM users ORDER BY created_at, id`)
+	if err != nil {
+		return fmt.Errorf("normalize emails: %w", err)
+	}
+	var todo []stored
+	for rows.Next() {
+		var u stored
+		if err := rows.Scan(&u.id, &u.email); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("normalize emails: %w", err)
+		}
+		if u.form = emailform.Normalize(u.email); u.form != u.email {
+			todo = append(todo, u)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("normalize emails: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("normalize emails: %w", err)
+	}
+	for _, u := range todo {
+		_, err := s.w.ExecContext(ctx, `UPDATE users SET email = ? WHERE id = ? AND email = ?`, u.form, u.id, u.email)
+		switch {
+		case errors.Is(mapErr(err), persistence.ErrDuplicate):
+			s.log.Warn("account email left in an older form: another account holds its normal form",
+				"user_id", u.id)
+		case err != nil:
+			return fmt.Errorf("normalize email of user %s: %w", u.id, err)
+		default:
+			s.log.Info("account email rewritten in its normal form", "user_id", u.id)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -26,6 +27,57 @@ func RunReopen(t *testing.T, open func(t *testing.T) (persistence.Store, func(t 
 		s := reopen(t)
 		t.Cleanup(func() { closeStore(t, s) })
 		f.check(t, s)
+	})
+	t.Run("ReopenNormalizesEmails", func(t *testing.T) {
+		t.Parallel()
+		first, reopen := open(t)
+		ctx := testCtx(t)
+		// As older releases stored them: lower case, not case-folded
+		// (the final sigma ς kept), and lower case before NFKC (a
+		// fullwidth digit kept).
+		plant := func(email string) persistence.User {
+			u := persistence.User{Email: email, Name: "N", PasswordHash: "hash-of-" + email}
+			noErr(t, "CreateUser", first.CreateUser(ctx, &u))
+			return u
+		}
+		alone := plant("νικος@example.gr")
+		taken := plant("ελενης@example.gr") // its σ spelling registered after it
+		holder := plant("ελενησ@example.gr")
+		older := plant("ας1@example.gr") // two older forms of one normal form
+		younger := plant("ας\uff11@example.gr")
+		plain := plant("ada@example.com")
+		closeStore(t, first)
+		s := reopen(t)
+		closeStore(t, s)
+		s = reopen(t) // a second start finds nothing to do and changes nothing
+		t.Cleanup(func() { closeStore(t, s) })
+		for _, c := range []struct {
+			email string
+			want  persistence.User
+		}{
+			{"νικοσ@example.gr", alone},
+			{"ελενης@example.gr", taken},
+			{"ελενησ@example.gr", holder},
+			{"ασ1@example.gr", older},
+			{"ας\uff11@example.gr", younger},
+			{"ada@example.com", plain},
+		} {
+			got, err := s.UserByEmail(ctx, c.email)
+			noErr(t, "UserByEmail "+c.email, err)
+			if got.ID != c.want.ID || got.Email != c.email {
+				t.Errorf("UserByEmail(%q) = %s %q, want %s (stored as %q before)", c.email, got.ID, got.Email, c.want.ID, c.want.Email)
+			}
+		}
+		for _, gone := range []string{"νικος@example.gr", "ας1@example.gr"} {
+			if _, err := s.UserByEmail(ctx, gone); !errors.Is(err, persistence.ErrNotFound) {
+				t.Errorf("UserByEmail(%q) after its account was rewritten: %v, want ErrNotFound", gone, err)
+			}
+		}
+		// The normal form is now taken: no second account in it.
+		dup := persistence.User{Email: "νικοσ@example.gr", Name: "M", PasswordHash: "h"}
+		if err := s.CreateUser(ctx, &dup); !errors.Is(err, persistence.ErrDuplicate) {
+			t.Errorf("CreateUser in the normal form of a rewritten email: %v, want ErrDuplicate", err)
+		}
 	})
 }
 

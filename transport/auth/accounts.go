@@ -489,22 +489,37 @@ func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password st
 
 // verify checks email and password and returns the user and the form of
 // the password that matched their hash (passwordForms), or "" for a
-// wrong password. An unknown email costs the same bcrypt comparisons as a
-// known one and gives the same "". The email is looked up normalised,
-// then (for accounts stored before) in its older forms.
+// wrong password. The email is looked up in each of its forms
+// (emailForms: the normalised one, then those accounts were stored in
+// before), always all of them, and the password is checked against the
+// account of each form in turn, a missing one against the dummy hash: the
+// lookups and the bcrypt comparisons of a failure depend on the email and
+// password given only, not on which accounts exist, and an unknown email
+// gives the same "". Two accounts found (one stored in an older form
+// before the normalised one was registered, which the store's rewrite of
+// older emails at open left apart: emailform) each sign in with their own
+// password; a password both match signs in the first form's.
 func (a *Accounts) verify(ctx context.Context, email, password string) (persistence.User, string, error) {
-	u, err := a.userByEmail(ctx, email)
-	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
-		return u, "", fmt.Errorf("find user by email: %w", err)
+	forms := emailForms(email)
+	users := make([]persistence.User, len(forms))
+	hashes := make([]string, len(forms))
+	for i, form := range forms {
+		u, err := a.store.UserByEmail(ctx, form)
+		switch {
+		case err == nil:
+			users[i], hashes[i] = u, u.PasswordHash
+		case !errors.Is(err, persistence.ErrNotFound):
+			return persistence.User{}, "", fmt.Errorf("find user by email: %w", err)
+		}
 	}
-	matched, cerr := a.passwords.match(ctx, u.PasswordHash, password)
-	if cerr != nil {
-		return u, "", hashError(cerr)
-	}
+	i, matched, err := a.passwords.matchAny(ctx, hashes, password)
 	if err != nil {
-		return u, "", nil
+		return persistence.User{}, "", hashError(err)
 	}
-	return u, matched, nil
+	if i < 0 {
+		return persistence.User{}, "", nil
+	}
+	return users[i], matched, nil
 }
 
 // rehash replaces u's password hash, which matched the form matched of
@@ -535,19 +550,6 @@ func (a *Accounts) rehash(ctx context.Context, u persistence.User, matched, pass
 	default:
 		a.opts.Logger.Warn("password rehash not stored", slog.String("user_id", u.ID), slog.Any("err", err))
 	}
-}
-
-// userByEmail finds the user of email in each of its forms (emailForms)
-// in turn: an account stored before the rules of today is found too.
-func (a *Accounts) userByEmail(ctx context.Context, email string) (persistence.User, error) {
-	var u persistence.User
-	var err error
-	for _, form := range emailForms(email) {
-		if u, err = a.store.UserByEmail(ctx, form); !errors.Is(err, persistence.ErrNotFound) {
-			break
-		}
-	}
-	return u, err
 }
 
 func (a *Accounts) me(c *gin.Context) {

@@ -3,13 +3,16 @@ package auth
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"chatd/persistence"
+	"chatd/persistence/sqlite"
 )
 
 // TestNormalizeEmailFolds: spellings strings.EqualFold takes for one
@@ -74,6 +77,116 @@ func TestEmailFoldedAccounts(t *testing.T) {
 	for _, email := range []string{"ελενης1@example.gr", "ελενης\uff11@example.gr"} {
 		if status, msg, _ := e.post("/api/auth/login", map[string]string{"email": email, "password": "older password"}); status != http.StatusOK {
 			t.Errorf("sign-in as %q of an account stored with a final sigma: %d %s", email, status, msg)
+		}
+	}
+}
+
+// TestOldFormAccountMigrated: an account an older release stored with a
+// final sigma (lower case, not folded) is rewritten in its normal form
+// when the store opens, so registering the σ spelling answers 409 and
+// the owner signs in in either spelling. Before, the σ spelling
+// registered a second account, which the owner's sign-ins then found
+// first and checked their password against: 401 for good.
+func TestOldFormAccountMigrated(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "chatd.db")
+	old, err := sqlite.Open(context.Background(), sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("older password"), bcrypt.MinCost)
+	planted := persistence.User{Email: "νικος@example.gr", Name: "N", PasswordHash: string(hash)}
+	if err := old.CreateUser(context.Background(), &planted); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(context.Background(), sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close(context.Background()) })
+	e := newAccountsEnvOn(t, store, AccountOptions{})
+	for _, email := range []string{"νικοσ@example.gr", "ΝΙΚΟΣ@example.gr", "νικος@example.gr"} {
+		if status, msg, _ := e.post("/api/auth/register", map[string]string{"email": email, "password": "12345678", "name": "M"}); status != http.StatusConflict {
+			t.Errorf("registering %q over an account stored as νικος: %d %s, want 409", email, status, msg)
+		}
+	}
+	for _, email := range []string{"νικος@example.gr", "νικοσ@example.gr"} {
+		if _, id := e.login(email, "older password"); id != planted.ID {
+			t.Errorf("sign-in as %q: user %s, want %s", email, id, planted.ID)
+		}
+	}
+}
+
+// TestCollidingAccountsSignInApart: two accounts whose emails have one
+// normal form (one stored in an older form that the store could not
+// rewrite, its normal form already taken) each sign in with their own
+// password when their own spelling is typed: a sign-in checks the
+// password against the account of every form of the email, not only the
+// first found.
+func TestCollidingAccountsSignInApart(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{})
+	hash, _ := bcrypt.GenerateFromPassword([]byte("older password"), bcrypt.MinCost)
+	older := persistence.User{Email: "νικος@example.gr", Name: "N", PasswordHash: string(hash)}
+	if err := e.store.CreateUser(context.Background(), &older); err != nil {
+		t.Fatal(err)
+	}
+	newer := persistence.User{Email: "νικοσ@example.gr", Name: "M", PasswordHash: string(hash)}
+	if err := e.store.CreateUser(context.Background(), &newer); err != nil {
+		t.Fatal(err)
+	}
+	hash2, _ := bcrypt.GenerateFromPassword([]byte("newer password"), bcrypt.MinCost)
+	if _, err := e.store.ChangePassword(context.Background(), newer.ID, string(hash2), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ email, password, want string }{
+		{"νικος@example.gr", "older password", older.ID},
+		{"νικος@example.gr", "newer password", newer.ID}, // ς is σ too: its normal form's account comes first
+		{"νικοσ@example.gr", "newer password", newer.ID},
+	} {
+		if _, id := e.login(c.email, c.password); id != c.want {
+			t.Errorf("sign-in as %q with %q: user %s, want %s", c.email, c.password, id, c.want)
+		}
+	}
+	if status, msg, _ := e.post("/api/auth/login", map[string]string{"email": "νικοσ@example.gr", "password": "older password"}); status != http.StatusUnauthorized {
+		t.Errorf("the σ spelling with the ς account's password: %d %s, want 401", status, msg)
+	}
+}
+
+// lookupCounter counts the store's lookups by email.
+type lookupCounter struct {
+	AccountStore
+	n atomic.Int32
+}
+
+func (s *lookupCounter) UserByEmail(ctx context.Context, email string) (persistence.User, error) {
+	s.n.Add(1)
+	return s.AccountStore.UserByEmail(ctx, email)
+}
+
+// TestSignInLookupsSameForUnknownEmail: a sign-in looks an email up in
+// every one of its forms, whether an account is found at the first or
+// none at all, so the number of lookups tells nothing. Before, a known
+// email stopped at the first.
+func TestSignInLookupsSameForUnknownEmail(t *testing.T) {
+	t.Parallel()
+	store, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "chatd.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close(context.Background()) })
+	counter := &lookupCounter{AccountStore: store}
+	e := newAccountsEnvThrough(t, store, counter, AccountOptions{})
+	e.register("σ1@example.gr", "12345678")
+	// Three forms: σ1, ς1 (not folded), ς１ (before NFKC).
+	for _, email := range []string{"ς\uff11@example.gr", "ς\uff12@example.gr"} {
+		counter.n.Store(0)
+		e.post("/api/auth/login", map[string]string{"email": email, "password": "12345678"})
+		if n := counter.n.Load(); n != 3 {
+			t.Errorf("sign-in as %q: %d lookups, want 3", email, n)
 		}
 	}
 }

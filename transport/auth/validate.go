@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"chatd/internal/emailform"
 	"chatd/persistence"
 	"chatd/transport/httperr"
 )
@@ -19,35 +20,11 @@ const (
 	maxNameChars  = 100
 )
 
-// normalizeEmail is the form an email is stored and looked up in: trimmed,
-// NFKC-normalised (fullwidth "ａ" is "a", ligatures are split), in lower
-// case and case-folded (foldCase), so look-alike spellings of one address,
-// and spellings strings.EqualFold takes for one, are one account.
-func normalizeEmail(s string) string {
-	return norm.NFKC.String(foldCase(strings.ToLower(norm.NFKC.String(strings.TrimSpace(s)))))
-}
-
-// foldCase maps each letter of s to the lower case of its upper case
-// when the two are one letter in Unicode's simple case folding (what
-// strings.EqualFold compares): the Greek final sigma "ς" is "σ" (both are
-// "Σ" in capitals), and the old Cyrillic variants "ᲂ" (narrow o) and "ᲃ"
-// (wide es), which look like "о" and "с", are those. Lower case alone
-// keeps them apart, as two accounts. A letter whose capital is the
-// capital of another letter it does not fold with stays: the Turkish
-// dotless "ı" is not an "i". Full case folding ("ß" as "ss") is not
-// applied: strings.EqualFold does not either, and it would change how an
-// address reads.
-func foldCase(s string) string {
-	return strings.Map(func(r rune) rune {
-		c := unicode.ToLower(unicode.ToUpper(r))
-		for f := unicode.SimpleFold(r); f != r && c != r; f = unicode.SimpleFold(f) {
-			if f == c {
-				return c
-			}
-		}
-		return r
-	}, s)
-}
+// normalizeEmail is the form an email is stored and looked up in
+// (emailform.Normalize): trimmed, NFKC-normalised, in lower case and
+// case-folded, so look-alike spellings of one address, and spellings
+// strings.EqualFold takes for one, are one account.
+func normalizeEmail(s string) string { return emailform.Normalize(s) }
 
 // emailForms are the forms an email is looked up in at sign-in:
 // normalizeEmail's, then the forms accounts were stored in before (NFKC
