@@ -36,12 +36,17 @@ type jsonExport struct {
 // large the conversation. Until the first bytes are sent, the waits on
 // the store share the request's one deadline (the request timeout from
 // its start, the token check's included); after, each is bounded by the
-// request timeout on its own (storeWatch), and what the export holds is
-// sent before a wait once nothing was sent for a second (sendHeld), so a
-// proxy waits at most about one wait for bytes; the writes are bounded
-// by the response's write timeout. An error before the first bytes reach
-// the client is an ordinary JSON error; after, it aborts the download
-// (and is logged).
+// request timeout on its own (storeWatch). What the export holds is sent
+// before a wait on a text once nothing was sent for a second since the
+// export began or last sent (sendHeld): its first bytes then go out
+// before its first read of a text past a second into it, not only once
+// its 32 KiB buffer fills, so a healthy store slow per read (many short texts, each read a few
+// tens of ms) does not run the deadline out before them, and a proxy
+// waits at most about one wait for bytes; the writes are bounded by the
+// response's write timeout. An error before the first bytes reach the
+// client (the conversation, the outline, the texts read in that first
+// second) is an ordinary JSON error; after, it aborts the download (and
+// is logged).
 func (h *Conversations) export(c *gin.Context) {
 	format := c.DefaultQuery("format", "markdown")
 	if format != "markdown" && format != "json" {
@@ -52,6 +57,7 @@ func (h *Conversations) export(c *gin.Context) {
 	if !ok {
 		return
 	}
+	start := time.Now()
 	watch := newStoreWatch(c.Request.Context(), h.timeout, c.Writer.Written)
 	defer watch.stop()
 	ctx, owner := watch.ctx, ownerID(c)
@@ -76,7 +82,7 @@ func (h *Conversations) export(c *gin.Context) {
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)
-	out := &sentWriter{w: c.Writer}
+	out := &sentWriter{w: c.Writer, at: start}
 	w := bufio.NewWriterSize(out, 32<<10)
 	watched := func(read storeRead) pieceReader {
 		return func(m *persistence.Message, fn func(string) error) error {
@@ -107,22 +113,30 @@ func (h *Conversations) export(c *gin.Context) {
 	}
 }
 
-// exportSendEvery is how long an export under way holds what it wrote
-// (up to its 32 KiB buffer) before a wait on the store: past it, it sends
-// it first (sendHeld). A proxy in front cuts a response it got nothing of
-// for its read timeout (nginx's proxy_read_timeout, the request timeout +
-// 5 s), and each wait is bounded by the request timeout only on its own:
-// without it, a few slow reads of short texts in a row, each within its
-// bound, left the proxy nothing for longer than that.
+// exportSendEvery is how long an export holds what it wrote (up to its
+// 32 KiB buffer) before a wait on the store: past it, it sends it first
+// (sendHeld). A proxy in front cuts a response it got nothing of for its
+// read timeout (nginx's proxy_read_timeout, the request timeout + 5 s),
+// and each wait after the first bytes is bounded by the request timeout
+// only on its own: without it, a few slow reads of short texts in a row,
+// each within its bound, left the proxy nothing for longer than that.
+// Before the first bytes it is also how long the export keeps the right
+// to answer a JSON error (the headers not sent yet) while its reads share
+// the request's deadline: a second, so a store that fails at once still
+// gets its 503, yet many short texts on a store slow per read (two reads
+// a message) start the download instead of running the deadline out
+// before 32 KiB were written.
 const exportSendEvery = time.Second
 
 // sendHeld sends what w holds to the client, before a wait on the store,
-// when the export's first bytes went out already and nothing did for
-// h.sendEvery: the proxy then waits at most one wait on the store (and
-// that second) for more. Before the first bytes it sends nothing: a
-// failure then still answers a JSON error.
+// once nothing was sent for h.sendEvery (out.at: the export's start until
+// its first bytes). The first time, that commits the 200 and the headers,
+// and the waits after are each bounded on their own (storeWatch): a
+// failure then aborts the download instead of answering a JSON error, as
+// any failure after the first bytes does. The proxy waits at most one
+// wait on the store (and that second) for more.
 func (h *Conversations) sendHeld(c *gin.Context, w *bufio.Writer, out *sentWriter) error {
-	if !c.Writer.Written() || w.Buffered() == 0 || time.Since(out.at) < h.sendEvery {
+	if w.Buffered() == 0 || time.Since(out.at) < h.sendEvery {
 		return nil
 	}
 	if err := w.Flush(); err != nil {
@@ -132,7 +146,8 @@ func (h *Conversations) sendHeld(c *gin.Context, w *bufio.Writer, out *sentWrite
 	return nil
 }
 
-// sentWriter is an export's response, noting when it last wrote to it.
+// sentWriter is an export's response, noting when it last wrote to it
+// (at: the export's start until it first does).
 type sentWriter struct {
 	w  gin.ResponseWriter
 	at time.Time

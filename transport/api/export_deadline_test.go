@@ -1,18 +1,22 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"chatd/persistence/sqlite"
 	"chatd/transport/api"
 	"chatd/transport/auth"
 	"chatd/transport/internal/reqtimeout"
@@ -226,6 +230,100 @@ func TestExportSendsBeforeSlowRead(t *testing.T) {
 			}
 			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "the last answer") {
 				t.Fatalf("%d, %d bytes: want the whole download", res.StatusCode, len(body))
+			}
+		})
+	}
+}
+
+// latencyStore answers every read of a text (content or reasoning) only
+// after delay: a healthy store far away, slow per read but never stalled.
+type latencyStore struct {
+	*sqlite.Store
+	delay time.Duration
+}
+
+func (s latencyStore) wait(ctx context.Context) error {
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s latencyStore) ReadContent(ctx context.Context, owner, id string, fn func(string) error) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.Store.ReadContent(ctx, owner, id, fn)
+}
+
+func (s latencyStore) ReadReasoning(ctx context.Context, owner, id string, fn func(string) error) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.Store.ReadReasoning(ctx, owner, id, fn)
+}
+
+// exportedAt is an export's own time, the one part two exports of the
+// same conversation differ in.
+var exportedAt = regexp.MustCompile(`"exportedAt":"[^"]*"|- Exported: [^\n]*`)
+
+// TestExportManyReadsOutlastDeadline: an export of many short messages
+// from a store slow per read (two reads a message, each taking delay)
+// completes byte for byte, though its reads take longer in all than the
+// request timeout: it sends what it holds once it held it for
+// exportSendEvery (a tenth of the timeout here, a second by default),
+// and its reads after are each bounded on their own. Before, its first
+// bytes went out only once its 32 KiB buffer filled, its reads until
+// then sharing the request's one deadline: here they never filled it,
+// and the export answered 503 at the deadline.
+func TestExportManyReadsOutlastDeadline(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	const timeout, delay, messages = 400 * time.Millisecond, 4 * time.Millisecond, 80 // 160 reads: at least 640 ms
+	var texts []string
+	for i := range messages / 2 {
+		texts = append(texts, fmt.Sprintf("question %d", i), fmt.Sprintf("answer %d", i))
+	}
+	c, _ := e.conversation(t, owner, texts...)
+	export := func(t *testing.T, store api.ConversationStore, timeout time.Duration, format string) (*http.Response, []byte, error) {
+		t.Helper()
+		gin.SetMode(gin.TestMode)
+		r := gin.New()
+		authed := r.Group("/api", func(c *gin.Context) { auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")}) })
+		h := api.NewConversations(store, api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: timeout})
+		api.SetExportSendEvery(h, timeout/10)
+		h.Routes(authed)
+		srv := httptest.NewServer(r)
+		t.Cleanup(srv.Close)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/conversations/"+c.ID+"/export?format="+format, nil)
+		req.Header.Set("X-User", owner)
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		return res, exportedAt.ReplaceAll(body, nil), err
+	}
+	for _, format := range []string{"json", "markdown"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			res, want, err := export(t, e.store, time.Minute, format) // what the slow store's export must give
+			if res.StatusCode != http.StatusOK || err != nil {
+				t.Fatalf("export from the store itself: %d %s (%v)", res.StatusCode, want, err)
+			}
+			if len(want) >= 32<<10 {
+				t.Fatalf("the export is %d bytes: it must fit the export's 32 KiB buffer to show the fix", len(want))
+			}
+			res, got, err := export(t, latencyStore{Store: e.store, delay: delay}, timeout, format)
+			if res.StatusCode != http.StatusOK || err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("export from a store slow per read: %d, %d bytes (%v), want the %d bytes of the export from the store itself:\n%s",
+					res.StatusCode, len(got), err, len(want), got)
 			}
 		})
 	}

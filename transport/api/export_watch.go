@@ -25,7 +25,9 @@ import (
 // request timeout, before a proxy in front gives up waiting for the
 // response (nginx's proxy_read_timeout, the timeout + 5 s) and answers
 // its own 504. Once bytes flow, each wait is bounded by timeout on its
-// own.
+// own; the export sends its first bytes before its first read of a text
+// past a second into it (sendHeld), so only the reads until then share
+// the deadline, however many short texts it reads.
 type storeWatch struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
