@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"chatd/hub/protocol"
@@ -73,15 +74,27 @@ func decodeAck(t *testing.T, f *protocol.Frame) ackFields {
 	return a
 }
 
+// convWrites is a Store counting its UpdateConversation calls.
+type convWrites struct {
+	*memStore
+	n atomic.Int32
+}
+
+func (s *convWrites) UpdateConversation(ctx context.Context, ownerID, id string, p persistence.ConversationPatch) (persistence.Conversation, error) {
+	s.n.Add(1)
+	return s.memStore.UpdateConversation(ctx, ownerID, id, p)
+}
+
 // retiredEnv is a hub over a retiringModel with a conversation of "u"
 // answered once by "other", its model; tab is another connection of "u",
-// following no conversation.
-func retiredEnv(t *testing.T) (e *env, model *retiringModel, sub, tab *fakeSub, first Result) {
+// following no conversation; writes counts the conversation's updates.
+func retiredEnv(t *testing.T) (e *env, model *retiringModel, sub, tab *fakeSub, first Result, writes *convWrites) {
 	t.Helper()
 	model = &retiringModel{fakeModel: &fakeModel{script: say("hello")}}
 	e = &env{store: newMemStore(), model: model.fakeModel}
 	e.writer = &memWriter{store: e.store}
-	e.h = New(Options{Store: e.store, Writer: e.writer, Model: model})
+	writes = &convWrites{memStore: e.store}
+	e.h = New(Options{Store: writes, Writer: e.writer, Model: model})
 	runHub(t, e.h, nil)
 	sub, tab = newSub("u"), newSub("u")
 	e.h.Register(tab)
@@ -96,7 +109,7 @@ func retiredEnv(t *testing.T) (e *env, model *retiringModel, sub, tab *fakeSub, 
 	if c, _ := e.store.Conversation(context.Background(), "u", first.ConversationID); c.Model != "other" {
 		t.Fatalf("conversation created with model %q", c.Model)
 	}
-	return e, model, sub, tab, first
+	return e, model, sub, tab, first, writes
 }
 
 // answerRequests are a send and a regenerate without a model, in conv.
@@ -117,50 +130,54 @@ var answerRequests = []struct {
 // configuration: the catalog lists every upstream and not it) is
 // answered by the default model, and says so: the ack names the model
 // replaced and the one answering, the answer is stored and announced as
-// the default's, and the conversation's model becomes the default, told
-// to every tab of the user by a conversation frame. The next answer comes
-// from the default, with nothing to tell.
+// the default's. The conversation keeps its model (nothing is written to
+// it, before the answer starts or after: a model missing for a while
+// comes back, a PATCH meanwhile is not overwritten), and the tabs get no
+// conversation frame beyond a send's usual one, naming it still. So the
+// next answer is replaced and told again.
 func TestRemovedModelIsReplacedAndTold(t *testing.T) {
 	t.Parallel()
 	for _, tc := range answerRequests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e, model, sub, tab, first := retiredEnv(t)
+			e, model, sub, tab, first, writes := retiredEnv(t)
 			model.retire(nil)
-			res, err := tc.do(e.h, sub, first.ConversationID)
-			if err != nil || res.ReplacedModel != "other" || res.Model != "fake" {
-				t.Fatalf("%s: %+v, %v; want other replaced by fake", tc.name, res, err)
+			before := writes.n.Load()
+			atStart := make(chan int32, 2)
+			model.script = func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+				atStart <- writes.n.Load()
+				return say("hello")(ctx, req, onDelta)
 			}
-			if a := decodeAck(t, sub.next(t)); a.ReplacedModel != "other" || a.Model != "fake" {
-				t.Fatalf("ack says replaced %q by %q, want other by fake", a.ReplacedModel, a.Model)
-			}
-			announced := ""
-			for announced == "" {
-				if f := decode(t, sub.next(t)); f.Type == protocol.TypeMessage && f.Message.ID == res.MessageID {
-					announced = f.Message.Model
+			for i := range 2 {
+				res, err := tc.do(e.h, sub, first.ConversationID)
+				if err != nil || res.ReplacedModel != "other" || res.Model != "fake" {
+					t.Fatalf("%s %d: %+v, %v; want other replaced by fake", tc.name, i, res, err)
 				}
-			}
-			sub.textUntilDone(t, res.MessageID, 0)
-			if m := e.stored(t, res.MessageID); announced != "fake" || m.Model != "fake" || model.lastAsked() != "fake" {
-				t.Fatalf("answer announced from %q, stored from %q, asked of %q; want fake", announced, m.Model, model.lastAsked())
-			}
-			if c, _ := e.store.Conversation(context.Background(), "u", first.ConversationID); c.Model != "fake" {
-				t.Fatalf("the conversation's model is still %q, want fake", c.Model)
-			}
-			if f := tab.expect(t, protocol.TypeConversation); f.Action != "updated" || f.Conversation.Model != "fake" {
-				t.Fatalf("other tab told %s with model %q, want updated with fake", f.Action, f.Conversation.Model)
-			}
-
-			again, err := tc.do(e.h, sub, first.ConversationID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a := decodeAck(t, sub.next(t)); a.ReplacedModel != "" || a.Model != "" {
-				t.Fatalf("the next ack says replaced %q by %q, want nothing", a.ReplacedModel, a.Model)
-			}
-			sub.textUntilDone(t, again.MessageID, 0)
-			if m := e.stored(t, again.MessageID); m.Model != "fake" {
-				t.Fatalf("next answer from %q", m.Model)
+				if a := decodeAck(t, sub.next(t)); a.ReplacedModel != "other" || a.Model != "fake" {
+					t.Fatalf("ack %d says replaced %q by %q, want other by fake", i, a.ReplacedModel, a.Model)
+				}
+				announced := ""
+				for announced == "" {
+					if f := decode(t, sub.next(t)); f.Type == protocol.TypeMessage && f.Message.ID == res.MessageID {
+						announced = f.Message.Model
+					}
+				}
+				sub.textUntilDone(t, res.MessageID, 0)
+				if m := e.stored(t, res.MessageID); announced != "fake" || m.Model != "fake" || model.lastAsked() != "fake" {
+					t.Fatalf("answer announced from %q, stored from %q, asked of %q; want fake", announced, m.Model, model.lastAsked())
+				}
+				if n := <-atStart; n != before {
+					t.Fatalf("%d conversation writes before the answer started", n-before)
+				}
+				if c, _ := e.store.Conversation(context.Background(), "u", first.ConversationID); c.Model != "other" || writes.n.Load() != before {
+					t.Fatalf("the conversation's model became %q (%d writes), want other kept", c.Model, writes.n.Load()-before)
+				}
+				if tc.name == "send" { // a send's usual conversation frame
+					if f := tab.expect(t, protocol.TypeConversation); f.Action != "updated" || f.Conversation.Model != "other" {
+						t.Fatalf("other tab told %s with model %q, want updated with other", f.Action, f.Conversation.Model)
+					}
+				}
+				tab.quiet(t)
 			}
 		})
 	}
@@ -177,7 +194,7 @@ func TestModelOfADownUpstreamIsRefused(t *testing.T) {
 	for _, tc := range answerRequests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e, model, sub, tab, first := retiredEnv(t)
+			e, model, sub, tab, first, _ := retiredEnv(t)
 			model.retire(&llm.Error{Kind: llm.KindConnection, Message: "Upstream Two cannot list its models: Could not reach the model provider."})
 			asked := model.requestCount()
 			_, err := tc.do(e.h, sub, first.ConversationID)

@@ -124,9 +124,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	// bus is not waited for before it starts).
 	var announced *protocol.Frame
 	announce := func() {
-		if user.CreatedAt.After(conv.UpdatedAt) { // not when adoptModel moved it past
-			conv.UpdatedAt = user.CreatedAt
-		}
+		conv.UpdatedAt = user.CreatedAt
 		action := "updated"
 		if created {
 			action = "created"
@@ -134,14 +132,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		announced = protocol.Conversation(action, conv)
 		h.deliverUser(userID, announced)
 	}
-	// A model that replaced the conversation's is stored as its model
-	// before it is announced, once the answer started (not when only the
-	// user message was stored: the next send replaces it again, telling).
-	started := func() {
-		h.adoptModel(ctx, userID, &conv, model)
-		announce()
-	}
-	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: started}
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: announce}
 	res, err := h.startAnswer(ctx, c, conv, append(history, user), &user, true, model, from)
 	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
 		return h.repeatSend(ctx, sub, m, nil, req.FrameID)
@@ -432,21 +423,8 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 		h.unreserve(c)
 		return Result{}, err
 	}
-	// A model that replaced the conversation's is stored as its model once
-	// the answer started, and every tab told (the other instances' after
-	// it started, as for a send).
-	var announced *protocol.Frame
-	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID,
-		announce: func() {
-			if h.adoptModel(ctx, userID, &conv, model) {
-				announced = protocol.Conversation("updated", conv)
-				h.deliverUser(userID, announced)
-			}
-		}}
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID}
 	res, err := h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
-	if announced != nil {
-		h.broadcast(UserEvent{UserID: userID, Frame: announced})
-	}
 	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
 		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
 	}
@@ -799,8 +777,9 @@ type modelChoice struct {
 // why, rather than answered by another provider unasked. Otherwise it is
 // no longer offered (removed from the configuration, or from its
 // upstream's list), and the default answers in its place, replaced
-// naming it: the caller tells the client and stores the default as the
-// conversation's model (adoptModel).
+// naming it: the caller tells the client (ack and Result). The
+// conversation keeps its model: the next answer is replaced and told
+// again, and it comes from that model again once it is listed again.
 func (h *Hub) pickModel(ctx context.Context, requested, current string) (modelChoice, error) {
 	models, err := h.opts.Model.Models(ctx)
 	if upstream := (*llm.Error)(nil); errors.As(err, &upstream) && ctx.Err() == nil {
@@ -855,24 +834,6 @@ func (h *Hub) unlisted(model string) error {
 	}
 	return protocol.Errorf(protocol.CodeUnavailable, "model %q is not available right now (%s); try again later, or pick another model",
 		model, strings.TrimSuffix(reason, "."))
-}
-
-// adoptModel stores m's model as the conversation's when it replaced the
-// conversation's model, no longer offered, so that the next answers come
-// from it unannounced and every tab's picker shows it (conv is updated to
-// the stored state). False when nothing was replaced or the store failed
-// (logged: the next answer replaces the model again, and tells so).
-func (h *Hub) adoptModel(ctx context.Context, userID string, conv *persistence.Conversation, m modelChoice) bool {
-	if m.replaced == "" {
-		return false
-	}
-	stored, err := h.opts.Store.UpdateConversation(ctx, userID, conv.ID, persistence.ConversationPatch{Model: &m.id})
-	if err != nil {
-		h.log.Warn("store the model that replaced a conversation's", "conversation", conv.ID, "model", m.id, "err", err)
-		return false
-	}
-	*conv = stored
-	return true
 }
 
 // noModel is the refusal of a send or regenerate when the catalog lists

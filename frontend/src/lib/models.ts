@@ -52,12 +52,14 @@ export function modelLabel(m: ModelInfo): string {
  * replacedNotice is the note for an answer the server gave with another
  * model than the conversation's, which it no longer offers (the ack's
  * replacedModel and model; protocol.md), or null when none was replaced.
- * The model answering is named as the picker names it when listed.
+ * The model answering is named as the picker names it when listed. The
+ * conversation keeps its model, so every such answer tells again until
+ * the user picks another.
  */
 export function replacedNotice(a: { replacedModel?: string; model?: string }, models: readonly ModelInfo[]): string | null {
   if (!a.replacedModel || !a.model) return null;
   const by = models.find((m) => m.id === a.model);
-  return `Model ${a.replacedModel} is no longer offered; this answer used ${by ? modelLabel(by) : a.model}.`;
+  return `Model ${a.replacedModel} is no longer offered; this answer used ${by ? modelLabel(by) : a.model}. Pick a model in the chat's settings to stop this notice.`;
 }
 
 /** currentModel is the model shown as picked for value (the default when value is unknown). */
