@@ -491,23 +491,24 @@ func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password st
 // the password that matched their hash (passwordForms), or "" for a
 // wrong password. The email is looked up in each of its forms
 // (emailForms: the normalised one, then those accounts were stored in
-// before), always all of them, and the password is checked against the
-// account of each form in turn, a missing one against the dummy hash: the
-// lookups and the bcrypt comparisons of a failure depend on the email and
-// password given only, not on which accounts exist, and an unknown email
-// gives the same "". Two accounts found (one stored in an older form
-// before the normalised one was registered, which the store's rewrite of
-// older emails at open left apart: emailform) each sign in with their own
-// password; a password both match signs in the first form's.
+// before), always all of them (cheap lookups, the same whichever accounts
+// exist), and the password is checked against each account found, or
+// against the dummy hash when none is (passwords.matchAny): a wrong
+// password costs the same bcrypt comparisons for an unknown email as for
+// a known one, and an unknown email gives the same "". Two accounts found
+// (one stored in an older form before the normalised one was registered,
+// which the store's one-time rewrite of older emails left apart:
+// emailform) each sign in with their own password, and such a pair costs
+// twice the comparisons; a password both match signs in the first form's.
 func (a *Accounts) verify(ctx context.Context, email, password string) (persistence.User, string, error) {
 	forms := emailForms(email)
-	users := make([]persistence.User, len(forms))
-	hashes := make([]string, len(forms))
-	for i, form := range forms {
+	users := make([]persistence.User, 0, len(forms))
+	hashes := make([]string, 0, len(forms))
+	for _, form := range forms {
 		u, err := a.store.UserByEmail(ctx, form)
 		switch {
 		case err == nil:
-			users[i], hashes[i] = u, u.PasswordHash
+			users, hashes = append(users, u), append(hashes, u.PasswordHash)
 		case !errors.Is(err, persistence.ErrNotFound):
 			return persistence.User{}, "", fmt.Errorf("find user by email: %w", err)
 		}

@@ -190,3 +190,65 @@ func TestSignInLookupsSameForUnknownEmail(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedSignInComparisonsSameForUnknownEmail: a wrong password costs
+// the same bcrypt comparisons for an unknown email as for a known one,
+// one per form of the password, however many forms the email has (they
+// are looked up, not compared): an email of three forms is no dearer to
+// check than one of one. Only a pair of accounts of one email (a
+// collision left apart by the store's rewrite) costs one comparison per
+// form and account, which tells that the pair exists (documented).
+func TestFailedSignInComparisonsSameForUnknownEmail(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{})
+	var compared atomic.Int32
+	e.accounts.passwords.compared = func() { compared.Add(1) }
+	e.register("plain@example.com", "12345678")
+	e.register("σ1@example.gr", "12345678")
+	count := func(email, password string) int32 {
+		t.Helper()
+		compared.Store(0)
+		u, matched, err := e.accounts.verify(context.Background(), email, password)
+		if err != nil || matched != "" || u.ID != "" {
+			t.Fatalf("verify %q: user %q, matched %q, %v: want a plain failure", email, u.ID, matched, err)
+		}
+		return compared.Load()
+	}
+	for _, c := range []struct {
+		name, known, unknown string
+		emailForms           int
+	}{
+		{"one email form", "plain@example.com", "nobody@example.com", 1},
+		// ς1 (final sigma, fullwidth digit): σ1, ς1 and ς１.
+		{"three email forms", "ς\uff11@example.gr", "ς\uff12@example.gr", 3},
+	} {
+		for _, pw := range []struct {
+			name, password string
+			forms          int
+		}{
+			{"one password form", "wrong password", 1},
+			{"two password forms (NFD)", "wrong cafe\u0301", 2},
+		} {
+			if n := len(emailForms(c.known)); n != c.emailForms {
+				t.Fatalf("%s: %q has %d forms, want %d", c.name, c.known, n, c.emailForms)
+			}
+			if n := len(passwordForms(pw.password)); n != pw.forms {
+				t.Fatalf("%s: %q has %d forms, want %d", pw.name, pw.password, n, pw.forms)
+			}
+			known, unknown := count(c.known, pw.password), count(c.unknown, pw.password)
+			if known != unknown || known != int32(pw.forms) {
+				t.Errorf("%s, %s: %d comparisons for a known email, %d for an unknown one, want %d each",
+					c.name, pw.name, known, unknown, pw.forms)
+			}
+		}
+	}
+	// A collision pair: an older-form account beside the normal one.
+	hash, _ := bcrypt.GenerateFromPassword([]byte("older password"), bcrypt.MinCost)
+	older := persistence.User{Email: "ς1@example.gr", Name: "N", PasswordHash: string(hash)}
+	if err := e.store.CreateUser(context.Background(), &older); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("ς\uff11@example.gr", "wrong cafe\u0301"); n != 4 {
+		t.Errorf("a collision pair: %d comparisons, want 2 accounts x 2 password forms", n)
+	}
+}

@@ -43,6 +43,9 @@ type passwords struct {
 	// checked, when set, is called before each comparison (tests count
 	// how many passwords a burst of logins got to check).
 	checked func()
+	// compared, when set, is called before each bcrypt comparison (tests
+	// count what a failed sign-in costs).
+	compared func()
 }
 
 func newPasswords(cost, concurrency int, wait time.Duration) (*passwords, error) {
@@ -154,16 +157,24 @@ func formsProblem(password string) string {
 // empty hash (unknown user) is compared with the dummy hash as many
 // times, so it costs the same time and never matches.
 func (p *passwords) match(ctx context.Context, hash, password string) (string, error) {
-	_, form, err := p.matchAny(ctx, []string{hash}, password)
+	var hashes []string
+	if hash != "" {
+		hashes = []string{hash}
+	}
+	_, form, err := p.matchAny(ctx, hashes, password)
 	return form, err
 }
 
-// matchAny compares each form of password with each of hashes in turn,
-// in one hashing turn, and returns the index of the first hash that
-// matched and the form that matched it, or -1 and "" for none. An empty
-// hash (no account) is compared with the dummy hash instead, so a
-// failure costs len(hashes) times the forms' comparisons whichever
-// accounts exist.
+// matchAny compares each form of password with each of hashes (of the
+// accounts found; an empty one counts as none) in turn, in one hashing
+// turn, and returns the index of the first hash that matched and the
+// form that matched it, or -1 and "" for none. With no hash, each form
+// is compared with the dummy hash instead: a failure costs one
+// comparison per form and account found, at least one account's worth,
+// so an unknown email costs what a known one with a wrong password does.
+// Only two accounts of one email (a collision the store's rewrite of
+// older email forms left apart) cost twice that, which tells that pair
+// exists; the cost is not multiplied by the forms of the email looked up.
 func (p *passwords) matchAny(ctx context.Context, hashes []string, password string) (int, string, error) {
 	release, err := p.acquire(ctx)
 	if err != nil {
@@ -174,16 +185,32 @@ func (p *passwords) matchAny(ctx context.Context, hashes []string, password stri
 		p.checked()
 	}
 	forms := passwordForms(password)
+	found := false
 	for i, hash := range hashes {
+		if hash == "" {
+			continue
+		}
+		found = true
 		for _, form := range forms {
-			if hash == "" {
-				_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(form))
-			} else if bcrypt.CompareHashAndPassword([]byte(hash), []byte(form)) == nil {
+			if p.compare([]byte(hash), form) {
 				return i, form, nil
 			}
 		}
 	}
+	if !found {
+		for _, form := range forms {
+			p.compare(p.dummy, form)
+		}
+	}
 	return -1, "", nil
+}
+
+// compare tells whether hash is of form, one bcrypt comparison.
+func (p *passwords) compare(hash []byte, form string) bool {
+	if p.compared != nil {
+		p.compared()
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(form)) == nil
 }
 
 // upgrade tells whether hash, which matched the form matched of password,
