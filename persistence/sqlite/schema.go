@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -219,6 +220,16 @@ CREATE UNIQUE INDEX conversations_owner_client_id ON conversations (owner_id, cl
 ALTER TABLE users ADD COLUMN deleting_at INTEGER;
 CREATE INDEX users_deleting ON users (deleting_at) WHERE deleting_at IS NOT NULL;
 `,
+	// 11: every stored email in its normal form (emailform.Normalize):
+	// the work is Go's (goSteps), in this step's transaction.
+	`SELECT 1;`,
+}
+
+// goSteps are the migrations whose work is done in Go, after the SQL of
+// the same number, in the same transaction: run once per database, and
+// recorded only with everything they wrote.
+var goSteps = map[int]func(s *Store, ctx context.Context, tx *sql.Tx) error{
+	11: (*Store).normalizeEmails,
 }
 
 // SchemaVersion is the schema version this package writes (the number of migrations).
@@ -242,6 +253,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	for v := version; v < len(migrations); v++ {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			return fmt.Errorf("migrate: to version %d: %w", v+1, err)
+		}
+		if step := goSteps[v+1]; step != nil {
+			if err := step(s, ctx, tx); err != nil {
+				return fmt.Errorf("migrate: to version %d: %w", v+1, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
 			return fmt.Errorf("migrate: record version %d: %w", v+1, err)

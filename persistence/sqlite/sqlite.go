@@ -140,6 +140,9 @@ type Store struct {
 	lock   *dirLock // nil with Options.SharedDir
 
 	migratedFrom int // schema version found at Open
+	// emailsRewritten says whether this Open ran the one-time rewrite of
+	// stored emails in their normal form (normalizeEmails), for tests.
+	emailsRewritten bool
 
 	// The group committer (group.go): every write transaction.
 	writes   chan *writeOp
@@ -245,9 +248,6 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 		return fmt.Errorf("writer: %w", err)
 	}
 	if err := s.migrate(ctx); err != nil {
-		return err
-	}
-	if err := s.normalizeEmails(ctx); err != nil {
 		return err
 	}
 	if err := s.openSearch(ctx, opts); err != nil {

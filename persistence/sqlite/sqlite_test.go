@@ -41,10 +41,29 @@ func TestReopen(t *testing.T) {
 	t.Parallel()
 	storetest.RunReopen(t, func(t *testing.T) (persistence.Store, func(t *testing.T) persistence.Store) {
 		path := filepath.Join(t.TempDir(), "data", "chatd.db")
-		reopen := func(t *testing.T) persistence.Store { return wrapMutant(openAt(t, path)) }
+		wrap := func(s *sqlite.Store) persistence.Store {
+			if os.Getenv(mutantEnv) == "" {
+				return upgradable{s}
+			}
+			return wrapMutant(s)
+		}
+		reopen := func(t *testing.T) persistence.Store { return wrap(openAt(t, path)) }
 		if os.Getenv(mutantEnv) == "forget-on-reopen" {
 			reopen = func(t *testing.T) persistence.Store { return openAt(t, filepath.Join(t.TempDir(), "other.db")) }
 		}
-		return wrapMutant(openAt(t, path)), reopen
+		return wrap(openAt(t, path)), reopen
 	})
 }
+
+// upgradable is a store that can be taken back to before its one-time
+// rewrite of emails (storetest.EmailUpgrade).
+type upgradable struct{ *sqlite.Store }
+
+func (u upgradable) UndoEmailRewrite(t *testing.T) {
+	t.Helper()
+	if err := sqlite.UndoEmailRewrite(context.Background(), u.Store); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (u upgradable) EmailsRewritten() bool { return sqlite.EmailsRewritten(u.Store) }

@@ -253,19 +253,26 @@ func fillID(id *string) error {
 	return nil
 }
 
-// normalizeEmails rewrites, at Open, each stored email that is not in
-// the normal form of today (emailform.Normalize) into it: an account an
-// older release stored as "νικος@example.gr" (lower case, no case
-// folding) becomes "νικοσ@example.gr", so the unique email index refuses
-// a second account in any spelling of it. Accounts are taken oldest
-// first, so of two stored emails of one normal form the older account
-// gets it; one whose normal form another account already holds keeps its
-// stored form, logged, and signs in with its own password (the account
-// routes look every form up). It runs at each Open and rewrites only what
-// differs, so it is idempotent and follows a later change of the form.
-func (s *Store) normalizeEmails(ctx context.Context) error {
+// normalizeEmails rewrites each stored email that is not in the normal
+// form of today (emailform.Normalize) into it, once per database: it is
+// schema step 11 (goSteps), run in the migration's transaction by the
+// first Open of a release that has it, and never again (an Open after it
+// neither scans nor sorts the users). An account an older release stored
+// as "νικος@example.gr" (lower case, no case folding) becomes
+// "νικοσ@example.gr", so the unique email index refuses a second account
+// in any spelling of it. Accounts are taken oldest first, so of two
+// stored emails of one normal form the older account gets it; one whose
+// normal form another account already holds keeps its stored form,
+// logged, and signs in with its own password (the account routes look
+// every form up). Any other error fails the step: the transaction is
+// rolled back, nothing is recorded, and the next Open runs it again (one
+// file on one disk: such an error is the disk's, which every other write
+// would meet too). Two processes opening one file at once take the
+// writer's lock in turn: the second finds the step recorded.
+func (s *Store) normalizeEmails(ctx context.Context, tx *sql.Tx) error {
+	s.emailsRewritten = true
 	type stored struct{ id, email, form string }
-	rows, err := s.w.QueryContext(ctx, `SELECT id, email FROM users ORDER BY created_at, id`)
+	rows, err := tx.QueryContext(ctx, `SELECT id, email FROM users ORDER BY created_at, id`)
 	if err != nil {
 		return fmt.Errorf("normalize emails: %w", err)
 	}
@@ -287,7 +294,7 @@ func (s *Store) normalizeEmails(ctx context.Context) error {
 		return fmt.Errorf("normalize emails: %w", err)
 	}
 	for _, u := range todo {
-		_, err := s.w.ExecContext(ctx, `UPDATE users SET email = ? WHERE id = ? AND email = ?`, u.form, u.id, u.email)
+		_, err := tx.ExecContext(ctx, `UPDATE users SET email = ? WHERE id = ? AND email = ?`, u.form, u.id, u.email)
 		switch {
 		case errors.Is(mapErr(err), persistence.ErrDuplicate):
 			s.log.Warn("account email left in an older form: another account holds its normal form",

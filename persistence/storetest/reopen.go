@@ -46,11 +46,24 @@ func RunReopen(t *testing.T, open func(t *testing.T) (persistence.Store, func(t 
 		older := plant("ας1@example.gr") // two older forms of one normal form
 		younger := plant("ας\uff11@example.gr")
 		plain := plant("ada@example.com")
+		upgrade, ok := first.(EmailUpgrade)
+		if !ok {
+			closeStore(t, first)
+			t.Skip("the store cannot be taken back to before its rewrite of emails (EmailUpgrade)")
+		}
+		upgrade.UndoEmailRewrite(t)
 		closeStore(t, first)
-		s := reopen(t)
+		s := reopen(t) // the first start of the release that rewrites
+		rewritten := func(s persistence.Store) bool { u, ok := s.(EmailUpgrade); return ok && u.EmailsRewritten() }
+		if !rewritten(s) {
+			t.Error("the first open after the upgrade did not rewrite the emails")
+		}
 		closeStore(t, s)
-		s = reopen(t) // a second start finds nothing to do and changes nothing
+		s = reopen(t) // a second start does nothing, not even a scan
 		t.Cleanup(func() { closeStore(t, s) })
+		if rewritten(s) {
+			t.Error("a second open ran the rewrite of emails again")
+		}
 		for _, c := range []struct {
 			email string
 			want  persistence.User
@@ -79,6 +92,18 @@ func RunReopen(t *testing.T, open func(t *testing.T) (persistence.Store, func(t 
 			t.Errorf("CreateUser in the normal form of a rewritten email: %v, want ErrDuplicate", err)
 		}
 	})
+}
+
+// EmailUpgrade is what a store given to RunReopen implements (a test
+// wrapper, with access to its internals) for ReopenNormalizesEmails: the
+// one-time rewrite of stored emails in their normal form runs at the
+// first open after an upgrade, and never again.
+type EmailUpgrade interface {
+	// UndoEmailRewrite takes the store's database back to before its
+	// one-time rewrite of emails was recorded, as an older release left it.
+	UndoEmailRewrite(t *testing.T)
+	// EmailsRewritten says whether the store's Open ran that rewrite.
+	EmailsRewritten() bool
 }
 
 // reopenFixture is what was written before the restart.
