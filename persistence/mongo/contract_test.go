@@ -52,6 +52,23 @@ func TestContractReopen(t *testing.T) {
 		takeFerretSlot(t)
 		uri := ferret.Start(t)
 		db := fmt.Sprint("reopen", dbCounter.Add(1))
-		return openOn(t, uri, db), func(t *testing.T) persistence.Store { return openOn(t, uri, db) }
+		return upgradable{openOn(t, uri, db).(*mongo.Store)}, func(t *testing.T) persistence.Store {
+			return upgradable{openOn(t, uri, db).(*mongo.Store)}
+		}
 	})
 }
+
+// upgradable is a store that can be taken back to before its one-time
+// rewrite of emails (storetest.EmailUpgrade).
+type upgradable struct{ *mongo.Store }
+
+func (u upgradable) UndoEmailRewrite(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := mongo.UndoEmailRewrite(ctx, u.Store); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (u upgradable) EmailsRewritten() bool { return mongo.EmailsRewritten(u.Store) }

@@ -1,6 +1,10 @@
 package mongo
 
-import "context"
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
 
 // IsFerretDB reports whether Open took the server for FerretDB, which
 // selects how ApplyMessageUpdates checks the fence.
@@ -45,3 +49,13 @@ func WithAfterSweep(opts Options, fn func(n int, err error)) Options {
 // SweepOrphans runs the sweep of what deleted users left (sweepOrphans)
 // once, with ctx.
 func SweepOrphans(ctx context.Context, s *Store) error { return s.sweepOrphans(ctx) }
+
+// UndoEmailRewrite takes s's database back to before its one-time
+// rewrite of emails was recorded, as an older release left it.
+func UndoEmailRewrite(ctx context.Context, s *Store) error {
+	_, err := s.meta.DeleteOne(ctx, bson.D{{Key: "_id", Value: emailsID}})
+	return err
+}
+
+// EmailsRewritten says whether s's Open ran the rewrite of emails.
+func EmailsRewritten(s *Store) bool { return s.emailsRewritten }

@@ -77,6 +77,11 @@ type Options struct {
 	// read of users and one of the small meta collection when there are
 	// none); it defaults to 1 minute. Negative: never after Open's own look.
 	DeletionSweep time.Duration
+	// EmailRewriteTimeout bounds the one-time rewrite of stored emails in
+	// their normal form, at the first Open of a release that has it
+	// (normalizeEmailsOnce; not bounded by ConnectTimeout); it defaults
+	// to 10 minutes.
+	EmailRewriteTimeout time.Duration
 
 	afterSweep func(n int, err error) // tests: called after each periodic look
 }
@@ -88,6 +93,8 @@ const (
 	DefaultReadBackTimeout = 5 * time.Second
 	DefaultUndoTimeout     = 10 * time.Second
 	DefaultDeletionSweep   = time.Minute
+	// DefaultEmailRewriteTimeout: see Options.EmailRewriteTimeout.
+	DefaultEmailRewriteTimeout = 10 * time.Minute
 )
 
 // Store is a persistence.Store on MongoDB. It is safe for concurrent use.
@@ -107,6 +114,7 @@ type Store struct {
 	ferretDB        bool          // the server is FerretDB (set by Open): see ApplyMessageUpdates
 	readBackTimeout time.Duration // Options.ReadBackTimeout
 	undoTimeout     time.Duration // Options.UndoTimeout
+	emailsRewritten bool          // Open ran the rewrite of emails (normalizeEmailsOnce), for tests
 	stopCleanUp     context.CancelFunc
 	cleanedUp       chan struct{} // closed when Open's clean-up has ended (at once when there was none)
 	startedUp       chan struct{} // closed when the clean-up's start-up work (what Open found) has ended
@@ -137,6 +145,9 @@ func (o Options) withDefaults(parts uriParts) Options {
 	if o.DeletionSweep == 0 {
 		o.DeletionSweep = DefaultDeletionSweep
 	}
+	if o.EmailRewriteTimeout <= 0 {
+		o.EmailRewriteTimeout = DefaultEmailRewriteTimeout
+	}
 	return o
 }
 
@@ -158,7 +169,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := newStore(client, opts)
 	fresh, err := s.setUp(ctx)
 	if err == nil {
-		err = s.normalizeEmails(ctx)
+		s.normalizeEmailsOnce(ctx, opts.EmailRewriteTimeout)
 	}
 	var work cleanUpWork
 	if err == nil {

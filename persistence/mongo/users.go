@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"chatd/internal/emailform"
@@ -146,51 +148,114 @@ func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D, wher
 	return d.TokenVersion, nil
 }
 
-// normalizeEmails rewrites, at Open, each stored email that is not in
-// the normal form of today (emailform.Normalize, lower-cased as
-// CreateUser stores it) into it: an account an older release stored as
-// "νικος@example.gr" (lower case, no case folding) becomes
-// "νικοσ@example.gr", so the unique email index refuses a second account
-// in any spelling of it. Accounts are taken oldest first, so of two
-// stored emails of one normal form the older account gets it; one whose
-// normal form another account already holds keeps its stored form,
-// logged, and signs in with its own password (the account routes look
-// every form up). Each write is conditioned on the email it read, so
-// instances starting together rewrite each account once between them;
-// it runs at each Open and rewrites only what differs (idempotent).
-func (s *Store) normalizeEmails(ctx context.Context) error {
-	cur, err := s.users.Find(ctx, bson.D{}, options.Find().
+// emailsID is the _id of the meta document recording that every stored
+// email was rewritten in its normal form (normalizeEmailsOnce).
+const emailsID = "emails_normalized"
+
+// emailCandidates selects the emails that may not be in their normal
+// form: those holding a character outside ASCII, an ASCII capital, or
+// white space at an end. An email of lower-case ASCII alone is its own
+// normal form (emailform.Normalize), so those are never read.
+var emailCandidates = bson.D{{Key: "email", Value: bson.Regex{Pattern: `[^\x00-\x7f]|[A-Z]|^[\t-\r ]|[\t-\r ]$`}}}
+
+// normalizeEmailsOnce rewrites the stored emails in their normal form
+// (normalizeEmails) unless the meta collection records it done, and
+// records it when the pass ended with no failure but logged collisions:
+// the first Open of a release that has it does the work, every later one
+// one read of meta. The pass has its own context, bounded by timeout,
+// not Open's (bounded by the connect timeout). It never fails Open: an
+// account that cannot be rewritten signs in anyway (the account routes
+// look every form of an email up), so a failure is logged and the next
+// Open tries again.
+func (s *Store) normalizeEmailsOnce(ctx context.Context, timeout time.Duration) {
+	switch err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: emailsID}}).Err(); {
+	case err == nil:
+		return
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		s.log.Warn("rewrite of emails in their normal form not run: its record unread; the next start tries again",
+			"err", mapErr(err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	s.emailsRewritten = true
+	failed, err := s.normalizeEmails(ctx)
+	if err == nil && failed == 0 {
+		err = s.upsertMeta(ctx, emailsID, bson.D{{Key: "at", Value: now()}})
+	}
+	switch {
+	case err != nil:
+		s.log.Error("rewrite of emails in their normal form not finished; the next start tries again", "err", err)
+	case failed > 0:
+		s.log.Error("rewrite of emails in their normal form failed for some accounts; the next start tries again",
+			"failed", failed)
+	}
+}
+
+// normalizeEmails rewrites each stored email that is not in the normal
+// form of today (emailform.Normalize, lower-cased as CreateUser stores it)
+// into it: an account an older release stored as "νικος@example.gr"
+// (lower case, no case folding) becomes "νικοσ@example.gr", so the unique
+// email index refuses a second account in any spelling of it. It reads
+// the candidates only (emailCandidates), oldest first, through a cursor,
+// so of two stored emails of one normal form the older account gets it;
+// one whose normal form another account already holds keeps its stored
+// form, logged, and signs in with its own password (the account routes
+// look every form up). Another error on one account is logged and
+// counted in failed, and the pass goes on. Each write is conditioned on
+// the email it read, so instances starting together rewrite each account
+// once between them.
+func (s *Store) normalizeEmails(ctx context.Context) (failed int, err error) {
+	cur, err := s.users.Find(ctx, emailCandidates, options.Find().
 		SetProjection(bson.D{{Key: "email", Value: 1}}).
 		SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
-		return fmt.Errorf("normalize emails: %w", mapErr(err))
+		return 0, fmt.Errorf("normalize emails: %w", mapErr(err))
 	}
-	type stored struct {
-		ID    bson.ObjectID `bson:"_id"`
-		Email string        `bson:"email"`
-	}
-	var all []stored
-	if err := cur.All(ctx, &all); err != nil {
-		return fmt.Errorf("normalize emails: %w", mapErr(err))
-	}
-	for _, u := range all {
-		form := strings.ToLower(emailform.Normalize(u.Email))
-		if form == u.Email {
-			continue
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	seen := 0
+	for cur.Next(ctx) {
+		var u struct {
+			ID    bson.ObjectID `bson:"_id"`
+			Email string        `bson:"email"`
 		}
-		_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}, {Key: "email", Value: u.Email}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: form}}}})
-		switch err = mapErr(err); {
-		case errors.Is(err, persistence.ErrDuplicate), err != nil && s.emailHeld(ctx, form, u.ID):
-			s.log.Warn("account email left in an older form: another account holds its normal form",
-				"user_id", u.ID.Hex())
-		case err != nil:
-			return fmt.Errorf("normalize email of user %s: %w", u.ID.Hex(), err)
-		default:
-			s.log.Info("account email rewritten in its normal form", "user_id", u.ID.Hex())
+		if err := cur.Decode(&u); err != nil {
+			return failed, fmt.Errorf("normalize emails: %w", err)
+		}
+		if seen++; seen%1000 == 0 {
+			s.log.Info("rewriting emails in their normal form", "accounts_read", seen)
+		}
+		if !s.normalizeEmail(ctx, u.ID, u.Email) {
+			failed++
 		}
 	}
-	return nil
+	if err := cur.Err(); err != nil {
+		return failed, fmt.Errorf("normalize emails: %w", mapErr(err))
+	}
+	return failed, nil
+}
+
+// normalizeEmail rewrites the email of account id, stored as email, in
+// its normal form, and says whether that ended as it should (rewritten,
+// already in it, or left apart as a logged collision).
+func (s *Store) normalizeEmail(ctx context.Context, id bson.ObjectID, email string) bool {
+	form := strings.ToLower(emailform.Normalize(email))
+	if form == email {
+		return true
+	}
+	_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "email", Value: email}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: form}}}})
+	switch err = mapErr(err); {
+	case errors.Is(err, persistence.ErrDuplicate), err != nil && s.emailHeld(ctx, form, id):
+		s.log.Warn("account email left in an older form: another account holds its normal form",
+			"user_id", id.Hex())
+	case err != nil:
+		s.log.Error("account email not rewritten in its normal form", "user_id", id.Hex(), "err", err)
+		return false
+	default:
+		s.log.Info("account email rewritten in its normal form", "user_id", id.Hex())
+	}
+	return true
 }
 
 // emailHeld tells whether an account other than id holds email: what a
