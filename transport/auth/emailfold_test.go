@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -83,8 +84,9 @@ func TestEmailFoldedAccounts(t *testing.T) {
 
 // TestOldFormAccountMigrated: an account an older release stored with a
 // final sigma (lower case, not folded) is rewritten in its normal form
-// when the store opens, so registering the σ spelling answers 409 and
-// the owner signs in in either spelling. Before, the σ spelling
+// at the first open of the release that rewrites (schema step 11), so
+// registering the σ spelling answers 409 and the owner signs in in
+// either spelling. Before, the σ spelling
 // registered a second account, which the owner's sign-ins then found
 // first and checked their password against: 401 for good.
 func TestOldFormAccountMigrated(t *testing.T) {
@@ -100,6 +102,17 @@ func TestOldFormAccountMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := old.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// As the release before the rewrite (schema step 11) left it.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 10"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	store, err := sqlite.Open(context.Background(), sqlite.Options{Path: path})
