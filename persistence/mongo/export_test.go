@@ -59,3 +59,10 @@ func UndoEmailRewrite(ctx context.Context, s *Store) error {
 
 // EmailsRewritten says whether s's Open ran the rewrite of emails.
 func EmailsRewritten(s *Store) bool { return s.emailsRewritten }
+
+// WithFailEmailRewrite returns opts with the one-time rewrite of emails
+// failing the write of each email fail errs for.
+func WithFailEmailRewrite(opts Options, fail func(email string) error) Options {
+	opts.failEmailRewrite = fail
+	return opts
+}

@@ -84,6 +84,9 @@ type Options struct {
 	EmailRewriteTimeout time.Duration
 
 	afterSweep func(n int, err error) // tests: called after each periodic look
+	// tests: an error it returns for an email fails that account's
+	// rewrite in normalizeEmails as a write error would
+	failEmailRewrite func(email string) error
 }
 
 // Default option values.
@@ -169,7 +172,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := newStore(client, opts)
 	fresh, err := s.setUp(ctx)
 	if err == nil {
-		s.normalizeEmailsOnce(ctx, opts.EmailRewriteTimeout)
+		s.normalizeEmailsOnce(ctx, opts)
 	}
 	var work cleanUpWork
 	if err == nil {

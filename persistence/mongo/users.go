@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -162,12 +161,13 @@ var emailCandidates = bson.D{{Key: "email", Value: bson.Regex{Pattern: `[^\x00-\
 // (normalizeEmails) unless the meta collection records it done, and
 // records it when the pass ended with no failure but logged collisions:
 // the first Open of a release that has it does the work, every later one
-// one read of meta. The pass has its own context, bounded by timeout,
-// not Open's (bounded by the connect timeout). It never fails Open: an
+// one read of meta. The pass has its own context, bounded by
+// opts.EmailRewriteTimeout, not Open's (bounded by the connect timeout).
+// It never fails Open: an
 // account that cannot be rewritten signs in anyway (the account routes
 // look every form of an email up), so a failure is logged and the next
 // Open tries again.
-func (s *Store) normalizeEmailsOnce(ctx context.Context, timeout time.Duration) {
+func (s *Store) normalizeEmailsOnce(ctx context.Context, opts Options) {
 	switch err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: emailsID}}).Err(); {
 	case err == nil:
 		return
@@ -176,10 +176,10 @@ func (s *Store) normalizeEmailsOnce(ctx context.Context, timeout time.Duration) 
 			"err", mapErr(err))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.EmailRewriteTimeout)
 	defer cancel()
 	s.emailsRewritten = true
-	failed, err := s.normalizeEmails(ctx)
+	failed, err := s.normalizeEmails(ctx, opts.failEmailRewrite)
 	if err == nil && failed == 0 {
 		err = s.upsertMeta(ctx, emailsID, bson.D{{Key: "at", Value: now()}})
 	}
@@ -205,7 +205,8 @@ func (s *Store) normalizeEmailsOnce(ctx context.Context, timeout time.Duration) 
 // counted in failed, and the pass goes on. Each write is conditioned on
 // the email it read, so instances starting together rewrite each account
 // once between them.
-func (s *Store) normalizeEmails(ctx context.Context) (failed int, err error) {
+// fail, when set (tests), fails the write of the emails it errs for.
+func (s *Store) normalizeEmails(ctx context.Context, fail func(email string) error) (failed int, err error) {
 	cur, err := s.users.Find(ctx, emailCandidates, options.Find().
 		SetProjection(bson.D{{Key: "email", Value: 1}}).
 		SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
@@ -225,7 +226,7 @@ func (s *Store) normalizeEmails(ctx context.Context) (failed int, err error) {
 		if seen++; seen%1000 == 0 {
 			s.log.Info("rewriting emails in their normal form", "accounts_read", seen)
 		}
-		if !s.normalizeEmail(ctx, u.ID, u.Email) {
+		if !s.normalizeEmail(ctx, u.ID, u.Email, fail) {
 			failed++
 		}
 	}
@@ -238,13 +239,19 @@ func (s *Store) normalizeEmails(ctx context.Context) (failed int, err error) {
 // normalizeEmail rewrites the email of account id, stored as email, in
 // its normal form, and says whether that ended as it should (rewritten,
 // already in it, or left apart as a logged collision).
-func (s *Store) normalizeEmail(ctx context.Context, id bson.ObjectID, email string) bool {
+func (s *Store) normalizeEmail(ctx context.Context, id bson.ObjectID, email string, fail func(string) error) bool {
 	form := strings.ToLower(emailform.Normalize(email))
 	if form == email {
 		return true
 	}
-	_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "email", Value: email}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: form}}}})
+	var err error
+	if fail != nil {
+		err = fail(email)
+	}
+	if err == nil {
+		_, err = s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "email", Value: email}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: form}}}})
+	}
 	switch err = mapErr(err); {
 	case errors.Is(err, persistence.ErrDuplicate), err != nil && s.emailHeld(ctx, form, id):
 		s.log.Warn("account email left in an older form: another account holds its normal form",
