@@ -100,18 +100,19 @@ func TestExportFirstBytesWithinRequestDeadline(t *testing.T) {
 	}
 }
 
-// passedStore answers the read of one message's text only once the
-// request's deadline has passed (passed is closed 100 ms after it): a
-// store slow after the export's first bytes were sent.
-type passedStore struct {
+// heldTextStore answers the read of one message's text (stallID) only once
+// gate is closed: a store slow at one read, for as long as a test needs
+// (until the request's deadline has passed, until the client has received
+// the text before it).
+type heldTextStore struct {
 	stallStore
-	passed <-chan struct{}
+	gate <-chan struct{}
 }
 
-func (s passedStore) ReadContent(ctx context.Context, owner, id string, fn func(string) error) error {
+func (s heldTextStore) ReadContent(ctx context.Context, owner, id string, fn func(string) error) error {
 	if id == s.stallID {
 		select {
-		case <-s.passed:
+		case <-s.gate:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -129,7 +130,7 @@ func TestExportDownloadOutlivesRequestDeadline(t *testing.T) {
 	owner := e.user(t)
 	c, ids := e.conversation(t, owner, "first question", strings.Repeat("a long first answer ", 4000), "second question", "the last answer")
 	passed := make(chan struct{})
-	srv := deadlineServer(t, passedStore{stallStore: stallStore{Store: e.store, stallID: ids[3]}, passed: passed}, time.Minute, time.Second,
+	srv := deadlineServer(t, heldTextStore{stallStore: stallStore{Store: e.store, stallID: ids[3]}, gate: passed}, time.Minute, time.Second,
 		func(deadline time.Time) {
 			time.AfterFunc(time.Until(deadline)+100*time.Millisecond, func() { close(passed) })
 		})
@@ -156,26 +157,6 @@ func TestExportDownloadOutlivesRequestDeadline(t *testing.T) {
 	}
 }
 
-// seenStore waits, before reading one message's text, until the client
-// has received the text before it (seen is closed then): a store that
-// holds its read for long enough for nothing sent meanwhile to be cut
-// by a proxy's read timeout.
-type seenStore struct {
-	stallStore
-	seen <-chan struct{}
-}
-
-func (s seenStore) ReadContent(ctx context.Context, owner, id string, fn func(string) error) error {
-	if id == s.stallID {
-		select {
-		case <-s.seen:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return s.Store.ReadContent(ctx, owner, id, fn)
-}
-
 // TestExportSendsBeforeSlowRead: an export under way sends what it holds
 // before it waits on the store, once nothing was sent for a while
 // (exportSendEvery, 0 here), so a proxy in front (nginx cuts a response
@@ -196,7 +177,7 @@ func TestExportSendsBeforeSlowRead(t *testing.T) {
 			gin.SetMode(gin.TestMode)
 			r := gin.New()
 			authed := r.Group("/api", func(c *gin.Context) { auth.SetIdentity(c, auth.Identity{UserID: c.GetHeader("X-User")}) })
-			h := api.NewConversations(seenStore{stallStore: stallStore{Store: e.store, stallID: ids[3]}, seen: seen},
+			h := api.NewConversations(heldTextStore{stallStore: stallStore{Store: e.store, stallID: ids[3]}, gate: seen},
 				api.ConversationOptions{Logger: slog.New(slog.DiscardHandler), RequestTimeout: time.Minute})
 			api.SetExportSendEvery(h, 0)
 			h.Routes(authed)
