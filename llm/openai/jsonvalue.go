@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"chatd/internal/jsonhex"
 )
 
 // Reading the values of JSON objects whose members are fields of Go types
@@ -174,11 +176,11 @@ func unquote(s []byte) []byte {
 	for i := 0; i < len(s); {
 		switch c := s[i]; {
 		case c == '\\' && s[i+1] == 'u':
-			r := hex4(s[i+2:])
+			r := jsonhex.Rune(s[i+2:])
 			i += 6
 			if utf16.IsSurrogate(r) {
 				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if dec := utf16.DecodeRune(r, hex4(s[i+2:])); dec != utf8.RuneError {
+					if dec := utf16.DecodeRune(r, jsonhex.Rune(s[i+2:])); dec != utf8.RuneError {
 						out = utf8.AppendRune(out, dec)
 						i += 6
 						continue
@@ -204,23 +206,6 @@ func unquote(s []byte) []byte {
 
 // unescaped maps the byte after a backslash to the byte it stands for.
 var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
-
-// hex4 returns the value of the four hex digits h starts with.
-func hex4(h []byte) rune {
-	var r rune
-	for _, c := range h[:4] {
-		switch {
-		case c <= '9':
-			c -= '0'
-		case c <= 'F':
-			c -= 'A' - 10
-		default:
-			c -= 'a' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
 
 // smallInt reports whether the valid JSON number v is an integer of at
 // most 18 digits (it fits an int64).

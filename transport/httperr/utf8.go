@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
+
+	"chatd/internal/jsonhex"
 )
 
 // notUTF8 is DecodeJSON's answer to a body that is not valid UTF-8: 400
@@ -170,20 +172,6 @@ func isUnicodeEscape(data []byte, i int) bool {
 }
 
 // unicodeEscape is the code unit of the \uXXXX escape at data[i].
-func unicodeEscape(data []byte, i int) rune {
-	var r rune
-	for _, c := range data[i+2 : i+6] {
-		switch {
-		case c <= '9':
-			c -= '0'
-		case c <= 'F':
-			c -= 'A' - 10
-		default:
-			c -= 'a' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
+func unicodeEscape(data []byte, i int) rune { return jsonhex.Rune(data[i+2:]) }
 
 func isLowSurrogate(r rune) bool { return r >= 0xdc00 && r < 0xe000 }
