@@ -1,6 +1,7 @@
 package mongo_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -73,5 +74,41 @@ func TestEmailRewriteFailureIsSkippedAndRetried(t *testing.T) {
 	}
 	if !marked() {
 		t.Error("the rewrite was not recorded done after a pass without failures")
+	}
+}
+
+// TestEmailRewriteOutlastsOpenContext: a rewrite that runs past what Open's
+// context allows (bounded by CHATD_DB_CONNECT_TIMEOUT) fails nothing:
+// Open succeeds, and the pass, bounded on its own, is recorded done.
+// Before, the look for unfinished work ran after it on Open's context,
+// so a long first pass after the upgrade failed the start-up as "no
+// MongoDB answered".
+func TestEmailRewriteOutlastsOpenContext(t *testing.T) {
+	t.Parallel()
+	ctx, e := newEnv(t, nil)
+	mustUser(ctx, t, e.store, "νικος@example.gr")
+	if err := mongo.UndoEmailRewrite(ctx, e.store); err != nil {
+		t.Fatal(err)
+	}
+	openCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opts := mongo.WithFailEmailRewrite(mongo.Options{DeletionSweep: -1}, func(string) error {
+		cancel() // the pass outlasts Open's context
+		return nil
+	})
+	opts.URI, opts.Logger = e.uri, testLogger(t)
+	s, err := mongo.Open(openCtx, opts)
+	if err != nil {
+		t.Fatalf("open with a rewrite that outlasted its context: %v", err)
+	}
+	if !mongo.EmailsRewritten(s) {
+		t.Error("open did not run the rewrite of emails")
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.raw.Collection("meta").CountDocuments(ctx, bson.D{{Key: "_id", Value: "emails_normalized"}})
+	if err != nil || n != 1 {
+		t.Errorf("the rewrite's record: %d, %v; want it recorded done", n, err)
 	}
 }

@@ -171,9 +171,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := newStore(client, opts)
 	fresh, err := s.setUp(ctx)
-	if err == nil {
-		s.normalizeEmailsOnce(ctx, opts)
-	}
 	var work cleanUpWork
 	if err == nil {
 		work, err = s.cleanUpToDo(ctx, fresh)
@@ -182,6 +179,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, parts.redact(fmt.Errorf("open mongodb store on %s: %w", parts.hosts, err))
 	}
+	// Last: the one-time rewrite has a bound of its own (EmailRewriteTimeout)
+	// and fails nothing, so it must not spend what the steps before need
+	// of ctx (bounded by CHATD_DB_CONNECT_TIMEOUT).
+	s.normalizeEmailsOnce(ctx, opts)
 	opts.Logger.Info("mongodb store opened", "hosts", parts.hosts, "database", opts.Database)
 	if work.none() && opts.DeletionSweep < 0 {
 		close(s.startedUp)
