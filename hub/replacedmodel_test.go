@@ -186,8 +186,9 @@ func TestRemovedModelIsReplacedAndTold(t *testing.T) {
 // TestModelOfADownUpstreamIsRefused: a send or regenerate without a model
 // in a conversation whose model is not listed while an upstream cannot
 // list its models (the model may be one of them) is refused as
-// unavailable, naming the model and why, instead of being answered by
-// another model unasked: nothing is stored or asked upstream, and the
+// unknown_model, naming the model and why (a refusal the user must see:
+// clients repeat an unavailable send unseen), instead of being answered
+// by another model unasked: nothing is stored or asked upstream, and the
 // conversation keeps its model. Picking a model explicitly still answers.
 func TestModelOfADownUpstreamIsRefused(t *testing.T) {
 	t.Parallel()
@@ -199,9 +200,9 @@ func TestModelOfADownUpstreamIsRefused(t *testing.T) {
 			asked := model.requestCount()
 			_, err := tc.do(e.h, sub, first.ConversationID)
 			var pe *protocol.Error
-			if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable ||
+			if !errors.As(err, &pe) || pe.Code != protocol.CodeUnknownModel ||
 				!strings.Contains(pe.Message, `"other"`) || !strings.Contains(pe.Message, "Upstream Two cannot list its models") {
-				t.Fatalf("err %v, want %s naming the model and why", err, protocol.CodeUnavailable)
+				t.Fatalf("err %v, want %s naming the model and why", err, protocol.CodeUnknownModel)
 			}
 			if msgs, _ := e.store.Messages(context.Background(), "u", first.ConversationID); len(msgs) != 2 || model.requestCount() != asked {
 				t.Fatalf("%d messages stored, %d requests upstream; want the first exchange only", len(msgs), model.requestCount())
@@ -232,7 +233,7 @@ func (downCatalog) Models(context.Context) ([]llm.ModelInfo, error) {
 
 // TestConversationModelThroughTheRouter: the two cases as the real Router
 // makes them. A conversation's model that an upstream listing its models
-// (down since start) may hold is refused as unavailable, naming that
+// (down since start) may hold is refused as unknown_model, naming that
 // upstream; a model no upstream configures, with every list known, is
 // replaced by the default.
 func TestConversationModelThroughTheRouter(t *testing.T) {
@@ -266,9 +267,9 @@ func TestConversationModelThroughTheRouter(t *testing.T) {
 			}
 			res, err := e.h.Send(context.Background(), sub, "u", SendRequest{ConversationID: first.ConversationID, Content: "again"})
 			if tc.refused {
-				if pe := (*protocol.Error)(nil); !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable ||
+				if pe := (*protocol.Error)(nil); !errors.As(err, &pe) || pe.Code != protocol.CodeUnknownModel ||
 					!strings.Contains(pe.Message, "Upstream Two cannot list its models: Could not reach the model provider") {
-					t.Fatalf("err %v, want %s naming the upstream", err, protocol.CodeUnavailable)
+					t.Fatalf("err %v, want %s naming the upstream", err, protocol.CodeUnknownModel)
 				}
 				return
 			}

@@ -773,8 +773,10 @@ type modelChoice struct {
 //
 // The conversation's model missing from the catalog is missing for now
 // while the catalog cannot list an upstream's models (llm.Unlister: the
-// model may be one of them): refused as unavailable, naming the model and
-// why, rather than answered by another provider unasked. Otherwise it is
+// model may be one of them): refused as unknown_model, naming the model and
+// why, rather than answered by another provider unasked (not unavailable,
+// which clients repeat without a word: the user must see this one and may
+// pick another model). Otherwise it is
 // no longer offered (removed from the configuration, or from its
 // upstream's list), and the default answers in its place, replaced
 // naming it: the caller tells the client (ack and Result). The
@@ -832,7 +834,7 @@ func (h *Hub) unlisted(model string) error {
 	if e := (*llm.Error)(nil); errors.As(err, &e) {
 		reason = e.Message
 	}
-	return protocol.Errorf(protocol.CodeUnavailable, "model %q is not available right now (%s); try again later, or pick another model",
+	return protocol.Errorf(protocol.CodeUnknownModel, "model %q is not available right now (%s); try again later, or pick another model",
 		model, strings.TrimSuffix(reason, "."))
 }
 

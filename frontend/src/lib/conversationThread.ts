@@ -6,7 +6,7 @@
 
 import { ApiError, type ApiClient } from './api';
 import { NEW_CHAT, type Drafts } from './drafts';
-import { errorText, isConnectionError, isRefusedBySend, sentence } from './errors';
+import { errorText, isConnectionError, sentence } from './errors';
 import { replacedNotice } from './models';
 import { newClientId } from './persist';
 import { serverToClient } from './serverClock';
@@ -508,7 +508,7 @@ export class ConversationThread {
       this.tellReplaced(accepted);
       return true;
     } catch (err) {
-      if (isConnectionError(err) && !isRefusedBySend(err) && !this.gone) {
+      if (isConnectionError(err) && !this.gone) {
         this.queue(q);
         // Usually the link is down and its return sends the queue; when it
         // still looks up (no ack in time, a proxy's 502), try again shortly.
@@ -658,7 +658,7 @@ export class ConversationThread {
       accepted = await transport.regenerate(r);
       this.tellReplaced(accepted);
     } catch (err) {
-      if (isConnectionError(err) && !isRefusedBySend(err) && !this.gone) {
+      if (isConnectionError(err) && !this.gone) {
         this.regenWaiting = r;
         if (!told) this.deps.toast(`Regenerate: ${sentence(errorText(err))} It is asked again once the connection is back.`, 'info');
         if (this.deps.connected()) this.retrySoon();

@@ -32,18 +32,6 @@ export function isConnectionError(err: unknown): boolean {
   return err.status === 502 || err.status === 503 || err.status === 504;
 }
 
-/**
- * isRefusedBySend says whether a send or regenerate that failed with err
- * was refused by chatd itself, even with a 503 (a JSON body naming its
- * code: the conversation's model not available right now, a database or
- * bus outage, a shutdown): the user is told why and the request is not
- * repeated behind their back, as a WebSocket's error frame does. A 503
- * without chatd's body (a proxy's) stays a connection error.
- */
-export function isRefusedBySend(err: unknown): boolean {
-  return err instanceof ApiError && err.status === 503 && err.code !== 'http_503';
-}
-
 /** formatWait says how long to wait in words ("45 seconds", "5 minutes"), rounded up. */
 export function formatWait(seconds: number): string {
   return formatDuration(seconds, 'up');

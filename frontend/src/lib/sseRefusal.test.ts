@@ -1,8 +1,10 @@
-// A send or regenerate over the SSE fallback that chatd refuses with 503
-// (its JSON body naming the code: the conversation's model not available
-// right now, a database outage) is told, as over a WebSocket, and not
-// repeated behind the user's back; a proxy's bare 503 stays a lost
-// connection, the send queued and repeated.
+// A send or regenerate over the SSE fallback that chatd refuses for good
+// (400 unknown_model: the conversation's model not available right now)
+// is told, as over a WebSocket, and not repeated behind the user's back.
+// A 503, chatd's (a shutdown, a request it could not get through in time:
+// the message may have been taken) or a proxy's, is a moment: the send is
+// kept and repeated with its clientMessageId, which the server answers
+// once.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CID, json, message, setup } from './testkit';
@@ -27,14 +29,14 @@ function sseSetup(answer: () => Response) {
   return { ...t, posts };
 }
 
-describe('a send or regenerate over SSE answered 503', () => {
+describe('a send or regenerate over SSE refused', () => {
   afterEach(() => sessionStorage.clear());
 
   it.each([
     ['send', `Message not sent: ${REFUSAL}`],
     ['regenerate', `Could not regenerate: ${REFUSAL}`],
-  ] as const)("by chatd (its JSON body): a %s is refused with chatd's message, not queued", async (what, toast) => {
-    const { app, thread, posts } = sseSetup(() => json({ error: { code: 'unavailable', message: REFUSAL } }, 503));
+  ] as const)("for good (400 unknown_model): a %s is refused with chatd's message, not queued", async (what, toast) => {
+    const { app, thread, posts } = sseSetup(() => json({ error: { code: 'unknown_model', message: REFUSAL } }, 400));
     await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
     await vi.waitFor(() => expect(app.store.state.link).toMatchObject({ state: 'connected', kind: 'sse' }));
     if (what === 'send') {
@@ -50,8 +52,11 @@ describe('a send or regenerate over SSE answered 503', () => {
     if (what === 'send') expect(app.draft(CID)).toBe('again'); // given back
   });
 
-  it("by a proxy (no chatd body): the send is queued to be repeated, not refused", async () => {
-    const { app, thread, posts } = sseSetup(() => new Response('<html>Service Unavailable</html>', { status: 503, headers: { 'Content-Type': 'text/html' } }));
+  it.each([
+    ['by chatd (a shutdown)', () => json({ error: { code: 'unavailable', message: 'the server is shutting down; try again in a moment' } }, 503)],
+    ['by a proxy (no chatd body)', () => new Response('<html>Service Unavailable</html>', { status: 503, headers: { 'Content-Type': 'text/html' } })],
+  ] as const)('with 503 %s: the send is queued to be repeated, not refused', async (_, answer) => {
+    const { app, thread, posts } = sseSetup(answer);
     await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
     await vi.waitFor(() => expect(app.store.state.link).toMatchObject({ state: 'connected', kind: 'sse' }));
     await app.send('again');
