@@ -21,10 +21,12 @@ export function errorText(err: unknown): string {
 }
 
 /**
- * isConnectionError says whether err means the server was not reached or
- * went away (no answer, a lost socket, a proxy's 502/503/504): the request
- * may be repeated once connected. An answer from chatd itself (a refused
- * message, a rate limit) is not one.
+ * isConnectionError says whether err means the server was not reached,
+ * went away or could not take the request for a moment (no answer, a lost
+ * socket, a proxy's 502/503/504, chatd's own 503: a shutdown, a request it
+ * could not get through in time): the request may be repeated, with its
+ * key, once connected. Any other answer from chatd (a refused message, a
+ * rate limit) is not one.
  */
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof ApiError)) return false;
