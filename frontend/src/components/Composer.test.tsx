@@ -43,4 +43,18 @@ describe('Composer', () => {
     expect(stop).toHaveBeenCalled();
     expect(document.activeElement).toBe(mount.host.querySelector('textarea'));
   });
+
+  it.each([
+    ['while composing (isComposing)', { isComposing: true }],
+    ['just after composing in Safari (compositionend came first: keyCode 229)', { keyCode: 229 }],
+  ])('the Enter that confirms an input method\'s conversion %s does not send', (_name, init) => {
+    const { send } = render();
+    const ta = mount.host.querySelector('textarea')!;
+    const ime = new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init });
+    act(() => void ta.dispatchEvent(ime));
+    expect(send).not.toHaveBeenCalled();
+    expect(ime.defaultPrevented).toBe(false); // the input method takes it
+    act(() => void ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })));
+    expect(send).toHaveBeenCalledWith('a question');
+  });
 });

@@ -6,6 +6,7 @@
 import { useContext, useId, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox, focusBox } from '../hooks/composerBox';
+import { isImeKey } from '../lib/ime';
 import { lengthStatus } from '../lib/limits';
 import { Icon } from './icons';
 
@@ -66,7 +67,7 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
     } else send();
   }
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
-    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+    if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e)) {
       e.preventDefault();
       send();
     }

@@ -94,6 +94,29 @@ describe('MessageItem edit', () => {
   });
 });
 
+describe('MessageItem edit with an input method', () => {
+  const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
+
+  it.each([
+    ['while composing (isComposing)', { isComposing: true }],
+    ['just after composing in Safari (compositionend came first: keyCode 229)', { keyCode: 229 }],
+  ])('the Enter that confirms a conversion %s does not send the edit', (_name, init) => {
+    const edit = vi.spyOn(ChatApp.prototype, 'editAndResend').mockImplementation(async () => undefined);
+    try {
+      renderMessage(mount, question);
+      act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+      const ta = mount.host.querySelector<HTMLElement>('.edit-box textarea')!;
+      act(() => void ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init })));
+      expect(edit).not.toHaveBeenCalled();
+      expect(mount.host.querySelector('.edit-box')).not.toBeNull();
+      act(() => void ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })));
+      expect(edit).toHaveBeenCalledWith('u1', 'A question');
+    } finally {
+      edit.mockRestore();
+    }
+  });
+});
+
 describe('MessageItem edit while an answer runs', () => {
   const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
 

@@ -6,6 +6,7 @@ import { ComposerBox, focusBox } from '../hooks/composerBox';
 import { VersionFocusContext } from '../hooks/versionFocus';
 import { copyText } from '../lib/clipboard';
 import { finishNotice } from '../lib/finish';
+import { isImeKey } from '../lib/ime';
 import { charCount, isLongMessage, lengthStatus } from '../lib/limits';
 import type { Message, Usage as UsageCounts } from '../lib/protocol';
 import type { ThinkingTimes } from '../lib/reasoning';
@@ -347,7 +348,7 @@ function EditBox({
   }, []);
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
     if (e.key === 'Escape') onCancel();
-    else if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+    else if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e)) {
       e.preventDefault();
       if (ok) onSubmit(text);
     }
