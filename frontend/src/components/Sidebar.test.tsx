@@ -63,6 +63,30 @@ describe('Sidebar rename', () => {
   });
 });
 
+describe('Sidebar rename with an input method', () => {
+  it.each([
+    ['while composing (isComposing)', { isComposing: true }],
+    ['just after composing in Safari (compositionend came first: keyCode 229)', { keyCode: 229 }],
+  ])('the Enter that confirms a conversion %s does not save: the field stays open', (_name, init) => {
+    const { rename } = render();
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!.click());
+    const input = mount.host.querySelector<HTMLInputElement>('input[aria-label="Conversation title"]')!;
+    act(() => {
+      const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+      set.call(input, '新しい題');
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    const ime = new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init });
+    act(() => void input.dispatchEvent(ime));
+    expect(rename).not.toHaveBeenCalled();
+    expect(ime.defaultPrevented).toBe(false);
+    expect(mount.host.querySelector('input[aria-label="Conversation title"]')).toBe(input);
+    expect(document.activeElement).toBe(input);
+    key(input, 'Enter'); // the user's Enter
+    expect(rename).toHaveBeenCalledWith('c1', '新しい題');
+  });
+});
+
 describe('Sidebar rename while another tab renames', () => {
   it.each([
     ['left unchanged, does not undo the other tab’s rename', null, 0],

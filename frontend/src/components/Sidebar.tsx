@@ -5,6 +5,7 @@
 import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type RefObject } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { useTheme } from '../hooks/useTheme';
+import { isImeKey } from '../lib/ime';
 import { nextTheme } from '../lib/theme';
 import type { Conversation } from '../lib/protocol';
 import type { AppState } from '../lib/state';
@@ -249,7 +250,9 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
     if (t && t !== started.current.trim() && t !== c.title) void app.rename(c.id, t);
   }
   function onKey(e: KeyboardEvent<HTMLInputElement>) {
-    if (e.key === 'Enter') {
+    if (e.key === 'Enter' && !isImeKey(e)) {
+      // The Enter that confirms an input method's conversion is the IME's:
+      // the title is still being typed.
       // Without preventDefault the key's press would land on the Rename
       // button the focus moves to, and click it: the field would open again.
       e.preventDefault();
