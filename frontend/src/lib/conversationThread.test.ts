@@ -475,6 +475,57 @@ describe('a send with no answer while the link looks up', () => {
   });
 });
 
+describe('a send or regenerate the WebSocket refuses unavailable (the hub shutting down; nothing stored), as SSE\'s 503', () => {
+  const SHUTDOWN = 'the server is shutting down; try again in a moment';
+
+  it('a send is queued, its draft cleared, no toast, and sent again with the same clientMessageId once reconnected', async () => {
+    const { app, kv, socket, thread } = await connected();
+    const first = socket();
+    app.setDraft(CID, 'during the shutdown');
+    const sending = app.send('during the shutdown');
+    await vi.waitFor(() => expect(first.framesOf('send')).toHaveLength(1));
+    const sent = first.framesOf('send')[0]!;
+    first.receive({ type: 'error', id: sent.id, code: 'unavailable', message: SHUTDOWN });
+    await sending;
+    expect(thread()!.queued.map((q) => q.clientMessageId)).toEqual([sent.clientMessageId]);
+    expect(app.store.state.drafts[CID]).toBe('');
+    expect(held(kv, sent.clientMessageId)).toBe('during the shutdown');
+    expect(app.store.state.toasts).toEqual([]);
+
+    first.cut(1001, 'server shutting down');
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const again = socket().framesOf('send')[0]!;
+    expect(again).toMatchObject({ conversationId: CID, content: 'during the shutdown', clientMessageId: sent.clientMessageId });
+    socket().receive({ type: 'ack', id: again.id, conversationId: CID, userMessageId: 'u2', messageId: 'a2' });
+    await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
+    expect(app.store.state.drafts[CID]).toBe('');
+    expect(app.store.state.toasts).toEqual([]);
+  });
+
+  it('a regenerate waits with its key, said as a moment (not an error), and is asked again once reconnected', async () => {
+    const { app, socket } = await connected();
+    const first = socket();
+    const acting = app.regenerate('a1');
+    await vi.waitFor(() => expect(first.framesOf('regenerate')).toHaveLength(1));
+    const asked = first.framesOf('regenerate')[0]!;
+    first.receive({ type: 'error', id: asked.id, code: 'unavailable', message: SHUTDOWN });
+    await acting;
+    expect(app.store.state.toasts.map((t) => [t.text, t.kind])).toEqual([[`Regenerate: The server is shutting down; try again in a moment. It is asked again once the connection is back.`, 'info']]);
+
+    first.cut(1001, 'server shutting down');
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('regenerate')).toHaveLength(1));
+    const again = socket().framesOf('regenerate')[0]!;
+    expect(again).toMatchObject({ conversationId: CID, messageId: 'a1', clientMessageId: asked.clientMessageId });
+    socket().receive({ type: 'ack', id: again.id, conversationId: CID, userMessageId: 'u1', messageId: 'a2' });
+    await vi.waitFor(() => expect(app.store.state.busy[CID]).toBeUndefined());
+    expect(app.store.state.toasts).toHaveLength(1);
+  });
+});
+
 describe('a send the conversation is deleted under (in another tab or device)', () => {
   const deleted = { type: 'conversation', action: 'deleted', conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' } };
 

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './api';
-import { errorText, formatWait } from './errors';
+import { errorText, formatWait, isConnectionError } from './errors';
 
 describe('errorText', () => {
   it.each([
@@ -18,5 +18,21 @@ describe('errorText', () => {
 
   it('says a wait as the sign-in page does', () => {
     expect(errorText(new ApiError(429, 'rate_limited', 'Slow down', 300))).toContain(formatWait(300));
+  });
+});
+
+describe('isConnectionError', () => {
+  it.each([
+    ['no answer', new ApiError(0, 'network', 'Failed to fetch'), true],
+    ['no ack in time', new ApiError(0, 'timeout', 'No answer'), true],
+    ['a WebSocket frame refused unavailable (chatd\'s 503 over SSE)', new ApiError(0, 'unavailable', 'server shutting down'), true],
+    ['chatd\'s 503', new ApiError(503, 'unavailable', 'try again'), true],
+    ['a proxy\'s 502', new ApiError(502, 'bad_gateway', 'Bad Gateway'), true],
+    ['a WebSocket frame refused unknown_model', new ApiError(0, 'unknown_model', 'model "x" is not available'), false],
+    ['a WebSocket frame refused rate_limited', new ApiError(0, 'rate_limited', 'slow down'), false],
+    ['a 400', new ApiError(400, 'unknown_model', 'model "x" is not available'), false],
+    ['not an ApiError', new Error('plain'), false],
+  ])('%s', (_name, err, want) => {
+    expect(isConnectionError(err)).toBe(want);
   });
 });

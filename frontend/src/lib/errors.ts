@@ -24,13 +24,14 @@ export function errorText(err: unknown): string {
  * isConnectionError says whether err means the server was not reached,
  * went away or could not take the request for a moment (no answer, a lost
  * socket, a proxy's 502/503/504, chatd's own 503: a shutdown, a request it
- * could not get through in time): the request may be repeated, with its
- * key, once connected. Any other answer from chatd (a refused message, a
- * rate limit) is not one.
+ * could not get through in time; over the WebSocket the same refusal is an
+ * error frame with code unavailable, status 0 here): the request may be
+ * repeated, with its key, once connected. Any other answer from chatd (a
+ * refused message, a rate limit) is not one.
  */
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof ApiError)) return false;
-  if (err.status === 0) return err.code === 'network' || err.code === 'timeout';
+  if (err.status === 0) return err.code === 'network' || err.code === 'timeout' || err.code === 'unavailable';
   return err.status === 502 || err.status === 503 || err.status === 504;
 }
 
