@@ -57,4 +57,33 @@ describe('Composer', () => {
     act(() => void ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })));
     expect(send).toHaveBeenCalledWith('a question');
   });
+
+  it('a new chat waiting for the server: the box is read-only (the text sent is the one shown), and Cancel gives it up, the box editable again', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const cancel = vi.spyOn(app, 'cancelNewChat').mockImplementation(() => app.store.set((s) => ({ ...s, busy: {}, newChat: { ...s.newChat, waiting: false } })));
+    app.setDraft('new', 'a question');
+    act(() => app.store.set((s) => ({ ...s, busy: { new: true }, newChat: { ...s.newChat, waiting: true } })));
+    const view = (busy: boolean) => (
+      <AppProvider value={app}>
+        <Composer draftKey="new" streaming={false} busy={busy} />
+      </AppProvider>
+    );
+    act(() => mount.root.render(view(true)));
+    const ta = mount.host.querySelector('textarea')!;
+    expect(ta.readOnly).toBe(true);
+    expect(mount.host.querySelector('[role="status"]')?.textContent).toContain('starts as soon as the server can be reached');
+    act(() => {
+      Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value')!.set!.call(ta, 'edited meanwhile');
+      ta.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    expect(app.draft('new')).toBe('a question');
+    const button = [...mount.host.querySelectorAll('button')].find((b) => b.textContent === 'Cancel')!;
+    act(() => button.click());
+    expect(cancel).toHaveBeenCalledTimes(1);
+    act(() => mount.root.render(view(false)));
+    expect(ta.readOnly).toBe(false);
+    expect(mount.host.querySelector('[role="status"]')).toBeNull();
+    expect(document.activeElement).toBe(ta);
+    expect(app.draft('new')).toBe('a question');
+  });
 });

@@ -1,11 +1,14 @@
 // The message box: Enter sends, Shift+Enter adds a line, it grows with the
 // text, and its text is kept per conversation (see ChatApp.setDraft). Near
 // the length limit a counter shows; over it sending is refused with the
-// reason, never cut.
+// reason, never cut. A new chat sent and waiting for the server keeps its
+// text in the box, read-only (the text sent is the one shown), with a
+// Cancel that makes it editable again.
 
 import { useContext, useId, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox, focusBox } from '../hooks/composerBox';
+import { NEW_CHAT } from '../lib/drafts';
 import { isImeKey } from '../lib/ime';
 import { lengthStatus } from '../lib/limits';
 import { Icon } from './icons';
@@ -26,6 +29,9 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
   const app = useApp();
   const stored = useAppState((s) => s.drafts[draftKey]);
   const text = stored ?? app.draft(draftKey);
+  /** A new chat sent: its text is on its way (the server may be slow to answer, or waited for). */
+  const starting = draftKey === NEW_CHAT && busy;
+  const waiting = useAppState((s) => draftKey === NEW_CHAT && !!s.newChat.waiting);
   const own = useRef<HTMLTextAreaElement>(null);
   const ref = useContext(ComposerBox) ?? own; // the view's, when it has one (ComposerBox)
 
@@ -43,6 +49,7 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
 
   const length = lengthStatus(text);
   const counterId = useId();
+  const waitingId = useId();
   const canSend = !streaming && !busy && !queued && !length.over && text.trim().length > 0;
 
   /**
@@ -59,6 +66,10 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
     void app.send(text);
     backToBox();
   }
+  function cancelWaiting() {
+    app.cancelNewChat();
+    backToBox(); // the button goes
+  }
   function onSubmit(e: FormEvent) {
     e.preventDefault();
     if (streaming) {
@@ -73,9 +84,24 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
     }
   }
 
-  const why = length.over ? 'Too long to send' : queued ? 'Your last message waits for the connection' : 'Send';
+  const why = length.over
+    ? 'Too long to send'
+    : queued
+      ? 'Your last message waits for the connection'
+      : starting
+        ? 'Your new conversation is starting'
+        : 'Send';
+  const describedBy = [length.show || queued ? counterId : '', waiting ? waitingId : ''].filter(Boolean).join(' ');
   return (
     <>
+      {waiting && (
+        <div id={waitingId} className="counter">
+          <span role="status">Your new conversation starts as soon as the server can be reached, with the message below.</span>{' '}
+          <button type="button" className="link-button" aria-label="Cancel the new conversation" onClick={cancelWaiting}>
+            Cancel
+          </button>
+        </div>
+      )}
       {queued && !length.show && (
         <p id={counterId} className="counter" role="status">
           Your last message is sent when the connection is back; then you can send the next.
@@ -90,11 +116,14 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
         <textarea
           ref={ref}
           value={text}
-          onChange={(e) => app.setDraft(draftKey, e.target.value)}
+          onChange={(e) => {
+            if (!starting) app.setDraft(draftKey, e.target.value);
+          }}
+          readOnly={starting}
           onKeyDown={onKeyDown}
           placeholder="Send a message (Enter to send, Shift+Enter for a new line)"
           aria-label="Message"
-          aria-describedby={length.show || queued ? counterId : undefined}
+          aria-describedby={describedBy || undefined}
           aria-invalid={length.over || undefined}
           rows={1}
         />

@@ -1078,6 +1078,86 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.store.state.busy.new).toBeUndefined();
   });
 
+  it('while it waits its composer is shown waiting; Cancel gives it up: nothing is created once the link is back, the text stays to be sent again', async () => {
+    let attempts = 0;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if (++attempts === 1) throw new TypeError('Failed to fetch'); // offline
+        return json({ conversation: created }, 201);
+      },
+    });
+    app.setDraft('new', 'hello offline');
+    await app.send('hello offline');
+    expect(app.store.state.newChat.waiting).toBe(true);
+    app.cancelNewChat();
+    expect(app.store.state.newChat.waiting).toBe(false);
+    expect(app.store.state.busy.new).toBeUndefined(); // Send works again
+    expect(app.draft('new')).toBe('hello offline'); // not lost
+
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+    expect(posts(calls)).toHaveLength(1);
+    app.setDraft('new', 'hello, changed');
+    const sending = app.send('hello, changed');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const [first, second] = posts(calls);
+    expect(second?.clientId).not.toBe(first?.clientId); // another chat, not the one given up
+    const frame = socket().framesOf('send')[0]!;
+    expect(frame).toMatchObject({ conversationId: NEW_ID, content: 'hello, changed' });
+    socket().receive({ type: 'ack', id: frame.id, conversationId: NEW_ID, userMessageId: 'u1', messageId: 'a1' });
+    await sending;
+    expect(app.draft('new')).toBe('');
+  });
+
+  it('cancelled while an attempt is on its way: the conversation it makes is deleted, nothing is sent into it', async () => {
+    let hang!: (r: Response) => void;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url === '/api/conversations' && init?.method === 'POST') return new Promise<Response>((resolve) => (hang = resolve));
+        if (url === `/api/conversations/${NEW_ID}` && init?.method === 'DELETE') return new Response(null, { status: 204 });
+        return undefined;
+      },
+    });
+    socket().open();
+    app.setDraft('new', 'hello');
+    const sending = app.send('hello');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
+    app.cancelNewChat();
+    hang(json({ conversation: created }, 201));
+    await sending;
+    await vi.waitFor(() => expect(calls.filter((c) => c.method === 'DELETE').map((c) => c.url)).toEqual([`/api/conversations/${NEW_ID}`]));
+    expect(socket().framesOf('send')).toHaveLength(0);
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+    expect(app.draft('new')).toBe('hello');
+  });
+
+  it('a text given to its composer while it waits (a conversation deleted elsewhere) stays there, without the text sent', async () => {
+    let attempts = 0;
+    let hang!: (r: Response) => void;
+    const { app, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if (++attempts === 1) throw new TypeError('Failed to fetch');
+        return new Promise<Response>((resolve) => (hang = resolve));
+      },
+    });
+    app.setDraft('new', 'hello offline');
+    await app.send('hello offline');
+    app.setDraft(CID, 'typed in the other one');
+    socket().open();
+    await vi.waitFor(() => expect(attempts).toBe(2));
+    socket().receive({ type: 'conversation', action: 'deleted', conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' } });
+    expect(app.draft('new')).toBe('hello offline\n\ntyped in the other one');
+    hang(json({ conversation: created }, 201));
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(socket().framesOf('send')[0]).toMatchObject({ content: 'hello offline' });
+    expect(app.draft('new')).toBe('typed in the other one');
+  });
+
   it('is forgotten at sign-out: the connection back after the next sign-in creates nothing', async () => {
     const { app, calls, socket } = setup({
       path: '/',

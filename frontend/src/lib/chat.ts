@@ -56,6 +56,8 @@ interface PendingChat {
   text: string;
   /** Whether the user was told it waits. */
   told?: boolean;
+  /** The user gave it up (cancelNewChat): a conversation its attempt on the way makes is deleted. */
+  cancelled?: boolean;
 }
 
 /** CREATE_RETRY_MS is the pause before a new chat's creation is asked again while the link is up. */
@@ -779,7 +781,9 @@ export class ChatApp {
   /**
    * send posts the composer's text to the open conversation. For a new
    * chat it creates the conversation first (createPending); offline, the
-   * creation waits for the connection, its text kept in the composer.
+   * creation waits for the connection, its text kept in the composer,
+   * which is read-only meanwhile (the text sent is the one shown) and
+   * offers Cancel (cancelNewChat).
    */
   async send(text: string): Promise<void> {
     if (!text.trim() || !this.connection.transport) return;
@@ -828,14 +832,17 @@ export class ChatApp {
       this.creating = false;
     }
     if (this.pendingChat !== pending) {
-      this.createNext(); // the session ended meanwhile
+      // Cancelled meanwhile: the conversation made after all is not wanted
+      // (a failure leaves it in the list, empty). Else the session ended.
+      if (pending.cancelled) void this.api.deleteConversation(conversation.id).catch(() => undefined);
+      this.createNext();
       return;
     }
     this.dropPendingChat();
     this.thread(conversation.id).adopt(conversation);
     this.list.apply(conversation);
     this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: '', params: undefined } }));
-    if (this.drafts.get(NEW_CHAT) === pending.text) this.drafts.set(NEW_CHAT, '');
+    this.sentFromNewChat(pending.text);
     if (this.openId === null) this.navigate(`/c/${conversation.id}`); // unless the user went elsewhere meanwhile
     await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id);
   }
@@ -860,8 +867,34 @@ export class ChatApp {
       const wait = err instanceof ApiError && err.retryAfter !== undefined ? err.retryAfter * 1000 : CREATE_RETRY_MS;
       this.createTimer = setTimeout(() => void this.createPending(), wait);
     }
+    this.setNewChatWaiting(true);
     if (!pending.told) this.toast('The new conversation will start as soon as the server can be reached.', 'info');
     pending.told = true;
+  }
+
+  /**
+   * cancelNewChat gives up the new chat waiting for the server: nothing is
+   * asked again, and its text stays in the composer, editable again, to be
+   * sent later or changed. An attempt already on its way may still make the
+   * conversation: createPending deletes it then.
+   */
+  cancelNewChat(): void {
+    const pending = this.pendingChat;
+    if (!pending) return;
+    pending.cancelled = true;
+    this.dropPendingChat();
+  }
+
+  /**
+   * sentFromNewChat empties the new chat's composer of the text its
+   * conversation was made for. A text given to that composer while the
+   * chat waited (a conversation deleted elsewhere, after it: Drafts.giveBack)
+   * stays there alone; one another tab typed instead stays as it is.
+   */
+  private sentFromNewChat(text: string): void {
+    const now = this.drafts.get(NEW_CHAT);
+    if (now === text) this.drafts.set(NEW_CHAT, '');
+    else if (now.startsWith(`${text}\n\n`)) this.drafts.set(NEW_CHAT, now.slice(text.length + 2));
   }
 
   /** dropPendingChat forgets the new chat waiting for its conversation. */
@@ -869,6 +902,12 @@ export class ChatApp {
     clearTimeout(this.createTimer);
     this.pendingChat = null;
     this.setBusy(NEW_CHAT, false);
+    this.setNewChatWaiting(false);
+  }
+
+  private setNewChatWaiting(waiting: boolean): void {
+    if (!!this.store.state.newChat.waiting === waiting) return;
+    this.store.set((s) => ({ ...s, newChat: { ...s.newChat, waiting } }));
   }
 
   private setBusy(key: string, on: boolean): void {

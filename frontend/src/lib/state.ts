@@ -47,7 +47,12 @@ export interface AppState {
    */
   modelPicks: Readonly<Record<string, string>>;
   /** Model, system prompt and parameters for a chat that is not created yet. */
-  newChat: { model: string; systemPrompt: string; params?: Params };
+  /**
+   * The next new chat's settings; waiting: one was sent and waits for the
+   * server (its creation failed for a moment: ChatApp.createPending), its
+   * composer read-only with a Cancel (ChatApp.cancelNewChat).
+   */
+  newChat: { model: string; systemPrompt: string; params?: Params; waiting?: boolean };
   list: ListState;
   threads: Readonly<Record<string, Thread>>;
   /** Errors loading a conversation, by id. */
