@@ -34,12 +34,12 @@ BENCH_FLAGS   ?= -run '^$$' -bench . -benchmem -timeout 30m
 STATICCHECK   ?= v0.8.2
 
 # The suites `make test` runs, in order.
-TEST_SUITES := lint test-go test-frontend test-e2e test-e2e-nginx test-bench-smoke
+TEST_SUITES := lint test-go test-frontend test-browser test-bench-smoke
 
 # Every Go file of the module, including files behind build tags.
 GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .TestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./...)
 
-.PHONY: help run build build-go frontend prereqs prereqs-build test $(TEST_SUITES) fmt vet bench bench-smoke clean
+.PHONY: help run build build-go frontend prereqs prereqs-build test $(TEST_SUITES) test-e2e test-e2e-nginx fmt vet bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' \
@@ -98,6 +98,12 @@ test-go: deploy/node_modules frontend/node_modules ## Go tests with the race det
 test-frontend: frontend/node_modules ## the web client's type check and unit tests (Vitest)
 	cd frontend && $(NPM) run typecheck
 	cd frontend && $(NPM) test
+
+# The two browser suites mostly wait on streamed answers, so they run side by
+# side (each keeps its logs in a directory of its own); each one's output is
+# printed whole when it ends.
+test-browser: frontend ## both browser end-to-end suites at once: test-e2e and test-e2e-nginx
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-e2e test-e2e-nginx
 
 test-e2e: frontend ## browser end-to-end tests: Chromium against the real chatd and fakeai
 	cd frontend && CI=true $(NPM) run e2e

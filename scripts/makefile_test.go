@@ -54,22 +54,36 @@ func newFrontendTree(t *testing.T) frontendTree {
 
 // fakeNPM logs its arguments; `ci` makes node_modules, `run build` writes
 // dist/index.html and, with FAIL_BUILD=1, then fails (as a vite build
-// that dies after its first file).
+// that dies after its first file). `run e2e` and `run e2e:nginx` (the
+// browser suites) each mark that they started, then wait up to 10 s for
+// the other to start, and fail if it does not: they pass only side by side.
 const fakeNPM = `#!/bin/bash
 printf '%s\n' "$*" >>../npm.log
-case "$1" in
-ci) mkdir -p node_modules ;;
-run) rm -rf dist && mkdir -p dist && echo built >dist/index.html
+case "$1 $2" in
+"ci "*) mkdir -p node_modules ;;
+"run e2e"*) touch "../started-$2"
+	for _ in $(seq 100); do
+		[ -e ../started-e2e ] && [ -e ../started-e2e:nginx ] && exit 0
+		sleep 0.1
+	done
+	exit 1 ;;
+"run "*) rm -rf dist && mkdir -p dist && echo built >dist/index.html
 	[ "${FAIL_BUILD:-}" != 1 ] || exit 1 ;;
 esac`
 
 // make runs `make frontend` in the tree and returns npm's calls.
 func (f frontendTree) make(t *testing.T, env ...string) ([]string, error) {
 	t.Helper()
+	return f.makeTarget(t, "frontend", env...)
+}
+
+// makeTarget runs `make <target>` in the tree and returns npm's calls.
+func (f frontendTree) makeTarget(t *testing.T, target string, env ...string) ([]string, error) {
+	t.Helper()
 	_ = os.Remove(f.log)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "frontend", "NPM="+filepath.Join(f.dir, "bin", "npm"))
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", target, "NPM="+filepath.Join(f.dir, "bin", "npm"))
 	cmd.Dir = f.dir
 	for _, kv := range os.Environ() { // not the flags of a make running these tests
 		if name, _, _ := strings.Cut(kv, "="); name != "MAKEFLAGS" && name != "MFLAGS" && name != "MAKELEVEL" {
@@ -79,7 +93,7 @@ func (f frontendTree) make(t *testing.T, env ...string) ([]string, error) {
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Logf("make frontend: %v\n%s", err, out)
+		t.Logf("make %s: %v\n%s", target, err, out)
 	}
 	b, rerr := os.ReadFile(f.log)
 	if rerr != nil {
@@ -153,6 +167,34 @@ func TestMakeFrontendOnlyWhenChanged(t *testing.T) {
 		}
 		if strings.Join(calls, "|") != strings.Join(s.calls, "|") {
 			t.Fatalf("%s: npm calls %q, want %q", s.name, calls, s.calls)
+		}
+	}
+}
+
+// TestMakeBrowserSuitesSideBySide: make test-browser runs both browser
+// suites, the direct one and the one through nginx, at the same time (the
+// fake npm's suites each wait for the other to start), after the web
+// client is built.
+func TestMakeBrowserSuitesSideBySide(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on this machine")
+	}
+	f := newFrontendTree(t)
+	calls, err := f.makeTarget(t, "test-browser")
+	if err != nil {
+		t.Fatalf("make test-browser: %v (npm calls %q)", err, calls)
+	}
+	want := map[string]bool{"ci --no-audit --no-fund": true, "run build": true, "run e2e": true, "run e2e:nginx": true}
+	if len(calls) != len(want) {
+		t.Fatalf("npm calls %q, want each of %v once", calls, want)
+	}
+	for i, c := range calls {
+		if !want[c] {
+			t.Fatalf("npm calls %q: unexpected %q", calls, c)
+		}
+		if i < 2 && strings.HasPrefix(c, "run e2e") {
+			t.Fatalf("npm calls %q: a browser suite ran before the web client was built", calls)
 		}
 	}
 }

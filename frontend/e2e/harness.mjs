@@ -37,7 +37,15 @@ const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 export const frontendDir = resolve(here, '..');
 export const repoDir = resolve(frontendDir, '..');
-export const artifactsDir = join(frontendDir, 'test-results', 'e2e');
+/**
+ * artifactsDir holds the logs and screenshots of one run; each mode has its
+ * own, so that `make test` can run the modes side by side.
+ */
+export const artifactsDir = join(
+  frontendDir,
+  'test-results',
+  process.env.E2E_NGINX === '1' ? 'e2e-nginx' : process.env.E2E_EMBEDDED === '1' ? 'e2e-embedded' : 'e2e',
+);
 
 /**
  * ephemeralLow is the lowest local port the kernel gives outgoing
@@ -181,7 +189,7 @@ function httpsReady(url, ca) {
  * TLS) in front of 127.0.0.1:upstreamPort, serving frontend/dist, and
  * returns its https base URL once it answers /readyz through the proxy.
  * Its files (rendered configuration, certificate, access and error logs) are
- * kept in test-results/e2e/nginx-<name>/. The ports are chosen here (the
+ * kept in test-results/e2e-nginx/nginx-<name>/. The ports are chosen here (the
  * script's own choice can land on a port an outgoing connection holds), and
  * a start that fails (a port taken before nginx binds it) is retried.
  */
