@@ -19,7 +19,8 @@ import (
 // hub/natsbus implements it over NATS JetStream. No engine type appears
 // here. Every method is safe for concurrent use. Methods that take a ctx
 // return when it ends; an error that means "the bus cannot be reached"
-// wraps ErrBusUnavailable.
+// wraps ErrBusUnavailable, and also ErrNotSent when the call was refused
+// before anything was sent (so it certainly had no effect).
 //
 // What the hub does with it, in order, for one answer:
 //
@@ -52,8 +53,13 @@ type Bus interface {
 	// wrapping ErrLockHeld (the hub answers generation_running); when the
 	// bus cannot be reached it returns an error wrapping ErrBusUnavailable
 	// (the hub answers unavailable and runs nothing, so an answer never
-	// runs twice). The lock stays until Release or Claim; it has no TTL of
-	// its own: it lives as long as its instance's lease (see Orphaned).
+	// runs twice). Such an error also wraps ErrNotSent when the lock was
+	// certainly not taken (refused before anything was sent, as while the
+	// bus is down); without it the bus may have taken the lock and lost
+	// its reply, and the hub gives the lock up in the background, once
+	// the bus answers. The lock stays until Release or Claim; it has no
+	// TTL of its own: it lives as long as its instance's lease (see
+	// Orphaned).
 	Acquire(ctx context.Context, a AnswerRef) (holder AnswerRef, err error)
 	// Release deletes the lock of a.ConversationID if, and only if, it is
 	// still held by exactly a (same instance and message id): a
@@ -264,6 +270,12 @@ const JobTTLMax = time.Minute
 var (
 	// ErrBusUnavailable means the bus cannot be reached now.
 	ErrBusUnavailable = errors.New("cluster bus unavailable")
+	// ErrNotSent, always wrapped with ErrBusUnavailable, means the bus
+	// refused the call before sending anything to its servers: it
+	// certainly had no effect (an Acquire refused so took no lock). An
+	// error with ErrBusUnavailable alone may come after the request was
+	// sent and applied, its reply lost.
+	ErrNotSent = errors.New("nothing was sent")
 	// ErrLockHeld means a conversation's lock is held by another answer
 	// (or, for Claim, no longer by the orphan, or by an orphan whose
 	// instance's lease is live again; for TakeJob, the job by another

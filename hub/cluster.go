@@ -197,12 +197,15 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 			c.mu.Unlock()
 			return nil
 		}
-		if !errors.Is(err, ErrLockHeld) {
+		if !errors.Is(err, ErrLockHeld) && !errors.Is(err, ErrNotSent) {
 			// The bus may have taken the lock and lost its reply: left
 			// alone, a lock naming this live instance would refuse every
 			// send into the conversation on every other instance for as
 			// long as this one lives. Release only removes the lock if it
-			// names exactly ref.
+			// names exactly ref. A call refused before anything was sent
+			// (ErrNotSent: the bus is down) took no lock, and leaves
+			// nothing to give up: no goroutine waits for the bus per
+			// refused send.
 			h.abortLock(&ref)
 		}
 		if errors.Is(err, ErrLockHeld) && !dropped && h.staleOwnLock(ctx, holder) {

@@ -198,13 +198,15 @@ func (b *MemBus) InstanceID() string { return b.id }
 // Attach implements Bus.
 func (b *MemBus) Attach(h BusHandler) { b.h.Store(&h) }
 
-// usableLocked reports ErrBusUnavailable when the bus is down or b crashed; c.mu is held.
+// usableLocked reports ErrBusUnavailable when the bus is down or b
+// crashed; c.mu is held. The call it refuses did nothing, so the error
+// wraps ErrNotSent too (as natsbus's refusal of a call while NATS is down).
 func (b *MemBus) usableLocked() error {
 	switch {
 	case b.c.down:
-		return fmt.Errorf("membus: %w: the bus is down", ErrBusUnavailable)
+		return fmt.Errorf("membus: %w (%w): the bus is down", ErrBusUnavailable, ErrNotSent)
 	case b.dead.Load():
-		return fmt.Errorf("membus: %w: instance %s lost its lease", ErrBusUnavailable, b.id)
+		return fmt.Errorf("membus: %w (%w): instance %s lost its lease", ErrBusUnavailable, ErrNotSent, b.id)
 	}
 	return nil
 }

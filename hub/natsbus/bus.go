@@ -269,7 +269,7 @@ func (b *Bus) handler() hub.BusHandler {
 // Health implements hub.Bus: nil when connected (or lost for less than
 // OutageGrace), provisioned, and this instance's lease renewed within LeaseTTL.
 func (b *Bus) Health(context.Context) error {
-	if err := b.usable(); err != nil {
+	if err := b.state(); err != nil {
 		return err
 	}
 	if age := b.lease.sinceRenewed(); age > b.opts.LeaseTTL {
@@ -304,9 +304,20 @@ func (b *Bus) limitResult(err error) error {
 	return err
 }
 
-// usable returns the resources, or an error wrapping hub.ErrBusUnavailable
-// when the connection is down or JetStream is not provisioned yet.
+// usable returns nil, or an error wrapping hub.ErrBusUnavailable (state)
+// when the connection is down or JetStream is not provisioned yet. Every
+// call checks it before it sends anything, so its refusal also wraps
+// hub.ErrNotSent: the call had no effect (an Acquire took no lock).
 func (b *Bus) usable() error {
+	if err := b.state(); err != nil {
+		return fmt.Errorf("%w (%w)", err, hub.ErrNotSent)
+	}
+	return nil
+}
+
+// state returns nil, or an error wrapping hub.ErrBusUnavailable when the
+// connection is down or JetStream is not provisioned yet.
+func (b *Bus) state() error {
 	if err := b.conn.err(); err != nil {
 		return err
 	}

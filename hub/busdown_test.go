@@ -1,0 +1,51 @@
+package hub
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"chatd/hub/protocol"
+)
+
+// TestClusterRefusedWhileDownLeavesNothing: sends refused because the bus
+// is down took no lock (the bus refused the Acquire before sending
+// anything: ErrNotSent), so they leave nothing to give up: no goroutine
+// per refused send waits for the bus, and the hub's wait for its last
+// publishes (a shutdown's) ends at once. Before, each refused send (and a
+// second one for the conversation it created) left a goroutine retrying
+// the lock's FrameAborted every 2 s until the bus came back, and a
+// shutdown meanwhile waited its whole grace and failed.
+func TestClusterRefusedWhileDownLeavesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		newConv bool // the send names no conversation: it creates one
+	}{
+		{name: "into a conversation"},
+		{name: "creating its conversation", newConv: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A")
+			a := tc.hubs[0]
+			conv := tc.conversation(t)
+			tc.mem.SetDown(true)
+			t.Cleanup(func() { tc.mem.SetDown(false) })
+			for i := range 5 {
+				req := SendRequest{ConversationID: conv.ID, Content: "x"}
+				if tt.newConv {
+					req.ConversationID = ""
+				}
+				if _, err := a.Send(context.Background(), nil, tc.user.ID, req); errCode(err) != protocol.CodeUnavailable {
+					t.Fatalf("send %d with the bus down: %v, want unavailable", i, err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if err := a.waitPublished(ctx); err != nil {
+				t.Fatalf("the refused sends left work waiting for the bus: %v", err)
+			}
+		})
+	}
+}
