@@ -30,16 +30,73 @@ type cluster struct {
 
 	bgMu    sync.Mutex
 	stopped bool
-	taking  map[string]bool // answers being taken over here, by message id
-	pubs    sync.WaitGroup  // publishers of local answers (publish.go)
-	bg      sync.WaitGroup  // mirrors and orphan take-overs
+	taking  map[string]bool     // answers being taken over here, by message id
+	ends    map[string]*lockEnd // locks abortLock gives up, by message id
+	pubs    sync.WaitGroup      // publishers of local answers (publish.go)
+	bg      sync.WaitGroup      // mirrors and orphan take-overs
 }
 
 func newCluster(bus Bus, m Metrics) cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	mb, isMem := bus.(*MemBus)
 	return cluster{bus: bus, self: bus.InstanceID(), solo: isMem && mb.solo(), busm: busMetricsOf(m),
-		busCtx: ctx, stopBus: cancel, taking: make(map[string]bool)}
+		busCtx: ctx, stopBus: cancel, taking: make(map[string]bool), ends: make(map[string]*lockEnd)}
+}
+
+// lockEnd is the end of a lock of this instance whose answer never ran,
+// which two may publish: abortLock's goroutine, and a later send into the
+// conversation that finds the lock first (dropLock). Each answer's frames
+// are published from one goroutine (Bus.Publish), and its end once: each
+// of them takes the turn before publishing, and publishes only while done
+// is false.
+type lockEnd struct {
+	turn  chan struct{} // holds a token while one of them publishes (capacity 1)
+	done  bool          // the end was published and the lock released; guarded by turn
+	users int           // abortLock goroutines on it; guarded by cluster.bgMu
+}
+
+// take waits for the turn to publish, or until ctx ends (false).
+func (e *lockEnd) take(ctx context.Context) bool {
+	select {
+	case e.turn <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// give ends the turn.
+func (e *lockEnd) give() { <-e.turn }
+
+// startEnd records that abortLock gives up the lock of answer id.
+func (cl *cluster) startEnd(id string) *lockEnd {
+	cl.bgMu.Lock()
+	defer cl.bgMu.Unlock()
+	e := cl.ends[id]
+	if e == nil {
+		e = &lockEnd{turn: make(chan struct{}, 1)}
+		cl.ends[id] = e
+	}
+	e.users++
+	return e
+}
+
+// finishEnd records that abortLock's goroutine for answer id returned.
+func (cl *cluster) finishEnd(id string) {
+	cl.bgMu.Lock()
+	defer cl.bgMu.Unlock()
+	if e := cl.ends[id]; e != nil {
+		if e.users--; e.users == 0 {
+			delete(cl.ends, id)
+		}
+	}
+}
+
+// endOf returns the lock of answer id that abortLock gives up, or nil.
+func (cl *cluster) endOf(id string) *lockEnd {
+	cl.bgMu.Lock()
+	defer cl.bgMu.Unlock()
+	return cl.ends[id]
 }
 
 // spawn runs fn on a goroutine counted in wg, unless bus work was stopped.
@@ -258,12 +315,25 @@ func (h *Hub) staleOwnLock(ctx context.Context, holder AnswerRef) bool {
 
 // dropLock gives up a stale lock of this instance at once, as abortLock
 // does in the background: followers that found it are told
-// (FrameAborted), then it is released.
-func (h *Hub) dropLock(ctx context.Context, lock AnswerRef) error {
-	h.log.Warn("releasing a lock of this instance for an answer that never started", "conversation", lock.ConversationID,
-		"message", lock.MessageID)
+// (FrameAborted), then it is released. While abortLock's goroutine gives
+// the same lock up, they take turns (lockEnd): the first publishes the
+// end and releases the lock, the other does nothing, so the answer's
+// frames never come from two goroutines at once, nor its end twice.
+func (h *Hub) dropLock(ctx context.Context, lock AnswerRef) (err error) {
 	actx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
+	if e := h.endOf(lock.MessageID); e != nil {
+		if !e.take(actx) {
+			return fmt.Errorf("wait for the lock of %s to be given up: %w", lock.MessageID, actx.Err())
+		}
+		defer e.give()
+		if e.done {
+			return nil
+		}
+		defer func() { e.done = err == nil }()
+	}
+	h.log.Warn("releasing a lock of this instance for an answer that never started", "conversation", lock.ConversationID,
+		"message", lock.MessageID)
 	if err := h.bus.Publish(actx, lock, abortedFrame(lock)); err != nil {
 		return err
 	}
@@ -305,17 +375,28 @@ func abortedFrame(a AnswerRef) *protocol.Frame {
 // background, an answer row stored after all is ended as interrupted, so
 // that nothing stays streaming; followers that found the lock are told
 // (the stored state and its done, or FrameAborted when nothing was
-// stored), then the lock is released.
+// stored), then the lock is released. A send that finds the lock
+// meanwhile gives it up at once (dropLock); the two take turns, and the
+// end is published by whichever comes first.
 func (h *Hub) abortLock(lock *AnswerRef) {
 	if lock == nil {
 		return
 	}
 	a := *lock
-	h.spawn(&h.pubs, func() {
-		if frames := h.interruptOrphan(a, unstartedReason); frames != nil {
-			h.publishEnd(a, frames)
+	e := h.startEnd(a.MessageID)
+	if !h.spawn(&h.pubs, func() {
+		defer h.finishEnd(a.MessageID)
+		frames := h.interruptOrphan(a, unstartedReason)
+		if frames == nil || !e.take(h.busCtx) {
+			return
 		}
-	})
+		defer e.give()
+		if !e.done {
+			e.done = h.publishEnd(a, frames)
+		}
+	}) {
+		h.finishEnd(a.MessageID)
+	}
 }
 
 // stopRemote stops the answer running in a conversation on another
@@ -534,14 +615,14 @@ func (h *Hub) takeOver(orphan AnswerRef) {
 
 // publishEnd publishes the frames that end answer a, whose lock this
 // instance holds and whose generation runs nowhere (interruptOrphan),
-// then releases the lock. It gives up only when bus work stops.
-func (h *Hub) publishEnd(a AnswerRef, frames []*protocol.Frame) {
+// then releases the lock. It gives up only when bus work stops (false).
+func (h *Hub) publishEnd(a AnswerRef, frames []*protocol.Frame) bool {
 	for _, f := range frames {
 		if !h.retry("publish the end of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Publish(ctx, a, f) }) {
-			return
+			return false
 		}
 	}
-	h.retry("release the lock of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
+	return h.retry("release the lock of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
 }
 
 // interruptOrphan marks an answer whose lock this instance holds and which
