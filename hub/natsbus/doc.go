@@ -51,7 +51,8 @@
 //     allows direct gets), confirms the end with the stream leader (a
 //     message get), and delivers stored then live frames by number, each
 //     once. A live frame whose number skips ahead has the missing ones
-//     read from JetStream first; after a reconnect or a slow-consumer
+//     read from JetStream first, up to its Chatd-Prev (numbers no stored
+//     frame has, as a claimant skips, are then passed over); after a reconnect or a slow-consumer
 //     drop every follow reads what it missed, and a follow that hears
 //     nothing for a second asks the leader for the answer's last frame,
 //     so a lost done is never waited for forever (a frame published

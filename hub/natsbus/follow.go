@@ -121,7 +121,12 @@ func (f *follow) run(ctx context.Context) error {
 
 // live handles a frame published just now: a number already delivered is
 // dropped (but a done, see deliverFrame), a number past the next one has
-// the skipped ones read first.
+// the skipped ones read first. Once every frame stored up to the frame's
+// hdrPrev was read, numbers still skipped belong to no stored frame (the
+// claimant of a dead instance's answer skips claimSkip of them; a frame
+// the stream refused took one): they are passed over at once, not looked
+// for again. A frame without hdrPrev (a version before it) has the stream
+// read to its end, gapTries times at most.
 func (f *follow) live(ctx context.Context, m *nats.Msg) {
 	fr, n, err := decodeFrame(f.a.MessageID, m.Header, m.Data)
 	if err != nil {
@@ -132,16 +137,17 @@ func (f *follow) live(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	prev, _ := strconv.ParseUint(m.Header.Get(hdrPrev), 10, 64)
-	for try := 0; n > f.next && try < gapTries && ctx.Err() == nil && !f.ended; try++ {
+	read := false // every frame stored up to prev was read
+	for try := 0; n > f.next && !read && try < gapTries && ctx.Err() == nil && !f.ended; try++ {
 		if try > 0 {
 			wait(ctx, backoff(try-1))
 		}
-		f.catchUp(ctx, prev)
+		read = f.catchUp(ctx, prev) && prev > 0
 	}
 	if f.ended || ctx.Err() != nil || n < f.next && !endsStream(fr) {
 		return
 	}
-	if n > f.next {
+	if n > f.next && !read {
 		f.b.log.Warn("frames of a followed answer are missing from JetStream", slog.String("message", f.a.MessageID),
 			slog.Uint64("from", f.next), slog.Uint64("to", n-1))
 	}
@@ -150,16 +156,22 @@ func (f *follow) live(ctx context.Context, m *nats.Msg) {
 }
 
 // catchUp delivers the stored frames after f.pos (up to the stream
-// sequence upTo, 0: all), retrying failed reads until ctx ends.
-func (f *follow) catchUp(ctx context.Context, upTo uint64) {
+// sequence upTo, 0: all), retrying failed reads until ctx ends. It
+// reports whether the stream was read up to upTo (the stream leader
+// holds no frame of the answer up to it that was not delivered), false
+// when ctx ended or the follow did first.
+func (f *follow) catchUp(ctx context.Context, upTo uint64) bool {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		pos, err := f.b.readStored(ctx, f.stream, f.subj, f.pos, upTo, func(m storedMsg) bool {
 			f.deliver(m.hdr, m.data)
 			return !f.ended && f.err == nil
 		})
 		f.pos = max(f.pos, pos)
-		if err == nil || f.ended || f.err != nil {
-			return
+		if f.ended || f.err != nil {
+			return false
+		}
+		if err == nil {
+			return true
 		}
 		if ctx.Err() == nil && attempt%20 == 0 {
 			f.b.log.Warn("read a followed answer from JetStream; retrying", slog.String("message", f.a.MessageID),
@@ -167,6 +179,7 @@ func (f *follow) catchUp(ctx context.Context, upTo uint64) {
 		}
 		wait(ctx, backoff(attempt))
 	}
+	return false
 }
 
 // checkTail asks the leader for the answer's last stored frame and reads

@@ -106,8 +106,8 @@ type numbered struct {
 // publishes tens of frames a second at most, for the hub's MaxDuration:
 // far fewer than this. A follower takes the skipped numbers for frames it
 // missed and reads the stream up to the last stored frame (hdrPrev), as
-// for any missed frame; the claimant's frame is usually stored by then
-// and read with it.
+// for any missed frame; having read it all, it passes over the numbers
+// no stored frame has (follow.live).
 const claimSkip = 1 << 20
 
 // inFlight is a frame sent whose acknowledgement was not read yet.
