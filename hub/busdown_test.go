@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
+	"chatd/persistence"
 )
 
 // TestClusterRefusedWhileDownLeavesNothing: sends refused because the bus
@@ -48,4 +49,32 @@ func TestClusterRefusedWhileDownLeavesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClusterSendCreatingRefusedWhileDown: a send that names no
+// conversation, refused because the bus is down, removes the
+// conversation it created: its lock was certainly not taken (the bus
+// refused before sending anything), so the removal needs none. It stayed,
+// empty, one per repeated send; a later send with the bus back works.
+func TestClusterSendCreatingRefusedWhileDown(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A")
+	a := tc.hubs[0]
+	tc.mem.SetDown(true)
+	for i := range 3 {
+		if _, err := a.Send(context.Background(), nil, tc.user.ID, SendRequest{Content: "x"}); errCode(err) != protocol.CodeUnavailable {
+			t.Fatalf("send %d with the bus down: %v, want unavailable", i, err)
+		}
+	}
+	page, err := tc.store.ListConversations(context.Background(), tc.user.ID, persistence.ListQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Conversations) != 0 {
+		t.Fatalf("the refused sends left %d conversations, want none", len(page.Conversations))
+	}
+	tc.mem.SetDown(false)
+	res := tc.send(t, a, nil, "", "back")
+	close(a.model.next(t).tokens)
+	tc.waitUnlocked(t, res.ConversationID)
 }

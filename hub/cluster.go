@@ -278,6 +278,9 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 			// once waits for that instead of being refused.
 			patient = true
 		}
+		if errors.Is(err, ErrNotSent) {
+			return lockNotTaken{clusterError(err)}
+		}
 		if !patient || !errors.Is(err, ErrLockHeld) || time.Now().After(deadline) {
 			if errors.Is(err, ErrLockHeld) && !patient && h.mirrorable(holder) {
 				// Tabs that began to follow the conversation while it
@@ -293,6 +296,15 @@ func (h *Hub) lockCluster(ctx context.Context, c *conv, userID string, patient b
 		}
 	}
 }
+
+// lockNotTaken is lockCluster's refusal when the bus refused its Acquire
+// before sending anything (ErrNotSent: the bus is down), so the lock was
+// certainly not taken: the client gets err (Error, errors.As), and
+// errors.Is(lockNotTaken, ErrNotSent) holds (dropCreated relies on it).
+type lockNotTaken struct{ err error }
+
+func (e lockNotTaken) Error() string   { return e.err.Error() }
+func (e lockNotTaken) Unwrap() []error { return []error{e.err, ErrNotSent} }
 
 // staleOwnLock reports whether holder, found holding the lock of a
 // conversation this hub has reserved for a new answer (so it runs none

@@ -58,8 +58,11 @@ type Result struct {
 // nil) follows the conversation from then on and receives the ack first.
 //
 // A send that creates its conversation and stores none of its messages
-// (the store failed, or the same send was stored first elsewhere) removes
-// that conversation again before it returns: it was never announced.
+// (the store failed, the bus is down, or the same send was stored first
+// elsewhere) removes that conversation again before it returns: it was
+// never announced. Only when the cluster bus may have taken the
+// conversation's lock for it and lost the reply does it stay (empty),
+// see dropCreated.
 func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendRequest) (_ Result, err error) {
 	if !h.enter() {
 		return Result{}, errUnavailable
@@ -159,6 +162,18 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 // still empty; one another send holds, or holding messages, is left. That
 // read asks for the latest state (persistence.WithLatest): a replica
 // lagging behind another tab's message would have it deleted.
+//
+// With the bus down (its Acquire refused before anything was sent,
+// ErrNotSent: no lock taken) it is removed without the cluster lock, as
+// a protocol client repeating the refused send would otherwise leave an
+// empty conversation per try. Nobody else knows its id but a tab that
+// listed the conversations in the moment since its creation; a send
+// from there on another instance, one that still reaches the bus, is
+// seen by the read before the removal, or (stored in the moment between
+// them) has its conversation removed under it, and its answer is ended
+// as for a conversation deleted while it runs. Where the lock's state is
+// unknown (an Acquire that may have been applied, its reply lost) or
+// another send holds it, the empty conversation stays.
 func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FinishTimeout)
 	defer cancel()
@@ -167,8 +182,8 @@ func (h *Hub) dropCreated(ctx context.Context, userID, convID string, cause erro
 		return // another send runs in it
 	}
 	defer h.unreserve(c)
-	if err := h.lockCluster(ctx, c, userID, false); err != nil {
-		return // another instance's send runs in it, or the bus is down
+	if err := h.lockCluster(ctx, c, userID, false); err != nil && !errors.Is(err, ErrNotSent) {
+		return // another instance's send runs in it, or its lock's state is unknown
 	}
 	msgs, err := h.opts.Store.Messages(persistence.WithLatest(ctx), userID, convID)
 	if err == nil && len(msgs) == 0 {
