@@ -36,8 +36,9 @@
 //     message per coalesced frame (one per token when tokens come
 //     further apart than the coalescing gap), each numbered
 //     1, 2, 3, ... per answer (header Chatd-N, advanced only once
-//     JetStream acknowledged the frame; a claimed answer continues the
-//     numbering of its last stored frame) and naming the stream sequence
+//     JetStream acknowledged the frame; a claimed answer's first frame
+//     skips claimSkip numbers past its last stored frame's, see
+//     pipeline.go) and naming the stream sequence
 //     of the frame before it (Chatd-Prev). One frame per answer is in
 //     flight: a delta after the first is sent without waiting, and its
 //     acknowledgement (on the answer's own reply subject) is read before
