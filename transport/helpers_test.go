@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -57,6 +58,8 @@ type envOptions struct {
 	// creations is the budget of new conversations; tests create many
 	// conversations, so it defaults to one that never runs out.
 	creations api.CreationBudget
+	// listener, when set, wraps the server's listener (small socket buffers).
+	listener func(net.Listener) net.Listener
 }
 
 // newEnv starts a server; tweak adjusts the options before it starts.
@@ -107,7 +110,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatalf("router: %v", err)
 	}
-	e.srv = httptest.NewServer(r)
+	e.srv = httptest.NewUnstartedServer(r)
+	if o.listener != nil {
+		e.srv.Listener = o.listener(e.srv.Listener)
+	}
+	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
 }

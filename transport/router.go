@@ -44,7 +44,9 @@ type RouterOptions struct {
 	// response may take to reach the connection; it defaults to
 	// DefaultResponseWriteTimeout. A client that stops reading has its
 	// connection closed, and the memory its answer held is freed. The live
-	// channel's streams (WebSocket, SSE) have their own write timeout.
+	// channel's streams (WebSocket, SSE) have their own write timeout while
+	// they run; what their routes leave to net/http once the handler
+	// returns (an error answer, the end of a stream) has this one.
 	ResponseWriteTimeout time.Duration
 	// Static is the built web client (index.html, assets/...), served with
 	// package frontend's single-page-app rules. Nil serves the client built

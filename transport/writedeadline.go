@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"time"
 
@@ -24,16 +26,28 @@ const responseWriteChunk = 64 << 10
 // answer (a page of 500 messages, an export) has its connection cut, and
 // the handler, with the answer it holds in memory, returns. After the
 // handler a last deadline covers what net/http still buffers. The live
-// channel's streams manage their own deadlines (each event or frame has
-// the live channel's write timeout) and get none here; a deadline left by
-// an earlier response on the same connection is cleared for them. Requests
-// without a route (the web client) are REST responses too.
+// channel's streams manage their own deadlines while they run (each event
+// or frame has the live channel's write timeout) and get none here; a
+// deadline left by an earlier response on the same connection is cleared
+// for them. Once their handler returns they get the same last deadline:
+// what net/http writes then (a JSON error such as the authentication's
+// 401, the end of a stream) is bounded too, or a client that pipelines
+// requests and never reads the answers would hold the connection, its
+// goroutine and its listener slot for ever. A WebSocket's connection,
+// hijacked, belongs to the WebSocket library by then and is left alone.
+// Requests without a route (the web client) are REST responses too.
 func writeDeadline(timeout time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		rc := http.NewResponseController(c.Writer)
 		if liveStream(c) {
 			_ = rc.SetWriteDeadline(time.Time{})
+			w := &hijackWatch{ResponseWriter: c.Writer}
+			c.Writer = w
 			c.Next()
+			c.Writer = w.ResponseWriter
+			if !w.hijacked {
+				_ = rc.SetWriteDeadline(time.Now().Add(timeout))
+			}
 			return
 		}
 		if rc.SetWriteDeadline(time.Now().Add(timeout)) != nil { // a writer without deadlines (tests)
@@ -101,3 +115,21 @@ func writePieces[T string | []byte](w *deadlineWriter, p T, write func(T) (int, 
 
 // Unwrap gives http.ResponseController the writer underneath.
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// hijackWatch records whether the connection was taken over (a WebSocket
+// upgrade): its deadlines are then no longer net/http's to set.
+type hijackWatch struct {
+	gin.ResponseWriter
+	hijacked bool
+}
+
+func (w *hijackWatch) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := w.ResponseWriter.Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return conn, brw, err
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *hijackWatch) Unwrap() http.ResponseWriter { return w.ResponseWriter }

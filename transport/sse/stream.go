@@ -223,6 +223,9 @@ func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
 // closed. Comment lines keep idle proxies from closing it. Every write has
 // WriteTimeout to reach the socket: a client that stops reading makes it
 // fail, which ends the response and frees the stream's connection slot.
+// What net/http writes once the handler returns (what the response still
+// buffers, the end of the chunked body) has one more WriteTimeout: a
+// client that stops reading then cannot hold the connection for ever.
 // Events are written straight into the response, whose own buffer (net/http
 // keeps one per response) gathers them until the flush: a stream adds no
 // buffer of its own.
@@ -230,8 +233,8 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	w := c.Writer
 	rc := http.NewResponseController(w)
 	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout)) }
-	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	deadline()
+	defer deadline()
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
 	hd.Set("Cache-Control", "no-cache, no-transform")
