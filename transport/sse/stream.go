@@ -29,7 +29,8 @@ type stream struct {
 	tv      int64         // the token's version (hub.Session)
 	queue   *outbox.Queue // grows while frames pile up
 	closing chan struct{}
-	once    sync.Once
+	mu      sync.Mutex         // orders Deliver and Close: nothing is queued once closed
+	closed  bool               // Close ran
 	code    protocol.CloseCode // why the stream was closed; set once, before closing is closed
 	reason  string             // with code
 	stalled time.Duration      // Options.StalledWrite
@@ -55,9 +56,19 @@ func (s *stream) ConnectionID() string { return s.id }
 
 // Deliver implements hub.Subscriber; a client too slow to keep its queue
 // from filling up, in frames or in bytes, is disconnected (it resumes with
-// Last-Event-ID).
+// Last-Event-ID). Once the stream is closed (a logout, a password change,
+// a shutdown) nothing more is queued: the frames queued before are written,
+// then the closed event, and nothing the user's conversations produce
+// after it.
 func (s *stream) Deliver(f *protocol.Frame) {
-	if !s.queue.Push(f) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	queued := s.queue.Push(f)
+	s.mu.Unlock()
+	if !queued {
 		s.Close(protocol.CloseSlowClient, "too slow")
 	}
 }
@@ -87,10 +98,13 @@ func (s *stream) drained(h Hub) {
 
 // Close implements hub.Subscriber: the response ends. The first reason wins.
 func (s *stream) Close(code protocol.CloseCode, reason string) {
-	s.once.Do(func() {
-		s.code, s.reason = code, reason
-		close(s.closing)
-	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed, s.code, s.reason = true, code, reason
+	close(s.closing)
 }
 
 // drains reports whether the frames still queued when the stream was
@@ -263,7 +277,25 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 		}
 		return s.queue.Len() > 0 || flush()
 	}
+	// end writes, when the stream drains, what was queued before it was
+	// closed and the closed event, all within one WriteTimeout.
+	end := func() {
+		if s.drains() {
+			deadline()
+			drain(w, s, last)
+			// Why it ends, as a WebSocket's close frame says it: a client
+			// told "account deleted" forgets the user's drafts.
+			_ = writeEvent(w, protocol.Closed(s.code, s.reason))
+			flush()
+		}
+	}
 	for {
+		select {
+		case <-s.closing: // before any frame: the frames left go out under end's one deadline
+			end()
+			return
+		default:
+		}
 		select {
 		case f := <-s.queue.C():
 			s.queue.Taken(f)
@@ -280,14 +312,7 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 				return
 			}
 		case <-s.closing:
-			if s.drains() {
-				deadline()
-				drain(w, s, last)
-				// Why it ends, as a WebSocket's close frame says it: a client
-				// told "account deleted" forgets the user's drafts.
-				_ = writeEvent(w, protocol.Closed(s.code, s.reason))
-				flush()
-			}
+			end()
 			return
 		case <-c.Request.Context().Done():
 			return
@@ -296,8 +321,8 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	}
 }
 
-// drain writes what is queued (on shutdown, the done frames), within the
-// write deadline set before it.
+// drain writes what was queued before the stream was closed (on shutdown,
+// the done frames), within the one write deadline set before it.
 func drain(w eventWriter, s *stream, last func(*protocol.Frame) bool) {
 	for {
 		f, ok := s.queue.Pop()

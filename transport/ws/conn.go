@@ -96,9 +96,19 @@ func (c *conn) ConnectionID() string { return c.id }
 
 // Deliver implements hub.Subscriber: it queues f, or disconnects a client
 // whose queue is full, in frames or in bytes (4408), never blocking the
-// caller.
+// caller. Once the connection is kicked (a logout, a password change, a
+// shutdown) nothing more is queued: the frames queued before go out, then
+// the close frame, and a client slow to take them gets none of what its
+// user's conversations produce after it was signed out.
 func (c *conn) Deliver(f *protocol.Frame) {
-	if !c.queue.Push(f) {
+	c.kickMu.Lock()
+	if c.kicked {
+		c.kickMu.Unlock()
+		return
+	}
+	queued := c.queue.Push(f)
+	c.kickMu.Unlock()
+	if !queued {
 		if c.kick(protocol.CloseSlowClient, "too slow: send queue full; reconnect and resume") {
 			c.h.opts.Metrics.SlowClientDisconnected()
 		}
@@ -367,11 +377,20 @@ func (c *conn) ping() error {
 // written, if not nil) go out first (the done of an interrupted answer at
 // shutdown, the error that explains a 1008 or a 4401), except for a client
 // too slow to take them, and for a connection kicked before its session
-// was confirmed, which gets no frame at all (hello means confirmed).
+// was confirmed, which gets no frame at all (hello means confirmed). Those
+// are all it gets (Deliver queues nothing after the kick), within one
+// WriteTimeout for them all: past it the socket is closed, with no close
+// frame, rather than each frame having a WriteTimeout of its own.
 func (c *conn) closeSocket(first *protocol.Frame) {
 	code, reason := c.closeReason()
-	if code != protocol.CloseSlowClient && c.speaks() && (first == nil || c.write(first) == nil) {
-		c.drain()
+	if code != protocol.CloseSlowClient && c.speaks() {
+		late := time.AfterFunc(c.h.opts.WriteTimeout, c.drainStuck)
+		if first == nil || c.write(first) == nil {
+			c.drain()
+		}
+		if !late.Stop() {
+			return
+		}
 	}
 	err := c.ws.Close(websocket.StatusCode(code), reason)
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -379,6 +398,14 @@ func (c *conn) closeSocket(first *protocol.Frame) {
 	}
 }
 
+// drainStuck runs when the frames written before the close frame outlived
+// WriteTimeout: it closes the socket, which ends the write under way.
+func (c *conn) drainStuck() {
+	c.h.log.Info("websocket frames before the close timed out", "connection", c.id, "timeout", c.h.opts.WriteTimeout.String())
+	c.ws.CloseNow()
+}
+
+// drain writes the frames queued before the kick.
 func (c *conn) drain() {
 	for {
 		f, ok := c.queue.Pop()
