@@ -54,20 +54,43 @@ func waitBusy(t *testing.T, sub hub.Busy, want bool) {
 // timeout closed it. Once the peer reads again it catches up in order.
 func TestStalledPeerNotBusy(t *testing.T) {
 	t.Parallel()
+	cl, _ := stalledPeer(t)
+	close(cl.resume)
+	cl.expect("hello")
+	cl.expectStalledDeltas()
+}
+
+// stalledDeltas is how many 16 KiB deltas stalledPeer queues: far more
+// than the socket buffers hold.
+const stalledDeltas = 40
+
+// stalledPeer dials a connection for user "u" whose client does not read
+// (until cl.resume is closed), queues stalledDeltas large deltas to it and
+// returns once its writer is stuck behind them: the connection no longer
+// says it is busy (StalledWrite).
+func stalledPeer(t *testing.T) (*client, interface {
+	hub.Busy
+	hub.DrainWatcher
+	hub.Subscriber
+}) {
+	t.Helper()
 	s := newServer(t, serverOptions{smallBuffers: true, opts: ws.Options{StalledWrite: 20 * time.Millisecond}})
 	cl := s.dial(dialOptions{user: "u", paused: true, smallBuffer: true})
 	sub := busySub(t, s, "u")
 	text := strings.Repeat("x", 16<<10)
-	const n = 40 // far more than the socket buffers hold
-	for i := range n {
+	for i := range stalledDeltas {
 		sub.Deliver(protocol.Delta("c", "m", int64(i+1), text))
 	}
 	waitBusy(t, sub, false)
-	close(cl.resume)
-	cl.expect("hello")
-	for i := range n {
+	return cl, sub
+}
+
+// expectStalledDeltas reads the deltas stalledPeer queued, in order.
+func (cl *client) expectStalledDeltas() {
+	cl.t.Helper()
+	for i := range stalledDeltas {
 		if f := cl.expect("delta"); f.Seq != int64(i+1) {
-			t.Fatalf("delta %d has seq %d", i+1, f.Seq)
+			cl.t.Fatalf("delta %d has seq %d", i+1, f.Seq)
 		}
 	}
 }

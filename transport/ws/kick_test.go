@@ -1,14 +1,11 @@
 package ws_test
 
 import (
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
 	"chatd/hub/protocol"
-	"chatd/transport/ws"
 )
 
 // TestNothingDeliveredAfterKick: a connection closed by a logout or a
@@ -22,28 +19,16 @@ import (
 // write timeout, kept receiving the signed-out user's frames.
 func TestNothingDeliveredAfterKick(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOptions{smallBuffers: true, opts: ws.Options{StalledWrite: 20 * time.Millisecond}})
-	cl := s.dial(dialOptions{user: "u", paused: true, smallBuffer: true})
-	sub := busySub(t, s, "u")
-	text := strings.Repeat("x", 16<<10)
-	const n = 40 // far more than the socket buffers hold
-	for i := range n {
-		sub.Deliver(protocol.Delta("c", "m", int64(i+1), text))
-	}
-	waitBusy(t, sub, false) // the writer is stuck: the kick waits behind its write
+	cl, sub := stalledPeer(t) // the writer is stuck: the kick waits behind its write
 	sub.Close(protocol.CloseUnauthorized, protocol.ReasonSignedOut)
 	const marker = "after the kick"
-	sub.Deliver(protocol.Delta("c", "m", n+1, marker))
+	sub.Deliver(protocol.Delta("c", "m", stalledDeltas+1, marker))
 	close(cl.resume)
 	if got := cl.closeStatus(); got != websocket.StatusCode(protocol.CloseUnauthorized) {
 		t.Fatalf("closed with %d (%v), want 4401", got, cl.err)
 	}
 	cl.expect("hello")
-	for i := range n {
-		if f := cl.expect("delta"); f.Seq != int64(i+1) {
-			t.Fatalf("delta %d has seq %d", i+1, f.Seq)
-		}
-	}
+	cl.expectStalledDeltas()
 	select {
 	case f := <-cl.frames:
 		t.Fatalf("frame after the ones queued before the kick: %.200s", f.raw)
