@@ -256,28 +256,47 @@ func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term stri
 // against their joined text.
 //
 // With the text index (MongoDB, see textFilter), a term holding a whole
-// word first narrows both reads to the messages that hold that word.
+// word first narrows both reads to the user's messages that hold that
+// word. Where the index is missing though Open found it (another instance
+// is replacing it: see ensureTextIndex), the server refuses the $text
+// query and the search runs again without it.
 func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, term string) ([]bson.ObjectID, error) {
-	var narrow bson.D
-	if s.textIndex {
-		narrow = textFilter(term)
+	ids, err := s.conversationsWithTextIndex(ctx, owner, term, s.textIndex)
+	if s.textIndex && indexNotFound(err) {
+		ids, err = s.conversationsWithTextIndex(ctx, owner, term, false)
 	}
-	ids, err := s.groupConversations(ctx, append(bson.D{{Key: "owner_id", Value: owner}, elementsMatch(term)}, narrow...))
+	return ids, err
+}
+
+// conversationsWithTextIndex is conversationsWithText, using the text
+// index when index is set.
+func (s *Store) conversationsWithTextIndex(ctx context.Context, owner bson.ObjectID, term string, index bool) ([]bson.ObjectID, error) {
+	ids, err := s.groupConversations(ctx, inChunksFilter(owner, term, index))
 	words := searchWords(term)
 	if err != nil || len(words) == 0 || (len(words) == 1 && words[0] == term) {
 		return ids, err
 	}
-	filter := bson.D{
-		{Key: "owner_id", Value: owner},
-		{Key: "conversation_id", Value: bson.D{{Key: "$nin", Value: ids}}},
-	}
+	more, err := s.verifyText(ctx, acrossChunksFilter(owner, term, index, ids), term)
+	return append(ids, more...), err
+}
+
+// inChunksFilter is the filter of the messages of owner where term lies
+// inside one chunk or split word (conversationsWithText's first read).
+func inChunksFilter(owner bson.ObjectID, term string, index bool) bson.D {
+	return append(textFilter(owner, term, index), elementsMatch(term))
+}
+
+// acrossChunksFilter is the filter of the candidates for a term with
+// whitespace outside the conversations found: the messages of owner whose
+// elements contain each of its words (conversationsWithText's second read).
+func acrossChunksFilter(owner bson.ObjectID, term string, index bool, found []bson.ObjectID) bson.D {
 	all := bson.A{}
-	for _, w := range words {
+	for _, w := range searchWords(term) {
 		all = append(all, bson.D{elementsMatch(w)})
 	}
-	filter = append(filter, bson.E{Key: "$and", Value: all})
-	more, err := s.verifyText(ctx, append(filter, narrow...), term)
-	return append(ids, more...), err
+	return append(textFilter(owner, term, index),
+		bson.E{Key: "conversation_id", Value: bson.D{{Key: "$nin", Value: found}}},
+		bson.E{Key: "$and", Value: all})
 }
 
 // maxSearchWords bounds the word clauses of a search for a term with

@@ -66,3 +66,7 @@ func WithFailEmailRewrite(opts Options, fail func(email string) error) Options {
 	opts.failEmailRewrite = fail
 	return opts
 }
+
+// SetTextIndex overrides what Open found of the text index: set on a
+// server without one (FerretDB), a search's $text is refused.
+func SetTextIndex(s *Store, v bool) { s.textIndex = v }

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -12,17 +13,59 @@ import (
 )
 
 // textIndexName is the text index on message chunks, created when the
-// server supports text indexes.
-const textIndexName = "content_text"
+// server supports text indexes. legacyTextIndexName is the one releases
+// before it created, on the chunks alone: see textIndexKeys.
+const (
+	textIndexName       = "owner_content_text"
+	legacyTextIndexName = "content_text"
+)
+
+// textIndexKeys are the text index's keys: owner_id first, as an equality
+// prefix, then the chunks and split words. With keys before its text keys,
+// MongoDB keeps the index's entries per value of those keys and a $text
+// query must give each of them by equality ("Limit the Number of Entries
+// Scanned" in the MongoDB manual), so a search reads the entries of its
+// user's messages holding the word only. The index before this one
+// (legacyTextIndexName) had no prefix: a search read the entries of every
+// user's messages holding the word and dropped the other users' after
+// fetching each. This follows MongoDB's documented rules; it has not been
+// run against a real mongod (the tests run on FerretDB, which has no text
+// indexes, and none could be installed where this was written).
+var textIndexKeys = bson.D{
+	{Key: "owner_id", Value: 1},
+	{Key: "content", Value: "text"},
+	{Key: "split_words", Value: "text"},
+}
 
 // ensureTextIndex creates the text index on the messages' chunks and split
 // words (language "none": no stemming or stop words) and reports whether
 // searches may use it. MongoDB has text indexes; FerretDB v1 (the test
 // server) has none: there, and on any server that refuses the index,
 // searches go without it, matching every chunk of the user's messages.
+//
+// A collection has at most one text index, so the one older releases
+// created (legacyTextIndexName, see staleTextIndexes) is dropped first.
+// A cut between the drop and the creation leaves no text index: searches
+// then go without one (this process's, as the creation failed; another
+// instance's, through textIndexMissing) until the next Open creates it.
+// Older instances still running keep working on the new index: their
+// $text queries give owner_id by equality too.
 func (s *Store) ensureTextIndex(ctx context.Context) bool {
-	_, err := s.messages.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "content", Value: "text"}, {Key: "split_words", Value: "text"}},
+	specs, err := s.messages.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		s.log.Info("mongodb: could not list the indexes of messages; searches read every message of the user", "err", err)
+		return false
+	}
+	for _, name := range staleTextIndexes(specs) {
+		if err := s.messages.Indexes().DropOne(ctx, name); err != nil && !indexNotFound(err) {
+			s.log.Info("mongodb: could not drop the old text index on messages; searches read every message of the user",
+				"index", name, "err", err)
+			return false
+		}
+		s.log.Info("mongodb: dropped the old text index on messages, to replace it", "index", name, "new", textIndexName)
+	}
+	_, err = s.messages.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: textIndexKeys,
 		Options: options.Index().SetName(textIndexName).SetDefaultLanguage("none").
 			SetLanguageOverride("chatd_language"), // no field of ours may pick a language
 	})
@@ -34,20 +77,58 @@ func (s *Store) ensureTextIndex(ctx context.Context) bool {
 	return true
 }
 
-// textFilter is the $text clause that narrows a search for term to the
-// messages holding one of its whole words, or nil when term has none that
-// every match must hold. The index finds whole words, but a search finds
-// any substring: only a word with a space before and after it inside term
-// is whole in every text containing term ("the quokka is" holds "quokka";
-// "quokka" alone may be part of "quokkas"). The regex check that follows
-// keeps the search exact; the index only makes it read fewer messages.
-func textFilter(term string) bson.D {
-	word := interiorWord(term)
-	if word == "" {
-		return nil
+// staleTextIndexes returns the names of the text indexes of specs (the
+// messages' indexes) that must go before the text index is created: the
+// one older releases created (legacyTextIndexName, whatever its keys), and
+// one with the current name whose keys do not start with owner_id. Other
+// indexes are left alone.
+func staleTextIndexes(specs []mongo.IndexSpecification) []string {
+	var stale []string
+	for _, sp := range specs {
+		switch sp.Name {
+		case legacyTextIndexName:
+			stale = append(stale, sp.Name)
+		case textIndexName:
+			if first, err := sp.KeysDocument.IndexErr(0); err != nil || first.Key() != "owner_id" {
+				stale = append(stale, sp.Name)
+			}
+		}
 	}
-	return bson.D{{Key: "$text", Value: bson.D{{Key: "$search", Value: `"` + word + `"`},
-		{Key: "$caseSensitive", Value: false}, {Key: "$diacriticSensitive", Value: false}}}}
+	return stale
+}
+
+// indexNotFound reports whether err is the server's IndexNotFound (27):
+// the answer to dropping an index that is not there (another instance
+// dropped it first) and to a $text query on a collection without a text
+// index ("text index required for $text query").
+func indexNotFound(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(27)
+}
+
+// textFilter is the start of the filter of a search of owner's messages
+// for term: owner_id by equality, then, when index says the text index
+// may be used and term has a word that every match must hold, the $text
+// clause that narrows the search to the messages holding it. Every $text
+// clause the store sends comes from here, so it always goes with the
+// owner_id equality the text index's prefix requires (textIndexKeys).
+//
+// The index finds whole words, but a search finds any substring: only a
+// word with a space before and after it inside term is whole in every
+// text containing term ("the quokka is" holds "quokka"; "quokka" alone
+// may be part of "quokkas"). The regex check that follows keeps the search
+// exact; the index only makes it read fewer messages.
+func textFilter(owner bson.ObjectID, term string, index bool) bson.D {
+	filter := bson.D{{Key: "owner_id", Value: owner}}
+	word := ""
+	if index {
+		word = interiorWord(term)
+	}
+	if word == "" {
+		return filter
+	}
+	return append(filter, bson.E{Key: "$text", Value: bson.D{{Key: "$search", Value: `"` + word + `"`},
+		{Key: "$caseSensitive", Value: false}, {Key: "$diacriticSensitive", Value: false}}})
 }
 
 // interiorWord returns the longest word of term that has whitespace on

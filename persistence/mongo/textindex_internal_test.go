@@ -1,0 +1,172 @@
+package mongo
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// textPrefix returns the keys of textIndexKeys before its first text key:
+// those a $text query must give by equality.
+func textPrefix(t *testing.T) []string {
+	t.Helper()
+	var prefix []string
+	for _, k := range textIndexKeys {
+		if k.Value == "text" {
+			return prefix
+		}
+		prefix = append(prefix, k.Key)
+	}
+	t.Fatalf("text index keys %v hold no text key", textIndexKeys)
+	return nil
+}
+
+// TestTextIndexHasOwnerPrefix: the text index starts with owner_id, so
+// that a search reads its user's index entries only, and every filter a
+// search builds with $text gives every key before the text keys by
+// equality, as MongoDB requires of a compound text index (else the server
+// refuses the query). Checked against the manual's rules, not a mongod.
+func TestTextIndexHasOwnerPrefix(t *testing.T) {
+	t.Parallel()
+	if prefix := textPrefix(t); !slices.Equal(prefix, []string{"owner_id"}) {
+		t.Fatalf("text index keys %v: want owner_id, by itself, before the text keys", textIndexKeys)
+	}
+	if textIndexKeys[0].Value != 1 {
+		t.Errorf("owner_id key %v, want 1", textIndexKeys[0].Value)
+	}
+	owner := bson.NewObjectID()
+	found := []bson.ObjectID{bson.NewObjectID()}
+	terms := []string{
+		"quokka",                     // one word: no $text
+		"the quokka is",              // an interior word
+		" quokka ",                   // spaces around
+		"the quokka",                 // no interior word
+		"a b c d e f g h i j quokka", // more words than maxSearchWords
+		"数据 库存 储",                    // CJK words
+		"well, quokka! yes",          // interior words with punctuation only
+		"x  quokka  y",               // two spaces
+	}
+	withText := 0
+	for _, term := range terms {
+		for _, index := range []bool{false, true} {
+			for name, f := range map[string]bson.D{
+				"inChunks":     inChunksFilter(owner, term, index),
+				"acrossChunks": acrossChunksFilter(owner, term, index, found),
+			} {
+				t.Run(fmt.Sprintf("%s/%q/index=%v", name, term, index), func(t *testing.T) {
+					if !hasKey(f, "$text") {
+						return
+					}
+					withText++
+					if !index {
+						t.Fatalf("filter %v has $text without the index", f)
+					}
+					if !slices.ContainsFunc(f, func(e bson.E) bool { return e.Key == "$text" }) {
+						t.Fatalf("filter %v: $text not at its top level", f)
+					}
+					for _, key := range textPrefix(t) {
+						i := slices.IndexFunc(f, func(e bson.E) bool { return e.Key == key })
+						if i < 0 || f[i].Value != owner {
+							t.Errorf("filter %v: want %s equal to %v beside $text", f, key, owner)
+						}
+					}
+				})
+			}
+		}
+	}
+	if withText == 0 {
+		t.Fatal("no search shape used the text index: the check above checked nothing")
+	}
+}
+
+// hasKey reports whether key is a key anywhere in v (documents and arrays,
+// nested).
+func hasKey(v any, key string) bool {
+	switch v := v.(type) {
+	case bson.D:
+		for _, e := range v {
+			if e.Key == key || hasKey(e.Value, key) {
+				return true
+			}
+		}
+	case bson.A:
+		for _, x := range v {
+			if hasKey(x, key) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestStaleTextIndexes: Open drops the text index older releases created
+// (content_text, on the chunks alone) so that the one with the owner_id
+// prefix can be created (a collection has one text index at most), and
+// leaves every other index alone. FerretDB refuses text indexes, so the
+// decision is checked here rather than on a server.
+func TestStaleTextIndexes(t *testing.T) {
+	t.Parallel()
+	keys := func(d bson.D) bson.Raw {
+		raw, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	legacy := mongo.IndexSpecification{Name: "content_text",
+		KeysDocument: keys(bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: 1}})}
+	current := mongo.IndexSpecification{Name: "owner_content_text",
+		KeysDocument: keys(bson.D{{Key: "owner_id", Value: 1}, {Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: 1}})}
+	misshapen := mongo.IndexSpecification{Name: "owner_content_text",
+		KeysDocument: keys(bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: 1}})}
+	id := mongo.IndexSpecification{Name: "_id_", KeysDocument: keys(bson.D{{Key: "_id", Value: 1}})}
+	status := mongo.IndexSpecification{Name: "status", KeysDocument: keys(bson.D{{Key: "status", Value: 1}})}
+	tests := []struct {
+		name  string
+		specs []mongo.IndexSpecification
+		want  []string
+	}{
+		{"none", nil, nil},
+		{"no text index", []mongo.IndexSpecification{id, status}, nil},
+		{"old", []mongo.IndexSpecification{id, legacy, status}, []string{"content_text"}},
+		{"current", []mongo.IndexSpecification{id, current, status}, nil},
+		{"current misshapen", []mongo.IndexSpecification{id, misshapen}, []string{"owner_content_text"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := staleTextIndexes(tt.specs); !slices.Equal(got, tt.want) {
+				t.Errorf("staleTextIndexes = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if textIndexName == legacyTextIndexName {
+		t.Errorf("the text index keeps its old name %q: Open would not tell the old shape from the new", textIndexName)
+	}
+}
+
+// TestIndexNotFound: the server's answer to a $text query without a text
+// index (code 27, IndexNotFound) sends a search again without $text; other
+// errors do not.
+func TestIndexNotFound(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{mongo.CommandError{Code: 27, Name: "IndexNotFound", Message: "text index required for $text query"}, true},
+		{fmt.Errorf("search: %w", mongo.CommandError{Code: 27, Name: "IndexNotFound"}), true},
+		{mongo.CommandError{Code: 2, Name: "BadValue"}, false},
+		{errors.New("text index required"), false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := indexNotFound(tt.err); got != tt.want {
+			t.Errorf("indexNotFound(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
