@@ -421,8 +421,11 @@ func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p pe
 		filter = append(filter, bson.E{Key: "title", Value: *p.IfTitle})
 	}
 	var d conversationDoc
-	unlock := s.locks.lock(ref.id)
-	err := s.conversations.FindOneAndUpdate(ctx, filter, update,
+	unlock, err := s.locks.lock(ctx, ref.id)
+	if err != nil {
+		return persistence.Conversation{}, fmt.Errorf("update conversation %s: %w", id, err)
+	}
+	err = s.conversations.FindOneAndUpdate(ctx, filter, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 	unlock()
 	if errors.Is(err, mongo.ErrNoDocuments) && p.IfTitle != nil {

@@ -57,7 +57,11 @@ func (s *Store) markDeleting(ctx context.Context, oid bson.ObjectID) error {
 		{Key: "$set", Value: bson.D{{Key: "deleting_at", Value: now()}, {Key: "password_hash", Value: ""}}},
 		{Key: "$inc", Value: bson.D{{Key: "token_version", Value: int64(1)}}},
 	}
-	defer s.locks.lock(oid)()
+	unlock, err := s.locks.lock(ctx, oid)
+	if err != nil {
+		return fmt.Errorf("mark as being deleted: %w", err)
+	}
+	defer unlock()
 	if err := s.users.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update).Err(); err != nil {
 		return fmt.Errorf("mark as being deleted: %w", mapErr(err))
 	}

@@ -67,6 +67,27 @@ func WithFailEmailRewrite(opts Options, fail func(email string) error) Options {
 	return opts
 }
 
+// SetDocLocks turns s's document locks (docLocks) on, as Open does on
+// FerretDB, or off, as on MongoDB. SetFerretDB leaves them as they are.
+// Call it before the store is used concurrently.
+func SetDocLocks(s *Store, on bool) { s.locks.ferretDB = on }
+
+// DocLocksOn reports whether s takes its document locks.
+func DocLocksOn(s *Store) bool { return s.locks.ferretDB }
+
+// HoldDocLocks takes every stripe of s's document locks, whether s takes
+// them or not, and returns their release.
+func HoldDocLocks(s *Store) (release func()) {
+	for _, st := range s.locks.stripes {
+		st <- struct{}{}
+	}
+	return func() {
+		for _, st := range s.locks.stripes {
+			<-st
+		}
+	}
+}
+
 // SetTextIndex overrides what Open found of the text index: set on a
 // server without one (FerretDB), a search's $text is refused.
 func SetTextIndex(s *Store, v bool) { s.textIndex = v }

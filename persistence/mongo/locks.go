@@ -1,9 +1,10 @@
 package mongo
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"slices"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -12,14 +13,35 @@ import (
 const lockStripes = 256
 
 // docLocks serializes, within the process, the updates the store makes to
-// one document. MongoDB applies each update to a document atomically and
-// does not need them; FerretDB v1 (the test server) applies an update as a
-// read, a change in memory and a write, with no lock in between, so two
-// concurrent updates of one document (two appends, two token bumps) can lose
-// one. The server's own access pattern (one batching writer) leaves them
-// uncontended, so they cost next to nothing on MongoDB.
+// one document, on FerretDB only (ferretDB, set by Open). MongoDB applies
+// each update to a document atomically and needs none; FerretDB v1 (the
+// test server) applies an update as a read, a change in memory and a
+// write, with no lock in between, so two concurrent updates of one
+// document (two appends, two token bumps) can lose one. On MongoDB lock
+// takes nothing, so that no request waits, across another's network I/O,
+// on a stripe it shares with a document it does not touch.
+//
+// One lock is taken on every server: writeLock, by ApplyMessageUpdates,
+// whose condition on a message's chunk count assumes one writer per
+// message in the process (two appends racing on one message would see
+// each other's chunks as another writer's and skip: see rebase). The
+// server's batching writer is that one writer, so on MongoDB nothing else
+// waits on it.
+//
+// A stripe is a channel of one slot: a wait ends with its context.
 type docLocks struct {
-	stripes [lockStripes]sync.Mutex
+	ferretDB bool
+	stripes  [lockStripes]chan struct{}
+}
+
+// newDocLocks returns the locks, off (as on MongoDB) until Open finds
+// FerretDB.
+func newDocLocks() docLocks {
+	var l docLocks
+	for i := range l.stripes {
+		l.stripes[i] = make(chan struct{}, 1)
+	}
+	return l
 }
 
 // stripe maps an id to its lock; ids from persistence.NewID end in a
@@ -28,33 +50,58 @@ func stripe(id bson.ObjectID) int {
 	return int(binary.BigEndian.Uint32(id[8:]) % lockStripes)
 }
 
-// lock locks the stripes of ids, in ascending order so that two batches
-// never wait on each other, and returns the unlock function.
-func (l *docLocks) lock(ids ...bson.ObjectID) (unlock func()) {
+// noUnlock is the unlock function of a lock that took nothing.
+func noUnlock() {}
+
+// lock locks the stripes of ids on FerretDB (on MongoDB it takes nothing)
+// and returns the unlock function; see writeLock.
+func (l *docLocks) lock(ctx context.Context, ids ...bson.ObjectID) (unlock func(), err error) {
+	if !l.ferretDB {
+		return noUnlock, nil
+	}
+	return l.writeLock(ctx, ids...)
+}
+
+// writeLock locks the stripes of ids on any server, in ascending order so
+// that two batches never wait on each other, and returns the unlock
+// function. When ctx ends first it releases what it took and returns an
+// error wrapping ctx.Err().
+func (l *docLocks) writeLock(ctx context.Context, ids ...bson.ObjectID) (unlock func(), err error) {
 	idx := make([]int, 0, len(ids))
 	for _, id := range ids {
 		idx = append(idx, stripe(id))
 	}
 	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		l.stripes[i].Lock()
-	}
-	return func() {
-		for _, i := range slices.Backward(idx) {
-			l.stripes[i].Unlock()
-		}
-	}
+	return l.take(ctx, slices.Compact(idx))
 }
 
-// lockAll locks every stripe (for updates of many documents at once).
-func (l *docLocks) lockAll() (unlock func()) {
-	for i := range l.stripes {
-		l.stripes[i].Lock()
+// lockAll locks every stripe on FerretDB (for updates of many documents
+// at once); on MongoDB it takes nothing.
+func (l *docLocks) lockAll(ctx context.Context) (unlock func(), err error) {
+	if !l.ferretDB {
+		return noUnlock, nil
 	}
-	return func() {
-		for i := len(l.stripes) - 1; i >= 0; i-- {
-			l.stripes[i].Unlock()
+	idx := make([]int, lockStripes)
+	for i := range idx {
+		idx[i] = i
+	}
+	return l.take(ctx, idx)
+}
+
+// take locks the stripes idx, in their order, or none when ctx ends first.
+func (l *docLocks) take(ctx context.Context, idx []int) (unlock func(), err error) {
+	release := func(n int) {
+		for _, i := range slices.Backward(idx[:n]) {
+			<-l.stripes[i]
 		}
 	}
+	for n, i := range idx {
+		select {
+		case l.stripes[i] <- struct{}{}:
+		case <-ctx.Done():
+			release(n)
+			return nil, fmt.Errorf("wait for a document lock: %w", ctx.Err())
+		}
+	}
+	return func() { release(len(idx)) }, nil
 }

@@ -43,7 +43,11 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 // touchConversation moves the conversation of d forward to d.CreatedAt;
 // ErrNotFound when the owner has no such conversation.
 func (s *Store) touchConversation(ctx context.Context, d messageDoc) error {
-	defer s.locks.lock(d.ConversationID)()
+	unlock, err := s.locks.lock(ctx, d.ConversationID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	res, err := s.conversations.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}},
 		bson.D{{Key: "$max", Value: bson.D{{Key: "updated_at", Value: d.CreatedAt}}}})
@@ -199,7 +203,11 @@ func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]s
 // InterruptStreaming marks every message still streaming as interrupted and
 // returns how many changed.
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
-	defer s.locks.lockAll()()
+	unlock, err := s.locks.lockAll(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("interrupt streaming messages: %w", err)
+	}
+	defer unlock()
 	defer s.tails.clear()
 	res, err := s.messages.UpdateMany(ctx,
 		bson.D{{Key: "status", Value: string(persistence.StatusStreaming)}},
@@ -228,8 +236,11 @@ func (s *Store) InterruptMessage(ctx context.Context, ownerID, id, reason string
 		set = append(set, bson.E{Key: "error", Value: reason})
 	}
 	filter := append(r.filter(), bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
-	unlock := s.locks.lock(r.id)
-	_, err := s.messages.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
+	unlock, err := s.locks.lock(ctx, r.id)
+	if err != nil {
+		return persistence.Message{}, fmt.Errorf("interrupt message %s: %w", id, err)
+	}
+	_, err = s.messages.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
 	unlock()
 	s.tails.forget(r.id)
 	if err != nil {
@@ -252,7 +263,10 @@ func (s *Store) SetOmittedMessages(ctx context.Context, ownerID, id string, n in
 		return fmt.Errorf("set omitted messages of %s: %w", id, persistence.ErrNotFound)
 	}
 	filter := append(r.filter(), bson.E{Key: "status", Value: string(persistence.StatusStreaming)})
-	unlock := s.locks.lock(r.id)
+	unlock, err := s.locks.lock(ctx, r.id)
+	if err != nil {
+		return fmt.Errorf("set omitted messages of %s: %w", id, err)
+	}
 	res, err := s.messages.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "omitted_messages", Value: n}}}})
 	unlock()
 	if err == nil && res.MatchedCount == 0 {

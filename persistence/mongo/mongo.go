@@ -26,7 +26,9 @@
 // (ReadContent). Where FerretDB is detected (its buildInfo reply), message
 // updates check the fence with a find by _id before writing, because
 // FerretDB v1 reads the whole collection for any other filter (see
-// ApplyMessageUpdates).
+// ApplyMessageUpdates), and updates take in-process document locks,
+// because its updates are not atomic (see docLocks; on MongoDB only
+// ApplyMessageUpdates takes one, uncontended).
 package mongo
 
 import (
@@ -110,7 +112,7 @@ type Store struct {
 	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer, a deletion's streaming answers) and those with persistence.WithLatest
 	meta            *mongo.Collection // always read from the primary: see newStore
 	log             *slog.Logger
-	locks           docLocks      // see docLocks: FerretDB's updates are not atomic
+	locks           docLocks      // see docLocks: FerretDB's updates are not atomic (taken there only)
 	tails           tailCache     // trailing partial words of streaming messages
 	noSlice         atomic.Bool   // the server refused a $slice projection (FerretDB v1)
 	textIndex       bool          // searches may use the text index (set by Open)
@@ -239,6 +241,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		messagesPrimary: db.Collection("messages", options.Collection().SetReadPreference(readpref.Primary())),
 		meta:            db.Collection("meta", options.Collection().SetReadPreference(readpref.Primary())),
 		log:             opts.Logger,
+		locks:           newDocLocks(),
 		readBackTimeout: opts.ReadBackTimeout,
 		undoTimeout:     opts.UndoTimeout,
 		stopCleanUp:     func() {},

@@ -152,6 +152,7 @@ func (s *Store) setUp(ctx context.Context) (fresh bool, err error) {
 	}
 	s.textIndex = s.ensureTextIndex(ctx)
 	s.ferretDB = s.detectFerretDB(ctx)
+	s.locks.ferretDB = s.ferretDB
 	from, err := s.migrate(ctx)
 	return from == 0, err
 }

@@ -60,8 +60,10 @@ func storedOf(content, reasoning []string) stored {
 }
 
 // tailCache remembers the stored state of messages still receiving text.
-// Entries are only changed while the message's document lock is held, so
-// they follow the order the database applied the appends in.
+// ApplyMessageUpdates sets entries only while it holds the message's
+// write lock (docLocks.writeLock, taken on every server), so they follow
+// the order the database applied the appends in; elsewhere entries are
+// set for a message just inserted or forgotten for one that ended.
 type tailCache struct {
 	mu sync.Mutex
 	m  map[bson.ObjectID]stored

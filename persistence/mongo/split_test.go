@@ -47,25 +47,6 @@ func TestLastRunesKeepsCharactersWhole(t *testing.T) {
 	}
 }
 
-func TestDocLocksOrderAndRelease(t *testing.T) {
-	t.Parallel()
-	var l docLocks
-	a, b := newObjectID(), newObjectID()
-	unlock := l.lock(a, b, a) // duplicates and shared stripes lock once
-	unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		l.lockAll()()
-		l.lock(b)()
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("a lock was not released")
-	}
-}
-
 // TestOptionDefaults checks the documented defaults (the connect timeout
 // is checked as configured, not by waiting 10s for a server that never
 // answers; TestOpenTimeoutIsAContextError shows the timeout is applied).

@@ -124,15 +124,18 @@ func (s *Store) ApplyMessageUpdates(ctx context.Context, updates []persistence.M
 	for i, m := range merged {
 		ids[i] = m.id
 	}
-	defer s.locks.lock(ids...)()
+	unlock, err := s.locks.writeLock(ctx, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
+	}
+	defer unlock()
 	write, missed, read := merged, make(map[bson.ObjectID]bool), make(map[bson.ObjectID]arrays)
 	if s.ferretDB {
-		var err error
 		if write, missed, read, err = s.checkFence(ctx, merged); err != nil {
 			return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 		}
 	}
-	write, err := s.resolveBases(ctx, write, read, missed)
+	write, err = s.resolveBases(ctx, write, read, missed)
 	if err != nil {
 		return nil, fmt.Errorf("apply %d message updates: %w", len(updates), err)
 	}

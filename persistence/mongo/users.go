@@ -97,14 +97,17 @@ func (s *Store) ChangePassword(ctx context.Context, id, passwordHash string, fro
 }
 
 // RehashPassword sets the user's password hash to newHash while it is
-// oldHash (persistence.PasswordRehasher), in one update under the
-// document's lock; the token version and UpdatedAt stay.
+// oldHash (persistence.PasswordRehasher), in one update (on FerretDB under
+// the document's lock, see docLocks); the token version and UpdatedAt stay.
 func (s *Store) RehashPassword(ctx context.Context, id, oldHash, newHash string) error {
 	oid, ok := objectID(id)
 	if !ok {
 		return fmt.Errorf("rehash password of user %s: %w", id, persistence.ErrNotFound)
 	}
-	unlock := s.locks.lock(oid)
+	unlock, err := s.locks.lock(ctx, oid)
+	if err != nil {
+		return fmt.Errorf("rehash password of user %s: %w", id, err)
+	}
 	r, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}, notDeleting, {Key: "password_hash", Value: oldHash}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: newHash}}}})
 	unlock()
@@ -120,11 +123,11 @@ func (s *Store) RehashPassword(ctx context.Context, id, oldHash, newHash string)
 	return nil
 }
 
-// newTokenVersion increments user id's token version, setting set's fields
-// in the same findAndModify (under the document's lock) if the document
-// also matches where, and returns the new version; ErrNotFound for an
-// unknown or malformed id, a user being deleted, or a document where does
-// not match.
+// newTokenVersion increments user id's token version, setting set's
+// fields in the same findAndModify (on FerretDB under the document's lock)
+// if the document also matches where, and returns the new version;
+// ErrNotFound for an unknown or malformed id, a user being deleted, or a
+// document where does not match.
 func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D, where ...bson.E) (int64, error) {
 	oid, ok := objectID(id)
 	if !ok {
@@ -137,8 +140,12 @@ func (s *Store) newTokenVersion(ctx context.Context, id string, set bson.D, wher
 	var d struct {
 		TokenVersion int64 `bson:"token_version"`
 	}
-	defer s.locks.lock(oid)()
-	err := s.users.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: oid}, notDeleting}, where...), update,
+	unlock, err := s.locks.lock(ctx, oid)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	err = s.users.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: oid}, notDeleting}, where...), update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After), // no projection: FerretDB lacks it here
 	).Decode(&d)
 	if err != nil {
