@@ -261,8 +261,9 @@ func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term stri
 // is replacing it: see ensureTextIndex), the server refuses the $text
 // query and the search runs again without it.
 func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, term string) ([]bson.ObjectID, error) {
-	ids, err := s.conversationsWithTextIndex(ctx, owner, term, s.textIndex)
-	if s.textIndex && indexNotFound(err) {
+	index := s.textIndex.Load()
+	ids, err := s.conversationsWithTextIndex(ctx, owner, term, index)
+	if index && indexNotFound(err) {
 		ids, err = s.conversationsWithTextIndex(ctx, owner, term, false)
 	}
 	return ids, err

@@ -90,4 +90,14 @@ func HoldDocLocks(s *Store) (release func()) {
 
 // SetTextIndex overrides what Open found of the text index: set on a
 // server without one (FerretDB), a search's $text is refused.
-func SetTextIndex(s *Store, v bool) { s.textIndex = v }
+func SetTextIndex(s *Store, v bool) { s.textIndex.Store(v) }
+
+// TextIndexNow runs Open's decision about the text index (textIndexNow)
+// again: whether it is left to the background build.
+func TextIndexNow(ctx context.Context, s *Store) bool { return s.textIndexNow(ctx) }
+
+// BuildTextIndex runs the background build of the text index (cleanUp's).
+func BuildTextIndex(ctx context.Context, s *Store) { s.buildTextIndex(ctx) }
+
+// TextIndexUsed reports whether searches use the text index.
+func TextIndexUsed(s *Store) bool { return s.textIndex.Load() }

@@ -115,7 +115,7 @@ type Store struct {
 	locks           docLocks      // see docLocks: FerretDB's updates are not atomic (taken there only)
 	tails           tailCache     // trailing partial words of streaming messages
 	noSlice         atomic.Bool   // the server refused a $slice projection (FerretDB v1)
-	textIndex       bool          // searches may use the text index (set by Open)
+	textIndex       atomic.Bool   // searches may use the text index (set by Open, or by cleanUp once it built it)
 	ferretDB        bool          // the server is FerretDB (set by Open): see ApplyMessageUpdates
 	readBackTimeout time.Duration // Options.ReadBackTimeout
 	undoTimeout     time.Duration // Options.UndoTimeout
@@ -172,10 +172,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := newStore(client, opts)
-	fresh, err := s.setUp(ctx)
+	fresh, buildText, err := s.setUp(ctx)
 	var work cleanUpWork
 	if err == nil {
 		work, err = s.cleanUpToDo(ctx, fresh)
+		work.textIndex = buildText
 	}
 	if err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))

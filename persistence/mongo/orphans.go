@@ -21,11 +21,12 @@ const sweptID = "orphans_swept"
 // cleanUpWork is what Open found left to clean up.
 type cleanUpWork struct {
 	deletions bool // cut-off account deletions: a marked user or a deletion record
+	textIndex bool // the text index is missing on messages that hold documents (textIndexNow)
 	sweep     bool // sweepOrphans has never run to its end here
 }
 
 // none reports whether there is nothing to do.
-func (w cleanUpWork) none() bool { return !w.deletions && !w.sweep }
+func (w cleanUpWork) none() bool { return !w.deletions && !w.textIndex && !w.sweep }
 
 // cleanUpToDo reads, during Open, what cleanUp has to do: three small
 // reads (an indexed one of users, two of the meta collection). A fresh
@@ -64,16 +65,20 @@ func (s *Store) recordSwept(ctx context.Context) error {
 
 // cleanUp does work in the background from Open until Close stops it:
 // first what Open found (w): it finishes the account deletions that were
-// cut off (FinishDeletions, batch after batch), then, once per database,
-// deletes what deleted users left (sweepOrphans). Neither holds up the
-// start, which must fit in the connect timeout: the sweep reads both
-// collections whole. Then, every DeletionSweep (never when negative), it
+// cut off (FinishDeletions, batch after batch), builds the text index
+// (ensureTextIndex; searches use it from then on), then, once per
+// database, deletes what deleted users left (sweepOrphans). None of them
+// holds up the start, which must fit in the connect timeout: the index
+// reads every message, and so does the sweep, with the conversations. Then, every DeletionSweep (never when negative), it
 // looks again for cut-off deletions: a DeleteUser stopped by its time
 // limit, or by the end of another server sharing the database. A failure
 // is logged; the next round tries again.
 func (s *Store) cleanUp(ctx context.Context, w cleanUpWork, opts Options) {
 	if w.deletions {
 		_, _ = s.finishAllDeletions(ctx) // logged
+	}
+	if w.textIndex {
+		s.buildTextIndex(ctx)
 	}
 	if w.sweep {
 		s.sweepOnce(ctx)

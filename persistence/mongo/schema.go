@@ -145,16 +145,17 @@ func (ix indexSpec) model() mongo.IndexModel {
 }
 
 // setUp creates the indexes and applies pending migrations; fresh says
-// whether the database held no chatd schema before.
-func (s *Store) setUp(ctx context.Context) (fresh bool, err error) {
+// whether the database held no chatd schema before, buildText whether the
+// text index is left for cleanUp to build (see textIndexNow).
+func (s *Store) setUp(ctx context.Context) (fresh, buildText bool, err error) {
 	if err := s.ensureIndexes(ctx); err != nil {
-		return false, err
+		return false, false, err
 	}
-	s.textIndex = s.ensureTextIndex(ctx)
 	s.ferretDB = s.detectFerretDB(ctx)
 	s.locks.ferretDB = s.ferretDB
+	buildText = s.textIndexNow(ctx)
 	from, err := s.migrate(ctx)
-	return from == 0, err
+	return from == 0, buildText, err
 }
 
 // ensureIndexes creates every index; existing ones are left as they are.

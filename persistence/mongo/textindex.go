@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -75,6 +76,60 @@ func (s *Store) ensureTextIndex(ctx context.Context) bool {
 		return false
 	}
 	return true
+}
+
+// textIndexNow settles the text index at Open and reports whether it is
+// left for cleanUp to build (later). In its current shape it is used at
+// once. Missing, or in an older release's shape, it is built here only
+// where that is quick: on FerretDB (which refuses it at once) or on a
+// messages collection that holds nothing. Elsewhere the build reads every
+// message, which can outlast the connect timeout Open fits in, so it runs
+// in the background (buildTextIndex) and searches go without it until it
+// is built.
+func (s *Store) textIndexNow(ctx context.Context) (later bool) {
+	specs, err := s.messages.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		s.log.Info("mongodb: could not list the indexes of messages; searches read every message of the user", "err", err)
+		return false
+	}
+	if hasTextIndex(specs) {
+		s.textIndex.Store(true)
+		return false
+	}
+	if !s.ferretDB {
+		if n, err := s.messages.EstimatedDocumentCount(ctx); err != nil || n > 0 {
+			s.log.Info("mongodb: the text index on messages is built in the background; until it is, searches read every message of the user",
+				"index", textIndexName)
+			return true
+		}
+	}
+	s.textIndex.Store(s.ensureTextIndex(ctx))
+	return false
+}
+
+// buildTextIndex is ensureTextIndex run by cleanUp: searches use the
+// index from the moment it is built.
+func (s *Store) buildTextIndex(ctx context.Context) {
+	start := time.Now()
+	if s.ensureTextIndex(ctx) {
+		s.textIndex.Store(true)
+		s.log.Info("mongodb: built the text index on messages; searches use it", "index", textIndexName,
+			"took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// hasTextIndex reports whether specs (the messages' indexes) hold the
+// text index in its current shape and no stale one.
+func hasTextIndex(specs []mongo.IndexSpecification) bool {
+	if len(staleTextIndexes(specs)) > 0 {
+		return false
+	}
+	for _, sp := range specs {
+		if sp.Name == textIndexName {
+			return true
+		}
+	}
+	return false
 }
 
 // staleTextIndexes returns the names of the text indexes of specs (the

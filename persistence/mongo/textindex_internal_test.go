@@ -110,13 +110,7 @@ func hasKey(v any, key string) bool {
 // decision is checked here rather than on a server.
 func TestStaleTextIndexes(t *testing.T) {
 	t.Parallel()
-	keys := func(d bson.D) bson.Raw {
-		raw, err := bson.Marshal(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	keys := func(d bson.D) bson.Raw { return mustRaw(t, d) }
 	legacy := mongo.IndexSpecification{Name: "content_text",
 		KeysDocument: keys(bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: 1}})}
 	current := mongo.IndexSpecification{Name: "owner_content_text",
@@ -169,4 +163,41 @@ func TestIndexNotFound(t *testing.T) {
 			t.Errorf("indexNotFound(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
+}
+
+// TestHasTextIndex: Open uses the text index at once only when it is
+// there in its current shape and nothing stale is left beside it.
+func TestHasTextIndex(t *testing.T) {
+	t.Parallel()
+	// As the server lists text indexes: their text keys as _fts and _ftsx.
+	current := mongo.IndexSpecification{Name: textIndexName,
+		KeysDocument: mustRaw(t, bson.D{{Key: "owner_id", Value: 1}, {Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: 1}})}
+	noOwner := mongo.IndexSpecification{Name: textIndexName, KeysDocument: mustRaw(t, bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: 1}})}
+	legacy := mongo.IndexSpecification{Name: legacyTextIndexName, KeysDocument: mustRaw(t, bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: 1}})}
+	other := mongo.IndexSpecification{Name: "owner_client_message_unique", KeysDocument: mustRaw(t, bson.D{{Key: "owner_id", Value: 1}})}
+	for _, tc := range []struct {
+		name  string
+		specs []mongo.IndexSpecification
+		want  bool
+	}{
+		{"none", []mongo.IndexSpecification{other}, false},
+		{"current", []mongo.IndexSpecification{other, current}, true},
+		{"current beside the legacy one", []mongo.IndexSpecification{legacy, current}, false},
+		{"legacy only", []mongo.IndexSpecification{legacy}, false},
+		{"current name without owner_id", []mongo.IndexSpecification{noOwner}, false},
+	} {
+		if got := hasTextIndex(tc.specs); got != tc.want {
+			t.Errorf("%s: hasTextIndex %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// mustRaw is d marshalled.
+func mustRaw(t *testing.T, d bson.D) bson.Raw {
+	t.Helper()
+	raw, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
