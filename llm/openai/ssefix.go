@@ -63,8 +63,10 @@ import (
 //     comment: about 150 s of pings a second) as malformed; it also adds
 //     such lines to the text in which it looks for an error body.
 //
-// Other lines pass through untouched. A line longer than maxLine ends the
-// stream with errLineTooLong. It is read from one goroutine.
+// Other lines pass through untouched, up to maxErrorText bytes of them in
+// all; each one past that becomes a blank line (see bound). A line longer
+// than maxLine ends the stream with errLineTooLong. It is read from one
+// goroutine.
 type sseFixer struct {
 	io.ReadCloser
 	in   []byte // bytes read, not yet a whole line (reused)
@@ -81,6 +83,8 @@ type sseFixer struct {
 	crEnd    bool   // the last byte read was a CR, made LF: an LF right after it is dropped
 	pend     []byte // the data lines of an event joined so far, without a line end (see join)
 	errEvent bool   // the current event's type is "error"
+
+	errText int // the bytes of the lines other than data lines passed on so far (see bound)
 }
 
 func newSSEFixer(body io.ReadCloser) *sseFixer {
@@ -234,6 +238,9 @@ func (f *sseFixer) fix(l []byte) {
 		}
 	}
 	isData = isData && bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{"))
+	if !isData {
+		l = f.bound(l)
+	}
 	switch {
 	case !isData && f.held == nil:
 		f.emit(l)
@@ -260,6 +267,37 @@ func (f *sseFixer) fix(l []byte) {
 		return
 	}
 	f.emit(l)
+}
+
+// maxErrorText bounds the text of the lines other than data lines that
+// one stream passes on. go-openai adds every such line to a buffer it
+// keeps for the whole stream (the text in which it looks for an error
+// body once the body ends), and its limit of empty messages starts again
+// at every data line: an upstream putting a long junk line between its
+// chunks grew that buffer by the junk for the whole answer. The one text
+// it needs is an error body sent without "data:" after a status 200
+// (`{"error":{...}}`, maybe over several lines), a few hundred bytes.
+const maxErrorText = 256 << 10
+
+// newline is a blank line.
+var newline = []byte("\n")
+
+// bound returns l, or a blank line when l is a line go-openai adds to its
+// error text (neither blank nor a data line) and the lines passed on so
+// far have brought maxErrorText bytes of it: go-openai still counts it as
+// an empty message, so a stream of nothing else still fails as
+// malformed, but keeps none of it. An error body after that much junk
+// could not be read anyway: go-openai parses the whole text.
+func (f *sseFixer) bound(l []byte) []byte {
+	t := bytes.TrimSpace(l) // what go-openai keeps
+	if len(t) == 0 || bytes.HasPrefix(t, dataPrefix) {
+		return l
+	}
+	if f.errText+len(t) > maxErrorText {
+		return newline
+	}
+	f.errText += len(t)
+	return l
 }
 
 // comment reports whether l is a comment line or the blank line right
