@@ -72,7 +72,7 @@ type sseFixer struct {
 	in   []byte // bytes read, not yet a whole line (reused)
 	out  []byte // rewritten bytes (reused); out[pos:] waits for Read
 	pos  int
-	held [][]byte // a data line ending in a high surrogate, then the lines after it
+	held [][]byte // a data line ending in a high surrogate, then the lines after it (see hold)
 	err  error    // the underlying reader's error, once seen
 
 	afterData bool // the last line written was a data line
@@ -84,7 +84,9 @@ type sseFixer struct {
 	pend     []byte // the data lines of an event joined so far, without a line end (see join)
 	errEvent bool   // the current event's type is "error"
 
-	errText int // the bytes of the lines other than data lines passed on so far (see bound)
+	errText   int // the bytes of the lines other than data lines passed on so far (see bound)
+	heldBytes int // the bytes of held after its data line
+	heldLines int // the lines seen since it was held, blank ones too
 }
 
 func newSSEFixer(body io.ReadCloser) *sseFixer {
@@ -246,12 +248,7 @@ func (f *sseFixer) fix(l []byte) {
 		f.emit(l)
 		return
 	case !isData:
-		if bytes.Equal(bytes.TrimSpace(payload), []byte("[DONE]")) {
-			f.release()
-			f.emit(l)
-		} else {
-			f.held = append(f.held, bytes.Clone(l))
-		}
+		f.hold(l, payload)
 		return
 	case f.held == nil && !bytes.Contains(l, escapeU) && !bytes.Contains(l, reasoningKey):
 		f.emit(l)
@@ -312,12 +309,46 @@ func (f *sseFixer) comment(l []byte) bool {
 	return after && len(bytes.TrimSpace(l)) == 0
 }
 
+// Bounds of the lines held after a data line ending in a high surrogate
+// (see hold): its partner comes in the next data line, and a server puts
+// at most a few lines between them.
+const (
+	maxHeld      = 64 << 10 // bytes
+	maxHeldLines = 16
+)
+
+// hold takes a line other than a chunk's data line while a data line
+// ending in a high surrogate is held (payload: the line without its
+// "data:"). [DONE] releases the held lines and follows them. A blank line
+// is not held: it only ends an event, which go-openai does not need, and
+// held, a stream of blank lines grew f.held by a slice per byte without
+// bound (Read hands nothing out meanwhile, so go-openai's limit of empty
+// messages never applied). Past maxHeld bytes or maxHeldLines lines
+// (blank ones too), the held lines are released as they are (the lone
+// surrogate decodes to U+FFFD) and l follows them: go-openai's limits
+// apply again.
+func (f *sseFixer) hold(l, payload []byte) {
+	f.heldLines++
+	switch {
+	case bytes.Equal(bytes.TrimSpace(payload), []byte("[DONE]")):
+	case f.heldBytes+len(l) > maxHeld || f.heldLines > maxHeldLines:
+	case len(bytes.TrimSpace(l)) == 0:
+		return
+	default:
+		f.held = append(f.held, bytes.Clone(l))
+		f.heldBytes += len(l)
+		return
+	}
+	f.release()
+	f.emit(l)
+}
+
 // release sends the held lines on.
 func (f *sseFixer) release() {
 	for _, l := range f.held {
 		f.emit(l)
 	}
-	f.held = nil
+	f.held, f.heldBytes, f.heldLines = nil, 0, 0
 }
 
 // textKeys are the delta fields whose text may be split.
