@@ -312,23 +312,24 @@ func (g *generation) produced() bool {
 }
 
 // setOmitted records that the answer's prompt leaves out n messages: in
-// its done frame, and in the store where it can (OmittedRecorder; a
-// failure is logged, and the answer goes on). The store call is bounded by
-// FinishTimeout, not by the answer's context: an answer cancelled (or
-// ended by shutdown) meanwhile still reports n in its done, which must
-// not say more than the stored message.
+// the store where it can (OmittedRecorder), then in its done frame. The
+// done must not say more than the stored message: when the store fails
+// (logged, and the answer goes on), the done keeps the count stored
+// before. The store call is bounded by FinishTimeout, not by the answer's
+// context: an answer cancelled (or ended by shutdown) meanwhile still has
+// n stored, and reports it.
 func (g *generation) setOmitted(n int) {
+	if r, ok := g.hub.opts.Store.(OmittedRecorder); ok {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), g.hub.opts.FinishTimeout)
+		err := r.SetOmittedMessages(ctx, g.msg.OwnerID, g.msg.ID, n)
+		cancel()
+		if err != nil {
+			g.hub.log.Warn("store the messages left out of a prompt fitted again", "generation", g.id,
+				"message", g.msg.ID, "err", err)
+			return
+		}
+	}
 	g.conv.mu.Lock()
 	g.msg.OmittedMessages = n
 	g.conv.mu.Unlock()
-	r, ok := g.hub.opts.Store.(OmittedRecorder)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), g.hub.opts.FinishTimeout)
-	defer cancel()
-	if err := r.SetOmittedMessages(ctx, g.msg.OwnerID, g.msg.ID, n); err != nil {
-		g.hub.log.Warn("store the messages left out of a prompt fitted again", "generation", g.id,
-			"message", g.msg.ID, "err", err)
-	}
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -540,4 +541,23 @@ func cancelAnswer(t *testing.T, h *Hub, id string) {
 		return
 	}
 	g.cancel(errCancelled)
+}
+
+// TestRefitOmittedNotStored: when the store fails to record the count of
+// messages a refitted prompt leaves out (a failure only logged: the
+// answer goes on), the done reports the count the stored message holds,
+// not the new one: it must not claim more than a reload shows.
+func TestRefitOmittedNotStored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{}, windowed{window: 200, tokens: estimateTokens, named: true}.script)
+	e.store.beforeOmit = func(context.Context, string) error { return errors.New("store down") }
+	dones, requests := converse(t, e, 6, ninetyBytes) // the sixth prompt is refused (TestRefitKeepsAnswering)
+	d := dones[5]
+	stored := e.stored(t, d.MessageID)
+	if d.Status != string(persistence.StatusComplete) || requests[5] != 2 {
+		t.Fatalf("send 6: status %s (%+v), %d requests; want complete after a refit", d.Status, d.Error, requests[5])
+	}
+	if d.Omitted != stored.OmittedMessages {
+		t.Fatalf("done leaves out %d messages, the stored answer %d", d.Omitted, stored.OmittedMessages)
+	}
 }
