@@ -23,11 +23,24 @@ const envRunMain = "CHATD_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunMain) == "1" {
+		os.Args = mainArgs(os.Args)
 		main()
 		os.Exit(0)
 	}
 	joinWait = time.Second // TestNATSNotJoinedAtStart's warning comes after this
 	os.Exit(m.Run())
+}
+
+// mainArgs is args without the test binary's own flags (-test.*), which
+// a child started to run main carries: main sees only the rest.
+func mainArgs(args []string) []string {
+	out := args[:1:1]
+	for _, a := range args[1:] {
+		if !strings.HasPrefix(a, "-test.") {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // TestClusterKill9 (issue 9, behaviour 6, with a real process): instance A,

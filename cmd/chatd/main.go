@@ -9,6 +9,9 @@ import (
 )
 
 func main() {
+	if code, ok := checkArgs(os.Args[1:], os.Stdout, os.Stderr); !ok {
+		os.Exit(code)
+	}
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	ctx, stop := stopSignals(logger)
 	defer stop()
