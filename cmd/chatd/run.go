@@ -77,8 +77,7 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	shown.Addr = addr // the port :0 chose, for the banner's URL
 	printBanner(stdout, isTerminal(stdout), shown)
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", addr),
-		slog.String("data_dir", cfg.DataDir), slog.Bool("registration_open", cfg.Registration))
+	logStart(cfg, addr, logger)
 	warnProxyTimeout(cfg, logger)
 	if cfg.PprofAddr != "" {
 		stopPprof, err := startPprof(cfg.PprofAddr, logger)
