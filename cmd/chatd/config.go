@@ -71,7 +71,7 @@ type Config struct {
 	LogLevel        slog.Level     // CHATD_LOG_LEVEL, default info
 	PprofAddr       string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
 
-	BcryptCost             int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production)
+	BcryptCost             int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production), at most maxBcryptCost (16)
 	LoginFailAccount       int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
 	LoginChecksAccount     int           // CHATD_LOGIN_MAX_CHECKS_ACCOUNT, default 30 (raised to LoginFailAccount when below it)
 	LoginFailIP            int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
@@ -168,6 +168,31 @@ func (r *configReader) integer(name string, def, min, max int) int {
 	return n
 }
 
+// maxBcryptCost is the highest CHATD_BCRYPT_COST accepted. Each step
+// doubles the time of a password hash: about 4 s per hash on a typical core
+// at 16, so that every sign-in and registration takes seconds of a core
+// (from about 19 it outlasts nginx's 35 s on /api/). bcrypt itself would
+// take up to 31, and the dummy hash of an unknown account (made at the
+// least cost) would not show a slow cost at start-up.
+const maxBcryptCost = 16
+
+// bcryptCost reads a bcrypt work factor from 4 (bcrypt's least) to
+// maxBcryptCost.
+func (r *configReader) bcryptCost(name string) int {
+	const least = 4 // bcrypt.MinCost
+	v := r.str(name, "")
+	if v == "" {
+		return auth.DefaultBcryptCost
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least || n > maxBcryptCost {
+		r.fail(name, "%q is not a whole number from %d to %d (each step doubles the time of a password hash: about 4 s at %d on a typical core)",
+			v, least, maxBcryptCost, maxBcryptCost)
+		return auth.DefaultBcryptCost
+	}
+	return n
+}
+
 func (r *configReader) boolean(name string, def bool) bool {
 	v := r.str(name, "")
 	if v == "" {
@@ -243,7 +268,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LogLevel:        r.level("CHATD_LOG_LEVEL"),
 		PprofAddr:       r.loopbackAddr("CHATD_PPROF_ADDR"),
 
-		BcryptCost:             r.integer("CHATD_BCRYPT_COST", auth.DefaultBcryptCost, 4, 31),
+		BcryptCost:             r.bcryptCost("CHATD_BCRYPT_COST"),
 		LoginFailAccount:       r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
 		LoginChecksAccount:     r.integer("CHATD_LOGIN_MAX_CHECKS_ACCOUNT", auth.DefaultMaxChecksPerAccount, 1, 100000),
 		LoginFailIP:            r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,28 @@ func TestStaticDirChecked(t *testing.T) {
 	c, err := loadConfig(envOf(map[string]string{"CHATD_STATIC_DIR": built}))
 	if err != nil || c.StaticDir != built {
 		t.Fatalf("a built client: %v, %q", err, c.StaticDir)
+	}
+}
+
+// TestBcryptCostRange: CHATD_BCRYPT_COST takes 4 to 16; a higher cost
+// (bcrypt takes up to 31) would make every sign-in take seconds to
+// minutes, and start-up would not show it.
+func TestBcryptCostRange(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		value string
+		ok    bool
+	}{{"3", false}, {"4", true}, {"12", true}, {"16", true}, {"17", false}, {"31", false}, {"32", false}, {"twelve", false}}
+	for _, c := range cases {
+		cfg, err := loadConfig(envOf(map[string]string{"CHATD_BCRYPT_COST": c.value}))
+		if c.ok {
+			if err != nil || strconv.Itoa(cfg.BcryptCost) != c.value {
+				t.Errorf("CHATD_BCRYPT_COST=%s: cost %d, error %v; want it taken", c.value, cfg.BcryptCost, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "CHATD_BCRYPT_COST:") || !strings.Contains(err.Error(), "from 4 to 16") {
+			t.Errorf("CHATD_BCRYPT_COST=%s: error %v; want one naming the variable and the range 4 to 16", c.value, err)
+		}
 	}
 }
