@@ -50,6 +50,7 @@ func TestDeployment(t *testing.T) {
 	t.Run("security headers", func(t *testing.T) { checkSecurityHeaders(t, site, acct.Token) })
 	t.Run("health and metrics", func(t *testing.T) { checkHealth(t, site, srv) })
 	t.Run("rest api", func(t *testing.T) { checkAPI(t, site, acct) })
+	t.Run("search terms stay out of the access log", func(t *testing.T) { checkSearchNotLogged(t, site, acct) })
 	t.Run("client address forwarded by nginx only", func(t *testing.T) { checkForwarded(t, site, srv) })
 	t.Run("websocket generation over wss", func(t *testing.T) { checkWebSocket(t, site, acct) })
 	t.Run("sse generation arrives unbuffered", func(t *testing.T) { checkSSE(t, site, acct) })
@@ -319,6 +320,26 @@ func checkHealth(t *testing.T, site *nginxSite, srv *chatdServer) {
 	resp, b := get(t, http.DefaultClient, "http://"+srv.Addr+"/metrics", nil)
 	if resp.StatusCode != 200 || !bytes.Contains(b, []byte("chatd_http_requests_total")) {
 		t.Errorf("GET %s/metrics from loopback: %d, %.200s", srv.Addr, resp.StatusCode, b)
+	}
+}
+
+// checkSearchNotLogged checks that nginx logs a search's path but not its
+// query string: what users look for stays out of the access log.
+func checkSearchNotLogged(t *testing.T, site *nginxSite, a account) {
+	c := site.Client(true)
+	term := fmt.Sprintf("quokka%d", time.Now().UnixNano())
+	apiCall(t, c, http.MethodGet, site.Origin()+"/api/conversations?q="+term, a.Token, nil, nil, http.StatusOK)
+	marker := fmt.Sprintf("/api/after-the-search-%d", time.Now().UnixNano())
+	get(t, c, site.URL(marker), nil)
+	searched := false
+	for _, line := range accessLogUpTo(t, site, marker) {
+		if strings.Contains(line, term) {
+			t.Errorf("nginx logged the search term: %s", line)
+		}
+		searched = searched || strings.Contains(line, `"GET /api/conversations HTTP/`)
+	}
+	if !searched {
+		t.Error("no line for the search (GET /api/conversations) in the access log")
 	}
 }
 
