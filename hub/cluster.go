@@ -53,7 +53,14 @@ type lockEnd struct {
 	turn  chan struct{} // holds a token while one of them publishes (capacity 1)
 	done  bool          // the end was published and the lock released; guarded by turn
 	users int           // abortLock goroutines on it; guarded by cluster.bgMu
+	ended time.Time     // when its last abortLock goroutine returned having ended it; guarded by cluster.bgMu
 }
+
+// endKept is how long a lock's end that abortLock published stays on
+// record: a send that read the lock's holder before abortLock released it
+// may come to dropLock after its goroutine returned, and must find the
+// end published rather than publish it again.
+const endKept = time.Minute
 
 // take waits for the turn to publish, or until ctx ends (false).
 func (e *lockEnd) take(ctx context.Context) bool {
@@ -68,10 +75,16 @@ func (e *lockEnd) take(ctx context.Context) bool {
 // give ends the turn.
 func (e *lockEnd) give() { <-e.turn }
 
-// startEnd records that abortLock gives up the lock of answer id.
+// startEnd records that abortLock gives up the lock of answer id. It
+// forgets the ends kept longer than endKept.
 func (cl *cluster) startEnd(id string) *lockEnd {
 	cl.bgMu.Lock()
 	defer cl.bgMu.Unlock()
+	for k, e := range cl.ends {
+		if e.users == 0 && time.Since(e.ended) > endKept {
+			delete(cl.ends, k)
+		}
+	}
 	e := cl.ends[id]
 	if e == nil {
 		e = &lockEnd{turn: make(chan struct{}, 1)}
@@ -81,15 +94,24 @@ func (cl *cluster) startEnd(id string) *lockEnd {
 	return e
 }
 
-// finishEnd records that abortLock's goroutine for answer id returned.
-func (cl *cluster) finishEnd(id string) {
+// finishEnd records that abortLock's goroutine for answer id returned,
+// having published its end (ended) or not. An end published is kept on
+// record for endKept (see startEnd), for a dropLock that comes later.
+func (cl *cluster) finishEnd(id string, ended bool) {
 	cl.bgMu.Lock()
 	defer cl.bgMu.Unlock()
-	if e := cl.ends[id]; e != nil {
-		if e.users--; e.users == 0 {
-			delete(cl.ends, id)
-		}
+	e := cl.ends[id]
+	if e == nil {
+		return
 	}
+	if e.users--; e.users > 0 {
+		return
+	}
+	if ended {
+		e.ended = time.Now()
+		return
+	}
+	delete(cl.ends, id)
 }
 
 // endOf returns the lock of answer id that abortLock gives up, or nil.
@@ -397,7 +419,8 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 	a := *lock
 	e := h.startEnd(a.MessageID)
 	if !h.spawn(&h.pubs, func() {
-		defer h.finishEnd(a.MessageID)
+		ended := false
+		defer func() { h.finishEnd(a.MessageID, ended) }()
 		frames := h.interruptOrphan(a, unstartedReason)
 		if frames == nil || !e.take(h.busCtx) {
 			return
@@ -406,8 +429,9 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 		if !e.done {
 			e.done = h.publishEnd(a, frames)
 		}
+		ended = e.done
 	}) {
-		h.finishEnd(a.MessageID)
+		h.finishEnd(a.MessageID, false)
 	}
 }
 

@@ -22,6 +22,7 @@ type endRaceBus struct {
 	waiting chan struct{} // closed when the first aborted publish waits at the gate
 	found   chan struct{} // closed when an Acquire finds the lost lock held
 	gate    chan struct{} // closed by the test
+	onward  chan struct{} // when not nil, the Acquire that found the lost lock returns once it is closed
 
 	mu      sync.Mutex
 	lost    AnswerRef // the lock whose reply was lost
@@ -38,14 +39,19 @@ func newEndRaceBus(m *MemBus) *endRaceBus {
 func (b *endRaceBus) Acquire(ctx context.Context, a AnswerRef) (AnswerRef, error) {
 	holder, err := b.MemBus.Acquire(ctx, a)
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err == nil && b.armed.CompareAndSwap(true, false) {
 		b.lost = a
+		b.mu.Unlock()
 		return AnswerRef{}, fmt.Errorf("acquire: %w: the reply was lost", ErrBusUnavailable)
 	}
-	if errors.Is(err, ErrLockHeld) && holder == b.lost && !b.noticed {
+	first := errors.Is(err, ErrLockHeld) && holder == b.lost && !b.noticed
+	if first {
 		b.noticed = true
 		close(b.found)
+	}
+	b.mu.Unlock()
+	if first && b.onward != nil {
+		<-b.onward
 	}
 	return holder, err
 }
@@ -82,12 +88,38 @@ func (b *endRaceBus) Publish(ctx context.Context, a AnswerRef, f *protocol.Frame
 // (FrameAborted) is published once, never from two goroutines at once,
 // and the next send runs its answer. Both published it, the second while
 // the first was still under way: against Bus.Publish's one goroutine per
-// answer (natsbus keeps the frame in flight unguarded for it).
+// answer (natsbus keeps the frame in flight unguarded for it). And when
+// the background goroutine has ended it and returned before the next send
+// (which read the lock's holder before) comes to dropLock, that send
+// publishes nothing either: the end stays on record (endKept); before, it
+// was forgotten as the goroutine returned, and published a second time.
 func TestClusterLostLockEndedOnce(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		afterward bool // the next send comes to dropLock once the background end has returned
+	}{
+		{name: "at once"},
+		{name: "background end returned first", afterward: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lostLockEndedOnce(t, tc.afterward)
+		})
+	}
+}
+
+// lostLockEndedOnce is TestClusterLostLockEndedOnce's case.
+func lostLockEndedOnce(t *testing.T, afterward bool) {
 	tc := newTestCluster(t)
 	var bus *endRaceBus
-	a := tc.startWith(t, "A", func(m *MemBus) Bus { bus = newEndRaceBus(m); return bus }, nil)
+	a := tc.startWith(t, "A", func(m *MemBus) Bus {
+		bus = newEndRaceBus(m)
+		if afterward {
+			bus.onward = make(chan struct{})
+		}
+		return bus
+	}, nil)
 	conv := tc.conversation(t)
 	onA := tc.follow(t, a, "a1", conv.ID)
 	bus.armed.Store(true)
@@ -106,6 +138,14 @@ func TestClusterLostLockEndedOnce(t *testing.T) {
 	}()
 	<-bus.found // the next send found the stale lock
 	close(bus.gate)
+	if afterward {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := a.waitPublished(ctx); err != nil { // the background end returned
+			t.Fatalf("the background end of the lost lock: %v", err)
+		}
+		close(bus.onward)
+	}
 	r := <-next
 	if r.err != nil {
 		t.Fatalf("the next send: %v", r.err)
