@@ -1134,6 +1134,46 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.draft('new')).toBe('hello');
   });
 
+  it.each([
+    { ends: 'with a conversation (deleted)', answer: () => json({ conversation: { ...created, id: '0123456789abcdef0123bbbb' } }, 201) },
+    { ends: 'with a failure', answer: () => new Response('{}', { status: 502 }) },
+  ])('sent again after Cancel while the retry given up is on its way (it ends $ends): read-only at once, created with the text shown', async ({ answer }) => {
+    let attempts = 0;
+    let hang!: (r: Response) => void;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url === '/api/conversations/0123456789abcdef0123bbbb' && init?.method === 'DELETE') return new Response(null, { status: 204 });
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        attempts++;
+        if (attempts === 1) throw new TypeError('Failed to fetch');
+        if (attempts === 2) return new Promise<Response>((resolve) => (hang = resolve)); // the server is slow
+        return json({ conversation: created }, 201);
+      },
+    });
+    app.setDraft('new', 'a');
+    await app.send('a');
+    socket().open();
+    await vi.waitFor(() => expect(attempts).toBe(2));
+    app.cancelNewChat();
+    expect(app.store.state.busy.new).toBeUndefined();
+    const sending = app.send('a');
+    expect(app.store.state.busy.new).toBe(true); // read-only: the text sent is the one shown
+    expect(app.store.state.newChat.waiting).toBe(true); // behind the attempt given up: Cancel is offered
+    await app.send('a'); // a second Enter is ignored: one new chat at a time
+    hang(answer());
+    await sending;
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(posts(calls)).toHaveLength(3);
+    const [, given, next] = posts(calls);
+    expect(next?.clientId).not.toBe(given?.clientId);
+    expect(socket().framesOf('send')[0]).toMatchObject({ conversationId: NEW_ID, content: 'a' });
+    expect(app.draft('new')).toBe('');
+    expect(app.store.state.busy.new).toBeUndefined();
+    expect(app.store.state.newChat.waiting).toBe(false);
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+  });
+
   it('a text given to its composer while it waits (a conversation deleted elsewhere) stays there, without the text sent', async () => {
     let attempts = 0;
     let hang!: (r: Response) => void;

@@ -803,6 +803,12 @@ export class ChatApp {
         ...(params && !isEmptyParams(params) ? { params } : {}),
       },
     };
+    // Read-only from now on, whatever attempt is on its way: one of a chat
+    // given up (cancelNewChat) or of the session before still holds
+    // createPending back, and the text sent must be the one shown. Behind
+    // such an attempt it waits, with a Cancel, as after a failure.
+    this.setBusy(NEW_CHAT, true);
+    if (this.creating) this.setNewChatWaiting(true);
     await this.createPending();
   }
 
@@ -820,7 +826,6 @@ export class ChatApp {
     if (!pending || this.creating) return;
     clearTimeout(this.createTimer);
     this.creating = true;
-    this.setBusy(NEW_CHAT, true);
     let conversation: Conversation;
     try {
       ({ conversation } = await this.api.createConversation(pending.body));
