@@ -163,7 +163,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
           <AnswerAnnouncer key={conversationId ?? ''} thread={thread} />
           <div className="composer-wrap">
             <LiveNotice conversationId={conversationId} />
-            <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} />
+            <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} serverWait={linkUp ? thread?.serverWait : undefined} />
             <p className="fineprint">Answers can be wrong. Check important information.</p>
           </div>
         </main>

@@ -86,4 +86,25 @@ describe('Composer', () => {
     expect(document.activeElement).toBe(ta);
     expect(app.draft('new')).toBe('a question');
   });
+
+  it.each([
+    ['the connection is lost', undefined, 'Your last message is sent when the connection is back; then you can send the next.', 'Your last message waits for the connection'],
+    [
+      'the server refused it for now (its reason)',
+      'no model is available: Local cannot list its models; try again later',
+      'Waiting for the server: No model is available: Local cannot list its models; try again later. Your last message is sent when it can take it; then you can send the next.',
+      'Your last message waits for the server',
+    ],
+  ])('a message waiting because %s: the composer says what it waits for', (_, serverWait, notice, why) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Composer draftKey="c1" streaming={false} busy={false} queued serverWait={serverWait} />
+        </AppProvider>,
+      ),
+    );
+    expect(mount.host.querySelector('[role="status"]')?.textContent).toBe(notice);
+    expect(mount.host.querySelector('button[aria-label="Send message"]')?.getAttribute('title')).toBe(why);
+  });
 });

@@ -9,6 +9,7 @@ import { useContext, useId, useLayoutEffect, useRef, type FormEvent, type Keyboa
 import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox, focusBox } from '../hooks/composerBox';
 import { NEW_CHAT } from '../lib/drafts';
+import { sentence } from '../lib/errors';
 import { isImeKey } from '../lib/ime';
 import { lengthStatus } from '../lib/limits';
 import { Icon } from './icons';
@@ -22,10 +23,12 @@ export interface ComposerProps {
   busy: boolean;
   /** A message of this conversation waits for the connection. */
   queued?: boolean;
+  /** Why it waits with the link up: the server's own message (Thread.serverWait); absent: the connection. */
+  serverWait?: string;
 }
 
 /** Composer renders the message box with its Send / Stop button. */
-export function Composer({ draftKey, streaming, busy, queued = false }: ComposerProps) {
+export function Composer({ draftKey, streaming, busy, queued = false, serverWait }: ComposerProps) {
   const app = useApp();
   const stored = useAppState((s) => s.drafts[draftKey]);
   const text = stored ?? app.draft(draftKey);
@@ -87,7 +90,7 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
   const why = length.over
     ? 'Too long to send'
     : queued
-      ? 'Your last message waits for the connection'
+      ? `Your last message waits for the ${serverWait !== undefined ? 'server' : 'connection'}`
       : starting
         ? 'Your new conversation is starting'
         : 'Send';
@@ -104,7 +107,9 @@ export function Composer({ draftKey, streaming, busy, queued = false }: Composer
       )}
       {queued && !length.show && (
         <p id={counterId} className="counter" role="status">
-          Your last message is sent when the connection is back; then you can send the next.
+          {serverWait !== undefined
+            ? `Waiting for the server: ${sentence(serverWait)} Your last message is sent when it can take it; then you can send the next.`
+            : 'Your last message is sent when the connection is back; then you can send the next.'}
         </p>
       )}
       {length.show && (

@@ -1,7 +1,7 @@
 // One message of the shown path: its text, status, usage and actions.
 
 import { memo, useContext, useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
-import { useApp } from '../hooks/app';
+import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox, focusBox } from '../hooks/composerBox';
 import { VersionFocusContext } from '../hooks/versionFocus';
 import { copyText } from '../lib/clipboard';
@@ -298,13 +298,15 @@ function UserText({ text }: { text: string }) {
 function QueuedNote({ conversationId, clientMessageId }: { conversationId: string; clientMessageId: string }) {
   const app = useApp();
   const composerBox = useContext(ComposerBox);
+  // The link up, the server itself refused it for now (Thread.serverWait): not the connection.
+  const server = useAppState((s) => s.link.state === 'connected' && s.threads[conversationId]?.serverWait !== undefined);
   function cancel() {
     app.cancelQueued(conversationId, clientMessageId);
     focusBox(composerBox?.current); // where its text went back, to be edited
   }
   return (
     <div className="msg-note queued" role="status">
-      Not sent yet: waiting for the connection. It is sent as soon as the server is reachable.{' '}
+      {server ? 'Not sent yet: waiting for the server. It is sent as soon as it can take it.' : 'Not sent yet: waiting for the connection. It is sent as soon as the server is reachable.'}{' '}
       <button type="button" className="link-button" onClick={cancel}>
         Cancel and edit
       </button>

@@ -478,7 +478,7 @@ describe('a send with no answer while the link looks up', () => {
 describe('a send or regenerate the WebSocket refuses unavailable (the hub shutting down; nothing stored), as SSE\'s 503', () => {
   const SHUTDOWN = 'the server is shutting down; try again in a moment';
 
-  it('a send is queued, its draft cleared, no toast, and sent again with the same clientMessageId once reconnected', async () => {
+  it('a send is queued, its draft cleared, the server\'s reason said once, and sent again with the same clientMessageId once reconnected', async () => {
     const { app, kv, socket, thread } = await connected();
     const first = socket();
     app.setDraft(CID, 'during the shutdown');
@@ -490,7 +490,8 @@ describe('a send or regenerate the WebSocket refuses unavailable (the hub shutti
     expect(thread()!.queued.map((q) => q.clientMessageId)).toEqual([sent.clientMessageId]);
     expect(app.store.state.drafts[CID]).toBe('');
     expect(held(kv, sent.clientMessageId)).toBe('during the shutdown');
-    expect(app.store.state.toasts).toEqual([]);
+    const told = [`Message not sent yet: The server is shutting down; try again in a moment. It is sent when the server can take it.`];
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(told);
 
     first.cut(1001, 'server shutting down');
     await vi.waitFor(() => expect(socket()).not.toBe(first));
@@ -501,7 +502,8 @@ describe('a send or regenerate the WebSocket refuses unavailable (the hub shutti
     socket().receive({ type: 'ack', id: again.id, conversationId: CID, userMessageId: 'u2', messageId: 'a2' });
     await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
     expect(app.store.state.drafts[CID]).toBe('');
-    expect(app.store.state.toasts).toEqual([]);
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(told);
+    expect(thread()!.serverWait).toBeUndefined();
   });
 
   it('a regenerate waits with its key, said as a moment (not an error), and is asked again once reconnected', async () => {
@@ -512,7 +514,7 @@ describe('a send or regenerate the WebSocket refuses unavailable (the hub shutti
     const asked = first.framesOf('regenerate')[0]!;
     first.receive({ type: 'error', id: asked.id, code: 'unavailable', message: SHUTDOWN });
     await acting;
-    expect(app.store.state.toasts.map((t) => [t.text, t.kind])).toEqual([[`Regenerate: The server is shutting down; try again in a moment. It is asked again once the connection is back.`, 'info']]);
+    expect(app.store.state.toasts.map((t) => [t.text, t.kind])).toEqual([[`Regenerate: The server is shutting down; try again in a moment. It is asked again when the server can take it.`, 'info']]);
 
     first.cut(1001, 'server shutting down');
     await vi.waitFor(() => expect(socket()).not.toBe(first));
@@ -523,6 +525,60 @@ describe('a send or regenerate the WebSocket refuses unavailable (the hub shutti
     socket().receive({ type: 'ack', id: again.id, conversationId: CID, userMessageId: 'u1', messageId: 'a2' });
     await vi.waitFor(() => expect(app.store.state.busy[CID]).toBeUndefined());
     expect(app.store.state.toasts).toHaveLength(1);
+  });
+});
+
+describe('a send refused unavailable while no model can be listed (the model providers cannot be reached): the link stays up', () => {
+  const NO_MODEL = 'no model is available: Local cannot list its models: Could not reach the model provider; try again later';
+  const TOLD = 'Message not sent yet: No model is available: Local cannot list its models: Could not reach the model provider; try again later. It is sent when the server can take it.';
+
+  it('is queued with the server\'s reason, told once (not at each retry), and sent with its key once the server takes it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { app, socket, thread } = setup({ snapshots: [[u1, a1]] });
+      socket().open();
+      await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+      const link = socket();
+      const toast = vi.spyOn(app, 'toast'); // every toast shown, though each goes after a few seconds
+      app.setDraft(CID, 'while the provider is down');
+      const sending = app.send('while the provider is down');
+      await vi.waitFor(() => expect(link.framesOf('send')).toHaveLength(1));
+      const sent = link.framesOf('send')[0]!;
+      link.receive({ type: 'error', id: sent.id, code: 'unavailable', message: NO_MODEL });
+      await sending;
+      expect(thread()!.queued.map((q) => q.clientMessageId)).toEqual([sent.clientMessageId]);
+      expect(thread()!.serverWait).toBe(NO_MODEL); // the composer says the server, not the connection, is waited for
+      expect(app.store.state.link.state).toBe('connected');
+      expect(app.store.state.drafts[CID]).toBe('');
+      expect(app.store.state.toasts.map((t) => [t.text, t.kind])).toEqual([[TOLD, 'info']]);
+
+      await vi.advanceTimersByTimeAsync(3000); // the retry
+      expect(link.framesOf('send').map((f) => f.clientMessageId)).toEqual([sent.clientMessageId, sent.clientMessageId]);
+      link.receive({ type: 'error', id: link.framesOf('send')[1]!.id, code: 'unavailable', message: NO_MODEL });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(thread()!.queued).toHaveLength(1);
+      expect(thread()!.serverWait).toBe(NO_MODEL);
+      expect(toast.mock.calls).toEqual([[TOLD, 'info']]); // not said again
+
+      await vi.advanceTimersByTimeAsync(3000); // the next retry: the provider is back
+      const third = link.framesOf('send')[2]!;
+      expect(third).toMatchObject({ content: 'while the provider is down', clientMessageId: sent.clientMessageId });
+      link.receive({ type: 'ack', id: third.id, conversationId: CID, userMessageId: 'u2', messageId: 'a2' });
+      await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
+      expect(thread()!.serverWait).toBeUndefined();
+      expect(toast.mock.calls).toEqual([[TOLD, 'info']]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a send that waits for a lost connection has no server reason: the composer keeps its connection notice', async () => {
+    const { app, socket, thread } = await connected();
+    socket().cut();
+    await app.send('offline');
+    expect(thread()!.queued).toHaveLength(1);
+    expect(thread()!.serverWait).toBeUndefined();
+    expect(app.store.state.toasts).toEqual([]);
   });
 });
 

@@ -6,7 +6,7 @@
 
 import { ApiError, type ApiClient } from './api';
 import { NEW_CHAT, type Drafts } from './drafts';
-import { errorText, isConnectionError, sentence } from './errors';
+import { errorText, isConnectionError, sentence, serverUnavailable } from './errors';
 import { replacedNotice } from './models';
 import { newClientId } from './persist';
 import { serverToClient } from './serverClock';
@@ -145,7 +145,8 @@ export class ConversationThread {
     const apply = (s: AppState): AppState => {
       const t = s.threads[this.id];
       if (!t) return s;
-      const next = fn(t);
+      let next = fn(t);
+      if (next.serverWait !== undefined && next.queued.length === 0) next = { ...next, serverWait: undefined }; // nothing waits
       return next === t ? s : { ...s, threads: { ...s.threads, [this.id]: next } };
     };
     if (lazy) this.deps.store.setLazy(apply);
@@ -503,13 +504,15 @@ export class ConversationThread {
         ...(q.parentMessageId !== undefined ? { parentMessageId: q.parentMessageId } : {}),
         ...(q.model ? { model: q.model } : {}),
       });
-      this.update((t) => unqueue(t, q.clientMessageId));
+      this.update((t) => ({ ...unqueue(t, q.clientMessageId), serverWait: undefined })); // the server takes sends again
       this.release(q);
       this.tellReplaced(accepted);
       return true;
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
         this.queue(q);
+        const why = serverUnavailable(err);
+        if (why !== null) this.serverWaits(why);
         // Usually the link is down and its return sends the queue; when it
         // still looks up (no ack in time, a proxy's 502), try again shortly.
         if (this.deps.connected()) this.retrySoon();
@@ -542,6 +545,18 @@ export class ConversationThread {
     this.deps.drafts.reread(key);
     this.giveBack(q);
     if (this.deps.drafts.get(key) !== before) this.deps.toast(TAKEN_UP, 'info');
+  }
+
+  /**
+   * serverWaits notes that chatd itself refused a send for now, with why
+   * (the composer says so rather than a lost connection), and tells it in
+   * a toast the first time only: the send is repeated every few seconds
+   * with its key, possibly for long (the model providers cannot be reached).
+   */
+  private serverWaits(why: string): void {
+    const told = this.thread.serverWait !== undefined;
+    this.update((t) => (t.serverWait === why ? t : { ...t, serverWait: why }));
+    if (!told) this.deps.toast(`Message not sent yet: ${sentence(why)} It is sent when the server can take it.`, 'info');
   }
 
   /** queue puts q in the queue (its text is held in storage since send: Drafts.hold). */
@@ -660,7 +675,9 @@ export class ConversationThread {
     } catch (err) {
       if (isConnectionError(err) && !this.gone) {
         this.regenWaiting = r;
-        if (!told) this.deps.toast(`Regenerate: ${sentence(errorText(err))} It is asked again once the connection is back.`, 'info');
+        const why = serverUnavailable(err); // chatd's own word: the connection is up
+        const when = why !== null ? 'when the server can take it' : 'once the connection is back';
+        if (!told) this.deps.toast(`Regenerate: ${sentence(why ?? errorText(err))} It is asked again ${when}.`, 'info');
         if (this.deps.connected()) this.retrySoon();
         return;
       }

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './api';
-import { errorText, formatWait, isConnectionError } from './errors';
+import { errorText, formatWait, isConnectionError, serverUnavailable } from './errors';
 
 describe('errorText', () => {
   it.each([
@@ -34,5 +34,20 @@ describe('isConnectionError', () => {
     ['not an ApiError', new Error('plain'), false],
   ])('%s', (_name, err, want) => {
     expect(isConnectionError(err)).toBe(want);
+  });
+});
+
+describe('serverUnavailable', () => {
+  it.each([
+    ['a WebSocket error frame unavailable', new ApiError(0, 'unavailable', 'no model is available: x; try again later'), 'no model is available: x; try again later'],
+    ['chatd\'s 503 (its JSON body)', new ApiError(503, 'unavailable', 'no model is available: x; try again later'), 'no model is available: x; try again later'],
+    ['a proxy\'s 503 (no chatd body)', new ApiError(503, 'http_503', 'Service Unavailable'), null],
+    ['a proxy\'s 502', new ApiError(502, 'http_502', 'Bad Gateway'), null],
+    ['no answer', new ApiError(0, 'network', 'Failed to fetch'), null],
+    ['no ack in time', new ApiError(0, 'timeout', 'No answer'), null],
+    ['a refusal for good', new ApiError(400, 'unknown_model', 'model "x" is not available'), null],
+    ['not an ApiError', new Error('unavailable'), null],
+  ])('%s', (_name, err, want) => {
+    expect(serverUnavailable(err)).toBe(want);
   });
 });

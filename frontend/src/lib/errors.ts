@@ -35,6 +35,20 @@ export function isConnectionError(err: unknown): boolean {
   return err.status === 502 || err.status === 503 || err.status === 504;
 }
 
+/**
+ * serverUnavailable is chatd's own message when it refused a request for
+ * now, code unavailable (an error frame over the WebSocket or an event
+ * stream, or its JSON 503): the server is up and answered, but cannot take
+ * the request yet (no model can be listed because the model providers
+ * cannot be reached, a shutdown). null for anything else: a proxy's
+ * 502/503/504 carries no chatd body (its code is http_<status>), and no
+ * answer is a network error or a timeout.
+ */
+export function serverUnavailable(err: unknown): string | null {
+  if (!(err instanceof ApiError) || err.code !== 'unavailable') return null;
+  return err.status === 0 || err.status === 503 ? err.message : null;
+}
+
 /** formatWait says how long to wait in words ("45 seconds", "5 minutes"), rounded up. */
 export function formatWait(seconds: number): string {
   return formatDuration(seconds, 'up');

@@ -4,7 +4,8 @@
 // A 503, chatd's (a shutdown, a request it could not get through in time:
 // the message may have been taken) or a proxy's, is a moment: the send is
 // kept and repeated with its clientMessageId, which the server answers
-// once.
+// once. chatd's own 503 (its JSON error body) says why, in a toast once and
+// in the composer; a proxy's says nothing more than a lost connection.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CID, json, message, setup } from './testkit';
@@ -52,16 +53,21 @@ describe('a send or regenerate over SSE refused', () => {
     if (what === 'send') expect(app.draft(CID)).toBe('again'); // given back
   });
 
+  const NO_MODEL = 'no model is available: Local cannot list its models: Could not reach the model provider; try again later';
   it.each([
-    ['by chatd (a shutdown)', () => json({ error: { code: 'unavailable', message: 'the server is shutting down; try again in a moment' } }, 503)],
-    ['by a proxy (no chatd body)', () => new Response('<html>Service Unavailable</html>', { status: 503, headers: { 'Content-Type': 'text/html' } })],
-  ] as const)('with 503 %s: the send is queued to be repeated, not refused', async (_, answer) => {
+    ['by chatd (no model can be listed)', () => json({ error: { code: 'unavailable', message: NO_MODEL } }, 503), NO_MODEL],
+    ['by a proxy (no chatd body)', () => new Response('<html>Service Unavailable</html>', { status: 503, headers: { 'Content-Type': 'text/html' } }), undefined],
+  ] as const)('with 503 %s: the send is queued to be repeated, not refused; chatd\'s reason is said', async (_, answer, reason) => {
     const { app, thread, posts } = sseSetup(answer);
     await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
     await vi.waitFor(() => expect(app.store.state.link).toMatchObject({ state: 'connected', kind: 'sse' }));
     await app.send('again');
     await vi.waitFor(() => expect(thread()?.queued.map((q) => q.content)).toEqual(['again']));
     expect(posts()).toHaveLength(1);
-    expect(app.store.state.toasts.map((t) => t.text).filter((t) => t.startsWith('Message not sent'))).toEqual([]);
+    expect(app.store.state.toasts.map((t) => t.text).filter((t) => t.startsWith('Message not sent:'))).toEqual([]);
+    // Only chatd's own refusal says why, once, and makes the composer wait for the server rather than the connection.
+    expect(thread()?.serverWait).toBe(reason);
+    const told = reason ? ['Message not sent yet: No model is available: Local cannot list its models: Could not reach the model provider; try again later. It is sent when the server can take it.'] : [];
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(told);
   });
 });

@@ -33,6 +33,12 @@ export interface Thread {
   /** Sends waiting for the connection, oldest first (see queueSend). */
   queued: readonly QueuedSend[];
   /**
+   * Why the queued sends wait while the link is up: chatd's own message
+   * when it refused one for now (errors.ts serverUnavailable), kept until a
+   * send is taken or the queue empties. Absent: they wait for the connection.
+   */
+  serverWait?: string;
+  /**
    * Answers whose end the client heard of while the server was going away
    * (a `shutdown` done): their stored status is taken after reconnecting.
    */
