@@ -241,3 +241,30 @@ describe('the block cache', () => {
     expect(markdownCacheSize()).toEqual({ entries: 0, chars: 0 });
   });
 });
+
+describe('task lists', () => {
+  it('tells a done item from an open one, in words for assistive tech', () => {
+    const done = dom('- [x] a');
+    const open = dom('- [ ] a');
+    expect(done.innerHTML).not.toBe(open.innerHTML);
+    const d = done.querySelector('li [role="img"]');
+    const o = open.querySelector('li [role="img"]');
+    expect(d?.getAttribute('aria-label')).toBe('done');
+    expect(o?.getAttribute('aria-label')).toBe('not done');
+    expect(d?.textContent).toBe('\u2611');
+    expect(o?.textContent).toBe('\u2610');
+    expect(done.querySelector('li')?.textContent).toContain('a');
+  });
+
+  it('renders loose task items too', () => {
+    const el = dom('- [x] one\n\n- [ ] two');
+    expect(Array.from(el.querySelectorAll('[role="img"]'), (n) => n.getAttribute('aria-label'))).toEqual(['done', 'not done']);
+  });
+
+  it('still forbids inputs written as HTML', () => {
+    for (const src of ['<input type="text" value="x">', 'a <input type="checkbox" disabled checked> b', '- [x] <input type="text">']) {
+      expect(dom(src).querySelector('input')).toBeNull();
+    }
+    expect(sanitize('<input type="text"><input type="checkbox" disabled>')).not.toContain('<input');
+  });
+});

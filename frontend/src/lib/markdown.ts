@@ -76,6 +76,14 @@ function createMarked(): Marked {
           `<pre><code class="${cls}">${body}\n</code></pre></div>\n`
         );
       },
+      // A task item's box is a picture with its state in words, not an
+      // <input>: inputs stay forbidden (sanitize), and marked drops the
+      // [x] / [ ] text, so without this a done item and an open one look
+      // and read the same.
+      checkbox(token: Tokens.Checkbox) {
+        const [glyph, label] = token.checked ? ['\u2611', 'done'] : ['\u2610', 'not done'];
+        return `<span class="task-box${token.checked ? ' task-done' : ''}" role="img" aria-label="${label}">${glyph}</span> `;
+      },
       link(token: Tokens.Link) {
         const inner = this.parser.parseInline(token.tokens);
         const href = safeHref(token.href);
