@@ -348,3 +348,30 @@ describe('ChatView edit box when the shown branch changes elsewhere', () => {
     expect(app.edits.get(CID, 'a1')).toBeUndefined();
   });
 });
+
+describe('ChatView offline notice', () => {
+  it('says the link is offline with a Retry in the chat itself (the hidden drawer holds the only other one)', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const retry = vi.spyOn(app, 'retryConnection').mockImplementation(() => undefined);
+    const render = () =>
+      act(() =>
+        mount.root.render(
+          <AppProvider value={app}>
+            <ChatView conversationId={null} onOpenSidebar={() => undefined} />
+          </AppProvider>,
+        ),
+      );
+    render();
+    const region = () => mount.host.querySelector('main .offline-notice-region[role="status"]');
+    expect(region()).not.toBeNull();
+    expect(region()!.textContent).toBe('');
+    act(() => app.store.set((s) => ({ ...s, link: { state: 'offline', kind: 'ws', detail: 'message too big' } })));
+    expect(region()!.textContent).toContain('Offline (message too big)');
+    const button = [...region()!.querySelectorAll('button')].find((b) => b.textContent === 'Retry');
+    expect(button).toBeDefined();
+    act(() => button!.click());
+    expect(retry).toHaveBeenCalledTimes(1);
+    act(() => app.store.set((s) => ({ ...s, link: { state: 'reconnecting', kind: 'ws' } })));
+    expect(region()!.textContent).toBe('');
+  });
+});

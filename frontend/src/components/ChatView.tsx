@@ -162,6 +162,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
           </MessageList>
           <AnswerAnnouncer key={conversationId ?? ''} thread={thread} />
           <div className="composer-wrap">
+            <OfflineNotice />
             <LiveNotice conversationId={conversationId} />
             <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} serverWait={linkUp ? thread?.serverWait : undefined} />
             <p className="fineprint">Answers can be wrong. Check important information.</p>
@@ -169,6 +170,30 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
         </main>
       </VersionFocusContext.Provider>
     </ComposerBox.Provider>
+  );
+}
+
+/**
+ * OfflineNotice says, while the link is offline (no more automatic
+ * reconnects), so with a Retry. The sidebar's status line says it too, but
+ * on a narrow screen the closed sidebar is hidden, so this one is shown only
+ * there (app.css), and on a desktop only the sidebar's is seen and announced.
+ * Its live region stays in the page, empty while connected or reconnecting.
+ */
+export function OfflineNotice() {
+  const app = useApp();
+  const link = useAppState((s) => s.link);
+  return (
+    <div className="offline-notice-region" role="status">
+      {link.state === 'offline' && (
+        <p className="notice offline-notice">
+          Offline{link.detail ? ` (${link.detail})` : ''}: messages cannot be sent or received.{' '}
+          <button type="button" className="link-button" onClick={() => app.retryConnection()}>
+            Retry
+          </button>
+        </p>
+      )}
+    </div>
   );
 }
 

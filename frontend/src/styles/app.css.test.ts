@@ -75,3 +75,11 @@ describe('app.css text contrast (WCAG AA 4.5:1)', () => {
     expect(css).toMatch(/\.toast-error \{[^}]*background: var\(--danger-fill\)/);
   });
 });
+
+describe('app.css offline notice in the chat', () => {
+  it('is shown only on narrow screens, where the closed sidebar (and its status line) is hidden', () => {
+    expect(css).toMatch(/^\.offline-notice-region \{ display: none; \}/m);
+    const narrow = css.slice(css.indexOf('@media (max-width: 760px) {'));
+    expect(narrow.slice(0, narrow.indexOf('\n}'))).toContain('.offline-notice-region { display: block; }');
+  });
+});
