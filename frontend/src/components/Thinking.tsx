@@ -14,6 +14,9 @@ export interface ThinkingProps {
   thinkingNow: boolean;
 }
 
+/** BOTTOM_SLACK_PX: this close to the bottom of the thinking box counts as at it (sub-pixel scrolling, zoom). */
+const BOTTOM_SLACK_PX = 4;
+
 /** Thinking renders the collapsible Thinking section of an answer. */
 export function Thinking({ reasoning, times, thinkingNow }: ThinkingProps) {
   // null: open while thinking, closed after; a click overrides until the next change of phase.
@@ -28,10 +31,19 @@ export function Thinking({ reasoning, times, thinkingNow }: ThinkingProps) {
   const label = thinkingLabel(times, thinkingNow, now);
   const id = useId();
   const textRef = useRef<HTMLDivElement>(null);
-  useLayoutEffect(() => {
-    // Follow the newest thinking while it is written.
+  // The box the reader is in, and whether they are at its bottom (as of the
+  // last scroll): a box just opened follows; one scrolled up to reread stays.
+  const followed = useRef<{ el: HTMLDivElement | null; atBottom: boolean }>({ el: null, atBottom: true });
+  const onScroll = () => {
     const el = textRef.current;
-    if (el && thinkingNow) el.scrollTop = el.scrollHeight;
+    if (el) followed.current = { el, atBottom: el.scrollHeight - el.scrollTop - el.clientHeight <= BOTTOM_SLACK_PX };
+  };
+  useLayoutEffect(() => {
+    // Follow the newest thinking while it is written, as long as the reader is at the bottom.
+    const el = textRef.current;
+    if (!el) return;
+    if (followed.current.el !== el) followed.current = { el, atBottom: true };
+    if (thinkingNow && followed.current.atBottom) el.scrollTop = el.scrollHeight;
   }, [reasoning, thinkingNow, open]);
   return (
     <div className={`thinking${label.live ? ' live' : ''}`} data-state={thinkingNow ? 'thinking' : 'done'}>
@@ -42,7 +54,7 @@ export function Thinking({ reasoning, times, thinkingNow }: ThinkingProps) {
         <span className="thinking-label">{label.text}</span>
       </button>
       {open && (
-        <div id={id} ref={textRef} className="thinking-text" role="region" aria-label="Thinking">
+        <div id={id} ref={textRef} className="thinking-text" role="region" aria-label="Thinking" onScroll={onScroll}>
           {reasoning}
         </div>
       )}
