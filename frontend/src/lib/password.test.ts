@@ -41,4 +41,16 @@ describe('fieldProblem', () => {
     expect(fieldProblem('email: invalid')).toMatch(/email address was not accepted/);
     expect(fieldProblem('something else')).toBeNull();
   });
+
+  it("says why a name or email was refused, not always the name's length", () => {
+    const cases: Array<[string, RegExp]> = [
+      ['name: must not contain control or bidirectional formatting characters', /^This name was not accepted: it contains invisible formatting or control characters; type it again without them\.$/],
+      ['name: must be at most 100 characters', /^This name was not accepted: use at most 100 characters\.$/],
+      ['name: must be valid UTF-8 text', /^This name was not accepted: part of it is not valid text/],
+      ['name: is required', /^This name was not accepted\. Check it and try again\.$/],
+      ['email: must not contain control or bidirectional formatting characters', /^This email address was not accepted: it contains invisible formatting or control characters/],
+      ['email: must not contain invisible characters', /^This email address was not accepted: it contains invisible formatting or control characters/],
+    ];
+    for (const [message, want] of cases) expect(fieldProblem(message), message).toMatch(want);
+  });
 });

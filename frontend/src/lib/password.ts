@@ -51,8 +51,20 @@ export function fieldProblem(message: string): string | null {
         ? 'This password is too long: at most 72 bytes fit (plain letters and digits take 1 byte each, accented letters 2, emoji 4). Shorten it.'
         : 'This password is too short. Use at least 8 characters.';
     case 'email':
+      if (INVISIBLE.test(message)) return `This email address was not accepted: ${INVISIBLE_PROBLEM}`;
       return 'This email address was not accepted. Check it and try again.';
     default:
-      return 'This name was not accepted: use at most 100 characters.';
+      if (INVISIBLE.test(message)) return `This name was not accepted: ${INVISIBLE_PROBLEM}`;
+      if (/UTF-8/i.test(message)) return 'This name was not accepted: part of it is not valid text. Type it again.';
+      if (/most|long/i.test(message)) return 'This name was not accepted: use at most 100 characters.';
+      return 'This name was not accepted. Check it and try again.';
   }
 }
+
+/**
+ * INVISIBLE matches the server's refusal of an email or name with control or
+ * bidirectional formatting characters (transport/auth/validate.go
+ * textProblem; an email's "must not contain invisible characters").
+ */
+const INVISIBLE = /control|bidirectional|invisible/i;
+const INVISIBLE_PROBLEM = 'it contains invisible formatting or control characters; type it again without them.';
