@@ -36,3 +36,16 @@ describe('SettingsDialog and another tab', () => {
     expect(onSave).toHaveBeenCalledWith(prompt, params);
   });
 });
+
+describe('SettingsDialog stop sequences refused by the server', () => {
+  it('names the refused sequence by its row as shown, an empty row above it counted', async () => {
+    const onSave = vi.fn(async () => ({ field: 'stop' as const, text: 'Stop sequence 1 must not contain NUL (U+0000).' }));
+    act(() => mount.root.render(<SettingsDialog systemPrompt="" params={{ stop: ['a', 'b'] }} model={undefined} onSave={onSave} onClose={() => undefined} />));
+    type('Stop sequence 1', ''); // sent: ['b'], the server's sequence 1
+    await act(async () => [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!.click());
+    expect(onSave).toHaveBeenCalledWith('', { stop: ['b'] });
+    const text = document.querySelector('[role="dialog"]')!.textContent!;
+    expect(text).toContain('Stop sequence 2 must not contain NUL (U+0000).');
+    expect(text).not.toContain('Stop sequence 1 must');
+  });
+});

@@ -12,6 +12,7 @@ import {
   checkParams,
   defaultHint,
   paramsForm,
+  refusalByRow,
   type ParamErrors,
   type ParamField,
   type ParamsForm,
@@ -54,7 +55,8 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   // Always counted (the limit is small); over it, Save is refused, never the text cut.
   const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0);
   const counterId = useId();
-  const check = checkParams(edited(form, initial.form, paramsForm(params)), model);
+  const checked = edited(form, initial.form, paramsForm(params));
+  const check = checkParams(checked, model);
   const localErrors: ParamErrors = check.ok ? {} : check.errors;
   const shownError = (f: ParamField): string | undefined =>
     (touched[f] ? localErrors[f] : undefined) ?? (refusal?.field === f ? refusal.text : undefined);
@@ -68,7 +70,9 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
     setTouched({ temperature: true, topP: true, maxTokens: true, stop: true });
     if (!check.ok || length.over) return;
     setSaving(true);
-    const refused = await onSave(text === initial.text ? systemPrompt : text, check.params);
+    const rows = checked.stop;
+    const answer = await onSave(text === initial.text ? systemPrompt : text, check.params);
+    const refused = answer && refusalByRow(answer, rows);
     if (!open.current) {
       if (refused) onRefusedAfterClose?.(refused);
       return;

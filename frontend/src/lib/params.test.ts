@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './api';
-import { checkParams, escapeStop, paramsForm, sameParams, serverRefusal, unescapeStop, type ParamsForm } from './params';
+import { checkParams, escapeStop, paramsForm, refusalByRow, sameParams, serverRefusal, unescapeStop, type ParamsForm } from './params';
 import type { ModelInfo } from './protocol';
 
 const model: ModelInfo = { id: 'm', name: 'M', demo: false, default: true, maxOutputTokens: 4096, defaults: { temperature: 0.7 } };
@@ -31,6 +31,8 @@ describe('checkParams', () => {
     ['fractional max tokens', { maxTokens: '10.5' }, /whole number/, 'maxTokens'],
     ['a stop sequence of 65 characters', { stop: ['ok', 'x'.repeat(65)] }, /^Stop sequence 2 is 65 characters long; at most 64\.$/, 'stop'],
     ['five stop sequences', { stop: ['a', 'b', 'c', 'd', 'e'] }, /^At most 4 stop sequences\.$/, 'stop'],
+    ['a long stop sequence after an empty row, named by its row', { stop: ['', 'x'.repeat(70)] }, /^Stop sequence 2 is 70 characters long; at most 64\.$/, 'stop'],
+    ['a long stop sequence between empty rows', { stop: ['', 'ok', '', 'x'.repeat(65)] }, /^Stop sequence 4 is 65 characters long/, 'stop'],
   ];
   for (const [name, f, text, field] of refused) {
     it(`refuses ${name}`, () => {
@@ -94,6 +96,17 @@ describe('serverRefusal', () => {
       text: 'Stop sequence 2 must be 1 to 64 characters of valid UTF-8.',
     });
     expect(serverRefusal(new ApiError(400, 'invalid_field', 'params.stop: at most 4 sequences (got 5)')).text).toBe('Stop sequences: at most 4 sequences (got 5).');
+  });
+
+  it('names a refused stop sequence by its row as shown, empty rows counted', () => {
+    const refused = serverRefusal(new ApiError(400, 'invalid_field', 'params.stop: sequence 2 must not contain NUL (U+0000)'));
+    expect(refusalByRow(refused, ['', 'a', '', 'b'])).toEqual({ field: 'stop', text: 'Stop sequence 4 must not contain NUL (U+0000).' });
+    expect(refusalByRow(refused, ['a', 'b'])).toEqual(refused);
+    expect(refusalByRow(refused, ['a'])).toEqual(refused); // no such row: as the server said
+    const other = serverRefusal(new ApiError(400, 'invalid_field', 'params.stop: at most 4 sequences (got 5)'));
+    expect(refusalByRow(other, ['', 'a'])).toEqual(other);
+    const temperature = serverRefusal(new ApiError(400, 'invalid_field', 'params.temperature: must be from 0 to 2 (got 2.5)'));
+    expect(refusalByRow(temperature, ['', 'a'])).toEqual(temperature);
   });
 
   it('keeps any other error\'s text, naming the server when it refused', () => {

@@ -105,8 +105,9 @@ export function checkParams(form: ParamsForm, model: ModelInfo | undefined): Par
   const stop = form.stop.filter((s) => s !== '').map(unescapeStop);
   if (stop.length > MAX_STOP_SEQUENCES) errors.stop = `At most ${MAX_STOP_SEQUENCES} stop sequences.`;
   else {
-    const long = stop.findIndex((s) => chars(s) > MAX_STOP_CHARS);
-    if (long >= 0) errors.stop = `Stop sequence ${long + 1} is ${chars(stop[long]!)} characters long; at most ${MAX_STOP_CHARS}.`;
+    // Named by its row as shown (empty rows count there), not its place among those kept.
+    const long = form.stop.findIndex((s) => s !== '' && chars(unescapeStop(s)) > MAX_STOP_CHARS);
+    if (long >= 0) errors.stop = `Stop sequence ${long + 1} is ${chars(unescapeStop(form.stop[long]!))} characters long; at most ${MAX_STOP_CHARS}.`;
     else if (stop.length > 0) params.stop = stop;
   }
   return Object.keys(errors).length > 0 ? { ok: false, errors } : { ok: true, params };
@@ -155,6 +156,23 @@ export function serverRefusal(err: unknown): ServerRefusal {
   }
   if (err instanceof ApiError) return { text: err.status === 0 ? err.message : `The server refused the settings: ${err.message}` };
   return { text: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * refusalByRow renumbers a server refusal of "Stop sequence N" (N counts the
+ * sequences sent, empty rows dropped) by the row as shown in rows, the form's
+ * stop rows that were checked and sent, as checkParams numbers its own.
+ */
+export function refusalByRow(refusal: ServerRefusal, rows: readonly string[]): ServerRefusal {
+  if (refusal.field !== 'stop') return refusal;
+  return {
+    ...refusal,
+    text: refusal.text.replace(/^Stop sequence (\d+)\b/, (whole, n: string) => {
+      let left = Number(n);
+      const row = rows.findIndex((s) => s !== '' && --left === 0);
+      return row >= 0 ? `Stop sequence ${row + 1}` : whole;
+    }),
+  };
 }
 
 /** refusalSubject is what a refusal's problem is about: "Stop" for "sequence 2 must be …", else the field's label. */
