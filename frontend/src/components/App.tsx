@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useAppState } from '../hooks/app';
 import { useForgetRendered } from '../hooks/useForgetRendered';
+import { isImeNativeKey } from '../lib/ime';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { AuthPage } from './AuthPage';
 import { ChatView } from './ChatView';
@@ -59,7 +60,8 @@ function ChatLayout({ conversationId }: { conversationId: string | null }) {
     if (!open) return;
     // An Escape already taken inside the sidebar (a rename cancelled) is
     // not also a request to close it.
-    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && !e.defaultPrevented && setOpen(false);
+    // Nor is one cancelling an input method's conversion (in the search box, a rename).
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && !e.defaultPrevented && !isImeNativeKey(e) && setOpen(false);
     document.addEventListener('keydown', onKey);
     return () => document.removeEventListener('keydown', onKey);
   }, [open]);

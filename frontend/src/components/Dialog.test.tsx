@@ -84,4 +84,20 @@ describe('Dialog', () => {
     });
     expect(closed).toBe(1);
   });
+
+  it.each([
+    ['while composing (isComposing)', { isComposing: true }],
+    ['just after composing in Safari (compositionend came first: keyCode 229)', { keyCode: 229 }],
+  ])('stays open on the Escape that cancels a conversion %s', (_name, init) => {
+    closed = 0;
+    act(() => mount.root.render(<Page />));
+    act(() => {
+      document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, ...init }));
+    });
+    expect(closed).toBe(0);
+    act(() => {
+      document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    });
+    expect(closed).toBe(1);
+  });
 });

@@ -2,6 +2,7 @@
 // opens (and stays where the user puts it) and back when it closes.
 
 import { useEffect, useId, useLayoutEffect, useRef, type ReactNode } from 'react';
+import { isImeNativeKey } from '../lib/ime';
 
 /** DialogProps configure a Dialog. */
 export interface DialogProps {
@@ -30,6 +31,9 @@ export function Dialog({ title, onClose, children, actions }: DialogProps) {
     first?.focus();
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape') {
+        // The Escape that cancels an input method's conversion (in the
+        // system prompt, say) is the IME's: closing would drop what was typed.
+        if (isImeNativeKey(e)) return;
         e.stopPropagation();
         close.current();
       } else if (e.key === 'Tab') trapFocus(e, ref.current);

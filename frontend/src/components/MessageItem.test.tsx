@@ -115,6 +115,19 @@ describe('MessageItem edit with an input method', () => {
       edit.mockRestore();
     }
   });
+
+  it.each([
+    ['while composing (isComposing)', { isComposing: true }],
+    ['just after composing in Safari (compositionend came first: keyCode 229)', { keyCode: 229 }],
+  ])('the Escape that cancels a conversion %s does not close the edit', (_name, init) => {
+    renderMessage(mount, question);
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+    const ta = mount.host.querySelector<HTMLElement>('.edit-box textarea')!;
+    act(() => void ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true, ...init })));
+    expect(mount.host.querySelector('.edit-box')).not.toBeNull();
+    act(() => void ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true })));
+    expect(mount.host.querySelector('.edit-box')).toBeNull();
+  });
 });
 
 describe('MessageItem edit while an answer runs', () => {

@@ -349,8 +349,9 @@ function EditBox({
     ta.setSelectionRange(ta.value.length, ta.value.length);
   }, []);
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
-    if (e.key === 'Escape') onCancel();
-    else if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e)) {
+    if (e.key === 'Escape') {
+      if (!isImeKey(e)) onCancel(); // an Escape cancelling a conversion is the input method's
+    } else if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e)) {
       e.preventDefault();
       if (ok) onSubmit(text);
     }

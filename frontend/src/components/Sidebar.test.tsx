@@ -85,6 +85,25 @@ describe('Sidebar rename with an input method', () => {
     key(input, 'Enter'); // the user's Enter
     expect(rename).toHaveBeenCalledWith('c1', '新しい題');
   });
+
+  it.each([
+    ['while composing (isComposing)', { isComposing: true }],
+    ['just after composing in Safari (compositionend came first: keyCode 229)', { keyCode: 229 }],
+  ])('the Escape that cancels a conversion %s does not cancel the rename', (_name, init) => {
+    render();
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!.click());
+    const input = mount.host.querySelector<HTMLInputElement>('input[aria-label="Conversation title"]')!;
+    act(() => {
+      const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+      set.call(input, '新しい題');
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    act(() => void input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true, ...init })));
+    expect(mount.host.querySelector('input[aria-label="Conversation title"]')).toBe(input);
+    expect(input.value).toBe('新しい題');
+    key(input, 'Escape'); // the user's Escape
+    expect(mount.host.querySelector('input[aria-label="Conversation title"]')).toBeNull();
+  });
 });
 
 describe('Sidebar rename while another tab renames', () => {
@@ -237,6 +256,25 @@ describe('ChatLayout', () => {
     key(mount.host.querySelector('input[aria-label="Conversation title"]')!, 'Escape');
     expect(nav().classList.contains('open')).toBe(true);
     key(document.activeElement ?? document.body, 'Escape');
+    expect(nav().classList.contains('open')).toBe(false);
+  });
+
+  it('the Escape that cancels a conversion in the open (narrow-screen) sidebar does not close it', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, route: { name: 'chat', conversationId: null } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <App />
+        </AppProvider>,
+      ),
+    );
+    const nav = () => mount.host.querySelector('nav.sidebar')!;
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!.click());
+    const search = nav().querySelector('input')!;
+    act(() => void search.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true, isComposing: true })));
+    expect(nav().classList.contains('open')).toBe(true);
+    key(search, 'Escape');
     expect(nav().classList.contains('open')).toBe(false);
   });
 });

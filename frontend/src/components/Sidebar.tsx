@@ -258,7 +258,8 @@ const ConversationItem = memo(function ConversationItem({ c, active, onOpen, onD
       e.preventDefault();
       refocus.current = true;
       save();
-    } else if (e.key === 'Escape') {
+    } else if (e.key === 'Escape' && !isImeKey(e)) {
+      // (An Escape cancelling a conversion is the input method's: the title is still being typed.)
       e.preventDefault();
       refocus.current = true;
       setTitle(c.title);

@@ -15,5 +15,14 @@ export interface ImeKeyEvent {
  * false by then).
  */
 export function isImeKey(e: ImeKeyEvent): boolean {
-  return e.nativeEvent.isComposing || e.keyCode === 229;
+  return isImeNativeKey({ keyCode: e.keyCode, isComposing: e.nativeEvent.isComposing });
+}
+
+/**
+ * isImeNativeKey is isImeKey for a DOM KeyboardEvent (a document listener's):
+ * the Escape that cancels a conversion is the input method's, not a request
+ * to close a dialog or an edit.
+ */
+export function isImeNativeKey(e: { keyCode: number; isComposing: boolean }): boolean {
+  return e.isComposing || e.keyCode === 229;
 }
