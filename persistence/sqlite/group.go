@@ -188,9 +188,9 @@ func (s *Store) commitGroup(group []*writeOp) {
 		return
 	}
 	if failed {
-		if tx, err = s.restartInSavepoints(tx, group, errs); err != nil {
-			for _, op := range group {
-				op.done <- err
+		if tx = s.restartInSavepoints(tx, group, errs); tx == nil {
+			for i, op := range group {
+				op.done <- errs[i]
 			}
 			return
 		}
@@ -211,42 +211,74 @@ func (s *Store) commitGroup(group []*writeOp) {
 }
 
 // restartInSavepoints rolls tx back and runs group's transactions again in
-// a new one, each in a savepoint of its own, filling errs.
-func (s *Store) restartInSavepoints(tx *sql.Tx, group []*writeOp, errs []error) (*sql.Tx, error) {
+// a new one, each in a savepoint of its own, filling errs. It returns the
+// new transaction, or nil when there is nothing to commit: every
+// transaction of the group failed, with errs saying why.
+//
+// A savepoint statement that fails means the group's transaction may be
+// gone: SQLite rolls a whole transaction back by itself after some errors
+// (a full disk, an I/O error, no memory, an interrupt), and the
+// ROLLBACK TO or RELEASE that follows then finds no savepoint. The
+// transactions left are not run: a SAVEPOINT would open a transaction of
+// its own, and its RELEASE commit it, outside the group, and the group's
+// commit would then fail, reporting as failed writes that are stored
+// (the batch writer, told so, appends a streamed text again). The group
+// is rolled back and every transaction of it reported failed, those
+// already run included: nothing of it is stored.
+func (s *Store) restartInSavepoints(tx *sql.Tx, group []*writeOp, errs []error) *sql.Tx {
+	fail := func(err error) *sql.Tx {
+		for i := range errs {
+			errs[i] = err
+		}
+		return nil
+	}
 	if err := tx.Rollback(); err != nil {
-		return nil, fmt.Errorf("roll back the group: %w", err)
+		return fail(fmt.Errorf("roll back the group: %w", err))
 	}
 	tx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return fail(fmt.Errorf("begin: %w", err))
 	}
 	wtx := &writeTx{tx: tx, stmts: s.wStmts}
 	for i, op := range group {
 		if errs[i] = op.ctx.Err(); errs[i] != nil {
 			continue
 		}
-		errs[i] = s.inSavepoint(op, wtx)
+		var lost error
+		if errs[i], lost = s.inSavepoint(op, wtx); lost == nil {
+			continue
+		}
+		_ = tx.Rollback() // fails when SQLite rolled it back already
+		lost = fmt.Errorf("group transaction lost, rolled back: %w", lost)
+		errs[i] = errors.Join(errs[i], lost)
+		for j := range errs {
+			if j > i || errs[j] == nil { // rolled back, or never run
+				errs[j] = lost
+			}
+		}
+		return nil
 	}
-	return tx, nil
+	return tx
 }
 
 // inSavepoint runs op's fn in a savepoint of the group's transaction,
-// rolling back only its own changes when it fails.
-func (s *Store) inSavepoint(op *writeOp, wtx *writeTx) error {
+// rolling back only its own changes when it fails. It returns fn's error,
+// and apart from it the failure of a savepoint statement, after which the
+// group's transaction cannot be trusted (see restartInSavepoints).
+func (s *Store) inSavepoint(op *writeOp, wtx *writeTx) (err, savepointErr error) {
 	ctx := context.Background() // the savepoint statements are the group's, not op's
-	if _, err := wtx.exec(ctx, qSavepoint); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
+	if _, serr := wtx.exec(ctx, qSavepoint); serr != nil {
+		return nil, fmt.Errorf("savepoint: %w", serr)
 	}
-	err := op.fn(wtx)
-	if err != nil {
-		if _, rerr := wtx.exec(ctx, qRollbackTo); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+	if err = op.fn(wtx); err != nil {
+		if _, serr := wtx.exec(ctx, qRollbackTo); serr != nil {
+			return err, fmt.Errorf("rollback to savepoint: %w", serr)
 		}
 	}
-	if _, rerr := wtx.exec(ctx, qRelease); rerr != nil {
-		return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+	if _, serr := wtx.exec(ctx, qRelease); serr != nil {
+		return err, fmt.Errorf("release savepoint: %w", serr)
 	}
-	return err
+	return err, nil
 }
 
 // exec runs a single write statement as its own transaction (grouped with

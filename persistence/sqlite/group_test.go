@@ -249,3 +249,93 @@ func TestCloseCommitsQueuedWrites(t *testing.T) {
 		t.Fatalf("%d of %d queued writes stored before the store closed, want all", len(stored), n)
 	}
 }
+
+// TestGroupLostInSavepointsRunsNoMore: when a transaction of a group run
+// again in savepoints ends the group's database transaction (SQLite rolls
+// it back by itself after a full disk, an I/O error or an interrupt; here
+// a ROLLBACK stands in for it), the transactions after it are not run
+// outside the group (a SAVEPOINT opening a transaction of its own, its
+// RELEASE committing it) and every one is reported as what it is: failed
+// and not stored. The batch writer retries a failed update: one reported
+// failed but stored was appended twice.
+func TestGroupLostInSavepointsRunsNoMore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, owner, conv := openForInsert(t)
+	answers := make([]persistence.Message, 2)
+	for i := range answers {
+		answers[i] = persistence.Message{ConversationID: conv, OwnerID: owner, Role: persistence.RoleAssistant,
+			Model: "m", Status: persistence.StatusStreaming}
+		if err := s.InsertMessage(ctx, &answers[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := holdCommitter(t, s)
+	// One group, in this order: an append that succeeds, a transaction
+	// that fails (the group runs again in savepoints), one that loses the
+	// group's transaction, and another append.
+	errs := make([]chan error, 4)
+	fns := []func() error{
+		func() error {
+			_, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: answers[0].ID, Append: "first"}})
+			return err
+		},
+		func() error {
+			return s.write(ctx, func(*writeTx) error { return persistence.ErrNotFound })
+		},
+		func() error {
+			return s.write(ctx, func(tx *writeTx) error {
+				if _, err := tx.tx.ExecContext(ctx, "ROLLBACK"); err != nil {
+					return err
+				}
+				return errors.New("disk I/O error (injected)")
+			})
+		},
+		func() error {
+			_, err := s.ApplyMessageUpdates(ctx, []persistence.MessageUpdate{{ID: answers[1].ID, Append: "last"}})
+			return err
+		},
+	}
+	for i, fn := range fns {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- fn() }()
+		waitQueued(t, s, i+1)
+	}
+	release()
+	got := make([]error, len(errs))
+	for i := range errs {
+		got[i] = <-errs[i]
+	}
+	if got[1] == nil || got[2] == nil {
+		t.Fatalf("the failing transactions reported %v, %v; want errors", got[1], got[2])
+	}
+	for i, c := range []struct {
+		op     int
+		answer persistence.Message
+		text   string
+	}{{0, answers[0], "first"}, {3, answers[1], "last"}} {
+		m, err := s.Message(ctx, owner, c.answer.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := m.Content == c.text
+		if !stored && m.Content != "" {
+			t.Fatalf("answer %d holds %q, want %q or nothing", i, m.Content, c.text)
+		}
+		if (got[c.op] == nil) != stored {
+			t.Errorf("transaction %d reported %v, its append stored: %v", c.op, got[c.op], stored)
+		}
+	}
+	if got[3] == nil {
+		t.Errorf("the transaction after the lost one reported success; want it not run")
+	}
+	// The writer is back to normal: a write is committed (a reader sees it).
+	m := persistence.Message{ConversationID: conv, OwnerID: owner, Role: persistence.RoleUser,
+		Content: "after", Status: persistence.StatusComplete}
+	if err := s.InsertMessage(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Message(ctx, owner, m.ID); err != nil {
+		t.Fatalf("a write after the lost group: %v", err)
+	}
+}
