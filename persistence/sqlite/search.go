@@ -160,7 +160,7 @@ func attachSearch(conn sqlite.ExecQuerierContext, dsn string) error {
 // after the migrations and before the read pool opens.
 func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	s.searchPath = searchPath(s.path)
-	s.requeueStep, s.requeueGate, s.clearFails = opts.requeueStep, opts.requeueGate, opts.clearFails
+	s.requeueStep, s.requeueGate, s.clearFails, s.clearing = opts.requeueStep, opts.requeueGate, opts.clearFails, opts.clearing
 	var err error
 	if s.ixState, err = s.readSearchState(ctx); err != nil {
 		return err
@@ -496,12 +496,20 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	err = s.writeBackground(ctx, func(tx *writeTx) error {
-		st, err := tx.stmt(ctx, qPendingDone)
+		if s.clearing != nil {
+			s.clearing(ctx)
+		}
+		// In the group's transaction, beside other callers' writes, the
+		// statements ignore ctx's end, as writeTx's own do: a Close
+		// landing during one would interrupt the writer's connection, and
+		// SQLite would roll the whole group back.
+		run := context.WithoutCancel(ctx)
+		st, err := tx.stmt(run, qPendingDone)
 		if err != nil {
 			return err
 		}
 		for _, p := range batch {
-			if _, err := st.ExecContext(ctx, p.msg, p.tag); err != nil {
+			if _, err := st.ExecContext(run, p.msg, p.tag); err != nil {
 				return err
 			}
 		}

@@ -365,3 +365,46 @@ func TestSearchIndexAfterRestoreMidRequeue(t *testing.T) {
 		t.Errorf("index holds %d messages, want 4", n)
 	}
 }
+
+// TestIndexerQueueClearIgnoresCancel: the indexer's statements in the
+// group's transaction (taking a batch's entries off the queue) ignore the
+// end of its context, as every statement of a group does (writeTx): a
+// Close that ended it while one ran would interrupt the writer's
+// connection, and SQLite would roll back the whole group, other callers'
+// writes with it. Narrower than that race, deterministically: the context
+// ends (Close's stop of the indexer) before the statements run, and they
+// run all the same; with the context they are given, they fail at once
+// and the entries stay queued.
+func TestIndexerQueueClearIgnoresCancel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	armed := make(chan *Store, 1)
+	s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "chatd.db"),
+		Logger: slog.New(slog.DiscardHandler), IndexQuiet: -1,
+		clearing: func(ixCtx context.Context) {
+			select {
+			case s := <-armed:
+				s.ixStopOnce.Do(func() { close(s.ixStop) }) // as Close's stopIndexer does
+				<-ixCtx.Done()
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeNow(t, s) })
+	f := newSearchFixture(t, s)
+	armed <- s
+	f.insert(t, "an aardvark question", persistence.StatusComplete)
+	select {
+	case <-s.ixEnded:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the indexer never took the message")
+	}
+	if len(armed) != 0 {
+		t.Fatal("the indexer ended before its batch")
+	}
+	if n, err := s.SearchBacklog(ctx); err != nil || n != 0 {
+		t.Fatalf("%d entries left queued (%v) by the batch its stop ended, want none", n, err)
+	}
+}

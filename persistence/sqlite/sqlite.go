@@ -92,6 +92,10 @@ type Options struct {
 	// For tests of searchsource.go: when set, the transaction that takes
 	// an index batch's entries off the queue fails with its error.
 	clearFails func() error
+	// For tests of the indexer: called with its context in the
+	// transaction that takes an index batch's entries off the queue,
+	// before its statements.
+	clearing func(ctx context.Context)
 }
 
 // withDefaults returns o with zero fields set to their documented defaults.
@@ -183,6 +187,8 @@ type Store struct {
 	lastWrite   atomic.Int64  // Unix nanoseconds when the last of them returned
 	ixWaits     atomic.Int64  // how many times awaitQuiet began, for tests
 	ixWaiting   atomic.Bool   // awaitQuiet is waiting, for tests
+
+	clearing func(context.Context) // Options.clearing
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
