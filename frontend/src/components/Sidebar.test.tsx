@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
+import type { Conversation } from '../lib/protocol';
 import { App } from './App';
 import { Sidebar, searchResult } from './Sidebar';
 import { mountEach } from './testkit';
@@ -26,6 +27,33 @@ function render() {
     ),
   );
   return { rename };
+}
+
+/**
+ * renderApp mounts the whole app on the chat route (the narrow-screen
+ * layout, whose sidebar opens as a drawer), its list holding items, and
+ * returns the button that opens the sidebar and a getter of the sidebar.
+ */
+function renderApp(items: Conversation[] = []) {
+  const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+  act(() =>
+    app.store.set((s) => ({
+      ...s,
+      route: { name: 'chat', conversationId: null },
+      ...(items.length > 0 ? { list: { ...s.list, items, loaded: true } } : {}),
+    })),
+  );
+  act(() =>
+    mount.root.render(
+      <AppProvider value={app}>
+        <App />
+      </AppProvider>,
+    ),
+  );
+  return {
+    opener: mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!,
+    nav: () => mount.host.querySelector('nav.sidebar')!,
+  };
 }
 
 /** key dispatches a keydown on el and returns it (cancelable, as a browser's is). */
@@ -218,16 +246,7 @@ describe('ChatLayout', () => {
     ['Escape', () => key(document.activeElement ?? document.body, 'Escape')],
     ['its close button', () => act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Close conversations"]')!.click())],
   ])('the narrow-screen sidebar takes the focus when opened and, closed with %s, gives it back to the button that opened it', (_name, close) => {
-    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
-    act(() => app.store.set((s) => ({ ...s, route: { name: 'chat', conversationId: null } })));
-    act(() =>
-      mount.root.render(
-        <AppProvider value={app}>
-          <App />
-        </AppProvider>,
-      ),
-    );
-    const opener = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!;
+    const { opener } = renderApp();
     opener.focus();
     act(() => opener.click());
     expect(mount.host.querySelector('nav.sidebar')!.contains(document.activeElement)).toBe(true);
@@ -239,18 +258,9 @@ describe('ChatLayout', () => {
 
 
   it('Escape cancelling a rename in the open (narrow-screen) sidebar leaves the sidebar open; another Escape closes it', () => {
-    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
     const c = { id: 'c1', title: 'Old title', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
-    act(() => app.store.set((s) => ({ ...s, route: { name: 'chat', conversationId: null }, list: { ...s.list, items: [c], loaded: true } })));
-    act(() =>
-      mount.root.render(
-        <AppProvider value={app}>
-          <App />
-        </AppProvider>,
-      ),
-    );
-    const nav = () => mount.host.querySelector('nav.sidebar')!;
-    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!.click());
+    const { opener, nav } = renderApp([c]);
+    act(() => opener.click());
     expect(nav().classList.contains('open')).toBe(true);
     act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!.click());
     key(mount.host.querySelector('input[aria-label="Conversation title"]')!, 'Escape');
@@ -260,17 +270,8 @@ describe('ChatLayout', () => {
   });
 
   it('the Escape that cancels a conversion in the open (narrow-screen) sidebar does not close it', () => {
-    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
-    act(() => app.store.set((s) => ({ ...s, route: { name: 'chat', conversationId: null } })));
-    act(() =>
-      mount.root.render(
-        <AppProvider value={app}>
-          <App />
-        </AppProvider>,
-      ),
-    );
-    const nav = () => mount.host.querySelector('nav.sidebar')!;
-    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!.click());
+    const { opener, nav } = renderApp();
+    act(() => opener.click());
     const search = nav().querySelector('input')!;
     act(() => void search.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true, isComposing: true })));
     expect(nav().classList.contains('open')).toBe(true);
