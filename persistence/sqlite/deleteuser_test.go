@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"chatd/persistence"
 )
@@ -56,6 +58,96 @@ func TestDeleteUserSearchIndex(t *testing.T) {
 	checkDeletedUserSearch(t, s, kept, again, "once indexed")
 	if n := indexed(t, s); n != 2 {
 		t.Errorf("indexed %d messages after the delete, want the 2 of the users left", n)
+	}
+	if n := readInt(t, s, `SELECT count(*) FROM search.message_fts WHERE message_fts MATCH '`+ftsTrigrams("wombat")+`'`); n != 0 {
+		t.Errorf("the index holds %d entries with the deleted user's word", n)
+	}
+}
+
+// TestDeleteUserInSteps: an account deletion deletes the user's messages,
+// then conversations, in writes of at most Options.deleteStep rows each,
+// and another user's write commits between two of them (a send, made
+// from the deletion's step hook, with a short time limit): a user with
+// many messages does not hold the only writer for the whole deletion.
+// Everything of the deleted user goes (rows, streaming chunks, search
+// index entries); the other user's data stays.
+func TestDeleteUserInSteps(t *testing.T) {
+	t.Parallel()
+	const step = 10
+	perConv := []int{20, 15}
+	s := openTest(t, Options{deleteStep: step})
+	kept := newSearchFixtureFor(t, s, "kept@example.test")
+	kept.insert(t, "the okapi is shy", persistence.StatusComplete)
+	doomed := newSearchFixtureFor(t, s, "doomed@example.test")
+	second := persistence.Conversation{OwnerID: doomed.user.ID, Model: "m"}
+	if err := s.CreateConversation(context.Background(), &second); err != nil {
+		t.Fatal(err)
+	}
+	for i, conv := range []persistence.Conversation{doomed.conv, second} {
+		f := doomed
+		f.conv = conv
+		for j := range perConv[i] {
+			f.insert(t, fmt.Sprintf("wombat %d of %d", j, i), persistence.StatusComplete)
+		}
+	}
+	appendChunk(t, s, doomed.insert(t, "", persistence.StatusStreaming).ID, "a wombat streams") // the 36th
+	waitIndexed(t, s)
+	left := func(q string) int64 { return readInt(t, s, q, doomed.user.ID) }
+	const msgsLeft, convsLeft = `SELECT count(*) FROM messages WHERE owner_id = ?`, `SELECT count(*) FROM conversations WHERE owner_id = ?`
+	before := map[string]int64{stepMsgsDeleted: left(msgsLeft), stepConvsDeleted: left(convsLeft)}
+	if before[stepMsgsDeleted] != 36 || before[stepConvsDeleted] != 2 {
+		t.Fatalf("the doomed user has %v before the delete", before)
+	}
+
+	steps := map[string]int{}
+	keptSends := 1
+	ctx := persistence.WithDeleteHook(context.Background(), func(done string) {
+		q := map[string]string{stepMsgsDeleted: msgsLeft, stepConvsDeleted: convsLeft}[done]
+		if q == "" {
+			return
+		}
+		steps[done]++
+		now := left(q)
+		if gone := before[done] - now; gone > step || (gone == 0 && now > 0) {
+			t.Errorf("a step of %q deleted %d rows, %d left: want 1 to %d", done, gone, now, step)
+		}
+		before[done] = now
+		// Another user's send, between two steps: it commits at once.
+		sendCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m := persistence.Message{ConversationID: kept.conv.ID, OwnerID: kept.user.ID, Role: persistence.RoleUser,
+			Content: fmt.Sprintf("okapi send %d", keptSends), Status: persistence.StatusComplete}
+		if err := s.InsertMessage(sendCtx, &m); err != nil {
+			t.Errorf("another user's send after a step of %q: %v", done, err)
+			return
+		}
+		keptSends++
+	})
+	if err := s.DeleteUser(ctx, doomed.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	if steps[stepMsgsDeleted] != 4 || steps[stepConvsDeleted] != 1 {
+		t.Errorf("the deletion took %v steps, want 4 of messages (36 by %d) and 1 of conversations", steps, step)
+	}
+	for q, what := range map[string]string{
+		msgsLeft:  "messages",
+		convsLeft: "conversations",
+		`SELECT count(*) FROM users WHERE id = ?`:                                                     "user rows",
+		`SELECT count(*) FROM search_pending WHERE owner = ? AND msg IN (SELECT rowid FROM messages)`: "queued entries of live rows",
+	} {
+		if n := left(q); n != 0 {
+			t.Errorf("%d %s of the deleted user left", n, what)
+		}
+	}
+	if n := readInt(t, s, `SELECT count(*) FROM message_chunks`); n != 0 {
+		t.Errorf("%d chunks left, want none (the deleted user's streaming answer's)", n)
+	}
+	if n := readInt(t, s, `SELECT count(*) FROM messages WHERE owner_id = ?`, kept.user.ID); n != int64(keptSends) {
+		t.Errorf("the user kept has %d messages, want %d", n, keptSends)
+	}
+	wantIndexed(t, s, keptSends, "after the delete")
+	if !kept.found(t, "okapi") {
+		t.Error("the user kept lost their hits")
 	}
 	if n := readInt(t, s, `SELECT count(*) FROM search.message_fts WHERE message_fts MATCH '`+ftsTrigrams("wombat")+`'`); n != 0 {
 		t.Errorf("the index holds %d entries with the deleted user's word", n)

@@ -134,6 +134,12 @@ func TestQueryPlans(t *testing.T) {
 		// Either index starting with owner_id serves it; SQLite takes the
 		// narrower one, over (owner_id, client_id).
 		{"delete a user's conversations", qDeleteUserConvs, "conversations_owner_client_id", []any{"o"}, nil, nil},
+		// A bounded step of an account deletion: the rows by rowid, found
+		// through an index starting with owner_id, never a scan.
+		{"delete a step of a user's messages", qDeleteUserMsgsStep, "messages_owner_client_id", []any{"o", 2000},
+			[]string{"SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)"}, nil},
+		{"delete a step of a user's conversations", qDeleteUserConvsStep, "conversations_owner_client_id", []any{"o", 2000},
+			[]string{"SEARCH conversations USING INTEGER PRIMARY KEY (rowid=?)"}, nil},
 		{"conversation by client id", qConvByCID, "conversations_owner_client_id", []any{"o", "k"}, nil, nil},
 		{"user by email", qUserByMail, "users_email", []any{"e"}, nil, nil},
 	}

@@ -89,6 +89,9 @@ type Options struct {
 	// channel a step waits on before it starts (nil: none).
 	requeueStep int
 	requeueGate <-chan struct{}
+	// For tests of account deletions: rows per write of a deletion's
+	// bounded steps (0: deleteStep).
+	deleteStep int
 	// For tests of searchsource.go: when set, the transaction that takes
 	// an index batch's entries off the queue fails with its error.
 	clearFails func() error
@@ -124,6 +127,9 @@ func (o Options) withDefaults() Options {
 	if o.requeueStep <= 0 {
 		o.requeueStep = requeueStep
 	}
+	if o.deleteStep <= 0 {
+		o.deleteStep = deleteStep
+	}
 	if o.IndexMaxLag <= 0 {
 		o.IndexMaxLag = 5 * time.Second
 	}
@@ -153,6 +159,8 @@ type Store struct {
 	stop     chan struct{} // closed by Close
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when the committer ended
+
+	deleteStep int // Options.deleteStep: rows per write of a deletion's steps (deleteMarked)
 
 	// The periodic deletion sweep (deletion.go); nil when off.
 	sweepStop  context.CancelFunc
@@ -206,7 +214,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path}
+	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep}
 	if !opts.SharedDir {
 		if s.lock, err = lockDir(filepath.Dir(path)); err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -32,6 +32,12 @@ var (
 	qDeleteUserMsgs  = writeQ(`DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE owner_id = ?)`)
 	qDeleteUserConvs = writeQ(`DELETE FROM conversations WHERE owner_id = ?`)
 	qDeleteUser      = writeQ(`DELETE FROM users WHERE id = ?`)
+	// A bounded step of deleteMarked: up to ?2 of the owner's messages
+	// (a message's owner is its conversation's: touchConv), found by
+	// rowid through the messages' owner index; then, likewise, up to ?2
+	// of the owner's conversations (their messages are gone by then).
+	qDeleteUserMsgsStep  = writeQ(`DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE owner_id = ? LIMIT ?)`)
+	qDeleteUserConvsStep = writeQ(`DELETE FROM conversations WHERE rowid IN (SELECT rowid FROM conversations WHERE owner_id = ? LIMIT ?)`)
 )
 
 // CreateUser stores u, filling ID (when empty) and timestamps; the email is
@@ -159,9 +165,11 @@ func (s *Store) changedMeanwhile(ctx context.Context, id string) error {
 // them (streaming answers with their chunks). It first marks the user as
 // being deleted, in a write of its own: from then on no read finds them,
 // their password is cleared and their token version moved, while their
-// email stays taken. Then it deletes everything in one transaction. A
-// deletion cut off between the two (its context, the process's end)
-// leaves the marked user, whom FinishDeletions deletes (Open runs it, and
+// email stays taken. Then it deletes everything in bounded steps, each a
+// write of its own (deleteMarked), so other users' writes go on between
+// them. A deletion cut off after the mark (its context, the process's
+// end) leaves the marked user, with what of their data is left, whom
+// FinishDeletions deletes (Open runs it, and
 // so does the sweep every Options.DeletionSweep); its error then holds
 // persistence.ErrDeleting. An unknown id is ErrNotFound and changes
 // nothing. The search index drops the messages in the background;
@@ -185,10 +193,34 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
+// deleteStep bounds how many rows one write of deleteMarked deletes
+// before its last: every deleted message also queues its removal from
+// the search index (and a streaming one's chunks go with it), so a user
+// with 100,000 messages deleted in one transaction would hold the only
+// writer, and every other user's sends, for the whole of it.
+const deleteStep = 2000
+
+// The steps (persistence.DeleteStepDone) of deleteMarked: a write of up
+// to deleteStep of the user's messages, or conversations, committed.
+const (
+	stepMsgsDeleted  = "a step of messages deleted"
+	stepConvsDeleted = "a step of conversations deleted"
+)
+
 // deleteMarked deletes user id, marked as being deleted, with their
-// conversations and messages in one transaction; ErrNotFound when the
-// user was deleted meanwhile.
+// conversations and messages: the messages, then the conversations, up
+// to s.deleteStep rows a write (other writes go in between), then what
+// is left (what came in meanwhile) and the user in one transaction;
+// ErrNotFound when the user was deleted meanwhile. Cut off between two
+// writes, it leaves the marked user with part of their data, which no
+// read reaches, and a later run (FinishDeletions) goes on from there.
 func (s *Store) deleteMarked(ctx context.Context, id string) error {
+	if err := s.deleteSteps(ctx, qDeleteUserMsgsStep, stepMsgsDeleted, id); err != nil {
+		return err
+	}
+	if err := s.deleteSteps(ctx, qDeleteUserConvsStep, stepConvsDeleted, id); err != nil {
+		return err
+	}
 	return s.write(ctx, func(tx *writeTx) error {
 		for _, q := range []string{qDeleteUserMsgs, qDeleteUserConvs} {
 			if _, err := tx.exec(ctx, q, id); err != nil {
@@ -197,10 +229,31 @@ func (s *Store) deleteMarked(ctx context.Context, id string) error {
 		}
 		n, err := tx.exec(ctx, qDeleteUser, id)
 		if err == nil && n == 0 {
-			err = persistence.ErrNotFound // rolled back: an owner id without a user keeps its conversations
+			err = persistence.ErrNotFound // another run finished it: rolled back
 		}
 		return err
 	})
+}
+
+// deleteSteps runs q (a bounded step of deleteMarked) for user id, each
+// time in a write of its own, until a run deletes fewer than
+// s.deleteStep rows (or none); it reports step after each.
+func (s *Store) deleteSteps(ctx context.Context, q, step, id string) error {
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *writeTx) error {
+			var err error
+			n, err = tx.exec(ctx, q, id, s.deleteStep)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		persistence.DeleteStepDone(ctx, step)
+		if n == 0 || n < int64(s.deleteStep) {
+			return nil
+		}
+	}
 }
 
 // deletionBatch bounds how many marked users one FinishDeletions reads.
