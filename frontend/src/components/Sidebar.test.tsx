@@ -29,6 +29,18 @@ function render() {
   return { rename };
 }
 
+/** startRename opens the rename field of "Old title", types title into it and returns it. */
+function startRename(title: string) {
+  act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!.click());
+  const input = mount.host.querySelector<HTMLInputElement>('input[aria-label="Conversation title"]')!;
+  act(() => {
+    const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+    set.call(input, title);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  return input;
+}
+
 /**
  * renderApp mounts the whole app on the chat route (the narrow-screen
  * layout, whose sidebar opens as a drawer), its list holding items, and
@@ -97,13 +109,7 @@ describe('Sidebar rename with an input method', () => {
     ['just after composing in Safari (compositionend came first: keyCode 229)', { keyCode: 229 }],
   ])('the Enter that confirms a conversion %s does not save: the field stays open', (_name, init) => {
     const { rename } = render();
-    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!.click());
-    const input = mount.host.querySelector<HTMLInputElement>('input[aria-label="Conversation title"]')!;
-    act(() => {
-      const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
-      set.call(input, '新しい題');
-      input.dispatchEvent(new Event('input', { bubbles: true }));
-    });
+    const input = startRename('新しい題');
     const ime = new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init });
     act(() => void input.dispatchEvent(ime));
     expect(rename).not.toHaveBeenCalled();
@@ -119,13 +125,7 @@ describe('Sidebar rename with an input method', () => {
     ['just after composing in Safari (compositionend came first: keyCode 229)', { keyCode: 229 }],
   ])('the Escape that cancels a conversion %s does not cancel the rename', (_name, init) => {
     render();
-    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Rename “Old title”"]')!.click());
-    const input = mount.host.querySelector<HTMLInputElement>('input[aria-label="Conversation title"]')!;
-    act(() => {
-      const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
-      set.call(input, '新しい題');
-      input.dispatchEvent(new Event('input', { bubbles: true }));
-    });
+    const input = startRename('新しい題');
     act(() => void input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true, ...init })));
     expect(mount.host.querySelector('input[aria-label="Conversation title"]')).toBe(input);
     expect(input.value).toBe('新しい題');
