@@ -89,19 +89,22 @@ func TestNothingAfterTheFinishReason(t *testing.T) {
 	})
 	t.Run("text after an early finish reason", func(t *testing.T) {
 		t.Parallel()
-		const pieces = 15
+		// Each piece restarts the wait; the pieces take longer in all than
+		// FinishWait, with a wide margin per gap (a loaded CI machine once
+		// held one gap past a 1 s wait with pieces 100 ms apart).
+		const pieces, pace, wait = 10, 400 * time.Millisecond, 3 * time.Second
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			fmt.Fprint(w, `data: {"choices":[{"index":0,"delta":{"reasoning_content":"hm"},"finish_reason":"stop"}]}`+"\n\n")
 			for range pieces {
 				w.(http.Flusher).Flush()
-				time.Sleep(100 * time.Millisecond) // the upstream's pace, longer in all than FinishWait
+				time.Sleep(pace) // the upstream's pace, longer in all than FinishWait
 				fmt.Fprint(w, contentChunk("a"))
 			}
 			fmt.Fprint(w, "data: [DONE]\n\n")
 		}))
 		t.Cleanup(srv.Close)
-		c := newClient(srv.URL, func(o *openai.Options) { o.FinishWait = time.Second })
+		c := newClient(srv.URL, func(o *openai.Options) { o.FinishWait = wait })
 		r := stream(testCtx(t), c, "hi", 0)
 		if r.err != nil || r.text() != strings.Repeat("a", pieces) {
 			t.Fatalf("err %v text %q, want every piece", r.err, r.text())
