@@ -40,9 +40,25 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout)))
+}
+
+// errUsage marks an error in devstack's arguments.
+var errUsage = errors.New("usage")
+
+// exitCode reports how devstack ends after run returned err: 0 after -h
+// (the flag package has printed the usage), 2 for bad arguments (the error
+// is printed), 1 when a service failed (the error is logged).
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	default:
 		slog.Error("devstack stopped", slog.String("err", err.Error()))
-		os.Exit(1)
+		return 1
 	}
 }
 
@@ -53,13 +69,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	dir := fs.String("dir", "", "directory for the data (default: a new temporary one, removed on exit)")
 	only := fs.String("only", "", `run one of the two: "mongo" or "nats" (default: both)`)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("devstack: %w: %w", errUsage, err) // the flag package has printed the usage
 	}
 	if fs.NArg() > 0 { // go run ./cmd/devstack /tmp/x would run in a temporary directory, removed on exit
-		return fmt.Errorf("devstack: unexpected argument %q: name the data directory with -dir %s", fs.Arg(0), fs.Arg(0))
+		return fmt.Errorf("devstack: %w: unexpected argument %q: name the data directory with -dir %s", errUsage, fs.Arg(0), fs.Arg(0))
 	}
 	if *only != "" && *only != "mongo" && *only != "nats" {
-		return fmt.Errorf("devstack: -only %q: want mongo or nats", *only)
+		return fmt.Errorf("devstack: %w: -only %q: want mongo or nats", errUsage, *only)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "chatd-devstack-")

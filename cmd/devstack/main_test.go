@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -70,6 +71,36 @@ func TestRefusesBadArguments(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("run %q: %v, want an error saying %q", tc.args, err, tc.want)
 			}
+			if code := exitCode(err); code != 2 {
+				t.Fatalf("run %q: exit code %d, want 2 (bad arguments)", tc.args, code)
+			}
 		})
+	}
+}
+
+// TestHelp: -h prints the flags and ends devstack with exit code 0, not
+// as a failure with an error logged; a failing service still exits 1.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"-h", []string{"-h"}, 0},
+		{"-help", []string{"-help"}, 0},
+		{"unknown flag", []string{"-x"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if code := exitCode(run(ctx, tc.args, io.Discard)); code != tc.want {
+				t.Fatalf("run %q: exit code %d, want %d", tc.args, code, tc.want)
+			}
+		})
+	}
+	if code := exitCode(errors.New("nats: listen: address in use")); code != 1 {
+		t.Fatalf("a service's failure: exit code %d, want 1", code)
 	}
 }
