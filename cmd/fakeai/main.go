@@ -64,6 +64,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	stamp := fs.String("stamp", "", "first | all: prefix token content with [ts:<CLOCK_MONOTONIC ns>]")
 	fs.IntVar(&d.Reasoning, "reasoning", 0, "reasoning chunks before the content of every answer")
 	rkey := fs.String("reasoning-key", "reasoning_content", "reasoning_content | reasoning | mixed | both | think | parts: the delta field of reasoning chunks (both: the two, one empty; think: inline in the content; parts: the content as Mistral's list of thinking and text parts)")
+	fs.IntVar(&d.Pieces, "pieces", 0, "send each content delta (a token, inline thinking with its tags) as deltas of at most this many bytes, cut between characters (0: whole)")
 	fs.BoolVar(&d.Surrogates, "surrogates", false, "split characters outside the BMP across two chunks inside their UTF-16 surrogate pair")
 	fs.IntVar(&d.Pings, "pings", 0, "SSE keep-alive comment lines sent before the first chunk of every answer")
 	fs.IntVar(&d.Context, "context", 0, "refuse prompts of more than this many words with context_length_exceeded (0: never)")
@@ -89,6 +90,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if !validMode(d.Mode) || !validStamp(d.Stamp) || !validKey(d.ReasoningKey) {
 		return c, fmt.Errorf("bad -mode %q, -stamp %q or -reasoning-key %q", *mode, *stamp, *rkey)
 	}
+	if d.Pieces < 0 {
+		return c, fmt.Errorf("bad -pieces %d", d.Pieces)
+	}
 	if _, ok := fakeai.Refusals[*refuse]; !ok && *refuse != "" {
 		return c, fmt.Errorf("bad -refuse %q", *refuse)
 	}
@@ -108,7 +112,8 @@ func validMode(m fakeai.Mode) bool {
 }
 
 func validKey(k fakeai.ReasoningKey) bool {
-	return k == fakeai.KeyReasoningContent || k == fakeai.KeyReasoning || k == fakeai.KeyMixed || k == fakeai.KeyBoth || k == fakeai.KeyThink
+	return k == fakeai.KeyReasoningContent || k == fakeai.KeyReasoning || k == fakeai.KeyMixed || k == fakeai.KeyBoth || k == fakeai.KeyThink ||
+		k == fakeai.KeyParts
 }
 
 func validStamp(s fakeai.Stamp) bool {

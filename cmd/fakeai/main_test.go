@@ -93,6 +93,9 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"extra"}, true},
 		{[]string{"-reasoning", "8", "-reasoning-key", "mixed", "-surrogates", "-context", "100", "-context-length", "4096"}, false},
 		{[]string{"-reasoning-key", "thoughts"}, true},
+		{[]string{"-reasoning-key", "parts"}, false},
+		{[]string{"-reasoning", "8", "-reasoning-key", "think", "-pieces", "3"}, false},
+		{[]string{"-pieces", "-1"}, true},
 		{[]string{"-refuse", "max_tokens"}, false},
 		{[]string{"-refuse", "temperature"}, false},
 		{[]string{"-refuse", "max_token"}, true},
@@ -108,10 +111,10 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 	c, err := parseFlags([]string{"-reasoning", "8", "-reasoning-key", "reasoning", "-surrogates", "-context", "100", "-context-length", "4096",
-		"-refuse", "max_tokens", "-context-words", "vllm", "-framing", "multiline"}, io.Discard)
+		"-refuse", "max_tokens", "-context-words", "vllm", "-framing", "multiline", "-pieces", "2"}, io.Discard)
 	d := c.opts.Defaults
 	if err != nil || d.Reasoning != 8 || d.ReasoningKey != "reasoning" || !d.Surrogates || d.Context != 100 || c.opts.ContextLength != 4096 ||
-		d.Refuse != "max_tokens" || d.ContextWords != fakeai.ContextVLLM || d.Framing != fakeai.FramingMultiline {
+		d.Refuse != "max_tokens" || d.ContextWords != fakeai.ContextVLLM || d.Framing != fakeai.FramingMultiline || d.Pieces != 2 {
 		t.Fatalf("parsed %+v, %v", c.opts, err)
 	}
 }

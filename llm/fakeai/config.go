@@ -237,6 +237,13 @@ type Config struct {
 	// ReasoningKey is the delta field of reasoning chunks; it defaults to
 	// reasoning_content.
 	ReasoningKey ReasoningKey
+	// Pieces, when positive, sends the text of each content delta (a
+	// token, or a chunk of inline thinking with its tags, see KeyThink)
+	// as several deltas of at most Pieces bytes, cut between characters
+	// (a longer character is a delta of its own), written at once: a
+	// server that streams by bytes or small tokens cuts "<think>" and
+	// "</think>" across chunks so. ExpectedText is unchanged.
+	Pieces int
 	// Surrogates sends every token holding a character outside the Basic
 	// Multilingual Plane ("🙂") as two chunks cut inside the character's
 	// UTF-16 surrogate pair: one ends with `\ud83d`, the next starts with
@@ -304,7 +311,7 @@ func StripMarkers(s string) string {
 // headerKeys maps X-Fake-* headers to marker keys.
 var headerKeys = []string{
 	"tokens", "delay", "first_delay", "mode", "fault", "after", "times",
-	"retry_after", "retry_after_form", "split", "tag", "stamp", "reasoning", "reasoning_key", "surrogates", "context",
+	"retry_after", "retry_after_form", "split", "tag", "stamp", "reasoning", "reasoning_key", "pieces", "surrogates", "context",
 	"context_words", "pings", "end_delay", "refuse", "events", "framing", "finish",
 }
 
@@ -373,6 +380,10 @@ func (c *Config) set(k, v string) error {
 		c.Reasoning, err = strconv.Atoi(v)
 	case "reasoning_key":
 		c.ReasoningKey, err = parseReasoningKey(v)
+	case "pieces":
+		if c.Pieces, err = strconv.Atoi(v); err == nil && c.Pieces < 0 {
+			err = fmt.Errorf("negative")
+		}
 	case "surrogates":
 		c.Surrogates, err = strconv.ParseBool(v)
 	case "context":

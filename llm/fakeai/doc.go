@@ -91,6 +91,14 @@
 //	                "</think>\n\n", see ThinkText; parts sends the
 //	                content as Mistral's list of parts: thinking parts,
 //	                then text parts, see KeyParts)
+//	pieces=N        send each content delta (a token; with reasoning_key=think
+//	                a chunk of the inline thinking, tags included) as deltas
+//	                of at most N bytes, cut between characters, written at
+//	                once: "[[fake reasoning=9 reasoning_key=think pieces=3]]"
+//	                streams "<th", "ink", ">\nL", "et ", ..., the close
+//	                tag cut likewise, as servers that stream by bytes or
+//	                small tokens cut the tags (see Pieces); the content as
+//	                a whole is unchanged
 //	events=BOOL     put an "event: message" line before every data line
 //	framing=F       lf (default) | cr | crlf | multiline | bom: end every
 //	                line with a bare CR or with CR LF, spread each JSON

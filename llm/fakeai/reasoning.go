@@ -80,17 +80,45 @@ func (k ReasoningKey) key(i int) string {
 	return string(KeyReasoningContent)
 }
 
-// reasoning returns the frame of reasoning chunk i of n.
-func (e *chunkEncoder) reasoning(key ReasoningKey, i, n int, text string) []byte {
-	if key == KeyThink {
-		if i == 0 {
-			text = "<think>\n" + text
-		}
-		if i == n-1 {
-			text += "</think>\n\n"
-		}
-		return e.content(text, false)
+// inlineThought is the content of reasoning chunk i of n sent inline
+// (KeyThink): the first opens with "<think>\n", the last closes with
+// "</think>\n\n".
+func inlineThought(i, n int, text string) string {
+	if i == 0 {
+		text = "<think>\n" + text
 	}
+	if i == n-1 {
+		text += "</think>\n\n"
+	}
+	return text
+}
+
+// Pieces returns text cut as Config.Pieces cuts a content delta: into
+// pieces of at most n bytes, between characters, a longer character a
+// piece of its own; n <= 0 leaves text whole.
+func Pieces(text string, n int) []string {
+	if n <= 0 || len(text) <= n {
+		return []string{text}
+	}
+	var out []string
+	for text != "" {
+		k := 0
+		for k < len(text) {
+			_, size := utf8.DecodeRuneInString(text[k:])
+			if k > 0 && k+size > n {
+				break
+			}
+			k += size
+		}
+		out = append(out, text[:k])
+		text = text[k:]
+	}
+	return out
+}
+
+// reasoning returns the frame of reasoning chunk i of n (not KeyThink,
+// whose reasoning is content: inlineThought).
+func (e *chunkEncoder) reasoning(key ReasoningKey, i int, text string) []byte {
 	if key == KeyParts {
 		return e.parts(`{"type":"thinking","thinking":[{"type":"text","text":`, text, `}]}`)
 	}

@@ -2,11 +2,14 @@ package fakeai_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"chatd/llm/fakeai"
 )
@@ -121,6 +124,43 @@ func TestInlineThinking(t *testing.T) {
 	want := fakeai.ThinkText(cfg) + fakeai.ExpectedText(cfg)
 	if !done || content.String() != want || !strings.HasPrefix(want, "<think>\nLet me think step </think>\n\n") {
 		t.Fatalf("content %q, want %q", content.String(), want)
+	}
+}
+
+// TestInlineThinkingPieces: pieces=N sends the inline thinking, tags
+// included, and the tokens as deltas of at most N bytes cut between
+// characters, the whole content unchanged.
+func TestInlineThinkingPieces(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	tests := []struct {
+		pieces int
+		first  []string // the first deltas of content after the role chunk's
+	}{
+		{1, []string{"<", "t", "h", "i", "n", "k", ">", "\n"}},
+		{3, []string{"<th", "ink", ">\nL", "et ", "me ", "thi", "nk ", "ste", "p "}},
+		{7, []string{"<think>", "\nLet "}},
+	}
+	for _, tc := range tests {
+		marker := fmt.Sprintf("[[fake tokens=5 reasoning=9 reasoning_key=think pieces=%d]]", tc.pieces)
+		raw, _ := io.ReadAll(post(t, testCtx(t), srv.URL, streamBody(marker, false), nil).Body)
+		chunks, done := parseSSE(t, raw)
+		var deltas []string
+		for _, c := range chunks {
+			if c := c.Choices; len(c) > 0 && c[0].Delta.Content != nil && *c[0].Delta.Content != "" {
+				deltas = append(deltas, *c[0].Delta.Content)
+			}
+		}
+		cfg := fakeai.Config{Tokens: 5, Reasoning: 9, ReasoningKey: fakeai.KeyThink}
+		want := fakeai.ThinkText(cfg) + fakeai.ExpectedText(cfg)
+		if !done || strings.Join(deltas, "") != want || len(deltas) < len(tc.first) || !slices.Equal(deltas[:len(tc.first)], tc.first) {
+			t.Fatalf("pieces=%d: deltas %q, want %q starting with %q", tc.pieces, deltas, want, tc.first)
+		}
+		for _, d := range deltas {
+			if len(d) > tc.pieces && utf8.RuneCountInString(d) > 1 || !utf8.ValidString(d) {
+				t.Fatalf("pieces=%d: delta %q", tc.pieces, d)
+			}
+		}
 	}
 }
 

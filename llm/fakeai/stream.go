@@ -153,7 +153,18 @@ func (st *stream) sendTokens(enc *chunkEncoder, contentAt int) bool {
 			}
 			continue
 		}
-		if !st.write(enc.content(tok, false), split) {
+		if !st.writeContent(enc, tok, split) {
+			return false
+		}
+	}
+	return true
+}
+
+// writeContent writes a content delta of text, in Config.Pieces pieces
+// when set (split as write's, for each).
+func (st *stream) writeContent(enc *chunkEncoder, text string, split int) bool {
+	for _, p := range Pieces(text, st.cfg.Pieces) {
+		if !st.write(enc.content(p, false), split) {
 			return false
 		}
 	}
@@ -179,7 +190,13 @@ func (st *stream) sendReasoning(enc *chunkEncoder) bool {
 		if i > 0 && !st.wait(tick) {
 			return false
 		}
-		if !st.write(enc.reasoning(st.cfg.ReasoningKey, i, len(all), tok), -1) {
+		ok := false
+		if st.cfg.ReasoningKey == KeyThink {
+			ok = st.writeContent(enc, inlineThought(i, len(all), tok), -1)
+		} else {
+			ok = st.write(enc.reasoning(st.cfg.ReasoningKey, i, tok), -1)
+		}
+		if !ok {
 			return false
 		}
 	}
