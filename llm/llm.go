@@ -50,9 +50,10 @@ type Request struct {
 
 	// OnReasoning, when set, receives the model's reasoning ("thinking")
 	// text, streamed by reasoning models as reasoning_content (or
-	// reasoning) beside the answer, under the same rules as onDelta
-	// (in order, from the calling goroutine, never empty, whole UTF-8
-	// characters). Nil drops it.
+	// reasoning) beside the answer, or inline at its start between
+	// <think> and </think> (llm/openai moves it here), under the same
+	// rules as onDelta (in order, from the calling goroutine, never
+	// empty, whole UTF-8 characters). Nil drops it.
 	OnReasoning func(text string)
 }
 

@@ -38,7 +38,8 @@ var (
 	// errDrainTimeout ends the read of what follows [DONE] (see drain).
 	errDrainTimeout = errors.New("drain timeout")
 	// errEmptyStream is a stream that ended well ([DONE]) having carried
-	// no text, no reasoning and no finish reason: no answer at all.
+	// no text, no reasoning and no finish reason: no answer at all (an
+	// empty inline <think></think> block is neither text nor reasoning).
 	errEmptyStream = errors.New("the stream ended without text or a finish reason")
 	// errFinishWait ends the wait after the finish reason (Options.FinishWait).
 	errFinishWait = errors.New("nothing more after the finish reason")
@@ -85,7 +86,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	}
 	defer stream.Close()
 	var res llm.Result
-	var text, reasoning utf8Joiner
+	var parts answerParts
 	var dec chunkDecoder
 	tail := finishTail{wait: c.opts.FinishWait, cancel: cancel}
 	defer tail.stop()
@@ -97,11 +98,11 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			// silent after it (neither [DONE] nor the body's end came
 			// before a timer, of an answer with text or without): the
 			// answer is complete.
-			out.deliver(reasoning.flush(), text.flush())
+			out.deliver(parts.flush())
 			return res, nil
 		}
 		if errors.Is(err, io.EOF) && (st.body.sawDone() || res.FinishReason != "") {
-			r, t := out.kept(reasoning.flush(), text.flush())
+			r, t := out.kept(parts.flush())
 			out.deliver(r, t)
 			tail.stop() // the drain has its own bound
 			drain(st.body, cancel)
@@ -113,7 +114,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		if err != nil {
 			return res, c.failure(actx, st, streamEnd(err, st.body))
 		}
-		r, t := applyChunk(&res, &text, &reasoning, chunk)
+		r, t := applyChunk(&res, &parts, chunk)
 		if r, t = out.kept(r, t); r != "" || t != "" {
 			// Only text moves the idle deadline: chunks without any
 			// (an upstream keeping a stalled stream alive) do not. The
@@ -248,10 +249,11 @@ func recv(stream *goopenai.ChatCompletionStream, dec *chunkDecoder) (*chunkField
 }
 
 // applyChunk records a chunk's finish reason and usage and returns the
-// whole characters of reasoning and of text it completes. A usage without
+// whole characters of reasoning and of text it completes (see
+// answerParts: a leading <think> block of the text is reasoning). A usage without
 // a total (a server giving only the prompt's and the answer's tokens)
 // gets their sum.
-func applyChunk(res *llm.Result, text, reasoning *utf8Joiner, chunk *chunkFields) (string, string) {
+func applyChunk(res *llm.Result, parts *answerParts, chunk *chunkFields) (string, string) {
 	if u := chunk.usage; u != nil {
 		if u.TotalTokens == 0 {
 			u.TotalTokens = u.PromptTokens + u.CompletionTokens
@@ -263,8 +265,8 @@ func applyChunk(res *llm.Result, text, reasoning *utf8Joiner, chunk *chunkFields
 		if ch.finish != "" {
 			res.FinishReason = finishReason(ch.finish)
 		}
-		r += reasoning.push(ch.reasoning)
-		t += text.push(ch.content + ch.refusal)
+		cr, ct := parts.add(ch.reasoning, ch.content+ch.refusal)
+		r, t = r+cr, t+ct
 	}
 	return r, t
 }

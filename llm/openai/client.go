@@ -261,6 +261,10 @@ func positive(d, def time.Duration) time.Duration {
 // as unsupported is sent again at once without it, and so is one whose
 // stream_options it refuses (see Options.DisableStreamUsage). A failure
 // whose Retry-After is longer than Options.RetryMax is not retried.
+// Thinking a model puts inline at the start of its answer's content
+// (<think>…</think>, after optional white space) is delivered as
+// reasoning, and only the text after </think> to onDelta (see
+// inlineThink).
 func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
 	reasoning := c.kind.reasoning(req.Model)
 	oreq := c.request(req, reasoning)

@@ -1,0 +1,138 @@
+package openai_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"chatd/llm"
+	"chatd/llm/fakeai"
+)
+
+// thinkRun is one streamed answer's reasoning and text deltas, in order.
+type thinkRun struct {
+	reasoning, text []string
+	order           string // "r" and "t" per callback
+	res             llm.Result
+	err             error
+}
+
+// streamThink streams prompt with maxTokens, receiving reasoning unless
+// drop; onReasoning, when set, is called after each reasoning delta.
+func streamThink(ctx context.Context, t *testing.T, url, prompt string, maxTokens int, drop bool, onReasoning func()) thinkRun {
+	t.Helper()
+	var r thinkRun
+	req := request(prompt)
+	req.MaxTokens = maxTokens
+	if !drop {
+		req.OnReasoning = func(s string) {
+			r.reasoning, r.order = append(r.reasoning, s), r.order+"r"
+			if onReasoning != nil {
+				onReasoning()
+			}
+		}
+	}
+	r.res, r.err = newClient(url, nil).Stream(ctx, req, func(s string) { r.text, r.order = append(r.text, s), r.order+"t" })
+	checkDeltas(t, r.reasoning)
+	checkDeltas(t, r.text)
+	return r
+}
+
+// TestInlineThinkingStreams: a model thinking inline in its content
+// (<think>…</think> first, as DeepSeek-R1 and QwQ without a reasoning
+// parser) has its thinking delivered as reasoning and only what follows
+// </think> as text, whatever bytes the upstream's chunks cut the tags at;
+// without OnReasoning the thinking is dropped, not left in the text.
+func TestInlineThinkingStreams(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	cfg := fakeai.Config{Tokens: 6, Reasoning: 9, ReasoningKey: fakeai.KeyThink}
+	for _, pieces := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8} {
+		t.Run(fmt.Sprintf("pieces=%d", pieces), func(t *testing.T) {
+			t.Parallel()
+			prompt := fmt.Sprintf("[[fake tokens=6 reasoning=9 reasoning_key=think pieces=%d]] why?", pieces)
+			r := streamThink(testCtx(t), t, srv.URL, prompt, 0, false, nil)
+			if r.err != nil || r.res.FinishReason != "stop" {
+				t.Fatalf("finish %q err %v", r.res.FinishReason, r.err)
+			}
+			if got, want := strings.Join(r.reasoning, ""), fakeai.ExpectedReasoning(cfg); got != want {
+				t.Fatalf("reasoning %q, want %q", got, want)
+			}
+			if got, want := strings.Join(r.text, ""), fakeai.ExpectedText(cfg); got != want {
+				t.Fatalf("text %q, want %q", got, want)
+			}
+			if strings.Contains(r.order, "tr") {
+				t.Fatalf("reasoning after text: %s", r.order)
+			}
+			dropped := streamThink(testCtx(t), t, srv.URL, prompt, 0, true, nil)
+			if got := strings.Join(dropped.text, ""); dropped.err != nil || got != fakeai.ExpectedText(cfg) {
+				t.Fatalf("without OnReasoning: text %q err %v", got, dropped.err)
+			}
+		})
+	}
+}
+
+// TestInlineThinkingUnclosed: thinking the token limit cut before
+// </think> is all reasoning, and the answer is empty and complete
+// (finish reason length), with or without OnReasoning.
+func TestInlineThinkingUnclosed(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	prompt := "[[fake tokens=6 reasoning=9 reasoning_key=think pieces=2]] why?"
+	want := fakeai.ExpectedReasoning(fakeai.Config{Reasoning: 4})
+	for _, drop := range []bool{false, true} {
+		r := streamThink(testCtx(t), t, srv.URL, prompt, 4, drop, nil)
+		got := strings.Join(r.reasoning, "")
+		if r.err != nil || r.res.FinishReason != "length" || len(r.text) != 0 || !drop && got != want || drop && got != "" {
+			t.Fatalf("drop %v: reasoning %q text %q finish %q err %v, want reasoning %q", drop, got, r.text, r.res.FinishReason, r.err, want)
+		}
+	}
+}
+
+// TestInlineThinkingCancelled: an answer cancelled while the model thinks
+// inline has delivered part of the thinking as reasoning and no text.
+func TestInlineThinkingCancelled(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	r := streamThink(ctx, t, srv.URL, "[[fake tokens=6 reasoning=40 reasoning_key=think pieces=3 delay=20ms]] why?", 0, false, cancel)
+	got, all := strings.Join(r.reasoning, ""), fakeai.ExpectedReasoning(fakeai.Config{Reasoning: 40})
+	if !errors.Is(r.err, context.Canceled) || len(r.text) != 0 || got == "" || !strings.HasPrefix(all, got) || got == all {
+		t.Fatalf("reasoning %q text %q err %v", got, r.text, r.err)
+	}
+}
+
+// TestInlineThinkingCut: a stream that breaks off inside inline thinking
+// fails with the thinking delivered so far as reasoning (none of a
+// close tag's start held back) and no text; one that ends well with an
+// empty thinking block and nothing else is no answer at all, and with a
+// finish reason an empty complete answer.
+func TestInlineThinkingCut(t *testing.T) {
+	t.Parallel()
+	finish := `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n"
+	tests := []struct {
+		name, body, reasoning string
+		finish                string
+		kind                  llm.ErrorKind // "": no error
+	}{
+		{"cut inside", contentChunk("<thi") + contentChunk("nk>\nhm") + contentChunk("m </th"), "hmm ", "", llm.KindConnection},
+		{"no answer at all", contentChunk("<think>\n\n") + contentChunk("</think>\n\n") + "data: [DONE]\n\n", "", "", llm.KindUpstream},
+		{"empty answer", contentChunk("<think>\n\n") + contentChunk("</think>\n\n") + finish + "data: [DONE]\n\n", "", "stop", ""},
+		{"thinking only", contentChunk("<think>hmm") + "data: [DONE]\n\n", "hmm", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, _ := sseServer(t, tc.body)
+			r := streamThink(testCtx(t), t, srv.URL, "hi", 0, false, nil)
+			got := strings.Join(r.reasoning, "")
+			if got != tc.reasoning || len(r.text) != 0 || r.res.FinishReason != tc.finish || llm.KindOf(r.err) != tc.kind {
+				t.Fatalf("reasoning %q text %q finish %q err %v, want %q, finish %q, kind %q",
+					got, r.text, r.res.FinishReason, r.err, tc.reasoning, tc.finish, tc.kind)
+			}
+		})
+	}
+}
