@@ -43,7 +43,9 @@ const (
 	maxFallbackWords = 6
 	// maxTitleReply bounds the bytes of the model's reply kept: room for
 	// a model thinking inline (<think>...</think>) before the title, when
-	// MaxTokens lets it get that far.
+	// MaxTokens lets it get that far and the model's client hands that
+	// thinking over as text (the OpenAI client moves a leading block to
+	// the reasoning, dropped here).
 	maxTitleReply = 16 << 10
 	// titleReadChars is how much of the answer after any thinking is read
 	// when it has no line break: twice what a title keeps, so CleanTitle
