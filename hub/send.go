@@ -116,6 +116,12 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		h.unreserve(c)
 		return Result{}, err
 	}
+	if !settled(history) {
+		if conv, history, parentID, err = h.rereadSend(ctx, userID, conv.ID, req.ParentMessageID); err != nil {
+			h.unreserve(c)
+			return Result{}, err
+		}
+	}
 	// The user message's id is chosen here so that the answer's row, which
 	// names it as its parent, can be stored with it in one write.
 	user = persistence.Message{ID: persistence.NewID(), ConversationID: conv.ID, OwnerID: userID, ParentID: parentID,
@@ -265,6 +271,36 @@ func (h *Hub) readConversation(ctx context.Context, userID, id string) (persiste
 		return conv, nil, fmt.Errorf("load conversation %s and its messages: %w", id, err)
 	}
 	return conv, msgs, nil
+}
+
+// settled reports whether every message of msgs is final: no answer was
+// running (stored streaming) when they were read.
+func settled(msgs []persistence.Message) bool {
+	return !slices.ContainsFunc(msgs, func(m persistence.Message) bool { return !m.Status.Final() })
+}
+
+// rereadSend reads again, once the send has reserved the conversation and
+// taken its cluster lock, a history read while an answer was running: that
+// answer has ended since (nothing runs now, here or elsewhere), its final
+// text stored and maybe more messages after it, while the first read holds
+// it streaming with the text of a checkpoint (empty, or a checkpoint
+// interval behind). The prompt and the new message's parent come from this
+// read (the latest state, persistence.WithLatest, as supersede reads), or
+// the answer would go upstream cut short and the message would become a
+// sibling of an exchange that ended in between. It reads once and waits
+// for nothing: an answer still stored streaming now runs nowhere (its
+// instance died, or its end could not be stored) and is sent as stored. A
+// conversation deleted meanwhile is not found; so is a parent deleted with
+// it.
+func (h *Hub) rereadSend(ctx context.Context, userID, convID string, parent *string) (
+	persistence.Conversation, []persistence.Message, string, error,
+) {
+	conv, msgs, err := h.readConversation(ctx, userID, convID)
+	if err != nil {
+		return conv, nil, "", err
+	}
+	parentID, err := sendParent(msgs, parent)
+	return conv, msgs, parentID, err
 }
 
 // sendParent returns the parent a new user message gets among the
