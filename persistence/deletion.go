@@ -28,8 +28,11 @@ type deleteHookKey struct{}
 
 // WithDeleteHook returns ctx carrying hook, which the account deletions
 // run with ctx (DeleteUser, FinishDeletions) call with the name of each
-// step once it is done, DeleteStepMarked first. Tests cut a deletion off
-// between two steps with it, by cancelling ctx; nothing else uses it.
+// step once it is done, DeleteStepMarked first; a store whose
+// conversation deletions go in steps (the SQLite store's
+// DeleteConversation) reports those too, under names of its own. Tests
+// cut a deletion off between two steps with it, by cancelling ctx;
+// nothing else uses it.
 func WithDeleteHook(ctx context.Context, hook func(step string)) context.Context {
 	return context.WithValue(ctx, deleteHookKey{}, hook)
 }

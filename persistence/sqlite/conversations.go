@@ -19,9 +19,11 @@ var (
 	// primary key.
 	qInsertConv = writeQ(`INSERT INTO conversations (` + convCols + `)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2 AND deleting_at IS NULL)`)
-	qConvByID   = readQ(`SELECT ` + convCols + ` FROM conversations WHERE id = ? AND owner_id = ?`)
-	qConvByCID  = readQ(`SELECT ` + convCols + ` FROM conversations WHERE owner_id = ? AND client_id = ?`)
-	qConvExists = readQ(`SELECT 1 FROM conversations WHERE id = ? AND owner_id = ?`)
+	// Every read and write of a conversation but its deletion's skips one
+	// being deleted (deleting_at set: see DeleteConversation).
+	qConvByID   = readQ(`SELECT ` + convCols + ` FROM conversations WHERE id = ? AND owner_id = ? AND deleting_at IS NULL`)
+	qConvByCID  = readQ(`SELECT ` + convCols + ` FROM conversations WHERE owner_id = ? AND client_id = ? AND deleting_at IS NULL`)
+	qConvExists = readQ(`SELECT 1 FROM conversations WHERE id = ? AND owner_id = ? AND deleting_at IS NULL`)
 	// qUpdateConv applies a patch; with ?8 (ConversationPatch.IfTitle)
 	// not NULL, only to a conversation whose title is still ?8: the check
 	// and the write are one statement.
@@ -31,16 +33,15 @@ var (
 		system_prompt = coalesce(?3, system_prompt),
 		params = coalesce(?4, params),
 		updated_at = max(updated_at + 1, ?5)
-	WHERE id = ?6 AND owner_id = ?7 AND (?8 IS NULL OR title = ?8)
+	WHERE id = ?6 AND owner_id = ?7 AND deleting_at IS NULL AND (?8 IS NULL OR title = ?8)
 	RETURNING ` + convCols)
-	qDeleteConvMsgs = writeQ(`DELETE FROM messages WHERE conversation_id = ? AND owner_id = ?`)
-	qDeleteConv     = writeQ(`DELETE FROM conversations WHERE id = ? AND owner_id = ?`)
 )
 
 // CreateConversation stores c, filling ID and ClientID (when empty) and
 // timestamps; ErrUnknownOwner, and nothing stored, when no user has
 // c.OwnerID or DeleteUser marked that user; ErrDuplicate when the owner has a conversation with that
-// ClientID (the unique index decides, for creations at once too). The
+// ClientID (the unique index decides, for creations at once too; one
+// being deleted no longer holds it). The
 // owner check is part of the insert, and every write goes through the one
 // writer: DeleteUser runs wholly before it (the insert is refused) or
 // wholly after it (the conversation is deleted with the user).
@@ -128,24 +129,6 @@ func (s *Store) conflictOrNotFound(ctx context.Context, ownerID, id string) erro
 		return persistence.ErrConflict
 	}
 	return persistence.ErrNotFound
-}
-
-// DeleteConversation removes the conversation and its messages in one transaction.
-func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) error {
-	err := s.write(ctx, func(tx *writeTx) error {
-		if _, err := tx.exec(ctx, qDeleteConvMsgs, id, ownerID); err != nil {
-			return err
-		}
-		n, err := tx.exec(ctx, qDeleteConv, id, ownerID)
-		if err == nil && n == 0 {
-			err = persistence.ErrNotFound
-		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: delete conversation %s: %w", id, err)
-	}
-	return nil
 }
 
 // convExists reports whether the owner has the conversation.

@@ -6,14 +6,14 @@ import (
 	"chatd/persistence"
 )
 
-// finishAllDeletions finishes every cut-off account deletion it finds
-// (persistence.FinishAllDeletions), logging a failure.
+// finishAllDeletions finishes every cut-off account or conversation
+// deletion it finds (persistence.FinishAllDeletions), logging a failure.
 func (s *Store) finishAllDeletions(ctx context.Context) (int, error) {
 	return persistence.FinishAllDeletions(ctx, s, deletionBatch, s.log)
 }
 
 // startDeletionSweep starts the goroutine that finishes cut-off account
-// deletions every opts.DeletionSweep (none when it is negative);
+// and conversation deletions every opts.DeletionSweep (none when it is negative);
 // stopDeletionSweep ends it.
 func (s *Store) startDeletionSweep(opts Options) {
 	if opts.DeletionSweep <= 0 {

@@ -3,9 +3,14 @@ package sqlite
 import "context"
 
 // UndoEmailRewrite takes s's database back to the schema version before
-// the one-time rewrite of emails (step 11), as an older release left it.
+// the one-time rewrite of emails (step 11), as an older release left it:
+// what step 12 added (the conversations' deletion mark) is taken out too.
 func UndoEmailRewrite(ctx context.Context, s *Store) error {
-	_, err := s.w.ExecContext(ctx, "PRAGMA user_version = 10")
+	_, err := s.w.ExecContext(ctx, `DROP INDEX conversations_deleting;
+		DROP INDEX conversations_owner_client_id;
+		ALTER TABLE conversations DROP COLUMN deleting_at;
+		CREATE UNIQUE INDEX conversations_owner_client_id ON conversations (owner_id, client_id);
+		PRAGMA user_version = 10;`)
 	return err
 }
 

@@ -131,16 +131,29 @@ func TestQueryPlans(t *testing.T) {
 		{"streaming conversations", qStreamingConvs, "messages_streaming", []any{"o"}, nil, nil},
 		{"delete a user's messages", qDeleteUserMsgs, "messages_conversation_created", []any{"o"},
 			[]string{"SEARCH conversations USING COVERING INDEX conversations_owner_updated (owner_id=?)"}, nil},
-		// Either index starting with owner_id serves it; SQLite takes the
-		// narrower one, over (owner_id, client_id).
-		{"delete a user's conversations", qDeleteUserConvs, "conversations_owner_client_id", []any{"o"}, nil, nil},
+		// The index over (owner_id, client_id) leaves out conversations
+		// being deleted (schema 12): a user's deletion takes them all
+		// through the other index starting with owner_id.
+		{"delete a user's conversations", qDeleteUserConvs, "conversations_owner_updated", []any{"o"}, nil, nil},
 		// A bounded step of an account deletion: the rows by rowid, found
 		// through an index starting with owner_id, never a scan.
 		{"delete a step of a user's messages", qDeleteUserMsgsStep, "messages_owner_client_id", []any{"o", 2000},
 			[]string{"SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)"}, nil},
-		{"delete a step of a user's conversations", qDeleteUserConvsStep, "conversations_owner_client_id", []any{"o", 2000},
+		{"delete a step of a user's conversations", qDeleteUserConvsStep, "conversations_owner_updated", []any{"o", 2000},
 			[]string{"SEARCH conversations USING INTEGER PRIMARY KEY (rowid=?)"}, nil},
+		// A bounded step of a conversation's deletion, likewise, through
+		// the messages' conversation index; the sweep's look for marked
+		// conversations reads only the partial index of those.
+		{"delete a step of a conversation's messages", qDeleteConvMsgsStep, "messages_conversation_created", []any{"c", 2000},
+			[]string{"SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)"}, nil},
+		{"marked conversations", qMarkedConvs, "conversations_deleting", []any{100}, nil, nil},
 		{"conversation by client id", qConvByCID, "conversations_owner_client_id", []any{"o", "k"}, nil, nil},
+		// Reads of messages check once that their conversation is not
+		// being deleted, or by primary key per message for one message.
+		{"message by id", qMsgByID, "sqlite_autoindex_messages_1", []any{"m", "o"},
+			[]string{"SEARCH lc EXISTS USING INDEX sqlite_autoindex_conversations_1 (id=?)"}, nil},
+		{"outline", qMsgsOutline, "messages_conversation_created", []any{"c", "o"},
+			[]string{"SEARCH conversations EXISTS USING INDEX sqlite_autoindex_conversations_1 (id=?)"}, nil},
 		{"user by email", qUserByMail, "users_email", []any{"e"}, nil, nil},
 	}
 	for _, tc := range cases {

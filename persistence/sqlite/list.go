@@ -31,7 +31,7 @@ import (
 // user's (measured in docs/benchmarks.md, data growth). A query shorter
 // than a trigram checks every message of the user (listScan).
 var (
-	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1`
+	listSelect = `SELECT ` + convCols + ` FROM conversations WHERE owner_id = ?1 AND deleting_at IS NULL`
 	listCursor = ` AND (updated_at, id) < (?2, ?3)`
 	listSearch = ` AND (` + matchTitle + ` OR id IN (
 		SELECT m.conversation_id FROM messages m WHERE m.rowid IN (

@@ -12,12 +12,18 @@ import (
 )
 
 var (
-	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ? AND owner_id = ?`)
+	// qTouchConv finds no conversation being deleted: a message sent into
+	// one is refused (ErrNotFound) from its mark on, so its deletion's
+	// steps have an end.
+	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ? AND owner_id = ? AND deleting_at IS NULL`)
 	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	qMsgByID   = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE id = ? AND owner_id = ?`)
-	qMsgByCID  = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE owner_id = ? AND client_message_id = ?`)
-	qMsgsConv  = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ? AND owner_id = ?
-		ORDER BY created_at, id`)
+	// Every read of messages skips those of a conversation being deleted
+	// (convLive, msgConvLive): its messages go in steps after its mark.
+	qMsgByID  = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE id = ? AND owner_id = ? AND ` + msgConvLive("messages"))
+	qMsgByCID = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE owner_id = ? AND client_message_id = ? AND ` +
+		msgConvLive("messages"))
+	qMsgsConv = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
+		AND ` + convLive("?1") + ` ORDER BY created_at, id`)
 	// qUpdateMsg applies one MessageUpdate that is not a chunk (chunks.go),
 	// taking in the message's chunks first: ?1 id, ?2 append, ?3 status,
 	// ?4 finish reason, ?5 has usage, ?6-?8 usage, ?9 error, ?10 at (0:
@@ -45,7 +51,8 @@ var (
 	// qStreamingConvs finds the owner's streaming messages through the
 	// partial index messages_streaming (unary +: not through the owner's
 	// client id index, which holds every message of the owner).
-	qStreamingConvs = readQ(`SELECT conversation_id FROM messages WHERE status = 'streaming' AND +owner_id = ?`)
+	qStreamingConvs = readQ(`SELECT conversation_id FROM messages WHERE status = 'streaming' AND +owner_id = ? AND ` +
+		msgConvLive("messages"))
 	// qInterruptOne: ?1 id, ?2 owner, ?3 error ('' keeps it), ?4 at; it
 	// takes in the message's chunks and returns its rowid.
 	qInterruptOne = writeQ(`UPDATE messages SET status = 'interrupted',

@@ -428,3 +428,67 @@ func TestMigrateFromVersion8(t *testing.T) {
 		t.Fatalf("CreateConversation with the same key after the upgrade: %v, want ErrDuplicate", err)
 	}
 }
+
+// TestMigrateFromVersion11: the conversations of a database of the
+// eleventh schema keep their messages and client ids (still unique per
+// owner) and take the deletion mark of schema 12: one cut off after its
+// mark is gone for its owner, its client id is free at once, and
+// FinishDeletions deletes it with its messages.
+func TestMigrateFromVersion11(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const owner = "o00000000000000000000001"
+	convs := []string{"c00000000000000000000001", "c00000000000000000000002"}
+	stmts := append(slices.Clone(migrations[:11]), `PRAGMA user_version = 11`, oldUser(owner))
+	for i, id := range convs {
+		stmts = append(stmts, `INSERT INTO conversations (id, owner_id, title, model, system_prompt, created_at, updated_at, client_id)
+			VALUES ('`+id+`', '`+owner+`', 'old', 'm', '', 1, 2, 'k`+id+`')`,
+			fmt.Sprintf(`INSERT INTO messages (id, conversation_id, owner_id, parent_id, role, content, model, status,
+				finish_reason, error, client_message_id, created_at, updated_at)
+				VALUES ('a0000000000000000000000%d', '%s', '%s', '', 'user', 'a numbat digs', 'm', 'complete', '', '', 'x%d', 1, 1)`,
+				i+1, id, owner, i))
+	}
+	path := oldDatabase(t, stmts)
+
+	s := openTest(t, Options{Path: path, DeletionSweep: -1})
+	if s.migratedFrom != 11 {
+		t.Fatalf("migrated from %d, want 11", s.migratedFrom)
+	}
+	for _, id := range convs {
+		if _, ms, err := s.ConversationWithMessages(ctx, owner, id); err != nil || len(ms) != 1 {
+			t.Fatalf("conversation %s after the upgrade: %d messages, %v", id, len(ms), err)
+		}
+	}
+	dup := persistence.Conversation{OwnerID: owner, ClientID: "k" + convs[1]}
+	if err := s.CreateConversation(ctx, &dup); !errors.Is(err, persistence.ErrDuplicate) {
+		t.Fatalf("CreateConversation with a stored client id after the upgrade: %v, want ErrDuplicate", err)
+	}
+
+	cutCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cutCtx = persistence.WithDeleteHook(cutCtx, func(step string) {
+		if step == stepConvMarked {
+			cancel()
+		}
+	})
+	if err := s.DeleteConversation(cutCtx, owner, convs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Conversation(ctx, owner, convs[0]); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("the conversation cut off after its mark: %v, want ErrNotFound", err)
+	}
+	reuse := persistence.Conversation{OwnerID: owner, ClientID: "k" + convs[0]}
+	if err := s.CreateConversation(ctx, &reuse); err != nil {
+		t.Fatalf("CreateConversation with the client id of a conversation being deleted: %v", err)
+	}
+	if n, err := s.FinishDeletions(ctx); err != nil || n != 1 {
+		t.Fatalf("FinishDeletions = %d, %v; want 1, nil", n, err)
+	}
+	if n := readInt(t, s, `SELECT count(*) FROM messages WHERE conversation_id = ?`, convs[0]); n != 0 {
+		t.Errorf("%d messages of the deleted conversation left", n)
+	}
+	page, err := s.ListConversations(ctx, owner, persistence.ListQuery{Search: "numbat"})
+	if err != nil || len(page.Conversations) != 1 || page.Conversations[0].ID != convs[1] {
+		t.Fatalf("search after the deletion: %+v, %v; want only %s", page, err, convs[1])
+	}
+}

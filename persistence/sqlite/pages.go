@@ -13,13 +13,14 @@ import (
 )
 
 var (
-	qMsgCreated = readQ(`SELECT created_at FROM messages WHERE id = ? AND conversation_id = ? AND owner_id = ?`)
+	qMsgCreated = readQ(`SELECT created_at FROM messages WHERE id = ?1 AND conversation_id = ?2 AND owner_id = ?3
+		AND ` + convLive("?2"))
 	qMsgsNewest = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
-		ORDER BY created_at DESC, id DESC LIMIT ?3`)
+		AND ` + convLive("?1") + ` ORDER BY created_at DESC, id DESC LIMIT ?3`)
 	qMsgsBefore = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
-		AND (created_at, id) < (?4, ?5) ORDER BY created_at DESC, id DESC LIMIT ?3`)
+		AND (created_at, id) < (?4, ?5) AND ` + convLive("?1") + ` ORDER BY created_at DESC, id DESC LIMIT ?3`)
 	qMsgsOutline = readQ(`SELECT ` + readCols("messages", false) + ` FROM messages
-		WHERE conversation_id = ? AND owner_id = ? ORDER BY created_at, id`)
+		WHERE conversation_id = ?1 AND owner_id = ?2 AND ` + convLive("?1") + ` ORDER BY created_at, id`)
 	qContent   = textReads("content")
 	qReasoning = textReads("reasoning")
 	qProbe     = writeQ(`INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`)

@@ -223,6 +223,19 @@ CREATE INDEX users_deleting ON users (deleting_at) WHERE deleting_at IS NOT NULL
 	// 11: every stored email in its normal form (emailform.Normalize):
 	// the work is Go's (goSteps), in this step's transaction.
 	`SELECT 1;`,
+	// 12: a conversation's deletion marks it first (deleting_at, in its
+	// own write), then deletes its messages in bounded writes
+	// (deleteconv.go): from the mark on no read finds it and no message
+	// enters it, and one cut off between its writes is finished by
+	// FinishDeletions. A conversation being deleted no longer holds its
+	// client id: the unique index is rebuilt without such rows (one pass
+	// over the conversations, as migration 9's).
+	`
+ALTER TABLE conversations ADD COLUMN deleting_at INTEGER;
+CREATE INDEX conversations_deleting ON conversations (deleting_at) WHERE deleting_at IS NOT NULL;
+DROP INDEX conversations_owner_client_id;
+CREATE UNIQUE INDEX conversations_owner_client_id ON conversations (owner_id, client_id) WHERE deleting_at IS NULL;
+`,
 }
 
 // goSteps are the migrations whose work is done in Go, after the SQL of

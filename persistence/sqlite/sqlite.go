@@ -75,10 +75,11 @@ type Options struct {
 	// another process, or another Store, holds it. Tests that play a second
 	// process on purpose set it.
 	SharedDir bool
-	// DeletionSweep is how often the store looks for account deletions
-	// cut off after their mark (DeleteUser stopped by its time limit) and
-	// finishes them (FinishDeletions: one read of a partial index when
-	// there are none); it defaults to 1 minute. Open always looks once.
+	// DeletionSweep is how often the store looks for account and
+	// conversation deletions cut off after their mark (DeleteUser stopped
+	// by its time limit, DeleteConversation by its request's end) and
+	// finishes them (FinishDeletions: one read of each of two partial
+	// indexes when there are none); it defaults to 1 minute. Open always looks once.
 	// A negative value: never after Open.
 	DeletionSweep time.Duration
 
@@ -89,8 +90,8 @@ type Options struct {
 	// channel a step waits on before it starts (nil: none).
 	requeueStep int
 	requeueGate <-chan struct{}
-	// For tests of account deletions: rows per write of a deletion's
-	// bounded steps (0: deleteStep).
+	// For tests of account and conversation deletions: rows per write of
+	// a deletion's bounded steps (0: deleteStep).
 	deleteStep int
 	// For tests of searchsource.go: when set, the transaction that takes
 	// an index batch's entries off the queue fails with its error.
@@ -160,7 +161,7 @@ type Store struct {
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when the committer ended
 
-	deleteStep int // Options.deleteStep: rows per write of a deletion's steps (deleteMarked)
+	deleteStep int // Options.deleteStep: rows per write of a deletion's steps (deleteMarked, deleteMarkedConv)
 
 	// The periodic deletion sweep (deletion.go); nil when off.
 	sweepStop  context.CancelFunc
@@ -200,8 +201,8 @@ type Store struct {
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
-// pending schema migrations, finishes the account deletions left cut off
-// (FinishDeletions) and returns a ready store.
+// pending schema migrations, finishes the account and conversation
+// deletions left cut off (FinishDeletions) and returns a ready store.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	if opts.Path == "" {

@@ -29,6 +29,8 @@ import (
 type textQueries struct {
 	// head: the row's part's length, the last chunk's id and the total
 	// length (the last two NULL for a finished message); ?1 id, ?2 owner.
+	// No row for a message of a conversation being deleted: a read that
+	// started before the mark reads on until its rows are gone.
 	head string
 	// row: ?3 bytes of the row's column from byte ?4 (1-based); ?1 id, ?2 owner.
 	row string
@@ -47,7 +49,7 @@ func textReads(col string) textQueries {
 			CASE WHEN ` + streaming + ` THEN (SELECT max(c.id) FROM message_chunks c WHERE c.msg = m.rowid) END,
 			CASE WHEN ` + streaming + ` THEN length(` + blob("m") + `) +
 				(SELECT sum(length(` + blob("c") + `)) FROM message_chunks c WHERE c.msg = m.rowid) END
-			FROM messages m WHERE m.id = ?1 AND m.owner_id = ?2`),
+			FROM messages m WHERE m.id = ?1 AND m.owner_id = ?2 AND ` + msgConvLive("m")),
 		row: readQ(`SELECT substr(` + blob("m") + `, ?4, ?3) FROM messages m WHERE m.id = ?1 AND m.owner_id = ?2`),
 		chunks: readQ(`SELECT c.id, substr(` + blob("c") + `, CASE WHEN c.id = ?3 THEN ?4 ELSE 1 END, ?6)
 			FROM messages m JOIN message_chunks c ON c.msg = m.rowid

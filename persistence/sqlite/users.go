@@ -193,11 +193,12 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteStep bounds how many rows one write of deleteMarked deletes
-// before its last: every deleted message also queues its removal from
-// the search index (and a streaming one's chunks go with it), so a user
-// with 100,000 messages deleted in one transaction would hold the only
-// writer, and every other user's sends, for the whole of it.
+// deleteStep bounds how many rows one write of deleteMarked (or
+// deleteMarkedConv) deletes before its last: every deleted message also
+// queues its removal from the search index (and a streaming one's chunks
+// go with it), so a user (or a conversation) with 100,000 messages
+// deleted in one transaction would hold the only writer, and every other
+// user's sends, for the whole of it.
 const deleteStep = 2000
 
 // The steps (persistence.DeleteStepDone) of deleteMarked: a write of up
@@ -235,9 +236,10 @@ func (s *Store) deleteMarked(ctx context.Context, id string) error {
 	})
 }
 
-// deleteSteps runs q (a bounded step of deleteMarked) for user id, each
-// time in a write of its own, until a run deletes fewer than
-// s.deleteStep rows (or none); it reports step after each.
+// deleteSteps runs q (a bounded step of deleteMarked or of
+// deleteMarkedConv) for id, each time in a write of its own, until a run
+// deletes fewer than s.deleteStep rows (or none); it reports step after
+// each.
 func (s *Store) deleteSteps(ctx context.Context, q, step, id string) error {
 	for {
 		var n int64
@@ -256,17 +258,30 @@ func (s *Store) deleteSteps(ctx context.Context, q, step, id string) error {
 	}
 }
 
-// deletionBatch bounds how many marked users one FinishDeletions reads.
+// deletionBatch bounds how many marked users, and how many marked
+// conversations, one FinishDeletions reads.
 const deletionBatch = 100
 
 var _ persistence.DeletionFinisher = (*Store)(nil)
 
 // FinishDeletions deletes up to deletionBatch users whose DeleteUser was
-// cut off after marking them (persistence.DeletionFinisher), and returns
-// how many it found finished, by itself or by a run beside it (a
-// DeleteUser, another sweep). Only those it finished itself are logged
-// as finished.
+// cut off after marking them (persistence.DeletionFinisher), then up to
+// deletionBatch conversations whose DeleteConversation was cut off after
+// marking them (deleteconv.go), and returns how many it found finished,
+// by itself or by a run beside it (a DeleteUser, another sweep). Only
+// those it finished itself are logged as finished.
 func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
+	users, err := s.finishUserDeletions(ctx)
+	if err != nil {
+		return users, err
+	}
+	convs, err := s.finishConvDeletions(ctx)
+	return users + convs, err
+}
+
+// finishUserDeletions deletes up to deletionBatch marked users (see
+// FinishDeletions) and returns how many it found finished.
+func (s *Store) finishUserDeletions(ctx context.Context) (int, error) {
 	ids, err := s.markedUsers(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: finish account deletions: %w", err)
