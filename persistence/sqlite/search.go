@@ -45,7 +45,8 @@ const searchFileSuffix = "-search.db"
 
 // SearchPath returns the path of the search index's file for a store whose
 // database is at path: chatd-search.db beside chatd.db. It can be deleted
-// while the server is stopped; the next start rebuilds it.
+// (with its -wal and -shm files) while the server is stopped; the next
+// start rebuilds it, and removes those two if they were left behind.
 func SearchPath(path string) string { return searchPath(path) }
 
 // searchPath returns the search file's path for the store at path.
@@ -165,6 +166,9 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	if s.ixState, err = s.readSearchState(ctx); err != nil {
 		return err
 	}
+	if err := s.removeStaleSearchLog(); err != nil {
+		return err
+	}
 	version, err := s.openSearchConn(ctx, opts)
 	if err != nil {
 		return err
@@ -216,6 +220,32 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 		s.requeueing.Store(true)
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("search index %s: %w", s.searchPath, err)
+	}
+	return nil
+}
+
+// removeStaleSearchLog removes the search file's -wal and -shm files when
+// the file itself is missing (deleted by hand without them), with a log
+// line, before a new file is made in its place: they belong to the file
+// deleted, and none of its pages may reach the new one. (SQLite itself
+// discards a write-ahead log beside an empty database file, which the
+// new one is, but leaves the -shm; this does not rest on either.)
+func (s *Store) removeStaleSearchLog() error {
+	if _, err := os.Stat(s.searchPath); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there (or unreadable: opening it says why)
+	}
+	var removed []string
+	for _, suffix := range []string{"-wal", "-shm"} {
+		switch err := os.Remove(s.searchPath + suffix); {
+		case err == nil:
+			removed = append(removed, filepath.Base(s.searchPath+suffix))
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("search index: remove the stale %s: %w", s.searchPath+suffix, err)
+		}
+	}
+	if len(removed) > 0 {
+		s.log.Warn("search index: its file is missing but not its write-ahead log; removed the stale files before making a new index",
+			"path", s.searchPath, "removed", removed)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"chatd/internal/syncbuf"
 	"chatd/persistence"
 )
 
@@ -188,6 +189,62 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantIndexed(t, s, 0, "after their conversation was deleted")
+}
+
+// TestSearchFileMissingStaleLog: a search file deleted without its -wal
+// and -shm files (here, as they were while the store ran, holding an
+// entry of a conversation deleted since) has them removed, with a log
+// line naming both, before a new file is made; the new index holds the
+// store's messages and nothing of the old log.
+func TestSearchFileMissingStaleLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, f := unmanagedFixture(t)
+	for i := range 3 {
+		f.insert(t, fmt.Sprintf("a narwhal %d", i), persistence.StatusComplete)
+	}
+	gone := f
+	gone.conv = persistence.Conversation{OwnerID: f.user.ID, Model: "m"}
+	if err := f.s.CreateConversation(ctx, &gone.conv); err != nil {
+		t.Fatal(err)
+	}
+	gone.insert(t, "a stale okapi", persistence.StatusComplete)
+	wantIndexed(t, f.s, 4, "before the log is kept")
+	stale := map[string][]byte{}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		b, err := os.ReadFile(searchPath(path) + suffix)
+		if err != nil || len(b) == 0 {
+			t.Fatalf("the search file's %s while the store runs: %d bytes, %v", suffix, len(b), err)
+		}
+		stale[suffix] = b
+	}
+	if err := f.s.DeleteConversation(ctx, f.user.ID, gone.conv.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	removeSearchFile(t, path)
+	for suffix, b := range stale {
+		if err := os.WriteFile(searchPath(path)+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	logs := &syncbuf.Buffer{}
+	f.s = openTest(t, Options{Path: path, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	line := "removed the stale files before making a new index"
+	if out := logs.String(); !strings.Contains(out, line) || !strings.Contains(out, "chatd-search.db-wal") ||
+		!strings.Contains(out, "chatd-search.db-shm") {
+		t.Errorf("no log line %q naming both files:\n%s", line, out)
+	}
+	wantIndexed(t, f.s, 3, "after the rebuild")
+	if !f.found(t, "narwhal") || f.found(t, "okapi") {
+		t.Error("after the rebuild, the store's messages are not found, or the deleted one is")
+	}
+	if n := readInt(t, f.s, `SELECT count(*) FROM search.message_fts WHERE message_fts MATCH '`+ftsTrigrams("okapi")+`'`); n != 0 {
+		t.Errorf("the new index holds %d entries of the deleted message", n)
+	}
 }
 
 // TestIndexerWaitsForQuiet: the search indexer takes in queued messages
