@@ -428,7 +428,9 @@ func (r *configReader) level(name string) slog.Level {
 }
 
 // size reads a byte count: a whole number with an optional unit B, KiB
-// (or K, KB) or MiB (or M, MB), all powers of 1024.
+// (or K, KB), MiB (or M, MB), GiB (or G, GB) or TiB (or T, TB), all
+// powers of 1024. A refused value is reported with the range and an
+// example (the default) written in those units.
 func (r *configReader) size(name string, def, min, max int64) int64 {
 	v := r.str(name, "")
 	if v == "" {
@@ -440,10 +442,40 @@ func (r *configReader) size(name string, def, min, max int64) int64 {
 		"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}[unit]
 	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
 	if err != nil || mult == 0 || n < 0 || n > max/mult || n*mult < min {
-		r.fail(name, "%q is not a size from %d to %d bytes (examples: 1048576, 512KiB, 2MiB, 1GiB)", v, min, max)
+		r.fail(name, "%q is not a size from %s to %s: a whole number of bytes, or of %s, like %s", v,
+			sizeText(min), sizeText(max), sizeUnits(max), sizeText(def))
 		return def
 	}
 	return n * mult
+}
+
+// sizeUnitNames are the units of a size, each 1024 times the one before.
+var sizeUnitNames = []string{"KiB", "MiB", "GiB", "TiB"}
+
+// sizeText writes n bytes as a size setting takes it: in the largest unit
+// that divides it (64MiB, 391KiB), else in bytes.
+func sizeText(n int64) string {
+	unit := ""
+	for _, u := range sizeUnitNames {
+		if n == 0 || n%1024 != 0 {
+			break
+		}
+		n, unit = n/1024, u
+	}
+	return strconv.FormatInt(n, 10) + unit
+}
+
+// sizeUnits lists the units a size of at most max may be written in
+// ("KiB or MiB"): none larger than max.
+func sizeUnits(max int64) string {
+	units := sizeUnitNames[:1]
+	for i, size := 1, int64(1<<20); i < len(sizeUnitNames) && size <= max; i, size = i+1, size<<10 {
+		units = sizeUnitNames[:i+1]
+	}
+	if len(units) == 1 {
+		return units[0]
+	}
+	return strings.Join(units[:len(units)-1], ", ") + " or " + units[len(units)-1]
 }
 
 // prefixes reads a comma list of IP addresses and CIDRs.

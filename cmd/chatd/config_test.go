@@ -314,3 +314,42 @@ func TestBcryptCostRange(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadConfigSizeErrorText: a refused size names its variable's range
+// in KiB or MiB as one would write it, the units it takes, and an example
+// within that range. The examples were 1048576, 512KiB, 2MiB and 1GiB
+// for every size, and the range raw bytes (4096 to 16777216), so
+// CHATD_WS_READ_LIMIT (at most 16 MiB) was shown 1GiB.
+func TestLoadConfigSizeErrorText(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, value, want string
+	}{
+		{"CHATD_BODY_LIMIT", "100MiB",
+			`CHATD_BODY_LIMIT: "100MiB" is not a size from 1KiB to 64MiB: a whole number of bytes, or of KiB or MiB, like 1MiB`},
+		{"CHATD_WS_READ_LIMIT", "1GiB",
+			`CHATD_WS_READ_LIMIT: "1GiB" is not a size from 4KiB to 16MiB: a whole number of bytes, or of KiB or MiB, like 391KiB`},
+		{"CHATD_MAX_ANSWER_BYTES", "1.5MiB",
+			`CHATD_MAX_ANSWER_BYTES: "1.5MiB" is not a size from 1KiB to 64MiB: a whole number of bytes, or of KiB or MiB, like 256KiB`},
+		{"CHATD_WS_QUEUE_BYTES", "512KiB",
+			`CHATD_WS_QUEUE_BYTES: "512KiB" is not a size from 1MiB to 1GiB: a whole number of bytes, or of KiB, MiB or GiB, like 16MiB`},
+		{"CHATD_NATS_STREAM_MAX_BYTES", "2TiB",
+			`CHATD_NATS_STREAM_MAX_BYTES: "2TiB" is not a size from 64MiB to 1TiB: a whole number of bytes, or of KiB, MiB, GiB or TiB, like 1GiB`},
+		{"CHATD_BODY_LIMIT", "1000",
+			`CHATD_BODY_LIMIT: "1000" is not a size from 1KiB to 64MiB: a whole number of bytes, or of KiB or MiB, like 1MiB`},
+	}
+	for _, c := range cases {
+		t.Run(c.name+"="+c.value, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(envOf(map[string]string{c.name: c.value}))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v\nwant it to hold %s", err, c.want)
+			}
+			// The example is one the variable takes.
+			_, example, _ := strings.Cut(c.want, ", like ")
+			if _, err := loadConfig(envOf(map[string]string{c.name: example})); err != nil {
+				t.Errorf("%s=%s, the example, is refused: %v", c.name, example, err)
+			}
+		})
+	}
+}
