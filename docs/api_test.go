@@ -2,9 +2,11 @@ package docs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -202,4 +204,78 @@ func readWithin(res *http.Response, buf []byte, d time.Duration) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// TestDocumentedMethodNotAllowed: a route asked with a method it does not
+// take answers as api.md says: 405, the body and the Allow header it
+// shows, before any token check (no token is sent).
+func TestDocumentedMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("asked with a method it does\\s+not take \\(`([A-Z]+) (/[^`]+)`\\), answers a JSON 405\\s+`method_not_allowed` \\(`(\\{[^`]+\\})`\\)\\s+with an `Allow` header naming the methods it takes \\(`Allow: ([^`]+)`\\),\\s+before any token is checked").
+		FindStringSubmatch(string(data))
+	if m == nil {
+		t.Fatal("api.md no longer says what a route asked with another method answers: reworded? update this test with it")
+	}
+	srv := startServer(t)
+	res := do(t, m[1], srv.URL+m[2], "", "")
+	var got, want any
+	if err := json.Unmarshal(res.body, &got); err != nil {
+		t.Fatalf("%s %s: %d %s: %v", m[1], m[2], res.status, res.body, err)
+	}
+	if err := json.Unmarshal([]byte(m[3]), &want); err != nil {
+		t.Fatalf("api.md's body %s: %v", m[3], err)
+	}
+	if res.status != http.StatusMethodNotAllowed || !reflect.DeepEqual(got, want) || res.header.Get("Allow") != m[4] {
+		t.Errorf("%s %s answered %d %s, Allow %q; api.md says 405 %s, Allow %q",
+			m[1], m[2], res.status, res.body, res.header.Get("Allow"), m[3], m[4])
+	}
+}
+
+// TestDocumentedPageLimits: each route of api.md whose row states a range
+// for ?limit= ("1 to 100, default 30") takes its maximum and refuses one
+// past it, and 0, with 400 invalid_field; every route taking limit= in
+// api.md states its range.
+func TestDocumentedPageLimits(t *testing.T) {
+	t.Parallel()
+	rangeRe := regexp.MustCompile("`limit`[^|]*?\\(1 to (\\d+), default (\\d+)")
+	data, err := os.ReadFile("api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t)
+	token := do(t, http.MethodPost, srv.URL+"/api/auth/register", "",
+		`{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}`).field(t, "token")
+	conv := do(t, http.MethodPost, srv.URL+"/api/conversations", token, `{}`).field(t, "conversation.id")
+	checked := 0
+	for i, line := range strings.Split(string(data), "\n") {
+		m := routeCellRe.FindStringSubmatch(strings.TrimPrefix(line, "| "))
+		if m == nil || !strings.Contains(m[2], "limit=") {
+			continue
+		}
+		where := fmt.Sprintf("api.md:%d", i+1)
+		r := rangeRe.FindStringSubmatch(line)
+		if r == nil {
+			t.Errorf("%s: %s %s takes limit= but states no range (1 to N, default D)", where, m[1], m[2])
+			continue
+		}
+		path, _, _ := strings.Cut(strings.ReplaceAll(m[2], ":id", conv), "?")
+		max, _ := strconv.Atoi(r[1])
+		for _, c := range []struct {
+			limit  int
+			status int
+		}{{max, http.StatusOK}, {max + 1, http.StatusBadRequest}, {0, http.StatusBadRequest}} {
+			res := do(t, http.MethodGet, fmt.Sprintf("%s%s?limit=%d", srv.URL, path, c.limit), token, "")
+			if res.status != c.status || (c.status == http.StatusBadRequest && !strings.Contains(string(res.body), "from 1 to "+r[1])) {
+				t.Errorf("%s: %s?limit=%d answered %d %s; api.md states 1 to %s", where, path, c.limit, res.status, res.body, r[1])
+			}
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Fatalf("checked %d routes taking limit=, want the 3 of api.md", checked)
+	}
 }
