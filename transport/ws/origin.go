@@ -15,8 +15,9 @@ import (
 type OriginChecker struct {
 	// Allowed lists extra origins, as "https://host[:port]" or a bare host.
 	Allowed []string
-	// TrustedProxies are the addresses whose X-Forwarded-Host and
-	// X-Forwarded-Proto are believed.
+	// TrustedProxies are the addresses whose X-Forwarded-Host is
+	// believed (X-Forwarded-Proto is not read: the origin's own scheme
+	// gives the default port).
 	TrustedProxies []netip.Prefix
 }
 
