@@ -82,3 +82,36 @@ func sectionAfter(lines []string, at int) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestQuickStartSaysHowToGetMake: right under the README's quick start
+// (its first paragraph after the commands) a machine without make, such
+// as a minimal Debian, is told what to run first. The hint was only in
+// the make test paragraph, and pointed at the whole test toolchain.
+func TestQuickStartSaysHowToGetMake(t *testing.T) {
+	t.Parallel()
+	for _, b := range readBlocks(t, "../README.md") {
+		if b.section != "Quick start" {
+			continue
+		}
+		data, err := os.ReadFile("../README.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := strings.Split(string(data), "\n")[b.line+len(b.lines)+1:]
+		var para []string
+		for _, l := range after {
+			if l == "" && len(para) > 0 {
+				break
+			}
+			if l != "" {
+				para = append(para, l)
+			}
+		}
+		text := strings.Join(para, " ")
+		if !strings.Contains(text, "`make`") || !strings.Contains(text, "`bash scripts/prereqs.sh --build`") {
+			t.Errorf("README.md: the paragraph under the quick start does not tell a machine without make to run bash scripts/prereqs.sh --build: %q", text)
+		}
+		return
+	}
+	t.Fatal("README.md: no code block under \"## Quick start\"")
+}

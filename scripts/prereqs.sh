@@ -16,7 +16,9 @@
 #   or Ubuntu) it says so instead of blaming apt's versions.
 #
 # With --build (make run, make build) it checks only what building and
-# running chatd needs: Go, Node.js with npm, and CA certificates.
+# running chatd needs: make, Go, Node.js with npm, and CA certificates.
+# Run by hand (bash scripts/prereqs.sh --build) on a machine without make,
+# such as a minimal Debian, it installs make there as root.
 #
 # Environment:
 #   PREREQS_APT_GET   the apt-get to run instead of installing only as root
@@ -137,7 +139,9 @@ elif [ "$EUID" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 	installer=(apt-get)
 fi
 
-if [ -z "$build" ]; then
+if [ -n "$build" ]; then
+	need make make "runs make run (and make build)"
+else
 	need make make "runs the test suites"
 	need git git "the benchmark report names the commit"
 	need curl curl "deploy/smoke.sh and the deployment tests"

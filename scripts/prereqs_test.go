@@ -308,19 +308,30 @@ func TestPrereqsListsEveryProgram(t *testing.T) {
 	}
 }
 
+// buildTools are stubs of what make run needs: make, and a Go and a
+// Node.js recent enough, with npm.
+func buildTools() map[string]string {
+	s := goodGoNode()
+	s["make"] = "exit 0"
+	return s
+}
+
 // TestPrereqsBuild: make run (and make build) check only what building and
 // running chatd needs, so a newcomer's first command fails at once with one
 // message naming Go and Node.js instead of "npm: command not found" and,
 // once Node.js is there, "go: command not found"; what apt has, root gets.
+// Make is among them: a minimal Debian has none, and the README sends such
+// a machine to scripts/prereqs.sh --build first.
 func TestPrereqsBuild(t *testing.T) {
 	t.Parallel()
-	t.Run("bare PATH: Go and Node.js named in one message, nothing of the test suites", func(t *testing.T) {
+	t.Run("bare PATH: make, Go and Node.js named in one message, nothing of the test suites", func(t *testing.T) {
 		t.Parallel()
 		r := runPrereqsArgs(t, []string{"--build"}, nil)
 		if r.exit != 1 {
 			t.Fatalf("exit %d, want 1; stderr:\n%s", r.exit, r.stderr)
 		}
-		for _, s := range []string{"make run cannot start", "Go: the version go.mod names", "Node.js 20.19 or later", "Then run make run again."} {
+		for _, s := range []string{"make run cannot start", "\n  make ", "apt-get install -y --no-install-recommends make\n",
+			"Go: the version go.mod names", "Node.js 20.19 or later", "Then run make run again."} {
 			if !strings.Contains(r.stderr, s) {
 				t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
 			}
@@ -334,9 +345,9 @@ func TestPrereqsBuild(t *testing.T) {
 			t.Errorf("took %s", r.took)
 		}
 	})
-	t.Run("Go and Node.js present: silent, whatever the test suites lack", func(t *testing.T) {
+	t.Run("make, Go and Node.js present: silent, whatever the test suites lack", func(t *testing.T) {
 		t.Parallel()
-		r := runPrereqsArgs(t, []string{"--build"}, goodGoNode())
+		r := runPrereqsArgs(t, []string{"--build"}, buildTools())
 		if r.exit != 0 || r.stderr != "" {
 			t.Fatalf("exit %d, stderr:\n%s", r.exit, r.stderr)
 		}
@@ -344,6 +355,7 @@ func TestPrereqsBuild(t *testing.T) {
 	t.Run("as root, apt's Node.js is installed, and only it", func(t *testing.T) {
 		t.Parallel()
 		stubs := map[string]string{
+			"make":      "exit 0",
 			"go":        `echo "go version go1.26.8 linux/amd64"`,
 			"apt-cache": `printf 'nodejs:\n  Installed: (none)\n  Candidate: 20.19.2+dfsg-1\n'`,
 		}
@@ -353,6 +365,31 @@ func TestPrereqsBuild(t *testing.T) {
 		}
 		if !strings.Contains(r.stdout, "install -y --no-install-recommends nodejs npm\n") {
 			t.Errorf("stdout %q, want the install of nodejs npm alone", r.stdout)
+		}
+	})
+	t.Run("a minimal Debian as root: make and apt's Node.js in one install", func(t *testing.T) {
+		t.Parallel()
+		stubs := map[string]string{
+			"go":        `echo "go version go1.26.8 linux/amd64"`,
+			"apt-cache": `printf 'nodejs:\n  Installed: (none)\n  Candidate: 20.19.2+dfsg-1\n'`,
+		}
+		r := runPrereqsArgs(t, []string{"--build"}, stubs, "PREREQS_APT_GET="+fakeAptGet(t, false), "PREREQS_DRY_RUN=1")
+		if r.exit != 0 {
+			t.Fatalf("exit %d, want 0; stderr:\n%s", r.exit, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "install -y --no-install-recommends make nodejs npm\n") {
+			t.Errorf("stdout %q, want one install of make nodejs npm", r.stdout)
+		}
+	})
+	t.Run("only make missing, as root: make installed, then checked again", func(t *testing.T) {
+		t.Parallel()
+		r := runPrereqsArgs(t, []string{"--build"}, goodGoNode(), "PREREQS_APT_GET="+fakeAptGet(t, true))
+		if r.exit != 0 {
+			t.Fatalf("exit %d, want 0; stderr:\n%s", r.exit, r.stderr)
+		}
+		want := []string{"update -qq", "install -y -qq --no-install-recommends make"}
+		if strings.Join(r.aptCalls, "|") != strings.Join(want, "|") {
+			t.Errorf("apt-get calls %q, want %q", r.aptCalls, want)
 		}
 	})
 }
