@@ -94,6 +94,9 @@ func TestBelievedHeadersAreRead(t *testing.T) {
 	}
 }
 
+// sentenceEnd ends a sentence or a clause.
+var sentenceEnd = regexp.MustCompile(`[.;] `)
+
 // sentences splits a document into sentences (at ". " and "; ", blank
 // lines and table rows); comments keeps only the comment lines of a
 // configuration file, each comment block its own text.
@@ -124,9 +127,7 @@ func sentences(text string, comments bool) []string {
 	flush()
 	var out []string
 	for _, b := range blocks {
-		for _, s := range regexp.MustCompile(`[.;] `).Split(b, -1) {
-			out = append(out, s)
-		}
+		out = append(out, sentenceEnd.Split(b, -1)...)
 	}
 	return out
 }
