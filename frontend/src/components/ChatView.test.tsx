@@ -375,3 +375,23 @@ describe('ChatView offline notice', () => {
     expect(region()!.textContent).toBe('');
   });
 });
+
+describe('ChatView new chat waiting', () => {
+  it('says chatd\'s reason while the link is up, the connection while it is not', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const reason = 'the server is shutting down; retry';
+    act(() => app.store.set((s) => ({ ...s, busy: { new: true }, newChat: { ...s.newChat, waiting: true, serverWait: reason } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={null} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const notice = () => mount.host.querySelector('.composer-wrap .counter [role="status"]')?.textContent;
+    act(() => app.store.set((s) => ({ ...s, link: { state: 'connected', kind: 'ws' } })));
+    expect(notice()).toBe('Waiting for the server: The server is shutting down; retry. Your new conversation starts when it can take it, with the message below.');
+    act(() => app.store.set((s) => ({ ...s, link: { state: 'reconnecting', kind: 'ws' } })));
+    expect(notice()).toBe('Your new conversation starts as soon as the server can be reached, with the message below.');
+  });
+});

@@ -164,7 +164,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
           <div className="composer-wrap">
             <OfflineNotice />
             <LiveNotice conversationId={conversationId} />
-            <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} serverWait={linkUp ? thread?.serverWait : undefined} />
+            <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} serverWait={!linkUp ? undefined : conversationId ? thread?.serverWait : newChat.serverWait} />
             <p className="fineprint">Answers can be wrong. Check important information.</p>
           </div>
         </main>

@@ -88,6 +88,26 @@ describe('Composer', () => {
   });
 
   it.each([
+    ['the server could not be reached', undefined, 'Your new conversation starts as soon as the server can be reached, with the message below.'],
+    [
+      'chatd answered not now (its reason)',
+      'the server is shutting down; retry',
+      'Waiting for the server: The server is shutting down; retry. Your new conversation starts when it can take it, with the message below.',
+    ],
+  ])('a new chat waiting because %s: the composer says what it waits for', (_, serverWait, notice) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, busy: { new: true }, newChat: { ...s.newChat, waiting: true, serverWait } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Composer draftKey="new" streaming={false} busy serverWait={serverWait} />
+        </AppProvider>,
+      ),
+    );
+    expect(mount.host.querySelector('[role="status"]')?.textContent).toBe(notice);
+  });
+
+  it.each([
     ['the connection is lost', undefined, 'Your last message is sent when the connection is back; then you can send the next.', 'Your last message waits for the connection'],
     [
       'the server refused it for now (its reason)',

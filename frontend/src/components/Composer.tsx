@@ -23,7 +23,10 @@ export interface ComposerProps {
   busy: boolean;
   /** A message of this conversation waits for the connection. */
   queued?: boolean;
-  /** Why it waits with the link up: the server's own message (Thread.serverWait); absent: the connection. */
+  /**
+   * Why it waits with the link up: the server's own message (Thread.serverWait,
+   * or for a new chat newChat.serverWait); absent: the connection.
+   */
   serverWait?: string;
 }
 
@@ -99,7 +102,11 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
     <>
       {waiting && (
         <div id={waitingId} className="counter">
-          <span role="status">Your new conversation starts as soon as the server can be reached, with the message below.</span>{' '}
+          <span role="status">
+            {serverWait !== undefined
+              ? `Waiting for the server: ${sentence(serverWait)} Your new conversation starts when it can take it, with the message below.`
+              : 'Your new conversation starts as soon as the server can be reached, with the message below.'}
+          </span>{' '}
           <button type="button" className="link-button" aria-label="Cancel the new conversation" onClick={cancelWaiting}>
             Cancel
           </button>

@@ -1034,6 +1034,59 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
   });
 
+  it.each([
+    [
+      'chatd shutting down (its 503 unavailable)',
+      () => new Response('{"error":{"code":"unavailable","message":"the server is shutting down; retry"}}', { status: 503, headers: { 'Retry-After': '0' } }),
+      'the server is shutting down; retry',
+      'The new conversation has not started yet: The server is shutting down; retry. It starts when the server can take it.',
+    ],
+    [
+      'chatd waiting for an earlier attempt with its key (its 503 unavailable)',
+      () => new Response('{"error":{"code":"unavailable","message":"an earlier creation with this clientId is still being handled; retry"}}', { status: 503, headers: { 'Retry-After': '0' } }),
+      'an earlier creation with this clientId is still being handled; retry',
+      'The new conversation has not started yet: An earlier creation with this clientId is still being handled; retry. It starts when the server can take it.',
+    ],
+    [
+      'too many new conversations (429)',
+      () => new Response('{"error":{"code":"rate_limited","message":"too many new conversations; wait a moment"}}', { status: 429, headers: { 'Retry-After': '0' } }),
+      'too many new conversations; wait a moment',
+      'The new conversation has not started yet: Too many new conversations; wait a moment. It starts when the server can take it.',
+    ],
+    [
+      'a proxy\'s 503 (no chatd body): the server was not reached',
+      () => new Response('<html>503 Service Unavailable</html>', { status: 503, headers: { 'Retry-After': '0' } }),
+      undefined,
+      'The new conversation will start as soon as the server can be reached.',
+    ],
+  ])('while the link is up, %s: said once, asked again with the same key until created', async (_, refusal, serverWait, toast) => {
+    let attempts = 0;
+    let answer!: (r: Response) => void;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if (++attempts <= 2) return refusal();
+        return new Promise<Response>((resolve) => (answer = resolve));
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+    app.setDraft('new', 'hello');
+    void app.send('hello');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(3)); // refused twice, asked again each time
+    expect(app.store.state.newChat.waiting).toBe(true);
+    expect(app.store.state.newChat.serverWait).toBe(serverWait);
+    expect(app.store.state.busy.new).toBe(true);
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual([toast]); // once, not at each refusal
+    answer(json({ conversation: created }, 201));
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(new Set(posts(calls).map((b) => b.clientId)).size).toBe(1);
+    expect(app.store.state.newChat.waiting).toBe(false);
+    expect(app.store.state.newChat.serverWait).toBeUndefined();
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+  });
+
   it('a refusal is not asked again: the text stays in the composer, a toast says why', async () => {
     const { app, calls, socket } = setup({
       path: '/',

@@ -12,7 +12,7 @@ import { ConversationList } from './conversationList';
 import { ConversationThread } from './conversationThread';
 import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
-import { errorText, isConnectionError } from './errors';
+import { errorText, isConnectionError, sentence, serverUnavailable } from './errors';
 import { forgetRevealed } from './images';
 import { OpenEdits } from './openEdits';
 import { browserPages, type Pages } from './pages';
@@ -54,8 +54,10 @@ export interface ChatAppOptions {
 interface PendingChat {
   body: NewConversation & { clientId: string };
   text: string;
-  /** Whether the user was told it waits. */
+  /** Whether the user was told it waits for the connection. */
   told?: boolean;
+  /** Whether the user was told why chatd itself cannot take it yet (creationRefused). */
+  toldWhy?: boolean;
   /** The user gave it up (cancelNewChat): a conversation its attempt on the way makes is deleted. */
   cancelled?: boolean;
 }
@@ -815,7 +817,7 @@ export class ChatApp {
   /**
    * createPending creates the conversation of the new chat sent, then sends
    * its first message. A failure of the connection (a network error, 502 to
-   * 504, a timeout) or a 429 keeps the chat waiting, its composer busy: it
+   * 504, a timeout), chatd's 503 or a 429 keeps the chat waiting, its composer busy: it
    * is asked again when the link is back, or after the server's Retry-After
    * (else CREATE_RETRY_MS) while the link is up. Every attempt carries the
    * same clientId, so one that reached the server before its answer was
@@ -861,9 +863,16 @@ export class ChatApp {
     queueMicrotask(() => void this.createPending());
   }
 
-  /** creationFailed keeps a new chat waiting after a failure of the connection, else gives it up. */
+  /**
+   * creationFailed keeps a new chat waiting after a failure of the
+   * connection or an answer of chatd saying not now (its own 503
+   * unavailable: a shutdown, a wait for a lock; a 429), else gives it up.
+   * While the link is up it is asked again after the server's Retry-After
+   * (else CREATE_RETRY_MS).
+   */
   private creationFailed(pending: PendingChat, err: unknown): void {
-    if (!isConnectionError(err) && !(err instanceof ApiError && err.status === 429)) {
+    const limited = err instanceof ApiError && err.status === 429 ? err.message : null;
+    if (!isConnectionError(err) && limited === null) {
       this.dropPendingChat();
       this.toast(`Could not start a conversation: ${errorText(err)}`, 'error');
       return;
@@ -872,9 +881,26 @@ export class ChatApp {
       const wait = err instanceof ApiError && err.retryAfter !== undefined ? err.retryAfter * 1000 : CREATE_RETRY_MS;
       this.createTimer = setTimeout(() => void this.createPending(), wait);
     }
-    this.setNewChatWaiting(true);
-    if (!pending.told) this.toast('The new conversation will start as soon as the server can be reached.', 'info');
-    pending.told = true;
+    // chatd answered: its reason, not a lost connection (a proxy's 502-504 has no such body).
+    const why = serverUnavailable(err) ?? limited;
+    this.setNewChatWaiting(true, why ?? undefined);
+    if (why !== null) this.creationRefused(pending, why);
+    else if (!pending.told) {
+      this.toast('The new conversation will start as soon as the server can be reached.', 'info');
+      pending.told = true;
+    }
+  }
+
+  /**
+   * creationRefused says once, in a toast, why chatd cannot take the new
+   * chat yet (as ConversationThread.serverWaits does for a send): it is
+   * asked again every few seconds, possibly for long; the composer keeps
+   * the reason (newChat.serverWait) until it is created or given up.
+   */
+  private creationRefused(pending: PendingChat, why: string): void {
+    if (pending.toldWhy) return;
+    pending.toldWhy = true;
+    this.toast(`The new conversation has not started yet: ${sentence(why)} It starts when the server can take it.`, 'info');
   }
 
   /**
@@ -910,9 +936,16 @@ export class ChatApp {
     this.setNewChatWaiting(false);
   }
 
-  private setNewChatWaiting(waiting: boolean): void {
-    if (!!this.store.state.newChat.waiting === waiting) return;
-    this.store.set((s) => ({ ...s, newChat: { ...s.newChat, waiting } }));
+  /**
+   * setNewChatWaiting marks the new chat waiting, or no longer; serverWait
+   * is chatd's reason when it answered not now, kept through the failures
+   * that follow (as Thread.serverWait is) until the chat stops waiting.
+   */
+  private setNewChatWaiting(waiting: boolean, serverWait?: string): void {
+    const now = this.store.state.newChat;
+    const why = waiting ? (serverWait ?? now.serverWait) : undefined;
+    if (!!now.waiting === waiting && now.serverWait === why) return;
+    this.store.set((s) => ({ ...s, newChat: { ...s.newChat, waiting, serverWait: why } }));
   }
 
   private setBusy(key: string, on: boolean): void {

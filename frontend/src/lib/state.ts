@@ -50,9 +50,11 @@ export interface AppState {
   /**
    * The next new chat's settings; waiting: one was sent and waits for the
    * server (its creation failed for a moment: ChatApp.createPending), its
-   * composer read-only with a Cancel (ChatApp.cancelNewChat).
+   * composer read-only with a Cancel (ChatApp.cancelNewChat); serverWait:
+   * chatd's own reason when it answered not now (a 503 unavailable, a 429),
+   * rather than a connection lost.
    */
-  newChat: { model: string; systemPrompt: string; params?: Params; waiting?: boolean };
+  newChat: { model: string; systemPrompt: string; params?: Params; waiting?: boolean; serverWait?: string };
   list: ListState;
   threads: Readonly<Record<string, Thread>>;
   /** Errors loading a conversation, by id. */
