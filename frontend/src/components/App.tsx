@@ -6,6 +6,7 @@ import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { AuthPage } from './AuthPage';
 import { ChatView } from './ChatView';
 import { Sidebar } from './Sidebar';
+import { LinkAnnouncer } from './StatusLine';
 import { Toasts } from './Toasts';
 
 /** App picks the page for the route. */
@@ -69,6 +70,7 @@ function ChatLayout({ conversationId }: { conversationId: string | null }) {
     <div className="layout">
       <Sidebar open={open} onClose={close} />
       <ChatView conversationId={conversationId} onOpenSidebar={() => setOpen(true)} />
+      <LinkAnnouncer />
     </div>
   );
 }

@@ -362,11 +362,12 @@ describe('ChatView offline notice', () => {
         ),
       );
     render();
-    const region = () => mount.host.querySelector('main .offline-notice-region[role="status"]');
+    const region = () => mount.host.querySelector('main .offline-notice-region');
     expect(region()).not.toBeNull();
     expect(region()!.textContent).toBe('');
     act(() => app.store.set((s) => ({ ...s, link: { state: 'offline', kind: 'ws', detail: 'message too big' } })));
-    expect(region()!.textContent).toContain('Offline (message too big)');
+    expect(region()!.textContent).toBe('Offline (message too big): messages cannot be sent or received. Retry');
+    expect(region()!.closest('[role="status"], [aria-live]')).toBeNull(); // LinkAnnouncer says it (App)
     const button = [...region()!.querySelectorAll('button')].find((b) => b.textContent === 'Retry');
     expect(button).toBeDefined();
     act(() => button!.click());

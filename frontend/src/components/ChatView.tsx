@@ -18,6 +18,7 @@ import { currentModel, modelLabel } from '../lib/models';
 import { modelsThatReasoned, reasons } from '../lib/reasoning';
 import { DemoNotice, ModelPicker } from './ModelPicker';
 import { SettingsDialog } from './SettingsDialog';
+import { linkWords } from './StatusLine';
 
 /** ChatView renders one conversation, or a new chat when conversationId is null. */
 export function ChatView({ conversationId, onOpenSidebar }: { conversationId: string | null; onOpenSidebar: () => void }) {
@@ -177,17 +178,17 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
  * OfflineNotice says, while the link is offline (no more automatic
  * reconnects), so with a Retry. The sidebar's status line says it too, but
  * on a narrow screen the closed sidebar is hidden, so this one is shown only
- * there (app.css), and on a desktop only the sidebar's is seen and announced.
- * Its live region stays in the page, empty while connected or reconnecting.
+ * there (app.css). Neither is a live region: LinkAnnouncer (StatusLine.tsx)
+ * announces it once, whether the drawer is open or not.
  */
 export function OfflineNotice() {
   const app = useApp();
   const link = useAppState((s) => s.link);
   return (
-    <div className="offline-notice-region" role="status">
+    <div className="offline-notice-region">
       {link.state === 'offline' && (
         <p className="notice offline-notice">
-          Offline{link.detail ? ` (${link.detail})` : ''}: messages cannot be sent or received.{' '}
+          {linkWords(link)}{' '}
           <button type="button" className="link-button" onClick={() => app.retryConnection()}>
             Retry
           </button>

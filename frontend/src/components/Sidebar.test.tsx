@@ -63,6 +63,7 @@ function renderApp(items: Conversation[] = []) {
     ),
   );
   return {
+    app,
     opener: mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!,
     nav: () => mount.host.querySelector('nav.sidebar')!,
   };
@@ -242,6 +243,32 @@ describe('Sidebar search', () => {
 });
 
 describe('ChatLayout', () => {
+  /** liveSaying returns the live regions (status, alert, aria-live but off) whose text holds words. */
+  const liveSaying = (words: string) =>
+    [...mount.host.querySelectorAll('[role="status"], [role="alert"], [aria-live]')].filter(
+      (el) => el.getAttribute('aria-live') !== 'off' && el.textContent!.includes(words),
+    );
+
+  it.each([['closed'], ['open']])('offline with the narrow-screen sidebar %s: one live region says it, outside both, and Retry is in each', (drawer) => {
+    const { app, opener } = renderApp();
+    const retry = vi.spyOn(app, 'retryConnection').mockImplementation(() => undefined);
+    if (drawer === 'open') act(() => opener.click());
+    expect(liveSaying('Connecting')).toHaveLength(1);
+    act(() => app.store.set((s) => ({ ...s, link: { state: 'offline', kind: 'ws', detail: 'message too big' } })));
+    const live = liveSaying('Offline');
+    expect(live).toHaveLength(1);
+    expect(live[0]!.textContent).toBe('Offline (message too big): messages cannot be sent or received.');
+    // Not in the sidebar (hidden when closed on a phone) nor in the chat's notice (hidden on a desktop: app.css).
+    expect(live[0]!.closest('nav, .offline-notice-region')).toBeNull();
+    const retries = [...mount.host.querySelectorAll('button')].filter((b) => b.textContent === 'Retry');
+    expect(retries.map((b) => (b.closest('nav') ? 'sidebar' : b.closest('main') ? 'chat' : 'elsewhere'))).toEqual(['sidebar', 'chat']);
+    act(() => retries[1]!.click());
+    expect(retry).toHaveBeenCalledTimes(1);
+    act(() => app.store.set((s) => ({ ...s, link: { state: 'connected', kind: 'ws' } })));
+    expect(liveSaying('Offline')).toHaveLength(0);
+    expect(liveSaying('Connected')).toHaveLength(1); // a Retry that worked is heard on a phone too
+  });
+
   it.each([
     ['Escape', () => key(document.activeElement ?? document.body, 'Escape')],
     ['its close button', () => act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Close conversations"]')!.click())],

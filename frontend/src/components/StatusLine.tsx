@@ -1,27 +1,58 @@
 // The quiet connection status: connected, reconnecting, offline, or the
-// HTTP-streaming fallback.
+// HTTP-streaming fallback; and the page's one announcement of it.
 
 import { useApp, useAppState } from '../hooks/app';
+import type { TransportStatus } from '../lib/transport';
 
-/** StatusLine renders the live channel's state. */
+/**
+ * StatusLine renders the live channel's state, with a Retry while offline.
+ * It is not a live region: LinkAnnouncer says the state once for the page.
+ */
 export function StatusLine() {
   const app = useApp();
   const link = useAppState((s) => s.link);
-  let text: string;
-  if (link.state === 'connected') text = link.kind === 'sse' ? 'Live updates via HTTP streaming' : 'Connected';
-  else if (link.state === 'connecting') text = 'Connecting…';
-  else if (link.state === 'reconnecting') text = 'Reconnecting…';
-  else text = 'Offline';
   return (
-    <div className={`status-line link-${link.state}`} role="status" aria-live="polite" data-transport={link.kind} data-state={link.state}>
+    <div className={`status-line link-${link.state}`} data-transport={link.kind} data-state={link.state}>
       <span className="dot" aria-hidden="true" />
-      <span className="status-text">{text}</span>
+      <span className="status-text">{stateText(link)}</span>
       {link.detail && link.state !== 'connected' && <span className="status-detail"> · {link.detail}</span>}
       {link.state === 'offline' && (
         <button type="button" className="link-button" onClick={() => app.retryConnection()}>
           Retry
         </button>
       )}
+    </div>
+  );
+}
+
+/** stateText names the live channel's state in a word or two. */
+function stateText(link: TransportStatus): string {
+  if (link.state === 'connected') return link.kind === 'sse' ? 'Live updates via HTTP streaming' : 'Connected';
+  if (link.state === 'connecting') return 'Connecting…';
+  if (link.state === 'reconnecting') return 'Reconnecting…';
+  return 'Offline';
+}
+
+/** linkWords says the live channel's state as LinkAnnouncer announces it. */
+export function linkWords(link: TransportStatus): string {
+  const detail = link.detail && link.state !== 'connected' ? ` (${link.detail})` : '';
+  if (link.state === 'offline') return `Offline${detail}: messages cannot be sent or received.`;
+  return `${stateText(link)}${detail}`;
+}
+
+/**
+ * LinkAnnouncer is the page's one live region for the live channel's
+ * state, visually hidden and outside the sidebar and the chat: the
+ * sidebar's status line and the chat's offline notice (a narrow screen's)
+ * show the state with their Retry but neither is live, so a change is
+ * announced once whatever is shown (a phone with the drawer open shows
+ * both, and heard an offline link twice; with it closed, only the notice).
+ */
+export function LinkAnnouncer() {
+  const link = useAppState((s) => s.link);
+  return (
+    <div className="sr-only link-announcer" role="status">
+      {linkWords(link)}
     </div>
   );
 }
