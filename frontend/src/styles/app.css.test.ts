@@ -26,7 +26,8 @@ function resolve(vars: Map<string, string>, colour: string, theme: Theme): strin
   if (ld) v = theme === 'light' ? ld[1]! : ld[2]!;
   const ref = /^var\((--[\w-]+)\)$/.exec(v);
   if (ref) return resolve(vars, ref[1]!, theme);
-  if (!/^#[0-9a-f]{6}$/i.test(v)) throw new Error(`${colour} is ${v}: not a 6-digit hex colour`);
+  if (/^#[0-9a-f]{3}$/i.test(v)) v = `#${[...v.slice(1)].map((c) => c + c).join('')}`;
+  if (!/^#[0-9a-f]{6}$/i.test(v)) throw new Error(`${colour} is ${v}: not a hex colour`);
   return v;
 }
 
@@ -74,6 +75,117 @@ describe('app.css text contrast (WCAG AA 4.5:1)', () => {
     expect(css).toMatch(/\.send\.stop \{[^}]*background: var\(--danger-fill\)/);
     expect(css).toMatch(/\.toast-error \{[^}]*background: var\(--danger-fill\)/);
   });
+});
+
+/** Rule is a rule at the top level of app.css (those in @media blocks are left out). */
+interface Rule {
+  selector: string;
+  decls: Map<string, string>;
+}
+
+/** topRules returns app.css's top-level rules, in order. */
+function topRules(): Rule[] {
+  const text = css.replace(/\/\*[\s\S]*?\*\//g, '');
+  const rules: Rule[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const open = text.indexOf('{', i);
+    if (open < 0) break;
+    const head = text.slice(i, open).trim();
+    let depth = 1;
+    let j = open + 1;
+    for (; j < text.length && depth > 0; j++) depth += text[j] === '{' ? 1 : text[j] === '}' ? -1 : 0;
+    if (!head.startsWith('@')) {
+      const decls = new Map<string, string>();
+      for (const m of text.slice(open + 1, j - 1).matchAll(/([\w-]+)\s*:\s*([^;]+)/g)) decls.set(m[1]!, m[2]!.trim());
+      for (const selector of head.split(',')) rules.push({ selector: selector.trim(), decls });
+    }
+    i = j;
+  }
+  return rules;
+}
+
+/**
+ * Button is a button as the cascade sees it: its classes, the user action
+ * pseudo-classes it is in, and the compound selectors of its ancestors
+ * (within: '.auth-card') that contextual rules may name.
+ */
+interface Button {
+  classes: string[];
+  states: string[];
+  within?: string[];
+}
+
+/**
+ * specificity gives [ids, classes, tags] of a selector when it matches el
+ * (its last compound the button, every other one among el.within), else
+ * null.
+ */
+function specificity(selector: string, el: Button): [number, number, number] | null {
+  const parts = selector.split(/\s*[\s>+~]\s*/);
+  if (parts.slice(0, -1).some((p) => !el.within?.includes(p))) return null;
+  const last = parts.at(-1)!;
+  const tokens: string[] = last.match(/:not\([^)]*\)|[.:#]?[\w-]+|\[[^\]]*\]|\*/g) ?? [];
+  if (tokens.join('') !== last) return null; // a form this reader does not know
+  let n = 0;
+  for (const t of tokens) {
+    if (t === '*') continue;
+    if (t === ':not(:disabled)') n++;
+    else if (t.startsWith('.')) {
+      if (!el.classes.includes(t.slice(1))) return null;
+      n++;
+    } else if (t.startsWith(':')) {
+      if (!el.states.includes(t.slice(1))) return null;
+      n++;
+    } else if (t !== 'button') return null;
+  }
+  const rest = parts.slice(0, -1).join(' ');
+  const outer = [(rest.match(/#/g) ?? []).length, (rest.match(/[.:[]/g) ?? []).length, (rest.match(/(^|\s)[a-z]/g) ?? []).length];
+  return [outer[0]!, outer[1]! + n, outer[2]! + (tokens.includes('button') ? 1 : 0)];
+}
+
+/** computed returns the value of property for el: the matching rule of highest specificity, the later on a tie. */
+function computed(rules: Rule[], el: Button, property: string): string | undefined {
+  let best: { spec: number[]; value: string } | undefined;
+  for (const r of rules) {
+    const value = r.decls.get(property);
+    const spec = value === undefined ? null : specificity(r.selector, el);
+    if (!spec || value === undefined) continue;
+    const cmp = best ? spec.findIndex((v, k) => v !== best!.spec[k]) : -1;
+    if (!best || cmp < 0 || spec[cmp]! > best.spec[cmp]!) best = { spec, value };
+  }
+  return best?.value;
+}
+
+describe('app.css filled buttons in every state (WCAG AA 4.5:1)', () => {
+  const vars = rootVars();
+  const rules = topRules();
+  const colour = (v: string) => /^var\((--[\w-]+)\)$/.exec(v)?.[1] ?? v;
+  const buttons: Array<[string, Omit<Button, 'states'>]> = [
+    ['primary button', { classes: ['primary'] }],
+    ['sign-in button', { classes: ['primary'], within: ['.auth-card'] }],
+    ['danger button', { classes: ['danger'] }],
+    ['Stop', { classes: ['send', 'stop'] }],
+  ];
+  const states: string[][] = [[], ['hover'], ['active'], ['hover', 'active'], ['focus-visible'], ['hover', 'focus-visible']];
+  for (const [name, button] of buttons) {
+    for (const st of states) {
+      const el = { ...button, states: st };
+      const label = `${name}${st.length ? ` :${st.join(':')}` : ''}`;
+      it(`${label}: its text on its fill, with no filter`, () => {
+        const filter = computed(rules, el, 'filter');
+        expect(filter === undefined || filter === 'none', `${label} has filter ${filter}: give its colours instead`).toBe(true);
+        const bg = computed(rules, el, 'background');
+        const fg = computed(rules, el, 'color');
+        expect(bg, `${label} background`).toBeDefined();
+        expect(fg, `${label} color`).toBeDefined();
+        for (const theme of ['light', 'dark'] as const) {
+          const ratio = contrast(resolve(vars, colour(fg!), theme), resolve(vars, colour(bg!), theme));
+          expect(ratio, `${label} in the ${theme} theme: ${fg} on ${bg}, ${ratio.toFixed(2)}:1`).toBeGreaterThanOrEqual(4.5);
+        }
+      });
+    }
+  }
 });
 
 describe('app.css offline notice in the chat', () => {
