@@ -57,6 +57,10 @@ describe('app.css text contrast (WCAG AA 4.5:1)', () => {
       ['--warn', bg],
       ['--fg', bg],
     ]),
+    // Links and .link-button (Retry in the sidebar's status line and in
+    // notices, Load more, Cancel), also hovered: the plain button:hover
+    // gives a .link-button --bg-hover.
+    ...['--bg', '--bg-soft', '--bg-side', '--bg-hover'].map((bg): [string, string] => ['--accent', bg]),
     ['--accent-fg', '--accent-fill'],
     ['#ffffff', '--danger-fill'],
   ];
