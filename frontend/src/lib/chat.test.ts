@@ -672,6 +672,21 @@ describe('ChatApp after a wake', () => {
   });
 });
 
+describe('ChatApp: a socket that does not open', () => {
+  it.each([
+    [
+      'chatd, not now (its 503: it cannot check the token)',
+      () => new Response('{"error":{"code":"unavailable","message":"cannot check the token now; retry"}}', { status: 503, headers: { 'Retry-After': '1' } }),
+      { state: 'reconnecting', kind: 'ws', detail: 'Cannot check the token now; retry.' },
+    ],
+    ['a proxy\'s 502 (no chatd body)', () => new Response('<html>502 Bad Gateway</html>', { status: 502 }), { state: 'offline', kind: 'ws', detail: 'The server cannot be reached.' }],
+  ])('whose token check is answered by %s: the status says what answered', async (_, answer, link) => {
+    const { app, socket } = setup({ path: '/', route: (url) => (url === '/api/auth/me' ? answer() : undefined) });
+    socket().cut(1006); // never opened
+    await vi.waitFor(() => expect(app.store.state.link).toEqual(link));
+  });
+});
+
 describe('ChatApp with too many connections', () => {
   it('a socket closed with 1013 "too many connections" is retried on the WebSocket, never the event stream, and a toast says so once', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });

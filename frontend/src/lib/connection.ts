@@ -5,9 +5,10 @@
 // ping.
 
 import { ApiError, type ApiClient } from './api';
+import { serverUnavailable } from './errors';
 import type { Persist } from './persist';
 import { SSETransport } from './sseTransport';
-import type { Transport, TransportHandlers, TransportKind } from './transport';
+import type { AuthVerdict, Transport, TransportHandlers, TransportKind } from './transport';
 import { WakeWatch, type WakeOptions } from './wake';
 import { WSTransport } from './ws';
 
@@ -112,14 +113,15 @@ export class Connection {
     this.connect('sse', this.wasUp);
   }
 
-  private async checkAuth(): Promise<'ok' | 'unauthorized' | 'offline'> {
+  private async checkAuth(): Promise<AuthVerdict> {
     try {
       await this.opts.api.raw('GET', '/api/auth/me', { auth: false });
       return 'ok';
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return 'unauthorized';
       if (err instanceof ApiError && err.status >= 400 && err.status < 500) return 'ok';
-      return 'offline';
+      const why = serverUnavailable(err); // chatd answered: not a server out of reach
+      return why !== null ? { unavailable: why } : 'offline';
     }
   }
 }

@@ -58,6 +58,11 @@ class Call {
     this.reject(new TypeError('Failed to fetch'));
   }
 
+  /** answer answers with r as it is (a proxy's page, say). */
+  answer(r: Response): void {
+    this.resolve(r);
+  }
+
   frame(f: { type: string; seq?: number; [field: string]: unknown }): void {
     const id = f.seq !== undefined ? `id: ${f.seq}\n` : '';
     this.body!.enqueue(new TextEncoder().encode(`event: ${f.type}\n${id}data: ${JSON.stringify(f)}\n\n`));
@@ -485,6 +490,39 @@ describe('SSETransport', () => {
     last().stream();
     await settle();
     expect(statuses.at(-1)?.state).toBe('connected');
+    t.stop();
+  });
+
+  it('chatd answering not now (its 503 unavailable, at the stream or at the token check after one ended) says its reason, never offline, and is retried', async () => {
+    const { t, events, last, statuses } = setup({ verdict: { unavailable: 'cannot check the token now; retry' } });
+    t.start();
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(i === 0 ? 0 : 20_000);
+      expect(events()).toHaveLength(i + 1);
+      last().error(503, 'unavailable', { 'Retry-After': '1' }, 'the server is shutting down; retry');
+      await settle();
+    }
+    expect(statuses.filter((s) => s.state === 'offline')).toEqual([]);
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: 'The server is shutting down; retry.' });
+    await vi.advanceTimersByTimeAsync(20_000);
+    last().stream();
+    await settle();
+    last().end(); // ended: the token check answers not now
+    await settle();
+    expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'sse', detail: 'Cannot check the token now; retry.' });
+    t.stop();
+  });
+
+  it('a proxy\'s 503 (no chatd body) counts as a cut: offline after three', async () => {
+    const { t, events, last, statuses } = setup();
+    t.start();
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(i === 0 ? 0 : 20_000);
+      expect(events()).toHaveLength(i + 1);
+      last().answer(new Response('<html>503</html>', { status: 503 }));
+      await settle();
+    }
+    expect(statuses.at(-1)?.state).toBe('offline');
     t.stop();
   });
 

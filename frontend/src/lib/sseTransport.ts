@@ -20,6 +20,7 @@
 // deltas and done, upserts for messages and conversations).
 
 import { ApiError, type ApiClient } from './api';
+import { sentence, serverUnavailable } from './errors';
 import { ACCOUNT_DELETED_REASON, CloseCode, parseServerFrame, type ClosedFrame, type ServerFrame } from './protocol';
 import { readSSE } from './sse';
 import {
@@ -380,7 +381,7 @@ export class SSETransport implements Transport {
       this.handlers.unauthorized();
       return;
     }
-    this.schedule(this.lost());
+    this.schedule(this.lost(typeof verdict === 'object' ? verdict.unavailable : undefined));
   }
 
   /** openFailed decides what follows a refused or failed GET /api/events. */
@@ -394,6 +395,11 @@ export class SSETransport implements Transport {
     if (err.status === 429) {
       this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: 'Rate limited; waiting before reconnecting.' });
       this.schedule((err.retryAfter ?? 10) * 1000, 'server');
+      return;
+    }
+    const why = serverUnavailable(err);
+    if (why !== null) {
+      this.schedule(this.lost(why)); // chatd answered, not now: not offline
       return;
     }
     if (conversationId && (err.status === 400 || err.status === 404)) {
@@ -417,15 +423,19 @@ export class SSETransport implements Transport {
 
   /**
    * lost counts a failure, reports it and returns the pause before the next
-   * attempt, which asks again for a conversation refused earlier.
+   * attempt, which asks again for a conversation refused earlier. Past three
+   * the link is said offline, unless chatd itself answered not now (why,
+   * its 503 unavailable: a shutdown, the session not checked): then its
+   * reason, as the server is up.
    */
-  private lost(): number {
+  private lost(why?: string): number {
     if (this.refused && this.target === null) {
       this.target = this.refused;
       this.refused = null;
     }
     this.failures++;
-    this.handlers.status({ state: this.failures > 3 ? 'offline' : 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
+    if (why !== undefined) this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: sentence(why) });
+    else this.handlers.status({ state: this.failures > 3 ? 'offline' : 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
     return backoffDelay(this.failures - 1, 250, 15000);
   }
 

@@ -58,8 +58,17 @@ export interface Resume {
   lastReasoningSeq?: number;
 }
 
+/**
+ * AuthVerdict is what a check of the token found when the live channel
+ * failed: it works (ok), it was refused (unauthorized), no answer came
+ * (offline: the network, a proxy's 502-504), or chatd itself answered not
+ * now, with its message (its 503 unavailable: it cannot check the token
+ * now, a shutdown): the server is up, the link waits for it.
+ */
+export type AuthVerdict = 'ok' | 'unauthorized' | 'offline' | { unavailable: string };
+
 /** AuthCheck says whether the token still works when the live channel fails. */
-export type AuthCheck = () => Promise<'ok' | 'unauthorized' | 'offline'>;
+export type AuthCheck = () => Promise<AuthVerdict>;
 
 /** SessionEnd is why the server ended a session, when it says. */
 export type SessionEnd = 'accountDeleted';

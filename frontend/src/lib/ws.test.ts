@@ -627,6 +627,20 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(6);
   });
 
+  it('a token check chatd answers not now (its 503: it cannot check the token) says its reason, never offline, and is retried on the WebSocket, never a fallback', async () => {
+    const { t, handlers, statuses, socket } = setup({ unavailable: 'cannot check the token now; retry' });
+    t.start();
+    for (let i = 0; i < 5; i++) {
+      socket().finish(1006);
+      await vi.advanceTimersByTimeAsync(40_000);
+    }
+    expect(statuses.filter((s) => s.state === 'offline')).toEqual([]);
+    // Each failed open says chatd's reason (the next attempt then says it is reconnecting).
+    expect(statuses.filter((s) => s.detail)).toEqual(Array(5).fill({ state: 'reconnecting', kind: 'ws', detail: 'Cannot check the token now; retry.' }));
+    expect(handlers.fallback).not.toHaveBeenCalled();
+    expect(FakeSocket.all.length).toBe(6);
+  });
+
   it('routes subscribe errors to the store', async () => {
     const { t, handlers, socket } = setup();
     t.start();

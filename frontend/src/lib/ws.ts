@@ -4,6 +4,7 @@
 // protocol.md says.
 
 import { ApiError } from './api';
+import { sentence } from './errors';
 import {
   ACCOUNT_DELETED_REASON,
   CloseCode,
@@ -458,7 +459,7 @@ export class WSTransport implements Transport {
     this.schedule(backoffDelay(this.uncheckable++, 1000), 'server');
   }
 
-  /** failedOpen decides, with an HTTP check, between sign-in, offline, retry and fallback. */
+  /** failedOpen decides, with an HTTP check, between sign-in, offline, waiting for the server, retry and fallback. */
   private async failedOpen(): Promise<void> {
     const verdict = await this.opts.checkAuth().catch(() => 'offline' as const);
     if (this.stopped || this.ws) return; // retried meanwhile (the user's retry): that socket decides
@@ -468,6 +469,11 @@ export class WSTransport implements Transport {
     }
     if (verdict === 'offline') {
       this.handlers.status({ state: 'offline', kind: 'ws', detail: 'The server cannot be reached.' });
+    } else if (typeof verdict === 'object') {
+      // chatd answered, not now (it cannot check the token, a shutdown):
+      // its reason, and no count toward the fallback, as the WebSocket
+      // likely failed for the same reason.
+      this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: sentence(verdict.unavailable) });
     } else if (++this.failedOpens >= (this.opts.fallbackAfter ?? 3)) {
       this.handlers.fallback();
       return;
