@@ -215,9 +215,13 @@ export class ApiClient {
     return this.json('GET', `/api/conversations?${p.toString()}`);
   }
 
-  /** createConversation creates a conversation, or with a clientId used before answers the one it created. */
-  createConversation(c: NewConversation): Promise<{ conversation: Conversation }> {
-    return this.json('POST', '/api/conversations', c);
+  /**
+   * createConversation creates a conversation, or with a clientId used
+   * before answers the one it created; signal gives the request up.
+   */
+  async createConversation(c: NewConversation, signal?: AbortSignal): Promise<{ conversation: Conversation }> {
+    const res = await this.raw('POST', '/api/conversations', { body: c, signal });
+    return (await res.json()) as { conversation: Conversation };
   }
 
   conversation(id: string): Promise<ConversationSnapshot> {

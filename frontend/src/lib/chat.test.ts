@@ -3,7 +3,7 @@
 // The list's tests are in conversationList.test.ts, one conversation's in
 // conversationThread.test.ts.
 
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
 import { ChatApp, KEPT_THREADS } from './chat';
 import { forgetRevealed, revealImage, revealKnown } from './images';
@@ -1100,6 +1100,36 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.store.state.newChat.waiting).toBe(false);
     expect(app.store.state.newChat.serverWait).toBeUndefined();
     expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+  });
+
+  it('an attempt left unanswered (a half-open connection) is given up after 20 s and asked again with the same key', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => void vi.useRealTimers());
+    let attempts = 0;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if (++attempts > 1) return json({ conversation: created }, 200); // the first one had made it
+        // Never answered; given up, fetch rejects as a browser's does.
+        return new Promise<Response>((_, reject) => init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))));
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+    app.setDraft('new', 'hello');
+    void app.send('hello');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
+    await vi.advanceTimersByTimeAsync(20_000); // given up (CREATE_TIMEOUT_MS)
+    expect(app.store.state.newChat.waiting).toBe(true);
+    await vi.advanceTimersByTimeAsync(3000); // asked again (CREATE_RETRY_MS)
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const [first, second] = posts(calls);
+    expect(second?.clientId).toBe(first?.clientId);
+    expect(posts(calls)).toHaveLength(2);
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['The new conversation will start as soon as the server can be reached.']);
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+    expect(app.store.state.newChat.waiting).toBe(false);
   });
 
   it('a refusal is not asked again: the text stays in the composer, a toast says why', async () => {

@@ -65,6 +65,9 @@ interface PendingChat {
 /** CREATE_RETRY_MS is the pause before a new chat's creation is asked again while the link is up. */
 const CREATE_RETRY_MS = 3000;
 
+/** CREATE_TIMEOUT_MS is how long an attempt to create a new chat waits for its answer (createOnce), as a send waits for its ack. */
+const CREATE_TIMEOUT_MS = 20_000;
+
 const MODEL_PREF = 'chatd.model';
 
 /**
@@ -830,7 +833,7 @@ export class ChatApp {
     this.creating = true;
     let conversation: Conversation;
     try {
-      ({ conversation } = await this.api.createConversation(pending.body));
+      ({ conversation } = await this.createOnce(pending.body));
     } catch (err) {
       if (this.pendingChat === pending) this.creationFailed(pending, err);
       else this.createNext();
@@ -852,6 +855,30 @@ export class ChatApp {
     this.sentFromNewChat(pending.text);
     if (this.openId === null) this.navigate(`/c/${conversation.id}`); // unless the user went elsewhere meanwhile
     await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id);
+  }
+
+  /**
+   * createOnce asks for a new chat's conversation once. Without an answer
+   * within CREATE_TIMEOUT_MS (a half-open connection, a request the browser
+   * holds for minutes) it is given up with `timeout`, as a send's ack is:
+   * createPending then asks again with the same key, where a creation
+   * hanging held the chat waiting, and any new chat behind it, for good.
+   */
+  private async createOnce(body: NewConversation): Promise<{ conversation: Conversation }> {
+    const ctrl = new AbortController();
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      ctrl.abort();
+    }, CREATE_TIMEOUT_MS);
+    try {
+      return await this.api.createConversation(body, ctrl.signal);
+    } catch (err) {
+      if (late) throw new ApiError(0, 'timeout', 'The server did not answer in time.');
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
