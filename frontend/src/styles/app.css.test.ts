@@ -192,6 +192,44 @@ describe('app.css filled buttons in every state (WCAG AA 4.5:1)', () => {
   }
 });
 
+/** over gives colour (hex, or rgba(r, g, b, a)) as seen over the opaque background bg. */
+function over(colour: string, bg: string): string {
+  const m = /^rgba\(\s*(\d+),\s*(\d+),\s*(\d+),\s*([\d.]+)\s*\)$/.exec(colour);
+  if (!m) return colour;
+  const a = Number(m[4]);
+  const mix = [1, 2, 3].map((k, i) => Math.round(a * Number(m[k]) + (1 - a) * parseInt(bg.slice(1 + 2 * i, 3 + 2 * i), 16)));
+  return `#${mix.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+}
+
+describe('app.css focus indicator (WCAG 1.4.11: 3:1)', () => {
+  const vars = rootVars();
+  const rules = topRules();
+  // The outermost ring of --focus: the last shadow's colour.
+  const ring = vars.get('--focus')!.split(/,(?![^(]*\))/).at(-1)!.trim().split(/\s+(?![^(]*\))/).at(-1)!;
+  for (const theme of ['light', 'dark'] as const) {
+    for (const bg of ['--bg', '--bg-soft', '--bg-side']) {
+      it(`its ring on ${bg} (${theme})`, () => {
+        const surface = resolve(vars, bg, theme);
+        const colour = /^var\((--[\w-]+)\)$/.exec(ring)?.[1] ?? ring;
+        const seen = colour.startsWith('rgba(') ? over(colour, surface) : resolve(vars, colour, theme);
+        const ratio = contrast(seen, surface);
+        expect(ratio, `the focus ring ${ring} on ${bg} in the ${theme} theme: ${ratio.toFixed(2)}:1`).toBeGreaterThanOrEqual(3);
+      });
+    }
+  }
+
+  it.each([
+    ['a primary button', ['primary']],
+    ['a danger button', ['danger']],
+    ['Stop', ['send', 'stop']],
+    ['an icon button', ['icon']],
+    ['a link button', ['link-button']],
+    ['Scroll to the latest message', ['to-bottom']],
+  ])('%s focused from the keyboard shows it', (_, classes) => {
+    expect(computed(rules, { classes, states: ['focus-visible'] }, 'box-shadow')).toBe('var(--focus)');
+  });
+});
+
 describe('app.css offline notice in the chat', () => {
   it('is shown only on narrow screens, where the closed sidebar (and its status line) is hidden', () => {
     expect(css).toMatch(/^\.offline-notice-region \{ display: none; \}/m);
