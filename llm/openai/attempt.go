@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ type attempt struct {
 	body       *doneWatcher
 	list       *listBody   // a model list request: its body is read here
 	delivered  atomic.Bool // some text reached onDelta: never retry
+	// zeroTemperature: the request asks for temperature 0, which its body
+	// carries as nonZero's stand-in until doer sends it as 0.
+	zeroTemperature bool
 }
 
 type attemptKey struct{}
@@ -79,6 +83,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	defer cancel(nil)
 	deadline := newStreamDeadline(actx, cancel, c.clock, st.firstToken, c.opts.IdleTimeout)
 	defer deadline.stop()
+	st.zeroTemperature = oreq.Temperature == math.SmallestNonzeroFloat32
 
 	stream, err := c.api.CreateChatCompletionStream(context.WithValue(actx, attemptKey{}, st), oreq)
 	if err != nil {

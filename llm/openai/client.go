@@ -415,7 +415,8 @@ func (c *Client) SendsReasoningEffort(_ context.Context, model string) bool {
 
 // nonZero converts a sampling parameter for go-openai, whose omitempty
 // fields would drop a 0: zero is sent as the smallest positive float32
-// (go-openai's documented workaround), which upstreams treat as 0.
+// (go-openai's documented workaround); doer then sends a temperature of 0
+// as 0 (exactZeroTemperature), while a top_p keeps it.
 func nonZero(v float64) float32 {
 	if v == 0 {
 		return math.SmallestNonzeroFloat32

@@ -71,3 +71,53 @@ func TestSamplingDroppedForKnownReasoningModels(t *testing.T) {
 		})
 	}
 }
+
+// TestZeroTemperatureSentAsZero: a temperature of 0 reaches the upstream
+// as 0, not as go-openai's stand-in (about 1.4e-45), which a server that
+// divides the logits by the temperature (llama.cpp) takes for a positive
+// one; a top_p of 0 keeps the stand-in (vLLM refuses 0); other values go
+// as they are, also in a request asked again without a refused field.
+func TestZeroTemperatureSentAsZero(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		marker      string
+		temp, topP  float64
+		wantTemp    func(float64) bool
+		wantTopP    func(float64) bool
+		wantReqs    int64
+		description string
+	}{
+		{"temperature 0", "", 0, 0.9, func(v float64) bool { return v == 0 }, func(v float64) bool { return float32(v) == 0.9 }, 1, "0, and top_p 0.9"},
+		{"top_p 0", "", 0.7, 0, func(v float64) bool { return float32(v) == 0.7 }, func(v float64) bool { return v > 0 && v < 1e-30 }, 1, "0.7, and a tiny positive top_p"},
+		{"both 0", "", 0, 0, func(v float64) bool { return v == 0 }, func(v float64) bool { return v > 0 && v < 1e-30 }, 1, "0, and a tiny positive top_p"},
+		{"asked again", "[[fake refuse=top_p]]", 0, 0.9, func(v float64) bool { return v == 0 }, nil, 2, "0 in the second request, top_p left out"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 3}})
+			req := request(tc.marker + "hello")
+			req.Temperature, req.TopP = &tc.temp, &tc.topP
+			if _, err := newClient(srv.URL, nil).Stream(testCtx(t), req, func(string) {}); err != nil {
+				t.Fatalf("err %v (kind %s)", err, llm.KindOf(err))
+			}
+			if n := srv.Requests(); n != tc.wantReqs {
+				t.Fatalf("%d requests, want %d", n, tc.wantReqs)
+			}
+			rec, _ := srv.LastRequest()
+			okTemp := rec.Temperature != nil && tc.wantTemp(*rec.Temperature)
+			okTopP := (tc.wantTopP == nil && rec.TopP == nil) || (tc.wantTopP != nil && rec.TopP != nil && tc.wantTopP(*rec.TopP))
+			if !okTemp || !okTopP {
+				t.Fatalf("sent temperature %v, top_p %v; want %s", deref(rec.Temperature), deref(rec.TopP), tc.description)
+			}
+		})
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -35,6 +35,12 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		}
 		req.URL.RawQuery = q.Encode()
 	}
+	st, _ := req.Context().Value(attemptKey{}).(*attempt)
+	if st != nil && st.zeroTemperature {
+		if err := exactZeroTemperature(req); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := d.c.Do(req)
 	if err != nil {
 		return nil, err
@@ -197,4 +203,33 @@ func (w *doneWatcher) scan(b []byte) {
 func isDoneLine(line []byte) bool {
 	rest, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("data:"))
 	return ok && bytes.Equal(bytes.TrimSpace(rest), []byte("[DONE]"))
+}
+
+// The JSON go-openai writes for nonZero's stand-in of a temperature of 0
+// (its fields drop a 0), and what is sent instead. Outside a string, as
+// here, the quotes cannot be part of a message's text, which JSON escapes.
+var (
+	tinyTemperature = []byte(`"temperature":1e-45`)
+	zeroTemperature = []byte(`"temperature":0`)
+)
+
+// exactZeroTemperature sends a temperature asked to be 0 as 0: servers
+// read the stand-in (about 1.4e-45) as a positive temperature, and one
+// that divides the logits by it (llama.cpp's sampler does) overflows them
+// instead of choosing greedily, as 0 makes every server do. top_p keeps
+// the stand-in: vLLM refuses a top_p of 0.
+func exactZeroTemperature(req *http.Request) error {
+	if req.Body == nil {
+		return nil
+	}
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return fmt.Errorf("llm: read the request body: %w", err)
+	}
+	body = bytes.Replace(body, tinyTemperature, zeroTemperature, 1)
+	req.ContentLength = int64(len(body))
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return nil
 }
