@@ -77,7 +77,7 @@ deploy/node_modules: deploy/package-lock.json
 	cd deploy && $(NPM) ci --no-audit --no-fund
 	@touch $@
 
-prereqs-build: ## check that Go and Node.js with npm are installed (as root with apt: install Node.js if apt's fits), else name them with where to get them
+prereqs-build: ## check that make, Go and Node.js with npm are installed (as root with apt: install make, and Node.js if apt's fits), else name them with where to get them
 	@$(SHELL) scripts/prereqs.sh --build
 
 prereqs: ## check that the programs the test suites need are installed; as root with apt, install what is missing (one apt-get install), else list it all with the command that installs it

@@ -1,6 +1,6 @@
 // pm2 process file for chatd (the seed's process manager).
 //
-//   npm ci --prefix /opt/chatd/deploy          # pm2, pinned by package-lock.json
+//   npm ci --omit=dev --prefix /opt/chatd/deploy  # pm2, pinned by package-lock.json
 //   npx --prefix /opt/chatd/deploy pm2 start /opt/chatd/deploy/ecosystem.config.js
 //   deploy/pm2-setup.sh                         # log rotation + start at boot
 //
