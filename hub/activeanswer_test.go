@@ -3,8 +3,11 @@ package hub
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"chatd/persistence"
 )
 
 // TestActiveAnswerOwnerOnly: the running answer is named to its owner on
@@ -76,4 +79,51 @@ func (b *hangingLookupBus) Running(ctx context.Context, _ string) (AnswerRef, bo
 	}
 	<-ctx.Done()
 	return AnswerRef{}, false, fmt.Errorf("read lock: %w", ctx.Err())
+}
+
+// TestActiveAnswerForeignCostsAsUnknown: another user asking ActiveAnswer
+// about a conversation this instance follows, or runs an answer of, asks
+// the bus as often as for an id that does not exist, and is told nothing
+// runs. It used to answer a foreign id held here at once, with no bus
+// lookup, so the time saved told a live conversation from an unknown id.
+func TestActiveAnswerForeignCostsAsUnknown(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A")
+	counting := &countingLookupBus{}
+	b := tc.startWith(t, "B", func(m *MemBus) Bus { counting.MemBus = m; return counting }, nil)
+	followed := tc.conversation(t)
+	tc.follow(t, b, "b1", followed.ID)
+	running := tc.conversation(t)
+	onB := tc.follow(t, b, "b2", running.ID)
+	res := tc.send(t, b, onB, running.ID, "hello")
+	run := b.model.next(t)
+	run.say(t, "x")
+	onB.waitText(t, res.MessageID, "x")
+	ids := []struct{ name, id string }{
+		{"unknown", persistence.NewID()},
+		{"followed", followed.ID},
+		{"running", running.ID},
+	}
+	for _, tt := range ids {
+		before := counting.calls.Load()
+		if got := b.ActiveAnswer(t.Context(), "another-user", tt.id); got != "" {
+			t.Errorf("%s: another user told %q", tt.name, got)
+		}
+		if n := counting.calls.Load() - before; n != 1 {
+			t.Errorf("%s id: %d bus lookups, want 1 as for any id", tt.name, n)
+		}
+	}
+	close(run.tokens)
+	onB.waitDone(t, res.MessageID)
+}
+
+// countingLookupBus is a MemBus that counts its lookups of a running answer.
+type countingLookupBus struct {
+	*MemBus
+	calls atomic.Int64
+}
+
+func (b *countingLookupBus) Running(ctx context.Context, convID string) (AnswerRef, bool, error) {
+	b.calls.Add(1)
+	return b.MemBus.Running(ctx, convID)
 }

@@ -411,15 +411,18 @@ func (h *Hub) ActiveMessageID(conversationID string) string {
 // counts when the bus names the same owner; asking the bus ends with ctx
 // (and within busTimeout), and a bus that cannot say by then counts as
 // nothing running.
+//
+// Another user's conversation this instance holds (followed, or its
+// answer running here) asks the bus as an unknown id does, whose answer
+// names its owner and so tells this caller nothing: were it answered at
+// once, the time saved would tell a live conversation from an id that
+// does not exist (ids are guessable).
 func (h *Hub) ActiveAnswer(ctx context.Context, ownerID, conversationID string) string {
 	if c := h.lookup(conversationID); c != nil {
 		c.mu.Lock()
 		owner, id := c.owner, c.runningIDLocked()
 		c.mu.Unlock()
-		if owner != ownerID {
-			return ""
-		}
-		if id != "" {
+		if owner == ownerID && id != "" {
 			return id
 		}
 	}
