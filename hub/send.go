@@ -23,6 +23,14 @@ type SendRequest struct {
 	ClientMessageID string
 	ParentMessageID *string // nil: after the latest message; "": a new root
 	Model           string
+	// Stored is what the transport found ClientMessageID to be among the
+	// user's messages before the send spent the user's budgets
+	// (StoredNone: not found, or not looked up). A key stored already is
+	// looked up before anything is reserved, locked or written, so a
+	// send naming another conversation than the one its key was stored
+	// in is answered as a repeat of that send, or refused when a
+	// regenerate stored it, without a failed insert.
+	Stored Stored
 }
 
 // RegenerateRequest asks for an answer to be produced again.
@@ -36,6 +44,38 @@ type RegenerateRequest struct {
 	// the new answer is stored with it, and a regenerate repeating one
 	// (a lost ack) is answered with that answer, starting nothing.
 	ClientMessageID string
+	// Stored is what the transport found ClientMessageID to be, as a
+	// send's (SendRequest.Stored).
+	Stored Stored
+}
+
+// Stored says which kind of request stored a client message id among a
+// user's messages (persistence's MessageByClientID finds it), as a
+// transport found it before a send or regenerate spends the user's
+// budgets. A key names one request of the user, whatever its
+// conversation.
+type Stored uint8
+
+const (
+	// StoredNone: no message carries the key (or it was not looked up).
+	StoredNone Stored = iota
+	// StoredSend: a send's user message carries the key.
+	StoredSend
+	// StoredRegenerate: a regenerate's answer carries the key.
+	StoredRegenerate
+)
+
+// Retries reports whether a send (regenerate false) or a regenerate
+// carrying a key stored as s is a retry of the request that stored it,
+// which the hub answers with what that one stored, wherever it names,
+// and which spends none of the user's budgets. A key that the other kind
+// of request stored is refused (invalid_field): not a retry, it spends
+// as any refused request does.
+func (s Stored) Retries(regenerate bool) bool {
+	if regenerate {
+		return s == StoredRegenerate
+	}
+	return s == StoredSend
 }
 
 // Result names what a send or regenerate created (or found, for a repeated
@@ -71,8 +111,10 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	// A repeated send is found first, so a retry of the send that created
 	// a conversation does not create another. A send into a conversation
 	// finds its repeat among the messages it reads anyway; one whose id
-	// was used in another conversation is refused by the store's unique
-	// index and found below.
+	// the transport found stored in another conversation is looked up
+	// before anything is reserved or written (repeatElsewhere), and one
+	// whose id was stored there since (or that no transport looked up)
+	// is refused by the store's unique index and found below.
 	if req.ConversationID == "" {
 		if m, ok, err := h.keyedElsewhere(ctx, userID, req.ClientMessageID); err != nil {
 			return Result{}, err
@@ -94,6 +136,14 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	}
 	if m, ok := keyed(history, req.ClientMessageID); ok {
 		return h.repeatSend(ctx, sub, m, history, req.FrameID)
+	}
+	if !created {
+		if m, ok, err := h.repeatElsewhere(ctx, userID, req.ClientMessageID, req.Stored); err != nil || ok {
+			if err != nil {
+				return Result{}, err
+			}
+			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
+		}
 	}
 	model := modelChoice{id: conv.Model} // a new conversation's model was picked as it was created
 	if !created {
@@ -437,6 +487,12 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	if m, ok := keyed(msgs, req.ClientMessageID); ok {
 		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
 	}
+	if m, ok, err := h.repeatElsewhere(ctx, userID, req.ClientMessageID, req.Stored); err != nil || ok {
+		if err != nil {
+			return Result{}, err
+		}
+		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
+	}
 	// The request is checked before the running answer is stopped: a
 	// refused regenerate leaves it running.
 	user, err := regenerateUser(msgs, req.MessageID)
@@ -509,6 +565,20 @@ func (h *Hub) keyedElsewhere(ctx context.Context, userID, clientID string) (pers
 		return m, false, fmt.Errorf("find client message %q: %w", clientID, err)
 	}
 	return m, true, nil
+}
+
+// repeatElsewhere looks up the message of userID that carries clientID
+// when the transport found it stored (stored is not StoredNone) but the
+// request's conversation does not hold it: the key was stored in another
+// conversation. Without it, such a request went on to reserve the
+// conversation, take its cluster lock and insert, which the store's
+// unique index refused (storedFirst), and ended an answer row never
+// written. A key not found (its message deleted since) is a new request.
+func (h *Hub) repeatElsewhere(ctx context.Context, userID, clientID string, stored Stored) (persistence.Message, bool, error) {
+	if stored == StoredNone {
+		return persistence.Message{}, false, nil
+	}
+	return h.keyedElsewhere(ctx, userID, clientID)
 }
 
 // keyed returns the message of msgs that carries clientID, if any: a

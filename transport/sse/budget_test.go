@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/internal/hubtest"
@@ -18,27 +19,32 @@ import (
 
 // TestRetriedSendBudget: a send spends one of the user's sends per minute
 // unless Options.SentBefore says its client message id was stored already
-// (a retry after a lost answer or a reconnect, which the hub answers with
-// what the first stored): with the budget spent, the retry is answered,
-// a new send is refused 429. A lookup that fails, a send without a client
-// message id and a server without SentBefore spend it. Before, every
+// by a send (a retry after a lost answer or a reconnect, which the hub
+// answers with what the first stored): with the budget spent, the retry is
+// answered, a new send is refused 429. A lookup that fails, a send without
+// a client message id, a server without SentBefore and a key the other
+// kind of request stored (refused by the hub, not a retry) spend it. Before, every
 // retry spent the budget again, so a flaky link could lock its user out.
 // A regenerate is the same by its clientMessageId (before, it had none and
 // always spent).
 func TestRetriedSendBudget(t *testing.T) {
 	t.Parallel()
-	stored := func(_ context.Context, user, clientID string) (bool, error) {
-		switch clientID {
-		case "stored":
-			return user == "u", nil // another user's ids are not this one's
-		case "broken":
-			return false, errors.New("store down")
+	stored := func(_ context.Context, user, clientID string) (hub.Stored, error) {
+		switch {
+		case user != "u":
+			return hub.StoredNone, nil // another user's ids are not this one's
+		case clientID == "stored":
+			return hub.StoredSend, nil
+		case clientID == "regenerated":
+			return hub.StoredRegenerate, nil
+		case clientID == "broken":
+			return hub.StoredNone, errors.New("store down")
 		}
-		return false, nil
+		return hub.StoredNone, nil
 	}
 	for _, tc := range []struct {
 		name       string
-		sentBefore func(context.Context, string, string) (bool, error)
+		sentBefore func(context.Context, string, string) (hub.Stored, error)
 		path       string
 		clientID   string
 		user       string
@@ -51,7 +57,9 @@ func TestRetriedSendBudget(t *testing.T) {
 		{"a lookup that fails", stored, "messages", "broken", "u", http.StatusTooManyRequests},
 		{"no SentBefore", nil, "messages", "stored", "u", http.StatusTooManyRequests},
 		{"a regenerate", stored, "regenerate", "", "u", http.StatusTooManyRequests},
-		{"a retried regenerate", stored, "regenerate", "stored", "u", http.StatusAccepted},
+		{"a retried regenerate", stored, "regenerate", "regenerated", "u", http.StatusAccepted},
+		{"a send repeating a regenerate's id", stored, "messages", "regenerated", "u", http.StatusTooManyRequests},
+		{"a regenerate repeating a send's id", stored, "regenerate", "stored", "u", http.StatusTooManyRequests},
 		{"a new regenerate", stored, "regenerate", "new", "u", http.StatusTooManyRequests},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,8 +112,15 @@ func copiesAtOnce(t *testing.T, path, body string) {
 	waited := make(chan struct{}, 4)
 	var stored atomic.Bool
 	lim := limits.New(limits.Options{SendsPerMinute: 4, OnSendWait: func() { waited <- struct{}{} }}) // a burst of one
-	sentBefore := func(_ context.Context, user, clientID string) (bool, error) {
-		return user == "u" && clientID == "k" && stored.Load(), nil
+	kind := hub.StoredSend
+	if path == "regenerate" {
+		kind = hub.StoredRegenerate
+	}
+	sentBefore := func(_ context.Context, user, clientID string) (hub.Stored, error) {
+		if user == "u" && clientID == "k" && stored.Load() {
+			return kind, nil
+		}
+		return hub.StoredNone, nil
 	}
 	s := newServer(t, sse.Options{Limits: lim, SentBefore: sentBefore}, false)
 	conv := persistence.NewID()

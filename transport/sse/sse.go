@@ -73,13 +73,16 @@ type Options struct {
 	// once its body is read. A store that cannot answer refuses the
 	// request with 503 unavailable. Nil skips these checks.
 	Recheck func(ctx context.Context, id auth.Identity) error
-	// SentBefore, when set, reports whether the user already sent a
-	// message with a client message id (persistence's MessageByClientID
-	// finds it): a send or regenerate repeating one (a retry after a lost
-	// answer or a reconnect) is answered by the hub with what it stored,
-	// and spends none of the user's sends per minute. Nil: every send and
-	// regenerate spends one.
-	SentBefore func(ctx context.Context, userID, clientMessageID string) (bool, error)
+	// SentBefore, when set, reports which kind of request of the user, if
+	// any, stored a message with a client message id (persistence's
+	// MessageByClientID finds it; hub.StoredNone for none): a send or
+	// regenerate repeating one of its own kind (a retry after a lost
+	// answer or a reconnect, hub.Stored.Retries) is answered by the hub
+	// with what it stored, and spends none of the user's sends per
+	// minute; what it found reaches the hub with the request, which then
+	// looks the key up before anything is reserved or written. Nil: every
+	// send and regenerate spends one.
+	SentBefore func(ctx context.Context, userID, clientMessageID string) (hub.Stored, error)
 	// StalledWrite is how long writing one event may last before the
 	// client counts as not reading: the stream then stops telling the hub
 	// it is busy, so that the other tabs of its conversations get their
@@ -230,35 +233,37 @@ func (h *Handler) send(c *gin.Context) {
 		httperr.AbortError(c, statusOf(perr))
 		return
 	}
-	h.startKeyed(c, who, b.ClientMessageID, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+	h.startKeyed(c, who, f, func(ctx context.Context, sub hub.Subscriber, stored hub.Stored) (hub.Result, error) {
 		return h.opts.Hub.Send(ctx, sub, who.UserID, hub.SendRequest{ConnectionID: connID(sub), ConversationID: convID,
-			Content: *b.Content, ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model})
+			Content: *b.Content, ClientMessageID: b.ClientMessageID, ParentMessageID: b.ParentMessageID, Model: b.Model,
+			Stored: stored})
 	})
 }
 
-// startKeyed starts a send or a regenerate carrying clientMessageID (""
-// for none) with start: a copy of it being handled (another tab, a retry
-// racing its original) is waited for, up to RequestTimeout, and one whose
-// key is stored already (that copy, or a retry after a lost answer) spends
-// no budget. The claim ends once the hub has handled the request, not
-// with the stream.
-func (h *Handler) startKeyed(c *gin.Context, who auth.Identity, clientMessageID string,
-	start func(context.Context, hub.Subscriber) (hub.Result, error),
+// startKeyed starts the send or regenerate f with start: a copy of it
+// being handled (another tab, a retry racing its original) is waited for,
+// up to RequestTimeout, and one whose key the same kind of request stored
+// already (that copy, or a retry after a lost answer) spends no budget;
+// start is given what the key was found to be (for the hub). The claim
+// ends once the hub has handled the request, not with the stream.
+func (h *Handler) startKeyed(c *gin.Context, who auth.Identity, f protocol.ClientFrame,
+	start func(context.Context, hub.Subscriber, hub.Stored) (hub.Result, error),
 ) {
-	release, ok := h.claimSend(c, who.UserID, clientMessageID)
+	release, ok := h.claimSend(c, who.UserID, f.ClientMessageID)
 	if !ok {
 		return
 	}
 	defer release()
 	var spent limits.Spent
-	if !h.repeated(c.Request.Context(), who.UserID, clientMessageID) {
+	stored := h.stored(c.Request.Context(), who.UserID, f.ClientMessageID)
+	if !stored.Retries(f.Type == protocol.TypeRegenerate) {
 		if spent, ok = h.spendSend(c, who.UserID); !ok {
 			return
 		}
 	}
 	h.startSpent(c, who, spent, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
 		defer release()
-		return start(ctx, sub)
+		return start(ctx, sub, stored)
 	})
 }
 
@@ -284,9 +289,10 @@ func (h *Handler) regenerate(c *gin.Context) {
 		httperr.AbortError(c, statusOf(perr))
 		return
 	}
-	h.startKeyed(c, who, b.ClientMessageID, func(ctx context.Context, sub hub.Subscriber) (hub.Result, error) {
+	h.startKeyed(c, who, f, func(ctx context.Context, sub hub.Subscriber, stored hub.Stored) (hub.Result, error) {
 		return h.opts.Hub.Regenerate(ctx, sub, who.UserID, hub.RegenerateRequest{ConnectionID: connID(sub),
-			ConversationID: convID, MessageID: b.MessageID, Model: b.Model, ClientMessageID: b.ClientMessageID})
+			ConversationID: convID, MessageID: b.MessageID, Model: b.Model, ClientMessageID: b.ClientMessageID,
+			Stored: stored})
 	})
 }
 
@@ -544,21 +550,22 @@ func (h *Handler) claimSend(c *gin.Context, userID, clientMessageID string) (rel
 	return release, true
 }
 
-// repeated reports whether the user stored a message with clientMessageID
-// already (SentBefore, within RequestTimeout): the send is a retry. A store
-// that cannot tell counts as a new send (the budget holds).
-func (h *Handler) repeated(ctx context.Context, userID, clientMessageID string) bool {
+// stored reports which kind of request of the user stored a message with
+// clientMessageID already (SentBefore, within RequestTimeout): when the
+// same kind, the request is a retry. A store that cannot tell counts as a
+// new send (the budget holds).
+func (h *Handler) stored(ctx context.Context, userID, clientMessageID string) hub.Stored {
 	if clientMessageID == "" || h.opts.SentBefore == nil {
-		return false
+		return hub.StoredNone
 	}
 	ctx, cancel := reqtimeout.Bound(ctx, h.opts.RequestTimeout)
 	defer cancel()
-	sent, err := h.opts.SentBefore(ctx, userID, clientMessageID)
+	stored, err := h.opts.SentBefore(ctx, userID, clientMessageID)
 	if err != nil {
 		h.log.Warn("look up a client message id", "user", userID, "err", err)
-		return false
+		return hub.StoredNone
 	}
-	return sent
+	return stored
 }
 
 // start begins an answer with do and streams it, or answers 202 with the

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/limits"
@@ -19,21 +20,26 @@ import (
 // TestRetriedSendBudget: a send spends the user's budget of sends per
 // minute, and one that would create a conversation the budget of new
 // conversations, unless Options.SentBefore says its client message id was
-// stored already (a retry, which the hub answers with what the first
-// stored). A lookup that fails, a send without a client message id and a
-// server without SentBefore spend them as before. Before, a retry (a
+// stored already by a send (a retry, which the hub answers with what the
+// first stored). A lookup that fails, a send without a client message id,
+// a server without SentBefore and a key a regenerate stored (refused by
+// the hub, not a retry) spend them. Before, a retry (a
 // client resending after a reconnect) spent the send budget again, so a
 // flaky link could lock its user out of sending.
 func TestRetriedSendBudget(t *testing.T) {
 	t.Parallel()
-	stored := func(_ context.Context, user, clientID string) (bool, error) {
-		switch clientID {
-		case "stored":
-			return user == "u", nil // another user's ids are not this one's
-		case "broken":
-			return false, errors.New("store down")
+	stored := func(_ context.Context, user, clientID string) (hub.Stored, error) {
+		switch {
+		case user != "u":
+			return hub.StoredNone, nil // another user's ids are not this one's
+		case clientID == "stored":
+			return hub.StoredSend, nil
+		case clientID == "regenerated":
+			return hub.StoredRegenerate, nil
+		case clientID == "broken":
+			return hub.StoredNone, errors.New("store down")
 		}
-		return false, nil
+		return hub.StoredNone, nil
 	}
 	for _, tc := range []struct {
 		name       string
@@ -44,6 +50,7 @@ func TestRetriedSendBudget(t *testing.T) {
 	}{
 		{"a retry", stored, "stored", "u", false},
 		{"a new send", stored, "new", "u", true},
+		{"a regenerate's id", stored, "regenerated", "u", true},
 		{"another user's id", stored, "stored", "v", true},
 		{"no client message id", stored, "", "u", true},
 		{"a lookup that fails", stored, "broken", "u", true},
@@ -80,6 +87,11 @@ func TestRetriedSendBudget(t *testing.T) {
 				if spent := f.Type == protocol.TypeError && f.Code == protocol.CodeRateLimited; spent != tc.spends || !spent && f.Type != protocol.TypeAck {
 					t.Fatalf("answer %s; want it refused for the budget: %v", f.raw, tc.spends)
 				}
+				// What the key was found to be reaches the hub, which looks
+				// a stored one up before anything is reserved or written.
+				if sends := s.hub.Sends(); !tc.spends && (len(sends) != 1 || sends[0].Stored != hub.StoredSend) {
+					t.Fatalf("the hub got %+v, want the key found stored by a send", sends)
+				}
 			})
 		}
 	}
@@ -102,8 +114,11 @@ func TestSendCopiesAtOnceSpendOnce(t *testing.T) {
 	waited := make(chan struct{}, 4)
 	var stored atomic.Bool
 	lim := limits.New(limits.Options{SendsPerMinute: 4, OnSendWait: func() { waited <- struct{}{} }}) // a burst of one send
-	sentBefore := func(_ context.Context, user, clientID string) (bool, error) {
-		return user == "u" && clientID == "k" && stored.Load(), nil
+	sentBefore := func(_ context.Context, user, clientID string) (hub.Stored, error) {
+		if user == "u" && clientID == "k" && stored.Load() {
+			return hub.StoredSend, nil
+		}
+		return hub.StoredNone, nil
 	}
 	s := newServer(t, serverOptions{opts: ws.Options{Limits: lim, SentBefore: sentBefore}})
 	conv := persistence.NewID()

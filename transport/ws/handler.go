@@ -70,9 +70,10 @@ type Authenticate func(ctx context.Context, token string) (Identity, error)
 // its user not deleted); errors are Authenticate's.
 type Recheck func(ctx context.Context, id Identity) error
 
-// SentBefore reports whether the user already sent a message with the
-// client message id (persistence's MessageByClientID finds it).
-type SentBefore func(ctx context.Context, userID, clientMessageID string) (bool, error)
+// SentBefore reports which kind of request of the user, if any, stored
+// a message with the client message id (persistence's MessageByClientID
+// finds it): hub.StoredNone for none.
+type SentBefore func(ctx context.Context, userID, clientMessageID string) (hub.Stored, error)
 
 // Metrics receives what the live channel counts.
 type Metrics interface {
@@ -117,9 +118,12 @@ type Options struct {
 	// SentBefore, when set, is asked before a send or regenerate with a
 	// client message id spends the user's budgets (sends per minute, and
 	// new conversations for a send that would create one): one repeating
-	// a client message id already stored (a retry after a lost ack or a
-	// reconnect) stores nothing, the hub answers it with what it stored,
-	// and spends nothing. Nil: every send and regenerate spends them.
+	// a client message id that the same kind of request stored (a retry
+	// after a lost ack or a reconnect, hub.Stored.Retries) stores
+	// nothing, the hub answers it with what it stored, and spends
+	// nothing; what it found reaches the hub with the request, which
+	// then looks the key up before anything is reserved or written.
+	// Nil: every send and regenerate spends them.
 	SentBefore SentBefore
 	// Origins admits cross-origin browsers (see OriginChecker); same-host is always allowed.
 	Origins *OriginChecker

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/internal/hubtest"
@@ -40,18 +41,25 @@ func TestCancelNamesItsAnswer(t *testing.T) {
 
 // TestRetriedRegenerateBudget: a regenerate spends the user's budget of
 // sends unless Options.SentBefore says its clientMessageId was stored
-// already (a retry, which the hub answers with what the first made); the
-// key reaches the hub either way. Before, a regenerate carried no key and
+// already by a regenerate (a retry, which the hub answers with what the
+// first made); the key reaches the hub either way. A send's key (refused
+// by the hub, not a retry) spends. Before, a regenerate carried no key and
 // every retry spent.
 func TestRetriedRegenerateBudget(t *testing.T) {
 	t.Parallel()
-	stored := func(_ context.Context, user, clientID string) (bool, error) {
-		return user == "u" && clientID == "stored", nil
+	stored := func(_ context.Context, user, clientID string) (hub.Stored, error) {
+		switch {
+		case user == "u" && clientID == "stored":
+			return hub.StoredRegenerate, nil
+		case user == "u" && clientID == "sent":
+			return hub.StoredSend, nil
+		}
+		return hub.StoredNone, nil
 	}
 	for _, tc := range []struct {
 		clientID string
 		spends   bool
-	}{{"stored", false}, {"new", true}, {"", true}} {
+	}{{"stored", false}, {"new", true}, {"", true}, {"sent", true}} {
 		t.Run(tc.clientID, func(t *testing.T) {
 			t.Parallel()
 			lim := limits.New(limits.Options{SendsPerMinute: 4}) // a burst of one
@@ -85,8 +93,11 @@ func TestRegenerateCopiesAtOnceSpendOnce(t *testing.T) {
 	waited := make(chan struct{}, 4)
 	var stored atomic.Bool
 	lim := limits.New(limits.Options{SendsPerMinute: 4, OnSendWait: func() { waited <- struct{}{} }})
-	sentBefore := func(_ context.Context, user, clientID string) (bool, error) {
-		return user == "u" && clientID == "k" && stored.Load(), nil
+	sentBefore := func(_ context.Context, user, clientID string) (hub.Stored, error) {
+		if user == "u" && clientID == "k" && stored.Load() {
+			return hub.StoredRegenerate, nil
+		}
+		return hub.StoredNone, nil
 	}
 	s := newServer(t, serverOptions{opts: ws.Options{Limits: lim, SentBefore: sentBefore}})
 	conv := persistence.NewID()

@@ -201,7 +201,7 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 		}
 		defer release()
 	}
-	spent, err := c.admit(ctx, f, abuse)
+	spent, stored, err := c.admit(ctx, f, abuse)
 	if err != nil {
 		return err
 	}
@@ -209,12 +209,13 @@ func (c *conn) dispatch(f protocol.ClientFrame, abuse *refusals) error {
 	case protocol.TypeSend:
 		res, err := hb.Send(ctx, c, c.userID, hub.SendRequest{FrameID: f.ID, ConnectionID: c.id,
 			ConversationID: f.ConversationID, Content: *f.Content, ClientMessageID: f.ClientMessageID,
-			ParentMessageID: f.ParentMessageID, Model: f.Model})
+			ParentMessageID: f.ParentMessageID, Model: f.Model, Stored: stored})
 		c.noteAnswered(f, res, err)
 		return settle(spent, res, err)
 	case protocol.TypeRegenerate:
 		res, err := hb.Regenerate(ctx, c, c.userID, hub.RegenerateRequest{FrameID: f.ID, ConnectionID: c.id,
-			ConversationID: f.ConversationID, MessageID: f.MessageID, Model: f.Model, ClientMessageID: f.ClientMessageID})
+			ConversationID: f.ConversationID, MessageID: f.MessageID, Model: f.Model, ClientMessageID: f.ClientMessageID,
+			Stored: stored})
 		c.noteAnswered(f, res, err)
 		return settle(spent, res, err)
 	case protocol.TypeCancel:
@@ -249,50 +250,53 @@ func settle(spent limits.Spent, res hub.Result, err error) error {
 
 // admit checks what a frame that stores something needs before the hub
 // sees it: a session still valid, and unless it is a retried send or
-// regenerate (its clientMessageId already stored), the user's budget of
-// sends and, for a send that creates a conversation, of new conversations
-// (both or neither), which it returns as spent. A frame
+// regenerate (its clientMessageId stored by the same kind of request),
+// the user's budget of sends and, for a send that creates a conversation,
+// of new conversations (both or neither), which it returns as spent, with
+// what the key was found to be (for the hub). A frame
 // refused for the send budget is answered here and counts in abuse, as the
 // reader's refusals for a rate limit do.
-func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusals) (limits.Spent, error) {
+func (c *conn) admit(ctx context.Context, f protocol.ClientFrame, abuse *refusals) (limits.Spent, hub.Stored, error) {
 	if f.Type != protocol.TypeSend && f.Type != protocol.TypeRegenerate {
-		return limits.Spent{}, nil
+		return limits.Spent{}, hub.StoredNone, nil
 	}
 	if err := c.recheck(ctx, f.ID); err != nil {
-		return limits.Spent{}, err
+		return limits.Spent{}, hub.StoredNone, err
 	}
-	if c.repeated(ctx, f.ClientMessageID) {
-		return limits.Spent{}, nil // the hub answers it with what the first one stored
+	stored := c.stored(ctx, f.ClientMessageID)
+	if stored.Retries(f.Type == protocol.TypeRegenerate) {
+		return limits.Spent{}, stored, nil // the hub answers it with what the first one stored
 	}
 	spent, r := c.h.opts.Limits.SpendSend(c.userID, f.Type == protocol.TypeSend && f.ConversationID == "")
 	switch {
 	case r == nil:
-		return spent, nil
+		return spent, stored, nil
 	case r.Conversations:
-		return limits.Spent{}, r.Err
+		return limits.Spent{}, stored, r.Err
 	}
 	c.refuse(f.ID, r.Err, abuse)
-	return limits.Spent{}, errAnswered
+	return limits.Spent{}, stored, errAnswered
 }
 
-// repeated reports whether a send's or regenerate's client message id was
-// stored already: the frame is a retry (a lost ack, a reconnect), which
-// the hub answers with what the first one stored, and which must not spend
-// the user's budgets again. A store that cannot tell counts as a new send (the
-// budget holds). Two copies of a send arriving at the same instant are
-// handled one after the other (dispatch, limits.Users.ClaimSend), so the
-// second finds the first stored; on two instances of a cluster both may
-// spend, though the hub stores one.
-func (c *conn) repeated(ctx context.Context, clientMessageID string) bool {
+// stored reports which kind of request stored a send's or regenerate's
+// client message id already: when the same kind, the frame is a retry (a
+// lost ack, a reconnect), which the hub answers with what the first one
+// stored, and which must not spend the user's budgets again. A store
+// that cannot tell counts as a new send (the budget holds). Two copies of
+// a send arriving at the same instant are handled one after the other
+// (dispatch, limits.Users.ClaimSend), so the second finds the first
+// stored; on two instances of a cluster both may spend, though the hub
+// stores one.
+func (c *conn) stored(ctx context.Context, clientMessageID string) hub.Stored {
 	if clientMessageID == "" || c.h.opts.SentBefore == nil {
-		return false
+		return hub.StoredNone
 	}
-	sent, err := c.h.opts.SentBefore(ctx, c.userID, clientMessageID)
+	stored, err := c.h.opts.SentBefore(ctx, c.userID, clientMessageID)
 	if err != nil {
 		c.h.log.Warn("look up a client message id", "connection", c.id, "err", err)
-		return false
+		return hub.StoredNone
 	}
-	return sent
+	return stored
 }
 
 // errAnswered is returned by a frame's handling that already answered it.

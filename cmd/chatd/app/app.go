@@ -365,15 +365,21 @@ func wsOptions(cfg Config, h *hub.Hub, authn *auth.Authenticator, origins *ws.Or
 	return o
 }
 
-// sentBefore reports whether the user stored a message with the client
-// message id (a send repeating it is a retry, which spends no budget).
-func sentBefore(store persistence.Store) func(ctx context.Context, userID, clientMessageID string) (bool, error) {
-	return func(ctx context.Context, userID, clientMessageID string) (bool, error) {
-		_, err := store.MessageByClientID(ctx, userID, clientMessageID)
-		if errors.Is(err, persistence.ErrNotFound) {
-			return false, nil
+// sentBefore reports which kind of request of the user stored a message
+// with the client message id (a send or regenerate repeating its own kind's
+// is a retry, which spends no budget): a regenerate's key is on its answer.
+func sentBefore(store persistence.Store) func(ctx context.Context, userID, clientMessageID string) (hub.Stored, error) {
+	return func(ctx context.Context, userID, clientMessageID string) (hub.Stored, error) {
+		m, err := store.MessageByClientID(ctx, userID, clientMessageID)
+		switch {
+		case errors.Is(err, persistence.ErrNotFound):
+			return hub.StoredNone, nil
+		case err != nil:
+			return hub.StoredNone, err
+		case m.Role == persistence.RoleAssistant:
+			return hub.StoredRegenerate, nil
 		}
-		return err == nil, err
+		return hub.StoredSend, nil
 	}
 }
 
