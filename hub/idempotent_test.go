@@ -263,3 +263,66 @@ func TestSendWithRunningRegenerateKey(t *testing.T) {
 	close(feed)
 	sub.textUntilDone(t, regen.MessageID, int64(len("second")))
 }
+
+// TestKeyStoredInAnotherConversation: a send or regenerate naming
+// conversation B with a clientMessageId stored in A, which its transport
+// found stored (Stored), inserts nothing: a key of its own kind is
+// answered as a repeat of the request that stored it (naming A), the
+// other kind's refused invalid_field. Before, the key was looked up in B
+// only: each reserved B and inserted, and was answered only once the
+// store refused the insert as a duplicate.
+func TestKeyStoredInAnotherConversation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, Options{}, say("answer"))
+	sub := newSub("u")
+	a, err := e.h.Send(ctx, sub, "u", SendRequest{Content: "in A", ClientMessageID: "K"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, a.MessageID, 0)
+	regen, err := e.h.Regenerate(ctx, sub, "u", RegenerateRequest{ConversationID: a.ConversationID, ClientMessageID: "R"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, regen.MessageID, 0)
+	b := e.send(t, sub, "in B")
+	sub.textUntilDone(t, b.MessageID, 0)
+	var inserts atomic.Int32
+	e.store.beforeInsert = func(*persistence.Message) { inserts.Add(1) }
+
+	for _, tc := range []struct {
+		name       string
+		regenerate bool
+		key        string
+		stored     Stored
+		want       Result // zero: refused invalid_field
+	}{
+		{"a send's key, sent again", false, "K", StoredSend, Result{ConversationID: a.ConversationID,
+			UserMessageID: a.UserMessageID, MessageID: regen.MessageID, Repeated: true}},
+		{"a regenerate's key, regenerated again", true, "R", StoredRegenerate, Result{ConversationID: a.ConversationID,
+			UserMessageID: a.UserMessageID, MessageID: regen.MessageID, Repeated: true}},
+		{"a send's key, regenerated", true, "K", StoredSend, Result{}},
+		{"a regenerate's key, sent", false, "R", StoredRegenerate, Result{}},
+	} {
+		var res Result
+		var err error
+		if tc.regenerate {
+			res, err = e.h.Regenerate(ctx, newSub("u"), "u", RegenerateRequest{ConversationID: b.ConversationID,
+				ClientMessageID: tc.key, Stored: tc.stored})
+		} else {
+			res, err = e.h.Send(ctx, newSub("u"), "u", SendRequest{ConversationID: b.ConversationID, Content: "again",
+				ClientMessageID: tc.key, Stored: tc.stored})
+		}
+		var perr *protocol.Error
+		switch {
+		case tc.want == Result{} && (!errors.As(err, &perr) || perr.Code != protocol.CodeInvalidField):
+			t.Errorf("%s: %+v %v, want invalid_field", tc.name, res, err)
+		case tc.want != Result{} && (err != nil || res != tc.want):
+			t.Errorf("%s: %+v %v, want %+v", tc.name, res, err, tc.want)
+		}
+		if n := inserts.Swap(0); n != 0 {
+			t.Errorf("%s: %d message inserts tried", tc.name, n)
+		}
+	}
+}
