@@ -773,12 +773,12 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	var announce []persistence.Message
 	if newUser {
 		if err := h.storeSend(ctx, user, &answer); err != nil {
-			h.unstarted(c, answer)
+			h.unstarted(c, answer, err)
 			return Result{}, err
 		}
 		announce = append(announce, *user)
 	} else if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
-		h.unstarted(c, answer)
+		h.unstarted(c, answer, err)
 		return Result{}, fmt.Errorf("store answer: %w", err)
 	}
 	g := h.newGeneration(c, answer, user.Content, from.connID)
@@ -810,22 +810,47 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 }
 
 // unstarted gives up the reservation of answer a, whose insert the store
-// reported failed: it may have written the row all the same (a reply lost,
-// the request's context ended on the way), which would stay streaming with
-// nothing to end it until the next start-up. In the background, such a
-// row is ended as interrupted: with a cluster lock by abortLock (which
+// reported failed (err): unless err says the row was not written
+// (notWritten), the store may have written it all the same (a reply lost,
+// the request's context ended on the way), and it would stay streaming
+// with nothing to end it until the next start-up. Such a row is ended as
+// interrupted in the background: with a cluster lock by abortLock (which
 // also tells the other instances and releases the lock), with one
-// instance here.
-func (h *Hub) unstarted(c *conv, a persistence.Message) {
+// instance by the sweep of late ends (lateEnds: one store call at a time
+// however many sends failed, given up at shutdown, the row then left to
+// the next start's sweep).
+func (h *Hub) unstarted(c *conv, a persistence.Message, err error) {
 	c.mu.Lock()
 	locked := c.lock != nil
 	c.mu.Unlock()
 	h.unreserve(c)
-	if !locked {
-		ref := AnswerRef{ConversationID: a.ConversationID, MessageID: a.ID, UserID: a.OwnerID}
-		h.spawn(&h.pubs, func() { h.interruptOrphan(ref, unstartedReason) })
+	if locked || notWritten(err) {
+		return
+	}
+	if !h.endInBackground(a.OwnerID, a.ID, unstartedReason) {
+		h.log.Error("an answer whose insert failed may have been stored: it stays streaming until the next start",
+			"message", a.ID, "conversation", a.ConversationID, "err", err)
 	}
 }
+
+// notWritten reports whether err, the failure of an answer's insert, says
+// the answer's row was not written: its insert was not tried
+// (answerNotTried), or the store refused it (a key taken, the
+// conversation or its owner gone; MongoDB may leave a row in a
+// conversation gone, which nobody reads). Any other failure (a timeout, a
+// lost connection, the request's context ending) may come after the
+// database applied the write.
+func notWritten(err error) bool {
+	var notTried answerNotTried
+	return errors.As(err, &notTried) || errors.Is(err, persistence.ErrDuplicate) ||
+		errors.Is(err, persistence.ErrNotFound) || errors.Is(err, persistence.ErrUnknownOwner)
+}
+
+// answerNotTried is storeSend's error when the user message's insert
+// failed, so that the answer's was not tried.
+type answerNotTried struct{ error }
+
+func (e answerNotTried) Unwrap() error { return e.error }
 
 // unstartedReason is the error stored with an answer that never started.
 const unstartedReason = "The answer could not be started; try again."
@@ -842,7 +867,7 @@ func (h *Hub) storeSend(ctx context.Context, user, answer *persistence.Message) 
 		return nil
 	}
 	if err := h.opts.Store.InsertMessage(ctx, user); err != nil {
-		return fmt.Errorf("store user message: %w", err)
+		return answerNotTried{fmt.Errorf("store user message: %w", err)}
 	}
 	if err := h.opts.Store.InsertMessage(ctx, answer); err != nil {
 		return fmt.Errorf("store answer: %w", err)
