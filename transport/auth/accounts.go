@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -188,7 +187,7 @@ type Accounts struct {
 	checks    *gate // password checks per account, successful ones too
 	signups   *gate // registrations per client IP
 	opts      AccountOptions
-	deleting  sync.WaitGroup // the removals of deleted accounts (Wait)
+	deleting  deletions // the removals of deleted accounts (Wait)
 }
 
 // NewAccounts returns the account routes. It computes one bcrypt hash at

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -38,6 +39,8 @@ type deleteRequest struct {
 // was lost (markLanded); its error when it failed before. A failure before
 // the mark (OnDeleting's, or the mark's) leaves the account signed out
 // everywhere but in place: signing in and deleting again finishes it.
+// Once the server shuts down (Wait), a deletion is refused before its
+// tokens are revoked: 503 unavailable, the account untouched.
 func (a *Accounts) deleteAccount(c *gin.Context) {
 	var req deleteRequest
 	if err := httperr.DecodeJSON(c.Request, &req); err != nil {
@@ -49,8 +52,15 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
+	if !a.deleting.begin() {
+		httperr.AbortError(c, httperr.Unavailable(deletionsClosed, nil))
+		return
+	}
 	ctx := c.Request.Context()
 	_, err = a.store.BumpTokenVersion(ctx, u.ID)
+	if err != nil {
+		a.deleting.end()
+	}
 	switch {
 	case errors.Is(err, persistence.ErrNotFound): // a concurrent deletion removed it meanwhile
 		c.Status(http.StatusNoContent)
@@ -76,11 +86,13 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 
 // removeDetached ends the live work of a user whose tokens were revoked
 // and deletes their data, on a goroutine of its own bounded by
-// DeleteTimeout (Wait waits for it), whose outcome it logs and sends on
-// the channel it returns.
+// DeleteTimeout, whose outcome it logs and sends on the channel it
+// returns. The caller began the deletion (deletions.begin): it ends as
+// the goroutine returns, which Wait waits for.
 func (a *Accounts) removeDetached(userID string) <-chan error {
 	done := make(chan error, 1)
-	a.deleting.Go(func() {
+	go func() {
+		defer a.deleting.end()
 		ctx, cancel := context.WithTimeout(context.Background(), a.opts.DeleteTimeout)
 		defer cancel()
 		err := a.removeAccount(ctx, userID)
@@ -92,7 +104,7 @@ func (a *Accounts) removeDetached(userID string) <-chan error {
 			a.opts.Logger.Info("account deleted", slog.String("user_id", userID))
 		}
 		done <- err
-	})
+	}()
 	return done
 }
 
@@ -129,10 +141,48 @@ func (a *Accounts) markLanded(ctx context.Context, userID string) bool {
 }
 
 // Wait waits until the account deletions under way are done, or ctx ends.
-// The server calls it as it shuts down, before it closes the store.
+// From its call on, a deletion that would start is refused (503
+// unavailable, the account untouched), so that none runs on once Wait
+// returned. The server calls it as it shuts down, before it closes the
+// store.
 func (a *Accounts) Wait(ctx context.Context) error {
-	if err := waitctx.Wait(ctx, &a.deleting); err != nil {
+	a.deleting.close()
+	if err := waitctx.Wait(ctx, &a.deleting.wg); err != nil {
 		return fmt.Errorf("account deletions under way: %w", err)
 	}
 	return nil
+}
+
+// deletions counts the account deletions under way, from the revocation
+// of their tokens to the end of their removal; once closed (Wait), none
+// begins.
+type deletions struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// deletionsClosed is the message of a deletion refused as the server
+// shuts down (deletions closed).
+const deletionsClosed = "the server is shutting down; the account was not deleted: retry in a moment"
+
+// begin counts a deletion that begins; false once closed.
+func (d *deletions) begin() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.wg.Add(1)
+	return true
+}
+
+// end counts a deletion that began (begin) as done.
+func (d *deletions) end() { d.wg.Done() }
+
+// close makes every later begin fail.
+func (d *deletions) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
 }
