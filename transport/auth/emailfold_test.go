@@ -104,12 +104,17 @@ func TestOldFormAccountMigrated(t *testing.T) {
 	if err := old.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// As the release before the rewrite (schema step 11) left it.
+	// As the release before the rewrite (schema step 11) left it: step
+	// 12's conversation deletion mark taken out too.
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("PRAGMA user_version = 10"); err != nil {
+	if _, err := db.Exec(`DROP INDEX conversations_deleting;
+		DROP INDEX conversations_owner_client_id;
+		ALTER TABLE conversations DROP COLUMN deleting_at;
+		CREATE UNIQUE INDEX conversations_owner_client_id ON conversations (owner_id, client_id);
+		PRAGMA user_version = 10`); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
