@@ -21,7 +21,7 @@ type Route struct {
 // GET /v1/models lists.
 type Upstream struct {
 	// Name identifies the upstream: it prefixes a model id ("name/model")
-	// when an earlier upstream already offers a model of the same name.
+	// when another model was given that name first (see Router).
 	Name string
 	// Label is the upstream's display name; it defaults to Name.
 	Label    string
@@ -75,13 +75,18 @@ type RouterOptions struct {
 // Router serves several models behind one Streamer and Catalog: it
 // dispatches a Request by its Model (empty: the default model) to the
 // upstream serving it, and refuses unknown models with an *Error of
-// KindUnknownModel. Model ids are unique: a model whose name an earlier
-// upstream already offers gets the id "upstream/name". The id
-// "upstream/name" also reaches any model by its upstream's name. Safe for
-// concurrent use; no lock is held across a network request.
+// KindUnknownModel. Model ids are unique and stay with the model they were
+// given to for the Router's life: configured models take theirs first, in
+// order, then listed ones as they are first listed; a model whose name was
+// given to another one first gets the id "upstream/name". A refresh moves
+// no id to another model: one whose model is no longer listed is unknown
+// until it is listed again. The id "upstream/name" also reaches any model
+// by its upstream's name. Safe for concurrent use; no lock is held across
+// a network request.
 type Router struct {
 	opts    RouterOptions
 	sources []*source
+	ids     *ids // the id given to each model; configured ones first
 
 	base   context.Context // parent of background list fetches; cancelled by Close
 	cancel context.CancelFunc
@@ -106,7 +111,7 @@ func NewRouter(opts RouterOptions) *Router {
 		opts.Logger = slog.Default()
 	}
 	base, cancel := context.WithCancel(context.Background())
-	r := &Router{opts: opts, base: base, cancel: cancel}
+	r := &Router{opts: opts, base: base, cancel: cancel, ids: newIDs()}
 	for _, rt := range opts.Routes {
 		r.sources = append(r.sources, &source{up: Upstream{Streamer: rt.Streamer, Models: []ModelInfo{rt.Info}}})
 	}
@@ -121,6 +126,11 @@ func NewRouter(opts RouterOptions) *Router {
 			up.ListTimeout = 10 * time.Second
 		}
 		r.sources = append(r.sources, &source{up: up, ttl: opts.CacheTTL, log: opts.Logger})
+	}
+	for _, s := range r.sources { // configured models take their ids before any listed one
+		for _, m := range s.up.Models {
+			r.ids.of(s, m.ID)
+		}
 	}
 	return r
 }
@@ -192,18 +202,13 @@ func (r *Router) entries(ctx context.Context) ([]entry, error) {
 	}
 	wg.Wait()
 	var out []entry
-	taken := make(map[string]bool)
 	for i, s := range r.sources {
 		for _, m := range lists[i] {
 			e := entry{info: m, src: s, remote: m.ID}
-			if taken[m.ID] {
-				if s.up.Name == "" || taken[s.up.Name+"/"+m.ID] {
-					continue
-				}
-				e.info.ID = s.up.Name + "/" + m.ID
+			var ok bool
+			if e.info.ID, ok = r.ids.of(s, m.ID); ok {
+				out = append(out, e)
 			}
-			taken[e.info.ID] = true
-			out = append(out, e)
 		}
 	}
 	r.markDefault(out)

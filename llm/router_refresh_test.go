@@ -3,6 +3,8 @@ package llm_test
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,4 +115,128 @@ func (h onWarn) Handle(_ context.Context, r slog.Record) error {
 		}
 	}
 	return nil
+}
+
+// TestRouterIDsStayWithTheirModels: a refresh of one upstream's list moves
+// no id to another upstream's model. Upstream a lists its models and comes
+// before upstream b, which configures or lists "x". Before, ids were
+// handed out anew, in upstream order, on every list: once a's list gained
+// "x", "x" reached a's model and b's became "b/x" (a conversation on "x"
+// was answered by another provider's model, unannounced), and once a's
+// list dropped "x", b's model took it. Now a configured model keeps its
+// name, an id stays with the model it was given to, and an id whose model
+// is no longer listed is given to no other one: it is unknown until that
+// model is listed again.
+func TestRouterIDsStayWithTheirModels(t *testing.T) {
+	t.Parallel()
+	type phase struct {
+		aLists []string
+		want   map[string]string // id -> upstream:name it reaches ("": unknown_model)
+	}
+	tests := []struct {
+		name            string
+		bConfig, bLists []string
+		phases          []phase
+	}{
+		{"a lists a model b configures", []string{"x"}, nil, []phase{
+			{[]string{"m"}, map[string]string{"x": "b:x", "m": "a:m"}},
+			{[]string{"m", "x"}, map[string]string{"x": "b:x", "a/x": "a:x", "b/x": "b:x"}},
+		}},
+		{"a lists a model b listed first", nil, []string{"x"}, []phase{
+			{[]string{"m"}, map[string]string{"x": "b:x"}},
+			{[]string{"m", "x"}, map[string]string{"x": "b:x", "a/x": "a:x"}},
+		}},
+		{"a drops a model b configures", []string{"x"}, nil, []phase{
+			{[]string{"m", "x"}, map[string]string{"x": "b:x", "a/x": "a:x"}},
+			{[]string{"m"}, map[string]string{"x": "b:x", "a/x": ""}},
+		}},
+		{"a drops a model b lists too, then lists it again", nil, []string{"x"}, []phase{
+			{[]string{"m", "x"}, map[string]string{"x": "a:x", "b/x": "b:x"}},
+			{[]string{"m"}, map[string]string{"x": "", "b/x": "b:x", "a/x": ""}},
+			{[]string{"m", "x"}, map[string]string{"x": "a:x", "b/x": "b:x"}},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := &listCatalog{}, &listCatalog{}
+			b.set(tc.bLists...)
+			upB := llm.Upstream{Name: "b", Streamer: echoStreamer("b")}
+			for _, id := range tc.bConfig {
+				upB.Models = append(upB.Models, llm.ModelInfo{ID: id, Name: id})
+			}
+			if tc.bLists != nil {
+				upB.Catalog = b
+			}
+			r := llm.NewRouter(llm.RouterOptions{CacheTTL: time.Nanosecond, FirstListWait: time.Minute, Logger: quiet,
+				Upstreams: []llm.Upstream{{Name: "a", Streamer: echoStreamer("a"), Catalog: a}, upB}})
+			t.Cleanup(r.Close)
+			for i, ph := range tc.phases {
+				a.set(ph.aLists...)
+				waitListed(t, r, "a", ph.aLists)
+				for id, want := range ph.want {
+					got, err := collect(testCtx(t), r, id, "hi")
+					if want == "" && llm.KindOf(err) != llm.KindUnknownModel || want != "" && (err != nil || got != want) {
+						t.Errorf("phase %d, a lists %v: %q reached %q (%v), want %q", i, ph.aLists, id, got, err, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// waitListed waits until r lists exactly names for upstream up.
+func waitListed(t *testing.T, r *llm.Router, up string, names []string) {
+	t.Helper()
+	ctx := testCtx(t)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	want := slices.Sorted(slices.Values(names))
+	for {
+		ms, err := r.Models(ctx)
+		var got []string
+		for _, m := range ms {
+			if m.Upstream == up {
+				got = append(got, m.Name)
+			}
+		}
+		if err == nil && slices.Equal(slices.Sorted(slices.Values(got)), want) {
+			return
+		}
+		select {
+		case <-tick.C: // a list is refreshed in the background; ask again
+		case <-ctx.Done():
+			t.Fatalf("upstream %s lists %v, want %v (%v)", up, got, want, err)
+		}
+	}
+}
+
+// listCatalog lists the models set last.
+type listCatalog struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (c *listCatalog) set(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ids = ids
+}
+
+func (c *listCatalog) Models(context.Context) ([]llm.ModelInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]llm.ModelInfo, 0, len(c.ids))
+	for _, id := range c.ids {
+		out = append(out, llm.ModelInfo{ID: id})
+	}
+	return out, nil
+}
+
+// echoStreamer answers "<its name>:<the model asked for>".
+type echoStreamer string
+
+func (e echoStreamer) Stream(_ context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+	onDelta(string(e) + ":" + req.Model)
+	return llm.Result{FinishReason: "stop"}, nil
 }

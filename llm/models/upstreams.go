@@ -23,7 +23,8 @@ import (
 // deploy/upstreams.example.yaml and the README.
 type File struct {
 	// Upstreams are offered in this order; model ids are unique across
-	// them (a name an earlier upstream offers becomes "upstream/name").
+	// them (a name another model has becomes "upstream/name": see
+	// llm.Router).
 	Upstreams []UpstreamConfig `json:"upstreams"`
 	// Default is the id of the default model; it defaults to the model
 	// marked default, else the first one.
