@@ -25,6 +25,9 @@ type generation struct {
 	connID string              // the connection that asked
 	src    promptSource        // what the prompt was built from, to fit it again (refit.go)
 	shrunk bool                // fitted again smaller than the window alone allows (refit.go)
+	// recounted: setOmitted recorded the count of messages left out again
+	// (guarded by conv.mu); the done then says it, 0 included.
+	recounted bool
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc // ends the answer; the cause says why
@@ -336,13 +339,17 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 
 	final, u, errBody, fenced := g.store(final, u, errBody)
 	c.mu.Lock()
+	doneOf := protocol.Done
+	if g.recounted {
+		doneOf = protocol.DoneRecounted
+	}
 	if fenced && c.out != nil {
 		// For the other instances, like an instance ending a dead one's
 		// answer: the stored text, then the done (publish.go publishes
 		// neither if the answer was claimed: the claimant ended it).
 		c.out.push(storedFrame(final))
 	}
-	c.deliverLocked(protocol.Done(final, errBody))
+	c.deliverLocked(doneOf(final, errBody))
 	c.gen = nil
 	c.mu.Unlock()
 	close(g.done)

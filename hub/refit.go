@@ -312,7 +312,9 @@ func (g *generation) produced() bool {
 }
 
 // setOmitted records that the answer's prompt leaves out n messages: in
-// the store where it can (OmittedRecorder), then in its done frame. The
+// the store where it can (OmittedRecorder), then in its done frame, which
+// then says n, 0 included (protocol.DoneRecounted: the answer's message
+// frame had the first prompt's count, which a client would keep). The
 // done must not say more than the stored message: when the store fails
 // (logged, and the answer goes on), the done keeps the count stored
 // before. The store call is bounded by FinishTimeout, not by the answer's
@@ -330,6 +332,6 @@ func (g *generation) setOmitted(n int) {
 		}
 	}
 	g.conv.mu.Lock()
-	g.msg.OmittedMessages = n
+	g.msg.OmittedMessages, g.recounted = n, true
 	g.conv.mu.Unlock()
 }

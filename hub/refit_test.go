@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,7 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"chatd/hub/protocol"
 	"chatd/llm"
 	"chatd/persistence"
 )
@@ -559,5 +562,61 @@ func TestRefitOmittedNotStored(t *testing.T) {
 	}
 	if d.Omitted != stored.OmittedMessages {
 		t.Fatalf("done leaves out %d messages, the stored answer %d", d.Omitted, stored.OmittedMessages)
+	}
+}
+
+// TestRefitLeavingNothingOut: a refit that sends every message (the
+// answer's max tokens, not the history, left the window no room) says so
+// in its done: omittedMessages 0, present, where the answer's message
+// frame had the first prompt's count. Before, the done left the field out
+// when 0, which a client reads as "as the message frame said", and kept
+// showing "Earlier messages were not sent" under an answer whose prompt
+// held them all, until a reload.
+func TestRefitLeavingNothingOut(t *testing.T) {
+	t.Parallel()
+	// The upstream counts 1.8 tokens a CJK character, the hub estimates 1:
+	// the first prompt (maxTokens 7000 leave 1176 tokens) holds only the
+	// newest 996 characters, which the upstream counts 1792, and refuses.
+	up := windowed{window: 8192, named: true, answer: true,
+		tokens: func(s string) int { return utf8.RuneCountInString(s) * 9 / 5 }}
+	e := newEnv(t, Options{}, up.script)
+	e.model.window = 8192
+	dones, _ := converse(t, e, 2, strings.Repeat("漢", 300))
+	convID := dones[0].ConversationID
+	maxTokens := 7000
+	if _, err := e.store.UpdateConversation(context.Background(), "u", convID,
+		persistence.ConversationPatch{Params: &persistence.Params{MaxTokens: &maxTokens}}); err != nil {
+		t.Fatal(err)
+	}
+	sub := newSub("u")
+	res, err := e.h.Send(context.Background(), sub, "u", SendRequest{ConversationID: convID, Content: strings.Repeat("字", 996)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first int // the count the answer's message frame gave
+	var done *protocol.Frame
+	for done == nil {
+		switch f := sub.next(t); {
+		case f.Type == protocol.TypeMessage && f.MessageID == res.MessageID:
+			first = decode(t, f).Message.OmittedMessages
+		case f.IsDone(res.MessageID):
+			done = f
+		}
+	}
+	e.model.mu.Lock()
+	last := e.model.requests[len(e.model.requests)-1]
+	e.model.mu.Unlock()
+	if d := decode(t, done); first != 4 || d.Status != string(persistence.StatusComplete) || len(last.Messages) != 5 {
+		t.Fatalf("message frame left out %d, done %s (%+v), the refit sent %d messages; want 4, complete, all 5",
+			first, d.Status, d.Error, len(last.Messages))
+	}
+	var got struct {
+		Omitted *int `json:"omittedMessages"`
+	}
+	if err := json.Unmarshal(done.Data, &got); err != nil || got.Omitted == nil || *got.Omitted != 0 {
+		t.Fatalf("done %s: want omittedMessages 0, present", done.Data)
+	}
+	if stored := e.stored(t, res.MessageID); stored.OmittedMessages != 0 {
+		t.Fatalf("stored answer leaves out %d messages, want 0", stored.OmittedMessages)
 	}
 }

@@ -80,7 +80,7 @@ type doneFrame struct {
 	MessageID      string     `json:"messageId"`
 	Seq            int64      `json:"seq"`
 	RSeq           int64      `json:"rseq,omitempty"`
-	Omitted        int        `json:"omittedMessages,omitempty"`
+	Omitted        *int       `json:"omittedMessages,omitempty"` // absent: none, or as the message frame said
 	Status         string     `json:"status"`
 	FinishReason   string     `json:"finishReason,omitempty"`
 	Usage          *Usage     `json:"usage,omitempty"`
@@ -164,11 +164,28 @@ func Delta(conversationID, messageID string, seq int64, text string) *Frame {
 }
 
 // Done ends an answer. errBody is nil unless the answer failed or was
-// interrupted. seq and rseq are the lengths of its text and reasoning.
+// interrupted. seq and rseq are the lengths of its text and reasoning;
+// omittedMessages is carried when m left messages out of its prompt.
 func Done(m persistence.Message, errBody *ErrorBody) *Frame {
+	return done(m, errBody, m.OmittedMessages > 0)
+}
+
+// DoneRecounted is Done for an answer whose prompt was fitted again after
+// its message frame went out, with the count of messages it left out
+// recorded again: it carries omittedMessages, 0 included, since the count
+// the message frame gave no longer holds.
+func DoneRecounted(m persistence.Message, errBody *ErrorBody) *Frame {
+	return done(m, errBody, true)
+}
+
+func done(m persistence.Message, errBody *ErrorBody, withOmitted bool) *Frame {
 	seq, rseq := int64(len(m.Content)), int64(len(m.Reasoning))
+	var omitted *int
+	if withOmitted {
+		omitted = &m.OmittedMessages
+	}
 	return encode(&Frame{Type: TypeDone, ConversationID: m.ConversationID, MessageID: m.ID, Seq: seq, RSeq: rseq},
-		doneFrame{TypeDone, m.ConversationID, m.ID, seq, rseq, m.OmittedMessages, string(m.Status), m.FinishReason, m.Usage, errBody})
+		doneFrame{TypeDone, m.ConversationID, m.ID, seq, rseq, omitted, string(m.Status), m.FinishReason, m.Usage, errBody})
 }
 
 // ErrorFrame refuses the client frame with that id.

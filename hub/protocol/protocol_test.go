@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"chatd/persistence"
 )
 
 func TestDecodeClient(t *testing.T) {
@@ -109,6 +111,31 @@ func TestKeyProblem(t *testing.T) {
 		got := KeyProblem(tc.key)
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
 			t.Errorf("KeyProblem(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
+// TestDoneOmittedMessages: a done carries omittedMessages when messages
+// were left out, and DoneRecounted carries it 0 included, since the
+// answer's message frame gave another count (a client keeps that one when
+// the field is absent).
+func TestDoneOmittedMessages(t *testing.T) {
+	m := persistence.Message{ID: "m", ConversationID: "c", Content: "ok", Status: persistence.StatusComplete}
+	three := m
+	three.OmittedMessages = 3
+	for _, tt := range []struct {
+		name string
+		f    *Frame
+		want string // the field as encoded; "": absent
+	}{
+		{"none left out", Done(m, nil), ""},
+		{"three left out", Done(three, nil), `"omittedMessages":3`},
+		{"recounted to none", DoneRecounted(m, nil), `"omittedMessages":0`},
+		{"recounted to three", DoneRecounted(three, nil), `"omittedMessages":3`},
+	} {
+		got := string(tt.f.Data)
+		if tt.want == "" && strings.Contains(got, "omittedMessages") || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("%s: %s, want %q", tt.name, got, tt.want)
 		}
 	}
 }

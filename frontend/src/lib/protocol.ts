@@ -232,7 +232,11 @@ export interface DoneFrame {
   seq: number;
   /** The reasoning's final length in bytes (absent when the answer had none). */
   rseq?: number;
-  /** Messages left out of the prompt to fit the model's context window (absent: none). */
+  /**
+   * Messages left out of the prompt to fit the model's context window;
+   * absent: as the answer's message frame said (0 when a prompt fitted
+   * again sent them all).
+   */
   omittedMessages?: number;
   status: Exclude<MessageStatus, 'streaming'>;
   finishReason?: string;

@@ -159,6 +159,18 @@ describe('applyDone', () => {
     expect(r.result).toBe('gap');
     expect(r.thread.messages.a1).toMatchObject({ content: 'Hi', reasoning: 'think' });
   });
+
+  it('takes the count of messages left out from a done that carries it, 0 included', () => {
+    // The message frame had the first prompt's count; a prompt fitted
+    // again (docs/protocol.md) may leave fewer out, or none.
+    const t = upsertMessage(streaming(), msg('a1', 'u1', 'assistant', '', 'streaming', { omittedMessages: 4 }));
+    const kept = applyDone(t, done('a1', 0, 'complete')).thread; // absent: as the message frame said
+    expect(kept.messages.a1!.omittedMessages).toBe(4);
+    const fewer = applyDone(t, done('a1', 0, 'complete', { omittedMessages: 2 })).thread;
+    expect(fewer.messages.a1!.omittedMessages).toBe(2);
+    const none = applyDone(t, done('a1', 0, 'complete', { omittedMessages: 0 })).thread;
+    expect(none.messages.a1!.omittedMessages ?? 0).toBe(0);
+  });
 });
 
 describe('branches and versions', () => {

@@ -442,7 +442,9 @@ export function applyReasoning(t: Thread, f: ReasoningFrame, now = Date.now()): 
  * text): the text shown is kept, the answer marked unsaved and reloaded
  * (ConversationThread reads it again until final). An answer streaming here that a `shutdown`
  * ends is marked unconfirmed and reloaded, whether or not the link is up. A
- * done of an answer already ended changes nothing.
+ * done of an answer already ended changes nothing. A done's omittedMessages,
+ * when present (0 too: a prompt fitted again sent every message), replaces
+ * the count the message frame gave; absent, that count stays.
  */
 export function applyDone(t: Thread, f: DoneFrame, now = Date.now()): { thread: Thread; result: ApplyResult } {
   const m = t.messages[f.messageId];
@@ -464,7 +466,7 @@ export function applyDone(t: Thread, f: DoneFrame, now = Date.now()): { thread: 
     finishReason: f.finishReason ?? m.finishReason,
     usage: f.usage ?? m.usage ?? null,
     error: f.error ? f.error.message || f.error.code : m.error,
-    ...(f.omittedMessages ? { omittedMessages: f.omittedMessages } : {}),
+    ...(f.omittedMessages !== undefined ? { omittedMessages: f.omittedMessages } : {}),
   };
   const seq = withoutKey(t.seq, m.id);
   const rseq = withoutKey(t.rseq, m.id);
