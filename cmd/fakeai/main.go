@@ -63,7 +63,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&d.Split, "split", false, "split multi-byte characters across two network writes")
 	stamp := fs.String("stamp", "", "first | all: prefix token content with [ts:<CLOCK_MONOTONIC ns>]")
 	fs.IntVar(&d.Reasoning, "reasoning", 0, "reasoning chunks before the content of every answer")
-	rkey := fs.String("reasoning-key", "reasoning_content", "reasoning_content | reasoning | mixed | both | think | parts: the delta field of reasoning chunks (both: the two, one empty; think: inline in the content; parts: the content as Mistral's list of thinking and text parts)")
+	rkey := fs.String("reasoning-key", "reasoning_content", "reasoning_content | reasoning | mixed | both | think | think_open | parts: the delta field of reasoning chunks (both: the two, one empty; think: inline in the content; think_open: inline, only the </think> sent, as a template that opens the block; parts: the content as Mistral's list of thinking and text parts)")
 	fs.IntVar(&d.Pieces, "pieces", 0, "send each content delta (a token, inline thinking with its tags) as deltas of at most this many bytes, cut between characters (0: whole)")
 	fs.BoolVar(&d.Surrogates, "surrogates", false, "split characters outside the BMP across two chunks inside their UTF-16 surrogate pair")
 	fs.IntVar(&d.Pings, "pings", 0, "SSE keep-alive comment lines sent before the first chunk of every answer")
@@ -113,7 +113,7 @@ func validMode(m fakeai.Mode) bool {
 
 func validKey(k fakeai.ReasoningKey) bool {
 	return k == fakeai.KeyReasoningContent || k == fakeai.KeyReasoning || k == fakeai.KeyMixed || k == fakeai.KeyBoth || k == fakeai.KeyThink ||
-		k == fakeai.KeyParts
+		k == fakeai.KeyThinkOpen || k == fakeai.KeyParts
 }
 
 func validStamp(s fakeai.Stamp) bool {

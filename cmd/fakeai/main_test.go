@@ -95,6 +95,7 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-reasoning-key", "thoughts"}, true},
 		{[]string{"-reasoning-key", "parts"}, false},
 		{[]string{"-reasoning", "8", "-reasoning-key", "think", "-pieces", "3"}, false},
+		{[]string{"-reasoning", "8", "-reasoning-key", "think_open"}, false},
 		{[]string{"-pieces", "-1"}, true},
 		{[]string{"-refuse", "max_tokens"}, false},
 		{[]string{"-refuse", "temperature"}, false},

@@ -238,7 +238,8 @@ type Config struct {
 	// reasoning_content.
 	ReasoningKey ReasoningKey
 	// Pieces, when positive, sends the text of each content delta (a
-	// token, or a chunk of inline thinking with its tags, see KeyThink)
+	// token, or a chunk of inline thinking with its tags, see KeyThink and
+	// KeyThinkOpen)
 	// as several deltas of at most Pieces bytes, cut between characters
 	// (a longer character is a delta of its own), written at once: a
 	// server that streams by bytes or small tokens cuts "<think>" and

@@ -84,16 +84,21 @@
 //	reasoning=N     send N reasoning chunks (see ReasoningTokens) before the
 //	                content, Delay apart, as a reasoning model does
 //	reasoning_key=K reasoning_content (default) | reasoning | mixed | both |
-//	                think | parts: the delta field of reasoning chunks (mixed
-//	                alternates the two; both sends both, the text in one and
-//	                "" in the other, alternating which; think sends them
-//	                inline in the content, between "<think>\n" and
-//	                "</think>\n\n", see ThinkText; parts sends the
-//	                content as Mistral's list of parts: thinking parts,
-//	                then text parts, see KeyParts)
+//	                think | think_open | parts: the delta field of
+//	                reasoning chunks (mixed alternates the two; both sends
+//	                both, the text in one and "" in the other, alternating
+//	                which; think sends them inline in the content, between
+//	                "<think>\n" and "</think>\n\n", see ThinkText;
+//	                think_open the same without "<think>\n", only the
+//	                "</think>\n\n" after the thinking, as models whose
+//	                prompt template opens the block (DeepSeek-R1, QwQ) send
+//	                it, see KeyThinkOpen; parts sends the content as
+//	                Mistral's list of parts: thinking parts, then text
+//	                parts, see KeyParts)
 //	pieces=N        send each content delta (a token; with reasoning_key=think
-//	                a chunk of the inline thinking, tags included) as deltas
-//	                of at most N bytes, cut between characters, written at
+//	                or think_open a chunk of the inline thinking, tags
+//	                included) as deltas of at most N bytes, cut between
+//	                characters, written at
 //	                once: "[[fake reasoning=9 reasoning_key=think pieces=3]]"
 //	                streams "<th", "ink", ">\nL", "et ", ..., the close
 //	                tag cut likewise, as servers that stream by bytes or

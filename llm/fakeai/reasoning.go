@@ -25,6 +25,11 @@ const (
 	// reasoning parser (vLLM's default, llama.cpp, older Ollama): the content
 	// streamed is then ThinkText(c) followed by ExpectedText(c).
 	KeyThink ReasoningKey = "think"
+	// KeyThinkOpen sends the reasoning inline as KeyThink does, without
+	// the "<think>\n": the thinking, then "</think>\n\n", as models
+	// whose prompt template opens the block (DeepSeek-R1 and its
+	// distills, QwQ-32B, Qwen3's Thinking-2507 models) stream it.
+	KeyThinkOpen ReasoningKey = "think_open"
 	// KeyParts sends the delta's content as a list of parts, as Mistral's
 	// reasoning models (Magistral) do: each reasoning chunk as
 	// [{"type":"thinking","thinking":[{"type":"text","text":...}]}], each
@@ -33,13 +38,25 @@ const (
 )
 
 // ThinkText returns the inline reasoning a response with config c sends in
-// its content before the answer when c.ReasoningKey is KeyThink ("" when
-// it sends no reasoning).
+// its content before the answer when c.ReasoningKey is KeyThink or
+// KeyThinkOpen ("" when it sends no reasoning).
 func ThinkText(c Config) string {
 	if c.Reasoning <= 0 {
 		return ""
 	}
-	return "<think>\n" + ExpectedReasoning(c) + "</think>\n\n"
+	return c.ReasoningKey.thinkOpen() + ExpectedReasoning(c) + "</think>\n\n"
+}
+
+// inline reports whether k sends the reasoning inline in the content.
+func (k ReasoningKey) inline() bool { return k == KeyThink || k == KeyThinkOpen }
+
+// thinkOpen is what opens inline reasoning sent as k: "<think>\n", or
+// nothing for KeyThinkOpen (the template opened it).
+func (k ReasoningKey) thinkOpen() string {
+	if k == KeyThinkOpen {
+		return ""
+	}
+	return "<think>\n"
 }
 
 // reasoningWords is the vocabulary of reasoning chunks, with multi-byte
@@ -65,7 +82,7 @@ func ExpectedReasoning(c Config) string {
 
 func parseReasoningKey(v string) (ReasoningKey, error) {
 	switch k := ReasoningKey(v); k {
-	case "", KeyReasoningContent, KeyReasoning, KeyMixed, KeyBoth, KeyThink, KeyParts:
+	case "", KeyReasoningContent, KeyReasoning, KeyMixed, KeyBoth, KeyThink, KeyThinkOpen, KeyParts:
 		return k, nil
 	}
 	return "", fmt.Errorf("unknown reasoning key")
@@ -80,12 +97,12 @@ func (k ReasoningKey) key(i int) string {
 	return string(KeyReasoningContent)
 }
 
-// inlineThought is the content of reasoning chunk i of n sent inline
-// (KeyThink): the first opens with "<think>\n", the last closes with
-// "</think>\n\n".
-func inlineThought(i, n int, text string) string {
+// inlineThought is the content of reasoning chunk i of n sent inline as
+// k (KeyThink, KeyThinkOpen): the first opens with "<think>\n" (not
+// KeyThinkOpen's), the last closes with "</think>\n\n".
+func (k ReasoningKey) inlineThought(i, n int, text string) string {
 	if i == 0 {
-		text = "<think>\n" + text
+		text = k.thinkOpen() + text
 	}
 	if i == n-1 {
 		text += "</think>\n\n"
@@ -116,8 +133,8 @@ func Pieces(text string, n int) []string {
 	return out
 }
 
-// reasoning returns the frame of reasoning chunk i of n (not KeyThink,
-// whose reasoning is content: inlineThought).
+// reasoning returns the frame of reasoning chunk i of n (not KeyThink nor
+// KeyThinkOpen, whose reasoning is content: inlineThought).
 func (e *chunkEncoder) reasoning(key ReasoningKey, i int, text string) []byte {
 	if key == KeyParts {
 		return e.parts(`{"type":"thinking","thinking":[{"type":"text","text":`, text, `}]}`)

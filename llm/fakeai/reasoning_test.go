@@ -108,22 +108,42 @@ func TestContextRefusalAndList(t *testing.T) {
 }
 
 // TestInlineThinking: reasoning_key=think streams the reasoning inside the
-// content, between <think> and </think>, before the answer.
+// content, between <think> and </think>, before the answer;
+// reasoning_key=think_open the same without the <think> (the template
+// opened it), and it cut by max_tokens without the </think> too.
 func TestInlineThinking(t *testing.T) {
 	t.Parallel()
 	srv := fakeai.Start(t, fakeai.Options{})
-	raw, _ := io.ReadAll(post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=3 reasoning=4 reasoning_key=think]]", false), nil).Body)
-	chunks, done := parseSSE(t, raw)
-	var content strings.Builder
-	for _, c := range chunks {
-		if c.Choices[0].Delta.Content != nil {
-			content.WriteString(*c.Choices[0].Delta.Content)
-		}
+	tests := []struct {
+		key       fakeai.ReasoningKey
+		maxTokens int
+		want      string
+	}{
+		{fakeai.KeyThink, 0, "<think>\nLet me think step </think>\n\nHello héllo world "},
+		{fakeai.KeyThinkOpen, 0, "Let me think step </think>\n\nHello héllo world "},
+		{fakeai.KeyThinkOpen, 2, "Let me "},
 	}
-	cfg := fakeai.Config{Tokens: 3, Reasoning: 4, ReasoningKey: fakeai.KeyThink}
-	want := fakeai.ThinkText(cfg) + fakeai.ExpectedText(cfg)
-	if !done || content.String() != want || !strings.HasPrefix(want, "<think>\nLet me think step </think>\n\n") {
-		t.Fatalf("content %q, want %q", content.String(), want)
+	for _, tc := range tests {
+		marker := "[[fake tokens=3 reasoning=4 reasoning_key=" + string(tc.key) + "]]"
+		body := streamBody(marker, false)
+		if tc.maxTokens > 0 {
+			body["max_tokens"] = tc.maxTokens
+		}
+		raw, _ := io.ReadAll(post(t, testCtx(t), srv.URL, body, nil).Body)
+		chunks, done := parseSSE(t, raw)
+		var content strings.Builder
+		for _, c := range chunks {
+			if len(c.Choices) > 0 && c.Choices[0].Delta.Content != nil {
+				content.WriteString(*c.Choices[0].Delta.Content)
+			}
+		}
+		cfg := fakeai.Config{Tokens: 3, Reasoning: 4, ReasoningKey: tc.key}
+		if tc.maxTokens == 0 && fakeai.ThinkText(cfg)+fakeai.ExpectedText(cfg) != tc.want {
+			t.Fatalf("%s: ThinkText and ExpectedText %q, want %q", tc.key, fakeai.ThinkText(cfg)+fakeai.ExpectedText(cfg), tc.want)
+		}
+		if !done || content.String() != tc.want {
+			t.Fatalf("%s max_tokens=%d: content %q, want %q", tc.key, tc.maxTokens, content.String(), tc.want)
+		}
 	}
 }
 

@@ -191,8 +191,8 @@ func (st *stream) sendReasoning(enc *chunkEncoder) bool {
 			return false
 		}
 		ok := false
-		if st.cfg.ReasoningKey == KeyThink {
-			ok = st.writeContent(enc, inlineThought(i, len(all), tok), -1)
+		if k := st.cfg.ReasoningKey; k.inline() {
+			ok = st.writeContent(enc, k.inlineThought(i, len(all), tok), -1)
 		} else {
 			ok = st.write(enc.reasoning(st.cfg.ReasoningKey, i, tok), -1)
 		}
