@@ -44,8 +44,9 @@ const (
 	// maxTitleReply bounds the bytes of the model's reply kept: room for
 	// a model thinking inline (<think>...</think>) before the title, when
 	// MaxTokens lets it get that far and the model's client hands that
-	// thinking over as text (the OpenAI client moves a leading block to
-	// the reasoning, dropped here).
+	// thinking over as text (the OpenAI client moves a leading block, or
+	// the thinking before </think> of a model declared to have its
+	// template open it, to the reasoning, dropped here).
 	maxTitleReply = 16 << 10
 	// titleReadChars is how much of the answer after any thinking is read
 	// when it has no line break: twice what a title keeps, so CleanTitle
@@ -256,6 +257,10 @@ func printable(s string) string {
 // skipThinking returns s without a leading <think>…</think> block, which
 // models that think inline (DeepSeek-R1, QwQ served without a reasoning
 // parser) put before their answer; an unterminated block leaves nothing.
+// Thinking whose <think> the model's template wrote (only </think> in the
+// reply) is not recognised here: the OpenAI client takes it for
+// reasoning, which a title drops, when the model is declared so
+// (openai.ThinkOpen).
 func skipThinking(s string) string {
 	rest, ok := strings.CutPrefix(strings.TrimLeftFunc(s, unicode.IsSpace), "<think>")
 	if !ok {

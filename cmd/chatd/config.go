@@ -51,6 +51,10 @@ type Config struct {
 	OpenAIModels             []string // OPENAI_MODELS, comma list; the first is the default
 	OpenAIModelsFromUpstream bool     // OPENAI_MODELS_FROM_UPSTREAM, default false
 	OpenAIReasoningModels    []string // OPENAI_REASONING_MODELS, comma list: models served as reasoning models; "*": all
+	// OpenAIInlineThinking is OPENAI_INLINE_THINKING, a comma list of
+	// model=mode: how a model thinks inline in its answer's content (auto,
+	// open or off, see openai.InlineThinking); "*": every model not named.
+	OpenAIInlineThinking map[string]openai.InlineThinking
 
 	UpstreamsFile string       // CHATD_UPSTREAMS_FILE: several upstreams (JSON or YAML); wins over OPENAI_*
 	Upstreams     *models.File // the file, read and validated
@@ -332,6 +336,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		r.modelsWithoutUpstream(c)
 	}
 	c.OpenAIReasoningModels = r.reasoningModels(c)
+	c.OpenAIInlineThinking = r.inlineThinking(c)
 	return c, errors.Join(r.errs...)
 }
 
@@ -364,20 +369,65 @@ func (r *configReader) reasoningModels(c Config) []string {
 	case c.UpstreamsFile != "":
 		r.fail(name, "is not read with CHATD_UPSTREAMS_FILE: declare reasoning: true on the model, or on its upstream, in that file")
 		return nil
-	case c.OpenAIModelsFromUpstream:
-		return ids
+	}
+	for _, id := range ids {
+		r.offered(name, id, c)
+	}
+	return ids
+}
+
+// inlineThinking reads OPENAI_INLINE_THINKING: how models of the one
+// upstream think inline, a comma list of model=mode pairs (mode auto,
+// open or off, see openai.InlineThinking; model "*" for every model not
+// named). Each model must be one of OPENAI_MODELS as in
+// OPENAI_REASONING_MODELS, and named once. With an upstreams file the
+// variable is refused: the file sets its own (inlineThinking).
+func (r *configReader) inlineThinking(c Config) map[string]openai.InlineThinking {
+	const name = "OPENAI_INLINE_THINKING"
+	pairs := r.list(name, "")
+	switch {
+	case len(pairs) == 0:
+		return nil
+	case c.UpstreamsFile != "":
+		r.fail(name, "is not read with CHATD_UPSTREAMS_FILE: set inlineThinking on the model, or on its upstream, in that file")
+		return nil
+	}
+	out := make(map[string]openai.InlineThinking, len(pairs))
+	for _, pair := range pairs {
+		i := strings.LastIndex(pair, "=")
+		if i <= 0 || strings.TrimSpace(pair[:i]) == "" {
+			r.fail(name, "%q is not model=mode, such as deepseek-r1=open or *=off", pair)
+			continue
+		}
+		id := strings.TrimSpace(pair[:i])
+		mode, err := openai.ParseInlineThinking(strings.TrimSpace(pair[i+1:]))
+		switch _, twice := out[id]; {
+		case err != nil:
+			r.fail(name, "%s: %v", id, err)
+		case twice:
+			r.fail(name, "names %q twice", id)
+		default:
+			r.offered(name, id, c)
+			out[id] = mode
+		}
+	}
+	return out
+}
+
+// offered fails the variable name for a model id that is not one of
+// OPENAI_MODELS, where it would be a typo that silently sets nothing; "*"
+// (all of them) goes, and with OPENAI_MODELS_FROM_UPSTREAM any id, as it
+// may be one the upstream lists.
+func (r *configReader) offered(name, id string, c Config) {
+	if id == "*" || c.OpenAIModelsFromUpstream || slices.Contains(c.OpenAIModels, id) {
+		return
 	}
 	listed := strings.Join(c.OpenAIModels, ",")
 	if listed == "" {
 		listed = "unset"
 	}
-	for _, id := range ids {
-		if id != "*" && !slices.Contains(c.OpenAIModels, id) {
-			r.fail(name, "%q is not one of OPENAI_MODELS (%s); name models listed there, \"*\" for all of them, or set OPENAI_MODELS_FROM_UPSTREAM=true for a model the upstream lists",
-				id, listed)
-		}
-	}
-	return ids
+	r.fail(name, "%q is not one of OPENAI_MODELS (%s); name models listed there, \"*\" for all of them, or set OPENAI_MODELS_FROM_UPSTREAM=true for a model the upstream lists",
+		id, listed)
 }
 
 // queueBytes reads CHATD_WS_QUEUE_BYTES, the bound in bytes of the frames

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chatd/llm/openai"
 	"chatd/transport/ws"
 )
 
@@ -61,10 +63,11 @@ func TestLoadConfigValues(t *testing.T) {
 		"JWT_SECRET": strings.Repeat("s", 32), "JWT_TTL": "24h", "JWT_SECRET_ACCEPTED": " " + strings.Repeat("a", 32) + " ",
 		"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://localhost:11434/v1", "OPENAI_MODELS": " gpt-a , ,gpt-b",
 		"OPENAI_MODELS_FROM_UPSTREAM": "true", "OPENAI_REASONING_MODELS": "gpt-b, listed-upstream",
+		"OPENAI_INLINE_THINKING": "gpt-a=open, listed-upstream = off,*=auto", "CHATD_REGISTRATION": "closed",
 		"CHATD_ALLOWED_ORIGINS": "https://Chat.Example.com, http://localhost:5173/",
-		"CHATD_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8", "CHATD_REGISTRATION": "closed",
+		"CHATD_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8", "CHATD_BODY_LIMIT": "2MiB",
 		"CHATD_SHUTDOWN_GRACE": "1s", "CHATD_SHUTDOWN_DELAY": "5s", "CHATD_STATIC_DIR": static, "CHATD_METRICS_TOKEN": "m",
-		"CHATD_METRICS_ALLOW": "10.1.0.0/16,192.168.1.7", "CHATD_BODY_LIMIT": "2MiB", "CHATD_LOG_LEVEL": "debug",
+		"CHATD_METRICS_ALLOW": "10.1.0.0/16,192.168.1.7", "CHATD_LOG_LEVEL": "debug",
 		"CHATD_BCRYPT_COST": "13", "CHATD_LOGIN_MAX_FAILURES_ACCOUNT": "3", "CHATD_LOGIN_MAX_FAILURES_IP": "50",
 		"CHATD_LOGIN_MAX_CHECKS_ACCOUNT": "60",
 		"CHATD_LOGIN_FAILURE_WINDOW":     "1h", "CHATD_DB_CONNECT_TIMEOUT": "3s",
@@ -93,6 +96,8 @@ func TestLoadConfigValues(t *testing.T) {
 		{"from upstream", c.OpenAIModelsFromUpstream, true},
 		{"reasoning models", c.OpenAIReasoningModels, []string{"gpt-b", "listed-upstream"}},
 		{"reasoning first token", c.ReasoningFirstTokenTimeout, 20 * time.Minute},
+		{"inline thinking", c.OpenAIInlineThinking, map[string]openai.InlineThinking{"gpt-a": openai.ThinkOpen,
+			"listed-upstream": openai.ThinkOff, "*": openai.ThinkAuto}},
 		{"origins", c.AllowedOrigins, []string{"https://chat.example.com", "http://localhost:5173"}},
 		{"proxies", c.TrustedProxies, []string{"127.0.0.1", "10.0.0.0/8"}},
 		{"registration", c.Registration, false},
@@ -129,6 +134,57 @@ func TestLoadConfigValues(t *testing.T) {
 		if !reflect.DeepEqual(ch.got, ch.want) {
 			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
 		}
+	}
+}
+
+// TestLoadConfigInlineThinking: OPENAI_INLINE_THINKING is a comma list
+// of model=mode pairs, each mode auto, open or off, each model one of
+// OPENAI_MODELS (or any with OPENAI_MODELS_FROM_UPSTREAM; "*": every
+// model not named) and named once; refused beside CHATD_UPSTREAMS_FILE,
+// whose models set their own. Every bad pair is reported.
+func TestLoadConfigInlineThinking(t *testing.T) {
+	t.Parallel()
+	up := map[string]string{"OPENAI_API_KEY": "sk-x", "OPENAI_MODELS": "r1-distill,gpt-4o,my=model"}
+	tests := []struct {
+		name  string
+		env   map[string]string
+		want  map[string]openai.InlineThinking
+		fails []string // the error's parts; none: accepted
+	}{
+		{"unset", nil, nil, nil},
+		{"listed models and the rest", map[string]string{"OPENAI_INLINE_THINKING": " r1-distill=open ,gpt-4o=off,*=auto, my=model=open"},
+			map[string]openai.InlineThinking{"r1-distill": openai.ThinkOpen, "gpt-4o": openai.ThinkOff, "*": openai.ThinkAuto,
+				"my=model": openai.ThinkOpen}, nil},
+		{"a model the upstream lists", map[string]string{"OPENAI_MODELS_FROM_UPSTREAM": "true", "OPENAI_INLINE_THINKING": "qwq:32b=open"},
+			map[string]openai.InlineThinking{"qwq:32b": openai.ThinkOpen}, nil},
+		{"bad pairs", map[string]string{"OPENAI_INLINE_THINKING": "r1-distill,=open,gpt-4o=on,r1-distill=Open,r1-distil=open,*=open,*=off"}, nil,
+			[]string{`OPENAI_INLINE_THINKING: "r1-distill" is not model=mode`, `OPENAI_INLINE_THINKING: "=open" is not model=mode`,
+				`OPENAI_INLINE_THINKING: gpt-4o: "on" is not an inline thinking mode (auto, open or off)`, `r1-distill: "Open" is not`,
+				`OPENAI_INLINE_THINKING: "r1-distil" is not one of OPENAI_MODELS (r1-distill,gpt-4o,my=model)`,
+				`OPENAI_INLINE_THINKING: names "*" twice`}},
+		{"beside an upstreams file", map[string]string{"CHATD_UPSTREAMS_FILE": "missing.yaml", "OPENAI_INLINE_THINKING": "*=open"}, nil,
+			[]string{"OPENAI_INLINE_THINKING: is not read with CHATD_UPSTREAMS_FILE: set inlineThinking"}},
+		{"without an upstream", map[string]string{"OPENAI_API_KEY": "", "OPENAI_MODELS": "", "OPENAI_INLINE_THINKING": "r1=open"}, nil,
+			[]string{`OPENAI_INLINE_THINKING: "r1" is not one of OPENAI_MODELS (unset)`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := maps.Clone(up)
+			maps.Copy(env, tc.env)
+			c, err := loadConfig(envOf(env))
+			for _, want := range tc.fails {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("error %v lacks %q", err, want)
+				}
+			}
+			if len(tc.fails) > 0 {
+				return
+			}
+			if err != nil || !reflect.DeepEqual(c.OpenAIInlineThinking, tc.want) {
+				t.Fatalf("inline thinking %v (err %v), want %v", c.OpenAIInlineThinking, err, tc.want)
+			}
+		})
 	}
 }
 

@@ -31,6 +31,7 @@ func newModel(cfg Config, logger *slog.Logger) (*llm.Router, hub.Titler) {
 		mc.APIKey, mc.BaseURL = cfg.OpenAIKey, cfg.OpenAIBaseURL
 		mc.Models, mc.Discover = strings.Join(cfg.OpenAIModels, ","), cfg.OpenAIModelsFromUpstream
 		mc.ReasoningModels = cfg.OpenAIReasoningModels
+		mc.InlineThinking = cfg.OpenAIInlineThinking
 	}
 	router := models.New(mc)
 	titler := &llm.Titler{Streamer: router, Logger: logger}

@@ -73,3 +73,42 @@ func TestReasoningModelsFromEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestInlineThinkingFromEnvironment: with the one-upstream variables,
+// OPENAI_INLINE_THINKING reaches the model's requests: a model declared
+// "open" (its template opens the thinking, so its answer holds only
+// </think>) has its thinking streamed as reasoning and its answer as
+// text, and its title named after the answer; a model not named keeps
+// "auto", which shows such thinking as text.
+func TestInlineThinkingFromEnvironment(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	cfg, err := loadConfig(envOf(map[string]string{"OPENAI_BASE_URL": srv.URL, "OPENAI_MODELS": "r1-distill,plain",
+		"OPENAI_INLINE_THINKING": "r1-distill=open"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, titler := newModel(cfg, slog.New(slog.DiscardHandler))
+	t.Cleanup(router.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const marker = "[[fake tokens=4 reasoning=5 reasoning_key=think_open pieces=3]]"
+	fake := fakeai.Config{Tokens: 4, Reasoning: 5, ReasoningKey: fakeai.KeyThinkOpen}
+	for model, want := range map[string][2]string{
+		"r1-distill": {fakeai.ExpectedReasoning(fake), fakeai.ExpectedText(fake)},
+		"plain":      {"", fakeai.ThinkText(fake) + fakeai.ExpectedText(fake)},
+	} {
+		var reasoning, text strings.Builder
+		req := llm.Request{Model: model, OnReasoning: func(s string) { reasoning.WriteString(s) },
+			Messages: []llm.Message{{Role: llm.RoleUser, Content: marker + " hi"}}}
+		if _, err := router.Stream(ctx, req, func(s string) { text.WriteString(s) }); err != nil {
+			t.Fatal(err)
+		}
+		if reasoning.String() != want[0] || text.String() != want[1] {
+			t.Errorf("%s: reasoning %q text %q, want %q and %q", model, reasoning.String(), text.String(), want[0], want[1])
+		}
+	}
+	if got := titler(ctx, "r1-distill", "Plan a trip "+marker, "an answer"); got != "Hello héllo world wörld" {
+		t.Errorf("title %q, want the answer's first words", got)
+	}
+}

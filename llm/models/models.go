@@ -7,6 +7,7 @@ package models
 
 import (
 	"log/slog"
+	"maps"
 	"net/url"
 	"strings"
 	"time"
@@ -36,13 +37,18 @@ type Config struct {
 	// does in an upstreams file: ids of Models, or of models the upstream
 	// lists (with Discover); "*" declares every model, as on an upstream.
 	ReasoningModels []string
+	// InlineThinking says how models of the one upstream think inline
+	// (OPENAI_INLINE_THINKING), as "inlineThinking" does in an upstreams
+	// file: ids of Models, or of models the upstream lists (with
+	// Discover); "*" sets every model's, as on an upstream.
+	InlineThinking map[string]openai.InlineThinking
 	// Azure and AzureAPIVersion select Azure OpenAI (see openai.Options).
 	Azure           bool
 	AzureAPIVersion string
 	// Client tunes every upstream client (retries, timeouts, HTTP client);
 	// its APIKey, BaseURL, Azure, AzureDeployments, Headers, Query,
-	// ReasoningModels and Logger are taken from the upstream, and an upstream's own timeouts
-	// and retries win.
+	// ReasoningModels, InlineThinking and Logger are taken from the
+	// upstream, and an upstream's own timeouts and retries win.
 	Client openai.Options
 	// DemoDelay is the demo model's pause between tokens (see demo.Options).
 	DemoDelay time.Duration
@@ -76,7 +82,7 @@ func New(c Config) *llm.Router {
 	case c.File != nil:
 		opts.Default = c.File.Default
 		for _, u := range c.File.Upstreams {
-			opts.Upstreams = append(opts.Upstreams, c.upstream(u, nil))
+			opts.Upstreams = append(opts.Upstreams, c.upstream(u, nil, nil))
 		}
 	default:
 		opts.Upstreams = []llm.Upstream{c.shorthand()}
@@ -93,9 +99,14 @@ func (c Config) shorthand() llm.Upstream {
 		declared[strings.TrimSpace(id)] = true
 	}
 	u.Reasoning = declared["*"]
+	thinking := maps.Clone(c.InlineThinking)
+	u.InlineThinking = thinking["*"]
+	delete(thinking, "*")
 	for _, r := range llm.Routes(c.Models, nil) {
-		u.Models = append(u.Models, ModelConfig{ID: r.Info.ID, Reasoning: declared[r.Info.ID]})
-		delete(declared, r.Info.ID)
+		id := r.Info.ID
+		u.Models = append(u.Models, ModelConfig{ID: id, Reasoning: declared[id], InlineThinking: thinking[id]})
+		delete(declared, id)
+		delete(thinking, id)
 	}
 	if len(u.Models) == 0 {
 		u.Discover = true
@@ -106,16 +117,18 @@ func (c Config) shorthand() llm.Upstream {
 			discovered = append(discovered, id)
 		}
 	}
-	return c.upstream(u, discovered)
+	return c.upstream(u, discovered, thinking)
 }
 
 // upstream builds the llm.Upstream of one configured server; reasoning
-// are more of its models, not among u.Models, declared reasoning models.
-func (c Config) upstream(u UpstreamConfig, reasoning []string) llm.Upstream {
+// are more of its models, not among u.Models, declared reasoning models,
+// and thinking how more of them think inline.
+func (c Config) upstream(u UpstreamConfig, reasoning []string, thinking map[string]openai.InlineThinking) llm.Upstream {
 	co := c.Client
 	co.APIKey, co.BaseURL, co.Azure, co.AzureAPIVersion = u.APIKey, u.BaseURL, u.Azure, u.AzureAPIVersion
 	co.Headers, co.Query, co.Logger = u.Headers, u.Query, c.Logger
 	co.ReasoningModels = append(reasoningModels(u), reasoning...)
+	co.InlineThinking = inlineThinking(u, thinking)
 	co.AzureDeployments = azureDeployments(u)
 	if u.Timeouts.FirstToken > 0 {
 		co.FirstTokenTimeout = time.Duration(u.Timeouts.FirstToken)
@@ -161,6 +174,27 @@ func reasoningModels(u UpstreamConfig) []string {
 		if m.Reasoning {
 			out = append(out, m.ID)
 		}
+	}
+	return out
+}
+
+// inlineThinking maps u's models to how they think inline, "*" to how
+// the others do, over more (of models not among u.Models); nil when
+// nothing is set (every model: openai.ThinkAuto).
+func inlineThinking(u UpstreamConfig, more map[string]openai.InlineThinking) map[string]openai.InlineThinking {
+	out := maps.Clone(more)
+	set := func(id string, m openai.InlineThinking) {
+		if m == "" {
+			return
+		}
+		if out == nil {
+			out = make(map[string]openai.InlineThinking)
+		}
+		out[id] = m
+	}
+	set("*", u.InlineThinking)
+	for _, m := range u.Models {
+		set(m.ID, m.InlineThinking)
 	}
 	return out
 }

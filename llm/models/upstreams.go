@@ -17,6 +17,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"chatd/llm"
+	"chatd/llm/openai"
 )
 
 // File is an upstreams file (CHATD_UPSTREAMS_FILE), in JSON or YAML; see
@@ -73,6 +74,10 @@ type UpstreamConfig struct {
 	// Reasoning serves every model of the upstream, discovered ones too,
 	// as a reasoning model (see ModelConfig.Reasoning).
 	Reasoning bool `json:"reasoning,omitempty"`
+	// InlineThinking is how every model of the upstream, discovered ones
+	// too, thinks inline, unless the model sets its own (see
+	// ModelConfig.InlineThinking).
+	InlineThinking openai.InlineThinking `json:"inlineThinking,omitempty"`
 }
 
 // ModelConfig is one configured model; in a file it may also be given as
@@ -89,6 +94,14 @@ type ModelConfig struct {
 	// max_completion_tokens instead of max_tokens, and the title's
 	// reasoning effort (see openai.Options.ReasoningModels).
 	Reasoning bool `json:"reasoning,omitempty"`
+	// InlineThinking says how the model puts its thinking in its
+	// answer's content when its server does not send it apart: "auto"
+	// (the default) takes a leading <think>…</think> block for it,
+	// "open" everything up to the first </think> (a model whose prompt
+	// template opens the block: DeepSeek-R1 and its distills, QwQ-32B,
+	// Qwen3's Thinking-2507 models), "off" nothing (see
+	// openai.Options.InlineThinking).
+	InlineThinking openai.InlineThinking `json:"inlineThinking,omitempty"`
 	// Deployment names the Azure deployment serving the model, on an
 	// upstream with azure: true, requested exactly as given. Without it
 	// the deployment is the id as earlier releases (go-openai's default
@@ -230,6 +243,9 @@ func (f *File) validate(getenv func(string) string) error {
 		if err := checkDefaults(u.Defaults, u.MaxOutputTokens); err != nil {
 			fail("defaults: %v", err)
 		}
+		if err := checkInlineThinking(u.InlineThinking); err != nil {
+			fail("inlineThinking: %v", err)
+		}
 		ids := make(map[string]bool)
 		for _, m := range u.Models {
 			switch {
@@ -251,6 +267,9 @@ func (f *File) validate(getenv func(string) string) error {
 			}
 			if err := checkDefaults(m.Defaults, firstPositive(m.MaxOutputTokens, u.MaxOutputTokens)); err != nil {
 				fail("model %q: defaults: %v", m.ID, err)
+			}
+			if err := checkInlineThinking(m.InlineThinking); err != nil {
+				fail("model %q: inlineThinking: %v", m.ID, err)
 			}
 		}
 	}
@@ -291,6 +310,16 @@ func checkDefaults(d Defaults, maxOutput int) error {
 		return err
 	}
 	return nil
+}
+
+// checkInlineThinking validates an inline thinking mode; absent ("") is
+// the default.
+func checkInlineThinking(m openai.InlineThinking) error {
+	if m == "" {
+		return nil
+	}
+	_, err := openai.ParseInlineThinking(string(m))
+	return err
 }
 
 func firstPositive(v ...int) int {

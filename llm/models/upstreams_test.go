@@ -196,6 +196,15 @@ upstreams:
 			`model "h": deployment is for Azure upstreams (azure: true)`}},
 		{"deployment not a string", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","azure":true,"models":[{"id":"m","deployment":35}]}]}`,
 			[]string{"deployment"}},
+		{"inline thinking modes", ".yaml", `
+upstreams:
+  - name: a
+    baseURL: http://localhost:1/v1
+    inlineThinking: on
+    models: [{id: m, inlineThinking: Open}, {id: n, inlineThinking: auto}]
+`, []string{`upstream 1 ("a"): inlineThinking: "on" is not an inline thinking mode (auto, open or off)`, `model "m": inlineThinking: "Open" is not`}},
+		{"inline thinking not a string", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":[{"id":"m","inlineThinking":false}]}]}`,
+			[]string{"inlineThinking"}},
 		{"NUL in a default stop", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"],"defaults":{"stop":["\n","a\u0000b"]}}]}`,
 			[]string{"stop: sequence 2 must not contain NUL"}},
 	}

@@ -21,11 +21,13 @@ import (
 type attempt struct {
 	// firstToken is the attempt's first-token timeout (Options).
 	firstToken time.Duration
-	status     int
-	header     http.Header
-	body       *doneWatcher
-	list       *listBody   // a model list request: its body is read here
-	delivered  atomic.Bool // some text reached onDelta: never retry
+	// think is how the model thinks inline (Options.InlineThinking).
+	think     InlineThinking
+	status    int
+	header    http.Header
+	body      *doneWatcher
+	list      *listBody   // a model list request: its body is read here
+	delivered atomic.Bool // some text reached onDelta: never retry
 	// zeroTemperature: the request asks for temperature 0, which its body
 	// carries as nonZero's stand-in until doer sends it as 0.
 	zeroTemperature bool
@@ -91,7 +93,7 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	}
 	defer stream.Close()
 	var res llm.Result
-	var parts answerParts
+	parts := newAnswerParts(st.think)
 	var dec chunkDecoder
 	tail := finishTail{wait: c.opts.FinishWait, cancel: cancel}
 	defer tail.stop()

@@ -105,6 +105,13 @@ type Options struct {
 	// upstream refused max_tokens asking for max_completion_tokens (see
 	// Stream).
 	ReasoningModels []string
+	// InlineThinking says how models, as the upstream names them, put
+	// their thinking in their answers' content ("*": every model not
+	// named): ThinkAuto (the default) takes a leading <think>…</think>
+	// block for it, ThinkOpen everything up to the first </think> (a
+	// model whose prompt template opens the block), ThinkOff nothing
+	// (the content is the answer, byte for byte). See inlineThink.
+	InlineThinking map[string]InlineThinking
 	// DisableStreamUsage stops asking for usage in the stream
 	// (stream_options.include_usage), for servers that reject it. Without
 	// it, a server's first refusal of stream_options is learned: that
@@ -161,6 +168,7 @@ var (
 // New returns a Client.
 func New(opts Options) *Client {
 	opts = withDefaults(opts)
+	opts.InlineThinking = maps.Clone(opts.InlineThinking) // the caller's map may change
 	cfg := goopenai.DefaultConfig(opts.APIKey)
 	if opts.Azure {
 		cfg = goopenai.DefaultAzureConfig(opts.APIKey, opts.BaseURL)
@@ -262,16 +270,17 @@ func positive(d, def time.Duration) time.Duration {
 // stream_options it refuses (see Options.DisableStreamUsage). A failure
 // whose Retry-After is longer than Options.RetryMax is not retried.
 // Thinking a model puts inline at the start of its answer's content
-// (<think>…</think>, after optional white space) is delivered as
-// reasoning, and only the text after </think> to onDelta (see
-// inlineThink).
+// (<think>…</think>, after optional white space, or up to </think> for a
+// model whose template opened the block, see Options.InlineThinking) is
+// delivered as reasoning, and only the text after </think> to onDelta
+// (see inlineThink).
 func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
 	reasoning := c.kind.reasoning(req.Model)
 	oreq := c.request(req, reasoning)
 	out := sink{text: onDelta, reasoning: req.OnReasoning}
 	switched := false
 	for try := 0; ; try++ {
-		st := &attempt{firstToken: c.firstTokenTimeout(c.kind.thinks(req.Model))}
+		st := &attempt{firstToken: c.firstTokenTimeout(c.kind.thinks(req.Model)), think: c.inlineThinking(req.Model)}
 		res, err := c.attempt(ctx, oreq, out, st)
 		if err == nil {
 			return res, nil
@@ -399,6 +408,14 @@ func (c *Client) firstTokenTimeout(thinks bool) time.Duration {
 		return c.opts.ReasoningFirstTokenTimeout
 	}
 	return c.opts.FirstTokenTimeout
+}
+
+// inlineThinking is how model thinks inline (Options.InlineThinking).
+func (c *Client) inlineThinking(model string) InlineThinking {
+	if m, ok := c.opts.InlineThinking[model]; ok {
+		return m
+	}
+	return c.opts.InlineThinking["*"]
 }
 
 // Thinks reports whether model is served as a reasoning model, which may

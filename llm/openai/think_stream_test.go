@@ -9,6 +9,7 @@ import (
 
 	"chatd/llm"
 	"chatd/llm/fakeai"
+	"chatd/llm/openai"
 )
 
 // thinkRun is one streamed answer's reasoning and text deltas, in order.
@@ -23,6 +24,14 @@ type thinkRun struct {
 // drop; onReasoning, when set, is called after each reasoning delta.
 func streamThink(ctx context.Context, t *testing.T, url, prompt string, maxTokens int, drop bool, onReasoning func()) thinkRun {
 	t.Helper()
+	return streamThinkAs(ctx, t, nil, url, prompt, maxTokens, drop, onReasoning)
+}
+
+// streamThinkAs is streamThink from a client whose model "fake-mini"
+// thinks inline as modes says (nil: ThinkAuto).
+func streamThinkAs(ctx context.Context, t *testing.T, modes map[string]openai.InlineThinking, url, prompt string, maxTokens int,
+	drop bool, onReasoning func()) thinkRun {
+	t.Helper()
 	var r thinkRun
 	req := request(prompt)
 	req.MaxTokens = maxTokens
@@ -34,7 +43,8 @@ func streamThink(ctx context.Context, t *testing.T, url, prompt string, maxToken
 			}
 		}
 	}
-	r.res, r.err = newClient(url, nil).Stream(ctx, req, func(s string) { r.text, r.order = append(r.text, s), r.order+"t" })
+	c := newClient(url, func(o *openai.Options) { o.InlineThinking = modes })
+	r.res, r.err = c.Stream(ctx, req, func(s string) { r.text, r.order = append(r.text, s), r.order+"t" })
 	checkDeltas(t, r.reasoning)
 	checkDeltas(t, r.text)
 	return r
@@ -135,4 +145,107 @@ func TestInlineThinkingCut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInlineThinkingOpenStreams: a model whose prompt template opens the
+// thinking (DeepSeek-R1's distills, QwQ, Qwen3's Thinking-2507), declared
+// ThinkOpen by its id or by "*", streams only the </think>: the thinking
+// before it is delivered as reasoning and only what follows as text,
+// whatever bytes the chunks cut the tag at, and so is a block that starts
+// with its own <think>; without OnReasoning the thinking is dropped. A
+// model not named keeps ThinkAuto, which shows it all as text.
+func TestInlineThinkingOpenStreams(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	byID := map[string]openai.InlineThinking{"fake-mini": openai.ThinkOpen, "*": openai.ThinkOff}
+	all := map[string]openai.InlineThinking{"*": openai.ThinkOpen}
+	for _, key := range []fakeai.ReasoningKey{fakeai.KeyThinkOpen, fakeai.KeyThink} {
+		cfg := fakeai.Config{Tokens: 6, Reasoning: 9, ReasoningKey: key}
+		for _, pieces := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9} {
+			t.Run(fmt.Sprintf("%s/pieces=%d", key, pieces), func(t *testing.T) {
+				t.Parallel()
+				prompt := fmt.Sprintf("[[fake tokens=6 reasoning=9 reasoning_key=%s pieces=%d]] why?", key, pieces)
+				for _, modes := range []map[string]openai.InlineThinking{byID, all} {
+					r := streamThinkAs(testCtx(t), t, modes, srv.URL, prompt, 0, false, nil)
+					if r.err != nil || r.res.FinishReason != "stop" {
+						t.Fatalf("%v: finish %q err %v", modes, r.res.FinishReason, r.err)
+					}
+					if got, want := strings.Join(r.reasoning, ""), fakeai.ExpectedReasoning(cfg); got != want {
+						t.Fatalf("%v: reasoning %q, want %q", modes, got, want)
+					}
+					if got, want := strings.Join(r.text, ""), fakeai.ExpectedText(cfg); got != want {
+						t.Fatalf("%v: text %q, want %q", modes, got, want)
+					}
+					if strings.Contains(r.order, "tr") {
+						t.Fatalf("%v: reasoning after text: %s", modes, r.order)
+					}
+				}
+				dropped := streamThinkAs(testCtx(t), t, all, srv.URL, prompt, 0, true, nil)
+				if got := strings.Join(dropped.text, ""); dropped.err != nil || got != fakeai.ExpectedText(cfg) {
+					t.Fatalf("without OnReasoning: text %q err %v", got, dropped.err)
+				}
+			})
+		}
+	}
+	t.Run("not named", func(t *testing.T) {
+		t.Parallel()
+		cfg := fakeai.Config{Tokens: 6, Reasoning: 9, ReasoningKey: fakeai.KeyThinkOpen}
+		other := map[string]openai.InlineThinking{"other-model": openai.ThinkOpen}
+		r := streamThinkAs(testCtx(t), t, other, srv.URL, "[[fake tokens=6 reasoning=9 reasoning_key=think_open]] why?", 0, false, nil)
+		if got, want := strings.Join(r.text, ""), fakeai.ThinkText(cfg)+fakeai.ExpectedText(cfg); r.err != nil || got != want || len(r.reasoning) != 0 {
+			t.Fatalf("text %q reasoning %q err %v, want text %q", got, r.reasoning, r.err, want)
+		}
+	})
+}
+
+// TestInlineThinkingOpenUnclosed: thinking of a ThinkOpen model that the
+// token limit cut before </think> is all reasoning, and the answer is
+// empty and complete (finish reason length).
+func TestInlineThinkingOpenUnclosed(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+	modes := map[string]openai.InlineThinking{"fake-mini": openai.ThinkOpen}
+	r := streamThinkAs(testCtx(t), t, modes, srv.URL, "[[fake tokens=6 reasoning=9 reasoning_key=think_open pieces=2]] why?", 4, false, nil)
+	got, want := strings.Join(r.reasoning, ""), fakeai.ExpectedReasoning(fakeai.Config{Reasoning: 4})
+	if r.err != nil || r.res.FinishReason != "length" || len(r.text) != 0 || got != want {
+		t.Fatalf("reasoning %q text %q finish %q err %v, want reasoning %q", got, r.text, r.res.FinishReason, r.err, want)
+	}
+}
+
+// TestInlineThinkingOff: a model declared ThinkOff that starts its answer
+// with a literal <think> (explaining the tag) has its text delivered byte
+// for byte, however the chunks cut the tags, where ThinkAuto takes it up
+// to the </think> for thinking; inline thinking stays text too.
+func TestInlineThinkingOff(t *testing.T) {
+	t.Parallel()
+	const answer = "<think> is a tag name I made up.\n\nIt marks 🤔 thinking: </think> ends it."
+	finish := `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n"
+	off := map[string]openai.InlineThinking{"fake-mini": openai.ThinkOff}
+	for _, n := range []int{1, 3, 7, len(answer)} {
+		t.Run(fmt.Sprintf("pieces=%d", n), func(t *testing.T) {
+			t.Parallel()
+			var body strings.Builder
+			for _, p := range fakeai.Pieces(answer, n) {
+				body.WriteString(contentChunk(p))
+			}
+			srv, _ := sseServer(t, body.String()+finish+"data: [DONE]\n\n")
+			r := streamThinkAs(testCtx(t), t, off, srv.URL, "hi", 0, false, nil)
+			if got := strings.Join(r.text, ""); r.err != nil || got != answer || len(r.reasoning) != 0 {
+				t.Fatalf("text %q reasoning %q err %v, want text %q", got, r.reasoning, r.err, answer)
+			}
+			auto := streamThink(testCtx(t), t, srv.URL, "hi", 0, false, nil)
+			if got := strings.Join(auto.text, ""); got != " ends it." {
+				t.Fatalf("auto: text %q reasoning %q, want what follows </think>", got, auto.reasoning)
+			}
+		})
+	}
+	t.Run("inline thinking", func(t *testing.T) {
+		t.Parallel()
+		srv := fakeai.Start(t, fakeai.Options{APIKey: testKey})
+		cfg := fakeai.Config{Tokens: 6, Reasoning: 9, ReasoningKey: fakeai.KeyThink}
+		r := streamThinkAs(testCtx(t), t, off, srv.URL, "[[fake tokens=6 reasoning=9 reasoning_key=think pieces=3]] why?", 0, false, nil)
+		if got, want := strings.Join(r.text, ""), fakeai.ThinkText(cfg)+fakeai.ExpectedText(cfg); r.err != nil || got != want || len(r.reasoning) != 0 {
+			t.Fatalf("text %q reasoning %q err %v, want text %q", got, r.reasoning, r.err, want)
+		}
+	})
 }
