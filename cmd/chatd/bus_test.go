@@ -82,7 +82,7 @@ func TestClusterStartKeepsLiveAnswers(t *testing.T) {
 		text.WriteString(f.Text)
 	}
 	// Failed logins count for the cluster: one on each instance uses up
-	// the account's two.
+	// the account's two from this address.
 	for i, attempt := range []struct {
 		s        *server
 		password string

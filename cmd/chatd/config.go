@@ -76,7 +76,8 @@ type Config struct {
 	PprofAddr       string         // CHATD_PPROF_ADDR: unset (default) serves no profiles; a loopback address serves /debug/pprof/
 
 	BcryptCost             int           // CHATD_BCRYPT_COST, default 12 (at least 12 in production), at most maxBcryptCost (16)
-	LoginFailAccount       int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5
+	LoginFailAccount       int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT, default 5: per account and client address
+	LoginFailAccountTotal  int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT_TOTAL, default 100: per account from every address (raised to LoginFailAccount when below it)
 	LoginChecksAccount     int           // CHATD_LOGIN_MAX_CHECKS_ACCOUNT, default 30 (raised to LoginFailAccount when below it)
 	LoginFailIP            int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
 	LoginFailureWindow     time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
@@ -274,6 +275,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 
 		BcryptCost:             r.bcryptCost("CHATD_BCRYPT_COST"),
 		LoginFailAccount:       r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT", auth.DefaultMaxFailuresPerAccount, 1, 1000),
+		LoginFailAccountTotal:  r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT_TOTAL", auth.DefaultMaxFailuresPerAccountTotal, 1, 100000),
 		LoginChecksAccount:     r.integer("CHATD_LOGIN_MAX_CHECKS_ACCOUNT", auth.DefaultMaxChecksPerAccount, 1, 100000),
 		LoginFailIP:            r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
 		LoginFailureWindow:     r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),

@@ -21,10 +21,18 @@ import (
 
 // Login limit defaults.
 const (
+	// DefaultMaxFailuresPerAccount bounds the failed logins of one account
+	// from one client address (its clientKey) per FailureWindow.
 	DefaultMaxFailuresPerAccount = 5
-	DefaultMaxFailuresPerIP      = 20
+	// DefaultMaxFailuresPerAccountTotal bounds the failed logins of one
+	// account from every address together per FailureWindow: the 100
+	// consecutive failures NIST SP 800-63B (5.2.2) allows at most, which
+	// takes at least 20 addresses at DefaultMaxFailuresPerAccount each.
+	DefaultMaxFailuresPerAccountTotal = 100
+	DefaultMaxFailuresPerIP           = 20
 	// DefaultMaxChecksPerAccount bounds the password checks of one
-	// account per FailureWindow, successful ones included.
+	// account per FailureWindow, failed logins aside (successful ones and
+	// a session's wrong current passwords).
 	DefaultMaxChecksPerAccount = 30
 	DefaultFailureWindow       = 15 * time.Minute
 	DefaultMaxTrackedKeys      = 100_000
@@ -78,19 +86,36 @@ type AccountOptions struct {
 	DeleteTimeout time.Duration
 	// RegistrationClosed makes POST /api/auth/register answer 403.
 	RegistrationClosed bool
-	// MaxFailuresPerAccount and MaxFailuresPerIP are the failed logins
-	// allowed per FailureWindow before 429; they default to
-	// DefaultMaxFailuresPerAccount and DefaultMaxFailuresPerIP.
+	// MaxFailuresPerAccount is the failed password checks of one account
+	// from one client address (clientKey: an IPv6 client by its /64)
+	// allowed per FailureWindow before that address gets 429 for that
+	// account, a wrong current password given to change the password or
+	// delete the account included; other addresses are not refused for
+	// it. It defaults to DefaultMaxFailuresPerAccount.
 	MaxFailuresPerAccount int
-	MaxFailuresPerIP      int
-	// MaxChecksPerAccount is the password checks (sign-ins, and the
-	// current password given to change it or delete the account) allowed
-	// per account per FailureWindow, successful or not, before 429; it
-	// defaults to DefaultMaxChecksPerAccount, and is raised to
-	// MaxFailuresPerAccount when below it. Each check is a bcrypt run:
-	// a success gives back the failed-login attempt, so without this
-	// bound a user who knows their password could sign in without end and
-	// keep every hashing slot busy, everyone else's sign-in answered 503.
+	// MaxFailuresPerAccountTotal is the failed logins of one account from
+	// every address together allowed per FailureWindow before its logins
+	// get 429 from any address: the bound on guessing spread over many
+	// addresses. A session's own password checks (change, deletion) are
+	// not refused by it, nor counted in it. It defaults to
+	// DefaultMaxFailuresPerAccountTotal, and is raised to
+	// MaxFailuresPerAccount when below it.
+	MaxFailuresPerAccountTotal int
+	// MaxFailuresPerIP is the failed logins from one client address, to
+	// any accounts, allowed per FailureWindow before 429; it defaults to
+	// DefaultMaxFailuresPerIP.
+	MaxFailuresPerIP int
+	// MaxChecksPerAccount is the password checks of one account allowed
+	// per FailureWindow before 429, failed logins aside (the failure limits
+	// above count those): right passwords (sign-ins, and the current
+	// password given to change it or delete the account) and a session's
+	// wrong current passwords. It defaults to DefaultMaxChecksPerAccount,
+	// and is raised to MaxFailuresPerAccount when below it. Each check is
+	// a bcrypt run: a success gives back the failed-login attempt, so
+	// without this bound a user who knows their password could sign in
+	// without end and keep every hashing slot busy, everyone else's
+	// sign-in answered 503. A check is counted while it runs, so a failed
+	// login gives its check back only once it is done.
 	MaxChecksPerAccount int
 	// FailureWindow defaults to DefaultFailureWindow.
 	FailureWindow time.Duration
@@ -151,9 +176,14 @@ func (o *AccountOptions) setDefaults() {
 	if o.MaxChecksPerAccount <= 0 {
 		o.MaxChecksPerAccount = DefaultMaxChecksPerAccount
 	}
-	// Failed logins are checks too: a bound below MaxFailuresPerAccount
-	// would refuse the failures that limit allows, saying something else.
+	// Failed checks hold a check while they run: a bound below
+	// MaxFailuresPerAccount would refuse a burst of the failures that limit
+	// allows, saying something else.
 	o.MaxChecksPerAccount = max(o.MaxChecksPerAccount, o.MaxFailuresPerAccount)
+	if o.MaxFailuresPerAccountTotal <= 0 {
+		o.MaxFailuresPerAccountTotal = DefaultMaxFailuresPerAccountTotal
+	}
+	o.MaxFailuresPerAccountTotal = max(o.MaxFailuresPerAccountTotal, o.MaxFailuresPerAccount)
 	if o.MaxFailuresPerIP <= 0 {
 		o.MaxFailuresPerIP = DefaultMaxFailuresPerIP
 	}
@@ -179,15 +209,16 @@ func (o *AccountOptions) setDefaults() {
 
 // Accounts serves /api/auth: register, login, me and logout.
 type Accounts struct {
-	store     AccountStore
-	authn     *Authenticator
-	passwords *passwords
-	byIP      *gate // failed logins per client IP
-	byAccount *gate // failed logins per account (normalised email)
-	checks    *gate // password checks per account, successful ones too
-	signups   *gate // registrations per client IP
-	opts      AccountOptions
-	deleting  deletions // the removals of deleted accounts (Wait)
+	store       AccountStore
+	authn       *Authenticator
+	passwords   *passwords
+	byIP        *gate // failed logins per client IP
+	byAccountIP *gate // failed checks per account and client IP (loginKey)
+	byAccount   *gate // failed logins per account (normalised email), from every IP
+	checks      *gate // password checks per account but failed logins
+	signups     *gate // registrations per client IP
+	opts        AccountOptions
+	deleting    deletions // the removals of deleted accounts (Wait)
 }
 
 // NewAccounts returns the account routes. It computes one bcrypt hash at
@@ -200,10 +231,11 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 	}
 	return &Accounts{
 		store: store, authn: authn, passwords: p, opts: opts,
-		byIP:      newGate("login-ip", opts.MaxFailuresPerIP, opts.FailureWindow, opts),
-		byAccount: newGate("login-account", opts.MaxFailuresPerAccount, opts.FailureWindow, opts),
-		checks:    newGate("checks-account", opts.MaxChecksPerAccount, opts.FailureWindow, opts),
-		signups:   newGate("signup-ip", opts.RegistrationsPerHourIP, time.Hour, opts),
+		byIP:        newGate("login-ip", opts.MaxFailuresPerIP, opts.FailureWindow, opts),
+		byAccountIP: newGate("login-account-ip", opts.MaxFailuresPerAccount, opts.FailureWindow, opts),
+		byAccount:   newGate("login-account", opts.MaxFailuresPerAccountTotal, opts.FailureWindow, opts),
+		checks:      newGate("checks-account", opts.MaxChecksPerAccount, opts.FailureWindow, opts),
+		signups:     newGate("signup-ip", opts.RegistrationsPerHourIP, time.Hour, opts),
 	}, nil
 }
 
@@ -364,57 +396,131 @@ func (a *Accounts) login(c *gin.Context) {
 		httperr.AbortError(c, httperr.InvalidField("password", p))
 		return
 	}
-	email, ip := accountKey(req.Email), clientKey(c)
-	if err := a.reserve(ip, email); err != nil {
+	at := a.signIn(accountKey(req.Email), clientKey(c))
+	if err := at.take(); err != nil {
 		httperr.AbortError(c, err)
 		return
 	}
 	u, matched, err := a.verify(c.Request.Context(), req.Email, req.Password)
 	if err != nil {
-		a.giveBack(ip, email)
+		at.refund()
 		httperr.AbortError(c, err)
 		return
 	}
 	if matched == "" {
+		at.settle(false)
 		httperr.AbortError(c, httperr.Unauthorized("wrong email or password"))
 		return
 	}
-	a.byAccount.reset(email)
-	a.byIP.refund(ip)
+	at.settle(true)
 	a.rehash(c.Request.Context(), u, matched, req.Password)
 	a.answerSession(c, http.StatusOK, u)
 }
 
-// reserve counts a login attempt against the client IP and the account
-// before its password is checked, in one step each, so a burst of parallel
-// guesses checks at most the limit's number of passwords; past it the
-// answer is 429. A successful login gives the attempt back, but not the
-// account's password check (MaxChecksPerAccount).
-func (a *Accounts) reserve(ip, email string) error {
-	wait, r := a.byIP.take(ip)
-	if r == allowed {
-		if wait, r = a.byAccount.take(email); r != allowed {
-			a.byIP.refund(ip)
+// Messages of the 429 of a limit on password checks.
+const (
+	tooManyFailures        = "too many failed logins"
+	tooManyAccountFailures = "too many failed logins to this account"
+	tooManyChecks          = "too many sign-ins to this account"
+)
+
+// limit is one limit a password check is counted against: a gate, the
+// key it counts under, what the 429 says when that key is blocked, and
+// what becomes of the count once the password was found wrong, or right.
+type limit struct {
+	gate         *gate
+	key          string
+	blocked      string
+	wrong, right outcome
+}
+
+// outcome is what a checked password does to the count of one limit.
+type outcome int
+
+const (
+	keep   outcome = iota // the check stays counted
+	giveUp                // the check is given back (it was not what the limit counts)
+	forget                // the key's count is forgotten
+)
+
+// attempt is the limits one password check is counted against, in order.
+type attempt []limit
+
+// take counts the check against each limit in order, in one step each,
+// before its password is hashed, so a burst of parallel guesses checks at
+// most a limit's number of passwords; refused by one (429), it gives back
+// what the ones before counted.
+func (at attempt) take() error {
+	for i, l := range at {
+		if wait, r := l.gate.take(l.key); r != allowed {
+			at[:i].refund()
+			return refused(r, l.blocked, "login attempts", wait)
 		}
-	}
-	if r != allowed {
-		return refused(r, "too many failed logins", "login attempts", wait)
-	}
-	if wait, r = a.checks.take(email); r != allowed {
-		a.byIP.refund(ip)
-		a.byAccount.refund(email)
-		return refused(r, "too many sign-ins to this account", "login attempts", wait)
 	}
 	return nil
 }
 
-// giveBack returns what reserve counted, for an attempt whose password
-// was not checked (a failure of the server).
-func (a *Accounts) giveBack(ip, email string) {
-	a.byIP.refund(ip)
-	a.byAccount.refund(email)
-	a.checks.refund(email)
+// refund gives back what take counted, for a check that was not made (a
+// failure of the server).
+func (at attempt) refund() {
+	for _, l := range at {
+		l.gate.refund(l.key)
+	}
 }
+
+// settle applies to each limit what the checked password does to it.
+func (at attempt) settle(right bool) {
+	for _, l := range at {
+		o := l.wrong
+		if right {
+			o = l.right
+		}
+		switch o {
+		case giveUp:
+			l.gate.refund(l.key)
+		case forget:
+			l.gate.reset(l.key)
+		}
+	}
+}
+
+// signIn is what a login's password check counts against: failures per
+// client IP, per account from that IP, and per account from every IP
+// together, and the account's checks. The failures per account and IP
+// are the hard block: a stranger's failures block the stranger's address
+// for that account, not its owner at another. The account-wide bound,
+// much higher, caps guessing spread over many addresses. A wrong password
+// gives its check back (the failure limits bound those); a right one is
+// no failure: it forgets the account's failures from this IP, but not
+// those from other IPs, which would give a guesser spread over many
+// addresses a fresh allowance at each of the owner's sign-ins.
+func (a *Accounts) signIn(email, ip string) attempt {
+	return attempt{
+		{a.byIP, ip, tooManyFailures, keep, giveUp},
+		{a.byAccountIP, loginKey(email, ip), tooManyFailures, keep, forget},
+		{a.byAccount, email, tooManyAccountFailures, keep, giveUp},
+		{a.checks, email, tooManyChecks, giveUp, keep},
+	}
+}
+
+// recheck is what a signed-in session's check of its own password (to
+// change it, to delete the account) counts against: the account's
+// failures from this IP, shared with logins, and the account's checks,
+// which keep a wrong current password too. Only a holder of the
+// account's token gets here, so the bound from every IP neither refuses
+// it (strangers' failed logins, however many, never keep a session from
+// changing its password) nor counts it; the checks bound its guesses.
+func (a *Accounts) recheck(email, ip string) attempt {
+	return attempt{
+		{a.byAccountIP, loginKey(email, ip), tooManyFailures, keep, forget},
+		{a.checks, email, tooManyChecks, keep, keep},
+	}
+}
+
+// loginKey is the key of an account's failures from one client IP: the
+// client key first (an address or prefix, never holding a space), then
+// the account's key.
+func loginKey(email, ip string) string { return ip + " " + email }
 
 // refused is the 429 of a limit that refused an attempt: blocked says
 // the client's own key went over its limit; for a limiter whose table is
@@ -447,8 +553,9 @@ func accountKey(email string) string {
 var errAccountGone = httperr.InvalidToken("the account no longer exists")
 
 // confirm loads the signed-in user of c and checks the password they gave
-// again (field names it in errors), as a login does: the attempt is
-// counted first, a success gives it back.
+// again (field names it in errors), as a login does but against the
+// limits of a session's own check (recheck): the attempt is counted
+// first, a success forgets the account's failures from this address.
 func (a *Accounts) confirm(c *gin.Context, field, password string) (persistence.User, error) {
 	switch {
 	case password == "":
@@ -467,22 +574,23 @@ func (a *Accounts) confirm(c *gin.Context, field, password string) (persistence.
 	return u, a.checkPassword(c, u, password)
 }
 
-// checkPassword checks u's password, the attempt counted first.
+// checkPassword checks u's password for its signed-in session, the
+// attempt counted first (recheck).
 func (a *Accounts) checkPassword(c *gin.Context, u persistence.User, password string) error {
-	email, ip := accountKey(u.Email), clientKey(c)
-	if err := a.reserve(ip, email); err != nil {
+	at := a.recheck(accountKey(u.Email), clientKey(c))
+	if err := at.take(); err != nil {
 		return err
 	}
 	matched, err := a.passwords.match(c.Request.Context(), u.PasswordHash, password)
 	if err != nil {
-		a.giveBack(ip, email)
+		at.refund()
 		return hashError(err)
 	}
 	if matched == "" {
+		at.settle(false)
 		return httperr.Unauthorized("wrong password")
 	}
-	a.byAccount.reset(email)
-	a.byIP.refund(ip)
+	at.settle(true)
 	return nil
 }
 

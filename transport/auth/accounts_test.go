@@ -401,15 +401,17 @@ func TestLongEmailKeysStaySmall(t *testing.T) {
 			}
 		}
 	}
-	l := e.accounts.byAccount.local
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.entries) != 2 {
-		t.Fatalf("%d keys tracked, want 2", len(l.entries))
-	}
-	for key := range l.entries {
-		if len(key) > maxEmailBytes {
-			t.Errorf("a key of %d bytes tracked", len(key))
+	for _, g := range []*gate{e.accounts.byAccount, e.accounts.byAccountIP} {
+		l := g.local
+		l.mu.Lock()
+		if len(l.entries) != 2 {
+			t.Errorf("%s: %d keys tracked, want 2", g.name, len(l.entries))
 		}
+		for key := range l.entries {
+			if len(key) > maxEmailBytes+len(" 127.0.0.1") {
+				t.Errorf("%s: a key of %d bytes tracked", g.name, len(key))
+			}
+		}
+		l.mu.Unlock()
 	}
 }

@@ -103,8 +103,9 @@ func TestDeleteAccountRefused(t *testing.T) {
 	if u, err := e.store.UserByID(context.Background(), id); err != nil || u.TokenVersion != 0 {
 		t.Fatalf("after refused deletions: %+v, %v; want the account as it was", u, err)
 	}
-	// Wrong passwords count as failed logins: the account's limit (3)
-	// holds for deletions and logins together.
+	// Wrong passwords count as failed logins: the limit of the account's
+	// failures from one address (3) holds for deletions and logins
+	// together.
 	for range 2 {
 		e.call(http.MethodDelete, "/api/auth/me", token, `{"password":"another guess"}`)
 	}

@@ -333,7 +333,8 @@ func TestClusterLimits(t *testing.T) {
 	c.nodes[1].rest(t, u.Token, http.MethodGet, "/api/conversations?q=send", nil, http.StatusTooManyRequests, nil)
 
 	// Failed logins count for the cluster: a wrong password on each of
-	// the three instances uses up the account's three, everywhere.
+	// the three instances uses up the account's three from this address,
+	// everywhere.
 	email := fmt.Sprintf("guessed-%d@example.com", userSeq.Add(1))
 	c.nodes[1].rest(t, "", http.MethodPost, "/api/auth/register",
 		map[string]string{"email": email, "password": "correct horse battery", "name": "G"}, http.StatusCreated, nil)
