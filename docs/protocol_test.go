@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,7 +102,8 @@ func TestWalkthroughReplays(t *testing.T) {
 		t.Fatalf("the documented registration answered %d %s", r.status, r.body)
 	}
 	rp := &replay{t: t, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", token: r.field(t, "token"),
-		ids: map[string]string{}, seen: map[string]string{}, seqs: map[string]json.Number{}}
+		ids: map[string]string{}, seen: map[string]string{}, seqs: map[string]json.Number{},
+		docText: map[string]string{}, realText: map[string]string{}}
 	defer rp.hangUp()
 	for i, block := range blocks {
 		rp.block(i, block)
@@ -120,6 +122,10 @@ type replay struct {
 	ids  map[string]string      // documented id -> real id
 	seen map[string]string      // real id -> documented id
 	seqs map[string]json.Number // documented seq -> real seq
+
+	// The text of each answer so far: the documented deltas' (by
+	// documented id) and the received ones' (by real id).
+	docText, realText map[string]string
 }
 
 // block replays one transcript. One that starts with a hello is a new
@@ -175,6 +181,12 @@ func (r *replay) hangUp() {
 // replaced by the real ones they stand for.
 func (r *replay) send(l transcriptLine) {
 	f := r.substitute(l.where, l.frame, "").(map[string]any)
+	if id, _ := f["messageId"].(string); f["type"] == "subscribe" && id != "" {
+		// A resume: the client has the answer's text up to lastSeq.
+		if n, err := strconv.Atoi(fmt.Sprint(f["lastSeq"])); err == nil && n <= len(r.realText[id]) {
+			r.realText[id] = r.realText[id][:n]
+		}
+	}
 	data, err := json.Marshal(f)
 	if err != nil {
 		r.t.Fatal(err)
@@ -222,6 +234,11 @@ func (r *replay) substitute(where string, v any, key string) any {
 // matched are skipped). It returns whether a delta matched.
 func (r *replay) expect(l transcriptLine, afterDelta bool) bool {
 	want := l.frame["type"]
+	if want == "delta" {
+		id, _ := l.frame["messageId"].(string)
+		text, _ := l.frame["text"].(string)
+		r.docText[id] += text
+	}
 	for {
 		data := r.next(l.where)
 		got, err := decodeFrame(data)
@@ -231,15 +248,61 @@ func (r *replay) expect(l transcriptLine, afterDelta bool) bool {
 		switch {
 		case got["type"] == want:
 			r.compare(l.where, l.frame, got, "")
+			r.applied(l.where, got)
+			if want == "done" {
+				r.checkDone(l, got)
+			}
 			return want == "delta"
 		case want == "delta" && afterDelta:
 			r.back = data // fewer deltas than documented
 			return true
 		case got["type"] == "delta":
+			r.applied(l.where, got)
 			continue // more deltas than documented
 		default:
 			r.t.Fatalf("%s: documented %v, the server sent %s", l.where, want, data)
 		}
+	}
+}
+
+// applied adds a received delta's text to its answer's, checking that
+// its seq is the answer's length in bytes after it.
+func (r *replay) applied(where string, got map[string]any) {
+	if got["type"] != "delta" {
+		return
+	}
+	id, _ := got["messageId"].(string)
+	text, _ := got["text"].(string)
+	r.realText[id] += text
+	if seq := fmt.Sprint(got["seq"]); seq != strconv.Itoa(len(r.realText[id])) {
+		r.t.Fatalf("%s: the server sent a delta of seq %s after %d bytes of its answer and %d of its own",
+			where, seq, len(r.realText[id])-len(text), len(text))
+	}
+}
+
+// checkDone compares an answer's text and final seq, as the server
+// streamed them, with the documented deltas' text and the done's seq. A
+// complete answer's must be the same (the demo model's answer does not
+// depend on timing, only how it is cut into deltas); a cancelled one's
+// text is cut where the cancel landed: one must begin the other.
+func (r *replay) checkDone(l transcriptLine, got map[string]any) {
+	docID, _ := l.frame["messageId"].(string)
+	realID, _ := got["messageId"].(string)
+	doc, real := r.docText[docID], r.realText[realID]
+	if fmt.Sprint(l.frame["seq"]) != strconv.Itoa(len(doc)) {
+		r.t.Fatalf("%s: the done's seq %v is not the %d bytes of its documented deltas", l.where, l.frame["seq"], len(doc))
+	}
+	if l.frame["status"] != "complete" {
+		if !strings.HasPrefix(doc, real) && !strings.HasPrefix(real, doc) {
+			r.t.Fatalf("%s: documented text %q and the server's %q differ", l.where, doc, real)
+		}
+		return
+	}
+	if doc != real {
+		r.t.Fatalf("%s: the documented deltas' text is not the server's:\ndocumented %q\nthe server %q", l.where, doc, real)
+	}
+	if fmt.Sprint(got["seq"]) != fmt.Sprint(l.frame["seq"]) {
+		r.t.Fatalf("%s: documented seq %v, the server's done has %v", l.where, l.frame["seq"], got["seq"])
 	}
 }
 
