@@ -32,6 +32,12 @@ const testTimeout = 30 * time.Second
 // model, its titles) on a test HTTP server, with a quicker demo model.
 func startServer(t *testing.T) *httptest.Server {
 	t.Helper()
+	return startServerWith(t, models.Config{DemoDelay: 5 * time.Millisecond})
+}
+
+// startServerWith is startServer with the models mc configures.
+func startServerWith(t *testing.T, mc models.Config) *httptest.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -39,7 +45,8 @@ func startServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	model := models.New(models.Config{DemoDelay: 5 * time.Millisecond, Logger: logger})
+	mc.Logger = logger
+	model := models.New(mc)
 	titler := &llm.Titler{Streamer: model, Logger: logger}
 	a, err := app.New(app.Config{
 		Store: store, Model: model, Titler: titler.Title, Logger: logger,
