@@ -403,15 +403,17 @@ func abortedFrame(a AnswerRef) *protocol.Frame {
 }
 
 // abortLock gives up a lock whose answer never ran: its Acquire was
-// reported failed (the bus may have applied it and lost the reply), or
-// storing the answer's row failed (the store may have applied the write
-// and lost the reply, or the request's context ended on the way). In the
-// background, an answer row stored after all is ended as interrupted, so
-// that nothing stays streaming; followers that found the lock are told
-// (the stored state and its done, or FrameAborted when nothing was
-// stored), then the lock is released. A send that finds the lock
-// meanwhile gives it up at once (dropLock); the two take turns, and the
-// end is published by whichever comes first.
+// reported failed (the bus may have applied it and lost the reply), the
+// send was refused before its answer's row was inserted, or that insert
+// was reported failed (unstarted, which leaves a row the store may have
+// written all the same to the sweep of late ends). Nothing of the answer
+// was published, so followers that found the lock only have to stop
+// following it: in the background they are told (FrameAborted), then the
+// lock is released, with no store call, so that a store outage neither
+// holds the conversation nor keeps a goroutine per failed send (nor a
+// shutdown waiting for them). A send that finds the lock meanwhile gives
+// it up at once (dropLock); the two take turns, and the end is published
+// by whichever comes first.
 func (h *Hub) abortLock(lock *AnswerRef) {
 	if lock == nil {
 		return
@@ -421,13 +423,12 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 	if !h.spawn(&h.pubs, func() {
 		ended := false
 		defer func() { h.finishEnd(a.MessageID, ended) }()
-		frames := h.interruptOrphan(a, unstartedReason)
-		if frames == nil || !e.take(h.busCtx) {
+		if !e.take(h.busCtx) {
 			return
 		}
 		defer e.give()
 		if !e.done {
-			e.done = h.publishEnd(a, frames)
+			e.done = h.publishEnd(a, []*protocol.Frame{abortedFrame(a)})
 		}
 		ended = e.done
 	}) {
@@ -661,10 +662,9 @@ func (h *Hub) publishEnd(a AnswerRef, frames []*protocol.Frame) bool {
 	return h.retry("release the lock of an answer that runs nowhere", func(ctx context.Context) error { return h.bus.Release(ctx, a) })
 }
 
-// interruptOrphan marks an answer whose lock this instance holds and which
-// runs nowhere (claimed from a dead instance, or never started here)
-// interrupted in the store, if it still streams, and returns the frames
-// that end its stream: the stored text (FrameStored, so followers get what
+// interruptOrphan marks an answer whose lock this instance claimed from a
+// dead instance interrupted in the store, if it still streams, and
+// returns the frames that end its stream: the stored text (FrameStored, so followers get what
 // the dead instance stored but had not published) and its done, or
 // FrameAborted when its message was never stored. nil: bus work stopped.
 func (h *Hub) interruptOrphan(a AnswerRef, reason string) []*protocol.Frame {

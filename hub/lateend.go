@@ -14,8 +14,9 @@ import (
 // checkpoint's text) but for a single instance's next start (a cluster
 // has no start-up sweep): an answer whose final update the writer dropped
 // and that could not be marked interrupted then (generation.endLater,
-// FinalDropped), and, with one instance, the row of an answer whose
-// insert the store reported failed but may have written (unstarted). One
+// FinalDropped), and the row of an answer whose insert the store
+// reported failed but may have written (unstarted; a cluster lock it held
+// is given up at once, abortLock, not after this). One
 // goroutine, sweepLate, marks them interrupted, each with its reason, one
 // store call at a time; after a failure it waits (lateRetryBase,
 // doubling up to lateRetryMax) before the next call, so a recovering

@@ -810,21 +810,18 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 }
 
 // unstarted gives up the reservation of answer a, whose insert the store
-// reported failed (err): unless err says the row was not written
-// (notWritten), the store may have written it all the same (a reply lost,
-// the request's context ended on the way), and it would stay streaming
-// with nothing to end it until the next start-up. Such a row is ended as
-// interrupted in the background: with a cluster lock by abortLock (which
-// also tells the other instances and releases the lock), with one
-// instance by the sweep of late ends (lateEnds: one store call at a time
-// however many sends failed, given up at shutdown, the row then left to
-// the next start's sweep).
+// reported failed (err), and its cluster lock if it holds one (abortLock,
+// which tells the other instances at once, without waiting for the
+// store). Unless err says the row was not written (notWritten), the store
+// may have written it all the same (a reply lost, the request's context
+// ended on the way), and it would stay streaming with nothing to end it:
+// it is ended as interrupted in the background by the sweep of late ends
+// (lateEnds: one store call at a time however many sends failed, given up
+// at shutdown, the row then left to the next start's sweep, for ever in a
+// cluster).
 func (h *Hub) unstarted(c *conv, a persistence.Message, err error) {
-	c.mu.Lock()
-	locked := c.lock != nil
-	c.mu.Unlock()
 	h.unreserve(c)
-	if locked || notWritten(err) {
+	if notWritten(err) {
 		return
 	}
 	if !h.endInBackground(a.OwnerID, a.ID, unstartedReason) {
