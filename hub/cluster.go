@@ -197,6 +197,31 @@ func (h *Hub) retryIn(what string, calls *callContext, fn func(ctx context.Conte
 	}
 }
 
+// retryStore calls fn, a store call made for the cluster (ending an
+// answer claimed from a dead instance), as retry does a bus call: until
+// it succeeds or bus work stops (false), with the same backoff, each call
+// within busTimeout. Its failures are the store's: logged as such, and
+// not counted as bus call failures.
+func (h *Hub) retryStore(what string, fn func(ctx context.Context) error) bool {
+	wait := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(h.busCtx, busTimeout)
+		err := fn(ctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			h.log.Warn("store call failed; retrying", "call", what, "attempt", attempt, "err", err)
+		}
+		if !sleep(h.busCtx, wait) {
+			h.log.Error("store call abandoned at shutdown", "call", what, "err", err)
+			return false
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
 // sleep waits d, or until ctx ends; it reports whether d passed first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -676,7 +701,7 @@ func (h *Hub) interruptOrphan(a AnswerRef, reason string) []*protocol.Frame {
 	}
 	var m persistence.Message
 	var gone bool
-	if !h.retry("interrupt an orphaned answer", func(ctx context.Context) error {
+	if !h.retryStore("interrupt an orphaned answer", func(ctx context.Context) error {
 		var err error
 		m, err = in.InterruptMessage(ctx, a.UserID, a.MessageID, reason, time.Now())
 		gone = errors.Is(err, persistence.ErrNotFound)

@@ -16,11 +16,13 @@ import (
 
 // downStore is one instance's view of the shared store during an outage:
 // while down is set, every message insert is applied and then reported
-// failed (a reply lost), and InterruptMessage fails; it counts those calls.
+// failed (a reply lost), and InterruptMessage fails; it counts those calls
+// and, when failed is set, tells each failure on it (without waiting).
 type downStore struct {
 	*gateStore
 	down       atomic.Bool
 	interrupts atomic.Int64
+	failed     chan struct{}
 }
 
 func (s *downStore) InsertMessage(ctx context.Context, m *persistence.Message) error {
@@ -37,6 +39,10 @@ func (s *downStore) InsertMessages(ctx context.Context, ms ...*persistence.Messa
 func (s *downStore) InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
 	s.interrupts.Add(1)
 	if s.down.Load() {
+		select {
+		case s.failed <- struct{}{}:
+		default:
+		}
 		return persistence.Message{}, errors.New("server selection error: no primary")
 	}
 	return s.gateStore.InterruptMessage(ctx, ownerID, id, reason, at)
@@ -225,5 +231,51 @@ func TestClusterShutdownDuringStoreOutage(t *testing.T) {
 		if m := tc.message(t, id); m.Status != persistence.StatusStreaming {
 			t.Errorf("answer %s is %s after a shutdown with the store down, want streaming", id, m.Status)
 		}
+	}
+}
+
+// TestClusterTakeOverStoreFailureIsNoBusFailure: an instance ending the
+// answer of a dead one while the store fails retries marking it
+// interrupted until the store is back, and those failures are the
+// store's: no cluster bus call failure is counted. Before, interruptOrphan
+// retried through retry, which counted each as "interrupt an orphaned
+// answer" in chatd_bus_call_failures_total and logged "cluster bus call
+// failed".
+func TestClusterTakeOverStoreFailureIsNoBusFailure(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	a := tc.start(t, "A")
+	rec := newBusMetricsRecorder()
+	ds := &downStore{failed: make(chan struct{}, 1)}
+	b := tc.startWith(t, "B", nil, func(o *Options) {
+		ds.gateStore = o.Store.(*gateStore)
+		o.Store, o.Metrics = ds, rec
+	})
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	a.model.next(t).say(t, "kept ")
+	onB.waitText(t, res.MessageID, "kept ")
+	tc.waitStored(t, res.MessageID, "checkpoint", func(m persistence.Message) bool { return m.Content == "kept " })
+
+	ds.down.Store(true)
+	a.crashed = true
+	tc.mem.Crash("A")
+	for range 2 { // a failure, and one more after its retry
+		select {
+		case <-ds.failed:
+		case <-time.After(waitLimit):
+			t.Fatalf("B did not try to mark the answer interrupted in %s", waitLimit)
+		}
+	}
+	if c := rec.counts(); len(c.failed) != 0 {
+		t.Errorf("store failures counted as bus call failures: %v", c.failed)
+	}
+	ds.down.Store(false)
+	if status := onB.waitDone(t, res.MessageID); status != string(persistence.StatusInterrupted) {
+		t.Fatalf("done %q, want interrupted", status)
+	}
+	if c := rec.counts(); len(c.failed) != 0 || c.takenOver != 1 {
+		t.Errorf("bus call failures %v, take-overs %d; want none and 1", c.failed, c.takenOver)
 	}
 }
