@@ -396,3 +396,46 @@ describe('ChatView new chat waiting', () => {
     expect(notice()).toBe('Your new conversation starts as soon as the server can be reached, with the message below.');
   });
 });
+
+describe('ChatView model picker', () => {
+  const listed = [
+    { id: 'demo', name: 'Demo', demo: true, default: true },
+    { id: 'other', name: 'Other', demo: false, default: false },
+  ];
+  /** setUp renders the chat of conversationId (null: a new chat) over a ChatApp offline, the models given. */
+  function setUp(conversationId: string | null, models: Array<{ id: string; name: string; demo: boolean; default: boolean }>) {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, models })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={conversationId} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const picker = () => mount.host.querySelector<HTMLSelectElement>('select[aria-label="Model"]')!;
+    const shown = () => ({ value: picker().value, label: picker().selectedOptions[0]?.textContent, demoNote: !!mount.host.querySelector('.demo-note') });
+    return { app, picker, shown };
+  }
+
+  it('shows the new chat\'s saved pick the list lacks as unavailable, not the default, and offers it once listed', () => {
+    const { app, shown } = setUp(null, listed);
+    act(() => app.store.set((s) => ({ ...s, newChat: { ...s.newChat, model: 'm' } })));
+    expect(shown()).toEqual({ value: 'm', label: 'm (unavailable)', demoNote: false });
+    act(() => app.store.set((s) => ({ ...s, models: [...listed, { id: 'm', name: 'M', demo: false, default: false }] })));
+    expect(shown()).toEqual({ value: 'm', label: 'M', demoNote: false });
+  });
+
+  it('shows a conversation\'s stored model the list lacks as unavailable, not the default', () => {
+    const { app, picker, shown } = setUp(CID, listed);
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: mergeSnapshot(newThread(CID), { ...conv(CID, 'T', '2026-01-01T00:00:00Z'), model: 'gone' }, []) } })));
+    expect(shown()).toEqual({ value: 'gone', label: 'gone (unavailable)', demoNote: false });
+    expect(picker().selectedOptions[0]?.disabled).toBe(true); // not offered to be picked again
+    expect(picker().title).toMatch(/not offered by the server right now/);
+  });
+
+  it('with no model picked shows the default', () => {
+    const { shown } = setUp(null, listed);
+    expect(shown()).toEqual({ value: 'demo', label: 'Demo (offline)', demoNote: true });
+  });
+});

@@ -12,11 +12,18 @@ export interface ModelPickerProps {
   onChange: (id: string) => void;
 }
 
-/** ModelPicker renders a select of the models, an option group per upstream. */
+/**
+ * ModelPicker renders a select of the models, an option group per upstream.
+ * A value the list lacks (a conversation's model, the pick saved for new
+ * chats, whose upstream could not list its models when the list was loaded)
+ * is shown as it is, marked unavailable, not as the default model: the
+ * server answers with it once it is listed again, and the list is loaded
+ * again after a reconnect. '' shows the default model.
+ */
 export function ModelPicker({ models, upstreams, value, onChange }: ModelPickerProps) {
   if (models.length === 0) return null;
   const current = currentModel(models, value);
-  const known = models.some((m) => m.id === value);
+  const missing = value !== '' && !current;
   const { ungrouped, groups } = groupModels(models, upstreams);
   const option = (m: ModelInfo) => (
     <option key={m.id} value={m.id}>
@@ -27,10 +34,15 @@ export function ModelPicker({ models, upstreams, value, onChange }: ModelPickerP
     <select
       className="model-picker"
       aria-label="Model"
-      value={known ? value : (current?.id ?? '')}
+      value={missing ? value : (current?.id ?? '')}
       onChange={(e) => onChange(e.target.value)}
-      title={current?.demo ? 'The demo model answers offline with canned text. It is not a real language model.' : pickerTitle(current)}
+      title={missing ? unavailableTitle(value) : current?.demo ? 'The demo model answers offline with canned text. It is not a real language model.' : pickerTitle(current)}
     >
+      {missing && (
+        <option value={value} disabled>
+          {unavailableLabel(value)}
+        </option>
+      )}
       {ungrouped.map(option)}
       {groups.map((g) => (
         <optgroup key={g.name} label={g.label}>
@@ -39,6 +51,15 @@ export function ModelPicker({ models, upstreams, value, onChange }: ModelPickerP
       ))}
     </select>
   );
+}
+
+/** unavailableLabel names a model the list lacks, as its option says it. */
+export function unavailableLabel(id: string): string {
+  return `${id} (unavailable)`;
+}
+
+function unavailableTitle(id: string): string {
+  return `Model: ${id}, not offered by the server right now. Pick another, or wait for it to be listed again.`;
 }
 
 function pickerTitle(m: ModelInfo | undefined): string {

@@ -8,6 +8,8 @@ import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
 import { ChatApp, KEPT_THREADS } from './chat';
 import { forgetRevealed, revealImage, revealKnown } from './images';
 import { renderMarkdown } from './markdown';
+import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
+import { memoryKV } from './persist';
 import { CID, conv, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -1350,5 +1352,87 @@ describe('an edit box open when its message goes away with the conversation or t
     await vi.waitFor(() => expect(app.store.state.session.user).toBeNull());
     expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull();
     expect(app.edits.conversations()).toEqual([]);
+  });
+});
+
+describe('ChatApp: the list of models missing an upstream\'s models when the page loaded', () => {
+  const byDefault = { id: 'd', name: 'D', demo: false, default: true };
+  const theirs = { id: 'm', name: 'M', demo: false, default: false, upstream: 'local', upstreamLabel: 'Local' };
+  const NEW_ID = '0123456789abcdef0123bbbb';
+
+  /** start opens a new chat whose saved pick is m, the server listing m once back is set. */
+  function start() {
+    let back = false;
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem('chatd.model', 'm');
+    const s = setup({
+      kv,
+      path: '/',
+      route: (url, init) => {
+        if (url.startsWith('/api/models')) return json({ models: back ? [byDefault, theirs] : [byDefault] });
+        if (url === '/api/conversations' && init?.method === 'POST') {
+          return json({ conversation: { id: NEW_ID, title: '', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' } }, 201);
+        }
+        return undefined;
+      },
+    });
+    const models = () => s.app.store.state.models.map((m) => m.id);
+    return { ...s, models, comeBack: () => (back = true) };
+  }
+
+  it('keeps the saved pick, loads the list again after a reconnect, and a new chat is created with the pick', async () => {
+    const { app, socket, calls, models, comeBack } = start();
+    socket().open();
+    await vi.waitFor(() => expect(models()).toEqual(['d']));
+    expect(app.store.state.newChat.model).toBe('m'); // not replaced by the default while the list lacks it
+
+    comeBack();
+    const first = socket();
+    first.cut();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(models()).toEqual(['d', 'm']));
+    expect(app.store.state.newChat.model).toBe('m');
+
+    app.setDraft('new', 'hello');
+    void app.send('hello'); // its message then waits for an ack no one gives
+    await vi.waitFor(() => expect(calls.filter((c) => c.method === 'POST' && c.url === '/api/conversations').map((c) => (c.body as { model?: string }).model)).toEqual(['m']));
+  });
+
+  it('loads the list again every few minutes while the page is shown, and when it is shown again after a while', async () => {
+    let visibility: DocumentVisibilityState = 'visible';
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => visibility });
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const { app, socket, calls, models, comeBack } = start();
+      await vi.waitFor(() => expect(models()).toEqual(['d']));
+      socket().open();
+      const loads = () => calls.filter((c) => c.url.startsWith('/api/models')).length;
+      expect(loads()).toBe(1);
+
+      comeBack();
+      vi.advanceTimersByTime(MODELS_REFRESH_MS);
+      await vi.waitFor(() => expect(models()).toEqual(['d', 'm']));
+      expect(loads()).toBe(2);
+
+      visibility = 'hidden';
+      document.dispatchEvent(new Event('visibilitychange'));
+      vi.advanceTimersByTime(MODELS_REFRESH_MS); // not while hidden
+      expect(loads()).toBe(2);
+      visibility = 'visible';
+      document.dispatchEvent(new Event('visibilitychange'));
+      expect(loads()).toBe(3); // shown again, the list older than MODELS_STALE_MS
+      document.dispatchEvent(new Event('visibilitychange'));
+      expect(loads()).toBe(3); // not again at once
+
+      await app.logout(); // the refreshes end with the session
+      vi.advanceTimersByTime(MODELS_REFRESH_MS + MODELS_STALE_MS);
+      document.dispatchEvent(new Event('visibilitychange'));
+      expect(loads()).toBe(3);
+    } finally {
+      vi.useRealTimers();
+      delete (document as { visibilityState?: unknown }).visibilityState;
+    }
   });
 });

@@ -14,6 +14,7 @@ import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText, isConnectionError, sentence, serverUnavailable } from './errors';
 import { forgetRevealed } from './images';
+import { ModelList } from './modelList';
 import { OpenEdits } from './openEdits';
 import { browserPages, type Pages } from './pages';
 import { Persist, browserKV, newClientId, type KV } from './persist';
@@ -86,6 +87,7 @@ export class ChatApp {
   private readonly hold: RefusalHold;
   private readonly connection: Connection;
   private readonly list: ConversationList;
+  private readonly models: ModelList;
   private readonly drafts: Drafts;
   /** The edit boxes open on earlier messages (MessageItem), kept when their message is no longer shown. */
   readonly edits = new OpenEdits((conversationId, parentId, text) => this.drafts.keepEdit(conversationId, parentId, text));
@@ -117,6 +119,9 @@ export class ChatApp {
         models: [],
         upstreams: [],
         modelPicks: {},
+        // The model last picked, kept whether the list offers it or not: a
+        // list loaded while its upstream was down lacks it for a while (the
+        // picker shows it unavailable). '' is the server's default model.
         newChat: { model: this.persist.get(MODEL_PREF) ?? '', systemPrompt: '' },
         list: initialList,
         threads: {},
@@ -132,6 +137,7 @@ export class ChatApp {
     this.hold = new RefusalHold(this.persist, () => this.expire());
     this.api = new ApiClient({ token: () => this.session.token(), onUnauthorized: (token) => this.refused(token), fetch: opts.fetch });
     this.list = new ConversationList(this.store, this.api);
+    this.models = new ModelList(this.store, this.api);
     this.drafts = new Drafts(this.store, this.persist, opts.pages ?? browserPages());
     this.toaster = new Toaster(this.store);
     this.revocations = new Revocations({ persist: this.persist, api: this.api });
@@ -249,7 +255,7 @@ export class ChatApp {
   private startSession(): void {
     this.connectedOnce = false;
     this.connection.start();
-    void this.loadModels();
+    this.models.start();
     void this.list.reload();
     void this.session.refreshUser(this.api);
   }
@@ -257,12 +263,14 @@ export class ChatApp {
   /**
    * onReconnected catches up after a cut: the list's first page merged
    * again (loaded again when its last load failed: a merge would leave the
-   * error, and no next page), the open conversation loaded again.
+   * error, and no next page), the open conversation loaded again, and the
+   * models (an upstream that could not list them before may be back).
    */
   private onReconnected(): void {
     if (this.store.state.list.error !== null) void this.list.reload();
     else void this.list.refreshHead();
     if (this.openId) void this.thread(this.openId).load();
+    void this.models.load();
     this.recheckUnsaved(this.openId); // the open one was just loaded
   }
 
@@ -292,7 +300,7 @@ export class ChatApp {
     const { list, threadErrors, models } = this.store.state;
     if (list.error !== null) void this.list.reload();
     if (this.openId && threadErrors[this.openId] !== undefined) void this.thread(this.openId).load();
-    if (models.length === 0) void this.loadModels();
+    if (models.length === 0) void this.models.load();
   }
 
   private flushQueues(): void {
@@ -493,6 +501,7 @@ export class ChatApp {
     this.dropPendingChat();
     forgetRevealed();
     this.connection.stop();
+    this.models.stop();
     this.openId = null;
     this.endThreads();
     this.recent.clear();
@@ -755,19 +764,6 @@ export class ChatApp {
       return null;
     } catch (err) {
       return epoch === this.list.epoch ? serverRefusal(err) : null;
-    }
-  }
-
-  private async loadModels(): Promise<void> {
-    try {
-      const { models, upstreams = [] } = await this.api.models();
-      this.store.set((s) => {
-        const known = models.some((m) => m.id === s.newChat.model);
-        const fallback = models.find((m) => m.default)?.id ?? models[0]?.id ?? '';
-        return { ...s, models, upstreams, newChat: { ...s.newChat, model: known ? s.newChat.model : fallback } };
-      });
-    } catch {
-      // the picker stays empty; the server's default model is used
     }
   }
 

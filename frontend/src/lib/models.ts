@@ -62,7 +62,11 @@ export function replacedNotice(a: { replacedModel?: string; model?: string }, mo
   return `Model ${a.replacedModel} is no longer offered; this answer used ${by ? modelLabel(by) : a.model}. Pick a model in the chat's settings to stop this notice.`;
 }
 
-/** currentModel is the model shown as picked for value (the default when value is unknown). */
+/**
+ * currentModel is the model shown as picked for value: the default for ''
+ * (none picked), undefined for a model the list lacks (the picker shows it
+ * unavailable; neither its demo notice nor its parameters are the default's).
+ */
 export function currentModel(models: readonly ModelInfo[], value: string): ModelInfo | undefined {
-  return models.find((m) => m.id === value) ?? models.find((m) => m.default);
+  return value === '' ? models.find((m) => m.default) : models.find((m) => m.id === value);
 }

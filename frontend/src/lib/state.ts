@@ -52,7 +52,9 @@ export interface AppState {
    * server (its creation failed for a moment: ChatApp.createPending), its
    * composer read-only with a Cancel (ChatApp.cancelNewChat); serverWait:
    * chatd's own reason when it answered not now (a 503 unavailable, a 429),
-   * rather than a connection lost.
+   * rather than a connection lost. model: the one last picked (saved), even
+   * when the list of models lacks it (for now, maybe); '' is the server's
+   * default model.
    */
   newChat: { model: string; systemPrompt: string; params?: Params; waiting?: boolean; serverWait?: string };
   list: ListState;
