@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
-import { CID, conv, message } from '../lib/testkit';
+import { CID, conv, message, setup } from '../lib/testkit';
 import { mergeSnapshot, newThread, selectVersion, stepVersion } from '../lib/thread';
 import { ChatView } from './ChatView';
 import { mountEach } from './testkit';
@@ -437,5 +437,31 @@ describe('ChatView model picker', () => {
   it('with no model picked shows the default', () => {
     const { shown } = setUp(null, listed);
     expect(shown()).toEqual({ value: 'demo', label: 'Demo (offline)', demoNote: true });
+  });
+});
+
+describe('ChatView: a streaming answer whose live channel closed', () => {
+  it.each([
+    ['a cut (1006), reconnected by itself', 1006, 'Connection lost. Reconnecting…', 'reconnecting'],
+    ['a policy violation (1008), not reconnected', 1008, 'Offline: the answer continues on the server and resumes here where it stopped once the connection is back. Press Retry to reconnect.', 'offline'],
+    ['a frame too big (1009), not reconnected', 1009, 'Offline: the answer continues on the server and resumes here where it stopped once the connection is back. Press Retry to reconnect.', 'offline'],
+  ])('after %s says what the status line says', async (_name, code, says, state) => {
+    const { app, socket, answer } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')]] });
+    await vi.waitFor(() => expect(answer()?.status).toBe('streaming'));
+    socket().open();
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const note = () => mount.host.querySelector('.msg-assistant .msg-status')?.textContent ?? '';
+    expect(note()).toBe('');
+    act(() => socket().cut(code));
+    expect(app.store.state.link.state).toBe(state);
+    expect(note()).toContain(says);
+    if (state === 'offline') expect(note()).not.toContain('Reconnecting');
+    await app.logout(); // its reconnects end
   });
 });

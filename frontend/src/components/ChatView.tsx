@@ -31,6 +31,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   const picked = useAppState((s) => (conversationId ? s.modelPicks[conversationId] : undefined));
   const busy = useAppState((s) => !!s.busy[ChatApp.draftKey(conversationId)]);
   const linkUp = useAppState((s) => s.link.state === 'connected');
+  const offline = useAppState((s) => s.link.state === 'offline');
   const shown = useThreadView(thread);
   const messages = thread?.messages;
   const reasoners = useMemo(() => modelsThatReasoned(Object.values(messages ?? {})), [messages]);
@@ -153,6 +154,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
                   modelName={modelName(s.message.model)}
                   queued={!!thread && isQueued(thread, s.message.id)}
                   linkUp={linkUp}
+                  offline={offline}
                   unconfirmed={!!thread?.unconfirmed[s.message.id]}
                   unsaved={!!thread?.unsaved[s.message.id]}
                   thinking={thread?.thinking[s.message.id]}

@@ -30,6 +30,12 @@ export interface MessageItemProps {
   queued: boolean;
   /** The live channel is connected. */
   linkUp: boolean;
+  /**
+   * The live channel is offline (the status line's "Offline", with its
+   * Retry): a close nothing reconnects after (1008 policy, 1009 too big),
+   * or a server out of reach. Not said to be reconnecting then.
+   */
+  offline?: boolean;
   /** An answer the server ended while going away: its stored state comes after reconnecting. */
   unconfirmed: boolean;
   /** An answer whose end the server could not confirm stored (a slow database): its stored state is read again until final. */
@@ -47,7 +53,7 @@ const statusText: Record<string, string> = {
 };
 
 /** MessageItem renders one message. */
-export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, unconfirmed, unsaved = false, thinking, reasoner = false }: MessageItemProps) {
+export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, offline = false, unconfirmed, unsaved = false, thinking, reasoner = false }: MessageItemProps) {
   const app = useApp();
   const isUser = message.role === 'user';
   // An edit box open under this message's parent (app.edits) opens again
@@ -157,14 +163,18 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       {pending && !queued && <div className="msg-note">Sending…</div>}
       {streaming && !linkUp && (
         <div className="msg-status status-waiting" role="note">
-          Connection lost. Reconnecting… The answer continues on the server and resumes here where it stopped.
+          {offline
+            ? 'Offline: the answer continues on the server and resumes here where it stopped once the connection is back. Press Retry to reconnect.'
+            : 'Connection lost. Reconnecting… The answer continues on the server and resumes here where it stopped.'}
         </div>
       )}
       {unconfirmed ? (
         <div className="msg-status status-waiting" role="note">
           {linkUp
             ? 'The server running this answer went away. Loading what it kept of this answer…'
-            : 'Connection lost: the server is going away. Reconnecting to learn what it kept of this answer…'}
+            : offline
+              ? 'Offline: the server running this answer went away. Press Retry to reconnect and learn what it kept of this answer.'
+              : 'Connection lost: the server is going away. Reconnecting to learn what it kept of this answer…'}
         </div>
       ) : unsaved ? (
         <div className="msg-status status-waiting" role="note">
