@@ -117,3 +117,39 @@ describe('Toasts', () => {
     expect(texts()).toEqual([]);
   });
 });
+
+describe('Toasts for a screen reader', () => {
+  /** liveRegions are the live regions an element is in, itself included. */
+  function liveRegions(el: Element): Element[] {
+    const live = new Set(['alert', 'status', 'log', 'marquee', 'timer']);
+    const out: Element[] = [];
+    for (let e: Element | null = el; e; e = e.parentElement) {
+      if (e.hasAttribute('aria-live') || live.has(e.getAttribute('role') ?? '')) out.push(e);
+    }
+    return out;
+  }
+
+  it('each toast is in exactly one live region, there before it: assertive for an error, polite for the rest', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Toasts />
+        </AppProvider>,
+      ),
+    );
+    const regions = [...mount.host.querySelectorAll('[aria-live]')];
+    expect(regions.map((r) => r.getAttribute('aria-live'))).toEqual(['assertive', 'polite']); // in the page with no toast yet
+    act(() => app.toast('Saved elsewhere', 'info'));
+    act(() => app.toast('Could not save: offline', 'error'));
+    const toasts = [...mount.host.querySelectorAll('.toast')];
+    expect(toasts).toHaveLength(2);
+    const live = toasts.map((t) => ({ text: t.querySelector('span')?.textContent, regions: liveRegions(t).map((r) => r.getAttribute('aria-live') ?? r.getAttribute('role')) }));
+    expect(live).toEqual([
+      { text: 'Could not save: offline', regions: ['assertive'] },
+      { text: 'Saved elsewhere', regions: ['polite'] },
+    ]);
+    expect(liveRegions(toasts[0]!)[0]).toBe(regions[0]);
+    expect(liveRegions(toasts[1]!)[0]).toBe(regions[1]);
+  });
+});

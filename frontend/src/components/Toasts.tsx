@@ -3,12 +3,15 @@ import { useApp, useAppState } from '../hooks/app';
 import type { Toast } from '../lib/state';
 
 /**
- * Toasts renders short notices; errors are announced assertively. Each
- * hides itself after a while (lib/toasts.ts), except while the reader is
- * on them (the pointer over them, or the focus on a Dismiss button): one
- * being read, or whose Dismiss button has the focus, stays until the
- * reader leaves, where it vanished under the reader and took the focus
- * with it.
+ * Toasts renders short notices; errors are announced assertively, the
+ * others politely. Each kind has its own live region, in the page from the
+ * start (a region put in with its text is not announced by every screen
+ * reader), and a toast is no live region itself: one inside another was
+ * read twice by some. Errors are listed first. Each hides itself after a
+ * while (lib/toasts.ts), except while the reader is on them (the pointer
+ * over them, or the focus on a Dismiss button): one being read, or whose
+ * Dismiss button has the focus, stays until the reader leaves, where it
+ * vanished under the reader and took the focus with it.
  */
 export function Toasts() {
   const app = useApp();
@@ -72,11 +75,18 @@ export function Toasts() {
     setFocus(false);
     if (!pointer) release();
   }
+  const toast = (t: Toast) => (
+    <div key={t.id} className={`toast toast-${t.kind}`}>
+      <span>{t.text}</span>
+      <button type="button" className="icon" aria-label="Dismiss" title="Dismiss" onClick={(e) => dismiss(t.id, e.currentTarget)}>
+        ×
+      </button>
+    </div>
+  );
   return (
     <div
       ref={region}
       className="toasts"
-      aria-live="polite"
       onMouseEnter={() => setPointer(true)}
       onMouseLeave={() => {
         setPointer(false);
@@ -85,14 +95,12 @@ export function Toasts() {
       onFocus={onFocus}
       onBlur={onBlur}
     >
-      {shown.map((t) => (
-        <div key={t.id} className={`toast toast-${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'}>
-          <span>{t.text}</span>
-          <button type="button" className="icon" aria-label="Dismiss" title="Dismiss" onClick={(e) => dismiss(t.id, e.currentTarget)}>
-            ×
-          </button>
-        </div>
-      ))}
+      <div className="toast-list" aria-live="assertive">
+        {shown.filter((t) => t.kind === 'error').map(toast)}
+      </div>
+      <div className="toast-list" aria-live="polite">
+        {shown.filter((t) => t.kind !== 'error').map(toast)}
+      </div>
     </div>
   );
 }
