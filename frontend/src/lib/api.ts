@@ -162,8 +162,10 @@ export class ApiClient {
     return this.json('POST', '/api/auth/login', { email, password }, false);
   }
 
-  me(): Promise<{ user: User }> {
-    return this.json('GET', '/api/auth/me');
+  /** me answers who token's user is (by default the current token's). */
+  async me(token?: string): Promise<{ user: User }> {
+    const res = await this.raw('GET', '/api/auth/me', { token });
+    return (await res.json()) as { user: User };
   }
 
   logout(): Promise<void> {

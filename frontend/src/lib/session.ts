@@ -45,12 +45,19 @@ export class Session {
     this.store.set((s) => ({ ...s, session: { token, user, notice: null } }));
   }
 
-  /** refreshUser asks the server who this is (a renamed account, a first load). */
+  /**
+   * refreshUser asks the server who this is (a renamed account, a first
+   * load). The answer is about the token the question carried: it is
+   * dropped when another token is current by then (a sign-out, another
+   * user's sign-in here or in another tab, a password change), so a late
+   * answer never stores one user's details with another's token.
+   */
   async refreshUser(api: ApiClient): Promise<void> {
+    const token = this.token();
+    if (!token) return;
     try {
-      const { user } = await api.me();
-      const token = this.token();
-      if (!token) return;
+      const { user } = await api.me(token);
+      if (this.token() !== token) return;
       this.persist.saveSession(token, user);
       this.store.set((s) => ({ ...s, session: { ...s.session, user } }));
     } catch {
