@@ -296,6 +296,42 @@ describe('long conversations are paged', () => {
     expect(thread()!.hasMore).toBe(false);
     expect(activePath(thread()!)).toHaveLength(8);
   });
+
+  it('a reload after more than a page was written elsewhere shows the newest messages, pages back to the old ones and sends after the newest', async () => {
+    const all = chain(12);
+    let stored = all.slice(0, 2); // what the server holds: m0, m1 at first
+    const { app, thread, socket } = await connected({
+      route: (url, init) => {
+        if ((init?.method ?? 'GET') !== 'GET') return undefined;
+        if (url === `/api/conversations/${CID}`) {
+          const page = stored.slice(-4);
+          return json({ conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' }, messages: page, hasMore: stored.length > 4, activeMessageId: '' });
+        }
+        if (!url.startsWith(`/api/conversations/${CID}/messages?`)) return undefined;
+        const p = new URLSearchParams(url.slice(url.indexOf('?') + 1));
+        const end = stored.findIndex((m) => m.id === p.get('before'));
+        const start = Math.max(0, end - Number(p.get('limit')));
+        return json({ messages: stored.slice(start, end), hasMore: start > 0 });
+      },
+    });
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['m0', 'm1']);
+    const first = socket();
+    first.cut();
+    stored = all; // m2..m11 written in another tab meanwhile: more than the page of 4
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(thread()!.messages.m11).toBeDefined());
+    expect(thread()!.hasMore).toBe(true);
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['m8', 'm9', 'm10', 'm11']);
+
+    await app.send('next');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(socket().framesOf('send')[0]).toMatchObject({ content: 'next', parentMessageId: 'm11' });
+
+    await app.loadOlder(CID);
+    expect(thread()!.hasMore).toBe(false);
+    expect(activePath(thread()!).map((m) => m.id).slice(0, 12)).toEqual(all.map((m) => m.id));
+  });
 });
 
 describe('an answer ended by a server going away', () => {

@@ -321,6 +321,39 @@ describe('paging: the shown path of a partly loaded conversation', () => {
   });
 });
 
+describe('a reload after more than a page was written elsewhere', () => {
+  /** complete is [u1, a1] loaded whole; gapPage is the newest page once u2..a3 and more were written elsewhere. */
+  function complete(): Thread {
+    return mergeSnapshot(newThread('c1'), conv, [msg('u1', '', 'user', 'hi'), msg('a1', 'u1', 'assistant', 'hello')], { hasMore: false });
+  }
+  const gapPage = () => [msg('u4', 'a3', 'user', 'fourth'), msg('a4', 'u4', 'assistant', 'fourth answer')];
+
+  it.each([
+    ['a complete thread', complete],
+    ['a thread with older messages still on the server', () => mergeSnapshot(newThread('c1'), conv, [msg('u1', 'a0', 'user', 'hi')], { hasMore: true })],
+  ])('%s is replaced by a page that does not reach it: the view and the next send follow the newest message', (_, loaded) => {
+    const t = mergeSnapshot(loaded(), conv, gapPage(), { hasMore: true, activeMessageId: '' });
+    expect(t.hasMore).toBe(true);
+    expect(ids(t)).toEqual(['u4', 'a4']);
+    expect(leafOf(t)?.id).toBe('a4');
+    expect(oldestLoaded(t)).toBe('u4'); // the next older page is the one before the gap's end, not before u1
+    expect(t.messages.u1).toBeUndefined();
+  });
+
+  it('keeps what the user sent from here, and a page sharing a message with the thread is merged as before', () => {
+    let t = complete();
+    t = addPending(t, 'c9', 'a1', 'sent offline');
+    t = queueSend(t, { clientMessageId: 'c9', content: 'sent offline', parentMessageId: 'a1', draftKey: 'c1' });
+    const replaced = mergeSnapshot(t, conv, gapPage(), { hasMore: true });
+    expect(replaced.messages[PENDING_PREFIX + 'c9']).toBeDefined();
+    expect(replaced.queued).toHaveLength(1);
+
+    const joined = mergeSnapshot(complete(), conv, [msg('a1', 'u1', 'assistant', 'hello'), msg('u2', 'a1', 'user', 'more')], { hasMore: true });
+    expect(joined.hasMore).toBe(false);
+    expect(ids(joined)).toEqual(['u1', 'a1', 'u2']);
+  });
+});
+
 describe('the send queue', () => {
   it('a stored copy (message frame or snapshot) ends the wait', () => {
     let t = addPending(newThread('c1'), 'cm1', '', 'hello');

@@ -494,15 +494,45 @@ export interface SnapshotPage {
  * a streaming answer keeps the longer of the two texts when one extends the
  * other, and pending messages the server now has are replaced. A snapshot
  * holds the newest messages: once everything older was loaded (or never was
- * missing) a reload keeps the thread complete.
+ * missing) a reload keeps the thread complete. A snapshot that does not
+ * reach what is loaded (leavesGap) replaces it, as a first load would.
  */
 export function mergeSnapshot(t: Thread, conversation: Conversation, messages: readonly Message[], page: SnapshotPage = {}, now = Date.now()): Thread {
-  const hasMore = t.loaded ? t.hasMore && !!page.hasMore : !!page.hasMore;
-  const unconfirmed = { ...t.unconfirmed };
+  const base = t.loaded && leavesGap(t, messages, page) ? pendingOnly(t) : t;
+  const hasMore = base.loaded ? base.hasMore && !!page.hasMore : !!page.hasMore;
+  const unconfirmed = { ...base.unconfirmed };
   for (const m of messages) delete unconfirmed[m.id];
-  const merged = mergeMessages(t, messages, now);
-  const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? t.anchor, unconfirmed, unsaved: settled(t.unsaved, messages) };
-  return t.loaded ? followNew(t, next, messages) : next;
+  const merged = mergeMessages(base, messages, now);
+  const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? base.anchor, unconfirmed, unsaved: settled(base.unsaved, messages) };
+  return base.loaded ? followNew(base, next, messages) : next;
+}
+
+/**
+ * leavesGap says whether a snapshot of a loaded thread may leave messages
+ * out between itself and what is loaded: older messages are on the server
+ * and none of the snapshot's is loaded (more messages were written elsewhere
+ * than a page holds since this tab last read them: a tab kept open, a
+ * laptop asleep). Merged, its messages would hang under parents never
+ * loaded, the thread would say nothing older is missing, and the view and
+ * the next send would stay at the old last message. The page is the newest
+ * messages of every branch, so one it shares with the thread joins them.
+ */
+function leavesGap(t: Thread, messages: readonly Message[], page: SnapshotPage): boolean {
+  return !!page.hasMore && !messages.some((m) => t.messages[m.id]);
+}
+
+/**
+ * pendingOnly is t as before its first load, but for what the user sent
+ * from here and the server has not confirmed (pending messages and queued
+ * sends): a snapshot merged into it then stands alone, as on a first load.
+ */
+function pendingOnly(t: Thread): Thread {
+  const messages: Record<string, Message> = {};
+  for (const m of Object.values(t.messages)) if (m.id.startsWith(PENDING_PREFIX)) messages[m.id] = m;
+  const selected: Record<string, string> = {};
+  for (const [parent, id] of Object.entries(t.selected)) if (messages[id]) selected[parent] = id;
+  const wait = t.serverWait === undefined ? {} : { serverWait: t.serverWait };
+  return { ...newThread(t.id), conversation: t.conversation, messages, selected, queued: t.queued, ...wait };
 }
 
 /**
