@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
@@ -50,6 +51,8 @@ type env struct {
 	logs   *syncBuffer
 	live   *recordingLive
 	health *api.Health
+	// routes are the router's routes (method and path).
+	routes gin.RoutesInfo
 }
 
 type envOptions struct {
@@ -110,6 +113,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatalf("router: %v", err)
 	}
+	e.routes = r.Routes()
 	e.srv = httptest.NewUnstartedServer(r)
 	if o.listener != nil {
 		e.srv.Listener = o.listener(e.srv.Listener)

@@ -15,6 +15,16 @@ import (
 	"chatd/transport/httperr"
 )
 
+// noStore marks every /api answer Cache-Control: no-store. They hold a
+// user's conversations, messages, account and models: a browser must not
+// keep them in its cache (on disk, for whoever uses a shared computer
+// after the sign-out), nor a proxy in between. It is set before the
+// handler runs, so a handler that sets its own (an event stream) replaces it.
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}
+
 // RequestIDHeader carries a request's id, from the client (or a proxy) or
 // generated; the answer always echoes it.
 const RequestIDHeader = "X-Request-ID"

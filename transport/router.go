@@ -64,7 +64,9 @@ type RouterOptions struct {
 type Routes struct {
 	// Engine is the root: /ws goes here.
 	Engine *gin.Engine
-	// API is the /api group with no authentication.
+	// API is the /api group with no authentication. Its answers, and
+	// Authed's, carry Cache-Control: no-store (noStore) unless the handler
+	// sets another.
 	API *gin.RouterGroup
 	// Authed is the /api group behind the authentication middleware
 	// (auth.IdentityFrom gives the user).
@@ -103,7 +105,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 
 	opts.Health.Routes(r)
 	r.GET("/metrics", metrics.serve)
-	apiGroup := r.Group("/api")
+	apiGroup := r.Group("/api", noStore)
 	opts.Health.Routes(apiGroup)
 	opts.Accounts.Routes(apiGroup)
 	authed := apiGroup.Group("", opts.Auth.Middleware())

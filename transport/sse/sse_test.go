@@ -162,7 +162,7 @@ func field(data, name string) string {
 
 // TestEventFraming: a send streams its frames as events (event: the type,
 // id: the answer's message id and the seq of deltas, or "done", data: the
-// JSON) and ends after its done.
+// JSON), kept by no cache (no-store), and ends after its done.
 func TestEventFraming(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, sse.Options{}, false)
@@ -170,7 +170,7 @@ func TestEventFraming(t *testing.T) {
 	s.hub.AddConversation(conv, "u", "")
 	res := s.request("u", "POST", "/api/conversations/"+conv+"/messages", `{"content":"hi"}`, "Accept", "text/event-stream")
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") ||
-		res.Header.Get("X-Accel-Buffering") != "no" {
+		res.Header.Get("X-Accel-Buffering") != "no" || res.Header.Get("Cache-Control") != "no-store, no-transform" {
 		t.Fatalf("answer %d %v", res.StatusCode, res.Header)
 	}
 	r := bufio.NewReader(res.Body)

@@ -251,7 +251,7 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	defer deadline()
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
-	hd.Set("Cache-Control", "no-cache, no-transform")
+	hd.Set("Cache-Control", "no-store, no-transform") // a user's messages: never kept in a cache
 	hd.Set("X-Accel-Buffering", "no")
 	hd.Set("Connection", "keep-alive")
 	w.WriteHeader(http.StatusOK)
