@@ -332,6 +332,35 @@ describe('long conversations are paged', () => {
     expect(thread()!.hasMore).toBe(false);
     expect(activePath(thread()!).map((m) => m.id).slice(0, 12)).toEqual(all.map((m) => m.id));
   });
+
+  it('an older page asked before such a reload replaced the thread is not merged into it', async () => {
+    const all = chain(20);
+    let stored = all.slice(0, 6);
+    let releaseOlder: (r: Response) => void = () => {};
+    const older = new Promise<Response>((resolve) => (releaseOlder = resolve));
+    const { app, thread, socket } = await connected({
+      route: (url, init) => {
+        if ((init?.method ?? 'GET') !== 'GET') return undefined;
+        if (url === `/api/conversations/${CID}`) {
+          return json({ conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' }, messages: stored.slice(-4), hasMore: stored.length > 4, activeMessageId: '' });
+        }
+        return url.startsWith(`/api/conversations/${CID}/messages?before=m2`) ? older : undefined;
+      },
+    });
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['m2', 'm3', 'm4', 'm5']);
+    const loading = app.loadOlder(CID); // m0, m1: answered after the reload below
+    const first = socket();
+    first.cut();
+    stored = all; // m6..m19 written elsewhere meanwhile
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(thread()!.messages.m19).toBeDefined());
+    releaseOlder(json({ messages: all.slice(0, 2), hasMore: false }));
+    await loading;
+    expect(thread()!.hasMore).toBe(true);
+    expect(thread()!.messages.m0).toBeUndefined();
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['m16', 'm17', 'm18', 'm19']);
+  });
 });
 
 describe('an answer ended by a server going away', () => {

@@ -256,7 +256,10 @@ export class ConversationThread {
     try {
       const page = await this.deps.api.olderMessages(this.id, before, this.deps.olderPageSize ?? 100);
       const queued = this.thread.queued;
-      this.update((x) => mergeOlder(x, page.messages, page.hasMore ?? false));
+      // A reload that replaced the thread meanwhile (mergeSnapshot: it did
+      // not reach what was loaded) no longer holds before: this page would
+      // join nothing and say whether older messages exist from the wrong point.
+      this.update((x) => (x.messages[before] ? mergeOlder(x, page.messages, page.hasMore ?? false) : x));
       this.releaseStored(queued);
       void this.recover(); // the texts it could not tell about may be decided now
     } catch (err) {
