@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -292,11 +293,13 @@ func exportFilename(conv persistence.Conversation, ext string) string {
 }
 
 // writeMarkdown renders a conversation for reading. The main thread comes
-// first: from the newest root, each message followed by its newest reply
-// (what the app shows by default). Every other version (an earlier or
-// later answer from regenerating, an edited question) follows in its own
-// section, "Another version of message N", continued with its own newest
-// replies. Messages are numbered in print order; each appears exactly once.
+// first: what the app shows by default, the path to the conversation's
+// newest message (messageTree.shownChild at each step). Every other
+// version (an earlier or later answer from regenerating, an edited
+// question) follows in its own section, "Another version of message N",
+// continued as the app continues it when that version is picked: towards
+// the newest message under it. Messages are numbered in print order; each
+// appears exactly once.
 func writeMarkdown(w *bufio.Writer, conv persistence.Conversation, msgs []persistence.Message, now time.Time, text textReader) error {
 	writeHeader(w, conv, len(msgs), now)
 	tree := newMessageTree(msgs)
@@ -309,7 +312,7 @@ func writeMarkdown(w *bufio.Writer, conv persistence.Conversation, msgs []persis
 		_, err := w.WriteString("_No messages._\n")
 		return err
 	}
-	queue := []branch{{start: roots[len(roots)-1]}}
+	queue := []branch{{start: tree.shownChild("")}}
 	queued := map[string]bool{queue[0].start.ID: true}
 	n := 0
 	for len(queue) > 0 {
@@ -318,7 +321,7 @@ func writeMarkdown(w *bufio.Writer, conv persistence.Conversation, msgs []persis
 		if br.versionOf > 0 {
 			fmt.Fprintf(w, "## Another version of message %d\n\n", br.versionOf)
 		}
-		for m := br.start; m != nil; m = tree.newestChild(m.ID) {
+		for m := br.start; m != nil; m = tree.shownChild(m.ID) {
 			n++
 			if err := writeMessage(w, n, m, tree.versionLabel(m), text); err != nil {
 				return err
@@ -556,10 +559,13 @@ func oneLine(s string) string {
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // messageTree indexes messages by parent; children keep store order
-// (oldest first). A message whose parent is missing counts as a root.
+// (oldest first: by creation time, then id). A message whose parent is
+// missing counts as a root. newest maps each message's id to the newest
+// message of its subtree (itself included).
 type messageTree struct {
 	children map[string][]*persistence.Message
 	ids      map[string]bool
+	newest   map[string]*persistence.Message
 }
 
 func newMessageTree(msgs []persistence.Message) messageTree {
@@ -572,7 +578,41 @@ func newMessageTree(msgs []persistence.Message) messageTree {
 		m := &msgs[i]
 		t.children[t.parent(m)] = append(t.children[t.parent(m)], m)
 	}
+	t.newest = newestInSubtrees(t, msgs)
 	return t
+}
+
+// newestInSubtrees maps each message's id to the newest message (byAge)
+// of its subtree. Walking from the newest message to the oldest, each one
+// claims its ancestors up to the first one already claimed (by a newer
+// message), so each message is claimed once.
+func newestInSubtrees(t messageTree, msgs []persistence.Message) map[string]*persistence.Message {
+	order := make([]*persistence.Message, len(msgs))
+	for i := range msgs {
+		order[i] = &msgs[i]
+	}
+	slices.SortFunc(order, func(a, b *persistence.Message) int { return byAge(b, a) })
+	newest := make(map[string]*persistence.Message, len(msgs))
+	byID := make(map[string]*persistence.Message, len(msgs))
+	for _, m := range order {
+		byID[m.ID] = m
+	}
+	for _, m := range order {
+		for at := m; at != nil && newest[at.ID] == nil; at = byID[t.parent(at)] {
+			newest[at.ID] = m
+		}
+	}
+	return newest
+}
+
+// byAge orders messages by creation time, then id: the store's order of
+// messages (the last is where a send without a parent continues) and the
+// app's (frontend/src/lib/thread.ts, byAge).
+func byAge(a, b *persistence.Message) int {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // parent is m's parent id, or "" for a root (or an orphan).
@@ -588,12 +628,17 @@ func (t messageTree) siblings(m *persistence.Message) []*persistence.Message {
 	return t.children[t.parent(m)]
 }
 
-func (t messageTree) newestChild(id string) *persistence.Message {
-	c := t.children[id]
-	if len(c) == 0 {
-		return nil
+// shownChild is the version the app shows by default under the message
+// id ("": among the roots), or nil for none: the child whose subtree
+// holds the newest message (frontend/src/lib/thread.ts, chosenChild).
+func (t messageTree) shownChild(id string) *persistence.Message {
+	var shown *persistence.Message
+	for _, c := range t.children[id] {
+		if shown == nil || byAge(t.newest[c.ID], t.newest[shown.ID]) > 0 {
+			shown = c
+		}
 	}
-	return c[len(c)-1]
+	return shown
 }
 
 // versionLabel is " (version i of n)" for a message with siblings.

@@ -10,11 +10,15 @@ import (
 )
 
 // TestExportEachMessageOnce: the Markdown export prints every message
-// exactly once, numbered in print order: the main thread (from the
-// newest root, each message's newest reply), then each other version in
-// its own section. Before, each message of the main thread after the
-// first was queued again as "another version" of itself, so a thread of
-// n messages printed about n²/2 of them.
+// exactly once, numbered in print order: the main thread (what the app
+// shows: under each message the version leading to the newest message),
+// then each other version in its own section. Before, each message of
+// the main thread after the first was queued again as "another version"
+// of itself, so a thread of n messages printed about n²/2 of them; and
+// the main thread started at the newest root and followed the newest
+// reply, so a thread continued from an older version (an edit or a
+// regenerate, then "go back to version 1 and continue") printed the
+// abandoned version as the conversation.
 func TestExportEachMessageOnce(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, api.ConversationOptions{})
@@ -33,6 +37,17 @@ func TestExportEachMessageOnce(t *testing.T) {
 		{"an edited first question", []int{-1, 0, -1, 2}, "UAUA", []string{
 			"### 1. User (version 2 of 2)\n\nm2", "### 2. Assistant\n\nm3",
 			"## Another version of message 1", "### 3. User (version 1 of 2)\n\nm0", "### 4. Assistant\n\nm1"}},
+		{"an edited first question, then the first version continued", []int{-1, 0, -1, 2, 1, 4}, "UAUAUA", []string{
+			"### 1. User (version 1 of 2)\n\nm0", "### 2. Assistant\n\nm1", "### 3. User\n\nm4", "### 4. Assistant\n\nm5",
+			"## Another version of message 1", "### 5. User (version 2 of 2)\n\nm2", "### 6. Assistant\n\nm3"}},
+		{"a regenerated answer, then the first answer continued", []int{-1, 0, 0, 1, 3}, "UAAUA", []string{
+			"### 1. User\n\nm0", "### 2. Assistant (version 1 of 2)\n\nm1", "### 3. User\n\nm3", "### 4. Assistant\n\nm4",
+			"## Another version of message 2", "### 5. Assistant (version 2 of 2)\n\nm2"}},
+		{"another version continued towards its newest message", []int{-1, 0, 0, 2, 2, 3, 1}, "UAAUUAU", []string{
+			"### 1. User\n\nm0", "### 2. Assistant (version 1 of 2)\n\nm1", "### 3. User\n\nm6",
+			"## Another version of message 2", "### 4. Assistant (version 2 of 2)\n\nm2",
+			"### 5. User (version 1 of 2)\n\nm3", "### 6. Assistant\n\nm5",
+			"## Another version of message 5", "### 7. User (version 2 of 2)\n\nm4"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
