@@ -225,6 +225,24 @@ describe('branches and versions', () => {
     expect(ids(fresh)).toEqual(['u1', 'a1', 'u2', 'a2', 'u3']);
   });
 
+  it('by default shows the version leading to the newest message by time, then id, as the server orders them', () => {
+    const at = (t: string, m: Message): Message => ({ ...m, createdAt: t, updatedAt: t });
+    const base = [
+      at('2026-01-01T00:00:01Z', msg('u1', '', 'user')),
+      at('2026-01-01T00:00:02Z', msg('a1', 'u1', 'assistant')),
+      at('2026-01-01T00:00:03Z', msg('a2', 'u1', 'assistant')), // regenerated
+    ];
+    for (const [name, under1, under2] of [
+      // the newest under a1 is half a second later than a whole second under a2 (the server drops a time's trailing zeros)
+      ['a later fraction of the same second', at('2026-01-01T00:00:05.5Z', msg('u2', 'a1', 'user')), at('2026-01-01T00:00:05Z', msg('u3', 'a2', 'user'))],
+      // the same time under both: the greater id is the newer, the one a send without a parent continues
+      ['the same time, a greater id', at('2026-01-01T00:00:05Z', msg('z9', 'a1', 'user')), at('2026-01-01T00:00:05Z', msg('b1', 'a2', 'user'))],
+    ] as const) {
+      const t = mergeSnapshot(newThread('c1'), conv, [...base, under1, under2]);
+      expect(ids(t), name).toEqual(['u1', 'a1', under1.id]);
+    }
+  });
+
   it('edits of the first message are roots', () => {
     let t = tree();
     t = upsertMessage(t, msg('u1e', '', 'user', 'q1 edited'));

@@ -190,7 +190,7 @@ function thinkingEnded(thinking: Readonly<Record<string, ThinkingTimes>>, id: st
  * parent the chosen version, by default the one leading to the latest leaf.
  */
 export function activePath(t: Thread): Message[] {
-  const latest = new Map<string, string>();
+  const latest = new Map<string, Message | undefined>();
   const path: Message[] = [];
   let parent = topParent(t);
   for (let guard = 0; guard < 10000; guard++) {
@@ -238,35 +238,38 @@ export function oldestLoaded(t: Thread): string | undefined {
   return best?.id;
 }
 
-/** chosenChild is the version shown under parent: the user's choice, else the one with the latest leaf. */
-function chosenChild(t: Thread, parent: string, memo: Map<string, string>): string | undefined {
+/**
+ * chosenChild is the version shown under parent: the user's choice, else the
+ * one whose subtree holds the newest message (byAge: by createdAt, then id,
+ * the server's order of messages; its Markdown export picks the same).
+ */
+function chosenChild(t: Thread, parent: string, memo: Map<string, Message | undefined>): string | undefined {
   const list = t.children[parent];
   if (!list || list.length === 0) return undefined;
   const sel = t.selected[parent];
   if (sel && list.includes(sel)) return sel;
   let best: string | undefined;
-  let bestAt = '';
+  let bestNewest: Message | undefined;
   for (const id of list) {
-    const at = latestIn(t, id, memo);
-    if (best === undefined || at >= bestAt) {
+    const n = newestIn(t, id, memo);
+    if (best === undefined || (n && (!bestNewest || byAge(n, bestNewest) >= 0))) {
       best = id;
-      bestAt = at;
+      bestNewest = n;
     }
   }
   return best;
 }
 
-/** latestIn returns the newest createdAt in the subtree under id (memoised). */
-function latestIn(t: Thread, id: string, memo: Map<string, string>): string {
-  const known = memo.get(id);
-  if (known !== undefined) return known;
-  let at = t.messages[id]?.createdAt ?? '';
+/** newestIn returns the newest message (byAge) of the subtree under id, itself included (memoised). */
+function newestIn(t: Thread, id: string, memo: Map<string, Message | undefined>): Message | undefined {
+  if (memo.has(id)) return memo.get(id);
+  let best = t.messages[id];
   for (const child of t.children[id] ?? []) {
-    const c = latestIn(t, child, memo);
-    if (compareTimes(c, at) > 0) at = c;
+    const c = newestIn(t, child, memo);
+    if (c && (!best || byAge(c, best) > 0)) best = c;
   }
-  memo.set(id, at);
-  return at;
+  memo.set(id, best);
+  return best;
 }
 
 /** siblings returns the versions of a message (itself included), oldest first. */
