@@ -85,6 +85,9 @@ type Bus struct {
 	// checkHook, set by tests, runs at the start of each check of the
 	// watchers (a slow JetStream API, played).
 	checkHook atomic.Pointer[func()]
+	// repairHook, set by tests, runs after each repair of the connection
+	// counts (Limits.repairLoop).
+	repairHook atomic.Pointer[func()]
 	// boundHook, set by tests, runs in strongKV once the bucket was found
 	// or created, before its stream is read (another instance changing
 	// the bucket meanwhile, played).

@@ -13,6 +13,10 @@ import (
 type connTally struct {
 	mu    sync.Mutex
 	users map[string]*userConns
+	// losses counts the times chatd_conns was found lost (NATS came back
+	// without its data, see allLost): an update that began before a loss
+	// may have written to the bucket lost, so it leaves the user dirty.
+	losses uint64
 }
 
 // userConns is one user's tally on this instance.
@@ -24,9 +28,10 @@ type userConns struct {
 	// or changes it.
 	open int
 	// Under connTally.mu:
-	refs  int  // goroutines holding or waiting for turn
-	delta int  // connections admitted (+) or released (-) while turn could not be had; folded into open by the next holder
-	dirty bool // the entry in chatd_conns may differ from open + delta
+	refs   int    // goroutines holding or waiting for turn
+	delta  int    // connections admitted (+) or released (-) while turn could not be had; folded into open by the next holder
+	dirty  bool   // the entry in chatd_conns may differ from open + delta
+	losses uint64 // connTally.losses when the turn's holder began (fold)
 }
 
 func newConnTally() *connTally { return &connTally{users: map[string]*userConns{}} }
@@ -86,6 +91,7 @@ func (t *connTally) fold(u *userConns) {
 	t.mu.Lock()
 	u.open = max(0, u.open+u.delta)
 	u.delta = 0
+	u.losses = t.losses
 	t.mu.Unlock()
 }
 
@@ -94,7 +100,7 @@ func (t *connTally) fold(u *userConns) {
 // have). A tally with nothing to count or repair is forgotten.
 func (t *connTally) done(userID string, u *userConns, failed bool) {
 	t.mu.Lock()
-	u.dirty = failed || u.delta != 0
+	u.dirty = failed || u.delta != 0 || u.losses != t.losses
 	u.refs--
 	if u.refs == 0 && u.open == 0 && !u.dirty {
 		delete(t.users, userID)
@@ -124,4 +130,18 @@ func (t *connTally) dirtyUsers() []string {
 		}
 	}
 	return out
+}
+
+// allLost marks every user dirty: chatd_conns was lost (NATS came back
+// without its data), and with it this instance's count of every user,
+// also of those whose connections did not change since, so the next
+// repair (within a renewal) writes them all again. Until then the
+// other instances count none of the connections held here.
+func (t *connTally) allLost() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.losses++
+	for _, u := range t.users {
+		u.dirty = true
+	}
 }

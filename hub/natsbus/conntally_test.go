@@ -46,3 +46,37 @@ func TestConnTally(t *testing.T) {
 		t.Fatal("repair's turn on a forgotten user")
 	}
 }
+
+// TestConnTallyAllLost: once chatd_conns was lost every user is dirty,
+// the idle ones and the one whose update was running then too (it may
+// have written to the bucket lost), so the next repair writes each again.
+func TestConnTallyAllLost(t *testing.T) {
+	tl := newConnTally()
+	ctx := context.Background()
+	for _, user := range []string{"idle", "busy"} {
+		u, err := tl.turn(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.open = 1
+		if user == "idle" {
+			tl.done(user, u, false)
+		}
+	}
+	busy := tl.users["busy"]
+	if got := tl.dirtyUsers(); len(got) != 0 {
+		t.Fatalf("dirty users %v before the loss, want none", got)
+	}
+	tl.allLost()
+	tl.done("busy", busy, false) // its update landed, in the bucket lost
+	got := tl.dirtyUsers()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"busy", "idle"}) {
+		t.Fatalf("dirty users %v after the loss, want [busy idle]", got)
+	}
+	u, _ := tl.tryTurn("busy")
+	tl.done("busy", u, false)
+	if got := tl.dirtyUsers(); !slices.Equal(got, []string{"idle"}) {
+		t.Fatalf("dirty users %v after busy's repair, want [idle]", got)
+	}
+}

@@ -85,7 +85,9 @@ func (b *Bus) provisionEvents(ctx context.Context, replicas int) (eventsStream, 
 // last checked (see eventsStream; judgeLoop calls it each round): the
 // ordered consumer would go on after the last sequence it read of the
 // stream lost, and miss every event of the new one up to that number.
-// Events read again are dropped as handed over already (Bus.seen).
+// Events read again are dropped as handed over already (Bus.seen). The
+// stream made again means NATS lost its data: every user's count of
+// connections held here is written again at the next repair.
 func (b *Bus) checkEvents(ctx context.Context) {
 	cur := b.eventsNow
 	if cur.name == "" {
@@ -100,6 +102,10 @@ func (b *Bus) checkEvents(ctx context.Context) {
 	if created := st.CachedInfo().Created; !created.Equal(cur.created) {
 		b.log.Warn("the events stream was made again (NATS lost its data?); reading it from its start",
 			slog.String("stream", cur.name))
+		// The connection counts were lost with it, this instance's too
+		// (also when another instance set JetStream up again, so that
+		// this one never ran relostLeases): they are written again.
+		b.tally.allLost()
 		b.eventsNow = eventsStream{name: cur.name, created: created}
 		select {
 		case b.eventsRestart <- b.eventsNow:

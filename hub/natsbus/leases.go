@@ -562,8 +562,10 @@ func (b *Bus) renew(ctx context.Context) {
 // them no lease is ever renewed and nothing works until a restart. A
 // renewal that found no stream leader during an election finds the bucket
 // there and changes nothing. The watchers start again on the new buckets
-// (their revisions start again from 1), and the optional windows bucket
-// is bound again.
+// (their revisions start again from 1), the optional windows bucket is
+// bound again, and every user's count of connections held here is
+// written again at the next repair (the instances that find the buckets
+// made again by another do so in checkEvents).
 func (b *Bus) relostLeases(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, b.opts.RenewEvery/2)
 	_, err := b.js.Stream(lctx, "KV_"+b.name("leases"))
@@ -579,6 +581,7 @@ func (b *Bus) relostLeases(ctx context.Context) {
 		return
 	}
 	b.res.Store(res)
+	b.tally.allLost() // the counts of users whose connections did not change meanwhile too
 	for _, w := range b.watchers {
 		w.delivered.Store(0)
 		select {

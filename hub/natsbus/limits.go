@@ -103,6 +103,9 @@ func (l *Limits) repairLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		l.repairConns(ctx)
+		if hook := l.b.repairHook.Load(); hook != nil {
+			(*hook)()
+		}
 		// Bounded by half a period: a NATS user denied the bucket would
 		// otherwise hold the loop for a provisioning step (5 s) at each
 		// turn, delaying the next repair of the connection counts.

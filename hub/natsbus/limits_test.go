@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"chatd/hub/natsbus/natstest"
 )
 
 // TestLimitsAcrossSkewedClocks: requests alternating between two
@@ -270,4 +272,79 @@ func TestUnreadableConnCountsReplaced(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConnLimitAfterJetStreamLost: NATS comes back without its data
+// (the conns bucket made again, empty). Every instance writes its count
+// of each user's connections again within a few repairs, also of users
+// whose connections did not change meanwhile, so the limit still counts
+// connections opened before the loss. Before, only users whose update
+// failed during the outage were written again: here a held 3 of the
+// user's connections (the limit), b saw none and admitted more until a's
+// closed.
+func TestConnLimitAfterJetStreamLost(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, _ := newBus(t, c, "connlost-a", time.Second)
+	b, _ := newBus(t, c, "connlost-b", time.Second)
+	waitHealthy(t, ctx, a, b)
+	const user, limit = "u-connlost", 3
+	for i := range limit {
+		if ok, err := a.Limits().AcquireConn(ctx, user, limit); !ok || err != nil {
+			t.Fatalf("connection %d: admitted %v, %v", i+1, ok, err)
+		}
+	}
+
+	c.StopAll()
+	waitUnhealthy(t, ctx, a)
+	c.Wipe()
+	c.StartAll()
+	waitHealthy(t, ctx, a, b)
+	rounds := make(chan struct{}, 1)
+	hook := func() {
+		select {
+		case rounds <- struct{}{}:
+		default:
+		}
+	}
+	a.repairHook.Store(&hook)
+	js := testJetStream(t, c)
+	// The loss is noticed within a check of the events stream (every
+	// renewal) and the counts written at the next repair.
+	const repairs = 8
+	for n := 0; ; n++ {
+		if held := countOf(ctx, js, a.name("conns"), user, a.InstanceID()); held == limit {
+			break
+		} else if n == repairs {
+			t.Fatalf("after %d repairs a's count of the user's connections in the bucket made again is %d, want %d", repairs, held, limit)
+		}
+		select {
+		case <-rounds:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	if ok, err := b.Limits().AcquireConn(ctx, user, limit); ok || err != nil {
+		t.Fatalf("a fourth connection on b: admitted %v, %v; want refused (a holds %d)", ok, err, limit)
+	}
+}
+
+// countOf is instance's count of user's connections in the conns bucket
+// (0 while there is none).
+func countOf(ctx context.Context, js jetstream.JetStream, bucket, user, instance string) int {
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return 0
+	}
+	e, err := kv.Get(ctx, token(user))
+	if err != nil {
+		return 0
+	}
+	c, err := decodeConnCounts(e.Value())
+	if err != nil {
+		return 0
+	}
+	return c[instance]
 }
