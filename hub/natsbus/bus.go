@@ -291,6 +291,12 @@ func (b *Bus) Instances() int { return b.lease.live() }
 // SessionKeys); 0 when they all agree.
 func (b *Bus) SessionKeyConflicts() int { return b.lease.keyConflicts() }
 
+// LeaseClockSteps is how many times the leases stream's clock was found
+// to step (its leader moved to a NATS server whose clock differs; see
+// leaseclock.go): each time, this instance judged no other dead for a
+// lease TTL. More than none means the NATS servers' clocks disagree.
+func (b *Bus) LeaseClockSteps() int { return b.lease.clockSteps() }
+
 // LimitFailures is how many cluster-wide limit checks and updates (Limits,
 // Windows) failed since the start, NATS not answering: each time the
 // request was held to this instance's own limit only. A repair of a

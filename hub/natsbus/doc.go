@@ -23,7 +23,9 @@
 //     replica are turned off), so a read right after a write sees it.
 //   - KV bucket chatd_leases: one key per instance, renewed every
 //     RenewEvery (LeaseTTL/3, 10s/3 by default). An instance whose newest
-//     lease is older than LeaseTTL (by the stream's own clock) is dead;
+//     lease is older than LeaseTTL (by the stream's own clock, that of
+//     its leader: a step of it, the leader moved to a server whose clock
+//     differs, pauses judging for a TTL, see leaseclock.go) is dead;
 //     every live instance watches both buckets and reports the locks of
 //     dead instances to its hub (BusHandler.Orphaned). A watcher whose
 //     JetStream consumer vanished with its NATS node is replaced within

@@ -128,7 +128,8 @@ func TestWatchersLostRecover(t *testing.T) {
 
 // TestNodeLossMidAnswer: killing each NATS node in turn while an answer is
 // published and followed changes nothing a follower sees: every frame, in
-// order, once.
+// order, once; and the leases stream's leader moving finds no step of its
+// clock (all nodes share this host's).
 func TestNodeLossMidAnswer(t *testing.T) {
 	t.Parallel()
 	c, ctx, owner, peer := ownerAndPeer(t, "loss", 60*time.Second)
@@ -147,6 +148,13 @@ func TestNodeLossMidAnswer(t *testing.T) {
 		t.Fatalf("follow across node losses: %v", r.err)
 	}
 	checkFrames(t, "follower", r.frames, frames)
+	// The leaders moved between servers of one clock: no step was found
+	// in the leases stream's time (which would pause judging).
+	for _, b := range []*Bus{owner, peer} {
+		if n := b.LeaseClockSteps(); n != 0 {
+			t.Errorf("%s found the leases stream's clock stepped %d times, with one clock", b.InstanceID(), n)
+		}
+	}
 }
 
 // TestOutageAndRecovery: with every NATS node down the bus reports itself

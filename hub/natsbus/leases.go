@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,7 +32,10 @@ type lease struct {
 
 // leaseView is what this instance knows of every instance's lease, by
 // the leases stream's own clock (the Created time of each entry), so clock
-// skew between chatd hosts does not matter. Each instance is judged by the
+// skew between chatd hosts does not matter. That clock is the one of the
+// NATS server leading the stream, so it steps when the leadership moves
+// to a server whose clock differs: a step is found and judging paused
+// (see leaseclock.go). Each instance is judged by the
 // longer of this instance's TTL and its own, and this instance judges
 // others only after renewing for the longest TTL among the leases it sees,
 // so instances with different CHATD_LEASE_TTL values (a rolling change of
@@ -52,6 +56,15 @@ type leaseView struct {
 	streakStart time.Time            // ownNow when renewals last resumed after a failure
 	renewedAt   time.Time            // local time of the last successful renewal
 	failed      bool                 // the last renewal failed
+	clock       func() time.Time     // this host's time (time.Now; tests set it)
+	// renewals are this instance's latest renewals (at most keptRenewals),
+	// the last one landed and judged is ref, newest the newest entry of
+	// the stream delivered in this pass: see leaseclock.go.
+	renewals []*ownRenewal
+	ref      *ownRenewal
+	newest   streamPoint
+	steps    int64 // steps of the stream's clock found (LeaseClockSteps)
+	stepping bool  // a step was warned of and judging has not resumed since
 	// noticed is when instances without a lease seen were first named
 	// where they hold something (connection counts), by instance id: one
 	// just started may hold before its lease reaches this view.
@@ -61,6 +74,7 @@ type leaseView struct {
 // seenLease is an instance's newest lease seen.
 type seenLease struct {
 	created time.Time       // by the leases stream's clock
+	rev     uint64          // the entry's revision
 	ttl     time.Duration   // the instance's own TTL (0: not said)
 	keys    keyDisagreement // how its session keys and this instance's disagree
 	pass    uint64          // the watcher that delivered it last
@@ -73,7 +87,7 @@ func newLeaseView(self string, ttl time.Duration, keys SessionKeys, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &leaseView{self: self, ttl: ttl, keys: keys, log: log, seen: make(map[string]seenLease),
+	return &leaseView{self: self, ttl: ttl, keys: keys, log: log, seen: make(map[string]seenLease), clock: time.Now,
 		noticed: make(map[string]time.Time), bad: newBadValues(log, "leases"), badRead: newBadValues(log, "leases")}
 }
 
@@ -82,6 +96,7 @@ func (v *leaseView) begin() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.pass++
+	v.newest = streamPoint{}
 }
 
 // synced ends the current values of the pass: a lease it did not deliver
@@ -115,32 +130,45 @@ func (v *leaseView) apply(e jetstream.KeyValueEntry) {
 		v.mu.Unlock()
 		return
 	}
-	seen := seenLease{created: e.Created(), ttl: time.Duration(l.TTLMillis) * time.Millisecond, pass: v.pass}
+	seen := seenLease{created: e.Created(), rev: e.Revision(), ttl: time.Duration(l.TTLMillis) * time.Millisecond, pass: v.pass}
 	if l.Instance != v.self {
 		seen.keys = v.keys.disagreement(l)
 	}
 	v.seen[e.Key()] = seen
-	if l.Instance == v.self && e.Created().After(v.ownNow) {
-		if v.streakStart.IsZero() {
-			v.streakStart = e.Created()
-		}
-		v.ownNow = e.Created()
+	step := v.inOrder(e.Revision(), e.Created())
+	if l.Instance == v.self {
+		step = cmp.Or(step, v.ownLease(l.Renewed, e.Created()))
 	}
 	v.mu.Unlock()
+	v.warnStep(step)
 	logKeyChange(v.log, l.Instance, before, seen.keys)
 }
 
-// renewed records the outcome of one renewal.
-func (v *leaseView) renewed(err error) {
+// advance moves the leases stream's clock as this instance sees it to
+// created, one of its own leases, if that is later; v.mu is held.
+func (v *leaseView) advance(created time.Time) {
+	if created.After(v.ownNow) {
+		if v.streakStart.IsZero() {
+			v.streakStart = created
+		}
+		v.ownNow = created
+	}
+}
+
+// renewed records the outcome of the renewal whose lease carries stamp
+// (see sending).
+func (v *leaseView) renewed(stamp time.Time, err error) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if err != nil {
 		v.failed = true
 		v.streakStart = time.Time{} // judged again only after a full TTL of renewals
-		return
+	} else {
+		v.failed = false
+		v.renewedAt = v.clock()
 	}
-	v.failed = false
-	v.renewedAt = time.Now()
+	step := v.answered(stamp, err != nil)
+	v.mu.Unlock()
+	v.warnStep(step)
 }
 
 // sinceRenewed is how long ago the lease was last renewed (forever if never).
@@ -150,7 +178,7 @@ func (v *leaseView) sinceRenewed() time.Duration {
 	if v.renewedAt.IsZero() {
 		return time.Duration(1<<63 - 1)
 	}
-	return time.Since(v.renewedAt)
+	return v.clock().Sub(v.renewedAt)
 }
 
 // judging reports whether this instance may declare others dead: its own
@@ -160,8 +188,12 @@ func (v *leaseView) sinceRenewed() time.Duration {
 func (v *leaseView) judging() (now time.Time, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	ok = !v.failed && !v.streakStart.IsZero() && v.ownNow.Sub(v.streakStart) >= v.longestTTL()
-	return v.ownNow, ok
+	return v.ownNow, v.judges()
+}
+
+// judges is judging's verdict; v.mu is held.
+func (v *leaseView) judges() bool {
+	return !v.failed && !v.streakStart.IsZero() && v.ownNow.Sub(v.streakStart) >= v.longestTTL()
 }
 
 // dead reports whether instance's lease expired by now (the leases
@@ -214,11 +246,8 @@ func (v *leaseView) longestTTL() time.Duration {
 
 // ownerLeaseExpired reads the lease of instance from the leases bucket
 // (its stream leader) and reports whether it is expired: absent (deleted
-// at a clean shutdown, or gone from the bucket), or older than its TTL by
-// the leases stream's clock at this instance's newest lease. That clock
-// lags the stream's by up to a renewal, so a lease renewed after it is
-// never taken for expired; until this instance has seen its own lease,
-// only an absent lease is.
+// at a clean shutdown, or gone from the bucket), or judged expired by
+// this instance's view (see leaseView.claimable).
 func (b *Bus) ownerLeaseExpired(ctx context.Context, instance string) (bool, error) {
 	e, err := b.res.Load().leases.Get(ctx, token(instance))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -233,9 +262,30 @@ func (b *Bus) ownerLeaseExpired(ctx context.Context, instance string) (bool, err
 	} else {
 		b.lease.badRead.good(e.Key())
 	}
-	now, _ := b.lease.judging()
-	seen := seenLease{created: e.Created(), ttl: time.Duration(l.TTLMillis) * time.Millisecond}
-	return !now.IsZero() && b.lease.expired(seen, now), nil
+	read := seenLease{created: e.Created(), rev: e.Revision(), ttl: time.Duration(l.TTLMillis) * time.Millisecond}
+	return b.lease.claimable(e.Key(), read), nil
+}
+
+// claimable reports whether read, the lease under key as a claim read it
+// from the stream's leader, is expired: only while this instance judges
+// (see judging), and only a lease this view has seen (the same revision)
+// or older, judged as the view judges it, by the leases stream's clock at
+// this instance's newest lease. A newer one was renewed since this view
+// last heard of its instance: it is live, whatever its time says. That
+// time comes from the stream's leader now, which may be another server
+// than the one that stamped this instance's newest lease (a lease
+// stamped by a clock behind would look old), and the view's clock lags
+// the stream's by up to a renewal.
+func (v *leaseView) claimable(key string, read seenLease) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.judges() {
+		return false
+	}
+	if seen, ok := v.seen[key]; !ok || read.rev > seen.rev {
+		return false
+	}
+	return v.expired(read, v.ownNow)
 }
 
 // live is how many instances hold a lease younger than the TTL, this one
@@ -534,8 +584,10 @@ func (b *Bus) everyRenewal(ctx context.Context, fn func()) {
 }
 
 func (b *Bus) renew(ctx context.Context) {
-	val, _ := json.Marshal(lease{Instance: b.id, Renewed: time.Now().UTC(), TTLMillis: b.opts.LeaseTTL.Milliseconds(),
+	stamp := time.Now().UTC()
+	val, _ := json.Marshal(lease{Instance: b.id, Renewed: stamp, TTLMillis: b.opts.LeaseTTL.Milliseconds(),
 		Signs: b.opts.SessionKeys.Signs, Accepts: b.opts.SessionKeys.Accepts})
+	b.lease.sending(stamp)
 	rctx, cancel := context.WithTimeout(ctx, b.opts.LeaseTTL/2)
 	_, err := b.res.Load().leases.Put(rctx, token(b.id), val)
 	cancel()
@@ -543,7 +595,7 @@ func (b *Bus) renew(ctx context.Context) {
 		b.log.Warn("renew lease", slog.Any("err", err))
 	}
 	if ctx.Err() == nil {
-		b.lease.renewed(err)
+		b.lease.renewed(stamp, err)
 	}
 	// A renewal that timed out may have found the bucket gone too: it is
 	// bounded by half the TTL, and nats.go retries a publish no stream

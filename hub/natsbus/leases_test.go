@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,7 +49,9 @@ func lockEntryOf(ref hub.AnswerRef, rev uint64) entry {
 }
 
 // TestLeaseJudgement covers when an instance counts as dead, by the leases
-// stream's clock only (never this host's).
+// stream's clock only (never this host's), and that a step of that clock
+// (its leader moved to a NATS server whose clock differs) makes no live
+// instance dead.
 func TestLeaseJudgement(t *testing.T) {
 	t.Parallel()
 	const ttl = 10 * time.Second
@@ -56,8 +59,8 @@ func TestLeaseJudgement(t *testing.T) {
 	tests := []struct {
 		name      string
 		peerID    string          // defaults to "peer"
-		self      []time.Duration // own renewals seen (offsets from t0)
-		peer      *time.Duration  // the peer's newest lease, if any
+		self      []time.Duration // own renewals, by this host's clock (offsets from t0)
+		peer      *time.Duration  // the peer's newest lease, if any, written then
 		peerTTL   time.Duration   // the TTL the peer's lease declares
 		deleted   bool            // the peer deleted its lease (clean shutdown)
 		failed    bool            // the last own renewal failed
@@ -65,6 +68,9 @@ func TestLeaseJudgement(t *testing.T) {
 		peerDead  bool
 		lockSince time.Duration // when the peer's lock was first seen
 		live      int           // instances with a live lease, this one included
+		// The leases stream's clock reads this host's plus step from
+		// stepAt on (its leader moved to a server whose clock is off).
+		step, stepAt time.Duration
 	}{
 		{name: "own lease not seen yet", peer: ptr(0), live: 0},
 		{name: "fresh start: not judging yet", self: []time.Duration{0, 3 * time.Second}, peer: ptr(0), live: 2},
@@ -81,6 +87,25 @@ func TestLeaseJudgement(t *testing.T) {
 		{name: "peer with a longer TTL, silent longer than ours, not than its own", self: []time.Duration{0, 31 * time.Second}, peer: ptr(10 * time.Second), peerTTL: 30 * time.Second, judging: true, live: 2},
 		{name: "peer with a longer TTL, silent longer than its own", self: []time.Duration{0, 45 * time.Second}, peer: ptr(10 * time.Second), peerTTL: 30 * time.Second, judging: true, peerDead: true, live: 1},
 		{name: "peer with a shorter TTL is judged by ours", self: []time.Duration{0, 21 * time.Second}, peer: ptr(15 * time.Second), peerTTL: 2 * time.Second, judging: true, live: 2},
+		// The stream's leader moves to a server whose clock differs by
+		// 8 s (more than the TTL less the renewal interval) or 12 s (more
+		// than the TTL): the peer renewing every 3 s is not dead, judging
+		// pauses, and resumes after a full TTL of renewals by the new clock.
+		{name: "leader clock steps forward 8 s between renewals: peer not dead", self: renewals(0, 15, 3), peer: ptr(11 * time.Second),
+			step: 8 * time.Second, stepAt: 14 * time.Second, live: 1},
+		{name: "leader clock stepped forward 8 s: judged again after a TTL by the new clock", self: renewals(0, 27, 3), peer: ptr(26 * time.Second),
+			step: 8 * time.Second, stepAt: 14 * time.Second, judging: true, live: 2},
+		// (live, a gauge, counts the peer out until this instance renews)
+		{name: "leader clock steps back 12 s, the peer renews first: peer not dead", self: renewals(0, 12, 3), peer: ptr(13 * time.Second),
+			step: -12 * time.Second, stepAt: 13 * time.Second, live: 1},
+		{name: "leader clock steps back 12 s, then this instance renews: peer not dead", self: renewals(0, 15, 3), peer: ptr(13 * time.Second),
+			step: -12 * time.Second, stepAt: 13 * time.Second, live: 2},
+		{name: "leader clock stepped back 12 s: judged again after a TTL by the new clock", self: renewals(0, 27, 3), peer: ptr(25 * time.Second),
+			step: -12 * time.Second, stepAt: 13 * time.Second, judging: true, live: 2},
+		{name: "leader clock off by less than the tolerance: judged", self: renewals(0, 15, 3), peer: ptr(11 * time.Second),
+			step: 1500 * time.Millisecond, stepAt: 14 * time.Second, judging: true, live: 2},
+		{name: "after a step, a peer silent for more than a TTL is dead", self: renewals(0, 36, 3), peer: ptr(11 * time.Second),
+			step: 8 * time.Second, stepAt: 14 * time.Second, judging: true, peerDead: true, live: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,18 +115,37 @@ func TestLeaseJudgement(t *testing.T) {
 				peer = "peer"
 			}
 			v := newLeaseView("me", ttl, SessionKeys{}, nil)
-			v.renewed(nil)
-			for _, d := range tt.self {
-				v.apply(leaseEntry("me", t0.Add(d)))
+			v.renewed(time.Time{}, nil)
+			leader := func(d time.Duration) time.Time { // the stream's time of a write at d
+				if tt.step != 0 && d >= tt.stepAt {
+					d += tt.step
+				}
+				return t0.Add(d)
 			}
-			if tt.peer != nil {
-				v.apply(leaseEntryTTL(peer, t0.Add(*tt.peer), tt.peerTTL))
+			var rev uint64
+			peerDone := tt.peer == nil
+			writePeer := func() {
+				rev++
+				e := leaseEntryTTL(peer, leader(*tt.peer), tt.peerTTL)
+				e.rev = rev
+				v.apply(e)
+				peerDone = true
+			}
+			for i, d := range tt.self {
+				if !peerDone && *tt.peer < d {
+					writePeer()
+				}
+				rev++
+				renew(v, t0.Add(d), leader(d), rev, i%2 == 1)
+			}
+			if !peerDone {
+				writePeer()
 			}
 			if tt.deleted {
 				v.apply(entry{key: token(peer), op: jetstream.KeyValueDelete})
 			}
 			if tt.failed {
-				v.renewed(errTest)
+				v.renewed(time.Time{}, errTest)
 			}
 			if n := v.live(); n != tt.live {
 				t.Fatalf("live = %d, want %d", n, tt.live)
@@ -117,6 +161,97 @@ func TestLeaseJudgement(t *testing.T) {
 				t.Fatalf("dead = %v, want %v", dead, tt.peerDead)
 			}
 		})
+	}
+}
+
+// TestClaimableAfterLeaderClockStep: a claim (Bus.ownerLeaseExpired)
+// reads the owner's lease from the stream's leader and judges it as the
+// view does: not while judging pauses after a step of the stream's clock,
+// and a lease newer than the view's is live, whatever its time (a leader
+// whose clock is behind stamped it). Before, a claim judged any lease
+// read by the stream's time at this instance's newest lease, so after a
+// step it took a live owner's answer over.
+func TestClaimableAfterLeaderClockStep(t *testing.T) {
+	t.Parallel()
+	const ttl = 10 * time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := time.Second
+	tests := []struct {
+		name         string
+		self         []time.Duration // own renewals, by this host's clock
+		step, stepAt time.Duration   // the stream's clock reads this host's plus step from stepAt on
+		seen         time.Duration   // when the owner's lease the view holds was written
+		read         time.Duration   // when the lease the claim reads was written (== seen: the same one)
+		expired      bool
+	}{
+		{name: "owner silent for more than a TTL", self: renewals(0, 24, 3), seen: 11 * s, read: 11 * s, expired: true},
+		{name: "owner renewed after the view's lease", self: renewals(0, 24, 3), seen: 11 * s, read: 23 * s},
+		{name: "not judging yet", self: renewals(0, 3, 3), seen: -20 * s, read: -20 * s},
+		{name: "leader clock steps forward 8 s: the owner's lease before it not expired", self: renewals(0, 15, 3),
+			step: 8 * s, stepAt: 14 * s, seen: 11 * s, read: 11 * s},
+		{name: "leader clock steps back 12 s: the owner's renewal by it not expired", self: renewals(0, 12, 3),
+			step: -12 * s, stepAt: 13 * s, seen: 10 * s, read: 13 * s},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			v := newLeaseView("me", ttl, SessionKeys{}, nil)
+			leader := func(d time.Duration) time.Time {
+				if tt.step != 0 && d >= tt.stepAt {
+					d += tt.step
+				}
+				return t0.Add(d)
+			}
+			var rev, seenRev uint64
+			for i, d := range tt.self {
+				if seenRev == 0 && tt.seen < d {
+					rev++
+					seenRev = rev
+					e := leaseEntry("owner", leader(tt.seen))
+					e.rev = rev
+					v.apply(e)
+				}
+				rev++
+				renew(v, t0.Add(d), leader(d), rev, i%2 == 1)
+			}
+			read := seenLease{created: leader(tt.read), rev: seenRev}
+			if tt.read != tt.seen {
+				read.rev = rev + 1
+			}
+			if got := v.claimable(token("owner"), read); got != tt.expired {
+				t.Fatalf("claimable = %v, want %v", got, tt.expired)
+			}
+		})
+	}
+}
+
+// TestLeaderClockStepWarnedOnce: a step of the leases stream's clock is
+// warned of and counted once for each pause of judging it causes, however
+// often the leader moves during the pause.
+func TestLeaderClockStepWarnedOnce(t *testing.T) {
+	t.Parallel()
+	logs := make(logRecords, 64)
+	v := newLeaseView("me", 10*time.Second, SessionKeys{}, slog.New(logs))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	offsets := map[int]time.Duration{5: 8 * time.Second, 6: 8 * time.Second} // a rolling restart: there and back
+	for i := 14; i < 30; i++ {
+		offsets[i] = -5 * time.Second // a later step, once judging resumed
+	}
+	for i := range 30 { // a renewal every 3 s
+		local := time.Duration(3*i) * time.Second
+		renew(v, t0.Add(local), t0.Add(local+offsets[i]), uint64(i+1), false)
+	}
+	var warned []string
+	for len(logs) > 0 {
+		if r := <-logs; r.Level == slog.LevelWarn {
+			warned = append(warned, logAttr(r, "step"))
+		}
+	}
+	if want := []string{"8s", "-5s"}; !slices.Equal(warned, want) || v.clockSteps() != 2 {
+		t.Fatalf("warned of steps %v, counted %d; want %v, 2", warned, v.clockSteps(), want)
+	}
+	if _, ok := v.judging(); !ok {
+		t.Fatal("not judging a TTL after the last step")
 	}
 }
 
@@ -252,13 +387,42 @@ func TestLockViewAfterBucketMadeAgain(t *testing.T) {
 // lease renewed) and the time the tests start from.
 func newViews() (*leaseView, *lockView, time.Time) {
 	leases := newLeaseView("me", 10*time.Second, SessionKeys{}, nil)
-	leases.renewed(nil)
+	leases.renewed(time.Time{}, nil)
 	return leases, newLockView(leases), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 }
 
 var errTest = errors.New("renewal failed")
 
 func ptr(d time.Duration) *time.Duration { return &d }
+
+// renewals are the times of renewals every every seconds from first to
+// last (seconds from t0).
+func renewals(first, last, every int) []time.Duration {
+	var out []time.Duration
+	for s := first; s <= last; s += every {
+		out = append(out, time.Duration(s)*time.Second)
+	}
+	return out
+}
+
+// renew plays a renewal of "me"'s lease in v as Bus.renew makes it: sent
+// and answered at local (this host's clock), stamped created by the
+// stream's leader at revision rev, its entry delivered after the answer
+// or, deliveredFirst, before it.
+func renew(v *leaseView, local, created time.Time, rev uint64, deliveredFirst bool) {
+	v.clock = func() time.Time { return local }
+	stamp := local.Add(time.Hour) // the wall clock of the host: only tells renewals apart
+	val, _ := json.Marshal(lease{Instance: "me", Renewed: stamp})
+	e := entry{key: token("me"), value: val, rev: rev, created: created, op: jetstream.KeyValuePut}
+	v.sending(stamp)
+	if deliveredFirst {
+		v.apply(e)
+	}
+	v.renewed(stamp, nil)
+	if !deliveredFirst {
+		v.apply(e)
+	}
+}
 
 // TestWatcherFailureLogged: a bucket that cannot be watched (here the
 // NATS user may not create the watcher's consumer, as with permissions

@@ -98,6 +98,7 @@ type busGauges struct {
 	instances     func() int // chatd_bus_instances
 	keyConflicts  func() int // chatd_bus_session_key_conflicts
 	limitFailures func() int // chatd_bus_limit_failures_total (a counter)
+	clockSteps    func() int // chatd_bus_lease_clock_steps_total (a counter)
 }
 
 // busGaugesOf reads the gauges bus offers.
@@ -111,6 +112,9 @@ func busGaugesOf(bus any) busGauges {
 	}
 	if b, ok := bus.(interface{ LimitFailures() int }); ok {
 		g.limitFailures = b.LimitFailures
+	}
+	if b, ok := bus.(interface{ LeaseClockSteps() int }); ok {
+		g.clockSteps = b.LeaseClockSteps
 	}
 	return g
 }
@@ -155,12 +159,18 @@ func (m *liveMetrics) watchBus(health func(context.Context) error, g busGauges) 
 		g.instances)
 	gauge("chatd_bus_session_key_conflicts", "Instances with a live lease that would refuse this instance's session "+
 		"tokens or sign tokens it refuses (JWT_SECRET differs): 0 when they all agree.", g.keyConflicts)
-	if g.limitFailures != nil {
-		_, err := register(m.reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "chatd_bus_limit_failures_total",
-			Help: "Cluster-wide limit checks that failed (NATS not answering): each request was held to this instance's own limit."},
-			func() float64 { return float64(g.limitFailures()) }))
-		keep(err)
+	counter := func(name, help string, f func() int) {
+		if f != nil {
+			_, err := register(m.reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+				func() float64 { return float64(f()) }))
+			keep(err)
+		}
 	}
+	counter("chatd_bus_limit_failures_total", "Cluster-wide limit checks that failed (NATS not answering): "+
+		"each request was held to this instance's own limit.", g.limitFailures)
+	counter("chatd_bus_lease_clock_steps_total", "Times the leases stream's clock was found to step (its leader moved to a NATS "+
+		"server whose clock differs): each time this instance judged no other dead for a lease TTL. Above 0: the NATS servers' clocks disagree.",
+		g.clockSteps)
 	return errors.Join(errs...)
 }
 

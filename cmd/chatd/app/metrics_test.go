@@ -31,7 +31,7 @@ func TestBusMetrics(t *testing.T) {
 		}
 		return nil
 	}, busGauges{instances: func() int { return 3 }, keyConflicts: func() int { return 1 },
-		limitFailures: func() int { return 4 }}); err != nil {
+		limitFailures: func() int { return 4 }, clockSteps: func() int { return 2 }}); err != nil {
 		t.Fatal(err)
 	}
 	m.BusCallFailed("publish answer frame")
@@ -52,6 +52,7 @@ func TestBusMetrics(t *testing.T) {
 		{"chatd_bus_instances", 3},
 		{"chatd_bus_session_key_conflicts", 1},
 		{"chatd_bus_limit_failures_total", 4},
+		{"chatd_bus_lease_clock_steps_total", 2},
 		{"chatd_bus_call_failures_total", 3},
 		{"chatd_bus_answers_taken_over_total", 1},
 		{"chatd_bus_mirrored_answers", 1},
