@@ -3,7 +3,7 @@
 import { act } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
-import { ChatApp } from '../lib/chat';
+import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import { CID, conv, message, setup } from '../lib/testkit';
 import { mergeSnapshot, newThread, selectVersion, stepVersion } from '../lib/thread';
@@ -12,9 +12,41 @@ import { mountEach } from './testkit';
 
 const mount = mountEach();
 
+/** loaded puts conversations into app's store as loaded, with no messages and an empty system prompt. */
+function loaded(app: ChatApp, ...ids: string[]) {
+  act(() =>
+    app.store.set((s) => ({ ...s, threads: { ...s.threads, ...Object.fromEntries(ids.map((id) => [id, mergeSnapshot(newThread(id), conv(id, 'T', '2026-01-01T00:00:00Z'), [])])) } })),
+  );
+}
+
 describe('ChatView settings dialog', () => {
+  it('is not offered while the conversation is not loaded (loading, or failed to), saying why: it would show and save the new chat\'s', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: 'The new chat’s prompt' } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId="c1" onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const button = () => mount.host.querySelector<HTMLButtonElement>('button[aria-label="System prompt and parameters"]')!;
+    const offered = () => [button().disabled, button().title];
+    expect(offered()).toEqual([true, SETTINGS_NOT_LOADED]); // loading
+    act(() => button().click());
+    expect(mount.host.querySelector('[role="dialog"]')).toBeNull();
+    act(() => app.store.set((s) => ({ ...s, threadErrors: { c1: 'The server could not be reached.' } })));
+    expect(offered()).toEqual([true, SETTINGS_NOT_LOADED]); // failed to load
+    act(() => app.store.set((s) => ({ ...s, threadErrors: {} })));
+    loaded(app, 'c1');
+    expect(offered()).toEqual([false, 'System prompt and parameters']);
+    act(() => button().click());
+    expect(mount.host.querySelector<HTMLTextAreaElement>('[role="dialog"] textarea')!.value).toBe(''); // c1's, not the new chat's
+  });
+
   it('closes when another conversation is shown (Back while it is open), so nothing of one is saved onto the other', () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    loaded(app, 'c1', 'c2');
     const render = (id: string | null) =>
       act(() =>
         mount.root.render(
@@ -36,9 +68,10 @@ describe('ChatView settings dialog', () => {
 });
 
 describe('ChatView settings dialog closed by navigation', () => {
-  /** setUp renders ChatView of a ChatApp offline, conversations unknown (their stored system prompt: the new chat's, empty). */
+  /** setUp renders ChatView of a ChatApp offline, conversations c1 and c2 loaded with an empty system prompt. */
   function setUp() {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    loaded(app, 'c1', 'c2');
     const show = (id: string | null) =>
       act(() =>
         mount.root.render(

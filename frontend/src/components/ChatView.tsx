@@ -7,7 +7,7 @@ import { ComposerBox } from '../hooks/composerBox';
 import { ContentGrew } from '../hooks/follow';
 import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
 import { useThreadView } from '../hooks/useThreadView';
-import { ChatApp } from '../lib/chat';
+import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
 import type { Params } from '../lib/protocol';
 import { isQueued, streamingAnswer } from '../lib/thread';
 import { AnswerAnnouncer } from './AnswerAnnouncer';
@@ -48,6 +48,9 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   const [versionFocus] = useState(() => new VersionFocus());
 
   const conversation = thread?.conversation ?? null;
+  // A conversation not loaded (loading, or failed to) has no settings to show:
+  // its dialog would show, and save, the new chat's.
+  const settingsLocked = !!conversationId && !conversation;
   const running = thread ? streamingAnswer(thread) : undefined;
   const model = picked || conversation?.model || newChat.model;
   const modelName = (id: string | undefined) => {
@@ -100,7 +103,8 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
                 type="button"
                 className="icon"
                 aria-label="System prompt and parameters"
-                title="System prompt and parameters"
+                title={settingsLocked ? SETTINGS_NOT_LOADED : 'System prompt and parameters'}
+                disabled={settingsLocked}
                 onClick={() => setPromptOpen(true)}
               >
                 <Icon name="settings" />
@@ -109,7 +113,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
             </div>
           </header>
           {demo && <DemoNotice />}
-          {promptOpen && (
+          {promptOpen && !settingsLocked && (
             <SettingsDialog
               systemPrompt={conversation ? conversation.systemPrompt : newChat.systemPrompt}
               params={conversation ? conversation.params : newChat.params}

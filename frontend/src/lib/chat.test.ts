@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
-import { ChatApp, KEPT_THREADS } from './chat';
+import { ChatApp, KEPT_THREADS, SETTINGS_NOT_LOADED } from './chat';
 import { forgetRevealed, revealImage, revealKnown } from './images';
 import { renderMarkdown } from './markdown';
 import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
@@ -633,6 +633,21 @@ describe('ChatApp.saveSettings', () => {
     expect(await app.saveSettings('', { maxTokens: 999999 })).toEqual({ field: 'maxTokens', text: 'Max answer tokens must be at most 4096 for this model (got 999999).' });
     expect(thread()?.conversation?.params).toBeUndefined();
     expect(app.store.state.toasts).toEqual([]);
+  });
+
+  it.each([
+    ['has failed to load (503)', () => json({ error: { code: 'unavailable', message: 'shutting down' } }, 503), true],
+    ['is still loading', () => new Promise<Response>(() => undefined), false],
+  ])('refuses the settings of an open conversation that %s, and keeps them off the next new chat', async (_name, answer, fails) => {
+    const { app, calls, thread } = setup({
+      route: (url, init) => (url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' ? answer() : undefined),
+    });
+    await vi.waitFor(() => expect(calls.some((c) => c.url === `/api/conversations/${CID}`)).toBe(true));
+    if (fails) await vi.waitFor(() => expect(app.store.state.threadErrors[CID]).toBeDefined());
+    expect(thread()?.conversation).toBeFalsy();
+    expect(await app.saveSettings('Answer in French.', { temperature: 0.3 })).toEqual({ text: SETTINGS_NOT_LOADED });
+    expect([app.store.state.newChat.systemPrompt, app.store.state.newChat.params]).toEqual(['', undefined]); // not the next new chat's
+    expect(calls.filter((c) => c.method === 'PATCH')).toEqual([]);
   });
 
   it('keeps a new chat\'s settings and creates the conversation with them', async () => {

@@ -71,6 +71,9 @@ const CREATE_TIMEOUT_MS = 20_000;
 
 const MODEL_PREF = 'chatd.model';
 
+/** SETTINGS_NOT_LOADED is why the settings of a conversation not loaded cannot be edited nor saved (saveSettings, ChatView). */
+export const SETTINGS_NOT_LOADED = 'The conversation has not loaded yet: its system prompt and parameters can be changed once it has.';
+
 /**
  * KEPT_THREADS is how many conversations a tab keeps in memory: past it,
  * those opened longest ago are dropped (opened again, they load again),
@@ -745,14 +748,17 @@ export class ChatApp {
    * refusal in plain words, naming the parameter the server refused; null
    * too for a refusal answered after the session ended (signed out, another
    * user signed in meanwhile): nobody to tell it to (the dialog, closed
-   * then, would say it in a toast to the next user).
+   * then, would say it in a toast to the next user). An open conversation
+   * not loaded (still loading, or failed to) is refused (SETTINGS_NOT_LOADED): its
+   * settings are not known, and they are never the next new chat's.
    */
   async saveSettings(systemPrompt: string, params: Params): Promise<ServerRefusal | null> {
-    const conversation = this.openId ? this.store.state.threads[this.openId]?.conversation : undefined;
-    if (!this.openId || !conversation) {
+    if (!this.openId) {
       this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt, params: isEmptyParams(params) ? undefined : params } }));
       return null;
     }
+    const conversation = this.store.state.threads[this.openId]?.conversation;
+    if (!conversation) return { text: SETTINGS_NOT_LOADED };
     const patch: ConversationPatch = {};
     if (systemPrompt !== conversation.systemPrompt) patch.systemPrompt = systemPrompt;
     if (!sameParams(params, conversation.params)) patch.params = params;
