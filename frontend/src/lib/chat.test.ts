@@ -1370,6 +1370,56 @@ describe('an edit box open when its message goes away with the conversation or t
   });
 });
 
+describe('ChatApp: the model picked for new chats on a shared browser', () => {
+  const users: Record<string, { id: string; email: string; name: string; createdAt: string; updatedAt: string }> = {
+    'a@b.c': { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' },
+    'b@b.c': { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' },
+  };
+  const models = [
+    { id: 'm', name: 'M', demo: false, default: true },
+    { id: 'secret-model', name: 'Secret', demo: false, default: false },
+  ];
+  /** saved lists the storage keys whose value holds text. */
+  const saved = (kv: ReturnType<typeof memoryKV>, text: string) =>
+    Array.from({ length: kv.length }, (_, i) => kv.key(i)!).filter((k) => kv.getItem(k)?.includes(text));
+
+  it.each([
+    ['another user signing in after a sign-out does not get it, and it is forgotten', 'b@b.c', '', false],
+    ['the same user signing in again after a sign-out finds it', 'a@b.c', 'secret-model', true],
+  ])('%s', async (_name, email, expected, kept) => {
+    const { app, kv, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url.startsWith('/api/models')) return json({ models });
+        if (url !== '/api/auth/login') return undefined;
+        const { email: who } = JSON.parse(String(init?.body)) as { email: string };
+        return json({ token: `tok-${who}`, user: users[who] });
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    await vi.waitFor(() => expect(app.store.state.models).toHaveLength(2));
+    await app.setModel('secret-model');
+    expect(app.store.state.newChat.model).toBe('secret-model');
+    await app.logout();
+    await app.login(email, 'password');
+    expect(app.store.state.newChat.model).toBe(expected);
+    expect(saved(kv, 'secret-model').length > 0).toBe(kept);
+  });
+
+  it('is forgotten with a deleted account', async () => {
+    const { app, kv, socket } = setup({ path: '/', route: (url) => (url.startsWith('/api/models') ? json({ models }) : undefined) });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    await app.setModel('secret-model');
+    expect(saved(kv, 'secret-model')).toHaveLength(1);
+    socket().cut(4401, 'account deleted');
+    await vi.waitFor(() => expect(app.store.state.session.user).toBeNull());
+    expect(saved(kv, 'secret-model')).toEqual([]);
+    expect(app.store.state.newChat.model).toBe('');
+  });
+});
+
 describe('ChatApp: the list of models missing an upstream\'s models when the page loaded', () => {
   const byDefault = { id: 'd', name: 'D', demo: false, default: true };
   const theirs = { id: 'm', name: 'M', demo: false, default: false, upstream: 'local', upstreamLabel: 'Local' };

@@ -69,8 +69,6 @@ const CREATE_RETRY_MS = 3000;
 /** CREATE_TIMEOUT_MS is how long an attempt to create a new chat waits for its answer (createOnce), as a send waits for its ack. */
 const CREATE_TIMEOUT_MS = 20_000;
 
-const MODEL_PREF = 'chatd.model';
-
 /** SETTINGS_NOT_LOADED is why the settings of a conversation not loaded cannot be edited nor saved (saveSettings, ChatView). */
 export const SETTINGS_NOT_LOADED = 'The conversation has not loaded yet: its system prompt and parameters can be changed once it has.';
 
@@ -114,9 +112,10 @@ export class ChatApp {
 
   constructor(opts: ChatAppOptions = {}) {
     this.persist = new Persist(opts.kv ?? browserKV());
+    const session = Session.initial(this.persist);
     this.store = new Store<AppState>(
       {
-        session: Session.initial(this.persist),
+        session,
         route: { name: 'chat', conversationId: null },
         link: { state: 'connecting', kind: 'ws' },
         models: [],
@@ -125,7 +124,8 @@ export class ChatApp {
         // The model last picked, kept whether the list offers it or not: a
         // list loaded while its upstream was down lacks it for a while (the
         // picker shows it unavailable). '' is the server's default model.
-        newChat: { model: this.persist.get(MODEL_PREF) ?? '', systemPrompt: '' },
+        // The user's own pick only (startSession claims it).
+        newChat: { model: this.persist.modelPick(session.user?.id ?? null, true), systemPrompt: '' },
         list: initialList,
         threads: {},
         threadErrors: {},
@@ -223,7 +223,7 @@ export class ChatApp {
     void this.revocations.flush(); // sign-outs made offline before this page
     const user = this.store.state.session.user;
     if (user) this.drafts.claim(user.id, true);
-    if (this.session.token()) this.startSession();
+    if (this.session.token()) this.startSession(true);
     this.applyRoute(parseRoute(location.pathname), true);
   }
 
@@ -255,12 +255,27 @@ export class ChatApp {
     if (route.name === 'chat') this.open(route.conversationId);
   }
 
-  private startSession(): void {
+  /** startSession starts the session of the user signed in; keepUnowned: see restoreModelPick. */
+  private startSession(keepUnowned = false): void {
+    this.restoreModelPick(keepUnowned);
     this.connectedOnce = false;
     this.connection.start();
     this.models.start();
     void this.list.reload();
     void this.session.refreshUser(this.api);
+  }
+
+  /**
+   * restoreModelPick gives the new chat the model the user signed in last
+   * picked (none: the server's default), never another user's, which is
+   * forgotten: a shared browser does not tell the next user what the one
+   * before chose, nor start their chats on it. keepUnowned (at the page's
+   * start) takes a pick saved without its user as theirs (Persist.modelPick).
+   */
+  private restoreModelPick(keepUnowned: boolean): void {
+    const user = this.store.state.session.user?.id;
+    const model = user ? this.persist.claimModelPick(user, keepUnowned) : this.persist.modelPick(null, keepUnowned);
+    if (this.store.state.newChat.model !== model) this.store.set((s) => ({ ...s, newChat: { ...s.newChat, model } }));
   }
 
   /**
@@ -482,8 +497,10 @@ export class ChatApp {
     this.hold.clear();
     // An open edit's text is kept with the composer texts (an expiry says "your unsent text is kept").
     if (!accountDeleted) for (const id of this.edits.conversations()) this.keepEdits(id, id);
-    if (accountDeleted) this.drafts.discard();
-    else this.drafts.flush();
+    if (accountDeleted) {
+      this.drafts.discard();
+      this.persist.forgetModelPick();
+    } else this.drafts.flush();
     this.dropSessionState();
     this.session.end(notice, accountDeleted);
     this.navigate('/login', true);
@@ -493,7 +510,8 @@ export class ChatApp {
    * dropSessionState forgets what this tab holds of the user signed in: the
    * live channel, the new chat waiting for its conversation, the list, the
    * conversations, the composer texts in memory (saved or dropped before),
-   * model picks, the new chat's system prompt and parameters, the toasts,
+   * model picks, the new chat's model (saved for the user: restoreModelPick),
+   * system prompt and parameters, the toasts,
    * and the remote images revealed (the next user's answers show them as
    * placeholders until clicked).
    */
@@ -518,7 +536,7 @@ export class ChatApp {
       busy: {},
       drafts: {},
       modelPicks: {},
-      newChat: { ...s.newChat, systemPrompt: '', params: undefined },
+      newChat: { ...s.newChat, model: '', systemPrompt: '', params: undefined },
       toasts: [], // the session's news: the sign-in page says why it ended (session.notice)
     }));
   }
@@ -712,7 +730,7 @@ export class ChatApp {
    * model as stored, the old one until then. A refused PATCH drops the pick.
    */
   async setModel(model: string): Promise<void> {
-    this.persist.set(MODEL_PREF, model);
+    this.persist.saveModelPick(this.store.state.session.user?.id ?? null, model);
     const id = this.openId;
     if (!id) {
       this.store.set((s) => ({ ...s, newChat: { ...s.newChat, model } }));

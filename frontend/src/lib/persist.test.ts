@@ -39,6 +39,26 @@ describe('Persist', () => {
     expect(fresh.draft('new')).toBe('');
   });
 
+  it('offers the model pick to the user who made it only, an unowned one (the versions before) only when asked', () => {
+    const kv = memoryKV();
+    const p = new Persist(kv);
+    kv.setItem('chatd.model', 'old'); // a version before: no user
+    expect([p.modelPick('u'), p.modelPick('u', true), p.modelPick(null, true)]).toEqual(['', 'old', 'old']);
+    expect(p.claimModelPick('u', true)).toBe('old'); // the user found signed in at the page's start: theirs now
+    expect(kv.getItem('chatd.model')).toBeNull();
+    expect([p.modelPick('u'), p.modelPick('v'), p.modelPick(null, true)]).toEqual(['old', '', '']);
+    p.saveModelPick('u', 'secret-model');
+    expect(p.claimModelPick('u')).toBe('secret-model'); // the same user again: kept
+    expect(p.claimModelPick('v', true)).toBe(''); // another user: never theirs, and forgotten
+    expect(p.modelPick('u')).toBe('');
+    expect(kv.length).toBe(0);
+
+    p.saveModelPick(null, 'm'); // the user not known yet
+    expect(p.claimModelPick('w')).toBe(''); // a sign-in: whose it was is unknown
+    kv.setItem('chatd.modelPick', 'not JSON');
+    expect(p.modelPick('u', true)).toBe('');
+  });
+
   it('says whether the last session ended with its account deleted, until the next sign-in', () => {
     const p = new Persist(memoryKV());
     p.saveSession('tok', { id: 'u' });

@@ -1,7 +1,7 @@
-// What survives a reload in localStorage: the token, the theme, and the
-// composer's draft per conversation (kept through reconnects and the same
-// user's re-logins, forgotten when another user signs in on this browser or
-// the account is deleted); while a tab changes the password,
+// What survives a reload in localStorage: the token, the theme, the
+// composer's draft per conversation and the model picked for new chats
+// (each kept through reconnects and the same user's re-logins, forgotten when
+// another user signs in on this browser or the account is deleted); while a tab changes the password,
 // a mark telling the other tabs that a refused token will be replaced; and,
 // while a tab signs in, a mark holding back every tab's pending sign-outs.
 
@@ -27,6 +27,19 @@ const LEGACY = { sending: 'chatd.sending.', edit: 'chatd.edit.' } as const;
 const ROOT = '~';
 /** The id of the user whose drafts are saved: another user signing in on this browser does not get them. */
 const DRAFTS_OWNER = 'chatd.draftsOwner';
+/**
+ * The model last picked for new chats, with the id of the user who picked it:
+ * JSON {user?, model} (no user: picked before the user was known). Another
+ * user is not offered it, and forgets it when signing in (claimModelPick).
+ */
+const MODEL_PICK = 'chatd.modelPick';
+/**
+ * The pick as the versions before kept it, for whoever signed in: a bare
+ * model id, read as unowned (and removed once saved again). Not
+ * MODEL_PICK, so that a tab of such a version never reads a pick of this
+ * one as a model id.
+ */
+const LEGACY_MODEL = 'chatd.model';
 /** Why the last session ended, for the other tabs that see its token go; absent: a sign-out. */
 const ENDED = 'chatd.ended';
 const ACCOUNT_DELETED = 'account-deleted';
@@ -369,6 +382,62 @@ export class Persist {
   /** clearDrafts removes every saved composer text, and the texts the pages keep (a deleted account's). */
   clearDrafts(): void {
     for (const k of [DRAFT, KEPT.sending, KEPT.edit, LEGACY.sending, LEGACY.edit].flatMap((p) => this.keys(p))) this.kv.removeItem(k);
+  }
+
+  /**
+   * modelPick is the model userId last picked for new chats, '' when none
+   * (the server's default). A pick saved without its user (by the versions
+   * before, or before the user was known) counts as theirs only with
+   * keepUnowned: the user found signed in when the page loads.
+   */
+  modelPick(userId: string | null, keepUnowned = false): string {
+    const pick = this.readModelPick();
+    if (!pick) return '';
+    if (pick.user === undefined) return keepUnowned ? pick.model : '';
+    return pick.user === userId ? pick.model : '';
+  }
+
+  /** saveModelPick keeps model as the pick of userId (null: not known yet, saved unowned). */
+  saveModelPick(userId: string | null, model: string): void {
+    try {
+      this.kv.setItem(MODEL_PICK, JSON.stringify(userId === null ? { model } : { user: userId, model }));
+      this.kv.removeItem(LEGACY_MODEL);
+    } catch {
+      // storage full: the pick lasts as long as the page
+    }
+  }
+
+  /**
+   * claimModelPick returns the pick of the user signing in (modelPick) and
+   * forgets any other: another user's, or an unowned one unless
+   * keepUnowned (which then becomes userId's).
+   */
+  claimModelPick(userId: string, keepUnowned = false): string {
+    const model = this.modelPick(userId, keepUnowned);
+    if (model) this.saveModelPick(userId, model);
+    else this.forgetModelPick();
+    return model;
+  }
+
+  /** forgetModelPick removes the saved pick (a deleted account's, another user's). */
+  forgetModelPick(): void {
+    this.kv.removeItem(MODEL_PICK);
+    this.kv.removeItem(LEGACY_MODEL);
+  }
+
+  private readModelPick(): { user?: string; model: string } | null {
+    const raw = this.kv.getItem(MODEL_PICK);
+    if (raw === null) {
+      const legacy = this.kv.getItem(LEGACY_MODEL);
+      return legacy ? { model: legacy } : null;
+    }
+    try {
+      const v = JSON.parse(raw) as { user?: unknown; model?: unknown } | null;
+      if (typeof v?.model !== 'string') return null;
+      return typeof v.user === 'string' ? { user: v.user, model: v.model } : { model: v.model };
+    } catch {
+      return null;
+    }
   }
 
   get(key: string): string | null {
