@@ -6,16 +6,19 @@ import (
 	"time"
 )
 
-// DeletionFinisher is a store that finishes on its own the account
-// deletions that were cut off (Users.DeleteUser stopped by its context, by
-// the process's end or by a failover after its first write), and lets a
+// DeletionFinisher is a store that finishes on its own the account and
+// conversation deletions that were cut off (Users.DeleteUser or
+// Conversations.DeleteConversation stopped by its context, by the
+// process's end or by a failover after its first write), and lets a
 // caller run that work now. Both stores implement it; they also run it
 // themselves, at Open and every Options.DeletionSweep.
 type DeletionFinisher interface {
-	// FinishDeletions finishes the cut-off account deletions it finds, a
-	// bounded batch of them, and returns how many it finished. Running it
-	// beside a DeleteUser of the same user, or on two servers sharing one
-	// database, is harmless: every step is done again or found done.
+	// FinishDeletions finishes the cut-off account and conversation
+	// deletions it finds, a bounded batch of each, and returns how many it
+	// finished. Running it beside a DeleteUser of the same user (a
+	// DeleteConversation of the same conversation), or on two servers
+	// sharing one database, is harmless: every step is done again or found
+	// done.
 	FinishDeletions(ctx context.Context) (int, error)
 }
 
@@ -24,13 +27,22 @@ type DeletionFinisher interface {
 // longer signs in, every token revoked) before any of their data goes.
 const DeleteStepMarked = "marked"
 
+// DeleteStepConversationMarked is the first step of a conversation's
+// deletion in stores whose DeleteConversation goes in steps (both): the
+// conversation is marked as being deleted, and from then on it is gone
+// for its owner (every read of it and of its messages, its client id,
+// sends into it), before any of its messages go. DeleteConversation
+// returns nil once it is done; FinishDeletions finishes a deletion cut
+// off after it.
+const DeleteStepConversationMarked = "conversation marked"
+
 type deleteHookKey struct{}
 
 // WithDeleteHook returns ctx carrying hook, which the account deletions
 // run with ctx (DeleteUser, FinishDeletions) call with the name of each
-// step once it is done, DeleteStepMarked first; a store whose
-// conversation deletions go in steps (the SQLite store's
-// DeleteConversation) reports those too, under names of its own. Tests
+// step once it is done, DeleteStepMarked first; DeleteConversation
+// reports its steps too, DeleteStepConversationMarked first, the others
+// under names of each store's own. Tests
 // cut a deletion off between two steps with it, by cancelling ctx;
 // nothing else uses it.
 func WithDeleteHook(ctx context.Context, hook func(step string)) context.Context {
@@ -38,7 +50,8 @@ func WithDeleteHook(ctx context.Context, hook func(step string)) context.Context
 }
 
 // DeleteStepDone calls the hook WithDeleteHook put in ctx, if any, with
-// step. Stores call it between the steps of an account deletion.
+// step. Stores call it between the steps of an account's or a
+// conversation's deletion.
 func DeleteStepDone(ctx context.Context, step string) {
 	if hook, ok := ctx.Value(deleteHookKey{}).(func(string)); ok {
 		hook(step)

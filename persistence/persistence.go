@@ -264,7 +264,14 @@ type Conversations interface {
 	// forward. With p.IfTitle set and the stored title another, it writes
 	// nothing and returns ErrConflict.
 	UpdateConversation(ctx context.Context, ownerID, id string, p ConversationPatch) (Conversation, error)
-	// DeleteConversation removes the conversation and all its messages.
+	// DeleteConversation removes the conversation and all its messages;
+	// ErrNotFound for an unknown id, another owner's, or one already
+	// being deleted. It first marks the conversation
+	// (DeleteStepConversationMarked): from then on it is gone for every
+	// read and write (its messages too, sends into it are ErrNotFound) and
+	// its ClientID is free; then its messages go in bounded steps. Once
+	// the mark is written it returns nil: a deletion cut off after it (its
+	// context, the process's end) is finished by FinishDeletions.
 	DeleteConversation(ctx context.Context, ownerID, id string) error
 }
 

@@ -75,14 +75,15 @@ func (s *Store) CreateConversation(ctx context.Context, c *persistence.Conversat
 
 // ConversationByClientID returns the owner's conversation with that
 // ClientID, read on the primary: a retried creation that lost to another
-// must find the winner's conversation, written a moment ago.
+// must find the winner's conversation, written a moment ago. One being
+// deleted no longer has the client id (see DeleteConversation).
 func (s *Store) ConversationByClientID(ctx context.Context, ownerID, clientID string) (persistence.Conversation, error) {
 	owner, ok := objectID(ownerID)
 	if !ok {
 		return persistence.Conversation{}, fmt.Errorf("conversation with client id %q: %w", clientID, persistence.ErrNotFound)
 	}
 	var d conversationDoc
-	err := s.convsPrimary.FindOne(ctx, bson.D{{Key: "client_key", Value: clientKey(owner, clientID)}}).Decode(&d)
+	err := s.convsPrimary.FindOne(ctx, bson.D{{Key: "client_key", Value: clientKey(owner, clientID)}, notDeleting}).Decode(&d)
 	if err != nil {
 		return persistence.Conversation{}, fmt.Errorf("conversation with client id %q: %w", clientID, mapErr(err))
 	}
@@ -143,14 +144,16 @@ func ownedFilter(ownerID, id string) (f bson.D, ok bool) {
 	return r.filter(), ok
 }
 
-// Conversation returns one conversation of the owner.
+// Conversation returns one conversation of the owner; ErrNotFound for one
+// being deleted (as for every read of conversations: see
+// DeleteConversation).
 func (s *Store) Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error) {
 	filter, ok := ownedFilter(ownerID, id)
 	if !ok {
 		return persistence.Conversation{}, fmt.Errorf("conversation %s: %w", id, persistence.ErrNotFound)
 	}
 	var d conversationDoc
-	if err := s.convsFor(ctx).FindOne(ctx, filter).Decode(&d); err != nil {
+	if err := s.convsFor(ctx).FindOne(ctx, append(filter, notDeleting)).Decode(&d); err != nil {
 		return persistence.Conversation{}, fmt.Errorf("conversation %s: %w", id, mapErr(err))
 	}
 	return d.conversation(), nil
@@ -182,7 +185,7 @@ func (s *Store) ListConversations(ctx context.Context, ownerID string, q persist
 		}
 		clauses = append(clauses, match)
 	}
-	filter := bson.D{{Key: "owner_id", Value: owner}}
+	filter := bson.D{{Key: "owner_id", Value: owner}, notDeleting}
 	if len(clauses) > 0 {
 		filter = append(filter, bson.E{Key: "$and", Value: clauses})
 	}
@@ -417,7 +420,7 @@ func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p pe
 	if set := patchFields(p); len(set) > 0 {
 		update = append(update, bson.E{Key: "$set", Value: set})
 	}
-	filter := ref.filter()
+	filter := append(ref.filter(), notDeleting)
 	if p.IfTitle != nil {
 		filter = append(filter, bson.E{Key: "title", Value: *p.IfTitle})
 	}
@@ -443,7 +446,7 @@ func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p pe
 // expected), else ErrNotFound. It reads the primary: a lagging secondary
 // could miss a conversation created a moment ago.
 func (s *Store) conflictOrNotFound(ctx context.Context, ref ownedRef) error {
-	err := s.convsPrimary.FindOne(ctx, ref.filter(),
+	err := s.convsPrimary.FindOne(ctx, append(ref.filter(), notDeleting),
 		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 	if err == nil {
 		return persistence.ErrConflict
@@ -467,35 +470,4 @@ func patchFields(p persistence.ConversationPatch) bson.D {
 		set = append(set, bson.E{Key: "params", Value: paramsDocOf(p.Params)})
 	}
 	return set
-}
-
-// DeleteConversation removes the conversation and its messages. With no
-// transactions to rely on, messages go first: if the server dies between the
-// two deletes, the conversation is still listed (with fewer or no messages)
-// and deleting it again finishes the job, rather than messages left behind
-// with no conversation to reach them by. Then its messages are swept once
-// more: a message inserted concurrently, between the two deletes, found
-// the conversation still there (InsertMessage inserts, then moves the
-// conversation's updated_at, and undoes its insert when the conversation
-// is gone), so its insert came before this sweep, which deletes it.
-func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) error {
-	ref, ok := parseOwned(ownerID, id)
-	if !ok {
-		return fmt.Errorf("delete conversation %s: %w", id, persistence.ErrNotFound)
-	}
-	msgs := bson.D{{Key: "conversation_id", Value: ref.id}, {Key: "owner_id", Value: ref.owner}}
-	if _, err := s.messages.DeleteMany(ctx, msgs); err != nil {
-		return fmt.Errorf("delete messages of conversation %s: %w", id, err)
-	}
-	res, err := s.conversations.DeleteOne(ctx, ref.filter())
-	if err != nil {
-		return fmt.Errorf("delete conversation %s: %w", id, err)
-	}
-	if res.DeletedCount == 0 {
-		return fmt.Errorf("delete conversation %s: %w", id, persistence.ErrNotFound)
-	}
-	if _, err := s.messages.DeleteMany(ctx, msgs); err != nil {
-		return fmt.Errorf("delete conversation %s: last sweep of its messages: %w", id, err)
-	}
-	return nil
 }

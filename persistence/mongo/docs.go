@@ -26,7 +26,8 @@ type userDoc struct {
 	DeletingAt *time.Time `bson:"deleting_at,omitempty"`
 }
 
-// notDeleting selects the users DeleteUser has not marked.
+// notDeleting selects the users DeleteUser has not marked, and the
+// conversations DeleteConversation has not marked (the same field).
 var notDeleting = bson.E{Key: "deleting_at", Value: bson.D{{Key: "$exists", Value: false}}}
 
 // conversationDoc is a document of the conversations collection.
@@ -43,6 +44,11 @@ type conversationDoc struct {
 	ClientKey string    `bson:"client_key,omitempty"`
 	CreatedAt time.Time `bson:"created_at"`
 	UpdatedAt time.Time `bson:"updated_at"`
+	// DeletingAt is when DeleteConversation marked the conversation as
+	// being deleted (taking its ClientKey off); absent on a live one.
+	// Every read of it skips a marked one (notDeleting), and
+	// FinishDeletions finishes its deletion.
+	DeletingAt *time.Time `bson:"deleting_at,omitempty"`
 }
 
 // clientKey is the ClientKey of the owner's conversation with clientID.

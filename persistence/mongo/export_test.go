@@ -101,3 +101,10 @@ func BuildTextIndex(ctx context.Context, s *Store) { s.buildTextIndex(ctx) }
 
 // TextIndexUsed reports whether searches use the text index.
 func TextIndexUsed(s *Store) bool { return s.textIndex.Load() }
+
+// WithDeleteStep returns opts with a conversation's deletion removing n
+// messages a delete (deleteStep).
+func WithDeleteStep(opts Options, n int) Options {
+	opts.deleteStep = n
+	return opts
+}

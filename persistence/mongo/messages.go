@@ -41,7 +41,8 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 }
 
 // touchConversation moves the conversation of d forward to d.CreatedAt;
-// ErrNotFound when the owner has no such conversation.
+// ErrNotFound when the owner has no such conversation or it is being
+// deleted (see DeleteConversation: no message enters it then).
 func (s *Store) touchConversation(ctx context.Context, d messageDoc) error {
 	unlock, err := s.locks.lock(ctx, d.ConversationID)
 	if err != nil {
@@ -49,7 +50,7 @@ func (s *Store) touchConversation(ctx context.Context, d messageDoc) error {
 	}
 	defer unlock()
 	res, err := s.conversations.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}},
+		bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}, notDeleting},
 		bson.D{{Key: "$max", Value: bson.D{{Key: "updated_at", Value: d.CreatedAt}}}})
 	if err != nil {
 		return err
@@ -112,13 +113,17 @@ func newMessageDoc(m *persistence.Message) (messageDoc, error) {
 	return d, nil
 }
 
-// Message returns one message of the owner.
+// Message returns one message of the owner; ErrNotFound when its
+// conversation is being deleted (msgLive), as for every read of messages.
 func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
 	filter, ok := ownedFilter(ownerID, id)
 	if !ok {
 		return persistence.Message{}, fmt.Errorf("message %s: %w", id, persistence.ErrNotFound)
 	}
 	m, err := s.findMessage(ctx, s.messagesFor(ctx), filter)
+	if err == nil {
+		m, err = s.msgLive(ctx, m)
+	}
 	if err != nil {
 		return m, fmt.Errorf("message %s: %w", id, err)
 	}
@@ -135,6 +140,9 @@ func (s *Store) MessageByClientID(ctx context.Context, ownerID, clientMessageID 
 		return persistence.Message{}, fmt.Errorf("message with client id %q: %w", clientMessageID, persistence.ErrNotFound)
 	}
 	m, err := s.findMessage(ctx, s.messagesPrimary, bson.D{{Key: "owner_id", Value: owner}, {Key: "client_message_id", Value: clientMessageID}})
+	if err == nil {
+		m, err = s.msgLive(ctx, m)
+	}
 	if err != nil {
 		return m, fmt.Errorf("message with client id %q: %w", clientMessageID, err)
 	}
@@ -153,7 +161,8 @@ func (s *Store) findMessage(ctx context.Context, coll *mongo.Collection, filter 
 
 // Messages returns every message of a conversation of the owner (all
 // branches), oldest first; ErrNotFound when the owner has no such
-// conversation.
+// conversation or it is being deleted (checked after the messages are
+// read: convLive).
 func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
 	owner, ok1 := objectID(ownerID)
 	conv, ok2 := objectID(conversationID)
@@ -164,11 +173,8 @@ func (s *Store) Messages(ctx context.Context, ownerID, conversationID string) ([
 	if err != nil {
 		return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
 	}
-	if len(out) == 0 {
-		// Only an empty result needs the conversation checked.
-		if _, err := s.Conversation(ctx, ownerID, conversationID); err != nil {
-			return nil, fmt.Errorf("messages of %w", err)
-		}
+	if err := s.convLive(ctx, owner, conv, len(out) > 0); err != nil {
+		return nil, fmt.Errorf("messages of conversation %s: %w", conversationID, err)
 	}
 	return out, nil
 }
@@ -190,6 +196,12 @@ func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]s
 		return nil, nil
 	}
 	oids, err := s.groupConversations(ctx, streamingFilter(owner))
+	if err == nil && len(oids) > 0 {
+		// Leave out the conversations being deleted: one read of the few
+		// found, by id.
+		oids, err = findIDs(ctx, s.convsFor(ctx),
+			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: oids}}}, {Key: "owner_id", Value: owner}, notDeleting})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("streaming conversations of %s: %w", ownerID, err)
 	}

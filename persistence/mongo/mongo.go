@@ -32,6 +32,7 @@
 package mongo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,10 +75,11 @@ type Options struct {
 	// whose owner is gone: see undo.go), retries included; it defaults to
 	// 10s.
 	UndoTimeout time.Duration
-	// DeletionSweep is how often the store looks for account deletions
-	// that were cut off and finishes them (FinishDeletions: one indexed
-	// read of users and one of the small meta collection when there are
-	// none); it defaults to 1 minute. Negative: never after Open's own look.
+	// DeletionSweep is how often the store looks for account and
+	// conversation deletions that were cut off and finishes them
+	// (FinishDeletions: one indexed read of users, one of conversations
+	// and one of the small meta collection when there are none); it
+	// defaults to 1 minute. Negative: never after Open's own look.
 	DeletionSweep time.Duration
 	// EmailRewriteTimeout bounds the one-time rewrite of stored emails in
 	// their normal form, at the first Open of a release that has it
@@ -86,6 +88,7 @@ type Options struct {
 	EmailRewriteTimeout time.Duration
 
 	afterSweep func(n int, err error) // tests: called after each periodic look
+	deleteStep int                    // tests: messages per delete of a conversation's deletion (0: deleteStep)
 	// tests: an error it returns for an email fails that account's
 	// rewrite in normalizeEmails as a write error would
 	failEmailRewrite func(email string) error
@@ -119,6 +122,7 @@ type Store struct {
 	ferretDB        bool          // the server is FerretDB (set by Open): see ApplyMessageUpdates
 	readBackTimeout time.Duration // Options.ReadBackTimeout
 	undoTimeout     time.Duration // Options.UndoTimeout
+	deleteStep      int           // messages per delete of a conversation's deletion (deleteconv.go)
 	emailsRewritten bool          // Open ran the rewrite of emails (normalizeEmailsOnce), for tests
 	stopCleanUp     context.CancelFunc
 	cleanedUp       chan struct{} // closed when Open's clean-up has ended (at once when there was none)
@@ -245,6 +249,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		locks:           newDocLocks(),
 		readBackTimeout: opts.ReadBackTimeout,
 		undoTimeout:     opts.UndoTimeout,
+		deleteStep:      cmp.Or(opts.deleteStep, deleteStep),
 		stopCleanUp:     func() {},
 		cleanedUp:       make(chan struct{}),
 		startedUp:       make(chan struct{}),

@@ -20,7 +20,7 @@ const sweptID = "orphans_swept"
 
 // cleanUpWork is what Open found left to clean up.
 type cleanUpWork struct {
-	deletions bool // cut-off account deletions: a marked user or a deletion record
+	deletions bool // cut-off deletions: a marked user or conversation, or a deletion record
 	textIndex bool // the text index is missing on messages that hold documents (textIndexNow)
 	sweep     bool // sweepOrphans has never run to its end here
 }
@@ -29,7 +29,8 @@ type cleanUpWork struct {
 func (w cleanUpWork) none() bool { return !w.deletions && !w.textIndex && !w.sweep }
 
 // cleanUpToDo reads, during Open, what cleanUp has to do: three small
-// reads (an indexed one of users, two of the meta collection). A fresh
+// reads (an indexed one of users and one of conversations, two of the
+// meta collection). A fresh
 // database (no chatd schema before this Open) holds nothing a deleted user
 // left: its sweep is recorded as done at once. So a new database never
 // starts the start-up work, whose commands would mix with a test's.
@@ -43,7 +44,11 @@ func (s *Store) cleanUpToDo(ctx context.Context, fresh bool) (cleanUpWork, error
 	if err != nil {
 		return w, err
 	}
-	w.deletions = len(marked) > 0 || len(records) > 0
+	convs, err := s.markedConversations(ctx, 1)
+	if err != nil {
+		return w, err
+	}
+	w.deletions = len(marked) > 0 || len(records) > 0 || len(convs) > 0
 	switch err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: sweptID}}).Err(); {
 	case errors.Is(err, mongo.ErrNoDocuments) && fresh:
 		return w, s.recordSwept(ctx)
@@ -64,14 +69,15 @@ func (s *Store) recordSwept(ctx context.Context) error {
 }
 
 // cleanUp does work in the background from Open until Close stops it:
-// first what Open found (w): it finishes the account deletions that were
+// first what Open found (w): it finishes the account and conversation deletions that were
 // cut off (FinishDeletions, batch after batch), builds the text index
 // (ensureTextIndex; searches use it from then on), then, once per
 // database, deletes what deleted users left (sweepOrphans). None of them
 // holds up the start, which must fit in the connect timeout: the index
 // reads every message, and so does the sweep, with the conversations. Then, every DeletionSweep (never when negative), it
-// looks again for cut-off deletions: a DeleteUser stopped by its time
-// limit, or by the end of another server sharing the database. A failure
+// looks again for cut-off deletions: a DeleteUser or DeleteConversation
+// stopped by its time limit, or by the end of another server sharing the
+// database. A failure
 // is logged; the next round tries again.
 func (s *Store) cleanUp(ctx context.Context, w cleanUpWork, opts Options) {
 	if w.deletions {
@@ -90,7 +96,7 @@ func (s *Store) cleanUp(ctx context.Context, w cleanUpWork, opts Options) {
 	persistence.SweepDeletions(ctx, s, deletionBatch, opts.DeletionSweep, s.deletionLog(), opts.afterSweep)
 }
 
-// finishAllDeletions finishes every cut-off account deletion it finds
+// finishAllDeletions finishes every cut-off account or conversation deletion it finds
 // (persistence.FinishAllDeletions), logging a failure.
 func (s *Store) finishAllDeletions(ctx context.Context) (int, error) {
 	return persistence.FinishAllDeletions(ctx, s, deletionBatch, s.deletionLog())
@@ -118,7 +124,8 @@ func (s *Store) sweepOnce(ctx context.Context) {
 	s.log.Info("mongodb: checked every conversation and message for a deleted owner", "took", time.Since(start).Round(time.Millisecond))
 }
 
-// deletionBatch bounds how many marked users one FinishDeletions reads.
+// deletionBatch bounds how many marked users, and how many marked
+// conversations, one FinishDeletions reads.
 const deletionBatch = 100
 
 var _ persistence.DeletionFinisher = (*Store)(nil)
@@ -131,7 +138,20 @@ var _ persistence.DeletionFinisher = (*Store)(nil)
 // finished, or found finished by a run beside it; only those it finished
 // are logged as finished. Beside a DeleteUser still running, or on two
 // servers at once, the work is done twice, harmlessly (see finishUser).
+// Then it finishes up to deletionBatch conversations DeleteConversation
+// marked (finishConvDeletions), and counts them too.
 func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
+	users, err := s.finishUserDeletions(ctx)
+	if err != nil {
+		return users, err
+	}
+	convs, err := s.finishConvDeletions(ctx)
+	return users + convs, err
+}
+
+// finishUserDeletions finishes up to deletionBatch marked users and the
+// deletion records left (see FinishDeletions), and returns how many.
+func (s *Store) finishUserDeletions(ctx context.Context) (int, error) {
 	marked, err := s.markedUsers(ctx, deletionBatch)
 	if err != nil {
 		return 0, fmt.Errorf("finish account deletions: %w", err)

@@ -48,10 +48,9 @@ func (s *Store) messagePage(ctx context.Context, ownerID, conversationID string,
 	if err != nil {
 		return page, err
 	}
-	if len(ms) == 0 && q.Before == "" {
-		if _, err := s.Conversation(ctx, ownerID, conversationID); err != nil {
-			return page, err
-		}
+	// A conversation being deleted is gone, whatever of it is left.
+	if err := s.convLive(ctx, owner, conv, len(ms) > 0 || q.Before != ""); err != nil {
+		return page, err
 	}
 	if len(ms) > limit {
 		page.HasMore, ms = true, ms[:limit]
@@ -85,8 +84,8 @@ func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID stri
 		bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}},
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).
 			SetProjection(bson.D{{Key: "content", Value: 0}, {Key: "reasoning", Value: 0}, {Key: "split_words", Value: 0}}))
-	if err == nil && len(ms) == 0 {
-		_, err = s.Conversation(ctx, ownerID, conversationID)
+	if err == nil {
+		err = s.convLive(ctx, owner, conv, len(ms) > 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("outline of conversation %s: %w", conversationID, err)
@@ -137,22 +136,27 @@ func (s *Store) ReadReasoning(ctx context.Context, ownerID, id string, fn func(s
 }
 
 // readText hands fn the chunks of the message's array field (content or
-// reasoning), in slices, or whole where the server has no $slice.
+// reasoning), in slices, or whole where the server has no $slice;
+// ErrNotFound, before any chunk, when its conversation is being deleted
+// (a read that started before the mark reads on until the message is
+// gone).
 func (s *Store) readText(ctx context.Context, field, ownerID, id string, fn func(string) error) error {
-	filter, ok := ownedFilter(ownerID, id)
+	ref, ok := parseOwned(ownerID, id)
 	if !ok {
 		return persistence.ErrNotFound
 	}
+	filter := ref.filter()
+	live := func(d chunks) error { return s.convLive(ctx, ref.owner, d.ConversationID, true) }
 	var err error
 	if !s.noSlice.Load() {
-		err = s.readSlices(ctx, filter, field, fn)
+		err = s.readSlices(ctx, filter, field, live, fn)
 		if isNotImplemented(err) {
 			s.noSlice.Store(true)
 			s.log.Info("the server has no $slice projection: message texts are read whole")
 		}
 	}
 	if s.noSlice.Load() {
-		err = s.readWhole(ctx, filter, field, fn)
+		err = s.readWhole(ctx, filter, field, live, fn)
 	}
 	return err
 }
@@ -160,8 +164,9 @@ func (s *Store) readText(ctx context.Context, field, ownerID, id string, fn func
 // chunks decodes a message's array field (content or reasoning); a
 // document without it (reasoning, in documents older than it) has none.
 type chunks struct {
-	Content   []string `bson:"content"`
-	Reasoning []string `bson:"reasoning"`
+	ConversationID bson.ObjectID `bson:"conversation_id"`
+	Content        []string      `bson:"content"`
+	Reasoning      []string      `bson:"reasoning"`
 }
 
 // of returns the chunks of field.
@@ -172,16 +177,22 @@ func (c *chunks) of(field string) []string {
 	return c.Content
 }
 
-// readSlices reads the chunks contentSlice at a time.
-func (s *Store) readSlices(ctx context.Context, filter bson.D, field string, fn func(string) error) error {
+// readSlices reads the chunks contentSlice at a time, checking the
+// message's conversation with live after the first read.
+func (s *Store) readSlices(ctx context.Context, filter bson.D, field string, live func(chunks) error, fn func(string) error) error {
 	for skip := 0; ; skip += contentSlice {
 		var d chunks
-		proj := bson.D{{Key: field, Value: bson.D{{Key: "$slice", Value: bson.A{skip, contentSlice}}}}}
+		proj := bson.D{{Key: field, Value: bson.D{{Key: "$slice", Value: bson.A{skip, contentSlice}}}}, {Key: "conversation_id", Value: 1}}
 		err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(proj)).Decode(&d)
 		if err != nil {
 			// Deleted meanwhile too: ErrNotFound, not the end of a text
 			// handed over in part.
 			return mapErr(err)
+		}
+		if skip == 0 {
+			if err := live(d); err != nil {
+				return err
+			}
 		}
 		got := d.of(field)
 		if text := strings.Join(got, ""); text != "" {
@@ -195,12 +206,17 @@ func (s *Store) readSlices(ctx context.Context, filter bson.D, field string, fn 
 	}
 }
 
-// readWhole reads every chunk at once and hands them over in pieces.
-func (s *Store) readWhole(ctx context.Context, filter bson.D, field string, fn func(string) error) error {
+// readWhole reads every chunk at once, checks the message's
+// conversation with live, and hands them over in pieces.
+func (s *Store) readWhole(ctx context.Context, filter bson.D, field string, live func(chunks) error, fn func(string) error) error {
 	var d chunks
-	err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: field, Value: 1}})).Decode(&d)
+	proj := bson.D{{Key: field, Value: 1}, {Key: "conversation_id", Value: 1}}
+	err := s.messagesFor(ctx).FindOne(ctx, filter, options.FindOne().SetProjection(proj)).Decode(&d)
 	if err != nil {
 		return mapErr(err)
+	}
+	if err := live(d); err != nil {
+		return err
 	}
 	var piece strings.Builder
 	for _, c := range d.of(field) {

@@ -120,7 +120,8 @@ func (r *readModes) take(coll string) []string {
 // by which a repeated send learns whether it was stored
 // (MessageByClientID: the hub stores it again when not), and Open's reads
 // of meta (a stale schema version decided which steps to run and whether
-// the schema is too new; a stale clean-up state skipped the sweep). The other
+// the schema is too new; a stale clean-up state skipped the sweep) and of
+// the conversations being deleted (whether there are deletions to finish). The other
 // reads of conversations keep the URI's preference (the test sees it, so
 // it sees the preferences at all).
 func TestDecidingReadsGoToThePrimary(t *testing.T) {
@@ -131,6 +132,9 @@ func TestDecidingReadsGoToThePrimary(t *testing.T) {
 	s := e.store
 	if got := reads.take("meta"); len(got) == 0 || slices.ContainsFunc(got, func(m string) bool { return m != "primary" }) {
 		t.Errorf("Open read meta (the schema version, the clean-up's state) with %v, want the primary only", got)
+	}
+	if got := reads.take("conversations"); len(got) == 0 || slices.ContainsFunc(got, func(m string) bool { return m != "primary" }) {
+		t.Errorf("Open read conversations (those being deleted) with %v, want the primary only", got)
 	}
 	u := mustUser(ctx, t, s, "primary@example.test")
 	c := mustConversation(ctx, t, s, u.ID, "t")

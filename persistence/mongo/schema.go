@@ -112,6 +112,14 @@ var indexes = []indexSpec{
 		reason: "idempotent creation: one conversation per owner and client id",
 	},
 	{
+		coll:   func(s *Store) *mongo.Collection { return s.conversations },
+		name:   "deleting",
+		sparse: true,
+		keys:   bson.D{{Key: "deleting_at", Value: 1}},
+		// Only the conversations being deleted have deleting_at.
+		reason: "FinishDeletions finds the conversations whose deletion was cut off without a scan",
+	},
+	{
 		coll:   func(s *Store) *mongo.Collection { return s.messages },
 		name:   "conversation_created",
 		keys:   bson.D{{Key: "conversation_id", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}},

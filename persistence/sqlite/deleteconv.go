@@ -56,7 +56,7 @@ func msgConvLive(t string) string {
 
 // The steps (persistence.DeleteStepDone) of a conversation's deletion.
 const (
-	stepConvMarked      = "conversation marked"
+	stepConvMarked      = persistence.DeleteStepConversationMarked
 	stepConvMsgsDeleted = "a step of a conversation's messages deleted"
 	// stepMarkedConvsFound: FinishDeletions has read the marked
 	// conversations it finishes.

@@ -18,6 +18,7 @@ func conversationTests() []storeTest {
 		{"UpdateIfTitle", testConvUpdateIfTitle},
 		{"UpdateIfTitleRace", testConvUpdateIfTitleRace},
 		{"Delete", testConvDelete},
+		{"DeleteCutAfterMark", testConvDeleteCutAfterMark},
 		{"ClientIDGenerated", testConvClientIDGenerated},
 		{"ClientIDRepeated", testConvClientIDRepeated},
 	}
