@@ -370,6 +370,23 @@ type Messages interface {
 	// that hold a message whose status is streaming, each once, in any
 	// order; none for an unknown owner.
 	StreamingConversations(ctx context.Context, ownerID string) ([]string, error)
+	// StreamingBefore returns up to limit (clamped to 1..MaxPageLimit) of
+	// the messages, of every owner, still streaming whose UpdatedAt (their
+	// last checkpoint's) is before before, oldest first (by UpdatedAt,
+	// then ID), from the one after after on (the last of the page before;
+	// the zero value: from the oldest). A cluster's instances sweep with it
+	// for answers nothing will end (hub.Options.SweepAge): few messages
+	// stream at a time, and the stores find them by their status.
+	StreamingBefore(ctx context.Context, before time.Time, after StreamingMessage, limit int) ([]StreamingMessage, error)
+}
+
+// StreamingMessage is a message still streaming as Messages.StreamingBefore
+// returns it: enough to find its answer in a cluster and end it.
+type StreamingMessage struct {
+	ID             string
+	ConversationID string
+	OwnerID        string
+	UpdatedAt      time.Time
 }
 
 // MessagesInserter is implemented by stores that can insert several

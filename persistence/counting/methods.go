@@ -182,6 +182,12 @@ func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]s
 	return s.inner.StreamingConversations(ctx, ownerID)
 }
 
+// StreamingBefore counts one read.
+func (s *Store) StreamingBefore(ctx context.Context, before time.Time, after persistence.StreamingMessage, limit int) ([]persistence.StreamingMessage, error) {
+	s.read()
+	return s.inner.StreamingBefore(ctx, before, after, limit)
+}
+
 // Ping is passed through uncounted.
 func (s *Store) Ping(ctx context.Context) error { return s.inner.Ping(ctx) }
 

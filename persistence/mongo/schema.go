@@ -136,7 +136,7 @@ var indexes = []indexSpec{
 		coll:   func(s *Store) *mongo.Collection { return s.messages },
 		name:   "status",
 		keys:   bson.D{{Key: "status", Value: 1}},
-		reason: "InterruptStreaming at start finds the few streaming messages without a scan",
+		reason: "InterruptStreaming at start, and a cluster's sweep of answers left streaming (StreamingBefore), find the few streaming messages without a scan",
 	},
 }
 

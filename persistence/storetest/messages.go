@@ -21,6 +21,7 @@ func messageTests() []storeTest {
 		{"UsageRoundTrip", testMsgUsage},
 		{"EmptyConversation", testMsgEmptyConversation},
 		{"StreamingConversations", testMsgStreamingConversations},
+		{"StreamingBefore", testMsgStreamingBefore},
 	}
 }
 
