@@ -181,8 +181,10 @@ type BusHandler interface {
 	// the store if it is still streaming (MessageInterrupter, keeping the
 	// last checkpoint's text), publishes a FrameStored with the stored
 	// text and then a done frame with status interrupted and the stored
-	// text's length as seq, and Releases the lock. Nothing else ever marks another instance's answer interrupted:
-	// in a cluster the start-up InterruptStreaming sweep must not run.
+	// text's length as seq, and Releases the lock. Nothing else ever marks interrupted an answer a
+	// lock names (the periodic sweep of answers left streaming, sweep.go,
+	// ends only rows older than any answer runs that no lock names): in a
+	// cluster the start-up InterruptStreaming sweep must not run.
 	//
 	// Fencing: the instance whose lease expired may be alive and cut off
 	// from the bus only (a network split), still streaming the answer to

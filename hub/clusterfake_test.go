@@ -282,6 +282,13 @@ func (tc *testCluster) start(t *testing.T, name string) *testHub {
 // changed by opts (nil: as they are).
 func (tc *testCluster) startWith(t *testing.T, name string, wrap func(*MemBus) Bus, opts func(*Options)) *testHub {
 	t.Helper()
+	return tc.startHooked(t, name, wrap, opts, nil)
+}
+
+// startHooked is startWith with hook (nil: none) called on the hub
+// before it runs, to set its test hooks.
+func (tc *testCluster) startHooked(t *testing.T, name string, wrap func(*MemBus) Bus, opts func(*Options), hook func(*Hub)) *testHub {
+	t.Helper()
 	th := &testHub{name: name, model: newScriptModel(), bus: tc.mem.Join(name), store: &gateStore{Store: tc.store}}
 	th.writer = batch.New(th.store, batch.Options{Interval: 5 * time.Millisecond,
 		OnFenced:  func(id string) { th.EndedElsewhere(id) }, // as cmd/chatd/app wires them
@@ -296,6 +303,9 @@ func (tc *testCluster) startWith(t *testing.T, name string, wrap func(*MemBus) B
 		opts(&o)
 	}
 	th.Hub = New(o)
+	if hook != nil {
+		hook(th.Hub)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -110,6 +110,18 @@ type Options struct {
 	// later pause doubles, for lookupAttempts tries in all, within one
 	// busTimeout. It defaults to 100ms.
 	LookupPause time.Duration
+	// SweepInterval is how often, in a cluster, this instance sweeps for
+	// answers left streaming that nothing will end (sweep.go), jittered
+	// by a quarter either way; it defaults to a minute. A single process
+	// does not sweep: it ends them all at start.
+	SweepInterval time.Duration
+	// SweepAge is how long an answer's row must have gone without a
+	// checkpoint before the sweep looks at it (the bus then says whether
+	// a live answer still owns it); it defaults to MaxDuration and
+	// FinishTimeout and a minute more (11m10s), 5 minutes at least, so
+	// that a live answer is never found that old, even one thinking
+	// silently whose lock the bus lost.
+	SweepAge time.Duration
 	// Bus connects this hub to the other instances of a cluster; it
 	// defaults to NewLocalBus() (one process: nothing is published). With
 	// a Bus of several instances, Store must implement MessageInterrupter.
@@ -162,6 +174,12 @@ func (o *Options) setDefaults() {
 	if o.Bus == nil {
 		o.Bus = NewLocalBus()
 	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = time.Minute
+	}
+	if o.SweepAge <= 0 {
+		o.SweepAge = defaultSweepAge(*o)
+	}
 }
 
 // Causes of a generation's end, read with context.Cause.
@@ -207,6 +225,9 @@ type Hub struct {
 	// late are the answers whose dropped end waits to be marked
 	// interrupted (lateend.go).
 	late lateEnds
+	// sweep holds the test hooks of the sweep of answers left streaming
+	// (sweep.go).
+	sweep sweepHooks
 
 	cluster // the other instances (cluster.go)
 }
@@ -233,8 +254,10 @@ func New(opts Options) *Hub {
 
 // Run sends coalesced deltas when they are due until ctx ends. While no
 // text waits it sleeps; otherwise it wakes every CoalesceInterval/8 (see
-// flusher).
+// flusher). In a cluster it also sweeps for answers left streaming
+// (sweep.go) until ctx ends or Shutdown, and returns once that stopped.
 func (h *Hub) Run(ctx context.Context) error {
+	defer h.runSweep(ctx)()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()

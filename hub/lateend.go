@@ -11,8 +11,9 @@ import (
 
 // lateEnds are the answers whose end could not be stored when that was
 // learnt and that nothing else ends, left streaming (with their last
-// checkpoint's text) but for a single instance's next start (a cluster
-// has no start-up sweep): an answer whose final update the writer dropped
+// checkpoint's text) but for a single instance's next start, or in a
+// cluster (which has no start-up sweep) the sweep of answers left
+// streaming (sweep.go), much later: an answer whose final update the writer dropped
 // and that could not be marked interrupted then (generation.endLater,
 // FinalDropped), and the row of an answer whose insert the store
 // reported failed but may have written (unstarted; a cluster lock it held
@@ -24,7 +25,8 @@ import (
 // answers wait, and ends with the hub's background work (Shutdown, which
 // does not wait for the answers). At most max answers (lateMax) wait:
 // one past that is only logged, and stays streaming until the next start
-// (for ever in a cluster), as do those still waiting at shutdown.
+// (in a cluster, until an instance's sweep of answers left streaming
+// finds it), as do those still waiting at shutdown.
 type lateEnds struct {
 	mu      sync.Mutex
 	waiting map[string]lateEnd // the answers waiting, by message id
@@ -80,7 +82,7 @@ func (h *Hub) endInBackground(owner, id, reason string) bool {
 		limit = lateMax
 	}
 	if _, queued := l.waiting[id]; !queued && len(l.waiting) >= limit {
-		h.log.Error("too many answers whose end could not be stored wait to be marked interrupted: this one stays streaming until the next start",
+		h.log.Error("too many answers whose end could not be stored wait to be marked interrupted: this one stays streaming until the next start (in a cluster, until a sweep of answers left streaming)",
 			"message", id, "waiting", len(l.waiting))
 		return false
 	}
@@ -125,7 +127,7 @@ func (h *Hub) sweepLate(in MessageInterrupter) {
 		}
 		select {
 		case <-h.busCtx.Done():
-			h.log.Error("shutting down: answers whose end could not be stored stay streaming until the next start",
+			h.log.Error("shutting down: answers whose end could not be stored stay streaming until the next start (in a cluster, until a sweep of answers left streaming)",
 				"waiting", h.late.stop(), "err", err)
 			return
 		case <-after(wait):

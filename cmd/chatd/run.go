@@ -157,7 +157,8 @@ func checkListen(addr string) (string, error) {
 // sweepStreaming marks answers left streaming by the last run of this
 // process as interrupted. In a cluster it does nothing: other instances'
 // answers are streaming in the same store, and a dead instance's answers
-// are ended by the live ones when its lease expires (docs/scale.md).
+// are ended by the live ones when its lease expires, and rows no lock
+// names by the hub's periodic sweep (hub.Options.SweepAge; docs/scale.md).
 func sweepStreaming(ctx context.Context, cfg Config, store persistence.Store, logger *slog.Logger) error {
 	if cfg.Cluster.Enabled() {
 		return nil
