@@ -67,7 +67,8 @@ func TestDroppedEndReportsKeptText(t *testing.T) {
 // TestDroppedEndEndedLater: an answer whose final update was dropped and
 // that could not be marked interrupted at its end is marked so in the
 // background once the store takes it, with the text it kept; it used to
-// stay streaming until the next start (for ever in a cluster).
+// stay streaming until the next start (in a cluster, until the periodic
+// sweep of answers left streaming).
 func TestDroppedEndEndedLater(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{}, say("kept"))

@@ -479,8 +479,9 @@ func (g *generation) endDropped(ctx context.Context, dropped error) (*persistenc
 
 // endLater marks interrupted, in the background (lateend.go), the answer
 // whose final update was dropped and that endDropped could not end, so
-// that it does not stay streaming until the next start (for ever in a
-// cluster, which has no start-up sweep).
+// that it does not stay streaming until the next start (in a cluster,
+// which has no start-up sweep, until the periodic sweep of answers left
+// streaming: sweep.go).
 func (g *generation) endLater() {
 	g.hub.endLater(g.msg.OwnerID, g.msg.ID)
 }
@@ -489,11 +490,12 @@ func (g *generation) endLater() {
 // writer dropped (err says why) after the answer's Finish gave up waiting
 // for it: its done reported it not stored (errNotStored) while the writer
 // kept retrying, and nothing else would end the message, left streaming
-// (until the next start's sweep; for ever in a cluster). It is marked
-// interrupted in the background as a dropped end is (endLater), whether
-// or not this hub still remembers the answer, and a resume meanwhile is
-// answered with errNotEnded while it does (unsaved.go). Wire it to
-// persistence/batch Options.OnDropped; it does not block.
+// (until the next start's sweep; in a cluster until the periodic sweep's).
+// It is marked interrupted in the background as a dropped end is
+// (endLater), whether or not this hub still remembers the answer, and a
+// resume meanwhile is answered with errNotEnded while it does
+// (unsaved.go). Wire it to persistence/batch Options.OnDropped; it does
+// not block.
 func (h *Hub) FinalDropped(messageID, ownerID string, err error) {
 	switch {
 	case h.unsaved.dropped(messageID, time.Now()): // its Finish is returning: generation.store ends it
@@ -503,7 +505,7 @@ func (h *Hub) FinalDropped(messageID, ownerID string, err error) {
 		h.log.Error("answer's final update dropped after its end was reported unsaved; marking it interrupted",
 			"message", messageID, "err", err)
 	default:
-		h.log.Error("answer's final update dropped after its end was reported unsaved, and it cannot be marked interrupted now: it stays streaming until the next start",
+		h.log.Error("answer's final update dropped after its end was reported unsaved, and it cannot be marked interrupted now: it stays streaming until the next start (in a cluster, until a sweep of answers left streaming)",
 			"message", messageID, "err", err)
 	}
 }

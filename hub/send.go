@@ -817,15 +817,15 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 // ended on the way), and it would stay streaming with nothing to end it:
 // it is ended as interrupted in the background by the sweep of late ends
 // (lateEnds: one store call at a time however many sends failed, given up
-// at shutdown, the row then left to the next start's sweep, for ever in a
-// cluster).
+// at shutdown, the row then left to the next start's sweep, in a cluster
+// to the periodic sweep of answers left streaming).
 func (h *Hub) unstarted(c *conv, a persistence.Message, err error) {
 	h.unreserve(c)
 	if notWritten(err) {
 		return
 	}
 	if !h.endInBackground(a.OwnerID, a.ID, unstartedReason) {
-		h.log.Error("an answer whose insert failed may have been stored: it stays streaming until the next start",
+		h.log.Error("an answer whose insert failed may have been stored: it stays streaming until the next start (in a cluster, until a sweep of answers left streaming)",
 			"message", a.ID, "conversation", a.ConversationID, "err", err)
 	}
 }
