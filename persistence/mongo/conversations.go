@@ -249,14 +249,16 @@ func (s *Store) searchFilter(ctx context.Context, owner bson.ObjectID, term stri
 // message whose lower-cased text contains term (lower-cased).
 //
 // A message's text is an array of chunks, and the database matches a regex
-// against each element, not against the joined text. A term without
-// whitespace lies inside one word of the text; a word lies inside one chunk
-// or, when a chunk boundary cut it, inside one element of split_words (see
-// ApplyMessageUpdates), so matching the elements finds it. A term with
-// whitespace can span chunks: the database finds the messages where it lies
-// inside one chunk, and the candidates whose elements contain each of its
-// words (at most maxSearchWords of them: searchWords) are read and checked
-// against their joined text.
+// against each element, not against the joined text. A run of at most
+// maxPieceRunes characters without whitespace lies inside one chunk or,
+// when chunk boundaries cut it, inside one element of split_words (see
+// maxSplitRunes), so for such a term matching the elements finds every
+// message holding it. Any other term (with whitespace, or longer) can lie
+// across chunks: the database finds the messages where it lies inside one
+// element, and the candidates whose elements contain each of its pieces
+// (searchPieces: its words, a longer word by its first and last
+// maxPieceRunes characters, each inside one element of a message holding
+// the term) are read and checked against their joined text.
 //
 // With the text index (MongoDB, see textFilter), a term holding a whole
 // word first narrows both reads to the user's messages that hold that
@@ -276,8 +278,8 @@ func (s *Store) conversationsWithText(ctx context.Context, owner bson.ObjectID, 
 // index when index is set.
 func (s *Store) conversationsWithTextIndex(ctx context.Context, owner bson.ObjectID, term string, index bool) ([]bson.ObjectID, error) {
 	ids, err := s.groupConversations(ctx, inChunksFilter(owner, term, index))
-	words := searchWords(term)
-	if err != nil || len(words) == 0 || (len(words) == 1 && words[0] == term) {
+	pieces := searchPieces(term)
+	if err != nil || len(pieces) == 0 || (len(pieces) == 1 && pieces[0] == term) {
 		return ids, err
 	}
 	more, err := s.verifyText(ctx, acrossChunksFilter(owner, term, index, ids), term)
@@ -290,51 +292,67 @@ func inChunksFilter(owner bson.ObjectID, term string, index bool) bson.D {
 	return append(textFilter(owner, term, index), elementsMatch(term))
 }
 
-// acrossChunksFilter is the filter of the candidates for a term with
-// whitespace outside the conversations found: the messages of owner whose
-// elements contain each of its words (conversationsWithText's second read).
+// acrossChunksFilter is the filter of the candidates for a term that may
+// lie across chunks, outside the conversations found: the messages of
+// owner whose elements contain each of its pieces (conversationsWithText's
+// second read).
 func acrossChunksFilter(owner bson.ObjectID, term string, index bool, found []bson.ObjectID) bson.D {
 	all := bson.A{}
-	for _, w := range searchWords(term) {
-		all = append(all, bson.D{elementsMatch(w)})
+	for _, p := range searchPieces(term) {
+		all = append(all, bson.D{elementsMatch(p)})
 	}
 	return append(textFilter(owner, term, index),
 		bson.E{Key: "conversation_id", Value: bson.D{{Key: "$nin", Value: found}}},
 		bson.E{Key: "$and", Value: all})
 }
 
-// maxSearchWords bounds the word clauses of a search for a term with
-// whitespace: each is two regexes matched against every chunk of the
-// user's messages, and a query of 200 characters (the API's bound) can
-// hold 100 words. The words only narrow which messages are read
+// maxSearchWords bounds the piece clauses of a search for a term that may
+// lie across chunks: each is two regexes matched against every chunk of
+// the user's messages, and a query of 200 characters (the API's bound) can
+// hold 100 words. The pieces only narrow which messages are read
 // (verifyText checks the whole term), so leaving some out changes no
 // answer. The SQLite store bounds its index terms alike (maxFTSTerms, 8).
 const maxSearchWords = 8
 
-// searchWords returns the distinct words of term, at most maxSearchWords
-// of them: the longest (the fewest messages hold them), in the order
-// they come in term.
-func searchWords(term string) []string {
-	var words []string
+// searchPieces returns the distinct pieces of term that every message
+// holding it holds each inside one chunk or split word: its words (runs
+// without whitespace), a word of more than maxPieceRunes characters by
+// its first and last maxPieceRunes (see maxPieceRunes). At most
+// maxSearchWords of them: the longest (the fewest messages hold them), in
+// the order they come in term. A term of one word of at most
+// maxPieceRunes characters is its only piece.
+func searchPieces(term string) []string {
+	var pieces []string
 	seen := map[string]bool{}
 	for _, w := range strings.FieldsFunc(term, unicode.IsSpace) {
-		if !seen[w] {
-			seen[w] = true
-			words = append(words, w)
+		for _, p := range wordPieces(w) {
+			if !seen[p] {
+				seen[p] = true
+				pieces = append(pieces, p)
+			}
 		}
 	}
-	if len(words) <= maxSearchWords {
-		return words
+	if len(pieces) <= maxSearchWords {
+		return pieces
 	}
-	byLength := slices.Clone(words)
+	byLength := slices.Clone(pieces)
 	slices.SortStableFunc(byLength, func(a, b string) int {
 		return utf8.RuneCountInString(b) - utf8.RuneCountInString(a)
 	})
 	keep := map[string]bool{}
-	for _, w := range byLength[:maxSearchWords] {
-		keep[w] = true
+	for _, p := range byLength[:maxSearchWords] {
+		keep[p] = true
 	}
-	return slices.DeleteFunc(words, func(w string) bool { return !keep[w] })
+	return slices.DeleteFunc(pieces, func(p string) bool { return !keep[p] })
+}
+
+// wordPieces is word, or its first and last maxPieceRunes characters
+// when it is longer.
+func wordPieces(word string) []string {
+	if utf8.RuneCountInString(word) <= maxPieceRunes {
+		return []string{word}
+	}
+	return []string{firstRunes(word, maxPieceRunes), lastRunes(word, maxPieceRunes)}
 }
 
 // elementsMatch is the clause matching messages with a chunk or split word

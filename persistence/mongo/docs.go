@@ -66,7 +66,7 @@ type messageDoc struct {
 	ParentID        *bson.ObjectID `bson:"parent_id"` // null for a root message
 	Role            string         `bson:"role"`
 	Content         []string       `bson:"content"`     // chunks, joined when read
-	SplitWords      []string       `bson:"split_words"` // words cut by a chunk boundary, whole
+	SplitWords      []string       `bson:"split_words"` // words cut by a chunk boundary, up to maxSplitRunes characters each side
 	Reasoning       []string       `bson:"reasoning"`   // chunks like content; absent in documents older than it
 	OmittedMessages int            `bson:"omitted_messages"`
 	Model           string         `bson:"model"`

@@ -38,11 +38,14 @@ func TestLowerRegex(t *testing.T) {
 	}
 }
 
-// TestSearchWordsBounded: a term of many words gives at most
-// maxSearchWords word clauses, each word once, the longest kept in the
-// term's order.
-func TestSearchWordsBounded(t *testing.T) {
+// TestSearchPiecesBounded: a term of many words gives at most
+// maxSearchWords piece clauses, each piece once, the longest kept in the
+// term's order; a word longer than maxPieceRunes is asked for by its first
+// and last maxPieceRunes characters, which lie inside one chunk or split
+// word wherever the chunk boundaries cut it.
+func TestSearchPiecesBounded(t *testing.T) {
 	t.Parallel()
+	long := strings.Repeat("東", 10) + "京都大学の研究者たちは新しい発見" // 26 characters
 	cases := []struct {
 		term string
 		want []string
@@ -53,21 +56,25 @@ func TestSearchWordsBounded(t *testing.T) {
 		{"one two  three", []string{"one", "two", "three"}},
 		{"a bb ccc dddd eeeee ffffff ggggggg hhhhhhhh iiiiiiiii jjjjjjjjjj k",
 			[]string{"ccc", "dddd", "eeeee", "ffffff", "ggggggg", "hhhhhhhh", "iiiiiiiii", "jjjjjjjjjj"}},
+		{strings.Repeat("x", maxPieceRunes), []string{strings.Repeat("x", maxPieceRunes)}},
+		{strings.Repeat("x", maxPieceRunes+1), []string{strings.Repeat("x", maxPieceRunes)}},
+		{long, []string{"東東東東東東東東東東京都大学の研究", "東京都大学の研究者たちは新しい発見"}},
+		{"see " + long + " ok", []string{"see", "東東東東東東東東東東京都大学の研究", "東京都大学の研究者たちは新しい発見", "ok"}},
 	}
 	for _, tc := range cases {
-		if got := searchWords(tc.term); strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("searchWords(%q) = %q, want %q", tc.term, got, tc.want)
+		if got := searchPieces(tc.term); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("searchPieces(%q) = %q, want %q", tc.term, got, tc.want)
 		}
 	}
-	long := strings.TrimSpace(strings.Repeat("w ", 40)) + " " + strings.Repeat("x", 30)
+	many := strings.TrimSpace(strings.Repeat("w ", 40)) + " " + strings.Repeat("x", 30)
 	for i := range 60 {
-		long += " " + strings.Repeat(string(rune('a'+i%26)), 1+i%7)
+		many += " " + strings.Repeat(string(rune('a'+i%26)), 1+i%7)
 	}
-	got := searchWords(long)
+	got := searchPieces(many)
 	if len(got) != maxSearchWords {
-		t.Fatalf("%d words of a term of %d characters, want %d", len(got), utf8.RuneCountInString(long), maxSearchWords)
+		t.Fatalf("%d pieces of a term of %d characters, want %d", len(got), utf8.RuneCountInString(many), maxSearchWords)
 	}
-	if got[0] != strings.Repeat("x", 30) {
+	if got[0] != strings.Repeat("x", maxPieceRunes) {
 		t.Errorf("the longest word is not kept: %q", got)
 	}
 }

@@ -7,8 +7,9 @@
 // as ObjectID _id values (12 bytes, sorted by creation time); owner_id,
 // conversation_id and parent_id reference them the same way (a root
 // message's parent_id is null). A message's text is stored as an array of
-// chunks in content, with the words a chunk boundary cut in two kept whole
-// in split_words for search (see ApplyMessageUpdates and ListConversations),
+// chunks in content, with the words a chunk boundary cut in two kept in
+// split_words for search, up to maxSplitRunes characters on each side of
+// the cut (see ApplyMessageUpdates and ListConversations),
 // and write_id is the id of the last bulk write that updated it (by which
 // a failed write, one whose reply was lost included, learns which
 // statements applied); an append is conditioned on how many chunks the

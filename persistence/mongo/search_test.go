@@ -44,8 +44,12 @@ func TestSearchAcrossChunks(t *testing.T) {
 		{"two three four five", []persistence.Conversation{phrase}},
 		{"four  five", nil}, // two spaces: not in the text
 		{strings.Repeat("a", 16) + strings.Repeat("b", 16), []persistence.Conversation{long}},
-		// Documented limit: more than maxSplitRunes characters on both sides of a cut.
-		{strings.Repeat("a", 20) + strings.Repeat("b", 20), nil},
+		// More than maxSplitRunes characters on both sides of a cut: in no
+		// chunk or split word, found by its pieces and the joined text.
+		{strings.Repeat("a", 20) + strings.Repeat("b", 20), []persistence.Conversation{long}},
+		{longRun, []persistence.Conversation{long}},
+		{longRun + "b", nil},
+		{"a" + longRun, nil},
 	}
 	for _, tt := range tests {
 		page, err := s.ListConversations(ctx, u.ID, persistence.ListQuery{Search: tt.term})

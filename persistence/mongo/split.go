@@ -9,13 +9,25 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// maxSplitRunes bounds each side of a split word kept for search: a search
-// term crossing a chunk boundary is found when the parts before and after
-// the boundary each have at most this many characters (any term of up to
-// maxSplitRunes+1 characters). It is small because text without spaces (CJK,
-// long URLs) is cut wherever the batching writer's hold-back limit falls,
-// and every such cut costs up to two sides of this length in writes.
+// maxSplitRunes bounds each side of a split word kept for search: a run
+// of text without whitespace that crosses chunk boundaries has, around the
+// last boundary it crosses, at most this many characters on each side
+// when it has at most maxPieceRunes characters, so it lies whole inside
+// the split word kept there (the characters before the boundary are the
+// end of the text's trailing word, whatever chunks it spans: see
+// appendText). It is small because text without spaces (CJK, long URLs)
+// is cut wherever the batching writer's hold-back limit falls, and every
+// such cut costs up to two sides of this length in writes, in the
+// document and in the text index. A longer search term is not looked for
+// whole in the chunks and split words but by its pieces of at most
+// maxPieceRunes characters, each of which lies inside one of them, and
+// checked against the message's joined text (see conversationsWithText).
 const maxSplitRunes = 16
+
+// maxPieceRunes is the longest run of characters without whitespace
+// that, wherever the chunk boundaries fall, lies inside one chunk or one
+// split word of every message whose text holds it (see maxSplitRunes).
+const maxPieceRunes = maxSplitRunes + 1
 
 // maxTails bounds how many streaming messages the store remembers the
 // stored state of; when full, one is forgotten (and read back from the
@@ -155,6 +167,17 @@ func lastSpaceEnd(s string) int {
 		i -= size
 	}
 	return -1
+}
+
+// firstRunes is the first n characters of s.
+func firstRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }
 
 // lastRunes is the last n characters of s.

@@ -187,8 +187,10 @@ func textFilter(owner bson.ObjectID, term string, index bool) bson.D {
 }
 
 // interiorWord returns the longest word of term that has whitespace on
-// both sides within term and consists of letters and digits only (so the
-// text index holds it as one token), or "".
+// both sides within term, consists of letters and digits only and has at
+// most maxPieceRunes characters (so the text index holds it as one token
+// of every message holding it: a longer word that a chunk boundary cut is
+// whole in no chunk or split word), or "".
 func interiorWord(term string) string {
 	fields := strings.FieldsFunc(term, unicode.IsSpace)
 	best := ""
@@ -196,7 +198,8 @@ func interiorWord(term string) string {
 		if i == 0 && !startsWithSpace(term) || i == len(fields)-1 && !endsWithSpace(term) {
 			continue // may be part of a longer word in the text
 		}
-		if isWord(f) && utf8.RuneCountInString(f) > utf8.RuneCountInString(best) {
+		n := utf8.RuneCountInString(f)
+		if isWord(f) && n <= maxPieceRunes && n > utf8.RuneCountInString(best) {
 			best = f
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -200,4 +201,29 @@ func mustRaw(t *testing.T, d bson.D) bson.Raw {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// TestInteriorWord: the word a search narrows by with the text index is
+// one every message holding the term holds as a token: whole, between
+// spaces in the term, letters and digits only, and of at most
+// maxPieceRunes characters (a longer word that a chunk boundary cut is in
+// no chunk or split word whole, so the index would miss its message).
+func TestInteriorWord(t *testing.T) {
+	t.Parallel()
+	piece := strings.Repeat("語", maxPieceRunes)
+	tests := []struct{ term, want string }{
+		{"quokka", ""},
+		{"the quokka", ""},
+		{"the quokka is", "quokka"},
+		{" quokka ", "quokka"},
+		{"well, quokka! yes", ""},
+		{"a " + piece + " b", piece},
+		{"a " + piece + "語 b", ""},
+		{"a " + piece + "語 quokka b", "quokka"},
+	}
+	for _, tt := range tests {
+		if got := interiorWord(tt.term); got != tt.want {
+			t.Errorf("interiorWord(%q) = %q, want %q", tt.term, got, tt.want)
+		}
+	}
 }

@@ -17,6 +17,7 @@ func searchTests() []storeTest {
 		{"Pagination", testSearchPagination},
 		{"UnicodeCase", testSearchUnicodeCase},
 		{"ManyWords", testSearchManyWords},
+		{"AcrossLongCut", testSearchAcrossLongCut},
 	}
 }
 
