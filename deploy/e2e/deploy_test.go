@@ -514,8 +514,8 @@ func checkSSE(t *testing.T, site *nginxSite, a account) {
 		t.Fatalf("SSE request: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 	// The server's own Cache-Control, once: nginx adds none to the API.
-	if cc := resp.Header.Values("Cache-Control"); len(cc) != 1 || !strings.HasPrefix(cc[0], "no-cache") {
-		t.Errorf("SSE Cache-Control %q, want the server's single no-cache", cc)
+	if cc := resp.Header.Values("Cache-Control"); len(cc) != 1 || !strings.HasPrefix(cc[0], "no-store") {
+		t.Errorf("SSE Cache-Control %q, want the server's single no-store", cc)
 	}
 	if resp.Header.Get("Content-Encoding") != "" {
 		t.Errorf("SSE response is compressed (%s): events would be held back", resp.Header.Get("Content-Encoding"))
