@@ -186,6 +186,86 @@ describe('ChatApp', () => {
   });
 });
 
+describe('deleting the account answered once the session changed', () => {
+  const userA = { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' };
+  const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+  type App = ReturnType<typeof setup>;
+  const otherTab = (kv: App['kv'], token: string | null, user?: object) => {
+    const oldValue = kv.getItem('chatd.token');
+    if (token === null) kv.removeItem('chatd.token');
+    else {
+      kv.setItem('chatd.user', JSON.stringify(user));
+      kv.setItem('chatd.token', token);
+    }
+    window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue, newValue: token }));
+  };
+
+  it.each<[string, (t: App) => Promise<void>, 'B stays' | 'ended']>([
+    [
+      'B signed in here',
+      async ({ app }) => {
+        await app.logout();
+        await app.login('b@b.c', 'password of B');
+      },
+      'B stays',
+    ],
+    [
+      'B signed in in another tab',
+      async ({ kv }) => {
+        otherTab(kv, null);
+        otherTab(kv, 'tok-b', userB);
+      },
+      'B stays',
+    ],
+    [
+      'A signed in again here (the account is gone: that session ends too)',
+      async ({ app }) => {
+        await app.logout();
+        await app.login('a@b.c', 'password of A');
+      },
+      'ended',
+    ],
+  ])('%s', async (_, changed, outcome) => {
+    let release: (r: Response) => void = () => {};
+    const held = new Promise<Response>((resolve) => (release = resolve));
+    const t = setup({
+      path: '/',
+      route: (url, init) => {
+        const method = init?.method ?? 'GET';
+        const auth = (init?.headers as Record<string, string> | undefined)?.Authorization;
+        if (url === '/api/auth/me' && method === 'DELETE') return held;
+        if (url === '/api/auth/me' && method === 'GET') return json({ user: auth === 'Bearer tok-b' ? userB : userA });
+        if (url !== '/api/auth/login') return undefined;
+        const { email } = JSON.parse(String(init?.body)) as { email: string };
+        return email === 'b@b.c' ? json({ token: 'tok-b', user: userB }) : json({ token: 'tok-a2', user: userA });
+      },
+    });
+    const { app, kv, socket } = t;
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    const done = app.deleteAccount('my password 1');
+    await changed(t);
+    const signedIn = app.store.state.session;
+    expect(signedIn.token).not.toBe('tok');
+    app.setDraft('new', 'typed since');
+
+    release(new Response(null, { status: 204 }));
+    expect(await done).toBeNull();
+    if (outcome === 'B stays') {
+      expect(app.store.state.session).toEqual({ token: 'tok-b', user: userB, notice: null });
+      expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+      expect([kv.getItem('chatd.token'), kv.getItem('chatd.user'), kv.getItem('chatd.ended')]).toEqual(['tok-b', JSON.stringify(userB), null]);
+      expect(app.draft('new')).toBe('typed since');
+      expect(socket().protocols).toContain('bearer.tok-b');
+    } else {
+      expect(app.store.state.session).toEqual({ token: null, user: null, notice: ACCOUNT_DELETED_NOTICE });
+      expect(app.store.state.route).toEqual({ name: 'login' });
+      expect(kv.getItem('chatd.ended')).toBe('account-deleted');
+      expect(app.draft('new')).toBe('');
+    }
+  });
+});
+
 describe('the open conversation deleted in another tab', () => {
   it('leaves for a new chat that keeps the text being written', async () => {
     const { app, kv, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });

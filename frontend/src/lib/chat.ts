@@ -434,10 +434,16 @@ export class ChatApp {
    * refused token is held (RefusalHold). On success the new token is stored
    * (the other tabs of this browser adopt it) and the live channel is
    * restarted with it, as after a cut; on failure a held refusal ends the
-   * session as it would have. It returns null when changed, else the
-   * refusal in plain words, with the field it concerns.
+   * session as it would have. The new token renews only the session the
+   * request was sent from: once that one ended (a sign-out, an account
+   * deleted, another user signed in here or in another tab, another tab's
+   * new token), the answer is dropped, never stored over another user's
+   * session, and a refusal held meanwhile ends the current one. It returns
+   * null when changed, else the refusal in plain words, with the field it
+   * concerns.
    */
   async changePassword(currentPassword: string, newPassword: string): Promise<PasswordRefusal | null> {
+    const token = this.session.token();
     this.hold.begin();
     let session: AuthResult;
     try {
@@ -446,11 +452,11 @@ export class ChatApp {
       if (this.hold.end()) this.expire();
       return changePasswordRefusal(err);
     }
-    // Signed out meanwhile (in another tab, an account deleted): nothing to renew.
-    const signedIn = !!this.session.token();
-    if (signedIn) this.session.signIn(session.token, session.user);
-    this.hold.end(); // after the token is stored: the other tabs see it before the change's end
-    if (signedIn) this.connection.restart();
+    const renewed = token !== null && this.session.token() === token;
+    if (renewed) this.session.signIn(session.token, session.user);
+    // After the token is stored: the other tabs see it before the change's end.
+    if (this.hold.end() && !renewed) this.expire();
+    if (renewed) this.connection.restart();
     return null;
   }
 
@@ -460,15 +466,24 @@ export class ChatApp {
    * server closes every other tab's socket with 4401, "account deleted").
    * It returns null when deleted (or when the server is still removing
    * the data: the notice then says so), else the refusal in plain words.
+   * Answered once another user is signed in (here, or in another tab this
+   * one followed), it leaves that user's session alone: the deletion ends
+   * only the deleted account's sessions, and that user's sign-in forgot
+   * the deleted account's texts here. Signed out meanwhile, or signed in
+   * again as the same user, this tab ends as deleted all the same.
    */
   async deleteAccount(password: string): Promise<Refusal | null> {
+    const token = this.session.token();
+    const userId = this.store.state.session.user?.id ?? null;
     let outcome: 'deleted' | 'deleting';
     try {
       outcome = await this.api.deleteAccount(password);
     } catch (err) {
       return deleteAccountRefusal(err);
     }
-    this.accountDeleted(outcome === 'deleting' ? ACCOUNT_DELETING_NOTICE : ACCOUNT_DELETED_NOTICE);
+    const now = this.store.state.session;
+    const anotherUser = now.token !== null && now.token !== token && (userId === null || now.user?.id !== userId);
+    if (!anotherUser) this.accountDeleted(outcome === 'deleting' ? ACCOUNT_DELETING_NOTICE : ACCOUNT_DELETED_NOTICE);
     return null;
   }
 

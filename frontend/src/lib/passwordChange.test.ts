@@ -196,3 +196,82 @@ describe('another tab changing the password', () => {
     expect(t.app.store.state.session.token).toBe('tok2');
   });
 });
+
+describe('ChatApp.changePassword answered once another user is signed in', () => {
+  const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+  type App = ReturnType<typeof setup>;
+  /** The ways A signs out and B signs in while A's change waits for its answer. */
+  const signInB: Array<[string, (t: App) => Promise<void>]> = [
+    [
+      'here',
+      async ({ app }) => {
+        await app.logout();
+        await app.login('b@b.c', 'password of B');
+      },
+    ],
+    [
+      'in another tab',
+      async ({ kv }) => {
+        kv.removeItem('chatd.token');
+        window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: null }));
+        kv.setItem('chatd.token', 'tok-b');
+        kv.setItem('chatd.user', JSON.stringify(userB));
+        window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: null, newValue: 'tok-b' }));
+      },
+    ],
+  ];
+
+  function started() {
+    const patch = gate();
+    const t = setup({
+      path: '/',
+      route: (url, init) => {
+        const method = init?.method ?? 'GET';
+        const auth = (init?.headers as Record<string, string> | undefined)?.Authorization;
+        if (url === '/api/auth/me' && method === 'PATCH') return patch.response;
+        if (url === '/api/auth/me' && method === 'GET') return json({ user: auth === 'Bearer tok-b' ? userB : user });
+        if (url === '/api/auth/login') return json({ token: 'tok-b', user: userB });
+        return undefined;
+      },
+    });
+    return { ...t, patch };
+  }
+
+  it.each(signInB)('signed in %s: A\'s new token is not stored, B stays signed in everywhere', async (_, signIn) => {
+    const t = started();
+    const { app, kv, sockets, socket, patch } = t;
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    const done = app.changePassword('old password', 'new password 1');
+    await signIn(t);
+    expect(app.store.state.session).toMatchObject({ token: 'tok-b', user: { id: 'v' } });
+    const socketsOfB = sockets.length;
+
+    patch.open(json({ token: 'tok-a2', user }));
+    expect(await done).toBeNull();
+    expect(app.store.state.session).toEqual({ token: 'tok-b', user: userB, notice: null });
+    expect([kv.getItem('chatd.token'), kv.getItem('chatd.user'), kv.getItem(MARK)]).toEqual(['tok-b', JSON.stringify(userB), null]);
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+    expect(sockets).toHaveLength(socketsOfB); // B's channel is not restarted
+    expect(socket().protocols).toContain('bearer.tok-b');
+  });
+
+  it.each(signInB)('signed in %s: a refusal of B\'s token held for A\'s change ends B\'s session once it is answered', async (_, signIn) => {
+    const t = started();
+    const { app, kv, socket, patch } = t;
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    const done = app.changePassword('old password', 'new password 1');
+    await signIn(t);
+    socket().open();
+    socket().cut(4401, 'signed out'); // held: a change is in flight here
+    expect(app.store.state.session.token).toBe('tok-b');
+
+    patch.open(json({ token: 'tok-a2', user }));
+    expect(await done).toBeNull();
+    expect(app.store.state.session.token).toBeNull();
+    expect(app.store.state.session.notice).toMatch(/session has ended/);
+    expect(app.store.state.route).toEqual({ name: 'login' });
+    expect([kv.getItem('chatd.token'), kv.getItem(MARK)]).toEqual([null, null]);
+  });
+});
