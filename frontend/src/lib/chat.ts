@@ -736,13 +736,18 @@ export class ChatApp {
   }
 
   /**
-   * setModel picks the model of the open conversation, or of the next new
-   * chat (a conversation still loading included: the pick went to the next
-   * new chat, and the picker fell back to the conversation's model once it
-   * loaded). A conversation's pick is shown, and carried by its sends and
-   * regenerations, at once, while the PATCH that stores it is on its way:
-   * the server answers a request without a model with the conversation's
-   * model as stored, the old one until then. A refused PATCH drops the pick.
+   * setModel picks the model of the open conversation, or, on the new
+   * chat's page, of the next new chat. An open conversation takes the pick
+   * with a PATCH also while it is still loading, or failed to load (unlike
+   * its system prompt and parameters, which saveSettings refuses then: a
+   * model needs nothing of the conversation known); the pick never goes to
+   * the next new chat then. A conversation's pick is shown, and carried by
+   * its sends and regenerations, at once, while the PATCH that stores it is
+   * on its way: the server answers a request without a model with the
+   * conversation's model as stored, the old one until then. A refused PATCH
+   * drops the pick. Every pick is also saved as the user's model for new
+   * chats (Persist.saveModelPick), which the next session or page load
+   * starts the new chat on (restoreModelPick).
    */
   async setModel(model: string): Promise<void> {
     this.persist.saveModelPick(this.store.state.session.user?.id ?? null, model);
