@@ -199,33 +199,25 @@ describe('deleting the account answered once the session changed', () => {
     }
     window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue, newValue: token }));
   };
+  /** The changes of session made while A's deletion waits for its answer. */
+  const changes = {
+    'A signed out here': async ({ app }: App) => app.logout(),
+    'B signed in here': async ({ app }: App) => {
+      await app.logout();
+      await app.login('b@b.c', 'password of B');
+    },
+    'B signed in in another tab': async ({ kv }: App) => {
+      otherTab(kv, null);
+      otherTab(kv, 'tok-b', userB);
+    },
+    'A signed in again here': async ({ app }: App) => {
+      await app.logout();
+      await app.login('a@b.c', 'password of A');
+    },
+  };
 
-  it.each<[string, (t: App) => Promise<void>, 'B stays' | 'ended']>([
-    [
-      'B signed in here',
-      async ({ app }) => {
-        await app.logout();
-        await app.login('b@b.c', 'password of B');
-      },
-      'B stays',
-    ],
-    [
-      'B signed in in another tab',
-      async ({ kv }) => {
-        otherTab(kv, null);
-        otherTab(kv, 'tok-b', userB);
-      },
-      'B stays',
-    ],
-    [
-      'A signed in again here (the account is gone: that session ends too)',
-      async ({ app }) => {
-        await app.logout();
-        await app.login('a@b.c', 'password of A');
-      },
-      'ended',
-    ],
-  ])('%s', async (_, changed, outcome) => {
+  /** started signs A in; deleting waits for the answer the test gives. */
+  async function started() {
     let release: (r: Response) => void = () => {};
     const held = new Promise<Response>((resolve) => (release = resolve));
     const t = setup({
@@ -240,17 +232,24 @@ describe('deleting the account answered once the session changed', () => {
         return email === 'b@b.c' ? json({ token: 'tok-b', user: userB }) : json({ token: 'tok-a2', user: userA });
       },
     });
+    t.socket().open();
+    await vi.waitFor(() => expect(t.app.store.state.session.user?.id).toBe('u'));
+    return { ...t, deleting: t.app.deleteAccount('my password 1'), release };
+  }
+
+  it.each<[keyof typeof changes, 'B stays' | 'ended']>([
+    ['B signed in here', 'B stays'],
+    ['B signed in in another tab', 'B stays'],
+    ['A signed in again here', 'ended'], // the account is gone: that session ends too
+  ])('%s', async (change, outcome) => {
+    const t = await started();
     const { app, kv, socket } = t;
-    socket().open();
-    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
-    const done = app.deleteAccount('my password 1');
-    await changed(t);
-    const signedIn = app.store.state.session;
-    expect(signedIn.token).not.toBe('tok');
+    await changes[change](t);
+    expect(app.store.state.session.token).not.toBe('tok');
     app.setDraft('new', 'typed since');
 
-    release(new Response(null, { status: 204 }));
-    expect(await done).toBeNull();
+    t.release(new Response(null, { status: 204 }));
+    expect(await t.deleting).toBeNull();
     if (outcome === 'B stays') {
       expect(app.store.state.session).toEqual({ token: 'tok-b', user: userB, notice: null });
       expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
@@ -263,6 +262,18 @@ describe('deleting the account answered once the session changed', () => {
       expect(kv.getItem('chatd.ended')).toBe('account-deleted');
       expect(app.draft('new')).toBe('');
     }
+  });
+
+  it.each<[keyof typeof changes, boolean]>([
+    ['A signed out here', false],
+    ['B signed in here', false],
+    ['B signed in in another tab', false],
+    ['A signed in again here', true],
+  ])('refused once %s: the refusal is for A alone (told: %s)', async (change, told) => {
+    const t = await started();
+    await changes[change](t);
+    t.release(json({ error: { code: 'unauthorized', message: 'wrong password' } }, 401));
+    expect(await t.deleting).toEqual(told ? { text: 'Wrong password.' } : null);
   });
 });
 

@@ -440,17 +440,21 @@ export class ChatApp {
    * new token), the answer is dropped, never stored over another user's
    * session, and a refusal held meanwhile ends the current one. It returns
    * null when changed, else the refusal in plain words, with the field it
-   * concerns.
+   * concerns; null too for a refusal answered once the user is no longer
+   * signed in here (signed out, another user signed in): nobody to tell it
+   * to (the dialog, closed then, would say it in a toast to the next user).
    */
   async changePassword(currentPassword: string, newPassword: string): Promise<PasswordRefusal | null> {
     const token = this.session.token();
+    const userId = this.store.state.session.user?.id ?? null;
     this.hold.begin();
     let session: AuthResult;
     try {
       session = await this.api.changePassword(currentPassword, newPassword);
     } catch (err) {
+      const told = this.sameUser(token, userId); // before a held refusal ends the session
       if (this.hold.end()) this.expire();
-      return changePasswordRefusal(err);
+      return told ? changePasswordRefusal(err) : null;
     }
     const renewed = token !== null && this.session.token() === token;
     if (renewed) this.session.signIn(session.token, session.user);
@@ -465,12 +469,14 @@ export class ChatApp {
    * the server has checked the password, then ends the session here (the
    * server closes every other tab's socket with 4401, "account deleted").
    * It returns null when deleted (or when the server is still removing
-   * the data: the notice then says so), else the refusal in plain words.
-   * Answered once another user is signed in (here, or in another tab this
-   * one followed), it leaves that user's session alone: the deletion ends
-   * only the deleted account's sessions, and that user's sign-in forgot
-   * the deleted account's texts here. Signed out meanwhile, or signed in
-   * again as the same user, this tab ends as deleted all the same.
+   * the data: the notice then says so), else the refusal in plain words;
+   * null too for a refusal answered once the user is no longer signed in
+   * here (see changePassword). Answered once another user is signed in
+   * (here, or in another tab this one followed), a deletion leaves that
+   * user's session alone: it ends only the deleted account's sessions, and
+   * that user's sign-in forgot the deleted account's texts here. Signed out
+   * meanwhile, or signed in again as the same user, this tab ends as
+   * deleted all the same.
    */
   async deleteAccount(password: string): Promise<Refusal | null> {
     const token = this.session.token();
@@ -479,12 +485,23 @@ export class ChatApp {
     try {
       outcome = await this.api.deleteAccount(password);
     } catch (err) {
-      return deleteAccountRefusal(err);
+      return this.sameUser(token, userId) ? deleteAccountRefusal(err) : null;
     }
-    const now = this.store.state.session;
-    const anotherUser = now.token !== null && now.token !== token && (userId === null || now.user?.id !== userId);
-    if (!anotherUser) this.accountDeleted(outcome === 'deleting' ? ACCOUNT_DELETING_NOTICE : ACCOUNT_DELETED_NOTICE);
+    if (this.session.token() === null || this.sameUser(token, userId)) {
+      this.accountDeleted(outcome === 'deleting' ? ACCOUNT_DELETING_NOTICE : ACCOUNT_DELETED_NOTICE);
+    }
     return null;
+  }
+
+  /**
+   * sameUser says whether the user signed in now is the one an account
+   * request was sent for, with token (userId, when known): the same
+   * session, or a later one of that user (a new token after another tab's
+   * password change, a sign-in again). False once signed out.
+   */
+  private sameUser(token: string | null, userId: string | null): boolean {
+    const now = this.store.state.session;
+    return now.token !== null && (now.token === token || (userId !== null && now.user?.id === userId));
   }
 
   /**

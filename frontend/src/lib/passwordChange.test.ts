@@ -256,6 +256,29 @@ describe('ChatApp.changePassword answered once another user is signed in', () =>
     expect(socket().protocols).toContain('bearer.tok-b');
   });
 
+  it.each(signInB)('signed in %s: a refusal of A\'s change is not said to B', async (_, signIn) => {
+    const t = started();
+    const { app, patch } = t;
+    t.socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    const done = app.changePassword('not it', 'new password 1');
+    await signIn(t);
+    patch.open(json({ error: { code: 'unauthorized', message: 'wrong password' } }, 401));
+    expect(await done).toBeNull(); // nothing for the dialog, closed or B's, to say (a toast to B)
+    expect(app.store.state.session).toEqual({ token: 'tok-b', user: userB, notice: null });
+  });
+
+  it('a refusal answered once A signed out is not said on the sign-in page', async () => {
+    const t = started();
+    const { app, patch } = t;
+    t.socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    const done = app.changePassword('not it', 'new password 1');
+    await app.logout();
+    patch.open(json({ error: { code: 'unauthorized', message: 'wrong password' } }, 401));
+    expect(await done).toBeNull();
+  });
+
   it.each(signInB)('signed in %s: a refusal of B\'s token held for A\'s change ends B\'s session once it is answered', async (_, signIn) => {
     const t = started();
     const { app, kv, socket, patch } = t;
