@@ -488,6 +488,35 @@ describe('a rename or settings answered after the session ended', () => {
   });
 });
 
+describe('a deletion or an export failed after the session ended', () => {
+  it.each([
+    ['a deletion', 'DELETE', `/api/conversations/${CID}`, (app: ChatApp) => app.remove(CID)],
+    ['an export', 'GET', `/api/conversations/${CID}/export?format=markdown`, (app: ChatApp) => app.exportConversation(CID, 'markdown')],
+  ])('%s: its error is not shown to the next user', async (_, method, path, act) => {
+    let answer: (r: Response) => void = () => undefined;
+    const held = new Promise<Response>((resolve) => (answer = resolve));
+    const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+    const { app, calls, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        if (url === '/api/auth/login') return json({ token: 'tok-b', user: userB });
+        if (url === '/api/auth/me') return json({ user: userB });
+        if (url === path && (init?.method ?? 'GET') === method) return held;
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const acting = act(app);
+    await vi.waitFor(() => expect(calls.some((c) => c.method === method && c.url === path)).toBe(true));
+    await app.logout();
+    await app.login('b@b.c', 'password of B');
+    answer(json({ error: { code: 'internal', message: 'boom' } }, 500));
+    await acting;
+    expect(app.store.state.session.user?.id).toBe('v');
+    expect(app.store.state.toasts).toEqual([]);
+  });
+});
+
 describe('what failed to load while the server could not be reached', () => {
   it('at the start of the page: the list, the open conversation and the models load once connected, their errors gone', async () => {
     let down = true;

@@ -721,13 +721,18 @@ export class ChatApp {
     await this.patch(id, { title: title.trim() });
   }
 
-  /** remove deletes a conversation and its messages. */
+  /**
+   * remove deletes a conversation and its messages. A failure answered
+   * after its session ended (signed out, another user signed in meanwhile)
+   * is not shown: it is the user's before (see patch).
+   */
   async remove(id: string): Promise<void> {
+    const epoch = this.list.epoch;
     try {
       await this.api.deleteConversation(id);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) {
-        this.toast(`Could not delete: ${errorText(err)}`, 'error');
+        if (epoch === this.list.epoch) this.toast(`Could not delete: ${errorText(err)}`, 'error');
         return;
       }
     }
@@ -828,13 +833,17 @@ export class ChatApp {
     }
   }
 
-  /** exportConversation downloads the conversation as Markdown or JSON. */
+  /**
+   * exportConversation downloads the conversation as Markdown or JSON. A
+   * failure answered after its session ended is not shown (see remove).
+   */
   async exportConversation(id: string, format: 'markdown' | 'json'): Promise<void> {
+    const epoch = this.list.epoch;
     try {
       const { blob, filename } = await this.api.exportConversation(id, format);
       saveBlob(blob, filename);
     } catch (err) {
-      this.toast(`Export failed: ${errorText(err)}`, 'error');
+      if (epoch === this.list.epoch) this.toast(`Export failed: ${errorText(err)}`, 'error');
     }
   }
 
