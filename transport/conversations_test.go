@@ -247,11 +247,13 @@ func TestExport(t *testing.T) {
 	md := string(r.body)
 	for _, want := range []string{
 		"# Rust \"vs\" Go/../etc\n", "> You are terse.", "- Messages: 5",
+		// The main thread leads to the newest message (the follow-up on
+		// the first answer), as the app shows it; the other version after.
 		"### 1. User\n\nCompare them.",
-		"### 2. Assistant (demo) (version 2 of 2)\n\nSecond answer:\n```go\nfunc main() {\n```\n", // the open fence is closed
-		"### 3. User\n\nAnd memory safety?",
-		"## Another version of message 2\n\n### 4. Assistant (demo) (version 1 of 2)\n\nFirst answer.",
-		"### 5. User\n\nFollow-up on the first.",
+		"### 2. Assistant (demo) (version 1 of 2)\n\nFirst answer.",
+		"### 3. User\n\nFollow-up on the first.",
+		"## Another version of message 2\n\n### 4. Assistant (demo) (version 2 of 2)\n\nSecond answer:\n```go\nfunc main() {\n```\n", // the open fence is closed
+		"### 5. User\n\nAnd memory safety?",
 	} {
 		if !strings.Contains(md, want) {
 			t.Fatalf("markdown export lacks %q:\n%s", want, md)
