@@ -230,6 +230,10 @@ func TestLatestReadsGoToThePrimary(t *testing.T) {
 			_, err := s.Messages(ctx, u.ID, c.ID)
 			return err
 		}},
+		{"ReadConversation", []string{"conversations", "messages"}, func(ctx context.Context) error {
+			_, _, err := persistence.ReadConversation(ctx, s, u.ID, c.ID)
+			return err
+		}},
 		{"Message", []string{"messages"}, func(ctx context.Context) error {
 			_, err := s.Message(ctx, u.ID, m.ID)
 			return err
