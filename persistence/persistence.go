@@ -449,15 +449,19 @@ func UserTokenVersion(ctx context.Context, s UserFinder, userID string) (int64, 
 
 // ConversationReader is implemented by stores that can read a
 // conversation and its messages together (the SQLite store: one read
-// transaction on one pooled connection). A send reads both before it
+// transaction on one pooled connection; the MongoDB store: the messages,
+// then the conversation's document, two ordered reads without the third
+// that Messages makes to check the conversation). A send reads both before it
 // stores anything; under a burst of sends every read waits for a
 // connection, so one read instead of two (or three: Messages of a
 // conversation without messages also checks that it exists) shortens
 // that wait. Use ReadConversation, which falls back to the two calls.
 type ConversationReader interface {
 	// ConversationWithMessages returns what Conversation and Messages
-	// return for the same owner and id, read from one state of the
-	// database: the conversation, and every message of it (all branches,
+	// return for the same owner and id, as of one state of the database
+	// (MongoDB: a conversation found not being deleted after its messages
+	// were read had none of them deleted yet): the conversation, and every
+	// message of it (all branches,
 	// oldest first; empty, not nil, when it has none). Another owner's,
 	// an unknown or a malformed id is ErrNotFound, as for Conversation.
 	ConversationWithMessages(ctx context.Context, ownerID, id string) (Conversation, []Message, error)
