@@ -136,15 +136,7 @@ func TestClusterUnstartedDuringStoreOutage(t *testing.T) { // not parallel: coun
 	a, ds, bus := outageInstance(t, tc, rec)
 	b := tc.start(t, "B")
 	pauses := pausedSweep(a.Hub)
-	idle := make(chan struct{}, 1)
-	a.late.mu.Lock()
-	a.late.idle = func() {
-		select {
-		case idle <- struct{}{}:
-		default:
-		}
-	}
-	a.late.mu.Unlock()
+	idle := watchLateIdle(a.Hub)
 	baseline := runtime.NumGoroutine()
 	convs, answers := failClusterSends(t, tc, a, sends)
 	for _, id := range convs {

@@ -145,18 +145,27 @@ func TestLateEndsOneCallAtATime(t *testing.T) {
 // TestLateEndsBounded: at most lateEnds.max answers wait to be marked
 // interrupted; one past that is refused (logged: it stays streaming until
 // the next start), and taken again once the waiting ones are done.
-func TestLateEndsBounded(t *testing.T) {
-	t.Parallel()
-	h, st := newGatedHub(t, nil)
+// watchLateIdle has h's sweep of late ends signal on the channel it
+// returns whenever it goes idle (one signal kept while unread).
+func watchLateIdle(h *Hub) <-chan struct{} {
 	idle := make(chan struct{}, 1)
 	h.late.mu.Lock()
-	h.late.max = 2
 	h.late.idle = func() {
 		select {
 		case idle <- struct{}{}:
 		default:
 		}
 	}
+	h.late.mu.Unlock()
+	return idle
+}
+
+func TestLateEndsBounded(t *testing.T) {
+	t.Parallel()
+	h, st := newGatedHub(t, nil)
+	idle := watchLateIdle(h)
+	h.late.mu.Lock()
+	h.late.max = 2
 	h.late.mu.Unlock()
 	if !h.endLater("u", "a") || !h.endLater("u", "b") {
 		t.Fatal("endLater refused an answer below the bound")

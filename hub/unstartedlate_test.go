@@ -136,15 +136,7 @@ func TestUnstartedEndsOneCallAtATime(t *testing.T) { // not parallel: counts gor
 	h := New(Options{Store: st, Writer: &memWriter{store: st.memStore}, Model: &fakeModel{script: say("x")}, Metrics: metrics})
 	runHub(t, h, nil)
 	pauses := pausedSweep(h)
-	idle := make(chan struct{}, 1)
-	h.late.mu.Lock()
-	h.late.idle = func() {
-		select {
-		case idle <- struct{}{}:
-		default:
-		}
-	}
-	h.late.mu.Unlock()
+	idle := watchLateIdle(h)
 	convs := st.conversations(t, sends)
 	baseline := runtime.NumGoroutine()
 	failSends(t, h, convs)
