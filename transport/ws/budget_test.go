@@ -13,6 +13,7 @@ import (
 	"chatd/hub"
 	"chatd/hub/protocol"
 	"chatd/persistence"
+	"chatd/transport/internal/hubtest"
 	"chatd/transport/limits"
 	"chatd/transport/ws"
 )
@@ -28,19 +29,7 @@ import (
 // flaky link could lock its user out of sending.
 func TestRetriedSendBudget(t *testing.T) {
 	t.Parallel()
-	stored := func(_ context.Context, user, clientID string) (hub.Stored, error) {
-		switch {
-		case user != "u":
-			return hub.StoredNone, nil // another user's ids are not this one's
-		case clientID == "stored":
-			return hub.StoredSend, nil
-		case clientID == "regenerated":
-			return hub.StoredRegenerate, nil
-		case clientID == "broken":
-			return hub.StoredNone, errors.New("store down")
-		}
-		return hub.StoredNone, nil
-	}
+	stored := hubtest.StoredKeys
 	for _, tc := range []struct {
 		name       string
 		sentBefore ws.SentBefore

@@ -8,6 +8,7 @@ package hubtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 
 	"chatd/hub"
@@ -398,4 +399,22 @@ func (h *Hub) ActiveAnswer(_ context.Context, user, conv string) string {
 		return ""
 	}
 	return h.active[conv]
+}
+
+// StoredKeys is a SentBefore for the transports' budget tests: user "u"
+// has the key "stored" from a send and "regenerated" from a regenerate,
+// and looking up "broken" fails as a store that is down; every other key,
+// and every key of another user, is stored nowhere.
+func StoredKeys(_ context.Context, user, clientID string) (hub.Stored, error) {
+	switch {
+	case user != "u":
+		return hub.StoredNone, nil // another user's ids are not this one's
+	case clientID == "stored":
+		return hub.StoredSend, nil
+	case clientID == "regenerated":
+		return hub.StoredRegenerate, nil
+	case clientID == "broken":
+		return hub.StoredNone, errors.New("store down")
+	}
+	return hub.StoredNone, nil
 }
