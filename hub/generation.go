@@ -270,7 +270,10 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 		u.Usage = &persistence.Usage{PromptTokens: res.Usage.PromptTokens,
 			CompletionTokens: res.Usage.CompletionTokens, TotalTokens: res.Usage.TotalTokens}
 	}
-	if g.isCapped() {
+	// The cap labels the answer only when it is what ended it: a piece
+	// read before a Stop, a shutdown or the duration limit may still
+	// arrive and reach the cap after, and the answer ended for that cause.
+	if g.isCapped() && (err == nil || errors.Is(context.Cause(g.ctx), errTooLong)) {
 		u.Status, u.FinishReason = persistence.StatusComplete, "length"
 		return u, nil
 	}

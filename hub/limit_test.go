@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"chatd/hub/protocol"
@@ -65,5 +66,65 @@ func TestReasoningSizeCap(t *testing.T) {
 	}
 	if err := <-streamErr; !errors.Is(err, errTooLong) {
 		t.Fatalf("stream ended with %v, want it cancelled by the cap", err)
+	}
+}
+
+// TestCapAfterAnotherEnd: a piece the model client had read before a Stop
+// or the duration limit ended the answer may still arrive and reach
+// MaxAnswerBytes; the answer is labelled by what ended it (cancelled, or
+// the timeout error), not complete with finish reason length.
+func TestCapAfterAnotherEnd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		opts       Options
+		stop       bool // the user presses Stop; else the duration limit ends it
+		reasoning  bool // the late piece is reasoning
+		wantStatus string
+		wantCode   string
+	}{
+		{"stopped, then text past the cap", Options{MaxAnswerBytes: 100}, true, false, "cancelled", ""},
+		{"timed out, then reasoning past the cap", Options{MaxAnswerBytes: 100, MaxDuration: 50 * time.Millisecond}, false, true, "error", string(llm.KindTimeout)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			started := make(chan struct{})
+			e := newEnv(t, tc.opts, func(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
+				onDelta("hello ")
+				close(started)
+				<-ctx.Done()
+				late := string(make([]byte, 200)) // read before the end, handed over after it
+				if tc.reasoning {
+					req.OnReasoning(late)
+				} else {
+					onDelta(late)
+				}
+				return llm.Result{}, context.Cause(ctx)
+			})
+			sub := newSub("u")
+			res := e.send(t, sub, "q")
+			<-started
+			if tc.stop {
+				if err := e.h.Cancel(context.Background(), "u", res.ConversationID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var done frame
+			for done.Type == "" {
+				if f := sub.next(t); f.IsDone(res.MessageID) {
+					done = decode(t, f)
+				}
+			}
+			code := ""
+			if done.Error != nil {
+				code = done.Error.Code
+			}
+			if done.Status != tc.wantStatus || done.FinishReason == "length" || code != tc.wantCode {
+				t.Fatalf("done %s/%q (error code %q), want %s (code %q)", done.Status, done.FinishReason, code, tc.wantStatus, tc.wantCode)
+			}
+			if m := e.stored(t, res.MessageID); string(m.Status) != tc.wantStatus || m.FinishReason == "length" {
+				t.Fatalf("stored %s/%q, want %s", m.Status, m.FinishReason, tc.wantStatus)
+			}
+		})
 	}
 }
