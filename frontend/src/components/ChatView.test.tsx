@@ -7,7 +7,7 @@ import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import { CID, conv, message, setup } from '../lib/testkit';
 import { mergeSnapshot, newThread, selectVersion, stepVersion } from '../lib/thread';
-import { ChatView } from './ChatView';
+import { ChatView, MODEL_NOT_LOADED } from './ChatView';
 import { mountEach } from './testkit';
 
 const mount = mountEach();
@@ -465,6 +465,17 @@ describe('ChatView model picker', () => {
     expect(shown()).toEqual({ value: 'gone', label: 'gone (unavailable)', demoNote: false });
     expect(picker().selectedOptions[0]?.disabled).toBe(true); // not offered to be picked again
     expect(picker().title).toMatch(/not offered by the server right now/);
+  });
+
+  it('shows no model, disabled and saying why, while the conversation is not loaded (loading, or failed to): not the new chat\'s', () => {
+    const { app, picker, shown } = setUp(CID, listed); // the new chat's model: the default, the demo
+    const offered = () => ({ ...shown(), disabled: picker().disabled, title: picker().title });
+    const locked = (label: string) => ({ value: label, label, demoNote: false, disabled: true, title: MODEL_NOT_LOADED });
+    expect(offered()).toEqual(locked('Loading…'));
+    act(() => app.store.set((s) => ({ ...s, threadErrors: { [CID]: 'The server could not be reached.' } })));
+    expect(offered()).toEqual(locked('Model unknown'));
+    act(() => app.store.set((s) => ({ ...s, threadErrors: {}, threads: { ...s.threads, [CID]: mergeSnapshot(newThread(CID), { ...conv(CID, 'T', '2026-01-01T00:00:00Z'), model: 'other' }, []) } })));
+    expect(offered()).toEqual({ value: 'other', label: 'Other', demoNote: false, disabled: false, title: 'Model' });
   });
 
   it('with no model picked shows the default', () => {

@@ -49,7 +49,8 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
 
   const conversation = thread?.conversation ?? null;
   // A conversation not loaded (loading, or failed to) has no settings to show:
-  // its dialog would show, and save, the new chat's.
+  // its dialog would show, and save, the new chat's. Nor a model: the picker
+  // would show the new chat's, and a pick made there go to this conversation.
   const settingsLocked = !!conversationId && !conversation;
   const running = thread ? streamingAnswer(thread) : undefined;
   const model = picked || conversation?.model || newChat.model;
@@ -58,7 +59,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
     return m ? modelLabel(m) : id || '';
   };
   const title = conversation ? conversation.title || 'New chat' : 'New chat';
-  const demo = !!currentModel(models, model)?.demo;
+  const demo = !settingsLocked && !!currentModel(models, model)?.demo;
   const queued = (thread?.queued.length ?? 0) > 0;
 
   useEffect(() => {
@@ -98,7 +99,11 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
               {title}
             </h1>
             <div className="chat-tools">
-              <ModelPicker models={models} upstreams={upstreams} value={model} onChange={(id) => void app.setModel(id)} />
+              {settingsLocked ? (
+                models.length > 0 && <ModelNotLoaded failed={!!loadError} />
+              ) : (
+                <ModelPicker models={models} upstreams={upstreams} value={model} onChange={(id) => void app.setModel(id)} />
+              )}
               <button
                 type="button"
                 className="icon"
@@ -177,6 +182,23 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
         </main>
       </VersionFocusContext.Provider>
     </ComposerBox.Provider>
+  );
+}
+
+/** MODEL_NOT_LOADED is why the model of a conversation not loaded cannot be picked (ChatView). */
+export const MODEL_NOT_LOADED = 'The conversation has not loaded yet: its model can be changed once it has.';
+
+/**
+ * ModelNotLoaded stands in the model picker's place while the open
+ * conversation is not loaded (loading, or failed to): the picker showed the
+ * new chat's model there, and a pick made on it went to this conversation.
+ * Disabled, as the settings button is then, its title saying why.
+ */
+function ModelNotLoaded({ failed }: { failed: boolean }) {
+  return (
+    <select className="model-picker" aria-label="Model" disabled title={MODEL_NOT_LOADED}>
+      <option>{failed ? 'Model unknown' : 'Loading…'}</option>
+    </select>
   );
 }
 
