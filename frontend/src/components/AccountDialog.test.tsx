@@ -1,11 +1,12 @@
 // The account dialog in the DOM (jsdom): a request answered after the
-// dialog was closed.
+// dialog was closed, or once another user is signed in.
 
 import { act } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
+import type { User } from '../lib/protocol';
 import { Sidebar } from './Sidebar';
 import { mountEach } from './testkit';
 
@@ -57,6 +58,39 @@ describe('AccountDialog closed while its request is on its way', () => {
     expect(document.querySelector('[role="dialog"]')).toBeNull();
     await act(async () => answer(refusal));
     expect(app.store.state.toasts.map((t) => [t.kind, t.text])).toEqual([['error', toast]]);
+  });
+});
+
+describe('AccountDialog when another user signs in (another tab signed A out and B in at once)', () => {
+  const person = (id: string, name: string): User => ({ id, email: `${id}@example.com`, name, createdAt: '', updatedAt: '' });
+  const signIn = (app: ChatApp, user: User) => act(() => app.store.set((s) => ({ ...s, session: { token: `tok-${user.id}`, user, notice: null } })));
+  const said = () => [...document.querySelectorAll('[role="dialog"] .form-done, [role="dialog"] .form-error')].map((p) => p.textContent).filter(Boolean);
+
+  it('closes, dropping A\'s pending change: its answer is not said to B, whose dialog opens fresh', async () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    signIn(app, person('a', 'Ann'));
+    let answer: (r: unknown) => void = () => undefined;
+    vi.spyOn(app, 'changePassword').mockImplementation(() => new Promise((resolve) => (answer = resolve as (r: unknown) => void)) as never);
+    openAccountDialog(app);
+    type('Current password', 'old password 123');
+    type('New password', 'a new long password 456');
+    press('Change password');
+    expect(app.changePassword).toHaveBeenCalledTimes(1);
+    signIn(app, person('a', 'Ann A.')); // A's own user renewed (a new token, a new name): the dialog stays
+    expect(document.querySelector('[role="dialog"] .account-who')?.textContent).toBe('Signed in as Ann A. (a@example.com).');
+
+    signIn(app, person('b', 'Bob'));
+    expect(document.querySelector('[role="dialog"]')).toBeNull();
+    // Changed, or refused (changePassword answers null for a refusal once another user is signed in, 4deb874).
+    await act(async () => answer(null));
+    expect(app.store.state.toasts).toEqual([]);
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Account"]')!.click());
+    expect(document.querySelector('[role="dialog"] .account-who')?.textContent).toBe('Signed in as Bob (b@example.com).');
+    expect(said()).toEqual([]);
+    expect([...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button[type="submit"]')].map((b) => [b.textContent, b.disabled])).toEqual([
+      ['Change password', false],
+      ['Delete account', false],
+    ]);
   });
 });
 

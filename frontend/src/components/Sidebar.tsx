@@ -24,6 +24,16 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
   const [confirm, setConfirm] = useState<Conversation | null>(null);
   const [account, setAccount] = useState(false);
   const closeAccount = useCallback(() => setAccount(false), []);
+  // The account dialog belongs to the user it was opened for: another signed
+  // in meanwhile (this tab following another that signed A out and B in, the
+  // page unchanged) closes it, with what it was waiting for. It stayed open,
+  // said "Signed in as B" and told B the answer to A's request.
+  const userId = user?.id ?? null;
+  const [accountOf, setAccountOf] = useState(userId);
+  if (accountOf !== userId) {
+    setAccountOf(userId);
+    setAccount(false);
+  }
   const sentinel = useRef<HTMLLIElement>(null);
   const listEl = useRef<HTMLUListElement>(null);
   const newChat = useRef<HTMLButtonElement>(null);
