@@ -333,6 +333,42 @@ describe('long conversations are paged', () => {
     expect(activePath(thread()!).map((m) => m.id).slice(0, 12)).toEqual(all.map((m) => m.id));
   });
 
+  it('a message typed offline, sent on waking before the reload answers, follows the newest message, and the reload shows it there', async () => {
+    const all = chain(12);
+    let stored = all.slice(0, 2); // what the server holds: m0, m1 at first
+    let release = () => {};
+    let gate: Promise<void> = Promise.resolve();
+    const { app, thread, socket } = await connected({
+      route: (url, init) => {
+        if ((init?.method ?? 'GET') !== 'GET' || url !== `/api/conversations/${CID}`) return undefined;
+        return gate.then(() => json({ conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' }, messages: stored.slice(-4), hasMore: stored.length > 4, activeMessageId: '' }));
+      },
+    });
+    const first = socket();
+    first.cut();
+    await app.send('typed offline');
+    expect(thread()!.queued).toHaveLength(1);
+    stored = [...all]; // m2..m11 written in another tab meanwhile: more than the page of 4
+    gate = new Promise((resolve) => (release = resolve)); // the reload is slow: the queue goes first
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const frame = socket().framesOf('send')[0]!;
+    expect(frame.parentMessageId).toBeUndefined(); // the server puts it after its latest message, not after m1
+    // The server does so, and its frames come before the reload's answer.
+    const user = message('u9', String(frame.parentMessageId ?? 'm11'), 'user', 'typed offline', 'complete', { clientMessageId: String(frame.clientMessageId), createdAt: at(12), updatedAt: at(12) });
+    const answer = message('a9', 'u9', 'assistant', 'answered with all of it', 'complete', { createdAt: at(13), updatedAt: at(13) });
+    stored.push(user, answer);
+    socket().receive({ type: 'ack', id: frame.id, conversationId: CID, userMessageId: 'u9', messageId: 'a9' });
+    socket().receive({ type: 'message', conversationId: CID, message: user });
+    socket().receive({ type: 'message', conversationId: CID, message: answer });
+    await vi.waitFor(() => expect(thread()!.queued).toHaveLength(0));
+    release();
+    await vi.waitFor(() => expect(thread()!.messages.m11).toBeDefined());
+    expect(thread()!.hasMore).toBe(true);
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['m10', 'm11', 'u9', 'a9']);
+  });
+
   it('an older page asked before such a reload replaced the thread is not merged into it', async () => {
     const all = chain(20);
     let stored = all.slice(0, 6);

@@ -20,6 +20,7 @@ import {
   unqueue,
   resumePoint,
   siblings,
+  selectVersion,
   stepVersion,
   upsertMessage,
   type Thread,
@@ -369,6 +370,66 @@ describe('a reload after more than a page was written elsewhere', () => {
     const joined = mergeSnapshot(complete(), conv, [msg('a1', 'u1', 'assistant', 'hello'), msg('u2', 'a1', 'user', 'more')], { hasMore: true });
     expect(joined.hasMore).toBe(false);
     expect(ids(joined)).toEqual(['u1', 'a1', 'u2']);
+  });
+});
+
+describe('a reload after more than a page was written elsewhere, some heard live since reconnecting', () => {
+  function complete(): Thread {
+    return mergeSnapshot(newThread('c1'), conv, [msg('u1', '', 'user', 'hi'), msg('a1', 'u1', 'assistant', 'hello')], { hasMore: false });
+  }
+
+  it.each([
+    ['a send stored under the old last message', 'a1', ['u9', 'a9']],
+    ['a send stored after the latest message', 'a4', ['u4', 'a4', 'u9', 'a9']],
+  ])('a page sharing only the messages heard live (%s) does not join the thread: it replaces it, and older pages are offered', (_, parent, path) => {
+    const [u4, a4] = [msg('u4', 'a3', 'user', 'fourth'), msg('a4', 'u4', 'assistant', 'fourth answer')];
+    const u9 = msg('u9', parent, 'user', 'sent offline');
+    const a9 = msg('a9', 'u9', 'assistant', 'its answer');
+    let t = upsertMessage(complete(), u9);
+    t = upsertMessage(t, a9);
+    t = mergeSnapshot(t, conv, [u4, a4, u9, a9], { hasMore: true, activeMessageId: '' });
+    expect(t.hasMore).toBe(true);
+    expect(oldestLoaded(t)).toBe('u4');
+    expect(t.messages.u1).toBeUndefined();
+    expect(ids(t)).toEqual(path);
+  });
+
+  it('a page whose oldest message follows a loaded one, or is loaded, joins the thread', () => {
+    const t = complete();
+    const follows = mergeSnapshot(t, conv, [msg('u2', 'a1', 'user', 'more'), msg('a2', 'u2', 'assistant', 'more')], { hasMore: true });
+    expect(follows.hasMore).toBe(false);
+    expect(ids(follows)).toEqual(['u1', 'a1', 'u2', 'a2']);
+    const [u5, a5] = [msg('u5', 'a4', 'user', 'fifth'), msg('a5', 'u5', 'assistant', 'fifth answer')];
+    const first = selectVersion(upsertMessage(mergeSnapshot(newThread('c1'), conv, [u5, a5], { hasMore: true }), msg('a5b', 'u5', 'assistant', 'again')), 'a5');
+    const again = mergeSnapshot(first, conv, [u5, a5, msg('a5b', 'u5', 'assistant', 'again')], { hasMore: true });
+    expect(again.hasMore).toBe(true);
+    expect(ids(again)).toEqual(['u5', 'a5']); // the version chosen stays: not replaced
+  });
+
+  it('a send queued after the old last message is shown, and sent, after the newest message of the page that replaced the thread', () => {
+    let t = complete();
+    t = addPending(t, 'c9', 'a1', 'sent offline');
+    t = queueSend(t, { clientMessageId: 'c9', content: 'sent offline', parentMessageId: 'a1', draftKey: 'c1' });
+    expect(t.queued[0]!.parentMessageId).toBeUndefined(); // written after the newest: follows the latest the server holds
+    t = mergeSnapshot(t, conv, [msg('u4', 'a3', 'user', 'fourth'), msg('a4', 'u4', 'assistant', 'fourth answer')], { hasMore: true, activeMessageId: '' });
+    expect(ids(t)).toEqual(['u4', 'a4', PENDING_PREFIX + 'c9']);
+    expect(t.queued).toHaveLength(1);
+    expect(t.queued[0]!.parentMessageId).toBeUndefined();
+  });
+
+  it('a send queued after an older version keeps its parent until a reload replaces the thread; an edit keeps it, the page still shown', () => {
+    let t = complete();
+    t = upsertMessage(t, msg('a1b', 'u1', 'assistant', 'hello again'));
+    t = selectVersion(t, 'a1');
+    t = addPending(t, 'c9', 'a1', 'after the first answer');
+    t = queueSend(t, { clientMessageId: 'c9', content: 'after the first answer', parentMessageId: 'a1', draftKey: 'c1' });
+    t = addPending(t, 'e1', 'u1', 'an edit');
+    t = queueSend(t, { clientMessageId: 'e1', content: 'an edit', parentMessageId: 'u1', draftKey: null });
+    expect(t.queued.map((q) => q.parentMessageId)).toEqual(['a1', 'u1']);
+    t = mergeSnapshot(t, conv, [msg('u4', 'a3', 'user', 'fourth'), msg('a4', 'u4', 'assistant', 'fourth answer')], { hasMore: true, activeMessageId: '' });
+    expect(t.queued.map((q) => q.parentMessageId)).toEqual([undefined, 'u1']);
+    expect(ids(t)).toEqual(['u4', 'a4', PENDING_PREFIX + 'c9']);
+    expect(t.messages[PENDING_PREFIX + 'e1']).toBeDefined();
   });
 });
 

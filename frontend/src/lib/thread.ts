@@ -56,7 +56,10 @@ export interface Thread {
 export interface QueuedSend {
   clientMessageId: string;
   content: string;
-  /** undefined: after the active leaf; "" a new root (an edit of the first message). */
+  /**
+   * undefined: after the latest message the server holds (see queueSend);
+   * "" a new root (an edit of the first message).
+   */
   parentMessageId?: string;
   /** The composer that held the text ("new", a conversation id), or null for an edit. */
   draftKey: string | null;
@@ -222,9 +225,23 @@ export function topParent(t: Thread): string {
   return '';
 }
 
+/**
+ * newest is the newest stored message, or, with none stored yet, the
+ * newest pending one: a pending message hanging under a parent not loaded
+ * (an edit of a message a reload left out) does not hide the page.
+ */
 function newest(t: Thread): Message | undefined {
+  return newestStored(t.messages) ?? newestOf(Object.values(t.messages));
+}
+
+/** newestStored is the newest message the server sent (not pending) of messages. */
+function newestStored(messages: Readonly<Record<string, Message>>): Message | undefined {
+  return newestOf(Object.values(messages).filter((m) => !m.id.startsWith(PENDING_PREFIX)));
+}
+
+function newestOf(list: readonly Message[]): Message | undefined {
   let best: Message | undefined;
-  for (const m of Object.values(t.messages)) if (!best || byAge(best, m) < 0) best = m;
+  for (const m of list) if (!best || byAge(best, m) < 0) best = m;
   return best;
 }
 
@@ -501,27 +518,82 @@ export interface SnapshotPage {
  * reach what is loaded (leavesGap) replaces it, as a first load would.
  */
 export function mergeSnapshot(t: Thread, conversation: Conversation, messages: readonly Message[], page: SnapshotPage = {}, now = Date.now()): Thread {
-  const base = t.loaded && leavesGap(t, messages, page) ? pendingOnly(t) : t;
+  const replaced = t.loaded && leavesGap(t, messages, page);
+  const base = replaced ? pendingOnly(t) : t;
   const hasMore = base.loaded ? base.hasMore && !!page.hasMore : !!page.hasMore;
   const unconfirmed = { ...base.unconfirmed };
   for (const m of messages) delete unconfirmed[m.id];
   const merged = mergeMessages(base, messages, now);
   const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? base.anchor, unconfirmed, unsaved: settled(base.unsaved, messages) };
+  if (replaced) return rehang(next);
   return base.loaded ? followNew(base, next, messages) : next;
 }
 
 /**
  * leavesGap says whether a snapshot of a loaded thread may leave messages
  * out between itself and what is loaded: older messages are on the server
- * and none of the snapshot's is loaded (more messages were written elsewhere
- * than a page holds since this tab last read them: a tab kept open, a
- * laptop asleep). Merged, its messages would hang under parents never
- * loaded, the thread would say nothing older is missing, and the view and
- * the next send would stay at the old last message. The page is the newest
- * messages of every branch, so one it shares with the thread joins them.
+ * and the snapshot's oldest message neither is loaded nor hangs under a
+ * loaded message (more messages were written elsewhere than a page holds
+ * since this tab last read them: a tab kept open, a laptop asleep).
+ * Merged, its messages would hang under parents never loaded, the thread
+ * would say nothing older is missing, and the view and the next send would
+ * stay at the old last message. The page is the newest messages of every
+ * branch, so one whose oldest message is, or follows, a loaded one joins
+ * them; a message the page shares with the thread elsewhere (one heard
+ * live since reconnecting: a queued send stored, another tab's) does not.
+ * A new first message (an edit) with older messages on the server may
+ * leave some out too.
  */
 function leavesGap(t: Thread, messages: readonly Message[], page: SnapshotPage): boolean {
-  return !!page.hasMore && !messages.some((m) => t.messages[m.id]);
+  const oldest = oldestOf(messages);
+  if (!page.hasMore || !oldest) return false;
+  return !isStored(t, oldest.id) && !isStored(t, oldest.parentId);
+}
+
+function oldestOf(list: readonly Message[]): Message | undefined {
+  let best: Message | undefined;
+  for (const m of list) if (!best || byAge(m, best) < 0) best = m;
+  return best;
+}
+
+/** isStored says whether id is a message of t the server sent (not pending). */
+function isStored(t: Thread, id: string): boolean {
+  return id !== '' && !id.startsWith(PENDING_PREFIX) && !!t.messages[id];
+}
+
+/**
+ * rehang puts the composer's sends of a replaced thread after its newest
+ * message: those written after the old last message, which the page no
+ * longer holds (pending messages, shown there, and queued sends, sent with
+ * no parent: after the latest message the server holds, so the answer
+ * follows what was missed, not a branch that never saw it). A send on its
+ * way already is shown there until the server's copy comes. An edit keeps
+ * its place (its parent is the message it is another version of), shown
+ * once older pages reach it.
+ */
+function rehang(t: Thread): Thread {
+  const leaf = newestStored(t.messages);
+  if (!leaf) return t;
+  const edits = new Set(t.queued.filter((q) => q.draftKey === null).map((q) => PENDING_PREFIX + q.clientMessageId));
+  const orphans = Object.values(t.messages)
+    .filter((m) => m.id.startsWith(PENDING_PREFIX) && !edits.has(m.id) && m.parentId !== '' && !t.messages[m.parentId])
+    .sort(byAge);
+  let next = t;
+  for (const m of orphans) {
+    next = removeMessage(next, m.id);
+    const moved = { ...m, parentId: leaf.id };
+    const messages = { ...next.messages, [m.id]: moved };
+    next = { ...next, messages, children: insertChild(next.children, messages, moved), selected: { ...next.selected, [leaf.id]: m.id } };
+  }
+  const queued = next.queued.map((q) => (q.draftKey !== null && q.parentMessageId && !isStored(next, q.parentMessageId) ? withoutParent(q) : q));
+  return queued.some((q, i) => q !== next.queued[i]) ? { ...next, queued } : next;
+}
+
+/** withoutParent is q sent after the latest message the server holds. */
+function withoutParent(q: QueuedSend): QueuedSend {
+  const out = { ...q };
+  delete out.parentMessageId;
+  return out;
 }
 
 /**
@@ -605,10 +677,19 @@ function mergeMessages(t: Thread, messages: readonly Message[], now: number): Th
   return { ...t, messages: all, children, seq, rseq, thinking, selected, queued: queued.length === t.queued.length ? t.queued : queued };
 }
 
-/** queueSend marks a pending message as waiting for the connection. */
+/**
+ * queueSend marks a pending message as waiting for the connection. A
+ * composer's send written after the newest message waits with no parent:
+ * sent once connected, it follows the latest message the server holds then,
+ * as the user meant, and not the one this tab last heard of (others may
+ * have been written meanwhile, more than a reload's page even, and the
+ * queue is sent before the reload answers). One written after an older
+ * version (a branch the user chose) keeps its parent.
+ */
 export function queueSend(t: Thread, q: QueuedSend): Thread {
   if (t.queued.some((x) => x.clientMessageId === q.clientMessageId)) return t;
-  return { ...t, queued: [...t.queued, q] };
+  const latest = q.draftKey !== null && !!q.parentMessageId && q.parentMessageId === newestStored(t.messages)?.id;
+  return { ...t, queued: [...t.queued, latest ? withoutParent(q) : q] };
 }
 
 /** unqueue forgets a queued send (sent, refused or cancelled). */
