@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
+import { unavailableNotice } from '../lib/models';
 import { CID, conv, message, setup } from '../lib/testkit';
 import { mergeSnapshot, newThread, selectVersion, stepVersion } from '../lib/thread';
 import { ChatView, MODEL_NOT_LOADED } from './ChatView';
@@ -447,16 +448,19 @@ describe('ChatView model picker', () => {
       ),
     );
     const picker = () => mount.host.querySelector<HTMLSelectElement>('select[aria-label="Model"]')!;
-    const shown = () => ({ value: picker().value, label: picker().selectedOptions[0]?.textContent, demoNote: !!mount.host.querySelector('.demo-note') });
+    const shown = () => ({ value: picker().value, label: picker().selectedOptions[0]?.textContent, demoNote: !!mount.host.querySelector('.demo-note:not(.model-unavailable)') });
     return { app, picker, shown };
   }
 
-  it('shows the new chat\'s saved pick the list lacks as unavailable, not the default, and offers it once listed', () => {
+  it('shows the default for the new chat\'s saved pick the list lacks, saying so (new chats use it), and the pick once listed', () => {
     const { app, shown } = setUp(null, listed);
+    const note = () => mount.host.querySelector('.model-unavailable')?.textContent;
     act(() => app.store.set((s) => ({ ...s, newChat: { ...s.newChat, model: 'm' } })));
-    expect(shown()).toEqual({ value: 'm', label: 'm (unavailable)', demoNote: false });
+    expect(shown()).toEqual({ value: 'demo', label: 'Demo (offline)', demoNote: true });
+    expect(note()).toBe(unavailableNotice('m'));
     act(() => app.store.set((s) => ({ ...s, models: [...listed, { id: 'm', name: 'M', demo: false, default: false }] })));
     expect(shown()).toEqual({ value: 'm', label: 'M', demoNote: false });
+    expect(note()).toBeUndefined();
   });
 
   it('shows a conversation\'s stored model the list lacks as unavailable, not the default', () => {

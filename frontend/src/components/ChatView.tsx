@@ -14,9 +14,9 @@ import { AnswerAnnouncer } from './AnswerAnnouncer';
 import { Composer } from './Composer';
 import { Icon } from './icons';
 import { MessageItem } from './MessageItem';
-import { currentModel, modelLabel } from '../lib/models';
+import { currentModel, modelLabel, newChatModel } from '../lib/models';
 import { modelsThatReasoned, reasons } from '../lib/reasoning';
-import { DemoNotice, ModelPicker } from './ModelPicker';
+import { DemoNotice, ModelPicker, PickUnavailableNotice } from './ModelPicker';
 import { SettingsDialog } from './SettingsDialog';
 import { linkWords } from './StatusLine';
 
@@ -53,7 +53,9 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   // would show the new chat's, and a pick made there go to this conversation.
   const settingsLocked = !!conversationId && !conversation;
   const running = thread ? streamingAnswer(thread) : undefined;
-  const model = picked || conversation?.model || newChat.model;
+  // The new chat's pick, when the list lacks it, gives way to the default (said under the header): the server refuses it.
+  const model = conversationId ? picked || conversation?.model || newChat.model : newChatModel(models, newChat.model);
+  const notOffered = !conversationId && model !== newChat.model ? newChat.model : '';
   const modelName = (id: string | undefined) => {
     const m = models.find((x) => x.id === (id || model));
     return m ? modelLabel(m) : id || '';
@@ -118,6 +120,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
             </div>
           </header>
           {demo && <DemoNotice />}
+          {notOffered && <PickUnavailableNotice id={notOffered} />}
           {promptOpen && !settingsLocked && (
             <SettingsDialog
               systemPrompt={conversation ? conversation.systemPrompt : newChat.systemPrompt}

@@ -1,7 +1,7 @@
 // The model picker, grouped by the upstream server that serves each model;
 // the offline demo model is clearly labelled as such.
 
-import { currentModel, groupModels, modelLabel } from '../lib/models';
+import { currentModel, groupModels, modelLabel, unavailableNotice } from '../lib/models';
 import type { ModelInfo, UpstreamInfo } from '../lib/protocol';
 
 /** ModelPickerProps: the models and upstreams of GET /api/models, the picked id and its setter. */
@@ -14,11 +14,13 @@ export interface ModelPickerProps {
 
 /**
  * ModelPicker renders a select of the models, an option group per upstream.
- * A value the list lacks (a conversation's model, the pick saved for new
- * chats, whose upstream could not list its models when the list was loaded)
- * is shown as it is, marked unavailable, not as the default model: the
- * server answers with it once it is listed again, and the list is loaded
- * again after a reconnect. '' shows the default model.
+ * A value the list lacks (a conversation's model, whose upstream could
+ * not list its models when the list was loaded) is shown as it is, marked
+ * unavailable, not as the default model: the server answers with it once
+ * it is listed again, and the list is loaded again after a reconnect. ''
+ * shows the default model. The new chat's pick the list lacks is passed
+ * as '' (newChatModel: the server would refuse it), PickUnavailableNotice
+ * saying so.
  */
 export function ModelPicker({ models, upstreams, value, onChange }: ModelPickerProps) {
   if (models.length === 0) return null;
@@ -65,6 +67,19 @@ function unavailableTitle(id: string): string {
 function pickerTitle(m: ModelInfo | undefined): string {
   if (!m?.upstreamLabel) return 'Model';
   return `Model: ${modelLabel(m)}, served by ${m.upstreamLabel}`;
+}
+
+/**
+ * PickUnavailableNotice is the line under the header while the model
+ * picked for new chats (id) is not offered: the picker shows the default,
+ * which new chats use until it is offered again.
+ */
+export function PickUnavailableNotice({ id }: { id: string }) {
+  return (
+    <p className="demo-note model-unavailable" role="note">
+      {unavailableNotice(id)}
+    </p>
+  );
 }
 
 /** DemoNotice is the line under the header while the demo model is picked. */

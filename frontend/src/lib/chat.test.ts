@@ -9,6 +9,7 @@ import { ChatApp, KEPT_THREADS, SETTINGS_NOT_LOADED } from './chat';
 import { forgetRevealed, revealImage, revealKnown } from './images';
 import { renderMarkdown } from './markdown';
 import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
+import { unavailableNotice } from './models';
 import { memoryKV } from './persist';
 import { CID, conv, json, message, setup } from './testkit';
 
@@ -1619,5 +1620,70 @@ describe('ChatApp: the list of models missing an upstream\'s models when the pag
       vi.useRealTimers();
       delete (document as { visibilityState?: unknown }).visibilityState;
     }
+  });
+});
+
+describe('ChatApp: the model picked for new chats no longer offered', () => {
+  const byDefault = { id: 'd', name: 'D', demo: false, default: true };
+  const gone = { id: 'x', name: 'X', demo: false, default: false };
+  const NEW_ID = '0123456789abcdef0123cccc';
+
+  /** start opens a new chat whose saved pick is x; the server lists (and takes) x once back is set, and the tab's list may say it does before. */
+  function start(listed: boolean) {
+    let back = false;
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem('chatd.model', 'x');
+    const s = setup({
+      kv,
+      path: '/',
+      route: (url, init) => {
+        if (url.startsWith('/api/models')) return json({ models: back || listed ? [byDefault, gone] : [byDefault] });
+        if (url === '/api/conversations' && init?.method === 'POST') {
+          const { model = '' } = JSON.parse(String(init.body)) as { model?: string };
+          if (model === 'x' && !back) return json({ error: { code: 'invalid_field', message: 'model: unknown model "x"; see GET /api/models' } }, 400);
+          return json({ conversation: { id: NEW_ID, title: '', model: model || 'd', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' } }, 201);
+        }
+        return undefined;
+      },
+    });
+    const posted = () => s.calls.filter((c) => c.method === 'POST' && c.url === '/api/conversations').map((c) => (c.body as { model?: string }).model);
+    return { ...s, posted, comeBack: () => (back = true) };
+  }
+
+  it.each([
+    ['the list lacks it: created with the default at once', false, [undefined]],
+    ['the list, stale, offers it: refused, then created with the default', true, ['x', undefined]],
+  ])('%s, the user told; the pick is kept and used once offered again', async (_name, listed, asked) => {
+    const { app, socket, posted, comeBack } = start(listed);
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.models.length).toBeGreaterThan(0));
+    app.setDraft('new', 'hello');
+    void app.send('hello');
+    await vi.waitFor(() => expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID }));
+    expect(posted()).toEqual(asked);
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual([unavailableNotice('x')]);
+    expect(app.store.state.newChat.model).toBe('x');
+
+    comeBack();
+    const first = socket();
+    first.cut();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.models.map((m) => m.id)).toEqual(['d', 'x']));
+    app.navigate('/');
+    app.setDraft('new', 'again');
+    void app.send('again');
+    await vi.waitFor(() => expect(posted()).toHaveLength(asked.length + 1));
+    expect(posted().at(-1)).toBe('x');
+  });
+
+  it('a token kept without its user (a version before) gets the user\'s pick once the server says who it is', async () => {
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem('chatd.modelPick', JSON.stringify({ user: 'u', model: 'x' }));
+    const { app } = setup({ kv, path: '/', route: (url) => (url.startsWith('/api/models') ? json({ models: [byDefault, gone] }) : undefined) });
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    expect(app.store.state.newChat.model).toBe('x');
   });
 });

@@ -15,6 +15,7 @@ import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText, isConnectionError, sentence, serverUnavailable } from './errors';
 import { forgetRevealed } from './images';
 import { ModelList } from './modelList';
+import { newChatModel, unavailableNotice } from './models';
 import { OpenEdits } from './openEdits';
 import { browserPages, type Pages } from './pages';
 import { Persist, browserKV, newClientId, type KV } from './persist';
@@ -61,6 +62,8 @@ interface PendingChat {
   toldWhy?: boolean;
   /** The user gave it up (cancelNewChat): a conversation its attempt on the way makes is deleted. */
   cancelled?: boolean;
+  /** The model picked, not offered now: the chat is created with the default, and the user told so once created. */
+  unavailable?: string;
 }
 
 /** CREATE_RETRY_MS is the pause before a new chat's creation is asked again while the link is up. */
@@ -78,6 +81,22 @@ export const SETTINGS_NOT_LOADED = 'The conversation has not loaded yet: its sys
  * never the open one nor one with a message on its way or waiting.
  */
 export const KEPT_THREADS = 20;
+
+/**
+ * withoutUnknownModel drops the model of a new chat the server refused as
+ * one it does not list (400 invalid_field on model: the list this tab holds
+ * was stale), so that it is asked again with the default rather than given
+ * up; it says whether it did. The pick saved for new chats stays.
+ */
+function withoutUnknownModel(pending: PendingChat, err: unknown): boolean {
+  const model = pending.body.model;
+  if (!model || !(err instanceof ApiError && err.status === 400 && err.code === 'invalid_field' && err.message.startsWith('model:'))) return false;
+  const body = { ...pending.body };
+  delete body.model;
+  pending.body = body;
+  pending.unavailable = model;
+  return true;
+}
 
 /** ChatApp is the client's state machine. */
 export class ChatApp {
@@ -122,8 +141,8 @@ export class ChatApp {
         upstreams: [],
         modelPicks: {},
         // The model last picked, kept whether the list offers it or not: a
-        // list loaded while its upstream was down lacks it for a while (the
-        // picker shows it unavailable). '' is the server's default model.
+        // list loaded while its upstream was down lacks it for a while (new
+        // chats use the default meanwhile: newChatModel). '' is the server's default model.
         // The user's own pick only (startSession claims it).
         newChat: { model: this.persist.modelPick(session.user?.id ?? null, true), systemPrompt: '' },
         list: initialList,
@@ -262,7 +281,21 @@ export class ChatApp {
     this.connection.start();
     this.models.start();
     void this.list.reload();
-    void this.session.refreshUser(this.api);
+    void this.refreshUser(keepUnowned);
+  }
+
+  /**
+   * refreshUser asks the server who this is. A session whose user was not
+   * stored (a token kept by a version before) gets the user's model pick
+   * once known (restoreModelPick), unless one was made meanwhile.
+   */
+  private async refreshUser(keepUnowned: boolean): Promise<void> {
+    const known = this.store.state.session.user !== null;
+    const { epoch } = this.list;
+    const pick = this.store.state.newChat.model;
+    await this.session.refreshUser(this.api);
+    if (known || this.list.epoch !== epoch || !this.store.state.session.user || this.store.state.newChat.model !== pick) return;
+    this.restoreModelPick(keepUnowned);
   }
 
   /**
@@ -864,9 +897,11 @@ export class ChatApp {
       return;
     }
     if (this.pendingChat) return; // one new chat at a time
-    const { model, systemPrompt, params } = this.store.state.newChat;
+    const { model: pick, systemPrompt, params } = this.store.state.newChat;
+    const model = newChatModel(this.store.state.models, pick);
     this.pendingChat = {
       text,
+      ...(model !== pick ? { unavailable: pick } : {}),
       body: {
         clientId: newClientId(),
         ...(model ? { model } : {}),
@@ -901,8 +936,8 @@ export class ChatApp {
     try {
       ({ conversation } = await this.createOnce(pending.body));
     } catch (err) {
-      if (this.pendingChat === pending) this.creationFailed(pending, err);
-      else this.createNext();
+      if (this.pendingChat !== pending || withoutUnknownModel(pending, err)) this.createNext();
+      else this.creationFailed(pending, err);
       return;
     } finally {
       this.creating = false;
@@ -919,6 +954,7 @@ export class ChatApp {
     this.list.apply(conversation);
     this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: '', params: undefined } }));
     this.sentFromNewChat(pending.text);
+    if (pending.unavailable) this.toast(unavailableNotice(pending.unavailable), 'info');
     if (this.openId === null) this.navigate(`/c/${conversation.id}`); // unless the user went elsewhere meanwhile
     await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id);
   }

@@ -70,3 +70,20 @@ export function replacedNotice(a: { replacedModel?: string; model?: string }, mo
 export function currentModel(models: readonly ModelInfo[], value: string): ModelInfo | undefined {
   return value === '' ? models.find((m) => m.default) : models.find((m) => m.id === value);
 }
+
+/**
+ * newChatModel is the model a new chat is created with for the pick saved
+ * for new chats: the pick, or '' (the server's default) when the list,
+ * loaded, lacks it, which the server would refuse (400, unknown model).
+ * The pick itself is kept: once listed again, new chats use it. An empty
+ * list (not loaded yet, or its loads failed) tells nothing: the pick.
+ */
+export function newChatModel(models: readonly ModelInfo[], pick: string): string {
+  if (pick === '' || models.length === 0 || models.some((m) => m.id === pick)) return pick;
+  return '';
+}
+
+/** unavailableNotice says that a new chat uses the default model, the one picked (id) not being offered now. */
+export function unavailableNotice(id: string): string {
+  return `Model ${id} is not available right now: new chats use the default model until it is offered again.`;
+}
