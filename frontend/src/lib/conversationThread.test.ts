@@ -367,6 +367,7 @@ describe('long conversations are paged', () => {
     await vi.waitFor(() => expect(thread()!.messages.m11).toBeDefined());
     expect(thread()!.hasMore).toBe(true);
     expect(activePath(thread()!).map((m) => m.id)).toEqual(['m10', 'm11', 'u9', 'a9']);
+    await app.logout(); // no timer of this session is left for the tests after
   });
 
   it('an older page asked before such a reload replaced the thread is not merged into it', async () => {
