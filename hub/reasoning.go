@@ -42,12 +42,13 @@ func (g *generation) flushReasoningLocked(now time.Time) {
 }
 
 // catchUpReasoningLocked sends sub the reasoning after rfrom, up to what the
-// other subscribers have been sent, as a frame whose text cursor is from,
+// other subscribers have been sent, in pieces (catchup.go), as frames
+// whose text cursor is from,
 // the text sub has (the text after it follows in a delta: an SSE id past
 // it would skip that text on a reconnect); conv.mu is held.
 func (g *generation) catchUpReasoningLocked(sub Subscriber, from, rfrom int64) {
-	if int(rfrom) < g.rsent {
-		sub.Deliver(protocol.Reasoning(g.msg.ConversationID, g.msg.ID, from, int64(g.rsent), string(g.reasoning[rfrom:g.rsent])))
+	for start, end := range catchUpBounds(g.reasoning, int(rfrom), g.rsent) {
+		sub.Deliver(protocol.Reasoning(g.msg.ConversationID, g.msg.ID, from, int64(end), g.reasoning[start:end]))
 	}
 }
 

@@ -263,9 +263,9 @@ func (m *mirror) catchUpLocked(sub Subscriber, from int64, withMessage bool) {
 	if withMessage {
 		m.catchUpReasoningLocked(sub, from, 0)
 	}
-	if int(from) < len(m.text) {
-		sub.Deliver(protocol.DeltaAt(m.ref.ConversationID, m.ref.MessageID, int64(len(m.text)), int64(len(m.reasoning)),
-			m.text[from:]))
+	for start, end := range catchUpBounds(m.text, int(from), len(m.text)) {
+		sub.Deliver(protocol.DeltaAt(m.ref.ConversationID, m.ref.MessageID, int64(end), int64(len(m.reasoning)),
+			m.text[start:end]))
 	}
 }
 

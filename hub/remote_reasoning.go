@@ -65,9 +65,8 @@ func reasoningOfFrame(f *protocol.Frame) (rseq int64, text string, err error) {
 // a frame whose text cursor is from, the text sub has (see
 // generation.catchUpReasoningLocked); conv.mu is held.
 func (m *mirror) catchUpReasoningLocked(sub Subscriber, from, rfrom int64) {
-	if int(rfrom) < len(m.reasoning) {
-		sub.Deliver(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, from,
-			int64(len(m.reasoning)), string(m.reasoning[rfrom:])))
+	for start, end := range catchUpBounds(m.reasoning, int(rfrom), len(m.reasoning)) {
+		sub.Deliver(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, from, int64(end), m.reasoning[start:end]))
 	}
 }
 

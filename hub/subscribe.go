@@ -82,15 +82,15 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 }
 
 // storedRest is what a client that has the ended answer m up to from (and
-// its reasoning up to rfrom) lacks: the rest of its reasoning and text, and
-// its done frame once its stored state is final.
+// its reasoning up to rfrom) lacks: the rest of its reasoning and text, in
+// pieces (catchup.go), and its done frame once its stored state is final.
 func storedRest(m persistence.Message, from, rfrom int64) []*protocol.Frame {
 	var out []*protocol.Frame
-	if int(rfrom) < len(m.Reasoning) {
-		out = append(out, protocol.Reasoning(m.ConversationID, m.ID, from, int64(len(m.Reasoning)), m.Reasoning[rfrom:]))
+	for start, end := range catchUpBounds(m.Reasoning, int(rfrom), len(m.Reasoning)) {
+		out = append(out, protocol.Reasoning(m.ConversationID, m.ID, from, int64(end), m.Reasoning[start:end]))
 	}
-	if int(from) < len(m.Content) {
-		out = append(out, protocol.DeltaAt(m.ConversationID, m.ID, int64(len(m.Content)), int64(len(m.Reasoning)), m.Content[from:]))
+	for start, end := range catchUpBounds(m.Content, int(from), len(m.Content)) {
+		out = append(out, protocol.DeltaAt(m.ConversationID, m.ID, int64(end), int64(len(m.Reasoning)), m.Content[start:end]))
 	}
 	if m.Status.Final() {
 		out = append(out, protocol.Done(m, storedError(m)))
@@ -142,16 +142,16 @@ func (h *Hub) Unsubscribe(sub Subscriber, conversationID string) {
 }
 
 // catchUpLocked sends sub the answer's reasoning after rfrom and text after
-// from, up to what the other subscribers have been sent, so the next frames
-// continue them exactly. withMessage first announces the answer itself.
-// conv.mu is held.
+// from, up to what the other subscribers have been sent, in pieces
+// (catchup.go), so the next frames continue them exactly. withMessage
+// first announces the answer itself. conv.mu is held.
 func (g *generation) catchUpLocked(sub Subscriber, from, rfrom int64, withMessage bool) {
 	if withMessage {
 		sub.Deliver(protocol.Message(g.msg))
 	}
 	g.catchUpReasoningLocked(sub, from, rfrom)
-	if int(from) < g.sent {
-		sub.Deliver(protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(g.sent), int64(g.rsent), string(g.text[from:g.sent])))
+	for start, end := range catchUpBounds(g.text, int(from), g.sent) {
+		sub.Deliver(protocol.DeltaAt(g.msg.ConversationID, g.msg.ID, int64(end), int64(g.rsent), g.text[start:end]))
 	}
 }
 
