@@ -35,7 +35,7 @@ type stream struct {
 	reason  string             // with code
 	stalled time.Duration      // Options.StalledWrite
 	expiry  *time.Timer        // closes the stream when its token expires; nil without an expiry
-	// writeAt is when the event being written began (ns after clockBase,
+	// writeAt is when the event (or keep-alive) being written began (ns after clockBase,
 	// plus 1), 0 between events.
 	writeAt atomic.Int64
 }
@@ -277,6 +277,16 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 		}
 		return s.queue.Len() > 0 || flush()
 	}
+	// keepAlive writes a comment line; false ends the stream. Timed as an
+	// event is: a client that stopped reading blocks it as well, and the
+	// frames queued meanwhile must not make the stream say it is busy.
+	keepAlive := func() bool {
+		s.writeAt.Store(sinceBase())
+		defer s.writeAt.Store(0)
+		deadline()
+		_, err := w.WriteString(": keep-alive\n\n")
+		return err == nil && flush()
+	}
 	// end writes, when the stream drains, what was queued before it was
 	// closed and the closed event, all within one WriteTimeout.
 	end := func() {
@@ -307,8 +317,7 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 				return
 			}
 		case <-keep.C:
-			deadline()
-			if _, err := w.WriteString(": keep-alive\n\n"); err != nil || !flush() {
+			if !keepAlive() {
 				return
 			}
 		case <-s.closing:

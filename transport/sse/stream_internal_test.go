@@ -1,13 +1,17 @@
 package sse
 
 import (
+	"context"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"chatd/hub/protocol"
+	"chatd/persistence"
 	"chatd/transport/internal/hubtest"
 	"chatd/transport/internal/outbox"
 )
@@ -43,6 +47,65 @@ func TestStreamLeavesDeadline(t *testing.T) {
 		h.stream(c, s, func(*protocol.Frame) bool { return false })
 		if rec.last.Before(start.Add(time.Minute)) {
 			t.Fatalf("closed with %d: write deadline left %v, want WriteTimeout after the end", code, rec.last)
+		}
+	}
+}
+
+// keepAliveBlocker is a response whose keep-alive write blocks, as on a
+// client that stopped reading, until release is closed.
+type keepAliveBlocker struct {
+	*httptest.ResponseRecorder
+	blocked chan struct{} // closed once a keep-alive write blocks
+	release chan struct{}
+	once    sync.Once
+}
+
+func (r *keepAliveBlocker) WriteString(s string) (int, error) {
+	if strings.Contains(s, "keep-alive") {
+		r.once.Do(func() { close(r.blocked) })
+		<-r.release
+	}
+	return r.ResponseRecorder.WriteString(s)
+}
+
+func (r *keepAliveBlocker) SetWriteDeadline(time.Time) error { return nil }
+
+// TestStalledKeepAliveNotBusy: a stream whose writer is stuck in a
+// keep-alive write (its client stopped reading) for longer than
+// StalledWrite says it is not busy, though frames wait behind it, as
+// TestStalledStreamNotBusy says of an event. Before, the keep-alive write
+// was not timed: Busy fell back to the queue, and the hub kept batching
+// the conversation's deltas for every tab until the write timeout ended
+// the stream.
+func TestStalledKeepAliveNotBusy(t *testing.T) {
+	t.Parallel()
+	gin.SetMode(gin.ReleaseMode)
+	h := NewHandler(Options{Hub: hubtest.New(), KeepAlive: time.Millisecond, WriteTimeout: time.Minute})
+	rec := &keepAliveBlocker{ResponseRecorder: httptest.NewRecorder(), blocked: make(chan struct{}), release: make(chan struct{})}
+	c, _ := gin.CreateTestContext(rec)
+	c.Request = httptest.NewRequest("GET", "/api/events", nil)
+	s := &stream{queue: outbox.New(8, 1<<20), closing: make(chan struct{}), stalled: 20 * time.Millisecond}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.stream(c, s, func(*protocol.Frame) bool { return false })
+	}()
+	defer func() { <-done }()
+	defer s.Close(protocol.CloseGoingAway, "")
+	defer close(rec.release)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	select {
+	case <-rec.blocked:
+	case <-ctx.Done():
+		t.Fatal("no keep-alive written")
+	}
+	s.Deliver(protocol.Conversation("updated", persistence.Conversation{ID: persistence.NewID()}))
+	for s.Busy() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("a stream stuck in a keep-alive write still says it is busy")
+		case <-time.After(time.Millisecond):
 		}
 	}
 }
