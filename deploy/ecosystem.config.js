@@ -21,7 +21,7 @@
 // Stopping: pm2 sends SIGINT (PM2_KILL_SIGNAL=SIGTERM in the daemon's
 // environment changes that); chatd treats SIGINT and SIGTERM alike and
 // drains for CHATD_SHUTDOWN_GRACE (15 s by default), then may spend up to
-// about 25 s on final writes. kill_timeout is the grace + 30 s, so pm2
+// about 27 s on final writes. kill_timeout is the grace + 30 s, so pm2
 // never SIGKILLs a server that is still finishing answers: raise it with
 // the grace (and by CHATD_SHUTDOWN_DELAY when set).
 'use strict';

@@ -41,8 +41,11 @@ type conn struct {
 	// kick. Until then no frame goes out, hello included: a connection
 	// closed before its session was confirmed gets its close frame alone.
 	confirmed bool
-	ctx       context.Context // ends when either goroutine of the connection ends
-	cancel    func()          // ends ctx and tells the writer (evEnded)
+	// abortCheck, set while confirmSession waits on the store, ends that
+	// wait: a kick (a shutdown) does not wait out DispatchTimeout.
+	abortCheck func()
+	ctx        context.Context // ends when either goroutine of the connection ends
+	cancel     func()          // ends ctx and tells the writer (evEnded)
 	// watchdog closes the socket when one write takes longer than
 	// WriteTimeout; the writer marks the start and end of every write.
 	watchdog *watchdog
@@ -143,6 +146,9 @@ func (c *conn) kick(code protocol.CloseCode, reason string) bool {
 		return false
 	}
 	c.kicked, c.code, c.reason = true, code, reason
+	if c.abortCheck != nil {
+		c.abortCheck()
+	}
 	c.signal(evKicked)
 	return true
 }
@@ -218,21 +224,36 @@ func (c *conn) serve() {
 // closed with 4401; one the store cannot confirm now is closed with 1013
 // (try again later), as an SSE stream is refused 503 and a send answered
 // unavailable then: nothing is delivered to a session that may have ended.
+// A kick meanwhile (a shutdown) ends the check at once: the connection
+// then gets the kick's close frame.
 func (c *conn) confirmSession() {
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.DispatchTimeout)
 	defer cancel()
+	if !c.abortable(cancel) {
+		return // kicked already: nothing to confirm
+	}
 	err := c.h.opts.Recheck(ctx, Identity{UserID: c.userID, TokenVersion: c.tv, ExpiresAt: c.expires})
+	c.abortable(nil)
 	switch {
 	case err == nil:
 		c.confirm()
 	case errors.Is(err, ErrUnauthorized):
 		c.kick(protocol.CloseUnauthorized, reasonSessionEnded)
 	default:
-		if c.ctx.Err() == nil {
+		if c.ctx.Err() == nil && !c.closing() {
 			c.h.log.Warn("recheck websocket session after registering", "connection", c.id, "err", err)
 		}
 		c.kick(protocol.CloseTryAgainLater, ReasonSessionUncheckable)
 	}
+}
+
+// abortable sets what a kick calls to end the session check (nil: none);
+// false if the connection was kicked already.
+func (c *conn) abortable(abort func()) bool {
+	c.kickMu.Lock()
+	defer c.kickMu.Unlock()
+	c.abortCheck = abort
+	return !c.kicked
 }
 
 // confirm marks the session confirmed, unless a kick came first: frames

@@ -276,8 +276,13 @@ func (a *App) Shutdown(ctx context.Context) error {
 			return
 		}
 		errHub := a.hub.Shutdown(ctx)
+		// The grace may be spent waiting for the answers: the sockets get
+		// a bound of their own to write the done frames queued and their
+		// close frames (1001), rather than being cut with the grace.
+		sctx, cancelSockets := atLeast(ctx, closeSocketsTimeout)
+		defer cancelSockets()
 		a.sse.Shutdown()
-		errWS := a.ws.Shutdown(ctx)
+		errWS := a.ws.Shutdown(sctx)
 		a.stopHub()
 		<-a.hubDone
 		a.closeModel()
@@ -314,6 +319,21 @@ func (a *App) drainCluster(ctx context.Context) error {
 	errWriter := a.writer.Close(fctx)
 	errBus := a.cfg.Bus.Close(fctx)
 	return errors.Join(errWS, errHub, errWriter, errBus, a.accounts.Wait(fctx))
+}
+
+// closeSocketsTimeout is how long the WebSockets have, at least, to write
+// what is queued and their close frames once the hub's shutdown is over,
+// when it used the whole grace period.
+const closeSocketsTimeout = 2 * time.Second
+
+// atLeast is ctx, not cancelled with it, ending at its deadline or d from
+// now, whichever is later.
+func atLeast(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.After(end) {
+		end = dl
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), end)
 }
 
 // finalWritesTimeout bounds the writer's drain and the bus's close after a

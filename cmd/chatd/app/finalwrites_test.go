@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"chatd/persistence"
 )
 
@@ -112,5 +114,43 @@ func TestShutdownFinalWritesOutliveTheGrace(t *testing.T) {
 	}
 	if m.Status != persistence.StatusInterrupted || !strings.HasPrefix(m.Content, text) || text == "" {
 		t.Fatalf("stored %q (%s), streamed %q", m.Content, m.Status, text)
+	}
+}
+
+// TestShutdownSocketsOutliveTheGrace: when the grace period is spent
+// waiting for an answer whose last write the database holds up, the
+// WebSockets still get a bound of their own to close: the tab gets its
+// close frame, 1001 (going away: reconnect). Before, they were closed
+// with the expired grace: the close frames raced the sockets being cut,
+// and the tab saw 1006.
+func TestShutdownSocketsOutliveTheGrace(t *testing.T) {
+	t.Parallel()
+	var store *stalledWrites
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		store = &stalledWrites{Store: c.Store, entered: make(chan struct{}, 1)}
+		c.Store = store
+	}})
+	u := e.register(t)
+	cl := e.dial(t, u)
+	cl.start("long [[fake tokens=100000 delay=5ms]]")
+	cl.until(func(f frame) bool { return f.Type == "delta" && f.Seq > 20 })
+	store.hold()
+	<-store.entered
+
+	grace, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- e.app.Shutdown(grace) }()
+	status := cl.closeStatus()
+	store.release()
+	if err := <-shut; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("shutdown past its grace: %v", err)
+	}
+	e.closeOnce.Do(func() {
+		e.srv.Close()
+		t.Cleanup(func() { _ = e.store.Close(context.Background()) })
+	})
+	if status != websocket.StatusGoingAway {
+		t.Fatalf("close status %d, want 1001", status)
 	}
 }
