@@ -102,6 +102,7 @@ type Handler struct {
 	mu      sync.Mutex
 	closing bool
 	streams map[*stream]struct{}
+	running sync.WaitGroup // the streams tracked, until closed
 }
 
 // NewHandler returns a Handler.

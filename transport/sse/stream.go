@@ -14,6 +14,7 @@ import (
 
 	"chatd/hub"
 	"chatd/hub/protocol"
+	"chatd/internal/waitctx"
 	"chatd/persistence"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
@@ -196,6 +197,7 @@ func (h *Handler) track(s *stream) bool {
 		return false
 	}
 	h.streams[s] = struct{}{}
+	h.running.Add(1)
 	return true
 }
 
@@ -208,6 +210,7 @@ func (h *Handler) close(s *stream) {
 	delete(h.streams, s)
 	h.mu.Unlock()
 	h.opts.Limits.ReleaseConn(s.userID)
+	h.running.Done()
 }
 
 // Shutdown ends every open stream after the frames already queued (the
@@ -219,6 +222,16 @@ func (h *Handler) Shutdown() {
 	for s := range h.streams {
 		s.Close(protocol.CloseGoingAway, protocol.ReasonShutdown)
 	}
+}
+
+// Wait waits, after Shutdown, for the streams it closed to have written
+// what was queued and their closed event, or for ctx: the HTTP server may
+// then cut the connections left without losing those.
+func (h *Handler) Wait(ctx context.Context) error {
+	if err := waitctx.Wait(ctx, &h.running); err != nil {
+		return fmt.Errorf("wait for the event streams to close: %w", err)
+	}
+	return nil
 }
 
 // pump writes the stream's frames as events until the done frame of

@@ -257,7 +257,8 @@ func (a *App) SetNotReady() { a.health.SetDraining() }
 
 // Shutdown ends the live channel in order: /readyz turns 503; running
 // answers end as interrupted, their text stored and their done frames
-// queued; SSE streams and WebSockets send what is queued and close (1001);
+// queued; SSE streams and WebSockets send what is queued and close (1001),
+// with at least closeSocketsTimeout for it after the answers;
 // the batching writer drains; account deletions under way (which outlive
 // their requests) are waited for. The HTTP server's own Shutdown (which
 // stops accepting) runs beside it. The store is the caller's to close
@@ -278,11 +279,14 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errHub := a.hub.Shutdown(ctx)
 		// The grace may be spent waiting for the answers: the sockets get
 		// a bound of their own to write the done frames queued and their
-		// close frames (1001), rather than being cut with the grace.
+		// close frames (1001), rather than being cut with the grace; the
+		// streams are waited for, as the HTTP server cuts what is left
+		// once Shutdown returns.
 		sctx, cancelSockets := atLeast(ctx, closeSocketsTimeout)
 		defer cancelSockets()
 		a.sse.Shutdown()
 		errWS := a.ws.Shutdown(sctx)
+		errSSE := a.sse.Wait(sctx)
 		a.stopHub()
 		<-a.hubDone
 		a.closeModel()
@@ -292,7 +296,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalWritesTimeout)
 		defer cancel()
 		errWriter := a.writer.Close(fctx)
-		a.err = errors.Join(errHub, errWS, errWriter, a.accounts.Wait(fctx))
+		a.err = errors.Join(errHub, errWS, errSSE, errWriter, a.accounts.Wait(fctx))
 	})
 	return a.err
 }
@@ -321,9 +325,9 @@ func (a *App) drainCluster(ctx context.Context) error {
 	return errors.Join(errWS, errHub, errWriter, errBus, a.accounts.Wait(fctx))
 }
 
-// closeSocketsTimeout is how long the WebSockets have, at least, to write
-// what is queued and their close frames once the hub's shutdown is over,
-// when it used the whole grace period.
+// closeSocketsTimeout is how long the WebSockets and SSE streams have, at
+// least, to write what is queued and their close frames (closed events)
+// once the hub's shutdown is over, when it used the whole grace period.
 const closeSocketsTimeout = 2 * time.Second
 
 // atLeast is ctx, not cancelled with it, ending at its deadline or d from
