@@ -410,7 +410,7 @@ describe('a reload after more than a page was written elsewhere, some heard live
     let t = complete();
     t = addPending(t, 'c9', 'a1', 'sent offline');
     t = queueSend(t, { clientMessageId: 'c9', content: 'sent offline', parentMessageId: 'a1', draftKey: 'c1' });
-    expect(t.queued[0]!.parentMessageId).toBeUndefined(); // written after the newest: follows the latest the server holds
+    expect(t.queued[0]!.parentMessageId).toBe('a1'); // the message the user saw last, until a reload replaces the thread
     t = mergeSnapshot(t, conv, [msg('u4', 'a3', 'user', 'fourth'), msg('a4', 'u4', 'assistant', 'fourth answer')], { hasMore: true, activeMessageId: '' });
     expect(ids(t)).toEqual(['u4', 'a4', PENDING_PREFIX + 'c9']);
     expect(t.queued).toHaveLength(1);

@@ -678,18 +678,17 @@ function mergeMessages(t: Thread, messages: readonly Message[], now: number): Th
 }
 
 /**
- * queueSend marks a pending message as waiting for the connection. A
- * composer's send written after the newest message waits with no parent:
- * sent once connected, it follows the latest message the server holds then,
- * as the user meant, and not the one this tab last heard of (others may
- * have been written meanwhile, more than a reload's page even, and the
- * queue is sent before the reload answers). One written after an older
- * version (a branch the user chose) keeps its parent.
+ * queueSend marks a pending message as waiting for the connection. It keeps
+ * the parent it was written after, the message the user saw last on the
+ * branch shown: with no parent the server would put it after the newest
+ * message of the whole conversation, which may be on another branch (a
+ * regenerate or an edit made elsewhere meanwhile). Only a reload that
+ * replaces the thread, no longer holding that parent, sends it after the
+ * latest message (rehang).
  */
 export function queueSend(t: Thread, q: QueuedSend): Thread {
   if (t.queued.some((x) => x.clientMessageId === q.clientMessageId)) return t;
-  const latest = q.draftKey !== null && !!q.parentMessageId && q.parentMessageId === newestStored(t.messages)?.id;
-  return { ...t, queued: [...t.queued, latest ? withoutParent(q) : q] };
+  return { ...t, queued: [...t.queued, q] };
 }
 
 /** unqueue forgets a queued send (sent, refused or cancelled). */
