@@ -61,11 +61,7 @@ func (s *stalledWrites) ApplyMessageUpdates(ctx context.Context, updates []persi
 // and abandoned the answer's text and its interrupted status at once.
 func TestShutdownFinalWritesOutliveTheGrace(t *testing.T) {
 	t.Parallel()
-	var store *stalledWrites
-	e := newEnv(t, envOptions{tweak: func(c *Config) {
-		store = &stalledWrites{Store: c.Store, entered: make(chan struct{}, 1)}
-		c.Store = store
-	}})
+	e, store := stalledEnv(t)
 	u := e.register(t)
 	cl := e.dial(t, u)
 	ack := cl.start("long [[fake tokens=100000 delay=5ms]]")
@@ -125,11 +121,7 @@ func TestShutdownFinalWritesOutliveTheGrace(t *testing.T) {
 // and the tab saw 1006.
 func TestShutdownSocketsOutliveTheGrace(t *testing.T) {
 	t.Parallel()
-	var store *stalledWrites
-	e := newEnv(t, envOptions{tweak: func(c *Config) {
-		store = &stalledWrites{Store: c.Store, entered: make(chan struct{}, 1)}
-		c.Store = store
-	}})
+	e, store := stalledEnv(t)
 	u := e.register(t)
 	cl := e.dial(t, u)
 	cl.start("long [[fake tokens=100000 delay=5ms]]")
@@ -153,4 +145,15 @@ func TestShutdownSocketsOutliveTheGrace(t *testing.T) {
 	if status != websocket.StatusGoingAway {
 		t.Fatalf("close status %d, want 1001", status)
 	}
+}
+
+// stalledEnv is an app whose store holds its writes as stalledWrites does.
+func stalledEnv(t *testing.T) (*env, *stalledWrites) {
+	t.Helper()
+	var store *stalledWrites
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		store = &stalledWrites{Store: c.Store, entered: make(chan struct{}, 1)}
+		c.Store = store
+	}})
+	return e, store
 }
