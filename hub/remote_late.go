@@ -98,11 +98,13 @@ func (m *mirror) fillFromStore(ctx context.Context, f *protocol.Frame) {
 	// A delta does not say how much reasoning came before it: the stored
 	// reasoning is taken whole and may run past reasoning frames to come.
 	m.looseReasoning = m.looseReasoning || reasoning < 0
-	if rEnd > haveR {
-		m.onReasoningLocked(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, have, rEnd, msg.Reasoning[haveR:rEnd]), true)
+	// In pieces, as a catch-up: a hole may be most of an answer, and each
+	// frame must reach a slow follower within its write deadline.
+	for start, end := range catchUpBounds(msg.Reasoning, int(haveR), int(rEnd)) {
+		m.onReasoningLocked(protocol.Reasoning(m.ref.ConversationID, m.ref.MessageID, have, int64(end), msg.Reasoning[start:end]), true)
 	}
-	if text > have {
-		m.onDeltaLocked(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, text, msg.Content[have:text]), true)
+	for start, end := range catchUpBounds(msg.Content, int(have), int(text)) {
+		m.onDeltaLocked(protocol.Delta(m.ref.ConversationID, m.ref.MessageID, int64(end), msg.Content[start:end]), true)
 	}
 }
 

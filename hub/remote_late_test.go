@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"chatd/hub/protocol"
 	"chatd/persistence"
@@ -444,4 +445,53 @@ func TestClusterRefusedFrameMidAnswer(t *testing.T) {
 	release()
 	close(run.tokens)
 	checkWhole(t, onB, res.MessageID, 0, "first REFUSED last", "")
+}
+
+// TestFillFromStoreInPieces: a hole that is most of a long answer is
+// filled as a catch-up is, in frames of at most catchUpPiece bytes of
+// whole characters with contiguous seqs, so that each reaches a slow
+// follower within its write deadline; before, the hole went as one frame.
+func TestFillFromStoreInPieces(t *testing.T) {
+	t.Parallel()
+	stored := strings.Repeat("ab中é🙂", 5000) // 60,000 bytes of 1- to 4-byte characters
+	st := newMemStore()
+	cv := persistence.Conversation{OwnerID: "u1"}
+	if err := st.CreateConversation(context.Background(), &cv); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertMessage(context.Background(), &persistence.Message{ID: "m1", OwnerID: "u1", ConversationID: cv.ID,
+		Role: persistence.RoleAssistant, Content: stored, Status: persistence.StatusStreaming}); err != nil {
+		t.Fatal(err)
+	}
+	h := &Hub{opts: Options{Store: st, Metrics: nopMetrics{}}, log: slog.New(slog.DiscardHandler),
+		cluster: newCluster(NewLocalBus(), nopMetrics{})}
+	h.busm = &busMetricsRecorder{}
+	c := &conv{id: "c1", owner: "u1"}
+	sub := newTab("u1", "t1")
+	c.subs.add(sub)
+	m := &mirror{h: h, conv: c, ref: AnswerRef{ConversationID: "c1", MessageID: "m1", UserID: "u1"}, cancel: func() {},
+		text: []byte(stored[:2])}
+	m.message = protocol.Message(persistence.Message{ID: "m1", ConversationID: "c1"})
+	c.remote = m
+	next := protocol.Delta("c1", "m1", int64(len(stored))+4, "four")
+	if !m.onFrame(next, false) {
+		t.Fatal("the frame after the hole was applied without the store")
+	}
+	m.fillFromStore(context.Background(), next)
+	frames, _ := sub.snapshot()
+	filled, at, pieces := "", int64(2), 0
+	for _, f := range frames {
+		if f.Type != protocol.TypeDelta {
+			continue
+		}
+		text := field(t, f, "text")
+		if f.Seq != at+int64(len(text)) || len(text) > catchUpPiece || !utf8.ValidString(text) {
+			t.Fatalf("piece %d: seq %d after %d with %d bytes (valid UTF-8: %v)", pieces, f.Seq, at, len(text), utf8.ValidString(text))
+		}
+		filled, at = filled+text, f.Seq
+		pieces++
+	}
+	if pieces < 2 || filled != stored[2:] || string(m.text) != stored {
+		t.Fatalf("%d pieces filled %d bytes (the hole: %d), the mirror holds %d", pieces, len(filled), len(stored)-2, len(m.text))
+	}
 }
