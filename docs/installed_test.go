@@ -12,7 +12,7 @@ import (
 // that installs it (see installs).
 var notOnMinimalDebian = map[string]string{
 	"rsync": "rsync", "ufw": "ufw", "jq": "jq", "sqlite3": "sqlite3", "certbot": "certbot",
-	"nginx": "nginx", "make": "make", "npm": "npm",
+	"nginx": "nginx", "make": "make", "npm": "npm", "curl": "curl", "git": "git", "wget": "wget",
 }
 
 // startsHere are the pages a newcomer or an operator starts from: only
