@@ -15,6 +15,7 @@ type busMetricsRecorder struct {
 	mu        sync.Mutex
 	failed    map[string]int
 	takenOver int
+	swept     int
 	mirrors   int
 	lost      int
 	fromStore int
@@ -37,20 +38,21 @@ func (r *busMetricsRecorder) change(fn func()) {
 
 func (r *busMetricsRecorder) BusCallFailed(call string) { r.change(func() { r.failed[call]++ }) }
 func (r *busMetricsRecorder) AnswerTakenOver()          { r.change(func() { r.takenOver++ }) }
+func (r *busMetricsRecorder) AnswerSwept()              { r.change(func() { r.swept++ }) }
 func (r *busMetricsRecorder) MirrorsChanged(delta int)  { r.change(func() { r.mirrors += delta }) }
 func (r *busMetricsRecorder) MirrorLost()               { r.change(func() { r.lost++ }) }
 func (r *busMetricsRecorder) MirrorFromStore()          { r.change(func() { r.fromStore++ }) }
 
 // busCounts is a copy of a recorder's counts.
 type busCounts struct {
-	failed                              map[string]int
-	takenOver, mirrors, lost, fromStore int
+	failed                                     map[string]int
+	takenOver, swept, mirrors, lost, fromStore int
 }
 
 func (r *busMetricsRecorder) counts() busCounts {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return busCounts{failed: maps.Clone(r.failed), takenOver: r.takenOver, mirrors: r.mirrors, lost: r.lost,
+	return busCounts{failed: maps.Clone(r.failed), takenOver: r.takenOver, swept: r.swept, mirrors: r.mirrors, lost: r.lost,
 		fromStore: r.fromStore}
 }
 

@@ -26,6 +26,10 @@ type BusMetrics interface {
 	// AnswerTakenOver counts an answer of an instance whose lease expired
 	// that this instance ended (stored as interrupted, its done published).
 	AnswerTakenOver()
+	// AnswerSwept counts an answer left streaming with nothing to end it
+	// (its end could not be stored, and its instance stopped or crashed)
+	// that this instance's sweep stored as interrupted.
+	AnswerSwept()
 	// MirrorsChanged moves by delta the number of answers running on other
 	// instances that this instance mirrors to its tabs.
 	MirrorsChanged(delta int)
@@ -53,6 +57,7 @@ func (nopMetrics) GenerationFinished(string, string, string, time.Duration, int,
 func (nopMetrics) DeltaSent(int)                                                                {}
 func (nopMetrics) BusCallFailed(string)                                                         {}
 func (nopMetrics) AnswerTakenOver()                                                             {}
+func (nopMetrics) AnswerSwept()                                                                 {}
 func (nopMetrics) MirrorsChanged(int)                                                           {}
 func (nopMetrics) MirrorLost()                                                                  {}
 func (nopMetrics) MirrorFromStore()                                                             {}

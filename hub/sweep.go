@@ -185,6 +185,7 @@ func (h *Hub) sweepOne(ctx context.Context, in MessageInterrupter, m persistence
 	if stored.Status != persistence.StatusInterrupted || stored.Error != sweptReason {
 		return false, nil // it ended meanwhile: its end stands
 	}
+	h.busm.AnswerSwept()
 	h.log.Info("answer left streaming marked interrupted", "message", m.ID, "conversation", m.ConversationID,
 		"last_saved", m.UpdatedAt, "bytes", len(stored.Content))
 	return true, nil

@@ -103,7 +103,8 @@ func TestClusterSweepLeftStreaming(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tc := newTestCluster(t)
-			s := tc.startSweeper(t, "A", tt.ahead, nil)
+			rec := newBusMetricsRecorder()
+			s := tc.startSweeper(t, "A", tt.ahead, func(o *Options) { o.Metrics = rec })
 			row := tc.leftStreaming(t)
 			if tt.lock != nil {
 				if _, err := tc.mem.Join("X").Acquire(t.Context(), *tt.lock(row)); err != nil {
@@ -114,6 +115,9 @@ func TestClusterSweepLeftStreaming(t *testing.T) {
 			got := tc.message(t, row.ID)
 			if r.err != nil || (r.ended == 1) != tt.ended {
 				t.Fatalf("pass ended %d, err %v; want ended %v", r.ended, r.err, tt.ended)
+			}
+			if swept := rec.counts().swept; swept != r.ended {
+				t.Errorf("AnswerSwept counted %d, the pass ended %d", swept, r.ended)
 			}
 			switch {
 			case tt.ended && (got.Status != persistence.StatusInterrupted || got.Error != sweptReason || got.Content != row.Content):

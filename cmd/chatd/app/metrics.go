@@ -31,6 +31,7 @@ type liveMetrics struct {
 	// The cluster's, registered by watchBus (an instance alone exports none).
 	busFailures *prometheus.CounterVec
 	takenOver   prometheus.Counter
+	swept       prometheus.Counter
 	mirrored    prometheus.Gauge
 	mirrorsLost prometheus.Counter
 	fromStore   prometheus.Counter
@@ -83,6 +84,8 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 		Help: "Failed calls to the cluster bus (each is retried), by what they were for."}, []string{"call"})
 	m.takenOver = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_answers_taken_over_total",
 		Help: "Answers of instances whose lease expired that this instance ended as interrupted."})
+	m.swept = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_answers_swept_total",
+		Help: "Answers left streaming with nothing to end them (their end could not be stored) that this instance's sweep stored as interrupted."})
 	m.mirrored = prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatd_bus_mirrored_answers",
 		Help: "Answers running on other instances that this instance streams to its tabs."})
 	m.mirrorsLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_mirrors_lost_total",
@@ -141,6 +144,8 @@ func (m *liveMetrics) watchBus(health func(context.Context) error, g busGauges) 
 	m.busFailures, err = register(m.reg, m.busFailures)
 	keep(err)
 	m.takenOver, err = register(m.reg, m.takenOver)
+	keep(err)
+	m.swept, err = register(m.reg, m.swept)
 	keep(err)
 	m.mirrored, err = register(m.reg, m.mirrored)
 	keep(err)
@@ -248,6 +253,9 @@ func (m *liveMetrics) BusCallFailed(call string) { m.busFailures.WithLabelValues
 
 // AnswerTakenOver implements hub.BusMetrics.
 func (m *liveMetrics) AnswerTakenOver() { m.takenOver.Inc() }
+
+// AnswerSwept implements hub.BusMetrics.
+func (m *liveMetrics) AnswerSwept() { m.swept.Inc() }
 
 // MirrorsChanged implements hub.BusMetrics.
 func (m *liveMetrics) MirrorsChanged(delta int) { m.mirrored.Add(float64(delta)) }

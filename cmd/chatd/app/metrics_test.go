@@ -38,6 +38,9 @@ func TestBusMetrics(t *testing.T) {
 	m.BusCallFailed("publish answer frame")
 	m.BusCallFailed("release conversation lock")
 	m.AnswerTakenOver()
+	m.AnswerSwept()
+	m.AnswerSwept()
+	m.AnswerSwept()
 	m.MirrorsChanged(1)
 	m.MirrorsChanged(1)
 	m.MirrorsChanged(-1)
@@ -55,6 +58,7 @@ func TestBusMetrics(t *testing.T) {
 		{"chatd_bus_lease_clock_steps_total", 2},
 		{"chatd_bus_call_failures_total", 3},
 		{"chatd_bus_answers_taken_over_total", 1},
+		{"chatd_bus_answers_swept_total", 3},
 		{"chatd_bus_mirrored_answers", 1},
 		{"chatd_bus_mirrors_lost_total", 1},
 		{"chatd_bus_mirrors_from_store_total", 2},
