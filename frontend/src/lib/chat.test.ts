@@ -903,6 +903,26 @@ describe('ChatApp: a model picked while its PATCH is on its way', () => {
     expect(socket().framesOf('regenerate')[1]).not.toHaveProperty('model');
   });
 
+  it('is the conversation\'s alone: the model for new chats changes only with a pick on the new chat\'s page', async () => {
+    const { app, kv, socket, thread, patches } = pickSetup();
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded && app.store.state.models.length).toBe(2));
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    const picking = app.setModel('o3');
+    await vi.waitFor(() => expect(patches).toHaveLength(1));
+    patches[0]!(saved('o3'));
+    await picking;
+    expect(thread()?.conversation?.model).toBe('o3');
+    expect(app.store.state.newChat.model).toBe(''); // the server's default, as before
+    expect(kv.getItem('chatd.modelPick')).toBeNull(); // nor the next page load's
+    app.navigate('/');
+    expect(app.store.state.newChat.model).toBe('');
+    await app.setModel('o3');
+    expect(app.store.state.newChat.model).toBe('o3');
+    expect(JSON.parse(kv.getItem('chatd.modelPick') ?? 'null')).toEqual({ user: 'u', model: 'o3' });
+    expect(patches).toHaveLength(1); // the new chat's pick is no conversation's
+  });
+
   it('a refused PATCH drops the pick: the next regenerate names no model (the conversation\'s, as stored)', async () => {
     const { app, socket, thread, patches } = pickSetup();
     socket().open();

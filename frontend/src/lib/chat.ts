@@ -800,14 +800,15 @@ export class ChatApp {
    * its sends and regenerations, at once, while the PATCH that stores it is
    * on its way: the server answers a request without a model with the
    * conversation's model as stored, the old one until then. A refused PATCH
-   * drops the pick. Every pick is also saved as the user's model for new
-   * chats (Persist.saveModelPick), which the next session or page load
-   * starts the new chat on (restoreModelPick).
+   * drops the pick. Only a pick made on the new chat's page is saved as
+   * the user's model for new chats (Persist.saveModelPick), which the next
+   * session or page load starts the new chat on (restoreModelPick): one
+   * made in a conversation is that conversation's alone.
    */
   async setModel(model: string): Promise<void> {
-    this.persist.saveModelPick(this.store.state.session.user?.id ?? null, model);
     const id = this.openId;
     if (!id) {
+      this.persist.saveModelPick(this.store.state.session.user?.id ?? null, model);
       this.store.set((s) => ({ ...s, newChat: { ...s.newChat, model } }));
       return;
     }
