@@ -6,12 +6,16 @@
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
 import { ChatApp, KEPT_THREADS, SETTINGS_NOT_LOADED } from './chat';
+import { saveBlob } from './download';
 import { forgetRevealed, revealImage, revealKnown } from './images';
 import { renderMarkdown } from './markdown';
 import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
 import { unavailableNotice } from './models';
 import { memoryKV } from './persist';
 import { CID, conv, json, message, setup } from './testkit';
+
+// No file is offered in these tests: an export's download is only counted.
+vi.mock('./download', () => ({ saveBlob: vi.fn() }));
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -514,6 +518,45 @@ describe('a deletion or an export failed after the session ended', () => {
     answer(json({ error: { code: 'internal', message: 'boom' } }, 500));
     await acting;
     expect(app.store.state.session.user?.id).toBe('v');
+    expect(app.store.state.toasts).toEqual([]);
+  });
+});
+
+describe('an export answered after the session ended', () => {
+  const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+  const path = `/api/conversations/${CID}/export?format=markdown`;
+  const file = () => new Response('# A secret conversation of A', { headers: { 'Content-Disposition': 'attachment; filename="a.md"' } });
+
+  it.each([
+    ['answered while its user is signed in: saved', async () => undefined, true],
+    ['answered once its user signed out: dropped', async (app: ChatApp) => app.logout(), false],
+    [
+      'answered once another user signed in: dropped, nothing said to B',
+      async (app: ChatApp) => {
+        await app.logout();
+        await app.login('b@b.c', 'password of B');
+      },
+      false,
+    ],
+  ])('%s', async (_, between, savedFile) => {
+    vi.mocked(saveBlob).mockClear();
+    let answer: (r: Response) => void = () => undefined;
+    const held = new Promise<Response>((resolve) => (answer = resolve));
+    const { app, calls, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url) => {
+        if (url === '/api/auth/login') return json({ token: 'tok-b', user: userB });
+        if (url === path) return held;
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const exporting = app.exportConversation(CID, 'markdown');
+    await vi.waitFor(() => expect(calls.some((c) => c.url === path)).toBe(true));
+    await between(app);
+    answer(file());
+    await exporting;
+    expect(vi.mocked(saveBlob).mock.calls.map(([, name]) => name)).toEqual(savedFile ? ['a.md'] : []);
     expect(app.store.state.toasts).toEqual([]);
   });
 });

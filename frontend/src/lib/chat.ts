@@ -868,14 +868,16 @@ export class ChatApp {
   }
 
   /**
-   * exportConversation downloads the conversation as Markdown or JSON. A
-   * failure answered after its session ended is not shown (see remove).
+   * exportConversation downloads the conversation as Markdown or JSON. An
+   * answer that comes after its session ended (signed out, another user
+   * signed in, here or in another tab) is dropped: neither saved, on
+   * another user's screen perhaps, nor, failed, shown (see remove).
    */
   async exportConversation(id: string, format: 'markdown' | 'json'): Promise<void> {
     const epoch = this.list.epoch;
     try {
       const { blob, filename } = await this.api.exportConversation(id, format);
-      saveBlob(blob, filename);
+      if (epoch === this.list.epoch) saveBlob(blob, filename);
     } catch (err) {
       if (epoch === this.list.epoch) this.toast(`Export failed: ${errorText(err)}`, 'error');
     }
