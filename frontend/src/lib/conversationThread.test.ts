@@ -4,14 +4,16 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ApiClient } from './api';
-import { ConversationThread } from './conversationThread';
+import type { ChatApp } from './chat';
+import { ConversationThread, PARENT_NOT_FOUND } from './conversationThread';
 import type { Drafts } from './drafts';
+import { memoryKV } from './persist';
 import type { Message } from './protocol';
 import type { AppState } from './state';
 import { Store } from './store';
 import type { Accepted, Transport } from './transport';
 import { activePath } from './thread';
-import { CID, fixedPages, json, message, setup } from './testkit';
+import { CID, conv, fixedPages, json, message, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -724,7 +726,11 @@ describe('a send the conversation is deleted under (in another tab or device)', 
 
 describe('a queued send into a conversation deleted while this tab was offline', () => {
   it('refused as not found, its text goes to the new chat\'s composer and the conversation is forgotten', async () => {
-    const { app, kv, socket, thread } = await connected();
+    let deletedOnServer = false;
+    const { app, kv, socket, thread } = await connected({
+      snapshots: [[u1, a1]],
+      route: (url, init) => (deletedOnServer && url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' ? json({ error: { code: 'not_found', message: 'conversation not found' } }, 404) : undefined),
+    });
     const first = socket();
     first.cut();
     await app.send('written offline');
@@ -733,12 +739,97 @@ describe('a queued send into a conversation deleted while this tab was offline',
     await vi.waitFor(() => expect(socket()).not.toBe(first));
     socket().open();
     await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    deletedOnServer = true;
     socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'not_found', message: `conversation ${CID} not found` });
     await vi.waitFor(() => expect(app.draft('new')).toBe('written offline'));
     expect(thread()).toBeUndefined();
     expect(app.store.state.toasts.map((t) => t.text)).toContain(`Message not sent: conversation ${CID} not found`);
     app.store.flush();
     await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
+  });
+});
+
+describe('a send refused as not found that names its parent (a reply after a message, an edit of a later one)', () => {
+  const u2 = message('u2', 'a1', 'user', 'and then?', 'complete');
+  const a2 = message('a2', 'u2', 'assistant', 'Then this.', 'complete');
+  const acts = [
+    ['a reply', (app: ChatApp) => app.send('one more thing'), 'one more thing', 'a2'],
+    ['an edit', (app: ChatApp) => app.editAndResend('u2', 'and then, said better?'), 'and then, said better?', 'a1'],
+  ] as const;
+  const reloads = [
+    // The server has the conversation, not the parent: kept, the text in its composer, the user told why.
+    ['the conversation reloads', 'parent', 200, { kept: true, toast: PARENT_NOT_FOUND }],
+    // Its reload is not found too: the conversation is gone, as a deletion frame would say.
+    ['its reload is not found', 'conversation', 404, { kept: false, toast: `Message not sent: conversation ${CID} not found` }],
+    // Nothing tells which: the conversation is kept, the server's word said.
+    ['its reload fails', 'parent', 500, { kept: true, toast: 'Message not sent: message PARENT not found in this conversation' }],
+  ] as const;
+
+  it.each(acts.flatMap(([act, run, text, parent]) => reloads.map(([reload, missing, status, want]) => [`${act}, ${reload}`, run, text, parent, missing, status, want] as const)))(
+    '%s',
+    async (_, run, text, parent, missing, status, want) => {
+      let refused = false;
+      const { app, socket, thread } = await connected({
+        snapshots: [[u1, a1, u2, a2]],
+        route: (url, init) => {
+          if (!refused || status === 200 || url !== `/api/conversations/${CID}` || (init?.method ?? 'GET') !== 'GET') return undefined;
+          return status === 404 ? json({ error: { code: 'not_found', message: 'conversation not found' } }, 404) : json({ error: { code: 'internal', message: 'boom' } }, 500);
+        },
+      });
+      const sending = run(app);
+      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+      const frame = socket().framesOf('send')[0]!;
+      expect(frame).toMatchObject({ parentMessageId: parent, content: text });
+      refused = true;
+      const message = missing === 'parent' ? `message ${parent} not found in this conversation` : `conversation ${CID} not found`;
+      socket().receive({ type: 'error', id: frame.id, code: 'not_found', message });
+      await sending;
+      const toasts = app.store.state.toasts.map((t) => t.text);
+      expect(toasts).toContain(want.toast.replace('PARENT', parent));
+      if (want.kept) {
+        expect(app.store.state.route).toEqual({ name: 'chat', conversationId: CID });
+        expect(thread()).toBeDefined();
+        expect(app.draft(CID)).toBe(text);
+        expect(toasts).not.toContain('This conversation was deleted.');
+      } else {
+        expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+        expect(thread()).toBeUndefined();
+        expect(app.draft('new')).toBe(text);
+      }
+    },
+  );
+});
+
+describe('a send refused as not found, the session ending while its conversation is loaded again', () => {
+  it('says nothing, and its text is in its composer once the same user signs in again in this page', async () => {
+    const u2 = message('u2', 'a1', 'user', 'and then?', 'complete');
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem('chatd.draftsOwner', 'u'); // as its sign-in made it
+    let refused = false;
+    let reload: ((r: Response) => void) | null = null;
+    const { app, socket } = await connected({
+      kv,
+      snapshots: [[u1, a1, u2]],
+      route: (url, init) => {
+        if (url === '/api/auth/login') return json({ token: 'tok2', user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } });
+        if (!refused || reload || url !== `/api/conversations/${CID}` || (init?.method ?? 'GET') !== 'GET') return undefined;
+        return new Promise<Response>((resolve) => (reload = resolve));
+      },
+    });
+    const sending = app.send('one more thing');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    refused = true;
+    socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'not_found', message: 'message u2 not found in this conversation' });
+    await vi.waitFor(() => expect(reload).not.toBeNull());
+    await app.logout();
+    reload!(json({ conversation: conv(CID, 't', ''), messages: [u1, a1], activeMessageId: 'a1' }));
+    await sending;
+    expect(app.store.state.toasts).toEqual([]);
+    expect(app.store.state.drafts).toEqual({});
+    await app.login('a@b.c', 'pw');
+    app.navigate(`/c/${CID}`);
+    await vi.waitFor(() => expect(app.store.state.drafts[CID]).toBe('one more thing'));
   });
 });
 

@@ -88,6 +88,10 @@ const TAKEN_UP = 'A message not sent yet was taken up by another tab; it is in t
 
 const NOT_FOUND = 'This conversation does not exist or was deleted.';
 
+/** PARENT_NOT_FOUND says a send was refused because the message it follows is no longer in the conversation. */
+export const PARENT_NOT_FOUND =
+  'Message not sent: the server does not have the message it follows in this conversation. The conversation was loaded again; your text is back in the message box.';
+
 /**
  * oldestTime is the time (this device's clock) of the oldest loaded message
  * whose time can be read (one that cannot, a bad createdAt, is passed
@@ -521,14 +525,51 @@ export class ConversationThread {
         if (this.deps.connected()) this.retrySoon();
         return false;
       }
-      this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
-      // Out of the queue first: deleted() gives back what is still in it, this text below.
-      if (err instanceof ApiError && err.code === 'not_found' && !this.gone) this.deps.deleted?.();
-      this.giveBack(q);
-      this.deps.toast(`Message not sent: ${errorText(err)}`, 'error');
+      await this.refused(q, err);
       return true;
     } finally {
       this.setBusy(false);
+    }
+  }
+
+  /**
+   * refused gives the text of a send the server refused back to its
+   * composer and says why. A not_found is the conversation's deletion only
+   * when the conversation is gone (notFound): then the text goes to the new
+   * chat's composer, as the deletion moves the rest.
+   */
+  private async refused(q: QueuedSend, err: unknown): Promise<void> {
+    this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
+    const asks = err instanceof ApiError && err.code === 'not_found' && !this.gone;
+    const missing = asks ? await this.notFound(q) : 'unknown';
+    // The session ended while notFound asked: the text stays held, given back by its user's next load (Drafts.abandon).
+    if (asks && this.ended && !this.gone) return;
+    // Out of the queue first: deleted() gives back what is still in it, this text below.
+    if (missing === 'conversation' && !this.gone) this.deps.deleted?.();
+    this.giveBack(q);
+    this.deps.toast(missing === 'parent' && !this.gone ? PARENT_NOT_FOUND : `Message not sent: ${errorText(err)}`, 'error');
+  }
+
+  /**
+   * notFound tells what the server did not find for a send it refused as
+   * not_found. Its code says the same for a conversation gone (deleted, or
+   * not this user's) and for a parent it does not have (an edit, or a
+   * reply to an older message, whose message is no longer there): only its
+   * wording differs, which is no contract. A send naming no parent can miss
+   * only the conversation; else the conversation is loaded again, which
+   * says it (a 404: 'conversation') and shows the server's state of it
+   * ('parent': the conversation is there). A load that fails tells nothing
+   * ('unknown'): the conversation is kept, as it may well be there.
+   */
+  private async notFound(q: QueuedSend): Promise<'conversation' | 'parent' | 'unknown'> {
+    if (!q.parentMessageId) return 'conversation';
+    switch (await this.load(true)) {
+      case 'gone':
+        return 'conversation';
+      case 'loaded':
+        return 'parent';
+      default:
+        return 'unknown';
     }
   }
 
