@@ -126,6 +126,26 @@ func (s *Store) ConversationWithMessages(ctx context.Context, ownerID, id string
 	return persistence.ReadConversationApart(ctx, s, ownerID, id)
 }
 
+// ConversationWithPage counts one read when the wrapped store reads both
+// in one call (persistence.ConversationPager); otherwise it calls
+// Conversation and MessagePage, counting two reads.
+func (s *Store) ConversationWithPage(ctx context.Context, ownerID, id string, q persistence.PageQuery) (persistence.Conversation, persistence.MessagePage, error) {
+	if cp, ok := s.inner.(persistence.ConversationPager); ok {
+		s.read()
+		return cp.ConversationWithPage(ctx, ownerID, id, q)
+	}
+	return persistence.ReadPageApart(ctx, s, ownerID, id, q)
+}
+
+// ConversationWithOutline counts as ConversationWithPage does.
+func (s *Store) ConversationWithOutline(ctx context.Context, ownerID, id string) (persistence.Conversation, []persistence.Message, error) {
+	if cp, ok := s.inner.(persistence.ConversationPager); ok {
+		s.read()
+		return cp.ConversationWithOutline(ctx, ownerID, id)
+	}
+	return persistence.ReadOutlineApart(ctx, s, ownerID, id)
+}
+
 // Message counts one read.
 func (s *Store) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
 	s.read()

@@ -25,13 +25,27 @@ func (s *Store) MessagePage(ctx context.Context, ownerID, conversationID string,
 }
 
 func (s *Store) messagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
-	page := persistence.MessagePage{Messages: []persistence.Message{}}
-	owner, ok1 := objectID(ownerID)
-	conv, ok2 := objectID(conversationID)
-	if !ok1 || !ok2 {
-		return page, persistence.ErrNotFound
+	ref, ok := parseOwned(ownerID, conversationID)
+	if !ok {
+		return persistence.MessagePage{Messages: []persistence.Message{}}, persistence.ErrNotFound
 	}
-	filter := bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}}
+	page, err := s.pageOf(ctx, ref, q)
+	if err != nil {
+		return page, err
+	}
+	// A conversation being deleted is gone, whatever of it is left.
+	if err := s.convLive(ctx, ref.owner, ref.id, len(page.Messages) > 0 || q.Before != ""); err != nil {
+		return persistence.MessagePage{Messages: []persistence.Message{}}, err
+	}
+	return page, nil
+}
+
+// pageOf reads the page q of the messages of conversation ref, without
+// checking the conversation: the caller reads it after (convLive, or its
+// document in ConversationWithPage).
+func (s *Store) pageOf(ctx context.Context, ref ownedRef, q persistence.PageQuery) (persistence.MessagePage, error) {
+	page := persistence.MessagePage{Messages: []persistence.Message{}}
+	filter := bson.D{{Key: "conversation_id", Value: ref.id}, {Key: "owner_id", Value: ref.owner}}
 	if q.Before != "" {
 		before, err := s.pageStart(ctx, filter, q.Before)
 		if err != nil {
@@ -46,10 +60,6 @@ func (s *Store) messagePage(ctx context.Context, ownerID, conversationID string,
 	ms, err := s.findMessageList(ctx, filter, options.Find().
 		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit+1)))
 	if err != nil {
-		return page, err
-	}
-	// A conversation being deleted is gone, whatever of it is left.
-	if err := s.convLive(ctx, owner, conv, len(ms) > 0 || q.Before != ""); err != nil {
 		return page, err
 	}
 	if len(ms) > limit {
@@ -75,22 +85,28 @@ func (s *Store) pageStart(ctx context.Context, filter bson.D, id string) (messag
 
 // MessageOutline returns the conversation's messages without their text and reasoning.
 func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
-	owner, ok1 := objectID(ownerID)
-	conv, ok2 := objectID(conversationID)
-	if !ok1 || !ok2 {
+	ref, ok := parseOwned(ownerID, conversationID)
+	if !ok {
 		return nil, fmt.Errorf("outline of conversation %s: %w", conversationID, persistence.ErrNotFound)
 	}
-	ms, err := s.findMessageList(ctx,
-		bson.D{{Key: "conversation_id", Value: conv}, {Key: "owner_id", Value: owner}},
-		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).
-			SetProjection(bson.D{{Key: "content", Value: 0}, {Key: "reasoning", Value: 0}, {Key: "split_words", Value: 0}}))
+	ms, err := s.outlineOf(ctx, ref)
 	if err == nil {
-		err = s.convLive(ctx, owner, conv, len(ms) > 0)
+		err = s.convLive(ctx, ref.owner, ref.id, len(ms) > 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("outline of conversation %s: %w", conversationID, err)
 	}
 	return ms, nil
+}
+
+// outlineOf reads the messages of conversation ref without their text
+// and reasoning, oldest first, without checking the conversation (see
+// pageOf).
+func (s *Store) outlineOf(ctx context.Context, ref ownedRef) ([]persistence.Message, error) {
+	return s.findMessageList(ctx,
+		bson.D{{Key: "conversation_id", Value: ref.id}, {Key: "owner_id", Value: ref.owner}},
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).
+			SetProjection(bson.D{{Key: "content", Value: 0}, {Key: "reasoning", Value: 0}, {Key: "split_words", Value: 0}}))
 }
 
 // findMessageList runs a find on messages.

@@ -246,6 +246,14 @@ func TestLatestReadsGoToThePrimary(t *testing.T) {
 			_, err := s.MessageOutline(ctx, u.ID, c.ID)
 			return err
 		}},
+		{"ReadPage", []string{"conversations", "messages"}, func(ctx context.Context) error {
+			_, _, err := persistence.ReadPage(ctx, s, u.ID, c.ID, persistence.PageQuery{Before: m.ID})
+			return err
+		}},
+		{"ReadOutline", []string{"conversations", "messages"}, func(ctx context.Context) error {
+			_, _, err := persistence.ReadOutline(ctx, s, u.ID, c.ID)
+			return err
+		}},
 		{"ReadContent", []string{"messages"}, func(ctx context.Context) error {
 			return s.ReadContent(ctx, u.ID, m.ID, func(string) error { return nil })
 		}},

@@ -49,9 +49,70 @@ func (s *Store) conversationWithMessages(ctx context.Context, ownerID, id string
 	if err != nil {
 		return persistence.Conversation{}, nil, err
 	}
+	c, err := s.liveConversation(ctx, ref)
+	if err != nil {
+		return persistence.Conversation{}, nil, err
+	}
+	return c, ms, nil
+}
+
+// liveConversation reads the document of conversation ref, which must
+// not be marked for deletion (notDeleting): after a read of its messages,
+// it is the check convLive makes, and the conversation besides.
+func (s *Store) liveConversation(ctx context.Context, ref ownedRef) (persistence.Conversation, error) {
 	var d conversationDoc
 	if err := s.convsFor(ctx).FindOne(ctx, append(ref.filter(), notDeleting)).Decode(&d); err != nil {
-		return persistence.Conversation{}, nil, mapErr(err)
+		return persistence.Conversation{}, mapErr(err)
 	}
-	return d.conversation(), ms, nil
+	return d.conversation(), nil
+}
+
+var _ persistence.ConversationPager = (*Store)(nil)
+
+// ConversationWithPage returns the owner's conversation and the page q of
+// its messages (persistence.ConversationPager) in the reads of the page
+// (pageOf: the messages, after the read of q.Before when it is set), then
+// the conversation's document not being deleted (liveConversation), which
+// is the check MessagePage makes after the page (convLive): a first page
+// costs two round trips, where Conversation then MessagePage took three.
+// The order is ConversationWithMessages' and for its reason: a document
+// found unmarked after the page was read had none of its messages
+// deleted before that read. ErrNotFound as Conversation or MessagePage
+// would answer it.
+func (s *Store) ConversationWithPage(ctx context.Context, ownerID, id string, q persistence.PageQuery) (persistence.Conversation, persistence.MessagePage, error) {
+	ref, ok := parseOwned(ownerID, id)
+	if !ok {
+		return persistence.Conversation{}, persistence.MessagePage{}, fmt.Errorf("conversation %s with its page: %w", id, persistence.ErrNotFound)
+	}
+	page, err := s.pageOf(ctx, ref, q)
+	var c persistence.Conversation
+	if err == nil {
+		c, err = s.liveConversation(ctx, ref)
+	}
+	if err != nil {
+		return persistence.Conversation{}, persistence.MessagePage{}, fmt.Errorf("conversation %s with its page before %q: %w", id, q.Before, err)
+	}
+	return c, page, nil
+}
+
+// ConversationWithOutline returns the owner's conversation and the
+// outline of its messages (persistence.ConversationPager): the outline
+// (outlineOf), then the conversation's document not being deleted, the
+// check MessageOutline makes after it (convLive). Two round trips, where
+// Conversation then MessageOutline took three; the order is
+// ConversationWithPage's.
+func (s *Store) ConversationWithOutline(ctx context.Context, ownerID, id string) (persistence.Conversation, []persistence.Message, error) {
+	ref, ok := parseOwned(ownerID, id)
+	if !ok {
+		return persistence.Conversation{}, nil, fmt.Errorf("conversation %s with its outline: %w", id, persistence.ErrNotFound)
+	}
+	ms, err := s.outlineOf(ctx, ref)
+	var c persistence.Conversation
+	if err == nil {
+		c, err = s.liveConversation(ctx, ref)
+	}
+	if err != nil {
+		return persistence.Conversation{}, nil, fmt.Errorf("conversation %s with its outline: %w", id, err)
+	}
+	return c, ms, nil
 }

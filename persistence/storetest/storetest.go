@@ -98,6 +98,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"Search", searchTests()},
 		{"Messages", messageTests()},
 		{"ReadConversation", readConversationTests()},
+		{"PageRead", pageReadTests()},
 		{"Updates", updateTests()},
 		{"Concurrency", concurrencyTests()},
 		{"Pages", pageTests()},

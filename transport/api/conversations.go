@@ -381,17 +381,16 @@ func (h *Conversations) get(c *gin.Context) {
 		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
-	conv, ok := h.load(ctx, c, owner, id)
-	if !ok {
-		return
-	}
 	// The running answer is read before the messages: the hub stores an
 	// answer's message before reporting it running, so the id it names is
-	// in the list.
+	// in the list. The conversation is read with them (persistence.ReadPage:
+	// two round trips on MongoDB, where Conversation then MessagePage took
+	// three); ActiveAnswer answers "" for a conversation the user does not
+	// have.
 	active := h.live.ActiveAnswer(ctx, owner, id)
-	page, err := h.store.MessagePage(ctx, owner, id, q)
+	conv, page, err := persistence.ReadPage(ctx, h.store, owner, id, q)
 	if err != nil {
-		httperr.AbortError(c, storeError(err, "load messages of "+id))
+		httperr.AbortError(c, storeError(err, "load conversation "+id+" and its messages"))
 		return
 	}
 	c.JSON(http.StatusOK, thread{Conversation: conv, Messages: page.Messages, HasMore: page.HasMore, ActiveMessageID: active})

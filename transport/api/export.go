@@ -63,15 +63,12 @@ func (h *Conversations) export(c *gin.Context) {
 	defer watch.stop()
 	ctx, owner := watch.ctx, ownerID(c)
 	watch.waiting()
-	conv, err := h.store.Conversation(ctx, owner, id)
-	if err != nil {
-		httperr.AbortError(c, storeError(watch.err(err), "load conversation "+id))
-		return
-	}
-	msgs, err := h.store.MessageOutline(ctx, owner, id)
+	// One read of both (persistence.ReadOutline: two round trips on
+	// MongoDB, where Conversation then MessageOutline took three).
+	conv, msgs, err := persistence.ReadOutline(ctx, h.store, owner, id)
 	watch.writing()
 	if err != nil {
-		httperr.AbortError(c, storeError(watch.err(err), "load messages of "+id))
+		httperr.AbortError(c, storeError(watch.err(err), "load conversation "+id+" and its messages"))
 		return
 	}
 	ctype, ext := "text/markdown; charset=utf-8", "md"
