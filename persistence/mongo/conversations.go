@@ -320,11 +320,18 @@ const maxSearchWords = 8
 // its first and last maxPieceRunes (see maxPieceRunes). At most
 // maxSearchWords of them: the longest (the fewest messages hold them), in
 // the order they come in term. A term of one word of at most
-// maxPieceRunes characters is its only piece.
+// maxPieceRunes characters is its only piece. A term made only of white
+// space has no word: its pieces are its characters, each of which lies
+// inside one chunk, so a run of them across a cut is read and checked
+// (verifyText) like any other term that may lie across chunks.
 func searchPieces(term string) []string {
 	var pieces []string
 	seen := map[string]bool{}
-	for _, w := range strings.FieldsFunc(term, unicode.IsSpace) {
+	words := strings.FieldsFunc(term, unicode.IsSpace)
+	if len(words) == 0 {
+		words = strings.Split(term, "")
+	}
+	for _, w := range words {
 		for _, p := range wordPieces(w) {
 			if !seen[p] {
 				seen[p] = true

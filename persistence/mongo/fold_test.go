@@ -51,6 +51,8 @@ func TestSearchPiecesBounded(t *testing.T) {
 		want []string
 	}{
 		{"", nil},
+		{" ", []string{" "}},
+		{" \t  \t", []string{" ", "\t"}},
 		{"one", []string{"one"}},
 		{"a a a a a a a a a a a a", []string{"a"}},
 		{"one two  three", []string{"one", "two", "three"}},

@@ -18,6 +18,7 @@ func searchTests() []storeTest {
 		{"UnicodeCase", testSearchUnicodeCase},
 		{"ManyWords", testSearchManyWords},
 		{"AcrossLongCut", testSearchAcrossLongCut},
+		{"WhiteSpaceAcrossCut", testSearchWhiteSpaceAcrossCut},
 	}
 }
 

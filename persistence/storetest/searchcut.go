@@ -63,3 +63,38 @@ func testSearchAcrossLongCut(t *testing.T, s persistence.Store) {
 	}
 	runSearchCases(t, s, u.ID, convs, cases)
 }
+
+// testSearchWhiteSpaceAcrossCut: a query made only of white space is
+// found where it lies across a checkpoint's cut (spaces ending one piece
+// and starting the next, a tab then a newline), streaming and complete,
+// and not where its characters are only apart.
+func testSearchWhiteSpaceAcrossCut(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "spacer")
+	convs := map[string]persistence.Conversation{}
+	var answers []string
+	stream := func(title string, pieces ...string) {
+		c := mkConv(t, s, u.ID, title)
+		a := mkStreaming(t, s, c, mkMsg(t, s, c, "", persistence.RoleUser, "tell me").ID, "")
+		for _, p := range pieces {
+			apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: p}) // one checkpoint each
+		}
+		convs[title] = c
+		answers = append(answers, a.ID)
+	}
+	stream("spaces", "one two  ", "  three")
+	stream("tabs", "line one\t", "\nline two")
+	stream("apart", "a\tb  c", "\nd  e")
+	cases := []searchCase{
+		{"    ", []string{"spaces"}},
+		{"   ", []string{"spaces"}},
+		{"     ", nil},
+		{"\t\n", []string{"tabs"}},
+		{"\n\t", nil},
+		{"  ", []string{"spaces", "apart"}},
+	}
+	runSearchCases(t, s, u.ID, convs, cases)
+	for _, id := range answers {
+		apply(t, s, persistence.MessageUpdate{ID: id, Status: persistence.StatusComplete})
+	}
+	runSearchCases(t, s, u.ID, convs, cases)
+}
