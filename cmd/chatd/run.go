@@ -22,6 +22,7 @@ import (
 	"chatd/hub/natsbus"
 	"chatd/persistence"
 	"chatd/persistence/batch"
+	"chatd/persistence/mongo"
 	"chatd/transport"
 	"chatd/transport/auth"
 	"chatd/transport/limits"
@@ -47,6 +48,9 @@ type hooks struct {
 	// (d) is over; nil waits d on a timer. A test ends the delay when it
 	// has checked what it must see during it, rather than waiting d.
 	delayOver func(d time.Duration) <-chan time.Time
+	// lease is MongoDB's single-process lease's timing (openStore); the
+	// zero value is the defaults.
+	lease mongo.LeaseOptions
 }
 
 // afterDelay is the channel that receives when the shutdown delay d is
@@ -90,7 +94,7 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	}
 
-	store, err := openStore(ctx, cfg, logger)
+	store, err := openStoreWith(ctx, cfg, logger, h.lease)
 	if err != nil {
 		return err
 	}
@@ -155,7 +159,9 @@ func checkListen(addr string) (string, error) {
 }
 
 // sweepStreaming marks answers left streaming by the last run of this
-// process as interrupted. In a cluster it does nothing: other instances'
+// process as interrupted: no other process runs alone on the store (SQLite
+// locks its directory; on MongoDB openStore took the single-process
+// lease). In a cluster it does nothing: other instances'
 // answers are streaming in the same store, and a dead instance's answers
 // are ended by the live ones when its lease expires, and rows no lock
 // names by the hub's periodic sweep (hub.Options.SweepAge; docs/scale.md).

@@ -213,8 +213,13 @@ func (s *Store) StreamingConversations(ctx context.Context, ownerID string) ([]s
 }
 
 // InterruptStreaming marks every message still streaming as interrupted and
-// returns how many changed.
+// returns how many changed. A process that took the single-process lease
+// and lost it is refused: the answers streaming are another's
+// (TakeSoloLease).
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
+	if err := s.soloErr(); err != nil {
+		return 0, fmt.Errorf("interrupt streaming messages: %w", err)
+	}
 	unlock, err := s.locks.lockAll(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("interrupt streaming messages: %w", err)

@@ -109,12 +109,14 @@ const (
 // Store is a persistence.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
 	client          *mongo.Client
-	users           *mongo.Collection // always read from the primary: see newStore
-	conversations   *mongo.Collection // read as the URI says, or the primary for a ctx of persistence.WithLatest: see convsFor
-	convsPrimary    *mongo.Collection // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict, reads with persistence.WithLatest)
-	messages        *mongo.Collection // as conversations: see messagesFor
-	messagesPrimary *mongo.Collection // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer, a deletion's streaming answers) and those with persistence.WithLatest
-	meta            *mongo.Collection // always read from the primary: see newStore
+	users           *mongo.Collection         // always read from the primary: see newStore
+	conversations   *mongo.Collection         // read as the URI says, or the primary for a ctx of persistence.WithLatest: see convsFor
+	convsPrimary    *mongo.Collection         // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict, reads with persistence.WithLatest)
+	messages        *mongo.Collection         // as conversations: see messagesFor
+	messagesPrimary *mongo.Collection         // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer, a deletion's streaming answers) and those with persistence.WithLatest
+	meta            *mongo.Collection         // always read from the primary: see newStore
+	leases          *mongo.Collection         // the single-process lease (solo.go), read from the primary
+	lease           atomic.Pointer[soloLease] // set by TakeSoloLease
 	log             *slog.Logger
 	locks           docLocks      // see docLocks: FerretDB's updates are not atomic (taken there only)
 	tails           tailCache     // trailing partial words of streaming messages
@@ -246,6 +248,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		messages:        db.Collection("messages"),
 		messagesPrimary: db.Collection("messages", options.Collection().SetReadPreference(readpref.Primary())),
 		meta:            db.Collection("meta", options.Collection().SetReadPreference(readpref.Primary())),
+		leases:          db.Collection("leases", options.Collection().SetReadPreference(readpref.Primary())),
 		log:             opts.Logger,
 		locks:           newDocLocks(),
 		readBackTimeout: opts.ReadBackTimeout,
@@ -275,26 +278,32 @@ func (s *Store) messagesFor(ctx context.Context) *mongo.Collection {
 	return s.messages
 }
 
-// Ping checks that the primary answers.
+// Ping checks that the primary answers, and that this process still holds
+// the single-process lease if it took it (TakeSoloLease).
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.soloErr(); err != nil {
+		return err
+	}
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
 		return fmt.Errorf("ping mongodb: %w", err)
 	}
 	return nil
 }
 
-// Close stops the clean-up Open may have started and disconnects from MongoDB,
-// waiting (within ctx) for operations in flight.
+// Close stops the clean-up Open may have started, releases the
+// single-process lease if taken (TakeSoloLease) and disconnects from
+// MongoDB, waiting (within ctx) for operations in flight.
 func (s *Store) Close(ctx context.Context) error {
 	s.stopCleanUp()
 	select {
 	case <-s.cleanedUp:
 	case <-ctx.Done():
 	}
+	released := s.releaseLease(ctx)
 	if err := s.client.Disconnect(ctx); err != nil {
-		return fmt.Errorf("close mongodb store: %w", err)
+		return errors.Join(released, fmt.Errorf("close mongodb store: %w", err))
 	}
-	return nil
+	return released
 }
 
 // mapErr turns driver errors into the persistence errors callers compare
