@@ -96,11 +96,11 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 
 	store, err := openStoreWith(ctx, cfg, logger, h.lease)
 	if err != nil {
-		return err
+		return stoppedDuringStart(ctx, "open the store", err, logger)
 	}
 	defer closeStore(store, logger)
 	if err := sweepStreaming(ctx, cfg, store, logger); err != nil {
-		return err
+		return stoppedDuringStart(ctx, "mark answers left streaming as interrupted", err, logger)
 	}
 	secrets, err := loadSecrets(cfg, logger)
 	if err != nil {
@@ -108,7 +108,7 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	bus, err := openBus(cfg, secrets, logger)
 	if err != nil {
-		return err
+		return stoppedDuringStart(ctx, "join the cluster", err, logger)
 	}
 
 	a, err := newApp(cfg, store, bus, secrets, logger)
@@ -118,14 +118,14 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		}
 		return err
 	}
-	ln, err := listen(addr) // taken meanwhile: said as at the check
+	ln, err := listenUnlessStopped(ctx, addr)
 	if err != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
 		defer cancel()
 		if serr := a.Shutdown(sctx); serr != nil {
 			logger.Warn("shut down after the failed listen", slog.Any("err", serr))
 		}
-		return err
+		return stoppedDuringStart(ctx, "listen", err, logger)
 	}
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	var probe sync.WaitGroup
@@ -136,6 +136,30 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	defer probe.Wait()
 	defer stopProbe()
 	return serve(ctx, cfg, ln, a, logger, h) // a.Shutdown closes the bus
+}
+
+// stoppedDuringStart is what runWith returns when the start-up step step
+// failed with err: nil, with a log line naming the step, when ctx ended
+// meanwhile (a SIGTERM while MongoDB was being reached cuts that step
+// short, and its "context canceled" is no failure: exit status 1 would
+// leave systemd's unit failed and count a crash in pm2); else err, a real
+// failure (a timeout, a refused URI), for a non-zero exit.
+func stoppedDuringStart(ctx context.Context, step string, err error, logger *slog.Logger) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	logger.Info("stopped during start-up", slog.String("step", step))
+	return nil
+}
+
+// listenUnlessStopped binds addr to serve, unless ctx ended during the
+// start (it then returns ctx's error, binding nothing): a stop asked for
+// while the store opened is not served for CHATD_SHUTDOWN_DELAY first.
+func listenUnlessStopped(ctx context.Context, addr string) (net.Listener, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return listen(addr) // taken meanwhile: said as at the check
 }
 
 // checkListen binds addr and lets it go, returning the address to bind

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chatd/internal/syncbuf"
+)
+
+// silentServer accepts TCP connections and never answers on them, as a
+// hung mongod does: the driver's handshake waits on it until its timeout
+// or its context ends. dialled is closed once the first connection is
+// accepted.
+func silentServer(t *testing.T) (addr string, dialled <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			once.Do(func() { close(first) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), first
+}
+
+// TestStopDuringStart: a stop asked for while chatd starts (ctx, the
+// signals' context, cancelled while MongoDB is reached, or before the
+// start) ends the run with nil, exit status 0, and a log line saying
+// so; it was "MONGODB_URI: no MongoDB answered ... context canceled" and
+// exit status 1, so systemctl stop left the unit failed and pm2 counted a
+// crash. A MongoDB that does not answer within CHATD_DB_CONNECT_TIMEOUT,
+// with no stop asked for, still fails the start with its message. The
+// timeout is the least, 1 s, as the stop can take that long: the driver's
+// Disconnect, after the cancelled ping, waits for its monitor's handshake
+// with the silent server to time out (persistence/mongo connect).
+func TestStopDuringStart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		mongo bool // the silent MongoDB, else SQLite
+		stop  func(cancel context.CancelFunc, dialled <-chan struct{})
+		step  string // where the stop is said, "" for the MongoDB error
+	}{
+		{"while MongoDB is reached", true, func(cancel context.CancelFunc, dialled <-chan struct{}) {
+			<-dialled
+			cancel()
+		}, "open the store"},
+		{"before the start", true, func(cancel context.CancelFunc, _ <-chan struct{}) { cancel() }, "open the store"},
+		{"no stop: MongoDB's timeout", true, func(context.CancelFunc, <-chan struct{}) {}, ""},
+		{"before the start, SQLite", false, func(cancel context.CancelFunc, _ <-chan struct{}) { cancel() }, "open the store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			addr, dialled := silentServer(t)
+			env := testEnv(t.TempDir(), "JWT_SECRET", strings.Repeat("k", 32))
+			if tt.mongo {
+				env["MONGODB_URI"] = "mongodb://" + addr + "/chatd?directConnection=true"
+				env["CHATD_DB_CONNECT_TIMEOUT"] = "1s"
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var logs syncbuf.Buffer
+			done := make(chan error, 1)
+			go func() {
+				done <- runWith(ctx, envOf(env), &logs, hooks{ready: func(net.Addr) { t.Error("served") }})
+			}()
+			tt.stop(cancel, dialled)
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(testTimeout):
+				t.Fatalf("run still going %s after the stop\n%s", testTimeout, &logs)
+			}
+			out := logs.String()
+			if tt.step == "" {
+				if err == nil || !strings.Contains(err.Error(), "no MongoDB answered") {
+					t.Errorf("run: %v, want the MongoDB timeout's error\n%s", err, out)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("run: %v, want nil (exit status 0)", err)
+			}
+			if !strings.Contains(out, `"msg":"stopped during start-up","step":"`+tt.step+`"`) || strings.Contains(out, "no MongoDB") {
+				t.Errorf("logs lack the stop during start-up at %q, or blame MongoDB:\n%s", tt.step, out)
+			}
+		})
+	}
+}
