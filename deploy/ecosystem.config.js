@@ -78,9 +78,11 @@ module.exports = {
       max_memory_restart: '1G', // a leak is restarted before the OOM killer acts
       kill_timeout: 45000, // ms: CHATD_SHUTDOWN_GRACE (15 s by default) + 30 s
 
-      // Logs: the server writes JSON lines (log/slog) to stdout and only
-      // panics or early start-up failures to stderr. pm2 prefixes each line
-      // with the time ("2026-01-02T15:04:05.000+00:00: {...}");
+      // Logs: the server writes JSON lines (log/slog) to stdout, start-up
+      // failures too (the line "chatd stopped"), so chatd.out.log is where
+      // to look; stderr, chatd.error.log, gets panics only (a failed start
+      // goes to stderr only at a terminal, never under pm2). pm2 prefixes
+      // each line with the time ("2026-01-02T15:04:05.000+00:00: {...}");
       // pm2-logrotate (deploy/pm2-setup.sh) rotates the files.
       // log_date_format alone turns the prefix on: "time: true" would
       // replace this format by one without milliseconds and time zone.

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -40,5 +42,40 @@ func TestReportFailure(t *testing.T) {
 				t.Errorf("stdout %q: JSON line %v, want %v", stdout.String(), gotJSON, tt.wantJSON)
 			}
 		})
+	}
+}
+
+// TestPM2LogFilesAsDocumented: under pm2 (stdout and stderr to files, no
+// terminal) reportFailure writes a failed start to stdout only, pm2's
+// chatd.out.log, and the texts that send operators to pm2's log files say
+// so: stderr, chatd.error.log, gets panics only. docs/deploy.md and
+// deploy/ecosystem.config.js said start-up failures went to stderr, where
+// an operator looking for why pm2 shows chatd errored found nothing.
+func TestPM2LogFilesAsDocumented(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	reportFailure(output{&stdout, false}, output{&stderr, false}, errors.New("MONGODB_URI: no MongoDB answered"))
+	if stderr.Len() != 0 || !strings.Contains(stdout.String(), `"msg":"chatd stopped"`) {
+		t.Fatalf("under pm2, a failed start went to stderr %q and stdout %q: the texts below say stdout only", &stderr, &stdout)
+	}
+	// A sentence (up to . ; or a table's |) that puts start-up failures on stderr.
+	onStderr := regexp.MustCompile(`stderr[^.;|]*start-up failures|start-up failures[^.;|]*stderr`)
+	for _, d := range []struct{ file, part string }{
+		{"../../docs/deploy.md", "(?m)^\\| `out_file`, `error_file` \\|.*$"}, // the pm2 settings' row
+		{"../../deploy/ecosystem.config.js", `(?s)// Logs:.*?out_file`},      // the comment on the log files
+	} {
+		data, err := os.ReadFile(d.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := regexp.MustCompile(d.part).FindAllString(string(data), -1)
+		if len(parts) != 1 {
+			t.Errorf("%s: %q found %d times, want once: reworded? update this test with the text", d.file, d.part, len(parts))
+			continue
+		}
+		text := strings.Join(strings.Fields(strings.ReplaceAll(parts[0], "//", "")), " ")
+		if onStderr.MatchString(text) || !strings.Contains(text, "panics only") || !strings.Contains(text, "start-up failures too") {
+			t.Errorf("%s says where start-up failures go under pm2 otherwise than reportFailure does (stdout, start-up failures too; stderr: panics only):\n%s", d.file, text)
+		}
 	}
 }
