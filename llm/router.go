@@ -135,6 +135,23 @@ func NewRouter(opts RouterOptions) *Router {
 	return r
 }
 
+// ConfiguredIDs returns the ids a Router with these upstreams gives their
+// configured models (Upstream.Models), in order, before any list is
+// fetched: the ids a Default may name without a Catalog.
+func ConfiguredIDs(upstreams []Upstream) []string {
+	a := newIDs()
+	var out []string
+	for _, up := range upstreams {
+		s := &source{up: up}
+		for _, m := range up.Models {
+			if id, ok := a.of(s, m.ID); ok {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
 // Close stops the background model list fetches.
 func (r *Router) Close() { r.cancel() }
 

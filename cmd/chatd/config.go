@@ -298,13 +298,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxAnswerDuration:  r.duration("CHATD_MAX_ANSWER_DURATION", 10*time.Minute, time.Second, 24*time.Hour),
 		MaxAnswerBytes:     int(r.size("CHATD_MAX_ANSWER_BYTES", 256<<10, 1<<10, 64<<20)),
 		SearchesPerMinute:  r.integer("CHATD_SEARCHES_PER_MINUTE", 30, 1, 1<<20),
-		FirstTokenTimeout:  r.duration("CHATD_FIRST_TOKEN_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
-		IdleTimeout:        r.duration("CHATD_IDLE_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute),
-		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, 10),
+		FirstTokenTimeout:  r.duration("CHATD_FIRST_TOKEN_TIMEOUT", 30*time.Second, models.MinTimeout, models.MaxTimeout),
+		IdleTimeout:        r.duration("CHATD_IDLE_TIMEOUT", 30*time.Second, models.MinTimeout, models.MaxTimeout),
+		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, models.MaxRetries),
 		DemoDelay:          r.duration("CHATD_DEMO_DELAY", 25*time.Millisecond, 0, time.Second),
 	}
 	c.ReasoningFirstTokenTimeout = r.duration("CHATD_REASONING_FIRST_TOKEN_TIMEOUT", openai.DefaultReasoningFirstTokenTimeout,
-		100*time.Millisecond, time.Hour)
+		models.MinTimeout, models.MaxReasoningFirstTokenTimeout)
 	c.WSQueueBytes = r.queueBytes(c.MaxAnswerBytes)
 	if c.CoalesceMax != 0 && c.CoalesceMax < c.CoalesceInterval {
 		r.fail("CHATD_COALESCE_MAX_INTERVAL", "%s is below CHATD_COALESCE_INTERVAL (%s); it bounds the widened window, so it must be at least that", c.CoalesceMax, c.CoalesceInterval)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"chatd/internal/durtext"
 	"chatd/llm"
 	"chatd/llm/openai"
 )
@@ -28,7 +30,8 @@ type File struct {
 	// llm.Router).
 	Upstreams []UpstreamConfig `json:"upstreams"`
 	// Default is the id of the default model; it defaults to the model
-	// marked default, else the first one.
+	// marked default, else the first one. It must be a configured model's
+	// id, unless an upstream discovers (see File.checkDefault).
 	Default string `json:"default,omitempty"`
 }
 
@@ -63,7 +66,8 @@ type UpstreamConfig struct {
 	// Timeouts and Retries of this upstream's requests; zero values take
 	// the server's (CHATD_FIRST_TOKEN_TIMEOUT,
 	// CHATD_REASONING_FIRST_TOKEN_TIMEOUT, CHATD_IDLE_TIMEOUT,
-	// CHATD_UPSTREAM_RETRIES; 10s for the model list).
+	// CHATD_UPSTREAM_RETRIES; 10s for the model list). They take the
+	// variables' ranges (MinTimeout and the bounds beside it).
 	Timeouts Timeouts `json:"timeouts,omitempty"`
 	Retries  *int     `json:"retries,omitempty"`
 	// ContextTokens, MaxOutputTokens and Defaults apply to every model of
@@ -142,6 +146,38 @@ type Timeouts struct {
 	ReasoningFirstToken Duration `json:"reasoningFirstToken,omitempty"`
 	Idle                Duration `json:"idle,omitempty"`
 	List                Duration `json:"list,omitempty"`
+}
+
+// Bounds of an upstream's timeouts and retries, the same in an upstreams
+// file as in the variables that set the server's
+// (CHATD_FIRST_TOKEN_TIMEOUT, CHATD_IDLE_TIMEOUT,
+// CHATD_REASONING_FIRST_TOKEN_TIMEOUT, CHATD_UPSTREAM_RETRIES). A model
+// list's timeout has no variable; it takes MinTimeout to MaxTimeout.
+const (
+	MinTimeout                    = 100 * time.Millisecond
+	MaxTimeout                    = 10 * time.Minute
+	MaxReasoningFirstTokenTimeout = time.Hour
+	MaxRetries                    = 10
+)
+
+// check returns a problem per timeout set (not zero) outside its bounds.
+func (t Timeouts) check() []string {
+	var out []string
+	for _, f := range []struct {
+		name, server string
+		d, max       Duration
+	}{
+		{"firstToken", "CHATD_FIRST_TOKEN_TIMEOUT", t.FirstToken, Duration(MaxTimeout)},
+		{"reasoningFirstToken", "CHATD_REASONING_FIRST_TOKEN_TIMEOUT", t.ReasoningFirstToken, Duration(MaxReasoningFirstTokenTimeout)},
+		{"idle", "CHATD_IDLE_TIMEOUT", t.Idle, Duration(MaxTimeout)},
+		{"list", "10s", t.List, Duration(MaxTimeout)},
+	} {
+		if f.d != 0 && (f.d < Duration(MinTimeout) || f.d > f.max) {
+			out = append(out, fmt.Sprintf("timeouts: %s: %s is not a duration from %s to %s (unset: %s)", f.name,
+				durtext.Short(time.Duration(f.d)), durtext.Short(MinTimeout), durtext.Short(time.Duration(f.max)), f.server))
+		}
+	}
+	return out
 }
 
 // Duration is a time.Duration written as a Go duration string ("90s").
@@ -237,6 +273,12 @@ func (f *File) validate(getenv func(string) string) error {
 		if len(u.Models) == 0 && !u.Discover {
 			fail("list models or set discover: true")
 		}
+		for _, p := range u.Timeouts.check() {
+			fail("%s", p)
+		}
+		if u.Retries != nil && (*u.Retries < 0 || *u.Retries > MaxRetries) {
+			fail("retries: %d is not a whole number from 0 to %d", *u.Retries, MaxRetries)
+		}
 		if u.ContextTokens < 0 || u.MaxOutputTokens < 0 {
 			fail("contextTokens and maxOutputTokens must not be negative")
 		}
@@ -273,7 +315,34 @@ func (f *File) validate(getenv func(string) string) error {
 			}
 		}
 	}
+	if err := f.checkDefault(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// checkDefault refuses a default that names none of the configured
+// models, by the id the Router gives it (see llm.Router), when no
+// upstream discovers: with one that does, the default may be a model
+// only its list holds, known at run time (a default no list holds is
+// then passed over for the model marked default, else the first).
+func (f *File) checkDefault() error {
+	if f.Default == "" || slices.ContainsFunc(f.Upstreams, func(u UpstreamConfig) bool { return u.Discover }) {
+		return nil
+	}
+	var ups []llm.Upstream
+	for _, u := range f.Upstreams {
+		up := llm.Upstream{Name: u.Name}
+		for _, m := range u.Models {
+			up.Models = append(up.Models, llm.ModelInfo{ID: m.ID})
+		}
+		ups = append(ups, up)
+	}
+	ids := llm.ConfiguredIDs(ups)
+	if slices.Contains(ids, f.Default) {
+		return nil
+	}
+	return fmt.Errorf("default: %q is none of the models (%s), and no upstream discovers more", f.Default, strings.Join(ids, ", "))
 }
 
 // maxDeployment bounds a deployment's name, as an id's.

@@ -205,6 +205,24 @@ upstreams:
 `, []string{`upstream 1 ("a"): inlineThinking: "on" is not an inline thinking mode (auto, open or off)`, `model "m": inlineThinking: "Open" is not`}},
 		{"inline thinking not a string", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":[{"id":"m","inlineThinking":false}]}]}`,
 			[]string{"inlineThinking"}},
+		{"retries and timeouts out of bounds", ".yaml", `
+upstreams:
+  - {name: a, baseURL: http://x/v1, models: [m], retries: 1000, timeouts: {firstToken: 1ns, idle: 11m}}
+  - {name: b, baseURL: http://x/v1, models: [n], retries: -5, timeouts: {reasoningFirstToken: 2h, list: 99ms}}
+`, []string{`upstream 1 ("a"): retries: 1000 is not a whole number from 0 to 10`,
+			`upstream 1 ("a"): timeouts: firstToken: 1ns is not a duration from 100ms to 10m (unset: CHATD_FIRST_TOKEN_TIMEOUT)`,
+			`upstream 1 ("a"): timeouts: idle: 11m is not a duration from 100ms to 10m`,
+			`upstream 2 ("b"): retries: -5 is not`, `upstream 2 ("b"): timeouts: reasoningFirstToken: 2h is not a duration from 100ms to 1h`,
+			`upstream 2 ("b"): timeouts: list: 99ms is not`}},
+		{"unknown default", ".yaml", `
+default: gpt-4o-mnii
+upstreams:
+  - {name: a, baseURL: http://x/v1, models: [gpt-4o-mini, shared]}
+  - {name: b, baseURL: http://y/v1, models: [shared]}
+`, []string{`default: "gpt-4o-mnii" is none of the models (gpt-4o-mini, shared, b/shared), and no upstream discovers more`}},
+		{"default by an id the router does not give", ".json", `{"default": "a/shared", "upstreams": [
+			{"name": "a", "baseURL": "http://x/v1", "models": ["shared"]}, {"name": "b", "baseURL": "http://y/v1", "models": ["shared"]}]}`,
+			[]string{`default: "a/shared" is none of the models (shared, b/shared)`}},
 		{"NUL in a default stop", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"],"defaults":{"stop":["\n","a\u0000b"]}}]}`,
 			[]string{"stop: sequence 2 must not contain NUL"}},
 	}
@@ -221,6 +239,26 @@ upstreams:
 				}
 			}
 		})
+	}
+}
+
+// TestUpstreamsFileBounds: values at the bounds of the environment's
+// variables, zero timeouts (the server's), and a default that a
+// discovering upstream's list may hold are accepted.
+func TestUpstreamsFileBounds(t *testing.T) {
+	t.Parallel()
+	for _, content := range []string{
+		`{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"],"retries":0,
+			"timeouts":{"firstToken":"100ms","reasoningFirstToken":"1h","idle":"10m","list":"100ms"}}]}`,
+		`{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"],"retries":10,"timeouts":{"firstToken":"0s","idle":"0s"}}]}`,
+		`{"default":"b/shared","upstreams":[{"name":"a","baseURL":"http://x/v1","models":["shared"]},
+			{"name":"b","baseURL":"http://y/v1","models":["shared"]}]}`,
+		`{"default":"listed-later","upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"]},
+			{"name":"b","baseURL":"http://y/v1","discover":true}]}`,
+	} {
+		if _, err := models.Parse([]byte(content), ".json", env); err != nil {
+			t.Errorf("%s: %v", content, err)
+		}
 	}
 }
 
