@@ -18,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"chatd/internal/durtext"
+	"chatd/internal/uriredact"
 	"chatd/llm"
 	"chatd/llm/openai"
 )
@@ -260,7 +261,7 @@ func (f *File) validate(getenv func(string) string) error {
 		}
 		seen[u.Name] = true
 		if p, err := url.Parse(u.BaseURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			fail("baseURL %q is not an http(s) URL", u.BaseURL)
+			fail("baseURL %q is not an http(s) URL", uriredact.URI(u.BaseURL))
 		}
 		if u.APIKeyEnv != "" {
 			if u.APIKey != "" {

@@ -238,7 +238,27 @@ upstreams:
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
 			}
+
 		})
+	}
+}
+
+// TestBaseURLRedacted: a baseURL refused as not an http(s) URL is quoted
+// with its credentials hidden, as OPENAI_BASE_URL's is.
+func TestBaseURLRedacted(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ baseURL, want string }{
+		{"htps://u:secret@h/v1", `baseURL "htps://xxxxx@h/v1" is not`},
+		{"http://u:secret@h:port/v1", `baseURL "http://xxxxx@h:port/v1" is not`},
+		{"u:secret@h/v1?api-key=k3yz", `baseURL "xxxxx@h/v1?api-key=xxxxx" is not`},
+	} {
+		_, err := models.Parse([]byte(`{"upstreams":[{"name":"a","baseURL":"`+tc.baseURL+`","models":["m"]}]}`), ".json", env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v lacks %q", tc.baseURL, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "k3yz")) {
+			t.Errorf("%s: the error shows a secret: %v", tc.baseURL, err)
+		}
 	}
 }
 
