@@ -83,12 +83,28 @@ type Options struct {
 	// looks the key up before anything is reserved or written. Nil: every
 	// send and regenerate spends one.
 	SentBefore func(ctx context.Context, userID, clientMessageID string) (hub.Stored, error)
+	// Metrics receives what the streams count; nil counts nothing.
+	Metrics Metrics
 	// StalledWrite is how long writing one event may last before the
 	// client counts as not reading: the stream then stops telling the hub
 	// it is busy, so that the other tabs of its conversations get their
 	// deltas at once rather than merged behind it. It defaults to 5ms.
 	StalledWrite time.Duration
 }
+
+// Metrics receives what the streams count.
+type Metrics interface {
+	// SlowClientDisconnected counts a stream closed for a client too
+	// slow to take its frames, once per stream, with why: "queue_full"
+	// (its queue filled) or "write_timeout" (a write outlived
+	// WriteTimeout). A stream already closing for another reason (a
+	// shutdown, a logout) whose last frames time out is not counted.
+	SlowClientDisconnected(reason string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) SlowClientDisconnected(string) {}
 
 // DefaultQueueBytes is QueueBytes' default, the WebSocket's
 // (ws.DefaultQueueBytes).
@@ -130,6 +146,9 @@ func NewHandler(opts Options) *Handler {
 	}
 	if opts.StalledWrite <= 0 {
 		opts.StalledWrite = 5 * time.Millisecond
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
 	}
 	return &Handler{opts: opts, log: opts.Logger, streams: make(map[*stream]struct{})}
 }

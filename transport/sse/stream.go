@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"chatd/transport/httperr"
 	"chatd/transport/internal/outbox"
 	"chatd/transport/internal/reqtimeout"
+	"chatd/transport/internal/slow"
 )
 
 // stream is one SSE response, seen by the hub as a Subscriber. The
@@ -36,6 +38,7 @@ type stream struct {
 	reason  string             // with code
 	stalled time.Duration      // Options.StalledWrite
 	expiry  *time.Timer        // closes the stream when its token expires; nil without an expiry
+	metrics Metrics            // Options.Metrics
 	// writeAt is when the event (or keep-alive) being written began (ns after clockBase,
 	// plus 1), 0 between events.
 	writeAt atomic.Int64
@@ -69,8 +72,22 @@ func (s *stream) Deliver(f *protocol.Frame) {
 	}
 	queued := s.queue.Push(f)
 	s.mu.Unlock()
-	if !queued {
-		s.Close(protocol.CloseSlowClient, "too slow")
+	if !queued && s.shut(protocol.CloseSlowClient, "too slow") {
+		s.metrics.SlowClientDisconnected(slow.QueueFull)
+	}
+}
+
+// reasonWriteTimeout is why a stream whose write outlived WriteTimeout
+// was closed.
+const reasonWriteTimeout = "too slow: write timed out"
+
+// cut ends the stream after a write begun at began failed with err: one
+// the write deadline cut (the client stopped reading) closes a stream
+// still live as a slow client's.
+func (s *stream) cut(began time.Time, timeout time.Duration, err error) {
+	if (errors.Is(err, os.ErrDeadlineExceeded) || time.Since(began) >= timeout) &&
+		s.shut(protocol.CloseSlowClient, reasonWriteTimeout) {
+		s.metrics.SlowClientDisconnected(slow.WriteTimeout)
 	}
 }
 
@@ -98,14 +115,18 @@ func (s *stream) drained(h Hub) {
 }
 
 // Close implements hub.Subscriber: the response ends. The first reason wins.
-func (s *stream) Close(code protocol.CloseCode, reason string) {
+func (s *stream) Close(code protocol.CloseCode, reason string) { s.shut(code, reason) }
+
+// shut closes the stream; false if it was closed already.
+func (s *stream) shut(code protocol.CloseCode, reason string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return
+		return false
 	}
 	s.closed, s.code, s.reason = true, code, reason
 	close(s.closing)
+	return true
 }
 
 // drains reports whether the frames still queued when the stream was
@@ -139,7 +160,7 @@ func (h *Handler) open(ctx context.Context, who auth.Identity) (*stream, error) 
 		return nil, httperr.RateLimited("too many open connections for this user", 10*time.Second)
 	}
 	s := &stream{id: persistence.NewID(), userID: who.UserID, tv: who.TokenVersion, stalled: h.opts.StalledWrite,
-		queue: outbox.New(h.opts.QueueSize, h.opts.QueueBytes), closing: make(chan struct{})}
+		queue: outbox.New(h.opts.QueueSize, h.opts.QueueBytes), closing: make(chan struct{}), metrics: h.opts.Metrics}
 	if !h.track(s) {
 		h.opts.Limits.ReleaseConn(who.UserID)
 		return nil, httperr.Unavailable("the server is shutting down; retry", nil)
@@ -270,25 +291,36 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	w.WriteHeader(http.StatusOK)
 	keep := time.NewTicker(h.opts.KeepAlive)
 	defer keep.Stop()
-	flush := func() bool { return rc.Flush() == nil }
+	// comment writes a comment line and flushes it; false ends the stream.
+	comment := func(began time.Time, text string) bool {
+		_, err := w.WriteString(text)
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			s.cut(began, h.opts.WriteTimeout, err)
+		}
+		return err == nil
+	}
 	// A first comment line sends the headers on their way at once: proxies
 	// (nginx over HTTP/2) hold them until the first body byte.
-	if _, err := w.WriteString(": open\n\n"); err != nil || !flush() {
+	if !comment(time.Now(), ": open\n\n") {
 		return
 	}
 	// event writes one frame and flushes once none waits; false ends the stream.
 	event := func(f *protocol.Frame) bool {
 		s.writeAt.Store(sinceBase())
 		defer s.writeAt.Store(0)
+		began := time.Now()
 		deadline()
-		if writeEvent(w, f) != nil {
-			return false
+		err, end := writeEvent(w, f), last(f)
+		if err == nil && (end || s.queue.Len() == 0) {
+			err = rc.Flush()
 		}
-		if last(f) {
-			flush()
-			return false
+		if err != nil {
+			s.cut(began, h.opts.WriteTimeout, err)
 		}
-		return s.queue.Len() > 0 || flush()
+		return err == nil && !end
 	}
 	// keepAlive writes a comment line; false ends the stream. Timed as an
 	// event is: a client that stopped reading blocks it as well, and the
@@ -296,9 +328,9 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	keepAlive := func() bool {
 		s.writeAt.Store(sinceBase())
 		defer s.writeAt.Store(0)
+		began := time.Now()
 		deadline()
-		_, err := w.WriteString(": keep-alive\n\n")
-		return err == nil && flush()
+		return comment(began, ": keep-alive\n\n")
 	}
 	// end writes, when the stream drains, what was queued before it was
 	// closed and the closed event, all within one WriteTimeout.
@@ -309,7 +341,7 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 			// Why it ends, as a WebSocket's close frame says it: a client
 			// told "account deleted" forgets the user's drafts.
 			_ = writeEvent(w, protocol.Closed(s.code, s.reason))
-			flush()
+			_ = rc.Flush()
 		}
 	}
 	for {

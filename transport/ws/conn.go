@@ -12,6 +12,7 @@ import (
 	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/internal/outbox"
+	"chatd/transport/internal/slow"
 )
 
 // conn is one WebSocket connection, seen by the hub as a Subscriber.
@@ -50,6 +51,9 @@ type conn struct {
 	// WriteTimeout; the writer marks the start and end of every write.
 	watchdog *watchdog
 	pinging  atomic.Bool // a ping waits for its pong
+	// slow: the connection was counted as a slow client's
+	// (Metrics.SlowClientDisconnected), which happens once.
+	slow atomic.Bool
 	// readErr is why the read ended when no close frame came (noteReadEnd);
 	// only the reader writes it, serve reads it once the reader returned.
 	readErr error
@@ -111,10 +115,15 @@ func (c *conn) Deliver(f *protocol.Frame) {
 	}
 	queued := c.queue.Push(f)
 	c.kickMu.Unlock()
-	if !queued {
-		if c.kick(protocol.CloseSlowClient, "too slow: send queue full; reconnect and resume") {
-			c.h.opts.Metrics.SlowClientDisconnected()
-		}
+	if !queued && c.kick(protocol.CloseSlowClient, "too slow: send queue full; reconnect and resume") {
+		c.countSlow(slow.QueueFull)
+	}
+}
+
+// countSlow counts the connection as a slow client's, unless it was.
+func (c *conn) countSlow(reason string) {
+	if c.slow.CompareAndSwap(false, true) {
+		c.h.opts.Metrics.SlowClientDisconnected(reason)
 	}
 }
 
@@ -360,9 +369,13 @@ func (c *conn) write(f *protocol.Frame) error {
 }
 
 // writeStuck runs when a write outlived WriteTimeout: it closes the socket,
-// which ends the write with an error.
+// which ends the write with an error. A connection that was not closing
+// is counted as a slow client's.
 func (c *conn) writeStuck() {
 	c.h.log.Info("websocket write timed out", "connection", c.id, "timeout", c.h.opts.WriteTimeout.String())
+	if !c.closing() {
+		c.countSlow(slow.WriteTimeout)
+	}
 	c.ws.CloseNow()
 }
 

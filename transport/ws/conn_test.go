@@ -221,14 +221,81 @@ func TestSlowClientClosed4408(t *testing.T) {
 	}
 }
 
-// slowCount counts the connections closed for being too slow, and those
-// refused for their user's limit.
-type slowCount struct{ n, refused atomic.Int32 }
+// slowCount counts the connections closed for being too slow (their
+// reasons in slow, when made), and those refused for their user's limit.
+type slowCount struct {
+	n, refused atomic.Int32
+	slow       chan string
+}
 
-func (*slowCount) ConnectionOpened()         {}
-func (*slowCount) ConnectionClosed()         {}
-func (m *slowCount) SlowClientDisconnected() { m.n.Add(1) }
-func (m *slowCount) ConnectionRefused()      { m.refused.Add(1) }
+func (*slowCount) ConnectionOpened() {}
+func (*slowCount) ConnectionClosed() {}
+func (m *slowCount) SlowClientDisconnected(reason string) {
+	m.n.Add(1)
+	if m.slow != nil {
+		m.slow <- reason
+	}
+}
+func (m *slowCount) ConnectionRefused() { m.refused.Add(1) }
+
+// TestSlowClientCounted: a connection closed for a client that stopped
+// reading is counted once, with why: its queue filled, or a write outlived
+// WriteTimeout before it did; one closed for another reason (a shutdown)
+// whose last frames then time out is not counted.
+func TestSlowClientCounted(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		queue        int
+		writeTimeout time.Duration
+		shutdown     bool
+		want         string // "": not counted
+	}{
+		{"queue full", 8, time.Minute, false, "queue_full"},
+		{"write timed out", 4096, 200 * time.Millisecond, false, "write_timeout"},
+		// The shutdown follows the frames at once, long before WriteTimeout.
+		{"closing already", 4096, 2 * time.Second, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			metrics := &slowCount{slow: make(chan string, 4)}
+			s := newServer(t, serverOptions{smallBuffers: true,
+				opts: ws.Options{QueueSize: tc.queue, WriteTimeout: tc.writeTimeout, Metrics: metrics}})
+			cl := s.dial(dialOptions{user: "slow", paused: true, smallBuffer: true})
+			resume := sync.OnceFunc(func() { close(cl.resume) })
+			defer resume()
+			s.waitHub("the connection to register", func(h *hubtest.Hub) bool { return h.Count() == 1 })
+			text := strings.Repeat("x", 16<<10)
+			for i := range 200 {
+				s.hub.DeliverAll("slow", protocol.Delta("c", "m", int64(i+1)*int64(len(text)), text))
+			}
+			if tc.shutdown {
+				for _, sub := range s.hub.Subscribers("slow") {
+					sub.Close(protocol.CloseGoingAway, protocol.ReasonShutdown)
+				}
+			}
+			if tc.want != "" {
+				select {
+				case got := <-metrics.slow:
+					if got != tc.want {
+						t.Fatalf("counted as %q, want %q", got, tc.want)
+					}
+				case <-time.After(testTimeout):
+					t.Fatal("not counted")
+				}
+				resume() // a write stuck on the full socket goes on, or fails
+			}
+			s.waitHub("the connection to be detached", func(h *hubtest.Hub) bool { return h.Detached() == 1 })
+			want := int32(0)
+			if tc.want != "" {
+				want = 1
+			}
+			if n := metrics.n.Load(); n != want {
+				t.Fatalf("counted %d times, want %d", n, want)
+			}
+		})
+	}
+}
 
 // TestRepeatedResumesClosed4408: a client that stops reading and keeps
 // resuming a long answer, each resume queueing its whole text again (a

@@ -79,7 +79,12 @@ type SentBefore func(ctx context.Context, userID, clientMessageID string) (hub.S
 type Metrics interface {
 	ConnectionOpened()
 	ConnectionClosed()
-	SlowClientDisconnected()
+	// SlowClientDisconnected counts a connection closed for a client too
+	// slow to take its frames, once per connection, with why: "queue_full"
+	// (its queue filled: 4408) or "write_timeout" (a write outlived
+	// WriteTimeout). A connection already closing for another reason (a
+	// shutdown, a logout) whose last frames time out is not counted.
+	SlowClientDisconnected(reason string)
 	// ConnectionRefused counts a connection refused because its user had
 	// as many open as the limit allows (closed 1013, or answered 429).
 	ConnectionRefused()
@@ -370,7 +375,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 
 type nopMetrics struct{}
 
-func (nopMetrics) ConnectionOpened()       {}
-func (nopMetrics) ConnectionClosed()       {}
-func (nopMetrics) SlowClientDisconnected() {}
-func (nopMetrics) ConnectionRefused()      {}
+func (nopMetrics) ConnectionOpened()             {}
+func (nopMetrics) ConnectionClosed()             {}
+func (nopMetrics) SlowClientDisconnected(string) {}
+func (nopMetrics) ConnectionRefused()            {}

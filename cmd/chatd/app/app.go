@@ -74,7 +74,7 @@ type Config struct {
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
 	Writer batch.Options  // Logger and Metrics are set by App when empty; OnFenced and OnDropped always
 	WS     ws.Options     // Hub, Authenticate, Recheck, Origins, Limits, Metrics and Logger are set by App
-	SSE    sse.Options    // Hub, Limits, Recheck, SentBefore and Logger are set by App
+	SSE    sse.Options    // Hub, Limits, Recheck, SentBefore and Logger are set by App, Metrics when nil
 	Limits limits.Options // Shared is set by App from SharedLimits
 
 	// Bus joins this instance to the others of a cluster (hub/natsbus);
@@ -168,6 +168,9 @@ func New(cfg Config) (*App, error) {
 	sseOpts := cfg.SSE
 	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger, sseOpts.Recheck = a.hub, lim, cfg.Logger, authn.Recheck
 	sseOpts.SentBefore = sentBefore(cfg.Store)
+	if sseOpts.Metrics == nil {
+		sseOpts.Metrics = metrics.sse()
+	}
 	a.sse = sse.NewHandler(sseOpts)
 	if a.handler, err = a.router(authn, lim); err != nil {
 		return nil, err

@@ -315,7 +315,9 @@ func TestMetrics(t *testing.T) {
 	names := []string{
 		"chatd_ws_connections", "chatd_generations_active", `chatd_generations_total{model="fake-mini",status="complete"}`,
 		`chatd_time_to_first_token_seconds_bucket{model="fake-mini"`, "chatd_tokens_per_second_bucket",
-		"chatd_deltas_sent_total", "chatd_delta_frames_encoded_total", "chatd_slow_client_disconnects_total",
+		"chatd_deltas_sent_total", "chatd_delta_frames_encoded_total",
+		`chatd_slow_client_disconnects_total{reason="queue_full",transport="websocket"}`,
+		`chatd_slow_client_disconnects_total{reason="write_timeout",transport="sse"}`,
 		"chatd_ws_connections_refused_total",
 		"chatd_writer_flush_seconds_bucket", "chatd_writer_flush_failures_total", "chatd_writer_messages",
 		`chatd_upstream_errors_total{kind="bad_request",model="fake-mini"}`, "chatd_http_requests_total",

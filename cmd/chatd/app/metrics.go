@@ -8,11 +8,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"chatd/persistence/batch"
+	"chatd/transport/sse"
 )
 
-// liveMetrics exports what the hub, the WebSocket handler and the batching
-// writer count, as Prometheus metrics. It implements hub.Metrics,
-// hub.BusMetrics, ws.Metrics and batch.Metrics.
+// liveMetrics exports what the hub, the WebSocket and SSE handlers and
+// the batching writer count, as Prometheus metrics. It implements
+// hub.Metrics, hub.BusMetrics, ws.Metrics and batch.Metrics; sse gives the
+// SSE handler its sse.Metrics.
 type liveMetrics struct {
 	connections  prometheus.Gauge
 	active       prometheus.Gauge
@@ -22,7 +24,7 @@ type liveMetrics struct {
 	upstreamErrs *prometheus.CounterVec
 	deltas       prometheus.Counter
 	deltaFrames  prometheus.Counter
-	slowClients  prometheus.Counter
+	slowClients  *prometheus.CounterVec // by transport and reason
 	connRefused  prometheus.Counter
 	flushLatency prometheus.Histogram
 	flushFails   prometheus.Counter
@@ -58,7 +60,6 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 	m.active = gauge("chatd_generations_active", "Answers being generated now.")
 	m.deltas = counter("chatd_deltas_sent_total", "Delta frames handed to subscribers (one per subscriber).")
 	m.deltaFrames = counter("chatd_delta_frames_encoded_total", "Delta frames encoded (once, whatever the number of subscribers).")
-	m.slowClients = counter("chatd_slow_client_disconnects_total", "Connections closed because their send queue filled up.")
 	m.connRefused = counter("chatd_ws_connections_refused_total",
 		"WebSocket connections refused because their user had CHATD_MAX_CONNS_PER_USER open (closed with 1013).")
 	m.flushFails = counter("chatd_writer_flush_failures_total", "Bulk writes of the batching writer that failed (and were retried).")
@@ -77,6 +78,17 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 	m.upstreamErrs, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatd_upstream_errors_total", Help: "Answers that failed upstream, by model and error kind."}, []string{"model", "kind"}))
 	errs = append(errs, err)
+	m.slowClients, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatd_slow_client_disconnects_total",
+		Help: "Live-channel connections (transport websocket or sse) closed because their client was too slow: " +
+			"its send queue filled up (reason queue_full, 4408) or a write outlived the 10s write timeout (write_timeout).",
+	}, []string{"transport", "reason"}))
+	errs = append(errs, err)
+	for _, tr := range []string{transportWebSocket, transportSSE} {
+		for _, reason := range []string{"queue_full", "write_timeout"} {
+			m.slowClients.WithLabelValues(tr, reason) // exported at 0 from the start
+		}
+	}
 	m.flushLatency, err = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "chatd_writer_flush_seconds", Help: "Duration of the batching writer's bulk writes.", Buckets: latency}))
 	errs = append(errs, err)
@@ -237,8 +249,27 @@ func (m *liveMetrics) ConnectionClosed() { m.connections.Dec() }
 // ConnectionRefused implements ws.Metrics.
 func (m *liveMetrics) ConnectionRefused() { m.connRefused.Inc() }
 
+// Values of chatd_slow_client_disconnects_total's transport label.
+const (
+	transportWebSocket = "websocket"
+	transportSSE       = "sse"
+)
+
 // SlowClientDisconnected implements ws.Metrics.
-func (m *liveMetrics) SlowClientDisconnected() { m.slowClients.Inc() }
+func (m *liveMetrics) SlowClientDisconnected(reason string) {
+	m.slowClients.WithLabelValues(transportWebSocket, reason).Inc()
+}
+
+// sse returns the SSE handler's metrics.
+func (m *liveMetrics) sse() sse.Metrics { return sseMetrics{m} }
+
+// sseMetrics counts what the SSE handler reports, labelled sse.
+type sseMetrics struct{ m *liveMetrics }
+
+// SlowClientDisconnected implements sse.Metrics.
+func (s sseMetrics) SlowClientDisconnected(reason string) {
+	s.m.slowClients.WithLabelValues(transportSSE, reason).Inc()
+}
 
 // Flushed implements batch.Metrics.
 func (m *liveMetrics) Flushed(_ int, latency time.Duration, err error) {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,4 +110,44 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestSlowClientMetrics: chatd_slow_client_disconnects_total counts the
+// slow clients each transport reports under its transport and reason,
+// every pair exported from the start.
+func TestSlowClientMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m, err := newLiveMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SlowClientDisconnected("queue_full")
+	m.SlowClientDisconnected("write_timeout")
+	m.SlowClientDisconnected("write_timeout")
+	m.sse().SlowClientDisconnected("write_timeout")
+	got := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "chatd_slow_client_disconnects_total" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			var labels []string
+			for _, l := range mt.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			got[strings.Join(labels, ",")] = mt.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"reason=queue_full,transport=websocket": 1, "reason=write_timeout,transport=websocket": 2,
+		"reason=queue_full,transport=sse": 0, "reason=write_timeout,transport=sse": 1,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("chatd_slow_client_disconnects_total %v, want %v", got, want)
+	}
 }
