@@ -51,9 +51,9 @@ type conn struct {
 	// WriteTimeout; the writer marks the start and end of every write.
 	watchdog *watchdog
 	pinging  atomic.Bool // a ping waits for its pong
-	// slow: the connection was counted as a slow client's
+	// slowCounted: the connection was counted as a slow client's
 	// (Metrics.SlowClientDisconnected), which happens once.
-	slow atomic.Bool
+	slowCounted atomic.Bool
 	// readErr is why the read ended when no close frame came (noteReadEnd);
 	// only the reader writes it, serve reads it once the reader returned.
 	readErr error
@@ -122,7 +122,7 @@ func (c *conn) Deliver(f *protocol.Frame) {
 
 // countSlow counts the connection as a slow client's, unless it was.
 func (c *conn) countSlow(reason string) {
-	if c.slow.CompareAndSwap(false, true) {
+	if c.slowCounted.CompareAndSwap(false, true) {
 		c.h.opts.Metrics.SlowClientDisconnected(reason)
 	}
 }
