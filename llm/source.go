@@ -37,8 +37,20 @@ type source struct {
 // models returns the upstream's configured models, then the listed ones it
 // does not configure; err is the last list failure when there is no list.
 // A configured model without a context window takes the one the list
-// reports for it.
+// reports for it. A model is marked Reasoning when its Streamer (a
+// Thinker) says so now, as well as when it was configured or listed so.
 func (s *source) models(ctx, base context.Context, wait time.Duration) ([]ModelInfo, error) {
+	out, err := s.merged(ctx, base, wait)
+	if t, ok := s.up.Streamer.(Thinker); ok {
+		for i := range out {
+			out[i].Reasoning = out[i].Reasoning || t.Thinks(out[i].ID)
+		}
+	}
+	return out, err
+}
+
+// merged returns the configured models, then the listed ones (see models).
+func (s *source) merged(ctx, base context.Context, wait time.Duration) ([]ModelInfo, error) {
 	out := make([]ModelInfo, 0, len(s.up.Models))
 	for _, m := range s.up.Models {
 		m.Upstream, m.UpstreamLabel = s.up.Name, s.up.Label

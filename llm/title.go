@@ -75,6 +75,14 @@ type EffortSender interface {
 	SendsReasoningEffort(ctx context.Context, model string) bool
 }
 
+// Thinker is a Streamer that tells its reasoning models (ModelInfo.Reasoning)
+// by the name it knows them by, some perhaps learned from its server as it
+// answers (llm/openai: a server refusing max_tokens), so that a Router
+// lists what it knows now, not what it knew when it was built.
+type Thinker interface {
+	Thinks(model string) bool
+}
+
 // sendsEffort reports whether s sends model's reasoning effort upstream;
 // true when s cannot tell (it may have).
 func sendsEffort(ctx context.Context, s Streamer, model string) bool {

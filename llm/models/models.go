@@ -150,13 +150,14 @@ func (c Config) upstream(u UpstreamConfig, reasoning []string, thinking map[stri
 		ListTimeout: time.Duration(u.Timeouts.List),
 		Discovered: llm.ModelInfo{ContextTokens: u.ContextTokens, MaxOutputTokens: u.MaxOutputTokens,
 			Defaults: defaults(u.Defaults, Defaults{})}}
+	// Reasoning is left to the Router, which asks client (an llm.Thinker)
+	// each time it lists: a model learned to be one is listed so.
 	for i, m := range u.Models {
 		out.Models = append(out.Models, llm.ModelInfo{ID: m.ID, Name: firstNonEmpty(m.Name, m.ID),
 			Default:         m.Default || (i == 0 && c.File == nil),
 			ContextTokens:   firstPositive(m.ContextTokens, u.ContextTokens),
 			MaxOutputTokens: firstPositive(m.MaxOutputTokens, u.MaxOutputTokens),
-			Defaults:        defaults(m.Defaults, u.Defaults),
-			Reasoning:       client.Thinks(m.ID)})
+			Defaults:        defaults(m.Defaults, u.Defaults)})
 	}
 	if u.Discover {
 		out.Catalog = client

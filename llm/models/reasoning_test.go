@@ -177,3 +177,48 @@ func TestShorthandReasoningModels(t *testing.T) {
 		})
 	}
 }
+
+// TestReasoningLearnedListed: a model its server teaches to be a
+// reasoning model (it refuses max_tokens, asking for
+// max_completion_tokens) is listed reasoning from then on, configured or
+// discovered (its upstream's list fetched before it was learned).
+func TestReasoningLearnedListed(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, file string }{
+		{"configured", "upstreams:\n  - {name: azure, baseURL: %A%, models: [mydeploy]}\n"},
+		{"discovered", "upstreams:\n  - {name: azure, baseURL: %A%, discover: true}\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{Models: []string{"mydeploy"},
+				Defaults: fakeai.Config{Tokens: 2, Refuse: "max_tokens"}})
+			f, err := models.ReadFile(writeFile(t, "up.yaml", tc.file, srv.URL, ""), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := models.New(models.Config{File: f, Logger: slog.New(slog.DiscardHandler)})
+			t.Cleanup(r.Close)
+			reasoning := func() bool {
+				list, err := r.Models(testCtx(t))
+				if err != nil || len(list) != 1 || list[0].ID != "mydeploy" {
+					t.Fatalf("models %+v, %v", list, err)
+				}
+				return list[0].Reasoning
+			}
+			if reasoning() {
+				t.Fatal("mydeploy listed reasoning before its server said so")
+			}
+			req := llm.Request{Model: "mydeploy", MaxTokens: 32, Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}
+			if _, err := r.Stream(testCtx(t), req, func(string) {}); err != nil {
+				t.Fatal(err)
+			}
+			if rec, _ := srv.LastRequest(); rec.MaxTokensField != "max_completion_tokens" {
+				t.Fatalf("upstream saw %s", rec.Body)
+			}
+			if !reasoning() {
+				t.Error("mydeploy, learned a reasoning model, is listed reasoning: false")
+			}
+		})
+	}
+}

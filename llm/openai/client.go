@@ -163,6 +163,7 @@ var (
 	_ llm.Streamer     = (*Client)(nil)
 	_ llm.Catalog      = (*Client)(nil)
 	_ llm.EffortSender = (*Client)(nil)
+	_ llm.Thinker      = (*Client)(nil)
 )
 
 // New returns a Client.
