@@ -78,7 +78,10 @@ type RouterOptions struct {
 // KindUnknownModel. Model ids are unique and stay with the model they were
 // given to for the Router's life: configured models take theirs first, in
 // order, then listed ones as they are first listed; a model whose name was
-// given to another one first gets the id "upstream/name". A refresh moves
+// given to another one first gets the id "upstream/name", and one whose
+// "upstream/name" was too gets none: it is left out, logged once (a
+// configured one as an error: CheckIDs refuses such a configuration
+// before). A refresh moves
 // no id to another model: one whose model is no longer listed is unknown
 // until it is listed again. The id "upstream/name" also reaches any model
 // by its upstream's name. Safe for concurrent use; no lock is held across
@@ -129,7 +132,10 @@ func NewRouter(opts RouterOptions) *Router {
 	}
 	for _, s := range r.sources { // configured models take their ids before any listed one
 		for _, m := range s.up.Models {
-			r.ids.of(s, m.ID)
+			if _, ok := r.ids.of(s, m.ID); !ok {
+				opts.Logger.Error("llm configured model left out", "upstream", s.up.Name, "model", m.ID,
+					"err", r.ids.untold(s, m.ID))
+			}
 		}
 	}
 	return r
@@ -225,6 +231,8 @@ func (r *Router) entries(ctx context.Context) ([]entry, error) {
 			var ok bool
 			if e.info.ID, ok = r.ids.of(s, m.ID); ok {
 				out = append(out, e)
+			} else if err := r.ids.untold(s, m.ID); err != nil {
+				r.opts.Logger.Warn("llm listed model left out", "upstream", s.up.Name, "model", m.ID, "err", err)
 			}
 		}
 	}

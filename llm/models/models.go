@@ -90,6 +90,21 @@ func New(c Config) *llm.Router {
 	return llm.NewRouter(opts)
 }
 
+// checkIDs refuses a file with a configured model that the Router would
+// give no id (llm.CheckIDs): it would be reachable by none, left out of
+// the list, and its "<upstream>/<name>" would reach another model.
+func (f *File) checkIDs() error {
+	ups := make([]llm.Upstream, 0, len(f.Upstreams))
+	for _, u := range f.Upstreams {
+		up := llm.Upstream{Name: u.Name}
+		for _, m := range u.Models {
+			up.Models = append(up.Models, llm.ModelInfo{ID: m.ID})
+		}
+		ups = append(ups, up)
+	}
+	return llm.CheckIDs(ups)
+}
+
 // shorthand is the one upstream of the OPENAI_* variables, named "openai".
 func (c Config) shorthand() llm.Upstream {
 	u := UpstreamConfig{Name: "openai", Label: hostOf(c.BaseURL), BaseURL: strings.TrimSpace(c.BaseURL),

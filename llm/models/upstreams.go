@@ -235,6 +235,9 @@ func Parse(data []byte, ext string, getenv func(string) string) (*File, error) {
 	if err := f.validate(getenv); err != nil {
 		return nil, err
 	}
+	if err := f.checkIDs(); err != nil { // models.go
+		return nil, err
+	}
 	return &f, nil
 }
 
