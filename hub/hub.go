@@ -42,7 +42,9 @@ type Writer interface {
 	Finish(ctx context.Context, u persistence.MessageUpdate) error
 }
 
-// Model streams answers and knows which models exist.
+// Model streams answers and knows which models exist. A model a send or
+// regenerate names by another name than its id is known when the Model is
+// an llm.Resolver (the router: "upstream/name"); its id is used.
 type Model interface {
 	llm.Streamer
 	llm.Catalog

@@ -909,7 +909,8 @@ type modelChoice struct {
 	replaced string
 }
 
-// pickModel returns the model to use: the requested one, else the
+// pickModel returns the model to use: the requested one (by its id, or
+// by another name the catalog knows it by: its id is used), else the
 // conversation's (current), else the catalog's default. A catalog that
 // lists no model because its upstreams failed (llm.Error) is refused as
 // unavailable with the upstream's reason: an outage, not a server fault.
@@ -937,10 +938,11 @@ func (h *Hub) pickModel(ctx context.Context, requested, current string) (modelCh
 		return slices.ContainsFunc(models, func(m llm.ModelInfo) bool { return m.ID == id })
 	}
 	if requested != "" {
-		if !known(requested) {
+		id, ok := llm.ResolveModel(ctx, h.opts.Model, models, requested)
+		if !ok {
 			return modelChoice{}, protocol.Errorf(protocol.CodeUnknownModel, "model %q is not available", requested)
 		}
-		return modelChoice{id: requested}, nil
+		return modelChoice{id: id}, nil
 	}
 	if current != "" {
 		if known(current) {

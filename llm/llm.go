@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Role of a prompt message.
@@ -142,6 +143,35 @@ type Unlister interface {
 	// nil when it lists every model it serves: a model it does not list
 	// then is not offered any more.
 	Unlisted() error
+}
+
+// Resolver is a Catalog whose models have names besides the ids it
+// lists (Router: "upstream/name"). Whoever takes a model's name from a
+// user resolves it, and keeps and sends the id.
+type Resolver interface {
+	// ModelID returns the id Models lists for the model name names: name
+	// when it is such an id, else the id of the model it is another name
+	// of; false when it names none listed now.
+	ModelID(ctx context.Context, name string) (string, bool)
+}
+
+// ResolveModel returns the id of the model name names among models,
+// catalog's list: name when it is one's id, else the id catalog (a
+// Resolver) gives the model it is another name of; false when it names
+// none of them.
+func ResolveModel(ctx context.Context, catalog Catalog, models []ModelInfo, name string) (string, bool) {
+	known := func(id string) bool {
+		return slices.ContainsFunc(models, func(m ModelInfo) bool { return m.ID == id })
+	}
+	if known(name) {
+		return name, true
+	}
+	r, ok := catalog.(Resolver)
+	if !ok {
+		return "", false
+	}
+	id, ok := r.ModelID(ctx, name)
+	return id, ok && known(id)
 }
 
 // ErrorKind classifies upstream failures for messages, metrics and retries.

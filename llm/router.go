@@ -65,8 +65,8 @@ type RouterOptions struct {
 	// same way when its list is asked again, so that the first request
 	// after it came back lists its models.
 	FirstListWait time.Duration
-	// Default is the id of the default model; it defaults to the first
-	// model marked Default, else the first model.
+	// Default is the id of the default model, or its "upstream/name"; it
+	// defaults to the first model marked Default, else the first model.
 	Default string
 	// Logger receives upstream list failures; it defaults to slog.Default().
 	Logger *slog.Logger
@@ -83,9 +83,10 @@ type RouterOptions struct {
 // configured one as an error: CheckIDs refuses such a configuration
 // before). A refresh moves
 // no id to another model: one whose model is no longer listed is unknown
-// until it is listed again. The id "upstream/name" also reaches any model
-// by its upstream's name. Safe for concurrent use; no lock is held across
-// a network request.
+// until it is listed again. "upstream/name" also names a model by its
+// upstream's name (ModelID, Stream, RouterOptions.Default), unless it is
+// another model's id, which wins. Safe for concurrent use; no lock is held
+// across a network request.
 type Router struct {
 	opts    RouterOptions
 	sources []*source
@@ -100,6 +101,7 @@ var (
 	_ Catalog      = (*Router)(nil)
 	_ EffortSender = (*Router)(nil)
 	_ Unlister     = (*Router)(nil)
+	_ Resolver     = (*Router)(nil)
 )
 
 // NewRouter returns a Router. Close ends its background list fetches.
@@ -249,8 +251,8 @@ func (r *Router) markDefault(list []entry) {
 	if i := slices.IndexFunc(list, func(e entry) bool { return e.info.Default }); i >= 0 {
 		def = list[i].info.ID
 	}
-	if slices.ContainsFunc(list, func(e entry) bool { return e.info.ID == r.opts.Default }) {
-		def = r.opts.Default
+	if i := lookup(list, r.opts.Default); r.opts.Default != "" && i >= 0 {
+		def = list[i].info.ID
 	}
 	for i := range list {
 		list[i].info.Default = list[i].info.ID == def
@@ -292,26 +294,44 @@ func (r *Router) SendsReasoningEffort(ctx context.Context, model string) bool {
 	return err == nil && sendsEffort(ctx, e.src.up.Streamer, e.remote)
 }
 
+// ModelID implements Resolver: the id of the model name names, an id
+// Models lists or "upstream/name".
+func (r *Router) ModelID(ctx context.Context, name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	e, err := r.route(ctx, name)
+	return e.info.ID, err == nil
+}
+
 // route finds the model an id names (empty: the default model): an id
 // listed by Models, or "upstream/name".
 func (r *Router) route(ctx context.Context, id string) (entry, error) {
 	entries, err := r.entries(ctx)
-	for _, e := range entries {
-		if id == "" && e.info.Default || id != "" && e.info.ID == id {
-			return e, nil
-		}
+	i := lookup(entries, id)
+	if id == "" {
+		i = slices.IndexFunc(entries, func(e entry) bool { return e.info.Default })
 	}
-	if name, remote, ok := strings.Cut(id, "/"); ok {
-		for _, e := range entries {
-			if e.src.up.Name == name && e.remote == remote {
-				return e, nil
-			}
-		}
+	if i >= 0 {
+		return entries[i], nil
 	}
 	if len(entries) == 0 && err != nil {
 		return entry{}, err
 	}
 	return entry{}, &Error{Kind: KindUnknownModel, Message: fmt.Sprintf("The model %q is not available.", shorten(id, 80))}
+}
+
+// lookup returns the index of the entry name names: the one whose id it
+// is, else the model "upstream/name" of that upstream; -1 when none.
+func lookup(list []entry, name string) int {
+	if i := slices.IndexFunc(list, func(e entry) bool { return e.info.ID == name }); i >= 0 {
+		return i
+	}
+	up, remote, ok := strings.Cut(name, "/")
+	if !ok || up == "" {
+		return -1
+	}
+	return slices.IndexFunc(list, func(e entry) bool { return e.src.up.Name == up && e.remote == remote })
 }
 
 // IsDemo reports whether id names a demo model (see Title).

@@ -148,3 +148,48 @@ func (h *records) matching(s string) []slog.Level {
 	}
 	return out
 }
+
+// TestRouterNamesByUpstream: "<upstream>/<name>" names a model by its
+// upstream's name wherever a model is named: ModelID gives its id (the
+// id wins when it is another model's), and RouterOptions.Default may be
+// one. Before, the default was compared with ids only: "a/x" was passed
+// over for the first model. Upstream a configures m and x, b x ("b/x"),
+// and OpenRouter "a/m", an id a's m's upstream name also spells.
+func TestRouterNamesByUpstream(t *testing.T) {
+	t.Parallel()
+	ups := []llm.Upstream{configured("a", nil, "m", "x"), configured("b", nil, "x"), configured("openrouter", nil, "a/m")}
+	tests := []struct {
+		name, def, id string
+		want          string // the id; "": none
+	}{
+		{"an id", "", "x", "x"},
+		{"a model by its upstream's name", "", "a/x", "x"},
+		{"an id that is its upstream's name too", "", "b/x", "b/x"},
+		{"another model's id wins", "", "a/m", "a/m"},
+		{"OpenRouter's by its upstream's name", "", "openrouter/a/m", "a/m"},
+		{"no such upstream", "", "c/x", ""},
+		{"no such model", "", "a/y", ""},
+		{"empty", "", "", ""},
+		{"the default by its upstream's name", "a/x", "", "x"},
+		{"the default by its id", "b/x", "", "b/x"},
+		{"no such default: the first model", "c/x", "", "m"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := llm.NewRouter(llm.RouterOptions{Upstreams: ups, Default: tc.def, Logger: quiet})
+			t.Cleanup(r.Close)
+			if tc.def != "" {
+				ms, err := r.Models(testCtx(t))
+				if got := llm.DefaultModel(ms); err != nil || got != tc.want {
+					t.Fatalf("default %q (%v), want %q", got, err, tc.want)
+				}
+				return
+			}
+			id, ok := r.ModelID(testCtx(t), tc.id)
+			if id != tc.want || ok != (tc.want != "") {
+				t.Fatalf("ModelID(%q) = %q, %v; want %q", tc.id, id, ok, tc.want)
+			}
+		})
+	}
+}

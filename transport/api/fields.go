@@ -37,7 +37,8 @@ type fields struct {
 }
 
 // validate checks and normalises f (titles are trimmed) and checks that a
-// named model is in the catalog.
+// named model is in the catalog (a model named otherwise than by its id,
+// "upstream/name", becomes its id).
 func (f *fields) validate(ctx context.Context, catalog llm.Catalog) error {
 	if f.Title != nil {
 		t := strings.TrimSpace(*f.Title)
@@ -52,7 +53,9 @@ func (f *fields) validate(ctx context.Context, catalog llm.Catalog) error {
 		}
 	}
 	if f.Model != nil {
-		return checkModel(ctx, catalog, *f.Model)
+		id, err := checkModel(ctx, catalog, *f.Model)
+		f.Model = &id
+		return err
 	}
 	return nil
 }
@@ -122,21 +125,21 @@ func checkTitle(t string) error {
 	return nil
 }
 
-// checkModel accepts "" (the default model) and the ids the catalog lists.
-func checkModel(ctx context.Context, catalog llm.Catalog, model string) error {
+// checkModel accepts "" (the default model) and the models the catalog
+// lists, named by their ids or by another name the catalog knows
+// (llm.Resolver: "upstream/name"); it returns the model's id.
+func checkModel(ctx context.Context, catalog llm.Catalog, model string) (string, error) {
 	if err := checkText("model", model, MaxModelChars, false); err != nil || model == "" || catalog == nil {
-		return err
+		return model, err
 	}
 	models, err := catalog.Models(ctx)
 	if err != nil {
-		return httperr.Unavailable("the model list is unavailable; retry", fmt.Errorf("list models: %w", err))
+		return model, httperr.Unavailable("the model list is unavailable; retry", fmt.Errorf("list models: %w", err))
 	}
-	for _, m := range models {
-		if m.ID == model {
-			return nil
-		}
+	if id, ok := llm.ResolveModel(ctx, catalog, models, model); ok {
+		return id, nil
 	}
-	return httperr.InvalidField("model", fmt.Sprintf("unknown model %q; see GET /api/models", model))
+	return model, httperr.InvalidField("model", fmt.Sprintf("unknown model %q; see GET /api/models", model))
 }
 
 // defaultModel is the catalog's default model, which a conversation created
