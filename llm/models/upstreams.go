@@ -346,6 +346,13 @@ func (f *File) checkDefault() error {
 	if slices.Contains(ids, f.Default) {
 		return nil
 	}
+	// The router also takes "<upstream>/<name>" for that upstream's model
+	// of that name (llm.Router.ModelID).
+	if up, name, ok := strings.Cut(f.Default, "/"); ok && slices.ContainsFunc(f.Upstreams, func(u UpstreamConfig) bool {
+		return u.Name == up && slices.ContainsFunc(u.Models, func(m ModelConfig) bool { return m.ID == name })
+	}) {
+		return nil
+	}
 	return fmt.Errorf("default: %q is none of the models (%s), and no upstream discovers more", f.Default, strings.Join(ids, ", "))
 }
 

@@ -220,9 +220,9 @@ upstreams:
   - {name: a, baseURL: http://x/v1, models: [gpt-4o-mini, shared]}
   - {name: b, baseURL: http://y/v1, models: [shared]}
 `, []string{`default: "gpt-4o-mnii" is none of the models (gpt-4o-mini, shared, b/shared), and no upstream discovers more`}},
-		{"default by an id the router does not give", ".json", `{"default": "a/shared", "upstreams": [
-			{"name": "a", "baseURL": "http://x/v1", "models": ["shared"]}, {"name": "b", "baseURL": "http://y/v1", "models": ["shared"]}]}`,
-			[]string{`default: "a/shared" is none of the models (shared, b/shared)`}},
+		{"default by an upstream's name with a model it does not have", ".json", `{"default": "a/other", "upstreams": [
+			{"name": "a", "baseURL": "http://x/v1", "models": ["shared"]}, {"name": "b", "baseURL": "http://y/v1", "models": ["shared", "other"]}]}`,
+			[]string{`default: "a/other" is none of the models (shared, b/shared, other)`}},
 		{"NUL in a default stop", ".json", `{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"],"defaults":{"stop":["\n","a\u0000b"]}}]}`,
 			[]string{"stop: sequence 2 must not contain NUL"}},
 	}
@@ -273,6 +273,8 @@ func TestUpstreamsFileBounds(t *testing.T) {
 		`{"upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"],"retries":10,"timeouts":{"firstToken":"0s","idle":"0s"}}]}`,
 		`{"default":"b/shared","upstreams":[{"name":"a","baseURL":"http://x/v1","models":["shared"]},
 			{"name":"b","baseURL":"http://y/v1","models":["shared"]}]}`,
+		`{"default":"a/shared","upstreams":[{"name":"a","baseURL":"http://x/v1","models":["shared"]},
+			{"name":"b","baseURL":"http://y/v1","models":["shared"]}]}`, // its id is "shared": the router takes both
 		`{"default":"listed-later","upstreams":[{"name":"a","baseURL":"http://x/v1","models":["m"]},
 			{"name":"b","baseURL":"http://y/v1","discover":true}]}`,
 	} {
