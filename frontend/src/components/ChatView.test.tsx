@@ -400,14 +400,17 @@ describe('ChatView offline notice', () => {
     expect(region()).not.toBeNull();
     expect(region()!.textContent).toBe('');
     act(() => app.store.set((s) => ({ ...s, link: { state: 'offline', kind: 'ws', detail: 'message too big' } })));
-    expect(region()!.textContent).toBe('Offline (message too big): messages cannot be sent or received. Retry');
+    expect(region()!.textContent).toBe('Offline (message too big): messages you send wait and go out once the connection is back. Retry');
     expect(region()!.closest('[role="status"], [aria-live]')).toBeNull(); // LinkAnnouncer says it (App)
     const button = [...region()!.querySelectorAll('button')].find((b) => b.textContent === 'Retry');
     expect(button).toBeDefined();
+    act(() => button!.focus());
     act(() => button!.click());
     expect(retry).toHaveBeenCalledTimes(1);
     act(() => app.store.set((s) => ({ ...s, link: { state: 'reconnecting', kind: 'ws' } })));
     expect(region()!.textContent).toBe('');
+    // The Retry had the focus: it goes to the message box, not the page.
+    expect(document.activeElement).toBe(mount.host.querySelector('textarea[aria-label="Message"]'));
   });
 });
 

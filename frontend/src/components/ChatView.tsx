@@ -18,7 +18,7 @@ import { currentModel, modelLabel, newChatModel } from '../lib/models';
 import { modelsThatReasoned, reasons } from '../lib/reasoning';
 import { DemoNotice, ModelPicker, PickUnavailableNotice } from './ModelPicker';
 import { SettingsDialog } from './SettingsDialog';
-import { linkWords } from './StatusLine';
+import { RetryButton, linkWords } from './StatusLine';
 
 /** ChatView renders one conversation, or a new chat when conversationId is null. */
 export function ChatView({ conversationId, onOpenSidebar }: { conversationId: string | null; onOpenSidebar: () => void }) {
@@ -206,23 +206,21 @@ function ModelNotLoaded({ failed }: { failed: boolean }) {
 }
 
 /**
- * OfflineNotice says, while the link is offline (no more automatic
- * reconnects), so with a Retry. The sidebar's status line says it too, but
+ * OfflineNotice says, while the link is offline (retried in the background
+ * when the server could not be reached, not after a close that ends the
+ * retries), so with a Retry. The sidebar's status line says it too, but
  * on a narrow screen the closed sidebar is hidden, so this one is shown only
  * there (app.css). Neither is a live region: LinkAnnouncer (StatusLine.tsx)
  * announces it once, whether the drawer is open or not.
  */
 export function OfflineNotice() {
-  const app = useApp();
   const link = useAppState((s) => s.link);
   return (
     <div className="offline-notice-region">
       {link.state === 'offline' && (
         <p className="notice offline-notice">
           {linkWords(link)}{' '}
-          <button type="button" className="link-button" onClick={() => app.retryConnection()}>
-            Retry
-          </button>
+          <RetryButton />
         </p>
       )}
     </div>

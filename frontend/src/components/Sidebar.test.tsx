@@ -257,7 +257,7 @@ describe('ChatLayout', () => {
     act(() => app.store.set((s) => ({ ...s, link: { state: 'offline', kind: 'ws', detail: 'message too big' } })));
     const live = liveSaying('Offline');
     expect(live).toHaveLength(1);
-    expect(live[0]!.textContent).toBe('Offline (message too big): messages cannot be sent or received.');
+    expect(live[0]!.textContent).toBe('Offline (message too big): messages you send wait and go out once the connection is back.');
     // Not in the sidebar (hidden when closed on a phone) nor in the chat's notice (hidden on a desktop: app.css).
     expect(live[0]!.closest('nav, .offline-notice-region')).toBeNull();
     const retries = [...mount.host.querySelectorAll('button')].filter((b) => b.textContent === 'Retry');

@@ -1,7 +1,10 @@
 // The quiet connection status: connected, reconnecting, offline, or the
 // HTTP-streaming fallback; and the page's one announcement of it.
 
+import { useLayoutEffect, useRef } from 'react';
 import { useApp, useAppState } from '../hooks/app';
+import { focusInstead } from '../hooks/composerBox';
+import { sayPolitely } from '../lib/politeStatus';
 import type { TransportStatus } from '../lib/transport';
 
 /**
@@ -9,19 +12,40 @@ import type { TransportStatus } from '../lib/transport';
  * It is not a live region: LinkAnnouncer says the state once for the page.
  */
 export function StatusLine() {
-  const app = useApp();
   const link = useAppState((s) => s.link);
   return (
     <div className={`status-line link-${link.state}`} data-transport={link.kind} data-state={link.state}>
       <span className="dot" aria-hidden="true" />
       <span className="status-text">{stateText(link)}</span>
       {link.detail && link.state !== 'connected' && <span className="status-detail"> · {link.detail}</span>}
-      {link.state === 'offline' && (
-        <button type="button" className="link-button" onClick={() => app.retryConnection()}>
-          Retry
-        </button>
-      )}
+      {link.state === 'offline' && <RetryButton />}
     </div>
+  );
+}
+
+/**
+ * RetryButton reconnects now. It stays while the attempt runs (the link
+ * stays offline until connected, ws.ts), the reader told politely that it
+ * is tried; gone once connected, it hands its focus to the message box,
+ * where it fell to the page.
+ */
+export function RetryButton() {
+  const app = useApp();
+  const ref = useRef<HTMLButtonElement>(null);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    return () => {
+      if (el && el === document.activeElement) focusInstead();
+    };
+  }, []);
+  const retry = () => {
+    sayPolitely('Trying to reconnect…');
+    app.retryConnection();
+  };
+  return (
+    <button ref={ref} type="button" className="link-button" onClick={retry}>
+      Retry
+    </button>
   );
 }
 
@@ -36,7 +60,8 @@ function stateText(link: TransportStatus): string {
 /** linkWords says the live channel's state as LinkAnnouncer announces it. */
 export function linkWords(link: TransportStatus): string {
   const detail = link.detail && link.state !== 'connected' ? ` (${link.detail})` : '';
-  if (link.state === 'offline') return `Offline${detail}: messages cannot be sent or received.`;
+  // Sends wait in their conversation's queue meanwhile and go out once connected (ChatApp.flushQueues).
+  if (link.state === 'offline') return `Offline${detail}: messages you send wait and go out once the connection is back.`;
   return `${stateText(link)}${detail}`;
 }
 

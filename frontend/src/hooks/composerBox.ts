@@ -18,3 +18,14 @@ export const ComposerBox = createContext<RefObject<HTMLTextAreaElement | null> |
 export function focusBox(box: HTMLTextAreaElement | null | undefined): void {
   if (!window.matchMedia?.('(pointer: coarse)').matches) box?.focus();
 }
+
+/**
+ * focusInstead puts the focus, for a control that had it and goes (a Retry
+ * once connected), in the message box (box, else the page's) or, on touch
+ * screens and without a box, in the message list: not on the page.
+ */
+export function focusInstead(box?: HTMLElement | null): void {
+  const target = box ?? document.querySelector<HTMLElement>('textarea[aria-label="Message"]');
+  if (target && !window.matchMedia?.('(pointer: coarse)').matches) target.focus();
+  else document.querySelector<HTMLElement>('.messages')?.focus();
+}

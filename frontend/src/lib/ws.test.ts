@@ -627,6 +627,26 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(6);
   });
 
+  it('an outage says offline once, then stays offline while the retries run, until connected', async () => {
+    const { t, statuses, socket } = setup('offline', true);
+    t.start();
+    socket().finish(1006); // never opened: the server cannot be reached
+    await vi.advanceTimersByTimeAsync(10);
+    const first = statuses.length;
+    expect(statuses.at(-1)).toEqual({ state: 'offline', kind: 'ws', detail: 'The server cannot be reached.' });
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(40_000); // the next attempt
+      socket().finish(1006);
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    t.reconnectNow(); // the reader's Retry
+    expect(FakeSocket.all.length).toBe(6);
+    // Every status since is the same offline: nothing new to announce, and the Retry stays.
+    expect(new Set(statuses.slice(first - 1).map((s) => JSON.stringify(s)))).toEqual(new Set([JSON.stringify(statuses[first - 1])]));
+    socket().open();
+    expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+  });
+
   it('a token check chatd answers not now (its 503: it cannot check the token) says its reason, never offline, and is retried on the WebSocket, never a fallback', async () => {
     const { t, handlers, statuses, socket } = setup({ unavailable: 'cannot check the token now; retry' });
     t.start();
@@ -635,7 +655,7 @@ describe('WSTransport', () => {
       await vi.advanceTimersByTimeAsync(40_000);
     }
     expect(statuses.filter((s) => s.state === 'offline')).toEqual([]);
-    // Each failed open says chatd's reason (the next attempt then says it is reconnecting).
+    // Each failed open says chatd's reason, which stays while the next attempt runs.
     expect(statuses.filter((s) => s.detail)).toEqual(Array(5).fill({ state: 'reconnecting', kind: 'ws', detail: 'Cannot check the token now; retry.' }));
     expect(handlers.fallback).not.toHaveBeenCalled();
     expect(FakeSocket.all.length).toBe(6);

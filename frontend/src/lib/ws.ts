@@ -19,10 +19,12 @@ import {
   backoffDelay,
   type Accepted,
   type AuthCheck,
+  type LinkState,
   type RegenerateRequest,
   type SendRequest,
   type Transport,
   type TransportHandlers,
+  type TransportStatus,
 } from './transport';
 
 export type { AuthCheck } from './transport';
@@ -143,6 +145,8 @@ export class WSTransport implements Transport {
    */
   private helloDeadline: ReturnType<typeof setTimeout> | undefined;
   private readonly openWaiters = new Set<() => void>();
+  /** The state last reported (null: none yet). */
+  private shown: LinkState | null = null;
 
   constructor(
     private readonly handlers: TransportHandlers,
@@ -310,7 +314,12 @@ export class WSTransport implements Transport {
       this.handlers.unauthorized();
       return;
     }
-    this.handlers.status({ state: this.everConnected ? 'reconnecting' : 'connecting', kind: 'ws' });
+    // An attempt made while the link is said down (offline, or reconnecting
+    // with a reason) leaves that state as it is: said again at each attempt
+    // of a long outage, the live region repeated "Reconnecting…" and
+    // "Offline" at every backoff, and the status line's Retry went and came
+    // back (under the focus of the reader who pressed it).
+    if (this.shown === null || this.shown === 'connected') this.report({ state: this.everConnected ? 'reconnecting' : 'connecting', kind: 'ws' });
     const Impl = this.opts.WebSocketImpl ?? WebSocket;
     let ws: WebSocket;
     try {
@@ -347,7 +356,7 @@ export class WSTransport implements Transport {
     this.everConnected = true;
     this.attempt = 0;
     this.failedOpens = 0;
-    this.handlers.status({ state: 'connected', kind: 'ws' });
+    this.report({ state: 'connected', kind: 'ws' });
     for (const id of this.subs) this.sendSubscribe(id);
     for (const wake of [...this.openWaiters]) wake();
     this.startPing();
@@ -417,7 +426,7 @@ export class WSTransport implements Transport {
         return;
       case CloseCode.PolicyViolation:
       case CloseCode.TooBig:
-        this.handlers.status({
+        this.report({
           state: 'offline',
           kind: 'ws',
           detail: ev.code === CloseCode.TooBig ? 'The server refused a message that was too large.' : 'The server closed the connection (policy violation).',
@@ -434,14 +443,14 @@ export class WSTransport implements Transport {
         this.tryAgainLater(ev.reason);
         return;
       case CloseCode.RateLimited:
-        this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: 'Rate limited; waiting before reconnecting.' });
+        this.report({ state: 'reconnecting', kind: 'ws', detail: 'Rate limited; waiting before reconnecting.' });
         this.schedule(10000 + Math.random() * 5000, 'server');
         return;
       default:
         if (!opened) void this.failedOpen();
         else {
           // Say so now: until the retry the link is down, whatever the last status said.
-          this.handlers.status({ state: 'reconnecting', kind: 'ws' });
+          this.report({ state: 'reconnecting', kind: 'ws' });
           this.schedule(backoffDelay(this.attempt++, 250));
         }
     }
@@ -451,7 +460,7 @@ export class WSTransport implements Transport {
   private tryAgainLater(reason: string): void {
     const crowded = reason === TOO_MANY_CONNECTIONS_REASON;
     const detail = crowded ? 'Too many tabs or devices are connected; retrying.' : 'The server cannot check the session right now; reconnecting.';
-    this.handlers.status({ state: 'reconnecting', kind: 'ws', detail });
+    this.report({ state: 'reconnecting', kind: 'ws', detail });
     if (crowded && !this.toldCrowded) {
       this.toldCrowded = true;
       this.handlers.notify(TOO_MANY_CONNECTIONS_NOTICE);
@@ -468,19 +477,25 @@ export class WSTransport implements Transport {
       return;
     }
     if (verdict === 'offline') {
-      this.handlers.status({ state: 'offline', kind: 'ws', detail: 'The server cannot be reached.' });
+      this.report({ state: 'offline', kind: 'ws', detail: 'The server cannot be reached.' });
     } else if (typeof verdict === 'object') {
       // chatd answered, not now (it cannot check the token, a shutdown):
       // its reason, and no count toward the fallback, as the WebSocket
       // likely failed for the same reason.
-      this.handlers.status({ state: 'reconnecting', kind: 'ws', detail: sentence(verdict.unavailable) });
+      this.report({ state: 'reconnecting', kind: 'ws', detail: sentence(verdict.unavailable) });
     } else if (++this.failedOpens >= (this.opts.fallbackAfter ?? 3)) {
       this.handlers.fallback();
       return;
     } else {
-      this.handlers.status({ state: 'reconnecting', kind: 'ws' });
+      this.report({ state: 'reconnecting', kind: 'ws' });
     }
     this.schedule(backoffDelay(this.attempt++, 500));
+  }
+
+  /** report tells the store the link's state, and remembers it. */
+  private report(s: TransportStatus): void {
+    this.shown = s.state;
+    this.handlers.status(s);
   }
 
   private schedule(ms: number, wait: 'backoff' | 'server' = 'backoff'): void {
