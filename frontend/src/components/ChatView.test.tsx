@@ -1,10 +1,11 @@
 // The open conversation in the DOM (jsdom): its settings dialog.
 
 import { act } from 'react';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
+import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { unavailableNotice } from '../lib/models';
 import { CID, conv, message, setup } from '../lib/testkit';
 import { mergeSnapshot, newThread, selectVersion, stepVersion } from '../lib/thread';
@@ -182,14 +183,21 @@ describe('ChatView versions', () => {
       ),
     );
     const shown = () => mount.host.querySelector('.msg-user .version-count')?.textContent;
-    const said = () => mount.host.querySelector('.msg-user .versions [aria-live]')?.textContent;
+    // Said in the page's polite region, which stays: one in the message element came new with each version.
+    const region = document.createElement('div');
+    region.id = POLITE_STATUS_ID;
+    document.body.append(region);
+    onTestFinished(() => region.remove());
+    const said = () => region.textContent;
+    const read = () => mount.host.querySelector('.msg-user .versions .sr-only')?.textContent;
     const press = (label: string) => {
       const b = document.activeElement as HTMLButtonElement;
       expect(b.getAttribute('aria-label')).toBe(label);
       act(() => b.click());
     };
     expect(shown()).toBe('1/3');
-    expect(said()).toBe('Version 1 of 3'); // in words for a screen reader ("1/3" is read "1 slash 3")
+    expect(read()).toBe('Version 1 of 3'); // in words for a screen reader ("1/3" is read "1 slash 3")
+    expect(mount.host.querySelector('.msg-user [aria-live], .msg-user [role="status"]')).toBeNull();
     mount.host.querySelector<HTMLButtonElement>('.msg-user button[aria-label="Next version"]')!.focus();
     press('Next version');
     expect(shown()).toBe('2/3');
@@ -198,8 +206,10 @@ describe('ChatView versions', () => {
     expect(shown()).toBe('3/3');
     // At the last version Next is disabled: the focus is on Previous.
     expect(document.activeElement?.getAttribute('aria-label')).toBe('Previous version');
+    expect(said()).toBe('Version 3 of 3');
     press('Previous version');
     expect(shown()).toBe('2/3');
+    expect(said()).toBe('Version 2 of 3');
     expect(document.activeElement?.getAttribute('aria-label')).toBe('Previous version');
   });
 });

@@ -85,6 +85,10 @@ export const MessageItem = memo(function MessageItem({ message, version, version
   function switchVersion(dir: -1 | 1) {
     versionFocus?.ask(message.parentId, dir);
     app.switchVersion(message.id, dir);
+    // Said in the page's polite region: a region in the message element
+    // came new with each version, already holding its words, and is not
+    // announced by some screen readers (Toasts.tsx).
+    sayPolitely(`Version ${version + dir} of ${versions}`);
   }
   /**
    * The edit box was closed without sending: the focus goes back to the
@@ -204,11 +208,11 @@ export const MessageItem = memo(function MessageItem({ message, version, version
               >
                 <Icon name="left" size={16} />
               </button>
-              {/* "2/3" is read "2 slash 3": the words are said instead, and again at each switch. */}
+              {/* "2/3" is read "2 slash 3": the words are read instead, and said at each switch (switchVersion). */}
               <span className="version-count" aria-hidden="true">
                 {version}/{versions}
               </span>
-              <span className="sr-only" aria-live="polite">
+              <span className="sr-only">
                 Version {version} of {versions}
               </span>
               <button
