@@ -51,6 +51,20 @@ describe('AnswerAnnouncer', () => {
     expect(region().firstElementChild).not.toBe(first);
   });
 
+  it('says "Thinking…" once when an answer\'s reasoning starts, not at each piece of it, then the answer once it ends', () => {
+    render(thread(question, answer('', 'streaming')));
+    expect(region().textContent).toBe('');
+    render(thread(question, answer('', 'streaming', { reasoning: 'Let me' })));
+    const said = region().firstElementChild;
+    expect(said?.textContent).toBe('Thinking…');
+    render(thread(question, answer('', 'streaming', { reasoning: 'Let me see' })));
+    render(thread(question, answer('Hi', 'streaming', { reasoning: 'Let me see.' })));
+    render(thread(question, answer('Hi there', 'streaming', { reasoning: 'Let me see.' })));
+    expect(region().firstElementChild).toBe(said); // the same node: not said again
+    render(thread(question, answer('Hi there', 'complete', { reasoning: 'Let me see.' })));
+    expect(region().textContent).toBe('Answer finished, 2 words.');
+  });
+
   it('says why an answer stopped', () => {
     render(thread(question, answer('Half', 'streaming')));
     render(thread(question, answer('Half', 'cancelled')));

@@ -1,4 +1,5 @@
-// The open conversation's polite live region for answers: an answer seen
+// The open conversation's polite live region for answers: that a reasoning
+// model started thinking is said once, and an answer seen
 // streaming here is announced once it ends (lib/announce.ts says how), not
 // piece by piece, and the answers of a conversation loaded or reloaded are
 // not read out.
@@ -25,6 +26,18 @@ export function AnswerAnnouncer({ thread }: { thread: Thread | undefined }) {
     const m = thread?.messages[id];
     if (m && m.status !== 'streaming') setSaid((s) => ({ text: answerAnnouncement(m), count: s.count + 1 }));
   }, [running, thread]);
+  // A reasoning model's thinking, once it starts, is said once per answer
+  // ("Thinking…"): the wait's own live region (Waiting) goes as the
+  // thinking comes, the Thinking section's label is not live (it ticks each
+  // second), and the answer's element is busy.
+  const runningMessage = running ? thread?.messages[running] : undefined;
+  const thinking = !!runningMessage?.reasoning && !runningMessage.content;
+  const thinkingSaid = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    if (!running || !thinking || thinkingSaid.current === running) return;
+    thinkingSaid.current = running;
+    setSaid((s) => ({ text: 'Thinking…', count: s.count + 1 }));
+  }, [running, thinking]);
   return (
     <div className="sr-only" role="status">
       {said.text && <p key={said.count}>{said.text}</p>}
