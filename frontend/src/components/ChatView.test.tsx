@@ -526,3 +526,59 @@ describe('ChatView: a streaming answer whose live channel closed', () => {
     await app.logout(); // its reconnects end
   });
 });
+
+describe('ChatView focus of buttons that go once pressed', () => {
+  function render(app: ChatApp) {
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+  }
+  const newApp = () => new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+
+  it('a failed load\'s Try again hands its focus to the list, which shows the load and then the conversation', () => {
+    const app = newApp();
+    act(() => app.store.set((s) => ({ ...s, threadErrors: { [CID]: 'The server could not be reached.' } })));
+    vi.spyOn(app, 'loadThread').mockImplementation(async () => app.store.set((s) => ({ ...s, threadErrors: {} })));
+    render(app);
+    const again = [...mount.host.querySelectorAll('button')].find((b) => b.textContent === 'Try again')!;
+    act(() => again.focus());
+    act(() => again.click());
+    expect(mount.host.contains(again)).toBe(false);
+    expect(document.activeElement).toBe(mount.host.querySelector('.messages'));
+    loaded(app, CID);
+    expect(document.activeElement).toBe(mount.host.querySelector('.messages'));
+  });
+
+  it.each([
+    ['motion', false, 'smooth'],
+    ['reduced motion', true, 'auto'],
+  ])('"Scroll to the latest message" (%s) scrolls, at once under reduced motion, and hands its focus to the message box as it goes', (_name, reduce, behavior) => {
+    vi.stubGlobal('matchMedia', (q: string) => ({ matches: reduce && q === '(prefers-reduced-motion: reduce)' }));
+    onTestFinished(() => void vi.unstubAllGlobals());
+    const app = newApp();
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), [message('q1', '', 'user', 'Question', 'complete')]) } })));
+    render(app);
+    const list = mount.host.querySelector<HTMLDivElement>('.messages')!;
+    let top = 0;
+    Object.defineProperty(list, 'scrollHeight', { configurable: true, get: () => 2000 });
+    Object.defineProperty(list, 'clientHeight', { configurable: true, get: () => 500 });
+    Object.defineProperty(list, 'scrollTop', { configurable: true, get: () => top, set: (v: number) => (top = v) });
+    const scrolled = vi.fn((o: ScrollToOptions) => {
+      top = (o.top ?? 0) - 500;
+      list.dispatchEvent(new Event('scroll'));
+    });
+    list.scrollTo = scrolled as unknown as typeof list.scrollTo;
+    top = 0;
+    act(() => list.dispatchEvent(new Event('scroll'))); // the reader scrolled up
+    const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Scroll to the latest message"]')!;
+    act(() => button.focus());
+    act(() => button.click());
+    expect(scrolled).toHaveBeenCalledWith({ top: 2000, behavior });
+    expect(mount.host.contains(button)).toBe(false);
+    expect(document.activeElement).toBe(mount.host.querySelector('textarea[aria-label="Message"]'));
+  });
+});

@@ -1,9 +1,9 @@
 // The open conversation: header (title, model, system prompt, export), the
 // shown path of messages, and the composer.
 
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useApp, useAppState } from '../hooks/app';
-import { ComposerBox } from '../hooks/composerBox';
+import { ComposerBox, focusInstead } from '../hooks/composerBox';
 import { ContentGrew } from '../hooks/follow';
 import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
 import { useThreadView } from '../hooks/useThreadView';
@@ -145,7 +145,14 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
               <div className="empty" role="alert">
                 <p>{loadError}</p>
                 {conversationId && (
-                  <button type="button" onClick={() => void app.loadThread(conversationId)}>
+                  <button
+                    type="button"
+                    onClick={(e) => {
+                      // The button goes as the load starts: the focus goes to the list, busy while it loads.
+                      e.currentTarget.closest<HTMLElement>('.messages')?.focus();
+                      void app.loadThread(conversationId);
+                    }}
+                  >
                     Try again
                   </button>
                 )}
@@ -271,6 +278,7 @@ interface MessageListProps {
  */
 function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, onNearTop, children }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
+  const composerBox = useContext(ComposerBox);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
   const before = useRef<{ firstId: string | undefined; height: number; top: number }>({ firstId: undefined, height: 0, top: 0 });
@@ -368,7 +376,12 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
           title="Scroll to the latest message"
           onClick={() => {
             const el = ref.current;
-            if (el) el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });
+            if (!el) return;
+            const still = window.matchMedia?.('(prefers-reduced-motion: reduce)').matches;
+            el.scrollTo({ top: el.scrollHeight, behavior: still ? 'auto' : 'smooth' });
+            // The button goes once at the bottom: the focus goes where the
+            // reader goes on from the latest message, not the page.
+            focusInstead(composerBox?.current);
           }}
         >
           ↓

@@ -49,3 +49,23 @@ describe('SettingsDialog stop sequences refused by the server', () => {
     expect(text).not.toContain('Stop sequence 1 must');
   });
 });
+
+describe('SettingsDialog stop sequences and the focus', () => {
+  const button = (name: string) =>
+    [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent?.trim() === name || b.getAttribute('aria-label') === name)!;
+  const focused = () => document.activeElement?.getAttribute('aria-label');
+
+  it('puts the focus in the new row after Add, in the row taking a removed one\'s place after its ×: never the page', () => {
+    act(() => mount.root.render(<SettingsDialog systemPrompt="" params={{ stop: ['a', 'b'] }} model={undefined} onSave={async () => null} onClose={() => undefined} />));
+    act(() => button('Add a stop sequence').focus());
+    act(() => button('Add a stop sequence').click());
+    expect(button('Add a stop sequence')).toBeUndefined(); // hidden while the last row is empty
+    expect(focused()).toBe('Stop sequence 3');
+    act(() => button('Remove stop sequence 1').focus());
+    act(() => button('Remove stop sequence 1').click());
+    expect(focused()).toBe('Stop sequence 1'); // b, now first
+    expect((document.activeElement as HTMLInputElement).value).toBe('b');
+    act(() => button('Remove stop sequence 2').click());
+    expect(focused()).toBe('Stop sequence 1');
+  });
+});

@@ -3,7 +3,7 @@
 // sequences). Out-of-range values are shown inline in plain words and
 // never saved; a refusal by the server is shown on the field it names.
 
-import { useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { useOpen } from '../hooks/useOpen';
 import { MAX_SYSTEM_PROMPT_CHARS, lengthStatus } from '../lib/limits';
 import {
@@ -223,8 +223,28 @@ function StopSequences({ stop, error, onChange, onBlur }: StopSequencesProps) {
   const id = useId();
   const rows = stop.length > 0 ? stop : [''];
   const set = (i: number, v: string) => onChange(rows.map((s, j) => (j === i ? v : s)));
+  // The row whose input takes the focus once rendered: the new one after
+  // "Add a stop sequence" (the button hides itself while the last row is
+  // empty), the one taking a removed row's place after its × (gone with
+  // its row). The focus fell to the page with the button pressed.
+  const group = useRef<HTMLDivElement>(null);
+  const focusRow = useRef<number | null>(null);
+  useEffect(() => {
+    const i = focusRow.current;
+    if (i === null) return;
+    focusRow.current = null;
+    group.current?.querySelectorAll<HTMLInputElement>('.stop-row input')[i]?.focus();
+  });
+  const add = () => {
+    focusRow.current = rows.length;
+    onChange([...rows, '']);
+  };
+  const remove = (i: number) => {
+    focusRow.current = Math.max(0, Math.min(i, rows.length - 2));
+    onChange(rows.filter((_, j) => j !== i));
+  };
   return (
-    <div className={`param stop${error ? ' invalid' : ''}`} data-param="stop" role="group" aria-labelledby={`${id}-label`}>
+    <div ref={group} className={`param stop${error ? ' invalid' : ''}`} data-param="stop" role="group" aria-labelledby={`${id}-label`}>
       <span id={`${id}-label`} className="param-label">
         {PARAM_LABELS.stop}
       </span>
@@ -243,14 +263,14 @@ function StopSequences({ stop, error, onChange, onBlur }: StopSequencesProps) {
             onBlur={onBlur}
           />
           {(rows.length > 1 || s !== '') && (
-            <button type="button" className="icon" aria-label={`Remove stop sequence ${i + 1}`} onClick={() => onChange(rows.filter((_, j) => j !== i))}>
+            <button type="button" className="icon" aria-label={`Remove stop sequence ${i + 1}`} onClick={() => remove(i)}>
               ×
             </button>
           )}
         </div>
       ))}
       {rows.length < MAX_STOP_SEQUENCES && rows[rows.length - 1] !== '' && (
-        <button type="button" className="link-button add-stop" onClick={() => onChange([...rows, ''])}>
+        <button type="button" className="link-button add-stop" onClick={add}>
           Add a stop sequence
         </button>
       )}

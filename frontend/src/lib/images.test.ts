@@ -35,6 +35,15 @@ describe('revealImage', () => {
     expect(img.alt).toBe('a chart');
   });
 
+  it('hands the focus of the button to the image it shows, not the page', () => {
+    const el = rendered('look: ![a chart](https://img.example/chart.png)');
+    const button = el.querySelector<HTMLElement>('button.remote-image')!;
+    button.focus();
+    const img = revealImage(button)!;
+    expect(document.activeElement).toBe(img);
+    expect(img.tabIndex).toBe(-1); // by script only: not a stop of Tab
+  });
+
   it('refuses a placeholder whose data-src is not https', () => {
     const b = document.createElement('button');
     b.dataset.src = 'javascript:alert(1)';

@@ -19,7 +19,12 @@ export function imageHost(src: string): string | null {
   }
 }
 
-/** revealImage replaces a placeholder button with its image; it returns the <img>, or null. */
+/**
+ * revealImage replaces a placeholder button with its image; it returns the
+ * <img>, or null. The button had the focus (a keyboard's Enter): the image
+ * takes it (focusable by script only), and a screen reader reads its alt,
+ * where the focus fell to the page with the button.
+ */
 export function revealImage(button: HTMLElement): HTMLImageElement | null {
   const src = button.dataset.src ?? '';
   if (!imageHost(src)) return null;
@@ -30,7 +35,10 @@ export function revealImage(button: HTMLElement): HTMLImageElement | null {
   img.decoding = 'async';
   img.className = 'remote-image-loaded';
   img.src = src;
+  const focused = button.ownerDocument.activeElement === button;
+  if (focused) img.tabIndex = -1;
   button.replaceWith(img);
+  if (focused) img.focus();
   revealed.add(src);
   return img;
 }
