@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useAppState } from '../hooks/app';
 import { useForgetRendered } from '../hooks/useForgetRendered';
+import { useNarrow } from '../hooks/useNarrow';
 import { isImeNativeKey } from '../lib/ime';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { AuthPage } from './AuthPage';
@@ -56,6 +57,7 @@ export function PoliteStatus() {
 function ChatLayout({ conversationId }: { conversationId: string | null }) {
   const [open, setOpen] = useState(false);
   const close = useCallback(() => setOpen(false), []);
+  const narrow = useNarrow();
   useSidebarFocus(open);
   useEffect(() => {
     if (!open) return;
@@ -66,10 +68,14 @@ function ChatLayout({ conversationId }: { conversationId: string | null }) {
     document.addEventListener('keydown', onKey);
     return () => document.removeEventListener('keydown', onKey);
   }, [open]);
+  // The open drawer covers the chat with its scrim: the chat is inert
+  // meanwhile, so Tab stays in the drawer and a screen reader does not read
+  // what is behind it. On a wide screen the sidebar is beside the chat.
+  const drawer = open && narrow;
   return (
     <div className="layout">
       <Sidebar open={open} onClose={close} />
-      <ChatView conversationId={conversationId} onOpenSidebar={() => setOpen(true)} />
+      <ChatView conversationId={conversationId} onOpenSidebar={() => setOpen(true)} inert={drawer} />
       <LinkAnnouncer />
     </div>
   );

@@ -20,8 +20,15 @@ import { DemoNotice, ModelPicker, PickUnavailableNotice } from './ModelPicker';
 import { SettingsDialog } from './SettingsDialog';
 import { RetryButton, linkWords } from './StatusLine';
 
+/** ChatViewProps: the conversation shown (null: a new chat), the drawer's opener, and whether the open drawer covers the view (inert). */
+interface ChatViewProps {
+  conversationId: string | null;
+  onOpenSidebar: () => void;
+  inert?: boolean;
+}
+
 /** ChatView renders one conversation, or a new chat when conversationId is null. */
-export function ChatView({ conversationId, onOpenSidebar }: { conversationId: string | null; onOpenSidebar: () => void }) {
+export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatViewProps) {
   const app = useApp();
   const thread = useAppState((s) => (conversationId ? s.threads[conversationId] : undefined));
   const loadError = useAppState((s) => (conversationId ? s.threadErrors[conversationId] : undefined));
@@ -92,7 +99,7 @@ export function ChatView({ conversationId, onOpenSidebar }: { conversationId: st
   return (
     <ComposerBox.Provider value={composerBox}>
       <VersionFocusContext.Provider value={versionFocus}>
-        <main className="chat" aria-label="Conversation">
+        <main className="chat" aria-label="Conversation" inert={inert || undefined}>
           <header className="chat-head">
             <button type="button" className="icon only-narrow" aria-label="Open conversations" title="Conversations" onClick={onOpenSidebar}>
               <Icon name="menu" />

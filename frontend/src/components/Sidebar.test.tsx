@@ -1,7 +1,7 @@
 // The conversation list in the DOM (jsdom): where the focus goes after a rename.
 
 import { act } from 'react';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
@@ -283,6 +283,24 @@ describe('ChatLayout', () => {
     expect(document.activeElement).toBe(opener);
   });
 
+
+  it.each([
+    ['narrow (a phone, a desktop at 200% zoom)', true, true],
+    ['wide (the sidebar beside the chat)', false, false],
+  ])('on a %s screen the chat behind the open sidebar is inert: Tab and a screen reader stay in the drawer', (_name, narrow, inert) => {
+    vi.stubGlobal('matchMedia', (q: string) => ({ matches: narrow && q === '(max-width: 760px)', addEventListener: () => undefined, removeEventListener: () => undefined }));
+    onTestFinished(() => void vi.unstubAllGlobals());
+    const { opener } = renderApp();
+    const chat = () => mount.host.querySelector('main.chat')!;
+    expect(chat().hasAttribute('inert')).toBe(false);
+    opener.focus();
+    act(() => opener.click());
+    expect(chat().hasAttribute('inert')).toBe(inert);
+    expect(mount.host.querySelector('nav.sidebar')!.closest('[inert]')).toBeNull();
+    key(document.activeElement ?? document.body, 'Escape');
+    expect(chat().hasAttribute('inert')).toBe(false);
+    expect(document.activeElement).toBe(opener);
+  });
 
   it('Escape cancelling a rename in the open (narrow-screen) sidebar leaves the sidebar open; another Escape closes it', () => {
     const c = { id: 'c1', title: 'Old title', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
