@@ -493,6 +493,31 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  it('offline stays offline through a Retry and a wake that fail (no "Reconnecting…" again), until a stream opens', async () => {
+    const { t, events, last, statuses } = setup();
+    t.start();
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(i === 0 ? 0 : 2000);
+      last().fail();
+      await settle();
+    }
+    const from = statuses.length - 1;
+    expect(statuses[from]?.state).toBe('offline');
+    t.reconnectNow(); // the reader's Retry
+    last().fail();
+    await settle();
+    t.checkNow(); // a wake
+    last().fail();
+    await settle();
+    expect(events()).toHaveLength(6);
+    expect(statuses.slice(from).map((s) => s.state)).toEqual(['offline', 'offline', 'offline']);
+    t.reconnectNow();
+    last().stream();
+    await settle();
+    expect(statuses.at(-1)?.state).toBe('connected');
+    t.stop();
+  });
+
   it('chatd answering not now (its 503 unavailable, at the stream or at the token check after one ended) says its reason, never offline, and is retried', async () => {
     const { t, events, last, statuses } = setup({ verdict: { unavailable: 'cannot check the token now; retry' } });
     t.start();

@@ -132,6 +132,8 @@ export class SSETransport implements Transport {
    */
   private refused: string | null = null;
   private failures = 0;
+  /** The link was said offline (past three failures): it stays so until a stream opens. */
+  private offline = false;
   private everOpened = false;
   /** A stream was lost: the next one to open reports a reconnect. */
   private cut = false;
@@ -365,6 +367,7 @@ export class SSETransport implements Transport {
     const again = this.cut && this.everOpened;
     this.cut = false;
     this.everOpened = true;
+    this.offline = false;
     this.handlers.status({ state: 'connected', kind: 'sse', detail: STATUS_DETAIL });
     if (again) this.handlers.reconnected();
   }
@@ -434,8 +437,16 @@ export class SSETransport implements Transport {
       this.refused = null;
     }
     this.failures++;
-    if (why !== undefined) this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: sentence(why) });
-    else this.handlers.status({ state: this.failures > 3 ? 'offline' : 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
+    if (why !== undefined) {
+      this.offline = false;
+      this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: sentence(why) });
+    } else {
+      // Offline stays offline until a stream opens: a Retry or a wake starts
+      // the count again, and "Reconnecting…" then "Offline" were announced
+      // again at each, the Retry going meanwhile.
+      this.offline ||= this.failures > 3;
+      this.handlers.status({ state: this.offline ? 'offline' : 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
+    }
     return backoffDelay(this.failures - 1, 250, 15000);
   }
 
