@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './api';
-import { errorText, formatWait, isConnectionError, serverUnavailable } from './errors';
+import { SERVER_FAULT, UNREACHABLE, errorText, formatWait, isConnectionError, serverUnavailable } from './errors';
 
 describe('errorText', () => {
   it.each([
@@ -10,10 +10,27 @@ describe('errorText', () => {
     [new ApiError(429, 'rate_limited', 'Too many requests', 1), 'Too many requests (try again in 1 second)'],
     [new ApiError(429, 'rate_limited', 'Too many requests', 3600), 'Too many requests (try again in 60 minutes)'],
     [new ApiError(429, 'rate_limited', 'Too many requests'), 'Too many requests'],
-    [new ApiError(500, 'internal', 'Something broke'), 'Something broke'],
     [new Error('plain'), 'plain'],
   ])('%s reads %j', (err, text) => {
     expect(errorText(err)).toBe(text);
+  });
+
+  // A proxy's answer carries no chatd body: over HTTP/2 (nginx.conf) its
+  // status text is empty, so the message was "HTTP 502", shown as it was.
+  it.each([
+    ['a proxy\'s 502 over HTTP/2', new ApiError(502, 'http_502', 'HTTP 502'), UNREACHABLE],
+    ['a proxy\'s 503 over HTTP/1.1', new ApiError(503, 'http_503', 'Service Unavailable'), UNREACHABLE],
+    ['a proxy\'s 504', new ApiError(504, 'http_504', 'HTTP 504'), UNREACHABLE],
+    ['chatd\'s 500', new ApiError(500, 'internal', 'internal server error'), SERVER_FAULT],
+    ['an internal error frame', new ApiError(0, 'internal', 'internal error'), SERVER_FAULT],
+    ['a proxy\'s 500', new ApiError(500, 'http_500', 'HTTP 500'), SERVER_FAULT],
+    ['a proxy\'s 413', new ApiError(413, 'http_413', 'HTTP 413'), 'This request is too large for the server (HTTP 413).'],
+    ['a proxy\'s 404', new ApiError(404, 'http_404', ''), 'The server refused this request (HTTP 404). Reload the page and try again.'],
+    ['chatd\'s own 503 keeps its words', new ApiError(503, 'unavailable', 'server shutting down; try again later'), 'server shutting down; try again later'],
+    ['no answer keeps its words', new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'), 'The server cannot be reached. Check your connection.'],
+  ])('%s', (_name, err, text) => {
+    expect(errorText(err)).toBe(text);
+    expect(errorText(err)).not.toMatch(/^HTTP \d+$|internal server error/);
   });
 
   it('says a wait as the sign-in page does', () => {

@@ -11,13 +11,35 @@ export function sentence(text: string): string {
   return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
-/** errorText returns a message fit for the user. */
+/** UNREACHABLE is how a proxy's 502/503/504 reads: chatd is down or restarting behind it. */
+export const UNREACHABLE = 'The server cannot be reached or is restarting; try again in a moment.';
+
+/** SERVER_FAULT is how a 500 reads: the server failed, a retry may do, else its administrator can look. */
+export const SERVER_FAULT = 'Something went wrong on the server. Try again; if it keeps happening, tell your administrator.';
+
+/**
+ * errorText returns a message fit for the user. An answer that carries no
+ * words of chatd's (a proxy's status line, empty over HTTP/2, or "HTTP 502")
+ * is never shown as its bare status: a 502/503/504 is the server out of
+ * reach or restarting, a 500 (chatd's "internal server error" too) a fault
+ * to retry or report, any other the status with what it means.
+ */
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) {
     if (err.status === 429 && err.retryAfter !== undefined) return `${err.message} (try again in ${formatWait(err.retryAfter)})`;
+    if (err.code === 'internal') return SERVER_FAULT;
+    if (err.code === `http_${err.status}`) return statusText(err.status);
     return err.message;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** statusText words an HTTP status that came without chatd's JSON error body (a proxy's page, an empty body). */
+function statusText(status: number): string {
+  if (status === 502 || status === 503 || status === 504) return UNREACHABLE;
+  if (status >= 500) return SERVER_FAULT;
+  if (status === 413) return 'This request is too large for the server (HTTP 413).';
+  return `The server refused this request (HTTP ${status}). Reload the page and try again.`;
 }
 
 /**
