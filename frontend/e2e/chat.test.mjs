@@ -576,7 +576,9 @@ describe('rendering and lists', () => {
     assert.equal(a.status, 'error');
     const badge = page.locator('.msg-status.status-error');
     await badge.waitFor();
-    assert.match(await badge.innerText(), /^Error: .+/);
+    // What to do first (the fault is an upstream error), the provider's words under Details.
+    assert.match(await badge.innerText(), /^Error: The model provider had a problem\. Regenerate to try again/);
+    assert.equal(await badge.locator('details summary').innerText(), 'Details');
     await shot(page, '16-error-status');
     assert.deepEqual(seen.errors, []);
 

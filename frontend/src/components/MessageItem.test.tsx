@@ -45,6 +45,30 @@ describe('MessageItem', () => {
   });
 });
 
+describe('MessageItem of a failed answer', () => {
+  // Loaded from the store (REST) as after a reload: errorCode picks the
+  // advice, the server's words (written for its operator) are the details.
+  it.each([
+    ['context_length', 'error', "This model's maximum context length is 8192 tokens.", 'Error: The conversation is too long for this model. Start a new chat'],
+    ['quota_exhausted', 'error', 'The model provider refused: check your plan and billing details.', 'Error: The model provider refused: its account is out of credit or quota. Pick another model, or tell your administrator.'],
+    ['upstream_error', 'error', 'The model provider reported an error: check the API key', 'Error: The model provider had a problem. Regenerate to try again'],
+    ['shutdown', 'interrupted', 'The server restarted while answering; the text so far is kept.', 'Interrupted: The server restarted while answering'],
+  ] as const)('%s says what to do, the server\'s text under Details', (errorCode, status, error, advice) => {
+    renderMessage(mount, answer({ status, error, errorCode }));
+    const note = mount.host.querySelector<HTMLElement>('.msg-status')!;
+    expect(note.getAttribute('role')).toBe('note');
+    expect(note.firstChild?.textContent).toMatch(new RegExp(`^${advice.replace(/[.()]/g, '\\$&')}`));
+    const details = note.querySelector('details')!;
+    expect(details.querySelector('summary')?.textContent).toBe('Details');
+    expect(details.textContent).toBe(`Details${error}`);
+  });
+
+  it('a stopped answer still says who stopped it', () => {
+    renderMessage(mount, answer({ status: 'cancelled' }));
+    expect(mount.host.querySelector('.msg-status')?.textContent).toBe('Stopped by the user.');
+  });
+});
+
 describe('MessageItem of an answer whose end was not confirmed stored', () => {
   it('says it is not confirmed saved, not that it failed, and keeps its text', () => {
     renderMessage(mount, answer({ status: 'error', error: 'The answer could not be saved.', content: 'Hello world' }), { unsaved: true });

@@ -6,6 +6,7 @@ import { ComposerBox, focusBox } from '../hooks/composerBox';
 import { VersionFocusContext } from '../hooks/versionFocus';
 import { copyText } from '../lib/clipboard';
 import { finishNotice } from '../lib/finish';
+import { answerFailure } from '../lib/failure';
 import { isImeKey } from '../lib/ime';
 import { charCount, isLongMessage, lengthStatus } from '../lib/limits';
 import type { Message, Usage as UsageCounts } from '../lib/protocol';
@@ -51,6 +52,28 @@ const statusText: Record<string, string> = {
   error: 'Error',
   interrupted: 'Interrupted',
 };
+
+/**
+ * StatusNote says how an answer that did not complete ended: stopped, or
+ * for a failed or interrupted one what to do next (answerFailure), with the
+ * server's own words under Details: they are often written for whoever runs
+ * the server.
+ */
+function StatusNote({ message }: { message: Message }) {
+  const failure = answerFailure(message);
+  const label = statusText[message.status];
+  return (
+    <div className={`msg-status status-${message.status}`} role="note">
+      {failure ? `${label}: ${failure.advice}` : `${label}${message.error ? `: ${message.error}` : message.status === 'cancelled' ? ' by the user.' : '.'}`}
+      {failure?.detail && (
+        <details className="msg-error-detail">
+          <summary>Details</summary>
+          {failure.detail}
+        </details>
+      )}
+    </div>
+  );
+}
 
 /** MessageItem renders one message. */
 export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, offline = false, unconfirmed, unsaved = false, thinking, reasoner = false }: MessageItemProps) {
@@ -185,13 +208,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
           Not confirmed saved yet: the server’s database is slow. Checking what it kept of this answer…
         </div>
       ) : (
-        !streaming &&
-        statusText[message.status] && (
-          <div className={`msg-status status-${message.status}`} role="note">
-            {statusText[message.status]}
-            {message.error ? `: ${message.error}` : message.status === 'cancelled' ? ' by the user.' : '.'}
-          </div>
-        )
+        !streaming && statusText[message.status] && <StatusNote message={message} />
       )}
       {!unconfirmed && !unsaved && <FinishNote message={message} />}
       {!editing && (

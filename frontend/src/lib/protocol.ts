@@ -66,6 +66,12 @@ export interface Message {
   usage?: Usage | null;
   /** A human-readable error for error/interrupted answers (REST stores a string). */
   error?: string;
+  /**
+   * The kind of failure of an error/interrupted answer: its done frame's
+   * error.code (timeout, upstream_error, context_length...; protocol.md
+   * "Error codes"). Absent otherwise, and on an answer a start-up sweep ended.
+   */
+  errorCode?: string;
   /** How many earlier messages were left out of this answer's prompt to fit the context window. */
   omittedMessages?: number;
   clientMessageId?: string;

@@ -126,6 +126,7 @@ describe('applyDone', () => {
     expect(r.result).toBe('applied');
     expect(t.messages.a1!.status).toBe('error');
     expect(t.messages.a1!.error).toBe('upstream failed');
+    expect(t.messages.a1!.errorCode).toBe('upstream_error'); // the advice shown is picked by it (lib/failure.ts)
     expect(t.messages.a1!.usage?.totalTokens).toBe(3);
     expect(resumePoint(t)).toBeUndefined();
     expect(applyDelta(t, delta('a1', 5, 'Hello')).result).toBe('duplicate');

@@ -486,6 +486,7 @@ export function applyDone(t: Thread, f: DoneFrame, now = Date.now()): { thread: 
     finishReason: f.finishReason ?? m.finishReason,
     usage: f.usage ?? m.usage ?? null,
     error: f.error ? f.error.message || f.error.code : m.error,
+    errorCode: f.error ? f.error.code : m.errorCode,
     ...(f.omittedMessages !== undefined ? { omittedMessages: f.omittedMessages } : {}),
   };
   const seq = withoutKey(t.seq, m.id);

@@ -1,0 +1,40 @@
+// What a failed or interrupted answer tells its reader to do next.
+
+import { describe, expect, it } from 'vitest';
+import { answerFailure } from './failure';
+import type { Message } from './protocol';
+
+type Failed = Pick<Message, 'status' | 'error' | 'errorCode'>;
+
+describe('answerFailure', () => {
+  // Each code of protocol.md's done frame gets a step the reader can take;
+  // the server's text, often written for its operator, is the detail.
+  it.each<[Failed, RegExp]>([
+    [{ status: 'error', errorCode: 'timeout', error: 'The model did not start answering within 60s.' }, /took too long.*Regenerate to try again/],
+    [{ status: 'error', errorCode: 'upstream_error', error: 'The model provider had an error.' }, /Regenerate to try again; if it keeps happening, tell your administrator/],
+    [{ status: 'error', errorCode: 'connection', error: 'Could not reach the model provider.' }, /could not be reached.*Regenerate to try again/],
+    [{ status: 'error', errorCode: 'rate_limited', error: 'The model provider is rate limiting requests: slow down' }, /Wait a moment, then regenerate/],
+    [{ status: 'error', errorCode: 'quota_exhausted', error: 'You exceeded your current quota, check your plan and billing details.' }, /Pick another model, or tell your administrator/],
+    [{ status: 'error', errorCode: 'context_length', error: 'This model\'s maximum context length is 8192 tokens.' }, /Start a new chat, shorten the conversation/],
+    [{ status: 'error', errorCode: 'bad_request', error: 'The model provider rejected the request: check the API key' }, /pick another model, or tell your administrator/],
+    [{ status: 'error', errorCode: 'unknown_model', error: 'model "x" is not available' }, /Pick another model/],
+    [{ status: 'error', errorCode: 'malformed', error: 'The model provider answered with a web page: check its base URL (it usually ends in /v1).' }, /could not be read.*tell your administrator/],
+    [{ status: 'error', errorCode: 'internal', error: 'internal error' }, /went wrong on the server.*Regenerate/],
+    [{ status: 'interrupted', errorCode: 'shutdown', error: 'The server restarted while answering; the text so far is kept.' }, /restarted.*Regenerate to try again/],
+    [{ status: 'interrupted', error: 'The answer stopped without its end being saved; the text so far is kept.' }, /stopped before its end.*Regenerate to try again/],
+    [{ status: 'error', errorCode: 'something_new', error: 'x' }, /^Regenerate to try again; if it keeps happening, tell your administrator\.$/],
+    [{ status: 'error', error: 'an answer stored before codes were' }, /^Regenerate to try again\.$/],
+  ])('%o', (m, advice) => {
+    const f = answerFailure(m);
+    expect(f?.advice).toMatch(advice);
+    expect(f?.detail).toBe(m.error);
+  });
+
+  it('has no detail when the server sent no text', () => {
+    expect(answerFailure({ status: 'error', errorCode: 'timeout' })).toEqual({ advice: expect.stringMatching(/Regenerate/), detail: '' });
+  });
+
+  it.each<Message['status']>(['complete', 'cancelled', 'streaming'])('is null for a %s answer', (status) => {
+    expect(answerFailure({ status, error: 'x' })).toBeNull();
+  });
+});
