@@ -127,3 +127,39 @@ describe('AuthPage rate-limit countdown', () => {
     expect(button.textContent).toBe('Create account');
   });
 });
+
+describe('AuthPage field refused by the server', () => {
+  // An invalid_field answer names its field: shown under it, as the page's
+  // own checks are, in both modes. Signing in with a password over 72 bytes
+  // showed "password: must be at most 72 bytes" for the whole form.
+  it.each([
+    ['login', 'password', 'password: must be at most 72 bytes', /^No account has a password this long/],
+    ['login', 'password', 'password: must not contain NUL characters', /NUL character/],
+    ['register', 'email', 'email: must not contain invisible characters', /^This email address was not accepted: it contains invisible/],
+    ['register', 'name', 'name: must not contain control or bidirectional formatting characters', /^This name was not accepted/],
+  ] as const)('%s: %s (%s) is marked, described and focused', async (mode, field, message, text) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    vi.spyOn(app, mode).mockRejectedValue(new ApiError(400, 'invalid_field', message));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode={mode} />
+        </AppProvider>,
+      ),
+    );
+    type('email', 'ada@example.com');
+    type('password', 'a long password 123');
+    await act(async () => mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!.click());
+    const input = mount.host.querySelector<HTMLInputElement>(`input[name="${field}"]`)!;
+    expect(input.getAttribute('aria-invalid')).toBe('true');
+    const described = document.getElementById((input.getAttribute('aria-describedby') ?? '').split(' ')[0]!);
+    expect(described?.id).toBe(`${field}-error`);
+    expect(described?.textContent).toMatch(text);
+    expect(document.activeElement).toBe(input);
+    expect(mount.host.querySelector('#auth-error')).toBeNull();
+    expect(mount.host.textContent).not.toContain(message);
+    // Changing the field drops the refusal.
+    type(field, field === 'email' ? 'grace@example.com' : 'another password 456');
+    expect(input.hasAttribute('aria-invalid')).toBe(false);
+  });
+});

@@ -17,9 +17,37 @@ export function authErrorText(err: unknown, mode: 'login' | 'register'): string 
       return `Too many attempts.${wait}`;
     }
     if (err.status === 403 && mode === 'register') return 'Registration is closed on this server.';
-    if (err.status === 400 && mode === 'register') return fieldProblem(err.message) ?? 'The server did not accept these details. Check them and try again.';
+    if (err.status === 400) return fieldProblem(err.message) ?? 'The server did not accept these details. Check them and try again.';
   }
   return errorText(err);
+}
+
+/** AuthField is a field of the form a server refusal can name. */
+type AuthField = 'email' | 'password' | 'name';
+
+/** FieldError is a refusal of one field, shown under it. */
+export interface FieldError {
+  field: AuthField;
+  text: string;
+}
+
+/**
+ * serverFieldError reads which field a 400 invalid_field names: the server's
+ * message starts with it ("password: must be at most 72 bytes", docs/api.md),
+ * in both modes, as the page's own checks are shown under their field. null
+ * for any other failure, or a field the form in this mode does not have: it
+ * is shown for the whole form.
+ */
+export function serverFieldError(err: unknown, mode: 'login' | 'register'): FieldError | null {
+  if (!(err instanceof ApiError) || err.status !== 400 || err.code !== 'invalid_field') return null;
+  const named = /^\s*(email|password|name)\b/i.exec(err.message)?.[1]?.toLowerCase() as AuthField | undefined;
+  if (!named || (named === 'name' && mode === 'login')) return null;
+  const text = fieldProblem(err.message) ?? 'The server did not accept this. Check it and try again.';
+  // Signing in, a password too long for any account is mistyped, not to be shortened.
+  if (mode === 'login' && named === 'password' && /^This password is too long/.test(text)) {
+    return { field: named, text: 'No account has a password this long: at most 72 bytes fit (plain letters and digits take 1 byte each, accented letters 2, emoji 4). Check it and try again.' };
+  }
+  return { field: named, text };
 }
 
 /** AuthPage renders the sign-in or registration form. */
@@ -30,6 +58,8 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   const [password, setPassword] = useState('');
   const [name, setName] = useState('');
   const [error, setError] = useState<string | null>(null);
+  /** The server's refusal of one field, shown under it until that field changes. */
+  const [refused, setRefused] = useState<FieldError | null>(null);
   /** Problems with the fields, shown under each once the form was submitted. */
   const [checked, setChecked] = useState(false);
   const [pending, setPending] = useState(false);
@@ -51,24 +81,32 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   }, [waitUntil, now, mode]);
   useEffect(() => {
     setError(null);
+    setRefused(null);
     setChecked(false);
     setWaitUntil(0); // a wait was for the other form's limit, and its error just went
   }, [mode]);
 
-  const emailError = checked ? emailProblem(email) : null;
-  const passwordError = checked ? (mode === 'register' ? passwordProblem(password) : password ? null : 'Enter your password.') : null;
+  const refusedText = (field: AuthField) => (refused?.field === field ? refused.text : null);
+  const emailError = (checked ? emailProblem(email) : null) ?? refusedText('email');
+  const passwordError = (checked ? (mode === 'register' ? passwordProblem(password) : password ? null : 'Enter your password.') : null) ?? refusedText('password');
+  const nameError = refusedText('name');
+  /** edited drops the server's refusal of a field once that field changes. */
+  const edited = (field: AuthField) => {
+    if (refused?.field === field) setRefused(null);
+  };
 
   const waiting = Math.max(0, Math.ceil((waitUntil - now) / 1000));
   const action = mode === 'login' ? 'Sign in' : 'Create account';
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
     setError(null);
+    setRefused(null);
     setChecked(true);
     const bad = emailProblem(email) ?? (mode === 'register' ? passwordProblem(password) : password ? null : 'Enter your password.');
     if (bad) {
       // Focus the first field in error: its explanation is read with it.
-      const form = e.currentTarget as HTMLFormElement;
       form.querySelector<HTMLInputElement>(emailProblem(email) ? 'input[name=email]' : 'input[name=password]')?.focus();
       return;
     }
@@ -77,6 +115,13 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
       if (mode === 'login') await app.login(email.trim(), password);
       else await app.register(email.trim(), password, name.trim() || email.trim().split('@')[0]!);
     } catch (err) {
+      const field = serverFieldError(err, mode);
+      if (field) {
+        // Under its field, as the page's own checks: focused, its explanation is read with it.
+        setRefused(field);
+        form.querySelector<HTMLInputElement>(`input[name=${field.field}]`)?.focus();
+        return;
+      }
       setError(authErrorText(err, mode));
       if (err instanceof ApiError && err.status === 429 && err.retryAfter) {
         setWaitUntil(Date.now() + err.retryAfter * 1000);
@@ -101,8 +146,24 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
         {mode === 'register' && (
           <label>
             Name
-            <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="name" maxLength={100} name="name" />
+            <input
+              value={name}
+              onChange={(e) => {
+                setName(e.target.value);
+                edited('name');
+              }}
+              autoComplete="name"
+              maxLength={100}
+              name="name"
+              aria-invalid={!!nameError || undefined}
+              aria-describedby={nameError ? 'name-error' : undefined}
+            />
           </label>
+        )}
+        {nameError && (
+          <p id="name-error" className="form-error field-error">
+            {nameError}
+          </p>
         )}
         <label>
           Email
@@ -112,6 +173,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
             value={email}
             onChange={(e) => {
               setEmail(e.target.value);
+              edited('email');
               if (waitUntil > 0) {
                 // The limit, and the error that counts it, were for the other address.
                 setWaitUntil(0);
@@ -136,7 +198,10 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
             type="password"
             required
             value={password}
-            onChange={(e) => setPassword(e.target.value)}
+            onChange={(e) => {
+              setPassword(e.target.value);
+              edited('password');
+            }}
             autoComplete={mode === 'login' ? 'current-password' : 'new-password'}
             name="password"
             aria-invalid={!!passwordError || undefined}
