@@ -210,6 +210,27 @@ describe('Sidebar focus when a conversation goes', () => {
 });
 
 describe('Sidebar search', () => {
+  // A failed search said nothing (searchResult was ''), its error sat below
+  // the old unfiltered list, tied to nothing, and a pasted long query was
+  // sent whole, for the server to refuse ("q: must be at most 200 characters").
+  it('says a failed search by the field, links it, and shows no list as its result', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, list: { ...s.list, query: 'go', appliedQuery: 'go', loaded: true, error: 'Too many requests (try again in 20 seconds)' } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const search = mount.host.querySelector<HTMLInputElement>('input[type="search"]')!;
+    expect(search.maxLength).toBe(200);
+    expect(search.getAttribute('aria-invalid')).toBe('true');
+    expect(document.getElementById(search.getAttribute('aria-describedby')!)?.textContent).toBe('Could not search: Too many requests (try again in 20 seconds) Retry');
+    expect(mount.host.querySelector('nav [role="status"]:not(.status-line)')?.textContent).toBe('Search for “go” failed: Too many requests (try again in 20 seconds)');
+    expect(mount.host.querySelector('.conv-list')?.textContent).toBe(''); // neither "No conversation matches." nor the error again
+  });
+
   it('tells a screen reader what a search found, once it is in', () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
     const c = { id: 'c1', title: 'Go channels', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
@@ -232,7 +253,8 @@ describe('Sidebar search', () => {
   it.each([
     [{ appliedQuery: '' }, ''],
     [{ appliedQuery: 'x', loading: true }, ''],
-    [{ appliedQuery: 'x', error: 'offline' }, ''],
+    [{ appliedQuery: 'x', error: 'offline' }, ''], // a later page failed: the results stand
+    [{ appliedQuery: 'x', items: [], error: 'Too many requests' }, 'Search for “x” failed: Too many requests'],
     [{ appliedQuery: 'x', items: [] }, 'No conversations match “x”.'],
     [{ appliedQuery: 'x', items: [1, 2] }, '2 conversations match “x”.'],
     [{ appliedQuery: 'x', items: [1], nextCursor: 'n' }, '1 or more conversations match “x”.'],

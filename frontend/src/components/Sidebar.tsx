@@ -6,6 +6,7 @@ import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type K
 import { useApp, useAppState } from '../hooks/app';
 import { useTheme } from '../hooks/useTheme';
 import { isImeKey } from '../lib/ime';
+import { MAX_SEARCH_CHARS } from '../lib/limits';
 import { nextTheme } from '../lib/theme';
 import type { Conversation } from '../lib/protocol';
 import type { AppState } from '../lib/state';
@@ -38,6 +39,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
   const listEl = useRef<HTMLUListElement>(null);
   const newChat = useRef<HTMLButtonElement>(null);
   const keepFocus = useFocusInList(list.items, listEl, newChat);
+  const searchError = searchFailed(list) ? list.error : null;
 
   useEffect(() => {
     const el = sentinel.current;
@@ -73,8 +75,19 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
             aria-label="Search conversations"
             value={list.query}
             onChange={(e) => app.setQuery(e.target.value)}
+            maxLength={MAX_SEARCH_CHARS}
+            aria-invalid={!!searchError || undefined}
+            aria-describedby={searchError ? 'search-error' : undefined}
           />
         </div>
+        {searchError && (
+          <p id="search-error" className="form-error search-error">
+            Could not search: {searchError}{' '}
+            <button type="button" className="link-button" onClick={() => void app.reloadList()}>
+              Retry
+            </button>
+          </p>
+        )}
         <SearchStatus list={list} />
         <ul className="conv-list" ref={listEl}>
           {list.items.map((c) => (
@@ -87,10 +100,10 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
               onFocusIn={keepFocus}
             />
           ))}
-          {list.loaded && list.items.length === 0 && !list.loading && (
+          {list.loaded && list.items.length === 0 && !list.loading && !list.error && (
             <li className="hint empty-list">{list.appliedQuery ? 'No conversation matches.' : 'No conversations yet.'}</li>
           )}
-          {list.error && (
+          {list.error && !searchError && (
             <li className="form-error">
               {list.error}{' '}
               <button type="button" className="link-button" onClick={() => void app.reloadList()}>
@@ -167,13 +180,25 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
 }
 
 /**
+ * searchFailed says whether the search itself failed (its first page): its
+ * error is shown by the search field, and the list, emptied
+ * (ConversationList.reload), shows no other search's conversations. A later
+ * page that failed is said at the end of the list, below the results.
+ */
+function searchFailed(list: AppState['list']): boolean {
+  return !!list.appliedQuery && list.error !== null && list.items.length === 0 && !list.loading;
+}
+
+/**
  * searchResult says what a search found, once its first page is in: how
  * many conversations match ("or more" when more pages follow), or none,
- * with the search's text. Empty without a search, or while it runs. Not
+ * with the search's text, or that it failed and why. Empty without a
+ * search, or while it runs. Not
  * the words of the list's own "No conversation matches.": one text twice
  * in the page is found twice.
  */
 export function searchResult(list: AppState['list']): string {
+  if (searchFailed(list)) return `Search for “${list.appliedQuery}” failed: ${list.error}`;
   if (!list.appliedQuery || !list.loaded || list.loading || list.error) return '';
   const n = list.items.length;
   const more = list.nextCursor ? ' or more' : '';

@@ -57,6 +57,25 @@ describe('ConversationList', () => {
     expect(ids()).toEqual([]);
   });
 
+  it('a search that fails shows none of the list before it as its result', async () => {
+    const all = [conv('c3', 'three', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:00Z')];
+    const { app, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url) => (url.includes('q=') ? json({ error: { code: 'rate_limited', message: 'too many searches' } }, 429) : undefined),
+      list: () => ({ conversations: all, nextCursor: 'page2' }),
+    });
+    socket().open();
+    const list = () => app.store.state.list;
+    await vi.waitFor(() => expect(list().items).toHaveLength(2));
+    app.setQuery('topic');
+    await vi.waitFor(() => expect(list().error).toBe('too many searches'));
+    expect(list().items).toEqual([]);
+    expect(list().nextCursor).toBe('');
+    app.setQuery('');
+    await vi.waitFor(() => expect(list().items).toHaveLength(2)); // the list again, once the search is gone
+    expect(list().error).toBeNull();
+  });
+
   it('a title that came while the first page was on its way is kept when the page arrives, a conversation deleted meanwhile stays gone', async () => {
     let release = () => {};
     const page = { conversations: [conv('c3', 'New chat', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:00Z')], nextCursor: '' };

@@ -51,7 +51,11 @@ export class ConversationList {
     this.store.set((s) => ({ ...s, list: initialList }));
   }
 
-  /** reload fetches the first page for the applied search. */
+  /**
+   * reload fetches the first page for the applied search. A search that
+   * fails leaves no list: the one shown was another search's, or no
+   * search's, and read as this one's result.
+   */
   async reload(): Promise<void> {
     const seq = ++this.seq;
     const query = this.store.state.list.appliedQuery;
@@ -70,7 +74,8 @@ export class ConversationList {
       });
     } catch (err) {
       if (seq !== this.seq) return;
-      this.store.set((s) => ({ ...s, list: { ...s.list, loading: false, error: errorText(err) } }));
+      const none = query ? { items: [], nextCursor: '' } : {};
+      this.store.set((s) => ({ ...s, list: { ...s.list, ...none, loading: false, error: errorText(err) } }));
     }
   }
 

@@ -8,6 +8,9 @@ export const MAX_MESSAGE_CHARS = 32000;
 /** MAX_SYSTEM_PROMPT_CHARS is the server's limit on a system prompt (docs/api.md). */
 export const MAX_SYSTEM_PROMPT_CHARS = 8000;
 
+/** MAX_SEARCH_CHARS is the server's limit on a search's text (docs/api.md, `q`). */
+export const MAX_SEARCH_CHARS = 200;
+
 /** COUNTER_FROM is the length from which the counter shows. */
 export const COUNTER_FROM = 28000;
 
