@@ -29,24 +29,44 @@ describe('Toasts', () => {
   }
   const texts = () => [...mount.host.querySelectorAll('.toast span')].map((s) => s.textContent);
 
-  it('hide by themselves after a while', () => {
+  it('an info toast hides by itself after a while', () => {
+    const app = render();
+    act(() => app.toast('Link copied.', 'info'));
+    expect(texts()).toEqual(['Link copied.']);
+    act(() => vi.advanceTimersByTime(4000));
+    expect(texts()).toEqual([]);
+  });
+
+  // An error hid after 8 s: before a keyboard or screen reader user, for
+  // whom the toasts come last, could reach it (WCAG 2.2.1).
+  it('an error stays until dismissed', () => {
     const app = render();
     act(() => app.toast('Could not save: offline', 'error'));
+    act(() => vi.advanceTimersByTime(60_000));
     expect(texts()).toEqual(['Could not save: offline']);
-    act(() => vi.advanceTimersByTime(8000));
+    act(() => mount.host.querySelector<HTMLButtonElement>('.toast button')!.click());
     expect(texts()).toEqual([]);
+  });
+
+  it('a fifth toast makes room by dropping the oldest info one, not an error', () => {
+    const app = render();
+    act(() => app.toast('Could not delete: offline', 'error'));
+    for (const t of ['one', 'two', 'three', 'four']) act(() => app.toast(t, 'info'));
+    expect(texts()).toEqual(['Could not delete: offline', 'two', 'three', 'four']);
+    for (const t of ['e2', 'e3', 'e4', 'e5']) act(() => app.toast(t, 'error'));
+    expect(texts()).toEqual(['e2', 'e3', 'e4', 'e5']); // errors only: the oldest goes
   });
 
   it('one whose Dismiss button has the focus stays, with the focus, until the focus leaves', () => {
     const app = render();
-    act(() => app.toast('Could not save: offline', 'error'));
+    act(() => app.toast('Saved.', 'info'));
     const dismiss = mount.host.querySelector<HTMLButtonElement>('.toast button')!;
     act(() => dismiss.focus());
-    act(() => vi.advanceTimersByTime(8000));
-    expect(texts()).toEqual(['Could not save: offline']);
+    act(() => vi.advanceTimersByTime(4000));
+    expect(texts()).toEqual(['Saved.']);
     expect(document.activeElement).toBe(dismiss);
     act(() => app.toast('Next one', 'info')); // others come and go meanwhile
-    expect(texts()).toEqual(['Could not save: offline', 'Next one']);
+    expect(texts()).toEqual(['Saved.', 'Next one']);
     act(() => [...mount.host.querySelectorAll('button')].find((b) => b.textContent === 'elsewhere')!.focus());
     expect(texts()).toEqual(['Next one']);
   });

@@ -7,9 +7,10 @@ import type { Toast } from '../lib/state';
  * others politely. Each kind has its own live region, in the page from the
  * start (a region put in with its text is not announced by every screen
  * reader), and a toast is no live region itself: one inside another was
- * read twice by some. Errors are listed first. Each hides itself after a
- * while (lib/toasts.ts), except while the reader is on them (the pointer
- * over them, or the focus on a Dismiss button): one being read, or whose
+ * read twice by some. Errors are listed first, and stay until dismissed;
+ * an info toast hides itself after a while (lib/toasts.ts), except while
+ * the reader is on them (the pointer over them, or the focus on a Dismiss
+ * button): one being read, or whose
  * Dismiss button has the focus, stays until the reader leaves, where it
  * vanished under the reader and took the focus with it.
  */

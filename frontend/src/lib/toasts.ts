@@ -1,6 +1,7 @@
-// Short notices: a toast per event, at most four shown, each hidden after a while.
+// Short notices: a toast per event, at most four shown; an info toast hides
+// after a while, an error stays until dismissed.
 
-import type { AppState } from './state';
+import type { AppState, Toast } from './state';
 import type { Store } from './store';
 
 /** Toaster shows and hides toasts in the store. */
@@ -10,11 +11,16 @@ export class Toaster {
 
   constructor(private readonly store: Store<AppState>) {}
 
-  /** show displays text for 4 s (info) or 8 s (error). */
+  /**
+   * show displays text: an info toast for 4 s, an error until dismissed.
+   * An error that hid itself after 8 s was gone before a keyboard or
+   * screen reader user, for whom the toasts come last, could reach it
+   * (WCAG 2.2.1). A fifth toast drops the oldest info one, else the oldest.
+   */
   show(text: string, kind: 'error' | 'info' = 'info'): void {
     const id = ++this.seq;
-    this.store.set((s) => ({ ...s, toasts: [...s.toasts.slice(-3), { id, text, kind }] }));
-    setTimeout(() => this.dismiss(id), kind === 'error' ? 8000 : 4000);
+    this.store.set((s) => ({ ...s, toasts: [...withRoom(s.toasts), { id, text, kind }] }));
+    if (kind === 'info') setTimeout(() => this.dismiss(id), 4000);
   }
 
   /**
@@ -35,4 +41,12 @@ export class Toaster {
   dismiss(id: number): void {
     this.store.set((s) => ({ ...s, toasts: s.toasts.filter((t) => t.id !== id) }));
   }
+}
+
+/** withRoom returns toasts less one when four are shown: the oldest info toast, else the oldest. */
+function withRoom(toasts: readonly Toast[]): readonly Toast[] {
+  if (toasts.length < 4) return toasts;
+  const info = toasts.findIndex((t) => t.kind === 'info');
+  const drop = info < 0 ? 0 : info;
+  return toasts.filter((_, i) => i !== drop);
 }
