@@ -81,7 +81,12 @@ describe('AnswerAnnouncer', () => {
 describe('answerAnnouncement', () => {
   it.each<[string, Message, string]>([
     ['math read once, from its MathML', answer('Area $\\pi r^2$', 'complete'), 'Answer finished, 2 words.'],
-    ['an error', answer('', 'error', { error: 'upstream failed' }), 'Answer did not finish. Error: upstream failed'],
+    ['an error without a code', answer('', 'error', { error: 'upstream failed' }), 'Answer did not finish. Regenerate to try again.'],
+    [
+      'an error says what to do, not the operator\'s words',
+      answer('Half', 'error', { error: 'The model provider rejected the request: check the API key', errorCode: 'context_length' }),
+      'Answer did not finish, 1 word. The conversation is too long for this model. Start a new chat, shorten the conversation (edit an earlier message), or pick a model with a larger context window.',
+    ],
     ['cut at the output limit', answer('Long', 'complete', { finishReason: 'length' }), 'Answer finished, 1 word. Cut off: the model reached its output limit.'],
   ])('%s', (_name, m, want) => {
     expect(answerAnnouncement(m)).toBe(want);

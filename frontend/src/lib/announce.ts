@@ -8,6 +8,7 @@
 // the thread is a live region, so without this an answer arriving was
 // never announced.
 
+import { answerFailure } from './failure';
 import { finishNotice } from './finish';
 import { renderMarkdown } from './markdown';
 import type { Message } from './protocol';
@@ -26,14 +27,19 @@ export function plainText(markdown: string): string {
   return (t.content.textContent ?? '').replace(/\s+/g, ' ').trim();
 }
 
-/** answerAnnouncement says an ended answer: that it ended, its length in words and, when it did not end by itself, why. */
+/**
+ * answerAnnouncement says an ended answer: that it ended, its length in
+ * words and, when it did not end by itself, why; a failed one what to do
+ * next (lib/failure.ts), as its status line says, not the server's words,
+ * often written for its operator (they are under the answer's Details).
+ */
 export function answerAnnouncement(m: Message): string {
   const text = m.content ? plainText(m.content) : '';
   const words = text ? text.split(' ').length : 0;
   const length = words ? `, ${words} ${words === 1 ? 'word' : 'words'}` : '';
   const parts: string[] = [];
   if (m.status === 'cancelled') parts.push(`Answer stopped${length}.`);
-  else if (m.status === 'error' || m.status === 'interrupted') parts.push(`Answer did not finish${length}.`, m.error ? `Error: ${m.error}` : '');
+  else if (m.status === 'error' || m.status === 'interrupted') parts.push(`Answer did not finish${length}.`, answerFailure(m)?.advice ?? '');
   else parts.push(`Answer finished${length}.`);
   const finish = finishNotice(m);
   if (finish) parts.push(finish.text);
