@@ -14,6 +14,8 @@ describe('deleteAccountErrorText', () => {
     ['repeated failures, no Retry-After', new ApiError(429, 'rate_limited', 'too many attempts'), 'Too many attempts. Try again later.'],
     ['a busy server', new ApiError(503, 'unavailable', 'the server is busy; retry in a moment'), 'The server is busy; retry in a moment. Your account was not deleted.'],
     ['no server', new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'), 'The server cannot be reached. Check your connection.'],
+    ['a proxy\'s 502 over HTTP/2 (a restart)', new ApiError(502, 'http_502', 'HTTP 502'), 'The server cannot be reached or is restarting; try again in a moment.'],
+    ['chatd\'s 500', new ApiError(500, 'internal', 'internal server error'), 'Something went wrong on the server. Try again; if it keeps happening, tell your administrator.'],
     ['anything else', new Error('boom'), 'boom'],
   ])('%s', (_name, err, want) => {
     expect(deleteAccountErrorText(err)).toBe(want);
@@ -47,6 +49,8 @@ describe('changePasswordRefusal', () => {
     ],
     ['a busy server', new ApiError(503, 'unavailable', 'the server is busy; retry in a moment'), null, 'The server is busy; retry in a moment. Your password was not changed.'],
     ['no server', new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'), null, 'The server cannot be reached. Check your connection.'],
+    ['a proxy\'s 503 over HTTP/2 (a restart)', new ApiError(503, 'http_503', 'HTTP 503'), null, 'The server cannot be reached or is restarting; try again in a moment. Your password was not changed.'],
+    ['a proxy\'s 502', new ApiError(502, 'http_502', 'HTTP 502'), null, 'The server cannot be reached or is restarting; try again in a moment.'],
     ['anything else', new Error('boom'), null, 'boom'],
   ])('%s', (_name, err, field, text) => {
     expect(changePasswordRefusal(err)).toMatchObject({ field, text });

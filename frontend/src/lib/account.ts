@@ -67,7 +67,7 @@ export function changePasswordRefusal(err: unknown): PasswordRefusal {
   const field = err.code === 'invalid_field' ? /^(currentPassword|newPassword):\s*(.+)$/.exec(err.message) : null;
   if (field?.[1] === 'newPassword') return { field: 'newPassword', text: fieldProblem(err.message) ?? sentence(`the new password ${field[2]}`) };
   if (field) return { field: 'currentPassword', text: field[2] === 'is required' ? 'Enter your current password.' : sentence(`the current password ${field[2]}`) };
-  const text = sentence(err.message);
+  const text = sentence(errorText(err)); // a proxy's bare status worded
   return { field: null, text: err.status === 503 ? `${text} Your password was not changed.` : text };
 }
 
@@ -86,7 +86,7 @@ export function deleteAccountErrorText(err: unknown): string {
   if (err.status === 429) return tooManyAttempts(err);
   const field = err.code === 'invalid_field' ? /^(\w+):\s*(.+)$/.exec(err.message) : null;
   if (field) return sentence(`the ${field[1]} ${field[2]}`);
-  const text = sentence(err.message);
+  const text = sentence(errorText(err)); // a proxy's bare status worded
   return err.status === 503 ? `${text} Your account was not deleted.` : text;
 }
 

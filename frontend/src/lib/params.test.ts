@@ -116,5 +116,7 @@ describe('serverRefusal', () => {
     expect(serverRefusal(new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'))).toEqual({
       text: 'The server cannot be reached. Check your connection.',
     });
+    // A proxy's bare status was "The server refused the settings: HTTP 502".
+    expect(serverRefusal(new ApiError(502, 'http_502', 'HTTP 502'))).toEqual({ text: 'The server cannot be reached or is restarting; try again in a moment.' });
   });
 });

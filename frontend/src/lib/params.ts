@@ -5,6 +5,7 @@
 // onto the field it names.
 
 import { ApiError } from './api';
+import { errorText } from './errors';
 import type { ModelInfo, Params } from './protocol';
 
 /** ParamField names one parameter. */
@@ -154,7 +155,8 @@ export function serverRefusal(err: unknown): ServerRefusal {
       return { field, text: `${refusalSubject(field, problem)} ${problem}.` };
     }
   }
-  if (err instanceof ApiError) return { text: err.status === 0 ? err.message : `The server refused the settings: ${err.message}` };
+  // No answer, or none from chatd (a proxy's bare status, its 500): said as errorText words it.
+  if (err instanceof ApiError) return { text: err.status === 0 || err.status >= 500 ? errorText(err) : `The server refused the settings: ${errorText(err)}` };
   return { text: err instanceof Error ? err.message : String(err) };
 }
 
