@@ -108,3 +108,11 @@ func WithDeleteStep(opts Options, n int) Options {
 	opts.deleteStep = n
 	return opts
 }
+
+// WithInsertMessage returns opts with InsertMessage's insert of its
+// document run through fn, which may run insert (with any context) or
+// not, now or later.
+func WithInsertMessage(opts Options, fn func(ctx context.Context, insert func(context.Context) error) error) Options {
+	opts.insertMessage = fn
+	return opts
+}

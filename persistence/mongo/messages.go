@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,17 +19,24 @@ import (
 // such conversation, it is removed again and ErrNotFound returned; when
 // that move fails, it is removed too and the error returned. A removal
 // failing past Options.UndoTimeout (see undo.go) is part of the error.
+// An insert that failed (other than on a duplicate key) or whose removal
+// failed may be stored all the same, possibly after its conversation's
+// deletion: its conversation is noted for the deletion sweep (unsure.go).
 func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
 	d, err := newMessageDoc(m)
 	if err != nil {
 		return fmt.Errorf("insert message: %w", err)
 	}
-	if _, err := s.messages.InsertOne(ctx, d); err != nil {
-		return fmt.Errorf("insert message: %w", mapErr(err))
+	if err := s.insertMessageDoc(ctx, d); err != nil {
+		if err = mapErr(err); !errors.Is(err, persistence.ErrDuplicate) {
+			s.noteUnsureInsert(d.ConversationID)
+		}
+		return fmt.Errorf("insert message: %w", err)
 	}
 	if err := s.touchConversation(ctx, d); err != nil {
 		err = fmt.Errorf("insert message in conversation %s: %w", m.ConversationID, err)
 		if rerr := s.removeMessage(ctx, d.ID); rerr != nil {
+			s.noteUnsureInsert(d.ConversationID)
 			return fmt.Errorf("%w; the message %s is left stored: %w", err, d.ID.Hex(), rerr)
 		}
 		return err
@@ -38,6 +46,18 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 	}
 	*m = d.message()
 	return nil
+}
+
+// insertMessageDoc inserts d (through Options.insertMessage in tests).
+func (s *Store) insertMessageDoc(ctx context.Context, d messageDoc) error {
+	insert := func(ctx context.Context) error {
+		_, err := s.messages.InsertOne(ctx, d)
+		return err
+	}
+	if s.insertHook != nil {
+		return s.insertHook(ctx, insert)
+	}
+	return insert(ctx)
 }
 
 // touchConversation moves the conversation of d forward to d.CreatedAt;

@@ -93,7 +93,14 @@ type Options struct {
 	// tests: an error it returns for an email fails that account's
 	// rewrite in normalizeEmails as a write error would
 	failEmailRewrite func(email string) error
+	// tests: runs InsertMessage's insert of its document (insert) in
+	// its place, with its context (nil: insert(ctx))
+	insertMessage insertHook
 }
+
+// insertHook runs, in tests, an insert in place of the store (see
+// Options.insertMessage).
+type insertHook func(ctx context.Context, insert func(context.Context) error) error
 
 // Default option values.
 const (
@@ -120,6 +127,8 @@ type Store struct {
 	log             *slog.Logger
 	locks           docLocks      // see docLocks: FerretDB's updates are not atomic (taken there only)
 	tails           tailCache     // trailing partial words of streaming messages
+	unsure          unsureInserts // conversations a failed insert may have left a message in (unsure.go)
+	insertHook      insertHook    // Options.insertMessage
 	noSlice         atomic.Bool   // the server refused a $slice projection (FerretDB v1)
 	textIndex       atomic.Bool   // searches may use the text index (set by Open, or by cleanUp once it built it)
 	ferretDB        bool          // the server is FerretDB (set by Open): see ApplyMessageUpdates
@@ -254,6 +263,7 @@ func newStore(client *mongo.Client, opts Options) *Store {
 		readBackTimeout: opts.ReadBackTimeout,
 		undoTimeout:     opts.UndoTimeout,
 		deleteStep:      cmp.Or(opts.deleteStep, deleteStep),
+		insertHook:      opts.insertMessage,
 		stopCleanUp:     func() {},
 		cleanedUp:       make(chan struct{}),
 		startedUp:       make(chan struct{}),

@@ -139,13 +139,19 @@ var _ persistence.DeletionFinisher = (*Store)(nil)
 // are logged as finished. Beside a DeleteUser still running, or on two
 // servers at once, the work is done twice, harmlessly (see finishUser).
 // Then it finishes up to deletionBatch conversations DeleteConversation
-// marked (finishConvDeletions), and counts them too.
+// marked (finishConvDeletions), and counts them too. Last it removes the
+// messages failed inserts may have stored in conversations since deleted
+// (sweepUnsureInserts, bounded on its own: not counted).
 func (s *Store) FinishDeletions(ctx context.Context) (int, error) {
 	users, err := s.finishUserDeletions(ctx)
 	if err != nil {
 		return users, err
 	}
 	convs, err := s.finishConvDeletions(ctx)
+	if err != nil {
+		return users + convs, err
+	}
+	_, err = s.sweepUnsureInserts(ctx)
 	return users + convs, err
 }
 
