@@ -41,59 +41,78 @@ const (
 	// the server applies later than that after the store gave up on it is
 	// not looked for.
 	unsureHold = time.Hour
-	// unsureBatch is how many noted conversations one round checks, the
-	// oldest notes first.
+	// unsureBatch is how many noted conversations one round checks, those
+	// checked longest ago (or never) first, so that under many notes (an
+	// outage failing every insert) each is checked in turn.
 	unsureBatch = 100
 	// unsureMax bounds the notes; past it a note is refused and logged.
 	unsureMax = 10000
 )
 
-// unsureInserts are the conversations noted by failed inserts, each with
-// the time of its last note.
+// unsureInserts are the conversations noted by failed inserts.
 type unsureInserts struct {
 	mu    sync.Mutex
-	convs map[bson.ObjectID]time.Time
+	convs map[bson.ObjectID]unsureState
 }
 
-// note records conv, now; false when the notes are full.
+// unsureState is when a conversation was last noted, and last checked.
+type unsureState struct {
+	at, checked time.Time
+}
+
+// unsureNote is a noted conversation with its state.
+type unsureNote struct {
+	conv bson.ObjectID
+	unsureState
+}
+
+// note records conv, noted now; false when the notes are full.
 func (u *unsureInserts) note(conv bson.ObjectID, now time.Time) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.convs == nil {
-		u.convs = map[bson.ObjectID]time.Time{}
+		u.convs = map[bson.ObjectID]unsureState{}
 	}
-	if _, ok := u.convs[conv]; !ok && len(u.convs) >= unsureMax {
+	st, ok := u.convs[conv]
+	if !ok && len(u.convs) >= unsureMax {
 		return false
 	}
-	u.convs[conv] = now
+	st.at = now
+	u.convs[conv] = st
 	return true
 }
 
-// unsureNote is a noted conversation with the time of its last note.
-type unsureNote struct {
-	conv bson.ObjectID
-	at   time.Time
-}
-
-// oldest returns up to limit noted conversations, the oldest notes first.
-func (u *unsureInserts) oldest(limit int) []unsureNote {
+// next returns up to limit noted conversations, those checked longest
+// ago first (never checked: the oldest notes first).
+func (u *unsureInserts) next(limit int) []unsureNote {
 	u.mu.Lock()
 	notes := make([]unsureNote, 0, len(u.convs))
-	for c, at := range u.convs {
-		notes = append(notes, unsureNote{c, at})
+	for c, st := range u.convs {
+		notes = append(notes, unsureNote{c, st})
 	}
 	u.mu.Unlock()
-	slices.SortFunc(notes, func(a, b unsureNote) int { return a.at.Compare(b.at) })
+	slices.SortFunc(notes, func(a, b unsureNote) int {
+		if c := a.checked.Compare(b.checked); c != 0 {
+			return c
+		}
+		return a.at.Compare(b.at)
+	})
 	return notes[:min(limit, len(notes))]
 }
 
-// forget drops the note of conv taken at at, unless conv was noted again
-// since.
-func (u *unsureInserts) forget(conv bson.ObjectID, at time.Time) {
+// done records that n was checked at now, and drops it when its note is
+// older than unsureHold (unless conv was noted again since n was read).
+func (u *unsureInserts) done(n unsureNote, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.convs[conv].Equal(at) {
-		delete(u.convs, conv)
+	st, ok := u.convs[n.conv]
+	switch {
+	case !ok:
+	case st.at.Equal(n.at) && now.Sub(n.at) > unsureHold:
+		delete(u.convs, n.conv)
+	default:
+		st.checked = now
+		u.convs[n.conv] = st
 	}
 }
 
@@ -111,19 +130,16 @@ func (s *Store) noteUnsureInsert(conv bson.ObjectID) {
 // older than unsureHold; it returns how many messages it removed.
 func (s *Store) sweepUnsureInserts(ctx context.Context) (int, error) {
 	removed := 0
-	for _, note := range s.unsure.oldest(unsureBatch) {
-		conv := note.conv
-		n, err := s.sweepIfGone(ctx, conv)
+	for _, note := range s.unsure.next(unsureBatch) {
+		n, err := s.sweepIfGone(ctx, note.conv)
 		removed += n
 		if err != nil {
-			return removed, fmt.Errorf("remove the messages of deleted conversation %s: %w", conv.Hex(), err)
+			return removed, fmt.Errorf("remove the messages of deleted conversation %s: %w", note.conv.Hex(), err)
 		}
 		if n > 0 {
-			s.log.Info("mongodb: removed messages stored after their conversation's deletion", "conversation_id", conv.Hex(), "messages", n)
+			s.log.Info("mongodb: removed messages stored after their conversation's deletion", "conversation_id", note.conv.Hex(), "messages", n)
 		}
-		if time.Since(note.at) > unsureHold {
-			s.unsure.forget(conv, note.at)
-		}
+		s.unsure.done(note, time.Now())
 	}
 	return removed, nil
 }
