@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"chatd/hub/natsbus"
+	"chatd/transport/auth"
 )
 
 // openBus joins the NATS cluster when CHATD_NATS_URL is set; without it,
@@ -14,7 +15,8 @@ import (
 // NATS: the bus connects and sets itself up in the background, and
 // /readyz answers 503 until it is usable. The fingerprints of secrets go
 // in the instance's lease, so that instances whose sessions the others
-// would refuse are named in the log.
+// would refuse are named in the log, and a key derived from the signing
+// secret keys the names of the login limits' windows (busSecrets).
 func openBus(cfg Config, secrets jwtSecrets, logger *slog.Logger) (*natsbus.Bus, error) {
 	c := cfg.Cluster
 	if !c.Enabled() {
@@ -24,12 +26,37 @@ func openBus(cfg Config, secrets jwtSecrets, logger *slog.Logger) (*natsbus.Bus,
 		slog.String("lease_ttl", c.LeaseTTL.String()), slog.String("nats_auth", c.authMethod()),
 		slog.Bool("nats_tls_ca", c.TLSCA != ""), slog.Bool("nats_tls_client_cert", c.TLSCert != ""))
 	o := busOptions(cfg, logger)
-	o.SessionKeys = secrets.fingerprints()
+	if err := busSecrets(&o, secrets); err != nil {
+		return nil, err
+	}
 	b, err := natsbus.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("join the cluster over NATS: %w", err)
 	}
 	return b, nil
+}
+
+// windowsKeyPurpose is the HKDF label of the key of the windows bucket's
+// names (natsbus.Options.WindowsSecret).
+const windowsKeyPurpose = "chatd nats windows key"
+
+// busSecrets gives the bus what it takes of the JWT secrets, none of
+// them as they are: their fingerprints (SessionKeys), and the key of the
+// names in the login limits' bucket, derived from the signing secret
+// (JWT_SECRET), which every instance of a cluster has. Only while a
+// rotation's second step is rolled out (docs/deploy.md, "Rotating the
+// JWT secret") do instances sign with two secrets; for those minutes
+// each half counts failed logins into keys of its own. No choice among
+// the secrets avoids that: at the first step the instances share only
+// the old secret, at the third only the new one.
+func busSecrets(o *natsbus.Options, secrets jwtSecrets) error {
+	o.SessionKeys = secrets.fingerprints()
+	k, err := auth.DeriveKey(secrets.sign, windowsKeyPurpose)
+	if err != nil {
+		return fmt.Errorf("the key of the cluster's login limits: %w", err)
+	}
+	o.WindowsSecret = k
+	return nil
 }
 
 // joinWait is how long the start gives the bus to join the cluster before

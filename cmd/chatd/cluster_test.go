@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"path/filepath"
@@ -9,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"chatd/hub/natsbus"
 	"chatd/hub/natsbus/natstest"
 	"chatd/internal/testcert"
+	"chatd/transport/auth"
 )
 
 const testMongo = "mongodb://chatd:pw@db1:27017/chatd"
@@ -263,5 +266,36 @@ func TestBusOptions(t *testing.T) {
 		if l.MaxAge != tc.wantAge || l.MaxMsgsPerAnswer != tc.wantFrames || l.MaxAge <= tc.longest {
 			t.Errorf("%s: frames kept %s, %d per answer; want %s, %d", tc.name, l.MaxAge, l.MaxMsgsPerAnswer, tc.wantAge, tc.wantFrames)
 		}
+	}
+}
+
+// TestBusSecrets: the bus gets the fingerprints of the JWT secrets and a
+// key for the names of the login limits' windows derived from the
+// signing secret: not the secret, the same for every instance signing
+// with it whatever else it accepts (a rotation's first and third steps),
+// another for another signing secret.
+func TestBusSecrets(t *testing.T) {
+	t.Parallel()
+	old, next := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	options := func(s jwtSecrets) natsbus.Options {
+		t.Helper()
+		var o natsbus.Options
+		if err := busSecrets(&o, s); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	o := options(jwtSecrets{sign: old})
+	if len(o.WindowsSecret) < 32 || bytes.Contains(o.WindowsSecret, old[:8]) {
+		t.Fatalf("windows secret %x: want a key of 32 bytes, not the JWT secret", o.WindowsSecret)
+	}
+	if o.SessionKeys.Signs != auth.SecretFingerprint(old) {
+		t.Fatalf("session keys %+v: want the fingerprint of the signing secret", o.SessionKeys)
+	}
+	if !bytes.Equal(o.WindowsSecret, options(jwtSecrets{sign: old, accepted: [][]byte{next}}).WindowsSecret) {
+		t.Fatal("an accepted secret changes the windows secret: instances in a rotation's first step would count apart")
+	}
+	if bytes.Equal(o.WindowsSecret, options(jwtSecrets{sign: next}).WindowsSecret) {
+		t.Fatal("two signing secrets give the same windows secret")
 	}
 }

@@ -82,6 +82,10 @@ func newBus(t *testing.T, c *natstest.Cluster, id string, ttl time.Duration) (*B
 	return newBusWith(t, c, Options{InstanceID: id, LeaseTTL: ttl})
 }
 
+// testWindowsSecret keys the windows bucket of the tests' buses, as the
+// one cmd/chatd derives from JWT_SECRET keys a cluster's.
+var testWindowsSecret = []byte("the tests' windows secret, 32 bytes or more")
+
 // newBusWith is newBus with more options: o's instance id, lease TTL and
 // renewal period are used, the connection and limits are the tests'.
 func newBusWith(t *testing.T, c *natstest.Cluster, o Options) (*Bus, *recorder) {
@@ -93,6 +97,9 @@ func newBusWith(t *testing.T, c *natstest.Cluster, o Options) (*Bus, *recorder) 
 	o.OutageGrace = 500 * time.Millisecond
 	if o.Stream.MaxBytes == 0 {
 		o.Stream.MaxBytes = 64 << 20
+	}
+	if o.WindowsSecret == nil {
+		o.WindowsSecret = testWindowsSecret
 	}
 	b, err := New(o)
 	if err != nil {

@@ -83,7 +83,8 @@
 //     conversation's title), under keys job.<name>.
 //   - KV bucket chatd_windows (Windows, optional): the windows of failed
 //     logins per account and per address and of registrations per
-//     address, under hashed keys.
+//     address, under keys that are HMACs of what they count keyed by a
+//     secret NATS never sees (Options.WindowsSecret).
 //   - Core NATS (not stored): chatd.answer.<messageId> as above (the
 //     live copy of each stored frame, to the follows of the answer) and
 //     chatd.ctl.<instance> (cancel and supersede, request/reply to the

@@ -61,6 +61,15 @@ type Options struct {
 	// and verifies session tokens with, compared with every other
 	// instance's (see SessionKeys); empty, nothing is compared.
 	SessionKeys SessionKeys
+	// WindowsSecret keys the names of the windows bucket's keys
+	// (Windows): each is an HMAC-SHA256, under this secret, of what it
+	// counts (an email, a client address), so that NATS holds nothing a
+	// guessed email or an address tried in turn can be checked against.
+	// Every instance of the cluster must have the same one, or each
+	// counts into keys of its own. cmd/chatd derives it from JWT_SECRET
+	// (auth.DeriveKey), never passing the JWT secret itself. Empty (tests
+	// only), the key is empty and hides nothing.
+	WindowsSecret []byte
 	// WindowsAge is how long the bucket of the login and registration
 	// limits (Windows) keeps a key after its last change: at least the
 	// longest of their windows. It defaults to DefaultWindowsAge; the

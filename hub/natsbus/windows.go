@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,8 +20,10 @@ import (
 // chatd_windows: a key per thing counted (an account, a client address),
 // each a window of events counted from its first. Every change is a
 // compare-and-swap on the key, so parallel attempts on several instances
-// never pass a limit together. Keys are hashes: no email or address is
-// stored in NATS.
+// never pass a limit together. Keys are HMACs under a secret NATS never
+// sees (Options.WindowsSecret): no email or address is stored in NATS,
+// and none can be found again from a key by hashing guesses (every IPv4
+// address, a known email) without that secret.
 //
 // The bucket is optional: while it cannot be created or bound (a NATS
 // user whose permissions predate it, as in the deploy/nats-server.conf
@@ -75,11 +78,15 @@ type eventWindow struct {
 	Start time.Time `json:"start"`
 }
 
-// windowKey is the bucket key of what key counts: a hash, so that the
-// emails and addresses the limits are about stay out of NATS.
-func windowKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:16])
+// windowKey is the bucket key of what key counts: its HMAC-SHA256 under
+// secret (the first 16 bytes, hex-encoded), so that the emails and
+// addresses the limits are about stay out of NATS. A plain hash would
+// not: an IPv4 address is found by hashing all 2^32 of them, an email
+// confirmed by hashing a guess.
+func windowKey(secret []byte, key string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(key))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // Take implements auth.SharedWindows.
@@ -130,7 +137,7 @@ func (w *Windows) cas(ctx context.Context, key string, change func(val []byte) (
 	if kv == nil {
 		return nil
 	}
-	return w.b.updateKey(ctx, func(*resources) jetstream.KeyValue { return kv }, windowKey(key), change)
+	return w.b.updateKey(ctx, func(*resources) jetstream.KeyValue { return kv }, windowKey(w.b.opts.WindowsSecret, key), change)
 }
 
 // update applies change to key's window (a new one when it has none) and

@@ -61,7 +61,7 @@ func TestSharedWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k := range keys.Keys() {
-		if k != windowKey(key) {
+		if k != windowKey(testWindowsSecret, key) {
 			t.Errorf("unexpected key %q", k)
 		}
 	}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -95,4 +96,17 @@ func SecretFingerprint(secret []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(fingerprintLabel))
 	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// DeriveKey returns a 32-byte key for purpose (a fixed label naming its
+// use) derived from secret with HKDF-SHA256, so that a secret shared for
+// one use (the JWT signing secret) keys another without being used
+// directly: the derived key tells nothing of the secret, nor of the key
+// of another purpose.
+func DeriveKey(secret []byte, purpose string) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, purpose, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive the %s: %w", purpose, err)
+	}
+	return k, nil
 }

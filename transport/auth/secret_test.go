@@ -63,3 +63,32 @@ func TestSecretFingerprint(t *testing.T) {
 		t.Fatalf("fingerprint %q shows the secret", fa)
 	}
 }
+
+// TestDeriveKey: a derived key is stable for a secret and purpose,
+// differs between secrets and between purposes, and is neither the
+// secret nor its fingerprint's HMAC.
+func TestDeriveKey(t *testing.T) {
+	t.Parallel()
+	a, b := []byte(strings.Repeat("a", 32)), []byte(strings.Repeat("b", 32))
+	derive := func(secret []byte, purpose string) string {
+		t.Helper()
+		k, err := DeriveKey(secret, purpose)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(k) != 32 {
+			t.Fatalf("key of %d bytes, want 32", len(k))
+		}
+		return hex.EncodeToString(k)
+	}
+	ka := derive(a, "one")
+	if ka != derive(append([]byte(nil), a...), "one") {
+		t.Fatal("the same secret and purpose give two keys")
+	}
+	if ka == derive(b, "one") || ka == derive(a, "two") {
+		t.Fatal("another secret or purpose gives the same key")
+	}
+	if ka == hex.EncodeToString(a) || strings.Contains(ka, SecretFingerprint(a)) {
+		t.Fatalf("key %q is the secret or its fingerprint", ka)
+	}
+}
