@@ -146,10 +146,32 @@ func AckReplaced(id json.RawMessage, conversationID, userMessageID, messageID, r
 		ackFrame{TypeAck, id, conversationID, userMessageID, messageID, replaced, model})
 }
 
+// deletedConversationFrame is the conversation frame of a deletion: the
+// id alone, all a client needs to forget the conversation.
+type deletedConversationFrame struct {
+	Type         string `json:"type"`
+	Action       string `json:"action"`
+	Conversation struct {
+		ID string `json:"id"`
+	} `json:"conversation"`
+}
+
+// ActionDeleted is the action of the conversation frame of a deletion.
+const ActionDeleted = "deleted"
+
 // Conversation tells a user's connections that a conversation was created,
-// updated or deleted (action).
+// updated or deleted (action). A deletion carries the conversation's id
+// only: what the user deleted (its title, its system prompt) is not sent
+// to every tab, nor over NATS to every instance and into the events
+// stream.
 func Conversation(action string, c persistence.Conversation) *Frame {
-	return encode(&Frame{Type: TypeConversation, ConversationID: c.ID}, conversationFrame{TypeConversation, action, c})
+	f := &Frame{Type: TypeConversation, ConversationID: c.ID}
+	if action == ActionDeleted {
+		d := deletedConversationFrame{Type: TypeConversation, Action: action}
+		d.Conversation.ID = c.ID
+		return encode(f, d)
+	}
+	return encode(f, conversationFrame{TypeConversation, action, c})
 }
 
 // Message carries a stored message.

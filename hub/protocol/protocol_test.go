@@ -139,3 +139,28 @@ func TestDoneOmittedMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestConversationFrames: a created or updated conversation frame
+// carries the conversation; a deleted one its id alone, none of what
+// the user deleted (title, system prompt, model, parameters), since
+// the frame goes to every tab and through the cluster's events stream.
+func TestConversationFrames(t *testing.T) {
+	temp := 0.5
+	c := persistence.Conversation{ID: "c1", OwnerID: "u1", Title: "a secret title", Model: "m",
+		SystemPrompt: "a secret prompt", Params: &persistence.Params{Temperature: &temp}}
+	for _, tc := range []struct {
+		action, want string
+	}{
+		{"deleted", `{"type":"conversation","action":"deleted","conversation":{"id":"c1"}}`},
+		{"updated", `"title":"a secret title"`},
+		{"created", `"systemPrompt":"a secret prompt"`},
+	} {
+		f := Conversation(tc.action, c)
+		if f.Type != TypeConversation || f.ConversationID != "c1" {
+			t.Errorf("%s: frame %+v", tc.action, f)
+		}
+		if tc.action == "deleted" && string(f.Data) != tc.want || !strings.Contains(string(f.Data), tc.want) {
+			t.Errorf("%s: frame %s, want %s", tc.action, f.Data, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"chatd/hub/protocol"
 	"chatd/persistence"
 	"chatd/transport/auth"
 	"chatd/transport/httperr"
@@ -33,7 +34,7 @@ type Live interface {
 const (
 	ActionCreated = "created"
 	ActionUpdated = "updated"
-	ActionDeleted = "deleted"
+	ActionDeleted = protocol.ActionDeleted // told with the conversation's id alone
 )
 
 // NoLive is the Live used when no hub is wired: nothing runs, nobody is told.

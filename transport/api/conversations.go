@@ -507,6 +507,8 @@ func (h *Conversations) delete(c *gin.Context) {
 		httperr.AbortError(c, storeError(err, "delete conversation "+id))
 		return
 	}
-	h.live.ConversationChanged(owner, ActionDeleted, conv)
+	// The id alone: the deleted title and system prompt go to no tab,
+	// nor over NATS into the cluster's events stream.
+	h.live.ConversationChanged(owner, ActionDeleted, persistence.Conversation{ID: conv.ID})
 	c.Status(http.StatusNoContent)
 }
