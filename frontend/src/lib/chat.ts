@@ -114,6 +114,8 @@ export class ChatApp {
   private readonly toaster: Toaster;
   private readonly revocations: Revocations;
   private readonly threads = new Map<string, ConversationThread>();
+  /** life ends the page listeners start added (dispose). */
+  private readonly life = new AbortController();
   /** The system prompts typed in the settings dialog and neither saved nor cancelled, by draftKey (settingsDraft). */
   private readonly settingsDrafts = new Map<string, string>();
   /** The conversations opened, the least recently first (see KEPT_THREADS). */
@@ -221,24 +223,25 @@ export class ChatApp {
 
   /** start reads the URL, connects when signed in and follows history and other tabs. */
   start(): void {
-    window.addEventListener('popstate', () => this.applyRoute(parseRoute(location.pathname)));
-    window.addEventListener('storage', (e) => this.onStorage(e));
+    const on = { signal: this.life.signal };
+    window.addEventListener('popstate', () => this.applyRoute(parseRoute(location.pathname)), on);
+    window.addEventListener('storage', (e) => this.onStorage(e), on);
     // The texts typed in the last moments are saved before the page may go
     // (a closed tab gives no pagehide on some mobile browsers, only hidden).
-    window.addEventListener('pagehide', () => this.drafts.flush());
+    window.addEventListener('pagehide', () => this.drafts.flush(), on);
     // Back from the back-forward cache: the other tabs' saves meanwhile were not heard.
     window.addEventListener('pageshow', (e) => {
       if (e.persisted) this.drafts.rereadAll();
-    });
-    window.addEventListener('beforeunload', () => this.drafts.flush());
+    }, on);
+    window.addEventListener('beforeunload', () => this.drafts.flush(), on);
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') this.drafts.flush();
       else if (document.visibilityState === 'visible') this.recheckUnsaved();
-    });
+    }, on);
     window.addEventListener('online', () => {
       void this.revocations.flush();
       this.recheckUnsaved();
-    });
+    }, on);
     void this.revocations.flush(); // sign-outs made offline before this page
     const user = this.store.state.session.user;
     if (user) this.drafts.claim(user.id, true);
@@ -335,6 +338,20 @@ export class ChatApp {
   }
 
   /** endThreads ends every conversation's state machine and its timers (the session ends). */
+  /**
+   * dispose ends what start began, leaving the storage as it is: the
+   * page's listeners, the live channel and its timers, the model list's
+   * refresh and the conversations' reads. For an app that goes while its
+   * page stays (the tests start one per case: one left running fired its
+   * timers and heard the page's events in the cases after it).
+   */
+  dispose(): void {
+    this.life.abort();
+    this.connection.stop();
+    this.models.stop();
+    this.endThreads();
+  }
+
   private endThreads(): void {
     for (const t of this.threads.values()) t.end();
     this.threads.clear();

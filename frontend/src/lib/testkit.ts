@@ -1,7 +1,7 @@
 // Test stand-ins for the browser's WebSocket and fetch, shared by the
 // ChatApp tests (the real server is covered by e2e/). Not part of the app.
 
-import { vi } from 'vitest';
+import { afterEach, vi } from 'vitest';
 import { ChatApp } from './chat';
 import type { Pages } from './pages';
 import { memoryKV, type KV } from './persist';
@@ -94,6 +94,13 @@ export interface SetupOptions {
   kv?: KV;
 }
 
+/** started are the apps setup started in the running case, disposed after it. */
+const started = new Set<ChatApp>();
+afterEach(() => {
+  for (const app of started) app.dispose();
+  started.clear();
+});
+
 /** setup starts a signed-in ChatApp against the scripted server and socket. */
 export function setup(opts: SetupOptions = {}) {
   const calls: Array<{ method: string; url: string; body?: unknown; auth?: string }> = [];
@@ -132,6 +139,7 @@ export function setup(opts: SetupOptions = {}) {
   history.replaceState(null, '', opts.path ?? `/c/${CID}`);
   const app = new ChatApp({ kv, fetch: fetchImpl as typeof fetch, WebSocketImpl: AppSocket as unknown as typeof WebSocket, socketUrl: 'ws://x/ws', throttleMs: 0, pages: opts.pages ?? fixedPages('page') });
   app.start();
+  started.add(app);
   const socket = () => sockets[sockets.length - 1]!;
   const thread = () => app.store.state.threads[CID];
   const answer = () => thread()?.messages.a1;
