@@ -261,7 +261,7 @@ type Conversations interface {
 	// ListConversations returns a page of the owner's conversations, newest first.
 	ListConversations(ctx context.Context, ownerID string, q ListQuery) (ConversationPage, error)
 	// UpdateConversation applies p and returns the result; UpdatedAt moves
-	// forward. With p.IfTitle set and the stored title another, it writes
+	// forward, past the stored one whatever the clocks. With p.IfTitle set and the stored title another, it writes
 	// nothing and returns ErrConflict.
 	UpdateConversation(ctx context.Context, ownerID, id string, p ConversationPatch) (Conversation, error)
 	// DeleteConversation removes the conversation and all its messages;
@@ -279,8 +279,11 @@ type Conversations interface {
 type Messages interface {
 	// InsertMessage stores m, filling ID (when empty), ClientMessageID (when
 	// empty) and timestamps, and moves the conversation's UpdatedAt to
-	// m.CreatedAt. A ClientMessageID the owner already used gives ErrDuplicate
-	// and stores nothing.
+	// m.CreatedAt. m.CreatedAt is after the conversation's stored UpdatedAt,
+	// so after every message already in it, whatever the clocks (a stored
+	// time written by a clock ahead of this one's is passed, not trusted to
+	// be in the past). A ClientMessageID the owner already used gives
+	// ErrDuplicate and stores nothing.
 	InsertMessage(ctx context.Context, m *Message) error
 	// Message returns one message of the owner.
 	Message(ctx context.Context, ownerID, id string) (Message, error)

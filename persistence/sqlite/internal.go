@@ -63,22 +63,57 @@ func (c *stmtCache) close() error {
 }
 
 // clock hands out strictly increasing Unix-nanosecond timestamps, so two
-// writes never share a timestamp within one store.
+// writes never share a timestamp within one store. It follows the wall
+// clock but starts past the latest time stored (startClock), and what must
+// come after stored data (a message after its conversation's, a
+// conversation's touch) is also taken past the stored time in the write's
+// SQL, whoever wrote it (a process sharing the file, a write queued first).
 type clock struct {
 	mu   sync.Mutex
 	last int64
 }
 
-// now returns the current time in nanoseconds, later than any earlier result.
-func (c *clock) now() int64 {
-	n := time.Now().UnixNano()
+// after makes every later result later than t.
+func (c *clock) after(t int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n <= c.last {
-		n = c.last + 1
+	c.last = max(c.last, t)
+}
+
+// qLatest is the latest time a conversation was written at (each is at or
+// after its messages' CreatedAt) or a user: one probe of
+// conversations_owner_updated per user, not a scan of every conversation.
+const qLatest = `SELECT coalesce(max(max(updated_at, coalesce(
+	(SELECT c.updated_at FROM conversations c WHERE c.owner_id = users.id ORDER BY c.updated_at DESC LIMIT 1), 0))), 0)
+	FROM users`
+
+// startClock starts the store's clock past the latest time stored, so that
+// what this run writes sorts after what the last ones wrote though its
+// clock was ahead (the host's clock stepped back since: before a time sync,
+// by hand).
+func (s *Store) startClock(ctx context.Context) error {
+	var latest int64
+	if err := s.w.QueryRowContext(ctx, qLatest).Scan(&latest); err != nil {
+		return fmt.Errorf("read the latest time stored: %w", err)
 	}
-	c.last = n
-	return n
+	s.clock.after(latest)
+	return nil
+}
+
+// now returns the current time in nanoseconds, later than any earlier result.
+func (c *clock) now() int64 { return c.reserve(1) }
+
+// reserve takes n (at least 1) consecutive timestamps, each later than any
+// earlier result, and returns the last: the others are the n-1 before it.
+func (c *clock) reserve(n int) int64 {
+	t := time.Now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t < c.last+int64(n) {
+		t = c.last + int64(n)
+	}
+	c.last = t
+	return t
 }
 
 // fromNanos converts a stored timestamp to a UTC time.

@@ -15,7 +15,10 @@ var (
 	// qTouchConv finds no conversation being deleted: a message sent into
 	// one is refused (ErrNotFound) from its mark on, so its deletion's
 	// steps have an end.
-	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ? AND owner_id = ? AND deleting_at IS NULL`)
+	// It moves the conversation past its stored time by ?1 (its new
+	// messages' count), or to ?2 when later, and returns where it went.
+	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at + ?1, ?2)
+	WHERE id = ?3 AND owner_id = ?4 AND deleting_at IS NULL RETURNING updated_at`)
 	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	// Every read of messages skips those of a conversation being deleted
 	// (convLive, msgConvLive): its messages go in steps after its mark.
@@ -87,20 +90,18 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 		if v.ClientMessageID == "" {
 			v.ClientMessageID = persistence.NewID()
 		}
-		now := s.clock.now()
-		v.CreatedAt, v.UpdatedAt = fromNanos(now), fromNanos(now)
 		vs[i] = v
 	}
 	failed := 0 // the message whose insert failed
 	err := s.write(ctx, func(tx *writeTx) error {
-		for i, v := range vs {
+		for i := range vs {
 			failed = i
 			if i != lastOfConv(vs, i) {
 				continue
 			}
-			// One touch per conversation, at its last message's time (the
-			// latest): a send's two rows move it up once.
-			if err := touchConv(ctx, tx, v); err != nil {
+			// One touch per conversation, which times its messages: a
+			// send's two rows move it up once.
+			if err := s.touchConv(ctx, tx, vs, i); err != nil {
 				return err
 			}
 		}
@@ -133,15 +134,32 @@ func lastOfConv(vs []persistence.Message, i int) int {
 	return last
 }
 
-// touchConv moves v's conversation's UpdatedAt forward to v's CreatedAt;
-// ErrNotFound when the owner has no such conversation.
-func touchConv(ctx context.Context, tx *writeTx, v persistence.Message) error {
-	n, err := tx.exec(ctx, qTouchConv, toNanos(v.CreatedAt), v.ConversationID, v.OwnerID)
+// touchConv times the messages of vs in the conversation of vs[last],
+// their last there, and moves the conversation to the last one's time;
+// ErrNotFound when the owner has no such conversation. Each is later than
+// the one before and than the conversation's stored UpdatedAt, which is
+// at or after every message stored in it: the touch takes it past that by
+// their count when this process's clock is behind (a last run's clock, or
+// another process's, was ahead; or another write of the conversation was
+// queued first), so a message never sorts before those already there.
+func (s *Store) touchConv(ctx context.Context, tx *writeTx, vs []persistence.Message, last int) error {
+	var in []int // the conversation's messages in vs, in order
+	for i := range last + 1 {
+		if vs[i].ConversationID == vs[last].ConversationID && vs[i].OwnerID == vs[last].OwnerID {
+			in = append(in, i)
+		}
+	}
+	row, err := tx.queryRow(ctx, qTouchConv, len(in), s.clock.reserve(len(in)), vs[last].ConversationID, vs[last].OwnerID)
 	if err != nil {
 		return err
 	}
-	if n == 0 {
-		return persistence.ErrNotFound
+	var at int64
+	if err := row.Scan(&at); err != nil {
+		return err // sql.ErrNoRows: mapped to ErrNotFound
+	}
+	for k, i := range in {
+		t := fromNanos(at - int64(len(in)-1-k))
+		vs[i].CreatedAt, vs[i].UpdatedAt = t, t
 	}
 	return nil
 }

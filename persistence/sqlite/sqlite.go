@@ -12,7 +12,8 @@
 //
 // Timestamps are stored as integer Unix nanoseconds from a clock that never
 // repeats a value within a store, so list and message order is exact even for
-// records written in the same microsecond.
+// records written in the same microsecond; it starts past the latest time
+// stored, so a clock stepped back since the last run does not reorder.
 package sqlite
 
 import (
@@ -263,6 +264,9 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 		return fmt.Errorf("writer: %w", err)
 	}
 	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if err := s.startClock(ctx); err != nil {
 		return err
 	}
 	if err := s.openSearch(ctx, opts); err != nil {

@@ -67,3 +67,16 @@ func (u upgradable) UndoEmailRewrite(t *testing.T) {
 }
 
 func (u upgradable) EmailsRewritten() bool { return sqlite.EmailsRewritten(u.Store) }
+
+func TestClocks(t *testing.T) {
+	t.Parallel()
+	storetest.RunClocks(t, func(t *testing.T) (persistence.Store, func(t *testing.T, d time.Duration)) {
+		s := openAt(t, filepath.Join(t.TempDir(), "chatd.db"))
+		return s, func(t *testing.T, d time.Duration) {
+			t.Helper()
+			if err := sqlite.ShiftTimes(context.Background(), s, d); err != nil {
+				t.Fatalf("shift the stored times: %v", err)
+			}
+		}
+	})
+}

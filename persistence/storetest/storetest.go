@@ -177,17 +177,3 @@ func sameTime(t *testing.T, what string, got, want time.Time) {
 		t.Fatalf("%s = %v, want %v", what, got, want)
 	}
 }
-
-// waitPast returns once the wall clock is clearly past ts (by more than a
-// millisecond, the coarsest store resolution we allow), so that a following
-// write gets a strictly later timestamp on every store.
-func waitPast(t *testing.T, ts time.Time) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !time.Now().After(ts.Add(2 * time.Millisecond)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("clock did not pass %v", ts)
-		}
-		time.Sleep(500 * time.Microsecond)
-	}
-}
