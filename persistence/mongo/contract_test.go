@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chatd/persistence"
 	"chatd/persistence/ferret"
@@ -54,6 +55,24 @@ func TestContractReopen(t *testing.T) {
 		db := fmt.Sprint("reopen", dbCounter.Add(1))
 		return upgradable{openOn(t, uri, db).(*mongo.Store)}, func(t *testing.T) persistence.Store {
 			return upgradable{openOn(t, uri, db).(*mongo.Store)}
+		}
+	})
+}
+
+// TestContractClocks checks the order of what is written after data a
+// clock ahead of this process's stored (another instance's).
+func TestContractClocks(t *testing.T) {
+	t.Parallel()
+	storetest.RunClocks(t, func(t *testing.T) (persistence.Store, func(t *testing.T, d time.Duration)) {
+		takeFerretSlot(t)
+		s := openOn(t, ferret.Start(t), fmt.Sprint("clocks", dbCounter.Add(1))).(*mongo.Store)
+		return s, func(t *testing.T, d time.Duration) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := mongo.ShiftTimes(ctx, s, d); err != nil {
+				t.Fatalf("shift the stored times: %v", err)
+			}
 		}
 	})
 }

@@ -427,12 +427,14 @@ func (s *Store) verifyText(ctx context.Context, filter bson.D, term string) ([]b
 }
 
 // UpdateConversation applies p and returns the result. UpdatedAt moves to
-// now, or stays if a message already moved it later.
+// now, or 1 ms past the stored time when that is not before now (a clock
+// ahead wrote it): forward on every update (advanceConversation).
 //
 // With p.IfTitle set, the title is part of the update's filter: MongoDB
 // checks it and writes in one atomic step on the document, so a rename
 // landing first makes this update match nothing (ErrConflict, after a read
-// that tells it from an unknown id). FerretDB v1 applies an update as a
+// on the primary that tells it from an unknown id and from a stored time
+// ahead: advanceConversation). FerretDB v1 applies an update as a
 // read then a write with no lock between: there the check holds against
 // the writes of this process only (they take the document's lock, locks.go),
 // not against another instance's write landing in between.
@@ -441,42 +443,16 @@ func (s *Store) UpdateConversation(ctx context.Context, ownerID, id string, p pe
 	if !ok {
 		return persistence.Conversation{}, fmt.Errorf("update conversation %s: %w", id, persistence.ErrNotFound)
 	}
-	update := bson.D{{Key: "$max", Value: bson.D{{Key: "updated_at", Value: now()}}}}
-	if set := patchFields(p); len(set) > 0 {
-		update = append(update, bson.E{Key: "$set", Value: set})
-	}
-	filter := append(ref.filter(), notDeleting)
-	if p.IfTitle != nil {
-		filter = append(filter, bson.E{Key: "title", Value: *p.IfTitle})
-	}
-	var d conversationDoc
 	unlock, err := s.locks.lock(ctx, ref.id)
 	if err != nil {
 		return persistence.Conversation{}, fmt.Errorf("update conversation %s: %w", id, err)
 	}
-	err = s.conversations.FindOneAndUpdate(ctx, filter, update,
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	d, err := s.advanceConversation(ctx, append(ref.filter(), notDeleting), p.IfTitle, patchFields(p), now())
 	unlock()
-	if errors.Is(err, mongo.ErrNoDocuments) && p.IfTitle != nil {
-		err = s.conflictOrNotFound(ctx, ref)
-	}
 	if err != nil {
 		return persistence.Conversation{}, fmt.Errorf("update conversation %s: %w", id, mapErr(err))
 	}
 	return d.conversation(), nil
-}
-
-// conflictOrNotFound tells why a conditional update of conversation ref
-// matched nothing: ErrConflict when it exists (its state was not the one
-// expected), else ErrNotFound. It reads the primary: a lagging secondary
-// could miss a conversation created a moment ago.
-func (s *Store) conflictOrNotFound(ctx context.Context, ref ownedRef) error {
-	err := s.convsPrimary.FindOne(ctx, append(ref.filter(), notDeleting),
-		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-	if err == nil {
-		return persistence.ErrConflict
-	}
-	return err // ErrNoDocuments: mapped to ErrNotFound
 }
 
 // patchFields is the $set document of p.

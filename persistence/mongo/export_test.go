@@ -2,8 +2,10 @@ package mongo
 
 import (
 	"context"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // IsFerretDB reports whether Open took the server for FerretDB, which
@@ -115,4 +117,32 @@ func WithDeleteStep(opts Options, n int) Options {
 func WithInsertMessage(opts Options, fn func(ctx context.Context, insert func(context.Context) error) error) Options {
 	opts.insertMessage = fn
 	return opts
+}
+
+// ShiftTimes moves every timestamp stored in s's users, conversations and
+// messages forward by d, as if the clocks that wrote them had been d ahead
+// (document by document: FerretDB has no pipeline updates).
+func ShiftTimes(ctx context.Context, s *Store, d time.Duration) error {
+	for _, coll := range []*mongo.Collection{s.users, s.conversations, s.messages} {
+		cur, err := coll.Find(ctx, bson.D{})
+		if err != nil {
+			return err
+		}
+		var docs []struct {
+			ID        bson.ObjectID `bson:"_id"`
+			CreatedAt time.Time     `bson:"created_at"`
+			UpdatedAt time.Time     `bson:"updated_at"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return err
+		}
+		for _, doc := range docs {
+			_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: doc.ID}}, bson.D{{Key: "$set", Value: bson.D{
+				{Key: "created_at", Value: doc.CreatedAt.Add(d)}, {Key: "updated_at", Value: doc.UpdatedAt.Add(d)}}}})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

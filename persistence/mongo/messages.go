@@ -15,9 +15,11 @@ import (
 
 // InsertMessage stores m, filling ID and ClientMessageID (when empty) and
 // CreatedAt/UpdatedAt (when zero), then moves the conversation's UpdatedAt
-// forward to m.CreatedAt. The message is written first: if the owner has no
-// such conversation, it is removed again and ErrNotFound returned; when
-// that move fails, it is removed too and the error returned. A removal
+// forward to m.CreatedAt, or both past the conversation's stored time when
+// that is not before it (touchConversation). The message is written
+// first: if the owner has no such conversation, it is removed again and
+// ErrNotFound returned; when that move fails, it is removed too and the
+// error returned. A removal
 // failing past Options.UndoTimeout (see undo.go) is part of the error.
 // An insert that failed (other than on a duplicate key) or whose removal
 // failed may be stored all the same, possibly after its conversation's
@@ -49,7 +51,7 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 }
 
 // insertMessageDoc inserts d (through Options.insertMessage in tests).
-func (s *Store) insertMessageDoc(ctx context.Context, d messageDoc) error {
+func (s *Store) insertMessageDoc(ctx context.Context, d *messageDoc) error {
 	insert := func(ctx context.Context) error {
 		_, err := s.messages.InsertOne(ctx, d)
 		return err
@@ -62,22 +64,45 @@ func (s *Store) insertMessageDoc(ctx context.Context, d messageDoc) error {
 
 // touchConversation moves the conversation of d forward to d.CreatedAt;
 // ErrNotFound when the owner has no such conversation or it is being
-// deleted (see DeleteConversation: no message enters it then).
-func (s *Store) touchConversation(ctx context.Context, d messageDoc) error {
+// deleted (see DeleteConversation: no message enters it then). When the
+// conversation's stored time is at or after d.CreatedAt (written by a
+// clock ahead of this process's: another instance's, or this host's before
+// it stepped back), it goes 1 ms past that instead and the message is
+// timed with it (d too), so that a message never sorts before those
+// already in its conversation, whose times its own is at or after.
+func (s *Store) touchConversation(ctx context.Context, d *messageDoc) error {
 	unlock, err := s.locks.lock(ctx, d.ConversationID)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	res, err := s.conversations.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}, notDeleting},
-		bson.D{{Key: "$max", Value: bson.D{{Key: "updated_at", Value: d.CreatedAt}}}})
+	c, err := s.advanceConversation(ctx, bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}, notDeleting},
+		nil, nil, d.CreatedAt)
+	unlock()
 	if err != nil {
-		return err
+		return mapErr(err) // ErrNoDocuments: ErrNotFound
+	}
+	if c.UpdatedAt.Equal(d.CreatedAt) {
+		return nil
+	}
+	return s.retimeMessage(ctx, d, c.UpdatedAt)
+}
+
+// retimeMessage moves the message d, just inserted, to at (and d with it).
+// ErrNotFound when it is gone: its conversation's deletion began meanwhile.
+func (s *Store) retimeMessage(ctx context.Context, d *messageDoc, at time.Time) error {
+	updated := d.UpdatedAt
+	if updated.Before(at) {
+		updated = at
+	}
+	res, err := s.messages.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "created_at", Value: at}, {Key: "updated_at", Value: updated}}}})
+	if err != nil {
+		return fmt.Errorf("time the message after its conversation: %w", err)
 	}
 	if res.MatchedCount == 0 {
 		return persistence.ErrNotFound
 	}
+	d.CreatedAt, d.UpdatedAt = at, updated
 	return nil
 }
 
@@ -96,15 +121,15 @@ func (s *Store) removeMessage(ctx context.Context, id bson.ObjectID) error {
 }
 
 // newMessageDoc validates m and fills its defaults.
-func newMessageDoc(m *persistence.Message) (messageDoc, error) {
+func newMessageDoc(m *persistence.Message) (*messageDoc, error) {
 	conv, ok1 := objectID(m.ConversationID)
 	owner, ok2 := objectID(m.OwnerID)
 	if !ok1 || !ok2 {
-		return messageDoc{}, fmt.Errorf("conversation %q of owner %q: %w", m.ConversationID, m.OwnerID, persistence.ErrNotFound)
+		return nil, fmt.Errorf("conversation %q of owner %q: %w", m.ConversationID, m.OwnerID, persistence.ErrNotFound)
 	}
 	id, err := idOrNew(m.ID)
 	if err != nil {
-		return messageDoc{}, err
+		return nil, err
 	}
 	d := messageDoc{
 		ID: id, ConversationID: conv, OwnerID: owner,
@@ -117,7 +142,7 @@ func newMessageDoc(m *persistence.Message) (messageDoc, error) {
 	if m.ParentID != "" {
 		parent, ok := objectID(m.ParentID)
 		if !ok {
-			return messageDoc{}, fmt.Errorf("parent message %q: %w", m.ParentID, persistence.ErrNotFound)
+			return nil, fmt.Errorf("parent message %q: %w", m.ParentID, persistence.ErrNotFound)
 		}
 		d.ParentID = &parent
 	}
@@ -130,7 +155,7 @@ func newMessageDoc(m *persistence.Message) (messageDoc, error) {
 	if m.UpdatedAt.IsZero() {
 		d.UpdatedAt = d.CreatedAt
 	}
-	return d, nil
+	return &d, nil
 }
 
 // Message returns one message of the owner; ErrNotFound when its
