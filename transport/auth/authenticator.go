@@ -61,8 +61,8 @@ func (a *Authenticator) Issue(u persistence.User) (string, time.Time, error) {
 	return a.tokens.issue(u.ID, u.TokenVersion)
 }
 
-// Authenticate verifies token (signature, algorithm, iss, aud, exp, iat,
-// sub, tv) and checks that its token version is still the user's current
+// Authenticate verifies token (signature, algorithm, iss, aud, exp, sub,
+// tv; an iat present, whatever this host's clock says of it) and checks that its token version is still the user's current
 // one. Errors wrapping ErrUnauthorized mean the token is no good; any other
 // error is a store failure.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identity, error) {

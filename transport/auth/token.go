@@ -23,7 +23,7 @@ const (
 	// DefaultIssuer and DefaultAudience fill the iss and aud claims.
 	DefaultIssuer   = "chatd"
 	DefaultAudience = "chatd"
-	// DefaultLeeway tolerates clock skew between servers on exp and iat.
+	// DefaultLeeway tolerates clock skew between servers on exp.
 	DefaultLeeway = 30 * time.Second
 	// maxTokenBytes refuses absurd tokens before any parsing.
 	maxTokenBytes = 4096
@@ -45,7 +45,8 @@ type Options struct {
 	Issuer string
 	// Audience is the aud claim; it defaults to DefaultAudience.
 	Audience string
-	// Leeway is the clock skew tolerated; it defaults to DefaultLeeway.
+	// Leeway is the clock skew tolerated on a token's expiry; it defaults
+	// to DefaultLeeway. Its issue time is not compared with the clock.
 	Leeway time.Duration
 	// Now is the clock; it defaults to time.Now.
 	Now func() time.Time
@@ -102,7 +103,11 @@ type claims struct {
 }
 
 // Validate checks what the jwt validator does not: a well-formed subject,
-// a token version and an issue time must all be present.
+// a token version and an issue time must all be present. The issue time
+// is not compared with this host's clock (newTokens): nothing here reads
+// it (a session is revoked by its token version, not by when it was
+// issued), and a token issued by another instance whose clock is ahead
+// of this one's would be refused, its tabs signed out.
 func (c claims) Validate() error {
 	switch {
 	case !persistence.ValidID(c.Subject):
@@ -142,7 +147,9 @@ func newTokens(opts Options) (*tokens, error) {
 		jwt.WithIssuer(opts.Issuer),
 		jwt.WithAudience(opts.Audience),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
+		// Not jwt.WithIssuedAt: an iat ahead of this host's clock is
+		// accepted (Validate requires one), so the instances' clocks need
+		// not agree for a token one issued to pass every other.
 		jwt.WithLeeway(opts.Leeway),
 		jwt.WithTimeFunc(opts.Now),
 		jwt.WithStrictDecoding(),

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestAcceptedSecrets: tokens signed with an accepted secret verify, the
@@ -95,5 +97,54 @@ func TestAcceptedSecretsRefused(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestClockSkew: a token issued by an instance whose clock is ahead of the
+// verifying one's (its iat in the verifier's future) is accepted, so the
+// instances' clocks need not agree (docs/scale.md, "Clocks"); only its
+// expiry is judged by the verifier's clock, with the leeway. A token
+// without iat is still refused.
+func TestClockSkew(t *testing.T) {
+	t.Parallel()
+	secret := []byte("a secret of at least thirty-two bytes")
+	issued := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	at := func(now time.Time) *tokens {
+		tk, err := newTokens(Options{Secret: secret, TTL: time.Hour, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	tok, _, err := at(issued).issue("0123456789abcdef01234567", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		skew time.Duration // the verifier's clock less the issuer's
+		ok   bool
+	}{
+		{"verifier 60 s behind", -60 * time.Second, true},
+		{"verifier 10 min behind", -10 * time.Minute, true},
+		{"verifier 60 s ahead", 60 * time.Second, true},
+		{"verifier past the expiry, within the leeway", time.Hour + DefaultLeeway - time.Second, true},
+		{"verifier past the expiry and the leeway", time.Hour + DefaultLeeway, false},
+	}
+	for _, c := range cases {
+		if _, err := at(issued.Add(c.skew)).parse(tok); (err == nil) != c.ok {
+			t.Errorf("%s: %v, want accepted %v", c.name, err, c.ok)
+		}
+	}
+
+	noIAT, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{RegisteredClaims: jwt.RegisteredClaims{
+		Subject: "0123456789abcdef01234567", Issuer: DefaultIssuer, Audience: jwt.ClaimStrings{DefaultAudience},
+		ExpiresAt: jwt.NewNumericDate(issued.Add(time.Hour)),
+	}, TokenVersion: new(int64(1))}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := at(issued).parse(noIAT); err == nil || !strings.Contains(err.Error(), "iat") {
+		t.Errorf("a token without iat: %v, want refused naming iat", err)
 	}
 }
