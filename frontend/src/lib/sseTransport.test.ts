@@ -104,7 +104,7 @@ function setup(opts: { verdict?: Awaited<ReturnType<AuthCheck>>; resume?: Resume
 const delta = (seq: number, text: string) => ({ type: 'delta', conversationId: 'c1', messageId: 'm1', seq, text });
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
 });
 afterEach(() => vi.useRealTimers());
 
@@ -158,6 +158,47 @@ describe('SSETransport', () => {
     expect(statuses.at(-1)?.state).toBe('connected');
     expect(handlers.reconnected).toHaveBeenCalledTimes(1); // frames were missed: reload
     t.stop();
+  });
+
+  it("times a stream's silence by the monotonic clock: a step of the wall clock neither hides a dead stream nor cuts a live one", async () => {
+    // The wall clock set back 10 minutes: the silence still counts from the last keep-alive.
+    const back = setup();
+    await openStream(back.t, back.last);
+    await vi.advanceTimersByTimeAsync(15_000);
+    back.last().comment();
+    await settle();
+    vi.setSystemTime(Date.now() - 10 * 60_000);
+    await vi.advanceTimersByTimeAsync(25_000);
+    back.t.checkNow(); // a wake 25 s into the silence: dead
+    await settle();
+    expect(back.last().aborted).toBe(true);
+    back.t.stop();
+
+    const watched = setup();
+    await openStream(watched.t, watched.last);
+    await vi.advanceTimersByTimeAsync(15_000);
+    watched.last().comment();
+    await settle();
+    vi.setSystemTime(Date.now() - 10 * 60_000);
+    await vi.advanceTimersByTimeAsync(44_999);
+    expect(watched.last().aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1); // the watchdog: 45 s of silence
+    expect(watched.last().aborted).toBe(true);
+    watched.t.stop();
+
+    // The wall clock set forward 10 minutes: a stream whose keep-alives come stays.
+    const ahead = setup();
+    await openStream(ahead.t, ahead.last);
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(15_000);
+      ahead.last().comment();
+      await settle();
+      vi.setSystemTime(Date.now() + 10 * 60_000);
+    }
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(ahead.events()).toHaveLength(1);
+    expect(ahead.last().aborted).toBe(false);
+    ahead.t.stop();
   });
 
   it('an open stream silent for three keep-alives is cut and opened again, resuming, as after any cut', async () => {

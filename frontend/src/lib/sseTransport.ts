@@ -68,16 +68,32 @@ export interface SSEOptions {
 
 const STATUS_DETAIL = 'live updates via HTTP streaming';
 
+/**
+ * monotonic is the clock a stream's silence is timed by: unlike Date.now(),
+ * it is not stepped when the system clock is set (NTP, a user, a VM
+ * restored), so a step back does not hide a dead stream for as long as the
+ * step, nor a step forward cut a live one.
+ */
+const monotonic = (): number => performance.now();
+
 /** One GET /api/events request. */
 interface EventStream {
   readonly ctrl: AbortController;
   readonly conversationId: string | null;
-  /** When the response headers arrived; 0 while connecting. */
-  openedAt: number;
-  /** When the request was made, its headers came, or its last bytes (ms since the epoch). */
+  /** When the response headers arrived (monotonic); undefined while connecting. */
+  openedAt?: number;
+  /** When the request was made, its headers came, or its last bytes (monotonic). */
   heardAt: number;
+  /** heardAt by the wall clock (Date.now()), for checkNow: a sleep stops the monotonic clock on some systems. */
+  heardAtWall: number;
   /** The server's closed event, when it said why it ended the stream. */
   closed?: ClosedFrame;
+}
+
+/** heard notes that s was heard from now. */
+function heard(s: EventStream): void {
+  s.heardAt = monotonic();
+  s.heardAtWall = Date.now();
 }
 
 /**
@@ -249,7 +265,12 @@ export class SSETransport implements Transport {
    * from which nothing came for silentMs (not even the server's
    * keep-alives) is cut and opened again as after any cut; a reopen waiting
    * out a backoff of ours is made now. A pause the server asked for (429)
-   * stands.
+   * stands. The silence is the longer of the monotonic clock's and the
+   * wall clock's: the time a machine slept counts on the wall clock alone
+   * (performance.now() stops during a sleep on macOS and Linux), and a
+   * step of the wall clock back hides nothing; a step forward can cut a
+   * live stream here, at a wake, once (it is reopened resuming), never
+   * through the watchdog (watch).
    */
   checkNow(): void {
     if (this.stopped) return;
@@ -258,7 +279,8 @@ export class SSETransport implements Transport {
       if (this.reopenWait === 'backoff') this.reconnectNow();
       return;
     }
-    if (Date.now() - s.heardAt >= (this.opts.silentMs ?? 20_000)) s.ctrl.abort();
+    const quiet = Math.max(monotonic() - s.heardAt, Date.now() - s.heardAtWall);
+    if (quiet >= (this.opts.silentMs ?? 20_000)) s.ctrl.abort();
   }
 
   drop(): void {
@@ -291,11 +313,11 @@ export class SSETransport implements Transport {
     clearTimeout(this.reopenTimer);
     this.reopenWait = null;
     const prev = this.current;
-    if (prev && prev.openedAt === 0) {
+    if (prev && prev.openedAt === undefined) {
       this.streams.delete(prev);
       prev.ctrl.abort();
     }
-    const s: EventStream = { ctrl: new AbortController(), conversationId: this.target, openedAt: 0, heardAt: Date.now() };
+    const s: EventStream = { ctrl: new AbortController(), conversationId: this.target, heardAt: monotonic(), heardAtWall: Date.now() };
     this.current = s;
     this.streams.add(s);
     void this.run(s);
@@ -323,7 +345,9 @@ export class SSETransport implements Transport {
       s.ctrl.abort();
       return;
     }
-    s.openedAt = s.heardAt = Date.now();
+    const openedAt = monotonic();
+    s.openedAt = openedAt;
+    heard(s);
     this.opened(s);
     // The server subscribes the stream before it answers 200 (a refusal is
     // a 4xx instead), so the conversation's live updates flow from here,
@@ -331,12 +355,12 @@ export class SSETransport implements Transport {
     // sends only keep-alives).
     if (s.conversationId) this.handlers.subscribed?.(s.conversationId);
     const watchdog = this.watch(s);
-    await this.pump(res, undefined, (f) => (s.closed = f), () => (s.heardAt = Date.now())).catch(() => undefined);
+    await this.pump(res, undefined, (f) => (s.closed = f), () => heard(s)).catch(() => undefined);
     watchdog.stop();
     this.streams.delete(s);
     if (s !== this.current || this.stopped) return; // replaced: its successor carries on
     this.current = null;
-    if (Date.now() - s.openedAt >= (this.opts.stableAfterMs ?? 10000)) this.failures = 0;
+    if (monotonic() - openedAt >= (this.opts.stableAfterMs ?? 10000)) this.failures = 0;
     if (s.closed?.closeCode === CloseCode.Unauthorized) {
       // The session ended (logout, account deleted): as a WebSocket's 4401.
       this.cut = true;
@@ -346,12 +370,12 @@ export class SSETransport implements Transport {
     void this.ended();
   }
 
-  /** watch cuts an open stream that stays silent for deadAfterMs (no event, no keep-alive). */
+  /** watch cuts an open stream that stays silent for deadAfterMs (no event, no keep-alive), by the monotonic clock. */
   private watch(s: EventStream): { stop: () => void } {
     const dead = this.opts.deadAfterMs ?? 45_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const check = () => {
-      const quiet = Date.now() - s.heardAt;
+      const quiet = monotonic() - s.heardAt;
       if (quiet >= dead) s.ctrl.abort();
       else timer = setTimeout(check, dead - quiet);
     };
