@@ -36,6 +36,10 @@ func (s *downStore) InsertMessages(ctx context.Context, ms ...*persistence.Messa
 	return fmt.Errorf("insert messages: %w", context.DeadlineExceeded)
 }
 
+func (s *downStore) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	return insertThenRead(ctx, s, ms)
+}
+
 func (s *downStore) InterruptMessage(ctx context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
 	s.interrupts.Add(1)
 	if s.down.Load() {

@@ -21,6 +21,10 @@ type appliedThenFailStore struct {
 	fired chan struct{} // closed once it did
 }
 
+func (s *appliedThenFailStore) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	return insertThenRead(ctx, s, ms)
+}
+
 func (s *appliedThenFailStore) InsertMessages(ctx context.Context, ms ...*persistence.Message) error {
 	err := s.gateStore.InsertMessages(ctx, ms...)
 	select {
@@ -208,6 +212,10 @@ func (s *dropRaceStore) InsertMessages(ctx context.Context, ms ...*persistence.M
 		return err
 	}
 	return s.gateStore.InsertMessages(ctx, ms...)
+}
+
+func (s *dropRaceStore) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	return insertThenRead(ctx, s, ms)
 }
 
 func (s *dropRaceStore) DeleteConversation(ctx context.Context, ownerID, id string) error {

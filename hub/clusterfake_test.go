@@ -398,6 +398,15 @@ func (s *gateStore) InsertMessages(ctx context.Context, ms ...*persistence.Messa
 	return s.Store.InsertMessages(ctx, ms...)
 }
 
+// InsertTouching is InsertMessages returning the conversation, as the
+// hub stores a send (persistence.TouchingInserter).
+func (s *gateStore) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	for _, m := range ms {
+		s.gateAnswer(m)
+	}
+	return s.Store.InsertTouching(ctx, ms...)
+}
+
 // gateAnswer waits, when hold was called, before an answer's insert.
 func (s *gateStore) gateAnswer(m *persistence.Message) {
 	s.mu.Lock()

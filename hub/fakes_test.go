@@ -155,8 +155,31 @@ func (s *memStore) InsertMessages(_ context.Context, ms ...*persistence.Message)
 		}
 		m.CreatedAt, m.UpdatedAt = time.Now(), time.Now()
 		s.msgs = append(s.msgs, *m)
+		if c := s.convs[m.ConversationID]; m.CreatedAt.After(c.UpdatedAt) {
+			c.UpdatedAt = m.CreatedAt
+			s.convs[m.ConversationID] = c
+		}
 	}
 	return nil
+}
+
+// insertsThenReads is what a test store intercepting InsertMessages and
+// wrapping one that implements persistence.TouchingInserter does for
+// InsertTouching (else the wrapped store's, promoted, would bypass its
+// InsertMessages): its own InsertMessages, then a read of the
+// conversation.
+type insertsThenReads interface {
+	InsertMessages(ctx context.Context, ms ...*persistence.Message) error
+	Conversation(ctx context.Context, ownerID, id string) (persistence.Conversation, error)
+}
+
+// insertThenRead is InsertTouching for s (insertsThenReads).
+func insertThenRead(ctx context.Context, s insertsThenReads, ms []*persistence.Message) (persistence.Conversation, error) {
+	if err := s.InsertMessages(ctx, ms...); err != nil {
+		return persistence.Conversation{}, err
+	}
+	last := ms[len(ms)-1]
+	return s.Conversation(ctx, last.OwnerID, last.ConversationID)
 }
 
 func derefs(ms []*persistence.Message) []persistence.Message {

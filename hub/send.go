@@ -182,16 +182,16 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	// stored; the other instances' tabs after the answer started (the
 	// bus is not waited for before it starts).
 	var announced *protocol.Frame
+	var touched persistence.Conversation // as the insert left it, where the store says
 	announce := func() {
-		conv.UpdatedAt = user.CreatedAt
 		action := "updated"
 		if created {
 			action = "created"
 		}
-		announced = protocol.Conversation(action, conv)
+		announced = protocol.Conversation(action, h.sentConversation(ctx, userID, conv, touched, user.CreatedAt))
 		h.deliverUser(userID, announced)
 	}
-	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: announce}
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: announce, touched: &touched}
 	res, err := h.startAnswer(ctx, c, conv, append(history, user), &user, true, model, from)
 	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
 		return h.repeatSend(ctx, sub, m, nil, req.FrameID)
@@ -203,6 +203,26 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		h.broadcast(UserEvent{UserID: userID, Frame: announced})
 	}
 	return res, err
+}
+
+// sentConversation is the conversation a send announces: as the insert of
+// its messages left it (touched, from a persistence.TouchingInserter),
+// else as read again, so that a rename or a title stored since the send
+// read the conversation (read) is not undone in the tabs by that older
+// copy carrying a newer UpdatedAt. Only when neither can be had is read
+// announced, moved to at (the user message's time).
+func (h *Hub) sentConversation(ctx context.Context, userID string, read, touched persistence.Conversation, at time.Time) persistence.Conversation {
+	if touched.ID != "" {
+		return touched
+	}
+	if _, ok := h.opts.Store.(persistence.TouchingInserter); !ok {
+		c, err := h.opts.Store.Conversation(persistence.WithLatest(ctx), userID, read.ID)
+		if err == nil {
+			return c
+		}
+	}
+	read.UpdatedAt = at
+	return read
 }
 
 // dropCreated removes the conversation a send created and stored no
@@ -751,6 +771,10 @@ type origin struct {
 	// delivered and before the generation starts, with no lock held: a
 	// send's conversation frame thereby reaches the tabs before any delta.
 	announce func()
+	// touched, when set, receives a send's conversation as the insert of
+	// its messages left it, where the store returns it
+	// (persistence.TouchingInserter); left as it is otherwise.
+	touched *persistence.Conversation
 }
 
 // startAnswer stores the streaming answer under user (and user first, in
@@ -772,7 +796,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	}
 	var announce []persistence.Message
 	if newUser {
-		if err := h.storeSend(ctx, user, &answer); err != nil {
+		if err := h.storeSend(ctx, user, &answer, from.touched); err != nil {
 			h.unstarted(c, answer, err)
 			return Result{}, err
 		}
@@ -856,20 +880,44 @@ const unstartedReason = "The answer could not be started; try again."
 // write when the store can (persistence.MessagesInserter), so a burst of
 // sends costs the store one write each, else one after the other. On
 // error, user.CreatedAt stays zero unless the user message was stored.
-func (h *Hub) storeSend(ctx context.Context, user, answer *persistence.Message) error {
-	if mi, ok := h.opts.Store.(persistence.MessagesInserter); ok {
-		if err := mi.InsertMessages(ctx, user, answer); err != nil {
+// Where the store returns the conversation with its inserts
+// (persistence.TouchingInserter), touched (when not nil) is set to it as
+// the last insert that succeeded left it.
+func (h *Hub) storeSend(ctx context.Context, user, answer *persistence.Message, touched *persistence.Conversation) error {
+	if touched == nil {
+		touched = new(persistence.Conversation)
+	}
+	if _, ok := h.opts.Store.(persistence.MessagesInserter); ok {
+		if err := h.insert(ctx, touched, user, answer); err != nil {
 			return fmt.Errorf("store user message and answer: %w", err)
 		}
 		return nil
 	}
-	if err := h.opts.Store.InsertMessage(ctx, user); err != nil {
+	if err := h.insert(ctx, touched, user); err != nil {
 		return answerNotTried{fmt.Errorf("store user message: %w", err)}
 	}
-	if err := h.opts.Store.InsertMessage(ctx, answer); err != nil {
+	if err := h.insert(ctx, touched, answer); err != nil {
 		return fmt.Errorf("store answer: %w", err)
 	}
 	return nil
+}
+
+// insert stores ms: one message, or several with InsertMessages (the
+// caller checked that the store has it). On success, touched is set to
+// their conversation as the store left it where the store returns it
+// (persistence.TouchingInserter).
+func (h *Hub) insert(ctx context.Context, touched *persistence.Conversation, ms ...*persistence.Message) error {
+	if ti, ok := h.opts.Store.(persistence.TouchingInserter); ok {
+		c, err := ti.InsertTouching(ctx, ms...)
+		if err == nil {
+			*touched = c
+		}
+		return err
+	}
+	if mi, ok := h.opts.Store.(persistence.MessagesInserter); ok {
+		return mi.InsertMessages(ctx, ms...)
+	}
+	return h.opts.Store.InsertMessage(ctx, ms[0])
 }
 
 func (h *Hub) newGeneration(c *conv, answer persistence.Message, prompt, connID string) *generation {

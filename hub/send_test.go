@@ -42,9 +42,11 @@ type upstreamSaw struct {
 // With the SQLite store both were stored in one write, after one read of
 // the conversation with its messages, in which a repeat of the client
 // message id would have been found: a burst of sends costs one write and
-// one read each; a store without InsertMessages and
-// ConversationWithMessages gets two writes and two reads, still both rows
-// before the request. A send that creates its conversation reads only the
+// one read each, its insert returning the conversation for the send's
+// conversation frame (persistence.TouchingInserter); a store without
+// InsertMessages, ConversationWithMessages and InsertTouching gets two
+// writes and three reads (the conversation read again for that frame),
+// still both rows before the request. A send that creates its conversation reads only the
 // client message id: the new conversation has no messages to read.
 func TestSendStoresBeforeUpstream(t *testing.T) {
 	t.Parallel()
@@ -58,9 +60,12 @@ func TestSendStoresBeforeUpstream(t *testing.T) {
 		// The send reads the conversation with its messages in one read,
 		// and looks for its client message id among them.
 		{"one write", func(s *counting.Store) Store { return s }, false, map[string]int64{"InsertMessages": 1}, 1},
-		// A store without either: the conversation, then its messages.
+		// A store without either: the conversation, then its messages;
+		// and, one that does not return the conversation with its
+		// inserts (persistence.TouchingInserter), the conversation again
+		// for the send's conversation frame.
 		{"a store without InsertMessages", func(s *counting.Store) Store { return oneByOne{s} }, false,
-			map[string]int64{"InsertMessage": 2}, 2},
+			map[string]int64{"InsertMessage": 2}, 3},
 		// A new conversation has no messages to read.
 		{"a new conversation", func(s *counting.Store) Store { return s }, true,
 			map[string]int64{"CreateConversation": 1, "InsertMessages": 1}, 1},

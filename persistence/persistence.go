@@ -406,6 +406,24 @@ type MessagesInserter interface {
 	InsertMessages(ctx context.Context, ms ...*Message) error
 }
 
+// TouchingInserter is implemented by stores whose message inserts can
+// answer with the conversation as the write left it (its UpdatedAt moved
+// forward), read in that write itself, so at no extra round trip: SQLite
+// in the write's transaction (RETURNING), MongoDB from the update that
+// moves the conversation forward. The hub announces that copy after a
+// send, so a rename (or a title) stored between its read of the
+// conversation and the insert is not undone in the tabs by a frame
+// carrying the older copy with a newer UpdatedAt. A wrapper of such a
+// store that intercepts InsertMessage or InsertMessages must intercept
+// InsertTouching too (or hide it): embedded, the store's would bypass it.
+type TouchingInserter interface {
+	// InsertTouching stores ms as InsertMessages does on a
+	// MessagesInserter (all or none), else as InsertMessage of each in
+	// turn (stopping at the first failure), and returns the conversation
+	// of the last of ms as the write storing it left it.
+	InsertTouching(ctx context.Context, ms ...*Message) (Conversation, error)
+}
+
 // TokenVersionReader is implemented by stores that can read a user's
 // token version alone (the SQLite store: one column of one row), which is
 // all a session's recheck needs: a WebSocket checks its session this way

@@ -115,6 +115,33 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 	return nil
 }
 
+// InsertTouching counts as InsertMessages does when the wrapped store
+// returns the conversation with its inserts (persistence.TouchingInserter);
+// otherwise it calls InsertMessages, then reads the conversation (one read
+// more).
+func (s *Store) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	ti, ok := s.inner.(persistence.TouchingInserter)
+	if !ok || len(ms) == 0 {
+		if err := s.InsertMessages(ctx, ms...); err != nil || len(ms) == 0 {
+			return persistence.Conversation{}, err
+		}
+		last := ms[len(ms)-1]
+		return s.Conversation(persistence.WithLatest(ctx), last.OwnerID, last.ConversationID)
+	}
+	if _, all := s.inner.(persistence.MessagesInserter); all {
+		c, err := ti.InsertTouching(ctx, ms...)
+		return c, s.wrote("InsertMessages", err)
+	}
+	var c persistence.Conversation
+	for _, m := range ms {
+		var err error
+		if c, err = ti.InsertTouching(ctx, m); s.wrote("InsertMessage", err) != nil {
+			return persistence.Conversation{}, err
+		}
+	}
+	return c, nil
+}
+
 // ConversationWithMessages counts one read when the wrapped store reads
 // both in one call (persistence.ConversationReader); otherwise it calls
 // Conversation and Messages, counting two reads.

@@ -25,29 +25,52 @@ import (
 // failed may be stored all the same, possibly after its conversation's
 // deletion: its conversation is noted for the deletion sweep (unsure.go).
 func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error {
+	_, err := s.insertTouching(ctx, m)
+	return err
+}
+
+// InsertTouching stores ms as InsertMessage does, one after the other,
+// stopping at the first failure, and returns the conversation of the last
+// of ms as its insert left it (persistence.TouchingInserter): the update
+// that moves it forward returns it (FindOneAndUpdate), no other query.
+func (s *Store) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	var c persistence.Conversation
+	for _, m := range ms {
+		var err error
+		if c, err = s.insertTouching(ctx, m); err != nil {
+			return persistence.Conversation{}, err
+		}
+	}
+	return c, nil
+}
+
+// insertTouching is InsertMessage, returning m's conversation as the
+// insert left it.
+func (s *Store) insertTouching(ctx context.Context, m *persistence.Message) (persistence.Conversation, error) {
 	d, err := newMessageDoc(m)
 	if err != nil {
-		return fmt.Errorf("insert message: %w", err)
+		return persistence.Conversation{}, fmt.Errorf("insert message: %w", err)
 	}
 	if err := s.insertMessageDoc(ctx, d); err != nil {
 		if err = mapErr(err); !errors.Is(err, persistence.ErrDuplicate) {
 			s.noteUnsureInsert(d.ConversationID)
 		}
-		return fmt.Errorf("insert message: %w", err)
+		return persistence.Conversation{}, fmt.Errorf("insert message: %w", err)
 	}
-	if err := s.touchConversation(ctx, d); err != nil {
+	conv, err := s.touchConversation(ctx, d)
+	if err != nil {
 		err = fmt.Errorf("insert message in conversation %s: %w", m.ConversationID, err)
 		if rerr := s.removeMessage(ctx, d.ID); rerr != nil {
 			s.noteUnsureInsert(d.ConversationID)
-			return fmt.Errorf("%w; the message %s is left stored: %w", err, d.ID.Hex(), rerr)
+			return persistence.Conversation{}, fmt.Errorf("%w; the message %s is left stored: %w", err, d.ID.Hex(), rerr)
 		}
-		return err
+		return persistence.Conversation{}, err
 	}
 	if d.Status == string(persistence.StatusStreaming) {
 		s.tails.set(d.ID, storedOf(d.Content, d.Reasoning))
 	}
 	*m = d.message()
-	return nil
+	return conv.conversation(), nil
 }
 
 // insertMessageDoc inserts d (through Options.insertMessage in tests).
@@ -62,29 +85,30 @@ func (s *Store) insertMessageDoc(ctx context.Context, d *messageDoc) error {
 	return insert(ctx)
 }
 
-// touchConversation moves the conversation of d forward to d.CreatedAt;
-// ErrNotFound when the owner has no such conversation or it is being
+// touchConversation moves the conversation of d forward to d.CreatedAt
+// and returns it so moved; ErrNotFound when the owner has no such conversation or it is being
 // deleted (see DeleteConversation: no message enters it then). When the
 // conversation's stored time is at or after d.CreatedAt (written by a
 // clock ahead of this process's: another instance's, or this host's before
 // it stepped back), it goes 1 ms past that instead and the message is
 // timed with it (d too), so that a message never sorts before those
 // already in its conversation, whose times its own is at or after.
-func (s *Store) touchConversation(ctx context.Context, d *messageDoc) error {
+func (s *Store) touchConversation(ctx context.Context, d *messageDoc) (conversationDoc, error) {
+	var c conversationDoc
 	unlock, err := s.locks.lock(ctx, d.ConversationID)
 	if err != nil {
-		return err
+		return c, err
 	}
-	c, err := s.advanceConversation(ctx, bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}, notDeleting},
+	c, err = s.advanceConversation(ctx, bson.D{{Key: "_id", Value: d.ConversationID}, {Key: "owner_id", Value: d.OwnerID}, notDeleting},
 		nil, nil, d.CreatedAt)
 	unlock()
 	if err != nil {
-		return mapErr(err) // ErrNoDocuments: ErrNotFound
+		return c, mapErr(err) // ErrNoDocuments: ErrNotFound
 	}
 	if c.UpdatedAt.Equal(d.CreatedAt) {
-		return nil
+		return c, nil
 	}
-	return s.retimeMessage(ctx, d, c.UpdatedAt)
+	return c, s.retimeMessage(ctx, d, c.UpdatedAt)
 }
 
 // retimeMessage moves the message d, just inserted, to at (and d with it).

@@ -16,9 +16,10 @@ var (
 	// one is refused (ErrNotFound) from its mark on, so its deletion's
 	// steps have an end.
 	// It moves the conversation past its stored time by ?1 (its new
-	// messages' count), or to ?2 when later, and returns where it went.
+	// messages' count), or to ?2 when later, and returns the conversation
+	// so moved.
 	qTouchConv = writeQ(`UPDATE conversations SET updated_at = max(updated_at + ?1, ?2)
-	WHERE id = ?3 AND owner_id = ?4 AND deleting_at IS NULL RETURNING updated_at`)
+	WHERE id = ?3 AND owner_id = ?4 AND deleting_at IS NULL RETURNING ` + convCols)
 	qInsertMsg = writeQ(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	// Every read of messages skips those of a conversation being deleted
 	// (convLive, msgConvLive): its messages go in steps after its mark.
@@ -81,11 +82,20 @@ func (s *Store) InsertMessage(ctx context.Context, m *persistence.Message) error
 // InsertMessage does (each later than the one before); on any error
 // nothing is stored and ms are left unchanged (persistence.MessagesInserter).
 func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) error {
+	_, err := s.InsertTouching(ctx, ms...)
+	return err
+}
+
+// InsertTouching is InsertMessages, and returns the conversation of the
+// last of ms as the transaction left it (persistence.TouchingInserter):
+// the touch that moves it forward reads it (RETURNING), no other query.
+func (s *Store) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	var touched persistence.Conversation
 	vs := make([]persistence.Message, len(ms))
 	for i, m := range ms {
 		v := *m
 		if err := fillID(&v.ID); err != nil {
-			return fmt.Errorf("sqlite: insert message: %w", err)
+			return touched, fmt.Errorf("sqlite: insert message: %w", err)
 		}
 		if v.ClientMessageID == "" {
 			v.ClientMessageID = persistence.NewID()
@@ -101,8 +111,12 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 			}
 			// One touch per conversation, which times its messages: a
 			// send's two rows move it up once.
-			if err := s.touchConv(ctx, tx, vs, i); err != nil {
+			c, err := s.touchConv(ctx, tx, vs, i)
+			if err != nil {
 				return err
+			}
+			if i == len(vs)-1 {
+				touched = c
 			}
 		}
 		for i, v := range vs {
@@ -114,12 +128,12 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: insert message into conversation %s: %w", vs[failed].ConversationID, mapErr(err))
+		return persistence.Conversation{}, fmt.Errorf("sqlite: insert message into conversation %s: %w", vs[failed].ConversationID, mapErr(err))
 	}
 	for i, m := range ms {
 		*m = vs[i]
 	}
-	return nil
+	return touched, nil
 }
 
 // lastOfConv returns the index of the last of vs in the conversation (and
@@ -142,7 +156,8 @@ func lastOfConv(vs []persistence.Message, i int) int {
 // their count when this process's clock is behind (a last run's clock, or
 // another process's, was ahead; or another write of the conversation was
 // queued first), so a message never sorts before those already there.
-func (s *Store) touchConv(ctx context.Context, tx *writeTx, vs []persistence.Message, last int) error {
+// It returns the conversation so moved.
+func (s *Store) touchConv(ctx context.Context, tx *writeTx, vs []persistence.Message, last int) (persistence.Conversation, error) {
 	var in []int // the conversation's messages in vs, in order
 	for i := range last + 1 {
 		if vs[i].ConversationID == vs[last].ConversationID && vs[i].OwnerID == vs[last].OwnerID {
@@ -151,17 +166,21 @@ func (s *Store) touchConv(ctx context.Context, tx *writeTx, vs []persistence.Mes
 	}
 	row, err := tx.queryRow(ctx, qTouchConv, len(in), s.clock.reserve(len(in)), vs[last].ConversationID, vs[last].OwnerID)
 	if err != nil {
-		return err
+		return persistence.Conversation{}, err
 	}
-	var at int64
-	if err := row.Scan(&at); err != nil {
-		return err // sql.ErrNoRows: mapped to ErrNotFound
+	c, err := scanConv(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, persistence.ErrNotFound
 	}
+	if err != nil {
+		return c, err
+	}
+	at := toNanos(c.UpdatedAt)
 	for k, i := range in {
 		t := fromNanos(at - int64(len(in)-1-k))
 		vs[i].CreatedAt, vs[i].UpdatedAt = t, t
 	}
-	return nil
+	return c, err
 }
 
 // insertRow inserts v's row, whose id and timestamps are set.

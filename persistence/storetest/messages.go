@@ -13,6 +13,7 @@ func messageTests() []storeTest {
 		{"InsertFillsFields", testMsgInsertFills},
 		{"InsertKeepsGivenIDs", testMsgInsertKeepsIDs},
 		{"InsertMovesConversation", testMsgInsertMovesConversation},
+		{"InsertTouching", testMsgInsertTouching},
 		{"DuplicateClientID", testMsgDuplicateClientID},
 		{"DuplicateID", testMsgDuplicateID},
 		{"Unknown", testMsgUnknown},

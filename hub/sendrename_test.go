@@ -1,0 +1,93 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// plainStore is a Store and nothing more: none of the optional interfaces
+// (persistence.MessagesInserter, persistence.TouchingInserter) of the
+// store it wraps.
+type plainStore struct{ Store }
+
+// touchingStore is a memStore that returns the conversation with its
+// inserts (persistence.TouchingInserter), as the SQLite and MongoDB stores do.
+type touchingStore struct{ *memStore }
+
+func (s touchingStore) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	if err := s.InsertMessages(ctx, ms...); err != nil {
+		return persistence.Conversation{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.convs[ms[len(ms)-1].ConversationID], nil
+}
+
+// TestSendAnnouncesChangeMeanwhile: a rename (or a title, or another
+// change of the conversation) stored between a send's read of the
+// conversation and the insert of its messages is in the send's
+// conversation frame, which carries the conversation as the store has it
+// after the insert: the older copy with the newer updatedAt would undo
+// the rename in every tab until a reload. A store that returns the
+// conversation with its insert (persistence.TouchingInserter) is asked
+// nothing more; another one is read again.
+func TestSendAnnouncesChangeMeanwhile(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		store func(*memStore) Store
+	}{
+		{"the insert returns the conversation", func(s *memStore) Store { return touchingStore{s} }},
+		{"the conversation read again", func(s *memStore) Store { return s }},
+		{"the conversation read again, messages one by one", func(s *memStore) Store { return plainStore{s} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := newMemStore()
+			opts := Options{Store: tc.store(store), Writer: &memWriter{store: store}, Model: &fakeModel{script: say("ok")}}
+			h := New(opts)
+			runHub(t, h, nil)
+			sub := newSub("u")
+			h.Register(sub)
+			first, err := h.Send(context.Background(), sub, "u", SendRequest{Content: "hi"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.textUntilDone(t, first.MessageID, 0)
+
+			var once sync.Once
+			title, prompt := "Renamed", "Be brief."
+			store.beforeInsert = func(m *persistence.Message) {
+				once.Do(func() { // after the send read the conversation, before its insert
+					if _, err := store.UpdateConversation(context.Background(), "u", m.ConversationID,
+						persistence.ConversationPatch{Title: &title, SystemPrompt: &prompt}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			res, err := h.Send(context.Background(), sub, "u", SendRequest{Content: "again", ConversationID: first.ConversationID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c persistence.Conversation
+			for c.ID == "" { // after the ack and the message frames
+				if f := decode(t, sub.next(t)); f.Type == protocol.TypeConversation {
+					c = f.Conversation
+				}
+			}
+			stored, err := store.Conversation(context.Background(), "u", first.ConversationID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Title != title || c.SystemPrompt != prompt || !c.UpdatedAt.Equal(stored.UpdatedAt) {
+				t.Errorf("conversation frame %q %q at %v, want %q %q at %v, as stored", c.Title, c.SystemPrompt, c.UpdatedAt,
+					title, prompt, stored.UpdatedAt)
+			}
+			sub.textUntilDone(t, res.MessageID, 0)
+		})
+	}
+}
