@@ -202,11 +202,10 @@ export interface AckFrame {
   model?: string;
 }
 
-export interface ConversationFrame {
-  type: 'conversation';
-  action: 'created' | 'updated' | 'deleted';
-  conversation: Conversation;
-}
+/** A conversation frame: the conversation whole, or for a deletion its id alone (protocol.md). */
+export type ConversationFrame =
+  | { type: 'conversation'; action: 'created' | 'updated'; conversation: Conversation }
+  | { type: 'conversation'; action: 'deleted'; conversation: Pick<Conversation, 'id'> };
 
 export interface MessageFrame {
   type: 'message';
