@@ -77,6 +77,7 @@ func (s *Store) checkpointLoop(interval time.Duration) {
 			return
 		}
 		s.checkpointOnce()
+		s.scrubIfAsked()
 		rest.Reset(interval)
 		select {
 		case <-rest.C:

@@ -93,8 +93,9 @@ func (s *Store) DeleteConversation(ctx context.Context, ownerID, id string) erro
 }
 
 // deleteMarkedConv deletes the marked conversation id: its messages up to
-// s.deleteStep a write, then its row; ErrNotFound when another run
-// deleted it meanwhile.
+// s.deleteStep a write, then its row, and has the write-ahead log
+// scrubbed of them (deletionDone); ErrNotFound when another run deleted
+// it meanwhile.
 func (s *Store) deleteMarkedConv(ctx context.Context, id string) error {
 	if err := s.deleteSteps(ctx, qDeleteConvMsgsStep, stepConvMsgsDeleted, id); err != nil {
 		return err
@@ -102,6 +103,9 @@ func (s *Store) deleteMarkedConv(ctx context.Context, id string) error {
 	n, err := s.exec(ctx, qDeleteMarkedConv, id)
 	if err == nil && n == 0 {
 		err = persistence.ErrNotFound
+	}
+	if err == nil {
+		s.deletionDone(context.WithoutCancel(ctx)) // bounded by scrubBusy (scrub.go)
 	}
 	return err
 }

@@ -441,10 +441,26 @@ func (s *Store) indexLoop() {
 				break
 			}
 			if n < indexBatch {
+				s.scrubSearchLog(ctx, retry)
 				break
 			}
 		}
 	}
+}
+
+// scrubSearchLog scrubs the search file's log (scrub.go) when a batch
+// dropped deleted messages since the last scrub; one that fails is tried
+// again when retry fires, a second later.
+func (s *Store) scrubSearchLog(ctx context.Context, retry *time.Timer) {
+	if !s.ixScrub {
+		return
+	}
+	if err := s.scrubLog(ctx, s.sx, s.searchPath); err != nil {
+		s.log.Info("search index: scrubbing the write-ahead log after a deletion: trying again", "err", err)
+		retry.Reset(time.Second)
+		return
+	}
+	s.ixScrub = false
 }
 
 // awaitQuiet waits until no write other than the indexer's own has been
@@ -568,6 +584,8 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 // users' messages (keys owner<<msgBits | msg) goes up and down at every
 // change of user. In key order a batch is one segment, and FTS5 merges
 // fewer (BenchmarkIndexBatch). The writes for one key keep their order.
+// A batch that drops a deleted message has the search file's log
+// scrubbed once the queue is empty (scrubSearchLog).
 func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg, next searchState) error {
 	tx, err := s.sx.BeginTx(ctx, nil)
 	if err != nil {
@@ -589,12 +607,14 @@ func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg, next searchS
 		body   string
 	}
 	writes := make([]ftsWrite, 0, len(batch))
+	dropped := false // a deleted message left the index
 	for _, p := range batch {
 		var old int64
 		err := forget.QueryRowContext(ctx, p.msg).Scan(&old)
 		switch {
 		case err == nil:
 			writes = append(writes, ftsWrite{key: old})
+			dropped = dropped || p.status == ""
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("index message %d: %w", p.msg, err)
 		}
@@ -632,6 +652,7 @@ func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg, next searchS
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("index: commit: %w", err)
 	}
+	s.ixScrub = s.ixScrub || dropped
 	return nil
 }
 

@@ -87,6 +87,9 @@ type Options struct {
 	// For tests of the deletion sweep: called after each periodic look
 	// with what FinishDeletions returned.
 	afterSweep func(n int, err error)
+	// For tests of scrubLog: called with the file's path after each scrub
+	// of a write-ahead log (chatd.db's or the search file's).
+	scrubbed func(path string)
 	// For tests of requeueAll: messages per step (0: requeueStep), and a
 	// channel a step waits on before it starts (nil: none).
 	requeueStep int
@@ -164,6 +167,12 @@ type Store struct {
 
 	deleteStep int // Options.deleteStep: rows per write of a deletion's steps (deleteMarked, deleteMarkedConv)
 
+	// Scrubbing the logs after a finished deletion (scrub.go).
+	busyTimeout time.Duration     // Options.BusyTimeout, which a scrub's connection gets back
+	scrub       atomic.Bool       // chatd.db's log is to be scrubbed (by the checkpointer)
+	ixScrub     bool              // the search file's log is to be scrubbed (the indexer's own)
+	scrubbed    func(path string) // Options.scrubbed
+
 	// The periodic deletion sweep (deletion.go); nil when off.
 	sweepStop  context.CancelFunc
 	sweepEnded chan struct{}
@@ -216,7 +225,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep}
+	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep,
+		busyTimeout: opts.BusyTimeout, scrubbed: opts.scrubbed}
 	if !opts.SharedDir {
 		if s.lock, err = lockDir(filepath.Dir(path)); err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -331,6 +341,11 @@ func dsn(path string, opts Options, role int) string {
 		fmt.Sprintf("cache_size(%d)", -opts.CacheSizeKiB),
 		"temp_store(MEMORY)",
 		"journal_size_limit(67108864)",
+	}
+	if role == roleWriter || role == roleIndexer {
+		// A deleted row's bytes are zeroed in its page, and a page freed
+		// is zeroed before it joins the free list (scrub.go).
+		pragmas = append(pragmas, "secure_delete(1)")
 	}
 	switch role {
 	case roleReader:

@@ -212,7 +212,8 @@ const (
 // conversations and messages: the messages, then the conversations, up
 // to s.deleteStep rows a write (other writes go in between), then what
 // is left (what came in meanwhile) and the user in one transaction;
-// ErrNotFound when the user was deleted meanwhile. Cut off between two
+// ErrNotFound when the user was deleted meanwhile. Once it is done, the
+// write-ahead log is scrubbed of the deleted rows (deletionDone). Cut off between two
 // writes, it leaves the marked user with part of their data, which no
 // read reaches, and a later run (FinishDeletions) goes on from there.
 func (s *Store) deleteMarked(ctx context.Context, id string) error {
@@ -222,7 +223,7 @@ func (s *Store) deleteMarked(ctx context.Context, id string) error {
 	if err := s.deleteSteps(ctx, qDeleteUserConvsStep, stepConvsDeleted, id); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *writeTx) error {
+	err := s.write(ctx, func(tx *writeTx) error {
 		for _, q := range []string{qDeleteUserMsgs, qDeleteUserConvs} {
 			if _, err := tx.exec(ctx, q, id); err != nil {
 				return err
@@ -234,6 +235,10 @@ func (s *Store) deleteMarked(ctx context.Context, id string) error {
 		}
 		return err
 	})
+	if err == nil {
+		s.deletionDone(context.WithoutCancel(ctx)) // bounded by scrubBusy (scrub.go)
+	}
+	return err
 }
 
 // deleteSteps runs q (a bounded step of deleteMarked or of
