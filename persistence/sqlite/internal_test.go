@@ -62,12 +62,24 @@ func TestPragmas(t *testing.T) {
 			}
 		}
 	}
+	// A scrub (scrub.go) gives the writer its busy timeout back.
+	if err := s.scrubLog(ctx, s.w, s.path); err != nil {
+		t.Fatal(err)
+	}
 	wc, err := s.w.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = wc.Close() }) // before Close's, which needs it, should a check fail
 	check("writer", wc, 0)
 	wc.Close()
+	// The connections that delete zero what they delete.
+	for name, db := range map[string]*sql.DB{"writer": s.w, "indexer": s.sx} {
+		var on int64
+		if err := db.QueryRowContext(ctx, "PRAGMA secure_delete").Scan(&on); err != nil || on != 1 {
+			t.Fatalf("%s: PRAGMA secure_delete = %d (%v), want 1", name, on, err)
+		}
+	}
 	var conns []*sql.Conn
 	for range readers { // hold them all so each check sees a distinct connection
 		c, err := s.r.Conn(ctx)

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -134,7 +136,7 @@ func filesHolding(t *testing.T, files, secrets []string) []string {
 	var found []string
 	for _, f := range files {
 		b, err := os.ReadFile(f)
-		if os.IsNotExist(err) {
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
