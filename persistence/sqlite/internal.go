@@ -90,11 +90,18 @@ const qLatest = `SELECT coalesce(max(max(updated_at, coalesce(
 // startClock starts the store's clock past the latest time stored, so that
 // what this run writes sorts after what the last ones wrote though its
 // clock was ahead (the host's clock stepped back since: before a time sync,
-// by hand).
+// by hand). A file it cannot read (damaged pages) still opens, as before
+// the clock read it: the failure is logged, this run's times start from
+// the clock, and /readyz reports the damage (the store's Ping); only a
+// start that is being stopped (ctx ended) fails.
 func (s *Store) startClock(ctx context.Context) error {
 	var latest int64
 	if err := s.w.QueryRowContext(ctx, qLatest).Scan(&latest); err != nil {
-		return fmt.Errorf("read the latest time stored: %w", err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("read the latest time stored: %w", err)
+		}
+		s.log.Error("the latest time stored could not be read: this run's times start from the clock, and may sort before the last run's if its clock was ahead", "err", err)
+		return nil
 	}
 	s.clock.after(latest)
 	return nil
