@@ -52,7 +52,7 @@ describe('MessageItem of a failed answer', () => {
     ['context_length', 'error', "This model's maximum context length is 8192 tokens.", 'Error: The conversation is too long for this model. Start a new chat'],
     ['quota_exhausted', 'error', 'The model provider refused: check your plan and billing details.', 'Error: The model provider refused: its account is out of credit or quota. Pick another model, or tell your administrator.'],
     ['upstream_error', 'error', 'The model provider reported an error: check the API key', 'Error: The model provider had a problem. Regenerate to try again'],
-    ['shutdown', 'interrupted', 'The server restarted while answering; the text so far is kept.', 'Interrupted: The server restarted while answering'],
+    ['shutdown', 'interrupted', 'The server restarted mid-answer (deploy 42).', 'Interrupted: The server restarted while answering'],
   ] as const)('%s says what to do, the server\'s text under Details', (errorCode, status, error, advice) => {
     renderMessage(mount, answer({ status, error, errorCode }));
     const note = mount.host.querySelector<HTMLElement>('.msg-status')!;
@@ -61,6 +61,11 @@ describe('MessageItem of a failed answer', () => {
     const details = note.querySelector('details')!;
     expect(details.querySelector('summary')?.textContent).toBe('Details');
     expect(details.textContent).toBe(`Details${error}`);
+  });
+
+  it('shows no Details that would repeat the advice or show a bare code', () => {
+    renderMessage(mount, answer({ status: 'interrupted', errorCode: 'shutdown', error: 'The server restarted while answering; the text so far is kept.' }));
+    expect(mount.host.querySelector('.msg-status details')).toBeNull();
   });
 
   it('a stopped answer still says who stopped it', () => {

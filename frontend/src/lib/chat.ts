@@ -337,7 +337,6 @@ export class ChatApp {
     for (const [id, t] of this.threads) if (id !== skip) t.recheckUnsaved();
   }
 
-  /** endThreads ends every conversation's state machine and its timers (the session ends). */
   /**
    * dispose ends what start began, leaving the storage as it is: the
    * page's listeners, the live channel and its timers, the model list's
@@ -352,6 +351,7 @@ export class ChatApp {
     this.endThreads();
   }
 
+  /** endThreads ends every conversation's state machine and its timers (the session ends). */
   private endThreads(): void {
     for (const t of this.threads.values()) t.end();
     this.threads.clear();

@@ -20,7 +20,6 @@ describe('answerFailure', () => {
     [{ status: 'error', errorCode: 'unknown_model', error: 'model "x" is not available' }, /Pick another model/],
     [{ status: 'error', errorCode: 'malformed', error: 'The model provider answered with a web page: check its base URL (it usually ends in /v1).' }, /could not be read.*tell your administrator/],
     [{ status: 'error', errorCode: 'internal', error: 'internal error' }, /went wrong on the server.*Regenerate/],
-    [{ status: 'interrupted', errorCode: 'shutdown', error: 'The server restarted while answering; the text so far is kept.' }, /restarted.*Regenerate to try again/],
     [{ status: 'interrupted', error: 'The answer stopped without its end being saved; the text so far is kept.' }, /stopped before its end.*Regenerate to try again/],
     [{ status: 'error', errorCode: 'something_new', error: 'x' }, /^Regenerate to try again; if it keeps happening, tell your administrator\.$/],
     [{ status: 'error', error: 'an answer stored before codes were' }, /^Regenerate to try again\.$/],
@@ -32,6 +31,16 @@ describe('answerFailure', () => {
 
   it('has no detail when the server sent no text', () => {
     expect(answerFailure({ status: 'error', errorCode: 'timeout' })).toEqual({ advice: expect.stringMatching(/Regenerate/), detail: '' });
+  });
+
+  // Details repeated the advice word for word, or showed the bare code a
+  // done frame without a message leaves as the error (thread.ts).
+  it.each<[string, Failed, RegExp]>([
+    ['a shutdown, whose text is the advice', { status: 'interrupted', errorCode: 'shutdown', error: 'The server restarted while answering; the text so far is kept.' }, /restarted.*Regenerate to try again/],
+    ['a done frame without a message', { status: 'error', errorCode: 'timeout', error: 'timeout' }, /took too long.*Regenerate/],
+    ['an unknown code without a message', { status: 'error', errorCode: 'something_new', error: 'something_new' }, /tell your administrator/],
+  ])('has no detail for %s', (_name, m, advice) => {
+    expect(answerFailure(m)).toEqual({ advice: expect.stringMatching(advice), detail: '' });
   });
 
   it.each<Message['status']>(['complete', 'cancelled', 'streaming'])('is null for a %s answer', (status) => {

@@ -45,9 +45,19 @@ const ADVICE: Readonly<Record<string, string>> = {
  */
 export function answerFailure(m: Pick<Message, 'status' | 'error' | 'errorCode'>): AnswerFailure | null {
   if (m.status !== 'error' && m.status !== 'interrupted') return null;
-  const detail = m.error?.trim() ?? '';
   const known = m.errorCode ? ADVICE[m.errorCode] : undefined;
-  if (known) return { advice: known, detail };
-  if (m.status === 'interrupted') return { advice: `The answer stopped before its end; the text so far is kept. ${RETRY}`, detail };
-  return { advice: m.errorCode ? RETRY_OR_TELL : RETRY, detail };
+  const advice = known ?? (m.status === 'interrupted' ? `The answer stopped before its end; the text so far is kept. ${RETRY}` : m.errorCode ? RETRY_OR_TELL : RETRY);
+  return { advice, detail: detailOf(m, advice) };
+}
+
+/**
+ * detailOf is the server's text worth showing under Details: none when it
+ * says nothing more than the advice (a `shutdown` answer's text is the
+ * advice's first sentence) or is the bare code (a done frame without a
+ * message stores its code as the error, thread.ts).
+ */
+function detailOf(m: Pick<Message, 'error' | 'errorCode'>, advice: string): string {
+  const detail = m.error?.trim() ?? '';
+  if (detail === m.errorCode || advice.includes(detail)) return '';
+  return detail;
 }
