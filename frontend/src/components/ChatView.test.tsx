@@ -10,6 +10,7 @@ import { unavailableNotice } from '../lib/models';
 import { CID, conv, message, setup } from '../lib/testkit';
 import { mergeSnapshot, newThread, selectVersion, stepVersion } from '../lib/thread';
 import { ChatView, MODEL_NOT_LOADED } from './ChatView';
+import { linkWords } from './StatusLine';
 import { mountEach } from './testkit';
 
 const mount = mountEach();
@@ -504,8 +505,8 @@ describe('ChatView model picker', () => {
 describe('ChatView: a streaming answer whose live channel closed', () => {
   it.each([
     ['a cut (1006), reconnected by itself', 1006, 'Connection lost. Reconnecting…', 'reconnecting'],
-    ['a policy violation (1008), not reconnected', 1008, 'Offline: the answer continues on the server and resumes here where it stopped once the connection is back. Press Retry to reconnect.', 'offline'],
-    ['a frame too big (1009), not reconnected', 1009, 'Offline: the answer continues on the server and resumes here where it stopped once the connection is back. Press Retry to reconnect.', 'offline'],
+    ['a policy violation (1008), not reconnected', 1008, 'Offline: the answer continues on the server and resumes here where it stopped once you press Retry to reconnect.', 'offline'],
+    ['a frame too big (1009), not reconnected', 1009, 'Offline: the answer continues on the server and resumes here where it stopped once you press Retry to reconnect.', 'offline'],
   ])('after %s says what the status line says', async (_name, code, says, state) => {
     const { app, socket, answer } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')]] });
     await vi.waitFor(() => expect(answer()?.status).toBe('streaming'));
@@ -523,6 +524,8 @@ describe('ChatView: a streaming answer whose live channel closed', () => {
     expect(app.store.state.link.state).toBe(state);
     expect(note()).toContain(says);
     if (state === 'offline') expect(note()).not.toContain('Reconnecting');
+    // Queued sends go out once Retry is pressed: nothing reconnects by itself after a policy close.
+    if (state === 'offline') expect(linkWords(app.store.state.link)).toMatch(/^Offline \(.+\): messages you send wait and go out once you press Retry\.$/);
     await app.logout(); // its reconnects end
   });
 });

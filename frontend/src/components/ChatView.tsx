@@ -39,6 +39,7 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
   const busy = useAppState((s) => !!s.busy[ChatApp.draftKey(conversationId)]);
   const linkUp = useAppState((s) => s.link.state === 'connected');
   const offline = useAppState((s) => s.link.state === 'offline');
+  const retryOnly = useAppState((s) => s.link.state === 'offline' && !!s.link.retryOnly);
   const shown = useThreadView(thread);
   const messages = thread?.messages;
   const reasoners = useMemo(() => modelsThatReasoned(Object.values(messages ?? {})), [messages]);
@@ -181,6 +182,7 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
                   queued={!!thread && isQueued(thread, s.message.id)}
                   linkUp={linkUp}
                   offline={offline}
+                  retryOnly={retryOnly}
                   unconfirmed={!!thread?.unconfirmed[s.message.id]}
                   unsaved={!!thread?.unsaved[s.message.id]}
                   thinking={thread?.thinking[s.message.id]}

@@ -237,7 +237,8 @@ describe('MessageItem of an answer whose server went away', () => {
   it.each([
     ['connected', { linkUp: true }, 'The server running this answer went away. Loading what it kept of this answer…'],
     ['reconnecting', { linkUp: false }, 'Connection lost: the server is going away. Reconnecting to learn what it kept of this answer…'],
-    ['offline (nothing reconnects but Retry)', { linkUp: false, offline: true }, 'Offline: the server running this answer went away. Press Retry to reconnect and learn what it kept of this answer.'],
+    ['offline (nothing reconnects but Retry)', { linkUp: false, offline: true, retryOnly: true }, 'Offline: the server running this answer went away. Press Retry to reconnect and learn what it kept of this answer.'],
+    ['offline (retried in the background)', { linkUp: false, offline: true }, 'Offline: the server running this answer went away. What it kept of this answer shows once the connection is back (tried again in the background; Retry tries now).'],
   ])('with the link %s says so', (_name, link, says) => {
     renderMessage(mount, answer({ status: 'interrupted' }), { unconfirmed: true, ...link });
     expect(mount.host.querySelector('.msg-status')?.textContent).toBe(says);

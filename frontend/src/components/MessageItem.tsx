@@ -37,6 +37,8 @@ export interface MessageItemProps {
    * or a server out of reach. Not said to be reconnecting then.
    */
   offline?: boolean;
+  /** Offline after a close nothing reconnects after by itself (TransportStatus.retryOnly): only Retry reconnects, no background retries. */
+  retryOnly?: boolean;
   /** An answer the server ended while going away: its stored state comes after reconnecting. */
   unconfirmed: boolean;
   /** An answer whose end the server could not confirm stored (a slow database): its stored state is read again until final. */
@@ -76,7 +78,7 @@ function StatusNote({ message }: { message: Message }) {
 }
 
 /** MessageItem renders one message. */
-export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, offline = false, unconfirmed, unsaved = false, thinking, reasoner = false }: MessageItemProps) {
+export const MessageItem = memo(function MessageItem({ message, version, versions, locked, modelName, queued, linkUp, offline = false, retryOnly = false, unconfirmed, unsaved = false, thinking, reasoner = false }: MessageItemProps) {
   const app = useApp();
   const isUser = message.role === 'user';
   // An edit box open under this message's parent (app.edits) opens again
@@ -191,7 +193,9 @@ export const MessageItem = memo(function MessageItem({ message, version, version
       {streaming && !linkUp && (
         <div className="msg-status status-waiting" role="note">
           {offline
-            ? 'Offline: the answer continues on the server and resumes here where it stopped once the connection is back. Press Retry to reconnect.'
+            ? retryOnly
+              ? 'Offline: the answer continues on the server and resumes here where it stopped once you press Retry to reconnect.'
+              : 'Offline: the answer continues on the server and resumes here where it stopped once the connection is back (tried again in the background; Retry tries now).'
             : 'Connection lost. Reconnecting… The answer continues on the server and resumes here where it stopped.'}
         </div>
       )}
@@ -200,7 +204,9 @@ export const MessageItem = memo(function MessageItem({ message, version, version
           {linkUp
             ? 'The server running this answer went away. Loading what it kept of this answer…'
             : offline
-              ? 'Offline: the server running this answer went away. Press Retry to reconnect and learn what it kept of this answer.'
+              ? retryOnly
+                ? 'Offline: the server running this answer went away. Press Retry to reconnect and learn what it kept of this answer.'
+                : 'Offline: the server running this answer went away. What it kept of this answer shows once the connection is back (tried again in the background; Retry tries now).'
               : 'Connection lost: the server is going away. Reconnecting to learn what it kept of this answer…'}
         </div>
       ) : unsaved ? (

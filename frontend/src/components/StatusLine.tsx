@@ -60,8 +60,9 @@ function stateText(link: TransportStatus): string {
 /** linkWords says the live channel's state as LinkAnnouncer announces it. */
 export function linkWords(link: TransportStatus): string {
   const detail = link.detail && link.state !== 'connected' ? ` (${link.detail})` : '';
-  // Sends wait in their conversation's queue meanwhile and go out once connected (ChatApp.flushQueues).
-  if (link.state === 'offline') return `Offline${detail}: messages you send wait and go out once the connection is back.`;
+  // Sends wait in their conversation's queue meanwhile and go out once connected (ChatApp.flushQueues):
+  // after a close nothing reconnects after by itself (ws.ts), that is once Retry is pressed.
+  if (link.state === 'offline') return `Offline${detail}: messages you send wait and go out once ${link.retryOnly ? 'you press Retry' : 'the connection is back'}.`;
   return `${stateText(link)}${detail}`;
 }
 

@@ -15,6 +15,8 @@ export interface TransportStatus {
   kind: TransportKind;
   /** A short human explanation (close reason, error), when there is one. */
   detail?: string;
+  /** Offline after a close nothing reconnects after by itself (1008 policy, 1009 too big): only Retry does. */
+  retryOnly?: boolean;
 }
 
 /** Accepted is what an ack of send/regenerate carries. */

@@ -429,6 +429,7 @@ export class WSTransport implements Transport {
         this.report({
           state: 'offline',
           kind: 'ws',
+          retryOnly: true,
           detail: ev.code === CloseCode.TooBig ? 'The server refused a message that was too large.' : 'The server closed the connection (policy violation).',
         });
         return;
