@@ -324,6 +324,43 @@ describe('ChatLayout', () => {
     expect(document.activeElement).toBe(opener);
   });
 
+  /** drawerOpen mounts the app on a narrow screen with its drawer open, the chat behind it inert. */
+  function drawerOpen() {
+    vi.stubGlobal('matchMedia', (q: string) => ({ matches: q === '(max-width: 760px)', addEventListener: () => undefined, removeEventListener: () => undefined }));
+    onTestFinished(() => void vi.unstubAllGlobals());
+    const r = renderApp();
+    act(() => r.opener.click());
+    expect(mount.host.querySelector('main.chat')!.hasAttribute('inert')).toBe(true);
+    return r;
+  }
+  /** focusShown says where the focus is: not the page, and nothing inert (jsdom lets inert elements take it, browsers do not). */
+  const focusShown = () => {
+    const at = document.activeElement;
+    expect(at).not.toBe(document.body);
+    expect(at?.closest('[inert]')).toBeNull();
+    return at;
+  };
+
+  it('the drawer\'s Retry, gone once connected with the chat behind inert, hands the focus to the status line, not the page', () => {
+    const { app } = drawerOpen();
+    act(() => app.store.set((s) => ({ ...s, link: { state: 'offline', kind: 'ws', detail: 'message too big' } })));
+    const retry = [...mount.host.querySelectorAll<HTMLButtonElement>('nav button')].find((b) => b.textContent === 'Retry')!;
+    act(() => retry.focus());
+    act(() => app.store.set((s) => ({ ...s, link: { state: 'connected', kind: 'ws' } })));
+    expect(focusShown()?.classList.contains('status-line')).toBe(true);
+  });
+
+  it('a toast dismissed with the keyboard, nowhere to go back to, leaves the focus in the open drawer, not the inert chat', () => {
+    const { app } = drawerOpen();
+    act(() => app.toast('Something failed', 'error'));
+    const dismiss = mount.host.querySelector<HTMLButtonElement>('.toast button')!;
+    act(() => (document.activeElement as HTMLElement | null)?.blur());
+    act(() => dismiss.focus());
+    act(() => dismiss.click());
+    expect(mount.host.querySelector('.toast')).toBeNull();
+    expect(mount.host.querySelector('nav.sidebar')!.contains(focusShown()!)).toBe(true);
+  });
+
   it('Escape cancelling a rename in the open (narrow-screen) sidebar leaves the sidebar open; another Escape closes it', () => {
     const c = { id: 'c1', title: 'Old title', model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
     const { opener, nav } = renderApp([c]);

@@ -14,7 +14,8 @@ import type { TransportStatus } from '../lib/transport';
 export function StatusLine() {
   const link = useAppState((s) => s.link);
   return (
-    <div className={`status-line link-${link.state}`} data-transport={link.kind} data-state={link.state}>
+    // Focusable (not by Tab) for its Retry's focus when it goes while the chat is inert (focusInstead).
+    <div className={`status-line link-${link.state}`} data-transport={link.kind} data-state={link.state} tabIndex={-1}>
       <span className="dot" aria-hidden="true" />
       <span className="status-text">{stateText(link)}</span>
       {link.detail && link.state !== 'connected' && <span className="status-detail"> · {link.detail}</span>}
@@ -26,8 +27,9 @@ export function StatusLine() {
 /**
  * RetryButton reconnects now. It stays while the attempt runs (the link
  * stays offline until connected, ws.ts), the reader told politely that it
- * is tried; gone once connected, it hands its focus to the message box,
- * where it fell to the page.
+ * is tried; gone once connected, it hands its focus to the message box
+ * (the status line while the drawer covers the chat: focusInstead), where
+ * it fell to the page.
  */
 export function RetryButton() {
   const app = useApp();

@@ -1,5 +1,6 @@
 import { useLayoutEffect, useRef, useState, type FocusEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
+import { focusInstead } from '../hooks/composerBox';
 import type { Toast } from '../lib/state';
 
 /**
@@ -57,14 +58,14 @@ export function Toasts() {
   }
   /**
    * leave ends the hold for the focus and gives the focus to the message
-   * box: where it came from cannot take it back (a Send disabled while
+   * box (focusInstead: the drawer's status line while it covers the chat): where it came from cannot take it back (a Send disabled while
    * busy, a sidebar hidden on a narrow screen), and it would fall to the
    * page, every later toast then staying on screen.
    */
   function leave() {
     setFocus(false);
     if (!pointer) release();
-    document.querySelector<HTMLElement>('textarea[aria-label="Message"]')?.focus();
+    focusInstead(); // the message box, or the drawer's when it covers the chat
   }
   function onFocus(e: FocusEvent<HTMLDivElement>) {
     setFocus(true);

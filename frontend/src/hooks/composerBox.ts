@@ -22,10 +22,18 @@ export function focusBox(box: HTMLTextAreaElement | null | undefined): void {
 /**
  * focusInstead puts the focus, for a control that had it and goes (a Retry
  * once connected), in the message box (box, else the page's) or, on touch
- * screens and without a box, in the message list: not on the page.
+ * screens and without a box, in the message list: not on the page. Both
+ * are in the chat, inert while a phone's drawer covers it (it takes no
+ * focus then): the focus goes to the drawer's status line instead, else
+ * its first control.
  */
 export function focusInstead(box?: HTMLElement | null): void {
   const target = box ?? document.querySelector<HTMLElement>('textarea[aria-label="Message"]');
-  if (target && !window.matchMedia?.('(pointer: coarse)').matches) target.focus();
-  else document.querySelector<HTMLElement>('.messages')?.focus();
+  const shown = (el: HTMLElement | null | undefined) => (el && !el.closest('[inert]') ? el : null);
+  const to =
+    (!window.matchMedia?.('(pointer: coarse)').matches && shown(target)) ||
+    shown(document.querySelector<HTMLElement>('.messages')) ||
+    shown(document.querySelector<HTMLElement>('.status-line')) ||
+    shown(document.querySelector<HTMLElement>('nav button, nav input, nav a[href]'));
+  to?.focus();
 }
