@@ -380,7 +380,10 @@ describe('live updates', () => {
     const notice = page.locator('.live-notice');
     await notice.waitFor();
     assert.match(await notice.textContent(), /Live updates of this conversation stopped \(lastSeq must not be negative\): new messages and answers may be missing here/);
-    assert.equal(await notice.evaluate((el) => el.closest('[role="status"]') !== null), true, 'in a polite live region');
+    // Said by a polite live region outside the chat (heard while a phone's drawer makes the chat inert); the notice is none.
+    assert.equal(await notice.evaluate((el) => el.closest('[role="status"]') === null), true, 'the notice is no live region');
+    assert.match(await page.locator('.live-announcer[role="status"]').textContent(), /Live updates of this conversation stopped \(lastSeq must not be negative\)/);
+    assert.equal(await page.locator('.live-announcer').evaluate((el) => el.closest('main, [inert]') === null), true, 'outside the chat');
     assert.equal((await statusLine(page)).state, 'connected', 'the connection itself is fine');
     await shot(page, '10c-live-updates-stopped');
     await notice.getByRole('button', { name: 'Retry' }).click(); // not spoiled: taken

@@ -1,7 +1,7 @@
 // The live region that says an answer once it has streamed in (jsdom).
 
 import { act } from 'react';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { answerAnnouncement, plainText } from '../lib/announce';
 import { ChatApp } from '../lib/chat';
@@ -9,7 +9,7 @@ import { memoryKV } from '../lib/persist';
 import type { Message } from '../lib/protocol';
 import { newThread, upsertMessage, type Thread } from '../lib/thread';
 import { AnswerAnnouncer } from './AnswerAnnouncer';
-import { ChatView } from './ChatView';
+import { App } from './App';
 import { mountEach } from './testkit';
 
 const mount = mountEach();
@@ -98,21 +98,31 @@ describe('answerAnnouncement', () => {
   });
 });
 
-describe('ChatView', () => {
-  it('announces an answer that streamed into the open conversation once it ends', () => {
+describe('ChatLayout', () => {
+  // A phone's open drawer makes the chat inert, and browsers hide what is
+  // inert from assistive technologies, live regions included (jsdom does not:
+  // the test checks that no live region saying it is inside [inert]).
+  it.each([['closed'], ['open']])('announces an answer that streamed into the open conversation once it ends, the narrow-screen drawer %s', (drawer) => {
+    vi.stubGlobal('matchMedia', (q: string) => ({ matches: q === '(max-width: 760px)', addEventListener: () => undefined, removeEventListener: () => undefined }));
+    onTestFinished(() => void vi.unstubAllGlobals());
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
     const show = (t: Thread) => act(() => app.store.set((s) => ({ ...s, threads: { c1: { ...t, loaded: true } } })));
+    act(() => app.store.set((s) => ({ ...s, route: { name: 'chat', conversationId: 'c1' } })));
     show(thread(question));
     act(() =>
       mount.root.render(
         <AppProvider value={app}>
-          <ChatView conversationId="c1" onOpenSidebar={() => undefined} />
+          <App />
         </AppProvider>,
       ),
     );
+    if (drawer === 'open') act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!.click());
+    expect(mount.host.querySelector('main.chat')!.hasAttribute('inert')).toBe(drawer === 'open');
     show(thread(question, answer('It is **done**', 'streaming')));
     show(thread(question, answer('It is **done**', 'complete')));
-    const said = [...mount.host.querySelectorAll('[role="status"], [aria-live]')].map((el) => el.textContent);
-    expect(said).toContain('Answer finished, 3 words.');
+    const live = (words: string) => [...mount.host.querySelectorAll('[role="status"], [aria-live]')].filter((el) => el.textContent!.includes(words));
+    expect(live('Answer finished').map((el) => [el.textContent, el.closest('[inert]')])).toEqual([['Answer finished, 3 words.', null]]);
+    act(() => app.store.set((s) => ({ ...s, liveMissing: { c1: 'refused' } })));
+    expect(live('Live updates').map((el) => el.closest('[inert]'))).toEqual([null]);
   });
 });

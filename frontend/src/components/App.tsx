@@ -5,7 +5,7 @@ import { useNarrow } from '../hooks/useNarrow';
 import { isImeNativeKey } from '../lib/ime';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { AuthPage } from './AuthPage';
-import { ChatView } from './ChatView';
+import { ChatAnnouncements, ChatView } from './ChatView';
 import { Sidebar } from './Sidebar';
 import { LinkAnnouncer } from './StatusLine';
 import { Toasts } from './Toasts';
@@ -71,12 +71,14 @@ function ChatLayout({ conversationId }: { conversationId: string | null }) {
   // The open drawer covers the chat with its scrim: the chat is inert
   // meanwhile, so Tab stays in the drawer and a screen reader does not read
   // what is behind it. On a wide screen the sidebar is beside the chat.
+  // What must be heard meanwhile is said outside it (LinkAnnouncer, ChatAnnouncements).
   const drawer = open && narrow;
   return (
     <div className="layout">
       <Sidebar open={open} onClose={close} />
       <ChatView conversationId={conversationId} onOpenSidebar={() => setOpen(true)} inert={drawer} />
       <LinkAnnouncer />
+      <ChatAnnouncements conversationId={conversationId} />
     </div>
   );
 }

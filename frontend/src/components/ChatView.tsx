@@ -191,7 +191,6 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
               ))
             )}
           </MessageList>
-          <AnswerAnnouncer key={conversationId ?? ''} thread={thread} />
           <div className="composer-wrap">
             <OfflineNotice />
             <LiveNotice conversationId={conversationId} />
@@ -244,19 +243,45 @@ export function OfflineNotice() {
 }
 
 /**
- * LiveNotice says, for as long as it lasts, that the conversation's live
- * updates stopped (a subscribe refused for good), with a retry. Its live
- * region stays in the page, empty while all is well, so the notice is
- * announced once when it appears (politely) and not again while it stays.
+ * ChatAnnouncements are the open conversation's live regions that must be
+ * heard while a phone's drawer covers the chat: an answer ended
+ * (AnswerAnnouncer) and its live updates stopped (LiveNotice's words).
+ * ChatLayout renders them outside the chat, beside LinkAnnouncer: the chat
+ * is inert then, and browsers keep what is inert from assistive
+ * technologies, live regions included.
+ */
+export function ChatAnnouncements({ conversationId }: { conversationId: string | null }) {
+  const thread = useAppState((s) => (conversationId ? s.threads[conversationId] : undefined));
+  const reason = useAppState((s) => (conversationId ? s.liveMissing[conversationId] : undefined));
+  return (
+    <>
+      <AnswerAnnouncer key={conversationId ?? ''} thread={thread} />
+      {/* Present, empty while all is well: the notice is announced once when it appears (politely), not again while it stays. */}
+      <div className="sr-only live-announcer" role="status">
+        {conversationId && reason !== undefined && liveWords(reason)}
+      </div>
+    </>
+  );
+}
+
+/** liveWords says that a conversation's live updates stopped, and why. */
+function liveWords(reason: string): string {
+  return `Live updates of this conversation stopped (${reason}): new messages and answers may be missing here.`;
+}
+
+/**
+ * LiveNotice shows, for as long as it lasts, that the conversation's live
+ * updates stopped (a subscribe refused for good), with a retry. It is not
+ * a live region: ChatAnnouncements says it, heard with the drawer open too.
  */
 export function LiveNotice({ conversationId }: { conversationId: string | null }) {
   const app = useApp();
   const reason = useAppState((s) => (conversationId ? s.liveMissing[conversationId] : undefined));
   return (
-    <div className="live-notice-region" role="status">
+    <div className="live-notice-region">
       {conversationId && reason !== undefined && (
         <p className="notice live-notice">
-          Live updates of this conversation stopped ({reason}): new messages and answers may be missing here.{' '}
+          {liveWords(reason)}{' '}
           <button type="button" className="link-button" onClick={() => app.retryLive(conversationId)}>
             Retry
           </button>

@@ -1,12 +1,12 @@
 // The notice of a conversation whose live updates stopped, in the DOM (jsdom):
-// shown for as long as the state lasts, with a retry, in one polite live region.
+// shown for as long as the state lasts, with a retry, said once by a polite live region outside the chat.
 
 import { act } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
-import { LiveNotice } from './ChatView';
+import { ChatAnnouncements, LiveNotice } from './ChatView';
 import { mountEach } from './testkit';
 
 const mount = mountEach();
@@ -27,13 +27,16 @@ function render(conversationId: string | null) {
     mount.root.render(
       <AppProvider value={app}>
         <LiveNotice conversationId={conversationId} />
+        <ChatAnnouncements conversationId={conversationId} />
       </AppProvider>,
     ),
   );
   return { retry, missing };
 }
 
-const region = () => mount.host.querySelector('[role="status"]');
+const region = () => mount.host.querySelector('.live-announcer');
+const notice = () => mount.host.querySelector('.live-notice-region')!;
+const liveSaying = (words: string) => [...mount.host.querySelectorAll('[aria-live], [role="status"], [role="alert"]')].filter((el) => el.textContent!.includes(words));
 
 describe('LiveNotice', () => {
   it('says updates may be missing, with a retry, until the state ends; its live region is there all along', () => {
@@ -42,6 +45,8 @@ describe('LiveNotice', () => {
     expect(region()!.textContent).toBe('');
     missing('lastSeq: must not be negative');
     expect(region()!.textContent).toMatch(/Live updates of this conversation stopped \(lastSeq: must not be negative\): new messages and answers may be missing/);
+    expect(notice().textContent).toBe(`${region()!.textContent} Retry`);
+    expect(liveSaying('Live updates')).toEqual([region()]); // said once: the notice is no live region
     const button = mount.host.querySelector('button')!;
     expect(button.textContent).toBe('Retry');
     act(() => button.click());
@@ -49,7 +54,7 @@ describe('LiveNotice', () => {
     expect(region()!.textContent).toMatch(/may be missing/); // still said while the retry is on its way
     missing(null);
     expect(region()!.textContent).toBe('');
-    expect(mount.host.querySelectorAll('[aria-live], [role="status"], [role="alert"]')).toHaveLength(1);
+    expect(notice().textContent).toBe('');
   });
 
   it.each([['another conversation', 'c2'], ['a new chat', null]])('says nothing on %s', (_name, id) => {
