@@ -9,6 +9,7 @@ import { memoryKV } from '../lib/persist';
 import type { Message } from '../lib/protocol';
 import { newThread, upsertMessage, type Thread } from '../lib/thread';
 import { AnswerAnnouncer } from './AnswerAnnouncer';
+import { Waiting } from './Waiting';
 import { App } from './App';
 import { mountEach } from './testkit';
 
@@ -63,6 +64,44 @@ describe('AnswerAnnouncer', () => {
     expect(region().firstElementChild).toBe(said); // the same node: not said again
     render(thread(question, answer('Hi there', 'complete', { reasoning: 'Let me see.' })));
     expect(region().textContent).toBe('Answer finished, 2 words.');
+  });
+
+  // The ids below are their own: which answers' thinking was said is kept
+  // for the page (lib/announce.ts), across conversations shown again.
+  it('says "Thinking…" once per answer: not again when its conversation is shown again (mounted anew)', () => {
+    const t = thread(question, answer('', 'streaming', { id: 'a4', reasoning: 'Hmm' }));
+    act(() => mount.root.render(<AnswerAnnouncer key="c1" thread={t} />));
+    expect(region().textContent).toBe('Thinking…');
+    act(() => mount.root.render(<AnswerAnnouncer key="c2" thread={undefined} />));
+    act(() => mount.root.render(<AnswerAnnouncer key="c1" thread={t} />));
+    expect(region().textContent).toBe('');
+  });
+
+  it('does not say "Thinking…" again when the wait said it (a model known to reason), nor does the wait when shown again', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    onTestFinished(() => void vi.useRealTimers());
+    vi.setSystemTime(Date.parse('2026-01-01T00:00:10Z'));
+    const waiting = answer('', 'streaming', { id: 'a5', createdAt: '2026-01-01T00:00:10Z' });
+    const show = (m: Message, wait: boolean) =>
+      act(() =>
+        mount.root.render(
+          <>
+            {wait && <Waiting id={m.id} createdAt={m.createdAt} reasoner />}
+            <AnswerAnnouncer thread={thread(question, m)} />
+          </>,
+        ),
+      );
+    const said = () => [...mount.host.querySelectorAll('[role="status"]')].map((el) => el.textContent);
+    show(waiting, true);
+    act(() => vi.advanceTimersByTime(3000));
+    expect(said()).toEqual(['Thinking…', '']); // the wait's live region, then the announcer's
+    show({ ...waiting, reasoning: 'Let me' }, false); // the wait goes as the reasoning comes
+    expect(said()).toEqual(['']);
+    act(() => mount.root.render(<></>));
+    show(waiting, true); // shown again, still silent
+    act(() => vi.advanceTimersByTime(3000));
+    expect(said()).toEqual(['', '']);
+    expect(mount.host.querySelector('.waiting-label')?.textContent).toBe('Thinking… 6 s'); // shown, not said
   });
 
   it('says why an answer stopped', () => {

@@ -5,7 +5,7 @@
 // not read out.
 
 import { useEffect, useRef, useState } from 'react';
-import { answerAnnouncement } from '../lib/announce';
+import { answerAnnouncement, sayThinkingOnce } from '../lib/announce';
 import { streamingAnswer, type Thread } from '../lib/thread';
 
 /**
@@ -29,13 +29,13 @@ export function AnswerAnnouncer({ thread }: { thread: Thread | undefined }) {
   // A reasoning model's thinking, once it starts, is said once per answer
   // ("Thinking…"): the wait's own live region (Waiting) goes as the
   // thinking comes, the Thinking section's label is not live (it ticks each
-  // second), and the answer's element is busy.
+  // second), and the answer's element is busy. Not when the wait already
+  // said it (a model known to reason), nor again when the conversation is
+  // shown again (this is mounted anew): sayThinkingOnce remembers the answer.
   const runningMessage = running ? thread?.messages[running] : undefined;
   const thinking = !!runningMessage?.reasoning && !runningMessage.content;
-  const thinkingSaid = useRef<string | undefined>(undefined);
   useEffect(() => {
-    if (!running || !thinking || thinkingSaid.current === running) return;
-    thinkingSaid.current = running;
+    if (!running || !thinking || !sayThinkingOnce(running)) return;
     setSaid((s) => ({ text: 'Thinking…', count: s.count + 1 }));
   }, [running, thinking]);
   return (

@@ -183,7 +183,7 @@ export const MessageItem = memo(function MessageItem({ message, version, version
         <>
           {message.reasoning && <Thinking reasoning={message.reasoning} times={thinking} thinkingNow={streaming && !message.content} />}
           <div className="msg-body">
-            {message.content ? <Markdown text={message.content} growing={streaming} /> : streaming && !message.reasoning ? <Waiting createdAt={message.createdAt} reasoner={reasoner} /> : null}
+            {message.content ? <Markdown text={message.content} growing={streaming} /> : streaming && !message.reasoning ? <Waiting id={message.id} createdAt={message.createdAt} reasoner={reasoner} /> : null}
           </div>
           <OmittedNote omitted={message.omittedMessages} />
         </>

@@ -4,12 +4,14 @@
 // which may think silently for minutes). Only this component ticks, once a
 // second: the thread is not rendered again.
 
-import { useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { sayThinkingOnce, thinkingWasSaid } from '../lib/announce';
 import { useNow } from '../hooks/useNow';
 import { waitLabel, waitStart } from '../lib/reasoning';
 
-/** WaitingProps: the answer's createdAt and whether its model is known to reason. */
+/** WaitingProps: the answer's id and createdAt, and whether its model is known to reason. */
 export interface WaitingProps {
+  id: string;
   createdAt: string;
   reasoner: boolean;
 }
@@ -18,11 +20,23 @@ export interface WaitingProps {
  * Waiting renders the wait. The words are a polite live region, present
  * (empty) from the start so that their arrival is announced, and announced
  * once: the seconds beside them change every second outside it.
+ * "Thinking…" is said once per answer (sayThinkingOnce), with
+ * AnswerAnnouncer's as the reasoning starts: an answer whose thinking was
+ * said before this mounted (its conversation shown again) shows the words
+ * outside the live region. Said while inert (a phone's drawer over the
+ * chat), it was not heard: AnswerAnnouncer says it then.
  */
-export function Waiting({ createdAt, reasoner }: WaitingProps) {
+export function Waiting({ id, createdAt, reasoner }: WaitingProps) {
   const seen = useRef(Date.now());
+  const [saidBefore] = useState(() => thinkingWasSaid(id));
+  const region = useRef<HTMLSpanElement>(null);
   const now = useNow(1000);
   const label = waitLabel(reasoner, waitStart(createdAt, seen.current), now);
+  const thinking = label.text === 'Thinking…';
+  useEffect(() => {
+    if (thinking && !saidBefore && !region.current?.closest('[inert]')) sayThinkingOnce(id);
+  }, [id, thinking, saidBefore]);
+  const quiet = thinking && saidBefore;
   return (
     <div className="waiting">
       {/* An image for assistive technologies: a name on a plain div is not read. */}
@@ -32,9 +46,10 @@ export function Waiting({ createdAt, reasoner }: WaitingProps) {
         <span />
       </div>
       <span className="waiting-label">
-        <span role="status" aria-live="polite">
-          {label.text}
+        <span ref={region} role="status" aria-live="polite">
+          {!quiet && label.text}
         </span>
+        {quiet && label.text}
         {label.seconds && <span className="waiting-seconds"> {label.seconds}</span>}
       </span>
     </div>

@@ -45,3 +45,25 @@ export function answerAnnouncement(m: Message): string {
   if (finish) parts.push(finish.text);
   return parts.filter(Boolean).join(' ');
 }
+
+/**
+ * thinkingSaid holds the answers whose "Thinking…" was said, the newest
+ * last (at most THINKING_KEPT): said once per answer, whether by the wait
+ * (Waiting, a model known to reason) or as its reasoning starts
+ * (AnswerAnnouncer), and not again when its conversation is shown again.
+ */
+const thinkingSaid = new Set<string>();
+const THINKING_KEPT = 100;
+
+/** thinkingWasSaid says whether answer id's "Thinking…" was said. */
+export function thinkingWasSaid(id: string): boolean {
+  return thinkingSaid.has(id);
+}
+
+/** sayThinkingOnce records that answer id's "Thinking…" is said; false when it was already (say nothing). */
+export function sayThinkingOnce(id: string): boolean {
+  if (thinkingSaid.has(id)) return false;
+  thinkingSaid.add(id);
+  if (thinkingSaid.size > THINKING_KEPT) thinkingSaid.delete(thinkingSaid.values().next().value as string);
+  return true;
+}
