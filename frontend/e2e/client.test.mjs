@@ -536,7 +536,8 @@ describe('layout', () => {
     await shot(page, '32-desktop-demo-notice-export');
     await page.keyboard.press('Escape');
 
-    // A deletion elsewhere: its toast does not cover the composer (phone width).
+    // A deletion elsewhere: its toast covers neither the composer nor the
+    // header's controls (phone width): it stands above the composer.
     await page.setViewportSize(phone);
     await page.evaluate(async (cid) => {
       await fetch(`/api/conversations/${cid}`, { method: 'DELETE', headers: { Authorization: `Bearer ${localStorage.getItem('chatd.token')}` } });
@@ -544,6 +545,8 @@ describe('layout', () => {
     const toast = page.locator('.toast').filter({ hasText: 'This conversation was deleted.' });
     await toast.waitFor();
     assert.ok(!overlaps(await rect(toast), await rect(page.locator('.composer'))), 'the toast leaves the composer free');
+    assert.ok(!overlaps(await rect(toast), await rect(page.locator('.chat-head'))), 'the toast leaves the header (title, model, menu) free');
+    assert.ok((await rect(toast)).bottom <= (await rect(page.locator('.composer-wrap'))).top, 'the toast stands above the composer');
     await shot(page, '33-phone-deletion-toast');
     assert.deepEqual(seen.errors, []);
     await context.close();

@@ -5,6 +5,7 @@ import { useCallback, useContext, useEffect, useLayoutEffect, useMemo, useRef, u
 import { useApp, useAppState } from '../hooks/app';
 import { ComposerBox, focusInstead } from '../hooks/composerBox';
 import { ContentGrew } from '../hooks/follow';
+import { useHeightVar } from '../hooks/useHeightVar';
 import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
 import { useThreadView } from '../hooks/useThreadView';
 import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
@@ -53,6 +54,8 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
     setPromptOpen(false);
   }
   const composerBox = useRef<HTMLTextAreaElement>(null);
+  const composerWrap = useRef<HTMLDivElement>(null);
+  useHeightVar(composerWrap, '--composer-height'); // a narrow screen's toasts stand above it
   const [versionFocus] = useState(() => new VersionFocus());
 
   const conversation = thread?.conversation ?? null;
@@ -191,7 +194,7 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
               ))
             )}
           </MessageList>
-          <div className="composer-wrap">
+          <div className="composer-wrap" ref={composerWrap}>
             <OfflineNotice />
             <LiveNotice conversationId={conversationId} />
             <Composer draftKey={ChatApp.draftKey(conversationId)} streaming={!!running} busy={busy} queued={queued} serverWait={!linkUp ? undefined : conversationId ? thread?.serverWait : newChat.serverWait} />

@@ -1,12 +1,13 @@
 // The toasts in the DOM (jsdom): one the reader is on stays.
 
 import { act } from 'react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import { mountEach } from './testkit';
 import { Toasts } from './Toasts';
+import { App } from './App';
 
 const mount = mountEach();
 
@@ -171,5 +172,39 @@ describe('Toasts for a screen reader', () => {
     ]);
     expect(liveRegions(toasts[0]!)[0]).toBe(regions[0]);
     expect(liveRegions(toasts[1]!)[0]).toBe(regions[1]);
+  });
+});
+
+describe('Toasts on a narrow screen', () => {
+  // Errors stay until dismissed: at the top they covered a phone's chat
+  // header (title, model picker, menu). They stand above the composer, and
+  // the message list leaves room below its newest message for them: both by
+  // heights published on the page's root (jsdom lays nothing out: the
+  // heights are stubbed, and the e2e suite checks the layout).
+  it('publishes the composer\'s and the toasts\' heights, kept as they change, that app.css places the toasts by (app.css.test.ts)', () => {
+    const heights: Record<string, number> = { 'composer-wrap': 120, toasts: 0 };
+    vi.spyOn(HTMLElement.prototype, 'getBoundingClientRect').mockImplementation(function (this: HTMLElement) {
+      const h = Object.entries(heights).find(([c]) => this.classList.contains(c))?.[1] ?? 0;
+      return { height: h, width: 0, top: 0, left: 0, bottom: h, right: 0, x: 0, y: 0, toJSON: () => ({}) } as DOMRect;
+    });
+    const observers: (() => void)[] = [];
+    vi.stubGlobal('ResizeObserver', class {
+      constructor(private cb: () => void) {}
+      observe() { observers.push(this.cb); }
+      disconnect() { observers.splice(observers.indexOf(this.cb), 1); }
+    });
+    onTestFinished(() => void (vi.unstubAllGlobals(), vi.restoreAllMocks()));
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, route: { name: 'chat', conversationId: null } })));
+    act(() => mount.root.render(<AppProvider value={app}><App /></AppProvider>));
+    const root = document.documentElement.style;
+    expect(root.getPropertyValue('--composer-height')).toBe('120px');
+    expect(root.getPropertyValue('--toasts-height')).toBe('0px');
+    act(() => app.toast('Not sent: the server refused it.', 'error'));
+    heights.toasts = 44;
+    act(() => observers.forEach((f) => f()));
+    expect(root.getPropertyValue('--toasts-height')).toBe('44px');
+    act(() => mount.root.render(<></>));
+    expect(root.getPropertyValue('--composer-height')).toBe(''); // gone with the chat (the sign-in page has no composer)
   });
 });

@@ -1,6 +1,7 @@
 import { useLayoutEffect, useRef, useState, type FocusEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { focusInstead } from '../hooks/composerBox';
+import { useHeightVar } from '../hooks/useHeightVar';
 import type { Toast } from '../lib/state';
 
 /**
@@ -13,7 +14,10 @@ import type { Toast } from '../lib/state';
  * the reader is on them (the pointer over them, or the focus on a Dismiss
  * button): one being read, or whose
  * Dismiss button has the focus, stays until the reader leaves, where it
- * vanished under the reader and took the focus with it.
+ * vanished under the reader and took the focus with it. On a narrow
+ * screen they stand above the composer (app.css), where they cover none of
+ * the header's controls (title, model, menu) and the newest message can
+ * scroll clear of them.
  */
 export function Toasts() {
   const app = useApp();
@@ -23,6 +27,7 @@ export function Toasts() {
   const [dismissed, setDismissed] = useState<ReadonlySet<number>>(new Set());
   const last = useRef<readonly Toast[]>([]);
   const region = useRef<HTMLDivElement>(null);
+  useHeightVar(region, '--toasts-height');
   /** Where the focus was before it came to the toasts. */
   const cameFrom = useRef<HTMLElement | null>(null);
   const holding = pointer || focus;

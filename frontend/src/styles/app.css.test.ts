@@ -237,3 +237,15 @@ describe('app.css offline notice in the chat', () => {
     expect(narrow.slice(0, narrow.indexOf('\n}'))).toContain('.offline-notice-region { display: block; }');
   });
 });
+
+describe('app.css toasts on narrow screens', () => {
+  // Errors stay until dismissed: at the top centre they covered a phone's
+  // chat header (title, model picker, menu). The heights come from
+  // useHeightVar (Toasts.test.tsx); the e2e suite checks the layout.
+  it('stand above the composer, and the message list leaves room for them below its newest message', () => {
+    const narrow = css.slice(css.indexOf('@media (max-width: 760px) {\n  .only-narrow'));
+    const block = narrow.slice(0, narrow.indexOf('\n}'));
+    expect(block).toMatch(/\.toasts \{ top: auto; bottom: calc\(var\(--composer-height, 0px\) \+ 8px\);/);
+    expect(block).toMatch(/\.messages-inner \{ padding-bottom: calc\(6px \+ var\(--toasts-height, 0px\)\); \}/);
+  });
+});
