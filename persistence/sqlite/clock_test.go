@@ -1,11 +1,14 @@
 package sqlite_test
 
 import (
+	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"chatd/internal/syncbuf"
 	"chatd/persistence"
 	"chatd/persistence/sqlite"
 )
@@ -61,6 +64,51 @@ func TestClockAfterRestart(t *testing.T) {
 	}
 	if z.CreatedAt.Before(q2.CreatedAt) {
 		t.Errorf("Z created at %v, before the message q2 stored before it (%v)", z.CreatedAt, q2.CreatedAt)
+	}
+}
+
+// TestClockAheadWarned: a file whose latest time is an hour past the
+// clock (a run whose clock was ahead wrote it) opens, is logged with how
+// far ahead it is, and still works: its new message is stamped past it.
+// Without the warning every later time was moved past it silently. A file
+// written by this clock opens without the warning.
+func TestClockAheadWarned(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	path := filepath.Join(t.TempDir(), "chatd.db")
+	open := func() (*sqlite.Store, string) {
+		logs := &syncbuf.Buffer{}
+		s, err := sqlite.Open(ctx, sqlite.Options{Path: path, DeletionSweep: -1,
+			Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		must(t, err)
+		return s, logs.String()
+	}
+	s, _ := open()
+	u := persistence.User{Email: "ahead@example.test", Name: "a", PasswordHash: "h"}
+	must(t, s.CreateUser(ctx, &u))
+	c := persistence.Conversation{OwnerID: u.ID, Title: "T"}
+	must(t, s.CreateConversation(ctx, &c))
+	must(t, s.Close(ctx))
+	s, logs := open()
+	must(t, s.Close(ctx))
+	if strings.Contains(logs, "ahead of this host's clock") {
+		t.Errorf("a file written by this clock warned: %s", logs)
+	}
+
+	s, _ = open()
+	must(t, sqlite.ShiftTimes(ctx, s, time.Hour))
+	must(t, s.Close(ctx))
+	s, logs = open()
+	closeOnCleanup(t, s)
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "ahead of this host's clock") ||
+		!strings.Contains(logs, "ahead=1h0m0s") && !strings.Contains(logs, "ahead=59m59s") {
+		t.Errorf("no warning naming the hour ahead; logs: %s", logs)
+	}
+	m := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, Role: persistence.RoleUser,
+		Content: "q", Status: persistence.StatusComplete}
+	must(t, s.InsertMessage(ctx, &m))
+	if m.CreatedAt.Before(time.Now().Add(50 * time.Minute)) {
+		t.Errorf("message stamped %v, want past the stored time an hour ahead", m.CreatedAt)
 	}
 }
 

@@ -104,7 +104,29 @@ func (s *Store) startClock(ctx context.Context) error {
 		return nil
 	}
 	s.clock.after(latest)
+	s.warnAhead(latest, time.Now())
 	return nil
+}
+
+// aheadWarning is how far the latest stored time may be past this host's
+// clock at Open before it is logged: more than the drift NTP corrects.
+const aheadWarning = time.Minute
+
+// warnAhead logs a latest stored time more than aheadWarning past now. The
+// clock follows it all the same: not following it would stamp new messages
+// before their conversation's stored time and sort this run's activity
+// below the stored one (the writes' SQL moves past the stored times anyway).
+// So until the host's clock reaches it, every time this run stores is that
+// time plus a few nanoseconds: the times shown are wrong by that much and
+// the list orders this run's writes only among themselves.
+func (s *Store) warnAhead(latest int64, now time.Time) {
+	ahead := time.Duration(latest - now.UnixNano())
+	if ahead <= aheadWarning {
+		return
+	}
+	s.log.Warn("the latest time stored is ahead of this host's clock (a run whose clock was ahead wrote it): "+
+		"until the clock reaches it, every time stored is stamped just past it, not at the real time",
+		"ahead", ahead.Round(time.Second).String(), "latest", fromNanos(latest))
 }
 
 // now returns the current time in nanoseconds, later than any earlier result.
