@@ -207,19 +207,17 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 
 // sentConversation is the conversation a send announces: as the insert of
 // its messages left it (touched, from a persistence.TouchingInserter),
-// else as read again, so that a rename or a title stored since the send
-// read the conversation (read) is not undone in the tabs by that older
-// copy carrying a newer UpdatedAt. Only when neither can be had is read
-// announced, moved to at (the user message's time).
+// else as read again (a store without the interface, or one that could
+// not say: touched is then zero), so that a rename or a title stored
+// since the send read the conversation (read) is not undone in the tabs by
+// that older copy carrying a newer UpdatedAt. Only when neither can be had
+// is read announced, moved to at (the user message's time).
 func (h *Hub) sentConversation(ctx context.Context, userID string, read, touched persistence.Conversation, at time.Time) persistence.Conversation {
 	if touched.ID != "" {
 		return touched
 	}
-	if _, ok := h.opts.Store.(persistence.TouchingInserter); !ok {
-		c, err := h.opts.Store.Conversation(persistence.WithLatest(ctx), userID, read.ID)
-		if err == nil {
-			return c
-		}
+	if c, err := h.opts.Store.Conversation(persistence.WithLatest(ctx), userID, read.ID); err == nil {
+		return c
 	}
 	read.UpdatedAt = at
 	return read

@@ -27,6 +27,15 @@ func (s touchingStore) InsertTouching(ctx context.Context, ms ...*persistence.Me
 	return s.convs[ms[len(ms)-1].ConversationID], nil
 }
 
+// blindTouchingStore is a touchingStore that stores the messages but cannot
+// say what their conversation became: it returns the zero Conversation and
+// nil, as persistence/counting does when its read after the insert fails.
+type blindTouchingStore struct{ *memStore }
+
+func (s blindTouchingStore) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
+	return persistence.Conversation{}, s.InsertMessages(ctx, ms...)
+}
+
 // TestSendAnnouncesChangeMeanwhile: a rename (or a title, or another
 // change of the conversation) stored between a send's read of the
 // conversation and the insert of its messages is in the send's
@@ -34,7 +43,8 @@ func (s touchingStore) InsertTouching(ctx context.Context, ms ...*persistence.Me
 // after the insert: the older copy with the newer updatedAt would undo
 // the rename in every tab until a reload. A store that returns the
 // conversation with its insert (persistence.TouchingInserter) is asked
-// nothing more; another one is read again.
+// nothing more; another one is read again, as is one that returned the
+// zero conversation (it could not say).
 func TestSendAnnouncesChangeMeanwhile(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -43,6 +53,7 @@ func TestSendAnnouncesChangeMeanwhile(t *testing.T) {
 	}{
 		{"the insert returns the conversation", func(s *memStore) Store { return touchingStore{s} }},
 		{"the conversation read again", func(s *memStore) Store { return s }},
+		{"the insert returns no conversation, read again", func(s *memStore) Store { return blindTouchingStore{s} }},
 		{"the conversation read again, messages one by one", func(s *memStore) Store { return plainStore{s} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -420,7 +420,11 @@ type TouchingInserter interface {
 	// InsertTouching stores ms as InsertMessages does on a
 	// MessagesInserter (all or none), else as InsertMessage of each in
 	// turn (stopping at the first failure), and returns the conversation
-	// of the last of ms as the write storing it left it.
+	// of the last of ms as the write storing it left it. A store that
+	// cannot say after the messages were stored (a wrapper reading it
+	// apart, whose read failed) returns the zero Conversation and nil:
+	// the messages are stored, and the caller reads it again or does
+	// without.
 	InsertTouching(ctx context.Context, ms ...*Message) (Conversation, error)
 }
 

@@ -118,7 +118,8 @@ func (s *Store) InsertMessages(ctx context.Context, ms ...*persistence.Message) 
 // InsertTouching counts as InsertMessages does when the wrapped store
 // returns the conversation with its inserts (persistence.TouchingInserter);
 // otherwise it calls InsertMessages, then reads the conversation (one read
-// more).
+// more). A failed read does not fail the stored messages: it returns the
+// zero Conversation and nil, as persistence.TouchingInserter allows.
 func (s *Store) InsertTouching(ctx context.Context, ms ...*persistence.Message) (persistence.Conversation, error) {
 	ti, ok := s.inner.(persistence.TouchingInserter)
 	if !ok || len(ms) == 0 {
@@ -126,7 +127,11 @@ func (s *Store) InsertTouching(ctx context.Context, ms ...*persistence.Message) 
 			return persistence.Conversation{}, err
 		}
 		last := ms[len(ms)-1]
-		return s.Conversation(persistence.WithLatest(ctx), last.OwnerID, last.ConversationID)
+		c, err := s.Conversation(persistence.WithLatest(ctx), last.OwnerID, last.ConversationID)
+		if err != nil {
+			return persistence.Conversation{}, nil // stored all the same
+		}
+		return c, nil
 	}
 	if _, all := s.inner.(persistence.MessagesInserter); all {
 		c, err := ti.InsertTouching(ctx, ms...)
