@@ -302,14 +302,20 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close stops the clean-up Open may have started, releases the
 // single-process lease if taken (TakeSoloLease) and disconnects from
-// MongoDB, waiting (within ctx) for operations in flight.
+// MongoDB, waiting (within ctx) for operations in flight. The lease is
+// released before the clean-up is waited for: a clean-up slow to end
+// (an operation the server is slow to answer) would spend ctx, leave the
+// lease stored and keep the next start waiting for it to expire. The
+// clean-up, stopped first, does only what instances of a cluster do at
+// once (finishing deletions, sweeping what they left), so a process
+// taking the lease meanwhile does no harm.
 func (s *Store) Close(ctx context.Context) error {
 	s.stopCleanUp()
+	released := s.releaseLease(ctx)
 	select {
 	case <-s.cleanedUp:
 	case <-ctx.Done():
 	}
-	released := s.releaseLease(ctx)
 	if err := s.client.Disconnect(ctx); err != nil {
 		return errors.Join(released, fmt.Errorf("close mongodb store: %w", err))
 	}

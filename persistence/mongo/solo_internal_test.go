@@ -202,6 +202,37 @@ func TestSoloLease(t *testing.T) {
 		}
 	})
 
+	// The clean-up stopped by Close may not end within Close's ctx: the
+	// lease was released on what was left of it, after the wait, and
+	// failed, so the next start waited for it to expire.
+	t.Run("released on Close though the clean-up never ends", func(t *testing.T) {
+		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		stuck, unstick := make(chan struct{}), make(chan struct{})
+		t.Cleanup(func() { close(unstick) })
+		var once sync.Once
+		first, err := Open(ctx, Options{URI: uri, Database: "solo_stuck", Logger: slog.New(slog.DiscardHandler),
+			DeletionSweep: time.Millisecond, afterSweep: func(int, error) {
+				once.Do(func() { close(stuck) })
+				<-unstick // the clean-up never ends while Close runs
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := first.TakeSoloLease(ctx, leaseOpts(clock, noSleep, nil)); err != nil {
+			t.Fatal(err)
+		}
+		<-stuck
+		closing, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		if err := first.Close(closing); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		second := openSolo(ctx, t, uri, "solo_stuck")
+		if d, ok := storedLease(ctx, t, second); ok {
+			t.Fatalf("the lease %+v is still stored after Close", d)
+		}
+	})
+
 	t.Run("expired long ago: taken after two renewals unseen", func(t *testing.T) {
 		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		first := openSolo(ctx, t, uri, "solo_stale")
