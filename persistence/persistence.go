@@ -49,6 +49,11 @@ var (
 	// read, and the store finishes the deletion on its own
 	// (DeletionFinisher). The account is as good as deleted.
 	ErrDeleting = errors.New("account deletion under way")
+	// ErrLeaseLost means this process no longer holds the database's
+	// single-process lease it took (the MongoDB store's TakeSoloLease):
+	// another chatd took it over, and the two may interrupt each other's
+	// answers. The store's Ping returns it from then on.
+	ErrLeaseLost = errors.New("lost the single-process lease")
 )
 
 // Role is the author of a message.

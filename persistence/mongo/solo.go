@@ -13,6 +13,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"chatd/persistence"
 )
 
 // The single-process lease. A chatd run without a cluster bus (no
@@ -326,7 +328,7 @@ func (l *soloLease) renew(ctx context.Context) error {
 // setLost records the lease as lost and says so.
 func (l *soloLease) setLost(cause error) {
 	l.mu.Lock()
-	l.lost = fmt.Errorf("lost the single-process lease: %w", cause)
+	l.lost = fmt.Errorf("%w: %w", persistence.ErrLeaseLost, cause)
 	l.mu.Unlock()
 	l.log.Error("another chatd took this process's single-process lease on the database (this one paused, or was cut off from the database, for longer than the lease's TTL): the two may interrupt each other's answers. /readyz now fails; stop one of them and restart this one, or run both as a cluster with CHATD_NATS_URL (docs/scale.md)",
 		slog.Any("err", cause))

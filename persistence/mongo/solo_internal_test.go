@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"chatd/internal/syncbuf"
+	"chatd/persistence"
 	"chatd/persistence/ferret"
 )
 
@@ -167,8 +168,8 @@ func TestSoloLease(t *testing.T) {
 		ticks <- struct{}{} // the first wakes and renews
 		<-first.lease.Load().done
 		var held *HeldError
-		if err := first.Ping(ctx); !errors.As(err, &held) {
-			t.Fatalf("the first's ping after losing the lease: %v", err)
+		if err := first.Ping(ctx); !errors.As(err, &held) || !errors.Is(err, persistence.ErrLeaseLost) {
+			t.Fatalf("the first's ping after losing the lease: %v, want a *HeldError and persistence.ErrLeaseLost", err)
 		}
 		if _, err := first.InterruptStreaming(ctx); !errors.As(err, &held) {
 			t.Fatalf("the first's sweep after losing the lease: %v", err)

@@ -149,9 +149,16 @@ func (h *Health) readyz(c *gin.Context) {
 // unusable.
 const reasonBus = "the cluster bus is unavailable"
 
+// reasonLeaseLost is why the server is not ready once the store lost its
+// single-process lease (persistence.ErrLeaseLost).
+const reasonLeaseLost = "another chatd took this database's single-process lease: stop one of the two and restart this one, or run them as a cluster"
+
 // check returns why the server is not ready, or "" and nil.
 func (h *Health) check(ctx context.Context) (string, error) {
 	if err := h.opts.Store.Ping(ctx); err != nil {
+		if errors.Is(err, persistence.ErrLeaseLost) {
+			return reasonLeaseLost, fmt.Errorf("ping database: %w", err)
+		}
 		return "the database does not answer", fmt.Errorf("ping database: %w", err)
 	}
 	if h.opts.Writes != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -148,6 +149,36 @@ func TestReadyzCorruptedDatabase(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 || !strings.Contains(logs.String(), "corrupted") {
 		t.Fatalf("%d lines about the corruption, want 1:\n%s", n, logs)
+	}
+}
+
+// lostLease is a store that lost its single-process lease: its Ping fails
+// with persistence.ErrLeaseLost, as the MongoDB store's does.
+type lostLease struct{ flakyStore }
+
+func (*lostLease) Ping(context.Context) error {
+	return fmt.Errorf("%w: held by another chatd on host b", persistence.ErrLeaseLost)
+}
+
+// TestReadyzLostLease: a store that lost its single-process lease to
+// another chatd makes /readyz 503 with that reason, logged with its cause;
+// it said "the database does not answer", which sent operators looking at
+// a database that answered.
+func TestReadyzLostLease(t *testing.T) {
+	t.Parallel()
+	gin.SetMode(gin.TestMode)
+	logs := &syncbuf.Buffer{}
+	h := api.NewHealthWith(api.HealthOptions{Store: &lostLease{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	r := gin.New()
+	h.Routes(r)
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	const want = "another chatd took this database's single-process lease"
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), want) {
+		t.Fatalf("/readyz = %d %s, want 503 saying %q", w.Code, w.Body, want)
+	}
+	if !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "held by another chatd on host b") {
+		t.Fatalf("log, want the reason and its cause:\n%s", logs)
 	}
 }
 
