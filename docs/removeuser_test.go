@@ -148,10 +148,16 @@ func testRemoveUserSQLite(t *testing.T) {
 		t.Fatalf("messages of the account: %v (%v)", rowids, err)
 	}
 
+	// The shell's connection rewrites the row: whether the old bytes are
+	// zeroed is its build's default unless the statement sets it, as the
+	// store's own connections do.
+	if !strings.HasPrefix(m[1], "PRAGMA secure_delete=ON; ") {
+		t.Errorf("deploy.md: the statement %q does not start with PRAGMA secure_delete=ON", m[1])
+	}
 	printed := runMark(ctx, t, db, strings.ReplaceAll(strings.ReplaceAll(line, "/var/lib/chatd/chatd.db", path), docEmail, gone.user.Email),
 		strings.ReplaceAll(m[1], docEmail, gone.user.Email))
-	if printed != gone.user.ID {
-		t.Errorf("the statement printed %q, want the account's id %s", printed, gone.user.ID)
+	if printed != "1\n"+gone.user.ID {
+		t.Errorf("the statement printed %q, want 1 (the pragma) then the account's id %s", printed, gone.user.ID)
 	}
 	checkMarked(ctx, t, st, gone)
 	check := removeUserStatement(t, "sqlite3", "SELECT count(*) FROM users WHERE email")
@@ -197,8 +203,9 @@ func testRemoveUserSQLite(t *testing.T) {
 }
 
 // runMark runs one of deploy.md's SQLite lines (with the test's path and
-// email) through the sqlite3 shell, or its SQL stmt on db when there is no
-// shell, and returns what it printed (one value).
+// email) through the sqlite3 shell, or the statements of its SQL stmt on
+// one connection of db when there is no shell, and returns what it
+// printed: each statement's value (one column, one row), a line each.
 func runMark(ctx context.Context, t *testing.T, db *sql.DB, line, stmt string) string {
 	t.Helper()
 	if _, err := exec.LookPath("sqlite3"); err == nil {
@@ -208,12 +215,24 @@ func runMark(ctx context.Context, t *testing.T, db *sql.DB, line, stmt string) s
 		}
 		return strings.TrimSpace(string(out))
 	}
-	t.Log("no sqlite3 shell: running the statement on a second connection")
-	var v string
-	if err := db.QueryRowContext(ctx, stmt).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
+	t.Log("no sqlite3 shell: running the statements on a second connection")
+	conn, err := db.Conn(ctx) // one connection, as the shell's, for the pragma
+	if err != nil {
+		t.Fatal(err)
 	}
-	return v
+	defer func() { _ = conn.Close() }()
+	var out []string
+	for s := range strings.SplitSeq(stmt, ";") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		var v string
+		if err := conn.QueryRowContext(ctx, s).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		out = append(out, v)
+	}
+	return strings.Join(out, "\n")
 }
 
 // mongoshCall finds the method and arguments of a call on db.users in
