@@ -117,8 +117,8 @@ const aheadWarning = time.Minute
 // before their conversation's stored time and sort this run's activity
 // below the stored one (the writes' SQL moves past the stored times anyway).
 // So until the host's clock reaches it, every time this run stores is that
-// time plus a few nanoseconds: the times shown are wrong by that much and
-// the list orders this run's writes only among themselves.
+// time plus a few nanoseconds: the order of the writes is kept, but the
+// times shown are wrong by that much.
 func (s *Store) warnAhead(latest int64, now time.Time) {
 	ahead := time.Duration(latest - now.UnixNano())
 	if ahead <= aheadWarning {
