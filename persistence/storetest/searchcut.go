@@ -22,17 +22,8 @@ const maxQueryRunes = 200
 // in the text is not, though its first and last characters are.
 func testSearchAcrossLongCut(t *testing.T, s persistence.Store) {
 	u := mkUser(t, s, "cutter")
-	convs := map[string]persistence.Conversation{}
-	var answers []string
-	stream := func(title string, pieces ...string) {
-		c := mkConv(t, s, u.ID, title)
-		a := mkStreaming(t, s, c, mkMsg(t, s, c, "", persistence.RoleUser, "tell me").ID, "")
-		for _, p := range pieces {
-			apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: p}) // one checkpoint each
-		}
-		convs[title] = c
-		answers = append(answers, a.ID)
-	}
+	cs := newCutStreams(t, s, u.ID)
+	stream := cs.stream
 	head := strings.Repeat("東", 80) + "京都大学の研究者たちは新しい" // 94 characters, 282 bytes
 	tail := "発見を発表しました。詳しくは" + strings.Repeat("西", 92) + " 次の報告で説明します。"
 	stream("cut", head, tail)
@@ -57,11 +48,7 @@ func testSearchAcrossLongCut(t *testing.T, s persistence.Store) {
 		{"東東東京都大学の研究者たちは新しい発見を発表しなかった", nil},
 		{longest[:len(longest)-len("西")] + "東", nil},
 	}
-	runSearchCases(t, s, u.ID, convs, cases)
-	for _, id := range answers {
-		apply(t, s, persistence.MessageUpdate{ID: id, Status: persistence.StatusComplete})
-	}
-	runSearchCases(t, s, u.ID, convs, cases)
+	cs.search(cases)
 }
 
 // testSearchWhiteSpaceAcrossCut: a query made only of white space is
@@ -70,17 +57,8 @@ func testSearchAcrossLongCut(t *testing.T, s persistence.Store) {
 // and not where its characters are only apart.
 func testSearchWhiteSpaceAcrossCut(t *testing.T, s persistence.Store) {
 	u := mkUser(t, s, "spacer")
-	convs := map[string]persistence.Conversation{}
-	var answers []string
-	stream := func(title string, pieces ...string) {
-		c := mkConv(t, s, u.ID, title)
-		a := mkStreaming(t, s, c, mkMsg(t, s, c, "", persistence.RoleUser, "tell me").ID, "")
-		for _, p := range pieces {
-			apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: p}) // one checkpoint each
-		}
-		convs[title] = c
-		answers = append(answers, a.ID)
-	}
+	cs := newCutStreams(t, s, u.ID)
+	stream := cs.stream
 	stream("spaces", "one two  ", "  three")
 	stream("tabs", "line one\t", "\nline two")
 	stream("apart", "a\tb  c", "\nd  e")
@@ -92,9 +70,40 @@ func testSearchWhiteSpaceAcrossCut(t *testing.T, s persistence.Store) {
 		{"\n\t", nil},
 		{"  ", []string{"spaces", "apart"}},
 	}
-	runSearchCases(t, s, u.ID, convs, cases)
-	for _, id := range answers {
-		apply(t, s, persistence.MessageUpdate{ID: id, Status: persistence.StatusComplete})
+	cs.search(cases)
+}
+
+// cutStreams are answers of one user, each streamed in pieces (one
+// checkpoint each: a cut between every two), titled for the search cases.
+type cutStreams struct {
+	t       *testing.T
+	s       persistence.Store
+	userID  string
+	convs   map[string]persistence.Conversation
+	answers []string
+}
+
+func newCutStreams(t *testing.T, s persistence.Store, userID string) *cutStreams {
+	return &cutStreams{t: t, s: s, userID: userID, convs: map[string]persistence.Conversation{}}
+}
+
+// stream stores, in a new conversation titled title, a question and an
+// answer streaming pieces, one checkpoint each.
+func (cs *cutStreams) stream(title string, pieces ...string) {
+	c := mkConv(cs.t, cs.s, cs.userID, title)
+	a := mkStreaming(cs.t, cs.s, c, mkMsg(cs.t, cs.s, c, "", persistence.RoleUser, "tell me").ID, "")
+	for _, p := range pieces {
+		apply(cs.t, cs.s, persistence.MessageUpdate{ID: a.ID, Append: p})
 	}
-	runSearchCases(t, s, u.ID, convs, cases)
+	cs.convs[title] = c
+	cs.answers = append(cs.answers, a.ID)
+}
+
+// search runs cases while the answers stream, then once they are complete.
+func (cs *cutStreams) search(cases []searchCase) {
+	runSearchCases(cs.t, cs.s, cs.userID, cs.convs, cases)
+	for _, id := range cs.answers {
+		apply(cs.t, cs.s, persistence.MessageUpdate{ID: id, Status: persistence.StatusComplete})
+	}
+	runSearchCases(cs.t, cs.s, cs.userID, cs.convs, cases)
 }
