@@ -56,10 +56,9 @@ func silentServer(t *testing.T) (addr string, dialled <-chan struct{}) {
 // so; it was "MONGODB_URI: no MongoDB answered ... context canceled" and
 // exit status 1, so systemctl stop left the unit failed and pm2 counted a
 // crash. A MongoDB that does not answer within CHATD_DB_CONNECT_TIMEOUT,
-// with no stop asked for, still fails the start with its message. The
-// timeout is the least, 1 s, as the stop can take that long: the driver's
-// Disconnect, after the cancelled ping, waits for its monitor's handshake
-// with the silent server to time out (persistence/mongo connect).
+// with no stop asked for, still fails the start with its message (the
+// timeout is the least, 1 s, for that case; a stop does not wait for it:
+// persistence/mongo TestOpenAbandonedReturnsPromptly).
 func TestStopDuringStart(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -183,7 +183,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	parts := splitURI(opts.URI)
 	opts = opts.withDefaults(parts)
 
-	client, err := connect(ctx, opts, parts)
+	dialer := new(openDialer)
+	client, err := connect(ctx, opts, parts, dialer)
 	if err != nil {
 		return nil, err
 	}
@@ -195,9 +196,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		work.textIndex = buildText
 	}
 	if err != nil {
-		_ = client.Disconnect(context.WithoutCancel(ctx))
+		abandon(ctx, client, dialer)
 		return nil, parts.redact(fmt.Errorf("open mongodb store on %s: %w", parts.hosts, err))
 	}
+	dialer.keep()
 	// Last: the one-time rewrite has a bound of its own (EmailRewriteTimeout)
 	// and fails nothing, so it must not spend what the steps before need
 	// of ctx (bounded by CHATD_DB_CONNECT_TIMEOUT).
@@ -216,11 +218,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// connect creates the client and pings the primary within ConnectTimeout.
-func connect(ctx context.Context, opts Options, parts uriParts) (*mongo.Client, error) {
+// connect creates the client, dialling through dialer, and pings the
+// primary within ConnectTimeout.
+func connect(ctx context.Context, opts Options, parts uriParts, dialer *openDialer) (*mongo.Client, error) {
 	co := options.Client().
 		SetAppName("chatd").
 		SetConnectTimeout(opts.ConnectTimeout).
+		SetDialer(dialer).
 		ApplyURI(opts.URI) // after the defaults: the URI's own options win
 	if opts.Monitor != nil {
 		co.SetMonitor(opts.Monitor)
@@ -232,11 +236,19 @@ func connect(ctx context.Context, opts Options, parts uriParts) (*mongo.Client, 
 	pingCtx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
 	defer cancel()
 	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
-		_ = client.Disconnect(context.WithoutCancel(ctx))
+		abandon(ctx, client, dialer)
 		return nil, parts.redact(fmt.Errorf("mongodb %s did not answer a ping within %s: %w",
 			parts.hosts, opts.ConnectTimeout, err))
 	}
 	return client, nil
+}
+
+// abandon disconnects the client of an open that failed, closing first the
+// connections it dialled, so that the driver's wait for its monitor's check
+// ends at once (see openDialer).
+func abandon(ctx context.Context, client *mongo.Client, dialer *openDialer) {
+	dialer.abandon()
+	_ = client.Disconnect(context.WithoutCancel(ctx))
 }
 
 // newStore returns the store on client. Every read of users goes to the
