@@ -61,15 +61,28 @@ func openStoreWith(ctx context.Context, cfg Config, logger *slog.Logger, lease m
 // database would end the first one's live answers. A lease held by a
 // process that runs is refused; one whose holder crashed is taken over
 // once expired (up to its TTL, 20 s, with a log line), so that a restart
-// loop (systemd's Restart=) gets through without failing. ctx is run's,
-// not bounded by CHATD_DB_CONNECT_TIMEOUT.
+// loop (systemd's Restart=) gets through without failing. A start alone
+// beside a running cluster is refused. A cluster instance marks its
+// presence instead, and is refused while a process alone holds the lease
+// (mongo.MarkClusterPresence). ctx is run's, not bounded by
+// CHATD_DB_CONNECT_TIMEOUT.
 func soloLease(ctx context.Context, cfg Config, s *mongo.Store, lease mongo.LeaseOptions) error {
+	var held *mongo.HeldError
+	var cluster *mongo.ClusterError
 	if cfg.Cluster.Enabled() {
+		err := s.MarkClusterPresence(ctx, cfg.Cluster.InstanceID, lease)
+		switch {
+		case errors.As(err, &held):
+			return fmt.Errorf("MONGODB_URI: %w: stop it first, then start this cluster instance (docs/scale.md)", err)
+		case err != nil:
+			return fmt.Errorf("MONGODB_URI: %w", err)
+		}
 		return nil
 	}
 	err := s.TakeSoloLease(ctx, lease)
-	var held *mongo.HeldError
 	switch {
+	case errors.As(err, &cluster):
+		return fmt.Errorf("MONGODB_URI: %w: set CHATD_NATS_URL (and the cluster's other settings) as the other instances have, to run this one in the cluster (docs/scale.md)", err)
 	case errors.As(err, &held):
 		return fmt.Errorf("MONGODB_URI: %w: stop that process, or run several instances as a cluster, each with CHATD_NATS_URL (docs/scale.md)", err)
 	case err != nil:

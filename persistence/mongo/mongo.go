@@ -116,14 +116,15 @@ const (
 // Store is a persistence.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
 	client          *mongo.Client
-	users           *mongo.Collection         // always read from the primary: see newStore
-	conversations   *mongo.Collection         // read as the URI says, or the primary for a ctx of persistence.WithLatest: see convsFor
-	convsPrimary    *mongo.Collection         // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict, reads with persistence.WithLatest)
-	messages        *mongo.Collection         // as conversations: see messagesFor
-	messagesPrimary *mongo.Collection         // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer, a deletion's streaming answers) and those with persistence.WithLatest
-	meta            *mongo.Collection         // always read from the primary: see newStore
-	leases          *mongo.Collection         // the single-process lease (solo.go), read from the primary
-	lease           atomic.Pointer[soloLease] // set by TakeSoloLease
+	users           *mongo.Collection               // always read from the primary: see newStore
+	conversations   *mongo.Collection               // read as the URI says, or the primary for a ctx of persistence.WithLatest: see convsFor
+	convsPrimary    *mongo.Collection               // conversations, read from the primary (ConversationByClientID, UpdateConversation's conflict, reads with persistence.WithLatest)
+	messages        *mongo.Collection               // as conversations: see messagesFor
+	messagesPrimary *mongo.Collection               // messages, read from the primary: for the reads a write depends on (the fence, the chunk counts, a read-back, InterruptMessage's answer, a deletion's streaming answers) and those with persistence.WithLatest
+	meta            *mongo.Collection               // always read from the primary: see newStore
+	leases          *mongo.Collection               // the single-process lease (solo.go), read from the primary
+	lease           atomic.Pointer[soloLease]       // set by TakeSoloLease
+	presence        atomic.Pointer[clusterPresence] // set by MarkClusterPresence
 	log             *slog.Logger
 	locks           docLocks      // see docLocks: FerretDB's updates are not atomic (taken there only)
 	tails           tailCache     // trailing partial words of streaming messages
@@ -313,7 +314,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close stops the clean-up Open may have started, releases the
-// single-process lease if taken (TakeSoloLease) and disconnects from
+// single-process lease if taken (TakeSoloLease), deletes the cluster
+// instance's presence if marked (MarkClusterPresence) and disconnects from
 // MongoDB, waiting (within ctx) for operations in flight. The lease is
 // released before the clean-up is waited for: a clean-up slow to end
 // (an operation the server is slow to answer) would spend ctx, leave the
@@ -323,7 +325,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // taking the lease meanwhile does no harm.
 func (s *Store) Close(ctx context.Context) error {
 	s.stopCleanUp()
-	released := s.releaseLease(ctx)
+	released := errors.Join(s.releaseLease(ctx), s.releasePresence(ctx))
 	select {
 	case <-s.cleanedUp:
 	case <-ctx.Done():

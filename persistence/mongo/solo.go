@@ -28,7 +28,9 @@ import (
 // it. A process that finds the lease held watches it: renewed, it is
 // refused with a *HeldError; left unrenewed (its holder crashed), it is
 // taken over once expired, after at most the TTL. The cluster mode takes
-// no lease: its instances share the database by design (docs/scale.md).
+// no lease: its instances share the database by design (docs/scale.md),
+// and each marks its presence instead (presence.go), which refuses a
+// start alone beside them.
 //
 // FerretDB v1 has no transactions and its updates are not atomic, but an
 // insert of an _id that exists fails reliably, so a free lease is taken by
@@ -158,7 +160,9 @@ type soloLease struct {
 // takes it meanwhile (this one paused, or could not reach the database,
 // for longer than TTL), this one logs an error and from then on fails
 // Ping (so /readyz) and InterruptStreaming, until it is restarted: it no
-// longer runs alone. Call it at most once.
+// longer runs alone. Once taken, while a cluster instance's presence
+// has not expired (presence.go), the lease is released and TakeSoloLease
+// returns a *ClusterError naming the instance. Call it at most once.
 func (s *Store) TakeSoloLease(ctx context.Context, opts LeaseOptions) error {
 	opts = opts.withDefaults()
 	host, _ := os.Hostname()
@@ -166,6 +170,13 @@ func (s *Store) TakeSoloLease(ctx context.Context, opts LeaseOptions) error {
 		mine: leaseDoc{ID: soloLeaseID, Token: leaseToken(), Host: host, PID: os.Getpid(),
 			TTLMS: opts.TTL.Milliseconds(), RenewMS: opts.Renew.Milliseconds()}}
 	if err := l.take(ctx); err != nil {
+		return err
+	}
+	if err := clusterPresent(ctx, l.coll, opts.now()); err != nil { // after the take: see presence.go
+		_, derr := l.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: soloLeaseID}, {Key: "token", Value: l.mine.Token}})
+		if derr != nil {
+			return errors.Join(err, fmt.Errorf("release the single-process lease: %w", derr))
+		}
 		return err
 	}
 	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
