@@ -13,6 +13,7 @@ import (
 	drv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"chatd/hub/natsbus/natstest"
 	"chatd/internal/syncbuf"
 	"chatd/llm/fakeai"
 	"chatd/persistence/ferret"
@@ -107,4 +108,48 @@ func storedStatus(t *testing.T, uri, db, id string) string {
 		t.Fatalf("read message %s: %v", id, err)
 	}
 	return m.Status
+}
+
+// TestSoloStartBesideClusterRefused: a chatd started without
+// CHATD_NATS_URL on the MongoDB a cluster instance uses is refused at
+// start, naming the instance and saying to set CHATD_NATS_URL, and the
+// instance's answer, streaming meanwhile, is still streaming in the
+// database: the process alone did not sweep it.
+func TestSoloStartBesideClusterRefused(t *testing.T) {
+	t.Parallel()
+	nc := natstest.Start(t, natstest.Options{})
+	fake := fakeai.Start(t, fakeai.Options{})
+	uri := ferret.Start(t)
+	lease := hooks{lease: mongo.LeaseOptions{TTL: 20 * time.Second, Renew: 50 * time.Millisecond}}
+	env := func(more ...string) map[string]string {
+		return testEnv(t.TempDir(), append([]string{"MONGODB_URI", uri, "MONGODB_DATABASE", "chatd_mixed",
+			"OPENAI_API_KEY", "sk-test", "OPENAI_BASE_URL", fake.URL, "OPENAI_MODELS", "fake-mini",
+			"JWT_SECRET", strings.Repeat("k", 32)}, more...)...)
+	}
+	inst := startWith(t, env("CHATD_NATS_URL", strings.Join(nc.URLs(), ","), "CHATD_INSTANCE_ID", "a"), lease)
+	waitReadyz(t, inst.url)
+	token, convID := registerAndCreate(t, inst.url)
+	ws := dialLive(t, inst.url, token)
+	writeLive(t, ws, map[string]any{"type": "send", "id": "1", "conversationId": convID,
+		"content": "a long answer [[fake tokens=5000 delay=10ms]]"})
+	answer := readLive(t, ws, func(f liveFrame) bool { return f.Type == "ack" && f.ID == "1" }).MessageID
+	readLive(t, ws, func(f liveFrame) bool { return f.Type == "delta" && f.MessageID == answer })
+
+	logs, err := runRefused(t, env(), lease)
+	for _, want := range []string{"MONGODB_URI: the database is in use by a chatd cluster (instance a-",
+		"pid " + strconv.Itoa(os.Getpid()), "set CHATD_NATS_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal does not say %q: %v", want, err)
+		}
+	}
+	if strings.Contains(logs, "answers left streaming by the last run") {
+		t.Errorf("the process alone swept answers:\n%s", logs)
+	}
+	if status := storedStatus(t, uri, "chatd_mixed", answer); status != "streaming" {
+		t.Fatalf("the instance's answer is %q in the database, want still streaming", status)
+	}
+	writeLive(t, ws, map[string]any{"type": "cancel", "id": "2", "conversationId": convID})
+	if f := readLive(t, ws, func(f liveFrame) bool { return f.Type == "done" && f.MessageID == answer }); f.Status != "cancelled" {
+		t.Fatalf("the instance's answer ended %q, want cancelled", f.Status)
+	}
 }
