@@ -3,12 +3,15 @@ package mongo
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"chatd/internal/syncbuf"
 	"chatd/persistence/ferret"
 )
 
@@ -116,4 +119,39 @@ func TestClusterPresence(t *testing.T) {
 			t.Fatal("no presence stored")
 		}
 	})
+}
+
+// TestClusterPresenceRenewFails: a renewal that fails (here the client is
+// disconnected) is logged and tried again at the next tick: the keeper
+// goes on.
+func TestClusterPresenceRenewFails(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	gone := openSolo(ctx, t, ferret.Start(t), "presence_down")
+	if err := gone.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncbuf.Buffer{}
+	ticks := make(chan struct{})
+	p := &clusterPresence{coll: gone.leases, log: slog.New(slog.NewTextHandler(logs, nil)),
+		opts: LeaseOptions{tick: tickSleep(ticks)}.withDefaults(), mine: presenceDoc{ID: "cluster:c-1234abcd"}}
+	kctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.keep(kctx)
+	}()
+	for range 3 { // each tick after the first is taken once the renewal before it failed
+		select {
+		case ticks <- struct{}{}:
+		case <-done:
+			t.Fatalf("the keeper stopped after a failed renewal:\n%s", logs)
+		}
+	}
+	stop()
+	<-done
+	if n := strings.Count(logs.String(), "could not renew this cluster instance's presence on the database: trying again"); n < 2 {
+		t.Fatalf("logged %d failed renewals, want at least 2:\n%s", n, logs)
+	}
 }
