@@ -112,6 +112,7 @@ func (s *Store) MarkClusterPresence(ctx context.Context, instance string, opts L
 		}
 		return solo.held()
 	}
+	p.prune(ctx)
 	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p.stop = stop
 	go func() {
@@ -120,6 +121,24 @@ func (s *Store) MarkClusterPresence(ctx context.Context, instance string, opts L
 	}()
 	s.presence.Store(p)
 	return nil
+}
+
+// presenceKeep is how long past its expiry a presence document stays
+// before a starting instance deletes it: instance ids change at every
+// start, so each crash would otherwise leave one for good.
+const presenceKeep = time.Hour
+
+// prune deletes the presences that expired more than presenceKeep ago
+// (crashed instances'); a failure is logged, the next start tries again.
+func (p *clusterPresence) prune(ctx context.Context) {
+	res, err := p.coll.DeleteMany(ctx, bson.D{{Key: "kind", Value: clusterKind},
+		{Key: "expires", Value: bson.D{{Key: "$lt", Value: p.opts.now().Add(-presenceKeep)}}}})
+	switch {
+	case err != nil:
+		p.log.Warn("deleting the presences of cluster instances gone for an hour failed; the next start tries again", "err", err)
+	case res.DeletedCount > 0:
+		p.log.Info("presences of cluster instances gone for an hour deleted", "count", res.DeletedCount)
+	}
 }
 
 // mark writes the presence, expiring TTL from now.

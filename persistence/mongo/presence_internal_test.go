@@ -121,6 +121,32 @@ func TestClusterPresence(t *testing.T) {
 	})
 }
 
+// TestClusterPresencePrunes: a starting instance deletes the presences
+// that expired more than an hour ago (crashed instances': ids change at
+// every start) and keeps the others.
+func TestClusterPresencePrunes(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := openSolo(ctx, t, ferret.Start(t), "presence_prune")
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for id, expired := range map[string]time.Duration{"old-1": 2 * time.Hour, "old-2": time.Hour + time.Second, "recent": time.Minute} {
+		doc := presenceDoc{ID: clusterKind + ":" + id, Kind: clusterKind, Instance: id, Expires: clock.now().Add(-expired)}
+		if _, err := s.leases.InsertOne(ctx, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.MarkClusterPresence(ctx, "new-1234abcd", LeaseOptions{TTL: 20 * time.Second, Renew: 5 * time.Second,
+		now: clock.now, tick: tickSleep(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"old-1": false, "old-2": false, "recent": true, "new-1234abcd": true} {
+		if _, ok := storedPresence(ctx, t, s, id); ok != want {
+			t.Errorf("presence %s stored: %v, want %v", id, ok, want)
+		}
+	}
+}
+
 // TestClusterPresenceRenewFails: a renewal that fails (here the client is
 // disconnected) is logged and tried again at the next tick: the keeper
 // goes on.
