@@ -4,51 +4,12 @@ import (
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"chatd/internal/silentserver"
 	"chatd/internal/syncbuf"
 )
-
-// silentServer accepts TCP connections and never answers on them, as a
-// hung mongod does: the driver's handshake waits on it until its timeout
-// or its context ends. dialled is closed once the first connection is
-// accepted.
-func silentServer(t *testing.T) (addr string, dialled <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			once.Do(func() { close(first) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String(), first
-}
 
 // TestStopDuringStart: a stop asked for while chatd starts (ctx, the
 // signals' context, cancelled while MongoDB is reached, or before the
@@ -78,7 +39,7 @@ func TestStopDuringStart(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			addr, dialled := silentServer(t)
+			addr, dialled := silentserver.Start(t)
 			env := testEnv(t.TempDir(), "JWT_SECRET", strings.Repeat("k", 32))
 			if tt.mongo {
 				env["MONGODB_URI"] = "mongodb://" + addr + "/chatd?directConnection=true"

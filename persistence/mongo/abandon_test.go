@@ -4,53 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"chatd/internal/silentserver"
 	"chatd/persistence/mongo"
 )
-
-// silentServer accepts TCP connections and never answers on them, as a
-// hung mongod does. dialled is closed once the first connection is
-// accepted. Everything ends with the test.
-func silentServer(t *testing.T) (addr string, dialled <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			once.Do(func() { close(first) })
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return ln.Addr().String(), first
-}
 
 // driverStacks returns the stacks of the goroutines running the driver's code.
 func driverStacks() []string {
@@ -93,7 +54,7 @@ func TestOpenAbandonedReturnsPromptly(t *testing.T) {
 	}
 	results := make(chan result, opens)
 	for range opens {
-		addr, dialled := silentServer(t)
+		addr, dialled := silentserver.Start(t)
 		opts := mongo.Options{URI: "mongodb://" + addr + "/chatd?directConnection=true",
 			ConnectTimeout: time.Minute, Logger: testLogger(t)}
 		go func() {
