@@ -25,9 +25,17 @@
 #                     with the apt-get on PATH, e.g. "sudo apt-get" for a
 #                     user with sudo (tests point it at a fake)
 #   PREREQS_DRY_RUN=1 print the apt-get commands instead of running them
+#   PREREQS_EXTRA_PATH the directories appended to PATH, by default
+#                     /usr/local/go/bin:/usr/sbin:/sbin (tests replace them)
 #
 # Uses bash built-ins only (no coreutils), so it also runs with a bare PATH.
 set -uo pipefail
+
+# nginx and logrotate live in /usr/sbin on Debian, which a user's PATH (or
+# root's after a plain su) may lack; Go's own archive installs into
+# /usr/local/go/bin. The Makefile appends the same directories.
+extra_path=${PREREQS_EXTRA_PATH-/usr/local/go/bin:/usr/sbin:/sbin}
+[ -z "$extra_path" ] || PATH="${PATH:+$PATH:}$extra_path"
 
 # What the check is for: the test suites (make test), or --build (make run).
 build=

@@ -61,7 +61,8 @@ func runPrereqsArgs(t *testing.T, args []string, stubs map[string]string, env ..
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bash, append([]string{"prereqs.sh"}, args...)...)
-	cmd.Env = append([]string{"PATH=" + bin, "FAKE_LOG=" + log, "FAKE_BIN=" + bin}, env...)
+	// No directory of this machine is appended to PATH unless env says so.
+	cmd.Env = append([]string{"PATH=" + bin, "FAKE_LOG=" + log, "FAKE_BIN=" + bin, "PREREQS_EXTRA_PATH="}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -392,4 +393,23 @@ func TestPrereqsBuild(t *testing.T) {
 			t.Errorf("apt-get calls %q, want %q", r.aptCalls, want)
 		}
 	})
+}
+
+// TestPrereqsFindsSbin: nginx and logrotate live in /usr/sbin on Debian,
+// which a user's PATH (or root's after a plain su) may lack; the script
+// looks there itself, as the Makefile does, rather than report them missing
+// and reinstall them. The test's stand-in for /usr/sbin is a directory of
+// its own, given as PREREQS_EXTRA_PATH.
+func TestPrereqsFindsSbin(t *testing.T) {
+	t.Parallel()
+	sbin := t.TempDir()
+	stubs := everything()
+	for _, name := range []string{"nginx", "logrotate"} {
+		delete(stubs, name)
+		stub(t, sbin, name, "exit 0")
+	}
+	r := runPrereqs(t, stubs, "PREREQS_APT_GET="+fakeAptGet(t, false), "PREREQS_EXTRA_PATH="+sbin)
+	if r.exit != 0 || r.stderr != "" || len(r.aptCalls) != 0 {
+		t.Fatalf("exit %d, apt-get calls %q, stderr:\n%s", r.exit, r.aptCalls, r.stderr)
+	}
 }
