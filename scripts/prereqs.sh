@@ -88,10 +88,34 @@ apt_candidate() {
 	done < <(apt-cache policy "$1" 2>/dev/null)
 }
 
+# gomod_go prints the version on go.mod's go line (this script's ../go.mod).
+gomod_go() {
+	local dir=${BASH_SOURCE[0]%/*} line
+	[ "$dir" != "${BASH_SOURCE[0]}" ] || dir=.
+	while read -r line; do
+		if [[ $line =~ ^go[[:space:]]+([0-9]+\.[0-9]+(\.[0-9]+)?) ]]; then
+			echo "${BASH_REMATCH[1]}"
+			return
+		fi
+	done <"$dir/../go.mod"
+}
+
 check_go() {
-	local v=""
+	local v="" tc want
 	if command -v go >/dev/null 2>&1 && [[ $(GOTOOLCHAIN=local go version 2>/dev/null) =~ go([0-9]+\.[0-9]+(\.[0-9]+)?) ]]; then
 		v=${BASH_REMATCH[1]}
+		# GOTOOLCHAIN local, path or <name>+path (the environment, or go.env as
+		# Homebrew's Go sets it): go fetches no toolchain, so this Go must be
+		# the version go.mod names, or go build fails after the web client's build.
+		tc=$(go env GOTOOLCHAIN 2>/dev/null)
+		case "$tc" in
+		local | path | *+path)
+			want=$(gomod_go 2>/dev/null)
+			version_ge "$v" "${want:-$min_go}" && return
+			manual+=("  Go ${want:-$min_go} or later, go.mod's go line (found $v, and GOTOOLCHAIN=$tc, from the environment or go.env, forbids fetching it): https://go.dev/doc/install, or let go fetch it: GOTOOLCHAIN=auto")
+			return
+			;;
+		esac
 		version_ge "$v" "$min_go" && return
 	fi
 	manual+=("  Go${v:+ (found $v)}: the version go.mod names, or any Go ${min_go}+ (it fetches that one itself): https://go.dev/doc/install")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -411,5 +412,58 @@ func TestPrereqsFindsSbin(t *testing.T) {
 	r := runPrereqs(t, stubs, "PREREQS_APT_GET="+fakeAptGet(t, false), "PREREQS_EXTRA_PATH="+sbin)
 	if r.exit != 0 || r.stderr != "" || len(r.aptCalls) != 0 {
 		t.Fatalf("exit %d, apt-get calls %q, stderr:\n%s", r.exit, r.aptCalls, r.stderr)
+	}
+}
+
+// TestPrereqsGoToolchainLocal: a Go older than go.mod's go line fetches the
+// version named there itself, unless GOTOOLCHAIN forbids it (local, path,
+// <name>+path; set in the environment or in go.env, as Homebrew's Go does).
+// Such a Go is refused at once, naming Go and why, rather than make run
+// building the whole web client before go build fails.
+func TestPrereqsGoToolchainLocal(t *testing.T) {
+	t.Parallel()
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go ([0-9.]+)$`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatalf("no go line in go.mod:\n%s", mod)
+	}
+	modGo := string(m[1])
+	tests := []struct {
+		name, version, toolchain string // toolchain: what go env GOTOOLCHAIN prints
+		env                      []string
+		exit                     int
+	}{
+		{name: "old Go, GOTOOLCHAIN=local in go.env: refused", version: "1.22.5", toolchain: "local", exit: 1},
+		{name: "old Go, GOTOOLCHAIN=local in the environment: refused", version: "1.22.5", toolchain: "$GOTOOLCHAIN", env: []string{"GOTOOLCHAIN=local"}, exit: 1},
+		{name: "old Go, GOTOOLCHAIN=path: refused", version: "1.22.5", toolchain: "path", exit: 1},
+		{name: "old Go, GOTOOLCHAIN=local+path: refused", version: "1.22.5", toolchain: "local+path", exit: 1},
+		{name: "old Go that fetches (auto): accepted", version: "1.22.5", toolchain: "auto", exit: 0},
+		{name: "old Go that fetches (local+auto): accepted", version: "1.22.5", toolchain: "local+auto", exit: 0},
+		{name: "go.mod's Go, local: accepted", version: modGo, toolchain: "local", exit: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			stubs := everything()
+			stubs["go"] = fmt.Sprintf(`case "$1" in
+env) echo "%s" ;;
+*) echo "go version go%s linux/amd64" ;;
+esac`, tt.toolchain, tt.version)
+			r := runPrereqs(t, stubs, tt.env...)
+			if r.exit != tt.exit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", r.exit, tt.exit, r.stderr)
+			}
+			if tt.exit == 0 {
+				return
+			}
+			for _, s := range []string{"make test cannot run", "  Go " + modGo + " or later", "found " + tt.version, "forbids fetching it", "GOTOOLCHAIN=auto"} {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+				}
+			}
+		})
 	}
 }
