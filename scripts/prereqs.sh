@@ -13,7 +13,10 @@
 #   versions apt may not have): one message on stderr that lists everything
 #   missing and the command that installs it, exit 1, within a second or two
 #   and before any test suite runs. Without apt-get or apt-cache (not Debian
-#   or Ubuntu) it says so instead of blaming apt's versions.
+#   or Ubuntu) it says so instead of blaming apt's versions; of Node.js it
+#   says what apt offers, or that the package lists were not updated when
+#   apt-cache offers none and this run did not update them (Go missing too,
+#   or not root).
 #
 # With --build (make run, make build) it checks only what building and
 # running chatd needs: make, Go, Node.js with npm, and CA certificates.
@@ -158,7 +161,18 @@ check_node() {
 		why+=("$(printf '  %-16s %s (apt packages nodejs npm)' node "Node.js ${node_versions} for the web client's build and tests${v:+, found $v}")")
 		return
 	fi
-	manual+=("  Node.js ${node_versions} (what vite 8 accepts), with npm${v:+ (found $v)}${cand:+; apt offers only $cand}: https://nodejs.org/en/download (Debian/Ubuntu: https://github.com/nodesource/distributions)")
+	# What apt said, and only that: without apt-cache nothing (the heading
+	# says so); without an answer from lists this run did not update, that
+	# they may be missing.
+	local apt_said=
+	if [ -n "$cand" ]; then
+		apt_said="; apt offers only $cand"
+	elif [ -n "$updated" ]; then
+		apt_said="; apt offers none"
+	elif command -v apt-cache >/dev/null 2>&1; then
+		apt_said="; apt-cache offers none, but its package lists were not updated here (update them, then run this again)"
+	fi
+	manual+=("  Node.js ${node_versions} (what vite 8 accepts), with npm${v:+ (found $v)}${apt_said}: https://nodejs.org/en/download (Debian/Ubuntu: https://github.com/nodesource/distributions)")
 }
 
 # The installer: PREREQS_APT_GET, else apt-get as root; none once it ran.
@@ -237,7 +251,7 @@ fi >&2
 	if [ ${#manual[@]} -gt 0 ]; then
 		echo
 		if command -v apt-cache >/dev/null 2>&1; then
-			echo "Install these yourself (apt has no suitable version):"
+			echo "Install these yourself:"
 		else
 			echo "Install these yourself (apt-cache is not on this machine, so apt was not asked for them):"
 		fi

@@ -169,7 +169,7 @@ func TestPrereqs(t *testing.T) {
 			return s
 		}(),
 		exit: 1,
-		stderr: []string{"Install these yourself (apt has no suitable version):",
+		stderr: []string{"Install these yourself:",
 			"Node.js 20.19 or later 20.x, or 22.12 or later (what vite 8 accepts), with npm (found 18.20.4); apt offers only 18.19.0"},
 		notErr: []string{"Install them all", "nginx", "apt-cache is not on this machine"},
 	}, {
@@ -463,6 +463,64 @@ esac`, tt.toolchain, tt.version)
 				if !strings.Contains(r.stderr, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
 				}
+			}
+		})
+	}
+}
+
+// TestPrereqsNodeAptNotAsked: as root, with Go missing too, nothing is
+// installed, so the package lists are not updated; when apt-cache then
+// offers no nodejs (a fresh Debian has no lists), the message says the
+// lists were not updated, never that apt has no suitable version. Once
+// they were updated, "none" is apt's answer.
+func TestPrereqsNodeAptNotAsked(t *testing.T) {
+	t.Parallel()
+	noNode := func() map[string]string {
+		s := everything()
+		delete(s, "node")
+		delete(s, "npm")
+		s["apt-cache"] = `printf 'nodejs:\n  Installed: (none)\n  Candidate: (none)\n'`
+		return s
+	}
+	goMissing := noNode()
+	delete(goMissing, "go")
+	tests := []struct {
+		name         string
+		stubs        map[string]string
+		want, reject []string
+		aptCalls     []string
+	}{{
+		name:     "Go missing too: lists not updated, and said so",
+		stubs:    goMissing,
+		want:     []string{"Install these yourself:", "with npm; apt-cache offers none, but its package lists were not updated here (update them, then run this again)", "  Go: "},
+		reject:   []string{"apt has no suitable version", "apt offers none"},
+		aptCalls: nil,
+	}, {
+		name:     "only Node.js missing: lists updated, apt offers none",
+		stubs:    noNode(),
+		want:     []string{"Install these yourself:", "with npm; apt offers none:"},
+		reject:   []string{"apt has no suitable version", "not updated"},
+		aptCalls: []string{"update -qq"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := runPrereqs(t, tt.stubs, "PREREQS_APT_GET="+fakeAptGet(t, false))
+			if r.exit != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", r.exit, r.stderr)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+				}
+			}
+			for _, s := range tt.reject {
+				if strings.Contains(r.stderr, s) {
+					t.Errorf("stderr has %q:\n%s", s, r.stderr)
+				}
+			}
+			if strings.Join(r.aptCalls, "|") != strings.Join(tt.aptCalls, "|") {
+				t.Errorf("apt-get calls %q, want %q", r.aptCalls, tt.aptCalls)
 			}
 		})
 	}
