@@ -2,8 +2,10 @@
 #
 #   make run    build the web client (when its sources changed) and the
 #               server, start it (embedded SQLite store in ./data, offline
-#               demo model unless OPENAI_API_KEY is set); it checks first
-#               (scripts/prereqs.sh --build) that Go and Node.js are installed
+#               demo model unless OPENAI_API_KEY is set, with OPENAI_MODELS
+#               or OPENAI_MODELS_FROM_UPSTREAM=true: a key alone stops the
+#               start); it checks first (scripts/prereqs.sh --build) that
+#               Go and Node.js are installed
 #   make test   every test suite: formatting, vet and staticcheck, Go tests
 #               with the race detector (including the nginx deployment tests
 #               in deploy/e2e), the web client's type check and unit tests,
@@ -117,7 +119,7 @@ fmt: ## format the Go code
 vet: ## go vet
 	$(GO) vet ./...
 
-bench: ## the benchmark suite, chatd against baselines in the same run (docs/benchmarks.md; ~15 min; part of it: BENCH_ARGS="-scenarios latency -rounds 3"). Go micro-benchmarks: go test $(BENCH_FLAGS) ./...
+bench: ## the benchmark suite, chatd against baselines in the same run (docs/benchmarks.md; ~15 min; part of it: BENCH_ARGS="-scenarios latency -rounds 3"). Go micro-benchmarks: go test -run '^$' -bench . -benchmem ./...
 	$(GO) run ./bench $(BENCH_ARGS)
 
 bench-smoke: ## every benchmark scenario with a few connections for a few seconds: checks the harness, measures nothing

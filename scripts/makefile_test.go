@@ -229,3 +229,31 @@ func TestMakeHelpColumns(t *testing.T) {
 		t.Fatalf("make help listed %d targets:\n%s", len(lines), out)
 	}
 }
+
+// TestMakeHelpPastable: make help prints the Makefile's descriptions as
+// written, so a make variable in one is printed unexpanded; pasted into a
+// shell, "$(BENCH_FLAGS)" is a command substitution. And the header, which
+// says when make run offers the demo model, names OPENAI_MODELS beside
+// OPENAI_API_KEY: a key alone stops the start.
+func TestMakeHelpPastable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", "..", "help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "$(") || strings.Contains(line, "${") {
+			t.Errorf("make help prints a make variable unexpanded: %s", line)
+		}
+	}
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _, _ := strings.Cut(string(mk), "\n\n")
+	if strings.Contains(header, "OPENAI_API_KEY") && !strings.Contains(header, "OPENAI_MODELS") {
+		t.Errorf("the Makefile's header names OPENAI_API_KEY without OPENAI_MODELS:\n%s", header)
+	}
+}
