@@ -30,6 +30,10 @@
 #                         600s, so chatd answers a slow request before
 #                         nginx's 504
 #
+# client_max_body_size (2m) is not replaced: with CHATD_BODY_LIMIT at 2MiB
+# or more, raise it above that limit in nginx.conf, or nginx answers a large
+# body's 413 itself, in HTML, before chatd's JSON one.
+#
 # Every value it replaces must be present in the input exactly once or as
 # expected; if nginx.conf changed so that a value is gone, the script fails
 # instead of printing a configuration that silently differs.
