@@ -25,9 +25,9 @@ import (
 // docEmail is the email deploy.md's statements name.
 const docEmail = "user@example.com"
 
-// removeUserStatement returns the one line of deploy.md's code blocks
+// deployLine returns the one line of deploy.md's code blocks
 // that contains every one of marks.
-func removeUserStatement(t *testing.T, marks ...string) string {
+func deployLine(t *testing.T, marks ...string) string {
 	t.Helper()
 	var found []string
 	for _, b := range readBlocks(t, "deploy.md") {
@@ -105,7 +105,7 @@ func TestRemoveUserByHand(t *testing.T) {
 
 func testRemoveUserSQLite(t *testing.T) {
 	t.Parallel()
-	line := removeUserStatement(t, "sqlite3", "UPDATE users SET deleting_at")
+	line := deployLine(t, "sqlite3", "UPDATE users SET deleting_at")
 	m := regexp.MustCompile(`/var/lib/chatd/chatd\.db "([^"]+)"$`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("deploy.md: no statement on /var/lib/chatd/chatd.db in %q", line)
@@ -160,7 +160,7 @@ func testRemoveUserSQLite(t *testing.T) {
 		t.Errorf("the statement printed %q, want 1 (the pragma) then the account's id %s", printed, gone.user.ID)
 	}
 	checkMarked(ctx, t, st, gone)
-	check := removeUserStatement(t, "sqlite3", "SELECT count(*) FROM users WHERE email")
+	check := deployLine(t, "sqlite3", "SELECT count(*) FROM users WHERE email")
 	checkStmt := regexp.MustCompile(`/var/lib/chatd/chatd\.db "([^"]+)"$`).FindStringSubmatch(check)
 	if checkStmt == nil {
 		t.Fatalf("deploy.md: no statement on /var/lib/chatd/chatd.db in %q", check)
@@ -269,7 +269,7 @@ func parseMongosh(t *testing.T, line, email string) (method string, args []bson.
 
 func testRemoveUserMongo(t *testing.T) {
 	t.Parallel()
-	line := removeUserStatement(t, "mongosh", "updateOne")
+	line := deployLine(t, "mongosh", "updateOne")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	uri := ferret.Start(t)
@@ -312,7 +312,7 @@ func testRemoveUserMongo(t *testing.T) {
 			marked.DeletingAt, marked.PasswordHash, marked.TokenVersion, before+1)
 	}
 	checkMarked(ctx, t, st, gone)
-	method, args = parseMongosh(t, removeUserStatement(t, "mongosh", "countDocuments({email"), gone.user.Email)
+	method, args = parseMongosh(t, deployLine(t, "mongosh", "countDocuments({email"), gone.user.Email)
 	if method != "countDocuments" || len(args) != 1 {
 		t.Fatalf("deploy.md: %s with %d arguments, want countDocuments with a filter", method, len(args))
 	}

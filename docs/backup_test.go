@@ -1,0 +1,130 @@
+package docs
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"chatd/persistence"
+	"chatd/persistence/sqlite"
+)
+
+// TestBackupWhileWriting runs deploy.md's SQLite backup line (through the
+// sqlite3 shell, or its VACUUM INTO on a second connection without one)
+// twice on the file of a store another goroutine writes to all along, as
+// chatd's checkpoints do. Each run must end, and leave a backup that opens
+// as a store and holds every message stored before it started. The
+// shell's .backup, documented before, starts over at each commit of
+// another connection between its steps: on this test's file (some 33 MB)
+// written to without pause it had not ended after 20 s, where VACUUM INTO
+// takes about one.
+func TestBackupWhileWriting(t *testing.T) {
+	t.Parallel()
+	line := deployLine(t, "sqlite3", "VACUUM INTO")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chatd.db")
+	backups := filepath.Join(dir, "backups")
+	if err := os.Mkdir(backups, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close(context.Background()) }()
+	a := newAccount(ctx, t, st, "kept@example.com")
+	insert := func() error {
+		m := persistence.Message{ConversationID: a.conv.ID, OwnerID: a.user.ID, Role: persistence.RoleUser,
+			Content: strings.Repeat("a stored line of text ", 1000), Status: persistence.StatusComplete}
+		return st.InsertMessage(ctx, &m)
+	}
+	for range 1500 { // some 33 MB: many of .backup's steps of 100 pages
+		if err := insert(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	writing, stop := context.WithCancel(ctx)
+	var written atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for writing.Err() == nil {
+			if err := insert(); err != nil && writing.Err() == nil {
+				done <- err
+				return
+			}
+			written.Add(1)
+		}
+		done <- nil
+	}()
+	line = strings.NewReplacer("/var/lib/chatd/chatd.db", path, "/var/backups/", backups+"/").Replace(line)
+	for run := range 2 { // the second run replaces the first one's backup
+		before := 2 + 1500 + written.Load()
+		backup(ctx, t, path, line)
+		if n := countMessages(ctx, t, filepath.Join(backups, "chatd.db"), a); n < before {
+			t.Errorf("run %d: the backup holds %d messages, want at least the %d stored before it started", run+1, n, before)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("the writes beside the backup: %v", err)
+	}
+	if written.Load() == 0 {
+		t.Error("nothing was written while the backups ran")
+	}
+	if _, err := os.Stat(filepath.Join(backups, "chatd.db.new")); !os.IsNotExist(err) {
+		t.Errorf("the backup's temporary file is left: %v", err)
+	}
+}
+
+// backup runs deploy.md's backup line through bash with the sqlite3
+// shell, or its VACUUM INTO statement on a connection to path without it.
+func backup(ctx context.Context, t *testing.T, path, line string) {
+	t.Helper()
+	if _, err := exec.LookPath("sqlite3"); err == nil {
+		if out, err := exec.CommandContext(ctx, "bash", "-c", line).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+		return
+	}
+	t.Log("no sqlite3 shell: running VACUUM INTO on a second connection")
+	start := strings.Index(line, "VACUUM INTO '")
+	end := strings.Index(line[start+len("VACUUM INTO '"):], "'")
+	target := line[start+len("VACUUM INTO '") : start+len("VACUUM INTO '")+end]
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	final := strings.TrimSuffix(target, ".new")
+	_ = os.Remove(target)
+	if _, err := db.ExecContext(ctx, "VACUUM INTO '"+target+"'"); err != nil {
+		t.Fatalf("VACUUM INTO: %v", err)
+	}
+	if err := os.Rename(target, final); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countMessages opens the backup at path as a store and counts the
+// messages of a's conversation.
+func countMessages(ctx context.Context, t *testing.T, path string, a account) int64 {
+	t.Helper()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: path, DeletionSweep: -1})
+	if err != nil {
+		t.Fatalf("the backup does not open: %v", err)
+	}
+	defer func() { _ = st.Close(context.Background()) }()
+	_, msgs, err := persistence.ReadConversation(ctx, st, a.user.ID, a.conv.ID)
+	if err != nil {
+		t.Fatalf("the backup's conversation: %v", err)
+	}
+	return int64(len(msgs))
+}
