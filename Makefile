@@ -36,7 +36,7 @@ BENCH_FLAGS   ?= -run '^$$' -bench . -benchmem -timeout 30m
 STATICCHECK   ?= v0.8.2
 
 # The suites `make test` runs, in order.
-TEST_SUITES := lint test-go test-frontend test-browser test-bench-smoke
+TEST_SUITES := lint test-go test-frontend test-embedded test-browser test-bench-smoke
 
 # Every Go file of the module, including files behind build tags.
 GO_FILES = $(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .TestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./...)
@@ -100,6 +100,12 @@ test-go: deploy/node_modules frontend/node_modules ## Go tests with the race det
 test-frontend: frontend/node_modules ## the web client's type check and unit tests (Vitest)
 	cd frontend && $(NPM) run typecheck
 	cd frontend && $(NPM) test
+
+# The binary make build ships embeds the web client (tag embedui), which
+# test-go, lint and vet build without: this compiles and tests it as shipped.
+test-embedded: frontend ## vet the embedui build of the binary and test the web client it embeds
+	$(GO) vet -tags '$(BUILD_TAGS)' ./frontend ./cmd/chatd
+	$(GO) test -tags '$(BUILD_TAGS)' -count=1 ./frontend
 
 # The two browser suites mostly wait on streamed answers, so they run side by
 # side (each keeps its logs in a directory of its own); each one's output is
