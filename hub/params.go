@@ -21,7 +21,7 @@ func (h *Hub) request(ctx context.Context, conv persistence.Conversation, msgs [
 	info := h.modelInfo(ctx, model)
 	req := llm.Request{Model: model}
 	applyParams(&req, conv.Params, info)
-	src := promptSource{system: conv.SystemPrompt, msgs: msgs, leafID: leafID, chars: h.opts.HistoryChars,
+	src := promptSource{system: conv.SystemPrompt, path: historyPath(msgs, leafID, h.opts.HistoryChars),
 		window: h.windows.fit(model, info.ContextTokens), maxTokens: req.MaxTokens}
 	budget := promptTokenBudget(src.window, src.answerRoom(src.window, tokenRatio{}))
 	if c := h.caps.fit(model, 0); c > 0 && (budget == 0 || c < budget) {

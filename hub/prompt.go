@@ -24,15 +24,36 @@ type promptLimits struct {
 // first by the cut is left out too, and user messages that follow one
 // another (a message sent again after an answer that failed before its
 // first token) go as one, their texts a blank line apart.
-
+//
+// It is historyPath, which applies lim.chars, then fitPath, which applies
+// lim.tokens: an answer keeps the first's result (promptSource) to fit
+// its prompt again with the second, without the conversation.
 func buildPrompt(system string, msgs []persistence.Message, leafID string, lim promptLimits) ([]llm.Message, int) {
-	byID := make(map[string]persistence.Message, len(msgs))
-	for _, m := range msgs {
-		byID[m.ID] = m
+	p := historyPath(msgs, leafID, lim.chars)
+	return p.fit(system, lim.tokens)
+}
+
+// promptPath is the part of the path from the root to a leaf that a
+// prompt may send: the leaf and its ancestors within a bound of
+// characters, leaf first, only their role and content (answers without
+// text skipped), and how many older messages of the path the bound left
+// out.
+type promptPath struct {
+	msgs    []llm.Message // leaf first
+	omitted int
+}
+
+// historyPath walks msgs from leafID toward the root and returns the
+// messages within chars characters (0: no bound), the leaf always kept.
+// The messages kept share their Content with msgs, nothing else of them:
+// once the caller drops msgs, a promptPath holds only what it may send.
+func historyPath(msgs []persistence.Message, leafID string, chars int) promptPath {
+	byID := make(map[string]*persistence.Message, len(msgs))
+	for i := range msgs {
+		byID[msgs[i].ID] = &msgs[i]
 	}
-	var path []llm.Message // leaf first
-	chars, tokens := lim.chars, lim.tokens-estimateTokens(system)
-	omitted, full := 0, false
+	var p promptPath
+	left, full := chars, false
 	for id, steps := leafID, 0; id != "" && steps <= len(byID); steps++ { // steps: a cycle ends the walk
 		m, ok := byID[id]
 		if !ok {
@@ -42,16 +63,32 @@ func buildPrompt(system string, msgs []persistence.Message, leafID string, lim p
 		if m.Content == "" {
 			continue
 		}
-		cost := estimateTokens(m.Content)
-		if full || len(path) > 0 && (lim.chars > 0 && len(m.Content) > chars || lim.tokens > 0 && cost > tokens) {
+		if full || len(p.msgs) > 0 && chars > 0 && len(m.Content) > left {
 			full = true
-			omitted++
+			p.omitted++
 			continue
 		}
-		chars -= len(m.Content)
-		tokens -= cost
-		path = append(path, llm.Message{Role: role(m.Role), Content: m.Content})
+		left -= len(m.Content)
+		p.msgs = append(p.msgs, llm.Message{Role: role(m.Role), Content: m.Content})
 	}
+	return p
+}
+
+// fit returns the prompt of p's path after system within tokens
+// estimated tokens (0: no bound), and how many messages of the whole
+// path it leaves out (those p left out included).
+func (p promptPath) fit(system string, tokens int) ([]llm.Message, int) {
+	left := tokens - estimateTokens(system)
+	n := len(p.msgs)
+	for i, m := range p.msgs {
+		cost := estimateTokens(m.Content)
+		if i > 0 && tokens > 0 && cost > left {
+			n = i
+			break
+		}
+		left -= cost
+	}
+	path, omitted := p.msgs[:n], p.omitted+len(p.msgs)-n
 	for len(path) > 1 && path[len(path)-1].Role == llm.RoleAssistant { // the leaf is a user message
 		path = path[:len(path)-1]
 		omitted++

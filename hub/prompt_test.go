@@ -40,6 +40,8 @@ func TestBuildPrompt(t *testing.T) {
 		{"a gap stays a gap", "", "u2", promptLimits{tokens: 10}, "[user:two]", 2},
 		{"user messages in a row go as one", "", "u3", promptLimits{chars: 1000}, "[user:one assistant:answer one user:two\n\nthree]", 0},
 		{"the cut never leaves an answer first", "", "u3", promptLimits{chars: 20}, "[user:two\n\nthree]", 2},
+		{"both: the chars cut first", "", "u2", promptLimits{chars: 14, tokens: 18}, "[user:two]", 2},
+		{"both: the tokens cut first", "", "u3", promptLimits{chars: 1000, tokens: 10}, "[user:three]", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

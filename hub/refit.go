@@ -59,7 +59,6 @@ import (
 	"time"
 
 	"chatd/llm"
-	"chatd/persistence"
 )
 
 const (
@@ -85,12 +84,15 @@ type OmittedRecorder interface {
 }
 
 // promptSource is what an answer's prompt is built from, kept to fit it
-// again after a refusal.
+// again after a refusal. It holds the history path within
+// Options.HistoryChars only (historyPath), its messages' content and no
+// more: a fit again only ever applies a budget of tokens within that
+// bound, and an answer that runs for minutes keeps no more of a long
+// conversation than its prompt may send (nor any reasoning, which is never
+// sent).
 type promptSource struct {
 	system string
-	msgs   []persistence.Message
-	leafID string
-	chars  int // Options.HistoryChars
+	path   promptPath
 	window int // the context window the prompt was fitted into (0: unknown)
 	// maxTokens are the answer's max tokens as the conversation (or the
 	// model's defaults) sets them, before answerTokens lowered them (0:
@@ -101,7 +103,7 @@ type promptSource struct {
 // build returns the prompt within a budget of tokens (0: none) and how
 // many messages it leaves out.
 func (p promptSource) build(tokens int) ([]llm.Message, int) {
-	return buildPrompt(p.system, p.msgs, p.leafID, promptLimits{chars: p.chars, tokens: tokens})
+	return p.path.fit(p.system, tokens)
 }
 
 // answerRoom is the room kept for the answer when fitting the prompt into
