@@ -221,11 +221,11 @@ func positiveOr(d, def time.Duration) time.Duration {
 // markdown, quotes, final punctuation, control characters, invalid UTF-8
 // (see printable) and the format characters a title may not hold
 // (TitleProblem: what the API refuses in a title a user gives), at most
-// 60 characters cut
-// at a word boundary. It returns "" when nothing is left (a reply that is only
-// thinking, or thinking cut short by the token limit).
+// 60 characters cut at a word boundary, or between whole user-perceived
+// characters (see cutWords). It returns "" when nothing is left (a reply
+// that is only thinking, or thinking cut short by the token limit).
 func CleanTitle(s string) string {
-	s = titleText(printable(skipThinking(s)))
+	s = PlainText(skipThinking(s))
 	lines := strings.Split(s, "\n")
 	s = ""
 	for _, line := range lines {
@@ -283,10 +283,11 @@ func skipThinking(s string) string {
 
 // FallbackTitle names a conversation after the first words of its prompt:
 // one line of printable characters (those a title may hold:
-// TitleProblem), at most 6 words and 50 characters, cut at a word boundary
-// (with "…" when cut). An empty prompt gives "New chat".
+// TitleProblem), at most 6 words and 50 characters, cut at a word boundary,
+// or between whole user-perceived characters within a long first word
+// (see cutWords), with "…" when cut. An empty prompt gives "New chat".
 func FallbackTitle(prompt string) string {
-	s := strings.TrimLeft(strings.Join(strings.Fields(titleText(printable(prompt))), " "), "#>*-` ")
+	s := strings.TrimLeft(strings.Join(strings.Fields(PlainText(prompt)), " "), "#>*-` ")
 	if s == "" {
 		return "New chat"
 	}
@@ -294,8 +295,10 @@ func FallbackTitle(prompt string) string {
 }
 
 // cutWords shortens a single-line s to at most maxChars characters and
-// maxWords words (0: any), at a word boundary when there is one, ending
-// with "…" when it cut.
+// maxWords words (0: any), at a word boundary when there is one (else
+// within its first word, between whole user-perceived characters: see
+// CutText, so that no title ends in half a flag or in a flag's tags without
+// their cancel tag), ending with "…" when it cut.
 func cutWords(s string, maxChars, maxWords int) string {
 	words := strings.Fields(s)
 	whole := strings.Join(words, " ")
@@ -314,7 +317,7 @@ func cutWords(s string, maxChars, maxWords int) string {
 		}
 		if utf8.RuneCountInString(next) > limit {
 			if i == 0 {
-				out = string([]rune(w)[:limit])
+				out = CutText(w, limit)
 			}
 			break
 		}

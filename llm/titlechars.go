@@ -92,3 +92,13 @@ func titleText(s string) string {
 	}
 	return string(out)
 }
+
+// PlainText returns s as text that displays as what it holds, the
+// characters a title may hold: without invalid UTF-8, control characters
+// other than white space (see printable) and the format characters
+// TitleProblem refuses, line and paragraph separators made spaces. The
+// titles chatd makes are cut from it, and llm/openai shows upstream error
+// text through it.
+func PlainText(s string) string {
+	return titleText(printable(s))
+}
