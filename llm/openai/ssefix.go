@@ -23,9 +23,11 @@ import (
 //     moves to the end of the earlier chunk's string, so the text decodes
 //     to the character meant instead of two U+FFFD. encoding/json turns
 //     each lone half into U+FFFD, so this must happen before decoding. A
-//     chunk whose content ends in a high surrogate is held back until the
-//     next data line arrives (or the body ends); a surrogate that finds no
-//     partner is left alone and still decodes to U+FFFD.
+//     chunk whose content ends in a high surrogate is held back until a
+//     data line with text in that field arrives (chunks without, such as
+//     an empty content or reasoning alone, are held after it; see
+//     holdChunk), or the body ends; a surrogate that finds no partner is
+//     left alone and still decodes to U+FFFD.
 //   - The stream is read as the SSE specification says: a leading UTF-8
 //     byte order mark is dropped, and a bare CR ends a line as LF and CR
 //     LF do (it becomes LF; see normalize). go-openai splits lines at LF
@@ -256,6 +258,9 @@ func (f *sseFixer) fix(l []byte) {
 	}
 	l = renameReasoning(bytes.Clone(l))
 	if f.held != nil {
+		if f.holdChunk(l) {
+			return
+		}
 		f.held[0], l = joinSurrogates(f.held[0], l)
 		f.release()
 	}
@@ -310,8 +315,8 @@ func (f *sseFixer) comment(l []byte) bool {
 }
 
 // Bounds of the lines held after a data line ending in a high surrogate
-// (see hold): its partner comes in the next data line, and a server puts
-// at most a few lines between them.
+// (see hold and holdChunk): its partner comes in the next data line with
+// text in its field, and a server puts at most a few lines between them.
 const (
 	maxHeld      = 64 << 10 // bytes
 	maxHeldLines = 16
@@ -341,6 +346,38 @@ func (f *sseFixer) hold(l, payload []byte) {
 	}
 	f.release()
 	f.emit(l)
+}
+
+// holdChunk holds a chunk's data line l that carries no text in the
+// fields of the held line ending in a high surrogate (an empty content, a
+// chunk of reasoning alone): the low half may still come in a later chunk
+// with text there. It reports whether l was held; not when l has text
+// there, ends in a high surrogate of its own, carries a finish reason or an
+// error (the client acts on those at once: an upstream keeping the
+// connection open after them must not leave them held), or would take the
+// held lines past maxHeld bytes or maxHeldLines lines (then the held lines
+// go on as they are, as hold releases them).
+func (f *sseFixer) holdChunk(l []byte) bool {
+	if f.heldBytes+len(l) > maxHeld || f.heldLines+1 > maxHeldLines || endsInHighSurrogate(l) {
+		return false
+	}
+	held, next := scanFields(f.held[0]), scanFields(l)
+	if fin := next["finish_reason"]; fin.end > fin.start {
+		return false
+	}
+	if payload, _ := bytes.CutPrefix(bytes.TrimLeft(l, " "), dataPrefix); errorMember(payload) != nil {
+		return false
+	}
+	for _, k := range textKeys {
+		h, ok := held[k]
+		if n, has := next[k]; ok && has && n.end > n.start && highAtEnd(f.held[0][h.start:h.end]) {
+			return false
+		}
+	}
+	f.heldLines++
+	f.held = append(f.held, l)
+	f.heldBytes += len(l)
+	return true
 }
 
 // release sends the held lines on.

@@ -42,6 +42,8 @@ func TestSSEFixerHeldBounded(t *testing.T) {
 		{"short junk lines", strings.Repeat("x\n", 1<<20)},
 		{"long junk lines", strings.Repeat(strings.Repeat("y", 100<<10)+"\n", 20)},
 		{"data lines that are not chunks", strings.Repeat("data: z\n\n", 1<<18)},
+		{"chunks without content", strings.Repeat(`data: {"choices":[{"index":0,"delta":{"content":""}}]}`+"\n\n", 1<<14)},
+		{"long chunks of reasoning", strings.Repeat(`data: {"choices":[{"index":0,"delta":{"reasoning_content":"`+strings.Repeat("r", 20<<10)+`"}}]}`+"\n\n", 20)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

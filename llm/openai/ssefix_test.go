@@ -20,6 +20,7 @@ func TestSSEFixer(t *testing.T) {
 	// the end) follows.
 	out := func(delta string) string { return head + delta + "}}]}\n" }
 	const errLine = `data: {"error":{"message":"overloaded"}}` + "\n\n"
+	const finish = `data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`
 	tests := []struct{ name, in, want string }{
 		{"plain lines", head + `"content":"hi"` + tail + "data: [DONE]\n\n",
 			out(`"content":"hi"`) + "data: [DONE]\n\n"},
@@ -27,6 +28,21 @@ func TestSSEFixer(t *testing.T) {
 			out(`"content":"a\ud83d\ude42"`) + out(`"content":"b"`) + "\n"},
 		{"split pair in reasoning, upper case", head + `"reasoning_content":"x\uD83E"` + tail + head + `"reasoning_content":"\uDD14"` + tail,
 			out(`"reasoning_content":"x\uD83E\uDD14"`) + out(`"reasoning_content":""`) + "\n"},
+		// Chunks without text in the field between the halves are held
+		// after the first; the pair is joined all the same.
+		{"split pair across an empty content", head + `"content":"a\ud83d"` + tail + head + `"content":""` + tail + head + `"content":"\ude00b"` + tail,
+			out(`"content":"a\ud83d\ude00"`) + out(`"content":""`) + out(`"content":"b"`) + "\n"},
+		{"split pair across an empty delta", head + `"content":"a\ud83d"` + tail + head + tail + head + `"content":"\ude00b"` + tail,
+			out(`"content":"a\ud83d\ude00"`) + out(``) + out(`"content":"b"`) + "\n"},
+		{"split pair across reasoning alone", head + `"content":"a\ud83d"` + tail + head + `"reasoning":"hm"` + tail + head + `"content":""` + tail + head + `"content":"\ude00b"` + tail,
+			out(`"content":"a\ud83d\ude00"`) + out(`"reasoning_content":"hm"`) + out(`"content":""`) + out(`"content":"b"`) + "\n"},
+		{"split reasoning pair across content alone", head + `"reasoning_content":"a\ud83d"` + tail + head + `"content":"x"` + tail + head + `"reasoning_content":"\ude00"` + tail,
+			out(`"reasoning_content":"a\ud83d\ude00"`) + out(`"content":"x"`) + out(`"reasoning_content":""`) + "\n"},
+		// A finish reason or an error is not held: the half stays lone.
+		{"a finish reason between the halves", head + `"content":"a\ud83d"` + tail + finish + "\n\n" + head + `"content":"\ude00b"` + tail,
+			out(`"content":"a\ud83d"`) + finish + "\n" + out(`"content":"\ude00b"`) + "\n"},
+		{"an error between the halves", head + `"content":"a\ud83d"` + tail + errLine,
+			out(`"content":"a\ud83d"`) + errLine},
 		{"lone high before a plain chunk stays", head + `"content":"a\ud83d"` + tail + head + `"content":"b"` + tail,
 			out(`"content":"a\ud83d"`) + out(`"content":"b"`) + "\n"},
 		{"lone high at the end is released", head + `"content":"a\ud83d"` + tail + "data: [DONE]\n\n",
