@@ -411,14 +411,19 @@ var keyLike = regexp.MustCompile(`\b(sk|pk|rk|key)-[A-Za-z0-9_*\-]{4,}`)
 // maxDetail bounds upstream text quoted in a message.
 const maxDetail = 200
 
-// clean makes upstream text safe to show: no configured secret (see
-// secrets) nor anything shaped like an API key, one line, at most
-// maxDetail characters.
+// clean makes upstream text safe to show: only characters that display as
+// what they are, as in a title (llm.PlainText: no control character but
+// white space, no bidirectional control such as U+202E, no other format
+// character a title refuses), no configured secret (see secrets) nor
+// anything shaped like an API key, one line, at most maxDetail characters
+// cut between whole user-perceived characters (llm.CutText). The
+// characters go first, so that none hidden inside a key keeps it from
+// being redacted.
 func clean(s string, key secrets) string {
-	s = keyLike.ReplaceAllString(key.redact(s), "[redacted]")
+	s = keyLike.ReplaceAllString(key.redact(llm.PlainText(s)), "[redacted]")
 	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > maxDetail {
-		s = string(r[:maxDetail]) + "…"
+	if cut := llm.CutText(s, maxDetail); cut != s {
+		s = cut + "…"
 	}
 	return s
 }

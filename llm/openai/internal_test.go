@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"chatd/llm"
 )
 
 func TestClean(t *testing.T) {
@@ -19,6 +23,43 @@ func TestClean(t *testing.T) {
 	for _, tc := range tests {
 		if got := clean(tc.in, newSecrets(Options{APIKey: tc.key})); got != tc.want {
 			t.Errorf("clean(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestCleanShowsPlainText: upstream text is shown without what would
+// make it display as other text than it holds, as titles are (llm's
+// PlainText): no control character but white space (collapsed), no
+// bidirectional control, no format character a title refuses, and a cut
+// between whole user-perceived characters.
+func TestCleanShowsPlainText(t *testing.T) {
+	t.Parallel()
+	scotland := "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"
+	tests := []struct{ in, want string }{
+		{"boom \u202e evil", "boom evil"},
+		{"a\u202ab\u202cc \u2066d\u2069 \u200ee\u200f\u061c", "abc d e"},
+		{"bell\a esc\x1b[31m del\x7f nul\x00 c1\u0085\u009b end", "bell esc[31m del nul c1 end"},
+		{"tab\tnew\nline\r\nvt\vff\f.", "tab new line vt ff ."},
+		{"zero\u200bwidth \ufeffbom soft\u00adhyphen \U000E0041tag \ufff9hidden\ufffb", "zerowidth bom softhyphen tag hidden"},
+		{"line\u2028para\u2029end", "line para end"},
+		{"bad \xff bytes", "bad bytes"},
+		{"sk-ab\u200bcd1234 leaked", "[redacted] leaked"},
+		{"family 👨\u200d👩\u200d👧 \u0645\u06cc\u200c\u062e " + scotland, "family 👨\u200d👩\u200d👧 \u0645\u06cc\u200c\u062e " + scotland},
+		{"x" + strings.Repeat(scotland, 40), "x" + strings.Repeat(scotland, 28) + "…"},
+		{"x" + strings.Repeat("\U0001F1EB\U0001F1F7", 120), "x" + strings.Repeat("\U0001F1EB\U0001F1F7", 99) + "…"},
+	}
+	for _, tc := range tests {
+		got := clean(tc.in, nil)
+		if got != tc.want {
+			t.Errorf("clean(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		for _, r := range got {
+			if unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError {
+				t.Errorf("clean(%q) = %q holds %U", tc.in, got, r)
+			}
+		}
+		if r, bad := llm.TitleProblem(got); bad {
+			t.Errorf("clean(%q) = %q holds %U, a format character", tc.in, got, r)
 		}
 	}
 }

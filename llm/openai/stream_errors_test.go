@@ -130,6 +130,9 @@ func TestErrorChunk(t *testing.T) {
 		{"string code", "", `"error":{"code":"server_error","message":"Overloaded"},`,
 			llm.KindUpstream, "Overloaded"},
 		{"finish reason error alone", "The answer is", "", llm.KindUpstream, "finish reason"},
+		// A bidirectional override and control characters are not shown.
+		{"override in the message", "", `"error":{"code":500,"message":"boom \u202e evil\u0007\u001b[0m"},`,
+			llm.KindUpstream, "reported an error: boom evil[0m"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
