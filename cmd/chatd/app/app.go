@@ -134,6 +134,10 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	origins, err := originChecker(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a := &App{cfg: cfg, hubDone: make(chan struct{})}
 	wo := writerOptions(cfg, metrics)
 	// The writer tells the hub of an answer another instance ended (it is
@@ -143,6 +147,20 @@ func New(cfg Config) (*App, error) {
 	// gave up waiting for it: the hub ends the answer.
 	wo.OnDropped = func(id, owner string, err error) { a.hub.FinalDropped(id, owner, err) }
 	a.writer = batch.New(cfg.Store, wo)
+	// The writer runs from here: a step that fails ends it (and the hub)
+	// before New returns.
+	lim, err := a.wire(authn, origins, metrics)
+	if err != nil {
+		a.abandon()
+		return nil, err
+	}
+	a.start(lim)
+	return a, nil
+}
+
+// wire builds the hub, the transports and the router around the writer.
+func (a *App) wire(authn *auth.Authenticator, origins *ws.OriginChecker, metrics *liveMetrics) (*limits.Users, error) {
+	cfg := a.cfg
 	if err := metrics.watchWriter(a.writer); err != nil {
 		return nil, err
 	}
@@ -160,10 +178,6 @@ func New(cfg Config) (*App, error) {
 		limOpts.Logger = cfg.Logger
 	}
 	lim := limits.New(limOpts)
-	origins, err := originChecker(cfg)
-	if err != nil {
-		return nil, err
-	}
 	a.ws = ws.NewHandler(wsOptions(cfg, a.hub, authn, origins, lim, metrics))
 	sseOpts := cfg.SSE
 	sseOpts.Hub, sseOpts.Limits, sseOpts.Logger, sseOpts.Recheck = a.hub, lim, cfg.Logger, authn.Recheck
@@ -172,9 +186,33 @@ func New(cfg Config) (*App, error) {
 		sseOpts.Metrics = metrics.sse()
 	}
 	a.sse = sse.NewHandler(sseOpts)
+	var err error
 	if a.handler, err = a.router(authn, lim); err != nil {
 		return nil, err
 	}
+	return lim, nil
+}
+
+// abandon ends what a New that failed had started: the hub, already
+// attached to the bus, is shut (what the bus delivers starts nothing), and the
+// batching writer, which holds nothing yet, has stopped when it returns.
+func (a *App) abandon() {
+	ctx, cancel := context.WithTimeout(context.Background(), finalWritesTimeout)
+	defer cancel()
+	if a.hub != nil {
+		if err := a.hub.Shutdown(ctx); err != nil {
+			a.cfg.Logger.Warn("shut the hub of an app that failed to start", "err", err)
+		}
+	}
+	if err := a.writer.Close(ctx); err != nil {
+		a.cfg.Logger.Warn("close the writer of an app that failed to start", "err", err)
+	}
+}
+
+// start runs the hub's delta flusher and the watch of removed accounts
+// until Shutdown.
+func (a *App) start(lim *limits.Users) {
+	cfg := a.cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopHub = cancel
 	go func() {
@@ -188,7 +226,6 @@ func New(cfg Config) (*App, error) {
 		_ = a.hub.Run(ctx)
 		watch.Wait()
 	}()
-	return a, nil
 }
 
 // endUser ends the live work of a user whose account is being deleted:
