@@ -160,10 +160,14 @@ func (p *clusterPresence) unmark(ctx context.Context) error {
 	return nil
 }
 
-// keep renews the presence every Renew until ctx ends.
+// keep renews the presence every Renew, each renewal bounded by
+// renewBound, until ctx ends.
 func (p *clusterPresence) keep(ctx context.Context) {
 	for p.opts.tick(ctx, p.opts.Renew) == nil {
-		if err := p.mark(ctx); err != nil && ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, p.opts.renewBound())
+		err := p.mark(rctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			p.log.Warn("could not renew this cluster instance's presence on the database: trying again",
 				slog.Any("err", err), slog.Duration("every", p.opts.Renew))
 		}

@@ -31,6 +31,9 @@ type replyDropper struct {
 	blocked bool // connections are closed as they come (see holdRequest)
 
 	rewrite func(reply []byte) []byte // when set: changes each reply passed on (see asMongos)
+
+	frozen  string        // requests of this command are held silently (see freeze); "" when none
+	freezes chan struct{} // receives one value per request frozen (see freeze)
 }
 
 // drop is one reply to lose, or with held set, one request to hold back.
@@ -117,6 +120,40 @@ func (p *replyDropper) holdRequest(command string, cut bool) <-chan []byte {
 	defer p.mu.Unlock()
 	p.armed = d
 	return d.held
+}
+
+// freeze makes p hold every request of command from now on until thaw, as
+// a server that hangs does: the request is not passed on and its
+// connection stays open and silent until the client closes it. The
+// channel returned receives a value as each request is held (values the
+// test does not take are dropped).
+func (p *replyDropper) freeze(command string) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen, p.freezes = command, make(chan struct{}, 1)
+	return p.freezes
+}
+
+// thaw lets requests of the frozen command through again (those held stay
+// unanswered).
+func (p *replyDropper) thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = ""
+}
+
+// holdsFrozen reports whether command is frozen, telling freeze's channel.
+func (p *replyDropper) holdsFrozen(command string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen == "" || p.frozen != command {
+		return false
+	}
+	select {
+	case p.freezes <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // block closes every connection and makes p close new ones as they come.
@@ -230,6 +267,10 @@ func (p *replyDropper) relayRequests(client, server net.Conn, pending *atomic.Po
 	for {
 		msg, err := readWireMessage(client)
 		if err != nil {
+			return
+		}
+		if p.holdsFrozen(commandName(msg)) {
+			_, _ = io.Copy(io.Discard, client) // silent until the client (or close) ends it
 			return
 		}
 		d := p.take(commandName(msg))

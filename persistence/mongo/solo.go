@@ -57,7 +57,8 @@ type LeaseOptions struct {
 	// DefaultLeaseTTL (20 s). A process that crashed holds it that long.
 	TTL time.Duration
 	// Renew is how often the holder renews the lease; it defaults to a
-	// quarter of TTL (5 s).
+	// quarter of TTL (5 s). Each renewal is given a quarter of the TTL
+	// for an answer: one that gets none failed.
 	Renew time.Duration
 
 	now   func() time.Time                                 // tests: the clock (time.Now)
@@ -82,6 +83,15 @@ func (o LeaseOptions) withDefaults() LeaseOptions {
 		o.tick = sleepCtx
 	}
 	return o
+}
+
+// renewBound bounds one renewal of the lease or of a cluster instance's
+// presence: a quarter of the TTL (the default Renew), so that several are
+// tried before the lease expires, whatever Renew. Without it, a renewal
+// sent on a connection to a host that died waits until TCP gives up
+// (minutes) while the lease expires unseen.
+func (o LeaseOptions) renewBound() time.Duration {
+	return o.TTL / 4
 }
 
 // sleepCtx waits d, or until ctx ends (its error).
@@ -144,8 +154,10 @@ type soloLease struct {
 	stop context.CancelFunc
 	done chan struct{} // closed when the keeper has ended
 
-	mu   sync.Mutex
-	lost error // set once the lease is lost (a *HeldError, or its absence)
+	mu     sync.Mutex
+	lost   error     // set once the lease is lost for good (a *HeldError, or its absence)
+	until  time.Time // the expiry the last renewal that succeeded stored
+	lapsed bool      // until passed and the keeper said so (logged once per lapse)
 }
 
 // TakeSoloLease takes the single-process lease for this store (see the
@@ -160,9 +172,13 @@ type soloLease struct {
 // takes it meanwhile (this one paused, or could not reach the database,
 // for longer than TTL), this one logs an error and from then on fails
 // Ping (so /readyz) and InterruptStreaming, until it is restarted: it no
-// longer runs alone. Once taken, while a cluster instance's presence
-// has not expired (presence.go), the lease is released and TakeSoloLease
-// returns a *ClusterError naming the instance. Call it at most once.
+// longer runs alone. Each renewal is bounded (renewBound); while the lease
+// has expired unrenewed (the database did not answer), Ping and
+// InterruptStreaming fail too (persistence.ErrLeaseLost), until a renewal
+// gets through: it then holds again, or is found taken. Once taken, while
+// a cluster instance's presence has not expired (presence.go), the lease
+// is released and TakeSoloLease returns a *ClusterError naming the
+// instance. Call it at most once.
 func (s *Store) TakeSoloLease(ctx context.Context, opts LeaseOptions) error {
 	opts = opts.withDefaults()
 	host, _ := os.Hostname()
@@ -172,6 +188,7 @@ func (s *Store) TakeSoloLease(ctx context.Context, opts LeaseOptions) error {
 	if err := l.take(ctx); err != nil {
 		return err
 	}
+	l.until = l.mine.Expires
 	if err := clusterPresent(ctx, l.coll, opts.now()); err != nil { // after the take: see presence.go
 		_, derr := l.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: soloLeaseID}, {Key: "token", Value: l.mine.Token}})
 		if derr != nil {
@@ -287,53 +304,93 @@ func (l *soloLease) takeOver(ctx context.Context, held leaseDoc, now time.Time) 
 	return true, nil
 }
 
-// keep renews the lease every Renew until ctx ends or the lease is lost.
+// keep renews the lease every Renew, each renewal bounded by renewBound,
+// until ctx ends or the lease is lost.
 func (l *soloLease) keep(ctx context.Context) {
 	for l.opts.tick(ctx, l.opts.Renew) == nil {
-		if err := l.renew(ctx); err != nil {
-			var held *HeldError
-			if errors.As(err, &held) || errors.Is(err, errLeaseGone) {
-				l.setLost(err)
-				return
-			}
-			if ctx.Err() == nil {
-				l.log.Warn("could not renew the single-process lease on the database: trying again",
-					slog.Any("err", err), slog.Duration("every", l.opts.Renew))
-			}
+		rctx, cancel := context.WithTimeout(ctx, l.opts.renewBound())
+		expires, err := l.renew(rctx)
+		cancel()
+		if !l.renewed(ctx, expires, err) {
+			return
 		}
+	}
+}
+
+// renewed records the outcome of a renewal that stored expires, or failed
+// with err; it returns false once the lease is lost for good.
+func (l *soloLease) renewed(ctx context.Context, expires time.Time, err error) bool {
+	var held *HeldError
+	switch {
+	case err == nil:
+		l.extend(expires)
+	case errors.As(err, &held) || errors.Is(err, errLeaseGone):
+		l.setLost(err)
+		return false
+	case ctx.Err() == nil:
+		l.log.Warn("could not renew the single-process lease on the database: trying again",
+			slog.Any("err", err), slog.Duration("every", l.opts.Renew))
+		l.noteLapse()
+	}
+	return true
+}
+
+// extend records a renewal that stored expires; a lease that had lapsed
+// holds again (nobody took it meanwhile, or the renewal would have failed).
+func (l *soloLease) extend(expires time.Time) {
+	l.mu.Lock()
+	l.until = expires
+	was := l.lapsed
+	l.lapsed = false
+	l.mu.Unlock()
+	if was {
+		l.log.Warn("renewed the single-process lease on the database after it had expired: nobody took it meanwhile, /readyz answers again")
+	}
+}
+
+// noteLapse says, once per lapse, that the lease expired unrenewed.
+func (l *soloLease) noteLapse() {
+	l.mu.Lock()
+	first := !l.lapsed && !l.opts.now().Before(l.until)
+	l.lapsed = l.lapsed || first
+	until := l.until
+	l.mu.Unlock()
+	if first {
+		l.log.Error("the single-process lease on the database expired unrenewed (the database did not answer its renewals for the lease's TTL): another chatd may take it and interrupt this one's answers. /readyz fails until a renewal succeeds, or finds the lease taken",
+			slog.Time("expired", until))
 	}
 }
 
 // errLeaseGone is a lease lost because its document was deleted.
 var errLeaseGone = errors.New("the single-process lease was deleted from the database")
 
-// renew extends the lease by TTL from now. It returns a *HeldError when
-// another process holds it, errLeaseGone when nobody does, and other
-// errors (the database not answering) as they are: the next renewal tries
-// again, and a lease that expired meanwhile is still renewed if nobody
-// took it.
-func (l *soloLease) renew(ctx context.Context) error {
+// renew extends the lease by TTL from now, and returns the expiry stored.
+// It returns a *HeldError when another process holds it, errLeaseGone
+// when nobody does, and other errors (the database not answering within
+// ctx) as they are: the next renewal tries again, and a lease that expired
+// meanwhile is still renewed if nobody took it.
+func (l *soloLease) renew(ctx context.Context) (time.Time, error) {
 	expires := l.opts.now().Add(l.opts.TTL)
 	res, err := l.coll.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: soloLeaseID}, {Key: "token", Value: l.mine.Token}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: expires}}}, {Key: "$inc", Value: bson.D{{Key: "beat", Value: 1}}}})
 	if err != nil {
-		return fmt.Errorf("renew the single-process lease: %w", err)
+		return time.Time{}, fmt.Errorf("renew the single-process lease: %w", err)
 	}
 	if res.MatchedCount == 1 {
-		return nil
+		return expires, nil
 	}
 	var held leaseDoc
 	err = l.coll.FindOne(ctx, bson.D{{Key: "_id", Value: soloLeaseID}}).Decode(&held)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		return errLeaseGone
+		return time.Time{}, errLeaseGone
 	case err != nil:
-		return fmt.Errorf("read the single-process lease: %w", err)
+		return time.Time{}, fmt.Errorf("read the single-process lease: %w", err)
 	case held.Token == l.mine.Token: // a race with the read: ours after all
-		return nil
+		return held.Expires, nil
 	}
-	return held.held()
+	return time.Time{}, held.held()
 }
 
 // setLost records the lease as lost and says so.
@@ -345,8 +402,26 @@ func (l *soloLease) setLost(cause error) {
 		slog.Any("err", cause))
 }
 
-// err is why the lease no longer holds, or nil.
+// errLeaseLapsed is a lease not renewed within its TTL: another process
+// may have taken it.
+var errLeaseLapsed = errors.New("the single-process lease expired unrenewed (the database did not answer its renewals)")
+
+// err is why the lease no longer holds, or nil: lost for good, or expired
+// since the last renewal that succeeded (until one succeeds again).
 func (l *soloLease) err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost != nil {
+		return l.lost
+	}
+	if now := l.opts.now(); !now.Before(l.until) {
+		return fmt.Errorf("%w: %w at %s", persistence.ErrLeaseLost, errLeaseLapsed, l.until.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// lostForGood is the lease lost to another process, or nil.
+func (l *soloLease) lostForGood() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lost
@@ -361,7 +436,7 @@ func (l *soloLease) release(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("release the single-process lease: %w", ctx.Err())
 	}
-	if l.err() != nil {
+	if l.lostForGood() != nil {
 		return nil
 	}
 	if _, err := l.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: soloLeaseID}, {Key: "token", Value: l.mine.Token}}); err != nil {

@@ -124,7 +124,7 @@ func TestSoloLease(t *testing.T) {
 			t.Fatalf("lease stored %+v (%v), want expiring in %s with a pid", d, ok, ttl)
 		}
 		clock.onSleep = func() { // the holder renews while the second watches
-			if err := first.lease.Load().renew(ctx); err != nil {
+			if _, err := first.lease.Load().renew(ctx); err != nil {
 				t.Error(err)
 			}
 		}
