@@ -23,16 +23,18 @@ type cleanUpWork struct {
 	deletions bool // cut-off deletions: a marked user or conversation, or a deletion record
 	textIndex bool // the text index is missing on messages that hold documents (textIndexNow)
 	sweep     bool // sweepOrphans has never run to its end here
+	split     bool // fillSplitWords has never run to its end here
 }
 
 // none reports whether there is nothing to do.
-func (w cleanUpWork) none() bool { return !w.deletions && !w.textIndex && !w.sweep }
+func (w cleanUpWork) none() bool { return !w.deletions && !w.textIndex && !w.sweep && !w.split }
 
-// cleanUpToDo reads, during Open, what cleanUp has to do: three small
-// reads (an indexed one of users and one of conversations, two of the
-// meta collection). A fresh
+// cleanUpToDo reads, during Open, what cleanUp has to do: small reads
+// (an indexed one of users and one of conversations, three of the meta
+// collection). A fresh
 // database (no chatd schema before this Open) holds nothing a deleted user
-// left: its sweep is recorded as done at once. So a new database never
+// left and no message without split words: its sweep and fill are
+// recorded as done at once. So a new database never
 // starts the start-up work, whose commands would mix with a test's.
 func (s *Store) cleanUpToDo(ctx context.Context, fresh bool) (cleanUpWork, error) {
 	var w cleanUpWork
@@ -49,6 +51,9 @@ func (s *Store) cleanUpToDo(ctx context.Context, fresh bool) (cleanUpWork, error
 		return w, err
 	}
 	w.deletions = len(marked) > 0 || len(records) > 0 || len(convs) > 0
+	if w.split, err = s.splitFillNeeded(ctx, fresh); err != nil {
+		return w, err
+	}
 	switch err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: sweptID}}).Err(); {
 	case errors.Is(err, mongo.ErrNoDocuments) && fresh:
 		return w, s.recordSwept(ctx)
@@ -72,7 +77,8 @@ func (s *Store) recordSwept(ctx context.Context) error {
 // first what Open found (w): it finishes the account and conversation deletions that were
 // cut off (FinishDeletions, batch after batch), builds the text index
 // (ensureTextIndex; searches use it from then on), then, once per
-// database, deletes what deleted users left (sweepOrphans). None of them
+// database, deletes what deleted users left (sweepOrphans) and fills the
+// split words of the first release's messages (fillSplitWords). None of them
 // holds up the start, which must fit in the connect timeout: the index
 // reads every message, and so does the sweep, with the conversations. Then, every DeletionSweep (never when negative), it
 // looks again for cut-off deletions: a DeleteUser or DeleteConversation
@@ -88,6 +94,9 @@ func (s *Store) cleanUp(ctx context.Context, w cleanUpWork, opts Options) {
 	}
 	if w.sweep {
 		s.sweepOnce(ctx)
+	}
+	if w.split {
+		s.fillSplitWordsOnce(ctx)
 	}
 	close(s.startedUp)
 	if opts.DeletionSweep <= 0 {
