@@ -54,6 +54,12 @@ var (
 	// another chatd took it over, and the two may interrupt each other's
 	// answers. The store's Ping returns it from then on.
 	ErrLeaseLost = errors.New("lost the single-process lease")
+	// ErrLeaseLapsed comes with ErrLeaseLost while the lease has expired
+	// unrenewed (the database did not answer the renewals) and no other
+	// process is known to have taken it: the store fails Ping until a
+	// renewal gets through, and then holds the lease again or finds it
+	// taken.
+	ErrLeaseLapsed = errors.New("the single-process lease expired unrenewed (the database did not answer its renewals)")
 )
 
 // Role is the author of a message.

@@ -402,10 +402,6 @@ func (l *soloLease) setLost(cause error) {
 		slog.Any("err", cause))
 }
 
-// errLeaseLapsed is a lease not renewed within its TTL: another process
-// may have taken it.
-var errLeaseLapsed = errors.New("the single-process lease expired unrenewed (the database did not answer its renewals)")
-
 // err is why the lease no longer holds, or nil: lost for good, or expired
 // since the last renewal that succeeded (until one succeeds again).
 func (l *soloLease) err() error {
@@ -415,7 +411,7 @@ func (l *soloLease) err() error {
 		return l.lost
 	}
 	if now := l.opts.now(); !now.Before(l.until) {
-		return fmt.Errorf("%w: %w at %s", persistence.ErrLeaseLost, errLeaseLapsed, l.until.UTC().Format(time.RFC3339Nano))
+		return fmt.Errorf("%w: %w at %s", persistence.ErrLeaseLost, persistence.ErrLeaseLapsed, l.until.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }

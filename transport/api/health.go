@@ -153,10 +153,19 @@ const reasonBus = "the cluster bus is unavailable"
 // single-process lease (persistence.ErrLeaseLost).
 const reasonLeaseLost = "another chatd took this database's single-process lease: stop one of the two and restart this one, or run them as a cluster"
 
+// reasonLeaseLapsed is why the server is not ready while its
+// single-process lease has expired unrenewed and nobody is known to have
+// taken it (persistence.ErrLeaseLapsed): it is ready again once a renewal
+// gets through and finds the lease still its own.
+const reasonLeaseLapsed = "this chatd's single-process lease on the database expired unrenewed (the database did not answer its renewals); ready again once a renewal gets through, unless another chatd took the lease meanwhile"
+
 // check returns why the server is not ready, or "" and nil.
 func (h *Health) check(ctx context.Context) (string, error) {
 	if err := h.opts.Store.Ping(ctx); err != nil {
-		if errors.Is(err, persistence.ErrLeaseLost) {
+		switch {
+		case errors.Is(err, persistence.ErrLeaseLapsed):
+			return reasonLeaseLapsed, fmt.Errorf("ping database: %w", err)
+		case errors.Is(err, persistence.ErrLeaseLost):
 			return reasonLeaseLost, fmt.Errorf("ping database: %w", err)
 		}
 		return "the database does not answer", fmt.Errorf("ping database: %w", err)

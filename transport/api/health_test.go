@@ -152,33 +152,50 @@ func TestReadyzCorruptedDatabase(t *testing.T) {
 	}
 }
 
-// lostLease is a store that lost its single-process lease: its Ping fails
-// with persistence.ErrLeaseLost, as the MongoDB store's does.
-type lostLease struct{ flakyStore }
-
-func (*lostLease) Ping(context.Context) error {
-	return fmt.Errorf("%w: held by another chatd on host b", persistence.ErrLeaseLost)
+// lostLease is a store whose single-process lease does not hold: its Ping
+// fails with err, as the MongoDB store's does.
+type lostLease struct {
+	flakyStore
+	err error
 }
+
+func (l *lostLease) Ping(context.Context) error { return l.err }
 
 // TestReadyzLostLease: a store that lost its single-process lease to
 // another chatd makes /readyz 503 with that reason, logged with its cause;
 // it said "the database does not answer", which sent operators looking at
-// a database that answered.
+// a database that answered. A lease that only lapsed (renewals unanswered,
+// nobody known to have taken it) says so: it said another chatd took it.
 func TestReadyzLostLease(t *testing.T) {
 	t.Parallel()
 	gin.SetMode(gin.TestMode)
-	logs := &syncbuf.Buffer{}
-	h := api.NewHealthWith(api.HealthOptions{Store: &lostLease{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	r := gin.New()
-	h.Routes(r)
-	w := httptest.NewRecorder()
-	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	const want = "another chatd took this database's single-process lease"
-	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), want) {
-		t.Fatalf("/readyz = %d %s, want 503 saying %q", w.Code, w.Body, want)
-	}
-	if !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "held by another chatd on host b") {
-		t.Fatalf("log, want the reason and its cause:\n%s", logs)
+	for _, tc := range []struct {
+		name, want, not string
+		err             error
+	}{
+		{"taken", "another chatd took this database's single-process lease", "",
+			fmt.Errorf("%w: held by another chatd on host b", persistence.ErrLeaseLost)},
+		{"lapsed", "lease on the database expired unrenewed", "another chatd took this database's",
+			fmt.Errorf("%w: %w at 2026-12-07T07:00:00Z", persistence.ErrLeaseLost, persistence.ErrLeaseLapsed)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &syncbuf.Buffer{}
+			h := api.NewHealthWith(api.HealthOptions{Store: &lostLease{err: tc.err}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			r := gin.New()
+			h.Routes(r)
+			w := httptest.NewRecorder()
+			r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), tc.want) {
+				t.Fatalf("/readyz = %d %s, want 503 saying %q", w.Code, w.Body, tc.want)
+			}
+			if tc.not != "" && strings.Contains(w.Body.String(), tc.not) {
+				t.Fatalf("/readyz = %s, must not say %q", w.Body, tc.not)
+			}
+			if !strings.Contains(logs.String(), tc.want) || !strings.Contains(logs.String(), tc.err.Error()) {
+				t.Fatalf("log, want the reason and its cause:\n%s", logs)
+			}
+		})
 	}
 }
 
