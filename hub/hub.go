@@ -112,10 +112,11 @@ type Options struct {
 	// later pause doubles, for lookupAttempts tries in all, within one
 	// busTimeout. It defaults to 100ms.
 	LookupPause time.Duration
-	// SweepInterval is how often, in a cluster, this instance sweeps for
-	// answers left streaming that nothing will end (sweep.go), jittered
-	// by a quarter either way; it defaults to a minute. A single process
-	// does not sweep: it ends them all at start.
+	// SweepInterval is how often this instance sweeps for answers left
+	// streaming that nothing will end (sweep.go), jittered by a quarter
+	// either way; it defaults to a minute. A single process, which ends
+	// them all at start, sweeps too: for those its start could not end
+	// and those whose end it dropped since.
 	SweepInterval time.Duration
 	// SweepAge is how long an answer's row must have gone without a
 	// checkpoint before the sweep looks at it (the bus then says whether

@@ -11,9 +11,11 @@ import (
 	"chatd/persistence"
 )
 
-// The sweep of answers left streaming (a cluster's only; a single process
-// ends them all at start, persistence.Messages.InterruptStreaming, which
-// in a cluster would end the other instances' live answers).
+// The sweep of answers left streaming. A single process also ends them
+// all at start (persistence.Messages.InterruptStreaming, which in a
+// cluster would end the other instances' live answers); its sweep ends
+// those that start could not (the store refused writes: a full disk) and
+// those whose end was dropped while it runs.
 //
 // Nothing else ends an answer row that stays streaming with no lock
 // naming it: its final write failed and its late end (lateEnds) was
@@ -74,17 +76,15 @@ func defaultSweepAge(o Options) time.Duration {
 	return max(5*time.Minute, o.MaxDuration+o.FinishTimeout+time.Minute)
 }
 
-// runSweep starts the sweep of answers left streaming, in a cluster only,
-// on a goroutine that ends with ctx or the hub's bus work (Shutdown); the
+// runSweep starts the sweep of answers left streaming on a goroutine that ends with ctx or the hub's bus work (Shutdown); the
 // returned wait waits for it.
 func (h *Hub) runSweep(ctx context.Context) (wait func()) {
 	find, ok1 := h.opts.Store.(StreamingFinder)
 	in, ok2 := h.opts.Store.(MessageInterrupter)
-	if h.solo {
-		return func() {}
-	}
 	if !ok1 || !ok2 {
-		h.log.Error("the store cannot find or end answers left streaming: in this cluster, an answer whose end could not be stored may stay streaming")
+		if !h.solo {
+			h.log.Error("the store cannot find or end answers left streaming: in this cluster, an answer whose end could not be stored may stay streaming")
+		}
 		return func() {}
 	}
 	var wg sync.WaitGroup

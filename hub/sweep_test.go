@@ -39,6 +39,56 @@ func (tc *testCluster) startSweeper(t *testing.T, name string, ahead time.Durati
 	return s
 }
 
+// startSoloSweeper is startSweeper for a single process: a hub on a
+// bus of its own (NewLocalBus), as cmd/chatd runs without a cluster.
+func (tc *testCluster) startSoloSweeper(t *testing.T, name string, ahead time.Duration) *sweeper {
+	t.Helper()
+	s := &sweeper{tick: make(chan time.Time), waits: make(chan time.Duration, 16), passes: make(chan sweepPassResult, 16)}
+	s.testHub = tc.startHooked(t, name, func(*MemBus) Bus { return NewLocalBus() }, nil, func(h *Hub) {
+		h.sweep.now = func() time.Time { return time.Now().Add(ahead) }
+		h.sweep.after = func(d time.Duration) <-chan time.Time {
+			s.waits <- d
+			return s.tick
+		}
+		h.sweep.passed = func(ended int, err error) { s.passes <- sweepPassResult{ended, err} }
+	})
+	return s
+}
+
+// TestSoloSweepLeftStreaming: a single process sweeps too. A row its
+// start could not mark interrupted (the store refused the write: a full
+// disk) or whose end it dropped is marked interrupted with its text by a
+// pass once SweepAge old, while its own answer, silent for as long, runs
+// on and completes. Before, a single process never swept, and a failed
+// start-up sweep stopped the start.
+func TestSoloSweepLeftStreaming(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	s := tc.startSoloSweeper(t, "solo", time.Hour)
+	if !s.solo {
+		t.Fatal("the hub on NewLocalBus is not a single process")
+	}
+	left := tc.leftStreaming(t)
+	conv := tc.conversation(t)
+	tab := tc.follow(t, s.testHub, "tab", conv.ID)
+	res := tc.send(t, s.testHub, tab, conv.ID, "think hard")
+	run := s.model.next(t)
+	if r := s.pass(t); r.err != nil || r.ended != 1 {
+		t.Fatalf("pass: ended %d, err %v; want the row left streaming ended", r.ended, r.err)
+	}
+	if m := tc.message(t, left.ID); m.Status != persistence.StatusInterrupted || m.Error != sweptReason || m.Content != left.Content {
+		t.Fatalf("row left streaming: %q %q %q; want interrupted, %q, %q", m.Status, m.Error, m.Content, sweptReason, left.Content)
+	}
+	if m := tc.message(t, res.MessageID); m.Status != persistence.StatusStreaming {
+		t.Fatalf("the running answer stored %q (%q) after the pass", m.Status, m.Error)
+	}
+	run.say(t, "answer")
+	close(run.tokens)
+	if st := tab.waitDone(t, res.MessageID); st != "complete" {
+		t.Fatalf("done status %q, want complete", st)
+	}
+}
+
 // pass runs one pass of the sweep and returns what it reported.
 func (s *sweeper) pass(t *testing.T) sweepPassResult {
 	t.Helper()

@@ -100,7 +100,13 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	defer closeStore(store, logger)
 	if err := sweepStreaming(ctx, cfg, store, logger); err != nil {
-		return stoppedDuringStart(ctx, "mark answers left streaming as interrupted", err, logger)
+		if ctx.Err() != nil {
+			return stoppedDuringStart(ctx, "mark answers left streaming as interrupted", err, logger)
+		}
+		// A full disk, say: serve what can be read (/readyz tells the
+		// write failures), and leave those answers to the hub's sweep.
+		logger.Error("could not mark the answers the last run left streaming as interrupted; serving anyway, the periodic sweep ends them once the store takes writes",
+			slog.Any("err", err))
 	}
 	secrets, err := loadSecrets(cfg, logger)
 	if err != nil {
@@ -189,6 +195,9 @@ func checkListen(addr string) (string, error) {
 // answers are streaming in the same store, and a dead instance's answers
 // are ended by the live ones when its lease expires, and rows no lock
 // names by the hub's periodic sweep (hub.Options.SweepAge; docs/scale.md).
+// A failure does not stop the start: the hub's sweep, which runs in a
+// single process too, ends those answers once their rows are SweepAge old
+// and the store takes writes.
 func sweepStreaming(ctx context.Context, cfg Config, store persistence.Store, logger *slog.Logger) error {
 	if cfg.Cluster.Enabled() {
 		return nil
