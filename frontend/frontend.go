@@ -106,7 +106,15 @@ func New(fsys fs.FS, opts Options) http.Handler {
 type handler struct {
 	fsys     fs.FS
 	notFound http.Handler
-	etags    sync.Map // file name -> quoted ETag
+	etags    sync.Map // file name -> etagEntry
+}
+
+// etagEntry is a file's ETag with the size and modification time of the
+// version it was computed from.
+type etagEntry struct {
+	size    int64
+	modTime time.Time
+	tag     string
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +199,7 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, name string, f fs
 		}
 		rs = strings.NewReader(string(data))
 	}
-	if tag, err := h.etag(name, rs); err == nil {
+	if tag, err := h.etag(name, info, rs); err == nil {
 		hd.Set("ETag", tag)
 	}
 	modTime := info.ModTime()
@@ -218,10 +226,16 @@ func hidden(name string) bool {
 	return false
 }
 
-// etag returns a strong ETag from the file's content, computed once per name.
-func (h *handler) etag(name string, rs io.ReadSeeker) (string, error) {
+// etag returns a strong ETag from the file's content, computed once per
+// version of the file: a name whose size or modification time changed (a
+// new index.html installed into CHATD_STATIC_DIR) is hashed again, so the
+// browsers revalidating it get the new page, not a 304. Embedded files
+// never change: each is hashed once.
+func (h *handler) etag(name string, info fs.FileInfo, rs io.ReadSeeker) (string, error) {
 	if v, ok := h.etags.Load(name); ok {
-		return v.(string), nil
+		if e := v.(etagEntry); e.size == info.Size() && e.modTime.Equal(info.ModTime()) {
+			return e.tag, nil
+		}
 	}
 	sum := sha256.New()
 	if _, err := io.Copy(sum, rs); err != nil {
@@ -231,7 +245,7 @@ func (h *handler) etag(name string, rs io.ReadSeeker) (string, error) {
 		return "", errors.Join(err, errors.New("rewind"))
 	}
 	tag := `"` + hex.EncodeToString(sum.Sum(nil)[:12]) + `"`
-	h.etags.Store(name, tag)
+	h.etags.Store(name, etagEntry{size: info.Size(), modTime: info.ModTime(), tag: tag})
 	return tag, nil
 }
 

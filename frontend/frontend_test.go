@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 const testIndex = `<!doctype html><html><body><div id="root"></div><script type="module" src="/assets/index-abc123.js"></script></body></html>`
@@ -329,5 +330,69 @@ func TestImageSources(t *testing.T) {
 	}
 	if want := "img-src 'self' https: data:"; img != want {
 		t.Errorf("CSP image sources %q, want %q", img, want)
+	}
+}
+
+// TestStaticDirNewIndex: a new index.html installed into a served
+// directory (a front-end deploy into CHATD_STATIC_DIR) gets a new ETag,
+// so a browser revalidating with the old one gets the new page (200), not
+// a 304 until chatd restarts. Either a new size or a new modification
+// time is noticed; the new tag then answers 304.
+func TestStaticDirNewIndex(t *testing.T) {
+	t.Parallel()
+	installed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cases := []struct {
+		name    string
+		page    string    // the new index.html
+		modTime time.Time // its modification time
+	}{
+		{"same size, later time", strings.Replace(testIndex, "abc123", "fed987", 1), installed.Add(time.Hour)},
+		{"other size, same time", strings.Replace(testIndex, "abc123", "fed9876", 1), installed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			index := filepath.Join(dir, "index.html")
+			install := func(page string, at time.Time) {
+				t.Helper()
+				if err := os.WriteFile(index, []byte(page), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(index, at, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			install(testIndex, installed)
+			srv := httptest.NewServer(New(os.DirFS(dir), Options{}))
+			t.Cleanup(srv.Close)
+			get := func(tag string) (status int, body, etag string) {
+				t.Helper()
+				req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+				if tag != "" {
+					req.Header.Set("If-None-Match", tag)
+				}
+				res, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res.StatusCode, readAll(t, res), res.Header.Get("ETag")
+			}
+			_, _, oldTag := get("")
+			if status, _, _ := get(oldTag); oldTag == "" || status != http.StatusNotModified {
+				t.Fatalf("before the deploy: ETag %q answers %d; want 304", oldTag, status)
+			}
+			install(c.page, c.modTime)
+			status, body, newTag := get(oldTag)
+			if status != http.StatusOK || body != c.page {
+				t.Errorf("the old ETag after the deploy: %d %q; want 200 and the new page", status, body)
+			}
+			if newTag == "" || newTag == oldTag {
+				t.Errorf("ETag after the deploy %q; want a new one (was %q)", newTag, oldTag)
+			}
+			if status, _, _ := get(newTag); status != http.StatusNotModified {
+				t.Errorf("the new ETag answers %d; want 304", status)
+			}
+		})
 	}
 }
