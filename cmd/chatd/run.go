@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 
 	"chatd/cmd/chatd/app"
@@ -81,7 +82,7 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	shown.Addr = addr // the port :0 chose, for the banner's URL
 	printBanner(stdout, isTerminal(stdout), shown)
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	logStart(cfg, addr, logger)
+	logStart(cfg, addr, currentBuild(), logger)
 	warnProxyTimeout(cfg, logger)
 	if cfg.PprofAddr != "" {
 		stopPprof, err := startPprof(cfg.PprofAddr, logger)
@@ -220,6 +221,12 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 	if err != nil {
 		return nil, err
 	}
+	// app.New registers its metrics where /metrics gathers them from.
+	metrics := transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow,
+		Registerer: prometheus.DefaultRegisterer, Gatherer: prometheus.DefaultGatherer}
+	if err := registerBuildInfo(metrics.Registerer, currentBuild()); err != nil {
+		return nil, err
+	}
 	model, titler := newModel(cfg, logger)
 	ac := app.Config{
 		Store:  store,
@@ -244,7 +251,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 		ResponseWriteTimeout: cfg.WriteTimeout,
 		RequestTimeout:       cfg.RequestTimeout,
 		Static:               static,
-		Metrics:              transport.MetricsOptions{Token: cfg.MetricsToken, Allow: cfg.MetricsAllow},
+		Metrics:              metrics,
 		Hub: hub.Options{CoalesceInterval: cfg.CoalesceInterval, CoalesceMinGap: coalesceMinGap(cfg), CoalesceStreams: cfg.CoalesceStreams,
 			CoalesceMaxInterval: cfg.CoalesceMax, MaxDuration: cfg.MaxAnswerDuration,
 			MaxAnswerBytes: cfg.MaxAnswerBytes, HoleWait: max(3*time.Second, 2*cfg.CheckpointInterval)},

@@ -36,12 +36,14 @@ func servedModel(cfg Config) slog.Attr {
 	return slog.Group("model", slog.String("source", "demo"))
 }
 
-// logStart is the start-up log line, and a warning when production serves
-// the demo model: its canned answers are fine for a demonstration, but
-// with the OPENAI_* lines lost they would be served without a word.
-func logStart(cfg Config, addr string, logger *slog.Logger) {
-	logger.Info("starting chatd", slog.String("env", cfg.Env), slog.String("addr", addr),
+// logStart is the start-up log line, naming build's version and revision,
+// and a warning when production serves the demo model: its canned answers
+// are fine for a demonstration, but with the OPENAI_* lines lost they
+// would be served without a word.
+func logStart(cfg Config, addr string, build buildInfo, logger *slog.Logger) {
+	attrs := append(build.attrs(), slog.String("env", cfg.Env), slog.String("addr", addr),
 		slog.String("data_dir", cfg.DataDir), slog.Bool("registration_open", cfg.Registration), servedModel(cfg))
+	logger.Info("starting chatd", attrs...)
 	if cfg.Production() && cfg.Upstreams == nil && !cfg.upstreamConfigured() {
 		logger.Warn("production serves the demo model (offline, canned answers): no CHATD_UPSTREAMS_FILE, " +
 			"OPENAI_API_KEY or OPENAI_BASE_URL is set; set them for a real model, or keep this for a demonstration")

@@ -11,7 +11,8 @@ import (
 	"testing"
 )
 
-// TestStartLogNamesTheModel: the start-up log says which model answers,
+// TestStartLogNamesTheModel: the start-up log names the build (version
+// and revision) and says which model answers,
 // the demo or each upstream with its base URL (no key, no credentials, no
 // secret query value) and models; production on the demo model warns.
 func TestStartLogNamesTheModel(t *testing.T) {
@@ -50,6 +51,7 @@ func TestStartLogNamesTheModel(t *testing.T) {
 			map[string]any{"name": "local", "base_url": "http://localhost:11434/v1", "models": []any{"llama3", "qwen"}, "discover": false},
 			map[string]any{"name": "cloud", "base_url": "https://xxxxx@api.example/v1?api-key=xxxxx", "models": []any{}, "discover": true}}},
 	}}
+	build := buildInfo{Version: "v0.0.0-20261207071902-49f64b9264c7", Revision: "49f64b9264c7145abc7a40e0d441d52b299b4f37", GoVersion: "go1.26.8"}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -58,7 +60,7 @@ func TestStartLogNamesTheModel(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			logStart(cfg, "127.0.0.1:8080", slog.New(slog.NewJSONHandler(&out, nil)))
+			logStart(cfg, "127.0.0.1:8080", build, slog.New(slog.NewJSONHandler(&out, nil)))
 			for _, s := range []string{"secret", "hunter2"} {
 				if strings.Contains(out.String(), s) {
 					t.Errorf("the start-up log holds a %s:\n%s", s, out.String())
@@ -68,6 +70,9 @@ func TestStartLogNamesTheModel(t *testing.T) {
 			dec := json.NewDecoder(&out)
 			if err := dec.Decode(&start); err != nil || start["msg"] != "starting chatd" {
 				t.Fatalf("first line %v (%v); want starting chatd", start, err)
+			}
+			if start["version"] != build.Version || start["revision"] != build.Revision {
+				t.Errorf("version %v, revision %v; want %s, %s", start["version"], start["revision"], build.Version, build.Revision)
 			}
 			if !reflect.DeepEqual(start["model"], c.model) {
 				t.Errorf("model %v; want %v", start["model"], c.model)

@@ -11,26 +11,36 @@ import (
 )
 
 // TestCheckArgs: chatd starts only without arguments; -h and its
-// spellings print the usage to stdout and exit 0, anything else is refused
-// on stderr with exit code 2, so that "chatd --help" never starts a server
-// (on :8080, with open registration, creating ./data).
+// spellings print the usage, -version and --version the version, to
+// stdout and exit 0; anything else is refused on stderr with exit code 2,
+// so that "chatd --help" never starts a server (on :8080, with open
+// registration, creating ./data).
 func TestCheckArgs(t *testing.T) {
 	t.Parallel()
+	const (
+		nothing = iota // starts, printing nothing
+		usage          // the usage on stdout
+		version        // the version on stdout
+		refusal        // the refusal and the usage on stderr
+	)
 	cases := []struct {
-		args     []string
-		start    bool
-		code     int
-		toStdout bool // the usage goes to stdout (else, when not starting, stderr)
+		args   []string
+		start  bool
+		code   int
+		prints int
 	}{
-		{nil, true, 0, false},
-		{[]string{}, true, 0, false},
-		{[]string{"-h"}, false, 0, true},
-		{[]string{"-help"}, false, 0, true},
-		{[]string{"--help"}, false, 0, true},
-		{[]string{"--version"}, false, 2, false},
-		{[]string{"serve"}, false, 2, false},
-		{[]string{"-addr", ":9090"}, false, 2, false},
-		{[]string{""}, false, 2, false},
+		{nil, true, 0, nothing},
+		{[]string{}, true, 0, nothing},
+		{[]string{"-h"}, false, 0, usage},
+		{[]string{"-help"}, false, 0, usage},
+		{[]string{"--help"}, false, 0, usage},
+		{[]string{"-version"}, false, 0, version},
+		{[]string{"--version"}, false, 0, version},
+		{[]string{"-v"}, false, 2, refusal},
+		{[]string{"version"}, false, 2, refusal},
+		{[]string{"serve"}, false, 2, refusal},
+		{[]string{"-addr", ":9090"}, false, 2, refusal},
+		{[]string{""}, false, 2, refusal},
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer
@@ -38,24 +48,25 @@ func TestCheckArgs(t *testing.T) {
 		if start != c.start || code != c.code {
 			t.Errorf("checkArgs(%q) = %d, %v; want %d, %v", c.args, code, start, c.code, c.start)
 		}
-		switch {
-		case c.start:
-			if stdout.Len()+stderr.Len() != 0 {
-				t.Errorf("checkArgs(%q) printed %q %q; want nothing", c.args, stdout.String(), stderr.String())
-			}
-		case c.toStdout:
-			if !strings.Contains(stdout.String(), "Usage: chatd") || stderr.Len() != 0 {
-				t.Errorf("checkArgs(%q): stdout %q, stderr %q; want the usage on stdout only", c.args, stdout.String(), stderr.String())
-			}
-		default:
-			if !strings.Contains(stderr.String(), "takes no arguments") || !strings.Contains(stderr.String(), "Usage: chatd") || stdout.Len() != 0 {
-				t.Errorf("checkArgs(%q): stdout %q, stderr %q; want the refusal and usage on stderr only", c.args, stdout.String(), stderr.String())
-			}
+		var ok bool
+		switch c.prints {
+		case nothing:
+			ok = stdout.Len()+stderr.Len() == 0
+		case usage:
+			ok = strings.Contains(stdout.String(), "Usage: chatd") && stderr.Len() == 0
+		case version:
+			ok = stdout.String() == currentBuild().String() && strings.HasPrefix(stdout.String(), "chatd ") && stderr.Len() == 0
+		case refusal:
+			ok = strings.Contains(stderr.String(), "takes no arguments") && strings.Contains(stderr.String(), "Usage: chatd") && stdout.Len() == 0
+		}
+		if !ok {
+			t.Errorf("checkArgs(%q): stdout %q, stderr %q; want %s", c.args, stdout.String(), stderr.String(),
+				[]string{"nothing", "the usage on stdout only", "the version on stdout only", "the refusal and usage on stderr only"}[c.prints])
 		}
 	}
 	var out bytes.Buffer
 	checkArgs([]string{"-h"}, &out, &out)
-	for _, want := range []string{"CHATD_", "README.md", "Configuration", "deploy/chatd.env.example"} {
+	for _, want := range []string{"CHATD_", "README.md", "Configuration", "deploy/chatd.env.example", "chatd -version"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the usage does not mention %s:\n%s", want, out.String())
 		}
@@ -63,8 +74,9 @@ func TestCheckArgs(t *testing.T) {
 }
 
 // TestMainRefusesArguments runs chatd's main (this test binary, see
-// TestMain) in an empty directory: "--help" and a stray argument end at
-// once with their exit codes, and start nothing: no ./data is created.
+// TestMain) in an empty directory: "--help", "--version" and a stray
+// argument end at once with their exit codes, and start nothing: no
+// ./data is created.
 func TestMainRefusesArguments(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -75,6 +87,8 @@ func TestMainRefusesArguments(t *testing.T) {
 	}{
 		{"--help", 0, "Usage: chatd", ""},
 		{"-h", 0, "Usage: chatd", ""},
+		{"--version", 0, currentBuild().String(), ""},
+		{"-version", 0, currentBuild().String(), ""},
 		{"serve", 2, "", "unexpected argument \"serve\""},
 	}
 	for _, c := range cases {
