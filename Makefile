@@ -27,6 +27,11 @@ GO        ?= go
 NPM       ?= npm
 BIN       := bin
 CHATD     := $(BIN)/chatd
+# STAMP gives the binary the commit it is built from (chatd -version,
+# chatd_build_info) where go build records none: in a linked git worktree,
+# or with -buildvcs=false in GOFLAGS. Empty outside a git clone.
+STAMP = -X main.stampedVersion=$(shell git describe --always --dirty 2>/dev/null) -X main.stampedRevision=$(shell git rev-parse HEAD 2>/dev/null)
+
 # embedui puts frontend/dist into the binary (see package frontend).
 BUILD_TAGS ?= embedui
 GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
@@ -56,7 +61,7 @@ build: prereqs-build ## build the web client and the server binary (bin/chatd), 
 	@$(MAKE) --no-print-directory frontend build-go
 
 build-go: ## build bin/chatd with the web client built into it
-	$(GO) build -tags '$(BUILD_TAGS)' -o $(CHATD) ./cmd/chatd
+	$(GO) build -tags '$(BUILD_TAGS)' -ldflags '$(STAMP)' -o $(CHATD) ./cmd/chatd
 
 frontend: frontend/dist/index.html ## build the web client into frontend/dist (when its sources changed since the last build)
 

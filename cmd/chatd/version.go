@@ -25,8 +25,28 @@ type buildInfo struct {
 	GoVersion string // the Go toolchain that built it, go1.x.y
 }
 
+// stampedVersion and stampedRevision are set by the Makefile's build
+// (-ldflags -X, from git describe and git rev-parse), for the builds go
+// build stamps no commit into: in a linked worktree, or with
+// -buildvcs=false in GOFLAGS.
+var stampedVersion, stampedRevision string
+
 // currentBuild is this binary's buildInfo.
-func currentBuild() buildInfo { return buildInfoOf(debug.ReadBuildInfo()) }
+func currentBuild() buildInfo {
+	return buildInfoOf(debug.ReadBuildInfo()).orStamped(stampedVersion, stampedRevision)
+}
+
+// orStamped is b with the version and revision the build stamped with
+// -ldflags where go build gave none.
+func (b buildInfo) orStamped(version, revision string) buildInfo {
+	if b.Version == develVersion && version != "" {
+		b.Version = version
+	}
+	if b.Revision == "" && revision != "" {
+		b.Revision = revision
+	}
+	return b
+}
 
 // buildInfoOf reads a buildInfo from what debug.ReadBuildInfo returned.
 func buildInfoOf(bi *debug.BuildInfo, ok bool) buildInfo {

@@ -54,6 +54,31 @@ func TestBuildInfoOf(t *testing.T) {
 	}
 }
 
+// TestBuildInfoStamped: the version and commit the Makefile stamps with
+// -ldflags stand in for those go build did not record (a linked worktree,
+// GOFLAGS=-buildvcs=false: make build's binary said (devel) there), and
+// never replace those it did.
+func TestBuildInfoStamped(t *testing.T) {
+	t.Parallel()
+	recorded := buildInfo{Version: "v0.0.0-20261207071902-49f64b9264c7", Revision: "49f64b9264c7145abc7a40e0d441d52b299b4f37", GoVersion: "go1.26.8"}
+	cases := []struct {
+		name              string
+		b                 buildInfo
+		version, revision string
+		want              buildInfo
+	}{
+		{"nothing recorded", buildInfo{Version: develVersion, GoVersion: "go1.26.8"}, "e60ac06-dirty", "e60ac06aa",
+			buildInfo{Version: "e60ac06-dirty", Revision: "e60ac06aa", GoVersion: "go1.26.8"}},
+		{"nothing stamped", buildInfo{Version: develVersion}, "", "", buildInfo{Version: develVersion}},
+		{"recorded", recorded, "e60ac06-dirty", "e60ac06aa", recorded},
+	}
+	for _, c := range cases {
+		if got := c.b.orStamped(c.version, c.revision); got != c.want {
+			t.Errorf("%s: %+v; want %+v", c.name, got, c.want)
+		}
+	}
+}
+
 // TestBuildInfoMetric: chatd_build_info is 1 with the build's version,
 // revision and Go version as labels; registering it again for the same
 // build (a second run in one process) is no error.
