@@ -89,26 +89,29 @@ const (
 func (s *Store) ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
 	page, err := s.list(ctx, ownerID, q)
 	if err != nil {
-		return persistence.ConversationPage{}, fmt.Errorf("sqlite: list conversations: %w", err)
+		return persistence.ConversationPage{}, fmt.Errorf("sqlite: list conversations: %w", mapErr(err))
 	}
 	return page, nil
 }
 
-// list runs the page query; Conversations is never nil.
+// list runs the page query; Conversations is never nil. A search through
+// the index that fails on damaged pages is answered by a scan, which reads
+// chatd.db alone: when it succeeds, the search file is the damaged one,
+// and the indexer rebuilds it (searchdamage.go).
 func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
-	page := persistence.ConversationPage{Conversations: []persistence.Conversation{}}
 	limit := clampLimit(q.Limit)
 	var cur cursor
 	if q.Cursor != "" {
 		var err error
 		if cur, err = decodeCursor(q.Cursor); err != nil {
-			return page, err
+			return persistence.ConversationPage{Conversations: []persistence.Conversation{}}, err
 		}
 	}
 	needle := strings.ToLower(q.Search)
 	kind := searchKind(needle)
-	if kind == indexSearch && s.requeueing.Load() {
-		kind = scanSearch // a new index: not every message is queued for it yet
+	// ixDamaged first: a rebuild sets requeueing before it clears ixDamaged.
+	if kind == indexSearch && (s.ixDamaged.Load() || s.requeueing.Load()) {
+		kind = scanSearch // the index is damaged, or new: not every message is queued for it yet
 	}
 	var fts string
 	if kind == indexSearch {
@@ -117,10 +120,27 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 		}
 	}
 	args := []any{ownerID, cur.updatedAt, cur.id, needle, limit + 1}
-	if kind == indexSearch {
-		args = append(args, fts)
+	if kind != indexSearch {
+		return s.listPage(ctx, pickListQuery(q.Cursor != "", kind), args, limit)
 	}
-	rows, err := s.query(ctx, pickListQuery(q.Cursor != "", kind), args...)
+	page, err := s.listPage(ctx, pickListQuery(q.Cursor != "", kind), append(args, fts), limit)
+	if !damaged(err) {
+		return page, err
+	}
+	page, scanErr := s.listPage(ctx, pickListQuery(q.Cursor != "", scanSearch), args, limit)
+	if scanErr != nil {
+		return page, scanErr
+	}
+	s.searchDamaged(err)
+	return page, nil
+}
+
+// listPage runs the list statement query with args, and returns its page
+// of at most limit conversations (the statement reads one more, to know
+// whether another page follows); Conversations is never nil.
+func (s *Store) listPage(ctx context.Context, query string, args []any, limit int) (persistence.ConversationPage, error) {
+	page := persistence.ConversationPage{Conversations: []persistence.Conversation{}}
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return page, err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -157,8 +158,10 @@ func attachSearch(conn sqlite.ExecQuerierContext, dsn string) error {
 // the indexer does (requeueAll). A file of another layout (searchVersion),
 // or one that does not match chatd.db (searchMismatch: chatd.db restored
 // from a backup, another copy's file), is deleted first: the index is
-// derived, and is rebuilt from the store as for a missing file. It runs
-// after the migrations and before the read pool opens.
+// derived, and is rebuilt from the store as for a missing file; so is a
+// damaged one (SQLite finds it is not a database, or malformed), logged as
+// an error naming it. It runs after the migrations and before the read
+// pool opens.
 func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	s.searchPath = searchPath(s.path)
 	s.requeueStep, s.requeueGate, s.clearFails, s.clearing = opts.requeueStep, opts.requeueGate, opts.clearFails, opts.clearing
@@ -169,6 +172,22 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	if err := s.removeStaleSearchLog(); err != nil {
 		return err
 	}
+	err = s.openSearchFile(ctx, opts)
+	if !damaged(err) {
+		return err
+	}
+	s.log.Error("search index: its file is damaged; deleting it and rebuilding the index from the database",
+		"path", s.searchPath, "err", err)
+	if err := s.removeSearchFile(); err != nil {
+		return err
+	}
+	return s.openSearchFile(ctx, opts)
+}
+
+// openSearchFile is openSearch once the queue's state is read: it opens
+// the search file, checks its layout and source, creates what a new file
+// needs and reads a rebuild's progress.
+func (s *Store) openSearchFile(ctx context.Context, opts Options) error {
 	version, err := s.openSearchConn(ctx, opts)
 	if err != nil {
 		return err
@@ -200,15 +219,7 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 		if err := s.w.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM messages`).Scan(&last); err != nil {
 			return fmt.Errorf("search index: %w", err)
 		}
-		schema := searchSchema + fmt.Sprintf("INSERT INTO source VALUES (%[1]d, %[2]d, %[1]d, %[2]d);",
-			s.ixState.step, s.ixState.token)
-		if last > 0 {
-			schema += fmt.Sprintf("INSERT INTO requeue (next, last) VALUES (1, %d);", last)
-		}
-		// One transaction: a crash part way must not leave a file with
-		// its layout and state but without the requeue row, which would
-		// be kept and never index what the store held.
-		if err := s.createSearch(ctx, schema); err != nil {
+		if err := s.createSearch(ctx, last); err != nil {
 			return fmt.Errorf("search index %s: create: %w", s.searchPath, err)
 		}
 	}
@@ -216,7 +227,7 @@ func (s *Store) openSearch(ctx context.Context, opts Options) error {
 	switch err := s.sx.QueryRowContext(ctx, `SELECT next, last FROM requeue`).Scan(&next, &last); {
 	case err == nil:
 		s.requeueNext.Store(next)
-		s.requeueLast = last
+		s.requeueLast.Store(last)
 		s.requeueing.Store(true)
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("search index %s: %w", s.searchPath, err)
@@ -250,8 +261,18 @@ func (s *Store) removeStaleSearchLog() error {
 	return nil
 }
 
-// createSearch runs the new search file's schema in one transaction.
-func (s *Store) createSearch(ctx context.Context, schema string) error {
+// createSearch makes the schema of a new (empty) search file, matching
+// chatd.db's state s.ixState, and when last (the store's last message) is
+// not 0, the requeue row that has the indexer queue every message up to
+// it, in one transaction: a crash part way must not leave a file with its
+// layout and state but without the requeue row, which would be kept and
+// never index what the store held.
+func (s *Store) createSearch(ctx context.Context, last int64) error {
+	schema := searchSchema + fmt.Sprintf("INSERT INTO source VALUES (%[1]d, %[2]d, %[1]d, %[2]d);",
+		s.ixState.step, s.ixState.token)
+	if last > 0 {
+		schema += fmt.Sprintf("INSERT INTO requeue (next, last) VALUES (1, %d);", last)
+	}
 	tx, err := s.sx.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -266,15 +287,28 @@ func (s *Store) createSearch(ctx context.Context, schema string) error {
 // recreateSearchFile deletes the search file (with its -wal and -shm) and
 // opens a new one in its place; it returns openSearchConn's version (0).
 func (s *Store) recreateSearchFile(ctx context.Context, opts Options) (int, error) {
-	if err := s.sx.Close(); err != nil {
-		return 0, fmt.Errorf("search index %s: close: %w", s.searchPath, err)
+	if err := s.removeSearchFile(); err != nil {
+		return 0, err
+	}
+	return s.openSearchConn(ctx, opts)
+}
+
+// removeSearchFile closes the indexer's connection, when open, and
+// deletes the search file with its -wal and -shm (at open only: the read
+// pool, which attaches the file, is not open yet).
+func (s *Store) removeSearchFile() error {
+	if s.sx != nil {
+		if err := s.sx.Close(); err != nil {
+			return fmt.Errorf("search index %s: close: %w", s.searchPath, err)
+		}
+		s.sx = nil
 	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Remove(s.searchPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return 0, fmt.Errorf("search index: remove the old file: %w", err)
+			return fmt.Errorf("search index: remove the old file: %w", err)
 		}
 	}
-	return s.openSearchConn(ctx, opts)
+	return nil
 }
 
 // requeueAll queues, a step at a time and each in a quiet moment, every
@@ -300,8 +334,8 @@ func (s *Store) requeueAll(ctx context.Context) (bool, error) {
 				return false, nil
 			}
 		}
-		last, done := s.requeueLast, true
-		row, err := s.queryRow(ctx, qRequeueUpTo, next, s.requeueLast, s.requeueStep-1)
+		last, done := s.requeueLast.Load(), true
+		row, err := s.queryRow(ctx, qRequeueUpTo, next, last, s.requeueStep-1)
 		if err != nil {
 			return true, fmt.Errorf("requeue: %w", err)
 		}
@@ -325,14 +359,14 @@ func (s *Store) requeueAll(ctx context.Context) (bool, error) {
 		s.ixState = state
 		if done {
 			if err := s.recordState(ctx, state, `DELETE FROM requeue`); err != nil {
-				return true, fmt.Errorf("requeue: %w", err)
+				return true, fmt.Errorf("requeue: %w", s.searchFileErr(err))
 			}
 			s.requeueing.Store(false)
 			s.log.Info("search index: every message queued", "took", time.Since(start).Round(time.Millisecond))
 			return true, nil
 		}
 		if err := s.recordState(ctx, state, `UPDATE requeue SET next = ?`, last+1); err != nil {
-			return true, fmt.Errorf("requeue: %w", err)
+			return true, fmt.Errorf("requeue: %w", s.searchFileErr(err))
 		}
 		next = last + 1
 		s.requeueNext.Store(next)
@@ -393,8 +427,12 @@ func (s *Store) pokeIndexer() {
 }
 
 // indexLoop waits for a poke, then for a quiet moment (awaitQuiet), and
-// indexes batches until the queue is empty. After a failure it waits a
-// second (or a poke) before trying again.
+// indexes batches until the queue is empty (indexPass). After a failure
+// it waits before trying again, a second after the first and twice as
+// long after each next one, up to maxIndexRetry, and pokes meanwhile do
+// not cut the wait short; a success ends the backoff. A pass that found
+// the search file damaged is followed at once by the next, which
+// rebuilds it (rebuildSearch).
 func (s *Store) indexLoop() {
 	defer close(s.ixEnded)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -408,42 +446,75 @@ func (s *Store) indexLoop() {
 	}()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	fails := 0
 	for {
+		poke := s.ixPoke
+		if fails > 0 {
+			poke = nil // backing off
+		}
 		select {
-		case <-s.ixPoke:
+		case <-poke:
 		case <-retry.C:
 		case <-ctx.Done():
 			return
 		}
-		if s.requeueing.Load() {
-			ok, err := s.requeueAll(ctx)
-			if !ok || ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				s.log.Warn("search indexer failed; retrying", "err", err)
-				retry.Reset(time.Second)
-				continue
-			}
+		wasDamaged := s.ixDamaged.Load()
+		err := s.indexPass(ctx, retry)
+		if ctx.Err() != nil {
+			return
 		}
-		since := time.Now() // the queue's oldest entry may be older: the lag is bounded from here
-		for {
-			if !s.awaitQuiet(ctx, since) {
-				return
-			}
-			n, err := s.indexOnce(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				s.log.Warn("search indexer failed; retrying", "err", err)
-				retry.Reset(time.Second)
-				break
-			}
-			if n < indexBatch {
-				s.scrubSearchLog(ctx, retry)
-				break
-			}
+		if err == nil {
+			fails = 0
+			continue
+		}
+		delay := indexRetry(fails)
+		if !wasDamaged && s.ixDamaged.Load() {
+			delay = 0 // found damaged by this pass: rebuild it now
+		}
+		fails++
+		s.log.Warn("search indexer failed; retrying", "err", err, "in", delay)
+		retry.Reset(delay)
+	}
+}
+
+// maxIndexRetry bounds the indexer's wait after failures (indexLoop).
+const maxIndexRetry = time.Minute
+
+// indexRetry is the indexer's wait after fails failures in a row (and one more).
+func indexRetry(fails int) time.Duration {
+	if fails >= 6 {
+		return maxIndexRetry
+	}
+	return min(time.Second<<fails, maxIndexRetry)
+}
+
+// indexPass is one turn of the indexer: it rebuilds a damaged search file
+// (rebuildSearch), goes on queueing a new index's messages (requeueAll),
+// then indexes batches until the queue is empty. It returns nil when the
+// store is closing.
+func (s *Store) indexPass(ctx context.Context, retry *time.Timer) error {
+	if s.ixDamaged.Load() {
+		if err := s.rebuildSearch(ctx); err != nil {
+			return fmt.Errorf("rebuild the damaged index %s: %w", s.searchPath, err)
+		}
+	}
+	if s.requeueing.Load() {
+		if ok, err := s.requeueAll(ctx); !ok || err != nil {
+			return err
+		}
+	}
+	since := time.Now() // the queue's oldest entry may be older: the lag is bounded from here
+	for {
+		if !s.awaitQuiet(ctx, since) {
+			return nil
+		}
+		n, err := s.indexOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if n < indexBatch {
+			s.scrubSearchLog(ctx, retry)
+			return nil
 		}
 	}
 }
@@ -539,7 +610,7 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	// The search file first, chatd.db's queue after: see searchsource.go.
 	state := s.ixState.next()
 	if err := s.indexBatch(ctx, batch, state); err != nil {
-		return 0, err
+		return 0, s.searchFileErr(err)
 	}
 	err = s.writeBackground(ctx, func(tx *writeTx) error {
 		if s.clearing != nil {
@@ -670,8 +741,11 @@ func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg, next searchS
 // requeueAll stores the next step and clears requeueing only after the
 // step's commit.
 func (s *Store) SearchBacklog(ctx context.Context) (int, error) {
+	if s.ixDamaged.Load() { // read first: a rebuild sets requeueing before it clears this
+		return s.backlogCount(ctx, qBacklogRequeue, 1, int64(math.MaxInt64))
+	}
 	if s.requeueing.Load() {
-		return s.backlogCount(ctx, qBacklogRequeue, s.requeueNext.Load(), s.requeueLast)
+		return s.backlogCount(ctx, qBacklogRequeue, s.requeueNext.Load(), s.requeueLast.Load())
 	}
 	return s.backlogCount(ctx, qPendingCount)
 }

@@ -191,7 +191,7 @@ type Store struct {
 	sx          *sql.DB         // the indexer's connection to the search file
 	requeueing  atomic.Bool     // a new index's messages are still being queued: searches scan (requeueAll)
 	requeueNext atomic.Int64    // the first rowid requeueAll has not queued
-	requeueLast int64           // the last rowid it queues (set at open)
+	requeueLast atomic.Int64    // the last rowid it queues (set at open, or by a rebuild: rebuildSearch)
 	requeueStep int             // Options.requeueStep
 	requeueGate <-chan struct{} // Options.requeueGate
 	ixState     searchState     // chatd.db's search_state: read at open, then the indexer's (searchsource.go)
@@ -206,6 +206,7 @@ type Store struct {
 	lastWrite   atomic.Int64  // Unix nanoseconds when the last of them returned
 	ixWaits     atomic.Int64  // how many times awaitQuiet began, for tests
 	ixWaiting   atomic.Bool   // awaitQuiet is waiting, for tests
+	ixDamaged   atomic.Bool   // the search file was found damaged: searches scan until the indexer rebuilds it (searchdamage.go)
 
 	clearing func(context.Context) // Options.clearing
 }
