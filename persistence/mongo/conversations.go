@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/text/unicode/norm"
 
 	"chatd/persistence"
 )
@@ -179,7 +180,7 @@ func (s *Store) ListConversations(ctx context.Context, ownerID string, q persist
 		return persistence.ConversationPage{Conversations: []persistence.Conversation{}}, nil
 	}
 	if q.Search != "" {
-		match, err := s.searchFilter(ctx, owner, strings.ToLower(q.Search))
+		match, err := s.searchFilter(ctx, owner, fold(q.Search))
 		if err != nil {
 			return persistence.ConversationPage{}, fmt.Errorf("list conversations: %w", err)
 		}
@@ -354,12 +355,42 @@ func searchPieces(term string) []string {
 }
 
 // wordPieces is word, or its first and last maxPieceRunes characters
-// when it is longer.
+// when it is longer. Characters are counted decomposed (NFD): a word is
+// stored as it was sent, maybe decomposed (é as e and an accent, two
+// characters), and the bound holds for the characters stored.
 func wordPieces(word string) []string {
-	if utf8.RuneCountInString(word) <= maxPieceRunes {
+	if decomposedRunes(word) <= maxPieceRunes {
 		return []string{word}
 	}
-	return []string{firstRunes(word, maxPieceRunes), lastRunes(word, maxPieceRunes)}
+	return []string{firstDecomposed(word, maxPieceRunes), lastDecomposed(word, maxPieceRunes)}
+}
+
+// decomposedRunes is how many characters s has decomposed (NFD).
+func decomposedRunes(s string) int {
+	return utf8.RuneCountInString(norm.NFD.String(s))
+}
+
+// firstDecomposed is the longest start of s of at most n characters decomposed.
+func firstDecomposed(s string, n int) string {
+	for i, r := range s {
+		if n -= decomposedRunes(string(r)); n < 0 {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// lastDecomposed is the longest end of s of at most n characters decomposed.
+func lastDecomposed(s string, n int) string {
+	i := len(s)
+	for i > 0 {
+		r, size := utf8.DecodeLastRuneInString(s[:i])
+		if n -= decomposedRunes(string(r)); n < 0 {
+			break
+		}
+		i -= size
+	}
+	return s[i:]
 }
 
 // elementsMatch is the clause matching messages with a chunk or split word
@@ -399,8 +430,8 @@ func (s *Store) groupConversations(ctx context.Context, filter bson.D) ([]bson.O
 }
 
 // verifyText reads the messages matching filter and returns the distinct
-// conversation ids of those whose lower-cased joined text contains term
-// (lower-cased).
+// conversation ids of those whose folded joined text contains term
+// (folded: fold).
 func (s *Store) verifyText(ctx context.Context, filter bson.D, term string) ([]bson.ObjectID, error) {
 	cur, err := s.messagesFor(ctx).Find(ctx, filter,
 		options.Find().SetProjection(bson.D{{Key: "conversation_id", Value: 1}, {Key: "content", Value: 1}}))
@@ -418,7 +449,7 @@ func (s *Store) verifyText(ctx context.Context, filter bson.D, term string) ([]b
 		if err := cur.Decode(&d); err != nil {
 			return nil, err
 		}
-		if !seen[d.ConversationID] && strings.Contains(strings.ToLower(strings.Join(d.Content, "")), term) {
+		if !seen[d.ConversationID] && strings.Contains(fold(strings.Join(d.Content, "")), term) {
 			seen[d.ConversationID] = true
 			ids = append(ids, d.ConversationID)
 		}

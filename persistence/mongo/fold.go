@@ -9,17 +9,31 @@ import (
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/text/unicode/norm"
 )
 
-// A search compares both sides lower-cased rune by rune (Go's
-// strings.ToLower), as the SQLite store does (chatd_lower), not with the
-// database's case-insensitive matching: MongoDB's and FerretDB's "i"
-// option fold cases, which takes σ, ς and Σ as one letter and does not
-// take the dotted capital İ as an i, where lower-casing does the reverse.
-// So the store lower-cases the term and matches each of its runes with
-// the runes that lower-case to it, spelled out in a character class, and
-// asks for no option: the database then finds exactly the texts whose
-// lower-cased form holds the lower-cased term.
+// A search compares both sides folded (fold: Unicode's composed normal
+// form, NFC, then lower-cased rune by rune as Go's strings.ToLower does),
+// as the SQLite store does, not with the database's case-insensitive
+// matching: MongoDB's and FerretDB's "i" option fold cases, which takes
+// σ, ς and Σ as one letter and does not take the dotted capital İ as an
+// i, where lower-casing does the reverse. So the store folds the term and
+// matches each of its runes with the runes that lower-case to it, spelled
+// out in a character class, and asks for no option. The stored text is
+// not normalised (documents keep what was sent, and those stored before
+// are as they were): each letter of the term that has a decomposed form
+// (é: e and a combining acute) is matched in either form. The database
+// then finds exactly the texts whose folded form holds the folded term,
+// but for a term ending in a letter with no accent where the text puts a
+// combining accent after it (decomposed): "cafe" is found in a decomposed
+// "café" here, not by the SQLite store.
+
+// fold is the form search compares texts in: NFC, then lower-cased. A
+// text already in NFC, nearly every one, is checked without a copy
+// (norm's quick check).
+func fold(s string) string {
+	return strings.ToLower(norm.NFC.String(s))
+}
 
 // upperVariants maps a rune to the other runes that unicode.ToLower takes
 // to it ('k': 'K' and the Kelvin sign), each list sorted.
@@ -38,14 +52,37 @@ var upperVariants = sync.OnceValue(func() map[rune][]rune {
 	return m
 })
 
-// lowerRegex matches text whose lower-cased form contains lower, a
-// lower-cased term: a plain substring, never a pattern. A NUL is written
-// as the escape \x00, which PCRE and Go's syntax read alike: a BSON regex
-// is a C string, and the driver refused the search ("BSON regex values
-// cannot contain null bytes").
+// lowerRegex matches text whose folded form contains lower, a folded
+// term (fold): a plain substring, never a pattern. A letter with a
+// decomposed form is matched in its composed and its decomposed form
+// alike (an alternation of the two), so a text stored in either normal
+// form is found. A NUL is written as the escape \x00, which PCRE and
+// Go's syntax read alike: a BSON regex is a C string, and the driver
+// refused the search ("BSON regex values cannot contain null bytes").
 func lowerRegex(lower string) bson.Regex {
 	var b strings.Builder
-	for _, r := range lower {
+	var it norm.Iter
+	it.InitString(norm.NFC, lower)
+	for !it.Done() {
+		composed := string(it.Next())
+		decomposed := norm.NFD.String(composed)
+		if decomposed == composed {
+			writeRunes(&b, composed)
+			continue
+		}
+		b.WriteString("(?:")
+		writeRunes(&b, composed)
+		b.WriteByte('|')
+		writeRunes(&b, decomposed)
+		b.WriteByte(')')
+	}
+	return bson.Regex{Pattern: b.String()}
+}
+
+// writeRunes writes the pattern matching s, each rune as itself or any
+// rune that lower-cases to it.
+func writeRunes(b *strings.Builder, s string) {
+	for _, r := range s {
 		variants := upperVariants()[r]
 		switch {
 		case r == 0:
@@ -56,13 +93,12 @@ func lowerRegex(lower string) bson.Regex {
 			continue
 		}
 		b.WriteByte('[')
-		writeClassRune(&b, r)
+		writeClassRune(b, r)
 		for _, v := range variants {
-			writeClassRune(&b, v)
+			writeClassRune(b, v)
 		}
 		b.WriteByte(']')
 	}
-	return bson.Regex{Pattern: b.String()}
 }
 
 // writeClassRune writes r as a member of a character class, escaped where

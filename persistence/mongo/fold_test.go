@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // TestLowerRegex checks that a search's regex finds exactly the texts whose
@@ -78,5 +80,62 @@ func TestSearchPiecesBounded(t *testing.T) {
 	}
 	if got[0] != strings.Repeat("x", maxPieceRunes) {
 		t.Errorf("the longest word is not kept: %q", got)
+	}
+}
+
+// TestLowerRegexNormalForms: a search's regex finds a text stored in
+// either normal form, composed (NFC) or decomposed (NFD), for a folded
+// term (fold, as ListConversations folds the query), in either case;
+// before, a composed term missed every decomposed text.
+func TestLowerRegexNormalForms(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		term, text string
+		want       bool
+	}{
+		{"café", "Café", true},
+		{"café", "Cafe\u0301", true},
+		{"cafe\u0301", "CAFÉ", true},
+		{"CAFE\u0301", "CAFE\u0301", true},
+		{"crème brûlée", "cre\u0300me bru\u0302le\u0301e", true},
+		{"ZOË", "zoe\u0308", true},
+		{"à", "A\u0300", true},
+		{"zoé", "Zoe\u0308", false},
+		{"é", "e", false},
+		{"e\u0301\u0323", "ẹ\u0301", true}, // two accents: composed in their canonical order
+	}
+	for _, tc := range cases {
+		term := fold(tc.term)
+		re, err := regexp.Compile(lowerRegex(term).Pattern)
+		if err != nil {
+			t.Fatalf("term %q: pattern %q: %v", tc.term, lowerRegex(term).Pattern, err)
+		}
+		if got := re.MatchString(tc.text); got != tc.want {
+			t.Errorf("term %q (pattern %q) on %q: %v, want %v", tc.term, re, tc.text, got, tc.want)
+		}
+		if tc.want && !strings.Contains(fold(tc.text), term) {
+			t.Errorf("fold(%q) does not hold fold(%q): the case is wrong", tc.text, tc.term)
+		}
+	}
+}
+
+// TestWordPiecesDecomposed: a word's pieces are bounded in characters
+// decomposed (NFD), as a message may store them: a word of maxPieceRunes
+// composed characters with accents is asked for by pieces that fit a
+// split word in either form.
+func TestWordPiecesDecomposed(t *testing.T) {
+	t.Parallel()
+	word := strings.Repeat("é", maxPieceRunes)
+	pieces := wordPieces(word)
+	if len(pieces) != 2 {
+		t.Fatalf("pieces of %q: %q, want its first and last", word, pieces)
+	}
+	for _, p := range pieces {
+		if n := utf8.RuneCountInString(norm.NFD.String(p)); n > maxPieceRunes || n < maxPieceRunes-1 {
+			t.Errorf("piece %q has %d characters decomposed, want %d or %d", p, n, maxPieceRunes-1, maxPieceRunes)
+		}
+	}
+	if got := wordPieces(strings.Repeat("e", maxPieceRunes)); len(got) != 1 {
+		t.Errorf("pieces of a plain word of %d letters: %q, want the word", maxPieceRunes, got)
 	}
 }

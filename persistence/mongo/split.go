@@ -169,17 +169,6 @@ func lastSpaceEnd(s string) int {
 	return -1
 }
 
-// firstRunes is the first n characters of s.
-func firstRunes(s string, n int) string {
-	for i := range s {
-		if n == 0 {
-			return s[:i]
-		}
-		n--
-	}
-	return s
-}
-
 // lastRunes is the last n characters of s.
 func lastRunes(s string, n int) string {
 	i := len(s)

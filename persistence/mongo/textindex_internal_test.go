@@ -220,6 +220,8 @@ func TestInteriorWord(t *testing.T) {
 		{"a " + piece + " b", piece},
 		{"a " + piece + "語 b", ""},
 		{"a " + piece + "語 quokka b", "quokka"},
+		{"the café is", ""}, // é may be stored decomposed
+		{"a café quokka b", "quokka"},
 	}
 	for _, tt := range tests {
 		if got := interiorWord(tt.term); got != tt.want {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
 	"modernc.org/sqlite"
 
 	"chatd/persistence"
@@ -85,7 +86,7 @@ const (
 
 // ListConversations returns a page of the owner's conversations, newest
 // first, optionally only those whose title or any message contains
-// q.Search, compared case-insensitively (both sides lower-cased).
+// q.Search, compared case-insensitively (both sides folded: fold).
 func (s *Store) ListConversations(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
 	page, err := s.list(ctx, ownerID, q)
 	if err != nil {
@@ -107,7 +108,7 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 			return persistence.ConversationPage{Conversations: []persistence.Conversation{}}, err
 		}
 	}
-	needle := strings.ToLower(q.Search)
+	needle := fold(q.Search)
 	kind := searchKind(needle)
 	// ixDamaged first: a rebuild sets requeueing before it clears ixDamaged.
 	if kind == indexSearch && (s.ixDamaged.Load() || s.requeueing.Load()) {
@@ -304,7 +305,8 @@ func init() {
 }
 
 // icontainsFunc is chatd_icontains(text, lowerNeedle): 1 when text,
-// lower-cased, contains lowerNeedle literally (no wildcards of any kind).
+// folded (fold: NFC, lower-cased), contains lowerNeedle (folded)
+// literally (no wildcards of any kind).
 // Callers pass text as a BLOB: the driver copies a BLOB argument in one
 // move but scans a TEXT argument byte by byte, three times slower.
 func icontainsFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
@@ -318,15 +320,26 @@ func icontainsFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value
 	return false, nil
 }
 
-// icontains reports whether strings.ToLower(text) contains lowerNeedle,
-// without allocating when text is ASCII.
+// fold is the form search compares texts in: Unicode's composed normal
+// form (NFC), then lower-cased rune by rune (strings.ToLower). A text
+// stored decomposed (an accent as a letter of its own after its base, as
+// macOS file names and some keyboards write it) and one typed composed are
+// then the same text; the query, titles and messages (chatd_icontains)
+// and the index's text (indexBatch) are all folded so. A text already in
+// NFC, nearly every one, is checked without a copy (norm's quick check).
+func fold(s string) string {
+	return strings.ToLower(norm.NFC.String(s))
+}
+
+// icontains reports whether fold(text) contains lowerNeedle (folded),
+// without allocating when text is ASCII (which is in NFC).
 func icontains[T ~string | ~[]byte](text T, lowerNeedle string) bool {
 	if lowerNeedle == "" {
 		return true
 	}
 	for i := 0; i < len(text); i++ {
 		if text[i] >= utf8.RuneSelf {
-			return strings.Contains(strings.ToLower(string(text)), lowerNeedle)
+			return strings.Contains(fold(string(text)), lowerNeedle)
 		}
 	}
 	n := len(lowerNeedle)

@@ -65,11 +65,12 @@ const indexBatch = 256
 // searchVersion is the search file's layout (its user_version). A file of
 // another layout is deleted at start-up and rebuilt from the store: the
 // index is derived data (version 1 kept each trigram's positions, version
-// 2 did not record which state of chatd.db it matched).
-const searchVersion = 3
+// 2 did not record which state of chatd.db it matched, version 3 held the
+// text lower-cased but not in NFC: fold).
+const searchVersion = 4
 
 // searchSchema is the search file's schema; user_version searchVersion
-// once applied. message_fts holds the lower-cased text (Go's
+// once applied. message_fts holds the folded text (fold: NFC, then Go's
 // strings.ToLower, as chatd_icontains compares) of every finished message,
 // as trigrams, without a copy of the text (contentless) and without
 // positions (detail = none): which messages hold a trigram, not where.
@@ -98,7 +99,7 @@ CREATE TABLE source (
 	step INTEGER NOT NULL, token INTEGER NOT NULL, prev_step INTEGER NOT NULL, prev_token INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE inflight (msg INTEGER NOT NULL PRIMARY KEY) STRICT;
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 `
 
 // msgBits is how many low bits of a search key hold the message's rowid.
@@ -693,7 +694,7 @@ func (s *Store) indexBatch(ctx context.Context, batch []pendingMsg, next searchS
 			continue // deleted, streaming again, or nothing to find
 		}
 		key := searchKey(p.owner, p.msg)
-		writes = append(writes, ftsWrite{key: key, insert: true, body: strings.ToLower(p.content)})
+		writes = append(writes, ftsWrite{key: key, insert: true, body: fold(p.content)})
 		if _, err := remember.ExecContext(ctx, p.msg, key); err != nil {
 			return fmt.Errorf("index message %d: %w", p.msg, err)
 		}

@@ -16,6 +16,7 @@ func searchTests() []storeTest {
 		{"OwnerScoped", testSearchOwnerScoped},
 		{"Pagination", testSearchPagination},
 		{"UnicodeCase", testSearchUnicodeCase},
+		{"NormalForms", testSearchNormalForms},
 		{"ManyWords", testSearchManyWords},
 		{"AcrossLongCut", testSearchAcrossLongCut},
 		{"WhiteSpaceAcrossCut", testSearchWhiteSpaceAcrossCut},
@@ -243,6 +244,46 @@ func testSearchUnicodeCase(t *testing.T, s persistence.Store) {
 		{"to istanbul, οδοσ", []string{"streamed"}},
 		{"TO İSTANBUL, ΟΔΟΣ", []string{"streamed"}},
 		{"to istanbul, οδος", nil},
+	})
+}
+
+// testSearchNormalForms: a title or message stored decomposed (NFD: an
+// accent as a character of its own after its letter, as macOS file names
+// and some keyboards write it) is found by a query typed composed (NFC),
+// and one stored composed by a decomposed query: both sides are compared
+// in NFC. Also in an answer streamed in pieces cut between a letter and
+// its accent, and in capitals.
+func testSearchNormalForms(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "normal-forms")
+	convs := map[string]persistence.Conversation{}
+	add := func(key, title, msg string) {
+		c := mkConv(t, s, u.ID, title)
+		mkMsg(t, s, c, "", persistence.RoleUser, msg)
+		convs[key] = c
+	}
+	add("nfd", "Cafe\u0301 de\u0301compose\u0301", "a cre\u0300me bru\u0302le\u0301e for Zoe\u0308")
+	add("nfc", "Café composé", "a crème brûlée for Zoë")
+	streamed := mkConv(t, s, u.ID, "streamed")
+	a := mkStreaming(t, s, streamed, "", "")
+	for _, chunk := range []string{"then A", "\u0300 bientôt, Ame", "\u0301lie, a", "u revoir"} {
+		apply(t, s, persistence.MessageUpdate{ID: a.ID, Append: chunk})
+	}
+	convs["streamed"] = streamed
+
+	runSearchCases(t, s, u.ID, convs, []searchCase{
+		{"café", []string{"nfd", "nfc"}},
+		{"cafe\u0301", []string{"nfd", "nfc"}},
+		{"CAFÉ", []string{"nfd", "nfc"}},
+		{"CAFE\u0301", []string{"nfd", "nfc"}},
+		{"crème brûlée", []string{"nfd", "nfc"}},
+		{"cre\u0300me bru\u0302le\u0301e", []string{"nfd", "nfc"}},
+		{"zoë", []string{"nfd", "nfc"}},
+		{"ZOE\u0308", []string{"nfd", "nfc"}},
+		{"é", []string{"nfd", "nfc", "streamed"}},
+		{"à bientôt", []string{"streamed"}},
+		{"amélie", []string{"streamed"}},
+		{"AME\u0301LIE, AU", []string{"streamed"}},
+		{"zoé", nil},
 	})
 }
 

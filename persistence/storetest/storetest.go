@@ -50,8 +50,10 @@
 //     NextCursor is "" exactly when no conversation follows (no empty last
 //     page). Any cursor the store did not hand out, including a valid one
 //     with bytes appended or cut off, is ErrInvalidCursor.
-//   - Search is a literal substring match after lower-casing both sides
-//     with Unicode rules, rune by rune as strings.ToLower does (so
+//   - Search is a literal substring match after putting both sides in
+//     Unicode's composed normal form (NFC: a decomposed "e\u0301" is an
+//     "é") and lower-casing them with Unicode rules, rune by rune as
+//     strings.ToLower does (so
 //     "ПРИВЕТ" finds "привет", "İ" is an "i", "Σ" a "σ" and never a "ς":
 //     not case folding); no character is a wildcard or pattern syntax.
 //   - MessageUpdate.At becomes UpdatedAt exactly, or truncated to the
