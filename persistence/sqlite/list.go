@@ -98,7 +98,8 @@ func (s *Store) ListConversations(ctx context.Context, ownerID string, q persist
 // list runs the page query; Conversations is never nil. A search through
 // the index that fails on damaged pages is answered by a scan, which reads
 // chatd.db alone: when it succeeds, the search file is the damaged one,
-// and the indexer rebuilds it (searchdamage.go).
+// and the indexer rebuilds it (searchdamage.go). So is one that a rebuild
+// of the index began under.
 func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuery) (persistence.ConversationPage, error) {
 	limit := clampLimit(q.Limit)
 	var cur cursor
@@ -110,6 +111,7 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	}
 	needle := fold(q.Search)
 	kind := searchKind(needle)
+	gen := s.ixRebuilds.Load() // before the flags: a rebuild begun since then is seen after the query
 	// ixDamaged first: a rebuild sets requeueing before it clears ixDamaged.
 	if kind == indexSearch && (s.ixDamaged.Load() || s.requeueing.Load()) {
 		kind = scanSearch // the index is damaged, or new: not every message is queued for it yet
@@ -125,14 +127,21 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 		return s.listPage(ctx, pickListQuery(q.Cursor != "", kind), args, limit)
 	}
 	page, err := s.listPage(ctx, pickListQuery(q.Cursor != "", kind), append(args, fts), limit)
-	if !damaged(err) {
+	if err == nil && s.ixRebuilds.Load() == gen {
+		return page, nil
+	}
+	if err != nil && !damaged(err) {
 		return page, err
 	}
+	// Damaged pages, or a rebuild emptied the index since the flags were
+	// read (the search may have read it empty): a scan answers.
 	page, scanErr := s.listPage(ctx, pickListQuery(q.Cursor != "", scanSearch), args, limit)
 	if scanErr != nil {
 		return page, scanErr
 	}
-	s.searchDamaged(err)
+	if err != nil {
+		s.searchDamaged(gen, err)
+	}
 	return page, nil
 }
 

@@ -39,18 +39,23 @@ func damaged(err error) bool {
 }
 
 // searchFileErr marks the search file damaged when err, from a statement
-// on it, says it is, and returns err.
+// of the indexer on it, says it is, and returns err.
 func (s *Store) searchFileErr(err error) error {
 	if damaged(err) {
-		s.searchDamaged(err)
+		s.searchDamaged(s.ixRebuilds.Load(), err)
 	}
 	return err
 }
 
 // searchDamaged marks the search file damaged, logging it the first time
 // (until it is rebuilt), and tells the indexer, which rebuilds it.
-// Searches read every message of the user meanwhile.
-func (s *Store) searchDamaged(err error) {
+// Searches read every message of the user meanwhile. gen is the count of
+// rebuilds (ixRebuilds) when the read that failed began: a search that
+// read the file as a rebuild began marks nothing.
+func (s *Store) searchDamaged(gen int64, err error) {
+	if s.ixRebuilds.Load() != gen {
+		return
+	}
 	if s.ixDamaged.CompareAndSwap(false, true) {
 		s.log.Error("search index: its file is damaged; searches read every message until it is rebuilt, which starts now",
 			"path", s.searchPath, "err", err)
@@ -65,8 +70,11 @@ var qLastMessage = readQ(`SELECT coalesce(max(rowid), 0) FROM messages`)
 // and makes a new index in it, as openSearch does in a new file: every
 // message up to the last one now is queued by requeueAll, those after it
 // by the triggers. requeueing is set before ixDamaged is cleared, so that
-// searches go on scanning (list reads ixDamaged first).
+// searches go on scanning (list reads ixDamaged first); ixRebuilds counts
+// the rebuild before the file is emptied, so that a search through the
+// index that began before sees it once done, and is answered by a scan.
 func (s *Store) rebuildSearch(ctx context.Context) error {
+	s.ixRebuilds.Add(1)
 	if err := s.resetSearchFile(ctx); err != nil {
 		return fmt.Errorf("empty it: %w", err)
 	}

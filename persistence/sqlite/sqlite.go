@@ -207,6 +207,7 @@ type Store struct {
 	ixWaits     atomic.Int64  // how many times awaitQuiet began, for tests
 	ixWaiting   atomic.Bool   // awaitQuiet is waiting, for tests
 	ixDamaged   atomic.Bool   // the search file was found damaged: searches scan until the indexer rebuilds it (searchdamage.go)
+	ixRebuilds  atomic.Int64  // how many rebuilds of a damaged search file the indexer began
 
 	clearing func(context.Context) // Options.clearing
 }
