@@ -124,12 +124,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		refuse(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 	if hidden(name) {
-		http.NotFound(w, r)
+		refuse(w, "404 page not found", http.StatusNotFound)
 		return
 	}
 	if name == "" || name == "index.html" {
@@ -140,10 +140,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name == "assets" || strings.HasPrefix(name, "assets/") || strings.Contains(path.Base(name), ".") {
-		http.NotFound(w, r)
+		refuse(w, "404 page not found", http.StatusNotFound)
 		return
 	}
 	h.serveIndex(w, r)
+}
+
+// refuse answers code with msg, marked not to be stored: a cache (a CDN,
+// a shared proxy) keeps a 404 by default, and would go on refusing an
+// asset that a rolling deploy's newer instance serves a moment later.
+func refuse(w http.ResponseWriter, msg string, code int) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, msg, code)
 }
 
 // serveFile serves a regular file; it reports false when there is none.
@@ -168,7 +176,7 @@ func (h *handler) serveFile(w http.ResponseWriter, r *http.Request, name string)
 func (h *handler) serveIndex(w http.ResponseWriter, r *http.Request) {
 	f, err := h.fsys.Open("index.html")
 	if err != nil {
-		http.Error(w, "web client not available", http.StatusNotFound)
+		refuse(w, "web client not available", http.StatusNotFound)
 		return
 	}
 	defer f.Close()

@@ -45,8 +45,8 @@ func TestHandler(t *testing.T) {
 		{"hashed asset is immutable", "GET", "/assets/index-abc123.js", 200, "console.log(1)", "public, max-age=31536000, immutable", "text/javascript; charset=utf-8"},
 		{"hashed css", "GET", "/assets/index-def456.css", 200, "body{}", "public, max-age=31536000, immutable", "text/css; charset=utf-8"},
 		{"other root file revalidates", "GET", "/robots.txt", 200, "User-agent", "no-cache", "text/plain; charset=utf-8"},
-		{"missing asset is 404", "GET", "/assets/index-old999.js", 404, "", "", ""},
-		{"missing file with extension is 404", "GET", "/logo.png", 404, "", "", ""},
+		{"missing asset is 404, not stored", "GET", "/assets/index-old999.js", 404, "", "no-store", ""},
+		{"missing file with extension is 404", "GET", "/logo.png", 404, "", "no-store", ""},
 		{"api path is not claimed", "GET", "/api/nothing", 404, `"not_found"`, "", "application/json; charset=utf-8"},
 		{"api root is not claimed", "GET", "/api", 404, `"not_found"`, "", "application/json; charset=utf-8"},
 		{"ws is not claimed", "GET", "/ws", 404, `"not_found"`, "", "application/json; charset=utf-8"},
@@ -55,8 +55,8 @@ func TestHandler(t *testing.T) {
 		{"apix is a deep link", "GET", "/apix", 200, `<div id="root">`, "no-cache", "text/html; charset=utf-8"},
 		{"wsx is a deep link", "GET", "/wsx", 200, `<div id="root">`, "no-cache", "text/html; charset=utf-8"},
 		{"traversal stays inside", "GET", "/assets/../../../etc/passwd", 200, `<div id="root">`, "no-cache", "text/html; charset=utf-8"},
-		{"directory is not listed", "GET", "/assets/", 404, "", "", ""},
-		{"post to the app is refused", "POST", "/", 405, "", "", ""},
+		{"directory is not listed", "GET", "/assets/", 404, "", "no-store", ""},
+		{"post to the app is refused", "POST", "/", 405, "", "no-store", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
