@@ -1,9 +1,10 @@
-// Package docs tests that the documentation is true: the wscat session of
-// protocol.md replays against a real server, the routes of api.md exist
-// and answer as documented, every variable the README and the deployment
-// documents name is read by the code, the limits they state in words are
-// the code's constants, and no document holds shell
-// prompts, machine paths or empty examples. docs/record re-records the wscat session.
+// Package docs tests that the documentation is true: the wscat session and
+// the reasoning model's session of protocol.md replay against a real
+// server, the routes of api.md exist and answer as documented, every
+// variable the README and the deployment documents name is read by the
+// code, the limits they state in words are the code's constants, and no
+// document holds shell prompts, machine paths or empty examples.
+// docs/record re-records the sessions.
 package docs
 
 import (

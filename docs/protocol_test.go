@@ -40,25 +40,31 @@ func transcripts(t *testing.T) (shell codeBlock, blocks [][]transcriptLine) {
 		if b.lang != "" {
 			t.Fatalf("protocol.md:%d: unexpected %q block in the walkthrough", b.line, b.lang)
 		}
-		var lines []transcriptLine
-		for i, l := range b.lines {
-			where := fmt.Sprintf("protocol.md:%d", b.line+1+i)
-			dir, text, ok := strings.Cut(l, " ")
-			if !ok || (dir != ">" && dir != "<") {
-				t.Fatalf("%s: a transcript line starts with \"> \" or \"< \": %q", where, l)
-			}
-			f, err := decodeFrame([]byte(text))
-			if err != nil {
-				t.Fatalf("%s: %v", where, err)
-			}
-			lines = append(lines, transcriptLine{sent: dir == ">", frame: f, where: where})
-		}
-		blocks = append(blocks, lines)
+		blocks = append(blocks, transcript(t, b))
 	}
 	if len(shell.lines) == 0 || len(blocks) < 3 {
 		t.Fatalf("protocol.md %q: want a sh block and the transcripts (first answer, stop and regenerate, resume); found %d transcripts", walkthrough, len(blocks))
 	}
 	return shell, blocks
+}
+
+// transcript parses one transcript block.
+func transcript(t *testing.T, b codeBlock) []transcriptLine {
+	t.Helper()
+	var lines []transcriptLine
+	for i, l := range b.lines {
+		where := fmt.Sprintf("protocol.md:%d", b.line+1+i)
+		dir, text, ok := strings.Cut(l, " ")
+		if !ok || (dir != ">" && dir != "<") {
+			t.Fatalf("%s: a transcript line starts with \"> \" or \"< \": %q", where, l)
+		}
+		f, err := decodeFrame([]byte(text))
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		lines = append(lines, transcriptLine{sent: dir == ">", frame: f, where: where})
+	}
+	return lines
 }
 
 func decodeFrame(data []byte) (map[string]any, error) {
@@ -76,7 +82,7 @@ var (
 	wscatRe  = regexp.MustCompile(`wscat -c ws://localhost:(\d+)/ws -H "Authorization: Bearer \$T"`)
 	hexIDRe  = regexp.MustCompile(`^[0-9a-f]{24}$`)
 	valueKey = map[string]bool{"type": true, "action": true, "status": true, "role": true, "code": true,
-		"protocol": true, "finishReason": true, "model": true}
+		"protocol": true, "finishReason": true, "model": true, "maxFrameBytes": true, "session": true}
 )
 
 // TestWalkthroughReplays replays every frame protocol.md's wscat session
@@ -101,9 +107,7 @@ func TestWalkthroughReplays(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("the documented registration answered %d %s", r.status, r.body)
 	}
-	rp := &replay{t: t, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", token: r.field(t, "token"),
-		ids: map[string]string{}, seen: map[string]string{}, seqs: map[string]json.Number{},
-		docText: map[string]string{}, realText: map[string]string{}}
+	rp := newReplay(t, srv.URL, r.field(t, "token"))
 	defer rp.hangUp()
 	for i, block := range blocks {
 		rp.block(i, block)
@@ -119,14 +123,28 @@ type replay struct {
 	recv  chan []byte // the connection's frames, closed when it ends
 	back  []byte      // a frame read ahead
 
-	ids  map[string]string      // documented id -> real id
-	seen map[string]string      // real id -> documented id
-	seqs map[string]json.Number // documented seq -> real seq
+	ids  map[string]string // documented id -> real id
+	seen map[string]string // real id -> documented id
 
 	// The text of each answer so far: the documented deltas' (by
-	// documented id) and the received ones' (by real id).
-	docText, realText map[string]string
+	// documented id) and the received ones' (by real id); and its
+	// reasoning, the documented reasoning frames' and the received ones'.
+	docText, realText           map[string]string
+	docReasoning, realReasoning map[string]string
 }
+
+// newReplay returns a replay against the server at base, signed in with
+// token.
+func newReplay(t *testing.T, base, token string) *replay {
+	return &replay{t: t, url: "ws" + strings.TrimPrefix(base, "http") + "/ws", token: token,
+		ids: map[string]string{}, seen: map[string]string{},
+		docText: map[string]string{}, realText: map[string]string{},
+		docReasoning: map[string]string{}, realReasoning: map[string]string{}}
+}
+
+// streamed reports whether frames of type typ carry an answer's text or
+// reasoning, cut into frames as timing has it.
+func streamed(typ any) bool { return typ == "delta" || typ == "reasoning" }
 
 // block replays one transcript. One that starts with a hello is a new
 // wscat connection (the last one was dropped); the others continue it.
@@ -137,14 +155,14 @@ func (r *replay) block(n int, lines []transcriptLine) {
 	} else if r.conn == nil {
 		r.t.Fatalf("%s: transcript %d starts without a connection (no hello)", lines[0].where, n+1)
 	}
-	matchedDelta := false
+	matchedStream := false
 	for _, l := range lines {
 		if l.sent {
 			r.send(l)
-			matchedDelta = false
+			matchedStream = false
 			continue
 		}
-		matchedDelta = r.expect(l, matchedDelta)
+		matchedStream = r.expect(l, matchedStream)
 	}
 }
 
@@ -177,15 +195,14 @@ func (r *replay) hangUp() {
 	}
 }
 
-// send types a documented frame, with the documented ids and seqs
+// send types a documented frame, with the documented ids and cursors
 // replaced by the real ones they stand for.
 func (r *replay) send(l transcriptLine) {
 	f := r.substitute(l.where, l.frame, "").(map[string]any)
 	if id, _ := f["messageId"].(string); f["type"] == "subscribe" && id != "" {
-		// A resume: the client has the answer's text up to lastSeq.
-		if n, err := strconv.Atoi(fmt.Sprint(f["lastSeq"])); err == nil && n <= len(r.realText[id]) {
-			r.realText[id] = r.realText[id][:n]
-		}
+		docID, _ := l.frame["messageId"].(string)
+		r.cursor(l, f, "lastSeq", r.docText[docID], r.realText[id])
+		r.cursor(l, f, "lastReasoningSeq", r.docReasoning[docID], r.realReasoning[id])
 	}
 	data, err := json.Marshal(f)
 	if err != nil {
@@ -215,29 +232,41 @@ func (r *replay) substitute(where string, v any, key string) any {
 			r.t.Fatalf("%s: %s %s was never sent by the server earlier in the session", where, key, v)
 		}
 		return real
-	case json.Number:
-		if key != "lastSeq" {
-			return v
-		}
-		real, ok := r.seqs[v.String()]
-		if !ok {
-			r.t.Fatalf("%s: lastSeq %s is not the seq of a delta received earlier", where, v)
-		}
-		return real
 	}
 	return v
 }
 
+// cursor replaces a resume's documented cursor (lastSeq of the text,
+// lastReasoningSeq of the reasoning) with the real one: the client resumes
+// after what it has, so the documented cursor must be the length of what
+// the transcript showed of the answer, and the real one is the length of
+// what the server sent of it.
+func (r *replay) cursor(l transcriptLine, f map[string]any, key, doc, real string) {
+	v, ok := l.frame[key]
+	if !ok {
+		return
+	}
+	if fmt.Sprint(v) != strconv.Itoa(len(doc)) {
+		r.t.Fatalf("%s: %s %v, where the transcript showed %d bytes of that answer", l.where, key, v, len(doc))
+	}
+	f[key] = len(real)
+}
+
 // expect reads the server's frames until the one matching the documented
-// frame. Deltas depend on timing, so the server may send more deltas than
-// documented (they are skipped) or fewer (documented deltas after one that
-// matched are skipped). It returns whether a delta matched.
-func (r *replay) expect(l transcriptLine, afterDelta bool) bool {
+// frame. Deltas and reasoning frames depend on timing, so the server may
+// send more of them than documented (they are skipped) or fewer
+// (documented ones after one that matched are skipped). It returns
+// whether such a frame matched.
+func (r *replay) expect(l transcriptLine, afterStream bool) bool {
 	want := l.frame["type"]
-	if want == "delta" {
+	if streamed(want) {
 		id, _ := l.frame["messageId"].(string)
 		text, _ := l.frame["text"].(string)
-		r.docText[id] += text
+		if want == "delta" {
+			r.docText[id] += text
+		} else {
+			r.docReasoning[id] += text
+		}
 	}
 	for {
 		data := r.next(l.where)
@@ -252,57 +281,71 @@ func (r *replay) expect(l transcriptLine, afterDelta bool) bool {
 			if want == "done" {
 				r.checkDone(l, got)
 			}
-			return want == "delta"
-		case want == "delta" && afterDelta:
-			r.back = data // fewer deltas than documented
+			return streamed(want)
+		case streamed(want) && afterStream:
+			r.back = data // fewer deltas or reasoning frames than documented
 			return true
-		case got["type"] == "delta":
+		case streamed(got["type"]):
 			r.applied(l.where, got)
-			continue // more deltas than documented
+			continue // more deltas or reasoning frames than documented
 		default:
 			r.t.Fatalf("%s: documented %v, the server sent %s", l.where, want, data)
 		}
 	}
 }
 
-// applied adds a received delta's text to its answer's, checking that
-// its seq is the answer's length in bytes after it.
+// applied adds a received delta's text to its answer's (a reasoning
+// frame's to its reasoning), checking that its seq (rseq) is the length in
+// bytes after it.
 func (r *replay) applied(where string, got map[string]any) {
-	if got["type"] != "delta" {
+	texts, key := r.realText, "seq"
+	switch got["type"] {
+	case "delta":
+	case "reasoning":
+		texts, key = r.realReasoning, "rseq"
+	default:
 		return
 	}
 	id, _ := got["messageId"].(string)
 	text, _ := got["text"].(string)
-	r.realText[id] += text
-	if seq := fmt.Sprint(got["seq"]); seq != strconv.Itoa(len(r.realText[id])) {
-		r.t.Fatalf("%s: the server sent a delta of seq %s after %d bytes of its answer and %d of its own",
-			where, seq, len(r.realText[id])-len(text), len(text))
+	texts[id] += text
+	if seq := fmt.Sprint(got[key]); seq != strconv.Itoa(len(texts[id])) {
+		r.t.Fatalf("%s: the server sent a %s of %s %s after %d bytes and %d of its own",
+			where, got["type"], key, seq, len(texts[id])-len(text), len(text))
 	}
 }
 
 // checkDone compares an answer's text and final seq, as the server
-// streamed them, with the documented deltas' text and the done's seq. A
-// complete answer's must be the same (the demo model's answer does not
-// depend on timing, only how it is cut into deltas); a cancelled one's
-// text is cut where the cancel landed: one must begin the other.
+// streamed them, with the documented deltas' text and the done's seq, and
+// its reasoning and final rseq likewise. A complete answer's must be the
+// same (the model's answer does not depend on timing, only how it is cut
+// into frames); a cancelled one's text is cut where the cancel landed: one
+// must begin the other.
 func (r *replay) checkDone(l transcriptLine, got map[string]any) {
 	docID, _ := l.frame["messageId"].(string)
 	realID, _ := got["messageId"].(string)
-	doc, real := r.docText[docID], r.realText[realID]
-	if fmt.Sprint(l.frame["seq"]) != strconv.Itoa(len(doc)) {
-		r.t.Fatalf("%s: the done's seq %v is not the %d bytes of its documented deltas", l.where, l.frame["seq"], len(doc))
-	}
-	if l.frame["status"] != "complete" {
-		if !strings.HasPrefix(doc, real) && !strings.HasPrefix(real, doc) {
-			r.t.Fatalf("%s: documented text %q and the server's %q differ", l.where, doc, real)
+	for _, c := range []struct {
+		key, what string
+		doc, real string
+	}{
+		{"seq", "deltas' text", r.docText[docID], r.realText[realID]},
+		{"rseq", "reasoning", r.docReasoning[docID], r.realReasoning[realID]},
+	} {
+		if n := number(l.frame[c.key]); n != int64(len(c.doc)) {
+			r.t.Fatalf("%s: the done's %s %d is not the %d bytes of its documented %s", l.where, c.key, n, len(c.doc), c.what)
 		}
-		return
-	}
-	if doc != real {
-		r.t.Fatalf("%s: the documented deltas' text is not the server's:\ndocumented %q\nthe server %q", l.where, doc, real)
-	}
-	if fmt.Sprint(got["seq"]) != fmt.Sprint(l.frame["seq"]) {
-		r.t.Fatalf("%s: documented seq %v, the server's done has %v", l.where, l.frame["seq"], got["seq"])
+		if l.frame["status"] != "complete" {
+			if !strings.HasPrefix(c.doc, c.real) && !strings.HasPrefix(c.real, c.doc) {
+				r.t.Fatalf("%s: documented %s %q and the server's %q differ", l.where, c.what, c.doc, c.real)
+			}
+			continue
+		}
+		if c.doc != c.real {
+			r.t.Fatalf("%s: the documented %s is not the server's:\ndocumented %q\nthe server %q", l.where, c.what, c.doc, c.real)
+		}
+		if number(got[c.key]) != number(l.frame[c.key]) {
+			r.t.Fatalf("%s: documented %s %v, the server's done has %v", l.where, c.key, l.frame[c.key], got[c.key])
+		}
 	}
 }
 
@@ -358,9 +401,6 @@ func (r *replay) compare(where string, doc, got any, path string) {
 		g, ok := got.(json.Number)
 		if !ok {
 			r.t.Fatalf("%s: %s: documented a number, got %v", where, path, got)
-		}
-		if key == "seq" {
-			r.seqs[d.String()] = g
 		}
 		if valueKey[key] && d != g {
 			r.t.Fatalf("%s: %s: documented %s, the server sent %s", where, path, d, g)

@@ -1,13 +1,26 @@
-// Command record re-records the wscat session of docs/protocol.md against
-// a running chatd (make run): it registers (or signs in) a user, then
-// types the documented frames over WebSocket connections as a person
-// would with wscat, and prints every frame sent ("> ") and received ("< ")
-// exactly as it went over the wire, one transcript block after another,
-// separated by lines "-- next block --". The docs test (docs/protocol_test.go)
-// replays the transcripts against a real server.
+// Command record re-records a session of docs/protocol.md against a
+// running chatd (make run): it registers (or signs in) a user, then types
+// the documented frames over WebSocket connections as a person would with
+// wscat, and prints every frame sent ("> ") and received ("< ") exactly as
+// it went over the wire, one transcript block after another, separated by
+// lines "-- next block --". The docs tests (docs/protocol_test.go,
+// docs/reasoning_replay_test.go) replay the transcripts against a real
+// server.
+//
+// -session wscat (the default) records "A session with wscat", against
+// the demo model:
 //
 //	CHATD_COALESCE_INTERVAL=500ms make run
 //	go run ./docs/record -url http://localhost:8080
+//
+// -session reasoning records "A session with a reasoning model", against
+// cmd/fakeai started with the flags that section names; its last block is
+// the second answer's resume over SSE, the event stream as it came:
+//
+//	go run ./cmd/fakeai -models fake-reasoner -tokens 6 -reasoning 8 -reasoning-key mixed -delay 40ms
+//	OPENAI_BASE_URL=http://127.0.0.1:8081/v1 OPENAI_API_KEY=fake OPENAI_MODELS=fake-reasoner \
+//	  OPENAI_REASONING_MODELS=fake-reasoner make run
+//	go run ./docs/record -session reasoning -url http://localhost:8080
 package main
 
 import (
@@ -27,10 +40,18 @@ import (
 
 func main() {
 	base := flag.String("url", "http://localhost:8080", "the chatd to talk to")
+	name := flag.String("session", "wscat", "wscat | reasoning: the session of docs/protocol.md to record")
 	flag.Parse()
+	sessions := map[string]func(context.Context, string, io.Writer) error{
+		"wscat": record, "reasoning": recordReasoning}
+	run, ok := sessions[*name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "record: unknown -session %q (wscat or reasoning)\n", *name)
+		os.Exit(2)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := record(ctx, *base, os.Stdout); err != nil {
+	if err := run(ctx, *base, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "record:", err)
 		os.Exit(1)
 	}
@@ -48,6 +69,7 @@ type frame struct {
 	Action       string `json:"action"`
 	MessageID    string `json:"messageId"`
 	Seq          int64  `json:"seq"`
+	Rseq         int64  `json:"rseq"`
 	Conversation struct {
 		ID    string `json:"id"`
 		Title string `json:"title"`
