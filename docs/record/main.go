@@ -10,7 +10,7 @@
 // -session wscat (the default) records "A session with wscat", against
 // the demo model:
 //
-//	CHATD_COALESCE_INTERVAL=500ms make run
+//	CHATD_COALESCE_INTERVAL=1s make run
 //	go run ./docs/record -url http://localhost:8080
 //
 // -session reasoning records "A session with a reasoning model", against
