@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -289,7 +290,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.cancelBase(errShutdown)
 	if err := waitctx.Wait(ctx, &h.work); err != nil {
 		h.stopBusWork()
-		return err
+		return fmt.Errorf("wait for the running answers to end: %w", err)
 	}
 	err := h.waitPublished(ctx)
 	h.stopBusWork()

@@ -271,6 +271,8 @@ func TestShutdownWaitsForSendInFlight(t *testing.T) {
 	defer cancel()
 	if err := e.h.Shutdown(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown with a Send in flight = %v, want it to wait (deadline exceeded)", err)
+	} else if !strings.Contains(err.Error(), "wait for the running answers to end") {
+		t.Fatalf("Shutdown's error %q does not name the step it gave up on", err)
 	}
 	close(release)
 	if err := e.h.Shutdown(context.Background()); err != nil {

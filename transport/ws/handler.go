@@ -22,6 +22,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -368,7 +369,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		for _, c := range conns {
 			c.ws.CloseNow()
 		}
-		return err
+		return fmt.Errorf("close the websockets: %w", err)
 	}
 	return nil
 }

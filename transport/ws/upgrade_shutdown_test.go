@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -57,5 +58,22 @@ func TestShutdownDuringSessionCheck(t *testing.T) {
 	}
 	if err := <-read; websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Fatalf("read ended with %v, want close 1001", err)
+	}
+}
+
+// TestShutdownPastItsBoundNamesTheStep: a Shutdown whose ctx ends before
+// the sockets closed (a client that never answers the close frame) says
+// which step it gave up on, the context's error still in its chain; it
+// said only "context deadline exceeded", which an operator cannot place.
+func TestShutdownPastItsBoundNamesTheStep(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	s.dial(dialOptions{user: "a", paused: true}) // never reads the close frame, nor answers it
+	s.waitHub("the connection registered", func(h *hubtest.Hub) bool { return h.Count() == 1 })
+	spent, cancel := context.WithDeadline(context.Background(), time.Now())
+	defer cancel()
+	err := s.handler.Shutdown(spent)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "close the websockets") {
+		t.Fatalf("Shutdown past its bound = %v, want the step named and context.DeadlineExceeded kept", err)
 	}
 }
