@@ -352,6 +352,7 @@ func writeHeader(w *bufio.Writer, conv persistence.Conversation, count int, now 
 	if conv.SystemPrompt != "" {
 		w.WriteString("## System prompt\n\n")
 		for _, line := range strings.Split(conv.SystemPrompt, "\n") {
+			line = strings.TrimSuffix(line, "\r") // a CRLF is one line end, as in the messages
 			fmt.Fprintf(w, "> %s\n", escapeControls(line))
 		}
 		w.WriteString("\n")
@@ -384,7 +385,12 @@ func writeMessage(w *bufio.Writer, n int, m *persistence.Message, version string
 	return nil
 }
 
-// mdBody writes a message's text as it arrives in pieces: control
+// crPicture is how the Markdown export shows a carriage return that ends
+// no line (controlPicture).
+const crPicture = "\u240d"
+
+// mdBody writes a message's text as it arrives in pieces: a CRLF line end
+// as a newline (also when a piece ends between its two bytes), other control
 // characters escaped, trailing newlines dropped, and a code fence the text
 // leaves open closed, so a cut-off answer cannot swallow the rest of the file.
 type mdBody struct {
@@ -394,9 +400,16 @@ type mdBody struct {
 	line    []byte // the current line's start (enough to spot a fence)
 	long    bool   // the current line goes on past line
 	fence   string // the open fence's marker (``` or ~~~, or longer); "" outside one
+	cr      bool   // the last piece ended with a \r, held back: a line end if a \n follows
 }
 
 func (b *mdBody) write(piece string) error {
+	if b.cr && piece != "" {
+		b.cr = false
+		if piece[0] != '\n' {
+			b.text(crPicture) // a carriage return alone
+		}
+	}
 	for len(piece) > 0 {
 		// Plain text up to the next byte that needs a look goes out at once.
 		n := plainPrefix(piece)
@@ -409,6 +422,8 @@ func (b *mdBody) write(piece string) error {
 		switch {
 		case r == '\r' && len(piece) > 1 && piece[1] == '\n':
 			// a CRLF line end is a newline: the \n follows
+		case r == '\r' && len(piece) == 1:
+			b.cr = true // the next piece may start with its \n
 		case r == '\n':
 			b.newline++
 			b.endLine()
@@ -491,6 +506,10 @@ func nextFence(open, line string, long bool) string {
 
 // end finishes the text: the last line, a closing fence if needed, a blank line.
 func (b *mdBody) end() {
+	if b.cr { // the text ended with a carriage return alone
+		b.cr = false
+		b.text(crPicture)
+	}
 	if !b.started {
 		return
 	}

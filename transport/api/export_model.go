@@ -38,7 +38,9 @@ func writeParams(b *bufio.Writer, p *persistence.Params) {
 
 // mdQuote writes an answer's reasoning, as it arrives in pieces, before
 // its text: a quoted block headed "Reasoning", so a reader tells it from
-// the answer. Control characters but tab and newline are escaped, the
+// the answer. A CRLF line end is a newline, as in the answer's text
+// (mdBody), also when a piece ends between its two bytes; other control
+// characters but tab and newline are escaped, the
 // trailing newlines dropped; nothing at all is written for a reasoning
 // of newlines only, or none. It writes the blank line that ends the
 // message's heading too: before its own heading, or, with no reasoning,
@@ -50,9 +52,16 @@ type mdQuote struct {
 	started bool // the heading is written
 	open    bool // a line is written but not yet ended
 	newline int  // newlines held back: written only if more text follows
+	cr      bool // the last piece ended with a \r, held back: a line end if a \n follows
 }
 
 func (q *mdQuote) write(piece string) error {
+	if q.cr && piece != "" {
+		q.cr = false
+		if piece[0] != '\n' {
+			q.text("\r") // a carriage return alone: escaped
+		}
+	}
 	for len(piece) > 0 {
 		n := strings.IndexByte(piece, '\n')
 		if n == 0 {
@@ -63,8 +72,17 @@ func (q *mdQuote) write(piece string) error {
 		if n < 0 {
 			n = len(piece)
 		}
-		q.text(piece[:n])
+		line := piece[:n]
 		piece = piece[n:]
+		switch {
+		case piece != "": // a \n follows: a CRLF is one line end
+			line = strings.TrimSuffix(line, "\r")
+		case strings.HasSuffix(line, "\r"): // the next piece may start with its \n
+			line, q.cr = line[:len(line)-1], true
+		}
+		if line != "" {
+			q.text(line)
+		}
 	}
 	return nil
 }
@@ -94,6 +112,10 @@ func (q *mdQuote) text(s string) {
 // end finishes the block: its last line, a blank line; with no block,
 // the blank line after the message's heading.
 func (q *mdQuote) end() {
+	if q.cr { // the reasoning ended with a carriage return alone
+		q.cr = false
+		q.text("\r")
+	}
 	if !q.started {
 		q.w.WriteByte('\n')
 		return

@@ -31,6 +31,10 @@ func TestExportReasoning(t *testing.T) {
 		{"leading newlines", "\n\nlate start"},
 		{"newlines only", "\n\n\n"},
 		{"controls and CRLF", "bell\a esc\x1b del\x7f c1\u0085 crlf\r\nend"},
+		{"CRLF lines", "first\r\n\r\nsecond\r\n\r\n"},
+		{"carriage returns alone", "a\rb\r\r\nc\r"},
+		{"CRLF cut between pieces", strings.Repeat("x", persistence.ContentPieceBytes-1) + "\r\nafter"},
+		{"carriage return alone at a piece's end", strings.Repeat("x", persistence.ContentPieceBytes-1) + "\rafter"},
 		{"unicode", "中文 é 🙂\n\"quoted\" <html> & more"},
 		{"long, pieces end on newlines", strings.Repeat(line, 700) + "\n\nlast"},
 		{"long, pieces end inside lines", strings.Repeat("ab 中文 🙂 ", 50000) + "\n"},
@@ -70,9 +74,9 @@ func TestExportReasoning(t *testing.T) {
 }
 
 // quoted is the Markdown export's block for reasoning r, rendered from r
-// whole.
+// whole: a CRLF is a line end, a carriage return alone a control picture.
 func quoted(r string) string {
-	r = strings.TrimRight(r, "\n")
+	r = strings.TrimRight(strings.ReplaceAll(r, "\r\n", "\n"), "\n")
 	if r == "" {
 		return ""
 	}
@@ -87,4 +91,56 @@ func quoted(r string) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// TestExportSystemPromptCRLF: the Markdown export quotes a system prompt
+// written with CRLF line ends line by line, as one with LF, and a carriage
+// return alone as its control picture. Before, each line ended with a
+// visible "␍".
+func TestExportSystemPromptCRLF(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	c := persistence.Conversation{OwnerID: owner, Title: "crlf", SystemPrompt: "be brief\r\n\r\nand kind\rindeed\r\n"}
+	if err := e.store.CreateConversation(t.Context(), &c); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+	want := "## System prompt\n\n> be brief\n> \n> and kind␍indeed\n> \n\n"
+	if !strings.Contains(string(body), want) {
+		t.Fatalf("markdown export lacks\n%q\nin\n%.600q", want, body)
+	}
+}
+
+// TestExportTextCRLFAcrossPieces: the Markdown export takes a CRLF as one
+// line end in an answer's text also when the store's pieces
+// (persistence.ContentPieceBytes) cut it between its two bytes, and shows
+// a carriage return alone, at a piece's end or the text's, as "␍".
+// Before, the \r ending a piece was shown as "␍" whatever followed.
+func TestExportTextCRLFAcrossPieces(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	long := strings.Repeat("x", persistence.ContentPieceBytes-1)
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"CRLF cut between pieces", long + "\r\nafter", long + "\nafter\n\n"},
+		{"carriage return alone at a piece's end", long + "\rafter", long + "␍after\n\n"},
+		{"carriage return alone at the end", "end\r", "end␍\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, ids := e.conversation(t, owner, "q")
+			m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: ids[0], Role: persistence.RoleAssistant,
+				Content: tc.text, Status: persistence.StatusComplete}
+			if err := e.store.InsertMessage(t.Context(), &m); err != nil {
+				t.Fatal(err)
+			}
+			_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+			if want := "### 2. Assistant\n\n" + tc.want; !strings.HasSuffix(string(body), want) {
+				t.Fatalf("export ends\n%q\nwant it to end\n%q", body[max(0, len(body)-60):], want[max(0, len(want)-60):])
+			}
+		})
+	}
 }
