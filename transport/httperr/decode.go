@@ -29,8 +29,13 @@ import (
 // frame that is not UTF-8 is refused): 400 invalid_field naming the field
 // whose string holds the first bad byte, else 400 bad_request. So is a
 // body holding the escape of half a surrogate pair alone ("\ud800",
-// LoneSurrogate), which encoding/json would decode as U+FFFD too.
+// LoneSurrogate), which encoding/json would decode as U+FFFD too. A body
+// sent with a Content-Encoding other than identity is refused before it is
+// read (UnencodedBody).
 func DecodeJSON(r *http.Request, dst any) error {
+	if err := UnencodedBody(r.Header); err != nil {
+		return err
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -64,6 +69,26 @@ func DecodeJSON(r *http.Request, dst any) error {
 			return decodeError(err)
 		}
 		return BadRequest("the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// UnencodedBody returns nil for a request whose body has no content
+// coding (no Content-Encoding, or identity alone), else a 415
+// unsupported_media_type whose Accept-Encoding says identity (RFC 7694):
+// the server decodes no compressed body, and one read as it came (gzip
+// taken for JSON, or a body declared br but sent plain, taken as it is)
+// would be refused for the wrong reason or taken for what it is not.
+func UnencodedBody(h http.Header) *Error {
+	for _, line := range h.Values("Content-Encoding") {
+		for _, coding := range strings.Split(line, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				e := New(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
+					fmt.Sprintf("the body's Content-Encoding %.32q is not supported: send it unencoded", coding))
+				e.AcceptEncoding = "identity"
+				return e
+			}
+		}
 	}
 	return nil
 }

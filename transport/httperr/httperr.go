@@ -21,18 +21,19 @@ import (
 
 // Codes, as listed in docs/api.md.
 const (
-	CodeBadRequest       = "bad_request"        // 400: malformed JSON or id
-	CodeInvalidField     = "invalid_field"      // 400: a field fails validation; the message names it
-	CodeUnauthorized     = "unauthorized"       // 401
-	CodeForbidden        = "forbidden"          // 403
-	CodeNotFound         = "not_found"          // 404, also for another user's ids
-	CodeMethodNotAllowed = "method_not_allowed" // 405
-	CodeRequestTimeout   = "request_timeout"    // 408: the body did not arrive in time
-	CodeConflict         = "conflict"           // 409
-	CodeTooLarge         = "too_large"          // 413: body over the limit
-	CodeRateLimited      = "rate_limited"       // 429, with Retry-After
-	CodeInternal         = "internal"           // 500
-	CodeUnavailable      = "unavailable"        // 503
+	CodeBadRequest       = "bad_request"            // 400: malformed JSON or id
+	CodeInvalidField     = "invalid_field"          // 400: a field fails validation; the message names it
+	CodeUnauthorized     = "unauthorized"           // 401
+	CodeForbidden        = "forbidden"              // 403
+	CodeNotFound         = "not_found"              // 404, also for another user's ids
+	CodeMethodNotAllowed = "method_not_allowed"     // 405
+	CodeRequestTimeout   = "request_timeout"        // 408: the body did not arrive in time
+	CodeConflict         = "conflict"               // 409
+	CodeTooLarge         = "too_large"              // 413: body over the limit
+	CodeUnsupportedMedia = "unsupported_media_type" // 415: a body's Content-Encoding is not taken
+	CodeRateLimited      = "rate_limited"           // 429, with Retry-After
+	CodeInternal         = "internal"               // 500
+	CodeUnavailable      = "unavailable"            // 503
 )
 
 // Error is an HTTP error the client may see. Err, when set, is the cause:
@@ -46,7 +47,11 @@ type Error struct {
 	// ("invalid_token"); "" names none, as for a request that carried no
 	// token. Every 401 gets a WWW-Authenticate challenge (see Write).
 	BearerError string
-	Err         error
+	// AcceptEncoding, when set, adds an Accept-Encoding header naming the
+	// content codings a request body may have: a 415 for one the server
+	// does not decode says which it does (RFC 9110 12.5.3, RFC 7694).
+	AcceptEncoding string
+	Err            error
 }
 
 func (e *Error) Error() string {
@@ -156,7 +161,7 @@ type body struct {
 }
 
 // Write sends e to w (headers and body); a 401 carries its Challenge in
-// WWW-Authenticate, whoever sends it. It is for plain net/http code; gin
+// WWW-Authenticate, whoever sends it, and e.AcceptEncoding its header. It is for plain net/http code; gin
 // handlers use Abort or AbortError.
 func Write(w http.ResponseWriter, e *Error) {
 	var b body
@@ -168,6 +173,9 @@ func Write(w http.ResponseWriter, e *Error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", e.Challenge())
+	}
+	if e.AcceptEncoding != "" {
+		h.Set("Accept-Encoding", e.AcceptEncoding)
 	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))

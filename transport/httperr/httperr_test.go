@@ -1,6 +1,8 @@
 package httperr
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -132,6 +134,67 @@ func TestDecodeJSON(t *testing.T) {
 			var e *Error
 			if !errors.As(err, &e) || e.Status != c.status || e.Code != c.code {
 				t.Fatalf("err %v, want %d %s", err, c.status, c.code)
+			}
+		})
+	}
+}
+
+// TestDecodeJSONContentEncoding: a body with a content coding (gzip, br,
+// anything but identity, on any Content-Encoding line) is refused with
+// 415 unsupported_media_type and Accept-Encoding: identity, whatever it
+// holds; no Content-Encoding, or identity, is read as it came. Before, a
+// gzip body was refused as "not valid UTF-8" and a br one sent plain was
+// taken.
+func TestDecodeJSONContentEncoding(t *testing.T) {
+	t.Parallel()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(`{"name":"a"}`))
+	_ = zw.Close()
+	for _, c := range []struct {
+		name     string
+		body     string
+		encoding []string
+		refused  bool
+	}{
+		{"none", `{"name":"a"}`, nil, false},
+		{"identity", `{"name":"a"}`, []string{"identity"}, false},
+		{"identity in capitals, listed twice", `{"name":"a"}`, []string{"IDENTITY, identity"}, false},
+		{"empty", `{"name":"a"}`, []string{""}, false},
+		{"gzip body", gz.String(), []string{"gzip"}, true},
+		{"br declared, plain JSON sent", `{"name":"a"}`, []string{"br"}, true},
+		{"identity then gzip", gz.String(), []string{"identity, gzip"}, true},
+		{"gzip on a second line", gz.String(), []string{"identity", "gzip"}, true},
+		{"an unknown coding", `{"name":"a"}`, []string{"x-mine"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+			req.Header.Set("Content-Type", "application/json")
+			for _, v := range c.encoding {
+				req.Header.Add("Content-Encoding", v)
+			}
+			var dst struct {
+				Name string `json:"name"`
+			}
+			err := DecodeJSON(req, &dst)
+			if !c.refused {
+				if err != nil || dst.Name != "a" {
+					t.Fatalf("err %v, dst %+v", err, dst)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Status != http.StatusUnsupportedMediaType || e.Code != CodeUnsupportedMedia {
+				t.Fatalf("err %v, want 415 %s", err, CodeUnsupportedMedia)
+			}
+			rec := httptest.NewRecorder()
+			Write(rec, e)
+			if got := rec.Header().Get("Accept-Encoding"); got != "identity" {
+				t.Fatalf("Accept-Encoding %q, want identity", got)
+			}
+			if dst.Name != "" {
+				t.Fatalf("the body was decoded: %+v", dst)
 			}
 		})
 	}
