@@ -71,18 +71,28 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 	for _, c := range []struct {
 		method, path string
 		status       int
-		code         string
+		code, allow  string
 	}{
-		{"GET", "/api/nope", 404, "not_found"},
-		{"GET", "/api", 404, "not_found"},
-		{"POST", "/api/conversations/x/y/z", 404, "not_found"},
-		{"GET", "/ws", 404, "not_found"}, // nothing registered it here: never the app
-		{"GET", "/api/auth/register", 405, "method_not_allowed"},
-		{"PUT", "/api/conversations", 405, "method_not_allowed"},
-		{"POST", "/some/app/path", 404, "not_found"},
+		{"GET", "/api/nope", 404, "not_found", ""},
+		{"GET", "/api", 404, "not_found", ""},
+		{"POST", "/api/conversations/x/y/z", 404, "not_found", ""},
+		{"DELETE", "/api/nope", 404, "not_found", ""},
+		{"GET", "/ws", 404, "not_found", ""},  // nothing registered it here: never the app
+		{"POST", "/ws", 404, "not_found", ""}, // nor for another method
+		{"POST", "//api/x", 404, "not_found", ""},
+		{"GET", "/api/auth/register", 405, "method_not_allowed", "POST"},
+		{"PUT", "/api/conversations", 405, "method_not_allowed", "GET, POST"},
+		// The web client's paths take GET and HEAD, whatever the path.
+		{"POST", "/some/app/path", 405, "method_not_allowed", "GET, HEAD"},
+		{"POST", "/", 405, "method_not_allowed", "GET, HEAD"},
+		{"DELETE", "/assets/app-abc1.js", 405, "method_not_allowed", "GET, HEAD"},
+		{"OPTIONS", "/settings", 405, "method_not_allowed", "GET, HEAD"},
 	} {
 		r := e.do(c.method, c.path, a.token, nil)
 		expect(t, c.method+" "+c.path, r, c.status, c.code)
+		if got := r.header.Get("Allow"); got != c.allow {
+			t.Fatalf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
 	}
 
 	if r := e.do("GET", "/assets/missing.js", "", nil); r.status != 404 {
