@@ -131,6 +131,10 @@ func methodLabel(method string) string {
 
 // serve is GET /metrics.
 func (m *httpMetrics) serve(c *gin.Context) {
+	if e := httperr.RepeatedAuthorization(c.Request.Header); e != nil && m.opts.Token != "" {
+		httperr.AbortError(c, e) // the token would be one of them
+		return
+	}
 	if !m.allowed(c) {
 		httperr.AbortError(c, httperr.Forbidden("metrics are only served to allowed addresses or with the metrics token"))
 		return

@@ -112,7 +112,9 @@ func (a *Authenticator) checkVersion(ctx context.Context, id Identity) error {
 }
 
 // Middleware authenticates the request's Authorization: Bearer token and
-// stores the Identity for IdentityFrom. It answers 401 unauthorized for a
+// stores the Identity for IdentityFrom. It answers 400 bad_request
+// (invalid_request) for more than one Authorization header
+// (httperr.RepeatedAuthorization), 401 unauthorized for a
 // missing or bad token and 503 unavailable when the store cannot be read
 // within Options.CheckTimeout of the request's start (reqtimeout.Bound):
 // the route's own bound counts from that start too, so the check and the
@@ -121,6 +123,10 @@ func (a *Authenticator) checkVersion(ctx context.Context, id Identity) error {
 // runs on.
 func (a *Authenticator) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if e := httperr.RepeatedAuthorization(c.Request.Header); e != nil {
+			httperr.AbortError(c, e)
+			return
+		}
 		ctx, cancel := reqtimeout.Bound(c.Request.Context(), a.tokens.opts.CheckTimeout)
 		id, err := a.Authenticate(ctx, BearerToken(c.Request.Header))
 		cancel()

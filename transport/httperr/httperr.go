@@ -92,13 +92,33 @@ func InvalidToken(message string) *Error {
 	return e
 }
 
+// InvalidRequest is a 400 bad_request for a malformed authenticated
+// request (RFC 6750 3.1): its challenge says error="invalid_request".
+func InvalidRequest(message string) *Error {
+	e := BadRequest(message)
+	e.BearerError = "invalid_request"
+	return e
+}
+
+// RepeatedAuthorization returns InvalidRequest for a request carrying more
+// than one Authorization header, nil for one with at most one. Which of
+// them speaks for the request is not for the server to guess: taking the
+// first let a good token followed by junk in, and refused the other order.
+func RepeatedAuthorization(h http.Header) *Error {
+	if len(h.Values("Authorization")) > 1 {
+		return InvalidRequest("more than one Authorization header: send one")
+	}
+	return nil
+}
+
 // Realm is the realm of the Bearer challenge every 401 carries.
 const Realm = "chatd"
 
 // Challenge returns the WWW-Authenticate value of e, a 401 (RFC 9110
-// 11.6.1: a 401 must carry one): the Bearer scheme of RFC 6750 with
-// Realm, and for a BearerError that error and the message as its
-// description (without the characters the RFC keeps out of it).
+// 11.6.1: a 401 must carry one) or an error with a BearerError (a 400
+// invalid_request): the Bearer scheme of RFC 6750 with Realm, and for a
+// BearerError that error and the message as its description (without
+// the characters the RFC keeps out of it).
 func (e *Error) Challenge() string {
 	c := `Bearer realm="` + Realm + `"`
 	if e.BearerError == "" {
@@ -160,8 +180,9 @@ type body struct {
 	} `json:"error"`
 }
 
-// Write sends e to w (headers and body); a 401 carries its Challenge in
-// WWW-Authenticate, whoever sends it, and e.AcceptEncoding its header. It is for plain net/http code; gin
+// Write sends e to w (headers and body); a 401, or an error with a
+// BearerError, carries its Challenge in WWW-Authenticate, whoever sends
+// it, and e.AcceptEncoding its header. It is for plain net/http code; gin
 // handlers use Abort or AbortError.
 func Write(w http.ResponseWriter, e *Error) {
 	var b body
@@ -171,7 +192,7 @@ func Write(w http.ResponseWriter, e *Error) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if e.Status == http.StatusUnauthorized {
+	if e.Status == http.StatusUnauthorized || e.BearerError != "" {
 		h.Set("WWW-Authenticate", e.Challenge())
 	}
 	if e.AcceptEncoding != "" {

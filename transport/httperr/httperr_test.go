@@ -29,8 +29,8 @@ func TestWrite(t *testing.T) {
 
 // TestWriteChallenge: every 401 Write sends, however it was built, carries
 // a Bearer challenge (RFC 9110 11.6.1); one for a bad token names
-// invalid_token with a description holding only what RFC 6750 allows;
-// other statuses carry none.
+// invalid_token with a description holding only what RFC 6750 allows; a
+// 400 invalid_request (RFC 6750 3.1) carries one too; other errors none.
 func TestWriteChallenge(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -44,7 +44,10 @@ func TestWriteChallenge(t *testing.T) {
 			`Bearer realm="chatd", error="invalid_token", error_description="token expired"`},
 		{"quotes and backslashes left out", InvalidToken("a \"bad\\ token\u00e9\n"),
 			`Bearer realm="chatd", error="invalid_token", error_description="a bad token"`},
+		{"a malformed request (two Authorization headers)", InvalidRequest("send one"),
+			`Bearer realm="chatd", error="invalid_request", error_description="send one"`},
 		{"not a 401", Forbidden("no"), ""},
+		{"a 400 of no token", BadRequest("bad JSON"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()

@@ -264,6 +264,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, httperr.New(http.StatusForbidden, httperr.CodeForbidden, "origin not allowed"))
 		return
 	}
+	if e := httperr.RepeatedAuthorization(r.Header); e != nil {
+		httperr.Write(w, e)
+		return
+	}
 	token := requestToken(r)
 	if h.refusedAgain(w, r, token) {
 		return

@@ -1,11 +1,14 @@
 package ws_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/coder/websocket"
 )
 
 // TestBadHandshakeAnsweredJSON: a request to the WebSocket route that the
@@ -61,5 +64,51 @@ func TestBadHandshakeAnsweredJSON(t *testing.T) {
 	}
 	if users := s.limits.ConnectedUsers(); len(users) != 0 {
 		t.Fatalf("slots still held by %v", users)
+	}
+}
+
+// TestTwoAuthorizationHeadersRefused: an upgrade carrying two
+// Authorization headers is malformed (RFC 6750 3.1): 400 bad_request with
+// a challenge naming invalid_request, whichever of them is good, nothing
+// upgraded; one header upgrades as before. Before, the first header won: a
+// good token followed by junk was let in, junk followed by a good one
+// refused with 401.
+func TestTwoAuthorizationHeadersRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	for _, tc := range []struct {
+		name    string
+		auths   []string
+		refused bool
+	}{
+		{"good alone", []string{"Bearer token-u"}, false},
+		{"good then junk", []string{"Bearer token-u", "Bearer junk"}, true},
+		{"junk then good", []string{"Bearer junk", "Bearer token-u"}, true},
+		{"good twice", []string{"Bearer token-u", "Bearer token-u"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			h := http.Header{"Authorization": tc.auths}
+			c, res, err := websocket.Dial(ctx, s.url(), &websocket.DialOptions{HTTPHeader: h})
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				c.CloseNow()
+				return
+			}
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("upgraded")
+			}
+			if res == nil || res.StatusCode != http.StatusBadRequest {
+				t.Fatalf("dial: %v (%+v), want 400", err, res)
+			}
+			if ch := res.Header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, `Bearer realm="chatd", error="invalid_request"`) {
+				t.Fatalf("WWW-Authenticate %q, want a Bearer challenge naming invalid_request", ch)
+			}
+		})
 	}
 }
