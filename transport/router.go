@@ -100,7 +100,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Use(reqtimeout.Start, requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger, opts.TrustedProxies), httperr.LimitBody(opts.BodyLimit),
+	r.Use(headAsGet(r), reqtimeout.Start, requestLog(opts.Logger), metrics.observe, recovery(opts.Logger), untrustedProxy(opts.Logger, opts.TrustedProxies), httperr.LimitBody(opts.BodyLimit),
 		bodyDeadline(opts.BodyReadTimeout), writeDeadline(opts.ResponseWriteTimeout))
 
 	opts.Health.Routes(r)
@@ -116,6 +116,7 @@ func NewRouter(opts RouterOptions) (*gin.Engine, error) {
 	}
 
 	r.NoMethod(func(c *gin.Context) {
+		allowWithHead(c)
 		httperr.Abort(c, 405, httperr.CodeMethodNotAllowed, "method not allowed on this route")
 	})
 	r.NoRoute(webClient(opts.Static))

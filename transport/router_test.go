@@ -81,7 +81,7 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 		{"POST", "/ws", 404, "not_found", ""}, // nor for another method
 		{"POST", "//api/x", 404, "not_found", ""},
 		{"GET", "/api/auth/register", 405, "method_not_allowed", "POST"},
-		{"PUT", "/api/conversations", 405, "method_not_allowed", "GET, POST"},
+		{"PUT", "/api/conversations", 405, "method_not_allowed", "GET, HEAD, POST"},
 		// The web client's paths take GET and HEAD, whatever the path.
 		{"POST", "/some/app/path", 405, "method_not_allowed", "GET, HEAD"},
 		{"POST", "/", 405, "method_not_allowed", "GET, HEAD"},

@@ -268,7 +268,8 @@ func (h *Handler) pump(c *gin.Context, s *stream, messageID string) {
 
 // stream writes the response headers, then the stream's frames as events
 // until last says a frame was the last, the client leaves, or the stream is
-// closed. Comment lines keep idle proxies from closing it. Every write has
+// closed; for a HEAD (answered as the GET: transport's headAsGet), the
+// headers alone. Comment lines keep idle proxies from closing it. Every write has
 // WriteTimeout to reach the socket: a client that stops reading makes it
 // fail, which ends the response and frees the stream's connection slot.
 // What net/http writes once the handler returns (what the response still
@@ -289,6 +290,9 @@ func (h *Handler) stream(c *gin.Context, s *stream, last func(*protocol.Frame) b
 	hd.Set("X-Accel-Buffering", "no")
 	hd.Set("Connection", "keep-alive")
 	w.WriteHeader(http.StatusOK)
+	if c.Request.Method == http.MethodHead {
+		return // the headers alone: a HEAD holds no stream open
+	}
 	keep := time.NewTicker(h.opts.KeepAlive)
 	defer keep.Stop()
 	// comment writes a comment line and flushes it; false ends the stream.

@@ -276,6 +276,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.Method == http.MethodHead {
+		upgradeRequired(w) // a HEAD upgrades nothing: answered as a GET that asks no upgrade
+		return
+	}
 	if !h.opts.Limits.AcquireConn(id.UserID) {
 		h.refuse(w, r, id.UserID, token)
 		return

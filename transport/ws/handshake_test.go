@@ -112,3 +112,41 @@ func TestTwoAuthorizationHeadersRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestHeadUpgradesNothing: a HEAD to the WebSocket route, even with the
+// upgrade's headers, is answered as a GET that asks no upgrade (426 with
+// Upgrade: websocket and the JSON error's headers, no body), after the
+// token check, and takes no connection slot. Before, the handshake
+// refused it as a method other than GET: 405 without an Allow header.
+func TestHeadUpgradesNothing(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	for _, tc := range []struct {
+		name   string
+		token  string
+		status int
+	}{
+		{"signed in", "Bearer token-u", http.StatusUpgradeRequired},
+		{"a bad token", "Bearer junk", http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest(http.MethodHead, s.srv.URL, nil)
+		for k, v := range map[string]string{"Authorization": tc.token, "Connection": "Upgrade", "Upgrade": "websocket",
+			"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="} {
+			req.Header.Set(k, v)
+		}
+		res, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.status || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("%s: HEAD %d %q, want %d JSON", tc.name, res.StatusCode, res.Header.Get("Content-Type"), tc.status)
+		}
+		if tc.status == http.StatusUpgradeRequired && res.Header.Get("Upgrade") != "websocket" {
+			t.Fatalf("%s: Upgrade %q, want websocket", tc.name, res.Header.Get("Upgrade"))
+		}
+	}
+	if users := s.limits.ConnectedUsers(); len(users) != 0 {
+		t.Fatalf("slots still held by %v", users)
+	}
+}

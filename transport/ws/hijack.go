@@ -53,6 +53,15 @@ func (w *smallReadBuffer) Write(p []byte) (int, error) {
 	return w.ResponseWriter.Write(p)
 }
 
+// upgradeRequired answers a request that asks no upgrade as the library
+// does (426, Connection: Upgrade, Upgrade: websocket), with the JSON error
+// WriteHeader gives it: what a HEAD gets, which can upgrade nothing.
+func upgradeRequired(w http.ResponseWriter) {
+	w.Header().Set("Connection", "Upgrade")
+	w.Header().Set("Upgrade", "websocket")
+	httperr.Write(w, handshakeError(http.StatusUpgradeRequired))
+}
+
 // handshakeError is the error a handshake refused with status answers.
 func handshakeError(status int) *httperr.Error {
 	switch status {
