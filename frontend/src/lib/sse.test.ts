@@ -74,6 +74,20 @@ describe('readSSE', () => {
     expect(events).toEqual([{ event: 'delta', data: '{"text":"中文🙂"}', id: undefined }]);
   });
 
+  it('keeps a U+FEFF of the answer at a chunk\'s start: only a byte order mark opening the stream is dropped (the spec\'s decode)', async () => {
+    const enc = new TextEncoder();
+    const chunks = [enc.encode('\uFEFFdata: a\n\n'), enc.encode('data: '), enc.encode('\uFEFFb\n\n')];
+    const body = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        for (const c of chunks) ctrl.enqueue(c);
+        ctrl.close();
+      },
+    });
+    const events: SSEEvent[] = [];
+    await readSSE(body, (e) => events.push(e));
+    expect(events.map((e) => e.data)).toEqual(['a', '\uFEFFb']);
+  });
+
   it('rejects when the stream errors (a cut connection)', async () => {
     const body = new ReadableStream<Uint8Array>({
       start(ctrl) {

@@ -27,4 +27,13 @@ describe('utf8', () => {
     expect(utf8Prefix('abc', 0)).toBe('');
     expect(utf8Prefix('abc', 9)).toBe('abc');
   });
+
+  it('keeps a U+FEFF at the cut: it is text the seq counts, not a byte order mark', () => {
+    const s = 'ab\uFEFFcd\uFEFF';
+    expect(utf8Suffix(s, 2)).toBe('\uFEFFcd\uFEFF');
+    expect(utf8Suffix('\uFEFFx', 0)).toBe('\uFEFFx');
+    expect(utf8Prefix('\uFEFFx', 3)).toBe('\uFEFF');
+    expect(utf8Prefix(s, 5)).toBe('ab\uFEFF');
+    expect(utf8Length(utf8Suffix(s, 2))).toBe(utf8Length(s) - 2);
+  });
 });

@@ -1,7 +1,9 @@
 // Byte arithmetic for the protocol's seq, which counts UTF-8 bytes.
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// ignoreBOM: a U+FEFF the answer starts a cut or resume overlap with is
+// text, counted by seq; the default decoder drops it, losing 3 bytes.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** utf8Length returns the number of UTF-8 bytes of s, without allocating. */
 export function utf8Length(s: string): number {
