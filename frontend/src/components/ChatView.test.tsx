@@ -575,6 +575,8 @@ describe('ChatView focus of buttons that go once pressed', () => {
       list.dispatchEvent(new Event('scroll'));
     });
     list.scrollTo = scrolled as unknown as typeof list.scrollTo;
+    top = 1500;
+    act(() => list.dispatchEvent(new Event('scroll'))); // at the bottom
     top = 0;
     act(() => list.dispatchEvent(new Event('scroll'))); // the reader scrolled up
     const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Scroll to the latest message"]')!;
@@ -583,5 +585,121 @@ describe('ChatView focus of buttons that go once pressed', () => {
     expect(scrolled).toHaveBeenCalledWith({ top: 2000, behavior });
     expect(mount.host.contains(button)).toBe(false);
     expect(document.activeElement).toBe(mount.host.querySelector('textarea[aria-label="Message"]'));
+  });
+});
+
+describe('ChatView following a streaming answer', () => {
+  /**
+   * setUp renders a conversation whose answer streams, the list given a
+   * layout: 500 px tall, its content 40 px a delta taller, its scrollTop
+   * kept within range (as a browser clamps it).
+   */
+  function setUp() {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const msgs = [message('u1', '', 'user', 'Question', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')];
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), msgs) } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const list = mount.host.querySelector<HTMLDivElement>('.messages')!;
+    let height = 2000;
+    let top = 0;
+    Object.defineProperty(list, 'scrollHeight', { configurable: true, get: () => height });
+    Object.defineProperty(list, 'clientHeight', { configurable: true, get: () => 500 });
+    Object.defineProperty(list, 'scrollTop', { configurable: true, get: () => top, set: (v: number) => (top = Math.max(0, Math.min(v, height - 500))) });
+    const bottom = () => height - 500;
+    /** delta grows the answer (and the content, px): the list renders again. */
+    const delta = (px = 40) => {
+      height += px;
+      act(() =>
+        app.store.set((s) => {
+          const t = s.threads[CID]!;
+          const a = t.messages.a1!;
+          return { ...s, threads: { ...s.threads, [CID]: { ...t, messages: { ...t.messages, a1: { ...a, content: a.content + ' more' } } } } };
+        }),
+      );
+    };
+    /** scroll moves the view as the reader does; with event, its scroll event comes before the next update. */
+    const scroll = (to: number, event = true) => {
+      top = to;
+      if (event) act(() => list.dispatchEvent(new Event('scroll')));
+    };
+    /** shrink makes the content px shorter, the view clamped to it. */
+    const shrink = (px: number) => {
+      height -= px;
+      top = Math.min(top, height - 500);
+    };
+    const toLatest = () => mount.host.querySelector('button[aria-label="Scroll to the latest message"]');
+    delta(); // followed so far
+    expect(list.scrollTop).toBe(bottom());
+    return { list, delta, scroll, bottom, shrink, toLatest };
+  }
+
+  it.each([
+    ['its scroll event seen', true],
+    ['before its scroll event came (a smooth scroll\'s first step)', false],
+  ])('a scroll up of 30 px, well within 80 px of the bottom, stops the following (%s)', (_name, event) => {
+    const { list, delta, scroll, bottom, toLatest } = setUp();
+    const at = bottom() - 30;
+    scroll(at, event);
+    delta();
+    expect(list.scrollTop).toBe(at);
+    delta();
+    expect(list.scrollTop).toBe(at);
+    expect(toLatest()).not.toBeNull();
+  });
+
+  it('wheel or trackpad steps of 20 px up are not undone by the updates between them', () => {
+    const { list, delta, bottom } = setUp();
+    for (let i = 0; i < 3; i++) {
+      act(() => list.dispatchEvent(new WheelEvent('wheel', { deltaY: -20, bubbles: true })));
+      delta(); // before the step moved the view
+      list.scrollTop -= 20;
+      act(() => list.dispatchEvent(new Event('scroll')));
+    }
+    expect(bottom() - list.scrollTop).toBe(3 * 40 + 3 * 20);
+  });
+
+  it('an arrow key up stops the following before its smooth scroll moves the view', () => {
+    const { list, delta, bottom } = setUp();
+    const at = list.scrollTop;
+    act(() => document.body.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowUp', bubbles: true })));
+    delta();
+    expect(list.scrollTop).toBe(at);
+    expect(bottom() - list.scrollTop).toBe(40);
+  });
+
+  it('follows again once the reader scrolls back to (near) the bottom, or presses "Scroll to the latest message"', () => {
+    const { list, delta, scroll, bottom, toLatest } = setUp();
+    scroll(bottom() - 300);
+    delta();
+    scroll(bottom() - 50); // down, within 80 px
+    delta();
+    expect(list.scrollTop).toBe(bottom());
+    expect(toLatest()).toBeNull();
+    scroll(bottom() - 300);
+    scroll(bottom());
+    delta();
+    expect(list.scrollTop).toBe(bottom());
+    scroll(bottom() - 300);
+    list.scrollTo = (() => undefined) as typeof list.scrollTo; // a smooth scroll, still under way
+    act(() => (toLatest() as HTMLButtonElement).click());
+    delta();
+    expect(list.scrollTop).toBe(bottom());
+  });
+
+  it('a view pulled up by content that shrank, at the bottom, keeps following', () => {
+    const { list, delta, bottom, shrink } = setUp();
+    shrink(100); // a browser pulls the view up 100 px, keeping it at the bottom
+    act(() => list.dispatchEvent(new Event('scroll')));
+    delta();
+    expect(list.scrollTop).toBe(bottom());
+    shrink(100); // and a render before its scroll event came
+    delta(0);
+    expect(list.scrollTop).toBe(bottom());
   });
 });

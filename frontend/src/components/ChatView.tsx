@@ -308,31 +308,57 @@ interface MessageListProps {
 }
 
 /**
- * MessageList scrolls with a growing answer while the reader is at the
- * bottom (also when the answer's markdown grows after the list rendered), and
- * asks for older messages when the reader nears the top, keeping what is on
- * screen in place when they arrive.
+ * MessageList scrolls with a growing answer while the reader follows it
+ * (also when the answer's markdown grows after the list rendered), and asks
+ * for older messages when the reader nears the top, keeping what is on
+ * screen in place when they arrive. Any scroll up by the reader (a key, a
+ * wheel or trackpad step, a finger, the scroll bar) stops the following at
+ * once, even a few pixels from the bottom; scrolling back near the bottom,
+ * or "Scroll to the latest message", resumes it.
  */
 function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, onNearTop, children }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
   const composerBox = useContext(ComposerBox);
   const stick = useRef(true);
+  // The scroll position the list last put the view at, or saw in a scroll
+  // event (null: none yet): a position above it is the reader going up.
+  const seen = useRef<number | null>(null);
   const [away, setAway] = useState(false);
   const before = useRef<{ firstId: string | undefined; height: number; top: number }>({ firstId: undefined, height: 0, top: 0 });
 
   useLayoutEffect(() => {
     stick.current = true;
+    seen.current = null;
     setAway(false);
   }, [conversationId]);
+
+  // leave stops the following: the reader went up.
+  const leave = useCallback(() => {
+    stick.current = false;
+    setAway(true);
+  }, []);
+
+  // pin keeps a following reader at the bottom, unless the view moved up
+  // since the list last put it there (a scroll whose event has not come yet:
+  // going down again would undo the reader's step, measured in Chromium as
+  // 3 px up, then 0 px from the bottom at the next update).
+  const pin = useCallback(() => {
+    const el = ref.current;
+    if (!el || !stick.current) return;
+    if (wentUp(el, seen.current)) return leave();
+    el.scrollTop = el.scrollHeight;
+    seen.current = el.scrollTop;
+  }, [leave]);
 
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     const prev = before.current;
-    if (stick.current) el.scrollTop = el.scrollHeight;
+    if (stick.current) pin();
     else if (prev.firstId && firstId !== prev.firstId && el.querySelector(`[data-message-id="${CSS.escape(prev.firstId)}"]`)) {
       // Older messages were put above: keep the same message under the eye.
       el.scrollTop = prev.top + (el.scrollHeight - prev.height);
+      seen.current = el.scrollTop;
     }
     before.current = { firstId, height: el.scrollHeight, top: el.scrollTop };
   });
@@ -344,17 +370,24 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   // timers were held, grew below the view), and when the list itself
   // changes size (the composer grows, the window is resized). A section
   // the reader opens (Show more, Thinking) does not move the view.
-  const follow = useCallback(() => {
-    const el = ref.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
-  }, []);
   useEffect(() => {
     const el = ref.current;
     if (!el || typeof ResizeObserver === 'undefined') return;
-    const resized = new ResizeObserver(follow);
+    const resized = new ResizeObserver(pin);
     resized.observe(el);
     return () => resized.disconnect();
-  }, [follow]);
+  }, [pin]);
+
+  // A key that scrolls up stops the following before the scroll it starts
+  // (smooth: its first step comes a frame later) is undone by an update.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const el = ref.current;
+      if (el && stick.current && el.scrollTop > 0 && scrollsUp(e, el)) leave();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [leave]);
 
   useEffect(() => {
     // A first page shorter than the screen cannot be scrolled: ask at once.
@@ -378,15 +411,43 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   function onScroll() {
     const el = ref.current;
     if (!el) return;
-    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
-    stick.current = atBottom;
-    setAway(!atBottom);
+    const gap = bottomGap(el);
+    if (gap <= AT_BOTTOM_PX) stick.current = true;
+    else if (wentUp(el, seen.current)) stick.current = false;
+    else if (seen.current !== null && el.scrollTop > seen.current && gap < REATTACH_PX) stick.current = true; // back down near the bottom
+    seen.current = el.scrollTop;
+    setAway(!stick.current);
     before.current = { ...before.current, top: el.scrollTop };
     if (hasMore && !loadingOlder && el.scrollTop < 300) onNearTop();
   }
 
+  // A wheel or trackpad step up stops the following at once (the scroll
+  // event comes a frame later), unless a box inside the list takes it.
+  function onWheel(e: React.WheelEvent<HTMLDivElement>) {
+    const el = ref.current;
+    if (el && stick.current && e.deltaY < 0 && el.scrollTop > 0 && !innerScrollsUp(e.target, el)) leave();
+  }
+
+  // A finger dragging the content down (scrolling up) does too.
+  const touchY = useRef<number | null>(null);
+  function onTouchMove(e: React.TouchEvent<HTMLDivElement>) {
+    const el = ref.current;
+    const y = e.touches[0]?.clientY;
+    if (y === undefined) return;
+    const from = touchY.current;
+    touchY.current = y;
+    if (el && from !== null && y > from && stick.current && el.scrollTop > 0 && !innerScrollsUp(e.target, el)) leave();
+  }
+
   return (
-    <div className="messages" ref={ref} onScroll={onScroll} aria-busy={loading || loadingOlder || undefined} tabIndex={-1}>
+    <div
+      className="messages"
+      ref={ref}
+      onScroll={onScroll}
+      onWheel={onWheel}
+      onTouchStart={(e) => (touchY.current = e.touches[0]?.clientY ?? null)}
+      onTouchMove={onTouchMove}
+      aria-busy={loading || loadingOlder || undefined} tabIndex={-1}>
       <div className="messages-inner">
         {hasMore && !loading && (
           <div className="older">
@@ -403,7 +464,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
             </button>
           </div>
         )}
-        <ContentGrew.Provider value={follow}>{loading ? <p className="hint loading">Loading…</p> : children}</ContentGrew.Provider>
+        <ContentGrew.Provider value={pin}>{loading ? <p className="hint loading">Loading…</p> : children}</ContentGrew.Provider>
       </div>
       {away && (
         <button
@@ -414,6 +475,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
           onClick={() => {
             const el = ref.current;
             if (!el) return;
+            stick.current = true; // followed from now, whatever streams while the view goes down
             const still = window.matchMedia?.('(prefers-reduced-motion: reduce)').matches;
             el.scrollTo({ top: el.scrollHeight, behavior: still ? 'auto' : 'smooth' });
             // The button goes once at the bottom: the focus goes where the
@@ -426,6 +488,44 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
       )}
     </div>
   );
+}
+
+/** AT_BOTTOM_PX: a view this close to the bottom (rounding, zoom) is at it. */
+const AT_BOTTOM_PX = 1;
+
+/** REATTACH_PX: a reader scrolling down to this close to the bottom follows the answer again. */
+const REATTACH_PX = 80;
+
+/** bottomGap is how far the view of el is above its bottom, in px. */
+function bottomGap(el: HTMLElement): number {
+  return el.scrollHeight - el.scrollTop - el.clientHeight;
+}
+
+/**
+ * wentUp says the view of el is above where the list last put or saw it
+ * (seen), and not at the bottom: the reader scrolled up. A view pulled up
+ * by content that shrank stays at the bottom, so is not.
+ */
+function wentUp(el: HTMLElement, seen: number | null): boolean {
+  return seen !== null && el.scrollTop < seen - AT_BOTTOM_PX && bottomGap(el) > AT_BOTTOM_PX;
+}
+
+/** scrollsUp says key event e scrolls list up: a scrolling key, not typed into a field, with the focus in list or nowhere. */
+function scrollsUp(e: KeyboardEvent, list: HTMLElement): boolean {
+  const up = e.key === 'ArrowUp' || e.key === 'PageUp' || e.key === 'Home' || (e.key === ' ' && e.shiftKey);
+  if (!up || e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return false;
+  const at = document.activeElement;
+  if (!at || at === document.body) return true;
+  if (!list.contains(at)) return false;
+  return !(at instanceof HTMLInputElement || at instanceof HTMLTextAreaElement || at instanceof HTMLSelectElement || (at as HTMLElement).isContentEditable);
+}
+
+/** innerScrollsUp says a box between target and list (a Thinking box) can scroll up itself, taking a wheel or finger step. */
+function innerScrollsUp(target: EventTarget, list: HTMLElement): boolean {
+  for (let n = target instanceof Element ? target : null; n && n !== list; n = n.parentElement) {
+    if (n.scrollTop > 0) return true;
+  }
+  return false;
 }
 
 /**
