@@ -1351,6 +1351,35 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.draft('new')).toBe('hello');
   });
 
+  it.each([
+    ['an instance of the version before refuses its key: asked once more without it, created and its message sent', 'unknown field "clientId"', 2, true],
+    ['another unknown field is a refusal as any other: not asked again', 'unknown field "title"', 1, false],
+  ])('%s', async (_name, refusal, asked, made) => {
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if ('clientId' in (JSON.parse(String(init.body)) as object)) return json({ error: { code: 'bad_request', message: refusal } }, 400); // strict decoding
+        return json({ conversation: created }, 201);
+      },
+    });
+    socket().open();
+    app.setDraft('new', 'hello');
+    await app.send('hello');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(asked));
+    expect(posts(calls)[0]?.clientId).toBeTruthy();
+    if (made) {
+      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+      expect(posts(calls)[1]).not.toHaveProperty('clientId');
+      expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+      expect(app.store.state.toasts).toEqual([]);
+    } else {
+      expect(app.store.state.toasts.map((t) => t.text)).toEqual([`Could not start a conversation: ${refusal}`]);
+      expect(socket().framesOf('send')).toHaveLength(0);
+      expect(app.draft('new')).toBe('hello');
+    }
+  });
+
   it('a new chat sent in the next session while the last one\'s creation is still unanswered is created once that ends', async () => {
     let hang!: (r: Response) => void;
     let attempts = 0;

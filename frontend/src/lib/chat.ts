@@ -12,7 +12,7 @@ import { ConversationList } from './conversationList';
 import { ConversationThread } from './conversationThread';
 import { saveBlob } from './download';
 import { Drafts, NEW_CHAT, draftKey } from './drafts';
-import { errorText, isConnectionError, sentence, serverUnavailable } from './errors';
+import { errorText, isConnectionError, refusedField, sentence, serverUnavailable } from './errors';
 import { forgetRevealed } from './images';
 import { ModelList } from './modelList';
 import { newChatModel, unavailableNotice } from './models';
@@ -54,7 +54,8 @@ export interface ChatAppOptions {
  * creation, with the key every attempt repeats, and its first message.
  */
 interface PendingChat {
-  body: NewConversation & { clientId: string };
+  /** The request; its clientId is dropped only for an instance of the version before (withoutRefusedKey). */
+  body: NewConversation;
   text: string;
   /** Whether the user was told it waits for the connection. */
   told?: boolean;
@@ -95,6 +96,21 @@ function withoutUnknownModel(pending: PendingChat, err: unknown): boolean {
   delete body.model;
   pending.body = body;
   pending.unavailable = model;
+  return true;
+}
+
+/**
+ * withoutRefusedKey drops the clientId of a new chat an instance of the
+ * version before refused for it (a rolling upgrade: that version took no
+ * key, and its strict decoding refuses the request whole), so that it is
+ * asked again once without, created as that version did (an attempt
+ * repeated after a lost answer may then make a second conversation); it
+ * says whether it did. Regenerate does the same (SSETransport).
+ */
+function withoutRefusedKey(pending: PendingChat, err: unknown): boolean {
+  if (!pending.body.clientId || !refusedField(err, 'clientId')) return false;
+  const { clientId: _, ...body } = pending.body;
+  pending.body = body;
   return true;
 }
 
@@ -956,7 +972,7 @@ export class ChatApp {
     try {
       ({ conversation } = await this.createOnce(pending.body));
     } catch (err) {
-      if (this.pendingChat !== pending || withoutUnknownModel(pending, err)) this.createNext();
+      if (this.pendingChat !== pending || withoutUnknownModel(pending, err) || withoutRefusedKey(pending, err)) this.createNext();
       else this.creationFailed(pending, err);
       return;
     } finally {

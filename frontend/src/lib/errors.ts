@@ -11,6 +11,16 @@ export function sentence(text: string): string {
   return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
+/**
+ * refusedField says err is an instance of the version before (a rolling
+ * upgrade) refusing a request whole for a field it does not know (400
+ * bad_request, `unknown field "name"`: its strict decoding). Asked again
+ * without the field, the request does what that version's did.
+ */
+export function refusedField(err: unknown, name: string): boolean {
+  return err instanceof ApiError && err.status === 400 && err.code === 'bad_request' && err.message.includes(`unknown field "${name}"`);
+}
+
 /** UNREACHABLE is how a proxy's 502/503/504 reads: chatd is down or restarting behind it. */
 export const UNREACHABLE = 'The server cannot be reached or is restarting; try again in a moment.';
 

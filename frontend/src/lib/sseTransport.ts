@@ -20,7 +20,7 @@
 // deltas and done, upserts for messages and conversations).
 
 import { ApiError, type ApiClient } from './api';
-import { sentence, serverUnavailable } from './errors';
+import { refusedField, sentence, serverUnavailable } from './errors';
 import { ACCOUNT_DELETED_REASON, CloseCode, parseServerFrame, type ClosedFrame, type ServerFrame } from './protocol';
 import { readSSE } from './sse';
 import {
@@ -94,15 +94,6 @@ interface EventStream {
 function heard(s: EventStream): void {
   s.heardAt = monotonic();
   s.heardAtWall = Date.now();
-}
-
-/**
- * refusedKey reports whether err is a server of the version before refusing
- * a body for its clientMessageId (400 bad_request, "unknown field
- * \"clientMessageId\""): its regenerate took no key.
- */
-function refusedKey(err: unknown): boolean {
-  return err instanceof ApiError && err.status === 400 && err.code === 'bad_request' && err.message.includes('"clientMessageId"');
 }
 
 /** eventsPath is the URL of the event stream following conversationId (if any) from resume. */
@@ -190,7 +181,7 @@ export class SSETransport implements Transport {
     try {
       return await this.post(conversationId, 'regenerate', body);
     } catch (err) {
-      if (!body.clientMessageId || !refusedKey(err)) throw err;
+      if (!body.clientMessageId || !refusedField(err, 'clientMessageId')) throw err;
       // An instance of the version before (a rolling upgrade) knows no key
       // in a regenerate's body and refuses the request whole: asked again
       // without it, the regenerate runs as that version's did (a repeat
