@@ -8,7 +8,7 @@ import { memoryKV } from '../lib/persist';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { unavailableNotice } from '../lib/models';
 import { CID, conv, message, setup } from '../lib/testkit';
-import { mergeSnapshot, newThread, selectVersion, stepVersion } from '../lib/thread';
+import { mergeOlder, mergeSnapshot, newThread, selectVersion, stepVersion, type SnapshotPage } from '../lib/thread';
 import { ChatView, MODEL_NOT_LOADED } from './ChatView';
 import { linkWords } from './StatusLine';
 import { mountEach } from './testkit';
@@ -592,12 +592,31 @@ describe('ChatView following a streaming answer', () => {
   /**
    * setUp renders a conversation whose answer streams, the list given a
    * layout: 500 px tall, its content 40 px a delta taller, its scrollTop
-   * kept within range (as a browser clamps it).
+   * kept within range (as a browser clamps it), and resize observers told
+   * of a frame's changes of size when frame() is called.
    */
-  function setUp() {
+  function setUp(msgs = [message('u1', '', 'user', 'Question', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')], page: SnapshotPage = {}) {
+    const observers = new Set<{ callback: ResizeObserverCallback; targets: Element[] }>();
+    vi.stubGlobal(
+      'ResizeObserver',
+      class {
+        private readonly o: { callback: ResizeObserverCallback; targets: Element[] };
+        constructor(callback: ResizeObserverCallback) {
+          this.o = { callback, targets: [] };
+          observers.add(this.o);
+        }
+        observe(t: Element) {
+          this.o.targets.push(t);
+        }
+        unobserve() {}
+        disconnect() {
+          observers.delete(this.o);
+        }
+      },
+    );
+    onTestFinished(() => void vi.unstubAllGlobals());
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
-    const msgs = [message('u1', '', 'user', 'Question', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')];
-    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), msgs) } })));
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), msgs, page) } })));
     act(() =>
       mount.root.render(
         <AppProvider value={app}>
@@ -606,14 +625,21 @@ describe('ChatView following a streaming answer', () => {
       ),
     );
     const list = mount.host.querySelector<HTMLDivElement>('.messages')!;
+    const content = mount.host.querySelector<HTMLDivElement>('.messages-inner')!;
     let height = 2000;
     let top = 0;
-    Object.defineProperty(list, 'scrollHeight', { configurable: true, get: () => height });
+    let reads = 0;
+    Object.defineProperty(list, 'scrollHeight', { configurable: true, get: () => (reads++, height) });
     Object.defineProperty(list, 'clientHeight', { configurable: true, get: () => 500 });
     Object.defineProperty(list, 'scrollTop', { configurable: true, get: () => top, set: (v: number) => (top = Math.max(0, Math.min(v, height - 500))) });
     const bottom = () => height - 500;
-    /** delta grows the answer (and the content, px): the list renders again. */
-    const delta = (px = 40) => {
+    /** frame ends a frame whose layout changed the content's size: the observers hear of it. */
+    const frame = () =>
+      act(() => {
+        for (const o of [...observers]) if (o.targets.includes(content)) o.callback([{ target: content } as unknown as ResizeObserverEntry], {} as ResizeObserver);
+      });
+    /** render grows the answer (and the content, px): the list renders again. */
+    const render = (px = 40) => {
       height += px;
       act(() =>
         app.store.set((s) => {
@@ -622,6 +648,11 @@ describe('ChatView following a streaming answer', () => {
           return { ...s, threads: { ...s.threads, [CID]: { ...t, messages: { ...t.messages, a1: { ...a, content: a.content + ' more' } } } } };
         }),
       );
+    };
+    /** delta is a render and the frame that lays it out. */
+    const delta = (px = 40) => {
+      render(px);
+      frame();
     };
     /** scroll moves the view as the reader does; with event, its scroll event comes before the next update. */
     const scroll = (to: number, event = true) => {
@@ -636,8 +667,21 @@ describe('ChatView following a streaming answer', () => {
     const toLatest = () => mount.host.querySelector('button[aria-label="Scroll to the latest message"]');
     delta(); // followed so far
     expect(list.scrollTop).toBe(bottom());
-    return { list, delta, scroll, bottom, shrink, toLatest };
+    return { app, list, render, frame, delta, scroll, bottom, shrink, toLatest, reads: () => reads, grow: (px: number) => (height += px) };
   }
+
+  it('reads the layout (scrollHeight) at most once a frame, not at each render: it pins after the frame\'s layout', () => {
+    const { list, render, frame, bottom, reads } = setUp();
+    const at = reads();
+    render();
+    render();
+    render();
+    expect(reads()).toBe(at);
+    expect(list.scrollTop).toBe(bottom() - 120); // not pinned yet: the frame's layout has not come
+    frame();
+    expect(reads()).toBe(at + 1);
+    expect(list.scrollTop).toBe(bottom());
+  });
 
   it.each([
     ['its scroll event seen', true],
@@ -701,5 +745,25 @@ describe('ChatView following a streaming answer', () => {
     shrink(100); // and a render before its scroll event came
     delta(0);
     expect(list.scrollTop).toBe(bottom());
+  });
+
+  it('older messages put above a reader scrolled up keep the same message under the eye, though the answer grew below meanwhile', () => {
+    const { app, list, delta, scroll, bottom, grow } = setUp([message('u1', 'a0', 'user', 'Question', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')], { hasMore: true });
+    vi.spyOn(app, 'loadOlder').mockImplementation(async () => undefined);
+    // u1 stands 600 px lower in the content once the older messages are above it.
+    let above = 0;
+    vi.spyOn(Element.prototype, 'getBoundingClientRect').mockImplementation(function (this: Element) {
+      const y = this.getAttribute('data-message-id') === 'u1' ? 100 + above - list.scrollTop : 0;
+      return { top: y, bottom: y, left: 0, right: 0, width: 0, height: 0, x: 0, y, toJSON: () => y } as DOMRect;
+    });
+    scroll(bottom() - 300);
+    const at = list.scrollTop;
+    delta(); // the answer grows below, while the page above is fetched
+    delta();
+    above = 600;
+    grow(600);
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: mergeOlder(s.threads[CID]!, [message('q0', '', 'user', 'Q', 'complete'), message('a0', 'q0', 'assistant', 'A', 'complete')], false) } })));
+    expect(mount.host.querySelector('[data-message-id]')?.getAttribute('data-message-id')).toBe('q0');
+    expect(list.scrollTop).toBe(at + 600);
   });
 });

@@ -324,7 +324,14 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   // event (null: none yet): a position above it is the reader going up.
   const seen = useRef<number | null>(null);
   const [away, setAway] = useState(false);
-  const before = useRef<{ firstId: string | undefined; height: number; top: number }>({ firstId: undefined, height: 0, top: 0 });
+  // The first message shown, where it stood in the content and where the
+  // view was, as of the last pin or scroll: when older messages are put
+  // above it, the view moves by as much as it did.
+  const before = useRef<{ firstId: string | undefined; offset: number | null; top: number }>({ firstId: undefined, offset: null, top: 0 });
+  const shownFirst = useRef(firstId);
+  // The list rendered, or an answer's markdown grew, since the last pin.
+  const grew = useRef(false);
+  const inner = useRef<HTMLDivElement>(null);
 
   useLayoutEffect(() => {
     stick.current = true;
@@ -338,43 +345,74 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
     setAway(true);
   }, []);
 
+  // note records where the view and the first message are (see before).
+  const note = useCallback((el: HTMLElement) => {
+    const id = shownFirst.current;
+    before.current = { firstId: id, offset: id ? offsetIn(el, id) : null, top: el.scrollTop };
+  }, []);
+
   // pin keeps a following reader at the bottom, unless the view moved up
   // since the list last put it there (a scroll whose event has not come yet:
   // going down again would undo the reader's step, measured in Chromium as
   // 3 px up, then 0 px from the bottom at the next update).
   const pin = useCallback(() => {
     const el = ref.current;
+    grew.current = false;
     if (!el || !stick.current) return;
-    if (wentUp(el, seen.current)) return leave();
-    el.scrollTop = el.scrollHeight;
-    seen.current = el.scrollTop;
-  }, [leave]);
+    if (wentUp(el, seen.current)) leave();
+    else {
+      el.scrollTop = el.scrollHeight;
+      seen.current = el.scrollTop;
+    }
+    note(el);
+  }, [leave, note]);
 
+  // A render reads no layout while the reader follows: the list's resize
+  // observer pins once the frame's layout is done (at most once a frame,
+  // however many renders and markdown updates came), but for a list whose
+  // content was replaced (another conversation, older messages), pinned
+  // at once. Older messages put above a reader away from the bottom keep
+  // the same message under the eye.
   useLayoutEffect(() => {
+    shownFirst.current = firstId;
     const el = ref.current;
     if (!el) return;
     const prev = before.current;
-    if (stick.current) pin();
-    else if (prev.firstId && firstId !== prev.firstId && el.querySelector(`[data-message-id="${CSS.escape(prev.firstId)}"]`)) {
-      // Older messages were put above: keep the same message under the eye.
-      el.scrollTop = prev.top + (el.scrollHeight - prev.height);
+    const replaced = firstId !== prev.firstId;
+    if (stick.current) {
+      grew.current = true;
+      if (replaced || typeof ResizeObserver === 'undefined') pin();
+      return;
+    }
+    if (!replaced) return;
+    const now = prev.firstId && prev.offset !== null ? offsetIn(el, prev.firstId) : null;
+    if (now !== null && prev.offset !== null) {
+      el.scrollTop = prev.top + (now - prev.offset);
       seen.current = el.scrollTop;
     }
-    before.current = { firstId, height: el.scrollHeight, top: el.scrollTop };
+    note(el);
   });
 
-  // A reader at the bottom stays there when content grows after this list
-  // rendered: a markdown body renders from a deferred value, after the
-  // layout effect above (without this, the text of the last publication
-  // before an answer's end, all that streamed while a background tab's
-  // timers were held, grew below the view), and when the list itself
-  // changes size (the composer grows, the window is resized). A section
-  // the reader opens (Show more, Thinking) does not move the view.
+  // The list follows content that grows after it rendered (a markdown body
+  // renders from a deferred value, after the layout effect above: without
+  // this, the text of the last publication before an answer's end, all that
+  // streamed while a background tab's timers were held, grew below the
+  // view), and the list's own changes of size (the composer grows, the
+  // window is resized). A section the reader opens (Show more, Thinking)
+  // does not move the view: a press in the list forgets a growth not
+  // pinned yet.
+  const contentGrew = useCallback(() => {
+    grew.current = true;
+  }, []);
   useEffect(() => {
     const el = ref.current;
     if (!el || typeof ResizeObserver === 'undefined') return;
-    const resized = new ResizeObserver(pin);
+    // (entries defaults for the stand-ins of tests that call it bare.)
+    const resized = new ResizeObserver((entries: readonly ResizeObserverEntry[] = []) => {
+      if (grew.current || entries.some((e) => e.target === el)) pin();
+    });
     resized.observe(el);
+    if (inner.current) resized.observe(inner.current);
     return () => resized.disconnect();
   }, [pin]);
 
@@ -417,7 +455,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
     else if (seen.current !== null && el.scrollTop > seen.current && gap < REATTACH_PX) stick.current = true; // back down near the bottom
     seen.current = el.scrollTop;
     setAway(!stick.current);
-    before.current = { ...before.current, top: el.scrollTop };
+    note(el);
     if (hasMore && !loadingOlder && el.scrollTop < 300) onNearTop();
   }
 
@@ -447,8 +485,12 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
       onWheel={onWheel}
       onTouchStart={(e) => (touchY.current = e.touches[0]?.clientY ?? null)}
       onTouchMove={onTouchMove}
-      aria-busy={loading || loadingOlder || undefined} tabIndex={-1}>
-      <div className="messages-inner">
+      onPointerDown={() => (grew.current = false)}
+      onKeyDown={() => (grew.current = false)}
+      aria-busy={loading || loadingOlder || undefined}
+      tabIndex={-1}
+    >
+      <div className="messages-inner" ref={inner}>
         {hasMore && !loading && (
           <div className="older">
             {/* One button in both states: one replaced by a text while
@@ -464,7 +506,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
             </button>
           </div>
         )}
-        <ContentGrew.Provider value={pin}>{loading ? <p className="hint loading">Loading…</p> : children}</ContentGrew.Provider>
+        <ContentGrew.Provider value={contentGrew}>{loading ? <p className="hint loading">Loading…</p> : children}</ContentGrew.Provider>
       </div>
       {away && (
         <button
@@ -499,6 +541,12 @@ const REATTACH_PX = 80;
 /** bottomGap is how far the view of el is above its bottom, in px. */
 function bottomGap(el: HTMLElement): number {
   return el.scrollHeight - el.scrollTop - el.clientHeight;
+}
+
+/** offsetIn is where message id stands in the content of list el (px from its top), or null when not shown. */
+function offsetIn(el: HTMLElement, id: string): number | null {
+  const m = el.querySelector(`[data-message-id="${id.replace(/["\\]/g, '\\$&')}"]`); // a CSS string: quote and backslash escaped
+  return m ? m.getBoundingClientRect().top - el.getBoundingClientRect().top + el.scrollTop : null;
 }
 
 /**
