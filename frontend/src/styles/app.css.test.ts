@@ -249,3 +249,21 @@ describe('app.css toasts on narrow screens', () => {
     expect(block).toMatch(/\.messages-inner \{ padding-bottom: calc\(6px \+ var\(--toasts-height, 0px\)\); \}/);
   });
 });
+
+describe('app.css long conversations', () => {
+  // Every update of a streaming answer laid out every message (2,000
+  // messages: some 44,000 nodes). Finished messages off screen are skipped,
+  // the streaming one never (it grows at the bottom the reader follows).
+  it('skip the layout and paint of finished messages off screen, where the browser anchors scrolling', () => {
+    const block = css.slice(css.indexOf('@supports (overflow-anchor: auto) {'));
+    expect(block.slice(0, block.indexOf('\n}'))).toMatch(/\.msg:not\(\[data-status="streaming"\]\) \{ content-visibility: auto; contain-intrinsic-block-size: auto \d+px; \}/);
+  });
+
+  it('keep room inside each message for focus rings, which its paint containment would clip, without moving it', () => {
+    const rule = /^\.msg \{ padding: (\d+)px; margin: -(\d+)px -(\d+)px (\d+)px; \}/m.exec(css);
+    expect(rule).not.toBeNull();
+    const [, pad, top, side, bottom] = rule!.map(Number);
+    expect([top, side, pad! + bottom!]).toEqual([pad, pad, 22]);
+    expect(pad).toBeGreaterThanOrEqual(4); // --focus reaches 4 px out
+  });
+});
