@@ -683,6 +683,18 @@ describe('ChatView following a streaming answer', () => {
     expect(list.scrollTop).toBe(bottom());
   });
 
+  it('follows content that changes size without a render (a message laid out at its real height), but not a section the reader opens', () => {
+    const { list, frame, bottom, grow } = setUp();
+    grow(300); // a message above laid out at its real height, not its estimate
+    frame();
+    expect(list.scrollTop).toBe(bottom());
+    act(() => list.dispatchEvent(new Event('pointerdown', { bubbles: true }))); // the reader opens Thinking
+    const at = list.scrollTop;
+    grow(200);
+    frame();
+    expect(list.scrollTop).toBe(at);
+  });
+
   it.each([
     ['its scroll event seen', true],
     ['before its scroll event came (a smooth scroll\'s first step)', false],
@@ -695,6 +707,7 @@ describe('ChatView following a streaming answer', () => {
     delta();
     expect(list.scrollTop).toBe(at);
     expect(toLatest()).not.toBeNull();
+    expect(list.classList.contains('away')).toBe(true); // the browser anchors scrolling again (app.css)
   });
 
   it('wheel or trackpad steps of 20 px up are not undone by the updates between them', () => {
@@ -725,6 +738,7 @@ describe('ChatView following a streaming answer', () => {
     delta();
     expect(list.scrollTop).toBe(bottom());
     expect(toLatest()).toBeNull();
+    expect(list.classList.contains('away')).toBe(false);
     scroll(bottom() - 300);
     scroll(bottom());
     delta();

@@ -331,6 +331,8 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   const shownFirst = useRef(firstId);
   // The list rendered, or an answer's markdown grew, since the last pin.
   const grew = useRef(false);
+  // The reader pressed in the list (a click, a key) since the last pin.
+  const pressed = useRef(false);
   const inner = useRef<HTMLDivElement>(null);
 
   useLayoutEffect(() => {
@@ -358,6 +360,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   const pin = useCallback(() => {
     const el = ref.current;
     grew.current = false;
+    pressed.current = false;
     if (!el || !stick.current) return;
     if (wentUp(el, seen.current)) leave();
     else {
@@ -393,14 +396,15 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
     note(el);
   });
 
-  // The list follows content that grows after it rendered (a markdown body
-  // renders from a deferred value, after the layout effect above: without
-  // this, the text of the last publication before an answer's end, all that
-  // streamed while a background tab's timers were held, grew below the
-  // view), and the list's own changes of size (the composer grows, the
-  // window is resized). A section the reader opens (Show more, Thinking)
-  // does not move the view: a press in the list forgets a growth not
-  // pinned yet.
+  // The list follows content that changes size after it rendered (a
+  // markdown body renders from a deferred value, after the layout effect
+  // above: without this, the text of the last publication before an
+  // answer's end, all that streamed while a background tab's timers were
+  // held, grew below the view; a message laid out once on screen, its
+  // height estimated before: app.css), and the list's own changes of size
+  // (the composer grows, the window is resized). A section the reader
+  // opens (Show more, Thinking) does not move the view: after a press in
+  // the list, only a render or the list's own size pins.
   const contentGrew = useCallback(() => {
     grew.current = true;
   }, []);
@@ -409,7 +413,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
     if (!el || typeof ResizeObserver === 'undefined') return;
     // (entries defaults for the stand-ins of tests that call it bare.)
     const resized = new ResizeObserver((entries: readonly ResizeObserverEntry[] = []) => {
-      if (grew.current || entries.some((e) => e.target === el)) pin();
+      if (grew.current || !pressed.current || entries.some((e) => e.target === el)) pin();
     });
     resized.observe(el);
     if (inner.current) resized.observe(inner.current);
@@ -479,14 +483,14 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
 
   return (
     <div
-      className="messages"
+      className={away ? 'messages away' : 'messages'}
       ref={ref}
       onScroll={onScroll}
       onWheel={onWheel}
       onTouchStart={(e) => (touchY.current = e.touches[0]?.clientY ?? null)}
       onTouchMove={onTouchMove}
-      onPointerDown={() => (grew.current = false)}
-      onKeyDown={() => (grew.current = false)}
+      onPointerDown={() => (pressed.current = true)}
+      onKeyDown={() => (pressed.current = true)}
       aria-busy={loading || loadingOlder || undefined}
       tabIndex={-1}
     >

@@ -253,10 +253,16 @@ describe('app.css toasts on narrow screens', () => {
 describe('app.css long conversations', () => {
   // Every update of a streaming answer laid out every message (2,000
   // messages: some 44,000 nodes). Finished messages off screen are skipped,
-  // the streaming one never (it grows at the bottom the reader follows).
+  // the streaming one never (it grows at the bottom the reader follows),
+  // nor the last few (one taking it on screen was laid out at its estimate
+  // for a frame: the view was clamped to the shorter list).
   it('skip the layout and paint of finished messages off screen, where the browser anchors scrolling', () => {
     const block = css.slice(css.indexOf('@supports (overflow-anchor: auto) {'));
-    expect(block.slice(0, block.indexOf('\n}'))).toMatch(/\.msg:not\(\[data-status="streaming"\]\) \{ content-visibility: auto; contain-intrinsic-block-size: auto \d+px; \}/);
+    expect(block.slice(0, block.indexOf('\n}'))).toMatch(/\.msg:not\(\[data-status="streaming"\]\):not\(:nth-last-child\(-n\+4\)\) \{ content-visibility: auto; contain-intrinsic-block-size: auto \d+px; \}/);
+  });
+
+  it('anchor scrolling only while the reader is away from the bottom: following, the list pins the view itself', () => {
+    expect(css).toMatch(/^\.messages:not\(\.away\) \{ overflow-anchor: none; \}/m);
   });
 
   it('keep room inside each message for focus rings, which its paint containment would clip, without moving it', () => {
