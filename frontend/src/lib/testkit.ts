@@ -94,6 +94,15 @@ export interface SetupOptions {
   kv?: KV;
 }
 
+/**
+ * settle lets every pending promise and zero-delay timer run, five rounds
+ * deep: a check that something did NOT happen waits on it, where
+ * vi.waitFor would pass at its first try, before the client acted.
+ */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+}
+
 /** started are the apps setup started in the running case, disposed after it. */
 const started = new Set<ChatApp>();
 afterEach(() => {
