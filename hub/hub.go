@@ -188,7 +188,11 @@ func (o *Options) setDefaults() {
 
 // Causes of a generation's end, read with context.Cause.
 var (
-	errCancelled  = errors.New("cancelled by the user")
+	errCancelled = errors.New("cancelled by the user")
+	// errDeleting: the user deletes the conversation (or the account). The
+	// answer is stored cancelled, and nothing more goes upstream for it:
+	// no title is asked for.
+	errDeleting   = fmt.Errorf("the conversation is being deleted: %w", errCancelled)
 	errSuperseded = errors.New("replaced by a regenerated answer")
 	errShutdown   = errors.New("the server is shutting down")
 	// errEndedElsewhere: the store says another instance ended the answer.
@@ -458,8 +462,14 @@ func (h *Hub) ActiveAnswer(ctx context.Context, ownerID, conversationID string) 
 
 // CancelConversation stops the running answer of a conversation, if the
 // owner matches, and waits briefly for it to end (used before a delete).
+// Nothing more goes upstream for the conversation from this instance: the
+// answer asks for no title, and a title request already running is
+// aborted.
 func (h *Hub) CancelConversation(ownerID, conversationID string) {
-	h.cancelAnswer(h.base, ownerID, conversationID, "")
+	h.cancelAnswerFor(h.base, ownerID, conversationID, "", errDeleting)
+	if c := h.lookup(conversationID); c == nil || c.owner == ownerID {
+		h.titles.abort(conversationID)
+	}
 }
 
 // cancelAnswer stops the running answer of a conversation, if the owner
@@ -473,6 +483,12 @@ func (h *Hub) CancelConversation(ownerID, conversationID string) {
 // instance is told to stop, and waited for, whatever ctx: the stop must
 // reach it even when the request is gone.
 func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, messageID string) {
+	h.cancelAnswerFor(ctx, ownerID, conversationID, messageID, errCancelled)
+}
+
+// cancelAnswerFor is cancelAnswer with the cause the answer ends with
+// here (errCancelled or one wrapping it).
+func (h *Hub) cancelAnswerFor(ctx context.Context, ownerID, conversationID, messageID string, cause error) {
 	c := h.lookup(conversationID)
 	if c != nil && c.owner != ownerID {
 		return
@@ -482,7 +498,7 @@ func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, message
 		c.mu.Lock()
 		g = c.gen
 		if g == nil && messageID == "" && c.reservedLocked() && c.halt == nil {
-			c.halt = errCancelled // the answer being prepared is stopped as it starts
+			c.halt = cause // the answer being prepared is stopped as it starts
 		}
 		c.mu.Unlock()
 	}
@@ -497,7 +513,7 @@ func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, message
 	if messageID != "" && g.msg.ID != messageID {
 		return // another answer runs: not the one the cancel names
 	}
-	g.cancel(errCancelled)
+	g.cancel(cause)
 	ctx, cancel := context.WithTimeout(ctx, h.opts.FinishTimeout)
 	defer cancel()
 	select {

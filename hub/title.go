@@ -22,18 +22,20 @@ const titleTimeout = 40 * time.Second
 // conversation's title is being asked for (one request per conversation,
 // across the cluster: takeTitleJob).
 func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
-	if h.opts.Titler == nil || g.titled || final.Status == persistence.StatusInterrupted || final.Status == persistence.StatusError {
+	if h.opts.Titler == nil || g.titled || final.Status == persistence.StatusInterrupted || final.Status == persistence.StatusError ||
+		errors.Is(context.Cause(g.ctx), errDeleting) {
 		return
 	}
 	convID := g.msg.ConversationID
-	if !h.titles.start(convID) {
+	ctx, cancel := context.WithTimeout(h.base, titleTimeout)
+	if !h.titles.start(convID, cancel) {
+		cancel()
 		return
 	}
 	h.work.Add(1)
 	go func() {
 		defer h.work.Done()
 		defer h.titles.end(convID)
-		ctx, cancel := context.WithTimeout(h.base, titleTimeout)
 		defer cancel()
 		run, held := h.takeTitleJob(ctx, convID)
 		if !run {
@@ -72,26 +74,39 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 }
 
 // titleJobs are the conversations whose title is being asked for here, so
-// that answers ending meanwhile ask for no other. Once a job ends, its
-// title is stored (later answers see it) or it failed (the next answer
-// may try again). The zero value is ready to use.
+// that answers ending meanwhile ask for no other, each with the cancel of
+// its context (abort). Once a job ends, its title is stored (later answers
+// see it) or it failed (the next answer may try again). The zero value is
+// ready to use.
 type titleJobs struct {
 	mu      sync.Mutex
-	running map[string]struct{}
+	running map[string]context.CancelFunc
 }
 
-// start claims convID's title job; false when one already runs.
-func (j *titleJobs) start(convID string) bool {
+// start claims convID's title job, which cancel aborts; false when one
+// already runs.
+func (j *titleJobs) start(convID string, cancel context.CancelFunc) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, ok := j.running[convID]; ok {
 		return false
 	}
 	if j.running == nil {
-		j.running = make(map[string]struct{})
+		j.running = make(map[string]context.CancelFunc)
 	}
-	j.running[convID] = struct{}{}
+	j.running[convID] = cancel
 	return true
+}
+
+// abort cancels convID's title job, if one runs here: its request
+// upstream ends, and it stores nothing.
+func (j *titleJobs) abort(convID string) {
+	j.mu.Lock()
+	cancel := j.running[convID]
+	j.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // end releases convID's title job.

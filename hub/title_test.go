@@ -305,3 +305,59 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestDeletionAsksNoTitle: deleting a conversation (CancelConversation,
+// as DELETE /api/conversations/:id and account deletion call it) while its
+// first answer streams stores the answer cancelled and asks the upstream
+// for no title; a title request already running for a conversation being
+// deleted is aborted. The answer's end started a title job that sent the
+// user's prompt and the partial answer upstream, a paid request with text
+// the user had just asked to delete.
+func TestDeletionAsksNoTitle(t *testing.T) {
+	t.Parallel()
+	t.Run("answer streaming", func(t *testing.T) {
+		t.Parallel()
+		var calls atomic.Int64
+		titler := func(context.Context, string, string, string) string { calls.Add(1); return "Otters" }
+		pieces := make(tap, 1)
+		e := newEnv(t, Options{Titler: titler}, pieces.script)
+		sub := newSub("u")
+		res := e.send(t, sub, "my secret prompt")
+		pieces <- "partial answer"
+		e.h.CancelConversation("u", res.ConversationID)
+		if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "cancelled" {
+			t.Fatalf("answer ended %+v, want cancelled", done)
+		}
+		e.h.work.Wait() // the generation, and the title job it would start
+		if n := calls.Load(); n != 0 {
+			t.Fatalf("%d title requests for a conversation being deleted, want 0", n)
+		}
+	})
+	t.Run("title request running", func(t *testing.T) {
+		t.Parallel()
+		asked, aborted := make(chan struct{}), make(chan struct{})
+		titler := func(ctx context.Context, _, _, _ string) string {
+			close(asked)
+			<-ctx.Done()
+			close(aborted)
+			return ""
+		}
+		e := newEnv(t, Options{Titler: titler}, say("Otters ", "are ", "weasels."))
+		sub := newSub("u")
+		res := e.send(t, sub, "tell me about otters")
+		if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
+			t.Fatalf("answer ended %+v", done)
+		}
+		select {
+		case <-asked:
+		case <-time.After(waitTimeout):
+			t.Fatal("no title request after the answer")
+		}
+		e.h.CancelConversation("u", res.ConversationID)
+		select {
+		case <-aborted:
+		case <-time.After(waitTimeout):
+			t.Fatal("the title request goes on for a conversation being deleted")
+		}
+	})
+}
