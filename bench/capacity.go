@@ -17,15 +17,20 @@ func capacity(ctx context.Context, e *env, r *report, c config) error {
 	if err := e.startChatd(ctx, maxOf(c.capacityLevels)); err != nil {
 		return err
 	}
-	return ramp(ctx, e, r, c)
+	return ramp(ctx, e.run, r, c)
 }
+
+// runFunc runs one load run (env.run, or a fake in tests).
+type runFunc func(context.Context, runSpec) (sample, error)
 
 // ramp runs the three targets at each level, interleaved, until chatd's
 // p99 lateness passes the limit both on its own and over the same level's
 // upstream-only run (or its answers fail). The second criterion tells the
 // server's limit from the machine's: on a shared machine the load
-// generator and the fake upstream alone may pass the limit first.
-func ramp(ctx context.Context, e *env, r *report, c config) error {
+// generator and the fake upstream alone may pass the limit first. A run
+// whose answers did not all arrive whole is also a problem of the report,
+// as in the other scenarios: the ramp's last level included.
+func ramp(ctx context.Context, run runFunc, r *report, c config) error {
 	passed := map[string]int{}  // highest level with p99 lateness <= limit
 	added := 0                  // chatd's highest level with p99 over upstream's <= limit
 	failed := map[string]bool{} // a level failed (absolute limit or broken answers)
@@ -33,10 +38,11 @@ func ramp(ctx context.Context, e *env, r *report, c config) error {
 	for i, n := range c.capacityLevels {
 		got := map[string]sample{}
 		for _, t := range rotate(targets, i) {
-			s, err := e.run(ctx, runSpec{target: t, streams: n, tokens: c.capacityTokens, delay: c.capacityDelay, spread: c.capacitySpread})
+			s, err := run(ctx, runSpec{target: t, streams: n, tokens: c.capacityTokens, delay: c.capacityDelay, spread: c.capacitySpread})
 			if err != nil {
 				return err
 			}
+			noteBroken(r, fmt.Sprintf("capacity %s, %s", streams(n), t), s)
 			got[t] = s
 		}
 		for _, t := range targets {
