@@ -54,7 +54,9 @@ Streams of %d tokens %s apart (%.0f tokens/s), started evenly over one answer's
 duration, each asking for max(2, %d/N) answers in turn (about N answers in flight); %d rounds,
 targets interleaved (A B C, B C A, ...). Milliseconds; each cell is the median over
 rounds of that run's percentile. A = the fake upstream read directly, B = the
-minimal relay, C = chatd.
+minimal relay, C = chatd. A p99 over fewer than 100 samples per run (the
+answers' TTFT at few streams) is the largest of them (nearest rank): such a
+cell says "max of N", N the samples of a run.
 
 %s
 Added by chatd, per round against the same round's baseline, median over rounds
@@ -67,15 +69,37 @@ Added by chatd, per round against the same round's baseline, median over rounds
 }
 
 func latencyRow(n int, t string, ss []sample) []string {
-	m := func(f func(load.Result) float64) string {
-		return f2(medianOf(ss, func(s sample) float64 { return f(s.res) }))
+	med := func(f func(load.Result) float64) float64 {
+		return medianOf(ss, func(s sample) float64 { return f(s.res) })
 	}
+	m := func(f func(load.Result) float64) string { return f2(med(f)) }
 	return []string{fmt.Sprint(n), t,
 		m(func(r load.Result) float64 { return r.TTFT.P50 }), m(func(r load.Result) float64 { return r.TTFT.P90 }),
-		m(func(r load.Result) float64 { return r.TTFT.P99 }), m(func(r load.Result) float64 { return r.TTFT.Max }),
+		p99Cell(med(ttftP99), fewest(ss, ttftN)), m(func(r load.Result) float64 { return r.TTFT.Max }),
 		m(func(r load.Result) float64 { return r.Lateness.P50 }), m(func(r load.Result) float64 { return r.Lateness.P90 }),
-		m(func(r load.Result) float64 { return r.Lateness.P99 }), m(func(r load.Result) float64 { return r.Lateness.Max }),
+		p99Cell(med(lateP99), fewest(ss, lateN)), m(func(r load.Result) float64 { return r.Lateness.Max }),
 		m(func(r load.Result) float64 { return float64(r.Tokens) })}
+}
+
+// p99Cell formats a p99 taken over n samples per run: below 100 a
+// nearest-rank p99 is the largest sample, and the cell says so.
+func p99Cell(v float64, n int) string {
+	if n < 100 {
+		return fmt.Sprintf("%s (max of %d)", f2(v), n)
+	}
+	return f2(v)
+}
+
+// fewest is the fewest samples (n of a Summary) a run of ss had.
+func fewest(ss []sample, n func(load.Result) int) int {
+	if len(ss) == 0 {
+		return 0
+	}
+	least := n(ss[0].res)
+	for _, s := range ss[1:] {
+		least = min(least, n(s.res))
+	}
+	return least
 }
 
 // addedMs is the median over rounds of chatd's value minus the baseline's.
@@ -87,12 +111,25 @@ var (
 	ttftP50 = func(r load.Result) float64 { return r.TTFT.P50 }
 	ttftP99 = func(r load.Result) float64 { return r.TTFT.P99 }
 	lateP99 = func(r load.Result) float64 { return r.Lateness.P99 }
+	ttftN   = func(r load.Result) int { return r.TTFT.N }
+	lateN   = func(r load.Result) int { return r.Lateness.N }
 )
 
 func addedRow(n int, got map[string][]sample) []string {
 	row := []string{fmt.Sprint(n)}
-	for _, f := range []func(load.Result) float64{ttftP50, ttftP99, lateP99} {
-		row = append(row, f2(addedMs(got, load.TargetUpstream, f)), f2(addedMs(got, load.TargetRelay, f)))
+	for _, f := range []struct {
+		v   func(load.Result) float64
+		p99 bool
+		n   func(load.Result) int
+	}{{ttftP50, false, ttftN}, {ttftP99, true, ttftN}, {lateP99, true, lateN}} {
+		for _, base := range []string{load.TargetUpstream, load.TargetRelay} {
+			v := addedMs(got, base, f.v)
+			if !f.p99 {
+				row = append(row, f2(v))
+				continue
+			}
+			row = append(row, p99Cell(v, min(fewest(got[load.TargetChatd], f.n), fewest(got[base], f.n))))
+		}
 	}
 	return row
 }
