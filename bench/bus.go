@@ -205,7 +205,7 @@ func bus(ctx context.Context, e *env, r *report, c config) error {
 		r.check(fmt.Sprintf("bus: p99 lateness added by a follower on another instance (%s)", streams(n)),
 			"<= 5 ms", fmt.Sprintf("%+.2f ms", added), added <= 5)
 		r.check(fmt.Sprintf("bus: CPU per token summed over the instances vs one process (%s)", streams(n)),
-			"<= 1.5x", times(cpuRatio), cpuRatio <= 1.5)
+			"<= 1.5x", times(cpuRatio), within(cpuRatio, 1.5))
 		for _, mode := range busModes {
 			rows = append(rows, []string{strconv.Itoa(n), mode,
 				f2(medianOf(got[mode], func(s sample) float64 { return s.res.FollowerLateness.P50 })),

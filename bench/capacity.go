@@ -156,13 +156,13 @@ func cpuPerToken(ctx context.Context, e *env, r *report, c config) error {
 	ratio := pairMedian(got[load.TargetChatd], got[load.TargetRelay], func(a, b sample) float64 {
 		return a.cpuPerToken(c.cpuTokens) / b.cpuPerToken(c.cpuTokens)
 	})
-	r.check("CPU per token against baseline B", "<= 1.3x", fmt.Sprintf("%s (%s vs %s µs)", times(ratio), f1(per(load.TargetChatd)), f1(per(load.TargetRelay))), ratio <= 1.3)
+	r.check("CPU per token against baseline B", "<= 1.3x", fmt.Sprintf("%s (%s vs %s µs)", times(ratio), f1(per(load.TargetChatd)), f1(per(load.TargetRelay))), within(ratio, 1.3))
 	allocs := func(t string) float64 {
 		return medianOf(got[t], func(s sample) float64 { return s.perToken(s.allocs, c.cpuTokens) })
 	}
 	aRatio := allocs(load.TargetChatd) / max(allocs(load.TargetRelay), 1e-9)
 	r.check("allocations per token against baseline B", "<= 1.5x", fmt.Sprintf("%s (%s vs %s)", times(aRatio),
-		f1(allocs(load.TargetChatd)), f1(allocs(load.TargetRelay))), aRatio <= 1.5)
+		f1(allocs(load.TargetChatd)), f1(allocs(load.TargetRelay))), within(aRatio, 1.5))
 	top, err := pprofTop(ctx, e.bins.chatd, profile, 25)
 	if err != nil {
 		r.problem("CPU profile: %v", err)
@@ -243,7 +243,7 @@ func burst(ctx context.Context, e *env, r *report, c config) error {
 			return m.f(a.res) / max(m.f(b.res), 1e-9)
 		})
 		r.check(fmt.Sprintf("%d clients at the same instant: %s against baseline B", c.burstStreams, m.what),
-			fmt.Sprintf("<= %.1fx", m.limit), times(ratio), ratio <= m.limit)
+			fmt.Sprintf("<= %.1fx", m.limit), times(ratio), within(ratio, m.limit))
 	}
 	r.section("2c. All at once", fmt.Sprintf(`
 %d clients send at the same instant and each receives %d tokens at %.0f tokens/s

@@ -219,7 +219,22 @@ type sample struct {
 	allocs, allocBytes int64
 	// serverCPUs is serverCPU per process (runSpec.servers), in order.
 	serverCPUs []float64
+	// faults are the counters the run could not read, or read as nothing
+	// where something was done: the figures above are not measurements
+	// then, and noteBroken reports each as a problem.
+	faults []string
 }
+
+// fault notes a counter the run could not read.
+func (s *sample) fault(format string, args ...any) {
+	s.faults = append(s.faults, fmt.Sprintf(format, args...))
+}
+
+// minTokensForCPU is the fewest tokens after which a server that read no
+// CPU time at all between the marks is taken as unmeasured: at 1 µs per
+// token, well under what any server here spends, they take a tick of
+// /proc's 10 ms. Shorter runs (the smoke runs) may read 0 honestly.
+const minTokensForCPU = 10_000
 
 // perToken divides a server count by the tokens produced upstream.
 func (s sample) perToken(v int64, tokensPerAnswer int) float64 {
@@ -283,33 +298,33 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	var fake0 float64
 	var each0 []float64 // each server's CPU at the start mark
 	var alloc0 memStats
+	var alloc0Err error
 	profDone := make(chan error, 1)
 	profDone <- nil
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var last []byte
+	marks := 0
 	for sc.Scan() {
 		line := sc.Bytes()
 		switch {
 		case bytes.Equal(line, []byte(`{"mark":"start"}`)):
+			marks++
 			if rs.allocs && srv != nil {
-				alloc0, _ = allocStats(ctx, e.pprofAddr(rs.target))
+				if alloc0, alloc0Err = allocStats(ctx, e.pprofAddr(rs.target)); alloc0Err != nil {
+					s.fault("allocations at the start mark: %v", alloc0Err)
+				}
 			}
-			each0, fake0 = e.cpuEach(servers), cpuSeconds(e.fake.pid())
+			each0, fake0 = e.startCPU(&s, servers)
 			if rs.profile != "" && srv != nil {
 				<-profDone
 				go func() { profDone <- e.profile(ctx, rs.target, rs.profileFor, rs.profile) }()
 			}
 		case bytes.Equal(line, []byte(`{"mark":"end"}`)):
-			s.fakeCPU = cpuSeconds(e.fake.pid()) - fake0
-			for i, v := range e.cpuEach(servers) {
-				s.serverCPUs = append(s.serverCPUs, v-each0[i])
-				s.serverCPU += v - each0[i]
-			}
-			if rs.allocs && srv != nil {
-				if m, err := allocStats(ctx, e.pprofAddr(rs.target)); err == nil && alloc0.Mallocs > 0 {
-					s.allocs, s.allocBytes = m.Mallocs-alloc0.Mallocs, m.TotalAlloc-alloc0.TotalAlloc
-				}
+			marks++
+			e.endCPU(&s, servers, each0, fake0, rs.streams*max(rs.answers, 1)*rs.tokens)
+			if rs.allocs && srv != nil && alloc0Err == nil {
+				e.endAllocs(ctx, &s, rs.target, alloc0)
 			}
 		default:
 			last = append(last[:0], line...)
@@ -320,8 +335,13 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	}
 	s.loadCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	s.loadWall = time.Since(started).Seconds()
+	if marks != 2 {
+		s.fault("%d of loadgen's two marks seen: no CPU time measured", marks)
+	}
 	if srv != nil {
-		s.serverRSS = rssBytes(srv.pid())
+		if s.serverRSS, err = rssBytes(srv.pid()); err != nil {
+			s.fault("resident memory after the run: %v", err)
+		}
 	}
 	if err := json.Unmarshal(last, &s.res); err != nil {
 		return s, fmt.Errorf("loadgen output %q: %w", last, err)
@@ -332,20 +352,81 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	return s, nil
 }
 
-// cpuEach is the CPU time each of the processes used so far.
-func (e *env) cpuEach(ps []*proc) []float64 {
-	out := make([]float64, len(ps))
-	for i, p := range ps {
-		out[i] = e.cpu(p)
+// startCPU reads the CPU time of the servers and the fake upstream at the
+// start mark; a reading that failed is a fault of s.
+func (e *env) startCPU(s *sample, servers []*proc) (each []float64, fake float64) {
+	each, err := e.cpuEach(servers)
+	if err != nil {
+		s.fault("CPU time at the start mark: %v", err)
 	}
-	return out
+	if fake, err = e.cpu(e.fake); err != nil {
+		s.fault("the fake upstream's CPU time at the start mark: %v", err)
+	}
+	return each, fake
 }
 
-func (e *env) cpu(p *proc) float64 {
-	if p == nil {
-		return 0
+// endCPU reads them again at the end mark into s; tokens is what the run
+// asked for, to tell a server that read no CPU time from one too short to.
+func (e *env) endCPU(s *sample, servers []*proc, each0 []float64, fake0 float64, tokens int) {
+	fake, err := e.cpu(e.fake)
+	if err != nil {
+		s.fault("the fake upstream's CPU time at the end mark: %v", err)
 	}
-	return cpuSeconds(p.pid())
+	s.fakeCPU = fake - fake0
+	each, err := e.cpuEach(servers)
+	if err != nil || len(each0) != len(each) {
+		s.fault("CPU time at the end mark: %v", err)
+		return
+	}
+	for i, v := range each {
+		d := v - each0[i]
+		if d <= 0 && tokens >= minTokensForCPU {
+			s.fault("%s read no CPU time over %d tokens", servers[i].name, tokens)
+		}
+		s.serverCPUs = append(s.serverCPUs, d)
+		s.serverCPU += d
+	}
+}
+
+// endAllocs reads the server's allocation counters at the end mark into s;
+// none over a run that streamed is a fault.
+func (e *env) endAllocs(ctx context.Context, s *sample, target string, alloc0 memStats) {
+	m, err := allocStats(ctx, e.pprofAddr(target))
+	if err != nil {
+		s.fault("allocations at the end mark: %v", err)
+		return
+	}
+	s.allocs, s.allocBytes = m.Mallocs-alloc0.Mallocs, m.TotalAlloc-alloc0.TotalAlloc
+	if s.allocs <= 0 || s.allocBytes <= 0 {
+		s.fault("no allocations counted between the marks (%d, %d bytes)", s.allocs, s.allocBytes)
+	}
+}
+
+// cpuEach is the CPU time each of the processes used so far; nil and the
+// first error when one could not be read.
+func (e *env) cpuEach(ps []*proc) ([]float64, error) {
+	out := make([]float64, len(ps))
+	for i, p := range ps {
+		v, err := e.cpu(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// cpu is p's CPU time so far (0 for no process: the upstream target has
+// no server).
+func (e *env) cpu(p *proc) (float64, error) {
+	if p == nil {
+		return 0, nil
+	}
+	v, err := cpuSeconds(p.pid())
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", p.name, err)
+	}
+	return v, nil
 }
 
 // profile saves the CPU profile of a target's server over d to file.

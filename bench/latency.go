@@ -156,11 +156,16 @@ func latencyChecks(r *report, c config, n int, got map[string][]sample) {
 		fmt.Sprintf("%s ms (chatd alone %s ms)", f2(late), f2(abs)), late <= limit)
 }
 
-// noteBroken reports a run whose answers did not all arrive whole.
+// noteBroken reports a run whose answers did not all arrive whole (or
+// whose tabs received fewer tokens than were streamed), and every counter
+// the run could not read.
 func noteBroken(r *report, what string, s sample) {
 	if !s.res.OK() {
-		r.problem("%s: %d/%d answers, %d errors, %d mismatched tabs %v", what, s.res.Answers, s.res.Expected,
-			s.res.Errors, s.res.Mismatched, s.res.FirstErrors)
+		r.problem("%s: %d/%d answers, %d/%d tokens, %d errors, %d mismatched tabs %v", what, s.res.Answers, s.res.Expected,
+			s.res.Tokens, s.res.ExpectedTokens, s.res.Errors, s.res.Mismatched, s.res.FirstErrors)
+	}
+	for _, f := range s.faults {
+		r.problem("%s: %s", what, f)
 	}
 }
 

@@ -120,7 +120,10 @@ func (e *env) idle(ctx context.Context, target string, n int, heap string) (idle
 		srv, addr, url = e.chatd, e.chatdPprof, e.chatdURL
 		args = []string{"idle", "-target", load.TargetChatd, "-sse"}
 	}
-	freshRSS := rssBytes(srv.pid())
+	freshRSS, err := rssBytes(srv.pid())
+	if err != nil {
+		return idleSample{}, err
+	}
 	before, g0, _, err := e.idleState(ctx, addr, srv)
 	if err != nil {
 		return idleSample{}, err
@@ -178,7 +181,11 @@ func (e *env) idleState(ctx context.Context, addr string, p *proc) (memStats, in
 		return m, 0, 0, err
 	}
 	g, err := goroutines(ctx, addr)
-	return m, g, rssBytes(p.pid()), err
+	if err != nil {
+		return m, 0, 0, err
+	}
+	rss, err := rssBytes(p.pid())
+	return m, g, rss, err
 }
 
 // settled waits until the server's goroutine count stops moving (at least

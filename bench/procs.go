@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -104,40 +105,58 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
 const clockTicks = 100
 
-// cpuSeconds is the user plus system CPU time pid used so far, from /proc.
-func cpuSeconds(pid int) float64 {
+// cpuSeconds is the user plus system CPU time pid used so far, from /proc;
+// a process that is gone, or a file that does not read as expected, is an
+// error (it read as 0 before, which a difference then took as work).
+func cpuSeconds(pid int) (float64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("CPU time of process %d: %w", pid, err)
 	}
 	// The command name (field 2) may hold spaces; fields after ')' are fixed.
 	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0
+	i := strings.LastIndexByte(s, ')')
+	var fields []string
+	if i >= 0 && i+2 <= len(s) {
+		fields = strings.Fields(s[i+2:])
 	}
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / clockTicks
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("CPU time of process %d: unexpected /proc/%d/stat %.80q", pid, pid, s)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("CPU time of process %d: %w", pid, err)
+	}
+	return (utime + stime) / clockTicks, nil
 }
 
 // rssBytes is the resident set size of pid, from /proc/<pid>/status.
-func rssBytes(pid int) int64 {
-	return statusKiB(pid, "VmRSS:") << 10
+func rssBytes(pid int) (int64, error) {
+	kib, err := statusKiB(pid, "VmRSS:")
+	return kib << 10, err
 }
 
-func statusKiB(pid int, key string) int64 {
+// statusKiB is the field key (such as "VmRSS:") of /proc/<pid>/status; a
+// missing or empty one is an error.
+func statusKiB(pid int, key string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("memory of process %d: %w", pid, err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, key); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil && n <= 0 {
+				err = errors.New("not positive")
+			}
+			if err != nil {
+				return 0, fmt.Errorf("memory of process %d: %s %q: %w", pid, key, rest, err)
+			}
+			return n, nil
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("memory of process %d: no %s in /proc/%d/status", pid, key, pid)
 }
 
 // loadAvg is the 1-minute load average.

@@ -102,12 +102,23 @@ func pairMedian(cand, base []sample, f func(c, b sample) float64) float64 {
 }
 
 // times formats a ratio; one over a zero measurement (a run too short for
-// /proc's 10 ms resolution) is shown as such.
+// /proc's 10 ms resolution) is shown as such, and so is a zero one: the
+// candidate measured nothing (a counter that read 0).
 func times(v float64) string {
 	if math.IsInf(v, 0) || math.IsNaN(v) {
 		return "n/a (too short to measure)"
 	}
+	if v <= 0 {
+		return "n/a (nothing measured)"
+	}
 	return fmt.Sprintf("%.2fx", v)
+}
+
+// within reports whether a ratio was measured (neither side zero) and is
+// at most limit: a ratio of 0, a candidate that measured nothing, meets
+// no bound.
+func within(v, limit float64) bool {
+	return v > 0 && !math.IsInf(v, 0) && v <= limit
 }
 
 // streams is "1 stream" or "n streams".

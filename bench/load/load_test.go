@@ -74,7 +74,7 @@ func TestRunBaselines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !res.OK() || res.Answers != 6 || res.Tokens != 90 || res.TTFT.N != 6 || res.Lateness.N != 90 {
+			if !res.OK() || res.Answers != 6 || res.Tokens != 90 || res.ExpectedTokens != 90 || res.TTFT.N != 6 || res.Lateness.N != 90 {
 				t.Fatalf("result %+v", res)
 			}
 			if starts != 1 || ends != 1 {
@@ -113,6 +113,48 @@ func TestRunDetectsBrokenAnswers(t *testing.T) {
 		}
 		if res.OK() || res.Errors != 2 || res.Answers != 0 {
 			t.Fatalf("%s: answers cut short passed: %+v", c.target, res)
+		}
+	}
+}
+
+// TestResultOK: a run is whole when every answer arrived, nothing failed
+// and every reading tab received every token; tokens that arrived without
+// their stamps (no lateness samples: a p99 of 0) make it broken.
+func TestResultOK(t *testing.T) {
+	t.Parallel()
+	whole := Result{Answers: 4, Expected: 4, Tokens: 40, ExpectedTokens: 40}
+	tests := []struct {
+		name string
+		edit func(*Result)
+		ok   bool
+	}{
+		{"whole", func(*Result) {}, true},
+		{"an answer missing", func(r *Result) { r.Answers-- }, false},
+		{"an error", func(r *Result) { r.Errors++ }, false},
+		{"a follower's sequence differs", func(r *Result) { r.Mismatched++ }, false},
+		{"a token short", func(r *Result) { r.Tokens-- }, false},
+		{"no tokens at all", func(r *Result) { r.Tokens = 0 }, false},
+	}
+	for _, tt := range tests {
+		r := whole
+		tt.edit(&r)
+		if r.OK() != tt.ok {
+			t.Errorf("%s: OK() = %v, want %v (%+v)", tt.name, r.OK(), tt.ok, r)
+		}
+	}
+}
+
+// TestReadingTabs: a stalled tab receives no tokens of its stream's.
+func TestReadingTabs(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		tabs  int
+		stall bool
+		want  int
+	}{{1, false, 1}, {1, true, 1}, {4, false, 4}, {4, true, 3}} {
+		s := Spec{Tabs: c.tabs, StallTab: c.stall}
+		if got := s.readingTabs(); got != c.want {
+			t.Errorf("%d tabs, stall %v: %d reading, want %d", c.tabs, c.stall, got, c.want)
 		}
 	}
 }

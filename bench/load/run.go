@@ -53,6 +53,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	res := Result{Target: spec.Target, Streams: spec.Streams, Tabs: spec.Tabs,
 		Expected: spec.Streams * spec.Answers}
+	res.ExpectedTokens = int64(res.Expected) * int64(spec.Tokens) * int64(spec.readingTabs())
 	drainStalled(streams, &res)
 	var all timings
 	var follower, sender []int64

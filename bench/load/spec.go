@@ -105,10 +105,13 @@ type Result struct {
 	Answers  int `json:"answers"`
 	Expected int `json:"expected"`
 	// Tokens, Frames and Bytes count what the reading tabs received
-	// (stamped tokens, delta frames or SSE chunks, payload bytes).
-	Tokens int64 `json:"tokens"`
-	Frames int64 `json:"frames"`
-	Bytes  int64 `json:"bytes"`
+	// (stamped tokens, delta frames or SSE chunks, payload bytes);
+	// ExpectedTokens is how many tokens they were to receive: every
+	// answer's, once per reading tab.
+	Tokens         int64 `json:"tokens"`
+	ExpectedTokens int64 `json:"expectedTokens"`
+	Frames         int64 `json:"frames"`
+	Bytes          int64 `json:"bytes"`
 	// TTFT is the time from writing a prompt to its first token; Lateness
 	// is, per token, its arrival minus the fake upstream's stamp.
 	TTFT     Summary `json:"ttftMs"`
@@ -148,7 +151,18 @@ type Result struct {
 	FirstErrors []string `json:"firstErrors,omitempty"`
 }
 
-// OK reports whether every answer arrived whole and nothing failed.
+// OK reports whether every answer arrived whole, every reading tab
+// received every token (stamped: a token without its stamp gives no
+// lateness sample, and a run of such tokens a p99 of 0) and nothing failed.
 func (r Result) OK() bool {
-	return r.Errors == 0 && r.Answers == r.Expected && r.Mismatched == 0
+	return r.Errors == 0 && r.Answers == r.Expected && r.Mismatched == 0 && r.Tokens >= r.ExpectedTokens
+}
+
+// readingTabs is how many tabs of a stream receive its tokens: every tab
+// but the one that stops reading.
+func (s *Spec) readingTabs() int {
+	if s.StallTab && s.Tabs > 1 {
+		return s.Tabs - 1
+	}
+	return s.Tabs
 }

@@ -170,8 +170,8 @@ func readUsers(path string) ([]load.User, error) {
 }
 
 func printTable(w io.Writer, r load.Result) {
-	fmt.Fprintf(w, "target %s: %d streams x %d tabs, %d/%d answers, %d tokens in %d frames, %.2fs, %d errors\n",
-		r.Target, r.Streams, r.Tabs, r.Answers, r.Expected, r.Tokens, r.Frames, r.Wall, r.Errors)
+	fmt.Fprintf(w, "target %s: %d streams x %d tabs, %d/%d answers, %d/%d tokens in %d frames, %.2fs, %d errors\n",
+		r.Target, r.Streams, r.Tabs, r.Answers, r.Expected, r.Tokens, r.ExpectedTokens, r.Frames, r.Wall, r.Errors)
 	fmt.Fprintf(w, "%-14s %8s %8s %8s %8s %8s\n", "ms", "p50", "p90", "p99", "max", "n")
 	line := func(name string, s load.Summary) {
 		fmt.Fprintf(w, "%-14s %8.2f %8.2f %8.2f %8.2f %8d\n", name, s.P50, s.P90, s.P99, s.Max, s.N)

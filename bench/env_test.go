@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"chatd/bench/load"
+)
+
+// TestRunServerGone: a server whose CPU time cannot be read (its process
+// is gone) is a fault of the run, which noteBroken reports; cpuSeconds read
+// it as 0 before, and the run measured 0 µs per token without a word.
+func TestRunServerGone(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := startFakeServer(ctx, t, "gone")
+	srv.stop()
+	e := &env{bins: fakeBins(t, wholeResult(2, 10)), dir: t.TempDir()}
+	s, err := e.run(ctx, runSpec{target: load.TargetRelay, streams: 2, tokens: 10, url: "ws://unused", servers: []*proc{srv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report
+	noteBroken(&r, "cpu, relay", s)
+	if len(r.problems) == 0 || !strings.Contains(strings.Join(r.problems, "\n"), "CPU time") {
+		t.Fatalf("problems %q, faults %q: want the unread CPU time", r.problems, s.faults)
+	}
+}
+
+// TestRunReadsCPU: a server that is there is read without a fault; one
+// that read no CPU time over a run too long for that (an idle process
+// between the marks, standing for a counter that does not move) is a fault,
+// and over a short run it is not (/proc's 10 ms resolution).
+func TestRunReadsCPU(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := startFakeServer(ctx, t, "there")
+	for _, c := range []struct {
+		streams, tokens int
+		fault           bool
+	}{{2, 10, false}, {20, minTokensForCPU / 20, true}} {
+		e := &env{bins: fakeBins(t, wholeResult(c.streams, c.tokens)), dir: t.TempDir()}
+		s, err := e.run(ctx, runSpec{target: load.TargetRelay, streams: c.streams, tokens: c.tokens, url: "ws://unused", servers: []*proc{srv}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.serverCPUs) != 1 || s.serverRSS <= 0 {
+			t.Fatalf("%d x %d tokens: CPU %v, RSS %d", c.streams, c.tokens, s.serverCPUs, s.serverRSS)
+		}
+		if got := len(s.faults) == 1 && strings.Contains(s.faults[0], "read no CPU time"); got != c.fault && s.serverCPU == 0 {
+			t.Errorf("%d x %d tokens, no CPU time read: faults %q, want the fault %v", c.streams, c.tokens, s.faults, c.fault)
+		}
+	}
+}
+
+// TestCountersThatReadNothing: a ratio whose candidate measured nothing (a
+// counter that read 0) is not a measurement and meets no bound, nor does a
+// ratio over nothing; a run whose tabs received fewer tokens than were
+// streamed (missing stamps: no lateness samples, a p99 of 0) is a problem.
+func TestCountersThatReadNothing(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		v    float64
+		met  bool
+		text string
+	}{{0, false, "n/a (nothing measured)"}, {math.Inf(1), false, "n/a (too short to measure)"}, {1.2, true, "1.20x"}, {1.31, false, "1.31x"}} {
+		if got := within(c.v, 1.3); got != c.met {
+			t.Errorf("within(%v, 1.3) = %v, want %v", c.v, got, c.met)
+		}
+		if got := times(c.v); got != c.text {
+			t.Errorf("times(%v) = %q, want %q", c.v, got, c.text)
+		}
+	}
+	res := wholeResult(2, 10)
+	res.Tokens = 0
+	var r report
+	noteBroken(&r, "latency 1 stream, chatd", sample{res: res})
+	if len(r.problems) != 1 || !strings.Contains(r.problems[0], "0/20 tokens") {
+		t.Fatalf("problems %q", r.problems)
+	}
+}
