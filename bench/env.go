@@ -257,14 +257,15 @@ func (s sample) cpuPerToken(tokensPerAnswer int) float64 {
 }
 
 // run runs loadgen for rs and samples the server's CPU time between its
-// start and end marks.
+// start mark and the servers' quiet after its end mark (see quiet); loadgen
+// keeps its connections open until then.
 func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	url := map[string]string{load.TargetChatd: e.chatdURL, load.TargetRelay: e.relayURL, load.TargetUpstream: e.fakeURL}[rs.target]
 	usersFile := e.usersFile
 	if rs.url != "" {
 		url, usersFile = rs.url, rs.usersFile
 	}
-	args := []string{"run", "-marks", "-target", rs.target, "-url", url, "-streams", strconv.Itoa(rs.streams),
+	args := []string{"run", "-marks", "-hold", "-target", rs.target, "-url", url, "-streams", strconv.Itoa(rs.streams),
 		"-answers", strconv.Itoa(max(rs.answers, 1)), "-tokens", strconv.Itoa(rs.tokens), "-delay", rs.delay.String(),
 		"-spread", rs.spread.String(), "-tabs", strconv.Itoa(max(rs.tabs, 1))}
 	if rs.target == load.TargetChatd {
@@ -280,6 +281,10 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return sample{}, err
+	}
+	hold, err := cmd.StdinPipe() // loadgen -hold keeps its connections open until it closes
 	if err != nil {
 		return sample{}, err
 	}
@@ -322,10 +327,12 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 			}
 		case bytes.Equal(line, []byte(`{"mark":"end"}`)):
 			marks++
+			e.settle(ctx, servers)
 			e.endCPU(&s, servers, each0, fake0, rs.streams*max(rs.answers, 1)*rs.tokens)
 			if rs.allocs && srv != nil && alloc0Err == nil {
 				e.endAllocs(ctx, &s, rs.target, alloc0)
 			}
+			hold.Close()
 		default:
 			last = append(last[:0], line...)
 		}
@@ -335,6 +342,7 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 	}
 	s.loadCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	s.loadWall = time.Since(started).Seconds()
+	hold.Close() // already closed at the end mark, unless loadgen printed none
 	if marks != 2 {
 		s.fault("%d of loadgen's two marks seen: no CPU time measured", marks)
 	}
@@ -350,6 +358,60 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// quiet is how the end mark's readings wait for the servers to finish the
+// run's work: after the last answer's end chatd still indexes the finished
+// answers for search, once its store has been quiet for 200 ms (the SQLite
+// store's IndexQuiet), and that work is the run's. The readings wait until
+// the servers' CPU time, summed, rose by at most rise over interval (one
+// tick of /proc's 10 ms), for at most bound; the relay and chatd alike.
+// interval must exceed the delay before such work starts.
+var quiet = struct {
+	interval time.Duration
+	rise     float64 // seconds
+	bound    time.Duration
+}{interval: 300 * time.Millisecond, rise: 0.015, bound: 5 * time.Second}
+
+// settle waits until the servers are quiet (see quiet), ctx ends or a
+// reading fails (endCPU reports it).
+func (e *env) settle(ctx context.Context, servers []*proc) {
+	if len(servers) == 0 {
+		return
+	}
+	sum := func() (float64, error) {
+		each, err := e.cpuEach(servers)
+		var total float64
+		for _, v := range each {
+			total += v
+		}
+		return total, err
+	}
+	prev, err := sum()
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(quiet.bound)
+	t := time.NewTimer(quiet.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cur, err := sum()
+		if err != nil || cur-prev <= quiet.rise {
+			return
+		}
+		if !time.Now().Before(deadline) {
+			logf("%s still busy %s after the end mark (%.2f s of CPU in the last %s); measured as it was",
+				servers[0].name, quiet.bound, cur-prev, quiet.interval)
+			return
+		}
+		prev = cur
+		t.Reset(quiet.interval)
+	}
 }
 
 // startCPU reads the CPU time of the servers and the fake upstream at the

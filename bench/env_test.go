@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -55,6 +56,27 @@ func TestRunReadsCPU(t *testing.T) {
 		if got := len(s.faults) == 1 && strings.Contains(s.faults[0], "read no CPU time"); got != c.fault && s.serverCPU == 0 {
 			t.Errorf("%d x %d tokens, no CPU time read: faults %q, want the fault %v", c.streams, c.tokens, s.faults, c.fault)
 		}
+	}
+}
+
+// TestRunCountsDeferredWork: work a server does for the run after the last
+// answer's end (chatd indexes the finished answers once its store has been
+// quiet for 200 ms) is the run's CPU time. The fake server burns 300 ms of
+// CPU starting 200 ms after the end mark; the end reading was taken at the
+// mark before, and counted none of it.
+func TestRunCountsDeferredWork(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := startFakeServer(ctx, t, "deferred")
+	e := &env{bins: fakeBins(t, wholeResult(2, 10), fmt.Sprintf("BENCH_TEST_SIGNAL_PID=%d", srv.pid())), dir: t.TempDir()}
+	s, err := e.run(ctx, runSpec{target: load.TargetChatd, streams: 2, tokens: 10, url: "http://unused", usersFile: "unused",
+		servers: []*proc{srv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.serverCPU < 0.25 || len(s.faults) > 0 {
+		t.Fatalf("server CPU %.2f s (faults %q), want the 0.3 s it burnt after the end mark", s.serverCPU, s.faults)
 	}
 }
 

@@ -13,9 +13,13 @@
 // -table (lateness also by when the tokens were stamped, from the first
 // prompt); with -marks it first prints {"mark":"start"} and {"mark":"end"}
 // lines around the streaming (after the connections are open, before they
-// close), so a caller can sample the server's CPU time there. idle prints {"ready":N} once its connections are open, keeps them
-// open until its standard input closes, then prints {"dropped":N}: how many
-// the server closed meanwhile. The target's server, the fake upstream and
+// close), so a caller can sample the server's CPU time there; with -hold
+// too it keeps the connections open after the end mark until its standard
+// input closes, so the caller can wait for the server to finish the run's
+// work (such as indexing the answers) before it samples. idle prints
+// {"ready":N} once its connections are open, keeps them open until its
+// standard input closes, then prints {"dropped":N}: how many the server
+// closed meanwhile. The target's server, the fake upstream and
 // loadgen must run on the same host (the stamps are CLOCK_MONOTONIC).
 package main
 
@@ -55,7 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "register":
 		return register(ctx, fs, args[1:], stdout)
 	case "run":
-		return runLoad(ctx, fs, args[1:], stdout)
+		return runLoad(ctx, fs, args[1:], stdin, stdout)
 	case "idle":
 		return idle(ctx, fs, args[1:], stdin, stdout)
 	}
@@ -86,7 +90,7 @@ func register(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	return os.WriteFile(*out, data, 0o600)
 }
 
-func runLoad(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+func runLoad(ctx context.Context, fs *flag.FlagSet, args []string, stdin io.Reader, stdout io.Writer) error {
 	var s load.Spec
 	fs.StringVar(&s.Target, "target", load.TargetChatd, "chatd | relay | upstream")
 	fs.StringVar(&s.URL, "url", "http://127.0.0.1:8080", "chatd base URL, relay ws:// URL or upstream API root")
@@ -103,12 +107,18 @@ func runLoad(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wri
 	fs.DurationVar(&s.Timeout, "timeout", 0, "bound on the whole run (0: from the streams' length)")
 	table := fs.Bool("table", false, "print a table instead of JSON")
 	marks := fs.Bool("marks", false, `print {"mark":"start"} when the connections are open and {"mark":"end"} when the streams ended`)
+	hold := fs.Bool("hold", false, "with -marks: after the end mark, keep the connections open until standard input closes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *marks {
 		s.OnStart = func() { fmt.Fprintln(stdout, `{"mark":"start"}`) }
-		s.OnEnd = func() { fmt.Fprintln(stdout, `{"mark":"end"}`) }
+		s.OnEnd = func() {
+			fmt.Fprintln(stdout, `{"mark":"end"}`)
+			if *hold {
+				untilClosed(ctx, stdin)
+			}
+		}
 	}
 	var err error
 	if s.Users, err = readUsers(*users); err != nil {
@@ -123,6 +133,19 @@ func runLoad(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wri
 		return nil
 	}
 	return json.NewEncoder(stdout).Encode(res)
+}
+
+// untilClosed returns once r reaches its end (or fails), or ctx ends.
+func untilClosed(ctx context.Context, r io.Reader) {
+	closed := make(chan struct{})
+	go func() { // ends with the process if ctx ends first: a read of stdin cannot be cancelled
+		_, _ = io.Copy(io.Discard, r)
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+	}
 }
 
 func idle(ctx context.Context, fs *flag.FlagSet, args []string, stdin io.Reader, stdout io.Writer) error {
