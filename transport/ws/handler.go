@@ -268,7 +268,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, e)
 		return
 	}
-	token := requestToken(r)
+	token, e := requestToken(r)
+	if e != nil {
+		httperr.Write(w, e)
+		return
+	}
 	if h.refusedAgain(w, r, token) {
 		return
 	}

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -43,16 +44,23 @@ func TestOriginCheck(t *testing.T) {
 	}
 }
 
+// TestRequestToken: the token comes from Authorization: Bearer or the
+// bearer.<token> subprotocol; a request with more than one (two
+// subprotocols, or one beside the header) is refused with invalid_request,
+// where the header or the first subprotocol won silently.
 func TestRequestToken(t *testing.T) {
 	tests := []struct {
 		name, auth, protocols, want string
+		refused                     bool
 	}{
-		{"bearer header", "Bearer abc.def.ghi", "", "abc.def.ghi"},
-		{"lower-case scheme", "bearer abc", "", "abc"},
-		{"subprotocol", "", "chat.v1, bearer.abc.def", "abc.def"},
-		{"header wins", "Bearer h", "chat.v1, bearer.p", "h"},
-		{"basic auth is no token", "Basic dXNlcjpwYXNz", "", ""},
-		{"nothing", "", "chat.v1", ""},
+		{"bearer header", "Bearer abc.def.ghi", "", "abc.def.ghi", false},
+		{"lower-case scheme", "bearer abc", "", "abc", false},
+		{"subprotocol", "", "chat.v1, bearer.abc.def", "abc.def", false},
+		{"header beside a subprotocol", "Bearer h", "chat.v1, bearer.p", "", true},
+		{"two subprotocols", "", "bearer.a, chat.v1, bearer.b", "", true},
+		{"the same twice", "", "bearer.a, bearer.a", "", true},
+		{"basic auth is no token", "Basic dXNlcjpwYXNz", "", "", false},
+		{"nothing", "", "chat.v1", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,8 +71,12 @@ func TestRequestToken(t *testing.T) {
 			if tt.protocols != "" {
 				r.Header.Set("Sec-WebSocket-Protocol", tt.protocols)
 			}
-			if got := requestToken(r); got != tt.want {
-				t.Fatalf("token %q, want %q", got, tt.want)
+			got, e := requestToken(r)
+			if got != tt.want || (e != nil) != tt.refused {
+				t.Fatalf("token %q, error %v; want %q, refused %v", got, e, tt.want, tt.refused)
+			}
+			if tt.refused && (e.Status != http.StatusBadRequest || e.BearerError != "invalid_request") {
+				t.Fatalf("refusal %+v, want 400 invalid_request", e)
 			}
 		})
 	}
