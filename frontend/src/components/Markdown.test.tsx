@@ -64,3 +64,18 @@ describe('code block Copy button', () => {
     expect(button.textContent).toBe('Copy');
   });
 });
+
+describe('a streaming answer', () => {
+  it('shows its open code block unhighlighted, growing, and highlights it when the answer ends', () => {
+    const head = 'The code:\n\n```python\n';
+    const code = () => mount.host.querySelector('.code-block code')!;
+    act(() => mount.root.render(<Markdown text={head + 'def f():\n'} growing />));
+    act(() => mount.root.render(<Markdown text={head + 'def f():\n    return 1\n'} growing />));
+    expect(code().textContent).toBe('def f():\n    return 1\n');
+    expect(code().querySelector('span')).toBeNull();
+    expect(mount.host.querySelector('.code-lang')?.textContent).toBe('python');
+    act(() => mount.root.render(<Markdown text={head + 'def f():\n    return 1\n```'} />));
+    expect(code().querySelector('.hljs-keyword')?.textContent).toBe('def');
+    expect(code().textContent).toBe('def f():\n    return 1\n');
+  });
+});
