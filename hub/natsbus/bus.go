@@ -92,6 +92,9 @@ type Bus struct {
 	// or created, before its stream is read (another instance changing
 	// the bucket meanwhile, played).
 	boundHook atomic.Pointer[func(bucket string)]
+	// leaveHook, set by tests, runs after each failed attempt of Close to
+	// delete the lease (deleteLease), before the pause that follows it.
+	leaveHook atomic.Pointer[func(err error)]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -381,6 +384,9 @@ func (b *Bus) deleteLease(ctx context.Context, r *resources) {
 		acancel()
 		if err == nil {
 			return
+		}
+		if hook := b.leaveHook.Load(); hook != nil {
+			(*hook)(err)
 		}
 		if wait(ctx, backoff(attempt)); ctx.Err() != nil {
 			b.log.Warn("could not delete the lease: the other instances count this one gone a lease TTL after its last renewal",

@@ -600,7 +600,10 @@ func TestCloseReturnsClosed(t *testing.T) {
 // TestCloseDeletesLeaseOnceJetStreamAnswers: an instance that stops while
 // JetStream cannot store anything (two NATS nodes of three down: no
 // quorum) deletes its lease once it can, instead of failing at the first
-// attempt and leaving the others to wait out its TTL.
+// attempt and leaving the others to wait out its TTL. The nodes start
+// again only once Close's first attempt has failed (leaveHook): started
+// at once, they could answer that attempt, and the test passed with the
+// retry removed.
 func TestCloseDeletesLeaseOnceJetStreamAnswers(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
@@ -609,10 +612,26 @@ func TestCloseDeletesLeaseOnceJetStreamAnswers(t *testing.T) {
 	b, _ := newBusWith(t, c, Options{InstanceID: "leaving", LeaseTTL: 20 * time.Second, URLs: c.URLs()[:1],
 		clientOptions: []nats.Option{nats.IgnoreDiscoveredServers()}})
 	waitHealthy(t, ctx, b)
+	failed := make(chan error, 1)
+	hook := func(err error) {
+		select {
+		case failed <- err:
+		default: // the first failure is the one waited for
+		}
+	}
+	b.leaveHook.Store(&hook)
 	c.Kill(1)
 	c.Kill(2)
 	closed := make(chan error, 1)
 	go func() { closed <- b.Close(ctx) }()
+	select {
+	case err := <-failed:
+		t.Logf("the first attempt to delete the lease failed: %v", err)
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) before an attempt to delete the lease failed without quorum", err)
+	case <-ctx.Done():
+		t.Fatal("no attempt to delete the lease failed without quorum")
+	}
 	c.StartAll()
 	if err := <-closed; err != nil {
 		t.Fatalf("close: %v", err)
