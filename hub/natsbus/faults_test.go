@@ -14,6 +14,7 @@ import (
 
 	"chatd/hub"
 	"chatd/hub/natsbus/natstest"
+	"chatd/hub/protocol"
 )
 
 // TestLeaseExpiryTakeover: while an instance renews its lease nobody
@@ -129,20 +130,29 @@ func TestWatchersLostRecover(t *testing.T) {
 // TestNodeLossMidAnswer: killing each NATS node in turn while an answer is
 // published and followed changes nothing a follower sees: every frame, in
 // order, once; and the leases stream's leader moving finds no step of its
-// clock (all nodes share this host's).
+// clock (all nodes share this host's). An acknowledgement lost with a
+// node is waited for 200ms, not the real 5s (ackWait), before the frame
+// is looked up and sent again, and each Publish call is bounded by a
+// second, not the hub's 5s (busTimeout), when a round trip goes
+// unanswered while a stream elects its leader: the test checks what the
+// follower gets, not those waits (27s with them, most of it waited out).
+// The follower looks for a frame it missed (a node lost with it) after
+// 200ms of silence, not a second.
 func TestNodeLossMidAnswer(t *testing.T) {
 	t.Parallel()
 	c, ctx, owner, peer := ownerAndPeer(t, "loss", 60*time.Second)
+	owner.ackWait = 200 * time.Millisecond
+	peer.idleAfter = 200 * time.Millisecond
 	a := answer("conv-loss", "msg-loss", owner.InstanceID())
 	frames := testFrames(a, 90)
 	res := followAsync(ctx, peer, a)
 	for i := range 3 {
-		publish(t, ctx, owner, a, frames[i*30:(i+1)*30])
+		publishEach(t, ctx, owner, a, frames[i*30:(i+1)*30])
 		c.Kill(i)
-		publish(t, ctx, owner, a, frames[i*30+30:i*30+31])
+		publishEach(t, ctx, owner, a, frames[i*30+30:i*30+31])
 		c.Restart(i)
 	}
-	publish(t, ctx, owner, a, frames[91:])
+	publishEach(t, ctx, owner, a, frames[91:])
 	r := <-res
 	if r.err != nil {
 		t.Fatalf("follow across node losses: %v", r.err)
@@ -153,6 +163,27 @@ func TestNodeLossMidAnswer(t *testing.T) {
 	for _, b := range []*Bus{owner, peer} {
 		if n := b.LeaseClockSteps(); n != 0 {
 			t.Errorf("%s found the leases stream's clock stepped %d times, with one clock", b.InstanceID(), n)
+		}
+	}
+}
+
+// publishEach is publish with each Publish call bounded by a second, as
+// the hub bounds each (by busTimeout, 5s): a call that a lost node leaves
+// unanswered fails sooner and is made again, its frame still in flight.
+func publishEach(t *testing.T, ctx context.Context, b *Bus, a hub.AnswerRef, frames []*protocol.Frame) {
+	t.Helper()
+	for _, f := range frames {
+		for {
+			callCtx, cancel := context.WithTimeout(ctx, time.Second)
+			err := b.Publish(callCtx, a, f)
+			cancel()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("publish: %v", err)
+			}
+			wait(ctx, 20*time.Millisecond) // retry pace, as the hub's publisher
 		}
 	}
 }
