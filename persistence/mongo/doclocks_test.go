@@ -12,11 +12,13 @@ import (
 )
 
 // TestDocLockWaits holds every document lock stripe and runs each update
-// that takes one. On FerretDB (locks on) each returns a context error
-// once its context ends, rather than waiting for the stripe past it. With
-// the locks off (as on MongoDB) each runs without waiting, but
-// ApplyMessageUpdates, whose chunk-count condition needs one writer per
-// message in the process (see docLocks).
+// that takes one. On FerretDB (locks on) each waits for its stripe and
+// returns a context error once its context ends, rather than waiting for
+// the stripe past it; the context is cancelled as soon as the update
+// waits (OnDocLockWait), not after a deadline waited out. With the locks
+// off (as on MongoDB) each runs without waiting, but ApplyMessageUpdates,
+// whose chunk-count condition needs one writer per message in the
+// process (see docLocks).
 func TestDocLockWaits(t *testing.T) {
 	t.Parallel()
 	ctx, e := newEnv(t, nil)
@@ -67,24 +69,47 @@ func TestDocLockWaits(t *testing.T) {
 		}},
 		{"DeleteUser", false, func(ctx context.Context) error { return s.DeleteUser(ctx, u.ID) }},
 	}
-	// run runs op with a context ending after d, and fails the test if it
-	// has not returned well after that (a wait that ignores its context).
-	run := func(t *testing.T, d time.Duration, op func(context.Context) error) error {
+	// waits is where OnDocLockWait tells an op, by its context, that it
+	// waits for a stripe.
+	type waitsKey struct{}
+	mongo.OnDocLockWait(s, func(ctx context.Context) {
+		if waits, ok := ctx.Value(waitsKey{}).(chan struct{}); ok {
+			select {
+			case waits <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer mongo.OnDocLockWait(s, nil)
+	// waitThenCancel runs op, cancels its context once it waits for a
+	// stripe, and returns its error; it fails the test if op returns
+	// without waiting, or not at once once cancelled (a wait that ignores
+	// its context).
+	waitThenCancel := func(t *testing.T, op func(context.Context) error) error {
 		t.Helper()
-		opCtx, cancel := context.WithTimeout(ctx, d)
+		waits := make(chan struct{}, 1)
+		opCtx, cancel := context.WithCancel(context.WithValue(ctx, waitsKey{}, waits))
 		defer cancel()
 		done := make(chan error, 1)
 		go func() { done <- op(opCtx) }()
 		select {
+		case <-waits:
+			cancel()
+		case err := <-done:
+			t.Fatalf("returned %v without waiting for a document lock", err)
+		case <-ctx.Done():
+			t.Fatal("never waited for a document lock")
+		}
+		select {
 		case err := <-done:
 			return err
-		case <-time.After(d + 30*time.Second):
-			t.Fatalf("still running 30s after its context ended")
+		case <-time.After(30 * time.Second):
+			t.Fatalf("still running 30s after its context was cancelled")
 			return nil
 		}
 	}
 	isLockWait := func(err error) bool {
-		return errors.Is(err, context.DeadlineExceeded) && strings.Contains(err.Error(), "document lock")
+		return errors.Is(err, context.Canceled) && strings.Contains(err.Error(), "document lock")
 	}
 	for _, on := range []bool{true, false} {
 		mongo.SetDocLocks(s, on)
@@ -93,12 +118,14 @@ func TestDocLockWaits(t *testing.T) {
 			name := op.name + map[bool]string{true: "/locks on", false: "/locks off"}[on]
 			t.Run(name, func(t *testing.T) {
 				if on || op.always {
-					if err := run(t, time.Second, op.run); !isLockWait(err) {
+					if err := waitThenCancel(t, op.run); !isLockWait(err) {
 						t.Fatalf("got %v, want a wait for a document lock ended by its context", err)
 					}
 					return
 				}
-				if err := run(t, 20*time.Second, op.run); err != nil {
+				opCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				defer cancel()
+				if err := op.run(opCtx); err != nil {
 					t.Fatalf("with the locks off: %v", err)
 				}
 			})

@@ -90,6 +90,17 @@ func HoldDocLocks(s *Store) (release func()) {
 	}
 }
 
+// OnDocLockWait has fn run, with the caller's context, each time one of
+// s's document locks waits for a stripe another holds (HoldDocLocks);
+// nil runs nothing.
+func OnDocLockWait(s *Store, fn func(ctx context.Context)) {
+	if fn == nil {
+		s.locks.waitHook.Store(nil)
+		return
+	}
+	s.locks.waitHook.Store(&fn)
+}
+
 // SetTextIndex overrides what Open found of the text index: set on a
 // server without one (FerretDB), a search's $text is refused.
 func SetTextIndex(s *Store, v bool) { s.textIndex.Store(v) }

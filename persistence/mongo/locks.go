@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -32,12 +33,15 @@ const lockStripes = 256
 type docLocks struct {
 	ferretDB bool
 	stripes  [lockStripes]chan struct{}
+	// waitHook, set by tests, runs with the caller's context each time a
+	// lock waits for a stripe held by another.
+	waitHook *atomic.Pointer[func(context.Context)]
 }
 
 // newDocLocks returns the locks, off (as on MongoDB) until Open finds
 // FerretDB.
 func newDocLocks() docLocks {
-	var l docLocks
+	l := docLocks{waitHook: new(atomic.Pointer[func(context.Context)])}
 	for i := range l.stripes {
 		l.stripes[i] = make(chan struct{}, 1)
 	}
@@ -96,6 +100,14 @@ func (l *docLocks) take(ctx context.Context, idx []int) (unlock func(), err erro
 		}
 	}
 	for n, i := range idx {
+		select {
+		case l.stripes[i] <- struct{}{}:
+			continue
+		default: // held by another: wait
+		}
+		if hook := l.waitHook.Load(); hook != nil {
+			(*hook)(ctx)
+		}
 		select {
 		case l.stripes[i] <- struct{}{}:
 		case <-ctx.Done():
