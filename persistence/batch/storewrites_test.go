@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"chatd/persistence"
 	"chatd/persistence/batch"
@@ -168,22 +169,41 @@ func testStreaming(t *testing.T, open openStore) {
 
 // testSplitWordsSearchable: words that arrive in several pieces, with
 // checkpoints between the pieces, are stored whole and found by search.
+// After each piece holding a space the test waits for the checkpoint that
+// writes up to it (a bulk write, told by flushNotice), so a checkpoint
+// runs while the word after it is partial: "photo" of photosynthesis,
+// "chloro" of chloroplasts, "extra" of extraordinary, 数据 of the CJK run
+// (no space inside it: held back as one word).
 func testSplitWordsSearchable(t *testing.T, open openStore) {
 	const interval = 5 * time.Millisecond
 	ctx := ctxFor(t)
 	f := newFixture(t, open)
 	m := f.answer(t)
-	w := batch.New(f.store, batch.Options{Interval: interval})
-	pieces := []string{"The photo", "synth", "esis of ", "chloro", "plasts is extra", "ordin", "ary; ", "数据", "库存储", "聊天记录 done"}
+	flushed := make(flushNotice, 1)
+	w := batch.New(f.store, batch.Options{Interval: interval, Metrics: flushed})
+	pieces := []string{"The photo", "synth", "esis of chloro", "plasts is extra", "ordin", "ary; 数据", "库存储", "聊天记录 done"}
+	checkpoints := 0
 	for _, p := range pieces {
+		before := f.store.Writes().ByMethod["ApplyMessageUpdates"]
 		w.Append(m.ID, p)
-		time.Sleep(3 * interval) // a checkpoint could run between any two pieces
+		if !strings.ContainsFunc(p, unicode.IsSpace) {
+			continue // a checkpoint may run or not: it has nothing whole to write
+		}
+		giveUp := time.After(10 * time.Second) // thousands of intervals
+		for f.store.Writes().ByMethod["ApplyMessageUpdates"] == before {
+			select {
+			case <-flushed:
+			case <-giveUp:
+				t.Fatalf("no checkpoint wrote %q", p)
+			}
+		}
+		checkpoints++
 	}
 	final := done(m.ID, len(pieces))
 	must(t, "Finish", w.Finish(ctx, final))
 	must(t, "Close", w.Close(ctx))
-	if c := f.store.Writes(); c.ByMethod["ApplyMessageUpdates"] < 3 {
-		t.Errorf("want several checkpoints, got %+v", c)
+	if c := f.store.Writes(); c.ByMethod["ApplyMessageUpdates"] < int64(checkpoints)+1 {
+		t.Errorf("want %d checkpoints and the final update, got %+v", checkpoints, c)
 	}
 	f.check(t, m.ID, strings.Join(pieces, ""), final)
 	for _, word := range []string{"photosynthesis", "chloroplasts", "extraordinary", "数据库存储聊天记录"} {
@@ -192,6 +212,18 @@ func testSplitWordsSearchable(t *testing.T, open openStore) {
 		if len(page.Conversations) != 1 || page.Conversations[0].ID != f.conv.ID {
 			t.Errorf("search %q found %d conversations, want the one", word, len(page.Conversations))
 		}
+	}
+}
+
+// flushNotice is a batch.Metrics telling of each bulk write, without
+// blocking the Writer (one notice pending at most).
+type flushNotice chan struct{}
+
+// Flushed implements batch.Metrics.
+func (n flushNotice) Flushed(int, time.Duration, error) {
+	select {
+	case n <- struct{}{}:
+	default:
 	}
 }
 
