@@ -335,13 +335,16 @@ func TestErrorLineThenSilence(t *testing.T) {
 // TestEndlessLine: an upstream sending bytes without ever ending the line
 // fails the stream once the line passes the bound (16 MiB), as a reply
 // that cannot be read; before, the line grew in memory until the first
-// token timeout.
+// token timeout. The timeouts (30s) are far past the time to read the
+// bound under load (about 2s with -race; 5s timeouts were reached once),
+// and the event's data lines are 64 KiB each: in lines of 13 bytes the
+// joining took 4s of the 5.
 func TestEndlessLine(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ name, head, piece string }{
 		{"one line", `data: {"choices":[{"index":0,"delta":{"content":"`, strings.Repeat("x", 64<<10)},
 		// The data lines of one event are joined (see sseFixer.join).
-		{"the data lines of one event", `data: {"choices":[{"index":0,` + "\n", strings.Repeat("data: \"x\":1,\n", 4<<10)},
+		{"the data lines of one event", `data: {"choices":[{"index":0,` + "\n", "data: \"x\":\"" + strings.Repeat("x", 64<<10) + "\",\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -356,7 +359,7 @@ func TestEndlessLine(t *testing.T) {
 				}
 			}))
 			t.Cleanup(srv.Close)
-			c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FirstTokenTimeout = 5*time.Second, 5*time.Second })
+			c := newClient(srv.URL, func(o *openai.Options) { o.IdleTimeout, o.FirstTokenTimeout = 30*time.Second, 30*time.Second })
 			r := stream(testCtx(t), c, "hi", 0)
 			if llm.KindOf(r.err) != llm.KindMalformed || r.text() != "" {
 				t.Fatalf("text %d bytes, err %v; want malformed", len(r.text()), r.err)
