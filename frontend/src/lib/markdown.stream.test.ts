@@ -67,6 +67,25 @@ describe('a growing answer renders as a full render does', () => {
     });
   }
 
+  // A second answer sharing the first one's settled head (a regenerated
+  // answer, another conversation's): the blocks were settled on text after
+  // that head which the second answer does not have, and were reused for
+  // it (a list item "a" then "pples" as a paragraph).
+  it.each([
+    ['a list continued otherwise', '1. a\n\nDone.\n\nEnd', '1. apples\n2. pears\n\nok\n'],
+    ['a paragraph continued otherwise', 'Sure.\n\nEnd\n\nmore', 'Sure.\nMore of it\n\nok\n'],
+  ])('%s: a second answer sharing the first one\'s head renders as a full render does', (_, first, second) => {
+    for (const prefix of steps(first, 1)) renderBlocks(prefix, true);
+    for (const prefix of steps(second, 1)) {
+      const got = renderBlocks(prefix, true);
+      const want = renderBlocks(prefix);
+      const where = JSON.stringify(prefix);
+      expect(got.length, where).toBe(want.length);
+      expect(got.slice(0, -1), where).toEqual(want.slice(0, -1));
+      if (got.length) expectSameBlock(got.at(-1)!, want.at(-1)!, where);
+    }
+  });
+
   // Random documents of pieces that join, split or reinterpret blocks,
   // from a fixed seed: 400 seeds passed while this was written, and
   // settling a block before the next one's first line is complete fails

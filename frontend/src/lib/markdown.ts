@@ -333,12 +333,16 @@ function renderGrowing(text: string): string[] {
   return relex(s, src, grew);
 }
 
-/** streamFor finds the stream src continues (the longest settled head it starts with), or starts one. */
+/**
+ * streamFor finds the stream src continues (its text so far, src.startsWith
+ * its last), or starts one. A stream whose settled head alone src starts
+ * with is not reused: its blocks were settled on the text after that head,
+ * which another answer (a regenerated one) need not have.
+ */
 function streamFor(src: string): Stream {
   let best: Stream | undefined;
   for (const s of streams) {
-    const fits = src.startsWith(s.stable) && (s.stable !== '' || src.startsWith(s.last));
-    if (fits && (!best || s.stable.length > best.stable.length)) best = s;
+    if (src.startsWith(s.last) && (!best || s.last.length > best.last.length)) best = s;
   }
   if (best) streams.splice(streams.indexOf(best), 1);
   const s = best ?? { last: '', stable: '', settled: [], open: null };
