@@ -1,14 +1,40 @@
 // The message box in the DOM (jsdom): where the focus goes on sending.
 
 import { act } from 'react';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
-import { Composer } from './Composer';
+import { Composer, STOP_TAP_GUARD_MS } from './Composer';
 import { mountEach } from './testkit';
 
 const mount = mountEach();
+
+/** pointer makes the page's pointer a finger (coarse) or a mouse (fine) for the test. */
+function pointer(coarse: boolean) {
+  vi.stubGlobal('matchMedia', (q: string) => ({
+    matches: q === '(pointer: coarse)' ? coarse : q === '(pointer: fine)' ? !coarse : false,
+    addEventListener: () => undefined,
+    removeEventListener: () => undefined,
+  }));
+  onTestFinished(() => void vi.unstubAllGlobals());
+}
+
+/**
+ * tap presses el as a browser does with a finger: the press moves the focus
+ * to it unless its pointerdown or mousedown is cancelled (a cancelled
+ * pointerdown sends no mousedown), then its click, of detail 1 (a key's is 0).
+ */
+function tap(el: HTMLElement) {
+  act(() => {
+    const down = new MouseEvent('pointerdown', { bubbles: true, cancelable: true });
+    el.dispatchEvent(down);
+    const mouse = new MouseEvent('mousedown', { bubbles: true, cancelable: true });
+    if (!down.defaultPrevented) el.dispatchEvent(mouse);
+    if (!down.defaultPrevented && !mouse.defaultPrevented) el.focus();
+    el.dispatchEvent(new MouseEvent('click', { bubbles: true, cancelable: true, detail: 1 }));
+  });
+}
 
 function render(streaming = false) {
   const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
@@ -42,6 +68,72 @@ describe('Composer', () => {
     act(() => button.click());
     expect(stop).toHaveBeenCalled();
     expect(document.activeElement).toBe(mount.host.querySelector('textarea'));
+  });
+
+  it.each([
+    ['a touch screen: Enter adds a line (a phone has no Shift+Enter), the button sends', true, false, 'Send a message', 'enter'],
+    ['a mouse and keyboard: Enter sends', false, true, 'Send a message (Enter to send, Shift+Enter for a new line)', 'send'],
+  ])('%s', (_name, coarse, sends, placeholder, hint) => {
+    pointer(coarse);
+    const { send } = render();
+    const ta = mount.host.querySelector('textarea')!;
+    expect(ta.placeholder).toBe(placeholder);
+    expect(ta.getAttribute('enterkeyhint')).toBe(hint);
+    const enter = new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true });
+    act(() => void ta.dispatchEvent(enter));
+    expect(send).toHaveBeenCalledTimes(sends ? 1 : 0);
+    expect(enter.defaultPrevented).toBe(sends); // not prevented: the browser adds the line
+    act(() => void ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', ctrlKey: true, bubbles: true, cancelable: true })));
+    expect(send).toHaveBeenCalledWith('a question'); // a tablet's hardware keyboard: Ctrl+Enter
+  });
+
+  it.each([
+    ['Send', false, 'Send message'],
+    ['Stop', true, 'Stop generating'],
+  ])('on a touch screen, tapping %s leaves the focus in the box: the keyboard stays up', (_name, streaming, label) => {
+    pointer(true);
+    vi.useFakeTimers();
+    onTestFinished(() => void vi.useRealTimers());
+    const { send, stop } = render(streaming);
+    vi.advanceTimersByTime(STOP_TAP_GUARD_MS);
+    const ta = mount.host.querySelector('textarea')!;
+    ta.focus();
+    tap(mount.host.querySelector<HTMLButtonElement>(`button[aria-label="${label}"]`)!);
+    expect((streaming ? stop : send)).toHaveBeenCalledTimes(1);
+    expect(document.activeElement).toBe(ta);
+  });
+
+  it('a double tap on Send does not stop the answer it asked for: Stop takes taps once it has been there a moment, keys at once', () => {
+    vi.useFakeTimers();
+    onTestFinished(() => void vi.useRealTimers());
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const send = vi.spyOn(app, 'send').mockImplementation(async () => undefined);
+    const stop = vi.spyOn(app, 'stop').mockImplementation(async () => undefined);
+    app.setDraft('new', 'a question');
+    const view = (streaming: boolean) => (
+      <AppProvider value={app}>
+        <Composer draftKey="new" streaming={streaming} busy={false} />
+      </AppProvider>
+    );
+    act(() => mount.root.render(view(false)));
+    tap(mount.host.querySelector<HTMLButtonElement>('button[aria-label="Send message"]')!);
+    expect(send).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(50);
+    act(() => mount.root.render(view(true))); // the answer starts: Stop takes Send's place
+    const button = mount.host.querySelector<HTMLButtonElement>('button[aria-label="Stop generating"]')!;
+    for (const ms of [150, 200, STOP_TAP_GUARD_MS - 350 - 1]) {
+      vi.advanceTimersByTime(ms);
+      tap(button); // the double tap's second
+    }
+    expect(stop).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    tap(button);
+    expect(stop).toHaveBeenCalledTimes(1);
+
+    act(() => mount.root.render(view(false)));
+    act(() => mount.root.render(view(true)));
+    act(() => button.click()); // a key on the focused button (click of detail 0): at once
+    expect(stop).toHaveBeenCalledTimes(2);
   });
 
   it.each([

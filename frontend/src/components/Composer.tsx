@@ -1,18 +1,39 @@
-// The message box: Enter sends, Shift+Enter adds a line, it grows with the
-// text, and its text is kept per conversation (see ChatApp.setDraft). Near
+// The message box: Enter sends, Shift+Enter adds a line (on a touch screen,
+// whose keyboard has no Shift+Enter, Enter adds a line and the button
+// sends), it grows with the text, and its text is kept per conversation
+// (see ChatApp.setDraft). Tapping Send or Stop leaves the focus in the box
+// (the phone's keyboard stays up), and a Stop tapped just after it took
+// Send's place is taken for a double tap on Send and ignored. Near
 // the length limit a counter shows; over it sending is refused with the
 // reason, never cut. A new chat sent and waiting for the server keeps its
 // text in the box, read-only (the text sent is the one shown), with a
 // Cancel that makes it editable again.
 
-import { useContext, useId, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent } from 'react';
+import { useContext, useId, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent, type MouseEvent, type SyntheticEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
-import { ComposerBox, focusBox } from '../hooks/composerBox';
+import { ComposerBox, focusBox, useCoarsePointer } from '../hooks/composerBox';
 import { NEW_CHAT } from '../lib/drafts';
 import { sentence } from '../lib/errors';
 import { isImeKey } from '../lib/ime';
 import { lengthStatus } from '../lib/limits';
 import { Icon } from './icons';
+
+/**
+ * STOP_TAP_GUARD_MS is how long after Stop takes Send's place (the same
+ * button) a tap on it is not a Stop: the second tap of a double tap on Send,
+ * 150-400 ms apart, stopped the answer it had just asked for.
+ */
+export const STOP_TAP_GUARD_MS = 500;
+
+/**
+ * keepBoxFocus is the Send and Stop buttons' pointerdown and mousedown: the
+ * press does not take the focus from the box. It fell to the page once the
+ * button was disabled (the box emptied), and a phone's keyboard went down
+ * at every message. A key on a focused button still activates it.
+ */
+function keepBoxFocus(e: SyntheticEvent): void {
+  e.preventDefault();
+}
 
 /** ComposerProps: where the draft lives and what the button does now. */
 export interface ComposerProps {
@@ -40,6 +61,11 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
   const waiting = useAppState((s) => draftKey === NEW_CHAT && !!s.newChat.waiting);
   const own = useRef<HTMLTextAreaElement>(null);
   const ref = useContext(ComposerBox) ?? own; // the view's, when it has one (ComposerBox)
+  const touch = useCoarsePointer();
+  const stopShownAt = useRef(0);
+  useLayoutEffect(() => {
+    if (streaming) stopShownAt.current = Date.now();
+  }, [streaming]);
 
   useLayoutEffect(() => {
     const ta = ref.current;
@@ -83,8 +109,13 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
       backToBox();
     } else send();
   }
+  /** onStopClick lets a tap (a click of detail 1 or more; a key's is 0) through only once Stop has been there STOP_TAP_GUARD_MS. */
+  function onStopClick(e: MouseEvent<HTMLButtonElement>) {
+    if (e.detail > 0 && Date.now() - stopShownAt.current < STOP_TAP_GUARD_MS) e.preventDefault();
+  }
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
-    if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e)) {
+    // On a touch screen Enter adds a line; a tablet's hardware keyboard sends with Ctrl/Cmd+Enter.
+    if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e) && (!touch || e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       send();
     }
@@ -133,18 +164,27 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
           }}
           readOnly={starting}
           onKeyDown={onKeyDown}
-          placeholder="Send a message (Enter to send, Shift+Enter for a new line)"
+          placeholder={touch ? 'Send a message' : 'Send a message (Enter to send, Shift+Enter for a new line)'}
+          enterKeyHint={touch ? 'enter' : 'send'}
           aria-label="Message"
           aria-describedby={describedBy || undefined}
           aria-invalid={length.over || undefined}
           rows={1}
         />
         {streaming ? (
-          <button type="submit" className="send stop" aria-label="Stop generating" title="Stop">
+          <button
+            type="submit"
+            className="send stop"
+            aria-label="Stop generating"
+            title="Stop"
+            onPointerDown={keepBoxFocus}
+            onMouseDown={keepBoxFocus}
+            onClick={onStopClick}
+          >
             <Icon name="stop" />
           </button>
         ) : (
-          <button type="submit" className="send" aria-label="Send message" title={why} disabled={!canSend}>
+          <button type="submit" className="send" aria-label="Send message" title={why} disabled={!canSend} onPointerDown={keepBoxFocus} onMouseDown={keepBoxFocus}>
             <Icon name="send" />
           </button>
         )}

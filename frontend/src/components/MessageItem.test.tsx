@@ -244,3 +244,33 @@ describe('MessageItem of an answer whose server went away', () => {
     expect(mount.host.querySelector('.msg-status')?.textContent).toBe(says);
   });
 });
+
+describe('MessageItem edit on a touch screen', () => {
+  const question: Message = { id: 'u1', conversationId: 'c', parentId: '', role: 'user', content: 'A question', status: 'complete', createdAt: '', updatedAt: '' };
+
+  it.each([
+    ['a touch screen: Enter adds a line (a phone has no Shift+Enter), its Send button sends', true],
+    ['a mouse and keyboard: Enter sends', false],
+  ])('%s', (_name, coarse) => {
+    vi.stubGlobal('matchMedia', (q: string) => ({ matches: q === '(pointer: coarse)' ? coarse : false, addEventListener: () => undefined, removeEventListener: () => undefined }));
+    const edit = vi.spyOn(ChatApp.prototype, 'editAndResend').mockImplementation(async () => undefined);
+    try {
+      renderMessage(mount, question);
+      act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+      const ta = mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')!;
+      expect(ta.getAttribute('enterkeyhint')).toBe(coarse ? 'enter' : 'send');
+      const enter = new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true });
+      act(() => void ta.dispatchEvent(enter));
+      expect(enter.defaultPrevented).toBe(!coarse); // not prevented: the browser adds the line
+      expect(edit).toHaveBeenCalledTimes(coarse ? 0 : 1);
+      if (coarse) {
+        expect(mount.host.querySelector('.edit-box')).not.toBeNull();
+        act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-actions button')].find((b) => b.textContent === 'Send')!.click());
+        expect(edit).toHaveBeenCalledWith('u1', 'A question');
+      }
+    } finally {
+      edit.mockRestore();
+      vi.unstubAllGlobals();
+    }
+  });
+});

@@ -2,7 +2,7 @@
 
 import { memo, useContext, useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
-import { ComposerBox, focusBox } from '../hooks/composerBox';
+import { ComposerBox, focusBox, useCoarsePointer } from '../hooks/composerBox';
 import { VersionFocusContext } from '../hooks/versionFocus';
 import { copyText } from '../lib/clipboard';
 import { finishNotice } from '../lib/finish';
@@ -357,6 +357,8 @@ function QueuedNote({ conversationId, clientMessageId }: { conversationId: strin
  * sent, and says so: the server would refuse it (generation_running).
  * Reopened (in place of a version that went away with the box), it takes
  * the focus only from the page, where the focus fell, not from elsewhere.
+ * Enter sends, Shift+Enter adds a line; on a touch screen (no Shift+Enter
+ * on its keyboard) Enter adds a line and its Send button sends.
  */
 function EditBox({
   initial,
@@ -379,6 +381,7 @@ function EditBox({
   const lockedId = useId();
   const ok = !!text.trim() && !length.over && !locked;
   const ref = useRef<HTMLTextAreaElement>(null);
+  const touch = useCoarsePointer();
   useEffect(() => {
     const ta = ref.current;
     if (!ta || (reopened && document.activeElement && document.activeElement !== document.body)) return;
@@ -388,7 +391,7 @@ function EditBox({
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
     if (e.key === 'Escape') {
       if (!isImeKey(e)) onCancel(); // an Escape cancelling a conversion is the input method's
-    } else if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e)) {
+    } else if (e.key === 'Enter' && !e.shiftKey && !isImeKey(e) && (!touch || e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       if (ok) onSubmit(text);
     }
@@ -403,6 +406,7 @@ function EditBox({
           onChange(e.target.value);
         }}
         onKeyDown={onKey}
+        enterKeyHint={touch ? 'enter' : 'send'}
         aria-label="Edit your message"
         aria-describedby={[length.show ? counterId : '', locked ? lockedId : ''].join(' ').trim() || undefined}
         aria-invalid={length.over || undefined}

@@ -1,7 +1,7 @@
 // The open conversation's message box, for the focus to go to when what had
 // it goes away.
 
-import { createContext, type RefObject } from 'react';
+import { createContext, useSyncExternalStore, type RefObject } from 'react';
 
 /**
  * ComposerBox holds the open conversation's message box (ChatView provides
@@ -11,12 +11,36 @@ import { createContext, type RefObject } from 'react';
  */
 export const ComposerBox = createContext<RefObject<HTMLTextAreaElement | null> | null>(null);
 
+/** COARSE_QUERY matches a touch screen's pointer: no hover, a keyboard on the screen. */
+export const COARSE_QUERY = '(pointer: coarse)';
+
+/** coarsePointer reports whether the pointer is a finger now; false where the page cannot tell (no matchMedia). */
+export function coarsePointer(): boolean {
+  return window.matchMedia?.(COARSE_QUERY).matches ?? false;
+}
+
+function subscribeCoarse(changed: () => void): () => void {
+  const q = window.matchMedia?.(COARSE_QUERY);
+  q?.addEventListener?.('change', changed);
+  return () => q?.removeEventListener?.('change', changed);
+}
+
+/**
+ * useCoarsePointer reports coarsePointer and renders again when it changes
+ * (a tablet's keyboard and trackpad attached). A phone's keyboard has no
+ * Shift+Enter: there Enter adds a line in the message boxes, and their
+ * buttons send.
+ */
+export function useCoarsePointer(): boolean {
+  return useSyncExternalStore(subscribeCoarse, coarsePointer, () => false);
+}
+
 /**
  * focusBox puts the focus in the message box, except on touch screens
  * (it would pop the keyboard up).
  */
 export function focusBox(box: HTMLTextAreaElement | null | undefined): void {
-  if (!window.matchMedia?.('(pointer: coarse)').matches) box?.focus();
+  if (!coarsePointer()) box?.focus();
 }
 
 /**
@@ -31,7 +55,7 @@ export function focusInstead(box?: HTMLElement | null): void {
   const target = box ?? document.querySelector<HTMLElement>('textarea[aria-label="Message"]');
   const shown = (el: HTMLElement | null | undefined) => (el && !el.closest('[inert]') ? el : null);
   const to =
-    (!window.matchMedia?.('(pointer: coarse)').matches && shown(target)) ||
+    (!coarsePointer() && shown(target)) ||
     shown(document.querySelector<HTMLElement>('.messages')) ||
     shown(document.querySelector<HTMLElement>('.status-line')) ||
     shown(document.querySelector<HTMLElement>('nav button, nav input, nav a[href]'));
