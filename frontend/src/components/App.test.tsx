@@ -1,13 +1,16 @@
 // The app's page (jsdom): nothing rendered of a user's messages outlives
-// that user's session in this tab.
+// that user's session in this tab; Back with a phone's drawer open closes
+// the drawer.
 
 import { act } from 'react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { markdownCacheSize, renderBlocks } from '../lib/markdown';
 import { memoryKV } from '../lib/persist';
 import type { User } from '../lib/protocol';
+import { isDrawerEntry } from '../lib/router';
+import { CID, conv, setup } from '../lib/testkit';
 import { App } from './App';
 import { mountEach } from './testkit';
 
@@ -37,5 +40,90 @@ describe('App and the markdown block cache', () => {
     expect(markdownCacheSize().entries).toBeGreaterThan(0);
     await act(() => change(app));
     expect(markdownCacheSize()).toEqual({ entries: 0, chars: 0 });
+  });
+});
+
+describe('App on a narrow screen: the drawer and Back', () => {
+  const B = 'bbbbbbbbbbbbbbbbbbbbbbbb';
+  const C = 'cccccccccccccccccccccccc';
+  afterEach(() => history.replaceState(null, '', '/'));
+
+  /** nextPop resolves on the next popstate (after the app's listeners), or fails after a second: none came. */
+  function nextPop(what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no popstate: ${what}`)), 1000);
+      window.addEventListener('popstate', () => (clearTimeout(t), resolve()), { once: true });
+    });
+  }
+  async function back(what: string) {
+    await act(async () => {
+      const pop = nextPop(what);
+      history.back();
+      await pop;
+    });
+  }
+
+  /**
+   * openDrawer starts the app signed in on conversation CID, goes to B (a
+   * history entry), mounts the page on a phone and opens the drawer, its
+   * list holding C.
+   */
+  async function openDrawer() {
+    vi.stubGlobal('matchMedia', (q: string) => ({ matches: q === '(max-width: 760px)', addEventListener: () => undefined, removeEventListener: () => undefined }));
+    onTestFinished(() => void vi.unstubAllGlobals());
+    const { app } = setup({ list: () => ({ conversations: [conv(C, 'Third', '2026-01-01T00:00:00Z')], nextCursor: '' }) });
+    act(() => app.navigate(`/c/${B}`));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <App />
+        </AppProvider>,
+      ),
+    );
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Open conversations"]')!.click());
+    expect(mount.host.querySelector('nav.sidebar.open')).not.toBeNull();
+    const route = () => (app.store.state.route.name === 'chat' ? app.store.state.route.conversationId : null);
+    return { app, route, drawerOpen: () => !!mount.host.querySelector('nav.sidebar.open') };
+  }
+
+  it('Back closes the open drawer and nothing else: the chat behind it stays', async () => {
+    const { route, drawerOpen } = await openDrawer();
+    await back('Back with the drawer open');
+    expect(drawerOpen()).toBe(false);
+    expect(location.pathname).toBe(`/c/${B}`);
+    expect(route()).toBe(B);
+    await back('Back again'); // now Back leaves the page, as before the drawer opened
+    expect(route()).toBe(CID);
+  });
+
+  it.each([
+    ['its close button', () => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Close conversations"]')!.click()],
+    ['the scrim', () => mount.host.querySelector<HTMLElement>('.scrim')!.click()],
+    ['Escape', () => void document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true }))],
+  ])('closed with %s, the drawer takes its history entry back: the next Back leaves the page', async (_name, close) => {
+    const { route, drawerOpen } = await openDrawer();
+    await act(async () => {
+      const pop = nextPop('the drawer\'s entry taken back');
+      close();
+      await pop;
+    });
+    expect(drawerOpen()).toBe(false);
+    expect(isDrawerEntry(history.state)).toBe(false);
+    expect(route()).toBe(B);
+    await back('Back after the drawer closed');
+    expect(route()).toBe(CID);
+  });
+
+  it('a conversation picked in the drawer takes the drawer\'s entry: Back goes to the one it was opened on', async () => {
+    const { route, drawerOpen } = await openDrawer();
+    await vi.waitFor(() => expect(mount.host.querySelector(`a[href="/c/${C}"]`)).not.toBeNull());
+    act(() => mount.host.querySelector<HTMLAnchorElement>(`a[href="/c/${C}"]`)!.click());
+    expect(drawerOpen()).toBe(false);
+    expect(route()).toBe(C);
+    await back('Back from the picked conversation');
+    expect(isDrawerEntry(history.state)).toBe(false);
+    expect(route()).toBe(B);
+    await back('Back again');
+    expect(route()).toBe(CID);
   });
 });

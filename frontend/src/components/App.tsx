@@ -4,6 +4,7 @@ import { useForgetRendered } from '../hooks/useForgetRendered';
 import { useNarrow } from '../hooks/useNarrow';
 import { isImeNativeKey } from '../lib/ime';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
+import { DRAWER_ENTRY, isDrawerEntry } from '../lib/router';
 import { AuthPage } from './AuthPage';
 import { ChatAnnouncements, ChatView } from './ChatView';
 import { Sidebar } from './Sidebar';
@@ -46,6 +47,29 @@ function useSidebarFocus(open: boolean): void {
 }
 
 /**
+ * useDrawerHistory gives the narrow screens' open drawer a history entry
+ * (DRAWER_ENTRY, the same URL), where Back went back in the chat behind
+ * it and left it open: Back now closes it and does nothing else. Closed
+ * another way (the scrim, its close button, Escape, a wider window), it
+ * takes its entry back; a page picked in it took the entry's place
+ * (ChatApp.navigate), and there is nothing to take back.
+ */
+function useDrawerHistory(drawer: boolean, close: () => void): void {
+  useEffect(() => {
+    if (!drawer) return;
+    if (!isDrawerEntry(history.state)) history.pushState(DRAWER_ENTRY, '', location.href);
+    const onPop = () => {
+      if (!isDrawerEntry(history.state)) close();
+    };
+    window.addEventListener('popstate', onPop);
+    return () => {
+      window.removeEventListener('popstate', onPop);
+      if (isDrawerEntry(history.state)) history.back();
+    };
+  }, [drawer, close]);
+}
+
+/**
  * PoliteStatus is the page's polite live region for confirmations
  * (lib/politeStatus.ts fills it): present, empty, from the start, so that
  * what is put in it is announced. React renders no children in it.
@@ -73,6 +97,7 @@ function ChatLayout({ conversationId }: { conversationId: string | null }) {
   // what is behind it. On a wide screen the sidebar is beside the chat.
   // What must be heard meanwhile is said outside it (LinkAnnouncer, ChatAnnouncements).
   const drawer = open && narrow;
+  useDrawerHistory(drawer, close);
   return (
     <div className="layout">
       <Sidebar open={open} onClose={close} />

@@ -22,7 +22,7 @@ import { Persist, browserKV, newClientId, type KV } from './persist';
 import { isEmptyParams, sameParams, serverRefusal, type ServerRefusal } from './params';
 import { RefusalHold } from './passwordChange';
 import type { Conversation, Params, ServerFrame, User } from './protocol';
-import { parseRoute, routePath, type Route } from './router';
+import { isDrawerEntry, parseRoute, routePath, type Route } from './router';
 import { Session, type OtherTab } from './session';
 import { initialList, type AppState } from './state';
 import { Store } from './store';
@@ -265,10 +265,14 @@ export class ChatApp {
     this.applyRoute(parseRoute(location.pathname), true);
   }
 
-  /** navigate shows the page at path, adding a history entry unless replace. */
+  /**
+   * navigate shows the page at path, adding a history entry unless replace
+   * or the entry is the open drawer's (DRAWER_ENTRY): a page picked in the
+   * drawer takes its place, so that Back goes to the page it was opened on.
+   */
   navigate(path: string, replace = false): void {
     if (location.pathname !== path) {
-      if (replace) history.replaceState(null, '', path);
+      if (replace || isDrawerEntry(history.state)) history.replaceState(null, '', path);
       else history.pushState(null, '', path);
     }
     this.applyRoute(parseRoute(path));

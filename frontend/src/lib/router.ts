@@ -29,3 +29,17 @@ export function routePath(r: Route): string {
       return r.conversationId ? `/c/${r.conversationId}` : '/';
   }
 }
+
+/**
+ * DRAWER_ENTRY is the state of the history entry that the narrow screens'
+ * open drawer (the sidebar over the chat) adds, at the same URL: Back
+ * closes the drawer and goes nowhere else (App.tsx, useDrawerHistory). A
+ * page opened from the drawer takes that entry's place (ChatApp.navigate):
+ * Back from it goes to the page the drawer was opened on.
+ */
+export const DRAWER_ENTRY = { chatdDrawer: true } as const;
+
+/** isDrawerEntry reports whether a history state is DRAWER_ENTRY's. */
+export function isDrawerEntry(state: unknown): boolean {
+  return typeof state === 'object' && state !== null && (state as { chatdDrawer?: unknown }).chatdDrawer === true;
+}
