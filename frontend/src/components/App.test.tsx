@@ -116,7 +116,7 @@ describe('App on a narrow screen: the drawer and Back', () => {
 
   it('a conversation picked in the drawer takes the drawer\'s entry: Back goes to the one it was opened on', async () => {
     const { route, drawerOpen } = await openDrawer();
-    await vi.waitFor(() => expect(mount.host.querySelector(`a[href="/c/${C}"]`)).not.toBeNull());
+    await act(() => vi.waitFor(() => expect(mount.host.querySelector(`a[href="/c/${C}"]`)).not.toBeNull())); // the list loads
     act(() => mount.host.querySelector<HTMLAnchorElement>(`a[href="/c/${C}"]`)!.click());
     expect(drawerOpen()).toBe(false);
     expect(route()).toBe(C);
