@@ -552,3 +552,57 @@ describe('layout', () => {
     await context.close();
   });
 });
+
+describe('on a touch phone', () => {
+  test('Enter adds a line, Send keeps the keyboard up, a double tap on Send does not stop its answer, Back closes the drawer, and every icon button takes a finger', async () => {
+    const context = await stack.browser.newContext({ viewport: { width: 360, height: 740 }, hasTouch: true, isMobile: true });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30000);
+    const seen = watch(page);
+    await register(page, stack.base, uniqueEmail('touch'));
+    assert.equal(await page.evaluate(() => matchMedia('(pointer: coarse)').matches), true, 'the page sees a touch screen');
+
+    // A phone's keyboard has no Shift+Enter: Enter adds the line.
+    const box = page.getByLabel('Message', { exact: true });
+    assert.equal(await box.getAttribute('placeholder'), 'Send a message');
+    await box.tap();
+    await box.fill('first line');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('second line [[fake tokens=150 delay=20ms]]');
+    assert.equal(await box.inputValue(), 'first line\nsecond line [[fake tokens=150 delay=20ms]]');
+    assert.equal(conversationId(page), null, 'Enter sent nothing');
+
+    // A double tap on Send: its second tap lands on Stop, just come in its place.
+    const button = await rect(page.locator('.composer .send'));
+    const [x, y] = [button.left + button.width / 2, button.top + button.height / 2];
+    await page.touchscreen.tap(x, y);
+    await page.getByRole('button', { name: 'Stop generating' }).waitFor();
+    await page.touchscreen.tap(x, y);
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Message', 'the focus (and the keyboard) stayed in the box');
+    const answer = await waitDone(page);
+    assert.equal(answer.status, 'complete', 'the second tap did not stop the answer');
+    await shot(page, '34-touch-phone-chat');
+
+    // Every icon button, Send and Scroll to the latest are 44 px or more; the header's title keeps the first row.
+    const small = await page.evaluate(() =>
+      [...document.querySelectorAll('button.icon, .send, .code-copy, .to-bottom')]
+        .filter((el) => el.getClientRects().length > 0)
+        .map((el) => ({ name: el.getAttribute('aria-label') || el.className, w: el.getBoundingClientRect().width, h: el.getBoundingClientRect().height }))
+        .filter((b) => b.w < 44 || b.h < 44),
+    );
+    assert.deepEqual(small, [], 'buttons under 44 x 44 px');
+    const opener = page.getByRole('button', { name: 'Open conversations' });
+    assert.ok((await rect(page.locator('.chat-title'))).top < (await rect(opener)).bottom, 'the title is beside the Open conversations button');
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), 'nothing wider than the screen');
+
+    // Back with the drawer open closes it and stays on the conversation.
+    const url = page.url();
+    await opener.tap();
+    await page.locator('.sidebar.open').waitFor();
+    await page.goBack();
+    await page.locator('.sidebar.open').waitFor({ state: 'detached' });
+    assert.equal(page.url(), url);
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+});
