@@ -222,6 +222,14 @@ const (
 	// ControlSupersede stops it because a regenerated answer replaces it;
 	// the sender waits for its done frame before starting the new one.
 	ControlSupersede ControlKind = "supersede"
+	// ControlDelete stops it because the conversation (or the account) is
+	// being deleted: it is stored cancelled, asks for no title, and a title
+	// request its instance runs for the conversation is aborted. An
+	// instance that predates this kind stops the answer as ControlCancel
+	// (every kind but ControlSupersede is a cancel there), and may then
+	// still ask for its title: a receiver treats a kind it does not know
+	// as ControlCancel.
+	ControlDelete ControlKind = "delete"
 )
 
 // UserEvent is an event for every connection of one user, on every

@@ -583,21 +583,42 @@ func (b busHandler) UserEvent(ev UserEvent) {
 		b.h.deliverUser(ev.UserID, ev.Frame)
 	case ev.Close != nil:
 		b.h.closeUserAs(ev.UserID, *ev.Close)
+		if ev.Close.Reason == protocol.ReasonAccountDeleted {
+			b.h.titles.abortUser(ev.UserID) // see EndUser
+		}
 	case ev.Started != nil:
 		b.h.remoteStarted(*ev.Started)
 	}
 }
 
-// Control implements BusHandler.
+// Control implements BusHandler. A kind it does not know stops the answer
+// as ControlCancel does. ControlDelete also aborts the conversation's
+// title request running here, once the answer is stopped (it then asks
+// for none), whether or not the answer still runs here.
 func (b busHandler) Control(a AnswerRef, kind ControlKind) {
 	c := b.h.lookup(a.ConversationID)
-	if c == nil {
-		return
+	if c != nil {
+		b.stop(c, a, controlCause(kind))
 	}
-	cause := errCancelled
-	if kind == ControlSupersede {
-		cause = errSuperseded
+	if kind == ControlDelete && (c == nil || c.owner == a.UserID) {
+		b.h.titles.abort(a.ConversationID)
 	}
+}
+
+// controlCause is the cause an answer stopped by a control of kind ends with.
+func controlCause(kind ControlKind) error {
+	switch kind {
+	case ControlSupersede:
+		return errSuperseded
+	case ControlDelete:
+		return errDeleting
+	}
+	return errCancelled
+}
+
+// stop ends answer a of c with cause, or halts it as it starts when it is
+// still being prepared; another answer of c is left alone.
+func (b busHandler) stop(c *conv, a AnswerRef, cause error) {
 	c.mu.Lock()
 	g := c.gen
 	if g == nil && c.lock != nil && c.lock.MessageID == a.MessageID {

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -124,5 +125,118 @@ func nextTitleCall(t *testing.T, calls <-chan titleCall) titleCall {
 	case <-time.After(waitLimit):
 		t.Fatal("no title request came")
 		return titleCall{}
+	}
+}
+
+// abortableTitler is a Titler that tells asked of each request and
+// aborted when one's context ends (it then answers no title); it answers
+// nothing before that.
+func abortableTitler(asked, aborted chan<- struct{}) Titler {
+	return func(ctx context.Context, _, _, _ string) string {
+		asked <- struct{}{}
+		<-ctx.Done()
+		aborted <- struct{}{}
+		return ""
+	}
+}
+
+// waitSignal waits for one signal on ch, failing with what otherwise.
+func waitSignal(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(waitLimit):
+		t.Fatal(what)
+	}
+}
+
+// TestClusterDeletionAsksNoTitle: deleting a conversation on one instance
+// (CancelConversation, before DELETE /api/conversations/:id) while its
+// answer runs on another stops that answer as deleted (ControlDelete):
+// it is stored cancelled and its instance asks for no title, and a title
+// request that instance runs for the conversation is aborted. It was
+// stopped as cancelled (ControlCancel): its instance then sent the
+// deleted prompt and partial answer upstream for a title, and went on
+// with a title request already running. A title request on an instance
+// running no answer in the conversation is out of the control's reach.
+func TestClusterDeletionAsksNoTitle(t *testing.T) {
+	t.Parallel()
+	t.Run("answer streaming", func(t *testing.T) {
+		t.Parallel()
+		var calls atomic.Int64
+		counting := func(context.Context, string, string, string) string { calls.Add(1); return "" }
+		tc := newTestCluster(t)
+		a := tc.startWith(t, "A", nil, func(o *Options) { o.Titler = counting })
+		b := tc.startWith(t, "B", nil, func(o *Options) { o.Titler = counting })
+		conv := tc.conversation(t)
+		onA := tc.follow(t, a, "a1", conv.ID)
+		res := tc.send(t, a, onA, conv.ID, "my secret prompt")
+		a.model.next(t).say(t, "partial answer")
+		onA.waitText(t, res.MessageID, "partial answer")
+		b.CancelConversation(tc.user.ID, conv.ID)
+		if status := onA.waitDone(t, res.MessageID); status != "cancelled" {
+			t.Fatalf("answer ended %q, want cancelled", status)
+		}
+		a.work.Wait() // the generation, and the title job it would start
+		b.work.Wait()
+		if n := calls.Load(); n != 0 {
+			t.Fatalf("%d title requests for a conversation being deleted, want 0", n)
+		}
+	})
+	t.Run("title request running where the answer runs", func(t *testing.T) {
+		t.Parallel()
+		asked, aborted := make(chan struct{}, 2), make(chan struct{}, 2)
+		tc := newTestCluster(t)
+		a := tc.startWith(t, "A", nil, func(o *Options) { o.Titler = abortableTitler(asked, aborted) })
+		b := tc.start(t, "B")
+		conv := tc.conversation(t)
+		onA := tc.follow(t, a, "a1", conv.ID)
+		first := tc.send(t, a, onA, conv.ID, "otters?")
+		run := a.model.next(t)
+		run.say(t, "they swim")
+		close(run.tokens)
+		onA.waitDone(t, first.MessageID)
+		waitSignal(t, asked, "no title request after the first answer")
+		tc.waitUnlocked(t, conv.ID)
+		second := tc.send(t, a, onA, conv.ID, "and beavers?")
+		a.model.next(t).say(t, "they")
+		onA.waitText(t, second.MessageID, "they")
+		b.CancelConversation(tc.user.ID, conv.ID)
+		waitSignal(t, aborted, "the title request on A goes on for a conversation deleted on B")
+	})
+}
+
+// TestClusterEndUserAbortsTitles: deleting an account (EndUser) aborts
+// the user's title requests, on this instance and on those its close
+// reaches, also in conversations not listed (their answer ended: the
+// store holds none streaming). Only the listed conversations were
+// cancelled: a title request for an answer that had just ended went on,
+// up to 40 s, with the deleted account's text.
+func TestClusterEndUserAbortsTitles(t *testing.T) {
+	t.Parallel()
+	for _, where := range []string{"same instance", "other instance"} {
+		t.Run(where, func(t *testing.T) {
+			t.Parallel()
+			asked, aborted := make(chan struct{}, 1), make(chan struct{}, 1)
+			tc := newTestCluster(t)
+			a := tc.startWith(t, "A", nil, func(o *Options) { o.Titler = abortableTitler(asked, aborted) })
+			b := tc.start(t, "B")
+			conv := tc.conversation(t)
+			onA := tc.follow(t, a, "a1", conv.ID)
+			res := tc.send(t, a, onA, conv.ID, "otters?")
+			run := a.model.next(t)
+			run.say(t, "they swim")
+			close(run.tokens)
+			if status := onA.waitDone(t, res.MessageID); status != "complete" {
+				t.Fatalf("answer ended %q", status)
+			}
+			waitSignal(t, asked, "no title request after the answer")
+			deleter := a
+			if where == "other instance" {
+				deleter = b
+			}
+			deleter.EndUser(tc.user.ID, nil)
+			waitSignal(t, aborted, "the title request goes on for a deleted account")
+		})
 	}
 }

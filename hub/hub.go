@@ -356,12 +356,16 @@ func (h *Hub) closeEverywhere(userID string, c UserClose) {
 // connection of the user, on every instance, is closed with 4401 and
 // ReasonAccountDeleted, and the answers running in the user's conversations listed
 // (those the store holds a streaming answer in) are stopped wherever they
-// run, each waited for as CancelConversation does.
+// run, each waited for as CancelConversation does. Every title request
+// running for the user is aborted: here, including those of conversations
+// not listed (an answer that just ended), and on the instances the close
+// reaches (busHandler.UserEvent).
 func (h *Hub) EndUser(userID string, conversations []string) {
 	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonAccountDeleted})
 	for _, id := range conversations {
 		h.CancelConversation(userID, id)
 	}
+	h.titles.abortUser(userID)
 }
 
 // CloseRevoked closes, with 4401, this instance's connections of userID
@@ -462,9 +466,12 @@ func (h *Hub) ActiveAnswer(ctx context.Context, ownerID, conversationID string) 
 
 // CancelConversation stops the running answer of a conversation, if the
 // owner matches, and waits briefly for it to end (used before a delete).
-// Nothing more goes upstream for the conversation from this instance: the
-// answer asks for no title, and a title request already running is
-// aborted.
+// Nothing more goes upstream for the conversation from this instance, or
+// from the one running the answer (ControlDelete): the answer asks for no
+// title, and a title request already running there is aborted. A title
+// request on a third instance, running no answer in the conversation, is
+// out of reach: it goes on, and stores nothing once the conversation is
+// gone.
 func (h *Hub) CancelConversation(ownerID, conversationID string) {
 	h.cancelAnswerFor(h.base, ownerID, conversationID, "", errDeleting)
 	if c := h.lookup(conversationID); c == nil || c.owner == ownerID {
@@ -503,9 +510,13 @@ func (h *Hub) cancelAnswerFor(ctx context.Context, ownerID, conversationID, mess
 		c.mu.Unlock()
 	}
 	if g == nil {
+		kind := ControlCancel
+		if errors.Is(cause, errDeleting) {
+			kind = ControlDelete // its instance asks for no title either
+		}
 		ctx, cancel := context.WithTimeout(h.base, h.opts.FinishTimeout)
 		defer cancel()
-		if err := h.stopRemote(ctx, conversationID, ControlCancel, messageID); err != nil {
+		if err := h.stopRemote(ctx, conversationID, kind, messageID); err != nil {
 			h.log.Warn("cancel a remote answer", "conversation", conversationID, "err", err)
 		}
 		return

@@ -28,7 +28,7 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 	}
 	convID := g.msg.ConversationID
 	ctx, cancel := context.WithTimeout(h.base, titleTimeout)
-	if !h.titles.start(convID, cancel) {
+	if !h.titles.start(convID, g.msg.OwnerID, cancel) {
 		cancel()
 		return
 	}
@@ -74,27 +74,33 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 }
 
 // titleJobs are the conversations whose title is being asked for here, so
-// that answers ending meanwhile ask for no other, each with the cancel of
-// its context (abort). Once a job ends, its title is stored (later answers
-// see it) or it failed (the next answer may try again). The zero value is
-// ready to use.
+// that answers ending meanwhile ask for no other, each with its owner and
+// the cancel of its context (abort, abortUser). Once a job ends, its title
+// is stored (later answers see it) or it failed (the next answer may try
+// again). The zero value is ready to use.
 type titleJobs struct {
 	mu      sync.Mutex
-	running map[string]context.CancelFunc
+	running map[string]titleRun
 }
 
-// start claims convID's title job, which cancel aborts; false when one
-// already runs.
-func (j *titleJobs) start(convID string, cancel context.CancelFunc) bool {
+// titleRun is one title job running here.
+type titleRun struct {
+	owner  string
+	cancel context.CancelFunc
+}
+
+// start claims the title job of convID, owned by ownerID, which cancel
+// aborts; false when one already runs.
+func (j *titleJobs) start(convID, ownerID string, cancel context.CancelFunc) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, ok := j.running[convID]; ok {
 		return false
 	}
 	if j.running == nil {
-		j.running = make(map[string]context.CancelFunc)
+		j.running = make(map[string]titleRun)
 	}
-	j.running[convID] = cancel
+	j.running[convID] = titleRun{owner: ownerID, cancel: cancel}
 	return true
 }
 
@@ -102,9 +108,25 @@ func (j *titleJobs) start(convID string, cancel context.CancelFunc) bool {
 // upstream ends, and it stores nothing.
 func (j *titleJobs) abort(convID string) {
 	j.mu.Lock()
-	cancel := j.running[convID]
+	cancel := j.running[convID].cancel
 	j.mu.Unlock()
 	if cancel != nil {
+		cancel()
+	}
+}
+
+// abortUser cancels every title job running here in a conversation of
+// userID (whose account is being deleted), as abort does.
+func (j *titleJobs) abortUser(userID string) {
+	j.mu.Lock()
+	var cancels []context.CancelFunc
+	for _, run := range j.running {
+		if run.owner == userID {
+			cancels = append(cancels, run.cancel)
+		}
+	}
+	j.mu.Unlock()
+	for _, cancel := range cancels {
 		cancel()
 	}
 }
