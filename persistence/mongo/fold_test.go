@@ -103,6 +103,20 @@ func TestLowerRegexNormalForms(t *testing.T) {
 		{"zoé", "Zoe\u0308", false},
 		{"é", "e", false},
 		{"e\u0301\u0323", "ẹ\u0301", true}, // two accents: composed in their canonical order
+		// Mixed and reordered forms: the Windows Vietnamese keyboard writes
+		// a precomposed vowel and a combining tone mark; NFD's marks may
+		// come in either order (their combining classes differ).
+		{"Việt", "Vi\u00ea\u0323t", true},
+		{"Việt", "Vi\u1eb9\u0302t", true},
+		{"Việt", "Vie\u0302\u0323t", true},
+		{"Việt", "VIE\u0323\u0302T", true},
+		{"Vi\u00ea\u0323t", "Việt", true},
+		{"Việt", "Viêt", false},
+		{"Việt", "Vie\u0302\u0302t", false},
+		{"ǘ", "u\u0301\u0308", false}, // two accents of one class: their order is the text's
+		{"ǘ", "ü\u0301", true},
+		{"ᾢ", "ὠ\u0300\u0345", true},
+		{"ᾢ", "ω\u0345\u0313\u0300", true},
 	}
 	for _, tc := range cases {
 		term := fold(tc.term)
@@ -137,5 +151,29 @@ func TestWordPiecesDecomposed(t *testing.T) {
 	}
 	if got := wordPieces(strings.Repeat("e", maxPieceRunes)); len(got) != 1 {
 		t.Errorf("pieces of a plain word of %d letters: %q, want the word", maxPieceRunes, got)
+	}
+}
+
+// TestLowerRegexBounded: a search's pattern for a term of the API's 200
+// characters stays under MongoDB's bound (16,384 bytes, maxRegexBytes
+// with a margin), the letters with the most spellings falling back to
+// their composed and decomposed forms; a Vietnamese term of 200 letters
+// keeps every spelling.
+func TestLowerRegexBounded(t *testing.T) {
+	t.Parallel()
+	for _, letter := range []string{"ᾢ", "ệ", "á", "한", "x", "\x00"} {
+		term := fold(strings.Repeat(letter, 200))
+		p := lowerRegex(term).Pattern
+		if len(p) > maxRegexBytes {
+			t.Errorf("200 × %q: pattern of %d bytes, over %d", letter, len(p), maxRegexBytes)
+		}
+		if _, err := regexp.Compile(p); err != nil {
+			t.Errorf("200 × %q: %v", letter, err)
+		}
+	}
+	viet := fold(strings.Repeat("ệ", 200))
+	mixed := strings.Repeat("\u00ea\u0323", 200)
+	if !regexp.MustCompile(lowerRegex(viet).Pattern).MatchString(mixed) {
+		t.Errorf("a Vietnamese term of 200 letters misses its mixed form")
 	}
 }

@@ -252,7 +252,8 @@ func testSearchUnicodeCase(t *testing.T, s persistence.Store) {
 // and some keyboards write it) is found by a query typed composed (NFC),
 // and one stored composed by a decomposed query: both sides are compared
 // in NFC. Also in an answer streamed in pieces cut between a letter and
-// its accent, and in capitals.
+// its accent, in capitals, and in mixed forms (a precomposed letter and a
+// combining accent, accents out of canonical order).
 func testSearchNormalForms(t *testing.T, s persistence.Store) {
 	u := mkUser(t, s, "normal-forms")
 	convs := map[string]persistence.Conversation{}
@@ -263,6 +264,11 @@ func testSearchNormalForms(t *testing.T, s persistence.Store) {
 	}
 	add("nfd", "Cafe\u0301 de\u0301compose\u0301", "a cre\u0300me bru\u0302le\u0301e for Zoe\u0308")
 	add("nfc", "Café composé", "a crème brûlée for Zoë")
+	// Mixed forms: a precomposed vowel and a combining tone mark (the
+	// Windows Vietnamese keyboard), and NFD with its marks out of
+	// canonical order.
+	add("mixed", "Vi\u00ea\u0323t notes", "to\u0302i ho\u0323c tie\u0302\u0301ng Vi\u00ea\u0323t")
+	add("reordered", "Vie\u0302\u0323t", "ho\u0323c Vie\u0302\u0323t nhe\u0301")
 	streamed := mkConv(t, s, u.ID, "streamed")
 	a := mkStreaming(t, s, streamed, "", "")
 	for _, chunk := range []string{"then A", "\u0300 bientôt, Ame", "\u0301lie, a", "u revoir"} {
@@ -279,11 +285,17 @@ func testSearchNormalForms(t *testing.T, s persistence.Store) {
 		{"cre\u0300me bru\u0302le\u0301e", []string{"nfd", "nfc"}},
 		{"zoë", []string{"nfd", "nfc"}},
 		{"ZOE\u0308", []string{"nfd", "nfc"}},
-		{"é", []string{"nfd", "nfc", "streamed"}},
+		{"é", []string{"nfd", "nfc", "streamed", "reordered"}},
 		{"à bientôt", []string{"streamed"}},
 		{"amélie", []string{"streamed"}},
 		{"AME\u0301LIE, AU", []string{"streamed"}},
 		{"zoé", nil},
+		{"việt", []string{"mixed", "reordered"}},
+		{"VIỆT", []string{"mixed", "reordered"}},
+		{"vie\u0323\u0302t", []string{"mixed", "reordered"}},
+		{"học tiếng việt", []string{"mixed"}},
+		{"học việt nhé", []string{"reordered"}},
+		{"viêt", nil},
 	})
 }
 
