@@ -196,6 +196,11 @@ func textFilter(owner bson.ObjectID, term string, index bool) bson.D {
 // may hold it decomposed, and whether the index's tokens and its phrase
 // match take the two forms as one has not been checked (no MongoDB in the
 // tests); the search then reads the user's messages, as without a word.
+// Hangul syllables are the exception (oneFormWord): every one has a
+// decomposed form (its jamo), but Korean is typed and sent in syllables,
+// and taking no Korean word would make every Korean search of several
+// words read all the user's messages. A message holding the word in jamo
+// is then not found by such a search.
 func interiorWord(term string) string {
 	fields := strings.FieldsFunc(term, unicode.IsSpace)
 	best := ""
@@ -204,11 +209,29 @@ func interiorWord(term string) string {
 			continue // may be part of a longer word in the text
 		}
 		n := utf8.RuneCountInString(f)
-		if isWord(f) && norm.NFD.IsNormalString(f) && n <= maxPieceRunes && n > utf8.RuneCountInString(best) {
+		if isWord(f) && oneFormWord(f) && n <= maxPieceRunes && n > utf8.RuneCountInString(best) {
 			best = f
 		}
 	}
 	return best
+}
+
+// oneFormWord reports whether every character of word is one the text
+// index may be asked for: one without a decomposed form, or a Hangul
+// syllable (see interiorWord).
+func oneFormWord(word string) bool {
+	for _, r := range word {
+		if !isHangulSyllable(r) && !norm.NFD.IsNormalString(string(r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// isHangulSyllable reports whether r is a precomposed Hangul syllable
+// (가 to 힣).
+func isHangulSyllable(r rune) bool {
+	return 0xAC00 <= r && r <= 0xD7A3
 }
 
 func endsWithSpace(s string) bool {

@@ -207,7 +207,9 @@ func mustRaw(t *testing.T, d bson.D) bson.Raw {
 // one every message holding the term holds as a token: whole, between
 // spaces in the term, letters and digits only, and of at most
 // maxPieceRunes characters (a longer word that a chunk boundary cut is in
-// no chunk or split word whole, so the index would miss its message).
+// no chunk or split word whole, so the index would miss its message),
+// without a letter that has a decomposed form, Hangul syllables aside (a
+// Korean search of several words narrows by one).
 func TestInteriorWord(t *testing.T) {
 	t.Parallel()
 	piece := strings.Repeat("語", maxPieceRunes)
@@ -222,6 +224,10 @@ func TestInteriorWord(t *testing.T) {
 		{"a " + piece + "語 quokka b", "quokka"},
 		{"the café is", ""}, // é may be stored decomposed
 		{"a café quokka b", "quokka"},
+		{"나는 한국어 공부를 합니다", "한국어"},
+		{"나는 한국어 공부를요 합니다", "공부를요"},
+		{"tôi học tiếng việt nhé", ""}, // accented Latin: may be stored decomposed
+		{"tôi học tieng việt nhé", "tieng"},
 	}
 	for _, tt := range tests {
 		if got := interiorWord(tt.term); got != tt.want {
