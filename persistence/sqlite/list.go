@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -341,14 +342,22 @@ func fold(s string) string {
 }
 
 // icontains reports whether fold(text) contains lowerNeedle (folded),
-// without allocating when text is ASCII (which is in NFC).
+// without allocating when text is ASCII (which is in NFC). A text of
+// characters NFC leaves alone in any text (inertBMP), nearly every one
+// of any script, is lower-cased without norm's quick check, which cost
+// more than the rest (BenchmarkIcontains: 12 against 6 µs for a French
+// kilobyte, 16 against 6 for Chinese).
 func icontains[T ~string | ~[]byte](text T, lowerNeedle string) bool {
 	if lowerNeedle == "" {
 		return true
 	}
 	for i := 0; i < len(text); i++ {
 		if text[i] >= utf8.RuneSelf {
-			return strings.Contains(fold(string(text)), lowerNeedle)
+			s := string(text)
+			if !inertBMP(s[i:]) {
+				s = norm.NFC.String(s)
+			}
+			return strings.Contains(strings.ToLower(s), lowerNeedle)
 		}
 	}
 	n := len(lowerNeedle)
@@ -375,3 +384,37 @@ func lowerASCII(c byte) byte {
 	}
 	return c
 }
+
+// inertBMP reports whether every character of s is one that NFC leaves as
+// it is whatever surrounds it (inertRunes), so that s is in NFC: a check
+// of one bit per character, where norm's quick check (norm.NFC.String)
+// looks each up in its tables, which cost more than the search itself
+// on a text with no accent to compose. A character past the BMP is not
+// looked up: the answer is then false, and the caller normalises.
+func inertBMP(s string) bool {
+	inert := inertRunes()
+	for _, r := range s {
+		if r > 0xFFFF || inert[r>>6]&(1<<(r&63)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// inertRunes is the set of BMP characters NFC leaves as they are in any
+// text, one bit each: those in NFC alone that start a segment and compose
+// with no character before them (norm's BoundaryBefore). A text of such
+// characters is in NFC: each is a segment of its own, in NFC.
+var inertRunes = sync.OnceValue(func() *[1 << 10]uint64 {
+	var set [1 << 10]uint64
+	for r := rune(0); r <= 0xFFFF; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		s := string(r)
+		if norm.NFC.IsNormalString(s) && norm.NFC.PropertiesString(s).BoundaryBefore() {
+			set[r>>6] |= 1 << (r & 63)
+		}
+	}
+	return &set
+})
