@@ -150,28 +150,7 @@ func TestRestartKeepsData(t *testing.T) {
 	}
 
 	// Between runs, leave an answer "streaming" as a crash would.
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "chatd.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := st.UserByEmail(ctx, "keeper@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := persistence.Message{ConversationID: convID, OwnerID: u.ID, Role: persistence.RoleUser, Content: "hi", Status: persistence.StatusComplete}
-	a := persistence.Message{ConversationID: convID, OwnerID: u.ID, Role: persistence.RoleAssistant, Content: "half an ans", Status: persistence.StatusStreaming}
-	if err := st.InsertMessage(ctx, &q); err != nil {
-		t.Fatal(err)
-	}
-	a.ParentID = q.ID
-	if err := st.InsertMessage(ctx, &a); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	leaveStreaming(t, dir, convID, "hi", "half an ans")
 
 	s2 := start(t, testEnv(dir))
 	status, body := call(t, "GET", s2.url+"/api/conversations/"+convID, token, nil)
@@ -589,5 +568,33 @@ func TestListenFailsFirst(t *testing.T) {
 				t.Errorf("the data directory was made before the listen failed (stat: %v)\nlogs:\n%s", serr, out.String())
 			}
 		})
+	}
+}
+
+// leaveStreaming stores, in the conversation convID of keeper@example.com
+// in the SQLite store of dataDir, a question and its answer left
+// streaming with text, as a crash leaves them.
+func leaveStreaming(t *testing.T, dataDir, convID, question, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dataDir, "chatd.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.UserByEmail(ctx, "keeper@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := persistence.Message{ConversationID: convID, OwnerID: u.ID, Role: persistence.RoleUser, Content: question, Status: persistence.StatusComplete}
+	if err := st.InsertMessage(ctx, &q); err != nil {
+		t.Fatal(err)
+	}
+	a := persistence.Message{ConversationID: convID, OwnerID: u.ID, ParentID: q.ID, Role: persistence.RoleAssistant, Content: text, Status: persistence.StatusStreaming}
+	if err := st.InsertMessage(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

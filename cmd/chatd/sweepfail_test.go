@@ -8,9 +8,6 @@ import (
 	"testing"
 
 	_ "modernc.org/sqlite" // the "sqlite" driver: the test's own connection to chatd.db
-
-	"chatd/persistence"
-	"chatd/persistence/sqlite"
 )
 
 // TestStartsWhenStartSweepFails: a start whose store refuses to mark the
@@ -28,25 +25,10 @@ func TestStartsWhenStartSweepFails(t *testing.T) {
 		t.Fatalf("first run ended with %v\n%s", err, s1.logs)
 	}
 
+	leaveStreaming(t, dir, convID, "hi", "half an ans")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path := filepath.Join(dir, "chatd.db")
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := st.UserByEmail(ctx, "keeper@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := persistence.Message{ConversationID: convID, OwnerID: u.ID, Role: persistence.RoleAssistant, Content: "half an ans", Status: persistence.StatusStreaming}
-	if err := st.InsertMessage(ctx, &a); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open("sqlite", filepath.Join(dir, "chatd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

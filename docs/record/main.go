@@ -32,6 +32,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,17 +77,19 @@ type frame struct {
 	} `json:"conversation"`
 }
 
-func record(ctx context.Context, base string, out io.Writer) error {
+// firstAnswer signs in, connects, and sends question as frame "1" of a
+// new conversation, recording until the conversation has its title; it
+// returns the session, its token and the conversation's id.
+func firstAnswer(ctx context.Context, base, question string, out io.Writer) (*session, string, string, error) {
 	token, err := signIn(ctx, base)
 	if err != nil {
-		return err
+		return nil, "", "", err
 	}
 	s, err := dial(ctx, base, token, out)
 	if err != nil {
-		return err
+		return nil, "", "", err
 	}
-	// Block 1: a first answer, a ping, a refused frame.
-	s.send(`{"type":"send","id":"1","content":"Say hello"}`)
+	s.send(`{"type":"send","id":"1","content":` + strconv.Quote(question) + `}`)
 	conv := ""
 	s.until(ctx, func(f frame) bool {
 		if f.Type == "conversation" && f.Action == "created" {
@@ -94,6 +97,15 @@ func record(ctx context.Context, base string, out io.Writer) error {
 		}
 		return f.Type == "conversation" && f.Conversation.Title != ""
 	})
+	return s, token, conv, nil
+}
+
+func record(ctx context.Context, base string, out io.Writer) error {
+	// Block 1: a first answer, a ping, a refused frame.
+	s, token, conv, err := firstAnswer(ctx, base, "Say hello", out)
+	if err != nil {
+		return err
+	}
 	s.send(`{"type":"ping","id":"2"}`)
 	s.until(ctx, func(f frame) bool { return f.Type == "pong" })
 	s.send(`{"type":"send","id":"3"}`)

@@ -27,23 +27,11 @@ const (
 // connection resuming it from the cursors the first one had; and the same
 // resume over SSE, as an EventSource sends it (Last-Event-ID).
 func recordReasoning(ctx context.Context, base string, out io.Writer) error {
-	token, err := signIn(ctx, base)
-	if err != nil {
-		return err
-	}
-	s, err := dial(ctx, base, token, out)
-	if err != nil {
-		return err
-	}
 	// Block 1: an answer with its reasoning, then its title.
-	s.send(`{"type":"send","id":"1","content":"Why is the sky blue?"}`)
-	conv := ""
-	s.until(ctx, func(f frame) bool {
-		if f.Type == "conversation" && f.Action == "created" {
-			conv = f.Conversation.ID
-		}
-		return f.Type == "conversation" && f.Conversation.Title != ""
-	})
+	s, token, conv, err := firstAnswer(ctx, base, "Why is the sky blue?", out)
+	if err != nil {
+		return err
+	}
 
 	// Block 2: a second question, dropped while the model thinks.
 	fmt.Fprintln(out, "-- next block --")
