@@ -571,6 +571,64 @@ describe('rendering and lists', () => {
     await context.close();
   });
 
+  // A finished message takes content-visibility once it leaves the last
+  // four (app.css). At a send after a short exchange, a long answer whose
+  // end is on screen leaves them: with no remembered height (it was never
+  // skipped) it was laid out at the 240 px estimate for a frame and
+  // Chromium clamped the view to that shorter list (here 3435 -> 295 px).
+  // Seen by the list as a step up once the answer had its height again, it
+  // stopped following the new answer (a reviewer's page); seen first by a
+  // scroll event while the list was still short, as here, the view only
+  // flashed up for a frame.
+  test('a send after a short exchange below a long answer keeps following the new answer', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('cv'));
+    const list = page.locator('.messages');
+    const gap = () => list.evaluate((el) => Math.round(el.scrollHeight - el.scrollTop - el.clientHeight));
+    const atBottom = async (what) => {
+      await waitFor(async () => (await gap()) <= 1, { timeout: 5000, what }).catch(async (err) => {
+        await shot(page, '17b-send-after-short-exchange');
+        throw new Error(`${err.message}: ${await gap()} px below the view, list class "${await list.getAttribute('class')}"`);
+      });
+    };
+    // Until the sent message is in the path, the last answer is the one before.
+    const answer = async (text, messages) => {
+      await send(page, text);
+      await waitFor(async () => (await shown(page)).length === messages, { what: `${messages} messages` });
+      await waitAnswerText(page, (await waitDone(page)).content);
+    };
+    await answer('a long one [[fake tokens=3000 delay=1ms]]', 2);
+    await answer('thanks [[fake tokens=3]]', 4);
+    await atBottom('the view at the end of the short answer');
+    const a1 = page.locator('.msg-assistant').first();
+    const box = await a1.evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      const v = el.closest('.messages').getBoundingClientRect();
+      return { height: r.height, bottomShown: r.bottom > v.top && r.bottom < v.bottom, view: v.height };
+    });
+    assert.ok(box.height > 3 * box.view, `the long answer (${box.height} px) is over three views (${box.view} px) tall`);
+    assert.ok(box.bottomShown, 'the long answer ends on screen');
+    // Any step up of the view, and any moment the list stops following,
+    // however short, is recorded.
+    await list.evaluate((el) => {
+      window.__away = [];
+      window.__up = [];
+      new MutationObserver(() => el.classList.contains('away') && window.__away.push(el.scrollTop)).observe(el, { attributes: true, attributeFilter: ['class'] });
+      let last = el.scrollTop;
+      el.addEventListener('scroll', () => {
+        if (el.scrollTop < last) window.__up.push(`${last} -> ${el.scrollTop}`);
+        last = el.scrollTop;
+      });
+    });
+    await answer('again [[fake tokens=300 delay=5ms]]', 6);
+    await atBottom('the view to follow to the end of the new answer');
+    assert.deepEqual(await page.evaluate(() => window.__up), [], 'the view never went up');
+    assert.deepEqual(await page.evaluate(() => window.__away), [], 'the list never stopped following');
+    assert.equal(await list.getAttribute('class'), 'messages');
+    assert.deepEqual(seen.errors, []);
+    await context.close();
+  });
+
   test('a failed answer shows its status and the error', async () => {
     const { context, page, seen } = await newPage();
     await register(page, stack.base, uniqueEmail('fail'));
