@@ -76,12 +76,17 @@ export async function waitStreaming(page, minChars = 1) {
   );
 }
 
-/** waitDone waits until the last answer of the shown path has ended. */
+/**
+ * waitDone waits until the shown path ends with an answer that has ended.
+ * The path must end with it: right after a send the path ends with the
+ * question, and the answer before it, long ended, is not the one waited
+ * for.
+ */
 export async function waitDone(page, timeout = 60000) {
   return waitFor(
     async () => {
-      const a = await lastAnswer(page);
-      return a && a.status !== 'streaming' && !a.id.startsWith('local:') ? a : null;
+      const a = (await shown(page)).at(-1);
+      return a && a.role === 'assistant' && a.status !== 'streaming' && !a.id.startsWith('local:') ? a : null;
     },
     { timeout, what: 'the answer to end' },
   );

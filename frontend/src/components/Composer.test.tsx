@@ -103,7 +103,8 @@ describe('Composer', () => {
     expect(document.activeElement).toBe(ta);
   });
 
-  it('a double tap on Send does not stop the answer it asked for: Stop takes taps once it has been there a moment, keys at once', () => {
+  it('on a touch screen, a double tap on Send does not stop the answer it asked for: Stop takes taps once it has been there a moment, keys at once', () => {
+    pointer(true);
     vi.useFakeTimers();
     onTestFinished(() => void vi.useRealTimers());
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
@@ -134,6 +135,15 @@ describe('Composer', () => {
     act(() => mount.root.render(view(true)));
     act(() => button.click()); // a key on the focused button (click of detail 0): at once
     expect(stop).toHaveBeenCalledTimes(2);
+  });
+
+  it('with a mouse, Stop stops at once, however soon after it took Send\'s place', () => {
+    pointer(false);
+    vi.useFakeTimers();
+    onTestFinished(() => void vi.useRealTimers());
+    const { stop } = render(true);
+    tap(mount.host.querySelector<HTMLButtonElement>('button[aria-label="Stop generating"]')!);
+    expect(stop).toHaveBeenCalledTimes(1);
   });
 
   it.each([

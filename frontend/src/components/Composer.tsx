@@ -20,8 +20,10 @@ import { Icon } from './icons';
 
 /**
  * STOP_TAP_GUARD_MS is how long after Stop takes Send's place (the same
- * button) a tap on it is not a Stop: the second tap of a double tap on Send,
- * 150-400 ms apart, stopped the answer it had just asked for.
+ * button) a tap on it is not a Stop, on a touch screen: the second tap of a
+ * double tap on Send, 150-400 ms apart, stopped the answer it had just
+ * asked for. A mouse's click stops at once (a reader who sees the answer
+ * start and stops it at once means it).
  */
 export const STOP_TAP_GUARD_MS = 500;
 
@@ -109,9 +111,9 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
       backToBox();
     } else send();
   }
-  /** onStopClick lets a tap (a click of detail 1 or more; a key's is 0) through only once Stop has been there STOP_TAP_GUARD_MS. */
+  /** onStopClick lets a tap on a touch screen (a click of detail 1 or more; a key's is 0) through only once Stop has been there STOP_TAP_GUARD_MS. */
   function onStopClick(e: MouseEvent<HTMLButtonElement>) {
-    if (e.detail > 0 && Date.now() - stopShownAt.current < STOP_TAP_GUARD_MS) e.preventDefault();
+    if (touch && e.detail > 0 && Date.now() - stopShownAt.current < STOP_TAP_GUARD_MS) e.preventDefault();
   }
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
     // On a touch screen Enter adds a line; a tablet's hardware keyboard sends with Ctrl/Cmd+Enter.
