@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // callFrom is call from the client address ip (X-Forwarded-For, which the
@@ -172,7 +173,10 @@ func TestParallelGuessesBounded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newAccountsEnv(t, AccountOptions{MaxFailuresPerIP: 1000})
+			// Waits for a hashing slot long enough that a loaded machine
+			// answers no 503: what is counted is the checks, each a 401,
+			// and the refusals, each a 429.
+			e := newAccountsEnv(t, AccountOptions{MaxFailuresPerIP: 1000, HashQueueWait: 30 * time.Second, RequestTimeout: 30 * time.Second})
 			token, _ := e.signUp("target@example.com", "the right password")
 			var checked atomic.Int32
 			e.accounts.passwords.checked = func() { checked.Add(1) }
