@@ -37,17 +37,25 @@ func TestExportClosesTheOpenFence(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, ids := e.conversation(t, owner, "q")
-			m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: ids[0], Role: persistence.RoleAssistant,
-				Content: tc.text, Status: persistence.StatusComplete}
-			if err := e.store.InsertMessage(t.Context(), &m); err != nil {
-				t.Fatal(err)
-			}
-			_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+			body := exportedAnswer(t, e, owner, tc.text)
 			want := "### 2. Assistant\n\n" + tc.text + "\n" + tc.closing + "\n"
 			if !strings.HasSuffix(string(body), want) {
 				t.Fatalf("export ends\n%q\nwant\n%q", body[max(0, len(body)-len(want)-20):], want)
 			}
 		})
 	}
+}
+
+// exportedAnswer stores, in a new conversation of owner, a question and a
+// complete answer of text, and returns the conversation's Markdown export.
+func exportedAnswer(t *testing.T, e *apiEnv, owner, text string) []byte {
+	t.Helper()
+	c, ids := e.conversation(t, owner, "q")
+	m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: ids[0], Role: persistence.RoleAssistant,
+		Content: text, Status: persistence.StatusComplete}
+	if err := e.store.InsertMessage(t.Context(), &m); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+	return body
 }

@@ -131,13 +131,7 @@ func TestExportTextCRLFAcrossPieces(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, ids := e.conversation(t, owner, "q")
-			m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: ids[0], Role: persistence.RoleAssistant,
-				Content: tc.text, Status: persistence.StatusComplete}
-			if err := e.store.InsertMessage(t.Context(), &m); err != nil {
-				t.Fatal(err)
-			}
-			_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+			body := exportedAnswer(t, e, owner, tc.text)
 			if want := "### 2. Assistant\n\n" + tc.want; !strings.HasSuffix(string(body), want) {
 				t.Fatalf("export ends\n%q\nwant it to end\n%q", body[max(0, len(body)-60):], want[max(0, len(want)-60):])
 			}
