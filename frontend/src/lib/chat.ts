@@ -192,7 +192,10 @@ export class ChatApp {
         frame: (f) => this.onFrame(f),
         status: (link) => {
           this.store.set((s) => ({ ...s, link }));
-          if (link.state !== 'connected') return;
+          if (link.state !== 'connected') {
+            for (const t of this.threads.values()) t.unfollowed(); // subscribed afresh once connected
+            return;
+          }
           this.flushQueues();
           if (!this.connectedOnce) this.firstConnected();
         },
@@ -203,7 +206,7 @@ export class ChatApp {
           return t ? resumePoint(t) : undefined;
         },
         subscribeFailed: (id, code, message) => this.thread(id).subscribeFailed(code, message),
-        subscribed: (id) => this.threads.get(id)?.liveResumed(),
+        subscribed: (id, sentAt) => this.threads.get(id)?.subscribed(sentAt),
         notify: (text) => this.toast(text, 'info'),
       },
     });
@@ -712,7 +715,9 @@ export class ChatApp {
     if (this.openId) {
       this.keepEdits(this.openId, this.openId); // its edit boxes go with it: their text stays in its composer
       this.connection.transport?.unsubscribe(this.openId);
-      this.threads.get(this.openId)?.liveResumed(); // no longer followed: a later open subscribes afresh
+      const left = this.threads.get(this.openId);
+      left?.liveResumed(); // no longer followed: a later open subscribes afresh
+      left?.unfollowed();
     }
     this.openId = id;
     if (!id) {

@@ -13,7 +13,7 @@ import type { AppState } from './state';
 import { Store } from './store';
 import type { Accepted, Transport } from './transport';
 import { activePath } from './thread';
-import { CID, conv, fixedPages, json, message, setup } from './testkit';
+import { CID, conv, fixedPages, json, message, settle, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -1238,5 +1238,75 @@ describe('a second resync asked for during one (a gap while reloading)', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(calls.slice(made)).toEqual([]);
     expect(sockets.map((x) => x.sent.length)).toEqual(sent);
+  });
+});
+
+describe('what was stored between a load and the subscribe that follows it', () => {
+  const u2 = message('u2', 'a1', 'user', 'from another tab', 'complete');
+  const a2 = message('a2', 'u2', 'assistant', 'Strea', 'streaming');
+  const ack = (s: ReturnType<typeof setup>) => s.socket().receive({ type: 'ack', id: s.socket().framesOf('subscribe').at(-1)!.id });
+
+  it('a conversation loaded before the socket opened is loaded again once its subscribe is taken, and shows the question asked meanwhile', async () => {
+    const s = setup({ snapshots: [[u1, a1], [u1, a1, u2, a2]] });
+    await vi.waitFor(() => expect(s.thread()?.loaded).toBe(true));
+    s.socket().open();
+    ack(s);
+    // The catch-up of the subscribe: the answer running, whose question the first load predates.
+    s.socket().receive({ type: 'message', conversationId: CID, message: a2 });
+    await vi.waitFor(() => expect(activePath(s.thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2', 'a2']));
+    s.socket().receive({ type: 'delta', conversationId: CID, messageId: 'a2', seq: 9, text: 'ming' });
+    await vi.waitFor(() => expect(s.thread()!.messages.a2!.content).toBe('Streaming'));
+  });
+
+  it('a whole exchange stored meanwhile is shown, with no live frame to tell of it', async () => {
+    const s = setup({ snapshots: [[u1, a1], [u1, a1, u2, { ...a2, content: 'Done', status: 'complete' }]] });
+    await vi.waitFor(() => expect(s.thread()?.loaded).toBe(true));
+    s.socket().open();
+    expect(s.snapshotsFetched()).toBe(1);
+    ack(s);
+    await vi.waitFor(() => expect(activePath(s.thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2', 'a2']));
+    expect(s.snapshotsFetched()).toBe(2);
+  });
+
+  it('a load made after the subscribe was asked for (a reconnect) or while the conversation was followed (a resync) is not made again', async () => {
+    const s = await connected({ snapshots: [[u1, a1]] });
+    ack(s); // the first load came before the socket opened: loaded again
+    await vi.waitFor(() => expect(s.snapshotsFetched()).toBe(2));
+
+    s.socket().cut();
+    await vi.waitFor(() => expect(s.sockets.length).toBe(2));
+    s.socket().open(); // subscribes, then loads again (onReconnected)
+    await vi.waitFor(() => expect(s.snapshotsFetched()).toBe(3));
+    ack(s);
+    await settle();
+    expect(s.snapshotsFetched()).toBe(3);
+
+    s.socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 99, text: 'x' }); // a gap: a resync, while followed
+    await vi.waitFor(() => expect(s.snapshotsFetched()).toBe(4));
+    await vi.waitFor(() => expect(s.socket().framesOf('subscribe')).toHaveLength(2));
+    ack(s);
+    await settle();
+    expect(s.snapshotsFetched()).toBe(4);
+  });
+
+  it('a subscribe refused, then taken on a retry, loads again what the refusal may have hidden', async () => {
+    const s = await connected({ snapshots: [[u1, a1], [u1, a1, u2, a2]] });
+    s.socket().receive({ type: 'error', id: s.socket().framesOf('subscribe').at(-1)!.id, code: 'invalid_field', message: 'x' });
+    await settle();
+    expect(s.snapshotsFetched()).toBe(1);
+    s.app.retryLive(CID);
+    ack(s);
+    await vi.waitFor(() => expect(activePath(s.thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2', 'a2']));
+  });
+
+  it('a message whose parent the tab never got reads the conversation again', async () => {
+    const s = await connected({ snapshots: [[u1, a1], [u1, a1, u2, a2]] });
+    expect(s.snapshotsFetched()).toBe(1);
+    s.socket().receive({ type: 'message', conversationId: CID, message: a2 });
+    await vi.waitFor(() => expect(activePath(s.thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2', 'a2']));
+    expect(s.snapshotsFetched()).toBe(2);
+    s.socket().receive({ type: 'message', conversationId: CID, message: message('u3', 'a2', 'user', 'next', 'complete') });
+    await settle();
+    expect(s.snapshotsFetched()).toBe(2); // its parent is known: nothing read
   });
 });

@@ -35,7 +35,7 @@ import {
   type QueuedSend,
   type Thread,
 } from './thread';
-import type { Accepted, RegenerateRequest, Transport } from './transport';
+import { requestOrder, type Accepted, type RegenerateRequest, type Transport } from './transport';
 
 /** ThreadDeps are what a conversation's state machine uses of the app. */
 export interface ThreadDeps {
@@ -132,6 +132,11 @@ export class ConversationThread {
   private unsavedReading = false;
   /** The second resync asked for during one (resyncAgain), waiting out resyncDelayMs. */
   private resyncTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Live updates flow: a subscribe was taken, and neither the link nor the conversation was lost since (unfollowed). */
+  private followed = false;
+  /** The requestOrder of the last load (0: none yet), and whether the conversation was followed when it was made. */
+  private loadAt = 0;
+  private loadFollowed = false;
   /** The session ended, or the conversation was forgotten: no timer of this thread runs again (end). */
   private ended = false;
 
@@ -177,6 +182,8 @@ export class ConversationThread {
    * shown instead of an error (the reload after a reconnect follows).
    */
   async load(keepShown = false): Promise<LoadOutcome> {
+    this.loadAt = requestOrder();
+    this.loadFollowed = this.followed;
     try {
       const snap = await this.deps.api.conversation(this.id);
       if (!this.present()) return 'failed';
@@ -312,6 +319,28 @@ export class ConversationThread {
     }
   }
 
+  /**
+   * subscribed says a subscribe asked for at sentAt (requestOrder) was
+   * taken: live updates flow from there. A load made before it while the
+   * conversation was not followed (the page's first load, made before the
+   * socket opened; one before a refused subscribe was taken again) may lack
+   * what was stored between its read and the subscribe: a question whose
+   * answer the subscribe's catch-up shows, or a whole exchange. The
+   * conversation is then loaded again. A load made after the subscribe was
+   * asked for, or while an earlier one held, needs none.
+   */
+  subscribed(sentAt: number): void {
+    const stale = this.loadAt > 0 && this.loadAt < sentAt && !this.loadFollowed;
+    this.followed = true;
+    this.liveResumed();
+    if (stale && !this.ended) void this.load(true);
+  }
+
+  /** unfollowed says live updates stopped: the link was lost, or the conversation left. */
+  unfollowed(): void {
+    this.followed = false;
+  }
+
   /** liveResumed says a subscribe was taken, or the conversation left: no update is missing any more. */
   liveResumed(): void {
     this.setLiveMissing(null);
@@ -353,9 +382,15 @@ export class ConversationThread {
 
   /** message applies a `message` frame. */
   message(m: Message): void {
-    const queued = this.thread.queued;
-    this.update((t) => upsertMessage(t, m));
+    const t = this.thread;
+    // A message whose parent this tab never got: something stored before
+    // the tab followed the conversation was missed (its question, when a
+    // subscribe's catch-up brings a running answer). Read it all again.
+    const orphan = t.loaded && m.parentId !== '' && !t.messages[m.parentId];
+    const queued = t.queued;
+    this.update((x) => upsertMessage(x, m));
     this.releaseStored(queued);
+    if (orphan) void this.resync();
   }
 
   /** delta applies a `delta` frame (published lazily: one render per throttle interval). */

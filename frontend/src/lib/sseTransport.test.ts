@@ -464,7 +464,7 @@ describe('SSETransport', () => {
     await settle();
     last().stream();
     await settle();
-    expect(handlers.subscribed).toHaveBeenCalledExactlyOnceWith('c1');
+    expect(handlers.subscribed).toHaveBeenCalledExactlyOnceWith('c1', expect.any(Number));
     t.stop();
   });
 
@@ -483,7 +483,7 @@ describe('SSETransport', () => {
     expect(last().url).toBe('/api/events?conversationId=c1');
     last().stream();
     await settle();
-    expect(handlers.subscribed).toHaveBeenCalledExactlyOnceWith('c1');
+    expect(handlers.subscribed).toHaveBeenCalledExactlyOnceWith('c1', expect.any(Number));
 
     // Refused again, then left: a cut no longer asks for it.
     t.resubscribe('c1');

@@ -25,6 +25,7 @@ import { ACCOUNT_DELETED_REASON, CloseCode, parseServerFrame, type ClosedFrame, 
 import { readSSE } from './sse';
 import {
   backoffDelay,
+  requestOrder,
   type Accepted,
   type AuthCheck,
   type RegenerateRequest,
@@ -318,6 +319,7 @@ export class SSETransport implements Transport {
   private async run(s: EventStream): Promise<void> {
     const resume = s.conversationId && !this.skipResume ? this.handlers.resumePoint(s.conversationId) : undefined;
     this.skipResume = false;
+    const sentAt = requestOrder();
     let res: Response;
     try {
       res = await this.api.raw('GET', eventsPath(s.conversationId, resume), {
@@ -344,7 +346,7 @@ export class SSETransport implements Transport {
     // a 4xx instead), so the conversation's live updates flow from here,
     // though its first event may be long in coming (an idle conversation
     // sends only keep-alives).
-    if (s.conversationId) this.handlers.subscribed?.(s.conversationId);
+    if (s.conversationId) this.handlers.subscribed?.(s.conversationId, sentAt);
     const watchdog = this.watch(s);
     await this.pump(res, undefined, (f) => (s.closed = f), () => heard(s)).catch(() => undefined);
     watchdog.stop();

@@ -3,6 +3,18 @@
 
 import type { ServerFrame } from './protocol';
 
+let requests = 0;
+
+/**
+ * requestOrder numbers the requests that read or follow a conversation
+ * (its loads, its subscribes) in the order they are made, so a
+ * subscribe's ack can tell whether a load came before it (the load's
+ * snapshot may then lack what was stored before the subscribe was taken).
+ */
+export function requestOrder(): number {
+  return ++requests;
+}
+
 /** TransportKind names the implementation. */
 export type TransportKind = 'ws' | 'sse';
 
@@ -102,9 +114,12 @@ export interface TransportHandlers {
    * A subscribe was taken: live updates of the conversation flow again.
    * The WebSocket reports its ack, the SSE transport the 200 of an event
    * stream following the conversation (the server subscribes the stream
-   * before it answers). Optional: handlers that need no word of it leave it out.
+   * before it answers). sentAt is when the subscribe was asked for, on
+   * the requestOrder clock: a conversation loaded before then may lack what
+   * was stored between its load and the subscribe. Optional: handlers that
+   * need no word of it leave it out.
    */
-  subscribed?(conversationId: string): void;
+  subscribed?(conversationId: string, sentAt: number): void;
   /** A notice for the user, said once where the status line would say it on every retry (a toast). */
   notify(text: string): void;
 }

@@ -17,6 +17,7 @@ import {
 } from './protocol';
 import {
   backoffDelay,
+  requestOrder,
   type Accepted,
   type AuthCheck,
   type LinkState,
@@ -510,10 +511,11 @@ export class WSTransport implements Transport {
     clearTimeout(this.subRetries.get(conversationId)?.timer);
     const resume = this.handlers.resumePoint(conversationId);
     const frame: ClientFrame = { type: 'subscribe', conversationId, ...(resume ?? {}) };
+    const sentAt = requestOrder();
     this.request(frame, 0).then(
       () => {
         this.forgetRetry(conversationId);
-        this.handlers.subscribed?.(conversationId);
+        this.handlers.subscribed?.(conversationId, sentAt);
       },
       (err: unknown) => {
         if (!(err instanceof ApiError) || err.code === 'network') return; // the reopen subscribes again
