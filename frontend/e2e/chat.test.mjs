@@ -311,6 +311,47 @@ describe('live updates', () => {
     await context.close();
   });
 
+  test('a tab whose subscribe is taken after another tab sent shows the question and the answer running', async () => {
+    const { context, page, seen } = await newPage();
+    await register(page, stack.base, uniqueEmail('latesub'));
+    await send(page, 'hello [[fake tokens=5 delay=10ms]]');
+    await waitDone(page);
+    const id = conversationId(page);
+
+    // Tab 2 loads the conversation, and its subscribes are held on their
+    // way until tab 1's next question is stored and answered in part.
+    const page2 = await context.newPage();
+    const seen2 = watch(page2);
+    let release;
+    const held = new Promise((r) => (release = r));
+    await page2.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage(async (m) => {
+        const f = typeof m === 'string' ? JSON.parse(m) : null;
+        if (f?.type === 'subscribe') await held;
+        server.send(m);
+      });
+      server.onMessage((m) => ws.send(m));
+    });
+    await page2.goto(`${stack.base}/c/${id}`);
+    await waitFor(async () => (await shown(page2)).length === 2, { what: 'tab 2 to load the conversation' });
+
+    await send(page, 'asked while tab 2 was not following [[fake tokens=200 delay=30ms]]');
+    await waitStreaming(page, 10);
+    release();
+    const live = await waitStreaming(page2, 10);
+    const path = await shown(page2);
+    assert.equal(path.length, 4);
+    assert.match(path[2].content, /asked while tab 2 was not following/);
+    assert.equal(live.id, (await lastAnswer(page)).id);
+    const a1 = await waitDone(page);
+    const a2 = await waitDone(page2);
+    assert.equal(a2.status, 'complete');
+    assert.equal(a2.content, a1.content);
+    assert.deepEqual([...seen.errors, ...seen2.errors], []);
+    await context.close();
+  });
+
   test('two tabs on one conversation share the composer’s text, emptied in both once sent, and never shown to another user', async () => {
     const { context, page, seen } = await newPage();
     await register(page, stack.base, uniqueEmail('drafts'));
