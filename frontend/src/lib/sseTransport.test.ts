@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiClient } from './api';
 import { SSETransport, eventsPath } from './sseTransport';
-import type { AuthCheck, Resume, TransportHandlers, TransportStatus } from './transport';
+import { requestOrder, type AuthCheck, type Resume, type TransportHandlers, type TransportStatus } from './transport';
 
 /** Call is one request the transport made; the test answers it. */
 class Call {
@@ -465,6 +465,33 @@ describe('SSETransport', () => {
     last().stream();
     await settle();
     expect(handlers.subscribed).toHaveBeenCalledExactlyOnceWith('c1', expect.any(Number));
+    t.stop();
+  });
+
+  it('a subscribe is reported asked for when the caller made it, before the loads the caller makes right after, as a WebSocket writes its frame at once', async () => {
+    const { t, last, handlers } = setup();
+    t.start();
+    await settle();
+    last().stream();
+    await settle();
+    t.subscribe('c1');
+    const loadAt = requestOrder(); // the caller's load, made after its subscribe
+    await settle();
+    last().stream();
+    await settle();
+    const subscribed = vi.mocked(handlers.subscribed!);
+    expect(subscribed).toHaveBeenCalledOnce();
+    const [, askedAt] = subscribed.mock.calls[0]!;
+    expect(askedAt).toBeLessThan(loadAt);
+
+    last().end(); // a cut: the stream opened again after a backoff is asked for then
+    await vi.advanceTimersByTimeAsync(1000);
+    const before = requestOrder();
+    last().stream();
+    await settle();
+    expect(subscribed).toHaveBeenCalledTimes(2);
+    expect(subscribed.mock.calls[1]![1]).toBeLessThan(before);
+    expect(subscribed.mock.calls[1]![1]).toBeGreaterThan(loadAt);
     t.stop();
   });
 

@@ -89,6 +89,8 @@ interface EventStream {
   heardAtWall: number;
   /** The server's closed event, when it said why it ended the stream. */
   closed?: ClosedFrame;
+  /** When its subscribe was asked for (requestOrder): the retarget's caller, or the open. */
+  readonly askedAt: number;
 }
 
 /** heard notes that s was heard from now. */
@@ -130,6 +132,8 @@ export class SSETransport implements Transport {
   private reopenWait: 'backoff' | 'server' | null = null;
   private retargetQueued = false;
   private forceReopen = false;
+  /** When the queued retarget was asked for (requestOrder), by a subscribe made before the caller's loads. */
+  private retargetAskedAt: number | undefined;
   /** The next open asks without a resume point (the last one was refused). */
   private skipResume = false;
   /**
@@ -288,20 +292,23 @@ export class SSETransport implements Transport {
   private retarget(force: boolean): void {
     if (this.stopped) return;
     this.forceReopen ||= force;
+    this.retargetAskedAt ??= requestOrder();
     if (this.retargetQueued) return;
     this.retargetQueued = true;
     queueMicrotask(() => {
       this.retargetQueued = false;
       const force = this.forceReopen;
       this.forceReopen = false;
+      const askedAt = this.retargetAskedAt;
+      this.retargetAskedAt = undefined;
       if (this.stopped || !this.current) return;
       if (!force && this.current.conversationId === this.target) return;
-      this.open();
+      this.open(askedAt);
     });
   }
 
   /** open starts a stream for the target; a stream still connecting is given up, an open one kept until this one opens. */
-  private open(): void {
+  private open(askedAt = requestOrder()): void {
     clearTimeout(this.reopenTimer);
     this.reopenWait = null;
     const prev = this.current;
@@ -309,7 +316,7 @@ export class SSETransport implements Transport {
       this.streams.delete(prev);
       prev.ctrl.abort();
     }
-    const s: EventStream = { ctrl: new AbortController(), conversationId: this.target, heardAt: monotonic(), heardAtWall: Date.now() };
+    const s: EventStream = { ctrl: new AbortController(), conversationId: this.target, heardAt: monotonic(), heardAtWall: Date.now(), askedAt };
     this.current = s;
     this.streams.add(s);
     void this.run(s);
@@ -319,7 +326,6 @@ export class SSETransport implements Transport {
   private async run(s: EventStream): Promise<void> {
     const resume = s.conversationId && !this.skipResume ? this.handlers.resumePoint(s.conversationId) : undefined;
     this.skipResume = false;
-    const sentAt = requestOrder();
     let res: Response;
     try {
       res = await this.api.raw('GET', eventsPath(s.conversationId, resume), {
@@ -346,7 +352,7 @@ export class SSETransport implements Transport {
     // a 4xx instead), so the conversation's live updates flow from here,
     // though its first event may be long in coming (an idle conversation
     // sends only keep-alives).
-    if (s.conversationId) this.handlers.subscribed?.(s.conversationId, sentAt);
+    if (s.conversationId) this.handlers.subscribed?.(s.conversationId, s.askedAt);
     const watchdog = this.watch(s);
     await this.pump(res, undefined, (f) => (s.closed = f), () => heard(s)).catch(() => undefined);
     watchdog.stop();
