@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"chatd/transport/auth"
 	"chatd/transport/ws"
 )
 
@@ -42,6 +43,14 @@ func TestDocumentedValuesMatchTheCode(t *testing.T) {
 			"nginx.conf's proxy_read_timeout on /api/", apiRead},
 		{"../README.md", "a longer `proxy_read_timeout` on `/api/` than the shipped (\\d+) s",
 			"nginx.conf's proxy_read_timeout on /api/", apiRead},
+		{"../README.md", "\\| `CHATD_LOGIN_MAX_CHECKS_IP` \\| `([\\d,]+)`",
+			"auth.DefaultMaxChecksPerIP", auth.DefaultMaxChecksPerIP},
+		{"../README.md", `Those checks are bounded per client address too, right or\s+wrong and to any accounts \(([\d,]+) per window`,
+			"auth.DefaultMaxChecksPerIP", auth.DefaultMaxChecksPerIP},
+		{"api.md", "`CHATD_LOGIN_MAX_CHECKS_IP` \\(([\\d,]+) by default\\) password checks from the client's address",
+			"auth.DefaultMaxChecksPerIP", auth.DefaultMaxChecksPerIP},
+		{"../deploy/chatd.env.example", `#CHATD_LOGIN_MAX_CHECKS_IP=(\d+)`,
+			"auth.DefaultMaxChecksPerIP", auth.DefaultMaxChecksPerIP},
 	} {
 		got, err := statedNumber(v.doc, v.pattern)
 		if err != nil {

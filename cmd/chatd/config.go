@@ -80,6 +80,7 @@ type Config struct {
 	LoginFailAccountTotal  int           // CHATD_LOGIN_MAX_FAILURES_ACCOUNT_TOTAL, default 100: per account from every address (raised to LoginFailAccount when below it)
 	LoginChecksAccount     int           // CHATD_LOGIN_MAX_CHECKS_ACCOUNT, default 30 (raised to LoginFailAccount when below it)
 	LoginFailIP            int           // CHATD_LOGIN_MAX_FAILURES_IP, default 20
+	LoginChecksIP          int           // CHATD_LOGIN_MAX_CHECKS_IP, default 300: right or wrong, to any accounts (raised to LoginFailIP and LoginChecksAccount when below them)
 	LoginFailureWindow     time.Duration // CHATD_LOGIN_FAILURE_WINDOW, default 15m
 	RegistrationsPerHourIP int           // CHATD_REGISTRATIONS_PER_HOUR_IP, default 10
 	ConversationsPerMinute int           // CHATD_CONVERSATIONS_PER_MINUTE, default 10 (per user, REST and live together)
@@ -278,6 +279,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LoginFailAccountTotal:  r.integer("CHATD_LOGIN_MAX_FAILURES_ACCOUNT_TOTAL", auth.DefaultMaxFailuresPerAccountTotal, 1, 100000),
 		LoginChecksAccount:     r.integer("CHATD_LOGIN_MAX_CHECKS_ACCOUNT", auth.DefaultMaxChecksPerAccount, 1, 100000),
 		LoginFailIP:            r.integer("CHATD_LOGIN_MAX_FAILURES_IP", auth.DefaultMaxFailuresPerIP, 1, 100000),
+		LoginChecksIP:          r.integer("CHATD_LOGIN_MAX_CHECKS_IP", auth.DefaultMaxChecksPerIP, 1, 100000),
 		LoginFailureWindow:     r.duration("CHATD_LOGIN_FAILURE_WINDOW", auth.DefaultFailureWindow, time.Second, 24*time.Hour),
 		RegistrationsPerHourIP: r.integer("CHATD_REGISTRATIONS_PER_HOUR_IP", auth.DefaultRegistrationsPerHourIP, 1, 1_000_000),
 		ConversationsPerMinute: r.integer("CHATD_CONVERSATIONS_PER_MINUTE", 10, 1, 1_000_000),

@@ -241,6 +241,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 			MaxFailuresPerAccountTotal: cfg.LoginFailAccountTotal,
 			MaxChecksPerAccount:        cfg.LoginChecksAccount,
 			MaxFailuresPerIP:           cfg.LoginFailIP,
+			MaxChecksPerIP:             cfg.LoginChecksIP,
 			FailureWindow:              cfg.LoginFailureWindow,
 			RegistrationsPerHourIP:     cfg.RegistrationsPerHourIP,
 		},

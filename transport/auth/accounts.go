@@ -34,8 +34,23 @@ const (
 	// account per FailureWindow, failed logins aside (successful ones and
 	// a session's wrong current passwords).
 	DefaultMaxChecksPerAccount = 30
-	DefaultFailureWindow       = 15 * time.Minute
-	DefaultMaxTrackedKeys      = 100_000
+	// DefaultMaxChecksPerIP bounds the password checks from one client
+	// address (its clientKey), right or wrong, to any accounts, per
+	// FailureWindow: what bounds one address signing in to many accounts
+	// in turn (ten registrations an hour make 240 accounts a day, each
+	// with its own DefaultMaxChecksPerAccount), which would otherwise keep
+	// every hashing slot busy. 300 a window is about a third of a check a
+	// second, some 4% of two cores at the default cost (0.25 s a check):
+	// it takes about 25 addresses to fill two hashing slots. Honest users
+	// behind one address (an office's NAT) sign in about once a token
+	// lifetime (JWT_TTL, a week by default) per device; 300 sign-ins in a
+	// quarter of an hour is a 300-person office all signing in within it,
+	// and the 20 failures an address has (DefaultMaxFailuresPerIP) run
+	// out long before. A carrier-grade NAT or a shared proxy whose
+	// clients are not told apart (CHATD_TRUSTED_PROXIES) may need more.
+	DefaultMaxChecksPerIP = 300
+	DefaultFailureWindow  = 15 * time.Minute
+	DefaultMaxTrackedKeys = 100_000
 	// DefaultRegistrationsPerHourIP bounds sign-ups from one client IP
 	// per hour (each new account brings fresh per-user limits).
 	DefaultRegistrationsPerHourIP = 10
@@ -117,6 +132,17 @@ type AccountOptions struct {
 	// sign-in answered 503. A check is counted while it runs, so a failed
 	// login gives its check back only once it is done.
 	MaxChecksPerAccount int
+	// MaxChecksPerIP is the password checks from one client address
+	// (clientKey), right or wrong, of logins and of a session's current
+	// password alike, to any accounts, allowed per FailureWindow before
+	// that address gets 429: MaxChecksPerAccount bounds each account, and
+	// an address that registered many accounts could otherwise sign in to
+	// them in turn and keep every hashing slot busy. Other addresses are
+	// not refused for it. It defaults to DefaultMaxChecksPerIP, and is
+	// raised to MaxFailuresPerIP and to MaxChecksPerAccount when below
+	// them: it never refuses a failure the failures limit allows, nor the
+	// checks one account is allowed (a monitoring probe's, say).
+	MaxChecksPerIP int
 	// FailureWindow defaults to DefaultFailureWindow.
 	FailureWindow time.Duration
 	// RegistrationsPerHourIP bounds registrations from one client IP in
@@ -187,6 +213,10 @@ func (o *AccountOptions) setDefaults() {
 	if o.MaxFailuresPerIP <= 0 {
 		o.MaxFailuresPerIP = DefaultMaxFailuresPerIP
 	}
+	if o.MaxChecksPerIP <= 0 {
+		o.MaxChecksPerIP = DefaultMaxChecksPerIP
+	}
+	o.MaxChecksPerIP = max(o.MaxChecksPerIP, o.MaxFailuresPerIP, o.MaxChecksPerAccount)
 	if o.FailureWindow <= 0 {
 		o.FailureWindow = DefaultFailureWindow
 	}
@@ -216,6 +246,7 @@ type Accounts struct {
 	byAccountIP *gate // failed checks per account and client IP (loginKey)
 	byAccount   *gate // failed logins per account (normalised email), from every IP
 	checks      *gate // password checks per account but failed logins
+	checksByIP  *gate // password checks per client IP, right or wrong
 	signups     *gate // registrations per client IP
 	opts        AccountOptions
 	deleting    deletions // the removals of deleted accounts (Wait)
@@ -235,6 +266,7 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 		byAccountIP: newGate("login-account-ip", opts.MaxFailuresPerAccount, opts.FailureWindow, opts),
 		byAccount:   newGate("login-account", opts.MaxFailuresPerAccountTotal, opts.FailureWindow, opts),
 		checks:      newGate("checks-account", opts.MaxChecksPerAccount, opts.FailureWindow, opts),
+		checksByIP:  newGate("checks-ip", opts.MaxChecksPerIP, opts.FailureWindow, opts),
 		signups:     newGate("signup-ip", opts.RegistrationsPerHourIP, time.Hour, opts),
 	}, nil
 }
@@ -422,6 +454,7 @@ const (
 	tooManyFailures        = "too many failed logins"
 	tooManyAccountFailures = "too many failed logins to this account"
 	tooManyChecks          = "too many sign-ins to this account"
+	tooManyAddressChecks   = "too many sign-ins from this address"
 )
 
 // limit is one limit a password check is counted against: a gate, the
@@ -486,34 +519,40 @@ func (at attempt) settle(right bool) {
 
 // signIn is what a login's password check counts against: failures per
 // client IP, per account from that IP, and per account from every IP
-// together, and the account's checks. The failures per account and IP
-// are the hard block: a stranger's failures block the stranger's address
-// for that account, not its owner at another. The account-wide bound,
-// much higher, caps guessing spread over many addresses. A wrong password
-// gives its check back (the failure limits bound those); a right one is
-// no failure: it forgets the account's failures from this IP, but not
-// those from other IPs, which would give a guesser spread over many
-// addresses a fresh allowance at each of the owner's sign-ins.
+// together, the account's checks and the client IP's. The failures per
+// account and IP are the hard block: a stranger's failures block the
+// stranger's address for that account, not its owner at another. The
+// account-wide bound, much higher, caps guessing spread over many
+// addresses. A wrong password gives the account's check back (the
+// failure limits bound those); a right one is no failure: it forgets the
+// account's failures from this IP, but not those from other IPs, which
+// would give a guesser spread over many addresses a fresh allowance at
+// each of the owner's sign-ins. The client IP's checks keep both: they
+// bound the hashing one address asks for, however many accounts it signs
+// in to (each account's checks bound that account only).
 func (a *Accounts) signIn(email, ip string) attempt {
 	return attempt{
 		{a.byIP, ip, tooManyFailures, keep, giveUp},
 		{a.byAccountIP, loginKey(email, ip), tooManyFailures, keep, forget},
 		{a.byAccount, email, tooManyAccountFailures, keep, giveUp},
 		{a.checks, email, tooManyChecks, giveUp, keep},
+		{a.checksByIP, ip, tooManyAddressChecks, keep, keep},
 	}
 }
 
 // recheck is what a signed-in session's check of its own password (to
 // change it, to delete the account) counts against: the account's
-// failures from this IP, shared with logins, and the account's checks,
-// which keep a wrong current password too. Only a holder of the
-// account's token gets here, so the bound from every IP neither refuses
-// it (strangers' failed logins, however many, never keep a session from
-// changing its password) nor counts it; the checks bound its guesses.
+// failures from this IP, shared with logins, and the account's checks
+// and the client IP's, which keep a wrong current password too. Only a
+// holder of the account's token gets here, so the bound on the account's
+// failures from every IP neither refuses it (strangers' failed logins,
+// however many, never keep a session from changing its password) nor
+// counts it; the checks bound its guesses.
 func (a *Accounts) recheck(email, ip string) attempt {
 	return attempt{
 		{a.byAccountIP, loginKey(email, ip), tooManyFailures, keep, forget},
 		{a.checks, email, tooManyChecks, keep, keep},
+		{a.checksByIP, ip, tooManyAddressChecks, keep, keep},
 	}
 }
 
