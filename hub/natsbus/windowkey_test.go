@@ -88,11 +88,13 @@ func TestWindowsHoldNoPlainHash(t *testing.T) {
 	for k := range lister.Keys() {
 		keys[k] = true
 	}
-	if !keys[windowKey(testWindowsSecret, "checks-account:"+email)] {
-		t.Fatalf("the password checks of %s are not counted under their keyed name; keys: %v", email, keys)
+	for _, name := range []string{"checks-account:" + email, "checks-ip:" + ip} {
+		if !keys[windowKey(testWindowsSecret, name)] {
+			t.Fatalf("the password checks %q are not counted under their keyed name; keys: %v", name, keys)
+		}
 	}
 	for _, plain := range []string{"checks-account:" + email, "login-account:" + email,
-		"login-account-ip:" + ip + " " + email, "login-ip:" + ip, "signup-ip:" + ip} {
+		"login-account-ip:" + ip + " " + email, "login-ip:" + ip, "signup-ip:" + ip, "checks-ip:" + ip} {
 		if keys[plainHash(plain)] {
 			t.Errorf("the bucket holds the plain SHA-256 of %q", plain)
 		}
