@@ -66,6 +66,9 @@ type Bus struct {
 	// not overtaken by a later one the other goroutine claims meanwhile.
 	handing    sync.Mutex
 	eventsRead atomic.Int64 // user events read from the events stream
+	// out holds the user events broadcast while the bus is down, until
+	// the connection is back (outbox.go).
+	out *outbox
 	// eventsNow is the events stream as judgeLoop last saw it (only its
 	// goroutine uses it, see checkEvents); eventsRestart hands a stream
 	// made again to consumeEvents (capacity 1).
@@ -118,7 +121,7 @@ func New(opts Options) (*Bus, error) {
 		log:  opts.Logger.With(slog.String("component", "natsbus"), slog.String("instance", opts.InstanceID)),
 		live: newLiveFrames(), replies: newReplyMux(), pubs: newPublishers(), tally: newConnTally(),
 		idleAfter: followIdle, ackWait: opTimeout, eventOrigin: opts.InstanceID + "." + randomHex(4) + ".",
-		eventsRestart: make(chan eventsStream, 1), closed: make(chan struct{})}
+		eventsRestart: make(chan eventsStream, 1), closed: make(chan struct{}), out: newOutbox()}
 	b.conn.init(opts.OutageGrace)
 	b.lease = newLeaseView(opts.InstanceID, opts.LeaseTTL, opts.SessionKeys, b.log)
 	b.locks = newLockView(b.lease)
@@ -139,10 +142,14 @@ func New(opts Options) (*Bus, error) {
 		return nil, err
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go func() {
 		defer b.wg.Done()
 		b.run(b.ctx)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.outboxLoop(b.ctx)
 	}()
 	return b, nil
 }
@@ -190,6 +197,7 @@ func (b *Bus) natsOptions() []nats.Option {
 			b.attempts.connected()
 			b.live.resyncAll()  // frames published meanwhile were not received
 			b.reconnects.fire() // acknowledgements due meanwhile may be lost: frames in flight go again
+			b.out.wake()        // user events broadcast while down go now
 			b.log.Info("NATS connection back", slog.String("server", nc.ConnectedUrlRedacted()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -209,6 +217,7 @@ func (b *Bus) natsOptions() []nats.Option {
 		nats.ConnectHandler(func(*nats.Conn) {
 			b.conn.up()
 			b.attempts.connected()
+			b.out.wake()
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			b.conn.lost()
@@ -342,11 +351,15 @@ func (b *Bus) state() error {
 // Close stops renewing, deletes this instance's lease (its answers must have
 // ended: the hub drains before), and closes the connection, returning
 // once it is closed (or ctx ends): what was published last (user events
-// broadcast during the shutdown) is flushed to NATS before the process
-// exits.
+// broadcast during the shutdown, and those still in the outbox if the
+// connection is up) is flushed to NATS before the process exits.
 func (b *Bus) Close(ctx context.Context) error {
 	b.cancel()
 	b.wg.Wait()
+	b.flushOutbox()
+	if n := b.out.len(); n > 0 {
+		b.log.Warn("closing without a NATS connection: user events broadcast while cut off are lost", slog.Int("events", n))
+	}
 	if r := b.res.Load(); r != nil && b.nc.IsConnected() {
 		b.deleteLease(ctx, r)
 	}

@@ -77,11 +77,10 @@ func (b *Bus) Control(ctx context.Context, a hub.AnswerRef, kind hub.ControlKind
 // store is logged). When too many events wait for theirs (the events
 // stream does not answer), the event is published on core NATS alone:
 // the live instances get it all the same, and the stream stores it if it
-// can.
+// can. While the bus is down (cut off from NATS past OutageGrace), and
+// until what was queued then is sent, the event waits in the outbox (see
+// outbox.go) and Broadcast returns nil.
 func (b *Bus) Broadcast(_ context.Context, ev hub.UserEvent) error {
-	if err := b.conn.err(); err != nil {
-		return err
-	}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("natsbus: encode user event: %w", err)
@@ -90,18 +89,31 @@ func (b *Bus) Broadcast(_ context.Context, ev hub.UserEvent) error {
 	msg := &nats.Msg{Subject: b.subject("events", token(ev.UserID)), Data: data, Header: nats.Header{}}
 	msg.Header.Set(hdrOrigin, b.id)
 	msg.Header.Set(hdrEventID, id)
-	if b.res.Load() == nil { // no stream yet: core NATS only
-		err = b.nc.PublishMsg(msg)
-	} else {
-		_, err = b.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
-		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			b.log.Warn("the events stream does not acknowledge user events; broadcasting on core NATS only",
-				slog.String("user", ev.UserID), slog.Int("waiting", b.js.PublishAsyncPending()))
-			err = b.nc.PublishMsg(msg)
-		}
+	held, firstDrop := b.out.hold(msg, b.conn.err() != nil)
+	if firstDrop {
+		b.log.Warn("too many user events wait for the NATS connection; dropping the oldest",
+			slog.Int("max_events", b.out.maxEvents), slog.Int("max_bytes", b.out.maxBytes))
 	}
-	if err != nil {
+	if held {
+		return nil
+	}
+	if err := b.publishEvent(msg); err != nil {
 		return unavailable("broadcast to "+ev.UserID, err)
 	}
 	return nil
+}
+
+// publishEvent publishes a user event on core NATS and, once the events
+// stream is set up, stores it there under its id.
+func (b *Bus) publishEvent(msg *nats.Msg) error {
+	if b.res.Load() == nil { // no stream yet: core NATS only
+		return b.nc.PublishMsg(msg)
+	}
+	_, err := b.js.PublishMsgAsync(msg, jetstream.WithMsgID(msg.Header.Get(hdrEventID)))
+	if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+		b.log.Warn("the events stream does not acknowledge user events; broadcasting on core NATS only",
+			slog.String("subject", msg.Subject), slog.Int("waiting", b.js.PublishAsyncPending()))
+		err = b.nc.PublishMsg(msg)
+	}
+	return err
 }

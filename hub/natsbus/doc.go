@@ -100,7 +100,10 @@
 //     handed to the hub once. (An event missed on core NATS and read
 //     later from the stream may reach the hub after a newer one.) An
 //     event whose store the stream does not acknowledge is given up after
-//     5 s; while too many wait, events go on core NATS alone.
+//     5 s; while too many wait, events go on core NATS alone. The events
+//     this instance broadcasts while it is cut off past OutageGrace wait
+//     in its outbox (bounded, see outbox.go) and go out in order, with
+//     their ids, when the connection is back.
 //
 // A connection never receives what it published itself (no echo): the
 // frames of this instance's answers reach its own follows from Publish.

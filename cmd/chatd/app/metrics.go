@@ -114,6 +114,7 @@ type busGauges struct {
 	keyConflicts  func() int // chatd_bus_session_key_conflicts
 	limitFailures func() int // chatd_bus_limit_failures_total (a counter)
 	clockSteps    func() int // chatd_bus_lease_clock_steps_total (a counter)
+	eventsDropped func() int // chatd_bus_events_dropped_total (a counter)
 }
 
 // busGaugesOf reads the gauges bus offers.
@@ -130,6 +131,9 @@ func busGaugesOf(bus any) busGauges {
 	}
 	if b, ok := bus.(interface{ LeaseClockSteps() int }); ok {
 		g.clockSteps = b.LeaseClockSteps
+	}
+	if b, ok := bus.(interface{ EventsDropped() int }); ok {
+		g.eventsDropped = b.EventsDropped
 	}
 	return g
 }
@@ -188,6 +192,9 @@ func (m *liveMetrics) watchBus(health func(context.Context) error, g busGauges) 
 	counter("chatd_bus_lease_clock_steps_total", "Times the leases stream's clock was found to step (its leader moved to a NATS "+
 		"server whose clock differs): each time this instance judged no other dead for a lease TTL. Above 0: the NATS servers' clocks disagree.",
 		g.clockSteps)
+	counter("chatd_bus_events_dropped_total", "User events broadcast while this instance was cut off from NATS that never went out: "+
+		"its outbox was full (the oldest dropped) or they were older than the events stream keeps events when NATS came back. "+
+		"Tabs on the other instances see those changes at their next reload.", g.eventsDropped)
 	return errors.Join(errs...)
 }
 

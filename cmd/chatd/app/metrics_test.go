@@ -32,7 +32,7 @@ func TestBusMetrics(t *testing.T) {
 		}
 		return nil
 	}, busGauges{instances: func() int { return 3 }, keyConflicts: func() int { return 1 },
-		limitFailures: func() int { return 4 }, clockSteps: func() int { return 2 }}); err != nil {
+		limitFailures: func() int { return 4 }, clockSteps: func() int { return 2 }, eventsDropped: func() int { return 5 }}); err != nil {
 		t.Fatal(err)
 	}
 	m.BusCallFailed("publish answer frame")
@@ -57,6 +57,7 @@ func TestBusMetrics(t *testing.T) {
 		{"chatd_bus_session_key_conflicts", 1},
 		{"chatd_bus_limit_failures_total", 4},
 		{"chatd_bus_lease_clock_steps_total", 2},
+		{"chatd_bus_events_dropped_total", 5},
 		{"chatd_bus_call_failures_total", 3},
 		{"chatd_bus_answers_taken_over_total", 1},
 		{"chatd_bus_answers_swept_total", 3},
