@@ -340,11 +340,6 @@ func (h *Hub) Connections(userID string) int {
 	return len(h.users[userID])
 }
 
-// CloseUser closes every connection of a user, for example after logout.
-func (h *Hub) CloseUser(userID string) {
-	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut})
-}
-
 // closeEverywhere closes userID's connections as c says, here and on
 // every other instance.
 func (h *Hub) closeEverywhere(userID string, c UserClose) {
@@ -380,11 +375,19 @@ func (h *Hub) CloseRevoked(userID string, current int64) int {
 	})
 }
 
+// CloseUser closes every connection of a user, on every instance: an
+// account gone (a logout closes CloseSessionsBefore).
+func (h *Hub) CloseUser(userID string) {
+	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut})
+}
+
 // CloseSessionsBefore closes, on every instance, the connections of userID
 // opened with a session older than version, with 4401 (ReasonSignedOut):
 // what a password change does, version being the token version of the
-// session it issued, whose connections stay. A connection that does not
-// say its session (not a Session) is closed too.
+// session it issued, whose connections stay, and a logout, version being
+// the user's token version after it (0: every connection), so that its
+// close reaching an instance late leaves the sessions signed in since. A
+// connection that does not say its session (not a Session) is closed too.
 func (h *Hub) CloseSessionsBefore(userID string, version int64) {
 	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonSignedOut, Before: version})
 }

@@ -19,10 +19,12 @@ func TestAccountLifecycle(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var loggedOut []string
-	e := newEnv(t, envOptions{accounts: auth.AccountOptions{OnLogout: func(id string) {
+	var versions []int64
+	e := newEnv(t, envOptions{accounts: auth.AccountOptions{OnLogout: func(id string, version int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		loggedOut = append(loggedOut, id)
+		versions = append(versions, version)
 	}}})
 
 	r := e.do("POST", "/api/auth/register", "", map[string]string{
@@ -66,11 +68,31 @@ func TestAccountLifecycle(t *testing.T) {
 	if len(loggedOut) != 1 || loggedOut[0] != userID {
 		t.Fatalf("OnLogout calls = %v, want [%s]", loggedOut, userID)
 	}
+	closedBefore := versions[0]
 	mu.Unlock()
 
 	r = e.do("POST", "/api/auth/login", "", map[string]string{"email": "ada@example.com", "password": "analytical engine"})
 	expect(t, "login after logout", r, http.StatusOK, "")
-	expect(t, "me with the new token", e.do("GET", "/api/auth/me", r.json(t)["token"].(string), nil), http.StatusOK, "")
+	again := r.json(t)["token"].(string)
+	expect(t, "me with the new token", e.do("GET", "/api/auth/me", again, nil), http.StatusOK, "")
+	// The logout closes the sessions before its version: those it revoked,
+	// never one signed in after it (its close may reach an instance late).
+	if old, renewed := tokenVersion(t, token), tokenVersion(t, again); old >= closedBefore || renewed < closedBefore {
+		t.Fatalf("logout closes sessions before version %d; the revoked session has %d, the next one %d", closedBefore, old, renewed)
+	}
+}
+
+// tokenVersion reads the token version a token carries (its "tv" claim).
+func tokenVersion(t *testing.T, token string) int64 {
+	t.Helper()
+	var claims struct {
+		jwt.RegisteredClaims
+		TokenVersion int64 `json:"tv"`
+	}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil {
+		t.Fatalf("read the token's claims: %v", err)
+	}
+	return claims.TokenVersion
 }
 
 func TestRegisterValidation(t *testing.T) {

@@ -155,8 +155,12 @@ type AccountOptions struct {
 	// while every key it tracks is blocked.
 	MaxTrackedKeys int
 	// OnLogout, when set, is called after a logout revoked the user's
-	// tokens (to close the user's live connections). It must not block.
-	OnLogout func(userID string)
+	// tokens, with the user's token version since (0: the account is
+	// gone), to close the connections opened with a session before it
+	// (on every instance). A session signed in after the logout has that
+	// version or a later one: a close that reaches an instance late (after
+	// a NATS outage) leaves it open. It must not block.
+	OnLogout func(userID string, version int64)
 	// OnDeleting, when set, is called when an account is being deleted,
 	// after its tokens were revoked and before its data is removed: it
 	// ends the user's connections and running answers, everywhere, and
@@ -718,13 +722,13 @@ func (a *Accounts) logout(c *gin.Context) {
 	id, _ := IdentityFrom(c)
 	// An account deleted since the token was checked has no session left
 	// to end: the logout has nothing more to do.
-	_, err := a.store.BumpTokenVersion(c.Request.Context(), id.UserID)
+	version, err := a.store.BumpTokenVersion(c.Request.Context(), id.UserID)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		httperr.AbortError(c, fmt.Errorf("revoke tokens of %s: %w", id.UserID, err))
 		return
 	}
 	if a.opts.OnLogout != nil {
-		a.opts.OnLogout(id.UserID)
+		a.opts.OnLogout(id.UserID, version)
 	}
 	c.Status(http.StatusNoContent)
 }

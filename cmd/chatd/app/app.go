@@ -243,7 +243,7 @@ func (a *App) endUser(ctx context.Context, userID string) error {
 func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler, error) {
 	cfg := a.cfg
 	accOpts := cfg.Accounts
-	accOpts.OnLogout = a.hub.CloseUser
+	accOpts.OnLogout = a.hub.CloseSessionsBefore
 	accOpts.OnDeleting = a.endUser
 	accOpts.OnPasswordChanged = a.hub.CloseSessionsBefore
 	if accOpts.Logger == nil {
