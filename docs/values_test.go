@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"chatd/persistence"
 	"chatd/transport/auth"
 	"chatd/transport/ws"
 )
@@ -51,6 +52,8 @@ func TestDocumentedValuesMatchTheCode(t *testing.T) {
 			"auth.DefaultMaxChecksPerIP", auth.DefaultMaxChecksPerIP},
 		{"../deploy/chatd.env.example", `#CHATD_LOGIN_MAX_CHECKS_IP=(\d+)`,
 			"auth.DefaultMaxChecksPerIP", auth.DefaultMaxChecksPerIP},
+		{"api.md", "message that would take the `content` and `reasoning` of its messages past\\s+(\\d+) MiB",
+			"persistence.DefaultPageBytes in MiB", persistence.DefaultPageBytes >> 20},
 	} {
 		got, err := statedNumber(v.doc, v.pattern)
 		if err != nil {

@@ -304,8 +304,9 @@ type Messages interface {
 	Messages(ctx context.Context, ownerID, conversationID string) ([]Message, error)
 	// MessagePage returns the newest q.Limit messages of a conversation
 	// created before q.Before (all of them when Before is ""), oldest first,
-	// and whether older ones exist. A Before that names no message of the
-	// conversation gives ErrNotFound.
+	// and whether older ones exist; fewer when their text passes q.MaxBytes
+	// (PageFill: at least one, and the store reads no further rows). A
+	// Before that names no message of the conversation gives ErrNotFound.
 	MessagePage(ctx context.Context, ownerID, conversationID string, q PageQuery) (MessagePage, error)
 	// MessageOutline returns every message of a conversation like Messages,
 	// but with empty Content and Reasoning: the tree of a large
@@ -541,6 +542,10 @@ func ReadConversationApart(ctx context.Context, s ConversationStore, ownerID, id
 type PageQuery struct {
 	Before string // a message id: only older messages; "" is the newest page
 	Limit  int    // stores clamp it to 1..MaxPageLimit; 0 means DefaultPageLimit
+	// MaxBytes bounds the page's text (TextBytes of its messages); 0
+	// means DefaultPageBytes. The newest message is always in the page,
+	// whatever its size; a page cut short of Limit by it has HasMore set.
+	MaxBytes int
 }
 
 // Limits of PageQuery.Limit.

@@ -15,7 +15,8 @@ import (
 )
 
 // MessagePage returns the newest q.Limit messages created before q.Before
-// (or the newest ones), oldest first, and whether older ones exist.
+// (or the newest ones), oldest first, and whether older ones exist; fewer
+// when their text passes q.MaxBytes (persistence.PageFill).
 func (s *Store) MessagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
 	page, err := s.messagePage(ctx, ownerID, conversationID, q)
 	if err != nil {
@@ -56,18 +57,13 @@ func (s *Store) pageOf(ctx context.Context, ref ownedRef, q persistence.PageQuer
 			bson.D{{Key: "created_at", Value: before.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: before.ID}}}},
 		}})
 	}
-	limit := persistence.ClampPageLimit(q.Limit)
-	ms, err := s.findMessageList(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit+1)))
+	fill := persistence.NewPageFill(q)
+	err := s.eachMessage(ctx, filter, options.Find().
+		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(fill.Rows())), fill.Take)
 	if err != nil {
 		return page, err
 	}
-	if len(ms) > limit {
-		page.HasMore, ms = true, ms[:limit]
-	}
-	slices.Reverse(ms)
-	page.Messages = ms
-	return page, nil
+	return fill.Page(), nil
 }
 
 // pageStart reads the creation time and id of the message a page starts
@@ -111,20 +107,36 @@ func (s *Store) outlineOf(ctx context.Context, ref ownedRef) ([]persistence.Mess
 
 // findMessageList runs a find on messages.
 func (s *Store) findMessageList(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]persistence.Message, error) {
-	cur, err := s.messagesFor(ctx).Find(ctx, filter, opts)
+	out := []persistence.Message{}
+	err := s.eachMessage(ctx, filter, opts, func(m persistence.Message) bool {
+		out = append(out, m)
+		return true
+	})
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// eachMessage runs a find on messages, handing take each one in turn
+// until it returns false; the cursor is then closed, the messages after
+// it not decoded (nor fetched, past the batch the server sent).
+func (s *Store) eachMessage(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder, take func(persistence.Message) bool) error {
+	cur, err := s.messagesFor(ctx).Find(ctx, filter, opts)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
-	out := []persistence.Message{}
 	for cur.Next(ctx) {
 		var d messageDoc
 		if err := cur.Decode(&d); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, d.message())
+		if !take(d.message()) {
+			return nil
+		}
 	}
-	return out, cur.Err()
+	return cur.Err()
 }
 
 // contentSlice is how many chunks of a message's text one read fetches.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"slices"
 	"strings"
 
 	"modernc.org/sqlite"
@@ -27,7 +26,8 @@ var (
 )
 
 // MessagePage returns the newest q.Limit messages created before q.Before
-// (or the newest ones), oldest first, and whether older ones exist.
+// (or the newest ones), oldest first, and whether older ones exist; fewer
+// when their text passes q.MaxBytes (persistence.PageFill).
 func (s *Store) MessagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
 	page, err := s.messagePage(ctx, ownerID, conversationID, q)
 	if err != nil {
@@ -37,35 +37,50 @@ func (s *Store) MessagePage(ctx context.Context, ownerID, conversationID string,
 }
 
 func (s *Store) messagePage(ctx context.Context, ownerID, conversationID string, q persistence.PageQuery) (persistence.MessagePage, error) {
-	page := persistence.MessagePage{Messages: []persistence.Message{}}
-	limit := persistence.ClampPageLimit(q.Limit)
-	query, args := qMsgsNewest, []any{conversationID, ownerID, limit + 1}
+	fill := persistence.NewPageFill(q)
+	query, args := qMsgsNewest, []any{conversationID, ownerID, fill.Rows()}
 	if q.Before != "" {
 		row, err := s.queryRow(ctx, qMsgCreated, q.Before, conversationID, ownerID)
 		if err != nil {
-			return page, err
+			return fill.Page(), err
 		}
 		var created int64
 		if err := row.Scan(&created); err != nil {
-			return page, mapErr(err)
+			return fill.Page(), mapErr(err)
 		}
 		query, args = qMsgsBefore, append(args, created, q.Before)
 	}
-	ms, err := s.scanMsgs(ctx, query, args...)
-	if err != nil {
-		return page, err
+	if err := s.fillPage(ctx, fill, query, args...); err != nil {
+		return persistence.MessagePage{Messages: []persistence.Message{}}, err
 	}
-	if len(ms) == 0 && q.Before == "" {
+	page := fill.Page()
+	if len(page.Messages) == 0 && q.Before == "" {
 		if ok, err := s.convExists(ctx, ownerID, conversationID); err != nil || !ok {
 			return page, cmpErr(err, persistence.ErrNotFound)
 		}
 	}
-	if len(ms) > limit {
-		page.HasMore, ms = true, ms[:limit]
-	}
-	slices.Reverse(ms)
-	page.Messages = ms
 	return page, nil
+}
+
+// fillPage runs a read query returning messages, newest first, into
+// fill until it is full: the rows after the one that filled it are not
+// read (persistence.PageFill).
+func (s *Store) fillPage(ctx context.Context, fill *persistence.PageFill, q string, args ...any) error {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMsg(rows)
+		if err != nil {
+			return mapErr(err)
+		}
+		if !fill.Take(m) {
+			break
+		}
+	}
+	return mapErr(rows.Err())
 }
 
 // MessageOutline returns the conversation's messages without their text and reasoning.

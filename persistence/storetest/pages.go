@@ -15,6 +15,7 @@ func pageTests() []storeTest {
 		{"ErrorCode", testErrorCode},
 		{"MessagePages", testMessagePages},
 		{"MessagePageErrors", testMessagePageErrors},
+		{"MessagePageBytes", testMessagePageBytes},
 		{"Outline", testOutline},
 		{"ReadText", testReadText},
 		{"ReadTextDeleted", testReadTextDeleted},

@@ -361,8 +361,9 @@ func (h *Conversations) readFields(c *gin.Context, f *fields) error {
 }
 
 // thread is the answer to GET /api/conversations/:id: the conversation and
-// its newest messages (oldest first); hasMore says older ones exist (GET
-// /api/conversations/:id/messages?before= pages back).
+// its newest messages (oldest first; at most persistence.DefaultPageBytes
+// of text, or the newest message alone); hasMore says older ones exist
+// (GET /api/conversations/:id/messages?before= pages back).
 type thread struct {
 	Conversation    persistence.Conversation `json:"conversation"`
 	Messages        []persistence.Message    `json:"messages"`
@@ -403,7 +404,8 @@ type messagePage struct {
 }
 
 // messages pages back through a conversation: the messages created before
-// ?before= (a message id), newest ?limit= of them, oldest first.
+// ?before= (a message id), newest ?limit= of them, oldest first, fewer
+// past persistence.DefaultPageBytes of text (hasMore then says so).
 func (h *Conversations) messages(c *gin.Context) {
 	id, ok := conversationID(c)
 	if !ok {
