@@ -333,6 +333,23 @@ describe('paging: the shown path of a partly loaded conversation', () => {
     expect(ids(t)).toEqual(['p0', 'p1', 'p2', 'p3']);
   });
 
+  it('a newest page the server cut short by bytes to one message shows it, and older pages bring the path in whole', () => {
+    // A page ends at 2 MiB of text (docs/api.md): the newest may be one
+    // long answer alone, and the anchor (activeMessageId) on an older page.
+    const all = [msg('p0', '', 'user'), msg('p1', 'p0', 'assistant'), msg('p2', 'p1', 'user', 'x'.repeat(1000)), msg('p3', 'p2', 'assistant')];
+    let t = mergeSnapshot(newThread('c1'), conv, all.slice(3), { hasMore: true, activeMessageId: 'p1' });
+    expect(ids(t)).toEqual(['p3']);
+    expect(topParent(t)).toBe('p2');
+    expect(oldestLoaded(t)).toBe('p3');
+    t = mergeOlder(t, all.slice(2, 3), true);
+    expect(ids(t)).toEqual(['p2', 'p3']);
+    t = mergeOlder(t, all.slice(1, 2), true);
+    expect(topParent(t)).toBe('p0');
+    expect(ids(t)).toEqual(['p1', 'p2', 'p3']);
+    t = mergeOlder(t, all.slice(0, 1), false);
+    expect(ids(t)).toEqual(['p0', 'p1', 'p2', 'p3']);
+  });
+
   it('a fresh snapshot of a complete thread keeps it complete; a first one without hasMore is complete', () => {
     const all = [msg('q0', '', 'user'), msg('q1', 'q0', 'assistant')];
     const first = mergeSnapshot(newThread('c1'), conv, all);
