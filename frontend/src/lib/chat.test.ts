@@ -605,6 +605,119 @@ describe('what failed to load while the server could not be reached', () => {
   });
 });
 
+describe('the list read before the session\'s first live channel came up', () => {
+  const OTHER = '0123456789abcdef0123bbbb';
+  const NEW_ID = '0123456789abcdef0123cccc';
+  /** before is the first page as the page's start read it; after, as it stands once the channel is up. */
+  const before = [conv(CID, 'untitled', '2026-01-01T00:00:02Z'), conv(OTHER, 'deleted on another device', '2026-01-01T00:00:01Z')];
+  const after = [conv(NEW_ID, 'created on another device', '2026-01-01T00:00:05Z'), conv(CID, 'titled meanwhile', '2026-01-01T00:00:03Z')];
+  const listReads = (calls: Array<{ url: string }>) => calls.filter((c) => c.url.startsWith('/api/conversations?')).length;
+
+  afterEach(() => {
+    vi.useRealTimers();
+    sessionStorage.clear();
+  });
+
+  /** comesUp brings the channel up the way it says, the list loaded long before. */
+  const ways: Array<{ name: string; kind: 'ws' | 'sse'; comesUp: (s: ReturnType<typeof setup>) => Promise<void> }> = [
+    {
+      name: 'the WebSocket, refused for a while as too many connections (1013)',
+      kind: 'ws',
+      comesUp: async ({ socket }) => {
+        for (let i = 0; i < 3; i++) {
+          socket().accept();
+          socket().cut(1013, 'too many connections');
+          await vi.advanceTimersByTimeAsync(30_000);
+        }
+        socket().open();
+      },
+    },
+    {
+      name: 'the SSE fallback (the WebSocket cannot be opened): its first stream',
+      kind: 'sse',
+      comesUp: async ({ app, socket }) => {
+        for (let i = 0; i < 10 && app.transportKind() === 'ws'; i++) {
+          if (socket().readyState === 0) socket().cut(); // never opened, while HTTP works
+          await vi.advanceTimersByTimeAsync(5000);
+        }
+      },
+    },
+  ];
+
+  it.each(ways)('is read again once it comes up: $name', async ({ kind, comesUp }) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    let changed = false;
+    const streams: Array<ReadableStreamDefaultController<Uint8Array>> = [];
+    const s = setup({
+      path: '/',
+      list: () => ({ conversations: changed ? after : before, nextCursor: '' }),
+      route: (url) => {
+        if (!url.startsWith('/api/events')) return undefined;
+        const body = new ReadableStream<Uint8Array>({ start: (c) => void streams.push(c) });
+        return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+      },
+    });
+    await vi.waitFor(() => expect(s.app.store.state.list.loaded).toBe(true));
+    expect(listReads(s.calls)).toBe(1);
+    changed = true; // on another device, while this tab has no channel: no frame says it
+    await comesUp(s);
+    await vi.waitFor(() => expect(s.app.store.state.link).toMatchObject({ state: 'connected', kind }));
+    await vi.waitFor(() => expect(s.app.store.state.list.items.map((c) => c.title)).toEqual(['created on another device', 'titled meanwhile']));
+    expect(listReads(s.calls)).toBe(2);
+    streams.forEach((c) => c.close());
+  });
+
+  it('on its way when the channel comes up: read again once it is answered', async () => {
+    const held: Array<(r: Response) => void> = [];
+    const s = setup({
+      path: '/',
+      route: (url) => (url.startsWith('/api/conversations?') && held.length === 0 ? new Promise<Response>((r) => held.push(r)) : undefined),
+      list: () => ({ conversations: after, nextCursor: '' }),
+    });
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    s.socket().open();
+    await settle();
+    expect(listReads(s.calls)).toBe(1); // the refresh waits for the read on its way
+    held[0]!(json({ conversations: before, nextCursor: '' }));
+    await vi.waitFor(() => expect(s.app.store.state.list.items.map((c) => c.title)).toEqual(['created on another device', 'titled meanwhile']));
+    expect(listReads(s.calls)).toBe(2);
+  });
+
+  it('is not read again when its first read failed: read once more, after the channel came up', async () => {
+    let down = true;
+    const s = setup({
+      path: '/',
+      list: () => ({ conversations: after, nextCursor: '' }),
+      route: (url) => {
+        if (down && url.startsWith('/api/conversations?')) throw new TypeError('Failed to fetch');
+        return undefined;
+      },
+    });
+    await vi.waitFor(() => expect(s.app.store.state.list.error).not.toBeNull());
+    down = false;
+    s.socket().open();
+    await vi.waitFor(() => expect(s.app.store.state.list.items.map((c) => c.title)).toEqual(['created on another device', 'titled meanwhile']));
+    await settle();
+    expect(listReads(s.calls)).toBe(2);
+  });
+
+  it('is not read again when a reload asked for after the channel came up (a search, Retry) replaced the read on its way', async () => {
+    const held: Array<(r: Response) => void> = [];
+    const s = setup({
+      path: '/',
+      list: () => ({ conversations: after, nextCursor: '' }),
+      route: (url) => (url.startsWith('/api/conversations?') && held.length === 0 ? new Promise<Response>((r) => held.push(r)) : undefined),
+    });
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    s.socket().open();
+    await s.app.reloadList();
+    held[0]!(json({ conversations: before, nextCursor: '' })); // answered late: not taken
+    await settle();
+    expect(s.app.store.state.list.items.map((c) => c.title)).toEqual(['created on another device', 'titled meanwhile']);
+    expect(listReads(s.calls)).toBe(2);
+  });
+});
+
 describe('a request of a conversation failed by the sign-out', () => {
   it.each([
     ['a Stop', (app: ChatApp) => app.stop(), 'cancel'],

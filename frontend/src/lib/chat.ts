@@ -29,7 +29,7 @@ import { Store } from './store';
 import { Revocations } from './revocation';
 import { resumePoint } from './thread';
 import { Toaster } from './toasts';
-import type { TransportKind } from './transport';
+import { requestOrder, type TransportKind } from './transport';
 
 export { errorText } from './errors';
 
@@ -384,12 +384,20 @@ export class ChatApp {
    * firstConnected follows the session's first connection (a reconnect is
    * onReconnected's): what failed to load while the server could not be
    * reached, at the start of the page (the list, the open conversation, the
-   * models), is loaded again, where its error stayed until Retry was pressed.
+   * models), is loaded again, where its error stayed until Retry was pressed;
+   * and the list's first page read before the channel was confirmed (the
+   * page's start: the socket opens beside it, and may be refused for long,
+   * or fall back to SSE) is read again (ConversationList.live): a change
+   * made meanwhile (a conversation created on another device, a title, a
+   * rename, a deletion) came in no frame. (The open conversation is read
+   * again at its subscribe's ack: ConversationThread.subscribed.)
    */
   private firstConnected(): void {
     this.connectedOnce = true;
+    const from = requestOrder(); // the server registered the channel before it said so: frames flow from here
     const { list, threadErrors, models } = this.store.state;
     if (list.error !== null) void this.list.reload();
+    this.list.live(from); // a list read before then is read again
     if (this.openId && threadErrors[this.openId] !== undefined) void this.thread(this.openId).load();
     if (models.length === 0) void this.models.load();
   }

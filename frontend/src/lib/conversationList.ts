@@ -9,6 +9,7 @@ import type { Conversation } from './protocol';
 import { appendPage, dropUnlisted, initialList, removeConversation, touchConversation, upsertConversation, type AppState } from './state';
 import type { Store } from './store';
 import { compareTimes, parseTime } from './time';
+import { requestOrder } from './transport';
 
 /** ConversationListOptions configure a ConversationList. */
 export interface ConversationListOptions {
@@ -24,6 +25,12 @@ export class ConversationList {
   private readonly applied = new Map<string, Conversation>();
   /** Conversations deleted in this session: a late frame must not bring one back. */
   private readonly deleted = new Set<string>();
+  /** When the first page shown was asked for (requestOrder; 0: none read yet). */
+  private readAt = 0;
+  /** When the user's conversation frames began to reach the tab (requestOrder; 0: not yet: live). */
+  private liveFrom = 0;
+  /** The seq of the reload on its way (0: none). */
+  private reloading = 0;
 
   constructor(
     private readonly store: Store<AppState>,
@@ -48,6 +55,7 @@ export class ConversationList {
     clearTimeout(this.searchTimer);
     this.applied.clear();
     this.deleted.clear();
+    this.readAt = this.liveFrom = this.reloading = 0;
     this.store.set((s) => ({ ...s, list: initialList }));
   }
 
@@ -58,12 +66,16 @@ export class ConversationList {
    */
   async reload(): Promise<void> {
     const seq = ++this.seq;
+    const at = requestOrder();
+    this.reloading = seq;
     const query = this.store.state.list.appliedQuery;
     const shown = new Set(this.store.state.list.items.map((c) => c.id));
     this.store.set((s) => ({ ...s, list: { ...s.list, loading: true, error: null } }));
     try {
       const page = await this.api.listConversations({ query });
       if (seq !== this.seq) return;
+      this.reloading = 0;
+      this.readAt = at;
       const items = this.current(page.conversations);
       const listed = new Set(items.map((c) => c.id));
       this.store.set((s) => {
@@ -72,8 +84,10 @@ export class ConversationList {
         const list = appendPage({ ...s.list, items: [] }, items, page.nextCursor);
         return { ...s, list: arrived.reduce((l, c) => upsertConversation(l, c), list) };
       });
+      this.catchUp();
     } catch (err) {
       if (seq !== this.seq) return;
+      this.reloading = 0; // its error's Retry reads the list after the channel is up
       const none = query ? { items: [], nextCursor: '' } : {};
       this.store.set((s) => ({ ...s, list: { ...s.list, ...none, loading: false, error: errorText(err) } }));
     }
@@ -105,16 +119,40 @@ export class ConversationList {
    */
   async refreshHead(): Promise<void> {
     const seq = this.seq;
+    const at = requestOrder();
     const { appliedQuery: query, items } = this.store.state.list;
     const known = new Set(items.map((c) => c.id));
     try {
       const page = await this.api.listConversations({ query });
       if (seq !== this.seq) return; // reloaded or reset meanwhile
+      this.readAt = Math.max(this.readAt, at);
       for (const c of page.conversations) this.apply(c);
       this.store.set((s) => ({ ...s, list: dropUnlisted(s.list, page.conversations, !!page.nextCursor, known) }));
     } catch {
       // the next refresh will do
     }
+  }
+
+  /**
+   * live says the user's conversation frames reach the tab from `from`
+   * (requestOrder): its live channel was first confirmed, which the server
+   * does once it has registered the channel (a WebSocket's hello, an event
+   * stream's 200). A first page asked for before may lack what changed
+   * between its read and then (a conversation created on another device, a
+   * title, a rename, a deletion), which no frame brings: its head is read
+   * again (refreshHead), once a reload on its way is done. A page asked for
+   * after `from` needs none; neither does a list never read (its first read
+   * comes after), nor one whose reload failed (its Retry reads it again).
+   */
+  live(from: number): void {
+    this.liveFrom = from;
+    if (this.reloading === 0) this.catchUp();
+  }
+
+  /** catchUp reads the head again when the page shown was asked for before the frames flowed (live). */
+  private catchUp(): void {
+    if (this.readAt === 0 || this.readAt >= this.liveFrom) return;
+    void this.refreshHead();
   }
 
   /** setQuery changes the search text; the server is asked after a pause in typing. */

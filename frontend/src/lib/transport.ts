@@ -9,7 +9,10 @@ let requests = 0;
  * requestOrder numbers the requests that read or follow a conversation
  * (its loads, its subscribes) in the order they are made, so a
  * subscribe's ack can tell whether a load came before it (the load's
- * snapshot may then lack what was stored before the subscribe was taken).
+ * snapshot may then lack what was stored before the subscribe was taken);
+ * and the list's reads and the session's first confirmed channel alike
+ * (a list read before may lack what changed before the channel was
+ * registered: ConversationList.live).
  */
 export function requestOrder(): number {
   return ++requests;
