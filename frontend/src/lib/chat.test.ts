@@ -297,6 +297,59 @@ describe('the open conversation deleted in another tab', () => {
   });
 });
 
+describe('the open conversation read again and not found (deleted where this tab did not hear of it)', () => {
+  const OTHER = '0123456789abcdef0123bbbb';
+  const notFound = () => json({ error: { code: 'not_found', message: 'conversation not found' } }, 404);
+  it.each([
+    ['chatd\'s not_found', notFound, { kept: false }],
+    ['a proxy\'s 404 (no chatd body)', () => new Response('<html>404 Not Found</html>', { status: 404 }), { kept: true }],
+  ])('answered %s after a reconnect', async (_, answer, want) => {
+    let gone = false;
+    const { app, socket, thread } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      list: () => ({ conversations: [conv(CID, 't', '2026-01-01T00:00:02Z'), conv(OTHER, 'another', '2026-01-01T00:00:01Z')], nextCursor: '' }),
+      route: (url, init) => (gone && url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' ? answer() : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    await vi.waitFor(() => expect(app.store.state.list.items.map((c) => c.id)).toEqual([CID, OTHER]));
+    app.setDraft(CID, 'half of a long question');
+    const first = socket();
+    first.cut();
+    gone = true; // deleted on another device while the link was down: no frame says it
+    app.retryConnection();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    if (want.kept) {
+      await vi.waitFor(() => expect(app.store.state.threadErrors[CID]).toBe('This conversation does not exist or was deleted.'));
+      expect(app.store.state.list.items.map((c) => c.id)).toEqual([CID, OTHER]);
+      expect(app.draft(CID)).toBe('half of a long question');
+      return;
+    }
+    await vi.waitFor(() => expect(app.store.state.list.items.map((c) => c.id)).toEqual([OTHER]));
+    expect(thread()).toBeUndefined();
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+    expect(app.draft(ChatApp.draftKey(null))).toBe('half of a long question');
+    expect(app.store.state.toasts.map((t) => t.text)).toContain('This conversation does not exist or was deleted.');
+  });
+
+  it('opened from its address: it leaves the list, and the text its composer kept goes to the new chat\'s', async () => {
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem('chatd.draftsOwner', 'u');
+    kv.setItem(`chatd.draft.${CID}`, 'kept from the last visit');
+    const { app, socket } = setup({
+      kv,
+      list: () => ({ conversations: [conv(CID, 't', '2026-01-01T00:00:02Z'), conv(OTHER, 'another', '2026-01-01T00:00:01Z')], nextCursor: '' }),
+      route: (url, init) => (url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET' ? notFound() : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null }));
+    await vi.waitFor(() => expect(app.store.state.list.items.map((c) => c.id)).toEqual([OTHER]));
+    expect(app.draft(ChatApp.draftKey(null))).toBe('kept from the last visit');
+  });
+});
+
 describe('another user signed in by another tab', () => {
   const userB = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
 

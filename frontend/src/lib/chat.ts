@@ -231,7 +231,7 @@ export class ChatApp {
         },
         loadedConversation: (c) => this.list.loaded(c),
         model: () => this.chosenModel(id),
-        deleted: () => this.deleted(id),
+        deleted: (notice) => this.deleted(id, notice),
       });
       this.threads.set(id, t);
     }
@@ -686,11 +686,11 @@ export class ChatApp {
     }
   }
 
-  /** deleted forgets a conversation deleted elsewhere, leaving it for a new chat when it is open. */
-  private deleted(id: string): void {
+  /** deleted forgets a conversation deleted elsewhere, leaving it for a new chat, with notice, when it is open. */
+  private deleted(id: string, notice = 'This conversation was deleted.'): void {
     this.forget(id);
     if (this.openId === id) {
-      this.toast('This conversation was deleted.', 'info');
+      this.toast(notice, 'info');
       this.navigate('/', true);
     }
   }

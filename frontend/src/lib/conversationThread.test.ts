@@ -1143,12 +1143,13 @@ describe('an answer whose end a slow database did not confirm stored (an unavail
   });
 
   it('stops reading once the server says the conversation is gone (deleted while this tab did not hear of it)', async () => {
-    const { snapshotsFetched, deleted, app } = await slowDatabase();
+    const { snapshotsFetched, deleted, app, thread } = await slowDatabase();
     await vi.advanceTimersByTimeAsync(FAST_TRIES);
     deleted();
     await vi.advanceTimersByTimeAsync(60_000);
     expect(snapshotsFetched()).toBe(2 + 7);
-    expect(app.store.state.threadErrors[CID]).toBe('This conversation does not exist or was deleted.');
+    expect(thread()).toBeUndefined(); // forgotten, as a deletion frame would
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(snapshotsFetched()).toBe(2 + 7);
   });

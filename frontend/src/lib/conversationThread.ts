@@ -52,10 +52,12 @@ export interface ThreadDeps {
   /** A model the user picked for the conversation that the server may not have stored yet, named in sends and regenerations; undefined: the conversation's. */
   model?: () => string | undefined;
   /**
-   * The server refused a send as not_found: the conversation is gone (deleted
-   * while this tab did not hear of it); forget it as a deletion frame would.
+   * The server does not have the conversation (deleted while this tab did
+   * not hear of it): a send refused as not_found whose conversation is gone,
+   * or a read answered 404. Forget it as a deletion frame would, telling
+   * the user notice when it is open (absent: the deletion's own).
    */
-  deleted?: () => void;
+  deleted?: (notice?: string) => void;
   /** Names the session now (it changes when one ends): a Stop of one never goes out in the next. */
   session?: () => number;
   /** Delay before a second resync asked for during one; defaults to 500 ms. */
@@ -203,10 +205,34 @@ export class ConversationThread {
       if (!this.present()) return 'failed';
       if (err instanceof ApiError && err.status === 401) return 'failed';
       if (keepShown && isConnectionError(err)) return 'failed';
-      if (err instanceof ApiError && err.status === 404) void this.recoverDeleted();
+      if (err instanceof ApiError && err.status === 404) {
+        this.notHere(err.code === 'not_found');
+        return 'gone';
+      }
       this.setError(gone ? NOT_FOUND : `Could not load the conversation: ${errorText(err)}`);
       return gone ? 'gone' : 'failed';
     }
+  }
+
+  /**
+   * notHere handles a read answered 404. chatd's not_found (said) means the
+   * conversation is gone (deleted where this tab did not hear of it), or
+   * never was this user's: it is forgotten as a deletion frame would
+   * (deps.deleted): out of the list, its composer's text, its unsent
+   * messages and the texts pages gone left for it to the new chat's
+   * composer, where the tab goes when it was open. A 404 without chatd's
+   * word (a proxy's) says the error in place of the conversation, kept in
+   * the list; the texts pages gone left for it go to the new chat's
+   * composer all the same, as no later load takes them up.
+   */
+  private notHere(said: boolean): void {
+    if (this.gone) return;
+    if (said && this.deps.deleted) {
+      this.deps.deleted(NOT_FOUND);
+      return;
+    }
+    void this.recoverDeleted();
+    this.setError(NOT_FOUND);
   }
 
   /**
