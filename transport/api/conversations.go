@@ -104,6 +104,7 @@ type Conversations struct {
 	timeout   time.Duration
 	sendEvery time.Duration // see exportSendEvery
 	creating  inflight.Keys // users' clientIds of creations being handled
+	searching inflight.Keys // users whose search the store is running (searchTurn)
 }
 
 // NewConversations returns the conversation routes over store.
@@ -161,6 +162,12 @@ func (h *Conversations) list(c *gin.Context) {
 	if !ok {
 		return
 	}
+	done, err := h.searchTurn(c.Request.Context(), ownerID(c), q)
+	if err != nil {
+		httperr.AbortError(c, err)
+		return
+	}
+	defer done()
 	page, err := h.store.ListConversations(c.Request.Context(), ownerID(c), q)
 	if err != nil {
 		if errors.Is(err, persistence.ErrInvalidCursor) {
@@ -203,6 +210,29 @@ func (h *Conversations) spendSearch(c *gin.Context, q persistence.ListQuery) (gi
 		giveShared()
 		h.searches.give(user, time.Now())
 	}, true
+}
+
+// searchTurn waits until none of the user's other searches is running in
+// this process, bounded by ctx (the request's deadline: then 503), and
+// returns the function that ends this one's turn; a list without q takes
+// no turn. A search reads every message of the user's in the worst case
+// (a query shorter than the index's trigrams, a corpus of long texts:
+// seconds), so one user's searches run one at a time: a burst of them
+// waits in turn instead of taking every one of the store's readers. The
+// web client sends a search after each pause in typing without aborting
+// the one before, whose answer it ignores; the newer waits for it rather
+// than being refused, which would leave the list showing an error. The
+// turns are this process's: on two instances of a cluster a user's
+// searches may run one on each.
+func (h *Conversations) searchTurn(ctx context.Context, user string, q persistence.ListQuery) (done func(), err error) {
+	if q.Search == "" {
+		return func() {}, nil
+	}
+	done, err = h.searching.Claim(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("wait for the user's search before: %w", err)
+	}
+	return done, nil
 }
 
 // listQuery reads limit (1..100, default 30), cursor and q.
