@@ -14,13 +14,17 @@ import (
 	"chatd/persistence"
 )
 
-// Every statement the store runs is declared once with readQ or writeQ and
-// prepared when the store opens: a write transaction holds the only writer
-// connection, so nothing may need to prepare on it while one is running.
-var readQueries, writeQueries []string
+// Every statement the store runs is declared once with readQ, searchQ or
+// writeQ and prepared when the store opens: a write transaction holds the
+// only writer connection, so nothing may need to prepare on it while one
+// is running.
+var readQueries, searchQueries, writeQueries []string
 
 // readQ registers q to be prepared on the read pool.
 func readQ(q string) string { readQueries = append(readQueries, q); return q }
+
+// searchQ registers q to be prepared on the searches' pool (Options.SearchConns).
+func searchQ(q string) string { searchQueries = append(searchQueries, q); return q }
 
 // writeQ registers q to be prepared on the writer.
 func writeQ(q string) string { writeQueries = append(writeQueries, q); return q }
@@ -188,6 +192,19 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 		return nil, err
 	}
 	return st.QueryContext(ctx, args...)
+}
+
+// querySearch runs a cached statement of the searches' pool.
+func (s *Store) querySearch(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.sStmts.get(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err == nil && s.searchRows != nil {
+		s.searchRows(ctx)
+	}
+	return rows, err
 }
 
 // queryStrings runs a cached read statement whose rows are one text

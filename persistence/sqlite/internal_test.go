@@ -38,11 +38,12 @@ func openTest(t testing.TB, opts Options) *Store {
 	return s
 }
 
-// TestPragmas checks the settings on the writer and on every reader connection.
+// TestPragmas checks the settings on the writer and on every reader
+// connection, the searches' included.
 func TestPragmas(t *testing.T) {
 	t.Parallel()
-	const readers = 3
-	s := openTest(t, Options{ReadConns: readers, BusyTimeout: 7 * time.Second})
+	const readers, searchers = 3, 2
+	s := openTest(t, Options{ReadConns: readers, SearchConns: searchers, BusyTimeout: 7 * time.Second})
 	ctx := context.Background()
 	want := map[string]int64{"busy_timeout": 7000, "foreign_keys": 1, "synchronous": 1, "cache_size": -8192, "temp_store": 2}
 	check := func(name string, c *sql.Conn, queryOnly int64) {
@@ -80,23 +81,28 @@ func TestPragmas(t *testing.T) {
 			t.Fatalf("%s: PRAGMA secure_delete = %d (%v), want 1", name, on, err)
 		}
 	}
-	var conns []*sql.Conn
-	for range readers { // hold them all so each check sees a distinct connection
-		c, err := s.r.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
+	for name, pool := range map[string]struct {
+		db *sql.DB
+		n  int
+	}{"reader": {s.r, readers}, "search reader": {s.rs, searchers}} {
+		var conns []*sql.Conn
+		for range pool.n { // hold them all so each check sees a distinct connection
+			c, err := pool.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
 		}
-		conns = append(conns, c)
-	}
-	for i, c := range conns {
-		check("reader "+string(rune('0'+i)), c, 1)
-		c.Close()
+		for i, c := range conns {
+			check(name+" "+string(rune('0'+i)), c, 1)
+			c.Close()
+		}
+		if st := pool.db.Stats(); st.MaxOpenConnections != pool.n {
+			t.Fatalf("%s pool allows %d connections, want %d", name, st.MaxOpenConnections, pool.n)
+		}
 	}
 	if st := s.w.Stats(); st.MaxOpenConnections != 1 {
 		t.Fatalf("writer pool allows %d connections, want 1", st.MaxOpenConnections)
-	}
-	if st := s.r.Stats(); st.MaxOpenConnections != readers {
-		t.Fatalf("read pool allows %d connections, want %d", st.MaxOpenConnections, readers)
 	}
 }
 

@@ -70,10 +70,10 @@ func matchText(x string) string {
 var (
 	qList             = readQ(listSelect + listOrder)
 	qListCursor       = readQ(listSelect + listCursor + listOrder)
-	qListSearch       = readQ(listSelect + listSearch + listOrder)
-	qListCursorSearch = readQ(listSelect + listCursor + listSearch + listOrder)
-	qListScan         = readQ(listSelect + listScan + listOrder)
-	qListCursorScan   = readQ(listSelect + listCursor + listScan + listOrder)
+	qListSearch       = searchQ(listSelect + listSearch + listOrder)
+	qListCursorSearch = searchQ(listSelect + listCursor + listSearch + listOrder)
+	qListScan         = searchQ(listSelect + listScan + listOrder)
+	qListCursorScan   = searchQ(listSelect + listCursor + listScan + listOrder)
 )
 
 // minIndexedRunes is the shortest query the trigram index can answer.
@@ -96,7 +96,8 @@ func (s *Store) ListConversations(ctx context.Context, ownerID string, q persist
 	return page, nil
 }
 
-// list runs the page query; Conversations is never nil. A search through
+// list runs the page query; Conversations is never nil. A search runs on
+// the searches' own connections (Options.SearchConns). A search through
 // the index that fails on damaged pages is answered by a scan, which reads
 // chatd.db alone: when it succeeds, the search file is the damaged one,
 // and the indexer rebuilds it (searchdamage.go). So is one that a rebuild
@@ -125,9 +126,9 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	}
 	args := []any{ownerID, cur.updatedAt, cur.id, needle, limit + 1}
 	if kind != indexSearch {
-		return s.listPage(ctx, pickListQuery(q.Cursor != "", kind), args, limit)
+		return s.listPage(ctx, kind, pickListQuery(q.Cursor != "", kind), args, limit)
 	}
-	page, err := s.listPage(ctx, pickListQuery(q.Cursor != "", kind), append(args, fts), limit)
+	page, err := s.listPage(ctx, kind, pickListQuery(q.Cursor != "", kind), append(args, fts), limit)
 	if err == nil && s.ixRebuilds.Load() == gen {
 		return page, nil
 	}
@@ -136,7 +137,7 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	}
 	// Damaged pages, or a rebuild emptied the index since the flags were
 	// read (the search may have read it empty): a scan answers.
-	page, scanErr := s.listPage(ctx, pickListQuery(q.Cursor != "", scanSearch), args, limit)
+	page, scanErr := s.listPage(ctx, scanSearch, pickListQuery(q.Cursor != "", scanSearch), args, limit)
 	if scanErr != nil {
 		return page, scanErr
 	}
@@ -146,12 +147,17 @@ func (s *Store) list(ctx context.Context, ownerID string, q persistence.ListQuer
 	return page, nil
 }
 
-// listPage runs the list statement query with args, and returns its page
-// of at most limit conversations (the statement reads one more, to know
-// whether another page follows); Conversations is never nil.
-func (s *Store) listPage(ctx context.Context, query string, args []any, limit int) (persistence.ConversationPage, error) {
+// listPage runs the list statement query, which searches as kind says,
+// with args, and returns its page of at most limit conversations (the
+// statement reads one more, to know whether another page follows);
+// Conversations is never nil.
+func (s *Store) listPage(ctx context.Context, kind int, query string, args []any, limit int) (persistence.ConversationPage, error) {
 	page := persistence.ConversationPage{Conversations: []persistence.Conversation{}}
-	rows, err := s.query(ctx, query, args...)
+	run := s.query
+	if kind != noSearch {
+		run = s.querySearch
+	}
+	rows, err := run(ctx, query, args...)
 	if err != nil {
 		return page, err
 	}

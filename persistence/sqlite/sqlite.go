@@ -4,7 +4,8 @@
 // Connections: every write goes through a single writer connection (SQLite
 // allows one writer at a time, so queuing in Go is cheaper than lock retries
 // and can never fail with "database is locked"); reads use a small pool of
-// query-only connections that WAL lets run alongside the writer.
+// query-only connections that WAL lets run alongside the writer, and
+// searches a pool of their own (Options.SearchConns).
 //
 // A streaming answer's checkpoints are stored as chunks beside its row,
 // which takes them in when the answer ends (chunks.go): a checkpoint of many
@@ -45,6 +46,14 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadConns is the number of pooled read connections; it defaults to 4.
 	ReadConns int
+	// SearchConns is the number of read connections kept for searches
+	// (ListConversations with a Search), apart from ReadConns: a search
+	// may read every message of its user (a query shorter than the
+	// index's trigrams; seconds for a thousand long texts), and searches
+	// waiting for one of these never hold the readers every other request
+	// needs (the token check in front of each, lists, conversations). It
+	// defaults to 2.
+	SearchConns int
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process (a backup tool, a second server by mistake); it defaults to 5s.
 	BusyTimeout time.Duration
@@ -104,6 +113,9 @@ type Options struct {
 	// transaction that takes an index batch's entries off the queue,
 	// before its statements.
 	clearing func(ctx context.Context)
+	// For tests of the search pool: called while a search's rows are
+	// open (its connection held), before they are read.
+	searchRows func(ctx context.Context)
 }
 
 // withDefaults returns o with zero fields set to their documented defaults.
@@ -113,6 +125,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReadConns <= 0 {
 		o.ReadConns = 4
+	}
+	if o.SearchConns <= 0 {
+		o.SearchConns = 2
 	}
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = 5 * time.Second
@@ -148,9 +163,11 @@ type Store struct {
 	log    *slog.Logger
 	path   string
 	w      *sql.DB // exactly one connection: every write
-	r      *sql.DB // query-only pool: every read
+	r      *sql.DB // query-only pool: every read but searches
+	rs     *sql.DB // query-only pool: searches (Options.SearchConns)
 	wStmts *stmtCache
 	rStmts *stmtCache
+	sStmts *stmtCache // searchQueries, on rs
 	clock  clock
 	lock   *dirLock // nil with Options.SharedDir
 
@@ -209,7 +226,8 @@ type Store struct {
 	ixDamaged   atomic.Bool   // the search file was found damaged: searches scan until the indexer rebuilds it (searchdamage.go)
 	ixRebuilds  atomic.Int64  // how many rebuilds of a damaged search file the indexer began
 
-	clearing func(context.Context) // Options.clearing
+	clearing   func(context.Context) // Options.clearing
+	searchRows func(context.Context) // Options.searchRows
 }
 
 // Open opens (creating when needed) the database at opts.Path, applies
@@ -228,7 +246,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := &Store{log: opts.Logger.With("component", "sqlite"), path: path, deleteStep: opts.deleteStep,
-		busyTimeout: opts.BusyTimeout, scrubbed: opts.scrubbed}
+		busyTimeout: opts.BusyTimeout, scrubbed: opts.scrubbed, searchRows: opts.searchRows}
 	if !opts.SharedDir {
 		if s.lock, err = lockDir(filepath.Dir(path)); err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -244,7 +262,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s.log.Info("sqlite store open", "path", path, "schema_version", SchemaVersion(),
-		"migrated_from", s.migratedFrom, "read_conns", opts.ReadConns)
+		"migrated_from", s.migratedFrom, "read_conns", opts.ReadConns, "search_conns", opts.SearchConns)
 	s.startDeletionSweep(opts)
 	return s, nil
 }
@@ -284,21 +302,20 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 	if err := s.openSearch(ctx, opts); err != nil {
 		return err
 	}
-	if s.r, err = sql.Open("sqlite", dsn(s.path, opts, roleReader)); err != nil {
-		return err
-	}
-	s.r.SetMaxOpenConns(opts.ReadConns)
-	s.r.SetMaxIdleConns(opts.ReadConns)
-	s.r.SetConnMaxLifetime(0)
-	s.r.SetConnMaxIdleTime(0)
-	if err := s.r.PingContext(ctx); err != nil {
+	if s.r, err = openReaders(ctx, s.path, opts, opts.ReadConns); err != nil {
 		return fmt.Errorf("readers: %w", err)
+	}
+	if s.rs, err = openReaders(ctx, s.path, opts, opts.SearchConns); err != nil {
+		return fmt.Errorf("search readers: %w", err)
 	}
 	if s.wStmts, err = prepareAll(ctx, s.w, writeQueries); err != nil {
 		return fmt.Errorf("writer: %w", err)
 	}
 	if s.rStmts, err = prepareAll(ctx, s.r, readQueries); err != nil {
 		return fmt.Errorf("readers: %w", err)
+	}
+	if s.sStmts, err = prepareAll(ctx, s.rs, searchQueries); err != nil {
+		return fmt.Errorf("search readers: %w", err)
 	}
 	if err := s.startCheckpointer(ctx, opts); err != nil {
 		return err
@@ -311,6 +328,22 @@ func (s *Store) openPools(ctx context.Context, opts Options) error {
 	_, _ = s.finishAllDeletions(ctx) // logged
 	s.startIndexer(opts)
 	return nil
+}
+
+// openReaders opens a pool of n query-only connections (roleReader).
+func openReaders(ctx context.Context, path string, opts Options, n int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, opts, roleReader))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		return db, err
+	}
+	return db, nil
 }
 
 // What a connection is for.
@@ -371,13 +404,16 @@ func dsn(path string, opts Options, role int) string {
 	return u.String()
 }
 
-// Ping checks that both pools answer.
+// Ping checks that the writer and the readers answer.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", err)
 	}
 	if err := s.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)
+	}
+	if err := s.rs.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping search readers: %w", err)
 	}
 	return nil
 }
@@ -405,12 +441,12 @@ func (s *Store) closePools() error {
 	s.stopCommitter()
 	s.stopCheckpointer()
 	var errs []error
-	for _, c := range []*stmtCache{s.wStmts, s.rStmts} {
+	for _, c := range []*stmtCache{s.wStmts, s.rStmts, s.sStmts} {
 		if c != nil {
 			errs = append(errs, c.close())
 		}
 	}
-	for _, db := range []*sql.DB{s.sx, s.ck, s.r, s.w} {
+	for _, db := range []*sql.DB{s.sx, s.ck, s.rs, s.r, s.w} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
