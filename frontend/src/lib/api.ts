@@ -209,12 +209,14 @@ export class ApiClient {
     return this.json('GET', '/api/models');
   }
 
-  listConversations(q: { cursor?: string; query?: string; limit?: number }): Promise<ConversationPage> {
+  /** listConversations fetches a page of the list, or of a search (query); signal gives the request up. */
+  async listConversations(q: { cursor?: string; query?: string; limit?: number; signal?: AbortSignal }): Promise<ConversationPage> {
     const p = new URLSearchParams();
     p.set('limit', String(q.limit ?? 30));
     if (q.cursor) p.set('cursor', q.cursor);
     if (q.query) p.set('q', q.query);
-    return this.json('GET', `/api/conversations?${p.toString()}`);
+    const res = await this.raw('GET', `/api/conversations?${p.toString()}`, { signal: q.signal });
+    return (await res.json()) as ConversationPage;
   }
 
   /**

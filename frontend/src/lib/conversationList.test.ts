@@ -76,6 +76,37 @@ describe('ConversationList', () => {
     expect(list().error).toBeNull();
   });
 
+  it('a search typed after a pause gives up the request of the one before, still on its way', async () => {
+    // The server runs a user's searches one at a time: a request left
+    // running would make the next search wait for an answer nobody reads.
+    const all = [conv('c3', 'three', '2026-01-03T00:00:00Z'), conv('c2', 'two topic', '2026-01-02T00:00:00Z')];
+    const signals = new Map<string, AbortSignal | undefined>();
+    const { app, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        const q = url.startsWith('/api/conversations?') ? new URLSearchParams(url.slice(url.indexOf('?') + 1)).get('q') : null;
+        if (!q) return undefined;
+        signals.set(q, init?.signal ?? undefined);
+        if (q !== 'to') return undefined;
+        return new Promise<Response>((_, reject) => {
+          init?.signal?.addEventListener('abort', () => reject(new DOMException('given up', 'AbortError')));
+        }); // a long search: no answer until given up
+      },
+      list: (q) => ({ conversations: all.filter((c) => !q.get('q') || c.title.includes(q.get('q')!)), nextCursor: '' }),
+    });
+    socket().open();
+    const ids = () => app.store.state.list.items.map((c) => c.id);
+    await vi.waitFor(() => expect(ids()).toEqual(['c3', 'c2']));
+    app.setQuery('to');
+    await vi.waitFor(() => expect(signals.has('to')).toBe(true));
+    app.setQuery('topic');
+    await vi.waitFor(() => expect(app.store.state.list.appliedQuery).toBe('topic'));
+    await vi.waitFor(() => expect(ids()).toEqual(['c2']));
+    expect(signals.get('to')?.aborted).toBe(true);
+    expect(signals.get('topic')?.aborted).toBe(false);
+    expect(app.store.state.list.error).toBeNull();
+  });
+
   it('a title that came while the first page was on its way is kept when the page arrives, a conversation deleted meanwhile stays gone', async () => {
     let release = () => {};
     const page = { conversations: [conv('c3', 'New chat', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:00Z')], nextCursor: '' };

@@ -21,6 +21,8 @@ export interface ConversationListOptions {
 export class ConversationList {
   private seq = 0;
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Gives up the first page reload asked for, whose answer a newer one makes useless. */
+  private reloading: AbortController | undefined;
   /** The newest server copy of each conversation applied (by updatedAt). */
   private readonly applied = new Map<string, Conversation>();
   /** Conversations deleted in this session: a late frame must not bring one back. */
@@ -30,7 +32,7 @@ export class ConversationList {
   /** When the user's conversation frames began to reach the tab (requestOrder; 0: not yet: live). */
   private liveFrom = 0;
   /** The seq of the reload on its way (0: none). */
-  private reloading = 0;
+  private reloadSeq = 0;
 
   constructor(
     private readonly store: Store<AppState>,
@@ -53,28 +55,35 @@ export class ConversationList {
     this.seq++;
     this.epochs++;
     clearTimeout(this.searchTimer);
+    this.reloading?.abort();
     this.applied.clear();
     this.deleted.clear();
-    this.readAt = this.liveFrom = this.reloading = 0;
+    this.readAt = this.liveFrom = this.reloadSeq = 0;
     this.store.set((s) => ({ ...s, list: initialList }));
   }
 
   /**
    * reload fetches the first page for the applied search. A search that
    * fails leaves no list: the one shown was another search's, or no
-   * search's, and read as this one's result.
+   * search's, and read as this one's result. It gives up the request of
+   * the reload before, if still on its way: the server runs a user's
+   * searches one at a time, so a search typed after a pause would
+   * otherwise wait for the one before, whose answer nobody reads.
    */
   async reload(): Promise<void> {
     const seq = ++this.seq;
     const at = requestOrder();
-    this.reloading = seq;
+    this.reloadSeq = seq;
+    this.reloading?.abort();
+    const reloading = new AbortController();
+    this.reloading = reloading;
     const query = this.store.state.list.appliedQuery;
     const shown = new Set(this.store.state.list.items.map((c) => c.id));
     this.store.set((s) => ({ ...s, list: { ...s.list, loading: true, error: null } }));
     try {
-      const page = await this.api.listConversations({ query });
+      const page = await this.api.listConversations({ query, signal: reloading.signal });
       if (seq !== this.seq) return;
-      this.reloading = 0;
+      this.reloadSeq = 0;
       this.readAt = at;
       const items = this.current(page.conversations);
       const listed = new Set(items.map((c) => c.id));
@@ -87,7 +96,7 @@ export class ConversationList {
       this.catchUp();
     } catch (err) {
       if (seq !== this.seq) return;
-      this.reloading = 0; // its error's Retry reads the list after the channel is up
+      this.reloadSeq = 0; // its error's Retry reads the list after the channel is up
       const none = query ? { items: [], nextCursor: '' } : {};
       this.store.set((s) => ({ ...s, list: { ...s.list, ...none, loading: false, error: errorText(err) } }));
     }
@@ -146,7 +155,7 @@ export class ConversationList {
    */
   live(from: number): void {
     this.liveFrom = from;
-    if (this.reloading === 0) this.catchUp();
+    if (this.reloadSeq === 0) this.catchUp();
   }
 
   /** catchUp reads the head again when the page shown was asked for before the frames flowed (live). */
