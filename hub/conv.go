@@ -22,6 +22,9 @@ type conv struct {
 	// (its answer started, or it was given up).
 	unreserved chan struct{}
 	dead       bool // removed from the hub: look it up again
+	// slot is the user whose answer slot the reserved or running answer
+	// holds (answers.go), "" for none.
+	slot string
 
 	// Cluster state (remote.go, publish.go); all nil with one instance.
 	remote *mirror    // an answer running on another instance, mirrored here

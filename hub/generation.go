@@ -352,6 +352,7 @@ func (g *generation) finish(u persistence.MessageUpdate, errBody *protocol.Error
 		// neither if the answer was claimed: the claimant ended it).
 		c.out.push(storedFrame(final))
 	}
+	h.giveSlotLocked(c) // before the done: a tab may send again on it at once
 	c.deliverLocked(doneOf(final, errBody))
 	c.gen = nil
 	c.mu.Unlock()

@@ -91,6 +91,13 @@ type Options struct {
 	// (twice the interval held 200 streams on two cores, this 400; see
 	// docs/benchmarks.md, "Capacity: the widened window's bound").
 	CoalesceMaxInterval time.Duration
+	// MaxAnswersPerUser bounds the answers of one user running on this
+	// instance at once (those being prepared count too); a send or
+	// regenerate past it is refused with rate_limited, storing nothing.
+	// Each instance of a cluster counts its own (an answer runs on the
+	// instance that took its request). It defaults to
+	// DefaultMaxAnswersPerUser.
+	MaxAnswersPerUser int
 	// MaxDuration bounds one answer; it defaults to 10 minutes.
 	MaxDuration time.Duration
 	// FinishTimeout bounds the final database write of an answer; it defaults to 10s.
@@ -157,6 +164,9 @@ func (o *Options) setDefaults() {
 	if o.CoalesceBytes <= 0 {
 		o.CoalesceBytes = 4096
 	}
+	if o.MaxAnswersPerUser <= 0 {
+		o.MaxAnswersPerUser = DefaultMaxAnswersPerUser
+	}
 	if o.MaxDuration <= 0 {
 		o.MaxDuration = 10 * time.Minute
 	}
@@ -220,6 +230,8 @@ type Hub struct {
 	flush  *flusher
 	live   atomic.Int64 // generations running on this instance (coalescing widens with them)
 	titles titleJobs    // conversations whose title is being asked for
+	// answers bounds each user's answers running here (answers.go).
+	answers *answerSlots
 	// windows are the context windows upstreams named refusing a prompt,
 	// each for learnedWindowAge (refit.go).
 	windows learnedWindows
@@ -254,6 +266,7 @@ func New(opts Options) *Hub {
 		follows:    make(map[Subscriber]map[string]*conv),
 		convs:      make(map[string]*conv),
 		flush:      newFlusher(opts.CoalesceInterval, opts.CoalesceMaxInterval),
+		answers:    newAnswerSlots(opts.MaxAnswersPerUser),
 		cluster:    newCluster(opts.Bus, opts.Metrics),
 	}
 	opts.Bus.Attach(busHandler{h})

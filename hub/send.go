@@ -96,6 +96,10 @@ type Result struct {
 
 // Send stores the user's message and starts its answer. sub (which may be
 // nil) follows the conversation from then on and receives the ack first.
+// A send past the user's answers running here at once
+// (Options.MaxAnswersPerUser) is refused with rate_limited before its
+// message is stored (one creating its conversation, before that too,
+// unless the last slot was taken meanwhile: see below).
 //
 // A send that creates its conversation and stores none of its messages
 // (the store failed, the bus is down, or the same send was stored first
@@ -120,6 +124,9 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 			return Result{}, err
 		} else if ok {
 			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
+		}
+		if h.answers.full(userID) {
+			return Result{}, h.answers.refusal // before the conversation is created
 		}
 	}
 	conv, history, created, err := h.sendTarget(ctx, userID, req)
@@ -155,7 +162,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	if err != nil {
 		return Result{}, err
 	}
-	c, err := h.reserve(conv.ID, userID, sub)
+	c, err := h.reserveAnswer(conv.ID, userID, sub)
 	if err != nil {
 		if res, found, err := h.sentMeanwhile(ctx, sub, userID, conv.ID, req); found {
 			return res, err
@@ -490,7 +497,9 @@ func deliverStored(sub Subscriber, m persistence.Message) {
 // message again as a sibling of the old answer, with the requested model,
 // else the conversation's current one (else the default), as Send does. A
 // request refused (an unknown model, a message that is no answer of the
-// conversation) leaves the running answer alone.
+// conversation, the user's answers running at once: Options.MaxAnswersPerUser)
+// leaves the running answer alone; one replacing an answer running here
+// takes its slot.
 func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req RegenerateRequest) (Result, error) {
 	if !h.enter() {
 		return Result{}, errUnavailable
@@ -526,7 +535,9 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	// An answer runs when one is stored streaming (here or on another
 	// instance), or while this instance's has not let the conversation go:
 	// its end may be stored already.
-	if h.runningHere(conv.ID) || slices.ContainsFunc(msgs, func(m persistence.Message) bool { return !m.Status.Final() }) {
+	here := h.runningHere(conv.ID)
+	running := here || slices.ContainsFunc(msgs, func(m persistence.Message) bool { return !m.Status.Final() })
+	if running {
 		// Nothing is stopped for a repeat: its key, not among this
 		// conversation's messages, may be stored since (the first copy,
 		// on another instance) or in another conversation.
@@ -536,11 +547,20 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 			}
 			return h.repeatRegenerate(ctx, sub, m, req.FrameID)
 		}
+	}
+	// A regenerate refused for the user's answers running at once leaves
+	// the running answer alone too, unless it runs here: stopped, it gives
+	// back the slot the new one takes. (A send of the user taking that
+	// slot in between has the regenerate refused after the stop.)
+	if !here && h.answers.full(userID) {
+		return Result{}, h.answers.refusal
+	}
+	if running {
 		if msgs, user, err = h.supersede(ctx, userID, conv.ID, req.MessageID); err != nil {
 			return Result{}, err
 		}
 	}
-	c, err := h.reserve(conv.ID, userID, sub)
+	c, err := h.reserveAnswer(conv.ID, userID, sub)
 	if err != nil {
 		return Result{}, err
 	}
@@ -721,12 +741,21 @@ func (h *Hub) reserve(convID, userID string, sub Subscriber) (*conv, error) {
 	c := h.lockConv(convID, userID)
 	defer c.mu.Unlock()
 	h.followLocked(c, sub)
-	if c.gen != nil || c.reservedLocked() {
-		return nil, protocol.Errorf(protocol.CodeGenerationRunning,
-			"an answer is already running in this conversation; cancel it or regenerate")
+	if err := reservableLocked(c); err != nil {
+		return nil, err
 	}
 	c.unreserved = make(chan struct{})
 	return c, nil
+}
+
+// reservableLocked refuses a reservation of c while an answer runs in it
+// or is being prepared; c.mu is held.
+func reservableLocked(c *conv) error {
+	if c.gen != nil || c.reservedLocked() {
+		return protocol.Errorf(protocol.CodeGenerationRunning,
+			"an answer is already running in this conversation; cancel it or regenerate")
+	}
+	return nil
 }
 
 // endReservationLocked ends c's reservation; c.mu is held.
@@ -747,9 +776,12 @@ func (h *Hub) reservation(convID, userID string) <-chan struct{} {
 	return ch
 }
 
+// unreserve gives up c's reservation, its answer slot (it never started)
+// and its cluster lock.
 func (h *Hub) unreserve(c *conv) {
 	c.mu.Lock()
 	c.endReservationLocked()
+	h.giveSlotLocked(c)
 	lock := c.lock
 	c.lock, c.halt = nil, nil
 	c.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"chatd/frontend"
+	"chatd/hub"
 	"chatd/internal/durtext"
 	"chatd/llm/models"
 	"chatd/llm/openai"
@@ -94,6 +95,7 @@ type Config struct {
 	MaxConnsPerUser    int           // CHATD_MAX_CONNS_PER_USER, default 20
 	FramesPerMinute    int           // CHATD_FRAMES_PER_MINUTE, default 300
 	SendsPerMinute     int           // CHATD_SENDS_PER_MINUTE, default 30
+	MaxAnswersPerUser  int           // CHATD_MAX_ANSWERS_PER_USER, default hub.DefaultMaxAnswersPerUser (5): answers running at once, per instance
 	CoalesceInterval   time.Duration // CHATD_COALESCE_INTERVAL, default 25ms
 	CoalesceStreams    int           // CHATD_COALESCE_STREAMS, default 0: hub.Options' default (100 per CPU)
 	CoalesceMax        time.Duration // CHATD_COALESCE_MAX_INTERVAL, default 0: CoalesceInterval and a fifth
@@ -291,6 +293,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxConnsPerUser:    r.integer("CHATD_MAX_CONNS_PER_USER", 20, 1, 10000),
 		FramesPerMinute:    r.integer("CHATD_FRAMES_PER_MINUTE", 300, 4, 1<<20),
 		SendsPerMinute:     r.integer("CHATD_SENDS_PER_MINUTE", 30, 1, 1<<20),
+		MaxAnswersPerUser:  r.integer("CHATD_MAX_ANSWERS_PER_USER", hub.DefaultMaxAnswersPerUser, 1, 10000),
 		CoalesceInterval:   r.duration("CHATD_COALESCE_INTERVAL", 25*time.Millisecond, time.Millisecond, time.Second),
 		CoalesceStreams:    r.integer("CHATD_COALESCE_STREAMS", 0, 1, 1_000_000),
 		CoalesceMax:        r.duration("CHATD_COALESCE_MAX_INTERVAL", 0, time.Millisecond, 10*time.Second),
