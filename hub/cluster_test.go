@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -298,6 +299,50 @@ func TestClusterUserEvents(t *testing.T) {
 		if n := countType(frames, "", protocol.TypeConversation); n != 1 {
 			t.Fatalf("tab %s got %d conversation frames", s.id, n)
 		}
+	}
+}
+
+// TestClusterRegenerateAnnounced: a regenerate on A tells the user's tabs
+// on B, following nothing, that the conversation moved up, as a send does:
+// one conversation frame (updated) per request, the last carrying the
+// conversation as stored after the regenerated answer's insert.
+func TestClusterRegenerateAnnounced(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A", "B")
+	a, b := tc.hubs[0], tc.hubs[1]
+	onB := newTab(tc.user.ID, "b1")
+	b.Register(onB)
+	t.Cleanup(func() { b.Detach(onB) })
+	conv := tc.conversation(t)
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	close(a.model.next(t).tokens)
+	tc.waitStored(t, res.MessageID, "complete", func(m persistence.Message) bool { return m.Status.Final() })
+	onB.waitUntil(t, "the send's conversation frame", func(fs []*protocol.Frame, _ protocol.CloseCode) bool {
+		return countType(fs, "", protocol.TypeConversation) == 1
+	})
+
+	if _, err := a.Regenerate(context.Background(), nil, tc.user.ID, RegenerateRequest{ConversationID: conv.ID}); err != nil {
+		t.Fatal(err)
+	}
+	close(a.model.next(t).tokens)
+	onB.waitUntil(t, "the regenerate's conversation frame", func(fs []*protocol.Frame, _ protocol.CloseCode) bool {
+		return countType(fs, "", protocol.TypeConversation) == 2
+	})
+	stored, err := tc.store.Conversation(context.Background(), tc.user.ID, conv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, _ := onB.snapshot()
+	var last struct {
+		Action       string                   `json:"action"`
+		Conversation persistence.Conversation `json:"conversation"`
+	}
+	if err := json.Unmarshal(frames[len(frames)-1].Data, &last); err != nil {
+		t.Fatal(err)
+	}
+	if last.Action != "updated" || last.Conversation.ID != conv.ID || !last.Conversation.UpdatedAt.Equal(stored.UpdatedAt) {
+		t.Fatalf("tab on B told %s %s at %v, want updated %s at %v\n%s", last.Action, last.Conversation.ID,
+			last.Conversation.UpdatedAt, conv.ID, stored.UpdatedAt, dump(frames))
 	}
 }
 

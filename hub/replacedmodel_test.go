@@ -133,8 +133,8 @@ var answerRequests = []struct {
 // the default's. The conversation keeps its model (nothing is written to
 // it, before the answer starts or after: a model missing for a while
 // comes back, a PATCH meanwhile is not overwritten), and the tabs get no
-// conversation frame beyond a send's usual one, naming it still. So the
-// next answer is replaced and told again.
+// conversation frame beyond the usual one of a send or regenerate, naming
+// it still. So the next answer is replaced and told again.
 func TestRemovedModelIsReplacedAndTold(t *testing.T) {
 	t.Parallel()
 	for _, tc := range answerRequests {
@@ -172,10 +172,9 @@ func TestRemovedModelIsReplacedAndTold(t *testing.T) {
 				if c, _ := e.store.Conversation(context.Background(), "u", first.ConversationID); c.Model != "other" || writes.n.Load() != before {
 					t.Fatalf("the conversation's model became %q (%d writes), want other kept", c.Model, writes.n.Load()-before)
 				}
-				if tc.name == "send" { // a send's usual conversation frame
-					if f := tab.expect(t, protocol.TypeConversation); f.Action != "updated" || f.Conversation.Model != "other" {
-						t.Fatalf("other tab told %s with model %q, want updated with other", f.Action, f.Conversation.Model)
-					}
+				// The usual conversation frame of a send or regenerate.
+				if f := tab.expect(t, protocol.TypeConversation); f.Action != "updated" || f.Conversation.Model != "other" {
+					t.Fatalf("other tab told %s with model %q, want updated with other", f.Action, f.Conversation.Model)
 				}
 				tab.quiet(t)
 			}

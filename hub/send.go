@@ -212,13 +212,14 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	return res, err
 }
 
-// sentConversation is the conversation a send announces: as the insert of
-// its messages left it (touched, from a persistence.TouchingInserter),
-// else as read again (a store without the interface, or one that could
-// not say: touched is then zero), so that a rename or a title stored
-// since the send read the conversation (read) is not undone in the tabs by
-// that older copy carrying a newer UpdatedAt. Only when neither can be had
-// is read announced, moved to at (the user message's time).
+// sentConversation is the conversation a send or regenerate announces: as
+// the insert of its messages left it (touched, from a
+// persistence.TouchingInserter), else as read again (a store without the
+// interface, or one that could not say: touched is then zero), so that a
+// rename or a title stored since the request read the conversation (read)
+// is not undone in the tabs by that older copy carrying a newer UpdatedAt.
+// Only when neither can be had is read announced, moved to at (the time of
+// the request's first message stored, or about it).
 func (h *Hub) sentConversation(ctx context.Context, userID string, read, touched persistence.Conversation, at time.Time) persistence.Conversation {
 	if touched.ID != "" {
 		return touched
@@ -568,10 +569,23 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 		h.unreserve(c)
 		return Result{}, err
 	}
-	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID}
+	// The new answer moved the conversation up: the user's tabs here are
+	// told after the ack and the answer's message and before its first
+	// delta, as for a send; the other instances' once it started.
+	var announced *protocol.Frame
+	var touched persistence.Conversation // as the answer's insert left it, where the store says
+	announce := func() {
+		announced = protocol.Conversation("updated", h.sentConversation(ctx, userID, conv, touched, time.Now()))
+		h.deliverUser(userID, announced)
+	}
+	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID,
+		announce: announce, touched: &touched}
 	res, err := h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
 	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
 		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
+	}
+	if announced != nil {
+		h.broadcast(UserEvent{UserID: userID, Frame: announced})
 	}
 	return res, err
 }
@@ -799,10 +813,11 @@ type origin struct {
 	clientID string
 	// announce, when set, runs once the ack and the new messages are
 	// delivered and before the generation starts, with no lock held: a
-	// send's conversation frame thereby reaches the tabs before any delta.
+	// send's or regenerate's conversation frame thereby reaches the tabs
+	// before any delta.
 	announce func()
-	// touched, when set, receives a send's conversation as the insert of
-	// its messages left it, where the store returns it
+	// touched, when set, receives the conversation as the insert of the
+	// new messages left it, where the store returns it
 	// (persistence.TouchingInserter); left as it is otherwise.
 	touched *persistence.Conversation
 }
@@ -831,7 +846,7 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 			return Result{}, err
 		}
 		announce = append(announce, *user)
-	} else if err := h.opts.Store.InsertMessage(ctx, &answer); err != nil {
+	} else if err := h.insertAnswer(ctx, &answer, from.touched); err != nil {
 		h.unstarted(c, answer, err)
 		return Result{}, fmt.Errorf("store answer: %w", err)
 	}
@@ -930,6 +945,16 @@ func (h *Hub) storeSend(ctx context.Context, user, answer *persistence.Message, 
 		return fmt.Errorf("store answer: %w", err)
 	}
 	return nil
+}
+
+// insertAnswer stores a regenerate's answer: with InsertTouching where
+// the store has it, touched (when not nil) then set as insert does, else
+// with InsertMessage.
+func (h *Hub) insertAnswer(ctx context.Context, answer *persistence.Message, touched *persistence.Conversation) error {
+	if _, ok := h.opts.Store.(persistence.TouchingInserter); ok && touched != nil {
+		return h.insert(ctx, touched, answer)
+	}
+	return h.opts.Store.InsertMessage(ctx, answer)
 }
 
 // insert stores ms: one message, or several with InsertMessages (the
