@@ -137,7 +137,7 @@ func (e *env) restartChatd(ctx context.Context) error {
 	env := []string{
 		"CHATD_ADDR=127.0.0.1:0", "CHATD_DATA_DIR=" + e.chatdData, "CHATD_PPROF_ADDR=127.0.0.1:0",
 		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + e.fakeURL, "OPENAI_MODELS=fake-mini",
-		"CHATD_BCRYPT_COST=4", "CHATD_MAX_CONNS_PER_USER=10000",
+		"CHATD_BCRYPT_COST=4", "CHATD_MAX_CONNS_PER_USER=10000", "CHATD_MAX_ANSWERS_PER_USER=10000",
 		"CHATD_SENDS_PER_MINUTE=1000000", "CHATD_FRAMES_PER_MINUTE=1000000",
 		// loadgen registers each account from its own forwarded address:
 		// sign-ups are limited per client address.
