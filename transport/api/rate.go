@@ -5,13 +5,11 @@ import (
 	"time"
 )
 
-// userRate allows each user n events per window, refilled continuously,
-// with a quarter of n (at least 1) at once: a token bucket per user, which
-// starts full, as transport/limits' sends and frames. Buckets of users
-// idle for a whole window are dropped, so memory follows the active users.
+// userRate allows each user n events per window, refilled continuously
+// (a token bucket per user). Buckets of users idle for a whole window are
+// dropped, so memory follows the active users.
 type userRate struct {
 	n      float64
-	burst  float64
 	window time.Duration
 
 	mu      sync.Mutex
@@ -25,7 +23,7 @@ type rateBucket struct {
 }
 
 func newUserRate(n int, window time.Duration) *userRate {
-	return &userRate{n: float64(n), burst: max(1, float64(n)/4), window: window, buckets: make(map[string]*rateBucket)}
+	return &userRate{n: float64(n), window: window, buckets: make(map[string]*rateBucket)}
 }
 
 // take spends one of user's events; when none is left it returns false and
@@ -36,11 +34,11 @@ func (r *userRate) take(user string, now time.Time) (time.Duration, bool) {
 	r.sweepLocked(now)
 	b := r.buckets[user]
 	if b == nil {
-		b = &rateBucket{tokens: r.burst, at: now}
+		b = &rateBucket{tokens: r.n, at: now}
 		r.buckets[user] = b
 	}
 	perToken := r.window / time.Duration(r.n)
-	b.tokens = min(r.burst, b.tokens+float64(now.Sub(b.at))/float64(perToken))
+	b.tokens = min(r.n, b.tokens+float64(now.Sub(b.at))/float64(perToken))
 	b.at = now
 	if b.tokens < 1 {
 		return time.Duration((1 - b.tokens) * float64(perToken)), false
@@ -50,13 +48,13 @@ func (r *userRate) take(user string, now time.Time) (time.Duration, bool) {
 }
 
 // give gives back one event take spent, for a request then refused: the
-// bucket holds what it would without that take, never more than its
-// burst (a bucket swept meanwhile is full already).
+// bucket holds what it would without that take, never more than n (a
+// bucket swept meanwhile is full already).
 func (r *userRate) give(user string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if b := r.buckets[user]; b != nil {
-		b.tokens = min(r.burst, b.tokens+1)
+		b.tokens = min(r.n, b.tokens+1)
 	}
 }
 

@@ -88,8 +88,8 @@ func TestRefusedSearchSpendsNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			const perMinute, burst = 8, 2 // a quarter of the rate at once
-			cluster := &searchCluster{left: burst}
+			const perMinute = 2
+			cluster := &searchCluster{left: perMinute}
 			e := newAPIEnv(t, api.ConversationOptions{SearchesPerMinute: perMinute, SharedSearches: cluster})
 			owner := e.user(t)
 			for range 2 {
@@ -121,7 +121,7 @@ func TestRefusedSearchSpendsNothing(t *testing.T) {
 			if res, body := e.get(t, owner, path); res.StatusCode != 400 {
 				t.Fatalf("refused search alone: %d %s, want 400", res.StatusCode, body)
 			}
-			for i := range burst {
+			for i := range perMinute {
 				if res, body := e.get(t, owner, "/api/conversations?q=word"); res.StatusCode != 200 {
 					t.Fatalf("search %d after the refusals: %d %s", i+1, res.StatusCode, body)
 				}
@@ -130,7 +130,7 @@ func TestRefusedSearchSpendsNothing(t *testing.T) {
 				t.Fatalf("search past the budget: %d, want 429", res.StatusCode)
 			}
 			if left := cluster.remaining(); left != 0 {
-				t.Fatalf("the cluster's budget holds %d after %d searches answered, want 0", left, burst)
+				t.Fatalf("the cluster's budget holds %d after %d searches answered, want 0", left, perMinute)
 			}
 		})
 	}

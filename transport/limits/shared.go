@@ -41,10 +41,8 @@ type Shared interface {
 type Budgets interface {
 	// TakeBudget spends one of the user's events of the named budget:
 	// perMinute per minute across the cluster, with a burst of perMinute
-	// (as the per-process bucket of new conversations; the per-process
-	// buckets of searches and refused sends hold a quarter of it, so each
-	// instance lets no more through at once); when none is left it says
-	// how long until there is one.
+	// (as the per-process buckets); when none is left it says how long
+	// until there is one.
 	TakeBudget(ctx context.Context, budget, userID string, perMinute int) (wait time.Duration, ok bool, err error)
 }
 
