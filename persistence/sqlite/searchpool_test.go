@@ -69,6 +69,7 @@ func TestSearchesLeaveReadersFree(t *testing.T) {
 			return err
 		},
 		"b's user": func(ctx context.Context) error { _, err := s.UserByID(ctx, b.ID); return err },
+		"a readiness ping": s.Ping,
 	} {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second) // waited out only when it fails
 		start := time.Now()
