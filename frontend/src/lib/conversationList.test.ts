@@ -107,6 +107,37 @@ describe('ConversationList', () => {
     expect(app.store.state.list.error).toBeNull();
   });
 
+  it('a search typed while the next page of the one before is on its way gives that page up', async () => {
+    const all = [conv('c3', 'three topic', '2026-01-03T00:00:00Z'), conv('c2', 'two topic', '2026-01-02T00:00:00Z')];
+    let pageSignal: AbortSignal | undefined;
+    const { app, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        if (!url.startsWith('/api/conversations?') || !url.includes('cursor=')) return undefined;
+        pageSignal = init?.signal ?? undefined;
+        return new Promise<Response>((_, reject) => {
+          init?.signal?.addEventListener('abort', () => reject(new DOMException('given up', 'AbortError')));
+        }); // the next page of a long search: no answer until given up
+      },
+      list: (q) => {
+        const found = all.filter((c) => !q.get('q') || c.title.includes(q.get('q')!));
+        return q.get('q') === 'to' ? { conversations: found.slice(0, 1), nextCursor: 'next' } : { conversations: found, nextCursor: '' };
+      },
+    });
+    socket().open();
+    const ids = () => app.store.state.list.items.map((c) => c.id);
+    await vi.waitFor(() => expect(ids()).toEqual(['c3', 'c2']));
+    app.setQuery('to');
+    await vi.waitFor(() => expect(ids()).toEqual(['c3']));
+    void app.loadMore();
+    await vi.waitFor(() => expect(pageSignal).toBeDefined());
+    app.setQuery('two');
+    await vi.waitFor(() => expect(ids()).toEqual(['c2']));
+    expect(pageSignal?.aborted).toBe(true);
+    expect(app.store.state.list.error).toBeNull();
+    expect(app.store.state.list.loading).toBe(false);
+  });
+
   it('a title that came while the first page was on its way is kept when the page arrives, a conversation deleted meanwhile stays gone', async () => {
     let release = () => {};
     const page = { conversations: [conv('c3', 'New chat', '2026-01-03T00:00:00Z'), conv('c2', 'two', '2026-01-02T00:00:00Z')], nextCursor: '' };

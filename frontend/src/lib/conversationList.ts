@@ -21,8 +21,12 @@ export interface ConversationListOptions {
 export class ConversationList {
   private seq = 0;
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Gives up the first page reload asked for, whose answer a newer one makes useless. */
-  private reloading: AbortController | undefined;
+  /**
+   * Gives up the list's reads on their way (a reload, a next page, a head
+   * read) once a reload or a reset makes their answers useless: the server
+   * runs a user's searches one at a time, so the next search would wait for them.
+   */
+  private reads = new AbortController();
   /** The newest server copy of each conversation applied (by updatedAt). */
   private readonly applied = new Map<string, Conversation>();
   /** Conversations deleted in this session: a late frame must not bring one back. */
@@ -55,7 +59,7 @@ export class ConversationList {
     this.seq++;
     this.epochs++;
     clearTimeout(this.searchTimer);
-    this.reloading?.abort();
+    this.giveUpReads();
     this.applied.clear();
     this.deleted.clear();
     this.readAt = this.liveFrom = this.reloadSeq = 0;
@@ -74,14 +78,12 @@ export class ConversationList {
     const seq = ++this.seq;
     const at = requestOrder();
     this.reloadSeq = seq;
-    this.reloading?.abort();
-    const reloading = new AbortController();
-    this.reloading = reloading;
+    const { signal } = this.giveUpReads();
     const query = this.store.state.list.appliedQuery;
     const shown = new Set(this.store.state.list.items.map((c) => c.id));
     this.store.set((s) => ({ ...s, list: { ...s.list, loading: true, error: null } }));
     try {
-      const page = await this.api.listConversations({ query, signal: reloading.signal });
+      const page = await this.api.listConversations({ query, signal });
       if (seq !== this.seq) return;
       this.reloadSeq = 0;
       this.readAt = at;
@@ -102,6 +104,13 @@ export class ConversationList {
     }
   }
 
+  /** giveUpReads aborts the reads on their way and returns the controller of those that follow. */
+  private giveUpReads(): AbortController {
+    this.reads.abort();
+    this.reads = new AbortController();
+    return this.reads;
+  }
+
   /** loadMore fetches the next page (infinite scroll). */
   async loadMore(): Promise<void> {
     const { list } = this.store.state;
@@ -109,7 +118,7 @@ export class ConversationList {
     const seq = this.seq;
     this.store.set((s) => ({ ...s, list: { ...s.list, loading: true } }));
     try {
-      const page = await this.api.listConversations({ query: list.appliedQuery, cursor: list.nextCursor });
+      const page = await this.api.listConversations({ query: list.appliedQuery, cursor: list.nextCursor, signal: this.reads.signal });
       if (seq !== this.seq) return;
       const items = this.current(page.conversations);
       this.store.set((s) => ({ ...s, list: appendPage(s.list, items, page.nextCursor) }));
@@ -132,7 +141,7 @@ export class ConversationList {
     const { appliedQuery: query, items } = this.store.state.list;
     const known = new Set(items.map((c) => c.id));
     try {
-      const page = await this.api.listConversations({ query });
+      const page = await this.api.listConversations({ query, signal: this.reads.signal });
       if (seq !== this.seq) return; // reloaded or reset meanwhile
       this.readAt = Math.max(this.readAt, at);
       for (const c of page.conversations) this.apply(c);
