@@ -420,6 +420,13 @@ func (h *Conversations) get(c *gin.Context) {
 	// have.
 	active := h.live.ActiveAnswer(ctx, owner, id)
 	conv, page, err := persistence.ReadPage(ctx, h.store, owner, id, q)
+	if errors.Is(err, persistence.ErrNotFound) {
+		// Not found where the store reads by default (a MongoDB replica may
+		// lag behind a conversation created a moment ago, which the tab
+		// that made it reads at once): a 404 says the conversation is gone,
+		// and a client forgets it, so the latest state decides.
+		conv, page, err = persistence.ReadPage(persistence.WithLatest(ctx), h.store, owner, id, q)
+	}
 	if err != nil {
 		httperr.AbortError(c, storeError(err, "load conversation "+id+" and its messages"))
 		return
@@ -447,6 +454,9 @@ func (h *Conversations) messages(c *gin.Context) {
 		return
 	}
 	page, err := h.store.MessagePage(c.Request.Context(), ownerID(c), id, q)
+	if errors.Is(err, persistence.ErrNotFound) { // as get: the latest state decides a 404
+		page, err = h.store.MessagePage(persistence.WithLatest(c.Request.Context()), ownerID(c), id, q)
+	}
 	if errors.Is(err, persistence.ErrNotFound) && q.Before != "" {
 		httperr.AbortError(c, httperr.NotFound("conversation or message not found"))
 		return

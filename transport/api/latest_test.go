@@ -32,7 +32,8 @@ func (s *laggingConvs) Conversation(ctx context.Context, ownerID, id string) (pe
 // PATCH of params applies (the conversation is the user's; its model, to
 // check the params against) reads the latest state: from a replica
 // lagging behind a conversation created a moment ago, both were refused
-// 404 and nothing was written.
+// 404 and nothing was written. So does a GET of the conversation, whose
+// 404 the web client takes for a deletion.
 func TestWritesReadTheLatest(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -41,6 +42,9 @@ func TestWritesReadTheLatest(t *testing.T) {
 	}{
 		{http.MethodDelete, "", http.StatusNoContent},
 		{http.MethodPatch, `{"params":{"temperature":0.5}}`, http.StatusOK},
+		// Not a write, but its 404 makes the web client forget the
+		// conversation: the tab that created it reads it at once.
+		{http.MethodGet, "", http.StatusOK},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
 			t.Parallel()
