@@ -1310,4 +1310,16 @@ describe('what was stored between a load and the subscribe that follows it', () 
     await settle();
     expect(s.snapshotsFetched()).toBe(2); // its parent is known: nothing read
   });
+
+  it('with older pages not loaded, a message whose parent was made before the oldest loaded one reads nothing; one made after does', async () => {
+    const idAt = (iso: string, n: number) => (Date.parse(iso) / 1000).toString(16).padStart(8, '0') + n.toString(16).padStart(16, '0');
+    const s = await connected({ snapshots: [[u1, a1]], snapshotExtra: { hasMore: true } });
+    const old = idAt('2025-12-31T00:00:00Z', 1); // on an older page: u1 was made 2026-01-01T00:00:02Z
+    s.socket().receive({ type: 'message', conversationId: CID, message: message('a9', old, 'assistant', '', 'streaming') });
+    await settle();
+    expect(s.snapshotsFetched()).toBe(1);
+    const missed = idAt('2026-01-01T00:00:05Z', 2); // after the oldest loaded: missed, not paged
+    s.socket().receive({ type: 'message', conversationId: CID, message: message('a8', missed, 'assistant', '', 'streaming') });
+    await vi.waitFor(() => expect(s.snapshotsFetched()).toBe(2));
+  });
 });

@@ -109,6 +109,24 @@ function oldestTime(t: Thread): number {
   return Number.isNaN(oldest) ? NaN : serverToClient(oldest);
 }
 
+/**
+ * olderThanLoaded says whether the message id was made before the oldest
+ * message loaded, so that an older page holds it: a server id's first 4
+ * bytes are the server's seconds when it was made (as a MongoDB
+ * ObjectID's). False when that cannot be told.
+ */
+function olderThanLoaded(t: Thread, id: string): boolean {
+  if (!/^[0-9a-f]{24}$/.test(id)) return false;
+  const made = Number.parseInt(id.slice(0, 8), 16) * 1000;
+  let oldest = NaN;
+  for (const m of Object.values(t.messages)) {
+    if (m.id.startsWith(PENDING_PREFIX)) continue;
+    const at = Date.parse(m.createdAt);
+    if (!Number.isNaN(at) && !(at >= oldest)) oldest = at;
+  }
+  return made < Math.floor(oldest / 1000) * 1000;
+}
+
 /** ConversationThread drives AppState.threads[id], .threadErrors[id] and .busy[id]. */
 export class ConversationThread {
   private resyncing = false;
@@ -411,8 +429,10 @@ export class ConversationThread {
     const t = this.thread;
     // A message whose parent this tab never got: something stored before
     // the tab followed the conversation was missed (its question, when a
-    // subscribe's catch-up brings a running answer). Read it all again.
-    const orphan = t.loaded && m.parentId !== '' && !t.messages[m.parentId];
+    // subscribe's catch-up brings a running answer). Read it all again,
+    // unless the parent is older than what is loaded (another tab answered
+    // again a question on an older page, which paging up brings).
+    const orphan = t.loaded && m.parentId !== '' && !t.messages[m.parentId] && !(t.hasMore && olderThanLoaded(t, m.parentId));
     const queued = t.queued;
     this.update((x) => upsertMessage(x, m));
     this.releaseStored(queued);
