@@ -155,6 +155,10 @@ func newUsers(maxConns, framesPerMinute, sendsPerMinute int) *Users {
 func (l *Users) state(userID string) *userState {
 	s := l.users[userID]
 	if s == nil {
+		// A new user's entry: the idle ones go first (at most once a
+		// minute), whatever adds them (a REST creation or send adds users
+		// no connection ever counted, on an instance serving API clients).
+		l.sweepLocked(time.Now())
 		s = &userState{}
 		l.users[userID] = s
 	}
@@ -177,7 +181,6 @@ func (l *Users) AcquireConn(userID string) bool {
 func (l *Users) acquireLocal(userID string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweepLocked(time.Now())
 	s := l.state(userID)
 	if s.conns >= l.maxConns {
 		return false
