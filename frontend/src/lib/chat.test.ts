@@ -413,6 +413,21 @@ describe('another user signed in by another tab', () => {
   });
 });
 
+describe('the answer of a send into a conversation not open', () => {
+  it('ends the socket\'s following of that conversation once done; the open one stays followed', async () => {
+    const { socket, thread } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const other = 'c'.padEnd(24, '0');
+    // A send into `other` made the server follow it for this socket (a new
+    // chat left before it was made, a queued send flushed elsewhere).
+    socket().receive({ type: 'done', conversationId: other, messageId: 'a9', seq: 0, status: 'complete' });
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 0, status: 'complete' });
+    await settle();
+    expect(socket().framesOf('unsubscribe')).toEqual([{ type: 'unsubscribe', conversationId: other }]);
+  });
+});
+
 describe('conversations opened one after another', () => {
   it('keep a bounded number of threads in memory, never the open one nor one with a message waiting to be sent', async () => {
     const { app, socket, thread } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });

@@ -677,6 +677,10 @@ export class ChatApp {
         return;
       case 'done':
         if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).done(f);
+        // The answer of a send into a conversation not open (one made for
+        // a new chat the user left, a queued send): the socket followed it
+        // for that answer alone, and would follow it for as long as it lasts.
+        if (f.conversationId !== this.openId) this.connection.transport?.release(f.conversationId);
         return;
       case 'error':
         if (f.id === undefined) this.toast(f.message || f.code, 'error');

@@ -250,6 +250,9 @@ export class SSETransport implements Transport {
     this.retarget(false);
   }
 
+  /** release has nothing to stop: a send over HTTP makes no event stream follow its conversation. */
+  release(): void {}
+
   reconnectNow(): void {
     if (this.stopped || this.current) return;
     this.failures = 0;

@@ -149,6 +149,12 @@ export interface Transport {
   resubscribe(conversationId: string): void;
   /** unsubscribe stops following. */
   unsubscribe(conversationId: string): void;
+  /**
+   * release stops following a conversation the server follows for this
+   * channel only because a send or regenerate named it (a WebSocket's
+   * send follows its conversation, protocol.md), unless it is subscribed.
+   */
+  release(conversationId: string): void;
   /** reconnectNow retries at once (a user's "retry"). */
   reconnectNow(): void;
   /**

@@ -228,6 +228,11 @@ export class WSTransport implements Transport {
     if (this.isOpen()) this.write({ type: 'unsubscribe', conversationId });
   }
 
+  release(conversationId: string): void {
+    if (this.subs.has(conversationId) || !this.isOpen()) return; // a cut forgets it: a reopen follows the subscribed alone
+    this.write({ type: 'unsubscribe', conversationId });
+  }
+
   reconnectNow(): void {
     if (this.stopped || this.isOpen() || this.ws?.readyState === WebSocket.CONNECTING) return;
     clearTimeout(this.retryTimer);
