@@ -245,6 +245,10 @@ type UserEvent struct {
 	// Started says a new answer began in one of the user's conversations;
 	// instances whose tabs follow that conversation Follow it.
 	Started *AnswerRef `json:"started,omitempty"`
+	// Deleted names the conversation of the user whose deletion Frame
+	// tells: an instance running a title request for it aborts it (the
+	// instance that ran its last answer, however long ago it ended).
+	Deleted string `json:"deleted,omitempty"`
 }
 
 // UserClose is the close code and reason of a UserEvent that ends a user's connections.

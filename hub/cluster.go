@@ -589,6 +589,9 @@ func (b busHandler) UserEvent(ev UserEvent) {
 	case ev.Started != nil:
 		b.h.remoteStarted(*ev.Started)
 	}
+	if ev.Deleted != "" {
+		b.h.titles.abortOwned(ev.Deleted, ev.UserID)
+	}
 }
 
 // Control implements BusHandler. A kind it does not know stops the answer

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"chatd/hub/protocol"
 )
 
 // titleCall is one title request a test Titler received: the instance
@@ -158,7 +160,10 @@ func waitSignal(t *testing.T, ch <-chan struct{}, what string) {
 // stopped as cancelled (ControlCancel): its instance then sent the
 // deleted prompt and partial answer upstream for a title, and went on
 // with a title request already running. A title request on an instance
-// running no answer in the conversation is out of the control's reach.
+// running no answer in the conversation (its answer ended there) is out
+// of the control's reach: the deletion's conversation frame, broadcast
+// once the conversation is gone, aborts it (it went on, up to 40 s, with
+// the deleted conversation's text).
 func TestClusterDeletionAsksNoTitle(t *testing.T) {
 	t.Parallel()
 	t.Run("answer streaming", func(t *testing.T) {
@@ -202,6 +207,25 @@ func TestClusterDeletionAsksNoTitle(t *testing.T) {
 		a.model.next(t).say(t, "they")
 		onA.waitText(t, second.MessageID, "they")
 		b.CancelConversation(tc.user.ID, conv.ID)
+		waitSignal(t, aborted, "the title request on A goes on for a conversation deleted on B")
+	})
+	t.Run("title request running where the answer ended", func(t *testing.T) {
+		t.Parallel()
+		asked, aborted := make(chan struct{}, 2), make(chan struct{}, 2)
+		tc := newTestCluster(t)
+		a := tc.startWith(t, "A", nil, func(o *Options) { o.Titler = abortableTitler(asked, aborted) })
+		b := tc.start(t, "B")
+		conv := tc.conversation(t)
+		onA := tc.follow(t, a, "a1", conv.ID)
+		res := tc.send(t, a, onA, conv.ID, "otters?")
+		run := a.model.next(t)
+		run.say(t, "they swim")
+		close(run.tokens)
+		onA.waitDone(t, res.MessageID)
+		waitSignal(t, asked, "no title request after the answer")
+		// DELETE on B: no answer runs anywhere, then the conversation goes.
+		b.CancelConversation(tc.user.ID, conv.ID)
+		b.ConversationChanged(tc.user.ID, protocol.ActionDeleted, conv)
 		waitSignal(t, aborted, "the title request on A goes on for a conversation deleted on B")
 	})
 }

@@ -431,7 +431,11 @@ func (h *Hub) closeUserWhere(userID string, code protocol.CloseCode, reason stri
 func (h *Hub) ConversationChanged(ownerID, action string, c persistence.Conversation) {
 	f := protocol.Conversation(action, c)
 	h.deliverUser(ownerID, f)
-	h.broadcast(UserEvent{UserID: ownerID, Frame: f})
+	ev := UserEvent{UserID: ownerID, Frame: f}
+	if action == protocol.ActionDeleted {
+		ev.Deleted = c.ID
+	}
+	h.broadcast(ev)
 }
 
 func (h *Hub) deliverUser(userID string, f *protocol.Frame) {
@@ -485,9 +489,9 @@ func (h *Hub) ActiveAnswer(ctx context.Context, ownerID, conversationID string) 
 // Nothing more goes upstream for the conversation from this instance, or
 // from the one running the answer (ControlDelete): the answer asks for no
 // title, and a title request already running there is aborted. A title
-// request on a third instance, running no answer in the conversation, is
-// out of reach: it goes on, and stores nothing once the conversation is
-// gone.
+// request on a third instance, running no answer in the conversation (its
+// last one ended there), is aborted by the deletion's conversation frame
+// (UserEvent.Deleted) once the conversation is gone.
 func (h *Hub) CancelConversation(ownerID, conversationID string) {
 	h.cancelAnswerFor(h.base, ownerID, conversationID, "", errDeleting)
 	if c := h.lookup(conversationID); c == nil || c.owner == ownerID {

@@ -115,6 +115,17 @@ func (j *titleJobs) abort(convID string) {
 	}
 }
 
+// abortOwned cancels convID's title job, as abort does, if one runs here
+// for a conversation of ownerID.
+func (j *titleJobs) abortOwned(convID, ownerID string) {
+	j.mu.Lock()
+	run, ok := j.running[convID]
+	j.mu.Unlock()
+	if ok && run.owner == ownerID {
+		run.cancel()
+	}
+}
+
 // abortUser cancels every title job running here in a conversation of
 // userID (whose account is being deleted), as abort does.
 func (j *titleJobs) abortUser(userID string) {
