@@ -58,7 +58,7 @@ func startChatdCluster(t *testing.T) *chatdCluster {
 		"MONGODB_URI="+mongoURI, "MONGODB_DATABASE=chatd_cluster",
 		"JWT_SECRET="+strings.Repeat("c", 40), "CHATD_BCRYPT_COST=4",
 		"CHATD_LEASE_TTL="+clusterLeaseTTL.String(), "CHATD_SHUTDOWN_GRACE="+clusterGrace.String(),
-		"CHATD_MAX_CONNS_PER_USER=1000", "CHATD_SENDS_PER_MINUTE=1000", "CHATD_FRAMES_PER_MINUTE=100000",
+		"CHATD_MAX_CONNS_PER_USER=1000", "CHATD_MAX_ANSWERS_PER_USER=1000", "CHATD_SENDS_PER_MINUTE=1000", "CHATD_FRAMES_PER_MINUTE=100000",
 		"OPENAI_BASE_URL="+openai, "OPENAI_API_KEY=sk-deploy-test", "OPENAI_MODELS=fake-mini")
 	var addrs []string
 	for i := range 3 {

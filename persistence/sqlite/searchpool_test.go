@@ -68,7 +68,7 @@ func TestSearchesLeaveReadersFree(t *testing.T) {
 			_, err := s.ListConversations(ctx, a.ID, persistence.ListQuery{})
 			return err
 		},
-		"b's user": func(ctx context.Context) error { _, err := s.UserByID(ctx, b.ID); return err },
+		"b's user":         func(ctx context.Context) error { _, err := s.UserByID(ctx, b.ID); return err },
 		"a readiness ping": s.Ping,
 	} {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second) // waited out only when it fails
