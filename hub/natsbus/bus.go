@@ -91,6 +91,9 @@ type Bus struct {
 	// repairHook, set by tests, runs after each repair of the connection
 	// counts (Limits.repairLoop).
 	repairHook atomic.Pointer[func()]
+	// sweepHook, set by tests, runs after each round of the sweep of the
+	// connection counts (Limits.sweepLoop) with the keys it read.
+	sweepHook atomic.Pointer[func(read int)]
 	// boundHook, set by tests, runs in strongKV once the bucket was found
 	// or created, before its stream is read (another instance changing
 	// the bucket meanwhile, played).

@@ -76,7 +76,9 @@
 //   - KV buckets chatd_conns and chatd_sends (Limits): per-user open
 //     connections per instance (each instance writes the number it holds;
 //     dropped for instances whose lease expired, or that show none a lease
-//     TTL after their count was first seen) and the cluster-wide
+//     TTL after their count was first seen, at the user's next change or
+//     by every instance's sweep of the bucket, 500 keys every 10 s: see
+//     connsSweep) and the cluster-wide
 //     token buckets of each user: sends, new conversations, searches
 //     (kept for one minute after the last change). chatd_sends also
 //     holds the claims of jobs one instance at a time does (TakeJob: a

@@ -215,15 +215,27 @@ func (v *leaseView) dead(instance string, now, seenSince time.Time) bool {
 // since it was first named (a live instance, even one that has just
 // started, would have renewed by then).
 func (v *leaseView) deadHolder(instance string, now time.Time) bool {
+	return v.deadNamed(instance, now, v.noticed)
+}
+
+// deadNamed is deadHolder for a caller that keeps its own record of when
+// it first named each instance without a lease seen (noticed, changed
+// here: an instance with a lease seen is taken out), so that its verdict
+// does not depend on how often it asks (forget drops what deadHolder
+// noticed after leaseBucketAge).
+func (v *leaseView) deadNamed(instance string, now time.Time, noticed map[string]time.Time) bool {
 	v.mu.Lock()
-	if _, ok := v.seen[token(instance)]; !ok {
-		if _, ok := v.noticed[instance]; !ok {
-			v.noticed[instance] = now
-		}
+	defer v.mu.Unlock()
+	if last, ok := v.seen[token(instance)]; ok {
+		delete(noticed, instance)
+		return v.expired(last, now)
 	}
-	since := v.noticed[instance]
-	v.mu.Unlock()
-	return v.dead(instance, now, since)
+	since, ok := noticed[instance]
+	if !ok {
+		since = now
+		noticed[instance] = now
+	}
+	return now.Sub(since) > v.longestTTL()
 }
 
 // ttlOf is how long l's instance may go without renewing: the longer of

@@ -19,8 +19,9 @@ import (
 // the buckets chatd_conns and chatd_sends. Every change is a
 // compare-and-swap on the user's key, so parallel requests on several
 // instances never pass a limit together. Connection counts are kept per
-// instance and those of instances whose lease expired are dropped, so a
-// crashed instance's connections do not stay counted. Each instance
+// instance and those of instances whose lease expired are dropped (at
+// the user's next update, or by the sweep of the bucket, connsSweep), so
+// a crashed instance's connections do not stay counted. Each instance
 // writes its own count from what it holds (connTally), never as a
 // relative change, so an update that failed or whose reply was lost
 // (NATS down, a timeout) is set right by the next one, or by the

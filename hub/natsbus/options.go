@@ -97,6 +97,12 @@ type Options struct {
 	// windows (Windows); time.Now unless a test sets it (another host's
 	// clock, skewed).
 	clock func() time.Time
+	// connsSweepEvery is how often a round of the sweep of dead
+	// instances' connection counts runs, and connsSweepPage how many
+	// keys of chatd_conns one round reads (connsSweep);
+	// connsSweepInterval and connsSweepKeys unless a test sets them.
+	connsSweepEvery time.Duration
+	connsSweepPage  int
 	// eventsPending bounds the user events whose acknowledgement is
 	// awaited (nats.go's default, 4000, unless a test sets it).
 	eventsPending int
@@ -156,6 +162,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.eventAckWait <= 0 {
 		o.eventAckWait = eventAckTimeout
+	}
+	if o.connsSweepEvery <= 0 {
+		o.connsSweepEvery = connsSweepInterval
+	}
+	if o.connsSweepPage <= 0 {
+		o.connsSweepPage = connsSweepKeys
 	}
 	if o.WindowsAge <= 0 {
 		o.WindowsAge = DefaultWindowsAge

@@ -250,7 +250,7 @@ func (b *Bus) run(ctx context.Context) {
 	res := b.res.Load()
 	b.watchers = []*watched{newWatched(res.leases, b.lease), newWatched(res.locks, b.locks)}
 	b.eventsNow = res.events
-	b.wg.Add(3 + len(b.watchers))
+	b.wg.Add(4 + len(b.watchers))
 	go func() {
 		defer b.wg.Done()
 		b.consumeEvents(ctx, res.events)
@@ -262,6 +262,10 @@ func (b *Bus) run(ctx context.Context) {
 	go func() {
 		defer b.wg.Done()
 		b.Limits().repairLoop(ctx)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.Limits().sweepLoop(ctx)
 	}()
 	for _, w := range b.watchers {
 		go func() {
