@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
+	"chatd/persistence"
 )
 
 // titleCall is one title request a test Titler received: the instance
@@ -190,44 +191,50 @@ func TestClusterDeletionAsksNoTitle(t *testing.T) {
 	})
 	t.Run("title request running where the answer runs", func(t *testing.T) {
 		t.Parallel()
-		asked, aborted := make(chan struct{}, 2), make(chan struct{}, 2)
-		tc := newTestCluster(t)
-		a := tc.startWith(t, "A", nil, func(o *Options) { o.Titler = abortableTitler(asked, aborted) })
-		b := tc.start(t, "B")
-		conv := tc.conversation(t)
-		onA := tc.follow(t, a, "a1", conv.ID)
-		first := tc.send(t, a, onA, conv.ID, "otters?")
-		run := a.model.next(t)
-		run.say(t, "they swim")
-		close(run.tokens)
-		onA.waitDone(t, first.MessageID)
-		waitSignal(t, asked, "no title request after the first answer")
-		tc.waitUnlocked(t, conv.ID)
-		second := tc.send(t, a, onA, conv.ID, "and beavers?")
-		a.model.next(t).say(t, "they")
-		onA.waitText(t, second.MessageID, "they")
-		b.CancelConversation(tc.user.ID, conv.ID)
-		waitSignal(t, aborted, "the title request on A goes on for a conversation deleted on B")
+		tr := titleRunningOnA(t)
+		tr.tc.waitUnlocked(t, tr.conv.ID)
+		second := tr.tc.send(t, tr.a, tr.onA, tr.conv.ID, "and beavers?")
+		tr.a.model.next(t).say(t, "they")
+		tr.onA.waitText(t, second.MessageID, "they")
+		tr.b.CancelConversation(tr.tc.user.ID, tr.conv.ID)
+		waitSignal(t, tr.aborted, "the title request on A goes on for a conversation deleted on B")
 	})
 	t.Run("title request running where the answer ended", func(t *testing.T) {
 		t.Parallel()
-		asked, aborted := make(chan struct{}, 2), make(chan struct{}, 2)
-		tc := newTestCluster(t)
-		a := tc.startWith(t, "A", nil, func(o *Options) { o.Titler = abortableTitler(asked, aborted) })
-		b := tc.start(t, "B")
-		conv := tc.conversation(t)
-		onA := tc.follow(t, a, "a1", conv.ID)
-		res := tc.send(t, a, onA, conv.ID, "otters?")
-		run := a.model.next(t)
-		run.say(t, "they swim")
-		close(run.tokens)
-		onA.waitDone(t, res.MessageID)
-		waitSignal(t, asked, "no title request after the answer")
+		tr := titleRunningOnA(t)
 		// DELETE on B: no answer runs anywhere, then the conversation goes.
-		b.CancelConversation(tc.user.ID, conv.ID)
-		b.ConversationChanged(tc.user.ID, protocol.ActionDeleted, conv)
-		waitSignal(t, aborted, "the title request on A goes on for a conversation deleted on B")
+		tr.b.CancelConversation(tr.tc.user.ID, tr.conv.ID)
+		tr.b.ConversationChanged(tr.tc.user.ID, protocol.ActionDeleted, tr.conv)
+		waitSignal(t, tr.aborted, "the title request on A goes on for a conversation deleted on B")
 	})
+}
+
+// titledCluster is a cluster of A and B whose conversation's first answer
+// ended on A, where its title request now runs until aborted.
+type titledCluster struct {
+	tc      *testCluster
+	a, b    *testHub
+	conv    persistence.Conversation
+	onA     *tab
+	aborted chan struct{}
+}
+
+// titleRunningOnA starts a titledCluster.
+func titleRunningOnA(t *testing.T) titledCluster {
+	t.Helper()
+	asked, aborted := make(chan struct{}, 2), make(chan struct{}, 2)
+	tc := newTestCluster(t)
+	a := tc.startWith(t, "A", nil, func(o *Options) { o.Titler = abortableTitler(asked, aborted) })
+	b := tc.start(t, "B")
+	conv := tc.conversation(t)
+	onA := tc.follow(t, a, "a1", conv.ID)
+	first := tc.send(t, a, onA, conv.ID, "otters?")
+	run := a.model.next(t)
+	run.say(t, "they swim")
+	close(run.tokens)
+	onA.waitDone(t, first.MessageID)
+	waitSignal(t, asked, "no title request after the first answer")
+	return titledCluster{tc: tc, a: a, b: b, conv: conv, onA: onA, aborted: aborted}
 }
 
 // TestClusterEndUserAbortsTitles: deleting an account (EndUser) aborts

@@ -37,6 +37,19 @@ func (s blindTouchingStore) InsertTouching(ctx context.Context, ms ...*persisten
 	return persistence.Conversation{}, s.InsertMessages(ctx, ms...)
 }
 
+// insertStores are the stores an insert's conversation comes from: with
+// the insert (persistence.TouchingInserter), read again after it, or read
+// again because the insert could not say.
+var insertStores = []struct {
+	name  string
+	store func(*memStore) Store
+}{
+	{"the insert returns the conversation", func(s *memStore) Store { return touchingStore{s} }},
+	{"the conversation read again", func(s *memStore) Store { return s }},
+	{"the insert returns no conversation, read again", func(s *memStore) Store { return blindTouchingStore{s} }},
+	{"the conversation read again, messages one by one", func(s *memStore) Store { return plainStore{s} }},
+}
+
 // TestSendAnnouncesChangeMeanwhile: a rename (or a title, or another
 // change of the conversation) stored between a send's read of the
 // conversation and the insert of its messages is in the send's
@@ -48,15 +61,7 @@ func (s blindTouchingStore) InsertTouching(ctx context.Context, ms ...*persisten
 // zero conversation (it could not say).
 func TestSendAnnouncesChangeMeanwhile(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name  string
-		store func(*memStore) Store
-	}{
-		{"the insert returns the conversation", func(s *memStore) Store { return touchingStore{s} }},
-		{"the conversation read again", func(s *memStore) Store { return s }},
-		{"the insert returns no conversation, read again", func(s *memStore) Store { return blindTouchingStore{s} }},
-		{"the conversation read again, messages one by one", func(s *memStore) Store { return plainStore{s} }},
-	} {
+	for _, tc := range insertStores {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			store := newMemStore()
@@ -114,15 +119,7 @@ func TestSendAnnouncesChangeMeanwhile(t *testing.T) {
 // tab, and those not following it kept the old order until a reload.
 func TestRegenerateAnnouncesConversation(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name  string
-		store func(*memStore) Store
-	}{
-		{"the insert returns the conversation", func(s *memStore) Store { return touchingStore{s} }},
-		{"the conversation read again", func(s *memStore) Store { return s }},
-		{"the insert returns no conversation, read again", func(s *memStore) Store { return blindTouchingStore{s} }},
-		{"the conversation read again, messages one by one", func(s *memStore) Store { return plainStore{s} }},
-	} {
+	for _, tc := range insertStores {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			store := newMemStore()
