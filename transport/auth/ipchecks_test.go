@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,15 +37,6 @@ func inTurn(addr string, want int, accounts ...int) []checkStep {
 	return s
 }
 
-// joined joins lists of steps.
-func joined(lists ...[]checkStep) []checkStep {
-	var all []checkStep
-	for _, l := range lists {
-		all = append(all, l...)
-	}
-	return all
-}
-
 // TestAddressChecksBounded: the password checks from one client address
 // are bounded across accounts (MaxChecksPerIP, 6 here), right passwords
 // included: an address signing in to many accounts in turn, each under
@@ -63,19 +55,19 @@ func TestAddressChecksBounded(t *testing.T) {
 		name  string
 		steps []checkStep
 	}{
-		{"right passwords to many accounts in turn", joined(inTurn(attacker, http.StatusOK, 0, 1, 2, 0, 1, 2),
+		{"right passwords to many accounts in turn", slices.Concat(inTurn(attacker, http.StatusOK, 0, 1, 2, 0, 1, 2),
 			inTurn(attacker, http.StatusTooManyRequests, 3, 4), inTurn(other, http.StatusOK, 3, 4))},
-		{"wrong passwords count too", joined([]checkStep{{attacker, "guess", 0, http.StatusUnauthorized},
+		{"wrong passwords count too", slices.Concat([]checkStep{{attacker, "guess", 0, http.StatusUnauthorized},
 			{attacker, "guess", 1, http.StatusUnauthorized}}, inTurn(attacker, http.StatusOK, 2, 3, 4, 2),
 			inTurn(attacker, http.StatusTooManyRequests, 3), inTurn(other, http.StatusOK, 3))},
-		{"a session's password checks count too", joined([]checkStep{{attacker, "change", 0, http.StatusOK},
+		{"a session's password checks count too", slices.Concat([]checkStep{{attacker, "change", 0, http.StatusOK},
 			{attacker, "change", 1, http.StatusOK}, {attacker, "wrongChange", 2, http.StatusUnauthorized}},
 			inTurn(attacker, http.StatusOK, 3, 4, 3), []checkStep{{attacker, "change", 4, http.StatusTooManyRequests}},
 			inTurn(attacker, http.StatusTooManyRequests, 2), inTurn(other, http.StatusOK, 2))},
-		{"an IPv6 client counts by its /64", joined(inTurn("2001:db8:1:2::1", http.StatusOK, 0, 1, 2),
+		{"an IPv6 client counts by its /64", slices.Concat(inTurn("2001:db8:1:2::1", http.StatusOK, 0, 1, 2),
 			inTurn("2001:db8:1:2::ffff", http.StatusOK, 0, 1, 2), inTurn("2001:db8:1:2:5::1", http.StatusTooManyRequests, 3),
 			inTurn("2001:db8:1:3::1", http.StatusOK, 3))},
-		{"one account's checks stay its own bound", joined(inTurn(attacker, http.StatusOK, 0, 0),
+		{"one account's checks stay its own bound", slices.Concat(inTurn(attacker, http.StatusOK, 0, 0),
 			inTurn(attacker, http.StatusTooManyRequests, 0), inTurn(attacker, http.StatusOK, 1))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

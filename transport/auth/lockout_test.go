@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,15 +63,6 @@ func addresses(n int) []string {
 	return addrs
 }
 
-// steps joins lists of steps.
-func steps(lists ...[]lockoutStep) []lockoutStep {
-	var all []lockoutStep
-	for _, l := range lists {
-		all = append(all, l...)
-	}
-	return all
-}
-
 // TestStrangersCannotLockTheOwnerOut: failed logins are limited per
 // account and client address (CHATD_LOGIN_MAX_FAILURES_ACCOUNT, 5), so a
 // stranger's five wrong passwords block the stranger's address for that
@@ -89,27 +81,27 @@ func TestStrangersCannotLockTheOwnerOut(t *testing.T) {
 		name  string
 		steps []lockoutStep
 	}{
-		{"the owner signs in from another address", steps(guesses(5, http.StatusUnauthorized, stranger),
+		{"the owner signs in from another address", slices.Concat(guesses(5, http.StatusUnauthorized, stranger),
 			[]lockoutStep{{owner, "login", http.StatusOK}})},
-		{"the owner changes the password from another address", steps(guesses(5, http.StatusUnauthorized, stranger),
+		{"the owner changes the password from another address", slices.Concat(guesses(5, http.StatusUnauthorized, stranger),
 			[]lockoutStep{{owner, "change", http.StatusOK}})},
-		{"the owner deletes the account from another address", steps(guesses(5, http.StatusUnauthorized, stranger),
+		{"the owner deletes the account from another address", slices.Concat(guesses(5, http.StatusUnauthorized, stranger),
 			[]lockoutStep{{owner, "delete", http.StatusNoContent}})},
-		{"the stranger's address stays blocked for the account", steps(guesses(5, http.StatusUnauthorized, stranger),
+		{"the stranger's address stays blocked for the account", slices.Concat(guesses(5, http.StatusUnauthorized, stranger),
 			guesses(1, http.StatusTooManyRequests, stranger),
 			[]lockoutStep{{stranger, "login", http.StatusTooManyRequests}, {stranger, "change", http.StatusTooManyRequests}})},
-		{"an IPv6 client counts by its /64", steps(guesses(5, http.StatusUnauthorized, strangerV6),
+		{"an IPv6 client counts by its /64", slices.Concat(guesses(5, http.StatusUnauthorized, strangerV6),
 			[]lockoutStep{{"2001:db8:1:2::ffff", "login", http.StatusTooManyRequests}, {ownerV6, "login", http.StatusOK}})},
-		{"guesses from six addresses fill none of the account's checks", steps(guesses(5, http.StatusUnauthorized, addresses(6)...),
+		{"guesses from six addresses fill none of the account's checks", slices.Concat(guesses(5, http.StatusUnauthorized, addresses(6)...),
 			[]lockoutStep{{owner, "login", http.StatusOK}, {owner, "change", http.StatusOK}})},
-		{"a success forgets the failures from its own address only", steps(guesses(4, http.StatusUnauthorized, stranger, owner),
+		{"a success forgets the failures from its own address only", slices.Concat(guesses(4, http.StatusUnauthorized, stranger, owner),
 			[]lockoutStep{{owner, "login", http.StatusOK}},
 			guesses(5, http.StatusUnauthorized, owner),
 			guesses(1, http.StatusUnauthorized, stranger), guesses(1, http.StatusTooManyRequests, stranger))},
-		{"guesses from 101 addresses end in 429 for the account", steps(guesses(1, http.StatusUnauthorized, addresses(100)...),
+		{"guesses from 101 addresses end in 429 for the account", slices.Concat(guesses(1, http.StatusUnauthorized, addresses(100)...),
 			guesses(1, http.StatusTooManyRequests, "192.0.2.200"),
 			[]lockoutStep{{owner, "login", http.StatusTooManyRequests}, {owner, "change", http.StatusOK}})},
-		{"a session's wrong current passwords block its address", steps(
+		{"a session's wrong current passwords block its address", slices.Concat(
 			[]lockoutStep{{owner, "wrongChange", http.StatusUnauthorized}, {owner, "wrongChange", http.StatusUnauthorized},
 				{owner, "wrongChange", http.StatusUnauthorized}, {owner, "wrongChange", http.StatusUnauthorized},
 				{owner, "wrongChange", http.StatusUnauthorized}, {owner, "change", http.StatusTooManyRequests},
