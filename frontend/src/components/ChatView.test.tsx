@@ -291,6 +291,27 @@ describe('ChatView older messages', () => {
     set({ loadingOlder: false, hasMore: false });
     expect(document.activeElement).toBe(mount.host.querySelector('.messages'));
   });
+
+  it.each([
+    ['lacks its start', [message('q2', 'a1', 'user', 'Question', 'complete')], 1],
+    // A new first question (an edit of the first one): older pages hold the old versions only.
+    ['runs from the first message', [message('q9', '', 'user', 'Question again', 'complete')], 0],
+  ])('a short page whose path %s asks for older messages by itself only when it lacks its start', (_name, messages, asks) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const thread = mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), messages, { hasMore: true });
+    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: thread } })));
+    // (jsdom lays nothing out: every page is shorter than the screen.)
+    const loadOlder = vi.spyOn(app, 'loadOlder').mockImplementation(async () => undefined);
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    expect(loadOlder).toHaveBeenCalledTimes(asks);
+    expect([...mount.host.querySelectorAll('button')].some((b) => b.textContent === 'Load earlier messages')).toBe(true);
+  });
 });
 
 describe('ChatView edit box when the shown branch changes elsewhere', () => {

@@ -10,7 +10,7 @@ import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
 import { useThreadView } from '../hooks/useThreadView';
 import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
 import type { Params } from '../lib/protocol';
-import { isQueued, streamingAnswer } from '../lib/thread';
+import { isQueued, streamingAnswer, topParent } from '../lib/thread';
 import { AnswerAnnouncer } from './AnswerAnnouncer';
 import { Composer } from './Composer';
 import { Icon } from './icons';
@@ -149,6 +149,7 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
             loading={!!conversationId && !thread?.loaded && !loadError}
             firstId={shown[0]?.message.id}
             hasMore={!!thread?.hasMore && !loadError}
+            pathLoaded={!thread || topParent(thread) === ''}
             loadingOlder={!!thread?.loadingOlder}
             onNearTop={loadOlder}
           >
@@ -302,6 +303,11 @@ interface MessageListProps {
   firstId: string | undefined;
   /** Older messages are on the server. */
   hasMore: boolean;
+  /**
+   * The path shown runs from the conversation's first message: the older
+   * pages hold other versions' messages only, not asked for by themselves.
+   */
+  pathLoaded: boolean;
   loadingOlder: boolean;
   onNearTop: () => void;
   children: React.ReactNode;
@@ -316,7 +322,7 @@ interface MessageListProps {
  * once, even a few pixels from the bottom; scrolling back near the bottom,
  * or "Scroll to the latest message", resumes it.
  */
-function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, onNearTop, children }: MessageListProps) {
+function MessageList({ conversationId, loading, firstId, hasMore, pathLoaded, loadingOlder, onNearTop, children }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null);
   const composerBox = useContext(ComposerBox);
   const stick = useRef(true);
@@ -432,10 +438,13 @@ function MessageList({ conversationId, loading, firstId, hasMore, loadingOlder, 
   }, [leave]);
 
   useEffect(() => {
-    // A first page shorter than the screen cannot be scrolled: ask at once.
+    // A first page shorter than the screen cannot be scrolled: ask at once,
+    // while the path shown lacks its start (once it runs from the first
+    // message, the rest is other versions: it loaded page after page, the
+    // view never changing).
     const el = ref.current;
-    if (el && hasMore && !loadingOlder && !loading && el.scrollHeight <= el.clientHeight + 200) onNearTop();
-  }, [hasMore, loadingOlder, loading, firstId, onNearTop]);
+    if (el && hasMore && !pathLoaded && !loadingOlder && !loading && el.scrollHeight <= el.clientHeight + 200) onNearTop();
+  }, [hasMore, pathLoaded, loadingOlder, loading, firstId, onNearTop]);
 
   // The button had the focus when the last older messages came (no more
   // to load: it goes): the focus goes to the list, at its top, not the page.
