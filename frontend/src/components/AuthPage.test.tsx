@@ -104,6 +104,27 @@ describe('AuthPage rate-limit countdown', () => {
     expect(mount.host.querySelector('#auth-error')).toBeNull();
   });
 
+  it('keeps the countdown when the email changes after a refusal of the whole address, and says it is the address\'s', async () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    vi.spyOn(app, 'login').mockRejectedValue(new ApiError(429, 'rate_limited', 'too many sign-ins from this address; try again later', 30));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode="login" />
+        </AppProvider>,
+      ),
+    );
+    type('email', 'ada@example.com');
+    type('password', 'a long password 123');
+    const button = mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!;
+    await act(async () => button.click());
+    const said = mount.host.querySelector('#auth-error')?.textContent;
+    expect(said).toMatch(/^Too many sign-ins from your network address .*whatever the account\. Try again in 30 seconds\.$/);
+    type('email', 'grace@example.com'); // refused the same: the wait stays
+    expect(button.disabled).toBe(true);
+    expect(mount.host.querySelector('#auth-error')?.textContent).toBe(said);
+  });
+
   it('drops the countdown when the other form is shown: its limit, and the error saying it, were the other form\'s', async () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
     vi.spyOn(app, 'login').mockRejectedValue(new ApiError(429, 'rate_limited', 'Too many attempts', 30));

@@ -7,6 +7,17 @@ import { errorText, formatWait } from '../lib/errors';
 import { PASSWORD_HINT, emailProblem, fieldProblem, passwordProblem } from '../lib/password';
 import { sayPolitely } from '../lib/politeStatus';
 
+/**
+ * addressWide says whether a 429 bounds the client's network address as a
+ * whole (its sign-ins to any account, its registrations: "... from this
+ * address", docs/api.md), not one account from it: another email is
+ * refused the same, and the person may have made no attempt of their own
+ * (an office behind one address).
+ */
+export function addressWide(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 429 && /\bfrom this address\b/.test(err.message);
+}
+
 /** authErrorText explains a failed sign-in or registration. */
 export function authErrorText(err: unknown, mode: 'login' | 'register'): string {
   if (err instanceof ApiError) {
@@ -14,6 +25,10 @@ export function authErrorText(err: unknown, mode: 'login' | 'register'): string 
     if (err.status === 401 && mode === 'login') return 'Wrong email or password.';
     if (err.status === 429) {
       const wait = err.retryAfter !== undefined ? ` Try again in ${formatWait(err.retryAfter)}.` : ' Try again later.';
+      if (addressWide(err)) {
+        const what = mode === 'login' ? 'sign-ins' : 'new accounts';
+        return `Too many ${what} from your network address (shared by everyone on the same network), whatever the account.${wait}`;
+      }
       return `Too many attempts.${wait}`;
     }
     if (err.status === 403 && mode === 'register') return 'Registration is closed on this server.';
@@ -64,6 +79,8 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   const [checked, setChecked] = useState(false);
   const [pending, setPending] = useState(false);
   const [waitUntil, setWaitUntil] = useState(0);
+  /** The wait is the address's (addressWide): another email does not end it. */
+  const [waitAddress, setWaitAddress] = useState(false);
   const [now, setNow] = useState(Date.now());
 
   useEffect(() => {
@@ -125,6 +142,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
       setError(authErrorText(err, mode));
       if (err instanceof ApiError && err.status === 429 && err.retryAfter) {
         setWaitUntil(Date.now() + err.retryAfter * 1000);
+        setWaitAddress(addressWide(err));
         setNow(Date.now());
       }
     } finally {
@@ -174,8 +192,8 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
             onChange={(e) => {
               setEmail(e.target.value);
               edited('email');
-              if (waitUntil > 0) {
-                // The limit, and the error that counts it, were for the other address.
+              if (waitUntil > 0 && !waitAddress) {
+                // The limit, and the error that counts it, were for the other email.
                 setWaitUntil(0);
                 setError(null);
               }
