@@ -41,6 +41,13 @@ type connsSweep struct {
 	l *Limits
 	// cursor is the stream sequence the next round reads from.
 	cursor uint64
+	// end is the stream's last sequence when the current pass began (0:
+	// no pass begun): the pass ends there. A key written after it went
+	// through setOwn, which drops the dead instances' counts (pruneDead);
+	// without the bound, writes coming faster than a round reads kept the
+	// cursor from the stream's end, so a pass never ended, and a key read
+	// once, too early to judge, was never read again.
+	end uint64
 	// noticed is when the sweep first found each instance named in a key
 	// without a lease seen (the leases' clock; see leaseView.deadNamed):
 	// kept here rather than in the lease view's own, which forgets
@@ -97,12 +104,19 @@ func (s *connsSweep) round(ctx context.Context) (read, removed int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("read the stream of %s: %w", bucket, err)
 	}
+	if s.end == 0 {
+		s.end = st.CachedInfo().State.LastSeq
+	}
 	prefix := "$KV." + bucket + "."
 	for read < b.opts.connsSweepPage {
+		if s.cursor > s.end {
+			s.passEnded()
+			return read, removed, nil
+		}
 		gctx, cancel := opContext(ctx)
 		m, err := st.GetMsg(gctx, s.cursor, jetstream.WithGetMsgSubject(prefix+">"))
 		cancel()
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		if errors.Is(err, jetstream.ErrMsgNotFound) || err == nil && m.Sequence > s.end {
 			s.passEnded()
 			return read, removed, nil
 		}
@@ -124,10 +138,11 @@ func (s *connsSweep) round(ctx context.Context) (read, removed int, err error) {
 	return read, removed, nil
 }
 
-// passEnded starts the next pass from the bucket's first key and forgets
-// the instances no key named during the pass that ended.
+// passEnded starts the next pass from the bucket's first key (up to the
+// stream's last sequence then) and forgets the instances no key named
+// during the pass that ended.
 func (s *connsSweep) passEnded() {
-	s.cursor = 1
+	s.cursor, s.end = 1, 0
 	for inst := range s.noticed {
 		if !s.named[inst] {
 			delete(s.noticed, inst)
