@@ -113,7 +113,9 @@ function oldestTime(t: Thread): number {
  * olderThanLoaded says whether the message id was made before the oldest
  * message loaded, so that an older page holds it: a server id's first 4
  * bytes are the server's seconds when it was made (as a MongoDB
- * ObjectID's). False when that cannot be told.
+ * ObjectID's). By more than SKEW_MS: the id and the oldest message's time
+ * may come from two instances whose clocks differ (a missed question
+ * taken for an older one is never shown). False when that cannot be told.
  */
 function olderThanLoaded(t: Thread, id: string): boolean {
   if (!/^[0-9a-f]{24}$/.test(id)) return false;
@@ -124,7 +126,7 @@ function olderThanLoaded(t: Thread, id: string): boolean {
     const at = Date.parse(m.createdAt);
     if (!Number.isNaN(at) && !(at >= oldest)) oldest = at;
   }
-  return made < Math.floor(oldest / 1000) * 1000;
+  return made < Math.floor(oldest / 1000) * 1000 - SKEW_MS;
 }
 
 /** ConversationThread drives AppState.threads[id], .threadErrors[id] and .busy[id]. */
