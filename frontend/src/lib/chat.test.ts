@@ -1964,3 +1964,79 @@ describe('ChatApp: the model picked for new chats no longer offered', () => {
     expect(app.store.state.newChat.model).toBe('x');
   });
 });
+
+describe('ChatApp: a new chat whose first message is refused', () => {
+  const NEW_ID = '0123456789abcdef0123dddd';
+  const created = { id: NEW_ID, title: '', model: 'm', systemPrompt: 'be brief', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
+  const LIMITED = 'you have 1 answers running at once, the most allowed; wait for one to end, or stop one';
+
+  it.each([
+    { name: 'the answers running at once (rate_limited), the tab on it', code: 'rate_limited', message: LIMITED, away: false, undone: true },
+    { name: 'the answers running at once (rate_limited), the user gone to another conversation', code: 'rate_limited', message: LIMITED, away: true, undone: true },
+    { name: 'a model not offered (unknown_model)', code: 'unknown_model', message: 'model "m" is not available', away: false, undone: true },
+    { name: 'an answer running in it (generation_running): something else is in it', code: 'generation_running', message: 'an answer is running', away: false, undone: false },
+    { name: 'a server failure (internal): the message may be stored', code: 'internal', message: 'internal server error', away: false, undone: false },
+  ])('$name', async ({ code, message: text, away, undone }) => {
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url === '/api/conversations' && init?.method === 'POST') return json({ conversation: created }, 201);
+        if (url === `/api/conversations/${NEW_ID}` && init?.method === 'DELETE') return new Response(null, { status: 204 });
+        return undefined;
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+    expect(await app.saveSettings('be brief', {})).toBeNull();
+    app.setDraft('new', 'hello');
+    const sending = app.send('hello');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+    if (away) app.navigate(`/c/${CID}`);
+    socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code, message: text });
+    await sending;
+    await settle();
+
+    const deletes = calls.filter((c) => c.method === 'DELETE').map((c) => c.url);
+    const listed = app.store.state.list.items.map((c) => c.id);
+    if (undone) {
+      expect(deletes).toEqual([`/api/conversations/${NEW_ID}`]);
+      expect(listed).not.toContain(NEW_ID);
+      expect(app.store.state.threads[NEW_ID]).toBeUndefined();
+      expect(app.store.state.route).toEqual({ name: 'chat', conversationId: away ? CID : null });
+      expect(app.draft('new')).toBe('hello');
+      expect(app.draft(NEW_ID)).toBe('');
+      expect(app.store.state.newChat.systemPrompt).toBe('be brief'); // its settings back too
+      expect(app.store.state.toasts.map((t) => t.text)).toContain(`Message not sent: ${text.charAt(0).toUpperCase()}${text.slice(1)}. Your text is back in the new chat’s message box.`);
+    } else {
+      expect(deletes).toEqual([]);
+      expect(listed).toContain(NEW_ID);
+      expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+      expect(app.draft(NEW_ID)).toBe('hello');
+      expect(app.draft('new')).toBe('');
+    }
+    expect(app.store.state.busy.new).toBeUndefined();
+    expect(socket().framesOf('send')).toHaveLength(1); // nothing else sent
+  });
+
+  it('a refusal of the send once it waited for the connection (queued) leaves the conversation', async () => {
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => (url === '/api/conversations' && init?.method === 'POST' ? json({ conversation: created }, 201) : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.link.state).toBe('connected'));
+    const sending = app.send('hello');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    const first = socket();
+    first.cut(); // the send is cut off: queued, sent again once connected
+    await sending;
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'rate_limited', message: LIMITED });
+    await vi.waitFor(() => expect(app.draft(NEW_ID)).toBe('hello'));
+    expect(calls.filter((c) => c.method === 'DELETE')).toEqual([]);
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: NEW_ID });
+  });
+});

@@ -80,6 +80,24 @@ const UNSAVED_SLOW_MS = 60_000;
 /** LoadOutcome says how a load ended: `gone` is a conversation the server does not have (deleted). */
 export type LoadOutcome = 'loaded' | 'gone' | 'failed';
 
+/**
+ * STORES_NOTHING are the codes of a send's refusals that the server makes
+ * before the user message is stored (protocol.md: the answers running at
+ * once and the sends per minute, rate_limited; a field refused, such as a
+ * parent that is not a user message, invalid_field; a model not offered,
+ * unknown_model). Others may follow a write (internal), or say that
+ * something else is in the conversation (generation_running).
+ */
+const STORES_NOTHING = new Set(['rate_limited', 'invalid_field', 'unknown_model']);
+
+/**
+ * Unmake is told the refusal of the first message sent into a conversation
+ * made for it (a new chat: ChatApp.createPending), refused storing nothing
+ * while the conversation holds nothing else: it returns whether it took the
+ * text and undid the conversation, else the refusal goes as any other.
+ */
+export type Unmake = (text: string, err: ApiError) => boolean;
+
 /** SKEW_MS is the margin between this device's clock and the server's when a send's time is compared with a message's. */
 const SKEW_MS = 5 * 60_000;
 
@@ -549,19 +567,22 @@ export class ConversationThread {
 
   // ---- sending ----
 
-  /** sendAfterLeaf sends text after the shown path's last stored message. */
-  async sendAfterLeaf(text: string, draftKey: string): Promise<void> {
+  /** sendAfterLeaf sends text after the shown path's last stored message (unmake: see send). */
+  async sendAfterLeaf(text: string, draftKey: string, unmake?: Unmake): Promise<void> {
     const leaf = leafOf(this.thread);
     const parent = leaf && !leaf.id.startsWith(PENDING_PREFIX) ? leaf.id : undefined;
-    await this.send(text, parent, draftKey);
+    await this.send(text, parent, draftKey, unmake);
   }
 
   /**
    * send shows the message as pending and sends it, or queues it when the
    * connection is down. parentMessageId "" asks for a new root (an edit of
    * the first message); undefined lets the server append to the active leaf.
+   * unmake, for the first message of a conversation made for it, is told a
+   * refusal of this attempt that stored nothing (see unmade); a send queued
+   * (a connection failure) is not its any more.
    */
-  async send(content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
+  async send(content: string, parentMessageId: string | undefined, draftKey: string | null, unmake?: Unmake): Promise<void> {
     const model = this.deps.model?.();
     const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey, ...(model ? { model } : {}) };
     this.deps.drafts.hold(draftKey ?? this.id, q.clientMessageId, content, !!draftKey);
@@ -571,14 +592,14 @@ export class ConversationThread {
       this.queue(q);
       return;
     }
-    await this.deliver(q);
+    await this.deliver(q, unmake);
   }
 
   /**
    * deliver sends one message; it returns false when the connection failed
    * and the message waits in the queue.
    */
-  private async deliver(q: QueuedSend): Promise<boolean> {
+  private async deliver(q: QueuedSend, unmake?: Unmake): Promise<boolean> {
     if (!this.deps.drafts.stillHeld(q.draftKey ?? this.id, q.clientMessageId)) {
       this.takenUp(q);
       return true;
@@ -608,11 +629,26 @@ export class ConversationThread {
         if (this.deps.connected()) this.retrySoon();
         return false;
       }
-      await this.refused(q, err);
+      if (!this.unmade(q, err, unmake)) await this.refused(q, err);
       return true;
     } finally {
       this.setBusy(false);
     }
+  }
+
+  /**
+   * unmade hands a refusal of q to unmake (see send) when the server stored
+   * nothing for it (STORES_NOTHING) and the conversation holds nothing else:
+   * no message, none other on its way or waiting. It says whether unmake
+   * took the text (q is then released: its text went to a composer).
+   */
+  private unmade(q: QueuedSend, err: unknown, unmake: Unmake | undefined): boolean {
+    if (!unmake || this.gone || !(err instanceof ApiError) || !STORES_NOTHING.has(err.code)) return false;
+    this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
+    const t = this.thread;
+    if (Object.keys(t.messages).length > 0 || t.queued.length > 0 || !unmake(q.content, err)) return false;
+    this.release(q);
+    return true;
   }
 
   /**
