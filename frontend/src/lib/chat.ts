@@ -232,6 +232,7 @@ export class ChatApp {
         loadedConversation: (c) => this.list.loaded(c),
         model: () => this.chosenModel(id),
         deleted: (notice) => this.deleted(id, notice),
+        reopenEdit: (parentId, text) => this.list.epoch === epoch && this.openId === id && this.edits.reopen(id, parentId, text),
       });
       this.threads.set(id, t);
     }

@@ -58,6 +58,12 @@ export interface ThreadDeps {
    * the user notice when it is open (absent: the deletion's own).
    */
   deleted?: (notice?: string) => void;
+  /**
+   * Opens the edit box under parentId again with text, an edit the server
+   * refused (OpenEdits.reopen); false when it cannot (one is open there
+   * already): the text then goes to the conversation's composer.
+   */
+  reopenEdit?: (parentId: string, text: string) => boolean;
   /** Names the session now (it changes when one ends): a Stop of one never goes out in the next. */
   session?: () => number;
   /** Delay before a second resync asked for during one; defaults to 500 ms. */
@@ -665,8 +671,38 @@ export class ConversationThread {
     if (asks && this.ended && !this.gone) return;
     // Out of the queue first: deleted() gives back what is still in it, this text below.
     if (missing === 'conversation' && !this.gone) this.deps.deleted?.();
+    if (this.reopened(q, err)) return;
     this.giveBack(q);
-    this.deps.toast(missing === 'parent' && !this.gone ? PARENT_NOT_FOUND : `Message not sent: ${errorText(err)}`, 'error');
+    this.deps.toast(missing === 'parent' && !this.gone ? PARENT_NOT_FOUND : this.refusal(q, err), 'error');
+  }
+
+  /**
+   * refusal says a send was refused, and for an edit given to the
+   * conversation's composer (its box could not open again: see reopened)
+   * that its text is there: Send there posts it at the end, not as a new
+   * version of its question.
+   */
+  private refusal(q: QueuedSend, err: unknown): string {
+    const composer = q.draftKey === null && !this.gone && !(err instanceof ApiError && err.code === 'not_found');
+    return composer ? `Edit not sent: ${sentence(errorText(err))} Your text is in the message box.` : `Message not sent: ${errorText(err)}`;
+  }
+
+  /**
+   * reopened opens the edit box of a refused edit again with its text
+   * (deps.reopenEdit), where Send sends it again as a new version of its
+   * question, and says so: in the conversation's composer, where it went
+   * before, Send would post it at the end instead. Not for a not_found (its
+   * parent, or the conversation, is gone: the composer, as before), nor
+   * once the conversation is gone or its session ended, nor while it is not
+   * open (its edits went to its composer as it was left). It says whether
+   * it did.
+   */
+  private reopened(q: QueuedSend, err: unknown): boolean {
+    if (q.draftKey !== null || this.gone || this.ended || (err instanceof ApiError && err.code === 'not_found')) return false;
+    if (!this.deps.reopenEdit?.(q.parentMessageId ?? '', q.content)) return false;
+    this.release(q);
+    this.deps.toast(`Edit not sent: ${sentence(errorText(err))} Your text is back in its edit box.`, 'error');
+    return true;
   }
 
   /**
