@@ -3,7 +3,8 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Conversation } from './protocol';
-import { CID, conv, json, message, setup } from './testkit';
+import { SEARCH_RETRY_MAX_MS } from './conversationList';
+import { CID, conv, json, message, settle, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
 
@@ -136,6 +137,99 @@ describe('ConversationList', () => {
     expect(pageSignal?.aborted).toBe(true);
     expect(app.store.state.list.error).toBeNull();
     expect(app.store.state.list.loading).toBe(false);
+  });
+
+  describe('a search chatd answers 503 unavailable with Retry-After (it waited its turn behind the user\'s search before)', () => {
+    const all = [conv('c3', 'three', '2026-01-03T00:00:00Z'), conv('c2', 'two topic', '2026-01-02T00:00:00Z')];
+    const TURN = 'the request could not be completed in time; retry';
+    const busy = (retryAfter: string | null) =>
+      new Response(JSON.stringify({ error: { code: 'unavailable', message: TURN } }), {
+        status: 503,
+        headers: { 'Content-Type': 'application/json', ...(retryAfter !== null ? { 'Retry-After': retryAfter } : {}) },
+      });
+
+    /** start shows the list, then answers searches with answers, in turn (the last repeats; undefined: the list's own). */
+    async function start(answers: Array<() => Response | Promise<Response> | undefined>) {
+      let n = 0;
+      const searches: string[] = [];
+      const s = setup({
+        snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+        route: (url) => {
+          if (!url.startsWith('/api/conversations?') || !url.includes('q=')) return undefined;
+          searches.push(new URLSearchParams(url.slice(url.indexOf('?') + 1)).get('q')!);
+          return answers[Math.min(n++, answers.length - 1)]!();
+        },
+        list: (q) => ({ conversations: all.filter((c) => !q.get('q') || c.title.includes(q.get('q')!)), nextCursor: '' }),
+      });
+      s.socket().open();
+      await vi.waitFor(() => expect(s.app.store.state.list.items).toHaveLength(2));
+      return { ...s, searches, list: () => s.app.store.state.list };
+    }
+
+    it('is asked again once after it, loading meanwhile, and shows its result', async () => {
+      let answer!: (r: Response) => void;
+      const { app, searches, list } = await start([() => busy('0'), () => new Promise<Response>((resolve) => (answer = resolve))]);
+      app.setQuery('topic');
+      await vi.waitFor(() => expect(searches).toHaveLength(2));
+      expect(list()).toMatchObject({ loading: true, error: null }); // not "Could not search" between the two
+      answer(json({ conversations: [all[1]], nextCursor: '' }));
+      await vi.waitFor(() => expect(list().items.map((c) => c.id)).toEqual(['c2']));
+      expect(list()).toMatchObject({ loading: false, error: null });
+      expect(searches).toEqual(['topic', 'topic']);
+    });
+
+    it('failing again shows the error, asked no more', async () => {
+      const { app, searches, list } = await start([() => busy('0')]);
+      app.setQuery('topic');
+      await vi.waitFor(() => expect(list().error).toBe(TURN));
+      await settle();
+      expect(searches).toEqual(['topic', 'topic']);
+      expect(list()).toMatchObject({ loading: false, items: [] });
+    });
+
+    it.each([
+      ['without Retry-After', () => busy(null)],
+      ['from a proxy (no chatd body)', () => new Response('<html>503</html>', { status: 503, headers: { 'Retry-After': '0' } })],
+    ])('%s is not asked again', async (_, refusal) => {
+      const { app, searches, list } = await start([refusal, () => undefined]);
+      app.setQuery('topic');
+      await vi.waitFor(() => expect(list().error).not.toBeNull());
+      await settle();
+      expect(searches).toEqual(['topic']);
+    });
+
+    it('waits at most SEARCH_RETRY_MAX_MS however long its Retry-After', async () => {
+      let refuse!: () => void;
+      const { app, searches, list } = await start([
+        () => new Promise<Response>((resolve) => (refuse = () => resolve(busy('3600')))),
+        () => undefined,
+      ]);
+      app.setQuery('topic');
+      await vi.waitFor(() => expect(searches).toHaveLength(1));
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        refuse();
+        await vi.advanceTimersByTimeAsync(SEARCH_RETRY_MAX_MS - 1);
+        expect(searches).toHaveLength(1);
+        expect(list()).toMatchObject({ loading: true, error: null });
+        await vi.advanceTimersByTimeAsync(1);
+        expect(searches).toHaveLength(2);
+      } finally {
+        vi.useRealTimers();
+      }
+      await vi.waitFor(() => expect(list().items.map((c) => c.id)).toEqual(['c2']));
+    });
+
+    it('a search typed during the wait gives it up', async () => {
+      const { app, searches, list } = await start([() => busy('3600'), () => undefined]);
+      app.setQuery('topic');
+      await vi.waitFor(() => expect(searches).toHaveLength(1));
+      await settle();
+      app.setQuery('two');
+      await vi.waitFor(() => expect(list().items.map((c) => c.id)).toEqual(['c2']));
+      expect(searches).toEqual(['topic', 'two']);
+      expect(list().error).toBeNull();
+    });
   });
 
   it('a title that came while the first page was on its way is kept when the page arrives, a conversation deleted meanwhile stays gone', async () => {

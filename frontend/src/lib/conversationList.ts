@@ -3,8 +3,8 @@
 // frames, renames) applied in place without letting a late copy undo a newer
 // one or bring a deleted conversation back.
 
-import type { ApiClient } from './api';
-import { errorText } from './errors';
+import { ApiError, type ApiClient, type ConversationPage } from './api';
+import { errorText, serverUnavailable } from './errors';
 import type { Conversation } from './protocol';
 import { appendPage, dropUnlisted, initialList, removeConversation, touchConversation, upsertConversation, type AppState } from './state';
 import type { Store } from './store';
@@ -15,6 +15,39 @@ import { requestOrder } from './transport';
 export interface ConversationListOptions {
   /** Pause in typing before a search is sent; defaults to 300 ms. */
   searchDelayMs?: number;
+}
+
+/**
+ * SEARCH_RETRY_MAX_MS bounds the pause before a search chatd answered 503
+ * unavailable is asked again (its Retry-After; see ConversationList.firstPage).
+ */
+export const SEARCH_RETRY_MAX_MS = 10_000;
+
+/**
+ * searchRetryWait is the pause before a search refused for now is asked
+ * again: chatd's own 503 unavailable with a Retry-After (the user's
+ * searches take turns on the server, and one that waited for another past
+ * the request's deadline is answered so), bounded by SEARCH_RETRY_MAX_MS;
+ * null for any other failure (a proxy's 503 has no chatd body, a 429 is
+ * the budget of searches spent).
+ */
+function searchRetryWait(err: unknown): number | null {
+  if (!(err instanceof ApiError) || err.status !== 503 || serverUnavailable(err) === null || err.retryAfter === undefined) return null;
+  return Math.min(err.retryAfter * 1000, SEARCH_RETRY_MAX_MS);
+}
+
+/** pause resolves after ms, or at once when signal aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
 }
 
 /** ConversationList loads and updates AppState.list (and conversation copies in threads). */
@@ -83,7 +116,7 @@ export class ConversationList {
     const shown = new Set(this.store.state.list.items.map((c) => c.id));
     this.store.set((s) => ({ ...s, list: { ...s.list, loading: true, error: null } }));
     try {
-      const page = await this.api.listConversations({ query, signal });
+      const page = await this.firstPage(query, signal);
       if (seq !== this.seq) return;
       this.reloadSeq = 0;
       this.readAt = at;
@@ -101,6 +134,26 @@ export class ConversationList {
       this.reloadSeq = 0; // its error's Retry reads the list after the channel is up
       const none = query ? { items: [], nextCursor: '' } : {};
       this.store.set((s) => ({ ...s, list: { ...s.list, ...none, loading: false, error: errorText(err) } }));
+    }
+  }
+
+  /**
+   * firstPage reads the first page of the list, or of a search (query). A
+   * search chatd refused for now with a Retry-After (searchRetryWait: the
+   * user's search before held its turn past the request's deadline) is
+   * asked once more after that pause, the list still loading; a second
+   * failure is the search's. A reload or reset meanwhile (signal) ends the
+   * pause, and the first failure is the answer, which nobody reads.
+   */
+  private async firstPage(query: string, signal: AbortSignal): Promise<ConversationPage> {
+    try {
+      return await this.api.listConversations({ query, signal });
+    } catch (err) {
+      const wait = query ? searchRetryWait(err) : null;
+      if (wait === null || signal.aborted) throw err;
+      await pause(wait, signal);
+      if (signal.aborted) throw err;
+      return await this.api.listConversations({ query, signal });
     }
   }
 
