@@ -71,17 +71,8 @@ func TestEventsSurviveCutOff(t *testing.T) {
 	c := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p := newCutProxy(t, strings.TrimPrefix(c.URLs()[0], "nats://"))
 	sender, _ := newBus(t, c, "ev-sender", 2*time.Second)
-	cut, err := New(Options{URLs: []string{"nats://" + p.addr()}, InstanceID: "ev-cut", User: "chatd", Password: "pw",
-		LeaseTTL: 2 * time.Second, OutageGrace: 500 * time.Millisecond, Stream: StreamLimits{MaxBytes: 64 << 20},
-		clientOptions: []nats.Option{nats.IgnoreDiscoveredServers()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := newRecorder()
-	cut.Attach(rec)
-	t.Cleanup(func() { _ = cut.Close(context.Background()) })
+	cut, rec, p := newBusBehindProxy(t, c, "ev-cut")
 	waitHealthy(t, ctx, sender, cut)
 
 	first := hub.UserEvent{UserID: "u-ev", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(`{"n":0}`)}}
@@ -174,6 +165,24 @@ type cutProxy struct {
 	mu     sync.Mutex
 	cut    bool
 	conns  []net.Conn
+}
+
+// newBusBehindProxy starts a bus, id, that reaches the cluster's first
+// server through a cutProxy (its OutageGrace 500 ms, its lease TTL 2 s),
+// with a recorder attached.
+func newBusBehindProxy(t *testing.T, c *natstest.Cluster, id string) (*Bus, *recorder, *cutProxy) {
+	t.Helper()
+	p := newCutProxy(t, strings.TrimPrefix(c.URLs()[0], "nats://"))
+	b, err := New(Options{URLs: []string{"nats://" + p.addr()}, InstanceID: id, User: "chatd", Password: "pw",
+		LeaseTTL: 2 * time.Second, OutageGrace: 500 * time.Millisecond, Stream: StreamLimits{MaxBytes: 64 << 20},
+		clientOptions: []nats.Option{nats.IgnoreDiscoveredServers()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	b.Attach(rec)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	return b, rec, p
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {

@@ -26,16 +26,8 @@ func TestEventsOfACutOffInstance(t *testing.T) {
 	c := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p := newCutProxy(t, strings.TrimPrefix(c.URLs()[0], "nats://"))
 	other, rec := newBus(t, c, "ob-other", 2*time.Second)
-	cut, err := New(Options{URLs: []string{"nats://" + p.addr()}, InstanceID: "ob-cut", User: "chatd", Password: "pw",
-		LeaseTTL: 2 * time.Second, OutageGrace: 500 * time.Millisecond, Stream: StreamLimits{MaxBytes: 64 << 20},
-		clientOptions: []nats.Option{nats.IgnoreDiscoveredServers()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cut.Attach(newRecorder())
-	t.Cleanup(func() { _ = cut.Close(context.Background()) })
+	cut, _, p := newBusBehindProxy(t, c, "ob-cut")
 	waitHealthy(t, ctx, other, cut)
 	frame := func(d string) hub.UserEvent {
 		return hub.UserEvent{UserID: "u-ob", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(d)}}

@@ -84,9 +84,10 @@ describe('AuthPage rate-limit countdown', () => {
     expect(region.textContent).toBe(''); // said once, not again on the next page
   });
 
-  it('drops the countdown and its error when the address changes: the limit was for the other one', async () => {
+  /** signInRefused signs in on the sign-in page, refused 429 with message and a 30 s wait; it returns the submit button. */
+  async function signInRefused(message: string): Promise<HTMLButtonElement> {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
-    vi.spyOn(app, 'login').mockRejectedValue(new ApiError(429, 'rate_limited', 'Too many attempts', 30));
+    vi.spyOn(app, 'login').mockRejectedValue(new ApiError(429, 'rate_limited', message, 30));
     act(() =>
       mount.root.render(
         <AppProvider value={app}>
@@ -98,6 +99,11 @@ describe('AuthPage rate-limit countdown', () => {
     type('password', 'a long password 123');
     const button = mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!;
     await act(async () => button.click());
+    return button;
+  }
+
+  it('drops the countdown and its error when the address changes: the limit was for the other one', async () => {
+    const button = await signInRefused('Too many attempts');
     expect(mount.host.querySelector('#auth-error')?.textContent).toBe('Too many attempts. Try again in 30 seconds.');
     type('email', 'grace@example.com');
     expect(button.disabled).toBe(false);
@@ -105,19 +111,7 @@ describe('AuthPage rate-limit countdown', () => {
   });
 
   it('keeps the countdown when the email changes after a refusal of the whole address, and says it is the address\'s', async () => {
-    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
-    vi.spyOn(app, 'login').mockRejectedValue(new ApiError(429, 'rate_limited', 'too many sign-ins from this address; try again later', 30));
-    act(() =>
-      mount.root.render(
-        <AppProvider value={app}>
-          <AuthPage mode="login" />
-        </AppProvider>,
-      ),
-    );
-    type('email', 'ada@example.com');
-    type('password', 'a long password 123');
-    const button = mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!;
-    await act(async () => button.click());
+    const button = await signInRefused('too many sign-ins from this address; try again later');
     const said = mount.host.querySelector('#auth-error')?.textContent;
     expect(said).toMatch(/^Too many sign-ins from your network address .*whatever the account\. Try again in 30 seconds\.$/);
     type('email', 'grace@example.com'); // refused the same: the wait stays
