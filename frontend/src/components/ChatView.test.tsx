@@ -415,40 +415,6 @@ describe('ChatView edit box when the shown branch changes elsewhere', () => {
   });
 });
 
-describe('ChatView: an edit the server refuses', () => {
-  it('opens its edit box again with the text sent; Send there sends it as a new version of the question again', async () => {
-    const { app, socket } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hello', 'complete')]] });
-    socket().open();
-    await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
-    act(() =>
-      mount.root.render(
-        <AppProvider value={app}>
-          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
-        </AppProvider>,
-      ),
-    );
-    const typeInto = (box: HTMLTextAreaElement, text: string) =>
-      act(() => {
-        Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value')!.set!.call(box, text);
-        box.dispatchEvent(new Event('input', { bubbles: true }));
-      });
-    const sendEdit = () => act(() => [...mount.host.querySelectorAll<HTMLButtonElement>('.edit-box button')].find((b) => b.textContent === 'Send')!.click());
-    act(() => mount.host.querySelector<HTMLButtonElement>('[data-message-id="u1"] button[aria-label="Edit message"]')!.click());
-    typeInto(mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')!, 'hi, said better');
-    sendEdit();
-    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
-    expect(mount.host.querySelector('.edit-box')).toBeNull();
-    const limited = 'you have 1 answers running at once, the most allowed; wait for one to end, or stop one';
-    await act(async () => socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'rate_limited', message: limited }));
-    await vi.waitFor(() => expect(mount.host.querySelector<HTMLTextAreaElement>('.edit-box textarea')?.value).toBe('hi, said better'));
-    expect(app.draft(CID)).toBe(''); // not in the message box, whose Send posts at the end
-    sendEdit();
-    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(2));
-    expect(socket().framesOf('send')[1]).toMatchObject({ parentMessageId: '', content: 'hi, said better' });
-    await app.logout(); // its reconnects end
-  });
-});
-
 describe('ChatView offline notice', () => {
   it('says the link is offline with a Retry in the chat itself (the hidden drawer holds the only other one)', () => {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });

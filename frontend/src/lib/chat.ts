@@ -232,7 +232,6 @@ export class ChatApp {
         loadedConversation: (c) => this.list.loaded(c),
         model: () => this.chosenModel(id),
         deleted: (notice) => this.deleted(id, notice),
-        reopenEdit: (parentId, text) => this.list.epoch === epoch && this.openId === id && this.edits.reopen(id, parentId, text),
       });
       this.threads.set(id, t);
     }
@@ -1014,33 +1013,7 @@ export class ChatApp {
     this.sentFromNewChat(pending.text);
     if (pending.unavailable) this.toast(unavailableNotice(pending.unavailable), 'info');
     if (this.openId === null) this.navigate(`/c/${conversation.id}`); // unless the user went elsewhere meanwhile
-    const epoch = this.list.epoch;
-    await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id, (text, err) => this.unmakeNewChat(pending, conversation.id, epoch, text, err));
-  }
-
-  /**
-   * unmakeNewChat undoes a new chat whose first message the server refused
-   * storing nothing (the answers running at once, CHATD_MAX_ANSWERS_PER_USER,
-   * and the like: ConversationThread.unmade), its conversation still empty:
-   * the conversation is deleted, as one made for a chat cancelled is (else
-   * each try left one more, empty, in the list), its text and settings go
-   * back to the new chat, where the tab goes back to unless the user went
-   * elsewhere, and the refusal is said. Not once its session ended.
-   */
-  private unmakeNewChat(pending: PendingChat, id: string, epoch: number, text: string, err: ApiError): boolean {
-    if (this.list.epoch !== epoch || !this.threads.has(id)) return false;
-    void this.api.deleteConversation(id).catch(() => undefined); // a failure leaves it in the list, empty, as before
-    this.drafts.load(NEW_CHAT);
-    this.drafts.giveBack(NEW_CHAT, text);
-    const { systemPrompt, params } = pending.body;
-    if (!this.store.state.newChat.systemPrompt && !this.store.state.newChat.params) {
-      this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: systemPrompt ?? '', params } }));
-    }
-    const open = this.openId === id;
-    this.forget(id); // after the text: what its composer held since follows it
-    if (open) this.navigate('/', true);
-    this.toast(`Message not sent: ${sentence(errorText(err))} Your text is back in the new chat’s message box.`, 'error');
-    return true;
+    await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id);
   }
 
   /**

@@ -58,12 +58,6 @@ export interface ThreadDeps {
    * the user notice when it is open (absent: the deletion's own).
    */
   deleted?: (notice?: string) => void;
-  /**
-   * Opens the edit box under parentId again with text, an edit the server
-   * refused (OpenEdits.reopen); false when it cannot (one is open there
-   * already): the text then goes to the conversation's composer.
-   */
-  reopenEdit?: (parentId: string, text: string) => boolean;
   /** Names the session now (it changes when one ends): a Stop of one never goes out in the next. */
   session?: () => number;
   /** Delay before a second resync asked for during one; defaults to 500 ms. */
@@ -85,24 +79,6 @@ const UNSAVED_SLOW_MS = 60_000;
 
 /** LoadOutcome says how a load ended: `gone` is a conversation the server does not have (deleted). */
 export type LoadOutcome = 'loaded' | 'gone' | 'failed';
-
-/**
- * STORES_NOTHING are the codes of a send's refusals that the server makes
- * before the user message is stored (protocol.md: the answers running at
- * once and the sends per minute, rate_limited; a field refused, such as a
- * parent that is not a user message, invalid_field; a model not offered,
- * unknown_model). Others may follow a write (internal), or say that
- * something else is in the conversation (generation_running).
- */
-const STORES_NOTHING = new Set(['rate_limited', 'invalid_field', 'unknown_model']);
-
-/**
- * Unmake is told the refusal of the first message sent into a conversation
- * made for it (a new chat: ChatApp.createPending), refused storing nothing
- * while the conversation holds nothing else: it returns whether it took the
- * text and undid the conversation, else the refusal goes as any other.
- */
-export type Unmake = (text: string, err: ApiError) => boolean;
 
 /** SKEW_MS is the margin between this device's clock and the server's when a send's time is compared with a message's. */
 const SKEW_MS = 5 * 60_000;
@@ -573,22 +549,19 @@ export class ConversationThread {
 
   // ---- sending ----
 
-  /** sendAfterLeaf sends text after the shown path's last stored message (unmake: see send). */
-  async sendAfterLeaf(text: string, draftKey: string, unmake?: Unmake): Promise<void> {
+  /** sendAfterLeaf sends text after the shown path's last stored message. */
+  async sendAfterLeaf(text: string, draftKey: string): Promise<void> {
     const leaf = leafOf(this.thread);
     const parent = leaf && !leaf.id.startsWith(PENDING_PREFIX) ? leaf.id : undefined;
-    await this.send(text, parent, draftKey, unmake);
+    await this.send(text, parent, draftKey);
   }
 
   /**
    * send shows the message as pending and sends it, or queues it when the
    * connection is down. parentMessageId "" asks for a new root (an edit of
    * the first message); undefined lets the server append to the active leaf.
-   * unmake, for the first message of a conversation made for it, is told a
-   * refusal of this attempt that stored nothing (see unmade); a send queued
-   * (a connection failure) is not its any more.
    */
-  async send(content: string, parentMessageId: string | undefined, draftKey: string | null, unmake?: Unmake): Promise<void> {
+  async send(content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
     const model = this.deps.model?.();
     const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey, ...(model ? { model } : {}) };
     this.deps.drafts.hold(draftKey ?? this.id, q.clientMessageId, content, !!draftKey);
@@ -598,14 +571,14 @@ export class ConversationThread {
       this.queue(q);
       return;
     }
-    await this.deliver(q, unmake);
+    await this.deliver(q);
   }
 
   /**
    * deliver sends one message; it returns false when the connection failed
    * and the message waits in the queue.
    */
-  private async deliver(q: QueuedSend, unmake?: Unmake): Promise<boolean> {
+  private async deliver(q: QueuedSend): Promise<boolean> {
     if (!this.deps.drafts.stillHeld(q.draftKey ?? this.id, q.clientMessageId)) {
       this.takenUp(q);
       return true;
@@ -635,26 +608,11 @@ export class ConversationThread {
         if (this.deps.connected()) this.retrySoon();
         return false;
       }
-      if (!this.unmade(q, err, unmake)) await this.refused(q, err);
+      await this.refused(q, err);
       return true;
     } finally {
       this.setBusy(false);
     }
-  }
-
-  /**
-   * unmade hands a refusal of q to unmake (see send) when the server stored
-   * nothing for it (STORES_NOTHING) and the conversation holds nothing else:
-   * no message, none other on its way or waiting. It says whether unmake
-   * took the text (q is then released: its text went to a composer).
-   */
-  private unmade(q: QueuedSend, err: unknown, unmake: Unmake | undefined): boolean {
-    if (!unmake || this.gone || !(err instanceof ApiError) || !STORES_NOTHING.has(err.code)) return false;
-    this.update((t) => dropPending(unqueue(t, q.clientMessageId), q.clientMessageId));
-    const t = this.thread;
-    if (Object.keys(t.messages).length > 0 || t.queued.length > 0 || !unmake(q.content, err)) return false;
-    this.release(q);
-    return true;
   }
 
   /**
@@ -671,38 +629,8 @@ export class ConversationThread {
     if (asks && this.ended && !this.gone) return;
     // Out of the queue first: deleted() gives back what is still in it, this text below.
     if (missing === 'conversation' && !this.gone) this.deps.deleted?.();
-    if (this.reopened(q, err)) return;
     this.giveBack(q);
-    this.deps.toast(missing === 'parent' && !this.gone ? PARENT_NOT_FOUND : this.refusal(q, err), 'error');
-  }
-
-  /**
-   * refusal says a send was refused, and for an edit given to the
-   * conversation's composer (its box could not open again: see reopened)
-   * that its text is there: Send there posts it at the end, not as a new
-   * version of its question.
-   */
-  private refusal(q: QueuedSend, err: unknown): string {
-    const composer = q.draftKey === null && !this.gone && !(err instanceof ApiError && err.code === 'not_found');
-    return composer ? `Edit not sent: ${sentence(errorText(err))} Your text is in the message box.` : `Message not sent: ${errorText(err)}`;
-  }
-
-  /**
-   * reopened opens the edit box of a refused edit again with its text
-   * (deps.reopenEdit), where Send sends it again as a new version of its
-   * question, and says so: in the conversation's composer, where it went
-   * before, Send would post it at the end instead. Not for a not_found (its
-   * parent, or the conversation, is gone: the composer, as before), nor
-   * once the conversation is gone or its session ended, nor while it is not
-   * open (its edits went to its composer as it was left). It says whether
-   * it did.
-   */
-  private reopened(q: QueuedSend, err: unknown): boolean {
-    if (q.draftKey !== null || this.gone || this.ended || (err instanceof ApiError && err.code === 'not_found')) return false;
-    if (!this.deps.reopenEdit?.(q.parentMessageId ?? '', q.content)) return false;
-    this.release(q);
-    this.deps.toast(`Edit not sent: ${sentence(errorText(err))} Your text is back in its edit box.`, 'error');
-    return true;
+    this.deps.toast(missing === 'parent' && !this.gone ? PARENT_NOT_FOUND : `Message not sent: ${errorText(err)}`, 'error');
   }
 
   /**

@@ -36,19 +36,6 @@ export class OpenEdits {
     this.keep?.(conversationId, parentId, null); // an earlier edit's text there, if any, is dropped with it
   }
 
-  /**
-   * reopen opens an edit box again under parentId with text: an edit sent
-   * and refused. Its text is kept whatever it is (its original is unknown,
-   * and it was not sent): the box holds it, and so does storage. False when
-   * an edit box is open there already, left as it is.
-   */
-  reopen(conversationId: string, parentId: string, text: string): boolean {
-    if (this.get(conversationId, parentId)) return false;
-    this.open(conversationId, parentId, '');
-    this.type(conversationId, parentId, text);
-    return true;
-  }
-
   /** type records the edit box's text. */
   type(conversationId: string, parentId: string, text: string): void {
     const edit = this.get(conversationId, parentId);
