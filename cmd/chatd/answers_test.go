@@ -24,12 +24,12 @@ func TestMaxAnswersPerUser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	running := sendSSE(ctx, t, s.url, token, first)
+	running := postSSE(ctx, t, s.url, token, first, "hello")
 	defer running.Body.Close()
 	mustStatus(t, "the first send", running.StatusCode, 200, nil)
 	awaitFrame(t, running.Body, "ack")
 
-	refused := sendSSE(ctx, t, s.url, token, second)
+	refused := postSSE(ctx, t, s.url, token, second, "hello")
 	defer refused.Body.Close()
 	if refused.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("a second answer at once: %d, want 429", refused.StatusCode)
@@ -44,16 +44,16 @@ func TestMaxAnswersPerUser(t *testing.T) {
 	other := body["token"].(string)
 	st, body = call(t, "POST", s.url+"/api/conversations", other, map[string]string{"title": "theirs"})
 	mustStatus(t, "create", st, 201, body)
-	theirs := sendSSE(ctx, t, s.url, other, body["conversation"].(map[string]any)["id"].(string))
+	theirs := postSSE(ctx, t, s.url, other, body["conversation"].(map[string]any)["id"].(string), "hello")
 	defer theirs.Body.Close()
 	mustStatus(t, "another user's send", theirs.StatusCode, 200, nil)
 	awaitFrame(t, theirs.Body, "ack")
 }
 
-// sendSSE posts a send over the SSE route; the caller closes the body.
-func sendSSE(ctx context.Context, t *testing.T, url, token, convID string) *http.Response {
+// postSSE posts a send of content over the SSE route; the caller closes the body.
+func postSSE(ctx context.Context, t *testing.T, url, token, convID, content string) *http.Response {
 	t.Helper()
-	b, _ := json.Marshal(map[string]string{"content": "hello"})
+	b, _ := json.Marshal(map[string]string{"content": content})
 	req, _ := http.NewRequestWithContext(ctx, "POST", url+"/api/conversations/"+convID+"/messages", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")

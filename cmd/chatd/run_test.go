@@ -371,15 +371,7 @@ func streamAnswer(t *testing.T, url, token, convID, content string) (string, str
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	b, _ := json.Marshal(map[string]string{"content": content})
-	req, _ := http.NewRequestWithContext(ctx, "POST", url+"/api/conversations/"+convID+"/messages", bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := postSSE(ctx, t, url, token, convID, content)
 	defer res.Body.Close()
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
 		data, _ := io.ReadAll(res.Body)

@@ -29,6 +29,22 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
 
+// eventNames is the user events received so far, in order: each frame's
+// data, or "close" for a close.
+func (r *recorder) eventNames() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	for _, ev := range r.events {
+		if ev.Close != nil {
+			names = append(names, "close")
+			continue
+		}
+		names = append(names, string(ev.Frame.Data))
+	}
+	return names
+}
+
 func (r *recorder) note() {
 	select {
 	case r.changed <- struct{}{}:

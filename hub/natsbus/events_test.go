@@ -125,16 +125,7 @@ func TestEventsSurviveCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, ctx, "the event after the cut", func() bool { return len(rec.events) >= 5 })
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	var got []string
-	for _, ev := range rec.events {
-		if ev.Close != nil {
-			got = append(got, "close")
-			continue
-		}
-		got = append(got, string(ev.Frame.Data))
-	}
+	got := rec.eventNames()
 	want = append(want, "close", `{"n":3}`)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("events after the cut: %v, want %v", got, want)

@@ -70,16 +70,7 @@ func TestEventsOfACutOffInstance(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	var got []string
-	for _, ev := range rec.events {
-		if ev.Close != nil {
-			got = append(got, "close")
-			continue
-		}
-		got = append(got, string(ev.Frame.Data))
-	}
+	got := rec.eventNames()
 	want := []string{`{"n":0}`, `{"renamed":1}`, `{"deleted":1}`, "close", `{"n":4}`}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("events the other instance got: %v, want %v", got, want)

@@ -7,8 +7,9 @@ import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { unavailableNotice } from '../lib/models';
+import type { Message } from '../lib/protocol';
 import { CID, conv, message, setup } from '../lib/testkit';
-import { mergeOlder, mergeSnapshot, newThread, selectVersion, stepVersion, type SnapshotPage } from '../lib/thread';
+import { mergeOlder, mergeSnapshot, newThread, selectVersion, stepVersion, type SnapshotPage, type Thread } from '../lib/thread';
 import { ChatView, MODEL_NOT_LOADED } from './ChatView';
 import { linkWords } from './StatusLine';
 import { mountEach } from './testkit';
@@ -264,12 +265,15 @@ describe('ChatView Export menu', () => {
 });
 
 describe('ChatView older messages', () => {
-  it('Load earlier messages keeps the focus while it loads and, the last ones loaded, leaves it on the list, not the page', () => {
+  /**
+   * shownWithOlder shows a conversation of messages, older ones on the
+   * server (hasMore), with app.loadOlder spied on (it loads nothing).
+   * jsdom lays nothing out: every page is shorter than the screen.
+   */
+  function shownWithOlder(messages: Message[]) {
     const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
-    const thread = mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), [message('q2', 'a1', 'user', 'Question', 'complete')], { hasMore: true });
-    const set = (patch: Partial<typeof thread>) => act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: { ...s.threads[CID]!, ...patch } } })));
+    const thread = mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), messages, { hasMore: true });
     act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: thread } })));
-    // (jsdom lays nothing out: the list asks at once for the page above, as a short first page does.)
     const loadOlder = vi.spyOn(app, 'loadOlder').mockImplementation(async () => undefined);
     act(() =>
       mount.root.render(
@@ -278,6 +282,12 @@ describe('ChatView older messages', () => {
         </AppProvider>,
       ),
     );
+    return { app, loadOlder };
+  }
+
+  it('Load earlier messages keeps the focus while it loads and, the last ones loaded, leaves it on the list, not the page', () => {
+    const { app, loadOlder } = shownWithOlder([message('q2', 'a1', 'user', 'Question', 'complete')]);
+    const set = (patch: Partial<Thread>) => act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: { ...s.threads[CID]!, ...patch } } })));
     const button = [...mount.host.querySelectorAll<HTMLButtonElement>('button')].find((b) => b.textContent === 'Load earlier messages')!;
     button.focus();
     const asked = loadOlder.mock.calls.length;
@@ -297,18 +307,7 @@ describe('ChatView older messages', () => {
     // A new first question (an edit of the first one): older pages hold the old versions only.
     ['runs from the first message', [message('q9', '', 'user', 'Question again', 'complete')], 0],
   ])('a short page whose path %s asks for older messages by itself only when it lacks its start', (_name, messages, asks) => {
-    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
-    const thread = mergeSnapshot(newThread(CID), conv(CID, 'T', '2026-01-01T00:00:00Z'), messages, { hasMore: true });
-    act(() => app.store.set((s) => ({ ...s, threads: { ...s.threads, [CID]: thread } })));
-    // (jsdom lays nothing out: every page is shorter than the screen.)
-    const loadOlder = vi.spyOn(app, 'loadOlder').mockImplementation(async () => undefined);
-    act(() =>
-      mount.root.render(
-        <AppProvider value={app}>
-          <ChatView conversationId={CID} onOpenSidebar={() => undefined} />
-        </AppProvider>,
-      ),
-    );
+    const { loadOlder } = shownWithOlder(messages);
     expect(loadOlder).toHaveBeenCalledTimes(asks);
     expect([...mount.host.querySelectorAll('button')].some((b) => b.textContent === 'Load earlier messages')).toBe(true);
   });

@@ -95,17 +95,23 @@ export const PARENT_NOT_FOUND =
   'Message not sent: the server does not have the message it follows in this conversation. The conversation was loaded again; your text is back in the message box.';
 
 /**
- * oldestTime is the time (this device's clock) of the oldest loaded message
- * whose time can be read (one that cannot, a bad createdAt, is passed
- * over), NaN when none can.
+ * oldestCreated is the server's time (its clock, in ms) of the oldest
+ * loaded message whose time can be read (one that cannot, a bad
+ * createdAt, is passed over), NaN when none can.
  */
-function oldestTime(t: Thread): number {
+function oldestCreated(t: Thread): number {
   let oldest = NaN;
   for (const m of Object.values(t.messages)) {
     if (m.id.startsWith(PENDING_PREFIX)) continue;
     const at = Date.parse(m.createdAt);
     if (!Number.isNaN(at) && !(at >= oldest)) oldest = at;
   }
+  return oldest;
+}
+
+/** oldestTime is oldestCreated on this device's clock. */
+function oldestTime(t: Thread): number {
+  const oldest = oldestCreated(t);
   return Number.isNaN(oldest) ? NaN : serverToClient(oldest);
 }
 
@@ -120,13 +126,7 @@ function oldestTime(t: Thread): number {
 function olderThanLoaded(t: Thread, id: string): boolean {
   if (!/^[0-9a-f]{24}$/.test(id)) return false;
   const made = Number.parseInt(id.slice(0, 8), 16) * 1000;
-  let oldest = NaN;
-  for (const m of Object.values(t.messages)) {
-    if (m.id.startsWith(PENDING_PREFIX)) continue;
-    const at = Date.parse(m.createdAt);
-    if (!Number.isNaN(at) && !(at >= oldest)) oldest = at;
-  }
-  return made < Math.floor(oldest / 1000) * 1000 - SKEW_MS;
+  return made < Math.floor(oldestCreated(t) / 1000) * 1000 - SKEW_MS;
 }
 
 /** ConversationThread drives AppState.threads[id], .threadErrors[id] and .busy[id]. */

@@ -53,16 +53,21 @@ function expectSameBlock(got: string, want: string, where: string): void {
   expect(g.textContent, where).toBe(w.textContent);
 }
 
+/** expectStreamedAsFull: prefix rendered as it streams gives the blocks a full render (which lexes the whole text) gives. */
+function expectStreamedAsFull(prefix: string): void {
+  const got = renderBlocks(prefix, true);
+  const want = renderBlocks(prefix);
+  const where = JSON.stringify(prefix);
+  expect(got.length, where).toBe(want.length);
+  expect(got.slice(0, -1), where).toEqual(want.slice(0, -1));
+  if (got.length) expectSameBlock(got.at(-1)!, want.at(-1)!, where);
+}
+
 describe('a growing answer renders as a full render does', () => {
   for (const [name, doc] of documents) {
     it.each([1, 3, 17])(`${name}, streamed %i characters at a time`, (n) => {
       for (const prefix of steps(doc, n)) {
-        const got = renderBlocks(prefix, true);
-        const want = renderBlocks(prefix); // a full render: lexes the whole text
-        const where = JSON.stringify(prefix);
-        expect(got.length, where).toBe(want.length);
-        expect(got.slice(0, -1), where).toEqual(want.slice(0, -1));
-        if (got.length) expectSameBlock(got.at(-1)!, want.at(-1)!, where);
+        expectStreamedAsFull(prefix);
       }
     });
   }
@@ -77,12 +82,7 @@ describe('a growing answer renders as a full render does', () => {
   ])('%s: a second answer sharing the first one\'s head renders as a full render does', (_, first, second) => {
     for (const prefix of steps(first, 1)) renderBlocks(prefix, true);
     for (const prefix of steps(second, 1)) {
-      const got = renderBlocks(prefix, true);
-      const want = renderBlocks(prefix);
-      const where = JSON.stringify(prefix);
-      expect(got.length, where).toBe(want.length);
-      expect(got.slice(0, -1), where).toEqual(want.slice(0, -1));
-      if (got.length) expectSameBlock(got.at(-1)!, want.at(-1)!, where);
+      expectStreamedAsFull(prefix);
     }
   });
 
@@ -97,12 +97,7 @@ describe('a growing answer renders as a full render does', () => {
     let doc = '';
     for (let i = 0; i < 25; i++) doc += pieces[Math.floor(random() * pieces.length)] + (random() < 0.6 ? '\n' : random() < 0.5 ? '\n\n' : '');
     for (const prefix of steps(doc, 1)) {
-      const got = renderBlocks(prefix, true);
-      const want = renderBlocks(prefix);
-      const where = JSON.stringify(prefix);
-      expect(got.length, where).toBe(want.length);
-      expect(got.slice(0, -1), where).toEqual(want.slice(0, -1));
-      if (got.length) expectSameBlock(got.at(-1)!, want.at(-1)!, where);
+      expectStreamedAsFull(prefix);
     }
   });
 
