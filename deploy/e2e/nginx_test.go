@@ -277,9 +277,9 @@ func TestRenderRefusesDrift(t *testing.T) {
 }
 
 // TestRenderDerivesReadTimeouts checks render-nginx.sh --request-timeout:
-// the read timeout of /api/ becomes CHATD_REQUEST_TIMEOUT + 5 s, what chatd
-// may take before it answers (the token check and the route together), and
-// that of the SSE routes the same when longer than theirs (an answer's
+// the read timeout of /api/ (and of its twin /api/conversations) becomes
+// CHATD_REQUEST_TIMEOUT + 5 s, what chatd may take before it answers (the
+// token check and the route together), and that of the SSE routes the same when longer than theirs (an answer's
 // start there shares that one deadline), so nginx never answers 504 first;
 // a value chatd would not take is refused.
 func TestRenderDerivesReadTimeouts(t *testing.T) {
@@ -312,7 +312,7 @@ func TestRenderDerivesReadTimeouts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("render: %v\n%s", err, out)
 			}
-			for loc, want := range map[string]string{"location /api/ {": c.api, "location ~ ^/api/(events|": c.sse,
+			for loc, want := range map[string]string{"location /api/ {": c.api, "location = /api/conversations {": c.api, "location ~ ^/api/(events|": c.sse,
 				"location = /ws {": "3600s", "proxy_connect_timeout": "60s"} {
 				if got := readTimeoutAfter(t, out, loc); got != want {
 					t.Errorf("%s: proxy_read_timeout %s, want %s", loc, got, want)
