@@ -1,6 +1,6 @@
 // The app's page (jsdom): nothing rendered of a user's messages outlives
-// that user's session in this tab; Back with a phone's drawer open closes
-// the drawer.
+// that user's session in this tab, the tab's title (a conversation's)
+// included; Back with a phone's drawer open closes the drawer.
 
 import { act } from 'react';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -40,6 +40,54 @@ describe('App and the markdown block cache', () => {
     expect(markdownCacheSize().entries).toBeGreaterThan(0);
     await act(() => change(app));
     expect(markdownCacheSize()).toEqual({ entries: 0, chars: 0 });
+  });
+});
+
+describe("App and the tab's title", () => {
+  const GONE = 'dddddddddddddddddddddddd';
+  afterEach(() => history.replaceState(null, '', '/'));
+
+  /** openTitled mounts the page signed in on conversation CID (titled 't') and waits for the tab to show its title. */
+  async function openTitled() {
+    const t = setup(); // GONE is answered a 404 without chatd's word: its error shows in its place
+    act(() =>
+      mount.root.render(
+        <AppProvider value={t.app}>
+          <App />
+        </AppProvider>,
+      ),
+    );
+    await act(() => vi.waitFor(() => expect(document.title).toBe('t · chatd')));
+    return t;
+  }
+
+  it.each([
+    ['signing out', ({ app }: ReturnType<typeof setup>) => app.logout()],
+    ['the session ending (a token refused)', async ({ app }: ReturnType<typeof setup>) => app.expire()],
+    ['the account deleted elsewhere (its socket closed with 4401)', async ({ socket }: ReturnType<typeof setup>) => {
+      socket().open();
+      socket().cut(4401, 'account deleted');
+    }],
+  ])("is chatd again on %s: the sign-in page and its history entry show no conversation's title", async (_name, end) => {
+    const t = await openTitled();
+    await act(() => end(t));
+    expect(location.pathname).toBe('/login');
+    expect(mount.host.querySelector('main.chat')).toBeNull();
+    expect(document.title).toBe('chatd');
+  });
+
+  it('is chatd on the new chat and on a conversation not found', async () => {
+    const { app } = await openTitled();
+    act(() => app.navigate('/'));
+    expect(document.title).toBe('chatd');
+    act(() => app.navigate(`/c/${CID}`));
+    expect(document.title).toBe('t · chatd');
+    await act(async () => {
+      app.navigate(`/c/${GONE}`);
+      await vi.waitFor(() => expect(app.store.state.threadErrors[GONE]).toBeDefined());
+    });
+    expect(mount.host.querySelector('main.chat')?.textContent).toContain(app.store.state.threadErrors[GONE]);
+    expect(document.title).toBe('chatd');
   });
 });
 

@@ -75,8 +75,15 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
   const demo = !settingsLocked && !!currentModel(models, model)?.demo;
   const queued = (thread?.queued.length ?? 0) > 0;
 
+  // The tab shows the conversation's title while it is shown, and "chatd"
+  // once it is not: the view leaving (a sign-out, a session or an account
+  // ended: the sign-in page) takes the title with it, which stayed in the
+  // sign-in page's tab and its history entry on a shared computer.
   useEffect(() => {
     document.title = conversation?.title ? `${conversation.title} · chatd` : 'chatd';
+    return () => {
+      document.title = 'chatd';
+    };
   }, [conversation?.title]);
 
   // An edit box open on a message no longer shown gives its text to the composer.
