@@ -19,16 +19,18 @@ type changePasswordRequest struct {
 
 // errChangedMeanwhile refuses a password change that another change (or
 // a sign-out everywhere) overtook between the check of the current
-// password and the write: applying it too would revoke the session the
-// other change just answered with.
+// password (or the check of the request's token) and the write: applying
+// it too would revoke the session the other change just answered with, or
+// answer a new one to a session the sign-out ended.
 var errChangedMeanwhile = httperr.New(http.StatusConflict, httperr.CodeConflict,
 	"the password or the sessions of this account changed meanwhile; sign in again")
 
 // changePassword sets a new password (hashed in NFC) for the signed-in
 // user, once the current one is given again (counted as a login attempt). The store sets
 // the new hash and revokes every token issued before in one write, only
-// if no other change or revocation came since the current password was
-// checked (else 409 conflict, nothing changed);
+// if the token version is still the one the request's token was checked
+// at: no other change or revocation came since (else 409 conflict,
+// nothing changed);
 // OnPasswordChanged then closes the connections of those sessions, on
 // every instance, and the answer is a new session (token and user) for
 // the caller, whose own old token no longer works either.
@@ -54,7 +56,10 @@ func (a *Accounts) changePassword(c *gin.Context) {
 		httperr.AbortError(c, hashError(err))
 		return
 	}
-	u.TokenVersion, err = a.store.ChangePassword(ctx, u.ID, hash, u.TokenVersion)
+	// The version the request's token was checked at, not the one just
+	// read: a logout landing between the two must refuse the change.
+	id, _ := IdentityFrom(c)
+	u.TokenVersion, err = a.store.ChangePassword(ctx, u.ID, hash, id.TokenVersion)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		httperr.AbortError(c, errAccountGone)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"chatd/persistence"
 )
 
 // TestChangePasswordRefused: a change without a session, with a missing
@@ -132,5 +134,47 @@ func TestChangePasswordOvertaken(t *testing.T) {
 	u, err := e.store.UserByID(context.Background(), id)
 	if err != nil || u.PasswordHash != string(first) || u.TokenVersion != 1 {
 		t.Fatalf("stored %+v (%v), want the first change's hash at token version 1", u, err)
+	}
+}
+
+// loggedOutStore signs the user out everywhere (a logout landing, its
+// token version bumped) at the first UserByID it is asked for: the
+// change's own read of the user, after its token was checked.
+type loggedOutStore struct {
+	AccountStore
+	once sync.Once
+}
+
+func (s *loggedOutStore) UserByID(ctx context.Context, id string) (persistence.User, error) {
+	var err error
+	s.once.Do(func() { _, err = s.AccountStore.BumpTokenVersion(ctx, id) })
+	if err != nil {
+		return persistence.User{}, err
+	}
+	return s.AccountStore.UserByID(ctx, id)
+}
+
+// TestChangePasswordAfterLogout: a logout everywhere that lands after a
+// change's token was checked, before it reads the user, refuses the change
+// 409 conflict, nothing changed. Before, the change compared the store's
+// token version with the one it had just read there (the logout's), so it
+// applied and answered a valid token to the session the logout had ended.
+func TestChangePasswordAfterLogout(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, AccountOptions{
+		OnPasswordChanged: func(string, int64) { t.Error("OnPasswordChanged called for a refused change") }})
+	token, id := e.signUp("loggedout@example.com", "the old password")
+	before, err := e.store.UserByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.accounts.store = &loggedOutStore{AccountStore: e.store}
+	data, _ := json.Marshal(map[string]string{"currentPassword": "the old password", "newPassword": "a new password"})
+	if status, code := e.call(http.MethodPatch, "/api/auth/me", token, string(data)); status != http.StatusConflict || code != "conflict" {
+		t.Fatalf("the change the logout overtook: %d %s, want 409 conflict", status, code)
+	}
+	u, err := e.store.UserByID(context.Background(), id)
+	if err != nil || u.PasswordHash != before.PasswordHash || u.TokenVersion != before.TokenVersion+1 {
+		t.Fatalf("stored %+v (%v), want the old hash at the logout's token version %d", u, err, before.TokenVersion+1)
 	}
 }
