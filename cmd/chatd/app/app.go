@@ -230,9 +230,11 @@ func (a *App) start(lim *limits.Users) {
 
 // endUser ends the live work of a user whose account is being deleted:
 // their connections everywhere, and the answers the store holds streaming
-// in their conversations, each waited for.
+// in their conversations, each waited for. Those are read as the latest
+// state (persistence.WithLatest): a lagging replica could miss an answer
+// started a moment ago, which would then run on as the data is removed.
 func (a *App) endUser(ctx context.Context, userID string) error {
-	running, err := a.cfg.Store.StreamingConversations(ctx, userID)
+	running, err := a.cfg.Store.StreamingConversations(persistence.WithLatest(ctx), userID)
 	if err != nil {
 		return fmt.Errorf("find the running answers of %s: %w", userID, err)
 	}
