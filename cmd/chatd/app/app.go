@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -23,6 +24,7 @@ import (
 	"chatd/transport"
 	"chatd/transport/api"
 	"chatd/transport/auth"
+	"chatd/transport/httperr"
 	"chatd/transport/limits"
 	"chatd/transport/sse"
 	"chatd/transport/ws"
@@ -108,6 +110,11 @@ type App struct {
 	hubDone chan struct{}
 	once    sync.Once
 	err     error
+
+	// busClosing is set by a cluster's drain before the hub stops its bus
+	// work: from then on an account deletion's end of the user's live
+	// work (endUser) may not reach the other instances, and is refused.
+	busClosing atomic.Bool
 }
 
 // New wires an App and starts its background work (the hub's delta
@@ -233,14 +240,29 @@ func (a *App) start(lim *limits.Users) {
 // in their conversations, each waited for. Those are read as the latest
 // state (persistence.WithLatest): a lagging replica could miss an answer
 // started a moment ago, which would then run on as the data is removed.
+// Once a cluster's drain stops the bus (busClosing, before or during the
+// call), the close and the stops may not have reached the other
+// instances: it fails with errBusClosing, and the deletion removes
+// nothing.
 func (a *App) endUser(ctx context.Context, userID string) error {
+	if a.busClosing.Load() {
+		return errBusClosing
+	}
 	running, err := a.cfg.Store.StreamingConversations(persistence.WithLatest(ctx), userID)
 	if err != nil {
 		return fmt.Errorf("find the running answers of %s: %w", userID, err)
 	}
 	a.hub.EndUser(userID, running)
+	if a.busClosing.Load() {
+		return errBusClosing
+	}
 	return nil
 }
+
+// errBusClosing refuses an account deletion whose end of the user's live
+// work the cluster bus may not have carried (it was closing).
+var errBusClosing = httperr.Unavailable(
+	"the server is shutting down; the account was not deleted: retry in a moment", nil)
 
 func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler, error) {
 	cfg := a.cfg
@@ -307,10 +329,12 @@ func (a *App) SetNotReady() { a.health.SetDraining() }
 // afterwards.
 //
 // With a cluster Bus it is a rolling restart instead: /readyz turns 503,
-// tabs are closed first (1001) so they reconnect to other instances, and
-// the running answers go on streaming to them over the bus until they end
-// or ctx ends (the rest are then interrupted as above); then the writer
-// drains and the bus is closed (the instance leaves the cluster).
+// tabs are closed first (1001) so they reconnect to other instances, the
+// account deletions under way are waited for within ctx (they end their
+// user's live work over the bus), and the running answers go on streaming
+// to the tabs over the bus until they end or ctx ends (the rest are then
+// interrupted as above); then the writer drains and the bus is closed (the
+// instance leaves the cluster).
 func (a *App) Shutdown(ctx context.Context) error {
 	a.once.Do(func() {
 		a.health.SetDraining()
@@ -351,10 +375,18 @@ func (a *App) closeModel() {
 	}
 }
 
-// drainCluster is Shutdown with a cluster bus.
+// drainCluster is Shutdown with a cluster bus. An account deletion ends
+// the user's live work on every instance over the bus (endUser): once the
+// tabs are closed, no deletion starts, and those under way are waited
+// for within the grace, before the hub stops its bus work and the bus is
+// closed. One still short of its end of live work past the grace is
+// refused (busClosing: 503, nothing removed); the last wait, once the
+// bus is closed, is for those removing their data from the store.
 func (a *App) drainCluster(ctx context.Context) error {
 	a.sse.Shutdown()
 	errWS := a.ws.Shutdown(ctx)
+	_ = a.accounts.Wait(ctx) // the last Wait reports those still running
+	a.busClosing.Store(true)
 	errHub := a.hub.Drain(ctx)
 	a.stopHub()
 	<-a.hubDone
