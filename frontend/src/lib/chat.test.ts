@@ -9,6 +9,7 @@ import { ChatApp, KEPT_THREADS, SETTINGS_NOT_LOADED } from './chat';
 import { saveBlob } from './download';
 import { forgetRevealed, revealImage, revealKnown } from './images';
 import { renderMarkdown } from './markdown';
+import { STALE } from './conversationThread';
 import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
 import { unavailableNotice } from './models';
 import { memoryKV } from './persist';
@@ -670,6 +671,85 @@ describe('what failed to load while the server could not be reached', () => {
     await vi.waitFor(() => expect(socket()).not.toBe(first));
     socket().open();
     await vi.waitFor(() => expect(app.store.state.list).toMatchObject({ error: null, loaded: true, nextCursor: 'next' }));
+  });
+});
+
+describe('a conversation on screen read again while the server cannot answer it', () => {
+  const OTHER = '0123456789abcdef0123bbbb';
+  const u1 = message('u1', '', 'user', 'hi', 'complete');
+  const a1 = message('a1', 'u1', 'assistant', 'Hello', 'complete');
+  const u2 = message('u2', 'a1', 'user', 'more', 'complete');
+  const otherRead = (url: string) => url === `/api/conversations/${OTHER}`;
+  const readOf = (url: string, init: RequestInit | undefined) => url === `/api/conversations/${CID}` && (init?.method ?? 'GET') === 'GET';
+  const failures: Array<[string, () => Response]> = [
+    ['chatd\'s 503 (a slow store)', () => json({ error: { code: 'unavailable', message: 'the store did not answer in time; retry' } }, 503)],
+    ['a proxy\'s 502', () => new Response('<html>502 Bad Gateway</html>', { status: 502 })],
+    ['a proxy\'s 504', () => new Response('<html>504 Gateway Timeout</html>', { status: 504 })],
+    ['a 500', () => json({ error: { code: 'internal', message: 'internal server error' } }, 500)],
+  ];
+  afterEach(() => vi.useRealTimers());
+
+  it.each(failures)('after a reconnect, answered %s: its messages stay shown, a toast says so, and it is read again by itself', async (_, fail) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let failing = false;
+    const { app, socket, thread, snapshotsFetched } = setup({
+      snapshots: [[u1, a1], [u1, a1, u2]],
+      route: (url, init) => (failing && readOf(url, init) ? fail() : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const first = socket();
+    first.cut();
+    failing = true;
+    app.retryConnection();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(2));
+    await vi.waitFor(() => expect(app.store.state.toasts.map((t) => t.text)).toContain(STALE));
+    expect(app.store.state.threadErrors[CID]).toBeUndefined();
+    expect(Object.keys(thread()!.messages).sort()).toEqual(['a1', 'u1']);
+
+    failing = false;
+    await vi.advanceTimersByTimeAsync(2000); // the reload's pause
+    await vi.waitFor(() => expect(thread()?.messages.u2?.content).toBe('more'));
+    expect(app.store.state.threadErrors[CID]).toBeUndefined();
+  });
+
+  it('opened again while offline: its messages stay shown, and it is read again once reconnected', async () => {
+    let down = false;
+    const { app, socket, thread, snapshotsFetched } = setup({
+      snapshots: [[u1, a1], [u1, a1, u2]],
+      route: (url, init) => {
+        if (down && (readOf(url, init) || otherRead(url))) throw new TypeError('Failed to fetch');
+        return otherRead(url) ? json({ conversation: conv(OTHER, 'other', ''), messages: [] }) : undefined;
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    app.navigate(`/c/${OTHER}`);
+    await vi.waitFor(() => expect(app.store.state.threads[OTHER]?.loaded).toBe(true));
+    const first = socket();
+    down = true;
+    first.cut();
+    app.navigate(`/c/${CID}`);
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(2));
+    await settle();
+    expect(app.store.state.threadErrors[CID]).toBeUndefined();
+    expect(Object.keys(thread()!.messages).sort()).toEqual(['a1', 'u1']);
+    expect(app.store.state.toasts).toEqual([]); // the link's state says it
+
+    down = false;
+    app.retryConnection();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.messages.u2?.content).toBe('more'));
+  });
+
+  it.each(failures)('never loaded, answered %s: the error shows in its place', async (_, fail) => {
+    const { app, socket, thread } = setup({ route: (url, init) => (readOf(url, init) ? fail() : undefined) });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.threadErrors[CID]).toMatch(/^Could not load the conversation: /));
+    expect(thread()?.loaded).toBe(false);
   });
 });
 

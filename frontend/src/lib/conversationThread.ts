@@ -72,10 +72,15 @@ export interface ThreadDeps {
   unsavedSlowMs?: number;
   /** How many older pages are loaded by themselves to tell whether the server has an unsent text a gone page left; defaults to 5. */
   recoverPages?: number;
+  /** First pause before loading again a conversation shown whose reload failed (doubling to 1 min); defaults to 2 s. */
+  reloadDelayMs?: number;
 }
 
 /** UNSAVED_SLOW_MS is the default longest pause between two reads of an answer whose end was not confirmed stored. */
 const UNSAVED_SLOW_MS = 60_000;
+
+/** RELOAD_SLOW_MS is the longest pause between two loads of a conversation on screen whose reloads fail. */
+const RELOAD_SLOW_MS = 60_000;
 
 /** LoadOutcome says how a load ended: `gone` is a conversation the server does not have (deleted). */
 export type LoadOutcome = 'loaded' | 'gone' | 'failed';
@@ -89,6 +94,9 @@ const RECOVERED_NEW = 'Text not sent before the page was closed or reloaded, for
 const TAKEN_UP = 'A message not sent yet was taken up by another tab; it is in the message box, not sent.';
 
 const NOT_FOUND = 'This conversation does not exist or was deleted.';
+
+/** STALE says a reload of a conversation on screen failed: it stays shown, and is loaded again by itself. */
+export const STALE = 'The conversation could not be loaded again: the latest messages may be missing. It will be loaded again by itself.';
 
 /** PARENT_NOT_FOUND says a send was refused because the message it follows is no longer in the conversation. */
 export const PARENT_NOT_FOUND =
@@ -161,6 +169,9 @@ export class ConversationThread {
   private loadFollowed = false;
   /** The session ended, or the conversation was forgotten: no timer of this thread runs again (end). */
   private ended = false;
+  /** The next load of a conversation on screen whose reload failed (reloadFailed), and the failed reloads in a row. */
+  private reloadTimer: ReturnType<typeof setTimeout> | undefined;
+  private reloadFails = 0;
 
   constructor(
     readonly id: string,
@@ -200,8 +211,11 @@ export class ConversationThread {
 
   /**
    * load fetches the newest messages and merges them into what is known.
-   * keepShown: a server that cannot be reached leaves the conversation as
-   * shown instead of an error (the reload after a reconnect follows).
+   * A conversation on screen (loaded, no error in its place) stays shown
+   * when the read fails for any reason but its absence (reloadFailed).
+   * keepShown: a conversation not loaded yet whose server cannot be
+   * reached stays "Loading…" instead of an error (the reload after a
+   * reconnect follows), and a failed reload of one on screen is not said.
    */
   async load(keepShown = false): Promise<LoadOutcome> {
     this.loadAt = requestOrder();
@@ -209,6 +223,7 @@ export class ConversationThread {
     try {
       const snap = await this.deps.api.conversation(this.id);
       if (!this.present()) return 'failed';
+      this.stopReloads();
       const queued = this.thread.queued;
       this.deps.store.set((s) => {
         const errors = { ...s.threadErrors };
@@ -224,14 +239,56 @@ export class ConversationThread {
       const gone = err instanceof ApiError && (err.status === 404 || err.status === 400);
       if (!this.present()) return 'failed';
       if (err instanceof ApiError && err.status === 401) return 'failed';
-      if (keepShown && isConnectionError(err)) return 'failed';
       if (err instanceof ApiError && err.status === 404) {
         this.notHere(err.code === 'not_found');
         return 'gone';
       }
+      if (!gone && this.onScreen()) {
+        this.reloadFailed(keepShown);
+        return 'failed';
+      }
+      if (keepShown && isConnectionError(err)) return 'failed';
       this.setError(gone ? NOT_FOUND : `Could not load the conversation: ${errorText(err)}`);
       return gone ? 'gone' : 'failed';
     }
+  }
+
+  /** onScreen says whether the conversation's messages are shown: loaded, and no error in their place. */
+  private onScreen(): boolean {
+    return this.thread.loaded && this.deps.store.state.threadErrors[this.id] === undefined;
+  }
+
+  /**
+   * reloadFailed handles a failed reload of a conversation on screen (after
+   * a reconnect, on opening it again, after a gap): a 503 of a slow store,
+   * a proxy's 502/504, a 500, no network. Its messages stay shown, never an error
+   * in their place while the live updates go on out of sight; the user is
+   * told once that the latest may be missing (unless quiet, or the link is
+   * down: the offline notice says it), and it is loaded again after a
+   * pause doubling from reloadDelayMs to 1 min while connected. A link
+   * lost meanwhile ends the schedule (unfollowed): the reload of the next
+   * reconnect takes over, as opening the conversation again does.
+   */
+  private reloadFailed(quiet: boolean): void {
+    if (this.ended) return;
+    const connected = this.deps.connected();
+    if (!quiet && connected && this.reloadFails === 0) this.deps.toast(STALE, 'info');
+    if (!connected) return;
+    const first = this.deps.reloadDelayMs ?? 2000;
+    const delay = Math.min(first * 2 ** Math.min(this.reloadFails, 30), RELOAD_SLOW_MS);
+    this.reloadFails++;
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = undefined;
+      if (!this.ended && this.deps.connected()) void this.load(true);
+    }, delay);
+  }
+
+  /** stopReloads ends the schedule of reloadFailed: a load was answered, or the link it waited on was lost. */
+  private stopReloads(): void {
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = undefined;
+    this.reloadFails = 0;
   }
 
   /**
@@ -385,6 +442,7 @@ export class ConversationThread {
   /** unfollowed says live updates stopped: the link was lost, or the conversation left. */
   unfollowed(): void {
     this.followed = false;
+    this.stopReloads(); // a reload failed while shown waits for the reconnect's, or the next opening's
   }
 
   /** liveResumed says a subscribe was taken, or the conversation left: no update is missing any more. */
@@ -545,6 +603,7 @@ export class ConversationThread {
     clearTimeout(this.resyncTimer);
     clearTimeout(this.unsavedTimer);
     this.retryTimer = this.resyncTimer = this.unsavedTimer = undefined;
+    this.stopReloads();
   }
 
   // ---- sending ----
