@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
-import { ChatApp, KEPT_THREADS, SETTINGS_NOT_LOADED } from './chat';
+import { ChatApp, KEPT_THREADS, SESSION_ENDED, SETTINGS_NOT_LOADED, SIGNED_OUT_ELSEWHERE } from './chat';
 import { saveBlob } from './download';
 import { forgetRevealed, revealImage, revealKnown } from './images';
 import { renderMarkdown } from './markdown';
@@ -189,6 +189,35 @@ describe('ChatApp', () => {
     expect(title()).toBe('Renamed');
     socket().receive({ type: 'conversation', action: 'updated', conversation: conv('Renamed again', '2026-01-01T00:00:02.500000001Z') });
     expect(title()).toBe('Renamed again');
+  });
+});
+
+describe('a session ended in another tab of the browser', () => {
+  type Tab = ReturnType<typeof setup>;
+  it.each<[string, (a: Tab) => void | Promise<void>, string, boolean]>([
+    ['its token refused (a 4401 close: expired, or revoked by a password change elsewhere)', (a) => a.socket().cut(4401), SESSION_ENDED, true],
+    ['its token refused (a 401)', async (a) => {
+      await a.app.loadThread(CID); // answered 401 (route below)
+    }, SESSION_ENDED, true],
+    ['signed out', (a) => a.app.logout(), SIGNED_OUT_ELSEWHERE, true],
+    ['its account deleted (a 4401 "account deleted")', (a) => a.socket().cut(4401, 'account deleted'), ACCOUNT_DELETED_NOTICE, false],
+  ])('%s: this tab says why, as that tab did', async (_, end, notice, draftKept) => {
+    const b = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    b.socket().open();
+    await vi.waitFor(() => expect(b.app.store.state.session.user?.id).toBe('u'));
+    b.app.setDraft(CID, 'unsent words');
+    let refused = false;
+    const a = setup({ kv: b.kv, route: (url) => (refused && url === `/api/conversations/${CID}` ? json({ error: { code: 'unauthorized', message: 'token expired' } }, 401) : undefined) });
+    a.socket().open();
+    await vi.waitFor(() => expect(a.app.store.state.threads[CID]?.loaded).toBe(true));
+    refused = true;
+    await end(a);
+    expect(a.app.store.state.session.token).toBeNull();
+
+    window.dispatchEvent(new StorageEvent('storage', { key: 'chatd.token', oldValue: 'tok', newValue: null }));
+    expect(b.app.store.state.session).toEqual({ token: null, user: null, notice });
+    expect(b.app.store.state.route).toEqual({ name: 'login' });
+    expect(b.app.draft(CID)).toBe(draftKept ? 'unsent words' : '');
   });
 });
 

@@ -18,7 +18,7 @@ import { ModelList } from './modelList';
 import { newChatModel, unavailableNotice } from './models';
 import { OpenEdits } from './openEdits';
 import { browserPages, type Pages } from './pages';
-import { Persist, browserKV, newClientId, type KV } from './persist';
+import { Persist, browserKV, newClientId, type EndReason, type KV } from './persist';
 import { isEmptyParams, sameParams, serverRefusal, type ServerRefusal } from './params';
 import { RefusalHold } from './passwordChange';
 import type { Conversation, Params, ServerFrame, User } from './protocol';
@@ -75,6 +75,12 @@ const CREATE_TIMEOUT_MS = 20_000;
 
 /** SETTINGS_NOT_LOADED is why the settings of a conversation not loaded cannot be edited nor saved (saveSettings, ChatView). */
 export const SETTINGS_NOT_LOADED = 'The conversation has not loaded yet: its system prompt and parameters can be changed once it has.';
+
+/** SESSION_ENDED is the sign-in page's notice after a token was refused (expired, revoked), here or in another tab. */
+export const SESSION_ENDED = 'Your session has ended. Sign in again to continue; your unsent text is kept.';
+
+/** SIGNED_OUT_ELSEWHERE is the sign-in page's notice after a sign-out in another tab. */
+export const SIGNED_OUT_ELSEWHERE = 'You signed out in another tab.';
 
 /**
  * KEPT_THREADS is how many conversations a tab keeps in memory: past it,
@@ -417,8 +423,10 @@ export class ChatApp {
   private followOtherTab(change: OtherTab | null): void {
     switch (change?.kind) {
       case 'signedOut':
-        if (change.accountDeleted) this.accountDeleted();
-        else this.expire('You signed out in another tab.');
+        // As that tab ended it: an expiry (its token refused) is no sign-out.
+        if (change.reason === 'accountDeleted') this.accountDeleted();
+        else if (change.reason === 'expired') this.expire();
+        else this.expire(SIGNED_OUT_ELSEWHERE, 'signedOut');
         return;
       case 'signedIn':
         this.hold.clear();
@@ -504,7 +512,7 @@ export class ChatApp {
     const token = this.session.token();
     if (token) this.revocations.keep({ token, userId: this.store.state.session.user?.id ?? '' });
     this.returnTo = null;
-    this.endSession(null);
+    this.endSession(null, 'signedOut');
     await this.revocations.flush();
   }
 
@@ -593,20 +601,25 @@ export class ChatApp {
    */
   private accountDeleted(notice = ACCOUNT_DELETED_NOTICE): void {
     this.returnTo = null;
-    this.endSession(notice, true);
+    this.endSession(notice, 'accountDeleted');
   }
 
-  /** expire handles a token the server refused: back to sign-in, drafts kept. */
-  expire(notice = 'Your session has ended. Sign in again to continue; your unsent text is kept.'): void {
+  /**
+   * expire handles a token the server refused: back to sign-in, drafts
+   * kept. reason is what the other tabs are told (another tab's sign-out
+   * followed here is one).
+   */
+  expire(notice = SESSION_ENDED, reason: EndReason = 'expired'): void {
     if (!this.session.token()) return;
     if (this.store.state.route.name === 'chat') {
       this.returnTo = location.pathname;
       this.returnFor = this.store.state.session.user?.id ?? null;
     }
-    this.endSession(notice);
+    this.endSession(notice, reason);
   }
 
-  private endSession(notice: string | null, accountDeleted = false): void {
+  private endSession(notice: string | null, reason: EndReason): void {
+    const accountDeleted = reason === 'accountDeleted';
     this.hold.clear();
     // An open edit's text is kept with the composer texts (an expiry says "your unsent text is kept").
     if (!accountDeleted) for (const id of this.edits.conversations()) this.keepEdits(id, id);
@@ -615,7 +628,7 @@ export class ChatApp {
       this.persist.forgetModelPick();
     } else this.drafts.flush();
     this.dropSessionState();
-    this.session.end(notice, accountDeleted);
+    this.session.end(notice, reason);
     this.navigate('/login', true);
   }
 

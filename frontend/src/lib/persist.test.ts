@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Persist, memoryKV } from './persist';
+import { Persist, memoryKV, type EndReason } from './persist';
 import { Session } from './session';
 import type { AppState } from './state';
 import { Store } from './store';
@@ -59,18 +59,22 @@ describe('Persist', () => {
     expect(p.modelPick('u', true)).toBe('');
   });
 
-  it('says whether the last session ended with its account deleted, until the next sign-in', () => {
-    const p = new Persist(memoryKV());
+  it('says why the last session ended, until the next sign-in', () => {
+    const kv = memoryKV();
+    const p = new Persist(kv);
     p.saveSession('tok', { id: 'u' });
-    p.clearSession(true);
+    p.clearSession('accountDeleted');
     expect(p.token()).toBeNull();
     expect(p.user()).toBeNull();
-    expect(p.accountDeleted()).toBe(true);
+    expect(p.endReason()).toBe('accountDeleted');
     p.saveSession('tok2', { id: 'v' });
-    expect(p.accountDeleted()).toBe(false);
-    p.clearSession(true);
+    expect(p.endReason()).toBe('signedOut');
+    p.clearSession('expired');
+    expect(p.endReason()).toBe('expired');
     p.clearSession();
-    expect(p.accountDeleted()).toBe(false);
+    expect(p.endReason()).toBe('signedOut');
+    kv.setItem('chatd.ended', 'a reason of a version after'); // not known here: read as a sign-out
+    expect(p.endReason()).toBe('signedOut');
   });
 });
 
@@ -83,16 +87,15 @@ describe('Session.otherTab', () => {
   }
   const tokenGone = () => new StorageEvent('storage', { key: Persist.tokenKey, oldValue: 'tok', newValue: null });
 
-  it('a sign-out in another tab', () => {
+  it.each<[string, EndReason | undefined, EndReason]>([
+    ['a sign-out', 'signedOut', 'signedOut'],
+    ['an expiry in a tab of the version before (no reason stored: as it read then)', undefined, 'signedOut'],
+    ['an expiry (a token refused)', 'expired', 'expired'],
+    ['an account deleted', 'accountDeleted', 'accountDeleted'],
+  ])('%s in another tab', (_, ended, reason) => {
     const { persist, session } = signedIn();
-    persist.clearSession();
-    expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', accountDeleted: false });
-  });
-
-  it('an account deleted in another tab', () => {
-    const { persist, session } = signedIn();
-    persist.clearSession(true);
-    expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', accountDeleted: true });
+    persist.clearSession(ended);
+    expect(session.otherTab(tokenGone())).toEqual({ kind: 'signedOut', reason });
   });
 
   const tokenSet = (token: string) => new StorageEvent('storage', { key: Persist.tokenKey, oldValue: 'tok', newValue: token });

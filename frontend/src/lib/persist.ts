@@ -40,9 +40,20 @@ const MODEL_PICK = 'chatd.modelPick';
  * one as a model id.
  */
 const LEGACY_MODEL = 'chatd.model';
-/** Why the last session ended, for the other tabs that see its token go; absent: a sign-out. */
+/**
+ * Why the last session ended, for the other tabs that see its token go:
+ * ACCOUNT_DELETED or EXPIRED; absent (a version before wrote none for an
+ * expiry), or a value this version does not know: a sign-out.
+ */
 const ENDED = 'chatd.ended';
 const ACCOUNT_DELETED = 'account-deleted';
+const EXPIRED = 'expired';
+
+/**
+ * EndReason is why a session ended: signed out, its token refused
+ * (expired, revoked by a password change elsewhere), or its account deleted.
+ */
+export type EndReason = 'signedOut' | 'expired' | 'accountDeleted';
 /** When (ms since the epoch) a tab sent a password change still unanswered; absent: none. */
 const PASSWORD_CHANGE = 'chatd.passwordChange';
 /** The tokens of sign-outs the server has not heard of yet (made offline): JSON [{token, userId, expiresAt?}]. */
@@ -166,19 +177,27 @@ export class Persist {
   }
 
   /**
-   * clearSession forgets the token and user. With accountDeleted, it says
-   * so first (accountDeleted() in other tabs, when they see the token go).
+   * clearSession forgets the token and user, saying first why the session
+   * ended (endReason() in other tabs, when they see the token go).
    */
-  clearSession(accountDeleted = false): void {
-    if (accountDeleted) this.kv.setItem(ENDED, ACCOUNT_DELETED);
+  clearSession(reason: EndReason = 'signedOut'): void {
+    if (reason === 'accountDeleted') this.kv.setItem(ENDED, ACCOUNT_DELETED);
+    else if (reason === 'expired') this.kv.setItem(ENDED, EXPIRED);
     else this.kv.removeItem(ENDED);
     this.kv.removeItem(TOKEN);
     this.kv.removeItem(USER);
   }
 
-  /** accountDeleted says whether the last session ended with its account deleted. */
-  accountDeleted(): boolean {
-    return this.kv.getItem(ENDED) === ACCOUNT_DELETED;
+  /** endReason says why the last session ended (a sign-out when no tab said). */
+  endReason(): EndReason {
+    switch (this.kv.getItem(ENDED)) {
+      case ACCOUNT_DELETED:
+        return 'accountDeleted';
+      case EXPIRED:
+        return 'expired';
+      default:
+        return 'signedOut';
+    }
   }
 
   /** beginPasswordChange says (to the other tabs) that a password change was sent at the time given. */

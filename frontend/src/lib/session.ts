@@ -3,20 +3,21 @@
 // change) made in other tabs.
 
 import type { ApiClient } from './api';
-import { Persist } from './persist';
+import { Persist, type EndReason } from './persist';
 import type { User } from './protocol';
 import type { AppState } from './state';
 import type { Store } from './store';
 
 /**
  * OtherTab is a change of session made in another tab of this browser:
- * signed out (the token is gone), signed in (a token where there was none,
+ * signed out (the token is gone, with why: a sign-out, an expiry, an
+ * account deleted), signed in (a token where there was none,
  * or, replaced, another user's in place of this tab's: a tab asleep meanwhile
  * hears of the sign-out and the sign-in that followed at once), renewed (a new token for the same user: a password
  * change), or a password change ended (its mark is gone).
  */
 export type OtherTab =
-  | { kind: 'signedOut'; accountDeleted: boolean }
+  | { kind: 'signedOut'; reason: EndReason }
   | { kind: 'signedIn'; replaced: boolean }
   | { kind: 'renewed' }
   | { kind: 'changeEnded' };
@@ -66,11 +67,11 @@ export class Session {
   }
 
   /**
-   * end forgets the session; notice is shown on the sign-in page. With
-   * accountDeleted, the other tabs learn why (otherTab).
+   * end forgets the session; notice is shown on the sign-in page. The
+   * other tabs learn why it ended (otherTab).
    */
-  end(notice: string | null, accountDeleted = false): void {
-    this.persist.clearSession(accountDeleted);
+  end(notice: string | null, reason: EndReason): void {
+    this.persist.clearSession(reason);
     this.store.set((s) => ({ ...s, session: { token: null, user: null, notice } }));
   }
 
@@ -85,13 +86,13 @@ export class Session {
 
   /**
    * follow brings this tab in step with the token another tab stored: gone
-   * (signed out; with the account deleted, when that tab said so), or new
+   * (with why, as that tab said: signed out, expired, account deleted), or new
    * (adopted here). null when storage holds this tab's token.
    */
   follow(): OtherTab | null {
     const stored = this.persist.token();
     const mine = this.token();
-    if (!stored) return mine ? { kind: 'signedOut', accountDeleted: this.persist.accountDeleted() } : null;
+    if (!stored) return mine ? { kind: 'signedOut', reason: this.persist.endReason() } : null;
     if (stored === mine) return null;
     const before = this.store.state.session.user;
     const user = this.persist.user<User>();
