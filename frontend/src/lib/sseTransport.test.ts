@@ -586,6 +586,55 @@ describe('SSETransport', () => {
     t.stop();
   });
 
+  it('Retry while offline replaces a request whose headers never come (a dead route, a phone changing networks) with a new one at once', async () => {
+    const { t, events, last, statuses } = setup();
+    t.start();
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(i === 0 ? 0 : 2000);
+      last().fail();
+      await settle();
+    }
+    expect(statuses.at(-1)?.state).toBe('offline');
+    await vi.advanceTimersByTimeAsync(15_000); // the next attempt: never answered
+    expect(events()).toHaveLength(5);
+    const hung = last();
+    t.reconnectNow(); // the reader's Retry
+    await settle();
+    expect(hung.aborted).toBe(true);
+    expect(events()).toHaveLength(6);
+    last().stream();
+    await settle();
+    expect(statuses.at(-1)?.state).toBe('connected');
+    t.reconnectNow(); // an open stream is kept
+    await settle();
+    expect(events()).toHaveLength(6);
+    expect(last().aborted).toBe(false);
+    t.stop();
+  });
+
+  it('a request whose headers do not come within 45 s (as a WebSocket its hello) is given up and asked again with backoff', async () => {
+    const { t, events, last, statuses } = setup();
+    t.start();
+    await settle();
+    const hung = last();
+    await vi.advanceTimersByTimeAsync(44_999); // the server may take 30 s to check the session
+    expect(hung.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(hung.aborted).toBe(true);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    expect(events()).toHaveLength(1); // not at once: the backoff first
+    await vi.advanceTimersByTimeAsync(250);
+    expect(events()).toHaveLength(2);
+    const slow = last();
+    await vi.advanceTimersByTimeAsync(10_000);
+    slow.stream(); // its headers in time
+    await settle();
+    await vi.advanceTimersByTimeAsync(40_000); // past 45 s since the request: an open stream is the watchdog's
+    expect(slow.aborted).toBe(false);
+    expect(events()).toHaveLength(2);
+    t.stop();
+  });
+
   it('chatd answering not now (its 503 unavailable, at the stream or at the token check after one ended) says its reason, never offline, and is retried', async () => {
     const { t, events, last, statuses } = setup({ verdict: { unavailable: 'cannot check the token now; retry' } });
     t.start();

@@ -65,6 +65,16 @@ export interface SSEOptions {
    * WebSocket's requests.
    */
   ackTimeoutMs?: number;
+  /**
+   * How long an event stream's request waits for its response headers
+   * before it counts as cut (aborted, and asked again with backoff), as a
+   * WebSocket waits for its hello; defaults to 45 s, as the WebSocket's
+   * helloTimeoutMs: the server answers once it has checked the session and
+   * subscribed the stream, which may take up to its CHATD_REQUEST_TIMEOUT
+   * (30 s by default) while its database is slow. The watchdog of
+   * deadAfterMs starts only once the headers came.
+   */
+  headersTimeoutMs?: number;
 }
 
 const STATUS_DETAIL = 'live updates via HTTP streaming';
@@ -253,8 +263,14 @@ export class SSETransport implements Transport {
   /** release has nothing to stop: a send over HTTP makes no event stream follow its conversation. */
   release(): void {}
 
+  /**
+   * reconnectNow opens a stream at once (the user's Retry), replacing one
+   * whose headers have not come: its request may hang on a dead route (a
+   * phone changing networks), and Retry would do nothing meanwhile. An open
+   * stream is kept.
+   */
   reconnectNow(): void {
-    if (this.stopped || this.current) return;
+    if (this.stopped || this.current?.openedAt !== undefined) return;
     this.failures = 0;
     this.open();
   }
@@ -330,6 +346,9 @@ export class SSETransport implements Transport {
     const resume = s.conversationId && !this.skipResume ? this.handlers.resumePoint(s.conversationId) : undefined;
     this.skipResume = false;
     let res: Response;
+    // Without its headers in time (a dead route, half-open TCP), the request
+    // would wait for the browser to give it up, minutes later.
+    const deadline = setTimeout(() => s.ctrl.abort(), this.opts.headersTimeoutMs ?? 45_000);
     try {
       res = await this.api.raw('GET', eventsPath(s.conversationId, resume), {
         headers: { Accept: 'text/event-stream' },
@@ -341,6 +360,8 @@ export class SSETransport implements Transport {
       this.current = null;
       this.openFailed(err, s.conversationId, resume !== undefined);
       return;
+    } finally {
+      clearTimeout(deadline);
     }
     if (s !== this.current || this.stopped) {
       this.streams.delete(s);

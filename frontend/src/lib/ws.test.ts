@@ -647,6 +647,36 @@ describe('WSTransport', () => {
     expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
   });
 
+  it('Retry while offline replaces an attempt that hangs unanswered (a dead route, a phone changing networks) with a new socket at once', async () => {
+    const { t, statuses, checkAuth, socket } = setup('offline');
+    t.start();
+    socket().finish(1006); // the server cannot be reached
+    await vi.advanceTimersByTimeAsync(10);
+    expect(statuses.at(-1)?.state).toBe('offline');
+    await vi.advanceTimersByTimeAsync(backoffMax(0)); // the next attempt ...
+    expect(FakeSocket.all).toHaveLength(2);
+    const hung = socket();
+    hung.dead = true; // ... never answered, and never closed by the browser for minutes
+    t.reconnectNow(); // the reader's Retry
+    expect(FakeSocket.all).toHaveLength(3);
+    expect(hung.readyState).toBe(2); // given up
+    hung.finish(1006); // its close event, late: nothing follows
+    await vi.advanceTimersByTimeAsync(0);
+    expect(checkAuth).toHaveBeenCalledTimes(1);
+    socket().open();
+    expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all).toHaveLength(3);
+  });
+
+  it('Retry leaves a socket open and awaiting its hello (the server checking the session) to the hello deadline', () => {
+    const { t, socket } = setup();
+    t.start();
+    socket().accept();
+    t.reconnectNow();
+    expect(FakeSocket.all).toHaveLength(1);
+  });
+
   it('a token check chatd answers not now (its 503: it cannot check the token) says its reason, never offline, and is retried on the WebSocket, never a fallback', async () => {
     const { t, handlers, statuses, socket } = setup({ unavailable: 'cannot check the token now; retry' });
     t.start();

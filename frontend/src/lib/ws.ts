@@ -233,11 +233,20 @@ export class WSTransport implements Transport {
     this.write({ type: 'unsubscribe', conversationId });
   }
 
+  /**
+   * reconnectNow retries at once (the user's Retry). A socket still opening
+   * is replaced by a new one: its attempt may hang on a dead route (a phone
+   * changing networks) until the browser gives it up minutes later, and
+   * Retry would do nothing meanwhile. One open and awaiting its hello is
+   * left to helloTimeoutMs, as checkNow leaves it: the server may be
+   * checking the session.
+   */
   reconnectNow(): void {
-    if (this.stopped || this.isOpen() || this.ws?.readyState === WebSocket.CONNECTING) return;
+    if (this.stopped || this.isOpen()) return;
     clearTimeout(this.retryTimer);
     this.attempt = 0;
-    this.connect();
+    if (this.ws?.readyState === WebSocket.CONNECTING) this.reopen();
+    else this.connect();
   }
 
   /**
