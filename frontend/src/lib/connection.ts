@@ -14,6 +14,15 @@ import { WSTransport } from './ws';
 
 const FALLBACK_FLAG = 'chatd.transport';
 
+/**
+ * AUTH_CHECK_MS bounds the token check after a failed channel: on a dead
+ * link its request may otherwise wait for the browser to give it up,
+ * minutes later, the status saying "Reconnecting…" (no Retry) meanwhile.
+ * 20 s, as a request waits for its ack; past it the check says offline
+ * (the channel is retried with backoff, and a wake retries at once).
+ */
+const AUTH_CHECK_MS = 20_000;
+
 /** ConnectionOptions configure a Connection. */
 export interface ConnectionOptions {
   api: ApiClient;
@@ -114,14 +123,18 @@ export class Connection {
   }
 
   private async checkAuth(): Promise<AuthVerdict> {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), AUTH_CHECK_MS);
     try {
-      await this.opts.api.raw('GET', '/api/auth/me', { auth: false });
+      await this.opts.api.raw('GET', '/api/auth/me', { auth: false, signal: ctrl.signal });
       return 'ok';
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return 'unauthorized';
       if (err instanceof ApiError && err.status >= 400 && err.status < 500) return 'ok';
       const why = serverUnavailable(err); // chatd answered: not a server out of reach
-      return why !== null ? { unavailable: why } : 'offline';
+      return why !== null ? { unavailable: why } : 'offline'; // no answer in time too
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

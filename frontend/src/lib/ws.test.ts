@@ -327,6 +327,28 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(n + 1);
   });
 
+  it('a wake while the token check after a failed open hangs (a dead link) retries at once; the late verdict decides nothing', async () => {
+    const { t, statuses, checkAuth, socket } = setup();
+    let answer: (v: 'offline') => void = () => undefined;
+    checkAuth.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    t.start();
+    socket().finish(1006); // the open failed: the token is being checked, no answer comes
+    await vi.advanceTimersByTimeAsync(0);
+    expect(statuses.at(-1)?.state).toBe('connecting');
+    t.checkNow(); // online again
+    expect(FakeSocket.all).toHaveLength(2);
+    socket().finish(1006); // failed too: checked again, ok
+    await vi.advanceTimersByTimeAsync(0);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    answer('offline'); // the first check, at last: its socket was replaced
+    await vi.advanceTimersByTimeAsync(0);
+    expect(statuses.at(-1)?.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(backoffMax(0));
+    expect(FakeSocket.all).toHaveLength(3);
+    socket().open();
+    expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+  });
+
   it.each([
     ['a pause the server asked for (4429)', 4429],
     ['a close that ends the retries (1008)', 1008],

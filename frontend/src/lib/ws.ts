@@ -101,6 +101,8 @@ export class WSTransport implements Transport {
   /** The user was told of too many connections in this run of 1013 closes. */
   private toldCrowded = false;
   private failedOpens = 0;
+  /** Sockets made so far: a check of a failed open whose socket was replaced meanwhile decides nothing. */
+  private opens = 0;
   private everConnected = false;
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
@@ -336,6 +338,7 @@ export class WSTransport implements Transport {
     // back (under the focus of the reader who pressed it).
     if (this.shown === null || this.shown === 'connected') this.report({ state: this.everConnected ? 'reconnecting' : 'connecting', kind: 'ws' });
     const Impl = this.opts.WebSocketImpl ?? WebSocket;
+    this.opens++;
     let ws: WebSocket;
     try {
       ws = new Impl(this.opts.url ?? defaultSocketURL(), [PROTOCOL, `bearer.${token}`]);
@@ -486,8 +489,12 @@ export class WSTransport implements Transport {
 
   /** failedOpen decides, with an HTTP check, between sign-in, offline, waiting for the server, retry and fallback. */
   private async failedOpen(): Promise<void> {
+    // The check may hang on a dead link (up to checkAuth's own deadline):
+    // meanwhile a wake retries at once, as during a backoff of ours.
+    this.retryWait = 'backoff';
+    const opens = this.opens;
     const verdict = await this.opts.checkAuth().catch(() => 'offline' as const);
-    if (this.stopped || this.ws) return; // retried meanwhile (the user's retry): that socket decides
+    if (this.stopped || this.opens !== opens) return; // retried meanwhile (a wake, the user's retry): that socket decides
     if (verdict === 'unauthorized') {
       this.handlers.unauthorized();
       return;
