@@ -404,21 +404,34 @@ describe('SSETransport', () => {
     t.stop();
   });
 
-  it('a stream the server ends with closed 1001 (shutdown) is opened again', async () => {
-    const { t, events, last, handlers, frames, checkAuth } = setup();
-    t.start();
-    await settle();
-    last().stream();
-    await settle();
-    last().frame({ type: 'closed', closeCode: 1001, reason: 'server shutting down' });
-    last().end();
-    await settle();
-    expect(checkAuth).toHaveBeenCalledTimes(1);
-    expect(handlers.unauthorized).not.toHaveBeenCalled();
-    expect(frames).toHaveLength(0);
-    await vi.advanceTimersByTimeAsync(1000);
-    expect(events()).toHaveLength(2);
-    t.stop();
+  it('a stream the server ends with closed 1001 (a shutdown, a rolling restart) is opened again, spread over 3 s, its token not checked', async () => {
+    const rand = vi.spyOn(Math, 'random');
+    // [the random draw, when the reopen comes]: every tab closed at once comes back across the window, not within 250 ms.
+    for (const [r, at] of [
+      [0, 125], // never sooner than the backoff
+      [0.5, 1500],
+      [1, 3000],
+    ] as const) {
+      rand.mockReturnValue(r);
+      const { t, events, last, handlers, statuses, frames, checkAuth } = setup();
+      t.start();
+      await settle();
+      last().stream();
+      await settle();
+      last().frame({ type: 'closed', closeCode: 1001, reason: 'server shutting down' });
+      last().end();
+      await settle();
+      expect(checkAuth).not.toHaveBeenCalled(); // the close says nothing of the token
+      expect(handlers.unauthorized).not.toHaveBeenCalled();
+      expect(frames).toHaveLength(0);
+      expect(statuses.at(-1)?.state).toBe('reconnecting');
+      await vi.advanceTimersByTimeAsync(at - 1);
+      expect(events()).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(events()).toHaveLength(2);
+      t.stop();
+    }
+    rand.mockRestore();
   });
 
   it('a 401 on opening is left to the API client', async () => {

@@ -25,6 +25,8 @@ import { ACCOUNT_DELETED_REASON, CloseCode, parseServerFrame, type ClosedFrame, 
 import { readSSE } from './sse';
 import {
   backoffDelay,
+  goingAwayDelay,
+  isGoingAway,
   requestOrder,
   type Accepted,
   type AuthCheck,
@@ -390,7 +392,7 @@ export class SSETransport implements Transport {
       this.handlers.unauthorized(s.closed.reason === ACCOUNT_DELETED_REASON ? 'accountDeleted' : undefined);
       return;
     }
-    void this.ended();
+    void this.ended(s.closed);
   }
 
   /** watch cuts an open stream that stays silent for deadAfterMs (no event, no keep-alive), by the monotonic clock. */
@@ -419,9 +421,20 @@ export class SSETransport implements Transport {
     if (again) this.handlers.reconnected();
   }
 
-  /** ended handles the end of the current stream: sign-in after a logout, else reopen with backoff. */
-  private async ended(): Promise<void> {
+  /**
+   * ended handles the end of the current stream (closed: the server's word
+   * of why, if any): sign-in after a logout, else reopen with backoff. A
+   * server going away (closed 1001, a shutdown or rolling restart) says
+   * nothing of the token: no check (one per tab, all at once onto the
+   * instances left), and the reopen is spread (goingAwayDelay); a token
+   * revoked meanwhile is refused at the reopen, 401, and sign-in follows.
+   */
+  private async ended(closed?: ClosedFrame): Promise<void> {
     this.cut = true;
+    if (isGoingAway(closed?.closeCode)) {
+      this.schedule(goingAwayDelay(this.lost()));
+      return;
+    }
     this.handlers.status({ state: 'reconnecting', kind: 'sse', detail: STATUS_DETAIL });
     this.reopenWait = 'backoff'; // a wake while the token is checked reopens at once
     const verdict = this.opts.checkAuth ? await this.opts.checkAuth().catch(() => 'offline' as const) : 'ok';

@@ -6,6 +6,7 @@ import { ChatApp } from './chat';
 import type { Pages } from './pages';
 import { memoryKV, type KV } from './persist';
 import type { Conversation, Message } from './protocol';
+import { isGoingAway } from './transport';
 
 /** CID is the conversation the tests open. */
 export const CID = '0123456789abcdef01234567';
@@ -46,10 +47,21 @@ export class FakeSocket {
   receive(f: object) {
     this.onmessage?.({ data: JSON.stringify(f) });
   }
-  /** cut closes the socket from the far side (a network failure, or the server's close code and reason). */
+  /**
+   * cut closes the socket from the far side (a network failure, or the
+   * server's close code and reason). The retry after a server going away
+   * (1001, 1012), which the client spreads over 3 s (ws.test pins it), is
+   * drawn at the window's start, so a test waits no real seconds for it.
+   */
   cut(code = 1006, reason = '') {
     this.readyState = 3;
-    this.onclose?.({ code, reason });
+    const random = Math.random;
+    if (isGoingAway(code)) Math.random = () => 0;
+    try {
+      this.onclose?.({ code, reason });
+    } finally {
+      Math.random = random;
+    }
   }
   /** framesOf returns the frames of a type the client wrote. */
   framesOf(type: string) {

@@ -168,6 +168,36 @@ export interface Transport {
   drop(): void;
 }
 
+/**
+ * GOING_AWAY_SPREAD_MS is the window over which the first retry after a
+ * server going away (isGoingAway) is spread. A rolling restart closes
+ * every tab of every user on an instance at once: each retried within the
+ * backoff's 125-250 ms, then made its reloads (and over SSE a token
+ * check), all onto the instances left in that quarter second. Spread over
+ * 3 s (a peak some 24 times lower), the retry still comes before a send
+ * made meanwhile gives up waiting for the channel (openWaitMs, 5 s), and
+ * the status says "Reconnecting…" for 1.5 s on average.
+ */
+export const GOING_AWAY_SPREAD_MS = 3000;
+
+/**
+ * isGoingAway says whether a close code says the server is going away
+ * (1001: a shutdown, a rolling restart, a cluster bus lost) or restarting
+ * (1012, which proxies may send): nothing about the client or its token.
+ */
+export function isGoingAway(code: number | undefined): boolean {
+  return code === 1001 || code === 1012;
+}
+
+/**
+ * goingAwayDelay is the pause before the first retry after a server went
+ * away: full jitter over GOING_AWAY_SPREAD_MS, never shorter than the
+ * backoff of the attempt (backoffMs), which a run of such closes grows.
+ */
+export function goingAwayDelay(backoffMs: number, rand: () => number = Math.random): number {
+  return Math.max(backoffMs, Math.round(rand() * GOING_AWAY_SPREAD_MS));
+}
+
 /** backoffDelay is exponential backoff with jitter: half fixed, half random. */
 export function backoffDelay(attempt: number, baseMs = 500, maxMs = 30000, rand: () => number = Math.random): number {
   const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));

@@ -450,6 +450,34 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
+  it.each([
+    ['goes away (1001: a shutdown, a rolling restart)', 1001],
+    ['restarts (1012)', 1012],
+  ])('when the server %s, the first retry is spread over 3 s, not within 250 ms, and the token is not checked', async (_name, code) => {
+    const rand = vi.spyOn(Math, 'random');
+    // [the random draw, when the retry comes]: every tab of every user closed at once comes back across the window.
+    for (const [r, at] of [
+      [0, 125], // never sooner than the backoff
+      [0.5, 1500],
+      [1, 3000],
+    ] as const) {
+      FakeSocket.all = [];
+      rand.mockReturnValue(r);
+      const { t, statuses, checkAuth, socket } = setup();
+      t.start();
+      socket().open();
+      socket().finish(code, 'server shutting down');
+      expect(statuses.at(-1)).toEqual({ state: 'reconnecting', kind: 'ws' });
+      await vi.advanceTimersByTimeAsync(at - 1);
+      expect(FakeSocket.all).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(FakeSocket.all).toHaveLength(2);
+      expect(checkAuth).not.toHaveBeenCalled();
+      t.stop();
+    }
+    rand.mockRestore();
+  });
+
   it('reconnects at once after 4408 (too slow)', async () => {
     const { t, socket } = setup();
     t.start();

@@ -17,6 +17,8 @@ import {
 } from './protocol';
 import {
   backoffDelay,
+  goingAwayDelay,
+  isGoingAway,
   requestOrder,
   type Accepted,
   type AuthCheck,
@@ -470,7 +472,9 @@ export class WSTransport implements Transport {
         else {
           // Say so now: until the retry the link is down, whatever the last status said.
           this.report({ state: 'reconnecting', kind: 'ws' });
-          this.schedule(backoffDelay(this.attempt++, 250));
+          const backoff = backoffDelay(this.attempt++, 250);
+          // A server going away closes every tab at once: their retries are spread.
+          this.schedule(isGoingAway(ev.code) ? goingAwayDelay(backoff) : backoff);
         }
     }
   }
