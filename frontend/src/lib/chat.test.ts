@@ -774,6 +774,41 @@ describe('a conversation on screen read again while the server cannot answer it'
     await vi.waitFor(() => expect(thread()?.messages.u2?.content).toBe('more'));
   });
 
+  it('left while its reload was on its way, then answered 503: nothing is said, and it is not read again until opened', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let fail: ((r: Response) => void) | undefined;
+    let holding = false;
+    const { app, socket, thread, snapshotsFetched } = setup({
+      snapshots: [[u1, a1], [u1, a1, u2]],
+      route: (url, init) => {
+        if (otherRead(url)) return json({ conversation: conv(OTHER, 'other', ''), messages: [] });
+        if (holding && readOf(url, init)) return new Promise<Response>((resolve) => (fail = resolve));
+        return undefined;
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    const first = socket();
+    first.cut();
+    holding = true;
+    app.retryConnection();
+    await vi.waitFor(() => expect(socket()).not.toBe(first));
+    socket().open();
+    await vi.waitFor(() => expect(fail).toBeDefined()); // the reconnect's reload, held
+    holding = false;
+    app.navigate(`/c/${OTHER}`);
+    await vi.waitFor(() => expect(app.store.state.threads[OTHER]?.loaded).toBe(true));
+    fail!(json({ error: { code: 'unavailable', message: 'the store did not answer in time; retry' } }, 503));
+    await vi.advanceTimersByTimeAsync(10); // its failure handled
+    expect(app.store.state.toasts.map((t) => t.text)).not.toContain(STALE);
+    const reads = snapshotsFetched();
+    await vi.advanceTimersByTimeAsync(3 * 60_000);
+    expect(snapshotsFetched()).toBe(reads);
+
+    app.navigate(`/c/${CID}`); // opened again: read, and shown whole
+    await vi.waitFor(() => expect(thread()?.messages.u2?.content).toBe('more'));
+  });
+
   it.each(failures)('never loaded, answered %s: the error shows in its place', async (_, fail) => {
     const { app, socket, thread } = setup({ route: (url, init) => (readOf(url, init) ? fail() : undefined) });
     socket().open();

@@ -238,6 +238,7 @@ export class ChatApp {
         loadedConversation: (c) => this.list.loaded(c),
         model: () => this.chosenModel(id),
         deleted: (notice) => this.deleted(id, notice),
+        isOpen: () => this.openId === id,
       });
       this.threads.set(id, t);
     }

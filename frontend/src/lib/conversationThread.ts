@@ -74,6 +74,8 @@ export interface ThreadDeps {
   recoverPages?: number;
   /** First pause before loading again a conversation shown whose reload failed (doubling to 1 min); defaults to 2 s. */
   reloadDelayMs?: number;
+  /** Whether the conversation is the one open in the tab; absent: it is. */
+  isOpen?: () => boolean;
 }
 
 /** UNSAVED_SLOW_MS is the default longest pause between two reads of an answer whose end was not confirmed stored. */
@@ -218,7 +220,7 @@ export class ConversationThread {
    * reconnect follows), and a failed reload of one on screen is not said.
    */
   async load(keepShown = false): Promise<LoadOutcome> {
-    this.loadAt = requestOrder();
+    const at = (this.loadAt = requestOrder());
     this.loadFollowed = this.followed;
     try {
       const snap = await this.deps.api.conversation(this.id);
@@ -244,7 +246,7 @@ export class ConversationThread {
         return 'gone';
       }
       if (!gone && this.onScreen()) {
-        this.reloadFailed(keepShown);
+        if (at === this.loadAt) this.reloadFailed(keepShown); // a newer load says what holds
         return 'failed';
       }
       if (keepShown && isConnectionError(err)) return 'failed';
@@ -267,21 +269,30 @@ export class ConversationThread {
    * down: the offline notice says it), and it is loaded again after a
    * pause doubling from reloadDelayMs to 1 min while connected. A link
    * lost meanwhile ends the schedule (unfollowed): the reload of the next
-   * reconnect takes over, as opening the conversation again does.
+   * reconnect takes over, as opening the conversation again does. Only the
+   * open conversation's reload counts: one left while its read was on its
+   * way is read again when opened again (the failure says nothing, starts
+   * nothing), and the reads of an answer whose end was not confirmed
+   * stored (readUnsaved) keep their own schedule.
    */
   private reloadFailed(quiet: boolean): void {
-    if (this.ended) return;
+    if (this.ended || !this.isOpen()) return;
     const connected = this.deps.connected();
     if (!quiet && connected && this.reloadFails === 0) this.deps.toast(STALE, 'info');
-    if (!connected) return;
+    if (!connected || this.unsavedTimer !== undefined || this.unsavedReading) return;
     const first = this.deps.reloadDelayMs ?? 2000;
     const delay = Math.min(first * 2 ** Math.min(this.reloadFails, 30), RELOAD_SLOW_MS);
     this.reloadFails++;
     clearTimeout(this.reloadTimer);
     this.reloadTimer = setTimeout(() => {
       this.reloadTimer = undefined;
-      if (!this.ended && this.deps.connected()) void this.load(true);
+      if (!this.ended && this.isOpen() && this.deps.connected()) void this.load(true);
     }, delay);
+  }
+
+  /** isOpen says whether the conversation is the one open in the tab (deps.isOpen; absent: it is). */
+  private isOpen(): boolean {
+    return this.deps.isOpen?.() ?? true;
   }
 
   /** stopReloads ends the schedule of reloadFailed: a load was answered, or the link it waited on was lost. */
