@@ -12,7 +12,7 @@ import type { Message } from './protocol';
 import type { AppState } from './state';
 import { Store } from './store';
 import type { Accepted, Transport } from './transport';
-import { activePath } from './thread';
+import { activePath, siblings } from './thread';
 import { CID, conv, fixedPages, json, message, settle, setup } from './testkit';
 
 afterEach(() => history.replaceState(null, '', '/'));
@@ -221,6 +221,68 @@ function chain(n: number): Message[] {
     message(`m${i}`, i === 0 ? '' : `m${i - 1}`, i % 2 === 0 ? 'user' : 'assistant', `text ${i}`, 'complete', { createdAt: at(i), updatedAt: at(i) }),
   );
 }
+
+describe('a send made while the open conversation is still loading (the composer does not wait for it)', () => {
+  const stored = ['u1', 'a1', 'u2', 'a2'].map((id, i) =>
+    message(id, i === 0 ? '' : ['u1', 'a1', 'u2'][i - 1]!, i % 2 === 0 ? 'user' : 'assistant', `text ${i}`, 'complete', { createdAt: at(i), updatedAt: at(i) }),
+  );
+
+  /** loading starts the app on the conversation, its snapshot held until release. */
+  function loading() {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const s = setup({
+      route: (url, init) => {
+        if ((init?.method ?? 'GET') !== 'GET' || url !== `/api/conversations/${CID}`) return undefined;
+        return gate.then(() => json({ conversation: conv(CID, 't', ''), messages: stored, hasMore: false, activeMessageId: '' }));
+      },
+    });
+    return { ...s, release };
+  }
+
+  for (const [name, linkUp] of [
+    ['on its way', true],
+    ['queued (the socket not open yet)', false],
+  ] as const) {
+    it(`${name}: shows after the newest message the snapshot brings, not as another version of the first, and goes with no parent`, async () => {
+      const { app, thread, socket, release } = loading();
+      if (linkUp) socket().open();
+      const sending = app.send('sent early');
+      if (!linkUp) await sending;
+      await vi.waitFor(() => expect(Object.keys(thread()?.messages ?? {})).toHaveLength(1));
+      const pending = Object.keys(thread()!.messages)[0]!;
+      expect(thread()!.loaded).toBe(false);
+      release();
+      await vi.waitFor(() => expect(thread()!.loaded).toBe(true));
+      expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2', 'a2', pending]);
+      expect(siblings(thread()!, 'u1')).toHaveLength(1); // no "2/2" on the first message
+      if (!linkUp) socket().open();
+      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+      expect(socket().framesOf('send')[0]).not.toHaveProperty('parentMessageId'); // after the server's latest (protocol.md)
+      expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1', 'u2', 'a2', pending]);
+      await app.logout(); // no timer of this session is left for the tests after
+    });
+  }
+
+  it('an edit of the first message is still a new first message: its own version, "2/2", after the snapshot too', async () => {
+    const { app, thread, socket, release, snapshotsFetched } = loading();
+    socket().open();
+    release();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    void app.editAndResend('u1', 'hi, said better');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(socket().framesOf('send')[0]).toMatchObject({ parentMessageId: '' });
+    const edit = activePath(thread()!)[0]!;
+    expect(edit.content).toBe('hi, said better');
+    const reads = snapshotsFetched();
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'unknown', seq: 5, text: 'hello' }); // a gap: read again
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(reads + 1));
+    await settle();
+    expect(activePath(thread()!).map((m) => m.id)).toEqual([edit.id]);
+    expect(siblings(thread()!, edit.id)).toEqual(['u1', edit.id]);
+    await app.logout();
+  });
+});
 
 describe('long conversations are paged', () => {
   function paged(all: Message[], first: number, pageSize: number) {

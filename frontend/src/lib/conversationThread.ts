@@ -629,14 +629,16 @@ export class ConversationThread {
   /**
    * send shows the message as pending and sends it, or queues it when the
    * connection is down. parentMessageId "" asks for a new root (an edit of
-   * the first message); undefined lets the server append to the active leaf.
+   * the first message); undefined lets the server append to its latest
+   * message, and the message shows after the newest one loaded (after the
+   * snapshot's newest, when sent while the conversation was loading).
    */
   async send(content: string, parentMessageId: string | undefined, draftKey: string | null): Promise<void> {
     const model = this.deps.model?.();
     const q: QueuedSend = { clientMessageId: newClientId(), content, parentMessageId, draftKey, ...(model ? { model } : {}) };
     this.deps.drafts.hold(draftKey ?? this.id, q.clientMessageId, content, !!draftKey);
     this.ensure();
-    this.update((t) => addPending(t, q.clientMessageId, parentMessageId ?? '', content));
+    this.update((t) => addPending(t, q.clientMessageId, parentMessageId, content));
     if (!this.deps.connected()) {
       this.queue(q);
       return;

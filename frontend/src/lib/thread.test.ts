@@ -276,6 +276,23 @@ describe('pending messages', () => {
     expect(siblings(t, 'u2')).toEqual(['u2']);
   });
 
+  it('one sent with no parent before the thread loaded shows after the newest message of the snapshot; a new first message (an edit) stays a root', () => {
+    const stored = [msg('u1', '', 'user', 'q'), msg('a1', 'u1', 'assistant', 'x'), msg('u2', 'a1', 'user', 'y'), msg('a2', 'u2', 'assistant', 'z')];
+    let t = addPending(newThread('c1'), 'cm1', undefined, 'sent while loading');
+    expect(ids(t)).toEqual([PENDING_PREFIX + 'cm1']);
+    t = mergeSnapshot(t, conv, stored);
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2', PENDING_PREFIX + 'cm1']);
+    expect(siblings(t, 'u1')).toEqual(['u1']);
+    t = upsertMessage(t, msg('u3', 'a2', 'user', 'sent while loading', 'complete', { clientMessageId: 'cm1' }));
+    expect(ids(t)).toEqual(['u1', 'a1', 'u2', 'a2', 'u3']);
+    expect(t.afterLatest).toEqual({});
+
+    let e = addPending(mergeSnapshot(newThread('c1'), conv, stored), 'e1', '', 'an edit of the first');
+    e = mergeSnapshot(e, conv, stored);
+    expect(ids(e)).toEqual([PENDING_PREFIX + 'e1']);
+    expect(siblings(e, 'u1')).toEqual(['u1', PENDING_PREFIX + 'e1']);
+  });
+
   it('drops a pending message whose send failed', () => {
     let t = upsertMessage(newThread('c1'), msg('u1', '', 'user', 'q'));
     t = addPending(t, 'cm2', 'u1', 'x');

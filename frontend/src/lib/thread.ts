@@ -50,6 +50,13 @@ export interface Thread {
    * ConversationThread), which then replaces it.
    */
   unsaved: Readonly<Record<string, true>>;
+  /**
+   * Pending messages sent with no parent, by id: the server puts them after
+   * the latest message it holds. Shown after the newest stored message (at
+   * the roots while none is), and moved there when a snapshot brings newer
+   * ones (a send made while the conversation was still loading).
+   */
+  afterLatest: Readonly<Record<string, true>>;
 }
 
 /** QueuedSend is a user message shown as pending, to be sent once connected. */
@@ -97,6 +104,7 @@ export function newThread(id: string): Thread {
     queued: [],
     unconfirmed: {},
     unsaved: {},
+    afterLatest: {},
   };
 }
 
@@ -348,6 +356,13 @@ export function upsertMessage(t: Thread, incoming: Message, now = Date.now()): T
   return { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed, unsaved };
 }
 
+/** pick returns the entries of r whose key keep accepts. */
+function pick<T>(r: Readonly<Record<string, T>>, keep: (key: string) => boolean): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const [k, v] of Object.entries(r)) if (keep(k)) out[k] = v;
+  return out;
+}
+
 function withoutKey<T>(r: Readonly<Record<string, T>>, key: string): Record<string, T> {
   const out = { ...r };
   delete out[key];
@@ -366,16 +381,34 @@ function removeMessage(t: Thread, id: string): Thread {
   delete messages[id];
   const selected = { ...t.selected };
   if (selected[m.parentId] === id) delete selected[m.parentId];
-  return { ...t, messages, children: removeChild(t.children, m.parentId, id), selected };
+  const afterLatest = t.afterLatest[id] ? withoutKey(t.afterLatest, id) : t.afterLatest;
+  return { ...t, messages, children: removeChild(t.children, m.parentId, id), selected, afterLatest };
 }
 
-/** addPending shows a user message right away, before the server stored it. */
-export function addPending(t: Thread, clientMessageId: string, parentId: string, content: string): Thread {
+/** moveUnder hangs the pending message m under parentId instead, shown there. */
+function moveUnder(t: Thread, m: Message, parentId: string): Thread {
+  const moved = { ...m, parentId };
+  const messages = { ...t.messages, [m.id]: moved };
+  const selected = { ...t.selected };
+  if (selected[m.parentId] === m.id) delete selected[m.parentId];
+  selected[parentId] = m.id;
+  return { ...t, messages, children: insertChild(removeChild(t.children, m.parentId, m.id), messages, moved), selected };
+}
+
+/**
+ * addPending shows a user message right away, before the server stored it.
+ * parentId undefined (no parent given: the server puts it after its latest
+ * message) shows it after the newest stored message, at the roots while
+ * none is loaded yet, and a snapshot moves it after the newest it brings
+ * (Thread.afterLatest); "" is a new first message (an edit of the first).
+ */
+export function addPending(t: Thread, clientMessageId: string, parentId: string | undefined, content: string): Thread {
   const now = new Date().toISOString();
+  const id = PENDING_PREFIX + clientMessageId;
   const m: Message = {
-    id: PENDING_PREFIX + clientMessageId,
+    id,
     conversationId: t.id,
-    parentId,
+    parentId: parentId ?? newestStored(t.messages)?.id ?? '',
     role: 'user',
     content,
     status: 'complete',
@@ -388,7 +421,8 @@ export function addPending(t: Thread, clientMessageId: string, parentId: string,
     ...t,
     messages,
     children: insertChild(t.children, messages, m),
-    selected: { ...t.selected, [parentId]: m.id },
+    selected: { ...t.selected, [m.parentId]: m.id },
+    afterLatest: parentId === undefined ? { ...t.afterLatest, [id]: true } : t.afterLatest,
   };
 }
 
@@ -526,8 +560,25 @@ export function mergeSnapshot(t: Thread, conversation: Conversation, messages: r
   for (const m of messages) delete unconfirmed[m.id];
   const merged = mergeMessages(base, messages, now);
   const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? base.anchor, unconfirmed, unsaved: settled(base.unsaved, messages) };
-  if (replaced) return rehang(next);
-  return base.loaded ? followNew(base, next, messages) : next;
+  if (replaced) return afterNewest(rehang(next));
+  return afterNewest(base.loaded ? followNew(base, next, messages) : next);
+}
+
+/**
+ * afterNewest puts the pending messages sent with no parent
+ * (Thread.afterLatest) after the newest stored message, where the server
+ * puts them: one sent while the conversation was loading shows after the
+ * last message the snapshot brings, not as a new first message.
+ */
+function afterNewest(t: Thread): Thread {
+  const leaf = newestStored(t.messages);
+  if (!leaf) return t;
+  let next = t;
+  for (const id of Object.keys(t.afterLatest)) {
+    const m = next.messages[id];
+    if (m && m.parentId !== leaf.id) next = moveUnder(next, m, leaf.id);
+  }
+  return next;
 }
 
 /**
@@ -580,12 +631,7 @@ function rehang(t: Thread): Thread {
     .filter((m) => m.id.startsWith(PENDING_PREFIX) && !edits.has(m.id) && m.parentId !== '' && !t.messages[m.parentId])
     .sort(byAge);
   let next = t;
-  for (const m of orphans) {
-    next = removeMessage(next, m.id);
-    const moved = { ...m, parentId: leaf.id };
-    const messages = { ...next.messages, [m.id]: moved };
-    next = { ...next, messages, children: insertChild(next.children, messages, moved), selected: { ...next.selected, [leaf.id]: m.id } };
-  }
+  for (const m of orphans) next = moveUnder(next, m, leaf.id);
   const queued = next.queued.map((q) => (q.draftKey !== null && q.parentMessageId && !isStored(next, q.parentMessageId) ? withoutParent(q) : q));
   return queued.some((q, i) => q !== next.queued[i]) ? { ...next, queued } : next;
 }
@@ -608,7 +654,7 @@ function pendingOnly(t: Thread): Thread {
   const selected: Record<string, string> = {};
   for (const [parent, id] of Object.entries(t.selected)) if (messages[id]) selected[parent] = id;
   const wait = t.serverWait === undefined ? {} : { serverWait: t.serverWait };
-  return { ...newThread(t.id), conversation: t.conversation, messages, selected, queued: t.queued, ...wait };
+  return { ...newThread(t.id), conversation: t.conversation, messages, selected, queued: t.queued, afterLatest: t.afterLatest, ...wait };
 }
 
 /**
@@ -675,7 +721,8 @@ function mergeMessages(t: Thread, messages: readonly Message[], now: number): Th
   }
   const stored = new Set(messages.map((m) => m.clientMessageId).filter(Boolean));
   const queued = t.queued.filter((q) => !stored.has(q.clientMessageId));
-  return { ...t, messages: all, children, seq, rseq, thinking, selected, queued: queued.length === t.queued.length ? t.queued : queued };
+  const afterLatest = Object.keys(t.afterLatest).every((id) => all[id]) ? t.afterLatest : pick(t.afterLatest, (id) => !!all[id]);
+  return { ...t, messages: all, children, seq, rseq, thinking, selected, afterLatest, queued: queued.length === t.queued.length ? t.queued : queued };
 }
 
 /**
