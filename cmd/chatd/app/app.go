@@ -13,12 +13,12 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"chatd/hub"
+	"chatd/internal/waitctx"
 	"chatd/persistence"
 	"chatd/persistence/batch"
 	"chatd/transport"
@@ -111,10 +111,11 @@ type App struct {
 	once    sync.Once
 	err     error
 
-	// busClosing is set by a cluster's drain before the hub stops its bus
-	// work: from then on an account deletion's end of the user's live
-	// work (endUser) may not reach the other instances, and is refused.
-	busClosing atomic.Bool
+	// endingUsers counts the account deletions ending their user's live
+	// work (endUser's hub.EndUser) over the cluster bus. A cluster's drain
+	// closes it before the hub stops its bus work: none starts from then
+	// on (the deletion is refused), and those under way are waited for.
+	endingUsers gate
 }
 
 // New wires an App and starts its background work (the hub's delta
@@ -240,27 +241,27 @@ func (a *App) start(lim *limits.Users) {
 // in their conversations, each waited for. Those are read as the latest
 // state (persistence.WithLatest): a lagging replica could miss an answer
 // started a moment ago, which would then run on as the data is removed.
-// Once a cluster's drain stops the bus (busClosing, before or during the
-// call), the close and the stops may not have reached the other
-// instances: it fails with errBusClosing, and the deletion removes
-// nothing.
+// Once a cluster's drain has begun to stop the bus (endingUsers closed),
+// the close and the stops may not reach the other instances: it fails
+// with errBusClosing before doing either, and the deletion removes
+// nothing. Once begun, hub.EndUser is waited for by the drain, and never
+// refused after it: its close has told every tab of the user that the
+// account is deleted.
 func (a *App) endUser(ctx context.Context, userID string) error {
-	if a.busClosing.Load() {
-		return errBusClosing
-	}
 	running, err := a.cfg.Store.StreamingConversations(persistence.WithLatest(ctx), userID)
 	if err != nil {
 		return fmt.Errorf("find the running answers of %s: %w", userID, err)
 	}
-	a.hub.EndUser(userID, running)
-	if a.busClosing.Load() {
+	if !a.endingUsers.enter() {
 		return errBusClosing
 	}
+	defer a.endingUsers.leave()
+	a.hub.EndUser(userID, running)
 	return nil
 }
 
 // errBusClosing refuses an account deletion whose end of the user's live
-// work the cluster bus may not have carried (it was closing).
+// work the cluster bus might not carry (it is closing).
 var errBusClosing = httperr.Unavailable(
 	"the server is shutting down; the account was not deleted: retry in a moment", nil)
 
@@ -331,10 +332,11 @@ func (a *App) SetNotReady() { a.health.SetDraining() }
 // With a cluster Bus it is a rolling restart instead: /readyz turns 503,
 // tabs are closed first (1001) so they reconnect to other instances, the
 // account deletions under way are waited for within ctx (they end their
-// user's live work over the bus), and the running answers go on streaming
-// to the tabs over the bus until they end or ctx ends (the rest are then
-// interrupted as above); then the writer drains and the bus is closed (the
-// instance leaves the cluster).
+// user's live work over the bus: past ctx, one that has not begun to is
+// refused, one that has is waited for a little longer, see drainCluster),
+// and the running answers go on streaming to the tabs over the bus until
+// they end or ctx ends (the rest are then interrupted as above); then the
+// writer drains and the bus is closed (the instance leaves the cluster).
 func (a *App) Shutdown(ctx context.Context) error {
 	a.once.Do(func() {
 		a.health.SetDraining()
@@ -379,14 +381,17 @@ func (a *App) closeModel() {
 // the user's live work on every instance over the bus (endUser): once the
 // tabs are closed, no deletion starts, and those under way are waited
 // for within the grace, before the hub stops its bus work and the bus is
-// closed. One still short of its end of live work past the grace is
-// refused (busClosing: 503, nothing removed); the last wait, once the
-// bus is closed, is for those removing their data from the store.
+// closed. Past the grace, one that has not begun to end its user's live
+// work is refused (503, nothing removed); one that has begun (its close
+// of the user's sockets is sent to every instance first) is given
+// endUsersTimeout after the grace to stop the user's answers, then goes
+// on to remove the data (a stop not done by then is cut: logged). The last wait, once the bus is
+// closed, is for those removing their data from the store.
 func (a *App) drainCluster(ctx context.Context) error {
 	a.sse.Shutdown()
 	errWS := a.ws.Shutdown(ctx)
 	_ = a.accounts.Wait(ctx) // the last Wait reports those still running
-	a.busClosing.Store(true)
+	errEnding := a.waitEndingUsers(ctx)
 	errHub := a.hub.Drain(ctx)
 	a.stopHub()
 	<-a.hubDone
@@ -396,7 +401,62 @@ func (a *App) drainCluster(ctx context.Context) error {
 	defer cancel()
 	errWriter := a.writer.Close(fctx)
 	errBus := a.cfg.Bus.Close(fctx)
-	return errors.Join(errWS, errHub, errWriter, errBus, a.accounts.Wait(fctx))
+	return errors.Join(errWS, errEnding, errHub, errWriter, errBus, a.accounts.Wait(fctx))
+}
+
+// waitEndingUsers refuses the ends of users' live work from now on and
+// waits for those under way (endUser) until ctx's deadline or
+// endUsersTimeout from now, whichever is later: the deletions were waited
+// for within ctx already, so one still ending its user's live work here
+// means the grace is spent. Each is bounded on its own (busTimeout for
+// the close, the hub's FinishTimeout per answer stopped) and needs only
+// what still runs during the wait (the hub's bus work, the batching
+// writer), so the wait cannot hold itself up.
+func (a *App) waitEndingUsers(ctx context.Context) error {
+	wctx, cancel := atLeast(ctx, endUsersTimeout)
+	defer cancel()
+	if err := a.endingUsers.close(wctx); err != nil {
+		return fmt.Errorf("account deletions ending their user's live work: %w", err)
+	}
+	return nil
+}
+
+// endUsersTimeout is how long, at least, a cluster's drain waits for an
+// account deletion's end of its user's live work under way once the
+// grace is spent: the stops of the user's answers, its close already
+// sent. It fits the final writes' bound after the grace (docs/deploy.md:
+// about 27 s, the single instance's 2 s for the sockets' close).
+const endUsersTimeout = 2 * time.Second
+
+// gate counts the calls of some work under way until it is closed: from
+// then on none enters, and close waits for those under way.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// enter counts a call that begins; false once closed.
+func (g *gate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+// leave counts a call that entered as done.
+func (g *gate) leave() { g.wg.Done() }
+
+// close makes every later enter fail and waits until the calls under way
+// are done, or ctx ends.
+func (g *gate) close(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	return waitctx.Wait(ctx, &g.wg)
 }
 
 // closeSocketsTimeout is how long the WebSockets and SSE streams have, at

@@ -20,13 +20,44 @@ import (
 // drainBus is an instance's bus in an in-memory cluster that records the
 // user events it carried; it carries none once closed, or once the
 // hub's bus work stopped (the call's context ended), as NATS would not.
+// With holdRunning, its lookup of the answer running in runningConv tells
+// runningHeld and lasts until its context ends: a stop of an answer
+// running elsewhere that takes its whole bound.
 type drainBus struct {
 	*hub.MemBus
-	closing chan struct{} // closed by Close
+	closing     chan struct{} // closed by Close
+	holdRunning bool
+	runningHeld chan struct{}
+	runningOnce sync.Once
 
-	mu      sync.Mutex
-	closed  bool
-	carried []hub.UserEvent
+	mu         sync.Mutex
+	closed     bool
+	carried    []hub.UserEvent
+	runningEnd error // why the held lookup ended
+}
+
+// runningConv is the conversation whose answer a deletion stops in
+// TestDeletionDuringClusterDrain (heldStore lists it as streaming).
+const runningConv = "conversation-answering-elsewhere"
+
+// Running holds the lookup of runningConv (holdRunning) as drainBus says.
+func (b *drainBus) Running(ctx context.Context, convID string) (hub.AnswerRef, bool, error) {
+	if !b.holdRunning || convID != runningConv {
+		return b.MemBus.Running(ctx, convID)
+	}
+	b.runningOnce.Do(func() { close(b.runningHeld) })
+	<-ctx.Done()
+	b.mu.Lock()
+	b.runningEnd = ctx.Err()
+	b.mu.Unlock()
+	return hub.AnswerRef{}, false, ctx.Err()
+}
+
+// heldRunningEnd is why the held lookup of runningConv ended.
+func (b *drainBus) heldRunningEnd() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.runningEnd
 }
 
 func (b *drainBus) Broadcast(ctx context.Context, ev hub.UserEvent) error {
@@ -69,12 +100,14 @@ func (b *drainBus) closedFor(userID string) bool {
 }
 
 // heldStore holds an account deletion at its read of the user's running
-// answers (endUser), telling held, until release is closed.
+// answers (endUser), telling held, until release is closed; the read
+// then lists the streaming conversations too.
 type heldStore struct {
 	persistence.Store
-	held    chan struct{}
-	release chan struct{}
-	once    sync.Once
+	held      chan struct{}
+	release   chan struct{}
+	once      sync.Once
+	streaming []string
 }
 
 func (s *heldStore) StreamingConversations(ctx context.Context, ownerID string) ([]string, error) {
@@ -84,7 +117,8 @@ func (s *heldStore) StreamingConversations(ctx context.Context, ownerID string) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return s.Store.StreamingConversations(ctx, ownerID)
+	ids, err := s.Store.StreamingConversations(ctx, ownerID)
+	return append(ids, s.streaming...), err
 }
 
 // TestDeletionDuringClusterDrain: an account deletion under way when a
@@ -92,27 +126,41 @@ func (s *heldStore) StreamingConversations(ctx context.Context, ownerID string) 
 // over the bus before the bus is closed: the deletion is waited for, its
 // close carried to the other instances, then the account removed. One
 // still short of that when the grace is spent is refused 503, the account
-// left in place. Before, the bus was closed before the deletions were
+// left in place and no close carried. One whose close was carried, still
+// stopping the answers when the grace is spent, is waited for before the
+// hub stops its bus work and goes on: its user's tabs were told the
+// account is gone. Before, the bus was closed before the deletions were
 // waited for: a deletion running on lost its close (only logged), other
-// instances kept the user's sockets and answers, yet the data was removed.
+// instances kept the user's sockets and answers, yet the data was
+// removed; then such a deletion was refused 503 once the hub's bus work
+// stopped under its stops, nothing removed, after its close had told the
+// tabs the account was deleted.
 func TestDeletionDuringClusterDrain(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name       string
 		graceSpent bool // Shutdown's grace (spentGrace) ends before the deletion goes on
+		stopping   bool // ... while it stops an answer running elsewhere, its close carried
 		status     int
 	}{
-		{"grace left", false, http.StatusNoContent},
-		{"grace spent", true, http.StatusServiceUnavailable},
+		{"grace left", false, false, http.StatusNoContent},
+		{"grace spent before the end of live work", true, false, http.StatusServiceUnavailable},
+		{"grace spent while the answers stop", true, true, http.StatusNoContent},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			bus := &drainBus{MemBus: hub.NewMemCluster().Join("a"), closing: make(chan struct{})}
+			bus := &drainBus{MemBus: hub.NewMemCluster().Join("a"), closing: make(chan struct{}),
+				holdRunning: tc.stopping, runningHeld: make(chan struct{})}
 			store := &heldStore{held: make(chan struct{}), release: make(chan struct{})}
+			if tc.stopping {
+				close(store.release)
+				store.streaming = []string{runningConv}
+			}
 			e := newEnv(t, envOptions{tweak: func(c *Config) {
 				store.Store = c.Store
 				c.Store, c.Bus = store, bus
+				c.Hub.FinishTimeout = stopBound
 			}})
 			u := e.register(t)
 			var tab *client
@@ -121,7 +169,14 @@ func TestDeletionDuringClusterDrain(t *testing.T) {
 			}
 			deleted := make(chan int, 1)
 			go func() { deleted <- e.deleteMe(u) }()
-			<-store.held
+			if tc.stopping {
+				<-bus.runningHeld
+				if !bus.closedFor(u.ID) {
+					t.Fatal("the bus had not carried the close when the answers were being stopped")
+				}
+			} else {
+				<-store.held
+			}
 
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
@@ -132,12 +187,17 @@ func TestDeletionDuringClusterDrain(t *testing.T) {
 			defer scancel()
 			shut := make(chan error, 1)
 			go func() { shut <- e.app.Shutdown(sctx) }()
-			if tc.graceSpent {
+			switch {
+			case tc.stopping: // the grace ends during the stop
+			case tc.graceSpent:
 				<-bus.closing // the drain went on without the deletion
-			} else if got := tab.closeStatus(); got != websocket.StatusGoingAway {
-				t.Errorf("the tab at shutdown: close status %d, want 1001", got)
+				close(store.release)
+			default:
+				if got := tab.closeStatus(); got != websocket.StatusGoingAway {
+					t.Errorf("the tab at shutdown: close status %d, want 1001", got)
+				}
+				close(store.release)
 			}
-			close(store.release)
 
 			if got := <-deleted; got != tc.status {
 				t.Fatalf("DELETE /api/auth/me: %d, want %d", got, tc.status)
@@ -146,9 +206,12 @@ func TestDeletionDuringClusterDrain(t *testing.T) {
 				t.Fatalf("shutdown: %v", err)
 			}
 			_, err := e.store.UserByID(ctx, u.ID)
-			if tc.graceSpent {
+			if tc.status == http.StatusServiceUnavailable {
 				if err != nil {
 					t.Fatalf("the account refused deletion: %v, want it in place", err)
+				}
+				if bus.closedFor(u.ID) {
+					t.Error("the bus carried the close of an account whose deletion was refused")
 				}
 				return
 			}
@@ -158,9 +221,19 @@ func TestDeletionDuringClusterDrain(t *testing.T) {
 			if !errors.Is(err, persistence.ErrNotFound) {
 				t.Fatalf("the deleted account: %v, want not found", err)
 			}
+			if end := bus.heldRunningEnd(); tc.stopping && !errors.Is(end, context.DeadlineExceeded) {
+				t.Errorf("the stop of the answer running elsewhere ended with %v, want its own bound (%v): "+
+					"the drain stopped the hub's bus work under it", end, context.DeadlineExceeded)
+			}
 		})
 	}
 }
+
+// stopBound is the hub's FinishTimeout in TestDeletionDuringClusterDrain:
+// how long a deletion's stop of an answer running elsewhere lasts when its
+// bus lookup is held, well past spentGrace and within the wait a drain
+// gives an end of live work under way (endUsersTimeout).
+const stopBound = time.Second
 
 // spentGrace is a shutdown's grace that ends while the deletion is held:
 // enough for the tabs' close (there are none), short of the held deletion.
