@@ -275,8 +275,9 @@ func New(opts Options) *Hub {
 
 // Run sends coalesced deltas when they are due until ctx ends. While no
 // text waits it sleeps; otherwise it wakes every CoalesceInterval/8 (see
-// flusher). In a cluster it also sweeps for answers left streaming
-// (sweep.go) until ctx ends or Shutdown, and returns once that stopped.
+// flusher). It also sweeps for answers left streaming (sweep.go; a
+// single process too) until ctx ends or Shutdown, and returns once that
+// stopped.
 func (h *Hub) Run(ctx context.Context) error {
 	defer h.runSweep(ctx)()
 	t := time.NewTimer(time.Hour)

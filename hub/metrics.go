@@ -17,8 +17,9 @@ type Metrics interface {
 }
 
 // BusMetrics is what a Metrics may also implement to count the hub's
-// work with the other instances of a cluster; a hub with one instance
-// never calls it.
+// work with the other instances of a cluster. A hub with one instance
+// calls only AnswerSwept: its sweep of answers left streaming runs there
+// too (sweep.go).
 type BusMetrics interface {
 	// BusCallFailed counts one failed bus call, which is retried, by what
 	// it was for (a fixed description, such as "publish answer frame").

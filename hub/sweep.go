@@ -51,8 +51,8 @@ const (
 const sweptReason = "The answer stopped without its end being saved; the text so far is kept."
 
 // StreamingFinder is the store call that finds the answers left streaming
-// (persistence.Messages.StreamingBefore). With a Bus of several instances
-// the hub sweeps for them when Store implements it and MessageInterrupter
+// (persistence.Messages.StreamingBefore). The hub sweeps for them, in a
+// single process too, when Store implements it and MessageInterrupter
 // (persistence/sqlite and persistence/mongo do).
 type StreamingFinder interface {
 	StreamingBefore(ctx context.Context, before time.Time, after persistence.StreamingMessage, limit int) ([]persistence.StreamingMessage, error)

@@ -30,10 +30,13 @@ type liveMetrics struct {
 	flushFails   prometheus.Counter
 	reg          prometheus.Registerer
 
-	// The cluster's, registered by watchBus (an instance alone exports none).
+	// The sweep of answers left streaming, which runs in a single process
+	// too: always registered.
+	swept prometheus.Counter
+
+	// The cluster's, registered by watchBus (an instance alone exports none of these).
 	busFailures *prometheus.CounterVec
 	takenOver   prometheus.Counter
-	swept       prometheus.Counter
 	mirrored    prometheus.Gauge
 	mirrorsLost prometheus.Counter
 	fromStore   prometheus.Counter
@@ -63,6 +66,10 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 	m.connRefused = counter("chatd_ws_connections_refused_total",
 		"WebSocket connections refused because their user had CHATD_MAX_CONNS_PER_USER open (closed with 1013).")
 	m.flushFails = counter("chatd_writer_flush_failures_total", "Bulk writes of the batching writer that failed (and were retried).")
+	// Its name is the cluster's, where it came first; a single process
+	// sweeps too (hub/sweep.go).
+	m.swept = counter("chatd_bus_answers_swept_total",
+		"Answers left streaming with nothing to end them (their end could not be stored) that this instance's sweep stored as interrupted.")
 	var err error
 	m.ttft, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "chatd_time_to_first_token_seconds", Help: "Time from a request to the first token of its answer, by model.",
@@ -96,8 +103,6 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 		Help: "Failed calls to the cluster bus (each is retried), by what they were for."}, []string{"call"})
 	m.takenOver = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_answers_taken_over_total",
 		Help: "Answers of instances whose lease expired that this instance ended as interrupted."})
-	m.swept = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_answers_swept_total",
-		Help: "Answers left streaming with nothing to end them (their end could not be stored) that this instance's sweep stored as interrupted."})
 	m.mirrored = prometheus.NewGauge(prometheus.GaugeOpts{Name: "chatd_bus_mirrored_answers",
 		Help: "Answers running on other instances that this instance streams to its tabs."})
 	m.mirrorsLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "chatd_bus_mirrors_lost_total",
@@ -160,8 +165,6 @@ func (m *liveMetrics) watchBus(health func(context.Context) error, g busGauges) 
 	m.busFailures, err = register(m.reg, m.busFailures)
 	keep(err)
 	m.takenOver, err = register(m.reg, m.takenOver)
-	keep(err)
-	m.swept, err = register(m.reg, m.swept)
 	keep(err)
 	m.mirrored, err = register(m.reg, m.mirrored)
 	keep(err)

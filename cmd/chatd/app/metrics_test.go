@@ -4,16 +4,22 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"chatd/persistence"
 )
 
-// TestBusMetrics: an instance alone exports no chatd_bus_ metric; in a
-// cluster they count what the hub reports, and chatd_bus_up follows the
-// bus's health.
+// TestBusMetrics: an instance alone exports no chatd_bus_ metric but the
+// sweep's (chatd_bus_answers_swept_total: it sweeps too); in a cluster
+// they count what the hub reports, and chatd_bus_up follows the bus's
+// health.
 func TestBusMetrics(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
@@ -21,7 +27,7 @@ func TestBusMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if names := busMetricNames(t, reg); len(names) != 0 {
+	if names := busMetricNames(t, reg); !slices.Equal(names, []string{"chatd_bus_answers_swept_total"}) {
 		t.Fatalf("an instance alone exports %v", names)
 	}
 
@@ -73,6 +79,64 @@ func TestBusMetrics(t *testing.T) {
 	if got := metricValue(t, reg, "chatd_bus_up"); got != 0 {
 		t.Errorf("chatd_bus_up with the bus down = %v", got)
 	}
+}
+
+// TestSoloSweepMetric: a single process exports
+// chatd_bus_answers_swept_total, and its sweep of answers left streaming
+// counts there the row it ends. It was registered with a cluster's bus
+// only, so a single process, whose hub sweeps too, never exported it.
+func TestSoloSweepMetric(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		c.Metrics.Registerer, c.Metrics.Gatherer, c.Metrics.Token = reg, reg, "metrics-secret"
+		c.Hub.SweepInterval, c.Hub.SweepAge = 10*time.Millisecond, time.Nanosecond
+	}})
+	swept := func() string {
+		for line := range strings.Lines(scrapeMetrics(t, e.srv.URL, "metrics-secret")) {
+			if v, ok := strings.CutPrefix(line, "chatd_bus_answers_swept_total "); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return "absent"
+	}
+	if got := swept(); got != "0" {
+		t.Fatalf("chatd_bus_answers_swept_total of a single process: %s, want 0", got)
+	}
+	row := leaveStreaming(t, e)
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	for got := swept(); got != "1"; got = swept() {
+		select {
+		case <-ctx.Done():
+			m, err := e.store.Message(context.Background(), row.OwnerID, row.ID)
+			t.Fatalf("chatd_bus_answers_swept_total %s after the row left streaming (stored %q, %v), want 1", got, m.Status, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if m, err := e.store.Message(context.Background(), row.OwnerID, row.ID); err != nil || m.Status != persistence.StatusInterrupted {
+		t.Fatalf("the swept row: %q, %v; want interrupted", m.Status, err)
+	}
+}
+
+// leaveStreaming stores, in a new conversation of a new user of e, a
+// question and an answer row left streaming that nothing runs.
+func leaveStreaming(t *testing.T, e *env) persistence.Message {
+	t.Helper()
+	u := e.register(t)
+	var created struct {
+		Conversation persistence.Conversation `json:"conversation"`
+	}
+	e.rest(t, u.Token, http.MethodPost, "/api/conversations", map[string]string{}, http.StatusCreated, &created)
+	c := created.Conversation
+	q := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, Role: persistence.RoleUser,
+		Content: "question", Status: persistence.StatusComplete}
+	a := persistence.Message{ConversationID: c.ID, OwnerID: u.ID, Role: persistence.RoleAssistant,
+		Model: "fake-mini", Status: persistence.StatusStreaming}
+	if err := e.store.InsertMessages(t.Context(), &q, &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // busMetricNames lists the chatd_bus_ metrics g exports.
