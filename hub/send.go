@@ -843,12 +843,12 @@ func (h *Hub) startAnswer(ctx context.Context, c *conv, conv persistence.Convers
 	if newUser {
 		if err := h.storeSend(ctx, user, &answer, from.touched); err != nil {
 			h.unstarted(c, answer, err)
-			return Result{}, err
+			return Result{}, insertRefused(conv.ID, err)
 		}
 		announce = append(announce, *user)
 	} else if err := h.insertAnswer(ctx, &answer, from.touched); err != nil {
 		h.unstarted(c, answer, err)
-		return Result{}, fmt.Errorf("store answer: %w", err)
+		return Result{}, insertRefused(conv.ID, fmt.Errorf("store answer: %w", err))
 	}
 	g := h.newGeneration(c, answer, user.Content, from.connID)
 	g.titled, g.src = conv.Title != "", src
@@ -897,6 +897,23 @@ func (h *Hub) unstarted(c *conv, a persistence.Message, err error) {
 		h.log.Error("an answer whose insert failed may have been stored: it stays streaming until the next start (in a cluster, until a sweep of answers left streaming)",
 			"message", a.ID, "conversation", a.ConversationID, "err", err)
 	}
+}
+
+// insertRefused is what a send or regenerate whose insert failed (err)
+// returns: the conversation deleted since the request read it (another
+// tab, another instance; persistence.ErrNotFound) is not found, as when
+// a read finds it gone, and the account deleted
+// (persistence.ErrUnknownOwner) ends the session (ErrSessionEnded), as
+// when sendTarget's creation finds it gone. Any other err is returned as
+// it is.
+func insertRefused(convID string, err error) error {
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return protocol.Errorf(protocol.CodeNotFound, "conversation %s not found", convID)
+	case errors.Is(err, persistence.ErrUnknownOwner):
+		return ErrSessionEnded
+	}
+	return err
 }
 
 // notWritten reports whether err, the failure of an answer's insert, says
@@ -1100,11 +1117,12 @@ func (h *Hub) noModel(upstream *llm.Error, err error) error {
 
 var errUnavailable = protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down; try again in a moment")
 
-// ErrSessionEnded is what Send returns when the store refused to create
-// the conversation because the user no longer exists
-// (persistence.ErrUnknownOwner): the account was deleted while the send,
-// which passed its session check just before, was under way. Transports
-// answer it (code unauthorized) as they answer a revoked token.
+// ErrSessionEnded is what Send (and Regenerate) returns when the store
+// refused to create the conversation, or to insert the messages, because
+// the user no longer exists (persistence.ErrUnknownOwner): the account
+// was deleted while the request, which passed its session check just
+// before, was under way. Transports answer it (code unauthorized) as they
+// answer a revoked token.
 var ErrSessionEnded = protocol.Errorf(protocol.CodeUnauthorized, "this session has ended; sign in again")
 
 func findMessage(msgs []persistence.Message, id string) (persistence.Message, bool) {
