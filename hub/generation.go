@@ -51,6 +51,13 @@ type generation struct {
 	firstAt time.Time
 	lastAt  time.Time
 	capped  bool // the text or the reasoning reached MaxAnswerBytes: the rest is dropped
+
+	// upstream is the kind of the model provider's failure that ended the
+	// answer ("": none), set by outcome on the generation's goroutine: what
+	// the metrics count as an upstream error, apart from the status and
+	// code the done reports (a final write that failed reports
+	// unavailable, the duration limit timeout, neither the provider's).
+	upstream llm.ErrorKind
 }
 
 // onDelta is called by the model stream, in order, from the generation's goroutine.
@@ -294,7 +301,7 @@ func (g *generation) outcome(res llm.Result, err error) (persistence.MessageUpda
 		body = &protocol.ErrorBody{Code: string(llm.KindTimeout), Message: "The answer took longer than the server allows."}
 	default:
 		u.Status = persistence.StatusError
-		body = upstreamError(err)
+		body, g.upstream = upstreamError(err)
 	}
 	if body != nil {
 		u.Error, u.ErrorCode = body.Message, body.Code
@@ -321,12 +328,15 @@ var errNotEnded = &protocol.ErrorBody{Code: protocol.CodeUnavailable,
 // the store could not take (endDropped).
 const droppedReason = "The end of the answer could not be saved; it was kept as it was last saved."
 
-func upstreamError(err error) *protocol.ErrorBody {
+// upstreamError is the error body of an answer whose stream failed with
+// err, and the kind of the model provider's failure when err is one
+// (an llm.Error; "" otherwise).
+func upstreamError(err error) (*protocol.ErrorBody, llm.ErrorKind) {
 	var e *llm.Error
 	if errors.As(err, &e) {
-		return &protocol.ErrorBody{Code: string(e.Kind), Message: e.Message}
+		return &protocol.ErrorBody{Code: string(e.Kind), Message: e.Message}, e.Kind
 	}
-	return &protocol.ErrorBody{Code: protocol.CodeInternal, Message: "The answer failed unexpectedly."}
+	return &protocol.ErrorBody{Code: protocol.CodeInternal, Message: "The answer failed unexpectedly."}, ""
 }
 
 // finish stores the final state, then sends the done frame to every
@@ -577,7 +587,7 @@ func (h *Hub) record(g *generation, u persistence.MessageUpdate, errBody *protoc
 	if errBody != nil {
 		kind = errBody.Code
 	}
-	h.opts.Metrics.GenerationFinished(g.msg.Model, string(u.Status), kind, ttft, tokens, lastAt.Sub(firstAt))
+	h.opts.Metrics.GenerationFinished(g.msg.Model, string(u.Status), string(g.upstream), ttft, tokens, lastAt.Sub(firstAt))
 	level := slog.LevelInfo
 	if u.Status == persistence.StatusError {
 		level = slog.LevelWarn

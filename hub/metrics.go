@@ -7,11 +7,15 @@ import "time"
 type Metrics interface {
 	// GenerationStarted counts an answer that began.
 	GenerationStarted(model string)
-	// GenerationFinished records how an answer ended: its status, the error
-	// code (or ""), the time to its first token (0 when none came), its
-	// number of deltas from upstream and the time from its first to its
-	// last delta.
-	GenerationFinished(model, status, errorCode string, ttft time.Duration, tokens int, streaming time.Duration)
+	// GenerationFinished records how an answer ended: its status, as its
+	// done reported it; upstreamKind, the kind of the model provider's
+	// failure that ended it (an llm.ErrorKind), or "" when the provider
+	// did not fail it (it completed, was stopped, reached the server's
+	// own duration limit, or failed unexpectedly), whatever the status
+	// (an answer whose final write failed reports error, unavailable); the
+	// time to its first token (0 when none came), its number of deltas
+	// from upstream and the time from its first to its last delta.
+	GenerationFinished(model, status, upstreamKind string, ttft time.Duration, tokens int, streaming time.Duration)
 	// DeltaSent counts one delta frame handed to n subscribers.
 	DeltaSent(n int)
 }

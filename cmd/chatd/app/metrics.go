@@ -83,7 +83,9 @@ func newLiveMetrics(reg prometheus.Registerer) (*liveMetrics, error) {
 		Name: "chatd_generations_total", Help: "Finished answers by model and final status."}, []string{"model", "status"}))
 	errs = append(errs, err)
 	m.upstreamErrs, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "chatd_upstream_errors_total", Help: "Answers that failed upstream, by model and error kind."}, []string{"model", "kind"}))
+		Name: "chatd_upstream_errors_total", Help: "Answers the model provider failed, by model and error kind " +
+			"(not those the server's own duration limit stopped, nor those whose end could not be stored).",
+	}, []string{"model", "kind"}))
 	errs = append(errs, err)
 	m.slowClients, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatd_slow_client_disconnects_total",
@@ -229,11 +231,11 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 func (m *liveMetrics) GenerationStarted(string) { m.active.Inc() }
 
 // GenerationFinished implements hub.Metrics.
-func (m *liveMetrics) GenerationFinished(model, status, errorCode string, ttft time.Duration, tokens int, streaming time.Duration) {
+func (m *liveMetrics) GenerationFinished(model, status, upstreamKind string, ttft time.Duration, tokens int, streaming time.Duration) {
 	m.active.Dec()
 	m.finished.WithLabelValues(model, status).Inc()
-	if status == "error" {
-		m.upstreamErrs.WithLabelValues(model, errorCode).Inc()
+	if upstreamKind != "" {
+		m.upstreamErrs.WithLabelValues(model, upstreamKind).Inc()
 	}
 	if tokens == 0 {
 		return

@@ -81,6 +81,46 @@ func TestBusMetrics(t *testing.T) {
 	}
 }
 
+// TestUpstreamErrorsMetric: chatd_upstream_errors_total counts the
+// answers the model provider failed, by its error's kind, and not one
+// that the server's own duration limit (CHATD_MAX_ANSWER_DURATION)
+// stopped, which ends error/timeout and counts in chatd_generations_total
+// as any error does. (One whose final write failed, error/unavailable, is
+// hub's TestFinishedUpstreamKind.) Before, every answer ending in error
+// counted there under its done's code: the limit's stop as an upstream
+// timeout, a full disk as kind unavailable.
+func TestUpstreamErrorsMetric(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, envOptions{tweak: func(c *Config) {
+		c.Metrics.Registerer, c.Metrics.Gatherer = reg, reg
+		c.Hub.MaxDuration = 200 * time.Millisecond
+	}})
+	cl := e.dial(t, e.register(t))
+	long := cl.start("long [[fake tokens=100000 delay=5ms]]")
+	if _, d := answer(t, cl.until(isDone(long.MessageID)), long.MessageID); d.Status != "error" {
+		t.Fatalf("answer past the duration limit: %s", d.raw)
+	} else if code, _ := d.doneError(); code != "timeout" {
+		t.Fatalf("answer past the duration limit: code %q, want timeout", code)
+	}
+	failed := cl.start("fail [[fake fault=400]]")
+	cl.until(isDone(failed.MessageID))
+	// An answer is counted once its done is sent: read until both are.
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	for labelled(t, reg, "chatd_generations_total")["model=fake-mini,status=error"] != 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("chatd_generations_total %v, want 2 errors", labelled(t, reg, "chatd_generations_total"))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	want := map[string]float64{"kind=bad_request,model=fake-mini": 1}
+	if got := labelled(t, reg, "chatd_upstream_errors_total"); !maps.Equal(got, want) {
+		t.Fatalf("chatd_upstream_errors_total %v, want %v", got, want)
+	}
+}
+
 // TestSoloSweepMetric: a single process exports
 // chatd_bus_answers_swept_total, and its sweep of answers left streaming
 // counts there the row it ends. It was registered with a cluster's bus
@@ -191,13 +231,28 @@ func TestSlowClientMetrics(t *testing.T) {
 	m.SlowClientDisconnected("write_timeout")
 	m.SlowClientDisconnected("write_timeout")
 	m.sse().SlowClientDisconnected("write_timeout")
-	got := map[string]float64{}
-	families, err := reg.Gather()
+	got := labelled(t, reg, "chatd_slow_client_disconnects_total")
+	want := map[string]float64{
+		"reason=queue_full,transport=websocket": 1, "reason=write_timeout,transport=websocket": 2,
+		"reason=queue_full,transport=sse": 0, "reason=write_timeout,transport=sse": 1,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("chatd_slow_client_disconnects_total %v, want %v", got, want)
+	}
+}
+
+// labelled is the values of the counter name in g by its labels
+// ("name=value" joined by commas, in the order g gives them); empty when
+// g has none of it.
+func labelled(t *testing.T, g prometheus.Gatherer, name string) map[string]float64 {
+	t.Helper()
+	families, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := map[string]float64{}
 	for _, f := range families {
-		if f.GetName() != "chatd_slow_client_disconnects_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, mt := range f.GetMetric() {
@@ -208,11 +263,5 @@ func TestSlowClientMetrics(t *testing.T) {
 			got[strings.Join(labels, ",")] = mt.GetCounter().GetValue()
 		}
 	}
-	want := map[string]float64{
-		"reason=queue_full,transport=websocket": 1, "reason=write_timeout,transport=websocket": 2,
-		"reason=queue_full,transport=sse": 0, "reason=write_timeout,transport=sse": 1,
-	}
-	if !maps.Equal(got, want) {
-		t.Fatalf("chatd_slow_client_disconnects_total %v, want %v", got, want)
-	}
+	return got
 }
