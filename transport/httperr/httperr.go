@@ -216,25 +216,35 @@ func Abort(c *gin.Context, status int, code, message string) {
 // the server's.
 const StatusClientClosed = 499
 
-// AbortError stops the gin chain and answers with err: an *Error in err's
-// chain is sent as is, a call that ran out of its time
+// ClientGone reports whether err is r's client leaving: err wraps
+// context.Canceled and r's context has ended (its connection closed).
+// Such a failure is answered (and logged, and counted) StatusClientClosed
+// at info level, never as a server error.
+func ClientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && r.Context().Err() != nil
+}
+
+// AbortError stops the gin chain and answers with err: a call cut because
+// the client left (context.Canceled in err's chain, the request's context
+// ended: ClientGone) is StatusClientClosed with no body, whatever *Error
+// wraps it (a 503 "cannot check the token now" whose store read was cut
+// is the client gone, not the store failing); otherwise an *Error in
+// err's chain is sent as is, a call that ran out of its time
 // (context.DeadlineExceeded: a store that did not answer within the
-// request's bound) is a 503 unavailable, a call cut because the client
-// left (context.Canceled, the request's context ended) is
-// StatusClientClosed with no body, anything else is a 500. Errors with a
-// cause (and every 5xx) are attached to the context (c.Errors) so the
-// request log shows them.
+// request's bound) is a 503 unavailable, anything else is a 500. Errors
+// with a cause (and every 5xx) are attached to the context (c.Errors) so
+// the request log shows them.
 func AbortError(c *gin.Context, err error) {
 	var e *Error
 	switch {
-	case errors.As(err, &e):
-	case errors.Is(err, context.Canceled) && c.Request != nil && c.Request.Context().Err() != nil:
+	case c.Request != nil && ClientGone(c.Request, err):
 		_ = c.Error(err)
 		c.Abort()
 		if !c.Writer.Written() {
 			c.Writer.WriteHeader(StatusClientClosed)
 		}
 		return
+	case errors.As(err, &e):
 	case errors.Is(err, context.DeadlineExceeded):
 		e = Unavailable("the server did not answer in time; retry", err)
 	default:

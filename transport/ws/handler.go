@@ -338,6 +338,9 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, token str
 	case errors.Is(err, ErrUnauthorized):
 		httperr.Write(w, httperr.InvalidToken("invalid, expired or revoked token"))
 		return id, false
+	case httperr.ClientGone(r, err): // nobody to answer, and no failure of the server's
+		w.WriteHeader(httperr.StatusClientClosed)
+		return id, false
 	case err != nil:
 		h.log.Error("authenticate websocket", "err", err)
 		httperr.Write(w, httperr.Unavailable("cannot check the token right now", err))
