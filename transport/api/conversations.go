@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"chatd/internal/lograte"
 	"chatd/llm"
 	"chatd/persistence"
 	"chatd/transport/auth"
@@ -98,7 +99,8 @@ type Conversations struct {
 	creations CreationBudget
 	catalog   llm.Catalog
 	logger    *slog.Logger
-	searches  *userRate // nil: unbounded
+	sharedLog *slog.Logger // logger's, each failure of shared once per lograte.DefaultEvery
+	searches  *userRate    // nil: unbounded
 	shared    limits.BudgetGiver
 	perMin    int // searches per minute
 	timeout   time.Duration
@@ -125,7 +127,8 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 		opts.Creations = limits.New(limits.Options{Logger: opts.Logger})
 	}
 	h := &Conversations{store: store, live: opts.Live, creations: opts.Creations, catalog: opts.Catalog, logger: opts.Logger,
-		shared: opts.SharedSearches, perMin: opts.SearchesPerMinute, timeout: opts.RequestTimeout, sendEvery: exportSendEvery}
+		sharedLog: lograte.Logger(opts.Logger), shared: opts.SharedSearches, perMin: opts.SearchesPerMinute,
+		timeout: opts.RequestTimeout, sendEvery: exportSendEvery}
 	if opts.SearchesPerMinute > 0 {
 		h.searches = newUserRate(opts.SearchesPerMinute, time.Minute)
 	}
@@ -200,7 +203,7 @@ func (h *Conversations) spendSearch(c *gin.Context, q persistence.ListQuery) (gi
 		httperr.AbortError(c, httperr.RateLimited("too many searches; try again in a moment", wait))
 		return nil, false
 	}
-	wait, ok, giveShared := limits.SpendBudget(h.shared, limits.DefaultSharedTimeout, h.logger, BudgetSearches, user, h.perMin)
+	wait, ok, giveShared := limits.SpendBudget(h.shared, limits.DefaultSharedTimeout, h.sharedLog, BudgetSearches, user, h.perMin)
 	if !ok {
 		h.searches.give(user, time.Now())
 		httperr.AbortError(c, httperr.RateLimited("too many searches; try again in a moment", wait))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"chatd/internal/lograte"
 	"chatd/persistence"
 	"chatd/transport/httperr"
 	"chatd/transport/internal/reqtimeout"
@@ -264,14 +265,15 @@ func NewAccounts(store AccountStore, authn *Authenticator, opts AccountOptions) 
 	if err != nil {
 		return nil, err
 	}
+	shared := lograte.Logger(opts.Logger) // the gates' failures, one outage
 	return &Accounts{
 		store: store, authn: authn, passwords: p, opts: opts,
-		byIP:        newGate("login-ip", opts.MaxFailuresPerIP, opts.FailureWindow, opts),
-		byAccountIP: newGate("login-account-ip", opts.MaxFailuresPerAccount, opts.FailureWindow, opts),
-		byAccount:   newGate("login-account", opts.MaxFailuresPerAccountTotal, opts.FailureWindow, opts),
-		checks:      newGate("checks-account", opts.MaxChecksPerAccount, opts.FailureWindow, opts),
-		checksByIP:  newGate("checks-ip", opts.MaxChecksPerIP, opts.FailureWindow, opts),
-		signups:     newGate("signup-ip", opts.RegistrationsPerHourIP, time.Hour, opts),
+		byIP:        newGate("login-ip", opts.MaxFailuresPerIP, opts.FailureWindow, opts, shared),
+		byAccountIP: newGate("login-account-ip", opts.MaxFailuresPerAccount, opts.FailureWindow, opts, shared),
+		byAccount:   newGate("login-account", opts.MaxFailuresPerAccountTotal, opts.FailureWindow, opts, shared),
+		checks:      newGate("checks-account", opts.MaxChecksPerAccount, opts.FailureWindow, opts, shared),
+		checksByIP:  newGate("checks-ip", opts.MaxChecksPerIP, opts.FailureWindow, opts, shared),
+		signups:     newGate("signup-ip", opts.RegistrationsPerHourIP, time.Hour, opts, shared),
 	}, nil
 }
 

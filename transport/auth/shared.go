@@ -27,8 +27,10 @@ type SharedWindows interface {
 // process, and with a SharedWindows the same window for the whole
 // cluster, consulted after the process's own (which a request refused
 // here never reaches). When the cluster's cannot be reached the request
-// goes through on the process's limit alone (logged): an outage of the
-// bus must not lock everybody out.
+// goes through on the process's limit alone (logged, through a
+// lograte.Logger the gates of an Accounts share: each failure once per
+// lograte.DefaultEvery, the first, then one with the count left out): an
+// outage of the bus must not lock everybody out.
 type gate struct {
 	local   *windowLimiter
 	shared  SharedWindows // nil: this process only
@@ -37,9 +39,9 @@ type gate struct {
 	log     *slog.Logger
 }
 
-func newGate(name string, max int, length time.Duration, opts AccountOptions) *gate {
+func newGate(name string, max int, length time.Duration, opts AccountOptions, log *slog.Logger) *gate {
 	return &gate{local: newWindowLimiter(max, length, opts.MaxTrackedKeys, opts.Now), shared: opts.Shared,
-		name: name, timeout: opts.SharedTimeout, log: opts.Logger}
+		name: name, timeout: opts.SharedTimeout, log: log}
 }
 
 // take counts one event for key, or reports why it was refused (key is

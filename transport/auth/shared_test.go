@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -120,6 +121,59 @@ func TestSharedWindowsAcrossInstances(t *testing.T) {
 			if got := login(e, "outage guess"); got != want {
 				t.Fatalf("attempt %d with the shared windows down: %d, want %d", i, got, want)
 			}
+		}
+	}
+}
+
+// warnings is a slog handler counting the lines at WARN or above by
+// message.
+type warnings struct {
+	mu    sync.Mutex
+	lines map[string]int
+}
+
+func (*warnings) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler     { return w }
+func (w *warnings) WithGroup(string) slog.Handler          { return w }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.mu.Lock()
+		w.lines[r.Message]++
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+// TestSharedWindowsOutageLogsOnce: with the shared windows unreachable
+// every sign-in that goes through on the instance's limits fails alike
+// at each of its limits; 30 of them log each failure once (lograte:
+// then once per 30 s, with the count left out), not a warning per limit
+// per sign-in.
+func TestSharedWindowsOutageLogsOnce(t *testing.T) {
+	t.Parallel()
+	log := &warnings{lines: map[string]int{}}
+	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 1000, MaxFailuresPerIP: 1000,
+		MaxChecksPerAccount: 1000, MaxChecksPerIP: 1000, Logger: slog.New(log),
+		Shared: &memWindows{m: map[string]*window{}, down: true}})
+	e.register("target@example.com", "the right password")
+	for i := range 30 {
+		password := "a guess"
+		if i%10 == 9 {
+			password = "the right password" // resets the account's windows
+		}
+		status, _, _ := e.post("/api/auth/login", map[string]string{"email": "target@example.com", "password": password})
+		if status != http.StatusUnauthorized && status != http.StatusOK {
+			t.Fatalf("sign-in %d with the shared windows down: %d", i, status)
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.lines) == 0 {
+		t.Fatal("the outage was not logged")
+	}
+	for msg, n := range log.lines {
+		if n != 1 {
+			t.Errorf("%q logged %d times, want once", msg, n)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"chatd/internal/lograte"
 )
 
 // Shared holds per-user limits for every instance of a cluster together
@@ -58,8 +60,9 @@ const BudgetConversations = "conversations"
 const BudgetRefusedSends = "refused-sends"
 
 // TakeBudget calls b with a timeout; when b cannot be reached it lets the
-// request through (the per-process budget still holds) and logs. A nil b
-// lets every request through.
+// request through (the per-process budget still holds) and logs to log
+// (give one from lograte.Logger: through an outage every request fails
+// alike). A nil b lets every request through.
 func TakeBudget(b Budgets, timeout time.Duration, log *slog.Logger, budget, userID string, perMinute int) (time.Duration, bool) {
 	wait, ok, _ := takeBudget(b, timeout, log, budget, userID, perMinute)
 	return wait, ok
@@ -113,6 +116,9 @@ func takeBudget(b Budgets, timeout time.Duration, log *slog.Logger, budget, user
 // sharedLimits calls a Shared backend with a timeout. When the backend
 // cannot be reached it lets the request through (the per-process limits
 // still hold) and logs: an outage of the bus must not lock users out.
+// Its log says each failure once per lograte.DefaultEvery (the first,
+// then one with the count left out): through an outage every request
+// fails alike, two per connection opened and closed.
 type sharedLimits struct {
 	s                      Shared
 	timeout                time.Duration
@@ -134,6 +140,7 @@ func newSharedLimits(opts Options, sendsPerMinute, conversationsPerMinute, refus
 	if sl.log == nil {
 		sl.log = slog.Default()
 	}
+	sl.log = lograte.Logger(sl.log)
 	return sl
 }
 

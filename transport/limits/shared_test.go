@@ -222,3 +222,57 @@ func TestSpendBudget(t *testing.T) {
 	}
 	give() // gives nothing, and does not fail
 }
+
+// warnings is a slog handler counting the lines at WARN or above by
+// message, and the failures_not_logged they say.
+type warnings struct {
+	mu    sync.Mutex
+	lines map[string]int
+}
+
+func (*warnings) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler     { return w }
+func (w *warnings) WithGroup(string) slog.Handler          { return w }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.mu.Lock()
+		w.lines[r.Message]++
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+// TestSharedOutageLogsOnce: through an outage of the cluster every
+// request that goes through on the instance's limits alone failed alike:
+// 100 connections opened and closed, sends and new conversations log each
+// failure once (lograte: then once per 30 s, with the count left out),
+// not a warning each, 200 lines for the connections alone.
+func TestSharedOutageLogsOnce(t *testing.T) {
+	t.Parallel()
+	log := &warnings{lines: map[string]int{}}
+	c := &cluster{conns: map[string]int{}, down: true}
+	u := New(Options{MaxConns: 1, SendsPerMinute: 1 << 20, ConversationsPerMinute: 1 << 20, Shared: c,
+		Logger: slog.New(log)})
+	for range 100 {
+		if !u.AcquireConn("u") {
+			t.Fatal("an unreachable cluster refused a connection")
+		}
+		u.ReleaseConn("u")
+		if err := u.AllowSend("u"); err != nil {
+			t.Fatalf("an unreachable cluster refused a send: %v", err)
+		}
+		if _, ok := u.AllowConversation("u"); !ok {
+			t.Fatal("an unreachable cluster refused a new conversation")
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.lines) == 0 {
+		t.Fatal("the outage was not logged")
+	}
+	for msg, n := range log.lines {
+		if n != 1 {
+			t.Errorf("%q logged %d times, want once", msg, n)
+		}
+	}
+}
