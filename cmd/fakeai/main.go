@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	d := c.opts.Defaults
-	log.Info("fakeai listening", "addr", ln.Addr().String(), "tokens", d.Tokens, "delay", d.Delay,
+	log.Info("fakeai listening", "addr", ln.Addr().String(), "tokens", d.Tokens, "delay", d.Delay.String(),
 		"mode", d.Mode, "fault", d.Fault, "auth", c.opts.APIKey != "")
 	select {
 	case err := <-errc:

@@ -325,7 +325,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 		}
 		wait := c.backoff(try, after)
 		c.log.Warn("llm upstream retry", "generation", llm.RequestID(ctx), "model", req.Model, "url", c.shown,
-			"retry", try+1, "kind", llm.KindOf(err), "status", st.status, "wait", wait)
+			"retry", try+1, "kind", llm.KindOf(err), "status", st.status, "wait", wait.Round(time.Millisecond).String())
 		if !sleep(ctx, wait) {
 			return res, ctxError(ctx)
 		}

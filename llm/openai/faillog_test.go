@@ -1,6 +1,7 @@
 package openai_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,7 +9,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"chatd/internal/syncbuf"
 	"chatd/llm"
 	"chatd/llm/fakeai"
 	"chatd/llm/openai"
@@ -74,4 +77,36 @@ func TestFailureNamesTheUpstream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRetryWaitReadable: the retry line's wait is a duration as people
+// read it ("wait":"12ms"), as the other lines write theirs, not the
+// nanoseconds slog's JSON handler makes of a time.Duration
+// ("wait":340065484).
+func TestRetryWaitReadable(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	var out syncbuf.Buffer
+	c := newClient(srv.URL, func(o *openai.Options) {
+		o.MaxRetries, o.RetryBase = 1, 12*time.Millisecond
+		o.Logger = slog.New(slog.NewJSONHandler(&out, nil))
+	})
+	if r := stream(testCtx(t), c, "[[fake fault=500]]", 0); r.err == nil {
+		t.Fatal("no error")
+	}
+	for line := range strings.Lines(out.String()) {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Wait any    `json:"wait"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Msg != "llm upstream retry" {
+			continue
+		}
+		s, ok := rec.Wait.(string)
+		if d, err := time.ParseDuration(s); !ok || err != nil || d <= 0 || d > 20*time.Millisecond {
+			t.Fatalf("wait %#v in %s, want a duration as text of at most RetryMax", rec.Wait, line)
+		}
+		return
+	}
+	t.Fatalf("no retry line in %s", out.String())
 }

@@ -130,7 +130,7 @@ func (s *Store) sweepOnce(ctx context.Context) {
 		warn("recording the clean-up", err)
 		return
 	}
-	s.log.Info("mongodb: checked every conversation and message for a deleted owner", "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("mongodb: checked every conversation and message for a deleted owner", "took", time.Since(start).Round(time.Millisecond).String())
 }
 
 // deletionBatch bounds how many marked users, and how many marked

@@ -169,7 +169,7 @@ func (p *clusterPresence) keep(ctx context.Context) {
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("could not renew this cluster instance's presence on the database: trying again",
-				slog.Any("err", err), slog.Duration("every", p.opts.Renew))
+				slog.Any("err", err), slog.String("every", p.opts.Renew.String()))
 		}
 	}
 }

@@ -329,7 +329,7 @@ func (l *soloLease) renewed(ctx context.Context, expires time.Time, err error) b
 		return false
 	case ctx.Err() == nil:
 		l.log.Warn("could not renew the single-process lease on the database: trying again",
-			slog.Any("err", err), slog.Duration("every", l.opts.Renew))
+			slog.Any("err", err), slog.String("every", l.opts.Renew.String()))
 		l.noteLapse()
 	}
 	return true

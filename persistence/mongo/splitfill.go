@@ -62,7 +62,7 @@ func (s *Store) fillSplitWordsOnce(ctx context.Context) {
 		s.log.Warn("mongodb: filling the split words of messages older than them failed; the next start tries again", "err", err)
 	case err == nil && n > 0:
 		s.log.Info("mongodb: filled the split words of messages older than them (search finds the words their chunks cut)",
-			"messages", n, "took", time.Since(start).Round(time.Millisecond))
+			"messages", n, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 }
 

@@ -115,7 +115,7 @@ func (s *Store) buildTextIndex(ctx context.Context) {
 	if s.ensureTextIndex(ctx) {
 		s.textIndex.Store(true)
 		s.log.Info("mongodb: built the text index on messages; searches use it", "index", textIndexName,
-			"took", time.Since(start).Round(time.Millisecond))
+			"took", time.Since(start).Round(time.Millisecond).String())
 	}
 }
 

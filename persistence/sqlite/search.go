@@ -363,7 +363,7 @@ func (s *Store) requeueAll(ctx context.Context) (bool, error) {
 				return true, fmt.Errorf("requeue: %w", s.searchFileErr(err))
 			}
 			s.requeueing.Store(false)
-			s.log.Info("search index: every message queued", "took", time.Since(start).Round(time.Millisecond))
+			s.log.Info("search index: every message queued", "took", time.Since(start).Round(time.Millisecond).String())
 			return true, nil
 		}
 		if err := s.recordState(ctx, state, `UPDATE requeue SET next = ?`, last+1); err != nil {
@@ -473,7 +473,7 @@ func (s *Store) indexLoop() {
 			delay = 0 // found damaged by this pass: rebuild it now
 		}
 		fails++
-		s.log.Warn("search indexer failed; retrying", "err", err, "in", delay)
+		s.log.Warn("search indexer failed; retrying", "err", err, "in", delay.String())
 		retry.Reset(delay)
 	}
 }

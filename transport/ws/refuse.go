@@ -73,7 +73,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, userID, token s
 		h.log.Info("websocket refused: too many connections", "user", userID)
 	case n == h.opts.MaxRefusals+1:
 		h.log.Info("websocket refused: too many connections; further refusals of the user are quiet",
-			"user", userID, "window", h.opts.RefusalWindow)
+			"user", userID, "window", h.opts.RefusalWindow.String())
 	}
 	if err := ws.Close(websocket.StatusCode(protocol.CloseTryAgainLater), ReasonTooManyConnections); err != nil && !quiet {
 		h.log.Debug("websocket close handshake", "err", err)
