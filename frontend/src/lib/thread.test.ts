@@ -367,28 +367,6 @@ describe('paging: the shown path of a partly loaded conversation', () => {
     expect(ids(t)).toEqual(['p0', 'p1', 'p2', 'p3']);
   });
 
-  it('a version made elsewhere of a message on an older page waits in the tree: the reader stays on the path shown until its parent is loaded', () => {
-    const all = Array.from({ length: 20 }, (_, i) => msg(`m${i}`, i === 0 ? '' : `m${i - 1}`, i % 2 === 0 ? 'user' : 'assistant'));
-    const r4 = msg('r4', 'm3', 'assistant', 'regenerated in another tab', 'streaming'); // newest of all
-    const shown = all.slice(10).map((m) => m.id);
-    let t = mergeSnapshot(newThread('c1'), conv, all.slice(10), { hasMore: true, activeMessageId: '' });
-    expect(ids(t)).toEqual(shown);
-    t = upsertMessage(t, r4);
-    expect(ids(t)).toEqual(shown);
-    expect(t.children.m3).toEqual(['r4']);
-    // A reload while it runs (the server names it active) leaves the reader there too.
-    t = mergeSnapshot(t, conv, [...all.slice(11), r4], { hasMore: true, activeMessageId: 'r4' });
-    expect(ids(t)).toEqual(shown);
-    t = mergeOlder(t, all.slice(5, 10), true);
-    expect(ids(t)).toEqual(all.slice(5).map((m) => m.id));
-    // Its parent loaded, the path is chosen as for any version: the one
-    // leading to the newest message, as a load of the whole thread shows.
-    t = mergeOlder(t, all.slice(0, 5), false);
-    expect(ids(t)).toEqual(['m0', 'm1', 'm2', 'm3', 'r4']);
-    expect(ids(t)).toEqual(ids(mergeSnapshot(newThread('c1'), conv, [...all, r4])));
-    expect(siblings(t, 'r4')).toEqual(['m4', 'r4']);
-  });
-
   it('a fresh snapshot of a complete thread keeps it complete; a first one without hasMore is complete', () => {
     const all = [msg('q0', '', 'user'), msg('q1', 'q0', 'assistant')];
     const first = mergeSnapshot(newThread('c1'), conv, all);

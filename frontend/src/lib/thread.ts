@@ -28,11 +28,7 @@ export interface Thread {
   hasMore: boolean;
   /** An older page is being fetched. */
   loadingOlder: boolean;
-  /**
-   * The leaf the server called active in the last snapshot: the shown path
-   * starts above it. Or the first message shown, once a message whose
-   * parent is not loaded would have moved the start elsewhere (keepTop).
-   */
+  /** The leaf the server called active in the last snapshot: the shown path starts above it. */
   anchor: string;
   /** Sends waiting for the connection, oldest first (see queueSend). */
   queued: readonly QueuedSend[];
@@ -224,9 +220,7 @@ export function activePath(t: Thread): Message[] {
  * the parent of the oldest loaded ancestor of the anchor (the active leaf),
  * so the newest part of the conversation shows while the rest waits.
  * Messages whose parent is not loaded stay in `children` under that id and
- * join the path when their parent arrives. Without an anchor loaded the
- * path starts above the newest message, until one whose parent is not
- * loaded comes to a thread on screen (keepTop).
+ * join the path when their parent arrives.
  */
 export function topParent(t: Thread): string {
   if (!t.hasMore) return '';
@@ -359,28 +353,7 @@ export function upsertMessage(t: Thread, incoming: Message, now = Date.now()): T
   const unconfirmed = next.unconfirmed[merged.id] ? withoutKey(next.unconfirmed, merged.id) : next.unconfirmed;
   const unsaved = next.unsaved[merged.id] && incoming.status !== 'streaming' ? withoutKey(next.unsaved, merged.id) : next.unsaved;
   next = incoming.clientMessageId ? unqueue(next, incoming.clientMessageId) : next;
-  return keepTop(t, { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed, unsaved });
-}
-
-/**
- * keepTop keeps the reader where they are in a partly loaded thread on
- * screen when a message or a snapshot would move the start of the shown
- * path under another parent not loaded: a version made elsewhere of a
- * message on an older page (a regenerate, an edit), newest of all, would
- * else be shown alone, its question and every message on screen gone. The
- * anchor becomes the first message shown before, so the path starts above
- * it as it did; the new message waits in the tree, and once older pages
- * bring its parent the path is chosen as for any version (chosenChild).
- * A start moved up by the message above the first one shown is the same
- * from that anchor.
- */
-function keepTop(before: Thread, after: Thread): Thread {
-  if (!before.loaded || !after.hasMore) return after;
-  const top = topParent(before);
-  if (topParent(after) === top) return after;
-  const first = activePath(before)[0];
-  if (!first || !isStored(after, first.id)) return after;
-  return { ...after, anchor: first.id };
+  return { ...next, messages, children, seq, rseq, thinking, selected, unconfirmed, unsaved };
 }
 
 /** pick returns the entries of r whose key keep accepts. */
@@ -588,7 +561,7 @@ export function mergeSnapshot(t: Thread, conversation: Conversation, messages: r
   const merged = mergeMessages(base, messages, now);
   const next = { ...merged, conversation, loaded: true, hasMore, anchor: page.activeMessageId ?? base.anchor, unconfirmed, unsaved: settled(base.unsaved, messages) };
   if (replaced) return afterNewest(rehang(next));
-  return afterNewest(base.loaded ? followNew(base, keepTop(base, next), messages) : next);
+  return afterNewest(base.loaded ? followNew(base, next, messages) : next);
 }
 
 /**
