@@ -809,6 +809,38 @@ describe('a conversation on screen read again while the server cannot answer it'
     await vi.waitFor(() => expect(thread()?.messages.u2?.content).toBe('more'));
   });
 
+  it('failed while an answer not confirmed stored was being read again: read again once that answer is confirmed live', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const streaming = message('a1', 'u1', 'assistant', 'Hel', 'streaming');
+    const stored = message('a1', 'u1', 'assistant', 'Hello world', 'complete');
+    const u2b = message('u2', 'a1', 'user', 'from another tab', 'complete');
+    const a2 = message('a2', 'u2', 'assistant', 'other answer', 'complete');
+    let mode: 'streaming' | 'fail' | 'full' = 'streaming';
+    const { socket, thread, snapshotsFetched } = setup({
+      route: (url, init) => {
+        if (!readOf(url, init)) return undefined;
+        if (mode === 'fail') return json({ error: { code: 'unavailable', message: 'the store did not answer in time; retry' } }, 503);
+        const messages = mode === 'full' ? [u1, stored, u2b, a2] : [u1, streaming];
+        return json({ conversation: conv(CID, 't', ''), messages, activeMessageId: messages.at(-1)!.id });
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    socket().receive({ type: 'delta', conversationId: CID, messageId: 'a1', seq: 11, text: 'lo world' });
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a1', seq: 3, status: 'error', error: { code: 'unavailable', message: 'not stored' } });
+    await vi.waitFor(() => expect(thread()!.unsaved.a1).toBe(true));
+    const before = snapshotsFetched();
+    mode = 'fail'; // another tab's answer ends, its question never heard of here: the resync fails
+    socket().receive({ type: 'done', conversationId: CID, messageId: 'a2', seq: 12, status: 'complete' });
+    await vi.waitFor(() => expect(snapshotsFetched()).toBe(before + 1));
+    await vi.advanceTimersByTimeAsync(10);
+    socket().receive({ type: 'message', conversationId: CID, message: stored }); // a1's end confirmed live
+    await vi.waitFor(() => expect(thread()!.unsaved.a1).toBeUndefined());
+    mode = 'full';
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(thread()!.messages.a2?.content).toBe('other answer');
+  });
+
   it.each(failures)('never loaded, answered %s: the error shows in its place', async (_, fail) => {
     const { app, socket, thread } = setup({ route: (url, init) => (readOf(url, init) ? fail() : undefined) });
     socket().open();

@@ -272,14 +272,15 @@ export class ConversationThread {
    * reconnect takes over, as opening the conversation again does. Only the
    * open conversation's reload counts: one left while its read was on its
    * way is read again when opened again (the failure says nothing, starts
-   * nothing), and the reads of an answer whose end was not confirmed
-   * stored (readUnsaved) keep their own schedule.
+   * nothing). It runs beside the reads of an answer whose end was not
+   * confirmed stored (readUnsaved): those stop once the answer is confirmed
+   * live, and the reload they would have done with it must not stop too.
    */
   private reloadFailed(quiet: boolean): void {
     if (this.ended || !this.isOpen()) return;
     const connected = this.deps.connected();
     if (!quiet && connected && this.reloadFails === 0) this.deps.toast(STALE, 'info');
-    if (!connected || this.unsavedTimer !== undefined || this.unsavedReading) return;
+    if (!connected) return;
     const first = this.deps.reloadDelayMs ?? 2000;
     const delay = Math.min(first * 2 ** Math.min(this.reloadFails, 30), RELOAD_SLOW_MS);
     this.reloadFails++;
