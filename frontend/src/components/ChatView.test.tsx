@@ -3,7 +3,7 @@
 import { act } from 'react';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
-import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
+import { ChatApp, NEW_CHAT_STARTING, SETTINGS_NOT_LOADED } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { unavailableNotice } from '../lib/models';
@@ -462,6 +462,30 @@ describe('ChatView new chat waiting', () => {
     expect(notice()).toBe('Waiting for the server: The server is shutting down; retry. Your new conversation starts when it can take it, with the message below.');
     act(() => app.store.set((s) => ({ ...s, link: { state: 'reconnecting', kind: 'ws' } })));
     expect(notice()).toBe('Your new conversation starts as soon as the server can be reached, with the message below.');
+  });
+});
+
+describe('ChatView new chat sent and waiting for its conversation', () => {
+  it('offers neither its settings nor another model, saying why, as its composer is read-only; again once cancelled', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    act(() => app.store.set((s) => ({ ...s, models: [{ id: 'm', name: 'M', demo: false, default: true }, { id: 'o', name: 'O', demo: false, default: false }] })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <ChatView conversationId={null} onOpenSidebar={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const button = () => mount.host.querySelector<HTMLButtonElement>('button[aria-label="System prompt and parameters"]')!;
+    const picker = () => mount.host.querySelector<HTMLSelectElement>('select[aria-label="Model"]')!;
+    const offered = () => ({ settings: [button().disabled, button().title], picker: [picker().disabled, picker().title] });
+    expect(offered()).toEqual({ settings: [false, 'System prompt and parameters'], picker: [false, 'Model'] });
+    act(() => app.store.set((s) => ({ ...s, busy: { new: true }, newChat: { ...s.newChat, waiting: true } })));
+    expect(offered()).toEqual({ settings: [true, NEW_CHAT_STARTING], picker: [true, NEW_CHAT_STARTING] });
+    act(() => button().click());
+    expect(mount.host.querySelector('[role="dialog"]')).toBeNull();
+    act(() => app.store.set((s) => ({ ...s, busy: {}, newChat: { ...s.newChat, waiting: false } }))); // cancelled
+    expect(offered()).toEqual({ settings: [false, 'System prompt and parameters'], picker: [false, 'Model'] });
   });
 });
 

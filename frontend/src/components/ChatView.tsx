@@ -8,7 +8,7 @@ import { ContentGrew } from '../hooks/follow';
 import { useHeightVar } from '../hooks/useHeightVar';
 import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
 import { useThreadView } from '../hooks/useThreadView';
-import { ChatApp, SETTINGS_NOT_LOADED } from '../lib/chat';
+import { ChatApp, NEW_CHAT_STARTING, SETTINGS_NOT_LOADED } from '../lib/chat';
 import type { Params } from '../lib/protocol';
 import { isQueued, streamingAnswer, topParent } from '../lib/thread';
 import { AnswerAnnouncer } from './AnswerAnnouncer';
@@ -63,6 +63,11 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
   // its dialog would show, and save, the new chat's. Nor a model: the picker
   // would show the new chat's, and a pick made there go to this conversation.
   const settingsLocked = !!conversationId && !conversation;
+  // A new chat sent and waiting for its conversation (busy: its composer is
+  // read-only) is made with the model and settings it was sent with: they
+  // are read-only too, saying why, until it has started or is cancelled.
+  const starting = !conversationId && busy;
+  const settingsWhy = settingsLocked ? SETTINGS_NOT_LOADED : starting ? NEW_CHAT_STARTING : undefined;
   const running = thread ? streamingAnswer(thread) : undefined;
   // The new chat's pick, when the list lacks it, gives way to the default (said under the header): the server refuses it.
   const model = conversationId ? picked || conversation?.model || newChat.model : newChatModel(models, newChat.model);
@@ -122,14 +127,14 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
               {settingsLocked ? (
                 models.length > 0 && <ModelNotLoaded failed={!!loadError} />
               ) : (
-                <ModelPicker models={models} upstreams={upstreams} value={model} onChange={(id) => void app.setModel(id)} />
+                <ModelPicker models={models} upstreams={upstreams} value={model} onChange={(id) => void app.setModel(id)} locked={starting ? NEW_CHAT_STARTING : undefined} />
               )}
               <button
                 type="button"
                 className="icon"
                 aria-label="System prompt and parameters"
-                title={settingsLocked ? SETTINGS_NOT_LOADED : 'System prompt and parameters'}
-                disabled={settingsLocked}
+                title={settingsWhy ?? 'System prompt and parameters'}
+                disabled={settingsWhy !== undefined}
                 onClick={() => setPromptOpen(true)}
               >
                 <Icon name="settings" />
@@ -139,7 +144,7 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
           </header>
           {demo && <DemoNotice />}
           {notOffered && <PickUnavailableNotice id={notOffered} />}
-          {promptOpen && !settingsLocked && (
+          {promptOpen && settingsWhy === undefined && (
             <SettingsDialog
               systemPrompt={conversation ? conversation.systemPrompt : newChat.systemPrompt}
               params={conversation ? conversation.params : newChat.params}

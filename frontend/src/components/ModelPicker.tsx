@@ -10,6 +10,8 @@ export interface ModelPickerProps {
   upstreams: readonly UpstreamInfo[];
   value: string;
   onChange: (id: string) => void;
+  /** Why no other model can be picked now (the picker is then disabled, its title saying it), or undefined. */
+  locked?: string;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface ModelPickerProps {
  * as '' (newChatModel: the server would refuse it), PickUnavailableNotice
  * saying so.
  */
-export function ModelPicker({ models, upstreams, value, onChange }: ModelPickerProps) {
+export function ModelPicker({ models, upstreams, value, onChange, locked }: ModelPickerProps) {
   if (models.length === 0) return null;
   const current = currentModel(models, value);
   const missing = value !== '' && !current;
@@ -38,7 +40,8 @@ export function ModelPicker({ models, upstreams, value, onChange }: ModelPickerP
       aria-label="Model"
       value={missing ? value : (current?.id ?? '')}
       onChange={(e) => onChange(e.target.value)}
-      title={missing ? unavailableTitle(value) : current?.demo ? 'The demo model answers offline with canned text. It is not a real language model.' : pickerTitle(current)}
+      disabled={locked !== undefined}
+      title={locked ?? (missing ? unavailableTitle(value) : current?.demo ? 'The demo model answers offline with canned text. It is not a real language model.' : pickerTitle(current))}
     >
       {missing && (
         <option value={value} disabled>

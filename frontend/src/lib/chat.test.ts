@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
-import { ChatApp, KEPT_THREADS, SESSION_ENDED, SETTINGS_NOT_LOADED, SIGNED_OUT_ELSEWHERE } from './chat';
+import { ChatApp, KEPT_THREADS, NEW_CHAT_STARTING, SESSION_ENDED, SETTINGS_NOT_LOADED, SIGNED_OUT_ELSEWHERE } from './chat';
 import { saveBlob } from './download';
 import { forgetRevealed, revealImage, revealKnown } from './images';
 import { renderMarkdown } from './markdown';
@@ -1765,6 +1765,36 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(posts(calls)).toHaveLength(2);
     expect(socket().framesOf('send')[0]).toMatchObject({ conversationId: NEW_ID, content: 'after the sign-in' });
     expect(app.store.state.busy.new).toBeUndefined();
+  });
+
+  it('while it waits its model and settings are read-only: it is made with those it was sent with, which stay shown until it is, then cleared; nothing asks to change them', async () => {
+    let attempts = 0;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
+        if (++attempts === 1) throw new TypeError('Failed to fetch'); // offline
+        return json({ conversation: { ...created, systemPrompt: 'Be brief.', params: { temperature: 0.2 } } }, 201);
+      },
+    });
+    await vi.waitFor(() => expect(app.store.state.models).toHaveLength(1));
+    expect(await app.saveSettings('Be brief.', { temperature: 0.2 })).toBeNull();
+    await app.setModel('m');
+    app.setDraft('new', 'hello offline');
+    await app.send('hello offline');
+    expect(app.store.state.newChat.waiting).toBe(true);
+    expect(await app.saveSettings('Answer in French.', { temperature: 0.9 })).toEqual({ text: NEW_CHAT_STARTING });
+    await app.setModel('other');
+    expect(app.store.state.newChat).toMatchObject({ model: 'm', systemPrompt: 'Be brief.', params: { temperature: 0.2 } });
+
+    socket().open();
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    expect(posts(calls).map((b) => ({ ...b, clientId: undefined }))).toEqual([
+      { model: 'm', systemPrompt: 'Be brief.', params: { temperature: 0.2 } },
+      { model: 'm', systemPrompt: 'Be brief.', params: { temperature: 0.2 } },
+    ]);
+    expect(calls.filter((c) => c.method === 'PATCH')).toEqual([]);
+    expect(app.store.state.newChat).toMatchObject({ model: 'm', systemPrompt: '', params: undefined }); // the next new chat's start afresh
   });
 
   it('while it waits its composer is shown waiting; Cancel gives it up: nothing is created once the link is back, the text stays to be sent again', async () => {

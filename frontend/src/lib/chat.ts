@@ -76,6 +76,14 @@ const CREATE_TIMEOUT_MS = 20_000;
 /** SETTINGS_NOT_LOADED is why the settings of a conversation not loaded cannot be edited nor saved (saveSettings, ChatView). */
 export const SETTINGS_NOT_LOADED = 'The conversation has not loaded yet: its system prompt and parameters can be changed once it has.';
 
+/**
+ * NEW_CHAT_STARTING is why the new chat's model, system prompt and
+ * parameters cannot be changed while it waits for its conversation
+ * (saveSettings, setModel, ChatView): it is made with those it was sent
+ * with, as its composer keeps the text sent.
+ */
+export const NEW_CHAT_STARTING = 'The new conversation is starting with the model, system prompt and parameters it was sent with: they can be changed once it has started.';
+
 /** SESSION_ENDED is the sign-in page's notice after a token was refused (expired, revoked), here or in another tab. */
 export const SESSION_ENDED = 'Your session has ended. Sign in again to continue; your unsent text is kept.';
 
@@ -871,11 +879,15 @@ export class ChatApp {
    * drops the pick. Only a pick made on the new chat's page is saved as
    * the user's model for new chats (Persist.saveModelPick), which the next
    * session or page load starts the new chat on (restoreModelPick): one
-   * made in a conversation is that conversation's alone.
+   * made in a conversation is that conversation's alone. While a new chat
+   * waits for its conversation (pendingChat) its page takes no pick
+   * (NEW_CHAT_STARTING): the conversation is made with the model it was
+   * sent with.
    */
   async setModel(model: string): Promise<void> {
     const id = this.openId;
     if (!id) {
+      if (this.pendingChat) return;
       this.persist.saveModelPick(this.store.state.session.user?.id ?? null, model);
       this.store.set((s) => ({ ...s, newChat: { ...s.newChat, model } }));
       return;
@@ -912,10 +924,14 @@ export class ChatApp {
    * user signed in meanwhile): nobody to tell it to (the dialog, closed
    * then, would say it in a toast to the next user). An open conversation
    * not loaded (still loading, or failed to) is refused (SETTINGS_NOT_LOADED): its
-   * settings are not known, and they are never the next new chat's.
+   * settings are not known, and they are never the next new chat's. So are
+   * the new chat's while it waits for its conversation (NEW_CHAT_STARTING):
+   * its request is made with those it was sent with (every attempt the
+   * same, its clientId too), and they are cleared once it is made.
    */
   async saveSettings(systemPrompt: string, params: Params): Promise<ServerRefusal | null> {
     if (!this.openId) {
+      if (this.pendingChat) return { text: NEW_CHAT_STARTING };
       this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt, params: isEmptyParams(params) ? undefined : params } }));
       return null;
     }
@@ -957,8 +973,9 @@ export class ChatApp {
    * send posts the composer's text to the open conversation. For a new
    * chat it creates the conversation first (createPending); offline, the
    * creation waits for the connection, its text kept in the composer,
-   * which is read-only meanwhile (the text sent is the one shown) and
-   * offers Cancel (cancelNewChat).
+   * which is read-only meanwhile (the text sent is the one shown), as are
+   * its model and settings (NEW_CHAT_STARTING), and offers Cancel
+   * (cancelNewChat).
    */
   async send(text: string): Promise<void> {
     if (!text.trim() || !this.connection.transport) return;
