@@ -69,3 +69,31 @@ describe('SettingsDialog stop sequences and the focus', () => {
     expect(focused()).toBe('Stop sequence 1');
   });
 });
+
+describe('SettingsDialog and a stored max answer tokens above the model\'s bound (switched to a model with a lower one)', () => {
+  const model = { id: 'small', name: 'Small', demo: false, default: false, maxOutputTokens: 4096 };
+  const save = () => act(async () => [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!.click());
+  const note = () => document.querySelector('[role="dialog"] [data-param="maxTokens"] p')!.textContent;
+
+  it.each([
+    ['the system prompt', () => type('System prompt', 'Be brief.'), 'Be brief.', { temperature: 0.2, maxTokens: 8000 }],
+    ['the temperature', () => type('Temperature', '0.5'), '', { temperature: 0.5, maxTokens: 8000 }],
+  ])('is left to the server (capped at send) when only %s is edited: saved, not refused', async (_name, edit, prompt, params) => {
+    const onSave = vi.fn(async () => null);
+    act(() => mount.root.render(<SettingsDialog systemPrompt="" params={{ temperature: 0.2, maxTokens: 8000 }} model={model} onSave={onSave} onClose={() => undefined} />));
+    expect(note()).toBe("Above this model's 4,096: its answers are capped at 4,096.");
+    edit();
+    await save();
+    expect(onSave).toHaveBeenCalledWith(prompt, params);
+    expect(document.querySelector('[role="dialog"]')!.textContent).not.toContain('Max answer tokens must');
+  });
+
+  it('is refused once edited, still over the bound', async () => {
+    const onSave = vi.fn(async () => null);
+    act(() => mount.root.render(<SettingsDialog systemPrompt="" params={{ maxTokens: 8000 }} model={model} onSave={onSave} onClose={() => undefined} />));
+    type('Max answer tokens', '6000');
+    await save();
+    expect(onSave).not.toHaveBeenCalled();
+    expect(note()).toBe('Max answer tokens must be a whole number from 1 to 4,096 for this model.');
+  });
+});

@@ -9,6 +9,7 @@ import { MAX_SYSTEM_PROMPT_CHARS, lengthStatus } from '../lib/limits';
 import {
   MAX_STOP_SEQUENCES,
   PARAM_LABELS,
+  cappedHint,
   checkParams,
   defaultHint,
   paramsForm,
@@ -56,7 +57,12 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0);
   const counterId = useId();
   const checked = edited(form, initial.form, paramsForm(params));
-  const check = checkParams(checked, model);
+  // A max answer tokens left as stored is not checked against the model's
+  // bound: a conversation switched to a model with a lower one keeps it,
+  // each answer capped there by the server (said under the field), and a
+  // save of another field was refused for it.
+  const maxTokensKept = form.maxTokens === initial.form.maxTokens;
+  const check = checkParams(checked, model, { maxTokensKept });
   const localErrors: ParamErrors = check.ok ? {} : check.errors;
   const shownError = (f: ParamField): string | undefined =>
     (touched[f] ? localErrors[f] : undefined) ?? (refusal?.field === f ? refusal.text : undefined);
@@ -142,7 +148,10 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
             field="maxTokens"
             value={form.maxTokens}
             placeholder={defaultHint(model, 'maxTokens')}
-            hint={model?.maxOutputTokens ? `1 to ${model.maxOutputTokens.toLocaleString('en-US')} for this model.` : 'The longest answer, in tokens.'}
+            hint={
+              (maxTokensKept ? cappedHint(checked.maxTokens, model) : undefined) ??
+              (model?.maxOutputTokens ? `1 to ${model.maxOutputTokens.toLocaleString('en-US')} for this model.` : 'The longest answer, in tokens.')
+            }
             error={shownError('maxTokens')}
             integer
             onChange={(v) => edit('maxTokens', { maxTokens: v })}

@@ -58,6 +58,18 @@ export function paramsForm(p: Params | undefined): ParamsForm {
   };
 }
 
+/**
+ * cappedHint says, for a stored maxTokens above model's bound (the
+ * conversation switched to it since), that its answers are capped there;
+ * otherwise undefined.
+ */
+export function cappedHint(maxTokens: string, model: ModelInfo | undefined): string | undefined {
+  const bound = model?.maxOutputTokens;
+  const t = maxTokens.trim();
+  if (!bound || bound <= 0 || !/^\d+$/.test(t) || Number(t) <= bound) return undefined;
+  return `Above this model's ${bound.toLocaleString('en-US')}: its answers are capped at ${bound.toLocaleString('en-US')}.`;
+}
+
 /** maxTokensBound is the largest maxTokens the model takes. */
 export function maxTokensBound(model: ModelInfo | undefined): number {
   return model?.maxOutputTokens && model.maxOutputTokens > 0 ? model.maxOutputTokens : MAX_TOKENS_UNKNOWN;
@@ -77,12 +89,24 @@ function chars(s: string): number {
 /** ParamsCheck is the form read into parameters, or the problems that keep it from saving. */
 export type ParamsCheck = { ok: true; params: Params } | { ok: false; errors: ParamErrors };
 
+/** CheckOptions: how checkParams reads a form. */
+export interface CheckOptions {
+  /**
+   * The form's maxTokens is the one stored, left as it was: it is checked
+   * against no model's bound (MAX_TOKENS_UNKNOWN). A conversation switched
+   * to a model with a lower bound keeps its value, and the server caps
+   * each answer at the bound (docs/api.md): a save of other fields is not
+   * refused for it.
+   */
+  maxTokensKept?: boolean;
+}
+
 /**
  * checkParams reads the form into parameters for model, with a message in
  * plain words for every field out of range. Empty fields (and empty stop
  * lines) are left unset.
  */
-export function checkParams(form: ParamsForm, model: ModelInfo | undefined): ParamsCheck {
+export function checkParams(form: ParamsForm, model: ModelInfo | undefined, opts: CheckOptions = {}): ParamsCheck {
   const errors: ParamErrors = {};
   const params: Params = {};
   if (form.temperature.trim()) {
@@ -96,11 +120,11 @@ export function checkParams(form: ParamsForm, model: ModelInfo | undefined): Par
     else params.topP = v;
   }
   if (form.maxTokens.trim()) {
-    const bound = maxTokensBound(model);
+    const bound = opts.maxTokensKept ? MAX_TOKENS_UNKNOWN : maxTokensBound(model);
     const t = form.maxTokens.trim();
     const v = /^\d+$/.test(t) ? Number(t) : undefined;
     if (v === undefined || v < 1 || v > bound) {
-      errors.maxTokens = `Max answer tokens must be a whole number from 1 to ${bound.toLocaleString('en-US')}${model?.maxOutputTokens ? ' for this model' : ''}.`;
+      errors.maxTokens = `Max answer tokens must be a whole number from 1 to ${bound.toLocaleString('en-US')}${bound !== MAX_TOKENS_UNKNOWN ? ' for this model' : ''}.`;
     } else params.maxTokens = v;
   }
   const stop = form.stop.filter((s) => s !== '').map(unescapeStop);
