@@ -37,6 +37,37 @@ describe('SettingsDialog and another tab', () => {
   });
 });
 
+describe('SettingsDialog while another tab saves the settings', () => {
+  const field = (label: string) =>
+    [...document.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>('[role="dialog"] input, [role="dialog"] textarea')].find(
+      (i) => i.getAttribute('aria-label') === label || i.labels?.[0]?.textContent === label,
+    )!.value;
+  const shown = () => ({ prompt: field('System prompt'), temperature: field('Temperature'), topP: field('Top-p'), maxTokens: field('Max answer tokens'), stop: field('Stop sequence 1') });
+
+  it.each([
+    ['nothing', () => undefined, { prompt: 'Theirs', temperature: '0.9', topP: '0.5', maxTokens: '100', stop: 'END' }, ['Theirs', { temperature: 0.9, topP: 0.5, maxTokens: 100, stop: ['END'] }]],
+    [
+      'the system prompt and top-p',
+      () => {
+        type('System prompt', 'Mine');
+        type('Top-p', '0.8');
+      },
+      { prompt: 'Mine', temperature: '0.9', topP: '0.8', maxTokens: '100', stop: 'END' },
+      ['Mine', { temperature: 0.9, topP: 0.8, maxTokens: 100, stop: ['END'] }],
+    ],
+  ])('with %s edited here, shows the new values in the fields left alone, the reader\'s in the others, and saves what it shows', async (_name, edit, fields, saved) => {
+    const onSave = vi.fn(async () => null);
+    const render = (systemPrompt: string, p: Params) =>
+      act(() => mount.root.render(<SettingsDialog systemPrompt={systemPrompt} params={p} model={undefined} onSave={onSave} onClose={() => undefined} />));
+    render('Before', { temperature: 0.2, topP: 0.5 });
+    edit();
+    render('Theirs', { temperature: 0.9, topP: 0.5, maxTokens: 100, stop: ['END'] }); // saved in another tab meanwhile
+    expect(shown()).toEqual(fields);
+    await act(async () => [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!.click());
+    expect(onSave).toHaveBeenCalledWith(...saved);
+  });
+});
+
 describe('SettingsDialog stop sequences refused by the server', () => {
   it('names the refused sequence by its row as shown, an empty row above it counted', async () => {
     const onSave = vi.fn(async () => ({ field: 'stop' as const, text: 'Stop sequence 1 must not contain NUL (U+0000).' }));

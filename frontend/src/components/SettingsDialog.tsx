@@ -46,23 +46,30 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   const [restored] = useState(() => (draft !== undefined && draft !== systemPrompt ? draft : undefined));
   const [text, setText] = useState(restored ?? systemPrompt);
   const [form, setForm] = useState<ParamsForm>(() => paramsForm(params));
-  // What the fields started with: a field the reader left as it was is
-  // saved with the conversation's value now, so a change made in another
-  // tab while this dialog was open is not undone.
-  const [initial] = useState(() => ({ text: systemPrompt, form: paramsForm(params) }));
+  // What the fields were last filled from: the conversation's settings as
+  // stored. When they change while the dialog is open (saved in another
+  // tab), the fields the reader has not edited show the new values, those
+  // edited keep the reader's: what is shown is what Save saves, and a
+  // change made elsewhere is neither undone nor saved unseen.
+  const [stored, setStored] = useState(() => ({ text: systemPrompt, form: paramsForm(params) }));
+  const storedNow = paramsForm(params);
+  if (systemPrompt !== stored.text || !sameForm(storedNow, stored.form)) {
+    setStored({ text: systemPrompt, form: storedNow });
+    setText((t) => (t === stored.text ? systemPrompt : t));
+    setForm((f) => refill(f, stored.form, storedNow));
+  }
   const [touched, setTouched] = useState<Partial<Record<ParamField, boolean>>>({});
   const [refusal, setRefusal] = useState<ServerRefusal | null>(null);
   const [saving, setSaving] = useState(false);
   // Always counted (the limit is small); over it, Save is refused, never the text cut.
   const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0);
   const counterId = useId();
-  const checked = edited(form, initial.form, paramsForm(params));
   // A max answer tokens left as stored is not checked against the model's
   // bound: a conversation switched to a model with a lower one keeps it,
   // each answer capped there by the server (said under the field), and a
   // save of another field was refused for it.
-  const maxTokensKept = form.maxTokens === initial.form.maxTokens;
-  const check = checkParams(checked, model, { maxTokensKept });
+  const maxTokensKept = form.maxTokens === stored.form.maxTokens;
+  const check = checkParams(form, model, { maxTokensKept });
   const localErrors: ParamErrors = check.ok ? {} : check.errors;
   const shownError = (f: ParamField): string | undefined =>
     (touched[f] ? localErrors[f] : undefined) ?? (refusal?.field === f ? refusal.text : undefined);
@@ -76,8 +83,8 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
     setTouched({ temperature: true, topP: true, maxTokens: true, stop: true });
     if (!check.ok || length.over) return;
     setSaving(true);
-    const rows = checked.stop;
-    const answer = await onSave(text === initial.text ? systemPrompt : text, check.params);
+    const rows = form.stop;
+    const answer = await onSave(text, check.params);
     const refused = answer && refusalByRow(answer, rows);
     if (!open.current) {
       if (refused) onRefusedAfterClose?.(refused);
@@ -111,7 +118,7 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
         value={text}
         onChange={(e) => {
           setText(e.target.value);
-          onDraft?.(e.target.value === initial.text ? undefined : e.target.value);
+          onDraft?.(e.target.value === stored.text ? undefined : e.target.value);
         }}
         rows={6}
         aria-describedby={counterId}
@@ -149,7 +156,7 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
             value={form.maxTokens}
             placeholder={defaultHint(model, 'maxTokens')}
             hint={
-              (maxTokensKept ? cappedHint(checked.maxTokens, model) : undefined) ??
+              (maxTokensKept ? cappedHint(form.maxTokens, model) : undefined) ??
               (model?.maxOutputTokens ? `1 to ${model.maxOutputTokens.toLocaleString('en-US')} for this model.` : 'The longest answer, in tokens.')
             }
             error={shownError('maxTokens')}
@@ -174,14 +181,23 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   );
 }
 
-/** edited is the form to save: each field the reader changed from start, the others as they are now (current). */
-function edited(form: ParamsForm, start: ParamsForm, current: ParamsForm): ParamsForm {
+/** sameForm says whether two forms hold the same text. */
+function sameForm(a: ParamsForm, b: ParamsForm): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * refill is the form once the stored settings changed from before to now:
+ * each field the reader left as it was (before's) shows now's, the others
+ * keep the reader's text.
+ */
+function refill(form: ParamsForm, before: ParamsForm, now: ParamsForm): ParamsForm {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   return {
-    temperature: form.temperature === start.temperature ? current.temperature : form.temperature,
-    topP: form.topP === start.topP ? current.topP : form.topP,
-    maxTokens: form.maxTokens === start.maxTokens ? current.maxTokens : form.maxTokens,
-    stop: same(form.stop, start.stop) ? current.stop : form.stop,
+    temperature: form.temperature === before.temperature ? now.temperature : form.temperature,
+    topP: form.topP === before.topP ? now.topP : form.topP,
+    maxTokens: form.maxTokens === before.maxTokens ? now.maxTokens : form.maxTokens,
+    stop: same(form.stop, before.stop) ? now.stop : form.stop,
   };
 }
 
