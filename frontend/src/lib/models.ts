@@ -59,7 +59,7 @@ export function modelLabel(m: ModelInfo): string {
 export function replacedNotice(a: { replacedModel?: string; model?: string }, models: readonly ModelInfo[]): string | null {
   if (!a.replacedModel || !a.model) return null;
   const by = models.find((m) => m.id === a.model);
-  return `Model ${a.replacedModel} is no longer offered; this answer used ${by ? modelLabel(by) : a.model}. Pick a model in the chat's settings to stop this notice.`;
+  return `Model ${a.replacedModel} is no longer offered; this answer used ${by ? modelLabel(by) : a.model}. Pick another model in the Model menu at the top of the chat to stop this notice.`;
 }
 
 /**

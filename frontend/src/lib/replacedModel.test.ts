@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { ChatApp } from './chat';
 import { CID, message, setup } from './testkit';
 
-const NOTICE = "Model gone is no longer offered; this answer used M. Pick a model in the chat's settings to stop this notice.";
+const NOTICE = "Model gone is no longer offered; this answer used M. Pick another model in the Model menu at the top of the chat to stop this notice.";
 
 async function connected() {
   const s = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hello', 'complete', { model: 'gone' })]] });
