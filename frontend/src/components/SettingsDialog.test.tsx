@@ -128,3 +128,14 @@ describe('SettingsDialog and a stored max answer tokens above the model\'s bound
     expect(note()).toBe('Max answer tokens must be a whole number from 1 to 4,096 for this model.');
   });
 });
+
+describe('SettingsDialog and a system prompt over 8,000 characters', () => {
+  it('says to shorten it, not to split it into messages, and does not save it', async () => {
+    const onSave = vi.fn(async () => null);
+    act(() => mount.root.render(<SettingsDialog systemPrompt="" params={undefined} model={undefined} onSave={onSave} onClose={() => undefined} />));
+    type('System prompt', 'a'.repeat(8002));
+    expect(document.querySelector('[role="dialog"] .counter')!.textContent).toBe('8,002 / 8,000 characters: too long to save. Shorten it by 2 characters.');
+    const save = [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!;
+    expect(save.disabled).toBe(true);
+  });
+});

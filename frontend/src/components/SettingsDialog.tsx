@@ -62,7 +62,7 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   const [refusal, setRefusal] = useState<ServerRefusal | null>(null);
   const [saving, setSaving] = useState(false);
   // Always counted (the limit is small); over it, Save is refused, never the text cut.
-  const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0);
+  const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0, 'systemPrompt');
   const counterId = useId();
   // A max answer tokens left as stored is not checked against the model's
   // bound: a conversation switched to a model with a lower one keeps it,

@@ -10,7 +10,7 @@ describe('lengthStatus', () => {
     { name: 'a 39,900-character paste', text: 'a'.repeat(39900), show: true, over: true, words: /^39,900 \/ 32,000 characters: too long to send\. Remove 7,900 characters/ },
     // 16,001 emoji are 32,002 UTF-16 units but 16,001 characters for the server.
     { name: 'emoji count once', text: '🙂'.repeat(16001), show: false, over: false },
-    { name: 'emoji over the limit', text: '🙂'.repeat(32001), show: true, over: true },
+    { name: 'emoji over the limit', text: '🙂'.repeat(32001), show: true, over: true, words: /^32,001 \/ 32,000 characters: too long to send\. Remove 1 character, or split it into several messages\.$/ },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -40,6 +40,9 @@ describe('isLongMessage', () => {
 describe('the system prompt limit', () => {
   it('is always counted and refused over 8,000 characters', () => {
     expect(lengthStatus('', MAX_SYSTEM_PROMPT_CHARS, 0)).toMatchObject({ show: true, over: false, text: '0 / 8,000 characters' });
-    expect(lengthStatus('a'.repeat(8001), MAX_SYSTEM_PROMPT_CHARS, 0)).toMatchObject({ over: true });
+    expect(lengthStatus('a'.repeat(8001), MAX_SYSTEM_PROMPT_CHARS, 0, 'systemPrompt')).toMatchObject({
+      over: true,
+      text: '8,001 / 8,000 characters: too long to save. Shorten it by 1 character.',
+    });
   });
 });

@@ -33,17 +33,27 @@ export interface LengthStatus {
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
+const characters = (n: number) => `${fmt(n)} character${n === 1 ? '' : 's'}`;
+
+/**
+ * LengthKind is what the text is, for the words over the limit: a message
+ * (sent: it can be split into several) or a system prompt (saved: one
+ * text, only shortened).
+ */
+export type LengthKind = 'message' | 'systemPrompt';
 
 /** lengthStatus describes text against the limit. */
-export function lengthStatus(text: string, max = MAX_MESSAGE_CHARS, from = COUNTER_FROM): LengthStatus {
+export function lengthStatus(text: string, max = MAX_MESSAGE_CHARS, from = COUNTER_FROM, kind: LengthKind = 'message'): LengthStatus {
   // Counting code points of a huge paste on every keystroke is cheap next to
   // rendering it; below `from` UTF-16 units it cannot be near the limit.
   if (text.length < from) return { count: text.length, show: false, over: false, text: '' };
   const count = charCount(text);
   const over = count > max;
-  const words = over
-    ? `${fmt(count)} / ${fmt(max)} characters: too long to send. Remove ${fmt(count - max)} characters, or split it into several messages.`
-    : `${fmt(count)} / ${fmt(max)} characters`;
+  const words = !over
+    ? `${fmt(count)} / ${fmt(max)} characters`
+    : kind === 'systemPrompt'
+      ? `${fmt(count)} / ${fmt(max)} characters: too long to save. Shorten it by ${characters(count - max)}.`
+      : `${fmt(count)} / ${fmt(max)} characters: too long to send. Remove ${characters(count - max)}, or split it into several messages.`;
   return { count, show: count >= from, over, text: words };
 }
 
