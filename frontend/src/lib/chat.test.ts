@@ -325,6 +325,27 @@ describe('the open conversation deleted in another tab', () => {
     app.store.flush();
     await vi.waitFor(() => expect(kv.getItem(`chatd.draft.${CID}`)).toBeNull());
   });
+
+  it('its message waiting goes after the new chat\'s saved text, not loaded here yet (the new chat never opened on this page)', async () => {
+    const kv = memoryKV();
+    kv.setItem('chatd.token', 'tok');
+    kv.setItem('chatd.user', JSON.stringify({ id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' }));
+    kv.setItem('chatd.draftsOwner', 'u');
+    kv.setItem('chatd.draft.new', 'plan for tomorrow');
+    const { app, socket, thread } = setup({ kv, snapshots: [[message('u1', '', 'user', 'hi', 'complete')]] });
+    socket().open();
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    app.setDraft(CID, 'm1');
+    const sending = app.send('m1');
+    await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+    socket().receive({ type: 'error', id: socket().framesOf('send')[0]!.id, code: 'unavailable', message: 'the server is shutting down' });
+    await sending;
+    expect(thread()!.queued).toHaveLength(1);
+    expect(app.store.state.drafts.new).toBeUndefined(); // not read from storage yet
+    socket().receive({ type: 'conversation', action: 'deleted', conversation: { id: CID, title: 't', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' } });
+    expect(app.store.state.drafts.new).toBe('plan for tomorrow\n\nm1');
+    await vi.waitFor(() => expect(kv.getItem('chatd.draft.new')).toBe('plan for tomorrow\n\nm1'));
+  });
 });
 
 describe('the open conversation read again and not found (deleted where this tab did not hear of it)', () => {

@@ -207,9 +207,12 @@ export class Drafts {
    * giveBack puts a text that could not be sent back into the composer:
    * alone when it is empty, else after what it holds (unless that holds
    * it already, as whole paragraphs: a "yes" is not in "yes, and…"), so
-   * that neither is lost. It returns whether the composer changed.
+   * that neither is lost: the text saved for it is read first when this
+   * page has not shown that composer yet (a new chat never opened here),
+   * else the save would replace it. It returns whether the composer changed.
    */
   giveBack(key: string, text: string): boolean {
+    this.load(key);
     const now = this.store.state.drafts[key] ?? '';
     if (!text || `\n\n${now}\n\n`.includes(`\n\n${text}\n\n`)) return false;
     this.set(key, now ? `${now}\n\n${text}` : text);
