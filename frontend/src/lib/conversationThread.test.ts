@@ -121,6 +121,20 @@ describe('sending while the connection is down', () => {
     expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Message not sent: Too many messages; wait a moment.']);
   });
 
+  it('a message larger than the server reads (the hello\'s maxFrameBytes) is not written: its text goes back to the composer, with why, the link kept', async () => {
+    const { app, kv, socket, thread } = await connected();
+    const long = '字'.repeat(30000); // 90 KB as UTF-8; the server reads 64 KiB (testkit's hello)
+    app.setDraft(CID, long);
+    await app.send(long);
+    expect(socket().framesOf('send')).toHaveLength(0);
+    expect(thread()!.queued).toHaveLength(0);
+    expect(activePath(thread()!).map((m) => m.id)).toEqual(['u1', 'a1']);
+    expect(app.store.state.drafts[CID]).toBe(long);
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual([expect.stringMatching(/^Message not sent: This message is too large for the server: 90,\d{3} bytes to send, it takes at most 65,536\. Shorten it or send it in parts\.$/)]);
+    expect(app.store.state.link.state).toBe('connected');
+    expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)!).filter((k) => k.startsWith('chatd.slot.'))).toEqual([]);
+  });
+
   it('an edit the server refuses (an answer started in another tab meanwhile) is not lost: its text goes to the composer', async () => {
     const { app, socket, thread } = await connected();
     const editing = app.editAndResend('u1', 'hi, said better');

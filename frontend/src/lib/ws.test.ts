@@ -124,6 +124,27 @@ describe('WSTransport', () => {
     expect(handlers.reconnected).toHaveBeenCalledTimes(1);
   });
 
+  it.each([
+    ['30,000 CJK characters (90 KB): refused too_large, not written, the socket kept', '字'.repeat(30000), false],
+    ['20,000 ASCII characters: written', 'a'.repeat(20000), true],
+  ])('a send larger than the hello\'s maxFrameBytes (64 KiB) is refused before it is written: %s', async (_name, content, written) => {
+    const { t, statuses, socket } = setup();
+    t.start();
+    socket().open();
+    const sending = t.send({ conversationId: 'c1', content, clientMessageId: 'x' });
+    sending.catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket().framesOf('send')).toHaveLength(written ? 1 : 0);
+    if (!written) {
+      await expect(sending).rejects.toMatchObject({
+        code: 'too_large',
+        message: expect.stringMatching(/^This message is too large for the server: 90,\d{3} bytes to send, it takes at most 65,536\./),
+      });
+    }
+    expect(statuses.at(-1)).toEqual({ state: 'connected', kind: 'ws' });
+    expect(socket().readyState).toBe(1);
+  });
+
   it('resolves a send on its ack and rejects on its error', async () => {
     const { t, socket } = setup();
     t.start();

@@ -29,6 +29,7 @@ import {
   type TransportHandlers,
   type TransportStatus,
 } from './transport';
+import { utf8Length } from './utf8';
 
 export type { AuthCheck } from './transport';
 
@@ -142,6 +143,12 @@ export class WSTransport implements Transport {
    * server's close.
    */
   private confirmPing = '';
+  /**
+   * The largest frame the server reads (its hello's maxFrameBytes, 0 until
+   * it came): a larger one closes the socket with 1009, and would again at
+   * each retry, so request refuses it before writing it.
+   */
+  private maxFrameBytes = 0;
   /**
    * The timer that gives up an open socket whose hello does not come: it
    * is not pinged by the interval before then, and a link cut right after
@@ -351,6 +358,7 @@ export class WSTransport implements Transport {
     this.ws = ws;
     this.confirmed = false;
     this.confirmPing = '';
+    this.maxFrameBytes = 0;
     this.connectingSince = Date.now();
     let opened = false;
     clearTimeout(this.helloDeadline);
@@ -387,6 +395,7 @@ export class WSTransport implements Transport {
     if (typeof ev.data !== 'string') return;
     const f = parseServerFrame(ev.data);
     if (!f) return;
+    if (f.type === 'hello' && f.maxFrameBytes > 0) this.maxFrameBytes = f.maxFrameBytes;
     if (!this.confirmed) this.confirmOn(f);
     this.settle(f);
     this.handlers.frame(f);
@@ -571,12 +580,22 @@ export class WSTransport implements Transport {
     this.subRetries.delete(conversationId);
   }
 
-  /** request writes a frame with a fresh id and waits for its ack (timeoutMs 0: no timeout). */
+  /**
+   * request writes a frame with a fresh id and waits for its ack (timeoutMs
+   * 0: no timeout). A frame larger than the server reads (maxFrameBytes) is
+   * refused too_large, not written: the server would close the socket
+   * (1009), and again at each retry of it.
+   */
   private request(frame: ClientFrame, timeoutMs = this.opts.requestTimeoutMs ?? 20000): Promise<AckFrame> {
     if (!this.isOpen()) {
       return Promise.reject(new ApiError(0, 'network', 'Not connected to the server; reconnecting…'));
     }
     const id = `c${this.nextId++}`;
+    const data = JSON.stringify({ ...frame, id });
+    const size = utf8Length(data);
+    if (this.maxFrameBytes > 0 && size > this.maxFrameBytes) {
+      return Promise.reject(new ApiError(0, 'too_large', tooLargeText(size, this.maxFrameBytes)));
+    }
     return new Promise<AckFrame>((resolve, reject) => {
       const timer =
         timeoutMs > 0
@@ -586,13 +605,17 @@ export class WSTransport implements Transport {
             }, timeoutMs)
           : undefined;
       this.pending.set(id, { resolve, reject, timer });
-      this.write({ ...frame, id });
+      this.writeText(data);
     });
   }
 
   private write(frame: ClientFrame): void {
+    this.writeText(JSON.stringify(frame));
+  }
+
+  private writeText(data: string): void {
     try {
-      this.ws?.send(JSON.stringify(frame));
+      this.ws?.send(data);
     } catch {
       // the close handler deals with a dead socket
     }
@@ -646,4 +669,9 @@ export class WSTransport implements Transport {
 function accepted(a: AckFrame, conversationId: string): Accepted {
   const replaced = a.replacedModel && a.model ? { replacedModel: a.replacedModel, model: a.model } : {};
   return { conversationId: a.conversationId ?? conversationId, userMessageId: a.userMessageId, messageId: a.messageId, ...replaced };
+}
+
+/** tooLargeText says a frame of size bytes is over the server's limit of max bytes. */
+function tooLargeText(size: number, max: number): string {
+  return `This message is too large for the server: ${size.toLocaleString('en')} bytes to send, it takes at most ${max.toLocaleString('en')}. Shorten it or send it in parts.`;
 }
