@@ -279,3 +279,62 @@ func TestConversationModelThroughTheRouter(t *testing.T) {
 		})
 	}
 }
+
+// TestRepeatTellsReplacedModel: a send or regenerate answered by the
+// default in place of the conversation's model, no longer offered, and
+// repeated with its clientMessageId (its ack lost with the connection) is
+// acked as the first was: replacedModel names the conversation's model,
+// model the default that answered, in the ack and the Result. A repeat of
+// a request that named the default itself says nothing was replaced.
+func TestRepeatTellsReplacedModel(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		regen   bool
+		model   string // the request's
+		replace bool
+	}{
+		{"send", false, "", true},
+		{"regenerate", true, "", true},
+		{"send naming the default", false, "fake", false},
+		{"regenerate naming the default", true, "fake", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, model, sub, _, first, _ := retiredEnv(t)
+			model.retire(nil)
+			do := func(sub Subscriber) (Result, error) {
+				if tc.regen {
+					return e.h.Regenerate(context.Background(), sub, "u", RegenerateRequest{
+						ConversationID: first.ConversationID, Model: tc.model, ClientMessageID: "key-1"})
+				}
+				return e.h.Send(context.Background(), sub, "u", SendRequest{
+					ConversationID: first.ConversationID, Content: "again", Model: tc.model, ClientMessageID: "key-1"})
+			}
+			res, err := do(sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.textUntilDone(t, res.MessageID, 0)
+			want := ackFields{MessageID: res.MessageID, Model: tc.model}
+			if tc.replace {
+				want = ackFields{MessageID: res.MessageID, ReplacedModel: "other", Model: "fake"}
+			}
+			again := newSub("u") // the connection that lost the first ack
+			rep, err := do(again)
+			if err != nil || !rep.Repeated || rep.MessageID != res.MessageID {
+				t.Fatalf("repeat: %+v, %v; want a repeat of %s", rep, err, res.MessageID)
+			}
+			if rep.ReplacedModel != want.ReplacedModel || (tc.replace && rep.Model != want.Model) {
+				t.Fatalf("repeat's Result says replaced %q by %q, want %q by %q", rep.ReplacedModel, rep.Model, want.ReplacedModel, want.Model)
+			}
+			a := decodeAck(t, again.next(t))
+			if tc.replace && a != want || !tc.replace && a.ReplacedModel != "" {
+				t.Fatalf("repeat's ack %+v, want %+v", a, want)
+			}
+			if f := again.expect(t, protocol.TypeMessage); f.Message.ID != res.MessageID || f.Message.Model != "fake" {
+				t.Fatalf("repeat sent %+v, want the answer by fake", f.Message)
+			}
+		})
+	}
+}

@@ -123,7 +123,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		if m, ok, err := h.keyedElsewhere(ctx, userID, req.ClientMessageID); err != nil {
 			return Result{}, err
 		} else if ok {
-			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
+			return h.repeatSend(ctx, sub, m, nil, req.Model, req.FrameID)
 		}
 		if h.answers.full(userID) {
 			return Result{}, h.answers.refusal // before the conversation is created
@@ -142,14 +142,14 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		}()
 	}
 	if m, ok := keyed(history, req.ClientMessageID); ok {
-		return h.repeatSend(ctx, sub, m, history, req.FrameID)
+		return h.repeatSend(ctx, sub, m, history, req.Model, req.FrameID)
 	}
 	if !created {
 		if m, ok, err := h.repeatElsewhere(ctx, userID, req.ClientMessageID, req.Stored); err != nil || ok {
 			if err != nil {
 				return Result{}, err
 			}
-			return h.repeatSend(ctx, sub, m, nil, req.FrameID)
+			return h.repeatSend(ctx, sub, m, nil, req.Model, req.FrameID)
 		}
 	}
 	model := modelChoice{id: conv.Model} // a new conversation's model was picked as it was created
@@ -201,7 +201,7 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, announce: announce, touched: &touched}
 	res, err := h.startAnswer(ctx, c, conv, append(history, user), &user, true, model, from)
 	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
-		return h.repeatSend(ctx, sub, m, nil, req.FrameID)
+		return h.repeatSend(ctx, sub, m, nil, req.Model, req.FrameID)
 	}
 	if announced == nil && !user.CreatedAt.IsZero() {
 		announce() // the user message was stored, its answer not
@@ -298,7 +298,7 @@ func (h *Hub) sentMeanwhile(ctx context.Context, sub Subscriber, userID, convID 
 	if err != nil || m.ConversationID != convID {
 		return Result{}, false, nil
 	}
-	res, err := h.repeatSend(ctx, sub, m, nil, req.FrameID)
+	res, err := h.repeatSend(ctx, sub, m, nil, req.Model, req.FrameID)
 	return res, true, err
 }
 
@@ -404,8 +404,9 @@ func sendParent(msgs []persistence.Message, parent *string) (string, error) {
 // Its reads ask for the latest state (persistence.WithLatest), as the
 // read that found user did: a lagging replica would miss the answer
 // stored with it, or its final state stored just before its done.
+// requested is the model the repeated request names ("": none).
 func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, msgs []persistence.Message,
-	frameID json.RawMessage,
+	requested string, frameID json.RawMessage,
 ) (Result, error) {
 	if user.Role != persistence.RoleUser {
 		return Result{}, keyUsedBy(user.ClientMessageID, "a regenerate")
@@ -423,21 +424,49 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 			answer, res.MessageID = &msgs[i], m.ID
 		}
 	}
+	res.ReplacedModel, res.Model = h.repeatReplaced(ctx, user.OwnerID, user.ConversationID, requested, answer)
 	return res, h.repeatAnswer(ctx, sub, user.OwnerID, res, answer, frameID)
 }
 
 // repeatRegenerate answers a regenerate whose client message id was
 // already stored, on its answer: nothing new is stored or started, and the
 // connection follows that answer as a repeated send's does. An id a send
-// used (its user message carries it) is refused.
+// used (its user message carries it) is refused. requested is the model
+// the repeated request names ("": none).
 func (h *Hub) repeatRegenerate(ctx context.Context, sub Subscriber, answer persistence.Message,
-	frameID json.RawMessage,
+	requested string, frameID json.RawMessage,
 ) (Result, error) {
 	if answer.Role != persistence.RoleAssistant {
 		return Result{}, keyUsedBy(answer.ClientMessageID, "a send")
 	}
 	res := Result{ConversationID: answer.ConversationID, UserMessageID: answer.ParentID, MessageID: answer.ID, Repeated: true}
+	res.ReplacedModel, res.Model = h.repeatReplaced(ctx, answer.OwnerID, answer.ConversationID, requested, &answer)
 	return res, h.repeatAnswer(ctx, sub, answer.OwnerID, res, &answer, frameID)
+}
+
+// repeatReplaced says, for a repeated request that named the model
+// requested ("": none), whether its answer (nil: none) came from the
+// default in place of the conversation's model, as pickModel chose for
+// the first request: the model replaced and the one answering, for the
+// repeat's ack to say again what the first one's said (that ack may be
+// the one lost). It is so when the request named no model, the answer's
+// model is not the conversation's and the catalog lists the
+// conversation's no longer; a model changed since to a listed one (a
+// PATCH) is not told as replaced. The conversation or the catalog unread
+// leaves it untold ("", ""): the repeat is still answered.
+func (h *Hub) repeatReplaced(ctx context.Context, ownerID, convID, requested string, answer *persistence.Message) (replaced, model string) {
+	if requested != "" || answer == nil {
+		return "", ""
+	}
+	conv, err := h.opts.Store.Conversation(persistence.WithLatest(ctx), ownerID, convID)
+	if err != nil || conv.Model == "" || conv.Model == answer.Model {
+		return "", ""
+	}
+	models, err := h.opts.Model.Models(ctx)
+	if err != nil || slices.ContainsFunc(models, func(m llm.ModelInfo) bool { return m.ID == conv.Model }) {
+		return "", ""
+	}
+	return conv.Model, answer.Model
 }
 
 // keyUsedBy refuses a client message id that another kind of request used.
@@ -459,7 +488,8 @@ func (h *Hub) repeatAnswer(ctx context.Context, sub Subscriber, ownerID string, 
 		elsewhere = h.runningElsewhere(ctx, res.ConversationID, answer.ID)
 	}
 	c := h.lockConv(res.ConversationID, ownerID)
-	sub.Deliver(protocol.AckSend(frameID, res.ConversationID, res.UserMessageID, res.MessageID))
+	sub.Deliver(protocol.AckReplaced(frameID, res.ConversationID, res.UserMessageID, res.MessageID,
+		res.ReplacedModel, res.Model))
 	h.followLocked(c, sub)
 	ended := false // the answer read as running is running nowhere now
 	if g := c.gen; g != nil && g.msg.ID == res.MessageID {
@@ -513,13 +543,13 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	// A repeated regenerate is found among the messages before anything is
 	// stopped: the answer it would stop may be the one it made.
 	if m, ok := keyed(msgs, req.ClientMessageID); ok {
-		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
+		return h.repeatRegenerate(ctx, sub, m, req.Model, req.FrameID)
 	}
 	if m, ok, err := h.repeatElsewhere(ctx, userID, req.ClientMessageID, req.Stored); err != nil || ok {
 		if err != nil {
 			return Result{}, err
 		}
-		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
+		return h.repeatRegenerate(ctx, sub, m, req.Model, req.FrameID)
 	}
 	// The request is checked before the running answer is stopped: a
 	// refused regenerate leaves it running.
@@ -546,7 +576,7 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 			if err != nil {
 				return Result{}, err
 			}
-			return h.repeatRegenerate(ctx, sub, m, req.FrameID)
+			return h.repeatRegenerate(ctx, sub, m, req.Model, req.FrameID)
 		}
 	}
 	// A regenerate refused for the user's answers running at once leaves
@@ -582,7 +612,7 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 		announce: announce, touched: &touched}
 	res, err := h.startAnswer(ctx, c, conv, msgs, &user, false, model, from)
 	if m, ok := h.storedFirst(ctx, userID, req.ClientMessageID, err); ok {
-		return h.repeatRegenerate(ctx, sub, m, req.FrameID)
+		return h.repeatRegenerate(ctx, sub, m, req.Model, req.FrameID)
 	}
 	if announced != nil {
 		h.broadcast(UserEvent{UserID: userID, Frame: announced})
