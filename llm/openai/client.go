@@ -434,12 +434,15 @@ func (c *Client) SendsReasoningEffort(_ context.Context, model string) bool {
 // nonZero converts a sampling parameter for go-openai, whose omitempty
 // fields would drop a 0: zero is sent as the smallest positive float32
 // (go-openai's documented workaround); doer then sends a temperature of 0
-// as 0 (exactZeroTemperature), while a top_p keeps it.
+// as 0 (exactZeroTemperature), while a top_p keeps it. So is a value
+// below float32's least positive one (1e-50, which llm.CheckParams lets
+// through), 0 once converted: dropped, it left the upstream's default
+// (often 1) in its place.
 func nonZero(v float64) float32 {
-	if v == 0 {
-		return math.SmallestNonzeroFloat32
+	if f := float32(v); f != 0 {
+		return f
 	}
-	return float32(v)
+	return math.SmallestNonzeroFloat32
 }
 
 // ctxError wraps ctx's error and, when it differs, its cause.

@@ -76,7 +76,10 @@ func TestSamplingDroppedForKnownReasoningModels(t *testing.T) {
 // as 0, not as go-openai's stand-in (about 1.4e-45), which a server that
 // divides the logits by the temperature (llama.cpp) takes for a positive
 // one; a top_p of 0 keeps the stand-in (vLLM refuses 0); other values go
-// as they are, also in a request asked again without a refused field.
+// as they are, also in a request asked again without a refused field. A
+// value too small for a float32 (1e-50) is sent as 0 is: it was dropped
+// (0 once converted, left out by go-openai's omitempty), so the upstream's
+// default (often 1) applied.
 func TestZeroTemperatureSentAsZero(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -91,6 +94,9 @@ func TestZeroTemperatureSentAsZero(t *testing.T) {
 		{"temperature 0", "", 0, 0.9, func(v float64) bool { return v == 0 }, func(v float64) bool { return float32(v) == 0.9 }, 1, "0, and top_p 0.9"},
 		{"top_p 0", "", 0.7, 0, func(v float64) bool { return float32(v) == 0.7 }, func(v float64) bool { return v > 0 && v < 1e-30 }, 1, "0.7, and a tiny positive top_p"},
 		{"both 0", "", 0, 0, func(v float64) bool { return v == 0 }, func(v float64) bool { return v > 0 && v < 1e-30 }, 1, "0, and a tiny positive top_p"},
+		// Below float32's least positive value: 0 once converted, sent as 0 is.
+		{"temperature 1e-50", "", 1e-50, 0.9, func(v float64) bool { return v == 0 }, func(v float64) bool { return float32(v) == 0.9 }, 1, "0, and top_p 0.9"},
+		{"top_p 1e-50", "", 0.7, 1e-50, func(v float64) bool { return float32(v) == 0.7 }, func(v float64) bool { return v > 0 && v < 1e-30 }, 1, "0.7, and a tiny positive top_p"},
 		{"asked again", "[[fake refuse=top_p]]", 0, 0.9, func(v float64) bool { return v == 0 }, nil, 2, "0 in the second request, top_p left out"},
 	}
 	for _, tc := range tests {
