@@ -13,7 +13,7 @@ import { STALE } from './conversationThread';
 import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
 import { unavailableNotice } from './models';
 import { memoryKV } from './persist';
-import { CID, conv, fixedPages, json, message, settle, setup } from './testkit';
+import { CID, conv, json, message, settle, setup } from './testkit';
 
 // No file is offered in these tests: an export's download is only counted.
 vi.mock('./download', () => ({ saveBlob: vi.fn() }));
@@ -1936,121 +1936,6 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
     expect(socket().framesOf('send')[0]).toMatchObject({ content: 'hello offline' });
     expect(app.draft('new')).toBe('typed in the other one');
-  });
-
-  /**
-   * tabs are two pages of one browser on the new chat, over one storage
-   * that tells them of every composer text saved (storage events); the
-   * first cannot reach the server until its socket opens, then creates.
-   */
-  function tabs(gone = new Set<string>()) {
-    const shared = memoryKV();
-    const kv: typeof shared = {
-      ...shared,
-      get length() {
-        return shared.length;
-      },
-      key: (i) => shared.key(i),
-      getItem: (k) => shared.getItem(k),
-      setItem: (k, v) => {
-        const oldValue = shared.getItem(k);
-        shared.setItem(k, v);
-        if (k.startsWith('chatd.draft.') && oldValue !== v) window.dispatchEvent(new StorageEvent('storage', { key: k, oldValue, newValue: v }));
-      },
-      removeItem: (k) => {
-        const oldValue = shared.getItem(k);
-        shared.removeItem(k);
-        if (k.startsWith('chatd.draft.') && oldValue !== null) window.dispatchEvent(new StorageEvent('storage', { key: k, oldValue, newValue: null }));
-      },
-    };
-    kv.setItem('chatd.token', 'tok');
-    kv.setItem('chatd.user', JSON.stringify({ id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' }));
-    kv.setItem('chatd.draftsOwner', 'u');
-    let attempts = 0;
-    const one = setup({
-      kv,
-      path: '/',
-      pages: fixedPages('one', gone),
-      route: (url, init) => {
-        if (url !== '/api/conversations' || init?.method !== 'POST') return undefined;
-        if (++attempts === 1) throw new TypeError('Failed to fetch'); // offline
-        return json({ conversation: created }, 201);
-      },
-    });
-    const two = setup({ kv, path: '/', pages: fixedPages('two', gone) });
-    return { kv, one, two };
-  }
-
-  it('sent while offline, its text leaves the other tabs\' new chat (not sent twice from there); what they type there stays theirs, and the text sent is the one shown here', async () => {
-    const { kv, one, two } = tabs();
-    one.app.setDraft('new', 'hello offline');
-    await vi.waitFor(() => expect(two.app.draft('new')).toBe('hello offline'));
-    await one.app.send('hello offline');
-    expect(one.app.store.state.busy.new).toBe(true);
-    expect(one.app.draft('new')).toBe('hello offline'); // shown here, read-only
-    expect(kv.getItem('chatd.draft.new')).toBeNull();
-    expect(two.app.draft('new')).toBe(''); // not there to be sent again, nor edited
-    two.app.setDraft('new', 'another question');
-    await vi.waitFor(() => expect(kv.getItem('chatd.draft.new')).toBe('another question'));
-    expect(one.app.draft('new')).toBe('hello offline\n\nanother question');
-
-    one.socket().open();
-    await vi.waitFor(() => expect(one.socket().framesOf('send')).toHaveLength(1));
-    expect(one.socket().framesOf('send')[0]).toMatchObject({ conversationId: NEW_ID, content: 'hello offline' });
-    expect(two.calls.filter((c) => c.method === 'POST')).toEqual([]);
-    expect(one.app.draft('new')).toBe('another question');
-    expect(kv.getItem('chatd.draft.new')).toBe('another question');
-    expect(two.app.draft('new')).toBe('another question');
-  });
-
-  it('sent while offline, then cancelled: its text is the new chat\'s again in every tab', async () => {
-    const { kv, one, two } = tabs();
-    one.app.setDraft('new', 'hello offline');
-    await vi.waitFor(() => expect(two.app.draft('new')).toBe('hello offline'));
-    await one.app.send('hello offline');
-    expect(two.app.draft('new')).toBe('');
-    one.app.cancelNewChat();
-    expect(kv.getItem('chatd.draft.new')).toBe('hello offline');
-    expect(one.app.draft('new')).toBe('hello offline');
-    expect(two.app.draft('new')).toBe('hello offline');
-    expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)!).filter((k) => k.startsWith('chatd.slot.'))).toEqual([]);
-  });
-
-  it('sent while offline from a page then closed: the next page finds its text in the new chat', async () => {
-    const gone = new Set<string>();
-    const { kv, one } = tabs(gone);
-    one.app.setDraft('new', 'hello offline');
-    await one.app.send('hello offline');
-    expect(kv.getItem('chatd.draft.new')).toBeNull();
-    one.app.dispose();
-    gone.add('one');
-    const next = setup({ kv, path: '/', pages: fixedPages('three', gone) });
-    await vi.waitFor(() => expect(next.app.draft('new')).toBe('hello offline'));
-    await vi.waitFor(() => expect(kv.getItem('chatd.draft.new')).toBe('hello offline'));
-  });
-
-  it('created and its message taken: its text is out of storage at once, not after the composer\'s save delay (a page killed then shows it no more)', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const { app, kv, socket } = setup({
-        path: '/',
-        route: (url, init) => (url === '/api/conversations' && init?.method === 'POST' ? json({ conversation: created }, 201) : undefined),
-      });
-      socket().open();
-      await vi.advanceTimersByTimeAsync(0);
-      app.setDraft('new', 'hello');
-      await vi.advanceTimersByTimeAsync(200);
-      expect(kv.getItem('chatd.draft.new')).toBe('hello');
-      const sending = app.send('hello');
-      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
-      const frame = socket().framesOf('send')[0]!;
-      socket().receive({ type: 'ack', id: frame.id, conversationId: NEW_ID, userMessageId: 'u1', messageId: 'a1' });
-      await sending;
-      expect(app.draft('new')).toBe('');
-      expect(kv.getItem('chatd.draft.new')).toBeNull();
-    } finally {
-      vi.useRealTimers();
-    }
   });
 
   it('is forgotten at sign-out: the connection back after the next sign-in creates nothing', async () => {

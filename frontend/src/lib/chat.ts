@@ -323,7 +323,6 @@ export class ChatApp {
     this.models.start();
     void this.list.reload();
     void this.refreshUser(keepUnowned);
-    void this.drafts.recover(NEW_CHAT, () => false); // a new chat a page gone left waiting (Drafts.holdShown)
   }
 
   /**
@@ -974,9 +973,9 @@ export class ChatApp {
    * send posts the composer's text to the open conversation. For a new
    * chat it creates the conversation first (createPending); offline, the
    * creation waits for the connection, its text kept in the composer,
-   * which is read-only meanwhile (the text sent is the one shown), out
-   * of the other tabs' (Drafts.holdShown), as are its model and settings
-   * (NEW_CHAT_STARTING), and offers Cancel (cancelNewChat).
+   * which is read-only meanwhile (the text sent is the one shown), as are
+   * its model and settings (NEW_CHAT_STARTING), and offers Cancel
+   * (cancelNewChat).
    */
   async send(text: string): Promise<void> {
     if (!text.trim() || !this.connection.transport) return;
@@ -1003,7 +1002,6 @@ export class ChatApp {
     // createPending back, and the text sent must be the one shown. Behind
     // such an attempt it waits, with a Cancel, as after a failure.
     this.setBusy(NEW_CHAT, true);
-    this.drafts.holdShown(NEW_CHAT, newClientId(), text); // on its way: not the other tabs' to send again
     if (this.creating) this.setNewChatWaiting(true);
     await this.createPending();
   }
@@ -1039,11 +1037,11 @@ export class ChatApp {
       this.createNext();
       return;
     }
-    this.drafts.sentShown(NEW_CHAT); // held by the conversation's send below
     this.dropPendingChat();
     this.thread(conversation.id).adopt(conversation);
     this.list.apply(conversation);
     this.store.set((s) => ({ ...s, newChat: { ...s.newChat, systemPrompt: '', params: undefined } }));
+    this.sentFromNewChat(pending.text);
     if (pending.unavailable) this.toast(unavailableNotice(pending.unavailable), 'info');
     if (this.openId === null) this.navigate(`/c/${conversation.id}`); // unless the user went elsewhere meanwhile
     await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id);
@@ -1135,11 +1133,22 @@ export class ChatApp {
     this.dropPendingChat();
   }
 
+  /**
+   * sentFromNewChat empties the new chat's composer of the text its
+   * conversation was made for. A text given to that composer while the
+   * chat waited (a conversation deleted elsewhere, after it: Drafts.giveBack)
+   * stays there alone; one another tab typed instead stays as it is.
+   */
+  private sentFromNewChat(text: string): void {
+    const now = this.drafts.get(NEW_CHAT);
+    if (now === text) this.drafts.set(NEW_CHAT, '');
+    else if (now.startsWith(`${text}\n\n`)) this.drafts.set(NEW_CHAT, now.slice(text.length + 2));
+  }
+
   /** dropPendingChat forgets the new chat waiting for its conversation. */
   private dropPendingChat(): void {
     clearTimeout(this.createTimer);
     this.pendingChat = null;
-    this.drafts.unholdShown(NEW_CHAT); // given up: its text is the composer's again (made: sentShown before)
     this.setBusy(NEW_CHAT, false);
     this.setNewChatWaiting(false);
   }

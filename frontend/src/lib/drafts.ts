@@ -4,9 +4,8 @@
 //   other tabs of the browser signed in as the same user take what a tab
 //   saves (storage events), so a conversation open in two tabs shows one
 //   text, emptied in both once sent;
-// - each message on its way (a composer's send or an edit, a new chat's
-//   first message while its conversation waits), kept under this page's id
-//   until the server has it;
+// - each message on its way (a composer's send or an edit), kept under this
+//   page's id until the server has it;
 // - each open edit box's text (see openEdits.ts), kept under this page's id.
 // Nothing overwrites another: typing while a message is on its way leaves
 // that message's slot alone, an edit's slot is not the composer's, and no
@@ -37,8 +36,6 @@ export class Drafts {
   private readonly holding = new Set<string>();
   /** Those of them whose slot storage took (see stillHeld). */
   private readonly stored = new Set<string>();
-  /** The composers whose text was sent and is still shown until its message is made, by key (holdShown). */
-  private readonly shown = new Map<string, { id: string; text: string }>();
 
   constructor(
     private readonly store: Store<AppState>,
@@ -67,7 +64,7 @@ export class Drafts {
       key,
       setTimeout(() => {
         this.timers.delete(key);
-        if (this.mayWrite()) this.persist.saveDraft(key, this.rest(key, text));
+        if (this.mayWrite()) this.persist.saveDraft(key, text);
       }, this.saveDelayMs),
     );
   }
@@ -89,53 +86,6 @@ export class Drafts {
     this.timers.delete(key);
     if (this.mayWrite()) this.persist.saveDraft(key, '');
     this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: '' } }));
-  }
-
-  /**
-   * holdShown holds the text a composer sent before its message can be
-   * made (a new chat waiting for its conversation): it stays shown in this
-   * page's composer, read-only, but leaves the composer's saved text at
-   * once, as hold does, so the other tabs' composers empty (sent from
-   * there too it would start a second conversation) and its slot gives it
-   * back to the composer (recover) if this page goes away meanwhile.
-   * While it is held the composer saves, and takes from other tabs, only
-   * what follows it. sentShown or unholdShown ends it.
-   */
-  holdShown(key: string, clientMessageId: string, text: string): void {
-    this.load(key);
-    this.hold(key, clientMessageId, text, false);
-    this.shown.set(key, { id: clientMessageId, text });
-    if (this.mayWrite()) this.saveNow(key);
-  }
-
-  /**
-   * sentShown ends holdShown once the message is made: its text leaves the
-   * composer, in storage at once (a page killed right after must not show
-   * it again); a text given to the composer meanwhile stays.
-   */
-  sentShown(key: string): void {
-    const held = this.shown.get(key);
-    if (!held) return;
-    this.shown.delete(key);
-    const now = this.store.state.drafts[key];
-    if (now !== undefined) this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: without(now, held.text) } }));
-    if (this.mayWrite()) this.saveNow(key);
-    this.release(key, held.id);
-  }
-
-  /**
-   * unholdShown ends holdShown for a message given up (cancelled, refused,
-   * its session ended): its text, still shown here, goes back into the
-   * composer's saved text, before what was saved meanwhile.
-   */
-  unholdShown(key: string): void {
-    const held = this.shown.get(key);
-    if (!held) return;
-    const write = this.mayWrite();
-    if (write && this.timers.has(key)) this.saveNow(key); // what was given to it meanwhile, without it
-    this.shown.delete(key);
-    if (write) this.persist.saveDraft(key, joined(held.text, this.persist.draft(key)));
-    this.release(key, held.id);
   }
 
   /** release forgets a held message: the server has it, or its text went back to a composer. */
@@ -169,7 +119,7 @@ export class Drafts {
     if (shown === undefined || this.timers.has(key)) return false;
     const user = this.store.state.session.user?.id;
     if (!user || this.persist.draftsOwner() !== user) return false;
-    const saved = this.withShown(key, this.persist.draft(key));
+    const saved = this.persist.draft(key);
     if (saved === shown) return false;
     this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: saved } }));
     return true;
@@ -288,19 +238,7 @@ export class Drafts {
   private saveNow(key: string): void {
     clearTimeout(this.timers.get(key));
     this.timers.delete(key);
-    this.persist.saveDraft(key, this.rest(key, this.store.state.drafts[key] ?? ''));
-  }
-
-  /** rest is what of a composer's text is saved: what follows the text it holds on its way, if any (holdShown). */
-  private rest(key: string, text: string): string {
-    const held = this.shown.get(key);
-    return held ? without(text, held.text) : text;
-  }
-
-  /** withShown is the text a composer shows for its saved text: after the text it holds on its way, if any (holdShown). */
-  private withShown(key: string, saved: string): string {
-    const held = this.shown.get(key);
-    return held ? joined(held.text, saved) : saved;
+    this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
   }
 
   /**
@@ -313,17 +251,15 @@ export class Drafts {
    *   last saveDelayMs): that save follows and the other tab takes it in
    *   turn, so both end with the last text typed.
    * A text sent in one tab leaves its composer's slot at once (hold),
-   * which empties the composer of every tab; a new chat's text on its way
-   * leaves it too (holdShown), and stays shown above what comes.
+   * which empties the composer of every tab.
    */
   fromOtherTab(storageKey: string | null, text: string | null): void {
     const key = Persist.draftOf(storageKey);
     if (key === null || this.timers.has(key)) return;
     const user = this.store.state.session.user?.id;
     if (!user || this.persist.draftsOwner() !== user) return;
-    const shown = this.withShown(key, text ?? '');
-    if (this.store.state.drafts[key] === shown) return;
-    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: shown } }));
+    if (this.store.state.drafts[key] === (text ?? '')) return;
+    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: text ?? '' } }));
   }
 
   /**
@@ -367,7 +303,6 @@ export class Drafts {
   drop(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    this.shown.clear(); // their slots stay, for recover
     for (const e of this.editTimers.values()) clearTimeout(e.timer);
     this.editTimers.clear();
     this.store.set((s) => ({ ...s, drafts: {} }));
@@ -378,7 +313,7 @@ export class Drafts {
     const write = this.mayWrite(); // not another user's storage: their texts are not this page's to write
     for (const [key, timer] of this.timers) {
       clearTimeout(timer);
-      if (write) this.persist.saveDraft(key, this.rest(key, this.store.state.drafts[key] ?? ''));
+      if (write) this.persist.saveDraft(key, this.store.state.drafts[key] ?? '');
     }
     this.timers.clear();
     for (const e of this.editTimers.values()) {
@@ -387,15 +322,4 @@ export class Drafts {
     }
     this.editTimers.clear();
   }
-}
-
-/** joined is a text followed by another, a paragraph apart, or alone. */
-function joined(text: string, rest: string): string {
-  return rest ? `${text}\n\n${rest}` : text;
-}
-
-/** without is what follows text at the start of now: '' when it is all of it, now when it does not start with it. */
-function without(now: string, text: string): string {
-  if (now === text) return '';
-  return now.startsWith(`${text}\n\n`) ? now.slice(text.length + 2) : now;
 }
