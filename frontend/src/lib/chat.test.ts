@@ -1938,6 +1938,30 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.draft('new')).toBe('typed in the other one');
   });
 
+  it('created and its message taken: its text is out of storage at once, not after the composer\'s save delay (a page killed then shows it no more)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { app, kv, socket } = setup({
+        path: '/',
+        route: (url, init) => (url === '/api/conversations' && init?.method === 'POST' ? json({ conversation: created }, 201) : undefined),
+      });
+      socket().open();
+      await vi.advanceTimersByTimeAsync(0);
+      app.setDraft('new', 'hello');
+      await vi.advanceTimersByTimeAsync(200);
+      expect(kv.getItem('chatd.draft.new')).toBe('hello');
+      const sending = app.send('hello');
+      await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
+      const frame = socket().framesOf('send')[0]!;
+      socket().receive({ type: 'ack', id: frame.id, conversationId: NEW_ID, userMessageId: 'u1', messageId: 'a1' });
+      await sending;
+      expect(app.draft('new')).toBe('');
+      expect(kv.getItem('chatd.draft.new')).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('is forgotten at sign-out: the connection back after the next sign-in creates nothing', async () => {
     const { app, calls, socket } = setup({
       path: '/',

@@ -1137,12 +1137,14 @@ export class ChatApp {
    * sentFromNewChat empties the new chat's composer of the text its
    * conversation was made for. A text given to that composer while the
    * chat waited (a conversation deleted elsewhere, after it: Drafts.giveBack)
-   * stays there alone; one another tab typed instead stays as it is.
+   * stays there alone; one another tab typed instead stays as it is. It is
+   * written at once: a page killed right after (a hidden tab, a phone)
+   * must not find the sent text in the new chat's composer again.
    */
   private sentFromNewChat(text: string): void {
     const now = this.drafts.get(NEW_CHAT);
-    if (now === text) this.drafts.set(NEW_CHAT, '');
-    else if (now.startsWith(`${text}\n\n`)) this.drafts.set(NEW_CHAT, now.slice(text.length + 2));
+    if (now === text) this.drafts.setNow(NEW_CHAT, '');
+    else if (now.startsWith(`${text}\n\n`)) this.drafts.setNow(NEW_CHAT, now.slice(text.length + 2));
   }
 
   /** dropPendingChat forgets the new chat waiting for its conversation. */

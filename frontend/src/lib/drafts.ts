@@ -70,6 +70,18 @@ export class Drafts {
   }
 
   /**
+   * setNow is set written to storage at once, not after the save delay:
+   * for a text that must not come back if the page is killed in between
+   * (a new chat's, once its conversation is made and its message sent).
+   */
+  setNow(key: string, text: string): void {
+    this.set(key, text);
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+    if (this.mayWrite()) this.persist.saveDraft(key, text);
+  }
+
+  /**
    * hold keeps the text of a message on its way (clientMessageId) in its
    * own slot until the server has it (release): a reload or a closed tab
    * before then finds it again (recover). fromComposer: the composer of
