@@ -200,10 +200,18 @@ func (s *state) allow(msg, err string) (skipped int, other, ok bool) {
 	return skipped, k.other, true
 }
 
-// room returns k if there is room for it, once the runs with nothing
-// left to say are forgotten; otherwise the key of k's message's other errors,
+// room returns the key a line of a new key k counts under: that of k's
+// message's other errors while that run has something to say (the
+// message spilled over; a fault whose text changes every time, naming a
+// user or a key, goes on there, not in new runs of its own, each logged
+// once per window); else k if there is room for it, once the runs with
+// nothing left to say are forgotten; otherwise the other errors' key,
 // forgetting the run seen longest ago if that key has no run yet.
 func (s *state) room(k key, now time.Time) key {
+	other := key{msg: k.msg, other: true}
+	if r := s.runs[other]; r != nil && !s.spent(r, now) {
+		return other
+	}
 	if len(s.runs) < s.maxKeys {
 		return k
 	}
@@ -215,11 +223,10 @@ func (s *state) room(k key, now time.Time) key {
 	if len(s.runs) < s.maxKeys {
 		return k
 	}
-	k = key{msg: k.msg, other: true}
-	if s.runs[k] == nil {
+	if s.runs[other] == nil {
 		s.forgetOldest()
 	}
-	return k
+	return other
 }
 
 // spent reports whether r's next line from now on would be logged as a

@@ -218,8 +218,8 @@ func TestErrorsBounded(t *testing.T) {
 		}
 		c.add(10 * time.Millisecond) // 10 s in all
 	}
-	// The first 4 have nothing left to say a window after their line; the
-	// others have their count.
+	// The message spilled over: its new errors go on under its other
+	// errors (one line a window, with the count), not in runs of their own.
 	c.add(lograte.DefaultEvery - 5*time.Second)
 	log.Warn("cluster-wide budget unavailable", slog.Any("err", userErr(1000)))
 	log.Warn("cluster-wide budget unavailable", slog.Any("err", userErr(1001)))
@@ -228,11 +228,39 @@ func TestErrorsBounded(t *testing.T) {
 		want = append(want, line{"cluster-wide budget unavailable", userErr(i).Error(), -1, false})
 	}
 	want = append(want, line{"cluster-wide budget unavailable", userErr(4).Error(), -1, true},
-		line{"cluster-wide budget unavailable", userErr(1000).Error(), -1, false},
-		line{"cluster-wide budget unavailable", userErr(1001).Error(), -1, false})
+		line{"cluster-wide budget unavailable", userErr(1000).Error(), 995, true})
 	assertLines(t, out.all(), want)
+	// A whole window without any: a new error has a run of its own again.
+	c.add(2 * lograte.DefaultEvery)
+	log.Warn("cluster-wide budget unavailable", slog.Any("err", userErr(2000)))
+	assertLines(t, out.all()[len(want):], []line{{"cluster-wide budget unavailable", userErr(2000).Error(), -1, false}})
 	if h.Keys() > 4 {
 		t.Errorf("the handler holds %d, want at most 4", h.Keys())
+	}
+}
+
+// TestSpilledOverStaysFolded: a fault whose error text changes every
+// time (naming a user or a key), sustained for many windows, is logged
+// once a window under its message's other errors once it spilled over,
+// not as a new run of its own for every new error each window.
+func TestSpilledOverStaysFolded(t *testing.T) {
+	t.Parallel()
+	out, c := newLines(), &clock{t: time.Unix(1_000_000, 0)}
+	log := slog.New(lograte.NewHandler(out, lograte.Options{Now: c.now, MaxKeys: 4}))
+	perWindow := map[int]int{}
+	for i := range 6000 { // 10 minutes at 10 a second
+		before := len(out.all())
+		log.Warn("cluster-wide budget unavailable", slog.Any("err", fmt.Errorf("read limit user-%d: timeout", i)))
+		perWindow[i/300] += len(out.all()) - before
+		c.add(100 * time.Millisecond)
+	}
+	if perWindow[0] > 5 {
+		t.Errorf("first window: %d lines, want at most 5 (4 runs and the other errors')", perWindow[0])
+	}
+	for w := 1; w < 20; w++ {
+		if perWindow[w] > 2 {
+			t.Errorf("window %d: %d lines, want at most 2", w, perWindow[w])
+		}
 	}
 }
 
