@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"chatd/internal/logcount"
 )
 
 // memWindows is an in-memory SharedWindows: the windows of every instance
@@ -125,25 +127,6 @@ func TestSharedWindowsAcrossInstances(t *testing.T) {
 	}
 }
 
-// warnings is a slog handler counting the lines at WARN or above by
-// message.
-type warnings struct {
-	mu    sync.Mutex
-	lines map[string]int
-}
-
-func (*warnings) Enabled(context.Context, slog.Level) bool { return true }
-func (w *warnings) WithAttrs([]slog.Attr) slog.Handler     { return w }
-func (w *warnings) WithGroup(string) slog.Handler          { return w }
-func (w *warnings) Handle(_ context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelWarn {
-		w.mu.Lock()
-		w.lines[r.Message]++
-		w.mu.Unlock()
-	}
-	return nil
-}
-
 // TestSharedWindowsOutageLogsOnce: with the shared windows unreachable
 // every sign-in that goes through on the instance's limits fails alike
 // at each of its limits; 30 of them log each failure once (lograte:
@@ -151,7 +134,7 @@ func (w *warnings) Handle(_ context.Context, r slog.Record) error {
 // per sign-in.
 func TestSharedWindowsOutageLogsOnce(t *testing.T) {
 	t.Parallel()
-	log := &warnings{lines: map[string]int{}}
+	log := &logcount.Warnings{}
 	e := newAccountsEnv(t, AccountOptions{MaxFailuresPerAccount: 1000, MaxFailuresPerIP: 1000,
 		MaxChecksPerAccount: 1000, MaxChecksPerIP: 1000, Logger: slog.New(log),
 		Shared: &memWindows{m: map[string]*window{}, down: true}})
@@ -166,12 +149,11 @@ func TestSharedWindowsOutageLogsOnce(t *testing.T) {
 			t.Fatalf("sign-in %d with the shared windows down: %d", i, status)
 		}
 	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if len(log.lines) == 0 {
+	lines := log.Lines()
+	if len(lines) == 0 {
 		t.Fatal("the outage was not logged")
 	}
-	for msg, n := range log.lines {
+	for msg, n := range lines {
 		if n != 1 {
 			t.Errorf("%q logged %d times, want once", msg, n)
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"chatd/hub/protocol"
+
+	"chatd/internal/logcount"
 )
 
 // cluster is an in-memory Shared: the counts of several instances in one
@@ -223,25 +225,6 @@ func TestSpendBudget(t *testing.T) {
 	give() // gives nothing, and does not fail
 }
 
-// warnings is a slog handler counting the lines at WARN or above by
-// message, and the failures_not_logged they say.
-type warnings struct {
-	mu    sync.Mutex
-	lines map[string]int
-}
-
-func (*warnings) Enabled(context.Context, slog.Level) bool { return true }
-func (w *warnings) WithAttrs([]slog.Attr) slog.Handler     { return w }
-func (w *warnings) WithGroup(string) slog.Handler          { return w }
-func (w *warnings) Handle(_ context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelWarn {
-		w.mu.Lock()
-		w.lines[r.Message]++
-		w.mu.Unlock()
-	}
-	return nil
-}
-
 // TestSharedOutageLogsOnce: through an outage of the cluster every
 // request that goes through on the instance's limits alone failed alike:
 // 100 connections opened and closed, sends and new conversations log each
@@ -249,7 +232,7 @@ func (w *warnings) Handle(_ context.Context, r slog.Record) error {
 // not a warning each, 200 lines for the connections alone.
 func TestSharedOutageLogsOnce(t *testing.T) {
 	t.Parallel()
-	log := &warnings{lines: map[string]int{}}
+	log := &logcount.Warnings{}
 	c := &cluster{conns: map[string]int{}, down: true}
 	u := New(Options{MaxConns: 1, SendsPerMinute: 1 << 20, ConversationsPerMinute: 1 << 20, Shared: c,
 		Logger: slog.New(log)})
@@ -265,12 +248,11 @@ func TestSharedOutageLogsOnce(t *testing.T) {
 			t.Fatal("an unreachable cluster refused a new conversation")
 		}
 	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if len(log.lines) == 0 {
+	lines := log.Lines()
+	if len(lines) == 0 {
 		t.Fatal("the outage was not logged")
 	}
-	for msg, n := range log.lines {
+	for msg, n := range lines {
 		if n != 1 {
 			t.Errorf("%q logged %d times, want once", msg, n)
 		}
