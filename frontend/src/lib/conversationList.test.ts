@@ -77,6 +77,38 @@ describe('ConversationList', () => {
     expect(list().error).toBeNull();
   });
 
+  it('the plain list failing after a search shows none of the search\'s results as the list, nor reads on from its cursor', async () => {
+    const c = (n: number, title: string) => conv(`c${n}`, title, `2026-01-0${n}T00:00:00Z`);
+    const all = [c(5, 'five'), c(4, 'four'), c(3, 'three topic'), c(2, 'two'), c(1, 'one topic')];
+    let plainFails = false;
+    const { app, socket, calls } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url) => (url.startsWith('/api/conversations?') && !url.includes('q=') && plainFails ? new Response('bad gateway', { status: 502 }) : undefined),
+      list: (q) => {
+        const query = q.get('q');
+        if (query) return { conversations: all.filter((x) => x.title.includes(query)), nextCursor: 'after-c1' }; // more matches further down
+        return { conversations: q.get('cursor') === 'after-c1' ? [] : all, nextCursor: '' };
+      },
+    });
+    socket().open();
+    const list = () => app.store.state.list;
+    const ids = () => list().items.map((x) => x.id);
+    await vi.waitFor(() => expect(ids()).toEqual(['c5', 'c4', 'c3', 'c2', 'c1']));
+    app.setQuery('topic');
+    await vi.waitFor(() => expect(ids()).toEqual(['c3', 'c1']));
+    plainFails = true; // a proxy's 502 for the plain list
+    app.setQuery('');
+    await vi.waitFor(() => expect(list().error).not.toBeNull());
+    expect(ids()).not.toEqual(['c3', 'c1']); // the search's matches are not the list
+    await app.loadMore(); // the sentinel, or Load more
+    expect(calls.filter((x) => x.url.includes('cursor=after-c1') && !x.url.includes('q='))).toEqual([]);
+    expect(list().error).not.toBeNull(); // Retry still offered
+    plainFails = false;
+    await app.reloadList(); // Retry
+    expect(ids()).toEqual(['c5', 'c4', 'c3', 'c2', 'c1']);
+    expect(list().error).toBeNull();
+  });
+
   it('a search typed after a pause gives up the request of the one before, still on its way', async () => {
     // The server runs a user's searches one at a time: a request left
     // running would make the next search wait for an answer nobody reads.

@@ -70,6 +70,8 @@ export class ConversationList {
   private liveFrom = 0;
   /** The seq of the reload on its way (0: none). */
   private reloadSeq = 0;
+  /** The search (appliedQuery; '': none) whose first page the items shown, and their nextCursor, are. */
+  private itemsQuery = '';
 
   constructor(
     private readonly store: Store<AppState>,
@@ -96,13 +98,17 @@ export class ConversationList {
     this.applied.clear();
     this.deleted.clear();
     this.readAt = this.liveFrom = this.reloadSeq = 0;
+    this.itemsQuery = '';
     this.store.set((s) => ({ ...s, list: initialList }));
   }
 
   /**
    * reload fetches the first page for the applied search. A search that
    * fails leaves no list: the one shown was another search's, or no
-   * search's, and read as this one's result. It gives up the request of
+   * search's, and read as this one's result. So does the plain list failing
+   * after a search: the search's matches, and its nextCursor, read as the
+   * list's, lost every conversation between them for good once the next
+   * page was read from that cursor. It gives up the request of
    * the reload before, if still on its way: the server runs a user's
    * searches one at a time, so a search typed after a pause would
    * otherwise wait for the one before, whose answer nobody reads.
@@ -120,6 +126,7 @@ export class ConversationList {
       if (seq !== this.seq) return;
       this.reloadSeq = 0;
       this.readAt = at;
+      this.itemsQuery = query;
       const items = this.current(page.conversations);
       const listed = new Set(items.map((c) => c.id));
       this.store.set((s) => {
@@ -132,7 +139,8 @@ export class ConversationList {
     } catch (err) {
       if (seq !== this.seq) return;
       this.reloadSeq = 0; // its error's Retry reads the list after the channel is up
-      const none = query ? { items: [], nextCursor: '' } : {};
+      const none = query || this.itemsQuery !== query ? { items: [], nextCursor: '' } : {};
+      this.itemsQuery = query;
       this.store.set((s) => ({ ...s, list: { ...s.list, ...none, loading: false, error: errorText(err) } }));
     }
   }
