@@ -2,7 +2,7 @@
 // and the refresh after a reconnect.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Conversation } from './protocol';
+import type { Conversation, ServerFrame } from './protocol';
 import { SEARCH_RETRY_MAX_MS } from './conversationList';
 import { CID, conv, json, message, settle, setup } from './testkit';
 
@@ -293,6 +293,41 @@ describe('ConversationList', () => {
     expect(app.store.state.list.items.map((c) => c.id)).toEqual(['c9', 'c3']);
   });
 
+  it.each([
+    ['an updated conversation', (n: string, at: string): ServerFrame => ({ type: 'conversation', action: 'updated', conversation: conv(n, n, at) })],
+    ['a message', (n: string, at: string): ServerFrame => ({ type: 'message', conversationId: n, message: { ...message('u9', '', 'user', 'hi', 'complete'), conversationId: n, createdAt: at } })],
+  ])('a reload keeps a conversation of page 2 that %s moved up while it was on its way', async (_, frame) => {
+    const c = (n: number) => conv(`c${n}`, `conversation ${n}`, `2026-01-0${n}T00:00:00Z`);
+    const pages = [[c(6), c(5)], [c(4), c(3)]];
+    const listed = (q: URLSearchParams) => {
+      const i = q.get('cursor') ? Number(q.get('cursor')) : 0;
+      return { conversations: pages[i] ?? [], nextCursor: i + 1 < pages.length ? String(i + 1) : '' };
+    };
+    let release = () => {};
+    let hold = false;
+    const { app, socket } = setup({
+      path: '/',
+      list: listed,
+      route: (url) => {
+        if (!url.startsWith('/api/conversations?') || !hold) return undefined;
+        hold = false;
+        const q = new URLSearchParams(url.slice(url.indexOf('?') + 1));
+        return new Promise<Response>((resolve) => (release = () => resolve(json(listed(q)))));
+      },
+    });
+    socket().open();
+    const ids = () => app.store.state.list.items.map((x) => x.id);
+    await vi.waitFor(() => expect(ids()).toEqual(['c6', 'c5']));
+    await app.loadMore();
+    expect(ids()).toEqual(['c6', 'c5', 'c4', 'c3']);
+    hold = true;
+    const reloaded = app.reloadList(); // Retry, a reconnect after an error, a search cleared
+    socket().receive(frame('c3', '2026-01-09T00:00:00Z'));
+    release(); // the head was read before c3 moved up
+    await reloaded;
+    expect(ids()).toEqual(['c3', 'c6', 'c5']); // page 2 (from its cursor) brings c4
+  });
+
   describe('after a reconnect', () => {
     const c = (n: number) => conv(`c${n}`, `conversation ${n}`, `2026-01-0${n}T00:00:00Z`);
 
@@ -366,6 +401,22 @@ describe('ConversationList', () => {
       release(); // the page was made before the title (and after c2 was deleted)
       await vi.waitFor(() => expect(ids()).toEqual(['c3']));
       expect(title()).toBe('Titled by the model');
+    });
+
+    /** movedUp are frames that bring c3, on page 2, above the first page: new activity after the head was read. */
+    const movedUp: Array<[string, ServerFrame]> = [
+      ['an updated conversation', { type: 'conversation', action: 'updated', conversation: { ...c(3), updatedAt: '2026-01-09T00:00:00Z' } }],
+      ['a message', { type: 'message', conversationId: 'c3', message: { ...message('u9', '', 'user', 'hi', 'complete'), conversationId: 'c3', createdAt: '2026-01-09T00:00:00Z' } }],
+    ];
+
+    it.each(movedUp)('keeps a conversation of page 2 that %s moved up while the refresh was on its way', async (_, frame) => {
+      const server = { pages: [[c(6), c(5)], [c(4), c(3)]] };
+      const { socket, release, ids } = await reconnectAfter(server, () => (server.pages = [[c(6), c(4)], [c(3)]]), true); // c5 deleted
+      socket().receive(frame);
+      expect(ids()).toEqual(['c3', 'c6', 'c5', 'c4']);
+      release(); // the head was read before c3 moved up (page 2 no longer has it once it did)
+      await vi.waitFor(() => expect(ids()).not.toContain('c5'));
+      expect(ids()).toEqual(['c3', 'c6', 'c4']);
     });
   });
 

@@ -64,6 +64,11 @@ export class ConversationList {
   private readonly applied = new Map<string, Conversation>();
   /** Conversations deleted in this session: a late frame must not bring one back. */
   private readonly deleted = new Set<string>();
+  /**
+   * When a conversation last changed here (requestOrder, taken when applied
+   * or touched): a page asked for before may lack its move (see changedSince).
+   */
+  private readonly changed = new Map<string, number>();
   /** When the first page shown was asked for (requestOrder; 0: none read yet). */
   private readAt = 0;
   /** When the user's conversation frames began to reach the tab (requestOrder; 0: not yet: live). */
@@ -97,6 +102,7 @@ export class ConversationList {
     this.giveUpReads();
     this.applied.clear();
     this.deleted.clear();
+    this.changed.clear();
     this.readAt = this.liveFrom = this.reloadSeq = 0;
     this.itemsQuery = '';
     this.store.set((s) => ({ ...s, list: initialList }));
@@ -130,8 +136,8 @@ export class ConversationList {
       const items = this.current(page.conversations);
       const listed = new Set(items.map((c) => c.id));
       this.store.set((s) => {
-        // Created (a frame) while the page was on its way: kept where it sorts.
-        const arrived = s.list.items.filter((c) => !shown.has(c.id) && !listed.has(c.id));
+        // Created or moved (a frame) while the page was on its way: kept where it sorts.
+        const arrived = s.list.items.filter((c) => (!shown.has(c.id) || this.changedSince(c.id, at)) && !listed.has(c.id));
         const list = appendPage({ ...s.list, items: [] }, items, page.nextCursor);
         return { ...s, list: arrived.reduce((l, c) => upsertConversation(l, c), list) };
       });
@@ -194,7 +200,9 @@ export class ConversationList {
    * have been missed; a copy older than one a frame brought meanwhile, a
    * title or a rename, is not applied), and drops the shown conversations within its range
    * that it no longer lists (deleted elsewhere meanwhile). Only those shown
-   * when it was asked for: one created since may be missing from the page.
+   * when it was asked for and not changed since: one created since may be
+   * missing from the page, and so may one of a later page whose new activity
+   * moved it up after the head was read (its own page no longer has it).
    */
   async refreshHead(): Promise<void> {
     const seq = this.seq;
@@ -206,7 +214,8 @@ export class ConversationList {
       if (seq !== this.seq) return; // reloaded or reset meanwhile
       this.readAt = Math.max(this.readAt, at);
       for (const c of page.conversations) this.apply(c);
-      this.store.set((s) => ({ ...s, list: dropUnlisted(s.list, page.conversations, !!page.nextCursor, known) }));
+      const unchanged = new Set([...known].filter((id) => !this.changedSince(id, at)));
+      this.store.set((s) => ({ ...s, list: dropUnlisted(s.list, page.conversations, !!page.nextCursor, unchanged) }));
     } catch {
       // the next refresh will do
     }
@@ -253,6 +262,7 @@ export class ConversationList {
    */
   apply(c: Conversation): boolean {
     if (this.deleted.has(c.id) || this.isStale(c)) return false;
+    this.changed.set(c.id, requestOrder());
     this.store.set((s) => {
       const t = s.threads[c.id];
       return {
@@ -289,18 +299,25 @@ export class ConversationList {
 
   /** touch moves a conversation's activity time forward (a new message). */
   touch(id: string, at: string): void {
+    this.changed.set(id, requestOrder());
     this.store.set((s) => ({ ...s, list: touchConversation(s.list, id, at) }));
   }
 
   /** forget removes a deleted conversation for good, its thread included. */
   forget(id: string): void {
     this.applied.delete(id);
+    this.changed.delete(id);
     this.deleted.add(id);
     this.store.set((s) => {
       const threads = { ...s.threads };
       delete threads[id];
       return { ...s, list: removeConversation(s.list, id), threads };
     });
+  }
+
+  /** changedSince says whether conversation id changed here after a read asked for at `at` (requestOrder). */
+  private changedSince(id: string, at: number): boolean {
+    return (this.changed.get(id) ?? 0) > at;
   }
 
   /**
