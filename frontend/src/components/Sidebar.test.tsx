@@ -6,6 +6,7 @@ import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import type { Conversation } from '../lib/protocol';
+import type { AppState } from '../lib/state';
 import { App } from './App';
 import { Sidebar, searchResult } from './Sidebar';
 import { mountEach } from './testkit';
@@ -206,6 +207,37 @@ describe('Sidebar focus when a conversation goes', () => {
     search.focus();
     gone('c1');
     expect(document.activeElement).toBe(search);
+  });
+});
+
+describe('Sidebar delete confirmation', () => {
+  // It stayed open across a user switch (another tab signed A out and B in):
+  // B read A's title in "will be deleted", and Delete sent A's id under B's
+  // token (404, forgotten); and it outlived its conversation deleted elsewhere.
+  const conv = (id: string) => ({ id, title: `Title ${id}`, model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+  const user = (id: string) => ({ id, email: `${id}@example.com`, name: id, createdAt: '', updatedAt: '' });
+  const button = (label: string) => [...document.querySelectorAll<HTMLButtonElement>('button')].find((b) => (b.getAttribute('aria-label') ?? b.textContent?.trim()) === label);
+
+  it.each([
+    ['another user signs in', (s: AppState): AppState => ({ ...s, session: { ...s.session, user: user('B') } })],
+    ['its conversation goes (deleted in another tab)', (s: AppState): AppState => ({ ...s, list: { ...s.list, items: s.list.items.filter((c) => c.id !== 'c1') } })],
+  ])('closes when %s', (_name, change) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const remove = vi.spyOn(app, 'remove').mockImplementation(async () => undefined);
+    act(() => app.store.set((s) => ({ ...s, session: { ...s.session, token: 't', user: user('A') }, list: { ...s.list, items: [conv('c1'), conv('c2')], loaded: true } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    act(() => button('Delete “Title c1”')!.click());
+    expect(document.querySelector('[role="dialog"]')?.textContent).toContain('“Title c1” and all its messages will be deleted');
+    act(() => app.store.set(change));
+    expect(document.querySelector('[role="dialog"]')).toBeNull();
+    expect(button('Delete')).toBeUndefined();
+    expect(remove).not.toHaveBeenCalled();
   });
 });
 

@@ -28,13 +28,18 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
   // The account dialog belongs to the user it was opened for: another signed
   // in meanwhile (this tab following another that signed A out and B in, the
   // page unchanged) closes it, with what it was waiting for. It stayed open,
-  // said "Signed in as B" and told B the answer to A's request.
+  // said "Signed in as B" and told B the answer to A's request. So does the
+  // delete confirmation: B read A's title, and Delete sent A's id under B's
+  // token. It also closes once its conversation leaves the list (deleted in
+  // another tab, the list reset).
   const userId = user?.id ?? null;
   const [accountOf, setAccountOf] = useState(userId);
   if (accountOf !== userId) {
     setAccountOf(userId);
     setAccount(false);
+    setConfirm(null);
   }
+  if (confirm && !list.items.some((c) => c.id === confirm.id)) setConfirm(null);
   const sentinel = useRef<HTMLLIElement>(null);
   const listEl = useRef<HTMLUListElement>(null);
   const newChat = useRef<HTMLButtonElement>(null);
