@@ -246,10 +246,21 @@ export class ApiClient {
     return this.json('DELETE', `/api/conversations/${encodeURIComponent(id)}`);
   }
 
-  /** exportConversation downloads an export as a Blob with its suggested file name. */
+  /**
+   * exportConversation downloads an export as a Blob with its suggested
+   * file name. A body cut off on its way (the server aborts an export that
+   * fails after its first bytes: docs/api.md) is a network error saying so,
+   * not the browser's bare "Failed to fetch".
+   */
   async exportConversation(id: string, format: 'markdown' | 'json'): Promise<{ blob: Blob; filename: string }> {
     const res = await this.raw('GET', `/api/conversations/${encodeURIComponent(id)}/export?format=${format}`);
-    const blob = await res.blob();
+    let blob: Blob;
+    try {
+      blob = await res.blob();
+    } catch (err) {
+      if (err instanceof DOMException && err.name === 'AbortError') throw err;
+      throw new ApiError(0, 'network', 'The export was cut short before it ended; try again.');
+    }
     const fallback = `conversation-${id}.${format === 'markdown' ? 'md' : 'json'}`;
     return { blob, filename: filenameFrom(res.headers.get('Content-Disposition')) ?? fallback };
   }

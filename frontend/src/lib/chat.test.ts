@@ -680,6 +680,31 @@ describe('an export answered after the session ended', () => {
   });
 });
 
+describe('an export the server cut off mid-body', () => {
+  // docs/api.md: a database failure after the first bytes aborts the
+  // download, and the browser reports it failed: res.blob() rejected with a
+  // raw TypeError, shown as "Export failed: Failed to fetch".
+  it('says it was cut short and saves nothing', async () => {
+    vi.mocked(saveBlob).mockClear();
+    const path = `/api/conversations/${CID}/export?format=markdown`;
+    const cut = () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('# The first part'));
+            c.error(new TypeError('Failed to fetch'));
+          },
+        }),
+        { headers: { 'Content-Disposition': 'attachment; filename="a.md"' } },
+      );
+    const { app, thread } = setup({ snapshots: [[message('u1', '', 'user', 'hi', 'complete')]], route: (url) => (url === path ? cut() : undefined) });
+    await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
+    await app.exportConversation(CID, 'markdown');
+    expect(vi.mocked(saveBlob)).not.toHaveBeenCalled();
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual(['Export failed: The export was cut short before it ended; try again.']);
+  });
+});
+
 describe('what failed to load while the server could not be reached', () => {
   it('at the start of the page: the list, the open conversation and the models load once connected, their errors gone', async () => {
     let down = true;
