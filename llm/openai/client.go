@@ -393,7 +393,7 @@ func (c *Client) request(req llm.Request, reasoning bool) goopenai.ChatCompletio
 		r.ReasoningEffort = req.ReasoningEffort
 	}
 	if req.Temperature != nil {
-		r.Temperature = nonZero(*req.Temperature)
+		r.Temperature = temperature(*req.Temperature)
 	}
 	if req.TopP != nil {
 		r.TopP = nonZero(*req.TopP)
@@ -443,6 +443,23 @@ func nonZero(v float64) float32 {
 		return f
 	}
 	return math.SmallestNonzeroFloat32
+}
+
+// smallestNormalFloat32 is float32's least normal positive value; below
+// it a float32 is subnormal (from about 1.4e-45).
+const smallestNormalFloat32 = 0x1p-126
+
+// temperature converts a temperature for go-openai as nonZero does, and
+// sends one too small to be a normal float32 (1e-40, which
+// llm.CheckParams lets through) as 0 too: upstreams divide the logits by
+// it in float32 (llama.cpp), where 20/1e-40 is +Inf, the overflow a
+// temperature of 0 sent as 0 (exactZeroTemperature) avoids. Such a
+// temperature is greedy sampling either way.
+func temperature(v float64) float32 {
+	if v < smallestNormalFloat32 {
+		return math.SmallestNonzeroFloat32
+	}
+	return float32(v)
 }
 
 // ctxError wraps ctx's error and, when it differs, its cause.
