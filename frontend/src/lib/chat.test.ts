@@ -1609,6 +1609,25 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
   const posts = (calls: Array<{ method: string; url: string; body?: unknown }>) =>
     calls.filter((c) => c.method === 'POST' && c.url === '/api/conversations').map((c) => c.body as { clientId?: string });
 
+  it('is made with a max answer tokens within the bound of the model picked since it was set (the server refuses one over it)', async () => {
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url.startsWith('/api/models')) {
+          return json({ models: [{ id: 'a', name: 'A', demo: false, default: true, maxOutputTokens: 8192 }, { id: 'b', name: 'B', demo: false, default: false, maxOutputTokens: 4096 }] });
+        }
+        return url === '/api/conversations' && init?.method === 'POST' ? json({ conversation: created }, 201) : undefined;
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.models).toHaveLength(2));
+    expect(await app.saveSettings('', { maxTokens: 8000, temperature: 0.3 })).toBeNull(); // set for a, the default
+    app.setModel('b');
+    await app.send('hello');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
+    expect(posts(calls)[0]).toMatchObject({ model: 'b', params: { maxTokens: 4096, temperature: 0.3 } });
+  });
+
   it('waits for the connection, then is created with the key of its first attempt and its message sent', async () => {
     let attempts = 0;
     const { app, calls, socket } = setup({

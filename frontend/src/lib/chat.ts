@@ -15,7 +15,7 @@ import { Drafts, NEW_CHAT, draftKey } from './drafts';
 import { errorText, isConnectionError, refusedField, sentence, serverUnavailable } from './errors';
 import { forgetRevealed } from './images';
 import { ModelList } from './modelList';
-import { newChatModel, unavailableNotice } from './models';
+import { currentModel, newChatModel, unavailableNotice, withinBound } from './models';
 import { OpenEdits } from './openEdits';
 import { browserPages, type Pages } from './pages';
 import { Persist, browserKV, newClientId, type EndReason, type KV } from './persist';
@@ -985,8 +985,10 @@ export class ChatApp {
       return;
     }
     if (this.pendingChat) return; // one new chat at a time
-    const { model: pick, systemPrompt, params } = this.store.state.newChat;
+    const { model: pick, systemPrompt } = this.store.state.newChat;
     const model = newChatModel(this.store.state.models, pick);
+    // A max answer tokens set for another model: within this one's bound.
+    const params = withinBound(this.store.state.newChat.params, currentModel(this.store.state.models, model));
     this.pendingChat = {
       text,
       ...(model !== pick ? { unavailable: pick } : {}),

@@ -1,7 +1,7 @@
 // The models of GET /api/models as the picker shows them: grouped under the
 // upstream server that serves each, in the server's order.
 
-import type { ModelInfo, UpstreamInfo } from './protocol';
+import type { ModelInfo, Params, UpstreamInfo } from './protocol';
 
 /** ModelGroup is one upstream's models, titled with its label. */
 export interface ModelGroup {
@@ -81,6 +81,19 @@ export function currentModel(models: readonly ModelInfo[], value: string): Model
 export function newChatModel(models: readonly ModelInfo[], pick: string): string {
   if (pick === '' || models.length === 0 || models.some((m) => m.id === pick)) return pick;
   return '';
+}
+
+/**
+ * withinBound returns params with a maxTokens over model's bound
+ * (maxOutputTokens) lowered to it: what a new chat is made with, since
+ * the server refuses such a value when the conversation is made, where a
+ * conversation switched to that model since keeps its value, capped at
+ * each answer. The same params when nothing is over, or the model unknown.
+ */
+export function withinBound(params: Params | undefined, model: ModelInfo | undefined): Params | undefined {
+  const bound = model?.maxOutputTokens;
+  if (!params || params.maxTokens === undefined || !bound || params.maxTokens <= bound) return params;
+  return { ...params, maxTokens: bound };
 }
 
 /** unavailableNotice says that a new chat uses the default model, the one picked (id) not being offered now. */
