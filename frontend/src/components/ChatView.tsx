@@ -149,7 +149,6 @@ export function ChatView({ conversationId, onOpenSidebar, inert = false }: ChatV
               systemPrompt={conversation ? conversation.systemPrompt : newChat.systemPrompt}
               params={conversation ? conversation.params : newChat.params}
               model={currentModel(models, model)}
-              newChat={!conversation}
               onSave={savePrompt}
               onClose={closePrompt}
               draft={app.settingsDraft(settingsKey)}

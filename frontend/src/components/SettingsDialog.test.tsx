@@ -129,20 +129,6 @@ describe('SettingsDialog and a stored max answer tokens above the model\'s bound
   });
 });
 
-describe('SettingsDialog of the new chat and a max answer tokens above the model\'s bound (another model picked since)', () => {
-  const model = { id: 'small', name: 'Small', demo: false, default: false, maxOutputTokens: 4096 };
-  const save = () => act(async () => [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!.click());
-
-  it('is refused even when only the system prompt is edited: the conversation is made with it, and creation refuses it', async () => {
-    const onSave = vi.fn(async () => null);
-    act(() => mount.root.render(<SettingsDialog newChat systemPrompt="" params={{ maxTokens: 8000 }} model={model} onSave={onSave} onClose={() => undefined} />));
-    type('System prompt', 'Be brief.');
-    await save();
-    expect(onSave).not.toHaveBeenCalled();
-    expect(document.querySelector('[role="dialog"] [data-param="maxTokens"]')!.textContent).toContain('from 1 to 4,096 for this model');
-  });
-});
-
 describe('SettingsDialog and a system prompt over 8,000 characters', () => {
   it('says to shorten it, not to split it into messages, and does not save it', async () => {
     const onSave = vi.fn(async () => null);

@@ -37,16 +37,10 @@ export interface SettingsDialogProps {
   draft?: string;
   /** Told of each change of the system prompt typed: the text, or undefined when it is back to the stored one. */
   onDraft?: (text: string | undefined) => void;
-  /**
-   * The new chat's settings, not a conversation's: its conversation is made
-   * with them, and the server refuses a max answer tokens over the model's
-   * bound at creation, so a value left as it was is checked like any.
-   */
-  newChat?: boolean;
 }
 
 /** SettingsDialog edits a conversation's system prompt and parameters. */
-export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, onRefusedAfterClose, draft, onDraft, newChat }: SettingsDialogProps) {
+export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, onRefusedAfterClose, draft, onDraft }: SettingsDialogProps) {
   const open = useOpen();
   // A draft kept from a dialog closed by navigation, unless it is what is stored now.
   const [restored] = useState(() => (draft !== undefined && draft !== systemPrompt ? draft : undefined));
@@ -73,9 +67,8 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   // A max answer tokens left as stored is not checked against the model's
   // bound: a conversation switched to a model with a lower one keeps it,
   // each answer capped there by the server (said under the field), and a
-  // save of another field was refused for it. Not the new chat's: its
-  // conversation is made with it, and creation refuses it.
-  const maxTokensKept = !newChat && form.maxTokens === stored.form.maxTokens;
+  // save of another field was refused for it.
+  const maxTokensKept = form.maxTokens === stored.form.maxTokens;
   const check = checkParams(form, model, { maxTokensKept });
   const localErrors: ParamErrors = check.ok ? {} : check.errors;
   const shownError = (f: ParamField): string | undefined =>
