@@ -33,6 +33,12 @@ const FailuresNotLogged = "failures_not_logged"
 // past it are counted together per message, whatever their error.
 const OtherErrors = "other_errors"
 
+// FreshPerWindow is how many new errors of a message that spilled over
+// (its OtherErrors line has a count to say) get lines of their own in
+// each Every; the rest are counted under OtherErrors. A new kind of fault
+// still shows at once unless that many new texts came first in the window.
+const FreshPerWindow = 4
+
 // ErrKey is the attribute whose text tells one failure of a message from
 // another: the error the callers log with it.
 const ErrKey = "err"
@@ -67,8 +73,11 @@ type Options struct {
 // with nothing left to say (their next line would be a first one); when
 // none can be forgotten a new one is counted with the other new ones of
 // its message (OtherErrors), making room for that by forgetting the one
-// seen longest ago. Handlers made from it by WithAttrs and WithGroup
-// share its counts.
+// seen longest ago. While that other errors' line has a count to say (the
+// fault goes on), at most FreshPerWindow new errors of its message a
+// window get lines of their own; a fault whose text changes every time
+// goes on under OtherErrors. Handlers made from it by WithAttrs and
+// WithGroup share its counts.
 type Handler struct {
 	next  slog.Handler
 	state *state
@@ -82,6 +91,15 @@ type state struct {
 	now     func() time.Time
 	mu      sync.Mutex
 	runs    map[key]*run // at most maxKeys
+	// fresh counts, per message that spilled over, the new errors given
+	// runs of their own in the window that began at start.
+	fresh map[string]*freshWindow
+}
+
+// freshWindow is a window of a spilled message's new errors.
+type freshWindow struct {
+	start time.Time
+	n     int
 }
 
 // key is what a run counts: a message with an error, or (other) with
@@ -109,7 +127,7 @@ func NewHandler(next slog.Handler, o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{next: next, state: &state{every: o.Every, maxKeys: o.MaxKeys, now: o.Now, runs: map[key]*run{}}}
+	return &Handler{next: next, state: &state{every: o.Every, maxKeys: o.MaxKeys, now: o.Now, runs: map[key]*run{}, fresh: map[string]*freshWindow{}}}
 }
 
 // Logger returns a logger writing through l's handler, each of its
@@ -202,15 +220,26 @@ func (s *state) allow(msg, err string) (skipped int, other, ok bool) {
 
 // room returns the key a line of a new key k counts under: that of k's
 // message's other errors while that run has something to say (the
-// message spilled over; a fault whose text changes every time, naming a
-// user or a key, goes on there, not in new runs of its own, each logged
-// once per window); else k if there is room for it, once the runs with
-// nothing left to say are forgotten; otherwise the other errors' key,
-// forgetting the run seen longest ago if that key has no run yet.
+// message spilled over) and FreshPerWindow new errors of it had runs of
+// their own in this window (a fault whose text changes every time,
+// naming a user or a key, goes on there, not in new runs each logged);
+// else k if there is room for it, once the runs with nothing left to say
+// are forgotten; otherwise the other errors' key, forgetting the run seen
+// longest ago if that key has no run yet.
 func (s *state) room(k key, now time.Time) key {
 	other := key{msg: k.msg, other: true}
-	if r := s.runs[other]; r != nil && !s.spent(r, now) {
-		return other
+	if r := s.runs[other]; r == nil || s.spent(r, now) {
+		delete(s.fresh, k.msg)
+	} else {
+		w := s.fresh[k.msg]
+		if w == nil || now.Sub(w.start) >= s.every {
+			w = &freshWindow{start: now}
+			s.fresh[k.msg] = w
+		}
+		if w.n >= FreshPerWindow {
+			return other
+		}
+		w.n++
 	}
 	if len(s.runs) < s.maxKeys {
 		return k

@@ -218,8 +218,9 @@ func TestErrorsBounded(t *testing.T) {
 		}
 		c.add(10 * time.Millisecond) // 10 s in all
 	}
-	// The message spilled over: its new errors go on under its other
-	// errors (one line a window, with the count), not in runs of their own.
+	// The first 4 have nothing left to say a window after their line; a
+	// new error of a message that spilled over still has a line of its own
+	// (FreshPerWindow a window).
 	c.add(lograte.DefaultEvery - 5*time.Second)
 	log.Warn("cluster-wide budget unavailable", slog.Any("err", userErr(1000)))
 	log.Warn("cluster-wide budget unavailable", slog.Any("err", userErr(1001)))
@@ -228,7 +229,8 @@ func TestErrorsBounded(t *testing.T) {
 		want = append(want, line{"cluster-wide budget unavailable", userErr(i).Error(), -1, false})
 	}
 	want = append(want, line{"cluster-wide budget unavailable", userErr(4).Error(), -1, true},
-		line{"cluster-wide budget unavailable", userErr(1000).Error(), 995, true})
+		line{"cluster-wide budget unavailable", userErr(1000).Error(), -1, false},
+		line{"cluster-wide budget unavailable", userErr(1001).Error(), -1, false})
 	assertLines(t, out.all(), want)
 	// A whole window without any: a new error has a run of its own again.
 	c.add(2 * lograte.DefaultEvery)
@@ -241,8 +243,9 @@ func TestErrorsBounded(t *testing.T) {
 
 // TestSpilledOverStaysFolded: a fault whose error text changes every
 // time (naming a user or a key), sustained for many windows, is logged
-// once a window under its message's other errors once it spilled over,
-// not as a new run of its own for every new error each window.
+// a few times a window once it spilled over (its other errors' line and
+// FreshPerWindow new errors), not as a new run of its own for every new
+// error each window (63 lines a window before).
 func TestSpilledOverStaysFolded(t *testing.T) {
 	t.Parallel()
 	out, c := newLines(), &clock{t: time.Unix(1_000_000, 0)}
@@ -258,9 +261,32 @@ func TestSpilledOverStaysFolded(t *testing.T) {
 		t.Errorf("first window: %d lines, want at most 5 (4 runs and the other errors')", perWindow[0])
 	}
 	for w := 1; w < 20; w++ {
-		if perWindow[w] > 2 {
-			t.Errorf("window %d: %d lines, want at most 2", w, perWindow[w])
+		if perWindow[w] > 1+lograte.FreshPerWindow {
+			t.Errorf("window %d: %d lines, want at most %d", w, perWindow[w], 1+lograte.FreshPerWindow)
 		}
+	}
+}
+
+// TestNewKindAfterSpill: once a message spilled over and its fault goes
+// on (a new error text every 10 s keeps its other errors' line with a
+// count to say), a new kind of failure of that message is logged at once.
+func TestNewKindAfterSpill(t *testing.T) {
+	t.Parallel()
+	out, c := newLines(), &clock{t: time.Unix(1_000_000, 0)}
+	log := slog.New(lograte.NewHandler(out, lograte.Options{Now: c.now, MaxKeys: 64}))
+	const msg = "cluster-wide limit unavailable"
+	for i := range 70 { // a burst spills it over
+		log.Warn(msg, slog.Any("err", fmt.Errorf("read limit key-%d: timeout", i)))
+	}
+	for i := range 42 { // 7 minutes of a trickle
+		c.add(10 * time.Second)
+		log.Warn(msg, slog.Any("err", fmt.Errorf("read limit key-%d: timeout", 100+i)))
+	}
+	before := len(out.all())
+	log.Warn(msg, slog.Any("err", errors.New("nats: permissions violation")))
+	got := out.all()[before:]
+	if len(got) != 1 || got[0].err != "nats: permissions violation" || got[0].other {
+		t.Fatalf("the new kind logged as %+v, want a line of its own", got)
 	}
 }
 
