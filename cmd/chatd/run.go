@@ -74,9 +74,14 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	// the store is opened (seconds with MongoDB), and taken again only to
 	// serve: until then a connection is refused, not held in the kernel's
 	// backlog while the store opens (a proxy then tries another instance).
-	addr, err := checkListen(cfg.Addr)
+	// A port the system chose (:0) is held instead: let go, it could be
+	// given to the next listener asking for one (CHATD_PPROF_ADDR's :0).
+	addr, held, err := checkListen(cfg.Addr)
 	if err != nil {
 		return err
+	}
+	if held != nil {
+		defer held.Close() // served, it is closed already: this is a no-op then
 	}
 	shown := cfg
 	shown.Addr = addr // the port :0 chose, for the banner's URL
@@ -125,7 +130,7 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		}
 		return err
 	}
-	ln, err := listenUnlessStopped(ctx, addr)
+	ln, err := listenUnlessStopped(ctx, addr, held)
 	if err != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
 		defer cancel()
@@ -159,34 +164,41 @@ func stoppedDuringStart(ctx context.Context, step string, err error, logger *slo
 	return nil
 }
 
-// listenUnlessStopped binds addr to serve, unless ctx ended during the
+// listenUnlessStopped binds addr to serve (held, the listener of a port
+// the system chose, is served as it is), unless ctx ended during the
 // start (it then returns ctx's error, binding nothing): a stop asked for
 // while the store opened is not served for CHATD_SHUTDOWN_DELAY first.
-func listenUnlessStopped(ctx context.Context, addr string) (net.Listener, error) {
+func listenUnlessStopped(ctx context.Context, addr string, held net.Listener) (net.Listener, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if held != nil {
+		return held, nil
 	}
 	return listen(addr) // taken meanwhile: said as at the check
 }
 
 // checkListen binds addr and lets it go, returning the address to bind
-// again to serve: addr itself, or with the port the system chose when
-// addr names port 0.
-func checkListen(addr string) (string, error) {
+// again to serve. When addr names port 0 it returns the port the system
+// chose and the listener still bound to it (held, for the caller to serve
+// or close): let go, that port could be chosen again for the next
+// listener of port 0 before it is bound again.
+func checkListen(addr string) (string, net.Listener, error) {
 	ln, err := listen(addr)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	defer ln.Close()
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port != "0" {
-		return addr, nil
+		ln.Close()
+		return addr, nil, nil
 	}
 	_, chosen, err := net.SplitHostPort(ln.Addr().String())
 	if err != nil {
-		return "", fmt.Errorf("CHATD_ADDR: the port chosen for %s: %w", addr, err)
+		ln.Close()
+		return "", nil, fmt.Errorf("CHATD_ADDR: the port chosen for %s: %w", addr, err)
 	}
-	return net.JoinHostPort(host, chosen), nil
+	return net.JoinHostPort(host, chosen), ln, nil
 }
 
 // sweepStreaming marks answers left streaming by the last run of this
