@@ -54,6 +54,13 @@ const (
 	// TCP connection without the usage chunk, [DONE] or the end of the
 	// chunked body.
 	FaultCutEnd Fault = "cut_end"
+	// FaultResetEnd is FaultCutEnd with a TCP RST (an HTTP/2 RST_STREAM
+	// is the same to the client): every token and the finish reason, then
+	// the connection is reset.
+	FaultResetEnd Fault = "reset_end"
+	// FaultMalformedEnd sends every token and the finish reason, then a
+	// usage chunk cut off inside its JSON, then [DONE].
+	FaultMalformedEnd Fault = "malformed_end"
 	// FaultHangEnd sends every token and the finish reason, then neither
 	// the usage chunk nor [DONE]: it keeps the connection open, sending an
 	// SSE comment (": ping") every Delay (10ms when 0) until the client
@@ -474,7 +481,7 @@ func ParseFault(v string) (Fault, error) {
 	switch f := Fault(v); f {
 	case FaultNone, FaultHangFirst, FaultHangMid, FaultCutMid, FaultResetMid,
 		FaultMalformed, FaultErrorMid, FaultEndMid, FaultErrorChunk, FaultErrorBody, FaultCutEnd, FaultQuota, FaultEmptyMid,
-		FaultErrorEvent, FaultEventError, FaultHangEnd:
+		FaultErrorEvent, FaultEventError, FaultHangEnd, FaultResetEnd, FaultMalformedEnd:
 		return f, nil
 	case "none":
 		return FaultNone, nil

@@ -66,7 +66,8 @@
 //	fault=F         429 | 500 | any status 400-599 | hang_first | hang_mid |
 //	                cut_mid | reset_mid | malformed | error_mid | end_mid |
 //	                error_chunk | error_body | cut_end | quota | empty_mid |
-//	                error_event | event_error | hang_end | none
+//	                error_event | event_error | hang_end | reset_end |
+//	                malformed_end | none
 //	after=K         content tokens sent before a mid-stream fault (negative: half)
 //	times=N         the fault hits only the first N requests carrying the same
 //	                overrides (the same marker text and X-Fake-* headers);
@@ -156,8 +157,10 @@
 // tokens, then a chunk with empty content every delay (10ms when 0) until
 // the client leaves; cut_end sends every token and the finish reason,
 // then closes the TCP connection without the usage chunk, [DONE] or the
-// end of the chunked body; hang_end sends every token and the finish
-// reason, then neither the usage chunk nor [DONE], keeping the connection
+// end of the chunked body; reset_end does the same with a TCP RST;
+// malformed_end sends every token and the finish reason, then a usage
+// chunk cut off inside its JSON, then [DONE]; hang_end sends every token
+// and the finish reason, then neither the usage chunk nor [DONE], keeping the connection
 // open with an SSE comment (": ping") every delay (10ms when 0) until the
 // client leaves; error_event sends K tokens, then, as llama.cpp
 // does, an SSE "error" field (`error: {"code":500,...}`, not a data line),

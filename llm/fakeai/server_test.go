@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -320,27 +321,26 @@ func TestMidStreamFaults(t *testing.T) {
 	srv := fakeai.Start(t, fakeai.Options{})
 	tests := []struct {
 		fault   string
-		wantErr bool   // reading the body fails
+		wantErr error  // what reading the body fails with (nil: it does not)
 		tail    string // what the body ends with
 		absent  string // what the body must not hold
 	}{
-		{"cut_mid", true, "", "[DONE]"},
-		{"cut_end", true, "}\n\n", "[DONE]"},
-		{"malformed", false, `{"content":"bro` + "\n\ndata: [DONE]\n\n", `"finish_reason":"stop"`},
-		{"error_mid", false, `"type":"server_error"}}` + "\n\n", "[DONE]"},
-		{"end_mid", false, "}\n\n", "[DONE]"},
-		{"error_chunk", false, "}\n\ndata: [DONE]\n\n", `"finish_reason":"stop"`},
+		{"cut_mid", io.ErrUnexpectedEOF, "", "[DONE]"},
+		{"cut_end", io.ErrUnexpectedEOF, "}\n\n", "[DONE]"},
+		{"reset_end", syscall.ECONNRESET, "}\n\n", "[DONE]"},
+		{"malformed_end", nil, `"usage":{"prompt_tokens":3,` + "\n\ndata: [DONE]\n\n", `"completion_tokens"`},
+		{"malformed", nil, `{"content":"bro` + "\n\ndata: [DONE]\n\n", `"finish_reason":"stop"`},
+		{"error_mid", nil, `"type":"server_error"}}` + "\n\n", "[DONE]"},
+		{"end_mid", nil, "}\n\n", "[DONE]"},
+		{"error_chunk", nil, "}\n\ndata: [DONE]\n\n", `"finish_reason":"stop"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
 			t.Parallel()
 			resp := post(t, testCtx(t), srv.URL, streamBody("[[fake tokens=10 after=4 fault="+tc.fault+"]]", false), nil)
 			raw, err := io.ReadAll(resp.Body)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("read error %v, want error %v", err, tc.wantErr)
-			}
-			if tc.wantErr && !errors.Is(err, io.ErrUnexpectedEOF) {
-				t.Fatalf("read error %v, want unexpected EOF", err)
+			if (err != nil) != (tc.wantErr != nil) || (err != nil && !errors.Is(err, tc.wantErr)) {
+				t.Fatalf("read error %v, want %v", err, tc.wantErr)
 			}
 			if !strings.HasSuffix(string(raw), tc.tail) || strings.Contains(string(raw), tc.absent) {
 				t.Fatalf("body ends %q", raw[max(0, len(raw)-120):])
@@ -349,7 +349,7 @@ func TestMidStreamFaults(t *testing.T) {
 			if tc.fault == "error_chunk" && !strings.Contains(string(raw), errorChunk) {
 				t.Fatalf("body lacks the error chunk: %s", raw)
 			}
-			if tc.fault == "cut_end" && !strings.Contains(string(raw), `"finish_reason":"stop"`) {
+			if strings.HasSuffix(tc.fault, "_end") && !strings.Contains(string(raw), `"finish_reason":"stop"`) {
 				t.Fatalf("body lacks the finish reason: %s", raw)
 			}
 			want := fakeai.ExpectedPrefix(fakeai.Config{Tokens: 10}, 4)

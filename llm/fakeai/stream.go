@@ -90,8 +90,13 @@ func (st *stream) serveSSE() {
 		return
 	}
 	switch st.rec.Fault {
-	case FaultCutEnd:
-		st.cut(false)
+	case FaultCutEnd, FaultResetEnd:
+		st.cut(st.rec.Fault == FaultResetEnd)
+		return
+	case FaultMalformedEnd:
+		if st.write([]byte(`data: {"id":"`+st.id()+`","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,`+"\n\n"), -1) {
+			st.write([]byte("data: [DONE]\n\n"), -1)
+		}
 		return
 	case FaultHangEnd:
 		st.pingUntilGone()
@@ -416,8 +421,8 @@ func (st *stream) serveJSON() {
 	case FaultHangFirst, FaultHangMid, FaultEmptyMid, FaultHangEnd:
 		st.hang()
 		return
-	case FaultCutMid, FaultResetMid, FaultCutEnd:
-		st.cut(st.rec.Fault == FaultResetMid)
+	case FaultCutMid, FaultResetMid, FaultCutEnd, FaultResetEnd:
+		st.cut(st.rec.Fault == FaultResetMid || st.rec.Fault == FaultResetEnd)
 		return
 	case FaultErrorMid, FaultErrorChunk, FaultErrorEvent:
 		writeStatusFault(st.w, http.StatusInternalServerError, Config{}, false)
@@ -430,7 +435,7 @@ func (st *stream) serveJSON() {
 		return
 	}
 	st.w.Header().Set("Content-Type", "application/json")
-	if st.rec.Fault == FaultMalformed {
+	if st.rec.Fault == FaultMalformed || st.rec.Fault == FaultMalformedEnd {
 		_, _ = st.w.Write([]byte(`{"id":"` + st.id() + `","object":"chat.completion","choices":[{"index":0,"mess`))
 		return
 	}

@@ -99,12 +99,15 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	defer tail.stop()
 	for {
 		chunk, err := recv(stream, &dec)
-		if err != nil && res.FinishReason != "" && (errors.Is(err, io.ErrUnexpectedEOF) ||
-			endedByTimer(context.Cause(actx))) {
-			// Cut after the finish reason, before the usage or [DONE], or
-			// silent after it (neither [DONE] nor the body's end came
-			// before a timer, of an answer with text or without): the
-			// answer is complete.
+		if err != nil && !errors.Is(err, io.EOF) && res.FinishReason != "" &&
+			(ctx.Err() == nil || endedByTimer(context.Cause(actx))) {
+			// Broken after the finish reason (a broken-off one already
+			// ended the attempt), before the usage or [DONE]: the body
+			// cut or reset, a usage chunk that cannot be read, or
+			// silence (neither [DONE] nor the body's end came before a
+			// timer, of an answer with text or without). The answer is
+			// complete, without its usage; only the caller's leaving
+			// makes it a failure.
 			out.deliver(parts.flush())
 			return res, nil
 		}

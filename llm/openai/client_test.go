@@ -516,21 +516,28 @@ func TestDrainBounded(t *testing.T) {
 	}
 }
 
-// TestCutAfterFinish: a connection lost after the finish reason, before
-// the usage chunk and [DONE] (fakeai's cut_end), ends a complete answer,
-// not a lost connection; one lost before it still fails.
+// TestCutAfterFinish: a stream that breaks after the finish reason,
+// before the usage chunk and [DONE], ends a complete answer (its text
+// whole and once, no usage), not a failure: the connection closed
+// (fakeai's cut_end) or reset (reset_end), or the usage chunk cut off
+// inside its JSON (malformed_end). One lost before it still fails.
 func TestCutAfterFinish(t *testing.T) {
 	t.Parallel()
-	srv := fakeai.Start(t, fakeai.Options{})
-	r := stream(testCtx(t), newClient(srv.URL, nil), "[[fake tokens=6 fault=cut_end]]", 0)
-	if want := fakeai.ExpectedText(fakeai.Config{Tokens: 6}); r.err != nil || r.text() != want || r.res.FinishReason != "stop" {
-		t.Fatalf("text %q finish %q err %v, want %q", r.text(), r.res.FinishReason, r.err, want)
-	}
-	if r.res.Usage != nil {
-		t.Fatalf("usage %+v from a stream cut before it", r.res.Usage)
-	}
-	if srv.Requests() != 1 {
-		t.Fatalf("%d requests", srv.Requests())
+	for _, fault := range []string{"cut_end", "reset_end", "malformed_end"} {
+		t.Run(fault, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{})
+			r := stream(testCtx(t), newClient(srv.URL, nil), "[[fake tokens=6 fault="+fault+"]]", 0)
+			if want := fakeai.ExpectedText(fakeai.Config{Tokens: 6}); r.err != nil || r.text() != want || r.res.FinishReason != "stop" {
+				t.Fatalf("text %q finish %q err %v, want %q", r.text(), r.res.FinishReason, r.err, want)
+			}
+			if r.res.Usage != nil {
+				t.Fatalf("usage %+v from a stream cut before it", r.res.Usage)
+			}
+			if srv.Requests() != 1 {
+				t.Fatalf("%d requests", srv.Requests())
+			}
+		})
 	}
 }
 
