@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"chatd/llm"
@@ -79,7 +80,9 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 // redirectError is a request redirected in a way that changes its method
 // (301, 302 or 303 to a POST, which a client follows as a GET): the chat
 // request would reach the target without its body, and fail there as
-// rejected without saying why.
+// rejected without saying why. Or one redirected to another scheme or
+// host, which the API key (Azure's api-key header) and Options.Headers
+// would follow: an HTTP client drops only Authorization and cookies.
 type redirectError struct {
 	status int
 	to     string // the Location header
@@ -90,11 +93,12 @@ func (e *redirectError) Error() string {
 }
 
 // keepMethod is a client's redirect policy (next, nil: the default one)
-// that does not follow a redirect changing the request's method: Do then
+// that does not follow a redirect changing the request's method, or
+// leading to another scheme or host than the first request's: Do then
 // returns the redirect itself, which doer reports as a redirectError.
 func keepMethod(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
-		if req.Method != via[0].Method {
+		if req.Method != via[0].Method || !sameOrigin(req.URL, via[0].URL) {
 			return http.ErrUseLastResponse
 		}
 		if next != nil {
@@ -105,6 +109,12 @@ func keepMethod(next func(*http.Request, []*http.Request) error) func(*http.Requ
 		}
 		return nil
 	}
+}
+
+// sameOrigin reports whether a and b have the same scheme and host (the
+// port included).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
 }
 
 // maxErrorBody bounds what is read of an error response: an error's JSON
