@@ -110,3 +110,46 @@ func TestRetryWaitReadable(t *testing.T) {
 	}
 	t.Fatalf("no retry line in %s", out.String())
 }
+
+// TestListFailureNamesTheUpstream: a model list that fails is logged (by
+// the router) naming the upstream's URL, without its credentials, and
+// the cause, without the API key, as a failed chat request is. Before,
+// the line said only "connection: Could not reach the model provider."
+// (an *llm.Error's text leaves out its cause), and no URL.
+func TestListFailureNamesTheUpstream(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{})
+	srv.SetModelsStatus(http.StatusBadGateway)
+	tests := []struct {
+		name, base, shown, cause string
+		kind                     llm.ErrorKind
+	}{
+		{"unresolvable", "http://user:s3cret@no-such-host.invalid/v1?token=s3cret", "http://no-such-host.invalid/v1",
+			"no-such-host.invalid", llm.KindConnection},
+		{"server error", srv.URL, srv.URL, "status code: 502", llm.KindUpstream},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &recorder{}
+			c := newClient(tc.base, func(o *openai.Options) { o.Logger = slog.New(logs) })
+			r := llm.NewRouter(llm.RouterOptions{Logger: slog.New(logs), FirstListWait: 20 * time.Second,
+				Upstreams: []llm.Upstream{{Name: "up", Streamer: c, Catalog: c}}})
+			t.Cleanup(r.Close)
+			if _, err := r.Models(testCtx(t)); llm.KindOf(err) != tc.kind {
+				t.Fatalf("err %v, want %s", err, tc.kind)
+			}
+			warnings := logs.warnings() // the fetch logged before Models returned
+			if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "llm upstream model list failed ") {
+				t.Fatalf("warnings %q, want the list's failure", warnings)
+			}
+			w := warnings[0]
+			if !strings.Contains(w, tc.shown+":") || !strings.Contains(w, tc.cause) {
+				t.Errorf("%q does not name %s and the cause %q", w, tc.shown, tc.cause)
+			}
+			if strings.Contains(w, "s3cret") || strings.Contains(w, testKey) {
+				t.Errorf("%q shows a credential", w)
+			}
+		})
+	}
+}

@@ -29,13 +29,13 @@ func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
 	case (err != nil || st.list.err != nil) && ctx.Err() != nil:
 		return nil, ctxError(ctx)
 	case err != nil:
-		return nil, fmt.Errorf("list upstream models: %w", classify(err, st, c.secrets))
+		return nil, c.listFailed(classify(err, st, c.secrets))
 	case st.list.err != nil:
-		return nil, fmt.Errorf("list upstream models: %w", listError(st.list.err, nil, c.secrets))
+		return nil, c.listFailed(listError(st.list.err, nil, c.secrets))
 	}
 	entries, ignored, err := parseModelList(st.list.data)
 	if err != nil {
-		return nil, fmt.Errorf("list upstream models: %w", listError(err, st.list.data, c.secrets))
+		return nil, c.listFailed(listError(err, st.list.data, c.secrets))
 	}
 	c.logIgnored(ignored)
 	out := make([]llm.ModelInfo, 0, len(entries))
@@ -43,6 +43,27 @@ func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
 		out = append(out, llm.ModelInfo{ID: m.id, Name: m.id, ContextTokens: m.window, Reasoning: c.kind.thinks(m.id)})
 	}
 	return out, nil
+}
+
+// listFailure is a failed model list. Its text, which the list's caller
+// logs, names the base URL as logs show it and the cause cleaned of
+// secrets (see cleanCause), as a failed chat request's log line does: an
+// *llm.Error's own text leaves out its cause. It unwraps to the error.
+type listFailure struct {
+	url   string
+	cause string
+	err   error
+}
+
+func (e *listFailure) Error() string {
+	return fmt.Sprintf("list upstream models at %s: %s", e.url, e.cause)
+}
+
+func (e *listFailure) Unwrap() error { return e.err }
+
+// listFailed wraps a model list's error (see listFailure).
+func (c *Client) listFailed(err error) error {
+	return &listFailure{url: c.shown, cause: cleanCause(err, c.secrets), err: err}
 }
 
 // maxLoggedIgnored bounds the ignored values a log line names.
