@@ -119,7 +119,8 @@ type Options struct {
 	DisableStreamUsage bool
 	// Logger receives retries and failed requests; it defaults to
 	// slog.Default(). The API key is never logged, nor a value of Headers
-	// or Query (api-version aside), and error messages never quote them.
+	// or Query (api-version and publicHeaders, such as X-Title, aside),
+	// and error messages never quote them.
 	Logger *slog.Logger
 }
 

@@ -174,14 +174,16 @@ func TestDoneWatcher(t *testing.T) {
 }
 
 // TestSecrets: what newSecrets collects from Options, and redact's one
-// pass.
+// pass. The values of public headers (X-Title, HTTP-Referer) are no
+// secrets: the app's name in an upstream's message stays.
 func TestSecrets(t *testing.T) {
 	t.Parallel()
 	o := Options{
 		APIKey:  "k1",
 		BaseURL: "https://user:base-password@host/v1?code=base-code-value&api-version=2024-06-01",
-		Headers: map[string]string{"Authorization": "Bearer token-abcdefgh", "X-Debug": "1", "X-Title": "dact"},
-		Query:   map[string]string{"sig": "a b/c", "api-version": "2024-10-21"},
+		Headers: map[string]string{"Authorization": "Bearer token-abcdefgh", "X-Debug": "1", "X-Sig": "dact",
+			"x-title": "chatd", "HTTP-Referer": "https://chat.example.com"},
+		Query: map[string]string{"sig": "a b/c", "api-version": "2024-10-21"},
 	}
 	tests := []struct{ in, want string }{
 		{"key k1", "key [redacted]"}, // the API key, however short
@@ -190,7 +192,8 @@ func TestSecrets(t *testing.T) {
 		{"sig a b/c, encoded a+b%2Fc", "sig [redacted], encoded [redacted]"},
 		{"code base-code-value, password base-password", "code [redacted], password [redacted]"},
 		{"version 2024-10-21 or 2024-06-01, debug 1", "version 2024-10-21 or 2024-06-01, debug 1"},
-		{"title dact", "title [redacted]"}, // not inside "[redacted]" again
+		{"sig dact", "sig [redacted]"}, // not inside "[redacted]" again
+		{"app chatd at https://chat.example.com", "app chatd at https://chat.example.com"},
 	}
 	s := newSecrets(o)
 	for _, tc := range tests {

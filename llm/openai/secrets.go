@@ -23,15 +23,24 @@ const (
 	minSecretWord = 8
 )
 
+// publicHeaders are headers whose values say who chatd is, not what
+// grants it access: OpenRouter's app attribution (HTTP-Referer, X-Title)
+// and the user agent. Their values are words an upstream's text may well
+// hold (the app's name, its site), which redacting would blank.
+var publicHeaders = []string{"HTTP-Referer", "Referer", "X-Title", "User-Agent"}
+
 // newSecrets collects o's secrets. The api-version query parameter is
-// left out: a date, which an upstream's refusal may name usefully.
+// left out: a date, which an upstream's refusal may name usefully; so are
+// the publicHeaders.
 func newSecrets(o Options) secrets {
 	var s secrets
 	if o.APIKey != "" {
 		s = append(s, o.APIKey)
 	}
-	for _, v := range o.Headers {
-		s = s.add(v)
+	for k, v := range o.Headers {
+		if !slices.ContainsFunc(publicHeaders, func(p string) bool { return strings.EqualFold(p, k) }) {
+			s = s.add(v)
+		}
 	}
 	for k, v := range o.Query {
 		if !strings.EqualFold(k, "api-version") {
