@@ -7,7 +7,7 @@ import { answerAnnouncement, plainText } from '../lib/announce';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import type { Message } from '../lib/protocol';
-import { newThread, upsertMessage, type Thread } from '../lib/thread';
+import { applyDelta, applyDone, mergeSnapshot, newThread, upsertMessage, type Thread } from '../lib/thread';
 import { AnswerAnnouncer } from './AnswerAnnouncer';
 import { Waiting } from './Waiting';
 import { App } from './App';
@@ -108,6 +108,25 @@ describe('AnswerAnnouncer', () => {
     render(thread(question, answer('Half', 'streaming')));
     render(thread(question, answer('Half', 'cancelled')));
     expect(region().textContent).toBe('Answer stopped, 1 word.');
+  });
+
+  // An end the server could not confirm stored (unavailable) or heard as
+  // it went away (shutdown) is not final: the stored answer is read back.
+  it.each([
+    ['unavailable', 'error', 'The answer could not be saved: the database is not accepting writes.'],
+    ['shutdown', 'interrupted', 'the server is shutting down; try again in a moment'],
+  ] as const)('says an answer ended %s only once it is read back final, as it ended', (code, status, message) => {
+    const conversation = { id: 'c1', title: '', model: 'm', systemPrompt: '', createdAt: '', updatedAt: '' };
+    let t = thread(question, answer('', 'streaming'));
+    render(t);
+    t = applyDelta(t, { type: 'delta', conversationId: 'c1', messageId: 'a1', seq: 11, text: 'Hello world' }).thread;
+    render(t);
+    t = applyDone(t, { type: 'done', conversationId: 'c1', messageId: 'a1', seq: 5, status, error: { code, message } }).thread;
+    render(t);
+    expect(region().textContent).toBe(''); // not "did not finish": it may yet be stored whole
+    t = mergeSnapshot(t, conversation, [question, answer('Hello world', 'complete')]);
+    render(t);
+    expect(region().textContent).toBe('Answer finished, 2 words.');
   });
 
   it('does not read out the answers of a conversation loaded (or reloaded) with them ended', () => {

@@ -1,7 +1,8 @@
 // The open conversation's polite live region for answers: that a reasoning
 // model started thinking is said once, and an answer seen
 // streaming here is announced once it ends (lib/announce.ts says how), not
-// piece by piece, and the answers of a conversation loaded or reloaded are
+// piece by piece, and not before its end is final (read back when the
+// server could not confirm it stored), and the answers of a conversation loaded or reloaded are
 // not read out.
 
 import { useEffect, useRef, useState } from 'react';
@@ -21,8 +22,19 @@ export function AnswerAnnouncer({ thread }: { thread: Thread | undefined }) {
   const [said, setSaid] = useState({ text: '', count: 0 });
   useEffect(() => {
     const id = followed.current;
+    if (!id || id === running) {
+      followed.current = running;
+      return;
+    }
+    // An end not yet known to be final (unsaved: not confirmed stored;
+    // unconfirmed: heard while the server went away) is followed until
+    // the stored answer is read back: it is said as it ended then, not as
+    // the failure the done reported. A new answer running ends the wait,
+    // and the old one is not said.
+    const pending = !!thread && (!!thread.unsaved[id] || !!thread.unconfirmed[id]);
+    if (pending && !running) return;
     followed.current = running;
-    if (!id || id === running) return;
+    if (pending) return;
     const m = thread?.messages[id];
     if (m && m.status !== 'streaming') setSaid((s) => ({ text: answerAnnouncement(m), count: s.count + 1 }));
   }, [running, thread]);
