@@ -146,6 +146,16 @@ describe('answerAnnouncement', () => {
       'Answer did not finish, 1 word. The conversation is too long for this model. Start a new chat, shorten the conversation (edit an earlier message), or pick a model with a larger context window.',
     ],
     ['cut at the output limit', answer('Long', 'complete', { finishReason: 'length' }), 'Answer finished, 1 word. Cut off: the model reached its output limit.'],
+    [
+      'interrupted before any text: none is said kept',
+      answer('', 'interrupted', { reasoning: 'Let me think', errorCode: 'shutdown', error: 'The server restarted while answering; the text so far is kept.' }),
+      'Answer did not finish. The server restarted while answering. Regenerate to try again.',
+    ],
+    [
+      'interrupted with some text: it is kept',
+      answer('Half', 'interrupted', { errorCode: 'shutdown', error: 'The server restarted while answering; the text so far is kept.' }),
+      'Answer did not finish, 1 word. The server restarted while answering; the text so far is kept. Regenerate to try again.',
+    ],
   ])('%s', (_name, m, want) => {
     expect(answerAnnouncement(m)).toBe(want);
   });

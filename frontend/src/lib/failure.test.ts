@@ -6,6 +6,9 @@ import type { Message } from './protocol';
 
 type Failed = Pick<Message, 'status' | 'error' | 'errorCode'>;
 
+/** withText is m ended with some text. */
+const withText = (m: Failed) => ({ content: 'Half an answer', ...m });
+
 describe('answerFailure', () => {
   // Each code of protocol.md's done frame gets a step the reader can take;
   // the server's text, often written for its operator, is the detail.
@@ -24,13 +27,13 @@ describe('answerFailure', () => {
     [{ status: 'error', errorCode: 'something_new', error: 'x' }, /^Regenerate to try again; if it keeps happening, tell your administrator\.$/],
     [{ status: 'error', error: 'an answer stored before codes were' }, /^Regenerate to try again\.$/],
   ])('%o', (m, advice) => {
-    const f = answerFailure(m);
+    const f = answerFailure(withText(m));
     expect(f?.advice).toMatch(advice);
     expect(f?.detail).toBe(m.error);
   });
 
   it('has no detail when the server sent no text', () => {
-    expect(answerFailure({ status: 'error', errorCode: 'timeout' })).toEqual({ advice: expect.stringMatching(/Regenerate/), detail: '' });
+    expect(answerFailure(withText({ status: 'error', errorCode: 'timeout' }))).toEqual({ advice: expect.stringMatching(/Regenerate/), detail: '' });
   });
 
   // Details repeated the advice word for word, or showed the bare code a
@@ -40,10 +43,30 @@ describe('answerFailure', () => {
     ['a done frame without a message', { status: 'error', errorCode: 'timeout', error: 'timeout' }, /took too long.*Regenerate/],
     ['an unknown code without a message', { status: 'error', errorCode: 'something_new', error: 'something_new' }, /tell your administrator/],
   ])('has no detail for %s', (_name, m, advice) => {
-    expect(answerFailure(m)).toEqual({ advice: expect.stringMatching(advice), detail: '' });
+    expect(answerFailure(withText(m))).toEqual({ advice: expect.stringMatching(advice), detail: '' });
+  });
+
+  // An answer that ended before any text (a reasoning model still silent
+  // when the server restarted; the start-up sweep) has no text to keep.
+  it.each<[string, Failed, string, string]>([
+    [
+      'a shutdown',
+      { status: 'interrupted', errorCode: 'shutdown', error: 'The server restarted while answering; the text so far is kept.' },
+      'The server restarted while answering. Regenerate to try again.',
+      '',
+    ],
+    [
+      'the start-up sweep',
+      { status: 'interrupted', error: 'The answer stopped without its end being saved; the text so far is kept.' },
+      'The answer stopped before its end. Regenerate to try again.',
+      'The answer stopped without its end being saved.',
+    ],
+  ])('does not say the text so far is kept of an answer with none: %s', (_name, m, advice, detail) => {
+    for (const content of ['', ' \n']) expect(answerFailure({ ...m, content })).toEqual({ advice, detail });
+    expect(answerFailure(withText(m))?.advice).toContain('the text so far is kept');
   });
 
   it.each<Message['status']>(['complete', 'cancelled', 'streaming'])('is null for a %s answer', (status) => {
-    expect(answerFailure({ status, error: 'x' })).toBeNull();
+    expect(answerFailure(withText({ status, error: 'x' }))).toBeNull();
   });
 });

@@ -19,6 +19,8 @@ export interface AnswerFailure {
 const RETRY = 'Regenerate to try again.';
 const RETRY_OR_TELL = 'Regenerate to try again; if it keeps happening, tell your administrator.';
 const OTHER_MODEL = 'Pick another model, or tell your administrator.';
+/** KEPT is said of an answer that ended early with some text; left out when it has none. */
+const KEPT = '; the text so far is kept';
 
 /** ADVICE maps a done frame's error code (a stored answer's errorCode) to the step to take. */
 const ADVICE: Readonly<Record<string, string>> = {
@@ -32,7 +34,7 @@ const ADVICE: Readonly<Record<string, string>> = {
   unknown_model: `This model is not available. ${OTHER_MODEL}`,
   malformed: `The model provider sent a reply that could not be read. ${RETRY_OR_TELL}`,
   internal: `Something went wrong on the server. ${RETRY_OR_TELL}`,
-  shutdown: `The server restarted while answering; the text so far is kept. ${RETRY}`,
+  shutdown: `The server restarted while answering${KEPT}. ${RETRY}`,
   unavailable: 'The server could not confirm this answer was saved. Reload the conversation later to see what was kept.',
 };
 
@@ -40,14 +42,18 @@ const ADVICE: Readonly<Record<string, string>> = {
  * answerFailure says what an answer that ended in error or was interrupted
  * tells its reader: the advice for its code, else a general one (an answer
  * stored before codes were, one a start-up sweep ended, a code this client
- * does not know), and the server's text as the detail. null for any other
+ * does not know), and the server's text as the detail. An answer that ended
+ * with no text (a reasoning model still silent) is not told its text so far
+ * is kept, by the advice nor by the server's text. null for any other
  * status.
  */
-export function answerFailure(m: Pick<Message, 'status' | 'error' | 'errorCode'>): AnswerFailure | null {
+export function answerFailure(m: Pick<Message, 'status' | 'error' | 'errorCode' | 'content'>): AnswerFailure | null {
   if (m.status !== 'error' && m.status !== 'interrupted') return null;
   const known = m.errorCode ? ADVICE[m.errorCode] : undefined;
-  const advice = known ?? (m.status === 'interrupted' ? `The answer stopped before its end; the text so far is kept. ${RETRY}` : m.errorCode ? RETRY_OR_TELL : RETRY);
-  return { advice, detail: detailOf(m, advice) };
+  const advice = known ?? (m.status === 'interrupted' ? `The answer stopped before its end${KEPT}. ${RETRY}` : m.errorCode ? RETRY_OR_TELL : RETRY);
+  if (m.content.trim()) return { advice, detail: detailOf(m.error, m.errorCode, advice) };
+  const unkept = advice.replace(KEPT, '');
+  return { advice: unkept, detail: detailOf(m.error?.replace(KEPT, ''), m.errorCode, unkept) };
 }
 
 /**
@@ -56,8 +62,8 @@ export function answerFailure(m: Pick<Message, 'status' | 'error' | 'errorCode'>
  * advice's first sentence) or is the bare code (a done frame without a
  * message stores its code as the error, thread.ts).
  */
-function detailOf(m: Pick<Message, 'error' | 'errorCode'>, advice: string): string {
-  const detail = m.error?.trim() ?? '';
-  if (detail === m.errorCode || advice.includes(detail)) return '';
+function detailOf(error: string | undefined, errorCode: string | undefined, advice: string): string {
+  const detail = error?.trim() ?? '';
+  if (detail === errorCode || advice.includes(detail)) return '';
   return detail;
 }
