@@ -332,3 +332,12 @@ describe('app.css on touch screens', () => {
     }
   });
 });
+
+// A copy of part of an answer leaves out a code block's language label and
+// Copy button (the browser copies nothing that is not selectable).
+describe('app.css code block head', () => {
+  it('is not selectable', () => {
+    const rule = /(?:^|\n)\.code-head\s*\{([^}]*)\}/.exec(css)?.[1] ?? '';
+    expect(rule).toMatch(/(?:^|;)\s*user-select:\s*none\s*(?:;|$)/);
+  });
+});
