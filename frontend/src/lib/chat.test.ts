@@ -13,12 +13,26 @@ import { STALE } from './conversationThread';
 import { MODELS_REFRESH_MS, MODELS_STALE_MS } from './modelList';
 import { unavailableNotice } from './models';
 import { memoryKV } from './persist';
-import { CID, conv, json, message, settle, setup } from './testkit';
+import { CID, conv, json, message, settle, setup, type FakeSocket } from './testkit';
 
 // No file is offered in these tests: an export's download is only counted.
 vi.mock('./download', () => ({ saveBlob: vi.fn() }));
 
 afterEach(() => history.replaceState(null, '', '/'));
+
+/**
+ * reconnect cuts the app's socket from the far side, runs meanwhile once
+ * it is down (reads start failing, or are held), asks for the connection
+ * again and opens the new socket.
+ */
+async function reconnect(app: ChatApp, socket: () => FakeSocket, meanwhile: () => void): Promise<void> {
+  const first = socket();
+  first.cut();
+  meanwhile();
+  app.retryConnection();
+  await vi.waitFor(() => expect(socket()).not.toBe(first));
+  socket().open();
+}
 
 describe('ChatApp', () => {
   it('applies deltas in order, reloads over REST on a gap, then resumes from the applied seq', async () => {
@@ -365,12 +379,7 @@ describe('the open conversation read again and not found (deleted where this tab
     await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
     await vi.waitFor(() => expect(app.store.state.list.items.map((c) => c.id)).toEqual([CID, OTHER]));
     app.setDraft(CID, 'half of a long question');
-    const first = socket();
-    first.cut();
-    gone = true; // deleted on another device while the link was down: no frame says it
-    app.retryConnection();
-    await vi.waitFor(() => expect(socket()).not.toBe(first));
-    socket().open();
+    await reconnect(app, socket, () => (gone = true)); // deleted on another device while the link was down: no frame says it
     if (want.kept) {
       await vi.waitFor(() => expect(app.store.state.threadErrors[CID]).toBe('This conversation does not exist or was deleted.'));
       expect(app.store.state.list.items.map((c) => c.id)).toEqual([CID, OTHER]);
@@ -773,12 +782,7 @@ describe('a conversation on screen read again while the server cannot answer it'
     });
     socket().open();
     await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
-    const first = socket();
-    first.cut();
-    failing = true;
-    app.retryConnection();
-    await vi.waitFor(() => expect(socket()).not.toBe(first));
-    socket().open();
+    await reconnect(app, socket, () => (failing = true));
     await vi.waitFor(() => expect(snapshotsFetched()).toBe(2));
     await vi.waitFor(() => expect(app.store.state.toasts.map((t) => t.text)).toContain(STALE));
     expect(app.store.state.threadErrors[CID]).toBeUndefined();
@@ -834,12 +838,7 @@ describe('a conversation on screen read again while the server cannot answer it'
     });
     socket().open();
     await vi.waitFor(() => expect(thread()?.loaded).toBe(true));
-    const first = socket();
-    first.cut();
-    holding = true;
-    app.retryConnection();
-    await vi.waitFor(() => expect(socket()).not.toBe(first));
-    socket().open();
+    await reconnect(app, socket, () => (holding = true));
     await vi.waitFor(() => expect(fail).toBeDefined()); // the reconnect's reload, held
     holding = false;
     app.navigate(`/c/${OTHER}`);
