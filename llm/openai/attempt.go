@@ -97,17 +97,20 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	var dec chunkDecoder
 	tail := finishTail{wait: c.opts.FinishWait, cancel: cancel}
 	defer tail.stop()
+	textAfterFinish := false // text came after the finish reason: it was early
 	for {
 		chunk, err := recv(stream, &dec)
-		if err != nil && !errors.Is(err, io.EOF) && res.FinishReason != "" &&
-			(ctx.Err() == nil || endedByTimer(context.Cause(actx))) {
+		if err != nil && res.FinishReason != "" && (endedByTimer(context.Cause(actx)) ||
+			ctx.Err() == nil && !textAfterFinish && brokenAfterFinish(err)) {
 			// Broken after the finish reason (a broken-off one already
 			// ended the attempt), before the usage or [DONE]: the body
 			// cut or reset, a usage chunk that cannot be read, or
 			// silence (neither [DONE] nor the body's end came before a
 			// timer, of an answer with text or without). The answer is
 			// complete, without its usage; only the caller's leaving
-			// makes it a failure.
+			// makes it a failure, and a break after text that followed
+			// an early finish reason, or an error the upstream reports,
+			// is one as it would be before the finish reason.
 			out.deliver(parts.flush())
 			return res, nil
 		}
@@ -124,8 +127,10 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 		if err != nil {
 			return res, c.failure(actx, st, streamEnd(err, st.body))
 		}
+		finished := res.FinishReason != ""
 		r, t := applyChunk(&res, &parts, chunk)
 		if r, t = out.kept(r, t); r != "" || t != "" {
+			textAfterFinish = textAfterFinish || finished
 			// Only text moves the idle deadline: chunks without any
 			// (an upstream keeping a stalled stream alive) do not. The
 			// text is claimed before it is delivered: a timer that went
@@ -143,6 +148,15 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 			tail.arm(r != "" || t != "")
 		}
 	}
+}
+
+// brokenAfterFinish reports whether err, once the finish reason came,
+// broke the stream rather than ended it: a read or decode error, not a
+// clean end (io.EOF) nor an error event the upstream sent (go-openai's
+// APIError: it says the answer failed).
+func brokenAfterFinish(err error) bool {
+	var reported *goopenai.APIError
+	return !errors.Is(err, io.EOF) && !errors.As(err, &reported)
 }
 
 // endedByTimer reports an attempt's context ended by one of its timers:

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -536,6 +537,42 @@ func TestCutAfterFinish(t *testing.T) {
 			}
 			if srv.Requests() != 1 {
 				t.Fatalf("%d requests", srv.Requests())
+			}
+		})
+	}
+}
+
+// TestBrokenAfterFinishNotComplete: a stream broken after its finish
+// reason is a complete answer (TestCutAfterFinish) unless text followed
+// an early finish reason (the answer was still coming when the body was
+// cut) or the upstream itself reported an error after it: those fail as
+// they would before the finish reason. Before, both were stored complete.
+func TestBrokenAfterFinishNotComplete(t *testing.T) {
+	t.Parallel()
+	const early = "data: " + `{"choices":[{"index":0,"delta":{"content":"The first half"},"finish_reason":"stop"}]}` + "\n\n"
+	tests := []struct {
+		name string
+		body string
+		cut  bool // the body ends before its declared length: cut
+		want llm.ErrorKind
+	}{
+		{"text after an early finish reason, then cut", early + "data: " + `{"choices":[{"index":0,"delta":{"content":" and more"}}]}` + "\n\n", true, llm.KindConnection},
+		{"an error event after the finish reason", early + `data: {"error":{"message":"the model crashed","type":"server_error"}}` + "\n\ndata: [DONE]\n\n", false, llm.KindUpstream},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				if tc.cut {
+					w.Header().Set("Content-Length", strconv.Itoa(len(tc.body)+100))
+				}
+				fmt.Fprint(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			r := stream(testCtx(t), newClient(srv.URL, nil), "hi", 0)
+			if r.err == nil || llm.KindOf(r.err) != tc.want {
+				t.Fatalf("text %q finish %q err %v (kind %s), want a %s failure", r.text(), r.res.FinishReason, r.err, llm.KindOf(r.err), tc.want)
 			}
 		})
 	}
