@@ -2,6 +2,7 @@ package openai
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +200,35 @@ func TestSecrets(t *testing.T) {
 	for _, tc := range tests {
 		if got := s.redact(tc.in); got != tc.want {
 			t.Errorf("redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestSameServer: a redirect is followed within the server configured
+// (its port written or not, http upgraded to https on the same hostname),
+// never to another host or port, where the API key and the configured
+// headers would go. Before, http to https on the same host was refused
+// with the others.
+func TestSameServer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		from, to string
+		want     bool
+	}{
+		{"https://h/v1/chat", "https://h/v2/chat", true},
+		{"https://h:443/v1", "https://H/v1", true},
+		{"http://h/v1", "https://h/v1", true},
+		{"http://h:80/v1", "https://h:443/v1", true},
+		{"http://h:8080/v1", "https://h:8443/v1", false},
+		{"https://h/v1", "http://h/v1", false},
+		{"https://h/v1", "https://h:8443/v1", false},
+		{"http://127.0.0.1:1234/v1", "http://localhost:1234/v1", false},
+		{"https://h/v1", "https://other/v1", false},
+	} {
+		from, _ := url.Parse(tc.from)
+		to, _ := url.Parse(tc.to)
+		if got := sameServer(to, from); got != tc.want {
+			t.Errorf("%s -> %s: followed %v, want %v", tc.from, tc.to, got, tc.want)
 		}
 	}
 }

@@ -98,7 +98,7 @@ func (e *redirectError) Error() string {
 // returns the redirect itself, which doer reports as a redirectError.
 func keepMethod(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
-		if req.Method != via[0].Method || !sameOrigin(req.URL, via[0].URL) {
+		if req.Method != via[0].Method || !sameServer(req.URL, via[0].URL) {
 			return http.ErrUseLastResponse
 		}
 		if next != nil {
@@ -111,10 +111,34 @@ func keepMethod(next func(*http.Request, []*http.Request) error) func(*http.Requ
 	}
 }
 
-// sameOrigin reports whether a and b have the same scheme and host (the
-// port included).
-func sameOrigin(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+// sameServer reports whether a redirect from from to to stays with the
+// server configured: the same hostname and port (a scheme's default port
+// written or not), or http upgraded to https on the same hostname, both
+// on their default ports (Caddy's and Traefik's redirect to https: the
+// headers went out over http already).
+func sameServer(to, from *url.URL) bool {
+	if !strings.EqualFold(to.Hostname(), from.Hostname()) {
+		return false
+	}
+	toScheme, fromScheme := strings.ToLower(to.Scheme), strings.ToLower(from.Scheme)
+	switch {
+	case toScheme == fromScheme:
+		return portOf(to) == portOf(from)
+	case fromScheme == "http" && toScheme == "https":
+		return portOf(from) == "80" && portOf(to) == "443"
+	}
+	return false
+}
+
+// portOf is u's port, or its scheme's default when it names none.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
 }
 
 // maxErrorBody bounds what is read of an error response: an error's JSON
