@@ -446,18 +446,19 @@ func nonZero(v float64) float32 {
 	return math.SmallestNonzeroFloat32
 }
 
-// smallestNormalFloat32 is float32's least normal positive value; below
-// it a float32 is subnormal (from about 1.4e-45).
-const smallestNormalFloat32 = 0x1p-126
+// greedyTemperature is the temperature below which one is sent as 0:
+// upstreams divide the logits by it in float32 (llama.cpp), where a
+// logit of 40 over 1e-37 is already +Inf (float32 ends at 3.4e38); below
+// 1e-30 a logit up to 1e8 stays finite. Any temperature that small is
+// greedy sampling, as 0 is.
+const greedyTemperature = 1e-30
 
 // temperature converts a temperature for go-openai as nonZero does, and
-// sends one too small to be a normal float32 (1e-40, which
-// llm.CheckParams lets through) as 0 too: upstreams divide the logits by
-// it in float32 (llama.cpp), where 20/1e-40 is +Inf, the overflow a
-// temperature of 0 sent as 0 (exactZeroTemperature) avoids. Such a
-// temperature is greedy sampling either way.
+// sends one below greedyTemperature (1e-40, 2e-38, which llm.CheckParams
+// lets through) as 0 too (exactZeroTemperature), where the upstream's
+// division would overflow.
 func temperature(v float64) float32 {
-	if v < smallestNormalFloat32 {
+	if v < greedyTemperature {
 		return math.SmallestNonzeroFloat32
 	}
 	return float32(v)

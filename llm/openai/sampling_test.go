@@ -96,9 +96,10 @@ func TestZeroTemperatureSentAsZero(t *testing.T) {
 		{"both 0", "", 0, 0, func(v float64) bool { return v == 0 }, func(v float64) bool { return v > 0 && v < 1e-30 }, 1, "0, and a tiny positive top_p"},
 		// Below float32's least positive value: 0 once converted, sent as 0 is.
 		{"temperature 1e-50", "", 1e-50, 0.9, func(v float64) bool { return v == 0 }, func(v float64) bool { return float32(v) == 0.9 }, 1, "0, and top_p 0.9"},
-		// A subnormal float32 (from 1.4e-45 to 1.2e-38): an upstream dividing
-		// the logits by it overflows; sent as 0 too.
+		// Below 1e-30 (a subnormal float32 or not): an upstream dividing the
+		// logits by it overflows; sent as 0 too.
 		{"temperature 1e-40", "", 1e-40, 0.9, func(v float64) bool { return v == 0 }, func(v float64) bool { return float32(v) == 0.9 }, 1, "0, and top_p 0.9"},
+		{"temperature 2e-38 (a normal float32, still overflowing a division)", "", 2e-38, 0.9, func(v float64) bool { return v == 0 }, func(v float64) bool { return float32(v) == 0.9 }, 1, "0, and top_p 0.9"},
 		{"temperature 1e-38", "", 1e-38, 0.9, func(v float64) bool { return v == 0 }, func(v float64) bool { return float32(v) == 0.9 }, 1, "0, and top_p 0.9"},
 		{"top_p 1e-50", "", 0.7, 1e-50, func(v float64) bool { return float32(v) == 0.7 }, func(v float64) bool { return v > 0 && v < 1e-30 }, 1, "0.7, and a tiny positive top_p"},
 		{"asked again", "[[fake refuse=top_p]]", 0, 0.9, func(v float64) bool { return v == 0 }, nil, 2, "0 in the second request, top_p left out"},
