@@ -14,6 +14,12 @@
 # ecosystem.config.js; PM2_HOME as pm2 itself (default ~/.pm2).
 set -euo pipefail
 
+# pm2 saves the whole environment of chatd (JWT_SECRET, MONGODB_URI, API
+# keys from chatd.env) in $PM2_HOME/dump.pm2, and its daemon, started from
+# here, inherits this umask: keep its files to the user (with the usual 022,
+# PM2_HOME was 0755 and dump.pm2 0644, readable by every local user).
+umask 077
+
 here="$(cd "$(dirname "$0")" && pwd)"
 pm2() { npx --prefix "$here" --no-install pm2 "$@"; }
 
@@ -56,6 +62,12 @@ if [ "${1:-}" = "--startup" ]; then
 	fi
 fi
 pm2 status
+# A PM2_HOME made earlier (by another pm2 command, under umask 022) is
+# closed too, with what it holds.
+pm2_home="${PM2_HOME:-$HOME/.pm2}"
+if [ -d "$pm2_home" ]; then
+	chmod -R go-rwx "$pm2_home"
+fi
 # As root, pm2 startup installs the unit itself: a failure is real.
 if [ -n "$startup_failed" ] && [ "$(id -u)" = 0 ]; then
 	exit 1

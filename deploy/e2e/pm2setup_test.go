@@ -68,3 +68,86 @@ esac
 		}
 	}
 }
+
+// TestPM2SetupKeepsPM2HomePrivate runs deploy/pm2-setup.sh --startup under
+// umask 022 (Debian's) against a stand-in pm2 that makes PM2_HOME and
+// writes dump.pm2 as pm2 does, with the umask it inherits. dump.pm2 holds
+// chatd's whole environment (JWT_SECRET among it): neither it nor PM2_HOME
+// may keep a group or other permission bit, whether PM2_HOME is new or was
+// left open by an earlier pm2.
+func TestPM2SetupKeepsPM2HomePrivate(t *testing.T) {
+	need(t, "npx", "apt-get install -y nodejs npm")
+	root := repoRoot(t)
+	script, err := os.ReadFile(filepath.Join(root, "deploy", "pm2-setup.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		earlier bool // PM2_HOME 0755 and dump.pm2 0644 exist before the script
+	}{
+		{"new PM2_HOME", false},
+		{"PM2_HOME left open", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			kit := filepath.Join(tmp, "deploy")
+			bin := filepath.Join(kit, "node_modules", ".bin")
+			fakePath := filepath.Join(tmp, "path")
+			home := filepath.Join(tmp, "pm2home")
+			for _, d := range []string{bin, fakePath} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.earlier {
+				if err := os.Mkdir(home, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(home, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(home, "dump.pm2"), []byte("[]"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(filepath.Join(home, "dump.pm2"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			files := map[string]string{
+				filepath.Join(kit, "pm2-setup.sh"): string(script),
+				filepath.Join(bin, "pm2"): `#!/bin/sh
+mkdir -p "$PM2_HOME"
+case "$1" in
+describe) exit 1 ;;
+save) echo '[{"env":{"JWT_SECRET":"s3cret"}}]' >"$PM2_HOME/dump.pm2" ;;
+startup) exit 1 ;;
+esac
+`,
+				filepath.Join(fakePath, "id"): "#!/bin/sh\necho 1000\n",
+			}
+			for path, text := range files {
+				if err := os.WriteFile(path, []byte(text), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := run(ctx, []string{"PM2_HOME=" + home, "CHATD_LOG_DIR=" + filepath.Join(tmp, "log"),
+				"PATH=" + fakePath + ":" + os.Getenv("PATH")}, tmp,
+				"bash", "-c", `umask 022 && exec bash "$0" --startup`, filepath.Join(kit, "pm2-setup.sh"))
+			if err != nil {
+				t.Fatalf("pm2-setup.sh --startup: %v\n%s", err, out)
+			}
+			for _, p := range []string{home, filepath.Join(home, "dump.pm2")} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m := fi.Mode().Perm(); m&0o077 != 0 {
+					t.Errorf("%s has mode %#o: group or others can read chatd's secrets", filepath.Base(p), m)
+				}
+			}
+		})
+	}
+}
