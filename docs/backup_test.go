@@ -18,7 +18,9 @@ import (
 // sqlite3 shell, or its VACUUM INTO on a second connection without one)
 // twice on the file of a store another goroutine writes to all along, as
 // chatd's checkpoints do. Each run must end, and leave a backup that opens
-// as a store and holds every message stored before it started. The
+// as a store and holds every message stored before it started, readable by
+// its owner alone (mode 0600, as the live file: the line runs under root's
+// usual umask 022 and must set its own). The
 // shell's .backup, documented before, starts over at each commit of
 // another connection between its steps: on this test's file (some 33 MB)
 // written to without pause it had not ended after 20 s, where VACUUM INTO
@@ -67,7 +69,15 @@ func TestBackupWhileWriting(t *testing.T) {
 	line = strings.NewReplacer("/var/lib/chatd/chatd.db", path, "/var/backups/", backups+"/").Replace(line)
 	for run := range 2 { // the second run replaces the first one's backup
 		before := 2 + 1500 + written.Load()
-		backup(ctx, t, path, line)
+		if backup(ctx, t, path, line) {
+			fi, err := os.Stat(filepath.Join(backups, "chatd.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := fi.Mode().Perm(); m != 0o600 {
+				t.Errorf("run %d: the backup has mode %#o, want 0600: it holds every password hash and conversation", run+1, m)
+			}
+		}
 		if n := countMessages(ctx, t, filepath.Join(backups, "chatd.db"), a); n < before {
 			t.Errorf("run %d: the backup holds %d messages, want at least the %d stored before it started", run+1, n, before)
 		}
@@ -85,14 +95,15 @@ func TestBackupWhileWriting(t *testing.T) {
 }
 
 // backup runs deploy.md's backup line through bash with the sqlite3
-// shell, or its VACUUM INTO statement on a connection to path without it.
-func backup(ctx context.Context, t *testing.T, path, line string) {
+// shell under umask 022, or its VACUUM INTO statement on a connection to
+// path without it. It reports whether the line itself ran.
+func backup(ctx context.Context, t *testing.T, path, line string) bool {
 	t.Helper()
 	if _, err := exec.LookPath("sqlite3"); err == nil {
-		if out, err := exec.CommandContext(ctx, "bash", "-c", line).CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, "bash", "-c", "umask 022\n"+line).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", line, err, out)
 		}
-		return
+		return true
 	}
 	t.Log("no sqlite3 shell: running VACUUM INTO on a second connection")
 	start := strings.Index(line, "VACUUM INTO '")
@@ -111,6 +122,7 @@ func backup(ctx context.Context, t *testing.T, path, line string) {
 	if err := os.Rename(target, final); err != nil {
 		t.Fatal(err)
 	}
+	return false
 }
 
 // countMessages opens the backup at path as a store and counts the
