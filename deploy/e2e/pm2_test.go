@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -148,7 +149,7 @@ func TestPM2(t *testing.T) {
 	}
 	t.Logf("pm2 restarted chatd: pid %d -> %d", first.PID, again.PID)
 
-	checkLogrotate(t, ctx, logDir, health)
+	checkLogrotate(t, ctx, logDir, filepath.Join(tmp, "pm2"), health)
 
 	// A stop is graceful: the server handles pm2's signal (SIGINT) and shuts
 	// down by itself, well before kill_timeout would make pm2 SIGKILL it.
@@ -207,9 +208,11 @@ func checkPM2Log(t *testing.T, path string) (msgs []string) {
 }
 
 // checkLogrotate rotates pm2's log files with deploy/logrotate-chatd (paths
-// pointed at the test's log directory) and checks a compressed copy holds
-// the old lines while pm2 keeps appending to the truncated file.
-func checkLogrotate(t *testing.T, ctx context.Context, logDir, health string) {
+// pointed at the test's log directory and PM2_HOME, its su at the test's
+// user) and checks a compressed copy holds the old lines while pm2 keeps
+// appending to the truncated file, and that pm2's own pm2.log, which
+// pm2-logrotate rotated, is rotated too.
+func checkLogrotate(t *testing.T, ctx context.Context, logDir, pm2Home, health string) {
 	logrotate := need(t, "logrotate", "apt-get install -y logrotate")
 	root := repoRoot(t)
 	conf, err := os.ReadFile(filepath.Join(root, "deploy", "logrotate-chatd"))
@@ -221,7 +224,19 @@ func checkLogrotate(t *testing.T, ctx context.Context, logDir, health string) {
 	}
 	dir := t.TempDir()
 	confPath := filepath.Join(dir, "chatd.logrotate")
-	rendered := strings.Replace(string(conf), "/var/log/chatd/", logDir+"/", 1)
+	if !strings.Contains(string(conf), "/home/chatd/.pm2/pm2.log ") || !strings.Contains(string(conf), "su chatd chatd") {
+		t.Fatalf("deploy/logrotate-chatd does not rotate /home/chatd/.pm2/pm2.log as chatd")
+	}
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, err := user.LookupGroupId(me.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered := strings.NewReplacer("/var/log/chatd/", logDir+"/", "/home/chatd/.pm2/", pm2Home+"/",
+		"su chatd chatd", "su "+me.Username+" "+group.Name).Replace(string(conf))
 	if err := os.WriteFile(confPath, []byte(rendered), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +248,9 @@ func checkLogrotate(t *testing.T, ctx context.Context, logDir, health string) {
 	if len(rotated) != 1 {
 		t.Fatalf("after logrotate: %v, want one chatd.out.log-*.gz", rotated)
 	}
+	if own, _ := filepath.Glob(filepath.Join(pm2Home, "pm2.log-*.gz")); len(own) != 1 {
+		t.Errorf("after logrotate: %v, want one pm2.log-*.gz in PM2_HOME", own)
+	}
 	// pm2 may still have been appending the last request's line.
 	if got := gunzip(t, rotated[0]); len(before) == 0 || !bytes.HasPrefix(got, before) {
 		t.Errorf("%s (%d bytes) does not hold the %d bytes logged before the rotation", rotated[0], len(got), len(before))
@@ -243,11 +261,11 @@ func checkLogrotate(t *testing.T, ctx context.Context, logDir, health string) {
 	if err := waitOK(ctx, http.DefaultClient, health, nil); err != nil {
 		t.Fatal(err)
 	}
-	me, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(health, "/healthz")+"/api/auth/me", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(health, "/healthz")+"/api/auth/me", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := http.DefaultClient.Do(me)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET /api/auth/me: %v", err)
 	}
