@@ -19,7 +19,9 @@ import (
 // connection comes back is dropped (a tab learns of it at its next
 // reload, as after an outage longer than the stream keeps events), and
 // past outboxMaxEvents or outboxMaxBytes the oldest is dropped to make
-// room. Drops are logged and counted (Bus.EventsDropped).
+// room; one the connection refuses once back (larger than the servers'
+// max_payload) is dropped too. Drops are logged and counted
+// (Bus.EventsDropped).
 const (
 	outboxMaxEvents = 4096
 	outboxMaxBytes  = 4 << 20
@@ -47,7 +49,7 @@ type outbox struct {
 	queue   []outboxEntry
 	bytes   int
 	seq     uint64
-	dropped int64 // events dropped since the start (full, or too old)
+	dropped int64 // events dropped since the start (full, too old, or refused)
 	// full is how many were dropped for room since the last flush (the
 	// first one is logged, the total when the rest is sent).
 	full int
@@ -117,6 +119,18 @@ func (o *outbox) done(seq uint64) {
 	}
 }
 
+// dropFailed removes the event numbered seq, given up because the
+// connection refused it while up, and counts it dropped, unless it was
+// dropped for room meanwhile (counted then).
+func (o *outbox) dropFailed(seq uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.queue) > 0 && o.queue[0].seq == seq {
+		o.popLocked()
+		o.dropped++
+	}
+}
+
 func (o *outbox) popLocked() {
 	o.bytes -= len(o.queue[0].msg.Data)
 	o.queue[0] = outboxEntry{}
@@ -151,9 +165,11 @@ func (o *outbox) droppedTotal() int64 {
 }
 
 // EventsDropped is how many user events broadcast here while the bus was
-// down were dropped: past the outbox's bounds (the oldest go first), or
+// down were dropped: past the outbox's bounds (the oldest go first),
 // older than the events stream keeps events when the connection came
-// back. Each was delivered to this instance's tabs only.
+// back, or refused by the connection then (larger than the servers'
+// max_payload, a JetStream publish error). Each was delivered to this
+// instance's tabs only.
 func (b *Bus) EventsDropped() int { return int(b.out.droppedTotal()) }
 
 // outboxLoop publishes the events of the outbox whenever it is woken
@@ -171,11 +187,12 @@ func (b *Bus) outboxLoop(ctx context.Context) {
 
 // flushOutbox publishes the waiting events in order while the connection
 // is up; an event whose publish fails because the connection went again
-// stays first, for the next connection. Each is removed only once
-// published, so that a Broadcast meanwhile queues behind it.
+// stays first, for the next connection; one refused while it is up is
+// dropped (counted). Each is removed only once published or dropped, so
+// that a Broadcast meanwhile queues behind it.
 func (b *Bus) flushOutbox() {
-	sent, expired := 0, 0
-	defer func() { b.logFlush(sent, expired) }()
+	sent, expired, refused := 0, 0, 0
+	defer func() { b.logFlush(sent, expired, refused) }()
 	for b.nc.IsConnected() {
 		e, exp, ok := b.out.head()
 		expired += exp
@@ -188,27 +205,29 @@ func (b *Bus) flushOutbox() {
 			}
 			b.log.Warn("publish a user event queued while cut off from NATS; dropped",
 				slog.String("subject", e.msg.Subject), slog.Any("err", err))
-		} else {
-			sent++
+			refused++
+			b.out.dropFailed(e.seq)
+			continue
 		}
+		sent++
 		b.out.done(e.seq)
 	}
 }
 
 // logFlush logs what a flush of the outbox did, if anything.
-func (b *Bus) logFlush(sent, expired int) {
+func (b *Bus) logFlush(sent, expired, refused int) {
 	full := 0
-	if sent > 0 || expired > 0 {
+	if sent > 0 || expired > 0 || refused > 0 {
 		full = b.out.takeFull()
 	}
-	if sent == 0 && expired == 0 && full == 0 {
+	if sent == 0 && expired == 0 && refused == 0 && full == 0 {
 		return
 	}
 	lvl := slog.LevelInfo
-	if expired > 0 || full > 0 {
+	if expired > 0 || refused > 0 || full > 0 {
 		lvl = slog.LevelWarn
 	}
 	b.log.Log(context.Background(), lvl, "user events broadcast while cut off from NATS sent",
 		slog.Int("sent", sent), slog.Int("dropped_too_old", expired), slog.Int("dropped_for_room", full),
-		slog.Int("waiting", b.out.len()))
+		slog.Int("dropped_refused", refused), slog.Int("waiting", b.out.len()))
 }

@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"chatd/hub"
+	"chatd/hub/natsbus/natstest"
 	"chatd/hub/protocol"
 )
 
@@ -172,4 +174,51 @@ func TestOutboxBounds(t *testing.T) {
 			t.Fatal("an event not held behind one waiting: it would overtake it")
 		}
 	})
+}
+
+// TestOutboxRefusedEventCounted: an event of the outbox the connection
+// refuses while it is up (larger than the servers' max_payload) is
+// dropped, counted in EventsDropped and in the flush's summary, and
+// the events behind it still go out. It was dropped uncounted.
+func TestOutboxRefusedEventCounted(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw", MaxPayload: 1 << 10})
+	nc, err := nats.Connect(c.URLs()[0], nats.UserInfo("chatd", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("ev.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	logs := make(logRecords, 16)
+	b := &Bus{nc: nc, out: newOutbox(), log: slog.New(logs)}
+	b.out.hold(&nats.Msg{Subject: "ev.big", Data: make([]byte, 2<<10)}, true)
+	b.out.hold(&nats.Msg{Subject: "ev.small", Data: []byte("{}")}, true)
+	b.flushOutbox()
+
+	if n := b.EventsDropped(); n != 1 {
+		t.Errorf("%d events dropped, want 1", n)
+	}
+	if n := b.out.len(); n != 0 {
+		t.Errorf("%d events wait, want 0", n)
+	}
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil || m.Subject != "ev.small" {
+		t.Fatalf("the event behind the refused one: %v (%v)", m, err)
+	}
+	var summary slog.Record
+	for len(logs) > 0 {
+		if r := <-logs; strings.HasPrefix(r.Message, "user events broadcast while cut off") {
+			summary = r
+		}
+	}
+	if summary.Level != slog.LevelWarn || logAttr(summary, "sent") != "1" || logAttr(summary, "dropped_refused") != "1" {
+		t.Errorf("flush summary %v %q sent %q dropped_refused %q; want a warning, 1 sent, 1 dropped refused",
+			summary.Level, summary.Message, logAttr(summary, "sent"), logAttr(summary, "dropped_refused"))
+	}
 }
