@@ -45,10 +45,14 @@ type outbox struct {
 	// queued, or the connection came back.
 	kick chan struct{}
 
-	mu      sync.Mutex
-	queue   []outboxEntry
-	bytes   int
-	seq     uint64
+	mu    sync.Mutex
+	queue []outboxEntry
+	bytes int
+	seq   uint64
+	// flying numbers the entry being published (head, until done, keep
+	// or dropFailed; 0 for none): it stays first, is not dropped for
+	// room and counts in neither bound, being no longer waiting.
+	flying  uint64
 	dropped int64 // events dropped since the start (full, too old, or refused)
 	// full is how many were dropped for room since the last flush (the
 	// first one is logged, the total when the rest is sent).
@@ -62,8 +66,9 @@ func newOutbox() *outbox {
 
 // hold queues msg when down is true or events wait already (an event
 // published at once would overtake them) and reports whether it did.
-// It returns true for the first event dropped for room since the last
-// flush, to be logged.
+// Past the bounds it drops the oldest waiting event, never the one being
+// published. It returns true for the first event dropped for room since
+// the last flush, to be logged.
 func (o *outbox) hold(msg *nats.Msg, down bool) (held, firstDrop bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -74,15 +79,26 @@ func (o *outbox) hold(msg *nats.Msg, down bool) (held, firstDrop bool) {
 	o.queue = append(o.queue, outboxEntry{seq: o.seq, msg: msg, at: o.now()})
 	o.bytes += len(msg.Data)
 	before := o.full
-	for len(o.queue) > 1 && (len(o.queue) > o.maxEvents || o.bytes > o.maxBytes) {
-		o.bytes -= len(o.queue[0].msg.Data)
-		o.queue[0] = outboxEntry{}
-		o.queue = o.queue[1:]
-		o.full++
-		o.dropped++
+	oldest, flyingBytes := 0, 0 // the oldest waiting entry, and the bytes of the one in flight
+	if o.queue[0].seq == o.flying {
+		oldest, flyingBytes = 1, len(o.queue[0].msg.Data)
+	}
+	for n := len(o.queue) - oldest; n > 1 && (n > o.maxEvents || o.bytes-flyingBytes > o.maxBytes); n-- {
+		o.dropForRoomLocked(oldest)
 	}
 	o.wake()
 	return true, before == 0 && o.full > 0
+}
+
+// dropForRoomLocked drops the entry at i, 0 or 1 (when the first is
+// being published, which stays first).
+func (o *outbox) dropForRoomLocked(i int) {
+	o.bytes -= len(o.queue[i].msg.Data)
+	o.queue[i] = o.queue[0]
+	o.queue[0] = outboxEntry{}
+	o.queue = o.queue[1:]
+	o.full++
+	o.dropped++
 }
 
 // wake kicks the flushing goroutine without blocking.
@@ -94,7 +110,8 @@ func (o *outbox) wake() {
 }
 
 // head returns the oldest event to publish, dropping those older than
-// maxAge first (counted in expired); ok is false when none waits.
+// maxAge first (counted in expired); ok is false when none waits. The
+// event returned is in flight until done, keep or dropFailed.
 func (o *outbox) head() (e outboxEntry, expired int, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -106,29 +123,50 @@ func (o *outbox) head() (e outboxEntry, expired int, ok bool) {
 	if len(o.queue) == 0 {
 		return outboxEntry{}, expired, false
 	}
+	o.flying = o.queue[0].seq
 	return o.queue[0], expired, true
 }
 
-// done removes the event numbered seq, published (or given up), unless
-// it was dropped for room meanwhile.
+// done removes the event numbered seq, the one head returned, published.
 func (o *outbox) done(seq uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.queue) > 0 && o.queue[0].seq == seq {
-		o.popLocked()
-	}
+	o.landLocked(seq)
 }
 
-// dropFailed removes the event numbered seq, given up because the
-// connection refused it while up, and counts it dropped, unless it was
-// dropped for room meanwhile (counted then).
+// dropFailed removes the event numbered seq, the one head returned,
+// given up because the connection refused it while up, and counts it
+// dropped.
 func (o *outbox) dropFailed(seq uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.queue) > 0 && o.queue[0].seq == seq {
-		o.popLocked()
+	if o.landLocked(seq) {
 		o.dropped++
 	}
+}
+
+// keep leaves the event numbered seq, the one head returned, first: its
+// publish failed because the connection went again. It waits as the
+// others do until the connection is back.
+func (o *outbox) keep(seq uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.flying == seq {
+		o.flying = 0
+	}
+}
+
+// landLocked ends the flight of the event numbered seq and removes it,
+// reporting whether it did (it is first, never dropped for room).
+func (o *outbox) landLocked(seq uint64) bool {
+	if o.flying == seq {
+		o.flying = 0
+	}
+	if len(o.queue) == 0 || o.queue[0].seq != seq {
+		return false
+	}
+	o.popLocked()
+	return true
 }
 
 func (o *outbox) popLocked() {
@@ -201,6 +239,7 @@ func (b *Bus) flushOutbox() {
 		}
 		if err := b.publishEvent(e.msg); err != nil {
 			if !b.nc.IsConnected() {
+				b.out.keep(e.seq)
 				return
 			}
 			b.log.Warn("publish a user event queued while cut off from NATS; dropped",

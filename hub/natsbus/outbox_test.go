@@ -84,8 +84,9 @@ func TestEventsOfACutOffInstance(t *testing.T) {
 
 // TestOutboxBounds: the outbox keeps at most its count and bytes,
 // dropping the oldest; an event older than its age when the connection
-// is back is dropped, not sent; an event dropped for room while it was
-// being published does not take the next one with it; nothing is held
+// is back is dropped, not sent; the event being published is neither
+// dropped for room nor counted in the bounds, and one whose publish
+// failed as the connection went waits first again; nothing is held
 // while the bus is up and nothing waits.
 func TestOutboxBounds(t *testing.T) {
 	t.Parallel()
@@ -151,15 +152,47 @@ func TestOutboxBounds(t *testing.T) {
 		}
 	})
 
-	t.Run("dropped while published", func(t *testing.T) {
+	// The event being published (head, until done) is no longer
+	// waiting: it is neither dropped for room nor counted in the bounds.
+	// It was, so an event was counted both sent and dropped while the
+	// oldest waiting one was kept.
+	t.Run("held while one is published", func(t *testing.T) {
+		o := newOutbox()
+		o.maxEvents, o.maxBytes = 3, 30
+		for n := range 3 {
+			o.hold(msg(n, 10), true)
+		}
+		e, _, _ := o.head() // event 0 is being published...
+		if _, first := o.hold(msg(3, 10), true); first {
+			t.Error("a drop reported with the outbox within its bounds")
+		}
+		o.done(e.seq) // ...and was
+		if o.droppedTotal() != 0 || o.takeFull() != 0 || o.len() != o.maxEvents {
+			t.Fatalf("%d dropped, %d wait; want none dropped, %d waiting", o.droppedTotal(), o.len(), o.maxEvents)
+		}
+		e, _, _ = o.head() // event 1 is being published; 4 and 5 come, 2 goes
+		o.hold(msg(4, 10), true)
+		o.hold(msg(5, 10), true)
+		o.done(e.seq)
+		var got []int
+		for _, e := range o.queue {
+			n, _ := strconv.Atoi(e.msg.Subject)
+			got = append(got, n)
+		}
+		if want := []int{3, 4, 5}; !slices.Equal(got, want) || o.droppedTotal() != 1 {
+			t.Fatalf("kept %v with %d dropped, want %v with 1 (the oldest waiting, 2)", got, o.droppedTotal(), want)
+		}
+	})
+
+	t.Run("kept first when the connection went", func(t *testing.T) {
 		o := newOutbox()
 		o.maxEvents = 2
 		o.hold(msg(0, 1), true)
 		o.hold(msg(1, 1), true)
-		e, _, _ := o.head() // event 0 is being published...
+		e, _, _ := o.head()
+		o.keep(e.seq) // its publish failed: the connection went again
 		o.hold(msg(2, 1), true)
-		o.done(e.seq) // ...and was dropped for room meanwhile
-		if o.len() != 2 || o.queue[0].msg.Subject != "1" {
+		if o.len() != 2 || o.queue[0].msg.Subject != "1" || o.droppedTotal() != 1 {
 			t.Fatalf("%d events wait, the first %q; want 2, the first 1", o.len(), o.queue[0].msg.Subject)
 		}
 	})
