@@ -92,8 +92,9 @@ type Router struct {
 	sources []*source
 	ids     *ids // the id given to each model; configured ones first
 
-	base   context.Context // parent of background list fetches; cancelled by Close
-	cancel context.CancelFunc
+	base    context.Context // parent of background list fetches; cancelled by Close
+	cancel  context.CancelFunc
+	fetches fetches // the background list fetches, waited for by Close
 }
 
 var (
@@ -130,7 +131,7 @@ func NewRouter(opts RouterOptions) *Router {
 		if up.ListTimeout <= 0 {
 			up.ListTimeout = 10 * time.Second
 		}
-		r.sources = append(r.sources, &source{up: up, ttl: opts.CacheTTL, log: opts.Logger})
+		r.sources = append(r.sources, &source{up: up, ttl: opts.CacheTTL, log: opts.Logger, fetches: &r.fetches})
 	}
 	for _, s := range r.sources { // configured models take their ids before any listed one
 		for _, m := range s.up.Models {
@@ -160,8 +161,12 @@ func ConfiguredIDs(upstreams []Upstream) []string {
 	return out
 }
 
-// Close stops the background model list fetches.
-func (r *Router) Close() { r.cancel() }
+// Close stops the background model list fetches and returns once they
+// ended; no list is fetched after it.
+func (r *Router) Close() {
+	r.cancel()
+	r.fetches.close()
+}
 
 // Routes returns one route per id of a comma-separated list ("gpt-4o-mini,
 // gpt-4o"), all served by s, skipping blanks and repeats. The first is

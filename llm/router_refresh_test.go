@@ -240,3 +240,50 @@ func (e echoStreamer) Stream(_ context.Context, req llm.Request, onDelta func(st
 	onDelta(string(e) + ":" + req.Model)
 	return llm.Result{FinishReason: "stop"}, nil
 }
+
+// TestRouterCloseEndsListFetch: Close cuts a model list fetch in flight
+// and returns once it ended, and the fetch cut so logs no warning (a
+// shutdown is no upstream failure). Close returned at once, leaving the
+// fetch running, which then warned "llm upstream model list failed" with
+// context.Canceled.
+func TestRouterCloseEndsListFetch(t *testing.T) {
+	t.Parallel()
+	cat := &blockingCatalog{started: make(chan struct{}), ended: make(chan struct{})}
+	logs := &records{}
+	r := llm.NewRouter(llm.RouterOptions{Upstreams: []llm.Upstream{{Name: "up", Streamer: echoStreamer("x"), Catalog: cat}},
+		FirstListWait: time.Nanosecond, Logger: slog.New(logs)}) // no request waits for the list
+	if _, err := r.Models(testCtx(t)); err == nil {
+		t.Fatal("a list before the upstream answered")
+	}
+	select {
+	case <-cat.started:
+	case <-testCtx(t).Done():
+		t.Fatal("no list fetch started")
+	}
+	r.Close()
+	select {
+	case <-cat.ended:
+	default:
+		t.Error("Close returned with the list fetch still running")
+	}
+	<-cat.ended
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	for i, l := range logs.lines {
+		if logs.level[i] >= slog.LevelWarn {
+			t.Errorf("logged at %v: %s", logs.level[i], l)
+		}
+	}
+}
+
+// blockingCatalog is an upstream whose model list answers only once its
+// context ends; started is closed when it is asked, ended when it
+// returns.
+type blockingCatalog struct{ started, ended chan struct{} }
+
+func (c *blockingCatalog) Models(ctx context.Context) ([]llm.ModelInfo, error) {
+	close(c.started)
+	<-ctx.Done()
+	defer close(c.ended)
+	return nil, ctx.Err()
+}

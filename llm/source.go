@@ -19,9 +19,10 @@ import (
 // a list asked again after one that failed quickly (an upstream down at
 // start, coming back), not after one that hung.
 type source struct {
-	up  Upstream
-	ttl time.Duration
-	log *slog.Logger
+	up      Upstream
+	ttl     time.Duration
+	log     *slog.Logger
+	fetches *fetches // runs the fetches, so that Router.Close waits for them
 
 	mu        sync.Mutex
 	listed    []ModelInfo // the last good list, filtered and sorted
@@ -82,9 +83,10 @@ func (s *source) cached(ctx, base context.Context, wait time.Duration) ([]ModelI
 	now := time.Now()
 	stale := !s.ok || now.Sub(s.fetchedAt) >= s.ttl
 	if stale && s.fetching == nil && !now.Before(s.retryAt) {
-		s.startedAt = now
-		s.fetching = make(chan struct{})
-		go s.fetch(base, s.fetching)
+		done := make(chan struct{})
+		if s.fetches.start(func() { s.fetch(base, done) }) {
+			s.startedAt, s.fetching = now, done
+		}
 	}
 	list, err, done := s.listed, s.lastErr, s.fetching
 	first := !s.ok && done != nil && s.lastTook < wait
@@ -164,8 +166,38 @@ func (s *source) fetch(base context.Context, done chan struct{}) {
 	if err != nil {
 		s.lastErr = err
 		s.retryAt = now.Add(min(5*time.Second, s.ttl))
-		s.log.Warn("llm upstream model list failed", "upstream", s.up.Name, "err", err, "cached", len(s.listed))
+		if base.Err() == nil { // not cut by Router.Close
+			s.log.Warn("llm upstream model list failed", "upstream", s.up.Name, "err", err, "cached", len(s.listed))
+		}
 		return
 	}
 	s.listed, s.ok, s.fetchedAt, s.lastErr = kept, true, now, nil
+}
+
+// fetches runs the model list fetches of a Router's sources, each on its
+// own goroutine, until closed.
+type fetches struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// start runs fetch on a goroutine and reports whether it did: not once
+// closed.
+func (g *fetches) start(fetch func()) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Go(fetch)
+	return true
+}
+
+// close refuses new fetches and waits for the running ones to end.
+func (g *fetches) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.wg.Wait()
 }
