@@ -183,8 +183,13 @@ type fetches struct {
 }
 
 // start runs fetch on a goroutine and reports whether it did: not once
-// closed.
+// closed. A source built without a Router's fetches (nil) runs it as
+// before they existed, waited for by nobody.
 func (g *fetches) start(fetch func()) bool {
+	if g == nil {
+		go fetch()
+		return true
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
