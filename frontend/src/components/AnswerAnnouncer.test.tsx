@@ -8,7 +8,7 @@ import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
 import type { Message } from '../lib/protocol';
 import { applyDelta, applyDone, mergeSnapshot, newThread, upsertMessage, type Thread } from '../lib/thread';
-import { AnswerAnnouncer } from './AnswerAnnouncer';
+import { AnswerAnnouncer, CHECKING } from './AnswerAnnouncer';
 import { Waiting } from './Waiting';
 import { App } from './App';
 import { mountEach } from './testkit';
@@ -123,7 +123,9 @@ describe('AnswerAnnouncer', () => {
     render(t);
     t = applyDone(t, { type: 'done', conversationId: 'c1', messageId: 'a1', seq: 5, status, error: { code, message } }).thread;
     render(t);
-    expect(region().textContent).toBe(''); // not "did not finish": it may yet be stored whole
+    expect(region().textContent).toBe(CHECKING); // not "did not finish": it may yet be stored whole
+    render(t); // said once, not again at each render
+    expect(region().querySelectorAll('p')).toHaveLength(1);
     t = mergeSnapshot(t, conversation, [question, answer('Hello world', 'complete')]);
     render(t);
     expect(region().textContent).toBe('Answer finished, 2 words.');

@@ -9,6 +9,9 @@ import { useEffect, useRef, useState } from 'react';
 import { answerAnnouncement, sayThinkingOnce } from '../lib/announce';
 import { streamingAnswer, type Thread } from '../lib/thread';
 
+/** CHECKING is said when an answer stops with an end not yet known final: its real end is said once read back. */
+export const CHECKING = 'Answer stopped; checking what the server kept of it…';
+
 /**
  * AnswerAnnouncer renders a visually hidden live region, present (empty)
  * from the start so that what it says is announced. Mount it once per
@@ -17,6 +20,7 @@ import { streamingAnswer, type Thread } from '../lib/thread';
 export function AnswerAnnouncer({ thread }: { thread: Thread | undefined }) {
   const running = thread ? streamingAnswer(thread)?.id : undefined;
   const followed = useRef<string | undefined>(undefined);
+  const checkingSaid = useRef<string | undefined>(undefined);
   // Each announcement is a new node (its count as key): the same words
   // again (a regenerated answer alike the last) are announced again.
   const [said, setSaid] = useState({ text: '', count: 0 });
@@ -29,10 +33,18 @@ export function AnswerAnnouncer({ thread }: { thread: Thread | undefined }) {
     // An end not yet known to be final (unsaved: not confirmed stored;
     // unconfirmed: heard while the server went away) is followed until
     // the stored answer is read back: it is said as it ended then, not as
-    // the failure the done reported. A new answer running ends the wait,
-    // and the old one is not said.
+    // the failure the done reported; meanwhile that it stopped and is
+    // being checked is said once (the check may take long: the store is
+    // slow). A new answer running ends the wait, and the old one is not
+    // said.
     const pending = !!thread && (!!thread.unsaved[id] || !!thread.unconfirmed[id]);
-    if (pending && !running) return;
+    if (pending && !running) {
+      if (checkingSaid.current !== id) {
+        checkingSaid.current = id;
+        setSaid((s) => ({ text: CHECKING, count: s.count + 1 }));
+      }
+      return;
+    }
     followed.current = running;
     if (pending) return;
     const m = thread?.messages[id];
