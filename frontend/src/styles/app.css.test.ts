@@ -339,5 +339,6 @@ describe('app.css code block head', () => {
   it('is not selectable', () => {
     const rule = /(?:^|\n)\.code-head\s*\{([^}]*)\}/.exec(css)?.[1] ?? '';
     expect(rule).toMatch(/(?:^|;)\s*user-select:\s*none\s*(?:;|$)/);
+    expect(rule).toMatch(/(?:^|;)\s*-webkit-user-select:\s*none\s*(?:;|$)/); // Safari's only form
   });
 });
