@@ -2,7 +2,10 @@ package main
 
 import (
 	"net"
+	"strconv"
 	"testing"
+
+	"chatd/internal/testport"
 )
 
 // TestCheckListenHoldsAChosenPort: the port the system chose for
@@ -13,12 +16,9 @@ import (
 // a port named stays let go until the store is open, as before.
 func TestCheckListenHoldsAChosenPort(t *testing.T) {
 	t.Parallel()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	named := free.Addr().String()
-	free.Close()
+	// Outside the ephemeral range, reserved for this test: a port taken
+	// with :0 and let go could be given to any connection meanwhile.
+	named := net.JoinHostPort("127.0.0.1", strconv.Itoa(testport.Free(t, 1)[0]))
 	for _, tc := range []struct {
 		name, addr string
 		held       bool

@@ -94,7 +94,10 @@ func TestUpstreamErrorsMetric(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e := newEnv(t, envOptions{tweak: func(c *Config) {
 		c.Metrics.Registerer, c.Metrics.Gatherer = reg, reg
-		c.Hub.MaxDuration = 200 * time.Millisecond
+		// Long enough that the failing answer's round trip to the fake
+		// upstream never meets it on a loaded machine; the long one
+		// (100,000 tokens 5 ms apart) always does.
+		c.Hub.MaxDuration = 2 * time.Second
 	}})
 	cl := e.dial(t, e.register(t))
 	long := cl.start("long [[fake tokens=100000 delay=5ms]]")
@@ -104,7 +107,11 @@ func TestUpstreamErrorsMetric(t *testing.T) {
 		t.Fatalf("answer past the duration limit: code %q, want timeout", code)
 	}
 	failed := cl.start("fail [[fake fault=400]]")
-	cl.until(isDone(failed.MessageID))
+	if _, d := answer(t, cl.until(isDone(failed.MessageID)), failed.MessageID); d.Status != "error" {
+		t.Fatalf("answer refused upstream: %s", d.raw)
+	} else if code, _ := d.doneError(); code != "bad_request" {
+		t.Fatalf("answer refused upstream: code %q, want bad_request", code)
+	}
 	// An answer is counted once its done is sent: read until both are.
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()

@@ -1,7 +1,7 @@
 // SSETransport against a scripted fetch (a stand-in for the browser's fetch
 // and its streaming bodies; the real server is exercised by e2e/).
 
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ApiClient } from './api';
 import { SSETransport, eventsPath } from './sseTransport';
 import { requestOrder, type AuthCheck, type Resume, type TransportHandlers, type TransportStatus } from './transport';
@@ -406,6 +406,7 @@ describe('SSETransport', () => {
 
   it('a stream the server ends with closed 1001 (a shutdown, a rolling restart) is opened again, spread over 3 s, its token not checked', async () => {
     const rand = vi.spyOn(Math, 'random');
+    onTestFinished(() => rand.mockRestore()); // also when an assertion fails: the file's later tests draw their own
     // [the random draw, when the reopen comes]: every tab closed at once comes back across the window, not within 250 ms.
     for (const [r, at] of [
       [0, 125], // never sooner than the backoff
@@ -414,6 +415,7 @@ describe('SSETransport', () => {
     ] as const) {
       rand.mockReturnValue(r);
       const { t, events, last, handlers, statuses, frames, checkAuth } = setup();
+      onTestFinished(() => t.stop());
       t.start();
       await settle();
       last().stream();

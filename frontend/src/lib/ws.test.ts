@@ -1,7 +1,7 @@
 // WSTransport against a scripted stand-in for the browser's WebSocket (the
 // real server is exercised by the end-to-end tests in e2e/).
 
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { TransportHandlers, TransportStatus } from './transport';
 import { WSTransport, type AuthCheck } from './ws';
 
@@ -476,6 +476,7 @@ describe('WSTransport', () => {
     ['restarts (1012)', 1012],
   ])('when the server %s, the first retry is spread over 3 s, not within 250 ms, and the token is not checked', async (_name, code) => {
     const rand = vi.spyOn(Math, 'random');
+    onTestFinished(() => rand.mockRestore()); // also when an assertion fails: the file's later tests draw their own
     // [the random draw, when the retry comes]: every tab of every user closed at once comes back across the window.
     for (const [r, at] of [
       [0, 125], // never sooner than the backoff
@@ -485,6 +486,7 @@ describe('WSTransport', () => {
       FakeSocket.all = [];
       rand.mockReturnValue(r);
       const { t, statuses, checkAuth, socket } = setup();
+      onTestFinished(() => t.stop());
       t.start();
       socket().open();
       socket().finish(code, 'server shutting down');
