@@ -43,11 +43,7 @@ esac
 `,
 		filepath.Join(fakePath, "id"): "#!/bin/sh\necho 1000\n",
 	}
-	for path, text := range files {
-		if err := os.WriteFile(path, []byte(text), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeExecutables(t, files)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := run(ctx, []string{"PM2_CALLS=" + calls, "CHATD_LOG_DIR=" + filepath.Join(tmp, "log"),
@@ -126,11 +122,7 @@ esac
 `,
 				filepath.Join(fakePath, "id"): "#!/bin/sh\necho 1000\n",
 			}
-			for path, text := range files {
-				if err := os.WriteFile(path, []byte(text), 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeExecutables(t, files)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			out, err := run(ctx, []string{"PM2_HOME=" + home, "CHATD_LOG_DIR=" + filepath.Join(tmp, "log"),
@@ -149,5 +141,16 @@ esac
 				}
 			}
 		})
+	}
+}
+
+// writeExecutables writes each file of files (path: text) executable:
+// the stand-in commands a script under test finds first on its PATH.
+func writeExecutables(t *testing.T, files map[string]string) {
+	t.Helper()
+	for path, text := range files {
+		if err := os.WriteFile(path, []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
