@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"chatd/internal/gate"
 )
 
 // Route serves one model of a Router.
@@ -94,7 +96,7 @@ type Router struct {
 
 	base    context.Context // parent of background list fetches; cancelled by Close
 	cancel  context.CancelFunc
-	fetches fetches // the background list fetches, waited for by Close
+	fetches gate.Gate // the background list fetches, waited for by Close
 }
 
 var (
@@ -165,7 +167,8 @@ func ConfiguredIDs(upstreams []Upstream) []string {
 // ended; no list is fetched after it.
 func (r *Router) Close() {
 	r.cancel()
-	r.fetches.close()
+	r.fetches.Close()
+	_ = r.fetches.Wait(context.Background()) // each ends with base, cancelled above
 }
 
 // Routes returns one route per id of a comma-separated list ("gpt-4o-mini,

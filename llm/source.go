@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"chatd/internal/gate"
 )
 
 // source is one upstream of a Router with its cached model list. The list
@@ -22,7 +24,7 @@ type source struct {
 	up      Upstream
 	ttl     time.Duration
 	log     *slog.Logger
-	fetches *fetches // runs the fetches, so that Router.Close waits for them
+	fetches *gate.Gate // runs the fetches, so that Router.Close waits for them (nil: not waited for)
 
 	mu        sync.Mutex
 	listed    []ModelInfo // the last good list, filtered and sorted
@@ -84,7 +86,7 @@ func (s *source) cached(ctx, base context.Context, wait time.Duration) ([]ModelI
 	stale := !s.ok || now.Sub(s.fetchedAt) >= s.ttl
 	if stale && s.fetching == nil && !now.Before(s.retryAt) {
 		done := make(chan struct{})
-		if s.fetches.start(func() { s.fetch(base, done) }) {
+		if s.startFetch(func() { s.fetch(base, done) }) {
 			s.startedAt, s.fetching = now, done
 		}
 	}
@@ -174,35 +176,14 @@ func (s *source) fetch(base context.Context, done chan struct{}) {
 	s.listed, s.ok, s.fetchedAt, s.lastErr = kept, true, now, nil
 }
 
-// fetches runs the model list fetches of a Router's sources, each on its
-// own goroutine, until closed.
-type fetches struct {
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// start runs fetch on a goroutine and reports whether it did: not once
-// closed. A source built without a Router's fetches (nil) runs it as
-// before they existed, waited for by nobody.
-func (g *fetches) start(fetch func()) bool {
-	if g == nil {
+// startFetch runs fetch on a goroutine the Router's Close waits for
+// (fetches), and reports whether it did: not once closed. A source built
+// without a Router's fetches (nil) runs it as before they existed,
+// waited for by nobody.
+func (s *source) startFetch(fetch func()) bool {
+	if s.fetches == nil {
 		go fetch()
 		return true
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return false
-	}
-	g.wg.Go(fetch)
-	return true
-}
-
-// close refuses new fetches and waits for the running ones to end.
-func (g *fetches) close() {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-	g.wg.Wait()
+	return s.fetches.Go(fetch)
 }

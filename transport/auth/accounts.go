@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	workgate "chatd/internal/gate"
 	"chatd/internal/lograte"
 	"chatd/persistence"
 	"chatd/transport/httperr"
@@ -254,7 +255,7 @@ type Accounts struct {
 	checksByIP  *gate // password checks per client IP, right or wrong
 	signups     *gate // registrations per client IP
 	opts        AccountOptions
-	deleting    deletions // the removals of deleted accounts (Wait)
+	deleting    workgate.Gate // the removals of deleted accounts (Wait)
 }
 
 // NewAccounts returns the account routes. It computes one bcrypt hash at

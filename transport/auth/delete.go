@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/gin-gonic/gin"
 
-	"chatd/internal/waitctx"
 	"chatd/persistence"
 	"chatd/transport/httperr"
 )
@@ -52,14 +50,14 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 		httperr.AbortError(c, err)
 		return
 	}
-	if !a.deleting.begin() {
+	if !a.deleting.Enter() {
 		httperr.AbortError(c, httperr.Unavailable(deletionsClosed, nil))
 		return
 	}
 	ctx := c.Request.Context()
 	_, err = a.store.BumpTokenVersion(ctx, u.ID)
 	if err != nil {
-		a.deleting.end()
+		a.deleting.Leave()
 	}
 	switch {
 	case errors.Is(err, persistence.ErrNotFound): // a concurrent deletion removed it meanwhile
@@ -87,12 +85,12 @@ func (a *Accounts) deleteAccount(c *gin.Context) {
 // removeDetached ends the live work of a user whose tokens were revoked
 // and deletes their data, on a goroutine of its own bounded by
 // DeleteTimeout, whose outcome it logs and sends on the channel it
-// returns. The caller began the deletion (deletions.begin): it ends as
+// returns. The caller began the deletion (deleting.Enter): it ends as
 // the goroutine returns, which Wait waits for.
 func (a *Accounts) removeDetached(userID string) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		defer a.deleting.end()
+		defer a.deleting.Leave()
 		ctx, cancel := context.WithTimeout(context.Background(), a.opts.DeleteTimeout)
 		defer cancel()
 		err := a.removeAccount(ctx, userID)
@@ -146,43 +144,13 @@ func (a *Accounts) markLanded(ctx context.Context, userID string) bool {
 // returned. The server calls it as it shuts down, before it closes the
 // store.
 func (a *Accounts) Wait(ctx context.Context) error {
-	a.deleting.close()
-	if err := waitctx.Wait(ctx, &a.deleting.wg); err != nil {
+	a.deleting.Close()
+	if err := a.deleting.Wait(ctx); err != nil {
 		return fmt.Errorf("account deletions under way: %w", err)
 	}
 	return nil
 }
 
-// deletions counts the account deletions under way, from the revocation
-// of their tokens to the end of their removal; once closed (Wait), none
-// begins.
-type deletions struct {
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
-}
-
 // deletionsClosed is the message of a deletion refused as the server
 // shuts down (deletions closed).
 const deletionsClosed = "the server is shutting down; the account was not deleted: retry in a moment"
-
-// begin counts a deletion that begins; false once closed.
-func (d *deletions) begin() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return false
-	}
-	d.wg.Add(1)
-	return true
-}
-
-// end counts a deletion that began (begin) as done.
-func (d *deletions) end() { d.wg.Done() }
-
-// close makes every later begin fail.
-func (d *deletions) close() {
-	d.mu.Lock()
-	d.closed = true
-	d.mu.Unlock()
-}

@@ -18,7 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"chatd/hub"
-	"chatd/internal/waitctx"
+	"chatd/internal/gate"
 	"chatd/persistence"
 	"chatd/persistence/batch"
 	"chatd/transport"
@@ -115,7 +115,7 @@ type App struct {
 	// work (endUser's hub.EndUser) over the cluster bus. A cluster's drain
 	// closes it before the hub stops its bus work: none starts from then
 	// on (the deletion is refused), and those under way are waited for.
-	endingUsers gate
+	endingUsers gate.Gate
 }
 
 // New wires an App and starts its background work (the hub's delta
@@ -252,10 +252,10 @@ func (a *App) endUser(ctx context.Context, userID string) error {
 	if err != nil {
 		return fmt.Errorf("find the running answers of %s: %w", userID, err)
 	}
-	if !a.endingUsers.enter() {
+	if !a.endingUsers.Enter() {
 		return errBusClosing
 	}
-	defer a.endingUsers.leave()
+	defer a.endingUsers.Leave()
 	a.hub.EndUser(userID, running)
 	return nil
 }
@@ -415,7 +415,8 @@ func (a *App) drainCluster(ctx context.Context) error {
 func (a *App) waitEndingUsers(ctx context.Context) error {
 	wctx, cancel := atLeast(ctx, endUsersTimeout)
 	defer cancel()
-	if err := a.endingUsers.close(wctx); err != nil {
+	a.endingUsers.Close()
+	if err := a.endingUsers.Wait(wctx); err != nil {
 		return fmt.Errorf("account deletions ending their user's live work: %w", err)
 	}
 	return nil
@@ -427,37 +428,6 @@ func (a *App) waitEndingUsers(ctx context.Context) error {
 // sent. It fits the final writes' bound after the grace (docs/deploy.md:
 // about 27 s, the single instance's 2 s for the sockets' close).
 const endUsersTimeout = 2 * time.Second
-
-// gate counts the calls of some work under way until it is closed: from
-// then on none enters, and close waits for those under way.
-type gate struct {
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// enter counts a call that begins; false once closed.
-func (g *gate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return false
-	}
-	g.wg.Add(1)
-	return true
-}
-
-// leave counts a call that entered as done.
-func (g *gate) leave() { g.wg.Done() }
-
-// close makes every later enter fail and waits until the calls under way
-// are done, or ctx ends.
-func (g *gate) close(ctx context.Context) error {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-	return waitctx.Wait(ctx, &g.wg)
-}
 
 // closeSocketsTimeout is how long the WebSockets and SSE streams have, at
 // least, to write what is queued and their close frames (closed events)
