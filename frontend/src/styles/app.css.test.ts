@@ -342,3 +342,22 @@ describe('app.css code block head', () => {
     expect(rule).toMatch(/(?:^|;)\s*-webkit-user-select:\s*none\s*(?:;|$)/); // Safari's only form
   });
 });
+
+// A select is as wide as its longest option by itself: at 360 px a long
+// model name (deepseek-ai/DeepSeek-R1-Distill-Llama-70B) pushed Settings and
+// Export past the screen's edge, hidden by .layout's overflow, not tappable,
+// focused unseen by Tab.
+describe('app.css chat header on narrow screens', () => {
+  const narrow = mediaRules('(max-width: 760px)');
+  it('lets the model picker shrink below its longest option, within the tools row', () => {
+    expect(narrow.get('.chat-tools')?.get('min-width'), '.chat-tools min-width').toBe('0');
+    const picker = narrow.get('.model-picker');
+    expect(picker?.get('min-width'), '.model-picker min-width').toBe('0');
+    expect(picker?.get('flex'), '.model-picker flex').toMatch(/^\d+ [1-9]\d* /);
+  });
+
+  it('ends a model name cut by the picker in an ellipsis', () => {
+    const value = topRules().filter((r) => r.selector === '.model-picker').map((r) => r.decls.get('text-overflow')).findLast(Boolean);
+    expect(value).toBe('ellipsis');
+  });
+});
