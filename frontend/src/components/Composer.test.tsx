@@ -5,8 +5,9 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ChatApp } from '../lib/chat';
 import { memoryKV } from '../lib/persist';
+import { MAX_MESSAGE_CHARS } from '../lib/limits';
 import { Composer, STOP_TAP_GUARD_MS } from './Composer';
-import { mountEach } from './testkit';
+import { mountEach, typeInto, watchLive } from './testkit';
 
 const mount = mountEach();
 
@@ -228,5 +229,34 @@ describe('Composer', () => {
     );
     expect(mount.host.querySelector('[role="status"]')?.textContent).toBe(notice);
     expect(mount.host.querySelector('button[aria-label="Send message"]')?.getAttribute('title')).toBe(why);
+  });
+
+  // The counter was the alert itself: its count ("Remove 2 characters…")
+  // changed at each key typed over the limit, each key interrupting the
+  // screen reader. It is said once as the text goes over.
+  it('going over the length limit is said once, not again at each key typed over it; the counter itself is not live', () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    app.setDraft('new', 'a'.repeat(MAX_MESSAGE_CHARS));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Composer draftKey="new" streaming={false} busy={false} />
+        </AppProvider>,
+      ),
+    );
+    const ta = mount.host.querySelector('textarea')!;
+    const said = watchLive(mount.host);
+    const over = 'Over the limit of 32,000 characters: too long to send.';
+    typeInto(ta, 'a'.repeat(MAX_MESSAGE_CHARS + 1));
+    expect(said()).toEqual([over]);
+    typeInto(ta, 'a'.repeat(MAX_MESSAGE_CHARS + 2));
+    expect(said()).toEqual([]);
+    const counter = document.getElementById(ta.getAttribute('aria-describedby')!)!;
+    expect(counter.textContent).toBe('32,002 / 32,000 characters: too long to send. Remove 2 characters, or split it into several messages.');
+    expect(counter.closest('[role], [aria-live]')).toBeNull();
+    typeInto(ta, 'a'.repeat(MAX_MESSAGE_CHARS)); // back under: nothing to say
+    expect(said()).toEqual([]);
+    typeInto(ta, 'a'.repeat(MAX_MESSAGE_CHARS + 1)); // over again: said again
+    expect(said()).toEqual([over]);
   });
 });

@@ -17,6 +17,7 @@ import { sentence } from '../lib/errors';
 import { isImeKey } from '../lib/ime';
 import { lengthStatus } from '../lib/limits';
 import { Icon } from './icons';
+import { LengthCounter } from './LengthCounter';
 
 /**
  * STOP_TAP_GUARD_MS is how long after Stop takes Send's place (the same
@@ -152,11 +153,7 @@ export function Composer({ draftKey, streaming, busy, queued = false, serverWait
             : 'Your last message is sent when the connection is back; then you can send the next.'}
         </p>
       )}
-      {length.show && (
-        <p id={counterId} className={`counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : undefined}>
-          {length.text}
-        </p>
-      )}
+      <LengthCounter id={counterId} length={length} />
       <form className="composer" onSubmit={onSubmit}>
         <textarea
           ref={ref}

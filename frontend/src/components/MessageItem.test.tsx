@@ -4,10 +4,11 @@
 import { act } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChatApp } from '../lib/chat';
+import { MAX_MESSAGE_CHARS } from '../lib/limits';
 import type { Message } from '../lib/protocol';
 import { POLITE_STATUS_ID } from '../lib/politeStatus';
 import { COPIED_MS } from './Markdown';
-import { mountEach, renderMessage } from './testkit';
+import { mountEach, renderMessage, typeInto, watchLive } from './testkit';
 
 const clipboard = vi.hoisted(() => ({ ok: true }));
 vi.mock('../lib/clipboard', () => ({ copyText: async () => clipboard.ok }));
@@ -272,5 +273,22 @@ describe('MessageItem edit on a touch screen', () => {
       edit.mockRestore();
       vi.unstubAllGlobals();
     }
+  });
+
+  it('going over the length limit is said once, not again at each key typed over it; the counter itself is not live', () => {
+    renderMessage(mount, question);
+    act(() => mount.host.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click());
+    const box = mount.host.querySelector<HTMLElement>('.edit-box')!;
+    const ta = box.querySelector('textarea')!;
+    typeInto(ta, 'a'.repeat(MAX_MESSAGE_CHARS));
+    const said = watchLive(box);
+    typeInto(ta, 'a'.repeat(MAX_MESSAGE_CHARS + 1));
+    expect(said()).toEqual(['Over the limit of 32,000 characters: too long to send.']);
+    typeInto(ta, 'a'.repeat(MAX_MESSAGE_CHARS + 2));
+    expect(said()).toEqual([]);
+    const counter = box.querySelector('.counter.over')!;
+    expect(counter.textContent).toMatch(/^32,002 \/ 32,000 characters: too long to send\. Remove 2 characters/);
+    expect(ta.getAttribute('aria-describedby')).toContain(counter.id);
+    expect(counter.closest('[role], [aria-live]')).toBeNull();
   });
 });

@@ -15,6 +15,7 @@ import { omittedLabel, usageLabel } from '../lib/usage';
 import { sayPolitely } from '../lib/politeStatus';
 import { PENDING_PREFIX } from '../lib/thread';
 import { Icon } from './icons';
+import { LengthCounter } from './LengthCounter';
 import { COPIED_MS, Markdown } from './Markdown';
 import { Thinking } from './Thinking';
 import { Waiting } from './Waiting';
@@ -412,11 +413,7 @@ function EditBox({
         aria-invalid={length.over || undefined}
         rows={3}
       />
-      {length.show && (
-        <p id={counterId} className={`counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : undefined}>
-          {length.text}
-        </p>
-      )}
+      <LengthCounter id={counterId} length={length} />
       <p id={lockedId} className="counter edit-locked" role="status">
         {locked ? 'A message or an answer is on its way: send this once it is done.' : ''}
       </p>

@@ -5,7 +5,7 @@ import { act } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 import type { Params } from '../lib/protocol';
 import { SettingsDialog } from './SettingsDialog';
-import { mountEach } from './testkit';
+import { mountEach, watchLive } from './testkit';
 
 const mount = mountEach();
 
@@ -137,5 +137,16 @@ describe('SettingsDialog and a system prompt over 8,000 characters', () => {
     expect(document.querySelector('[role="dialog"] .counter')!.textContent).toBe('8,002 / 8,000 characters: too long to save. Shorten it by 2 characters.');
     const save = [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!;
     expect(save.disabled).toBe(true);
+  });
+
+  it('says once that it went over, not again at each key typed over it; the counter itself is not live', () => {
+    act(() => mount.root.render(<SettingsDialog systemPrompt="" params={undefined} model={undefined} onSave={async () => null} onClose={() => undefined} />));
+    type('System prompt', 'a'.repeat(8000));
+    const said = watchLive(document.querySelector('[role="dialog"]')!);
+    type('System prompt', 'a'.repeat(8001));
+    expect(said()).toEqual(['Over the limit of 8,000 characters: too long to save.']);
+    type('System prompt', 'a'.repeat(8002));
+    expect(said()).toEqual([]);
+    expect(document.querySelector('[role="dialog"] .counter')!.closest('[role="alert"], [role="status"], [aria-live]')).toBeNull();
   });
 });

@@ -21,6 +21,7 @@ import {
 } from '../lib/params';
 import type { ModelInfo, Params } from '../lib/protocol';
 import { Dialog } from './Dialog';
+import { LengthCounter } from './LengthCounter';
 
 /** SettingsDialogProps: the stored settings, the conversation's model, and the save action. */
 export interface SettingsDialogProps {
@@ -126,9 +127,7 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
         aria-label="System prompt"
         placeholder="You are a helpful assistant."
       />
-      <p id={counterId} className={`hint counter${length.over ? ' over' : ''}`} role={length.over ? 'alert' : undefined}>
-        {length.text}
-      </p>
+      <LengthCounter id={counterId} length={length} className="hint counter" />
       <fieldset className="params">
         <legend>Parameters</legend>
         <p className="hint">Leave a field empty to use the model&apos;s default.</p>

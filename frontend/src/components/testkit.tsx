@@ -4,7 +4,7 @@
 
 import { act, useRef, type ComponentProps } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, onTestFinished } from 'vitest';
 import { AppProvider } from '../hooks/app';
 import { ComposerBox } from '../hooks/composerBox';
 import { ChatApp } from '../lib/chat';
@@ -57,4 +57,38 @@ function MessageWithComposer({ app, message, props }: { app: ChatApp; message: M
       </ComposerBox.Provider>
     </AppProvider>
   );
+}
+
+const LIVE = '[role="alert"], [role="status"], [role="log"], [aria-live]:not([aria-live="off"])';
+
+/**
+ * watchLive watches the live regions in el (those there now and those put
+ * in later). The function it returns gives the text of each region whose
+ * content or liveness changed since its last call, in the order of the
+ * changes, leaving out regions emptied: what a screen reader would be
+ * told meanwhile.
+ */
+export function watchLive(el: HTMLElement): () => string[] {
+  const observer = new MutationObserver(() => undefined);
+  observer.observe(el, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['role', 'aria-live'] });
+  onTestFinished(() => observer.disconnect());
+  return () => {
+    const changed = new Set<Element>();
+    for (const r of observer.takeRecords()) {
+      const node = r.target instanceof Element ? r.target : r.target.parentElement;
+      const region = node?.closest(LIVE);
+      if (region) changed.add(region);
+      for (const n of r.addedNodes) if (n instanceof Element) for (const x of [n, ...n.querySelectorAll(LIVE)]) if (x.matches(LIVE)) changed.add(x);
+    }
+    return [...changed].filter((r) => r.isConnected).map((r) => r.textContent ?? '').filter(Boolean);
+  };
+}
+
+/** typeInto sets the value of a text box as typing does, with its input event (React's onChange). */
+export function typeInto(box: HTMLInputElement | HTMLTextAreaElement, value: string) {
+  const proto = box instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+  act(() => {
+    Object.getOwnPropertyDescriptor(proto, 'value')!.set!.call(box, value);
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+  });
 }

@@ -18,6 +18,8 @@ describe('lengthStatus', () => {
       expect(s.show).toBe(c.show);
       expect(s.over).toBe(c.over);
       if (c.words) expect(s.text).toMatch(c.words);
+      // Said once as the text goes over: the same words however far over.
+      expect(s.alert).toBe(c.over ? 'Over the limit of 32,000 characters: too long to send.' : '');
     });
   }
 
@@ -43,6 +45,7 @@ describe('the system prompt limit', () => {
     expect(lengthStatus('a'.repeat(8001), MAX_SYSTEM_PROMPT_CHARS, 0, 'systemPrompt')).toMatchObject({
       over: true,
       text: '8,001 / 8,000 characters: too long to save. Shorten it by 1 character.',
+      alert: 'Over the limit of 8,000 characters: too long to save.',
     });
   });
 });

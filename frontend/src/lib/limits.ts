@@ -30,6 +30,12 @@ export interface LengthStatus {
   over: boolean;
   /** The counter's words, e.g. "31,200 / 32,000" or why it cannot be sent. */
   text: string;
+  /**
+   * What is said once as the text goes over the limit, '' under it: the
+   * same words however far over (text changes at every key), so a key
+   * typed over the limit says nothing new.
+   */
+  alert: string;
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -46,7 +52,7 @@ export type LengthKind = 'message' | 'systemPrompt';
 export function lengthStatus(text: string, max = MAX_MESSAGE_CHARS, from = COUNTER_FROM, kind: LengthKind = 'message'): LengthStatus {
   // Counting code points of a huge paste on every keystroke is cheap next to
   // rendering it; below `from` UTF-16 units it cannot be near the limit.
-  if (text.length < from) return { count: text.length, show: false, over: false, text: '' };
+  if (text.length < from) return { count: text.length, show: false, over: false, text: '', alert: '' };
   const count = charCount(text);
   const over = count > max;
   const words = !over
@@ -54,7 +60,8 @@ export function lengthStatus(text: string, max = MAX_MESSAGE_CHARS, from = COUNT
     : kind === 'systemPrompt'
       ? `${fmt(count)} / ${fmt(max)} characters: too long to save. Shorten it by ${characters(count - max)}.`
       : `${fmt(count)} / ${fmt(max)} characters: too long to send. Remove ${characters(count - max)}, or split it into several messages.`;
-  return { count, show: count >= from, over, text: words };
+  const alert = !over ? '' : `Over the limit of ${fmt(max)} characters: too long to ${kind === 'systemPrompt' ? 'save' : 'send'}.`;
+  return { count, show: count >= from, over, text: words, alert };
 }
 
 /** Collapsing long user messages: more than this many characters or lines. */
