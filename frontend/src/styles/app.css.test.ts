@@ -56,7 +56,12 @@ describe('app.css text contrast (WCAG AA 4.5:1)', () => {
       ['--danger', bg],
       ['--warn', bg],
       ['--fg', bg],
+      // Hints, labels and fields' placeholders (those fields are --bg; the
+      // ::placeholder rule's colour is checked below).
+      ['--fg-soft', bg],
     ]),
+    // A code block's highlighted tokens.
+    ...['--hl-keyword', '--hl-string', '--hl-number', '--hl-comment', '--hl-title', '--hl-attr', '--hl-built'].map((hl): [string, string] => [hl, '--code-bg']),
     // Links and .link-button (Retry in the sidebar's status line and in
     // notices, Load more, Cancel), also hovered: the plain button:hover
     // gives a .link-button --bg-hover.
@@ -72,6 +77,15 @@ describe('app.css text contrast (WCAG AA 4.5:1)', () => {
       });
     }
   }
+
+  // Chromium's own placeholder grey, #757575, is 3.85:1 on the dark --bg
+  // (the message box's "Shift+Enter for a new line", the parameters'
+  // defaults); Firefox also dims it with an opacity.
+  it('a placeholder is --fg-soft, not dimmed', () => {
+    const rule = topRules().findLast((r) => r.selector === '::placeholder');
+    expect(rule?.decls.get('color')).toBe('var(--fg-soft)');
+    expect(rule?.decls.get('opacity')).toBe('1');
+  });
 
   it('filled buttons and the error toast use the fill colours', () => {
     expect(css).toMatch(/button\.primary \{[^}]*background: var\(--accent-fill\)[^}]*color: var\(--accent-fg\)/);
@@ -360,4 +374,27 @@ describe('app.css chat header on narrow screens', () => {
     const value = topRules().filter((r) => r.selector === '.model-picker').map((r) => r.decls.get('text-overflow')).findLast(Boolean);
     expect(value).toBe('ellipsis');
   });
+});
+
+// A text field's or select's border is often its only edge (the sign-in
+// card's fields, the message box): 3:1 against the surfaces it sits on and
+// encloses (WCAG 1.4.11). --border, for dividers, is 1.39:1 (light) and
+// 1.47:1 (dark).
+describe('app.css field borders (WCAG 1.4.11: 3:1)', () => {
+  const vars = rootVars();
+  const rules = topRules();
+  const fields = ['.auth-card input', '.search', '.model-picker', '.composer', '.system-prompt', '.param input', '.account-section input'];
+  for (const selector of fields) {
+    const border = rules.filter((r) => r.selector === selector).map((r) => r.decls.get('border-color') ?? r.decls.get('border')).findLast(Boolean);
+    const colour = /var\((--[\w-]+)\)|#[0-9a-f]{3,6}\b/i.exec(border ?? '');
+    for (const theme of ['light', 'dark'] as const) {
+      it(`${selector} (${theme})`, () => {
+        expect(colour, `${selector} border ${border}`).not.toBeNull();
+        for (const bg of ['--bg', '--bg-soft', '--bg-side']) {
+          const ratio = contrast(resolve(vars, colour![1] ?? colour![0], theme), resolve(vars, bg, theme));
+          expect(ratio, `${selector}'s border ${border} on ${bg} in the ${theme} theme: ${ratio.toFixed(2)}:1`).toBeGreaterThanOrEqual(3);
+        }
+      });
+    }
+  }
 });
