@@ -398,3 +398,22 @@ describe('app.css field borders (WCAG 1.4.11: 3:1)', () => {
     }
   }
 });
+
+describe('app.css stacking of toasts', () => {
+  // A persistent error toast over an open modal dialog covered its fields,
+  // and the dialog's focus trap kept the keyboard from its Dismiss button.
+  const rules = topRules();
+  const narrow = mediaRules('(max-width: 760px)');
+  const z = (selector: string) => {
+    const value = narrow.get(selector)?.get('z-index') ?? rules.filter((r) => r.selector === selector).map((r) => r.decls.get('z-index')).findLast(Boolean);
+    expect(value, `${selector} z-index`).toMatch(/^\d+$/);
+    return Number(value);
+  };
+  it('are under a dialog\'s backdrop', () => {
+    expect(z('.toasts')).toBeLessThan(z('.backdrop'));
+  });
+  it('are over the narrow screens\' drawer and its scrim', () => {
+    expect(z('.toasts')).toBeGreaterThan(z('.sidebar'));
+    expect(z('.toasts')).toBeGreaterThan(z('.scrim'));
+  });
+});
