@@ -24,7 +24,9 @@ type generation struct {
 	titled bool                // the conversation had a title when the answer started
 	connID string              // the connection that asked
 	src    promptSource        // what the prompt was built from, to fit it again (refit.go)
-	shrunk bool                // fitted again smaller than the window alone allows (refit.go)
+	// shrunk is the budget of a prompt fitted again smaller than the
+	// window alone allows (refit.go; 0: not so fitted).
+	shrunk int
 	// recounted: setOmitted recorded the count of messages left out again
 	// (guarded by conv.mu); the done then says it, 0 included.
 	recounted bool

@@ -235,8 +235,8 @@ type Hub struct {
 	// windows are the context windows upstreams named refusing a prompt,
 	// each for learnedWindowAge (refit.go).
 	windows learnedWindows
-	// caps are, per model, the estimated size of a prompt accepted after
-	// a refusal that named no window (refit.go): later prompts fit in it,
+	// caps are, per model, the budget of a prompt accepted after a
+	// refusal that named no window (refit.go): later prompts fit in it,
 	// for learnedWindowAge.
 	caps learnedWindows
 	// unsaved are the answers that ended here without their final state

@@ -40,9 +40,14 @@ package hub
 //     the first attempt when the window is known.
 //
 // A prompt sent again smaller than the window alone allows (the last two
-// cases) that the upstream takes caps the model's later prompts at its
-// estimate (Hub.caps, refitted): without it each would be refused first.
-// A cap is forgotten after learnedWindowAge too.
+// cases) that the upstream takes caps the model's later prompts at the
+// budget it was fitted into (Hub.caps, refitted), or its estimate when
+// the system prompt and the newest message alone exceed it: without it
+// each would be refused first. Not at its estimate alone: a retry that
+// left out a large message may send far less than its budget, and that
+// would hold every later prompt of the model, in any conversation, far
+// below what the refusal showed. A cap is forgotten after
+// learnedWindowAge too.
 //
 // When the new fit leaves out no more than the refused prompt did and
 // asks for no fewer tokens of answer, there is no retry: it would be
@@ -259,12 +264,13 @@ func retryBudget(window, maxTokens, sent, counted int) int {
 // refitted learns from a prompt sent again smaller than the window alone
 // allows (no window known, or the estimate ran low for the text): once the
 // upstream took it (err nil, or it produced something before failing
-// otherwise), its estimate caps the model's later prompts (Hub.caps),
-// which would otherwise each be refused first. A prompt fitted into a
-// window the refusal named needs no cap: the window is learned (refit).
+// otherwise), the budget it was fitted into (or its estimate, when
+// larger) caps the model's later prompts (Hub.caps), which would
+// otherwise each be refused first. A prompt fitted into a window the
+// refusal named needs no cap: the window is learned (refit).
 func (g *generation) refitted(req llm.Request, err error) {
-	if g.shrunk && (err == nil || g.produced()) {
-		g.hub.caps.learn(req.Model, 0, estimatePrompt(req.Messages))
+	if g.shrunk > 0 && (err == nil || g.produced()) {
+		g.hub.caps.learn(req.Model, 0, max(g.shrunk, estimatePrompt(req.Messages)))
 	}
 }
 
@@ -290,7 +296,10 @@ func (g *generation) refit(req llm.Request, err error) (llm.Request, bool) {
 		// they are lowered to what it leaves.
 		budget = windowBudget(window, room, ratio)
 	}
-	g.shrunk = budget != promptTokenBudget(window, room)
+	g.shrunk = 0
+	if budget != promptTokenBudget(window, room) {
+		g.shrunk = budget
+	}
 	msgs, omitted := g.src.build(budget)
 	maxTokens := answerTokens(window, g.src.maxTokens, ratio.of(estimatePrompt(msgs)))
 	log := h.log.With("generation", g.id, "message", g.msg.ID, "model", req.Model, "window", window,

@@ -98,7 +98,7 @@ func converseIn(t *testing.T, e *env, convID string, n int, content string) ([]f
 // more without its oldest messages, and the answer's done and stored
 // message say how many were left out. A window the refusal named is
 // remembered, so later prompts fit at once; without one, or when the
-// estimate ran low, the size of the prompt the upstream took caps the
+// estimate ran low, the budget of the prompt the upstream took caps the
 // later ones, which fit at once too; a listed window the refusal
 // confirms stays.
 func TestRefitKeepsAnswering(t *testing.T) {
@@ -151,6 +151,37 @@ func TestRefitKeepsAnswering(t *testing.T) {
 				t.Fatalf("Models: %+v, %v; want window %d, learned %v", models, err, wantWindow, wantLearned)
 			}
 		})
+	}
+}
+
+// TestRefitCapKeepsRetryBudget: a refusal that names no window caps the
+// model's later prompts at the budget the retry was fitted into (half the
+// refused prompt's estimate), not at the size of the prompt that happened
+// to fit in it: a large paste left out of the retry would otherwise hold
+// every later prompt of the model, in every conversation, to the few
+// messages after it, far below the real window. Here a prompt of 2,008
+// estimated tokens is refused by a window of 2,000; the retry, its budget
+// 1,004, leaves out the 1,604-token paste and sends under 200 tokens.
+// Another conversation of about 390 tokens then keeps all its history.
+func TestRefitCapKeepsRetryBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{}, windowed{window: 2000, tokens: estimateTokens}.script)
+	dones, _ := converse(t, e, 1, strings.Repeat("x", 600)) // 204 estimated tokens, "ok" 5
+	convA := dones[0].ConversationID
+	converseIn(t, e, convA, 1, strings.Repeat("p", 4800))      // 1,604: 1,818 in all
+	dones, requests := converseIn(t, e, convA, 5, ninetyBytes) // 39 each: the fifth prompt 2,008
+	if requests[4] != 2 || dones[4].Status != string(persistence.StatusComplete) {
+		t.Fatalf("the fifth short send: %d requests, %s; want refused first, then answered", requests[4], dones[4].Status)
+	}
+	budget := retryBudget(0, 0, 2008, 0)
+	if c := e.h.caps.fit("fake", 0); c < budget || c >= 2008 {
+		t.Fatalf("cap learned %d, want the retry's budget %d at least, below the refused 2,008", c, budget)
+	}
+	dones, requests = converse(t, e, 10, ninetyBytes)
+	for i, d := range dones {
+		if d.Omitted != 0 || requests[i] != 1 {
+			t.Fatalf("other conversation, send %d: %d messages left out after %d requests; want 0, 1", i+1, d.Omitted, requests[i])
+		}
 	}
 }
 

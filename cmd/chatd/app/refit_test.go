@@ -18,7 +18,7 @@ import (
 // prompt again without its oldest messages, and the done says how many
 // were left out. When the refusal names the window, it is learned: later
 // prompts are fitted into it before they go and are not refused again.
-// When it names nothing, the size of the prompt taken after it caps the
+// When it names nothing, the budget of the prompt taken after it caps the
 // later prompts, which are not refused again either.
 // The stored answer, read again, leaves out as many as its done says.
 func TestConversationOutgrowsUnlistedWindow(t *testing.T) {
