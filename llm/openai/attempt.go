@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -28,9 +27,10 @@ type attempt struct {
 	body      *doneWatcher
 	list      *listBody   // a model list request: its body is read here
 	delivered atomic.Bool // some text reached onDelta: never retry
-	// zeroTemperature: the request asks for temperature 0, which its body
-	// carries as nonZero's stand-in until doer sends it as 0.
-	zeroTemperature bool
+	// sampling are the request's temperature and top_p as JSON members
+	// (samplingMembers), which doer writes into its body: go-openai
+	// never sees them (see withoutSampling).
+	sampling []byte
 }
 
 type attemptKey struct{}
@@ -85,9 +85,9 @@ func (c *Client) attempt(ctx context.Context, oreq goopenai.ChatCompletionReques
 	defer cancel(nil)
 	deadline := newStreamDeadline(actx, cancel, c.clock, st.firstToken, c.opts.IdleTimeout)
 	defer deadline.stop()
-	st.zeroTemperature = oreq.Temperature == math.SmallestNonzeroFloat32
+	st.sampling = samplingMembers(oreq)
 
-	stream, err := c.api.CreateChatCompletionStream(context.WithValue(actx, attemptKey{}, st), oreq)
+	stream, err := c.api.CreateChatCompletionStream(context.WithValue(actx, attemptKey{}, st), withoutSampling(oreq))
 	if err != nil {
 		return llm.Result{}, c.failure(actx, st, err)
 	}

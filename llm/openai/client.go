@@ -435,7 +435,7 @@ func (c *Client) SendsReasoningEffort(_ context.Context, model string) bool {
 // nonZero converts a sampling parameter for go-openai, whose omitempty
 // fields would drop a 0: zero is sent as the smallest positive float32
 // (go-openai's documented workaround); doer then sends a temperature of 0
-// as 0 (exactZeroTemperature), while a top_p keeps it. So is a value
+// as 0 (samplingMembers), while a top_p keeps it. So is a value
 // below float32's least positive one (1e-50, which llm.CheckParams lets
 // through), 0 once converted: dropped, it left the upstream's default
 // (often 1) in its place.
@@ -455,7 +455,7 @@ const greedyTemperature = 1e-30
 
 // temperature converts a temperature for go-openai as nonZero does, and
 // sends one below greedyTemperature (1e-40, 2e-38, which llm.CheckParams
-// lets through) as 0 too (exactZeroTemperature), where the upstream's
+// lets through) as 0 too (samplingMembers), where the upstream's
 // division would overflow.
 func temperature(v float64) float32 {
 	if v < greedyTemperature {

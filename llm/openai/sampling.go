@@ -1,7 +1,9 @@
 package openai
 
 import (
+	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strings"
 
@@ -16,18 +18,8 @@ var samplingFields = []string{"temperature", "top_p", "stop"}
 // refusedSampling returns the sampling field of req an HTTP 400 refuses
 // as unsupported (its param, or the field quoted in its message: OpenAI's
 // "Unsupported value: 'temperature' does not support 0.7 with this
-// model."), or that go-openai refuses to send to a reasoning model it
-// knows by name (a temperature or top_p other than 1), or "" for any
-// other error or a field req does not send.
+// model."), or "" for any other error or a field req does not send.
 func refusedSampling(err error, req goopenai.ChatCompletionRequest) string {
-	if errors.Is(err, goopenai.ErrReasoningModelLimitationsOther) || errors.Is(err, goopenai.ErrReasoningSamplingUnsupported) {
-		for _, f := range samplingFields[:2] { // go-openai checks temperature and top_p
-			if sendsField(req, f) {
-				return f
-			}
-		}
-		return ""
-	}
 	var e *goopenai.APIError
 	if !errors.As(err, &e) || e.HTTPStatusCode != http.StatusBadRequest {
 		return ""
@@ -70,4 +62,43 @@ func dropField(req *goopenai.ChatCompletionRequest, f string) {
 	default:
 		req.Stop = nil
 	}
+}
+
+// withoutSampling is req without its temperature and top_p, as go-openai
+// is given it: its ReasoningValidator refuses, before any request, a
+// temperature or top_p other than 1 to every model whose id starts with
+// o1, o3, o4 or gpt-5 (gpt-5-chat-latest, which takes them, too). doer
+// writes them into the body instead (samplingMembers), so that only the
+// upstream's own refusal drops one (refusedSampling).
+func withoutSampling(req goopenai.ChatCompletionRequest) goopenai.ChatCompletionRequest {
+	req.Temperature, req.TopP = 0, 0
+	return req
+}
+
+// samplingMembers are req's temperature and top_p (a 0 is not sent) as
+// JSON object members without braces, as go-openai would write them, nil
+// when it sends neither. A temperature of nonZero's stand-in for 0 is
+// written 0: servers read the stand-in (about 1.4e-45) as a positive
+// temperature, and one that divides the logits by it (llama.cpp's
+// sampler does) overflows them instead of choosing greedily, as 0 makes
+// every server do. top_p keeps the stand-in: vLLM refuses a top_p of 0.
+func samplingMembers(req goopenai.ChatCompletionRequest) []byte {
+	var m struct {
+		Temperature *float32 `json:"temperature,omitempty"`
+		TopP        *float32 `json:"top_p,omitempty"`
+	}
+	if t := req.Temperature; t != 0 {
+		if t == math.SmallestNonzeroFloat32 {
+			t = 0
+		}
+		m.Temperature = &t
+	}
+	if req.TopP != 0 {
+		m.TopP = &req.TopP
+	}
+	b, _ := json.Marshal(m) // finite numbers (llm.CheckParams): cannot fail
+	if len(b) <= 2 {
+		return nil
+	}
+	return b[1 : len(b)-1]
 }

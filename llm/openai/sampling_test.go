@@ -43,30 +43,49 @@ func TestSamplingFieldRefused(t *testing.T) {
 	}
 }
 
-// TestSamplingDroppedForKnownReasoningModels: go-openai itself refuses to
-// send a temperature or top_p other than 1 to the reasoning models it
-// knows by name (o1, o3, o4, gpt-5), before any request: such a request
-// is asked again without them, as when the upstream refuses them, instead
-// of every answer of a conversation tuned for another model failing.
-func TestSamplingDroppedForKnownReasoningModels(t *testing.T) {
+// TestSamplingSentToModelsGoOpenAIKnows: a temperature and top_p reach
+// the upstream for every model, those go-openai refuses them to by name
+// (its ReasoningValidator: any model whose id starts with o1, o3, o4 or
+// gpt-5, before any request) included: gpt-5-chat-latest takes them, and
+// dropping them there silently lost a conversation's settings. Only the
+// upstream's own refusal (OpenAI's 400 "Unsupported value: 'temperature'"
+// from a reasoning model) drops one, on the request sent again.
+func TestSamplingSentToModelsGoOpenAIKnows(t *testing.T) {
 	t.Parallel()
-	temp, topP := 0.7, 0.9
-	for _, model := range []string{"o3-mini", "gpt-5"} {
-		t.Run(model, func(t *testing.T) {
+	temp, topP := 0.2, 0.9
+	tests := []struct {
+		model, marker string
+		requests      int64
+		temperature   bool // sent in the last request
+	}{
+		{"gpt-5-chat-latest", "", 1, true},
+		{"gpt-5", "", 1, true},
+		{"o3-mini", "[[fake refuse=temperature]]", 2, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.model, func(t *testing.T) {
 			t.Parallel()
 			srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 3}})
-			req := request("hi")
-			req.Model, req.Temperature, req.TopP, req.Stop = model, &temp, &topP, []string{"END"}
+			req := request(tc.marker + "hi")
+			req.Model, req.Temperature, req.TopP, req.Stop = tc.model, &temp, &topP, []string{"END"}
 			var b strings.Builder
 			if _, err := newClient(srv.URL, nil).Stream(testCtx(t), req, func(s string) { b.WriteString(s) }); err != nil {
 				t.Fatalf("err %v (kind %s)", err, llm.KindOf(err))
 			}
-			if n := srv.Requests(); n != 1 {
-				t.Errorf("%d requests, want 1 (the refused ones never leave)", n)
+			if b.String() != fakeai.ExpectedText(fakeai.Config{Tokens: 3}) {
+				t.Fatalf("text %q", b.String())
 			}
-			rec, _ := srv.LastRequest()
-			if rec.Temperature != nil || rec.TopP != nil || rec.Stop == nil {
-				t.Errorf("sent temperature %v, top_p %v, stop %v; want only stop", rec.Temperature, rec.TopP, rec.Stop)
+			recs := srv.Recorded()
+			if int64(len(recs)) != tc.requests {
+				t.Fatalf("%d requests, want %d", len(recs), tc.requests)
+			}
+			if first := recs[0]; first.Temperature == nil || float32(*first.Temperature) != float32(temp) {
+				t.Fatalf("first request: temperature %v, want %v", deref(first.Temperature), temp)
+			}
+			last := recs[len(recs)-1]
+			if (last.Temperature != nil) != tc.temperature || last.TopP == nil || float32(*last.TopP) != float32(topP) || last.Stop == nil {
+				t.Fatalf("last request: temperature %v, top_p %v, stop %v; want temperature sent %v, top_p %v, stop",
+					deref(last.Temperature), deref(last.TopP), last.Stop, tc.temperature, topP)
 			}
 		})
 	}

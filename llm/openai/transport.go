@@ -37,8 +37,8 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		req.URL.RawQuery = q.Encode()
 	}
 	st, _ := req.Context().Value(attemptKey{}).(*attempt)
-	if st != nil && st.zeroTemperature {
-		if err := exactZeroTemperature(req); err != nil {
+	if st != nil && len(st.sampling) > 0 {
+		if err := addMembers(req, st.sampling); err != nil {
 			return nil, err
 		}
 	}
@@ -239,20 +239,9 @@ func isDoneLine(line []byte) bool {
 	return ok && bytes.Equal(bytes.TrimSpace(rest), []byte("[DONE]"))
 }
 
-// The JSON go-openai writes for nonZero's stand-in of a temperature of 0
-// (its fields drop a 0), and what is sent instead. Outside a string, as
-// here, the quotes cannot be part of a message's text, which JSON escapes.
-var (
-	tinyTemperature = []byte(`"temperature":1e-45`)
-	zeroTemperature = []byte(`"temperature":0`)
-)
-
-// exactZeroTemperature sends a temperature asked to be 0 as 0: servers
-// read the stand-in (about 1.4e-45) as a positive temperature, and one
-// that divides the logits by it (llama.cpp's sampler does) overflows them
-// instead of choosing greedily, as 0 makes every server do. top_p keeps
-// the stand-in: vLLM refuses a top_p of 0.
-func exactZeroTemperature(req *http.Request) error {
+// addMembers writes members (JSON object members, without braces) into
+// req's body, a JSON object, as its first members.
+func addMembers(req *http.Request, members []byte) error {
 	if req.Body == nil {
 		return nil
 	}
@@ -261,9 +250,18 @@ func exactZeroTemperature(req *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("llm: read the request body: %w", err)
 	}
-	body = bytes.Replace(body, tinyTemperature, zeroTemperature, 1)
-	req.ContentLength = int64(len(body))
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	rest, ok := bytes.CutPrefix(body, []byte("{"))
+	if !ok {
+		return errors.New("llm: the request body is not a JSON object")
+	}
+	out := make([]byte, 0, len(body)+len(members)+1)
+	out = append(append(append(out, '{'), members...), ',')
+	if bytes.HasPrefix(bytes.TrimSpace(rest), []byte("}")) {
+		out = out[:len(out)-1] // an empty object
+	}
+	out = append(out, rest...)
+	req.ContentLength = int64(len(out))
+	req.Body = io.NopCloser(bytes.NewReader(out))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
 	return nil
 }
