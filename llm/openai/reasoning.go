@@ -51,15 +51,15 @@ func (k *modelKinds) reasoning(model string) bool {
 
 // thinks reports whether model is a reasoning model that may think
 // silently before its first token (see Options.ReasoningFirstTokenTimeout):
-// one declared or known by name, even when its server takes max_tokens,
-// or one that asked for max_completion_tokens. The name may carry a
-// provider's prefix (OpenRouter's "openai/o3-mini"), which does not change
-// the token field it is sent.
+// one declared or known by name (thinkingName), even when its server
+// takes max_tokens, or one that asked for max_completion_tokens. The name
+// may carry a provider's prefix (OpenRouter's "openai/o3-mini"), which
+// does not change the token field it is sent.
 func (k *modelKinds) thinks(model string) bool {
 	k.mu.Lock()
 	learned := k.learned[model]
 	k.mu.Unlock()
-	return learned || k.declared[model] || k.declared["*"] || reasoningName(model[strings.LastIndexByte(model, '/')+1:])
+	return learned || k.declared[model] || k.declared["*"] || thinkingName(model[strings.LastIndexByte(model, '/')+1:])
 }
 
 // switchField reports whether err is the upstream refusing the token
@@ -88,6 +88,14 @@ func reasoningName(model string) bool {
 		}
 	}
 	return false
+}
+
+// thinkingName reports OpenAI's reasoning models by name (reasoningName)
+// that think before they answer: not gpt-5-chat (gpt-5-chat-latest), the
+// chat model behind ChatGPT, which answers at once, though go-openai
+// knows it by its gpt-5 prefix (it is sent max_completion_tokens).
+func thinkingName(model string) bool {
+	return reasoningName(model) && !strings.HasPrefix(model, "gpt-5-chat")
 }
 
 // tokenField names the field of req's token bound ("" when it has none).

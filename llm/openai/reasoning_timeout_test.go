@@ -74,3 +74,40 @@ func TestReasoningFirstTokenTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestThinksByName: OpenAI's reasoning models known by name (after a
+// provider's prefix too) are waited for and listed as thinking; not
+// gpt-5-chat-latest, the chat model behind ChatGPT, which answers at
+// once: its slow first token waited minutes, and the web client said
+// "Thinking…". It is still sent max_completion_tokens (go-openai refuses
+// max_tokens to any gpt-5 id).
+func TestThinksByName(t *testing.T) {
+	t.Parallel()
+	srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 2}})
+	c := newClient(srv.URL, nil)
+	for _, tc := range []struct {
+		model  string
+		thinks bool
+	}{
+		{"o3-mini", true},
+		{"gpt-5", true},
+		{"gpt-5-mini", true},
+		{"openai/gpt-5", true},
+		{"gpt-5-chat-latest", false},
+		{"gpt-5-chat", false},
+		{"openai/gpt-5-chat-latest", false},
+		{"gpt-4o", false},
+	} {
+		if got := c.Thinks(tc.model); got != tc.thinks {
+			t.Errorf("Thinks(%q) = %v, want %v", tc.model, got, tc.thinks)
+		}
+	}
+	req := request("hi")
+	req.Model, req.MaxTokens = "gpt-5-chat-latest", 16
+	if _, err := c.Stream(testCtx(t), req, func(string) {}); err != nil {
+		t.Fatalf("gpt-5-chat-latest: %v", err)
+	}
+	if rec, _ := srv.LastRequest(); rec.MaxTokensField != "max_completion_tokens" {
+		t.Fatalf("gpt-5-chat-latest sent %q, want max_completion_tokens", rec.MaxTokensField)
+	}
+}

@@ -83,12 +83,14 @@ export const WAIT_NOTICE_MS = 3000;
  * reasoningModelName says whether a model id names one of OpenAI's
  * reasoning models (o1, o3, o4, gpt-5, gpt-6 and their variants, also
  * behind a provider's prefix: openai/o3-mini), which think silently
- * before their first token; the server's list (llm/openai) is the same.
+ * before their first token; not gpt-5-chat (gpt-5-chat-latest), the chat
+ * model behind ChatGPT, which answers at once. The server's list
+ * (llm/openai thinkingName) is the same.
  */
 export function reasoningModelName(id: string | undefined): boolean {
   if (!id) return false;
   const name = id.slice(id.lastIndexOf('/') + 1);
-  return ['o1', 'o3', 'o4', 'gpt-5', 'gpt-6'].some((p) => name.startsWith(p));
+  return ['o1', 'o3', 'o4', 'gpt-5', 'gpt-6'].some((p) => name.startsWith(p)) && !name.startsWith('gpt-5-chat');
 }
 
 /**
