@@ -101,7 +101,8 @@ func (r *configReader) readCluster(storeShared bool) ClusterConfig {
 		StreamMaxBytes: r.size(envStreamBytes, defaultStreamBytes, minStreamBytes, maxStreamBytes),
 	}
 	if !c.Enabled() {
-		for _, name := range []string{envNATSCreds, envNATSNKey, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey} {
+		for _, name := range []string{envNATSCreds, envNATSNKey, envNATSUser, envNATSPassword, envNATSToken, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey,
+			envInstanceID, envLeaseTTL, envStreamBytes} {
 			if r.getenv(name) != "" {
 				r.fail(name, "is set but %s is not: set %s to join the cluster, or remove %s", envNATSURL, envNATSURL, name)
 			}

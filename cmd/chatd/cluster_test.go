@@ -74,8 +74,6 @@ func TestClusterConfigValues(t *testing.T) {
 			"MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1", "CHATD_NATS_TOKEN": " s3cret ", "CHATD_INSTANCE_ID": "b",
 			"CHATD_LEASE_TTL": "5m",
 		}, ClusterConfig{URLs: []string{"nats://n1"}, Token: "s3cret", InstanceID: "b", LeaseTTL: 5 * time.Minute, StreamMaxBytes: 1 << 30}},
-		{"instance id alone changes nothing", map[string]string{"CHATD_INSTANCE_ID": "c"},
-			ClusterConfig{LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -209,6 +207,9 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"creds without nats", map[string]string{"CHATD_NATS_CREDS": creds}, "CHATD_NATS_CREDS"},
 		{"nkey without nats", map[string]string{"CHATD_NATS_NKEY": seed}, "CHATD_NATS_NKEY"},
 		{"client certificate without nats", map[string]string{"CHATD_NATS_TLS_CERT": cert, "CHATD_NATS_TLS_KEY": key}, "CHATD_NATS_TLS_CERT"},
+		{"instance id without nats", map[string]string{"CHATD_INSTANCE_ID": "web-1"}, "CHATD_INSTANCE_ID"},
+		{"lease without nats", map[string]string{"CHATD_LEASE_TTL": "30s"}, "CHATD_LEASE_TTL"},
+		{"stream size without nats", map[string]string{"CHATD_NATS_STREAM_MAX_BYTES": "4GiB"}, "CHATD_NATS_STREAM_MAX_BYTES"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -324,6 +324,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r.prefixes("CHATD_TRUSTED_PROXIES", "") // validated here, passed on as strings
 	r.checkURL("OPENAI_BASE_URL", c.OpenAIBaseURL)
 	r.checkMongoURI(c.MongoURI)
+	r.mongoOnly(c.MongoURI)
 	if c.MongoURI != "" && c.MaxAnswerBytes > maxMongoAnswerBytes {
 		r.fail("CHATD_MAX_ANSWER_BYTES", "is %d bytes; with MongoDB it can be at most %d (7MiB): an answer and its reasoning, each up to this size, are one document, and MongoDB refuses a document over 16 MiB",
 			c.MaxAnswerBytes, maxMongoAnswerBytes)
@@ -614,6 +615,21 @@ func (r *configReader) checkURL(name, v string) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail(name, "%q is not an http(s) URL", redactURI(v))
+	}
+}
+
+// mongoOnly refuses the settings of MongoDB alone set without MONGODB_URI:
+// chatd would run on the embedded SQLite store as if they were not there
+// (a URI left out of the environment file, or misspelt), as readCluster
+// refuses the NATS settings without CHATD_NATS_URL.
+func (r *configReader) mongoOnly(uri string) {
+	if uri != "" {
+		return
+	}
+	for _, name := range []string{"MONGODB_DATABASE", "CHATD_DB_CONNECT_TIMEOUT"} {
+		if r.str(name, "") != "" {
+			r.fail(name, "is set but MONGODB_URI is not: set MONGODB_URI to use MongoDB, or remove %s for the embedded SQLite store", name)
+		}
 	}
 }
 

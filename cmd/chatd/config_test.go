@@ -240,6 +240,8 @@ func TestLoadConfigErrors(t *testing.T) {
 			"OPENAI_REASONING_MODELS": "*"}, "OPENAI_REASONING_MODELS"},
 		{"reasoning first token too long", map[string]string{"CHATD_REASONING_FIRST_TOKEN_TIMEOUT": "2h"}, "CHATD_REASONING_FIRST_TOKEN_TIMEOUT"},
 		{"reasoning first token zero", map[string]string{"CHATD_REASONING_FIRST_TOKEN_TIMEOUT": "0s"}, "CHATD_REASONING_FIRST_TOKEN_TIMEOUT"},
+		{"database without MongoDB", map[string]string{"MONGODB_DATABASE": "chat"}, "MONGODB_DATABASE"},
+		{"connect timeout without MongoDB", map[string]string{"CHATD_DB_CONNECT_TIMEOUT": "30s"}, "CHATD_DB_CONNECT_TIMEOUT"},
 		{"mongo scheme", map[string]string{"MONGODB_URI": "postgres://u:hunter2@h/db"}, "MONGODB_URI"},
 		{"answer over a MongoDB document", map[string]string{"MONGODB_URI": "mongodb://db/chatd", "CHATD_MAX_ANSWER_BYTES": "8MiB"}, "CHATD_MAX_ANSWER_BYTES"},
 		{"pprof on every interface", map[string]string{"CHATD_PPROF_ADDR": ":6060"}, "CHATD_PPROF_ADDR"},
@@ -403,13 +405,19 @@ func TestLoadConfigSizeErrorText(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
 			t.Parallel()
-			_, err := loadConfig(envOf(map[string]string{c.name: c.value}))
+			env := func(v string) map[string]string {
+				if strings.HasPrefix(c.name, "CHATD_NATS_") { // read only in a cluster
+					return map[string]string{c.name: v, "MONGODB_URI": testMongo, "CHATD_NATS_URL": "nats://n1:4222"}
+				}
+				return map[string]string{c.name: v}
+			}
+			_, err := loadConfig(envOf(env(c.value)))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v\nwant it to hold %s", err, c.want)
 			}
 			// The example is one the variable takes.
 			_, example, _ := strings.Cut(c.want, ", like ")
-			if _, err := loadConfig(envOf(map[string]string{c.name: example})); err != nil {
+			if _, err := loadConfig(envOf(env(example))); err != nil {
 				t.Errorf("%s=%s, the example, is refused: %v", c.name, example, err)
 			}
 		})
