@@ -23,6 +23,7 @@ const envRunMain = "CHATD_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunMain) == "1" {
+		os.Unsetenv(envRunMain) // the test's, no setting: chatd would warn of it
 		os.Args = mainArgs(os.Args)
 		main()
 		os.Exit(0)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -52,6 +53,9 @@ type hooks struct {
 	// lease is MongoDB's single-process lease's timing (openStore); the
 	// zero value is the defaults.
 	lease mongo.LeaseOptions
+	// environ lists the variables set (KEY=VALUE), checked against those
+	// read for misspelt names (warnUnknownVariables); nil is os.Environ.
+	environ func() []string
 }
 
 // afterDelay is the channel that receives when the shutdown delay d is
@@ -64,9 +68,21 @@ func (h hooks) afterDelay(d time.Duration) (<-chan time.Time, func()) {
 	return t.C, func() { t.Stop() }
 }
 
+// environment is h.environ's list, else the process's.
+func (h hooks) environment() []string {
+	if h.environ != nil {
+		return h.environ()
+	}
+	return os.Environ()
+}
+
 // runWith is run with h.
 func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, h hooks) error {
-	cfg, err := loadConfig(getenv)
+	read := map[string]bool{}
+	cfg, err := loadConfig(recordReads(getenv, read))
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Said before a refusal too: a misspelt name may be its cause.
+	warnUnknownVariables(stdout, isTerminal(stdout), unknownVariables(h.environment(), read), logger)
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -86,7 +102,6 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	shown := cfg
 	shown.Addr = addr // the port :0 chose, for the banner's URL
 	printBanner(stdout, isTerminal(stdout), shown)
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	logStart(cfg, addr, currentBuild(), logger)
 	warnProxyTimeout(cfg, logger)
 	if cfg.PprofAddr != "" {
