@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"syscall"
 	"time"
 )
 
@@ -18,8 +19,11 @@ import (
 // down.
 func startPprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("CHATD_PPROF_ADDR: %s is in use by another program: stop it, or serve the profiles on another port, e.g. CHATD_PPROF_ADDR=127.0.0.1:6061, or unset CHATD_PPROF_ADDR: %w", addr, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("listen for pprof on %s: %w", addr, err)
+		return nil, fmt.Errorf("CHATD_PPROF_ADDR: listen for pprof on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

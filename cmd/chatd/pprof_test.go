@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,5 +43,55 @@ func TestPprofListener(t *testing.T) {
 	// The public port answers with the web client's fallback page, not profiles.
 	if _, body := get(s.url + "/debug/pprof/goroutine?debug=1"); strings.Contains(body, "goroutine profile") {
 		t.Fatal("the public port serves profiles")
+	}
+}
+
+// TestPprofOnChatdPort: CHATD_PPROF_ADDR on the port of CHATD_ADDR, where
+// the two would collide, is refused naming both variables. It used to
+// start the profiles there first, then stop blaming CHATD_ADDR's port as
+// in use by another program.
+func TestPprofOnChatdPort(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		addr, pprof string
+		refused     bool
+	}{
+		{":8080", "127.0.0.1:8080", true},
+		{"0.0.0.0:8080", "[::1]:8080", true},
+		{"127.0.0.1:8080", "localhost:8080", true},
+		{"[::]:http", "[::1]:80", true},
+		{"localhost:6060", "127.0.0.1:6060", true},
+		{":8080", "127.0.0.1:6060", false},
+		{"10.0.0.1:6060", "127.0.0.1:6060", false}, // never the same socket
+		{"127.0.0.1:0", "127.0.0.1:0", false},      // each its own port
+	}
+	for _, c := range cases {
+		_, err := loadConfig(envOf(map[string]string{"CHATD_ADDR": c.addr, "CHATD_PPROF_ADDR": c.pprof}))
+		switch {
+		case c.refused && (err == nil || !strings.Contains(err.Error(), "CHATD_PPROF_ADDR: ") || !strings.Contains(err.Error(), "port of CHATD_ADDR")):
+			t.Errorf("CHATD_ADDR=%s CHATD_PPROF_ADDR=%s: error %v, want one naming both", c.addr, c.pprof, err)
+		case !c.refused && err != nil:
+			t.Errorf("CHATD_ADDR=%s CHATD_PPROF_ADDR=%s: %v", c.addr, c.pprof, err)
+		}
+	}
+}
+
+// TestPprofPortInUse: a CHATD_PPROF_ADDR another program holds stops the
+// start with an error naming CHATD_PPROF_ADDR (it said "listen for pprof on
+// ...: address already in use", naming no variable).
+func TestPprofPortInUse(t *testing.T) {
+	t.Parallel()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = run(ctx, envOf(testEnv(t.TempDir(), "CHATD_PPROF_ADDR", held.Addr().String())), io.Discard,
+		func(net.Addr) { t.Error("it listened"); cancel() })
+	want := "CHATD_PPROF_ADDR: " + held.Addr().String() + " is in use by another program"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one saying %q", err, want)
 	}
 }
