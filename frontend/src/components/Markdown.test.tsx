@@ -79,3 +79,35 @@ describe('a streaming answer', () => {
     expect(code().textContent).toBe('def f():\n    return 1\n');
   });
 });
+
+describe('a streaming code block', () => {
+  // Its block's markup is set anew at every token (Block): the Copy button
+  // that had the focus went with it, the focus to the page.
+  it.each([
+    ['the only code block', 'Here:\n\n```python\nprint(1)\n', 0],
+    ['the second code block of its block', '- a\n\n  ```js\n  x()\n  ```\n\n  ```python\n  print(1)\n', 1],
+  ])('keeps the focus on its Copy button as tokens come: %s', (_name, text, copyIndex) => {
+    act(() => mount.root.render(<Markdown text={text} growing />));
+    const copies = () => [...mount.host.querySelectorAll<HTMLButtonElement>('.md-block:last-child button.code-copy')];
+    copies()[copyIndex]!.focus();
+    for (const more of ['print(2)\n', 'print(3)\n']) {
+      const before = copies()[copyIndex]!;
+      text += copyIndex ? `  ${more}` : more;
+      act(() => mount.root.render(<Markdown text={text} growing />));
+      expect(before.isConnected).toBe(false); // rebuilt: the case of this test
+      expect(document.activeElement).toBe(copies()[copyIndex]);
+    }
+  });
+
+  it('takes no focus it did not have', () => {
+    let text = '```python\nprint(1)\n';
+    act(() => mount.root.render(<Markdown text={text} growing />));
+    const outside = document.createElement('button');
+    document.body.append(outside);
+    outside.focus();
+    text += 'print(2)\n';
+    act(() => mount.root.render(<Markdown text={text} growing />));
+    expect(document.activeElement).toBe(outside);
+    outside.remove();
+  });
+});

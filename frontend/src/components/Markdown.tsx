@@ -1,22 +1,50 @@
 // Renders markdown block by block: each block's HTML is memoised, so while an
 // answer streams only its last block touches the DOM.
 
-import { memo, useContext, useDeferredValue, useLayoutEffect, useMemo, useRef, type MouseEvent } from 'react';
+import { PureComponent, createRef, memo, useContext, useDeferredValue, useLayoutEffect, useMemo, type MouseEvent } from 'react';
 import { ContentGrew } from '../hooks/follow';
 import { copyText } from '../lib/clipboard';
 import { revealImage, revealKnown } from '../lib/images';
 import { renderBlocks } from '../lib/markdown';
 import { sayPolitely } from '../lib/politeStatus';
 
-const Block = memo(function Block({ html }: { html: string }) {
-  const ref = useRef<HTMLDivElement>(null);
-  // A block rendered anew (a streaming answer's last block) shows again the
-  // images the reader already asked for.
-  useLayoutEffect(() => {
-    if (ref.current) revealKnown(ref.current);
-  }, [html]);
-  return <div className="md-block" ref={ref} dangerouslySetInnerHTML={{ __html: html }} />;
-});
+/**
+ * Block is one block's markup. A block rendered anew (a streaming answer's
+ * last block, at every token) shows again the images the reader already
+ * asked for, and gives the focus back to the code block's Copy button that
+ * had it: the button goes with the markup it is part of, and the focus fell
+ * to the page at every token. The same button is the one at the same place
+ * among the block's Copy buttons. Which had the focus is read just before
+ * the markup changes (getSnapshotBeforeUpdate: no hook runs then), so
+ * nothing takes a focus the reader put elsewhere.
+ */
+class Block extends PureComponent<{ html: string }> {
+  private readonly ref = createRef<HTMLDivElement>();
+
+  override componentDidMount(): void {
+    if (this.ref.current) revealKnown(this.ref.current);
+  }
+
+  override getSnapshotBeforeUpdate(): number {
+    const focused = document.activeElement;
+    return this.copyButtons().findIndex((b) => b === focused);
+  }
+
+  override componentDidUpdate(_prev: unknown, _state: unknown, focusedCopy: number): void {
+    if (this.ref.current) revealKnown(this.ref.current);
+    const fell = !document.activeElement || document.activeElement === document.body;
+    if (focusedCopy >= 0 && fell) this.copyButtons()[focusedCopy]?.focus();
+  }
+
+  /** copyButtons are the block's code blocks' Copy buttons, in order. */
+  private copyButtons(): HTMLButtonElement[] {
+    return [...(this.ref.current?.querySelectorAll<HTMLButtonElement>('button.code-copy') ?? [])];
+  }
+
+  override render() {
+    return <div className="md-block" ref={this.ref} dangerouslySetInnerHTML={{ __html: this.props.html }} />;
+  }
+}
 
 function onClick(e: MouseEvent<HTMLDivElement>): void {
   const image = (e.target as HTMLElement).closest<HTMLButtonElement>('button.remote-image');
