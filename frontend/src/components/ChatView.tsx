@@ -3,7 +3,7 @@
 
 import { useCallback, useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useApp, useAppState } from '../hooks/app';
-import { ComposerBox, focusInstead } from '../hooks/composerBox';
+import { ComposerBox, focusInstead, useFocusInsteadWhenGone } from '../hooks/composerBox';
 import { ContentGrew } from '../hooks/follow';
 import { useHeightVar } from '../hooks/useHeightVar';
 import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
@@ -298,12 +298,25 @@ export function LiveNotice({ conversationId }: { conversationId: string | null }
       {conversationId && reason !== undefined && (
         <p className="notice live-notice">
           {liveWords(reason)}{' '}
-          <button type="button" className="link-button" onClick={() => app.retryLive(conversationId)}>
-            Retry
-          </button>
+          <LiveRetry onRetry={() => app.retryLive(conversationId)} />
         </p>
       )}
     </div>
+  );
+}
+
+/**
+ * LiveRetry subscribes again. Gone with the notice once that worked, it
+ * hands its focus to the message box (focusInstead, as RetryButton), where
+ * it fell to the page.
+ */
+function LiveRetry({ onRetry }: { onRetry: () => void }) {
+  const ref = useRef<HTMLButtonElement>(null);
+  useFocusInsteadWhenGone(ref);
+  return (
+    <button ref={ref} type="button" className="link-button" onClick={onRetry}>
+      Retry
+    </button>
   );
 }
 

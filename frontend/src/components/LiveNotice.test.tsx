@@ -28,6 +28,7 @@ function render(conversationId: string | null) {
       <AppProvider value={app}>
         <LiveNotice conversationId={conversationId} />
         <ChatAnnouncements conversationId={conversationId} />
+        <textarea aria-label="Message" />
       </AppProvider>,
     ),
   );
@@ -55,6 +56,16 @@ describe('LiveNotice', () => {
     missing(null);
     expect(region()!.textContent).toBe('');
     expect(notice().textContent).toBe('');
+  });
+
+  it('hands the focus of its Retry to the message box once the notice goes, not to the page', () => {
+    const { missing } = render('c1');
+    missing('x');
+    const button = notice().querySelector('button')!;
+    act(() => button.focus());
+    act(() => button.click());
+    missing(null);
+    expect(document.activeElement).toBe(mount.host.querySelector('textarea[aria-label="Message"]'));
   });
 
   it.each([['another conversation', 'c2'], ['a new chat', null]])('says nothing on %s', (_name, id) => {

@@ -1,9 +1,9 @@
 // The quiet connection status: connected, reconnecting, offline, or the
 // HTTP-streaming fallback; and the page's one announcement of it.
 
-import { useLayoutEffect, useRef } from 'react';
+import { useRef } from 'react';
 import { useApp, useAppState } from '../hooks/app';
-import { focusInstead } from '../hooks/composerBox';
+import { useFocusInsteadWhenGone } from '../hooks/composerBox';
 import { sayPolitely } from '../lib/politeStatus';
 import type { TransportStatus } from '../lib/transport';
 
@@ -34,12 +34,7 @@ export function StatusLine() {
 export function RetryButton() {
   const app = useApp();
   const ref = useRef<HTMLButtonElement>(null);
-  useLayoutEffect(() => {
-    const el = ref.current;
-    return () => {
-      if (el && el === document.activeElement) focusInstead();
-    };
-  }, []);
+  useFocusInsteadWhenGone(ref);
   const retry = () => {
     sayPolitely('Trying to reconnect…');
     app.retryConnection();

@@ -1,7 +1,7 @@
 // The open conversation's message box, for the focus to go to when what had
 // it goes away.
 
-import { createContext, useSyncExternalStore, type RefObject } from 'react';
+import { createContext, useLayoutEffect, useSyncExternalStore, type RefObject } from 'react';
 
 /**
  * ComposerBox holds the open conversation's message box (ChatView provides
@@ -60,4 +60,19 @@ export function focusInstead(box?: HTMLElement | null): void {
     shown(document.querySelector<HTMLElement>('.status-line')) ||
     shown(document.querySelector<HTMLElement>('nav button, nav input, nav a[href]'));
   to?.focus();
+}
+
+/**
+ * useFocusInsteadWhenGone hands the focus on (focusInstead) when the element
+ * in ref goes while it has it: a Retry gone once what it retried worked. It
+ * fell to the page. Checked as the element goes, still in the page, before
+ * anything else has taken the focus.
+ */
+export function useFocusInsteadWhenGone(ref: RefObject<HTMLElement | null>): void {
+  useLayoutEffect(() => {
+    const el = ref.current;
+    return () => {
+      if (el && el === document.activeElement) focusInstead();
+    };
+  }, [ref]);
 }
