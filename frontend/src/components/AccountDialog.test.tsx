@@ -123,3 +123,21 @@ describe('AccountDialog refused for too many attempts', () => {
     }
   });
 });
+
+describe('AccountDialog password change refused naming no field', () => {
+  // The button is disabled while the server works: Chromium moves its focus
+  // to the page then, out of the modal dialog, where it stayed once the
+  // refusal was shown.
+  it('puts the focus on the refusal, not the page', async () => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    vi.spyOn(app, 'changePassword').mockResolvedValue({ field: null, text: 'Too many attempts. Try again in 30 seconds.', retryAfter: 30 });
+    openAccountDialog(app);
+    type('Current password', 'old password 123');
+    type('New password', 'a new long password 456');
+    const button = [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Change password')!;
+    act(() => button.focus());
+    await act(async () => button.click());
+    expect(document.activeElement?.textContent).toBe('Too many attempts. Try again in 30 seconds.');
+    expect(document.activeElement?.classList.contains('form-error')).toBe(true);
+  });
+});

@@ -178,3 +178,30 @@ describe('AuthPage field refused by the server', () => {
     expect(input.hasAttribute('aria-invalid')).toBe(false);
   });
 });
+
+describe('AuthPage refused for the whole form', () => {
+  // The button pressed is disabled while the server works: Chromium moves
+  // its focus to the page then, where it stayed once the refusal was shown.
+  it.each([
+    ['login', new ApiError(401, 'unauthorized', 'invalid credentials'), 'Wrong email or password.'],
+    ['login', new ApiError(429, 'rate_limited', 'Too many attempts', 30), 'Too many attempts. Try again in 30 seconds.'],
+    ['register', new ApiError(409, 'conflict', 'email taken'), 'An account with this email already exists. Sign in instead.'],
+  ] as const)('%s: the refusal (%s) takes the focus from the button pressed', async (mode, err, text) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    vi.spyOn(app, mode).mockRejectedValue(err);
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode={mode} />
+        </AppProvider>,
+      ),
+    );
+    type('email', 'ada@example.com');
+    type('password', 'a long password 123');
+    const button = mount.host.querySelector<HTMLButtonElement>('button[type="submit"]')!;
+    act(() => button.focus());
+    await act(async () => button.click());
+    expect(document.activeElement).toBe(mount.host.querySelector('#auth-error'));
+    expect(document.activeElement?.textContent).toBe(text);
+  });
+});

@@ -2,6 +2,7 @@
 
 import { useEffect, useState, type FormEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
+import { useFocusSoon } from '../hooks/useFocusSoon';
 import { ApiError } from '../lib/api';
 import { errorText, formatWait } from '../lib/errors';
 import { PASSWORD_HINT, emailProblem, fieldProblem, passwordProblem } from '../lib/password';
@@ -82,6 +83,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   /** The wait is the address's (addressWide): another email does not end it. */
   const [waitAddress, setWaitAddress] = useState(false);
   const [now, setNow] = useState(Date.now());
+  const focusSoon = useFocusSoon();
 
   useEffect(() => {
     if (waitUntil <= now) return;
@@ -140,6 +142,8 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
         return;
       }
       setError(authErrorText(err, mode));
+      // Focused, as a field in error is: the button pressed had the focus, disabled meanwhile.
+      focusSoon(() => form.querySelector<HTMLElement>('#auth-error'));
       if (err instanceof ApiError && err.status === 429 && err.retryAfter) {
         setWaitUntil(Date.now() + err.retryAfter * 1000);
         setWaitAddress(addressWide(err));
@@ -237,7 +241,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
           </p>
         )}
         {error && (
-          <p id="auth-error" className="form-error" role="alert">
+          <p id="auth-error" className="form-error" role="alert" tabIndex={-1}>
             {error}
           </p>
         )}

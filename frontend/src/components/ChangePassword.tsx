@@ -5,6 +5,7 @@
 // the server works; success is said in place and the session goes on.
 
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useFocusSoon } from '../hooks/useFocusSoon';
 import { useOpen } from '../hooks/useOpen';
 import { useWaitOver } from '../hooks/useWaitOver';
 import { PASSWORD_CHANGED, changePasswordProblem, type PasswordField, type PasswordRefusal } from '../lib/account';
@@ -30,6 +31,8 @@ export function ChangePassword({ email, onChange, onRefusedAfterClose }: ChangeP
   const [changed, setChanged] = useState(false);
   const fields = { currentPassword: useRef<HTMLInputElement>(null), newPassword: useRef<HTMLInputElement>(null) };
   const done = useRef<HTMLParagraphElement>(null);
+  const formError = useRef<HTMLParagraphElement>(null);
+  const focusSoon = useFocusSoon();
   const id = useId();
 
   // Said and focused once changed: the button that had the focus was disabled meanwhile.
@@ -62,7 +65,9 @@ export function ChangePassword({ email, onChange, onRefusedAfterClose }: ChangeP
     setPending(false);
     setError(refused);
     if (refused) {
+      // The button had the focus, disabled meanwhile: the field refused takes it, else the refusal.
       if (refused.field) focus(refused.field);
+      else focusSoon(() => formError.current);
       return;
     }
     setCurrent('');
@@ -79,7 +84,7 @@ export function ChangePassword({ email, onChange, onRefusedAfterClose }: ChangeP
 
   const errorOf = (field: PasswordField | null) =>
     error && error.field === field ? (
-      <p id={`${id}-${field ?? 'form'}-error`} className="form-error" role="alert">
+      <p ref={field === null ? formError : undefined} id={`${id}-${field ?? 'form'}-error`} className="form-error" role="alert" tabIndex={field === null ? -1 : undefined}>
         {error.text}
       </p>
     ) : null;

@@ -150,3 +150,22 @@ describe('SettingsDialog and a system prompt over 8,000 characters', () => {
     expect(document.querySelector('[role="dialog"] .counter')!.closest('[role="alert"], [role="status"], [aria-live]')).toBeNull();
   });
 });
+
+describe('SettingsDialog Save refused by the server', () => {
+  // Save is disabled while the server works: Chromium moves its focus to
+  // the page then, out of the modal dialog, where it stayed once the
+  // refusal was shown.
+  it.each([
+    ['a field', { field: 'temperature' as const, text: 'Temperature must be from 0 to 2 (got 2.5).' }, () => document.querySelector('[role="dialog"] [data-param="temperature"] input')],
+    ['the second stop sequence', { field: 'stop' as const, text: 'Stop sequence 2 must not contain NUL (U+0000).' }, () => document.querySelector('[role="dialog"] input[aria-label="Stop sequence 2"]')],
+    ['no field', { text: 'The server refused the settings: too many requests.' }, () => document.querySelector('[role="dialog"] .form-error')],
+  ])('naming %s: the focus goes to what it concerns', async (_name, refusal, expected) => {
+    act(() => mount.root.render(<SettingsDialog systemPrompt="" params={{ stop: ['a', 'b'] }} model={undefined} onSave={async () => refusal} onClose={() => undefined} />));
+    const save = [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!;
+    act(() => save.focus());
+    await act(async () => save.click());
+    expect(document.activeElement).not.toBeNull();
+    expect(document.activeElement).toBe(expected());
+    expect(document.querySelector('[role="dialog"]')!.textContent).toContain(refusal.text);
+  });
+});

@@ -4,6 +4,7 @@
 // never saved; a refusal by the server is shown on the field it names.
 
 import { useEffect, useId, useRef, useState } from 'react';
+import { useFocusSoon } from '../hooks/useFocusSoon';
 import { useOpen } from '../hooks/useOpen';
 import { MAX_SYSTEM_PROMPT_CHARS, lengthStatus } from '../lib/limits';
 import {
@@ -62,6 +63,9 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   const [touched, setTouched] = useState<Partial<Record<ParamField, boolean>>>({});
   const [refusal, setRefusal] = useState<ServerRefusal | null>(null);
   const [saving, setSaving] = useState(false);
+  const fields = useRef<HTMLFieldSetElement>(null);
+  const refusalNote = useRef<HTMLParagraphElement>(null);
+  const focusSoon = useFocusSoon();
   // Always counted (the limit is small); over it, Save is refused, never the text cut.
   const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0, 'systemPrompt');
   const counterId = useId();
@@ -92,8 +96,13 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
       return;
     }
     setSaving(false);
-    if (refused) setRefusal(refused);
-    else onClose();
+    if (!refused) {
+      onClose();
+      return;
+    }
+    setRefusal(refused);
+    // Save had the focus, disabled meanwhile: what the refusal concerns takes it.
+    focusSoon(() => (refused.field ? refusedInput(fields.current, refused) : refusalNote.current));
   }
 
   const touch = (f: ParamField) => () => setTouched((t) => ({ ...t, [f]: true }));
@@ -128,7 +137,7 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
         placeholder="You are a helpful assistant."
       />
       <LengthCounter id={counterId} length={length} className="hint counter" />
-      <fieldset className="params">
+      <fieldset className="params" ref={fields}>
         <legend>Parameters</legend>
         <p className="hint">Leave a field empty to use the model&apos;s default.</p>
         <div className="params-grid">
@@ -172,12 +181,22 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
         />
       </fieldset>
       {refusal && !refusal.field && (
-        <p className="form-error" role="alert">
+        <p ref={refusalNote} className="form-error" role="alert" tabIndex={-1}>
           {refusal.text}
         </p>
       )}
     </Dialog>
   );
+}
+
+/**
+ * refusedInput is the input of the field a refusal names: for the stop
+ * sequences, the row it names (refusalByRow), else their first.
+ */
+function refusedInput(fields: HTMLElement | null, refusal: ServerRefusal): HTMLInputElement | null {
+  const param = fields?.querySelector(`[data-param="${refusal.field}"]`);
+  const row = /^Stop sequence (\d+)\b/.exec(refusal.text)?.[1];
+  return (row && param?.querySelector<HTMLInputElement>(`input[aria-label="Stop sequence ${row}"]`)) || (param?.querySelector<HTMLInputElement>('input') ?? null);
 }
 
 /** sameForm says whether two forms hold the same text. */
