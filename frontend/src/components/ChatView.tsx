@@ -3,7 +3,7 @@
 
 import { useCallback, useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useApp, useAppState } from '../hooks/app';
-import { ComposerBox, focusInstead, useFocusInsteadWhenGone } from '../hooks/composerBox';
+import { ComposerBox, focusInstead, useFocusAfterGone, useFocusInsteadWhenGone } from '../hooks/composerBox';
 import { ContentGrew } from '../hooks/follow';
 import { useHeightVar } from '../hooks/useHeightVar';
 import { VersionFocus, VersionFocusContext } from '../hooks/versionFocus';
@@ -474,15 +474,7 @@ function MessageList({ conversationId, loading, firstId, hasMore, pathLoaded, lo
   // The button had the focus when the last older messages came (no more
   // to load: it goes): the focus goes to the list, at its top, not the page.
   const olderButton = useRef<HTMLButtonElement>(null);
-  const olderFocused = useRef(false);
-  useLayoutEffect(() => {
-    if (hasMore) {
-      olderFocused.current = !!olderButton.current && document.activeElement === olderButton.current;
-      return;
-    }
-    if (olderFocused.current && (!document.activeElement || document.activeElement === document.body)) ref.current?.focus();
-    olderFocused.current = false;
-  });
+  useFocusAfterGone(olderButton, () => ref.current?.focus());
 
   function onScroll() {
     const el = ref.current;

@@ -210,6 +210,81 @@ describe('Sidebar focus when a conversation goes', () => {
   });
 });
 
+describe('Sidebar focus when Load more or Retry goes', () => {
+  // Load more was disabled while it loaded (Chromium moves a disabled
+  // button's focus to the page) and went with the last page; Retry went as
+  // the reload started: the focus fell to the page each time.
+  const conv = (id: string) => ({ id, title: `Title ${id}`, model: 'm', systemPrompt: '', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+  const button = (name: string) => [...document.querySelectorAll<HTMLButtonElement>('nav button')].find((b) => b.textContent?.trim() === name);
+  const search = () => document.querySelector<HTMLInputElement>('input[type="search"]')!;
+
+  function renderList(list: Partial<AppState['list']>) {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const loadMore = vi.spyOn(app, 'loadMore').mockImplementation(async () => undefined);
+    const reloadList = vi.spyOn(app, 'reloadList').mockImplementation(async () => undefined);
+    const set = (patch: Partial<AppState['list']>) => act(() => app.store.set((s) => ({ ...s, list: { ...s.list, ...patch } })));
+    set({ loaded: true, ...list });
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    return { loadMore, reloadList, set };
+  }
+
+  it.each([
+    ['a next page', ['c3'], 'n2', () => button('Load more')],
+    ['the last page', ['c3', 'c4'], '', () => document.querySelector('li[data-conversation-id="c3"] a')],
+    ['the last page, empty', [], '', () => search()],
+  ])('Load more keeps the focus while it loads; %s in, it is on Load more, else the first new conversation, else the search field', (_name, ids, next, to) => {
+    const { loadMore, set } = renderList({ items: [conv('c1'), conv('c2')], nextCursor: 'n1' });
+    const more = button('Load more')!;
+    act(() => more.focus());
+    act(() => more.click());
+    expect(loadMore).toHaveBeenCalledTimes(1);
+    set({ loading: true });
+    expect(more.disabled).toBe(false); // aria-disabled: it keeps the focus
+    expect(more.getAttribute('aria-disabled')).toBe('true');
+    expect(document.activeElement).toBe(more);
+    act(() => more.click()); // it waits: not asked twice
+    expect(loadMore).toHaveBeenCalledTimes(1);
+    set({ loading: false, items: [conv('c1'), conv('c2'), ...ids.map(conv)], nextCursor: next });
+    expect(document.activeElement).not.toBe(document.body);
+    expect(document.activeElement).toBe(to());
+  });
+
+  it.each([
+    ['the list', { items: [conv('c1')], error: 'The server could not be reached.' }],
+    ['a search', { items: [], query: 'go', appliedQuery: 'go', error: 'Too many requests' }],
+  ])('the Retry of %s, gone as the reload starts, hands its focus to the search field', (_name, list) => {
+    const { reloadList, set } = renderList(list);
+    const retry = button('Retry')!;
+    act(() => retry.focus());
+    act(() => retry.click());
+    expect(reloadList).toHaveBeenCalledTimes(1);
+    set({ loading: true, error: null });
+    expect(button('Retry')).toBeUndefined();
+    expect(document.activeElement).toBe(search());
+  });
+
+  it('says a failed list load or later page as an alert, again when a retry fails again', () => {
+    const { set } = renderList({ items: [conv('c1')], nextCursor: 'n1' });
+    const alerts = () => [...mount.host.querySelectorAll('.conv-list [role="alert"]')];
+    expect(alerts()).toEqual([]);
+    set({ error: 'The server could not be reached.' });
+    expect(alerts().map((a) => a.textContent)).toEqual(['The server could not be reached.']);
+    const first = alerts()[0];
+    set({ loading: true, error: null });
+    expect(alerts()).toEqual([]);
+    set({ loading: false, error: 'The server could not be reached.' });
+    expect(alerts().map((a) => a.textContent)).toEqual(['The server could not be reached.']);
+    expect(alerts()[0]).not.toBe(first); // a new alert: said again
+    expect(mount.host.querySelector('.conv-list .form-error')?.textContent).toBe('The server could not be reached. Retry');
+  });
+});
+
 describe('Sidebar delete confirmation', () => {
   // It stayed open across a user switch (another tab signed A out and B in):
   // B read A's title in "will be deleted", and Delete sent A's id under B's

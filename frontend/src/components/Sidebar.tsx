@@ -4,6 +4,7 @@
 
 import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type RefObject } from 'react';
 import { useApp, useAppState } from '../hooks/app';
+import { useFocusAfterGone, useFocusInsteadWhenGone } from '../hooks/composerBox';
 import { useTheme } from '../hooks/useTheme';
 import { isImeKey } from '../lib/ime';
 import { MAX_SEARCH_CHARS } from '../lib/limits';
@@ -43,7 +44,10 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
   const sentinel = useRef<HTMLLIElement>(null);
   const listEl = useRef<HTMLUListElement>(null);
   const newChat = useRef<HTMLButtonElement>(null);
+  const searchField = useRef<HTMLInputElement>(null);
   const keepFocus = useFocusInList(list.items, listEl, newChat);
+  const more = useRef<HTMLButtonElement>(null);
+  useFocusAfterLastPage(more, list.items, listEl, searchField);
   const searchError = searchFailed(list) ? list.error : null;
 
   useEffect(() => {
@@ -75,6 +79,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
         <div className="search">
           <Icon name="search" size={16} />
           <input
+            ref={searchField}
             type="search"
             placeholder="Search conversations"
             aria-label="Search conversations"
@@ -87,10 +92,7 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
         </div>
         {searchError && (
           <p id="search-error" className="form-error search-error">
-            Could not search: {searchError}{' '}
-            <button type="button" className="link-button" onClick={() => void app.reloadList()}>
-              Retry
-            </button>
+            Could not search: {searchError} <ListRetry to={searchField} />
           </p>
         )}
         <SearchStatus list={list} />
@@ -110,15 +112,14 @@ export function Sidebar({ open, onClose }: { open: boolean; onClose: () => void 
           )}
           {list.error && !searchError && (
             <li className="form-error">
-              {list.error}{' '}
-              <button type="button" className="link-button" onClick={() => void app.reloadList()}>
-                Retry
-              </button>
+              {/* An alert: a failed first page or later page was not said (it is new each time: a retry failing again is said again). */}
+              <span role="alert">{list.error}</span> <ListRetry to={searchField} />
             </li>
           )}
           {list.nextCursor && (
             <li ref={sentinel} className="hint more">
-              <button type="button" className="link-button" onClick={() => void app.loadMore()} disabled={list.loading}>
+              {/* One button in both states, aria-disabled while loading: disabled, it lost the focus (to the page). */}
+              <button ref={more} type="button" className="link-button" onClick={() => !list.loading && void app.loadMore()} aria-disabled={list.loading || undefined}>
                 {list.loading ? 'Loading…' : 'Load more'}
               </button>
             </li>
@@ -250,6 +251,48 @@ function useFocusInList(items: readonly Conversation[], listEl: RefObject<HTMLUL
   return useCallback((id: string) => {
     focused.current = id;
   }, []);
+}
+
+/**
+ * useFocusAfterLastPage keeps in the list the focus of Load more (more),
+ * gone with the last page: it goes to the first conversation that page
+ * brought, else the search field (to). It fell to the page.
+ */
+function useFocusAfterLastPage(
+  more: RefObject<HTMLButtonElement | null>,
+  items: readonly Conversation[],
+  listEl: RefObject<HTMLUListElement | null>,
+  to: RefObject<HTMLElement | null>,
+) {
+  // The items of the render before; useFocusAfterGone's effect, declared
+  // first, runs before this one changes it.
+  const before = useRef(items);
+  useFocusAfterGone(more, () => {
+    const shown = new Set(before.current.map((c) => c.id));
+    const first = items.find((c) => !shown.has(c.id));
+    const item = first && [...(listEl.current?.querySelectorAll<HTMLElement>('li[data-conversation-id]') ?? [])].find((li) => li.dataset.conversationId === first.id);
+    const link = item?.querySelector<HTMLElement>('a');
+    (link ?? to.current)?.focus();
+  });
+  useLayoutEffect(() => {
+    before.current = items;
+  });
+}
+
+/**
+ * ListRetry reads the list again. Gone as that starts (the error it
+ * retries is dropped), it hands its focus to the search field (to), just
+ * above the list. It fell to the page.
+ */
+function ListRetry({ to }: { to: RefObject<HTMLElement | null> }) {
+  const app = useApp();
+  const ref = useRef<HTMLButtonElement>(null);
+  useFocusInsteadWhenGone(ref, () => to.current?.focus());
+  return (
+    <button ref={ref} type="button" className="link-button" onClick={() => void app.reloadList()}>
+      Retry
+    </button>
+  );
 }
 
 interface ItemProps {

@@ -1,7 +1,7 @@
 // The open conversation's message box, for the focus to go to when what had
-// it goes away.
+// it goes away; and the hooks that hand the focus on when what had it goes.
 
-import { createContext, useLayoutEffect, useSyncExternalStore, type RefObject } from 'react';
+import { createContext, useLayoutEffect, useRef, useSyncExternalStore, type RefObject } from 'react';
 
 /**
  * ComposerBox holds the open conversation's message box (ChatView provides
@@ -63,16 +63,39 @@ export function focusInstead(box?: HTMLElement | null): void {
 }
 
 /**
- * useFocusInsteadWhenGone hands the focus on (focusInstead) when the element
- * in ref goes while it has it: a Retry gone once what it retried worked. It
+ * useFocusInsteadWhenGone hands the focus on (handOn, by default
+ * focusInstead; the first render's) when the element in ref goes while it
+ * has it: a Retry gone once what it retried worked, or as it starts. It
  * fell to the page. Checked as the element goes, still in the page, before
- * anything else has taken the focus.
+ * anything else has taken the focus; what comes in the same render is not
+ * in the page yet (useFocusAfterGone waits for it).
  */
-export function useFocusInsteadWhenGone(ref: RefObject<HTMLElement | null>): void {
+export function useFocusInsteadWhenGone(ref: RefObject<HTMLElement | null>, handOn: () => void = focusInstead): void {
   useLayoutEffect(() => {
     const el = ref.current;
     return () => {
-      if (el && el === document.activeElement) focusInstead();
+      if (el && el === document.activeElement) handOn();
     };
   }, [ref]);
+}
+
+/**
+ * useFocusAfterGone hands the focus on (handOn) after a render in which
+ * the element in ref, which had the focus at the render before, is gone
+ * and the focus fell to the page: a Load more gone with the last page.
+ * handOn runs once that render is in the page, so it can focus what came
+ * with it (the page's first item). The focus is read at each render, so a
+ * control that renders again as it is used (Loading…) is followed.
+ */
+export function useFocusAfterGone(ref: RefObject<HTMLElement | null>, handOn: () => void): void {
+  const had = useRef(false);
+  useLayoutEffect(() => {
+    if (ref.current) {
+      had.current = ref.current === document.activeElement;
+      return;
+    }
+    const fell = !document.activeElement || document.activeElement === document.body;
+    if (had.current && fell) handOn();
+    had.current = false;
+  });
 }
