@@ -172,23 +172,23 @@ func (s *Store) commitGroup(group []*writeOp) {
 		return
 	}
 	wtx := &writeTx{tx: tx, stmts: s.wStmts}
-	failed := false
+	failed := -1 // the transaction that failed, if one did
 	for i, op := range group {
 		if errs[i] = op.ctx.Err(); errs[i] != nil {
 			continue
 		}
 		if errs[i] = op.fn(wtx); errs[i] != nil {
-			failed = true
+			failed = i
 			break
 		}
 	}
-	if failed && len(group) == 1 {
+	if failed >= 0 && len(group) == 1 {
 		_ = tx.Rollback()
 		group[0].done <- errs[0]
 		return
 	}
-	if failed {
-		if tx = s.restartInSavepoints(tx, group, errs); tx == nil {
+	if failed >= 0 {
+		if tx = s.restartInSavepoints(tx, group, errs, failed); tx == nil {
 			for i, op := range group {
 				op.done <- errs[i]
 			}
@@ -210,10 +210,16 @@ func (s *Store) commitGroup(group []*writeOp) {
 	}
 }
 
-// restartInSavepoints rolls tx back and runs group's transactions again in
-// a new one, each in a savepoint of its own, filling errs. It returns the
-// new transaction, or nil when there is nothing to commit: every
-// transaction of the group failed, with errs saying why.
+// restartInSavepoints rolls tx back, as group[failed] failed in it (with
+// errs[failed]), and runs group's transactions again in a new one, each in a savepoint of its own, filling errs. It returns the new
+// transaction, or nil when there is nothing to commit: every transaction
+// of the group failed, with errs saying why.
+//
+// The rollback fails when SQLite rolled tx back by itself as the
+// transaction failed (a statement without a statement journal that hit a
+// full disk, an I/O error, no memory): "no transaction is active". The
+// group then fails with that cause (see lose), not the rollback's error
+// alone: that said "SQL logic error" where the disk was full.
 //
 // A savepoint statement that fails means the group's transaction may be
 // gone: SQLite rolls a whole transaction back by itself after some errors
@@ -225,19 +231,15 @@ func (s *Store) commitGroup(group []*writeOp) {
 // (the batch writer, told so, appends a streamed text again). The group
 // is rolled back and every transaction of it reported failed, those
 // already run included: nothing of it is stored.
-func (s *Store) restartInSavepoints(tx *sql.Tx, group []*writeOp, errs []error) *sql.Tx {
-	fail := func(err error) *sql.Tx {
-		for i := range errs {
-			errs[i] = err
-		}
-		return nil
-	}
+func (s *Store) restartInSavepoints(tx *sql.Tx, group []*writeOp, errs []error, failed int) *sql.Tx {
 	if err := tx.Rollback(); err != nil {
-		return fail(fmt.Errorf("roll back the group: %w", err))
+		lose(errs, failed, fmt.Errorf("roll back the group: %w", err))
+		return nil
 	}
 	tx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
-		return fail(fmt.Errorf("begin: %w", err))
+		lose(errs, failed, fmt.Errorf("begin: %w", err))
+		return nil
 	}
 	wtx := &writeTx{tx: tx, stmts: s.wStmts}
 	for i, op := range group {
@@ -249,16 +251,29 @@ func (s *Store) restartInSavepoints(tx *sql.Tx, group []*writeOp, errs []error) 
 			continue
 		}
 		_ = tx.Rollback() // fails when SQLite rolled it back already
-		lost = fmt.Errorf("group transaction lost, rolled back: %w", lost)
-		errs[i] = errors.Join(errs[i], lost)
-		for j := range errs {
-			if j > i || errs[j] == nil { // rolled back, or never run
-				errs[j] = lost
-			}
-		}
+		lose(errs, i, fmt.Errorf("group transaction lost, rolled back: %w", lost))
 		return nil
 	}
 	return tx
+}
+
+// lose fills errs for a group whose transaction is lost (lost says how)
+// as its transaction i failed with errs[i], the cause (a full disk, an I/O
+// error) if it is not nil: i fails with it and lost, and every transaction
+// rolled back or never run fails with lost, naming the cause (only named:
+// it is another write's, a sentinel of it would mislead its caller). A
+// transaction before i that failed keeps its own error.
+func lose(errs []error, i int, lost error) {
+	cause, others := errs[i], lost
+	if cause != nil {
+		others = fmt.Errorf("%w, as another write of the group failed: %v", lost, cause)
+	}
+	errs[i] = errors.Join(cause, lost)
+	for j := range errs {
+		if j != i && (j > i || errs[j] == nil) { // rolled back, or never run
+			errs[j] = others
+		}
+	}
 }
 
 // inSavepoint runs op's fn in a savepoint of the group's transaction,
