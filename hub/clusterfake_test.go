@@ -340,6 +340,20 @@ type gateStore struct {
 	// interrupts and updates, when set, make InterruptMessage and
 	// ApplyMessageUpdates (checkpoints) wait until they are closed.
 	interrupts, updates chan struct{}
+	// failBulk makes ApplyMessageUpdates fail (failBulkWrites).
+	failBulk bool
+}
+
+// errBulkRefused is the error of the bulk writes a gateStore fails.
+var errBulkRefused = errors.New("database or disk is full (test)")
+
+// failBulkWrites makes ApplyMessageUpdates fail, or work again: a store
+// that takes no bulk write while its small writes (InterruptMessage) still
+// fit, as a nearly full disk.
+func (s *gateStore) failBulkWrites(fail bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failBulk = fail
 }
 
 // holdInterrupts makes InterruptMessage wait until the returned release is called.
@@ -374,6 +388,12 @@ func (s *gateStore) InterruptMessage(ctx context.Context, ownerID, id, reason st
 
 func (s *gateStore) ApplyMessageUpdates(ctx context.Context, updates []persistence.MessageUpdate) ([]string, error) {
 	s.wait(&s.updates)
+	s.mu.Lock()
+	fail := s.failBulk
+	s.mu.Unlock()
+	if fail {
+		return nil, errBulkRefused
+	}
 	return s.Store.ApplyMessageUpdates(ctx, updates)
 }
 

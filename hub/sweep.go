@@ -191,11 +191,32 @@ func (h *Hub) sweepOne(ctx context.Context, in MessageInterrupter, m persistence
 	return true, nil
 }
 
+// FinalHolder is what a Writer may also say (persistence/batch's Writer
+// does): whether it holds the final update of message id, not yet written
+// (queued, being written or retried), after the answer's Finish gave up
+// waiting for it (errNotStored) as well.
+type FinalHolder interface {
+	HoldsFinal(id string) bool
+}
+
 // endsItself reports whether this instance still ends answer m itself: it
-// runs or prepares it, takes it over, or waits to mark it interrupted with
-// the reason it knows (lateEnds).
+// runs or prepares it, takes it over, waits to mark it interrupted with
+// the reason it knows (lateEnds), or its Writer holds its final update
+// (FinalHolder): a store failing bulk writes for longer than SweepAge
+// while the sweep's small write fits (a nearly full disk) must not store
+// the answer interrupted with its last checkpoint's text, the Writer's
+// retry of its real end then skipped as no longer streaming.
+//
+// Only this instance knows what its Writer holds. In a cluster the
+// answer's lock was released with its done, so another instance's sweep
+// can still end such an answer; keeping the lock until the Writer lets go
+// of the end would keep the conversation busy for new sends meanwhile,
+// and needs the Writer to say when it does: not done.
 func (h *Hub) endsItself(m persistence.StreamingMessage) bool {
 	if h.ownAnswerHere(m.ConversationID) == m.ID {
+		return true
+	}
+	if fh, ok := h.opts.Writer.(FinalHolder); ok && fh.HoldsFinal(m.ID) {
 		return true
 	}
 	h.bgMu.Lock()

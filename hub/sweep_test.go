@@ -397,3 +397,41 @@ func TestClusterSweepEndsCrashedInstancesRow(t *testing.T) {
 		t.Fatalf("row %q error %q after B's sweep, want interrupted with %q", m.Status, m.Error, sweptReason)
 	}
 }
+
+// TestSweepLeavesEndTheWriterHolds: an answer whose final update the
+// writer still holds, retried while the store fails bulk writes (its
+// Finish gave up waiting, the done said the server keeps trying), is left
+// alone by its instance's sweep once its row is older than SweepAge, the
+// store taking the sweep's small write meanwhile (a nearly full disk);
+// once the store takes bulk writes again the answer is stored complete,
+// with its whole text. The sweep marked it interrupted with its last
+// checkpoint's text, and the writer's retry was then skipped.
+func TestSweepLeavesEndTheWriterHolds(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	s := tc.startSweeper(t, "A", time.Hour, func(o *Options) { o.FinishTimeout = 50 * time.Millisecond })
+	conv := tc.conversation(t)
+	tab := tc.follow(t, s.testHub, "tab", conv.ID)
+	res := tc.send(t, s.testHub, tab, conv.ID, "hi")
+	run := s.model.next(t)
+	run.say(t, "saved ")
+	tc.waitStored(t, res.MessageID, "the checkpoint", func(m persistence.Message) bool { return m.Content == "saved " })
+	s.store.failBulkWrites(true)
+	t.Cleanup(func() { s.store.failBulkWrites(false) }) // before the writer closes, also when the test failed
+	run.say(t, "and the rest")
+	close(run.tokens)
+	if st := tab.waitDone(t, res.MessageID); st != string(persistence.StatusError) {
+		t.Fatalf("done status %q, want error (not stored yet)", st)
+	}
+	if !s.writer.HoldsFinal(res.MessageID) {
+		t.Fatal("the writer does not hold the answer's final update")
+	}
+	if r := s.pass(t); r.err != nil || r.ended != 0 {
+		t.Fatalf("pass: ended %d, err %v; want the answer whose end the writer holds left alone", r.ended, r.err)
+	}
+	s.store.failBulkWrites(false)
+	m := tc.waitStored(t, res.MessageID, "the end", func(m persistence.Message) bool { return m.Status.Final() })
+	if m.Status != persistence.StatusComplete || m.Error != "" || m.Content != "saved and the rest" {
+		t.Fatalf("stored %q error %q content %q; want complete, the whole text", m.Status, m.Error, m.Content)
+	}
+}

@@ -250,6 +250,21 @@ func (w *Writer) Err() error {
 	return w.lastErr
 }
 
+// HoldsFinal reports whether the Writer holds the final update of message
+// id, not yet written: Finish was called and the update is queued, being
+// written or retried, also after every Finish returned when its ctx ended
+// (the store failing writes). It is false once the update was written,
+// dropped (Options.OnDropped is told, or Finish returns the error) or
+// refused as the message no longer streams. The message's end is then
+// still the Writer's to store: the hub's sweep of answers left streaming
+// leaves it alone.
+func (w *Writer) HoldsFinal(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.entries[id]
+	return e != nil && e.queued
+}
+
 // signal wakes the flush goroutine through c without blocking.
 func signal(c chan struct{}) {
 	select {
