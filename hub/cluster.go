@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -168,30 +169,50 @@ func (h *Hub) retry(what string, fn func(ctx context.Context) error) bool {
 // retryIn is retry with each call's context from calls (nil: one of its
 // own).
 func (h *Hub) retryIn(what string, calls *callContext, fn func(ctx context.Context) error) bool {
+	err := h.retryUntil(h.busCtx, what, calls, fn)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrRefused):
+		h.log.Error("cluster bus refused a call for good; going on without it", "call", what, "err", err)
+		return true
+	}
+	h.log.Error("cluster bus call abandoned at shutdown", "call", what, "err", err)
+	return false
+}
+
+// retryUntil calls fn until it succeeds (nil), fails with an error
+// wrapping ErrRefused (a call the bus can never take: that error, not
+// retried), or ctx ends (fn's last error; a call cut by that end is not
+// counted as a bus failure), with a backoff from 20ms to 2s; each call's
+// context comes from calls (nil: one of its own, within busTimeout),
+// within ctx.
+func (h *Hub) retryUntil(ctx context.Context, what string, calls *callContext, fn func(ctx context.Context) error) error {
 	wait := 20 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		var err error
 		if calls != nil {
-			err = fn(calls.get(h.busCtx, time.Now()))
+			err = fn(calls.get(ctx, time.Now()))
 		} else {
-			ctx, cancel := context.WithTimeout(h.busCtx, busTimeout)
-			err = fn(ctx)
+			cctx, cancel := context.WithTimeout(ctx, busTimeout)
+			err = fn(cctx)
 			cancel()
 		}
 		if err == nil {
-			return true
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err // given up, not failed
 		}
 		h.busm.BusCallFailed(what)
 		if errors.Is(err, ErrRefused) {
-			h.log.Error("cluster bus refused a call for good; going on without it", "call", what, "err", err)
-			return true
+			return err
 		}
 		if attempt == 1 || attempt%20 == 0 {
 			h.log.Warn("cluster bus call failed; retrying", "call", what, "attempt", attempt, "err", err)
 		}
-		if !sleep(h.busCtx, wait) {
-			h.log.Error("cluster bus call abandoned at shutdown", "call", what, "err", err)
-			return false
+		if !sleep(ctx, wait) {
+			return err
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
@@ -467,29 +488,87 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 // there (or none) is left alone. The control names the answer the lock
 // names (AnswerRef.MessageID) and its instance stops only that one, so an
 // answer started there since is not stopped either.
+//
+// The lookup of the running answer and the control are tried again until
+// they succeed or ctx ends (a NATS leader election, an instance
+// reconnecting; a bus that is down, ErrNotSent, is not asked again), and the control is sent again every controlAgain until
+// the answer's done comes (one that came while the answer was being
+// prepared there may have found nothing to stop). When neither got
+// through before ctx ended, the answer may run on: the error is a
+// stopUnsent, which wraps unavailable. An error that is not one means
+// the stop reached the answer's instance but its done did not come.
 func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind, messageID string) error {
 	if h.solo {
 		return nil
 	}
-	a, ok, err := h.bus.Running(ctx, convID)
-	if err != nil {
-		return clusterError(err)
+	var a AnswerRef
+	var ok bool
+	var down error
+	err := h.retryUntil(ctx, "look up the running answer", nil, func(ctx context.Context) (err error) {
+		a, ok, err = h.bus.Running(ctx, convID)
+		if errors.Is(err, ErrNotSent) {
+			down = err // the bus is down, not failing for a moment: refused at once, as a send is
+			return nil
+		}
+		return err
+	})
+	if err = cmp.Or(err, down); err != nil {
+		h.log.Warn("look up the answer to stop", "conversation", convID, "err", err)
+		return stopUnsent{clusterError(err)}
 	}
 	if !ok || a.Instance == h.self || messageID != "" && a.MessageID != messageID {
 		return nil
 	}
-	if err := h.bus.Control(ctx, a, kind); err != nil {
-		// Its instance may have died: the take-over ends it, so wait anyway.
+	sctx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	followed := make(chan error, 1)
+	go func() {
+		defer stopSending() // its done came (or the follow failed): nothing more to send
+		followed <- h.bus.Follow(ctx, a, func(*protocol.Frame) {})
+	}()
+	sent := h.sendStop(sctx, a, kind)
+	err = <-followed // ends with ctx at the latest
+	switch {
+	case err == nil:
+		return nil
+	case !sent:
 		h.log.Warn("stop a remote answer", "message", a.MessageID, "instance", a.Instance, "err", err)
+		return stopUnsent{protocol.Errorf(protocol.CodeUnavailable,
+			"the server running this answer did not get the stop; try again in a moment")}
+	case ctx.Err() != nil:
+		return fmt.Errorf("wait for the running answer to stop: %w", ctx.Err())
 	}
-	if err := h.bus.Follow(ctx, a, func(*protocol.Frame) {}); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("wait for the running answer to stop: %w", ctx.Err())
-		}
-		return clusterError(err)
-	}
-	return nil
+	return clusterError(err)
 }
+
+// controlAgain is how long stopRemote waits for the done of an answer it
+// sent a stop to before it sends that stop again.
+const controlAgain = 500 * time.Millisecond
+
+// sendStop sends the control of kind for answer a to its instance until
+// ctx ends, again every controlAgain once it got through (each is tried
+// again until it does); it reports whether one got through.
+func (h *Hub) sendStop(ctx context.Context, a AnswerRef, kind ControlKind) (sent bool) {
+	for {
+		if err := h.retryUntil(ctx, "stop a remote answer", nil, func(ctx context.Context) error {
+			return h.bus.Control(ctx, a, kind)
+		}); err != nil {
+			return sent
+		}
+		sent = true
+		if !sleep(ctx, controlAgain) {
+			return true
+		}
+	}
+}
+
+// stopUnsent is stopRemote's error when its stop may not have reached the
+// instance running the answer, which may then run on: the client gets err
+// (a protocol error, unavailable) and asks again.
+type stopUnsent struct{ err error }
+
+func (e stopUnsent) Error() string { return e.err.Error() }
+func (e stopUnsent) Unwrap() error { return e.err }
 
 // remoteRunningID is the id of the answer the cluster lock of a
 // conversation names, or "" (also when the bus cannot say, and when

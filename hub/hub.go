@@ -494,7 +494,7 @@ func (h *Hub) ActiveAnswer(ctx context.Context, ownerID, conversationID string) 
 // last one ended there), is aborted by the deletion's conversation frame
 // (UserEvent.Deleted) once the conversation is gone.
 func (h *Hub) CancelConversation(ownerID, conversationID string) {
-	h.cancelAnswerFor(h.base, ownerID, conversationID, "", errDeleting)
+	_ = h.cancelAnswerFor(h.base, ownerID, conversationID, "", errDeleting) // logged; the deletion goes on
 	if c := h.lookup(conversationID); c == nil || c.owner == ownerID {
 		h.titles.abort(conversationID)
 	}
@@ -509,17 +509,19 @@ func (h *Hub) CancelConversation(ownerID, conversationID string) {
 // answer of this instance ends early when ctx does (the request that
 // asked is gone); the answer is stopped all the same. One on another
 // instance is told to stop, and waited for, whatever ctx: the stop must
-// reach it even when the request is gone.
-func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, messageID string) {
-	h.cancelAnswerFor(ctx, ownerID, conversationID, messageID, errCancelled)
+// reach it even when the request is gone. It returns an error
+// (unavailable) only when that stop may not have reached it (stopRemote):
+// the answer may run on, and the client asks again.
+func (h *Hub) cancelAnswer(ctx context.Context, ownerID, conversationID, messageID string) error {
+	return h.cancelAnswerFor(ctx, ownerID, conversationID, messageID, errCancelled)
 }
 
 // cancelAnswerFor is cancelAnswer with the cause the answer ends with
 // here (errCancelled or one wrapping it).
-func (h *Hub) cancelAnswerFor(ctx context.Context, ownerID, conversationID, messageID string, cause error) {
+func (h *Hub) cancelAnswerFor(ctx context.Context, ownerID, conversationID, messageID string, cause error) error {
 	c := h.lookup(conversationID)
 	if c != nil && c.owner != ownerID {
-		return
+		return nil
 	}
 	var g *generation
 	if c != nil {
@@ -531,19 +533,10 @@ func (h *Hub) cancelAnswerFor(ctx context.Context, ownerID, conversationID, mess
 		c.mu.Unlock()
 	}
 	if g == nil {
-		kind := ControlCancel
-		if errors.Is(cause, errDeleting) {
-			kind = ControlDelete // its instance asks for no title either
-		}
-		ctx, cancel := context.WithTimeout(h.base, h.opts.FinishTimeout)
-		defer cancel()
-		if err := h.stopRemote(ctx, conversationID, kind, messageID); err != nil {
-			h.log.Warn("cancel a remote answer", "conversation", conversationID, "err", err)
-		}
-		return
+		return h.cancelRemote(conversationID, messageID, cause)
 	}
 	if messageID != "" && g.msg.ID != messageID {
-		return // another answer runs: not the one the cancel names
+		return nil // another answer runs: not the one the cancel names
 	}
 	g.cancel(cause)
 	ctx, cancel := context.WithTimeout(ctx, h.opts.FinishTimeout)
@@ -552,6 +545,30 @@ func (h *Hub) cancelAnswerFor(ctx context.Context, ownerID, conversationID, mess
 	case <-g.done:
 	case <-ctx.Done():
 	}
+	return nil
+}
+
+// cancelRemote is cancelAnswerFor for an answer that does not run here:
+// it is stopped on the instance running it (stopRemote) and waited for,
+// up to FinishTimeout. It returns stopRemote's error when the stop may not
+// have reached that instance; when it did, an answer whose done did not
+// come in time is only logged, as a local one is.
+func (h *Hub) cancelRemote(conversationID, messageID string, cause error) error {
+	kind := ControlCancel
+	if errors.Is(cause, errDeleting) {
+		kind = ControlDelete // its instance asks for no title either
+	}
+	ctx, cancel := context.WithTimeout(h.base, h.opts.FinishTimeout)
+	defer cancel()
+	err := h.stopRemote(ctx, conversationID, kind, messageID)
+	if err == nil {
+		return nil
+	}
+	h.log.Warn("cancel a remote answer", "conversation", conversationID, "err", err)
+	if errors.As(err, new(stopUnsent)) {
+		return err
+	}
+	return nil
 }
 
 func (h *Hub) userSubs(userID string) []Subscriber {

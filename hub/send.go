@@ -749,14 +749,16 @@ func (h *Hub) Cancel(ctx context.Context, userID, conversationID string) error {
 // when the conversation's running answer is another one, or none, it stops
 // nothing and returns nil, as a cancel that came after its answer ended
 // does. A conversation of another user is not found, whatever messageID.
+// An answer running on another instance that the stop may not have
+// reached (the bus failed until FinishTimeout, or is down) is answered unavailable:
+// it may run on, and the client asks again.
 func (h *Hub) CancelAnswer(ctx context.Context, userID, conversationID, messageID string) error {
 	if c := h.lookup(conversationID); c == nil || c.owner != userID {
 		if _, err := h.ownedConversation(ctx, userID, conversationID); err != nil {
 			return err
 		}
 	}
-	h.cancelAnswer(ctx, userID, conversationID, messageID)
-	return nil
+	return h.cancelAnswer(ctx, userID, conversationID, messageID)
 }
 
 // stopRunning cancels the conversation's answer with cause and waits for its done.

@@ -1,0 +1,141 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"chatd/hub/protocol"
+	"chatd/persistence"
+)
+
+// TestClusterCancelThroughFlakyBus: Stop pressed in a tab on B, for an
+// answer running on A, while B's bus fails: the lookup of the running
+// answer (a NATS leader election) or the stop sent to A (no responders
+// while A reconnects) fails for a moment, or the stop is lost on its way
+// (A got none, though the call reported no error). Each is tried again,
+// and a lost stop sent again, until the answer ends: the upstream request
+// is aborted, every tab gets a done of status cancelled, CancelAnswer
+// returns nil. A bus that keeps failing until FinishTimeout makes
+// CancelAnswer return unavailable (the client asks again) and the answer
+// runs on; so does a bus that is down (ErrNotSent), at once, asked once. It used to be answered nil in every case, the answer streaming
+// on to complete: the lookup was not tried again, the stop was only
+// logged.
+func TestClusterCancelThroughFlakyBus(t *testing.T) {
+	t.Parallel()
+	const always = math.MaxInt64
+	cases := []struct {
+		name                       string
+		lookups, controls, dropped int64 // failures of each, in a row (always: every call)
+		down                       bool  // the bus is down while the cancel is made
+		unavailable                bool
+	}{
+		{name: "lookup fails once", lookups: 1},
+		{name: "stop fails once", controls: 1},
+		{name: "stop fails a few times", controls: 3},
+		{name: "stop lost once", dropped: 1},
+		{name: "lookup keeps failing", lookups: always, unavailable: true},
+		{name: "stop keeps failing", controls: always, unavailable: true},
+		{name: "bus down", down: true, unavailable: true},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A")
+			a := tc.hubs[0]
+			flaky := &flakyStopBus{}
+			finish := waitLimit
+			if tt.unavailable {
+				finish = 200 * time.Millisecond // how long B tries; B runs no answer of its own
+			}
+			b := tc.startWith(t, "B", func(m *MemBus) Bus { flaky.MemBus = m; return flaky },
+				func(o *Options) { o.FinishTimeout = finish })
+			conv := tc.conversation(t)
+			onA := tc.follow(t, a, "a1", conv.ID)
+			onB := tc.follow(t, b, "b1", conv.ID)
+			res := tc.send(t, a, onA, conv.ID, "hi")
+			run := a.model.next(t)
+			run.say(t, "partial ")
+			onB.waitText(t, res.MessageID, "partial ")
+			flaky.lookups.Store(tt.lookups)
+			flaky.controls.Store(tt.controls)
+			flaky.dropped.Store(tt.dropped)
+			flaky.calls.Store(0)
+			tc.mem.SetDown(tt.down)
+
+			err := b.CancelAnswer(context.Background(), tc.user.ID, conv.ID, res.MessageID)
+			tc.mem.SetDown(false)
+			flaky.lookups.Store(0)
+			flaky.controls.Store(0)
+			if n := flaky.calls.Load(); tt.down && n != 1 {
+				t.Fatalf("%d lookups with the bus down, want 1", n)
+			}
+			if tt.unavailable {
+				if errCode(err) != protocol.CodeUnavailable {
+					t.Fatalf("CancelAnswer: %v, want unavailable", err)
+				}
+				run.say(t, "more") // not aborted: the answer runs on
+				close(run.tokens)
+				tabs := []*tab{onA, onB}
+				if tt.down {
+					tabs = tabs[:1] // the tab on B was told to reconnect
+				}
+				for _, s := range tabs {
+					if st := s.waitDone(t, res.MessageID); st != "complete" {
+						t.Fatalf("tab %s: done %q, want complete", s.id, st)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("CancelAnswer: %v", err)
+			}
+			select {
+			case <-run.aborted:
+			default:
+				t.Fatal("CancelAnswer returned, the upstream request on A still runs")
+			}
+			for _, s := range []*tab{onA, onB} {
+				if st := s.waitDone(t, res.MessageID); st != "cancelled" {
+					t.Fatalf("tab %s: done %q, want cancelled", s.id, st)
+				}
+			}
+			if m := tc.message(t, res.MessageID); m.Status != persistence.StatusCancelled || m.Content != "partial " {
+				t.Fatalf("stored %q %q", m.Status, m.Content)
+			}
+		})
+	}
+}
+
+// flakyStopBus is a MemBus whose next lookups of a running answer, and
+// stops sent to another instance, fail as a bus that cannot be reached
+// for a moment (lookups, controls: how many in a row), and whose next
+// dropped stops are lost on their way, reported sent; calls counts its
+// lookups.
+type flakyStopBus struct {
+	*MemBus
+	lookups, controls, dropped atomic.Int64
+	calls                      atomic.Int64 // lookups made
+}
+
+func (b *flakyStopBus) Running(ctx context.Context, convID string) (AnswerRef, bool, error) {
+	b.calls.Add(1)
+	if b.lookups.Add(-1) >= 0 {
+		return AnswerRef{}, false, errors.Join(ErrBusUnavailable, errors.New("no stream leader"))
+	}
+	return b.MemBus.Running(ctx, convID)
+}
+
+func (b *flakyStopBus) Control(ctx context.Context, a AnswerRef, kind ControlKind) error {
+	if b.controls.Add(-1) >= 0 {
+		return fmt.Errorf("instance %s is gone: %w", a.Instance, ErrBusUnavailable)
+	}
+	if b.dropped.Add(-1) >= 0 {
+		return nil
+	}
+	return b.MemBus.Control(ctx, a, kind)
+}
