@@ -29,10 +29,14 @@ type conv struct {
 	// Cluster state (remote.go, publish.go); all nil with one instance.
 	remote *mirror    // an answer running on another instance, mirrored here
 	next   *AnswerRef // a remote answer that started before remote ended
-	ended  string     // the last answer mirrored here to its end (done or aborted)
-	lock   *AnswerRef // the cluster lock taken for the reserved answer
-	out    *outbox    // frames of the local answer waiting to be published
-	halt   error      // a stop that came for the reserved answer before it ran
+	// nextAhead are the tabs that resumed next by name before remote's end
+	// was read, with their cursors: none of remote's frames are theirs,
+	// and next's mirror takes them as resumed past its text (handNextLocked).
+	nextAhead map[Subscriber]cursors
+	ended     string     // the last answer mirrored here to its end (done or aborted)
+	lock      *AnswerRef // the cluster lock taken for the reserved answer
+	out       *outbox    // frames of the local answer waiting to be published
+	halt      error      // a stop that came for the reserved answer before it ran
 }
 
 // deliverLocked queues f for the bus, then hands it to every subscriber:
@@ -129,7 +133,7 @@ func (h *Hub) dropIfIdleLocked(c *conv) {
 		delete(h.convs, c.id)
 		if c.remote != nil {
 			c.remote.stop() // nobody here follows it any more
-			c.remote, c.next = nil, nil
+			c.remote, c.next, c.nextAhead = nil, nil, nil
 		}
 	}
 }

@@ -202,15 +202,25 @@ func (h *Hub) mirrorLocked(c *conv, a AnswerRef) {
 			cancel()
 		}
 	case c.remote.ref.MessageID != a.MessageID:
+		if c.next != nil && c.next.MessageID != a.MessageID {
+			c.failNextLocked() // it ended unseen: it will not be mirrored
+		}
 		c.next = &a // the previous one has not been seen ending yet
 	}
 }
 
 // resumeMirrorLocked resumes the mirrored answer req names (any, when it
 // names none) after from; c.mu is held. A resume that names no answer is
-// sent the answer's message frame first, as for a local answer.
+// sent the answer's message frame first, as for a local answer. One that
+// names the answer waiting to be mirrored next (c.next) waits for it
+// (resumeNextLocked).
 func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, from int64) (bool, error) {
 	m := c.remote
+	if m != nil && req.MessageID != "" && m.ref.MessageID != req.MessageID && c.next != nil &&
+		c.next.MessageID == req.MessageID {
+		h.resumeNextLocked(c, sub, req, from)
+		return true, nil
+	}
 	if m == nil || req.MessageID != "" && m.ref.MessageID != req.MessageID {
 		return false, nil
 	}
@@ -227,6 +237,7 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 		}
 	}
 	h.followLocked(c, sub)
+	delete(c.nextAhead, sub) // it resumed this answer now
 	sub.Deliver(protocol.Ack(req.FrameID))
 	if unnamed && m.message != nil {
 		sub.Deliver(m.message)
@@ -241,15 +252,70 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 			}
 			m.announce[sub] = true
 		}
-		m.aheadLocked(sub, rfrom)
 		// The mirror is still reading the stream up to the present: sub
 		// gets the text from its cursor on when it gets there.
-		if m.ahead == nil {
-			m.ahead = make(map[Subscriber]int64)
-		}
-		m.ahead[sub] = from
+		m.resumeAheadLocked(sub, cursors{from, rfrom})
 	}
 	return true, nil
+}
+
+// resumeAheadLocked records sub as resumed past the text the mirror has
+// read so far, at cursors at: it gets the answer's frames from there on
+// once the mirror reaches them; conv.mu is held.
+func (m *mirror) resumeAheadLocked(sub Subscriber, at cursors) {
+	m.aheadLocked(sub, at.reasoning)
+	if m.ahead == nil {
+		m.ahead = make(map[Subscriber]int64)
+	}
+	m.ahead[sub] = at.text
+}
+
+// cursors are where a resume continues an answer: its text and its
+// reasoning, in bytes.
+type cursors struct{ text, reasoning int64 }
+
+// resumeNextLocked resumes answer c.next, which req names, while the
+// mirror of the answer before it (c.remote) has not read that one's end
+// yet (its follow is behind): sub follows c, gets none of that answer's
+// frames (it has them: it saw the answer it resumes start after that one
+// ended), and, once c.next's mirror starts, is taken by it as resumed
+// past its text at its cursors (handNextLocked), as by a mirror that is
+// current (resumeMirrorLocked). conv.mu is held.
+func (h *Hub) resumeNextLocked(c *conv, sub Subscriber, req SubscribeRequest, from int64) {
+	h.followLocked(c, sub)
+	sub.Deliver(protocol.Ack(req.FrameID))
+	if c.nextAhead == nil {
+		c.nextAhead = make(map[Subscriber]cursors)
+	}
+	c.nextAhead[sub] = cursors{from, reasoningCursor(req)}
+}
+
+// handNextLocked hands the tabs that resumed answer id while it was
+// c.next (c.nextAhead) to its mirror, which endLocked just started, as
+// resumed past its text; conv.mu is held. Without that mirror (it could
+// not start) they are told to reconnect and resume.
+func (c *conv) handNextLocked(id string) {
+	if m := c.remote; m == nil || m.ref.MessageID != id {
+		c.failNextLocked()
+		return
+	}
+	for sub, at := range c.nextAhead {
+		if c.subs.has(sub) {
+			c.remote.resumeAheadLocked(sub, at)
+		}
+	}
+	c.nextAhead = nil
+}
+
+// failNextLocked tells the tabs that resumed c.next, which will not be
+// mirrored here, to reconnect and resume; conv.mu is held.
+func (c *conv) failNextLocked() {
+	for sub := range c.nextAhead {
+		if c.subs.has(sub) {
+			tellResumeAgain(sub)
+		}
+	}
+	c.nextAhead = nil
 }
 
 // catchUpLocked is generation.catchUpLocked for a mirror; conv.mu is held.
@@ -300,12 +366,19 @@ func (m *mirror) run(ctx context.Context) {
 // from here: an error frame, then their connection closes so that they
 // reconnect and resume (on any instance, once the bus is back).
 func (m *mirror) failLocked() {
-	f := protocol.ErrorFrame(nil, protocol.Errorf(protocol.CodeUnavailable,
-		"lost the connection to the server running this answer; reconnecting"))
 	for _, s := range m.conv.subs {
-		s.sub.Deliver(f)
-		s.sub.Close(protocol.CloseGoingAway, "cluster bus unavailable; reconnect and resume")
+		tellResumeAgain(s.sub)
 	}
+	m.conv.nextAhead = nil
+}
+
+// tellResumeAgain tells sub that the answer it follows can no longer be
+// shown from here: an error frame, then its connection closes so that it
+// reconnects and resumes.
+func tellResumeAgain(sub Subscriber) {
+	sub.Deliver(protocol.ErrorFrame(nil, protocol.Errorf(protocol.CodeUnavailable,
+		"lost the connection to the server running this answer; reconnecting")))
+	sub.Close(protocol.CloseGoingAway, "cluster bus unavailable; reconnect and resume")
 }
 
 // inconsistentLocked fails the followers of a stream that does not
@@ -331,6 +404,7 @@ func (m *mirror) endLocked() {
 		if len(c.subs) > 0 {
 			m.h.mirrorLocked(c, *next)
 		}
+		c.handNextLocked(next.MessageID)
 	}
 }
 
@@ -459,7 +533,7 @@ const storedTailMax = busTextMax
 // begins.
 func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 	c := m.conv
-	if len(m.ahead) == 0 {
+	if len(m.ahead) == 0 && len(c.nextAhead) == 0 {
 		for i := range c.subs {
 			c.subs[i].sub.Deliver(f)
 		}
@@ -468,7 +542,10 @@ func (m *mirror) deliverLocked(f *protocol.Frame, from int) {
 	for _, s := range c.subs {
 		sub := s.sub
 		cursor, ok := m.ahead[sub]
+		_, onNext := c.nextAhead[sub]
 		switch {
+		case onNext:
+			// it resumed the answer after this one: this one is not its
 		case !ok:
 			sub.Deliver(f)
 		case f.Type == protocol.TypeMessage && f.MessageID == m.ref.MessageID && m.announce[sub]:

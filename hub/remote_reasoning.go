@@ -38,7 +38,10 @@ func (m *mirror) onReasoningLocked(f *protocol.Frame, filled bool) (gap bool) {
 	for _, s := range m.conv.subs {
 		sub := s.sub
 		cursor, ahead := m.aheadR[sub]
+		_, onNext := m.conv.nextAhead[sub]
 		switch {
+		case onNext:
+			// it resumed the answer after this one (deliverLocked)
 		case !ahead:
 			sub.Deliver(f)
 		case cursor <= int64(from):

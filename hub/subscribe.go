@@ -74,6 +74,7 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 	if g := c.gen; g != nil {
 		g.catchUpLocked(sub, 0, 0, true)
 	} else if m := c.remote; m != nil {
+		delete(c.nextAhead, sub) // it follows this answer now, then the next from its start
 		m.catchUpLocked(sub, 0, true)
 	}
 	c.mu.Unlock()
