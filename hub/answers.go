@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"sync"
 
 	"chatd/hub/protocol"
@@ -20,42 +21,82 @@ import (
 const DefaultMaxAnswersPerUser = 5
 
 // answerSlots counts, per user, the answers of this instance that run or
-// are being prepared (a conversation reserved for one), against a bound.
-// A conversation holds one of its owner's slots from its reservation for
-// an answer to the end of that answer (conv.slot): reserveAnswer takes
-// it, unreserve gives it back for an answer that never started, and the
-// generation's finish for one that ran. Its lock is innermost (taken
-// under conv.mu).
+// are being prepared (a conversation reserved for one), and its title
+// requests, against a bound: together they are what the user holds of the
+// model servers. A conversation holds one of its owner's slots from its
+// reservation for an answer to the end of that answer (conv.slot):
+// reserveAnswer takes it, unreserve gives it back for an answer that
+// never started, and the generation's finish for one that ran. A title
+// request only borrows a free slot (takeTitle; none free: no request) and
+// gives it up to the first answer of its user that needs it: take cuts
+// the title request short (it falls back to the prompt's first words), so
+// that a title never refuses a send. Its lock is innermost (taken under
+// conv.mu).
 type answerSlots struct {
 	max int
 	// refusal answers a request past max (rate_limited: a wait cures it).
 	refusal *protocol.Error
 
 	mu      sync.Mutex
-	running map[string]int
+	running map[string]int          // answers and titles counted, per user
+	titles  map[string][]*titleSlot // the titles among them, per user, in start order
+}
+
+// titleSlot is an answer slot a title request borrowed (takeTitle).
+type titleSlot struct {
+	user string
+	// cutShort ends the title request when an answer takes the slot.
+	cutShort context.CancelFunc
+	// lent is set once an answer took the slot (answerSlots.mu).
+	lent bool
 }
 
 func newAnswerSlots(max int) *answerSlots {
-	return &answerSlots{max: max, running: make(map[string]int),
+	return &answerSlots{max: max, running: make(map[string]int), titles: make(map[string][]*titleSlot),
 		refusal: protocol.Errorf(protocol.CodeRateLimited,
 			"you have %d answers running at once, the most allowed; wait for one to end, or stop one", max)}
 }
 
-// take counts one more answer of userID unless it has max already.
+// take counts one more answer of userID unless it has max answers
+// already. With max counted, some of them titles, the latest title gives
+// its slot to the answer and is cut short.
 func (s *answerSlots) take(userID string) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.running[userID] >= s.max {
+	if s.running[userID] < s.max {
+		s.running[userID]++
+		s.mu.Unlock()
+		return true
+	}
+	t := s.lendLocked(userID)
+	s.mu.Unlock()
+	if t == nil {
 		return false
 	}
-	s.running[userID]++
+	t.cutShort()
 	return true
+}
+
+// lendLocked takes the slot of userID's latest title for an answer, or
+// returns nil when the user has no title counted; s.mu is held.
+func (s *answerSlots) lendLocked(userID string) *titleSlot {
+	ts := s.titles[userID]
+	if len(ts) == 0 {
+		return nil
+	}
+	t := ts[len(ts)-1]
+	s.setTitlesLocked(userID, ts[:len(ts)-1])
+	t.lent = true
+	return t
 }
 
 // give forgets an answer take counted.
 func (s *answerSlots) give(userID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.giveLocked(userID)
+}
+
+func (s *answerSlots) giveLocked(userID string) {
 	if n := s.running[userID] - 1; n > 0 {
 		s.running[userID] = n
 	} else {
@@ -63,17 +104,59 @@ func (s *answerSlots) give(userID string) {
 	}
 }
 
-// full reports whether userID has max answers counted: a request that
-// would write before it reserves (a send creating its conversation) is
-// refused early, so that a refusal costs no write in the common case.
-// Only reserveAnswer's take is binding.
+// takeTitle counts a title request of userID in a free slot, which
+// cutShort ends if an answer takes it; nil when none is free (the title
+// is then not asked for). giveTitle gives it back.
+func (s *answerSlots) takeTitle(userID string, cutShort context.CancelFunc) *titleSlot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running[userID] >= s.max {
+		return nil
+	}
+	s.running[userID]++
+	t := &titleSlot{user: userID, cutShort: cutShort}
+	s.titles[userID] = append(s.titles[userID], t)
+	return t
+}
+
+// giveTitle forgets the title slot t, unless an answer took it.
+func (s *answerSlots) giveTitle(t *titleSlot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.lent {
+		return
+	}
+	ts := s.titles[t.user]
+	for i, o := range ts {
+		if o == t {
+			s.setTitlesLocked(t.user, append(ts[:i:i], ts[i+1:]...))
+			break
+		}
+	}
+	s.giveLocked(t.user)
+}
+
+// setTitlesLocked sets userID's titles, forgetting the user at none.
+func (s *answerSlots) setTitlesLocked(userID string, ts []*titleSlot) {
+	if len(ts) == 0 {
+		delete(s.titles, userID)
+	} else {
+		s.titles[userID] = ts
+	}
+}
+
+// full reports whether userID has max answers counted, titles aside (an
+// answer takes a title's slot): a request that would write before it
+// reserves (a send creating its conversation) is refused early, so that
+// a refusal costs no write in the common case. Only reserveAnswer's take
+// is binding.
 func (s *answerSlots) full(userID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.running[userID] >= s.max
+	return s.running[userID]-len(s.titles[userID]) >= s.max
 }
 
-// count is how many answers of userID are counted (tests).
+// count is how many answers and titles of userID are counted (tests).
 func (s *answerSlots) count(userID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -94,6 +94,8 @@ type Options struct {
 	// MaxAnswersPerUser bounds the answers of one user running on this
 	// instance at once (those being prepared count too); a send or
 	// regenerate past it is refused with rate_limited, storing nothing.
+	// Title requests count too, in a slot left free, which an answer takes
+	// from them (answers.go).
 	// Each instance of a cluster counts its own (an answer runs on the
 	// instance that took its request). It defaults to
 	// DefaultMaxAnswersPerUser.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"chatd/llm"
 	"chatd/persistence"
 )
 
@@ -53,7 +54,7 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 		g.conv.mu.Lock()
 		answer := string(g.text)
 		g.conv.mu.Unlock()
-		title := h.opts.Titler(ctx, g.msg.Model, g.prompt, answer)
+		title := h.askTitle(ctx, g, answer)
 		if title == "" {
 			return
 		}
@@ -71,6 +72,23 @@ func (h *Hub) maybeTitle(g *generation, final persistence.MessageUpdate) {
 		}
 		h.ConversationChanged(g.msg.OwnerID, "updated", conv)
 	}()
+}
+
+// askTitle asks the Titler for the title of g's conversation in one of
+// the owner's answer slots (Options.MaxAnswersPerUser), so that a user's
+// title requests and answers together stay within the bound. With none
+// free it asks nothing and names the conversation after the prompt's
+// first words (llm.FallbackTitle); an answer of the user taking the slot
+// meanwhile cuts the request short (the Titler then falls back likewise).
+func (h *Hub) askTitle(ctx context.Context, g *generation, answer string) string {
+	ask, cutShort := context.WithCancel(ctx)
+	defer cutShort()
+	slot := h.answers.takeTitle(g.msg.OwnerID, cutShort)
+	if slot == nil {
+		return llm.FallbackTitle(g.prompt)
+	}
+	defer h.answers.giveTitle(slot)
+	return h.opts.Titler(ask, g.msg.Model, g.prompt, answer)
 }
 
 // titleJobs are the conversations whose title is being asked for here, so
