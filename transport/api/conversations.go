@@ -61,6 +61,17 @@ type ConversationOptions struct {
 	// its budget was taken (a cursor the store does not know) gives it
 	// back there too.
 	SharedSearches limits.BudgetGiver
+	// EditsPerMinute bounds each user's changes and deletions of
+	// conversations (PATCH and DELETE /api/conversations/:id), with a
+	// burst of as many: each is a store write and a conversation frame to
+	// every tab of the user (in a cluster, an event on NATS too). Beyond
+	// it they get 429 with Retry-After. It defaults to
+	// DefaultEditsPerMinute; a negative value removes the bound.
+	EditsPerMinute int
+	// SharedEdits, when set, also holds EditsPerMinute for each user
+	// across every instance of a cluster (limits.Shared, budget
+	// BudgetEdits); nil keeps it per process.
+	SharedEdits limits.Budgets
 	// RequestTimeout bounds the work of each request of these routes but
 	// the export: its context ends after it, so a store that does not
 	// answer makes the request fail with 503 unavailable (and Retry-After)
@@ -107,6 +118,9 @@ type Conversations struct {
 	sendEvery time.Duration // see exportSendEvery
 	creating  inflight.Keys // users' clientIds of creations being handled
 	searching inflight.Keys // users whose search the store is running (searchTurn)
+	edits     *userRate     // nil: unbounded (edits.go)
+	sharedEd  limits.Budgets
+	editsMin  int // edits per minute
 }
 
 // NewConversations returns the conversation routes over store.
@@ -131,6 +145,12 @@ func NewConversations(store ConversationStore, opts ConversationOptions) *Conver
 		timeout: opts.RequestTimeout, sendEvery: exportSendEvery}
 	if opts.SearchesPerMinute > 0 {
 		h.searches = newUserRate(opts.SearchesPerMinute, time.Minute)
+	}
+	if opts.EditsPerMinute == 0 {
+		opts.EditsPerMinute = DefaultEditsPerMinute
+	}
+	if opts.EditsPerMinute > 0 {
+		h.edits, h.sharedEd, h.editsMin = newUserRate(opts.EditsPerMinute, time.Minute), opts.SharedEdits, opts.EditsPerMinute
 	}
 	return h
 }
@@ -510,6 +530,9 @@ func (h *Conversations) update(c *gin.Context) {
 		f.Model = &model
 	}
 	owner := ownerID(c)
+	if !h.spendEdit(c, owner) {
+		return
+	}
 	if err := h.checkPatchParams(c, owner, id, &f); err != nil {
 		httperr.AbortError(c, err)
 		return
@@ -541,6 +564,9 @@ func (h *Conversations) delete(c *gin.Context) {
 		return
 	}
 	ctx, owner := c.Request.Context(), ownerID(c)
+	if !h.spendEdit(c, owner) {
+		return
+	}
 	// The latest state (persistence.WithLatest): a replica lagging behind
 	// a conversation created a moment ago would refuse its deletion.
 	conv, ok := h.load(persistence.WithLatest(ctx), c, owner, id)

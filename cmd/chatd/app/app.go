@@ -289,7 +289,7 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
 			Live: a.hub, Catalog: cfg.Model, Creations: lim, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute,
-			SharedSearches: cfg.SharedLimits, RequestTimeout: cfg.RequestTimeout}),
+			SharedSearches: cfg.SharedLimits, SharedEdits: cfg.SharedLimits, RequestTimeout: cfg.RequestTimeout}),
 		Models:               api.NewModels(a.hub), // the catalog with the windows refusals taught
 		Health:               a.health,
 		TrustedProxies:       cfg.TrustedProxies,

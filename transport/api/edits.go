@@ -1,0 +1,39 @@
+package api
+
+import (
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"chatd/transport/httperr"
+	"chatd/transport/limits"
+)
+
+// BudgetEdits names the budget of changes and deletions of conversations
+// in ConversationOptions.SharedEdits.
+const BudgetEdits = "edits"
+
+// DefaultEditsPerMinute is the default ConversationOptions.EditsPerMinute:
+// far more renames, model picks and deletions than a person makes, so
+// that only a script looping over PATCH or DELETE meets it.
+const DefaultEditsPerMinute = 60
+
+// spendEdit spends one of user's changes or deletions of a conversation,
+// of this process and of the cluster (SharedEdits), before any store work,
+// or answers 429 with Retry-After and returns false. One the cluster
+// refuses gives this process's back.
+func (h *Conversations) spendEdit(c *gin.Context, user string) bool {
+	if h.edits == nil {
+		return true
+	}
+	wait, ok := h.edits.take(user, time.Now())
+	if ok {
+		if wait, ok = limits.TakeBudget(h.sharedEd, limits.DefaultSharedTimeout, h.sharedLog, BudgetEdits, user, h.editsMin); !ok {
+			h.edits.give(user, time.Now())
+		}
+	}
+	if !ok {
+		httperr.AbortError(c, httperr.RateLimited("too many changes to conversations; try again in a moment", wait))
+	}
+	return ok
+}
