@@ -1092,7 +1092,7 @@ func (h *Hub) pickModel(ctx context.Context, requested, current string) (modelCh
 	if requested != "" {
 		id, ok := llm.ResolveModel(ctx, h.opts.Model, models, requested)
 		if !ok {
-			return modelChoice{}, protocol.Errorf(protocol.CodeUnknownModel, "model %q is not available", requested)
+			return modelChoice{}, protocol.Errorf(protocol.CodeUnknownModel, "model %q is not available", shownModel(requested))
 		}
 		return modelChoice{id: id}, nil
 	}
@@ -1132,7 +1132,7 @@ func (h *Hub) unlisted(model string) error {
 		reason = e.Message
 	}
 	return protocol.Errorf(protocol.CodeUnknownModel, "model %q is not available right now (%s); try again later, or pick another model",
-		model, strings.TrimSuffix(reason, "."))
+		shownModel(model), strings.TrimSuffix(reason, "."))
 }
 
 // noModel is the refusal of a send or regenerate when the catalog lists

@@ -95,6 +95,9 @@ const (
 	maxFrameIDLen   = 64
 	// MaxKeyChars is the longest idempotency key (KeyProblem).
 	MaxKeyChars = 64
+	// MaxModelChars is the longest model name a send or regenerate may
+	// give, in characters, as a conversation's model over REST.
+	MaxModelChars = 200
 )
 
 // ClientFrame is any frame a client sends; which fields matter depends on Type.
@@ -210,6 +213,9 @@ func (f *ClientFrame) Validate() *Error {
 		if err := optionalID("messageId", f.MessageID); err != nil {
 			return err
 		}
+		if err := validModel(f.Model); err != nil {
+			return err
+		}
 		return validClientMessageID(f.ClientMessageID)
 	case TypeSubscribe:
 		return validateSubscribe(f)
@@ -228,6 +234,9 @@ func validateSend(f *ClientFrame) *Error {
 	}
 	if n := len([]rune(*f.Content)); n > MaxContentChars {
 		return Errorf(CodeInvalidField, "content has %d characters; the limit is %d", n, MaxContentChars)
+	}
+	if err := validModel(f.Model); err != nil {
+		return err
 	}
 	if err := validClientMessageID(f.ClientMessageID); err != nil {
 		return err
@@ -250,6 +259,15 @@ func validateSubscribe(f *ClientFrame) *Error {
 	}
 	if f.LastReasoningSeq != nil && *f.LastReasoningSeq < 0 {
 		return Errorf(CodeInvalidField, "lastReasoningSeq must not be negative")
+	}
+	return nil
+}
+
+// validModel checks the model a send or regenerate names ("": the
+// conversation's).
+func validModel(model string) *Error {
+	if n := utf8.RuneCountInString(model); n > MaxModelChars {
+		return Errorf(CodeInvalidField, "model has %d characters; the limit is %d", n, MaxModelChars)
 	}
 	return nil
 }

@@ -48,6 +48,10 @@ func TestDecodeClient(t *testing.T) {
 		{"regenerate with a long key", `{"type":"regenerate","conversationId":"` + conv + `","clientMessageId":"` + strings.Repeat("a", 65) + `"}`, CodeInvalidField, ""},
 		{"negative cursor", `{"type":"subscribe","conversationId":"` + conv + `","lastSeq":-1}`, CodeInvalidField, ""},
 		{"cursor of the wrong type", `{"type":"subscribe","id":"e","conversationId":"` + conv + `","lastSeq":"1"}`, CodeInvalidField, `"e"`},
+		{"send with a model at the limit", `{"type":"send","content":"x","model":"` + strings.Repeat("é", MaxModelChars) + `"}`, "", ""},
+		{"send with a long model", `{"type":"send","id":"h","content":"x","model":"` + strings.Repeat("m", MaxModelChars+1) + `"}`, CodeInvalidField, `"h"`},
+		{"regenerate with a model at the limit", `{"type":"regenerate","conversationId":"` + conv + `","model":"` + strings.Repeat("é", MaxModelChars) + `"}`, "", ""},
+		{"regenerate with a long model", `{"type":"regenerate","conversationId":"` + conv + `","model":"` + strings.Repeat("m", MaxModelChars+1) + `"}`, CodeInvalidField, ""},
 		{"object id", `{"type":"ping","id":{}}`, CodeInvalidField, ""},
 		{"long id", `{"type":"ping","id":"` + strings.Repeat("i", 65) + `"}`, CodeInvalidField, ""},
 	}

@@ -18,7 +18,7 @@ import (
 const (
 	MaxTitleChars        = 200
 	MaxSystemPromptChars = 8000
-	MaxModelChars        = 200
+	MaxModelChars        = protocol.MaxModelChars // as the live channel's send and regenerate
 	MaxQueryChars        = 200
 	MaxCursorBytes       = 1024
 	// MaxClientIDChars bounds a creation's clientId, as the live
