@@ -99,6 +99,25 @@ describe('a streaming code block', () => {
     }
   });
 
+  it('gives the focus back without scrolling to its Copy button', () => {
+    // focus() scrolls to the element by default: a reader who scrolled on to
+    // read the growing code was taken back up to the button at every token.
+    let text = 'Here:\n\n```python\nprint(1)\n';
+    act(() => mount.root.render(<Markdown text={text} growing />));
+    mount.host.querySelector<HTMLButtonElement>('button.code-copy')!.focus();
+    const focus = vi.spyOn(HTMLElement.prototype, 'focus');
+    try {
+      text += 'print(2)\n';
+      act(() => mount.root.render(<Markdown text={text} growing />));
+      const copy = mount.host.querySelector<HTMLButtonElement>('button.code-copy')!;
+      expect(document.activeElement).toBe(copy);
+      expect(focus.mock.contexts).toEqual([copy]);
+      expect(focus.mock.calls).toEqual([[{ preventScroll: true }]]);
+    } finally {
+      focus.mockRestore();
+    }
+  });
+
   it('takes no focus it did not have', () => {
     let text = '```python\nprint(1)\n';
     act(() => mount.root.render(<Markdown text={text} growing />));

@@ -16,7 +16,10 @@ import { sayPolitely } from '../lib/politeStatus';
  * to the page at every token. The same button is the one at the same place
  * among the block's Copy buttons. Which had the focus is read just before
  * the markup changes (getSnapshotBeforeUpdate: no hook runs then), so
- * nothing takes a focus the reader put elsewhere.
+ * nothing takes a focus the reader put elsewhere. The button is focused
+ * without scrolling to it (focus scrolls by default): a reader who clicked
+ * Copy and scrolled on to read the code as it grows was taken back up at
+ * every token, and the list stopped following the answer.
  */
 class Block extends PureComponent<{ html: string }> {
   private readonly ref = createRef<HTMLDivElement>();
@@ -33,7 +36,8 @@ class Block extends PureComponent<{ html: string }> {
   override componentDidUpdate(_prev: unknown, _state: unknown, focusedCopy: number): void {
     if (this.ref.current) revealKnown(this.ref.current);
     const fell = !document.activeElement || document.activeElement === document.body;
-    if (focusedCopy >= 0 && fell) this.copyButtons()[focusedCopy]?.focus();
+    // Not scrolled to: a reader who scrolled on to read the code stays there.
+    if (focusedCopy >= 0 && fell) this.copyButtons()[focusedCopy]?.focus({ preventScroll: true });
   }
 
   /** copyButtons are the block's code blocks' Copy buttons, in order. */
