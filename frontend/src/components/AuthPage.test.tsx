@@ -205,3 +205,36 @@ describe('AuthPage refused for the whole form', () => {
     expect(document.activeElement?.textContent).toBe(text);
   });
 });
+
+describe('AuthPage refused while the focus is in a field', () => {
+  // Only the focus the button pressed had (to the page, the button disabled)
+  // goes to the refusal: Enter in a field sends the form and the focus never
+  // left it, and a field typed in while the server works keeps it. The
+  // refusal is an alert: said all the same.
+  it.each([
+    ['Enter in the password field sent it', 'password', () => undefined],
+    ['the email field, moved to while the server worked', 'email', () => mount.host.querySelector<HTMLInputElement>('input[name="email"]')!.focus()],
+  ])('%s: the focus stays there', async (_name, field, meanwhile) => {
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    let refuse!: (err: unknown) => void;
+    vi.spyOn(app, 'login').mockImplementation(() => new Promise((_, reject) => (refuse = reject)));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <AuthPage mode="login" />
+        </AppProvider>,
+      ),
+    );
+    type('email', 'ada@example.com');
+    type('password', 'wrong password 123');
+    const password = mount.host.querySelector<HTMLInputElement>('input[name="password"]')!;
+    act(() => password.focus());
+    await act(async () => password.form!.requestSubmit()); // what Enter in the field does
+    act(meanwhile);
+    await act(async () => refuse(new ApiError(401, 'unauthorized', 'invalid credentials')));
+    expect(document.activeElement).toBe(mount.host.querySelector(`input[name="${field}"]`));
+    const alert = mount.host.querySelector('#auth-error');
+    expect(alert?.getAttribute('role')).toBe('alert');
+    expect(alert?.textContent).toBe('Wrong email or password.');
+  });
+});

@@ -1,6 +1,6 @@
 // Sign-in and registration.
 
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useApp, useAppState } from '../hooks/app';
 import { useFocusSoon } from '../hooks/useFocusSoon';
 import { ApiError } from '../lib/api';
@@ -83,7 +83,8 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
   /** The wait is the address's (addressWide): another email does not end it. */
   const [waitAddress, setWaitAddress] = useState(false);
   const [now, setNow] = useState(Date.now());
-  const focusSoon = useFocusSoon();
+  const submitButton = useRef<HTMLButtonElement>(null);
+  const focusSoon = useFocusSoon(submitButton);
 
   useEffect(() => {
     if (waitUntil <= now) return;
@@ -142,7 +143,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
         return;
       }
       setError(authErrorText(err, mode));
-      // Focused, as a field in error is: the button pressed had the focus, disabled meanwhile.
+      // Focused, as a field in error is, when the button pressed had the focus (disabled meanwhile).
       focusSoon(() => form.querySelector<HTMLElement>('#auth-error'));
       if (err instanceof ApiError && err.status === 429 && err.retryAfter) {
         setWaitUntil(Date.now() + err.retryAfter * 1000);
@@ -250,6 +251,7 @@ export function AuthPage({ mode }: { mode: 'login' | 'register' }) {
             read each second) and is described by the error, which says the
             wait once; the end of the wait is said once (sayPolitely). */}
         <button
+          ref={submitButton}
           type="submit"
           className="primary"
           disabled={pending || waiting > 0}

@@ -32,7 +32,8 @@ export function ChangePassword({ email, onChange, onRefusedAfterClose }: ChangeP
   const fields = { currentPassword: useRef<HTMLInputElement>(null), newPassword: useRef<HTMLInputElement>(null) };
   const done = useRef<HTMLParagraphElement>(null);
   const formError = useRef<HTMLParagraphElement>(null);
-  const focusSoon = useFocusSoon();
+  const submitButton = useRef<HTMLButtonElement>(null);
+  const focusSoon = useFocusSoon(submitButton);
   const id = useId();
 
   // Said and focused once changed: the button that had the focus was disabled meanwhile.
@@ -128,7 +129,7 @@ export function ChangePassword({ email, onChange, onRefusedAfterClose }: ChangeP
           {PASSWORD_HINT}
         </p>
         {errorOf(null)}
-        <button type="submit" className="primary" disabled={pending}>
+        <button ref={submitButton} type="submit" className="primary" disabled={pending}>
           {pending ? 'Changing…' : 'Change password'}
         </button>
       </form>

@@ -3,6 +3,7 @@
 
 import { act } from 'react';
 import { describe, expect, it, vi } from 'vitest';
+import type { ServerRefusal } from '../lib/params';
 import type { Params } from '../lib/protocol';
 import { SettingsDialog } from './SettingsDialog';
 import { mountEach, watchLive } from './testkit';
@@ -167,5 +168,34 @@ describe('SettingsDialog Save refused by the server', () => {
     expect(document.activeElement).not.toBeNull();
     expect(document.activeElement).toBe(expected());
     expect(document.querySelector('[role="dialog"]')!.textContent).toContain(refusal.text);
+  });
+});
+
+describe('SettingsDialog Save refused: whose focus it takes', () => {
+  // The refusal takes only the focus Save had (fallen to the page in
+  // Chromium, Save disabled): a user who went on to the system prompt while
+  // the server worked keeps typing there.
+  const prompt = () => document.querySelector<HTMLTextAreaElement>('[role="dialog"] textarea')!;
+  const temperature = () => document.querySelector('[role="dialog"] [data-param="temperature"] input');
+  const note = () => document.querySelector('[role="dialog"] .form-error');
+  const toField = { field: 'temperature' as const, text: 'Temperature must be from 0 to 2 (got 2.5).' };
+  const toNone = { text: 'The server refused the settings: too many requests.' };
+  it.each([
+    ['a field, the focus fallen to the page', toField, () => (document.activeElement as HTMLElement).blur(), temperature],
+    ['no field, the focus fallen to the page', toNone, () => (document.activeElement as HTMLElement).blur(), note],
+    ['a field, the user in the system prompt', toField, () => prompt().focus(), prompt],
+    ['no field, the user in the system prompt', toNone, () => prompt().focus(), prompt],
+  ])('naming %s: the focus goes to the right place', async (_name, refusal, meanwhile, expected) => {
+    let answer!: (refusal: ServerRefusal) => void;
+    const onSave = () => new Promise<ServerRefusal | null>((resolve) => (answer = resolve));
+    act(() => mount.root.render(<SettingsDialog systemPrompt="" params={{}} model={undefined} onSave={onSave} onClose={() => undefined} />));
+    const save = [...document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')].find((b) => b.textContent === 'Save')!;
+    act(() => save.focus());
+    await act(async () => save.click());
+    act(meanwhile);
+    await act(async () => answer(refusal));
+    expect(document.activeElement).not.toBeNull();
+    expect(document.activeElement).toBe(expected());
+    expect([...document.querySelectorAll('[role="dialog"] [role="alert"]')].map((a) => a.textContent)).toContain(refusal.text);
   });
 });

@@ -65,7 +65,8 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
   const [saving, setSaving] = useState(false);
   const fields = useRef<HTMLFieldSetElement>(null);
   const refusalNote = useRef<HTMLParagraphElement>(null);
-  const focusSoon = useFocusSoon();
+  const saveButton = useRef<HTMLButtonElement>(null);
+  const focusSoon = useFocusSoon(saveButton);
   // Always counted (the limit is small); over it, Save is refused, never the text cut.
   const length = lengthStatus(text, MAX_SYSTEM_PROMPT_CHARS, 0, 'systemPrompt');
   const counterId = useId();
@@ -101,7 +102,7 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
       return;
     }
     setRefusal(refused);
-    // Save had the focus, disabled meanwhile: what the refusal concerns takes it.
+    // What the refusal concerns takes the focus Save had (disabled meanwhile), unless the user moved it.
     focusSoon(() => (refused.field ? refusedInput(fields.current, refused) : refusalNote.current));
   }
 
@@ -115,7 +116,7 @@ export function SettingsDialog({ systemPrompt, params, model, onSave, onClose, o
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="button" className="primary" disabled={saving || length.over} onClick={() => void save()}>
+          <button ref={saveButton} type="button" className="primary" disabled={saving || length.over} onClick={() => void save()}>
             Save
           </button>
         </>
