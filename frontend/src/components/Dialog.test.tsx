@@ -2,7 +2,7 @@
 // where the user put it while the page around the dialog re-renders.
 
 import { act, useState } from 'react';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Dialog } from './Dialog';
 import { mountEach } from './testkit';
 
@@ -99,5 +99,44 @@ describe('Dialog', () => {
       document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
     });
     expect(closed).toBe(1);
+  });
+});
+
+describe('Dialog backdrop press', () => {
+  // Toasts stand under the backdrop (app.css), dimmed: a press on one's
+  // Dismiss lands on the backdrop, whose press closed the dialog and lost
+  // what was typed in it. jsdom lays nothing out: elementsFromPoint (all
+  // the elements at a point, top first) is stubbed with what Chromium gives.
+  const TOAST = { x: 640, y: 30 };
+  afterEach(() => {
+    delete (document as { elementsFromPoint?: unknown }).elementsFromPoint;
+  });
+
+  it.each([
+    ['over a toast (its Dismiss) leaves the dialog open', TOAST, 0],
+    ['elsewhere on the backdrop closes the dialog', { x: 5, y: 700 }, 1],
+  ])('%s', (_name, at, closes) => {
+    act(() =>
+      mount.root.render(
+        <>
+          <div className="toasts">
+            <div className="toast toast-error">
+              <span>Could not save the title.</span>
+              <button type="button" aria-label="Dismiss" />
+            </div>
+          </div>
+          <Page />
+        </>,
+      ),
+    );
+    const backdrop = mount.host.querySelector<HTMLElement>('.backdrop')!;
+    const dismiss = mount.host.querySelector<HTMLElement>('.toast button')!;
+    const page = [mount.host, document.body, document.documentElement];
+    document.elementsFromPoint = (x: number, y: number) =>
+      x === TOAST.x && y === TOAST.y ? [backdrop, dismiss, dismiss.parentElement!, dismiss.closest('.toasts')!, ...page] : [backdrop, ...page];
+    act(() => {
+      backdrop.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, clientX: at.x, clientY: at.y }));
+    });
+    expect(closed).toBe(closes);
   });
 });

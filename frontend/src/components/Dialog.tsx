@@ -1,5 +1,6 @@
-// A modal dialog: Escape and the backdrop close it, focus moves in when it
-// opens (and stays where the user puts it) and back when it closes.
+// A modal dialog: Escape and the backdrop close it (not a press over a
+// toast beneath the backdrop), focus moves in when it opens (and stays
+// where the user puts it) and back when it closes.
 
 import { useEffect, useId, useLayoutEffect, useRef, type ReactNode } from 'react';
 import { isImeNativeKey } from '../lib/ime';
@@ -45,7 +46,7 @@ export function Dialog({ title, onClose, children, actions }: DialogProps) {
     };
   }, []);
   return (
-    <div className="backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+    <div className="backdrop" onMouseDown={(e) => e.target === e.currentTarget && !overToast(e.clientX, e.clientY) && onClose()}>
       <div className="dialog" role="dialog" aria-modal="true" aria-labelledby={titleId} ref={ref}>
         <h2 id={titleId}>{title}</h2>
         <div className="dialog-body">{children}</div>
@@ -53,6 +54,16 @@ export function Dialog({ title, onClose, children, actions }: DialogProps) {
       </div>
     </div>
   );
+}
+
+/**
+ * overToast says whether a point of the backdrop is over a toast. Toasts
+ * stand under the backdrop (app.css), dimmed with the page: a press on one
+ * (its Dismiss) landed on the backdrop and closed the dialog, losing what
+ * was typed in it, and the toast stayed. Such a press does nothing.
+ */
+function overToast(x: number, y: number): boolean {
+  return document.elementsFromPoint(x, y).some((el) => el.closest('.toasts'));
 }
 
 function trapFocus(e: KeyboardEvent, root: HTMLElement | null): void {
