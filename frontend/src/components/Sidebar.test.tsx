@@ -9,7 +9,7 @@ import type { Conversation } from '../lib/protocol';
 import type { AppState } from '../lib/state';
 import { App } from './App';
 import { Sidebar, searchResult } from './Sidebar';
-import { mountEach } from './testkit';
+import { mountEach, watchLive } from './testkit';
 
 const mount = mountEach();
 let renamedElsewhere: (title: string) => void = () => undefined;
@@ -282,6 +282,33 @@ describe('Sidebar focus when Load more or Retry goes', () => {
     expect(alerts().map((a) => a.textContent)).toEqual(['The server could not be reached.']);
     expect(alerts()[0]).not.toBe(first); // a new alert: said again
     expect(mount.host.querySelector('.conv-list .form-error')?.textContent).toBe('The server could not be reached. Retry');
+  });
+
+  it('says a Load more that fails again with the same error again', async () => {
+    // The list's own loadMore (not stubbed): it kept the error while it
+    // loaded, so a second failure wrote the same text in the same alert,
+    // and nothing was said.
+    const app = new ChatApp({ kv: memoryKV(), fetch: (() => Promise.reject(new Error('no network'))) as typeof fetch, throttleMs: 0 });
+    const loadMore = vi.spyOn(app, 'loadMore');
+    act(() => app.store.set((s) => ({ ...s, list: { ...s.list, loaded: true, items: [conv('c1')], nextCursor: 'n1' } })));
+    act(() =>
+      mount.root.render(
+        <AppProvider value={app}>
+          <Sidebar open onClose={() => undefined} />
+        </AppProvider>,
+      ),
+    );
+    const heard = watchLive(mount.host);
+    const said: string[][] = [];
+    for (const n of [1, 2]) {
+      await act(async () => {
+        button('Load more')!.click();
+        await loadMore.mock.results[n - 1]!.value;
+      });
+      said.push(heard().filter((t) => t === app.store.state.list.error));
+    }
+    expect(app.store.state.list.error).toBeTruthy();
+    expect(said).toEqual([[app.store.state.list.error], [app.store.state.list.error]]);
   });
 });
 

@@ -69,12 +69,15 @@ const LIVE = '[role="alert"], [role="status"], [role="log"], [aria-live]:not([ar
  * told meanwhile.
  */
 export function watchLive(el: HTMLElement): () => string[] {
-  const observer = new MutationObserver(() => undefined);
+  // Records delivered to the callback (a microtask after the change, as
+  // when the test awaits) are kept for the next call, with those not yet delivered.
+  const delivered: MutationRecord[] = [];
+  const observer = new MutationObserver((records) => delivered.push(...records));
   observer.observe(el, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['role', 'aria-live'] });
   onTestFinished(() => observer.disconnect());
   return () => {
     const changed = new Set<Element>();
-    for (const r of observer.takeRecords()) {
+    for (const r of [...delivered.splice(0), ...observer.takeRecords()]) {
       const node = r.target instanceof Element ? r.target : r.target.parentElement;
       const region = node?.closest(LIVE);
       if (region) changed.add(region);

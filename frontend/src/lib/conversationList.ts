@@ -178,12 +178,17 @@ export class ConversationList {
     return this.reads;
   }
 
-  /** loadMore fetches the next page (infinite scroll). */
+  /**
+   * loadMore fetches the next page (infinite scroll). The error of a page
+   * before goes as it starts, as a reload's does: kept, a failure again
+   * with the same error wrote the same text in the same alert, and nothing
+   * was said.
+   */
   async loadMore(): Promise<void> {
     const { list } = this.store.state;
     if (list.loading || !list.nextCursor) return;
     const seq = this.seq;
-    this.store.set((s) => ({ ...s, list: { ...s.list, loading: true } }));
+    this.store.set((s) => ({ ...s, list: { ...s.list, loading: true, error: null } }));
     try {
       const page = await this.api.listConversations({ query: list.appliedQuery, cursor: list.nextCursor, signal: this.reads.signal });
       if (seq !== this.seq) return;
