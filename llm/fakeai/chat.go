@@ -79,19 +79,30 @@ func (r chatRequest) maxTokensField() string {
 	return ""
 }
 
-// refused returns the field Config.Refuse names when the request carries
-// it, else "".
+// refused returns the first field Config.Refuse names that the request
+// carries, else "".
 func (r Recorded) refused() string {
-	switch f := r.Config.Refuse; {
+	for _, f := range strings.Split(r.Config.Refuse, ",") {
+		if r.carries(f) {
+			return f
+		}
+	}
+	return ""
+}
+
+// carries reports whether the request carries the field f a Config.Refuse
+// may name.
+func (r Recorded) carries(f string) bool {
+	switch {
 	case f == "reasoning_effort" && r.ReasoningEffort != "",
 		f == "temperature" && r.Temperature != nil,
 		f == "top_p" && r.TopP != nil,
 		f == "stop" && r.Stop != nil,
 		f == "stream_options" && r.StreamOptions,
 		f != "" && f == r.MaxTokensField:
-		return f
+		return true
 	}
-	return ""
+	return false
 }
 
 // Recorded returns the most recent requests, oldest first (at most

@@ -286,7 +286,9 @@ type Config struct {
 	Finish string
 	// Refuse names a request field (max_tokens, max_completion_tokens,
 	// reasoning_effort, temperature, top_p, stop or stream_options) that a request carrying it is refused for with
-	// HTTP 400, in OpenAI's wording (see Refusals).
+	// HTTP 400, in OpenAI's wording (see Refusals); several, separated
+	// by commas ("temperature,top_p"), refuse a request for the first
+	// of them it carries, as OpenAI refuses one parameter at a time.
 	Refuse string
 }
 
@@ -437,13 +439,15 @@ func parseFinish(v string) (string, error) {
 var finishRE = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 
 func parseRefuse(v string) (string, error) {
-	if v == "none" {
+	if v == "none" || v == "" {
 		return "", nil
 	}
-	if _, ok := Refusals[v]; ok || v == "" {
-		return v, nil
+	for _, f := range strings.Split(v, ",") {
+		if _, ok := Refusals[f]; !ok {
+			return "", fmt.Errorf("unknown field %q", f)
+		}
 	}
-	return "", fmt.Errorf("unknown field")
+	return v, nil
 }
 
 // ParseFraming checks a framing name: "", "lf" or one of the Framing constants.

@@ -130,7 +130,9 @@
 //	                refuse a request carrying that field with HTTP 400,
 //	                param F and code unsupported_parameter, in OpenAI's
 //	                wording (Refusals), as a reasoning model refuses
-//	                max_tokens or any sampling parameter
+//	                max_tokens or any sampling parameter; several,
+//	                comma-separated (temperature,top_p): the first the
+//	                request carries, one at a time as OpenAI refuses them
 //	finish=R        the finish_reason of an answer max_tokens did not cut,
 //	                in place of "stop" (a provider's own: model_length,
 //	                insufficient_system_resource, content_filter)

@@ -328,6 +328,10 @@ func TestRefuseField(t *testing.T) {
 		{"reasoning_effort", map[string]any{}, http.StatusOK},
 		{"stream_options", map[string]any{"stream_options": map[string]any{"include_usage": true}}, http.StatusBadRequest},
 		{"stream_options", map[string]any{}, http.StatusOK},
+		// Several: the first the request carries is refused.
+		{"temperature,top_p", map[string]any{"temperature": 0.2, "top_p": 0.9}, http.StatusBadRequest},
+		{"temperature,top_p", map[string]any{"top_p": 0.9}, http.StatusBadRequest},
+		{"temperature,top_p", map[string]any{"stop": []string{"x"}}, http.StatusOK},
 		{"none", map[string]any{"max_tokens": 5}, http.StatusOK},
 	}
 	for _, tc := range tests {
@@ -347,8 +351,15 @@ func TestRefuseField(t *testing.T) {
 		if tc.want != http.StatusBadRequest {
 			continue
 		}
-		if err := json.Unmarshal(raw, &e); err != nil || e.Error.Param != tc.refuse ||
-			e.Error.Code != "unsupported_parameter" || e.Error.Message != fakeai.Refusals[tc.refuse] {
+		field := tc.refuse // the first of its fields sent
+		for _, f := range strings.Split(tc.refuse, ",") {
+			if _, sent := tc.fields[f]; sent {
+				field = f
+				break
+			}
+		}
+		if err := json.Unmarshal(raw, &e); err != nil || e.Error.Param != field ||
+			e.Error.Code != "unsupported_parameter" || e.Error.Message != fakeai.Refusals[field] {
 			t.Fatalf("refuse=%s: %s (%v)", tc.refuse, raw, err)
 		}
 	}

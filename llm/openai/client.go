@@ -268,7 +268,8 @@ func positive(d, def time.Duration) time.Duration {
 // refuses, asking for the other one (a reasoning model sent max_tokens,
 // see modelKinds), is sent again at once with the other field, once; one
 // whose sampling parameter (temperature, top_p, stop) the upstream refuses
-// as unsupported is sent again at once without it, and so is one whose
+// as unsupported is sent again at once without it (and the model's later
+// requests leave it out for an hour, refusedAge), and so is one whose
 // stream_options it refuses (see Options.DisableStreamUsage). A failure
 // whose Retry-After is longer than Options.RetryMax is not retried.
 // Thinking a model puts inline at the start of its answer's content
@@ -278,7 +279,7 @@ func positive(d, def time.Duration) time.Duration {
 // (see inlineThink).
 func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(string)) (llm.Result, error) {
 	reasoning := c.kind.reasoning(req.Model)
-	oreq := c.request(req, reasoning)
+	oreq := c.modelRequest(req, reasoning)
 	out := sink{text: onDelta, reasoning: req.OnReasoning}
 	switched := false
 	for try := 0; ; try++ {
@@ -292,7 +293,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 		}
 		if !switched && !st.delivered.Load() && c.kind.switchField(req.Model, tokenField(oreq), err) {
 			switched, reasoning = true, !reasoning
-			oreq = c.request(req, reasoning)
+			oreq = c.modelRequest(req, reasoning)
 			c.log.Info("llm upstream refused the token limit's field; asking again with the other",
 				"generation", llm.RequestID(ctx), "model", req.Model, "max_completion_tokens", reasoning)
 			try--
@@ -310,9 +311,11 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 		}
 		if field := refusedSampling(err, oreq); field != "" && !st.delivered.Load() {
 			// A reasoning model refuses what a conversation tuned for
-			// another set: its default applies instead.
+			// another set: its default applies instead, and the model's
+			// next requests leave the field out too, not refused again.
 			dropField(&oreq, field)
-			c.log.Info("llm upstream refused a sampling parameter; asking again without it",
+			c.kind.refuse(req.Model, field)
+			c.log.Info("llm upstream refused a sampling parameter; asking again without it, and without it for an hour",
 				"generation", llm.RequestID(ctx), "model", req.Model, "field", field)
 			try--
 			continue
@@ -370,6 +373,16 @@ func cleanCause(err error, key secrets) string {
 // maxCause bounds the cause a log line quotes: an error response's body
 // (up to 1 MiB, a proxy's web page) is part of go-openai's error text.
 const maxCause = 1000
+
+// modelRequest is request without the sampling fields the model's
+// upstream refused within refusedAge (modelKinds.refusedFields).
+func (c *Client) modelRequest(req llm.Request, reasoning bool) goopenai.ChatCompletionRequest {
+	r := c.request(req, reasoning)
+	for _, f := range c.kind.refusedFields(req.Model) {
+		dropField(&r, f)
+	}
+	return r
+}
 
 // request converts an llm.Request for a reasoning model or another.
 func (c *Client) request(req llm.Request, reasoning bool) goopenai.ChatCompletionRequest {

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -230,5 +231,50 @@ func TestSameServer(t *testing.T) {
 		if got := sameServer(to, from); got != tc.want {
 			t.Errorf("%s -> %s: followed %v, want %v", tc.from, tc.to, got, tc.want)
 		}
+	}
+}
+
+// TestRefusedSamplingForgotten: a sampling field a model's upstream
+// refused is left out for refusedAge from its refusal, then sent again;
+// with maxLearned models remembered, the lessons past refusedAge make
+// room for a new one, and a new one finds no room among fresh ones.
+func TestRefusedSamplingForgotten(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	now := t0
+	k := newModelKinds(nil)
+	k.now = func() time.Time { return now }
+	k.refuse("o3-mini", "top_p")
+	now = t0.Add(30 * time.Minute)
+	k.refuse("o3-mini", "temperature")
+	steps := []struct {
+		at   time.Duration
+		want string
+	}{
+		{59 * time.Minute, "temperature,top_p"},
+		{time.Hour, "temperature"},
+		{90 * time.Minute, ""},
+	}
+	for _, s := range steps {
+		now = t0.Add(s.at)
+		if got := strings.Join(k.refusedFields("o3-mini"), ","); got != s.want {
+			t.Fatalf("at %v: refused %q, want %q", s.at, got, s.want)
+		}
+	}
+	if len(k.refused) != 0 {
+		t.Fatalf("%d models remembered after every lesson expired", len(k.refused))
+	}
+
+	for i := range maxLearned {
+		k.refuse(fmt.Sprint("model-", i), "temperature")
+	}
+	k.refuse("o1", "temperature")
+	if got := k.refusedFields("o1"); got != nil {
+		t.Fatalf("o1 remembered beyond maxLearned fresh lessons: %v", got)
+	}
+	now = now.Add(time.Hour)
+	k.refuse("o1", "temperature")
+	if got := k.refusedFields("o1"); len(got) != 1 || len(k.refused) != 1 {
+		t.Fatalf("o1 refused %v, %d models remembered; want temperature alone", got, len(k.refused))
 	}
 }

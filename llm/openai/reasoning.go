@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 )
@@ -21,15 +22,21 @@ const maxLearned = 1024
 
 // modelKinds tells a client's reasoning models from the others: the ones
 // declared (Options.ReasoningModels), else what an upstream refusal of a
-// token bound's field taught, else the model's name.
+// token bound's field taught, else the model's name. It also remembers
+// the sampling fields each model's upstream refused (see refuse).
 type modelKinds struct {
-	declared map[string]bool // "*": every model
+	declared map[string]bool  // "*": every model
+	now      func() time.Time // nil: time.Now; tests set their clock
 	mu       sync.Mutex
 	learned  map[string]bool // model -> reasoning, at most maxLearned
+	// refused: model -> sampling field -> when the upstream refused it,
+	// at most maxLearned models.
+	refused map[string]map[string]time.Time
 }
 
 func newModelKinds(declared []string) *modelKinds {
-	k := &modelKinds{declared: make(map[string]bool), learned: make(map[string]bool)}
+	k := &modelKinds{declared: make(map[string]bool), learned: make(map[string]bool),
+		refused: make(map[string]map[string]time.Time)}
 	for _, m := range declared {
 		if m = strings.TrimSpace(m); m != "" {
 			k.declared[m] = true

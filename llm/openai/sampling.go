@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 )
@@ -14,6 +15,79 @@ import (
 // all: OpenAI's reasoning models refuse temperature and top_p other than
 // their default, and stop.
 var samplingFields = []string{"temperature", "top_p", "stop"}
+
+// refusedAge is how long a sampling field an upstream refused for a
+// model is left out of the model's later requests: OpenAI's reasoning
+// models refuse temperature and top_p at every request, and each refusal
+// costs a request before the first token. Then it is sent again, and a
+// refusal teaches it again (an upstream that now takes it gets it).
+const refusedAge = time.Hour
+
+// refuse remembers that model's upstream refused the sampling field f,
+// for refusedAge. With maxLearned models remembered, the lessons past
+// refusedAge are forgotten to make room; when none is, f is not
+// remembered (the next request is refused again and still answered).
+func (k *modelKinds) refuse(model, f string) {
+	now := k.clock()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.refused[model]; !ok && len(k.refused) >= maxLearned {
+		for m, fields := range k.refused {
+			if forgetOld(fields, now) {
+				delete(k.refused, m)
+			}
+		}
+		if len(k.refused) >= maxLearned {
+			return
+		}
+	}
+	if k.refused[model] == nil {
+		k.refused[model] = make(map[string]time.Time, len(samplingFields))
+	}
+	k.refused[model][f] = now
+}
+
+// refusedFields returns the sampling fields model's upstream refused
+// within refusedAge, in samplingFields' order (nil: none), and forgets
+// the older ones.
+func (k *modelKinds) refusedFields(model string) []string {
+	now := k.clock()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	fields, ok := k.refused[model]
+	if !ok {
+		return nil
+	}
+	if forgetOld(fields, now) {
+		delete(k.refused, model)
+		return nil
+	}
+	var out []string
+	for _, f := range samplingFields {
+		if _, ok := fields[f]; ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// forgetOld deletes the fields refused refusedAge or more before now and
+// reports whether none is left.
+func forgetOld(fields map[string]time.Time, now time.Time) bool {
+	for f, at := range fields {
+		if now.Sub(at) >= refusedAge {
+			delete(fields, f)
+		}
+	}
+	return len(fields) == 0
+}
+
+func (k *modelKinds) clock() time.Time {
+	if k.now != nil {
+		return k.now()
+	}
+	return time.Now()
+}
 
 // refusedSampling returns the sampling field of req an HTTP 400 refuses
 // as unsupported (its param, or the field quoted in its message: OpenAI's
@@ -69,7 +143,8 @@ func dropField(req *goopenai.ChatCompletionRequest, f string) {
 // temperature or top_p other than 1 to every model whose id starts with
 // o1, o3, o4 or gpt-5 (gpt-5-chat-latest, which takes them, too). doer
 // writes them into the body instead (samplingMembers), so that only the
-// upstream's own refusal drops one (refusedSampling).
+// upstream's own refusal drops one (refusedSampling, remembered for
+// refusedAge: modelKinds.refuse).
 func withoutSampling(req goopenai.ChatCompletionRequest) goopenai.ChatCompletionRequest {
 	req.Temperature, req.TopP = 0, 0
 	return req

@@ -91,6 +91,61 @@ func TestSamplingSentToModelsGoOpenAIKnows(t *testing.T) {
 	}
 }
 
+// TestSamplingRefusalRemembered: a sampling field a model's upstream
+// refused is left out of the model's later requests on the same client,
+// so that only its first answer pays the refusal's round trip (OpenAI's
+// reasoning models refuse temperature and top_p at every request: every
+// answer took 2 or 3 requests); another model on the client is still
+// sent it.
+func TestSamplingRefusalRemembered(t *testing.T) {
+	t.Parallel()
+	temp, topP := 0.2, 0.9
+	tests := []struct {
+		refuse      string
+		first       int // requests of the first answer
+		temperature bool
+		topP        bool // sent in the second answer's request
+	}{
+		{"temperature", 2, false, true},
+		{"top_p", 2, true, false},
+		{"temperature,top_p", 3, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.refuse, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeai.Start(t, fakeai.Options{Defaults: fakeai.Config{Tokens: 3}})
+			c := newClient(srv.URL, nil)
+			answer := func(model, prompt string) {
+				t.Helper()
+				req := request(prompt)
+				req.Model, req.Temperature, req.TopP = model, &temp, &topP
+				if _, err := c.Stream(testCtx(t), req, func(string) {}); err != nil {
+					t.Fatalf("%s: err %v (kind %s)", model, err, llm.KindOf(err))
+				}
+			}
+			answer("o3-mini", "[[fake refuse="+tc.refuse+"]]hi")
+			if n := len(srv.Recorded()); n != tc.first {
+				t.Fatalf("first answer: %d requests, want %d", n, tc.first)
+			}
+			answer("o3-mini", "[[fake refuse="+tc.refuse+"]]again")
+			recs := srv.Recorded()
+			if n := len(recs); n != tc.first+1 {
+				t.Fatalf("second answer: %d requests in all, want %d (%d + 1)", n, tc.first+1, tc.first)
+			}
+			if last := recs[len(recs)-1]; (last.Temperature != nil) != tc.temperature || (last.TopP != nil) != tc.topP {
+				t.Fatalf("second answer: temperature %v, top_p %v; want sent %v, %v",
+					deref(last.Temperature), deref(last.TopP), tc.temperature, tc.topP)
+			}
+			answer("gpt-5-chat-latest", "hi")
+			recs = srv.Recorded()
+			if last := recs[len(recs)-1]; len(recs) != tc.first+2 || last.Temperature == nil || last.TopP == nil {
+				t.Fatalf("another model: %d requests, temperature %v, top_p %v; want 1 more, both sent",
+					len(recs), deref(last.Temperature), deref(last.TopP))
+			}
+		})
+	}
+}
+
 // TestZeroTemperatureSentAsZero: a temperature of 0 reaches the upstream
 // as 0, not as go-openai's stand-in (about 1.4e-45), which a server that
 // divides the logits by the temperature (llama.cpp) takes for a positive
