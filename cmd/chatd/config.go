@@ -612,31 +612,6 @@ func (r *configReader) loopbackAddr(name string) string {
 	return v
 }
 
-// pprofApart refuses a CHATD_PPROF_ADDR (pprof, loopback) on the port of
-// CHATD_ADDR (addr) where the two would collide: addr on every interface,
-// on loopback, or on pprof's own host. The profiles would take the port
-// first, and chatd then stop blaming CHATD_ADDR's port as in use by
-// another program. Port 0 (the system's choice) never collides.
-func (r *configReader) pprofApart(addr, pprof string) {
-	if pprof == "" {
-		return
-	}
-	host, port, err := net.SplitHostPort(addr)
-	pprofHost, pprofPort, perr := net.SplitHostPort(pprof)
-	if err != nil || perr != nil {
-		return // each said already
-	}
-	n, err := net.LookupPort("tcp", port)
-	pn, perr := net.LookupPort("tcp", pprofPort)
-	if err != nil || perr != nil || n == 0 || n != pn {
-		return
-	}
-	ip, ipErr := netip.ParseAddr(host)
-	if host == "" || host == "localhost" || host == pprofHost || (ipErr == nil && (ip.IsUnspecified() || ip.IsLoopback())) {
-		r.fail("CHATD_PPROF_ADDR", "%q is on the port of CHATD_ADDR (%s): serve the profiles on a port of their own, such as 127.0.0.1:6060", pprof, addr)
-	}
-}
-
 func (r *configReader) checkURL(name, v string) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"syscall"
 	"time"
 )
@@ -49,4 +50,60 @@ func startPprof(addr string, logger *slog.Logger) (stop func(), err error) {
 		}
 		<-done
 	}, nil
+}
+
+// pprofApart refuses a CHATD_PPROF_ADDR (pprof, loopback) on the port of
+// CHATD_ADDR (addr) where the two collide: one of them on every interface
+// (Go listens on [::] for "", 0.0.0.0 and ::, for IPv4 too), or both on
+// the same address (listenIP: localhost is the address it resolves to,
+// ::ffff:127.0.0.1 is 127.0.0.1). The profiles would take the port
+// first, and chatd then stop blaming CHATD_ADDR's port as in use by
+// another program. Two loopback addresses apart (127.0.0.1 and ::1, or
+// 127.0.0.2) do not collide, nor does port 0 (the system's choice).
+func (r *configReader) pprofApart(addr, pprof string) {
+	if pprof == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	pprofHost, pprofPort, perr := net.SplitHostPort(pprof)
+	if err != nil || perr != nil {
+		return // each said already
+	}
+	n, err := net.LookupPort("tcp", port)
+	pn, perr := net.LookupPort("tcp", pprofPort)
+	if err != nil || perr != nil || n == 0 || n != pn {
+		return
+	}
+	ip, ok := listenIP(host)
+	pprofIP, pprofOK := listenIP(pprofHost)
+	everywhere := (ok && ip.IsUnspecified()) || (pprofOK && pprofIP.IsUnspecified())
+	if host == pprofHost || everywhere || (ok && pprofOK && ip == pprofIP) {
+		r.fail("CHATD_PPROF_ADDR", "%q is on the port of CHATD_ADDR (%s): serve the profiles on a port of their own, such as 127.0.0.1:6060", pprof, addr)
+	}
+}
+
+// listenIP is the address net.Listen("tcp", host:port) binds: host's
+// own (an IPv4-mapped one as its IPv4 address, as Go binds it), the
+// unspecified one for "", else the first IPv4 address the name resolves
+// to (the first address when it has none), as Go's listener picks it;
+// false when the name does not resolve within a few seconds.
+func listenIP(host string) (netip.Addr, bool) {
+	if host == "" {
+		return netip.IPv6Unspecified(), true
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap(), true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, false
+	}
+	for _, a := range addrs {
+		if a = a.Unmap(); a.Is4() {
+			return a, true
+		}
+	}
+	return addrs[0], true
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -49,7 +50,11 @@ func TestPprofListener(t *testing.T) {
 // TestPprofOnChatdPort: CHATD_PPROF_ADDR on the port of CHATD_ADDR, where
 // the two would collide, is refused naming both variables. It used to
 // start the profiles there first, then stop blaming CHATD_ADDR's port as
-// in use by another program.
+// in use by another program. Two addresses apart on one port are not
+// refused (it refused every CHATD_ADDR on loopback: 127.0.0.1 with pprof
+// on ::1, 127.0.0.2 with pprof on 127.0.0.1, which both listen). Each
+// case on port 8080 is also listened on for real, on a free port, pprof
+// first as run does: the rule and the system agree.
 func TestPprofOnChatdPort(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -58,9 +63,19 @@ func TestPprofOnChatdPort(t *testing.T) {
 	}{
 		{":8080", "127.0.0.1:8080", true},
 		{"0.0.0.0:8080", "[::1]:8080", true},
+		{"[::]:8080", "127.0.0.1:8080", true},
 		{"127.0.0.1:8080", "localhost:8080", true},
+		{"localhost:8080", "localhost:8080", true},
+		{"[::1]:8080", "[::1]:8080", true},
+		{"[::ffff:127.0.0.1]:8080", "127.0.0.1:8080", true},
 		{"[::]:http", "[::1]:80", true},
 		{"localhost:6060", "127.0.0.1:6060", true},
+		{"127.0.0.1:8080", "[::1]:8080", false},
+		{"[::1]:8080", "127.0.0.1:8080", false},
+		{"127.0.0.2:8080", "127.0.0.1:8080", false},
+		{"127.0.0.1:8080", "127.0.0.2:8080", false},
+		{"127.0.0.2:8080", "localhost:8080", false},
+		{"[::1]:8080", "localhost:8080", false}, // localhost listens on its IPv4 address
 		{":8080", "127.0.0.1:6060", false},
 		{"10.0.0.1:6060", "127.0.0.1:6060", false}, // never the same socket
 		{"127.0.0.1:0", "127.0.0.1:0", false},      // each its own port
@@ -73,7 +88,38 @@ func TestPprofOnChatdPort(t *testing.T) {
 		case !c.refused && err != nil:
 			t.Errorf("CHATD_ADDR=%s CHATD_PPROF_ADDR=%s: %v", c.addr, c.pprof, err)
 		}
+		if strings.HasSuffix(c.addr, ":8080") && strings.HasSuffix(c.pprof, ":8080") {
+			if collide := bothListen(t, c.pprof, c.addr); collide != c.refused {
+				t.Errorf("CHATD_ADDR=%s CHATD_PPROF_ADDR=%s: refused %v, but listening on both collides: %v", c.addr, c.pprof, c.refused, collide)
+			}
+		}
 	}
+}
+
+// bothListen reports whether listening on second (host:8080) fails while
+// first (host:8080) is listened on, both on a free port in place of 8080.
+func bothListen(t *testing.T, first, second string) (collide bool) {
+	t.Helper()
+	for range 5 { // another program may take the free port first
+		free, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := strconv.Itoa(free.Addr().(*net.TCPAddr).Port)
+		free.Close()
+		a, err := net.Listen("tcp", strings.TrimSuffix(first, "8080")+port)
+		if err != nil {
+			continue
+		}
+		b, err := net.Listen("tcp", strings.TrimSuffix(second, "8080")+port)
+		a.Close()
+		if err == nil {
+			b.Close()
+		}
+		return err != nil
+	}
+	t.Fatalf("no free port to listen on %s", first)
+	return false
 }
 
 // TestPprofPortInUse: a CHATD_PPROF_ADDR another program holds stops the
