@@ -105,6 +105,7 @@ type Config struct {
 	MaxAnswerDuration  time.Duration // CHATD_MAX_ANSWER_DURATION, default 10m
 	MaxAnswerBytes     int           // CHATD_MAX_ANSWER_BYTES, default 256KiB: a longer answer ends with finish reason length
 	SearchesPerMinute  int           // CHATD_SEARCHES_PER_MINUTE, default 30: conversation searches per user
+	EditsPerMinute     int           // CHATD_EDITS_PER_MINUTE, default 60: changes and deletions of conversations per user
 	FirstTokenTimeout  time.Duration // CHATD_FIRST_TOKEN_TIMEOUT, default 30s
 	IdleTimeout        time.Duration // CHATD_IDLE_TIMEOUT, default 30s
 	UpstreamRetries    int           // CHATD_UPSTREAM_RETRIES, default 2 (before the first token only)
@@ -303,6 +304,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxAnswerDuration:  r.duration("CHATD_MAX_ANSWER_DURATION", 10*time.Minute, time.Second, 24*time.Hour),
 		MaxAnswerBytes:     int(r.size("CHATD_MAX_ANSWER_BYTES", 256<<10, 1<<10, 64<<20)),
 		SearchesPerMinute:  r.integer("CHATD_SEARCHES_PER_MINUTE", 30, 1, 1<<20),
+		EditsPerMinute:     r.integer("CHATD_EDITS_PER_MINUTE", api.DefaultEditsPerMinute, 1, 1<<20),
 		FirstTokenTimeout:  r.duration("CHATD_FIRST_TOKEN_TIMEOUT", 30*time.Second, models.MinTimeout, models.MaxTimeout),
 		IdleTimeout:        r.duration("CHATD_IDLE_TIMEOUT", 30*time.Second, models.MinTimeout, models.MaxTimeout),
 		UpstreamRetries:    r.integer("CHATD_UPSTREAM_RETRIES", 2, 0, models.MaxRetries),

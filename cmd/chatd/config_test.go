@@ -39,7 +39,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxConnsPerUser: 20, FramesPerMinute: 300, SendsPerMinute: 30, MaxAnswersPerUser: 5,
 		CoalesceInterval: 25 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
 		MaxAnswerDuration: 10 * time.Minute, FirstTokenTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
-		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond, MaxAnswerBytes: 256 << 10, SearchesPerMinute: 30,
+		UpstreamRetries: 2, DemoDelay: 25 * time.Millisecond, MaxAnswerBytes: 256 << 10, SearchesPerMinute: 30, EditsPerMinute: 60,
 		SearchIndexQuiet: 200 * time.Millisecond, SearchIndexMaxLag: 5 * time.Second, ReasoningFirstTokenTimeout: 5 * time.Minute,
 		Cluster: ClusterConfig{LeaseTTL: 10 * time.Second, StreamMaxBytes: 1 << 30},
 	}

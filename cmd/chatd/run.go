@@ -285,6 +285,7 @@ func newApp(cfg Config, store persistence.Store, bus *natsbus.Bus, secrets jwtSe
 			MaxAnswerBytes: cfg.MaxAnswerBytes, MaxAnswersPerUser: cfg.MaxAnswersPerUser,
 			HoleWait: max(3*time.Second, 2*cfg.CheckpointInterval)},
 		SearchesPerMinute: cfg.SearchesPerMinute,
+		EditsPerMinute:    cfg.EditsPerMinute,
 		Writer:            batch.Options{Interval: cfg.CheckpointInterval},
 		WS: ws.Options{ReadLimit: cfg.WSReadLimit, QueueSize: cfg.WSQueue, QueueBytes: cfg.WSQueueBytes,
 			PingInterval: cfg.WSPingInterval, PingTimeout: cfg.WSPingTimeout},

@@ -70,8 +70,11 @@ type Config struct {
 	// SearchesPerMinute bounds each user's conversation searches; 0 takes
 	// api.DefaultSearchesPerMinute.
 	SearchesPerMinute int
-	Static            fs.FS
-	Metrics           transport.MetricsOptions
+	// EditsPerMinute bounds each user's changes and deletions of
+	// conversations; 0 takes api.DefaultEditsPerMinute.
+	EditsPerMinute int
+	Static         fs.FS
+	Metrics        transport.MetricsOptions
 
 	Hub    hub.Options    // Store, Writer, Model, Titler, Metrics and Logger are set by App
 	Writer batch.Options  // Logger and Metrics are set by App when empty; OnFenced and OnDropped always
@@ -289,7 +292,7 @@ func (a *App) router(authn *auth.Authenticator, lim *limits.Users) (http.Handler
 		Accounts: accounts,
 		Conversations: api.NewConversations(cfg.Store, api.ConversationOptions{
 			Live: a.hub, Catalog: cfg.Model, Creations: lim, Logger: cfg.Logger, SearchesPerMinute: cfg.SearchesPerMinute,
-			SharedSearches: cfg.SharedLimits, SharedEdits: cfg.SharedLimits, RequestTimeout: cfg.RequestTimeout}),
+			EditsPerMinute: cfg.EditsPerMinute, SharedSearches: cfg.SharedLimits, SharedEdits: cfg.SharedLimits, RequestTimeout: cfg.RequestTimeout}),
 		Models:               api.NewModels(a.hub), // the catalog with the windows refusals taught
 		Health:               a.health,
 		TrustedProxies:       cfg.TrustedProxies,

@@ -296,6 +296,7 @@ func TestClusterLimits(t *testing.T) {
 		cfg.Accounts.MaxFailuresPerAccount = 3
 		cfg.Limits.ConversationsPerMinute = 2
 		cfg.SearchesPerMinute = 1
+		cfg.EditsPerMinute = 1
 	}})
 	u := c.nodes[0].register(t)
 	tabA, tabB := c.nodes[0].dial(t, u), c.nodes[1].dial(t, u)
@@ -331,6 +332,12 @@ func TestClusterLimits(t *testing.T) {
 	// So do searches: one per minute, on any instance.
 	c.nodes[0].rest(t, u.Token, http.MethodGet, "/api/conversations?q=send", nil, http.StatusOK, nil)
 	c.nodes[1].rest(t, u.Token, http.MethodGet, "/api/conversations?q=send", nil, http.StatusTooManyRequests, nil)
+
+	// And changes of conversations (CHATD_EDITS_PER_MINUTE): one per
+	// minute, on any instance.
+	rename := "/api/conversations/" + ack.ConversationID
+	c.nodes[0].rest(t, u.Token, http.MethodPatch, rename, map[string]string{"title": "renamed"}, http.StatusOK, nil)
+	c.nodes[2].rest(t, u.Token, http.MethodPatch, rename, map[string]string{"title": "again"}, http.StatusTooManyRequests, nil)
 
 	// Failed logins count for the cluster: a wrong password on each of
 	// the three instances uses up the account's three from this address,
