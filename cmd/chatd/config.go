@@ -89,7 +89,7 @@ type Config struct {
 	// Live channel (hub, transport/ws, transport/sse, persistence/batch, llm).
 	WSReadLimit        int64         // CHATD_WS_READ_LIMIT, default ws.DefaultReadLimit (391KiB): larger frames close with 1009
 	WSQueue            int           // CHATD_WS_QUEUE, default 512 frames: a client that lets it fill is closed with 4408
-	WSQueueBytes       int           // CHATD_WS_QUEUE_BYTES, default 16MiB (8 × CHATD_MAX_ANSWER_BYTES when larger): the same, in bytes
+	WSQueueBytes       int           // CHATD_WS_QUEUE_BYTES, default 16MiB (16 × CHATD_MAX_ANSWER_BYTES when larger): the same, in bytes
 	WSPingInterval     time.Duration // CHATD_WS_PING_INTERVAL, default 25s
 	WSPingTimeout      time.Duration // CHATD_WS_PING_TIMEOUT, default 15s
 	MaxConnsPerUser    int           // CHATD_MAX_CONNS_PER_USER, default 20
@@ -444,14 +444,17 @@ func (r *configReader) offered(name, id string, c Config) {
 // queueBytes reads CHATD_WS_QUEUE_BYTES, the bound in bytes of the frames
 // waiting for one client. Its default, ws.DefaultQueueBytes (16 MiB), holds
 // many catch-ups of a full answer (text and reasoning, each up to
-// CHATD_MAX_ANSWER_BYTES); with a larger CHATD_MAX_ANSWER_BYTES it is 8
-// times that. A bound set below two full answers is refused: a client
-// resuming one (its text and its reasoning) would be cut off every time.
+// CHATD_MAX_ANSWER_BYTES); with a larger CHATD_MAX_ANSWER_BYTES it is 16
+// times that. A bound below hub.CatchUpBytes (12 times
+// CHATD_MAX_ANSWER_BYTES and 64 KiB: JSON may write a byte of an answer
+// in 6) is refused: a client resuming a full answer (its text and its
+// reasoning) would be cut off every time.
 func (r *configReader) queueBytes(maxAnswer int) int {
-	def := max(ws.DefaultQueueBytes, 8*int64(maxAnswer))
+	def := max(ws.DefaultQueueBytes, 16*int64(maxAnswer))
 	n := r.size("CHATD_WS_QUEUE_BYTES", def, 1<<20, ws.MaxQueueBytes)
-	if n < 2*int64(maxAnswer) {
-		r.fail("CHATD_WS_QUEUE_BYTES", "is %d bytes, below twice CHATD_MAX_ANSWER_BYTES (%d): a resume of a full answer and its reasoning would not fit", n, maxAnswer)
+	if least := hub.CatchUpBytes(maxAnswer); n < least {
+		r.fail("CHATD_WS_QUEUE_BYTES", "is %d bytes, below %d (12 times CHATD_MAX_ANSWER_BYTES, %d, and 64KiB): a resume of a full answer and its reasoning, whose JSON may take 6 bytes for each of theirs, would not fit",
+			n, least, maxAnswer)
 	}
 	return int(n)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chatd/hub"
 	"chatd/llm/openai"
 	"chatd/transport/ws"
 )
@@ -253,6 +254,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"pprof without port", map[string]string{"CHATD_PPROF_ADDR": "127.0.0.1"}, "CHATD_PPROF_ADDR"},
 		{"queue bytes below two answers", map[string]string{"CHATD_MAX_ANSWER_BYTES": "1MiB", "CHATD_WS_QUEUE_BYTES": "1MiB"}, "CHATD_WS_QUEUE_BYTES"},
 		{"queue bytes too large", map[string]string{"CHATD_WS_QUEUE_BYTES": "2GiB"}, "CHATD_WS_QUEUE_BYTES"},
+		{"queue bytes below an escaped catch-up", map[string]string{"CHATD_MAX_ANSWER_BYTES": "8MiB", "CHATD_WS_QUEUE_BYTES": "16MiB"}, "CHATD_WS_QUEUE_BYTES"},
 		{"addr without colon", map[string]string{"CHATD_ADDR": "8080"}, "CHATD_ADDR"},
 		{"addr port not a number", map[string]string{"CHATD_ADDR": ":no-such-service"}, "CHATD_ADDR"},
 		{"addr port out of range", map[string]string{"CHATD_ADDR": ":70000"}, "CHATD_ADDR"},
@@ -421,5 +423,32 @@ func TestLoadConfigSizeErrorText(t *testing.T) {
 				t.Errorf("%s=%s, the example, is refused: %v", c.name, example, err)
 			}
 		})
+	}
+}
+
+// TestQueueBytesHoldsACatchUp: the smallest CHATD_WS_QUEUE_BYTES taken is
+// hub.CatchUpBytes, what the frames of a resume of a full answer and its
+// reasoning take at most (TestCatchUpBytesBound in hub builds them), and
+// the default takes it for every CHATD_MAX_ANSWER_BYTES: twice an answer
+// was taken, which a resume of an answer of HTML, escaped to nearly twice
+// its size, overflowed on every resume (closed 4408).
+func TestQueueBytesHoldsACatchUp(t *testing.T) {
+	t.Parallel()
+	for _, maxAnswer := range []int64{1 << 10, 256 << 10, 1 << 20, 7 << 20, 8 << 20, 64 << 20} {
+		answer := strconv.FormatInt(maxAnswer, 10)
+		least := hub.CatchUpBytes(int(maxAnswer))
+		c, err := loadConfig(envOf(map[string]string{"CHATD_MAX_ANSWER_BYTES": answer}))
+		if err != nil || int64(c.WSQueueBytes) < least {
+			t.Errorf("answers of %d bytes: default queue %d bytes (error %v), want at least %d", maxAnswer, c.WSQueueBytes, err, least)
+		}
+		if least < 1<<20 {
+			continue // below the smallest bound taken
+		}
+		for _, queue := range []int64{least, least - 1} {
+			_, err := loadConfig(envOf(map[string]string{"CHATD_MAX_ANSWER_BYTES": answer, "CHATD_WS_QUEUE_BYTES": strconv.FormatInt(queue, 10)}))
+			if taken := err == nil; taken != (queue >= least) {
+				t.Errorf("answers of %d bytes, queue of %d: error %v, want one only below %d", maxAnswer, queue, err, least)
+			}
+		}
 	}
 }
