@@ -436,6 +436,25 @@ describe('SSETransport', () => {
     rand.mockRestore();
   });
 
+  it('streams the server ends at once with closed 4408 (a resume that never fits its queue) are opened again with a growing backoff', async () => {
+    const resume = { messageId: 'm1', lastSeq: 0 };
+    const { t, events, last } = setup({ resume });
+    onTestFinished(() => t.stop());
+    await openStream(t, last);
+    for (let i = 1; i <= 5; i++) {
+      last().frame({ type: 'closed', closeCode: 4408, reason: 'too slow: send queue full; reconnect and resume' });
+      last().end();
+      await settle();
+      const backoff = 2 ** (i - 1) * 250; // doubling from 250 ms, jittered down to half of it at most
+      await vi.advanceTimersByTimeAsync(backoff / 2 - 1);
+      expect(events()).toHaveLength(i);
+      await vi.advanceTimersByTimeAsync(backoff / 2 + 1);
+      expect(events()).toHaveLength(i + 1);
+      last().stream();
+      await settle();
+    }
+  });
+
   it('a 401 on opening is left to the API client', async () => {
     const { t, events, last, onUnauthorized } = setup();
     t.start();

@@ -510,6 +510,48 @@ describe('WSTransport', () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
+  it('backs off across repeated 4408 closes (a resume that never fits the server queue) instead of reopening every quarter second; a pong ends the run', async () => {
+    const { t, socket } = setup('ok', true);
+    t.subscribe('c1');
+    t.start();
+    for (let i = 1; i <= 6; i++) {
+      socket().open(); // hello; the subscribe resumes, and its catch-up overflows the queue
+      socket().finish(4408, 'too slow: send queue full; reconnect and resume');
+      const backoff = 2 ** (i - 1) * 250; // doubling from 250 ms, jittered down to half of it at most
+      await vi.advanceTimersByTimeAsync(backoff / 2 - 1);
+      expect(FakeSocket.all.length).toBe(i);
+      await vi.advanceTimersByTimeAsync(backoff / 2 + 1);
+      expect(FakeSocket.all.length).toBe(i + 1);
+    }
+    // A pong (all queued before it was written) starts the count again.
+    socket().open();
+    socket().receive({ type: 'pong', id: 'p1', serverTime: 1 });
+    socket().finish(4408);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(FakeSocket.all.length).toBe(8);
+    t.stop();
+  });
+
+  it('against an older server the pong confirming the session does not end a run of 4408 closes', async () => {
+    const { t, socket } = setup('ok', true);
+    t.subscribe('c1');
+    t.start();
+    for (let i = 1; i <= 3; i++) {
+      socket().accept();
+      socket().olderHello();
+      const ping = socket().framesOf('ping')[0]!;
+      socket().receive({ type: 'pong', id: ping.id, serverTime: 1 }); // confirmed: then it subscribes
+      expect(socket().framesOf('subscribe')).toHaveLength(1);
+      socket().finish(4408);
+      const backoff = 2 ** (i - 1) * 250;
+      await vi.advanceTimersByTimeAsync(backoff / 2 - 1);
+      expect(FakeSocket.all.length).toBe(i);
+      await vi.advanceTimersByTimeAsync(backoff / 2 + 1);
+      expect(FakeSocket.all.length).toBe(i + 1);
+    }
+    t.stop();
+  });
+
   it('a socket closed before its hello because its session cannot be checked (1013) or has ended (4401) never says connected', async () => {
     const { t, handlers, statuses, socket } = setup('ok', true);
     t.subscribe('c1');

@@ -101,6 +101,14 @@ export class WSTransport implements Transport {
    * and then closes with 1013, and the backoff must still grow against it.
    */
   private uncheckable = 0;
+  /**
+   * Closes with 4408 (too slow) in a row. A resume whose catch-up cannot
+   * fit the server's queue is closed so again at each reconnect; a pong on
+   * a confirmed socket ends the run (the server writes it after all it
+   * queued before it), not the pong that confirms an older server's
+   * session, which comes before any subscribe.
+   */
+  private slowCloses = 0;
   /** The user was told of too many connections in this run of 1013 closes. */
   private toldCrowded = false;
   private failedOpens = 0;
@@ -396,6 +404,7 @@ export class WSTransport implements Transport {
     const f = parseServerFrame(ev.data);
     if (!f) return;
     if (f.type === 'hello' && f.maxFrameBytes > 0) this.maxFrameBytes = f.maxFrameBytes;
+    if (f.type === 'pong' && this.confirmed) this.slowCloses = 0;
     if (!this.confirmed) this.confirmOn(f);
     this.settle(f);
     this.handlers.frame(f);
@@ -463,7 +472,8 @@ export class WSTransport implements Transport {
         });
         return;
       case CloseCode.TooSlow:
-        this.schedule(50 + Math.random() * 200, 'server');
+        // At once the first time (125-250 ms), then backing off.
+        this.schedule(backoffDelay(this.slowCloses++, 250), 'server');
         return;
       case CloseCode.TryAgainLater:
         // Each socket opens (so attempt starts again) and is closed at once
