@@ -42,6 +42,25 @@ describe('SSEParser', () => {
     }
   });
 
+  it('looks at each character once however a line is split: a data line of 1 MiB in 64 KiB pieces, then lines split across pieces', () => {
+    const long = 'x'.repeat(1 << 20);
+    const text = `id: 1\ndata: ${long}\r\n\r\n` + 'event: delta\rdata: a\r\rdata: b\n\n'.repeat(1000);
+    const chunks: string[] = [];
+    for (let i = 0; i < text.length; i += 64 << 10) chunks.push(text.slice(i, i + (64 << 10)));
+    const { events, parser } = parseAll(chunks);
+    expect(events).toHaveLength(2001);
+    expect(events[0]).toEqual({ event: 'message', data: long, id: '1' });
+    expect(events.slice(-2)).toEqual([
+      { event: 'delta', data: 'a', id: undefined },
+      { event: 'message', data: 'b', id: undefined },
+    ]);
+    // Each character once for each line end (a \n after a \r ending a
+    // chunk is dropped before the search): rescanning what waits from its
+    // start at each piece looked at 9 times as many.
+    expect(parser.scanned).toBeLessThanOrEqual(2 * text.length);
+    expect(parser.scanned).toBeGreaterThan(2 * (text.length - chunks.length));
+  });
+
   it('keeps only one leading space after the colon, and allows no space', () => {
     const { events } = parseAll(['data:x\n\ndata:  y\n\n']);
     expect(events.map((e) => e.data)).toEqual(['x', ' y']);

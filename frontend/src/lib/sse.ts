@@ -14,16 +14,28 @@ export interface SSEEvent {
  * multi-line `data`, one optional space after the colon, dispatch on a blank line.
  */
 export class SSEParser {
-  private buf = '';
+  /** The pieces of the line not yet ended, in the chunks they came in: joined once when it ends. */
+  private pending: string[] = [];
   private pendingCR = false;
   private event = '';
   private data: string[] = [];
   private hasData = false;
   private id: string | undefined;
+  private scannedChars = 0;
   /** lastEventId is the last `id:` seen, as EventSource keeps it. */
   lastEventId: string | undefined;
 
   constructor(private readonly onEvent: (e: SSEEvent) => void) {}
+
+  /**
+   * scanned is how many characters feed has looked at for line ends: each
+   * once for a LF and once for a CR, however a line is split into chunks
+   * (a long data line fed in pieces costs its length, not its length
+   * times its pieces).
+   */
+  get scanned(): number {
+    return this.scannedChars;
+  }
 
   /** feed consumes a chunk of decoded text. */
   feed(chunk: string): void {
@@ -32,24 +44,42 @@ export class SSEParser {
       this.pendingCR = false;
       if (text.startsWith('\n')) text = text.slice(1);
     }
-    this.buf += text;
     let start = 0;
-    for (let i = 0; i < this.buf.length; i++) {
-      const c = this.buf[i];
-      if (c !== '\n' && c !== '\r') continue;
-      this.line(this.buf.slice(start, i));
-      if (c === '\r') {
-        if (i + 1 === this.buf.length) this.pendingCR = true;
-        else if (this.buf[i + 1] === '\n') i++;
-      }
+    let lf = this.find(text, '\n', 0);
+    let cr = this.find(text, '\r', 0);
+    while (lf >= 0 || cr >= 0) {
+      const i = cr < 0 || (lf >= 0 && lf < cr) ? lf : cr;
+      this.line(this.ended(text.slice(start, i)));
       start = i + 1;
+      if (i === cr) {
+        if (start === text.length) this.pendingCR = true;
+        else if (start === lf) start++;
+      }
+      if (lf >= 0 && lf < start) lf = this.find(text, '\n', start);
+      if (cr >= 0 && cr < start) cr = this.find(text, '\r', start);
     }
-    this.buf = this.buf.slice(start);
+    if (start < text.length) this.pending.push(text.slice(start));
+  }
+
+  /** find is text.indexOf(end, from), counting the characters it looks at in scanned. */
+  private find(text: string, end: string, from: number): number {
+    const at = text.indexOf(end, from);
+    this.scannedChars += (at < 0 ? text.length : at + 1) - from;
+    return at;
+  }
+
+  /** ended returns the line that tail ends: tail after the pieces pending. */
+  private ended(tail: string): string {
+    if (this.pending.length === 0) return tail;
+    this.pending.push(tail);
+    const line = this.pending.join('');
+    this.pending = [];
+    return line;
   }
 
   /** end flushes nothing: per the spec an event without its blank line is dropped. */
   end(): void {
-    this.buf = '';
+    this.pending = [];
     this.reset();
   }
 
