@@ -392,15 +392,19 @@ const crPicture = "\u240d"
 // mdBody writes a message's text as it arrives in pieces: a CRLF line end
 // as a newline (also when a piece ends between its two bytes), other control
 // characters escaped, trailing newlines dropped, and a code fence the text
-// leaves open closed, so a cut-off answer cannot swallow the rest of the file.
+// leaves open closed, and an HTML block that only a marker ends (a
+// comment, <script>...: mdBlocks) ended, so a cut-off answer cannot
+// swallow the rest of the file.
 type mdBody struct {
 	w       *bufio.Writer
 	started bool
-	newline int    // newlines held back: written only if more text follows
-	line    []byte // the current line's start (enough to spot a fence)
-	long    bool   // the current line goes on past line
-	fence   string // the open fence's marker (``` or ~~~, or longer); "" outside one
-	cr      bool   // the last piece ended with a \r, held back: a line end if a \n follows
+	newline int      // newlines held back: written only if more text follows
+	line    []byte   // the current line's start (enough to spot a fence)
+	long    bool     // the current line goes on past line
+	ends    htmlEnds // the HTML end markers in the current line so far
+	tail    []byte   // the current line's last bytes, to find a marker split between pieces
+	blocks  mdBlocks // the blocks open after the lines so far
+	cr      bool     // the last piece ended with a \r, held back: a line end if a \n follows
 }
 
 func (b *mdBody) write(piece string) error {
@@ -459,52 +463,24 @@ func (b *mdBody) text(s string) {
 	room := maxFenceLine - len(b.line)
 	b.line = append(b.line, s[:min(max(room, 0), len(s))]...)
 	b.long = b.long || len(s) > room
+	b.ends.scan(string(b.tail), s)
+	b.tail = append(b.tail, s[max(0, len(s)-htmlTail):]...)
+	b.tail = b.tail[max(0, len(b.tail)-htmlTail):]
 	b.w.WriteString(s)
 }
 
-// maxFenceIndent is how many spaces may precede a fence.
-const maxFenceIndent = 64
-
 // maxFenceLine is how much of a line is kept to spot a fence: its
-// indent, its marker and its info string.
+// indent, its list markers, its marker and its info string.
 const maxFenceLine = 256
 
-// endLine notes whether the line that just ended opened or closed a fence.
+// endLine notes the blocks the line that just ended opened or closed.
 func (b *mdBody) endLine() {
-	b.fence = nextFence(b.fence, string(b.line), b.long)
-	b.line, b.long = b.line[:0], false
+	b.blocks.line(string(b.line), b.long, &b.ends)
+	b.line, b.long, b.ends, b.tail = b.line[:0], false, htmlEnds{}, b.tail[:0]
 }
 
-// nextFence is the fence open after line, given the one open before it
-// ("" for none), as CommonMark reads fences: a line of at least three
-// backticks (then no backtick) or three tildes opens one, and only a line
-// of the same character, at least as many, then nothing but spaces closes
-// it. Either may be indented by up to maxFenceIndent spaces (fences in
-// nested lists). long says line is only the start of the line.
-func nextFence(open, line string, long bool) string {
-	t := strings.TrimLeft(line, " ")
-	if len(line)-len(t) > maxFenceIndent || t == "" {
-		return open
-	}
-	n := 1
-	for n < len(t) && t[n] == t[0] {
-		n++
-	}
-	marker := t[:n] // the run of t's first byte
-	if open != "" {
-		if marker[0] == open[0] && len(marker) >= len(open) &&
-			strings.TrimRight(t[len(marker):], " \t") == "" && !long {
-			return ""
-		}
-		return open
-	}
-	if (t[0] != '`' && t[0] != '~') || len(marker) < 3 || t[0] == '`' && strings.Contains(t[len(marker):], "`") {
-		return ""
-	}
-	return marker
-}
-
-// end finishes the text: the last line, a closing fence if needed, a blank line.
+// end finishes the text: the last line, what ends a block it left open
+// (mdBlocks.closer), a blank line.
 func (b *mdBody) end() {
 	if b.cr { // the text ended with a carriage return alone
 		b.cr = false
@@ -515,9 +491,7 @@ func (b *mdBody) end() {
 	}
 	b.endLine()
 	b.w.WriteString("\n")
-	if b.fence != "" {
-		b.w.WriteString(b.fence + "\n")
-	}
+	b.w.WriteString(b.blocks.closer())
 	b.w.WriteString("\n")
 }
 
