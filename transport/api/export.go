@@ -525,6 +525,11 @@ func escapeControls(s string) string {
 	return b.String()
 }
 
+// statusNote is the note under a message that did not end as a complete
+// answer would, or whose end its text does not show: stopped, failed,
+// interrupted, still being written, or (as the web client says it:
+// frontend/src/lib/finish.ts) cut at the model's output limit or stopped
+// by the provider's content filter; "" for none.
 func statusNote(m *persistence.Message) string {
 	switch m.Status {
 	case persistence.StatusCancelled:
@@ -535,6 +540,15 @@ func statusNote(m *persistence.Message) string {
 		return "Answer interrupted (the server stopped while it was being written)."
 	case persistence.StatusStreaming:
 		return "Answer still being written when exported."
+	}
+	if m.Role != persistence.RoleAssistant {
+		return ""
+	}
+	switch m.FinishReason {
+	case "length":
+		return "Cut off: the model reached its output limit."
+	case "content_filter":
+		return "Stopped by the provider's content filter."
 	}
 	return ""
 }

@@ -1,0 +1,43 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"chatd/persistence"
+	"chatd/transport/api"
+)
+
+// TestExportSaysWhyAnAnswerEnded: a complete answer cut at the model's
+// output limit or stopped by the provider's content filter says so under
+// it in the Markdown export, in the web client's words
+// (frontend/src/lib/finish.ts), as stopped, failed and interrupted
+// answers do; one with no text is not a bare heading. Before, such
+// answers read as finished ones.
+func TestExportSaysWhyAnAnswerEnded(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, api.ConversationOptions{})
+	owner := e.user(t)
+	for _, tc := range []struct {
+		name, reason, text, want string
+	}{
+		{"output limit", "length", "The list goes on: one, two", "The list goes on: one, two\n\n_Cut off: the model reached its output limit._\n\n"},
+		{"content filter, no text", "content_filter", "", "### 2. Assistant\n\n_Stopped by the provider's content filter._\n\n"},
+		{"content filter", "content_filter", "Part of it", "Part of it\n\n_Stopped by the provider's content filter._\n\n"},
+		{"stop", "stop", "All of it", "All of it\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, ids := e.conversation(t, owner, "q")
+			m := persistence.Message{ConversationID: c.ID, OwnerID: owner, ParentID: ids[0], Role: persistence.RoleAssistant,
+				Content: tc.text, Status: persistence.StatusComplete, FinishReason: tc.reason}
+			if err := e.store.InsertMessage(t.Context(), &m); err != nil {
+				t.Fatal(err)
+			}
+			_, body := e.get(t, owner, "/api/conversations/"+c.ID+"/export")
+			if !strings.HasSuffix(string(body), tc.want) {
+				t.Fatalf("export ends\n%q\nwant\n%q", body[max(0, len(body)-len(tc.want)-20):], tc.want)
+			}
+		})
+	}
+}
