@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,7 +24,11 @@ import (
 // not normalised (documents keep what was sent, and those stored before
 // are as they were): each letter of the term that has a decomposed form
 // (é: e and a combining acute) is matched in each of its spellings
-// (composed, decomposed, mixed: see lowerRegex). The database
+// (composed, decomposed, mixed: see lowerRegex), and each character with
+// the characters NFC replaces by it (equivalents: a CJK compatibility
+// ideograph, the Greek question mark for ';', the oxia accent for the
+// tonos; a Hangul syllable also as its syllable without the final
+// consonant and that consonant). The database
 // then finds exactly the texts whose folded form holds the folded term,
 // but for a term ending in a letter with no accent where the text puts a
 // combining accent after it (decomposed): "cafe" is found in a decomposed
@@ -53,21 +58,48 @@ var upperVariants = sync.OnceValue(func() map[rune][]rune {
 	return m
 })
 
+// maxDecomposing is past the last character with a canonical
+// decomposition (the CJK compatibility ideographs supplement ends at
+// U+2FA1D); TestEquivalentsBound checks it.
+const maxDecomposing = 0x2FA20
+
+// equivalents maps a folded string to the characters, other than it, that
+// fold to it: those NFC replaces by another character or sequence
+// (U+F91D 欄 by U+6B04 欄, U+037E ; by ';', U+1F71 ά by U+03AC ά, U+0958
+// क़ by क and a nukta), each list in code point order. Built at the first
+// search (some 2,000 characters decompose; a few milliseconds).
+var equivalents = sync.OnceValue(func() map[string][]rune {
+	m := map[string][]rune{}
+	for r := rune(0); r < maxDecomposing; r++ {
+		s := string(r)
+		if norm.NFC.PropertiesString(s).Decomposition() != nil && norm.NFC.String(s) != s {
+			f := fold(s)
+			m[f] = append(m[f], r)
+		}
+	}
+	return m
+})
+
 // lowerRegex matches text whose folded form contains lower, a folded
 // term (fold): a plain substring, never a pattern. A letter with a
 // decomposed form is matched in every spelling of it (spellings): composed
 // (NFC), decomposed (NFD), and the mixed or reordered forms between them
 // (Vietnamese keyboards write ệ as ê and a combining dot below; a text may
-// hold its two accents in either order), so a text stored in any of them
-// is found. A NUL is written as the escape \x00, which PCRE and Go's
+// hold its two accents in either order), and with the characters NFC
+// replaces by the letter or by part of it (equivalents), so a text stored
+// in any of them is found; a Hangul syllable with a final consonant also
+// as the syllable without it and the consonant's jamo, which NFC
+// composes. A NUL is written as the escape \x00, which PCRE and Go's
 // syntax read alike: a BSON regex is a C string, and the driver refused
 // the search ("BSON regex values cannot contain null bytes").
 //
 // A term of the API's 200 characters gives a pattern of at most some
-// 24 KB (each letter the Greek ᾢ, 9 spellings): past maxRegexBytes, the
-// pattern matches each letter in its composed and its decomposed form
-// only (some 5 KB at most), as a search did before mixed forms were
-// spelled out. A Vietnamese or French term of 200 letters fits.
+// 33 KB (each letter the Greek ᾢ, 9 spellings, its accents' classes with
+// the tone marks NFC replaces by them): past maxRegexBytes, the pattern
+// matches each letter in its short forms only (shortForms: its composed
+// and decomposed forms, and what NFC replaces by it; some 7 KB at most),
+// as a search did before mixed forms were spelled out. A Vietnamese or
+// French term of 200 letters fits.
 func lowerRegex(lower string) bson.Regex {
 	if p := lowerPattern(lower, true); len(p) <= maxRegexBytes {
 		return bson.Regex{Pattern: p}
@@ -89,11 +121,9 @@ func lowerPattern(lower string, all bool) string {
 	it.InitString(norm.NFC, lower)
 	for !it.Done() {
 		composed := string(it.Next())
-		forms := []string{composed, norm.NFD.String(composed)}
+		forms := shortForms(composed)
 		if all {
 			forms = spellings(composed)
-		} else if forms[1] == composed {
-			forms = forms[:1]
 		}
 		if len(forms) == 1 {
 			writeRunes(&b, composed)
@@ -111,6 +141,39 @@ func lowerPattern(lower string, all bool) string {
 	return b.String()
 }
 
+// shortForms is seg, one composed segment of a term, in its composed and
+// decomposed forms, the characters that stand for all of it
+// (equivalents) and a Hangul syllable's split form (hangulSplit): the
+// spellings of a pattern past maxRegexBytes.
+func shortForms(seg string) []string {
+	forms := []string{seg}
+	if d := norm.NFD.String(seg); d != seg {
+		forms = append(forms, d)
+	}
+	if utf8.RuneCountInString(seg) > 1 {
+		for _, r := range equivalents()[seg] {
+			forms = append(forms, string(r))
+		}
+	}
+	if split, ok := hangulSplit(seg); ok {
+		forms = append(forms, split)
+	}
+	return forms
+}
+
+// hangulSplit is seg, a Hangul syllable with a final consonant (각), as
+// the syllable without it and the final consonant's jamo (가 and ᆨ),
+// which NFC composes into seg; ok is false for any other segment.
+func hangulSplit(seg string) (string, bool) {
+	const sBase, tBase, tCount = 0xAC00, 0x11A7, 28
+	r, size := utf8.DecodeRuneInString(seg)
+	if size != len(seg) || !isHangulSyllable(r) || (r-sBase)%tCount == 0 {
+		return "", false
+	}
+	t := (r - sBase) % tCount
+	return string(r-t) + string(tBase+t), true
+}
+
 // maxSpelledMarks bounds the combining marks of a letter spelled out in
 // every order (spellings): no precomposed letter has more than 4.
 const maxSpelledMarks = 4
@@ -120,9 +183,13 @@ const maxSpelledMarks = 4
 // each is a precomposed letter holding the base and some of the accents
 // (or the base alone), then the other accents in any order that keeps
 // the same text (accents of one combining class keep their order), seg
-// first. A segment whose decomposition continues with anything but
-// combining marks (a Hangul syllable's jamo), or with more than
-// maxSpelledMarks of them, gives its composed and decomposed forms.
+// first; a precomposed letter there is also any character NFC replaces by
+// it or by the base and those accents (equivalents: U+0958 क़ for क and a
+// nukta, which NFC keeps apart). A segment whose decomposition continues
+// with anything but combining marks (a Hangul syllable's jamo), or with
+// more than maxSpelledMarks of them, gives its short forms (shortForms).
+// A character that NFC replaces by accents alone (U+0344, for a diaeresis
+// and an acute) is not spelled out: a text holding one is not found.
 func spellings(seg string) []string {
 	d := norm.NFD.String(seg)
 	base, size := utf8.DecodeRuneInString(d)
@@ -130,13 +197,12 @@ func spellings(seg string) []string {
 	if len(marks) == 0 {
 		return []string{seg}
 	}
-	simple := []string{seg, d}
 	if len(marks) > maxSpelledMarks || norm.NFD.PropertiesString(string(base)).CCC() != 0 {
-		return simple
+		return shortForms(seg)
 	}
 	for _, m := range marks {
 		if norm.NFD.PropertiesString(string(m)).CCC() == 0 {
-			return simple
+			return shortForms(seg)
 		}
 	}
 	out := []string{seg}
@@ -151,17 +217,33 @@ func spellings(seg string) []string {
 				rest = append(rest, m)
 			}
 		}
-		first := norm.NFC.String(string(head))
-		if utf8.RuneCountInString(first) != 1 {
-			continue // no precomposed letter holds these accents
+		for _, first := range heads(head) {
+			permute(rest, 0, func(p []rune) {
+				s := first + string(p)
+				if !seen[s] && norm.NFD.String(s) == d {
+					seen[s] = true
+					out = append(out, s)
+				}
+			})
 		}
-		permute(rest, 0, func(p []rune) {
-			s := first + string(p)
-			if !seen[s] && norm.NFD.String(s) == d {
-				seen[s] = true
-				out = append(out, s)
-			}
-		})
+	}
+	return out
+}
+
+// heads returns the single characters canonically equivalent to head, a
+// letter and accents: the precomposed letter NFC makes of it, if any, and
+// the characters NFC replaces by head composed (equivalents) when NFC
+// leaves it in more than one.
+func heads(head []rune) []string {
+	first := norm.NFC.String(string(head))
+	if utf8.RuneCountInString(first) == 1 {
+		return []string{first}
+	}
+	var out []string
+	for _, r := range equivalents()[strings.ToLower(first)] {
+		if norm.NFD.String(string(r)) == norm.NFD.String(string(head)) {
+			out = append(out, string(r))
+		}
 	}
 	return out
 }
@@ -179,11 +261,12 @@ func permute(rs []rune, i int, f func([]rune)) {
 	}
 }
 
-// writeRunes writes the pattern matching s, each rune as itself or any
-// rune that lower-cases to it.
+// writeRunes writes the pattern matching s, each rune as itself, any
+// rune that lower-cases to it, or any NFC replaces by it or by one of
+// those (equivalents).
 func writeRunes(b *strings.Builder, s string) {
 	for _, r := range s {
-		variants := upperVariants()[r]
+		variants := runeVariants(r)
 		switch {
 		case r == 0:
 			b.WriteString(`\x00`)
@@ -199,6 +282,29 @@ func writeRunes(b *strings.Builder, s string) {
 		}
 		b.WriteByte(']')
 	}
+}
+
+// hasOtherSpelling reports whether a text may hold r as another character
+// than r or one of its upper-case forms (equivalents: U+F91D for 欄).
+func hasOtherSpelling(r rune) bool {
+	for _, x := range equivalents()[string(r)] {
+		if !slices.Contains(upperVariants()[r], x) {
+			return true
+		}
+	}
+	return false
+}
+
+// runeVariants are the runes other than r that fold to r: upperVariants
+// and equivalents, sorted, without repeats.
+func runeVariants(r rune) []rune {
+	eq := equivalents()[string(r)]
+	if len(eq) == 0 {
+		return upperVariants()[r]
+	}
+	out := append(slices.Clone(upperVariants()[r]), eq...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // writeClassRune writes r as a member of a character class, escaped where

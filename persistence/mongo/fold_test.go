@@ -117,6 +117,27 @@ func TestLowerRegexNormalForms(t *testing.T) {
 		{"ǘ", "ü\u0301", true},
 		{"ᾢ", "ὠ\u0300\u0345", true},
 		{"ᾢ", "ω\u0345\u0313\u0300", true},
+		// Characters NFC replaces by another (equivalents), and a Hangul
+		// syllable split before its final consonant, which NFC composes.
+		{"\u6b04", "the \uf91d column", true}, // a CJK compatibility ideograph
+		{"\uf91d", "the \u6b04 column", true},
+		{"\u6d41", "\ufa97", true},       // one of three
+		{"τι;", "τι\u037e", true},        // the Greek question mark
+		{"a\u00b7b", "a\u0387b", true},   // the ano teleia
+		{"x\u2002y", "x\u2000y", true},   // en quad, en space
+		{"\u03acλλα", "\u1f71λλα", true}, // oxia, tonos
+		{"\u1fb4", "\u1f71\u0345", true}, // oxia with a ypogegrammeni
+		{"\u0386", "\u1fbb", true},       // upper case, oxia
+		{"é", "e\u0341", true},           // the acute tone mark
+		{"\uac01", "\uac00\u11a8", true}, // 각 as 가 and ᆨ
+		{"\uac01", "\u1100\u1161\u11a8", true},
+		{"\uac00", "\uac01", false},
+		{"\u0915\u093c", "\u0958", true}, // क़: NFC keeps it apart
+		{"\u0915\u093c\u0951", "\u0958\u0951", true},
+		{"\u05e9\u05bc\u05c2", "\ufb2d", true}, // shin, dagesh, sin dot
+		{"\u05e9\u05bc\u05c2", "\ufb49\u05c2", true},
+		{"\u05e9\u05bc\u05c2", "\ufb2b\u05bc", true},
+		{"\u05e9\u05bc", "\ufb2b", false},
 	}
 	for _, tc := range cases {
 		term := fold(tc.term)
@@ -161,7 +182,7 @@ func TestWordPiecesDecomposed(t *testing.T) {
 // keeps every spelling.
 func TestLowerRegexBounded(t *testing.T) {
 	t.Parallel()
-	for _, letter := range []string{"ᾢ", "ệ", "á", "한", "x", "\x00"} {
+	for _, letter := range []string{"ᾢ", "ệ", "á", "한", "x", "\x00", "\u6d41", "\u05e9\u05bc\u05c2", "\u0915\u093c"} {
 		term := fold(strings.Repeat(letter, 200))
 		p := lowerRegex(term).Pattern
 		if len(p) > maxRegexBytes {
@@ -175,5 +196,20 @@ func TestLowerRegexBounded(t *testing.T) {
 	mixed := strings.Repeat("\u00ea\u0323", 200)
 	if !regexp.MustCompile(lowerRegex(viet).Pattern).MatchString(mixed) {
 		t.Errorf("a Vietnamese term of 200 letters misses its mixed form")
+	}
+}
+
+// TestEquivalentsBound: no character at or past maxDecomposing has a
+// canonical decomposition, so equivalents, which stops there, holds every
+// character NFC replaces.
+func TestEquivalentsBound(t *testing.T) {
+	t.Parallel()
+	for r := rune(maxDecomposing); r <= utf8.MaxRune; r++ {
+		if norm.NFC.PropertiesString(string(r)).Decomposition() != nil {
+			t.Fatalf("%U decomposes, past maxDecomposing (%U)", r, maxDecomposing)
+		}
+	}
+	if got := equivalents()["\u6b04"]; len(got) != 1 || got[0] != 0xf91d {
+		t.Errorf("equivalents of U+6B04: %U, want U+F91D", got)
 	}
 }

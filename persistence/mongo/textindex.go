@@ -200,7 +200,10 @@ func textFilter(owner bson.ObjectID, term string, index bool) bson.D {
 // decomposed form (its jamo), but Korean is typed and sent in syllables,
 // and taking no Korean word would make every Korean search of several
 // words read all the user's messages. A message holding the word in jamo
-// is then not found by such a search.
+// (or a syllable and a final consonant's jamo) is then not found by such
+// a search. A word with a character NFC replaces another one by (欄, for
+// the compatibility ideograph U+F91D: hasOtherSpelling) is not taken
+// either.
 func interiorWord(term string) string {
 	fields := strings.FieldsFunc(term, unicode.IsSpace)
 	best := ""
@@ -217,11 +220,11 @@ func interiorWord(term string) string {
 }
 
 // oneFormWord reports whether every character of word is one the text
-// index may be asked for: one without a decomposed form, or a Hangul
-// syllable (see interiorWord).
+// index may be asked for: one without a decomposed form or another
+// character standing for it, or a Hangul syllable (see interiorWord).
 func oneFormWord(word string) bool {
 	for _, r := range word {
-		if !isHangulSyllable(r) && !norm.NFD.IsNormalString(string(r)) {
+		if !isHangulSyllable(r) && (!norm.NFD.IsNormalString(string(r)) || hasOtherSpelling(r)) {
 			return false
 		}
 	}

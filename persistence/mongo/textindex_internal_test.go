@@ -208,8 +208,9 @@ func mustRaw(t *testing.T, d bson.D) bson.Raw {
 // spaces in the term, letters and digits only, and of at most
 // maxPieceRunes characters (a longer word that a chunk boundary cut is in
 // no chunk or split word whole, so the index would miss its message),
-// without a letter that has a decomposed form, Hangul syllables aside (a
-// Korean search of several words narrows by one).
+// without a letter that has a decomposed form or that NFC makes of
+// another character (U+F91D), Hangul syllables aside (a Korean search of
+// several words narrows by one).
 func TestInteriorWord(t *testing.T) {
 	t.Parallel()
 	piece := strings.Repeat("語", maxPieceRunes)
@@ -228,6 +229,8 @@ func TestInteriorWord(t *testing.T) {
 		{"나는 한국어 공부를요 합니다", "공부를요"},
 		{"tôi học tiếng việt nhé", ""}, // accented Latin: may be stored decomposed
 		{"tôi học tieng việt nhé", "tieng"},
+		{"the \u6b04 is", ""},           // may be stored as the compatibility ideograph U+F91D
+		{"at 300 kelvin now", "kelvin"}, // the Kelvin sign is an upper-case k, as before
 	}
 	for _, tt := range tests {
 		if got := interiorWord(tt.term); got != tt.want {

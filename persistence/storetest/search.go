@@ -17,6 +17,7 @@ func searchTests() []storeTest {
 		{"Pagination", testSearchPagination},
 		{"UnicodeCase", testSearchUnicodeCase},
 		{"NormalForms", testSearchNormalForms},
+		{"CanonicalEquivalents", testSearchCanonicalEquivalents},
 		{"ManyWords", testSearchManyWords},
 		{"AcrossLongCut", testSearchAcrossLongCut},
 		{"WhiteSpaceAcrossCut", testSearchWhiteSpaceAcrossCut},
@@ -296,6 +297,44 @@ func testSearchNormalForms(t *testing.T, s persistence.Store) {
 		{"học tiếng việt", []string{"mixed"}},
 		{"học việt nhé", []string{"reordered"}},
 		{"viêt", nil},
+	})
+}
+
+// testSearchCanonicalEquivalents: a text holding a character that NFC
+// replaces by another (a CJK compatibility ideograph, the Greek question
+// mark for ';', the ano teleia for '·', an en quad for an en space, the
+// oxia accent for the tonos, a Devanagari letter NFC keeps as its letter
+// and nukta) or a Hangul syllable and a final consonant's jamo, which NFC
+// composes, is found by a query of what NFC makes of it, in every store:
+// both sides are compared in NFC.
+func testSearchCanonicalEquivalents(t *testing.T, s persistence.Store) {
+	u := mkUser(t, s, "equivalents")
+	convs := map[string]persistence.Conversation{}
+	for key, text := range map[string]string{
+		"cjk":    "the \uf91d column",
+		"qmark":  "\u03c4\u03b9\u037e",
+		"teleia": "a\u0387b",
+		"quad":   "x\u2000y",
+		"oxia":   "\u1f71\u03bb\u03bb\u03b1",
+		"hangul": "\uac00\u11a8 \ud55c",
+		"nukta":  "\u0958 ok",
+	} {
+		c := mkConv(t, s, u.ID, key)
+		mkMsg(t, s, c, "", persistence.RoleUser, text)
+		convs[key] = c
+	}
+	convs["title"] = mkConv(t, s, u.ID, "notes \uf91d") // in a title too
+	runSearchCases(t, s, u.ID, convs, []searchCase{
+		{"\u6b04", []string{"cjk", "title"}},
+		{"\uf91d column", []string{"cjk"}},
+		{"\u03c4\u03b9;", []string{"qmark"}},
+		{"a\u00b7b", []string{"teleia"}},
+		{"x\u2002y", []string{"quad"}},
+		{"\u03ac\u03bb\u03bb\u03b1", []string{"oxia"}},
+		{"\u0386\u039b\u039b\u0391", []string{"oxia"}},
+		{"\uac01 \ud55c", []string{"hangul"}},
+		{"\uac01", []string{"hangul"}},
+		{"\u0915\u093c ok", []string{"nukta"}},
 	})
 }
 
