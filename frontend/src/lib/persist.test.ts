@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Persist, memoryKV, type EndReason } from './persist';
+import { noteServerDate, resetServerClock } from './serverClock';
 import { Session } from './session';
 import type { AppState } from './state';
 import { Store } from './store';
@@ -75,6 +76,38 @@ describe('Persist', () => {
     expect(p.endReason()).toBe('signedOut');
     kv.setItem('chatd.ended', 'a reason of a version after'); // not known here: read as a sign-out
     expect(p.endReason()).toBe('signedOut');
+  });
+});
+
+describe('a sign-out kept with this device’s clock wrong', () => {
+  const server = Date.UTC(2026, 11, 7, 12, 0, 0);
+  const hour = 3600_000;
+  /** jwt makes a token whose payload carries exp (seconds since the epoch); the signature is not read. */
+  const jwt = (expMs: number) => `h.${btoa(JSON.stringify({ sub: 'u', exp: expMs / 1000 }))}.sig`;
+  // JWT_TTL=1h, signed in 10 min ago: the server takes the token for 50 min more.
+  const token = jwt(server + 50 * 60_000);
+  afterEach(() => resetServerClock());
+
+  it.each([
+    ['two hours ahead, the server’s clock known', 2 * hour, true],
+    ['two hours ahead, the server’s clock not known yet', 2 * hour, false],
+    ['a day ahead, the server’s clock not known yet', 24 * hour, false],
+  ])('%s: kept until tried once', (_name, ahead, known) => {
+    const now = server + ahead;
+    if (known) noteServerDate(new Date(server).toUTCString(), now - 50, now + 50);
+    const p = new Persist(memoryKV());
+    p.addRevocation({ token, userId: 'u' }, now);
+    expect(p.revocations(now).map((r) => r.token)).toEqual([token]);
+  });
+
+  it('once tried, kept until the token’s expiry on the server’s clock, with a grace', () => {
+    const now = server + 2 * hour;
+    noteServerDate(new Date(server).toUTCString(), now - 50, now + 50);
+    const p = new Persist(memoryKV());
+    p.addRevocation({ token, userId: 'u' }, now);
+    p.markTried(token);
+    expect(p.revocations(now + 49 * 60_000).map((r) => r.token)).toEqual([token]); // valid on the server for a minute more
+    expect(p.revocations(now + 50 * 60_000 + hour + 1)).toEqual([]);
   });
 });
 

@@ -5,6 +5,8 @@
 // a mark telling the other tabs that a refused token will be replaced; and,
 // while a tab signs in, a mark holding back every tab's pending sign-outs.
 
+import { serverToClient } from './serverClock';
+
 const TOKEN = 'chatd.token';
 const USER = 'chatd.user';
 const DRAFT = 'chatd.draft.';
@@ -56,16 +58,18 @@ const EXPIRED = 'expired';
 export type EndReason = 'signedOut' | 'expired' | 'accountDeleted';
 /** When (ms since the epoch) a tab sent a password change still unanswered; absent: none. */
 const PASSWORD_CHANGE = 'chatd.passwordChange';
-/** The tokens of sign-outs the server has not heard of yet (made offline): JSON [{token, userId, expiresAt?}]. */
+/** The tokens of sign-outs the server has not heard of yet (made offline): JSON [{token, userId, expiresAt?, untried?}]. */
 const REVOKE = 'chatd.revoke';
 /** At most this many are kept: sign-ins need the network, which sends them. */
 const REVOKE_MAX = 10;
 /**
  * How long after its expiry a token is still sent: the server takes an
- * expired token within its leeway (30 s, transport/auth); a minute covers
- * that and a clock a little behind the server's.
+ * expired token within its leeway (30 s, transport/auth). The expiry is the
+ * server's, turned into this device's clock (serverClock.ts); an hour covers
+ * the leeway and a correction that is off (no answer read yet, the device's
+ * clock changed since). Sending a dead token costs one 401.
  */
-const REVOKE_GRACE_MS = 60_000;
+const REVOKE_GRACE_MS = 3600_000;
 /** How long a token whose expiry cannot be read is kept: the longest JWT_TTL the server allows (365 days). */
 const REVOKE_UNREADABLE_MS = 365 * 24 * 3600_000;
 
@@ -87,6 +91,12 @@ export interface Revocation {
    * read from the token then.
    */
   expiresAt?: number;
+  /**
+   * Never sent yet: kept whatever expiresAt says until one try (markTried).
+   * A clock wrong enough would otherwise drop a sign-out the server still
+   * needs before it is ever sent; the server's 401 says when it is not.
+   */
+  untried?: boolean;
 }
 
 /**
@@ -106,10 +116,13 @@ export function tokenExpiry(token: string): number | null {
   }
 }
 
-/** revocationDeadline is when a revocation of token kept at now is no longer needed. */
-function revocationDeadline(token: string, now: number): number {
+/**
+ * revocationDeadline is when a revocation of token is no longer needed
+ * (this device's clock), or null when its expiry cannot be read.
+ */
+function revocationDeadline(token: string): number | null {
   const exp = tokenExpiry(token);
-  return exp === null ? now + REVOKE_UNREADABLE_MS : exp + REVOKE_GRACE_MS;
+  return exp === null ? null : serverToClient(exp) + REVOKE_GRACE_MS;
 }
 
 /** KV is the part of Storage this app uses (localStorage, or a map in tests). */
@@ -222,13 +235,13 @@ export class Persist {
 
   /**
    * revocations are the signed-out sessions the server has not heard of
-   * yet, oldest first. Those whose token has expired (expiresAt passed) need
-   * no revocation: they are dropped from storage here.
+   * yet, oldest first. Those tried once whose token has expired (expiresAt
+   * passed) need no revocation: they are dropped from storage here.
    */
   revocations(now = Date.now()): Revocation[] {
     const stored = this.storedRevocations();
-    const deadline = (r: Revocation) => (typeof r.expiresAt === 'number' ? r.expiresAt : (tokenExpiry(r.token) ?? Infinity));
-    const live = stored.filter((r) => deadline(r) > now);
+    const deadline = (r: Revocation) => (typeof r.expiresAt === 'number' ? r.expiresAt : (revocationDeadline(r.token) ?? Infinity));
+    const live = stored.filter((r) => r.untried === true || deadline(r) > now);
     if (live.length !== stored.length) this.saveRevocations(live);
     return live;
   }
@@ -244,12 +257,19 @@ export class Persist {
 
   /**
    * addRevocation keeps a signed-out session to end on the server (the
-   * newest REVOKE_MAX), until its token expires (see Revocation.expiresAt).
+   * newest REVOKE_MAX), untried: it is kept until it is tried once
+   * (markTried), then until its token expires (see Revocation.expiresAt).
    */
   addRevocation(r: Revocation, now = Date.now()): void {
-    const kept = { ...r, expiresAt: r.expiresAt ?? revocationDeadline(r.token, now) };
-    if (kept.expiresAt <= now) return; // expired already: nothing to end
+    const kept = { ...r, expiresAt: r.expiresAt ?? revocationDeadline(r.token) ?? now + REVOKE_UNREADABLE_MS, untried: true };
     this.saveRevocations([...this.revocations(now).filter((x) => x.token !== r.token), kept].slice(-REVOKE_MAX));
+  }
+
+  /** markTried says the revocation of token was sent once and is not done yet: its expiry applies from now on. */
+  markTried(token: string): void {
+    const stored = this.storedRevocations();
+    if (!stored.some((r) => r.token === token && r.untried)) return;
+    this.saveRevocations(stored.map((r) => (r.token === token ? { token: r.token, userId: r.userId, expiresAt: r.expiresAt } : r)));
   }
 
   /** markSignIn records (or renews) a sign-in on its way in a tab, until the time given. */

@@ -5,9 +5,13 @@ import { ApiClient } from './api';
 import { ChatApp } from './chat';
 import { Persist, memoryKV } from './persist';
 import { Revocations } from './revocation';
+import { resetServerClock } from './serverClock';
 import { json, message, setup } from './testkit';
 
-afterEach(() => history.replaceState(null, '', '/'));
+afterEach(() => {
+  history.replaceState(null, '', '/');
+  resetServerClock();
+});
 
 const LOGOUT = '/api/auth/logout';
 
@@ -64,6 +68,39 @@ describe('sign-out', () => {
       expect(net.revoked).toEqual(['Bearer tok', 'Bearer tok']);
     });
     await vi.waitFor(() => expect(kv.getItem('chatd.revoke')).toBeNull());
+  });
+
+  it.each([
+    ['the server’s clock read from its answers', true],
+    ['the server’s clock not known (no Date header)', false],
+  ])('sent with this device’s clock two hours ahead, %s', async (_name, dated) => {
+    // JWT_TTL=1h, signed in 10 min ago: the server takes the token 50 min more.
+    const server = Date.UTC(2026, 11, 7, 12, 0, 0);
+    vi.useFakeTimers({ now: server + 2 * 3600_000, toFake: ['Date'] });
+    try {
+      const token = jwt((server + 50 * 60_000) / 1000);
+      const kv = memoryKV();
+      kv.setItem('chatd.token', token);
+      const net = network();
+      net.set(204);
+      const date = (r: Response) => {
+        if (dated) r.headers.set('Date', new Date(server).toUTCString());
+        return r;
+      };
+      const me = { user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } };
+      const { app, socket } = setup({
+        kv,
+        snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+        route: (url, init) => (url.startsWith('/api/auth/me') ? date(json(me)) : net.route(url, init)),
+      });
+      socket().open();
+      await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+      await app.logout();
+      expect(net.revoked).toEqual([`Bearer ${token}`]);
+      expect(kv.getItem('chatd.revoke')).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a sign-out whose request hangs is immediate here', () => {
@@ -177,11 +214,12 @@ function jwt(expSeconds: number): string {
 describe('a pending revocation is kept only while its token could still be used', () => {
   const now = Date.UTC(2026, 11, 6, 9, 0, 0);
   const hour = 3600_000;
+  // Once tried (the first try failed for now): kept until its expiry plus an hour's grace.
   const cases: Array<{ name: string; token: string; at: number; kept: boolean }> = [
     { name: 'a token valid for an hour, an hour later', token: jwt((now + hour) / 1000), at: now + hour - 1, kept: true },
-    { name: 'a token valid for an hour, within the server’s leeway after it expired', token: jwt((now + hour) / 1000), at: now + hour + 30_000, kept: true },
-    { name: 'a token valid for an hour, long after it expired', token: jwt((now + hour) / 1000), at: now + 2 * hour, kept: false },
-    { name: 'a token expired when signing out', token: jwt((now - hour) / 1000), at: now, kept: false },
+    { name: 'a token valid for an hour, within the grace after it expired', token: jwt((now + hour) / 1000), at: now + 2 * hour - 1, kept: true },
+    { name: 'a token valid for an hour, past the grace after it expired', token: jwt((now + hour) / 1000), at: now + 2 * hour + 1, kept: false },
+    { name: 'a token long expired when signing out', token: jwt((now - 2 * hour) / 1000), at: now, kept: false },
     { name: 'a token whose expiry cannot be read, within a year', token: 'opaque', at: now + 300 * 24 * hour, kept: true },
     { name: 'a token whose expiry cannot be read, after a year', token: 'opaque', at: now + 366 * 24 * hour, kept: false },
   ];
@@ -190,6 +228,8 @@ describe('a pending revocation is kept only while its token could still be used'
       const kv = memoryKV();
       const p = new Persist(kv);
       p.addRevocation({ token: c.token, userId: 'u' }, now);
+      expect(p.revocations(c.at).map((r) => r.token)).toEqual([c.token]); // never tried yet: kept
+      p.markTried(c.token);
       expect(p.revocations(c.at).map((r) => r.token)).toEqual(c.kept ? [c.token] : []);
       if (!c.kept) expect(kv.getItem('chatd.revoke')).toBeNull(); // dropped from storage, not only skipped
     });
@@ -202,20 +242,29 @@ describe('a pending revocation is kept only while its token could still be used'
     expect(kv.getItem('chatd.revoke')).not.toContain('"u"');
   });
 
-  it('a token that expired while pending is not sent, and no retry is left waiting', async () => {
+  it('a token that expired while pending is not sent past its grace, and no retry is left waiting', async () => {
     vi.useFakeTimers();
     try {
-      const fetchImpl = vi.fn(async () => json({ error: { code: 'x', message: 'x' } }, 503));
+      const sent: number[] = [];
+      const fetchImpl = vi.fn(async () => {
+        sent.push(Date.now());
+        return json({ error: { code: 'x', message: 'x' } }, 503);
+      });
       const persist = new Persist(memoryKV());
       const api = new ApiClient({ token: () => null, onUnauthorized: () => undefined, fetch: fetchImpl as typeof fetch });
       const r = new Revocations({ persist, api, retryMs: 30_000 });
-      r.keep({ token: jwt(Math.floor(Date.now() / 1000) + 60), userId: 'u' });
-      await r.flush(); // 503: kept, retried in 30 s
-      expect(fetchImpl).toHaveBeenCalledTimes(1);
-      // Tried again at 30 s and 90 s; the token expires at 60 s, past its grace at 120 s: the try due at 210 s sends nothing.
-      await vi.advanceTimersByTimeAsync(60 * 60_000);
-      expect(fetchImpl).toHaveBeenCalledTimes(3);
+      const t0 = Date.now();
+      r.keep({ token: jwt(Math.floor(t0 / 1000) + 60), userId: 'u' });
+      await r.flush(); // 503: kept, retried in 30 s, ... then every 5 min
+      expect(sent).toHaveLength(1);
+      // The token expires at 60 s, past its grace an hour later: the tries stop there.
+      await vi.advanceTimersByTimeAsync(3 * hour);
       expect(persist.revocations()).toEqual([]);
+      expect(sent.at(-1)! - t0).toBeGreaterThan(hour - 5 * 60_000);
+      expect(sent.at(-1)! - t0).toBeLessThanOrEqual(hour + 60_000);
+      const tries = sent.length;
+      await vi.advanceTimersByTimeAsync(3 * hour);
+      expect(sent).toHaveLength(tries);
     } finally {
       vi.useRealTimers();
     }

@@ -134,6 +134,7 @@ export class Revocations {
         return;
       }
       if (await this.send(r)) this.opts.persist.removeRevocations((x) => x.token === r.token);
+      else this.opts.persist.markTried(r.token); // its expiry now applies
     }
     if (this.opts.persist.revocations().length === 0) {
       this.failures = 0;
