@@ -3,6 +3,16 @@
 import type { Conversation, Message, ModelInfo, Params, UpstreamInfo, User } from './protocol';
 import { noteServerDate } from './serverClock';
 
+/**
+ * SERVER_WAIT_MS is how long a request waits for an answer the server
+ * bounds by its CHATD_REQUEST_TIMEOUT (30 s by default: a store slow to
+ * answer) before it is given up as lost: that bound and a margin for the
+ * network. Shorter, a request the server would still have answered is
+ * given up, the server abandons its work with it, and the retry fares no
+ * better.
+ */
+export const SERVER_WAIT_MS = 45_000;
+
 /** ApiError is a failed request: an HTTP error, or status 0 for a network failure. */
 export class ApiError extends Error {
   constructor(

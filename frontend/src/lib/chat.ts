@@ -6,7 +6,7 @@
 // dispatch of server frames and the order of things at sign-in and sign-out.
 
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE, changePasswordRefusal, deleteAccountRefusal, type PasswordRefusal, type Refusal } from './account';
-import { ApiClient, ApiError, type AuthResult, type ConversationPatch, type NewConversation } from './api';
+import { ApiClient, ApiError, SERVER_WAIT_MS, type AuthResult, type ConversationPatch, type NewConversation } from './api';
 import { Connection } from './connection';
 import { ConversationList } from './conversationList';
 import { ConversationThread } from './conversationThread';
@@ -71,7 +71,7 @@ interface PendingChat {
 const CREATE_RETRY_MS = 3000;
 
 /** CREATE_TIMEOUT_MS is how long an attempt to create a new chat waits for its answer (createOnce), as a send waits for its ack. */
-const CREATE_TIMEOUT_MS = 20_000;
+const CREATE_TIMEOUT_MS = SERVER_WAIT_MS;
 
 /** SETTINGS_NOT_LOADED is why the settings of a conversation not loaded cannot be edited nor saved (saveSettings, ChatView). */
 export const SETTINGS_NOT_LOADED = 'The conversation has not loaded yet: its system prompt and parameters can be changed once it has.';

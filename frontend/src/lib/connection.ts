@@ -4,7 +4,7 @@
 // (wake.ts), when a dead link would otherwise be noticed only at the next
 // ping.
 
-import { ApiError, type ApiClient } from './api';
+import { ApiError, SERVER_WAIT_MS, type ApiClient } from './api';
 import { serverUnavailable } from './errors';
 import type { Persist } from './persist';
 import { SSETransport } from './sseTransport';
@@ -18,10 +18,12 @@ const FALLBACK_FLAG = 'chatd.transport';
  * AUTH_CHECK_MS bounds the token check after a failed channel: on a dead
  * link its request may otherwise wait for the browser to give it up,
  * minutes later, the status saying "Reconnecting…" (no Retry) meanwhile.
- * 20 s, as a request waits for its ack; past it the check says offline
- * (the channel is retried with backoff, and a wake retries at once).
+ * SERVER_WAIT_MS (45 s), as a request waits for its ack: the server answers
+ * within its CHATD_REQUEST_TIMEOUT (30 s by default) while its database is
+ * slow. Past it the check says offline (the channel is retried with
+ * backoff, and a wake retries at once).
  */
-const AUTH_CHECK_MS = 20_000;
+const AUTH_CHECK_MS = SERVER_WAIT_MS;
 
 /** ConnectionOptions configure a Connection. */
 export interface ConnectionOptions {

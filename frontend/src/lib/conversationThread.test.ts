@@ -3,7 +3,7 @@
 // going away or with less text stored than was streamed.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ApiClient } from './api';
+import { SERVER_WAIT_MS, type ApiClient } from './api';
 import type { ChatApp } from './chat';
 import { ConversationThread, PARENT_NOT_FOUND } from './conversationThread';
 import type { Drafts } from './drafts';
@@ -402,7 +402,7 @@ describe('long conversations are paged', () => {
     expect(thread()!.hasMore).toBe(true);
     expect(activePath(thread()!).map((m) => m.id)).toEqual(['m8', 'm9', 'm10', 'm11']);
 
-    await app.send('next');
+    void app.send('next'); // its ack is not the point
     await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
     expect(socket().framesOf('send')[0]).toMatchObject({ content: 'next', parentMessageId: 'm11' });
 
@@ -588,7 +588,7 @@ describe('a send with no answer while the link looks up', () => {
       const sending = app.send('no ack');
       await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
       const cmid = socket().framesOf('send')[0]!.clientMessageId;
-      await vi.advanceTimersByTimeAsync(20000); // the ack timeout
+      await vi.advanceTimersByTimeAsync(SERVER_WAIT_MS); // the ack timeout
       await sending;
       expect(thread()!.queued.map((q) => q.clientMessageId)).toEqual([cmid]);
       expect(app.store.state.link.state).toBe('connected');
@@ -615,7 +615,7 @@ describe('a send with no answer while the link looks up', () => {
       await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
       const cmid = socket().framesOf('send')[0]!.clientMessageId as string;
       expect(held(kv, cmid)).toBe('slow server'); // held until the server has it
-      await vi.advanceTimersByTimeAsync(20000); // no ack in time
+      await vi.advanceTimersByTimeAsync(SERVER_WAIT_MS); // no ack in time
       await sending;
       expect(thread()!.queued).toHaveLength(1);
       // The server did store it (a busy database): its frames arrive now, before the retry.
@@ -641,7 +641,7 @@ describe('a send with no answer while the link looks up', () => {
       const cmid = socket().framesOf('send')[0]!.clientMessageId as string;
       // The stored message comes before the ack times out: the send is not queued yet.
       socket().receive({ type: 'message', conversationId: CID, message: message('u2', 'a1', 'user', 'stored while waiting', 'complete', { clientMessageId: cmid }) });
-      await vi.advanceTimersByTimeAsync(20000); // then no ack in time: queued again
+      await vi.advanceTimersByTimeAsync(SERVER_WAIT_MS); // then no ack in time: queued again
       await sending;
       expect(thread()!.queued).toHaveLength(1);
       expect(held(kv, cmid)).toBe('stored while waiting');
@@ -788,7 +788,7 @@ describe('a send the conversation is deleted under (in another tab or device)', 
       app.setDraft('new', 'begun elsewhere');
       const sending = app.send('no ack, then deleted');
       await vi.waitFor(() => expect(socket().framesOf('send')).toHaveLength(1));
-      await vi.advanceTimersByTimeAsync(20000); // no ack in time: queued for a retry
+      await vi.advanceTimersByTimeAsync(SERVER_WAIT_MS); // no ack in time: queued for a retry
       await sending;
       socket().receive(deleted);
       expect(app.draft('new')).toBe('begun elsewhere\n\nno ack, then deleted');

@@ -1,6 +1,6 @@
 // A sign-out made offline reaches the server once the network is back.
 
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ApiClient } from './api';
 import { ChatApp } from './chat';
 import { Persist, memoryKV } from './persist';
@@ -143,6 +143,34 @@ describe('sign-out', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(net.revoked).toEqual(['Bearer tok', 'Bearer tok2']); // tok2's try at sign-in, none after
     expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+  });
+
+  it('a sign-in waits for a slow revocation (a slow store, within the server’s own bound of 30 s) instead of giving it up, where it could end the new session', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    onTestFinished(() => void vi.useRealTimers());
+    const login = { user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' }, token: 'tok2' };
+    let answerLogout: (r: Response) => void = () => undefined;
+    let aborted = false;
+    const { app, calls, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url, init) => {
+        if (url === '/api/auth/login') return json(login);
+        if (url !== LOGOUT) return undefined;
+        init?.signal?.addEventListener('abort', () => (aborted = true));
+        return new Promise<Response>((r) => (answerLogout = r));
+      },
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    void app.logout();
+    const signingIn = app.login('a@b.c', 'pw');
+    await vi.advanceTimersByTimeAsync(25_000);
+    expect(aborted).toBe(false);
+    expect(calls.some((c) => c.url === '/api/auth/login')).toBe(false);
+    answerLogout(new Response(null, { status: 204 }));
+    await signingIn;
+    expect(calls.map((c) => c.url).filter((u) => u === LOGOUT || u === '/api/auth/login')).toEqual([LOGOUT, '/api/auth/login']);
+    expect(app.store.state.session.token).toBe('tok2');
   });
 
   it('a sign-out pending is not sent while a sign-in of its user is on its way, where it would end the new session', async () => {

@@ -8,14 +8,19 @@
 // them back in every tab (a mark in storage, with an expiry that its live
 // tab renews).
 
-import { ApiError, type ApiClient } from './api';
+import { ApiError, SERVER_WAIT_MS, type ApiClient } from './api';
 import { newClientId, type Persist, type Revocation } from './persist';
 
 /** RevocationsOptions configure Revocations. */
 export interface RevocationsOptions {
   persist: Persist;
   api: ApiClient;
-  /** How long one revocation may take before it is tried again later; defaults to 10 s. */
+  /**
+   * How long one revocation may take before it is tried again later;
+   * defaults to SERVER_WAIT_MS (45 s), past the server's own bound: a sign-in
+   * waits for the pending ones (login), and a revocation given up sooner
+   * could still end the new session once the server commits it.
+   */
   timeoutMs?: number;
   /** The first pause before trying again after a failed pass, doubled up to 5 min; defaults to 30 s. */
   retryMs?: number;
@@ -148,7 +153,7 @@ export class Revocations {
   /** send revokes one token; it says whether the server is done with it. */
   private async send(r: Revocation): Promise<boolean> {
     const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), this.opts.timeoutMs ?? 10_000);
+    const timer = setTimeout(() => ctrl.abort(), this.opts.timeoutMs ?? SERVER_WAIT_MS);
     try {
       await this.opts.api.revoke(r.token, ctrl.signal);
       return true;

@@ -809,9 +809,10 @@ describe('SSETransport', () => {
     await settle();
     const posts = () => calls.filter((c) => c.url === '/api/conversations/c1/messages');
 
+    // Given up past the server's own bound (CHATD_REQUEST_TIMEOUT, 30 s by default) and a margin: 45 s.
     const hung = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
     const hungFails = expect(hung).rejects.toMatchObject({ status: 0, code: 'timeout' });
-    await vi.advanceTimersByTimeAsync(19_999);
+    await vi.advanceTimersByTimeAsync(44_999);
     expect(posts()[0]!.aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     await hungFails;
@@ -821,13 +822,14 @@ describe('SSETransport', () => {
     const silentFails = expect(silent).rejects.toMatchObject({ code: 'timeout' });
     await settle();
     posts()[1]!.stream(); // headers, then nothing
-    await vi.advanceTimersByTimeAsync(20_000);
+    await vi.advanceTimersByTimeAsync(45_000);
     await silentFails;
 
     const acked = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
     await settle();
     posts()[2]!.stream();
-    await vi.advanceTimersByTimeAsync(19_000);
+    await vi.advanceTimersByTimeAsync(25_000); // a slow store, within the server's bound
+    expect(posts()[2]!.aborted).toBe(false);
     posts()[2]!.frame({ type: 'ack', conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' } as never);
     await expect(acked).resolves.toMatchObject({ messageId: 'm1' });
     await vi.advanceTimersByTimeAsync(60_000); // a long answer
@@ -904,7 +906,7 @@ describe('SSETransport cancel', () => {
 
     const hung = t.cancel('c1');
     const hungFails = expect(hung).rejects.toMatchObject({ status: 0, code: 'timeout', message: 'The server did not answer in time.' });
-    await vi.advanceTimersByTimeAsync(19_999);
+    await vi.advanceTimersByTimeAsync(44_999);
     expect(cancels()[0]!.aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     await hungFails;

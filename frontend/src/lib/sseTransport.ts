@@ -19,7 +19,7 @@
 // that arrives on both streams is applied once by the store (seq rules for
 // deltas and done, upserts for messages and conversations).
 
-import { ApiError, type ApiClient } from './api';
+import { ApiError, SERVER_WAIT_MS, type ApiClient } from './api';
 import { refusedField, sentence, serverUnavailable } from './errors';
 import { ACCOUNT_DELETED_REASON, CloseCode, parseServerFrame, type ClosedFrame, type ServerFrame } from './protocol';
 import { readSSE } from './sse';
@@ -63,14 +63,15 @@ export interface SSEOptions {
   /**
    * How long a send or regenerate waits for its ack before it is given up
    * as a lost connection (and repeated), and a cancel for its answer before
-   * it fails (the user may press Stop again); defaults to 20 s, as the
-   * WebSocket's requests.
+   * it fails (the user may press Stop again); defaults to SERVER_WAIT_MS
+   * (45 s), as the WebSocket's requests: the server answers once the message
+   * is stored, which may take up to its CHATD_REQUEST_TIMEOUT.
    */
   ackTimeoutMs?: number;
   /**
    * How long an event stream's request waits for its response headers
    * before it counts as cut (aborted, and asked again with backoff), as a
-   * WebSocket waits for its hello; defaults to 45 s, as the WebSocket's
+   * WebSocket waits for its hello; defaults to SERVER_WAIT_MS (45 s), as the WebSocket's
    * helloTimeoutMs: the server answers once it has checked the session and
    * subscribed the stream, which may take up to its CHATD_REQUEST_TIMEOUT
    * (30 s by default) while its database is slow. The watchdog of
@@ -239,7 +240,7 @@ export class SSETransport implements Transport {
     const timer = setTimeout(() => {
       late = true;
       ctrl.abort();
-    }, this.opts.ackTimeoutMs ?? 20_000);
+    }, this.opts.ackTimeoutMs ?? SERVER_WAIT_MS);
     return { late: () => late, clear: () => clearTimeout(timer) };
   }
 
@@ -350,7 +351,7 @@ export class SSETransport implements Transport {
     let res: Response;
     // Without its headers in time (a dead route, half-open TCP), the request
     // would wait for the browser to give it up, minutes later.
-    const deadline = setTimeout(() => s.ctrl.abort(), this.opts.headersTimeoutMs ?? 45_000);
+    const deadline = setTimeout(() => s.ctrl.abort(), this.opts.headersTimeoutMs ?? SERVER_WAIT_MS);
     try {
       res = await this.api.raw('GET', eventsPath(s.conversationId, resume), {
         headers: { Accept: 'text/event-stream' },

@@ -161,6 +161,25 @@ describe('WSTransport', () => {
     await expect(bad).rejects.toMatchObject({ code: 'generation_running' });
   });
 
+  it('waits for an ack past the server’s own bound (CHATD_REQUEST_TIMEOUT, 30 s: a slow store) and a margin: 45 s', async () => {
+    const { t, socket } = setup();
+    t.start();
+    socket().open();
+    const slow = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'x' });
+    await vi.advanceTimersByTimeAsync(25_000);
+    socket().receive({ type: 'ack', id: socket().last().id, conversationId: 'c1', userMessageId: 'u', messageId: 'a' });
+    await expect(slow).resolves.toMatchObject({ messageId: 'a' });
+
+    const lost = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'y' });
+    const lostFails = expect(lost).rejects.toMatchObject({ code: 'timeout' });
+    let settled = false;
+    lost.catch(() => undefined).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(44_999);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await lostFails;
+  });
+
   it('a request made while reconnecting goes out once the socket is open', async () => {
     const { t, socket } = setup();
     t.start();

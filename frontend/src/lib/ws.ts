@@ -3,7 +3,7 @@
 // with the resume point of a streaming answer, and reports close codes as
 // protocol.md says.
 
-import { ApiError } from './api';
+import { ApiError, SERVER_WAIT_MS } from './api';
 import { sentence } from './errors';
 import {
   ACCOUNT_DELETED_REASON,
@@ -43,7 +43,7 @@ export interface WSOptions {
   url?: string;
   /** Failed opens (while HTTP works) before asking for the fallback; defaults to 3. */
   fallbackAfter?: number;
-  /** How long a send/regenerate/cancel waits for its ack; defaults to 20 s. */
+  /** How long a send/regenerate/cancel waits for its ack; defaults to SERVER_WAIT_MS (45 s: the server's CHATD_REQUEST_TIMEOUT and a margin). */
   requestTimeoutMs?: number;
   /** How long a request waits for a (re)connecting socket; defaults to 5 s. */
   openWaitMs?: number;
@@ -596,7 +596,7 @@ export class WSTransport implements Transport {
    * refused too_large, not written: the server would close the socket
    * (1009), and again at each retry of it.
    */
-  private request(frame: ClientFrame, timeoutMs = this.opts.requestTimeoutMs ?? 20000): Promise<AckFrame> {
+  private request(frame: ClientFrame, timeoutMs = this.opts.requestTimeoutMs ?? SERVER_WAIT_MS): Promise<AckFrame> {
     if (!this.isOpen()) {
       return Promise.reject(new ApiError(0, 'network', 'Not connected to the server; reconnecting…'));
     }
