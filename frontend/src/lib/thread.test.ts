@@ -293,6 +293,19 @@ describe('pending messages', () => {
     expect(siblings(e, 'u1')).toEqual(['u1', PENDING_PREFIX + 'e1']);
   });
 
+  it('an edit sent with this device’s clock 10 minutes behind the server’s is the last version until stored', () => {
+    const server = Date.now() + 10 * 60_000;
+    const at = (ms: number) => ({ createdAt: new Date(ms).toISOString(), updatedAt: new Date(ms).toISOString() });
+    const stored = [msg('a', '', 'user', 'first', 'complete', at(server - 3600_000)), msg('b', '', 'user', 'an edit 2 min ago', 'complete', at(server - 120_000))];
+    let t = addPending(mergeSnapshot(newThread('c1'), conv, stored), 'x1', '', 'a new edit');
+    expect(siblings(t, 'a')).toEqual(['a', 'b', PENDING_PREFIX + 'x1']); // "3 / 3"
+    t = mergeSnapshot(t, conv, stored); // a reload before the server's copy
+    expect(siblings(t, 'a')).toEqual(['a', 'b', PENDING_PREFIX + 'x1']);
+    expect(ids(t)).toEqual([PENDING_PREFIX + 'x1']);
+    t = upsertMessage(t, msg('c', '', 'user', 'a new edit', 'complete', { clientMessageId: 'x1', ...at(server) }));
+    expect(siblings(t, 'a')).toEqual(['a', 'b', 'c']);
+  });
+
   it('drops a pending message whose send failed', () => {
     let t = upsertMessage(newThread('c1'), msg('u1', '', 'user', 'q'));
     t = addPending(t, 'cm2', 'u1', 'x');

@@ -108,7 +108,15 @@ export function newThread(id: string): Thread {
   };
 }
 
+/**
+ * byAge orders siblings oldest first. A pending message (addPending) comes
+ * after every stored one: the server stamps it once it stores it, after
+ * them, and its own time is this device's clock, which may be minutes
+ * behind the server's (an edit shown among the older versions).
+ */
 function byAge(a: Message, b: Message): number {
+  const pa = a.id.startsWith(PENDING_PREFIX);
+  if (pa !== b.id.startsWith(PENDING_PREFIX)) return pa ? 1 : -1;
   const d = compareTimes(a.createdAt, b.createdAt);
   if (d !== 0) return d;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
