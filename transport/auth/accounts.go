@@ -489,12 +489,21 @@ type attempt []limit
 // take counts the check against each limit in order, in one step each,
 // before its password is hashed, so a burst of parallel guesses checks at
 // most a limit's number of passwords; refused by one (429), it gives back
-// what the ones before counted.
+// what the ones before counted, and answers the longest wait of that
+// limit and the blocked ones after it (counting nothing there): the first
+// to refuse may end long before another, and a client told to come back
+// when it ends would be refused again.
 func (at attempt) take() error {
 	for i, l := range at {
 		if wait, r := l.gate.take(l.key); r != allowed {
 			at[:i].refund()
-			return refused(r, l.blocked, "login attempts", wait)
+			blocked := l.blocked
+			for _, later := range at[i+1:] {
+				if w, ok := later.gate.blockedFor(later.key); ok && w > wait {
+					wait, r, blocked = w, keyBlocked, later.blocked
+				}
+			}
+			return refused(r, blocked, "login attempts", wait)
 		}
 	}
 	return nil

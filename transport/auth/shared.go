@@ -67,6 +67,13 @@ func (g *gate) take(key string) (time.Duration, refusal) {
 	return wait, allowed
 }
 
+// blockedFor reports whether key is blocked and for how much longer,
+// counting nothing. It reads this process's window only (SharedWindows
+// has no read): a key blocked in the cluster's alone is not seen.
+func (g *gate) blockedFor(key string) (time.Duration, bool) {
+	return g.local.isBlocked(key)
+}
+
 // refund gives back one event counted by take.
 func (g *gate) refund(key string) {
 	g.local.refund(key)
