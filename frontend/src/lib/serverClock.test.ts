@@ -22,6 +22,17 @@ describe('noteServerDate', () => {
     expect(Math.round((serverToClient(NOW) - NOW) / 1000) * 1000).toBe(skew);
   });
 
+  it.each([
+    // name, the round trip, how far ahead this device's clock is by the answer, the skew then (minutes)
+    ['a request spanning a sleep of the device (3 min): passed over', 180_000, 180_000, 3],
+    ['a request of 11 s: passed over', 11_000, 0, 3],
+    ['a request of 2 s, the clocks in step now: read', 2_000, 0, 0],
+  ])('this device 3 min ahead, then an answer after %s', (_name, roundTrip, ahead, minutes) => {
+    noteServerDate(httpDate(NOW - 180_000), NOW - 50, NOW + 50);
+    noteServerDate(httpDate(NOW + roundTrip - ahead), NOW, NOW + roundTrip); // stamped as the trip ends
+    expect(Math.round((serverToClient(NOW) - NOW) / 60_000)).toBe(minutes);
+  });
+
   it('ignores an answer without a Date header or with a bad one', () => {
     noteServerDate(httpDate(NOW - 120_000), NOW, NOW);
     noteServerDate(null, NOW, NOW);
