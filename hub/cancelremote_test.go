@@ -139,3 +139,55 @@ func (b *flakyStopBus) Control(ctx context.Context, a AnswerRef, kind ControlKin
 	}
 	return b.MemBus.Control(ctx, a, kind)
 }
+
+// TestClusterStopLookupBoundedForDeleteAndRegenerate: a deletion of a
+// conversation (CancelConversation) and a regenerate made on B while the
+// bus keeps failing to say which answer runs there (JetStream without a
+// leader; the connection up) ask lookupAttempts times, as a following tab
+// does, and go on: the deletion without the stop (its UserEvent.Deleted
+// aborts the answer), the regenerate refused unavailable. Only a user's
+// cancel asks until FinishTimeout. Both used to ask until FinishTimeout
+// (the regenerate until its context ended), holding a DELETE 10 s, an
+// account deletion 10 s per conversation, a WebSocket worker 30 s.
+func TestClusterStopLookupBoundedForDeleteAndRegenerate(t *testing.T) {
+	t.Parallel()
+	const finish = 2 * time.Second // retryUntil asks 7 times within it
+	for _, what := range []string{"delete", "regenerate"} {
+		t.Run(what, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCluster(t, "A")
+			a := tc.hubs[0]
+			flaky := &flakyStopBus{}
+			b := tc.startWith(t, "B", func(m *MemBus) Bus { flaky.MemBus = m; return flaky },
+				func(o *Options) { o.FinishTimeout = finish; o.LookupPause = 1 })
+			conv := tc.conversation(t)
+			onA := tc.follow(t, a, "a1", conv.ID)
+			res := tc.send(t, a, onA, conv.ID, "hi")
+			run := a.model.next(t)
+			run.say(t, "partial ")
+			onA.waitText(t, res.MessageID, "partial ")
+			flaky.lookups.Store(math.MaxInt64)
+			flaky.calls.Store(0)
+
+			switch what {
+			case "delete":
+				b.CancelConversation(tc.user.ID, conv.ID)
+			case "regenerate":
+				ctx, cancel := context.WithTimeout(context.Background(), finish)
+				_, err := b.Regenerate(ctx, nil, tc.user.ID, RegenerateRequest{ConversationID: conv.ID})
+				cancel()
+				if errCode(err) != protocol.CodeUnavailable {
+					t.Fatalf("Regenerate: %v, want unavailable", err)
+				}
+			}
+			if n := flaky.calls.Load(); n != lookupAttempts {
+				t.Fatalf("%d lookups, want %d", n, lookupAttempts)
+			}
+			flaky.lookups.Store(0)
+			close(run.tokens)
+			if st := onA.waitDone(t, res.MessageID); st != "complete" {
+				t.Fatalf("done %q, want complete", st)
+			}
+		})
+	}
+}

@@ -489,11 +489,13 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 // names (AnswerRef.MessageID) and its instance stops only that one, so an
 // answer started there since is not stopped either.
 //
-// The lookup of the running answer and the control are tried again until
-// they succeed or ctx ends (a NATS leader election, an instance
-// reconnecting; a bus that is down, ErrNotSent, is not asked again), and the control is sent again every controlAgain until
-// the answer's done comes (one that came while the answer was being
-// prepared there may have found nothing to stop). When neither got
+// The lookup of the running answer (a few times only for a deletion or a
+// regenerate: lookupToStop) and the control are tried again until they
+// succeed or ctx ends (a NATS leader election, an instance reconnecting;
+// a bus that is down, ErrNotSent, is not asked again), and the control is
+// sent again every controlAgain until the answer's done comes (one that
+// came while the answer was being prepared there may have found nothing
+// to stop). When neither got
 // through before ctx ended, the answer may run on: the error is a
 // stopUnsent, which wraps unavailable. An error that is not one means
 // the stop reached the answer's instance but its done did not come.
@@ -501,18 +503,8 @@ func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind, m
 	if h.solo {
 		return nil
 	}
-	var a AnswerRef
-	var ok bool
-	var down error
-	err := h.retryUntil(ctx, "look up the running answer", nil, func(ctx context.Context) (err error) {
-		a, ok, err = h.bus.Running(ctx, convID)
-		if errors.Is(err, ErrNotSent) {
-			down = err // the bus is down, not failing for a moment: refused at once, as a send is
-			return nil
-		}
-		return err
-	})
-	if err = cmp.Or(err, down); err != nil {
+	a, ok, err := h.lookupToStop(ctx, convID, kind)
+	if err != nil {
 		h.log.Warn("look up the answer to stop", "conversation", convID, "err", err)
 		return stopUnsent{clusterError(err)}
 	}
@@ -539,6 +531,33 @@ func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind, m
 		return fmt.Errorf("wait for the running answer to stop: %w", ctx.Err())
 	}
 	return clusterError(err)
+}
+
+// lookupToStop is stopRemote's lookup of the answer running in convID.
+// A user's cancel (ControlCancel) asks again until ctx ends: the stop is
+// all it is for. A deletion or a regenerate (ControlDelete,
+// ControlSupersede) asks as a following tab does (tryFew: lookupAttempts
+// times within busTimeout), as the request, or the WebSocket worker
+// handling it, waits on it: a deletion goes on without it (its
+// UserEvent.Deleted aborts the answer), a regenerate is refused. A bus
+// that is down (ErrNotSent) is not asked again.
+func (h *Hub) lookupToStop(ctx context.Context, convID string, kind ControlKind) (a AnswerRef, ok bool, err error) {
+	var down error
+	lookup := func(ctx context.Context) (err error) {
+		a, ok, err = h.bus.Running(ctx, convID)
+		if errors.Is(err, ErrNotSent) {
+			down = err // the bus is down, not failing for a moment: refused at once, as a send is
+			return nil
+		}
+		return err
+	}
+	const what = "look up the running answer"
+	if kind == ControlCancel {
+		err = h.retryUntil(ctx, what, nil, lookup)
+	} else {
+		err = h.tryFew(ctx, what, lookup)
+	}
+	return a, ok, cmp.Or(err, down)
 }
 
 // controlAgain is how long stopRemote waits for the done of an answer it

@@ -88,31 +88,39 @@ func (h *Hub) followRemote(ctx context.Context, convID string, sub Subscriber) {
 }
 
 // lookupAttempts is how many times a tab that began to follow a
-// conversation asks the bus which answer runs there before it gives up.
+// conversation asks the bus which answer runs there before it gives up
+// (tryFew).
 const lookupAttempts = 4
 
 // lookupRunning is bus.Running for a tab that just began to follow
-// convID, or that resumes an answer there. A failed lookup is tried again, lookupAttempts times in all,
+// convID, or that resumes an answer there. A failed lookup is tried again
+// as tryFew does: a bus that fails for a moment (a reconnect, a leader
+// election) does not cost the tab its connection, and a tab whose
+// connection closes stops asking. It returns the last lookup's result.
+func (h *Hub) lookupRunning(ctx context.Context, convID string) (a AnswerRef, ok bool, err error) {
+	err = h.tryFew(ctx, "look up the running answer", func(ctx context.Context) (err error) {
+		a, ok, err = h.bus.Running(ctx, convID)
+		return err
+	})
+	return a, ok, err
+}
+
+// tryFew calls fn until it succeeds (nil), lookupAttempts times at most,
 // after pauses from Options.LookupPause on, doubling, all within one
-// busTimeout and ctx: a bus that fails for a moment (a reconnect, a
-// leader election) does not cost the tab its connection, and a tab
-// whose connection closes stops asking. A call the bus refuses for good
-// (ErrRefused) is not tried again. It returns the last lookup's result.
-func (h *Hub) lookupRunning(ctx context.Context, convID string) (AnswerRef, bool, error) {
+// busTimeout and ctx; a call the bus refuses for good (ErrRefused) is not
+// tried again. It returns fn's last error.
+func (h *Hub) tryFew(ctx context.Context, what string, fn func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, busTimeout)
 	defer cancel()
 	pause := h.opts.LookupPause
 	for attempt := 1; ; attempt++ {
-		a, ok, err := h.bus.Running(ctx, convID)
+		err := fn(ctx)
 		if err == nil || ctx.Err() != nil || errors.Is(err, ErrRefused) {
-			return a, ok, err
+			return err
 		}
-		h.busm.BusCallFailed("look up the running answer")
-		if attempt == lookupAttempts {
-			return a, ok, err
-		}
-		if !sleep(ctx, pause) {
-			return a, ok, err
+		h.busm.BusCallFailed(what)
+		if attempt == lookupAttempts || !sleep(ctx, pause) {
+			return err
 		}
 		pause *= 2
 	}
