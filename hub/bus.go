@@ -124,8 +124,10 @@ type Bus interface {
 	// Control asks the instance running answer a (a.Instance) to stop it;
 	// that instance's BusHandler.Control is called. It returns once that
 	// instance received it, or with an error (wrapping ErrBusUnavailable
-	// when the bus or that instance cannot be reached). It does not wait
-	// for the answer to end: Follow it to its done frame for that.
+	// when the bus or that instance cannot be reached, and also
+	// ErrInstanceGone when the bus was reached but that instance is not
+	// on it). It does not wait for the answer to end: Follow it to its
+	// done frame for that.
 	Control(ctx context.Context, a AnswerRef, kind ControlKind) error
 
 	// Broadcast delivers ev to the BusHandler.UserEvent of every other
@@ -290,6 +292,11 @@ var (
 	// error with ErrBusUnavailable alone may come after the request was
 	// sent and applied, its reply lost.
 	ErrNotSent = errors.New("nothing was sent")
+	// ErrInstanceGone, always wrapped with ErrBusUnavailable, means the
+	// bus was reached but the instance a call was for is not on it (no
+	// responders): it died (the take-over ends its answers once its lease
+	// expires) or is reconnecting.
+	ErrInstanceGone = errors.New("instance not on the bus")
 	// ErrLockHeld means a conversation's lock is held by another answer
 	// (or, for Claim, no longer by the orphan, or by an orphan whose
 	// instance's lease is live again; for TakeJob, the job by another

@@ -15,8 +15,8 @@ import (
 
 // TestClusterCancelThroughFlakyBus: Stop pressed in a tab on B, for an
 // answer running on A, while B's bus fails: the lookup of the running
-// answer (a NATS leader election) or the stop sent to A (no responders
-// while A reconnects) fails for a moment, or the stop is lost on its way
+// answer (a NATS leader election) or the stop sent to A (its request
+// timing out while B's connection is cut) fails for a moment, or the stop is lost on its way
 // (A got none, though the call reported no error). Each is tried again,
 // and a lost stop sent again, until the answer ends: the upstream request
 // is aborted, every tab gets a done of status cancelled, CancelAnswer
@@ -132,7 +132,7 @@ func (b *flakyStopBus) Running(ctx context.Context, convID string) (AnswerRef, b
 
 func (b *flakyStopBus) Control(ctx context.Context, a AnswerRef, kind ControlKind) error {
 	if b.controls.Add(-1) >= 0 {
-		return fmt.Errorf("instance %s is gone: %w", a.Instance, ErrBusUnavailable)
+		return fmt.Errorf("control %s: %w: timeout", a.MessageID, ErrBusUnavailable)
 	}
 	if b.dropped.Add(-1) >= 0 {
 		return nil
@@ -190,4 +190,56 @@ func TestClusterStopLookupBoundedForDeleteAndRegenerate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClusterCancelOfADeadInstancesAnswer: A dies with an answer running
+// and Stop is pressed on B before A's lease expires: every stop B sends
+// finds A gone from the bus (ErrInstanceGone, NATS's no responders), and
+// the answer's done comes only from the take-over once the lease expires,
+// after B's FinishTimeout. CancelAnswer returns nil, as it did before
+// 2ed557b (the take-over ends the answer): it returned unavailable, the
+// tab said "Could not stop", and each press held B's WebSocket worker
+// FinishTimeout for nothing.
+func TestClusterCancelOfADeadInstancesAnswer(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, "A")
+	a := tc.hubs[0]
+	dead := &deadOwnerBus{}
+	b := tc.startWith(t, "B", func(m *MemBus) Bus { dead.MemBus = m; return dead },
+		func(o *Options) { o.FinishTimeout = 200 * time.Millisecond })
+	conv := tc.conversation(t)
+	onB := tc.follow(t, b, "b1", conv.ID)
+	res := tc.send(t, a, nil, conv.ID, "hi")
+	a.model.next(t).say(t, "partial ")
+	onB.waitText(t, res.MessageID, "partial ")
+	a.crashed = true
+	dead.gone.Store("A") // its process died; its lease has not expired yet
+
+	if err := b.CancelAnswer(context.Background(), tc.user.ID, conv.ID, res.MessageID); err != nil {
+		t.Fatalf("CancelAnswer of a dead instance's answer: %v, want nil", err)
+	}
+	if n := dead.refused.Load(); n == 0 {
+		t.Fatal("no stop was sent to A")
+	}
+	tc.mem.Crash("A") // the lease expires: B takes the answer over
+	if st := onB.waitDone(t, res.MessageID); st != "interrupted" {
+		t.Fatalf("done %q, want interrupted", st)
+	}
+}
+
+// deadOwnerBus is a MemBus whose stops sent to instance gone fail as
+// NATS's do for an instance whose process died (no responders) while its
+// lease lasts; refused counts them.
+type deadOwnerBus struct {
+	*MemBus
+	gone    atomic.Value // string
+	refused atomic.Int64
+}
+
+func (b *deadOwnerBus) Control(ctx context.Context, a AnswerRef, kind ControlKind) error {
+	if gone, _ := b.gone.Load().(string); gone == a.Instance {
+		b.refused.Add(1)
+		return fmt.Errorf("control %s: %w: %w: %s", a.MessageID, ErrBusUnavailable, ErrInstanceGone, a.Instance)
+	}
+	return b.MemBus.Control(ctx, a, kind)
 }

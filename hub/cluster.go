@@ -495,10 +495,12 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 // a bus that is down, ErrNotSent, is not asked again), and the control is
 // sent again every controlAgain until the answer's done comes (one that
 // came while the answer was being prepared there may have found nothing
-// to stop). When neither got
-// through before ctx ended, the answer may run on: the error is a
-// stopUnsent, which wraps unavailable. An error that is not one means
-// the stop reached the answer's instance but its done did not come.
+// to stop). When neither got through before ctx ended, the answer may
+// run on: the error is a stopUnsent, which wraps unavailable. An error
+// that is not one means the stop reached the answer's instance, or found
+// it gone from the bus (ErrInstanceGone: the take-over ends the answer
+// once that instance's lease expires, which may be after ctx ends), but
+// its done did not come.
 func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind, messageID string) error {
 	if h.solo {
 		return nil
@@ -518,12 +520,12 @@ func (h *Hub) stopRemote(ctx context.Context, convID string, kind ControlKind, m
 		defer stopSending() // its done came (or the follow failed): nothing more to send
 		followed <- h.bus.Follow(ctx, a, func(*protocol.Frame) {})
 	}()
-	sent := h.sendStop(sctx, a, kind)
+	reach := h.sendStop(sctx, a, kind)
 	err = <-followed // ends with ctx at the latest
 	switch {
 	case err == nil:
 		return nil
-	case !sent:
+	case reach == stopLost:
 		h.log.Warn("stop a remote answer", "message", a.MessageID, "instance", a.Instance, "err", err)
 		return stopUnsent{protocol.Errorf(protocol.CodeUnavailable,
 			"the server running this answer did not get the stop; try again in a moment")}
@@ -564,19 +566,37 @@ func (h *Hub) lookupToStop(ctx context.Context, convID string, kind ControlKind)
 // sent a stop to before it sends that stop again.
 const controlAgain = 500 * time.Millisecond
 
+// stopReach is how far the stops sendStop sent got.
+type stopReach int
+
+const (
+	// stopLost: none got through, the answer may run on.
+	stopLost stopReach = iota
+	// stopOrphaned: its instance was not on the bus (ErrInstanceGone): it
+	// died, and the take-over ends the answer once its lease expires, or
+	// it reconnects and gets a later one.
+	stopOrphaned
+	// stopSent: its instance got one.
+	stopSent
+)
+
 // sendStop sends the control of kind for answer a to its instance until
 // ctx ends, again every controlAgain once it got through (each is tried
-// again until it does); it reports whether one got through.
-func (h *Hub) sendStop(ctx context.Context, a AnswerRef, kind ControlKind) (sent bool) {
+// again until it does); it reports how far they got.
+func (h *Hub) sendStop(ctx context.Context, a AnswerRef, kind ControlKind) (reach stopReach) {
 	for {
 		if err := h.retryUntil(ctx, "stop a remote answer", nil, func(ctx context.Context) error {
-			return h.bus.Control(ctx, a, kind)
+			err := h.bus.Control(ctx, a, kind)
+			if errors.Is(err, ErrInstanceGone) {
+				reach = max(reach, stopOrphaned)
+			}
+			return err
 		}); err != nil {
-			return sent
+			return reach
 		}
-		sent = true
+		reach = stopSent
 		if !sleep(ctx, controlAgain) {
-			return true
+			return reach
 		}
 	}
 }

@@ -344,7 +344,7 @@ func (b *MemBus) Control(_ context.Context, a AnswerRef, kind ControlKind) error
 		return err
 	}
 	if target == nil || target.dead.Load() {
-		return fmt.Errorf("control %s: %w: instance %s is gone", a.MessageID, ErrBusUnavailable, a.Instance)
+		return fmt.Errorf("control %s: %w: %w: %s", a.MessageID, ErrBusUnavailable, ErrInstanceGone, a.Instance)
 	}
 	if h := target.handler(); h != nil {
 		h.Control(a, kind)

@@ -184,7 +184,7 @@ func TestMemBusStreamsAndEvents(t *testing.T) {
 	if _, _, o := hx.counts(); o != 0 {
 		t.Fatal("the dead member was told of its own answers")
 	}
-	if err := b.Control(ctx, AnswerRef{Instance: "X"}, ControlCancel); !errors.Is(err, ErrBusUnavailable) {
+	if err := b.Control(ctx, AnswerRef{Instance: "X"}, ControlCancel); !errors.Is(err, ErrBusUnavailable) || !errors.Is(err, ErrInstanceGone) {
 		t.Fatalf("control to a dead member: %v", err)
 	}
 

@@ -857,8 +857,8 @@ func TestControlAndEvents(t *testing.T) {
 	recA.mu.Unlock()
 	gone := ref
 	gone.Instance = "nobody"
-	if err := b.Control(ctx, gone, hub.ControlSupersede); !errors.Is(err, hub.ErrBusUnavailable) {
-		t.Fatalf("control of a gone instance: %v, want ErrBusUnavailable", err)
+	if err := b.Control(ctx, gone, hub.ControlSupersede); !errors.Is(err, hub.ErrBusUnavailable) || !errors.Is(err, hub.ErrInstanceGone) {
+		t.Fatalf("control of a gone instance: %v, want ErrBusUnavailable and ErrInstanceGone", err)
 	}
 
 	ev := hub.UserEvent{UserID: "u1", Frame: &protocol.Frame{Type: protocol.TypeConversation, Data: []byte(`{"x":1}`)}}

@@ -64,7 +64,7 @@ func (b *Bus) Control(ctx context.Context, a hub.AnswerRef, kind hub.ControlKind
 	defer cancel()
 	if _, err := b.nc.RequestWithContext(ctx, b.subject("ctl", token(a.Instance)), data); err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
-			err = fmt.Errorf("instance %s is gone: %w", a.Instance, err)
+			err = fmt.Errorf("%w: %s: %w", hub.ErrInstanceGone, a.Instance, err)
 		}
 		return unavailable(fmt.Sprintf("%s %s", kind, a.MessageID), err)
 	}
