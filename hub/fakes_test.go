@@ -222,6 +222,17 @@ func (s *memStore) Messages(_ context.Context, ownerID, convID string) ([]persis
 	return out, nil
 }
 
+func (s *memStore) LatestAnswer(_ context.Context, ownerID, convID, parentID string) (persistence.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range slices.Backward(s.msgs) {
+		if m.OwnerID == ownerID && m.ConversationID == convID && m.ParentID == parentID && m.Role == persistence.RoleAssistant {
+			return m, nil
+		}
+	}
+	return persistence.Message{}, persistence.ErrNotFound
+}
+
 // InterruptMessage implements MessageInterrupter.
 func (s *memStore) InterruptMessage(_ context.Context, ownerID, id, reason string, at time.Time) (persistence.Message, error) {
 	s.mu.Lock()

@@ -26,6 +26,8 @@ type Store interface {
 	Message(ctx context.Context, ownerID, id string) (persistence.Message, error)
 	MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (persistence.Message, error)
 	Messages(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error)
+	// LatestAnswer reads a repeated send's answer alone (repeatSend).
+	LatestAnswer(ctx context.Context, ownerID, conversationID, parentID string) (persistence.Message, error)
 	// DeleteConversation removes a conversation and its messages (a send's
 	// new conversation in which it could store nothing).
 	DeleteConversation(ctx context.Context, ownerID, id string) error

@@ -326,3 +326,95 @@ func TestKeyStoredInAnotherConversation(t *testing.T) {
 		}
 	}
 }
+
+// wholeReads is a store that counts the reads of a whole conversation with
+// its texts (Messages, ConversationWithMessages) while armed.
+type wholeReads struct {
+	*memStore
+	armed atomic.Bool
+	reads atomic.Int32
+}
+
+func (s *wholeReads) Messages(ctx context.Context, ownerID, convID string) ([]persistence.Message, error) {
+	if s.armed.Load() {
+		s.reads.Add(1)
+	}
+	return s.memStore.Messages(ctx, ownerID, convID)
+}
+
+func (s *wholeReads) ConversationWithMessages(ctx context.Context, ownerID, id string) (persistence.Conversation, []persistence.Message, error) {
+	if s.armed.Load() {
+		s.reads.Add(1)
+	}
+	return persistence.ReadConversationApart(ctx, s.memStore, ownerID, id)
+}
+
+// TestRetryReadsNoWholeConversation: a send or regenerate whose key its
+// transport found stored by the same kind of request (a retry, which
+// spends none of the user's budgets) is answered without reading every
+// message of a conversation with its text: its message is found by its
+// key, its answer in the outline, then read alone, and the retry still
+// gets that answer whole. Before, each retry read the whole conversation
+// first (and a repeated send whose key was stored elsewhere read it
+// again): a 5,000-exchange conversation cost 48 MB per retry.
+func TestRetryReadsNoWholeConversation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &wholeReads{memStore: newMemStore()}
+	h := New(Options{Store: store, Writer: &memWriter{store: store.memStore}, Model: &fakeModel{script: say("answer")}})
+	runHub(t, h, nil)
+	sub := newSub("u")
+	a, err := h.Send(ctx, sub, "u", SendRequest{Content: "in A", ClientMessageID: "K"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, a.MessageID, 0)
+	regen, err := h.Regenerate(ctx, sub, "u", RegenerateRequest{ConversationID: a.ConversationID, ClientMessageID: "R"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, regen.MessageID, 0)
+	b, err := h.Send(ctx, sub, "u", SendRequest{Content: "in B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.textUntilDone(t, b.MessageID, 0)
+	store.armed.Store(true)
+
+	want := Result{ConversationID: a.ConversationID, UserMessageID: a.UserMessageID, MessageID: regen.MessageID, Repeated: true}
+	for _, tc := range []struct {
+		name       string
+		regenerate bool
+		convID     string
+		key        string
+		stored     Stored
+	}{
+		{"a send, again in its conversation", false, a.ConversationID, "K", StoredSend},
+		{"a send, again naming another conversation", false, b.ConversationID, "K", StoredSend},
+		{"a send, again creating a conversation", false, "", "K", StoredSend},
+		{"a regenerate, again in its conversation", true, a.ConversationID, "R", StoredRegenerate},
+		{"a regenerate, again naming another conversation", true, b.ConversationID, "R", StoredRegenerate},
+	} {
+		retry := newSub("u")
+		var res Result
+		if tc.regenerate {
+			res, err = h.Regenerate(ctx, retry, "u", RegenerateRequest{ConversationID: tc.convID,
+				ClientMessageID: tc.key, Stored: tc.stored})
+		} else {
+			res, err = h.Send(ctx, retry, "u", SendRequest{ConversationID: tc.convID, Content: "again",
+				ClientMessageID: tc.key, Stored: tc.stored})
+		}
+		if err != nil || res != want {
+			t.Errorf("%s: %+v %v, want %+v", tc.name, res, err, want)
+			continue
+		}
+		if n := store.reads.Swap(0); n != 0 {
+			t.Errorf("%s: read the whole conversation %d times", tc.name, n)
+		}
+		retry.expect(t, protocol.TypeAck)
+		if m := retry.expect(t, protocol.TypeMessage).Message; m.ID != regen.MessageID || m.Content != "answer" {
+			t.Errorf("%s: sent the answer as %+v, want %s whole", tc.name, m, regen.MessageID)
+		}
+		retry.expect(t, protocol.TypeDone)
+	}
+}

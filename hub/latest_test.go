@@ -70,6 +70,11 @@ func (s *laggingStore) Messages(ctx context.Context, ownerID, convID string) ([]
 	return s.from(ctx).Messages(ctx, ownerID, convID)
 }
 
+func (s *laggingStore) LatestAnswer(ctx context.Context, ownerID, convID, parentID string) (persistence.Message, error) {
+	defer s.read("LatestAnswer")
+	return s.from(ctx).LatestAnswer(ctx, ownerID, convID, parentID)
+}
+
 func (s *laggingStore) Message(ctx context.Context, ownerID, id string) (persistence.Message, error) {
 	defer s.read("Message")
 	return s.from(ctx).Message(ctx, ownerID, id)
@@ -272,7 +277,10 @@ func TestRepeatSendReadsTheLatest(t *testing.T) {
 				answer.Status = persistence.StatusStreaming
 				var once sync.Once
 				ls.afterRead = func(method string) {
-					if method == "Messages" {
+					// The first read of the answer's state: the
+					// conversation's messages, or (a repeat) the answer
+					// alone.
+					if method == "Messages" || method == "LatestAnswer" {
 						once.Do(func() {
 							ls.lag()
 							e.store.apply(persistence.MessageUpdate{ID: answer.ID, Status: persistence.StatusComplete, FinishReason: "stop"})

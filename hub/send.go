@@ -26,10 +26,11 @@ type SendRequest struct {
 	// Stored is what the transport found ClientMessageID to be among the
 	// user's messages before the send spent the user's budgets
 	// (StoredNone: not found, or not looked up). A key stored already is
-	// looked up before anything is reserved, locked or written, so a
-	// send naming another conversation than the one its key was stored
-	// in is answered as a repeat of that send, or refused when a
-	// regenerate stored it, without a failed insert.
+	// looked up before the conversation is read (a retry then reads its
+	// message and answer only) and anything is reserved, locked or
+	// written, so a send naming another conversation than the one its key
+	// was stored in is answered as a repeat of that send, or refused when
+	// a regenerate stored it, without a failed insert.
 	Stored Stored
 }
 
@@ -113,12 +114,14 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	}
 	defer h.work.Done()
 	// A repeated send is found first, so a retry of the send that created
-	// a conversation does not create another. A send into a conversation
-	// finds its repeat among the messages it reads anyway; one whose id
-	// the transport found stored in another conversation is looked up
-	// before anything is reserved or written (repeatElsewhere), and one
-	// whose id was stored there since (or that no transport looked up)
-	// is refused by the store's unique index and found below.
+	// a conversation does not create another. One whose id the transport
+	// found stored (a retry, which spent none of the user's budgets) is
+	// looked up before the conversation is read (repeatElsewhere), in
+	// whichever conversation holds it: answering it reads that message
+	// and its answer, never every message's text. A send into a
+	// conversation whose id was stored there since (or that no transport
+	// looked up) is found among the messages it reads anyway, or refused
+	// by the store's unique index and found below.
 	if req.ConversationID == "" {
 		if m, ok, err := h.keyedElsewhere(ctx, userID, req.ClientMessageID); err != nil {
 			return Result{}, err
@@ -128,6 +131,11 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 		if h.answers.full(userID) {
 			return Result{}, h.answers.refusal // before the conversation is created
 		}
+	} else if m, ok, err := h.repeatElsewhere(ctx, userID, req.ClientMessageID, req.Stored); err != nil || ok {
+		if err != nil {
+			return Result{}, err
+		}
+		return h.repeatSend(ctx, sub, m, nil, req.Model, req.FrameID)
 	}
 	conv, history, created, err := h.sendTarget(ctx, userID, req)
 	if err != nil {
@@ -143,14 +151,6 @@ func (h *Hub) Send(ctx context.Context, sub Subscriber, userID string, req SendR
 	}
 	if m, ok := keyed(history, req.ClientMessageID); ok {
 		return h.repeatSend(ctx, sub, m, history, req.Model, req.FrameID)
-	}
-	if !created {
-		if m, ok, err := h.repeatElsewhere(ctx, userID, req.ClientMessageID, req.Stored); err != nil || ok {
-			if err != nil {
-				return Result{}, err
-			}
-			return h.repeatSend(ctx, sub, m, nil, req.Model, req.FrameID)
-		}
 	}
 	model := modelChoice{id: conv.Model} // a new conversation's model was picked as it was created
 	if !created {
@@ -400,11 +400,13 @@ func sendParent(msgs []persistence.Message, parent *string) (string, error) {
 // nothing new is stored or started. The connection follows the answer: a
 // running one is caught up, an ended one is sent whole with its done.
 // msgs are user's conversation's messages when the caller read them, nil
-// otherwise. An id a regenerate used (its answer carries it) is refused.
-// Its reads ask for the latest state (persistence.WithLatest), as the
-// read that found user did: a lagging replica would miss the answer
-// stored with it, or its final state stored just before its done.
-// requested is the model the repeated request names ("": none).
+// otherwise: the answer is then read alone (repeatedAnswer), as a retry
+// is bounded by no budget. An id
+// a regenerate used (its answer carries it) is refused. Its reads ask for
+// the latest state (persistence.WithLatest), as the read that found user
+// did: a lagging replica would miss the answer stored with it, or its
+// final state stored just before its done. requested is the model the
+// repeated request names ("": none).
 func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, msgs []persistence.Message,
 	requested string, frameID json.RawMessage,
 ) (Result, error) {
@@ -412,20 +414,45 @@ func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.M
 		return Result{}, keyUsedBy(user.ClientMessageID, "a regenerate")
 	}
 	res := Result{ConversationID: user.ConversationID, UserMessageID: user.ID, Repeated: true}
+	var answer *persistence.Message
 	if msgs == nil {
 		var err error
-		if msgs, err = h.opts.Store.Messages(persistence.WithLatest(ctx), user.OwnerID, user.ConversationID); err != nil {
-			return res, fmt.Errorf("load messages of %s: %w", user.ConversationID, err)
+		if answer, err = h.repeatedAnswer(ctx, user); err != nil {
+			return res, err
 		}
+	} else {
+		answer = latestAnswer(msgs, user.ID)
 	}
-	var answer *persistence.Message
-	for i, m := range msgs {
-		if m.ParentID == user.ID && m.Role == persistence.RoleAssistant {
-			answer, res.MessageID = &msgs[i], m.ID
-		}
+	if answer != nil {
+		res.MessageID = answer.ID
 	}
 	res.ReplacedModel, res.Model = h.repeatReplaced(ctx, user.OwnerID, user.ConversationID, requested, answer)
 	return res, h.repeatAnswer(ctx, sub, user.OwnerID, res, answer, frameID)
+}
+
+// repeatedAnswer reads the latest answer to user (nil: none) alone, none
+// of its conversation's other messages.
+func (h *Hub) repeatedAnswer(ctx context.Context, user persistence.Message) (*persistence.Message, error) {
+	answer, err := h.opts.Store.LatestAnswer(persistence.WithLatest(ctx), user.OwnerID, user.ConversationID, user.ID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("load the answer to %s: %w", user.ID, err)
+	}
+	return &answer, nil
+}
+
+// latestAnswer is the last answer to user message userID among msgs
+// (oldest first), nil when none.
+func latestAnswer(msgs []persistence.Message, userID string) *persistence.Message {
+	var answer *persistence.Message
+	for i, m := range msgs {
+		if m.ParentID == userID && m.Role == persistence.RoleAssistant {
+			answer = &msgs[i]
+		}
+	}
+	return answer
 }
 
 // repeatRegenerate answers a regenerate whose client message id was
@@ -536,19 +563,23 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 		return Result{}, errUnavailable
 	}
 	defer h.work.Done()
-	conv, msgs, err := h.readConversation(ctx, userID, req.ConversationID)
-	if err != nil {
-		return Result{}, err
-	}
-	// A repeated regenerate is found among the messages before anything is
-	// stopped: the answer it would stop may be the one it made.
-	if m, ok := keyed(msgs, req.ClientMessageID); ok {
-		return h.repeatRegenerate(ctx, sub, m, req.Model, req.FrameID)
-	}
+	// A repeated regenerate is found before anything is stopped: the
+	// answer it would stop may be the one it made. One whose key the
+	// transport found stored (a retry, which spent none of the user's
+	// budgets) is looked up before the conversation is read, in
+	// whichever conversation holds it (repeatElsewhere); one stored since
+	// is found among the messages.
 	if m, ok, err := h.repeatElsewhere(ctx, userID, req.ClientMessageID, req.Stored); err != nil || ok {
 		if err != nil {
 			return Result{}, err
 		}
+		return h.repeatRegenerate(ctx, sub, m, req.Model, req.FrameID)
+	}
+	conv, msgs, err := h.readConversation(ctx, userID, req.ConversationID)
+	if err != nil {
+		return Result{}, err
+	}
+	if m, ok := keyed(msgs, req.ClientMessageID); ok {
 		return h.repeatRegenerate(ctx, sub, m, req.Model, req.FrameID)
 	}
 	// The request is checked before the running answer is stopped: a
@@ -650,12 +681,15 @@ func (h *Hub) keyedElsewhere(ctx context.Context, userID, clientID string) (pers
 }
 
 // repeatElsewhere looks up the message of userID that carries clientID
-// when the transport found it stored (stored is not StoredNone) but the
-// request's conversation does not hold it: the key was stored in another
-// conversation. Without it, such a request went on to reserve the
-// conversation, take its cluster lock and insert, which the store's
-// unique index refused (storedFirst), and ended an answer row never
-// written. A key not found (its message deleted since) is a new request.
+// when the transport found it stored (stored is not StoredNone), before
+// the request's conversation is read, in whichever conversation holds it.
+// A retry spends none of the user's budgets, so it must cost little: it
+// used to read every message of the conversation with its text first (a
+// long conversation's tens of megabytes per retry). A key stored in
+// another conversation went on, before that, to reserve the conversation,
+// take its cluster lock and insert, which the store's unique index
+// refused (storedFirst), and ended an answer row never written. A key not
+// found (its message deleted since) is a new request.
 func (h *Hub) repeatElsewhere(ctx context.Context, userID, clientID string, stored Stored) (persistence.Message, bool, error) {
 	if stored == StoredNone {
 		return persistence.Message{}, false, nil

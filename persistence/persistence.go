@@ -302,6 +302,12 @@ type Messages interface {
 	MessageByClientID(ctx context.Context, ownerID, clientMessageID string) (Message, error)
 	// Messages returns every message of a conversation (all branches), oldest first.
 	Messages(ctx context.Context, ownerID, conversationID string) ([]Message, error)
+	// LatestAnswer returns the newest answer (RoleAssistant) to message
+	// parentID in the owner's conversation, read alone: a repeated send
+	// finds the answer it started without reading the conversation's
+	// other messages. None (or another owner's, an unknown or a malformed
+	// id) is ErrNotFound.
+	LatestAnswer(ctx context.Context, ownerID, conversationID, parentID string) (Message, error)
 	// MessagePage returns the newest q.Limit messages of a conversation
 	// created before q.Before (all of them when Before is ""), oldest first,
 	// and whether older ones exist; fewer when their text passes q.MaxBytes

@@ -252,6 +252,12 @@ func (s *Store) MessagePage(ctx context.Context, ownerID, conversationID string,
 	return s.inner.MessagePage(ctx, ownerID, conversationID, q)
 }
 
+// LatestAnswer counts one read.
+func (s *Store) LatestAnswer(ctx context.Context, ownerID, conversationID, parentID string) (persistence.Message, error) {
+	s.read()
+	return s.inner.LatestAnswer(ctx, ownerID, conversationID, parentID)
+}
+
 // MessageOutline counts one read.
 func (s *Store) MessageOutline(ctx context.Context, ownerID, conversationID string) ([]persistence.Message, error) {
 	s.read()

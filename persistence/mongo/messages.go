@@ -218,6 +218,29 @@ func (s *Store) MessageByClientID(ctx context.Context, ownerID, clientMessageID 
 	return m, nil
 }
 
+// LatestAnswer returns the newest answer to message parentID of the
+// owner's conversation, through the conversation's index by creation.
+func (s *Store) LatestAnswer(ctx context.Context, ownerID, conversationID, parentID string) (persistence.Message, error) {
+	ref, ok := parseOwned(ownerID, conversationID)
+	parent, pok := objectID(parentID)
+	if !ok || !pok {
+		return persistence.Message{}, fmt.Errorf("latest answer to message %s: %w", parentID, persistence.ErrNotFound)
+	}
+	filter := bson.D{{Key: "conversation_id", Value: ref.id}, {Key: "owner_id", Value: ref.owner},
+		{Key: "parent_id", Value: parent}, {Key: "role", Value: string(persistence.RoleAssistant)}}
+	var d messageDoc
+	err := s.messagesFor(ctx).FindOne(ctx, filter,
+		options.FindOne().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}})).Decode(&d)
+	var m persistence.Message
+	if err = mapErr(err); err == nil {
+		m, err = s.msgLive(ctx, d.message())
+	}
+	if err != nil {
+		return persistence.Message{}, fmt.Errorf("latest answer to message %s: %w", parentID, err)
+	}
+	return m, nil
+}
+
 // findMessage reads the message filter finds from coll (s.messages, or
 // s.messagesPrimary for a state that must not lag a write just made).
 func (s *Store) findMessage(ctx context.Context, coll *mongo.Collection, filter bson.D) (persistence.Message, error) {

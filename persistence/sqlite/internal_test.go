@@ -144,6 +144,9 @@ func TestQueryPlans(t *testing.T) {
 		{"page", qMsgsNewest, "messages_conversation_created", []any{"c", "o", 201}, nil, nil},
 		{"page before", qMsgsBefore, "messages_conversation_created", []any{"c", "o", 201, 5, "m"}, nil, nil},
 		{"messages", qMsgsConv, "messages_conversation_created", []any{"c", "o"}, nil, nil},
+		// A repeated send's answer: the conversation's rows newest first,
+		// never a sort of them.
+		{"latest answer", qLatestAnswer, "messages_conversation_created", []any{"c", "o", "p"}, nil, nil},
 		{"by client id", qMsgByCID, "messages_owner_client_id", []any{"o", "c"}, nil, nil},
 		{"interrupt", qInterrupt, "messages_streaming", []any{1}, nil, nil},
 		{"streaming conversations", qStreamingConvs, "messages_streaming", []any{"o"}, nil, nil},

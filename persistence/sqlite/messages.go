@@ -28,6 +28,9 @@ var (
 		msgConvLive("messages"))
 	qMsgsConv = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
 		AND ` + convLive("?1") + ` ORDER BY created_at, id`)
+	qLatestAnswer = readQ(`SELECT ` + readCols("messages", true) + ` FROM messages WHERE conversation_id = ?1 AND owner_id = ?2
+		AND parent_id = ?3 AND role = '` + string(persistence.RoleAssistant) + `' AND ` + convLive("?1") + `
+		ORDER BY created_at DESC, id DESC LIMIT 1`)
 	// qUpdateMsg applies one MessageUpdate that is not a chunk (chunks.go),
 	// taking in the message's chunks first: ?1 id, ?2 append, ?3 status,
 	// ?4 finish reason, ?5 has usage, ?6-?8 usage, ?9 error, ?10 at (0:
@@ -207,6 +210,16 @@ func (s *Store) MessageByClientID(ctx context.Context, ownerID, clientMessageID 
 	m, err := s.oneMsg(ctx, qMsgByCID, ownerID, clientMessageID)
 	if err != nil {
 		return m, fmt.Errorf("sqlite: message by client id %q: %w", clientMessageID, err)
+	}
+	return m, nil
+}
+
+// LatestAnswer returns the newest answer to message parentID of the
+// owner's conversation.
+func (s *Store) LatestAnswer(ctx context.Context, ownerID, conversationID, parentID string) (persistence.Message, error) {
+	m, err := s.oneMsg(ctx, qLatestAnswer, conversationID, ownerID, parentID)
+	if err != nil {
+		return m, fmt.Errorf("sqlite: latest answer to message %s: %w", parentID, err)
 	}
 	return m, nil
 }

@@ -18,6 +18,7 @@ func messageTests() []storeTest {
 		{"DuplicateID", testMsgDuplicateID},
 		{"Unknown", testMsgUnknown},
 		{"TreeOldestFirst", testMsgTree},
+		{"LatestAnswer", testMsgLatestAnswer},
 		{"RapidInsertOrder", testMsgRapidOrder},
 		{"UsageRoundTrip", testMsgUsage},
 		{"EmptyConversation", testMsgEmptyConversation},
@@ -230,4 +231,41 @@ func testMsgEmptyConversation(t *testing.T, s persistence.Store) {
 	if len(ms) != 0 {
 		t.Fatalf("new conversation has %d messages", len(ms))
 	}
+}
+
+// testMsgLatestAnswer checks LatestAnswer: the newest answer to a message
+// (a regenerated one over the first), whole (a streaming one with its
+// text so far), and none for a message without an answer, for another
+// owner, another conversation, a bad id or a deleted conversation.
+func testMsgLatestAnswer(t *testing.T, s persistence.Store) {
+	ctx := testCtx(t)
+	u, other := mkUser(t, s, "asker"), mkUser(t, s, "other")
+	c, c2 := mkConv(t, s, u.ID, "conv"), mkConv(t, s, u.ID, "another")
+	q1 := mkMsg(t, s, c, "", persistence.RoleUser, "question")
+	mkMsg(t, s, c, q1.ID, persistence.RoleAssistant, "first answer")
+	a2 := mkMsg(t, s, c, q1.ID, persistence.RoleAssistant, "regenerated answer")
+	q2 := mkMsg(t, s, c, a2.ID, persistence.RoleUser, "follow-up")
+	mkMsg(t, s, c2, "", persistence.RoleUser, "elsewhere")
+	got, err := s.LatestAnswer(ctx, u.ID, c.ID, q1.ID)
+	noErr(t, "LatestAnswer", err)
+	sameMsg(t, got, a2)
+	running := mkStreaming(t, s, c, q2.ID, "so far")
+	got, err = s.LatestAnswer(persistence.WithLatest(ctx), u.ID, c.ID, q2.ID)
+	noErr(t, "LatestAnswer of a streaming answer", err)
+	sameMsg(t, got, running)
+	for _, tc := range []struct{ what, owner, conv, parent string }{
+		{"a message answered by a user message", u.ID, c.ID, a2.ID},
+		{"another owner's", other.ID, c.ID, q1.ID},
+		{"in another conversation", u.ID, c2.ID, q1.ID},
+		{"a bad owner", "not-an-id", c.ID, q1.ID},
+		{"a bad conversation", u.ID, "not-an-id", q1.ID},
+		{"a bad parent", u.ID, c.ID, "not-an-id"},
+		{"an unknown parent", u.ID, c.ID, persistence.NewID()},
+	} {
+		_, err := s.LatestAnswer(ctx, tc.owner, tc.conv, tc.parent)
+		wantErr(t, "LatestAnswer of "+tc.what, err, persistence.ErrNotFound)
+	}
+	noErr(t, "DeleteConversation", s.DeleteConversation(ctx, u.ID, c.ID))
+	_, err = s.LatestAnswer(ctx, u.ID, c.ID, q1.ID)
+	wantErr(t, "LatestAnswer in a deleted conversation", err, persistence.ErrNotFound)
 }
