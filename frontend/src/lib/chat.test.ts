@@ -508,6 +508,42 @@ describe('conversations opened one after another', () => {
     expect(Object.keys(app.store.state.threadErrors).every((id) => kept.includes(id))).toBe(true);
   });
 
+  it('keep their composer texts, model picks and other tabs’ texts bounded too: a text typed in one trimmed is saved, and shown again when it is opened', async () => {
+    const ids = Array.from({ length: KEPT_THREADS + 50 }, (_, i) => `c${String(i).padStart(23, '0')}`);
+    const [first, last] = [ids[0]!, ids.at(-1)!];
+    const never = 'n'.padEnd(24, '0'); // a conversation never opened in this tab
+    const { app, kv, socket } = setup({
+      route: (url, init) => (url === `/api/conversations/${first}` && init?.method === 'PATCH' ? new Promise<Response>(() => undefined) : undefined),
+    });
+    socket().open();
+    await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+    kv.setItem('chatd.draftsOwner', 'u');
+    app.navigate(`/c/${first}`);
+    app.setDraft(first, 'typed in the first'); // its save still pending when it is trimmed
+    void app.setModel('m'); // its PATCH never answered
+    expect(app.store.state.modelPicks[first]).toBe('m');
+    for (const id of ids.slice(1)) app.navigate(`/c/${id}`);
+    await vi.waitFor(() => expect(app.store.state.threadErrors[last]).toBeDefined()); // the loads answered (404 here)
+    expect(Object.keys(app.store.state.drafts).length).toBeLessThanOrEqual(KEPT_THREADS + 1);
+    expect(app.store.state.drafts[first]).toBeUndefined();
+    expect(kv.getItem(`chatd.draft.${first}`)).toBe('typed in the first'); // saved as it left memory
+    expect(app.store.state.modelPicks).toEqual({});
+
+    // Another tab's text: taken for the open conversation, not for one this tab does not keep.
+    for (const id of [never, last]) {
+      kv.setItem(`chatd.draft.${id}`, 'typed in another tab');
+      window.dispatchEvent(new StorageEvent('storage', { key: `chatd.draft.${id}`, newValue: 'typed in another tab' }));
+    }
+    expect(app.store.state.drafts[never]).toBeUndefined();
+    expect(app.store.state.drafts[last]).toBe('typed in another tab');
+
+    app.navigate(`/c/${first}`);
+    expect(app.draft(first)).toBe('typed in the first');
+    expect(app.store.state.drafts[first]).toBe('typed in the first');
+    app.navigate(`/c/${never}`);
+    expect(app.draft(never)).toBe('typed in another tab');
+  });
+
   it('nor one with an answer not confirmed saved (an unavailable done): it is read again until final', async () => {
     const { app, socket, thread } = setup({
       snapshots: [[message('u1', '', 'user', 'hi', 'complete'), message('a1', 'u1', 'assistant', 'Hel', 'streaming')]],

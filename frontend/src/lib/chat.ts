@@ -265,7 +265,7 @@ export class ChatApp {
     window.addEventListener('pagehide', () => this.drafts.flush(), on);
     // Back from the back-forward cache: the other tabs' saves meanwhile were not heard.
     window.addEventListener('pageshow', (e) => {
-      if (e.persisted) this.drafts.rereadAll();
+      if (e.persisted) this.drafts.rereadAll(draftKey(this.openId));
     }, on);
     window.addEventListener('beforeunload', () => this.drafts.flush(), on);
     document.addEventListener('visibilitychange', () => {
@@ -424,7 +424,7 @@ export class ChatApp {
 
   private onStorage(e: StorageEvent): void {
     if (e.key === Persist.signingInKey) this.revocations.signInsChanged();
-    this.drafts.fromOtherTab(e.key, e.newValue);
+    this.drafts.fromOtherTab(e.key, e.newValue, (key) => key === NEW_CHAT || this.threads.has(key));
     this.followOtherTab(this.session.otherTab(e));
   }
 
@@ -773,7 +773,9 @@ export class ChatApp {
    * beyond KEPT_THREADS, keeping the open one and those with a message on
    * its way (busy) or waiting for the connection (queued), a regenerate
    * waiting to be asked again (its state machine holds it), or an answer
-   * whose end was not confirmed stored (read again until final).
+   * whose end was not confirmed stored (read again until final). Their
+   * composer texts (saved: Drafts.forget), model picks and busy marks go
+   * with them.
    */
   private trimThreads(): void {
     const { threads, busy } = this.store.state;
@@ -794,9 +796,11 @@ export class ChatApp {
       this.threads.delete(id);
       this.recent.delete(id);
     }
+    this.drafts.forget(drop);
     this.store.set((s) => {
       const kept = <T,>(r: Readonly<Record<string, T>>) => Object.fromEntries(Object.entries(r).filter(([id]) => !drop.has(id)));
-      return { ...s, threads: kept(s.threads), threadErrors: kept(s.threadErrors), liveMissing: kept(s.liveMissing) };
+      return { ...s, threads: kept(s.threads), threadErrors: kept(s.threadErrors), liveMissing: kept(s.liveMissing),
+        modelPicks: kept(s.modelPicks), busy: kept(s.busy) };
     });
   }
 

@@ -18,7 +18,7 @@ function browser() {
   const kv = memoryKV();
   const tabs: Array<{ drafts: Drafts; store: Store<AppState> }> = [];
   const tell = (from: KV, key: string, value: string | null) => {
-    for (const t of tabs) if ((t as unknown as { kv: KV }).kv !== from) t.drafts.fromOtherTab(key, value);
+    for (const t of tabs) if ((t as unknown as { kv: KV }).kv !== from) t.drafts.fromOtherTab(key, value, () => true);
   };
   function tab(userId: string | null) {
     const own: KV = {
@@ -45,7 +45,7 @@ function browser() {
     const persist = new Persist(own);
     const drafts = new Drafts(store, persist, fixedPages(`tab${tabs.length}`), DELAY);
     if (userId) drafts.claim(userId, true);
-    const t = { drafts, store, kv: own, persist, text: (key: string) => store.state.drafts[key] };
+    const t = { drafts, store, kv: own, persist, text: (key: string) => drafts.get(key) }; // what the composer shows
     tabs.push(t);
     return t;
   }
@@ -118,7 +118,7 @@ describe('two tabs on one conversation', () => {
     a.drafts.load(CID);
     a.drafts.set(CID, 'private to u');
     vi.advanceTimersByTime(DELAY);
-    expect([out.text(CID), other.text(CID)]).toEqual(['', '']);
+    expect([out.store.state.drafts[CID] ?? '', other.text(CID)]).toEqual(['', '']); // signed out, no composer shows
   });
 
   it('a composer the tab shows without having loaded it (a new chat after following a sign-in) gets it too', () => {
@@ -129,6 +129,26 @@ describe('two tabs on one conversation', () => {
     a.drafts.set('new', 'for later');
     vi.advanceTimersByTime(DELAY);
     expect(b.text('new')).toBe('for later');
+  });
+});
+
+describe('Drafts.forget (a conversation no longer kept in memory)', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it.each([
+    ['saved', true, false, undefined],
+    ['its save pending: saved now', false, false, undefined],
+    ['refused by storage (full): kept in memory', true, true, 'typed'],
+  ])('a text %s', (_, waitSave, full, inMemory) => {
+    const { tab, kv } = browser();
+    const a = tab('u');
+    if (full) kv.setItem = () => { throw new Error('QuotaExceededError'); };
+    a.drafts.set(CID, 'typed');
+    if (waitSave) vi.advanceTimersByTime(DELAY);
+    a.drafts.forget([CID]);
+    expect(a.store.state.drafts[CID]).toBe(inMemory);
+    expect(a.drafts.get(CID)).toBe('typed'); // what the composer shows when it is opened again
   });
 });
 
@@ -169,7 +189,7 @@ describe('ChatApp and another tab’s drafts', () => {
     expect(app.store.state.drafts[CID]).toBe('typed in the other tab');
     kv.removeItem(`chatd.draft.${CID}`);
     window.dispatchEvent(new StorageEvent('storage', { key: `chatd.draft.${CID}`, newValue: null }));
-    expect(app.store.state.drafts[CID]).toBe('');
+    expect(app.store.state.drafts[CID] ?? '').toBe(''); // an empty text is not kept
   });
 });
 
@@ -211,7 +231,7 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     const { app } = setup({ kv, snapshots: [[u1, a1]], snapshotExtra: { hasMore: true }, pages });
     await vi.waitFor(() => expect(asked).toBeDefined());
     await asked; // the recovery goes on first, to its end
-    expect(app.store.state.drafts[CID]).toBe(composer);
+    expect(app.store.state.drafts[CID] ?? '').toBe(composer);
     expect(Array.from({ length: kv.length }, (_, i) => kv.key(i)).filter((k) => k?.startsWith('chatd.sending.'))).toHaveLength(slotsLeft);
   });
 
@@ -239,7 +259,7 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
       const { app, slots, olderFetched } = deciding(JSON.stringify({ text: 'lost with its page', at: early, user: 'u' }), () => ({ messages: [stored], hasMore: true }));
       await vi.waitFor(() => expect(slots()).toEqual([]));
       expect(olderFetched()).toBe(1);
-      expect(app.store.state.drafts[CID]).toBe('');
+      expect(app.store.state.drafts[CID] ?? '').toBe(''); // an empty text is not kept
     });
 
     it('the whole conversation loaded without it: the text is given back', async () => {
@@ -370,7 +390,7 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
     const first = socket();
     first.cut();
     await app.send('long message');
-    expect(app.store.state.drafts[CID]).toBe('');
+    expect(app.store.state.drafts[CID] ?? '').toBe(''); // an empty text is not kept
     const slot = Array.from({ length: kv.length }, (_, i) => kv.key(i)!).find((k) => k.startsWith('chatd.slot.sending.page.'))!;
     // Another page took it up into its composer, then the user typed there; this page heard none of it.
     kv.removeItem(slot);
@@ -404,10 +424,10 @@ describe('each kept text in its own slot: nothing typed is lost or overwritten b
   it('back from the back-forward cache, a page reads again the composer texts the other tabs saved meanwhile', async () => {
     const { app, kv } = setup({ kv: signedIn(), snapshots: [[u1, a1]] });
     await vi.waitFor(() => expect(app.store.state.threads[CID]?.loaded).toBe(true));
-    expect(app.store.state.drafts[CID]).toBe('');
+    expect(app.store.state.drafts[CID] ?? '').toBe(''); // an empty text is not kept
     kv.setItem(`chatd.draft.${CID}`, 'saved by another tab');
     window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: false }));
-    expect(app.store.state.drafts[CID]).toBe('');
+    expect(app.store.state.drafts[CID] ?? '').toBe(''); // an empty text is not kept
     window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
     expect(app.store.state.drafts[CID]).toBe('saved by another tab');
   });

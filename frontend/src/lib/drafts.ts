@@ -44,16 +44,30 @@ export class Drafts {
     private readonly saveDelayMs = 200,
   ) {}
 
-  /** load puts a key's stored text into the store once. */
+  /**
+   * load puts a key's stored text into the store once; an empty one is not
+   * kept (the composer reads storage when the store has no text: get), so
+   * opening conversations without typing adds nothing.
+   */
   load(key: string): void {
     if (this.store.state.drafts[key] !== undefined) return;
     const text = this.persist.draft(key);
+    if (!text) return;
     this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: text } }));
   }
 
-  /** get returns the composer text of a key, from storage when not loaded yet. */
+  /**
+   * get returns the composer text of a key, from storage when the store
+   * has none (not loaded yet, or empty: load), unless the saved texts are
+   * another user's than the one signed in here: a page never shows those
+   * (signed out, it shows no composer and keeps them for the next sign-in).
+   */
   get(key: string): string {
-    return this.store.state.drafts[key] ?? this.persist.draft(key);
+    const text = this.store.state.drafts[key];
+    if (text !== undefined) return text;
+    const owner = this.persist.draftsOwner();
+    const user = this.user();
+    return user !== undefined && owner !== null && owner !== user ? '' : this.persist.draft(key);
   }
 
   /** set keeps the text in memory now and in storage shortly. */
@@ -123,12 +137,12 @@ export class Drafts {
    * reread takes a composer's saved text from storage into the store, for
    * the storage events this page may have missed (it was frozen, or in the
    * back-forward cache): only while the saved texts are this page's user's,
-   * a text in the store, and no typing of this page waiting to be saved.
+   * and no typing of this page waiting to be saved.
    * It returns whether the composer changed.
    */
   reread(key: string): boolean {
-    const shown = this.store.state.drafts[key];
-    if (shown === undefined || this.timers.has(key)) return false;
+    const shown = this.store.state.drafts[key] ?? ''; // an empty text is not kept (load)
+    if (this.timers.has(key)) return false;
     const user = this.store.state.session.user?.id;
     if (!user || this.persist.draftsOwner() !== user) return false;
     const saved = this.persist.draft(key);
@@ -137,9 +151,33 @@ export class Drafts {
     return true;
   }
 
-  /** rereadAll rereads every composer text in the store (reread): the page is back from the back-forward cache. */
-  rereadAll(): void {
-    for (const key of Object.keys(this.store.state.drafts)) this.reread(key);
+  /**
+   * rereadAll rereads every composer text in the store and those of also
+   * (the open composer's, which the store may not hold when it was empty):
+   * the page is back from the back-forward cache.
+   */
+  rereadAll(...also: string[]): void {
+    for (const key of new Set([...Object.keys(this.store.state.drafts), ...also])) this.reread(key);
+  }
+
+  /**
+   * forget drops the composer texts of keys from memory: their
+   * conversations are no longer kept in this page (ChatApp.trimThreads),
+   * and storage holds their texts, read again when they are opened (load).
+   * A save pending is written first; a text storage does not hold (it
+   * refused it, or this page may not write it: mayWrite) stays, so
+   * nothing typed is lost.
+   */
+  forget(keys: Iterable<string>): void {
+    const gone = new Set<string>();
+    for (const key of keys) {
+      const text = this.store.state.drafts[key];
+      if (text === undefined) continue;
+      if (this.timers.has(key) && this.mayWrite()) this.saveNow(key);
+      if (!this.timers.has(key) && this.persist.draft(key) === text) gone.add(key);
+    }
+    if (gone.size === 0) return;
+    this.store.set((s) => ({ ...s, drafts: Object.fromEntries(Object.entries(s.drafts).filter(([key]) => !gone.has(key))) }));
   }
 
   /**
@@ -261,17 +299,28 @@ export class Drafts {
    *   sign-in it has not followed yet;
    * - never over typing of this tab not saved yet (a save pending, in the
    *   last saveDelayMs): that save follows and the other tab takes it in
-   *   turn, so both end with the last text typed.
+   *   turn, so both end with the last text typed;
+   * - only for a composer this tab keeps (kept: its conversation's thread
+   *   is kept here, or the new chat's): another's text, in memory, is
+   *   forgotten instead (storage has the new one, read when it is opened),
+   *   so a tab open for days does not copy every text its other tabs
+   *   save. An empty text is not kept (load).
    * A text sent in one tab leaves its composer's slot at once (hold),
    * which empties the composer of every tab.
    */
-  fromOtherTab(storageKey: string | null, text: string | null): void {
+  fromOtherTab(storageKey: string | null, text: string | null, kept: (key: string) => boolean): void {
     const key = Persist.draftOf(storageKey);
     if (key === null || this.timers.has(key)) return;
     const user = this.store.state.session.user?.id;
     if (!user || this.persist.draftsOwner() !== user) return;
-    if (this.store.state.drafts[key] === (text ?? '')) return;
-    this.store.set((s) => ({ ...s, drafts: { ...s.drafts, [key]: text ?? '' } }));
+    const now = this.store.state.drafts[key];
+    if ((now ?? '') === (text ?? '') || (now === undefined && !kept(key))) return;
+    this.store.set((s) => {
+      const drafts = { ...s.drafts };
+      if (text && kept(key)) drafts[key] = text;
+      else delete drafts[key];
+      return { ...s, drafts };
+    });
   }
 
   /**
