@@ -3,6 +3,7 @@ package natsbus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -128,5 +129,82 @@ func TestRefusedConnectionLogged(t *testing.T) {
 	}
 	if err := b.Health(ctx); !errors.Is(err, hub.ErrBusUnavailable) {
 		t.Errorf("health %v, want unavailable", err)
+	}
+}
+
+// TestReconnectAfterAuthRefused: NATS refusing this instance's
+// credentials for a while (a server reloaded with another password, then
+// with the right one again, as a wrong bcrypt hash put right) does not end
+// its connection: the bus is usable again once the credentials are taken.
+// nats.go closed the connection for good after the same server refused
+// them twice in a row, and the instance stayed unavailable until restarted.
+func TestReconnectAfterAuthRefused(t *testing.T) {
+	t.Parallel()
+	c := natstest.Start(t, natstest.Options{Nodes: 1, User: "chatd", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, _ := newBusWith(t, c, Options{InstanceID: "refused-then-back", LeaseTTL: time.Second})
+	waitHealthy(t, ctx, b)
+
+	c.SetPassword("another")
+	const refusals = 3 // more than the two in a row nats.go gave up after
+	waitOpen(t, ctx, b, "refused attempts", func() bool { return b.attempts.failedSinceConnected() >= refusals })
+	c.SetPassword("pw")
+	waitOpen(t, ctx, b, "healthy again", func() bool { return b.Health(ctx) == nil })
+}
+
+// waitOpen polls cond until it holds, failing at once if b's connection
+// is closed for good meanwhile, or when ctx ends.
+func waitOpen(t *testing.T, ctx context.Context, b *Bus, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-b.closed:
+			t.Fatalf("waiting for %s: the NATS connection was closed for good: %v", what, b.nc.LastError())
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v (health: %v)", what, ctx.Err(), b.Health(ctx))
+		case <-time.After(20 * time.Millisecond): // polling the bus's state
+		}
+	}
+}
+
+// TestConnectionClosedLogged: a connection nats.go closes by itself is
+// logged as an error (the instance will not come back without a
+// restart); one Close or Kill closes is not.
+func TestConnectionClosedLogged(t *testing.T) {
+	t.Parallel()
+	c := startNATS(t, 1)
+	cases := []struct {
+		name      string
+		close     func(b *Bus)
+		wantError bool
+	}{
+		{"nats.go gives up", func(b *Bus) { b.nc.Close() }, true},
+		{"Close", func(b *Bus) { _ = b.Close(context.Background()) }, false},
+		{"Kill", func(b *Bus) { b.Kill() }, false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			logs := make(logRecords, 1024)
+			b, _ := newBusWith(t, c, Options{InstanceID: fmt.Sprintf("closed-%d", i), LeaseTTL: time.Second, Logger: slog.New(logs)})
+			waitHealthy(t, ctx, b)
+			tc.close(b)
+			<-b.closed // the ClosedHandler ran
+			gotError := false
+			for drained := false; !drained; {
+				select {
+				case r := <-logs:
+					gotError = gotError || r.Level == slog.LevelError
+				default:
+					drained = true
+				}
+			}
+			if gotError != tc.wantError {
+				t.Errorf("error logged: %v, want %v", gotError, tc.wantError)
+			}
+		})
 	}
 }

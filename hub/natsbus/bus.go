@@ -108,6 +108,9 @@ type Bus struct {
 	// closed is closed once the connection is (its ClosedHandler).
 	closed    chan struct{}
 	closeOnce sync.Once
+	// closing is set once Close or Kill closes the connection: a close
+	// without it is nats.go giving up, which the ClosedHandler logs.
+	closing atomic.Bool
 }
 
 var _ hub.Bus = (*Bus)(nil)
@@ -137,10 +140,12 @@ func New(opts Options) (*Bus, error) {
 		b.conn.up()
 	}
 	if b.js, err = jetstream.New(nc, b.jetStreamOptions()...); err != nil {
+		b.closing.Store(true)
 		nc.Close()
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
 	}
 	if err := b.subscribe(); err != nil {
+		b.closing.Store(true)
 		nc.Close()
 		return nil, err
 	}
@@ -180,6 +185,11 @@ func (b *Bus) natsOptions() []nats.Option {
 	o := []nats.Option{
 		nats.Name("chatd " + b.id),
 		nats.MaxReconnects(-1),
+		// Go on after the same server refused the credentials twice in
+		// a row (nats.go closes the connection for good then): the
+		// operator puts a wrong password or hash right, or renews the
+		// credentials file, and this instance joins at its next attempt.
+		nats.IgnoreAuthErrorAbort(),
 		// What this instance publishes never comes back to it: its own
 		// user events are not for it, and its answers' frames reach its
 		// own follows from Publish (not at all otherwise: every instance
@@ -222,8 +232,12 @@ func (b *Bus) natsOptions() []nats.Option {
 			b.attempts.connected()
 			b.out.wake()
 		}),
-		nats.ClosedHandler(func(*nats.Conn) {
+		nats.ClosedHandler(func(nc *nats.Conn) {
 			b.conn.lost()
+			if !b.closing.Load() {
+				b.log.Error("NATS connection closed for good: this instance stays unavailable until restarted",
+					slog.Any("err", nc.LastError()))
+			}
 			b.closeOnce.Do(func() { close(b.closed) })
 		}),
 	}
@@ -368,6 +382,7 @@ func (b *Bus) Close(ctx context.Context) error {
 	}
 	// Drain closes at once, without flushing, a connection being
 	// re-established: there is nothing to flush to.
+	b.closing.Store(true)
 	err := b.nc.Drain()
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrConnectionReconnecting) {
 		return fmt.Errorf("natsbus: close the NATS connection: %w", err)
@@ -416,6 +431,7 @@ func (b *Bus) deleteLease(ctx context.Context, r *resources) {
 // anything, as a crashed process would (for tests of crash recovery).
 func (b *Bus) Kill() {
 	b.cancel()
+	b.closing.Store(true)
 	b.nc.Close()
 	b.wg.Wait()
 }

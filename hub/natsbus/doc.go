@@ -115,7 +115,9 @@
 //
 // # Faults
 //
-// The client reconnects forever with a capped backoff. The bus counts as
+// The client reconnects forever with a capped backoff, also while the
+// servers refuse its credentials (a wrong password put right, a renewed
+// credentials file are taken at the next attempt). The bus counts as
 // down once the connection has been lost for OutageGrace: Health fails
 // with the reason, followed answers end with hub.ErrBusUnavailable, and
 // new locks cannot be taken (the hub refuses sends as unavailable rather

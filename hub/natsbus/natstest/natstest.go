@@ -139,6 +139,32 @@ func (c *Cluster) SetDenyPublish(subjects []string) {
 	c.opts.DenyPublish = subjects
 }
 
+// SetPassword changes Options.Password and reloads every running node
+// with it (as an operator reloads a changed configuration): clients
+// holding the old one are disconnected and refused from then on.
+func (c *Cluster) SetPassword(password string) {
+	c.t.Helper()
+	type reload struct {
+		n    *node
+		srv  *server.Server
+		opts *server.Options
+	}
+	var reloads []reload
+	c.mu.Lock()
+	c.opts.Password = password
+	for _, n := range c.nodes {
+		if n.srv != nil {
+			reloads = append(reloads, reload{n, n.srv, c.serverOptions(n)})
+		}
+	}
+	c.mu.Unlock()
+	for _, r := range reloads {
+		if err := r.srv.ReloadOptions(r.opts); err != nil {
+			c.t.Fatalf("natstest: reload %s with a new password: %v", r.n.name, err)
+		}
+	}
+}
+
 // Wipe empties the store directory of every node that is down, as a
 // server started again without its volume would find it: the streams and
 // buckets are gone when the cluster starts again.
