@@ -112,6 +112,9 @@
 //
 // Every bucket and stream has Options.Replicas replicas (3 on a NATS
 // cluster of three or more nodes), so one NATS node lost changes nothing.
+// The cluster's size is judged once JetStream answers (with one URL
+// configured, the others are learnt from the server), and each start
+// raises a bucket or stream with fewer replicas (never lowers one).
 //
 // # Faults
 //

@@ -55,7 +55,8 @@ type eventsStream struct {
 	created time.Time
 }
 
-// provisionEvents creates or updates the events stream.
+// provisionEvents creates or updates the events stream (never lowering
+// its replicas: keepReplicas).
 func (b *Bus) provisionEvents(ctx context.Context, replicas int) (eventsStream, error) {
 	cfg := jetstream.StreamConfig{
 		Name:       "CHATD_EVENTS",
@@ -72,6 +73,11 @@ func (b *Bus) provisionEvents(ctx context.Context, replicas int) (eventsStream, 
 	if b.opts.Prefix != DefaultPrefix {
 		cfg.Name = "CHATD_" + b.opts.Prefix + "_EVENTS"
 	}
+	have, err := b.streamConfig(ctx, cfg.Name)
+	if err != nil {
+		return eventsStream{}, err
+	}
+	b.keepReplicas(have, &cfg)
 	st, err := b.js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return eventsStream{}, fmt.Errorf("stream %s: %w", cfg.Name, err)

@@ -51,9 +51,10 @@ type Options struct {
 	// Health fails. A short loss (one NATS node restarting, the client
 	// moving to another node) stays invisible. It defaults to 3s.
 	OutageGrace time.Duration
-	// Replicas is the replication factor of the buckets and of the answer
-	// stream; it defaults to 3 when the NATS cluster has at least three
-	// nodes, else 1.
+	// Replicas is the replication factor of the buckets and of the
+	// streams; it defaults to 3 when the NATS cluster has at least three
+	// nodes, else 1. A bucket or stream with fewer is raised to it; one
+	// with more keeps them.
 	Replicas int
 	// Stream bounds what JetStream keeps of answers; see StreamLimits.
 	Stream StreamLimits

@@ -84,26 +84,38 @@ func (b *Bus) subject(parts ...string) string {
 	return s
 }
 
-// replicas is Options.Replicas, or 3 when the connected cluster has at
-// least three servers, else 1.
+// replicas is Options.Replicas, or 3 when the connected server is one of a
+// cluster (it has a cluster name; a server alone has none, and refuses
+// more than one replica) of at least three servers, else 1. The servers
+// counted are the URLs configured and those the cluster told of, so it
+// is asked once JetStream answered (provision): with one URL configured
+// and NATS not up yet, the others are not known before.
 func (b *Bus) replicas() int {
 	if b.opts.Replicas > 0 {
 		return b.opts.Replicas
 	}
-	if len(b.nc.Servers()) >= 3 {
+	if b.nc.ConnectedClusterName() != "" && len(b.nc.Servers()) >= 3 {
 		return 3
 	}
 	return 1
 }
 
-// provision creates or updates the buckets and the stream; it is idempotent.
+// provision creates or updates the buckets and the streams once JetStream
+// answers; it is idempotent.
 func (b *Bus) provision(ctx context.Context) (*resources, error) {
+	// Answered by the meta leader only: the cluster has formed, and this
+	// instance knows its servers (replicas).
+	actx, cancel := context.WithTimeout(ctx, b.opts.provisionStep)
+	_, err := b.js.AccountInfo(actx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("JetStream: %w", err)
+	}
 	r := b.replicas()
 	kv := func(name string, ttl, markerTTL time.Duration) (jetstream.KeyValue, error) {
 		return b.provisionKV(ctx, r, name, ttl, markerTTL)
 	}
 	var res resources
-	var err error
 	if res.locks, err = kv("locks", 0, b.opts.markerTTL); err != nil {
 		return nil, err
 	}
@@ -150,10 +162,13 @@ func (b *Bus) provisionKV(ctx context.Context, r int, name string, ttl, markerTT
 // strongKV binds the bucket, creating it first if needed, with reads served
 // by the stream's leader: KV buckets allow "direct" reads from any replica
 // by default, which may lag, and a lock read must see the last write. A
-// bucket made by an older version gets the marker TTL it lacks, and one
+// bucket made by an older version gets the marker TTL it lacks, one
 // whose entries expire sooner than cfg.TTL keeps them that long from now
 // on (never shorter: another instance may need the longer age, as the
-// leases bucket does for the instance with the longest lease TTL).
+// leases bucket does for the instance with the longest lease TTL), and
+// one with fewer replicas than cfg gets cfg's (never fewer: made while
+// NATS was a single server, or by an instance that knew one of its
+// servers only, a bucket stays on one server otherwise).
 //
 // The bucket is bound last, once its stream serves no direct reads: a
 // binding keeps the way of reading the stream had when it was made, and
@@ -180,7 +195,8 @@ func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 	sc := st.CachedInfo().Config
 	markers := cfg.LimitMarkerTTL > 0 && (!sc.AllowMsgTTL || sc.SubjectDeleteMarkerTTL != cfg.LimitMarkerTTL)
 	older := cfg.TTL > 0 && longerLimit(sc.MaxAge, cfg.TTL) != sc.MaxAge
-	if !sc.AllowDirect && !markers && !older {
+	fewer := sc.Replicas < cfg.Replicas
+	if !sc.AllowDirect && !markers && !older && !fewer {
 		return b.js.KeyValue(ctx, cfg.Bucket)
 	}
 	sc.AllowDirect = false
@@ -190,8 +206,12 @@ func (b *Bus) strongKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 	if older {
 		sc.MaxAge = cfg.TTL
 	}
+	if fewer {
+		b.logRaised(sc.Name, sc.Replicas, cfg.Replicas)
+		sc.Replicas = cfg.Replicas
+	}
 	if _, err := b.js.UpdateStream(ctx, sc); err != nil {
-		return nil, fmt.Errorf("turn direct reads off, markers expiring, entries kept %s: %w", sc.MaxAge, err)
+		return nil, fmt.Errorf("turn direct reads off, markers expiring, entries kept %s, %d replicas: %w", sc.MaxAge, sc.Replicas, err)
 	}
 	return b.js.KeyValue(ctx, cfg.Bucket)
 }
@@ -218,9 +238,12 @@ func (b *Bus) provisionStream(ctx context.Context, replicas int) (string, error)
 	if b.opts.Prefix != DefaultPrefix {
 		cfg.Name = "CHATD_" + b.opts.Prefix + "_ANSWERS"
 	}
-	if err := b.keepLongerRetention(ctx, &cfg); err != nil {
+	have, err := b.streamConfig(ctx, cfg.Name)
+	if err != nil {
 		return "", err
 	}
+	b.keepLongerRetention(have, &cfg)
+	b.keepReplicas(have, &cfg)
 	if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return "", fmt.Errorf("stream %s: %w", cfg.Name, err)
 	}
@@ -276,24 +299,53 @@ func (b *Bus) run(ctx context.Context) {
 	b.renewLoop(ctx)
 }
 
-// keepLongerRetention keeps what the answer stream already keeps when it
-// is more than cfg asks for: how long frames stay (MaxAge) and how many of
-// one answer (MaxMsgsPerSubject), 0 or less meaning no limit. Another
-// instance may allow longer answers than this one (CHATD_MAX_ANSWER_DURATION
-// changed one instance at a time, or an instance restarted with the old
-// configuration meanwhile): shortening the stream would drop the first
-// frames of its running answers. The stream's size (MaxBytes) is the
-// operator's disk budget and follows the configuration. A stream kept
-// longer than configured is logged; nats stream edit shortens it.
-func (b *Bus) keepLongerRetention(ctx context.Context, cfg *jetstream.StreamConfig) error {
-	st, err := b.js.Stream(ctx, cfg.Name)
+// streamConfig is the configuration of the stream name, nil when there is
+// no such stream yet.
+func (b *Bus) streamConfig(ctx context.Context, name string) (*jetstream.StreamConfig, error) {
+	st, err := b.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("stream %s: %w", name, err)
 	}
-	have := st.CachedInfo().Config
+	return &st.CachedInfo().Config, nil
+}
+
+// keepReplicas keeps the replicas a stream has (have, nil for none yet)
+// when they are more than cfg asks for: an instance that counted fewer
+// NATS servers (a node down as it started) never takes a stream's
+// replicas away; fewer are raised to cfg's.
+func (b *Bus) keepReplicas(have, cfg *jetstream.StreamConfig) {
+	switch {
+	case have == nil:
+	case have.Replicas > cfg.Replicas:
+		cfg.Replicas = have.Replicas
+	case have.Replicas < cfg.Replicas:
+		b.logRaised(cfg.Name, have.Replicas, cfg.Replicas)
+	}
+}
+
+// logRaised logs the replicas of stream raised from have to want.
+func (b *Bus) logRaised(stream string, have, want int) {
+	b.log.Info("raising the replicas of a NATS stream", slog.String("stream", stream),
+		slog.Int("replicas", have), slog.Int("to", want))
+}
+
+// keepLongerRetention keeps what the answer stream already keeps (have,
+// nil for no stream yet) when it is more than cfg asks for: how long
+// frames stay (MaxAge) and how many of one answer (MaxMsgsPerSubject), 0
+// or less meaning no limit. Another instance may allow longer answers than
+// this one (CHATD_MAX_ANSWER_DURATION changed one instance at a time, or
+// an instance restarted with the old configuration meanwhile): shortening
+// the stream would drop the first frames of its running answers. The
+// stream's size (MaxBytes) is the operator's disk budget and follows the
+// configuration. A stream kept longer than configured is logged; nats
+// stream edit shortens it.
+func (b *Bus) keepLongerRetention(have, cfg *jetstream.StreamConfig) {
+	if have == nil {
+		return
+	}
 	age, perAnswer := cfg.MaxAge, cfg.MaxMsgsPerSubject
 	cfg.MaxAge = longerLimit(have.MaxAge, age)
 	cfg.MaxMsgsPerSubject = longerLimit(have.MaxMsgsPerSubject, perAnswer)
@@ -303,7 +355,6 @@ func (b *Bus) keepLongerRetention(ctx context.Context, cfg *jetstream.StreamConf
 			slog.String("stream", cfg.Name), slog.String("max_age", cfg.MaxAge.String()), slog.String("configured_max_age", age.String()),
 			slog.Int64("max_frames_per_answer", cfg.MaxMsgsPerSubject), slog.Int64("configured_max_frames_per_answer", perAnswer))
 	}
-	return nil
 }
 
 // longerLimit is the looser of two retention limits, have (what JetStream

@@ -50,6 +50,10 @@ type Options struct {
 	// MaxPayload, when set, is the largest message the servers take from
 	// a client (max_payload); it defaults to the server's 1 MB.
 	MaxPayload int32
+	// Stopped, when set, has Start choose the ports and store directories
+	// but start no node (NATS not up yet when clients start): StartAll
+	// starts them.
+	Stopped bool
 }
 
 // Cluster is a running embedded NATS cluster. Its methods are safe for
@@ -72,7 +76,8 @@ type node struct {
 }
 
 // Start starts a cluster and waits until JetStream is ready on every node
-// with a meta leader elected. The cluster stops when the test ends.
+// with a meta leader elected (unless Options.Stopped). The cluster stops
+// when the test ends.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	if opts.Nodes <= 0 {
@@ -92,7 +97,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 		})
 	}
 	t.Cleanup(c.StopAll)
-	c.StartAll()
+	if !opts.Stopped {
+		c.StartAll()
+	}
 	return c
 }
 
