@@ -488,9 +488,10 @@ func TestNATSServerConfParses(t *testing.T) {
 // TestNATSServerCluster starts three nats-server processes from the shipped
 // configuration with its TLS blocks enabled, and checks the cluster as
 // chatd uses it: a three-node JetStream cluster, replicated streams and
-// key-value buckets for the chatd user over TLS, the account's limits, no
-// subject outside chatd's, the monitoring port on loopback and the system
-// account for operators.
+// key-value buckets for the chatd user over TLS, the account's limits, its
+// streams listed as nats stream report lists them, no subject outside
+// chatd's, the monitoring port on loopback and the system account for
+// operators.
 func TestNATSServerCluster(t *testing.T) {
 	c := startNATSCluster(t, true)
 	c.waitMetaCluster(t)
@@ -513,6 +514,7 @@ func TestNATSServerCluster(t *testing.T) {
 		t.Errorf("account limits %+v, want 64MB memory and 4GB file", acct.Limits)
 	}
 	checkBusOverConf(ctx, t, c)
+	checkStreamList(ctx, t, js)
 	st, err := js.Stream(ctx, "CHATD_ANSWERS")
 	if err != nil {
 		t.Fatalf("chatd's answer stream: %v", err)
@@ -586,6 +588,33 @@ func TestNATSServerCluster(t *testing.T) {
 				conn.Close()
 				t.Errorf("%s: monitoring port answers on %s", n.Name, addr)
 			}
+		}
+	}
+}
+
+// checkStreamList lists the account's streams as the chatd user, as nats
+// stream report does for operators (docs/scale.md): chatd's streams are
+// there. A list the permissions refuse is never answered.
+func checkStreamList(ctx context.Context, t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	listed := map[string]bool{}
+	infos := js.ListStreams(ctx)
+	for si := range infos.Info() {
+		listed[si.Config.Name] = true
+	}
+	names := js.StreamNames(ctx)
+	named := map[string]bool{}
+	for n := range names.Name() {
+		named[n] = true
+	}
+	if err := errors.Join(infos.Err(), names.Err()); err != nil {
+		t.Errorf("list the streams as chatd (nats stream report): %v", err)
+	}
+	for _, want := range []string{"CHATD_ANSWERS", "CHATD_EVENTS"} {
+		if !listed[want] || !named[want] {
+			t.Errorf("stream %s: listed %v, named %v; want both", want, listed[want], named[want])
 		}
 	}
 }
