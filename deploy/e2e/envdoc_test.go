@@ -39,7 +39,10 @@ func TestEnvExampleDocumentsEverySetting(t *testing.T) {
 	var missing []string
 	seen := map[string]bool{}
 	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
+		// unknownenv.go names the variables chatd does not read but lets
+		// pass without a warning (the deploy kit's and the e2e tests'), so
+		// they are no settings to document.
+		if strings.HasSuffix(f, "_test.go") || filepath.Base(f) == "unknownenv.go" {
 			continue
 		}
 		src, err := os.ReadFile(f)
