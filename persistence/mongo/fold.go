@@ -284,15 +284,26 @@ func writeRunes(b *strings.Builder, s string) {
 	}
 }
 
-// hasOtherSpelling reports whether a text may hold r as another character
-// than r or one of its upper-case forms (equivalents: U+F91D for 欄).
-func hasOtherSpelling(r rune) bool {
+// hasTypedOtherSpelling reports whether a text may well hold r as another
+// character than r or one of its upper-case forms (equivalents), one that
+// a keyboard or a program sends (U+0374, the Greek numeral sign, for
+// U+02B9): not a compatibility character (rareSpelling), which the
+// search finds too but nobody types.
+func hasTypedOtherSpelling(r rune) bool {
 	for _, x := range equivalents()[string(r)] {
-		if !slices.Contains(upperVariants()[r], x) {
+		if !slices.Contains(upperVariants()[r], x) && !rareSpelling(x) {
 			return true
 		}
 	}
 	return false
+}
+
+// rareSpelling reports whether x is a character Unicode keeps only to
+// round-trip older encodings, which NFC replaces by a common one: a CJK
+// compatibility ideograph (U+F91D for 欄; 902 common characters, 不, 年,
+// 了, have one) or the Greek prosgegrammeni U+1FBE (for ι).
+func rareSpelling(x rune) bool {
+	return 0xF900 <= x && x <= 0xFAFF || 0x2F800 <= x && x <= 0x2FA1F || x == 0x1FBE
 }
 
 // runeVariants are the runes other than r that fold to r: upperVariants

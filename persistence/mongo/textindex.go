@@ -201,9 +201,13 @@ func textFilter(owner bson.ObjectID, term string, index bool) bson.D {
 // and taking no Korean word would make every Korean search of several
 // words read all the user's messages. A message holding the word in jamo
 // (or a syllable and a final consonant's jamo) is then not found by such
-// a search. A word with a character NFC replaces another one by (欄, for
-// the compatibility ideograph U+F91D: hasOtherSpelling) is not taken
-// either.
+// a search. A word with a character NFC replaces a typed one by (U+02B9,
+// for the Greek numeral sign: hasTypedOtherSpelling) is not taken either;
+// one with a character that only a compatibility character stands for
+// is (不 and 年, which CJK compatibility ideographs stand for, and ι, for
+// the Greek prosgegrammeni U+1FBE: rareSpelling), as some 900 common
+// Chinese characters and every Greek ι are: a message holding the word
+// with the compatibility character is then not found by such a search.
 func interiorWord(term string) string {
 	fields := strings.FieldsFunc(term, unicode.IsSpace)
 	best := ""
@@ -220,11 +224,11 @@ func interiorWord(term string) string {
 }
 
 // oneFormWord reports whether every character of word is one the text
-// index may be asked for: one without a decomposed form or another
+// index may be asked for: one without a decomposed form or a typed
 // character standing for it, or a Hangul syllable (see interiorWord).
 func oneFormWord(word string) bool {
 	for _, r := range word {
-		if !isHangulSyllable(r) && (!norm.NFD.IsNormalString(string(r)) || hasOtherSpelling(r)) {
+		if !isHangulSyllable(r) && (!norm.NFD.IsNormalString(string(r)) || hasTypedOtherSpelling(r)) {
 			return false
 		}
 	}

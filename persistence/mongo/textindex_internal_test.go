@@ -229,8 +229,13 @@ func TestInteriorWord(t *testing.T) {
 		{"나는 한국어 공부를요 합니다", "공부를요"},
 		{"tôi học tiếng việt nhé", ""}, // accented Latin: may be stored decomposed
 		{"tôi học tieng việt nhé", "tieng"},
-		{"the \u6b04 is", ""},           // may be stored as the compatibility ideograph U+F91D
-		{"at 300 kelvin now", "kelvin"}, // the Kelvin sign is an upper-case k, as before
+		{"the \u6b04 is", "\u6b04"},                      // stored as the compatibility ideograph U+F91D, rarely
+		{"x \u4e0d y", "\u4e0d"},                         // 不: the ideograph U+F967 too
+		{"\u6211 \u4e0d \u77e5\u9053", "\u4e0d"},         // 我 不 知道
+		{"η Ελλάδα και η Ευρώπη", "και"},                 // not the one-letter η
+		{"a \u03ba\u03b1\u03b9 b", "\u03ba\u03b1\u03b9"}, // ι: the prosgegrammeni U+1FBE too, rarely
+		{"the \u03b1\u02b9 is", ""},                      // αʹ: U+02B9 may be typed as the Greek numeral sign U+0374
+		{"at 300 kelvin now", "kelvin"},                  // the Kelvin sign is an upper-case k, as before
 	}
 	for _, tt := range tests {
 		if got := interiorWord(tt.term); got != tt.want {
