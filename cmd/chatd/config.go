@@ -445,16 +445,16 @@ func (r *configReader) offered(name, id string, c Config) {
 // waiting for one client. Its default, ws.DefaultQueueBytes (16 MiB), holds
 // many catch-ups of a full answer (text and reasoning, each up to
 // CHATD_MAX_ANSWER_BYTES); with a larger CHATD_MAX_ANSWER_BYTES it is 16
-// times that. A bound below hub.CatchUpBytes (12 times
-// CHATD_MAX_ANSWER_BYTES and 64 KiB: JSON may write a byte of an answer
-// in 6) is refused: a client resuming a full answer (its text and its
-// reasoning) would be cut off every time.
+// times that. A bound below two full answers is refused: a client resuming
+// one (its text and its reasoning) would be cut off every time. One from
+// there to hub.CatchUpBytes, which settings of earlier releases may hold,
+// is taken with a warning at start (queueBytesWarning).
 func (r *configReader) queueBytes(maxAnswer int) int {
 	def := max(ws.DefaultQueueBytes, 16*int64(maxAnswer))
 	n := r.size("CHATD_WS_QUEUE_BYTES", def, 1<<20, ws.MaxQueueBytes)
-	if least := hub.CatchUpBytes(maxAnswer); n < least {
-		r.fail("CHATD_WS_QUEUE_BYTES", "is %d bytes, below %d (12 times CHATD_MAX_ANSWER_BYTES, %d, and 64KiB): a resume of a full answer and its reasoning, whose JSON may take 6 bytes for each of theirs, would not fit",
-			n, least, maxAnswer)
+	if n < 2*int64(maxAnswer) {
+		r.fail("CHATD_WS_QUEUE_BYTES", "is %d bytes, below twice CHATD_MAX_ANSWER_BYTES (%d): a resume of a full answer and its reasoning would not fit",
+			n, maxAnswer)
 	}
 	return int(n)
 }

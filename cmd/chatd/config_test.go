@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"maps"
 	"net/http/httptest"
 	"net/netip"
@@ -254,7 +258,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"pprof without port", map[string]string{"CHATD_PPROF_ADDR": "127.0.0.1"}, "CHATD_PPROF_ADDR"},
 		{"queue bytes below two answers", map[string]string{"CHATD_MAX_ANSWER_BYTES": "1MiB", "CHATD_WS_QUEUE_BYTES": "1MiB"}, "CHATD_WS_QUEUE_BYTES"},
 		{"queue bytes too large", map[string]string{"CHATD_WS_QUEUE_BYTES": "2GiB"}, "CHATD_WS_QUEUE_BYTES"},
-		{"queue bytes below an escaped catch-up", map[string]string{"CHATD_MAX_ANSWER_BYTES": "8MiB", "CHATD_WS_QUEUE_BYTES": "16MiB"}, "CHATD_WS_QUEUE_BYTES"},
+		{"queue bytes below two answers of 8MiB", map[string]string{"CHATD_MAX_ANSWER_BYTES": "8MiB", "CHATD_WS_QUEUE_BYTES": "15MiB"}, "CHATD_WS_QUEUE_BYTES"},
 		{"addr without colon", map[string]string{"CHATD_ADDR": "8080"}, "CHATD_ADDR"},
 		{"addr port not a number", map[string]string{"CHATD_ADDR": ":no-such-service"}, "CHATD_ADDR"},
 		{"addr port out of range", map[string]string{"CHATD_ADDR": ":70000"}, "CHATD_ADDR"},
@@ -426,29 +430,80 @@ func TestLoadConfigSizeErrorText(t *testing.T) {
 	}
 }
 
-// TestQueueBytesHoldsACatchUp: the smallest CHATD_WS_QUEUE_BYTES taken is
+// TestQueueBytesHoldsACatchUp: the default CHATD_WS_QUEUE_BYTES takes
 // hub.CatchUpBytes, what the frames of a resume of a full answer and its
-// reasoning take at most (TestCatchUpBytesBound in hub builds them), and
-// the default takes it for every CHATD_MAX_ANSWER_BYTES: twice an answer
-// was taken, which a resume of an answer of HTML, escaped to nearly twice
-// its size, overflowed on every resume (closed 4408).
+// reasoning take at most (TestCatchUpBytesBound in hub builds them), for
+// every CHATD_MAX_ANSWER_BYTES; a setting below two full answers is
+// refused, one from there to hub.CatchUpBytes (settings of earlier
+// releases: 2MiB answers with the example's 16MiB) is taken with a
+// warning, one from hub.CatchUpBytes on quietly.
 func TestQueueBytesHoldsACatchUp(t *testing.T) {
 	t.Parallel()
-	for _, maxAnswer := range []int64{1 << 10, 256 << 10, 1 << 20, 7 << 20, 8 << 20, 64 << 20} {
+	for _, maxAnswer := range []int64{1 << 10, 256 << 10, 1 << 20, 2 << 20, 7 << 20, 8 << 20, 64 << 20} {
 		answer := strconv.FormatInt(maxAnswer, 10)
 		least := hub.CatchUpBytes(int(maxAnswer))
 		c, err := loadConfig(envOf(map[string]string{"CHATD_MAX_ANSWER_BYTES": answer}))
 		if err != nil || int64(c.WSQueueBytes) < least {
 			t.Errorf("answers of %d bytes: default queue %d bytes (error %v), want at least %d", maxAnswer, c.WSQueueBytes, err, least)
 		}
-		if least < 1<<20 {
-			continue // below the smallest bound taken
+		if msg, _ := queueBytesWarning(c); msg != "" {
+			t.Errorf("answers of %d bytes, the default queue: warned %q", maxAnswer, msg)
 		}
-		for _, queue := range []int64{least, least - 1} {
-			_, err := loadConfig(envOf(map[string]string{"CHATD_MAX_ANSWER_BYTES": answer, "CHATD_WS_QUEUE_BYTES": strconv.FormatInt(queue, 10)}))
-			if taken := err == nil; taken != (queue >= least) {
-				t.Errorf("answers of %d bytes, queue of %d: error %v, want one only below %d", maxAnswer, queue, err, least)
+		for _, queue := range []int64{least, least - 1, 2 * maxAnswer, 2*maxAnswer - 1} {
+			if queue < 1<<20 {
+				continue // below the smallest bound taken
+			}
+			c, err := loadConfig(envOf(map[string]string{"CHATD_MAX_ANSWER_BYTES": answer, "CHATD_WS_QUEUE_BYTES": strconv.FormatInt(queue, 10)}))
+			if taken := err == nil; taken != (queue >= 2*maxAnswer) {
+				t.Errorf("answers of %d bytes, queue of %d: error %v, want one only below %d", maxAnswer, queue, err, 2*maxAnswer)
+			}
+			if msg, _ := queueBytesWarning(c); err == nil && (msg != "") != (queue < least) {
+				t.Errorf("answers of %d bytes, queue of %d: warned %q, want a warning only below %d", maxAnswer, queue, msg, least)
 			}
 		}
+	}
+}
+
+// TestQueueBytesWarnedAtStart: 2MiB answers with the example's 16MiB
+// queue (taken before hub.CatchUpBytes) start, with a warning naming
+// both variables, what may happen and the bound that holds every resume:
+// a JSON WARN line with the variable for programs, a plain line at a
+// terminal, as for a misspelt variable.
+func TestQueueBytesWarnedAtStart(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t.TempDir(), "CHATD_MAX_ANSWER_BYTES", "2MiB", "CHATD_WS_QUEUE_BYTES", "16MiB")
+	c, err := loadConfig(envOf(env))
+	if err != nil {
+		t.Fatalf("2MiB answers, 16MiB queue: %v", err)
+	}
+	msg, attrs := queueBytesWarning(c)
+	for _, want := range []string{"CHATD_WS_QUEUE_BYTES is 16MiB", "CHATD_MAX_ANSWER_BYTES at 2MiB", "4408", "backoff",
+		"at least 24640KiB"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("warning %q does not say %q", msg, want)
+		}
+	}
+	if hub.CatchUpBytes(2<<20) != 24640<<10 {
+		t.Errorf("hub.CatchUpBytes(2MiB) = %d: the warning's 24640KiB above is not it", hub.CatchUpBytes(2<<20))
+	}
+
+	s := start(t, env)
+	var warned []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["variable"] == "CHATD_WS_QUEUE_BYTES" {
+			warned = append(warned, line)
+		}
+	}
+	if len(warned) != 1 || warned[0]["level"] != "WARN" || warned[0]["msg"] != msg ||
+		warned[0]["queue_bytes_needed"] != float64(24640<<10) {
+		t.Fatalf("want one WARN line saying %q, got %v\nlogs:\n%s", msg, warned, s.logs)
+	}
+
+	var term bytes.Buffer
+	startWarning(&term, true, slog.New(slog.NewJSONHandler(&term, nil)), msg, attrs...)
+	if term.String() != "warning: "+msg+"\n" {
+		t.Fatalf("at a terminal: got %q", term.String())
 	}
 }

@@ -86,6 +86,9 @@ func runWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	if msg, attrs := queueBytesWarning(cfg); msg != "" {
+		startWarning(stdout, isTerminal(stdout), logger, msg, attrs...)
+	}
 	// The address is checked first, so that a port in use is said before
 	// the store is opened (seconds with MongoDB), and taken again only to
 	// serve: until then a connection is refused, not held in the kernel's

@@ -103,22 +103,26 @@ func editDistance(a, b string) int {
 // ignores it and which name it may have meant: a misspelt setting
 // (CHATD_REGISTRATIONS=closed) would otherwise leave its default in force
 // unnoticed. A warning, not a refusal: another program's variable may
-// share a prefix. A person at a terminal reads it as a plain line, as the
-// banner; programs (systemd, pm2, a file) get a JSON log line.
+// share a prefix.
 func warnUnknownVariables(w io.Writer, terminal bool, unknown []unknownVariable, logger *slog.Logger) {
 	for _, u := range unknown {
 		msg := u.name + " is set, but chatd reads no such variable: it is ignored"
-		if u.closest != "" {
-			msg += fmt.Sprintf(" (did you mean %s?)", u.closest)
-		}
-		if terminal {
-			fmt.Fprintf(w, "warning: %s\n", msg)
-			continue
-		}
 		attrs := []any{slog.String("variable", u.name)}
 		if u.closest != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", u.closest)
 			attrs = append(attrs, slog.String("closest", u.closest))
 		}
-		logger.Warn(msg, attrs...)
+		startWarning(w, terminal, logger, msg, attrs...)
 	}
+}
+
+// startWarning says msg, a warning about the settings, at start: a
+// person at a terminal reads it as a plain line, as the banner; programs
+// (systemd, pm2, a file) get a JSON log line with attrs.
+func startWarning(w io.Writer, terminal bool, logger *slog.Logger, msg string, attrs ...any) {
+	if terminal {
+		fmt.Fprintf(w, "warning: %s\n", msg)
+		return
+	}
+	logger.Warn(msg, attrs...)
 }
