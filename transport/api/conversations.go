@@ -530,10 +530,19 @@ func (h *Conversations) update(c *gin.Context) {
 		f.Model = &model
 	}
 	owner := ownerID(c)
+	// A request refused 400, for its params too, spends no edit; one for
+	// a conversation the user does not have (404) spends one, whether its
+	// params had it read or the write finds it missing: another user's id
+	// answers as an unknown one.
+	err := h.checkPatchParams(c, owner, id, &f)
+	if badRequest(err) {
+		httperr.AbortError(c, err)
+		return
+	}
 	if !h.spendEdit(c, owner) {
 		return
 	}
-	if err := h.checkPatchParams(c, owner, id, &f); err != nil {
+	if err != nil {
 		httperr.AbortError(c, err)
 		return
 	}

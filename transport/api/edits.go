@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -19,9 +21,10 @@ const BudgetEdits = "edits"
 const DefaultEditsPerMinute = 60
 
 // spendEdit spends one of user's changes or deletions of a conversation,
-// of this process and of the cluster (SharedEdits), before any store work,
-// or answers 429 with Retry-After and returns false. One the cluster
-// refuses gives this process's back.
+// of this process and of the cluster (SharedEdits), once the request was
+// checked (a 400 spends none) and before any store write, or answers 429
+// with Retry-After and returns false. One the cluster refuses gives this
+// process's back.
 func (h *Conversations) spendEdit(c *gin.Context, user string) bool {
 	if h.edits == nil {
 		return true
@@ -36,4 +39,11 @@ func (h *Conversations) spendEdit(c *gin.Context, user string) bool {
 		httperr.AbortError(c, httperr.RateLimited("too many changes to conversations; try again in a moment", wait))
 	}
 	return ok
+}
+
+// badRequest reports whether err refuses a request for what it holds
+// (400): such a request spends no edit.
+func badRequest(err error) bool {
+	var he *httperr.Error
+	return errors.As(err, &he) && he.Status == http.StatusBadRequest
 }

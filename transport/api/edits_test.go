@@ -51,8 +51,8 @@ func (e *apiEnv) edit(t *testing.T, method, user, path, body string) (status int
 
 // TestEditRate: changes and deletions of a user's conversations past
 // EditsPerMinute get 429 rate_limited with Retry-After before any store
-// work, so the store writes stay at the budget; another user's are not
-// held back.
+// write, so the store writes stay at the budget; another user's are not
+// held back; requests refused 400 spend none (testEditRefusals).
 func TestEditRate(t *testing.T) {
 	t.Parallel()
 	const budget = 3
@@ -95,6 +95,53 @@ func TestEditRate(t *testing.T) {
 				t.Fatalf("another user's %s: %d %s", tc.method, status, code)
 			}
 		})
+	}
+	t.Run("refusals", func(t *testing.T) {
+		t.Parallel()
+		testEditRefusals(t)
+	})
+}
+
+// testEditRefusals: a PATCH refused 400, for its body or for params its
+// model does not take (checked against the stored conversation), spends
+// none of the edits; one for a conversation the user does not have (404),
+// another user's or an unknown id, with or without params, spends one,
+// as does a DELETE of one: the two ids answer alike.
+func testEditRefusals(t *testing.T) {
+	const budget = 4
+	e := newAPIEnv(t, api.ConversationOptions{EditsPerMinute: budget, Catalog: boundedCatalog{}})
+	user, other := e.user(t), e.user(t)
+	mine, _ := e.conversation(t, user)
+	theirs, _ := e.conversation(t, other)
+	small := "small"
+	if _, err := e.store.UpdateConversation(t.Context(), user, mine.ID, persistence.ConversationPatch{Model: &small}); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"params":{"maxTokens":50}}`, `{"model":"big","params":{"maxTokens":500}}`,
+		`{"model":"no-such-model"}`, `{}`, `{"title":1}`} {
+		for range budget + 1 {
+			if status, _, code := e.edit(t, http.MethodPatch, user, "/api/conversations/"+mine.ID, body); status != http.StatusBadRequest {
+				t.Fatalf("PATCH %s: %d %s, want 400", body, status, code)
+			}
+		}
+	}
+	for _, r := range []struct{ method, id, body string }{
+		{http.MethodPatch, mine.ID, `{"params":{"maxTokens":5}}`},
+		{http.MethodPatch, theirs.ID, `{"params":{"maxTokens":5}}`},
+		{http.MethodPatch, persistence.NewID(), `{"title":"t"}`},
+		{http.MethodDelete, theirs.ID, ""},
+		{http.MethodPatch, mine.ID, `{"title":"past the budget"}`},
+	} {
+		want := http.StatusOK
+		switch {
+		case r.body == `{"title":"past the budget"}`:
+			want = http.StatusTooManyRequests
+		case r.id != mine.ID:
+			want = http.StatusNotFound
+		}
+		if status, _, code := e.edit(t, r.method, user, "/api/conversations/"+r.id, r.body); status != want {
+			t.Fatalf("%s %s %s: %d %s, want %d", r.method, r.id, r.body, status, code, want)
+		}
 	}
 }
 
