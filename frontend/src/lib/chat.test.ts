@@ -1956,6 +1956,71 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
     expect(app.draft('new')).toBe('hello');
   });
 
+  it('cancelled while an attempt is on its way, its deletion refused 429: asked again after Retry-After, until it is deleted', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let hang!: (r: Response) => void;
+    let refusals = 2;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url === '/api/conversations' && init?.method === 'POST') return new Promise<Response>((resolve) => (hang = resolve));
+        if (url !== `/api/conversations/${NEW_ID}` || init?.method !== 'DELETE') return undefined;
+        if (refusals-- > 0) {
+          const limited = { error: { code: 'rate_limited', message: 'too many changes to conversations; try again in a moment' } };
+          return new Response(JSON.stringify(limited), { status: 429, headers: { 'Content-Type': 'application/json', 'Retry-After': '7' } });
+        }
+        return new Response(null, { status: 204 });
+      },
+    });
+    const deletes = () => calls.filter((c) => c.method === 'DELETE').length;
+    socket().open();
+    app.setDraft('new', 'hello');
+    const sending = app.send('hello');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
+    app.cancelNewChat();
+    hang(json({ conversation: created }, 201));
+    await sending;
+    await vi.waitFor(() => expect(deletes()).toBe(1));
+    await vi.advanceTimersByTimeAsync(6900);
+    expect(deletes()).toBe(1); // not before the server's Retry-After
+    await vi.advanceTimersByTimeAsync(100);
+    await vi.waitFor(() => expect(deletes()).toBe(2));
+    await vi.advanceTimersByTimeAsync(7000);
+    await vi.waitFor(() => expect(deletes()).toBe(3)); // deleted
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(deletes()).toBe(3);
+    expect(socket().framesOf('send')).toHaveLength(0);
+  });
+
+  it('cancelled while an attempt is on its way, its deletion refused 429 each time: asked again a bounded number of times', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let hang!: (r: Response) => void;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url === '/api/conversations' && init?.method === 'POST') return new Promise<Response>((resolve) => (hang = resolve));
+        if (url !== `/api/conversations/${NEW_ID}` || init?.method !== 'DELETE') return undefined;
+        return new Response('{"error":{"code":"rate_limited","message":"slow down"}}', { status: 429, headers: { 'Retry-After': '1' } });
+      },
+    });
+    const deletes = () => calls.filter((c) => c.method === 'DELETE').length;
+    socket().open();
+    app.setDraft('new', 'hello');
+    const sending = app.send('hello');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
+    app.cancelNewChat();
+    hang(json({ conversation: created }, 201));
+    await sending;
+    for (let i = 0; i < 10; i++) await vi.advanceTimersByTimeAsync(1000);
+    expect(deletes()).toBe(5);
+  });
+
   it.each([
     { ends: 'with a conversation (deleted)', answer: () => json({ conversation: { ...created, id: '0123456789abcdef0123bbbb' } }, 201) },
     { ends: 'with a failure', answer: () => new Response('{}', { status: 502 }) },

@@ -29,7 +29,7 @@ import { Store } from './store';
 import { Revocations } from './revocation';
 import { resumePoint } from './thread';
 import { Toaster } from './toasts';
-import { requestOrder, type TransportKind } from './transport';
+import { backoffDelay, requestOrder, type TransportKind } from './transport';
 
 export { errorText } from './errors';
 
@@ -69,6 +69,9 @@ interface PendingChat {
 
 /** CREATE_RETRY_MS is the pause before a new chat's creation is asked again while the link is up. */
 const CREATE_RETRY_MS = 3000;
+
+/** DROP_ATTEMPTS bounds the deletions asked for a conversation made for a new chat given up (dropCancelled). */
+const DROP_ATTEMPTS = 5;
 
 /** CREATE_TIMEOUT_MS is how long an attempt to create a new chat waits for its answer (createOnce), as a send waits for its ack. */
 const CREATE_TIMEOUT_MS = SERVER_WAIT_MS;
@@ -1039,7 +1042,7 @@ export class ChatApp {
     if (this.pendingChat !== pending) {
       // Cancelled meanwhile: the conversation made after all is not wanted
       // (a failure leaves it in the list, empty). Else the session ended.
-      if (pending.cancelled) void this.api.deleteConversation(conversation.id).catch(() => undefined);
+      if (pending.cancelled) void this.dropCancelled(conversation.id);
       this.createNext();
       return;
     }
@@ -1051,6 +1054,29 @@ export class ChatApp {
     if (pending.unavailable) this.toast(unavailableNotice(pending.unavailable), 'info');
     if (this.openId === null) this.navigate(`/c/${conversation.id}`); // unless the user went elsewhere meanwhile
     await this.thread(conversation.id).sendAfterLeaf(pending.text, conversation.id);
+  }
+
+  /**
+   * dropCancelled deletes the conversation that an attempt of a new chat
+   * given up (cancelNewChat) made after all: else it stays in the list,
+   * empty. Refused for now (a 429 past the user's changes of conversations,
+   * chatd's 503, a lost connection), it is asked again after the server's
+   * Retry-After (else backoffDelay from CREATE_RETRY_MS), DROP_ATTEMPTS
+   * times at most, and not once the app ends (dispose). Any other failure
+   * (a 404: deleted already) ends it.
+   */
+  private async dropCancelled(id: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.api.deleteConversation(id);
+        return;
+      } catch (err) {
+        const later = (err instanceof ApiError && err.status === 429) || serverUnavailable(err) !== null || isConnectionError(err);
+        if (!later || attempt >= DROP_ATTEMPTS) return;
+        const wait = err instanceof ApiError && err.retryAfter !== undefined ? err.retryAfter * 1000 : backoffDelay(attempt - 1, CREATE_RETRY_MS);
+        if (!(await pause(wait, this.life.signal))) return;
+      }
+    }
   }
 
   /**
@@ -1306,4 +1332,23 @@ export class ChatApp {
   transportKind(): TransportKind | null {
     return this.connection.transport?.kind ?? null;
   }
+}
+
+/** pause resolves true after ms, or false at once when signal aborts (the app ends) before. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(false);
+      return;
+    }
+    const stop = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', stop);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', stop, { once: true });
+  });
 }
