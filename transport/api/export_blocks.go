@@ -89,7 +89,7 @@ func (s *mdBlocks) line(line string, long bool, ends *htmlEnds) {
 		return // a lazy line of the paragraph: its items go on
 	}
 	s.items = s.items[:depth]
-	s.open(col, rest, func(end string) bool { return ends.has(end, len(line)-len(rest)+2) })
+	s.open(col, rest, func(end, html string) bool { return ends.has(end, len(line)-len(html)+2) })
 }
 
 // inBlock takes a line inside the open fence or HTML block.
@@ -110,19 +110,20 @@ func (s *mdBlocks) inBlock(col int, rest string, long bool, ends *htmlEnds) {
 // open reads a line outside fences and HTML blocks, its list items
 // already matched: it may open list items, and in the innermost of them
 // a fence or an HTML block, which stays open unless the line holds its
-// end marker (ended) past the start marker's first two bytes: "<!-->" is
+// end marker (ended, given the line from the block's start on: past its
+// list markers, "- <?>") past the start marker's first two bytes: "<!-->" is
 // a whole comment, "<?>" is not (CommonMark's reference implementations
 // take it as one, but marked, the web client's renderer, does not: the
 // marker added then shows as text, rather than the rest of the file
 // taken into the block).
-func (s *mdBlocks) open(col int, rest string, ended func(end string) bool) {
+func (s *mdBlocks) open(col int, rest string, ended func(end, html string) bool) {
 	for {
 		kind := s.kind(col, len(s.items), rest)
 		switch kind {
 		case lineFence:
 			s.fence, s.depth = rest[:run(rest)], len(s.items)
 		case lineHTML:
-			if end := htmlEnd(rest); !ended(end) {
+			if end := htmlEnd(rest); !ended(end, rest) {
 				s.html, s.depth = end, len(s.items)
 			}
 		case lineHTMLBlank:
@@ -348,7 +349,7 @@ func isASCIILetter(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
 // htmlEnds is where the HTML block end markers (htmlMarkers) last begin
 // in a line.
 type htmlEnds struct {
-	at [len(htmlMarkers)]int // each marker's last byte offset, plus one (0: none)
+	at [len(htmlMarkers)]int // where each marker last begins, plus one (0: none)
 	n  int                   // the line's length so far
 }
 

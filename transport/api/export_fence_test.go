@@ -72,6 +72,8 @@ func TestExportClosesTheOpenFence(t *testing.T) {
 		{"a comment in a list item, open", "- <!-- x", "  -->\n"},
 		{"a comment interrupts a paragraph", "text\n<!-- x", "-->\n"},
 		{"<?> leaves it open (marked)", "<?>\nx", "?>\n"},
+		{"<?> in a list item leaves it open", "- <?>", "  ?>\n"},
+		{"<!--> in a list item is a whole comment", "- <!-->\n  x", ""},
 		{"<!--> is a whole comment", "<!-->\nx", ""},
 		{"an HTML block of type 6 holds the fence", "<div>\n```", ""},
 		{"an HTML block of type 7 holds the fence", "</span>\n```", ""},
