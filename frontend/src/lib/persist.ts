@@ -92,7 +92,8 @@ export interface Revocation {
    */
   expiresAt?: number;
   /**
-   * Never sent yet: kept whatever expiresAt says until one try (markTried).
+   * Never answered yet: kept whatever expiresAt says until the server
+   * answers one try (markTried; a try that never reached it does not count).
    * A clock wrong enough would otherwise drop a sign-out the server still
    * needs before it is ever sent; the server's 401 says when it is not.
    */
@@ -257,15 +258,15 @@ export class Persist {
 
   /**
    * addRevocation keeps a signed-out session to end on the server (the
-   * newest REVOKE_MAX), untried: it is kept until it is tried once
-   * (markTried), then until its token expires (see Revocation.expiresAt).
+   * newest REVOKE_MAX), untried: it is kept until the server answers
+   * a try (markTried), then until its token expires (see Revocation.expiresAt).
    */
   addRevocation(r: Revocation, now = Date.now()): void {
     const kept = { ...r, expiresAt: r.expiresAt ?? revocationDeadline(r.token) ?? now + REVOKE_UNREADABLE_MS, untried: true };
     this.saveRevocations([...this.revocations(now).filter((x) => x.token !== r.token), kept].slice(-REVOKE_MAX));
   }
 
-  /** markTried says the revocation of token was sent once and is not done yet: its expiry applies from now on. */
+  /** markTried says the server answered a revocation of token and is not done with it yet: its expiry applies from now on. */
   markTried(token: string): void {
     const stored = this.storedRevocations();
     if (!stored.some((r) => r.token === token && r.untried)) return;

@@ -103,6 +103,37 @@ describe('sign-out', () => {
     }
   });
 
+  it('an offline sign-out with the clock 2 h ahead and the server’s clock unknown is sent once online', async () => {
+    // JWT_TTL=1h, signed in 10 min ago: by this device's clock the token's
+    // grace is over already. The offline try never reached the server, so
+    // it does not use up the sign-out's one try.
+    const server = Date.UTC(2026, 11, 7, 12, 0, 0);
+    vi.useFakeTimers({ now: server + 2 * 3600_000, toFake: ['Date'] });
+    try {
+      const token = jwt((server + 50 * 60_000) / 1000);
+      const kv = memoryKV();
+      kv.setItem('chatd.token', token);
+      const net = network();
+      const me = { user: { id: 'u', email: 'a@b.c', name: 'A', createdAt: '', updatedAt: '' } };
+      const { app, socket } = setup({
+        kv,
+        snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+        route: (url, init) => (url.startsWith('/api/auth/me') ? json(me) : net.route(url, init)),
+      });
+      socket().open();
+      await vi.waitFor(() => expect(app.store.state.session.user?.id).toBe('u'));
+      await app.logout(); // offline: the fetch fails
+      expect(kv.getItem('chatd.revoke')).toContain(token);
+
+      net.set(204);
+      window.dispatchEvent(new Event('online'));
+      await vi.waitFor(() => expect(net.revoked).toEqual([`Bearer ${token}`]));
+      await vi.waitFor(() => expect(kv.getItem('chatd.revoke')).toBeNull());
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a sign-out whose request hangs is immediate here', () => {
     const net = network();
     net.set('hang');

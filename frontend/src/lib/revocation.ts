@@ -138,8 +138,10 @@ export class Revocations {
         this.missed = true; // a sign-in began meanwhile: the rest waits for its end
         return;
       }
-      if (await this.send(r)) this.opts.persist.removeRevocations((x) => x.token === r.token);
-      else this.opts.persist.markTried(r.token); // its expiry now applies
+      const sent = await this.send(r);
+      if (sent === 'done') this.opts.persist.removeRevocations((x) => x.token === r.token);
+      else if (sent === 'answered') this.opts.persist.markTried(r.token); // its expiry now applies
+      // unreached (offline, aborted): still untried, whatever this device's clock says
     }
     if (this.opts.persist.revocations().length === 0) {
       this.failures = 0;
@@ -150,16 +152,21 @@ export class Revocations {
     this.retryTimer = setTimeout(() => void this.flush(), pause);
   }
 
-  /** send revokes one token; it says whether the server is done with it. */
-  private async send(r: Revocation): Promise<boolean> {
+  /**
+   * send revokes one token; it says whether the server is done with it
+   * (done), answered that it could not take it now (answered: 408, 429, a
+   * server error), or was not heard from (unreached: offline, aborted).
+   */
+  private async send(r: Revocation): Promise<'done' | 'answered' | 'unreached'> {
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), this.opts.timeoutMs ?? SERVER_WAIT_MS);
     try {
       await this.opts.api.revoke(r.token, ctrl.signal);
-      return true;
+      return 'done';
     } catch (err) {
-      if (!(err instanceof ApiError)) return false; // aborted: too slow, try again later
-      return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+      if (!(err instanceof ApiError) || err.status === 0) return 'unreached'; // aborted (too slow) or offline: try again later
+      const refused = err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+      return refused ? 'done' : 'answered';
     } finally {
       clearTimeout(timer);
     }
