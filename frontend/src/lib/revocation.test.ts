@@ -264,6 +264,41 @@ describe('Revocations', () => {
   });
 });
 
+describe('a sign-out kept while a pass is on its way', () => {
+  it.each([
+    ['the pass’s request answered 503', 503],
+    ['the pass’s request taken', 204],
+  ])('is sent when that pass ends, not after the 30 s retry: %s', async (_name, first) => {
+    vi.useFakeTimers();
+    try {
+      const sent: string[] = [];
+      let answer: (status: number) => void = () => undefined;
+      const fetchImpl = vi.fn((_url: string, init?: RequestInit) => {
+        const token = (init?.headers as Record<string, string>).Authorization ?? '';
+        sent.push(token);
+        const reply = (status: number) => (status === 204 ? new Response(null, { status }) : json({ error: { code: 'x', message: 'x' } }, status));
+        if (token === 'Bearer old') return new Promise<Response>((resolve) => (answer = (status) => resolve(reply(status))));
+        return Promise.resolve(reply(204));
+      });
+      const persist = new Persist(memoryKV());
+      const api = new ApiClient({ token: () => null, onUnauthorized: () => undefined, fetch: fetchImpl as unknown as typeof fetch });
+      const r = new Revocations({ persist, api, retryMs: 30_000 });
+      r.keep({ token: 'old', userId: 'a' });
+      const pass = r.flush(); // a slow server: the request hangs
+      await vi.waitFor(() => expect(sent).toEqual(['Bearer old']));
+      r.keep({ token: 'new', userId: 'b' }); // user b signs out meanwhile (app.logout flushes)
+      const again = r.flush();
+      answer(first);
+      await pass;
+      await again;
+      expect(sent).toEqual(['Bearer old', 'Bearer new']);
+      expect(persist.revocations().map((x) => x.token)).toEqual(first === 204 ? [] : ['old']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 /** jwt makes a token whose payload carries exp (seconds since the epoch); the signature is not read. */
 function jwt(expSeconds: number): string {
   const b64 = (o: object) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');

@@ -58,14 +58,15 @@ export class Revocations {
    * as already over (401: expired, revoked meanwhile) or refused for good
    * (another 4xx) is forgotten, one that failed for now (offline, a
    * timeout, 408, 429, a server error) waits for the next flush. It never
-   * rejects; concurrent calls share one pass.
+   * rejects; concurrent calls share one pass, which sends what was kept
+   * meanwhile too.
    */
   flush(): Promise<void> {
     if (this.paused > 0 || this.otherTabSigningIn()) {
       this.missed = true;
       return Promise.resolve();
     }
-    if (this.flushing) return this.flushing;
+    if (this.flushing) return this.flushing; // it reads the list again after each send (sendAll)
     this.flushing = this.sendAll().finally(() => (this.flushing = null));
     return this.flushing;
   }
@@ -133,7 +134,13 @@ export class Revocations {
 
   private async sendAll(): Promise<void> {
     clearTimeout(this.retryTimer);
-    for (const r of this.opts.persist.revocations()) {
+    // The list is read again after each send: a sign-out kept meanwhile
+    // (the pass may wait SERVER_WAIT_MS on each) goes in this pass too.
+    const tried = new Set<string>();
+    for (;;) {
+      const r = this.opts.persist.revocations().find((x) => !tried.has(x.token));
+      if (!r) break;
+      tried.add(r.token);
       if (this.paused > 0 || this.otherTabSigningIn()) {
         this.missed = true; // a sign-in began meanwhile: the rest waits for its end
         return;
