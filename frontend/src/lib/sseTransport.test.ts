@@ -180,9 +180,9 @@ describe('SSETransport', () => {
     watched.last().comment();
     await settle();
     vi.setSystemTime(Date.now() - 10 * 60_000);
-    await vi.advanceTimersByTimeAsync(44_999);
+    await vi.advanceTimersByTimeAsync(34_999);
     expect(watched.last().aborted).toBe(false);
-    await vi.advanceTimersByTimeAsync(1); // the watchdog: 45 s of silence
+    await vi.advanceTimersByTimeAsync(1); // the watchdog: 35 s of silence
     expect(watched.last().aborted).toBe(true);
     watched.t.stop();
 
@@ -201,7 +201,7 @@ describe('SSETransport', () => {
     ahead.t.stop();
   });
 
-  it('an open stream silent for three keep-alives is cut and opened again, resuming, as after any cut', async () => {
+  it('an open stream that missed two keep-alives is cut and opened again, resuming, as after any cut', async () => {
     const { t, events, last, statuses, handlers } = setup({ resume: { messageId: 'm1', lastSeq: 5 } });
     await openStream(t, last);
     for (let i = 0; i < 6; i++) {
@@ -211,7 +211,7 @@ describe('SSETransport', () => {
     }
     expect(events()).toHaveLength(1);
     // A half-open connection: nothing more comes, and the read never ends by itself.
-    await vi.advanceTimersByTimeAsync(44_999);
+    await vi.advanceTimersByTimeAsync(34_999);
     expect(last().aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     expect(last().aborted).toBe(true);
@@ -663,7 +663,9 @@ describe('SSETransport', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     slow.stream(); // its headers in time
     await settle();
-    await vi.advanceTimersByTimeAsync(40_000); // past 45 s since the request: an open stream is the watchdog's
+    await vi.advanceTimersByTimeAsync(20_000);
+    slow.comment();
+    await vi.advanceTimersByTimeAsync(20_000); // past 45 s since the request: an open stream is the watchdog's
     expect(slow.aborted).toBe(false);
     expect(events()).toHaveLength(2);
     t.stop();
@@ -834,6 +836,58 @@ describe('SSETransport', () => {
     await expect(acked).resolves.toMatchObject({ messageId: 'm1' });
     await vi.advanceTimersByTimeAsync(60_000); // a long answer
     expect(posts()[2]!.aborted).toBe(false);
+    t.stop();
+  });
+
+  it('a send or cancel waiting for its answer while the event stream misses two keep-alives fails then as lost with the connection, not 45 s later; over a live stream a slow ack is waited for', async () => {
+    const { t, calls, events, last } = setup();
+    await openStream(t, last);
+    const posts = () => calls.filter((c) => !c.url.startsWith('/api/events'));
+
+    // Keep-alives arrive: the link is alive, a slow store's ack is waited for.
+    const slow = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k1' });
+    for (let i = 0; i < 2; i++) {
+      await vi.advanceTimersByTimeAsync(15_000);
+      last().comment();
+    }
+    await vi.advanceTimersByTimeAsync(10_000); // 40 s: past deadAfterMs, within SERVER_WAIT_MS
+    expect(posts()[0]!.aborted).toBe(false);
+    posts()[0]!.stream();
+    posts()[0]!.frame({ type: 'ack', conversationId: 'c1', userMessageId: 'u1', messageId: 'm1' } as never);
+    await expect(slow).resolves.toMatchObject({ messageId: 'm1' });
+
+    // The link dies (half-open): nothing more comes on the event stream.
+    last().comment();
+    await settle();
+    const stream = last();
+    const sent = t.send({ conversationId: 'c1', content: 'again', clientMessageId: 'k2' });
+    const sendFails = expect(sent).rejects.toMatchObject({ status: 0, code: 'network' });
+    const cancelled = t.cancel('c1', 'm1');
+    const cancelFails = expect(cancelled).rejects.toMatchObject({ status: 0, code: 'network' });
+    await vi.advanceTimersByTimeAsync(34_999);
+    expect(stream.aborted).toBe(false);
+    expect(posts().slice(1).map((c) => c.aborted)).toEqual([false, false]);
+    await vi.advanceTimersByTimeAsync(1); // two keep-alives missed, and a margin
+    expect(stream.aborted).toBe(true);
+    await sendFails;
+    await cancelFails;
+    expect(posts()[0]!.aborted).toBe(false); // the acked answer streams on
+    expect(events()).toHaveLength(1);
+    t.stop();
+  });
+
+  it('a wake that finds the event stream silent fails the send waiting for its ack with it, as lost with the connection', async () => {
+    const { t, calls, last } = setup();
+    await openStream(t, last);
+    const stream = last();
+    const sent = t.send({ conversationId: 'c1', content: 'hi', clientMessageId: 'k' });
+    const sendFails = expect(sent).rejects.toMatchObject({ status: 0, code: 'network' });
+    await vi.advanceTimersByTimeAsync(20_000); // the laptop slept: no keep-alive came
+    t.checkNow();
+    await settle();
+    expect(stream.aborted).toBe(true);
+    await sendFails;
+    expect(calls.find((c) => c.url === '/api/conversations/c1/messages')!.aborted).toBe(true);
     t.stop();
   });
 

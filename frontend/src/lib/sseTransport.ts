@@ -56,8 +56,10 @@ export interface SSEOptions {
   /**
    * An open stream from which nothing came for this long is cut and
    * opened again, as after any cut: a half-open connection (a network
-   * changed under it) would otherwise never end; defaults to 45 s, three
-   * of the server's keep-alives.
+   * changed under it) would otherwise never end; defaults to 35 s, two of
+   * the server's keep-alives (every 15 s) missed and a margin. The
+   * requests still waiting for their answer fail with it, as lost with the
+   * connection, rather than wait out ackTimeoutMs.
    */
   deadAfterMs?: number;
   /**
@@ -140,6 +142,8 @@ export class SSETransport implements Transport {
   /** Every event stream not yet ended, current included. */
   private readonly streams = new Set<EventStream>();
   private readonly posts = new Set<AbortController>();
+  /** The requests of posts still waiting for their answer (a send's ack, a cancel's status). */
+  private readonly awaiting = new Set<AbortController>();
   private reopenTimer: ReturnType<typeof setTimeout> | undefined;
   /** What the pending reopen waits out: a backoff of ours (a wake cuts it short) or a pause the server asked for. */
   private reopenWait: 'backoff' | 'server' | null = null;
@@ -213,11 +217,13 @@ export class SSETransport implements Transport {
    * cancel asks the server to stop the answer (with messageId, only that
    * one). Without an answer within ackTimeoutMs (a half-open connection)
    * it fails with `timeout`, as a WebSocket request does, instead of
-   * leaving Stop without an outcome.
+   * leaving Stop without an outcome; sooner, with `network`, when the
+   * event stream is found dead meanwhile (dead).
    */
   async cancel(conversationId: string, messageId?: string): Promise<void> {
     const ctrl = new AbortController();
     this.posts.add(ctrl);
+    this.awaiting.add(ctrl);
     const deadline = this.ackDeadline(ctrl);
     try {
       await this.api.raw('POST', `/api/conversations/${encodeURIComponent(conversationId)}/cancel`, {
@@ -231,6 +237,7 @@ export class SSETransport implements Transport {
     } finally {
       deadline.clear();
       this.posts.delete(ctrl);
+      this.awaiting.delete(ctrl);
     }
   }
 
@@ -281,7 +288,7 @@ export class SSETransport implements Transport {
   /**
    * checkNow makes sure, after a wake, that the event stream is alive: one
    * from which nothing came for silentMs (not even the server's
-   * keep-alives) is cut and opened again as after any cut; a reopen waiting
+   * keep-alives) is cut (dead) and opened again as after any cut; a reopen waiting
    * out a backoff of ours is made now. A pause the server asked for (429)
    * stands. The silence is the longer of the monotonic clock's and the
    * wall clock's: the time a machine slept counts on the wall clock alone
@@ -298,7 +305,21 @@ export class SSETransport implements Transport {
       return;
     }
     const quiet = Math.max(monotonic() - s.heardAt, Date.now() - s.heardAtWall);
-    if (quiet >= (this.opts.silentMs ?? 20_000)) s.ctrl.abort();
+    if (quiet >= (this.opts.silentMs ?? 20_000)) this.dead(s);
+  }
+
+  /**
+   * dead cuts a stream found silent past the server's keep-alives: the
+   * link is gone (half-open), so the requests still waiting for their
+   * answer over it fail now as lost with the connection (a send is
+   * repeated once the channel is back, a cancel can be pressed again)
+   * instead of waiting out ackTimeoutMs. An answer already acked streams
+   * on: its own response may be on another connection, alive.
+   */
+  private dead(s: EventStream): void {
+    s.ctrl.abort();
+    if (s !== this.current) return;
+    for (const c of this.awaiting) c.abort();
   }
 
   drop(): void {
@@ -398,11 +419,11 @@ export class SSETransport implements Transport {
 
   /** watch cuts an open stream that stays silent for deadAfterMs (no event, no keep-alive), by the monotonic clock. */
   private watch(s: EventStream): { stop: () => void } {
-    const dead = this.opts.deadAfterMs ?? 45_000;
+    const dead = this.opts.deadAfterMs ?? 35_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const check = () => {
       const quiet = monotonic() - s.heardAt;
-      if (quiet >= dead) s.ctrl.abort();
+      if (quiet >= dead) this.dead(s);
       else timer = setTimeout(check, dead - quiet);
     };
     timer = setTimeout(check, dead);
@@ -528,6 +549,7 @@ export class SSETransport implements Transport {
     // up: the send waits for the connection and is repeated with its
     // clientMessageId, as after a cut, instead of showing "Sending…" forever.
     const deadline = this.ackDeadline(ctrl);
+    this.awaiting.add(ctrl);
     try {
       return await this.postOnce(conversationId, what, body, ctrl);
     } catch (err) {
@@ -535,6 +557,7 @@ export class SSETransport implements Transport {
       throw err;
     } finally {
       deadline.clear();
+      this.awaiting.delete(ctrl);
     }
   }
 
