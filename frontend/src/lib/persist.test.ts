@@ -109,6 +109,16 @@ describe('a sign-out kept with this device’s clock wrong', () => {
     expect(p.revocations(now + 49 * 60_000).map((r) => r.token)).toEqual([token]); // valid on the server for a minute more
     expect(p.revocations(now + 50 * 60_000 + hour + 1)).toEqual([]);
   });
+
+  it('kept before the server’s clock was known, tried once its answer told it: kept until the token’s expiry on the server’s clock', () => {
+    const now = server + 2 * hour;
+    const p = new Persist(memoryKV());
+    p.addRevocation({ token, userId: 'u' }, now); // its expiry reckoned by this device's clock: past already
+    noteServerDate(new Date(server).toUTCString(), now - 50, now + 50); // the answer to the try (a 503) says the time
+    p.markTried(token);
+    expect(p.revocations(now + 49 * 60_000).map((r) => r.token)).toEqual([token]);
+    expect(p.revocations(now + 50 * 60_000 + hour + 1)).toEqual([]);
+  });
 });
 
 describe('Session.otherTab', () => {

@@ -266,11 +266,17 @@ export class Persist {
     this.saveRevocations([...this.revocations(now).filter((x) => x.token !== r.token), kept].slice(-REVOKE_MAX));
   }
 
-  /** markTried says the server answered a revocation of token and is not done with it yet: its expiry applies from now on. */
+  /**
+   * markTried says the server answered a revocation of token and is not
+   * done with it yet: its expiry applies from now on, read again from the
+   * token by the server's clock as now known (its answer's Date), the one
+   * kept having been reckoned maybe before the clock was.
+   */
   markTried(token: string): void {
     const stored = this.storedRevocations();
     if (!stored.some((r) => r.token === token && r.untried)) return;
-    this.saveRevocations(stored.map((r) => (r.token === token ? { token: r.token, userId: r.userId, expiresAt: r.expiresAt } : r)));
+    const tried = (r: Revocation) => ({ token: r.token, userId: r.userId, expiresAt: revocationDeadline(r.token) ?? r.expiresAt });
+    this.saveRevocations(stored.map((r) => (r.token === token ? tried(r) : r)));
   }
 
   /** markSignIn records (or renews) a sign-in on its way in a tab, until the time given. */
