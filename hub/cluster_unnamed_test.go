@@ -28,19 +28,25 @@ func TestClusterResumeUnnamed(t *testing.T) {
 	from := int64(len("naïve "))
 
 	tests := []struct {
-		name string
-		hub  *testHub
+		name     string
+		hub      *testHub
+		announce bool // named for a client that named none (GET .../stream)
 	}{
-		{"mirrored here already", b},
-		{"not followed here", c},
+		{"mirrored here already", b, false},
+		{"not followed here", c, false},
+		{"named for the client, mirrored here already", b, true},
+		{"named for the client, not followed here", c, true},
 	}
 	tabs := make([]*tab, len(tests))
 	for i, tt := range tests {
 		s := newTab(tc.user.ID, "resumed-"+tt.hub.name)
 		t.Cleanup(func() { tt.hub.Detach(s) })
 		seq := from
-		if err := tt.hub.Subscribe(context.Background(), s, tc.user.ID,
-			SubscribeRequest{ConversationID: conv.ID, LastSeq: &seq}); err != nil {
+		req := SubscribeRequest{ConversationID: conv.ID, LastSeq: &seq}
+		if tt.announce {
+			req.MessageID, req.Announce = res.MessageID, true
+		}
+		if err := tt.hub.Subscribe(context.Background(), s, tc.user.ID, req); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		s.waitUntil(t, "the text after lastSeq", func(fs []*protocol.Frame, _ protocol.CloseCode) bool {

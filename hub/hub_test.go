@@ -112,11 +112,14 @@ func TestSubscribeCatchesUp(t *testing.T) {
 
 // TestSubscribeResumes: lastSeq resumes the running answer after that many
 // bytes, whether messageId names it or not (protocol.md); a lastSeq outside
-// the text, or inside a character, is refused with bad_seq.
+// the text, or inside a character, is refused with bad_seq. A resume that
+// names no answer, or one named for a client that named none (Announce: GET
+// .../stream), first gets the answer's message frame.
 func TestSubscribeResumes(t *testing.T) {
 	t.Parallel()
-	for _, named := range []bool{true, false} {
-		t.Run(map[bool]string{true: "with messageId", false: "lastSeq only"}[named], func(t *testing.T) {
+	for _, mode := range []string{"with messageId", "lastSeq only", "named for the client"} {
+		named, announced := mode != "lastSeq only", mode != "with messageId"
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			feed := make(tap)
 			e := newEnv(t, Options{}, feed.script)
@@ -130,7 +133,7 @@ func TestSubscribeResumes(t *testing.T) {
 			}
 			req := SubscribeRequest{ConversationID: res.ConversationID}
 			if named {
-				req.MessageID = res.MessageID
+				req.MessageID, req.Announce = res.MessageID, announced
 			}
 			for _, bad := range []int64{-1, 2, 100} { // 2 is inside "é"
 				req.LastSeq = &bad
@@ -146,7 +149,7 @@ func TestSubscribeResumes(t *testing.T) {
 				t.Fatal(err)
 			}
 			sub.expect(t, protocol.TypeAck)
-			if !named {
+			if announced {
 				if m := sub.expect(t, protocol.TypeMessage).Message; m.ID != res.MessageID {
 					t.Fatalf("resume names %s, want %s", m.ID, res.MessageID)
 				}

@@ -232,7 +232,7 @@ func (h *Hub) resumeMirrorLocked(c *conv, sub Subscriber, req SubscribeRequest, 
 	if m == nil || req.MessageID != "" && m.ref.MessageID != req.MessageID {
 		return false, nil
 	}
-	unnamed := req.MessageID == ""
+	unnamed := req.unnamed()
 	rfrom := reasoningCursor(req)
 	caughtUp := from < int64(len(m.text)) || from == int64(len(m.text)) && m.message != nil
 	caughtUp = caughtUp && rfrom <= int64(len(m.reasoning))

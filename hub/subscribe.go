@@ -21,6 +21,11 @@ type SubscribeRequest struct {
 	LastSeq        *int64
 	// LastReasoningSeq is the reasoning cursor of the resume (nil: 0).
 	LastReasoningSeq *int64
+	// Announce says MessageID was named for a client that named none (GET
+	// .../stream resumes the answer running as it opened): a running answer
+	// is announced with its message frame first, as to a subscribe naming
+	// none, and one that ended meanwhile is still resumed by name.
+	Announce bool
 }
 
 // Subscribe makes sub follow a conversation. It acks, then catches sub up:
@@ -119,8 +124,14 @@ func (h *Hub) resumeLive(sub Subscriber, req SubscribeRequest, from int64) (bool
 	}
 	h.followLocked(c, sub)
 	sub.Deliver(protocol.Ack(req.FrameID))
-	g.catchUpLocked(sub, from, reasoningCursor(req), req.MessageID == "") // unnamed: say which answer it is
+	g.catchUpLocked(sub, from, reasoningCursor(req), req.unnamed()) // say which answer it is
 	return true, nil
+}
+
+// unnamed reports whether the client named no answer: a resume then first
+// sends the answer's message frame, which says which answer it is.
+func (req SubscribeRequest) unnamed() bool {
+	return req.MessageID == "" || req.Announce
 }
 
 // sendHeldForLocked sends every tab the text and reasoning the coalescer

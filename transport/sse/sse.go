@@ -379,7 +379,10 @@ func (h *Handler) resume(c *gin.Context) {
 		return
 	}
 	if req.MessageID == "" {
-		req.MessageID = h.activeAnswer(c, who.UserID, convID)
+		// The answer running now, named so the stream ends at its done
+		// (and still gets it if it ends before the subscribe), announced
+		// with its message frame as to a subscribe that names none.
+		req.MessageID, req.Announce = h.activeAnswer(c, who.UserID, convID), true
 	}
 	if req.MessageID == "" {
 		c.Status(http.StatusNoContent)

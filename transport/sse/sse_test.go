@@ -261,6 +261,40 @@ func TestResumeCursor(t *testing.T) {
 	}
 }
 
+// TestResumeUnnamedAnnounced: GET .../stream that names no answer (no
+// cursor, a lastSeq, an old Last-Event-ID) subscribes to the answer running
+// as one that announces it with its message frame, as a WebSocket
+// subscribe naming none is sent; one that names it (messageId, a
+// Last-Event-ID of today's form) is a named resume, sent no message frame.
+func TestResumeUnnamedAnnounced(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, sse.Options{}, false)
+	conv, msg := persistence.NewID(), persistence.NewID()
+	s.hub.AddConversation(conv, "u", msg)
+	path := "/api/conversations/" + conv + "/stream"
+	tests := []struct {
+		name, query, lastEventID string
+		announce                 bool
+	}{
+		{"no cursor", "", "", true},
+		{"lastSeq", "?lastSeq=10", "", true},
+		{"old Last-Event-ID", "", "10", true},
+		{"messageId", "?messageId=" + msg, "", false},
+		{"messageId and lastSeq", "?messageId=" + msg + "&lastSeq=10", "", false},
+		{"Last-Event-ID naming the answer", "", msg + ":10", false},
+	}
+	for _, tc := range tests {
+		var hdr []string
+		if tc.lastEventID != "" {
+			hdr = []string{"Last-Event-ID", tc.lastEventID}
+		}
+		req, status := s.resumeWith(t, path+tc.query, hdr)
+		if status != 200 || req.MessageID != msg || req.Announce != tc.announce {
+			t.Errorf("%s: %d %+v, want answer %s announced %v", tc.name, status, req, msg, tc.announce)
+		}
+	}
+}
+
 // TestResumeCursorEvents: GET /api/events, which carries every later
 // answer of the conversation too, resumes the answer a Last-Event-ID of
 // today's form names, whichever runs: the URL's, with the later of the
