@@ -381,6 +381,10 @@ func (h *Hub) rereadSend(ctx context.Context, userID, convID string, parent *str
 
 // sendParent returns the parent a new user message gets among the
 // conversation's messages: the latest when parent is nil, none when it is "".
+// A parent named must be an answer: a user message would make two user
+// turns in a row, unless it has no answer (none was stored), which the new
+// message then follows, as it would with parent nil (and an edit of the
+// message that followed it does).
 func sendParent(msgs []persistence.Message, parent *string) (string, error) {
 	switch {
 	case parent == nil && len(msgs) == 0:
@@ -390,8 +394,14 @@ func sendParent(msgs []persistence.Message, parent *string) (string, error) {
 	case *parent == "":
 		return "", nil
 	}
-	if !slices.ContainsFunc(msgs, func(m persistence.Message) bool { return m.ID == *parent }) {
+	i := slices.IndexFunc(msgs, func(m persistence.Message) bool { return m.ID == *parent })
+	if i < 0 {
 		return "", protocol.Errorf(protocol.CodeNotFound, "message %s not found in this conversation", *parent)
+	}
+	if msgs[i].Role == persistence.RoleUser && slices.ContainsFunc(msgs, func(m persistence.Message) bool {
+		return m.ParentID == *parent && m.Role == persistence.RoleAssistant
+	}) {
+		return "", protocol.Errorf(protocol.CodeInvalidField, "parentMessageId must name an answer")
 	}
 	return *parent, nil
 }
