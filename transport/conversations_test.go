@@ -206,7 +206,8 @@ func TestPaginationAndSearch(t *testing.T) {
 	expect(t, "limit 0", e.do("GET", "/api/conversations?limit=0", a.token, nil), 400, "invalid_field")
 	expect(t, "limit 101", e.do("GET", "/api/conversations?limit=101", a.token, nil), 400, "invalid_field")
 	expect(t, "limit word", e.do("GET", "/api/conversations?limit=ten", a.token, nil), 400, "invalid_field")
-	expect(t, "bad cursor", e.do("GET", "/api/conversations?cursor=%21%21garbage", a.token, nil), 400, "bad_request")
+	expect(t, "bad cursor", e.do("GET", "/api/conversations?cursor=%21%21garbage", a.token, nil), 400, "invalid_field")
+	expect(t, "long cursor", e.do("GET", "/api/conversations?cursor="+strings.Repeat("A", api.MaxCursorBytes+1), a.token, nil), 400, "invalid_field")
 	r = e.do("GET", "/api/conversations", a.token, nil)
 	if n := len(r.json(t)["conversations"].([]any)); n != 23 {
 		t.Fatalf("default page holds %d, want all 23 (default limit 30)", n)

@@ -67,13 +67,18 @@ func conversationID(c *gin.Context) (string, bool) {
 	return id, true
 }
 
+// invalidCursor is the problem of a list cursor the server did not hand
+// out (malformed, forged, or over MaxCursorBytes): 400 invalid_field, as
+// for the list's other parameters.
+const invalidCursor = "is not a cursor this server handed out"
+
 // storeError maps a store error to the client's answer.
 func storeError(err error, doing string) error {
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
 		return httperr.NotFound("conversation not found")
 	case errors.Is(err, persistence.ErrInvalidCursor):
-		return httperr.BadRequest("invalid cursor")
+		return httperr.InvalidField("cursor", invalidCursor)
 	default:
 		return fmt.Errorf("%s: %w", doing, err)
 	}

@@ -269,7 +269,7 @@ func listQuery(c *gin.Context) (persistence.ListQuery, error) {
 		q.Limit = n
 	}
 	if len(q.Cursor) > MaxCursorBytes {
-		return q, httperr.BadRequest("invalid cursor")
+		return q, httperr.InvalidField("cursor", invalidCursor)
 	}
 	if !utf8.ValidString(q.Search) {
 		return q, httperr.InvalidField("q", "must be valid UTF-8")
