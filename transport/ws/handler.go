@@ -269,6 +269,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, e)
 		return
 	}
+	if e := checkSubprotocols(r); e != nil {
+		httperr.Write(w, e)
+		return
+	}
 	token, e := requestToken(r)
 	if e != nil {
 		httperr.Write(w, e)

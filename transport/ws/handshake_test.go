@@ -150,3 +150,58 @@ func TestHeadUpgradesNothing(t *testing.T) {
 		t.Fatalf("slots still held by %v", users)
 	}
 }
+
+// TestUnknownSubprotocolRefused: an upgrade offering subprotocols, none of
+// them chat.v1 (the bearer.<token> one aside), is refused before the
+// upgrade with 400 bad_request naming the protocol spoken; one offering
+// chat.v1 among others, or none at all, upgrades to chat.v1. Before, the
+// server upgraded without a subprotocol and spoke chat.v1 to a client
+// that asked for another.
+func TestUnknownSubprotocolRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOptions{})
+	for _, tc := range []struct {
+		name    string
+		offered []string
+		bearer  bool // the token as a subprotocol, not in Authorization
+		refused bool
+	}{
+		{"an unknown one", []string{"chat.v2"}, false, true},
+		{"an unknown one beside the token", []string{"chat.v2"}, true, true},
+		{"chat.v1 among others", []string{"chat.v2", "chat.v1"}, true, false},
+		{"chat.v1 in capitals", []string{"CHAT.V1"}, false, false},
+		{"none", nil, false, false},
+		{"the token alone", nil, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			opts := &websocket.DialOptions{Subprotocols: tc.offered, HTTPHeader: http.Header{}}
+			if tc.bearer {
+				opts.Subprotocols = append(opts.Subprotocols, "bearer.token-u")
+			} else {
+				opts.HTTPHeader.Set("Authorization", "Bearer token-u")
+			}
+			c, res, err := websocket.Dial(ctx, s.url(), opts)
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				c.CloseNow()
+				return
+			}
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("upgraded")
+			}
+			if res == nil || res.StatusCode != http.StatusBadRequest {
+				t.Fatalf("dial: %v (%+v), want 400", err, res)
+			}
+			data, _ := io.ReadAll(res.Body)
+			if !strings.Contains(string(data), `"bad_request"`) || !strings.Contains(string(data), "chat.v1") {
+				t.Fatalf("body %s, want bad_request naming chat.v1", data)
+			}
+		})
+	}
+}
