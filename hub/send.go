@@ -646,7 +646,7 @@ func (h *Hub) Regenerate(ctx context.Context, sub Subscriber, userID string, req
 	var announced *protocol.Frame
 	var touched persistence.Conversation // as the answer's insert left it, where the store says
 	announce := func() {
-		announced = protocol.Conversation("updated", h.sentConversation(ctx, userID, conv, touched, time.Now()))
+		announced = protocol.Conversation("updated", h.sentConversation(ctx, userID, conv, touched, time.Now().UTC()))
 		h.deliverUser(userID, announced)
 	}
 	from := origin{sub: sub, frameID: req.FrameID, connID: req.ConnectionID, clientID: req.ClientMessageID,
