@@ -4,7 +4,10 @@
 // from an OpenAI-compatible upstream over SSE and writes one WebSocket text
 // frame per chunk, in the shape of chatd's delta and done frames. There is
 // no database, no coalescing, no fan-out and no second goroutine: the
-// connection's handler reads the upstream and writes the socket.
+// connection's handler reads the upstream and writes the socket. What a
+// relay must do per chunk it does as cheaply as chatd does: it reads the
+// chunk's text without reflection (chunkText, as chatd's llm/openai reads
+// most chunks) and writes its frame into a reused buffer.
 //
 // Client frame:  {"type":"send","content":"...","model":"..."}
 // Server frames: {"type":"delta","seq":<bytes so far>,"text":"..."} per
@@ -21,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/coder/websocket"
@@ -88,14 +90,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) relay(ctx context.Context, c *websocket.Conn, content, model string) error {
 	var seq int
 	frame := make([]byte, 0, 256)
-	err := s.stream(ctx, content, model, func(text string) error {
+	err := s.stream(ctx, content, model, func(text []byte) error {
 		seq += len(text)
-		frame = append(frame[:0], `{"type":"delta","seq":`...)
-		frame = strconv.AppendInt(frame, int64(seq), 10)
-		frame = append(frame, `,"text":`...)
-		quoted, _ := json.Marshal(text)
-		frame = append(frame, quoted...)
-		frame = append(frame, '}')
+		frame = appendDelta(frame[:0], seq, text)
 		return c.Write(ctx, websocket.MessageText, frame)
 	})
 	var cerr *clientError
@@ -106,8 +103,7 @@ func (s *Server) relay(ctx context.Context, c *websocket.Conn, content, model st
 	if err != nil {
 		status, msg = "error", err.Error()
 	}
-	done, _ := json.Marshal(map[string]any{"type": "done", "seq": seq, "status": status, "message": msg})
-	return c.Write(ctx, websocket.MessageText, done)
+	return c.Write(ctx, websocket.MessageText, appendDone(frame[:0], seq, status, msg))
 }
 
 // clientError is a failed write to the client.
@@ -115,8 +111,9 @@ type clientError struct{ err error }
 
 func (e *clientError) Error() string { return e.err.Error() }
 
-// stream posts the prompt upstream and calls onText with every chunk's content.
-func (s *Server) stream(ctx context.Context, content, model string, onText func(string) error) error {
+// stream posts the prompt upstream and calls onText with every chunk's
+// content (valid until onText returns).
+func (s *Server) stream(ctx context.Context, content, model string, onText func([]byte) error) error {
 	body, _ := json.Marshal(map[string]any{"model": model, "stream": true,
 		"messages": []map[string]string{{"role": "user", "content": content}}})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opts.Upstream+"/chat/completions", bytes.NewReader(body))
@@ -133,6 +130,7 @@ func (s *Server) stream(ctx context.Context, content, model string, onText func(
 		return fmt.Errorf("upstream status %d", res.StatusCode)
 	}
 	br := bufio.NewReader(res.Body)
+	var text []byte
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -145,18 +143,12 @@ func (s *Server) stream(ctx context.Context, content, model string, onText func(
 		if string(data) == "[DONE]" {
 			return nil
 		}
-		var chunk struct {
-			Choices []struct {
-				Delta struct {
-					Content string `json:"content"`
-				} `json:"delta"`
-			} `json:"choices"`
-		}
-		if err := json.Unmarshal(data, &chunk); err != nil {
+		text, ok, err = chunkText(text[:0], data)
+		if err != nil {
 			return fmt.Errorf("upstream chunk: %w", err)
 		}
-		if len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
-			if err := onText(chunk.Choices[0].Delta.Content); err != nil {
+		if ok && len(text) > 0 {
+			if err := onText(text); err != nil {
 				return &clientError{err}
 			}
 		}
