@@ -31,6 +31,10 @@ type runFunc func(context.Context, runSpec) (sample, error)
 // whose answers did not all arrive whole is also a problem of the report,
 // as in the other scenarios: the ramp's last level included.
 func ramp(ctx context.Context, run runFunc, r *report, c config) error {
+	if err := warmUp(ctx, run, targets, runSpec{streams: c.capacityLevels[0], tokens: c.capacityTokens,
+		delay: c.capacityDelay, spread: c.capacitySpread}); err != nil {
+		return err
+	}
 	passed := map[string]int{}  // highest level with p99 lateness <= limit
 	added := 0                  // chatd's highest level with p99 over upstream's <= limit
 	failed := map[string]bool{} // a level failed (absolute limit or broken answers)
@@ -108,6 +112,27 @@ relay %s, upstream alone %s.`, c.capacityTokens, float64(time.Second)/float64(c.
 	return nil
 }
 
+// warmTokens is the most tokens per answer of a warm-up run: enough for
+// every connection to the upstream to be dialled and the heaps to grow.
+const warmTokens = 100
+
+// warmUp runs each of ts once at spec's load (the target set, at most
+// warmTokens tokens, no profile or allocation counters) and drops what it
+// measured. Each scenario starts a fresh chatd, while the relay has served
+// the scenarios before it (a warm pool of upstream connections, a grown
+// heap): without it the first round compares a cold chatd with a warm
+// relay (the burst's TTFT p50 for chatd 97 ms in round 0, about 40 after).
+func warmUp(ctx context.Context, run runFunc, ts []string, spec runSpec) error {
+	for _, t := range ts {
+		rs := spec
+		rs.target, rs.tokens = t, min(spec.tokens, warmTokens)
+		if _, err := run(ctx, rs); err != nil {
+			return fmt.Errorf("warm-up, %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
 // i0 is the level before index i (0 for the first), so that "added" only
 // grows through consecutive passing levels.
 func i0(c config, i int) int {
@@ -125,25 +150,10 @@ func cpuPerToken(ctx context.Context, e *env, r *report, c config) error {
 	if err := e.startChatd(ctx, c.cpuStreams); err != nil {
 		return err
 	}
-	dur := time.Duration(c.cpuTokens-1)*c.capacityDelay + time.Second
-	got := map[string][]sample{}
 	profile := filepath.Join(e.dir, "chatd-cpu.pprof")
-	for round := range c.rounds {
-		for _, t := range rotate([]string{load.TargetRelay, load.TargetChatd}, round) {
-			rs := runSpec{target: t, streams: c.cpuStreams, tokens: c.cpuTokens, delay: c.capacityDelay, spread: time.Second, allocs: true}
-			if t == load.TargetRelay && round == 0 {
-				rs.profile, rs.profileFor = filepath.Join(e.dir, "relay-cpu.pprof"), dur
-			}
-			if t == load.TargetChatd && round == 0 {
-				rs.profile, rs.profileFor = profile, dur
-			}
-			s, err := e.run(ctx, rs)
-			if err != nil {
-				return err
-			}
-			noteBroken(r, fmt.Sprintf("CPU per token, %s", t), s)
-			got[t] = append(got[t], s)
-		}
+	got, err := cpuRuns(ctx, e.run, r, c, e.dir)
+	if err != nil {
+		return err
 	}
 	for _, t := range []string{load.TargetRelay, load.TargetChatd} {
 		if err := saveProfile(ctx, e.pprofAddr(t), "allocs", filepath.Join(e.dir, t+"-allocs.pprof")); err != nil {
@@ -191,6 +201,35 @@ flat time, then by cumulative time:
 	return nil
 }
 
+// cpuRuns runs the relay and chatd interleaved, c.rounds times each after
+// a warm-up; the first recorded run of each saves its CPU profile in dir.
+func cpuRuns(ctx context.Context, run runFunc, r *report, c config, dir string) (map[string][]sample, error) {
+	ts := []string{load.TargetRelay, load.TargetChatd}
+	spec := runSpec{streams: c.cpuStreams, tokens: c.cpuTokens, delay: c.capacityDelay, spread: time.Second}
+	if err := warmUp(ctx, run, ts, spec); err != nil {
+		return nil, err
+	}
+	spec.allocs = true
+	dur := time.Duration(c.cpuTokens-1)*c.capacityDelay + time.Second
+	got := map[string][]sample{}
+	for round := range c.rounds {
+		for _, t := range rotate(ts, round) {
+			rs := spec
+			rs.target = t
+			if round == 0 {
+				rs.profile, rs.profileFor = filepath.Join(dir, t+"-cpu.pprof"), dur
+			}
+			s, err := run(ctx, rs)
+			if err != nil {
+				return nil, err
+			}
+			noteBroken(r, fmt.Sprintf("CPU per token, %s", t), s)
+			got[t] = append(got[t], s)
+		}
+	}
+	return got, nil
+}
+
 func cpuRow(t string, got map[string][]sample, c config, per func(string) float64, ratio string) []string {
 	return []string{t, f1(per(t)), ratio,
 		f1(medianOf(got[t], func(s sample) float64 { return s.perToken(s.allocs, c.cpuTokens) })),
@@ -211,10 +250,21 @@ func burst(ctx context.Context, e *env, r *report, c config) error {
 	if err := e.startChatd(ctx, c.burstStreams); err != nil {
 		return err
 	}
+	return burstRuns(ctx, e.run, r, c)
+}
+
+// burstRuns is burst's runs (after a warm-up) and report.
+func burstRuns(ctx context.Context, run runFunc, r *report, c config) error {
+	spec := runSpec{streams: c.burstStreams, tokens: c.burstTokens, delay: c.burstDelay}
+	if err := warmUp(ctx, run, targets, spec); err != nil {
+		return err
+	}
 	got := map[string][]sample{}
 	for round := range c.rounds {
 		for _, t := range rotate(targets, round) {
-			s, err := e.run(ctx, runSpec{target: t, streams: c.burstStreams, tokens: c.burstTokens, delay: c.burstDelay})
+			rs := spec
+			rs.target = t
+			s, err := run(ctx, rs)
 			if err != nil {
 				return err
 			}
