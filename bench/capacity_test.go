@@ -97,3 +97,80 @@ func TestWarmUpNotRecorded(t *testing.T) {
 		})
 	}
 }
+
+// TestChecksOverBrokenRuns: a check computed over a run that did not arrive
+// whole is not met and reads "not measured (broken runs)": chatd's run
+// here failed early, so its CPU per token (the tokens asked for dividing
+// what little CPU it spent) is low and read "met" before; only the
+// capacity ramp checked OK(). The same for burst's and latency's checks.
+func TestChecksOverBrokenRuns(t *testing.T) {
+	t.Parallel()
+	c := smokeConfig()
+	c.rounds = 3
+	broken := func(rs runSpec, round int) sample {
+		res := wholeResult(rs.streams, rs.tokens)
+		res.Target = rs.target
+		s := sample{res: res, serverCPU: 1, allocs: 1000, allocBytes: 1000}
+		if rs.target == load.TargetChatd && round == 1 {
+			s.res.Answers, s.res.Errors, s.serverCPU, s.allocs = 1, rs.streams-1, 0.01, 10
+		}
+		return s
+	}
+	fakeRun := func() runFunc {
+		n := map[string]int{}
+		return func(_ context.Context, rs runSpec) (sample, error) {
+			n[rs.target]++
+			return broken(rs, n[rs.target]-1), nil // the warm-up is round -1's
+		}
+	}
+	t.Run("cpu", func(t *testing.T) {
+		t.Parallel()
+		var r report
+		got, err := cpuRuns(context.Background(), fakeRun(), &r, c, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[load.TargetChatd] = got[load.TargetChatd][:2] // rounds 0 and 1: the broken one decides the median
+		got[load.TargetRelay] = got[load.TargetRelay][:2]
+		cpuChecks(&r, c, got, func(string) float64 { return 0 })
+		assertNotMeasured(t, r, 2)
+	})
+	t.Run("burst", func(t *testing.T) {
+		t.Parallel()
+		var r report
+		if err := burstRuns(context.Background(), fakeRun(), &r, c); err != nil {
+			t.Fatal(err)
+		}
+		assertNotMeasured(t, r, 3)
+	})
+	t.Run("latency", func(t *testing.T) {
+		t.Parallel()
+		got := map[string][]sample{}
+		for round := range 3 {
+			for _, tg := range targets {
+				got[tg] = append(got[tg], broken(runSpec{target: tg, streams: 50, tokens: 10}, round))
+			}
+		}
+		var r report
+		latencyChecks(&r, c, 50, got)
+		assertNotMeasured(t, r, 3)
+	})
+}
+
+// assertNotMeasured fails unless r holds n checks, none met, each saying
+// that it measured nothing.
+func assertNotMeasured(t *testing.T, r report, n int) {
+	t.Helper()
+	if len(r.checks) != n {
+		t.Fatalf("%d checks, want %d: %+v", len(r.checks), n, r.checks)
+	}
+	md := r.markdown("# test")
+	for _, ch := range r.checks {
+		if ch.met || !ch.broken {
+			t.Errorf("check %q over a broken run: met %v, broken %v", ch.what, ch.met, ch.broken)
+		}
+	}
+	if strings.Count(md, "not measured** (broken runs)") != n {
+		t.Errorf("report does not say the checks measured nothing:\n%s", md)
+	}
+}

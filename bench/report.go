@@ -18,6 +18,9 @@ type report struct {
 type check struct {
 	what, target, measured string
 	met                    bool
+	// broken: a run behind the measurement did not arrive whole or could
+	// not be read (noteBroken lists it), so it measured nothing.
+	broken bool
 }
 
 func (r *report) section(title, body string) {
@@ -25,7 +28,28 @@ func (r *report) section(title, body string) {
 }
 
 func (r *report) check(what, target, measured string, met bool) {
-	r.checks = append(r.checks, check{what, target, measured, met})
+	r.checks = append(r.checks, check{what: what, target: target, measured: measured, met: met})
+}
+
+// checkOver is check for a measurement taken over runs: it is met only
+// when every run behind it is whole (see whole); otherwise it reads "not
+// measured (broken runs)", as the capacity ramp counts no broken level.
+func (r *report) checkOver(what, target, measured string, met bool, runs ...[]sample) {
+	ok := whole(runs...)
+	r.checks = append(r.checks, check{what, target, measured, met && ok, !ok})
+}
+
+// whole reports whether every run arrived whole (load.Result.OK) and had
+// every counter read: noteBroken lists none of them.
+func whole(runs ...[]sample) bool {
+	for _, ss := range runs {
+		for _, s := range ss {
+			if !s.res.OK() || len(s.faults) > 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (r *report) problem(format string, args ...any) {
@@ -39,7 +63,11 @@ func (r *report) markdown(header string) string {
 	if len(r.checks) > 0 {
 		rows := make([][]string, len(r.checks))
 		for i, c := range r.checks {
-			rows[i] = []string{c.what, c.target, c.measured, map[bool]string{true: "met", false: "**missed**"}[c.met]}
+			verdict := map[bool]string{true: "met", false: "**missed**"}[c.met]
+			if c.broken {
+				verdict = "**not measured** (broken runs)"
+			}
+			rows[i] = []string{c.what, c.target, c.measured, verdict}
 		}
 		b.WriteString("## Targets\n\n" + table([]string{"what", "target", "measured (median of rounds)", ""}, rows) + "\n")
 	}
