@@ -174,3 +174,33 @@ func assertNotMeasured(t *testing.T, r report, n int) {
 		t.Errorf("report does not say the checks measured nothing:\n%s", md)
 	}
 }
+
+// TestAllocationRatioRoundByRound: the allocation ratio against the relay
+// is taken round by round and the median of those reported, as the CPU
+// ratio and docs/benchmarks.md say; it was the ratio of the two medians
+// (here 1.00x where the rounds' ratios are 0.33x, 1.50x and 2.00x).
+func TestAllocationRatioRoundByRound(t *testing.T) {
+	t.Parallel()
+	c := smokeConfig()
+	run := func(target string, allocs ...int64) []sample {
+		var ss []sample
+		for _, a := range allocs {
+			res := wholeResult(1, c.cpuTokens)
+			res.Target = target
+			ss = append(ss, sample{res: res, serverCPU: 1, allocs: a * int64(c.cpuTokens), allocBytes: 1})
+		}
+		return ss
+	}
+	got := map[string][]sample{load.TargetChatd: run(load.TargetChatd, 10, 20, 30), load.TargetRelay: run(load.TargetRelay, 30, 10, 20)}
+	var r report
+	cpuChecks(&r, c, got, func(string) float64 { return 1 })
+	for _, ch := range r.checks {
+		if strings.HasPrefix(ch.what, "allocations per token") {
+			if !strings.HasPrefix(ch.measured, "1.50x") {
+				t.Fatalf("allocation check %+v, want 1.50x (the median of the rounds' ratios)", ch)
+			}
+			return
+		}
+	}
+	t.Fatalf("no allocation check in %+v", r.checks)
+}

@@ -8,7 +8,8 @@
 // of the per-round comparisons is reported, because a shared machine is
 // noisy.
 //
-//	go run ./bench                          # everything (make bench)
+//	go run ./bench                          # everything, growth included, 5 rounds
+//	go run ./bench -scenarios latency,capacity,cpu,burst,memory,writes,fanout,bus -rounds 3 -latency-levels 1,10,50,200,800  # make bench
 //	go run ./bench -scenarios latency,memory -rounds 3
 //	go run ./bench -smoke                   # a few connections, a few seconds (make bench-smoke)
 //
