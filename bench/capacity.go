@@ -63,8 +63,8 @@ func ramp(ctx context.Context, run runFunc, r *report, c config) error {
 			}
 			rows = append(rows, []string{fmt.Sprint(n), t, f2(s.res.Lateness.P50), f2(s.res.Lateness.P99), overCell,
 				f2(s.res.Lateness.Max), f2(s.res.TTFT.P99), fmt.Sprintf("%d/%d", s.res.Answers, s.res.Expected),
-				f1(s.serverCPU / max(s.res.Wall, 0.001) * 100), f1(s.cpuPerToken(c.capacityTokens)), f2(s.framesPerToken()),
-				f1(s.fakeCPU / max(s.res.Wall, 0.001) * 100), f1(s.loadCPU / max(s.loadWall, 0.001) * 100),
+				f1(s.cpuPercent(s.serverCPU)), f1(s.cpuPerToken(c.capacityTokens)), f2(s.framesPerToken()),
+				f1(s.cpuPercent(s.fakeCPU)), f1(s.loadCPU / max(s.loadWall, 0.001) * 100),
 				f1(float64(s.serverRSS) / (1 << 20)), f1(s.load1), map[bool]string{true: "ok", false: "**over**"}[ok]})
 		}
 		cs := got[load.TargetChatd]
@@ -95,7 +95,9 @@ lateness passes %.0f ms both on its own and over the upstream-only run of the
 same level (or an answer fails). "over A" is chatd's (or the relay's) p99 minus
 the upstream-only run's: what the server adds, as opposed to what the load
 generator and the fake upstream cost a machine this busy. CPU %% is the
-server's CPU time over the run's length (200%% = both cores); CPU/token in
+server's CPU time over the window it was read in (200%% = both cores): from
+the start mark to the end reading, the wait for the servers to be quiet
+after the last answer included; CPU/token in
 microseconds per token produced upstream; frames/token is the delta frames a
 tab received per token (below 1 when the server coalesces); the fake upstream's CPU over the
 same window and the load generator's over its whole life (setup included) show

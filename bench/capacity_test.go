@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -203,4 +204,33 @@ func TestAllocationRatioRoundByRound(t *testing.T) {
 		}
 	}
 	t.Fatalf("no allocation check in %+v", r.checks)
+}
+
+// TestCapacityCPUPercentWindow: the capacity table's CPU % divides the CPU
+// time by the window it was read over (start mark to the end reading, the
+// settling after the last answer included), not by the answers' wall time,
+// which stops at the last answer's end: 1 s of CPU over 2 s read as 100%.
+func TestCapacityCPUPercentWindow(t *testing.T) {
+	t.Parallel()
+	c := smokeConfig()
+	run := func(_ context.Context, rs runSpec) (sample, error) {
+		res := wholeResult(rs.streams, rs.tokens)
+		res.Target, res.Wall = rs.target, 1
+		return sample{res: res, serverCPU: 1, fakeCPU: 0.5, cpuWall: 2}, nil
+	}
+	var r report
+	if err := ramp(context.Background(), run, &r, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(r.sections[0], "\n") {
+		if !strings.HasPrefix(line, fmt.Sprintf("| %d | chatd |", c.capacityLevels[0])) {
+			continue
+		}
+		cells := strings.Split(line, " | ")
+		if cells[8] != "50.0" || cells[11] != "25.0" {
+			t.Fatalf("CPU %% %s, fake upstream CPU %% %s, want 50.0 and 25.0: %s", cells[8], cells[11], line)
+		}
+		return
+	}
+	t.Fatalf("no chatd row in %s", r.sections[0])
 }

@@ -212,7 +212,11 @@ type sample struct {
 	fakeCPU   float64
 	loadCPU   float64 // the whole loadgen process, setup included
 	loadWall  float64 // the loadgen process's lifetime, seconds
-	serverRSS int64   // after the run
+	// cpuWall is the window serverCPU and fakeCPU were read over, seconds:
+	// from the start mark to the end reading, the servers' settling after
+	// the end mark included (res.Wall stops at the last answer's end).
+	cpuWall   float64
+	serverRSS int64 // after the run
 	load1     float64
 	// allocs and allocBytes are what the server allocated while the
 	// streams ran (runSpec.allocs only).
@@ -245,6 +249,12 @@ func (s sample) perToken(v int64, tokensPerAnswer int) float64 {
 // token they received: 1 for a server that writes every token as it comes.
 func (s sample) framesPerToken() float64 {
 	return float64(s.res.Frames) / float64(max(s.res.Tokens, 1))
+}
+
+// cpuPercent is cpu, a CPU time read over the run's CPU window, as a share
+// of one core over that window (200 for both of two cores).
+func (s sample) cpuPercent(cpu float64) float64 {
+	return cpu / max(s.cpuWall, 0.001) * 100
 }
 
 // cpuPerToken is the server's CPU time per token produced upstream, in µs.
@@ -301,6 +311,7 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 		servers = []*proc{srv}
 	}
 	var fake0 float64
+	var cpu0 time.Time  // when the start mark's CPU was read
 	var each0 []float64 // each server's CPU at the start mark
 	var alloc0 memStats
 	var alloc0Err error
@@ -321,6 +332,7 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 				}
 			}
 			each0, fake0 = e.startCPU(&s, servers)
+			cpu0 = time.Now()
 			if rs.profile != "" && srv != nil {
 				<-profDone
 				go func() { profDone <- e.profile(ctx, rs.target, rs.profileFor, rs.profile) }()
@@ -329,6 +341,9 @@ func (e *env) run(ctx context.Context, rs runSpec) (sample, error) {
 			marks++
 			e.settle(ctx, servers)
 			e.endCPU(&s, servers, each0, fake0, rs.streams*max(rs.answers, 1)*rs.tokens)
+			if !cpu0.IsZero() {
+				s.cpuWall = time.Since(cpu0).Seconds()
+			}
 			if rs.allocs && srv != nil && alloc0Err == nil {
 				e.endAllocs(ctx, &s, rs.target, alloc0)
 			}

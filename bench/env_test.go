@@ -78,6 +78,9 @@ func TestRunCountsDeferredWork(t *testing.T) {
 	if s.serverCPU < 0.25 || len(s.faults) > 0 {
 		t.Fatalf("server CPU %.2f s (faults %q), want the 0.3 s it burnt after the end mark", s.serverCPU, s.faults)
 	}
+	if s.cpuWall < 0.45 {
+		t.Fatalf("CPU window %.2f s, want the settling after the end mark in it (0.2 s, then 0.3 s of CPU)", s.cpuWall)
+	}
 }
 
 // TestCountersThatReadNothing: a ratio whose candidate measured nothing (a
