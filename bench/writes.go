@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"chatd/bench/load"
 	"chatd/cmd/chatd/app"
+	"chatd/llm/fakeai"
 	"chatd/llm/openai"
 	"chatd/persistence"
 	"chatd/persistence/counting"
@@ -283,7 +285,7 @@ func (s *writeServer) answer(ctx context.Context, n int, delay time.Duration) (w
 	if err := c.Write(ctx, websocket.MessageText, []byte(prompt)); err != nil {
 		return writeCost{}, err
 	}
-	text, err := readAnswer(ctx, c)
+	text, err := readAnswer(ctx, c, fakeai.ExpectedText(fakeai.Config{Tokens: n}))
 	if err != nil {
 		return writeCost{}, err
 	}
@@ -312,24 +314,42 @@ func (s *writeServer) answer(ctx context.Context, n int, delay time.Duration) (w
 	return w, nil
 }
 
-// readAnswer reads frames until the answer's done and returns its length in bytes.
-func readAnswer(ctx context.Context, c *websocket.Conn) (int, error) {
+// readAnswer reads frames until the answer's done and returns its length in
+// bytes; the deltas' text, stamps removed, must be want exactly, each
+// delta's seq the length so far and the done's the whole length.
+func readAnswer(ctx context.Context, c *websocket.Conn, want string) (int, error) {
+	var text strings.Builder
 	for {
 		_, data, err := c.Read(ctx)
 		if err != nil {
 			return 0, err
 		}
-		s := string(data)
-		switch {
-		case strings.HasPrefix(s, `{"type":"error"`):
-			return 0, errors.New(s)
-		case strings.HasPrefix(s, `{"type":"done"`):
-			if !strings.Contains(s, `"status":"complete"`) {
-				return 0, fmt.Errorf("answer ended: %.200s", s)
+		var f struct {
+			Type, Text, Status string
+			Seq                int
+		}
+		if err := json.Unmarshal(data, &f); err != nil {
+			return 0, fmt.Errorf("frame %.200s: %w", data, err)
+		}
+		switch f.Type {
+		case "error":
+			return 0, errors.New(string(data))
+		case "delta":
+			text.WriteString(f.Text)
+			if f.Seq != text.Len() {
+				return 0, fmt.Errorf("delta seq %d after %d bytes", f.Seq, text.Len())
 			}
-			var seq int
-			_, err := fmt.Sscanf(s[strings.Index(s, `"seq":`):], `"seq":%d`, &seq)
-			return seq, err
+		case "done":
+			if f.Status != "complete" {
+				return 0, fmt.Errorf("answer ended: %.200s", data)
+			}
+			if f.Seq != text.Len() {
+				return 0, fmt.Errorf("done seq %d after %d bytes of deltas", f.Seq, text.Len())
+			}
+			if got := fakeai.StripStamps(text.String()); got != want {
+				return 0, fmt.Errorf("answer of %d bytes is not the %d the fake streamed: %.80q", len(got), len(want), got)
+			}
+			return text.Len(), nil
 		}
 	}
 }
