@@ -2022,6 +2022,40 @@ describe('ChatApp: a new chat started while the server cannot be reached', () =>
   });
 
   it.each([
+    { use: 'a message frame (a send in another tab)', frame: { type: 'message', conversationId: NEW_ID, message: { id: 'u1', conversationId: NEW_ID, parentId: '', role: 'user', content: 'hi', status: 'complete', createdAt: '2026-01-01T00:00:05Z' } } },
+    { use: 'its conversation moved up (updated)', frame: { type: 'conversation', action: 'updated', conversation: { ...created, updatedAt: '2026-01-01T00:00:05Z' } } },
+    { use: 'opened here', open: true },
+  ])('cancelled while an attempt is on its way, its deletion refused 503, then in use ($use): not deleted again', async ({ frame, open }) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let hang!: (r: Response) => void;
+    const { app, calls, socket } = setup({
+      path: '/',
+      route: (url, init) => {
+        if (url === '/api/conversations' && init?.method === 'POST') return new Promise<Response>((resolve) => (hang = resolve));
+        if (url !== `/api/conversations/${NEW_ID}` || init?.method !== 'DELETE') return undefined;
+        return new Response('{"error":{"code":"unavailable","message":"not now"}}', { status: 503 });
+      },
+    });
+    const deletes = () => calls.filter((c) => c.method === 'DELETE').length;
+    socket().open();
+    app.setDraft('new', 'hello');
+    const sending = app.send('hello');
+    await vi.waitFor(() => expect(posts(calls)).toHaveLength(1));
+    app.cancelNewChat();
+    hang(json({ conversation: created }, 201));
+    await sending;
+    await vi.waitFor(() => expect(deletes()).toBe(1));
+    socket().receive({ type: 'conversation', action: 'created', conversation: created });
+    if (frame) socket().receive(frame);
+    if (open) app.navigate(`/c/${NEW_ID}`);
+    for (let i = 0; i < 60; i++) await vi.advanceTimersByTimeAsync(1000);
+    expect(deletes()).toBe(1);
+  });
+
+  it.each([
     { ends: 'with a conversation (deleted)', answer: () => json({ conversation: { ...created, id: '0123456789abcdef0123bbbb' } }, 201) },
     { ends: 'with a failure', answer: () => new Response('{}', { status: 502 }) },
   ])('sent again after Cancel while the retry given up is on its way (it ends $ends): read-only at once, created with the text shown', async ({ answer }) => {

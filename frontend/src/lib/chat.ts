@@ -153,6 +153,12 @@ export class ChatApp {
   private readonly settingsDrafts = new Map<string, string>();
   /** The conversations opened, the least recently first (see KEPT_THREADS). */
   private readonly recent = new Set<string>();
+  /**
+   * The conversations dropCancelled is deleting, each to whether this tab
+   * has seen it used since (a message, a move up by a send: here or in
+   * another tab).
+   */
+  private readonly dropping = new Map<string, boolean>();
   private openId: string | null = null;
   /** The new chat waiting for its conversation (one at a time: its composer is busy). */
   private pendingChat: PendingChat | null = null;
@@ -685,12 +691,14 @@ export class ChatApp {
     switch (f.type) {
       case 'conversation':
         if (f.action !== 'deleted') {
+          if (f.action === 'updated') this.used(f.conversation.id);
           this.list.apply(f.conversation);
           return;
         }
         this.deleted(f.conversation.id);
         return;
       case 'message':
+        this.used(f.conversationId);
         if (this.store.state.threads[f.conversationId]) this.thread(f.conversationId).message(f.message);
         this.list.touch(f.conversationId, f.message.createdAt);
         return;
@@ -1063,20 +1071,41 @@ export class ChatApp {
    * chatd's 503, a lost connection), it is asked again after the server's
    * Retry-After (else backoffDelay from CREATE_RETRY_MS), DROP_ATTEMPTS
    * times at most, and not once the app ends (dispose). Any other failure
-   * (a 404: deleted already) ends it.
+   * (a 404: deleted already) ends it. Nor is it asked once the conversation
+   * is in use (inUse): opened meanwhile and sent to, here or in another
+   * tab, a deletion would take the user's message and stop its answer.
    */
   private async dropCancelled(id: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.api.deleteConversation(id);
-        return;
-      } catch (err) {
-        const later = (err instanceof ApiError && err.status === 429) || serverUnavailable(err) !== null || isConnectionError(err);
-        if (!later || attempt >= DROP_ATTEMPTS) return;
-        const wait = err instanceof ApiError && err.retryAfter !== undefined ? err.retryAfter * 1000 : backoffDelay(attempt - 1, CREATE_RETRY_MS);
-        if (!(await pause(wait, this.life.signal))) return;
+    this.dropping.set(id, false);
+    try {
+      for (let attempt = 1; !this.inUse(id); attempt++) {
+        try {
+          await this.api.deleteConversation(id);
+          return;
+        } catch (err) {
+          const later = (err instanceof ApiError && err.status === 429) || serverUnavailable(err) !== null || isConnectionError(err);
+          if (!later || attempt >= DROP_ATTEMPTS) return;
+          const wait = err instanceof ApiError && err.retryAfter !== undefined ? err.retryAfter * 1000 : backoffDelay(attempt - 1, CREATE_RETRY_MS);
+          if (!(await pause(wait, this.life.signal))) return;
+        }
       }
+    } finally {
+      this.dropping.delete(id);
     }
+  }
+
+  /** used notes activity in a conversation dropCancelled is deleting (a message, a move up). */
+  private used(id: string): void {
+    if (this.dropping.has(id)) this.dropping.set(id, true);
+  }
+
+  /**
+   * inUse says whether a conversation dropCancelled is deleting is wanted
+   * after all: a message or a send seen in it (used), or opened here (its
+   * thread is kept a while after it is left).
+   */
+  private inUse(id: string): boolean {
+    return this.dropping.get(id) === true || this.openId === id || this.threads.has(id);
   }
 
   /**
