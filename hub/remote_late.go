@@ -89,10 +89,7 @@ func (m *mirror) fillFromStore(ctx context.Context, f *protocol.Frame) {
 		"message", m.ref.MessageID, "have", have, "next", text)
 	m.h.busm.MirrorFromStore()
 	if m.message == nil {
-		start := msg
-		start.Content, start.Reasoning = "", ""
-		start.Status, start.FinishReason, start.Usage, start.Error, start.ErrorCode = persistence.StatusStreaming, "", nil, "", ""
-		m.message = protocol.Message(start)
+		m.message = protocol.Message(startOf(msg))
 		m.deliverLocked(m.message, 0)
 	}
 	// A delta does not say how much reasoning came before it: the stored

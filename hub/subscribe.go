@@ -69,6 +69,9 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, userID string, req 
 			return err
 		}
 		rest = storedRest(m, from, rfrom)
+		if req.Announce { // named for the client as it ran: say which answer it is, as a running one's catch-up does
+			rest = append([]*protocol.Frame{protocol.Message(startOf(m))}, rest...)
+		}
 	}
 	c := h.lockConv(req.ConversationID, userID)
 	h.followLocked(c, sub)
@@ -102,6 +105,14 @@ func storedRest(m persistence.Message, from, rfrom int64) []*protocol.Frame {
 		out = append(out, protocol.Done(m, storedError(m)))
 	}
 	return out
+}
+
+// startOf is answer m as its message frame announced it when it started:
+// streaming, without text or reasoning, which its deltas then bring.
+func startOf(m persistence.Message) persistence.Message {
+	m.Content, m.Reasoning = "", ""
+	m.Status, m.FinishReason, m.Usage, m.Error, m.ErrorCode = persistence.StatusStreaming, "", nil, "", ""
+	return m
 }
 
 // resumeLive resumes the answer req names (any running answer when it
