@@ -450,13 +450,18 @@ func (r *configReader) offered(name, id string, c Config) {
 // there to hub.CatchUpBytes, which settings of earlier releases may hold,
 // is taken with a warning at start (queueBytesWarning).
 func (r *configReader) queueBytes(maxAnswer int) int {
-	def := max(ws.DefaultQueueBytes, 16*int64(maxAnswer))
-	n := r.size("CHATD_WS_QUEUE_BYTES", def, 1<<20, ws.MaxQueueBytes)
+	n := r.size("CHATD_WS_QUEUE_BYTES", defaultQueueBytes(maxAnswer), 1<<20, ws.MaxQueueBytes)
 	if n < 2*int64(maxAnswer) {
 		r.fail("CHATD_WS_QUEUE_BYTES", "is %d bytes, below twice CHATD_MAX_ANSWER_BYTES (%d): a resume of a full answer and its reasoning would not fit",
 			n, maxAnswer)
 	}
 	return int(n)
+}
+
+// defaultQueueBytes is CHATD_WS_QUEUE_BYTES unset with answers of up to
+// maxAnswer bytes: ws.DefaultQueueBytes, or 16 times maxAnswer when larger.
+func defaultQueueBytes(maxAnswer int) int64 {
+	return max(ws.DefaultQueueBytes, 16*int64(maxAnswer))
 }
 
 // checkSecrets applies the production rules.

@@ -486,6 +486,20 @@ func TestQueueBytesWarnedAtStart(t *testing.T) {
 	if hub.CatchUpBytes(2<<20) != 24640<<10 {
 		t.Errorf("hub.CatchUpBytes(2MiB) = %d: the warning's 24640KiB above is not it", hub.CatchUpBytes(2<<20))
 	}
+	// The default it offers is the one taken unset: 16 times the answers'
+	// bound, or 16MiB when that is more.
+	for _, tc := range []struct{ answer, queue, unset string }{
+		{"2MiB", "16MiB", "leave it unset (32MiB with these answers)"},
+		{"512KiB", "4MiB", "leave it unset (16MiB with these answers)"},
+	} {
+		c, err := loadConfig(envOf(testEnv(t.TempDir(), "CHATD_MAX_ANSWER_BYTES", tc.answer, "CHATD_WS_QUEUE_BYTES", tc.queue)))
+		if err != nil {
+			t.Fatalf("%s answers, %s queue: %v", tc.answer, tc.queue, err)
+		}
+		if msg, _ := queueBytesWarning(c); !strings.Contains(msg, tc.unset) {
+			t.Errorf("%s answers, %s queue: warning %q does not say %q", tc.answer, tc.queue, msg, tc.unset)
+		}
+	}
 
 	s := start(t, env)
 	var warned []map[string]any
