@@ -370,9 +370,10 @@ func (h *Hub) closeEverywhere(userID string, c UserClose) {
 // ReasonAccountDeleted, and the answers running in the user's conversations listed
 // (those the store holds a streaming answer in) are stopped wherever they
 // run, each waited for as CancelConversation does. Every title request
-// running for the user is aborted: here, including those of conversations
-// not listed (an answer that just ended), and on the instances the close
-// reaches (busHandler.UserEvent).
+// running for the user is aborted, and none starts for titleTimeout (an
+// answer that ended a moment before would start one after the abort and
+// before the store deletes): here, including those of conversations not
+// listed, and on the instances the close reaches (busHandler.UserEvent).
 func (h *Hub) EndUser(userID string, conversations []string) {
 	h.closeEverywhere(userID, UserClose{Code: protocol.CloseUnauthorized, Reason: protocol.ReasonAccountDeleted})
 	for _, id := range conversations {
@@ -432,13 +433,18 @@ func (h *Hub) closeUserWhere(userID string, code protocol.CloseCode, reason stri
 }
 
 // ConversationChanged tells every connection of the owner that a
-// conversation was "created", "updated" or "deleted".
+// conversation was "created", "updated" or "deleted". A deletion, told
+// once the store deleted the conversation, also aborts its title request,
+// here as on every other instance (busHandler.UserEvent): one running may
+// have read the conversation before the delete, and one begun after
+// finds nothing to name.
 func (h *Hub) ConversationChanged(ownerID, action string, c persistence.Conversation) {
 	f := protocol.Conversation(action, c)
 	h.deliverUser(ownerID, f)
 	ev := UserEvent{UserID: ownerID, Frame: f}
 	if action == protocol.ActionDeleted {
 		ev.Deleted = c.ID
+		h.titles.abortOwned(c.ID, ownerID)
 	}
 	h.broadcast(ev)
 }

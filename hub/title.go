@@ -96,10 +96,20 @@ func (h *Hub) askTitle(ctx context.Context, g *generation, answer string) string
 // the cancel of its context (abort, abortUser). Once a job ends, its title
 // is stored (later answers see it) or it failed (the next answer may try
 // again). The zero value is ready to use.
+//
+// A conversation or user whose deletion began here (abort, abortUser)
+// gets no new job for titleTimeout: an answer that ended just before
+// would otherwise start one after the abort, read the conversation before
+// the store deletes it and send the user's prompt upstream. A deletion
+// that then fails leaves the conversation to be named by a later answer.
 type titleJobs struct {
 	mu      sync.Mutex
 	running map[string]titleRun
+	refused map[titleKey]time.Time // until when
 }
+
+// titleKey names a conversation (conv) or a user (user) refused new jobs.
+type titleKey struct{ conv, user string }
 
 // titleRun is one title job running here.
 type titleRun struct {
@@ -112,7 +122,7 @@ type titleRun struct {
 func (j *titleJobs) start(convID, ownerID string, cancel context.CancelFunc) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if _, ok := j.running[convID]; ok {
+	if _, ok := j.running[convID]; ok || j.refusedLocked(titleKey{conv: convID}) || j.refusedLocked(titleKey{user: ownerID}) {
 		return false
 	}
 	if j.running == nil {
@@ -122,11 +132,33 @@ func (j *titleJobs) start(convID, ownerID string, cancel context.CancelFunc) boo
 	return true
 }
 
+// refusedLocked tells whether k's deletion began less than titleTimeout ago.
+func (j *titleJobs) refusedLocked(k titleKey) bool {
+	return time.Now().Before(j.refused[k])
+}
+
+// refuseLocked refuses k new jobs for titleTimeout, and forgets those
+// refused longer ago.
+func (j *titleJobs) refuseLocked(k titleKey) {
+	now := time.Now()
+	for old, until := range j.refused {
+		if !now.Before(until) {
+			delete(j.refused, old)
+		}
+	}
+	if j.refused == nil {
+		j.refused = make(map[titleKey]time.Time)
+	}
+	j.refused[k] = now.Add(titleTimeout)
+}
+
 // abort cancels convID's title job, if one runs here: its request
-// upstream ends, and it stores nothing.
+// upstream ends, and it stores nothing. The conversation is being
+// deleted: it gets no new job (see titleJobs).
 func (j *titleJobs) abort(convID string) {
 	j.mu.Lock()
 	cancel := j.running[convID].cancel
+	j.refuseLocked(titleKey{conv: convID})
 	j.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -145,9 +177,11 @@ func (j *titleJobs) abortOwned(convID, ownerID string) {
 }
 
 // abortUser cancels every title job running here in a conversation of
-// userID (whose account is being deleted), as abort does.
+// userID (whose account is being deleted), as abort does, and refuses
+// the user new ones (see titleJobs).
 func (j *titleJobs) abortUser(userID string) {
 	j.mu.Lock()
+	j.refuseLocked(titleKey{user: userID})
 	var cancels []context.CancelFunc
 	for _, run := range j.running {
 		if run.owner == userID {

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -312,7 +313,12 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // for no title; a title request already running for a conversation being
 // deleted is aborted. The answer's end started a title job that sent the
 // user's prompt and the partial answer upstream, a paid request with text
-// the user had just asked to delete.
+// the user had just asked to delete. So does an answer ending as the
+// deletion begins (its title job started after the abort, read the
+// conversation before the store's delete and asked), or stopped while
+// its send was prepared and then deleted (it ends cancelled, not by the
+// deletion); the deletion's frame (ConversationChanged) aborts the title
+// request running here.
 func TestDeletionAsksNoTitle(t *testing.T) {
 	t.Parallel()
 	t.Run("answer streaming", func(t *testing.T) {
@@ -360,4 +366,174 @@ func TestDeletionAsksNoTitle(t *testing.T) {
 			t.Fatal("the title request goes on for a conversation being deleted")
 		}
 	})
+	t.Run("deleted as its answer ends", func(t *testing.T) {
+		t.Parallel()
+		// The DELETE begins once the answer's done went out and its
+		// conversation let it go, before the answer's end looks at its title.
+		deletionAsksNoTitle(t, func(e *env, convID string) { e.h.CancelConversation("u", convID) })
+	})
+	t.Run("stopped while being prepared, then deleted", func(t *testing.T) {
+		t.Parallel()
+		// The Stop's cause stays (the deletion's does not replace it), so the
+		// answer ends cancelled, not by the deletion.
+		deletionAsksNoTitleWhilePreparing(t)
+	})
+	t.Run("deletion told while a title request runs", func(t *testing.T) {
+		t.Parallel()
+		// The store's delete and its frame alone, as after a DELETE whose
+		// CancelConversation came before the title job began.
+		asked := make(chan context.Context, 1)
+		titler := func(ctx context.Context, _, _, _ string) string { asked <- ctx; <-ctx.Done(); return "" }
+		e := newEnv(t, Options{Titler: titler}, say("Otters ", "are ", "weasels."))
+		sub := newSub("u")
+		res := e.send(t, sub, "tell me about otters")
+		if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
+			t.Fatalf("answer ended %+v", done)
+		}
+		var ctx context.Context
+		select {
+		case ctx = <-asked:
+		case <-time.After(waitTimeout):
+			t.Fatal("no title request after the answer")
+		}
+		deleteAndTell(t, e, res.ConversationID)
+		if ctx.Err() == nil {
+			t.Fatal("the title request goes on once the conversation's deletion was told")
+		}
+	})
+}
+
+// TestAccountDeletionAsksNoTitle: an account deleted (EndUser, then the
+// store's delete) as an answer of the user ends, after its done went out
+// and before its end looks at the title, asks the upstream for no title:
+// the title job started after EndUser's abort, read the conversation
+// before the store deleted it and sent the user's prompt upstream.
+func TestAccountDeletionAsksNoTitle(t *testing.T) {
+	t.Parallel()
+	deletionAsksNoTitle(t, func(e *env, convID string) { e.h.EndUser("u", []string{convID}) })
+}
+
+// finishHook runs hook as an answer's end is recorded (GenerationFinished):
+// after its done went out and its conversation let it go, before its end
+// looks at the conversation's title (maybeTitle).
+type finishHook struct {
+	nopMetrics
+	hook func()
+}
+
+func (m finishHook) GenerationFinished(string, string, string, time.Duration, int, time.Duration) {
+	m.hook()
+}
+
+// deletionAsksNoTitle runs a first answer whose end begins a deletion
+// (begin: CancelConversation, EndUser), then deletes the conversation and
+// tells it, and checks that no title job started, that the upstream was
+// asked for no title and that any title request's context was done once
+// the deletion was told.
+func deletionAsksNoTitle(t *testing.T, begin func(e *env, convID string)) {
+	t.Helper()
+	var calls atomic.Int64
+	asked := make(chan context.Context, 1)
+	titler := func(ctx context.Context, _, _, _ string) string {
+		calls.Add(1)
+		asked <- ctx
+		<-ctx.Done()
+		return ""
+	}
+	var e *env
+	var convID atomic.Value
+	pieces := make(tap, 1)
+	e = newEnv(t, Options{Titler: titler, Metrics: finishHook{hook: func() { begin(e, convID.Load().(string)) }}}, pieces.script)
+	sub := newSub("u")
+	res := e.send(t, sub, "my secret prompt")
+	convID.Store(res.ConversationID)
+	close(pieces)
+	if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "complete" {
+		t.Fatalf("answer ended %+v", done)
+	}
+	waitFor(t, "the answer's end", func() bool { return e.h.live.Load() == 0 }) // maybeTitle ran
+	e.h.titles.mu.Lock()
+	_, started := e.h.titles.running[res.ConversationID]
+	e.h.titles.mu.Unlock()
+	if started {
+		t.Error("a title job started for a conversation being deleted")
+	}
+	deleteAndTell(t, e, res.ConversationID)
+	select {
+	case ctx := <-asked:
+		if ctx.Err() == nil {
+			t.Error("the title request goes on once the conversation's deletion was told")
+		}
+	default:
+	}
+	idle := make(chan struct{})
+	go func() { e.h.work.Wait(); close(idle) }() // the title job, if any
+	select {
+	case <-idle:
+	case <-time.After(waitTimeout):
+		t.Fatal("a title job goes on once the conversation's deletion was told")
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d title requests for a conversation being deleted, want 0", n)
+	}
+}
+
+// deletionAsksNoTitleWhilePreparing stops a first answer while its send
+// is being prepared (storing the user's message), begins the
+// conversation's deletion (CancelConversation) and lets the send go on:
+// its answer ends cancelled and starts no title job.
+func deletionAsksNoTitleWhilePreparing(t *testing.T) {
+	t.Helper()
+	var calls atomic.Int64
+	titler := func(context.Context, string, string, string) string { calls.Add(1); return "Otters" }
+	e := newEnv(t, Options{Titler: titler}, say("Otters ", "are ", "weasels."))
+	entered, release := make(chan string, 1), make(chan struct{})
+	e.store.beforeInsert = func(m *persistence.Message) {
+		if m.Role == persistence.RoleUser {
+			entered <- m.ConversationID
+			<-release
+		}
+	}
+	sub := newSub("u")
+	sent := make(chan Result, 1)
+	go func() {
+		res, err := e.h.Send(context.Background(), sub, "u", SendRequest{Content: "my secret prompt"})
+		if err != nil {
+			t.Error(err)
+		}
+		sent <- res
+	}()
+	convID := <-entered
+	if err := e.h.Cancel(context.Background(), "u", convID); err != nil {
+		t.Fatal(err)
+	}
+	c := e.h.lookup(convID)
+	c.mu.Lock()
+	halted := errors.Is(c.halt, errCancelled) && !errors.Is(c.halt, errDeleting)
+	c.mu.Unlock()
+	if !halted {
+		t.Fatal("the Stop did not halt the answer being prepared")
+	}
+	e.h.CancelConversation("u", convID)
+	close(release)
+	res := <-sent
+	if _, done := sub.textUntilDone(t, res.MessageID, 0); done.Status != "cancelled" {
+		t.Fatalf("answer ended %+v, want cancelled", done)
+	}
+	waitFor(t, "the answer's end", func() bool { return e.h.live.Load() == 0 }) // maybeTitle ran
+	e.h.work.Wait()
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d title requests for a conversation being deleted, want 0", n)
+	}
+	deleteAndTell(t, e, convID)
+}
+
+// deleteAndTell is the rest of a DELETE /api/conversations/:id once
+// CancelConversation returned: the store deletes, the owner is told.
+func deleteAndTell(t *testing.T, e *env, convID string) {
+	t.Helper()
+	if err := e.store.DeleteConversation(context.Background(), "u", convID); err != nil {
+		t.Fatal(err)
+	}
+	e.h.ConversationChanged("u", "deleted", persistence.Conversation{ID: convID})
 }
