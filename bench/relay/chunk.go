@@ -3,8 +3,6 @@ package relay
 import (
 	"errors"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"chatd/internal/jsonhex"
 )
@@ -47,7 +45,7 @@ func chunkText(buf, data []byte) (text []byte, ok bool, err error) {
 	if err != nil {
 		return buf, false, err
 	}
-	return unquote(buf, data[i+1:end-1]), true, nil
+	return jsonhex.AppendUnquoted(buf, data[i+1:end-1]), true, nil
 }
 
 // member finds the member named name of the object at data[i:] and
@@ -153,45 +151,6 @@ func space(data []byte, i int) int {
 
 func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 
-// unquote appends the inside of a JSON string, decoded as encoding/json
-// does (a lone surrogate and an invalid byte become U+FFFD), to buf.
-func unquote(buf, s []byte) []byte {
-	for i := 0; i < len(s); {
-		switch c := s[i]; {
-		case c == '\\' && i+1 < len(s) && s[i+1] == 'u' && i+6 <= len(s):
-			r := jsonhex.Rune(s[i+2:])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if dec := utf16.DecodeRune(r, jsonhex.Rune(s[i+2:])); dec != utf8.RuneError {
-						buf = utf8.AppendRune(buf, dec)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			buf = utf8.AppendRune(buf, r)
-		case c == '\\' && i+1 < len(s):
-			buf = append(buf, unescaped[s[i+1]])
-			i += 2
-		case c < utf8.RuneSelf:
-			buf = append(buf, c)
-			i++
-		default:
-			r, n := utf8.DecodeRune(s[i:])
-			buf = utf8.AppendRune(buf, r)
-			i += n
-		}
-	}
-	return buf
-}
-
-// unescaped maps the byte after a backslash to the byte it stands for.
-var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
-
-const hexDigits = "0123456789abcdef"
-
 // appendDelta appends the delta frame of text, seq the bytes sent so far
 // with it, to frame.
 func appendDelta(frame []byte, seq int, text []byte) []byte {
@@ -213,7 +172,7 @@ func appendString(b, s []byte) []byte {
 		case c == '\n':
 			b = append(b, '\\', 'n')
 		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			b = append(b, '\\', 'u', '0', '0', jsonhex.Digits[c>>4], jsonhex.Digits[c&0xf])
 		default:
 			b = append(b, c)
 		}

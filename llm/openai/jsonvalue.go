@@ -2,7 +2,6 @@ package openai
 
 import (
 	"bytes"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"chatd/internal/jsonhex"
@@ -137,7 +136,8 @@ func (c *scanner) text() (string, bool) {
 	if !esc && utf8.Valid(raw) {
 		return string(raw), true
 	}
-	return string(unquote(raw)), true
+	buf := make([]byte, 0, len(raw)+2*utf8.UTFMax)
+	return string(jsonhex.AppendUnquoted(buf, raw)), true
 }
 
 // int reads the integer or null (as 0) at c.i; it fails on a number that
@@ -167,45 +167,6 @@ func (c *scanner) int() (int, bool) {
 	}
 	return n, true
 }
-
-// unquote decodes the inside of a valid JSON string exactly as
-// encoding/json does: an invalid UTF-8 byte and a lone surrogate become
-// U+FFFD.
-func unquote(s []byte) []byte {
-	out := make([]byte, 0, len(s)+2*utf8.UTFMax)
-	for i := 0; i < len(s); {
-		switch c := s[i]; {
-		case c == '\\' && s[i+1] == 'u':
-			r := jsonhex.Rune(s[i+2:])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if dec := utf16.DecodeRune(r, jsonhex.Rune(s[i+2:])); dec != utf8.RuneError {
-						out = utf8.AppendRune(out, dec)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			out = utf8.AppendRune(out, r)
-		case c == '\\':
-			out = append(out, unescaped[s[i+1]])
-			i += 2
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			i++
-		default:
-			r, n := utf8.DecodeRune(s[i:])
-			out = utf8.AppendRune(out, r)
-			i += n
-		}
-	}
-	return out
-}
-
-// unescaped maps the byte after a backslash to the byte it stands for.
-var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // smallInt reports whether the valid JSON number v is an integer of at
 // most 18 digits (it fits an int64).
