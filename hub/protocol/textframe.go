@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
+
+	"chatd/internal/jsonhex"
 )
 
 // textFrame encodes a delta or reasoning frame, the one frame per token of
@@ -78,8 +80,6 @@ type (
 	}
 )
 
-const hexDigits = "0123456789abcdef"
-
 // jsonSafe[c] reports whether appendJSONString writes the byte c as it is
 // wherever it appears: ASCII but for control characters, quotes,
 // backslashes and the HTML characters <, > and &. One table lookup per
@@ -132,7 +132,7 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 			b = append(b, `\ufffd`...)
 		case r == '\u2028' || r == '\u2029':
 			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			b = append(b, '\\', 'u', '2', '0', '2', jsonhex.Digits[r&0xF])
 		default:
 			i += size
 			continue
@@ -160,5 +160,5 @@ func appendEscape(b []byte, c byte) []byte {
 	case '\t':
 		return append(b, '\\', 't')
 	}
-	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+	return append(b, '\\', 'u', '0', '0', jsonhex.Digits[c>>4], jsonhex.Digits[c&0xF])
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"chatd/internal/jsonhex"
 )
 
 // chunkEncoder builds the SSE frames of one stream. The constant head of
@@ -91,8 +93,6 @@ func appendUsage(b []byte, prompt, completion int) []byte {
 	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
-
 // appendString appends s as a JSON string. Like OpenAI it leaves <, > and &
 // and all non-ASCII characters as they are; invalid UTF-8 becomes U+FFFD.
 func appendString(b []byte, s string) []byte {
@@ -119,7 +119,7 @@ func appendString(b []byte, s string) []byte {
 		case c == '\t':
 			b = append(b, '\\', 't')
 		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			b = append(b, '\\', 'u', '0', '0', jsonhex.Digits[c>>4], jsonhex.Digits[c&0xf])
 		default:
 			b = append(b, c)
 		}
