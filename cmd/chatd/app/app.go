@@ -462,6 +462,12 @@ func writerOptions(cfg Config, m *liveMetrics) batch.Options {
 	return o
 }
 
+// The hub asks its Writer whether it holds an answer's final update
+// (hub.FinalHolder) before its sweep marks the answer interrupted; it finds
+// out by a type assertion, so a change to either signature would switch
+// that guard off without a word. This makes it a compile error.
+var _ hub.FinalHolder = (*batch.Writer)(nil)
+
 func hubOptions(cfg Config, w *batch.Writer, m *liveMetrics) hub.Options {
 	o := cfg.Hub
 	o.Store, o.Writer, o.Model, o.Titler, o.Logger = cfg.Store, w, cfg.Model, cfg.Titler, cfg.Logger
