@@ -489,13 +489,14 @@ func (h *Hub) abortLock(lock *AnswerRef) {
 // names (AnswerRef.MessageID) and its instance stops only that one, so an
 // answer started there since is not stopped either.
 //
-// The lookup of the running answer (a few times only for a deletion or a
-// regenerate: lookupToStop) and the control are tried again until they
-// succeed or ctx ends (a NATS leader election, an instance reconnecting;
-// a bus that is down, ErrNotSent, is not asked again), and the control is
-// sent again every controlAgain until the answer's done comes (one that
-// came while the answer was being prepared there may have found nothing
-// to stop). When neither got through before ctx ended, the answer may
+// The lookup of the running answer (lookupToStop) is tried again until it
+// succeeds or ctx ends, a few times only for a deletion or a regenerate;
+// a bus that is down (ErrNotSent) is not asked again. The control is
+// tried again on any error but ErrRefused until it succeeds or ctx ends (a
+// NATS leader election, an instance reconnecting: sendStop), and is sent
+// again every controlAgain until the answer's done comes (one that came
+// while the answer was being prepared there may have found nothing to
+// stop). When neither got through before ctx ended, the answer may
 // run on: the error is a stopUnsent, which wraps unavailable. An error
 // that is not one means the stop reached the answer's instance, or found
 // it gone from the bus (ErrInstanceGone: the take-over ends the answer
