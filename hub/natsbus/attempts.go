@@ -22,7 +22,6 @@ type attemptLog struct {
 	reason   string    // the error of the last attempt logged; "" once connected
 	loggedAt time.Time // when it was logged
 	skipped  int       // failures since, not logged
-	failures int       // failures since the last connection (tests)
 }
 
 // failed records a failed attempt at now and reports whether to log it,
@@ -30,7 +29,6 @@ type attemptLog struct {
 func (a *attemptLog) failed(err error, now time.Time) (skipped int, log bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.failures++
 	if reason := err.Error(); reason != a.reason || now.Sub(a.loggedAt) >= attemptLogEvery {
 		skipped = a.skipped
 		a.reason, a.loggedAt, a.skipped = reason, now, 0
@@ -44,12 +42,5 @@ func (a *attemptLog) failed(err error, now time.Time) (skipped int, log bool) {
 func (a *attemptLog) connected() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.reason, a.skipped, a.failures = "", 0, 0
-}
-
-// failedSinceConnected is how many attempts failed since the last connection.
-func (a *attemptLog) failedSinceConnected() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.failures
+	a.reason, a.skipped = "", 0
 }

@@ -14,7 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +67,8 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	nodes []*node
+
+	refusals atomic.Int64 // clients' credentials refused, by any node
 }
 
 type node struct {
@@ -170,6 +174,13 @@ func (c *Cluster) SetPassword(password string) {
 			c.t.Fatalf("natstest: reload %s with a new password: %v", r.n.name, err)
 		}
 	}
+}
+
+// AuthRefusals is how many connection attempts the nodes refused for
+// their credentials since Start. A connection SetPassword drops is not
+// one: the server closes it as it does a client moved to another account.
+func (c *Cluster) AuthRefusals() int {
+	return int(c.refusals.Load())
 }
 
 // Wipe empties the store directory of every node that is down, as a
@@ -291,7 +302,7 @@ func (c *Cluster) startNode(i int) {
 		c.t.Errorf("natstest: new server %s: %v", n.name, err)
 		return
 	}
-	fatal := &fatalLog{}
+	fatal := &fatalLog{refusals: &c.refusals}
 	srv.SetLogger(fatal, false, false)
 	srv.Start()
 	for deadline := time.Now().Add(c.opts.ReadyTimeout); !srv.ReadyForConnections(100 * time.Millisecond); {
@@ -369,11 +380,13 @@ func UserNKey(t testing.TB) (seedFile, public string) {
 }
 
 // fatalLog is a node's logger: it keeps the first fatal error (a port it
-// cannot listen on, for one) so a node that cannot start says why, and
-// drops every other line, as NoLog did.
+// cannot listen on, for one) so a node that cannot start says why, counts
+// the clients whose credentials were refused into refusals, and drops
+// every other line, as NoLog did.
 type fatalLog struct {
-	mu  sync.Mutex
-	msg string
+	refusals *atomic.Int64
+	mu       sync.Mutex
+	msg      string
 }
 
 func (l *fatalLog) first() string {
@@ -392,6 +405,14 @@ func (l *fatalLog) Fatalf(format string, v ...any) {
 
 func (*fatalLog) Noticef(string, ...any) {}
 func (*fatalLog) Warnf(string, ...any)   {}
-func (*fatalLog) Errorf(string, ...any)  {}
-func (*fatalLog) Debugf(string, ...any)  {}
-func (*fatalLog) Tracef(string, ...any)  {}
+
+// Errorf counts a refusal of a client's credentials, which the server
+// logs as an error naming server.ErrAuthentication.
+func (l *fatalLog) Errorf(format string, v ...any) {
+	if strings.Contains(fmt.Sprintf(format, v...), server.ErrAuthentication.Error()) {
+		l.refusals.Add(1)
+	}
+}
+
+func (*fatalLog) Debugf(string, ...any) {}
+func (*fatalLog) Tracef(string, ...any) {}
