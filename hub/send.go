@@ -411,12 +411,12 @@ func sendParent(msgs []persistence.Message, parent *string) (string, error) {
 // running one is caught up, an ended one is sent whole with its done.
 // msgs are user's conversation's messages when the caller read them, nil
 // otherwise: the answer is then read alone (repeatedAnswer), as a retry
-// is bounded by no budget. An id
-// a regenerate used (its answer carries it) is refused. Its reads ask for
-// the latest state (persistence.WithLatest), as the read that found user
-// did: a lagging replica would miss the answer stored with it, or its
-// final state stored just before its done. requested is the model the
-// repeated request names ("": none).
+// is bounded by no budget. An id a regenerate used (its answer carries
+// it) is refused. Its reads ask for the latest state
+// (persistence.WithLatest), as the read that found user did: a lagging
+// replica would miss the answer stored with it, or its final state stored
+// just before its done. requested is the model the repeated request names
+// ("": none).
 func (h *Hub) repeatSend(ctx context.Context, sub Subscriber, user persistence.Message, msgs []persistence.Message,
 	requested string, frameID json.RawMessage,
 ) (Result, error) {
@@ -794,8 +794,8 @@ func (h *Hub) Cancel(ctx context.Context, userID, conversationID string) error {
 // nothing and returns nil, as a cancel that came after its answer ended
 // does. A conversation of another user is not found, whatever messageID.
 // An answer running on another instance that the stop may not have
-// reached (the bus failed until FinishTimeout, or is down) is answered unavailable:
-// it may run on, and the client asks again.
+// reached (the bus failed until FinishTimeout, or is down) is answered
+// unavailable: it may run on, and the client asks again.
 func (h *Hub) CancelAnswer(ctx context.Context, userID, conversationID, messageID string) error {
 	if c := h.lookup(conversationID); c == nil || c.owner != userID {
 		if _, err := h.ownedConversation(ctx, userID, conversationID); err != nil {

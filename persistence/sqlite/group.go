@@ -211,7 +211,8 @@ func (s *Store) commitGroup(group []*writeOp) {
 }
 
 // restartInSavepoints rolls tx back, as group[failed] failed in it (with
-// errs[failed]), and runs group's transactions again in a new one, each in a savepoint of its own, filling errs. It returns the new
+// errs[failed]), and runs group's transactions again in a new one, each
+// in a savepoint of its own, filling errs. It returns the new
 // transaction, or nil when there is nothing to commit: every transaction
 // of the group failed, with errs saying why.
 //
