@@ -101,10 +101,11 @@ const DefaultReadLimit = protocol.MaxContentChars*12 + 16<<10
 // client (16 MiB): a frame of a token is a few dozen bytes, a catch-up
 // (the text and the reasoning of an answer so far, each up to
 // CHATD_MAX_ANSWER_BYTES, 256 KiB by default, JSON-escaped) up to a few
-// hundred KiB (3 MiB at most: hub.CatchUpBytes), so a client that reads
-// finds room for many full catch-ups, while one that stopped reading and
-// keeps resuming long answers is cut off long before its frame bound (512
-// frames of 256 KiB: 128 MiB).
+// hundred KiB, at most hub.CatchUpBytes: about 3 MiB by default (12 ×
+// CHATD_MAX_ANSWER_BYTES + 64 KiB), so a client that reads finds room for
+// many full catch-ups, while one that stopped reading and keeps resuming
+// long answers is cut off long before its frame bound (512 frames of
+// 256 KiB: 128 MiB).
 const DefaultQueueBytes = 16 << 20
 
 // DefaultMaxFollowed is MaxFollowed's default: far more conversations
