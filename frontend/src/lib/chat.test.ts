@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { ACCOUNT_DELETED_NOTICE, ACCOUNT_DELETING_NOTICE } from './account';
-import { ChatApp, KEPT_THREADS, NEW_CHAT_STARTING, SESSION_ENDED, SETTINGS_NOT_LOADED, SIGNED_OUT_ELSEWHERE } from './chat';
+import { ChatApp, KEPT_THREADS, NEW_CHAT_STARTING, NOT_KEPT, SESSION_ENDED, SETTINGS_NOT_LOADED, SIGNED_OUT_ELSEWHERE } from './chat';
 import { saveBlob } from './download';
 import { forgetRevealed, revealImage, revealKnown } from './images';
 import { renderMarkdown } from './markdown';
@@ -130,6 +130,23 @@ describe('ChatApp', () => {
     socket().cut(4401);
     await app.login('b@b.c', 'password of B');
     expect(app.store.state.route).toEqual({ name: 'chat', conversationId: CID }); // B's own return
+  });
+
+  it('a sign-in the full storage cannot keep signs in all the same, and says a reload will ask again', async () => {
+    const user = { id: 'v', email: 'b@b.c', name: 'B', createdAt: '', updatedAt: '' };
+    const { app, kv, socket } = setup({
+      snapshots: [[message('u1', '', 'user', 'hi', 'complete')]],
+      route: (url) => (url === '/api/auth/login' ? json({ token: 'tok-b', user }) : undefined),
+    });
+    socket().open();
+    await app.logout();
+    kv.setItem = () => {
+      throw new DOMException("Failed to execute 'setItem' on 'Storage': Setting the value of 'chatd.token' exceeded the quota.", 'QuotaExceededError');
+    };
+    await app.login('b@b.c', 'password of B'); // the server accepted it: no error
+    expect(app.store.state.session).toEqual({ token: 'tok-b', user, notice: null });
+    expect(app.store.state.route).toEqual({ name: 'chat', conversationId: null });
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual([NOT_KEPT]);
   });
 
   it('deleting the account: a wrong password keeps the session; then everything of it is forgotten', async () => {

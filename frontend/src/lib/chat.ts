@@ -93,6 +93,9 @@ export const SESSION_ENDED = 'Your session has ended. Sign in again to continue;
 /** SIGNED_OUT_ELSEWHERE is the sign-in page's notice after a sign-out in another tab. */
 export const SIGNED_OUT_ELSEWHERE = 'You signed out in another tab.';
 
+/** NOT_KEPT is said when the browser's storage could not keep a sign-in (full): it holds in this tab until a reload. */
+export const NOT_KEPT = "You are signed in, but this browser's storage is full: a reload or a new tab will ask you to sign in again. Clearing this site's data or freeing space in the browser fixes it.";
+
 /**
  * KEPT_THREADS is how many conversations a tab keeps in memory: past it,
  * those opened longest ago are dropped (opened again, they load again),
@@ -508,7 +511,7 @@ export class ChatApp {
   private signedIn(token: string, user: User): void {
     this.revocations.signedIn(user.id);
     this.drafts.claim(user.id);
-    this.session.signIn(token, user);
+    const kept = this.session.signIn(token, user);
     this.list.reset();
     this.endThreads();
     this.recent.clear();
@@ -519,6 +522,7 @@ export class ChatApp {
     this.returnTo = null;
     this.returnFor = null;
     this.navigate(to, true);
+    if (!kept) this.toast(NOT_KEPT, 'info');
   }
 
   /**
@@ -564,10 +568,11 @@ export class ChatApp {
       return told ? changePasswordRefusal(err) : null;
     }
     const renewed = token !== null && this.session.token() === token;
-    if (renewed) this.session.signIn(session.token, session.user);
+    const kept = !renewed || this.session.signIn(session.token, session.user);
     // After the token is stored: the other tabs see it before the change's end.
     if (this.hold.end() && !renewed) this.expire();
     if (renewed) this.connection.restart();
+    if (!kept) this.toast(NOT_KEPT, 'info');
     return null;
   }
 

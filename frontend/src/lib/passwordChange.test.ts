@@ -5,6 +5,7 @@
 // failures, against the scripted socket and fetch of testkit.ts.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { NOT_KEPT } from './chat';
 import { CID, json, message, setup } from './testkit';
 
 afterEach(() => {
@@ -74,6 +75,21 @@ describe('ChatApp.changePassword', () => {
     const after = calls.slice(sent + 1);
     expect(after.length).toBeGreaterThan(0);
     expect(after.map((c) => c.auth)).toEqual(after.map(() => 'Bearer tok2'));
+  });
+
+  it('a new token the full storage cannot keep is adopted all the same: the change ends, and says a reload will ask to sign in', async () => {
+    const { app, kv, patch } = await started();
+    const done = app.changePassword('old password', 'new password 1');
+    const set = kv.setItem;
+    kv.setItem = (key, value) => {
+      if (key === 'chatd.token' || key === 'chatd.user') throw new DOMException('exceeded the quota', 'QuotaExceededError');
+      set(key, value);
+    };
+    patch.open(json({ token: 'tok2', user }));
+    expect(await done).toBeNull();
+    expect(app.store.state.session).toEqual({ token: 'tok2', user, notice: null });
+    expect(kv.getItem(MARK)).toBeNull(); // the change ended: the other tabs are not held
+    expect(app.store.state.toasts.map((t) => t.text)).toEqual([NOT_KEPT]);
   });
 
   it('a 4401 after the answer closes a socket already replaced: nothing happens', async () => {

@@ -184,10 +184,20 @@ export class Persist {
     }
   }
 
-  saveSession(token: string, user: unknown): void {
-    this.kv.removeItem(ENDED);
-    this.kv.setItem(TOKEN, token);
-    this.kv.setItem(USER, JSON.stringify(user));
+  /**
+   * saveSession stores the token and user; false when the browser's storage
+   * is full (or refused): the session then holds in this tab's memory only,
+   * and a reload does not find it.
+   */
+  saveSession(token: string, user: unknown): boolean {
+    try {
+      this.kv.removeItem(ENDED);
+      this.kv.setItem(TOKEN, token);
+      this.kv.setItem(USER, JSON.stringify(user));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

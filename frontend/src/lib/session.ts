@@ -40,10 +40,15 @@ export class Session {
     return this.store.state.session.token;
   }
 
-  /** signIn stores a new session (a sign-in, or the new token of a password change). */
-  signIn(token: string, user: User): void {
-    this.persist.saveSession(token, user);
+  /**
+   * signIn stores a new session (a sign-in, or the new token of a password
+   * change). It returns false when the browser's storage could not keep it
+   * (full): the session holds in memory, and a reload signs out.
+   */
+  signIn(token: string, user: User): boolean {
+    const kept = this.persist.saveSession(token, user);
     this.store.set((s) => ({ ...s, session: { token, user, notice: null } }));
+    return kept;
   }
 
   /**
