@@ -2,13 +2,33 @@
 
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './api';
-import { SERVER_FAULT, UNREACHABLE, errorText, formatWait, isConnectionError, serverUnavailable } from './errors';
+import { SERVER_FAULT, UNREACHABLE, errorText, formatWait, isConnectionError, serverUnavailable, withoutRetryAdvice } from './errors';
+
+describe('withoutRetryAdvice', () => {
+  it.each([
+    ['too many changes to conversations; try again in a moment', 'too many changes to conversations'],
+    ['The server is shutting down; retry', 'The server is shutting down'],
+    ['the server did not answer in time; retry.', 'the server did not answer in time'],
+    ['The model provider had an error; try again in 30s.', 'The model provider had an error'],
+    ['no model is available: down; try again later', 'no model is available: down'],
+    // More than the advice: kept whole.
+    ['model "m" is not available right now (down); try again later, or pick another model', 'model "m" is not available right now (down); try again later, or pick another model'],
+    ['retry', 'retry'],
+    ['Too many requests', 'Too many requests'],
+  ])('%j reads %j', (text, want) => {
+    expect(withoutRetryAdvice(text)).toBe(want);
+  });
+});
 
 describe('errorText', () => {
   it.each([
-    [new ApiError(429, 'rate_limited', 'Too many requests', 45), 'Too many requests (try again in 45 seconds)'],
-    [new ApiError(429, 'rate_limited', 'Too many requests', 1), 'Too many requests (try again in 1 second)'],
-    [new ApiError(429, 'rate_limited', 'Too many requests', 3600), 'Too many requests (try again in 60 minutes)'],
+    [new ApiError(429, 'rate_limited', 'Too many requests', 45), 'Too many requests; try again in 45 seconds.'],
+    [new ApiError(429, 'rate_limited', 'Too many requests', 1), 'Too many requests; try again in 1 second.'],
+    [new ApiError(429, 'rate_limited', 'Too many requests', 3600), 'Too many requests; try again in 60 minutes.'],
+    // chatd's own advice to ask again gives way to the wait (transport/api/edits.go, conversations.go).
+    [new ApiError(429, 'rate_limited', 'too many changes to conversations; try again in a moment', 45), 'Too many changes to conversations; try again in 45 seconds.'],
+    [new ApiError(429, 'rate_limited', 'too many searches; try again in a moment', 30), 'Too many searches; try again in 30 seconds.'],
+    [new ApiError(429, 'rate_limited', 'too many sign-ups from this address; retry later.', 61), 'Too many sign-ups from this address; try again in 61 seconds.'],
     [new ApiError(429, 'rate_limited', 'Too many requests'), 'Too many requests'],
     [new Error('plain'), 'plain'],
   ])('%s reads %j', (err, text) => {

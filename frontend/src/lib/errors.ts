@@ -12,6 +12,25 @@ export function sentence(text: string): string {
 }
 
 /**
+ * RETRY_ADVICE is a last clause that only says to ask again ("; try again in
+ * a moment", "; retry", ", try again later."), as chatd ends many refusals.
+ * A clause that says more ("; try again later, or pick another model") is
+ * not one.
+ */
+const RETRY_ADVICE = /\s*[;,]\s*(?:please\s+)?(?:try again|retry|wait)(?:\s+(?:later|shortly|soon|in a (?:moment|minute|while|few seconds)|in \d+\s*[a-z]*|after \d+\s*[a-z]*))?\s*[.!]?$/i;
+
+/**
+ * withoutRetryAdvice drops the server's last clause telling to ask again,
+ * for where the client says when it asks again or how long to wait:
+ * "too many searches; try again in a moment" is "too many searches".
+ */
+export function withoutRetryAdvice(text: string): string {
+  const t = text.trim();
+  const rest = t.replace(RETRY_ADVICE, '');
+  return rest ? rest : t;
+}
+
+/**
  * refusedField says err is an instance of the version before (a rolling
  * upgrade) refusing a request whole for a field it does not know (400
  * bad_request, `unknown field "name"`: its strict decoding). Asked again
@@ -32,16 +51,27 @@ export const SERVER_FAULT = 'Something went wrong on the server. Try again; if i
  * words of chatd's (a proxy's status line, empty over HTTP/2, or "HTTP 502")
  * is never shown as its bare status: a 502/503/504 is the server out of
  * reach or restarting, a 500 (chatd's "internal server error" too) a fault
- * to retry or report, any other the status with what it means.
+ * to retry or report, any other the status with what it means. A rate
+ * limit with its Retry-After names the wait (waitText).
  */
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) {
-    if (err.status === 429 && err.retryAfter !== undefined) return `${err.message} (try again in ${formatWait(err.retryAfter)})`;
+    if (err.status === 429 && err.retryAfter !== undefined) return waitText(err.message, err.retryAfter);
     if (err.code === 'internal') return SERVER_FAULT;
     if (err.code === `http_${err.status}`) return statusText(err.status);
     return err.message;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * waitText is a rate limit's message with the wait it came with, one
+ * sentence: the server's own advice to ask again ("; try again in a
+ * moment") gives way to the wait ("Too many searches; try again in 30
+ * seconds.").
+ */
+function waitText(message: string, seconds: number): string {
+  return sentence(`${withoutRetryAdvice(message)}; try again in ${formatWait(seconds)}`);
 }
 
 /** statusText words an HTTP status that came without chatd's JSON error body (a proxy's page, an empty body). */

@@ -116,6 +116,11 @@ describe('serverRefusal', () => {
     expect(serverRefusal(new ApiError(0, 'network', 'The server cannot be reached. Check your connection.'))).toEqual({
       text: 'The server cannot be reached. Check your connection.',
     });
+    // A rate limit refuses no setting: the save waits.
+    expect(serverRefusal(new ApiError(429, 'rate_limited', 'too many changes to conversations; try again in a moment', 45))).toEqual({
+      text: 'The settings are not saved yet: Too many changes to conversations; try again in 45 seconds.',
+    });
+    expect(serverRefusal(new ApiError(429, 'rate_limited', 'too many requests'))).toEqual({ text: 'The settings are not saved yet: Too many requests.' });
     // A proxy's bare status was "The server refused the settings: HTTP 502".
     expect(serverRefusal(new ApiError(502, 'http_502', 'HTTP 502'))).toEqual({ text: 'The server cannot be reached or is restarting; try again in a moment.' });
   });

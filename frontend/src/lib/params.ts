@@ -5,7 +5,7 @@
 // onto the field it names.
 
 import { ApiError } from './api';
-import { errorText } from './errors';
+import { errorText, sentence } from './errors';
 import type { ModelInfo, Params } from './protocol';
 
 /** ParamField names one parameter. */
@@ -168,7 +168,8 @@ const FIELD_ERROR = /^params\.(temperature|topP|maxTokens|stop):\s*(.*)$/s;
  * serverRefusal reads a refused save: an `invalid_field` naming
  * `params.<field>` becomes "<Label> <problem>." on that field (for
  * "params.temperature: must be from 0 to 2 (got 2.5)": "Temperature must be
- * from 0 to 2 (got 2.5)."); any other error keeps the server's text.
+ * from 0 to 2 (got 2.5)."); a rate limit says the save waits; any other
+ * error keeps the server's text.
  */
 export function serverRefusal(err: unknown): ServerRefusal {
   if (err instanceof ApiError && err.code === 'invalid_field') {
@@ -180,6 +181,8 @@ export function serverRefusal(err: unknown): ServerRefusal {
     }
   }
   // No answer, or none from chatd (a proxy's bare status, its 500): said as errorText words it.
+  // A rate limit refuses no setting: the save is to be asked again later.
+  if (err instanceof ApiError && err.status === 429) return { text: `The settings are not saved yet: ${sentence(errorText(err))}` };
   if (err instanceof ApiError) return { text: err.status === 0 || err.status >= 500 ? errorText(err) : `The server refused the settings: ${errorText(err)}` };
   return { text: err instanceof Error ? err.message : String(err) };
 }
